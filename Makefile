@@ -1,0 +1,44 @@
+# tarn -- the two set-up commands are `make run` and `make test`.
+# Both install what is missing (scripts/install-deps.sh), then build with
+# Meson + Ninja: build/ is the optimised binary, build-test/ the ASan/UBSan
+# build with warnings as errors that the tests use.
+
+BUILD      := build
+TEST_BUILD := build-test
+DATA       ?= ./tarn-data
+LISTEN     ?= 127.0.0.1:9000
+
+.PHONY: all deps run test unit e2e bench clean
+
+all: deps
+	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) --buildtype=release >/dev/null
+	@ninja -C $(BUILD) tarn >/dev/null
+	@echo "built $(BUILD)/tarn"
+
+deps:
+	@scripts/install-deps.sh
+
+run: all
+	@$(BUILD)/tarn server --data $(DATA) --listen $(LISTEN)
+
+$(TEST_BUILD)/build.ninja:
+	meson setup $(TEST_BUILD) --buildtype=debug -Db_sanitize=address,undefined \
+	  -Db_lundef=false -Dwerror=true >/dev/null
+
+test: deps $(TEST_BUILD)/build.ninja
+	@ninja -C $(TEST_BUILD) >/dev/null
+	@/usr/bin/python3 tests/run.py --build $(TEST_BUILD)
+
+unit: deps $(TEST_BUILD)/build.ninja
+	@ninja -C $(TEST_BUILD) >/dev/null
+	@/usr/bin/python3 tests/run.py --build $(TEST_BUILD) --unit-only
+
+e2e: deps $(TEST_BUILD)/build.ninja
+	@ninja -C $(TEST_BUILD) >/dev/null
+	@/usr/bin/python3 tests/run.py --build $(TEST_BUILD) --e2e-only
+
+bench: all
+	@bench/run.sh
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD)

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# install-deps.sh -- install what building and testing tarn needs, from Debian's
+# packages (and the npm registry for the JavaScript SDK tests). Only what is
+# missing is installed, so a second run costs a few pkg-config calls.
+set -eu
+
+need=()
+pc() { pkg-config --exists "$1" 2>/dev/null || need+=("$2"); }
+cmd() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
+py() { /usr/bin/python3 -c "import $1" >/dev/null 2>&1 || need+=("$2"); }
+
+cmd pkg-config pkg-config
+cmd cc gcc
+cmd meson meson
+cmd ninja ninja-build
+pc libmicrohttpd libmicrohttpd-dev
+pc lmdb liblmdb-dev
+pc libcrypto libssl-dev
+pc jansson libjansson-dev
+pc expat libexpat1-dev
+pc zlib zlib1g-dev
+pc cmocka libcmocka-dev
+[ -x /usr/bin/aws ] || need+=(awscli)
+[ -x /usr/bin/python3 ] || need+=(python3)
+py pytest python3-pytest
+py boto3 python3-boto3
+py requests python3-requests
+cmd node nodejs
+cmd npm npm
+cmd curl curl
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "install-deps: installing ${need[*]}"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The JavaScript SDK for the end-to-end tests lives in tests/e2e/js/node_modules.
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ "${TARN_SKIP_NPM:-}" != 1 ] && [ -f "$here/tests/e2e/js/package.json" ] \
+   && [ ! -d "$here/tests/e2e/js/node_modules/@aws-sdk/client-s3" ]; then
+  echo "install-deps: npm install in tests/e2e/js"
+  (cd "$here/tests/e2e/js" && npm install --no-audit --no-fund --silent >/dev/null)
+fi
+exit 0

@@ -1,0 +1,245 @@
+/* store/store.h -- the object store: buckets, objects, multipart uploads and
+ * listings, durable on local disk (DESIGN.md §4).
+ *
+ * Layout of the data directory DIR:
+ *   DIR/meta/           LMDB environment: the index (buckets, objects,
+ *                       uploads, parts, counters)
+ *   DIR/blobs/XX/ID     object bytes; ID is 32 hex characters chosen by the
+ *                       store, XX its first two; never derived from user keys
+ *
+ * Durability: a write is acknowledged (the call returns 0) only after its
+ * blob is fsync'd, its directory entry fsync'd and the LMDB transaction that
+ * references it committed. Concurrent commits are grouped: one committer
+ * thread applies every waiting change in one transaction and one sync.
+ * Overwrites and deletes switch the index in one commit and unlink the old
+ * blob only afterwards; a sweep (at open, and periodically in the background)
+ * removes blobs nothing references.
+ *
+ * Threads: every function is safe to call from many threads at once.
+ * Memory: results are allocated in the caller's arena; object bytes are
+ * never held in memory by the store (readers get a file descriptor).
+ */
+#ifndef TARN_STORE_STORE_H
+#define TARN_STORE_STORE_H
+
+#include "base/arena.h"
+#include "base/err.h"
+#include "base/text.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_MAX_KEY 1024                 /* bytes of UTF-8 */
+#define STORE_MAX_META_BYTES 8192          /* all of an object's metadata pairs */
+#define STORE_MAX_TAGS 10
+#define STORE_MAX_PARTS 10000
+#define STORE_MIN_PART_SIZE (5u << 20)     /* every part but the last */
+#define STORE_MAX_PART_SIZE (5ull << 30)
+#define STORE_MAX_OBJECT_SIZE (5ull << 40)
+#define STORE_MAX_LIST_KEYS 1000
+
+typedef struct store store;
+
+typedef struct store_bucket {
+  const char *name;
+  int64_t created_ms;  /* wall clock, milliseconds since the epoch */
+} store_bucket;
+
+typedef struct store_object {
+  const char *bucket;
+  const char *key;
+  uint64_t size;
+  int64_t mtime_ms;      /* when the object was committed */
+  const char *etag;      /* without quotes: 32 hex, or 32 hex "-" N for multipart */
+  str_pair *meta;        /* headers to return with the object, as given at
+                            put: lower-case names such as "content-type",
+                            "x-amz-meta-color", "x-amz-checksum-crc32" */
+  size_t nmeta;
+  str_pair *tags;        /* object tags (key, value), in the order set */
+  size_t ntags;
+} store_object;
+
+/* Opens (creating when needed) the store in dir, runs the start-up sweep and
+ * starts the committer and background sweep threads. */
+int store_open(const char *dir, store **out, err *e);
+/* Stops the threads after the pending commits and closes the index. Accepts
+ * NULL; returns NULL. */
+store *store_close(store *s);
+
+/* ---- buckets ---- */
+
+/* S3's naming rules for new buckets: 3-63 characters of a-z 0-9 . -,
+ * starting and ending with a letter or digit, no "..", not an IPv4 address,
+ * no "xn--" prefix or "-s3alias" suffix. */
+bool store_bucket_name_valid(const char *name);
+
+int store_bucket_create(store *s, const char *name, err *e);   /* ERR_BUCKET_EXISTS, ERR_INVALID_BUCKET_NAME */
+int store_bucket_delete(store *s, const char *name, err *e);   /* ERR_NO_SUCH_BUCKET, ERR_BUCKET_NOT_EMPTY (objects or uploads) */
+int store_bucket_get(store *s, const char *name, arena *a, store_bucket *out, err *e); /* ERR_NO_SUCH_BUCKET */
+int store_bucket_list(store *s, arena *a, store_bucket **out, size_t *n, err *e);       /* by name */
+
+/* ---- writing object bytes ---- */
+
+/* A blob being written. Create it, write the bytes, then hand it to one of
+ * the commit calls below, or free it to abandon the bytes. */
+typedef struct store_writer store_writer;
+
+int store_writer_new(store *s, store_writer **out, err *e);
+int store_writer_write(store_writer *w, const void *p, size_t n, err *e);
+uint64_t store_writer_size(const store_writer *w);
+/* MD5 of everything written so far (the ETag of a single-part object). */
+void store_writer_md5(const store_writer *w, uint8_t out[16]);
+/* Unlinks an uncommitted blob; accepts NULL; returns NULL. A committed
+ * writer is simply released. */
+store_writer *store_writer_free(store_writer *w);
+
+/* Commits the written bytes as bucket/key with etag, meta and tags (copied),
+ * replacing any current object atomically. Durable when it returns 0. The
+ * writer is consumed either way (free it after). out (optional) gets the
+ * committed record, allocated in a. Errors: ERR_NO_SUCH_BUCKET,
+ * ERR_KEY_TOO_LONG, ERR_METADATA_TOO_LARGE, ERR_IO. */
+int store_object_commit(store_writer *w, const char *bucket, const char *key,
+                        const char *etag, const str_pair *meta, size_t nmeta,
+                        const str_pair *tags, size_t ntags,
+                        arena *a, store_object *out, err *e);
+
+/* ---- reading ---- */
+
+/* Looks up bucket/key. When fd is not NULL also opens the object's bytes
+ * (read-only, O_CLOEXEC) consistently with the record returned: the caller
+ * owns *fd and closes it. Errors: ERR_NO_SUCH_BUCKET, ERR_NO_SUCH_KEY. */
+int store_object_get(store *s, const char *bucket, const char *key, arena *a,
+                     store_object *out, int *fd, err *e);
+
+/* Deletes bucket/key; deleting a missing key succeeds (S3 semantics), a
+ * missing bucket is ERR_NO_SUCH_BUCKET. *existed (optional) tells which. */
+int store_object_delete(store *s, const char *bucket, const char *key, bool *existed, err *e);
+
+/* Copies src to dst without copying bytes (blobs are immutable; the copy
+ * gets a hard link of its own). When meta is NULL the source's metadata is
+ * kept (directive COPY), otherwise replaced by meta (REPLACE). Tags likewise
+ * when tags is NULL. The copy gets a new mtime and the source's etag. */
+int store_object_copy(store *s, const char *src_bucket, const char *src_key,
+                      const char *dst_bucket, const char *dst_key,
+                      const str_pair *meta, size_t nmeta,
+                      const str_pair *tags, size_t ntags,
+                      arena *a, store_object *out, err *e);
+
+/* Replaces an object's tags (ntags may be 0 to delete them). */
+int store_object_tags_set(store *s, const char *bucket, const char *key,
+                          const str_pair *tags, size_t ntags, err *e);
+
+/* ---- listing ---- */
+
+typedef struct store_list_params {
+  const char *prefix;      /* NULL or "" for all */
+  const char *delimiter;   /* NULL or "" for none */
+  const char *after;       /* exclusive start: a key or a common prefix
+                              previously returned; NULL for the start */
+  size_t max_keys;         /* 0..STORE_MAX_LIST_KEYS; keys + prefixes */
+} store_list_params;
+
+typedef struct store_list_result {
+  store_object *objects;   /* in key order (byte-wise) */
+  size_t nobjects;
+  const char **prefixes;   /* common prefixes, in order, each once */
+  size_t nprefixes;
+  bool truncated;          /* more entries follow */
+  const char *next_after;  /* when truncated: the last key or prefix
+                              returned, to pass as `after` next time */
+} store_list_result;
+
+/* S3 listing semantics: entries are keys with the prefix, in byte order;
+ * with a delimiter, keys that contain it after the prefix roll up into one
+ * common prefix (prefix .. delimiter inclusive), counted once toward
+ * max_keys. A listing never holds the index open across calls. */
+int store_object_list(store *s, const char *bucket, const store_list_params *p,
+                      arena *a, store_list_result *out, err *e);
+
+/* ---- multipart uploads ---- */
+
+typedef struct store_upload {
+  const char *bucket;
+  const char *key;
+  const char *upload_id;
+  int64_t initiated_ms;
+  str_pair *meta;          /* as given at create, applied on complete */
+  size_t nmeta;
+  str_pair *tags;
+  size_t ntags;
+} store_upload;
+
+typedef struct store_part {
+  int number;              /* 1..10000 */
+  uint64_t size;
+  int64_t mtime_ms;
+  const char *etag;        /* 32 hex, no quotes */
+  const char *checksum;    /* the part's x-amz-checksum-* value, or NULL */
+} store_part;
+
+/* Creates an upload; *upload_id (arena) is URL-safe text. */
+int store_upload_create(store *s, const char *bucket, const char *key,
+                        const str_pair *meta, size_t nmeta,
+                        const str_pair *tags, size_t ntags,
+                        arena *a, const char **upload_id, err *e);
+int store_upload_get(store *s, const char *bucket, const char *key, const char *upload_id,
+                     arena *a, store_upload *out, err *e);   /* ERR_NO_SUCH_UPLOAD */
+
+/* Commits the writer's bytes as part `number` (replacing an earlier upload
+ * of the same number). checksum (optional) is stored with the part. */
+int store_part_commit(store_writer *w, const char *bucket, const char *key,
+                      const char *upload_id, int number, const char *etag,
+                      const char *checksum, arena *a, store_part *out, err *e);
+
+/* Parts of an upload in number order, those with number > after, at most
+ * max; *truncated tells whether more follow. */
+int store_part_list(store *s, const char *bucket, const char *key, const char *upload_id,
+                    int after, size_t max, arena *a, store_part **out, size_t *n,
+                    bool *truncated, err *e);
+
+/* What the client names in CompleteMultipartUpload. */
+typedef struct store_part_ref {
+  int number;
+  const char *etag;        /* quotes allowed; compared without them */
+} store_part_ref;
+
+/* Joins the named parts into the object bucket/key and ends the upload.
+ * Checks: parts in ascending order (ERR_INVALID_PART_ORDER), each exists
+ * with that etag (ERR_INVALID_PART), each but the last at least
+ * STORE_MIN_PART_SIZE (ERR_ENTITY_TOO_SMALL). The etag is AWS's rule:
+ * hex(md5(concatenated binary part md5s)) "-" count. extra_meta (optional)
+ * is added to the upload's metadata (e.g. a composite checksum). The object
+ * appears in one commit; parts not named are discarded. */
+int store_upload_complete(store *s, const char *bucket, const char *key, const char *upload_id,
+                          const store_part_ref *parts, size_t nparts,
+                          const str_pair *extra_meta, size_t nextra,
+                          arena *a, store_object *out, err *e);
+int store_upload_abort(store *s, const char *bucket, const char *key, const char *upload_id,
+                       err *e);
+
+/* Uploads in progress in a bucket, ordered by (key, upload_id), after the
+ * (key_marker, upload_id_marker) pair, with prefix. */
+int store_upload_list(store *s, const char *bucket, const char *prefix,
+                      const char *key_marker, const char *upload_id_marker, size_t max,
+                      arena *a, store_upload **out, size_t *n, bool *truncated, err *e);
+
+/* ---- statistics ---- */
+
+typedef struct store_stats {
+  uint64_t buckets;
+  uint64_t objects;
+  uint64_t bytes;          /* sum of object sizes */
+  uint64_t changes;        /* changes committed since open */
+  uint64_t commits;        /* LMDB write transactions since open; fewer
+                              than changes when commits were grouped */
+  uint64_t swept_blobs;    /* unreferenced blobs removed since open */
+} store_stats;
+
+void store_stats_get(store *s, store_stats *out);
+
+/* Runs one sweep now (tests): removes unreferenced blobs older than
+ * min_age_seconds. Returns how many were removed, or a negative code. */
+long store_sweep(store *s, int min_age_seconds, err *e);
+
+#endif

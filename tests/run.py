@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""tests/run.py -- runs every test of tarn and prints one total line.
+
+Unit tests are the cmocka programs of the test build (their TAP output is
+counted case by case); end-to-end tests are the pytest suite in tests/e2e,
+run against the test build's `tarn` binary. The last line printed is
+`N passed, M failed`; the exit status is non-zero when anything failed.
+"""
+import argparse
+import glob
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_unit(build):
+    passed = failed = 0
+    programs = sorted(glob.glob(os.path.join(build, "tests", "unit", "*", "test_*")))
+    programs = [p for p in programs if os.access(p, os.X_OK) and not p.endswith(".p")]
+    env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="TAP",
+               ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+               UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    for prog in programs:
+        name = os.path.basename(prog)
+        r = subprocess.run([prog], env=env, capture_output=True, text=True, timeout=600)
+        out = r.stdout + r.stderr
+        ok = len(re.findall(r"^ok \d+", out, re.M))
+        bad = len(re.findall(r"^not ok \d+", out, re.M))
+        if r.returncode != 0 and bad == 0:
+            bad = 1  # crashed or sanitizer report outside a case
+        passed += ok
+        failed += bad
+        status = "ok" if bad == 0 else "FAILED"
+        print(f"unit {name}: {ok} passed, {bad} failed [{status}]")
+        if bad:
+            sys.stdout.write(out[-6000:])
+    return passed, failed
+
+
+def run_e2e(build):
+    binary = os.path.abspath(os.path.join(build, "tarn"))
+    with tempfile.TemporaryDirectory() as tmp:
+        junit = os.path.join(tmp, "junit.xml")
+        env = dict(os.environ, TARN_BIN=binary,
+                   ASAN_OPTIONS="detect_leaks=0:abort_on_error=0",
+                   PATH="/usr/bin:/bin:" + os.environ.get("PATH", ""))
+        cmd = ["/usr/bin/python3", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+               "--junitxml", junit, os.path.join(ROOT, "tests", "e2e")]
+        r = subprocess.run(cmd, env=env, cwd=ROOT)
+        if not os.path.exists(junit):
+            return 0, 1
+        root = ET.parse(junit).getroot()
+        suites = [root] if root.tag == "testsuite" else list(root)
+        tests = fails = skips = 0
+        for s in suites:
+            tests += int(s.get("tests", 0))
+            fails += int(s.get("failures", 0)) + int(s.get("errors", 0))
+            skips += int(s.get("skipped", 0))
+        if r.returncode not in (0, 1) and fails == 0:
+            fails = 1
+        return tests - fails - skips, fails
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build-test")
+    ap.add_argument("--unit-only", action="store_true")
+    ap.add_argument("--e2e-only", action="store_true")
+    args = ap.parse_args()
+    passed = failed = 0
+    if not args.e2e_only:
+        p, f = run_unit(args.build)
+        passed += p
+        failed += f
+    if not args.unit_only:
+        p, f = run_e2e(args.build)
+        passed += p
+        failed += f
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
