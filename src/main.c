@@ -1,2 +1,192 @@
-/* placeholder */
-int main(void) { return 0; }
+/* main.c -- the `tarn` command: subcommand dispatch, and the only place
+ * that wires the parts together (store, services, HTTP server).
+ *
+ * `tarn server` blocks SIGINT/SIGTERM in every thread and waits for them in
+ * main: on either it stops accepting, lets in-flight requests finish for up
+ * to SHUTDOWN_DEADLINE_MS, then closes the store (pending commits finish).
+ */
+#include "api/native.h"
+#include "api/s3.h"
+#include "base/log.h"
+#include "cli/cli.h"
+#include "http/http.h"
+#include "store/store.h"
+
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define TARN_VERSION "0.1.0"
+#define SHUTDOWN_DEADLINE_MS 10000
+
+static cli_credentials server_keys;
+static const char *progname = "tarn";
+
+static const char *lookup_secret(void *ctx, const char *access_key)
+{
+  size_t n = strlen(access_key);
+  if (n != strlen(server_keys.access_key))
+    return NULL;
+  /* not secret, but compare without an early exit anyway */
+  unsigned char diff = 0;
+  for (size_t i = 0; i < n; i++)
+    diff |= (unsigned char)(access_key[i] ^ server_keys.access_key[i]);
+  return diff == 0 ? server_keys.secret_key : NULL;
+}
+
+static void usage(FILE *f)
+{
+  fputs("usage: tarn <command> [options]\n"
+        "\n"
+        "  server [--data DIR] [--listen HOST:PORT]   run the server (default ./tarn-data, "
+        "127.0.0.1:9000)\n"
+        "  env    [--data DIR] [--listen HOST:PORT]   print export lines for the AWS CLI and SDKs\n"
+        "  version                                    print the version\n",
+        f);
+}
+
+static int parse_listen(const char *s, char *host, size_t hostcap, int *port)
+{
+  const char *colon = strrchr(s, ':');
+  if (colon == NULL || colon == s || (size_t)(colon - s) >= hostcap)
+    return -1;
+  char *end;
+  long p = strtol(colon + 1, &end, 10);
+  if (*end != '\0' || p < 0 || p > 65535 || end == colon + 1)
+    return -1;
+  memcpy(host, s, (size_t)(colon - s));
+  host[colon - s] = '\0';
+  *port = (int)p;
+  return 0;
+}
+
+static void raise_fd_limit(void)
+{
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+static int cmd_server(int argc, char **argv)
+{
+  const char *dir = "./tarn-data";
+  const char *listen = "127.0.0.1:9000";
+  for (int i = 0; i < argc; i++) {
+    if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+      dir = argv[++i];
+    else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
+      listen = argv[++i];
+    else {
+      fprintf(stderr, "tarn server: unknown argument '%s'\n", argv[i]);
+      usage(stderr);
+      return 2;
+    }
+  }
+  char host[256];
+  int port;
+  if (parse_listen(listen, host, sizeof host, &port) != 0) {
+    fprintf(stderr, "tarn server: --listen wants HOST:PORT, not '%s'\n", listen);
+    return 2;
+  }
+
+  /* Signals are taken by sigwait below; every thread started after this inherits the mask. */
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+
+  err e = {0};
+  if (cli_make_dir(dir, &e) != 0) {
+    log_error("%s", e.msg);
+    return 1;
+  }
+  char real[PATH_MAX];
+  if (realpath(dir, real) == NULL)
+    snprintf(real, sizeof real, "%s", dir);
+  bool created = false;
+  if (cli_credentials_load(real, true, &server_keys, &created, &e) != 0) {
+    log_error("%s", e.msg);
+    return 1;
+  }
+  store *st = NULL;
+  if (store_open(real, &st, &e) != 0) {
+    log_error("cannot open the store in '%s': %s", real, e.msg);
+    return 1;
+  }
+  http_service *native = native_service_new(st, TARN_VERSION);
+  http_service *s3 = s3_service_new(st);
+  http_service *services[] = {s3};
+  http_config cfg = {
+      .listen_host = host,
+      .listen_port = port,
+      .secret_lookup = lookup_secret,
+      .native = native,
+      .services = services,
+      .nservices = sizeof services / sizeof services[0],
+      .log_requests = true,
+  };
+  http_server *srv = NULL;
+  if (http_server_start(&cfg, &srv, &e) != 0) {
+    log_error("%s", e.msg);
+    s3_service_free(s3);
+    native_service_free(native);
+    store_close(st);
+    return 1;
+  }
+  native_service_attach(native, srv);
+  int bound = http_server_port(srv);
+  if (getenv("TARN_ACCESS_KEY") != NULL)
+    log_info("credentials: from TARN_ACCESS_KEY / TARN_SECRET_KEY");
+  else
+    log_info("credentials: %s/credentials%s", real, created ? " (created)" : "");
+  log_info("tarn %s serving %s on http://%s:%d", TARN_VERSION, real, host, bound);
+  fprintf(stderr,
+          "\n  endpoint     http://%s:%d\n"
+          "  credentials  %s/credentials\n"
+          "  AWS CLI      eval \"$(%s env --data %s --listen %s:%d)\" && aws s3 ls\n\n",
+          host, bound, real, progname, dir, host, bound);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log_info("signal %d: stopping (in-flight requests get %d ms)", sig, SHUTDOWN_DEADLINE_MS);
+  http_server_stop(srv, SHUTDOWN_DEADLINE_MS);
+  s3_service_free(s3);
+  native_service_free(native);
+  store_close(st);
+  log_info("stopped");
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  progname = argv[0];
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "server") == 0)
+    return cmd_server(argc - 2, argv + 2);
+  if (strcmp(cmd, "env") == 0)
+    return cli_env(argc - 2, argv + 2);
+  if (strcmp(cmd, "version") == 0) {
+    printf("tarn %s\n", TARN_VERSION);
+    return 0;
+  }
+  if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  fprintf(stderr, "tarn: unknown command '%s'\n", cmd);
+  usage(stderr);
+  return 2;
+}

@@ -1,2 +1,107 @@
-/* placeholder until the real file lands */
-typedef int placeholder_native;
+/* api/native.c -- the /_tarn/ endpoints: GET /_tarn/health (no signature)
+ * and GET /_tarn/metrics (Prometheus text, signed like every other API).
+ *
+ * Why: operators and tests need liveness and numbers without an AWS API.
+ *
+ * Invariants:
+ *   (1) Only /_tarn/health answers unsigned requests; the server enforces
+ *       it by routing only that exact path here before authentication.
+ */
+#include "api/native.h"
+
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct native {
+  http_service svc;   /* first: the service is the struct */
+  store *st;
+  http_server *srv;
+  const char *version;
+} native;
+
+static int native_prepare(void *ctx, http_req *r, err *e)
+{
+  if (strcmp(r->raw_path, "/_tarn/health") == 0)
+    r->op = "Health";
+  else if (strcmp(r->raw_path, "/_tarn/metrics") == 0)
+    r->op = "Metrics";
+  else
+    return err_set(e, ERR_NOT_FOUND, "no endpoint '%s'", r->raw_path);
+  if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
+    return err_set(e, ERR_METHOD_NOT_ALLOWED, "'%s' answers GET only", r->raw_path);
+  return 0;
+}
+
+static void native_handle(void *ctx, http_req *r)
+{
+  native *n = ctx;
+  if (strcmp(r->op, "Health") == 0) {
+    http_resp_header(r, "Content-Type", "application/json");
+    buf_printf(&r->resp_body, "{\"status\":\"ok\",\"version\":\"%s\"}\n", n->version);
+    return;
+  }
+  http_resp_header(r, "Content-Type", "text/plain; version=0.0.4");
+  if (n->srv != NULL)
+    http_server_metrics(n->srv, &r->resp_body);
+  store_stats s;
+  store_stats_get(n->st, &s);
+  buf_printf(&r->resp_body,
+             "# HELP tarn_store_buckets Buckets.\n# TYPE tarn_store_buckets gauge\n"
+             "tarn_store_buckets %llu\n"
+             "# HELP tarn_store_objects Objects stored.\n# TYPE tarn_store_objects gauge\n"
+             "tarn_store_objects %llu\n"
+             "# HELP tarn_store_bytes Bytes of object data stored.\n"
+             "# TYPE tarn_store_bytes gauge\ntarn_store_bytes %llu\n"
+             "# HELP tarn_store_changes_total Changes committed to the index.\n"
+             "# TYPE tarn_store_changes_total counter\ntarn_store_changes_total %llu\n"
+             "# HELP tarn_store_commits_total Index transactions (changes share them).\n"
+             "# TYPE tarn_store_commits_total counter\ntarn_store_commits_total %llu\n"
+             "# HELP tarn_store_swept_blobs_total Unreferenced blob files removed.\n"
+             "# TYPE tarn_store_swept_blobs_total counter\ntarn_store_swept_blobs_total %llu\n",
+             (unsigned long long)s.buckets, (unsigned long long)s.objects,
+             (unsigned long long)s.bytes, (unsigned long long)s.changes,
+             (unsigned long long)s.commits, (unsigned long long)s.swept_blobs);
+}
+
+static void native_error(void *ctx, http_req *r, const err *e)
+{
+  http_resp_header(r, "Content-Type", "application/json");
+  buf_printf(&r->resp_body, "{\"error\":\"%s\",\"message\":\"", err_aws_code(e->code));
+  for (const char *c = e->msg; *c; c++) {
+    if (*c == '"' || *c == '\\')
+      buf_printf(&r->resp_body, "\\%c", *c);
+    else if ((unsigned char)*c < 0x20)
+      buf_printf(&r->resp_body, "\\u%04x", (unsigned char)*c);
+    else
+      buf_append(&r->resp_body, c, 1);
+  }
+  buf_puts(&r->resp_body, "\"}\n");
+}
+
+http_service *native_service_new(store *st, const char *version)
+{
+  native *n = calloc(1, sizeof *n);
+  if (n == NULL)
+    abort();
+  n->st = st;
+  n->version = version;
+  n->svc.name = "native";
+  n->svc.ctx = n;
+  n->svc.prepare = native_prepare;
+  n->svc.handle = native_handle;
+  n->svc.error = native_error;
+  return &n->svc;
+}
+
+void native_service_attach(http_service *svc, http_server *srv)
+{
+  ((native *)svc->ctx)->srv = srv;
+}
+
+http_service *native_service_free(http_service *svc)
+{
+  if (svc != NULL)
+    free(svc->ctx);
+  return NULL;
+}

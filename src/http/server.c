@@ -1,2 +1,855 @@
-/* placeholder until the real file lands */
-typedef int placeholder_server;
+/* http/server.c -- the HTTP edge: libmicrohttpd in, services out.
+ *
+ * Why: every AWS service tarn speaks shares one port, one authentication and
+ * one set of payload checks; a service only sees requests that passed them.
+ *
+ * A request moves through these states (req_state):
+ *   NEW       the URI log callback made the request and its arena;
+ *   BODY      headers authenticated, prepare called, body bytes flowing
+ *             through the payload checks into the sink or the buffer;
+ *   DEFERRED  a non-S3 request without x-amz-content-sha256: the body is
+ *             buffered first, then authenticated with its digest, then BODY;
+ *   FAILED    a check failed mid-body: the rest is read and dropped, the
+ *             error is answered when the body ends (libmicrohttpd cannot
+ *             queue a response while a body is still arriving);
+ *   ANSWERED  a response is queued.
+ *
+ * Invariants:
+ *   (1) handle() is called only when the signature, the payload digest, the
+ *       chunk signatures, Content-MD5 and x-amz-checksum-* all passed.
+ *   (2) cleanup() is called exactly once for every request that reached
+ *       prepare(), from the completion callback, whatever the outcome.
+ *   (3) Client-controlled sizes are bounded: headers by the connection
+ *       memory limit, buffered bodies by req->body.max, connections by
+ *       HTTP_MAX_CONNECTIONS, idle connections by HTTP_IDLE_TIMEOUT_SECONDS.
+ *
+ * Start reading at on_request().
+ */
+#include "http/http.h"
+
+#include "base/hash.h"
+#include "base/log.h"
+#include "http/chunked.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define DEFERRED_BODY_MAX (8u << 20) /* non-S3 bodies buffered before auth */
+#define RESP_BODY_MAX (64u << 20)
+#define METRIC_SLOTS 256
+#define LATENCY_BUCKETS 12
+
+static const double latency_bounds[LATENCY_BUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};
+
+typedef struct op_metric {
+  char service[16];
+  char op[48];
+  uint64_t requests;
+  uint64_t errors_4xx;
+  uint64_t errors_5xx;
+  uint64_t buckets[LATENCY_BUCKETS]; /* cumulative counts are built at render */
+  uint64_t over;                     /* above the last bound */
+  double seconds_sum;
+} op_metric;
+
+struct http_server {
+  http_config cfg;
+  struct MHD_Daemon *daemon;
+  int port;
+  pthread_mutex_t lock;          /* guards in_flight and the metrics */
+  pthread_cond_t idle;           /* signalled when in_flight drops to 0 */
+  int in_flight;
+  op_metric metrics[METRIC_SLOTS];
+  size_t nmetrics;
+  uint64_t bytes_in;
+  uint64_t bytes_out;
+};
+
+enum req_state { REQ_NEW, REQ_BODY, REQ_DEFERRED, REQ_FAILED, REQ_ANSWERED };
+
+typedef struct req_private {
+  http_server *server;
+  http_service *svc;           /* the service answering, NULL before routing */
+  enum req_state state;
+  bool prepared;               /* prepare() was called: cleanup() is owed */
+  int64_t start_us;
+  err failure;                 /* the error of a FAILED request */
+  aws_chunked *chunked;        /* aws-chunked decoder, or NULL */
+  bool check_sha256;           /* x-amz-content-sha256 is a digest to verify */
+  uint8_t want_sha256[SHA256_LEN];
+  hasher sha256;
+  bool check_md5;              /* Content-MD5 was sent */
+  uint8_t want_md5[MD5_LEN];
+  hasher md5;
+  const char *checksum_name;   /* x-amz-checksum-<algo> to verify, or NULL */
+  const char *checksum_header; /* its value from the headers, or NULL (trailer) */
+  hasher checksum;
+  int64_t decoded_length;      /* x-amz-decoded-content-length, or -1 */
+  uint64_t bytes_out;
+} req_private;
+
+static http_req *req_new(http_server *srv)
+{
+  arena *a = arena_new();
+  http_req *r = arena_alloc(a, sizeof *r);
+  req_private *p = arena_alloc(a, sizeof *p);
+  r->arena = a;
+  r->content_length = -1;
+  r->status = 200;
+  r->resp_fd = -1;
+  r->server_private = p;
+  buf_init(&r->body, HTTP_DEFAULT_BODY_MAX);
+  buf_init(&r->resp_body, RESP_BODY_MAX);
+  p->server = srv;
+  p->start_us = time_mono_us();
+  p->decoded_length = -1;
+  uint8_t id[8];
+  if (getrandom(id, sizeof id, 0) != (ssize_t)sizeof id)
+    memset(id, 0, sizeof id);
+  hex_encode(id, sizeof id, r->request_id);
+  for (char *c = r->request_id; *c; c++)
+    if (*c >= 'a' && *c <= 'f')
+      *c = (char)(*c - 'a' + 'A');
+  return r;
+}
+
+static void req_free(http_req *r)
+{
+  req_private *p = r->server_private;
+  aws_chunked_free(p->chunked);
+  hash_release(&p->sha256);
+  hash_release(&p->md5);
+  hash_release(&p->checksum);
+  if (r->resp_fd >= 0)
+    close(r->resp_fd);
+  buf_release(&r->body);
+  buf_release(&r->resp_body);
+  arena_free(r->arena);
+}
+
+/* ---- request accessors and response builders ---- */
+
+const char *http_req_header(const http_req *r, const char *lname)
+{
+  for (size_t i = 0; i < r->nheaders; i++)
+    if (strcmp(r->headers[i].name, lname) == 0)
+      return r->headers[i].value;
+  return NULL;
+}
+
+const char *http_req_param(const http_req *r, const char *name)
+{
+  for (size_t i = 0; i < r->nquery; i++)
+    if (strcmp(r->query[i].name, name) == 0)
+      return r->query[i].value;
+  return NULL;
+}
+
+bool http_req_has_param(const http_req *r, const char *name)
+{
+  return http_req_param(r, name) != NULL;
+}
+
+void http_req_body_max(http_req *r, size_t max)
+{
+  r->body.max = max;
+}
+
+void http_resp_status(http_req *r, int status)
+{
+  r->status = status;
+}
+
+void http_resp_header(http_req *r, const char *name, const char *value)
+{
+  if (r->nresp_headers == r->resp_headers_cap) {
+    size_t cap = r->resp_headers_cap ? r->resp_headers_cap * 2 : 16;
+    str_pair *h = arena_alloc(r->arena, cap * sizeof *h);
+    if (r->nresp_headers > 0)
+      memcpy(h, r->resp_headers, r->nresp_headers * sizeof *h);
+    r->resp_headers = h;
+    r->resp_headers_cap = cap;
+  }
+  r->resp_headers[r->nresp_headers].name = arena_strdup(r->arena, name);
+  r->resp_headers[r->nresp_headers].value = arena_strdup(r->arena, value);
+  r->nresp_headers++;
+}
+
+void http_resp_headerf(http_req *r, const char *name, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  char *v = arena_vsprintf(r->arena, fmt, ap);
+  va_end(ap);
+  http_resp_header(r, name, v);
+}
+
+void http_resp_fd(http_req *r, int fd, uint64_t offset, uint64_t length)
+{
+  if (r->resp_fd >= 0)
+    close(r->resp_fd);
+  r->resp_fd = fd;
+  r->resp_fd_offset = offset;
+  r->resp_fd_length = length;
+}
+
+/* ---- metrics ---- */
+
+static void metrics_record(http_server *srv, const char *service, const char *op, int status,
+                           double seconds, uint64_t in, uint64_t out)
+{
+  pthread_mutex_lock(&srv->lock);
+  srv->bytes_in += in;
+  srv->bytes_out += out;
+  op_metric *m = NULL;
+  for (size_t i = 0; i < srv->nmetrics; i++) {
+    if (strcmp(srv->metrics[i].service, service) == 0 && strcmp(srv->metrics[i].op, op) == 0) {
+      m = &srv->metrics[i];
+      break;
+    }
+  }
+  if (m == NULL && srv->nmetrics < METRIC_SLOTS) {
+    m = &srv->metrics[srv->nmetrics++];
+    snprintf(m->service, sizeof m->service, "%s", service);
+    snprintf(m->op, sizeof m->op, "%s", op);
+  }
+  if (m != NULL) {
+    m->requests++;
+    if (status >= 500)
+      m->errors_5xx++;
+    else if (status >= 400)
+      m->errors_4xx++;
+    m->seconds_sum += seconds;
+    size_t b = 0;
+    while (b < LATENCY_BUCKETS && seconds > latency_bounds[b])
+      b++;
+    if (b < LATENCY_BUCKETS)
+      m->buckets[b]++;
+    else
+      m->over++;
+  }
+  pthread_mutex_unlock(&srv->lock);
+}
+
+void http_server_metrics(http_server *srv, buf *out)
+{
+  pthread_mutex_lock(&srv->lock);
+  buf_puts(out, "# HELP tarn_requests_total Requests answered, by service and operation.\n"
+                "# TYPE tarn_requests_total counter\n");
+  for (size_t i = 0; i < srv->nmetrics; i++) {
+    const op_metric *m = &srv->metrics[i];
+    buf_printf(out, "tarn_requests_total{service=\"%s\",operation=\"%s\"} %llu\n", m->service,
+               m->op, (unsigned long long)m->requests);
+  }
+  buf_puts(out, "# HELP tarn_request_errors_total Requests answered with an error status.\n"
+                "# TYPE tarn_request_errors_total counter\n");
+  for (size_t i = 0; i < srv->nmetrics; i++) {
+    const op_metric *m = &srv->metrics[i];
+    buf_printf(out,
+               "tarn_request_errors_total{service=\"%s\",operation=\"%s\",class=\"4xx\"} %llu\n"
+               "tarn_request_errors_total{service=\"%s\",operation=\"%s\",class=\"5xx\"} %llu\n",
+               m->service, m->op, (unsigned long long)m->errors_4xx, m->service, m->op,
+               (unsigned long long)m->errors_5xx);
+  }
+  buf_puts(out, "# HELP tarn_request_duration_seconds Time from request to response.\n"
+                "# TYPE tarn_request_duration_seconds histogram\n");
+  for (size_t i = 0; i < srv->nmetrics; i++) {
+    const op_metric *m = &srv->metrics[i];
+    uint64_t cum = 0;
+    for (size_t b = 0; b < LATENCY_BUCKETS; b++) {
+      cum += m->buckets[b];
+      buf_printf(out,
+                 "tarn_request_duration_seconds_bucket{service=\"%s\",operation=\"%s\",le=\"%g\"} "
+                 "%llu\n",
+                 m->service, m->op, latency_bounds[b], (unsigned long long)cum);
+    }
+    buf_printf(out,
+               "tarn_request_duration_seconds_bucket{service=\"%s\",operation=\"%s\",le=\"+Inf\"} "
+               "%llu\n"
+               "tarn_request_duration_seconds_sum{service=\"%s\",operation=\"%s\"} %.6f\n"
+               "tarn_request_duration_seconds_count{service=\"%s\",operation=\"%s\"} %llu\n",
+               m->service, m->op, (unsigned long long)m->requests, m->service, m->op,
+               m->seconds_sum, m->service, m->op, (unsigned long long)m->requests);
+  }
+  buf_printf(out,
+             "# HELP tarn_bytes_in_total Request body bytes received.\n"
+             "# TYPE tarn_bytes_in_total counter\ntarn_bytes_in_total %llu\n"
+             "# HELP tarn_bytes_out_total Response body bytes sent.\n"
+             "# TYPE tarn_bytes_out_total counter\ntarn_bytes_out_total %llu\n",
+             (unsigned long long)srv->bytes_in, (unsigned long long)srv->bytes_out);
+  pthread_mutex_unlock(&srv->lock);
+}
+
+/* ---- parsing the request line and headers ---- */
+
+typedef struct header_collect {
+  http_req *req;
+  size_t cap;
+} header_collect;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+  header_collect *hc = cls;
+  http_req *r = hc->req;
+  if (r->nheaders == hc->cap) {
+    size_t cap = hc->cap ? hc->cap * 2 : 32;
+    str_pair *h = arena_alloc(r->arena, cap * sizeof *h);
+    if (r->nheaders > 0)
+      memcpy(h, r->headers, r->nheaders * sizeof *h);
+    r->headers = h;
+    hc->cap = cap;
+  }
+  char *name = arena_strdup(r->arena, key);
+  for (char *c = name; *c; c++)
+    if (*c >= 'A' && *c <= 'Z')
+      *c = (char)(*c - 'A' + 'a');
+  r->headers[r->nheaders].name = name;
+  r->headers[r->nheaders].value = arena_strdup(r->arena, value ? value : "");
+  r->nheaders++;
+  return MHD_YES;
+}
+
+/* Splits the raw URI into path and decoded query parameters. */
+static int parse_uri(http_req *r, const char *uri, err *e)
+{
+  const char *q = strchr(uri, '?');
+  size_t plen = q ? (size_t)(q - uri) : strlen(uri);
+  r->raw_path = arena_strndup(r->arena, uri, plen);
+  size_t dlen;
+  char *path = percent_decode(r->arena, uri, plen, &dlen);
+  if (path == NULL || strlen(path) != dlen)
+    return err_set(e, ERR_INVALID, "malformed percent-encoding in path");
+  r->path = path;
+  if (q == NULL)
+    return 0;
+  size_t cap = 0;
+  const char *s = q + 1;
+  while (*s != '\0') {
+    const char *amp = strchr(s, '&');
+    size_t len = amp ? (size_t)(amp - s) : strlen(s);
+    if (len > 0) {
+      const char *eq = memchr(s, '=', len);
+      size_t nlen = eq ? (size_t)(eq - s) : len;
+      size_t n1, n2;
+      char *name = percent_decode(r->arena, s, nlen, &n1);
+      char *value = eq ? percent_decode(r->arena, eq + 1, len - nlen - 1, &n2)
+                       : arena_strdup(r->arena, "");
+      if (name == NULL || value == NULL)
+        return err_set(e, ERR_INVALID, "malformed percent-encoding in query");
+      if (r->nquery == cap) {
+        if (cap >= 1024)
+          return err_set(e, ERR_INVALID, "too many query parameters");
+        cap = cap ? cap * 2 : 8;
+        str_pair *np = arena_alloc(r->arena, cap * sizeof *np);
+        if (r->nquery > 0)
+          memcpy(np, r->query, r->nquery * sizeof *np);
+        r->query = np;
+      }
+      r->query[r->nquery].name = name;
+      r->query[r->nquery].value = value;
+      r->nquery++;
+    }
+    if (amp == NULL)
+      break;
+    s = amp + 1;
+  }
+  return 0;
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+  http_server *srv = cls;
+  http_req *r = req_new(srv);
+  r->raw_path = arena_strdup(r->arena, uri); /* whole URI until parsed */
+  pthread_mutex_lock(&srv->lock);
+  srv->in_flight++;
+  pthread_mutex_unlock(&srv->lock);
+  return r;
+}
+
+/* Keeps the URL exactly as sent: tarn decodes it itself (SigV4 signs the raw path). */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+  return strlen(s);
+}
+
+/* ---- answering ---- */
+
+static enum MHD_Result queue(struct MHD_Connection *conn, http_req *r)
+{
+  req_private *p = r->server_private;
+  struct MHD_Response *resp;
+  if (r->resp_fd >= 0) {
+    resp = MHD_create_response_from_fd_at_offset64(r->resp_fd_length, r->resp_fd,
+                                                   r->resp_fd_offset);
+    if (resp != NULL)
+      r->resp_fd = -1; /* the response owns it now */
+    p->bytes_out = r->resp_fd_length;
+  } else {
+    size_t len = r->resp_body.len;
+    void *data = r->resp_body.data;
+    resp = MHD_create_response_from_buffer(len, len ? data : (void *)"",
+                                           len ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (resp != NULL && len) {
+      r->resp_body.data = NULL; /* the response frees it */
+      r->resp_body.len = r->resp_body.cap = 0;
+    }
+    p->bytes_out = len;
+  }
+  if (resp == NULL)
+    return MHD_NO;
+  for (size_t i = 0; i < r->nresp_headers; i++)
+    MHD_add_response_header(resp, r->resp_headers[i].name, r->resp_headers[i].value);
+  MHD_add_response_header(resp, "x-amz-request-id", r->request_id);
+  MHD_add_response_header(resp, "Server", "tarn");
+  if (strcmp(r->method, "HEAD") == 0)
+    p->bytes_out = 0;
+  enum MHD_Result rc = MHD_queue_response(conn, (unsigned)r->status, resp);
+  MHD_destroy_response(resp);
+  p->state = REQ_ANSWERED;
+  return rc;
+}
+
+static http_service *service_named(http_server *srv, const char *name)
+{
+  for (size_t i = 0; i < srv->cfg.nservices; i++)
+    if (strcmp(srv->cfg.services[i]->name, name) == 0)
+      return srv->cfg.services[i];
+  return NULL;
+}
+
+static enum MHD_Result answer_error(struct MHD_Connection *conn, http_req *r, const err *e)
+{
+  req_private *p = r->server_private;
+  http_service *svc = p->svc ? p->svc : service_named(p->server, "s3");
+  r->nresp_headers = 0;
+  buf_reset(&r->resp_body);
+  if (r->resp_fd >= 0) {
+    close(r->resp_fd);
+    r->resp_fd = -1;
+  }
+  r->status = err_http_status(e->code);
+  if (svc != NULL && svc->error != NULL) {
+    svc->error(svc->ctx, r, e);
+  } else {
+    buf_printf(&r->resp_body, "%s: %s\n", err_aws_code(e->code), e->msg);
+    http_resp_header(r, "Content-Type", "text/plain");
+  }
+  return queue(conn, r);
+}
+
+static enum MHD_Result answer(struct MHD_Connection *conn, http_req *r)
+{
+  req_private *p = r->server_private;
+  p->svc->handle(p->svc->ctx, r);
+  return queue(conn, r);
+}
+
+/* ---- the body pipeline ---- */
+
+static int deliver(void *ctx, const void *data, size_t n, err *e)
+{
+  http_req *r = ctx;
+  req_private *p = r->server_private;
+  if (p->check_sha256)
+    hash_update(&p->sha256, data, n);
+  if (p->check_md5)
+    hash_update(&p->md5, data, n);
+  if (p->checksum_name != NULL)
+    hash_update(&p->checksum, data, n);
+  r->body_len += n;
+  if (r->sink.write != NULL)
+    return r->sink.write(r->sink.ctx, data, n, e);
+  if (buf_append(&r->body, data, n) != 0)
+    return err_set(e, ERR_ENTITY_TOO_LARGE, "request body is larger than %zu bytes", r->body.max);
+  return 0;
+}
+
+static const struct {
+  const char *header;
+  enum hash_algo algo;
+} checksum_algos[] = {
+    {"x-amz-checksum-crc32", HASH_CRC32},
+    {"x-amz-checksum-crc32c", HASH_CRC32C},
+    {"x-amz-checksum-sha1", HASH_SHA1},
+    {"x-amz-checksum-sha256", HASH_SHA256},
+};
+
+/* Sets up the payload checks the headers ask for. */
+static int setup_payload_checks(http_req *r, err *e)
+{
+  req_private *p = r->server_private;
+  const char *ph = r->authenticated ? r->auth.payload_hash : NULL;
+  if (ph != NULL) {
+    if (strcmp(ph, SIGV4_STREAMING_SIGNED) == 0)
+      p->chunked = aws_chunked_new(CHUNKED_SIGNED, &r->auth);
+    else if (strcmp(ph, SIGV4_STREAMING_SIGNED_TRAILER) == 0)
+      p->chunked = aws_chunked_new(CHUNKED_SIGNED_TRAILER, &r->auth);
+    else if (strcmp(ph, SIGV4_STREAMING_UNSIGNED_TRAILER) == 0)
+      p->chunked = aws_chunked_new(CHUNKED_UNSIGNED_TRAILER, &r->auth);
+    else if (strcmp(ph, SIGV4_UNSIGNED_PAYLOAD) == 0)
+      ;
+    else if (strlen(ph) == 64 && hex_decode(ph, 64, p->want_sha256, SHA256_LEN)) {
+      p->check_sha256 = true;
+      hash_init(&p->sha256, HASH_SHA256);
+    } else {
+      return err_set(e, ERR_INVALID, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, "
+                                     "STREAMING-... or a SHA-256 digest in hex");
+    }
+  }
+  const char *dl = http_req_header(r, "x-amz-decoded-content-length");
+  if (dl != NULL) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(dl, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 0 || end == dl)
+      return err_set(e, ERR_INVALID, "invalid x-amz-decoded-content-length '%s'", dl);
+    p->decoded_length = v;
+  }
+  const char *md5h = http_req_header(r, "content-md5");
+  if (md5h != NULL) {
+    if (base64_decode(md5h, strlen(md5h), p->want_md5, sizeof p->want_md5) != MD5_LEN)
+      return err_set(e, ERR_INVALID_DIGEST, "the Content-MD5 you specified is not valid");
+    p->check_md5 = true;
+    hash_init(&p->md5, HASH_MD5);
+  }
+  const char *trailer = http_req_header(r, "x-amz-trailer");
+  for (size_t i = 0; i < sizeof checksum_algos / sizeof checksum_algos[0]; i++) {
+    const char *h = http_req_header(r, checksum_algos[i].header);
+    bool in_trailer = trailer != NULL && str_ieq(trailer, checksum_algos[i].header);
+    if (h == NULL && !in_trailer)
+      continue;
+    if (p->checksum_name != NULL)
+      return err_set(e, ERR_INVALID_REQUEST, "expecting a single x-amz-checksum- header");
+    if (in_trailer && p->chunked == NULL)
+      return err_set(e, ERR_INVALID_REQUEST, "x-amz-trailer needs an aws-chunked body");
+    p->checksum_name = checksum_algos[i].header;
+    p->checksum_header = h;
+    hash_init(&p->checksum, checksum_algos[i].algo);
+  }
+  return 0;
+}
+
+/* End-of-body checks; on success sets req->checksum_name/value. */
+static int finish_payload_checks(http_req *r, err *e)
+{
+  req_private *p = r->server_private;
+  int rc;
+  if (p->chunked != NULL && (rc = aws_chunked_finish(p->chunked, e)) != 0)
+    return rc;
+  if (p->check_sha256) {
+    uint8_t got[SHA256_LEN];
+    hash_final(&p->sha256, got);
+    if (!mem_equal_ct(got, p->want_sha256, SHA256_LEN))
+      return err_set(e, ERR_CONTENT_SHA256,
+                     "the provided 'x-amz-content-sha256' header does not match what was computed");
+  }
+  if (p->decoded_length >= 0 && (uint64_t)p->decoded_length != r->body_len)
+    return err_set(e, ERR_INCOMPLETE_BODY,
+                   "the body has %llu bytes but x-amz-decoded-content-length says %lld",
+                   (unsigned long long)r->body_len, (long long)p->decoded_length);
+  if (p->check_md5) {
+    uint8_t got[MD5_LEN];
+    hash_final(&p->md5, got);
+    if (!mem_equal_ct(got, p->want_md5, MD5_LEN))
+      return err_set(e, ERR_BAD_DIGEST, "the Content-MD5 you specified did not match what we received");
+  }
+  if (p->checksum_name != NULL) {
+    const char *want = p->checksum_header;
+    if (want == NULL)
+      want = aws_chunked_trailer(p->chunked, p->checksum_name);
+    if (want == NULL)
+      return err_set(e, ERR_INVALID_REQUEST, "the trailer '%s' is missing", p->checksum_name);
+    uint8_t got[SHA256_LEN];
+    size_t n = hash_final(&p->checksum, got);
+    char *got64 = arena_alloc(r->arena, base64_encoded_len(n));
+    base64_encode(got, n, got64);
+    if (strcmp(got64, want) != 0)
+      return err_set(e, ERR_BAD_DIGEST, "the %s you specified did not match the calculated checksum",
+                     p->checksum_name);
+    r->checksum_name = p->checksum_name;
+    r->checksum_value = got64;
+  }
+  return 0;
+}
+
+/* Authenticates and routes a request whose headers are complete. */
+static int begin(http_req *r, const char *body_sha256_hex, err *e)
+{
+  req_private *p = r->server_private;
+  http_server *srv = p->server;
+  int rc;
+  sigv4_request sr = {
+      .method = r->method,
+      .raw_path = r->raw_path,
+      .query = r->query,
+      .nquery = r->nquery,
+      .headers = r->headers,
+      .nheaders = r->nheaders,
+      .body_sha256_hex = body_sha256_hex,
+  };
+  if ((rc = sigv4_verify(&sr, srv->cfg.secret_lookup, srv->cfg.secret_ctx, time(NULL), r->arena,
+                         &r->auth, e)) != 0)
+    return rc;
+  r->authenticated = true;
+  if ((rc = setup_payload_checks(r, e)) != 0)
+    return rc;
+  p->prepared = true;
+  return p->svc->prepare(p->svc->ctx, r, e);
+}
+
+static int feed(http_req *r, const char *data, size_t n, err *e)
+{
+  req_private *p = r->server_private;
+  if (p->chunked != NULL)
+    return aws_chunked_feed(p->chunked, data, n, deliver, r, e);
+  return deliver(r, data, n, e);
+}
+
+static enum MHD_Result on_first_call(struct MHD_Connection *conn, http_req *r, const char *method)
+{
+  req_private *p = r->server_private;
+  http_server *srv = p->server;
+  err e = {0};
+  r->method = arena_strdup(r->arena, method);
+  const char *uri = r->raw_path;
+  header_collect hc = {.req = r};
+  MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hc);
+  const char *cl = http_req_header(r, "content-length");
+  if (cl != NULL)
+    r->content_length = strtoll(cl, NULL, 10);
+  if (parse_uri(r, uri, &e) != 0)
+    return answer_error(conn, r, &e);
+
+  bool native = strncmp(r->raw_path, "/_tarn/", 7) == 0 || strcmp(r->raw_path, "/_tarn") == 0;
+  if (native && srv->cfg.native != NULL && strcmp(r->raw_path, "/_tarn/health") == 0) {
+    p->svc = srv->cfg.native;
+    r->service = "native";
+    p->prepared = true;
+    if (p->svc->prepare(p->svc->ctx, r, &e) != 0)
+      return answer_error(conn, r, &e);
+    p->state = REQ_BODY;
+    return MHD_YES;
+  }
+
+  sigv4_request sr = {.method = r->method, .raw_path = r->raw_path, .query = r->query,
+                      .nquery = r->nquery, .headers = r->headers, .nheaders = r->nheaders};
+  char scope[32];
+  const char *service = "s3";
+  if (sigv4_scope_service(&sr, scope))
+    service = arena_strdup(r->arena, scope);
+  r->service = service;
+  if (native && srv->cfg.native != NULL)
+    p->svc = srv->cfg.native;
+  else
+    p->svc = service_named(srv, service);
+  if (p->svc == NULL) {
+    p->svc = service_named(srv, "s3");
+    err_set(&e, ERR_INVALID_REQUEST, "tarn does not serve the service '%s'", service);
+    return answer_error(conn, r, &e);
+  }
+  /* Non-S3 SDK requests sign the body digest without sending it: buffer, then verify. */
+  bool has_body = r->content_length > 0 || http_req_header(r, "transfer-encoding") != NULL;
+  if (strcmp(service, "s3") != 0 && http_req_header(r, "x-amz-content-sha256") == NULL &&
+      has_body && http_req_header(r, "authorization") != NULL) {
+    if (r->content_length > (int64_t)DEFERRED_BODY_MAX) {
+      err_set(&e, ERR_ENTITY_TOO_LARGE, "request body is larger than %u bytes", DEFERRED_BODY_MAX);
+      return answer_error(conn, r, &e);
+    }
+    r->body.max = DEFERRED_BODY_MAX;
+    p->state = REQ_DEFERRED;
+    return MHD_YES;
+  }
+  const char *digest = has_body ? NULL
+                                : "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  if (begin(r, digest, &e) != 0)
+    return answer_error(conn, r, &e);
+  p->state = REQ_BODY;
+  return MHD_YES;
+}
+
+static enum MHD_Result on_body_end(struct MHD_Connection *conn, http_req *r)
+{
+  req_private *p = r->server_private;
+  err e = {0};
+  if (p->state == REQ_FAILED)
+    return answer_error(conn, r, &p->failure);
+  if (p->state == REQ_DEFERRED) {
+    uint8_t digest[SHA256_LEN];
+    char hex[2 * SHA256_LEN + 1];
+    sha256(r->body.data ? r->body.data : "", r->body.len, digest);
+    hex_encode(digest, sizeof digest, hex);
+    /* The buffered body goes through the pipeline again once prepared. */
+    buf pending = r->body;
+    buf_init(&r->body, HTTP_DEFAULT_BODY_MAX);
+    int rc = begin(r, hex, &e);
+    if (rc == 0 && pending.len > 0)
+      rc = feed(r, pending.data, pending.len, &e);
+    buf_release(&pending);
+    if (rc != 0)
+      return answer_error(conn, r, &e);
+  }
+  if (finish_payload_checks(r, &e) != 0)
+    return answer_error(conn, r, &e);
+  return answer(conn, r);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+  http_req *r = *req_cls;
+  if (r == NULL)
+    return MHD_NO;
+  req_private *p = r->server_private;
+  switch (p->state) {
+  case REQ_NEW:
+    return on_first_call(conn, r, method);
+  case REQ_ANSWERED:
+    *upload_data_size = 0; /* drop whatever still arrives */
+    return MHD_YES;
+  case REQ_DEFERRED:
+    if (*upload_data_size > 0) {
+      if (buf_append(&r->body, upload_data, *upload_data_size) != 0) {
+        err_set(&p->failure, ERR_ENTITY_TOO_LARGE, "request body is larger than %zu bytes",
+                r->body.max);
+        p->state = REQ_FAILED;
+      }
+      *upload_data_size = 0;
+      return MHD_YES;
+    }
+    return on_body_end(conn, r);
+  case REQ_FAILED:
+    if (*upload_data_size > 0) {
+      *upload_data_size = 0;
+      return MHD_YES;
+    }
+    return on_body_end(conn, r);
+  case REQ_BODY:
+    if (*upload_data_size > 0) {
+      if (feed(r, upload_data, *upload_data_size, &p->failure) != 0)
+        p->state = REQ_FAILED;
+      *upload_data_size = 0;
+      return MHD_YES;
+    }
+    return on_body_end(conn, r);
+  }
+  return MHD_NO;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+  http_server *srv = cls;
+  http_req *r = *req_cls;
+  if (r == NULL)
+    return;
+  *req_cls = NULL;
+  req_private *p = r->server_private;
+  if (p->prepared && p->svc != NULL && p->svc->cleanup != NULL)
+    p->svc->cleanup(p->svc->ctx, r);
+  double seconds = (double)(time_mono_us() - p->start_us) / 1e6;
+  int status = p->state == REQ_ANSWERED ? r->status : 499; /* 499: the client went away */
+  const char *op = r->op ? r->op : "unknown";
+  uint64_t in = r->body_len;
+  if (r->method != NULL) {
+    metrics_record(srv, r->service ? r->service : "none", op, status, seconds, in, p->bytes_out);
+    if (srv->cfg.log_requests)
+      log_info("%s %s %s %d in=%llu out=%llu %.2fms %s %s", r->method, r->raw_path,
+               r->service ? r->service : "-", status, (unsigned long long)in,
+               (unsigned long long)p->bytes_out, seconds * 1e3, op, r->request_id);
+  }
+  req_free(r);
+  pthread_mutex_lock(&srv->lock);
+  if (--srv->in_flight == 0)
+    pthread_cond_broadcast(&srv->idle);
+  pthread_mutex_unlock(&srv->lock);
+}
+
+/* ---- start and stop ---- */
+
+int http_server_start(const http_config *cfg, http_server **out, err *e)
+{
+  http_server *srv = calloc(1, sizeof *srv);
+  if (srv == NULL)
+    abort();
+  srv->cfg = *cfg;
+  pthread_mutex_init(&srv->lock, NULL);
+  pthread_cond_init(&srv->idle, NULL);
+  struct sockaddr_in addr = {0};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((uint16_t)cfg->listen_port);
+  const char *host = cfg->listen_host ? cfg->listen_host : "127.0.0.1";
+  if (strcmp(host, "localhost") == 0)
+    host = "127.0.0.1";
+  if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+    free(srv);
+    return err_set(e, ERR_INVALID, "cannot listen on '%s': not an IPv4 address", host);
+  }
+  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                   MHD_USE_POLL | MHD_USE_ITC;
+  srv->daemon = MHD_start_daemon(
+      flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, srv,
+      MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+      MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+      MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_SECONDS,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(2 * HTTP_MAX_HEADER_BYTES),
+      MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+      MHD_OPTION_END);
+  if (srv->daemon == NULL) {
+    pthread_mutex_destroy(&srv->lock);
+    pthread_cond_destroy(&srv->idle);
+    free(srv);
+    return err_set(e, ERR_IO, "cannot listen on '%s:%d': address in use or not allowed", host,
+                   cfg->listen_port);
+  }
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+  srv->port = info ? info->port : cfg->listen_port;
+  *out = srv;
+  return 0;
+}
+
+int http_server_port(const http_server *s)
+{
+  return s->port;
+}
+
+http_server *http_server_stop(http_server *srv, int deadline_ms)
+{
+  if (srv == NULL)
+    return NULL;
+  MHD_socket listen_fd = MHD_quiesce_daemon(srv->daemon);
+  if (listen_fd != MHD_INVALID_SOCKET)
+    close(listen_fd);
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += deadline_ms / 1000;
+  until.tv_nsec += (long)(deadline_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&srv->lock);
+  while (srv->in_flight > 0)
+    if (pthread_cond_timedwait(&srv->idle, &srv->lock, &until) == ETIMEDOUT)
+      break;
+  pthread_mutex_unlock(&srv->lock);
+  MHD_stop_daemon(srv->daemon);
+  pthread_mutex_destroy(&srv->lock);
+  pthread_cond_destroy(&srv->idle);
+  free(srv);
+  return NULL;
+}

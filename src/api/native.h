@@ -1,0 +1,16 @@
+/* api/native.h -- tarn's own endpoints under /_tarn/: health and metrics. */
+#ifndef TARN_API_NATIVE_H
+#define TARN_API_NATIVE_H
+
+#include "http/http.h"
+#include "store/store.h"
+
+/* The service answering /_tarn/...; version is shown by health. */
+http_service *native_service_new(store *st, const char *version);
+/* Tells the service which server to read request metrics from (the server
+ * is started after the service exists). */
+void native_service_attach(http_service *svc, http_server *srv);
+/* Accepts NULL; returns NULL. */
+http_service *native_service_free(http_service *svc);
+
+#endif

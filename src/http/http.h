@@ -1,0 +1,135 @@
+/* http/http.h -- tarn's HTTP edge: one server, one port, many AWS services.
+ *
+ * The server (libmicrohttpd, a thread per connection) parses a request,
+ * authenticates it with SigV4, picks the service by the credential scope
+ * (DESIGN.md §2), streams the body through the payload checks (the
+ * x-amz-content-sha256 digest, aws-chunked decoding with chunk signatures,
+ * Content-MD5 and x-amz-checksum-* values, trailers) and hands it to the
+ * service, which answers through the http_resp_* calls.
+ *
+ * A service sees a request in up to four calls, in this order:
+ *   prepare  after the headers are authenticated (and, when a non-S3 request
+ *            carries no x-amz-content-sha256, after its body is buffered):
+ *            route, check, and for large bodies install req->sink;
+ *   handle   when the whole body arrived and every check passed;
+ *   error    to write any failure in the service's wire format;
+ *   cleanup  once at the end of every request that reached prepare, whether
+ *            it was answered, failed or the client went away: release what
+ *            prepare took (an uncommitted blob, ...).
+ * Services never see a body that failed a check: a sink may receive bytes
+ * before the end-of-body checks, so it must commit nothing before handle.
+ */
+#ifndef TARN_HTTP_HTTP_H
+#define TARN_HTTP_HTTP_H
+
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/text.h"
+#include "http/sigv4.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HTTP_DEFAULT_BODY_MAX (1u << 20)   /* buffered bodies, unless a service raises it */
+#define HTTP_MAX_HEADER_BYTES (64u << 10)  /* request line + headers */
+#define HTTP_MAX_CONNECTIONS 1024
+#define HTTP_IDLE_TIMEOUT_SECONDS 60
+
+typedef struct http_server http_server;
+typedef struct http_req http_req;
+
+/* Where a streamed body goes (installed by prepare). */
+typedef struct http_sink {
+  int (*write)(void *ctx, const void *p, size_t n, err *e); /* 0 or an ERR_* code */
+  void *ctx;
+} http_sink;
+
+typedef struct http_service {
+  const char *name;  /* the SigV4 scope service this answers: "s3", "lambda", ... */
+  void *ctx;         /* the service's own state, passed to every call */
+  int (*prepare)(void *ctx, http_req *req, err *e);
+  void (*handle)(void *ctx, http_req *req);
+  void (*error)(void *ctx, http_req *req, const err *e);
+  void (*cleanup)(void *ctx, http_req *req);
+} http_service;
+
+struct http_req {
+  arena *arena;               /* freed when the request ends */
+  const char *method;         /* "GET", "PUT", ... */
+  const char *raw_path;       /* path as received, percent-encoded */
+  const char *path;           /* path percent-decoded (may hold any UTF-8) */
+  str_pair *query;            /* decoded query parameters, in order */
+  size_t nquery;
+  str_pair *headers;          /* lower-case names, in order */
+  size_t nheaders;
+  int64_t content_length;     /* -1 when the request has none */
+  char request_id[17];        /* 16 hex characters, sent as x-amz-request-id */
+  const char *service;        /* the scope service ("s3" for unsigned) */
+  bool authenticated;         /* SigV4 verified */
+  sigv4_result auth;          /* valid when authenticated */
+  const char *op;             /* operation name for logs and metrics, set by the service */
+
+  /* body */
+  buf body;                   /* the buffered body, when no sink is set */
+  http_sink sink;             /* set by prepare to stream the body instead */
+  uint64_t body_len;          /* decoded body bytes received so far */
+  const char *checksum_name;  /* "x-amz-checksum-crc32", ... when the request carried one */
+  const char *checksum_value; /* its base64 value, verified against the body */
+
+  /* response */
+  int status;                 /* 200 unless set */
+  str_pair *resp_headers;
+  size_t nresp_headers;
+  size_t resp_headers_cap;
+  buf resp_body;              /* response bytes, unless an fd is set */
+  int resp_fd;                /* -1, or a file to send (the server closes it) */
+  uint64_t resp_fd_offset;
+  uint64_t resp_fd_length;
+
+  void *svc;                  /* the service's per-request state */
+  void *server_private;       /* the server's own per-request state */
+};
+
+/* Request accessors: header by lower-case name, query parameter by name. */
+const char *http_req_header(const http_req *r, const char *lname);
+const char *http_req_param(const http_req *r, const char *name);
+bool http_req_has_param(const http_req *r, const char *name);
+/* Sets the buffered body's limit (prepare may raise it, e.g. Lambda's 6 MB). */
+void http_req_body_max(http_req *r, size_t max);
+
+/* Response builders. Header names and values are copied. */
+void http_resp_status(http_req *r, int status);
+void http_resp_header(http_req *r, const char *name, const char *value);
+void http_resp_headerf(http_req *r, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Sends length bytes of fd from offset as the body; the server owns fd from
+ * here on. For HEAD the length is announced and nothing is sent. */
+void http_resp_fd(http_req *r, int fd, uint64_t offset, uint64_t length);
+
+/* ---- the server ---- */
+
+typedef struct http_config {
+  const char *listen_host;      /* "127.0.0.1" */
+  int listen_port;              /* 9000; 0 picks a free port */
+  sigv4_secret_fn secret_lookup;/* access key -> secret */
+  void *secret_ctx;
+  http_service *native;         /* answers /_tarn/... (health needs no signature) */
+  http_service **services;      /* by scope name; the one named "s3" also takes unsigned requests */
+  size_t nservices;
+  bool log_requests;            /* one log line per request */
+} http_config;
+
+int http_server_start(const http_config *cfg, http_server **out, err *e);
+/* The port actually bound (after listen_port 0). */
+int http_server_port(const http_server *s);
+/* Stops accepting, lets in-flight requests finish for up to deadline_ms,
+ * then closes every connection. Accepts NULL; returns NULL. */
+http_server *http_server_stop(http_server *s, int deadline_ms);
+
+/* Appends the HTTP metrics (requests, errors and latency histograms by
+ * service and operation, bytes in and out) in Prometheus text format. */
+void http_server_metrics(http_server *s, buf *out);
+
+#endif
