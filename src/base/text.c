@@ -17,7 +17,6 @@
  */
 #include "text.h"
 
-#include <stdio.h>
 #include <string.h>
 
 static const char upper_hex[] = "0123456789ABCDEF";
@@ -314,20 +313,71 @@ bool time_parse_iso8601_basic(const char *s, time_t *out)
   return true;
 }
 
+/* Writes v (0 <= v < 10^width) as exactly width zero-padded digits. */
+static char *put_num(char *out, int64_t v, int width)
+{
+  for (int i = width - 1; i >= 0; i--) {
+    out[i] = (char)('0' + v % 10);
+    v /= 10;
+  }
+  return out + width;
+}
+
+static char *put_str(char *out, const char *s)
+{
+  size_t n = strlen(s);
+  memcpy(out, s, n);
+  return out + n;
+}
+
+/* Years outside 0..9999 cannot be written in four digits: clamp. */
+static civil civil_clamped(int64_t t)
+{
+  civil c = civil_from_seconds(t);
+  if (c.year < 0) {
+    c = civil_from_seconds(days_from_civil(0, 1, 1) * 86400);
+  } else if (c.year > 9999) {
+    c = civil_from_seconds(days_from_civil(9999, 12, 31) * 86400 + 86399);
+  }
+  return c;
+}
+
 void time_format_iso8601_basic(time_t t, char out[17])
 {
-  civil c = civil_from_seconds((int64_t)t);
-  snprintf(out, 17, "%04d%02d%02dT%02d%02d%02dZ", (int)(c.year % 10000), c.month, c.day, c.hour,
-           c.min, c.sec);
+  civil c = civil_clamped((int64_t)t);
+  char *p = out;
+  p = put_num(p, c.year, 4);
+  p = put_num(p, c.month, 2);
+  p = put_num(p, c.day, 2);
+  *p++ = 'T';
+  p = put_num(p, c.hour, 2);
+  p = put_num(p, c.min, 2);
+  p = put_num(p, c.sec, 2);
+  *p++ = 'Z';
+  *p = '\0';
 }
 
 void time_format_iso8601_ms(int64_t ms, char out[25])
 {
   int64_t secs = floor_div(ms, 1000);
   int frac = (int)(ms - secs * 1000);
-  civil c = civil_from_seconds(secs);
-  snprintf(out, 25, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)(c.year % 10000), c.month, c.day,
-           c.hour, c.min, c.sec, frac);
+  civil c = civil_clamped(secs);
+  char *p = out;
+  p = put_num(p, c.year, 4);
+  *p++ = '-';
+  p = put_num(p, c.month, 2);
+  *p++ = '-';
+  p = put_num(p, c.day, 2);
+  *p++ = 'T';
+  p = put_num(p, c.hour, 2);
+  *p++ = ':';
+  p = put_num(p, c.min, 2);
+  *p++ = ':';
+  p = put_num(p, c.sec, 2);
+  *p++ = '.';
+  p = put_num(p, frac, 3);
+  *p++ = 'Z';
+  *p = '\0';
 }
 
 bool time_parse_iso8601(const char *s, int64_t *ms_out)
@@ -377,9 +427,23 @@ static const char month_names[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun"
 
 void time_format_rfc1123(time_t t, char out[30])
 {
-  civil c = civil_from_seconds((int64_t)t);
-  snprintf(out, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT", wday_names[c.wday], c.day,
-           month_names[c.month - 1], (int)(c.year % 10000), c.hour, c.min, c.sec);
+  civil c = civil_clamped((int64_t)t);
+  char *p = out;
+  p = put_str(p, wday_names[c.wday]);
+  p = put_str(p, ", ");
+  p = put_num(p, c.day, 2);
+  *p++ = ' ';
+  p = put_str(p, month_names[c.month - 1]);
+  *p++ = ' ';
+  p = put_num(p, c.year, 4);
+  *p++ = ' ';
+  p = put_num(p, c.hour, 2);
+  *p++ = ':';
+  p = put_num(p, c.min, 2);
+  *p++ = ':';
+  p = put_num(p, c.sec, 2);
+  p = put_str(p, " GMT");
+  *p = '\0';
 }
 
 static int month_from_name(const char *s)

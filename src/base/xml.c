@@ -24,6 +24,9 @@
 
 #include <expat.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #define XML_MAX_DEPTH 32
@@ -47,11 +50,18 @@ typedef struct parse_state {
   err *e;
 } parse_state;
 
-static void stop(parse_state *st, const char *fmt, const char *arg)
+static void stop(parse_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void stop(parse_state *st, const char *fmt, ...)
 {
   if (st->code == 0) {
+    char msg[ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     st->code = ERR_MALFORMED_XML;
-    err_set(st->e, ERR_MALFORMED_XML, fmt, arg);
+    err_set(st->e, ERR_MALFORMED_XML, "%s", msg);
   }
   XML_StopParser(st->parser, XML_FALSE);
 }
@@ -151,7 +161,7 @@ int xml_parse(const char *doc, size_t len, arena *a, xml_node **root, err *e)
   st.a = a;
   st.doc_len = len;
   st.e = e;
-  st.parser = XML_ParserCreate("UTF-8");
+  st.parser = XML_ParserCreate(NULL);
   if (st.parser == NULL)
     return err_set(e, ERR_INTERNAL, "cannot create the xml parser");
   XML_SetUserData(st.parser, &st);

@@ -57,4 +57,12 @@ uint64_t aws_chunked_decoded_len(const aws_chunked *c);
 void aws_chunked_string_to_sign(const char *amz_date, const char *scope, const char *prev_sig,
                                 const char *data_sha256_hex, char *out, size_t outcap);
 
+/* The string to sign of the trailers (signed-trailer mode; exposed for tests
+ * and clients): "AWS4-HMAC-SHA256-TRAILER\n" amz_date "\n" scope "\n" prev_sig
+ * "\n" hex(sha256(each trailer as "name:value\n")), where prev_sig is the
+ * final (zero-size) chunk's signature. out needs 512 bytes. */
+void aws_chunked_trailer_string_to_sign(const char *amz_date, const char *scope,
+                                        const char *prev_sig, const char *trailers_sha256_hex,
+                                        char *out, size_t outcap);
+
 #endif

@@ -35,6 +35,11 @@ typedef struct sigv4_request {
   size_t nquery;
   const str_pair *headers;  /* names lower-case; a name may repeat */
   size_t nheaders;
+  /* Lower-case hex SHA-256 of the body, filled by the caller when it has
+   * buffered a small body, else NULL (read as the empty body's hash). Used
+   * only for services other than s3 when x-amz-content-sha256 is absent:
+   * their SDKs sign the body hash without sending it. */
+  const char *body_sha256_hex;
 } sigv4_request;
 
 typedef struct sigv4_result {
@@ -47,8 +52,9 @@ typedef struct sigv4_result {
   char signature[65];         /* the verified (seed) signature, hex */
   uint8_t signing_key[SHA256_LEN];
   bool presigned;
-  /* x-amz-content-sha256 as sent (UNSIGNED-PAYLOAD for presigned requests
-   * without it): a hex digest the body must match, UNSIGNED-PAYLOAD, or one
+  /* x-amz-content-sha256 as sent (UNSIGNED-PAYLOAD for presigned s3
+   * requests without it; for other services without it, the body hash that
+   * was signed): a hex digest the body must match, UNSIGNED-PAYLOAD, or one
    * of the STREAMING-* forms. Arena memory. */
   const char *payload_hash;
 } sigv4_result;
@@ -58,7 +64,10 @@ typedef const char *(*sigv4_secret_fn)(void *ctx, const char *access_key);
 
 /* Verifies the request's signature at time now. Errors: ERR_DENIED (no
  * signature at all), ERR_AUTH_MALFORMED (a malformed Authorization header,
- * credential or date), ERR_INVALID (bad presigned parameters),
+ * credential, date or presigned parameter, X-Amz-Expires outside
+ * 1..604800 included), ERR_INVALID (both an Authorization header and a
+ * presigned query, or a bad x-amz-content-sha256 value),
+ * ERR_INVALID_REQUEST (s3 header auth without x-amz-content-sha256),
  * ERR_UNKNOWN_ACCESS_KEY, ERR_TIME_SKEWED (more than 15 minutes off),
  * ERR_EXPIRED (presigned URL past X-Amz-Expires), ERR_SIGNATURE. The
  * signature comparison is constant-time. */
@@ -82,7 +91,10 @@ char *sigv4_string_to_sign(const char *amz_date, const char *scope,
                            const char *canonical_request, arena *a);
 
 /* Signs a request the way a client would (Authorization header form): used
- * by the unit tests and by tarn's own CLI. Returns the header value. */
+ * by the unit tests and by tarn's own CLI. amz_date is the request's
+ * x-amz-date (the scope date is its first 8 characters); signed_headers NULL
+ * signs every header of req; payload_hash NULL means the empty body's hash.
+ * Returns the header value. */
 char *sigv4_sign_header(const sigv4_request *req, const char *access_key, const char *secret,
                         const char *region, const char *service, const char *amz_date,
                         const char *signed_headers, const char *payload_hash, arena *a);
