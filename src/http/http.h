@@ -88,6 +88,7 @@ struct http_req {
   uint64_t resp_fd_offset;
   uint64_t resp_fd_length;
 
+  int peer_pid;               /* the connecting process (Unix sockets), else 0 */
   void *svc;                  /* the service's per-request state */
   void *server_private;       /* the server's own per-request state */
 };
@@ -113,6 +114,11 @@ void http_resp_fd(http_req *r, int fd, uint64_t offset, uint64_t length);
 typedef struct http_config {
   const char *listen_host;      /* "127.0.0.1" */
   int listen_port;              /* 9000; 0 picks a free port */
+  const char *listen_unix;      /* instead of host:port: a Unix socket path
+                                   (created, mode 0666; its folder guards it) */
+  http_service *open_service;   /* when set, every request goes here with no
+                                   SigV4 check (the Runtime API on its private
+                                   socket); services and native are unused */
   sigv4_secret_fn secret_lookup;/* access key -> secret */
   void *secret_ctx;
   http_service *native;         /* answers /_tarn/... (health needs no signature) */

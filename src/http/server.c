@@ -40,6 +40,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define DEFERRED_BODY_MAX (8u << 20) /* non-S3 bodies buffered before auth */
@@ -631,6 +634,22 @@ static enum MHD_Result on_first_call(struct MHD_Connection *conn, http_req *r, c
   if (parse_uri(r, uri, &e) != 0)
     return answer_error(conn, r, &e);
 
+  if (srv->cfg.open_service != NULL) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct ucred cred;
+    socklen_t clen = sizeof cred;
+    if (ci != NULL && getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+      r->peer_pid = cred.pid;
+    p->svc = srv->cfg.open_service;
+    r->service = p->svc->name;
+    p->prepared = true;
+    if (setup_payload_checks(r, &e) != 0 || p->svc->prepare(p->svc->ctx, r, &e) != 0)
+      return answer_error(conn, r, &e);
+    p->state = REQ_BODY;
+    return MHD_YES;
+  }
+
   bool native = strncmp(r->raw_path, "/_tarn/", 7) == 0 || strcmp(r->raw_path, "/_tarn") == 0;
   if (native && srv->cfg.native != NULL && strcmp(r->raw_path, "/_tarn/health") == 0) {
     p->svc = srv->cfg.native;
@@ -778,6 +797,26 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 /* ---- start and stop ---- */
 
+/* A listening Unix socket at path (an old socket file there is replaced). */
+static int listen_unix(const char *path, err *e)
+{
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof addr.sun_path)
+    return err_set(e, ERR_INVALID, "socket path '%s' is too long", path);
+  strcpy(addr.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return err_set(e, ERR_IO, "cannot create a socket: %s", strerror(errno));
+  unlink(path);
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || chmod(path, 0666) != 0 ||
+      listen(fd, 512) != 0) {
+    int saved = errno;
+    close(fd);
+    return err_set(e, ERR_IO, "cannot listen on '%s': %s", path, strerror(saved));
+  }
+  return fd;
+}
+
 int http_server_start(const http_config *cfg, http_server **out, err *e)
 {
   http_server *srv = calloc(1, sizeof *srv);
@@ -786,6 +825,32 @@ int http_server_start(const http_config *cfg, http_server **out, err *e)
   srv->cfg = *cfg;
   pthread_mutex_init(&srv->lock, NULL);
   pthread_cond_init(&srv->idle, NULL);
+  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                   MHD_USE_POLL | MHD_USE_ITC;
+  if (cfg->listen_unix != NULL) {
+    int fd = listen_unix(cfg->listen_unix, e);
+    if (fd < 0) {
+      free(srv);
+      return fd;
+    }
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv,
+        MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0, /* runtimes hold long polls */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(2 * HTTP_MAX_HEADER_BYTES),
+        MHD_OPTION_END);
+    if (srv->daemon == NULL) {
+      close(fd);
+      free(srv);
+      return err_set(e, ERR_IO, "cannot serve on '%s'", cfg->listen_unix);
+    }
+    *out = srv;
+    return 0;
+  }
   struct sockaddr_in addr = {0};
   addr.sin_family = AF_INET;
   addr.sin_port = htons((uint16_t)cfg->listen_port);
@@ -796,8 +861,6 @@ int http_server_start(const http_config *cfg, http_server **out, err *e)
     free(srv);
     return err_set(e, ERR_INVALID, "cannot listen on '%s': not an IPv4 address", host);
   }
-  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                   MHD_USE_POLL | MHD_USE_ITC;
   srv->daemon = MHD_start_daemon(
       flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, srv,
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
@@ -834,6 +897,8 @@ http_server *http_server_stop(http_server *srv, int deadline_ms)
   MHD_socket listen_fd = MHD_quiesce_daemon(srv->daemon);
   if (listen_fd != MHD_INVALID_SOCKET)
     close(listen_fd);
+  if (srv->cfg.listen_unix != NULL)
+    unlink(srv->cfg.listen_unix);
   struct timespec until;
   clock_gettime(CLOCK_REALTIME, &until);
   until.tv_sec += deadline_ms / 1000;
