@@ -8,7 +8,7 @@ TEST_BUILD := build-test
 DATA       ?= ./tarn-data
 LISTEN     ?= 127.0.0.1:9000
 
-.PHONY: all deps run test unit e2e bench clean
+.PHONY: all deps run test unit e2e bench fuzz clean
 
 all: deps
 	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) --buildtype=release >/dev/null
@@ -42,3 +42,6 @@ bench: all
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD)
+
+fuzz:
+	@tests/fuzz/run.sh 60

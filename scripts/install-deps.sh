@@ -20,6 +20,13 @@ pc jansson libjansson-dev
 pc expat libexpat1-dev
 pc zlib zlib1g-dev
 pc cmocka libcmocka-dev
+pc libseccomp libseccomp-dev
+pc libzstd libzstd-dev
+pc libpcre2-8 libpcre2-dev
+pc libzip libzip-dev
+pc libcurl libcurl4-openssl-dev
+cmd sqlite3 sqlite3
+cmd zip zip
 [ -x /usr/bin/aws ] || need+=(awscli)
 [ -x /usr/bin/python3 ] || need+=(python3)
 py pytest python3-pytest

@@ -1,2 +1,896 @@
-/* placeholder until the real file lands */
-typedef int placeholder_s3;
+/* api/s3.c -- the S3 endpoint: addressing, routing, the request life cycle
+ * and S3's error documents, plus the helpers the operation files share.
+ *
+ * Why: S3 clients (the AWS CLI, boto3, the SDKs, rclone, ...) speak REST-XML:
+ * the operation is implied by (method, bucket?, key?, query flags, a few
+ * headers). This file turns that into one row of a routing table, and the
+ * row's handler (s3_bucket.c, s3_object.c, s3_list.c, s3_multipart.c) turns
+ * it into calls on the store and an S3-shaped answer.
+ *
+ * Addressing:
+ *   path style     /bucket/key            key = everything after "/bucket/"
+ *   virtual host   Host: bucket.localhost[:port], path /key
+ *   Only the ".localhost" suffix is recognised for virtual hosts for now;
+ *   any other Host means path style. req->path is already percent-decoded,
+ *   so a key may hold "//", spaces and any UTF-8.
+ *
+ * Life cycle of a request (http/http.h):
+ *   prepare  parse the address, route to an operation (req->op gets its S3
+ *            name), check the key, and for PutObject / UploadPart check the
+ *            headers and the bucket or upload, then stream the body into a
+ *            store writer through req->sink;
+ *   handle   run the operation; a failure becomes an S3 error document;
+ *   error    the server's failures (auth, body checks) and prepare's, also
+ *            when prepare never ran (the address is parsed again);
+ *   cleanup  free the writer: committed bytes are released, uncommitted
+ *            ones unlinked.
+ *
+ * Invariants:
+ *   (1) Bad input changes nothing: every check that can fail on the
+ *       request's own content runs before the store is changed, and only
+ *       handle commits (never a sink, which may see bytes of a body that
+ *       later fails its checksum).
+ *   (2) Every size a client controls is bounded: keys (1024 bytes), user
+ *       metadata (2 KiB), tags (10), XML bodies (1 MiB; DeleteObjects and
+ *       CompleteMultipartUpload 2 MiB: 10,000 parts with checksums pass 1 MiB),
+ *       one PUT (5 GiB), listings (1000 entries), answers (S3_MAX_RESPONSE).
+ *   (3) Only authenticated requests reach an operation (no anonymous access:
+ *       tarn has no bucket policies).
+ *   (4) HEAD answers and 304s carry no body, errors included.
+ *
+ * Not implemented (501 NotImplemented, naming the subresource): versioning,
+ * policy, cors, lifecycle, website, logging, notification, encryption,
+ * replication, object lock, bucket tagging, PUT ?acl, browser POST uploads,
+ * GetObject ?partNumber, and the rest of S3's subresources. GET ?acl on a
+ * bucket or an object answers a fixed owner-FULL_CONTROL policy, because
+ * common tools read it.
+ *
+ * Start reading at s3_prepare() and the routes[] table.
+ */
+#include "api/s3_internal.h"
+
+#include "base/hash.h"
+#include "base/xml.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- the operations ---- */
+
+static const s3_op op_list_buckets = {"ListBuckets", NULL, s3_list_buckets, 0};
+static const s3_op op_create_bucket = {"CreateBucket", NULL, s3_create_bucket, 0};
+static const s3_op op_delete_bucket = {"DeleteBucket", NULL, s3_delete_bucket, 0};
+static const s3_op op_head_bucket = {"HeadBucket", NULL, s3_head_bucket, 0};
+static const s3_op op_get_bucket_location = {"GetBucketLocation", NULL, s3_get_bucket_location, 0};
+static const s3_op op_get_bucket_acl = {"GetBucketAcl", NULL, s3_get_acl, 0};
+static const s3_op op_list_objects = {"ListObjects", NULL, s3_list_objects, 0};
+static const s3_op op_list_objects_v2 = {"ListObjectsV2", NULL, s3_list_objects_v2, 0};
+static const s3_op op_list_uploads = {"ListMultipartUploads", NULL, s3_list_uploads, 0};
+static const s3_op op_delete_objects = {"DeleteObjects", NULL, s3_delete_objects, S3_DELETE_BODY_MAX};
+static const s3_op op_post_object = {"PostObject", NULL, NULL, 0};
+static const s3_op op_put_object = {"PutObject", s3_put_object_prepare, s3_put_object, 0};
+static const s3_op op_copy_object = {"CopyObject", NULL, s3_copy_object, 0};
+static const s3_op op_get_object = {"GetObject", NULL, s3_get_object, 0};
+static const s3_op op_head_object = {"HeadObject", NULL, s3_head_object, 0};
+static const s3_op op_delete_object = {"DeleteObject", NULL, s3_delete_object, 0};
+static const s3_op op_get_object_acl = {"GetObjectAcl", NULL, s3_get_acl, 0};
+static const s3_op op_get_tagging = {"GetObjectTagging", NULL, s3_get_object_tagging, 0};
+static const s3_op op_put_tagging = {"PutObjectTagging", NULL, s3_put_object_tagging, 0};
+static const s3_op op_delete_tagging = {"DeleteObjectTagging", NULL, s3_delete_object_tagging, 0};
+static const s3_op op_create_upload = {"CreateMultipartUpload", NULL, s3_create_upload, 0};
+static const s3_op op_upload_part = {"UploadPart", s3_upload_part_prepare, s3_upload_part, 0};
+static const s3_op op_upload_part_copy = {"UploadPartCopy", NULL, s3_upload_part_copy, 0};
+static const s3_op op_complete_upload = {"CompleteMultipartUpload", NULL, s3_complete_upload, S3_COMPLETE_BODY_MAX};
+static const s3_op op_abort_upload = {"AbortMultipartUpload", NULL, s3_abort_upload, 0};
+static const s3_op op_list_parts = {"ListParts", NULL, s3_list_parts, 0};
+
+/* ---- routing ---- */
+
+enum level { AT_SERVICE, AT_BUCKET, AT_OBJECT };
+
+typedef struct route {
+  const char *method;
+  enum level level;
+  const char *param;   /* a query parameter that must be present ("name" or "name=value"), or NULL */
+  const char *param2;  /* a second one, or NULL */
+  const char *header;  /* a header that must be present, or NULL */
+  const s3_op *op;
+} route;
+
+/* First match wins: within a (method, level) the rows with parameters come
+ * before the plain one. */
+static const route routes[] = {
+  {"GET",    AT_SERVICE, NULL,          NULL,       NULL,                &op_list_buckets},
+
+  {"GET",    AT_BUCKET,  "location",    NULL,       NULL,                &op_get_bucket_location},
+  {"GET",    AT_BUCKET,  "acl",         NULL,       NULL,                &op_get_bucket_acl},
+  {"GET",    AT_BUCKET,  "uploads",     NULL,       NULL,                &op_list_uploads},
+  {"GET",    AT_BUCKET,  "list-type=2", NULL,       NULL,                &op_list_objects_v2},
+  {"GET",    AT_BUCKET,  NULL,          NULL,       NULL,                &op_list_objects},
+  {"HEAD",   AT_BUCKET,  NULL,          NULL,       NULL,                &op_head_bucket},
+  {"PUT",    AT_BUCKET,  NULL,          NULL,       NULL,                &op_create_bucket},
+  {"DELETE", AT_BUCKET,  NULL,          NULL,       NULL,                &op_delete_bucket},
+  {"POST",   AT_BUCKET,  "delete",      NULL,       NULL,                &op_delete_objects},
+  {"POST",   AT_BUCKET,  NULL,          NULL,       NULL,                &op_post_object},
+
+  {"GET",    AT_OBJECT,  "uploadId",    NULL,       NULL,                &op_list_parts},
+  {"GET",    AT_OBJECT,  "tagging",     NULL,       NULL,                &op_get_tagging},
+  {"GET",    AT_OBJECT,  "acl",         NULL,       NULL,                &op_get_object_acl},
+  {"GET",    AT_OBJECT,  NULL,          NULL,       NULL,                &op_get_object},
+  {"HEAD",   AT_OBJECT,  NULL,          NULL,       NULL,                &op_head_object},
+  {"PUT",    AT_OBJECT,  "partNumber",  "uploadId", "x-amz-copy-source", &op_upload_part_copy},
+  {"PUT",    AT_OBJECT,  "partNumber",  "uploadId", NULL,                &op_upload_part},
+  {"PUT",    AT_OBJECT,  "tagging",     NULL,       NULL,                &op_put_tagging},
+  {"PUT",    AT_OBJECT,  NULL,          NULL,       "x-amz-copy-source", &op_copy_object},
+  {"PUT",    AT_OBJECT,  NULL,          NULL,       NULL,                &op_put_object},
+  {"DELETE", AT_OBJECT,  "uploadId",    NULL,       NULL,                &op_abort_upload},
+  {"DELETE", AT_OBJECT,  "tagging",     NULL,       NULL,                &op_delete_tagging},
+  {"DELETE", AT_OBJECT,  NULL,          NULL,       NULL,                &op_delete_object},
+  {"POST",   AT_OBJECT,  "uploads",     NULL,       NULL,                &op_create_upload},
+  {"POST",   AT_OBJECT,  "uploadId",    NULL,       NULL,                &op_complete_upload},
+};
+
+/* Query parameters that name an S3 subresource. A request that carries one
+ * but matched only a plain row asks for something tarn does not do. */
+static const char *const subresources[] = {
+  "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption",
+  "intelligent-tiering", "inventory", "legal-hold", "lifecycle", "location",
+  "logging", "metrics", "notification", "object-lock", "ownershipControls",
+  "partNumber", "policy", "policyStatus", "publicAccessBlock", "replication",
+  "requestPayment", "restore", "retention", "select", "tagging", "torrent",
+  "uploadId", "uploads", "versioning", "versions", "website",
+};
+
+static bool param_present(const http_req *req, const char *spec)
+{
+  const char *eq = strchr(spec, '=');
+  if (eq == NULL)
+    return http_req_has_param(req, spec);
+  char name[64];
+  size_t n = (size_t)(eq - spec);
+  if (n >= sizeof name)
+    return false;
+  memcpy(name, spec, n);
+  name[n] = '\0';
+  const char *v = http_req_param(req, name);
+  return v != NULL && strcmp(v, eq + 1) == 0;
+}
+
+static const char *unsupported_subresource(const http_req *req)
+{
+  for (size_t i = 0; i < sizeof subresources / sizeof subresources[0]; i++)
+    if (http_req_has_param(req, subresources[i]))
+      return subresources[i];
+  return NULL;
+}
+
+static int route_request(http_req *req, s3_call *c, err *e)
+{
+  enum level level = c->bucket == NULL ? AT_SERVICE : c->key == NULL ? AT_BUCKET : AT_OBJECT;
+  static const char *const where[] = {"the service", "a bucket", "an object"};
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    const route *r = &routes[i];
+    if (r->level != level || strcmp(r->method, req->method) != 0)
+      continue;
+    if (r->param != NULL && !param_present(req, r->param))
+      continue;
+    if (r->param2 != NULL && !param_present(req, r->param2))
+      continue;
+    if (r->header != NULL && http_req_header(req, r->header) == NULL)
+      continue;
+    c->op = r->op;
+    if (r->param == NULL) {
+      const char *sub = unsupported_subresource(req);
+      if (sub != NULL)
+        return err_set(e, ERR_NOT_IMPLEMENTED, "'%s ?%s' on %s is not implemented by tarn",
+                       req->method, sub, where[level]);
+    }
+    if (r->op->handle == NULL)
+      return err_set(e, ERR_NOT_IMPLEMENTED, "%s is not implemented by tarn", r->op->name);
+    return 0;
+  }
+  const char *sub = unsupported_subresource(req);
+  if (sub != NULL)
+    return err_set(e, ERR_NOT_IMPLEMENTED, "'%s ?%s' on %s is not implemented by tarn",
+                   req->method, sub, where[level]);
+  return err_set(e, ERR_METHOD_NOT_ALLOWED,
+                 "the method '%s' is not allowed against %s", req->method, where[level]);
+}
+
+/* ---- addressing ---- */
+
+/* The bucket named by a virtual host ("bucket.localhost[:port]"), or NULL. */
+static const char *vhost_bucket(const http_req *req)
+{
+  const char *host = http_req_header(req, "host");
+  if (host == NULL || host[0] == '[')
+    return NULL;
+  size_t n = strcspn(host, ":");
+  static const char suffix[] = ".localhost";
+  size_t sl = sizeof suffix - 1;
+  if (n <= sl || strncasecmp(host + n - sl, suffix, sl) != 0)
+    return NULL;
+  size_t label = n - sl;
+  char *b = arena_strndup(req->arena, host, label);
+  for (char *p = b; *p != '\0'; p++)
+    if (*p >= 'A' && *p <= 'Z')
+      *p = (char)(*p - 'A' + 'a');
+  return b;
+}
+
+/* Splits the request into bucket and key (either may come out NULL). */
+static int address_parse(http_req *req, const char **bucket, const char **key, err *e)
+{
+  *bucket = NULL;
+  *key = NULL;
+  const char *path = req->path;
+  if (path == NULL || path[0] != '/')
+    return err_set(e, ERR_INVALID_REQUEST, "the request path must start with '/'");
+  const char *vb = vhost_bucket(req);
+  if (vb != NULL) {
+    *bucket = vb;
+    if (path[1] != '\0')
+      *key = path + 1;
+    return 0;
+  }
+  const char *p = path + 1;
+  if (*p == '\0')
+    return 0;
+  const char *slash = strchr(p, '/');
+  if (slash == NULL) {
+    *bucket = p;
+    return 0;
+  }
+  *bucket = arena_strndup(req->arena, p, (size_t)(slash - p));
+  if (slash[1] != '\0')
+    *key = slash + 1;
+  return 0;
+}
+
+/* A NUL in a key cannot survive req->path's C string: look for it in the
+ * raw path instead. */
+static bool raw_path_has_nul(const http_req *req)
+{
+  return req->raw_path != NULL && strcasestr(req->raw_path, "%00") != NULL;
+}
+
+int s3_key_check(const char *key, err *e)
+{
+  size_t n = strlen(key);
+  if (n > STORE_MAX_KEY)
+    return err_set(e, ERR_KEY_TOO_LONG, "your key is too long: %zu bytes, at most %d allowed",
+                   n, STORE_MAX_KEY);
+  if (!utf8_valid(key, n))
+    return err_set(e, ERR_INVALID, "object key is not valid UTF-8");
+  return 0;
+}
+
+/* ---- the request life cycle ---- */
+
+static int s3_prepare(void *ctx, http_req *req, err *e)
+{
+  s3_svc *s = ctx;
+  s3_call *c = arena_alloc(req->arena, sizeof *c);
+  req->svc = c;
+  int rc = address_parse(req, &c->bucket, &c->key, e);
+  if (rc != 0)
+    return rc;
+  rc = route_request(req, c, e);
+  req->op = c->op != NULL ? c->op->name : "Unsupported";
+  if (rc != 0)
+    return rc;
+  if (!req->authenticated)
+    return err_set(e, ERR_DENIED, "anonymous access is not allowed: sign the request with SigV4");
+  if (c->key != NULL) {
+    if (raw_path_has_nul(req))
+      return err_set(e, ERR_INVALID, "object key must not contain NUL characters");
+    rc = s3_key_check(c->key, e);
+    if (rc != 0)
+      return rc;
+  }
+  http_req_body_max(req, c->op->body_max != 0 ? c->op->body_max : S3_XML_BODY_MAX);
+  if (c->op->prepare != NULL)
+    return c->op->prepare(s, req, c, e);
+  return 0;
+}
+
+static void write_error(http_req *req, const char *bucket, const char *key,
+                        const char *upload_id, const err *e)
+{
+  int code = e != NULL && e->code != 0 ? e->code : ERR_INTERNAL;
+  int status = err_http_status(code);
+  http_resp_status(req, status);
+  buf_reset(&req->resp_body);
+  if (strcmp(req->method, "HEAD") == 0 || status == 304)
+    return;
+  const char *msg = e != NULL && e->msg[0] != '\0' ? e->msg : err_aws_code(code);
+  if (status >= 500 && code != ERR_NOT_IMPLEMENTED)
+    msg = "we encountered an internal error, please try again";
+  s3_xml x = {&req->resp_body, 0};
+  http_resp_header(req, "Content-Type", "application/xml");
+  x.rc = buf_puts(x.b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
+  s3_xml_text(&x, "Code", err_aws_code(code));
+  s3_xml_text(&x, "Message", msg);
+  if (key != NULL)
+    s3_xml_text(&x, "Key", key);
+  if (bucket != NULL)
+    s3_xml_text(&x, "BucketName", bucket);
+  if (upload_id != NULL && code == ERR_NO_SUCH_UPLOAD)
+    s3_xml_text(&x, "UploadId", upload_id);
+  s3_xml_text(&x, "RequestId", req->request_id);
+  s3_xml_end(&x, "Error");
+}
+
+static void s3_error(void *ctx, http_req *req, const err *e)
+{
+  s3_call *c = req->svc;
+  if (c != NULL) {
+    write_error(req, c->bucket, c->key, c->upload_id, e);
+    return;
+  }
+  const char *bucket = NULL;
+  const char *key = NULL;
+  if (address_parse(req, &bucket, &key, NULL) != 0 ||
+      (key != NULL && !utf8_valid(key, strlen(key))))
+    key = NULL;
+  if (bucket != NULL && !utf8_valid(bucket, strlen(bucket)))
+    bucket = NULL;
+  write_error(req, bucket, key, NULL, e);
+}
+
+static void s3_handle(void *ctx, http_req *req)
+{
+  s3_svc *s = ctx;
+  s3_call *c = req->svc;
+  err e;
+  err_clear(&e);
+  int rc = c->op->handle(s, req, c, &e);
+  if (rc != 0) {
+    if (e.code == 0)
+      err_set(&e, rc, "%s failed", c->op->name);
+    write_error(req, c->bucket, c->key, c->upload_id, &e);
+  }
+}
+
+static void s3_cleanup(void *ctx, http_req *req)
+{
+  s3_call *c = req->svc;
+  if (c == NULL)
+    return;
+  c->writer = store_writer_free(c->writer);
+}
+
+http_service *s3_service_new(store *st)
+{
+  s3_svc *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    fputs("tarn: out of memory\n", stderr);
+    abort();
+  }
+  s->st = st;
+  s->base.name = "s3";
+  s->base.ctx = s;
+  s->base.prepare = s3_prepare;
+  s->base.handle = s3_handle;
+  s->base.error = s3_error;
+  s->base.cleanup = s3_cleanup;
+  return &s->base;
+}
+
+http_service *s3_service_free(http_service *svc)
+{
+  if (svc != NULL)
+    free(svc->ctx);
+  return NULL;
+}
+
+/* ---- XML answers ---- */
+
+void s3_xml_open(s3_xml *x, http_req *req, const char *root)
+{
+  x->b = &req->resp_body;
+  x->rc = 0;
+  if (x->b->max < S3_MAX_RESPONSE)
+    x->b->max = S3_MAX_RESPONSE;
+  http_resp_header(req, "Content-Type", "application/xml");
+  x->rc = buf_printf(x->b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<%s xmlns=\"%s\">",
+                     root, S3_XMLNS);
+}
+
+void s3_xml_close(s3_xml *x, const char *root)
+{
+  s3_xml_end(x, root);
+}
+
+void s3_xml_start(s3_xml *x, const char *name)
+{
+  if (x->rc == 0)
+    x->rc = buf_printf(x->b, "<%s>", name);
+}
+
+void s3_xml_end(s3_xml *x, const char *name)
+{
+  if (x->rc == 0)
+    x->rc = buf_printf(x->b, "</%s>", name);
+}
+
+void s3_xml_text(s3_xml *x, const char *name, const char *text)
+{
+  if (x->rc == 0)
+    x->rc = buf_xml_elem(x->b, name, text != NULL ? text : "");
+}
+
+void s3_xml_textf(s3_xml *x, const char *name, const char *fmt, ...)
+{
+  char tmp[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(tmp, sizeof tmp, fmt, ap);
+  va_end(ap);
+  s3_xml_text(x, name, tmp);
+}
+
+void s3_xml_bool(s3_xml *x, const char *name, bool v)
+{
+  s3_xml_text(x, name, v ? "true" : "false");
+}
+
+void s3_xml_time(s3_xml *x, const char *name, int64_t ms)
+{
+  char t[25];
+  time_format_iso8601_ms(ms, t);
+  s3_xml_text(x, name, t);
+}
+
+void s3_xml_etag(s3_xml *x, const char *name, const char *etag)
+{
+  if (x->rc != 0)
+    return;
+  x->rc = buf_printf(x->b, "<%s>&quot;", name);
+  if (x->rc == 0)
+    x->rc = buf_xml_escape(x->b, etag, strlen(etag));
+  if (x->rc == 0)
+    x->rc = buf_printf(x->b, "&quot;</%s>", name);
+}
+
+void s3_xml_owner(s3_xml *x, const char *name)
+{
+  s3_xml_start(x, name);
+  s3_xml_text(x, "ID", S3_OWNER);
+  s3_xml_text(x, "DisplayName", S3_OWNER);
+  s3_xml_end(x, name);
+}
+
+int s3_xml_done(s3_xml *x, err *e)
+{
+  if (x->rc == 0)
+    return 0;
+  buf_reset(x->b);
+  return err_set(e, ERR_INTERNAL, "the answer is larger than %u bytes", S3_MAX_RESPONSE);
+}
+
+int s3_body_xml(http_req *req, const char *root, xml_node **out, err *e)
+{
+  if (req->body.len == 0 || req->body.data == NULL)
+    return err_set(e, ERR_MALFORMED_XML, "the request body must be an XML <%s> document", root);
+  int rc = xml_parse(req->body.data, req->body.len, req->arena, out, e);
+  if (rc != 0) {
+    e->code = ERR_MALFORMED_XML;
+    return err_wrap(e, "the XML you provided was not well-formed");
+  }
+  if (strcmp((*out)->name, root) != 0)
+    return err_set(e, ERR_MALFORMED_XML, "expected the XML root element '%s', got '%s'",
+                   root, (*out)->name);
+  return 0;
+}
+
+/* ---- small helpers ---- */
+
+const char *s3_quote_etag(arena *a, const char *etag)
+{
+  return arena_sprintf(a, "\"%s\"", etag);
+}
+
+const char *s3_unquote_etag(arena *a, const char *etag)
+{
+  const char *p = etag;
+  while (*p == ' ' || *p == '\t')
+    p++;
+  if (p[0] == 'W' && p[1] == '/')
+    p += 2;
+  size_t n = strlen(p);
+  while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+    n--;
+  if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
+    p++;
+    n -= 2;
+  }
+  return arena_strndup(a, p, n);
+}
+
+bool s3_parse_long(const char *s, long min, long max, long *out)
+{
+  if (s == NULL || *s == '\0')
+    return false;
+  bool neg = false;
+  if (*s == '-') {
+    neg = true;
+    s++;
+  }
+  if (*s == '\0' || strlen(s) > 18)
+    return false;
+  long v = 0;
+  for (; *s != '\0'; s++) {
+    if (*s < '0' || *s > '9')
+      return false;
+    v = v * 10 + (*s - '0');
+  }
+  if (neg)
+    v = -v;
+  if (v < min || v > max)
+    return false;
+  *out = v;
+  return true;
+}
+
+int s3_encoding_type(http_req *req, err *e)
+{
+  const char *v = http_req_param(req, "encoding-type");
+  if (v == NULL)
+    return 0;
+  if (str_ieq(v, "url"))
+    return 1;
+  return err_set(e, ERR_INVALID, "invalid encoding method '%s' specified in request", v);
+}
+
+const char *s3_list_enc(http_req *req, bool url, const char *s)
+{
+  if (!url || s == NULL)
+    return s;
+  return uri_encode(req->arena, s, strlen(s), true);
+}
+
+const char *s3_checksum_xml_name(const char *suffix)
+{
+  static const char *const names[][2] = {
+    {"crc32", "ChecksumCRC32"},   {"crc32c", "ChecksumCRC32C"},
+    {"sha1", "ChecksumSHA1"},     {"sha256", "ChecksumSHA256"},
+    {"crc64nvme", "ChecksumCRC64NVME"},
+  };
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp(names[i][0], suffix) == 0)
+      return names[i][1];
+  return NULL;
+}
+
+/* ---- metadata ---- */
+
+static const char *const system_meta[] = {
+  "content-type", "content-encoding", "content-disposition",
+  "cache-control", "content-language", "expires",
+};
+
+static bool is_system_meta(const char *name)
+{
+  for (size_t i = 0; i < sizeof system_meta / sizeof system_meta[0]; i++)
+    if (strcmp(system_meta[i], name) == 0)
+      return true;
+  return false;
+}
+
+/* Content-Encoding without the aws-chunked token (the transfer framing,
+ * which S3 does not store); NULL when nothing else is left. */
+static const char *strip_aws_chunked(arena *a, const char *v)
+{
+  buf out;
+  buf_init(&out, strlen(v) + 1);
+  const char *p = v;
+  while (*p != '\0') {
+    size_t n = strcspn(p, ",");
+    const char *t = p;
+    size_t tn = n;
+    while (tn > 0 && (*t == ' ' || *t == '\t')) {
+      t++;
+      tn--;
+    }
+    while (tn > 0 && (t[tn - 1] == ' ' || t[tn - 1] == '\t'))
+      tn--;
+    if (tn > 0 && !(tn == 11 && strncasecmp(t, "aws-chunked", 11) == 0)) {
+      if (out.len > 0)
+        (void)buf_puts(&out, ",");
+      (void)buf_append(&out, t, tn);
+    }
+    p += n;
+    if (*p == ',')
+      p++;
+  }
+  const char *r = out.len > 0 ? arena_strndup(a, out.data, out.len) : NULL;
+  buf_release(&out);
+  return r;
+}
+
+int s3_meta_from_headers(http_req *req, str_pair **out, size_t *n, err *e)
+{
+  str_pair *m = arena_alloc(req->arena, (req->nheaders + 1) * sizeof *m);
+  size_t k = 0;
+  size_t user_bytes = 0;
+  size_t total = 0;
+  bool have_type = false;
+  for (size_t i = 0; i < req->nheaders; i++) {
+    const char *name = req->headers[i].name;
+    const char *value = req->headers[i].value;
+    bool user = str_starts(name, "x-amz-meta-");
+    if (!user && !is_system_meta(name))
+      continue;
+    if (user && name[11] == '\0')
+      continue;
+    if (strcmp(name, "content-encoding") == 0) {
+      value = strip_aws_chunked(req->arena, value);
+      if (value == NULL)
+        continue;
+    }
+    if (strcmp(name, "content-type") == 0)
+      have_type = true;
+    if (user)
+      user_bytes += strlen(name) - 11 + strlen(value);
+    total += strlen(name) + strlen(value);
+    size_t j = 0;
+    while (j < k && strcmp(m[j].name, name) != 0)
+      j++;
+    if (j < k) {  /* a repeated header: S3 joins the values with commas */
+      m[j].value = arena_sprintf(req->arena, "%s,%s", m[j].value, value);
+      continue;
+    }
+    m[k].name = name;
+    m[k].value = value;
+    k++;
+  }
+  if (user_bytes > S3_MAX_USER_META)
+    return err_set(e, ERR_METADATA_TOO_LARGE,
+                   "your metadata headers exceed the maximum allowed metadata size: "
+                   "%zu bytes of x-amz-meta-*, at most %d", user_bytes, S3_MAX_USER_META);
+  /* leave room in the store's limit for checksums added later */
+  if (total > STORE_MAX_META_BYTES - 1024)
+    return err_set(e, ERR_METADATA_TOO_LARGE,
+                   "your metadata headers exceed the maximum allowed metadata size: %zu bytes, at most %d",
+                   total, STORE_MAX_META_BYTES - 1024);
+  if (!have_type) {
+    m[k].name = "content-type";
+    m[k].value = "binary/octet-stream";
+    k++;
+  }
+  *out = m;
+  *n = k;
+  return 0;
+}
+
+/* ---- tags ---- */
+
+static size_t utf8_chars(const char *s)
+{
+  size_t n = 0;
+  for (; *s != '\0'; s++)
+    if (((unsigned char)*s & 0xC0) != 0x80)
+      n++;
+  return n;
+}
+
+int s3_tags_check(const str_pair *tags, size_t n, err *e)
+{
+  if (n > STORE_MAX_TAGS)
+    return err_set(e, ERR_INVALID_TAG, "object tags cannot be greater than %d", STORE_MAX_TAGS);
+  for (size_t i = 0; i < n; i++) {
+    const char *k = tags[i].name;
+    const char *v = tags[i].value;
+    if (!utf8_valid(k, strlen(k)) || !utf8_valid(v, strlen(v)))
+      return err_set(e, ERR_INVALID_TAG, "tags must be valid UTF-8");
+    size_t kc = utf8_chars(k);
+    if (kc == 0 || kc > S3_MAX_TAG_KEY)
+      return err_set(e, ERR_INVALID_TAG, "the TagKey you have provided is invalid: "
+                     "1 to %d characters allowed", S3_MAX_TAG_KEY);
+    if (utf8_chars(v) > S3_MAX_TAG_VALUE)
+      return err_set(e, ERR_INVALID_TAG, "the TagValue you have provided is invalid: "
+                     "at most %d characters allowed", S3_MAX_TAG_VALUE);
+    if (str_istarts(k, "aws:"))
+      return err_set(e, ERR_INVALID_TAG, "your TagKey cannot be prefixed with 'aws:'");
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(tags[j].name, k) == 0)
+        return err_set(e, ERR_INVALID_TAG, "cannot provide multiple tags with the same key '%s'", k);
+  }
+  return 0;
+}
+
+/* One component of a URL query: '+' is a space, then percent-decoding. */
+static const char *query_decode(arena *a, const char *s, size_t n)
+{
+  char *t = arena_strndup(a, s, n);
+  for (char *p = t; *p != '\0'; p++)
+    if (*p == '+')
+      *p = ' ';
+  size_t len = 0;
+  char *d = percent_decode(a, t, n, &len);
+  if (d == NULL || strlen(d) != len)
+    return NULL;
+  return d;
+}
+
+int s3_tags_from_header(http_req *req, str_pair **out, size_t *n, err *e)
+{
+  *out = NULL;
+  *n = 0;
+  const char *h = http_req_header(req, "x-amz-tagging");
+  if (h == NULL || *h == '\0')
+    return 0;
+  size_t cap = 1;
+  for (const char *p = h; *p != '\0'; p++)
+    if (*p == '&')
+      cap++;
+  if (cap > 4 * STORE_MAX_TAGS)
+    return err_set(e, ERR_INVALID_TAG, "object tags cannot be greater than %d", STORE_MAX_TAGS);
+  str_pair *t = arena_alloc(req->arena, cap * sizeof *t);
+  size_t k = 0;
+  const char *p = h;
+  while (*p != '\0') {
+    size_t len = strcspn(p, "&");
+    if (len > 0) {
+      const char *eq = memchr(p, '=', len);
+      size_t kl = eq != NULL ? (size_t)(eq - p) : len;
+      t[k].name = query_decode(req->arena, p, kl);
+      t[k].value = eq != NULL ? query_decode(req->arena, eq + 1, len - kl - 1) : "";
+      if (t[k].name == NULL || t[k].value == NULL)
+        return err_set(e, ERR_INVALID_TAG, "the x-amz-tagging header is not a valid URL query");
+      k++;
+    }
+    p += len;
+    if (*p == '&')
+      p++;
+  }
+  int rc = s3_tags_check(t, k, e);
+  if (rc != 0)
+    return rc;
+  *out = t;
+  *n = k;
+  return 0;
+}
+
+/* ---- conditions ---- */
+
+/* True when the comma-separated entity-tag list names etag (or is "*"). */
+static bool etag_list_match(arena *a, const char *list, const char *etag)
+{
+  const char *p = list;
+  while (*p != '\0') {
+    size_t n = strcspn(p, ",");
+    const char *t = s3_unquote_etag(a, arena_strndup(a, p, n));
+    if (strcmp(t, "*") == 0 || strcmp(t, etag) == 0)
+      return true;
+    p += n;
+    if (*p == ',')
+      p++;
+  }
+  return false;
+}
+
+static const char *cond_header(http_req *req, const char *prefix, const char *what)
+{
+  char name[64];
+  snprintf(name, sizeof name, "%s%s", prefix, what);
+  return http_req_header(req, name);
+}
+
+int s3_conditions(http_req *req, const char *prefix, const store_object *o, err *e)
+{
+  bool copy = strcmp(prefix, "if-") != 0;
+  const char *subject = copy ? "copy source" : "object";
+  time_t mtime = (time_t)(o->mtime_ms / 1000);
+  time_t t;
+  const char *im = cond_header(req, prefix, "match");
+  const char *inm = cond_header(req, prefix, "none-match");
+  const char *ims = cond_header(req, prefix, "modified-since");
+  const char *ius = cond_header(req, prefix, "unmodified-since");
+  if (im != NULL) {
+    if (!etag_list_match(req->arena, im, o->etag))
+      return err_set(e, ERR_PRECONDITION, "at least one of the pre-conditions you specified did not hold: "
+                     "%s etag does not match If-Match", subject);
+  } else if (ius != NULL && time_parse_http(ius, &t) && mtime > t) {
+    return err_set(e, ERR_PRECONDITION, "at least one of the pre-conditions you specified did not hold: "
+                   "%s modified since If-Unmodified-Since", subject);
+  }
+  int fail = copy ? ERR_PRECONDITION : ERR_NOT_MODIFIED;
+  if (inm != NULL) {
+    if (etag_list_match(req->arena, inm, o->etag))
+      return err_set(e, fail, "%s etag matches If-None-Match", subject);
+  } else if (ims != NULL && time_parse_http(ims, &t) && mtime <= t) {
+    return err_set(e, fail, "%s not modified since If-Modified-Since", subject);
+  }
+  return 0;
+}
+
+/* ---- copies and streamed bodies ---- */
+
+int s3_copy_source(http_req *req, const char **bucket, const char **key, err *e)
+{
+  const char *h = http_req_header(req, "x-amz-copy-source");
+  if (h == NULL || *h == '\0')
+    return err_set(e, ERR_INVALID, "the x-amz-copy-source header is missing");
+  size_t n = strcspn(h, "?");
+  size_t len = 0;
+  const char *d = percent_decode(req->arena, h, n, &len);
+  if (d == NULL || strlen(d) != len)
+    return err_set(e, ERR_INVALID, "invalid copy source encoding '%s'", h);
+  if (*d == '/')
+    d++;
+  const char *slash = strchr(d, '/');
+  if (slash == NULL || slash == d || slash[1] == '\0')
+    return err_set(e, ERR_INVALID, "copy source '%s' must name a bucket and a key", h);
+  *bucket = arena_strndup(req->arena, d, (size_t)(slash - d));
+  *key = slash + 1;
+  return s3_key_check(*key, e);
+}
+
+static int sink_write(void *ctx, const void *p, size_t n, err *e)
+{
+  s3_call *c = ctx;
+  if (n > c->max_size - store_writer_size(c->writer))
+    return err_set(e, ERR_ENTITY_TOO_LARGE,
+                   "your proposed upload exceeds the maximum allowed size of %llu bytes",
+                   (unsigned long long)c->max_size);
+  return store_writer_write(c->writer, p, n, e);
+}
+
+int s3_stream_begin(s3_svc *s, http_req *req, s3_call *c, uint64_t max, err *e)
+{
+  int64_t declared = req->content_length;
+  const char *dl = http_req_header(req, "x-amz-decoded-content-length");
+  long v;
+  if (dl != NULL) {
+    if (!s3_parse_long(dl, 0, (long)(STORE_MAX_OBJECT_SIZE), &v))
+      return err_set(e, ERR_INVALID, "invalid x-amz-decoded-content-length '%s'", dl);
+    declared = v;
+  }
+  if (declared > 0 && (uint64_t)declared > max)
+    return err_set(e, ERR_ENTITY_TOO_LARGE,
+                   "your proposed upload exceeds the maximum allowed size of %llu bytes",
+                   (unsigned long long)max);
+  int rc = store_writer_new(s->st, &c->writer, e);
+  if (rc != 0)
+    return rc;
+  c->max_size = max;
+  req->sink.write = sink_write;
+  req->sink.ctx = c;
+  return 0;
+}
+
+const char *s3_writer_etag(http_req *req, const s3_call *c)
+{
+  uint8_t d[MD5_LEN];
+  char *hex = arena_alloc(req->arena, 2 * MD5_LEN + 1);
+  store_writer_md5(c->writer, d);
+  hex_encode(d, MD5_LEN, hex);
+  return hex;
+}
+
+/* ---- continuation tokens ---- */
+
+const char *s3_token_encode(arena *a, const char *s)
+{
+  size_t n = strlen(s);
+  char *out = arena_alloc(a, base64_encoded_len(n));
+  base64_encode((const uint8_t *)s, n, out);
+  return out;
+}
+
+int s3_token_decode(http_req *req, const char *token, const char **out, err *e)
+{
+  size_t n = strlen(token);
+  uint8_t *d = arena_alloc(req->arena, n + 1);
+  long len = base64_decode(token, n, d, n);
+  if (len <= 0 || memchr(d, '\0', (size_t)len) != NULL || !utf8_valid((const char *)d, (size_t)len))
+    return err_set(e, ERR_INVALID, "the continuation token provided is incorrect");
+  d[len] = '\0';
+  *out = (const char *)d;
+  return 0;
+}

@@ -1,0 +1,26 @@
+/* api/s3.h -- the S3 REST-XML endpoint: translates S3 requests into calls
+ * on the object store (store/store.h) and the answers back into S3's wire
+ * format (XML bodies, x-amz-* headers, S3 error documents).
+ *
+ * The service plugs into the HTTP edge (http/http.h) under the SigV4 scope
+ * name "s3"; the server also hands it every unsigned request that is not for
+ * /_tarn/. Operations, addressing and limits are described at the top of
+ * api/s3.c.
+ */
+#ifndef TARN_API_S3_H
+#define TARN_API_S3_H
+
+#include "http/http.h"
+#include "store/store.h"
+
+/* Creates the S3 service over st. The store is borrowed: it must outlive
+ * the service, and the caller closes it after freeing the service. The
+ * result is ready to be listed in http_config.services. Never fails
+ * (out-of-memory aborts). */
+http_service *s3_service_new(store *st);
+
+/* Frees a service made by s3_service_new, once the server that used it has
+ * stopped. Accepts NULL; returns NULL. */
+http_service *s3_service_free(http_service *svc);
+
+#endif

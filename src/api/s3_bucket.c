@@ -1,0 +1,149 @@
+/* api/s3_bucket.c -- S3's bucket operations: ListBuckets, CreateBucket,
+ * DeleteBucket, HeadBucket, GetBucketLocation, and the fixed ACL answer.
+ *
+ * Invariants:
+ *   (1) tarn has one region, us-east-1: GetBucketLocation answers an empty
+ *       LocationConstraint and any LocationConstraint at creation is
+ *       accepted (the data is local anyway).
+ *   (2) Every bucket belongs to the one owner "tarn".
+ *
+ * Start reading at s3_create_bucket().
+ */
+#include "api/s3_internal.h"
+
+#include "base/xml.h"
+
+#include <string.h>
+
+#define MAX_BUCKETS_PAGE 10000
+
+int s3_list_buckets(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  const char *prefix = http_req_param(req, "prefix");
+  const char *token = http_req_param(req, "continuation-token");
+  const char *mb = http_req_param(req, "max-buckets");
+  long max = MAX_BUCKETS_PAGE;
+  if (mb != NULL && !s3_parse_long(mb, 1, MAX_BUCKETS_PAGE, &max))
+    return err_set(e, ERR_INVALID, "max-buckets must be an integer between 1 and %d", MAX_BUCKETS_PAGE);
+  const char *after = NULL;
+  if (token != NULL && *token != '\0') {
+    int rc = s3_token_decode(req, token, &after, e);
+    if (rc != 0)
+      return rc;
+  }
+  store_bucket *b = NULL;
+  size_t n = 0;
+  int rc = store_bucket_list(s->st, req->arena, &b, &n, e);
+  if (rc != 0)
+    return rc;
+
+  s3_xml x;
+  s3_xml_open(&x, req, "ListAllMyBucketsResult");
+  s3_xml_owner(&x, "Owner");
+  s3_xml_start(&x, "Buckets");
+  long shown = 0;
+  const char *last = NULL;
+  bool truncated = false;
+  for (size_t i = 0; i < n; i++) {
+    if (prefix != NULL && !str_starts(b[i].name, prefix))
+      continue;
+    if (after != NULL && strcmp(b[i].name, after) <= 0)
+      continue;
+    if (shown == max) {
+      truncated = true;
+      break;
+    }
+    s3_xml_start(&x, "Bucket");
+    s3_xml_text(&x, "Name", b[i].name);
+    s3_xml_time(&x, "CreationDate", b[i].created_ms);
+    s3_xml_end(&x, "Bucket");
+    last = b[i].name;
+    shown++;
+  }
+  s3_xml_end(&x, "Buckets");
+  if (truncated)
+    s3_xml_text(&x, "ContinuationToken", s3_token_encode(req->arena, last));
+  if (prefix != NULL)
+    s3_xml_text(&x, "Prefix", prefix);
+  s3_xml_close(&x, "ListAllMyBucketsResult");
+  return s3_xml_done(&x, e);
+}
+
+int s3_create_bucket(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  if (!store_bucket_name_valid(c->bucket))
+    return err_set(e, ERR_INVALID_BUCKET_NAME, "the specified bucket is not valid: '%s'", c->bucket);
+  if (req->body.len > 0) {
+    xml_node *root;
+    int rc = s3_body_xml(req, "CreateBucketConfiguration", &root, e);
+    if (rc != 0)
+      return rc;
+  }
+  int rc = store_bucket_create(s->st, c->bucket, e);
+  if (rc != 0)
+    return rc;
+  http_resp_headerf(req, "Location", "/%s", c->bucket);
+  return 0;
+}
+
+int s3_delete_bucket(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  int rc = store_bucket_delete(s->st, c->bucket, e);
+  if (rc != 0)
+    return rc;
+  http_resp_status(req, 204);
+  return 0;
+}
+
+int s3_head_bucket(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  store_bucket b;
+  int rc = store_bucket_get(s->st, c->bucket, req->arena, &b, e);
+  if (rc != 0)
+    return rc;
+  http_resp_header(req, "x-amz-bucket-region", S3_REGION);
+  return 0;
+}
+
+int s3_get_bucket_location(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  store_bucket b;
+  int rc = store_bucket_get(s->st, c->bucket, req->arena, &b, e);
+  if (rc != 0)
+    return rc;
+  s3_xml x;
+  s3_xml_open(&x, req, "LocationConstraint");  /* empty: us-east-1 */
+  s3_xml_close(&x, "LocationConstraint");
+  return s3_xml_done(&x, e);
+}
+
+/* GetBucketAcl and GetObjectAcl: the owner has FULL_CONTROL, nobody else
+ * has anything (tarn has no ACLs; tools such as s3cmd read this). */
+int s3_get_acl(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  int rc;
+  if (c->key != NULL) {
+    store_object o;
+    rc = store_object_get(s->st, c->bucket, c->key, req->arena, &o, NULL, e);
+  } else {
+    store_bucket b;
+    rc = store_bucket_get(s->st, c->bucket, req->arena, &b, e);
+  }
+  if (rc != 0)
+    return rc;
+  s3_xml x;
+  s3_xml_open(&x, req, "AccessControlPolicy");
+  s3_xml_owner(&x, "Owner");
+  s3_xml_start(&x, "AccessControlList");
+  s3_xml_start(&x, "Grant");
+  s3_xml_start(&x, "Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+                   "xsi:type=\"CanonicalUser\"");
+  s3_xml_text(&x, "ID", S3_OWNER);
+  s3_xml_text(&x, "DisplayName", S3_OWNER);
+  s3_xml_end(&x, "Grantee");
+  s3_xml_text(&x, "Permission", "FULL_CONTROL");
+  s3_xml_end(&x, "Grant");
+  s3_xml_end(&x, "AccessControlList");
+  s3_xml_close(&x, "AccessControlPolicy");
+  return s3_xml_done(&x, e);
+}

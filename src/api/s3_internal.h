@@ -1,0 +1,192 @@
+/* api/s3_internal.h -- what the files of the S3 endpoint share: the
+ * per-request state, the operation table's entry type, the handlers, and
+ * the helpers for XML answers, metadata, tags and conditions.
+ *
+ * Private to src/api/s3*.c; see api/s3.c for the design notes.
+ */
+#ifndef TARN_API_S3_INTERNAL_H
+#define TARN_API_S3_INTERNAL_H
+
+#include "api/s3.h"
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/text.h"
+#include "http/http.h"
+#include "store/store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define S3_XMLNS "http://s3.amazonaws.com/doc/2006-03-01/"
+#define S3_OWNER "tarn"                          /* Owner ID and DisplayName */
+#define S3_REGION "us-east-1"
+#define S3_MAX_USER_META 2048                    /* x-amz-meta-* names (after the prefix) + values */
+#define S3_MAX_TAG_KEY 128                       /* characters */
+#define S3_MAX_TAG_VALUE 256                     /* characters */
+#define S3_MAX_DELETE_KEYS 1000                  /* DeleteObjects */
+#define S3_DELETE_BODY_MAX (2u << 20)            /* DeleteObjects XML */
+#define S3_COMPLETE_BODY_MAX (2u << 20)          /* 10,000 <Part>s with checksums */
+#define S3_XML_BODY_MAX (1u << 20)               /* every other XML body */
+#define S3_MAX_PUT_SIZE STORE_MAX_PART_SIZE      /* one PutObject: 5 GiB, as S3 */
+#define S3_MAX_RESPONSE (64u << 20)              /* an XML answer (1000 keys of 1 KiB, escaped) */
+
+typedef struct s3_svc s3_svc;
+typedef struct s3_call s3_call;
+
+/* An operation step: 0, or an ERR_* code with e set. */
+typedef int (*s3_fn)(s3_svc *s, http_req *req, s3_call *c, err *e);
+
+typedef struct s3_op {
+  const char *name;   /* S3's operation name, for req->op */
+  s3_fn prepare;      /* NULL, or checks made before the body arrives (installs a sink) */
+  s3_fn handle;       /* runs once the whole body arrived and passed its checks */
+  size_t body_max;    /* buffered body limit; 0 keeps the server's default (1 MiB) */
+} s3_op;
+
+struct s3_svc {
+  http_service base;  /* first member: what the server holds */
+  store *st;          /* borrowed */
+};
+
+/* Per-request state, in the request's arena (req->svc). */
+struct s3_call {
+  const s3_op *op;        /* the routed operation */
+  const char *bucket;     /* NULL at the service level */
+  const char *key;        /* NULL unless the path names an object */
+  store_writer *writer;   /* bytes being streamed or copied; freed in cleanup */
+  uint64_t max_size;      /* limit on what the writer may receive */
+  str_pair *meta;         /* metadata parsed from the headers in prepare */
+  size_t nmeta;
+  str_pair *tags;         /* x-amz-tagging parsed in prepare */
+  size_t ntags;
+  const char *upload_id;  /* multipart: the uploadId parameter */
+  int part_number;        /* UploadPart / UploadPartCopy: 1..10000 */
+};
+
+/* ---- the operations: one handler each, grouped by file ---- */
+
+/* s3_bucket.c */
+int s3_list_buckets(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_create_bucket(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_delete_bucket(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_head_bucket(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_bucket_location(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_acl(s3_svc *s, http_req *req, s3_call *c, err *e);
+
+/* s3_object.c */
+int s3_put_object_prepare(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_put_object(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_object(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_head_object(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_delete_object(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_delete_objects(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_put_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_delete_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
+
+/* s3_list.c */
+int s3_list_objects(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_list_objects_v2(s3_svc *s, http_req *req, s3_call *c, err *e);
+
+/* s3_multipart.c */
+int s3_create_upload(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_upload_part_prepare(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_upload_part(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_upload_part_copy(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_complete_upload(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_abort_upload(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_list_parts(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_list_uploads(s3_svc *s, http_req *req, s3_call *c, err *e);
+
+/* ---- XML answers (s3.c) ----
+ * Writes into req->resp_body. The first failed append sticks in rc, so a
+ * handler writes everything and checks once with s3_xml_done. */
+typedef struct s3_xml {
+  buf *b;
+  int rc;
+} s3_xml;
+
+/* Sets Content-Type, writes the declaration and <root xmlns="...">. */
+void s3_xml_open(s3_xml *x, http_req *req, const char *root);
+void s3_xml_close(s3_xml *x, const char *root);
+void s3_xml_start(s3_xml *x, const char *name);
+void s3_xml_end(s3_xml *x, const char *name);
+void s3_xml_text(s3_xml *x, const char *name, const char *text);
+void s3_xml_textf(s3_xml *x, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void s3_xml_bool(s3_xml *x, const char *name, bool v);
+void s3_xml_time(s3_xml *x, const char *name, int64_t ms);  /* ISO 8601 with ms */
+void s3_xml_etag(s3_xml *x, const char *name, const char *etag);  /* quoted */
+void s3_xml_owner(s3_xml *x, const char *name);  /* <name><ID/><DisplayName/></name> */
+/* 0, or ERR_INTERNAL when the answer outgrew S3_MAX_RESPONSE. */
+int s3_xml_done(s3_xml *x, err *e);
+
+/* Parses the XML request body; ERR_MALFORMED_XML when it is not a document
+ * whose root element is called root. */
+struct xml_node;
+int s3_body_xml(http_req *req, const char *root, struct xml_node **out, err *e);
+
+/* ---- helpers (s3.c) ---- */
+
+/* "\"etag\"" in the arena. */
+const char *s3_quote_etag(arena *a, const char *etag);
+/* Strips quotes (and a W/ prefix) from an entity tag; arena copy. */
+const char *s3_unquote_etag(arena *a, const char *etag);
+
+/* A strict decimal integer in [min, max]; false on anything else. */
+bool s3_parse_long(const char *s, long min, long max, long *out);
+
+/* 0, or ERR_KEY_TOO_LONG / ERR_INVALID for a key S3 would refuse. */
+int s3_key_check(const char *key, err *e);
+
+/* The object metadata a PUT (or a REPLACE copy, or a multipart create)
+ * carries in its headers: Content-Type (default binary/octet-stream),
+ * Content-Encoding (without aws-chunked), Content-Disposition,
+ * Cache-Control, Content-Language, Expires and x-amz-meta-*. Errors:
+ * ERR_METADATA_TOO_LARGE. */
+int s3_meta_from_headers(http_req *req, str_pair **out, size_t *n, err *e);
+
+/* Parses x-amz-tagging ("k1=v1&k2=v2", URL-query-encoded) and checks the
+ * tags; an absent header gives no tags. Errors: ERR_INVALID_TAG. */
+int s3_tags_from_header(http_req *req, str_pair **out, size_t *n, err *e);
+/* S3's rules for a tag set: <= 10 tags, keys 1..128 and values <= 256
+ * characters of valid UTF-8, no duplicate keys, no "aws:" prefix. */
+int s3_tags_check(const str_pair *tags, size_t n, err *e);
+
+/* Evaluates conditional headers against an object, with S3's precedence:
+ * a passing If-Match overrides If-Unmodified-Since and a failing
+ * If-None-Match overrides If-Modified-Since. prefix is "if-" for GET/HEAD
+ * (failures: ERR_PRECONDITION, ERR_NOT_MODIFIED) or
+ * "x-amz-copy-source-if-" for copies (every failure is ERR_PRECONDITION). */
+int s3_conditions(http_req *req, const char *prefix, const store_object *o, err *e);
+
+/* Parses x-amz-copy-source ("bucket/key" or "/bucket/key", URL-encoded,
+ * with an optional ?versionId= that is ignored) and checks the key. */
+int s3_copy_source(http_req *req, const char **bucket, const char **key, err *e);
+
+/* Installs req->sink so the body streams into a new store writer owned by
+ * c (freed in cleanup), refusing bodies over max bytes. */
+int s3_stream_begin(s3_svc *s, http_req *req, s3_call *c, uint64_t max, err *e);
+
+/* Hex MD5 of what c->writer received, in the arena. */
+const char *s3_writer_etag(http_req *req, const s3_call *c);
+
+/* encoding-type: 0 (none), 1 (url), or ERR_INVALID for anything else. */
+int s3_encoding_type(http_req *req, err *e);
+/* The value as listed: URL-encoded (keeping '/') when url is true. */
+const char *s3_list_enc(http_req *req, bool url, const char *s);
+
+/* Continuation tokens are opaque to clients: base64 of the store's
+ * next_after. decode fails with ERR_INVALID on anything else. */
+const char *s3_token_encode(arena *a, const char *s);
+int s3_token_decode(http_req *req, const char *token, const char **out, err *e);
+
+/* The checksum algorithms S3 knows, by the suffix of their header name
+ * ("crc32" for x-amz-checksum-crc32) and their XML element name
+ * ("ChecksumCRC32"). Returns NULL for an unknown suffix. */
+const char *s3_checksum_xml_name(const char *suffix);
+
+#endif

@@ -1,0 +1,576 @@
+/* api/s3_multipart.c -- S3's multipart uploads: CreateMultipartUpload,
+ * UploadPart, UploadPartCopy, CompleteMultipartUpload,
+ * AbortMultipartUpload, ListParts and ListMultipartUploads.
+ *
+ * Invariants:
+ *   (1) UploadPart checks the part number and that the upload exists in
+ *       prepare, streams into a store writer, and commits in handle only.
+ *   (2) A part's verified checksum is stored with it as "<algo>:<base64>"
+ *       (algo as in its header, e.g. "crc32:AAAAAA=="), so ListParts can
+ *       answer it and Complete can combine them.
+ *   (3) When every part named in Complete carries a checksum of the same
+ *       algorithm, the object gets S3's composite checksum under
+ *       x-amz-checksum-<algo>: base64(H(decoded part checksums in order))
+ *       "-" N, where H is that algorithm. Order, sizes and ETags of the
+ *       parts are the store's to check.
+ *
+ * Start reading at s3_complete_upload().
+ */
+#include "api/s3_internal.h"
+
+#include "base/hash.h"
+#include "base/xml.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define COPY_CHUNK (256u << 10)
+#define PAGE_MAX 1000
+
+static int part_number(http_req *req, s3_call *c, err *e)
+{
+  long n;
+  if (!s3_parse_long(http_req_param(req, "partNumber"), 1, STORE_MAX_PARTS, &n))
+    return err_set(e, ERR_INVALID, "part number must be an integer between 1 and %d, inclusive",
+                   STORE_MAX_PARTS);
+  c->part_number = (int)n;
+  return 0;
+}
+
+/* The upload named by ?uploadId, which must exist for bucket/key. */
+static int upload_lookup(s3_svc *s, http_req *req, s3_call *c, store_upload *u, err *e)
+{
+  c->upload_id = http_req_param(req, "uploadId");
+  if (c->upload_id == NULL || *c->upload_id == '\0')
+    return err_set(e, ERR_NO_SUCH_UPLOAD, "the specified upload does not exist: no uploadId given");
+  return store_upload_get(s->st, c->bucket, c->key, c->upload_id, req->arena, u, e);
+}
+
+static enum hash_algo algo_of(const char *name, bool *ok)
+{
+  *ok = true;
+  if (strcmp(name, "crc32") == 0)
+    return HASH_CRC32;
+  if (strcmp(name, "crc32c") == 0)
+    return HASH_CRC32C;
+  if (strcmp(name, "sha1") == 0)
+    return HASH_SHA1;
+  if (strcmp(name, "sha256") == 0)
+    return HASH_SHA256;
+  *ok = false;
+  return HASH_CRC32;
+}
+
+/* Splits a stored part checksum "algo:value"; false when there is none. */
+static bool part_checksum(arena *a, const char *stored, const char **algo, const char **value)
+{
+  if (stored == NULL)
+    return false;
+  const char *colon = strchr(stored, ':');
+  if (colon == NULL)
+    return false;
+  *algo = arena_strndup(a, stored, (size_t)(colon - stored));
+  *value = colon + 1;
+  return true;
+}
+
+/* ---- create ---- */
+
+int s3_create_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  str_pair *meta;
+  size_t nmeta;
+  str_pair *tags;
+  size_t ntags;
+  int rc = s3_meta_from_headers(req, &meta, &nmeta, e);
+  if (rc == 0)
+    rc = s3_tags_from_header(req, &tags, &ntags, e);
+  if (rc != 0)
+    return rc;
+  const char *algo = http_req_header(req, "x-amz-checksum-algorithm");
+  if (algo != NULL) {
+    char *lower = arena_strdup(req->arena, algo);
+    for (char *p = lower; *p != '\0'; p++)
+      if (*p >= 'A' && *p <= 'Z')
+        *p = (char)(*p - 'A' + 'a');
+    if (s3_checksum_xml_name(lower) == NULL)
+      return err_set(e, ERR_INVALID, "checksum algorithm '%s' is not supported", algo);
+  }
+  const char *id;
+  rc = store_upload_create(s->st, c->bucket, c->key, meta, nmeta, tags, ntags, req->arena, &id, e);
+  if (rc != 0)
+    return rc;
+  if (algo != NULL)
+    http_resp_header(req, "x-amz-checksum-algorithm", algo);
+  s3_xml x;
+  s3_xml_open(&x, req, "InitiateMultipartUploadResult");
+  s3_xml_text(&x, "Bucket", c->bucket);
+  s3_xml_text(&x, "Key", c->key);
+  s3_xml_text(&x, "UploadId", id);
+  s3_xml_close(&x, "InitiateMultipartUploadResult");
+  return s3_xml_done(&x, e);
+}
+
+/* ---- parts ---- */
+
+int s3_upload_part_prepare(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  int rc = part_number(req, c, e);
+  if (rc != 0)
+    return rc;
+  store_upload u;
+  rc = upload_lookup(s, req, c, &u, e);
+  if (rc != 0)
+    return rc;
+  return s3_stream_begin(s, req, c, STORE_MAX_PART_SIZE, e);
+}
+
+int s3_upload_part(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  const char *etag = s3_writer_etag(req, c);
+  const char *checksum = NULL;
+  if (req->checksum_name != NULL && req->checksum_value != NULL &&
+      str_starts(req->checksum_name, "x-amz-checksum-"))
+    checksum = arena_sprintf(req->arena, "%s:%s", req->checksum_name + 15, req->checksum_value);
+  store_part p;
+  int rc = store_part_commit(c->writer, c->bucket, c->key, c->upload_id, c->part_number, etag,
+                             checksum, req->arena, &p, e);
+  if (rc != 0)
+    return rc;
+  http_resp_header(req, "ETag", s3_quote_etag(req->arena, etag));
+  if (checksum != NULL)
+    http_resp_header(req, req->checksum_name, req->checksum_value);
+  return 0;
+}
+
+/* x-amz-copy-source-range: exactly bytes=first-last within the source. */
+static int copy_range(http_req *req, uint64_t size, uint64_t *first, uint64_t *len, err *e)
+{
+  const char *h = http_req_header(req, "x-amz-copy-source-range");
+  *first = 0;
+  *len = size;
+  if (h == NULL)
+    return 0;
+  const char *dash = strchr(h, '-');
+  long a;
+  long b;
+  char tmp[24];
+  size_t an = dash != NULL ? (size_t)(dash - h) : 0;
+  if (strncmp(h, "bytes=", 6) != 0 || dash == NULL || an <= 6 || an - 6 >= sizeof tmp)
+    goto malformed;
+  memcpy(tmp, h + 6, an - 6);
+  tmp[an - 6] = '\0';
+  if (!s3_parse_long(tmp, 0, 999999999999999999L, &a) ||
+      !s3_parse_long(dash + 1, 0, 999999999999999999L, &b) || b < a)
+    goto malformed;
+  if ((uint64_t)b >= size)
+    return err_set(e, ERR_INVALID_RANGE, "the x-amz-copy-source-range '%s' is outside the source "
+                   "object of %llu bytes", h, (unsigned long long)size);
+  *first = (uint64_t)a;
+  *len = (uint64_t)(b - a) + 1;
+  return 0;
+malformed:
+  return err_set(e, ERR_INVALID, "the x-amz-copy-source-range value must be of the form "
+                 "bytes=first-last where first and last are the zero-based offsets of the first "
+                 "and last bytes to copy");
+}
+
+/* Copies len bytes of fd from first into c->writer. */
+static int copy_bytes(s3_svc *s, s3_call *c, int fd, uint64_t first, uint64_t len, err *e)
+{
+  int rc = store_writer_new(s->st, &c->writer, e);
+  if (rc != 0)
+    return rc;
+  char *chunk = malloc(COPY_CHUNK);
+  if (chunk == NULL)
+    abort();
+  uint64_t done = 0;
+  while (rc == 0 && done < len) {
+    size_t want = len - done < COPY_CHUNK ? (size_t)(len - done) : COPY_CHUNK;
+    ssize_t got = pread(fd, chunk, want, (off_t)(first + done));
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0)
+      rc = err_set(e, err_from_errno(errno), "cannot read the copy source: %s", strerror(errno));
+    else if (got == 0)
+      rc = err_set(e, ERR_IO, "the copy source ended early");
+    else {
+      rc = store_writer_write(c->writer, chunk, (size_t)got, e);
+      done += (uint64_t)got;
+    }
+  }
+  free(chunk);
+  return rc;
+}
+
+int s3_upload_part_copy(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  int rc = part_number(req, c, e);
+  if (rc != 0)
+    return rc;
+  store_upload u;
+  rc = upload_lookup(s, req, c, &u, e);
+  if (rc != 0)
+    return rc;
+  const char *sb;
+  const char *sk;
+  rc = s3_copy_source(req, &sb, &sk, e);
+  if (rc != 0)
+    return rc;
+  store_object src;
+  int fd = -1;
+  rc = store_object_get(s->st, sb, sk, req->arena, &src, &fd, e);
+  if (rc != 0)
+    return rc;
+  uint64_t first;
+  uint64_t len;
+  rc = s3_conditions(req, "x-amz-copy-source-if-", &src, e);
+  if (rc == 0)
+    rc = copy_range(req, src.size, &first, &len, e);
+  if (rc == 0 && len > STORE_MAX_PART_SIZE)
+    rc = err_set(e, ERR_INVALID_REQUEST, "the specified copy source is larger than the maximum "
+                 "allowable size for a copy source: %llu", (unsigned long long)STORE_MAX_PART_SIZE);
+  if (rc == 0)
+    rc = copy_bytes(s, c, fd, first, len, e);
+  close(fd);
+  if (rc != 0)
+    return rc;
+  const char *etag = s3_writer_etag(req, c);
+  store_part p;
+  rc = store_part_commit(c->writer, c->bucket, c->key, c->upload_id, c->part_number, etag, NULL,
+                         req->arena, &p, e);
+  if (rc != 0)
+    return rc;
+  s3_xml x;
+  s3_xml_open(&x, req, "CopyPartResult");
+  s3_xml_etag(&x, "ETag", etag);
+  s3_xml_time(&x, "LastModified", p.mtime_ms);
+  s3_xml_close(&x, "CopyPartResult");
+  return s3_xml_done(&x, e);
+}
+
+/* ---- complete ---- */
+
+/* Every stored part of the upload, indexed by number (NULL where none). */
+static int parts_by_number(s3_svc *s, http_req *req, s3_call *c, store_part ***out, err *e)
+{
+  store_part **by = arena_alloc(req->arena, (STORE_MAX_PARTS + 1) * sizeof *by);
+  int after = 0;
+  bool more = true;
+  while (more) {
+    store_part *p;
+    size_t n;
+    int rc = store_part_list(s->st, c->bucket, c->key, c->upload_id, after, PAGE_MAX,
+                             req->arena, &p, &n, &more, e);
+    if (rc != 0)
+      return rc;
+    for (size_t i = 0; i < n; i++)
+      if (p[i].number >= 1 && p[i].number <= STORE_MAX_PARTS)
+        by[p[i].number] = &p[i];
+    if (n == 0)
+      break;
+    after = p[n - 1].number;
+  }
+  *out = by;
+  return 0;
+}
+
+/* The composite checksum of the named parts, or NULL when they do not all
+ * carry one of the same (supported) algorithm. Fails with ERR_INVALID_PART
+ * when the document names a checksum that differs from the stored one. */
+static int composite_checksum(http_req *req, store_part **by, const store_part_ref *refs,
+                              const xml_node **xparts, size_t n, str_pair *out, bool *have,
+                              err *e)
+{
+  *have = false;
+  const char *algo = NULL;
+  bool all = true;
+  for (size_t i = 0; i < n; i++) {
+    const store_part *p = by[refs[i].number];
+    const char *pa;
+    const char *pv;
+    if (p == NULL || !part_checksum(req->arena, p->checksum, &pa, &pv)) {
+      all = false;
+      continue;
+    }
+    const char *xname = s3_checksum_xml_name(pa);
+    const char *sent = xname != NULL ? xml_child_text(xparts[i], xname) : NULL;
+    if (sent != NULL && strcmp(sent, pv) != 0)
+      return err_set(e, ERR_INVALID_PART, "the %s checksum of part %d does not match the part's",
+                     pa, refs[i].number);
+    if (algo == NULL)
+      algo = pa;
+    else if (strcmp(algo, pa) != 0)
+      all = false;
+  }
+  bool ok;
+  enum hash_algo h = algo != NULL ? algo_of(algo, &ok) : HASH_CRC32;
+  if (!all || algo == NULL || !ok)
+    return 0;
+  hasher hs;
+  hash_init(&hs, h);
+  size_t dl = hash_len(h);
+  for (size_t i = 0; i < n; i++) {
+    const char *pa = NULL;
+    const char *pv = NULL;
+    uint8_t d[SHA256_LEN];
+    if (!part_checksum(req->arena, by[refs[i].number]->checksum, &pa, &pv) ||
+        base64_decode(pv, strlen(pv), d, sizeof d) != (long)dl) {
+      hash_release(&hs);
+      return 0;
+    }
+    hash_update(&hs, d, dl);
+  }
+  uint8_t digest[SHA256_LEN];
+  hash_final(&hs, digest);
+  hash_release(&hs);
+  char *b64 = arena_alloc(req->arena, base64_encoded_len(dl));
+  base64_encode(digest, dl, b64);
+  out->name = arena_sprintf(req->arena, "x-amz-checksum-%s", algo);
+  out->value = arena_sprintf(req->arena, "%s-%zu", b64, n);
+  *have = true;
+  return 0;
+}
+
+int s3_complete_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  store_upload u;
+  int rc = upload_lookup(s, req, c, &u, e);
+  if (rc != 0)
+    return rc;
+  xml_node *root;
+  rc = s3_body_xml(req, "CompleteMultipartUpload", &root, e);
+  if (rc != 0)
+    return rc;
+  size_t n = 0;
+  for (xml_node *p = xml_child(root, "Part"); p != NULL; p = xml_next_same(p))
+    n++;
+  if (n == 0 || n > STORE_MAX_PARTS)
+    return err_set(e, ERR_MALFORMED_XML, "a CompleteMultipartUpload names 1 to %d parts, not %zu",
+                   STORE_MAX_PARTS, n);
+  store_part_ref *refs = arena_alloc(req->arena, n * sizeof *refs);
+  const xml_node **xparts = arena_alloc(req->arena, n * sizeof *xparts);
+  size_t i = 0;
+  for (xml_node *p = xml_child(root, "Part"); p != NULL; p = xml_next_same(p), i++) {
+    long num;
+    const char *etag = xml_child_text(p, "ETag");
+    if (!s3_parse_long(xml_child_text(p, "PartNumber"), 1, STORE_MAX_PARTS, &num) || etag == NULL)
+      return err_set(e, ERR_MALFORMED_XML, "every <Part> needs a <PartNumber> (1 to %d) and an <ETag>",
+                     STORE_MAX_PARTS);
+    refs[i].number = (int)num;
+    refs[i].etag = etag;
+    xparts[i] = p;
+  }
+
+  store_part **by;
+  rc = parts_by_number(s, req, c, &by, e);
+  if (rc != 0)
+    return rc;
+  str_pair sum;
+  bool have_sum;
+  rc = composite_checksum(req, by, refs, xparts, n, &sum, &have_sum, e);
+  if (rc != 0)
+    return rc;
+
+  store_object o;
+  rc = store_upload_complete(s->st, c->bucket, c->key, c->upload_id, refs, n,
+                             have_sum ? &sum : NULL, have_sum ? 1 : 0, req->arena, &o, e);
+  if (rc != 0)
+    return rc;
+  const char *host = http_req_header(req, "host");
+  s3_xml x;
+  s3_xml_open(&x, req, "CompleteMultipartUploadResult");
+  s3_xml_text(&x, "Location", arena_sprintf(req->arena, "http://%s/%s/%s",
+                                            host != NULL ? host : "localhost", c->bucket,
+                                            uri_encode(req->arena, c->key, strlen(c->key), true)));
+  s3_xml_text(&x, "Bucket", c->bucket);
+  s3_xml_text(&x, "Key", c->key);
+  s3_xml_etag(&x, "ETag", o.etag);
+  if (have_sum)
+    s3_xml_text(&x, s3_checksum_xml_name(sum.name + 15), sum.value);
+  s3_xml_close(&x, "CompleteMultipartUploadResult");
+  return s3_xml_done(&x, e);
+}
+
+int s3_abort_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  c->upload_id = http_req_param(req, "uploadId");
+  int rc = store_upload_abort(s->st, c->bucket, c->key, c->upload_id, e);
+  if (rc != 0)
+    return rc;
+  http_resp_status(req, 204);
+  return 0;
+}
+
+/* ---- listings ---- */
+
+int s3_list_parts(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  const char *pm = http_req_param(req, "part-number-marker");
+  const char *mp = http_req_param(req, "max-parts");
+  long marker = 0;
+  long max = PAGE_MAX;
+  if (pm != NULL && !s3_parse_long(pm, 0, STORE_MAX_PARTS, &marker))
+    return err_set(e, ERR_INVALID, "part-number-marker must be an integer between 0 and %d",
+                   STORE_MAX_PARTS);
+  if (mp != NULL && !s3_parse_long(mp, 0, 2147483647L, &max))
+    return err_set(e, ERR_INVALID, "max-parts must be a non-negative integer");
+  if (max > PAGE_MAX)
+    max = PAGE_MAX;
+  store_upload u;
+  int rc = upload_lookup(s, req, c, &u, e);
+  if (rc != 0)
+    return rc;
+  store_part *parts = NULL;
+  size_t n = 0;
+  bool truncated = false;
+  rc = store_part_list(s->st, c->bucket, c->key, c->upload_id, (int)marker, (size_t)max,
+                       req->arena, &parts, &n, &truncated, e);
+  if (rc != 0)
+    return rc;
+
+  s3_xml x;
+  s3_xml_open(&x, req, "ListPartsResult");
+  s3_xml_text(&x, "Bucket", c->bucket);
+  s3_xml_text(&x, "Key", c->key);
+  s3_xml_text(&x, "UploadId", c->upload_id);
+  s3_xml_owner(&x, "Initiator");
+  s3_xml_owner(&x, "Owner");
+  s3_xml_text(&x, "StorageClass", "STANDARD");
+  s3_xml_textf(&x, "PartNumberMarker", "%ld", marker);
+  s3_xml_textf(&x, "NextPartNumberMarker", "%d", n > 0 ? parts[n - 1].number : 0);
+  s3_xml_textf(&x, "MaxParts", "%ld", max);
+  s3_xml_bool(&x, "IsTruncated", truncated);
+  for (size_t i = 0; i < n; i++) {
+    s3_xml_start(&x, "Part");
+    s3_xml_textf(&x, "PartNumber", "%d", parts[i].number);
+    s3_xml_time(&x, "LastModified", parts[i].mtime_ms);
+    s3_xml_etag(&x, "ETag", parts[i].etag);
+    s3_xml_textf(&x, "Size", "%llu", (unsigned long long)parts[i].size);
+    const char *pa;
+    const char *pv;
+    if (part_checksum(req->arena, parts[i].checksum, &pa, &pv) && s3_checksum_xml_name(pa) != NULL)
+      s3_xml_text(&x, s3_checksum_xml_name(pa), pv);
+    s3_xml_end(&x, "Part");
+  }
+  s3_xml_close(&x, "ListPartsResult");
+  return s3_xml_done(&x, e);
+}
+
+/* One entry of ListMultipartUploads: an upload, or a common prefix. */
+typedef struct upload_entry {
+  const store_upload *upload;  /* NULL for a common prefix */
+  const char *prefix;
+} upload_entry;
+
+int s3_list_uploads(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  int url = s3_encoding_type(req, e);
+  if (url < 0)
+    return url;
+  const char *prefix = http_req_param(req, "prefix");
+  const char *delim = http_req_param(req, "delimiter");
+  const char *km = http_req_param(req, "key-marker");
+  const char *um = http_req_param(req, "upload-id-marker");
+  const char *mu = http_req_param(req, "max-uploads");
+  long max = PAGE_MAX;
+  if (mu != NULL && !s3_parse_long(mu, 0, 2147483647L, &max))
+    return err_set(e, ERR_INVALID, "max-uploads must be a non-negative integer");
+  if (max > PAGE_MAX)
+    max = PAGE_MAX;
+  if (km != NULL && *km == '\0')
+    km = NULL;
+  const char *cur_um = km != NULL && um != NULL && *um != '\0' ? um : NULL;
+  const char *cur_km = km;
+  if (prefix == NULL)
+    prefix = "";
+  if (delim != NULL && *delim == '\0')
+    delim = NULL;
+
+  upload_entry *ent = arena_alloc(req->arena, ((size_t)max + 1) * sizeof *ent);
+  size_t nent = 0;
+  bool truncated = false;
+  const char *last_prefix = NULL;
+  bool more = true;
+  store_bucket b;
+  int rc = store_bucket_get(s->st, c->bucket, req->arena, &b, e);
+  if (rc != 0)
+    return rc;
+  while (more && !truncated && max > 0) {
+    store_upload *u;
+    size_t n;
+    rc = store_upload_list(s->st, c->bucket, prefix, cur_km, cur_um, PAGE_MAX, req->arena,
+                           &u, &n, &more, e);
+    if (rc != 0)
+      return rc;
+    for (size_t i = 0; i < n && !truncated; i++) {
+      const char *cp = NULL;
+      if (delim != NULL) {
+        const char *d = strstr(u[i].key + strlen(prefix), delim);
+        if (d != NULL)
+          cp = arena_strndup(req->arena, u[i].key, (size_t)(d - u[i].key) + strlen(delim));
+      }
+      if (cp != NULL && ((last_prefix != NULL && strcmp(cp, last_prefix) == 0) ||
+                         (km != NULL && strcmp(cp, km) == 0)))
+        continue;  /* rolled up already, on this page or the previous one */
+      if (nent == (size_t)max) {
+        truncated = true;
+        break;
+      }
+      if (cp != NULL) {
+        ent[nent].prefix = cp;
+        last_prefix = cp;
+      } else {
+        ent[nent].upload = &u[i];
+      }
+      nent++;
+    }
+    if (n == 0)
+      break;
+    cur_km = u[n - 1].key;
+    cur_um = u[n - 1].upload_id;
+  }
+
+  s3_xml x;
+  s3_xml_open(&x, req, "ListMultipartUploadsResult");
+  s3_xml_text(&x, "Bucket", c->bucket);
+  s3_xml_text(&x, "KeyMarker", s3_list_enc(req, url, km != NULL ? km : ""));
+  s3_xml_text(&x, "UploadIdMarker", um != NULL ? um : "");
+  if (truncated && nent > 0) {
+    const upload_entry *last = &ent[nent - 1];
+    s3_xml_text(&x, "NextKeyMarker",
+                s3_list_enc(req, url, last->upload != NULL ? last->upload->key : last->prefix));
+    s3_xml_text(&x, "NextUploadIdMarker", last->upload != NULL ? last->upload->upload_id : "");
+  }
+  if (delim != NULL)
+    s3_xml_text(&x, "Delimiter", s3_list_enc(req, url, delim));
+  s3_xml_text(&x, "Prefix", s3_list_enc(req, url, prefix));
+  s3_xml_textf(&x, "MaxUploads", "%ld", max);
+  if (url)
+    s3_xml_text(&x, "EncodingType", "url");
+  s3_xml_bool(&x, "IsTruncated", truncated);
+  for (size_t i = 0; i < nent; i++) {
+    const store_upload *up = ent[i].upload;
+    if (up == NULL)
+      continue;
+    s3_xml_start(&x, "Upload");
+    s3_xml_text(&x, "Key", s3_list_enc(req, url, up->key));
+    s3_xml_text(&x, "UploadId", up->upload_id);
+    s3_xml_owner(&x, "Initiator");
+    s3_xml_owner(&x, "Owner");
+    s3_xml_text(&x, "StorageClass", "STANDARD");
+    s3_xml_time(&x, "Initiated", up->initiated_ms);
+    s3_xml_end(&x, "Upload");
+  }
+  for (size_t i = 0; i < nent; i++) {
+    if (ent[i].upload != NULL)
+      continue;
+    s3_xml_start(&x, "CommonPrefixes");
+    s3_xml_text(&x, "Prefix", s3_list_enc(req, url, ent[i].prefix));
+    s3_xml_end(&x, "CommonPrefixes");
+  }
+  s3_xml_close(&x, "ListMultipartUploadsResult");
+  return s3_xml_done(&x, e);
+}

@@ -1,0 +1,461 @@
+/* api/s3_object.c -- S3's object operations: PutObject, GetObject,
+ * HeadObject, DeleteObject, DeleteObjects, CopyObject and object tagging.
+ *
+ * Invariants:
+ *   (1) PutObject checks everything it can (key, metadata, tags, bucket,
+ *       declared size) in prepare, before a byte is stored; its bytes go
+ *       into a store writer and are committed only in s3_put_object(), so a
+ *       body that fails a check later is unlinked in cleanup.
+ *   (2) Stored metadata is what GetObject/HeadObject answer as headers,
+ *       names in lower case. x-amz-checksum-* is stored with the object but
+ *       returned only with x-amz-checksum-mode: ENABLED on a whole-object
+ *       answer (a range has no checksum of its own).
+ *   (3) ETags are hex MD5 ("-N" for multipart), quoted on the wire.
+ *
+ * Start reading at s3_put_object_prepare() and send_object().
+ */
+#include "api/s3_internal.h"
+
+#include "base/xml.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- PutObject ---- */
+
+int s3_put_object_prepare(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  int rc = s3_meta_from_headers(req, &c->meta, &c->nmeta, e);
+  if (rc != 0)
+    return rc;
+  rc = s3_tags_from_header(req, &c->tags, &c->ntags, e);
+  if (rc != 0)
+    return rc;
+  store_bucket b;
+  rc = store_bucket_get(s->st, c->bucket, req->arena, &b, e);
+  if (rc != 0)
+    return rc;
+  return s3_stream_begin(s, req, c, S3_MAX_PUT_SIZE, e);
+}
+
+/* meta plus the verified checksum of the body, when the client sent one. */
+static void meta_add_checksum(http_req *req, s3_call *c)
+{
+  if (req->checksum_name == NULL || req->checksum_value == NULL)
+    return;
+  str_pair *m = arena_alloc(req->arena, (c->nmeta + 1) * sizeof *m);
+  if (c->nmeta > 0)
+    memcpy(m, c->meta, c->nmeta * sizeof *m);
+  m[c->nmeta].name = req->checksum_name;
+  m[c->nmeta].value = req->checksum_value;
+  c->meta = m;
+  c->nmeta++;
+}
+
+int s3_put_object(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  const char *inm = http_req_header(req, "if-none-match");
+  if (inm != NULL) {
+    /* conditional create; checked just before the commit, not atomically */
+    if (strcmp(inm, "*") != 0)
+      return err_set(e, ERR_NOT_IMPLEMENTED, "If-None-Match on PutObject supports only '*'");
+    store_object old;
+    int rc = store_object_get(s->st, c->bucket, c->key, req->arena, &old, NULL, e);
+    if (rc == 0)
+      return err_set(e, ERR_PRECONDITION, "at least one of the pre-conditions you specified did not hold: "
+                     "the object exists and If-None-Match is '*'");
+    if (rc != ERR_NO_SUCH_KEY)
+      return rc;
+    err_clear(e);
+  }
+  const char *etag = s3_writer_etag(req, c);
+  meta_add_checksum(req, c);
+  store_object o;
+  int rc = store_object_commit(c->writer, c->bucket, c->key, etag, c->meta, c->nmeta,
+                               c->tags, c->ntags, req->arena, &o, e);
+  if (rc != 0)
+    return rc;
+  http_resp_header(req, "ETag", s3_quote_etag(req->arena, etag));
+  if (req->checksum_name != NULL && req->checksum_value != NULL)
+    http_resp_header(req, req->checksum_name, req->checksum_value);
+  return 0;
+}
+
+/* ---- GetObject / HeadObject ---- */
+
+#define RANGE_MAX 999999999999999999L  /* 18 digits: what s3_parse_long takes */
+
+/* Range: bytes=a-b | a- | -n. Returns 1 with the span to send, 0 to send
+ * the whole object (no header, a syntax S3 ignores, or several ranges), or
+ * ERR_INVALID_RANGE. */
+static int range_parse(const char *h, uint64_t size, uint64_t *first, uint64_t *len)
+{
+  if (h == NULL || strncmp(h, "bytes=", 6) != 0)
+    return 0;
+  const char *spec = h + 6;
+  if (strchr(spec, ',') != NULL)
+    return 0;
+  const char *dash = strchr(spec, '-');
+  if (dash == NULL)
+    return 0;
+  char a[24];
+  size_t an = (size_t)(dash - spec);
+  if (an >= sizeof a)
+    return 0;
+  memcpy(a, spec, an);
+  a[an] = '\0';
+  const char *b = dash + 1;
+  long av = 0;
+  long bv = 0;
+  if (an == 0) {  /* suffix: the last n bytes */
+    if (!s3_parse_long(b, 0, RANGE_MAX, &bv))
+      return 0;
+    if (bv == 0 || size == 0)
+      return ERR_INVALID_RANGE;
+    uint64_t n = (uint64_t)bv < size ? (uint64_t)bv : size;
+    *first = size - n;
+    *len = n;
+    return 1;
+  }
+  if (!s3_parse_long(a, 0, RANGE_MAX, &av))
+    return 0;
+  uint64_t last = size == 0 ? 0 : size - 1;
+  if (*b != '\0') {
+    if (!s3_parse_long(b, 0, RANGE_MAX, &bv) || bv < av)
+      return 0;
+    if ((uint64_t)bv < last)
+      last = (uint64_t)bv;
+  }
+  if ((uint64_t)av >= size)
+    return ERR_INVALID_RANGE;
+  *first = (uint64_t)av;
+  *len = last - (uint64_t)av + 1;
+  return 1;
+}
+
+/* response-* query parameters and the header each overrides. */
+static const char *const overrides[][2] = {
+  {"response-content-type", "content-type"},
+  {"response-content-language", "content-language"},
+  {"response-expires", "expires"},
+  {"response-cache-control", "cache-control"},
+  {"response-content-disposition", "content-disposition"},
+  {"response-content-encoding", "content-encoding"},
+};
+#define NOVERRIDES (sizeof overrides / sizeof overrides[0])
+
+/* The usual spelling of a stored header name (names are stored lower-case). */
+static const char *header_name(const char *name)
+{
+  static const char *const canon[] = {
+    "Content-Type", "Content-Encoding", "Content-Disposition",
+    "Cache-Control", "Content-Language", "Expires",
+  };
+  for (size_t i = 0; i < sizeof canon / sizeof canon[0]; i++)
+    if (str_ieq(canon[i], name))
+      return canon[i];
+  return name;
+}
+
+static bool overridden(http_req *req, const char *name)
+{
+  for (size_t i = 0; i < NOVERRIDES; i++)
+    if (strcmp(overrides[i][1], name) == 0 && http_req_param(req, overrides[i][0]) != NULL)
+      return true;
+  return false;
+}
+
+static void object_headers(http_req *req, const store_object *o)
+{
+  char date[30];
+  time_format_rfc1123((time_t)(o->mtime_ms / 1000), date);
+  http_resp_header(req, "ETag", s3_quote_etag(req->arena, o->etag));
+  http_resp_header(req, "Last-Modified", date);
+}
+
+static int send_object(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  bool any_override = false;
+  for (size_t i = 0; i < NOVERRIDES; i++)
+    if (http_req_param(req, overrides[i][0]) != NULL)
+      any_override = true;
+  if (any_override && !req->authenticated)
+    return err_set(e, ERR_INVALID_REQUEST,
+                   "request specific response headers cannot be used for anonymous GET requests");
+
+  store_object o;
+  int fd = -1;
+  int rc = store_object_get(s->st, c->bucket, c->key, req->arena, &o, &fd, e);
+  if (rc != 0)
+    return rc;
+  rc = s3_conditions(req, "if-", &o, e);
+  if (rc != 0) {
+    if (rc == ERR_NOT_MODIFIED)
+      object_headers(req, &o);
+    close(fd);
+    return rc;
+  }
+  uint64_t first = 0;
+  uint64_t len = o.size;
+  int ranged = range_parse(http_req_header(req, "range"), o.size, &first, &len);
+  if (ranged < 0) {
+    close(fd);
+    http_resp_headerf(req, "Content-Range", "bytes */%llu", (unsigned long long)o.size);
+    return err_set(e, ERR_INVALID_RANGE, "the requested range is not satisfiable: the object has %llu bytes",
+                   (unsigned long long)o.size);
+  }
+
+  const char *mode = http_req_header(req, "x-amz-checksum-mode");
+  bool checksums = mode != NULL && str_ieq(mode, "ENABLED") && ranged == 0;
+  for (size_t i = 0; i < o.nmeta; i++) {
+    const char *name = o.meta[i].name;
+    if (str_starts(name, "x-amz-checksum-")) {
+      if (!checksums)
+        continue;
+      http_resp_header(req, "x-amz-checksum-type",
+                       strchr(o.meta[i].value, '-') != NULL ? "COMPOSITE" : "FULL_OBJECT");
+    }
+    if (overridden(req, name))
+      continue;
+    http_resp_header(req, header_name(name), o.meta[i].value);
+  }
+  for (size_t i = 0; i < NOVERRIDES; i++) {
+    const char *v = http_req_param(req, overrides[i][0]);
+    if (v != NULL)
+      http_resp_header(req, header_name(overrides[i][1]), v);
+  }
+  object_headers(req, &o);
+  http_resp_header(req, "Accept-Ranges", "bytes");
+  if (o.ntags > 0)
+    http_resp_headerf(req, "x-amz-tagging-count", "%zu", o.ntags);
+  if (ranged > 0) {
+    http_resp_status(req, 206);
+    http_resp_headerf(req, "Content-Range", "bytes %llu-%llu/%llu", (unsigned long long)first,
+                      (unsigned long long)(first + len - 1), (unsigned long long)o.size);
+  }
+  http_resp_fd(req, fd, first, len);
+  return 0;
+}
+
+int s3_get_object(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  return send_object(s, req, c, e);
+}
+
+int s3_head_object(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  return send_object(s, req, c, e);
+}
+
+/* ---- deleting ---- */
+
+int s3_delete_object(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  int rc = store_object_delete(s->st, c->bucket, c->key, NULL, e);
+  if (rc != 0)
+    return rc;
+  http_resp_status(req, 204);
+  return 0;
+}
+
+int s3_delete_objects(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  xml_node *root;
+  int rc = s3_body_xml(req, "Delete", &root, e);
+  if (rc != 0)
+    return rc;
+  const char *q = xml_child_text(root, "Quiet");
+  bool quiet = q != NULL && str_ieq(q, "true");
+  size_t n = 0;
+  for (xml_node *o = xml_child(root, "Object"); o != NULL; o = xml_next_same(o)) {
+    if (xml_child_text(o, "Key") == NULL)
+      return err_set(e, ERR_MALFORMED_XML, "every <Object> must have a <Key>");
+    n++;
+  }
+  if (n == 0 || n > S3_MAX_DELETE_KEYS)
+    return err_set(e, ERR_MALFORMED_XML, "a DeleteObjects request names 1 to %d objects, not %zu",
+                   S3_MAX_DELETE_KEYS, n);
+  store_bucket b;
+  rc = store_bucket_get(s->st, c->bucket, req->arena, &b, e);
+  if (rc != 0)
+    return rc;
+
+  s3_xml x;
+  s3_xml_open(&x, req, "DeleteResult");
+  for (xml_node *o = xml_child(root, "Object"); o != NULL; o = xml_next_same(o)) {
+    const xml_node *kn = xml_child(o, "Key");
+    const char *key = kn->text;
+    err ke;
+    err_clear(&ke);
+    if (strlen(key) != kn->text_len)
+      rc = err_set(&ke, ERR_INVALID, "object key must not contain NUL characters");
+    else if (*key == '\0')
+      rc = err_set(&ke, ERR_INVALID, "object key must not be empty");
+    else
+      rc = s3_key_check(key, &ke);
+    if (rc == 0)
+      rc = store_object_delete(s->st, c->bucket, key, NULL, &ke);
+    if (rc != 0) {
+      s3_xml_start(&x, "Error");
+      s3_xml_text(&x, "Key", key);
+      s3_xml_text(&x, "Code", err_aws_code(rc));
+      s3_xml_text(&x, "Message", ke.msg);
+      s3_xml_end(&x, "Error");
+    } else if (!quiet) {
+      s3_xml_start(&x, "Deleted");
+      s3_xml_text(&x, "Key", key);
+      s3_xml_end(&x, "Deleted");
+    }
+  }
+  s3_xml_close(&x, "DeleteResult");
+  return s3_xml_done(&x, e);
+}
+
+/* ---- CopyObject ---- */
+
+/* "COPY" (the default) or "REPLACE"; *replace tells which. */
+static int directive(http_req *req, const char *header, bool *replace, err *e)
+{
+  const char *v = http_req_header(req, header);
+  *replace = false;
+  if (v == NULL || strcmp(v, "COPY") == 0)
+    return 0;
+  if (strcmp(v, "REPLACE") == 0) {
+    *replace = true;
+    return 0;
+  }
+  return err_set(e, ERR_INVALID, "unknown %s '%s': COPY or REPLACE", header, v);
+}
+
+int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  const char *sb;
+  const char *sk;
+  int rc = s3_copy_source(req, &sb, &sk, e);
+  if (rc != 0)
+    return rc;
+  bool replace_meta;
+  bool replace_tags;
+  rc = directive(req, "x-amz-metadata-directive", &replace_meta, e);
+  if (rc == 0)
+    rc = directive(req, "x-amz-tagging-directive", &replace_tags, e);
+  if (rc != 0)
+    return rc;
+  if (strcmp(sb, c->bucket) == 0 && strcmp(sk, c->key) == 0 && !replace_meta)
+    return err_set(e, ERR_INVALID_REQUEST,
+                   "this copy request is illegal because it is trying to copy an object to itself "
+                   "without changing the object's metadata, storage class, website redirect "
+                   "location or encryption attributes");
+
+  store_object src;
+  rc = store_object_get(s->st, sb, sk, req->arena, &src, NULL, e);
+  if (rc != 0)
+    return rc;
+  rc = s3_conditions(req, "x-amz-copy-source-if-", &src, e);
+  if (rc != 0)
+    return rc;
+
+  str_pair *meta = NULL;
+  size_t nmeta = 0;
+  if (replace_meta) {
+    rc = s3_meta_from_headers(req, &meta, &nmeta, e);
+    if (rc != 0)
+      return rc;
+    /* the checksums describe the bytes, which the copy keeps */
+    size_t nsum = 0;
+    for (size_t i = 0; i < src.nmeta; i++)
+      if (str_starts(src.meta[i].name, "x-amz-checksum-"))
+        nsum++;
+    str_pair *m = arena_alloc(req->arena, (nmeta + nsum + 1) * sizeof *m);
+    memcpy(m, meta, nmeta * sizeof *m);
+    for (size_t i = 0; i < src.nmeta; i++)
+      if (str_starts(src.meta[i].name, "x-amz-checksum-"))
+        m[nmeta++] = src.meta[i];
+    meta = m;
+  }
+  str_pair *tags = NULL;
+  size_t ntags = 0;
+  if (replace_tags) {
+    rc = s3_tags_from_header(req, &tags, &ntags, e);
+    if (rc != 0)
+      return rc;
+    if (tags == NULL)
+      tags = arena_alloc(req->arena, sizeof *tags);  /* REPLACE with no tags */
+  }
+  store_object o;
+  rc = store_object_copy(s->st, sb, sk, c->bucket, c->key, meta, nmeta, tags, ntags,
+                         req->arena, &o, e);
+  if (rc != 0)
+    return rc;
+  s3_xml x;
+  s3_xml_open(&x, req, "CopyObjectResult");
+  s3_xml_etag(&x, "ETag", o.etag);
+  s3_xml_time(&x, "LastModified", o.mtime_ms);
+  s3_xml_close(&x, "CopyObjectResult");
+  return s3_xml_done(&x, e);
+}
+
+/* ---- tagging ---- */
+
+int s3_get_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  store_object o;
+  int rc = store_object_get(s->st, c->bucket, c->key, req->arena, &o, NULL, e);
+  if (rc != 0)
+    return rc;
+  s3_xml x;
+  s3_xml_open(&x, req, "Tagging");
+  s3_xml_start(&x, "TagSet");
+  for (size_t i = 0; i < o.ntags; i++) {
+    s3_xml_start(&x, "Tag");
+    s3_xml_text(&x, "Key", o.tags[i].name);
+    s3_xml_text(&x, "Value", o.tags[i].value);
+    s3_xml_end(&x, "Tag");
+  }
+  s3_xml_end(&x, "TagSet");
+  s3_xml_close(&x, "Tagging");
+  return s3_xml_done(&x, e);
+}
+
+int s3_put_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  xml_node *root;
+  int rc = s3_body_xml(req, "Tagging", &root, e);
+  if (rc != 0)
+    return rc;
+  xml_node *set = xml_child(root, "TagSet");
+  if (set == NULL)
+    return err_set(e, ERR_MALFORMED_XML, "<Tagging> must hold a <TagSet>");
+  size_t n = 0;
+  for (xml_node *t = xml_child(set, "Tag"); t != NULL; t = xml_next_same(t))
+    n++;
+  if (n > STORE_MAX_TAGS)
+    return err_set(e, ERR_INVALID_TAG, "object tags cannot be greater than %d", STORE_MAX_TAGS);
+  str_pair *tags = arena_alloc(req->arena, (n + 1) * sizeof *tags);
+  size_t k = 0;
+  for (xml_node *t = xml_child(set, "Tag"); t != NULL; t = xml_next_same(t)) {
+    xml_node *kn = xml_child(t, "Key");
+    xml_node *vn = xml_child(t, "Value");
+    if (kn == NULL || vn == NULL)
+      return err_set(e, ERR_MALFORMED_XML, "every <Tag> must have a <Key> and a <Value>");
+    if (strlen(kn->text) != kn->text_len || strlen(vn->text) != vn->text_len)
+      return err_set(e, ERR_INVALID_TAG, "tags must not contain NUL characters");
+    tags[k].name = kn->text;
+    tags[k].value = vn->text;
+    k++;
+  }
+  rc = s3_tags_check(tags, k, e);
+  if (rc != 0)
+    return rc;
+  return store_object_tags_set(s->st, c->bucket, c->key, tags, k, e);
+}
+
+int s3_delete_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  int rc = store_object_tags_set(s->st, c->bucket, c->key, NULL, 0, e);
+  if (rc != 0)
+    return rc;
+  http_resp_status(req, 204);
+  return 0;
+}

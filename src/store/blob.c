@@ -1,0 +1,247 @@
+/* store/blob.c -- blob files: their names, the writer, the in-flight set.
+ *
+ * Why: object bytes live in files named by the store, never by user keys, and
+ * are never rewritten in place, so a reader holding a descriptor always sees
+ * the bytes its record described.
+ *
+ * Invariants:
+ *   (1) A blob is added to the in-flight set before its file exists and
+ *       removed only after the commit that references it returned, or after
+ *       its file was unlinked. The sweep never removes a blob in flight.
+ *   (2) The writer writes to the final name (O_EXCL); until a commit
+ *       references the blob the file is garbage, removed by
+ *       store_writer_free (or, after a crash, by the start-up sweep).
+ *   (3) A blob is fsync'd (writer_finish) before a change referencing it is
+ *       queued; the committer fsyncs its directory before the LMDB commit.
+ *   (4) Blobs are immutable once finished: copies are hard links.
+ *
+ * Start reading at store_writer_new().
+ */
+#include "blob.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+void store__blob_id_new(blob_id *id)
+{
+  size_t got = 0;
+  while (got < sizeof id->b) {
+    ssize_t r = getrandom(id->b + got, sizeof id->b - got, 0);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      abort();  /* no randomness: nothing sensible to do */
+    got += (size_t)r;
+  }
+}
+
+void store__hex(const uint8_t *p, size_t n, char *out)
+{
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[p[i] >> 4];
+    out[2 * i + 1] = digits[p[i] & 15];
+  }
+  out[2 * n] = '\0';
+}
+
+static int hex_digit(char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+bool store__unhex(const char *s, size_t n, uint8_t *out)
+{
+  for (size_t i = 0; i < n; i++) {
+    int hi = hex_digit(s[2 * i]);
+    int lo = hi < 0 ? -1 : hex_digit(s[2 * i + 1]);
+    if (lo < 0)
+      return false;
+    out[i] = (uint8_t)(hi << 4 | lo);
+  }
+  return true;
+}
+
+void store__blob_dir_path(const store *s, unsigned xx, char out[BLOB_PATH_MAX])
+{
+  snprintf(out, BLOB_PATH_MAX, "%s/blobs/%02x", s->dir, xx & 0xffu);
+}
+
+void store__blob_path(const store *s, const blob_id *id, char out[BLOB_PATH_MAX])
+{
+  char hex[33];
+  store__hex(id->b, sizeof id->b, hex);
+  snprintf(out, BLOB_PATH_MAX, "%s/blobs/%.2s/%s", s->dir, hex, hex);
+}
+
+int store__blob_unlink(const store *s, const blob_id *id)
+{
+  char path[BLOB_PATH_MAX];
+  store__blob_path(s, id, path);
+  return unlink(path) == 0 ? 0 : -errno;
+}
+
+/* ---- the in-flight set ---- */
+
+int store__blob_id_cmp(const void *a, const void *b)
+{
+  return memcmp(a, b, sizeof(blob_id));
+}
+
+void store__fly_add(store *s, const blob_id *id)
+{
+  pthread_mutex_lock(&s->fly_mu);
+  if (s->nfly == s->capfly) {
+    size_t cap = s->capfly ? s->capfly * 2 : 64;
+    blob_id *p = realloc(s->fly, cap * sizeof *p);
+    if (p == NULL)
+      abort();
+    s->fly = p;
+    s->capfly = cap;
+  }
+  s->fly[s->nfly++] = *id;
+  pthread_mutex_unlock(&s->fly_mu);
+}
+
+void store__fly_del(store *s, const blob_id *id)
+{
+  pthread_mutex_lock(&s->fly_mu);
+  for (size_t i = 0; i < s->nfly; i++) {
+    if (store__blob_id_cmp(&s->fly[i], id) == 0) {
+      s->fly[i] = s->fly[--s->nfly];
+      break;
+    }
+  }
+  pthread_mutex_unlock(&s->fly_mu);
+}
+
+blob_id *store__fly_snapshot(store *s, size_t *n)
+{
+  pthread_mutex_lock(&s->fly_mu);
+  blob_id *p = malloc((s->nfly + 1) * sizeof *p);
+  if (p == NULL)
+    abort();
+  if (s->nfly > 0)
+    memcpy(p, s->fly, s->nfly * sizeof *p);
+  *n = s->nfly;
+  pthread_mutex_unlock(&s->fly_mu);
+  qsort(p, *n, sizeof *p, store__blob_id_cmp);
+  return p;
+}
+
+/* ---- the writer ---- */
+
+int store_writer_new(store *s, store_writer **out, err *e)
+{
+  *out = NULL;
+  store_writer *w = calloc(1, sizeof *w);
+  if (w == NULL)
+    abort();
+  w->s = s;
+  w->fd = -1;
+  char path[BLOB_PATH_MAX];
+  for (int attempt = 0; w->fd < 0; attempt++) {
+    store__blob_id_new(&w->id);
+    store__fly_add(s, &w->id);
+    store__blob_path(s, &w->id, path);
+    w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (w->fd >= 0)
+      break;
+    int saved = errno;
+    store__fly_del(s, &w->id);
+    if (saved != EEXIST || attempt == 3) {
+      free(w);
+      return err_set(e, err_from_errno(saved), "cannot create blob '%s': %s", path,
+                     strerror(saved));
+    }
+  }
+  w->md5 = EVP_MD_CTX_new();
+  if (w->md5 == NULL || EVP_DigestInit_ex(w->md5, EVP_md5(), NULL) != 1)
+    abort();
+  *out = w;
+  return 0;
+}
+
+int store_writer_write(store_writer *w, const void *p, size_t n, err *e)
+{
+  if (w->consumed || w->fd < 0)
+    return err_set(e, ERR_INVALID, "writer already committed");
+  if (n > STORE_MAX_OBJECT_SIZE - w->size)
+    return err_set(e, ERR_ENTITY_TOO_LARGE, "object larger than the maximum of %llu bytes",
+                   (unsigned long long)STORE_MAX_OBJECT_SIZE);
+  const char *c = p;
+  size_t left = n;
+  while (left > 0) {
+    ssize_t r = write(w->fd, c, left);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0) {
+      int saved = errno;
+      return err_set(e, err_from_errno(saved), "cannot write blob: %s", strerror(saved));
+    }
+    c += r;
+    left -= (size_t)r;
+  }
+  if (n > 0 && EVP_DigestUpdate(w->md5, p, n) != 1)
+    abort();
+  w->size += n;
+  return 0;
+}
+
+uint64_t store_writer_size(const store_writer *w)
+{
+  return w->size;
+}
+
+void store_writer_md5(const store_writer *w, uint8_t out[16])
+{
+  EVP_MD_CTX *copy = EVP_MD_CTX_new();
+  unsigned len = 0;
+  if (copy == NULL || EVP_MD_CTX_copy_ex(copy, w->md5) != 1 ||
+      EVP_DigestFinal_ex(copy, out, &len) != 1)
+    abort();
+  EVP_MD_CTX_free(copy);
+}
+
+int store__writer_finish(store_writer *w, err *e)
+{
+  if (w->consumed)
+    return err_set(e, ERR_INVALID, "writer already committed");
+  w->consumed = true;
+  int rc = 0;
+  if (fsync(w->fd) != 0) {
+    int saved = errno;
+    rc = err_set(e, err_from_errno(saved), "cannot sync blob: %s", strerror(saved));
+  }
+  if (close(w->fd) != 0 && rc == 0) {
+    int saved = errno;
+    rc = err_set(e, err_from_errno(saved), "cannot close blob: %s", strerror(saved));
+  }
+  w->fd = -1;
+  return rc;
+}
+
+store_writer *store_writer_free(store_writer *w)
+{
+  if (w == NULL)
+    return NULL;
+  if (w->fd >= 0)
+    close(w->fd);
+  if (!w->committed)
+    store__blob_unlink(w->s, &w->id);
+  store__fly_del(w->s, &w->id);
+  EVP_MD_CTX_free(w->md5);
+  free(w);
+  return NULL;
+}

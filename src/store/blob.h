@@ -1,0 +1,45 @@
+/* store/blob.h -- blob files: names, the writer's state, the in-flight set.
+ * Private to src/store/. */
+#ifndef TARN_STORE_BLOB_H
+#define TARN_STORE_BLOB_H
+
+#include "internal.h"
+
+#include <openssl/evp.h>
+
+#define BLOB_PATH_MAX 4096
+
+struct store_writer {
+  store *s;            /* owner */
+  blob_id id;          /* the blob's name */
+  int fd;              /* open for writing; -1 once finished */
+  EVP_MD_CTX *md5;     /* MD5 of the bytes written so far */
+  uint64_t size;       /* bytes written so far */
+  bool consumed;       /* handed to a commit call: no more writes */
+  bool committed;      /* the index references the blob: keep it */
+};
+
+/* 16 random bytes from getrandom(2). */
+void store__blob_id_new(blob_id *id);
+/* Lower-case hex of n bytes into out (2n + 1 bytes with the NUL). */
+void store__hex(const uint8_t *p, size_t n, char *out);
+/* Parses exactly 2n hex digits (either case); false on anything else. */
+bool store__unhex(const char *s, size_t n, uint8_t *out);
+
+/* DIR/blobs/XX/ID, and DIR/blobs/XX for the directory byte xx. */
+void store__blob_path(const store *s, const blob_id *id, char out[BLOB_PATH_MAX]);
+void store__blob_dir_path(const store *s, unsigned xx, char out[BLOB_PATH_MAX]);
+/* Unlinks a blob; returns 0 or -errno (ENOENT included). */
+int store__blob_unlink(const store *s, const blob_id *id);
+
+/* The in-flight set (invariant (1) of blob.c). */
+void store__fly_add(store *s, const blob_id *id);
+void store__fly_del(store *s, const blob_id *id);
+/* A sorted heap copy of the set (free it); *n gets its length. */
+blob_id *store__fly_snapshot(store *s, size_t *n);
+int store__blob_id_cmp(const void *a, const void *b);
+
+/* fsyncs and closes the writer's file and marks it consumed. */
+int store__writer_finish(store_writer *w, err *e);
+
+#endif

@@ -1,0 +1,552 @@
+/* store/index.c -- the index: keys, records and their encoding, in LMDB.
+ *
+ * Why: listings (prefix, delimiter, continuation) must be ordered range
+ * scans, and an overwrite must switch readers to the new bytes in one commit.
+ *
+ * Index keys are bucket "\0" logical (logical = the object key, or key "\0"
+ * upload id). LMDB keys are at most 511 bytes, object keys up to 1,024, so a
+ * key longer than IKEY_SHORT_MAX takes the long form: bucket "\0", the first
+ * N = store__ikey_room(bucket) bytes of logical, SHA-256(logical).
+ *
+ * Invariants:
+ *   (1) A short-form logical key has at most N bytes and a long-form one
+ *       more than N. So a short key that starts with a long one's truncated
+ *       prefix T is T itself, which sorts before every long key under T, and
+ *       any other short key compares with a long key within T's bytes, as it
+ *       would with the full key. Hence LMDB order is exact byte order except
+ *       inside a run of long-form entries sharing T, which are contiguous:
+ *       readers (list.c) collect such a run and sort it by full key.
+ *   (2) A long-form record holds the whole logical key; a short-form record
+ *       leaves it empty (the index key holds it). Lookups compare it.
+ *   (3) Every record starts with a version byte (REC_VERSION); a decoder
+ *       refuses versions it does not know. Fields are varints or
+ *       varint-length-prefixed bytes, in a fixed order per record type.
+ *   (4) The objects and bytes counters change in the same transaction as
+ *       the records they count.
+ *   (5) db_blobs holds exactly the blobs that object and part records
+ *       reference (change_ref_blob / change_drop_blob keep it so).
+ *
+ * Start reading at store__ikey_make().
+ */
+#include "index.h"
+
+#include "commit.h"
+
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REC_VERSION 1
+
+/* ---- index keys ---- */
+
+size_t store__ikey_room(size_t bucket_len)
+{
+  return IKEY_SHORT_MAX - bucket_len - 1;
+}
+
+static size_t bucket_prefix(ikey *k, const char *bucket)
+{
+  size_t bl = strlen(bucket);
+  if (bl > BUCKET_MAX)
+    abort();  /* entry points reject these (check_bucket_arg) */
+  memcpy(k->b, bucket, bl);
+  k->b[bl] = '\0';
+  return bl;
+}
+
+bool store__ikey_make(ikey *k, const char *bucket, const void *lk, size_t lkn)
+{
+  size_t bl = bucket_prefix(k, bucket);
+  size_t room = store__ikey_room(bl);
+  if (lkn <= room) {
+    memcpy(k->b + bl + 1, lk, lkn);
+    k->n = bl + 1 + lkn;
+    return false;
+  }
+  memcpy(k->b + bl + 1, lk, room);
+  if (EVP_Digest(lk, lkn, k->b + bl + 1 + room, NULL, EVP_sha256(), NULL) != 1)
+    abort();
+  k->n = bl + 1 + room + IKEY_HASH;
+  return true;
+}
+
+void store__ikey_seek(ikey *k, const char *bucket, const void *lk, size_t lkn)
+{
+  size_t bl = bucket_prefix(k, bucket);
+  size_t room = store__ikey_room(bl);
+  if (lkn > room)
+    lkn = room;
+  memcpy(k->b + bl + 1, lk, lkn);
+  k->n = bl + 1 + lkn;
+}
+
+bool store__ikey_is_long(const MDB_val *k)
+{
+  return k->mv_size > IKEY_SHORT_MAX;
+}
+
+MDB_val store__ikey_val(const ikey *k)
+{
+  MDB_val v = { k->n, (void *)k->b };
+  return v;
+}
+
+/* ---- encoding ---- */
+
+static void put(buf *b, const void *p, size_t n)
+{
+  if (buf_append(b, p, n) != 0)
+    abort();  /* sizes are checked at the entry points */
+}
+
+static void put_var(buf *b, uint64_t v)
+{
+  uint8_t tmp[10];
+  size_t n = 0;
+  do {
+    tmp[n] = (uint8_t)(v & 0x7f);
+    v >>= 7;
+    if (v != 0)
+      tmp[n] |= 0x80;
+    n++;
+  } while (v != 0);
+  put(b, tmp, n);
+}
+
+static void put_u8(buf *b, uint8_t v)
+{
+  put(b, &v, 1);
+}
+
+static void put_bytes(buf *b, const void *p, size_t n)
+{
+  put_var(b, n);
+  if (n > 0)
+    put(b, p, n);
+}
+
+static void put_str(buf *b, const char *s)
+{
+  put_bytes(b, s, s != NULL ? strlen(s) : 0);
+}
+
+static void put_pairs(buf *b, const str_pair *p, size_t n)
+{
+  put_var(b, n);
+  for (size_t i = 0; i < n; i++) {
+    put_str(b, p[i].name);
+    put_str(b, p[i].value);
+  }
+}
+
+void store__obj_rec_encode(buf *b, const obj_rec *r, bool lng)
+{
+  put_u8(b, REC_VERSION);
+  put_bytes(b, r->lk, lng ? r->lkn : 0);
+  put_var(b, r->size);
+  put_var(b, (uint64_t)r->mtime_ms);
+  put(b, r->blob.b, sizeof r->blob.b);
+  put_str(b, r->etag);
+  put_pairs(b, r->meta, r->nmeta);
+  put_pairs(b, r->tags, r->ntags);
+}
+
+void store__upload_rec_encode(buf *b, const upload_rec *r, bool lng)
+{
+  put_u8(b, REC_VERSION);
+  put_bytes(b, r->lk, lng ? r->lkn : 0);
+  put_var(b, (uint64_t)r->initiated_ms);
+  put_pairs(b, r->meta, r->nmeta);
+  put_pairs(b, r->tags, r->ntags);
+}
+
+void store__part_rec_encode(buf *b, const part_rec *r)
+{
+  put_u8(b, REC_VERSION);
+  put_var(b, r->size);
+  put_var(b, (uint64_t)r->mtime_ms);
+  put(b, r->blob.b, sizeof r->blob.b);
+  put(b, r->md5, sizeof r->md5);
+  put_str(b, r->etag);
+  put_u8(b, r->checksum != NULL);
+  put_str(b, r->checksum);
+}
+
+void store__bucket_rec_encode(buf *b, int64_t created_ms)
+{
+  put_u8(b, REC_VERSION);
+  put_var(b, (uint64_t)created_ms);
+}
+
+/* ---- decoding ---- */
+
+typedef struct dec {
+  const uint8_t *p;    /* next byte */
+  const uint8_t *end;  /* one past the last */
+  bool bad;            /* ran off the end or malformed: sticky */
+} dec;
+
+static dec dec_of(const MDB_val *v)
+{
+  dec d = { v->mv_data, (const uint8_t *)v->mv_data + v->mv_size, false };
+  return d;
+}
+
+static uint8_t get_u8(dec *d)
+{
+  if (d->bad || d->p >= d->end) {
+    d->bad = true;
+    return 0;
+  }
+  return *d->p++;
+}
+
+static uint64_t get_var(dec *d)
+{
+  uint64_t v = 0;
+  for (unsigned shift = 0; shift < 64; shift += 7) {
+    uint8_t c = get_u8(d);
+    v |= (uint64_t)(c & 0x7f) << shift;
+    if (!(c & 0x80))
+      return v;
+  }
+  d->bad = true;
+  return 0;
+}
+
+static const uint8_t *get_bytes(dec *d, size_t *n)
+{
+  uint64_t len = get_var(d);
+  if (d->bad || len > (uint64_t)(d->end - d->p)) {
+    d->bad = true;
+    *n = 0;
+    return NULL;
+  }
+  const uint8_t *p = d->p;
+  d->p += len;
+  *n = (size_t)len;
+  return p;
+}
+
+static void get_fixed(dec *d, void *out, size_t n)
+{
+  if (d->bad || n > (size_t)(d->end - d->p)) {
+    d->bad = true;
+    memset(out, 0, n);
+    return;
+  }
+  memcpy(out, d->p, n);
+  d->p += n;
+}
+
+static const char *get_str(dec *d, arena *a)
+{
+  size_t n = 0;
+  const uint8_t *p = get_bytes(d, &n);
+  return d->bad ? "" : arena_strndup(a, (const char *)p, n);
+}
+
+static str_pair *get_pairs(dec *d, arena *a, size_t *n)
+{
+  uint64_t count = get_var(d);
+  *n = 0;
+  if (d->bad || count > (uint64_t)(d->end - d->p) / 2) {
+    d->bad = true;
+    return NULL;
+  }
+  if (count == 0)
+    return NULL;
+  str_pair *p = arena_alloc(a, (size_t)count * sizeof *p);
+  for (size_t i = 0; i < count; i++) {
+    p[i].name = get_str(d, a);
+    p[i].value = get_str(d, a);
+  }
+  *n = (size_t)count;
+  return p;
+}
+
+static bool version_ok(dec *d)
+{
+  uint8_t v = get_u8(d);
+  return !d->bad && v == REC_VERSION;
+}
+
+/* The logical key: the record's when present, else the index key's tail. */
+static void lkey_of(const MDB_val *k, const uint8_t *p, size_t n, const uint8_t **lk,
+                    size_t *lkn)
+{
+  if (n > 0) {
+    *lk = p;
+    *lkn = n;
+    return;
+  }
+  const uint8_t *kb = k->mv_data;
+  const uint8_t *nul = memchr(kb, '\0', k->mv_size);
+  size_t off = nul != NULL ? (size_t)(nul - kb) + 1 : k->mv_size;
+  *lk = kb + off;
+  *lkn = k->mv_size - off;
+}
+
+int store__rec_lkey(const MDB_val *k, const MDB_val *v, const uint8_t **lk, size_t *lkn)
+{
+  dec d = dec_of(v);
+  if (!version_ok(&d))
+    return ERR_INTERNAL;
+  size_t n = 0;
+  const uint8_t *p = get_bytes(&d, &n);
+  if (d.bad)
+    return ERR_INTERNAL;
+  lkey_of(k, p, n, lk, lkn);
+  return 0;
+}
+
+int store__obj_rec_decode(const MDB_val *k, const MDB_val *v, arena *a, obj_rec *r)
+{
+  memset(r, 0, sizeof *r);
+  dec d = dec_of(v);
+  if (!version_ok(&d))
+    return ERR_INTERNAL;
+  size_t n = 0;
+  const uint8_t *p = get_bytes(&d, &n);
+  lkey_of(k, p, n, &r->lk, &r->lkn);
+  r->size = get_var(&d);
+  r->mtime_ms = (int64_t)get_var(&d);
+  get_fixed(&d, r->blob.b, sizeof r->blob.b);
+  if (a != NULL) {
+    r->etag = get_str(&d, a);
+    r->meta = get_pairs(&d, a, &r->nmeta);
+    r->tags = get_pairs(&d, a, &r->ntags);
+  }
+  return d.bad ? ERR_INTERNAL : 0;
+}
+
+int store__upload_rec_decode(const MDB_val *k, const MDB_val *v, arena *a, upload_rec *r)
+{
+  memset(r, 0, sizeof *r);
+  dec d = dec_of(v);
+  if (!version_ok(&d))
+    return ERR_INTERNAL;
+  size_t n = 0;
+  const uint8_t *p = get_bytes(&d, &n);
+  lkey_of(k, p, n, &r->lk, &r->lkn);
+  r->initiated_ms = (int64_t)get_var(&d);
+  r->meta = get_pairs(&d, a, &r->nmeta);
+  r->tags = get_pairs(&d, a, &r->ntags);
+  return d.bad ? ERR_INTERNAL : 0;
+}
+
+int store__part_rec_decode(const MDB_val *v, arena *a, part_rec *r)
+{
+  memset(r, 0, sizeof *r);
+  dec d = dec_of(v);
+  if (!version_ok(&d))
+    return ERR_INTERNAL;
+  r->size = get_var(&d);
+  r->mtime_ms = (int64_t)get_var(&d);
+  get_fixed(&d, r->blob.b, sizeof r->blob.b);
+  get_fixed(&d, r->md5, sizeof r->md5);
+  if (a != NULL) {
+    r->etag = get_str(&d, a);
+    bool has = get_u8(&d) != 0;
+    const char *checksum = get_str(&d, a);
+    r->checksum = has ? checksum : NULL;
+  }
+  return d.bad ? ERR_INTERNAL : 0;
+}
+
+int store__bucket_rec_decode(const MDB_val *v, int64_t *created_ms)
+{
+  dec d = dec_of(v);
+  if (!version_ok(&d))
+    return ERR_INTERNAL;
+  *created_ms = (int64_t)get_var(&d);
+  return d.bad ? ERR_INTERNAL : 0;
+}
+
+int store__corrupt(err *e, const char *what)
+{
+  return err_set(e, ERR_INTERNAL, "corrupt %s record in the index", what);
+}
+
+/* ---- lookups and updates ---- */
+
+int store__index_get(MDB_txn *txn, MDB_dbi db, const char *bucket, const void *lk, size_t lkn,
+              ikey *k, MDB_val *v)
+{
+  bool lng = store__ikey_make(k, bucket, lk, lkn);
+  MDB_val kv = store__ikey_val(k);
+  int mrc = mdb_get(txn, db, &kv, v);
+  if (mrc != 0 || !lng)
+    return mrc;
+  const uint8_t *have = NULL;
+  size_t haven = 0;
+  if (store__rec_lkey(&kv, v, &have, &haven) != 0)
+    return MDB_CORRUPTED;
+  if (haven != lkn || memcmp(have, lk, lkn) != 0)
+    return MDB_NOTFOUND;  /* a SHA-256 collision: not this key */
+  return 0;
+}
+
+int store__bucket_check(store *s, MDB_txn *txn, const char *bucket, err *e)
+{
+  MDB_val k = { strlen(bucket), (void *)bucket };
+  MDB_val v;
+  int mrc = mdb_get(txn, s->db_buckets, &k, &v);
+  if (mrc == MDB_NOTFOUND)
+    return err_set(e, ERR_NO_SUCH_BUCKET, "no bucket named '%s'", bucket);
+  if (mrc != 0)
+    return store__lmdb_error(e, mrc, "read a bucket record");
+  return 0;
+}
+
+static int counter_get(store *s, MDB_txn *txn, const char *name, uint64_t *out)
+{
+  MDB_val k = { strlen(name), (void *)name };
+  MDB_val v;
+  *out = 0;
+  int mrc = mdb_get(txn, s->db_counters, &k, &v);
+  if (mrc == MDB_NOTFOUND)
+    return 0;
+  if (mrc != 0)
+    return mrc;
+  if (v.mv_size != 8)
+    return MDB_CORRUPTED;
+  const uint8_t *p = v.mv_data;
+  for (int i = 7; i >= 0; i--)
+    *out = *out << 8 | p[i];
+  return 0;
+}
+
+static int counter_add(store *s, MDB_txn *txn, const char *name, int64_t delta)
+{
+  uint64_t cur = 0;
+  int mrc = counter_get(s, txn, name, &cur);
+  if (mrc != 0)
+    return mrc;
+  cur += (uint64_t)delta;
+  uint8_t p[8];
+  for (int i = 0; i < 8; i++)
+    p[i] = (uint8_t)(cur >> (8 * i));
+  MDB_val k = { strlen(name), (void *)name };
+  MDB_val v = { sizeof p, p };
+  return mdb_put(txn, s->db_counters, &k, &v, 0);
+}
+
+int store__counters_add(store *s, MDB_txn *txn, int64_t objects, int64_t bytes, err *e)
+{
+  int mrc = counter_add(s, txn, "objects", objects);
+  if (mrc == 0)
+    mrc = counter_add(s, txn, "bytes", bytes);
+  return mrc ? store__lmdb_error(e, mrc, "update the counters") : 0;
+}
+
+int store__counters_get(store *s, MDB_txn *txn, uint64_t *objects, uint64_t *bytes)
+{
+  int mrc = counter_get(s, txn, "objects", objects);
+  if (mrc == 0)
+    mrc = counter_get(s, txn, "bytes", bytes);
+  return mrc;
+}
+
+void store__part_key(uint8_t out[36], const char *upload_id, uint32_t number)
+{
+  memcpy(out, upload_id, 32);
+  out[32] = (uint8_t)(number >> 24);
+  out[33] = (uint8_t)(number >> 16);
+  out[34] = (uint8_t)(number >> 8);
+  out[35] = (uint8_t)number;
+}
+
+int store__obj_replace(change *c, MDB_txn *txn, const ikey *k, MDB_val val, uint64_t size,
+                const blob_id *blob, err *e)
+{
+  store *s = c->s;
+  MDB_val kv = store__ikey_val(k);
+  MDB_val old;
+  int mrc = mdb_get(txn, s->db_objects, &kv, &old);
+  if (mrc == 0) {
+    obj_rec r;
+    if (store__obj_rec_decode(&kv, &old, NULL, &r) != 0)
+      return store__corrupt(e, "object");
+    int rc = store__change_drop_blob(c, txn, &r.blob, e);
+    if (rc == 0)
+      rc = store__counters_add(s, txn, -1, -(int64_t)r.size, e);
+    if (rc != 0)
+      return rc;
+  } else if (mrc != MDB_NOTFOUND) {
+    return store__lmdb_error(e, mrc, "read an object record");
+  }
+  mrc = mdb_put(txn, s->db_objects, &kv, &val, 0);
+  if (mrc != 0)
+    return store__lmdb_error(e, mrc, "write an object record");
+  int rc = store__change_ref_blob(c, txn, blob, 'o', e);
+  if (rc == 0)
+    rc = store__counters_add(s, txn, 1, (int64_t)size, e);
+  return rc;
+}
+
+int store__parts_delete_all(change *c, MDB_txn *txn, const char *upload_id, err *e)
+{
+  MDB_cursor *cur = NULL;
+  int mrc = mdb_cursor_open(txn, c->s->db_parts, &cur);
+  if (mrc != 0)
+    return store__lmdb_error(e, mrc, "open a cursor");
+  int rc = 0;
+  for (;;) {
+    uint8_t kb[36];
+    store__part_key(kb, upload_id, 0);
+    MDB_val k = { sizeof kb, kb };
+    MDB_val v;
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (mrc == MDB_NOTFOUND || (mrc == 0 && (k.mv_size != 36 || memcmp(k.mv_data, upload_id, 32))))
+      break;
+    if (mrc != 0) {
+      rc = store__lmdb_error(e, mrc, "read a part record");
+      break;
+    }
+    part_rec r;
+    if (store__part_rec_decode(&v, NULL, &r) != 0) {
+      rc = store__corrupt(e, "part");
+      break;
+    }
+    rc = store__change_drop_blob(c, txn, &r.blob, e);
+    if (rc != 0)
+      break;
+    mrc = mdb_cursor_del(cur, 0);
+    if (mrc != 0) {
+      rc = store__lmdb_error(e, mrc, "delete a part record");
+      break;
+    }
+  }
+  mdb_cursor_close(cur);
+  return rc;
+}
+
+void store__obj_out(arena *a, const char *bucket, const obj_rec *r, store_object *out)
+{
+  out->bucket = arena_strdup(a, bucket);
+  out->key = arena_strndup(a, (const char *)r->lk, r->lkn);
+  out->size = r->size;
+  out->mtime_ms = r->mtime_ms;
+  out->etag = r->etag;
+  out->meta = r->meta;
+  out->nmeta = r->nmeta;
+  out->tags = r->tags;
+  out->ntags = r->ntags;
+}
+
+void store__upload_out(arena *a, const char *bucket, const upload_rec *r, store_upload *out)
+{
+  const uint8_t *nul = memchr(r->lk, '\0', r->lkn);
+  size_t kn = nul != NULL ? (size_t)(nul - r->lk) : r->lkn;
+  out->bucket = arena_strdup(a, bucket);
+  out->key = arena_strndup(a, (const char *)r->lk, kn);
+  out->upload_id = kn < r->lkn ? arena_strndup(a, (const char *)r->lk + kn + 1, r->lkn - kn - 1)
+                               : arena_strdup(a, "");
+  out->initiated_ms = r->initiated_ms;
+  out->meta = r->meta;
+  out->nmeta = r->nmeta;
+  out->tags = r->tags;
+  out->ntags = r->ntags;
+}

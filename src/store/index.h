@@ -1,0 +1,116 @@
+/* store/index.h -- index keys, record encoding and the LMDB helpers the
+ * other files share. Private to src/store/. */
+#ifndef TARN_STORE_INDEX_H
+#define TARN_STORE_INDEX_H
+
+#include "internal.h"
+
+#include "base/arena.h"
+#include "base/buf.h"
+
+/* Index keys: bucket "\0" logical, where logical is the object key (or
+ * key "\0" upload id for uploads). When that exceeds IKEY_SHORT_MAX bytes
+ * the key takes the long form: bucket "\0" the first store__ikey_room() bytes of
+ * logical, then SHA-256(logical); the record keeps the whole logical key.
+ * See index.c for why this keeps listings in order. */
+#define IKEY_SHORT_MAX 478
+#define IKEY_HASH 32
+#define IKEY_MAX (IKEY_SHORT_MAX + IKEY_HASH)  /* 510 <= LMDB's 511 */
+
+typedef struct ikey {
+  size_t n;               /* bytes used */
+  uint8_t b[IKEY_MAX];    /* the key */
+} ikey;
+
+/* Logical bytes a short-form key of this bucket holds (the long form's
+ * truncated prefix has exactly this length). */
+size_t store__ikey_room(size_t bucket_len);
+/* The index key of (bucket, logical); returns true for the long form. */
+bool store__ikey_make(ikey *k, const char *bucket, const void *lk, size_t lkn);
+/* The key to MDB_SET_RANGE to for the first entry >= logical: bucket "\0"
+ * and at most store__ikey_room() bytes of logical. */
+void store__ikey_seek(ikey *k, const char *bucket, const void *lk, size_t lkn);
+bool store__ikey_is_long(const MDB_val *k);
+MDB_val store__ikey_val(const ikey *k);
+
+/* The logical key of an index entry: from the value for the long form,
+ * from the index key otherwise. Pointers into k or v. 0 or ERR_INTERNAL. */
+int store__rec_lkey(const MDB_val *k, const MDB_val *v, const uint8_t **lk, size_t *lkn);
+
+/* ---- records (version byte, then length-prefixed fields) ---- */
+
+typedef struct obj_rec {
+  const uint8_t *lk;      /* the key, not NUL-terminated (decode: into k or v) */
+  size_t lkn;             /* its length */
+  uint64_t size;          /* bytes */
+  int64_t mtime_ms;       /* commit time */
+  blob_id blob;           /* the bytes */
+  const char *etag;       /* text; NULL when decoded without an arena */
+  str_pair *meta;         /* headers, in order */
+  size_t nmeta;
+  str_pair *tags;         /* tags, in order */
+  size_t ntags;
+} obj_rec;
+
+typedef struct upload_rec {
+  const uint8_t *lk;      /* key "\0" upload id */
+  size_t lkn;
+  int64_t initiated_ms;
+  str_pair *meta;
+  size_t nmeta;
+  str_pair *tags;
+  size_t ntags;
+} upload_rec;
+
+typedef struct part_rec {
+  uint64_t size;
+  int64_t mtime_ms;
+  blob_id blob;
+  uint8_t md5[16];        /* of the part's bytes */
+  const char *etag;       /* text */
+  const char *checksum;   /* NULL when none */
+} part_rec;
+
+/* Encoders append to b (which must allow at least 1 MiB). lng: the entry's
+ * index key is the long form, so the logical key goes into the record. */
+void store__obj_rec_encode(buf *b, const obj_rec *r, bool lng);
+void store__upload_rec_encode(buf *b, const upload_rec *r, bool lng);
+void store__part_rec_encode(buf *b, const part_rec *r);
+void store__bucket_rec_encode(buf *b, int64_t created_ms);
+
+/* Decoders: 0 or ERR_INTERNAL (corrupt or unknown version). Strings go to
+ * a; obj_rec_decode with a == NULL decodes only lk, size, mtime and blob. */
+int store__obj_rec_decode(const MDB_val *k, const MDB_val *v, arena *a, obj_rec *r);
+int store__upload_rec_decode(const MDB_val *k, const MDB_val *v, arena *a, upload_rec *r);
+int store__part_rec_decode(const MDB_val *v, arena *a, part_rec *r);
+int store__bucket_rec_decode(const MDB_val *v, int64_t *created_ms);
+
+/* ---- lookups and updates ---- */
+
+/* Gets the record of (bucket, logical) from db, checking the full logical
+ * key for long-form entries. 0, MDB_NOTFOUND or another LMDB code. */
+int store__index_get(MDB_txn *txn, MDB_dbi db, const char *bucket, const void *lk, size_t lkn,
+              ikey *k, MDB_val *v);
+/* 0, or ERR_NO_SUCH_BUCKET with "no bucket named 'x'". */
+int store__bucket_check(store *s, MDB_txn *txn, const char *bucket, err *e);
+/* Adds to the objects and bytes counters. */
+int store__counters_add(store *s, MDB_txn *txn, int64_t objects, int64_t bytes, err *e);
+int store__counters_get(store *s, MDB_txn *txn, uint64_t *objects, uint64_t *bytes);
+/* The part key: upload id (32 hex) then the number, 4 bytes big-endian. */
+void store__part_key(uint8_t out[36], const char *upload_id, uint32_t number);
+
+/* Inside a change: makes k -> val the object record (blob, size), dropping
+ * the blob of the record it replaces and updating the counters. */
+int store__obj_replace(change *c, MDB_txn *txn, const ikey *k, MDB_val val, uint64_t size,
+                const blob_id *blob, err *e);
+/* Inside a change: deletes every part of an upload, dropping their blobs. */
+int store__parts_delete_all(change *c, MDB_txn *txn, const char *upload_id, err *e);
+
+/* Fills out from a decoded record, copying into a. */
+void store__obj_out(arena *a, const char *bucket, const obj_rec *r, store_object *out);
+/* Fills out from a decoded upload record, copying into a. */
+void store__upload_out(arena *a, const char *bucket, const upload_rec *r, store_upload *out);
+/* The error for a record that does not decode. */
+int store__corrupt(err *e, const char *what);
+
+#endif

@@ -1,0 +1,82 @@
+/* store/internal.h -- the store's private state and the small helpers every
+ * file of src/store/ shares. Never included outside src/store/.
+ *
+ * The other private headers say who owns what:
+ *   blob.h    blob names, the writer, the in-flight set (blob.c)
+ *   index.h   index keys, record encoding, LMDB helpers (index.c)
+ *   commit.h  changes and the group committer (commit.c)
+ *
+ * Functions shared between the store's files are named store__* (internal,
+ * as libuv's uv__), so they never collide with another part's at link time.
+ */
+#ifndef TARN_STORE_INTERNAL_H
+#define TARN_STORE_INTERNAL_H
+
+#include "store.h"
+
+#include <lmdb.h>
+#include <pthread.h>
+
+#define BUCKET_MAX 63          /* longest valid bucket name */
+#define STORE_DIR_MAX 3000     /* longest data directory path we accept */
+
+typedef struct blob_id {
+  uint8_t b[16];               /* random; b[0] in hex names the directory */
+} blob_id;
+
+typedef struct change change;
+
+struct store {
+  char *dir;                   /* the data directory, as given to store_open */
+  MDB_env *env;                /* DIR/meta */
+  MDB_dbi db_buckets;          /* bucket name -> bucket record */
+  MDB_dbi db_objects;          /* index key (bucket, key) -> object record */
+  MDB_dbi db_uploads;          /* index key (bucket, key "\0" id) -> upload record */
+  MDB_dbi db_parts;            /* upload id (32 hex) + number (4 bytes BE) -> part record */
+  MDB_dbi db_counters;         /* "objects", "bytes" -> 8 bytes LE */
+  MDB_dbi db_blobs;            /* blob id (16 bytes) -> kind: every referenced blob */
+
+  pthread_mutex_t mu;          /* guards everything down to `swept` */
+  pthread_cond_t work;         /* the committer waits: change queued, or stop */
+  pthread_cond_t done;         /* callers wait: a batch finished */
+  pthread_cond_t sweep_wake;   /* the sweeper waits (monotonic clock): stop */
+  change *queue;               /* changes waiting for the committer, FIFO */
+  change *queue_tail;          /* last of queue, NULL when empty */
+  bool stopping;               /* store_close began: no new changes */
+  bool committer_running;      /* committer was started (join it) */
+  bool sweeper_running;        /* sweeper was started (join it) */
+  pthread_t committer;         /* the one thread that writes to LMDB */
+  pthread_t sweeper;           /* the background sweep */
+  uint64_t changes;            /* changes committed since open */
+  uint64_t commits;            /* write transactions committed since open */
+  uint64_t swept;              /* blobs removed by sweeps since open */
+
+  pthread_mutex_t sweep_mu;    /* one sweep at a time */
+  pthread_mutex_t fly_mu;      /* guards fly */
+  blob_id *fly;                /* blobs created, not yet committed nor removed */
+  size_t nfly;                 /* entries in fly */
+  size_t capfly;               /* entries allocated */
+};
+
+/* Wall clock in milliseconds since the epoch. */
+int64_t store__clock_ms(void);
+
+/* Sets e from an LMDB return code (or errno value); returns the ERR_ code. */
+int store__lmdb_error(err *e, int mrc, const char *what);
+
+/* Begins a read-only transaction (usable from any thread: MDB_NOTLS). */
+int store__read_begin(store *s, MDB_txn **txn, err *e);
+
+/* Argument checks shared by the entry points. A bucket name too long to be
+ * valid cannot exist (ERR_NO_SUCH_BUCKET); keys are 1..STORE_MAX_KEY bytes;
+ * metadata at most STORE_MAX_META_BYTES, tags at most STORE_MAX_TAGS. */
+int store__check_bucket_arg(const char *bucket, err *e);
+int store__check_key(const char *key, err *e);
+int store__check_meta(const str_pair *meta, size_t nmeta, err *e);
+int store__check_tags(const str_pair *tags, size_t ntags, err *e);
+
+/* sweep.c: removes unreferenced blobs older than min_age seconds. */
+long store__sweep_run(store *s, int min_age, err *e);
+int store__sweeper_start(store *s, err *e);
+
+#endif

@@ -1,0 +1,379 @@
+/* store/object.c -- objects: commit, get, delete, copy, tags.
+ *
+ * Why: the entry points that turn one S3 object operation into one change
+ * for the committer (or one read transaction).
+ *
+ * Invariants:
+ *   (1) Records are encoded on the caller's thread; a change's apply only
+ *       checks what can change under it (the bucket, the current record) and
+ *       writes.
+ *   (2) A reader opens a blob while its read transaction shows the record
+ *       naming it. If the open fails with ENOENT an overwrite committed and
+ *       unlinked it in between: look again (a newer record exists).
+ *   (3) A copy is a new hard link with a fresh blob name, in flight from
+ *       link() until its commit returned.
+ *
+ * Start reading at store_object_commit().
+ */
+#include "store.h"
+
+#include "blob.h"
+#include "commit.h"
+#include "index.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RACE_RETRIES 100   /* lookups racing with overwrites before we give up */
+
+typedef struct put_arg {
+  const char *bucket;  /* the destination */
+  ikey k;              /* its index key */
+  MDB_val val;         /* the encoded record */
+  uint64_t size;       /* the object's size */
+  blob_id blob;        /* its bytes */
+} put_arg;
+
+static int apply_put(change *c, MDB_txn *txn, arena *a, err *e)
+{
+  put_arg *p = c->arg;
+  int rc = store__bucket_check(c->s, txn, p->bucket, e);
+  if (rc != 0)
+    return rc;
+  return store__obj_replace(c, txn, &p->k, p->val, p->size, &p->blob, e);
+}
+
+/* Encodes r as bucket/key's record and commits it. On success out (when
+ * not NULL) gets the record, decoded into a. */
+static int put_record(store *s, const char *bucket, obj_rec *r, arena *a, store_object *out,
+                      err *e)
+{
+  put_arg p = { .bucket = bucket, .size = r->size, .blob = r->blob };
+  bool lng = store__ikey_make(&p.k, bucket, r->lk, r->lkn);
+  buf b;
+  buf_init(&b, 1 << 20);
+  store__obj_rec_encode(&b, r, lng);
+  p.val.mv_size = b.len;
+  p.val.mv_data = b.data;
+  change c;
+  store__change_init(&c, s, apply_put, &p, &p.blob);
+  int rc = store__commit_run(s, &c, e);
+  if (rc == 0 && out != NULL && a != NULL) {
+    MDB_val kv = store__ikey_val(&p.k);
+    obj_rec d;
+    if (store__obj_rec_decode(&kv, &p.val, a, &d) != 0)
+      rc = store__corrupt(e, "object");
+    else
+      store__obj_out(a, bucket, &d, out);
+  }
+  buf_release(&b);
+  return rc;
+}
+
+int store_object_commit(store_writer *w, const char *bucket, const char *key,
+                        const char *etag, const str_pair *meta, size_t nmeta,
+                        const str_pair *tags, size_t ntags,
+                        arena *a, store_object *out, err *e)
+{
+  if (w == NULL || w->consumed)
+    return err_set(e, ERR_INVALID, "writer already committed");
+  int rc = store__check_bucket_arg(bucket, e);
+  if (rc == 0)
+    rc = store__check_key(key, e);
+  if (rc == 0)
+    rc = store__check_meta(meta, nmeta, e);
+  if (rc == 0)
+    rc = store__check_tags(tags, ntags, e);
+  if (rc != 0) {
+    w->consumed = true;
+    return rc;
+  }
+  rc = store__writer_finish(w, e);
+  if (rc != 0)
+    return rc;
+  char md5hex[33];
+  if (etag == NULL) {
+    uint8_t md5[16];
+    store_writer_md5(w, md5);
+    store__hex(md5, sizeof md5, md5hex);
+    etag = md5hex;
+  }
+  obj_rec r = {
+    .lk = (const uint8_t *)key, .lkn = strlen(key), .size = w->size, .mtime_ms = store__clock_ms(),
+    .blob = w->id, .etag = etag,
+    .meta = (str_pair *)meta, .nmeta = nmeta, .tags = (str_pair *)tags, .ntags = ntags,
+  };
+  rc = put_record(w->s, bucket, &r, a, out, e);
+  if (rc == 0)
+    w->committed = true;
+  return rc;
+}
+
+/* ---- reading ---- */
+
+/* Looks up bucket/key in txn: 0, ERR_NO_SUCH_BUCKET or ERR_NO_SUCH_KEY. */
+static int lookup(store *s, MDB_txn *txn, const char *bucket, const char *key, arena *a,
+                  obj_rec *r, err *e)
+{
+  int rc = store__bucket_check(s, txn, bucket, e);
+  if (rc != 0)
+    return rc;
+  ikey k;
+  MDB_val v;
+  int mrc = store__index_get(txn, s->db_objects, bucket, key, strlen(key), &k, &v);
+  if (mrc == MDB_NOTFOUND)
+    return err_set(e, ERR_NO_SUCH_KEY, "no key '%s' in bucket '%s'", key, bucket);
+  if (mrc != 0)
+    return store__lmdb_error(e, mrc, "read an object record");
+  MDB_val kv = store__ikey_val(&k);
+  if (store__obj_rec_decode(&kv, &v, a, r) != 0)
+    return store__corrupt(e, "object");
+  /* lk points into the transaction's pages: move it to the arena */
+  r->lk = arena_memdup(a, r->lk, r->lkn);
+  return 0;
+}
+
+int store_object_get(store *s, const char *bucket, const char *key, arena *a,
+                     store_object *out, int *fd, err *e)
+{
+  if (fd != NULL)
+    *fd = -1;
+  int rc = store__check_bucket_arg(bucket, e);
+  if (rc == 0)
+    rc = store__check_key(key, e);
+  if (rc != 0)
+    return rc;
+  blob_id missing;   /* the blob an earlier attempt could not open */
+  bool missed = false;
+  for (int attempt = 0; attempt < RACE_RETRIES; attempt++) {
+    MDB_txn *txn = NULL;
+    rc = store__read_begin(s, &txn, e);
+    if (rc != 0)
+      return rc;
+    obj_rec r;
+    rc = lookup(s, txn, bucket, key, a, &r, e);
+    int opened = -1;
+    if (rc == 0 && fd != NULL) {
+      char path[BLOB_PATH_MAX];
+      store__blob_path(s, &r.blob, path);
+      opened = open(path, O_RDONLY | O_CLOEXEC);
+      if (opened < 0) {
+        int saved = errno;
+        mdb_txn_abort(txn);
+        if (saved == ENOENT && missed && memcmp(&missing, &r.blob, sizeof missing) == 0)
+          return err_set(e, ERR_IO, "the bytes of key '%s' in bucket '%s' are missing", key,
+                         bucket);
+        missing = r.blob;
+        missed = true;
+        if (saved == ENOENT)
+          continue;  /* invariant (2) */
+        return err_set(e, err_from_errno(saved), "cannot open blob of '%s' in bucket '%s': %s",
+                       key, bucket, strerror(saved));
+      }
+    }
+    mdb_txn_abort(txn);
+    if (rc != 0)
+      return rc;
+    store__obj_out(a, bucket, &r, out);
+    if (fd != NULL)
+      *fd = opened;
+    return 0;
+  }
+  return err_set(e, ERR_UNAVAILABLE, "key '%s' in bucket '%s' keeps changing", key, bucket);
+}
+
+/* ---- delete ---- */
+
+typedef struct delete_arg {
+  const char *bucket;
+  const char *key;
+  bool existed;        /* out */
+} delete_arg;
+
+static int apply_delete(change *c, MDB_txn *txn, arena *a, err *e)
+{
+  delete_arg *d = c->arg;
+  store *s = c->s;
+  d->existed = false;
+  int rc = store__bucket_check(s, txn, d->bucket, e);
+  if (rc != 0)
+    return rc;
+  ikey k;
+  MDB_val v;
+  int mrc = store__index_get(txn, s->db_objects, d->bucket, d->key, strlen(d->key), &k, &v);
+  if (mrc == MDB_NOTFOUND)
+    return 0;
+  if (mrc != 0)
+    return store__lmdb_error(e, mrc, "read an object record");
+  MDB_val kv = store__ikey_val(&k);
+  obj_rec r;
+  if (store__obj_rec_decode(&kv, &v, NULL, &r) != 0)
+    return store__corrupt(e, "object");
+  rc = store__change_drop_blob(c, txn, &r.blob, e);
+  if (rc == 0)
+    rc = store__counters_add(s, txn, -1, -(int64_t)r.size, e);
+  if (rc != 0)
+    return rc;
+  mrc = mdb_del(txn, s->db_objects, &kv, NULL);
+  if (mrc != 0)
+    return store__lmdb_error(e, mrc, "delete an object record");
+  d->existed = true;
+  return 0;
+}
+
+int store_object_delete(store *s, const char *bucket, const char *key, bool *existed, err *e)
+{
+  if (existed != NULL)
+    *existed = false;
+  int rc = store__check_bucket_arg(bucket, e);
+  if (rc == 0)
+    rc = store__check_key(key, e);
+  if (rc != 0)
+    return rc;
+  delete_arg d = { bucket, key, false };
+  change c;
+  store__change_init(&c, s, apply_delete, &d, NULL);
+  rc = store__commit_run(s, &c, e);
+  if (rc == 0 && existed != NULL)
+    *existed = d.existed;
+  return rc;
+}
+
+/* ---- copy ---- */
+
+int store_object_copy(store *s, const char *src_bucket, const char *src_key,
+                      const char *dst_bucket, const char *dst_key,
+                      const str_pair *meta, size_t nmeta,
+                      const str_pair *tags, size_t ntags,
+                      arena *a, store_object *out, err *e)
+{
+  int rc = store__check_bucket_arg(src_bucket, e);
+  if (rc == 0)
+    rc = store__check_bucket_arg(dst_bucket, e);
+  if (rc == 0)
+    rc = store__check_key(src_key, e);
+  if (rc == 0)
+    rc = store__check_key(dst_key, e);
+  if (rc == 0 && meta != NULL)
+    rc = store__check_meta(meta, nmeta, e);
+  if (rc == 0 && tags != NULL)
+    rc = store__check_tags(tags, ntags, e);
+  if (rc != 0)
+    return rc;
+
+  arena *tmp = arena_new();   /* the source record, when a is NULL */
+  arena *ra = a != NULL ? a : tmp;
+  obj_rec src;
+  blob_id id;
+  memset(&src, 0, sizeof src);
+  memset(&id, 0, sizeof id);
+  bool linked = false;
+  blob_id missing;   /* the source blob an earlier attempt could not link */
+  bool missed = false;
+  for (int attempt = 0; rc == 0 && !linked && attempt < RACE_RETRIES; attempt++) {
+    MDB_txn *txn = NULL;
+    rc = store__read_begin(s, &txn, e);
+    if (rc != 0)
+      break;
+    rc = lookup(s, txn, src_bucket, src_key, ra, &src, e);
+    if (rc == 0) {
+      char from[BLOB_PATH_MAX];
+      char to[BLOB_PATH_MAX];
+      store__blob_id_new(&id);
+      store__fly_add(s, &id);
+      store__blob_path(s, &src.blob, from);
+      store__blob_path(s, &id, to);
+      if (link(from, to) == 0) {
+        linked = true;
+      } else {
+        int saved = errno;
+        store__fly_del(s, &id);
+        if (saved == ENOENT && missed && memcmp(&missing, &src.blob, sizeof missing) == 0)
+          rc = err_set(e, ERR_IO, "the bytes of key '%s' in bucket '%s' are missing", src_key,
+                       src_bucket);
+        else if (saved != ENOENT)  /* ENOENT: overwritten meanwhile, invariant (2) */
+          rc = err_set(e, err_from_errno(saved), "cannot link blob '%s': %s", to,
+                       strerror(saved));
+        missing = src.blob;
+        missed = true;
+      }
+    }
+    mdb_txn_abort(txn);
+  }
+  if (rc == 0 && !linked)
+    rc = err_set(e, ERR_UNAVAILABLE, "key '%s' in bucket '%s' keeps changing", src_key,
+                 src_bucket);
+  if (rc == 0) {
+    obj_rec r = {
+      .lk = (const uint8_t *)dst_key, .lkn = strlen(dst_key), .size = src.size,
+      .mtime_ms = store__clock_ms(), .blob = id, .etag = src.etag,
+      .meta = meta != NULL ? (str_pair *)meta : src.meta,
+      .nmeta = meta != NULL ? nmeta : src.nmeta,
+      .tags = tags != NULL ? (str_pair *)tags : src.tags,
+      .ntags = tags != NULL ? ntags : src.ntags,
+    };
+    rc = put_record(s, dst_bucket, &r, a, out, e);
+    if (rc != 0)
+      store__blob_unlink(s, &id);
+    store__fly_del(s, &id);
+  }
+  arena_free(tmp);
+  return rc;
+}
+
+/* ---- tags ---- */
+
+typedef struct tags_arg {
+  const char *bucket;
+  const char *key;
+  const str_pair *tags;
+  size_t ntags;
+} tags_arg;
+
+static int apply_tags(change *c, MDB_txn *txn, arena *a, err *e)
+{
+  tags_arg *t = c->arg;
+  store *s = c->s;
+  int rc = store__bucket_check(s, txn, t->bucket, e);
+  if (rc != 0)
+    return rc;
+  ikey k;
+  MDB_val v;
+  int mrc = store__index_get(txn, s->db_objects, t->bucket, t->key, strlen(t->key), &k, &v);
+  if (mrc == MDB_NOTFOUND)
+    return err_set(e, ERR_NO_SUCH_KEY, "no key '%s' in bucket '%s'", t->key, t->bucket);
+  if (mrc != 0)
+    return store__lmdb_error(e, mrc, "read an object record");
+  MDB_val kv = store__ikey_val(&k);
+  obj_rec r;
+  if (store__obj_rec_decode(&kv, &v, a, &r) != 0)
+    return store__corrupt(e, "object");
+  r.lk = (const uint8_t *)t->key;  /* v's pages may move when we write */
+  r.tags = (str_pair *)t->tags;
+  r.ntags = t->ntags;
+  buf b;
+  buf_init(&b, 1 << 20);
+  store__obj_rec_encode(&b, &r, store__ikey_is_long(&kv));
+  MDB_val nv = { b.len, b.data };
+  mrc = mdb_put(txn, s->db_objects, &kv, &nv, 0);
+  buf_release(&b);
+  return mrc ? store__lmdb_error(e, mrc, "write an object record") : 0;
+}
+
+int store_object_tags_set(store *s, const char *bucket, const char *key,
+                          const str_pair *tags, size_t ntags, err *e)
+{
+  int rc = store__check_bucket_arg(bucket, e);
+  if (rc == 0)
+    rc = store__check_key(key, e);
+  if (rc == 0)
+    rc = store__check_tags(tags, ntags, e);
+  if (rc != 0)
+    return rc;
+  tags_arg t = { bucket, key, tags, ntags };
+  change c;
+  store__change_init(&c, s, apply_tags, &t, NULL);
+  return store__commit_run(s, &c, e);
+}
