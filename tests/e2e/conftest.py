@@ -9,16 +9,12 @@ clean shutdown is part of the contract. Tests that kill or restart servers
 
 The server binary is $TARN_BIN (default: build-test/tarn of this repo).
 """
-import itertools
 import os
-import re
 
 import pytest
 
 import tarnlib
-from tarnlib import Tarn
-
-_names = itertools.count(1)
+from tarnlib import Tarn, unique_bucket_name
 
 
 def pytest_report_header(config):
@@ -51,11 +47,6 @@ def tarn(tmp_path_factory):
 @pytest.fixture(scope="module")
 def s3(tarn):
     return tarn.client()
-
-
-def unique_bucket_name(hint):
-    slug = re.sub(r"[^a-z0-9]+", "-", hint.lower()).strip("-")[:40].strip("-") or "b"
-    return "%s-%d" % (slug, next(_names))
 
 
 @pytest.fixture

@@ -17,14 +17,16 @@ Start reading at Tarn.start().
 import configparser
 import datetime
 import hashlib
+import itertools
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
 import time
 import xml.etree.ElementTree as ET
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import boto3
 import botocore.auth
@@ -49,6 +51,7 @@ S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 MiB = 1024 * 1024
 
 _live = []  # servers started and not yet stopped, for failure reports
+_names = itertools.count(1)
 
 
 def free_port():
@@ -410,5 +413,52 @@ def read_credentials_file(path):
     return cp["default"]["aws_access_key_id"], cp["default"]["aws_secret_access_key"]
 
 
+def unique_bucket_name(hint):
+    """A valid bucket name, unique in this test run, that says which test
+    made it."""
+    slug = re.sub(r"[^a-z0-9]+", "-", hint.lower()).strip("-")[:40].strip("-") or "b"
+    return "%s-%d" % (slug, next(_names))
+
+
 def live_servers():
     return list(_live)
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    t = _CRC32C
+    for b in data:
+        c = t[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def checksum_b64(algorithm, data):
+    """The x-amz-checksum-* value of data for algorithm CRC32, CRC32C, SHA1
+    or SHA256: base64 of the big-endian CRC or of the digest."""
+    import base64
+    import zlib
+    a = algorithm.upper()
+    if a == "CRC32":
+        raw = (zlib.crc32(data) & 0xFFFFFFFF).to_bytes(4, "big")
+    elif a == "CRC32C":
+        raw = crc32c(data).to_bytes(4, "big")
+    elif a == "SHA1":
+        raw = hashlib.sha1(data).digest()
+    elif a == "SHA256":
+        raw = hashlib.sha256(data).digest()
+    else:
+        raise ValueError(algorithm)
+    return base64.b64encode(raw).decode()
