@@ -18,6 +18,16 @@
  *            prepare took (an uncommitted blob, ...).
  * Services never see a body that failed a check: a sink may receive bytes
  * before the end-of-body checks, so it must commit nothing before handle.
+ *
+ * Waiting without a thread: the server runs a fixed pool of threads, so a
+ * request that waits for something (a long poll, a function's answer) must
+ * not block one. Its handle() calls http_req_park() and returns; later any
+ * thread fills the response and calls http_req_resume() once. A parked
+ * request may also end without resume (client gone, server stopping: the
+ * server then answers 503 itself): cleanup() is called either way, and after
+ * cleanup() returns the service must never touch the request again (remove
+ * it from its waiting lists there, under the same lock resume is called
+ * under).
  */
 #ifndef TARN_HTTP_HTTP_H
 #define TARN_HTTP_HTTP_H
@@ -36,6 +46,7 @@
 #define HTTP_MAX_HEADER_BYTES (64u << 10)  /* request line + headers */
 #define HTTP_MAX_CONNECTIONS 1024
 #define HTTP_IDLE_TIMEOUT_SECONDS 60
+#define HTTP_POOL_THREADS 32           /* blocking work is short (fsync, LMDB); waits park */
 
 typedef struct http_server http_server;
 typedef struct http_req http_req;
@@ -105,6 +116,12 @@ void http_resp_status(http_req *r, int status);
 void http_resp_header(http_req *r, const char *name, const char *value);
 void http_resp_headerf(http_req *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Parks the request (from handle): no response is sent when handle returns. */
+void http_req_park(http_req *r);
+/* Sends the response of a parked request; from any thread, at most once,
+ * and never after cleanup() for r has returned. */
+void http_req_resume(http_req *r);
+
 /* Sends length bytes of fd from offset as the body; the server owns fd from
  * here on. For HEAD the length is announced and nothing is sent. */
 void http_resp_fd(http_req *r, int fd, uint64_t offset, uint64_t length);
@@ -119,6 +136,8 @@ typedef struct http_config {
   http_service *open_service;   /* when set, every request goes here with no
                                    SigV4 check (the Runtime API on its private
                                    socket); services and native are unused */
+  bool thread_per_connection;   /* a thread per connection instead of the pool
+                                   (parking is then unavailable) */
   sigv4_secret_fn secret_lookup;/* access key -> secret */
   void *secret_ctx;
   http_service *native;         /* answers /_tarn/... (health needs no signature) */

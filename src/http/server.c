@@ -12,6 +12,8 @@
  *   FAILED    a check failed mid-body: the rest is read and dropped, the
  *             error is answered when the body ends (libmicrohttpd cannot
  *             queue a response while a body is still arriving);
+ *   PARKED    handle() parked the request: the connection is suspended
+ *             until http_req_resume() (or the server's stop) resumes it;
  *   ANSWERED  a response is queued.
  *
  * Invariants:
@@ -22,6 +24,9 @@
  *   (3) Client-controlled sizes are bounded: headers by the connection
  *       memory limit, buffered bodies by req->body.max, connections by
  *       HTTP_MAX_CONNECTIONS, idle connections by HTTP_IDLE_TIMEOUT_SECONDS.
+ *   (4) A parked request is resumed exactly once, by the service or by
+ *       http_server_stop (which answers 503); every suspended connection
+ *       is resumed before the daemon stops (libmicrohttpd requires it).
  *
  * Start reading at on_request().
  */
@@ -71,16 +76,23 @@ struct http_server {
   pthread_mutex_t lock;          /* guards in_flight and the metrics */
   pthread_cond_t idle;           /* signalled when in_flight drops to 0 */
   int in_flight;
+  struct req_private *parked;    /* suspended requests, a list through next_parked */
   op_metric metrics[METRIC_SLOTS];
   size_t nmetrics;
   uint64_t bytes_in;
   uint64_t bytes_out;
 };
 
-enum req_state { REQ_NEW, REQ_BODY, REQ_DEFERRED, REQ_FAILED, REQ_ANSWERED };
+enum req_state { REQ_NEW, REQ_BODY, REQ_DEFERRED, REQ_FAILED, REQ_PARKED, REQ_ANSWERED };
 
 typedef struct req_private {
   http_server *server;
+  http_req *req;
+  struct MHD_Connection *conn;
+  bool park_requested;         /* handle() called http_req_park */
+  bool suspended;              /* the connection is suspended (in server->parked) */
+  bool resumed;                /* http_req_resume was called */
+  struct req_private *next_parked;
   http_service *svc;           /* the service answering, NULL before routing */
   enum req_state state;
   bool prepared;               /* prepare() was called: cleanup() is owed */
@@ -113,6 +125,7 @@ static http_req *req_new(http_server *srv)
   buf_init(&r->body, HTTP_DEFAULT_BODY_MAX);
   buf_init(&r->resp_body, RESP_BODY_MAX);
   p->server = srv;
+  p->req = r;
   p->start_us = time_mono_us();
   p->decoded_length = -1;
   uint8_t id[8];
@@ -451,10 +464,58 @@ static enum MHD_Result answer_error(struct MHD_Connection *conn, http_req *r, co
   return queue(conn, r);
 }
 
+void http_req_park(http_req *r)
+{
+  req_private *p = r->server_private;
+  p->park_requested = true;
+}
+
+static void unlink_parked(http_server *srv, req_private *p)
+{
+  for (req_private **pp = &srv->parked; *pp != NULL; pp = &(*pp)->next_parked) {
+    if (*pp == p) {
+      *pp = p->next_parked;
+      break;
+    }
+  }
+  p->suspended = false;
+}
+
+void http_req_resume(http_req *r)
+{
+  req_private *p = r->server_private;
+  http_server *srv = p->server;
+  pthread_mutex_lock(&srv->lock);
+  if (!p->resumed) {
+    p->resumed = true;
+    if (p->suspended) {
+      unlink_parked(srv, p);
+      MHD_resume_connection(p->conn);
+    }
+  }
+  pthread_mutex_unlock(&srv->lock);
+}
+
 static enum MHD_Result answer(struct MHD_Connection *conn, http_req *r)
 {
   req_private *p = r->server_private;
+  http_server *srv = p->server;
   p->svc->handle(p->svc->ctx, r);
+  if (p->park_requested && !srv->cfg.thread_per_connection) {
+    pthread_mutex_lock(&srv->lock);
+    bool already = p->resumed;
+    if (!already) {
+      p->conn = conn;
+      p->suspended = true;
+      p->next_parked = srv->parked;
+      srv->parked = p;
+      p->state = REQ_PARKED;
+      MHD_suspend_connection(conn);
+    }
+    pthread_mutex_unlock(&srv->lock);
+    if (!already)
+      return MHD_YES;
+  }
   return queue(conn, r);
 }
 
@@ -737,6 +798,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   case REQ_ANSWERED:
     *upload_data_size = 0; /* drop whatever still arrives */
     return MHD_YES;
+  case REQ_PARKED:
+    *upload_data_size = 0;
+    return queue(conn, r); /* resumed: the response is ready */
   case REQ_DEFERRED:
     if (*upload_data_size > 0) {
       if (buf_append(&r->body, upload_data, *upload_data_size) != 0) {
@@ -775,6 +839,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     return;
   *req_cls = NULL;
   req_private *p = r->server_private;
+  pthread_mutex_lock(&srv->lock);
+  if (p->suspended)
+    unlink_parked(srv, p);
+  pthread_mutex_unlock(&srv->lock);
   if (p->prepared && p->svc != NULL && p->svc->cleanup != NULL)
     p->svc->cleanup(p->svc->ctx, r);
   double seconds = (double)(time_mono_us() - p->start_us) / 1e6;
@@ -825,8 +893,14 @@ int http_server_start(const http_config *cfg, http_server **out, err *e)
   srv->cfg = *cfg;
   pthread_mutex_init(&srv->lock, NULL);
   pthread_cond_init(&srv->idle, NULL);
-  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                   MHD_USE_POLL | MHD_USE_ITC;
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
+  unsigned pool = 0;
+  if (cfg->thread_per_connection)
+    flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+  else {
+    flags |= MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME;
+    pool = HTTP_POOL_THREADS;
+  }
   if (cfg->listen_unix != NULL) {
     int fd = listen_unix(cfg->listen_unix, e);
     if (fd < 0) {
@@ -836,6 +910,7 @@ int http_server_start(const http_config *cfg, http_server **out, err *e)
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv,
         MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_THREAD_POOL_SIZE, pool,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
@@ -864,6 +939,7 @@ int http_server_start(const http_config *cfg, http_server **out, err *e)
   srv->daemon = MHD_start_daemon(
       flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, srv,
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+      MHD_OPTION_THREAD_POOL_SIZE, pool,
       MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
       MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
@@ -908,6 +984,23 @@ http_server *http_server_stop(http_server *srv, int deadline_ms)
     until.tv_nsec -= 1000000000L;
   }
   pthread_mutex_lock(&srv->lock);
+  while (srv->in_flight > 0)
+    if (pthread_cond_timedwait(&srv->idle, &srv->lock, &until) == ETIMEDOUT)
+      break;
+  /* Past the deadline, parked requests are answered 503 by the server. */
+  while (srv->parked != NULL) {
+    req_private *p = srv->parked;
+    unlink_parked(srv, p);
+    p->resumed = true;
+    http_req *r = p->req;
+    r->nresp_headers = 0;
+    buf_reset(&r->resp_body);
+    r->status = 503;
+    http_resp_header(r, "Content-Type", "text/plain");
+    buf_puts(&r->resp_body, "the server is stopping\n");
+    MHD_resume_connection(p->conn);
+  }
+  until.tv_sec += 1; /* let the resumed ones be answered */
   while (srv->in_flight > 0)
     if (pthread_cond_timedwait(&srv->idle, &srv->lock, &until) == ETIMEDOUT)
       break;
