@@ -35,7 +35,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -91,15 +90,14 @@ typedef struct worker {
   long ops;
   long errors;
   uint64_t bytes;          /* payload bytes moved (PUT bodies, GET bodies) */
+  double start;            /* monotonic seconds when the worker started */
   double end;              /* monotonic seconds when the worker stopped */
   char errmsg[768];        /* the first error of this worker */
 } worker;
 
 static const char *payload;       /* generated once, shared read-only */
 static size_t payload_len;
-static pthread_barrier_t start_barrier;
-static double start_time;          /* set by worker 0 after the barrier */
-static atomic_bool start_ready;
+static pthread_barrier_t start_barrier; /* all connected: start the clocks */
 
 static double now_s(void)
 {
@@ -585,13 +583,8 @@ static void *worker_main(void *arg)
   conn_open(w); /* connect before the clock starts; failures retried below */
 
   pthread_barrier_wait(&start_barrier);
-  if (w->id == 0) {
-    start_time = now_s();
-    atomic_store(&start_ready, true);
-  }
-  while (!atomic_load(&start_ready))
-    ;
-  double deadline = start_time + o->duration;
+  w->start = now_s();
+  double deadline = w->start + o->duration;
 
   int fails = 0;
   for (long i = 0; o->count > 0 ? i < o->count : true; i++) {
@@ -816,7 +809,8 @@ int main(int argc, char **argv)
   long ops = 0;
   long errors = 0;
   uint64_t bytes = 0;
-  double end = start_time;
+  double start = 0;
+  double end = 0;
   size_t nlat = 0;
   for (int i = 0; i < o.conns; i++) {
     pthread_join(th[i], NULL);
@@ -824,6 +818,8 @@ int main(int argc, char **argv)
     errors += ws[i].errors;
     bytes += ws[i].bytes;
     nlat += ws[i].nlat;
+    if (i == 0 || ws[i].start < start)
+      start = ws[i].start;
     if (ws[i].end > end)
       end = ws[i].end;
   }
@@ -838,7 +834,7 @@ int main(int argc, char **argv)
   qsort(lat, nlat, sizeof *lat, cmp_u32);
   double p50 = nlat ? lat[nlat / 2] / 1000.0 : 0;
   double p99 = nlat ? lat[(nlat * 99) / 100 < nlat ? (nlat * 99) / 100 : nlat - 1] / 1000.0 : 0;
-  double secs = end - start_time;
+  double secs = end - start;
   if (secs <= 0)
     secs = 1e-9;
   printf("op=%s conns=%d ops=%ld errors=%ld secs=%.3f ops_s=%.1f mib_s=%.1f p50_ms=%.3f "

@@ -5,11 +5,14 @@
  * main: on either it stops accepting, lets in-flight requests finish for up
  * to SHUTDOWN_DEADLINE_MS, then closes the store (pending commits finish).
  */
+#include "api/lambda.h"
 #include "api/native.h"
 #include "api/s3.h"
 #include "base/log.h"
 #include "cli/cli.h"
+#include "fn/fn.h"
 #include "http/http.h"
+#include "sandbox/sandbox.h"
 #include "store/store.h"
 
 #include <limits.h>
@@ -64,6 +67,106 @@ static int parse_listen(const char *s, char *host, size_t hostcap, int *port)
   return 0;
 }
 
+/* ---- functions (fn/, sandbox/, the Runtime API and platform sockets) ---- */
+
+/* The runtimes/ folder: $TARN_RUNTIME_DIR, else beside the binary's build
+ * or install folder. */
+static void find_runtime_dir(char *out, size_t cap)
+{
+  const char *env = getenv("TARN_RUNTIME_DIR");
+  if (env != NULL && *env) {
+    snprintf(out, cap, "%s", env);
+    return;
+  }
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  exe[n > 0 ? n : 0] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash != NULL)
+    *slash = '\0';
+  const char *tries[] = {"/../runtimes", "/runtimes", "/../share/tarn/runtimes"};
+  for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s%s", exe, tries[i]);
+    char real[PATH_MAX];
+    if (realpath(path, real) != NULL && access(real, R_OK | X_OK) == 0) {
+      snprintf(out, cap, "%s", real);
+      return;
+    }
+  }
+  snprintf(out, cap, "/usr/share/tarn/runtimes");
+}
+
+static uint32_t env_u32(const char *name)
+{
+  const char *v = getenv(name);
+  return v != NULL ? (uint32_t)strtoul(v, NULL, 10) : 0;
+}
+
+typedef struct functions {
+  fn_system *fn;
+  http_service *lambda;
+  http_server *runtime_srv;   /* DATA/run/runtime.sock: the Runtime API */
+  http_server *platform_srv;  /* DATA/run/platform.sock: tarn's APIs for functions */
+  char run_dir[PATH_MAX];
+} functions;
+
+/* Opens the function system (sandbox_system_init must have succeeded). */
+static int functions_open(functions *f, const char *data, store *st, err *e)
+{
+  snprintf(f->run_dir, sizeof f->run_dir, "%s/run", data);
+  if (cli_make_dir(f->run_dir, e) != 0)
+    return -1;
+  char runtime_dir[PATH_MAX];
+  find_runtime_dir(runtime_dir, sizeof runtime_dir);
+  char rt_sock[PATH_MAX + 16];
+  char pf_sock[PATH_MAX + 16];
+  snprintf(rt_sock, sizeof rt_sock, "%s/runtime.sock", f->run_dir);
+  snprintf(pf_sock, sizeof pf_sock, "%s/platform.sock", f->run_dir);
+  fn_options o = {
+      .data_dir = data,
+      .runtime_dir = runtime_dir,
+      .runtime_socket = rt_sock,
+      .platform_socket = pf_sock,
+      .access_key = server_keys.access_key,
+      .secret_key = server_keys.secret_key,
+      .account_concurrency = env_u32("TARN_FN_CONCURRENCY"),
+      .idle_seconds = env_u32("TARN_FN_IDLE_SECONDS"),
+  };
+  if (fn_system_open(&o, &f->fn, e) != 0)
+    return -1;
+  /* A thread per connection: each instance's GET next waits in its handler. */
+  http_config rt = {.listen_unix = rt_sock, .open_service = fn_runtime_service(f->fn),
+                    .thread_per_connection = true};
+  if (http_server_start(&rt, &f->runtime_srv, e) != 0)
+    return -1;
+  f->lambda = lambda_service_new(f->fn, st);
+  log_info("functions: runtimes from %s, Runtime API on %s", runtime_dir, rt_sock);
+  return 0;
+}
+
+/* The platform socket: the main server's services, for functions. */
+static int functions_start(functions *f, const http_config *main_cfg, err *e)
+{
+  http_config pf = *main_cfg;
+  char pf_sock[PATH_MAX + 16];
+  snprintf(pf_sock, sizeof pf_sock, "%s/platform.sock", f->run_dir);
+  pf.listen_unix = pf_sock;
+  pf.listen_host = NULL;
+  pf.listen_port = 0;
+  if (http_server_start(&pf, &f->platform_srv, e) != 0)
+    return -1;
+  return fn_system_start(f->fn, e);
+}
+
+static void functions_close(functions *f)
+{
+  f->platform_srv = http_server_stop(f->platform_srv, SHUTDOWN_DEADLINE_MS);
+  f->runtime_srv = http_server_stop(f->runtime_srv, 1000);
+  f->fn = fn_system_close(f->fn);
+  f->lambda = lambda_service_free(f->lambda);
+}
+
 static void raise_fd_limit(void)
 {
   struct rlimit rl;
@@ -71,6 +174,11 @@ static void raise_fd_limit(void)
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
+}
+
+static void write_fn_metrics(void *ctx, buf *out)
+{
+  fn_metrics(ctx, out);
 }
 
 static int cmd_server(int argc, char **argv)
@@ -112,6 +220,13 @@ static int cmd_server(int argc, char **argv)
   char real[PATH_MAX];
   if (realpath(dir, real) == NULL)
     snprintf(real, sizeof real, "%s", dir);
+  /* The sandbox starts its spawner process here, before any thread. */
+  char sandbox_state[PATH_MAX + 16];
+  snprintf(sandbox_state, sizeof sandbox_state, "%s/sandbox", real);
+  bool sandboxes = sandbox_system_init(sandbox_state, &e) == 0;
+  if (!sandboxes)
+    log_warn("functions disabled: %s", e.msg);
+  err_clear(&e);
   bool created = false;
   if (cli_credentials_load(real, true, &server_keys, &created, &e) != 0) {
     log_error("%s", e.msg);
@@ -124,14 +239,25 @@ static int cmd_server(int argc, char **argv)
   }
   http_service *native = native_service_new(st, TARN_VERSION);
   http_service *s3 = s3_service_new(st);
-  http_service *services[] = {s3};
+  functions fns = {0};
+  if (sandboxes && functions_open(&fns, real, st, &e) != 0) {
+    log_error("cannot start functions: %s", e.msg);
+    functions_close(&fns);
+    s3_service_free(s3);
+    native_service_free(native);
+    store_close(st);
+    return 1;
+  }
+  if (fns.fn != NULL)
+    native_service_add_metrics(native, write_fn_metrics, fns.fn);
+  http_service *services[] = {s3, fns.lambda};
   http_config cfg = {
       .listen_host = host,
       .listen_port = port,
       .secret_lookup = lookup_secret,
       .native = native,
       .services = services,
-      .nservices = sizeof services / sizeof services[0],
+      .nservices = fns.lambda != NULL ? 2 : 1,
       .log_requests = true,
   };
   http_server *srv = NULL;
@@ -143,6 +269,16 @@ static int cmd_server(int argc, char **argv)
     return 1;
   }
   native_service_attach(native, srv);
+  if (fns.fn != NULL && functions_start(&fns, &cfg, &e) != 0) {
+    log_error("cannot start functions: %s", e.msg);
+    fn_system_stop(fns.fn);
+    http_server_stop(srv, SHUTDOWN_DEADLINE_MS);
+    functions_close(&fns);
+    s3_service_free(s3);
+    native_service_free(native);
+    store_close(st);
+    return 1;
+  }
   int bound = http_server_port(srv);
   if (getenv("TARN_ACCESS_KEY") != NULL)
     log_info("credentials: from TARN_ACCESS_KEY / TARN_SECRET_KEY");
@@ -158,10 +294,13 @@ static int cmd_server(int argc, char **argv)
   int sig = 0;
   sigwait(&stop_signals, &sig);
   log_info("signal %d: stopping (in-flight requests get %d ms)", sig, SHUTDOWN_DEADLINE_MS);
+  fn_system_stop(fns.fn); /* invocations waiting in handlers return first */
   http_server_stop(srv, SHUTDOWN_DEADLINE_MS);
+  functions_close(&fns);
   s3_service_free(s3);
   native_service_free(native);
   store_close(st);
+  sandbox_system_release();
   log_info("stopped");
   return 0;
 }

@@ -1,13 +1,17 @@
 /* api/native.c -- the /_tarn/ endpoints: GET /_tarn/health (no signature)
  * and GET /_tarn/metrics (Prometheus text, signed like every other API).
  *
- * Why: operators and tests need liveness and numbers without an AWS API.
+ * Why: operators and tests need liveness and numbers without an AWS API,
+ * and SQL over the lake has no AWS wire format of its own here
+ * (POST /_tarn/sql, in native_sql.c).
  *
  * Invariants:
  *   (1) Only /_tarn/health answers unsigned requests; the server enforces
  *       it by routing only that exact path here before authentication.
  */
 #include "api/native.h"
+
+#include "api/native_sql.h"
 
 
 #include <stdlib.h>
@@ -16,12 +20,23 @@
 typedef struct native {
   http_service svc;   /* first: the service is the struct */
   store *st;
+  native_sql *sql;         /* POST /_tarn/sql */
   http_server *srv;
   const char *version;
+  struct {
+    void (*write)(void *ctx, buf *out);
+    void *ctx;
+  } providers[8];          /* other parts' metrics */
+  size_t nproviders;
 } native;
 
 static int native_prepare(void *ctx, http_req *r, err *e)
 {
+  native *n = ctx;
+  if (strcmp(r->raw_path, "/_tarn/sql") == 0) {
+    r->op = "Sql";
+    return native_sql_prepare(n->sql, r, e);
+  }
   if (strcmp(r->raw_path, "/_tarn/health") == 0)
     r->op = "Health";
   else if (strcmp(r->raw_path, "/_tarn/metrics") == 0)
@@ -36,6 +51,10 @@ static int native_prepare(void *ctx, http_req *r, err *e)
 static void native_handle(void *ctx, http_req *r)
 {
   native *n = ctx;
+  if (strcmp(r->op, "Sql") == 0) {
+    native_sql_handle(n->sql, r);
+    return;
+  }
   if (strcmp(r->op, "Health") == 0) {
     http_resp_header(r, "Content-Type", "application/json");
     buf_printf(&r->resp_body, "{\"status\":\"ok\",\"version\":\"%s\"}\n", n->version);
@@ -62,6 +81,15 @@ static void native_handle(void *ctx, http_req *r)
              (unsigned long long)s.buckets, (unsigned long long)s.objects,
              (unsigned long long)s.bytes, (unsigned long long)s.changes,
              (unsigned long long)s.commits, (unsigned long long)s.swept_blobs);
+  for (size_t i = 0; i < n->nproviders; i++)
+    n->providers[i].write(n->providers[i].ctx, &r->resp_body);
+}
+
+static void native_cleanup(void *ctx, http_req *r)
+{
+  native *n = ctx;
+  if (r->op != NULL && strcmp(r->op, "Sql") == 0)
+    native_sql_cleanup(n->sql, r);
 }
 
 static void native_error(void *ctx, http_req *r, const err *e)
@@ -85,12 +113,14 @@ http_service *native_service_new(store *st, const char *version)
   if (n == NULL)
     abort();
   n->st = st;
+  n->sql = native_sql_new(st);
   n->version = version;
   n->svc.name = "native";
   n->svc.ctx = n;
   n->svc.prepare = native_prepare;
   n->svc.handle = native_handle;
   n->svc.error = native_error;
+  n->svc.cleanup = native_cleanup;
   return &n->svc;
 }
 
@@ -99,9 +129,22 @@ void native_service_attach(http_service *svc, http_server *srv)
   ((native *)svc->ctx)->srv = srv;
 }
 
+void native_service_add_metrics(http_service *svc, void (*write)(void *ctx, buf *out), void *ctx)
+{
+  native *n = svc->ctx;
+  if (n->nproviders < sizeof n->providers / sizeof n->providers[0]) {
+    n->providers[n->nproviders].write = write;
+    n->providers[n->nproviders].ctx = ctx;
+    n->nproviders++;
+  }
+}
+
 http_service *native_service_free(http_service *svc)
 {
-  if (svc != NULL)
-    free(svc->ctx);
+  if (svc != NULL) {
+    native *n = svc->ctx;
+    native_sql_free(n->sql);
+    free(n);
+  }
   return NULL;
 }

@@ -10,6 +10,9 @@ http_service *native_service_new(store *st, const char *version);
 /* Tells the service which server to read request metrics from (the server
  * is started after the service exists). */
 void native_service_attach(http_service *svc, http_server *srv);
+/* Adds a part's own metrics to GET /_tarn/metrics: write appends
+ * Prometheus text to out. At most 8 providers. */
+void native_service_add_metrics(http_service *svc, void (*write)(void *ctx, buf *out), void *ctx);
 /* Accepts NULL; returns NULL. */
 http_service *native_service_free(http_service *svc);
 

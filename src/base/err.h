@@ -54,7 +54,9 @@
   X(EXPIRED,                -39,  403, "AccessDenied")                     \
   X(HEADERS_TOO_LARGE,      -40,  400, "RequestHeaderSectionTooLarge")     \
   X(IO,                     -41,  500, "InternalError")                    \
-  X(NO_SPACE,               -42,  507, "InsufficientStorage")
+  X(NO_SPACE,               -42,  507, "InsufficientStorage")              \
+  X(CONFLICT,               -43,  409, "Conflict")                         \
+  X(THROTTLED,              -44,  429, "TooManyRequestsException")
 
 enum {
   ERR_OK = 0,

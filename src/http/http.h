@@ -50,6 +50,7 @@
 
 typedef struct http_server http_server;
 typedef struct http_req http_req;
+typedef struct http_stream http_stream;
 
 /* Where a streamed body goes (installed by prepare). */
 typedef struct http_sink {
@@ -64,6 +65,9 @@ typedef struct http_service {
   void (*handle)(void *ctx, http_req *req);
   void (*error)(void *ctx, http_req *req, const err *e);
   void (*cleanup)(void *ctx, http_req *req);
+  size_t unsigned_body_max;  /* requests that sign their body without sending
+                                x-amz-content-sha256 are buffered before
+                                authentication, up to this (0: 8 MiB) */
 } http_service;
 
 struct http_req {
@@ -98,6 +102,7 @@ struct http_req {
   int resp_fd;                /* -1, or a file to send (the server closes it) */
   uint64_t resp_fd_offset;
   uint64_t resp_fd_length;
+  http_stream *resp_stream;   /* set by http_resp_stream */
 
   int peer_pid;               /* the connecting process (Unix sockets), else 0 */
   void *svc;                  /* the service's per-request state */
@@ -121,6 +126,22 @@ void http_req_park(http_req *r);
 /* Sends the response of a parked request; from any thread, at most once,
  * and never after cleanup() for r has returned. */
 void http_req_resume(http_req *r);
+
+/* ---- streamed responses ----
+ * A body produced by another thread while it is sent (chunked encoding).
+ * The producer writes with http_stream_write and ends once with
+ * http_stream_end; the connection holds its own reference, so either side
+ * may finish first. A write blocks while HTTP_STREAM_BUFFER bytes wait to
+ * be sent, and fails once the client has gone (the producer should stop). */
+#define HTTP_STREAM_BUFFER (1u << 20)
+/* From handle() (or before resuming a parked request): the response body
+ * becomes the stream. Returns the producer's reference. */
+http_stream *http_resp_stream(http_req *r);
+/* 0, or -1 when the client is gone or the server stopping. */
+int http_stream_write(http_stream *s, const void *p, size_t n);
+/* Ends the body, sending trailers (lower-case names; may be none), and
+ * drops the producer's reference. */
+void http_stream_end(http_stream *s, const str_pair *trailers, size_t ntrailers);
 
 /* Sends length bytes of fd from offset as the body; the server owns fd from
  * here on. For HEAD the length is announced and nothing is sent. */

@@ -50,7 +50,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define DEFERRED_BODY_MAX (8u << 20) /* non-S3 bodies buffered before auth */
+#define DEFERRED_BODY_MAX (8u << 20) /* default for non-S3 bodies buffered before auth */
 #define RESP_BODY_MAX (64u << 20)
 #define METRIC_SLOTS 256
 #define LATENCY_BUCKETS 12
@@ -77,10 +77,32 @@ struct http_server {
   pthread_cond_t idle;           /* signalled when in_flight drops to 0 */
   int in_flight;
   struct req_private *parked;    /* suspended requests, a list through next_parked */
+  http_stream *streams;          /* streams being sent, a list through next_live */
   op_metric metrics[METRIC_SLOTS];
   size_t nmetrics;
   uint64_t bytes_in;
   uint64_t bytes_out;
+};
+
+/* A streamed body: a bounded buffer between the producer's thread and the
+ * connection's reader callback. Two references: the producer's (dropped by
+ * http_stream_end) and the connection's (dropped when libmicrohttpd frees
+ * the response). */
+struct http_stream {
+  pthread_mutex_t lock;
+  pthread_cond_t room;             /* signalled when bytes are sent or the client goes */
+  http_server *server;
+  struct MHD_Connection *conn;     /* set when the response is queued */
+  struct MHD_Response *response;
+  buf pending;                     /* produced, not yet sent */
+  size_t sent_from;                /* bytes of pending already sent */
+  bool ended;                      /* http_stream_end was called */
+  bool gone;                       /* the client or the server ended the transfer */
+  bool reader_suspended;           /* the connection waits for bytes */
+  int refs;
+  str_pair *trailers;              /* copied at end, added as footers */
+  size_t ntrailers;
+  struct http_stream *next_live;   /* the server's list of live streams */
 };
 
 enum req_state { REQ_NEW, REQ_BODY, REQ_DEFERRED, REQ_FAILED, REQ_PARKED, REQ_ANSWERED };
@@ -111,6 +133,8 @@ typedef struct req_private {
   int64_t decoded_length;      /* x-amz-decoded-content-length, or -1 */
   uint64_t bytes_out;
 } req_private;
+
+static void stream_unref(http_stream *st);
 
 static http_req *req_new(http_server *srv)
 {
@@ -147,6 +171,14 @@ static void req_free(http_req *r)
   hash_release(&p->checksum);
   if (r->resp_fd >= 0)
     close(r->resp_fd);
+  if (r->resp_stream != NULL && p->state != REQ_ANSWERED) {
+    /* never handed to the connection: drop the connection's reference */
+    pthread_mutex_lock(&r->resp_stream->lock);
+    r->resp_stream->gone = true;
+    pthread_cond_broadcast(&r->resp_stream->room);
+    pthread_mutex_unlock(&r->resp_stream->lock);
+    stream_unref(r->resp_stream);
+  }
   buf_release(&r->body);
   buf_release(&r->resp_body);
   arena_free(r->arena);
@@ -399,13 +431,172 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
   return strlen(s);
 }
 
+/* ---- streamed responses ---- */
+
+static void stream_unref(http_stream *st)
+{
+  pthread_mutex_lock(&st->lock);
+  int left = --st->refs;
+  pthread_mutex_unlock(&st->lock);
+  if (left > 0)
+    return;
+  buf_release(&st->pending);
+  for (size_t i = 0; i < st->ntrailers; i++) {
+    free((char *)st->trailers[i].name);
+    free((char *)st->trailers[i].value);
+  }
+  free(st->trailers);
+  pthread_mutex_destroy(&st->lock);
+  pthread_cond_destroy(&st->room);
+  free(st);
+}
+
+http_stream *http_resp_stream(http_req *r)
+{
+  req_private *p = r->server_private;
+  http_stream *st = calloc(1, sizeof *st);
+  if (st == NULL)
+    abort();
+  pthread_mutex_init(&st->lock, NULL);
+  pthread_cond_init(&st->room, NULL);
+  buf_init(&st->pending, 2 * HTTP_STREAM_BUFFER);
+  st->server = p->server;
+  st->refs = 2; /* the producer's and the connection's */
+  r->resp_stream = st;
+  return st;
+}
+
+/* Called with st->lock held: wakes a connection waiting for bytes. */
+static void stream_wake_reader(http_stream *st)
+{
+  if (st->reader_suspended && st->conn != NULL) {
+    st->reader_suspended = false;
+    MHD_resume_connection(st->conn);
+  }
+}
+
+int http_stream_write(http_stream *st, const void *data, size_t n)
+{
+  const char *c = data;
+  pthread_mutex_lock(&st->lock);
+  while (n > 0 && !st->gone) {
+    while (!st->gone && st->pending.len - st->sent_from >= HTTP_STREAM_BUFFER)
+      pthread_cond_wait(&st->room, &st->lock);
+    if (st->gone)
+      break;
+    if (st->sent_from > 0) { /* compact */
+      size_t left = st->pending.len - st->sent_from;
+      memmove(st->pending.data, st->pending.data + st->sent_from, left);
+      st->pending.len = left;
+      st->sent_from = 0;
+    }
+    size_t room = HTTP_STREAM_BUFFER - st->pending.len;
+    size_t take = n < room ? n : room;
+    buf_append(&st->pending, c, take);
+    c += take;
+    n -= take;
+    stream_wake_reader(st);
+  }
+  int rc = st->gone ? -1 : 0;
+  pthread_mutex_unlock(&st->lock);
+  return rc;
+}
+
+void http_stream_end(http_stream *st, const str_pair *trailers, size_t ntrailers)
+{
+  pthread_mutex_lock(&st->lock);
+  if (ntrailers > 0) {
+    st->trailers = calloc(ntrailers, sizeof *st->trailers);
+    if (st->trailers == NULL)
+      abort();
+    for (size_t i = 0; i < ntrailers; i++) {
+      st->trailers[i].name = strdup(trailers[i].name);
+      st->trailers[i].value = strdup(trailers[i].value);
+    }
+    st->ntrailers = ntrailers;
+  }
+  st->ended = true;
+  stream_wake_reader(st);
+  pthread_mutex_unlock(&st->lock);
+  stream_unref(st);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+  http_stream *st = cls;
+  pthread_mutex_lock(&st->lock);
+  size_t avail = st->pending.len - st->sent_from;
+  ssize_t rc;
+  if (avail > 0) {
+    size_t n = avail < max ? avail : max;
+    memcpy(out, st->pending.data + st->sent_from, n);
+    st->sent_from += n;
+    pthread_cond_broadcast(&st->room);
+    rc = (ssize_t)n;
+  } else if (st->ended) {
+    for (size_t i = 0; i < st->ntrailers; i++)
+      MHD_add_response_footer(st->response, st->trailers[i].name, st->trailers[i].value);
+    rc = MHD_CONTENT_READER_END_OF_STREAM;
+  } else if (st->gone) {
+    rc = MHD_CONTENT_READER_END_WITH_ERROR;
+  } else {
+    st->reader_suspended = true; /* the producer resumes us */
+    MHD_suspend_connection(st->conn);
+    rc = 0;
+  }
+  pthread_mutex_unlock(&st->lock);
+  return rc;
+}
+
+/* libmicrohttpd frees the response: the transfer is over, one way or another. */
+static void stream_done(void *cls)
+{
+  http_stream *st = cls;
+  http_server *srv = st->server;
+  pthread_mutex_lock(&srv->lock);
+  for (http_stream **pp = &srv->streams; *pp != NULL; pp = &(*pp)->next_live) {
+    if (*pp == st) {
+      *pp = st->next_live;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&srv->lock);
+  pthread_mutex_lock(&st->lock);
+  st->gone = true;
+  st->conn = NULL;
+  pthread_cond_broadcast(&st->room);
+  pthread_mutex_unlock(&st->lock);
+  stream_unref(st);
+}
+
+static struct MHD_Response *stream_response(http_stream *st, struct MHD_Connection *conn)
+{
+  struct MHD_Response *resp =
+      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, st, stream_done);
+  if (resp == NULL)
+    return NULL;
+  pthread_mutex_lock(&st->lock);
+  st->conn = conn;
+  st->response = resp;
+  pthread_mutex_unlock(&st->lock);
+  http_server *srv = st->server;
+  pthread_mutex_lock(&srv->lock);
+  st->next_live = srv->streams;
+  srv->streams = st;
+  pthread_mutex_unlock(&srv->lock);
+  return resp;
+}
+
 /* ---- answering ---- */
 
 static enum MHD_Result queue(struct MHD_Connection *conn, http_req *r)
 {
   req_private *p = r->server_private;
   struct MHD_Response *resp;
-  if (r->resp_fd >= 0) {
+  if (r->resp_stream != NULL) {
+    resp = stream_response(r->resp_stream, conn);
+    p->bytes_out = 0;
+  } else if (r->resp_fd >= 0) {
     resp = MHD_create_response_from_fd_at_offset64(r->resp_fd_length, r->resp_fd,
                                                    r->resp_fd_offset);
     if (resp != NULL)
@@ -740,18 +931,21 @@ static enum MHD_Result on_first_call(struct MHD_Connection *conn, http_req *r, c
   }
   /* Non-S3 SDK requests sign the body digest without sending it: buffer, then verify. */
   bool has_body = r->content_length > 0 || http_req_header(r, "transfer-encoding") != NULL;
-  if (strcmp(service, "s3") != 0 && http_req_header(r, "x-amz-content-sha256") == NULL &&
-      has_body && http_req_header(r, "authorization") != NULL) {
-    if (r->content_length > (int64_t)DEFERRED_BODY_MAX) {
-      err_set(&e, ERR_ENTITY_TOO_LARGE, "request body is larger than %u bytes", DEFERRED_BODY_MAX);
+  bool hashes_body = strcmp(service, "s3") != 0 || native;
+  if (hashes_body && http_req_header(r, "x-amz-content-sha256") == NULL && has_body &&
+      http_req_header(r, "authorization") != NULL) {
+    size_t max = p->svc->unsigned_body_max ? p->svc->unsigned_body_max : DEFERRED_BODY_MAX;
+    if (r->content_length > (int64_t)max) {
+      err_set(&e, ERR_ENTITY_TOO_LARGE, "request body is larger than %zu bytes", max);
       return answer_error(conn, r, &e);
     }
-    r->body.max = DEFERRED_BODY_MAX;
+    r->body.max = max;
     p->state = REQ_DEFERRED;
     return MHD_YES;
   }
-  const char *digest = has_body ? NULL
-                                : "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  const char *digest = has_body || !hashes_body
+                           ? NULL
+                           : "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
   if (begin(r, digest, &e) != 0)
     return answer_error(conn, r, &e);
   p->state = REQ_BODY;
@@ -999,6 +1193,15 @@ http_server *http_server_stop(http_server *srv, int deadline_ms)
     http_resp_header(r, "Content-Type", "text/plain");
     buf_puts(&r->resp_body, "the server is stopping\n");
     MHD_resume_connection(p->conn);
+  }
+  /* Streams still sending: their producers are told the client is gone,
+     and a suspended reader is resumed so the connection can close. */
+  for (http_stream *st = srv->streams; st != NULL; st = st->next_live) {
+    pthread_mutex_lock(&st->lock);
+    st->gone = true;
+    pthread_cond_broadcast(&st->room);
+    stream_wake_reader(st);
+    pthread_mutex_unlock(&st->lock);
   }
   until.tv_sec += 1; /* let the resumed ones be answered */
   while (srv->in_flight > 0)

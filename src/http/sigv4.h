@@ -36,9 +36,10 @@ typedef struct sigv4_request {
   const str_pair *headers;  /* names lower-case; a name may repeat */
   size_t nheaders;
   /* Lower-case hex SHA-256 of the body, filled by the caller when it has
-   * buffered a small body, else NULL (read as the empty body's hash). Used
-   * only for services other than s3 when x-amz-content-sha256 is absent:
-   * their SDKs sign the body hash without sending it. */
+   * buffered a small body, else NULL. Used when x-amz-content-sha256 is
+   * absent: other services' SDKs sign the body hash without sending it
+   * (NULL then reads as the empty body's hash); for s3 it is accepted only
+   * when set (tarn's own endpoints, whose caller hashed the body). */
   const char *body_sha256_hex;
 } sigv4_request;
 

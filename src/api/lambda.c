@@ -1,0 +1,937 @@
+/* api/lambda.c -- Lambda's REST-JSON API over the function system.
+ *
+ * Why: the AWS CLI, boto3 and the other SDKs manage and invoke functions
+ * through this API; shapes and field names follow botocore's lambda model
+ * (2015-03-31), errors are answered as Lambda does: the status, an
+ * x-amzn-ErrorType header and a body {"Type":"User","message":...}.
+ *
+ * Operations (path after the version prefix):
+ *   POST   /2015-03-31/functions                           CreateFunction
+ *   GET    /2015-03-31/functions/                          ListFunctions
+ *   GET    /2015-03-31/functions/F                         GetFunction
+ *   DELETE /2015-03-31/functions/F                         DeleteFunction
+ *   GET    /2015-03-31/functions/F/configuration           GetFunctionConfiguration
+ *   PUT    /2015-03-31/functions/F/configuration           UpdateFunctionConfiguration
+ *   PUT    /2015-03-31/functions/F/code                    UpdateFunctionCode
+ *   POST   /2015-03-31/functions/F/versions                PublishVersion
+ *   GET    /2015-03-31/functions/F/versions                ListVersionsByFunction
+ *   POST   /2015-03-31/functions/F/aliases                 CreateAlias
+ *   GET    /2015-03-31/functions/F/aliases                 ListAliases
+ *   GET|PUT|DELETE /2015-03-31/functions/F/aliases/A       GetAlias, UpdateAlias, DeleteAlias
+ *   POST   /2015-03-31/functions/F/invocations             Invoke
+ *   PUT|DELETE /2017-10-31/functions/F/concurrency         Put/DeleteFunctionConcurrency
+ *   GET    /2019-09-30/functions/F/concurrency             GetFunctionConcurrency
+ *   GET    /2015-03-31/functions/F/logs?bytes=N            tarn's own: the function's log
+ *
+ * Invariants:
+ *   (1) Every request body has a limit set in prepare (Invoke: 6 MB,
+ *       code: Lambda's 70167211-byte request, others: 1 MB) and input is
+ *       checked before anything changes.
+ *
+ * Start reading at lambda_prepare().
+ */
+#include "api/lambda.h"
+
+#include "base/hash.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CODE_BODY_MAX 70167211u
+#define SMALL_BODY_MAX (1u << 20)
+
+typedef struct lambda {
+  http_service svc; /* first: the service is the struct */
+  fn_system *fn;
+  store *st;
+} lambda;
+
+enum op {
+  OP_CREATE = 1,
+  OP_LIST,
+  OP_GET,
+  OP_DELETE,
+  OP_GET_CONFIG,
+  OP_UPDATE_CONFIG,
+  OP_UPDATE_CODE,
+  OP_PUBLISH,
+  OP_LIST_VERSIONS,
+  OP_CREATE_ALIAS,
+  OP_LIST_ALIASES,
+  OP_GET_ALIAS,
+  OP_UPDATE_ALIAS,
+  OP_DELETE_ALIAS,
+  OP_INVOKE,
+  OP_PUT_CONCURRENCY,
+  OP_DELETE_CONCURRENCY,
+  OP_GET_CONCURRENCY,
+  OP_LOGS,
+};
+
+typedef struct call {
+  enum op op;
+  const char *function; /* as in the path */
+  const char *alias;
+} call;
+
+/* ---- routing ---- */
+
+static const struct {
+  const char *method;
+  const char *prefix;  /* version prefix */
+  const char *suffix;  /* after functions/F: "", "/configuration", ... ("*" = alias) */
+  enum op op;
+  const char *name;
+  size_t body_max;
+} routes[] = {
+    {"GET", "/2015-03-31", "", OP_GET, "GetFunction", 0},
+    {"DELETE", "/2015-03-31", "", OP_DELETE, "DeleteFunction", 0},
+    {"GET", "/2015-03-31", "/configuration", OP_GET_CONFIG, "GetFunctionConfiguration", 0},
+    {"PUT", "/2015-03-31", "/configuration", OP_UPDATE_CONFIG, "UpdateFunctionConfiguration",
+     SMALL_BODY_MAX},
+    {"PUT", "/2015-03-31", "/code", OP_UPDATE_CODE, "UpdateFunctionCode", CODE_BODY_MAX},
+    {"POST", "/2015-03-31", "/versions", OP_PUBLISH, "PublishVersion", SMALL_BODY_MAX},
+    {"GET", "/2015-03-31", "/versions", OP_LIST_VERSIONS, "ListVersionsByFunction", 0},
+    {"POST", "/2015-03-31", "/aliases", OP_CREATE_ALIAS, "CreateAlias", SMALL_BODY_MAX},
+    {"GET", "/2015-03-31", "/aliases", OP_LIST_ALIASES, "ListAliases", 0},
+    {"GET", "/2015-03-31", "*", OP_GET_ALIAS, "GetAlias", 0},
+    {"PUT", "/2015-03-31", "*", OP_UPDATE_ALIAS, "UpdateAlias", SMALL_BODY_MAX},
+    {"DELETE", "/2015-03-31", "*", OP_DELETE_ALIAS, "DeleteAlias", 0},
+    {"POST", "/2015-03-31", "/invocations", OP_INVOKE, "Invoke", FN_MAX_SYNC_PAYLOAD},
+    {"PUT", "/2017-10-31", "/concurrency", OP_PUT_CONCURRENCY, "PutFunctionConcurrency",
+     SMALL_BODY_MAX},
+    {"DELETE", "/2017-10-31", "/concurrency", OP_DELETE_CONCURRENCY, "DeleteFunctionConcurrency",
+     0},
+    {"GET", "/2019-09-30", "/concurrency", OP_GET_CONCURRENCY, "GetFunctionConcurrency", 0},
+    {"GET", "/2015-03-31", "/logs", OP_LOGS, "GetFunctionLogs", 0},
+};
+
+static int lambda_prepare(void *ctx, http_req *r, err *e)
+{
+  call *c = arena_alloc(r->arena, sizeof *c);
+  r->svc = c;
+  const char *path = r->path;
+  if (strcmp(path, "/2015-03-31/functions") == 0 || strcmp(path, "/2015-03-31/functions/") == 0) {
+    if (strcmp(r->method, "POST") == 0) {
+      c->op = OP_CREATE;
+      r->op = "CreateFunction";
+      http_req_body_max(r, CODE_BODY_MAX);
+      return 0;
+    }
+    if (strcmp(r->method, "GET") == 0) {
+      c->op = OP_LIST;
+      r->op = "ListFunctions";
+      return 0;
+    }
+    return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, path);
+  }
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    size_t plen = strlen(routes[i].prefix);
+    if (strncmp(path, routes[i].prefix, plen) != 0 || !str_starts(path + plen, "/functions/"))
+      continue;
+    if (strcmp(r->method, routes[i].method) != 0)
+      continue;
+    const char *f = path + plen + strlen("/functions/");
+    const char *slash = strchr(f, '/');
+    const char *rest = slash ? slash : "";
+    size_t flen = slash ? (size_t)(slash - f) : strlen(f);
+    if (flen == 0)
+      continue;
+    if (strcmp(routes[i].suffix, "*") == 0) {
+      if (!str_starts(rest, "/aliases/") || rest[9] == '\0' || strchr(rest + 9, '/') != NULL)
+        continue;
+      c->alias = arena_strdup(r->arena, rest + 9);
+    } else if (strcmp(rest, routes[i].suffix) != 0) {
+      continue;
+    }
+    c->function = arena_strndup(r->arena, f, flen);
+    c->op = routes[i].op;
+    r->op = routes[i].name;
+    if (routes[i].body_max)
+      http_req_body_max(r, routes[i].body_max);
+    return 0;
+  }
+  return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, path);
+}
+
+/* ---- errors ---- */
+
+static void write_error(http_req *r, int status, const char *type, const char *msg,
+                        const char *reason)
+{
+  http_resp_status(r, status);
+  http_resp_header(r, "Content-Type", "application/json");
+  http_resp_header(r, "x-amzn-ErrorType", type);
+  http_resp_header(r, "x-amzn-RequestId", r->request_id);
+  json_t *j = json_pack("{s:s, s:s}", "Type", status >= 500 ? "Service" : "User",
+                        strcmp(type, "ResourceNotFoundException") == 0 ||
+                                strcmp(type, "ServiceException") == 0
+                            ? "Message"
+                            : "message",
+                        msg);
+  if (reason != NULL) {
+    json_object_set_new(j, "Reason", json_string(reason));
+    http_resp_header(r, "Retry-After", "1");
+  }
+  char *text = json_dumps(j, JSON_COMPACT);
+  buf_puts(&r->resp_body, text);
+  free(text);
+  json_decref(j);
+}
+
+static void lambda_error(void *ctx, http_req *r, const err *e)
+{
+  int status = 500;
+  const char *type = "ServiceException";
+  const char *reason = NULL;
+  switch (e->code) {
+  case ERR_NOT_FOUND:
+    status = 404;
+    type = "ResourceNotFoundException";
+    break;
+  case ERR_INVALID:
+  case ERR_NO_SUCH_BUCKET:
+  case ERR_NO_SUCH_KEY:
+    status = 400;
+    type = "InvalidParameterValueException";
+    break;
+  case ERR_INVALID_REQUEST:
+  case ERR_INCOMPLETE_BODY:
+    status = 400;
+    type = "InvalidRequestContentException";
+    break;
+  case FN_ERR_CONFLICT:
+    status = 409;
+    type = "ResourceConflictException";
+    break;
+  case ERR_PRECONDITION:
+    status = 412;
+    type = "PreconditionFailedException";
+    break;
+  case ERR_ENTITY_TOO_LARGE:
+    status = 413;
+    type = "RequestEntityTooLargeException";
+    break;
+  case FN_ERR_THROTTLED:
+    status = 429;
+    type = "TooManyRequestsException";
+    reason = "ReservedFunctionConcurrentInvocationLimitExceeded";
+    break;
+  case FN_ERR_THROTTLED_ACCOUNT:
+    status = 429;
+    type = "TooManyRequestsException";
+    reason = "ConcurrentInvocationLimitExceeded";
+    break;
+  case ERR_METHOD_NOT_ALLOWED:
+    status = 404;
+    type = "UnknownOperationException";
+    break;
+  case ERR_SIGNATURE:
+  case ERR_TIME_SKEWED:
+  case ERR_EXPIRED:
+    status = 403;
+    type = "InvalidSignatureException";
+    break;
+  case ERR_UNKNOWN_ACCESS_KEY:
+    status = 403;
+    type = "UnrecognizedClientException";
+    break;
+  case ERR_DENIED:
+    status = 403;
+    type = "AccessDeniedException";
+    break;
+  case ERR_AUTH_MALFORMED:
+    status = 400;
+    type = "IncompleteSignatureException";
+    break;
+  case ERR_UNAVAILABLE:
+    status = 503;
+    type = "ServiceException";
+    break;
+  default:
+    break;
+  }
+  write_error(r, status, type, e->msg, reason);
+}
+
+/* ---- JSON helpers ---- */
+
+static void send_json(http_req *r, int status, json_t *j)
+{
+  http_resp_status(r, status);
+  http_resp_header(r, "Content-Type", "application/json");
+  http_resp_header(r, "x-amzn-RequestId", r->request_id);
+  char *text = json_dumps(j, JSON_COMPACT);
+  buf_puts(&r->resp_body, text);
+  free(text);
+  json_decref(j);
+}
+
+static int parse_body(http_req *r, json_t **out, err *e)
+{
+  if (r->body.len == 0) {
+    *out = json_object();
+    return 0;
+  }
+  json_error_t je;
+  json_t *j = json_loadb(r->body.data, r->body.len, 0, &je);
+  if (j == NULL || !json_is_object(j)) {
+    json_decref(j);
+    return err_set(e, ERR_INVALID_REQUEST, "Could not parse request body into json: %s", je.text);
+  }
+  *out = j;
+  return 0;
+}
+
+/* A string member (NULL when absent); ERR_INVALID when of another type. */
+static int get_string(json_t *o, const char *key, const char **out, err *e)
+{
+  json_t *v = json_object_get(o, key);
+  *out = NULL;
+  if (v == NULL || json_is_null(v))
+    return 0;
+  if (!json_is_string(v))
+    return err_set(e, ERR_INVALID_REQUEST, "'%s' must be a string", key);
+  *out = json_string_value(v);
+  return 0;
+}
+
+/* An integer member within [lo, hi] (0 when absent). */
+static int get_int(json_t *o, const char *key, long lo, long hi, uint32_t *out, err *e)
+{
+  json_t *v = json_object_get(o, key);
+  *out = 0;
+  if (v == NULL || json_is_null(v))
+    return 0;
+  if (!json_is_integer(v))
+    return err_set(e, ERR_INVALID_REQUEST, "'%s' must be an integer", key);
+  json_int_t n = json_integer_value(v);
+  if (n < lo || n > hi)
+    return err_set(e, ERR_INVALID, "1 validation error detected: Value '%lld' at '%s' failed to "
+                                   "satisfy constraint: Member must have value between %ld and %ld",
+                   (long long)n, key, lo, hi);
+  *out = (uint32_t)n;
+  return 0;
+}
+
+static int get_bool(json_t *o, const char *key, bool *out, err *e)
+{
+  json_t *v = json_object_get(o, key);
+  *out = false;
+  if (v == NULL || json_is_null(v))
+    return 0;
+  if (!json_is_boolean(v))
+    return err_set(e, ERR_INVALID_REQUEST, "'%s' must be a boolean", key);
+  *out = json_is_true(v);
+  return 0;
+}
+
+/* The settings CreateFunction and UpdateFunctionConfiguration share. */
+static int parse_settings(json_t *b, arena *a, fn_settings *set, err *e)
+{
+  int rc;
+  memset(set, 0, sizeof *set);
+  if ((rc = get_string(b, "Runtime", &set->runtime, e)) || (rc = get_string(b, "Handler", &set->handler, e)) ||
+      (rc = get_string(b, "Role", &set->role, e)) ||
+      (rc = get_string(b, "Description", &set->description, e)) ||
+      (rc = get_string(b, "RevisionId", &set->revision_id, e)) ||
+      (rc = get_int(b, "MemorySize", 128, 10240, &set->memory_mb, e)) ||
+      (rc = get_int(b, "Timeout", 1, 900, &set->timeout_s, e)))
+    return rc;
+  json_t *eph = json_object_get(b, "EphemeralStorage");
+  if (eph != NULL && (rc = get_int(eph, "Size", 512, 10240, &set->ephemeral_mb, e)))
+    return rc;
+  json_t *arch = json_object_get(b, "Architectures");
+  if (arch != NULL) {
+    if (!json_is_array(arch) || json_array_size(arch) != 1 ||
+        !json_is_string(json_array_get(arch, 0)))
+      return err_set(e, ERR_INVALID, "Architectures must hold exactly one of x86_64, arm64");
+    set->architecture = json_string_value(json_array_get(arch, 0));
+  }
+  json_t *layers = json_object_get(b, "Layers");
+  if (layers != NULL && json_array_size(layers) > 0)
+    return err_set(e, ERR_INVALID, "tarn does not support layers yet");
+  const char *pt = NULL;
+  if ((rc = get_string(b, "PackageType", &pt, e)))
+    return rc;
+  if (pt != NULL && strcmp(pt, "Zip") != 0)
+    return err_set(e, ERR_INVALID, "tarn runs .zip file packages only, not '%s'", pt);
+  json_t *env = json_object_get(b, "Environment");
+  if (env != NULL && !json_is_null(env)) {
+    json_t *vars = json_object_get(env, "Variables");
+    set->set_env = true;
+    if (vars != NULL && !json_is_null(vars)) {
+      if (!json_is_object(vars))
+        return err_set(e, ERR_INVALID_REQUEST, "Environment.Variables must be an object");
+      size_t n = json_object_size(vars);
+      if (n > FN_MAX_ENV_BYTES / 2)
+        return err_set(e, ERR_INVALID, "too many environment variables");
+      str_pair *pairs = arena_alloc(a, (n + 1) * sizeof *pairs);
+      size_t i = 0;
+      const char *k;
+      json_t *v;
+      json_object_foreach(vars, k, v)
+      {
+        if (!json_is_string(v))
+          return err_set(e, ERR_INVALID_REQUEST, "environment variable '%s' must be a string", k);
+        pairs[i].name = arena_strdup(a, k);
+        pairs[i].value = arena_strdup(a, json_string_value(v));
+        i++;
+      }
+      set->env = pairs;
+      set->nenv = n;
+    }
+  }
+  return 0;
+}
+
+/* ZipFile (base64) or S3Bucket/S3Key into the code store. */
+static int parse_code(lambda *l, json_t *o, http_req *r, fn_code *code, bool *given, err *e)
+{
+  const char *zip64 = NULL;
+  const char *bucket = NULL;
+  const char *key = NULL;
+  const char *image = NULL;
+  int rc;
+  *given = false;
+  if ((rc = get_string(o, "ZipFile", &zip64, e)) || (rc = get_string(o, "S3Bucket", &bucket, e)) ||
+      (rc = get_string(o, "S3Key", &key, e)) || (rc = get_string(o, "ImageUri", &image, e)))
+    return rc;
+  if (image != NULL)
+    return err_set(e, ERR_INVALID, "tarn runs .zip file packages only, not container images");
+  if (zip64 != NULL && (bucket != NULL || key != NULL))
+    return err_set(e, ERR_INVALID, "Please do not provide other FunctionCode parameters when "
+                                   "providing a ZipFile.");
+  if (zip64 != NULL) {
+    size_t n = strlen(zip64);
+    uint8_t *zip = arena_alloc(r->arena, n / 4 * 3 + 3);
+    long len = base64_decode(zip64, n, zip, n / 4 * 3 + 3);
+    if (len < 0)
+      return err_set(e, ERR_INVALID_REQUEST, "ZipFile is not valid base64");
+    *given = true;
+    return fn_code_add(l->fn, zip, (size_t)len, code, e);
+  }
+  if (bucket != NULL || key != NULL) {
+    if (bucket == NULL || key == NULL)
+      return err_set(e, ERR_INVALID, "Please provide a source for function code.");
+    store_object obj;
+    int fd = -1;
+    err se = {0};
+    if (store_object_get(l->st, bucket, key, r->arena, &obj, &fd, &se) != 0)
+      return err_set(e, ERR_INVALID, "Error occurred while GetObject. S3 Error Code: %s. S3 Error "
+                                     "Message: %s", err_aws_code(se.code), se.msg);
+    *given = true;
+    rc = fn_code_add_fd(l->fn, fd, code, e);
+    close(fd);
+    return rc;
+  }
+  return 0;
+}
+
+static json_t *config_json(const fn_config *c)
+{
+  char lm[40];
+  time_t t = (time_t)(c->last_modified_ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(lm, sizeof lm, "%Y-%m-%dT%H:%M:%S", &tm);
+  char lm2[64];
+  snprintf(lm2, sizeof lm2, "%s.%03d+0000", lm, (int)(c->last_modified_ms % 1000));
+  json_t *j = json_pack(
+      "{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:s, s:s, s:s, s:{s:s}, s:s, s:s, s:s, s:s,"
+      " s:[s], s:{s:I}, s:{s:s, s:s}, s:{s:s, s:s}}",
+      "FunctionName", c->name, "FunctionArn", c->arn, "Runtime", c->runtime, "Role", c->role,
+      "Handler", c->handler, "CodeSize", (json_int_t)c->code.zip_size, "Description",
+      c->description, "Timeout", (json_int_t)c->timeout_s, "MemorySize",
+      (json_int_t)c->memory_mb, "LastModified", lm2, "CodeSha256", c->code.sha256_b64, "Version",
+      c->version, "TracingConfig", "Mode", "PassThrough", "RevisionId", c->revision_id, "State",
+      "Active", "LastUpdateStatus", "Successful", "PackageType", "Zip", "Architectures",
+      c->architecture[0] ? c->architecture : "x86_64", "EphemeralStorage", "Size",
+      (json_int_t)c->ephemeral_mb, "SnapStart", "ApplyOn", "None", "OptimizationStatus", "Off",
+      "LoggingConfig", "LogFormat", "Text", "LogGroup", "");
+  char group[128];
+  snprintf(group, sizeof group, "/aws/lambda/%s", c->name);
+  json_object_set_new(json_object_get(j, "LoggingConfig"), "LogGroup", json_string(group));
+  if (c->nenv > 0) {
+    json_t *vars = json_object();
+    for (size_t i = 0; i < c->nenv; i++)
+      json_object_set_new(vars, c->env[i].name, json_string(c->env[i].value));
+    json_object_set_new(j, "Environment", json_pack("{s:o}", "Variables", vars));
+  }
+  return j;
+}
+
+static json_t *alias_json(const fn_alias *al)
+{
+  return json_pack("{s:s, s:s, s:s, s:s, s:s}", "AliasArn", al->arn, "Name", al->name,
+                   "FunctionVersion", al->function_version, "Description", al->description,
+                   "RevisionId", al->revision_id);
+}
+
+/* The function name of the path, and a qualifier from ?Qualifier= or the ARN. */
+static int target(http_req *r, const call *c, const char **name, const char **qual, err *e)
+{
+  return fn_name_parse(c->function, http_req_param(r, "Qualifier"), r->arena, name, qual, e);
+}
+
+static size_t max_items(http_req *r)
+{
+  const char *m = http_req_param(r, "MaxItems");
+  long n = m ? strtol(m, NULL, 10) : 50;
+  return n < 1 ? 1 : n > 10000 ? 10000 : (size_t)n;
+}
+
+/* ---- operations ---- */
+
+static int op_create(lambda *l, http_req *r, err *e)
+{
+  json_t *b;
+  int rc = parse_body(r, &b, e);
+  if (rc)
+    return rc;
+  const char *name = NULL;
+  fn_settings set;
+  fn_code code;
+  bool given = false;
+  bool publish = false;
+  fn_config out;
+  if ((rc = get_string(b, "FunctionName", &name, e)) == 0 && name == NULL)
+    rc = err_set(e, ERR_INVALID, "FunctionName is required");
+  if (rc == 0)
+    rc = parse_settings(b, r->arena, &set, e);
+  if (rc == 0)
+    rc = get_bool(b, "Publish", &publish, e);
+  const char *fname = NULL;
+  const char *q = NULL;
+  if (rc == 0)
+    rc = fn_name_parse(name, NULL, r->arena, &fname, &q, e);
+  if (rc == 0 && q != NULL)
+    rc = err_set(e, ERR_INVALID, "FunctionName must not have a qualifier");
+  json_t *jc = json_object_get(b, "Code");
+  if (rc == 0 && !json_is_object(jc))
+    rc = err_set(e, ERR_INVALID, "Code is required");
+  if (rc == 0)
+    rc = parse_code(l, jc, r, &code, &given, e);
+  if (rc == 0 && !given)
+    rc = err_set(e, ERR_INVALID, "Please provide a source for function code.");
+  if (rc == 0)
+    rc = fn_function_create(l->fn, fname, &set, &code, publish, r->arena, &out, e);
+  json_decref(b);
+  if (rc == 0)
+    send_json(r, 201, config_json(&out));
+  return rc;
+}
+
+static int op_list(lambda *l, http_req *r, err *e)
+{
+  const char *fv = http_req_param(r, "FunctionVersion");
+  if (fv != NULL && strcmp(fv, "ALL") != 0)
+    return err_set(e, ERR_INVALID, "FunctionVersion must be ALL");
+  fn_config *list;
+  size_t n;
+  const char *next;
+  int rc = fn_function_list(l->fn, http_req_param(r, "Marker"), max_items(r), fv != NULL,
+                            r->arena, &list, &n, &next, e);
+  if (rc)
+    return rc;
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new(arr, config_json(&list[i]));
+  json_t *j = json_pack("{s:o}", "Functions", arr);
+  if (next != NULL)
+    json_object_set_new(j, "NextMarker", json_string(next));
+  send_json(r, 200, j);
+  return 0;
+}
+
+static int op_get(lambda *l, http_req *r, const call *c, bool config_only, err *e)
+{
+  const char *name;
+  const char *q;
+  fn_config cfg;
+  int rc = target(r, c, &name, &q, e);
+  if (rc == 0)
+    rc = fn_function_get(l->fn, name, q, r->arena, &cfg, e);
+  if (rc)
+    return rc;
+  json_t *conf = config_json(&cfg);
+  if (config_only) {
+    send_json(r, 200, conf);
+    return 0;
+  }
+  json_t *j = json_pack("{s:o, s:{s:s}, s:{}}", "Configuration", conf, "Code", "RepositoryType",
+                        "S3", "Tags");
+  if (cfg.reserved_concurrency >= 0)
+    json_object_set_new(j, "Concurrency", json_pack("{s:i}", "ReservedConcurrentExecutions",
+                                                    cfg.reserved_concurrency));
+  send_json(r, 200, j);
+  return 0;
+}
+
+static int op_delete(lambda *l, http_req *r, const call *c, err *e)
+{
+  const char *name;
+  const char *q;
+  int rc = target(r, c, &name, &q, e);
+  if (rc == 0)
+    rc = fn_function_delete(l->fn, name, q, e);
+  if (rc == 0)
+    http_resp_status(r, 204);
+  return rc;
+}
+
+static int op_update_config(lambda *l, http_req *r, const call *c, err *e)
+{
+  json_t *b;
+  int rc = parse_body(r, &b, e);
+  if (rc)
+    return rc;
+  const char *name;
+  const char *q;
+  fn_settings set;
+  fn_config out;
+  rc = target(r, c, &name, &q, e);
+  if (rc == 0)
+    rc = parse_settings(b, r->arena, &set, e);
+  if (rc == 0)
+    rc = fn_function_update_config(l->fn, name, &set, r->arena, &out, e);
+  json_decref(b);
+  if (rc == 0)
+    send_json(r, 200, config_json(&out));
+  return rc;
+}
+
+static int op_update_code(lambda *l, http_req *r, const call *c, err *e)
+{
+  json_t *b;
+  int rc = parse_body(r, &b, e);
+  if (rc)
+    return rc;
+  const char *name;
+  const char *q;
+  fn_code code;
+  bool given = false;
+  bool publish = false;
+  bool dry = false;
+  const char *rev = NULL;
+  fn_config out;
+  rc = target(r, c, &name, &q, e);
+  if (rc == 0)
+    rc = get_bool(b, "Publish", &publish, e);
+  if (rc == 0)
+    rc = get_bool(b, "DryRun", &dry, e);
+  if (rc == 0)
+    rc = get_string(b, "RevisionId", &rev, e);
+  if (rc == 0)
+    rc = fn_function_get(l->fn, name, NULL, r->arena, &out, e);
+  if (rc == 0)
+    rc = parse_code(l, b, r, &code, &given, e);
+  if (rc == 0 && !given)
+    rc = err_set(e, ERR_INVALID, "Please provide a source for function code.");
+  if (rc == 0 && !dry)
+    rc = fn_function_update_code(l->fn, name, &code, rev, publish, r->arena, &out, e);
+  json_decref(b);
+  if (rc == 0)
+    send_json(r, 200, config_json(&out));
+  return rc;
+}
+
+static int op_publish(lambda *l, http_req *r, const call *c, err *e)
+{
+  json_t *b;
+  int rc = parse_body(r, &b, e);
+  if (rc)
+    return rc;
+  const char *name;
+  const char *q;
+  const char *sha = NULL;
+  const char *desc = NULL;
+  const char *rev = NULL;
+  fn_config out;
+  rc = target(r, c, &name, &q, e);
+  if (rc == 0 && ((rc = get_string(b, "CodeSha256", &sha, e)) == 0) &&
+      (rc = get_string(b, "Description", &desc, e)) == 0 &&
+      (rc = get_string(b, "RevisionId", &rev, e)) == 0)
+    rc = fn_version_publish(l->fn, name, sha, desc, rev, r->arena, &out, e);
+  json_decref(b);
+  if (rc == 0)
+    send_json(r, 201, config_json(&out));
+  return rc;
+}
+
+static int op_list_versions(lambda *l, http_req *r, const call *c, err *e)
+{
+  const char *name;
+  const char *q;
+  fn_config *list;
+  size_t n;
+  const char *next;
+  int rc = target(r, c, &name, &q, e);
+  if (rc == 0)
+    rc = fn_version_list(l->fn, name, http_req_param(r, "Marker"), max_items(r), r->arena, &list,
+                         &n, &next, e);
+  if (rc)
+    return rc;
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new(arr, config_json(&list[i]));
+  json_t *j = json_pack("{s:o}", "Versions", arr);
+  if (next != NULL)
+    json_object_set_new(j, "NextMarker", json_string(next));
+  send_json(r, 200, j);
+  return 0;
+}
+
+static int op_alias(lambda *l, http_req *r, const call *c, err *e)
+{
+  const char *name;
+  const char *q;
+  int rc = target(r, c, &name, &q, e);
+  if (rc)
+    return rc;
+  fn_alias al;
+  if (c->op == OP_GET_ALIAS) {
+    if ((rc = fn_alias_get(l->fn, name, c->alias, r->arena, &al, e)) == 0)
+      send_json(r, 200, alias_json(&al));
+    return rc;
+  }
+  if (c->op == OP_DELETE_ALIAS) {
+    if ((rc = fn_alias_delete(l->fn, name, c->alias, e)) == 0)
+      http_resp_status(r, 204);
+    return rc;
+  }
+  if (c->op == OP_LIST_ALIASES) {
+    fn_alias *list;
+    size_t n;
+    const char *next;
+    rc = fn_alias_list(l->fn, name, http_req_param(r, "FunctionVersion"),
+                       http_req_param(r, "Marker"), max_items(r), r->arena, &list, &n, &next, e);
+    if (rc)
+      return rc;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+      json_array_append_new(arr, alias_json(&list[i]));
+    json_t *j = json_pack("{s:o}", "Aliases", arr);
+    if (next != NULL)
+      json_object_set_new(j, "NextMarker", json_string(next));
+    send_json(r, 200, j);
+    return 0;
+  }
+  json_t *b;
+  if ((rc = parse_body(r, &b, e)) != 0)
+    return rc;
+  const char *aname = NULL;
+  const char *version = NULL;
+  const char *desc = NULL;
+  const char *rev = NULL;
+  if ((rc = get_string(b, "Name", &aname, e)) == 0 &&
+      (rc = get_string(b, "FunctionVersion", &version, e)) == 0 &&
+      (rc = get_string(b, "Description", &desc, e)) == 0 &&
+      (rc = get_string(b, "RevisionId", &rev, e)) == 0) {
+    json_t *routing = json_object_get(b, "RoutingConfig");
+    if (routing != NULL && json_object_size(json_object_get(routing, "AdditionalVersionWeights")))
+      rc = err_set(e, ERR_INVALID, "tarn does not support weighted aliases yet");
+  }
+  if (rc == 0 && c->op == OP_CREATE_ALIAS)
+    rc = fn_alias_create(l->fn, name, aname, version, desc, r->arena, &al, e);
+  else if (rc == 0)
+    rc = fn_alias_update(l->fn, name, c->alias, version, desc, rev, r->arena, &al, e);
+  json_decref(b);
+  if (rc == 0)
+    send_json(r, c->op == OP_CREATE_ALIAS ? 201 : 200, alias_json(&al));
+  return rc;
+}
+
+static int op_concurrency(lambda *l, http_req *r, const call *c, err *e)
+{
+  const char *name;
+  const char *q;
+  int rc = target(r, c, &name, &q, e);
+  if (rc)
+    return rc;
+  if (c->op == OP_GET_CONCURRENCY) {
+    int reserved;
+    if ((rc = fn_concurrency_get(l->fn, name, &reserved, e)) != 0)
+      return rc;
+    send_json(r, 200, reserved >= 0 ? json_pack("{s:i}", "ReservedConcurrentExecutions", reserved)
+                                    : json_object());
+    return 0;
+  }
+  if (c->op == OP_DELETE_CONCURRENCY) {
+    if ((rc = fn_concurrency_put(l->fn, name, -1, e)) == 0)
+      http_resp_status(r, 204);
+    return rc;
+  }
+  json_t *b;
+  if ((rc = parse_body(r, &b, e)) != 0)
+    return rc;
+  json_t *v = json_object_get(b, "ReservedConcurrentExecutions");
+  if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000)
+    rc = err_set(e, ERR_INVALID, "ReservedConcurrentExecutions must be an integer of at least 0");
+  int n = rc == 0 ? (int)json_integer_value(v) : 0;
+  json_decref(b);
+  if (rc == 0)
+    rc = fn_concurrency_put(l->fn, name, n, e);
+  if (rc == 0)
+    send_json(r, 200, json_pack("{s:i}", "ReservedConcurrentExecutions", n));
+  return rc;
+}
+
+static int op_invoke(lambda *l, http_req *r, const call *c, err *e)
+{
+  const char *type = http_req_header(r, "x-amz-invocation-type");
+  const char *log = http_req_header(r, "x-amz-log-type");
+  fn_invoke_params p = {
+      .name = c->function,
+      .qualifier = http_req_param(r, "Qualifier"),
+      .type = FN_INVOKE_SYNC,
+      .payload = r->body.data ? r->body.data : "",
+      .len = r->body.len,
+      .log_tail = log != NULL && strcmp(log, "Tail") == 0,
+      .client_context = http_req_header(r, "x-amz-client-context"),
+  };
+  if (type == NULL || strcmp(type, "RequestResponse") == 0)
+    p.type = FN_INVOKE_SYNC;
+  else if (strcmp(type, "Event") == 0)
+    p.type = FN_INVOKE_EVENT;
+  else if (strcmp(type, "DryRun") == 0)
+    p.type = FN_INVOKE_DRYRUN;
+  else
+    return err_set(e, ERR_INVALID, "1 validation error detected: Value '%s' at 'invocationType' "
+                                   "failed to satisfy constraint: Member must satisfy enum value "
+                                   "set: [Event, RequestResponse, DryRun]", type);
+  if (log != NULL && strcmp(log, "Tail") != 0 && strcmp(log, "None") != 0)
+    return err_set(e, ERR_INVALID, "1 validation error detected: Value '%s' at 'logType' failed "
+                                   "to satisfy constraint: Member must satisfy enum value set: "
+                                   "[None, Tail]", log);
+  if (p.type != FN_INVOKE_SYNC)
+    p.log_tail = false;
+  if (p.client_context != NULL && strlen(p.client_context) > 3583)
+    return err_set(e, ERR_INVALID, "Client context must be at most 3583 bytes of base64");
+  fn_invoke_result res;
+  int rc = fn_invoke(l->fn, &p, r->arena, &res, e);
+  if (rc)
+    return rc;
+  http_resp_status(r, res.status);
+  http_resp_header(r, "x-amzn-RequestId", res.request_id ? res.request_id : r->request_id);
+  if (res.executed_version != NULL && res.status == 200)
+    http_resp_header(r, "X-Amz-Executed-Version", res.executed_version);
+  if (res.function_error != NULL)
+    http_resp_header(r, "X-Amz-Function-Error", res.function_error);
+  if (res.log_tail_b64 != NULL)
+    http_resp_header(r, "X-Amz-Log-Result", res.log_tail_b64);
+  if (res.status == 200) {
+    http_resp_header(r, "Content-Type", "application/json");
+    buf_release(&r->resp_body);
+    r->resp_body = res.payload;
+    if (r->resp_body.max < r->resp_body.len)
+      r->resp_body.max = r->resp_body.len;
+  } else {
+    buf_release(&res.payload);
+  }
+  return 0;
+}
+
+static int op_logs(lambda *l, http_req *r, const call *c, err *e)
+{
+  const char *name;
+  const char *q;
+  int rc = target(r, c, &name, &q, e);
+  if (rc)
+    return rc;
+  const char *bytes = http_req_param(r, "bytes");
+  long max = bytes ? strtol(bytes, NULL, 10) : 65536;
+  if (max < 1 || max > (1 << 20))
+    max = 1 << 20;
+  if ((rc = fn_logs_read(l->fn, name, (size_t)max, &r->resp_body, e)) == 0)
+    http_resp_header(r, "Content-Type", "text/plain; charset=utf-8");
+  return rc;
+}
+
+static void lambda_handle(void *ctx, http_req *r)
+{
+  lambda *l = ctx;
+  call *c = r->svc;
+  err e = {0};
+  int rc = 0;
+  switch (c->op) {
+  case OP_CREATE:
+    rc = op_create(l, r, &e);
+    break;
+  case OP_LIST:
+    rc = op_list(l, r, &e);
+    break;
+  case OP_GET:
+    rc = op_get(l, r, c, false, &e);
+    break;
+  case OP_GET_CONFIG:
+    rc = op_get(l, r, c, true, &e);
+    break;
+  case OP_DELETE:
+    rc = op_delete(l, r, c, &e);
+    break;
+  case OP_UPDATE_CONFIG:
+    rc = op_update_config(l, r, c, &e);
+    break;
+  case OP_UPDATE_CODE:
+    rc = op_update_code(l, r, c, &e);
+    break;
+  case OP_PUBLISH:
+    rc = op_publish(l, r, c, &e);
+    break;
+  case OP_LIST_VERSIONS:
+    rc = op_list_versions(l, r, c, &e);
+    break;
+  case OP_CREATE_ALIAS:
+  case OP_LIST_ALIASES:
+  case OP_GET_ALIAS:
+  case OP_UPDATE_ALIAS:
+  case OP_DELETE_ALIAS:
+    rc = op_alias(l, r, c, &e);
+    break;
+  case OP_INVOKE:
+    rc = op_invoke(l, r, c, &e);
+    break;
+  case OP_PUT_CONCURRENCY:
+  case OP_DELETE_CONCURRENCY:
+  case OP_GET_CONCURRENCY:
+    rc = op_concurrency(l, r, c, &e);
+    break;
+  case OP_LOGS:
+    rc = op_logs(l, r, c, &e);
+    break;
+  }
+  if (rc != 0) {
+    r->nresp_headers = 0;
+    buf_reset(&r->resp_body);
+    lambda_error(l, r, &e);
+  }
+}
+
+http_service *lambda_service_new(fn_system *fn, store *st)
+{
+  lambda *l = calloc(1, sizeof *l);
+  if (l == NULL)
+    abort();
+  l->fn = fn;
+  l->st = st;
+  l->svc = (http_service){
+      .name = "lambda",
+      .ctx = l,
+      .prepare = lambda_prepare,
+      .handle = lambda_handle,
+      .error = lambda_error,
+      .cleanup = NULL,
+  };
+  return &l->svc;
+}
+
+http_service *lambda_service_free(http_service *svc)
+{
+  free(svc);
+  return NULL;
+}

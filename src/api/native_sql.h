@@ -1,0 +1,21 @@
+/* api/native_sql.h -- POST /_tarn/sql, called from native.c's routes. */
+#ifndef TARN_API_NATIVE_SQL_H
+#define TARN_API_NATIVE_SQL_H
+
+#include "http/http.h"
+#include "sql/sql.h"
+#include "store/store.h"
+
+typedef struct native_sql native_sql;
+
+native_sql *native_sql_new(store *st);
+/* Cancels running queries and waits for them to end. */
+void native_sql_stop(native_sql *n);
+/* Stops, then frees; accepts NULL; returns NULL. */
+native_sql *native_sql_free(native_sql *n);
+
+int native_sql_prepare(native_sql *n, http_req *r, err *e);
+void native_sql_handle(native_sql *n, http_req *r);
+void native_sql_cleanup(native_sql *n, http_req *r);
+
+#endif

@@ -1,0 +1,176 @@
+/* fn/fn.c -- the function system's life: open, start, stop, close, and the
+ * small file helpers the other files share.
+ *
+ * Order of things (main.c): sandbox_system_init, fn_system_open, the
+ * Runtime API server on its socket, fn_system_start; at the end
+ * fn_system_stop, the servers stop, fn_system_close.
+ */
+#include "fn/internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fn_mkdirs(const char *path, err *e)
+{
+  char tmp[4096];
+  size_t n = strlen(path);
+  if (n >= sizeof tmp)
+    return err_set(e, ERR_INVALID, "path too long '%s'", path);
+  memcpy(tmp, path, n + 1);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+      return err_set(e, err_from_errno(errno), "cannot create '%s': %s", tmp, strerror(errno));
+    *p = '/';
+  }
+  if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+    return err_set(e, err_from_errno(errno), "cannot create '%s': %s", tmp, strerror(errno));
+  return 0;
+}
+
+static void rmtree_at(int dfd, const char *name)
+{
+  int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    unlinkat(dfd, name, 0);
+    return;
+  }
+  DIR *d = fdopendir(fd);
+  if (d == NULL) {
+    close(fd);
+    return;
+  }
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    if (de->d_type == DT_DIR)
+      rmtree_at(fd, de->d_name);
+    else if (unlinkat(fd, de->d_name, 0) != 0 && errno == EISDIR)
+      rmtree_at(fd, de->d_name);
+  }
+  closedir(d);
+  unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+void fn_rmtree(const char *path)
+{
+  rmtree_at(AT_FDCWD, path);
+}
+
+static char *dup_or_die(const char *s)
+{
+  char *d = strdup(s ? s : "");
+  if (d == NULL)
+    abort();
+  return d;
+}
+
+int fn_system_open(const fn_options *o, fn_system **out, err *e)
+{
+  fn_system *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    abort();
+  s->data_dir = dup_or_die(o->data_dir);
+  size_t n = strlen(s->data_dir) + 32;
+  s->fn_dir = malloc(n);
+  s->code_dir = malloc(n);
+  s->log_dir = malloc(n);
+  if (s->fn_dir == NULL || s->code_dir == NULL || s->log_dir == NULL)
+    abort();
+  snprintf(s->fn_dir, n, "%s/fn", s->data_dir);
+  snprintf(s->code_dir, n, "%s/fn/code", s->data_dir);
+  snprintf(s->log_dir, n, "%s/fn/logs", s->data_dir);
+  s->runtime_dir = dup_or_die(o->runtime_dir);
+  s->runtime_socket = dup_or_die(o->runtime_socket);
+  s->platform_socket = dup_or_die(o->platform_socket);
+  s->access_key = dup_or_die(o->access_key);
+  s->secret_key = dup_or_die(o->secret_key);
+  s->account_limit = o->account_concurrency ? o->account_concurrency
+                                            : FN_DEFAULT_ACCOUNT_CONCURRENCY;
+  s->idle_seconds = o->idle_seconds ? o->idle_seconds : 300;
+  s->async_workers = o->async_workers ? o->async_workers : 8;
+  s->async_retry_ms = o->async_retry_ms ? o->async_retry_ms : 1000;
+  s->epfd = -1;
+  s->wake_fd = -1;
+  pthread_mutex_init(&s->lock, NULL);
+  pthread_mutex_init(&s->write_lock, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&s->registered, &ca);
+  pthread_cond_init(&s->reaper_cond, &ca);
+  pthread_cond_init(&s->queue_cond, &ca);
+  pthread_condattr_destroy(&ca);
+  runtime_service_init(s);
+  int rc;
+  if ((rc = fn_mkdirs(s->code_dir, e)) != 0 || (rc = fn_mkdirs(s->log_dir, e)) != 0 ||
+      (rc = registry_open(s, e)) != 0 || (rc = async_open(s, e)) != 0) {
+    fn_system_close(s);
+    return rc;
+  }
+  code_sweep(s);
+  *out = s;
+  return 0;
+}
+
+int fn_system_start(fn_system *s, err *e)
+{
+  int rc = sched_start_threads(s, e);
+  if (rc == 0)
+    rc = async_start(s, e);
+  if (rc == 0)
+    s->started = true;
+  return rc;
+}
+
+void fn_system_stop(fn_system *s)
+{
+  if (s == NULL)
+    return;
+  pthread_mutex_lock(&s->lock);
+  bool was = s->stopping;
+  s->stopping = true;
+  pthread_cond_broadcast(&s->registered);
+  pthread_mutex_unlock(&s->lock);
+  if (was || !s->started)
+    return;
+  async_stop(s);
+  sched_stop(s);
+}
+
+fn_system *fn_system_close(fn_system *s)
+{
+  if (s == NULL)
+    return NULL;
+  fn_system_stop(s);
+  registry_close(s);
+  for (async_item *it = s->queue, *next; it != NULL; it = next) {
+    next = it->next;
+    free(it);
+  }
+  pthread_cond_destroy(&s->registered);
+  pthread_cond_destroy(&s->reaper_cond);
+  pthread_cond_destroy(&s->queue_cond);
+  pthread_mutex_destroy(&s->lock);
+  pthread_mutex_destroy(&s->write_lock);
+  free(s->data_dir);
+  free(s->fn_dir);
+  free(s->code_dir);
+  free(s->log_dir);
+  free(s->runtime_dir);
+  free(s->runtime_socket);
+  free(s->platform_socket);
+  free(s->access_key);
+  free(s->secret_key);
+  free(s);
+  return NULL;
+}

@@ -1,0 +1,308 @@
+/* fn/internal.h -- what the files of fn/ share: the system, the in-memory
+ * registry, pools, instances and invocations.
+ *
+ * One mutex (fn_system.lock) guards everything in memory here: the
+ * registry's entries, pools, instances, invocations' states and the
+ * counters. Nothing slow runs under it: no LMDB commit, no sandbox start,
+ * no file I/O but the log writes of START/END/REPORT.
+ *
+ * Lifetimes:
+ *   conf      refcounted (conf_ref/conf_unref under the lock): the entry
+ *             holds $LATEST's and each version's; every instance holds the
+ *             one it was started with.
+ *   pool      one per (function, version) that was invoked; freed with its
+ *             function entry, after its instances are gone.
+ *   instance  from sched_start to the monitor's reaping of its sandbox.
+ *   invoc     owned by whoever invokes (a request arena, an async worker);
+ *             it stays valid until done is set and the owner saw it.
+ */
+#ifndef TARN_FN_INTERNAL_H
+#define TARN_FN_INTERNAL_H
+
+#include "fn/fn.h"
+#include "sandbox/sandbox.h"
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define FN_HASH_BUCKETS 4096
+#define FN_PID_BUCKETS 1024
+#define FN_LOG_FILE_MAX (1u << 20)   /* a log file is rotated past this */
+#define FN_INIT_TIMEOUT_MS 10000     /* Lambda's init phase limit */
+#define FN_RESPONSE_MAX (FN_MAX_SYNC_PAYLOAD + 100) /* Lambda allows 100 bytes over */
+
+typedef struct fn_entry fn_entry;
+typedef struct pool pool;
+typedef struct instance instance;
+typedef struct invoc invoc;
+
+/* One configuration, immutable once made (strings in its own arena). */
+typedef struct conf {
+  int refs;                   /* under fn_system.lock */
+  arena *a;                   /* everything below */
+  fn_config cfg;              /* cfg.reserved_concurrency is not kept here */
+  uint32_t number;            /* 0 for $LATEST */
+  const char *code_dir;       /* DATA/fn/code/<hex> */
+  const char **argv;          /* what the sandbox runs */
+  const char **envp;          /* the environment, but the per-instance log stream */
+  size_t nenvp;
+} conf;
+
+typedef struct alias_rec {
+  char *name;
+  char *version;              /* "$LATEST" or a number */
+  char *description;
+  char revision_id[37];
+} alias_rec;
+
+struct pool {
+  fn_entry *fn;
+  char version[16];           /* "$LATEST" or a number */
+  conf *conf;                 /* what new instances run (replaced on update) */
+  instance *idle;             /* LIFO of idle instances (warmest first) */
+  size_t nidle;
+  instance *all;              /* every live instance, through all_next */
+  size_t ninstances;
+  pool *next;                 /* the entry's pools */
+};
+
+struct fn_entry {
+  char name[65];
+  conf *latest;
+  conf **versions;            /* published, ascending numbers */
+  size_t nversions;
+  size_t cap_versions;
+  uint32_t next_version;
+  alias_rec *aliases;
+  size_t naliases;
+  int reserved;               /* -1: none */
+  uint32_t active;            /* invocations running now */
+  int64_t created_ms;
+  pool *pools;
+  int log_fd;                 /* DATA/fn/logs/<name>.log, O_APPEND; -1 until used */
+  uint64_t log_size;
+  pthread_mutex_t log_lock;   /* guards log_fd, log_size and rotation */
+  bool deleted;               /* removed from the table; freed when unused */
+  uint32_t users;             /* pools with instances + invocations in flight */
+  fn_entry *hnext;
+};
+
+enum inst_state {
+  INST_STARTING,  /* sandbox started, no GET next yet (init running) */
+  INST_IDLE,      /* waiting for work */
+  INST_BUSY,      /* an invocation is assigned */
+  INST_DEAD       /* killed or exited; waiting to be reaped */
+};
+
+struct instance {
+  pool *pool;
+  conf *conf;
+  sandbox *sb;
+  int pid;                    /* host pid of the sandbox init */
+  int pidfd;
+  int log_rd;                 /* read end of its stdout/stderr pipe */
+  char id[24];
+  char stream[96];            /* AWS_LAMBDA_LOG_STREAM_NAME */
+  enum inst_state state;
+  bool retire;                /* kill after the current invocation */
+  bool killed;                /* sandbox_kill was called */
+  bool log_open;              /* log_rd is still in the epoll set */
+  int refs;                   /* the monitor's 1 + Runtime API calls using it */
+  invoc *inv;                 /* the current invocation, or NULL */
+  char *init_error;           /* body of /runtime/init/error (heap), or NULL */
+  char *init_error_type;
+  int64_t started_us;         /* for Init Duration */
+  double init_ms;             /* set at the first GET next */
+  bool cold_pending;          /* the next invocation reports Init Duration */
+  int64_t idle_since_ms;
+  pthread_cond_t cond;        /* GET next waits here */
+  pthread_mutex_t log_lock;   /* guards reading log_rd and log_inv */
+  invoc *log_inv;             /* whose tail the output goes to */
+  instance *idle_next;
+  instance *all_next;
+  instance *pid_next;
+};
+
+enum invoc_result {
+  INV_PENDING,
+  INV_OK,
+  INV_ERROR,      /* the function reported an error (payload is its document) */
+  INV_FAILED      /* time-out, crash, OOM, init failure: payload made here */
+};
+
+struct invoc {
+  char id[37];                /* request id (UUID) */
+  const void *payload;
+  size_t len;
+  const char *client_context;  /* decoded JSON, or NULL */
+  const char *invoked_arn;    /* Lambda-Runtime-Invoked-Function-Arn */
+  conf *conf;                 /* what it runs (ref held by the pool's instance) */
+  pool *pool;
+  instance *inst;
+  bool handed;                /* the runtime received it */
+  bool done;
+  enum invoc_result result;
+  buf response;               /* moved from the runtime's request, or made here */
+  int64_t start_us;
+  int64_t handed_us;
+  int64_t deadline_wall_ms;   /* Lambda-Runtime-Deadline-Ms */
+  bool cold;
+  double init_ms;
+  pthread_cond_t cond;        /* the invoker waits here */
+  char tail[FN_LOG_TAIL];     /* ring of the log lines of this invocation */
+  size_t tail_len;            /* bytes in the ring (<= FN_LOG_TAIL) */
+  size_t tail_pos;            /* next write position */
+  bool want_tail;
+};
+
+typedef struct fn_counters {
+  uint64_t invocations;
+  uint64_t errors;
+  uint64_t throttles;
+  uint64_t timeouts;
+  uint64_t cold_starts;
+  uint64_t async_queued;
+  uint64_t async_done;
+  uint64_t async_dropped;
+  uint64_t duration_buckets[12];
+  uint64_t duration_over;
+  double duration_sum;
+  uint64_t init_buckets[12];
+  uint64_t init_over;
+  double init_sum;
+  uint64_t instances_started;
+  uint64_t instances_reaped;
+} fn_counters;
+
+typedef struct async_item {
+  uint64_t seq;
+  int64_t not_before_ms;
+  int attempts;
+  struct async_item *next;
+} async_item;
+
+struct fn_system {
+  char *data_dir;
+  char *fn_dir;               /* DATA/fn */
+  char *code_dir;             /* DATA/fn/code */
+  char *log_dir;              /* DATA/fn/logs */
+  char *runtime_dir;
+  char *runtime_socket;
+  char *platform_socket;
+  char *access_key;
+  char *secret_key;
+  uint32_t account_limit;
+  uint32_t idle_seconds;
+  uint32_t async_workers;
+  uint32_t async_retry_ms;
+
+  MDB_env *env;
+  MDB_dbi dbi;
+  pthread_mutex_t write_lock; /* one registry writer at a time */
+
+  pthread_mutex_t lock;       /* see the top of this file */
+  pthread_cond_t registered;  /* an instance's pid became known */
+  fn_entry *table[FN_HASH_BUCKETS];
+  size_t nfunctions;
+  instance *by_pid[FN_PID_BUCKETS];
+  uint32_t active;            /* all invocations running */
+  uint32_t unreserved_active; /* those of functions without a reservation */
+  uint32_t reserved_sum;
+  uint32_t instances;
+  bool stopping;
+  bool started;
+  fn_counters c;
+  uint64_t next_instance;
+
+  /* the monitor: one thread over every instance's log pipe and pidfd */
+  int epfd;
+  int wake_fd;                /* eventfd: stop */
+  pthread_t monitor;
+  pthread_t reaper;
+  pthread_cond_t reaper_cond;
+
+  /* asynchronous invocations */
+  uint64_t next_seq;
+  async_item *queue;          /* ordered by not_before_ms */
+  pthread_cond_t queue_cond;
+  pthread_t *workers;
+  uint32_t nworkers;
+
+  http_service runtime_svc;
+};
+
+/* ---- scheduler.c ---- */
+/* The credentials a function's instances get in AWS_ACCESS_KEY_ID /
+ * AWS_SECRET_ACCESS_KEY: for now the server's own. The one place to change
+ * for scoped, per-function credentials. */
+void fn_credentials_for(fn_system *s, const fn_config *f, const char **access_key,
+                        const char **secret_key);
+
+/* ---- registry.c ---- */
+int registry_open(fn_system *s, err *e);
+void registry_close(fn_system *s);
+fn_entry *registry_find(fn_system *s, const char *name);   /* under lock */
+void conf_ref(conf *c);                                     /* under lock */
+void conf_unref(conf *c);                                   /* under lock */
+/* Resolves a qualifier (NULL, $LATEST, number, alias) of an entry; under lock. */
+int registry_resolve(fn_entry *f, const char *qualifier, conf **out, const char **version,
+                     err *e);
+bool registry_code_used(fn_system *s, const char *hex);    /* under lock */
+void entry_release(fn_system *s, fn_entry *f);             /* under lock: users-- */
+
+/* ---- code.c ---- */
+void code_sweep(fn_system *s);
+
+/* ---- scheduler.c ---- */
+int sched_start_threads(fn_system *s, err *e);
+void sched_stop(fn_system *s);
+pool *sched_pool(fn_system *s, fn_entry *f, const char *version, conf *c); /* under lock */
+/* Admits, assigns and waits for one invocation; the lock is held on entry
+ * and on return. Returns 0 (inv done), or a throttle / stop error. */
+int sched_run(fn_system *s, fn_entry *f, pool *p, invoc *inv, err *e);
+/* Kills and forgets the instances of a pool / of every pool of f (update,
+ * delete); busy ones are retired. Under lock. */
+void sched_recycle(fn_system *s, pool *p);
+void sched_drop_entry(fn_system *s, fn_entry *f);
+instance *sched_by_pid(fn_system *s, int pid);              /* under lock */
+/* Completes inv (under lock): sets result and wakes its invoker; writes the
+ * END and REPORT lines (status: NULL, or "timeout" / "error" for REPORT). */
+void sched_complete(fn_system *s, instance *in, invoc *inv, enum invoc_result r,
+                    const char *status);
+void instance_unref(fn_system *s, instance *in);           /* under lock */
+/* Moves what the instance printed so far into its function's log. */
+void sched_drain_log(fn_system *s, instance *in);
+void sched_kill(fn_system *s, instance *in);                /* under lock */
+/* After a response: back to the idle stack, or killed when retired. */
+void sched_release(fn_system *s, instance *in);             /* under lock */
+
+/* ---- logs.c ---- */
+void logs_write(fn_system *s, fn_entry *f, invoc *inv, const char *p, size_t n);
+void logs_printf(fn_system *s, fn_entry *f, invoc *inv, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void logs_close(fn_entry *f);
+/* Base64 of the invocation's tail, in a. */
+const char *logs_tail_b64(const invoc *inv, arena *a);
+
+/* ---- invoke.c ---- */
+int async_open(fn_system *s, err *e);                      /* loads the queue */
+int async_start(fn_system *s, err *e);
+void async_stop(fn_system *s);
+void invoc_init(invoc *inv);
+void invoc_release(invoc *inv);
+void uuid_v4(char out[37]);
+
+/* ---- runtime_api.c ---- */
+void runtime_service_init(fn_system *s);
+
+/* ---- metrics.c ---- */
+void metrics_duration(fn_system *s, double ms);             /* under lock */
+void metrics_init_duration(fn_system *s, double ms);        /* under lock */
+
+/* ---- small helpers (fn.c) ---- */
+int fn_mkdirs(const char *path, err *e);
+/* Removes a tree without following symlinks; ignores what is missing. */
+void fn_rmtree(const char *path);
+
+#endif

@@ -1,0 +1,452 @@
+/* fn/invoke.c -- invocation: synchronous (RequestResponse), asynchronous
+ * (Event, through a durable queue and a pool of workers) and DryRun.
+ *
+ * Why a queue in LMDB: Lambda answers an Event with 202 once it is queued,
+ * and a queued event must run even if the server restarts in between.
+ *
+ * Invariants:
+ *   (1) A sync invocation writes nothing durable: its state is an invoc on
+ *       the caller's stack; the only allocation is the response buffer the
+ *       runtime's request already made (moved, not copied).
+ *   (2) An Event is committed (q/SEQ, synced) before fn_invoke returns 0; it
+ *       is deleted only after it ran to an end (response, or an error after
+ *       its retries), or when its function is gone.
+ *   (3) Throttled events wait and are tried again (not counted as attempts);
+ *       function errors are retried twice, as Lambda does.
+ *
+ * Start reading at fn_invoke().
+ */
+#include "fn/internal.h"
+
+#include "base/hash.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define MAX_QUEUED 1000000
+#define THROTTLE_RETRY_MS 500
+#define EVENT_MAX_ATTEMPTS 3
+
+void uuid_v4(char out[37])
+{
+  uint8_t b[16];
+  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
+    memset(b, 0, sizeof b);
+  b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+  b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+  char hex[33];
+  hex_encode(b, sizeof b, hex);
+  snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
+void invoc_init(invoc *inv)
+{
+  memset(inv, 0, offsetof(invoc, tail));
+  inv->tail_len = 0;
+  inv->tail_pos = 0;
+  inv->want_tail = false;
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&inv->cond, &ca);
+  pthread_condattr_destroy(&ca);
+  buf_init(&inv->response, FN_RESPONSE_MAX);
+  uuid_v4(inv->id);
+  inv->start_us = time_mono_us();
+}
+
+void invoc_release(invoc *inv)
+{
+  pthread_cond_destroy(&inv->cond);
+  buf_release(&inv->response);
+}
+
+static bool json_ok(const void *p, size_t n)
+{
+  if (n == 0)
+    return true;
+  json_error_t je;
+  json_t *j = json_loadb(p, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+  if (j == NULL)
+    return false;
+  json_decref(j);
+  return true;
+}
+
+/* Runs one invocation to its end (sync, or an Event's attempt). */
+static int run_sync(fn_system *s, const char *name, const char *qualifier,
+                    const fn_invoke_params *p, const char *request_id, arena *a,
+                    fn_invoke_result *res, err *e)
+{
+  invoc inv;
+  invoc_init(&inv);
+  if (request_id != NULL)
+    snprintf(inv.id, sizeof inv.id, "%s", request_id);
+  inv.payload = p->payload;
+  inv.len = p->len;
+  inv.want_tail = p->log_tail;
+  if (p->client_context != NULL && *p->client_context) {
+    size_t n = strlen(p->client_context);
+    uint8_t *dec = arena_alloc(a, n + 1);
+    long m = base64_decode(p->client_context, n, dec, n);
+    if (m < 0 || !json_ok(dec, (size_t)m)) {
+      invoc_release(&inv);
+      return err_set(e, ERR_INVALID_REQUEST, "Client context must be a valid Base64-encoded JSON "
+                                             "object.");
+    }
+    dec[m] = 0;
+    inv.client_context = (const char *)dec;
+  }
+  pthread_mutex_lock(&s->lock);
+  fn_entry *f = registry_find(s, name);
+  conf *c = NULL;
+  const char *version = NULL;
+  int rc = f ? registry_resolve(f, qualifier, &c, &version, e)
+             : err_set(e, ERR_NOT_FOUND, "Function not found: arn:aws:lambda:%s:%s:function:%s",
+                       FN_REGION, FN_ACCOUNT_ID, name);
+  if (rc == 0) {
+    inv.invoked_arn = qualifier ? arena_sprintf(a, "arn:aws:lambda:%s:%s:function:%s:%s",
+                                                FN_REGION, FN_ACCOUNT_ID, name, qualifier)
+                                : c->cfg.arn;
+    res->executed_version = arena_strdup(a, version);
+    pool *pl = sched_pool(s, f, version, c);
+    rc = sched_run(s, f, pl, &inv, e);
+  }
+  pthread_mutex_unlock(&s->lock);
+  if (rc == 0) {
+    res->status = 200;
+    res->payload = inv.response;
+    buf_init(&inv.response, 0);
+    res->function_error = inv.result == INV_OK ? NULL : "Unhandled";
+    res->request_id = arena_strdup(a, inv.id);
+    if (p->log_tail)
+      res->log_tail_b64 = logs_tail_b64(&inv, a);
+  }
+  invoc_release(&inv);
+  return rc;
+}
+
+/* ---- the queue ---- */
+
+static void queue_push(fn_system *s, async_item *it)
+{
+  async_item **pp = &s->queue;
+  while (*pp != NULL && (*pp)->not_before_ms <= it->not_before_ms)
+    pp = &(*pp)->next;
+  it->next = *pp;
+  *pp = it;
+  pthread_cond_signal(&s->queue_cond);
+}
+
+static void seq_key(uint64_t seq, char out[19])
+{
+  snprintf(out, 19, "q/%016llx", (unsigned long long)seq);
+}
+
+static int enqueue(fn_system *s, const char *name, const char *qualifier, const void *payload,
+                   size_t len, const char *id, err *e)
+{
+  pthread_mutex_lock(&s->lock);
+  uint64_t queued = s->c.async_queued - s->c.async_done;
+  uint64_t seq = s->next_seq++;
+  pthread_mutex_unlock(&s->lock);
+  if (queued >= MAX_QUEUED)
+    return err_set(e, FN_ERR_THROTTLED_ACCOUNT, "Rate Exceeded.");
+  json_t *h = json_pack("{s:s, s:s?, s:s}", "f", name, "q", qualifier, "id", id);
+  char *head = json_dumps(h, JSON_COMPACT);
+  json_decref(h);
+  if (head == NULL)
+    abort();
+  size_t hlen = strlen(head);
+  char key[19];
+  seq_key(seq, key);
+  MDB_val k = {18, key};
+  MDB_val v = {hlen + 1 + len, NULL};
+  MDB_txn *txn;
+  pthread_mutex_lock(&s->write_lock);
+  int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+  if (rc == 0) {
+    rc = mdb_put(txn, s->dbi, &k, &v, MDB_RESERVE);
+    if (rc == 0) {
+      memcpy(v.mv_data, head, hlen + 1);
+      if (len)
+        memcpy((char *)v.mv_data + hlen + 1, payload, len);
+      rc = mdb_txn_commit(txn);
+    } else {
+      mdb_txn_abort(txn);
+    }
+  }
+  pthread_mutex_unlock(&s->write_lock);
+  free(head);
+  if (rc != 0)
+    return err_set(e, rc == MDB_MAP_FULL ? ERR_NO_SPACE : ERR_IO,
+                   "cannot queue the invocation: %s", mdb_strerror(rc));
+  async_item *it = calloc(1, sizeof *it);
+  if (it == NULL)
+    abort();
+  it->seq = seq;
+  pthread_mutex_lock(&s->lock);
+  s->c.async_queued++;
+  queue_push(s, it);
+  pthread_mutex_unlock(&s->lock);
+  return 0;
+}
+
+static void dequeue_done(fn_system *s, uint64_t seq)
+{
+  char key[19];
+  seq_key(seq, key);
+  MDB_val k = {18, key};
+  MDB_txn *txn;
+  pthread_mutex_lock(&s->write_lock);
+  if (mdb_txn_begin(s->env, NULL, 0, &txn) == 0) {
+    mdb_del(txn, s->dbi, &k, NULL);
+    if (mdb_txn_commit(txn) != 0) {
+      /* it runs again after a restart: at least once */
+    }
+  }
+  pthread_mutex_unlock(&s->write_lock);
+  pthread_mutex_lock(&s->lock);
+  s->c.async_done++;
+  pthread_mutex_unlock(&s->lock);
+}
+
+/* Reads a queued event: name, qualifier, id and payload (heap copies). */
+static bool queue_read(fn_system *s, uint64_t seq, char **name, char **qualifier, char **id,
+                       buf *payload)
+{
+  char key[19];
+  seq_key(seq, key);
+  MDB_val k = {18, key};
+  MDB_val v;
+  MDB_txn *txn;
+  if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+    return false;
+  bool ok = false;
+  if (mdb_get(txn, s->dbi, &k, &v) == 0) {
+    const char *p = v.mv_data;
+    const char *nul = memchr(p, '\0', v.mv_size);
+    if (nul != NULL) {
+      json_t *h = json_loads(p, 0, NULL);
+      const char *f = json_string_value(json_object_get(h, "f"));
+      const char *q = json_string_value(json_object_get(h, "q"));
+      const char *i = json_string_value(json_object_get(h, "id"));
+      if (f != NULL && i != NULL) {
+        *name = strdup(f);
+        *qualifier = q ? strdup(q) : NULL;
+        *id = strdup(i);
+        size_t off = (size_t)(nul - p) + 1;
+        buf_append(payload, p + off, v.mv_size - off);
+        ok = true;
+      }
+      json_decref(h);
+    }
+  }
+  mdb_txn_abort(txn);
+  return ok;
+}
+
+static void *worker_main(void *arg)
+{
+  fn_system *s = arg;
+  for (;;) {
+    pthread_mutex_lock(&s->lock);
+    async_item *it = NULL;
+    while (!s->stopping) {
+      if (s->queue != NULL && s->queue->not_before_ms <= time_mono_ms()) {
+        it = s->queue;
+        s->queue = it->next;
+        break;
+      }
+      if (s->queue != NULL) {
+        int64_t at = s->queue->not_before_ms;
+        struct timespec ts = {(time_t)(at / 1000), (long)(at % 1000) * 1000000};
+        pthread_cond_timedwait(&s->queue_cond, &s->lock, &ts);
+      } else {
+        pthread_cond_wait(&s->queue_cond, &s->lock);
+      }
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (it == NULL)
+      return NULL;
+
+    char *name = NULL;
+    char *qualifier = NULL;
+    char *id = NULL;
+    buf payload;
+    buf_init(&payload, FN_MAX_ASYNC_PAYLOAD + 1);
+    if (!queue_read(s, it->seq, &name, &qualifier, &id, &payload)) {
+      dequeue_done(s, it->seq);
+      free(it);
+      buf_release(&payload);
+      continue;
+    }
+    arena *a = arena_new();
+    fn_invoke_params p = {.name = name, .qualifier = qualifier, .type = FN_INVOKE_SYNC,
+                          .payload = payload.data ? payload.data : "", .len = payload.len};
+    fn_invoke_result res = {0};
+    err e = {0};
+    int rc = run_sync(s, name, qualifier, &p, id, a, &res, &e);
+    bool requeue = false;
+    int64_t delay = 0;
+    if (rc == FN_ERR_THROTTLED || rc == FN_ERR_THROTTLED_ACCOUNT) {
+      requeue = true;
+      delay = THROTTLE_RETRY_MS;
+    } else if (rc == ERR_UNAVAILABLE) {
+      requeue = true; /* stopping: it stays in LMDB and runs after a restart */
+    } else if (rc == 0 && res.function_error != NULL && it->attempts + 1 < EVENT_MAX_ATTEMPTS) {
+      it->attempts++;
+      requeue = true;
+      delay = (int64_t)s->async_retry_ms * it->attempts;
+    }
+    buf_release(&res.payload);
+    arena_free(a);
+    free(name);
+    free(qualifier);
+    free(id);
+    buf_release(&payload);
+    if (requeue) {
+      pthread_mutex_lock(&s->lock);
+      if (s->stopping) {
+        free(it);
+      } else {
+        it->not_before_ms = time_mono_ms() + delay;
+        queue_push(s, it);
+      }
+      pthread_mutex_unlock(&s->lock);
+      continue;
+    }
+    dequeue_done(s, it->seq);
+    free(it);
+  }
+}
+
+int async_open(fn_system *s, err *e)
+{
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+  if (rc)
+    return err_set(e, ERR_IO, "cannot read the invocation queue: %s", mdb_strerror(rc));
+  MDB_cursor *cur;
+  if ((rc = mdb_cursor_open(txn, s->dbi, &cur)) != 0) {
+    mdb_txn_abort(txn);
+    return err_set(e, ERR_IO, "cannot read the invocation queue: %s", mdb_strerror(rc));
+  }
+  MDB_val k = {2, "q/"};
+  MDB_val v;
+  async_item **tail = &s->queue;
+  s->next_seq = 1;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if (k.mv_size != 18 || memcmp(k.mv_data, "q/", 2) != 0)
+      break;
+    char hex[17];
+    memcpy(hex, (char *)k.mv_data + 2, 16);
+    hex[16] = '\0';
+    async_item *it = calloc(1, sizeof *it);
+    if (it == NULL)
+      abort();
+    it->seq = strtoull(hex, NULL, 16);
+    *tail = it;
+    tail = &it->next;
+    if (it->seq >= s->next_seq)
+      s->next_seq = it->seq + 1;
+    s->c.async_queued++;
+  }
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  return 0;
+}
+
+int async_start(fn_system *s, err *e)
+{
+  s->workers = calloc(s->async_workers, sizeof *s->workers);
+  if (s->workers == NULL)
+    abort();
+  pthread_attr_t at;
+  pthread_attr_init(&at);
+  pthread_attr_setstacksize(&at, 512 << 10);
+  for (uint32_t i = 0; i < s->async_workers; i++) {
+    if (pthread_create(&s->workers[i], &at, worker_main, s) != 0) {
+      pthread_attr_destroy(&at);
+      return err_set(e, ERR_INTERNAL, "cannot start the invocation workers");
+    }
+    s->nworkers++;
+  }
+  pthread_attr_destroy(&at);
+  return 0;
+}
+
+void async_stop(fn_system *s)
+{
+  pthread_mutex_lock(&s->lock);
+  pthread_cond_broadcast(&s->queue_cond);
+  pthread_mutex_unlock(&s->lock);
+  for (uint32_t i = 0; i < s->nworkers; i++)
+    pthread_join(s->workers[i], NULL);
+  s->nworkers = 0;
+  free(s->workers);
+  s->workers = NULL;
+  for (async_item *it = s->queue, *next; it != NULL; it = next) {
+    next = it->next;
+    free(it);
+  }
+  s->queue = NULL;
+}
+
+/* ---- the entry point ---- */
+
+int fn_invoke(fn_system *s, const fn_invoke_params *p, arena *a, fn_invoke_result *res, err *e)
+{
+  memset(res, 0, sizeof *res);
+  const char *name;
+  const char *qualifier;
+  int rc = fn_name_parse(p->name, p->qualifier, a, &name, &qualifier, e);
+  if (rc)
+    return rc;
+  if (p->type == FN_INVOKE_EVENT && p->len > FN_MAX_ASYNC_PAYLOAD)
+    return err_set(e, ERR_ENTITY_TOO_LARGE, "%zu byte payload is too large for the Event "
+                                            "invocation type (limit %u bytes)",
+                   p->len, FN_MAX_ASYNC_PAYLOAD);
+  if (p->len > FN_MAX_SYNC_PAYLOAD)
+    return err_set(e, ERR_ENTITY_TOO_LARGE, "Request must be smaller than %u bytes for the "
+                                            "InvokeFunction operation", FN_MAX_SYNC_PAYLOAD);
+  if (!json_ok(p->payload, p->len))
+    return err_set(e, ERR_INVALID_REQUEST, "Could not parse request body into json: Could not "
+                                           "parse payload into json");
+  if (p->type == FN_INVOKE_SYNC)
+    return run_sync(s, name, qualifier, p, NULL, a, res, e);
+
+  pthread_mutex_lock(&s->lock);
+  bool stopping = s->stopping;
+  fn_entry *f = registry_find(s, name);
+  conf *c = NULL;
+  const char *version = NULL;
+  rc = f ? registry_resolve(f, qualifier, &c, &version, e)
+         : err_set(e, ERR_NOT_FOUND, "Function not found: arn:aws:lambda:%s:%s:function:%s",
+                   FN_REGION, FN_ACCOUNT_ID, name);
+  if (rc == 0)
+    res->executed_version = arena_strdup(a, version);
+  pthread_mutex_unlock(&s->lock);
+  if (rc)
+    return rc;
+  if (stopping)
+    return err_set(e, ERR_UNAVAILABLE, "tarn is stopping");
+  char id[37];
+  uuid_v4(id);
+  res->request_id = arena_strdup(a, id);
+  buf_init(&res->payload, 0);
+  if (p->type == FN_INVOKE_DRYRUN) {
+    res->status = 204;
+    return 0;
+  }
+  rc = enqueue(s, name, qualifier, p->payload, p->len, id, e);
+  if (rc == 0)
+    res->status = 202;
+  return rc;
+}

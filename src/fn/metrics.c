@@ -1,0 +1,91 @@
+/* fn/metrics.c -- the functions' numbers in Prometheus text: invocations,
+ * errors, throttles, time-outs, cold starts, duration and init-duration
+ * histograms, concurrency and instances. Counters live in fn_system.c and
+ * change under fn_system.lock. */
+#include "fn/internal.h"
+
+#include <stdio.h>
+
+static const double bounds_ms[12] = {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+
+static void observe(uint64_t *buckets, uint64_t *over, double *sum, double ms)
+{
+  *sum += ms;
+  for (size_t i = 0; i < 12; i++)
+    if (ms <= bounds_ms[i]) {
+      buckets[i]++;
+      return;
+    }
+  (*over)++;
+}
+
+void metrics_duration(fn_system *s, double ms)
+{
+  observe(s->c.duration_buckets, &s->c.duration_over, &s->c.duration_sum, ms);
+}
+
+void metrics_init_duration(fn_system *s, double ms)
+{
+  observe(s->c.init_buckets, &s->c.init_over, &s->c.init_sum, ms);
+}
+
+static void histogram(buf *out, const char *name, const char *help, const uint64_t *buckets,
+                      uint64_t over, double sum_ms)
+{
+  buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+  uint64_t cum = 0;
+  for (size_t i = 0; i < 12; i++) {
+    cum += buckets[i];
+    buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, bounds_ms[i] / 1000.0,
+               (unsigned long long)cum);
+  }
+  cum += over;
+  buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
+             (unsigned long long)cum, name, sum_ms / 1000.0, name, (unsigned long long)cum);
+}
+
+void fn_metrics(fn_system *s, buf *out)
+{
+  pthread_mutex_lock(&s->lock);
+  fn_counters c = s->c;
+  uint32_t active = s->active;
+  uint32_t instances = s->instances;
+  size_t functions = s->nfunctions;
+  uint64_t idle = 0;
+  for (size_t b = 0; b < FN_HASH_BUCKETS; b++)
+    for (fn_entry *f = s->table[b]; f != NULL; f = f->hnext)
+      for (pool *p = f->pools; p != NULL; p = p->next)
+        idle += p->nidle;
+  pthread_mutex_unlock(&s->lock);
+  buf_printf(out,
+             "# HELP tarn_fn_functions Functions defined.\n# TYPE tarn_fn_functions gauge\n"
+             "tarn_fn_functions %zu\n"
+             "# HELP tarn_fn_invocations_total Invocations run to an end.\n"
+             "# TYPE tarn_fn_invocations_total counter\ntarn_fn_invocations_total %llu\n"
+             "# HELP tarn_fn_errors_total Invocations that ended in a function error.\n"
+             "# TYPE tarn_fn_errors_total counter\ntarn_fn_errors_total %llu\n"
+             "# HELP tarn_fn_throttles_total Invocations refused for concurrency.\n"
+             "# TYPE tarn_fn_throttles_total counter\ntarn_fn_throttles_total %llu\n"
+             "# HELP tarn_fn_timeouts_total Invocations that timed out.\n"
+             "# TYPE tarn_fn_timeouts_total counter\ntarn_fn_timeouts_total %llu\n"
+             "# HELP tarn_fn_cold_starts_total Instances started for an invocation.\n"
+             "# TYPE tarn_fn_cold_starts_total counter\ntarn_fn_cold_starts_total %llu\n"
+             "# HELP tarn_fn_async_queued_total Event invocations queued.\n"
+             "# TYPE tarn_fn_async_queued_total counter\ntarn_fn_async_queued_total %llu\n"
+             "# HELP tarn_fn_async_done_total Event invocations finished (or given up).\n"
+             "# TYPE tarn_fn_async_done_total counter\ntarn_fn_async_done_total %llu\n"
+             "# HELP tarn_fn_concurrent_executions Invocations running now.\n"
+             "# TYPE tarn_fn_concurrent_executions gauge\ntarn_fn_concurrent_executions %u\n"
+             "# HELP tarn_fn_instances Instances alive.\n# TYPE tarn_fn_instances gauge\n"
+             "tarn_fn_instances %u\n"
+             "# HELP tarn_fn_instances_idle Instances idle in warm pools.\n"
+             "# TYPE tarn_fn_instances_idle gauge\ntarn_fn_instances_idle %llu\n",
+             functions, (unsigned long long)c.invocations, (unsigned long long)c.errors,
+             (unsigned long long)c.throttles, (unsigned long long)c.timeouts,
+             (unsigned long long)c.cold_starts, (unsigned long long)c.async_queued,
+             (unsigned long long)c.async_done, active, instances, (unsigned long long)idle);
+  histogram(out, "tarn_fn_duration_seconds", "Invocation duration.", c.duration_buckets,
+            c.duration_over, c.duration_sum);
+  histogram(out, "tarn_fn_init_duration_seconds", "Init duration of cold starts.", c.init_buckets,
+            c.init_over, c.init_sum);
+}

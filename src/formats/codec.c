@@ -1,0 +1,201 @@
+/* formats/codec.c -- gzip and zstd decompression of whole objects.
+ *
+ * Invariants:
+ *   (1) The output never grows past the caller's max (checked before each
+ *       growth), so a small bomb cannot take the server's memory.
+ *   (2) Concatenated gzip members and zstd frames are all decoded, as the
+ *       command-line tools do.
+ */
+#include "codec.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+
+codec_kind codec_sniff(const void *p, size_t n)
+{
+  const unsigned char *b = p;
+  if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b)
+    return CODEC_GZIP;
+  if (n >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd)
+    return CODEC_ZSTD;
+  return CODEC_NONE;
+}
+
+static int ends(const char *s, const char *suf)
+{
+  size_t a = strlen(s);
+  size_t b = strlen(suf);
+  return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+codec_kind codec_from_name(const char *name)
+{
+  if (ends(name, ".gz") || ends(name, ".gzip"))
+    return CODEC_GZIP;
+  if (ends(name, ".zst") || ends(name, ".zstd"))
+    return CODEC_ZSTD;
+  return CODEC_NONE;
+}
+
+static int grow(char **buf, size_t *cap, size_t need, size_t max, err *e)
+{
+  if (need <= *cap)
+    return 0;
+  if (need > max)
+    return err_set(e, ERR_ENTITY_TOO_LARGE,
+                   "decompressed object is larger than the query's memory limit (%zu MB)",
+                   max >> 20);
+  size_t nc = *cap ? *cap : 1 << 20;
+  while (nc < need)
+    nc *= 2;
+  if (nc > max)
+    nc = max;
+  char *nb = realloc(*buf, nc);
+  if (nb == NULL)
+    abort();
+  *buf = nb;
+  *cap = nc;
+  return 0;
+}
+
+static int gunzip(const void *src, size_t n, size_t max, char **out, size_t *outlen, err *e,
+                  bool head)
+{
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  if (inflateInit2(&z, 15 + 32) != Z_OK)
+    return err_set(e, ERR_INTERNAL, "cannot start zlib");
+  char *buf = NULL;
+  size_t cap = 0;
+  size_t len = 0;
+  z.next_in = (Bytef *)(uintptr_t)src;
+  size_t left = n;
+  int rc = 0;
+  for (;;) {
+    if (z.avail_in == 0) {
+      unsigned chunk = left > (1u << 30) ? (1u << 30) : (unsigned)left;
+      z.avail_in = chunk;
+      left -= chunk;
+    }
+    if (len == cap) {
+      if (head && len >= max)
+        break;
+      size_t want = cap ? cap * 2 : (n * 4 > (1u << 20) ? n * 4 : (1u << 20));
+      if (want > max)
+        want = max > len ? max : len + 1;
+      rc = grow(&buf, &cap, want, max, e);
+      if (rc < 0)
+        break;
+    }
+    size_t room = cap - len;
+    if (room > (1u << 30))
+      room = 1u << 30;
+    z.next_out = (Bytef *)buf + len;
+    z.avail_out = (unsigned)room;
+    int zr = inflate(&z, Z_NO_FLUSH);
+    len += room - z.avail_out;
+    if (zr == Z_STREAM_END) {
+      if (z.avail_in == 0 && left == 0)
+        break;
+      /* another member follows */
+      inflateReset(&z);
+      continue;
+    }
+    if (zr == Z_BUF_ERROR && z.avail_in == 0 && left == 0) {
+      rc = err_set(e, ERR_INVALID, "truncated gzip data");
+      break;
+    }
+    if (zr != Z_OK && zr != Z_BUF_ERROR) {
+      rc = err_set(e, ERR_INVALID, "corrupt gzip data (%s)", z.msg ? z.msg : "?");
+      break;
+    }
+  }
+  inflateEnd(&z);
+  if (rc < 0) {
+    free(buf);
+    return rc;
+  }
+  *out = buf;
+  *outlen = len;
+  return 0;
+}
+
+static int unzstd(const void *src, size_t n, size_t max, char **out, size_t *outlen, err *e,
+                  bool head)
+{
+  ZSTD_DStream *z = ZSTD_createDStream();
+  if (z == NULL)
+    abort();
+  ZSTD_initDStream(z);
+  char *buf = NULL;
+  size_t cap = 0;
+  size_t len = 0;
+  ZSTD_inBuffer in = {src, n, 0};
+  int rc = 0;
+  unsigned long long fsz = ZSTD_getFrameContentSize(src, n);
+  if (fsz != ZSTD_CONTENTSIZE_UNKNOWN && fsz != ZSTD_CONTENTSIZE_ERROR) {
+    if (head && fsz + 1 > max)
+      fsz = max - 1;
+    rc = grow(&buf, &cap, (size_t)fsz + 1, max, e);
+  }
+  while (rc == 0) {
+    if (len == cap) {
+      if (head && len >= max)
+        break;
+      size_t want = cap ? cap * 2 : (n * 4 > (1u << 20) ? n * 4 : (1u << 20));
+      if (want > max)
+        want = max > len ? max : len + 1;
+      rc = grow(&buf, &cap, want, max, e);
+      if (rc < 0)
+        break;
+    }
+    ZSTD_outBuffer o = {buf + len, cap - len, 0};
+    size_t r = ZSTD_decompressStream(z, &o, &in);
+    len += o.pos;
+    if (ZSTD_isError(r)) {
+      rc = err_set(e, ERR_INVALID, "corrupt zstd data (%s)", ZSTD_getErrorName(r));
+      break;
+    }
+    if (in.pos == in.size && o.pos < o.size) {
+      if (r != 0)
+        rc = err_set(e, ERR_INVALID, "truncated zstd data");
+      break;
+    }
+  }
+  ZSTD_freeDStream(z);
+  if (rc < 0) {
+    free(buf);
+    return rc;
+  }
+  *out = buf;
+  *outlen = len;
+  return 0;
+}
+
+int codec_decompress(codec_kind k, const void *src, size_t n, size_t max, char **out,
+                     size_t *outlen, err *e)
+{
+  *out = NULL;
+  *outlen = 0;
+  if (k == CODEC_GZIP)
+    return gunzip(src, n, max, out, outlen, e, false);
+  if (k == CODEC_ZSTD)
+    return unzstd(src, n, max, out, outlen, e, false);
+  return err_set(e, ERR_INTERNAL, "no codec");
+}
+
+int codec_decompress_head(codec_kind k, const void *src, size_t n, size_t max, char **out,
+                          size_t *outlen, err *e)
+{
+  *out = NULL;
+  *outlen = 0;
+  if (k == CODEC_GZIP)
+    return gunzip(src, n, max, out, outlen, e, true);
+  if (k == CODEC_ZSTD)
+    return unzstd(src, n, max, out, outlen, e, true);
+  return err_set(e, ERR_INTERNAL, "no codec");
+}

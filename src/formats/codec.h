@@ -1,0 +1,35 @@
+/* formats/codec.h -- compression codecs of objects: gzip (zlib) and zstd.
+ *
+ * An object is decompressed whole into memory: gzip cannot be split into
+ * independent byte ranges, and the readers want one contiguous buffer. The
+ * caller's limit bounds the output (a query's memory budget).
+ */
+#ifndef TARN_FORMATS_CODEC_H
+#define TARN_FORMATS_CODEC_H
+
+#include "base/err.h"
+
+#include <stddef.h>
+
+typedef enum codec_kind {
+  CODEC_NONE = 0,
+  CODEC_GZIP,
+  CODEC_ZSTD,
+} codec_kind;
+
+/* By the magic bytes at the start of an object. */
+codec_kind codec_sniff(const void *p, size_t n);
+/* By the name: ".gz" / ".gzip", ".zst" / ".zstd". */
+codec_kind codec_from_name(const char *name);
+
+/* Decompresses src[0..n) into a malloc'd buffer (*out, free it) of
+ * *outlen bytes. More than max bytes of output is ERR_ENTITY_TOO_LARGE;
+ * corrupt input is ERR_INVALID. */
+int codec_decompress(codec_kind k, const void *src, size_t n, size_t max, char **out,
+                     size_t *outlen, err *e);
+/* Like codec_decompress, but stops quietly after max bytes (a sample of
+ * the start of an object). */
+int codec_decompress_head(codec_kind k, const void *src, size_t n, size_t max, char **out,
+                          size_t *outlen, err *e);
+
+#endif

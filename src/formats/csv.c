@@ -1,0 +1,762 @@
+/* formats/csv.c -- CSV sniffing and tokenizing (see csv.h for the model).
+ *
+ * Why hand-written: this is the inner loop of most queries. The fast path
+ * takes a whole line at a time: memchr finds its end, a cached memchr
+ * position of the next quote tells whether the line has any quote; a line
+ * without one is split on the delimiter alone, and only up to the last
+ * column the query needs (the rest of the line is only counted).
+ *
+ * Invariants:
+ *   (1) A record starts at the object's start (after BOM and header) or
+ *       right after a '\n' outside quotes.
+ *   (2) Empty lines (only "\n" or "\r\n") are not records.
+ *   (3) A cursor never reads outside [base, end).
+ *
+ * Start reading at csv_tokenize().
+ */
+#include "csv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* line (1-based) and column (1-based, in bytes) of position p */
+static void where(const char *base, const char *p, size_t *line, size_t *col)
+{
+  *line = fmt_count_lines(base, (size_t)(p - base)) + 1;
+  const char *ls = p;
+  while (ls > base && ls[-1] != '\n')
+    ls--;
+  *col = (size_t)(p - ls) + 1;
+}
+
+static int malformed(csv_cursor *c, const char *at, err *e, const char *what)
+{
+  size_t line, col;
+  where(c->base, at, &line, &col);
+  return err_set(e, ERR_INVALID, "malformed CSV in '%s' line %zu column %zu: %s", c->object, line,
+                 col, what);
+}
+
+/* ---- one record, slow path (quotes, possibly newlines inside them) ---- */
+
+typedef struct rec_out {
+  const int *cols;
+  int ncols;
+  fspan **spans;
+  int row;
+} rec_out;
+
+/* Parses the record at c->pos; on success advances c->pos past it and
+ * returns the field count; on a malformed record returns -1 and *bad_at. */
+static long parse_record_slow(csv_cursor *c, rec_out *o, const char **bad_at, const char **why)
+{
+  const char *p = c->pos;
+  const char *end = c->end;
+  const char q = c->s->quote;
+  const char esc = c->s->escape;
+  const char d = c->s->delim;
+  long f = 0;
+  int k = 0;
+  for (;;) {
+    const char *fs;
+    const char *fe;
+    uint32_t flags = 0;
+    bool last = false;
+    if (p < end && *p == q) {
+      flags = SPAN_QUOTED;
+      fs = ++p;
+      for (;;) {
+        const char *x = p;
+        if (esc != q) {
+          while (x < end && *x != q && *x != esc)
+            x++;
+          if (x < end && *x == esc) {
+            flags |= SPAN_ESCAPED;
+            p = x + 2;
+            if (p > end) {
+              *bad_at = x;
+              *why = "unterminated quoted field";
+              return -1;
+            }
+            continue;
+          }
+        } else {
+          x = memchr(p, q, (size_t)(end - p));
+          if (x == NULL)
+            x = end;
+        }
+        if (x >= end) {
+          *bad_at = fs - 1;
+          *why = "unterminated quoted field";
+          return -1;
+        }
+        if (esc == q && x + 1 < end && x[1] == q) {
+          flags |= SPAN_ESCAPED;
+          p = x + 2;
+          continue;
+        }
+        fe = x;
+        p = x + 1;
+        break;
+      }
+      if (p >= end) {
+        last = true;
+      } else if (*p == d) {
+        p++;
+      } else if (*p == '\n') {
+        p++;
+        last = true;
+      } else if (*p == '\r' && p + 1 < end && p[1] == '\n') {
+        p += 2;
+        last = true;
+      } else if (*p == '\r' && p + 1 == end) {
+        p++;
+        last = true;
+      } else {
+        *bad_at = p;
+        *why = "unexpected character after a closing quote";
+        return -1;
+      }
+    } else {
+      fs = p;
+      while (p < end && *p != d && *p != '\n')
+        p++;
+      fe = p;
+      if (p >= end) {
+        last = true;
+        if (fe > fs && fe[-1] == '\r')
+          fe--;
+      } else if (*p == '\n') {
+        if (fe > fs && fe[-1] == '\r')
+          fe--;
+        p++;
+        last = true;
+      } else {
+        p++;
+      }
+    }
+    if (o != NULL && k < o->ncols && o->cols[k] == f) {
+      fspan *sp = &o->spans[k][o->row];
+      sp->p = fs;
+      sp->n = (uint32_t)(fe - fs);
+      sp->flags = flags;
+      k++;
+    }
+    f++;
+    if (last)
+      break;
+    if (p >= end) {
+      /* a trailing delimiter at the very end: one more, empty field */
+      if (o != NULL && k < o->ncols && o->cols[k] == f) {
+        fspan *sp = &o->spans[k][o->row];
+        sp->p = p;
+        sp->n = 0;
+        sp->flags = 0;
+        k++;
+      }
+      f++;
+      break;
+    }
+  }
+  c->pos = p;
+  return f;
+}
+
+/* ---- sniffing ---- */
+
+typedef struct sample_rec {
+  long nf;
+  const char *start;
+} sample_rec;
+
+/* counts fields of up to max records of p[0..n) with delimiter d */
+static size_t sample_counts(const char *p, size_t n, char d, char q, sample_rec *out, size_t max)
+{
+  csv_schema s = {.delim = d, .quote = q, .escape = q};
+  csv_cursor c = {.s = &s, .base = p, .end = p + n, .pos = p};
+  size_t nrec = 0;
+  while (c.pos < c.end && nrec < max) {
+    if (*c.pos == '\n') {
+      c.pos++;
+      continue;
+    }
+    if (*c.pos == '\r' && c.pos + 1 < c.end && c.pos[1] == '\n') {
+      c.pos += 2;
+      continue;
+    }
+    const char *bad;
+    const char *why;
+    const char *start = c.pos;
+    long nf = parse_record_slow(&c, NULL, &bad, &why);
+    if (nf < 0)
+      break;
+    out[nrec].nf = nf;
+    out[nrec].start = start;
+    nrec++;
+  }
+  return nrec;
+}
+
+#define SNIFF_MAX_RECS 20000
+
+static int collect_fields(const csv_schema *s, const char *p, size_t n, const char *rec,
+                          fspan *fields, size_t ncols)
+{
+  csv_cursor c = {.s = s, .base = p, .end = p + n, .pos = rec};
+  int cols[CSV_MAX_COLUMNS];
+  fspan *spans[CSV_MAX_COLUMNS];
+  for (size_t i = 0; i < ncols; i++) {
+    cols[i] = (int)i;
+    spans[i] = &fields[i];
+  }
+  rec_out o = {.cols = cols, .ncols = (int)ncols, .spans = spans, .row = 0};
+  const char *bad;
+  const char *why;
+  return (int)parse_record_slow(&c, &o, &bad, &why);
+}
+
+static fmt_type span_type(const csv_schema *s, const fspan *f)
+{
+  if (f->n == 0)
+    return FT_NULL;
+  if (s->nullstr != NULL && !(f->flags & SPAN_QUOTED) && strlen(s->nullstr) == f->n &&
+      memcmp(s->nullstr, f->p, f->n) == 0)
+    return FT_NULL;
+  if (f->flags & SPAN_ESCAPED)
+    return FT_VARCHAR;
+  return fmt_guess_type(f->p, f->n);
+}
+
+int csv_sniff(const char *p, size_t n, bool whole, const csv_options *opt, arena *a,
+              csv_schema *out, err *e)
+{
+  memset(out, 0, sizeof *out);
+  out->quote = opt->quote ? opt->quote : '"';
+  out->escape = opt->escape ? opt->escape : out->quote;
+  out->nullstr = opt->nullstr;
+  /* skip a BOM */
+  if (n >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB &&
+      (unsigned char)p[2] == 0xBF) {
+    p += 3;
+    n -= 3;
+  }
+  /* when the sample is cut, drop the last (maybe partial) line */
+  if (!whole) {
+    const char *nl = memrchr(p, '\n', n);
+    if (nl != NULL)
+      n = (size_t)(nl - p) + 1;
+  }
+  sample_rec *recs = malloc(sizeof *recs * SNIFF_MAX_RECS);
+  if (recs == NULL)
+    abort();
+  static const char cands[] = {',', '\t', ';', '|'};
+  size_t best_rows = 0;
+  long best_nf = 0;
+  char best_d = ',';
+  for (size_t ci = 0; ci < sizeof cands; ci++) {
+    char d = cands[ci];
+    if (opt->delim && d != opt->delim)
+      continue;
+    size_t nrec = sample_counts(p, n, d, out->quote, recs, 200);
+    /* the modal field count and how many records have it */
+    long modal = 0;
+    size_t modal_rows = 0;
+    for (size_t i = 0; i < nrec; i++) {
+      size_t cnt = 0;
+      for (size_t j = 0; j < nrec; j++)
+        cnt += recs[j].nf == recs[i].nf;
+      if (cnt > modal_rows || (cnt == modal_rows && recs[i].nf > modal)) {
+        modal_rows = cnt;
+        modal = recs[i].nf;
+      }
+    }
+    bool better;
+    if (best_nf <= 1)
+      better = modal > best_nf || (modal == best_nf && modal_rows > best_rows);
+    else
+      better = modal > 1 && (modal_rows > best_rows || (modal_rows == best_rows && modal > best_nf));
+    if (better) {
+      best_rows = modal_rows;
+      best_nf = modal;
+      best_d = d;
+    }
+  }
+  if (opt->delim)
+    best_d = opt->delim;
+  out->delim = best_d;
+  size_t nrec = sample_counts(p, n, best_d, out->quote, recs, SNIFF_MAX_RECS);
+  if (opt->ncols > 0) {
+    out->ncols = opt->ncols;
+  } else {
+    out->ncols = best_nf > 0 ? (size_t)best_nf : 1;
+    if (nrec > 0 && best_nf == 0)
+      out->ncols = (size_t)recs[0].nf;
+  }
+  if (out->ncols > CSV_MAX_COLUMNS) {
+    free(recs);
+    return err_set(e, ERR_INVALID, "CSV has %zu columns (at most %d)", out->ncols,
+                   CSV_MAX_COLUMNS);
+  }
+  size_t nc = out->ncols;
+  out->names = arena_alloc(a, sizeof(char *) * nc);
+  out->types = arena_alloc(a, sizeof(fmt_type) * nc);
+  fspan *fields = malloc(sizeof(fspan) * (nc + 1));
+  fmt_type *rest = calloc(nc, sizeof(fmt_type));
+  fmt_type *firstt = calloc(nc, sizeof(fmt_type));
+  fspan *first = calloc(nc, sizeof(fspan));
+  if (fields == NULL || rest == NULL || firstt == NULL || first == NULL)
+    abort();
+  bool first_ok = false;
+  for (size_t r = 0; r < nrec; r++) {
+    if ((size_t)recs[r].nf != nc)
+      continue;
+    collect_fields(out, p, n, recs[r].start, fields, nc);
+    for (size_t i = 0; i < nc; i++) {
+      fmt_type t = span_type(out, &fields[i]);
+      if (r == 0) {
+        firstt[i] = t;
+        first[i] = fields[i];
+      } else {
+        rest[i] = fmt_type_merge(rest[i], t);
+      }
+    }
+    if (r == 0)
+      first_ok = true;
+  }
+  bool header;
+  if (opt->header >= 0) {
+    header = opt->header == 1;
+  } else if (!first_ok) {
+    header = false;
+  } else {
+    bool any_empty = false;
+    bool all_text = true;
+    bool conflict = false;
+    for (size_t i = 0; i < nc; i++) {
+      if (firstt[i] == FT_NULL)
+        any_empty = true;
+      if (firstt[i] != FT_VARCHAR)
+        all_text = false;
+      if (rest[i] != FT_NULL && rest[i] != FT_VARCHAR && firstt[i] == FT_VARCHAR)
+        conflict = true;
+    }
+    if (any_empty)
+      header = false;
+    else if (conflict)
+      header = true;
+    else if (all_text) {
+      bool rest_text = true;
+      for (size_t i = 0; i < nc; i++)
+        if (rest[i] != FT_VARCHAR && rest[i] != FT_NULL)
+          rest_text = false;
+      header = rest_text;
+    } else {
+      header = false;
+    }
+  }
+  out->header = header;
+  for (size_t i = 0; i < nc; i++) {
+    fmt_type t = header ? rest[i] : fmt_type_merge(rest[i], firstt[i]);
+    out->types[i] = t == FT_NULL ? FT_VARCHAR : t;
+    if (opt->ncols > 0) {
+      out->types[i] = opt->types[i];
+      out->names[i] = arena_strdup(a, opt->names[i]);
+      continue;
+    }
+    if (header && first[i].n > 0) {
+      char *nm = arena_strndup(a, first[i].p, first[i].n);
+      if (first[i].flags & SPAN_ESCAPED) {
+        /* collapse doubled quotes */
+        char *w = nm;
+        for (char *r = nm; *r; r++) {
+          *w++ = *r;
+          if (*r == out->quote && r[1] == out->quote)
+            r++;
+        }
+        *w = '\0';
+      }
+      out->names[i] = nm;
+    } else {
+      out->names[i] = arena_sprintf(a, "column%zu", i);
+    }
+  }
+  /* duplicate names get a suffix */
+  for (size_t i = 0; i < nc; i++) {
+    for (size_t j = 0; j < i; j++) {
+      if (strcmp(out->names[i], out->names[j]) == 0) {
+        out->names[i] = arena_sprintf(a, "%s_%zu", out->names[i], i);
+        j = (size_t)-1;
+        continue;
+      }
+    }
+  }
+  free(fields);
+  free(rest);
+  free(firstt);
+  free(first);
+  free(recs);
+  return 0;
+}
+
+void csv_sample_types(const csv_schema *s, const char *p, size_t n, bool mid, fmt_type *types)
+{
+  if (mid) {
+    const char *nl = memchr(p, '\n', n);
+    if (nl == NULL)
+      return;
+    n -= (size_t)(nl + 1 - p);
+    p = nl + 1;
+  }
+  const char *nl = memrchr(p, '\n', n);
+  if (nl == NULL)
+    return;
+  n = (size_t)(nl - p) + 1;
+  sample_rec *recs = malloc(sizeof *recs * 2000);
+  fspan *fields = malloc(sizeof(fspan) * (s->ncols + 1));
+  if (recs == NULL || fields == NULL)
+    abort();
+  size_t nrec = sample_counts(p, n, s->delim, s->quote, recs, 2000);
+  for (size_t r = 0; r < nrec; r++) {
+    if ((size_t)recs[r].nf != s->ncols)
+      continue;
+    collect_fields(s, p, n, recs[r].start, fields, s->ncols);
+    for (size_t i = 0; i < s->ncols; i++)
+      types[i] = fmt_type_merge(types[i], span_type(s, &fields[i]));
+  }
+  free(fields);
+  free(recs);
+}
+
+/* ---- cursor ---- */
+
+int csv_cursor_init(csv_cursor *c, const csv_schema *s, const char *base, size_t size,
+                    size_t start, size_t stop, const char *object, bool skip_malformed, err *e)
+{
+  memset(c, 0, sizeof *c);
+  c->s = s;
+  c->base = base;
+  c->end = base + size;
+  c->stop = base + stop;
+  c->object = object;
+  c->skip_malformed = skip_malformed;
+  if (start == 0) {
+    const char *p = base;
+    if (size >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB &&
+        (unsigned char)p[2] == 0xBF)
+      p += 3;
+    c->pos = p;
+    if (s->header) {
+      /* skip blank lines, then one record */
+      while (c->pos < c->end && (*c->pos == '\n' || *c->pos == '\r'))
+        c->pos++;
+      if (c->pos < c->end) {
+        const char *bad;
+        const char *why;
+        if (parse_record_slow(c, NULL, &bad, &why) < 0)
+          return malformed(c, bad, e, why);
+      }
+    }
+  } else {
+    const char *nl = memchr(base + start - 1, '\n', size - (start - 1));
+    c->pos = nl == NULL ? c->end : nl + 1;
+  }
+  c->first = c->pos;
+  c->next_quote = NULL;
+  return 0;
+}
+
+int csv_tokenize(csv_cursor *c, const int *cols, int ncols, fspan **spans, const char **rec,
+                 int max, err *e)
+{
+  const csv_schema *s = c->s;
+  const char d = s->delim;
+  const char q = s->quote;
+  const long want = (long)s->ncols;
+  const char *end = c->end;
+  const char *pos = c->pos;
+  const char *stop = c->stop < end ? c->stop : end;
+  const char *nq = c->next_quote;
+  const int last_col = ncols > 0 ? cols[ncols - 1] : -1;
+  int row = 0;
+  while (row < max && pos < stop) {
+    const char *eol = memchr(pos, '\n', (size_t)(end - pos));
+    if (eol == NULL)
+      eol = end;
+    if (nq == NULL || (nq < pos && nq != end)) {
+      nq = memchr(pos, q, (size_t)(end - pos));
+      if (nq == NULL)
+        nq = end;
+    }
+    const char *le = eol;
+    if (le > pos && le[-1] == '\r')
+      le--;
+    if (le == pos) {
+      /* an empty line is not a record */
+      pos = eol + 1;
+      continue;
+    }
+    if (nq >= eol) {
+      /* fast path: no quote on this line */
+      const char *p = pos;
+      long f = 0;
+      int k = 0;
+      if (ncols > 0) {
+        for (;;) {
+          const char *x = memchr(p, d, (size_t)(le - p));
+          const char *fe = x != NULL ? x : le;
+          if (f == cols[k]) {
+            fspan *sp = &spans[k][row];
+            sp->p = p;
+            sp->n = (uint32_t)(fe - p);
+            sp->flags = 0;
+            k++;
+          }
+          f++;
+          if (x == NULL)
+            break;
+          p = x + 1;
+          if (f > last_col) {
+            /* count the rest */
+            for (const char *y = p; y < le; y++)
+              f += *y == d;
+            f++;
+            break;
+          }
+        }
+        if (f != want) {
+          if (c->skip_malformed) {
+            c->skipped++;
+            pos = eol + 1;
+            continue;
+          }
+          c->pos = pos;
+          char what[96];
+          snprintf(what, sizeof what, "expected %ld fields, found %ld", want, f);
+          return malformed(c, le, e, what);
+        }
+      }
+      rec[row++] = pos;
+      pos = eol < end ? eol + 1 : end;
+      continue;
+    }
+    /* slow path: quotes, maybe newlines inside them */
+    c->pos = pos;
+    rec_out o = {.cols = cols, .ncols = ncols, .spans = spans, .row = row};
+    const char *bad = NULL;
+    const char *why = NULL;
+    long f = parse_record_slow(c, &o, &bad, &why);
+    if (f < 0 || (f != want && ncols > 0)) {
+      if (c->skip_malformed) {
+        c->skipped++;
+        if (f < 0) {
+          /* resynchronize at the next line */
+          const char *nl = memchr(bad, '\n', (size_t)(end - bad));
+          c->pos = nl == NULL ? end : nl + 1;
+        }
+        pos = c->pos;
+        nq = NULL;
+        continue;
+      }
+      if (f >= 0) {
+        char what[96];
+        snprintf(what, sizeof what, "expected %ld fields, found %ld", want, f);
+        const char *at = c->pos;
+        if (at > pos && at[-1] == '\n')
+          at--;
+        if (at > pos && at[-1] == '\r')
+          at--;
+        c->pos = pos;
+        return malformed(c, at, e, what);
+      }
+      c->pos = pos;
+      return malformed(c, bad, e, why);
+    }
+    rec[row++] = pos;
+    pos = c->pos;
+    nq = NULL;
+  }
+  c->pos = pos;
+  c->next_quote = nq;
+  return row;
+}
+
+/* ---- conversion ---- */
+
+size_t fmt_json_unescape(const char *p, size_t n, char *dst)
+{
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    char ch = p[i];
+    if (ch != '\\' || i + 1 >= n) {
+      dst[o++] = ch;
+      continue;
+    }
+    char x = p[++i];
+    switch (x) {
+    case 'n': dst[o++] = '\n'; break;
+    case 't': dst[o++] = '\t'; break;
+    case 'r': dst[o++] = '\r'; break;
+    case 'b': dst[o++] = '\b'; break;
+    case 'f': dst[o++] = '\f'; break;
+    case 'u': {
+      if (i + 4 >= n) {
+        dst[o++] = '?';
+        i = n;
+        break;
+      }
+      unsigned cp = 0;
+      for (int k = 1; k <= 4; k++) {
+        char h = p[i + (size_t)k];
+        cp <<= 4;
+        if (h >= '0' && h <= '9')
+          cp |= (unsigned)(h - '0');
+        else if (h >= 'a' && h <= 'f')
+          cp |= (unsigned)(h - 'a' + 10);
+        else if (h >= 'A' && h <= 'F')
+          cp |= (unsigned)(h - 'A' + 10);
+      }
+      i += 4;
+      if (cp >= 0xD800 && cp < 0xDC00 && i + 6 < n && p[i + 1] == '\\' && p[i + 2] == 'u') {
+        unsigned lo = 0;
+        for (int k = 3; k <= 6; k++) {
+          char h = p[i + (size_t)k];
+          lo <<= 4;
+          if (h >= '0' && h <= '9')
+            lo |= (unsigned)(h - '0');
+          else if (h >= 'a' && h <= 'f')
+            lo |= (unsigned)(h - 'a' + 10);
+          else if (h >= 'A' && h <= 'F')
+            lo |= (unsigned)(h - 'A' + 10);
+        }
+        if (lo >= 0xDC00 && lo < 0xE000) {
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          i += 6;
+        }
+      }
+      /* 6 escape bytes become at most 4 UTF-8 bytes */
+      if (cp < 0x80) {
+        dst[o++] = (char)cp;
+      } else if (cp < 0x800) {
+        dst[o++] = (char)(0xC0 | (cp >> 6));
+        dst[o++] = (char)(0x80 | (cp & 0x3F));
+      } else if (cp < 0x10000) {
+        dst[o++] = (char)(0xE0 | (cp >> 12));
+        dst[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        dst[o++] = (char)(0x80 | (cp & 0x3F));
+      } else {
+        dst[o++] = (char)(0xF0 | (cp >> 18));
+        dst[o++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        dst[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        dst[o++] = (char)(0x80 | (cp & 0x3F));
+      }
+      break;
+    }
+    default: dst[o++] = x; break;
+    }
+  }
+  return o;
+}
+
+/* the text of a span, unescaped into h when needed */
+static str_ref span_text(const fspan *sp, char quote, char escape, strheap *h)
+{
+  str_ref r = {sp->p, sp->n};
+  if (!(sp->flags & SPAN_ESCAPED))
+    return r;
+  char *dst = strheap_alloc(h, sp->n + 1);
+  size_t o;
+  if (sp->flags & SPAN_JSON_STR) {
+    o = fmt_json_unescape(sp->p, sp->n, dst);
+  } else {
+    o = 0;
+    for (uint32_t i = 0; i < sp->n; i++) {
+      char ch = sp->p[i];
+      if ((ch == escape || ch == quote) && i + 1 < sp->n) {
+        dst[o++] = sp->p[++i];
+        continue;
+      }
+      dst[o++] = ch;
+    }
+  }
+  r.ptr = dst;
+  r.len = o;
+  return r;
+}
+
+int fmt_convert(const fspan *spans, const uint16_t *sel, int nsel, fmt_type t, char quote,
+                char escape, const char *nullstr, vec *out, uint8_t *nullbuf, strheap *h,
+                uint8_t *bad)
+{
+  int nbad = 0;
+  bool anynull = false;
+  size_t nulllen = nullstr != NULL ? strlen(nullstr) : 0;
+  for (int j = 0; j < nsel; j++) {
+    int r = sel != NULL ? sel[j] : j;
+    const fspan *sp = &spans[r];
+    bool isnull = sp->p == NULL;
+    if (!isnull && sp->n == 0 && !(sp->flags & (SPAN_QUOTED | SPAN_JSON_STR)))
+      isnull = true;
+    if (!isnull && sp->n == 0 && t != FT_VARCHAR)
+      isnull = true;
+    if (!isnull && nullstr != NULL && !(sp->flags & (SPAN_QUOTED | SPAN_JSON_STR)) &&
+        sp->n == nulllen && memcmp(sp->p, nullstr, nulllen) == 0)
+      isnull = true;
+    nullbuf[r] = isnull;
+    if (isnull) {
+      anynull = true;
+      if (out->phys == PHYS_STR) {
+        out->s[r].ptr = "";
+        out->s[r].len = 0;
+      } else {
+        out->i[r] = 0;
+      }
+      continue;
+    }
+    bool ok = true;
+    switch (t) {
+    case FT_VARCHAR:
+      out->s[r] = span_text(sp, quote, escape, h);
+      break;
+    case FT_BIGINT:
+      ok = fmt_parse_i64(sp->p, sp->n, &out->i[r]);
+      if (!ok && (sp->flags & SPAN_ESCAPED)) {
+        str_ref s = span_text(sp, quote, escape, h);
+        ok = fmt_parse_i64(s.ptr, s.len, &out->i[r]);
+      }
+      break;
+    case FT_DOUBLE:
+      ok = fmt_parse_f64(sp->p, sp->n, &out->f[r]);
+      break;
+    case FT_BOOLEAN:
+      ok = fmt_parse_bool(sp->p, sp->n, &out->i[r]);
+      break;
+    case FT_DATE:
+      ok = fmt_parse_date(sp->p, sp->n, &out->i[r]);
+      break;
+    case FT_TIMESTAMP:
+      ok = fmt_parse_timestamp(sp->p, sp->n, &out->i[r]);
+      break;
+    case FT_NULL:
+      ok = true;
+      nullbuf[r] = 1;
+      anynull = true;
+      break;
+    }
+    if (!ok) {
+      nbad++;
+      nullbuf[r] = 1;
+      anynull = true;
+      if (out->phys == PHYS_STR) {
+        out->s[r].ptr = "";
+        out->s[r].len = 0;
+      } else {
+        out->i[r] = 0;
+      }
+      if (bad != NULL)
+        bad[r] = 1;
+    }
+  }
+  out->nulls = anynull ? nullbuf : NULL;
+  return nbad;
+}

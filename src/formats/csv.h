@@ -1,0 +1,100 @@
+/* formats/csv.h -- CSV (RFC 4180 and its common dialects): sniffing the
+ * dialect, header and column types from a sample, and tokenizing a byte
+ * range of an object into field spans, only for the columns a query uses.
+ *
+ * The reader works on the whole object in memory (a read-only mapping, or
+ * the decompressed bytes of a .gz/.zst object). A byte range [start, stop)
+ * owns the records whose first byte lies in it (DESIGN.md §7), so ranges
+ * can be read in parallel: a cursor starts at the first line start at or
+ * after `start` and reads records while they start before `stop`; the last
+ * may end past `stop`. When a quoted field holds a newline right at a range
+ * boundary, a line start is not a record start: the caller detects that by
+ * comparing csv_cursor.first of a range with csv_cursor.pos (the end) of
+ * the range before, and re-reads the object as one range.
+ */
+#ifndef TARN_FORMATS_CSV_H
+#define TARN_FORMATS_CSV_H
+
+#include "base/arena.h"
+#include "base/err.h"
+#include "column.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CSV_MAX_COLUMNS 4096
+
+typedef struct csv_options {
+  char delim;            /* 0: detect among , tab ; | */
+  char quote;            /* 0: '"' */
+  char escape;           /* 0: same as quote (a doubled quote) */
+  int header;            /* -1: detect, 0: no, 1: yes */
+  const char *nullstr;   /* also NULL when unquoted (besides the empty field) */
+  size_t ncols;          /* > 0: the columns are given (no type inference) */
+  const char **names;
+  const fmt_type *types;
+} csv_options;
+
+typedef struct csv_schema {
+  char delim;
+  char quote;
+  char escape;
+  bool header;           /* every object starts with a header row */
+  const char *nullstr;
+  size_t ncols;
+  char **names;          /* arena */
+  fmt_type *types;       /* arena */
+} csv_schema;
+
+/* Sniffs the dialect, header, names and types from the first bytes of the
+ * first object (p[0..n); whole tells that this is the entire object).
+ * Options that are set win over detection. */
+int csv_sniff(const char *p, size_t n, bool whole, const csv_options *opt, arena *a,
+              csv_schema *out, err *e);
+
+/* Widens types[] (ncols of s) with the values of more sample records,
+ * p[0..n) starting at a record boundary or, when mid is true, anywhere
+ * (the bytes up to the first newline are skipped). */
+void csv_sample_types(const csv_schema *s, const char *p, size_t n, bool mid, fmt_type *types);
+
+typedef struct csv_cursor {
+  const csv_schema *s;
+  const char *base;      /* first byte of the object */
+  const char *end;       /* one past its last byte */
+  const char *pos;       /* next record start */
+  const char *stop;      /* records starting here or later are not ours */
+  const char *first;     /* the first record start of the range */
+  const char *next_quote;/* cache: the next quote char at or after pos, or end */
+  const char *object;    /* name for messages */
+  bool skip_malformed;   /* drop malformed rows instead of failing */
+  uint64_t skipped;      /* rows dropped */
+} csv_cursor;
+
+/* Positions c at the first record of range [start, stop) of an object of
+ * size bytes (skipping a UTF-8 BOM and the header row at offset 0). */
+int csv_cursor_init(csv_cursor *c, const csv_schema *s, const char *base, size_t size,
+                    size_t start, size_t stop, const char *object, bool skip_malformed, err *e);
+
+/* Reads up to max records: for the ncols columns cols[] (ascending column
+ * numbers) fills spans[k][row]; rec[row] gets the record's first byte.
+ * Returns the number of rows (0 at the end of the range) or a negative
+ * code (malformed row, e names object, line and column). */
+int csv_tokenize(csv_cursor *c, const int *cols, int ncols, fspan **spans, const char **rec,
+                 int max, err *e);
+
+/* Converts the spans of rows sel[0..nsel) (all of 0..nsel when sel is
+ * NULL) into out (phys matching t; out->nulls must point at COL_BATCH
+ * bytes of storage and is set to NULL when no value is NULL). Unquoting
+ * and unescaping (CSV quote/escape, JSON \x) copy into h. Rows that do not
+ * convert get NULL and bad[row] = 1 (when bad is not NULL). Returns how
+ * many rows did not convert. */
+int fmt_convert(const fspan *spans, const uint16_t *sel, int nsel, fmt_type t, char quote,
+                char escape, const char *nullstr, vec *out, uint8_t *nullbuf, strheap *h,
+                uint8_t *bad);
+
+/* Unescapes a JSON string body (no quotes) into dst (at most n bytes
+ * written: JSON escapes never grow). Returns the length. */
+size_t fmt_json_unescape(const char *p, size_t n, char *dst);
+
+#endif

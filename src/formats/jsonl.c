@@ -1,0 +1,423 @@
+/* formats/jsonl.c -- the JSON lines scanner (see jsonl.h).
+ *
+ * Why hand-written: a DOM parser (jansson) allocates every value of every
+ * line; a scan needs a few keys of each line as spans into the mapped
+ * bytes. The scanner validates the structure of the top-level object and
+ * skips nested values by depth counting.
+ *
+ * Invariants:
+ *   (1) Every '\n' ends a record; blank lines are not records.
+ *   (2) The scanner never reads outside [base, end) (a line end bounds it).
+ *
+ * Start reading at jsonl_tokenize().
+ */
+#include "jsonl.h"
+#include "csv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *ws(const char *p, const char *e)
+{
+  while (p < e && (*p == ' ' || *p == '\t' || *p == '\r'))
+    p++;
+  return p;
+}
+
+/* p at the opening quote; returns one past the closing quote or NULL;
+ * *escaped tells whether a backslash was seen */
+static const char *skip_string(const char *p, const char *e, bool *escaped)
+{
+  p++;
+  for (;;) {
+    const char *q = memchr(p, '"', (size_t)(e - p));
+    if (q == NULL)
+      return NULL;
+    /* count backslashes before q */
+    const char *b = q;
+    while (b > p && b[-1] == '\\')
+      b--;
+    if (q > b)
+      *escaped = true;
+    if ((q - b) % 2 == 0)
+      return q + 1;
+    p = q + 1;
+  }
+}
+
+/* any value; returns one past it or NULL */
+static const char *skip_value(const char *p, const char *e, uint32_t *flags, bool *escaped)
+{
+  if (p >= e)
+    return NULL;
+  char c = *p;
+  if (c == '"') {
+    *flags = SPAN_JSON_STR;
+    return skip_string(p, e, escaped);
+  }
+  if (c == '{' || c == '[') {
+    *flags = SPAN_JSON_RAW;
+    int depth = 0;
+    while (p < e) {
+      c = *p;
+      if (c == '"') {
+        bool esc = false;
+        p = skip_string(p, e, &esc);
+        if (p == NULL)
+          return NULL;
+        continue;
+      }
+      if (c == '{' || c == '[')
+        depth++;
+      else if (c == '}' || c == ']') {
+        depth--;
+        if (depth == 0)
+          return p + 1;
+      }
+      p++;
+    }
+    return NULL;
+  }
+  *flags = SPAN_JSON_LIT;
+  const char *s = p;
+  while (p < e && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' && *p != '\r')
+    p++;
+  if (p == s)
+    return NULL;
+  return p;
+}
+
+typedef struct key_ref {
+  const char *p;
+  size_t n;
+} key_ref;
+
+typedef void (*field_fn)(void *ctx, const char *key, size_t keylen, bool key_escaped,
+                         const char *v, size_t vn, uint32_t flags);
+
+/* parses one line [p, e) as an object, calling fn for each member; returns
+ * NULL on success or the position of the error */
+static const char *parse_line(const char *p, const char *e, field_fn fn, void *ctx,
+                              const char **why)
+{
+  p = ws(p, e);
+  if (p >= e || *p != '{') {
+    *why = "expected '{'";
+    return p;
+  }
+  p = ws(p + 1, e);
+  if (p < e && *p == '}') {
+    p = ws(p + 1, e);
+    if (p != e) {
+      *why = "unexpected text after the object";
+      return p;
+    }
+    return NULL;
+  }
+  for (;;) {
+    if (p >= e || *p != '"') {
+      *why = "expected a key";
+      return p;
+    }
+    bool kesc = false;
+    const char *ke = skip_string(p, e, &kesc);
+    if (ke == NULL) {
+      *why = "unterminated string";
+      return p;
+    }
+    const char *key = p + 1;
+    size_t keylen = (size_t)(ke - 1 - key);
+    p = ws(ke, e);
+    if (p >= e || *p != ':') {
+      *why = "expected ':'";
+      return p;
+    }
+    p = ws(p + 1, e);
+    uint32_t flags = 0;
+    bool vesc = false;
+    const char *ve = skip_value(p, e, &flags, &vesc);
+    if (ve == NULL) {
+      *why = "bad value";
+      return p;
+    }
+    if (flags == SPAN_JSON_STR) {
+      fn(ctx, key, keylen, kesc, p + 1, (size_t)(ve - p - 2), flags | (vesc ? SPAN_ESCAPED : 0));
+    } else if (flags == SPAN_JSON_LIT && ve - p == 4 && memcmp(p, "null", 4) == 0) {
+      fn(ctx, key, keylen, kesc, NULL, 0, 0);
+    } else {
+      fn(ctx, key, keylen, kesc, p, (size_t)(ve - p), flags);
+    }
+    p = ws(ve, e);
+    if (p < e && *p == ',') {
+      p = ws(p + 1, e);
+      continue;
+    }
+    if (p < e && *p == '}') {
+      p = ws(p + 1, e);
+      if (p != e) {
+        *why = "unexpected text after the object";
+        return p;
+      }
+      return NULL;
+    }
+    *why = "expected ',' or '}'";
+    return p;
+  }
+}
+
+/* ---- sniffing ---- */
+
+typedef struct sniff_ctx {
+  arena *a;
+  size_t n;
+  size_t cap;
+  char **names;
+  fmt_type *types;
+  bool overflow;
+  bool frozen;   /* sampling more types only: unknown keys are ignored */
+} sniff_ctx;
+
+static fmt_type value_type(const char *v, size_t vn, uint32_t flags)
+{
+  if (v == NULL)
+    return FT_NULL;
+  if (flags & SPAN_JSON_RAW)
+    return FT_VARCHAR;
+  if (flags & SPAN_JSON_STR) {
+    if (flags & SPAN_ESCAPED)
+      return FT_VARCHAR;
+    fmt_type t = fmt_guess_type(v, vn);
+    return t == FT_DATE || t == FT_TIMESTAMP ? t : FT_VARCHAR;
+  }
+  int64_t i;
+  if (fmt_parse_bool(v, vn, &i))
+    return FT_BOOLEAN;
+  if (fmt_parse_i64(v, vn, &i))
+    return FT_BIGINT;
+  double d;
+  if (fmt_parse_f64(v, vn, &d))
+    return FT_DOUBLE;
+  return FT_VARCHAR;
+}
+
+static void sniff_field(void *ctx, const char *key, size_t keylen, bool kesc, const char *v,
+                        size_t vn, uint32_t flags)
+{
+  sniff_ctx *s = ctx;
+  char tmp[256];
+  if (kesc && keylen < sizeof tmp) {
+    keylen = fmt_json_unescape(key, keylen, tmp);
+    key = tmp;
+  }
+  fmt_type t = value_type(v, vn, flags);
+  for (size_t i = 0; i < s->n; i++) {
+    if (strlen(s->names[i]) == keylen && memcmp(s->names[i], key, keylen) == 0) {
+      s->types[i] = fmt_type_merge(s->types[i], t);
+      return;
+    }
+  }
+  if (s->frozen)
+    return;
+  if (s->n == s->cap) {
+    if (s->cap >= JSONL_MAX_COLUMNS) {
+      s->overflow = true;
+      return;
+    }
+    size_t nc = s->cap ? s->cap * 2 : 16;
+    char **nn = arena_alloc(s->a, sizeof(char *) * nc);
+    fmt_type *nt = arena_alloc(s->a, sizeof(fmt_type) * nc);
+    if (s->n) {
+      memcpy(nn, s->names, sizeof(char *) * s->n);
+      memcpy(nt, s->types, sizeof(fmt_type) * s->n);
+    }
+    s->names = nn;
+    s->types = nt;
+    s->cap = nc;
+  }
+  s->names[s->n] = arena_strndup(s->a, key, keylen);
+  s->types[s->n] = t;
+  s->n++;
+}
+
+int jsonl_sniff(const char *p, size_t n, bool whole, arena *a, jsonl_schema *out, err *e)
+{
+  sniff_ctx s = {.a = a};
+  const char *end = p + n;
+  if (!whole) {
+    const char *nl = memrchr(p, '\n', n);
+    end = nl == NULL ? p : nl;
+  }
+  size_t lines = 0;
+  size_t lineno = 0;
+  while (p < end && lines < 20000) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *le = nl == NULL ? end : nl;
+    lineno++;
+    const char *q = ws(p, le);
+    if (q < le) {
+      const char *why = NULL;
+      const char *bad = parse_line(q, le, sniff_field, &s, &why);
+      if (bad != NULL)
+        return err_set(e, ERR_INVALID, "malformed JSON at line %zu column %zu: %s", lineno,
+                       (size_t)(bad - p) + 1, why);
+      lines++;
+    }
+    p = nl == NULL ? end : nl + 1;
+  }
+  if (s.overflow)
+    return err_set(e, ERR_INVALID, "JSON lines have more than %d distinct keys",
+                   JSONL_MAX_COLUMNS);
+  if (s.n == 0) {
+    s.names = arena_alloc(a, sizeof(char *));
+    s.types = arena_alloc(a, sizeof(fmt_type));
+    s.names[0] = arena_strdup(a, "json");
+    s.types[0] = FT_VARCHAR;
+    s.n = 1;
+  }
+  for (size_t i = 0; i < s.n; i++)
+    if (s.types[i] == FT_NULL)
+      s.types[i] = FT_VARCHAR;
+  out->ncols = s.n;
+  out->names = s.names;
+  out->types = s.types;
+  return 0;
+}
+
+void jsonl_sample_types(const jsonl_schema *sc, const char *p, size_t n, bool mid,
+                        fmt_type *types)
+{
+  const char *end = p + n;
+  if (mid) {
+    const char *nl = memchr(p, '\n', n);
+    if (nl == NULL)
+      return;
+    p = nl + 1;
+  }
+  const char *nl = memrchr(p, '\n', (size_t)(end - p));
+  if (nl == NULL)
+    return;
+  end = nl;
+  sniff_ctx ctx = {.n = sc->ncols, .cap = sc->ncols, .names = sc->names, .types = types,
+                   .frozen = true};
+  size_t lines = 0;
+  while (p < end && lines < 2000) {
+    const char *q = memchr(p, '\n', (size_t)(end - p));
+    const char *le = q == NULL ? end : q;
+    const char *ls = ws(p, le);
+    if (ls < le) {
+      const char *why;
+      parse_line(ls, le, sniff_field, &ctx, &why);
+      lines++;
+    }
+    p = q == NULL ? end : q + 1;
+  }
+}
+
+/* ---- tokenizing ---- */
+
+typedef struct tok_ctx {
+  const jsonl_schema *s;
+  const int *cols;
+  int ncols;
+  fspan **spans;
+  int row;
+  int hint;      /* the column matched last, to try its successor first */
+} tok_ctx;
+
+static void tok_field(void *ctx, const char *key, size_t keylen, bool kesc, const char *v,
+                      size_t vn, uint32_t flags)
+{
+  tok_ctx *t = ctx;
+  char tmp[256];
+  if (kesc && keylen < sizeof tmp) {
+    keylen = fmt_json_unescape(key, keylen, tmp);
+    key = tmp;
+  }
+  for (int j = 0; j < t->ncols; j++) {
+    int k = (t->hint + j) % t->ncols;
+    const char *nm = t->s->names[t->cols[k]];
+    if (nm[keylen] == '\0' && memcmp(nm, key, keylen) == 0 && strlen(nm) == keylen) {
+      fspan *sp = &t->spans[k][t->row];
+      sp->p = v;
+      sp->n = (uint32_t)vn;
+      sp->flags = flags;
+      t->hint = k + 1;
+      return;
+    }
+  }
+}
+
+static void ignore_field(void *ctx, const char *key, size_t keylen, bool kesc, const char *v,
+                         size_t vn, uint32_t flags)
+{
+  (void)ctx;
+  (void)key;
+  (void)keylen;
+  (void)kesc;
+  (void)v;
+  (void)vn;
+  (void)flags;
+}
+
+void jsonl_cursor_init(jsonl_cursor *c, const jsonl_schema *s, const char *base, size_t size,
+                       size_t start, size_t stop, const char *object, bool skip_malformed)
+{
+  memset(c, 0, sizeof *c);
+  c->s = s;
+  c->base = base;
+  c->end = base + size;
+  c->stop = base + stop;
+  c->object = object;
+  c->skip_malformed = skip_malformed;
+  if (start == 0) {
+    c->pos = base;
+    if (size >= 3 && (unsigned char)base[0] == 0xEF && (unsigned char)base[1] == 0xBB &&
+        (unsigned char)base[2] == 0xBF)
+      c->pos += 3;
+  } else {
+    const char *nl = memchr(base + start - 1, '\n', size - (start - 1));
+    c->pos = nl == NULL ? c->end : nl + 1;
+  }
+  c->first = c->pos;
+}
+
+int jsonl_tokenize(jsonl_cursor *c, const int *cols, int ncols, fspan **spans, const char **rec,
+                   int max, err *e)
+{
+  const char *pos = c->pos;
+  const char *end = c->end;
+  const char *stop = c->stop < end ? c->stop : end;
+  tok_ctx t = {.s = c->s, .cols = cols, .ncols = ncols, .spans = spans};
+  int row = 0;
+  while (row < max && pos < stop) {
+    const char *nl = memchr(pos, '\n', (size_t)(end - pos));
+    const char *le = nl == NULL ? end : nl;
+    const char *next = nl == NULL ? end : nl + 1;
+    const char *p = ws(pos, le);
+    if (p == le) {
+      pos = next;
+      continue;
+    }
+    for (int k = 0; k < ncols; k++)
+      spans[k][row].p = NULL;
+    t.row = row;
+    const char *why = NULL;
+    const char *bad = parse_line(p, le, ncols > 0 ? tok_field : ignore_field, &t, &why);
+    if (bad != NULL) {
+      if (c->skip_malformed) {
+        c->skipped++;
+        pos = next;
+        continue;
+      }
+      c->pos = pos;
+      size_t line = fmt_count_lines(c->base, (size_t)(pos - c->base)) + 1;
+      return err_set(e, ERR_INVALID, "malformed JSON in '%s' line %zu column %zu: %s", c->object,
+                     line, (size_t)(bad - pos) + 1, why);
+    }
+    rec[row++] = pos;
+    pos = next;
+  }
+  c->pos = pos;
+  return row;
+}

@@ -1,0 +1,324 @@
+/* queue/internal.h -- the queue part's private state and what its files
+ * share. Never included outside src/queue/.
+ *
+ * Who owns what:
+ *   system.c   open/start/stop/close, the LMDB environment, the timer thread
+ *   commit.c   changes and the group committer (the only LMDB writer)
+ *   codec.c    keys, the message record, attribute encoding, digests, ids
+ *   queues.c   queues: create, delete, purge, attributes, tags, the cache
+ *   message.c  send, receive (with redrive and FIFO groups), delete, visibility
+ *   poll.c     long polls: waiters, wake-ups, deadlines
+ *   filter.c   SNS filter policies
+ *   topic.c    topics and subscriptions
+ *   publish.c  publish: filter, envelopes, fan-out, the outbox
+ *   deliver.c  the delivery workers (functions, HTTP endpoints)
+ *
+ * Locks, in the order they may be taken (never the other way):
+ *   meta_mu (metadata changes, one at a time) -> mu (the caches, rwlock)
+ *   -> wmu (polls) -> cmu (the committer queue); dmu (deliveries) alone.
+ * Nobody waits for the committer while holding mu or wmu: an apply running
+ * on the committer takes mu (read) and wmu.
+ *
+ * Functions shared between the files are named queue__* (internal).
+ */
+#ifndef TARN_QUEUE_INTERNAL_H
+#define TARN_QUEUE_INTERNAL_H
+
+#include "queue.h"
+
+#include <jansson.h>
+#include <lmdb.h>
+#include <pthread.h>
+
+#define QUEUE_DIR_MAX 3000
+#define ARN_SQS_PREFIX "arn:aws:sqs:" QUEUE_REGION ":" QUEUE_ACCOUNT ":"
+#define ARN_SNS_PREFIX "arn:aws:sns:" QUEUE_REGION ":" QUEUE_ACCOUNT ":"
+
+typedef struct qchange qchange;
+
+/* What an apply leaves for after its commit (only if it commits). */
+enum qnote_kind {
+  NOTE_WAKE = 1,   /* a: queue id; b: messages made visible now (UINT64_MAX: all waiters) */
+  NOTE_TIMER,      /* visibility deadlines changed: the timer recomputes */
+  NOTE_OUTBOX,     /* a: outbox key of a new delivery */
+};
+
+typedef struct qnote {
+  enum qnote_kind kind;
+  uint64_t a;
+  uint64_t b;
+} qnote;
+
+/* Runs on the committer thread in a nested transaction; a is scratch
+ * memory released after the batch. */
+typedef int (*qchange_fn)(queue_system *q, qchange *c, MDB_txn *txn, arena *a, err *e);
+
+struct qchange {
+  qchange_fn apply;
+  void *arg;              /* the caller's context for apply */
+  /* NULL: a caller waits in queue__commit_run. Else the change is
+     asynchronous: complete runs on the committer thread once the batch is
+     done (rc set) and owns c from then on. */
+  void (*complete)(queue_system *q, qchange *c);
+  int rc;                 /* the result, set by the committer */
+  err e;                  /* its message */
+  bool done;              /* the committer finished with this change */
+  qnote *notes;           /* heap, freed by the committer */
+  size_t nnotes;
+  size_t capnotes;
+  qchange *next;          /* queue link */
+};
+
+/* A queue, as cached in memory (the LMDB record is the truth). */
+typedef struct mqueue {
+  char *name;
+  uint64_t id;              /* message keys start with it; never reused */
+  bool fifo;
+  int64_t created_ms;
+  int64_t modified_ms;
+  json_t *attrs;            /* the settable attributes given, name -> string */
+  json_t *tags;             /* key -> value */
+  uint32_t visibility;      /* parsed from attrs, with defaults */
+  uint32_t delay;
+  uint32_t wait;
+  uint32_t retention;
+  uint32_t max_size;
+  bool content_dedup;
+  char *dlq_name;           /* RedrivePolicy's target, or NULL */
+  uint32_t max_receive;
+} mqueue;
+
+/* What a message operation needs of a queue, copied out of the cache. */
+typedef struct qsnap {
+  char name[QUEUE_NAME_MAX + 1];
+  uint64_t id;
+  bool fifo;
+  uint32_t visibility;
+  uint32_t delay;
+  uint32_t wait;
+  uint32_t retention;
+  uint32_t max_size;
+  bool content_dedup;
+  char dlq_name[QUEUE_NAME_MAX + 1];  /* "" when none */
+  uint32_t max_receive;
+} qsnap;
+
+typedef struct msub {
+  char *arn;                /* TOPIC_ARN:UUID */
+  char *topic;              /* topic name */
+  char *protocol;
+  char *endpoint;
+  json_t *attrs;            /* name -> string */
+  bool confirmed;
+  char *token;              /* confirmation token (http/https) */
+  bool raw;                 /* RawMessageDelivery */
+  bool body_scope;          /* FilterPolicyScope MessageBody */
+  queue_filter *filter;     /* NULL: everything matches */
+} msub;
+
+typedef struct mtopic {
+  char *name;
+  char *arn;
+  bool fifo;
+  bool content_dedup;
+  int64_t created_ms;
+  json_t *attrs;
+  json_t *tags;
+} mtopic;
+
+typedef struct dentry dentry;   /* a delivery waiting (deliver.c) */
+
+struct queue_system {
+  char *dir;                    /* DATA/queue */
+  char *access_key;
+  char *secret_key;
+  char *endpoint;               /* set by start */
+  uint32_t workers;
+  uint32_t retry_base_ms;
+  uint32_t max_attempts;
+
+  MDB_env *env;                 /* DATA/queue/meta */
+  MDB_dbi db_queues;            /* name -> queue record (JSON) */
+  MDB_dbi db_qids;              /* queue id (8 BE) -> name: the live ids */
+  MDB_dbi db_msgs;              /* (qid, seq) -> message header */
+  MDB_dbi db_bodies;            /* (qid, seq) -> attributes + body */
+  MDB_dbi db_vis;               /* (qid, visible_at, seq) -> state byte */
+  MDB_dbi db_dedup;             /* (qid, dedup id) -> expiry, seq, message id */
+  MDB_dbi db_topics;            /* name -> topic record (JSON) */
+  MDB_dbi db_subs;              /* subscription ARN -> record (JSON) */
+  MDB_dbi db_outbox;            /* key (8 BE) -> delivery (JSON) */
+  MDB_dbi db_meta;              /* "seq", "qid", "outbox" -> 8 bytes BE */
+
+  pthread_mutex_t meta_mu;      /* one metadata change at a time */
+  pthread_rwlock_t mu;          /* guards the caches below */
+  mqueue **queues;              /* by name */
+  size_t nqueues;
+  size_t capqueues;
+  mtopic **topics;              /* by name */
+  size_t ntopics;
+  size_t captopics;
+  msub **subs;                  /* by ARN */
+  size_t nsubs;
+  size_t capsubs;
+
+  pthread_mutex_t cmu;          /* guards the committer queue and stopping */
+  pthread_cond_t cwork;         /* the committer waits: change queued, or stop */
+  pthread_cond_t cdone;         /* callers wait: a batch finished */
+  qchange *cq;                  /* changes waiting, FIFO */
+  qchange *cq_tail;
+  bool cstopping;               /* no new changes */
+  bool committer_running;
+  pthread_t committer;
+  uint64_t next_seq;            /* committer only: last message seq used */
+  uint64_t next_qid;            /* committer only */
+  uint64_t next_outbox;         /* committer only */
+
+  pthread_mutex_t wmu;          /* guards the polls and the timer's state */
+  pthread_cond_t timer_cv;      /* the timer waits (monotonic clock) */
+  struct queue_poll *waiters;   /* polls waiting, a list */
+  bool polls_closed;            /* stop began: no new polls */
+  bool timer_stop;
+  bool timer_running;
+  bool timer_kick;              /* recompute now */
+  pthread_t timer;
+
+  pthread_mutex_t dmu;          /* guards the delivery schedule */
+  pthread_cond_t dcv;           /* workers wait (monotonic clock) */
+  dentry *due;                  /* deliveries by due time */
+  bool dstop;
+  pthread_t *dthreads;
+  size_t ndthreads;
+  queue_lambda_deliver_fn lambda_fn;
+  void *lambda_ctx;
+};
+
+/* ---- system.c ---- */
+int queue__lmdb_error(err *e, int mrc, const char *what);
+int queue__read_begin(queue_system *q, MDB_txn **txn, err *e);
+/* A counter of db_meta, incremented (committer only). */
+uint64_t queue__counter_next(queue_system *q, MDB_txn *txn, const char *name, uint64_t *cache,
+                             err *e);
+
+/* ---- commit.c ---- */
+void queue__change_init(qchange *c, qchange_fn apply, void *arg);
+int queue__note(qchange *c, enum qnote_kind kind, uint64_t a, uint64_t b);
+/* Queues c and waits for its result. ERR_UNAVAILABLE once stopping. */
+int queue__commit_run(queue_system *q, qchange *c, err *e);
+/* Queues an asynchronous change (c->complete set); false when stopping
+ * (then nothing is called). */
+bool queue__commit_submit(queue_system *q, qchange *c);
+int queue__committer_start(queue_system *q, err *e);
+void queue__committer_stop(queue_system *q);
+
+/* ---- codec.c ---- */
+#define MSG_KEY_LEN 16
+#define VIS_KEY_LEN 24
+
+void queue__be64_put(uint8_t *p, uint64_t v);
+uint64_t queue__be64_get(const uint8_t *p);
+void queue__msg_key(uint8_t out[MSG_KEY_LEN], uint64_t qid, uint64_t seq);
+void queue__vis_key(uint8_t out[VIS_KEY_LEN], uint64_t qid, int64_t visible_at, uint64_t seq);
+
+enum { MSG_NEW = 'n', MSG_RECEIVED = 'r' };
+
+/* The header of a message (db_msgs); strings NUL-terminated, in an arena. */
+typedef struct qmsg {
+  uint8_t state;            /* MSG_NEW until first received */
+  uint32_t recv_count;
+  int64_t sent_ms;
+  int64_t first_recv_ms;
+  int64_t visible_at;       /* the db_vis key's time */
+  uint64_t token;           /* changes on every receive: receipt handles */
+  bool has_attrs;
+  uint8_t md5_body[16];
+  uint8_t md5_attrs[16];
+  const char *id;
+  const char *sender;
+  const char *group;        /* FIFO */
+  const char *dedup;        /* FIFO */
+  const char *trace;        /* AWSTraceHeader */
+} qmsg;
+
+/* Encodes m into the arena. */
+MDB_val queue__msg_encode(const qmsg *m, arena *a);
+int queue__msg_decode(const MDB_val *v, arena *a, qmsg *m, err *e);
+/* The body record: attributes then body. */
+MDB_val queue__body_encode(const queue_attr *attrs, size_t nattrs, const char *body,
+                           size_t len, arena *a);
+int queue__body_decode(const MDB_val *v, arena *a, queue_attr **attrs, size_t *nattrs,
+                       const char **body, size_t *len, err *e);
+
+/* Receipt handles: hex of (qid, seq, token). */
+char *queue__handle_make(arena *a, uint64_t qid, uint64_t seq, uint64_t token);
+bool queue__handle_parse(const char *h, uint64_t *qid, uint64_t *seq, uint64_t *token);
+
+void queue__uuid(char out[37]);
+uint64_t queue__rand64(void);
+void queue__hex(const uint8_t *p, size_t n, char *out);
+/* 20-digit FIFO sequence number. */
+void queue__seqnum(uint64_t seq, char out[24]);
+/* Checks a message attribute (name, type, value) as SQS does. */
+int queue__attr_check(const queue_attr *at, err *e);
+/* Size of attributes as SQS counts it (name + type + value). */
+size_t queue__attrs_size(const queue_attr *attrs, size_t n);
+/* Valid SQS message characters (and UTF-8). */
+bool queue__chars_valid(const char *s, size_t n);
+
+/* ---- queues.c ---- */
+/* Finds a queue in the cache by name (mu held). */
+mqueue *queue__find(queue_system *q, const char *name);
+/* Copies a queue's settings (takes mu). QUEUE_ERR_NO_QUEUE. */
+int queue__snap(queue_system *q, const char *ref, qsnap *out, err *e);
+int queue__snap_name(queue_system *q, const char *name, qsnap *out, err *e);
+/* True when the queue id is live (inside an apply). */
+bool queue__qid_live(queue_system *q, MDB_txn *txn, uint64_t qid);
+int queue__queues_load(queue_system *q, MDB_txn *txn, err *e);
+void queue__queues_free(queue_system *q);
+/* Deletes every record of queue id with key prefix qid from db. */
+int queue__delete_prefix(MDB_txn *txn, MDB_dbi db, uint64_t qid, err *e);
+/* Retention and deduplication windows, from the timer. */
+void queue__sweep(queue_system *q);
+
+/* ---- message.c ---- */
+/* Inserts a message inside an apply (publish uses it for sqs targets).
+ * out may be NULL. */
+int queue__msg_insert(queue_system *q, qchange *c, MDB_txn *txn, arena *a, const qsnap *s,
+                      const queue_send *m, int64_t now, queue_sent *out, err *e);
+/* The receive itself, inside an apply. */
+int queue__receive_apply(queue_system *q, qchange *c, MDB_txn *txn, const qsnap *s,
+                         const queue_receive *r, int64_t now, arena *out_arena,
+                         queue_message **out, size_t *n, err *e);
+/* The first visible_at of queue qid (INT64_MAX when empty). */
+int64_t queue__next_visible(queue_system *q, MDB_txn *txn, uint64_t qid);
+
+/* ---- poll.c ---- */
+/* After a batch: wake waiters of queue id (count messages; UINT64_MAX all). */
+void queue__polls_wake(queue_system *q, uint64_t qid, uint64_t count);
+void queue__timer_kick(queue_system *q);
+void *queue__timer_main(void *arg);
+/* Completes every poll (stop). */
+void queue__polls_close(queue_system *q);
+
+/* ---- topic.c ---- */
+mtopic *queue__topic_find(queue_system *q, const char *name);
+int queue__topics_load(queue_system *q, MDB_txn *txn, err *e);
+void queue__topics_free(queue_system *q);
+/* The topic name of an ARN (arena); ERR_INVALID / QUEUE_ERR_NO_TOPIC. */
+int queue__topic_name(const char *arn, arena *a, const char **name, err *e);
+/* A presigned URL of the server for a query API call (sns scope). */
+char *queue__presign(queue_system *q, arena *a, const str_pair *params, size_t n);
+
+/* ---- deliver.c ---- */
+/* Schedules an outbox entry now (after its commit). */
+void queue__deliver_schedule(queue_system *q, uint64_t key, int64_t due_ms, uint32_t attempts);
+int queue__deliver_load(queue_system *q, err *e);
+int queue__deliver_start(queue_system *q, err *e);
+void queue__deliver_stop(queue_system *q);
+/* Puts a delivery into the outbox inside an apply. */
+int queue__outbox_put(queue_system *q, qchange *c, MDB_txn *txn, json_t *entry, err *e);
+
+/* ---- small helpers ---- */
+char *queue__strdup(const char *s);   /* aborts on OOM */
+int64_t queue__now_ms(void);
+
+#endif

@@ -1,0 +1,536 @@
+/* sandbox/init.c -- the clone child: it builds the sandbox around itself,
+ * then stays as pid 1 of it: starts the program, reaps zombies, forwards
+ * TCP ports to host Unix sockets, and exits with the program's status.
+ *
+ * The child is a copy of the single-threaded spawner (spawner.c), so it
+ * may call anything, malloc included; it never execs tarn again.
+ *
+ * States of the child, in order:
+ *   JOIN     into its cgroups (v1: "0" to each tasks file), then it
+ *            unshares mount, network, IPC and UTS namespaces
+ *   WAIT     blocked on the start socket until the server has written the
+ *            id maps (and attached the cgroups, if it must) ("go")
+ *   BUILD    hostname, loopback, mounts, pivot_root (rootfs.c), as the
+ *            inside uid with its caps in the user namespace
+ *   DROP     forward listeners bound, then every capability dropped
+ *            (bounding set too), no_new_privs, not dumpable, seccomp
+ *   RUN      program vfork'ed and exec'd; init loops on epoll
+ *   EXIT     the program ended: init exits with its status, 128+signal
+ *            when killed; the kernel then kills what is left in the pid ns
+ * A failure before RUN is reported on the start socket (sandbox__fail).
+ *
+ * Invariants:
+ *   (1) Init holds no capability and no fd the program could use: the
+ *       program gets fds 0-2 and, until its exec, the start socket (CLOEXEC);
+ *       everything else is closed in the child before exec.
+ *   (2) Init has no handler for any signal: as pid 1 of its pid namespace,
+ *       the kernel drops signals the program sends it (SIGKILL included).
+ *       SIGCHLD is blocked and read through a signalfd.
+ *   (3) Init is not dumpable: /proc/1 is closed to the program, and so is
+ *       ptrace (also denied by seccomp).
+ *   (4) Init never blocks but in epoll_wait: every socket is non-blocking,
+ *       sends use MSG_NOSIGNAL.
+ *   (5) Init and the program share uid 993 (an unprivileged server can map
+ *       only one uid); init is kept safe by (2) and (3), not by its uid.
+ *
+ * Start reading at sandbox__instance_main().
+ */
+#include "sandbox/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/securebits.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define FD_LOG 100                        /* the program's stdout/stderr, in init */
+#define FD_SYNC 101                       /* the start socket, in init */
+                                          /* FD_LOG + 2...: the cgroup fds, until joined */
+#define FLOW_BUF 16384                    /* bytes in flight per direction */
+#define EXIT_SETUP 125                    /* init's status when the build failed */
+
+void sandbox__fail(const sandbox__job *job, int errnum, const char *fmt, ...)
+{
+  sandbox__report r;
+  memset(&r, 0, sizeof r);
+  r.kind = SANDBOX_REPORT_FAILED;
+  r.errnum = errnum;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r.msg, sizeof r.msg, fmt, ap);
+  va_end(ap);
+  size_t n = strlen(r.msg);
+  if (errnum != 0)
+    snprintf(r.msg + n, sizeof r.msg - n, ": %s", strerror(errnum));
+  (void)!send(job->sync_fd, &r, sizeof r, MSG_NOSIGNAL);
+  _exit(EXIT_SETUP);
+}
+
+/* Keeps the log, start and cgroup fds (moved to FD_LOG...) and 0-2, which
+ * the spawner pointed at /dev/null; closes everything else of the spawner. */
+static void keep_fds(sandbox__job *job)
+{
+  /* the spawner's fds are all small numbers: no overlap with FD_LOG... */
+  int *fds[2 + CG_COUNT] = {&job->log_fd, &job->sync_fd};
+  size_t n = 2;
+  for (size_t i = 0; i < job->ncgfds; i++)
+    fds[n++] = &job->cg_fds[i];
+  for (size_t i = 0; i < n; i++)
+    if (*fds[i] >= FD_LOG)
+      _exit(EXIT_SETUP);
+  for (size_t i = 0; i < n; i++) {
+    if (dup3(*fds[i], FD_LOG + (int)i, O_CLOEXEC) < 0)
+      _exit(EXIT_SETUP);
+    *fds[i] = FD_LOG + (int)i;
+  }
+  close_range(3, FD_LOG - 1, 0);
+  close_range(FD_LOG + (unsigned)n, ~0u, 0);
+}
+
+/* v1: moves this (single-threaded) process into each controller's cgroup. */
+static void join_cgroups(sandbox__job *job)
+{
+  for (size_t i = 0; i < job->ncgfds; i++) {
+    if (job->cg_mode == SANDBOX_CG_V1_TASKS && write(job->cg_fds[i], "0", 1) != 1)
+      sandbox__fail(job, errno, "cannot join cgroup %zu", i);
+    close(job->cg_fds[i]);
+  }
+  job->ncgfds = 0;
+}
+
+static void loopback_up(const sandbox__job *job)
+{
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0)
+    sandbox__fail(job, errno, "cannot open a socket to bring 'lo' up");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+  ifr.ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0)
+    sandbox__fail(job, errno, "cannot bring 'lo' up");
+  close(s);
+}
+
+static void become_inside_user(const sandbox__job *job)
+{
+  /* Keep the caps across setresuid (our kernel uid may be host root, which
+   * the namespace does not map); lock out root-based cap gains for good. */
+  int bits = SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_NOROOT |
+             SECBIT_NOROOT_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+  if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) != 0)
+    sandbox__fail(job, errno, "cannot set securebits");
+  if (setresgid(SANDBOX_INSIDE_GID, SANDBOX_INSIDE_GID, SANDBOX_INSIDE_GID) != 0)
+    sandbox__fail(job, errno, "cannot become gid %d", SANDBOX_INSIDE_GID);
+  if (setresuid(SANDBOX_INSIDE_UID, SANDBOX_INSIDE_UID, SANDBOX_INSIDE_UID) != 0)
+    sandbox__fail(job, errno, "cannot become uid %d", SANDBOX_INSIDE_UID);
+}
+
+static void drop_privileges(const sandbox__job *job)
+{
+  for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
+      sandbox__fail(job, errno, "cannot drop capability %d from the bounding set", cap);
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
+    sandbox__fail(job, errno, "cannot clear ambient capabilities");
+  struct __user_cap_header_struct head = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  if (syscall(SYS_capset, &head, data) != 0)
+    sandbox__fail(job, errno, "cannot drop capabilities");
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    sandbox__fail(job, errno, "cannot set no_new_privs");
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) /* (3) */
+    sandbox__fail(job, errno, "cannot make init not dumpable");
+  int rc = sandbox__seccomp_apply(job->filter);
+  if (rc != 0)
+    sandbox__fail(job, -rc, "cannot load the seccomp filter");
+}
+
+static int listen_port(const sandbox__job *job, uint16_t port)
+{
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s < 0)
+    sandbox__fail(job, errno, "cannot open a socket for port %u", (unsigned)port);
+  int one = 1;
+  setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(s, (struct sockaddr *)&a, sizeof a) != 0)
+    sandbox__fail(job, errno, "cannot bind 127.0.0.1:%u", (unsigned)port);
+  if (listen(s, 128) != 0)
+    sandbox__fail(job, errno, "cannot listen on 127.0.0.1:%u", (unsigned)port);
+  return s;
+}
+
+/* --- the program -------------------------------------------------------- */
+
+static const char *env_get(char **envp, const char *name)
+{
+  size_t n = strlen(name);
+  for (char **e = envp; *e != NULL; e++)
+    if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+      return *e + n + 1;
+  return NULL;
+}
+
+/* execve, or a PATH search (from the program's envp) for a bare name. */
+static int exec_program(char **argv, char **envp)
+{
+  if (strchr(argv[0], '/') != NULL) {
+    execve(argv[0], argv, envp);
+    return errno;
+  }
+  const char *path = env_get(envp, "PATH");
+  if (path == NULL)
+    path = "/usr/local/bin:/usr/bin:/bin";
+  int best = ENOENT;
+  for (const char *p = path;;) {
+    size_t l = strcspn(p, ":");
+    char full[1024];
+    if (l > 0 && l + strlen(argv[0]) + 2 <= sizeof full) {
+      snprintf(full, sizeof full, "%.*s/%s", (int)l, p, argv[0]);
+      execve(full, argv, envp);
+      if (errno == EACCES)
+        best = EACCES;
+      else if (errno != ENOENT && errno != ENOTDIR)
+        return errno;
+    }
+    if (p[l] == '\0')
+      break;
+    p += l + 1;
+  }
+  return best;
+}
+
+static void set_limit(int resource, uint64_t value)
+{
+  struct rlimit rl = {.rlim_cur = value, .rlim_max = value};
+  setrlimit(resource, &rl);
+}
+
+/* The program's process, vfork'ed by init: it shares init's memory until
+ * its exec, so it only makes syscalls and writes nothing but its stack
+ * (errno aside). Never returns. */
+static void run_program(const sandbox__job *job) __attribute__((noreturn));
+
+static void run_program(const sandbox__job *job)
+{
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  setsid();
+  if (job->max_open_files > 0)
+    set_limit(RLIMIT_NOFILE, job->max_open_files);
+  if (job->max_file_bytes > 0)
+    set_limit(RLIMIT_FSIZE, job->max_file_bytes);
+  set_limit(RLIMIT_NPROC, job->max_procs);
+  set_limit(RLIMIT_CORE, 0);
+
+  /* (1): 0 is /dev/null already; 1, 2 the log; 3 the start socket */
+  if (dup2(job->log_fd, 1) < 0 || dup2(job->log_fd, 2) < 0 || dup3(job->sync_fd, 3, O_CLOEXEC) < 0)
+    _exit(EXIT_SETUP);
+  close_range(4, ~0u, 0);
+  int errnum = chdir("/var/task") == 0 ? exec_program(job->argv, job->envp) : errno;
+  sandbox__report r;
+  memset(&r, 0, sizeof r);
+  r.kind = SANDBOX_REPORT_EXEC_FAILED;
+  r.errnum = errnum;
+  snprintf(r.msg, sizeof r.msg, "cannot run '%s': %s", job->argv[0], strerror(errnum));
+  (void)!send(3, &r, sizeof r, MSG_NOSIGNAL);
+  _exit(127);
+}
+
+/* --- the forwards --------------------------------------------------------- */
+
+enum { W_SIGNAL, W_LISTEN, W_CONN };
+
+typedef struct conn conn;
+
+typedef struct watch {
+  int kind;                               /* W_* */
+  int index;                              /* W_LISTEN: forward; W_CONN: side */
+  conn *conn;                             /* W_CONN */
+} watch;
+
+typedef struct flow {                     /* bytes read from one side for the other */
+  char buf[FLOW_BUF];
+  size_t off;                             /* first byte not yet written */
+  size_t len;                             /* bytes in buf from off */
+  bool eof;                               /* the reading side ended */
+  bool shut;                              /* the writing side was shut down */
+} flow;
+
+struct conn {
+  int fd[2];                              /* 0: TCP from inside, 1: Unix to the host */
+  flow flow[2];                           /* flow[i]: from fd[i] to fd[1 - i] */
+  watch w[2];
+  uint32_t events[2];                     /* what fd[i] is in epoll for; 0: not in it */
+  bool dead;                              /* closed; freed after this epoll batch */
+  conn *next_dead;                        /* in graveyard */
+};
+
+/* Conns closed during one epoll batch: the batch may still hold an event
+ * for the other side of one of them. */
+static conn *graveyard;
+
+static void conn_close(int ep, conn *c)
+{
+  for (int i = 0; i < 2; i++) {
+    if (c->events[i] != 0)
+      epoll_ctl(ep, EPOLL_CTL_DEL, c->fd[i], NULL);
+    close(c->fd[i]);
+  }
+  c->dead = true;
+  c->next_dead = graveyard;
+  graveyard = c;
+}
+
+/* Writes flow j to the other side; -1 when the connection is dead. */
+static int pump(conn *c, int j)
+{
+  flow *f = &c->flow[j];
+  while (f->len > 0) {
+    ssize_t n = send(c->fd[1 - j], f->buf + f->off, f->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR)
+        return 0;
+      return -1;
+    }
+    f->off += (size_t)n;
+    f->len -= (size_t)n;
+  }
+  f->off = 0;
+  if (f->eof && !f->shut) {
+    shutdown(c->fd[1 - j], SHUT_WR);
+    f->shut = true;
+  }
+  return 0;
+}
+
+/* Puts each side in epoll for what it can do next; -1: the connection is over. */
+static int conn_rearm(int ep, conn *c)
+{
+  if (c->flow[0].shut && c->flow[1].shut)
+    return -1;
+  for (int i = 0; i < 2; i++) {
+    uint32_t want = 0;
+    if (!c->flow[i].eof && c->flow[i].len == 0)
+      want |= EPOLLIN;
+    if (c->flow[1 - i].len > 0)
+      want |= EPOLLOUT;
+    if (want == c->events[i])
+      continue;
+    struct epoll_event ev = {.events = want, .data.ptr = &c->w[i]};
+    int op = want == 0 ? EPOLL_CTL_DEL : c->events[i] == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+    if (epoll_ctl(ep, op, c->fd[i], &ev) != 0)
+      return -1;
+    c->events[i] = want;
+  }
+  return 0;
+}
+
+static void conn_event(int ep, conn *c, int side, uint32_t revents)
+{
+  flow *in = &c->flow[side];
+  if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !in->eof && in->len == 0) {
+    ssize_t n = recv(c->fd[side], in->buf, sizeof in->buf, MSG_DONTWAIT);
+    if (n == 0) {
+      in->eof = true;
+    } else if (n > 0) {
+      in->off = 0;
+      in->len = (size_t)n;
+    } else if (errno != EAGAIN && errno != EINTR) {
+      conn_close(ep, c);
+      return;
+    }
+    if (pump(c, side) != 0) {
+      conn_close(ep, c);
+      return;
+    }
+  }
+  if ((revents & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && pump(c, 1 - side) != 0) {
+    conn_close(ep, c);
+    return;
+  }
+  if (conn_rearm(ep, c) != 0)
+    conn_close(ep, c);
+}
+
+static void accept_all(int ep, int listener, uint16_t port)
+{
+  char path[64];
+  sandbox__socket_path(path, sizeof path, port);
+  for (;;) {
+    int tcp = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (tcp < 0)
+      return; /* EAGAIN; or EMFILE: the program's client sees its connect hang */
+    int ux = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    if (ux < 0 || connect(ux, (struct sockaddr *)&a, sizeof a) != 0) {
+      /* the host side is down or its backlog full: the client sees a reset */
+      if (ux >= 0)
+        close(ux);
+      close(tcp);
+      continue;
+    }
+    conn *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+      close(ux);
+      close(tcp);
+      continue;
+    }
+    c->fd[0] = tcp;
+    c->fd[1] = ux;
+    for (int i = 0; i < 2; i++)
+      c->w[i] = (watch){.kind = W_CONN, .index = i, .conn = c};
+    if (conn_rearm(ep, c) != 0)
+      conn_close(ep, c);
+  }
+}
+
+static int exit_code(int status)
+{
+  if (WIFEXITED(status))
+    return WEXITSTATUS(status);
+  if (WIFSIGNALED(status))
+    return 128 + WTERMSIG(status);
+  return 255;
+}
+
+/* Pid 1's loop: until the program ends. */
+static void serve(const sandbox__job *job, pid_t program, int sfd, const int *listeners)
+    __attribute__((noreturn));
+
+static void serve(const sandbox__job *job, pid_t program, int sfd, const int *listeners)
+{
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0)
+    _exit(EXIT_SETUP);
+  watch sigw = {.kind = W_SIGNAL};
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &sigw};
+  epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+  watch lw[SANDBOX_MAX_FORWARDS];
+  for (size_t i = 0; i < job->nforwards; i++) {
+    lw[i] = (watch){.kind = W_LISTEN, .index = (int)i};
+    ev = (struct epoll_event){.events = EPOLLIN, .data.ptr = &lw[i]};
+    epoll_ctl(ep, EPOLL_CTL_ADD, listeners[i], &ev);
+  }
+  for (;;) {
+    struct epoll_event evs[64];
+    int n = epoll_wait(ep, evs, 64, -1);
+    for (int k = 0; k < n; k++) {
+      watch *w = evs[k].data.ptr;
+      if (w->kind == W_LISTEN) {
+        accept_all(ep, listeners[w->index], job->ports[w->index]);
+      } else if (w->kind == W_CONN) {
+        if (!w->conn->dead)
+          conn_event(ep, w->conn, w->index, evs[k].events);
+      } else {
+        struct signalfd_siginfo si;
+        while (read(sfd, &si, sizeof si) > 0) {
+        }
+        int status;
+        pid_t pid;
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+          if (pid == program)
+            _exit(exit_code(status)); /* the kernel kills the rest of the pid ns */
+      }
+    }
+    while (graveyard != NULL) {
+      conn *c = graveyard;
+      graveyard = c->next_dead;
+      free(c);
+    }
+  }
+}
+
+void sandbox__instance_main(sandbox__job *job)
+{
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  keep_fds(job);
+  /* While the server writes our id maps: cgroups first, so that what the
+   * kernel allocates for the namespaces counts against the instance. */
+  join_cgroups(job);
+  if (unshare(SANDBOX_UNSHARE_FLAGS) != 0)
+    sandbox__fail(job, errno, "cannot create mount, network, IPC and UTS namespaces");
+  char go;
+  if (read(job->sync_fd, &go, 1) != 1)
+    _exit(EXIT_SETUP); /* the server gave up on us */
+
+  umask(022);
+  if (unshare(CLONE_NEWCGROUP) != 0)
+    sandbox__fail(job, errno, "cannot create a cgroup namespace");
+  if (sethostname(job->id, strlen(job->id)) != 0)
+    sandbox__fail(job, errno, "cannot set hostname '%s'", job->id);
+  loopback_up(job);
+
+  sandbox__sources src;
+  sandbox__rootfs_prepare(job, &src);
+  become_inside_user(job);
+  sandbox__rootfs_build(job, &src);
+  close(src.code);
+  if (src.runtime >= 0)
+    close(src.runtime);
+  for (size_t i = 0; i < job->nforwards; i++)
+    close(src.sockets[i]);
+
+  int listeners[SANDBOX_MAX_FORWARDS];
+  for (size_t i = 0; i < job->nforwards; i++)
+    listeners[i] = listen_port(job, job->ports[i]);
+
+  drop_privileges(job);
+
+  /* Forwarded connections take fds: give init its hard limit. */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, NULL); /* (2) */
+  int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sfd < 0)
+    sandbox__fail(job, errno, "cannot create a signalfd");
+
+  pid_t program = vfork(); /* init's pages are not copied for a process that execs */
+  if (program < 0)
+    sandbox__fail(job, errno, "cannot start the program");
+  if (program == 0)
+    run_program(job);
+  /* vfork returns once the program exec'd or exited: if its exec failed,
+   * its report is already on the socket, ahead of this one */
+  sandbox__report r;
+  memset(&r, 0, sizeof r);
+  r.kind = SANDBOX_REPORT_STARTED;
+  (void)!send(job->sync_fd, &r, sizeof r, MSG_NOSIGNAL);
+  close(job->log_fd);
+  close(job->sync_fd);
+  serve(job, program, sfd, listeners);
+}

@@ -1,0 +1,218 @@
+/* sandbox/internal.h -- what the files of src/sandbox/ share. Never included
+ * outside src/sandbox/.
+ *
+ * The files, in the order an instance meets them:
+ *   sandbox.c   the public API, on the server's side: host checks, cgroups
+ *               and id maps of an instance, the start handshake, wait, kill
+ *   spawner.c   the zygote: a single-threaded process forked before the
+ *               server starts threads; it clones every instance
+ *   cgroup.c    cgroup v1 and v2: the parent folder, per-instance limits,
+ *               OOM and peak memory
+ *   rootfs.c    the instance's new root (runs inside, as the clone child)
+ *   init.c      pid 1 inside: drops privileges, starts the program, reaps,
+ *               forwards TCP ports to host Unix sockets
+ *   seccomp.c   the syscall filter, as a table with a reason per rule
+ *
+ * Functions shared between the files are named sandbox__* (internal, as
+ * libuv's uv__).
+ */
+#ifndef TARN_SANDBOX_INTERNAL_H
+#define TARN_SANDBOX_INTERNAL_H
+
+#include "sandbox/sandbox.h"
+
+#include <linux/filter.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <sys/types.h>
+
+#define SANDBOX_INSIDE_UID 993            /* the program's uid inside (Lambda's sbx_user1051) */
+#define SANDBOX_INSIDE_GID 993            /* and its gid */
+#define SANDBOX_HOST_ID_BASE 0x7a000000u  /* root server: first host uid/gid of an instance */
+#define SANDBOX_HOST_ID_SLOTS 65536u      /* root server: instances alive at once, at most */
+#define SANDBOX_MAX_FORWARDS 16           /* forwards per instance */
+#define SANDBOX_MAX_STRINGS 4096          /* argv + envp entries per instance */
+#define SANDBOX_MSG_MAX (128 * 1024)      /* one start request, strings included */
+#define SANDBOX_PATH_MAX 1024             /* host paths we accept (state_dir, cgroups) */
+#define SANDBOX_START_TIMEOUT_MS 10000    /* clone to exec, before we give up */
+
+enum { CG_MEMORY, CG_CPU, CG_PIDS, CG_COUNT }; /* the controllers we use */
+
+/* --- the start request: server -> spawner, one SOCK_SEQPACKET message ------
+ * A head, then NUL-terminated strings in this order: id, code_dir,
+ * runtime_dir (only if has_runtime), argv[nargv], envp[nenvp],
+ * host_socket[nforwards]. Beside it (SCM_RIGHTS): the log fd, then ncgfds
+ * cgroup fds (see cg_mode). */
+#define SANDBOX_REQ_MAGIC 0x74726e31u     /* "trn1" */
+
+/* How an instance gets into its cgroups without the server moving it:
+ * moving another process takes a lock whose write side waits for an RCU
+ * grace period (milliseconds, once per controller), moving oneself as a
+ * thread on v1, or being born in the cgroup on v2, does not. */
+enum {
+  SANDBOX_CG_NONE = 0,                    /* no cgroups */
+  SANDBOX_CG_V1_TASKS = 1,                /* fds of each controller's "tasks": the child writes "0" */
+  SANDBOX_CG_V2_CLONE = 2,                /* one fd of the v2 folder: clone3 CLONE_INTO_CGROUP */
+};
+
+typedef struct sandbox__req_head {
+  uint32_t magic;                         /* SANDBOX_REQ_MAGIC */
+  uint32_t memory_mb;                     /* as in sandbox_spec */
+  uint32_t tmp_mb;
+  uint32_t max_procs;
+  uint32_t max_open_files;
+  uint32_t nargv;                         /* strings of argv, without the NULL */
+  uint32_t nenvp;                         /* strings of envp, without the NULL */
+  uint32_t nforwards;                     /* entries used in ports[] */
+  uint32_t has_runtime;                   /* 1: runtime_dir follows code_dir */
+  uint32_t cg_mode;                       /* SANDBOX_CG_* */
+  uint32_t ncgfds;                        /* cgroup fds beside the log fd */
+  uint32_t pad;
+  uint64_t max_file_bytes;
+  uint16_t ports[SANDBOX_MAX_FORWARDS];   /* forward i: TCP port inside */
+} sandbox__req_head;
+
+/* The spawner's answer; on success two fds travel beside it: the pidfd of
+ * the instance's init and the server's end of the start socket. */
+typedef struct sandbox__reply {
+  int32_t errnum;                         /* 0, or why the clone failed */
+  int32_t pid;                            /* host pid of the instance's init */
+  int32_t attached;                       /* 0: v2 clone into the cgroup failed, the server moves it */
+  int32_t pad;
+} sandbox__reply;
+
+/* What the instance sends on its start socket: one report, STARTED once
+ * the program is exec'd (init knows: vfork returns then), or why it
+ * failed. A close with no report means the instance died unheard. */
+enum {
+  SANDBOX_REPORT_STARTED = 1,             /* the program was exec'd */
+  SANDBOX_REPORT_FAILED = 2,              /* building the sandbox failed */
+  SANDBOX_REPORT_EXEC_FAILED = 3,         /* the program's execve failed */
+};
+
+typedef struct sandbox__report {
+  int32_t kind;                           /* SANDBOX_REPORT_* */
+  int32_t errnum;                         /* errno of the failure, or 0 */
+  char msg[480];                          /* "what failed 'subject': why" */
+} sandbox__report;
+
+/* One instance to build, as the spawner decoded it. The clone child reads
+ * its own copy of this (and of everything it points to). */
+typedef struct sandbox__job {
+  const char *id;                         /* hostname, names the instance */
+  const char *state_dir;                  /* mount point of the new root (host) */
+  const char *code_dir;                   /* host folder for /var/task */
+  const char *runtime_dir;                /* host folder for /opt/tarn/runtime, or NULL */
+  char **argv;                            /* NULL-terminated, in the spawner's heap */
+  char **envp;                            /* NULL-terminated, in the spawner's heap */
+  uint32_t memory_mb;
+  uint32_t tmp_mb;
+  uint32_t max_procs;
+  uint32_t max_open_files;
+  uint64_t max_file_bytes;
+  size_t nforwards;
+  uint16_t ports[SANDBOX_MAX_FORWARDS];
+  const char *sockets[SANDBOX_MAX_FORWARDS];
+  int log_fd;                             /* the program's stdout and stderr */
+  int sync_fd;                            /* instance end of the start socket */
+  int cg_mode;                            /* SANDBOX_CG_* */
+  size_t ncgfds;
+  int cg_fds[CG_COUNT];                   /* as cg_mode says */
+  const struct sock_fprog *filter;        /* seccomp program, built once */
+} sandbox__job;
+
+/* --- spawner.c ------------------------------------------------------------ */
+
+/* Namespaces made by the clone, and by the child right after. */
+#define SANDBOX_CLONE_FLAGS (CLONE_NEWUSER | CLONE_NEWPID)
+#define SANDBOX_UNSHARE_FLAGS (CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
+
+/* Forks the spawner. It first probes one clone with every namespace flag;
+ * *probe_errno gets that clone's errno (0: namespaces work). */
+int sandbox__spawner_start(const char *state_dir, const struct sock_fprog *filter,
+                           pid_t *pid, int *chan, int *probe_errno, err *e);
+
+/* --- init.c (runs in the clone child) --------------------------------------- */
+
+/* The clone child: waits for the server's go, builds the sandbox, becomes
+ * pid 1 of it. Never returns. */
+void sandbox__instance_main(sandbox__job *job) __attribute__((noreturn));
+
+/* Reports a failure on the start socket and exits the instance. */
+void sandbox__fail(const sandbox__job *job, int errnum, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+
+/* --- rootfs.c (runs in the clone child) ------------------------------------- */
+
+/* Host folders and sockets the instance shows, opened (O_PATH) while the
+ * child still has the cloning user's identity: the server's private folders
+ * may be closed to the instance's uid. */
+typedef struct sandbox__sources {
+  int code;                               /* code_dir */
+  int runtime;                            /* runtime_dir, or -1 */
+  int sockets[SANDBOX_MAX_FORWARDS];      /* each forward's host socket */
+} sandbox__sources;
+
+/* Step 1, as the cloning user: makes every mount private, mounts the new
+ * root's tmpfs over state_dir, moves there, opens the sources. */
+void sandbox__rootfs_prepare(const sandbox__job *job, sandbox__sources *src);
+
+/* Step 2, as the inside uid with its caps in the user namespace still on:
+ * fills the new root, makes it read-only and pivots into it. Both steps
+ * fail through sandbox__fail. */
+void sandbox__rootfs_build(const sandbox__job *job, const sandbox__sources *src);
+
+/* Where a forward's host socket appears inside: /run/tarn/PORT.sock. */
+#define SANDBOX_SOCKET_DIR "/run/tarn"
+void sandbox__socket_path(char *buf, size_t n, uint16_t port);
+
+/* --- seccomp.c ------------------------------------------------------------ */
+
+/* Compiles the filter table to BPF once; the program lives until exit. */
+int sandbox__seccomp_build(struct sock_fprog *out, err *e);
+
+/* Loads a compiled filter on the calling thread (no_new_privs must be set).
+ * Returns 0 or -errno. Async-signal-safe. */
+int sandbox__seccomp_apply(const struct sock_fprog *prog);
+
+/* --- cgroup.c ------------------------------------------------------------- */
+
+typedef struct sandbox__cgroups {
+  int version;                            /* 0: none usable, 1 or 2 */
+  char parent[CG_COUNT][SANDBOX_PATH_MAX]; /* this server's folder per controller; "" = off */
+  char tarn[CG_COUNT][SANDBOX_PATH_MAX];  /* the shared "tarn" folder above it */
+} sandbox__cgroups;
+
+typedef struct sandbox__cgroup {
+  char dir[CG_COUNT][SANDBOX_PATH_MAX];   /* the instance's folders; "" = off (v2: same thrice) */
+} sandbox__cgroup;
+
+/* Detects the controllers and makes PARENT/tarn/<pid>. What cannot be used
+ * is appended to notes (one sentence each) and left off; only a broken host
+ * is an error. */
+int sandbox__cgroups_init(sandbox__cgroups *cgs, char *notes, size_t notes_size, err *e);
+void sandbox__cgroups_release(sandbox__cgroups *cgs);
+
+int sandbox__cgroup_create(const sandbox__cgroups *cgs, const char *id,
+                           const sandbox_spec *spec, sandbox__cgroup *cg, err *e);
+/* Opens what the instance joins its cgroups with (SANDBOX_CG_*): *mode
+ * and *n say what fds[] holds; the caller closes them. */
+int sandbox__cgroup_join_fds(const sandbox__cgroups *cgs, const sandbox__cgroup *cg, int *mode,
+                             int fds[CG_COUNT], size_t *n, err *e);
+/* Moves pid into the instance's cgroups (the slow way: see SANDBOX_CG_*). */
+int sandbox__cgroup_attach(const sandbox__cgroup *cg, pid_t pid, err *e);
+bool sandbox__cgroup_oom(const sandbox__cgroup *cg);
+uint64_t sandbox__cgroup_peak(const sandbox__cgroup *cg);
+void sandbox__cgroup_remove(sandbox__cgroup *cg);
+
+/* CPU share of a memory size, as Lambda's: one full vCPU at 1,769 MB. */
+uint32_t sandbox__cpu_shares(uint32_t memory_mb);
+
+/* --- small helpers (sandbox.c) --------------------------------------------- */
+
+/* Writes a whole short string to a file (cgroup, proc); 0 or -errno. */
+int sandbox__write_file(const char *path, const char *text);
+/* Reads up to n-1 bytes of a file, NUL-terminated; bytes read or -errno. */
+ssize_t sandbox__read_file(const char *path, char *buf, size_t n);
+
+#endif

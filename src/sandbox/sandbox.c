@@ -1,0 +1,638 @@
+/* sandbox/sandbox.c -- the sandbox API on the server's side: host checks,
+ * the start of an instance, its wait, kill and cleanup.
+ *
+ * A start, in the calling thread except the clone:
+ *   1. validate the spec; pick the instance's host uid/gid (root server:
+ *      one of its own from SANDBOX_HOST_ID_BASE; unprivileged: ours)
+ *   2. create the instance's cgroups with their limits (cgroup.c)
+ *   3. send the request, with fds to join the cgroups, to the spawner; it
+ *      clones init into new user and pid namespaces (spawner.c) and answers
+ *      with init's pidfd and our end of its start socket; meanwhile init
+ *      joins its cgroups and unshares its other namespaces (init.c)
+ *   4. write init's uid_map/gid_map (inside 993 -> the host id), send "go"
+ *   5. init builds the sandbox and starts the program; we wait on the
+ *      start socket for its report: started, or why not
+ *
+ * Invariants:
+ *   (1) Inside, both init and the program run as uid/gid 993. A root
+ *       server maps it to a host uid/gid of its own per instance, which owns
+ *       nothing on the host: an escaped process is nobody there, and not
+ *       even the same nobody as another instance.
+ *   (2) An instance is the server's child (CLONE_PARENT) and is waited for
+ *       only through its pidfd, so its pid cannot be reused under us.
+ *   (3) Killing init kills its whole pid namespace, so one SIGKILL to init
+ *       ends every process of the instance.
+ *   (4) A failed start leaves nothing behind: init killed and reaped,
+ *       cgroups removed, host id freed.
+ *
+ * Start reading at sandbox_start().
+ */
+#include "sandbox/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct sandbox {
+  char id[65];                            /* as in the spec */
+  pid_t pid;                              /* host pid of init */
+  int pidfd;                              /* init's pidfd: wait, kill */
+  long slot;                              /* host id slot (root server), or -1 */
+  sandbox__cgroup cg;                     /* the instance's cgroups */
+  bool ended;                             /* init was reaped; exit holds its status */
+  sandbox_exit exit;
+};
+
+static struct {
+  bool ready;                             /* sandbox_system_init succeeded */
+  bool root;                              /* the server runs as host root */
+  char state_dir[SANDBOX_PATH_MAX];       /* absolute */
+  sandbox__cgroups cgs;
+  struct sock_fprog filter;               /* compiled once, inherited by the spawner */
+  pid_t spawner;
+  int chan;                               /* our end of the spawner's channel */
+  pthread_mutex_t chan_mu;                /* one request/reply on chan at a time */
+  pthread_mutex_t slot_mu;                /* guards slots, next_slot */
+  uint32_t next_slot;
+  uint8_t slots[SANDBOX_HOST_ID_SLOTS / 8];
+  char notes[1024];                       /* what the host lacks, for the log */
+} sys = {
+    .chan = -1,
+    .chan_mu = PTHREAD_MUTEX_INITIALIZER,
+    .slot_mu = PTHREAD_MUTEX_INITIALIZER,
+};
+
+/* --- small file helpers ----------------------------------------------------- */
+
+int sandbox__write_file(const char *path, const char *text)
+{
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  size_t n = strlen(text);
+  ssize_t w = write(fd, text, n);
+  int rc = w == (ssize_t)n ? 0 : w < 0 ? -errno : -EIO;
+  close(fd);
+  return rc;
+}
+
+ssize_t sandbox__read_file(const char *path, char *buf, size_t n)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    buf[0] = '\0';
+    return -errno;
+  }
+  size_t got = 0;
+  while (got + 1 < n) {
+    ssize_t r = read(fd, buf + got, n - 1 - got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    got += (size_t)r;
+  }
+  buf[got] = '\0';
+  close(fd);
+  return (ssize_t)got;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+  char tmp[SANDBOX_PATH_MAX];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *p = tmp + 1; *p != '\0'; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+      return -errno;
+    *p = '/';
+  }
+  if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+    return -errno;
+  return 0;
+}
+
+/* --- the system ------------------------------------------------------------- */
+
+int sandbox_system_init(const char *state_dir, err *e)
+{
+  if (sys.ready)
+    return 0;
+  if (state_dir == NULL || state_dir[0] == '\0' || strlen(state_dir) >= SANDBOX_PATH_MAX - 64)
+    return err_set(e, ERR_INVALID, "sandbox state folder '%s' is not a usable path", state_dir ? state_dir : "");
+  int rc = mkdir_p(state_dir, 0700);
+  char real[PATH_MAX];
+  if (rc != 0 || realpath(state_dir, real) == NULL)
+    return err_set(e, ERR_IO, "cannot create sandbox state folder '%s': %s", state_dir,
+                   strerror(rc != 0 ? -rc : errno));
+  if (snprintf(sys.state_dir, sizeof sys.state_dir, "%s", real) >= (int)sizeof sys.state_dir)
+    return err_set(e, ERR_INVALID, "sandbox state folder '%s' is too long", real);
+  sys.root = geteuid() == 0;
+  sys.notes[0] = '\0';
+
+  if (access("/proc/self/ns/user", F_OK) != 0)
+    return err_set(e, ERR_UNAVAILABLE, "this kernel has no user namespaces (CONFIG_USER_NS)");
+  rc = sandbox__seccomp_build(&sys.filter, e);
+  if (rc != 0)
+    return rc;
+  rc = sandbox__cgroups_init(&sys.cgs, sys.notes, sizeof sys.notes, e);
+  if (rc != 0)
+    goto fail;
+  int probe_errno = 0;
+  rc = sandbox__spawner_start(sys.state_dir, &sys.filter, &sys.spawner, &sys.chan, &probe_errno, e);
+  if (rc != 0)
+    goto fail;
+  if (probe_errno != 0) {
+    rc = err_set(e, ERR_UNAVAILABLE,
+                 "cannot create user, pid, mount, IPC, UTS and network namespaces: %s "
+                 "(see sysctls user.max_user_namespaces, kernel.unprivileged_userns_clone, "
+                 "kernel.apparmor_restrict_unprivileged_userns)",
+                 strerror(probe_errno));
+    close(sys.chan);
+    waitpid(sys.spawner, NULL, 0);
+    sys.chan = -1;
+    goto fail;
+  }
+  sys.ready = true;
+  return 0;
+
+fail:
+  sandbox__cgroups_release(&sys.cgs);
+  free(sys.filter.filter);
+  sys.filter.filter = NULL;
+  return rc;
+}
+
+const char *sandbox_system_notes(void)
+{
+  return sys.notes;
+}
+
+void sandbox_system_release(void)
+{
+  if (!sys.ready)
+    return;
+  pthread_mutex_lock(&sys.chan_mu);
+  close(sys.chan); /* the spawner exits on EOF */
+  sys.chan = -1;
+  pthread_mutex_unlock(&sys.chan_mu);
+  while (waitpid(sys.spawner, NULL, 0) < 0 && errno == EINTR) {
+  }
+  sandbox__cgroups_release(&sys.cgs);
+  free(sys.filter.filter);
+  sys.filter.filter = NULL;
+  sys.ready = false;
+}
+
+/* --- host ids (root server) ------------------------------------------------- */
+
+static long slot_alloc(void)
+{
+  pthread_mutex_lock(&sys.slot_mu);
+  long found = -1;
+  for (uint32_t k = 0; k < SANDBOX_HOST_ID_SLOTS; k++) {
+    uint32_t s = (sys.next_slot + k) % SANDBOX_HOST_ID_SLOTS;
+    if (!(sys.slots[s / 8] & (1u << (s % 8)))) {
+      sys.slots[s / 8] |= (uint8_t)(1u << (s % 8));
+      sys.next_slot = s + 1;
+      found = s;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&sys.slot_mu);
+  return found;
+}
+
+static void slot_free(long s)
+{
+  if (s < 0)
+    return;
+  pthread_mutex_lock(&sys.slot_mu);
+  sys.slots[s / 8] &= (uint8_t) ~(1u << (s % 8));
+  pthread_mutex_unlock(&sys.slot_mu);
+}
+
+/* --- start ------------------------------------------------------------------ */
+
+static bool valid_id(const char *id)
+{
+  size_t n = 0;
+  for (; id[n] != '\0'; n++) {
+    char c = id[n];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+      return false;
+  }
+  return n >= 1 && n <= 64;
+}
+
+static int validate(const sandbox_spec *s, err *e)
+{
+  if (s == NULL || s->id == NULL || !valid_id(s->id))
+    return err_set(e, ERR_INVALID, "sandbox id '%s' is not [a-z0-9-]{1,64}", s && s->id ? s->id : "");
+  if (s->code_dir == NULL || s->code_dir[0] != '/')
+    return err_set(e, ERR_INVALID, "code folder of sandbox '%s' is not an absolute path", s->id);
+  if (s->runtime_dir != NULL && s->runtime_dir[0] != '/')
+    return err_set(e, ERR_INVALID, "runtime folder of sandbox '%s' is not an absolute path", s->id);
+  if (s->argv == NULL || s->argv[0] == NULL || s->argv[0][0] == '\0' || s->envp == NULL)
+    return err_set(e, ERR_INVALID, "sandbox '%s' has no program to run", s->id);
+  if (s->memory_mb < 16 || s->memory_mb > 1024 * 1024)
+    return err_set(e, ERR_INVALID, "memory of sandbox '%s' must be 16 MB to 1 TB, not %u", s->id,
+                   (unsigned)s->memory_mb);
+  if (s->tmp_mb < 1 || s->tmp_mb > 1024 * 1024)
+    return err_set(e, ERR_INVALID, "/tmp of sandbox '%s' must be 1 MB to 1 TB, not %u", s->id,
+                   (unsigned)s->tmp_mb);
+  if (s->max_procs < 2)
+    return err_set(e, ERR_INVALID, "sandbox '%s' needs max_procs of 2 or more (init and the program)", s->id);
+  if (s->nforwards > SANDBOX_MAX_FORWARDS || (s->nforwards > 0 && s->forwards == NULL))
+    return err_set(e, ERR_INVALID, "sandbox '%s' has more than %d forwards", s->id, SANDBOX_MAX_FORWARDS);
+  for (size_t i = 0; i < s->nforwards; i++) {
+    const sandbox_forward *f = &s->forwards[i];
+    if (f->port == 0 || f->host_socket == NULL || f->host_socket[0] != '/')
+      return err_set(e, ERR_INVALID, "forward %zu of sandbox '%s' needs a port and an absolute socket path", i, s->id);
+    for (size_t j = 0; j < i; j++)
+      if (s->forwards[j].port == f->port)
+        return err_set(e, ERR_INVALID, "sandbox '%s' forwards port %u twice", s->id, (unsigned)f->port);
+  }
+  if (s->log_fd < 0 || fcntl(s->log_fd, F_GETFD) < 0)
+    return err_set(e, ERR_INVALID, "log fd %d of sandbox '%s' is not open", s->log_fd, s->id);
+  return 0;
+}
+
+/* The start request (internal.h); NULL and an error when too large. */
+static char *encode(const sandbox_spec *s, size_t *len, err *e)
+{
+  size_t nargv = 0;
+  size_t nenvp = 0;
+  size_t size = sizeof(sandbox__req_head) + strlen(s->id) + 1 + strlen(s->code_dir) + 1;
+  if (s->runtime_dir != NULL)
+    size += strlen(s->runtime_dir) + 1;
+  for (; s->argv[nargv] != NULL; nargv++)
+    size += strlen(s->argv[nargv]) + 1;
+  for (; s->envp[nenvp] != NULL; nenvp++)
+    size += strlen(s->envp[nenvp]) + 1;
+  for (size_t i = 0; i < s->nforwards; i++)
+    size += strlen(s->forwards[i].host_socket) + 1;
+  if (size > SANDBOX_MSG_MAX || nargv + nenvp > SANDBOX_MAX_STRINGS) {
+    err_set(e, ERR_INVALID, "program, environment and forwards of sandbox '%s' take %zu bytes, more than %d",
+            s->id, size, SANDBOX_MSG_MAX);
+    return NULL;
+  }
+  char *msg = malloc(size);
+  if (msg == NULL)
+    abort();
+  sandbox__req_head h;
+  memset(&h, 0, sizeof h);
+  h.magic = SANDBOX_REQ_MAGIC;
+  h.memory_mb = s->memory_mb;
+  h.tmp_mb = s->tmp_mb;
+  h.max_procs = s->max_procs;
+  h.max_open_files = s->max_open_files;
+  h.max_file_bytes = s->max_file_bytes;
+  h.nargv = (uint32_t)nargv;
+  h.nenvp = (uint32_t)nenvp;
+  h.nforwards = (uint32_t)s->nforwards;
+  h.has_runtime = s->runtime_dir != NULL;
+  for (size_t i = 0; i < s->nforwards; i++)
+    h.ports[i] = s->forwards[i].port;
+  memcpy(msg, &h, sizeof h);
+  char *p = msg + sizeof h;
+#define PUT(str)                  \
+  do {                            \
+    size_t l_ = strlen(str) + 1;  \
+    memcpy(p, (str), l_);         \
+    p += l_;                      \
+  } while (0)
+  PUT(s->id);
+  PUT(s->code_dir);
+  if (s->runtime_dir != NULL)
+    PUT(s->runtime_dir);
+  for (size_t i = 0; i < nargv; i++)
+    PUT(s->argv[i]);
+  for (size_t i = 0; i < nenvp; i++)
+    PUT(s->envp[i]);
+  for (size_t i = 0; i < s->nforwards; i++)
+    PUT(s->forwards[i].host_socket);
+#undef PUT
+  *len = size;
+  return msg;
+}
+
+/* Step 3: one exchange with the spawner. *attached: the instance is (or
+ * will put itself) in its cgroups. */
+static int spawn(const sandbox_spec *spec, char *msg, size_t len, sandbox *sb, int *sync_fd,
+                 bool *attached, err *e)
+{
+  int mode;
+  int cgfds[CG_COUNT];
+  size_t ncg = 0;
+  int rc = sandbox__cgroup_join_fds(&sys.cgs, &sb->cg, &mode, cgfds, &ncg, e);
+  if (rc != 0)
+    return rc;
+  sandbox__req_head h;
+  memcpy(&h, msg, sizeof h);
+  h.cg_mode = (uint32_t)mode;
+  h.ncgfds = (uint32_t)ncg;
+  memcpy(msg, &h, sizeof h);
+
+  struct iovec iov = {.iov_base = msg, .iov_len = len};
+  union {
+    char buf[CMSG_SPACE((1 + CG_COUNT) * sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = u.buf;
+  mh.msg_controllen = CMSG_SPACE((1 + ncg) * sizeof(int));
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  if (cm == NULL)
+    abort(); /* msg_controllen is set: cannot happen */
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN((1 + ncg) * sizeof(int));
+  int sent[1 + CG_COUNT];
+  sent[0] = spec->log_fd;
+  memcpy(sent + 1, cgfds, ncg * sizeof(int));
+  memcpy(CMSG_DATA(cm), sent, (1 + ncg) * sizeof(int));
+
+  sandbox__reply r;
+  memset(&r, 0, sizeof r);
+  int fds[2] = {-1, -1};
+  ssize_t n;
+  pthread_mutex_lock(&sys.chan_mu);
+  while ((n = sendmsg(sys.chan, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+  }
+  if (n == (ssize_t)len) {
+    struct iovec riov = {.iov_base = &r, .iov_len = sizeof r};
+    memset(&u, 0, sizeof u);
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = &riov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = u.buf;
+    mh.msg_controllen = sizeof u.buf;
+    while ((n = recvmsg(sys.chan, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+    }
+  } else {
+    n = -1;
+  }
+  pthread_mutex_unlock(&sys.chan_mu);
+  for (size_t i = 0; i < ncg; i++)
+    close(cgfds[i]);
+  if (n != sizeof r)
+    return err_set(e, ERR_INTERNAL, "cannot start sandbox '%s': the sandbox spawner is gone", spec->id);
+  cm = CMSG_FIRSTHDR(&mh);
+  if (cm != NULL && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(2 * sizeof(int)))
+    memcpy(fds, CMSG_DATA(cm), sizeof fds);
+  if (r.errnum != 0 || fds[0] < 0 || fds[1] < 0) {
+    if (fds[0] >= 0)
+      close(fds[0]);
+    if (fds[1] >= 0)
+      close(fds[1]);
+    return err_set(e, ERR_INTERNAL, "cannot clone sandbox '%s': %s", spec->id,
+                   strerror(r.errnum ? r.errnum : EPROTO));
+  }
+  sb->pid = r.pid;
+  sb->pidfd = fds[0];
+  *sync_fd = fds[1];
+  *attached = r.attached != 0;
+  return 0;
+}
+
+/* Step 4: inside 993 -> the instance's host uid and gid. */
+static int write_maps(sandbox *sb, err *e)
+{
+  unsigned long uid = sys.root ? SANDBOX_HOST_ID_BASE + (unsigned long)sb->slot : (unsigned long)geteuid();
+  unsigned long gid = sys.root ? SANDBOX_HOST_ID_BASE + (unsigned long)sb->slot : (unsigned long)getegid();
+  char path[64];
+  char map[64];
+  snprintf(path, sizeof path, "/proc/%ld/setgroups", (long)sb->pid);
+  int rc = sandbox__write_file(path, "deny");
+  if (rc == 0) {
+    snprintf(path, sizeof path, "/proc/%ld/uid_map", (long)sb->pid);
+    snprintf(map, sizeof map, "%d %lu 1\n", SANDBOX_INSIDE_UID, uid);
+    rc = sandbox__write_file(path, map);
+  }
+  if (rc == 0) {
+    snprintf(path, sizeof path, "/proc/%ld/gid_map", (long)sb->pid);
+    snprintf(map, sizeof map, "%d %lu 1\n", SANDBOX_INSIDE_GID, gid);
+    rc = sandbox__write_file(path, map);
+  }
+  if (rc != 0)
+    return err_set(e, ERR_INTERNAL, "cannot write the id maps of sandbox '%s' ('%s'): %s", sb->id, path,
+                   strerror(-rc));
+  return 0;
+}
+
+static int64_t now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The instance's report, if one is there (*heard): 0 when it says the
+ * program started, else the error it means. */
+static int read_report(sandbox *sb, int sync_fd, bool *heard, err *e)
+{
+  sandbox__report r;
+  ssize_t got;
+  while ((got = recv(sync_fd, &r, sizeof r, MSG_DONTWAIT)) < 0 && errno == EINTR) {
+  }
+  *heard = !(got < 0 && errno == EAGAIN);
+  if (!*heard)
+    return 0;
+  if (got != sizeof r)
+    return err_set(e, ERR_INTERNAL, "sandbox '%s' died while starting", sb->id);
+  r.msg[sizeof r.msg - 1] = '\0';
+  if (r.kind == SANDBOX_REPORT_STARTED)
+    return 0;
+  if (r.kind == SANDBOX_REPORT_EXEC_FAILED)
+    return err_set(e, ERR_INVALID, "sandbox '%s': %s", sb->id, r.msg);
+  return err_set(e, ERR_INTERNAL, "cannot build sandbox '%s': %s", sb->id, r.msg);
+}
+
+/* Step 5: the report that says the program started, or why not. */
+static int await_exec(sandbox *sb, int sync_fd, const char *program, err *e)
+{
+  int64_t deadline = now_ms() + SANDBOX_START_TIMEOUT_MS;
+  for (;;) {
+    int64_t left = deadline - now_ms();
+    if (left <= 0)
+      return err_set(e, ERR_INTERNAL, "sandbox '%s' did not start '%s' within %d ms", sb->id, program,
+                     SANDBOX_START_TIMEOUT_MS);
+    struct pollfd p = {.fd = sync_fd, .events = POLLIN};
+    int n = poll(&p, 1, (int)left);
+    if (n < 0 && errno != EINTR)
+      return err_set(e, ERR_INTERNAL, "cannot wait for sandbox '%s': %s", sb->id, strerror(errno));
+    if (n <= 0)
+      continue;
+    bool heard;
+    int rc = read_report(sb, sync_fd, &heard, e);
+    if (heard)
+      return rc;
+  }
+}
+
+int sandbox_start(const sandbox_spec *spec, sandbox **out, err *e)
+{
+  *out = NULL;
+  if (!sys.ready)
+    return err_set(e, ERR_INTERNAL, "sandbox_system_init was not called");
+  int rc = validate(spec, e);
+  if (rc != 0)
+    return rc;
+  size_t len = 0;
+  char *msg = encode(spec, &len, e);
+  if (msg == NULL)
+    return ERR_INVALID;
+
+  sandbox *sb = calloc(1, sizeof *sb);
+  if (sb == NULL)
+    abort();
+  snprintf(sb->id, sizeof sb->id, "%s", spec->id);
+  sb->pid = -1;
+  sb->pidfd = -1;
+  sb->slot = -1;
+  int sync_fd = -1;
+  if (sys.root) {
+    sb->slot = slot_alloc();
+    if (sb->slot < 0) {
+      rc = err_set(e, ERR_TOO_MANY_REQUESTS, "cannot start sandbox '%s': %u sandboxes already run", spec->id,
+                   SANDBOX_HOST_ID_SLOTS);
+      goto fail;
+    }
+  }
+  bool attached = true;
+  rc = sandbox__cgroup_create(&sys.cgs, spec->id, spec, &sb->cg, e);
+  if (rc == 0)
+    rc = spawn(spec, msg, len, sb, &sync_fd, &attached, e);
+  if (rc == 0)
+    rc = write_maps(sb, e);
+  if (rc == 0 && !attached)
+    rc = sandbox__cgroup_attach(&sb->cg, sb->pid, e);
+  if (rc == 0 && send(sync_fd, "g", 1, MSG_NOSIGNAL) != 1)
+    rc = err_set(e, ERR_INTERNAL, "sandbox '%s' died before it could start", spec->id);
+  if (rc != 0 && sync_fd >= 0) {
+    /* the instance may have said why it died */
+    err why = {0};
+    bool heard;
+    int why_rc = read_report(sb, sync_fd, &heard, &why);
+    if (heard && why_rc != 0)
+      rc = err_set(e, why_rc, "%s", why.msg);
+  }
+  if (rc == 0)
+    rc = await_exec(sb, sync_fd, spec->argv[0], e);
+  if (rc != 0)
+    goto fail;
+  close(sync_fd);
+  free(msg);
+  *out = sb;
+  return 0;
+
+fail:
+  if (sync_fd >= 0)
+    close(sync_fd);
+  free(msg);
+  sandbox_free(sb); /* (4) */
+  return rc;
+}
+
+/* --- the rest of the API ------------------------------------------------------ */
+
+int sandbox_pid(const sandbox *sb)
+{
+  return sb->pid;
+}
+
+/* Reaps init (blocking, or not when nohang); true when it was reaped. */
+static bool reap(sandbox *sb, bool nohang)
+{
+  if (sb->ended)
+    return true;
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  int rc;
+  while ((rc = waitid((idtype_t)P_PIDFD, (id_t)sb->pidfd, &si, WEXITED | (nohang ? WNOHANG : 0))) < 0 &&
+         errno == EINTR) {
+  }
+  if (rc < 0 || si.si_pid == 0)
+    return false;
+  sb->ended = true;
+  sb->exit.exited = true;
+  sb->exit.status = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+  sb->exit.oom_killed = sandbox__cgroup_oom(&sb->cg);
+  return true;
+}
+
+int sandbox_wait(sandbox *sb, int timeout_ms, sandbox_exit *out, err *e)
+{
+  memset(out, 0, sizeof *out);
+  if (!sb->ended) {
+    int64_t deadline = timeout_ms < 0 ? 0 : now_ms() + timeout_ms;
+    for (;;) {
+      int left = -1;
+      if (timeout_ms >= 0) {
+        int64_t l = deadline - now_ms();
+        left = l < 0 ? 0 : (int)l;
+      }
+      struct pollfd p = {.fd = sb->pidfd, .events = POLLIN};
+      int n = poll(&p, 1, left);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return err_set(e, ERR_INTERNAL, "cannot wait for sandbox '%s': %s", sb->id, strerror(errno));
+      if (n == 0)
+        return 0; /* still running */
+      if (reap(sb, true))
+        break;
+      if (timeout_ms >= 0 && now_ms() >= deadline)
+        return 0;
+    }
+  }
+  *out = sb->exit;
+  return 0;
+}
+
+void sandbox_kill(sandbox *sb)
+{
+  if (sb != NULL && sb->pidfd >= 0 && !sb->ended)
+    syscall(SYS_pidfd_send_signal, sb->pidfd, SIGKILL, NULL, 0); /* (3) */
+}
+
+uint64_t sandbox_max_memory(const sandbox *sb)
+{
+  return sandbox__cgroup_peak(&sb->cg);
+}
+
+sandbox *sandbox_free(sandbox *sb)
+{
+  if (sb == NULL)
+    return NULL;
+  if (sb->pidfd >= 0) {
+    if (!sb->ended) {
+      sandbox_kill(sb);
+      reap(sb, false);
+    }
+    close(sb->pidfd);
+  }
+  sandbox__cgroup_remove(&sb->cg);
+  slot_free(sb->slot);
+  free(sb);
+  return NULL;
+}

@@ -1,0 +1,104 @@
+/* sandbox/sandbox.h -- isolation of one function instance (DESIGN.md §5).
+ *
+ * An instance runs in its own user, PID, mount, IPC, UTS and network
+ * namespaces, with a read-only root made of the host's system folders,
+ * the function's code read-only at /var/task, a private tmpfs /tmp, no
+ * capabilities, a seccomp filter, cgroup limits (memory, CPU share, pids)
+ * and rlimits. Pid 1 inside is tarn's own small init: it starts the
+ * runtime program and forwards TCP ports on the sandbox's loopback to Unix
+ * sockets on the host (the Runtime API and the platform endpoint), which is
+ * the only way out: the network namespace has nothing but loopback.
+ *
+ * The part knows nothing of Lambda: the caller (fn/) says what to run, with
+ * which environment, limits and forwards.
+ */
+#ifndef TARN_SANDBOX_SANDBOX_H
+#define TARN_SANDBOX_SANDBOX_H
+
+#include "base/err.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sandbox sandbox;
+
+typedef struct sandbox_forward {
+  uint16_t port;           /* TCP port on 127.0.0.1 inside the sandbox */
+  const char *host_socket; /* Unix socket path on the host it connects to; the
+                              instance connects as its own host uid, so the
+                              socket must be writable by others (mode 0666;
+                              keep its folder private) */
+} sandbox_forward;
+
+typedef struct sandbox_spec {
+  const char *id;               /* [a-z0-9-]{1,64}: names the cgroup and the hostname */
+  const char *code_dir;         /* host folder mounted read-only at /var/task */
+  const char *runtime_dir;      /* host folder mounted read-only at /opt/tarn/runtime, or NULL */
+  const char *const *argv;      /* program to run, path as seen inside; NULL-terminated */
+  const char *const *envp;      /* its whole environment; NULL-terminated */
+  uint32_t memory_mb;           /* memory limit, >= 16; the CPU share follows it as Lambda's does */
+  uint32_t tmp_mb;              /* size of the private /tmp, >= 1 */
+  uint32_t max_procs;           /* processes and threads inside, init included; >= 2 */
+  uint32_t max_open_files;      /* RLIMIT_NOFILE; 0: the server's */
+  uint64_t max_file_bytes;      /* RLIMIT_FSIZE; 0: unlimited */
+  const sandbox_forward *forwards;
+  size_t nforwards;             /* at most 16, ports distinct */
+  int log_fd;                   /* the program's stdout and stderr go here */
+} sandbox_spec;
+
+typedef struct sandbox_exit {
+  bool exited;                  /* false: still running (wait timed out) */
+  int status;                   /* exit code, or 128 + signal */
+  bool oom_killed;              /* the memory limit killed something inside */
+} sandbox_exit;
+
+/* Once per process, before threads start: checks what the host offers
+ * (user namespaces, cgroup v2 or v1 controllers), prepares the cgroup
+ * parent "tarn" (OWN_CGROUP/tarn/<pid>/<id>) and forks the spawner, a
+ * small single-threaded process that clones every instance. state_dir is a
+ * private folder (under the data directory) used as the mount point of the
+ * instances' roots; it must not contain code_dir, runtime_dir or sockets.
+ * Errors say what the host lacks. Calling it again is a no-op. Call it
+ * early, before secrets are loaded: the spawner, and each instance's init,
+ * are copies of the process at that moment (the programs they run are not).
+ *
+ * Instances are children of the calling process (their pidfd is waited
+ * for): the server must not reap children it did not start (waitpid(-1),
+ * SIGCHLD set to SIG_IGN). */
+int sandbox_system_init(const char *state_dir, err *e);
+
+/* What the host lacks but sandboxes can do without (cgroup controllers
+ * not delegated, ...), one sentence each; "" when nothing. For the log. */
+const char *sandbox_system_notes(void);
+
+/* Stops the spawner and removes this process's cgroup parent. Instances
+ * must be freed first. sandbox_system_init may be called again after. */
+void sandbox_system_release(void);
+
+/* Starts an instance; returns once the program is exec'd inside (or
+ * failed to be: ERR_INVALID when the program cannot be exec'd, ERR_INTERNAL
+ * when the sandbox could not be built). The caller owns *out. Safe to call
+ * from several threads at once. */
+int sandbox_start(const sandbox_spec *spec, sandbox **out, err *e);
+
+/* Host pid of the instance's init (pid 1 inside). */
+int sandbox_pid(const sandbox *sb);
+
+/* Waits up to timeout_ms (-1: forever, 0: poll) for the instance to end.
+ * The instance ends when its program does: status is the program's. */
+int sandbox_wait(sandbox *sb, int timeout_ms, sandbox_exit *out, err *e);
+
+/* Kills every process of the instance at once (SIGKILL). May be called
+ * from another thread while one waits; other calls on one sandbox must not
+ * overlap. */
+void sandbox_kill(sandbox *sb);
+
+/* Peak memory of the instance so far, in bytes (from its cgroup). */
+uint64_t sandbox_max_memory(const sandbox *sb);
+
+/* Kills the instance if it still runs, reaps it and removes its cgroup and
+ * mount points. Accepts NULL; returns NULL. */
+sandbox *sandbox_free(sandbox *sb);
+
+#endif

@@ -1,0 +1,400 @@
+/* sandbox/spawner.c -- the zygote that clones every instance.
+ *
+ * Why: the server is multi-threaded, and after a clone in a threaded
+ * process only async-signal-safe calls are allowed until exec; building a
+ * sandbox needs much more (malloc, stdio, a whole init). So
+ * sandbox_system_init forks this process while the server is still
+ * single-threaded; it stays single-threaded and small, and each instance
+ * is a clone of it that may do anything, with no exec of tarn.
+ *
+ * Protocol on the channel (SOCK_SEQPACKET, the server holds a mutex around
+ * each exchange):
+ *   spawner -> server  int32 probe errno, once at start (0: namespaces work)
+ *   server -> spawner  one start request (internal.h), the log fd and the
+ *                      instance's cgroup fds beside it
+ *   spawner -> server  sandbox__reply; on success the init's pidfd and the
+ *                      server's end of the start socket beside it
+ * The spawner exits when the channel closes, and dies with the server.
+ *
+ * Invariants:
+ *   (1) The spawner does one clone per request and nothing slow: the id
+ *       maps, cgroups and the wait for exec happen in the server's calling
+ *       thread, so starts overlap.
+ *   (2) Instances are cloned with CLONE_PARENT: their parent is the server,
+ *       which waits for them through their pidfd; the spawner has no
+ *       children but its one probe.
+ *   (3) The spawner holds no fd of the server (closed at fork) and closes
+ *       each request's fds right after the clone, so no instance inherits
+ *       another's.
+ *   (4) The clone makes only the user and pid namespaces (pid must be
+ *       made by the clone for the child to be pid 1); the child unshares the
+ *       others itself, the network one above all (the slowest to make), so
+ *       that work runs in parallel across instances, not here.
+ *
+ * Start reading at sandbox__spawner_start().
+ */
+#include "sandbox/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CHAN_FD 3                         /* the channel, in the spawner */
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+/* The kernel's struct clone_args (linux/sched.h), version 2. */
+typedef struct clone_args_v2 {
+  uint64_t flags;
+  uint64_t pidfd;
+  uint64_t child_tid;
+  uint64_t parent_tid;
+  uint64_t exit_signal;
+  uint64_t stack;
+  uint64_t stack_size;
+  uint64_t tls;
+  uint64_t set_tid;
+  uint64_t set_tid_size;
+  uint64_t cgroup;
+} clone_args_v2;
+
+/* fork-like clone3: returns in both processes, on the same (copied) stack. */
+static pid_t clone3_fork(uint64_t flags, int *pidfd, int exit_signal, int cgroup_fd)
+{
+  clone_args_v2 args;
+  memset(&args, 0, sizeof args);
+  args.flags = flags;
+  args.pidfd = (uint64_t)(uintptr_t)pidfd;
+  args.exit_signal = (uint64_t)exit_signal;
+  if (flags & CLONE_INTO_CGROUP)
+    args.cgroup = (uint64_t)cgroup_fd;
+  return (pid_t)syscall(SYS_clone3, &args, sizeof args);
+}
+
+/* One throw-away instance: the namespaces it needs, as it makes them. */
+static int probe(void)
+{
+  pid_t pid = clone3_fork(SANDBOX_CLONE_FLAGS, NULL, SIGCHLD, -1);
+  if (pid < 0)
+    return errno;
+  if (pid == 0)
+    _exit(unshare(SANDBOX_UNSHARE_FLAGS) == 0 ? 0 : errno & 0x7f);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : EINVAL;
+}
+
+/* /proc/PID/cmdline is readable by every process that sees PID, so each
+ * instance's init would show the server's command line to the function:
+ * overwrite it (in the spawner only; the clones inherit it). */
+static void wipe_cmdline(void)
+{
+  char stat[4096];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  ssize_t n = read(fd, stat, sizeof stat - 1);
+  close(fd);
+  if (n <= 0)
+    return;
+  stat[n] = '\0';
+  char *p = strrchr(stat, ')');
+  if (p == NULL)
+    return;
+  /* fields 48 and 49 are arg_start and arg_end; the token after ')' is field 3 */
+  unsigned long start = 0;
+  unsigned long end = 0;
+  int field = 2;
+  for (char *tok = strtok(p + 1, " "); tok != NULL; tok = strtok(NULL, " ")) {
+    field++;
+    if (field == 48)
+      start = strtoul(tok, NULL, 10);
+    if (field == 49) {
+      end = strtoul(tok, NULL, 10);
+      break;
+    }
+  }
+  if (start == 0 || end <= start || end - start > (1u << 20))
+    return;
+  memset((void *)start, 0, end - start);
+  static const char name[] = "tarn-init"; /* what ps shows for pid 1 inside */
+  if (end - start > sizeof name)
+    memcpy((void *)start, name, sizeof name);
+}
+
+static void setup(int chan, pid_t server)
+{
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (getppid() != server)
+    _exit(0);
+  prctl(PR_SET_NAME, "tarn-spawner", 0, 0, 0);
+  wipe_cmdline();
+
+  /* Instances start from our signal state: all default, none blocked. */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      sigaction(sig, &sa, NULL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+
+  /* (3): 0-2 on /dev/null, the channel on CHAN_FD, nothing else */
+  int c = fcntl(chan, F_DUPFD_CLOEXEC, 64);
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (c < 0 || null < 0)
+    _exit(1);
+  for (int fd = 0; fd < 3; fd++)
+    if (null != fd)
+      dup2(null, fd);
+  if (dup3(c, CHAN_FD, O_CLOEXEC) < 0)
+    _exit(1);
+  close_range(CHAN_FD + 1, ~0u, 0);
+
+  /* A root server's supplementary groups (root's) must not follow the
+   * instances into their namespace; an unprivileged one cannot drop them. */
+  if (geteuid() == 0)
+    setgroups(0, NULL);
+}
+
+/* Takes the next NUL-terminated string of the request. */
+static const char *take(const char **p, const char *end)
+{
+  const char *s = *p;
+  const char *z = s < end ? memchr(s, '\0', (size_t)(end - s)) : NULL;
+  if (z == NULL)
+    return NULL;
+  *p = z + 1;
+  return s;
+}
+
+static char **take_list(const char **p, const char *end, uint32_t n)
+{
+  char **list = calloc((size_t)n + 1, sizeof *list);
+  if (list == NULL)
+    abort();
+  for (uint32_t i = 0; i < n; i++) {
+    list[i] = (char *)take(p, end);
+    if (list[i] == NULL) {
+      free(list);
+      return NULL;
+    }
+  }
+  return list;
+}
+
+static int decode(const char *msg, size_t len, sandbox__job *job)
+{
+  sandbox__req_head h;
+  if (len < sizeof h)
+    return EINVAL;
+  memcpy(&h, msg, sizeof h);
+  if (h.magic != SANDBOX_REQ_MAGIC || h.nforwards > SANDBOX_MAX_FORWARDS ||
+      h.nargv == 0 || (uint64_t)h.nargv + h.nenvp > SANDBOX_MAX_STRINGS)
+    return EINVAL;
+  const char *p = msg + sizeof h;
+  const char *end = msg + len;
+  job->id = take(&p, end);
+  job->code_dir = take(&p, end);
+  job->runtime_dir = h.has_runtime ? take(&p, end) : NULL;
+  if (job->id == NULL || job->code_dir == NULL || (h.has_runtime && job->runtime_dir == NULL))
+    return EINVAL;
+  job->argv = take_list(&p, end, h.nargv);
+  job->envp = job->argv ? take_list(&p, end, h.nenvp) : NULL;
+  if (job->envp == NULL) {
+    free(job->argv);
+    job->argv = NULL;
+    return EINVAL;
+  }
+  for (uint32_t i = 0; i < h.nforwards; i++) {
+    job->ports[i] = h.ports[i];
+    job->sockets[i] = take(&p, end);
+    if (job->sockets[i] == NULL) {
+      free(job->argv);
+      free(job->envp);
+      job->argv = job->envp = NULL;
+      return EINVAL;
+    }
+  }
+  job->nforwards = h.nforwards;
+  job->memory_mb = h.memory_mb;
+  job->tmp_mb = h.tmp_mb;
+  job->max_procs = h.max_procs;
+  job->max_open_files = h.max_open_files;
+  job->max_file_bytes = h.max_file_bytes;
+  if (h.ncgfds > CG_COUNT || (h.cg_mode == SANDBOX_CG_NONE) != (h.ncgfds == 0) ||
+      (h.cg_mode == SANDBOX_CG_V2_CLONE && h.ncgfds != 1) || h.cg_mode > SANDBOX_CG_V2_CLONE) {
+    free(job->argv);
+    free(job->envp);
+    job->argv = job->envp = NULL;
+    return EINVAL;
+  }
+  job->cg_mode = (int)h.cg_mode;
+  job->ncgfds = h.ncgfds;
+  return 0;
+}
+
+static void reply(int errnum, pid_t pid, int attached, int pidfd, int sync_fd)
+{
+  sandbox__reply r = {.errnum = errnum, .pid = pid, .attached = attached};
+  struct iovec iov = {.iov_base = &r, .iov_len = sizeof r};
+  union {
+    char buf[CMSG_SPACE(2 * sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  if (errnum == 0) {
+    memset(&u, 0, sizeof u);
+    mh.msg_control = u.buf;
+    mh.msg_controllen = sizeof u.buf;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    if (cm == NULL)
+      abort(); /* msg_controllen is set: cannot happen */
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
+    int fds[2] = {pidfd, sync_fd};
+    memcpy(CMSG_DATA(cm), fds, sizeof fds);
+  }
+  while (sendmsg(CHAN_FD, &mh, MSG_NOSIGNAL) < 0) {
+    if (errno != EINTR)
+      _exit(1);
+  }
+}
+
+static void serve(const char *state_dir, const struct sock_fprog *filter)
+{
+  char *msg = malloc(SANDBOX_MSG_MAX);
+  if (msg == NULL)
+    abort();
+  for (;;) {
+    struct iovec iov = {.iov_base = msg, .iov_len = SANDBOX_MSG_MAX};
+    union {
+      char buf[CMSG_SPACE((1 + CG_COUNT) * sizeof(int))];
+      struct cmsghdr align;
+    } u;
+    struct msghdr mh;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = u.buf;
+    mh.msg_controllen = sizeof u.buf;
+    ssize_t n = recvmsg(CHAN_FD, &mh, MSG_CMSG_CLOEXEC);
+    if (n == 0)
+      _exit(0); /* the server closed the channel */
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      _exit(1);
+    }
+    int fds[1 + CG_COUNT];
+    size_t nfds = 0;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+        cm->cmsg_len >= CMSG_LEN(sizeof(int)) && cm->cmsg_len <= CMSG_LEN(sizeof fds)) {
+      nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      memcpy(fds, CMSG_DATA(cm), nfds * sizeof(int));
+    }
+
+    sandbox__job job;
+    memset(&job, 0, sizeof job);
+    int errnum = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? EMSGSIZE
+                 : nfds == 0                               ? EBADF
+                                                           : decode(msg, (size_t)n, &job);
+    if (errnum == 0 && job.ncgfds + 1 != nfds)
+      errnum = EBADF;
+    job.state_dir = state_dir;
+    job.filter = filter;
+    job.log_fd = nfds > 0 ? fds[0] : -1;
+    for (size_t i = 0; i < job.ncgfds && i + 1 < nfds; i++)
+      job.cg_fds[i] = fds[i + 1];
+
+    int sp[2] = {-1, -1};
+    int pidfd = -1;
+    pid_t pid = -1;
+    int attached = 1;
+    if (errnum == 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0)
+      errnum = errno;
+    if (errnum == 0) {
+      uint64_t flags = SANDBOX_CLONE_FLAGS | CLONE_PARENT | CLONE_PIDFD;
+      bool into = job.cg_mode == SANDBOX_CG_V2_CLONE;
+      pid = clone3_fork(flags | (into ? CLONE_INTO_CGROUP : 0), &pidfd, 0, into ? job.cg_fds[0] : -1);
+      if (pid < 0 && into) {
+        /* an old kernel, or a cgroup we may not clone into: the server moves it */
+        attached = 0;
+        job.cg_mode = SANDBOX_CG_NONE;
+        pid = clone3_fork(flags, &pidfd, 0, -1);
+      }
+      if (pid == 0) {
+        close(sp[0]);
+        job.sync_fd = sp[1];
+        sandbox__instance_main(&job);
+      }
+      if (pid < 0)
+        errnum = errno;
+    }
+    reply(errnum, pid, attached, pidfd, sp[0]);
+    if (pidfd >= 0)
+      close(pidfd);
+    for (int i = 0; i < 2; i++)
+      if (sp[i] >= 0)
+        close(sp[i]);
+    for (size_t i = 0; i < nfds; i++)
+      close(fds[i]);
+    free(job.argv);
+    free(job.envp);
+  }
+}
+
+int sandbox__spawner_start(const char *state_dir, const struct sock_fprog *filter,
+                           pid_t *pid, int *chan, int *probe_errno, err *e)
+{
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    return err_set(e, ERR_INTERNAL, "cannot create the spawner's socket: %s", strerror(errno));
+  pid_t server = getpid();
+  pid_t p = fork();
+  if (p < 0) {
+    int errnum = errno;
+    close(sv[0]);
+    close(sv[1]);
+    return err_set(e, ERR_INTERNAL, "cannot fork the sandbox spawner: %s", strerror(errnum));
+  }
+  if (p == 0) {
+    setup(sv[1], server);
+    int32_t probed = probe();
+    if (send(CHAN_FD, &probed, sizeof probed, MSG_NOSIGNAL) != sizeof probed)
+      _exit(1);
+    serve(state_dir, filter);
+  }
+  close(sv[1]);
+  int32_t probed = 0;
+  ssize_t n;
+  while ((n = recv(sv[0], &probed, sizeof probed, 0)) < 0 && errno == EINTR) {
+  }
+  if (n != sizeof probed) {
+    close(sv[0]);
+    waitpid(p, NULL, 0);
+    return err_set(e, ERR_INTERNAL, "the sandbox spawner died at start");
+  }
+  *pid = p;
+  *chan = sv[0];
+  *probe_errno = probed;
+  return 0;
+}

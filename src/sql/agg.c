@@ -1,0 +1,943 @@
+/* sql/agg.c -- hash aggregation (GROUP BY, DISTINCT) and the set
+ * operations (UNION, INTERSECT, EXCEPT), both on one group table.
+ *
+ * Parallel plan: every thread aggregates its batches into a table of its
+ * own (pre-aggregation, no locks); when the pipeline ends, the tables are
+ * merged into the first one, group by group, and the result is read out.
+ *
+ * The group table: key columns stored column-wise (strings copied into its
+ * bank), a stored hash per group, an open-addressing index of group ids,
+ * and one fixed-size state per (group, aggregate).
+ *
+ * Invariants:
+ *   (1) Grouping treats NULL as a value (all NULL keys form one group),
+ *       unlike join equality.
+ *   (2) Aggregates skip NULL inputs; sum/avg/min/max of no values is NULL,
+ *       count is 0. A global aggregation (no GROUP BY) has one row even
+ *       over no input.
+ *   (3) Integer sums that overflow fail the query (as Presto does).
+ *
+ * Start reading at exec_agg().
+ */
+#include "exec.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef union aval {
+  int64_t i;
+  double f;
+  str_ref s;
+} aval;
+
+typedef struct astate {
+  int64_t n;          /* values seen (count, has-value flag) */
+  aval v;             /* sum / min / max / value */
+  aval k;             /* max_by / min_by: the ordering value */
+  double mean;        /* variance: Welford */
+  double m2;
+  valset *set;        /* DISTINCT */
+} astate;
+
+typedef struct gtable {
+  qctx *q;
+  int nk;             /* key columns */
+  uint8_t *kphys;
+  int na;             /* aggregates */
+  const aggcall *aggs;
+  size_t n;           /* groups */
+  size_t cap;
+  int64_t **kv;       /* per key column: value (or str_ref via ks) */
+  str_ref **ks;
+  uint8_t **kn;       /* per key column: null flags */
+  uint64_t *hash;
+  uint64_t *slots;    /* (hash tag << 32) | (group id + 1); 0 = empty */
+  size_t nslots;
+  astate *st;         /* n * na */
+  int64_t *cnt[2];    /* set operations: rows from each side */
+  sbank *bank;
+  size_t accounted;
+} gtable;
+
+static void gt_account(gtable *g, size_t bytes)
+{
+  g->accounted += bytes;
+  qctx_mem(g->q, (int64_t)bytes);
+}
+
+static gtable *gt_new(qctx *q, int nk, const uint8_t *kphys, int na, const aggcall *aggs,
+                      bool counts)
+{
+  gtable *g = calloc(1, sizeof *g);
+  if (g == NULL)
+    abort();
+  g->q = q;
+  g->nk = nk;
+  g->kphys = malloc((size_t)nk + 1);
+  memcpy(g->kphys, kphys, (size_t)nk);
+  g->na = na;
+  g->aggs = aggs;
+  g->kv = calloc((size_t)nk + 1, sizeof(int64_t *));
+  g->ks = calloc((size_t)nk + 1, sizeof(str_ref *));
+  g->kn = calloc((size_t)nk + 1, sizeof(uint8_t *));
+  g->nslots = 64;
+  g->slots = calloc(g->nslots, sizeof(uint64_t));
+  g->bank = sbank_new();
+  if (counts) {
+    g->cnt[0] = (int64_t *)1; /* marker: allocate with the groups */
+    g->cnt[1] = (int64_t *)1;
+  }
+  return g;
+}
+
+static void gt_free(gtable *g)
+{
+  if (g == NULL)
+    return;
+  for (int k = 0; k < g->nk; k++) {
+    free(g->kv[k]);
+    free(g->ks[k]);
+    free(g->kn[k]);
+  }
+  if (g->st != NULL) {
+    for (size_t i = 0; i < g->n * (size_t)g->na; i++)
+      valset_free(g->st[i].set);
+  }
+  free(g->kv);
+  free(g->ks);
+  free(g->kn);
+  free(g->kphys);
+  free(g->hash);
+  free(g->slots);
+  free(g->st);
+  if (g->cnt[0] != NULL && g->cnt[0] != (int64_t *)1) {
+    free(g->cnt[0]);
+    free(g->cnt[1]);
+  }
+  sbank_free(g->bank);
+  if (g->accounted)
+    qctx_mem(g->q, -(int64_t)g->accounted);
+  free(g);
+}
+
+static void gt_grow_groups(gtable *g)
+{
+  size_t nc = g->cap ? g->cap * 2 : 256;
+  for (int k = 0; k < g->nk; k++) {
+    if (g->kphys[k] == PHYS_STR) {
+      g->ks[k] = realloc(g->ks[k], sizeof(str_ref) * nc);
+      if (g->ks[k] == NULL)
+        abort();
+    } else {
+      g->kv[k] = realloc(g->kv[k], sizeof(int64_t) * nc);
+      if (g->kv[k] == NULL)
+        abort();
+    }
+    g->kn[k] = realloc(g->kn[k], nc);
+    if (g->kn[k] == NULL)
+      abort();
+  }
+  g->hash = realloc(g->hash, sizeof(uint64_t) * nc);
+  if (g->hash == NULL)
+    abort();
+  if (g->na > 0) {
+    g->st = realloc(g->st, sizeof(astate) * nc * (size_t)g->na);
+    if (g->st == NULL)
+      abort();
+  }
+  if (g->cnt[0] != NULL) {
+    if (g->cnt[0] == (int64_t *)1) {
+      g->cnt[0] = NULL;
+      g->cnt[1] = NULL;
+    }
+    g->cnt[0] = realloc(g->cnt[0], sizeof(int64_t) * nc);
+    g->cnt[1] = realloc(g->cnt[1], sizeof(int64_t) * nc);
+    if (g->cnt[0] == NULL || g->cnt[1] == NULL)
+      abort();
+  }
+  size_t per = (size_t)g->nk * 9 + 8 + sizeof(astate) * (size_t)g->na + 16;
+  gt_account(g, (nc - g->cap) * per);
+  g->cap = nc;
+}
+
+static void gt_rehash(gtable *g)
+{
+  size_t ns = g->nslots * 2;
+  uint64_t *sl = calloc(ns, sizeof(uint64_t));
+  if (sl == NULL)
+    abort();
+  for (size_t i = 0; i < g->n; i++) {
+    size_t j = g->hash[i] & (ns - 1);
+    while (sl[j] != 0)
+      j = (j + 1) & (ns - 1);
+    sl[j] = (g->hash[i] >> 32 << 32) | ((uint64_t)i + 1);
+  }
+  gt_account(g, (ns - g->nslots) * 8);
+  free(g->slots);
+  g->slots = sl;
+  g->nslots = ns;
+}
+
+static bool key_eq(const gtable *g, size_t gid, const vec *keys, int r)
+{
+  for (int k = 0; k < g->nk; k++) {
+    const vec *v = &keys[k];
+    int i = v->is_const ? 0 : r;
+    bool vn = v->nulls != NULL && v->nulls[i];
+    if (vn != (g->kn[k][gid] != 0))
+      return false;
+    if (vn)
+      continue;
+    if (g->kphys[k] == PHYS_STR) {
+      str_ref a = g->ks[k][gid];
+      str_ref b = v->s[i];
+      if (a.len != b.len || (a.len && memcmp(a.ptr, b.ptr, a.len) != 0))
+        return false;
+    } else if (g->kphys[k] == PHYS_F64) {
+      double a, b = v->f[i];
+      memcpy(&a, &g->kv[k][gid], 8);
+      if (!(a == b || (isnan(a) && isnan(b))))
+        return false;
+    } else if (g->kv[k][gid] != v->i[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+static void states_init(gtable *g, size_t gid)
+{
+  if (g->na > 0)
+    memset(&g->st[gid * (size_t)g->na], 0, sizeof(astate) * (size_t)g->na);
+  if (g->cnt[0] != NULL) {
+    g->cnt[0][gid] = 0;
+    g->cnt[1][gid] = 0;
+  }
+}
+
+/* the group of row r (inserting it); keys[] are the key vectors */
+static uint32_t gt_find(gtable *g, const vec *keys, int r, uint64_t h, bool insert)
+{
+  size_t j = h & (g->nslots - 1);
+  uint64_t tag = h >> 32 << 32;
+  for (;;) {
+    uint64_t s = g->slots[j];
+    if (s == 0)
+      break;
+    if ((s & 0xFFFFFFFF00000000ULL) == tag) {
+      size_t gid = (uint32_t)s - 1;
+      if (key_eq(g, gid, keys, r))
+        return (uint32_t)gid;
+    }
+    j = (j + 1) & (g->nslots - 1);
+  }
+  if (!insert)
+    return UINT32_MAX;
+  if (g->n == g->cap)
+    gt_grow_groups(g);
+  size_t gid = g->n++;
+  for (int k = 0; k < g->nk; k++) {
+    const vec *v = &keys[k];
+    int i = v->is_const ? 0 : r;
+    bool vn = v->nulls != NULL && v->nulls[i];
+    g->kn[k][gid] = vn;
+    if (g->kphys[k] == PHYS_STR) {
+      str_ref s = vn ? (str_ref){"", 0} : v->s[i];
+      if (s.len)
+        s.ptr = sbank_copy(g->bank, s.ptr, s.len);
+      g->ks[k][gid] = s;
+    } else {
+      g->kv[k][gid] = vn ? 0 : v->i[i];
+    }
+  }
+  g->hash[gid] = h;
+  states_init(g, gid);
+  g->slots[j] = tag | ((uint64_t)gid + 1);
+  if (g->n * 2 > g->nslots)
+    gt_rehash(g);
+  return (uint32_t)gid;
+}
+
+static uint64_t row_hash(const vec *keys, int nk, int r)
+{
+  uint64_t h = 0x2545F4914F6CDD1DULL;
+  for (int k = 0; k < nk; k++)
+    h = (h ^ hash_value(keys[k].phys, &keys[k], r)) * 0x9E3779B97F4A7C15ULL;
+  return h ^ (h >> 29);
+}
+
+/* ---- aggregate updates ---- */
+
+static int agg_fail(qctx *q, const char *msg)
+{
+  err e;
+  err_set(&e, ERR_INVALID, "%s", msg);
+  return qctx_fail(q, ERR_INVALID, &e);
+}
+
+static str_ref keep_str(gtable *g, str_ref s)
+{
+  if (s.len && g->bank != NULL)
+    s.ptr = sbank_copy(g->bank, s.ptr, s.len);
+  return s;
+}
+
+/* one value into a state */
+static int agg_add(gtable *g, const aggcall *a, astate *s, value v, value k2)
+{
+  int phys = a->arg != NULL ? sql_phys(a->arg->type.t) : PHYS_I64;
+  if (a->distinct) {
+    if (v.null)
+      return 0;
+    if (s->set == NULL)
+      s->set = valset_new(phys);
+    valset_add(s->set, v);
+    return 0;
+  }
+  switch (a->fn) {
+  case AGG_COUNT_STAR:
+    s->n++;
+    return 0;
+  case AGG_COUNT:
+    s->n += !v.null;
+    return 0;
+  case AGG_COUNT_IF:
+    s->n += !v.null && v.i != 0;
+    return 0;
+  case AGG_APPROX_DISTINCT:
+    if (!v.null) {
+      if (s->set == NULL)
+        s->set = valset_new(phys);
+      valset_add(s->set, v);
+    }
+    return 0;
+  default:
+    break;
+  }
+  if (v.null)
+    return 0;
+  switch (a->fn) {
+  case AGG_SUM:
+  case AGG_AVG:
+    if (phys == PHYS_F64) {
+      s->v.f += v.f;
+    } else if (a->fn == AGG_AVG && a->type.t == SQL_DOUBLE) {
+      s->v.f += (double)v.i;
+    } else if (__builtin_add_overflow(s->v.i, v.i, &s->v.i)) {
+      return agg_fail(g->q, "numeric overflow in sum");
+    }
+    s->n++;
+    return 0;
+  case AGG_MIN:
+  case AGG_MAX: {
+    if (s->n == 0) {
+      s->v.i = v.i;
+      if (phys == PHYS_STR)
+        s->v.s = keep_str(g, v.s);
+      s->n = 1;
+      return 0;
+    }
+    value cur;
+    cur.null = false;
+    if (phys == PHYS_STR)
+      cur.s = s->v.s;
+    else
+      cur.i = s->v.i;
+    int c = value_cmp(phys, v, cur);
+    if ((a->fn == AGG_MIN && c < 0) || (a->fn == AGG_MAX && c > 0)) {
+      if (phys == PHYS_STR)
+        s->v.s = keep_str(g, v.s);
+      else
+        s->v.i = v.i;
+    }
+    return 0;
+  }
+  case AGG_MAX_BY:
+  case AGG_MIN_BY: {
+    if (k2.null)
+      return 0;
+    int kphys = sql_phys(a->arg2->type.t);
+    value cur;
+    cur.null = false;
+    if (kphys == PHYS_STR)
+      cur.s = s->k.s;
+    else
+      cur.i = s->k.i;
+    int c = s->n == 0 ? 1 : value_cmp(kphys, k2, cur);
+    if (a->fn == AGG_MIN_BY)
+      c = -c;
+    if (s->n == 0 || c > 0) {
+      if (kphys == PHYS_STR)
+        s->k.s = keep_str(g, k2.s);
+      else
+        s->k.i = k2.i;
+      if (phys == PHYS_STR)
+        s->v.s = keep_str(g, v.s);
+      else
+        s->v.i = v.i;
+      s->n = 1;
+    }
+    return 0;
+  }
+  case AGG_STDDEV_SAMP:
+  case AGG_STDDEV_POP:
+  case AGG_VAR_SAMP:
+  case AGG_VAR_POP: {
+    s->n++;
+    double d = v.f - s->mean;
+    s->mean += d / (double)s->n;
+    s->m2 += d * (v.f - s->mean);
+    return 0;
+  }
+  case AGG_BOOL_AND:
+    s->v.i = s->n == 0 ? v.i : (s->v.i && v.i);
+    s->n = 1;
+    return 0;
+  case AGG_BOOL_OR:
+    s->v.i = s->n == 0 ? v.i : (s->v.i || v.i);
+    s->n = 1;
+    return 0;
+  case AGG_ARBITRARY:
+    if (s->n == 0) {
+      if (phys == PHYS_STR)
+        s->v.s = keep_str(g, v.s);
+      else
+        s->v.i = v.i;
+      s->n = 1;
+    }
+    return 0;
+  default:
+    return 0;
+  }
+}
+
+static void set_add_each(void *arg, value v)
+{
+  valset_add(arg, v);
+}
+
+/* merges state b (of table gb) into a */
+static int agg_merge(gtable *g, const aggcall *ac, astate *a, const astate *b)
+{
+  int phys = ac->arg != NULL ? sql_phys(ac->arg->type.t) : PHYS_I64;
+  if (ac->distinct || ac->fn == AGG_APPROX_DISTINCT) {
+    if (b->set == NULL)
+      return 0;
+    if (a->set == NULL)
+      a->set = valset_new(phys);
+    valset_each(b->set, set_add_each, a->set);
+    return 0;
+  }
+  switch (ac->fn) {
+  case AGG_COUNT_STAR:
+  case AGG_COUNT:
+  case AGG_COUNT_IF:
+    a->n += b->n;
+    return 0;
+  case AGG_SUM:
+  case AGG_AVG:
+    if (phys == PHYS_F64 || (ac->fn == AGG_AVG && ac->type.t == SQL_DOUBLE))
+      a->v.f += b->v.f;
+    else if (__builtin_add_overflow(a->v.i, b->v.i, &a->v.i))
+      return agg_fail(g->q, "numeric overflow in sum");
+    a->n += b->n;
+    return 0;
+  case AGG_STDDEV_SAMP:
+  case AGG_STDDEV_POP:
+  case AGG_VAR_SAMP:
+  case AGG_VAR_POP: {
+    if (b->n == 0)
+      return 0;
+    if (a->n == 0) {
+      a->n = b->n;
+      a->mean = b->mean;
+      a->m2 = b->m2;
+      return 0;
+    }
+    double n = (double)(a->n + b->n);
+    double d = b->mean - a->mean;
+    a->m2 += b->m2 + d * d * (double)a->n * (double)b->n / n;
+    a->mean += d * (double)b->n / n;
+    a->n += b->n;
+    return 0;
+  }
+  default:
+    break;
+  }
+  if (b->n == 0)
+    return 0;
+  value bv = {.null = false};
+  bv.i = b->v.i;
+  if (phys == PHYS_STR)
+    bv.s = b->v.s;
+  value bk = {.null = false};
+  bk.i = b->k.i;
+  if (ac->arg2 != NULL && sql_phys(ac->arg2->type.t) == PHYS_STR)
+    bk.s = b->k.s;
+  if (ac->fn == AGG_BOOL_AND || ac->fn == AGG_BOOL_OR || ac->fn == AGG_ARBITRARY ||
+      ac->fn == AGG_MIN || ac->fn == AGG_MAX || ac->fn == AGG_MAX_BY || ac->fn == AGG_MIN_BY)
+    return agg_add(g, ac, a, bv, bk);
+  return 0;
+}
+
+static double avg_of(const aggcall *a, const astate *s)
+{
+  (void)a;
+  return s->v.f / (double)s->n;
+}
+
+typedef struct collect_ctx2 {
+  value *v;
+  size_t n;
+} collect_ctx2;
+
+static void collect_fn(void *arg, value v)
+{
+  collect_ctx2 *c = arg;
+  c->v[c->n++] = v;
+}
+
+/* the final value of a state */
+static int agg_final(gtable *g, const aggcall *a, const astate *s, value *out)
+{
+  out->null = false;
+  out->i = 0;
+  int phys = a->arg != NULL ? sql_phys(a->arg->type.t) : PHYS_I64;
+  if (a->fn == AGG_APPROX_DISTINCT || (a->distinct && a->fn == AGG_COUNT)) {
+    out->i = s->set != NULL ? (int64_t)valset_size(s->set) : 0;
+    return 0;
+  }
+  if (a->distinct) {
+    if (s->set == NULL || valset_size(s->set) == 0) {
+      out->null = true;
+      return 0;
+    }
+    /* fold the distinct values through a fresh state */
+    astate t;
+    memset(&t, 0, sizeof t);
+    aggcall plain = *a;
+    plain.distinct = false;
+    size_t cap = valset_size(s->set);
+    value *vals = malloc(sizeof(value) * (cap + 1));
+    if (vals == NULL)
+      abort();
+    collect_ctx2 cc = {vals, 0};
+    valset_each(s->set, collect_fn, &cc);
+    int rc = 0;
+    value none = {.null = true};
+    for (size_t i = 0; i < cc.n && rc == 0; i++)
+      rc = agg_add(g, &plain, &t, vals[i], none);
+    free(vals);
+    if (rc < 0)
+      return rc;
+    return agg_final(g, &plain, &t, out);
+  }
+  switch (a->fn) {
+  case AGG_COUNT_STAR:
+  case AGG_COUNT:
+  case AGG_COUNT_IF:
+    out->i = s->n;
+    return 0;
+  case AGG_SUM:
+    if (s->n == 0) {
+      out->null = true;
+      return 0;
+    }
+    out->i = s->v.i;
+    if (phys == PHYS_F64)
+      out->f = s->v.f;
+    return 0;
+  case AGG_AVG:
+    if (s->n == 0) {
+      out->null = true;
+      return 0;
+    }
+    if (a->type.t == SQL_DOUBLE) {
+      out->f = avg_of(a, s);
+    } else {
+      /* decimal or interval: integer average, rounded */
+      int64_t q = s->v.i / s->n;
+      int64_t rem = s->v.i % s->n;
+      if ((rem < 0 ? -rem : rem) * 2 >= s->n)
+        q += s->v.i < 0 ? -1 : 1;
+      out->i = q;
+    }
+    return 0;
+  case AGG_STDDEV_SAMP:
+  case AGG_VAR_SAMP:
+    if (s->n < 2) {
+      out->null = true;
+      return 0;
+    }
+    out->f = s->m2 / (double)(s->n - 1);
+    if (a->fn == AGG_STDDEV_SAMP)
+      out->f = sqrt(out->f);
+    return 0;
+  case AGG_STDDEV_POP:
+  case AGG_VAR_POP:
+    if (s->n < 1) {
+      out->null = true;
+      return 0;
+    }
+    out->f = s->m2 / (double)s->n;
+    if (a->fn == AGG_STDDEV_POP)
+      out->f = sqrt(out->f);
+    return 0;
+  default:
+    if (s->n == 0) {
+      out->null = true;
+      return 0;
+    }
+    if (sql_phys(a->type.t) == PHYS_STR)
+      out->s = s->v.s;
+    else
+      out->i = s->v.i;
+    return 0;
+  }
+}
+
+/* exported for windows (sort.c) */
+int agg_state_size(void)
+{
+  return (int)sizeof(astate);
+}
+
+int agg_state_add(qctx *q, const aggcall *a, void *state, value v)
+{
+  gtable g = {.q = q, .bank = NULL}; /* window input strings are stable */
+  value none = {.null = true};
+  return agg_add(&g, a, state, v, none);
+}
+
+int agg_state_final(qctx *q, const aggcall *a, const void *state, value *out)
+{
+  gtable g = {.q = q};
+  return agg_final(&g, a, state, out);
+}
+
+void agg_state_clear(void *state)
+{
+  astate *s = state;
+  valset_free(s->set);
+  memset(s, 0, sizeof *s);
+}
+
+/* ---- the sink ---- */
+
+typedef struct aggrun {
+  qctx *q;
+  plan *p;
+  gtable **tables;
+  uint8_t *kphys;
+} aggrun;
+
+typedef struct aggthread {
+  aggrun *run;
+  gtable *g;
+  ectx x;
+  uint32_t gid[COL_BATCH];
+} aggthread;
+
+static void *agg_init(void *arg, int thread)
+{
+  aggrun *r = arg;
+  aggthread *t = calloc(1, sizeof *t);
+  if (t == NULL)
+    abort();
+  t->run = r;
+  t->g = gt_new(r->q, r->p->ngroups, r->kphys, r->p->naggs, r->p->aggs, false);
+  ectx_init(&t->x, r->q);
+  r->tables[thread] = t->g;
+  return t;
+}
+
+static int agg_consume(void *state, batch *b)
+{
+  aggthread *t = state;
+  plan *p = t->run->p;
+  gtable *g = t->g;
+  ectx_reset(&t->x);
+  int rc;
+  vec *keys = ectx_alloc(&t->x, sizeof(vec) * (size_t)(p->ngroups > 0 ? p->ngroups : 1));
+  for (int k = 0; k < p->ngroups; k++)
+    if ((rc = expr_eval(&t->x, p->groups[k], b, &keys[k])) < 0)
+      return rc;
+  if (p->ngroups == 0) {
+    if (g->n == 0) {
+      gt_grow_groups(g);
+      g->n = 1;
+      g->hash[0] = 0;
+      states_init(g, 0);
+    }
+    for (int j = 0; j < b->nsel; j++)
+      t->gid[ROW(b, j)] = 0;
+  } else {
+    for (int j = 0; j < b->nsel; j++) {
+      int r = ROW(b, j);
+      t->gid[r] = gt_find(g, keys, r, row_hash(keys, p->ngroups, r), true);
+    }
+  }
+  for (int a = 0; a < p->naggs; a++) {
+    const aggcall *ac = &p->aggs[a];
+    batch fb = *b;
+    if (ac->filter != NULL && (rc = expr_filter(&t->x, ac->filter, &fb)) < 0)
+      return rc;
+    if (ac->fn == AGG_COUNT_STAR && !ac->distinct) {
+      for (int j = 0; j < fb.nsel; j++)
+        g->st[(size_t)t->gid[ROW(&fb, j)] * (size_t)g->na + (size_t)a].n++;
+      continue;
+    }
+    vec v, v2;
+    if ((rc = expr_eval(&t->x, ac->arg, &fb, &v)) < 0)
+      return rc;
+    if (ac->arg2 != NULL && (rc = expr_eval(&t->x, ac->arg2, &fb, &v2)) < 0)
+      return rc;
+    /* fast paths for the common sums and counts */
+    if (!ac->distinct && v.nulls == NULL && !v.is_const && ac->fn == AGG_SUM &&
+        v.phys == PHYS_I64) {
+      for (int j = 0; j < fb.nsel; j++) {
+        int r = ROW(&fb, j);
+        astate *s = &g->st[(size_t)t->gid[r] * (size_t)g->na + (size_t)a];
+        if (__builtin_add_overflow(s->v.i, v.i[r], &s->v.i))
+          return agg_fail(g->q, "numeric overflow in sum");
+        s->n++;
+      }
+      continue;
+    }
+    if (!ac->distinct && v.nulls == NULL && !v.is_const && ac->fn == AGG_SUM &&
+        v.phys == PHYS_F64) {
+      for (int j = 0; j < fb.nsel; j++) {
+        int r = ROW(&fb, j);
+        astate *s = &g->st[(size_t)t->gid[r] * (size_t)g->na + (size_t)a];
+        s->v.f += v.f[r];
+        s->n++;
+      }
+      continue;
+    }
+    value none = {.null = true};
+    for (int j = 0; j < fb.nsel; j++) {
+      int r = ROW(&fb, j);
+      astate *s = &g->st[(size_t)t->gid[r] * (size_t)g->na + (size_t)a];
+      value k2 = ac->arg2 != NULL ? vec_get(&v2, r) : none;
+      if ((rc = agg_add(g, ac, s, vec_get(&v, r), k2)) < 0)
+        return rc;
+    }
+  }
+  return qctx_check(g->q);
+}
+
+static int agg_finish(void *state)
+{
+  aggthread *t = state;
+  ectx_release(&t->x);
+  free(t);
+  return 0;
+}
+
+/* merges table b into a */
+static int gt_merge(gtable *a, gtable *b)
+{
+  vec *keys = calloc((size_t)(a->nk > 0 ? a->nk : 1), sizeof(vec));
+  uint8_t nul;
+  int rc = 0;
+  for (size_t gid = 0; gid < b->n && rc == 0; gid++) {
+    for (int k = 0; k < a->nk; k++) {
+      keys[k].phys = a->kphys[k];
+      keys[k].is_const = 1;
+      keys[k].nulls = &b->kn[k][gid];
+      if (a->kphys[k] == PHYS_STR)
+        keys[k].s = &b->ks[k][gid];
+      else
+        keys[k].i = &b->kv[k][gid];
+    }
+    uint32_t ag;
+    if (a->nk == 0) {
+      if (a->n == 0) {
+        gt_grow_groups(a);
+        a->n = 1;
+        a->hash[0] = 0;
+        states_init(a, 0);
+      }
+      ag = 0;
+    } else {
+      ag = gt_find(a, keys, 0, b->hash[gid], true);
+    }
+    for (int x = 0; x < a->na && rc == 0; x++)
+      rc = agg_merge(a, &a->aggs[x], &a->st[(size_t)ag * (size_t)a->na + (size_t)x],
+                     &b->st[gid * (size_t)b->na + (size_t)x]);
+    if (a->cnt[0] != NULL) {
+      a->cnt[0][ag] += b->cnt[0][gid];
+      a->cnt[1][ag] += b->cnt[1][gid];
+    }
+  }
+  (void)nul;
+  free(keys);
+  if (rc == 0)
+    rc = qctx_check(a->q);
+  return rc;
+}
+
+static int gt_output(gtable *g, plan *p, rowset *out, bool setmode, int setop, bool all)
+{
+  int ncols = g->nk + g->na;
+  vec *cols = calloc((size_t)(ncols > 0 ? ncols : 1), sizeof(vec));
+  int64_t *vals = calloc((size_t)(ncols > 0 ? ncols : 1) * COL_BATCH, sizeof(str_ref));
+  uint8_t *nulls = calloc((size_t)(ncols > 0 ? ncols : 1), COL_BATCH);
+  if (cols == NULL || vals == NULL || nulls == NULL)
+    abort();
+  for (int c = 0; c < ncols; c++) {
+    cols[c].phys = (uint8_t)sql_phys(p->cols[c].type.t);
+    cols[c].p = (char *)vals + (size_t)c * COL_BATCH * sizeof(str_ref);
+    cols[c].nulls = nulls + (size_t)c * COL_BATCH;
+  }
+  int rc = 0;
+  int n = 0;
+  for (size_t gid = 0; gid < g->n && rc == 0; gid++) {
+    int64_t times = 1;
+    if (setmode) {
+      int64_t l = g->cnt[0][gid], r = g->cnt[1][gid];
+      if (setop == Q_UNION)
+        times = all ? l + r : 1;
+      else if (setop == Q_INTERSECT)
+        times = l > 0 && r > 0 ? (all ? (l < r ? l : r) : 1) : 0;
+      else
+        times = l > 0 && r == 0 ? (all ? l : 1) : (all && l > r ? l - r : 0);
+    }
+    for (int64_t t = 0; t < times && rc == 0; t++) {
+      for (int k = 0; k < g->nk; k++) {
+        cols[k].nulls[n] = g->kn[k][gid];
+        if (g->kphys[k] == PHYS_STR)
+          cols[k].s[n] = g->ks[k][gid];
+        else
+          cols[k].i[n] = g->kv[k][gid];
+      }
+      for (int a = 0; a < g->na && rc == 0; a++) {
+        value v;
+        rc = agg_final(g, &g->aggs[a], &g->st[gid * (size_t)g->na + (size_t)a], &v);
+        vec *c = &cols[g->nk + a];
+        c->nulls[n] = v.null;
+        if (c->phys == PHYS_STR)
+          c->s[n] = v.null ? (str_ref){"", 0} : v.s;
+        else
+          c->i[n] = v.null ? 0 : v.i;
+      }
+      n++;
+      if (n == COL_BATCH) {
+        batch b = {.n = n, .nsel = n, .ncols = ncols, .cols = cols};
+        rc = rc < 0 ? rc : rowset_append(out, &b);
+        n = 0;
+      }
+    }
+  }
+  if (n > 0 && rc == 0) {
+    batch b = {.n = n, .nsel = n, .ncols = ncols, .cols = cols};
+    rc = rowset_append(out, &b);
+  }
+  free(cols);
+  free(vals);
+  free(nulls);
+  return rc;
+}
+
+int exec_agg(qctx *q, plan *p, rowset **out)
+{
+  aggrun r = {.q = q, .p = p};
+  r.tables = calloc((size_t)q->threads + 1, sizeof(gtable *));
+  r.kphys = calloc((size_t)p->ngroups + 1, 1);
+  if (r.tables == NULL || r.kphys == NULL)
+    abort();
+  for (int k = 0; k < p->ngroups; k++)
+    r.kphys[k] = (uint8_t)sql_phys(p->groups[k]->type.t);
+  pipe_sink s = {agg_init, agg_consume, agg_finish, &r};
+  int rc = exec_pipeline(q, p->child, &s, 0);
+  gtable *g = NULL;
+  for (int i = 0; i <= q->threads; i++) {
+    if (r.tables[i] == NULL)
+      continue;
+    if (g == NULL) {
+      g = r.tables[i];
+      continue;
+    }
+    if (rc == 0)
+      rc = gt_merge(g, r.tables[i]);
+    gt_free(r.tables[i]);
+  }
+  if (g == NULL)
+    g = gt_new(q, p->ngroups, r.kphys, p->naggs, p->aggs, false);
+  if (rc == 0 && p->ngroups == 0 && g->n == 0) {
+    gt_grow_groups(g);
+    g->n = 1;
+    g->hash[0] = 0;
+    states_init(g, 0);
+  }
+  rowset *res = rowset_new(q, p->ncols, p->cols);
+  if (rc == 0)
+    rc = gt_output(g, p, res, false, 0, false);
+  gt_free(g);
+  free(r.tables);
+  free(r.kphys);
+  if (rc < 0) {
+    rowset_free(res);
+    return rc;
+  }
+  *out = res;
+  return 0;
+}
+
+/* ---- set operations ---- */
+
+static int setop_add(gtable *g, rowset *r, int side, bool insert)
+{
+  vec *keys;
+  for (size_t c = 0; c < r->nchunks; c++) {
+    rs_chunk *ch = r->chunks[c];
+    keys = ch->cols;
+    for (int i = 0; i < ch->n; i++) {
+      uint32_t gid = gt_find(g, keys, i, row_hash(keys, g->nk, i), insert);
+      if (gid != UINT32_MAX)
+        g->cnt[side][gid]++;
+    }
+    int rc = qctx_check(g->q);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
+int exec_setop(qctx *q, plan *p, rowset **out)
+{
+  rowset *l = NULL, *r = NULL;
+  int rc = exec_materialize(q, p->child, &l);
+  if (rc == 0)
+    rc = exec_materialize(q, p->right, &r);
+  if (rc < 0) {
+    rowset_free(l);
+    rowset_free(r);
+    return rc;
+  }
+  if (p->setop == Q_UNION && p->all) {
+    rowset_move(l, r);
+    rowset_free(r);
+    l->ordered = false;
+    *out = l;
+    return 0;
+  }
+  gtable *g = gt_new(q, p->ncols, l->phys, 0, NULL, true);
+  rc = setop_add(g, l, 0, true);
+  if (rc == 0)
+    rc = setop_add(g, r, 1, p->setop == Q_UNION);
+  rowset *res = rowset_new(q, p->ncols, p->cols);
+  if (rc == 0)
+    rc = gt_output(g, p, res, true, p->setop, p->all);
+  gt_free(g);
+  rowset_free(l);
+  rowset_free(r);
+  if (rc < 0) {
+    rowset_free(res);
+    return rc;
+  }
+  *out = res;
+  return 0;
+}

@@ -1,0 +1,1939 @@
+/* sql/exec.c -- the executor: pipelines of streaming operators over
+ * morsels, run on all cores, with breakers materialized in between.
+ *
+ * How a plan runs (see exec.h for the model):
+ *   1. prepare(node): every breaker under the streaming part of node is
+ *      materialized first (exec_agg, exec_sort, ...), every hash join
+ *      builds its table, every scan cuts its objects into morsels.
+ *   2. exec_pipeline: each worker thread builds its own chain of operators
+ *      (op_build) and pulls batches until the shared sources run dry,
+ *      handing each batch to the sink (collect, aggregate, sort, result).
+ *   3. After the workers join, the scans check their ranges lined up
+ *      (csv.h) and the first failure of any thread is the query's.
+ *
+ * Invariants:
+ *   (1) A batch returned by op->next stays valid until the next call on
+ *       that op; operators reset their scratch at the start of next().
+ *   (2) A pipeline whose source is an ordered rowset runs on one thread,
+ *       so the order reaches the sink.
+ *   (3) Every loop over batches checks qctx_check(), so cancellation, the
+ *       time limit and another thread's failure stop all threads within
+ *       one batch.
+ *
+ * Start reading at exec_pipeline().
+ */
+#include "exec.h"
+#include "base/text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* ---- query context ---- */
+
+int qctx_fail(qctx *q, int code, const err *e)
+{
+  pthread_mutex_lock(&q->mu);
+  if (!atomic_load(&q->failed)) {
+    q->err_code = code;
+    if (e != NULL)
+      q->err = *e;
+    else
+      err_set(&q->err, code, "query failed");
+    atomic_store(&q->failed, true);
+  }
+  pthread_mutex_unlock(&q->mu);
+  return code;
+}
+
+int qctx_check(qctx *q)
+{
+  if (atomic_load(&q->failed))
+    return q->err_code ? q->err_code : ERR_INTERNAL;
+  if (q->cancel != NULL && atomic_load(q->cancel)) {
+    err e;
+    err_set(&e, ERR_REQUEST_TIMEOUT, "query cancelled");
+    return qctx_fail(q, ERR_REQUEST_TIMEOUT, &e);
+  }
+  if (q->deadline_us > 0 && time_mono_us() > q->deadline_us) {
+    err e;
+    err_set(&e, ERR_REQUEST_TIMEOUT, "query ran past its time limit of %lld ms",
+            (long long)((q->deadline_us - q->start_us) / 1000));
+    return qctx_fail(q, ERR_REQUEST_TIMEOUT, &e);
+  }
+  return 0;
+}
+
+int qctx_mem(qctx *q, int64_t n)
+{
+  int64_t now = atomic_fetch_add(&q->mem_used, n) + n;
+  if (n > 0 && q->mem_limit > 0 && now > (int64_t)q->mem_limit) {
+    err e;
+    err_set(&e, ERR_ENTITY_TOO_LARGE, "query exceeded its memory limit of %llu MB",
+            (unsigned long long)(q->mem_limit >> 20));
+    return qctx_fail(q, ERR_ENTITY_TOO_LARGE, &e);
+  }
+  return 0;
+}
+
+typedef struct deferred {
+  struct deferred *next;
+  void (*fn)(void *);
+  void *p;
+} deferred;
+
+void exec_defer(qctx *q, void (*fn)(void *), void *p)
+{
+  deferred *d = malloc(sizeof *d);
+  if (d == NULL)
+    abort();
+  d->fn = fn;
+  d->p = p;
+  pthread_mutex_lock(&q->mu);
+  d->next = q->deferred;
+  q->deferred = d;
+  pthread_mutex_unlock(&q->mu);
+}
+
+void exec_run_deferred(qctx *q)
+{
+  deferred *d = q->deferred;
+  q->deferred = NULL;
+  while (d != NULL) {
+    deferred *n = d->next;
+    d->fn(d->p);
+    free(d);
+    d = n;
+  }
+}
+
+static void defer_sbank(void *p)
+{
+  sbank_free(p);
+}
+
+static void defer_rowset(void *p)
+{
+  rowset_free(p);
+}
+
+static void defer_valset(void *p)
+{
+  valset_free(p);
+}
+
+/* ---- rowsets ---- */
+
+rowset *rowset_new(qctx *q, int ncols, const pcol *cols)
+{
+  rowset *r = calloc(1, sizeof *r);
+  if (r == NULL)
+    abort();
+  r->q = q;
+  r->ncols = ncols;
+  r->phys = calloc((size_t)(ncols > 0 ? ncols : 1), 1);
+  if (r->phys == NULL)
+    abort();
+  for (int i = 0; i < ncols; i++)
+    r->phys[i] = (uint8_t)sql_phys(cols[i].type.t);
+  return r;
+}
+
+static void chunk_free(rs_chunk *c, int ncols)
+{
+  if (c == NULL)
+    return;
+  for (int i = 0; i < ncols; i++) {
+    free(c->cols[i].p);
+    free(c->cols[i].nulls);
+  }
+  free(c->cols);
+  free(c);
+}
+
+rowset *rowset_free(rowset *r)
+{
+  if (r == NULL)
+    return NULL;
+  for (size_t i = 0; i < r->nchunks; i++)
+    chunk_free(r->chunks[i], r->ncols);
+  free(r->chunks);
+  free(r->phys);
+  sbank_free(r->strings);
+  if (r->accounted)
+    qctx_mem(r->q, -(int64_t)r->accounted);
+  free(r);
+  return NULL;
+}
+
+static size_t chunk_bytes(const rowset *r)
+{
+  size_t b = sizeof(rs_chunk) + sizeof(vec) * (size_t)r->ncols;
+  for (int i = 0; i < r->ncols; i++)
+    b += (size_t)COL_BATCH * (r->phys[i] == PHYS_STR ? sizeof(str_ref) : 8) + COL_BATCH;
+  return b;
+}
+
+static rs_chunk *chunk_new(rowset *r)
+{
+  rs_chunk *c = calloc(1, sizeof *c);
+  if (c == NULL)
+    abort();
+  c->cols = calloc((size_t)(r->ncols > 0 ? r->ncols : 1), sizeof(vec));
+  if (c->cols == NULL)
+    abort();
+  for (int i = 0; i < r->ncols; i++) {
+    c->cols[i].phys = r->phys[i];
+    c->cols[i].p = malloc((size_t)COL_BATCH * (r->phys[i] == PHYS_STR ? sizeof(str_ref) : 8));
+    c->cols[i].nulls = calloc(COL_BATCH, 1);
+    if (c->cols[i].p == NULL || c->cols[i].nulls == NULL)
+      abort();
+  }
+  return c;
+}
+
+static int rowset_account(rowset *r, size_t n)
+{
+  r->accounted += n;
+  return qctx_mem(r->q, (int64_t)n);
+}
+
+str_ref rowset_str(rowset *r, str_ref s)
+{
+  if (s.len == 0)
+    return (str_ref){"", 0};
+  if (r->strings == NULL)
+    r->strings = sbank_new();
+  size_t before = sbank_bytes(r->strings);
+  s.ptr = sbank_copy(r->strings, s.ptr, s.len);
+  size_t after = sbank_bytes(r->strings);
+  if (after != before)
+    rowset_account(r, after - before);
+  return s;
+}
+
+static rs_chunk *rowset_tail(rowset *r)
+{
+  if (r->nchunks > 0 && r->chunks[r->nchunks - 1]->n < COL_BATCH)
+    return r->chunks[r->nchunks - 1];
+  if (r->nchunks == r->cap) {
+    size_t nc = r->cap ? r->cap * 2 : 16;
+    rs_chunk **n = realloc(r->chunks, sizeof(rs_chunk *) * nc);
+    if (n == NULL)
+      abort();
+    r->chunks = n;
+    r->cap = nc;
+  }
+  rs_chunk *c = chunk_new(r);
+  r->chunks[r->nchunks++] = c;
+  rowset_account(r, chunk_bytes(r));
+  return c;
+}
+
+/* Appends rows 0..n of cols as a chunk of its own (aligned chunking). */
+static int rowset_add_chunk(rowset *r, const vec *cols, int n)
+{
+  if (r->nchunks == r->cap) {
+    size_t nc = r->cap ? r->cap * 2 : 16;
+    rs_chunk **nn = realloc(r->chunks, sizeof(rs_chunk *) * nc);
+    if (nn == NULL)
+      abort();
+    r->chunks = nn;
+    r->cap = nc;
+  }
+  rs_chunk *c = chunk_new(r);
+  r->chunks[r->nchunks++] = c;
+  rowset_account(r, chunk_bytes(r));
+  for (int k = 0; k < r->ncols; k++) {
+    const vec *src = &cols[k];
+    vec *dst = &c->cols[k];
+    for (int i = 0; i < n; i++) {
+      int si = src->is_const ? 0 : i;
+      bool isnull = src->nulls != NULL && src->nulls[si];
+      dst->nulls[i] = isnull;
+      if (r->phys[k] == PHYS_STR)
+        dst->s[i] = isnull ? (str_ref){"", 0} : rowset_str(r, src->s[si]);
+      else
+        dst->i[i] = isnull ? 0 : src->i[si];
+    }
+  }
+  c->n = n;
+  r->rows += (uint64_t)n;
+  return qctx_check(r->q);
+}
+
+int rowset_append(rowset *r, const batch *b)
+{
+  int j = 0;
+  while (j < b->nsel) {
+    rs_chunk *c = rowset_tail(r);
+    int room = COL_BATCH - c->n;
+    int take = b->nsel - j < room ? b->nsel - j : room;
+    for (int k = 0; k < r->ncols; k++) {
+      const vec *src = &b->cols[k];
+      vec *dst = &c->cols[k];
+      int ph = r->phys[k];
+      for (int t = 0; t < take; t++) {
+        int row = ROW(b, j + t);
+        int si = src->is_const ? 0 : row;
+        int di = c->n + t;
+        bool isnull = src->nulls != NULL && src->nulls[si];
+        dst->nulls[di] = isnull;
+        if (ph == PHYS_STR) {
+          dst->s[di] = isnull ? (str_ref){"", 0} : rowset_str(r, src->s[si]);
+        } else {
+          dst->i[di] = isnull ? 0 : src->i[si];
+        }
+      }
+    }
+    c->n += take;
+    r->rows += (uint64_t)take;
+    j += take;
+  }
+  return qctx_check(r->q);
+}
+
+void rowset_move(rowset *dst, rowset *src)
+{
+  for (size_t i = 0; i < src->nchunks; i++) {
+    if (dst->nchunks == dst->cap) {
+      size_t nc = dst->cap ? dst->cap * 2 : 16;
+      rs_chunk **n = realloc(dst->chunks, sizeof(rs_chunk *) * nc);
+      if (n == NULL)
+        abort();
+      dst->chunks = n;
+      dst->cap = nc;
+    }
+    dst->chunks[dst->nchunks++] = src->chunks[i];
+  }
+  dst->rows += src->rows;
+  src->nchunks = 0;
+  src->rows = 0;
+  if (src->strings != NULL) {
+    /* keep the strings alive: chain the bank into dst's owner list */
+    exec_defer(dst->q, defer_sbank, src->strings);
+    src->strings = NULL;
+  }
+  dst->accounted += src->accounted;
+  src->accounted = 0;
+}
+
+/* A batch over one chunk of a rowset (no copy). */
+static void chunk_batch(const rowset *r, size_t ci, batch *b)
+{
+  rs_chunk *c = r->chunks[ci];
+  b->n = c->n;
+  b->sel = NULL;
+  b->nsel = c->n;
+  b->ncols = r->ncols;
+  b->cols = c->cols;
+}
+
+/* ---- runtime state per plan node ---- */
+
+typedef struct morsel {
+  tobj *obj;
+  int range;
+  size_t start;
+  size_t stop;
+} morsel;
+
+typedef struct join_rt {
+  rowset *build;          /* right side rows */
+  rowset *keys;           /* right key values, aligned with build */
+  uint32_t *heads;        /* hash -> first row id + 1 */
+  uint32_t *next;         /* row id -> next row id + 1 */
+  uint64_t *hashes;       /* per row id */
+  size_t mask;
+  uint8_t *matched;       /* RIGHT/FULL: per row id */
+  size_t nids;            /* chunk count * COL_BATCH */
+} join_rt;
+
+typedef struct node_rt {
+  bool prepared;
+  rowset *rs;             /* breakers: materialized output */
+  atomic_size_t next_chunk;
+  morsel *morsels;        /* scans */
+  size_t nmorsels;
+  atomic_size_t next_morsel;
+  join_rt *join;
+  atomic_int_fast64_t seen; /* LIMIT: rows reserved so far */
+  atomic_bool done;         /* LIMIT reached: sources may stop */
+} node_rt;
+
+/* created while preparing (one thread), from the query's arena */
+static node_rt *rt_of(qctx *q, plan *p)
+{
+  if (p->rt == NULL)
+    p->rt = arena_alloc(q->a, sizeof(node_rt));
+  return p->rt;
+}
+
+static bool is_breaker(const plan *p)
+{
+  switch (p->kind) {
+  case P_AGG:
+  case P_SORT:
+  case P_WINDOW:
+  case P_SETOP:
+  case P_VALUES:
+    return true;
+  case P_JOIN:
+    return p->join == JN_RIGHT || p->join == JN_FULL;
+  default:
+    return false;
+  }
+}
+
+/* ---- operators ---- */
+
+typedef struct op op;
+struct op {
+  int (*next)(op *o, batch **out);   /* 1 batch, 0 end, < 0 failure */
+  void (*close)(op *o);
+  qctx *q;
+  plan *p;
+  op *child;
+  ectx x;
+  batch out;
+  node_rt *stop;          /* a LIMIT above: stop early when it is done */
+};
+
+static void op_close(op *o)
+{
+  if (o == NULL)
+    return;
+  if (o->child != NULL)
+    op_close(o->child);
+  if (o->close != NULL)
+    o->close(o);
+  ectx_release(&o->x);
+  free(o);
+}
+
+static op *op_alloc(qctx *q, plan *p, size_t size)
+{
+  op *o = calloc(1, size);
+  if (o == NULL)
+    abort();
+  o->q = q;
+  o->p = p;
+  ectx_init(&o->x, q);
+  return o;
+}
+
+/* -- rowset source -- */
+
+typedef struct rs_op {
+  op base;
+  rowset *rs;
+  node_rt *rt;
+} rs_op;
+
+static int rs_next(op *o, batch **out)
+{
+  rs_op *r = (rs_op *)o;
+  int rc = qctx_check(o->q);
+  if (rc < 0)
+    return rc;
+  if (o->stop != NULL && atomic_load(&o->stop->done))
+    return 0;
+  for (;;) {
+    size_t i = atomic_fetch_add(&r->rt->next_chunk, 1);
+    if (i >= r->rs->nchunks)
+      return 0;
+    if (r->rs->chunks[i]->n == 0)
+      continue;
+    chunk_batch(r->rs, i, &o->out);
+    *out = &o->out;
+    return 1;
+  }
+}
+
+/* -- scan -- */
+
+typedef struct scan_op {
+  op base;
+  node_rt *rt;
+  table *t;
+  int *cols;              /* used columns, ascending */
+  int ncols;
+  bool *is_filter_col;    /* per used column: read before the filter */
+  fspan **spans;
+  const char **rec;
+  vec *vecs;              /* per table column */
+  uint8_t **nullbufs;
+  uint8_t *bad;
+  strheap heap;
+  morsel *m;              /* current morsel */
+  csv_cursor cc;
+  jsonl_cursor jc;
+  int ncols_all;
+} scan_op;
+
+static const vec *null_vec(void)
+{
+  static uint8_t nulls[COL_BATCH];
+  static int64_t zeros[COL_BATCH * 2];
+  static vec v;
+  static bool init;
+  if (!init) {
+    memset(nulls, 1, sizeof nulls);
+    v.phys = PHYS_I64;
+    v.nulls = nulls;
+    v.p = zeros;
+    init = true;
+  }
+  return &v;
+}
+
+static void scan_close(op *o)
+{
+  scan_op *s = (scan_op *)o;
+  for (int k = 0; k < s->ncols; k++) {
+    free(s->spans[k]);
+    free(s->vecs[s->cols[k]].p);
+    free(s->nullbufs[k]);
+  }
+  free(s->spans);
+  free(s->nullbufs);
+  free(s->vecs);
+  free(s->cols);
+  free(s->is_filter_col);
+  free(s->rec);
+  free(s->bad);
+  strheap_release(&s->heap);
+  if (s->m != NULL)
+    tobj_release(o->q, s->m->obj);
+}
+
+static int scan_finish_morsel(scan_op *s)
+{
+  morsel *m = s->m;
+  size_t end = s->t->format == FMT_CSV ? (size_t)(s->cc.pos - s->cc.base)
+                                       : (size_t)(s->jc.pos - s->jc.base);
+  size_t first = s->t->format == FMT_CSV ? (size_t)(s->cc.first - s->cc.base)
+                                         : (size_t)(s->jc.first - s->jc.base);
+  m->obj->firsts[m->range] = first;
+  m->obj->ends[m->range] = end;
+  uint64_t skipped = s->t->format == FMT_CSV ? s->cc.skipped : s->jc.skipped;
+  if (skipped)
+    atomic_fetch_add(&s->t->skipped, skipped);
+  tobj_release(s->base.q, m->obj);
+  s->m = NULL;
+  return 0;
+}
+
+/* a malformed row in a range that may have started inside a quoted field */
+static int scan_malformed(scan_op *s, err *e)
+{
+  morsel *m = s->m;
+  if (s->t->format == FMT_CSV && m->range > 0 && m->obj->nranges > 1 &&
+      memchr(m->obj->data, s->t->csv.quote, m->obj->len) != NULL) {
+    pthread_mutex_lock(&s->base.q->mu);
+    if (s->base.q->resplit == NULL)
+      s->base.q->resplit = m->obj->name;
+    pthread_mutex_unlock(&s->base.q->mu);
+  }
+  return qctx_fail(s->base.q, e->code, e);
+}
+
+static int scan_bad_value(scan_op *s, int col, int row)
+{
+  fspan *sp = &s->spans[col][row];
+  int tc = s->cols[col];
+  const char *base = s->m->obj->data;
+  size_t line = fmt_count_lines(base, (size_t)(s->rec[row] - base)) + 1;
+  err e;
+  err_set(&e, ERR_INVALID, "cannot read '%.*s' as %s in '%s' line %zu column '%s'",
+          (int)(sp->n > 60 ? 60 : sp->n), sp->p, fmt_type_name(s->t->types[tc]),
+          s->m->obj->name, line, s->t->names[tc]);
+  if (s->t->format == FMT_CSV && s->m->range > 0 && s->m->obj->nranges > 1) {
+    pthread_mutex_lock(&s->base.q->mu);
+    if (s->base.q->resplit == NULL)
+      s->base.q->resplit = s->m->obj->name;
+    pthread_mutex_unlock(&s->base.q->mu);
+  }
+  return qctx_fail(s->base.q, ERR_INVALID, &e);
+}
+
+static int scan_convert(scan_op *s, int k, const uint16_t *sel, int nsel, batch *b)
+{
+  table *t = s->t;
+  int tc = s->cols[k];
+  vec *v = &s->vecs[tc];
+  int nbad = fmt_convert(s->spans[k], sel, nsel, t->types[tc], t->csv.quote, t->csv.escape,
+                         t->csv.nullstr, v, s->nullbufs[k], &s->heap, s->bad);
+  b->cols[tc] = *v;
+  if (nbad > 0 && !t->skip_malformed) {
+    for (int j = 0; j < nsel; j++) {
+      int r = sel != NULL ? sel[j] : j;
+      if (s->bad[r])
+        return scan_bad_value(s, k, r);
+    }
+  }
+  return nbad;
+}
+
+static int scan_next(op *o, batch **out)
+{
+  scan_op *s = (scan_op *)o;
+  node_rt *rt = s->rt;
+  qctx *q = o->q;
+  for (;;) {
+    int rc = qctx_check(q);
+    if (rc < 0)
+      return rc;
+    if (o->stop != NULL && atomic_load(&o->stop->done))
+      return 0;
+    if (s->m == NULL) {
+      size_t i = atomic_fetch_add(&rt->next_morsel, 1);
+      if (i >= rt->nmorsels)
+        return 0;
+      morsel *m = &rt->morsels[i];
+      err e;
+      err_clear(&e);
+      if ((rc = tobj_acquire(q, m->obj, &e)) < 0)
+        return qctx_fail(q, rc, &e);
+      s->m = m;
+      size_t stop = m->stop > m->obj->len ? m->obj->len : m->stop;
+      size_t start = m->start > m->obj->len ? m->obj->len : m->start;
+      if (s->t->format == FMT_CSV) {
+        rc = csv_cursor_init(&s->cc, &s->t->csv, m->obj->data, m->obj->len, start, stop,
+                             m->obj->name, s->t->skip_malformed, &e);
+        if (rc < 0)
+          return scan_malformed(s, &e);
+      } else {
+        jsonl_cursor_init(&s->jc, &s->t->js, m->obj->data, m->obj->len, start, stop,
+                          m->obj->name, s->t->skip_malformed);
+      }
+    }
+    strheap_reset(&s->heap);
+    ectx_reset(&o->x);
+    err e;
+    err_clear(&e);
+    int n;
+    if (s->t->format == FMT_CSV)
+      n = csv_tokenize(&s->cc, s->cols, s->ncols, s->spans, s->rec, COL_BATCH, &e);
+    else
+      n = jsonl_tokenize(&s->jc, s->cols, s->ncols, s->spans, s->rec, COL_BATCH, &e);
+    if (n < 0)
+      return scan_malformed(s, &e);
+    if (n == 0) {
+      scan_finish_morsel(s);
+      continue;
+    }
+    batch *b = &o->out;
+    b->n = n;
+    b->sel = NULL;
+    b->nsel = n;
+    b->ncols = s->ncols_all;
+    if (s->t->skip_malformed)
+      memset(s->bad, 0, (size_t)n);
+    int nbad = 0;
+    /* filter columns first, then the filter, then the rest for the survivors */
+    for (int k = 0; k < s->ncols; k++) {
+      if (!s->is_filter_col[k])
+        continue;
+      if ((rc = scan_convert(s, k, NULL, n, b)) < 0)
+        return rc;
+      nbad += rc;
+    }
+    if (nbad > 0) {
+      uint16_t *sel = ectx_alloc(&o->x, sizeof(uint16_t) * (size_t)n);
+      int m = 0;
+      for (int r = 0; r < n; r++)
+        if (!s->bad[r])
+          sel[m++] = (uint16_t)r;
+      b->sel = sel;
+      b->nsel = m;
+      atomic_fetch_add(&s->t->skipped, (uint64_t)nbad);
+      nbad = 0;
+    }
+    for (int k = 0; k < o->p->npreds && b->nsel > 0; k++)
+      if ((rc = expr_filter(&o->x, o->p->preds[k], b)) < 0)
+        return rc;
+    if (b->nsel == 0)
+      continue;
+    for (int k = 0; k < s->ncols; k++) {
+      if (s->is_filter_col[k])
+        continue;
+      if ((rc = scan_convert(s, k, b->sel, b->nsel, b)) < 0)
+        return rc;
+      nbad += rc;
+    }
+    if (nbad > 0) {
+      uint16_t *sel = ectx_alloc(&o->x, sizeof(uint16_t) * (size_t)n);
+      int m = 0;
+      for (int j = 0; j < b->nsel; j++) {
+        int r = ROW(b, j);
+        if (!s->bad[r])
+          sel[m++] = (uint16_t)r;
+      }
+      b->sel = sel;
+      b->nsel = m;
+      atomic_fetch_add(&s->t->skipped, (uint64_t)nbad);
+      if (m == 0)
+        continue;
+    }
+    *out = b;
+    return 1;
+  }
+}
+
+static op *scan_build(qctx *q, plan *p)
+{
+  scan_op *s = (scan_op *)op_alloc(q, p, sizeof *s);
+  s->base.next = scan_next;
+  s->base.close = scan_close;
+  s->rt = rt_of(q, p);
+  s->t = p->table;
+  table *t = p->table;
+  s->ncols_all = t->ncols;
+  s->cols = calloc((size_t)t->ncols + 1, sizeof(int));
+  s->is_filter_col = calloc((size_t)t->ncols + 1, sizeof(bool));
+  s->vecs = calloc((size_t)t->ncols + 1, sizeof(vec));
+  s->spans = calloc((size_t)t->ncols + 1, sizeof(fspan *));
+  s->nullbufs = calloc((size_t)t->ncols + 1, sizeof(uint8_t *));
+  s->rec = calloc(COL_BATCH, sizeof(char *));
+  s->bad = calloc(COL_BATCH, 1);
+  s->base.out.cols = ectx_alloc(&s->base.x, 1); /* replaced below */
+  bool *fcols = calloc((size_t)t->ncols + 1, sizeof(bool));
+  for (int k = 0; k < p->npreds; k++) {
+    /* mark the columns the pushed filters read */
+    const bexpr *stack[256];
+    int sp = 0;
+    stack[sp++] = p->preds[k];
+    while (sp > 0) {
+      const bexpr *x = stack[--sp];
+      if (x->kind == BX_COL && x->colno < t->ncols)
+        fcols[x->colno] = true;
+      for (int a = 0; a < x->nargs && sp < 255; a++)
+        stack[sp++] = x->args[a];
+    }
+  }
+  for (int c = 0; c < t->ncols; c++) {
+    s->vecs[c] = *null_vec();
+    if (!p->used[c])
+      continue;
+    int k = s->ncols++;
+    s->cols[k] = c;
+    s->is_filter_col[k] = fcols[c];
+    s->spans[k] = calloc(COL_BATCH, sizeof(fspan));
+    s->nullbufs[k] = calloc(COL_BATCH, 1);
+    int phys = t->types[c] == FT_DOUBLE ? PHYS_F64 : t->types[c] == FT_VARCHAR ? PHYS_STR
+                                                                               : PHYS_I64;
+    s->vecs[c].phys = (uint8_t)phys;
+    s->vecs[c].nulls = NULL;
+    s->vecs[c].is_const = 0;
+    s->vecs[c].p = calloc(COL_BATCH, phys == PHYS_STR ? sizeof(str_ref) : 8);
+  }
+  free(fcols);
+  /* the batch's column array lives as long as the op */
+  s->base.out.cols = calloc((size_t)t->ncols + 1, sizeof(vec));
+  exec_defer(q, free, s->base.out.cols);
+  for (int c = 0; c < t->ncols; c++)
+    s->base.out.cols[c] = s->vecs[c];
+  return &s->base;
+}
+
+/* -- filter -- */
+
+static int filter_next(op *o, batch **out)
+{
+  for (;;) {
+    batch *in;
+    int rc = o->child->next(o->child, &in);
+    if (rc <= 0)
+      return rc;
+    ectx_reset(&o->x);
+    o->out = *in;
+    for (int k = 0; k < o->p->npreds && o->out.nsel > 0; k++)
+      if ((rc = expr_filter(&o->x, o->p->preds[k], &o->out)) < 0)
+        return rc;
+    if (o->out.nsel > 0) {
+      *out = &o->out;
+      return 1;
+    }
+  }
+}
+
+/* -- project -- */
+
+static int project_next(op *o, batch **out)
+{
+  batch *in;
+  int rc = o->child->next(o->child, &in);
+  if (rc <= 0)
+    return rc;
+  ectx_reset(&o->x);
+  plan *p = o->p;
+  vec *cols = ectx_alloc(&o->x, sizeof(vec) * (size_t)(p->ncols > 0 ? p->ncols : 1));
+  for (int k = 0; k < p->ncols; k++)
+    if ((rc = expr_eval(&o->x, p->exprs[k], in, &cols[k])) < 0)
+      return rc;
+  o->out.n = in->n;
+  o->out.sel = in->sel;
+  o->out.nsel = in->nsel;
+  o->out.ncols = p->ncols;
+  o->out.cols = cols;
+  *out = &o->out;
+  return 1;
+}
+
+/* -- limit (parallel: rows reserve global positions) -- */
+
+static int limit_next(op *o, batch **out)
+{
+  node_rt *rt = rt_of(o->q, o->p);
+  int64_t lim = o->p->limit;
+  int64_t off = o->p->offset;
+  int64_t end = lim < 0 ? INT64_MAX : off + lim;
+  for (;;) {
+    if (atomic_load(&rt->done))
+      return 0;
+    batch *in;
+    int rc = o->child->next(o->child, &in);
+    if (rc <= 0)
+      return rc;
+    int64_t start = atomic_fetch_add(&rt->seen, in->nsel);
+    int64_t stop = start + in->nsel;
+    if (stop >= end)
+      atomic_store(&rt->done, true);
+    if (stop <= off || start >= end)
+      continue;
+    ectx_reset(&o->x);
+    int from = (int)(start < off ? off - start : 0);
+    int to = (int)(stop > end ? end - start : in->nsel);
+    uint16_t *sel = ectx_alloc(&o->x, sizeof(uint16_t) * (size_t)(in->n > 0 ? in->n : 1));
+    int m = 0;
+    for (int j = from; j < to; j++)
+      sel[m++] = (uint16_t)ROW(in, j);
+    o->out = *in;
+    o->out.sel = sel;
+    o->out.nsel = m;
+    if (m == 0)
+      continue;
+    *out = &o->out;
+    return 1;
+  }
+}
+
+/* -- hash join probe -- */
+
+typedef struct join_op {
+  op base;
+  join_rt *j;
+  batch *in;              /* current probe batch */
+  vec *keys;              /* its key vectors */
+  uint64_t *hash;         /* per row */
+  uint8_t *pmatch;        /* per row: had a surviving match */
+  int pos;                /* next active row of in */
+  uint32_t chain;         /* next build id + 1 in the current chain (0 none) */
+  bool nl_started;        /* nested loop: chain over all ids */
+  int phase;              /* 0 pairs, 1 unmatched, 2 need input */
+  uint16_t *prow;         /* pair: probe row */
+  uint32_t *bid;          /* pair: build id */
+  ectx kx;                /* key evaluation, lives as long as `in` */
+  int nl;                 /* left columns */
+  int nr;
+} join_op;
+
+static bool keys_equal(join_op *jo, int row, uint32_t id)
+{
+  plan *p = jo->base.p;
+  for (int k = 0; k < p->nkeys; k++) {
+    int r;
+    vec *bv = rs_col(jo->j->keys, id, k, &r);
+    value a = vec_get(&jo->keys[k], row);
+    value b = vec_get(bv, r);
+    if (a.null || b.null || !value_eq(bv->phys, a, b))
+      return false;
+  }
+  return true;
+}
+
+static void gather_left(join_op *jo, batch *o, const uint16_t *rows, int n)
+{
+  for (int c = 0; c < jo->nl; c++) {
+    const vec *src = &jo->in->cols[c];
+    vec *dst = &o->cols[c];
+    dst->phys = src->phys;
+    dst->is_const = 0;
+    dst->p = ectx_alloc(&jo->base.x, (size_t)(n > 0 ? n : 1) *
+                                         (src->phys == PHYS_STR ? sizeof(str_ref) : 8));
+    dst->nulls = NULL;
+    if (src->nulls != NULL) {
+      dst->nulls = ectx_alloc(&jo->base.x, (size_t)(n > 0 ? n : 1));
+      for (int i = 0; i < n; i++)
+        dst->nulls[i] = src->nulls[src->is_const ? 0 : rows[i]];
+    }
+    if (src->phys == PHYS_STR) {
+      for (int i = 0; i < n; i++)
+        dst->s[i] = src->s[src->is_const ? 0 : rows[i]];
+    } else {
+      for (int i = 0; i < n; i++)
+        dst->i[i] = src->i[src->is_const ? 0 : rows[i]];
+    }
+  }
+}
+
+static void gather_right(join_op *jo, batch *o, const uint32_t *ids, int n, bool nulls)
+{
+  rowset *bs = jo->j->build;
+  for (int c = 0; c < jo->nr; c++) {
+    vec *dst = &o->cols[jo->nl + c];
+    int ph = bs->phys[c];
+    dst->phys = (uint8_t)ph;
+    dst->is_const = 0;
+    dst->p = ectx_alloc(&jo->base.x, (size_t)(n > 0 ? n : 1) *
+                                         (ph == PHYS_STR ? sizeof(str_ref) : 8));
+    dst->nulls = ectx_alloc(&jo->base.x, (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+      if (nulls) {
+        dst->nulls[i] = 1;
+        if (ph == PHYS_STR)
+          dst->s[i] = (str_ref){"", 0};
+        else
+          dst->i[i] = 0;
+        continue;
+      }
+      int r;
+      vec *src = rs_col(bs, ids[i], c, &r);
+      dst->nulls[i] = src->nulls[r];
+      if (ph == PHYS_STR)
+        dst->s[i] = src->s[r];
+      else
+        dst->i[i] = src->i[r];
+    }
+  }
+}
+
+static int join_new_input(join_op *jo)
+{
+  op *o = &jo->base;
+  plan *p = o->p;
+  batch *in;
+  int rc = o->child->next(o->child, &in);
+  if (rc <= 0)
+    return rc;
+  ectx_reset(&jo->kx);
+  jo->in = in;
+  for (int k = 0; k < p->nkeys; k++)
+    if ((rc = expr_eval(&jo->kx, p->lkeys[k], in, &jo->keys[k])) < 0)
+      return rc;
+  for (int j = 0; j < in->nsel; j++) {
+    int r = ROW(in, j);
+    uint64_t h = 0x12345;
+    for (int k = 0; k < p->nkeys; k++)
+      h = h * 0x9E3779B97F4A7C15ULL ^ hash_value(jo->keys[k].phys, &jo->keys[k], r);
+    jo->hash[r] = h;
+    jo->pmatch[r] = 0;
+  }
+  jo->pos = 0;
+  jo->chain = 0;
+  jo->nl_started = false;
+  jo->phase = 0;
+  return 1;
+}
+
+static int join_next(op *o, batch **out)
+{
+  join_op *jo = (join_op *)o;
+  plan *p = o->p;
+  join_rt *j = jo->j;
+  bool semi = p->join == JN_SEMI || p->join == JN_ANTI;
+  bool outer_left = p->join == JN_LEFT || p->join == JN_FULL;
+  for (;;) {
+    if (jo->phase == 2 || jo->in == NULL) {
+      int rc = qctx_check(o->q);
+      if (rc < 0)
+        return rc;
+      rc = join_new_input(jo);
+      if (rc <= 0)
+        return rc;
+    }
+    ectx_reset(&o->x);
+    batch *in = jo->in;
+    if (jo->phase == 0) {
+      /* collect up to COL_BATCH candidate pairs */
+      int np = 0;
+      while (np < COL_BATCH && jo->pos < in->nsel) {
+        int r = ROW(in, jo->pos);
+        if (p->nkeys > 0) {
+          if (jo->chain == 0 && !jo->nl_started) {
+            bool nullkey = false;
+            for (int k = 0; k < p->nkeys; k++)
+              if (vec_is_null(&jo->keys[k], r))
+                nullkey = true;
+            jo->chain = nullkey ? 0 : j->heads[jo->hash[r] & j->mask];
+            jo->nl_started = true;
+          }
+          while (jo->chain != 0 && np < COL_BATCH) {
+            uint32_t id = jo->chain - 1;
+            jo->chain = j->next[id];
+            if (j->hashes[id] == jo->hash[r] && keys_equal(jo, r, id)) {
+              if (semi && p->cond == NULL) {
+                jo->pmatch[r] = 1;
+                jo->chain = 0;
+                break;
+              }
+              jo->prow[np] = (uint16_t)r;
+              jo->bid[np] = id;
+              np++;
+            }
+          }
+          if (jo->chain == 0) {
+            jo->pos++;
+            jo->nl_started = false;
+          }
+        } else {
+          /* nested loop over every build row */
+          if (!jo->nl_started) {
+            jo->chain = 1;
+            jo->nl_started = true;
+          }
+          size_t nids = j->build->nchunks * COL_BATCH;
+          while (jo->chain != 0 && np < COL_BATCH) {
+            uint32_t id = jo->chain - 1;
+            if (id >= nids) {
+              jo->chain = 0;
+              break;
+            }
+            jo->chain++;
+            if ((int)(id % COL_BATCH) >= j->build->chunks[id / COL_BATCH]->n) {
+              /* skip the unused tail of a chunk */
+              jo->chain = (uint32_t)((id / COL_BATCH + 1) * COL_BATCH + 1);
+              continue;
+            }
+            jo->prow[np] = (uint16_t)r;
+            jo->bid[np] = id;
+            np++;
+          }
+          if (jo->chain == 0) {
+            jo->pos++;
+            jo->nl_started = false;
+          }
+        }
+      }
+      if (jo->pos >= in->nsel)
+        jo->phase = 1;
+      if (np == 0)
+        continue;
+      batch *ob = &o->out;
+      ob->ncols = jo->nl + jo->nr;
+      ob->cols = ectx_alloc(&o->x, sizeof(vec) * (size_t)(ob->ncols > 0 ? ob->ncols : 1));
+      ob->n = np;
+      ob->sel = NULL;
+      ob->nsel = np;
+      gather_left(jo, ob, jo->prow, np);
+      gather_right(jo, ob, jo->bid, np, false);
+      if (p->cond != NULL) {
+        int rc = expr_filter(&o->x, p->cond, ob);
+        if (rc < 0)
+          return rc;
+      }
+      for (int k = 0; k < ob->nsel; k++) {
+        int i = ROW(ob, k);
+        jo->pmatch[jo->prow[i]] = 1;
+        if (j->matched != NULL)
+          __atomic_store_n(&j->matched[jo->bid[i]], 1, __ATOMIC_RELAXED);
+      }
+      if (semi || ob->nsel == 0)
+        continue;
+      *out = ob;
+      return 1;
+    }
+    /* phase 1: probe rows without a match */
+    jo->phase = 2;
+    if (p->join == JN_SEMI || p->join == JN_ANTI) {
+      bool want = p->join == JN_SEMI;
+      uint16_t *sel = ectx_alloc(&o->x, sizeof(uint16_t) * (size_t)(in->n > 0 ? in->n : 1));
+      int m = 0;
+      for (int k = 0; k < in->nsel; k++) {
+        int r = ROW(in, k);
+        if ((jo->pmatch[r] != 0) == want)
+          sel[m++] = (uint16_t)r;
+      }
+      if (m == 0)
+        continue;
+      o->out = *in;
+      o->out.sel = sel;
+      o->out.nsel = m;
+      *out = &o->out;
+      return 1;
+    }
+    if (!outer_left)
+      continue;
+    uint16_t *rows = ectx_alloc(&o->x, sizeof(uint16_t) * (size_t)(in->n > 0 ? in->n : 1));
+    int m = 0;
+    for (int k = 0; k < in->nsel; k++) {
+      int r = ROW(in, k);
+      if (!jo->pmatch[r])
+        rows[m++] = (uint16_t)r;
+    }
+    if (m == 0)
+      continue;
+    batch *ob = &o->out;
+    ob->ncols = jo->nl + jo->nr;
+    ob->cols = ectx_alloc(&o->x, sizeof(vec) * (size_t)(ob->ncols > 0 ? ob->ncols : 1));
+    ob->n = m;
+    ob->sel = NULL;
+    ob->nsel = m;
+    gather_left(jo, ob, rows, m);
+    gather_right(jo, ob, NULL, m, true);
+    *out = ob;
+    return 1;
+  }
+}
+
+static void join_close(op *o)
+{
+  join_op *jo = (join_op *)o;
+  free(jo->hash);
+  free(jo->pmatch);
+  free(jo->prow);
+  free(jo->bid);
+  free(jo->keys);
+  ectx_release(&jo->kx);
+}
+
+static op *op_build(qctx *q, plan *p, node_rt *stop, bool top);
+
+static op *join_build_op(qctx *q, plan *p, node_rt *stop)
+{
+  join_op *jo = (join_op *)op_alloc(q, p, sizeof *jo);
+  jo->base.next = join_next;
+  jo->base.close = join_close;
+  jo->j = rt_of(q, p)->join;
+  jo->hash = calloc(COL_BATCH, 8);
+  jo->pmatch = calloc(COL_BATCH, 1);
+  jo->prow = calloc(COL_BATCH, sizeof(uint16_t));
+  jo->bid = calloc(COL_BATCH, sizeof(uint32_t));
+  jo->keys = calloc((size_t)(p->nkeys > 0 ? p->nkeys : 1), sizeof(vec));
+  ectx_init(&jo->kx, q);
+  jo->nl = p->child->ncols;
+  jo->nr = p->right->ncols;
+  jo->phase = 2;
+  jo->base.child = op_build(q, p->child, stop, false);
+  return &jo->base;
+}
+
+/* Builds one thread's chain for the streaming part of p. top: p itself is
+ * being materialized (so a RIGHT/FULL join is built as its probe side). */
+static op *op_build(qctx *q, plan *p, node_rt *stop, bool top)
+{
+  op *o;
+  if (is_breaker(p) && !(top && p->kind == P_JOIN)) {
+    rs_op *r = (rs_op *)op_alloc(q, p, sizeof *r);
+    r->base.next = rs_next;
+    r->rt = rt_of(q, p);
+    r->rs = r->rt->rs;
+    r->base.stop = stop;
+    return &r->base;
+  }
+  switch (p->kind) {
+  case P_SCAN:
+    o = scan_build(q, p);
+    o->stop = stop;
+    return o;
+  case P_FILTER:
+    o = op_alloc(q, p, sizeof *o);
+    o->next = filter_next;
+    o->child = op_build(q, p->child, stop, false);
+    return o;
+  case P_PROJECT:
+    o = op_alloc(q, p, sizeof *o);
+    o->next = project_next;
+    o->child = op_build(q, p->child, stop, false);
+    return o;
+  case P_LIMIT:
+    o = op_alloc(q, p, sizeof *o);
+    o->next = limit_next;
+    o->child = op_build(q, p->child, rt_of(q, p), false);
+    return o;
+  case P_JOIN:
+    return join_build_op(q, p, stop);
+  default:
+    return NULL;
+  }
+}
+
+/* ---- prepare ---- */
+
+static int prepare(qctx *q, plan *p, bool top);
+
+int exec_join_outer(qctx *q, plan *p, rowset **out);
+
+static int build_hash(qctx *q, plan *p)
+{
+  node_rt *rt = rt_of(q, p);
+  if (rt->join != NULL)
+    return 0;
+  join_rt *j = calloc(1, sizeof *j);
+  if (j == NULL)
+    abort();
+  rt->join = j;
+  exec_defer(q, free, j);
+  int rc = exec_materialize(q, p->right, &j->build);
+  if (rc < 0)
+    return rc;
+  exec_defer(q, defer_rowset, j->build);
+  size_t nids = j->build->nchunks * COL_BATCH;
+  j->nids = nids;
+  if (p->join == JN_RIGHT || p->join == JN_FULL) {
+    j->matched = calloc(nids + 1, 1);
+    if (j->matched == NULL)
+      abort();
+    exec_defer(q, free, j->matched);
+  }
+  if (p->nkeys == 0)
+    return 0;
+  if (nids >= UINT32_MAX - 1) {
+    err e;
+    err_set(&e, ERR_ENTITY_TOO_LARGE, "the build side of a join has too many rows");
+    return qctx_fail(q, ERR_ENTITY_TOO_LARGE, &e);
+  }
+  size_t size = 16;
+  while (size < j->build->rows * 2)
+    size *= 2;
+  j->mask = size - 1;
+  j->heads = calloc(size, sizeof(uint32_t));
+  j->next = calloc(nids + 1, sizeof(uint32_t));
+  j->hashes = calloc(nids + 1, sizeof(uint64_t));
+  if (j->heads == NULL || j->next == NULL || j->hashes == NULL)
+    abort();
+  exec_defer(q, free, j->heads);
+  exec_defer(q, free, j->next);
+  exec_defer(q, free, j->hashes);
+  if ((rc = qctx_mem(q, (int64_t)(size * 4 + nids * 12))) < 0)
+    return rc;
+  pcol *kc = calloc((size_t)p->nkeys, sizeof(pcol));
+  for (int k = 0; k < p->nkeys; k++)
+    kc[k].type = p->rkeys[k]->type;
+  j->keys = rowset_new(q, p->nkeys, kc);
+  free(kc);
+  exec_defer(q, defer_rowset, j->keys);
+  ectx x;
+  ectx_init(&x, q);
+  for (int k = 0; k < p->nkeys; k++)
+    if ((rc = expr_prepare(q, p->rkeys[k])) < 0)
+      break;
+  for (size_t c = 0; c < j->build->nchunks && rc == 0; c++) {
+    batch b;
+    chunk_batch(j->build, c, &b);
+    ectx_reset(&x);
+    vec *kv = ectx_alloc(&x, sizeof(vec) * (size_t)p->nkeys);
+    for (int k = 0; k < p->nkeys && rc == 0; k++)
+      rc = expr_eval(&x, p->rkeys[k], &b, &kv[k]);
+    if (rc < 0)
+      break;
+    /* key chunk c holds the keys of build chunk c */
+    if ((rc = rowset_add_chunk(j->keys, kv, b.n)) < 0)
+      break;
+    for (int r = 0; r < b.n; r++) {
+      uint32_t id = (uint32_t)(c * COL_BATCH + (size_t)r);
+      uint64_t h = 0x12345;
+      bool nullkey = false;
+      for (int k = 0; k < p->nkeys; k++) {
+        if (vec_is_null(&kv[k], r))
+          nullkey = true;
+        h = h * 0x9E3779B97F4A7C15ULL ^ hash_value(kv[k].phys, &kv[k], r);
+      }
+      j->hashes[id] = h;
+      if (nullkey)
+        continue;
+      size_t slot = h & j->mask;
+      j->next[id] = j->heads[slot];
+      j->heads[slot] = id + 1;
+    }
+  }
+  ectx_release(&x);
+  return rc;
+}
+
+static void expr_walk_prepare(qctx *q, bexpr *x, int *rc)
+{
+  if (x == NULL || *rc < 0)
+    return;
+  int r = expr_prepare(q, x);
+  if (r < 0)
+    *rc = r;
+}
+
+/* runs the subqueries of all expressions of node p (not below) */
+static int prepare_exprs(qctx *q, plan *p)
+{
+  int rc = 0;
+  for (int k = 0; k < p->npreds; k++)
+    expr_walk_prepare(q, p->preds[k], &rc);
+  if (p->kind == P_PROJECT)
+    for (int k = 0; k < p->ncols; k++)
+      expr_walk_prepare(q, p->exprs[k], &rc);
+  if (p->kind == P_JOIN) {
+    for (int k = 0; k < p->nkeys; k++) {
+      expr_walk_prepare(q, p->lkeys[k], &rc);
+      expr_walk_prepare(q, p->rkeys[k], &rc);
+    }
+    expr_walk_prepare(q, p->cond, &rc);
+  }
+  if (p->kind == P_AGG) {
+    for (int k = 0; k < p->ngroups; k++)
+      expr_walk_prepare(q, p->groups[k], &rc);
+    for (int k = 0; k < p->naggs; k++) {
+      expr_walk_prepare(q, p->aggs[k].arg, &rc);
+      expr_walk_prepare(q, p->aggs[k].arg2, &rc);
+      expr_walk_prepare(q, p->aggs[k].filter, &rc);
+    }
+  }
+  return rc;
+}
+
+static int cut_morsels(qctx *q, plan *p)
+{
+  node_rt *rt = rt_of(q, p);
+  table *t = p->table;
+  uint64_t total = 0;
+  for (size_t i = 0; i < t->nobjs; i++)
+    total += t->objs[i].size;
+  uint64_t msize = total / ((uint64_t)q->threads * 8 + 1);
+  if (msize < (1u << 20))
+    msize = 1u << 20;
+  if (msize > (32u << 20))
+    msize = 32u << 20;
+  size_t n = 0;
+  for (size_t i = 0; i < t->nobjs; i++) {
+    tobj *o = &t->objs[i];
+    bool seq = o->codec != CODEC_NONE || o->sequential;
+    for (int k = 0; k < q->nseq && !seq; k++)
+      if (strcmp(q->seq_objs[k], o->name) == 0)
+        seq = true;
+    o->sequential = seq;
+    o->nranges = seq || o->size == 0 ? 1 : (int)((o->size + msize - 1) / msize);
+    n += (size_t)o->nranges;
+  }
+  rt->morsels = calloc(n + 1, sizeof(morsel));
+  if (rt->morsels == NULL)
+    abort();
+  exec_defer(q, free, rt->morsels);
+  size_t k = 0;
+  for (size_t i = 0; i < t->nobjs; i++) {
+    tobj *o = &t->objs[i];
+    o->firsts = calloc((size_t)o->nranges, sizeof(size_t));
+    o->ends = calloc((size_t)o->nranges, sizeof(size_t));
+    exec_defer(q, free, o->firsts);
+    exec_defer(q, free, o->ends);
+    atomic_store(&o->ranges_left, o->nranges);
+    for (int r = 0; r < o->nranges; r++) {
+      morsel *m = &rt->morsels[k++];
+      m->obj = o;
+      m->range = r;
+      if (o->nranges == 1) {
+        m->start = 0;
+        m->stop = SIZE_MAX;
+      } else {
+        m->start = (size_t)r * msize;
+        m->stop = r == o->nranges - 1 ? SIZE_MAX : (size_t)(r + 1) * msize;
+      }
+    }
+  }
+  rt->nmorsels = k;
+  return 0;
+}
+
+/* after the pipeline: did the ranges of every object line up? */
+static int verify_scan(qctx *q, plan *p)
+{
+  table *t = p->table;
+  if (t->format != FMT_CSV)
+    return 0;
+  for (size_t i = 0; i < t->nobjs; i++) {
+    tobj *o = &t->objs[i];
+    for (int r = 1; r < o->nranges; r++) {
+      if (o->ends[r - 1] != o->firsts[r]) {
+        pthread_mutex_lock(&q->mu);
+        if (q->resplit == NULL)
+          q->resplit = o->name;
+        pthread_mutex_unlock(&q->mu);
+        err e;
+        err_set(&e, ERR_INVALID, "object '%s' has a quoted field with a line break across a "
+                "split point", o->name);
+        return qctx_fail(q, ERR_INVALID, &e);
+      }
+    }
+  }
+  return 0;
+}
+
+static int verify_tree(qctx *q, plan *p, bool top)
+{
+  if (is_breaker(p) && !(top && p->kind == P_JOIN))
+    return 0;
+  if (p->kind == P_SCAN)
+    return verify_scan(q, p);
+  if (p->child != NULL) {
+    int rc = verify_tree(q, p->child, false);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
+/* does the pipeline of p read an ordered rowset? */
+static bool ordered_source(plan *p, bool top)
+{
+  if (is_breaker(p) && !(top && p->kind == P_JOIN))
+    return p->rt != NULL && p->rt->rs != NULL && p->rt->rs->ordered;
+  if (p->kind == P_SCAN)
+    return false;
+  return p->child != NULL && ordered_source(p->child, false);
+}
+
+static size_t source_units(plan *p, bool top)
+{
+  if (is_breaker(p) && !(top && p->kind == P_JOIN))
+    return p->rt != NULL && p->rt->rs != NULL ? p->rt->rs->nchunks : 1;
+  if (p->kind == P_SCAN)
+    return p->rt != NULL ? p->rt->nmorsels : 1;
+  return p->child != NULL ? source_units(p->child, false) : 1;
+}
+
+static int prepare(qctx *q, plan *p, bool top)
+{
+  node_rt *rt = rt_of(q, p);
+  int rc;
+  if (is_breaker(p) && !(top && p->kind == P_JOIN)) {
+    if (rt->rs != NULL)
+      return 0;
+    rowset *r = NULL;
+    switch (p->kind) {
+    case P_AGG: rc = exec_agg(q, p, &r); break;
+    case P_SORT: rc = exec_sort(q, p, &r); break;
+    case P_WINDOW: rc = exec_window(q, p, &r); break;
+    case P_SETOP: rc = exec_setop(q, p, &r); break;
+    case P_JOIN: rc = exec_join_outer(q, p, &r); break;
+    case P_VALUES: {
+      r = rowset_new(q, p->ncols, p->cols);
+      rc = 0;
+      for (int i = 0; i < p->nrows && rc == 0; i++) {
+        /* one row as a batch of constants */
+        vec *cols = calloc((size_t)(p->ncols > 0 ? p->ncols : 1), sizeof(vec));
+        uint8_t *nulls = calloc((size_t)(p->ncols > 0 ? p->ncols : 1), 1);
+        value *vals = calloc((size_t)(p->ncols > 0 ? p->ncols : 1), sizeof(value));
+        for (int c = 0; c < p->ncols; c++) {
+          vals[c] = p->rows[i][c];
+          nulls[c] = p->rows[i][c].null;
+          cols[c].phys = (uint8_t)sql_phys(p->cols[c].type.t);
+          cols[c].is_const = 1;
+          cols[c].nulls = &nulls[c];
+          if (cols[c].phys == PHYS_STR)
+            cols[c].s = &vals[c].s;
+          else
+            cols[c].i = &vals[c].i;
+        }
+        batch b = {.n = 1, .nsel = 1, .ncols = p->ncols, .cols = cols};
+        if (p->ncols > 0) {
+          rc = rowset_append(r, &b);
+        } else {
+          rs_chunk *c = rowset_tail(r);
+          c->n++;
+          r->rows++;
+        }
+        free(cols);
+        free(nulls);
+        free(vals);
+      }
+      break;
+    }
+    default: rc = ERR_INTERNAL; break;
+    }
+    if (rc < 0) {
+      rowset_free(r);
+      return rc;
+    }
+    rt->rs = r;
+    exec_defer(q, defer_rowset, r);
+    return 0;
+  }
+  if (rt->prepared)
+    return 0;
+  rt->prepared = true;
+  if ((rc = prepare_exprs(q, p)) < 0)
+    return rc;
+  switch (p->kind) {
+  case P_SCAN:
+    return cut_morsels(q, p);
+  case P_FILTER:
+  case P_PROJECT:
+  case P_LIMIT:
+    return prepare(q, p->child, false);
+  case P_JOIN:
+    if ((rc = build_hash(q, p)) < 0)
+      return rc;
+    return prepare(q, p->child, false);
+  default:
+    return 0;
+  }
+}
+
+/* ---- running a pipeline ---- */
+
+typedef struct worker {
+  pthread_t tid;
+  qctx *q;
+  plan *p;
+  const pipe_sink *s;
+  int thread;
+  int rc;
+  bool probe_top;   /* p is a RIGHT/FULL join run as its probe side */
+} worker;
+
+static void *worker_main(void *arg)
+{
+  worker *w = arg;
+  qctx *q = w->q;
+  op *chain = op_build(q, w->p, NULL, w->probe_top);
+  void *state = w->s->init(w->s->arg, w->thread);
+  int rc = 0;
+  for (;;) {
+    batch *b;
+    rc = chain->next(chain, &b);
+    if (rc <= 0)
+      break;
+    if ((rc = w->s->consume(state, b)) < 0)
+      break;
+  }
+  int frc = w->s->finish(state);
+  if (rc == 0)
+    rc = frc;
+  op_close(chain);
+  w->rc = rc;
+  return NULL;
+}
+
+static int pipeline_run(qctx *q, plan *p, const pipe_sink *s, int max_threads, bool top)
+{
+  int rc = prepare(q, p, top);
+  if (rc < 0)
+    return rc;
+  if ((rc = qctx_check(q)) < 0)
+    return rc;
+  int n = q->threads;
+  if (max_threads > 0 && n > max_threads)
+    n = max_threads;
+  if (ordered_source(p, top))
+    n = 1;
+  size_t units = source_units(p, top);
+  if ((size_t)n > units)
+    n = units > 0 ? (int)units : 1;
+  worker *ws = calloc((size_t)n, sizeof(worker));
+  if (ws == NULL)
+    abort();
+  for (int i = 0; i < n; i++) {
+    ws[i].q = q;
+    ws[i].p = p;
+    ws[i].s = s;
+    ws[i].thread = i;
+    ws[i].probe_top = top;
+  }
+  if (n == 1) {
+    worker_main(&ws[0]);
+  } else {
+    for (int i = 0; i < n; i++)
+      if (pthread_create(&ws[i].tid, NULL, worker_main, &ws[i]) != 0)
+        abort();
+    for (int i = 0; i < n; i++)
+      pthread_join(ws[i].tid, NULL);
+  }
+  rc = 0;
+  for (int i = 0; i < n; i++)
+    if (ws[i].rc < 0 && rc == 0)
+      rc = ws[i].rc;
+  free(ws);
+  if (rc == 0 && !atomic_load(&q->failed))
+    rc = verify_tree(q, p, top);
+  if (atomic_load(&q->failed))
+    return q->err_code ? q->err_code : ERR_INTERNAL;
+  return rc;
+}
+
+int exec_pipeline(qctx *q, plan *p, const pipe_sink *s, int max_threads)
+{
+  return pipeline_run(q, p, s, max_threads, false);
+}
+
+/* -- collect sink -- */
+
+typedef struct collect {
+  qctx *q;
+  plan *p;
+  rowset **locals;
+  int n;
+} collect;
+
+static void *collect_init(void *arg, int thread)
+{
+  collect *c = arg;
+  c->locals[thread] = rowset_new(c->q, c->p->ncols, c->p->cols);
+  return c->locals[thread];
+}
+
+static int collect_consume(void *state, batch *b)
+{
+  return rowset_append(state, b);
+}
+
+static int collect_finish(void *state)
+{
+  (void)state;
+  return 0;
+}
+
+int exec_materialize(qctx *q, plan *p, rowset **out)
+{
+  *out = NULL;
+  if (is_breaker(p)) {
+    int rc = prepare(q, p, false);
+    if (rc < 0)
+      return rc;
+    /* hand over a copy of the node's rowset: the caller owns *out */
+    node_rt *rt = rt_of(q, p);
+    rowset *r = rowset_new(q, p->ncols, p->cols);
+    for (size_t c = 0; c < rt->rs->nchunks && rc == 0; c++) {
+      batch b;
+      chunk_batch(rt->rs, c, &b);
+      rc = rowset_append(r, &b);
+    }
+    r->ordered = rt->rs->ordered;
+    if (rc < 0) {
+      rowset_free(r);
+      return rc;
+    }
+    *out = r;
+    return 0;
+  }
+  collect c = {.q = q, .p = p};
+  c.locals = calloc((size_t)q->threads + 1, sizeof(rowset *));
+  if (c.locals == NULL)
+    abort();
+  pipe_sink s = {collect_init, collect_consume, collect_finish, &c};
+  int rc = exec_pipeline(q, p, &s, 0);
+  rowset *r = rowset_new(q, p->ncols, p->cols);
+  for (int i = 0; i <= q->threads; i++) {
+    if (c.locals[i] != NULL) {
+      rowset_move(r, c.locals[i]);
+      rowset_free(c.locals[i]);
+    }
+  }
+  free(c.locals);
+  if (rc < 0) {
+    rowset_free(r);
+    return rc;
+  }
+  r->ordered = ordered_source(p, false);
+  *out = r;
+  return 0;
+}
+
+/* RIGHT and FULL joins: the probe side's output, then the build rows that
+ * nothing matched, with NULLs on the left */
+int exec_join_outer(qctx *q, plan *p, rowset **out)
+{
+  rowset *r;
+  collect c = {.q = q, .p = p};
+  c.locals = calloc((size_t)q->threads + 1, sizeof(rowset *));
+  if (c.locals == NULL)
+    abort();
+  pipe_sink s = {collect_init, collect_consume, collect_finish, &c};
+  int rc = pipeline_run(q, p, &s, 0, true);
+  r = rowset_new(q, p->ncols, p->cols);
+  for (int i = 0; i <= q->threads; i++) {
+    if (c.locals[i] != NULL) {
+      rowset_move(r, c.locals[i]);
+      rowset_free(c.locals[i]);
+    }
+  }
+  free(c.locals);
+  if (rc < 0) {
+    rowset_free(r);
+    return rc;
+  }
+  join_rt *j = rt_of(q, p)->join;
+  int nl = p->child->ncols;
+  int nr = p->right->ncols;
+  vec *cols = calloc((size_t)(nl + nr) + 1, sizeof(vec));
+  uint8_t *ones = malloc(COL_BATCH);
+  int64_t *zeros = calloc(COL_BATCH, sizeof(str_ref));
+  uint16_t *sel = malloc(sizeof(uint16_t) * COL_BATCH);
+  if (cols == NULL || ones == NULL || zeros == NULL || sel == NULL)
+    abort();
+  memset(ones, 1, COL_BATCH);
+  for (int k = 0; k < nl; k++) {
+    cols[k].phys = (uint8_t)sql_phys(p->child->cols[k].type.t);
+    cols[k].nulls = ones;
+    cols[k].p = zeros;
+  }
+  for (size_t ci = 0; ci < j->build->nchunks && rc == 0; ci++) {
+    rs_chunk *ch = j->build->chunks[ci];
+    int m = 0;
+    for (int rr = 0; rr < ch->n; rr++)
+      if (!j->matched[ci * COL_BATCH + (size_t)rr])
+        sel[m++] = (uint16_t)rr;
+    if (m == 0)
+      continue;
+    for (int k = 0; k < nr; k++)
+      cols[nl + k] = ch->cols[k];
+    batch b = {.n = ch->n, .sel = sel, .nsel = m, .ncols = nl + nr, .cols = cols};
+    rc = rowset_append(r, &b);
+  }
+  free(cols);
+  free(ones);
+  free(zeros);
+  free(sel);
+  if (rc < 0) {
+    rowset_free(r);
+    return rc;
+  }
+  *out = r;
+  return 0;
+}
+
+/* ---- the root: stream batches to the caller's thread ---- */
+
+typedef struct rq {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  rowset **items;
+  int cap;
+  int head;
+  int count;
+  int producers;
+  bool abort;
+  qctx *q;
+  plan *p;
+} rq;
+
+static void *rq_init(void *arg, int thread)
+{
+  (void)thread;
+  return arg;
+}
+
+static int rq_consume(void *state, batch *b)
+{
+  rq *r = state;
+  rowset *one = rowset_new(r->q, r->p->ncols, r->p->cols);
+  int rc = rowset_append(one, b);
+  if (rc < 0) {
+    rowset_free(one);
+    return rc;
+  }
+  pthread_mutex_lock(&r->mu);
+  while (r->count == r->cap && !r->abort && !atomic_load(&r->q->failed)) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 50 * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+  }
+  if (r->abort || atomic_load(&r->q->failed)) {
+    pthread_mutex_unlock(&r->mu);
+    rowset_free(one);
+    return qctx_check(r->q) < 0 ? qctx_check(r->q) : ERR_INTERNAL;
+  }
+  r->items[(r->head + r->count) % r->cap] = one;
+  r->count++;
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+  return 0;
+}
+
+static int rq_finish(void *state)
+{
+  (void)state;
+  return 0;
+}
+
+typedef struct stream_run {
+  qctx *q;
+  plan *p;
+  rq *r;
+  pipe_sink s;
+  int rc;
+  bool done;
+} stream_run;
+
+static void *stream_thread(void *arg)
+{
+  stream_run *sr = arg;
+  qctx *q = sr->q;
+  plan *p = sr->p;
+  if (is_breaker(p)) {
+    /* materialize here, then queue its chunks in order */
+    int rc = prepare(q, p, false);
+    if (rc == 0) {
+      rowset *rs = rt_of(q, p)->rs;
+      for (size_t c = 0; c < rs->nchunks && rc == 0; c++) {
+        batch b;
+        chunk_batch(rs, c, &b);
+        if (b.n == 0)
+          continue;
+        rc = rq_consume(sr->r, &b);
+      }
+    }
+    sr->rc = rc;
+  } else {
+    sr->rc = exec_pipeline(q, p, &sr->s, 0);
+  }
+  pthread_mutex_lock(&sr->r->mu);
+  sr->done = true;
+  pthread_cond_broadcast(&sr->r->cv);
+  pthread_mutex_unlock(&sr->r->mu);
+  return NULL;
+}
+
+int exec_stream(qctx *q, plan *p, batch_fn fn, void *arg)
+{
+  rq r = {.cap = 8, .q = q, .p = p};
+  pthread_mutex_init(&r.mu, NULL);
+  pthread_cond_init(&r.cv, NULL);
+  r.items = calloc((size_t)r.cap, sizeof(rowset *));
+  if (r.items == NULL)
+    abort();
+  stream_run sr = {.q = q, .p = p, .r = &r};
+  sr.s = (pipe_sink){rq_init, rq_consume, rq_finish, &r};
+  pthread_t tid;
+  if (pthread_create(&tid, NULL, stream_thread, &sr) != 0)
+    abort();
+  int rc = 0;
+  int64_t last_progress = time_mono_us();
+  for (;;) {
+    pthread_mutex_lock(&r.mu);
+    while (r.count == 0 && !sr.done) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_nsec += 100 * 1000000;
+      if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+      }
+      pthread_cond_timedwait(&r.cv, &r.mu, &ts);
+      if (r.count == 0 && !sr.done) {
+        pthread_mutex_unlock(&r.mu);
+        qctx_check(q); /* cancellation and time limit while waiting */
+        int64_t now = time_mono_us();
+        if (q->progress != NULL && now - last_progress >= 500000) {
+          last_progress = now;
+          q->progress(q->progress_ctx);
+        }
+        pthread_mutex_lock(&r.mu);
+      }
+    }
+    if (r.count == 0 && sr.done) {
+      pthread_mutex_unlock(&r.mu);
+      break;
+    }
+    rowset *one = r.items[r.head];
+    r.head = (r.head + 1) % r.cap;
+    r.count--;
+    pthread_cond_broadcast(&r.cv);
+    pthread_mutex_unlock(&r.mu);
+    for (size_t c = 0; c < one->nchunks && rc == 0; c++) {
+      batch b;
+      chunk_batch(one, c, &b);
+      err e;
+      err_clear(&e);
+      if ((rc = fn(arg, &b, &e)) < 0)
+        qctx_fail(q, rc, &e);
+    }
+    rowset_free(one);
+    int64_t now = time_mono_us();
+    if (q->progress != NULL && now - last_progress >= 500000) {
+      last_progress = now;
+      q->progress(q->progress_ctx);
+    }
+    if (rc < 0 || atomic_load(&q->failed)) {
+      pthread_mutex_lock(&r.mu);
+      r.abort = true;
+      pthread_cond_broadcast(&r.cv);
+      pthread_mutex_unlock(&r.mu);
+    }
+  }
+  pthread_join(tid, NULL);
+  while (r.count > 0) {
+    rowset_free(r.items[r.head]);
+    r.head = (r.head + 1) % r.cap;
+    r.count--;
+  }
+  free(r.items);
+  pthread_mutex_destroy(&r.mu);
+  pthread_cond_destroy(&r.cv);
+  if (atomic_load(&q->failed))
+    return q->err_code ? q->err_code : ERR_INTERNAL;
+  return sr.rc < 0 ? sr.rc : rc;
+}
+
+/* ---- subqueries in expressions ---- */
+
+int expr_prepare(qctx *q, bexpr *e)
+{
+  if (e == NULL)
+    return 0;
+  int rc;
+  for (int i = 0; i < e->nargs; i++)
+    if ((rc = expr_prepare(q, e->args[i])) < 0)
+      return rc;
+  if (e->kind == BX_SUBQ || e->kind == BX_EXISTS) {
+    rowset *r;
+    if ((rc = exec_materialize(q, e->sub, &r)) < 0)
+      return rc;
+    value v = {.null = true};
+    if (e->kind == BX_EXISTS) {
+      v.null = false;
+      v.i = (r->rows > 0) != e->neg;
+    } else {
+      if (r->rows > 1) {
+        rowset_free(r);
+        err er;
+        err_set(&er, ERR_INVALID, "scalar subquery returned more than one row");
+        return qctx_fail(q, ERR_INVALID, &er);
+      }
+      if (r->rows == 1) {
+        for (size_t c = 0; c < r->nchunks; c++) {
+          if (r->chunks[c]->n > 0) {
+            v = vec_get(&r->chunks[c]->cols[0], 0);
+            break;
+          }
+        }
+        if (!v.null && r->phys[0] == PHYS_STR)
+          v.s.ptr = arena_strndup(q->a, v.s.ptr, v.s.len);
+      }
+    }
+    rowset_free(r);
+    e->kind = BX_CONST;
+    e->v = v;
+    e->nargs = 0;
+    return 0;
+  }
+  if (e->kind == BX_IN_SET && e->set == NULL) {
+    rowset *r;
+    if ((rc = exec_materialize(q, e->sub, &r)) < 0)
+      return rc;
+    valset *s = valset_new(r->phys[0]);
+    for (size_t c = 0; c < r->nchunks; c++) {
+      rs_chunk *ch = r->chunks[c];
+      for (int i = 0; i < ch->n; i++)
+        valset_add(s, vec_get(&ch->cols[0], i));
+    }
+    rowset_free(r);
+    e->set = s;
+    exec_defer(q, defer_valset, s);
+    return qctx_mem(q, (int64_t)valset_bytes(s));
+  }
+  return 0;
+}

@@ -1,0 +1,265 @@
+/* sql/exec.h -- the executor's shared structures (private): the query
+ * context, tables over objects, batches, rowsets, expression evaluation.
+ *
+ * Model (DESIGN.md §7): a plan is cut into pipelines at the nodes that
+ * must see all their input before giving output (aggregate, sort, window,
+ * set operation, the build side of a join, full join). A pipeline is a
+ * source (a scan over morsels = byte ranges of objects, or the batches of
+ * a materialized rowset) followed by streaming operators (filter, project,
+ * join probe, limit); every worker thread runs its own instance of the
+ * chain and pulls morsels from the shared source until none are left.
+ */
+#ifndef TARN_SQL_EXEC_H
+#define TARN_SQL_EXEC_H
+
+#include "formats/codec.h"
+#include "formats/csv.h"
+#include "formats/jsonl.h"
+#include "plan.h"
+#include "value.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* ---- where objects come from ---- */
+
+typedef int (*objsrc_list_fn)(void *arg, const char *key, uint64_t size);
+
+typedef struct sql_objsrc {
+  void *ctx;
+  /* Calls fn for every object of bucket whose key starts with prefix, in
+     key order. ERR_NO_SUCH_BUCKET when the bucket does not exist. */
+  int (*list)(void *ctx, const char *bucket, const char *prefix, objsrc_list_fn fn, void *arg,
+              err *e);
+  /* Opens one object's bytes; the caller closes *fd. */
+  int (*open)(void *ctx, const char *bucket, const char *key, int *fd, uint64_t *size, err *e);
+} sql_objsrc;
+
+/* sql_run over any object source (the store, or a local folder in tests). */
+int sql_run_src(const sql_objsrc *src, const char *sql, const sql_options *opt, sql_sink *sink,
+                sql_stats *stats, err *e);
+
+/* A folder as a source: bucket = subfolder, key = path below it. Free
+ * with sql_objsrc_dir_free. */
+void sql_objsrc_dir(sql_objsrc *out, const char *root);
+void sql_objsrc_dir_free(sql_objsrc *src);
+/* The store as a source. */
+void sql_objsrc_store(sql_objsrc *out, store *st);
+
+/* ---- tables ---- */
+
+enum { FMT_CSV, FMT_JSONL };
+
+typedef struct tobj {
+  const char *bucket;
+  const char *key;
+  const char *name;      /* s3://bucket/key, for messages */
+  uint64_t size;         /* stored (compressed) bytes */
+  codec_kind codec;
+  /* runtime, under mu */
+  pthread_mutex_t mu;
+  int state;             /* 0 closed, 1 open, 2 failed, 3 released */
+  const char *data;      /* the bytes (mapping or decompressed buffer) */
+  size_t len;
+  bool mapped;
+  int nranges;           /* morsels over this object */
+  size_t *firsts;        /* per range: offset of its first record */
+  size_t *ends;          /* per range: offset where its last record ended */
+  atomic_int ranges_left;
+  bool sequential;       /* read as one range */
+} tobj;
+
+struct table {
+  int format;
+  csv_schema csv;
+  jsonl_schema js;
+  int ncols;
+  char **names;
+  fmt_type *types;
+  tobj *objs;
+  size_t nobjs;
+  bool skip_malformed;
+  const char *display;   /* the path as written */
+  atomic_uint_fast64_t skipped;
+};
+
+/* Lists the objects of a path (a glob with '*', '**', '?', see table.c),
+ * sniffs format and schema. opts are read_csv / read_json options. */
+typedef struct table_opts {
+  int format;            /* -1 detect */
+  csv_options csv;
+  bool skip_malformed;
+} table_opts;
+
+int table_open(qctx *q, const char *path, const table_opts *o, table **out, err *e);
+/* An object's bytes for a morsel (opened on first use); release once per
+ * morsel. */
+int tobj_acquire(qctx *q, tobj *o, err *e);
+void tobj_release(qctx *q, tobj *o);
+/* Unmaps whatever is still open (end of query, also after failures). */
+void table_release_all(qctx *q);
+bool glob_match(const char *pat, const char *s);
+
+/* ---- the query ---- */
+
+struct qctx {
+  arena *a;
+  const sql_objsrc *src;
+  int threads;
+  uint64_t mem_limit;
+  int64_t start_us;        /* monotonic */
+  int64_t deadline_us;     /* 0: none */
+  int64_t now_wall_us;     /* wall clock at start (current_date, now()) */
+  const atomic_bool *cancel;
+  atomic_bool failed;
+  pthread_mutex_t mu;
+  err err;                 /* the first failure */
+  int err_code;
+  atomic_uint_fast64_t bytes_scanned;
+  atomic_uint_fast64_t objects_scanned;
+  atomic_int_fast64_t mem_used;
+  table **tables;          /* opened, for release */
+  int ntables;
+  int tables_cap;
+  const char **seq_objs;   /* objects to read as one range (retry) */
+  int nseq;
+  const char *resplit;     /* an object whose ranges did not line up */
+  int subquery_depth;
+  struct deferred *deferred; /* cleanups at the end (exec_defer) */
+  void (*progress)(void *ctx); /* called on the caller's thread, ~2/s */
+  void *progress_ctx;
+};
+
+/* Runs the cleanups registered with exec_defer. */
+void exec_run_deferred(qctx *q);
+
+/* Records the first failure (later ones are dropped); returns code. */
+int qctx_fail(qctx *q, int code, const err *e);
+/* 0, or the failure code after cancel, time limit or another thread's failure. */
+int qctx_check(qctx *q);
+/* Accounts n bytes (negative to release); fails the query past the limit. */
+int qctx_mem(qctx *q, int64_t n);
+
+/* Frees p with fn when the query ends (compiled patterns, value sets). */
+void exec_defer(qctx *q, void (*fn)(void *), void *p);
+/* Marks the columns every node must produce (scans read only those). */
+void plan_prune(plan *p, arena *a);
+
+/* ---- batches ---- */
+
+typedef struct batch {
+  int n;                 /* physical rows */
+  uint16_t *sel;         /* NULL: rows 0..n-1 */
+  int nsel;              /* active rows */
+  int ncols;
+  vec *cols;
+} batch;
+
+#define ROW(b, j) ((b)->sel != NULL ? (b)->sel[j] : (j))
+
+/* ---- rowsets: materialized results ---- */
+
+typedef struct rs_chunk {
+  int n;
+  vec *cols;
+} rs_chunk;
+
+typedef struct rowset {
+  qctx *q;
+  int ncols;
+  uint8_t *phys;
+  rs_chunk **chunks;
+  size_t nchunks;
+  size_t cap;
+  uint64_t rows;
+  struct sbank *strings;  /* copies of strings */
+  size_t accounted;       /* bytes counted in q's memory */
+  bool ordered;           /* rows are in a meaningful order */
+} rowset;
+
+rowset *rowset_new(qctx *q, int ncols, const pcol *cols);
+rowset *rowset_free(rowset *r);
+/* Copies the active rows of b (columns 0..ncols) into r. */
+int rowset_append(rowset *r, const batch *b);
+/* Appends all chunks of src (moved; src becomes empty). */
+void rowset_move(rowset *dst, rowset *src);
+/* Copies one value into the rowset's storage (strings into its bank). */
+str_ref rowset_str(rowset *r, str_ref s);
+/* Rows as a flat index: id = chunk * COL_BATCH + row. */
+static inline vec *rs_col(const rowset *r, uint32_t id, int col, int *row)
+{
+  *row = (int)(id % COL_BATCH);
+  return &r->chunks[id / COL_BATCH]->cols[col];
+}
+
+/* ---- expression evaluation (expr.c) ---- */
+
+typedef struct ectx {
+  qctx *q;
+  char *scratch;         /* bump area, reset per batch */
+  size_t scratch_used;
+  size_t scratch_cap;
+  strheap heap;          /* strings made for this batch */
+  fn_ctx fc;
+} ectx;
+
+void ectx_init(ectx *x, qctx *q);
+void ectx_release(ectx *x);
+void ectx_reset(ectx *x);      /* between batches */
+void *ectx_alloc(ectx *x, size_t n);
+
+/* Evaluates e over the active rows of b; *out (valid until the next
+ * reset) is indexed like b's rows. Returns 0 or a failure code (already
+ * recorded in q). */
+int expr_eval(ectx *x, const bexpr *e, const batch *b, vec *out);
+/* Evaluates a predicate and narrows b's selection to the rows where it is
+ * TRUE (sel storage from x). */
+int expr_filter(ectx *x, const bexpr *e, batch *b);
+/* Executes the subqueries in e (scalar, EXISTS, IN) and compiles constant
+ * patterns; called once per expression before execution. */
+int expr_prepare(qctx *q, bexpr *e);
+/* The value at row r of v (index 0 when constant). */
+value vec_get(const vec *v, int r);
+bool vec_is_null(const vec *v, int r);
+
+/* hashing and comparing values */
+uint64_t hash_value(int phys, const vec *v, int r);
+uint64_t hash_bytes(const void *p, size_t n);
+int value_cmp(int phys, value a, value b);   /* non-NULL values */
+bool value_eq(int phys, value a, value b);
+
+/* ---- execution (exec.c) ---- */
+
+/* Runs plan p to completion into a rowset. */
+int exec_materialize(qctx *q, plan *p, rowset **out);
+/* Runs plan p and hands its batches, in order, to fn on the calling thread. */
+typedef int (*batch_fn)(void *arg, const batch *b, err *e);
+int exec_stream(qctx *q, plan *p, batch_fn fn, void *arg);
+
+/* the breakers (agg.c, sort.c) */
+int exec_agg(qctx *q, plan *p, rowset **out);
+int exec_sort(qctx *q, plan *p, rowset **out);
+int exec_window(qctx *q, plan *p, rowset **out);
+int exec_setop(qctx *q, plan *p, rowset **out);
+
+/* Runs the pipeline of p on all threads; each thread calls sink(state, b)
+ * for every batch; init/fini make and finish per-thread states. */
+typedef struct pipe_sink {
+  void *(*init)(void *arg, int thread);
+  int (*consume)(void *state, batch *b);
+  int (*finish)(void *state);   /* on the thread, after its last batch */
+  void *arg;
+} pipe_sink;
+int exec_pipeline(qctx *q, plan *p, const pipe_sink *s, int max_threads);
+
+/* aggregate states, for window aggregates (agg.c) */
+int agg_state_size(void);
+int agg_state_add(qctx *q, const aggcall *a, void *state, value v);
+int agg_state_final(qctx *q, const aggcall *a, const void *state, value *out);
+void agg_state_clear(void *state);
+
+/* batch helpers */
+void batch_alloc_cols(ectx *x, batch *b, int ncols, const pcol *cols);
+int sql_cmp_rows(const rowset *r, const sortkey *keys, int nkeys, uint32_t a, uint32_t b);
+
+#endif

@@ -1,0 +1,1845 @@
+/* sql/func.c -- scalar functions with Athena / Presto names.
+ *
+ * Each function has a binder (types its arguments, inserting casts, and
+ * sets the result type) and a row function over values. Most binders are
+ * the generic one driven by a signature string:
+ *   argument letters  S varchar  I bigint  D double  B boolean  T timestamp
+ *                     (a date is widened)  X any (kept)
+ *   result after '>'  S I D B T, A date, '0' the type of argument 0
+ * NULL in, NULL out, unless takes_nulls.
+ *
+ * Invariants:
+ *   (1) Strings are UTF-8: length, substr, strpos, lpad, reverse count
+ *       characters, not bytes.
+ *   (2) Row functions never fail silently: a runtime error (a bad regexp
+ *       given as a column) fails the query through qctx_fail.
+ *
+ * Start reading at the table `funcs` at the end.
+ */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "exec.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define US_PER_DAY 86400000000LL
+
+/* ---- helpers ---- */
+
+static bool rt_fail(fn_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static bool rt_fail(fn_ctx *c, const char *fmt, ...)
+{
+  err e;
+  char msg[ERR_MSG_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  err_set(&e, ERR_INVALID, "%s", msg);
+  qctx_fail(c->q, ERR_INVALID, &e);
+  return false;
+}
+
+static str_ref out_str(fn_ctx *c, const char *p, size_t n)
+{
+  char *d = strheap_alloc(c->heap, n + 1);
+  if (n)
+    memcpy(d, p, n);
+  return (str_ref){d, n};
+}
+
+static size_t u8len(unsigned char ch)
+{
+  if (ch < 0x80)
+    return 1;
+  if ((ch & 0xE0) == 0xC0)
+    return 2;
+  if ((ch & 0xF0) == 0xE0)
+    return 3;
+  if ((ch & 0xF8) == 0xF0)
+    return 4;
+  return 1;
+}
+
+static int64_t u8count(const char *s, size_t n)
+{
+  int64_t c = 0;
+  for (size_t i = 0; i < n; i++)
+    c += ((unsigned char)s[i] & 0xC0) != 0x80;
+  return c;
+}
+
+/* byte offset of character k (0-based), or n */
+static size_t u8off(const char *s, size_t n, int64_t k)
+{
+  size_t i = 0;
+  while (k > 0 && i < n) {
+    i += u8len((unsigned char)s[i]);
+    k--;
+  }
+  return i > n ? n : i;
+}
+
+static int64_t ts_of(const bexpr *call, int arg, value v)
+{
+  return call->args[arg]->type.t == SQL_DATE ? v.i * US_PER_DAY : v.i;
+}
+
+static int64_t floordiv(int64_t a, int64_t b)
+{
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0)))
+    q--;
+  return q;
+}
+
+static void civil(int64_t us, int64_t *y, unsigned *m, unsigned *d, int64_t *tod)
+{
+  int64_t days = floordiv(us, US_PER_DAY);
+  *tod = us - days * US_PER_DAY;
+  fmt_civil_from_days(days, y, m, d);
+}
+
+/* ---- generic binder ---- */
+
+static int bind_sig(qctx *q, bexpr *call, const char *sig, err *e, sql_pos *pos)
+{
+  const char *p = sig;
+  char what[96];
+  snprintf(what, sizeof what, "function '%s'", call->fn->name);
+  int i = 0;
+  for (; *p && *p != '>'; p++) {
+    if (*p == ',')
+      continue;
+    if (i >= call->nargs) {
+      /* optional arguments not given */
+      while (*p && *p != '>')
+        p++;
+      break;
+    }
+    bexpr **a = &call->args[i];
+    int rc = 0;
+    switch (*p) {
+    case 'S':
+      if ((*a)->type.t != SQL_VARCHAR && (*a)->type.t != SQL_NULL) {
+        char t[48];
+        return sql_error_at(e, pos, (*a)->line, (*a)->col, "%s expects varchar, got %s", what,
+                            stype_name((*a)->type, t, sizeof t));
+      }
+      *a = bind_cast(q, *a, st(SQL_VARCHAR));
+      break;
+    case 'I':
+      rc = bind_coerce(q, a, st(SQL_BIGINT), what, e, pos);
+      break;
+    case 'D':
+      if (stype_numeric((*a)->type.t) || (*a)->type.t == SQL_NULL)
+        *a = bind_cast(q, *a, st(SQL_DOUBLE));
+      else
+        rc = bind_coerce(q, a, st(SQL_DOUBLE), what, e, pos);
+      break;
+    case 'B':
+      rc = bind_coerce(q, a, st(SQL_BOOLEAN), what, e, pos);
+      break;
+    case 'T':
+      if ((*a)->type.t == SQL_DATE || (*a)->type.t == SQL_TIMESTAMP)
+        break;
+      if ((*a)->type.t == SQL_VARCHAR && (*a)->kind == BX_CONST) {
+        *a = bind_cast(q, *a, st(SQL_TIMESTAMP));
+        break;
+      }
+      if ((*a)->type.t == SQL_NULL) {
+        *a = bind_cast(q, *a, st(SQL_TIMESTAMP));
+        break;
+      }
+      {
+        char t[48];
+        return sql_error_at(e, pos, (*a)->line, (*a)->col,
+                            "%s expects a date or timestamp, got %s", what,
+                            stype_name((*a)->type, t, sizeof t));
+      }
+    case 'X':
+      break;
+    }
+    if (rc < 0)
+      return rc;
+    i++;
+  }
+  if (*p == '>')
+    p++;
+  switch (*p) {
+  case 'S': call->type = st(SQL_VARCHAR); break;
+  case 'I': call->type = st(SQL_BIGINT); break;
+  case 'D': call->type = st(SQL_DOUBLE); break;
+  case 'B': call->type = st(SQL_BOOLEAN); break;
+  case 'T': call->type = st(SQL_TIMESTAMP); break;
+  case 'A': call->type = st(SQL_DATE); break;
+  case '0':
+    call->type = call->args[0]->type;
+    if (call->type.t == SQL_NULL)
+      call->type = st(SQL_VARCHAR);
+    break;
+  default: call->type = st(SQL_VARCHAR); break;
+  }
+  return 0;
+}
+
+#define SIG(fname, sig)                                                          \
+  static int fname(qctx *q, bexpr *call, err *e, sql_pos *pos)                   \
+  {                                                                              \
+    return bind_sig(q, call, sig, e, pos);                                       \
+  }
+
+SIG(b_s_s, "S>S")
+SIG(b_s_i, "S>I")
+SIG(b_ss_s, "S,S>S")
+SIG(b_ss_i, "S,S>I")
+SIG(b_ss_b, "S,S>B")
+SIG(b_sss_s, "S,S,S>S")
+SIG(b_ssi_s, "S,S,I>S")
+SIG(b_sii_s, "S,I,I>S")
+SIG(b_sis_s, "S,I,S>S")
+SIG(b_t_i, "T>I")
+SIG(b_d_d, "D>D")
+SIG(b_dd_d, "D,D>D")
+SIG(b_d_t, "D>T")
+SIG(b_t_d, "T>D")
+SIG(b__a, ">A")
+SIG(b__t, ">T")
+SIG(b__d, ">D")
+SIG(b_i_s, "I>S")
+SIG(b_d_b, "D>B")
+SIG(b_ts_s, "T,S>S")
+SIG(b_ss_a, "S,S>T")
+
+/* ---- strings ---- */
+
+static bool f_lower(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)call;
+  char *d = strheap_alloc(c->heap, a[0].s.len + 1);
+  for (size_t i = 0; i < a[0].s.len; i++) {
+    char ch = a[0].s.ptr[i];
+    d[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+  }
+  o->s = (str_ref){d, a[0].s.len};
+  return true;
+}
+
+static bool f_upper(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)call;
+  char *d = strheap_alloc(c->heap, a[0].s.len + 1);
+  for (size_t i = 0; i < a[0].s.len; i++) {
+    char ch = a[0].s.ptr[i];
+    d[i] = ch >= 'a' && ch <= 'z' ? (char)(ch - 32) : ch;
+  }
+  o->s = (str_ref){d, a[0].s.len};
+  return true;
+}
+
+static bool f_length(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  o->i = u8count(a[0].s.ptr, a[0].s.len);
+  return true;
+}
+
+static bool f_substr(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  str_ref s = a[0].s;
+  int64_t n = u8count(s.ptr, s.len);
+  int64_t start = a[1].i;
+  if (start == 0) {
+    o->s = (str_ref){"", 0};
+    return true;
+  }
+  if (start < 0)
+    start = n + start + 1;
+  if (start < 1 || start > n) {
+    o->s = (str_ref){"", 0};
+    return true;
+  }
+  int64_t len = call->nargs > 2 ? a[2].i : n;
+  if (len < 0) {
+    o->s = (str_ref){"", 0};
+    return true;
+  }
+  size_t b = u8off(s.ptr, s.len, start - 1);
+  size_t e = len >= n ? s.len : u8off(s.ptr, s.len, start - 1 + len);
+  o->s = (str_ref){s.ptr + b, e - b};
+  return true;
+}
+
+static bool is_space(char ch)
+{
+  return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
+}
+
+static bool trim_impl(const value *a, value *o, bool l, bool r)
+{
+  const char *p = a[0].s.ptr;
+  size_t n = a[0].s.len;
+  while (l && n > 0 && is_space(*p)) {
+    p++;
+    n--;
+  }
+  while (r && n > 0 && is_space(p[n - 1]))
+    n--;
+  o->s = (str_ref){p, n};
+  return true;
+}
+
+static bool f_trim(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  return trim_impl(a, o, true, true);
+}
+
+static bool f_ltrim(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  return trim_impl(a, o, true, false);
+}
+
+static bool f_rtrim(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  return trim_impl(a, o, false, true);
+}
+
+static bool f_replace(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  str_ref s = a[0].s, f = a[1].s;
+  str_ref r = call->nargs > 2 ? a[2].s : (str_ref){"", 0};
+  if (f.len == 0) {
+    o->s = s;
+    return true;
+  }
+  size_t count = 0;
+  const char *p = s.ptr;
+  const char *end = s.ptr + s.len;
+  while ((p = memmem(p, (size_t)(end - p), f.ptr, f.len)) != NULL) {
+    count++;
+    p += f.len;
+  }
+  if (count == 0) {
+    o->s = s;
+    return true;
+  }
+  size_t n = s.len - count * f.len + count * r.len;
+  char *d = strheap_alloc(c->heap, n + 1);
+  size_t w = 0;
+  p = s.ptr;
+  const char *q;
+  while ((q = memmem(p, (size_t)(end - p), f.ptr, f.len)) != NULL) {
+    memcpy(d + w, p, (size_t)(q - p));
+    w += (size_t)(q - p);
+    if (r.len)
+      memcpy(d + w, r.ptr, r.len);
+    w += r.len;
+    p = q + f.len;
+  }
+  memcpy(d + w, p, (size_t)(end - p));
+  w += (size_t)(end - p);
+  o->s = (str_ref){d, w};
+  return true;
+}
+
+static bool f_split_part(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  str_ref s = a[0].s, d = a[1].s;
+  int64_t idx = a[2].i;
+  if (idx < 1)
+    return rt_fail(c, "split_part index must be positive%s", "");
+  if (d.len == 0) {
+    if (idx == 1) {
+      o->s = s;
+      return true;
+    }
+    return false;
+  }
+  const char *p = s.ptr;
+  const char *end = s.ptr + s.len;
+  for (int64_t k = 1;; k++) {
+    const char *q = memmem(p, (size_t)(end - p), d.ptr, d.len);
+    if (k == idx) {
+      o->s = (str_ref){p, q == NULL ? (size_t)(end - p) : (size_t)(q - p)};
+      return true;
+    }
+    if (q == NULL)
+      return false;
+    p = q + d.len;
+  }
+}
+
+static bool f_strpos(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  if (a[1].s.len == 0) {
+    o->i = 1;
+    return true;
+  }
+  const char *q = memmem(a[0].s.ptr, a[0].s.len, a[1].s.ptr, a[1].s.len);
+  o->i = q == NULL ? 0 : u8count(a[0].s.ptr, (size_t)(q - a[0].s.ptr)) + 1;
+  return true;
+}
+
+static bool f_starts_with(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  o->i = a[0].s.len >= a[1].s.len && memcmp(a[0].s.ptr, a[1].s.ptr, a[1].s.len) == 0;
+  return true;
+}
+
+static bool f_ends_with(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  o->i = a[0].s.len >= a[1].s.len &&
+         memcmp(a[0].s.ptr + a[0].s.len - a[1].s.len, a[1].s.ptr, a[1].s.len) == 0;
+  return true;
+}
+
+static bool f_reverse(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)call;
+  str_ref s = a[0].s;
+  char *d = strheap_alloc(c->heap, s.len + 1);
+  size_t i = 0;
+  while (i < s.len) {
+    size_t l = u8len((unsigned char)s.ptr[i]);
+    if (i + l > s.len)
+      l = s.len - i;
+    memcpy(d + s.len - i - l, s.ptr + i, l);
+    i += l;
+  }
+  o->s = (str_ref){d, s.len};
+  return true;
+}
+
+static bool pad(fn_ctx *c, const value *a, value *o, bool left)
+{
+  str_ref s = a[0].s, p = a[2].s;
+  int64_t n = a[1].i;
+  if (n < 0)
+    return rt_fail(c, "pad length must not be negative%s", "");
+  if (n > (1 << 24))
+    return rt_fail(c, "pad length is too large%s", "");
+  int64_t have = u8count(s.ptr, s.len);
+  if (have >= n) {
+    o->s = (str_ref){s.ptr, u8off(s.ptr, s.len, n)};
+    return true;
+  }
+  if (p.len == 0)
+    return rt_fail(c, "padding string must not be empty%s", "");
+  int64_t need = n - have;
+  int64_t pc = u8count(p.ptr, p.len);
+  size_t cap = s.len + (size_t)need * p.len + 1;
+  char *d = strheap_alloc(c->heap, cap);
+  size_t w = 0;
+  if (!left) {
+    memcpy(d, s.ptr, s.len);
+    w = s.len;
+  }
+  int64_t k = 0;
+  while (k < need) {
+    int64_t take = need - k < pc ? need - k : pc;
+    size_t bytes = u8off(p.ptr, p.len, take);
+    memcpy(d + w, p.ptr, bytes);
+    w += bytes;
+    k += take;
+  }
+  if (left) {
+    memcpy(d + w, s.ptr, s.len);
+    w += s.len;
+  }
+  o->s = (str_ref){d, w};
+  return true;
+}
+
+static bool f_lpad(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)call;
+  return pad(c, a, o, true);
+}
+
+static bool f_rpad(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)call;
+  return pad(c, a, o, false);
+}
+
+static bool f_chr(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)call;
+  int64_t cp = a[0].i;
+  char b[4];
+  size_t n;
+  if (cp < 0 || cp > 0x10FFFF)
+    return rt_fail(c, "not a valid Unicode code point%s", "");
+  if (cp < 0x80) {
+    b[0] = (char)cp;
+    n = 1;
+  } else if (cp < 0x800) {
+    b[0] = (char)(0xC0 | (cp >> 6));
+    b[1] = (char)(0x80 | (cp & 0x3F));
+    n = 2;
+  } else if (cp < 0x10000) {
+    b[0] = (char)(0xE0 | (cp >> 12));
+    b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    b[2] = (char)(0x80 | (cp & 0x3F));
+    n = 3;
+  } else {
+    b[0] = (char)(0xF0 | (cp >> 18));
+    b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    b[3] = (char)(0x80 | (cp & 0x3F));
+    n = 4;
+  }
+  o->s = out_str(c, b, n);
+  return true;
+}
+
+static bool f_codepoint(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)call;
+  const unsigned char *s = (const unsigned char *)a[0].s.ptr;
+  if (u8count(a[0].s.ptr, a[0].s.len) != 1)
+    return rt_fail(c, "codepoint takes a string of one character%s", "");
+  size_t l = u8len(s[0]);
+  int64_t cp = l == 1 ? s[0] : s[0] & (0xFF >> (l + 1));
+  for (size_t i = 1; i < l && i < a[0].s.len; i++)
+    cp = (cp << 6) | (s[i] & 0x3F);
+  o->i = cp;
+  return true;
+}
+
+static bool f_typeof(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)a;
+  char t[48];
+  stype_name(call->args[0]->type, t, sizeof t);
+  o->s = out_str(c, t, strlen(t));
+  return true;
+}
+
+static int b_typeof(qctx *q, bexpr *call, err *e, sql_pos *pos)
+{
+  (void)q;
+  (void)e;
+  (void)pos;
+  call->type = st(SQL_VARCHAR);
+  return 0;
+}
+
+/* ---- regular expressions (PCRE2) ---- */
+
+typedef struct rx {
+  pcre2_code *code;
+} rx;
+
+static void rx_free(void *p)
+{
+  rx *r = p;
+  if (r == NULL)
+    return;
+  pcre2_code_free(r->code);
+  free(r);
+}
+
+static rx *rx_compile(const char *p, size_t n, char *msg, size_t msgn)
+{
+  int ec;
+  PCRE2_SIZE eo;
+  pcre2_code *code = pcre2_compile((PCRE2_SPTR)p, n, PCRE2_UTF, &ec, &eo, NULL);
+  if (code == NULL) {
+    PCRE2_UCHAR tb[160];
+    pcre2_get_error_message(ec, tb, sizeof tb);
+    snprintf(msg, msgn, "invalid regular expression '%.*s': %s at offset %zu",
+             (int)(n > 60 ? 60 : n), p, (char *)tb, (size_t)eo);
+    return NULL;
+  }
+  pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+  rx *r = calloc(1, sizeof *r);
+  if (r == NULL)
+    abort();
+  r->code = code;
+  return r;
+}
+
+void func_scratch_free(fn_ctx *c)
+{
+  if (c->scratch != NULL) {
+    pcre2_match_data_free(c->scratch);
+    c->scratch = NULL;
+  }
+}
+
+static pcre2_match_data *md(fn_ctx *c)
+{
+  if (c->scratch == NULL)
+    c->scratch = pcre2_match_data_create(64, NULL);
+  return c->scratch;
+}
+
+/* the compiled pattern of argument 1: constant (compiled at bind) or per row */
+static rx *rx_get(fn_ctx *c, const bexpr *call, const value *a, bool *tmp)
+{
+  *tmp = false;
+  if (call->fstate != NULL)
+    return call->fstate;
+  char msg[256];
+  rx *r = rx_compile(a[1].s.ptr, a[1].s.len, msg, sizeof msg);
+  if (r == NULL) {
+    rt_fail(c, "%s", msg);
+    return NULL;
+  }
+  *tmp = true;
+  return r;
+}
+
+static int b_regex(qctx *q, bexpr *call, err *e, sql_pos *pos, const char *sig)
+{
+  int rc = bind_sig(q, call, sig, e, pos);
+  if (rc < 0)
+    return rc;
+  bexpr *p = call->args[1];
+  if (p->kind == BX_CONST && !p->v.null) {
+    char msg[256];
+    rx *r = rx_compile(p->v.s.ptr, p->v.s.len, msg, sizeof msg);
+    if (r == NULL)
+      return sql_error_at(e, pos, p->line, p->col, "%s", msg);
+    call->fstate = r;
+    exec_defer(q, rx_free, r);
+  }
+  return 0;
+}
+
+static int b_regexp_like(qctx *q, bexpr *call, err *e, sql_pos *pos)
+{
+  return b_regex(q, call, e, pos, "S,S>B");
+}
+
+static int b_regexp_extract(qctx *q, bexpr *call, err *e, sql_pos *pos)
+{
+  return b_regex(q, call, e, pos, "S,S,I>S");
+}
+
+static int b_regexp_replace(qctx *q, bexpr *call, err *e, sql_pos *pos)
+{
+  return b_regex(q, call, e, pos, "S,S,S>S");
+}
+
+static int b_regexp_count(qctx *q, bexpr *call, err *e, sql_pos *pos)
+{
+  return b_regex(q, call, e, pos, "S,S>I");
+}
+
+static bool f_regexp_like(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  bool tmp;
+  rx *r = rx_get(c, call, a, &tmp);
+  if (r == NULL)
+    return false;
+  int rc = pcre2_match(r->code, (PCRE2_SPTR)a[0].s.ptr, a[0].s.len, 0, 0, md(c), NULL);
+  o->i = rc >= 0;
+  if (tmp)
+    rx_free(r);
+  return true;
+}
+
+static bool f_regexp_count(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  bool tmp;
+  rx *r = rx_get(c, call, a, &tmp);
+  if (r == NULL)
+    return false;
+  int64_t n = 0;
+  size_t off = 0;
+  while (off <= a[0].s.len) {
+    int rc = pcre2_match(r->code, (PCRE2_SPTR)a[0].s.ptr, a[0].s.len, off, 0, md(c), NULL);
+    if (rc < 0)
+      break;
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md(c));
+    n++;
+    off = ov[1] > ov[0] ? ov[1] : ov[1] + 1;
+  }
+  o->i = n;
+  if (tmp)
+    rx_free(r);
+  return true;
+}
+
+static bool f_regexp_extract(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  bool tmp;
+  rx *r = rx_get(c, call, a, &tmp);
+  if (r == NULL)
+    return false;
+  int64_t g = call->nargs > 2 ? a[2].i : 0;
+  uint32_t ngroups = 0;
+  pcre2_pattern_info(r->code, PCRE2_INFO_CAPTURECOUNT, &ngroups);
+  if (g < 0 || g > (int64_t)ngroups) {
+    if (tmp)
+      rx_free(r);
+    return rt_fail(c, "regexp_extract: pattern has no group %s", "of that number");
+  }
+  int rc = pcre2_match(r->code, (PCRE2_SPTR)a[0].s.ptr, a[0].s.len, 0, 0, md(c), NULL);
+  bool ok = false;
+  if (rc >= 0) {
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md(c));
+    if (ov[2 * g] != PCRE2_UNSET) {
+      o->s = (str_ref){a[0].s.ptr + ov[2 * g], ov[2 * g + 1] - ov[2 * g]};
+      ok = true;
+    }
+  }
+  if (tmp)
+    rx_free(r);
+  return ok;
+}
+
+static bool f_regexp_replace(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  bool tmp;
+  rx *r = rx_get(c, call, a, &tmp);
+  if (r == NULL)
+    return false;
+  str_ref rep = call->nargs > 2 ? a[2].s : (str_ref){"", 0};
+  PCRE2_SIZE outlen = a[0].s.len * 2 + rep.len * 4 + 64;
+  for (int attempt = 0; attempt < 4; attempt++) {
+    char *tb = strheap_alloc(c->heap, outlen + 1);
+    PCRE2_SIZE len = outlen;
+    int rc = pcre2_substitute(r->code, (PCRE2_SPTR)a[0].s.ptr, a[0].s.len, 0,
+                              PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_OVERFLOW_LENGTH, md(c),
+                              NULL, (PCRE2_SPTR)rep.ptr, rep.len, (PCRE2_UCHAR *)tb, &len);
+    if (rc >= 0) {
+      o->s = (str_ref){tb, len};
+      if (tmp)
+        rx_free(r);
+      return true;
+    }
+    if (rc == PCRE2_ERROR_NOMEMORY) {
+      outlen = len + 1;
+      continue;
+    }
+    PCRE2_UCHAR msg[160];
+    pcre2_get_error_message(rc, msg, sizeof msg);
+    if (tmp)
+      rx_free(r);
+    return rt_fail(c, "regexp_replace: %s", (char *)msg);
+  }
+  if (tmp)
+    rx_free(r);
+  return rt_fail(c, "regexp_replace: result too large%s", "");
+}
+
+/* ---- URLs and JSON ---- */
+
+static bool url_parts(str_ref u, str_ref *proto, str_ref *host, str_ref *path, str_ref *query)
+{
+  const char *p = u.ptr;
+  const char *end = u.ptr + u.len;
+  const char *sep = memmem(p, u.len, "://", 3);
+  *proto = (str_ref){"", 0};
+  *host = (str_ref){"", 0};
+  if (sep != NULL) {
+    *proto = (str_ref){p, (size_t)(sep - p)};
+    p = sep + 3;
+    const char *h = p;
+    while (p < end && *p != '/' && *p != '?' && *p != '#')
+      p++;
+    const char *hs = h;
+    const char *at = memchr(h, '@', (size_t)(p - h));
+    if (at != NULL)
+      hs = at + 1;
+    const char *he = p;
+    const char *colon = memrchr(hs, ':', (size_t)(he - hs));
+    if (colon != NULL)
+      he = colon;
+    *host = (str_ref){hs, (size_t)(he - hs)};
+  }
+  const char *ps = p;
+  while (p < end && *p != '?' && *p != '#')
+    p++;
+  *path = (str_ref){ps, (size_t)(p - ps)};
+  *query = (str_ref){"", 0};
+  if (p < end && *p == '?') {
+    const char *qs = ++p;
+    while (p < end && *p != '#')
+      p++;
+    *query = (str_ref){qs, (size_t)(p - qs)};
+  }
+  return true;
+}
+
+static bool f_url_host(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  str_ref pr, h, pa, q;
+  url_parts(a[0].s, &pr, &h, &pa, &q);
+  o->s = h;
+  return true;
+}
+
+static bool f_url_path(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  str_ref pr, h, pa, q;
+  url_parts(a[0].s, &pr, &h, &pa, &q);
+  o->s = pa;
+  return true;
+}
+
+static bool f_url_protocol(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  str_ref pr, h, pa, q;
+  url_parts(a[0].s, &pr, &h, &pa, &q);
+  o->s = pr;
+  return true;
+}
+
+static bool f_url_query(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  str_ref pr, h, pa, q;
+  url_parts(a[0].s, &pr, &h, &pa, &q);
+  o->s = q;
+  return true;
+}
+
+static bool f_url_param(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  str_ref pr, h, pa, q;
+  url_parts(a[0].s, &pr, &h, &pa, &q);
+  const char *p = q.ptr;
+  const char *end = q.ptr + q.len;
+  while (p < end) {
+    const char *amp = memchr(p, '&', (size_t)(end - p));
+    const char *pe = amp != NULL ? amp : end;
+    const char *eq = memchr(p, '=', (size_t)(pe - p));
+    const char *ke = eq != NULL ? eq : pe;
+    if ((size_t)(ke - p) == a[1].s.len && memcmp(p, a[1].s.ptr, a[1].s.len) == 0) {
+      o->s = eq != NULL ? (str_ref){eq + 1, (size_t)(pe - eq - 1)} : (str_ref){"", 0};
+      return true;
+    }
+    p = pe + 1;
+  }
+  return false;
+}
+
+/* $.a.b[0] / $["a"] */
+static json_t *json_path(json_t *root, const char *p, size_t n)
+{
+  size_t i = 0;
+  if (i < n && p[i] == '$')
+    i++;
+  json_t *cur = root;
+  while (i < n && cur != NULL) {
+    if (p[i] == '.') {
+      i++;
+      size_t s = i;
+      while (i < n && p[i] != '.' && p[i] != '[')
+        i++;
+      char key[256];
+      size_t kl = i - s < sizeof key - 1 ? i - s : sizeof key - 1;
+      memcpy(key, p + s, kl);
+      key[kl] = '\0';
+      cur = json_is_object(cur) ? json_object_get(cur, key) : NULL;
+    } else if (p[i] == '[') {
+      i++;
+      if (i < n && (p[i] == '"' || p[i] == '\'')) {
+        char q = p[i++];
+        size_t s = i;
+        while (i < n && p[i] != q)
+          i++;
+        char key[256];
+        size_t kl = i - s < sizeof key - 1 ? i - s : sizeof key - 1;
+        memcpy(key, p + s, kl);
+        key[kl] = '\0';
+        i++;
+        cur = json_is_object(cur) ? json_object_get(cur, key) : NULL;
+      } else {
+        long idx = 0;
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+          idx = idx * 10 + (p[i++] - '0');
+        cur = json_is_array(cur) ? json_array_get(cur, (size_t)idx) : NULL;
+      }
+      if (i < n && p[i] == ']')
+        i++;
+      else
+        return NULL;
+    } else {
+      return NULL;
+    }
+  }
+  return cur;
+}
+
+static bool json_common(fn_ctx *c, const value *a, value *o, bool scalar)
+{
+  json_error_t je;
+  json_t *root = json_loadb(a[0].s.ptr, a[0].s.len, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK,
+                            &je);
+  if (root == NULL)
+    return false;
+  json_t *v = json_path(root, a[1].s.ptr, a[1].s.len);
+  bool ok = false;
+  if (v != NULL) {
+    if (scalar) {
+      if (json_is_string(v)) {
+        o->s = out_str(c, json_string_value(v), json_string_length(v));
+        ok = true;
+      } else if (json_is_integer(v) || json_is_real(v) || json_is_boolean(v)) {
+        char *t = json_dumps(v, JSON_ENCODE_ANY);
+        if (t != NULL) {
+          o->s = out_str(c, t, strlen(t));
+          free(t);
+          ok = true;
+        }
+      }
+    } else {
+      char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+      if (t != NULL) {
+        o->s = out_str(c, t, strlen(t));
+        free(t);
+        ok = true;
+      }
+    }
+  }
+  json_decref(root);
+  return ok;
+}
+
+static bool f_json_extract_scalar(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)call;
+  return json_common(c, a, o, true);
+}
+
+static bool f_json_extract(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)call;
+  return json_common(c, a, o, false);
+}
+
+static bool f_json_array_length(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  json_error_t je;
+  json_t *root = json_loadb(a[0].s.ptr, a[0].s.len, JSON_DECODE_ANY, &je);
+  if (root == NULL)
+    return false;
+  bool ok = json_is_array(root);
+  if (ok)
+    o->i = (int64_t)json_array_size(root);
+  json_decref(root);
+  return ok;
+}
+
+/* ---- math ---- */
+
+static int b_numeric_same(qctx *q, bexpr *call, err *e, sql_pos *pos)
+{
+  (void)q;
+  bexpr *a = call->args[0];
+  if (a->type.t == SQL_NULL)
+    call->args[0] = a = bind_cast(q, a, st(SQL_DOUBLE));
+  if (!stype_numeric(a->type.t)) {
+    char t[48];
+    return sql_error_at(e, pos, a->line, a->col, "function '%s' expects a number, got %s",
+                        call->fn->name, stype_name(a->type, t, sizeof t));
+  }
+  call->type = a->type;
+  if (call->nargs > 1) {
+    int rc = bind_coerce(q, &call->args[1], st(SQL_BIGINT), "round", e, pos);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
+static int64_t ipow10(int k)
+{
+  int64_t p = 1;
+  while (k-- > 0)
+    p *= 10;
+  return p;
+}
+
+static bool f_abs(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  if (call->type.t == SQL_DOUBLE) {
+    o->f = fabs(a[0].f);
+    return true;
+  }
+  if (a[0].i == INT64_MIN)
+    return rt_fail(c, "numeric overflow in abs%s", "");
+  o->i = a[0].i < 0 ? -a[0].i : a[0].i;
+  return true;
+}
+
+static double round_half_away(double x)
+{
+  return x < 0 ? -floor(-x + 0.5) : floor(x + 0.5);
+}
+
+static bool f_round(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  int64_t d = call->nargs > 1 ? a[1].i : 0;
+  if (call->type.t == SQL_DOUBLE) {
+    if (isnan(a[0].f) || isinf(a[0].f)) {
+      o->f = a[0].f;
+      return true;
+    }
+    if (d > 15) {
+      o->f = a[0].f;
+      return true;
+    }
+    double m = pow(10.0, (double)d);
+    double r = round_half_away(a[0].f * m) / m;
+    /* guard against x.5 artifacts from the multiplication */
+    o->f = isfinite(r) ? r : a[0].f;
+    return true;
+  }
+  int scale = call->type.t == SQL_DECIMAL ? call->type.scale : 0;
+  int64_t v = a[0].i;
+  int drop = scale - (int)d;
+  if (drop <= 0) {
+    o->i = v;
+    return true;
+  }
+  if (drop > 18) {
+    o->i = 0;
+    return true;
+  }
+  int64_t p = ipow10(drop);
+  int64_t q = v / p;
+  int64_t rem = v % p;
+  if ((rem < 0 ? -rem : rem) * 2 >= p)
+    q += v < 0 ? -1 : 1;
+  o->i = q * p;
+  return true;
+}
+
+static bool f_floor(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  if (call->type.t == SQL_DOUBLE) {
+    o->f = floor(a[0].f);
+    return true;
+  }
+  if (call->type.t == SQL_DECIMAL) {
+    int64_t p = ipow10(call->type.scale);
+    o->i = floordiv(a[0].i, p) * p;
+    return true;
+  }
+  o->i = a[0].i;
+  return true;
+}
+
+static bool f_ceil(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  if (call->type.t == SQL_DOUBLE) {
+    o->f = ceil(a[0].f);
+    return true;
+  }
+  if (call->type.t == SQL_DECIMAL) {
+    int64_t p = ipow10(call->type.scale);
+    o->i = -floordiv(-a[0].i, p) * p;
+    return true;
+  }
+  o->i = a[0].i;
+  return true;
+}
+
+static bool f_sign(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  if (call->type.t == SQL_DOUBLE) {
+    o->f = a[0].f > 0 ? 1.0 : a[0].f < 0 ? -1.0 : a[0].f;
+    return true;
+  }
+  int64_t one = call->type.t == SQL_DECIMAL ? ipow10(call->type.scale) : 1;
+  o->i = a[0].i > 0 ? one : a[0].i < 0 ? -one : 0;
+  return true;
+}
+
+static bool f_sqrt(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  o->f = sqrt(a[0].f);
+  return true;
+}
+
+static bool f_ln(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  o->f = log(a[0].f);
+  return true;
+}
+
+static bool f_log10(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  o->f = log10(a[0].f);
+  return true;
+}
+
+static bool f_log2(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  o->f = log2(a[0].f);
+  return true;
+}
+
+static bool f_exp(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  o->f = exp(a[0].f);
+  return true;
+}
+
+static bool f_power(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  o->f = pow(a[0].f, a[1].f);
+  return true;
+}
+
+static bool f_pi(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  (void)a;
+  o->f = M_PI;
+  return true;
+}
+
+static bool f_is_nan(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  o->i = isnan(a[0].f);
+  return true;
+}
+
+static bool f_is_finite(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  o->i = isfinite(a[0].f);
+  return true;
+}
+
+static int b_mod(qctx *q, bexpr *call, err *e, sql_pos *pos)
+{
+  bexpr *a = call->args[0], *b = call->args[1];
+  if (!stype_numeric(a->type.t) || !stype_numeric(b->type.t)) {
+    char t[48];
+    bexpr *bad = stype_numeric(a->type.t) ? b : a;
+    return sql_error_at(e, pos, bad->line, bad->col, "function 'mod' expects numbers, got %s",
+                        stype_name(bad->type, t, sizeof t));
+  }
+  if (a->type.t == SQL_DOUBLE || b->type.t == SQL_DOUBLE || a->type.t == SQL_DECIMAL ||
+      b->type.t == SQL_DECIMAL) {
+    call->args[0] = bind_cast(q, a, st(SQL_DOUBLE));
+    call->args[1] = bind_cast(q, b, st(SQL_DOUBLE));
+    call->type = st(SQL_DOUBLE);
+  } else {
+    call->args[0] = bind_cast(q, a, st(SQL_BIGINT));
+    call->args[1] = bind_cast(q, b, st(SQL_BIGINT));
+    call->type = st(SQL_BIGINT);
+  }
+  return 0;
+}
+
+static bool f_mod(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  if (call->type.t == SQL_DOUBLE) {
+    o->f = fmod(a[0].f, a[1].f);
+    return true;
+  }
+  if (a[1].i == 0)
+    return rt_fail(c, "division by zero%s", "");
+  o->i = a[1].i == -1 ? 0 : a[0].i % a[1].i;
+  return true;
+}
+
+static int b_greatest(qctx *q, bexpr *call, err *e, sql_pos *pos)
+{
+  stype t = call->args[0]->type;
+  for (int i = 1; i < call->nargs; i++) {
+    stype u = call->args[i]->type;
+    if (t.t == SQL_NULL) {
+      t = u;
+      continue;
+    }
+    if (u.t == SQL_NULL || (u.t == t.t && u.scale == t.scale))
+      continue;
+    if (stype_numeric(t.t) && stype_numeric(u.t)) {
+      if (t.t == SQL_DOUBLE || u.t == SQL_DOUBLE || t.t == SQL_DECIMAL || u.t == SQL_DECIMAL)
+        t = st(SQL_DOUBLE);
+      else
+        t = st(SQL_BIGINT);
+      continue;
+    }
+    if ((t.t == SQL_DATE || t.t == SQL_TIMESTAMP) && (u.t == SQL_DATE || u.t == SQL_TIMESTAMP)) {
+      t = st(SQL_TIMESTAMP);
+      continue;
+    }
+    char t1[48], t2[48];
+    return sql_error_at(e, pos, call->args[i]->line, call->args[i]->col,
+                        "function '%s' arguments have different types: %s and %s",
+                        call->fn->name, stype_name(t, t1, sizeof t1), stype_name(u, t2, sizeof t2));
+  }
+  if (t.t == SQL_NULL)
+    t = st(SQL_VARCHAR);
+  for (int i = 0; i < call->nargs; i++)
+    call->args[i] = bind_cast(q, call->args[i], t);
+  call->type = t;
+  return 0;
+}
+
+static bool greatest_impl(const bexpr *call, const value *a, value *o, int sign)
+{
+  int phys = sql_phys(call->type.t);
+  value best = a[0];
+  for (int i = 0; i < call->nargs; i++) {
+    if (a[i].null)
+      return false; /* Presto: any NULL gives NULL */
+    if (i > 0 && value_cmp(phys, a[i], best) * sign > 0)
+      best = a[i];
+  }
+  *o = best;
+  return true;
+}
+
+static bool f_greatest(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  return greatest_impl(call, a, o, 1);
+}
+
+static bool f_least(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  return greatest_impl(call, a, o, -1);
+}
+
+/* ---- dates and times ---- */
+
+static int64_t iso_dow(int64_t days)
+{
+  /* 1970-01-01 was a Thursday (ISO 4) */
+  int64_t w = (days + 3) % 7;
+  if (w < 0)
+    w += 7;
+  return w + 1;
+}
+
+static bool f_datepart(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  int64_t us = ts_of(call, 0, a[0]);
+  int64_t y, tod;
+  unsigned m, d;
+  civil(us, &y, &m, &d, &tod);
+  const char *n = call->fn->name;
+  int64_t days = floordiv(us, US_PER_DAY);
+  if (!strcmp(n, "year"))
+    o->i = y;
+  else if (!strcmp(n, "month"))
+    o->i = m;
+  else if (!strcmp(n, "day") || !strcmp(n, "day_of_month"))
+    o->i = d;
+  else if (!strcmp(n, "hour"))
+    o->i = tod / 3600000000LL;
+  else if (!strcmp(n, "minute"))
+    o->i = tod / 60000000LL % 60;
+  else if (!strcmp(n, "second"))
+    o->i = tod / 1000000 % 60;
+  else if (!strcmp(n, "millisecond"))
+    o->i = tod / 1000 % 1000;
+  else if (!strcmp(n, "quarter"))
+    o->i = (m - 1) / 3 + 1;
+  else if (!strcmp(n, "day_of_week") || !strcmp(n, "dow"))
+    o->i = iso_dow(days);
+  else if (!strcmp(n, "day_of_year") || !strcmp(n, "doy"))
+    o->i = days - fmt_days_from_civil(y, 1, 1) + 1;
+  else if (!strcmp(n, "week") || !strcmp(n, "week_of_year")) {
+    /* ISO week: the week with the year's first Thursday is week 1 */
+    int64_t thursday = days - iso_dow(days) + 4;
+    int64_t ty;
+    unsigned tm, td;
+    fmt_civil_from_days(thursday, &ty, &tm, &td);
+    o->i = (thursday - fmt_days_from_civil(ty, 1, 1)) / 7 + 1;
+  } else if (!strcmp(n, "year_of_week")) {
+    int64_t thursday = days - iso_dow(days) + 4;
+    int64_t ty;
+    unsigned tm, td;
+    fmt_civil_from_days(thursday, &ty, &tm, &td);
+    o->i = ty;
+  } else
+    return false;
+  return true;
+}
+
+static int b_unit_first(qctx *q, bexpr *call, err *e, sql_pos *pos, const char *sig)
+{
+  int rc = bind_sig(q, call, sig, e, pos);
+  if (rc < 0)
+    return rc;
+  bexpr *u = call->args[0];
+  if (u->kind == BX_CONST && !u->v.null) {
+    static const char *const units[] = {"millisecond", "second", "minute", "hour", "day",
+                                        "week", "month", "quarter", "year", NULL};
+    bool ok = false;
+    for (int k = 0; units[k]; k++)
+      if (u->v.s.len == strlen(units[k]) && strncasecmp(u->v.s.ptr, units[k], u->v.s.len) == 0)
+        ok = true;
+    if (!ok)
+      return sql_error_at(e, pos, u->line, u->col, "'%.*s' is not a valid time unit",
+                          (int)u->v.s.len, u->v.s.ptr);
+  }
+  return 0;
+}
+
+static int unit_of(str_ref s)
+{
+  static const char *const units[] = {"millisecond", "second", "minute", "hour", "day",
+                                      "week", "month", "quarter", "year", NULL};
+  for (int k = 0; units[k]; k++)
+    if (s.len == strlen(units[k]) && strncasecmp(s.ptr, units[k], s.len) == 0)
+      return k;
+  return -1;
+}
+
+enum { U_MS, U_SEC, U_MIN, U_HOUR, U_DAY, U_WEEK, U_MONTH, U_QUARTER, U_YEAR };
+
+static int b_date_trunc(qctx *q, bexpr *call, err *e, sql_pos *pos)
+{
+  int rc = b_unit_first(q, call, e, pos, "S,T>T");
+  if (rc < 0)
+    return rc;
+  call->type = call->args[1]->type;
+  return 0;
+}
+
+static bool f_date_trunc(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  int u = unit_of(a[0].s);
+  if (u < 0)
+    return rt_fail(c, "'%s' is not a valid time unit", "?");
+  bool is_date = call->args[1]->type.t == SQL_DATE;
+  int64_t us = ts_of(call, 1, a[1]);
+  int64_t y, tod;
+  unsigned m, d;
+  civil(us, &y, &m, &d, &tod);
+  int64_t days = floordiv(us, US_PER_DAY);
+  int64_t r;
+  switch (u) {
+  case U_MS: r = floordiv(us, 1000) * 1000; break;
+  case U_SEC: r = floordiv(us, 1000000) * 1000000; break;
+  case U_MIN: r = floordiv(us, 60000000) * 60000000; break;
+  case U_HOUR: r = floordiv(us, 3600000000LL) * 3600000000LL; break;
+  case U_DAY: r = days * US_PER_DAY; break;
+  case U_WEEK: r = (days - (iso_dow(days) - 1)) * US_PER_DAY; break;
+  case U_MONTH: r = fmt_days_from_civil(y, m, 1) * US_PER_DAY; break;
+  case U_QUARTER: r = fmt_days_from_civil(y, (m - 1) / 3 * 3 + 1, 1) * US_PER_DAY; break;
+  default: r = fmt_days_from_civil(y, 1, 1) * US_PER_DAY; break;
+  }
+  o->i = is_date ? floordiv(r, US_PER_DAY) : r;
+  return true;
+}
+
+static int64_t add_months(int64_t us, int64_t months)
+{
+  int64_t y, tod;
+  unsigned m, d;
+  civil(us, &y, &m, &d, &tod);
+  int64_t total = y * 12 + (m - 1) + months;
+  int64_t ny = floordiv(total, 12);
+  unsigned nm = (unsigned)(total - ny * 12) + 1;
+  static const unsigned md[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  unsigned maxd = md[nm - 1] + (nm == 2 && ((ny % 4 == 0 && ny % 100 != 0) || ny % 400 == 0));
+  if (d > maxd)
+    d = maxd;
+  return fmt_days_from_civil(ny, nm, d) * US_PER_DAY + tod;
+}
+
+static int b_date_add(qctx *q, bexpr *call, err *e, sql_pos *pos)
+{
+  int rc = b_unit_first(q, call, e, pos, "S,I,T>T");
+  if (rc < 0)
+    return rc;
+  call->type = call->args[2]->type;
+  return 0;
+}
+
+static bool f_date_add(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  int u = unit_of(a[0].s);
+  if (u < 0)
+    return rt_fail(c, "not a valid time unit%s", "");
+  bool is_date = call->args[2]->type.t == SQL_DATE;
+  int64_t us = ts_of(call, 2, a[2]);
+  int64_t n = a[1].i;
+  static const int64_t mul[] = {1000, 1000000, 60000000, 3600000000LL, US_PER_DAY,
+                                7 * US_PER_DAY};
+  int64_t r;
+  if (u <= U_WEEK)
+    r = us + n * mul[u];
+  else
+    r = add_months(us, u == U_MONTH ? n : u == U_QUARTER ? n * 3 : n * 12);
+  o->i = is_date ? floordiv(r, US_PER_DAY) : r;
+  return true;
+}
+
+static int b_date_diff(qctx *q, bexpr *call, err *e, sql_pos *pos)
+{
+  int rc = b_unit_first(q, call, e, pos, "S,T,T>I");
+  if (rc < 0)
+    return rc;
+  return 0;
+}
+
+static bool f_date_diff(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  int u = unit_of(a[0].s);
+  if (u < 0)
+    return rt_fail(c, "not a valid time unit%s", "");
+  int64_t x = ts_of(call, 1, a[1]);
+  int64_t y = ts_of(call, 2, a[2]);
+  static const int64_t mul[] = {1000, 1000000, 60000000, 3600000000LL, US_PER_DAY,
+                                7 * US_PER_DAY};
+  if (u <= U_WEEK) {
+    o->i = (y - x) / mul[u];
+    return true;
+  }
+  int64_t y1, t1, y2, t2;
+  unsigned m1, d1, m2, d2;
+  civil(x, &y1, &m1, &d1, &t1);
+  civil(y, &y2, &m2, &d2, &t2);
+  int64_t months = (y2 - y1) * 12 + ((int64_t)m2 - (int64_t)m1);
+  /* complete months only */
+  if (months > 0 && (d2 < d1 || (d2 == d1 && t2 < t1)))
+    months--;
+  else if (months < 0 && (d2 > d1 || (d2 == d1 && t2 > t1)))
+    months++;
+  o->i = u == U_MONTH ? months : u == U_QUARTER ? months / 3 : months / 12;
+  return true;
+}
+
+static bool f_current_date(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)call;
+  (void)a;
+  o->i = floordiv(c->now_us, US_PER_DAY);
+  return true;
+}
+
+static bool f_now(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)call;
+  (void)a;
+  o->i = c->now_us;
+  return true;
+}
+
+static bool f_from_unixtime(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  if (isnan(a[0].f) || fabs(a[0].f) > 9.2e12)
+    return false;
+  o->i = (int64_t)llround(a[0].f * 1e6);
+  return true;
+}
+
+static bool f_to_unixtime(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  o->f = (double)ts_of(call, 0, a[0]) / 1e6;
+  return true;
+}
+
+static int b_date(qctx *q, bexpr *call, err *e, sql_pos *pos)
+{
+  bexpr *a = call->args[0];
+  if (a->type.t != SQL_VARCHAR && a->type.t != SQL_TIMESTAMP && a->type.t != SQL_DATE &&
+      a->type.t != SQL_NULL) {
+    char t[48];
+    return sql_error_at(e, pos, a->line, a->col, "function 'date' expects varchar or "
+                        "timestamp, got %s", stype_name(a->type, t, sizeof t));
+  }
+  call->args[0] = bind_cast(q, a, st(SQL_DATE));
+  call->type = st(SQL_DATE);
+  return 0;
+}
+
+static bool f_identity(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  *o = a[0];
+  return true;
+}
+
+/* MySQL-style format (Presto's date_format) */
+static bool f_date_format(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  int64_t us = ts_of(call, 0, a[0]);
+  int64_t y, tod;
+  unsigned m, d;
+  civil(us, &y, &m, &d, &tod);
+  static const char *const mon[] = {"January", "February", "March", "April", "May", "June",
+                                    "July", "August", "September", "October", "November",
+                                    "December"};
+  static const char *const wd[] = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+                                   "Saturday", "Sunday"};
+  char tb[512];
+  size_t w = 0;
+  str_ref f = a[1].s;
+  int64_t days = floordiv(us, US_PER_DAY);
+  for (size_t i = 0; i < f.len && w < sizeof tb - 40; i++) {
+    if (f.ptr[i] != '%' || i + 1 >= f.len) {
+      tb[w++] = f.ptr[i];
+      continue;
+    }
+    char s = f.ptr[++i];
+    int hh = (int)(tod / 3600000000LL);
+    switch (s) {
+    case 'Y': w += (size_t)sprintf(tb + w, "%04lld", (long long)y); break;
+    case 'y': w += (size_t)sprintf(tb + w, "%02lld", (long long)(y % 100)); break;
+    case 'm': w += (size_t)sprintf(tb + w, "%02u", m); break;
+    case 'c': w += (size_t)sprintf(tb + w, "%u", m); break;
+    case 'd': w += (size_t)sprintf(tb + w, "%02u", d); break;
+    case 'e': w += (size_t)sprintf(tb + w, "%u", d); break;
+    case 'H': w += (size_t)sprintf(tb + w, "%02d", hh); break;
+    case 'k': w += (size_t)sprintf(tb + w, "%d", hh); break;
+    case 'h':
+    case 'I': w += (size_t)sprintf(tb + w, "%02d", hh % 12 == 0 ? 12 : hh % 12); break;
+    case 'l': w += (size_t)sprintf(tb + w, "%d", hh % 12 == 0 ? 12 : hh % 12); break;
+    case 'i': w += (size_t)sprintf(tb + w, "%02d", (int)(tod / 60000000 % 60)); break;
+    case 's':
+    case 'S': w += (size_t)sprintf(tb + w, "%02d", (int)(tod / 1000000 % 60)); break;
+    case 'f': w += (size_t)sprintf(tb + w, "%06d", (int)(tod % 1000000)); break;
+    case 'p': w += (size_t)sprintf(tb + w, "%s", hh < 12 ? "AM" : "PM"); break;
+    case 'M': w += (size_t)sprintf(tb + w, "%s", mon[m - 1]); break;
+    case 'b': w += (size_t)sprintf(tb + w, "%.3s", mon[m - 1]); break;
+    case 'W': w += (size_t)sprintf(tb + w, "%s", wd[iso_dow(days) - 1]); break;
+    case 'a': w += (size_t)sprintf(tb + w, "%.3s", wd[iso_dow(days) - 1]); break;
+    case 'j':
+      w += (size_t)sprintf(tb + w, "%03lld",
+                           (long long)(days - fmt_days_from_civil(y, 1, 1) + 1));
+      break;
+    case 'T':
+      w += (size_t)sprintf(tb + w, "%02d:%02d:%02d", hh, (int)(tod / 60000000 % 60),
+                           (int)(tod / 1000000 % 60));
+      break;
+    case '%': tb[w++] = '%'; break;
+    default: tb[w++] = s; break;
+    }
+  }
+  o->s = out_str(c, tb, w);
+  return true;
+}
+
+/* date_parse(string, format): the same specifiers */
+static bool f_date_parse(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)call;
+  str_ref s = a[0].s, f = a[1].s;
+  int64_t y = 1970;
+  int mo = 1, d = 1, hh = 0, mi = 0, ss = 0, frac = 0;
+  bool pm = false, has_p = false;
+  size_t i = 0;
+  for (size_t k = 0; k < f.len; k++) {
+    if (f.ptr[k] != '%' || k + 1 >= f.len) {
+      if (i >= s.len || s.ptr[i] != f.ptr[k])
+        return rt_fail(c, "date_parse: the value does not match the format%s", "");
+      i++;
+      continue;
+    }
+    char spec = f.ptr[++k];
+    int maxd = spec == 'Y' ? 4 : spec == 'f' ? 6 : 2;
+    if (spec == 'p') {
+      if (i + 2 > s.len)
+        return rt_fail(c, "date_parse: the value does not match the format%s", "");
+      pm = (s.ptr[i] == 'P' || s.ptr[i] == 'p');
+      has_p = true;
+      i += 2;
+      continue;
+    }
+    int64_t v = 0;
+    int nd = 0;
+    while (i < s.len && nd < maxd && s.ptr[i] >= '0' && s.ptr[i] <= '9') {
+      v = v * 10 + (s.ptr[i++] - '0');
+      nd++;
+    }
+    if (nd == 0)
+      return rt_fail(c, "date_parse: the value does not match the format%s", "");
+    switch (spec) {
+    case 'Y': y = v; break;
+    case 'y': y = 2000 + v; break;
+    case 'm':
+    case 'c': mo = (int)v; break;
+    case 'd':
+    case 'e': d = (int)v; break;
+    case 'H':
+    case 'k':
+    case 'h':
+    case 'I':
+    case 'l': hh = (int)v; break;
+    case 'i': mi = (int)v; break;
+    case 's':
+    case 'S': ss = (int)v; break;
+    case 'f':
+      frac = (int)v;
+      for (int z = nd; z < 6; z++)
+        frac *= 10;
+      break;
+    default: return rt_fail(c, "date_parse: unsupported format specifier%s", "");
+    }
+  }
+  if (i != s.len)
+    return rt_fail(c, "date_parse: the value does not match the format%s", "");
+  if (has_p && pm && hh < 12)
+    hh += 12;
+  if (has_p && !pm && hh == 12)
+    hh = 0;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31)
+    return rt_fail(c, "date_parse: date out of range%s", "");
+  o->i = fmt_days_from_civil(y, (unsigned)mo, (unsigned)d) * US_PER_DAY +
+         ((int64_t)hh * 3600 + mi * 60 + ss) * 1000000 + frac;
+  return true;
+}
+
+/* internal: time +/- interval, timestamp - timestamp, interval * number */
+static int b_internal(qctx *q, bexpr *call, err *e, sql_pos *pos)
+{
+  (void)q;
+  (void)call;
+  (void)e;
+  (void)pos;
+  return 0;
+}
+
+static bool time_add(const bexpr *call, const value *a, value *o, int sign)
+{
+  bool is_date = call->args[0]->type.t == SQL_DATE;
+  int64_t us = ts_of(call, 0, a[0]);
+  int64_t r;
+  if (call->args[1]->type.t == SQL_INTERVAL_YM)
+    r = add_months(us, sign * a[1].i);
+  else
+    r = us + sign * a[1].i;
+  o->i = is_date && call->type.t == SQL_DATE ? floordiv(r, US_PER_DAY) : r;
+  return true;
+}
+
+static bool f_time_plus(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  return time_add(call, a, o, 1);
+}
+
+static bool f_time_minus(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  return time_add(call, a, o, -1);
+}
+
+static bool f_time_diff(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  o->i = a[0].i - a[1].i;
+  return true;
+}
+
+static bool f_interval_mul(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)c;
+  (void)call;
+  o->i = (int64_t)llround((double)a[0].i * a[1].f);
+  return true;
+}
+
+static bool f_interval_div(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  if (a[1].f == 0)
+    return rt_fail(c, "division by zero%s", "");
+  (void)call;
+  o->i = (int64_t)llround((double)a[0].i / a[1].f);
+  return true;
+}
+
+static bool f_to_hex(fn_ctx *c, const bexpr *call, const value *a, value *o)
+{
+  (void)call;
+  char tb[32];
+  int n = snprintf(tb, sizeof tb, "%llX", (unsigned long long)a[0].i);
+  o->s = out_str(c, tb, (size_t)n);
+  return true;
+}
+
+/* ---- the table ---- */
+
+static const func_def funcs[] = {
+  {"lower", 1, 1, b_s_s, f_lower, false},
+  {"upper", 1, 1, b_s_s, f_upper, false},
+  {"length", 1, 1, b_s_i, f_length, false},
+  {"char_length", 1, 1, b_s_i, f_length, false},
+  {"substr", 2, 3, b_sii_s, f_substr, false},
+  {"substring", 2, 3, b_sii_s, f_substr, false},
+  {"trim", 1, 1, b_s_s, f_trim, false},
+  {"ltrim", 1, 1, b_s_s, f_ltrim, false},
+  {"rtrim", 1, 1, b_s_s, f_rtrim, false},
+  {"replace", 2, 3, b_sss_s, f_replace, false},
+  {"split_part", 3, 3, b_ssi_s, f_split_part, false},
+  {"strpos", 2, 2, b_ss_i, f_strpos, false},
+  {"starts_with", 2, 2, b_ss_b, f_starts_with, false},
+  {"ends_with", 2, 2, b_ss_b, f_ends_with, false},
+  {"reverse", 1, 1, b_s_s, f_reverse, false},
+  {"lpad", 3, 3, b_sis_s, f_lpad, false},
+  {"rpad", 3, 3, b_sis_s, f_rpad, false},
+  {"chr", 1, 1, b_i_s, f_chr, false},
+  {"codepoint", 1, 1, b_s_i, f_codepoint, false},
+  {"regexp_like", 2, 2, b_regexp_like, f_regexp_like, false},
+  {"regexp_extract", 2, 3, b_regexp_extract, f_regexp_extract, false},
+  {"regexp_replace", 2, 3, b_regexp_replace, f_regexp_replace, false},
+  {"regexp_count", 2, 2, b_regexp_count, f_regexp_count, false},
+  {"url_extract_host", 1, 1, b_s_s, f_url_host, false},
+  {"url_extract_path", 1, 1, b_s_s, f_url_path, false},
+  {"url_extract_protocol", 1, 1, b_s_s, f_url_protocol, false},
+  {"url_extract_query", 1, 1, b_s_s, f_url_query, false},
+  {"url_extract_parameter", 2, 2, b_ss_s, f_url_param, false},
+  {"json_extract_scalar", 2, 2, b_ss_s, f_json_extract_scalar, false},
+  {"json_extract", 2, 2, b_ss_s, f_json_extract, false},
+  {"json_array_length", 1, 1, b_s_i, f_json_array_length, false},
+  {"typeof", 1, 1, b_typeof, f_typeof, true},
+  {"to_hex", 1, 1, b_i_s, f_to_hex, false},
+  {"abs", 1, 1, b_numeric_same, f_abs, false},
+  {"round", 1, 2, b_numeric_same, f_round, false},
+  {"floor", 1, 1, b_numeric_same, f_floor, false},
+  {"ceil", 1, 1, b_numeric_same, f_ceil, false},
+  {"ceiling", 1, 1, b_numeric_same, f_ceil, false},
+  {"sign", 1, 1, b_numeric_same, f_sign, false},
+  {"sqrt", 1, 1, b_d_d, f_sqrt, false},
+  {"ln", 1, 1, b_d_d, f_ln, false},
+  {"log10", 1, 1, b_d_d, f_log10, false},
+  {"log2", 1, 1, b_d_d, f_log2, false},
+  {"exp", 1, 1, b_d_d, f_exp, false},
+  {"power", 2, 2, b_dd_d, f_power, false},
+  {"pow", 2, 2, b_dd_d, f_power, false},
+  {"pi", 0, 0, b__d, f_pi, false},
+  {"is_nan", 1, 1, b_d_b, f_is_nan, false},
+  {"is_finite", 1, 1, b_d_b, f_is_finite, false},
+  {"mod", 2, 2, b_mod, f_mod, false},
+  {"greatest", 1, 32, b_greatest, f_greatest, true},
+  {"least", 1, 32, b_greatest, f_least, true},
+  {"year", 1, 1, b_t_i, f_datepart, false},
+  {"quarter", 1, 1, b_t_i, f_datepart, false},
+  {"month", 1, 1, b_t_i, f_datepart, false},
+  {"week", 1, 1, b_t_i, f_datepart, false},
+  {"week_of_year", 1, 1, b_t_i, f_datepart, false},
+  {"year_of_week", 1, 1, b_t_i, f_datepart, false},
+  {"day", 1, 1, b_t_i, f_datepart, false},
+  {"day_of_month", 1, 1, b_t_i, f_datepart, false},
+  {"day_of_week", 1, 1, b_t_i, f_datepart, false},
+  {"dow", 1, 1, b_t_i, f_datepart, false},
+  {"day_of_year", 1, 1, b_t_i, f_datepart, false},
+  {"doy", 1, 1, b_t_i, f_datepart, false},
+  {"hour", 1, 1, b_t_i, f_datepart, false},
+  {"minute", 1, 1, b_t_i, f_datepart, false},
+  {"second", 1, 1, b_t_i, f_datepart, false},
+  {"millisecond", 1, 1, b_t_i, f_datepart, false},
+  {"date_trunc", 2, 2, b_date_trunc, f_date_trunc, false},
+  {"date_add", 3, 3, b_date_add, f_date_add, false},
+  {"date_diff", 3, 3, b_date_diff, f_date_diff, false},
+  {"date_format", 2, 2, b_ts_s, f_date_format, false},
+  {"date_parse", 2, 2, b_ss_a, f_date_parse, false},
+  {"date", 1, 1, b_date, f_identity, false},
+  {"current_date", 0, 0, b__a, f_current_date, false},
+  {"current_timestamp", 0, 0, b__t, f_now, false},
+  {"localtimestamp", 0, 0, b__t, f_now, false},
+  {"now", 0, 0, b__t, f_now, false},
+  {"from_unixtime", 1, 1, b_d_t, f_from_unixtime, false},
+  {"to_unixtime", 1, 1, b_t_d, f_to_unixtime, false},
+  {"$time_plus", 2, 2, b_internal, f_time_plus, false},
+  {"$time_minus", 2, 2, b_internal, f_time_minus, false},
+  {"$time_diff", 2, 2, b_internal, f_time_diff, false},
+  {"$interval_mul", 2, 2, b_internal, f_interval_mul, false},
+  {"$interval_div", 2, 2, b_internal, f_interval_div, false},
+  {NULL, 0, 0, NULL, NULL, false},
+};
+
+const func_def *func_find(const char *name)
+{
+  for (int i = 0; funcs[i].name; i++)
+    if (!strcmp(funcs[i].name, name))
+      return &funcs[i];
+  return NULL;
+}
+
+const char *func_nearest(const char *name)
+{
+  const char *best = NULL;
+  int bd = 99;
+  for (int i = 0; funcs[i].name; i++) {
+    if (funcs[i].name[0] == '$')
+      continue;
+    int d = levenshtein(name, funcs[i].name);
+    if (d < bd) {
+      bd = d;
+      best = funcs[i].name;
+    }
+  }
+  static const char *const extra[] = {"count", "sum", "avg", "min", "max", "coalesce",
+                                      "nullif", "concat", "stddev", "approx_distinct",
+                                      "row_number", "rank", "dense_rank", "lag", "lead",
+                                      "bool_and", "bool_or", "arbitrary", "variance", NULL};
+  for (int i = 0; extra[i]; i++) {
+    int d = levenshtein(name, extra[i]);
+    if (d < bd) {
+      bd = d;
+      best = extra[i];
+    }
+  }
+  int limit = (int)strlen(name) / 3 + 1;
+  if (limit < 2)
+    limit = 2;
+  return bd <= limit ? best : NULL;
+}

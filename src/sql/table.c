@@ -1,0 +1,739 @@
+/* sql/table.c -- tables over objects: globs to object lists, format and
+ * schema detection from samples, and access to an object's bytes during
+ * a scan. Also the two object sources: the store, and a local folder
+ * (tests, benchmarks).
+ *
+ * Glob rules: '*' matches within one path segment, '**' across segments
+ * (also none: 'logs/' '**' '/x.json' matches 'logs/x.json'), '?' one
+ * character, '[abc]' a class. A path without wildcards names one object,
+ * or when no object has that key, every object below it as a folder.
+ * Listings skip folder markers (keys ending in '/') and, as Athena does,
+ * objects whose name starts with '_' or '.'.
+ *
+ * Invariants:
+ *   (1) An object's bytes are mapped (or decompressed) once, by the first
+ *       morsel that needs them, and released when its last morsel ends.
+ *   (2) Bytes scanned count the stored size of each object once.
+ *
+ * Start reading at table_open().
+ */
+#include "exec.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+#define SAMPLE_BYTES (1u << 20)
+#define SAMPLE_MORE (256u << 10)
+#define SAMPLE_OBJECTS 8
+
+/* ---- globs ---- */
+
+static bool class_match(const char **pp, char c)
+{
+  const char *p = *pp + 1;
+  bool neg = false;
+  if (*p == '!' || *p == '^') {
+    neg = true;
+    p++;
+  }
+  bool hit = false;
+  while (*p && *p != ']') {
+    if (p[1] == '-' && p[2] && p[2] != ']') {
+      if (c >= p[0] && c <= p[2])
+        hit = true;
+      p += 3;
+    } else {
+      if (c == *p)
+        hit = true;
+      p++;
+    }
+  }
+  *pp = *p ? p + 1 : p;
+  return hit != neg;
+}
+
+bool glob_match(const char *pat, const char *s)
+{
+  while (*pat) {
+    if (pat[0] == '*' && pat[1] == '*') {
+      const char *rest = pat + 2;
+      if (*rest == '/') {
+        /* zero or more whole segments */
+        if (glob_match(rest + 1, s))
+          return true;
+        for (const char *t = s; *t; t++)
+          if (*t == '/' && glob_match(rest + 1, t + 1))
+            return true;
+        return false;
+      }
+      for (const char *t = s;; t++) {
+        if (glob_match(rest, t))
+          return true;
+        if (*t == '\0')
+          return false;
+      }
+    }
+    if (*pat == '*') {
+      const char *rest = pat + 1;
+      for (const char *t = s;; t++) {
+        if (glob_match(rest, t))
+          return true;
+        if (*t == '\0' || *t == '/')
+          return false;
+      }
+    }
+    if (*s == '\0')
+      return false;
+    if (*pat == '?') {
+      if (*s == '/')
+        return false;
+      pat++;
+      s++;
+      continue;
+    }
+    if (*pat == '[') {
+      if (!class_match(&pat, *s))
+        return false;
+      s++;
+      continue;
+    }
+    if (*pat != *s)
+      return false;
+    pat++;
+    s++;
+  }
+  return *s == '\0';
+}
+
+/* ---- listing ---- */
+
+typedef struct listing {
+  qctx *q;
+  const char *pattern;   /* NULL: take all (folder) */
+  const char *exact;     /* a key without wildcards */
+  tobj *objs;
+  size_t n;
+  size_t cap;
+  bool exact_hit;
+  const char *bucket;
+} listing;
+
+static bool hidden_key(const char *key)
+{
+  const char *base = strrchr(key, '/');
+  base = base ? base + 1 : key;
+  return base[0] == '_' || base[0] == '.';
+}
+
+static int list_cb(void *arg, const char *key, uint64_t size)
+{
+  listing *l = arg;
+  size_t klen = strlen(key);
+  if (klen > 0 && key[klen - 1] == '/')
+    return 0;
+  if (l->exact != NULL) {
+    if (strcmp(key, l->exact) == 0) {
+      l->exact_hit = true;
+    } else if (l->pattern == NULL) {
+      return 0;
+    }
+  }
+  if (l->pattern != NULL && !glob_match(l->pattern, key))
+    return 0;
+  if (l->pattern != NULL && hidden_key(key))
+    return 0;
+  if (l->n == l->cap) {
+    size_t nc = l->cap ? l->cap * 2 : 64;
+    tobj *no = arena_alloc(l->q->a, sizeof(tobj) * nc);
+    if (l->n)
+      memcpy(no, l->objs, sizeof(tobj) * l->n);
+    l->objs = no;
+    l->cap = nc;
+  }
+  if (l->n >= 1000000)
+    return ERR_ENTITY_TOO_LARGE;
+  tobj *o = &l->objs[l->n++];
+  memset(o, 0, sizeof *o);
+  o->bucket = l->bucket;
+  o->key = arena_strdup(l->q->a, key);
+  o->name = arena_sprintf(l->q->a, "s3://%s/%s", l->bucket, key);
+  o->size = size;
+  o->codec = codec_from_name(key);
+  return 0;
+}
+
+/* ---- reading samples ---- */
+
+static int read_head(qctx *q, tobj *o, size_t max, char **out, size_t *len, bool *whole,
+                     err *e)
+{
+  int fd = -1;
+  uint64_t size = 0;
+  int rc = q->src->open(q->src->ctx, o->bucket, o->key, &fd, &size, e);
+  if (rc < 0)
+    return rc;
+  size_t want = size;
+  if (o->codec == CODEC_NONE && want > max)
+    want = max;
+  if (o->codec != CODEC_NONE && want > (64u << 20))
+    want = 64u << 20;
+  char *sbuf = malloc(want + 1);
+  if (sbuf == NULL)
+    abort();
+  size_t got = 0;
+  while (got < want) {
+    ssize_t r = pread(fd, sbuf + got, want - got, (off_t)got);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      int en = errno;
+      close(fd);
+      free(sbuf);
+      return err_set(e, ERR_IO, "cannot read '%s': %s", o->name, strerror(en));
+    }
+    if (r == 0)
+      break;
+    got += (size_t)r;
+  }
+  close(fd);
+  codec_kind k = o->codec != CODEC_NONE ? o->codec : codec_sniff(sbuf, got);
+  if (k != CODEC_NONE) {
+    o->codec = k;
+    char *d;
+    size_t dl;
+    rc = codec_decompress_head(k, sbuf, got, max, &d, &dl, e);
+    free(sbuf);
+    if (rc < 0)
+      return err_wrap(e, "cannot read '%s'", o->name);
+    *out = d;
+    *len = dl;
+    *whole = dl < max;
+    return 0;
+  }
+  *out = sbuf;
+  *len = got;
+  *whole = got == size;
+  return 0;
+}
+
+static int read_range(qctx *q, tobj *o, uint64_t off, size_t n, char **out, size_t *len,
+                      err *e)
+{
+  int fd = -1;
+  uint64_t size = 0;
+  int rc = q->src->open(q->src->ctx, o->bucket, o->key, &fd, &size, e);
+  if (rc < 0)
+    return rc;
+  char *sbuf = malloc(n + 1);
+  if (sbuf == NULL)
+    abort();
+  ssize_t r = pread(fd, sbuf, n, (off_t)off);
+  close(fd);
+  if (r < 0) {
+    free(sbuf);
+    return err_set(e, ERR_IO, "cannot read '%s'", o->name);
+  }
+  *out = sbuf;
+  *len = (size_t)r;
+  return 0;
+}
+
+static int format_of(const char *key)
+{
+  char tmp[64];
+  const char *k = key;
+  size_t n = strlen(k);
+  /* drop a compression suffix */
+  const char *sfx[] = {".gz", ".gzip", ".zst", ".zstd"};
+  for (int i = 0; i < 4; i++) {
+    size_t m = strlen(sfx[i]);
+    if (n > m && strcmp(k + n - m, sfx[i]) == 0) {
+      n -= m;
+      break;
+    }
+  }
+  const char *dot = NULL;
+  for (size_t i = n; i > 0; i--) {
+    if (k[i - 1] == '.') {
+      dot = k + i - 1;
+      break;
+    }
+    if (k[i - 1] == '/')
+      break;
+  }
+  if (dot == NULL || (size_t)(k + n - dot) >= sizeof tmp)
+    return -1;
+  size_t el = (size_t)(k + n - dot);
+  memcpy(tmp, dot, el);
+  tmp[el] = '\0';
+  for (char *c = tmp; *c; c++)
+    if (*c >= 'A' && *c <= 'Z')
+      *c = (char)(*c + 32);
+  if (!strcmp(tmp, ".csv") || !strcmp(tmp, ".tsv") || !strcmp(tmp, ".txt") ||
+      !strcmp(tmp, ".psv") || !strcmp(tmp, ".dat"))
+    return FMT_CSV;
+  if (!strcmp(tmp, ".json") || !strcmp(tmp, ".jsonl") || !strcmp(tmp, ".ndjson"))
+    return FMT_JSONL;
+  if (!strcmp(tmp, ".parquet"))
+    return 99;
+  return -1;
+}
+
+int table_open(qctx *q, const char *path, const table_opts *o, table **out, err *e)
+{
+  const char *p = path;
+  if (strncmp(p, "s3://", 5) == 0)
+    p += 5;
+  else if (strncmp(p, "s3a://", 6) == 0)
+    p += 6;
+  else
+    return err_set(e, ERR_INVALID,
+                   "cannot open table '%s': a table is a path like 's3://bucket/prefix/*.csv'",
+                   path);
+  const char *slash = strchr(p, '/');
+  char *bucket = slash ? arena_strndup(q->a, p, (size_t)(slash - p)) : arena_strdup(q->a, p);
+  const char *rest = slash ? slash + 1 : "";
+  if (bucket[0] == '\0')
+    return err_set(e, ERR_INVALID, "cannot open table '%s': no bucket", path);
+  size_t wild = strcspn(rest, "*?[");
+  listing l = {.q = q, .bucket = bucket};
+  char *prefix = arena_strndup(q->a, rest, wild);
+  int rc;
+  if (rest[wild] != '\0') {
+    l.pattern = rest;
+    rc = q->src->list(q->src->ctx, bucket, prefix, list_cb, &l, e);
+  } else {
+    l.exact = rest;
+    rc = q->src->list(q->src->ctx, bucket, rest, list_cb, &l, e);
+    if (rc == 0 && !l.exact_hit) {
+      /* a folder: everything below it */
+      l.n = 0;
+      l.exact = NULL;
+      size_t rl = strlen(rest);
+      char *folder = rl == 0 || rest[rl - 1] == '/' ? arena_strdup(q->a, rest)
+                                                    : arena_sprintf(q->a, "%s/", rest);
+      l.pattern = arena_sprintf(q->a, "%s**", folder);
+      rc = q->src->list(q->src->ctx, bucket, folder, list_cb, &l, e);
+    } else if (rc == 0) {
+      /* only the exact key */
+      size_t k = 0;
+      for (size_t i = 0; i < l.n; i++)
+        if (strcmp(l.objs[i].key, rest) == 0)
+          l.objs[k++] = l.objs[i];
+      l.n = k;
+    }
+  }
+  if (rc == ERR_ENTITY_TOO_LARGE)
+    return err_set(e, rc, "cannot open table '%s': more than 1,000,000 objects match", path);
+  if (rc < 0)
+    return err_wrap(e, "cannot open table '%s'", path);
+  if (l.n == 0)
+    return err_set(e, ERR_INVALID, "cannot open table '%s': no objects match", path);
+  table *t = arena_alloc(q->a, sizeof *t);
+  t->objs = l.objs;
+  t->nobjs = l.n;
+  t->display = arena_strdup(q->a, path);
+  t->skip_malformed = o->skip_malformed;
+  for (size_t i = 0; i < t->nobjs; i++)
+    pthread_mutex_init(&t->objs[i].mu, NULL);
+  /* register for release before anything can fail */
+  if (q->ntables == q->tables_cap) {
+    int nc = q->tables_cap ? q->tables_cap * 2 : 8;
+    table **nt = arena_alloc(q->a, sizeof(table *) * (size_t)nc);
+    if (q->ntables)
+      memcpy(nt, q->tables, sizeof(table *) * (size_t)q->ntables);
+    q->tables = nt;
+    q->tables_cap = nc;
+  }
+  q->tables[q->ntables++] = t;
+  /* the first object with bytes decides the format and the schema */
+  tobj *first = &t->objs[0];
+  for (size_t i = 0; i < t->nobjs; i++) {
+    if (t->objs[i].size > 0) {
+      first = &t->objs[i];
+      break;
+    }
+  }
+  int fmt = o->format;
+  if (fmt < 0)
+    fmt = format_of(first->key);
+  if (fmt == 99)
+    return err_set(e, ERR_NOT_IMPLEMENTED, "cannot open table '%s': Parquet is not supported "
+                   "yet", path);
+  char *sbuf = NULL;
+  size_t len = 0;
+  bool whole = true;
+  if (first->size > 0 && (rc = read_head(q, first, SAMPLE_BYTES, &sbuf, &len, &whole, e)) < 0)
+    return rc;
+  if (fmt < 0) {
+    size_t i = 0;
+    while (i < len && (sbuf[i] == ' ' || sbuf[i] == '\n' || sbuf[i] == '\r' || sbuf[i] == '\t'))
+      i++;
+    fmt = i < len && sbuf[i] == '{' ? FMT_JSONL : FMT_CSV;
+  }
+  t->format = fmt;
+  if (fmt == FMT_CSV) {
+    rc = csv_sniff(sbuf != NULL ? sbuf : "", len, whole, &o->csv, q->a, &t->csv, e);
+    if (rc == 0 && o->csv.ncols == 0) {
+      /* widen the types with samples from other places */
+      fmt_type *types = t->csv.types;
+      int samples = 0;
+      for (size_t i = 0; i < t->nobjs && samples < SAMPLE_OBJECTS && rc == 0; i++) {
+        tobj *ob = &t->objs[i];
+        if (ob->size == 0)
+          continue;
+        if (ob != first) {
+          char *b2 = NULL;
+          size_t l2 = 0;
+          bool w2 = false;
+          if (read_head(q, ob, SAMPLE_MORE, &b2, &l2, &w2, e) == 0) {
+            /* skip its header row */
+            const char *s2 = b2;
+            size_t n2 = l2;
+            if (t->csv.header) {
+              const char *nl = memchr(b2, '\n', l2);
+              if (nl != NULL) {
+                n2 = l2 - (size_t)(nl + 1 - b2);
+                s2 = nl + 1;
+              } else {
+                n2 = 0;
+              }
+            }
+            csv_sample_types(&t->csv, s2, n2, false, types);
+            free(b2);
+          }
+          samples++;
+        }
+        if (ob->codec == CODEC_NONE && ob->size > 4 * SAMPLE_MORE) {
+          for (int k = 1; k <= 3; k++) {
+            uint64_t off = ob->size * (uint64_t)k / 4;
+            char *b3 = NULL;
+            size_t l3 = 0;
+            if (read_range(q, ob, off, SAMPLE_MORE, &b3, &l3, e) == 0) {
+              csv_sample_types(&t->csv, b3, l3, true, types);
+              free(b3);
+            }
+          }
+        }
+      }
+      for (size_t c = 0; c < t->csv.ncols; c++)
+        if (types[c] == FT_NULL)
+          types[c] = FT_VARCHAR;
+      err_clear(e);
+    }
+    t->ncols = (int)t->csv.ncols;
+    t->names = t->csv.names;
+    t->types = t->csv.types;
+  } else {
+    rc = jsonl_sniff(sbuf != NULL ? sbuf : "", len, whole, q->a, &t->js, e);
+    if (rc < 0) {
+      free(sbuf);
+      return err_wrap(e, "cannot read '%s'", first->name);
+    }
+    int samples = 0;
+    for (size_t i = 0; i < t->nobjs && samples < SAMPLE_OBJECTS; i++) {
+      tobj *ob = &t->objs[i];
+      if (ob == first || ob->size == 0)
+        continue;
+      char *b2;
+      size_t l2;
+      bool w2;
+      if (read_head(q, ob, SAMPLE_MORE, &b2, &l2, &w2, e) == 0) {
+        jsonl_sample_types(&t->js, b2, l2 + (w2 ? 0 : 0), false, t->js.types);
+        free(b2);
+      }
+      samples++;
+    }
+    err_clear(e);
+    t->ncols = (int)t->js.ncols;
+    t->names = t->js.names;
+    t->types = t->js.types;
+    t->csv.quote = '"';
+    t->csv.escape = '"';
+  }
+  free(sbuf);
+  if (rc < 0)
+    return err_wrap(e, "cannot read '%s'", first->name);
+  *out = t;
+  return 0;
+}
+
+/* ---- object bytes during a scan ---- */
+
+int tobj_acquire(qctx *q, tobj *o, err *e)
+{
+  pthread_mutex_lock(&o->mu);
+  if (o->state == 1) {
+    pthread_mutex_unlock(&o->mu);
+    return 0;
+  }
+  if (o->state == 2 || o->state == 3) {
+    pthread_mutex_unlock(&o->mu);
+    return err_set(e, ERR_IO, "object '%s' is not available", o->name);
+  }
+  int fd = -1;
+  uint64_t size = 0;
+  int rc = q->src->open(q->src->ctx, o->bucket, o->key, &fd, &size, e);
+  if (rc < 0) {
+    o->state = 2;
+    pthread_mutex_unlock(&o->mu);
+    return rc;
+  }
+  atomic_fetch_add(&q->bytes_scanned, size);
+  atomic_fetch_add(&q->objects_scanned, 1);
+  const char *data = "";
+  if (size > 0) {
+    void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED) {
+      int en = errno;
+      close(fd);
+      o->state = 2;
+      pthread_mutex_unlock(&o->mu);
+      return err_set(e, ERR_IO, "cannot map '%s': %s", o->name, strerror(en));
+    }
+    madvise(m, size, MADV_WILLNEED);
+    data = m;
+  }
+  close(fd);
+  codec_kind k = o->codec != CODEC_NONE ? o->codec : codec_sniff(data, size);
+  if (k != CODEC_NONE && size > 0) {
+    char *d;
+    size_t dl;
+    int64_t room = (int64_t)q->mem_limit - atomic_load(&q->mem_used);
+    if (room < (1 << 20))
+      room = 1 << 20;
+    rc = codec_decompress(k, data, size, (size_t)room, &d, &dl, e);
+    munmap((void *)data, size);
+    if (rc < 0) {
+      o->state = 2;
+      pthread_mutex_unlock(&o->mu);
+      if (rc == ERR_ENTITY_TOO_LARGE)
+        return err_set(e, rc, "decompressing '%s' passed the query's memory limit of %llu MB",
+                       o->name, (unsigned long long)(q->mem_limit >> 20));
+      return err_wrap(e, "cannot read '%s'", o->name);
+    }
+    o->data = d;
+    o->len = dl;
+    o->mapped = false;
+    qctx_mem(q, (int64_t)dl);
+  } else {
+    o->data = data;
+    o->len = size;
+    o->mapped = size > 0;
+  }
+  o->state = 1;
+  pthread_mutex_unlock(&o->mu);
+  return 0;
+}
+
+static void tobj_unmap(qctx *q, tobj *o)
+{
+  if (o->state != 1)
+    return;
+  if (o->mapped)
+    munmap((void *)o->data, o->len);
+  else if (o->len > 0) {
+    free((void *)o->data);
+    qctx_mem(q, -(int64_t)o->len);
+  }
+  o->data = NULL;
+  o->state = 3;
+}
+
+void tobj_release(qctx *q, tobj *o)
+{
+  if (atomic_fetch_sub(&o->ranges_left, 1) == 1) {
+    pthread_mutex_lock(&o->mu);
+    tobj_unmap(q, o);
+    pthread_mutex_unlock(&o->mu);
+  }
+}
+
+void table_release_all(qctx *q)
+{
+  for (int i = 0; i < q->ntables; i++) {
+    table *t = q->tables[i];
+    for (size_t k = 0; k < t->nobjs; k++) {
+      tobj_unmap(q, &t->objs[k]);
+      pthread_mutex_destroy(&t->objs[k].mu);
+    }
+  }
+}
+
+/* ---- a local folder as the object source ---- */
+
+typedef struct dirsrc {
+  char root[4096];
+} dirsrc;
+
+typedef struct keyent {
+  char *key;
+  uint64_t size;
+} keyent;
+
+typedef struct keylist {
+  keyent *v;
+  size_t n;
+  size_t cap;
+} keylist;
+
+static void walk(const char *base, const char *rel, keylist *kl)
+{
+  char path[8192];
+  snprintf(path, sizeof path, "%s/%s", base, rel);
+  DIR *d = opendir(path);
+  if (d == NULL)
+    return;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+      continue;
+    char r2[4096];
+    snprintf(r2, sizeof r2, "%s%s%s", rel, rel[0] ? "/" : "", de->d_name);
+    char full[8192];
+    snprintf(full, sizeof full, "%s/%s", base, r2);
+    struct stat stt;
+    if (stat(full, &stt) != 0)
+      continue;
+    if (S_ISDIR(stt.st_mode)) {
+      walk(base, r2, kl);
+    } else if (S_ISREG(stt.st_mode)) {
+      if (kl->n == kl->cap) {
+        kl->cap = kl->cap ? kl->cap * 2 : 64;
+        kl->v = realloc(kl->v, sizeof(keyent) * kl->cap);
+        if (kl->v == NULL)
+          abort();
+      }
+      kl->v[kl->n].key = strdup(r2);
+      kl->v[kl->n].size = (uint64_t)stt.st_size;
+      kl->n++;
+    }
+  }
+  closedir(d);
+}
+
+static int keycmp(const void *a, const void *b)
+{
+  return strcmp(((const keyent *)a)->key, ((const keyent *)b)->key);
+}
+
+static int dir_list(void *ctx, const char *bucket, const char *prefix, objsrc_list_fn fn,
+                    void *arg, err *e)
+{
+  dirsrc *d = ctx;
+  char base[8192];
+  snprintf(base, sizeof base, "%s/%s", d->root, bucket);
+  struct stat stt;
+  if (strchr(bucket, '/') != NULL || strstr(bucket, "..") != NULL || stat(base, &stt) != 0 ||
+      !S_ISDIR(stt.st_mode))
+    return err_set(e, ERR_NO_SUCH_BUCKET, "no bucket '%s'", bucket);
+  keylist kl = {0};
+  walk(base, "", &kl);
+  qsort(kl.v, kl.n, sizeof(keyent), keycmp);
+  int rc = 0;
+  size_t pl = strlen(prefix);
+  for (size_t i = 0; i < kl.n; i++) {
+    if (rc == 0 && strncmp(kl.v[i].key, prefix, pl) == 0)
+      rc = fn(arg, kl.v[i].key, kl.v[i].size);
+    free(kl.v[i].key);
+  }
+  free(kl.v);
+  return rc;
+}
+
+static int dir_open(void *ctx, const char *bucket, const char *key, int *fd, uint64_t *size,
+                    err *e)
+{
+  dirsrc *d = ctx;
+  char path[8192];
+  snprintf(path, sizeof path, "%s/%s/%s", d->root, bucket, key);
+  if (strstr(key, "..") != NULL)
+    return err_set(e, ERR_NO_SUCH_KEY, "no object '%s' in bucket '%s'", key, bucket);
+  int f = open(path, O_RDONLY | O_CLOEXEC);
+  if (f < 0)
+    return err_set(e, ERR_NO_SUCH_KEY, "no object '%s' in bucket '%s'", key, bucket);
+  struct stat stt;
+  fstat(f, &stt);
+  *fd = f;
+  *size = (uint64_t)stt.st_size;
+  return 0;
+}
+
+void sql_objsrc_dir(sql_objsrc *out, const char *root)
+{
+  dirsrc *d = calloc(1, sizeof *d);
+  if (d == NULL)
+    abort();
+  snprintf(d->root, sizeof d->root, "%s", root);
+  out->ctx = d;
+  out->list = dir_list;
+  out->open = dir_open;
+}
+
+void sql_objsrc_dir_free(sql_objsrc *src)
+{
+  free(src->ctx);
+  src->ctx = NULL;
+}
+
+/* ---- the store as the object source ---- */
+
+static int store_list(void *ctx, const char *bucket, const char *prefix, objsrc_list_fn fn,
+                      void *arg, err *e)
+{
+  store *s = ctx;
+  const char *after = NULL;
+  char *after_copy = NULL;
+  int rc = 0;
+  for (;;) {
+    arena *a = arena_new();
+    store_list_params lp = {.prefix = prefix, .after = after_copy,
+                            .max_keys = STORE_MAX_LIST_KEYS};
+    store_list_result res;
+    rc = store_object_list(s, bucket, &lp, a, &res, e);
+    if (rc < 0) {
+      arena_free(a);
+      break;
+    }
+    for (size_t i = 0; i < res.nobjects && rc == 0; i++)
+      rc = fn(arg, res.objects[i].key, res.objects[i].size);
+    bool more = res.truncated && res.next_after != NULL && rc == 0;
+    free(after_copy);
+    after_copy = more ? strdup(res.next_after) : NULL;
+    arena_free(a);
+    if (!more)
+      break;
+  }
+  (void)after;
+  free(after_copy);
+  return rc;
+}
+
+static int store_open_obj(void *ctx, const char *bucket, const char *key, int *fd,
+                          uint64_t *size, err *e)
+{
+  store *s = ctx;
+  arena *a = arena_new();
+  store_object o;
+  int rc = store_object_get(s, bucket, key, a, &o, fd, e);
+  if (rc == 0)
+    *size = o.size;
+  arena_free(a);
+  return rc;
+}
+
+void sql_objsrc_store(sql_objsrc *out, store *st)
+{
+  out->ctx = st;
+  out->list = store_list;
+  out->open = store_open_obj;
+}

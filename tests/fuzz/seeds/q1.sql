@@ -1,0 +1,1 @@
+SELECT a, count(*) FROM 's3://b/x.csv' WHERE b LIKE '%x' GROUP BY 1 HAVING count(*) > 1 ORDER BY 2 DESC LIMIT 3

@@ -1,0 +1,1 @@
+SELECT CAST('12' AS integer) + 1.5, CASE WHEN 1 IN (1, NULL) THEN date_add('day', 3, DATE '2020-02-28') END, regexp_extract('ab12', '([0-9]+)', 1), substr('héllo', -3), round(2.345, 2), 7 % 0

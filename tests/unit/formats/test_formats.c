@@ -1,0 +1,368 @@
+/* tests/unit/formats/test_formats.c -- the readers: CSV dialect, header
+ * and type sniffing, tokenizing (quotes, embedded newlines, CRLF, BOM, no
+ * trailing newline, malformed rows), byte-range splitting, JSON lines,
+ * value parsing and the codecs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "formats/codec.h"
+#include "formats/csv.h"
+#include "formats/jsonl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+
+static csv_options defaults(void)
+{
+  csv_options o;
+  memset(&o, 0, sizeof o);
+  o.header = -1;
+  return o;
+}
+
+static void sniff(const char *text, csv_schema *s, arena *a)
+{
+  csv_options o = defaults();
+  err e;
+  assert_int_equal(csv_sniff(text, strlen(text), true, &o, a, s, &e), 0);
+}
+
+static void test_sniff_dialects(void **state)
+{
+  (void)state;
+  arena *a = arena_new();
+  csv_schema s;
+  sniff("a,b,c\n1,2,3\n4,5,6\n", &s, a);
+  assert_int_equal(s.delim, ',');
+  assert_true(s.header);
+  assert_int_equal(s.ncols, 3);
+  assert_string_equal(s.names[1], "b");
+  assert_int_equal(s.types[0], FT_BIGINT);
+  sniff("x;y\n1.5;hello\n2;world\n", &s, a);
+  assert_int_equal(s.delim, ';');
+  assert_int_equal(s.types[0], FT_DOUBLE);
+  assert_int_equal(s.types[1], FT_VARCHAR);
+  sniff("x|y|z\n1|2|3\n", &s, a);
+  assert_int_equal(s.delim, '|');
+  sniff("x\ty\n2020-01-02\t2020-01-02 10:11:12\n", &s, a);
+  assert_int_equal(s.delim, '\t');
+  assert_int_equal(s.types[0], FT_DATE);
+  assert_int_equal(s.types[1], FT_TIMESTAMP);
+  /* no header: the first row has numbers like the rest */
+  sniff("1,2\n3,4\n", &s, a);
+  assert_false(s.header);
+  assert_string_equal(s.names[0], "column0");
+  /* booleans, empty fields as NULL */
+  sniff("flag,n\ntrue,\nfalse,3\n", &s, a);
+  assert_int_equal(s.types[0], FT_BOOLEAN);
+  assert_int_equal(s.types[1], FT_BIGINT);
+  arena_free(a);
+}
+
+/* tokenizes all of text with every column; returns rows */
+static int read_all(const char *text, const csv_schema *s, fspan spans[][16], int max, err *e)
+{
+  csv_cursor c;
+  size_t n = strlen(text);
+  if (csv_cursor_init(&c, s, text, n, 0, n, "s3://b/t.csv", false, e) < 0)
+    return -1;
+  int cols[16];
+  fspan *sp[16];
+  for (size_t i = 0; i < s->ncols; i++) {
+    cols[i] = (int)i;
+    sp[i] = malloc(sizeof(fspan) * 64);
+  }
+  const char *rec[64];
+  int total = 0;
+  for (;;) {
+    int r = csv_tokenize(&c, cols, (int)s->ncols, sp, rec, 64, e);
+    if (r < 0) {
+      total = -1;
+      break;
+    }
+    if (r == 0)
+      break;
+    for (int k = 0; k < r && total + k < max; k++)
+      for (size_t i = 0; i < s->ncols; i++)
+        spans[total + k][i] = sp[i][k];
+    total += r;
+  }
+  for (size_t i = 0; i < s->ncols; i++)
+    free(sp[i]);
+  return total;
+}
+
+static void span_is(const fspan *f, const char *want)
+{
+  assert_int_equal(f->n, strlen(want));
+  assert_memory_equal(f->p, want, f->n);
+}
+
+static void test_quotes_newlines_crlf(void **state)
+{
+  (void)state;
+  arena *a = arena_new();
+  csv_schema s;
+  const char *t = "\xEF\xBB\xBFid,text\r\n1,\"a, b\"\r\n2,\"say \"\"hi\"\"\"\r\n3,\"two\nlines\"\r\n4,last";
+  sniff(t, &s, a);
+  assert_true(s.header);
+  assert_string_equal(s.names[0], "id");
+  fspan rows[8][16];
+  err e;
+  int n = read_all(t, &s, rows, 8, &e);
+  assert_int_equal(n, 4);
+  span_is(&rows[0][1], "a, b");
+  assert_true(rows[1][1].flags & SPAN_ESCAPED);
+  span_is(&rows[2][1], "two\nlines");
+  span_is(&rows[3][1], "last");
+  /* unescaping through fmt_convert */
+  vec v = {.phys = PHYS_STR};
+  str_ref out[8];
+  uint8_t nulls[COL_BATCH];
+  v.s = out;
+  strheap h = {0};
+  fspan col[4] = {rows[0][1], rows[1][1], rows[2][1], rows[3][1]};
+  assert_int_equal(fmt_convert(col, NULL, 4, FT_VARCHAR, '"', '"', NULL, &v, nulls, &h, NULL), 0);
+  assert_int_equal(out[1].len, strlen("say \"hi\""));
+  assert_memory_equal(out[1].ptr, "say \"hi\"", out[1].len);
+  strheap_release(&h);
+  arena_free(a);
+}
+
+static void test_nulls_and_empty(void **state)
+{
+  (void)state;
+  arena *a = arena_new();
+  csv_schema s;
+  const char *t = "a,b\n,\"\"\nx,y\n";
+  sniff(t, &s, a);
+  fspan rows[4][16];
+  err e;
+  assert_int_equal(read_all(t, &s, rows, 4, &e), 2);
+  vec v = {.phys = PHYS_STR};
+  str_ref out[4];
+  uint8_t nulls[COL_BATCH];
+  v.s = out;
+  strheap h = {0};
+  fspan c0[2] = {rows[0][0], rows[1][0]};
+  fspan c1[2] = {rows[0][1], rows[1][1]};
+  fmt_convert(c0, NULL, 2, FT_VARCHAR, '"', '"', NULL, &v, nulls, &h, NULL);
+  assert_non_null(v.nulls);
+  assert_int_equal(v.nulls[0], 1); /* empty unquoted: NULL */
+  fmt_convert(c1, NULL, 2, FT_VARCHAR, '"', '"', NULL, &v, nulls, &h, NULL);
+  assert_true(v.nulls == NULL || v.nulls[0] == 0); /* "" is an empty string */
+  assert_int_equal(out[0].len, 0);
+  /* an empty object */
+  csv_schema s2;
+  sniff("", &s2, a);
+  assert_int_equal(read_all("", &s2, rows, 4, &e), 0);
+  strheap_release(&h);
+  arena_free(a);
+}
+
+static void test_malformed(void **state)
+{
+  (void)state;
+  arena *a = arena_new();
+  csv_schema s;
+  const char *t = "a,b,c\n1,2,3\n4,5\n6,7,8\n";
+  sniff(t, &s, a);
+  fspan rows[8][16];
+  err e;
+  err_clear(&e);
+  assert_int_equal(read_all(t, &s, rows, 8, &e), -1);
+  assert_non_null(strstr(e.msg, "line 3"));
+  assert_non_null(strstr(e.msg, "expected 3 fields, found 2"));
+  assert_non_null(strstr(e.msg, "s3://b/t.csv"));
+  /* the skip option drops it */
+  csv_cursor c;
+  size_t n = strlen(t);
+  csv_cursor_init(&c, &s, t, n, 0, n, "x", true, &e);
+  int cols[1] = {0};
+  fspan sp[8];
+  fspan *spp[1] = {sp};
+  const char *rec[8];
+  assert_int_equal(csv_tokenize(&c, cols, 1, spp, rec, 8, &e), 2);
+  assert_int_equal(c.skipped, 1);
+  /* unterminated quote */
+  const char *u = "a,b\n1,\"open\n";
+  csv_schema s3;
+  csv_options o = defaults();
+  o.header = 1;
+  csv_sniff(u, strlen(u), true, &o, a, &s3, &e);
+  assert_int_equal(read_all(u, &s3, rows, 8, &e), -1);
+  assert_non_null(strstr(e.msg, "unterminated"));
+  arena_free(a);
+}
+
+/* byte ranges: every record read exactly once, whatever the split */
+static void test_ranges(void **state)
+{
+  (void)state;
+  arena *a = arena_new();
+  char text[4096];
+  size_t n = 0;
+  n += (size_t)sprintf(text + n, "k,v\n");
+  for (int i = 0; i < 100; i++)
+    n += (size_t)sprintf(text + n, "%d,%s\n", i, i % 7 == 0 ? "\"q,uo\"\"ted\"" : "plain");
+  csv_schema s;
+  csv_options o = defaults();
+  err e;
+  assert_int_equal(csv_sniff(text, n, true, &o, a, &s, &e), 0);
+  for (size_t split = 1; split < n; split += 37) {
+    int seen[100] = {0};
+    size_t bounds[3] = {0, split, n};
+    size_t prev_end = 0;
+    for (int r = 0; r < 2; r++) {
+      csv_cursor c;
+      assert_int_equal(csv_cursor_init(&c, &s, text, n, bounds[r], bounds[r + 1], "x", false, &e), 0);
+      if (r == 1)
+        assert_int_equal((size_t)(c.first - text), prev_end);
+      int cols[1] = {0};
+      fspan sp[128];
+      fspan *spp[1] = {sp};
+      const char *rec[128];
+      int got = csv_tokenize(&c, cols, 1, spp, rec, 128, &e);
+      assert_true(got >= 0);
+      for (int k = 0; k < got; k++)
+        seen[atoi(sp[k].p)]++;
+      prev_end = (size_t)(c.pos - text);
+    }
+    for (int i = 0; i < 100; i++)
+      assert_int_equal(seen[i], 1);
+  }
+  arena_free(a);
+}
+
+static void test_jsonl(void **state)
+{
+  (void)state;
+  arena *a = arena_new();
+  const char *t = "{\"a\":1,\"b\":\"x\\\"y\",\"n\":{\"z\":[1,2]}}\n\n{\"a\":2.5,\"c\":true,\"b\":null}\n";
+  jsonl_schema s;
+  err e;
+  assert_int_equal(jsonl_sniff(t, strlen(t), true, a, &s, &e), 0);
+  assert_int_equal(s.ncols, 4);
+  assert_string_equal(s.names[0], "a");
+  assert_int_equal(s.types[0], FT_DOUBLE);
+  assert_int_equal(s.types[1], FT_VARCHAR);
+  assert_int_equal(s.types[2], FT_VARCHAR);
+  assert_int_equal(s.types[3], FT_BOOLEAN);
+  jsonl_cursor c;
+  jsonl_cursor_init(&c, &s, t, strlen(t), 0, strlen(t), "j", false);
+  int cols[3] = {1, 2, 3};
+  fspan b[4], n[4], cc[4];
+  fspan *spp[3] = {b, n, cc};
+  const char *rec[4];
+  assert_int_equal(jsonl_tokenize(&c, cols, 3, spp, rec, 4, &e), 2);
+  assert_true(b[0].flags & SPAN_ESCAPED);
+  span_is(&n[0], "{\"z\":[1,2]}");
+  assert_null(b[1].p);
+  assert_null(cc[0].p);
+  span_is(&cc[1], "true");
+  /* malformed */
+  const char *bad = "{\"a\":1}\n{\"a\":}\n";
+  jsonl_cursor_init(&c, &s, bad, strlen(bad), 0, strlen(bad), "s3://b/j.jsonl", false);
+  int c0[1] = {0};
+  fspan x[4];
+  fspan *xp[1] = {x};
+  assert_true(jsonl_tokenize(&c, c0, 1, xp, rec, 4, &e) < 0);
+  assert_non_null(strstr(e.msg, "line 2"));
+  arena_free(a);
+}
+
+static void test_values(void **state)
+{
+  (void)state;
+  int64_t i;
+  double d;
+  assert_true(fmt_parse_i64("-9223372036854775808", 20, &i));
+  assert_true(i == INT64_MIN);
+  assert_false(fmt_parse_i64("9223372036854775808", 19, &i));
+  assert_false(fmt_parse_i64("12a", 3, &i));
+  assert_true(fmt_parse_f64("3.25", 4, &d));
+  assert_true(d == 3.25);
+  assert_true(fmt_parse_f64("1e-3", 4, &d));
+  assert_true(d == 0.001);
+  assert_true(fmt_parse_f64("0.1", 3, &d));
+  assert_true(d == 0.1);
+  assert_true(fmt_parse_date("2020-02-29", 10, &i));
+  assert_false(fmt_parse_date("2019-02-29", 10, &i));
+  assert_true(fmt_parse_timestamp("2020-01-01T00:00:01.5Z", 22, &i));
+  assert_true(i == fmt_days_from_civil(2020, 1, 1) * 86400000000LL + 1500000);
+  char out[48];
+  fmt_timestamp(i, out);
+  assert_string_equal(out, "2020-01-01 00:00:01.500000");
+  fmt_double(1.5, out);
+  assert_string_equal(out, "1.5");
+  fmt_double(2.0, out);
+  assert_string_equal(out, "2.0");
+  fmt_double(1e20, out);
+  assert_string_equal(out, "1.0E20");
+  assert_int_equal(fmt_guess_type("007", 3), FT_BIGINT);
+  assert_int_equal(fmt_guess_type("1.", 2), FT_DOUBLE);
+  assert_int_equal(fmt_guess_type("abc", 3), FT_VARCHAR);
+  assert_int_equal(fmt_guess_type("TRUE", 4), FT_BOOLEAN);
+}
+
+static void test_codecs(void **state)
+{
+  (void)state;
+  const char *text = "a,b\n1,2\n3,4\n";
+  size_t n = strlen(text);
+  /* gzip */
+  unsigned char gz[256];
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  z.next_in = (unsigned char *)(uintptr_t)text;
+  z.avail_in = (unsigned)n;
+  z.next_out = gz;
+  z.avail_out = sizeof gz;
+  deflate(&z, Z_FINISH);
+  size_t gzn = sizeof gz - z.avail_out;
+  deflateEnd(&z);
+  assert_int_equal(codec_sniff(gz, gzn), CODEC_GZIP);
+  char *out;
+  size_t outn;
+  err e;
+  assert_int_equal(codec_decompress(CODEC_GZIP, gz, gzn, 1 << 20, &out, &outn, &e), 0);
+  assert_int_equal(outn, n);
+  assert_memory_equal(out, text, n);
+  free(out);
+  /* truncated */
+  assert_true(codec_decompress(CODEC_GZIP, gz, gzn / 2, 1 << 20, &out, &outn, &e) < 0);
+  /* the limit */
+  assert_int_equal(codec_decompress(CODEC_GZIP, gz, gzn, 4, &out, &outn, &e), ERR_ENTITY_TOO_LARGE);
+  /* zstd */
+  char zs[256];
+  size_t zn = ZSTD_compress(zs, sizeof zs, text, n, 3);
+  assert_int_equal(codec_sniff(zs, zn), CODEC_ZSTD);
+  assert_int_equal(codec_decompress(CODEC_ZSTD, zs, zn, 1 << 20, &out, &outn, &e), 0);
+  assert_int_equal(outn, n);
+  assert_memory_equal(out, text, n);
+  free(out);
+  assert_int_equal(codec_from_name("x/y.csv.zst"), CODEC_ZSTD);
+  assert_int_equal(codec_from_name("x/y.csv.gz"), CODEC_GZIP);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_sniff_dialects),
+    cmocka_unit_test(test_quotes_newlines_crlf),
+    cmocka_unit_test(test_nulls_and_empty),
+    cmocka_unit_test(test_malformed),
+    cmocka_unit_test(test_ranges),
+    cmocka_unit_test(test_jsonl),
+    cmocka_unit_test(test_values),
+    cmocka_unit_test(test_codecs),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,328 @@
+/* tests/unit/sql/test_sql.c -- the SQL engine through its API over a
+ * temporary folder: lexer and parser errors with their line and column,
+ * binder errors (unknown column with the nearest name, type mismatch, the
+ * seed talk's GROUP BY mistake), and results of each feature. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "base/buf.h"
+#include "sql/exec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char root[256];
+
+static void put(const char *key, const char *text)
+{
+  char path[512];
+  snprintf(path, sizeof path, "%s/b/%s", root, key);
+  char *slash = strrchr(path, '/');
+  *slash = '\0';
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s'", path);
+  assert_int_equal(system(cmd), 0);
+  *slash = '/';
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  fwrite(text, 1, strlen(text), f);
+  fclose(f);
+}
+
+static int setup(void **state)
+{
+  (void)state;
+  snprintf(root, sizeof root, "/tmp/tarn-sql-test-%d", (int)getpid());
+  mkdir(root, 0755);
+  put("emp.csv", "id,name,dept,salary,hired\n"
+                 "1,ann,10,100.5,2019-01-05\n"
+                 "2,bob,20,200,2020-03-01\n"
+                 "3,cy,,50,2018-07-30\n"
+                 "4,\"d, \"\"q\"\"\",10,75.25,2021-12-31\n");
+  put("dept.csv", "dept;dname\n10;eng\n20;ops\n30;hr\n");
+  put("logs/2024/a.jsonl", "{\"u\":\"x\",\"n\":1,\"t\":\"2024-01-01 10:00:00\"}\n"
+                           "{\"u\":\"y\",\"n\":2,\"extra\":{\"k\":[1]}}\n");
+  put("logs/2024/b.jsonl", "{\"u\":\"x\",\"n\":3}\n");
+  put("logs/_SUCCESS", "");
+  put("sales.csv", "custid,year,gram,count\n157231,2019,a,3\n157231,2018,b,4\n9,2019,a,5\n");
+  return 0;
+}
+
+static int teardown(void **state)
+{
+  (void)state;
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+typedef struct res {
+  buf b;
+} res;
+
+static int on_cols(void *ctx, const sql_column *cols, size_t n, err *e)
+{
+  res *r = ctx;
+  (void)e;
+  for (size_t i = 0; i < n; i++) {
+    if (i)
+      buf_puts(&r->b, ",");
+    buf_puts(&r->b, cols[i].name);
+  }
+  buf_puts(&r->b, "\n");
+  return 0;
+}
+
+static int on_rows(void *ctx, const sql_batch *b, err *e)
+{
+  res *r = ctx;
+  (void)e;
+  for (size_t i = 0; i < sql_batch_rows(b); i++) {
+    for (size_t c = 0; c < sql_batch_columns(b); c++) {
+      if (c)
+        buf_puts(&r->b, ",");
+      sql_cell_csv(b, c, i, &r->b);
+    }
+    buf_puts(&r->b, "\n");
+  }
+  return 0;
+}
+
+/* runs sql; returns the CSV (caller frees) or NULL with e/stats set */
+static char *run(const char *sql, err *e, sql_stats *st)
+{
+  sql_objsrc src;
+  sql_objsrc_dir(&src, root);
+  res r;
+  buf_init(&r.b, 1 << 24);
+  sql_sink sink = {&r, on_cols, on_rows};
+  sql_options opt;
+  memset(&opt, 0, sizeof opt);
+  opt.threads = 2;
+  int rc = sql_run_src(&src, sql, &opt, &sink, st, e);
+  sql_objsrc_dir_free(&src);
+  if (rc < 0) {
+    buf_release(&r.b);
+    return NULL;
+  }
+  char *out = strdup(r.b.data != NULL ? r.b.data : "");
+  buf_release(&r.b);
+  return out;
+}
+
+static void expect(const char *sql, const char *want)
+{
+  err e;
+  sql_stats st;
+  char *got = run(sql, &e, &st);
+  if (got == NULL)
+    fail_msg("query failed: %s\n%s", e.msg, sql);
+  if (strcmp(got, want) != 0)
+    fail_msg("query: %s\nwant:\n%s\ngot:\n%s", sql, want, got);
+  free(got);
+}
+
+static void expect_error(const char *sql, const char *msg_part, int line, int col)
+{
+  err e;
+  sql_stats st;
+  char *got = run(sql, &e, &st);
+  if (got != NULL)
+    fail_msg("query should fail: %s\ngot:\n%s", sql, got);
+  if (strstr(e.msg, msg_part) == NULL)
+    fail_msg("query: %s\nwant message with: %s\ngot: %s", sql, msg_part, e.msg);
+  if (line > 0) {
+    if (st.error_line != line || st.error_column != col)
+      fail_msg("query: %s\nwant %d:%d, got %d:%d (%s)", sql, line, col, st.error_line,
+               st.error_column, e.msg);
+  }
+}
+
+static void test_syntax_errors(void **state)
+{
+  (void)state;
+  expect_error("SELECT FROM x", "syntax error at 'from'", 1, 8);
+  expect_error("SELECT a,\n  b FROM", "expected a table", 2, 9);
+  expect_error("SELECT 'abc", "unterminated string literal", 1, 8);
+  expect_error("SELECT 1 +", "expected an expression", 1, 11);
+  expect_error("DELETE FROM t", "only SELECT statements", 1, 1);
+  expect_error("SELECT (1, 2)", "row constructors", 1, 10);
+  expect_error("", "empty statement", 1, 1);
+  expect_error("SELECT 1 x y", "expected end of statement", 1, 12);
+}
+
+static void test_binder_errors(void **state)
+{
+  (void)state;
+  expect_error("SELECT custd FROM 's3://b/sales.csv'", "unknown column 'custd' (did you mean 'custid'?)",
+               1, 8);
+  /* the seed talk, slide 17 */
+  expect_error("SELECT custid, year, sum(count) FROM 's3://b/sales.csv' WHERE custid = '157231' "
+               "GROUP BY gram, year ORDER BY year ASC",
+               "'custid' must be an aggregate expression or appear in GROUP BY clause", 1, 8);
+  expect_error("SELECT name + 1 FROM 's3://b/emp.csv'", "type mismatch", 1, 13);
+  expect_error("SELECT * FROM 's3://b/emp.csv' WHERE name = id", "cannot apply '=' to varchar and bigint",
+               1, 43);
+  expect_error("SELECT lenght(name) FROM 's3://b/emp.csv'", "did you mean 'length'", 1, 8);
+  expect_error("SELECT dept FROM 's3://b/emp.csv' e JOIN 's3://b/dept.csv' d ON e.dept = d.dept",
+               "column 'dept' is ambiguous", 1, 8);
+  expect_error("SELECT * FROM 's3://b/emp.csv' WHERE sum(id) > 1", "not allowed in WHERE", 1, 38);
+  expect_error("SELECT * FROM sales", "table 'sales' does not exist", 1, 15);
+  expect_error("SELECT * FROM 's3://b/nothing*.csv'", "no objects match", 1, 15);
+  expect_error("SELECT * FROM 's3://nob/x.csv'", "no bucket 'nob'", 1, 15);
+  expect_error("SELECT id FROM 's3://b/emp.csv' UNION SELECT id, name FROM 's3://b/emp.csv'",
+               "different number of fields", 1, 33);
+  expect_error("SELECT CAST(name AS date) FROM 's3://b/emp.csv'", "cannot cast 'ann' to date", 0, 0);
+  expect_error("SELECT 1/0", "division by zero", 0, 0);
+}
+
+static void test_basics(void **state)
+{
+  (void)state;
+  expect("SELECT id, name FROM 's3://b/emp.csv' WHERE salary > 60 ORDER BY id",
+         "id,name\n1,ann\n2,bob\n4,\"d, \"\"q\"\"\"\n");
+  expect("SELECT count(*), count(dept), sum(salary), min(hired), max(name) FROM 's3://b/emp.csv'",
+         "_col0,_col1,_col2,_col3,_col4\n4,3,425.75,2018-07-30,\"d, \"\"q\"\"\"\n");
+  expect("SELECT dept, count(*) AS n FROM 's3://b/emp.csv' GROUP BY dept ORDER BY dept NULLS FIRST",
+         "dept,n\n,1\n10,2\n20,1\n");
+  expect("SELECT 1 + 2 * 3, 7 / 2, 7 % 3, -2.5, 'a' || 'b', 10 / 4.0",
+         "_col0,_col1,_col2,_col3,_col4,_col5\n7,3,1,-2.5,ab,2.5\n");
+  expect("SELECT NULL = NULL, NULL OR true, NULL AND false, 1 IN (2, NULL), 1 IN (1, NULL), "
+         "NULL IS NULL, coalesce(NULL, 3), nullif(2, 2)",
+         "_col0,_col1,_col2,_col3,_col4,_col5,_col6,_col7\n,true,false,,true,true,3,\n");
+  expect("SELECT CASE WHEN salary > 90 THEN 'hi' WHEN salary > 60 THEN 'mid' ELSE 'lo' END c "
+         "FROM 's3://b/emp.csv' ORDER BY id",
+         "c\nhi\nhi\nlo\nmid\n");
+  expect("SELECT name FROM 's3://b/emp.csv' WHERE name LIKE '_o%' OR name ILIKE 'A%' ORDER BY 1",
+         "name\nann\nbob\n");
+  expect("SELECT id FROM 's3://b/emp.csv' WHERE id BETWEEN 2 AND 3 AND dept IS NOT NULL", "id\n2\n");
+  expect("SELECT DISTINCT dept FROM 's3://b/emp.csv' WHERE dept IS NOT NULL ORDER BY dept DESC",
+         "dept\n20\n10\n");
+  expect("SELECT id FROM 's3://b/emp.csv' ORDER BY id DESC LIMIT 2 OFFSET 1", "id\n3\n2\n");
+}
+
+static void test_joins_sets_subqueries(void **state)
+{
+  (void)state;
+  expect("SELECT e.id, d.dname FROM 's3://b/emp.csv' e JOIN 's3://b/dept.csv' d ON e.dept = d.dept "
+         "ORDER BY e.id",
+         "id,dname\n1,eng\n2,ops\n4,eng\n");
+  expect("SELECT e.id, d.dname FROM 's3://b/emp.csv' e LEFT JOIN 's3://b/dept.csv' d USING (dept) "
+         "ORDER BY e.id",
+         "id,dname\n1,eng\n2,ops\n3,\n4,eng\n");
+  expect("SELECT d.dname, count(e.id) FROM 's3://b/emp.csv' e RIGHT JOIN 's3://b/dept.csv' d "
+         "ON e.dept = d.dept GROUP BY d.dname ORDER BY 1",
+         "dname,_col1\neng,2\nhr,0\nops,1\n");
+  expect("SELECT coalesce(e.name, '-'), coalesce(d.dname, '-') FROM 's3://b/emp.csv' e "
+         "FULL JOIN 's3://b/dept.csv' d ON e.dept = d.dept ORDER BY 1, 2",
+         "_col0,_col1\n-,hr\nann,eng\nbob,ops\ncy,-\n\"d, \"\"q\"\"\",eng\n");
+  expect("SELECT count(*) FROM 's3://b/emp.csv', 's3://b/dept.csv'", "_col0\n12\n");
+  expect("SELECT dept FROM 's3://b/emp.csv' INTERSECT SELECT dept FROM 's3://b/dept.csv' ORDER BY 1",
+         "dept\n10\n20\n");
+  expect("SELECT dept FROM 's3://b/dept.csv' EXCEPT SELECT dept FROM 's3://b/emp.csv'",
+         "dept\n30\n");
+  expect("SELECT count(*) FROM (SELECT dept FROM 's3://b/emp.csv' UNION ALL "
+         "SELECT dept FROM 's3://b/dept.csv')",
+         "_col0\n7\n");
+  expect("SELECT name FROM 's3://b/emp.csv' WHERE dept IN (SELECT dept FROM 's3://b/dept.csv' "
+         "WHERE dname = 'ops')",
+         "name\nbob\n");
+  expect("SELECT name FROM 's3://b/emp.csv' WHERE salary = (SELECT max(salary) FROM "
+         "'s3://b/emp.csv')",
+         "name\nbob\n");
+  expect("WITH t AS (SELECT dept, avg(salary) a FROM 's3://b/emp.csv' GROUP BY dept) "
+         "SELECT dept, a FROM t WHERE a > 80 ORDER BY dept",
+         "dept,a\n10,87.875\n20,200.0\n");
+  expect("SELECT n FROM (VALUES (1), (2), (3)) AS v(n) WHERE n > 1 ORDER BY n", "n\n2\n3\n");
+}
+
+static void test_windows(void **state)
+{
+  (void)state;
+  expect("SELECT id, row_number() OVER (PARTITION BY dept ORDER BY id DESC) rn, "
+         "rank() OVER (ORDER BY dept) r, sum(salary) OVER (PARTITION BY dept) s, "
+         "lag(id) OVER (ORDER BY id) p, lead(id, 1, 0) OVER (ORDER BY id) nx "
+         "FROM 's3://b/emp.csv' ORDER BY id",
+         "id,rn,r,s,p,nx\n1,2,1,175.75,,2\n2,1,3,200.0,1,3\n3,1,4,50.0,2,4\n4,1,1,175.75,3,0\n");
+  expect("SELECT id, sum(id) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) s, "
+         "dense_rank() OVER (ORDER BY dept NULLS FIRST) d FROM 's3://b/emp.csv' ORDER BY id",
+         "id,s,d\n1,1,2\n2,3,3\n3,5,1\n4,7,2\n");
+}
+
+static void test_functions(void **state)
+{
+  (void)state;
+  expect("SELECT lower('AbC'), upper('x'), length('héllo'), substr('hello', 2, 3), "
+         "trim('  a '), replace('aXbX', 'X', '-'), split_part('a,b,c', ',', 2), "
+         "strpos('hello', 'l'), starts_with('abc', 'ab'), reverse('abc')",
+         "_col0,_col1,_col2,_col3,_col4,_col5,_col6,_col7,_col8,_col9\n"
+         "abc,X,5,ell,a,a-b-,b,3,true,cba\n");
+  expect("SELECT regexp_like('abc123', '[0-9]+'), regexp_extract('abc123', '([a-z]+)([0-9]+)', 2), "
+         "regexp_replace('a1b2', '[0-9]', '#')",
+         "_col0,_col1,_col2\ntrue,123,a#b#\n");
+  expect("SELECT year(DATE '2020-03-04'), month(TIMESTAMP '2020-03-04 05:06:07'), "
+         "hour(TIMESTAMP '2020-03-04 05:06:07'), date_trunc('month', DATE '2020-03-04'), "
+         "date_add('day', 30, DATE '2020-02-01'), date_diff('day', DATE '2020-01-01', DATE '2020-03-01'), "
+         "extract(dow FROM DATE '2024-01-01'), from_unixtime(0), to_unixtime(TIMESTAMP '1970-01-02 00:00:00')",
+         "_col0,_col1,_col2,_col3,_col4,_col5,_col6,_col7,_col8\n"
+         "2020,3,5,2020-03-01,2020-03-02,60,1,1970-01-01 00:00:00,86400.0\n");
+  expect("SELECT abs(-3), round(2.345, 2), floor(2.7), ceil(2.1), sqrt(16), power(2, 10), "
+         "mod(7, 3), ln(1), log10(100)",
+         "_col0,_col1,_col2,_col3,_col4,_col5,_col6,_col7,_col8\n3,2.350,2.0,3.0,4.0,1024.0,1,0.0,2.0\n");
+  expect("SELECT CAST('12' AS integer) + 1, TRY_CAST('x' AS integer), CAST(1.5 AS varchar), "
+         "CAST('2020-01-02' AS date), CAST(2.5 AS bigint), CAST(true AS integer)",
+         "_col0,_col1,_col2,_col3,_col4,_col5\n13,,1.5,2020-01-02,3,1\n");
+  expect("SELECT stddev(x), approx_distinct(x), arbitrary(x) IS NOT NULL, bool_and(x > 0), "
+         "bool_or(x > 2), count(DISTINCT x) FROM (VALUES 1, 2, 2, 3) t(x)",
+         "_col0,_col1,_col2,_col3,_col4,_col5\n0.816496580927726,3,true,true,true,3\n");
+}
+
+static void test_json_and_globs(void **state)
+{
+  (void)state;
+  expect("SELECT u, sum(n) FROM 's3://b/logs/**/*.jsonl' GROUP BY u ORDER BY u",
+         "u,_col1\nx,4\ny,2\n");
+  expect("SELECT count(*) FROM read_json('s3://b/logs/2024/')", "_col0\n3\n");
+  expect("SELECT extra, json_extract_scalar(extra, '$.k[0]') FROM 's3://b/logs/2024/a.jsonl' "
+         "WHERE extra IS NOT NULL",
+         "extra,_col1\n\"{\"\"k\"\":[1]}\",1\n");
+  expect("SELECT dname FROM read_csv('s3://b/dept.csv', delim=';', header=true) WHERE dept = 30",
+         "dname\nhr\n");
+  expect("SELECT column1 FROM read_csv('s3://b/dept.csv', header=false) WHERE column0 = '10'",
+         "column1\neng\n");
+}
+
+static void test_stats(void **state)
+{
+  (void)state;
+  err e;
+  sql_stats st;
+  char *got = run("SELECT * FROM 's3://b/emp.csv'", &e, &st);
+  assert_non_null(got);
+  free(got);
+  assert_int_equal(st.rows, 4);
+  assert_int_equal(st.objects_scanned, 1);
+  assert_true(st.bytes_scanned > 100);
+  assert_true(st.cost_usd > 0.0000499 && st.cost_usd < 0.0000501); /* 10 MB minimum */
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_syntax_errors),
+    cmocka_unit_test(test_binder_errors),
+    cmocka_unit_test(test_basics),
+    cmocka_unit_test(test_joins_sets_subqueries),
+    cmocka_unit_test(test_windows),
+    cmocka_unit_test(test_functions),
+    cmocka_unit_test(test_json_and_globs),
+    cmocka_unit_test(test_stats),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
