@@ -48,6 +48,7 @@ static void usage(FILE *f)
         "  server [--data DIR] [--listen HOST:PORT]   run the server (default ./tarn-data, "
         "127.0.0.1:9000)\n"
         "  env    [--data DIR] [--listen HOST:PORT]   print export lines for the AWS CLI and SDKs\n"
+        "  sql    [--format table|csv|json] \"SQL\"     run SQL over the objects in the buckets\n"
         "  version                                    print the version\n",
         f);
 }
@@ -317,6 +318,8 @@ int main(int argc, char **argv)
     return cmd_server(argc - 2, argv + 2);
   if (strcmp(cmd, "env") == 0)
     return cli_env(argc - 2, argv + 2);
+  if (strcmp(cmd, "sql") == 0)
+    return cli_sql(argc - 2, argv + 2);
   if (strcmp(cmd, "version") == 0) {
     printf("tarn %s\n", TARN_VERSION);
     return 0;

@@ -28,6 +28,9 @@ int cli_credentials_client(const char *dir, cli_credentials *out, err *e);
 /* Creates dir (and parents) with mode 0700 when missing. */
 int cli_make_dir(const char *dir, err *e);
 
+/* `tarn sql [--format table|csv|json] "SQL"`: runs SQL through the server. */
+int cli_sql(int argc, char **argv);
+
 /* `tarn env [--data DIR] [--listen HOST:PORT]`: prints export lines. */
 int cli_env(int argc, char **argv);
 

@@ -38,7 +38,33 @@ int cli_target_init(cli_target *t, const char *dir, err *e)
 typedef struct transfer {
   const cli_call *call;
   int stopped;
+  double started;    /* monotonic seconds at the start */
+  double last_wait;  /* when on_wait was last called */
 } transfer;
+
+static size_t on_header(char *p, size_t size, size_t nmemb, void *userdata)
+{
+  transfer *tr = userdata;
+  size_t n = size * nmemb;
+  size_t len = n;
+  while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n'))
+    len--;
+  if (tr->call->on_header != NULL && len > 0)
+    tr->call->on_header(tr->call->ctx, p, len);
+  return n;
+}
+
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+  transfer *tr = userdata;
+  double now = (double)time_mono_ms() / 1000.0;
+  if (now - tr->last_wait >= 1.0) {
+    tr->last_wait = now;
+    tr->call->on_wait(tr->call->ctx, now - tr->started);
+  }
+  return 0;
+}
 
 static size_t on_write(char *p, size_t size, size_t nmemb, void *userdata)
 {
@@ -118,12 +144,22 @@ int cli_send(const cli_target *t, const cli_call *c, long *status, err *e)
   list = curl_slist_append(list, "Expect:");
   char *url = arena_sprintf(a, "%s%s", t->endpoint, c->path);
   transfer tr = {.call = c};
+  tr.started = tr.last_wait = (double)time_mono_ms() / 1000.0;
   curl_easy_setopt(curl, CURLOPT_URL, url);
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, c->method);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &tr);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  if (c->on_header != NULL) {
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &tr);
+  }
+  if (c->on_wait != NULL) {
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &tr);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  }
   if (strcmp(c->method, "HEAD") == 0)
     curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   if (c->body != NULL || strcmp(c->method, "POST") == 0 || strcmp(c->method, "PUT") == 0) {

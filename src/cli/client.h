@@ -32,6 +32,11 @@ typedef struct cli_call {
   size_t body_len;
   cli_body_fn on_body;       /* NULL: the body is discarded */
   void *ctx;
+  /* Optional: each response header and trailer, as "name: value" lines
+     without the line end (the status line too). */
+  void (*on_header)(void *ctx, const char *line, size_t n);
+  /* Optional: called about once a second while waiting; seconds so far. */
+  void (*on_wait)(void *ctx, double seconds);
 } cli_call;
 
 /* Sends the call; *status gets the HTTP status (0 when no answer came).
