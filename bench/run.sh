@@ -11,7 +11,8 @@
 #
 # Environment: BUILD (build), BENCH_SECS (1) seconds per run, BENCH_ROUNDS
 # (5) runs per server and metric (the median is shown),
-# BENCH_CONNS ("1 8") the connection counts, S3LOAD a prebuilt client. The table also goes to
+# BENCH_CONNS ("1 8") the connection counts; S3LOAD and TARN, prebuilt
+# binaries to use instead of building them. The table also goes to
 # bench/out/results.txt, every s3load line to bench/out/raw.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,15 +47,19 @@ if [ ! -x bench/node_modules/.bin/s3rver ]; then
 fi
 
 # --- build --------------------------------------------------------------------
-[ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" --buildtype=release >/dev/null
+[ -n "${S3LOAD:-}" ] && [ -n "${TARN:-}" ] || [ -f "$BUILD/build.ninja" ] ||
+  meson setup "$BUILD" --buildtype=release >/dev/null
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 if [ -z "${S3LOAD:-}" ]; then
   ninja -C "$BUILD" bench/s3load >/dev/null
-  S3LOAD=$ROOT/$BUILD/bench/s3load
+  S3LOAD=$BUILD/bench/s3load
 fi
-TARN=$ROOT/$BUILD/tarn
 TARN_OK=1
-ninja -C "$BUILD" tarn >"$OUT/build.log" 2>&1 ||
-  { say "tarn does not build (see bench/out/build.log); peers only"; TARN_OK=0; }
+if [ -z "${TARN:-}" ]; then
+  TARN=$BUILD/tarn
+  ninja -C "$BUILD" tarn >"$OUT/build.log" 2>&1 ||
+    { say "tarn does not build (see bench/out/build.log); peers only"; TARN_OK=0; }
+fi
 
 # --- servers ------------------------------------------------------------------
 T=$(mktemp -d /tmp/tarn-bench.XXXXXX)
@@ -167,6 +172,7 @@ seed() {
   load "$srv" put --size 4K --conns 8 --count 125 --key-prefix list/k- >/dev/null
 }
 
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 say "seeding objects"
 [ $TARN_OK = 0 ] || seed tarn
 seed s3rver
@@ -254,6 +260,8 @@ done
   echo "tarn bench, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
     "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
     "$(uname -sr), median of $ROUNDS runs of ${SECS}s"
+  echo "load average (1 min) at the start $LOAD_START, at the end $(cut -d' ' -f1 /proc/loadavg)" \
+    "(above ~1, something else was running: figures are less reliable)"
   [ $TARN_OK = 1 ] || echo "tarn did not answer: peer figures only"
   printf '%-22s %-6s %10s %-7s %10s %8s %8s %9s %9s\n' \
     metric unit tarn peer "peer val" ratio aim "tarn p99" "peer p99"

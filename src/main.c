@@ -6,12 +6,21 @@
  * to SHUTDOWN_DEADLINE_MS, then closes the store (pending commits finish).
  */
 #include "api/lambda.h"
+#include "api/lambda_events.h"
 #include "api/native.h"
+#include "api/native_events.h"
 #include "api/s3.h"
+#include "api/sns.h"
+#include "api/sqs.h"
 #include "base/log.h"
 #include "cli/cli.h"
+#include "cli/events.h"
+#include "cli/fn.h"
+#include "cli/queue.h"
+#include "events/events.h"
 #include "fn/fn.h"
 #include "http/http.h"
+#include "queue/queue.h"
 #include "sandbox/sandbox.h"
 #include "store/store.h"
 
@@ -49,6 +58,10 @@ static void usage(FILE *f)
         "127.0.0.1:9000)\n"
         "  env    [--data DIR] [--listen HOST:PORT]   print export lines for the AWS CLI and SDKs\n"
         "  sql    [--format table|csv|json] \"SQL\"     run SQL over the objects in the buckets\n"
+        "  fn     deploy|invoke|logs|ls|rm ...        run folders as functions (tarn fn help)\n"
+        "  events [--once] [--json]                   watch object events, deliveries and batches live\n"
+        "  queue  ls|create|send|receive|tail|...     queues (tarn queue help)\n"
+        "  topic  ls|create|publish|subscribe|...     topics (tarn topic help)\n"
         "  version                                    print the version\n",
         f);
 }
@@ -182,6 +195,11 @@ static void write_fn_metrics(void *ctx, buf *out)
   fn_metrics(ctx, out);
 }
 
+static void write_events_metrics(void *ctx, buf *out)
+{
+  events_metrics(ctx, out);
+}
+
 static int cmd_server(int argc, char **argv)
 {
   const char *dir = "./tarn-data";
@@ -233,11 +251,25 @@ static int cmd_server(int argc, char **argv)
     log_error("%s", e.msg);
     return 1;
   }
+  if (getenv("TARN_ACCESS_KEY") != NULL)
+    log_info("credentials: from TARN_ACCESS_KEY / TARN_SECRET_KEY");
+  else
+    log_info("credentials: %s/credentials%s", real, created ? " (created)" : "");
   store *st = NULL;
   if (store_open(real, &st, &e) != 0) {
     log_error("cannot open the store in '%s': %s", real, e.msg);
     return 1;
   }
+  queue_system *qs = NULL;
+  queue_options qo = {.data_dir = real, .access_key = server_keys.access_key,
+                      .secret_key = server_keys.secret_key};
+  if (queue_system_open(&qo, &qs, &e) != 0) {
+    log_error("cannot open the queues in '%s': %s", real, e.msg);
+    store_close(st);
+    return 1;
+  }
+  http_service *sqs = sqs_service_new(qs);
+  http_service *sns = sns_service_new(qs);
   http_service *native = native_service_new(st, TARN_VERSION);
   http_service *s3 = s3_service_new(st);
   functions fns = {0};
@@ -251,14 +283,25 @@ static int cmd_server(int argc, char **argv)
   }
   if (fns.fn != NULL)
     native_service_add_metrics(native, write_fn_metrics, fns.fn);
-  http_service *services[] = {s3, fns.lambda};
+  /* events: bucket notifications, event source mappings, async destinations */
+  events_system *ev = NULL;
+  events_options eo = {.data_dir = real, .st = st, .q = qs, .fn = fns.fn};
+  if (events_system_open(&eo, &ev, &e) != 0)
+    log_warn("bucket notifications and event source mappings are off: %s", e.msg);
+  s3_service_set_events(s3, ev);
+  lambda_events_attach(ev);
+  native_events_attach(ev);
+  if (ev != NULL)
+    native_service_add_metrics(native, write_events_metrics, ev);
+  http_service *native_front = native_events_wrap(native); /* /_tarn/events */
+  http_service *services[] = {s3, sqs, sns, fns.lambda};
   http_config cfg = {
       .listen_host = host,
       .listen_port = port,
       .secret_lookup = lookup_secret,
-      .native = native,
+      .native = native_front,
       .services = services,
-      .nservices = fns.lambda != NULL ? 2 : 1,
+      .nservices = fns.lambda != NULL ? 4 : 3,
       .log_requests = true,
   };
   http_server *srv = NULL;
@@ -281,10 +324,13 @@ static int cmd_server(int argc, char **argv)
     return 1;
   }
   int bound = http_server_port(srv);
-  if (getenv("TARN_ACCESS_KEY") != NULL)
-    log_info("credentials: from TARN_ACCESS_KEY / TARN_SECRET_KEY");
-  else
-    log_info("credentials: %s/credentials%s", real, created ? " (created)" : "");
+  char queue_endpoint[300];
+  snprintf(queue_endpoint, sizeof queue_endpoint, "http://%s:%d",
+           strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host, bound);
+  if (queue_system_start(qs, queue_endpoint, &e) != 0)
+    log_warn("topic deliveries to functions and HTTP endpoints are off: %s", e.msg);
+  if (ev != NULL && events_system_start(ev, &e) != 0)
+    log_warn("event deliveries are off: %s", e.msg);
   log_info("tarn %s serving %s on http://%s:%d", TARN_VERSION, real, host, bound);
   fprintf(stderr,
           "\n  endpoint     http://%s:%d\n"
@@ -295,9 +341,18 @@ static int cmd_server(int argc, char **argv)
   int sig = 0;
   sigwait(&stop_signals, &sig);
   log_info("signal %d: stopping (in-flight requests get %d ms)", sig, SHUTDOWN_DEADLINE_MS);
+  events_system_stop(ev); /* before what it delivers into */
+  native_events_attach(NULL);
   fn_system_stop(fns.fn); /* invocations waiting in handlers return first */
+  queue_system_stop(qs);  /* long polls answer first */
   http_server_stop(srv, SHUTDOWN_DEADLINE_MS);
+  lambda_events_attach(NULL);
+  ev = events_system_close(ev);
+  native_front = native_events_unwrap(native_front);
   functions_close(&fns);
+  sqs_service_free(sqs);
+  sns_service_free(sns);
+  queue_system_close(qs);
   s3_service_free(s3);
   native_service_free(native);
   store_close(st);
@@ -320,6 +375,14 @@ int main(int argc, char **argv)
     return cli_env(argc - 2, argv + 2);
   if (strcmp(cmd, "sql") == 0)
     return cli_sql(argc - 2, argv + 2);
+  if (strcmp(cmd, "fn") == 0)
+    return cli_fn(argc - 2, argv + 2);
+  if (strcmp(cmd, "events") == 0)
+    return cli_events(argc - 2, argv + 2);
+  if (strcmp(cmd, "queue") == 0)
+    return cli_queue(argc - 2, argv + 2);
+  if (strcmp(cmd, "topic") == 0)
+    return cli_topic(argc - 2, argv + 2);
   if (strcmp(cmd, "version") == 0) {
     printf("tarn %s\n", TARN_VERSION);
     return 0;

@@ -22,15 +22,31 @@
  *   PUT|DELETE /2017-10-31/functions/F/concurrency         Put/DeleteFunctionConcurrency
  *   GET    /2019-09-30/functions/F/concurrency             GetFunctionConcurrency
  *   GET    /2015-03-31/functions/F/logs?bytes=N            tarn's own: the function's log
+ * plus, answered by lambda_events.c (routed in lambda_prepare): event source
+ * mappings (/2015-03-31/event-source-mappings...) and event invoke configs
+ * (/2019-09-25/functions/F/event-invoke-config...); DeadLetterConfig of
+ * Create/UpdateFunctionConfiguration is stored there too.
+ * and one tarn extension of Invoke: with ?tarn-function-error=status a
+ * function error is answered 502 instead of 200 (X-Amz-Function-Error is
+ * still sent), for clients that see the status but not the headers (the
+ * `tarn fn` CLI).
  *
  * Invariants:
  *   (1) Every request body has a limit set in prepare (Invoke: 6 MB,
  *       code: Lambda's 70167211-byte request, others: 1 MB) and input is
- *       checked before anything changes.
+ *       checked before anything changes. SDKs do not send
+ *       x-amz-content-sha256, so bodies are buffered before authentication
+ *       up to the largest of these (unsigned_body_max).
+ *   (2) A synchronous Invoke holds no thread while the function runs: its
+ *       handler parks the request, and fn calls invoke_done once at the
+ *       end (answer, error, time-out, stop), which fills the response and
+ *       resumes it, under fn's lock. cleanup() forgets the invocation under
+ *       that same lock, so after it returns fn never touches the request.
  *
  * Start reading at lambda_prepare().
  */
 #include "api/lambda.h"
+#include "api/lambda_events.h"
 
 #include "base/hash.h"
 
@@ -70,12 +86,19 @@ enum op {
   OP_DELETE_CONCURRENCY,
   OP_GET_CONCURRENCY,
   OP_LOGS,
+  OP_EVENTS, /* event source mappings, event invoke configs: lambda_events.c */
 };
 
 typedef struct call {
   enum op op;
-  const char *function; /* as in the path */
+  const char *function;      /* as in the path */
   const char *alias;
+  bool throttled_reserved;   /* an ERR_THROTTLED came from the reserved limit */
+  /* a synchronous Invoke, parked (see (2)) */
+  bool parked;               /* handle() parked the request */
+  bool error_status;         /* ?tarn-function-error=status */
+  http_req *req;             /* the parked request, for invoke_done */
+  fn_invocation *running;    /* set by fn while it runs; under fn's lock */
 } call;
 
 /* ---- routing ---- */
@@ -114,6 +137,10 @@ static int lambda_prepare(void *ctx, http_req *r, err *e)
 {
   call *c = arena_alloc(r->arena, sizeof *c);
   r->svc = c;
+  if (lambda_events_route(r)) {
+    c->op = OP_EVENTS;
+    return lambda_events_prepare(r, e);
+  }
   const char *path = r->path;
   if (strcmp(path, "/2015-03-31/functions") == 0 || strcmp(path, "/2015-03-31/functions/") == 0) {
     if (strcmp(r->method, "POST") == 0) {
@@ -204,7 +231,7 @@ static void lambda_error(void *ctx, http_req *r, const err *e)
     status = 400;
     type = "InvalidRequestContentException";
     break;
-  case FN_ERR_CONFLICT:
+  case ERR_CONFLICT:
     status = 409;
     type = "ResourceConflictException";
     break;
@@ -216,16 +243,15 @@ static void lambda_error(void *ctx, http_req *r, const err *e)
     status = 413;
     type = "RequestEntityTooLargeException";
     break;
-  case FN_ERR_THROTTLED:
+  case ERR_THROTTLED: {
+    const call *c = r->svc;
     status = 429;
     type = "TooManyRequestsException";
-    reason = "ReservedFunctionConcurrentInvocationLimitExceeded";
+    reason = c != NULL && c->throttled_reserved
+                 ? "ReservedFunctionConcurrentInvocationLimitExceeded"
+                 : "ConcurrentInvocationLimitExceeded";
     break;
-  case FN_ERR_THROTTLED_ACCOUNT:
-    status = 429;
-    type = "TooManyRequestsException";
-    reason = "ConcurrentInvocationLimitExceeded";
-    break;
+  }
   case ERR_METHOD_NOT_ALLOWED:
     status = 404;
     type = "UnknownOperationException";
@@ -462,6 +488,7 @@ static json_t *config_json(const fn_config *c)
       json_object_set_new(vars, c->env[i].name, json_string(c->env[i].value));
     json_object_set_new(j, "Environment", json_pack("{s:o}", "Variables", vars));
   }
+  lambda_events_dead_letter_out(c->name, j);
   return j;
 }
 
@@ -519,7 +546,11 @@ static int op_create(lambda *l, http_req *r, err *e)
   if (rc == 0 && !given)
     rc = err_set(e, ERR_INVALID, "Please provide a source for function code.");
   if (rc == 0)
+    rc = lambda_events_dead_letter_in(fname, b, false, e);
+  if (rc == 0)
     rc = fn_function_create(l->fn, fname, &set, &code, publish, r->arena, &out, e);
+  if (rc == 0)
+    rc = lambda_events_dead_letter_in(fname, b, true, e);
   json_decref(b);
   if (rc == 0)
     send_json(r, 201, config_json(&out));
@@ -598,7 +629,11 @@ static int op_update_config(lambda *l, http_req *r, const call *c, err *e)
   if (rc == 0)
     rc = parse_settings(b, r->arena, &set, e);
   if (rc == 0)
+    rc = lambda_events_dead_letter_in(name, b, false, e);
+  if (rc == 0)
     rc = fn_function_update_config(l->fn, name, &set, r->arena, &out, e);
+  if (rc == 0)
+    rc = lambda_events_dead_letter_in(name, b, true, e);
   json_decref(b);
   if (rc == 0)
     send_json(r, 200, config_json(&out));
@@ -781,10 +816,52 @@ static int op_concurrency(lambda *l, http_req *r, const call *c, err *e)
   return rc;
 }
 
-static int op_invoke(lambda *l, http_req *r, const call *c, err *e)
+/* Writes an invocation's result as Invoke's response. */
+static void invoke_answer(http_req *r, const call *c, fn_invoke_result *res)
+{
+  int status = res->status;
+  if (res->function_error != NULL && c->error_status)
+    status = 502;
+  http_resp_status(r, status);
+  http_resp_header(r, "x-amzn-RequestId", res->request_id ? res->request_id : r->request_id);
+  if (res->executed_version != NULL && res->status == 200)
+    http_resp_header(r, "X-Amz-Executed-Version", res->executed_version);
+  if (res->function_error != NULL)
+    http_resp_header(r, "X-Amz-Function-Error", res->function_error);
+  if (res->log_tail_b64 != NULL)
+    http_resp_header(r, "X-Amz-Log-Result", res->log_tail_b64);
+  if (res->status == 200) {
+    http_resp_header(r, "Content-Type", "application/json");
+    buf_release(&r->resp_body);
+    r->resp_body = res->payload;
+    buf_init(&res->payload, 0);
+    if (r->resp_body.max < r->resp_body.len)
+      r->resp_body.max = r->resp_body.len;
+  } else {
+    buf_release(&res->payload);
+  }
+}
+
+/* The end of a synchronous Invoke (fn_invoke_done: under fn's lock, and
+ * before cleanup() for the request, see (2)). */
+static void invoke_done(void *ctx, int rc, fn_invoke_result *res, const err *e)
+{
+  call *c = ctx;
+  http_req *r = c->req;
+  if (rc != 0)
+    lambda_error(NULL, r, e);
+  else
+    invoke_answer(r, c, res);
+  http_req_resume(r);
+}
+
+/* A synchronous Invoke returns 0 with the request parked: from then on it
+ * is invoke_done's, and nothing here may touch it. */
+static int op_invoke(lambda *l, http_req *r, call *c, err *e)
 {
   const char *type = http_req_header(r, "x-amz-invocation-type");
   const char *log = http_req_header(r, "x-amz-log-type");
+  const char *fe = http_req_param(r, "tarn-function-error");
   fn_invoke_params p = {
       .name = c->function,
       .qualifier = http_req_param(r, "Qualifier"),
@@ -808,31 +885,31 @@ static int op_invoke(lambda *l, http_req *r, const call *c, err *e)
     return err_set(e, ERR_INVALID, "1 validation error detected: Value '%s' at 'logType' failed "
                                    "to satisfy constraint: Member must satisfy enum value set: "
                                    "[None, Tail]", log);
+  if (fe != NULL && strcmp(fe, "status") != 0)
+    return err_set(e, ERR_INVALID, "tarn-function-error must be 'status'");
+  c->error_status = fe != NULL;
   if (p.type != FN_INVOKE_SYNC)
     p.log_tail = false;
   if (p.client_context != NULL && strlen(p.client_context) > 3583)
     return err_set(e, ERR_INVALID, "Client context must be at most 3583 bytes of base64");
+  if (p.type == FN_INVOKE_SYNC) {
+    /* Parked before it starts: the end may come before fn_invoke returns. */
+    c->req = r;
+    c->parked = true;
+    p.done = invoke_done;
+    p.done_ctx = c;
+    p.running = &c->running;
+    http_req_park(r);
+  }
   fn_invoke_result res;
   int rc = fn_invoke(l->fn, &p, r->arena, &res, e);
-  if (rc)
-    return rc;
-  http_resp_status(r, res.status);
-  http_resp_header(r, "x-amzn-RequestId", res.request_id ? res.request_id : r->request_id);
-  if (res.executed_version != NULL && res.status == 200)
-    http_resp_header(r, "X-Amz-Executed-Version", res.executed_version);
-  if (res.function_error != NULL)
-    http_resp_header(r, "X-Amz-Function-Error", res.function_error);
-  if (res.log_tail_b64 != NULL)
-    http_resp_header(r, "X-Amz-Log-Result", res.log_tail_b64);
-  if (res.status == 200) {
-    http_resp_header(r, "Content-Type", "application/json");
-    buf_release(&r->resp_body);
-    r->resp_body = res.payload;
-    if (r->resp_body.max < r->resp_body.len)
-      r->resp_body.max = r->resp_body.len;
-  } else {
-    buf_release(&res.payload);
+  if (rc != 0) {
+    c->throttled_reserved = res.throttled_reserved;
+    return rc; /* not started: lambda_handle answers (and resumes) */
   }
+  if (p.type == FN_INVOKE_SYNC)
+    return 0;
+  invoke_answer(r, c, &res);
   return 0;
 }
 
@@ -904,12 +981,27 @@ static void lambda_handle(void *ctx, http_req *r)
   case OP_LOGS:
     rc = op_logs(l, r, c, &e);
     break;
+  case OP_EVENTS:
+    rc = lambda_events_handle(r, &e);
+    break;
   }
   if (rc != 0) {
     r->nresp_headers = 0;
     buf_reset(&r->resp_body);
     lambda_error(l, r, &e);
+    if (c->parked)
+      http_req_resume(r); /* parked, but the invocation never started */
   }
+}
+
+/* Forgets a parked invocation's request: under fn's lock, so invoke_done
+ * either ran before or never will (see (2)). */
+static void lambda_cleanup(void *ctx, http_req *r)
+{
+  lambda *l = ctx;
+  call *c = r->svc;
+  if (c != NULL && c->parked)
+    fn_invoke_forget(l->fn, &c->running);
 }
 
 http_service *lambda_service_new(fn_system *fn, store *st)
@@ -925,7 +1017,8 @@ http_service *lambda_service_new(fn_system *fn, store *st)
       .prepare = lambda_prepare,
       .handle = lambda_handle,
       .error = lambda_error,
-      .cleanup = NULL,
+      .cleanup = lambda_cleanup,
+      .unsigned_body_max = CODE_BODY_MAX,
   };
   return &l->svc;
 }

@@ -38,8 +38,12 @@
  *       tarn has no bucket policies).
  *   (4) HEAD answers and 304s carry no body, errors included.
  *
+ * Bucket notifications (?notification) are in s3_notify.c, over the
+ * events part; every object change carries its origin (request id, access
+ * key) to the store's change feed through store_origin_set (s3_handle).
+ *
  * Not implemented (501 NotImplemented, naming the subresource): versioning,
- * policy, cors, lifecycle, website, logging, notification, encryption,
+ * policy, cors, lifecycle, website, logging, encryption,
  * replication, object lock, bucket tagging, PUT ?acl, browser POST uploads,
  * GetObject ?partNumber, and the rest of S3's subresources. GET ?acl on a
  * bucket or an object answers a fixed owner-FULL_CONTROL policy, because
@@ -66,6 +70,8 @@ static const s3_op op_delete_bucket = {"DeleteBucket", NULL, s3_delete_bucket, 0
 static const s3_op op_head_bucket = {"HeadBucket", NULL, s3_head_bucket, 0};
 static const s3_op op_get_bucket_location = {"GetBucketLocation", NULL, s3_get_bucket_location, 0};
 static const s3_op op_get_bucket_acl = {"GetBucketAcl", NULL, s3_get_acl, 0};
+static const s3_op op_get_notification = {"GetBucketNotificationConfiguration", NULL, s3_get_notification, 0};
+static const s3_op op_put_notification = {"PutBucketNotificationConfiguration", NULL, s3_put_notification, 0};
 static const s3_op op_list_objects = {"ListObjects", NULL, s3_list_objects, 0};
 static const s3_op op_list_objects_v2 = {"ListObjectsV2", NULL, s3_list_objects_v2, 0};
 static const s3_op op_list_uploads = {"ListMultipartUploads", NULL, s3_list_uploads, 0};
@@ -107,10 +113,12 @@ static const route routes[] = {
 
   {"GET",    AT_BUCKET,  "location",    NULL,       NULL,                &op_get_bucket_location},
   {"GET",    AT_BUCKET,  "acl",         NULL,       NULL,                &op_get_bucket_acl},
+  {"GET",    AT_BUCKET,  "notification", NULL,      NULL,                &op_get_notification},
   {"GET",    AT_BUCKET,  "uploads",     NULL,       NULL,                &op_list_uploads},
   {"GET",    AT_BUCKET,  "list-type=2", NULL,       NULL,                &op_list_objects_v2},
   {"GET",    AT_BUCKET,  NULL,          NULL,       NULL,                &op_list_objects},
   {"HEAD",   AT_BUCKET,  NULL,          NULL,       NULL,                &op_head_bucket},
+  {"PUT",    AT_BUCKET,  "notification", NULL,      NULL,                &op_put_notification},
   {"PUT",    AT_BUCKET,  NULL,          NULL,       NULL,                &op_create_bucket},
   {"DELETE", AT_BUCKET,  NULL,          NULL,       NULL,                &op_delete_bucket},
   {"POST",   AT_BUCKET,  "delete",      NULL,       NULL,                &op_delete_objects},
@@ -347,7 +355,11 @@ static void s3_handle(void *ctx, http_req *req)
   s3_call *c = req->svc;
   err e;
   err_clear(&e);
+  store_origin origin = {.request_id = req->request_id,
+                         .principal = req->authenticated ? req->auth.access_key : NULL};
+  store_origin_set(&origin);  /* the change feed records who changed what */
   int rc = c->op->handle(s, req, c, &e);
+  store_origin_set(NULL);
   if (rc != 0) {
     if (e.code == 0)
       err_set(&e, rc, "%s failed", c->op->name);
@@ -378,6 +390,11 @@ http_service *s3_service_new(store *st)
   s->base.error = s3_error;
   s->base.cleanup = s3_cleanup;
   return &s->base;
+}
+
+void s3_service_set_events(http_service *svc, struct events_system *ev)
+{
+  ((s3_svc *)svc->ctx)->ev = ev;
 }
 
 http_service *s3_service_free(http_service *svc)

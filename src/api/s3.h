@@ -19,6 +19,12 @@
  * (out-of-memory aborts). */
 http_service *s3_service_new(store *st);
 
+/* Bucket notifications (?notification) go to the events part ev
+ * (borrowed; it must outlive the service). Without one they answer
+ * NotImplemented. */
+struct events_system;
+void s3_service_set_events(http_service *svc, struct events_system *ev);
+
 /* Frees a service made by s3_service_new, once the server that used it has
  * stopped. Accepts NULL; returns NULL. */
 http_service *s3_service_free(http_service *svc);

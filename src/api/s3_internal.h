@@ -48,6 +48,7 @@ typedef struct s3_op {
 struct s3_svc {
   http_service base;  /* first member: what the server holds */
   store *st;          /* borrowed */
+  struct events_system *ev;  /* borrowed, or NULL: ?notification answers NotImplemented */
 };
 
 /* Per-request state, in the request's arena (req->svc). */
@@ -86,6 +87,10 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_put_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_delete_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
+
+/* s3_notify.c */
+int s3_put_notification(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_notification(s3_svc *s, http_req *req, s3_call *c, err *e);
 
 /* s3_list.c */
 int s3_list_objects(s3_svc *s, http_req *req, s3_call *c, err *e);

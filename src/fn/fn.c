@@ -1,9 +1,10 @@
 /* fn/fn.c -- the function system's life: open, start, stop, close, and the
  * small file helpers the other files share.
  *
- * Order of things (main.c): sandbox_system_init, fn_system_open, the
- * Runtime API server on its socket, fn_system_start; at the end
- * fn_system_stop, the servers stop, fn_system_close.
+ * Order of things (main.c): sandbox_system_init, fn_system_open (the
+ * scheduler's threads start: synchronous invocations work from here on),
+ * the Runtime API server on its socket, fn_system_start (the asynchronous
+ * workers); at the end fn_system_stop, the servers stop, fn_system_close.
  */
 #include "fn/internal.h"
 
@@ -98,7 +99,11 @@ int fn_system_open(const fn_options *o, fn_system **out, err *e)
                                             : FN_DEFAULT_ACCOUNT_CONCURRENCY;
   s->idle_seconds = o->idle_seconds ? o->idle_seconds : 300;
   s->async_workers = o->async_workers ? o->async_workers : 8;
-  s->async_retry_ms = o->async_retry_ms ? o->async_retry_ms : 1000;
+  s->async_retry_ms = o->async_retry_ms;
+  if (s->async_retry_ms == 0 && getenv("TARN_EVENT_RETRY_BASE_MS") != NULL)
+    s->async_retry_ms = (uint32_t)strtoul(getenv("TARN_EVENT_RETRY_BASE_MS"), NULL, 10);
+  if (s->async_retry_ms == 0)
+    s->async_retry_ms = 1000;
   s->epfd = -1;
   s->wake_fd = -1;
   pthread_mutex_init(&s->lock, NULL);
@@ -109,6 +114,7 @@ int fn_system_open(const fn_options *o, fn_system **out, err *e)
   pthread_cond_init(&s->registered, &ca);
   pthread_cond_init(&s->reaper_cond, &ca);
   pthread_cond_init(&s->queue_cond, &ca);
+  pthread_cond_init(&s->timer_cond, &ca);
   pthread_condattr_destroy(&ca);
   runtime_service_init(s);
   int rc;
@@ -118,18 +124,18 @@ int fn_system_open(const fn_options *o, fn_system **out, err *e)
     return rc;
   }
   code_sweep(s);
+  if ((rc = sched_start_threads(s, e)) != 0) {
+    fn_system_close(s);
+    return rc;
+  }
   *out = s;
   return 0;
 }
 
 int fn_system_start(fn_system *s, err *e)
 {
-  int rc = sched_start_threads(s, e);
-  if (rc == 0)
-    rc = async_start(s, e);
-  if (rc == 0)
-    s->started = true;
-  return rc;
+  s->started = true; /* even when a worker failed to start: stop joins the others */
+  return async_start(s, e);
 }
 
 void fn_system_stop(fn_system *s)
@@ -141,10 +147,12 @@ void fn_system_stop(fn_system *s)
   s->stopping = true;
   pthread_cond_broadcast(&s->registered);
   pthread_mutex_unlock(&s->lock);
-  if (was || !s->started)
+  if (was)
     return;
-  async_stop(s);
-  sched_stop(s);
+  if (s->sched_on)
+    sched_stop(s); /* ends invocations in flight: their workers wake */
+  if (s->started)
+    async_stop(s);
 }
 
 fn_system *fn_system_close(fn_system *s)
@@ -160,6 +168,7 @@ fn_system *fn_system_close(fn_system *s)
   pthread_cond_destroy(&s->registered);
   pthread_cond_destroy(&s->reaper_cond);
   pthread_cond_destroy(&s->queue_cond);
+  pthread_cond_destroy(&s->timer_cond);
   pthread_mutex_destroy(&s->lock);
   pthread_mutex_destroy(&s->write_lock);
   free(s->data_dir);

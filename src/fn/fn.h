@@ -15,7 +15,8 @@
  * the invocation is admitted, and its end (answer, error, time-out, crash,
  * stop) calls the caller back from whichever thread saw it, so an HTTP
  * handler can park its request instead of holding a thread.
- * Memory: results are copied into the caller's arena.
+ * Memory: results are copied into the caller's arena (or, for a
+ * synchronous invocation, handed to its callback).
  *
  * Wire formats are the caller's (api/lambda.c); this part's only HTTP is the
  * Runtime API that instances speak (fn_runtime_service), which exists to
@@ -67,19 +68,24 @@ typedef struct fn_options {
   uint32_t account_concurrency;  /* 0: FN_DEFAULT_ACCOUNT_CONCURRENCY */
   uint32_t idle_seconds;         /* idle instances are reaped after; 0: 300 */
   uint32_t async_workers;        /* 0: 8 */
-  uint32_t async_retry_ms;       /* first retry delay of a failed Event; 0: 1000 */
+  uint32_t async_retry_ms;       /* first retry delay of a failed Event (doubles for
+                                    the next); 0: $TARN_EVENT_RETRY_BASE_MS, else 1000 */
 } fn_options;
 
 /* Opens DATA/fn (creating it), loads the registry, removes code folders no
- * version references. Needs sandbox_system_init to have run. */
+ * version references, and starts the scheduler's threads (the instance
+ * monitor, the deadline timer, the idle reaper): synchronous invocations
+ * are served from here on (their instances reach the Runtime API server,
+ * so start it next). Needs sandbox_system_init to have run. */
 int fn_system_open(const fn_options *o, fn_system **out, err *e);
-/* Starts the monitor, the reaper and the asynchronous workers (queued
- * invocations left from a previous run start running): call once the
- * Runtime API server listens. */
+/* Starts the asynchronous workers (queued invocations left from a previous
+ * run start running): call once the Runtime API server listens. */
 int fn_system_start(fn_system *s, err *e);
-/* Refuses new invocations, fails those waiting, kills every instance and
- * stops the workers; queued Events stay queued. Call before the HTTP
- * servers stop (their handlers may be waiting in here). Idempotent. */
+/* Refuses new invocations, ends those in flight (their invokers are
+ * called back with ERR_UNAVAILABLE), kills every instance and stops the
+ * workers; queued Events stay queued. Call before the HTTP servers stop, so
+ * parked Invoke requests are answered by now, not by the server's 503 at
+ * its deadline. Idempotent. */
 void fn_system_stop(fn_system *s);
 /* Accepts NULL; returns NULL. Call after the servers have stopped. */
 fn_system *fn_system_close(fn_system *s);
@@ -274,6 +280,50 @@ int fn_invoke(fn_system *s, const fn_invoke_params *p, arena *a, fn_invoke_resul
  * function runs on to its end. Sets *running to NULL; does nothing when the
  * invocation already ended (*running is NULL then). */
 void fn_invoke_forget(fn_system *s, fn_invocation **running);
+
+/* ---- asynchronous outcomes ----
+ * What happens to an Event beyond its retries is event wiring (events/:
+ * PutFunctionEventInvokeConfig, destinations, dead-letter queues); fn asks
+ * and tells it through two hooks, both called from the asynchronous
+ * workers with no lock of fn's held (they may call fn_invoke). */
+
+/* The retry limits of an Event; -1 keeps Lambda's defaults (2 retries, an
+ * age of six hours). */
+typedef struct fn_async_policy {
+  int max_retries;               /* MaximumRetryAttempts, 0..2 */
+  int max_age_s;                 /* MaximumEventAgeInSeconds, 60..21600 */
+} fn_async_policy;
+
+/* How an Event ended for good. Strings and payloads live until the hook
+ * returns. */
+typedef struct fn_async_outcome {
+  const char *function;          /* the name */
+  const char *qualifier;         /* as invoked, or NULL */
+  const char *function_arn;      /* qualified (":$LATEST" when invoked without) */
+  const char *request_id;
+  const char *condition;         /* "Success", "RetriesExhausted", "EventAgeExceeded" */
+  int attempts;                  /* invocations made */
+  const char *executed_version;  /* or NULL when it never ran */
+  const char *function_error;    /* "Unhandled", or NULL */
+  const void *payload;           /* the event */
+  size_t len;
+  const void *response;          /* the last answer (an error document on failure), or NULL */
+  size_t response_len;
+  int64_t time_ms;               /* when it ended (wall clock) */
+} fn_async_outcome;
+
+typedef struct fn_async_hooks {
+  /* before each decision to retry: the limits of function:qualifier */
+  void (*policy)(void *ctx, const char *function, const char *qualifier, fn_async_policy *out);
+  /* once per Event that ended (not when its function was deleted), before
+     it leaves the durable queue: a crash in between tells it again */
+  void (*outcome)(void *ctx, const fn_async_outcome *o);
+  void *ctx;
+} fn_async_hooks;
+
+/* Sets (h copied) or clears (NULL) the hooks; set them before
+ * fn_system_start so Events left by a previous run are covered. */
+void fn_async_hooks_set(fn_system *s, const fn_async_hooks *h);
 
 /* ---- logs ---- */
 

@@ -2,9 +2,10 @@
  * registry, pools, instances and invocations.
  *
  * One mutex (fn_system.lock) guards everything in memory here: the
- * registry's entries, pools, instances, invocations' states and the
- * counters. Nothing slow runs under it: no LMDB commit, no sandbox start,
- * no file I/O but the log writes of START/END/REPORT.
+ * registry's entries, pools, instances, invocations' states, the timer list
+ * and the counters. Nothing slow runs under it: no LMDB commit, no sandbox
+ * start, no file I/O but the log writes of START/END/REPORT. Invokers'
+ * done callbacks run under it (they only fill a response or signal).
  *
  * Lifetimes:
  *   conf      refcounted (conf_ref/conf_unref under the lock): the entry
@@ -13,8 +14,10 @@
  *   pool      one per (function, version) that was invoked; freed with its
  *             function entry, after its instances are gone.
  *   instance  from sched_start to the monitor's reaping of its sandbox.
- *   invoc     owned by whoever invokes (a request arena, an async worker);
- *             it stays valid until done is set and the owner saw it.
+ *   invoc     heap, made by fn_invoke; from admission (sched_run) on it is
+ *             on the timer list and its instance's inv, and sched_complete
+ *             frees it after calling its invoker back. Whoever drops the
+ *             lock while holding an invoc pointer must look it up again.
  */
 #ifndef TARN_FN_INTERNAL_H
 #define TARN_FN_INTERNAL_H
@@ -35,7 +38,7 @@
 typedef struct fn_entry fn_entry;
 typedef struct pool pool;
 typedef struct instance instance;
-typedef struct invoc invoc;
+typedef struct fn_invocation invoc;
 
 /* One configuration, immutable once made (strings in its own arena). */
 typedef struct conf {
@@ -125,31 +128,37 @@ struct instance {
 };
 
 enum invoc_result {
-  INV_PENDING,
   INV_OK,
   INV_ERROR,      /* the function reported an error (payload is its document) */
-  INV_FAILED      /* time-out, crash, OOM, init failure: payload made here */
+  INV_FAILED,     /* time-out, crash, OOM, init failure: payload made here */
+  INV_STOPPED     /* tarn is stopping: the invoker gets ERR_UNAVAILABLE */
 };
 
-struct invoc {
+struct fn_invocation {
   char id[37];                /* request id (UUID) */
-  const void *payload;
+  const void *payload;        /* the invoker's bytes, or own_payload */
   size_t len;
-  const char *client_context;  /* decoded JSON, or NULL */
-  const char *invoked_arn;    /* Lambda-Runtime-Invoked-Function-Arn */
+  void *own_payload;          /* heap copy, once the invoker went away early */
+  char *client_context;       /* decoded JSON (heap), or NULL */
+  char *invoked_arn;          /* Lambda-Runtime-Invoked-Function-Arn (heap) */
   conf *conf;                 /* what it runs (ref held by the pool's instance) */
   pool *pool;
-  instance *inst;
+  instance *inst;             /* its instance, from admission on */
   bool handed;                /* the runtime received it */
-  bool done;
-  enum invoc_result result;
   buf response;               /* moved from the runtime's request, or made here */
   int64_t start_us;
   int64_t handed_us;
   int64_t deadline_wall_ms;   /* Lambda-Runtime-Deadline-Ms */
+  int64_t deadline_us;        /* the timer's (monotonic): init and timeout
+                                 from admission, then timeout from hand-off */
+  invoc *timer_prev;          /* fn_system.timers, by deadline_us */
+  invoc *timer_next;
   bool cold;
   double init_ms;
-  pthread_cond_t cond;        /* the invoker waits here */
+  fn_invoke_done done;        /* the invoker's callback; NULL once forgotten */
+  void *done_ctx;
+  fn_invocation **running;    /* the invoker's handle, cleared at the end */
+  bool throttled_reserved;    /* admission refused by the reserved limit */
   char tail[FN_LOG_TAIL];     /* ring of the log lines of this invocation */
   size_t tail_len;            /* bytes in the ring (<= FN_LOG_TAIL) */
   size_t tail_pos;            /* next write position */
@@ -178,7 +187,7 @@ typedef struct fn_counters {
 typedef struct async_item {
   uint64_t seq;
   int64_t not_before_ms;
-  int attempts;
+  int attempts;               /* invocations made (this run) */
   struct async_item *next;
 } async_item;
 
@@ -211,7 +220,8 @@ struct fn_system {
   uint32_t reserved_sum;
   uint32_t instances;
   bool stopping;
-  bool started;
+  bool sched_on;              /* the monitor, reaper and timer run (open) */
+  bool started;               /* the asynchronous workers run (start) */
   fn_counters c;
   uint64_t next_instance;
 
@@ -228,6 +238,13 @@ struct fn_system {
   pthread_cond_t queue_cond;
   pthread_t *workers;
   uint32_t nworkers;
+  fn_async_hooks hooks;       /* events/'s policy and outcome hooks, under lock */
+
+  /* the timer: every admitted invocation, earliest deadline first */
+  invoc *timers;
+  invoc *timers_tail;
+  pthread_cond_t timer_cond;  /* the head changed, or stopping */
+  pthread_t timer;
 
   http_service runtime_svc;
 };
@@ -258,16 +275,22 @@ void code_sweep(fn_system *s);
 int sched_start_threads(fn_system *s, err *e);
 void sched_stop(fn_system *s);
 pool *sched_pool(fn_system *s, fn_entry *f, const char *version, conf *c); /* under lock */
-/* Admits, assigns and waits for one invocation; the lock is held on entry
- * and on return. Returns 0 (inv done), or a throttle / stop error. */
+/* Admits one invocation and assigns it to an instance (idle, or started
+ * here: the lock is dropped meanwhile); the lock is held on entry and on
+ * return. 0: the scheduler owns inv and sched_complete will end it (it may
+ * already have). Else (throttled, stopping, no instance) inv is the
+ * caller's still and was never seen by anyone. */
 int sched_run(fn_system *s, fn_entry *f, pool *p, invoc *inv, err *e);
+/* Moves inv's deadline (the hand-off starts the timeout). Under lock. */
+void sched_timer_set(fn_system *s, invoc *inv, int64_t deadline_us);
 /* Kills and forgets the instances of a pool / of every pool of f (update,
  * delete); busy ones are retired. Under lock. */
 void sched_recycle(fn_system *s, pool *p);
 void sched_drop_entry(fn_system *s, fn_entry *f);
 instance *sched_by_pid(fn_system *s, int pid);              /* under lock */
-/* Completes inv (under lock): sets result and wakes its invoker; writes the
- * END and REPORT lines (status: NULL, or "timeout" / "error" for REPORT). */
+/* Ends inv (under lock): writes the END and REPORT lines (status: NULL, or
+ * "timeout" / "error" for REPORT), calls its invoker back, releases its
+ * admission and frees it: inv is gone when this returns. */
 void sched_complete(fn_system *s, instance *in, invoc *inv, enum invoc_result r,
                     const char *status);
 void instance_unref(fn_system *s, instance *in);           /* under lock */
@@ -282,15 +305,15 @@ void logs_write(fn_system *s, fn_entry *f, invoc *inv, const char *p, size_t n);
 void logs_printf(fn_system *s, fn_entry *f, invoc *inv, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void logs_close(fn_entry *f);
-/* Base64 of the invocation's tail, in a. */
-const char *logs_tail_b64(const invoc *inv, arena *a);
+/* Base64 of the invocation's tail. */
+void logs_tail_b64(const invoc *inv, char out[FN_LOG_TAIL_B64]);
 
 /* ---- invoke.c ---- */
 int async_open(fn_system *s, err *e);                      /* loads the queue */
 int async_start(fn_system *s, err *e);
 void async_stop(fn_system *s);
-void invoc_init(invoc *inv);
-void invoc_release(invoc *inv);
+invoc *invoc_new(void);
+invoc *invoc_free(invoc *inv);                             /* accepts NULL */
 void uuid_v4(char out[37]);
 
 /* ---- runtime_api.c ---- */

@@ -5,14 +5,23 @@
  * and a queued event must run even if the server restarts in between.
  *
  * Invariants:
- *   (1) A sync invocation writes nothing durable: its state is an invoc on
- *       the caller's stack; the only allocation is the response buffer the
- *       runtime's request already made (moved, not copied).
+ *   (1) A sync invocation writes nothing durable and waits for nothing: its
+ *       state is a heap invoc the scheduler ends (scheduler.c), its payload
+ *       is the invoker's (copied only if the invoker goes away before the
+ *       runtime took it), and its response is the buffer the runtime's
+ *       request already made (moved, not copied). An Event's attempt is
+ *       the same invocation with a worker waiting for its callback.
  *   (2) An Event is committed (q/SEQ, synced) before fn_invoke returns 0; it
  *       is deleted only after it ran to an end (response, or an error after
  *       its retries), or when its function is gone.
  *   (3) Throttled events wait and are tried again (not counted as attempts);
- *       function errors are retried twice, as Lambda does.
+ *       function errors are retried MaximumRetryAttempts times (the policy
+ *       hook's, else twice, as Lambda does), after delays that double from
+ *       async_retry_ms; an event older than MaximumEventAgeInSeconds is not
+ *       tried again.
+ *   (4) The outcome hook hears of an Event's end before it leaves the
+ *       queue (2), so a crash in between tells it again: destinations get
+ *       each outcome at least once.
  *
  * Start reading at fn_invoke().
  */
@@ -30,7 +39,9 @@
 
 #define MAX_QUEUED 1000000
 #define THROTTLE_RETRY_MS 500
-#define EVENT_MAX_ATTEMPTS 3
+#define DEFAULT_RETRIES 2
+#define DEFAULT_MAX_AGE_S 21600
+#define RETRY_MAX_MS (5 * 60 * 1000)
 
 void uuid_v4(char out[37])
 {
@@ -44,26 +55,27 @@ void uuid_v4(char out[37])
   snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
 }
 
-void invoc_init(invoc *inv)
+invoc *invoc_new(void)
 {
-  memset(inv, 0, offsetof(invoc, tail));
-  inv->tail_len = 0;
-  inv->tail_pos = 0;
-  inv->want_tail = false;
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&inv->cond, &ca);
-  pthread_condattr_destroy(&ca);
+  invoc *inv = calloc(1, sizeof *inv);
+  if (inv == NULL)
+    abort();
   buf_init(&inv->response, FN_RESPONSE_MAX);
   uuid_v4(inv->id);
   inv->start_us = time_mono_us();
+  return inv;
 }
 
-void invoc_release(invoc *inv)
+invoc *invoc_free(invoc *inv)
 {
-  pthread_cond_destroy(&inv->cond);
+  if (inv == NULL)
+    return NULL;
   buf_release(&inv->response);
+  free(inv->own_payload);
+  free(inv->client_context);
+  free(inv->invoked_arn);
+  free(inv);
+  return NULL;
 }
 
 static bool json_ok(const void *p, size_t n)
@@ -78,30 +90,38 @@ static bool json_ok(const void *p, size_t n)
   return true;
 }
 
-/* Runs one invocation to its end (sync, or an Event's attempt). */
-static int run_sync(fn_system *s, const char *name, const char *qualifier,
-                    const fn_invoke_params *p, const char *request_id, arena *a,
-                    fn_invoke_result *res, err *e)
+/* Admits one invocation (sync, or an Event's attempt): 0 when p->done will
+ * be called. */
+static int start_sync(fn_system *s, const char *name, const char *qualifier,
+                      const fn_invoke_params *p, const char *request_id,
+                      fn_invoke_result *res, err *e)
 {
-  invoc inv;
-  invoc_init(&inv);
+  invoc *inv = invoc_new();
   if (request_id != NULL)
-    snprintf(inv.id, sizeof inv.id, "%s", request_id);
-  inv.payload = p->payload;
-  inv.len = p->len;
-  inv.want_tail = p->log_tail;
+    snprintf(inv->id, sizeof inv->id, "%s", request_id);
+  inv->payload = p->payload;
+  inv->len = p->len;
+  inv->want_tail = p->log_tail;
+  inv->done = p->done;
+  inv->done_ctx = p->done_ctx;
   if (p->client_context != NULL && *p->client_context) {
     size_t n = strlen(p->client_context);
-    uint8_t *dec = arena_alloc(a, n + 1);
+    uint8_t *dec = malloc(n + 1);
+    if (dec == NULL)
+      abort();
     long m = base64_decode(p->client_context, n, dec, n);
     if (m < 0 || !json_ok(dec, (size_t)m)) {
-      invoc_release(&inv);
+      free(dec);
+      invoc_free(inv);
       return err_set(e, ERR_INVALID_REQUEST, "Client context must be a valid Base64-encoded JSON "
                                              "object.");
     }
     dec[m] = 0;
-    inv.client_context = (const char *)dec;
+    inv->client_context = (char *)dec;
   }
+  if (asprintf(&inv->invoked_arn, "arn:aws:lambda:%s:%s:function:%s%s%s", FN_REGION,
+               FN_ACCOUNT_ID, name, qualifier ? ":" : "", qualifier ? qualifier : "") < 0)
+    abort();
   pthread_mutex_lock(&s->lock);
   fn_entry *f = registry_find(s, name);
   conf *c = NULL;
@@ -110,25 +130,151 @@ static int run_sync(fn_system *s, const char *name, const char *qualifier,
              : err_set(e, ERR_NOT_FOUND, "Function not found: arn:aws:lambda:%s:%s:function:%s",
                        FN_REGION, FN_ACCOUNT_ID, name);
   if (rc == 0) {
-    inv.invoked_arn = qualifier ? arena_sprintf(a, "arn:aws:lambda:%s:%s:function:%s:%s",
-                                                FN_REGION, FN_ACCOUNT_ID, name, qualifier)
-                                : c->cfg.arn;
-    res->executed_version = arena_strdup(a, version);
     pool *pl = sched_pool(s, f, version, c);
-    rc = sched_run(s, f, pl, &inv, e);
+    inv->running = p->running;
+    if (p->running != NULL)
+      *p->running = inv;
+    rc = sched_run(s, f, pl, inv, e);
+    /* 0: inv is the scheduler's (maybe already gone); else still ours. */
+    if (rc != 0) {
+      if (p->running != NULL)
+        *p->running = NULL;
+      res->throttled_reserved = inv->throttled_reserved;
+    }
   }
   pthread_mutex_unlock(&s->lock);
-  if (rc == 0) {
-    res->status = 200;
-    res->payload = inv.response;
-    buf_init(&inv.response, 0);
-    res->function_error = inv.result == INV_OK ? NULL : "Unhandled";
-    res->request_id = arena_strdup(a, inv.id);
-    if (p->log_tail)
-      res->log_tail_b64 = logs_tail_b64(&inv, a);
-  }
-  invoc_release(&inv);
+  if (rc != 0)
+    invoc_free(inv);
   return rc;
+}
+
+void fn_invoke_forget(fn_system *s, fn_invocation **running)
+{
+  pthread_mutex_lock(&s->lock);
+  invoc *inv = *running;
+  if (inv != NULL) {
+    inv->done = NULL;
+    inv->done_ctx = NULL;
+    inv->running = NULL;
+    if (!inv->handed && inv->len > 0) {
+      /* The runtime has yet to read it, and the invoker's copy goes now. */
+      inv->own_payload = malloc(inv->len);
+      if (inv->own_payload == NULL)
+        abort();
+      memcpy(inv->own_payload, inv->payload, inv->len);
+      inv->payload = inv->own_payload;
+    }
+    *running = NULL;
+  }
+  pthread_mutex_unlock(&s->lock);
+}
+
+/* An Event's attempt: a worker waits for the callback. */
+typedef struct waiter {
+  pthread_cond_t cond;  /* signalled under s->lock when done is set */
+  bool done;
+  int rc;
+  bool function_error;
+  buf *response;        /* gets the answer (moved) */
+  char version[64];     /* the version that ran */
+} waiter;
+
+static void waiter_done(void *ctx, int rc, fn_invoke_result *res, const err *e)
+{
+  waiter *w = ctx;
+  w->rc = rc;
+  w->function_error = rc == 0 && res->function_error != NULL;
+  if (rc == 0) {
+    buf_release(w->response);
+    *w->response = res->payload;
+    buf_init(&res->payload, 0);
+    snprintf(w->version, sizeof w->version, "%s",
+             res->executed_version ? res->executed_version : "$LATEST");
+  }
+  w->done = true;
+  pthread_cond_signal(&w->cond);
+}
+
+/* Runs one attempt of an Event to its end. 0 (then *function_error says
+ * how it went, response holds the answer and version what ran), or the
+ * error of its admission or ERR_UNAVAILABLE. */
+static int run_event(fn_system *s, const char *name, const char *qualifier, const void *payload,
+                     size_t len, const char *id, bool *function_error, buf *response,
+                     char version[64], err *e)
+{
+  waiter w = {.done = false, .response = response};
+  pthread_cond_init(&w.cond, NULL);
+  fn_invoke_params p = {.name = name, .qualifier = qualifier, .type = FN_INVOKE_SYNC,
+                        .payload = payload, .len = len, .done = waiter_done, .done_ctx = &w};
+  fn_invoke_result res = {0};
+  int rc = start_sync(s, name, qualifier, &p, id, &res, e);
+  if (rc == 0) {
+    pthread_mutex_lock(&s->lock);
+    while (!w.done)
+      pthread_cond_wait(&w.cond, &s->lock);
+    pthread_mutex_unlock(&s->lock);
+    rc = w.rc;
+    *function_error = w.function_error;
+    memcpy(version, w.version, sizeof w.version);
+  }
+  pthread_cond_destroy(&w.cond);
+  return rc;
+}
+
+void fn_async_hooks_set(fn_system *s, const fn_async_hooks *h)
+{
+  pthread_mutex_lock(&s->lock);
+  if (h != NULL)
+    s->hooks = *h;
+  else
+    memset(&s->hooks, 0, sizeof s->hooks);
+  pthread_mutex_unlock(&s->lock);
+}
+
+/* The limits of name:qualifier, the hook's or Lambda's. */
+static void async_policy(fn_system *s, const char *name, const char *qualifier, int *retries,
+                         int *max_age_s)
+{
+  pthread_mutex_lock(&s->lock);
+  fn_async_hooks h = s->hooks;
+  pthread_mutex_unlock(&s->lock);
+  fn_async_policy p = {-1, -1};
+  if (h.policy != NULL)
+    h.policy(h.ctx, name, qualifier, &p);
+  *retries = p.max_retries >= 0 && p.max_retries <= 2 ? p.max_retries : DEFAULT_RETRIES;
+  *max_age_s = p.max_age_s > 0 ? p.max_age_s : DEFAULT_MAX_AGE_S;
+}
+
+/* Tells the outcome hook how an Event ended (invariant (4)). */
+static void async_outcome(fn_system *s, const char *name, const char *qualifier,
+                          const char *id, const char *condition, int attempts,
+                          const char *version, bool function_error, const buf *payload,
+                          const buf *response)
+{
+  pthread_mutex_lock(&s->lock);
+  fn_async_hooks h = s->hooks;
+  pthread_mutex_unlock(&s->lock);
+  if (h.outcome == NULL)
+    return;
+  char arn[320];
+  snprintf(arn, sizeof arn, "arn:aws:lambda:%s:%s:function:%s:%s", FN_REGION, FN_ACCOUNT_ID,
+           name, qualifier ? qualifier : "$LATEST");
+  fn_async_outcome o = {
+      .function = name,
+      .qualifier = qualifier,
+      .function_arn = arn,
+      .request_id = id,
+      .condition = condition,
+      .attempts = attempts,
+      .executed_version = version,
+      .function_error = function_error ? "Unhandled" : NULL,
+      .payload = payload->data ? payload->data : "",
+      .len = payload->len,
+      .response = response->data,
+      .response_len = response->len,
+      .time_ms = time_now_ms(),
+  };
+  h.outcome(h.ctx, &o);
 }
 
 /* ---- the queue ---- */
@@ -156,8 +302,9 @@ static int enqueue(fn_system *s, const char *name, const char *qualifier, const 
   uint64_t seq = s->next_seq++;
   pthread_mutex_unlock(&s->lock);
   if (queued >= MAX_QUEUED)
-    return err_set(e, FN_ERR_THROTTLED_ACCOUNT, "Rate Exceeded.");
-  json_t *h = json_pack("{s:s, s:s?, s:s}", "f", name, "q", qualifier, "id", id);
+    return err_set(e, ERR_THROTTLED, "Rate Exceeded.");
+  json_t *h = json_pack("{s:s, s:s?, s:s, s:I}", "f", name, "q", qualifier, "id", id, "t",
+                        (json_int_t)time_now_ms());
   char *head = json_dumps(h, JSON_COMPACT);
   json_decref(h);
   if (head == NULL)
@@ -216,9 +363,10 @@ static void dequeue_done(fn_system *s, uint64_t seq)
   pthread_mutex_unlock(&s->lock);
 }
 
-/* Reads a queued event: name, qualifier, id and payload (heap copies). */
+/* Reads a queued event: name, qualifier, id and payload (heap copies),
+ * and when it was queued (wall clock; 0 for events of older versions). */
 static bool queue_read(fn_system *s, uint64_t seq, char **name, char **qualifier, char **id,
-                       buf *payload)
+                       buf *payload, int64_t *queued_ms)
 {
   char key[19];
   seq_key(seq, key);
@@ -240,6 +388,7 @@ static bool queue_read(fn_system *s, uint64_t seq, char **name, char **qualifier
         *name = strdup(f);
         *qualifier = q ? strdup(q) : NULL;
         *id = strdup(i);
+        *queued_ms = (int64_t)json_integer_value(json_object_get(h, "t"));
         size_t off = (size_t)(nul - p) + 1;
         buf_append(payload, p + off, v.mv_size - off);
         ok = true;
@@ -278,38 +427,55 @@ static void *worker_main(void *arg)
     char *name = NULL;
     char *qualifier = NULL;
     char *id = NULL;
+    int64_t queued_ms = 0;
     buf payload;
     buf_init(&payload, FN_MAX_ASYNC_PAYLOAD + 1);
-    if (!queue_read(s, it->seq, &name, &qualifier, &id, &payload)) {
+    if (!queue_read(s, it->seq, &name, &qualifier, &id, &payload, &queued_ms)) {
       dequeue_done(s, it->seq);
       free(it);
       buf_release(&payload);
       continue;
     }
-    arena *a = arena_new();
-    fn_invoke_params p = {.name = name, .qualifier = qualifier, .type = FN_INVOKE_SYNC,
-                          .payload = payload.data ? payload.data : "", .len = payload.len};
-    fn_invoke_result res = {0};
-    err e = {0};
-    int rc = run_sync(s, name, qualifier, &p, id, a, &res, &e);
+    int retries = DEFAULT_RETRIES;
+    int max_age_s = DEFAULT_MAX_AGE_S;
+    async_policy(s, name, qualifier, &retries, &max_age_s);
+    buf response;
+    buf_init(&response, 0);
+    char version[64] = "";
     bool requeue = false;
     int64_t delay = 0;
-    if (rc == FN_ERR_THROTTLED || rc == FN_ERR_THROTTLED_ACCOUNT) {
-      requeue = true;
-      delay = THROTTLE_RETRY_MS;
-    } else if (rc == ERR_UNAVAILABLE) {
-      requeue = true; /* stopping: it stays in LMDB and runs after a restart */
-    } else if (rc == 0 && res.function_error != NULL && it->attempts + 1 < EVENT_MAX_ATTEMPTS) {
-      it->attempts++;
-      requeue = true;
-      delay = (int64_t)s->async_retry_ms * it->attempts;
+    if (queued_ms > 0 && time_now_ms() - queued_ms > (int64_t)max_age_s * 1000) {
+      /* too old to try again: invariant (3) */
+      async_outcome(s, name, qualifier, id, "EventAgeExceeded", it->attempts,
+                    version[0] ? version : NULL, it->attempts > 0, &payload, &response);
+    } else {
+      err e = {0};
+      bool function_error = false;
+      int rc = run_event(s, name, qualifier, payload.data ? payload.data : "", payload.len, id,
+                         &function_error, &response, version, &e);
+      if (rc == ERR_THROTTLED) {
+        requeue = true;
+        delay = THROTTLE_RETRY_MS;
+      } else if (rc == ERR_UNAVAILABLE) {
+        requeue = true; /* stopping: it stays in LMDB and runs after a restart */
+      } else if (rc == 0) {
+        it->attempts++;
+        if (function_error && it->attempts <= retries) {
+          requeue = true;
+          delay = (int64_t)s->async_retry_ms << (it->attempts - 1);
+          if (delay > RETRY_MAX_MS)
+            delay = RETRY_MAX_MS;
+        } else {
+          async_outcome(s, name, qualifier, id, function_error ? "RetriesExhausted" : "Success",
+                        it->attempts, version, function_error, &payload, &response);
+        }
+      }
     }
-    buf_release(&res.payload);
-    arena_free(a);
     free(name);
     free(qualifier);
     free(id);
     buf_release(&payload);
+    buf_release(&response);
     if (requeue) {
       pthread_mutex_lock(&s->lock);
       if (s->stopping) {
@@ -420,7 +586,7 @@ int fn_invoke(fn_system *s, const fn_invoke_params *p, arena *a, fn_invoke_resul
     return err_set(e, ERR_INVALID_REQUEST, "Could not parse request body into json: Could not "
                                            "parse payload into json");
   if (p->type == FN_INVOKE_SYNC)
-    return run_sync(s, name, qualifier, p, NULL, a, res, e);
+    return start_sync(s, name, qualifier, p, NULL, res, e);
 
   pthread_mutex_lock(&s->lock);
   bool stopping = s->stopping;

@@ -96,15 +96,13 @@ void logs_close(fn_entry *f)
   f->log_fd = -1;
 }
 
-const char *logs_tail_b64(const invoc *inv, arena *a)
+void logs_tail_b64(const invoc *inv, char out[FN_LOG_TAIL_B64])
 {
-  char *flat = arena_alloc(a, FN_LOG_TAIL + 1);
+  uint8_t flat[FN_LOG_TAIL];
   size_t start = (inv->tail_pos + FN_LOG_TAIL - inv->tail_len) % FN_LOG_TAIL;
   for (size_t i = 0; i < inv->tail_len; i++)
-    flat[i] = inv->tail[(start + i) % FN_LOG_TAIL];
-  char *out = arena_alloc(a, base64_encoded_len(inv->tail_len));
-  base64_encode((const uint8_t *)flat, inv->tail_len, out);
-  return out;
+    flat[i] = (uint8_t)inv->tail[(start + i) % FN_LOG_TAIL];
+  base64_encode(flat, inv->tail_len, out);
 }
 
 static int read_tail(const char *path, size_t max, buf *out)

@@ -929,7 +929,7 @@ int fn_function_create(fn_system *s, const char *name, const fn_settings *set,
   pthread_mutex_unlock(&s->lock);
   if (exists) {
     pthread_mutex_unlock(&s->write_lock);
-    return err_set(e, FN_ERR_CONFLICT, "Function already exist: %s", name);
+    return err_set(e, ERR_CONFLICT, "Function already exist: %s", name);
   }
   if (count >= FN_MAX_FUNCTIONS) {
     pthread_mutex_unlock(&s->write_lock);
@@ -1150,7 +1150,7 @@ int fn_function_delete(fn_system *s, const char *name, const char *qualifier, er
       rc = err_set(e, ERR_NOT_FOUND, "Function not found: %s:%s", f->latest->cfg.arn, qualifier);
     for (size_t i = 0; rc == 0 && i < f->naliases; i++)
       if (strcmp(f->aliases[i].version, qualifier) == 0)
-        rc = err_set(e, FN_ERR_CONFLICT, "Unable to delete version because the following aliases "
+        rc = err_set(e, ERR_CONFLICT, "Unable to delete version because the following aliases "
                                          "reference it: [%s]", f->aliases[i].name);
   }
   pthread_mutex_unlock(&s->lock);
@@ -1311,7 +1311,7 @@ int fn_alias_create(fn_system *s, const char *function, const char *alias,
   fn_entry *f = registry_find(s, function);
   int rc = f ? 0 : not_found(function, e);
   if (rc == 0 && entry_alias(f, alias) != NULL)
-    rc = err_set(e, FN_ERR_CONFLICT, "Alias already exists: arn:aws:lambda:%s:%s:function:%s:%s",
+    rc = err_set(e, ERR_CONFLICT, "Alias already exists: arn:aws:lambda:%s:%s:function:%s:%s",
                  FN_REGION, FN_ACCOUNT_ID, function, alias);
   if (rc == 0 && conf_of_version(f, version) == NULL)
     rc = err_set(e, ERR_NOT_FOUND, "Function not found: arn:aws:lambda:%s:%s:function:%s:%s",

@@ -16,6 +16,10 @@
  *       instance has gets 403.
  *   (2) An instance's Runtime API call holds a reference on it (refs), so
  *       the monitor never frees an instance a handler is using.
+ *   (3) An invocation is reached through in->inv under the lock only: once
+ *       ended it is freed, so a handler that dropped the lock looks again.
+ *   (4) This server runs a thread per connection: GET next waits in its
+ *       handler (a long poll per instance), which parking would not help.
  */
 #include "fn/internal.h"
 
@@ -152,6 +156,7 @@ static void rt_next(fn_system *s, http_req *r)
   inv->handed = true;
   inv->handed_us = time_mono_us();
   inv->deadline_wall_ms = time_now_ms() + (int64_t)inv->conf->cfg.timeout_s * 1000;
+  sched_timer_set(s, inv, inv->handed_us + (int64_t)inv->conf->cfg.timeout_s * 1000000);
   if (in->cold_pending) {
     inv->cold = true;
     inv->init_ms = in->init_ms;
@@ -162,7 +167,7 @@ static void rt_next(fn_system *s, http_req *r)
   logs_printf(s, in->pool->fn, inv, "START RequestId: %s Version: %s\n", inv->id,
               inv->conf->cfg.version);
   pthread_mutex_unlock(&in->log_lock);
-  /* Copied under the lock: the invoker may free the payload once done. */
+  /* Copied under the lock: the invocation is freed once it ends. */
   http_resp_header(r, "Lambda-Runtime-Aws-Request-Id", inv->id);
   http_resp_headerf(r, "Lambda-Runtime-Deadline-Ms", "%lld", (long long)inv->deadline_wall_ms);
   http_resp_header(r, "Lambda-Runtime-Invoked-Function-Arn", inv->invoked_arn);
@@ -187,7 +192,7 @@ static void rt_result(fn_system *s, http_req *r, const rt_call *c)
     return;
   }
   invoc *inv = in->inv;
-  if (inv == NULL || !inv->handed || inv->done || strcmp(inv->id, c->id) != 0) {
+  if (inv == NULL || !inv->handed || strcmp(inv->id, c->id) != 0) {
     instance_unref(s, in);
     pthread_mutex_unlock(&s->lock);
     answer(r, 400, "InvalidRequestID", "Invalid request ID");
@@ -197,7 +202,8 @@ static void rt_result(fn_system *s, http_req *r, const rt_call *c)
   /* What the function printed before answering belongs before END. */
   sched_drain_log(s, in);
   pthread_mutex_lock(&s->lock);
-  if (in->inv == inv && !inv->done) {
+  inv = in->inv; /* it may have ended (time-out) while the lock was dropped */
+  if (inv != NULL && inv->handed && strcmp(inv->id, c->id) == 0) {
     buf_release(&inv->response);
     inv->response = r->body;
     inv->response.max = FN_RESPONSE_MAX;
@@ -238,12 +244,12 @@ static void rt_init_error(fn_system *s, http_req *r)
     in->init_error = strdup("{\"errorMessage\":\"Runtime failed to initialize\","
                             "\"errorType\":\"Runtime.Unknown\"}");
   }
-  invoc *inv = in->inv;
-  if (inv != NULL && !inv->done) {
+  if (in->inv != NULL) {
     pthread_mutex_unlock(&s->lock);
     sched_drain_log(s, in);
     pthread_mutex_lock(&s->lock);
-    if (in->inv == inv && !inv->done) {
+    invoc *inv = in->inv; /* looked up again: see (3) */
+    if (inv != NULL) {
       buf_reset(&inv->response);
       buf_puts(&inv->response, in->init_error);
       sched_complete(s, in, inv, INV_FAILED, "error");
@@ -281,7 +287,7 @@ static void fail_oversized(fn_system *s, http_req *r, const rt_call *c)
   pthread_mutex_lock(&s->lock);
   instance *in = sched_by_pid(s, r->peer_pid);
   invoc *inv = in != NULL ? in->inv : NULL;
-  if (inv != NULL && inv->handed && !inv->done && strcmp(inv->id, c->id) == 0) {
+  if (inv != NULL && inv->handed && strcmp(inv->id, c->id) == 0) {
     buf_reset(&inv->response);
     buf_printf(&inv->response,
                "{\"errorMessage\":\"Response payload size exceeded maximum allowed payload size "

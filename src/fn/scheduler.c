@@ -1,5 +1,6 @@
 /* fn/scheduler.c -- warm pools of sandboxed instances, admission by
- * concurrency, the monitor of instances' output and exits, idle reaping.
+ * concurrency, the timer of invocations' deadlines, the monitor of
+ * instances' output and exits, idle reaping.
  *
  * Why: an invocation should land on a warm instance (no start-up) when one
  * is idle, start one otherwise, and never exceed the concurrency the
@@ -20,12 +21,21 @@
  *   (1) An instance has at most one invocation (in->inv); a pool hands out
  *       only IDLE instances.
  *   (2) Admission counts an invocation in f->active and s->active (and
- *       s->unreserved_active for functions without a reservation) from
- *       sched_run's start to its end, whatever the outcome.
- *   (3) Lock order: s->lock, then in->log_lock, then f->log_lock.
- *   (4) The waits are condition variables (an instance's cond for GET next,
- *       an invocation's cond for the invoker); nothing polls. The reaper
- *       wakes once a second to look at idle times.
+ *       s->unreserved_active for functions without a reservation), and in
+ *       f->users, from sched_run's admission to sched_complete, whatever
+ *       the outcome.
+ *   (3) Lock order: s->lock, then in->log_lock, then f->log_lock; an
+ *       invoker's done callback (under s->lock) may take its own locks
+ *       (the HTTP server's), never s->lock.
+ *   (4) Nobody waits for an invocation here: sched_run assigns it and
+ *       returns; whatever ends it (the runtime's answer, init error, the
+ *       instance's exit, the timer, stop) calls sched_complete, which calls
+ *       the invoker back exactly once and frees the invocation.
+ *   (5) Every admitted invocation is on s->timers (sorted by deadline)
+ *       until sched_complete; one timer thread sleeps on a condition
+ *       variable until the earliest deadline (no polling) and times out
+ *       what passes it. The reaper wakes once a second to look at idle
+ *       times.
  *
  * Start reading at sched_run().
  */
@@ -185,6 +195,89 @@ void sched_drain_log(fn_system *s, instance *in)
   pthread_mutex_unlock(&in->log_lock);
 }
 
+/* ---- the timer ---- */
+
+/* Inserts inv by deadline_us, scanning from the latest (new deadlines are
+ * mostly the latest); wakes the timer when inv becomes the earliest. */
+static void timer_insert(fn_system *s, invoc *inv)
+{
+  invoc *after = s->timers_tail;
+  while (after != NULL && after->deadline_us > inv->deadline_us)
+    after = after->timer_prev;
+  inv->timer_prev = after;
+  inv->timer_next = after != NULL ? after->timer_next : s->timers;
+  if (inv->timer_next != NULL)
+    inv->timer_next->timer_prev = inv;
+  else
+    s->timers_tail = inv;
+  if (after != NULL) {
+    after->timer_next = inv;
+  } else {
+    s->timers = inv;
+    pthread_cond_signal(&s->timer_cond);
+  }
+}
+
+static void timer_remove(fn_system *s, invoc *inv)
+{
+  if (inv->timer_prev != NULL)
+    inv->timer_prev->timer_next = inv->timer_next;
+  else
+    s->timers = inv->timer_next;
+  if (inv->timer_next != NULL)
+    inv->timer_next->timer_prev = inv->timer_prev;
+  else
+    s->timers_tail = inv->timer_prev;
+  inv->timer_prev = NULL;
+  inv->timer_next = NULL;
+}
+
+void sched_timer_set(fn_system *s, invoc *inv, int64_t deadline_us)
+{
+  timer_remove(s, inv);
+  inv->deadline_us = deadline_us;
+  timer_insert(s, inv);
+}
+
+/* ---- the end of an invocation ---- */
+
+static void unadmit(fn_system *s, fn_entry *f)
+{
+  if (f->reserved < 0)
+    s->unreserved_active--;
+  f->active--;
+  s->active--;
+}
+
+/* Gives the invoker its result (under lock). */
+static void call_back(invoc *inv, enum invoc_result r)
+{
+  if (inv->running != NULL)
+    *inv->running = NULL;
+  if (inv->done == NULL)
+    return;
+  fn_invoke_result res = {0};
+  err e = {0};
+  int rc = 0;
+  char tail[FN_LOG_TAIL_B64];
+  if (r == INV_STOPPED) {
+    rc = err_set(&e, ERR_UNAVAILABLE, "tarn is stopping");
+  } else {
+    res.status = 200;
+    res.payload = inv->response;
+    buf_init(&inv->response, 0);
+    res.function_error = r == INV_OK ? NULL : "Unhandled";
+    res.executed_version = inv->pool->version;
+    res.request_id = inv->id;
+    if (inv->want_tail) {
+      logs_tail_b64(inv, tail);
+      res.log_tail_b64 = tail;
+    }
+  }
+  inv->done(inv->done_ctx, rc, &res, rc ? &e : NULL);
+  buf_release(&res.payload); /* moved out by a callback that keeps it */
+}
+
 void sched_complete(fn_system *s, instance *in, invoc *inv, enum invoc_result r,
                     const char *status)
 {
@@ -214,13 +307,15 @@ void sched_complete(fn_system *s, instance *in, invoc *inv, enum invoc_result r,
     if (in->inv == inv)
       in->inv = NULL;
   }
-  inv->done = true;
-  inv->result = r;
   s->c.invocations++;
   if (r != INV_OK)
     s->c.errors++;
   metrics_duration(s, ms);
-  pthread_cond_signal(&inv->cond);
+  timer_remove(s, inv);
+  call_back(inv, r);
+  unadmit(s, f);
+  entry_release(s, f); /* may free f: last */
+  invoc_free(inv);
 }
 
 /* An error document the platform writes (time-out, crash, OOM). */
@@ -254,7 +349,8 @@ static void random_hex(char *out, size_t bytes)
 }
 
 /* Starts an instance of p for inv (lock held on entry and return, dropped
- * while the sandbox starts). */
+ * while the sandbox starts). On an error inv is still pending and has no
+ * instance; 0 also when inv ended while the lock was dropped. */
 static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
 {
   instance *in = calloc(1, sizeof *in);
@@ -347,7 +443,9 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
 
   pthread_mutex_lock(&s->lock);
   if (rc != 0) {
-    /* Unlink the half-made instance; its invocation was never handed. */
+    /* Unlink the half-made instance; its invocation was never handed, but
+     * may have ended meanwhile (time-out, stop): then it is gone, and
+     * ending it was the answer. */
     for (instance **pp = &p->all; *pp != NULL; pp = &(*pp)->all_next)
       if (*pp == in) {
         *pp = in->all_next;
@@ -355,10 +453,12 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
       }
     p->ninstances--;
     s->instances--;
-    inv->inst = NULL;
+    bool pending = in->inv == inv;
+    if (pending)
+      inv->inst = NULL;
     in->inv = NULL;
     instance_unref(s, in);
-    return err_wrap(e, "cannot start an instance of '%s'", f->name);
+    return pending ? err_wrap(e, "cannot start an instance of '%s'", f->name) : 0;
   }
   in->sb = sb;
   in->pid_next = s->by_pid[(unsigned)in->pid % FN_PID_BUCKETS];
@@ -381,32 +481,25 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
 
 /* ---- admission and the wait ---- */
 
-static int admit(fn_system *s, fn_entry *f, err *e)
+static int admit(fn_system *s, fn_entry *f, invoc *inv, err *e)
 {
   if (f->reserved >= 0) {
     if (f->active >= (uint32_t)f->reserved) {
       s->c.throttles++;
-      return err_set(e, FN_ERR_THROTTLED, "Rate Exceeded.");
+      inv->throttled_reserved = true;
+      return err_set(e, ERR_THROTTLED, "Rate Exceeded.");
     }
   } else {
     uint32_t limit = s->account_limit > s->reserved_sum ? s->account_limit - s->reserved_sum : 0;
     if (s->unreserved_active >= limit) {
       s->c.throttles++;
-      return err_set(e, FN_ERR_THROTTLED_ACCOUNT, "Rate Exceeded.");
+      return err_set(e, ERR_THROTTLED, "Rate Exceeded.");
     }
     s->unreserved_active++;
   }
   f->active++;
   s->active++;
   return 0;
-}
-
-static void unadmit(fn_system *s, fn_entry *f)
-{
-  if (f->reserved < 0)
-    s->unreserved_active--;
-  f->active--;
-  s->active--;
 }
 
 static void timed_out(fn_system *s, invoc *inv)
@@ -424,22 +517,23 @@ static void timed_out(fn_system *s, invoc *inv)
   }
   s->c.timeouts++;
   sched_complete(s, in, inv, INV_FAILED, "timeout");
-  if (in != NULL) {
-    in->inv = NULL;
+  if (in != NULL)
     sched_kill(s, in);
-  }
 }
 
 int sched_run(fn_system *s, fn_entry *f, pool *p, invoc *inv, err *e)
 {
   if (s->stopping)
     return err_set(e, ERR_UNAVAILABLE, "tarn is stopping");
-  int rc = admit(s, f, e);
+  int rc = admit(s, f, inv, e);
   if (rc != 0)
     return rc;
   f->users++;
   inv->pool = p;
   inv->conf = p->conf;
+  inv->deadline_us = inv->start_us + FN_INIT_TIMEOUT_MS * 1000 +
+                     (int64_t)inv->conf->cfg.timeout_s * 1000000;
+  timer_insert(s, inv);
   instance *in = NULL;
   while (p->idle != NULL) {
     in = p->idle;
@@ -458,25 +552,33 @@ int sched_run(fn_system *s, fn_entry *f, pool *p, invoc *inv, err *e)
     inv->inst = in;
     pthread_cond_signal(&in->cond);
   } else if ((rc = instance_start(s, p, inv, e)) != 0) {
+    timer_remove(s, inv);
     unadmit(s, f);
     entry_release(s, f);
     return rc;
   }
-  uint64_t timeout_us = (uint64_t)inv->conf->cfg.timeout_s * 1000000u;
-  while (!inv->done) {
-    int64_t deadline = inv->handed ? inv->handed_us + (int64_t)timeout_us
-                                   : inv->start_us + FN_INIT_TIMEOUT_MS * 1000 + (int64_t)timeout_us;
-    if (time_mono_us() >= deadline) {
-      timed_out(s, inv);
-      break;
-    }
-    struct timespec ts;
-    abs_deadline(&ts, deadline);
-    pthread_cond_timedwait(&inv->cond, &s->lock, &ts);
-  }
-  unadmit(s, f);
-  entry_release(s, f);
   return 0;
+}
+
+/* Times out what passes its deadline; sleeps until the earliest one. */
+static void *timer_main(void *arg)
+{
+  fn_system *s = arg;
+  pthread_mutex_lock(&s->lock);
+  while (!s->stopping) {
+    invoc *inv = s->timers;
+    if (inv == NULL) {
+      pthread_cond_wait(&s->timer_cond, &s->lock);
+    } else if (time_mono_us() >= inv->deadline_us) {
+      timed_out(s, inv);
+    } else {
+      struct timespec ts;
+      abs_deadline(&ts, inv->deadline_us);
+      pthread_cond_timedwait(&s->timer_cond, &s->lock, &ts);
+    }
+  }
+  pthread_mutex_unlock(&s->lock);
+  return NULL;
 }
 
 /* ---- the monitor ---- */
@@ -502,7 +604,7 @@ static void instance_exited(fn_system *s, instance *in)
   s->instances--;
   s->c.instances_reaped++;
   invoc *inv = in->inv;
-  if (inv != NULL && !inv->done) {
+  if (inv != NULL) {
     if (in->init_error != NULL) {
       buf_reset(&inv->response);
       buf_puts(&inv->response, in->init_error);
@@ -619,34 +721,33 @@ int sched_start_threads(fn_system *s, err *e)
   pthread_attr_init(&at);
   pthread_attr_setstacksize(&at, 256 << 10);
   if (pthread_create(&s->monitor, &at, monitor_main, s) != 0 ||
-      pthread_create(&s->reaper, &at, reaper_main, s) != 0) {
+      pthread_create(&s->reaper, &at, reaper_main, s) != 0 ||
+      pthread_create(&s->timer, &at, timer_main, s) != 0) {
     pthread_attr_destroy(&at);
     return err_set(e, ERR_INTERNAL, "cannot start the scheduler threads");
   }
   pthread_attr_destroy(&at);
+  s->sched_on = true;
   return 0;
 }
 
 void sched_stop(fn_system *s)
 {
   pthread_mutex_lock(&s->lock);
-  /* Fail what waits, kill every instance. */
+  /* End every invocation (their invokers hear ERR_UNAVAILABLE now), then
+   * kill every instance. */
+  while (s->timers != NULL)
+    sched_complete(s, s->timers->inst, s->timers, INV_STOPPED, "error");
   for (size_t b = 0; b < FN_HASH_BUCKETS; b++)
     for (fn_entry *f = s->table[b]; f != NULL; f = f->hnext)
       for (pool *p = f->pools; p != NULL; p = p->next)
-        for (instance *in = p->all; in != NULL; in = in->all_next) {
-          invoc *inv = in->inv;
-          if (inv != NULL && !inv->done) {
-            fail_payload(inv, "Runtime.ExitError",
-                         "RequestId: %s Error: tarn is stopping", inv->id);
-            sched_complete(s, in, inv, INV_FAILED, "error");
-          }
-          in->inv = NULL;
+        for (instance *in = p->all; in != NULL; in = in->all_next)
           sched_kill(s, in);
-        }
   pthread_cond_broadcast(&s->reaper_cond);
+  pthread_cond_broadcast(&s->timer_cond);
   pthread_mutex_unlock(&s->lock);
   pthread_join(s->reaper, NULL);
+  pthread_join(s->timer, NULL);
   uint64_t one = 1;
   if (write(s->wake_fd, &one, sizeof one) < 0) {
     /* cannot happen with an eventfd below its maximum */

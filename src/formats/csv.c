@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* line (1-based) and column (1-based, in bytes) of position p */
 static void where(const char *base, const char *p, size_t *line, size_t *col)
@@ -430,8 +433,43 @@ void csv_sample_types(const csv_schema *s, const char *p, size_t n, bool mid, fm
 
 /* ---- cursor ---- */
 
+size_t csv_count_quotes(const char *p, size_t n, char q)
+{
+  size_t c = 0;
+  size_t i = 0;
+#ifdef __SSE2__
+  /* byte counters (a match subtracts -1), summed before they can wrap */
+  const __m128i vq = _mm_set1_epi8(q);
+  const __m128i zero = _mm_setzero_si128();
+  __m128i acc = zero;
+  int k = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+    acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(v, vq));
+    if (++k == 255) {
+      __m128i sum = _mm_sad_epu8(acc, zero);
+      c += (size_t)_mm_cvtsi128_si32(sum) + (size_t)_mm_extract_epi16(sum, 4);
+      acc = zero;
+      k = 0;
+    }
+  }
+  __m128i sum = _mm_sad_epu8(acc, zero);
+  c += (size_t)_mm_cvtsi128_si32(sum) + (size_t)_mm_extract_epi16(sum, 4);
+#endif
+  for (; i < n; i++)
+    c += p[i] == q;
+  return c;
+}
+
 int csv_cursor_init(csv_cursor *c, const csv_schema *s, const char *base, size_t size,
                     size_t start, size_t stop, const char *object, bool skip_malformed, err *e)
+{
+  return csv_cursor_init_at(c, s, base, size, start, stop, object, skip_malformed, -1, e);
+}
+
+int csv_cursor_init_at(csv_cursor *c, const csv_schema *s, const char *base, size_t size,
+                       size_t start, size_t stop, const char *object, bool skip_malformed,
+                       int in_quote, err *e)
 {
   memset(c, 0, sizeof *c);
   c->s = s;
@@ -457,13 +495,51 @@ int csv_cursor_init(csv_cursor *c, const csv_schema *s, const char *base, size_t
           return malformed(c, bad, e, why);
       }
     }
-  } else {
+  } else if (in_quote < 0) {
     const char *nl = memchr(base + start - 1, '\n', size - (start - 1));
     c->pos = nl == NULL ? c->end : nl + 1;
+  } else {
+    /* the first line break outside quotes, knowing whether base[start-1]
+       is inside a quoted field */
+    const char *p = base + start - 1;
+    const char *end = base + size;
+    bool inq = in_quote == 1;
+    while (p < end) {
+      char ch = *p;
+      if (ch == s->quote)
+        inq = !inq;
+      else if (ch == '\n' && !inq)
+        break;
+      p++;
+    }
+    c->pos = p < end ? p + 1 : end;
   }
   c->first = c->pos;
   c->next_quote = NULL;
+  c->quote_scan = NULL;
   return 0;
+}
+
+#define QUOTE_WINDOW (256 * 1024)
+
+/* the first byte at or after p that is the delimiter or '\n' (or end);
+ * 16 bytes at a time, never reading at or past end */
+static inline const char *next_special(const char *p, const char *end, char d)
+{
+#ifdef __SSE2__
+  const __m128i vd = _mm_set1_epi8(d);
+  const __m128i vn = _mm_set1_epi8('\n');
+  while (end - p >= 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    int m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, vd), _mm_cmpeq_epi8(v, vn)));
+    if (m != 0)
+      return p + __builtin_ctz((unsigned)m);
+    p += 16;
+  }
+#endif
+  while (p < end && *p != d && *p != '\n')
+    p++;
+  return p;
 }
 
 int csv_tokenize(csv_cursor *c, const int *cols, int ncols, fspan **spans, const char **rec,
@@ -476,36 +552,50 @@ int csv_tokenize(csv_cursor *c, const int *cols, int ncols, fspan **spans, const
   const char *end = c->end;
   const char *pos = c->pos;
   const char *stop = c->stop < end ? c->stop : end;
-  const char *nq = c->next_quote;
-  const int last_col = ncols > 0 ? cols[ncols - 1] : -1;
+  const char *nq = c->next_quote;   /* first quote in [.., qscan), or NULL */
+  const char *qscan = c->quote_scan != NULL ? c->quote_scan : pos;
   int row = 0;
   while (row < max && pos < stop) {
-    const char *eol = memchr(pos, '\n', (size_t)(end - pos));
-    if (eol == NULL)
-      eol = end;
-    if (nq == NULL || (nq < pos && nq != end)) {
-      nq = memchr(pos, q, (size_t)(end - pos));
-      if (nq == NULL)
-        nq = end;
-    }
-    const char *le = eol;
-    if (le > pos && le[-1] == '\r')
-      le--;
-    if (le == pos) {
+    if (*pos == '\n') {
       /* an empty line is not a record */
-      pos = eol + 1;
+      pos++;
       continue;
     }
-    if (nq >= eol) {
-      /* fast path: no quote on this line */
+    if (*pos == '\r' && (pos + 1 == end || pos[1] == '\n')) {
+      pos += pos + 1 == end ? 1 : 2;
+      continue;
+    }
+    if (nq != NULL && nq < pos) {
+      /* passed it: look again after it */
+      qscan = nq + 1;
+      nq = NULL;
+    }
+    if (qscan < pos)
+      qscan = pos;
+    if (nq == NULL && qscan == pos && pos < end) {
+      /* search a window ahead (not the whole object: ranges are read in parallel) */
+      const char *lim = end - pos > QUOTE_WINDOW ? pos + QUOTE_WINDOW : end;
+      nq = memchr(pos, q, (size_t)(lim - pos));
+      qscan = lim;
+    }
+    if (nq == NULL || nq > pos) {
+      /* fast path: fields end at the delimiter or the newline; valid when
+         no quote lies inside the record (checked at its end) */
       const char *p = pos;
+      const char *x;
       long f = 0;
       int k = 0;
-      if (ncols > 0) {
+      if (ncols == 0) {
+        x = memchr(pos, '\n', (size_t)(end - pos));
+        if (x == NULL)
+          x = end;
+      } else {
         for (;;) {
-          const char *x = memchr(p, d, (size_t)(le - p));
-          const char *fe = x != NULL ? x : le;
-          if (f == cols[k]) {
+          x = next_special(p, end, d);
+          const char *fe = x;
+          if (k < ncols && f == cols[k]) {
+            if ((x == end || *x == '\n') && fe > p && fe[-1] == '\r')
+              fe--;
             fspan *sp = &spans[k][row];
             sp->p = p;
             sp->n = (uint32_t)(fe - p);
@@ -513,21 +603,25 @@ int csv_tokenize(csv_cursor *c, const int *cols, int ncols, fspan **spans, const
             k++;
           }
           f++;
-          if (x == NULL)
+          if (x == end || *x == '\n')
             break;
           p = x + 1;
-          if (f > last_col) {
-            /* count the rest */
-            for (const char *y = p; y < le; y++)
-              f += *y == d;
-            f++;
-            break;
-          }
         }
-        if (f != want) {
+      }
+      /* make sure the quote search covers the whole record */
+      while (nq == NULL && qscan < x) {
+        const char *lim = end - qscan > QUOTE_WINDOW ? qscan + QUOTE_WINDOW : end;
+        nq = memchr(qscan, q, (size_t)(lim - qscan));
+        qscan = lim;
+      }
+      if (nq == NULL || nq >= x) {
+        if (ncols > 0 && f != want) {
+          const char *le = x;
+          if (le > pos && le[-1] == '\r')
+            le--;
           if (c->skip_malformed) {
             c->skipped++;
-            pos = eol + 1;
+            pos = x < end ? x + 1 : end;
             continue;
           }
           c->pos = pos;
@@ -535,10 +629,11 @@ int csv_tokenize(csv_cursor *c, const int *cols, int ncols, fspan **spans, const
           snprintf(what, sizeof what, "expected %ld fields, found %ld", want, f);
           return malformed(c, le, e, what);
         }
+        rec[row++] = pos;
+        pos = x < end ? x + 1 : end;
+        continue;
       }
-      rec[row++] = pos;
-      pos = eol < end ? eol + 1 : end;
-      continue;
+      /* a quote inside: read the record again, carefully */
     }
     /* slow path: quotes, maybe newlines inside them */
     c->pos = pos;
@@ -556,6 +651,7 @@ int csv_tokenize(csv_cursor *c, const int *cols, int ncols, fspan **spans, const
         }
         pos = c->pos;
         nq = NULL;
+        qscan = pos;
         continue;
       }
       if (f >= 0) {
@@ -575,9 +671,11 @@ int csv_tokenize(csv_cursor *c, const int *cols, int ncols, fspan **spans, const
     rec[row++] = pos;
     pos = c->pos;
     nq = NULL;
+    qscan = pos;
   }
   c->pos = pos;
   c->next_quote = nq;
+  c->quote_scan = qscan;
   return row;
 }
 

@@ -65,7 +65,8 @@ typedef struct csv_cursor {
   const char *pos;       /* next record start */
   const char *stop;      /* records starting here or later are not ours */
   const char *first;     /* the first record start of the range */
-  const char *next_quote;/* cache: the next quote char at or after pos, or end */
+  const char *next_quote;/* cache: the first quote char in [.., quote_scan), or NULL */
+  const char *quote_scan;/* how far the quote search has looked */
   const char *object;    /* name for messages */
   bool skip_malformed;   /* drop malformed rows instead of failing */
   uint64_t skipped;      /* rows dropped */
@@ -75,6 +76,16 @@ typedef struct csv_cursor {
  * size bytes (skipping a UTF-8 BOM and the header row at offset 0). */
 int csv_cursor_init(csv_cursor *c, const csv_schema *s, const char *base, size_t size,
                     size_t start, size_t stop, const char *object, bool skip_malformed, err *e);
+
+/* As csv_cursor_init, knowing whether byte start-1 lies inside a quoted
+ * field (in_quote 1) or not (0), from the parity of the quotes before it:
+ * with RFC 4180 quoting every quote toggles, so ranges split exactly.
+ * in_quote -1 (unknown): the first line start is taken (csv_cursor_init). */
+int csv_cursor_init_at(csv_cursor *c, const csv_schema *s, const char *base, size_t size,
+                       size_t start, size_t stop, const char *object, bool skip_malformed,
+                       int in_quote, err *e);
+/* How many bytes of p[0..n) are q. */
+size_t csv_count_quotes(const char *p, size_t n, char q);
 
 /* Reads up to max records: for the ncols columns cols[] (ascending column
  * numbers) fills spans[k][row]; rec[row] gets the record's first byte.

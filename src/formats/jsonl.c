@@ -316,14 +316,36 @@ void jsonl_sample_types(const jsonl_schema *sc, const char *p, size_t n, bool mi
 
 /* ---- tokenizing ---- */
 
+#define KEY_CACHE 64
+#define KEY_CACHE_LEN 48
+
+/* what the key at a position of a line meant last time: lines of JSON
+ * usually repeat their keys in the same order, so one memcmp decides */
+typedef struct key_slot {
+  uint32_t len;          /* 0: empty */
+  int k;                 /* needed column, or -1 */
+  char text[KEY_CACHE_LEN];
+} key_slot;
+
 typedef struct tok_ctx {
   const jsonl_schema *s;
   const int *cols;
   int ncols;
   fspan **spans;
   int row;
-  int hint;      /* the column matched last, to try its successor first */
+  int fi;                /* field index within the line */
+  const uint32_t *lens;  /* name lengths of the needed columns */
+  key_slot *cache;
 } tok_ctx;
+
+static int find_col(tok_ctx *t, const char *key, size_t keylen)
+{
+  for (int k = 0; k < t->ncols; k++) {
+    if (t->lens[k] == keylen && memcmp(t->s->names[t->cols[k]], key, keylen) == 0)
+      return k;
+  }
+  return -1;
+}
 
 static void tok_field(void *ctx, const char *key, size_t keylen, bool kesc, const char *v,
                       size_t vn, uint32_t flags)
@@ -334,18 +356,27 @@ static void tok_field(void *ctx, const char *key, size_t keylen, bool kesc, cons
     keylen = fmt_json_unescape(key, keylen, tmp);
     key = tmp;
   }
-  for (int j = 0; j < t->ncols; j++) {
-    int k = (t->hint + j) % t->ncols;
-    const char *nm = t->s->names[t->cols[k]];
-    if (nm[keylen] == '\0' && memcmp(nm, key, keylen) == 0 && strlen(nm) == keylen) {
-      fspan *sp = &t->spans[k][t->row];
-      sp->p = v;
-      sp->n = (uint32_t)vn;
-      sp->flags = flags;
-      t->hint = k + 1;
-      return;
+  int fi = t->fi++;
+  int k;
+  if (fi < KEY_CACHE && keylen < KEY_CACHE_LEN) {
+    key_slot *ks = &t->cache[fi];
+    if (ks->len == keylen && memcmp(ks->text, key, keylen) == 0) {
+      k = ks->k;
+    } else {
+      k = find_col(t, key, keylen);
+      ks->len = (uint32_t)keylen;
+      ks->k = k;
+      memcpy(ks->text, key, keylen);
     }
+  } else {
+    k = find_col(t, key, keylen);
   }
+  if (k < 0)
+    return;
+  fspan *sp = &t->spans[k][t->row];
+  sp->p = v;
+  sp->n = (uint32_t)vn;
+  sp->flags = flags;
 }
 
 static void ignore_field(void *ctx, const char *key, size_t keylen, bool kesc, const char *v,
@@ -380,6 +411,13 @@ void jsonl_cursor_init(jsonl_cursor *c, const jsonl_schema *s, const char *base,
     c->pos = nl == NULL ? c->end : nl + 1;
   }
   c->first = c->pos;
+  c->cache = NULL;
+}
+
+void jsonl_cursor_release(jsonl_cursor *c)
+{
+  free(c->cache);
+  c->cache = NULL;
 }
 
 int jsonl_tokenize(jsonl_cursor *c, const int *cols, int ncols, fspan **spans, const char **rec,
@@ -388,7 +426,28 @@ int jsonl_tokenize(jsonl_cursor *c, const int *cols, int ncols, fspan **spans, c
   const char *pos = c->pos;
   const char *end = c->end;
   const char *stop = c->stop < end ? c->stop : end;
-  tok_ctx t = {.s = c->s, .cols = cols, .ncols = ncols, .spans = spans};
+  uint32_t lens[JSONL_MAX_COLUMNS < 256 ? JSONL_MAX_COLUMNS : 256];
+  if (ncols > 256)
+    ncols = 256;
+  for (int k = 0; k < ncols; k++)
+    lens[k] = (uint32_t)strlen(c->s->names[cols[k]]);
+  if (c->cache == NULL)
+    c->cache = calloc(KEY_CACHE, sizeof(key_slot));
+  tok_ctx t = {.s = c->s, .cols = cols, .ncols = ncols, .spans = spans, .lens = lens,
+               .cache = c->cache};
+  if (ncols == 0) {
+    /* counting rows: every non-blank line is one (not validated) */
+    int row = 0;
+    while (row < max && pos < stop) {
+      const char *nl = memchr(pos, '\n', (size_t)(end - pos));
+      const char *le = nl == NULL ? end : nl;
+      if (ws(pos, le) < le)
+        rec[row++] = pos;
+      pos = nl == NULL ? end : nl + 1;
+    }
+    c->pos = pos;
+    return row;
+  }
   int row = 0;
   while (row < max && pos < stop) {
     const char *nl = memchr(pos, '\n', (size_t)(end - pos));
@@ -402,6 +461,7 @@ int jsonl_tokenize(jsonl_cursor *c, const int *cols, int ncols, fspan **spans, c
     for (int k = 0; k < ncols; k++)
       spans[k][row].p = NULL;
     t.row = row;
+    t.fi = 0;
     const char *why = NULL;
     const char *bad = parse_line(p, le, ncols > 0 ? tok_field : ignore_field, &t, &why);
     if (bad != NULL) {

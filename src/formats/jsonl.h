@@ -42,10 +42,14 @@ typedef struct jsonl_cursor {
   const char *object;
   bool skip_malformed;
   uint64_t skipped;
+  struct key_slot *cache;  /* key positions seen (jsonl.c); release it */
 } jsonl_cursor;
 
 void jsonl_cursor_init(jsonl_cursor *c, const jsonl_schema *s, const char *base, size_t size,
                        size_t start, size_t stop, const char *object, bool skip_malformed);
+
+/* Frees what tokenizing cached; the cursor can be initialized again. */
+void jsonl_cursor_release(jsonl_cursor *c);
 
 /* As csv_tokenize: spans[k][row] for the keys of columns cols[k] (a key
  * that is absent or null gives p == NULL). */

@@ -429,12 +429,27 @@ bool fmt_parse_timestamp(const char *p, size_t n, int64_t *micros)
   return true;
 }
 
+static void two(char *o, unsigned v)
+{
+  o[0] = (char)('0' + v / 10);
+  o[1] = (char)('0' + v % 10);
+}
+
 int fmt_date(int64_t days, char out[32])
 {
   int64_t y;
   unsigned m, d;
   fmt_civil_from_days(days, &y, &m, &d);
-  return snprintf(out, 32, "%04lld-%02u-%02u", (long long)y, m, d);
+  if (y < 0 || y > 9999)
+    return snprintf(out, 32, "%04lld-%02u-%02u", (long long)y, m, d);
+  two(out, (unsigned)(y / 100));
+  two(out + 2, (unsigned)(y % 100));
+  out[4] = '-';
+  two(out + 5, m);
+  out[7] = '-';
+  two(out + 8, d);
+  out[10] = '\0';
+  return 10;
 }
 
 int fmt_timestamp(int64_t micros, char out[48])
@@ -448,10 +463,23 @@ int fmt_timestamp(int64_t micros, char out[48])
   int len = fmt_date(days, out);
   int64_t secs = rem / 1000000;
   int64_t frac = rem % 1000000;
-  len += snprintf(out + len, (size_t)(48 - len), " %02d:%02d:%02d", (int)(secs / 3600),
-                  (int)(secs / 60 % 60), (int)(secs % 60));
-  if (frac != 0)
-    len += snprintf(out + len, (size_t)(48 - len), ".%06d", (int)frac);
+  char *o = out + len;
+  o[0] = ' ';
+  two(o + 1, (unsigned)(secs / 3600));
+  o[3] = ':';
+  two(o + 4, (unsigned)(secs / 60 % 60));
+  o[6] = ':';
+  two(o + 7, (unsigned)(secs % 60));
+  len += 9;
+  if (frac != 0) {
+    out[len++] = '.';
+    for (int k = 5; k >= 0; k--) {
+      out[len + k] = (char)('0' + frac % 10);
+      frac /= 10;
+    }
+    len += 6;
+  }
+  out[len] = '\0';
   return len;
 }
 
@@ -463,11 +491,47 @@ int fmt_double(double d, char out[40])
     return snprintf(out, 40, d > 0 ? "Infinity" : "-Infinity");
   if (d == 0)
     return snprintf(out, 40, signbit(d) ? "-0.0" : "0.0");
+  /* fast path: a value with few decimals (prices, measurements) is an
+     integer over a small power of ten that divides back exactly */
+  double ad = fabs(d);
+  if (ad >= 1e-3 && ad < 1e7) {
+    static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+    for (int k = 0; k <= 8; k++) {
+      double m = ad * p10[k];
+      if (m >= 9007199254740992.0)
+        break;
+      long long mi = llround(m);
+      if ((double)mi / p10[k] != ad)
+        continue;
+      char digits[24];
+      int nd = 0;
+      do {
+        digits[nd++] = (char)('0' + mi % 10);
+        mi /= 10;
+      } while (mi != 0);
+      while (nd <= k)
+        digits[nd++] = '0';
+      int len = 0;
+      if (d < 0)
+        out[len++] = '-';
+      for (int i = nd - 1; i >= k; i--)
+        out[len++] = digits[i];
+      out[len++] = '.';
+      if (k == 0)
+        out[len++] = '0';
+      for (int i = k - 1; i >= 0; i--)
+        out[len++] = digits[i];
+      out[len] = '\0';
+      return len;
+    }
+  }
   char tmp[40];
   int prec;
-  for (prec = 1; prec <= 17; prec++) {
+  /* 15 significant digits round-trip for almost every double, and then
+     (trailing zeros dropped) they are the shortest form too */
+  for (prec = 15; prec <= 17; prec++) {
     snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
-    if (strtod(tmp, NULL) == d)
+    if (prec == 17 || strtod(tmp, NULL) == d)
       break;
   }
   /* tmp is d.ddde[+-]XX with prec significant digits */
@@ -491,7 +555,7 @@ int fmt_double(double d, char out[40])
   int len = 0;
   if (neg)
     out[len++] = '-';
-  if (exp >= -4 && exp < 16) {
+  if (exp >= -3 && exp < 7) {
     if (exp < 0) {
       out[len++] = '0';
       out[len++] = '.';

@@ -307,6 +307,8 @@ void queue__topics_free(queue_system *q);
 int queue__topic_name(const char *arn, arena *a, const char **name, err *e);
 /* A presigned URL of the server for a query API call (sns scope). */
 char *queue__presign(queue_system *q, arena *a, const str_pair *params, size_t n);
+/* The fixed Signature of notifications (tarn does not sign them). */
+const char *queue__signature_placeholder(void);
 
 /* ---- deliver.c ---- */
 /* Schedules an outbox entry now (after its commit). */

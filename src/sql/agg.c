@@ -41,6 +41,12 @@ typedef struct astate {
   valset *set;        /* DISTINCT */
 } astate;
 
+typedef struct gslot {
+  uint64_t tg;        /* (hash tag << 32) | (group id + 1) */
+  int64_t key;        /* a single non-NULL integer key, kept here to compare
+                         without touching the key arrays (inline_key) */
+} gslot;
+
 typedef struct gtable {
   qctx *q;
   int nk;             /* key columns */
@@ -53,12 +59,13 @@ typedef struct gtable {
   str_ref **ks;
   uint8_t **kn;       /* per key column: null flags */
   uint64_t *hash;
-  uint64_t *slots;    /* (hash tag << 32) | (group id + 1); 0 = empty */
+  gslot *slots;       /* open addressing; tg 0 = empty */
   size_t nslots;
   astate *st;         /* n * na */
   int64_t *cnt[2];    /* set operations: rows from each side */
   sbank *bank;
   size_t accounted;
+  bool inline_key;    /* one key column of PHYS_I64 */
 } gtable;
 
 static void gt_account(gtable *g, size_t bytes)
@@ -83,7 +90,8 @@ static gtable *gt_new(qctx *q, int nk, const uint8_t *kphys, int na, const aggca
   g->ks = calloc((size_t)nk + 1, sizeof(str_ref *));
   g->kn = calloc((size_t)nk + 1, sizeof(uint8_t *));
   g->nslots = 64;
-  g->slots = calloc(g->nslots, sizeof(uint64_t));
+  g->slots = calloc(g->nslots, sizeof(gslot));
+  g->inline_key = nk == 1 && kphys[0] == PHYS_I64;
   g->bank = sbank_new();
   if (counts) {
     g->cnt[0] = (int64_t *)1; /* marker: allocate with the groups */
@@ -165,16 +173,18 @@ static void gt_grow_groups(gtable *g)
 static void gt_rehash(gtable *g)
 {
   size_t ns = g->nslots * 2;
-  uint64_t *sl = calloc(ns, sizeof(uint64_t));
+  gslot *sl = calloc(ns, sizeof(gslot));
   if (sl == NULL)
     abort();
   for (size_t i = 0; i < g->n; i++) {
     size_t j = g->hash[i] & (ns - 1);
-    while (sl[j] != 0)
+    while (sl[j].tg != 0)
       j = (j + 1) & (ns - 1);
-    sl[j] = (g->hash[i] >> 32 << 32) | ((uint64_t)i + 1);
+    sl[j].tg = (g->hash[i] >> 32 << 32) | ((uint64_t)i + 1);
+    if (g->inline_key)
+      sl[j].key = g->kv[0][i];
   }
-  gt_account(g, (ns - g->nslots) * 8);
+  gt_account(g, (ns - g->nslots) * sizeof(gslot));
   free(g->slots);
   g->slots = sl;
   g->nslots = ns;
@@ -222,13 +232,15 @@ static uint32_t gt_find(gtable *g, const vec *keys, int r, uint64_t h, bool inse
 {
   size_t j = h & (g->nslots - 1);
   uint64_t tag = h >> 32 << 32;
+  bool fast = g->inline_key && !vec_is_null(&keys[0], r);
+  int64_t kv = fast ? keys[0].i[keys[0].is_const ? 0 : r] : 0;
   for (;;) {
-    uint64_t s = g->slots[j];
+    uint64_t s = g->slots[j].tg;
     if (s == 0)
       break;
     if ((s & 0xFFFFFFFF00000000ULL) == tag) {
       size_t gid = (uint32_t)s - 1;
-      if (key_eq(g, gid, keys, r))
+      if (fast ? g->slots[j].key == kv && !g->kn[0][gid] : key_eq(g, gid, keys, r))
         return (uint32_t)gid;
     }
     j = (j + 1) & (g->nslots - 1);
@@ -254,7 +266,8 @@ static uint32_t gt_find(gtable *g, const vec *keys, int r, uint64_t h, bool inse
   }
   g->hash[gid] = h;
   states_init(g, gid);
-  g->slots[j] = tag | ((uint64_t)gid + 1);
+  g->slots[j].tg = tag | ((uint64_t)gid + 1);
+  g->slots[j].key = g->inline_key ? g->kv[0][gid] : 0;
   if (g->n * 2 > g->nslots)
     gt_rehash(g);
   return (uint32_t)gid;
@@ -626,18 +639,23 @@ void agg_state_clear(void *state)
 
 /* ---- the sink ---- */
 
+#define NPART 16   /* hash partitions of a grouped aggregation */
+
 typedef struct aggrun {
   qctx *q;
   plan *p;
-  gtable **tables;
+  int npart;          /* 1 for a global aggregation */
+  gtable ***tables;   /* [thread][partition] */
   uint8_t *kphys;
 } aggrun;
 
 typedef struct aggthread {
   aggrun *run;
-  gtable *g;
+  gtable **parts;
   ectx x;
   uint32_t gid[COL_BATCH];
+  uint8_t part[COL_BATCH];
+  astate *base[COL_BATCH];   /* per row: its group's first state */
 } aggthread;
 
 static void *agg_init(void *arg, int thread)
@@ -647,9 +665,13 @@ static void *agg_init(void *arg, int thread)
   if (t == NULL)
     abort();
   t->run = r;
-  t->g = gt_new(r->q, r->p->ngroups, r->kphys, r->p->naggs, r->p->aggs, false);
+  t->parts = calloc((size_t)r->npart, sizeof(gtable *));
+  if (t->parts == NULL)
+    abort();
+  for (int i = 0; i < r->npart; i++)
+    t->parts[i] = gt_new(r->q, r->p->ngroups, r->kphys, r->p->naggs, r->p->aggs, false);
   ectx_init(&t->x, r->q);
-  r->tables[thread] = t->g;
+  r->tables[thread] = t->parts;
   return t;
 }
 
@@ -657,7 +679,7 @@ static int agg_consume(void *state, batch *b)
 {
   aggthread *t = state;
   plan *p = t->run->p;
-  gtable *g = t->g;
+  int na = p->naggs;
   ectx_reset(&t->x);
   int rc;
   vec *keys = ectx_alloc(&t->x, sizeof(vec) * (size_t)(p->ngroups > 0 ? p->ngroups : 1));
@@ -665,28 +687,55 @@ static int agg_consume(void *state, batch *b)
     if ((rc = expr_eval(&t->x, p->groups[k], b, &keys[k])) < 0)
       return rc;
   if (p->ngroups == 0) {
+    gtable *g = t->parts[0];
     if (g->n == 0) {
       gt_grow_groups(g);
       g->n = 1;
       g->hash[0] = 0;
       states_init(g, 0);
     }
-    for (int j = 0; j < b->nsel; j++)
-      t->gid[ROW(b, j)] = 0;
-  } else {
     for (int j = 0; j < b->nsel; j++) {
       int r = ROW(b, j);
-      t->gid[r] = gt_find(g, keys, r, row_hash(keys, p->ngroups, r), true);
+      t->gid[r] = 0;
+      t->part[r] = 0;
     }
+  } else {
+    int shift = t->run->npart > 1 ? 60 : 64;
+    uint64_t *hs = ectx_alloc(&t->x, sizeof(uint64_t) * (size_t)(b->n > 0 ? b->n : 1));
+    for (int j = 0; j < b->nsel; j++) {
+      int r = ROW(b, j);
+      uint64_t h = row_hash(keys, p->ngroups, r);
+      hs[r] = h;
+      t->part[r] = (uint8_t)(shift < 64 ? h >> shift : 0);
+    }
+    /* probe with the slots of rows a few ahead already on their way */
+    for (int j = 0; j < b->nsel; j++) {
+      if (j + 8 < b->nsel) {
+        int ra = ROW(b, j + 8);
+        const gtable *ga = t->parts[t->part[ra]];
+        __builtin_prefetch(&ga->slots[hs[ra] & (ga->nslots - 1)]);
+      }
+      int r = ROW(b, j);
+      t->gid[r] = gt_find(t->parts[t->part[r]], keys, r, hs[r], true);
+    }
+
   }
-  for (int a = 0; a < p->naggs; a++) {
+  /* the tables are final for this batch: states can be addressed now */
+  if (na > 0)
+    for (int j = 0; j < b->nsel; j++) {
+      int r = ROW(b, j);
+      t->base[r] = &t->parts[t->part[r]]->st[(size_t)t->gid[r] * (size_t)na];
+      __builtin_prefetch(t->base[r], 1);
+    }
+  for (int a = 0; a < na; a++) {
     const aggcall *ac = &p->aggs[a];
+    gtable *g0 = t->parts[0];
     batch fb = *b;
     if (ac->filter != NULL && (rc = expr_filter(&t->x, ac->filter, &fb)) < 0)
       return rc;
     if (ac->fn == AGG_COUNT_STAR && !ac->distinct) {
       for (int j = 0; j < fb.nsel; j++)
-        g->st[(size_t)t->gid[ROW(&fb, j)] * (size_t)g->na + (size_t)a].n++;
+        t->base[ROW(&fb, j)][a].n++;
       continue;
     }
     vec v, v2;
@@ -699,33 +748,40 @@ static int agg_consume(void *state, batch *b)
         v.phys == PHYS_I64) {
       for (int j = 0; j < fb.nsel; j++) {
         int r = ROW(&fb, j);
-        astate *s = &g->st[(size_t)t->gid[r] * (size_t)g->na + (size_t)a];
-        if (__builtin_add_overflow(s->v.i, v.i[r], &s->v.i))
-          return agg_fail(g->q, "numeric overflow in sum");
-        s->n++;
+        astate *st = &t->base[r][a];
+        if (__builtin_add_overflow(st->v.i, v.i[r], &st->v.i))
+          return agg_fail(g0->q, "numeric overflow in sum");
+        st->n++;
       }
       continue;
     }
-    if (!ac->distinct && v.nulls == NULL && !v.is_const && ac->fn == AGG_SUM &&
+    if (!ac->distinct && v.nulls == NULL && !v.is_const &&
+        (ac->fn == AGG_SUM || (ac->fn == AGG_AVG && ac->type.t == SQL_DOUBLE)) &&
         v.phys == PHYS_F64) {
       for (int j = 0; j < fb.nsel; j++) {
         int r = ROW(&fb, j);
-        astate *s = &g->st[(size_t)t->gid[r] * (size_t)g->na + (size_t)a];
-        s->v.f += v.f[r];
-        s->n++;
+        astate *st = &t->base[r][a];
+        st->v.f += v.f[r];
+        st->n++;
+      }
+      continue;
+    }
+    if (!ac->distinct && ac->fn == AGG_COUNT) {
+      for (int j = 0; j < fb.nsel; j++) {
+        int r = ROW(&fb, j);
+        t->base[r][a].n += !vec_is_null(&v, r);
       }
       continue;
     }
     value none = {.null = true};
     for (int j = 0; j < fb.nsel; j++) {
       int r = ROW(&fb, j);
-      astate *s = &g->st[(size_t)t->gid[r] * (size_t)g->na + (size_t)a];
       value k2 = ac->arg2 != NULL ? vec_get(&v2, r) : none;
-      if ((rc = agg_add(g, ac, s, vec_get(&v, r), k2)) < 0)
+      if ((rc = agg_add(t->parts[t->part[r]], ac, &t->base[r][a], vec_get(&v, r), k2)) < 0)
         return rc;
     }
   }
-  return qctx_check(g->q);
+  return qctx_check(t->run->q);
 }
 
 static int agg_finish(void *state)
@@ -841,10 +897,51 @@ static int gt_output(gtable *g, plan *p, rowset *out, bool setmode, int setop, b
   return rc;
 }
 
+typedef struct merge_job {
+  aggrun *r;
+  atomic_int next;
+  int rc;
+  pthread_mutex_t mu;
+} merge_job;
+
+/* merges partition i of every thread into thread 0's */
+static void *merge_main(void *arg)
+{
+  merge_job *m = arg;
+  aggrun *r = m->r;
+  for (;;) {
+    int i = atomic_fetch_add(&m->next, 1);
+    if (i >= r->npart)
+      break;
+    gtable *dst = NULL;
+    int rc = 0;
+    for (int t = 0; t <= r->q->threads; t++) {
+      if (r->tables[t] == NULL)
+        continue;
+      if (dst == NULL) {
+        dst = r->tables[t][i];
+        continue;
+      }
+      if (rc == 0)
+        rc = gt_merge(dst, r->tables[t][i]);
+      gt_free(r->tables[t][i]);
+      r->tables[t][i] = NULL;
+    }
+    if (rc < 0) {
+      pthread_mutex_lock(&m->mu);
+      if (m->rc == 0)
+        m->rc = rc;
+      pthread_mutex_unlock(&m->mu);
+    }
+  }
+  return NULL;
+}
+
 int exec_agg(qctx *q, plan *p, rowset **out)
 {
   aggrun r = {.q = q, .p = p};
-  r.tables = calloc((size_t)q->threads + 1, sizeof(gtable *));
+  r.npart = p->ngroups > 0 && q->threads > 1 ? NPART : 1;
+  r.tables = calloc((size_t)q->threads + 1, sizeof(gtable **));
   r.kphys = calloc((size_t)p->ngroups + 1, 1);
   if (r.tables == NULL || r.kphys == NULL)
     abort();
@@ -852,30 +949,65 @@ int exec_agg(qctx *q, plan *p, rowset **out)
     r.kphys[k] = (uint8_t)sql_phys(p->groups[k]->type.t);
   pipe_sink s = {agg_init, agg_consume, agg_finish, &r};
   int rc = exec_pipeline(q, p->child, &s, 0);
-  gtable *g = NULL;
+  /* the first thread that ran keeps the merged partitions */
+  int first = -1;
+  int nthreads = 0;
   for (int i = 0; i <= q->threads; i++) {
-    if (r.tables[i] == NULL)
-      continue;
-    if (g == NULL) {
-      g = r.tables[i];
-      continue;
+    if (r.tables[i] != NULL) {
+      if (first < 0)
+        first = i;
+      nthreads++;
     }
-    if (rc == 0)
-      rc = gt_merge(g, r.tables[i]);
-    gt_free(r.tables[i]);
   }
-  if (g == NULL)
-    g = gt_new(q, p->ngroups, r.kphys, p->naggs, p->aggs, false);
-  if (rc == 0 && p->ngroups == 0 && g->n == 0) {
-    gt_grow_groups(g);
-    g->n = 1;
-    g->hash[0] = 0;
-    states_init(g, 0);
+  if (rc == 0 && nthreads > 1) {
+    merge_job m = {.r = &r};
+    pthread_mutex_init(&m.mu, NULL);
+    int nw = q->threads < r.npart ? q->threads : r.npart;
+    pthread_t tids[64];
+    if (nw > 64)
+      nw = 64;
+    for (int i = 1; i < nw; i++)
+      pthread_create(&tids[i], NULL, merge_main, &m);
+    merge_main(&m);
+    for (int i = 1; i < nw; i++)
+      pthread_join(tids[i], NULL);
+    pthread_mutex_destroy(&m.mu);
+    rc = m.rc;
+    if (rc == 0)
+      rc = qctx_check(q);
   }
   rowset *res = rowset_new(q, p->ncols, p->cols);
-  if (rc == 0)
-    rc = gt_output(g, p, res, false, 0, false);
-  gt_free(g);
+  if (first < 0) {
+    /* no thread ran (no input at all) */
+    gtable *g = gt_new(q, p->ngroups, r.kphys, p->naggs, p->aggs, false);
+    if (rc == 0 && p->ngroups == 0) {
+      gt_grow_groups(g);
+      g->n = 1;
+      g->hash[0] = 0;
+      states_init(g, 0);
+    }
+    if (rc == 0)
+      rc = gt_output(g, p, res, false, 0, false);
+    gt_free(g);
+  } else {
+    if (rc == 0 && p->ngroups == 0 && r.tables[first][0]->n == 0) {
+      gtable *g = r.tables[first][0];
+      gt_grow_groups(g);
+      g->n = 1;
+      g->hash[0] = 0;
+      states_init(g, 0);
+    }
+    for (int i = 0; i < r.npart; i++)
+      if (rc == 0 && r.tables[first][i] != NULL)
+        rc = gt_output(r.tables[first][i], p, res, false, 0, false);
+  }
+  for (int t = 0; t <= q->threads; t++) {
+    if (r.tables[t] == NULL)
+      continue;
+    for (int i = 0; i < r.npart; i++)
+      gt_free(r.tables[t][i]);
+    free(r.tables[t]);
+  }
   free(r.tables);
   free(r.kphys);
   if (rc < 0) {

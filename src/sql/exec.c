@@ -473,20 +473,24 @@ typedef struct scan_op {
   int ncols_all;
 } scan_op;
 
+static uint8_t nv_nulls[COL_BATCH];
+static int64_t nv_zeros[COL_BATCH * 2];
+static vec nv_vec;
+static pthread_once_t nv_once = PTHREAD_ONCE_INIT;
+
+static void null_vec_init(void)
+{
+  memset(nv_nulls, 1, sizeof nv_nulls);
+  nv_vec.phys = PHYS_I64;
+  nv_vec.nulls = nv_nulls;
+  nv_vec.p = nv_zeros;
+}
+
+/* a vector of COL_BATCH NULLs (for columns nobody reads) */
 static const vec *null_vec(void)
 {
-  static uint8_t nulls[COL_BATCH];
-  static int64_t zeros[COL_BATCH * 2];
-  static vec v;
-  static bool init;
-  if (!init) {
-    memset(nulls, 1, sizeof nulls);
-    v.phys = PHYS_I64;
-    v.nulls = nulls;
-    v.p = zeros;
-    init = true;
-  }
-  return &v;
+  pthread_once(&nv_once, null_vec_init);
+  return &nv_vec;
 }
 
 static void scan_close(op *o)
@@ -507,6 +511,7 @@ static void scan_close(op *o)
   strheap_release(&s->heap);
   if (s->m != NULL)
     tobj_release(o->q, s->m->obj);
+  jsonl_cursor_release(&s->jc);
 }
 
 static int scan_finish_morsel(scan_op *s)
@@ -521,8 +526,19 @@ static int scan_finish_morsel(scan_op *s)
   uint64_t skipped = s->t->format == FMT_CSV ? s->cc.skipped : s->jc.skipped;
   if (skipped)
     atomic_fetch_add(&s->t->skipped, skipped);
+  if (m->obj->mapped && end > first) {
+    /* drop the pages of this range from the process (they stay in the page
+       cache): a scan's memory stays a few morsels, not the object */
+    uintptr_t pg = 4096;
+    uintptr_t a = ((uintptr_t)m->obj->data + first + pg - 1) & ~(pg - 1);
+    uintptr_t b = ((uintptr_t)m->obj->data + end) & ~(pg - 1);
+    if (b > a)
+      madvise((void *)a, b - a, MADV_DONTNEED);
+  }
   tobj_release(s->base.q, m->obj);
   s->m = NULL;
+  if (s->t->format == FMT_JSONL)
+    jsonl_cursor_release(&s->jc);
   return 0;
 }
 
@@ -577,6 +593,46 @@ static int scan_convert(scan_op *s, int k, const uint16_t *sel, int nsel, batch 
   return nbad;
 }
 
+/* Whether byte start-1 of a CSV range lies inside quotes: every range
+ * counts the quotes of its own bytes (in parallel), then adds up those of
+ * the ranges before it, which were handed out earlier and only count, so
+ * the wait is short and cannot deadlock. -1 when unknown (no parity). */
+static int range_in_quote(qctx *q, morsel *m)
+{
+  tobj *o = m->obj;
+  if (o->qcount == NULL)
+    return -1;
+  int r = m->range;
+  size_t from = r == 0 ? 0 : o->starts[r] - 1;
+  size_t to = r + 1 < o->nranges ? o->starts[r + 1] - 1 : o->len;
+  if (from > o->len)
+    from = o->len;
+  if (to > o->len)
+    to = o->len;
+  int64_t mine = to > from ? (int64_t)csv_count_quotes(o->data + from, to - from,
+                                                     (char)o->quote)
+                           : 0;
+  pthread_mutex_lock(&o->mu);
+  o->qcount[r] = mine;
+  pthread_cond_broadcast(&o->qcv);
+  int64_t before = 0;
+  for (int k = 0; k < r; k++) {
+    while (o->qcount[k] < 0 && !atomic_load(&q->failed)) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_nsec += 10 * 1000000;
+      if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+      }
+      pthread_cond_timedwait(&o->qcv, &o->mu, &ts);
+    }
+    before += o->qcount[k];
+  }
+  pthread_mutex_unlock(&o->mu);
+  return r == 0 ? 0 : (int)(before & 1);
+}
+
 static int scan_next(op *o, batch **out)
 {
   scan_op *s = (scan_op *)o;
@@ -601,8 +657,9 @@ static int scan_next(op *o, batch **out)
       size_t stop = m->stop > m->obj->len ? m->obj->len : m->stop;
       size_t start = m->start > m->obj->len ? m->obj->len : m->start;
       if (s->t->format == FMT_CSV) {
-        rc = csv_cursor_init(&s->cc, &s->t->csv, m->obj->data, m->obj->len, start, stop,
-                             m->obj->name, s->t->skip_malformed, &e);
+        int inq = range_in_quote(q, m);
+        rc = csv_cursor_init_at(&s->cc, &s->t->csv, m->obj->data, m->obj->len, start, stop,
+                                m->obj->name, s->t->skip_malformed, inq, &e);
         if (rc < 0)
           return scan_malformed(s, &e);
       } else {
@@ -857,9 +914,15 @@ static bool keys_equal(join_op *jo, int row, uint32_t id)
 
 static void gather_left(join_op *jo, batch *o, const uint16_t *rows, int n)
 {
+  const bool *need = jo->base.p->need;
   for (int c = 0; c < jo->nl; c++) {
     const vec *src = &jo->in->cols[c];
     vec *dst = &o->cols[c];
+    if (need != NULL && !need[c]) {
+      *dst = *null_vec();
+      dst->phys = src->phys;
+      continue;
+    }
     dst->phys = src->phys;
     dst->is_const = 0;
     dst->p = ectx_alloc(&jo->base.x, (size_t)(n > 0 ? n : 1) *
@@ -883,9 +946,15 @@ static void gather_left(join_op *jo, batch *o, const uint16_t *rows, int n)
 static void gather_right(join_op *jo, batch *o, const uint32_t *ids, int n, bool nulls)
 {
   rowset *bs = jo->j->build;
+  const bool *need = jo->base.p->need;
   for (int c = 0; c < jo->nr; c++) {
     vec *dst = &o->cols[jo->nl + c];
     int ph = bs->phys[c];
+    if (need != NULL && !need[jo->nl + c]) {
+      *dst = *null_vec();
+      dst->phys = (uint8_t)ph;
+      continue;
+    }
     dst->phys = (uint8_t)ph;
     dst->is_const = 0;
     dst->p = ectx_alloc(&jo->base.x, (size_t)(n > 0 ? n : 1) *
@@ -1323,8 +1392,23 @@ static int cut_morsels(qctx *q, plan *p)
     tobj *o = &t->objs[i];
     o->firsts = calloc((size_t)o->nranges, sizeof(size_t));
     o->ends = calloc((size_t)o->nranges, sizeof(size_t));
+    o->starts = calloc((size_t)o->nranges, sizeof(size_t));
     exec_defer(q, free, o->firsts);
     exec_defer(q, free, o->ends);
+    exec_defer(q, free, o->starts);
+    o->quote = t->format == FMT_CSV && t->csv.escape == t->csv.quote ? (unsigned char)t->csv.quote
+                                                                     : -1;
+    for (int r = 0; r < o->nranges; r++)
+      o->starts[r] = o->nranges == 1 ? 0 : (size_t)r * msize;
+    if (o->quote >= 0 && o->nranges > 1) {
+      o->qcount = malloc(sizeof(int64_t) * (size_t)o->nranges);
+      if (o->qcount == NULL)
+        abort();
+      for (int r = 0; r < o->nranges; r++)
+        o->qcount[r] = -1;
+      pthread_cond_init(&o->qcv, NULL);
+      exec_defer(q, free, o->qcount);
+    }
     atomic_store(&o->ranges_left, o->nranges);
     for (int r = 0; r < o->nranges; r++) {
       morsel *m = &rt->morsels[k++];

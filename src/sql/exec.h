@@ -67,6 +67,11 @@ typedef struct tobj {
   size_t *ends;          /* per range: offset where its last record ended */
   atomic_int ranges_left;
   bool sequential;       /* read as one range */
+  size_t *starts;        /* per range: its first byte */
+  int quote;             /* CSV quote char when quotes toggle (RFC 4180), else -1 */
+  int64_t *qcount;       /* per range: quotes in it (from byte start-1), -1 until
+                            counted; under mu, waited for with qcv */
+  pthread_cond_t qcv;
 } tobj;
 
 struct table {
@@ -219,8 +224,23 @@ int expr_filter(ectx *x, const bexpr *e, batch *b);
  * patterns; called once per expression before execution. */
 int expr_prepare(qctx *q, bexpr *e);
 /* The value at row r of v (index 0 when constant). */
-value vec_get(const vec *v, int r);
-bool vec_is_null(const vec *v, int r);
+static inline value vec_get(const vec *v, int r)
+{
+  value out;
+  out.s.len = 0;
+  int i = v->is_const ? 0 : r;
+  out.null = v->nulls != NULL && v->nulls[i];
+  if (v->phys == PHYS_STR)
+    out.s = v->s[i];
+  else
+    out.i = v->i[i];
+  return out;
+}
+
+static inline bool vec_is_null(const vec *v, int r)
+{
+  return v->nulls != NULL && v->nulls[v->is_const ? 0 : r];
+}
 
 /* hashing and comparing values */
 uint64_t hash_value(int phys, const vec *v, int r);

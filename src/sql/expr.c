@@ -88,23 +88,6 @@ static uint8_t *nulls_make(ectx *x, vec *v, int n)
   return v->nulls;
 }
 
-value vec_get(const vec *v, int r)
-{
-  value out;
-  int i = v->is_const ? 0 : r;
-  out.null = v->nulls != NULL && v->nulls[i];
-  if (v->phys == PHYS_STR)
-    out.s = v->s[i];
-  else
-    out.i = v->i[i];
-  return out;
-}
-
-bool vec_is_null(const vec *v, int r)
-{
-  return v->nulls != NULL && v->nulls[v->is_const ? 0 : r];
-}
-
 static void vec_set(vec *v, int r, value val)
 {
   if (v->phys == PHYS_STR)

@@ -178,6 +178,7 @@ struct plan {
   int nkeys;
   bexpr *cond;          /* residual, over the joined columns; NULL none */
   bool null_aware;      /* ANTI for NOT IN: a NULL on the right empties the result */
+  bool *need;           /* which output columns anything reads (set by pruning) */
   /* P_AGG */
   bexpr **groups;
   int ngroups;

@@ -49,14 +49,69 @@ typedef struct sortctx {
   int nkeys;
 } sortctx;
 
-static int cmp_ids(const void *a, const void *b, void *arg)
+/* Sorting by a normalized prefix of the first key: an unsigned 64-bit
+ * integer that orders like the key (NULLs first or last, DESC inverted);
+ * only equal prefixes compare the full keys. */
+typedef struct skey {
+  uint64_t k;
+  uint32_t id;
+} skey;
+
+static uint64_t norm_key(const rowset *r, const sortkey *key, uint32_t id)
 {
+  int row;
+  const vec *v = rs_col(r, id, key->col, &row);
+  if (v->nulls[row])
+    return key->nulls_first ? 0 : UINT64_MAX;
+  uint64_t u;
+  int ph = r->phys[key->col];
+  if (ph == PHYS_I64) {
+    u = (uint64_t)v->i[row] ^ (1ULL << 63);
+  } else if (ph == PHYS_F64) {
+    double d = v->f[row];
+    if (d == 0)
+      d = 0; /* -0.0 sorts with 0.0 */
+    memcpy(&u, &d, 8);
+    u = (u & (1ULL << 63)) ? ~u : u | (1ULL << 63);
+  } else {
+    str_ref s = v->s[row];
+    u = 0;
+    for (size_t i = 0; i < 8; i++)
+      u = (u << 8) | (i < s.len ? (unsigned char)s.ptr[i] : 0);
+  }
+  if (key->desc)
+    u = ~u;
+  return 1 + (u >> 1);
+}
+
+static int cmp_skeys(const void *a, const void *b, void *arg)
+{
+  const skey *x = a, *y = b;
+  if (x->k != y->k)
+    return x->k < y->k ? -1 : 1;
   const sortctx *s = arg;
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  int c = sql_cmp_rows(s->r, s->keys, s->nkeys, x, y);
+  int c = sql_cmp_rows(s->r, s->keys, s->nkeys, x->id, y->id);
   if (c != 0)
     return c;
-  return x < y ? -1 : x > y;
+  return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void sort_ids(const rowset *r, const sortkey *keys, int nkeys, uint32_t *ids, size_t n)
+{
+  if (nkeys == 0 || n < 2)
+    return;
+  skey *sk = malloc(sizeof(skey) * n);
+  if (sk == NULL)
+    abort();
+  for (size_t i = 0; i < n; i++) {
+    sk[i].id = ids[i];
+    sk[i].k = norm_key(r, &keys[0], ids[i]);
+  }
+  sortctx sc = {r, keys, nkeys};
+  qsort_r(sk, n, sizeof(skey), cmp_skeys, &sc);
+  for (size_t i = 0; i < n; i++)
+    ids[i] = sk[i].id;
+  free(sk);
 }
 
 static uint32_t *all_ids(const rowset *r, size_t *n)
@@ -172,8 +227,7 @@ static int cut(topn *t, rowset **rp)
   rowset *r = *rp;
   size_t n;
   uint32_t *ids = all_ids(r, &n);
-  sortctx sc = {r, t->p->keys, t->p->nkeys_sort};
-  qsort_r(ids, n, sizeof(uint32_t), cmp_ids, &sc);
+  sort_ids(r, t->p->keys, t->p->nkeys_sort, ids, n);
   if (n > t->keep)
     n = t->keep;
   rowset *nr = rowset_new(t->q, t->p->ncols, t->p->cols);
@@ -282,8 +336,7 @@ int exec_sort(qctx *q, plan *p, rowset **out)
   }
   size_t n;
   uint32_t *ids = all_ids(all, &n);
-  sortctx sc = {all, p->keys, p->nkeys_sort};
-  qsort_r(ids, n, sizeof(uint32_t), cmp_ids, &sc);
+  sort_ids(all, p->keys, p->nkeys_sort, ids, n);
   size_t from = (size_t)p->offset < n ? (size_t)p->offset : n;
   size_t to = n;
   if (p->limit >= 0 && from + (size_t)p->limit < to)
@@ -385,8 +438,7 @@ static int window_one(qctx *q, rowset *r, const wincall *w, wres *res)
   }
   for (int k = 0; k < w->norder; k++)
     keys[w->npart + k] = w->order[k];
-  sortctx sc = {r, keys, nk};
-  qsort_r(ids, n, sizeof(uint32_t), cmp_ids, &sc);
+  sort_ids(r, keys, nk, ids, n);
   int sz = agg_state_size();
   char *st = calloc(1, (size_t)sz);
   int rc = 0;

@@ -326,11 +326,3 @@ int sql_run_src(const sql_objsrc *src, const char *sql, const sql_options *opt, 
     return rc;
   }
 }
-
-int sql_run(store *st, const char *sql, const sql_options *opt, sql_sink *sink,
-            sql_stats *stats, err *e)
-{
-  sql_objsrc src;
-  sql_objsrc_store(&src, st);
-  return sql_run_src(&src, sql, opt, sink, stats, e);
-}

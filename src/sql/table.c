@@ -15,7 +15,8 @@
  *       morsel that needs them, and released when its last morsel ends.
  *   (2) Bytes scanned count the stored size of each object once.
  *
- * Start reading at table_open().
+ * Start reading at table_open(). The store as a source is in store_src.c
+ * (so tests and tools that read folders do not link the store).
  */
 #include "exec.h"
 
@@ -28,8 +29,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "store/store.h"
 
 #define SAMPLE_BYTES (1u << 20)
 #define SAMPLE_MORE (256u << 10)
@@ -500,7 +499,6 @@ int tobj_acquire(qctx *q, tobj *o, err *e)
       pthread_mutex_unlock(&o->mu);
       return err_set(e, ERR_IO, "cannot map '%s': %s", o->name, strerror(en));
     }
-    madvise(m, size, MADV_WILLNEED);
     data = m;
   }
   close(fd);
@@ -683,57 +681,4 @@ void sql_objsrc_dir_free(sql_objsrc *src)
 {
   free(src->ctx);
   src->ctx = NULL;
-}
-
-/* ---- the store as the object source ---- */
-
-static int store_list(void *ctx, const char *bucket, const char *prefix, objsrc_list_fn fn,
-                      void *arg, err *e)
-{
-  store *s = ctx;
-  const char *after = NULL;
-  char *after_copy = NULL;
-  int rc = 0;
-  for (;;) {
-    arena *a = arena_new();
-    store_list_params lp = {.prefix = prefix, .after = after_copy,
-                            .max_keys = STORE_MAX_LIST_KEYS};
-    store_list_result res;
-    rc = store_object_list(s, bucket, &lp, a, &res, e);
-    if (rc < 0) {
-      arena_free(a);
-      break;
-    }
-    for (size_t i = 0; i < res.nobjects && rc == 0; i++)
-      rc = fn(arg, res.objects[i].key, res.objects[i].size);
-    bool more = res.truncated && res.next_after != NULL && rc == 0;
-    free(after_copy);
-    after_copy = more ? strdup(res.next_after) : NULL;
-    arena_free(a);
-    if (!more)
-      break;
-  }
-  (void)after;
-  free(after_copy);
-  return rc;
-}
-
-static int store_open_obj(void *ctx, const char *bucket, const char *key, int *fd,
-                          uint64_t *size, err *e)
-{
-  store *s = ctx;
-  arena *a = arena_new();
-  store_object o;
-  int rc = store_object_get(s, bucket, key, a, &o, fd, e);
-  if (rc == 0)
-    *size = o.size;
-  arena_free(a);
-  return rc;
-}
-
-void sql_objsrc_store(sql_objsrc *out, store *st)
-{
-  out->ctx = st;
-  out->list = store_list;
-  out->open = store_open_obj;
 }

@@ -126,9 +126,22 @@ str_ref sql_value_text(stype t, value v, char *tmp)
     return r;
   case SQL_SMALLINT:
   case SQL_INTEGER:
-  case SQL_BIGINT:
-    r.len = (size_t)sprintf(tmp, "%lld", (long long)v.i);
+  case SQL_BIGINT: {
+    /* digits from the end */
+    char b[24];
+    int k = 24;
+    uint64_t u = v.i < 0 ? (uint64_t)0 - (uint64_t)v.i : (uint64_t)v.i;
+    do {
+      b[--k] = (char)('0' + u % 10);
+      u /= 10;
+    } while (u != 0);
+    if (v.i < 0)
+      b[--k] = '-';
+    r.len = (size_t)(24 - k);
+    memcpy(tmp, b + k, r.len);
+    tmp[r.len] = '\0';
     return r;
+  }
   case SQL_DOUBLE:
     r.len = (size_t)fmt_double(v.f, tmp);
     return r;

@@ -16,6 +16,10 @@
  *       them gone).
  *   (5) After store_close set `stopping`, no change is queued; the thread
  *       drains the queue and exits.
+ *   (6) The feed watcher (store_feed_watch) is told after a committed batch
+ *       in which a change appended to the change feed, before the callers
+ *       are woken: whoever saw the write acknowledged can count on the
+ *       watcher having been told.
  *
  * States of a change: queued -> taken by the committer -> done (rc set).
  * The caller owns the change; the committer must not touch it after done.
@@ -39,6 +43,7 @@ void store__change_init(change *c, store *s, change_fn apply, void *arg, const b
   c->apply = apply;
   c->arg = arg;
   c->sync = sync;
+  c->origin = store__origin_current();
 }
 
 int store__change_ref_blob(change *c, MDB_txn *txn, const blob_id *id, char kind, err *e)
@@ -120,6 +125,7 @@ static size_t batch_run(store *s, change *batch, bool *committed)
     c->rc = 0;
     err_clear(&c->e);
     c->ndead = 0;
+    c->fed = false;
     if (c->sync != NULL)
       dirs[c->sync->b[0]] = true;
   }
@@ -204,8 +210,13 @@ static void *committer_main(void *arg)
 
     bool committed = false;
     size_t ok = batch_run(s, batch, &committed);
+    bool fed = false;
+    for (change *c = batch; committed && c != NULL; c = c->next)
+      fed = fed || (c->rc == 0 && c->fed);
 
     pthread_mutex_lock(&s->mu);
+    if (fed && s->feed_watch != NULL)
+      s->feed_watch(s->feed_ctx);  /* invariant (6); it only signals */
     s->changes += ok;
     s->commits += committed ? 1 : 0;
     for (change *c = batch, *next = NULL; c != NULL; c = next) {

@@ -22,6 +22,8 @@ struct change {
   int rc;                  /* the result, set by the committer */
   err e;                   /* its message */
   bool done;               /* the committer finished with this change */
+  const store_origin *origin; /* the caller thread's origin (store_origin_set), or NULL */
+  bool fed;                /* apply appended to the change feed */
   blob_id *dead;           /* blobs this change de-referenced (heap) */
   size_t ndead;            /* entries in dead */
   size_t capdead;          /* entries allocated */

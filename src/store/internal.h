@@ -35,8 +35,10 @@ struct store {
   MDB_dbi db_parts;            /* upload id (32 hex) + number (4 bytes BE) -> part record */
   MDB_dbi db_counters;         /* "objects", "bytes" -> 8 bytes LE */
   MDB_dbi db_blobs;            /* blob id (16 bytes) -> kind: every referenced blob */
+  MDB_dbi db_notify;           /* bucket name -> notification configuration text (feed.c) */
+  MDB_dbi db_feed;             /* seq (8 bytes BE) -> change feed entry (feed.c) */
 
-  pthread_mutex_t mu;          /* guards everything down to `swept` */
+  pthread_mutex_t mu;          /* guards everything down to `feed_ctx` */
   pthread_cond_t work;         /* the committer waits: change queued, or stop */
   pthread_cond_t done;         /* callers wait: a batch finished */
   pthread_cond_t sweep_wake;   /* the sweeper waits (monotonic clock): stop */
@@ -50,6 +52,8 @@ struct store {
   uint64_t changes;            /* changes committed since open */
   uint64_t commits;            /* write transactions committed since open */
   uint64_t swept;              /* blobs removed by sweeps since open */
+  void (*feed_watch)(void *);  /* told after a commit that appended to the feed */
+  void *feed_ctx;              /* its argument */
 
   pthread_mutex_t sweep_mu;    /* one sweep at a time */
   pthread_mutex_t fly_mu;      /* guards fly */
@@ -74,6 +78,23 @@ int store__check_bucket_arg(const char *bucket, err *e);
 int store__check_key(const char *key, err *e);
 int store__check_meta(const str_pair *meta, size_t nmeta, err *e);
 int store__check_tags(const str_pair *tags, size_t ntags, err *e);
+
+/* feed.c: inside a change's apply, appends what it did to the change feed
+ * when the bucket has a notification configuration (event: STORE_EVENT_*,
+ * replaced by the origin's when set). */
+typedef struct feed_note {
+  int event;                   /* STORE_EVENT_* */
+  const char *bucket;
+  const char *key;             /* NUL-terminated */
+  uint64_t size;
+  const char *etag;            /* NULL for removals */
+  int64_t time_ms;
+} feed_note;
+int store__feed_append(change *c, MDB_txn *txn, const feed_note *n, err *e);
+/* feed.c: the thread's origin (store_origin_set), or NULL. */
+const store_origin *store__origin_current(void);
+/* feed.c: inside a change, removes a bucket's configuration (bucket delete). */
+int store__notify_drop(store *s, MDB_txn *txn, const char *bucket, err *e);
 
 /* sweep.c: removes unreferenced blobs older than min_age seconds. */
 long store__sweep_run(store *s, int min_age, err *e);

@@ -341,6 +341,7 @@ typedef struct complete_arg {
   MDB_val val;                  /* its record */
   uint64_t size;
   blob_id blob;                 /* the joined bytes */
+  feed_note note;               /* the change, for the feed */
 } complete_arg;
 
 static int apply_complete(change *c, MDB_txn *txn, arena *a, err *e)
@@ -373,7 +374,9 @@ static int apply_complete(change *c, MDB_txn *txn, arena *a, err *e)
     return rc;
   MDB_val ukv = store__ikey_val(&uk);
   int mrc = mdb_del(txn, s->db_uploads, &ukv, NULL);
-  return mrc ? store__lmdb_error(e, mrc, "delete an upload record") : 0;
+  if (mrc != 0)
+    return store__lmdb_error(e, mrc, "delete an upload record");
+  return store__feed_append(c, txn, &x->note, e);
 }
 
 /* Compares a client's etag (quotes allowed) with ours. */
@@ -608,6 +611,7 @@ int store_upload_complete(store *s, const char *bucket, const char *key, const c
     complete_arg x = {
       .bucket = bucket, .key = key, .upload_id = upload_id, .parts = parts,
       .blobs = pl.blobs, .nparts = nparts, .size = pl.total, .blob = id,
+      .note = { STORE_EVENT_COMPLETE, bucket, key, pl.total, etag, r.mtime_ms },
     };
     bool lng = store__ikey_make(&x.k, bucket, r.lk, r.lkn);
     buf b;

@@ -30,6 +30,7 @@
 
 typedef struct put_arg {
   const char *bucket;  /* the destination */
+  feed_note note;      /* the change, for the feed */
   ikey k;              /* its index key */
   MDB_val val;         /* the encoded record */
   uint64_t size;       /* the object's size */
@@ -40,17 +41,24 @@ static int apply_put(change *c, MDB_txn *txn, arena *a, err *e)
 {
   put_arg *p = c->arg;
   int rc = store__bucket_check(c->s, txn, p->bucket, e);
-  if (rc != 0)
-    return rc;
-  return store__obj_replace(c, txn, &p->k, p->val, p->size, &p->blob, e);
+  if (rc == 0)
+    rc = store__obj_replace(c, txn, &p->k, p->val, p->size, &p->blob, e);
+  if (rc == 0)
+    rc = store__feed_append(c, txn, &p->note, e);
+  return rc;
 }
 
-/* Encodes r as bucket/key's record and commits it. On success out (when
- * not NULL) gets the record, decoded into a. */
-static int put_record(store *s, const char *bucket, obj_rec *r, arena *a, store_object *out,
-                      err *e)
+/* Encodes r as bucket/key's record and commits it (event: the feed's
+ * STORE_EVENT_*). On success out (when not NULL) gets the record, decoded
+ * into a. */
+static int put_record(store *s, const char *bucket, obj_rec *r, int event, arena *a,
+                      store_object *out, err *e)
 {
-  put_arg p = { .bucket = bucket, .size = r->size, .blob = r->blob };
+  char *key = strndup((const char *)r->lk, r->lkn);
+  if (key == NULL)
+    abort();
+  put_arg p = { .bucket = bucket, .size = r->size, .blob = r->blob,
+                .note = { event, bucket, key, r->size, r->etag, r->mtime_ms } };
   bool lng = store__ikey_make(&p.k, bucket, r->lk, r->lkn);
   buf b;
   buf_init(&b, 1 << 20);
@@ -69,6 +77,7 @@ static int put_record(store *s, const char *bucket, obj_rec *r, arena *a, store_
       store__obj_out(a, bucket, &d, out);
   }
   buf_release(&b);
+  free(key);
   return rc;
 }
 
@@ -105,7 +114,7 @@ int store_object_commit(store_writer *w, const char *bucket, const char *key,
     .blob = w->id, .etag = etag,
     .meta = (str_pair *)meta, .nmeta = nmeta, .tags = (str_pair *)tags, .ntags = ntags,
   };
-  rc = put_record(w->s, bucket, &r, a, out, e);
+  rc = put_record(w->s, bucket, &r, STORE_EVENT_PUT, a, out, e);
   if (rc == 0)
     w->committed = true;
   return rc;
@@ -220,7 +229,8 @@ static int apply_delete(change *c, MDB_txn *txn, arena *a, err *e)
   if (mrc != 0)
     return store__lmdb_error(e, mrc, "delete an object record");
   d->existed = true;
-  return 0;
+  feed_note note = { STORE_EVENT_DELETE, d->bucket, d->key, 0, NULL, store__clock_ms() };
+  return store__feed_append(c, txn, &note, e);
 }
 
 int store_object_delete(store *s, const char *bucket, const char *key, bool *existed, err *e)
@@ -314,7 +324,7 @@ int store_object_copy(store *s, const char *src_bucket, const char *src_key,
       .tags = tags != NULL ? (str_pair *)tags : src.tags,
       .ntags = tags != NULL ? ntags : src.ntags,
     };
-    rc = put_record(s, dst_bucket, &r, a, out, e);
+    rc = put_record(s, dst_bucket, &r, STORE_EVENT_COPY, a, out, e);
     if (rc != 0)
       store__blob_unlink(s, &id);
     store__fly_del(s, &id);

@@ -156,7 +156,7 @@ static int open_index(store *s, err *e)
   int mrc = mdb_env_create(&s->env);
   if (mrc != 0)
     return store__lmdb_error(e, mrc, "create the index environment");
-  mdb_env_set_maxdbs(s->env, 8);
+  mdb_env_set_maxdbs(s->env, 16);
   mdb_env_set_mapsize(s->env, MAP_SIZE);
   mdb_env_set_maxreaders(s->env, MAX_READERS);
   char path[BLOB_PATH_MAX];
@@ -179,6 +179,7 @@ static int open_index(store *s, err *e)
     { "buckets", &s->db_buckets }, { "objects", &s->db_objects },
     { "uploads", &s->db_uploads }, { "parts", &s->db_parts },
     { "counters", &s->db_counters }, { "blobs", &s->db_blobs },
+    { "notify", &s->db_notify }, { "feed", &s->db_feed },
   };
   for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
     mrc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
@@ -370,6 +371,9 @@ static int apply_bucket_delete(change *c, MDB_txn *txn, arena *a, err *e)
     return store__lmdb_error(e, mrc, "read the index");
   if (objects || uploads)
     return err_set(e, ERR_BUCKET_NOT_EMPTY, "bucket '%s' is not empty", b->name);
+  rc = store__notify_drop(c->s, txn, b->name, e);
+  if (rc != 0)
+    return rc;
   MDB_val k = { strlen(b->name), (void *)b->name };
   mrc = mdb_del(txn, c->s->db_buckets, &k, NULL);
   return mrc ? store__lmdb_error(e, mrc, "delete a bucket record") : 0;

@@ -3,7 +3,8 @@
  *
  * Layout of the data directory DIR:
  *   DIR/meta/           LMDB environment: the index (buckets, objects,
- *                       uploads, parts, counters)
+ *                       uploads, parts, counters) and the change feed
+ *                       with the buckets' notification configurations
  *   DIR/blobs/XX/ID     object bytes; ID is 32 hex characters chosen by the
  *                       store, XX its first two; never derived from user keys
  *
@@ -223,6 +224,84 @@ int store_upload_abort(store *s, const char *bucket, const char *key, const char
 int store_upload_list(store *s, const char *bucket, const char *prefix,
                       const char *key_marker, const char *upload_id_marker, size_t max,
                       arena *a, store_upload **out, size_t *n, bool *truncated, err *e);
+
+/* ---- notifications: a bucket's configuration and the change feed ----
+ *
+ * A bucket may carry a notification configuration: opaque text that the
+ * events part writes and reads (its JSON). While it has one, every change
+ * to an object of the bucket is appended to the change feed in the same
+ * LMDB transaction as the change itself, so an acknowledged change always
+ * has its feed entry (DESIGN.md §6). Buckets without one cost nothing.
+ * The feed is read and trimmed by one consumer (events/dispatch.c). */
+
+#define STORE_MAX_NOTIFICATION (64u << 10)   /* bytes of configuration text */
+
+/* The changes the feed records, named as S3 names its events (without
+ * the "s3:" prefix) by store_event_name(). Each write call records its own
+ * kind: store_object_commit Put, store_object_copy Copy,
+ * store_upload_complete CompleteMultipartUpload, store_object_delete
+ * Delete (only when the key existed); store_origin.event overrides it. */
+enum store_event {
+  STORE_EVENT_NONE = 0,
+  STORE_EVENT_PUT,             /* ObjectCreated:Put */
+  STORE_EVENT_POST,            /* ObjectCreated:Post */
+  STORE_EVENT_COPY,            /* ObjectCreated:Copy */
+  STORE_EVENT_COMPLETE,        /* ObjectCreated:CompleteMultipartUpload */
+  STORE_EVENT_DELETE,          /* ObjectRemoved:Delete */
+  STORE_EVENT_DELETE_MARKER,   /* ObjectRemoved:DeleteMarkerCreated */
+  STORE_EVENT_MAX
+};
+
+/* "ObjectCreated:Put", ...; "" for anything else. */
+const char *store_event_name(int event);
+
+/* Who asked for the changes a thread makes: recorded with feed entries. */
+typedef struct store_origin {
+  int event;                 /* STORE_EVENT_*: replaces the call's own kind; 0 keeps it */
+  const char *request_id;    /* the API request (x-amz-request-id), or NULL */
+  const char *principal;     /* the caller's access key, or NULL */
+  const char *source_ip;     /* the client's address, or NULL */
+} store_origin;
+
+/* Sets the origin of the store calls this thread makes from now on (the
+ * pointer is kept, not the strings copied: o must stay valid until the
+ * next call); NULL clears it. The S3 endpoint sets it around each request. */
+void store_origin_set(const store_origin *o);
+
+/* Sets (config non-empty) or removes (NULL or "") a bucket's notification
+ * configuration, in one commit. Errors: ERR_NO_SUCH_BUCKET, ERR_INVALID
+ * (over STORE_MAX_NOTIFICATION). Deleting the bucket removes it too. */
+int store_bucket_notification_set(store *s, const char *bucket, const char *config, err *e);
+/* The configuration, or *config NULL when the bucket has none.
+ * Errors: ERR_NO_SUCH_BUCKET. */
+int store_bucket_notification_get(store *s, const char *bucket, arena *a, const char **config,
+                                  err *e);
+
+/* One feed entry. */
+typedef struct store_change {
+  uint64_t seq;              /* position in the feed: increasing, never reused */
+  int event;                 /* STORE_EVENT_* */
+  const char *bucket;
+  const char *key;
+  uint64_t size;             /* created: the object's size; removed: 0 */
+  const char *etag;          /* created: without quotes; removed: "" */
+  int64_t time_ms;           /* when the change was made (wall clock) */
+  const char *request_id;    /* the origin's fields, "" when unknown */
+  const char *principal;
+  const char *source_ip;
+} store_change;
+
+/* Up to max (1..10000) entries with seq > after, in seq order, into a. */
+int store_feed_read(store *s, uint64_t after, size_t max, arena *a, store_change **out,
+                    size_t *n, err *e);
+/* Removes every entry with seq <= upto, in one commit. */
+int store_feed_trim(store *s, uint64_t upto, err *e);
+/* Entries waiting in the feed (approximate: for metrics). */
+uint64_t store_feed_backlog(store *s);
+/* Registers the one callback told, from the committer thread after the
+ * commit, that entries were appended (it must return quickly: signal a
+ * condition variable). NULL removes it. */
+void store_feed_watch(store *s, void (*fn)(void *ctx), void *ctx);
 
 /* ---- statistics ---- */
 

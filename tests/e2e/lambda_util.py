@@ -105,3 +105,13 @@ def invoke(lam, name, event=None, **kw):
 
 def log_tail(resp):
     return base64.b64decode(resp.get("LogResult", "")).decode("utf-8", "replace")
+
+
+def concurrent_executions(tarn):
+    """Invocations running now, from the server's metrics."""
+    r = tarn.request("GET", "/_tarn/metrics")
+    assert r.status_code == 200, r.text
+    for line in r.text.splitlines():
+        if line.startswith("tarn_fn_concurrent_executions "):
+            return float(line.split()[1])
+    raise AssertionError("no tarn_fn_concurrent_executions in /_tarn/metrics")

@@ -2,13 +2,16 @@
 and the AWS CLI: create (zip) and invoke Python, Node.js and bash
 custom-runtime functions; sync, async and dry run; errors, time-outs and
 out-of-memory; environment; warm reuse; versions and aliases; reserved
-concurrency; a function using tarn's S3 through boto3; logs.
+concurrency; a 10 MB zip; more waiting invocations than the HTTP edge has
+threads; a function using tarn's S3 through boto3; logs.
 
 Each module gets its own server (conftest's `tarn` fixture); each test makes
 functions with unique names.
 """
 import base64
+import hashlib
 import json
+import random
 import threading
 import time
 
@@ -151,6 +154,29 @@ def test_create_rejects_bad_zip(lam, fname):
     with pytest.raises(ClientError) as ei:
         create(lam, fname, evil, runtime="python3.11", handler="escape.x")
     assert client_error(ei.value) == ("InvalidParameterValueException", 400)
+
+
+def test_create_and_update_with_a_10mb_zip(lam, fname):
+    # ~10 MB zipped, incompressible: ~13.4 MB of base64 in the JSON body,
+    # which the SDK sends without x-amz-content-sha256 (buffered before
+    # authentication, past the edge's default 8 MiB).
+    size = 10 * 1024 * 1024
+    data = random.Random("tarn-e2e-big-zip-1").randbytes(size)
+    zipped = zip_dir("python", extra={"data.bin": (data, 0o100644)})
+    assert len(zipped) > size
+    cfg = create(lam, fname, zipped, runtime="python3.11", handler="app.file_sha256",
+                 Timeout=30)
+    assert cfg["CodeSize"] == len(zipped)
+    assert cfg["CodeSha256"] == base64.b64encode(hashlib.sha256(zipped).digest()).decode()
+    _, body = invoke(lam, fname, {"path": "data.bin"})
+    assert body == {"size": size, "sha256": hashlib.sha256(data).hexdigest()}
+
+    data2 = random.Random("tarn-e2e-big-zip-2").randbytes(size)
+    zipped2 = zip_dir("python", extra={"data.bin": (data2, 0o100644)})
+    cfg = lam.update_function_code(FunctionName=fname, ZipFile=zipped2)
+    assert cfg["CodeSize"] == len(zipped2)
+    _, body = invoke(lam, fname, {"path": "data.bin"})
+    assert body == {"size": size, "sha256": hashlib.sha256(data2).hexdigest()}
 
 
 def test_code_from_s3(tarn, lam, s3, bucket, fname):
@@ -523,6 +549,47 @@ def test_concurrent_invocations_use_separate_instances(lam, fname):
     for t in threads:
         t.join()
     assert out == [{"slept": 1}] * 3
+
+
+def test_waiting_invocations_hold_no_threads(tarn, s3, fname):
+    # 64 synchronous invocations wait at once, twice the HTTP edge's 32
+    # threads; while they all wait, an S3 request from another thread is
+    # still answered: it ends before any of them does.
+    n = 64
+    lam = lu.lambda_client(tarn, max_pool_connections=n + 8)
+    create(lam, fname, "python", handler="app.sleep", Timeout=60)
+    lam.put_function_concurrency(FunctionName=fname, ReservedConcurrentExecutions=n)
+    order = []
+    lock = threading.Lock()
+    results = [None] * n
+
+    def one(i):
+        try:
+            resp, body = invoke(lam, fname, {"seconds": 2})
+            results[i] = (resp["StatusCode"], resp.get("FunctionError"), body)
+        finally:
+            with lock:
+                order.append("invoke")
+
+    def list_buckets():
+        s3.list_buckets()
+        with lock:
+            order.append("s3")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(lambda: lu.concurrent_executions(tarn) >= n or order, interval=0.05)
+        assert not order, "an invocation ended before all %d were admitted" % n
+        t = threading.Thread(target=list_buckets)
+        t.start()
+        t.join()
+    finally:
+        for t in threads:
+            t.join()
+    assert order[0] == "s3", order[:3]
+    assert results == [(200, None, {"slept": 2})] * n
 
 
 # ---- tarn's own APIs from inside a function ----

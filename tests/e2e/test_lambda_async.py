@@ -4,8 +4,12 @@ before it could, and restarted.
 
 The function's reserved concurrency is 0 while the events are queued, so
 they wait (throttled, retried) until the restarted server lets them run.
+
+Stopping the server also answers the synchronous invocations still waiting:
+with an error from the function system, before the HTTP edge gives up.
 """
 import json
+import threading
 import time
 
 from botocore.exceptions import ClientError
@@ -68,3 +72,31 @@ def test_registry_survives_restart(tarn_factory):
         raise AssertionError("deleted function came back")
     except ClientError as e:
         assert e.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_stop_answers_waiting_invocations(tarn_factory):
+    srv = tarn_factory()
+    lam = lu.lambda_client(srv)
+    name = lu.unique_name("stop-waiting")
+    lu.create(lam, name, "python", handler="app.sleep", Timeout=120)
+    out = {}
+
+    def call():
+        try:
+            out["answer"] = lu.invoke(lam, name, {"seconds": 100})
+        except ClientError as e:
+            out["error"] = e
+
+    t = threading.Thread(target=call)
+    t.start()
+    deadline = time.monotonic() + 60
+    while lu.concurrent_executions(srv) < 1:
+        assert time.monotonic() < deadline, "the invocation never started"
+        time.sleep(0.05)
+    assert srv.stop() == 0
+    t.join(60)
+    assert "error" in out, out
+    err = out["error"].response
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert err["Error"]["Code"] == "ServiceException"
+    assert "stopping" in err["Error"]["Message"]

@@ -39,6 +39,7 @@ static void read_range(const jsonl_schema *s, const char *p, size_t n, size_t st
     strheap_reset(&h);
   }
   strheap_release(&h);
+  jsonl_cursor_release(&c);
   for (int i = 0; i < ncols; i++)
     free(spans[i]);
 }

@@ -12,19 +12,10 @@ base="src/base/arena.c src/base/buf.c src/base/err.c src/base/hash.c src/base/te
 formats="src/formats/value.c src/formats/csv.c src/formats/jsonl.c src/formats/codec.c"
 sql="src/sql/lex.c src/sql/parse.c src/sql/bind.c src/sql/expr.c src/sql/value.c src/sql/func.c
      src/sql/exec.c src/sql/agg.c src/sql/sort.c src/sql/table.c src/sql/sql.c"
-stub="$out/store_stub.c"
-# the SQL target reads a folder, not the store: stub the two store calls
-cat > $stub <<'STUB'
-#include "store/store.h"
-int store_object_list(store *s, const char *b, const store_list_params *p, arena *a,
-                      store_list_result *o, err *e) { return err_set(e, ERR_NO_SUCH_BUCKET, "x"); }
-int store_object_get(store *s, const char *b, const char *k, arena *a, store_object *o,
-                     int *fd, err *e) { return err_set(e, ERR_NO_SUCH_KEY, "x"); }
-STUB
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc -pthread"
 libs="-lcrypto -lexpat -lz -lzstd -lpcre2-8 -ljansson -lm"
 for t in sql csv json; do
-  clang $flags -o $out/fuzz_$t tests/fuzz/fuzz_$t.c $base $formats $sql $stub $libs
+  clang $flags -o $out/fuzz_$t tests/fuzz/fuzz_$t.c $base $formats $sql $libs
   mkdir -p $out/corpus_$t
   cp tests/fuzz/seeds/* $out/corpus_$t/ 2>/dev/null || true
   echo "fuzz_$t: ${secs}s"

@@ -173,6 +173,21 @@ SELECT name FROM {people} WHERE score > (SELECT avg(score) FROM {people});
 -- name: subquery_exists
 SELECT count(*) FROM {people} WHERE EXISTS (SELECT 1 FROM {orders} WHERE amount > 200);
 
+-- name: correlated_exists
+SELECT p.name FROM {people} p WHERE EXISTS (SELECT 1 FROM {orders} o WHERE o.pid = p.id AND o.status = 'paid');
+
+-- name: correlated_not_exists
+SELECT p.name FROM {people} p WHERE NOT EXISTS (SELECT 1 FROM {orders} o WHERE o.pid = p.id);
+
+-- name: correlated_in
+SELECT p.id FROM {people} p WHERE p.age IN (SELECT q.age FROM {people} q WHERE q.city = p.city AND q.id <> p.id);
+
+-- name: correlated_scalar_select
+SELECT p.name, (SELECT count(*) FROM {orders} o WHERE o.pid = p.id), (SELECT sum(o.amount) FROM {orders} o WHERE o.pid = p.id) FROM {people} p;
+
+-- name: correlated_scalar_where
+SELECT o.oid FROM {orders} o WHERE o.amount > (SELECT avg(o2.amount) FROM {orders} o2 WHERE o2.status = o.status);
+
 -- name: subquery_from
 SELECT c, n FROM (SELECT city AS c, count(*) AS n FROM {people} GROUP BY city) t WHERE n >= 2;
 

@@ -262,7 +262,7 @@ static void test_registry(void **state)
   assert_int_equal(cfg.timeout_s, 3);
   assert_int_equal(cfg.ephemeral_mb, 512);
   assert_string_equal(cfg.arn, "arn:aws:lambda:us-east-1:000000000000:function:f1");
-  assert_int_equal(fn_function_create(s, "f1", &set, &code, false, a, &cfg, &e), FN_ERR_CONFLICT);
+  assert_int_equal(fn_function_create(s, "f1", &set, &code, false, a, &cfg, &e), ERR_CONFLICT);
 
   /* bad settings change nothing */
   fn_settings bad = set;
@@ -304,12 +304,12 @@ static void test_registry(void **state)
   /* aliases */
   fn_alias al;
   assert_int_equal(fn_alias_create(s, "f1", "live", "1", NULL, a, &al, &e), 0);
-  assert_int_equal(fn_alias_create(s, "f1", "live", "1", NULL, a, &al, &e), FN_ERR_CONFLICT);
+  assert_int_equal(fn_alias_create(s, "f1", "live", "1", NULL, a, &al, &e), ERR_CONFLICT);
   assert_int_equal(fn_alias_create(s, "f1", "123", "1", NULL, a, &al, &e), ERR_INVALID);
   assert_int_equal(fn_alias_create(s, "f1", "x", "9", NULL, a, &al, &e), ERR_NOT_FOUND);
   assert_int_equal(fn_function_get(s, "f1", "live", a, &got, &e), 0);
   assert_string_equal(got.version, "1");
-  assert_int_equal(fn_function_delete(s, "f1", "1", &e), FN_ERR_CONFLICT);
+  assert_int_equal(fn_function_delete(s, "f1", "1", &e), ERR_CONFLICT);
   assert_int_equal(fn_alias_update(s, "f1", "live", "2", NULL, NULL, a, &al, &e), 0);
   assert_int_equal(fn_function_delete(s, "f1", "1", &e), 0);
   assert_int_equal(fn_function_get(s, "f1", "1", a, &got, &e), ERR_NOT_FOUND);

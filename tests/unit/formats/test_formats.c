@@ -261,6 +261,7 @@ static void test_jsonl(void **state)
   fspan *spp[3] = {b, n, cc};
   const char *rec[4];
   assert_int_equal(jsonl_tokenize(&c, cols, 3, spp, rec, 4, &e), 2);
+  jsonl_cursor_release(&c);
   assert_true(b[0].flags & SPAN_ESCAPED);
   span_is(&n[0], "{\"z\":[1,2]}");
   assert_null(b[1].p);
@@ -274,6 +275,7 @@ static void test_jsonl(void **state)
   fspan *xp[1] = {x};
   assert_true(jsonl_tokenize(&c, c0, 1, xp, rec, 4, &e) < 0);
   assert_non_null(strstr(e.msg, "line 2"));
+  jsonl_cursor_release(&c);
   arena_free(a);
 }
 
@@ -305,6 +307,12 @@ static void test_values(void **state)
   assert_string_equal(out, "2.0");
   fmt_double(1e20, out);
   assert_string_equal(out, "1.0E20");
+  fmt_double(12345678.5, out); /* Java's Double.toString, as Presto prints */
+  assert_string_equal(out, "1.23456785E7");
+  fmt_double(0.00025, out);
+  assert_string_equal(out, "2.5E-4");
+  fmt_double(70.91, out);
+  assert_string_equal(out, "70.91");
   assert_int_equal(fmt_guess_type("007", 3), FT_BIGINT);
   assert_int_equal(fmt_guess_type("1.", 2), FT_DOUBLE);
   assert_int_equal(fmt_guess_type("abc", 3), FT_VARCHAR);

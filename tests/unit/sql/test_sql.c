@@ -95,17 +95,16 @@ static int on_rows(void *ctx, const sql_batch *b, err *e)
 }
 
 /* runs sql; returns the CSV (caller frees) or NULL with e/stats set */
-static char *run(const char *sql, err *e, sql_stats *st)
+static char *run_opt(const char *sql, sql_options *opt, int *code, err *e, sql_stats *st)
 {
   sql_objsrc src;
   sql_objsrc_dir(&src, root);
   res r;
-  buf_init(&r.b, 1 << 24);
+  buf_init(&r.b, 1 << 26);
   sql_sink sink = {&r, on_cols, on_rows};
-  sql_options opt;
-  memset(&opt, 0, sizeof opt);
-  opt.threads = 2;
-  int rc = sql_run_src(&src, sql, &opt, &sink, st, e);
+  int rc = sql_run_src(&src, sql, opt, &sink, st, e);
+  if (code != NULL)
+    *code = rc;
   sql_objsrc_dir_free(&src);
   if (rc < 0) {
     buf_release(&r.b);
@@ -114,6 +113,14 @@ static char *run(const char *sql, err *e, sql_stats *st)
   char *out = strdup(r.b.data != NULL ? r.b.data : "");
   buf_release(&r.b);
   return out;
+}
+
+static char *run(const char *sql, err *e, sql_stats *st)
+{
+  sql_options opt;
+  memset(&opt, 0, sizeof opt);
+  opt.threads = 2;
+  return run_opt(sql, &opt, NULL, e, st);
 }
 
 static void expect(const char *sql, const char *want)
@@ -240,6 +247,15 @@ static void test_joins_sets_subqueries(void **state)
          "SELECT dept, a FROM t WHERE a > 80 ORDER BY dept",
          "dept,a\n10,87.875\n20,200.0\n");
   expect("SELECT n FROM (VALUES (1), (2), (3)) AS v(n) WHERE n > 1 ORDER BY n", "n\n2\n3\n");
+  expect("SELECT e.name FROM 's3://b/emp.csv' e WHERE NOT EXISTS (SELECT 1 FROM 's3://b/dept.csv' d "
+         "WHERE d.dept = e.dept)",
+         "name\ncy\n");
+  expect("SELECT e.name FROM 's3://b/emp.csv' e WHERE EXISTS (SELECT 1 FROM 's3://b/dept.csv' d "
+         "WHERE d.dept > e.dept) ORDER BY 1",
+         "name\nann\nbob\n\"d, \"\"q\"\"\"\n");
+  expect_error("SELECT e.name FROM 's3://b/emp.csv' e WHERE e.id > (SELECT max(d.dept) FROM "
+               "'s3://b/dept.csv' d WHERE d.dept > e.dept)",
+               "refers to the outer query", 1, 112);
 }
 
 static void test_windows(void **state)
@@ -312,6 +328,70 @@ static void test_stats(void **state)
   assert_true(st.cost_usd > 0.0000499 && st.cost_usd < 0.0000501); /* 10 MB minimum */
 }
 
+/* a CSV of about 3 MB whose quoted fields hold line breaks, so the byte
+ * ranges read in parallel start inside quotes */
+static void test_parallel_quoted_newlines(void **state)
+{
+  (void)state;
+  size_t cap = 4u << 20;
+  char *text = malloc(cap);
+  size_t n = (size_t)sprintf(text, "id,body,n\n");
+  long total = 0;
+  int rows = 0;
+  for (int i = 0; n < 3u << 20; i++) {
+    int v = i % 97;
+    total += v;
+    rows++;
+    if (i % 3 == 0)
+      n += (size_t)sprintf(text + n, "%d,\"multi\nline, with \"\"quotes\"\"\nand more\",%d\n", i, v);
+    else
+      n += (size_t)sprintf(text + n, "%d,plain,%d\n", i, v);
+  }
+  put("multi.csv", text);
+  free(text);
+  char want[128];
+  snprintf(want, sizeof want, "_col0,_col1,_col2\n%d,%ld,%d\n", rows, total, rows);
+  expect("SELECT count(*), sum(n), count(DISTINCT id) FROM 's3://b/multi.csv'", want);
+  /* streamed (no breaker): every row once, bodies intact */
+  snprintf(want, sizeof want, "_col0\n%d\n", rows);
+  expect("SELECT count(*) FROM (SELECT id FROM 's3://b/multi.csv' WHERE body LIKE 'multi%and more' "
+         "OR body = 'plain')", want);
+}
+
+static void test_limits(void **state)
+{
+  (void)state;
+  sql_options opt;
+  memset(&opt, 0, sizeof opt);
+  opt.threads = 2;
+  err e;
+  sql_stats st;
+  int code = 0;
+  /* memory: a join of a table with itself four times over a 1 MB budget */
+  opt.memory_limit = 1u << 20;
+  char *got = run_opt("SELECT a.id, b.id FROM 's3://b/multi.csv' a JOIN 's3://b/multi.csv' b "
+                      "ON a.n = b.n", &opt, &code, &e, &st);
+  assert_null(got);
+  assert_int_equal(code, ERR_ENTITY_TOO_LARGE);
+  assert_non_null(strstr(e.msg, "memory limit"));
+  /* time: a cross join that would run for hours */
+  opt.memory_limit = 0;
+  opt.time_limit_ms = 50;
+  got = run_opt("SELECT count(*) FROM 's3://b/emp.csv' a, 's3://b/multi.csv' b, "
+                "'s3://b/multi.csv' c", &opt, &code, &e, &st);
+  assert_null(got);
+  assert_int_equal(code, ERR_REQUEST_TIMEOUT);
+  assert_non_null(strstr(e.msg, "time limit"));
+  /* cancellation */
+  atomic_bool cancel = true;
+  opt.time_limit_ms = 0;
+  opt.cancel = &cancel;
+  got = run_opt("SELECT count(*) FROM 's3://b/multi.csv'", &opt, &code, &e, &st);
+  assert_null(got);
+  assert_int_equal(code, ERR_REQUEST_TIMEOUT);
+  assert_string_equal(e.msg, "query cancelled");
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -323,6 +403,8 @@ int main(void)
     cmocka_unit_test(test_functions),
     cmocka_unit_test(test_json_and_globs),
     cmocka_unit_test(test_stats),
+    cmocka_unit_test(test_parallel_quoted_newlines),
+    cmocka_unit_test(test_limits),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -97,3 +97,12 @@ def s3_flaky(event, context):
 
 def big_response(event, context):
     return "x" * (7 * 1024 * 1024)
+
+
+def file_sha256(event, context):
+    # A file of the code (/var/task), for the large-zip test.
+    import hashlib
+    path = os.path.join(os.environ["LAMBDA_TASK_ROOT"], event["path"])
+    with open(path, "rb") as f:
+        data = f.read()
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}

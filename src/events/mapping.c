@@ -1,0 +1,1163 @@
+/* events/mapping.c -- event source mappings: a queue drives a function.
+ * The records (Create/Get/Update/Delete/List), and the pollers that
+ * receive batches, invoke the function synchronously and delete what it
+ * processed.
+ *
+ * Why this shape: Lambda's SQS pollers long-poll the queue, hand each
+ * batch to one synchronous invocation, delete the messages on success and
+ * leave them on failure, so the queue's visibility timeout and redrive
+ * policy decide what is retried and what ends in a dead-letter queue. We do
+ * the same with the queue part's own calls.
+ *
+ * A mapping has slots: each slot is one batch at a time, cycling
+ *   POLL (a queue_poll_start long poll, no thread held)
+ *     -> JOB (messages copied, waiting for a worker)
+ *     -> RUN (a worker gathers up to BatchSize within the batching window,
+ *             invokes, deletes) -> POLL again.
+ * A mapping starts with one slot; a full batch adds one (up to its
+ * ScalingConfig.MaximumConcurrency, else EVENTS_DEFAULT_CONCURRENCY), an
+ * empty long poll removes one (never the last). Throttles and errors put
+ * the slot to sleep (a JOB of kind poll with a not_before time).
+ *
+ * Invariants:
+ *   (1) A message is deleted only after the invocation that carried it
+ *       ended without a function error (and, with ReportBatchItemFailures,
+ *       was not reported failed). Anything else leaves it in flight: it
+ *       comes back after the visibility timeout, counted by the queue's
+ *       redrive policy. So a crash anywhere repeats work, never loses it.
+ *   (2) poll_done runs on the queue part's commit thread: it only copies,
+ *       queues a job, or releases messages; never calls the queue part
+ *       otherwise, nor fn.
+ *   (3) A slot belongs to exactly one place: its poll (sl->poll set), the
+ *       job list, or a worker. Whoever ends it decrements the mapping's and
+ *       the system's slot counts under map_mu.
+ *   (4) A mapping marked deleted is freed when its last slot ends.
+ *
+ * Start reading at worker_main().
+ */
+#include "events/internal.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define POLL_WAIT_SECONDS 20
+#define BATCH_BYTES_MAX (5u << 20)     /* stop gathering past this (6 MB payload limit) */
+#define STOP_CHECK_MS 200              /* a waiting worker looks at `stopping` this often */
+
+typedef struct slot slot;
+
+struct mapping_rt {
+  char uuid[37];
+  char *source_arn;            /* the queue */
+  char *function_arn;          /* as stored: qualified when the mapping is */
+  char *fname;                 /* function name */
+  char *fqual;                 /* qualifier, or NULL */
+  uint32_t batch_size;
+  uint32_t window_s;
+  uint32_t max_concurrency;    /* 0: EVENTS_DEFAULT_CONCURRENCY */
+  bool enabled;
+  bool report_failures;
+  bool deleted;                /* invariant (4) */
+  int64_t modified_ms;
+  char last_result[160];
+  uint32_t slots;              /* alive */
+  slot *polling;               /* slots with a poll in flight */
+  mapping_rt *next;
+};
+
+/* Where a slot is (invariant (3)). */
+enum slot_state {
+  SLOT_IDLE,                   /* in the job list, or with a worker */
+  SLOT_STARTING,               /* a worker is inside queue_poll_start */
+  SLOT_POLLING,                /* poll set: poll_done will come (or a cancel) */
+  SLOT_EARLY,                  /* poll_done came while STARTING: `early` holds its verdict */
+};
+
+enum verdict { V_END = 1, V_LATER, V_JOB };
+
+struct slot {
+  events_system *ev;
+  mapping_rt *m;
+  enum slot_state state;
+  queue_poll *poll;            /* SLOT_POLLING */
+  enum verdict early;          /* SLOT_EARLY: what poll_done decided */
+  int64_t early_delay_ms;      /*   V_LATER */
+  batch_job *early_job;        /*   V_JOB */
+  slot *next;                  /* in m->polling (STARTING, POLLING, EARLY) */
+};
+
+enum job_kind { JOB_POLL, JOB_BATCH };
+
+struct batch_job {
+  enum job_kind kind;
+  slot *sl;
+  int64_t not_before_ms;       /* JOB_POLL: monotonic */
+  arena *a;                    /* JOB_BATCH: the messages' memory */
+  queue_message *msgs;
+  size_t n;
+  batch_job *next;
+};
+
+/* ---- records ---- */
+
+static void uuid_v4(char out[37])
+{
+  uint8_t b[16];
+  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
+    memset(b, 1, sizeof b);
+  b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+  b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+           b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+           b[14], b[15]);
+}
+
+static char *xstrdup(const char *s)
+{
+  if (s == NULL)
+    return NULL;
+  char *d = strdup(s);
+  if (d == NULL)
+    abort();
+  return d;
+}
+
+static mapping_rt *mapping_free(mapping_rt *m)
+{
+  if (m != NULL) {
+    free(m->source_arn);
+    free(m->function_arn);
+    free(m->fname);
+    free(m->fqual);
+    free(m);
+  }
+  return NULL;
+}
+
+static char *mapping_json(const mapping_rt *m)
+{
+  json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:i, s:i, s:b, s:b, s:i, s:I, s:s}",
+                        "uuid", m->uuid, "source", m->source_arn, "function", m->function_arn,
+                        "name", m->fname, "qual", m->fqual, "batch", (int)m->batch_size,
+                        "window", (int)m->window_s, "enabled", m->enabled, "report",
+                        m->report_failures, "concurrency", (int)m->max_concurrency, "modified",
+                        (json_int_t)m->modified_ms, "result", m->last_result);
+  char *text = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  if (text == NULL)
+    abort();
+  return text;
+}
+
+static mapping_rt *mapping_from_json(const char *text)
+{
+  json_error_t je;
+  json_t *o = json_loads(text, 0, &je);
+  const char *uuid = json_string_value(json_object_get(o, "uuid"));
+  const char *src = json_string_value(json_object_get(o, "source"));
+  const char *fn = json_string_value(json_object_get(o, "function"));
+  const char *name = json_string_value(json_object_get(o, "name"));
+  if (o == NULL || uuid == NULL || strlen(uuid) != 36 || src == NULL || fn == NULL ||
+      name == NULL) {
+    json_decref(o);
+    return NULL;
+  }
+  mapping_rt *m = calloc(1, sizeof *m);
+  if (m == NULL)
+    abort();
+  memcpy(m->uuid, uuid, 37);
+  m->source_arn = xstrdup(src);
+  m->function_arn = xstrdup(fn);
+  m->fname = xstrdup(name);
+  m->fqual = xstrdup(json_string_value(json_object_get(o, "qual")));
+  m->batch_size = (uint32_t)json_integer_value(json_object_get(o, "batch"));
+  m->window_s = (uint32_t)json_integer_value(json_object_get(o, "window"));
+  m->enabled = json_is_true(json_object_get(o, "enabled"));
+  m->report_failures = json_is_true(json_object_get(o, "report"));
+  m->max_concurrency = (uint32_t)json_integer_value(json_object_get(o, "concurrency"));
+  m->modified_ms = (int64_t)json_integer_value(json_object_get(o, "modified"));
+  const char *res = json_string_value(json_object_get(o, "result"));
+  snprintf(m->last_result, sizeof m->last_result, "%s", res ? res : "No records processed");
+  if (m->batch_size == 0)
+    m->batch_size = 10;
+  json_decref(o);
+  return m;
+}
+
+static int mapping_save(events_system *ev, const mapping_rt *m, err *e)
+{
+  char key[40];
+  snprintf(key, sizeof key, "m/%s", m->uuid);
+  char *text = mapping_json(m);
+  int rc = events__meta_write(ev, key, text, e);
+  free(text);
+  return rc;
+}
+
+/* Copies what callers see, under map_mu. */
+static void mapping_out(const mapping_rt *m, const char *state, arena *a, events_mapping *out)
+{
+  out->uuid = arena_strdup(a, m->uuid);
+  out->source_arn = arena_strdup(a, m->source_arn);
+  out->function_arn = arena_strdup(a, m->function_arn);
+  out->batch_size = m->batch_size;
+  out->window_s = m->window_s;
+  out->enabled = m->enabled;
+  out->report_failures = m->report_failures;
+  out->max_concurrency = m->max_concurrency;
+  out->modified_ms = m->modified_ms;
+  out->last_result = arena_strdup(a, m->last_result);
+  out->state = arena_strdup(a, state != NULL ? state : m->enabled ? "Enabled" : "Disabled");
+}
+
+static mapping_rt *find(events_system *ev, const char *uuid)
+{
+  for (mapping_rt *m = ev->maps; m != NULL; m = m->next)
+    if (!m->deleted && strcmp(m->uuid, uuid) == 0)
+      return m;
+  return NULL;
+}
+
+int events__mappings_load(events_system *ev, err *e)
+{
+  arena *a = arena_new();
+  str_pair *rows = NULL;
+  size_t n = 0;
+  int rc = events__meta_scan(ev, "m/", a, &rows, &n, e);
+  mapping_rt **tail = &ev->maps;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    mapping_rt *m = mapping_from_json(rows[i].value);
+    if (m == NULL)
+      continue;  /* a corrupt record is skipped, not fatal */
+    *tail = m;
+    tail = &m->next;
+  }
+  arena_free(a);
+  return rc;
+}
+
+/* ---- validation ---- */
+
+static int check_params(events_system *ev, const events_mapping_params *p, bool fifo,
+                        uint32_t batch, uint32_t window, err *e)
+{
+  if (batch < 1 || batch > EVENTS_MAX_BATCH)
+    return err_set(e, ERR_INVALID, "1 validation error detected: Value '%" PRIu32 "' at "
+                                   "'batchSize' failed to satisfy constraint: Member must have "
+                                   "value between 1 and %d", batch, EVENTS_MAX_BATCH);
+  if (fifo && batch > EVENTS_MAX_FIFO_BATCH)
+    return err_set(e, ERR_INVALID, "Batch size for FIFO queues must be between 1 and %d",
+                   EVENTS_MAX_FIFO_BATCH);
+  if (window > EVENTS_MAX_WINDOW)
+    return err_set(e, ERR_INVALID, "1 validation error detected: Value '%" PRIu32 "' at "
+                                   "'maximumBatchingWindowInSeconds' failed to satisfy "
+                                   "constraint: Member must have value less than or equal to %d",
+                   window, EVENTS_MAX_WINDOW);
+  if (batch > 10 && window == 0)
+    return err_set(e, ERR_INVALID, "Maximum batch window in seconds must be greater than 0 if "
+                                   "maximum batch size is greater than 10");
+  if (p->has_concurrency && p->max_concurrency != 0 &&
+      (p->max_concurrency < 2 || p->max_concurrency > EVENTS_MAX_CONCURRENCY))
+    return err_set(e, ERR_INVALID, "1 validation error detected: Value '%" PRIu32 "' at "
+                                   "'scalingConfig.maximumConcurrency' failed to satisfy "
+                                   "constraint: Member must have value between 2 and %d",
+                   p->max_concurrency, EVENTS_MAX_CONCURRENCY);
+  return 0;
+}
+
+static int queue_of(events_system *ev, const char *arn, arena *a, queue_info *qi, err *e)
+{
+  if (arn == NULL || !str_starts(arn, "arn:aws:sqs:"))
+    return err_set(e, ERR_INVALID, "tarn supports event source mappings from SQS queues only, "
+                                   "not '%s'", arn != NULL ? arn : "");
+  if (ev->q == NULL)
+    return err_set(e, ERR_INVALID, "queues are not running");
+  err qe = { 0 };
+  if (queue_lookup(ev->q, arn, a, qi, &qe) != 0)
+    return err_set(e, ERR_INVALID, "Error occurred while ReceiveMessage. SQS Error Code: "
+                                   "AWS.SimpleQueueService.NonExistentQueue. SQS Error Message: "
+                                   "The specified queue does not exist or you do not have "
+                                   "access to it.");
+  return 0;
+}
+
+/* ---- slots ---- */
+
+static void job_push(events_system *ev, batch_job *j)
+{
+  j->next = NULL;
+  if (ev->jobs_tail != NULL)
+    ev->jobs_tail->next = j;
+  else
+    ev->jobs = j;
+  ev->jobs_tail = j;
+  pthread_cond_signal(&ev->map_cond);
+}
+
+static batch_job *job_free(batch_job *j)
+{
+  if (j != NULL) {
+    arena_free(j->a);
+    free(j);
+  }
+  return NULL;
+}
+
+static uint32_t cap_of(const mapping_rt *m)
+{
+  return m->max_concurrency != 0 ? m->max_concurrency : EVENTS_DEFAULT_CONCURRENCY;
+}
+
+static void unlink_mapping(events_system *ev, mapping_rt *m)
+{
+  for (mapping_rt **pp = &ev->maps; *pp != NULL; pp = &(*pp)->next) {
+    if (*pp == m) {
+      *pp = m->next;
+      return;
+    }
+  }
+}
+
+/* Ends a slot (invariant (3)); under map_mu. True when that freed its
+ * mapping (invariant (4)). */
+static bool slot_end(events_system *ev, slot *sl)
+{
+  mapping_rt *m = sl->m;
+  free(sl);
+  m->slots--;
+  ev->nslots--;
+  if (ev->nslots == 0)
+    pthread_cond_broadcast(&ev->map_idle);
+  if (m->deleted && m->slots == 0) {
+    unlink_mapping(ev, m);
+    mapping_free(m);
+    return true;
+  }
+  return false;
+}
+
+/* Is the slot's mapping still to be served? Under map_mu. */
+static bool slot_active(events_system *ev, const slot *sl)
+{
+  return !ev->map_stopping && sl->m->enabled && !sl->m->deleted;
+}
+
+/* Queues the slot's next poll after delay_ms. Under map_mu. */
+static void slot_later(events_system *ev, slot *sl, int64_t delay_ms)
+{
+  batch_job *j = calloc(1, sizeof *j);
+  if (j == NULL)
+    abort();
+  sl->state = SLOT_IDLE;
+  j->kind = JOB_POLL;
+  j->sl = sl;
+  j->not_before_ms = delay_ms > 0 ? time_mono_ms() + delay_ms : 0;
+  job_push(ev, j);
+}
+
+/* A new slot for m, polling now. Under map_mu. */
+static void slot_add(events_system *ev, mapping_rt *m)
+{
+  slot *sl = calloc(1, sizeof *sl);
+  if (sl == NULL)
+    abort();
+  sl->ev = ev;
+  sl->m = m;
+  m->slots++;
+  ev->nslots++;
+  slot_later(ev, sl, 0);
+}
+
+static void unlink_polling(mapping_rt *m, slot *sl)
+{
+  for (slot **pp = &m->polling; *pp != NULL; pp = &(*pp)->next) {
+    if (*pp == sl) {
+      *pp = sl->next;
+      break;
+    }
+  }
+  sl->next = NULL;
+  sl->poll = NULL;
+}
+
+/* Applies poll_done's verdict. Under map_mu. */
+static void slot_apply(events_system *ev, slot *sl, enum verdict v, int64_t delay_ms,
+                       batch_job *job)
+{
+  sl->state = SLOT_IDLE;
+  if (v == V_END)
+    slot_end(ev, sl);
+  else if (v == V_LATER)
+    slot_later(ev, sl, delay_ms);
+  else
+    job_push(ev, job);
+}
+
+static void copy_messages(arena *a, const queue_message *in, size_t n, queue_message *m)
+{
+  for (size_t i = 0; i < n; i++) {
+    m[i] = in[i];
+    m[i].message_id = arena_strdup(a, in[i].message_id);
+    m[i].receipt_handle = arena_strdup(a, in[i].receipt_handle);
+    m[i].body = arena_memdup(a, in[i].body != NULL ? in[i].body : "", in[i].body_len + 1);
+    m[i].trace_header = in[i].trace_header ? arena_strdup(a, in[i].trace_header) : NULL;
+    m[i].sender_id = in[i].sender_id ? arena_strdup(a, in[i].sender_id) : NULL;
+    m[i].group_id = in[i].group_id ? arena_strdup(a, in[i].group_id) : NULL;
+    m[i].dedup_id = in[i].dedup_id ? arena_strdup(a, in[i].dedup_id) : NULL;
+    m[i].sequence_number = in[i].sequence_number ? arena_strdup(a, in[i].sequence_number)
+                                                 : NULL;
+    m[i].attrs = arena_alloc(a, (in[i].nattrs + 1) * sizeof *m[i].attrs);
+    for (size_t k = 0; k < in[i].nattrs; k++) {
+      const queue_attr *s = &in[i].attrs[k];
+      queue_attr *d = &m[i].attrs[k];
+      d->name = arena_strdup(a, s->name);
+      d->type = s->type ? arena_strdup(a, s->type) : NULL;
+      d->value = s->value ? arena_strdup(a, s->value) : NULL;
+      d->bin = s->bin ? arena_memdup(a, s->bin, s->bin_len) : NULL;
+      d->bin_len = s->bin_len;
+    }
+  }
+}
+
+/* The end of a long poll: on the queue's commit thread (invariant (2)). */
+static void poll_done(void *ctx, int rc, queue_message *msgs, size_t n, const err *e)
+{
+  slot *sl = ctx;
+  events_system *ev = sl->ev;
+  pthread_mutex_lock(&ev->map_mu);
+  mapping_rt *m = sl->m;
+  unlink_polling(m, sl);
+  enum verdict v;
+  int64_t delay = 0;
+  batch_job *job = NULL;
+  if (!slot_active(ev, sl)) {
+    if (n > 0)
+      queue_message_release(ev->q, m->source_arn, msgs, n);
+    v = V_END;
+  } else if (rc != 0) {
+    snprintf(m->last_result, sizeof m->last_result, "PROBLEM: %.140s", e != NULL ? e->msg : "");
+    v = V_LATER;
+    delay = events__retry_delay(ev, 1);
+  } else if (n == 0) {
+    v = m->slots > 1 ? V_END : V_LATER;  /* the backlog is gone: one poller fewer */
+  } else {
+    job = calloc(1, sizeof *job);
+    if (job == NULL)
+      abort();
+    job->kind = JOB_BATCH;
+    job->sl = sl;
+    job->a = arena_new();
+    job->n = n;
+    job->msgs = arena_alloc(job->a, (n + 1) * sizeof *job->msgs);
+    copy_messages(job->a, msgs, n, job->msgs);
+    v = V_JOB;
+  }
+  if (sl->state == SLOT_STARTING) {
+    /* queue_poll_start has not returned: slot_poll applies the verdict */
+    sl->state = SLOT_EARLY;
+    sl->early = v;
+    sl->early_delay_ms = delay;
+    sl->early_job = job;
+  } else {
+    slot_apply(ev, sl, v, delay, job);
+  }
+  pthread_mutex_unlock(&ev->map_mu);
+}
+
+/* Starts the slot's long poll (from a worker, no lock held). */
+static void slot_poll(events_system *ev, slot *sl)
+{
+  pthread_mutex_lock(&ev->map_mu);
+  if (!slot_active(ev, sl)) {
+    slot_end(ev, sl);
+    pthread_mutex_unlock(&ev->map_mu);
+    return;
+  }
+  mapping_rt *m = sl->m;
+  char *source = xstrdup(m->source_arn);
+  uint32_t max = m->batch_size < QUEUE_MAX_BATCH ? m->batch_size : QUEUE_MAX_BATCH;
+  sl->state = SLOT_STARTING;
+  sl->next = m->polling;
+  m->polling = sl;
+  pthread_mutex_unlock(&ev->map_mu);
+
+  queue_receive r = { .max = max, .visibility_timeout = -1, .wait_seconds = POLL_WAIT_SECONDS };
+  arena *a = arena_new();
+  queue_message *out = NULL;
+  size_t n = 0;
+  queue_poll *poll = NULL;
+  err e = { 0 };
+  int rc = queue_poll_start(ev->q, source, &r, a, &out, &n, poll_done, sl, &poll, &e);
+  free(source);
+
+  pthread_mutex_lock(&ev->map_mu);
+  if (rc != 0) {
+    unlink_polling(m, sl);
+    snprintf(m->last_result, sizeof m->last_result, "PROBLEM: %.140s", e.msg);
+    if (slot_active(ev, sl))
+      slot_later(ev, sl, events__retry_delay(ev, 1));
+    else
+      slot_end(ev, sl);
+  } else if (sl->state == SLOT_EARLY) {
+    slot_apply(ev, sl, sl->early, sl->early_delay_ms, sl->early_job);
+  } else if (poll == NULL) {
+    /* answered at once (wait 0 only, but be ready for it) */
+    unlink_polling(m, sl);
+    if (n > 0)
+      queue_message_release(ev->q, m->source_arn, out, n);
+    slot_later(ev, sl, 0);
+  } else {
+    sl->state = SLOT_POLLING;
+    sl->poll = poll;
+    if (!slot_active(ev, sl) && queue_poll_cancel(ev->q, poll)) {
+      unlink_polling(m, sl);
+      slot_end(ev, sl);
+    }
+  }
+  pthread_mutex_unlock(&ev->map_mu);
+  arena_free(a);
+}
+
+/* Cancels m's polls that can be cancelled. Under map_mu. True when that
+ * freed m. */
+static bool cancel_polls(events_system *ev, mapping_rt *m)
+{
+  for (;;) {
+    slot *sl = m->polling;
+    while (sl != NULL && sl->state != SLOT_POLLING)
+      sl = sl->next;
+    if (sl == NULL)
+      return false;
+    if (!queue_poll_cancel(ev->q, sl->poll)) {
+      sl->state = SLOT_IDLE;  /* poll_done is coming; do not cancel twice */
+      unlink_polling(m, sl);
+      continue;
+    }
+    unlink_polling(m, sl);
+    if (slot_end(ev, sl))
+      return true;
+  }
+}
+
+/* ---- running a batch ---- */
+
+typedef struct waiter {
+  pthread_mutex_t mu;
+  pthread_cond_t cond;
+  bool done;
+  int rc;
+  bool function_error;
+  err e;
+  buf answer;                  /* the function's answer (moved from fn) */
+  fn_invocation *running;      /* fn's, see fn_invoke_params.running */
+} waiter;
+
+static void invoke_done(void *ctx, int rc, fn_invoke_result *res, const err *e)
+{
+  waiter *w = ctx;
+  pthread_mutex_lock(&w->mu);
+  w->rc = rc;
+  if (rc == 0) {
+    w->function_error = res->function_error != NULL;
+    w->answer = res->payload;
+    buf_init(&res->payload, 0);
+  } else if (e != NULL) {
+    w->e = *e;
+  }
+  w->done = true;
+  pthread_cond_signal(&w->cond);
+  pthread_mutex_unlock(&w->mu);
+}
+
+static bool stopping(events_system *ev)
+{
+  pthread_mutex_lock(&ev->map_mu);
+  bool s = ev->map_stopping;
+  pthread_mutex_unlock(&ev->map_mu);
+  return s;
+}
+
+/* Invokes name:qual with payload and waits for the end, or for stop (then
+ * the invocation is forgotten and counts as failed). */
+static int invoke_sync(events_system *ev, const char *name, const char *qual,
+                       const char *payload, waiter *w, err *e)
+{
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&w->cond, &ca);
+  pthread_condattr_destroy(&ca);
+  buf_init(&w->answer, 0);
+  fn_invoke_params p = { .name = name, .qualifier = qual, .type = FN_INVOKE_SYNC,
+                         .payload = payload, .len = strlen(payload), .done = invoke_done,
+                         .done_ctx = w, .running = &w->running };
+  arena *a = arena_new();
+  fn_invoke_result res;
+  int rc = fn_invoke(ev->fn, &p, a, &res, e);
+  arena_free(a);
+  if (rc == 0) {
+    for (;;) {
+      pthread_mutex_lock(&w->mu);
+      if (!w->done) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += STOP_CHECK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000) {
+          ts.tv_sec++;
+          ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&w->cond, &w->mu, &ts);
+      }
+      bool done = w->done;
+      pthread_mutex_unlock(&w->mu);
+      if (done)
+        break;
+      if (stopping(ev)) {
+        fn_invoke_forget(ev->fn, &w->running);
+        pthread_mutex_lock(&w->mu);
+        done = w->done;
+        pthread_mutex_unlock(&w->mu);
+        if (!done) {
+          w->rc = ERR_UNAVAILABLE;
+          err_set(&w->e, ERR_UNAVAILABLE, "tarn is stopping");
+        }
+        break;
+      }
+    }
+    rc = w->rc;
+    if (rc != 0)
+      err_set(e, rc, "%s", w->e.msg);
+  }
+  pthread_cond_destroy(&w->cond);
+  pthread_mutex_destroy(&w->mu);
+  return rc;
+}
+
+/* Receives more within the batching window (blocking this worker). */
+static void gather(events_system *ev, const char *source, uint32_t batch, uint32_t window,
+                   batch_job *j)
+{
+  if (window == 0 || j->n >= batch)
+    return;
+  size_t bytes = 0;
+  for (size_t i = 0; i < j->n; i++)
+    bytes += j->msgs[i].body_len;
+  queue_message *all = arena_alloc(j->a, (batch + 1) * sizeof *all);
+  memcpy(all, j->msgs, j->n * sizeof *all);
+  j->msgs = all;
+  int64_t deadline = time_mono_ms() + (int64_t)window * 1000;
+  while (j->n < batch && bytes < BATCH_BYTES_MAX && time_mono_ms() < deadline &&
+         !stopping(ev)) {
+    size_t want = batch - j->n;
+    queue_receive r = { .max = (uint32_t)(want < QUEUE_MAX_BATCH ? want : QUEUE_MAX_BATCH),
+                        .visibility_timeout = -1, .wait_seconds = 1 };
+    queue_message *more = NULL;
+    size_t k = 0;
+    err e = { 0 };
+    if (queue_message_receive(ev->q, source, &r, j->a, &more, &k, &e) != 0)
+      break;
+    for (size_t i = 0; i < k; i++) {
+      j->msgs[j->n++] = more[i];
+      bytes += more[i].body_len;
+    }
+  }
+}
+
+/* Deletes the batch's messages not named in failed. */
+static size_t delete_done(events_system *ev, const char *source, const batch_job *j,
+                          const char **failed, size_t nfailed)
+{
+  const char *handles[QUEUE_MAX_BATCH];
+  err errs[QUEUE_MAX_BATCH];
+  size_t deleted = 0;
+  size_t k = 0;
+  for (size_t i = 0; i <= j->n; i++) {
+    if (i < j->n) {
+      bool skip = false;
+      for (size_t f = 0; f < nfailed && !skip; f++)
+        skip = strcmp(failed[f], j->msgs[i].message_id) == 0;
+      if (!skip)
+        handles[k++] = j->msgs[i].receipt_handle;
+    }
+    if (k == QUEUE_MAX_BATCH || (i == j->n && k > 0)) {
+      err e = { 0 };
+      if (queue_message_delete_batch(ev->q, source, handles, k, errs, &e) == 0)
+        for (size_t x = 0; x < k; x++)
+          deleted += errs[x].code == 0;
+      k = 0;
+    }
+  }
+  return deleted;
+}
+
+static void run_batch(events_system *ev, batch_job *j)
+{
+  slot *sl = j->sl;
+  pthread_mutex_lock(&ev->map_mu);
+  mapping_rt *m = sl->m;
+  bool active = slot_active(ev, sl);
+  const char *source = arena_strdup(j->a, m->source_arn);
+  const char *fname = arena_strdup(j->a, m->fname);
+  const char *fqual = m->fqual ? arena_strdup(j->a, m->fqual) : NULL;
+  const char *farn = arena_strdup(j->a, m->function_arn);
+  const char *uuid = arena_strdup(j->a, m->uuid);
+  uint32_t batch = m->batch_size;
+  uint32_t window = m->window_s;
+  bool report = m->report_failures;
+  pthread_mutex_unlock(&ev->map_mu);
+  if (!active || ev->fn == NULL) {
+    queue_message_release(ev->q, source, j->msgs, j->n);
+    pthread_mutex_lock(&ev->map_mu);
+    if (ev->fn == NULL && active)
+      snprintf(m->last_result, sizeof m->last_result, "PROBLEM: functions are disabled");
+    slot_end(ev, sl);
+    pthread_mutex_unlock(&ev->map_mu);
+    return;
+  }
+  gather(ev, source, batch, window, j);
+  size_t first_receive = j->n;
+  const char *payload = events_sqs_message(j->a, source, j->msgs, j->n);
+  waiter w;
+  memset(&w, 0, sizeof w);
+  err e = { 0 };
+  int rc = invoke_sync(ev, fname, fqual, payload, &w, &e);
+  const char *result;
+  const char **failed = NULL;
+  size_t nfailed = 0;
+  size_t deleted = 0;
+  bool ok = false;
+  int64_t delay = 0;
+  if (rc != 0) {
+    result = arena_sprintf(j->a, "PROBLEM: %s", e.msg);
+    delay = events__retry_delay(ev, 1);
+  } else if (w.function_error) {
+    result = "PROBLEM: Function call failed";
+  } else {
+    err fe = { 0 };
+    if (report && events_batch_failures(w.answer.data, w.answer.len, j->msgs, j->n, j->a,
+                                        &failed, &nfailed, &fe) != 0) {
+      result = arena_sprintf(j->a, "PROBLEM: %s", fe.msg);
+    } else {
+      deleted = delete_done(ev, source, j, failed, nfailed);
+      ok = nfailed == 0;
+      result = nfailed == 0 ? "OK" : arena_sprintf(j->a, "OK: %zu of %zu failed", nfailed, j->n);
+    }
+  }
+  buf_release(&w.answer);
+
+  char when[25];
+  time_format_iso8601_ms(time_now_ms(), when);
+  json_t *line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "type", "sqs", "time",
+                           when, "mapping", uuid, "queue", source, "function", farn, "messages",
+                           (int)j->n, "deleted", (int)deleted, "result", result);
+  char *text = json_dumps(line, JSON_COMPACT);
+  if (text != NULL)
+    events__watch_add(ev, text);
+  free(text);
+  json_decref(line);
+
+  pthread_mutex_lock(&ev->map_mu);
+  ev->batches++;
+  ev->batch_failures += ok ? 0 : 1;
+  ev->messages_deleted += deleted;
+  snprintf(m->last_result, sizeof m->last_result, "%s", result);
+  if (slot_active(ev, sl)) {
+    size_t full = batch < QUEUE_MAX_BATCH ? batch : QUEUE_MAX_BATCH;
+    if (first_receive >= full && m->slots < cap_of(m))
+      slot_add(ev, m);  /* a full batch: the backlog may be growing */
+    slot_later(ev, sl, delay);
+  } else {
+    slot_end(ev, sl);
+  }
+  pthread_mutex_unlock(&ev->map_mu);
+}
+
+/* The first job a worker may run now; else *wake_at the earliest time a
+ * delayed one becomes runnable (0: none). Under map_mu. */
+static batch_job *job_take(events_system *ev, int64_t *wake_at)
+{
+  int64_t now = time_mono_ms();
+  *wake_at = 0;
+  batch_job *prev = NULL;
+  for (batch_job *j = ev->jobs; j != NULL; prev = j, j = j->next) {
+    if (j->kind == JOB_BATCH || j->not_before_ms <= now) {
+      if (prev != NULL)
+        prev->next = j->next;
+      else
+        ev->jobs = j->next;
+      if (ev->jobs_tail == j)
+        ev->jobs_tail = prev;
+      j->next = NULL;
+      return j;
+    }
+    if (*wake_at == 0 || j->not_before_ms < *wake_at)
+      *wake_at = j->not_before_ms;
+  }
+  return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+  events_system *ev = arg;
+  pthread_mutex_lock(&ev->map_mu);
+  while (!ev->map_stopping) {
+    int64_t wake_at = 0;
+    batch_job *j = job_take(ev, &wake_at);
+    if (j == NULL) {
+      if (wake_at == 0) {
+        pthread_cond_wait(&ev->map_cond, &ev->map_mu);
+      } else {
+        struct timespec ts = { (time_t)(wake_at / 1000), (long)(wake_at % 1000) * 1000000 };
+        pthread_cond_timedwait(&ev->map_cond, &ev->map_mu, &ts);
+      }
+      continue;
+    }
+    ev->nbusy++;
+    pthread_mutex_unlock(&ev->map_mu);
+    if (j->kind == JOB_POLL)
+      slot_poll(ev, j->sl);
+    else
+      run_batch(ev, j);
+    job_free(j);
+    pthread_mutex_lock(&ev->map_mu);
+    ev->nbusy--;
+  }
+  pthread_mutex_unlock(&ev->map_mu);
+  return NULL;
+}
+
+int events__mappings_start(events_system *ev, err *e)
+{
+  if (ev->q == NULL)
+    return 0;
+  pthread_mutex_lock(&ev->map_mu);
+  ev->map_started = true;
+  for (mapping_rt *m = ev->maps; m != NULL; m = m->next)
+    if (m->enabled && !m->deleted)
+      slot_add(ev, m);
+  pthread_mutex_unlock(&ev->map_mu);
+  ev->workers = calloc(ev->nworkers, sizeof *ev->workers);
+  if (ev->workers == NULL)
+    abort();
+  pthread_attr_t at;
+  pthread_attr_init(&at);
+  pthread_attr_setstacksize(&at, 512 << 10);
+  int rc = 0;
+  for (uint32_t i = 0; i < ev->nworkers; i++) {
+    rc = pthread_create(&ev->workers[i], &at, worker_main, ev);
+    if (rc != 0)
+      break;
+    ev->nworkers_running++;
+  }
+  pthread_attr_destroy(&at);
+  if (rc != 0)
+    return err_set(e, ERR_INTERNAL, "cannot start the event source mapping workers: %s",
+                   strerror(rc));
+  return 0;
+}
+
+void events__mappings_stop(events_system *ev)
+{
+  pthread_mutex_lock(&ev->map_mu);
+  ev->map_stopping = true;
+  for (mapping_rt *m = ev->maps, *next; m != NULL; m = next) {
+    next = m->next;
+    cancel_polls(ev, m);
+  }
+  pthread_cond_broadcast(&ev->map_cond);
+  pthread_mutex_unlock(&ev->map_mu);
+  for (uint32_t i = 0; i < ev->nworkers_running; i++)
+    pthread_join(ev->workers[i], NULL);
+  ev->nworkers_running = 0;
+  free(ev->workers);
+  ev->workers = NULL;
+  /* jobs no worker took: their messages go back to the queue now */
+  pthread_mutex_lock(&ev->map_mu);
+  batch_job *jobs = ev->jobs;
+  ev->jobs = NULL;
+  ev->jobs_tail = NULL;
+  for (batch_job *j = jobs, *next; j != NULL; j = next) {
+    next = j->next;
+    if (j->kind == JOB_BATCH && ev->q != NULL)
+      queue_message_release(ev->q, j->sl->m->source_arn, j->msgs, j->n);
+    slot_end(ev, j->sl);
+    job_free(j);
+  }
+  pthread_mutex_unlock(&ev->map_mu);
+}
+
+void events__mappings_free(events_system *ev)
+{
+  pthread_mutex_lock(&ev->map_mu);
+  /* polls still out end when the queue part stops (it must have by now) */
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  ts.tv_sec += 30;
+  while (ev->nslots > 0)
+    if (pthread_cond_timedwait(&ev->map_idle, &ev->map_mu, &ts) != 0)
+      break;
+  bool leak = ev->nslots > 0;  /* a poll still out would touch its mapping */
+  mapping_rt *maps = ev->maps;
+  ev->maps = NULL;
+  pthread_mutex_unlock(&ev->map_mu);
+  for (mapping_rt *m = maps, *next; m != NULL && !leak; m = next) {
+    next = m->next;
+    mapping_free(m);
+  }
+}
+
+/* ---- the API ---- */
+
+static int resolve(events_system *ev, const char *function, arena *a, const char **name,
+                   const char **qual, const char **arn, err *e)
+{
+  return events__function_resolve(ev, function, NULL, a, name, qual, arn, e);
+}
+
+int events_mapping_create(events_system *ev, const events_mapping_params *p, arena *a,
+                          events_mapping *out, err *e)
+{
+  if (p->function == NULL || *p->function == '\0')
+    return err_set(e, ERR_INVALID, "FunctionName is required");
+  queue_info qi;
+  int rc = queue_of(ev, p->source_arn, a, &qi, e);
+  if (rc != 0)
+    return rc;
+  const char *name = NULL;
+  const char *qual = NULL;
+  const char *arn = NULL;
+  rc = resolve(ev, p->function, a, &name, &qual, &arn, e);
+  if (rc != 0)
+    return rc;
+  uint32_t batch = p->has_batch_size ? p->batch_size : 10;
+  uint32_t window = p->has_window ? p->window_s : 0;
+  rc = check_params(ev, p, qi.fifo, batch, window, e);
+  if (rc != 0)
+    return rc;
+  mapping_rt *m = calloc(1, sizeof *m);
+  if (m == NULL)
+    abort();
+  uuid_v4(m->uuid);
+  m->source_arn = xstrdup(qi.arn != NULL ? qi.arn : p->source_arn);
+  m->function_arn = xstrdup(arn);
+  m->fname = xstrdup(name);
+  m->fqual = xstrdup(qual);
+  m->batch_size = batch;
+  m->window_s = window;
+  m->enabled = p->has_enabled ? p->enabled : true;
+  m->report_failures = p->has_response_types && p->report_failures;
+  m->max_concurrency = p->has_concurrency ? p->max_concurrency : 0;
+  m->modified_ms = time_now_ms();
+  snprintf(m->last_result, sizeof m->last_result, "No records processed");
+
+  pthread_mutex_lock(&ev->map_mu);
+  size_t count = 0;
+  for (mapping_rt *o = ev->maps; o != NULL; o = o->next) {
+    if (o->deleted)
+      continue;
+    count++;
+    if (strcmp(o->source_arn, m->source_arn) == 0 && strcmp(o->function_arn, arn) == 0) {
+      rc = err_set(e, ERR_CONFLICT, "An event source mapping with SQS arn (\" %s \") and "
+                                    "function (\" %s \") already exists. Please update or "
+                                    "delete the existing mapping with UUID %s",
+                   o->source_arn, name, o->uuid);
+      break;
+    }
+  }
+  if (rc == 0 && count >= EVENTS_MAX_MAPPINGS)
+    rc = err_set(e, ERR_INVALID, "tarn keeps at most %d event source mappings",
+                 EVENTS_MAX_MAPPINGS);
+  if (rc == 0)
+    rc = mapping_save(ev, m, e);
+  if (rc != 0) {
+    pthread_mutex_unlock(&ev->map_mu);
+    mapping_free(m);
+    return rc;
+  }
+  m->next = ev->maps;
+  ev->maps = m;
+  if (m->enabled && ev->map_started && !ev->map_stopping)
+    slot_add(ev, m);
+  mapping_out(m, "Creating", a, out);
+  pthread_mutex_unlock(&ev->map_mu);
+  return 0;
+}
+
+int events_mapping_get(events_system *ev, const char *uuid, arena *a, events_mapping *out,
+                       err *e)
+{
+  pthread_mutex_lock(&ev->map_mu);
+  mapping_rt *m = find(ev, uuid);
+  if (m != NULL)
+    mapping_out(m, NULL, a, out);
+  pthread_mutex_unlock(&ev->map_mu);
+  if (m == NULL)
+    return err_set(e, ERR_NOT_FOUND, "The resource you requested does not exist. (Service: "
+                                     "Lambda, Status Code: 404, Request ID: %s)", uuid);
+  return 0;
+}
+
+int events_mapping_update(events_system *ev, const char *uuid, const events_mapping_params *p,
+                          arena *a, events_mapping *out, err *e)
+{
+  /* what the mapping is now, to validate the result outside the lock */
+  events_mapping cur;
+  int rc = events_mapping_get(ev, uuid, a, &cur, e);
+  if (rc != 0)
+    return rc;
+  const char *name = NULL;
+  const char *qual = NULL;
+  const char *arn = NULL;
+  if (p->function != NULL && *p->function != '\0') {
+    rc = resolve(ev, p->function, a, &name, &qual, &arn, e);
+    if (rc != 0)
+      return rc;
+  }
+  queue_info qi;
+  bool fifo = false;
+  if (ev->q != NULL && queue_lookup(ev->q, cur.source_arn, a, &qi, e) == 0)
+    fifo = qi.fifo;
+  err_clear(e);
+  uint32_t batch = p->has_batch_size ? p->batch_size : cur.batch_size;
+  uint32_t window = p->has_window ? p->window_s : cur.window_s;
+  rc = check_params(ev, p, fifo, batch, window, e);
+  if (rc != 0)
+    return rc;
+
+  pthread_mutex_lock(&ev->map_mu);
+  mapping_rt *m = find(ev, uuid);
+  if (m == NULL) {
+    pthread_mutex_unlock(&ev->map_mu);
+    return err_set(e, ERR_NOT_FOUND, "The resource you requested does not exist.");
+  }
+  bool was = m->enabled;
+  mapping_rt saved = *m;
+  if (arn != NULL) {
+    m->function_arn = xstrdup(arn);
+    m->fname = xstrdup(name);
+    m->fqual = xstrdup(qual);
+  }
+  m->batch_size = batch;
+  m->window_s = window;
+  if (p->has_enabled)
+    m->enabled = p->enabled;
+  if (p->has_response_types)
+    m->report_failures = p->report_failures;
+  if (p->has_concurrency)
+    m->max_concurrency = p->max_concurrency;
+  m->modified_ms = time_now_ms();
+  rc = mapping_save(ev, m, e);
+  if (rc != 0) {
+    if (arn != NULL) {
+      free(m->function_arn);
+      free(m->fname);
+      free(m->fqual);
+    }
+    *m = saved;  /* nothing changed */
+    pthread_mutex_unlock(&ev->map_mu);
+    return rc;
+  }
+  if (arn != NULL) {
+    free(saved.function_arn);
+    free(saved.fname);
+    free(saved.fqual);
+  }
+  const char *state = "Updating";
+  bool freed = false;
+  if (!was && m->enabled) {
+    state = "Enabling";
+    if (ev->map_started && !ev->map_stopping && m->slots == 0)
+      slot_add(ev, m);
+  } else if (was && !m->enabled) {
+    state = "Disabling";
+    freed = cancel_polls(ev, m);
+  }
+  if (!freed)
+    mapping_out(m, state, a, out);
+  pthread_mutex_unlock(&ev->map_mu);
+  return 0;
+}
+
+int events_mapping_delete(events_system *ev, const char *uuid, arena *a, events_mapping *out,
+                          err *e)
+{
+  pthread_mutex_lock(&ev->map_mu);
+  mapping_rt *m = find(ev, uuid);
+  if (m == NULL) {
+    pthread_mutex_unlock(&ev->map_mu);
+    return err_set(e, ERR_NOT_FOUND, "The resource you requested does not exist. (Service: "
+                                     "Lambda, Status Code: 404, Request ID: %s)", uuid);
+  }
+  char key[40];
+  snprintf(key, sizeof key, "m/%s", m->uuid);
+  int rc = events__meta_write(ev, key, NULL, e);
+  if (rc != 0) {
+    pthread_mutex_unlock(&ev->map_mu);
+    return rc;
+  }
+  mapping_out(m, "Deleting", a, out);
+  m->deleted = true;
+  if (!cancel_polls(ev, m) && m->slots == 0) {
+    unlink_mapping(ev, m);
+    mapping_free(m);
+  }
+  pthread_mutex_unlock(&ev->map_mu);
+  return 0;
+}
+
+static int by_uuid(const void *x, const void *y)
+{
+  return strcmp(((const events_mapping *)x)->uuid, ((const events_mapping *)y)->uuid);
+}
+
+int events_mapping_list(events_system *ev, const char *source_arn, const char *function,
+                        const char *marker, size_t max, arena *a, events_mapping **out,
+                        size_t *n, const char **next, err *e)
+{
+  *out = NULL;
+  *n = 0;
+  *next = NULL;
+  if (max == 0 || max > 10000)
+    max = 100;
+  const char *fname = NULL;
+  const char *fqual = NULL;
+  if (function != NULL && *function != '\0') {
+    int rc = fn_name_parse(function, NULL, a, &fname, &fqual, e);
+    if (rc != 0)
+      return rc;
+  }
+  pthread_mutex_lock(&ev->map_mu);
+  size_t total = 0;
+  for (mapping_rt *m = ev->maps; m != NULL; m = m->next)
+    total++;
+  events_mapping *all = arena_alloc(a, (total + 1) * sizeof *all);
+  size_t k = 0;
+  for (mapping_rt *m = ev->maps; m != NULL; m = m->next) {
+    if (m->deleted)
+      continue;
+    if (source_arn != NULL && *source_arn != '\0' && strcmp(m->source_arn, source_arn) != 0)
+      continue;
+    if (fname != NULL && (strcmp(m->fname, fname) != 0 ||
+                          (fqual != NULL && (m->fqual == NULL || strcmp(m->fqual, fqual) != 0))))
+      continue;
+    mapping_out(m, NULL, a, &all[k++]);
+  }
+  pthread_mutex_unlock(&ev->map_mu);
+  qsort(all, k, sizeof *all, by_uuid);
+  size_t start = 0;
+  if (marker != NULL && *marker != '\0')
+    while (start < k && strcmp(all[start].uuid, marker) <= 0)
+      start++;
+  size_t count = k - start < max ? k - start : max;
+  *out = all + start;
+  *n = count;
+  if (start + count < k)
+    *next = all[start + count - 1].uuid;
+  return 0;
+}
