@@ -38,16 +38,24 @@
 static cli_credentials server_keys;
 static const char *progname = "tarn";
 
+static fn_system *function_keys; /* derives functions' secrets, once open */
+
+/* The keyring: the administrator's key, then functions' derived keys. */
 static const char *lookup_secret(void *ctx, const char *access_key)
 {
+  static _Thread_local char derived[FN_KEY_MAX];
   size_t n = strlen(access_key);
-  if (n != strlen(server_keys.access_key))
-    return NULL;
-  /* not secret, but compare without an early exit anyway */
-  unsigned char diff = 0;
-  for (size_t i = 0; i < n; i++)
-    diff |= (unsigned char)(access_key[i] ^ server_keys.access_key[i]);
-  return diff == 0 ? server_keys.secret_key : NULL;
+  if (n == strlen(server_keys.access_key)) {
+    /* not secret, but compare without an early exit anyway */
+    unsigned char diff = 0;
+    for (size_t i = 0; i < n; i++)
+      diff |= (unsigned char)(access_key[i] ^ server_keys.access_key[i]);
+    if (diff == 0)
+      return server_keys.secret_key;
+  }
+  if (function_keys != NULL && fn_credentials_secret(function_keys, access_key, derived))
+    return derived;
+  return NULL;
 }
 
 static void usage(FILE *f)
@@ -283,6 +291,7 @@ static int cmd_server(int argc, char **argv)
   }
   if (fns.fn != NULL)
     native_service_add_metrics(native, write_fn_metrics, fns.fn);
+  function_keys = fns.fn;
   /* events: bucket notifications, event source mappings, async destinations */
   events_system *ev = NULL;
   events_options eo = {.data_dir = real, .st = st, .q = qs, .fn = fns.fn};
@@ -299,6 +308,7 @@ static int cmd_server(int argc, char **argv)
       .listen_host = host,
       .listen_port = port,
       .secret_lookup = lookup_secret,
+      .admin_access_key = server_keys.access_key,
       .native = native_front,
       .services = services,
       .nservices = fns.lambda != NULL ? 4 : 3,
@@ -349,6 +359,7 @@ static int cmd_server(int argc, char **argv)
   lambda_events_attach(NULL);
   ev = events_system_close(ev);
   native_front = native_events_unwrap(native_front);
+  function_keys = NULL;
   functions_close(&fns);
   sqs_service_free(sqs);
   sns_service_free(sns);

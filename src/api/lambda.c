@@ -133,7 +133,23 @@ static const struct {
     {"GET", "/2015-03-31", "/logs", OP_LOGS, "GetFunctionLogs", 0},
 };
 
+static int route(http_req *r, err *e);
+
+/* Functions call tarn with their own derived keys (fn/credentials.c):
+ * they may invoke functions but never change them. */
 static int lambda_prepare(void *ctx, http_req *r, err *e)
+{
+  int rc = route(r, e);
+  if (rc != 0 || r->admin)
+    return rc;
+  call *c = r->svc;
+  if (c->op != OP_INVOKE)
+    return err_set(e, ERR_DENIED, "a function's credentials may only invoke functions, not %s",
+                   r->op ? r->op : "manage them");
+  return 0;
+}
+
+static int route(http_req *r, err *e)
 {
   call *c = arena_alloc(r->arena, sizeof *c);
   r->svc = c;

@@ -54,6 +54,7 @@
 #define FN_LOG_TAIL 4096                    /* LogType Tail */
 #define FN_LOG_TAIL_B64 5465                /* its base64, with the NUL */
 #define FN_DEFAULT_ACCOUNT_CONCURRENCY 1000
+#define FN_KEY_MAX 64                       /* a function credential's key or secret, with NUL */
 
 typedef struct fn_system fn_system;
 
@@ -96,6 +97,11 @@ http_service *fn_runtime_service(fn_system *s);
 
 /* Prometheus text: invocations, errors, throttles, durations, cold starts,
  * concurrency, instances. */
+/* The secret of a function's derived access key (fn/credentials.c): true
+ * and secret_key filled when access_key is one; false otherwise. Callers
+ * holding such a key are functions, never the administrator. */
+bool fn_credentials_secret(fn_system *s, const char *access_key, char secret_key[FN_KEY_MAX]);
+
 void fn_metrics(fn_system *s, buf *out);
 
 /* ---- code ---- */

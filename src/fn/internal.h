@@ -251,10 +251,9 @@ struct fn_system {
 
 /* ---- scheduler.c ---- */
 /* The credentials a function's instances get in AWS_ACCESS_KEY_ID /
- * AWS_SECRET_ACCESS_KEY: for now the server's own. The one place to change
- * for scoped, per-function credentials. */
-void fn_credentials_for(fn_system *s, const fn_config *f, const char **access_key,
-                        const char **secret_key);
+ * AWS_SECRET_ACCESS_KEY: a pair derived for the function (credentials.c). */
+void fn_credentials_for(fn_system *s, const fn_config *f, char access_key[FN_KEY_MAX],
+                        char secret_key[FN_KEY_MAX]);
 
 /* ---- registry.c ---- */
 int registry_open(fn_system *s, err *e);

@@ -263,11 +263,11 @@ static void conf_environment(fn_system *s, conf *c)
   ENV("LANG=en_US.UTF-8");
   ENV("PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin");
   ENV("HOME=/tmp");
-  const char *ak = NULL;
-  const char *sk = NULL;
-  fn_credentials_for(s, f, &ak, &sk);
-  ENV("AWS_ACCESS_KEY_ID=%s", ak ? ak : "");
-  ENV("AWS_SECRET_ACCESS_KEY=%s", sk ? sk : "");
+  char ak[FN_KEY_MAX];
+  char sk[FN_KEY_MAX];
+  fn_credentials_for(s, f, ak, sk);
+  ENV("AWS_ACCESS_KEY_ID=%s", ak);
+  ENV("AWS_SECRET_ACCESS_KEY=%s", sk);
   for (size_t i = 0; i < f->nenv; i++)
     ENV("%s=%s", f->env[i].name, f->env[i].value);
 #undef ENV

@@ -58,14 +58,6 @@
 
 #define TAG_PIDFD 1u
 
-void fn_credentials_for(fn_system *s, const fn_config *f, const char **access_key,
-                        const char **secret_key)
-{
-  (void)f;
-  *access_key = s->access_key;
-  *secret_key = s->secret_key;
-}
-
 static void abs_deadline(struct timespec *ts, int64_t mono_us)
 {
   ts->tv_sec = (time_t)(mono_us / 1000000);

@@ -83,6 +83,8 @@ struct http_req {
   char request_id[17];        /* 16 hex characters, sent as x-amz-request-id */
   const char *service;        /* the scope service ("s3" for unsigned) */
   bool authenticated;         /* SigV4 verified */
+  bool admin;                 /* signed with the administrator's key (see
+                                 http_config.admin_access_key) */
   sigv4_result auth;          /* valid when authenticated */
   const char *op;             /* operation name for logs and metrics, set by the service */
 
@@ -160,6 +162,9 @@ typedef struct http_config {
   bool thread_per_connection;   /* a thread per connection instead of the pool
                                    (parking is then unavailable) */
   sigv4_secret_fn secret_lookup;/* access key -> secret */
+  const char *admin_access_key; /* requests signed with it are admin; others
+                                   (functions' derived keys) are not; NULL:
+                                   every signed request is admin */
   void *secret_ctx;
   http_service *native;         /* answers /_tarn/... (health needs no signature) */
   http_service **services;      /* by scope name; the one named "s3" also takes unsigned requests */

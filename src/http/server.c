@@ -857,6 +857,8 @@ static int begin(http_req *r, const char *body_sha256_hex, err *e)
                          &r->auth, e)) != 0)
     return rc;
   r->authenticated = true;
+  r->admin = srv->cfg.admin_access_key == NULL ||
+             strcmp(r->auth.access_key, srv->cfg.admin_access_key) == 0;
   if ((rc = setup_payload_checks(r, e)) != 0)
     return rc;
   p->prepared = true;

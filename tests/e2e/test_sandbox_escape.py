@@ -241,18 +241,23 @@ def test_server_secret_not_in_function_env(tarn, lam, hostile):
     assert r["/proc/1/environ"].get("ok") is False
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open weakness: every function gets the server's own admin key pair in "
-    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (fn_credentials_for, src/fn/internal.h: "
-    "'for now the server's own'), i.e. the contents of DATA/credentials (or "
-    "TARN_ACCESS_KEY/TARN_SECRET_KEY); with them a function can list, change and delete "
-    "every other function and read every bucket through 127.0.0.1:9000 "
-    "(checked: a function's boto3 lambda.delete_function(FunctionName='victim') succeeds)"))
 def test_server_credentials_never_reach_function(file_server):
     _, _, secrets, r = file_server
     text = json.dumps(r)
     for secret in secrets:
         assert secret not in text
+
+
+def test_function_credentials_cannot_manage_functions(tarn, lam, hostile):
+    """A function's own key may invoke functions, never change them."""
+    victim = make(lam, "victim")
+    r = attempt(lam, hostile, "lambda_admin", victim=victim)
+    assert r["key"] and r["key"] != tarn.access_key
+    for op in ("list", "get", "update", "delete"):
+        assert r[op] == "AccessDeniedException", (op, r)
+    assert r["invoke"] == "OK 200", r
+    conf = lam.get_function_configuration(FunctionName=victim)
+    assert conf["Timeout"] != 9
 
 
 # ---- network ----

@@ -195,6 +195,31 @@ def s3_list(event):
             "buckets": [b["Name"] for b in r.get("Buckets", [])]}
 
 
+def lambda_admin(event):
+    """Tries the Lambda control plane with the function's own credentials:
+    list, reconfigure and delete another function; then invokes it."""
+    import boto3
+    import botocore.exceptions
+    client = boto3.client("lambda", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+    res = {"key": os.environ.get("AWS_ACCESS_KEY_ID", "")}
+    victim = event["victim"]
+    tries = {
+        "list": lambda: client.list_functions(),
+        "get": lambda: client.get_function(FunctionName=victim),
+        "update": lambda: client.update_function_configuration(FunctionName=victim,
+                                                                Timeout=9),
+        "delete": lambda: client.delete_function(FunctionName=victim),
+        "invoke": lambda: client.invoke(FunctionName=victim, Payload=b'{"attempt":"caps"}'),
+    }
+    for name, fn in tries.items():
+        try:
+            r = fn()
+            res[name] = "OK %d" % r["ResponseMetadata"]["HTTPStatusCode"]
+        except botocore.exceptions.ClientError as e:
+            res[name] = e.response["Error"]["Code"]
+    return res
+
+
 def mounts(event):
     os.makedirs("/tmp/mnt", exist_ok=True)
     mount = libc.mount
@@ -338,7 +363,7 @@ def caps(event):
 
 
 ATTEMPTS = {f.__name__: f for f in [processes, write_outside, tmp_put, tmp_list,
-                                     read_secrets, connect, s3_list, mounts, ptrace,
+                                     read_secrets, connect, s3_list, lambda_admin, mounts, ptrace,
                                      fork_bomb, oom, fill_tmp, caps]}
 
 
