@@ -184,7 +184,8 @@ int cli_env(int argc, char **argv)
          "export AWS_SECRET_ACCESS_KEY=%s\n"
          "export AWS_DEFAULT_REGION=us-east-1\n"
          "export AWS_REGION=us-east-1\n"
-         "export AWS_ENDPOINT_URL=%s\n",
-         c.access_key, c.secret_key, endpoint);
+         "export AWS_ENDPOINT_URL=%s\n"
+         "export TARN_ENDPOINT=%s\n",
+         c.access_key, c.secret_key, endpoint, endpoint);
   return 0;
 }
