@@ -26,6 +26,7 @@ pc libpcre2-8 libpcre2-dev
 pc libzip libzip-dev
 pc libcurl libcurl4-openssl-dev
 cmd sqlite3 sqlite3
+cmd zstd zstd
 cmd zip zip
 [ -x /usr/bin/aws ] || need+=(awscli)
 [ -x /usr/bin/python3 ] || need+=(python3)

@@ -17,6 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 static const char *ws(const char *p, const char *e)
 {
@@ -26,23 +29,35 @@ static const char *ws(const char *p, const char *e)
 }
 
 /* p at the opening quote; returns one past the closing quote or NULL;
- * *escaped tells whether a backslash was seen */
+ * *escaped tells whether a backslash was seen. 16 bytes at a time. */
 static const char *skip_string(const char *p, const char *e, bool *escaped)
 {
   p++;
   for (;;) {
-    const char *q = memchr(p, '"', (size_t)(e - p));
-    if (q == NULL)
+#ifdef __SSE2__
+    const __m128i vq = _mm_set1_epi8('"');
+    const __m128i vb = _mm_set1_epi8('\\');
+    while (e - p >= 16) {
+      __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+      int m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, vq), _mm_cmpeq_epi8(v, vb)));
+      if (m != 0) {
+        p += __builtin_ctz((unsigned)m);
+        break;
+      }
+      p += 16;
+    }
+#endif
+    while (p < e && *p != '"' && *p != '\\')
+      p++;
+    if (p >= e)
       return NULL;
-    /* count backslashes before q */
-    const char *b = q;
-    while (b > p && b[-1] == '\\')
-      b--;
-    if (q > b)
-      *escaped = true;
-    if ((q - b) % 2 == 0)
-      return q + 1;
-    p = q + 1;
+    if (*p == '"')
+      return p + 1;
+    /* a backslash escapes the next byte */
+    *escaped = true;
+    p += 2;
+    if (p > e)
+      return NULL;
   }
 }
 
@@ -360,7 +375,10 @@ static void tok_field(void *ctx, const char *key, size_t keylen, bool kesc, cons
   int k;
   if (fi < KEY_CACHE && keylen < KEY_CACHE_LEN) {
     key_slot *ks = &t->cache[fi];
-    if (ks->len == keylen && memcmp(ks->text, key, keylen) == 0) {
+    bool same = ks->len == keylen;
+    for (size_t i = 0; same && i < keylen; i++)
+      same = ks->text[i] == key[i];
+    if (same) {
       k = ks->k;
     } else {
       k = find_col(t, key, keylen);

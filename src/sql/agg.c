@@ -35,11 +35,20 @@ typedef union aval {
 typedef struct astate {
   int64_t n;          /* values seen (count, has-value flag) */
   aval v;             /* sum / min / max / value */
-  aval k;             /* max_by / min_by: the ordering value */
-  double mean;        /* variance: Welford */
-  double m2;
-  valset *set;        /* DISTINCT */
+  union {             /* by the aggregate (40 bytes in all: cache footprint) */
+    aval k;           /* max_by / min_by: the ordering value */
+    struct {
+      double mean;    /* variance: Welford */
+      double m2;
+    };
+    valset *set;      /* DISTINCT, approx_distinct */
+  };
 } astate;
+
+static bool has_set(const aggcall *a)
+{
+  return a->distinct || a->fn == AGG_APPROX_DISTINCT;
+}
 
 typedef struct gslot {
   uint64_t tg;        /* (hash tag << 32) | (group id + 1) */
@@ -110,8 +119,10 @@ static void gt_free(gtable *g)
     free(g->kn[k]);
   }
   if (g->st != NULL) {
-    for (size_t i = 0; i < g->n * (size_t)g->na; i++)
-      valset_free(g->st[i].set);
+    for (int a = 0; a < g->na; a++)
+      if (has_set(&g->aggs[a]))
+        for (size_t i = 0; i < g->n; i++)
+          valset_free(g->st[i * (size_t)g->na + (size_t)a].set);
   }
   free(g->kv);
   free(g->ks);
@@ -630,10 +641,11 @@ int agg_state_final(qctx *q, const aggcall *a, const void *state, value *out)
   return agg_final(&g, a, state, out);
 }
 
-void agg_state_clear(void *state)
+void agg_state_clear(const aggcall *a, void *state)
 {
   astate *s = state;
-  valset_free(s->set);
+  if (has_set(a))
+    valset_free(s->set);
   memset(s, 0, sizeof *s);
 }
 

@@ -563,7 +563,10 @@ static int scan_bad_value(scan_op *s, int col, int row)
   const char *base = s->m->obj->data;
   size_t line = fmt_count_lines(base, (size_t)(s->rec[row] - base)) + 1;
   err e;
-  err_set(&e, ERR_INVALID, "cannot read '%.*s' as %s in '%s' line %zu column '%s'",
+  err_set(&e, ERR_INVALID,
+          "cannot read '%.*s' as %s in '%s' line %zu column '%s' (the type was guessed from a "
+          "sample: give it with read_csv(..., columns='...'), or skip such rows with "
+          "ignore_errors=true)",
           (int)(sp->n > 60 ? 60 : sp->n), sp->p, fmt_type_name(s->t->types[tc]),
           s->m->obj->name, line, s->t->names[tc]);
   if (s->t->format == FMT_CSV && s->m->range > 0 && s->m->obj->nranges > 1) {

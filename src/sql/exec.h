@@ -276,7 +276,7 @@ int exec_pipeline(qctx *q, plan *p, const pipe_sink *s, int max_threads);
 int agg_state_size(void);
 int agg_state_add(qctx *q, const aggcall *a, void *state, value v);
 int agg_state_final(qctx *q, const aggcall *a, const void *state, value *out);
-void agg_state_clear(void *state);
+void agg_state_clear(const aggcall *a, void *state);
 
 /* batch helpers */
 void batch_alloc_cols(ectx *x, batch *b, int ncols, const pcol *cols);

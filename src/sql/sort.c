@@ -452,7 +452,7 @@ static int window_one(qctx *q, rowset *r, const wincall *w, wres *res)
     size_t peer_s = ps, peer_e = ps;
     /* running aggregate (frames starting at the partition start) */
     size_t run_to = ps;
-    agg_state_clear(st);
+    agg_state_clear(&w->agg, st);
     for (size_t i = ps; i < pe && rc == 0; i++) {
       if (i >= peer_e) {
         peer_s = i;
@@ -539,7 +539,7 @@ static int window_one(qctx *q, rowset *r, const wincall *w, wres *res)
             }
             if (rc == 0)
               rc = agg_state_final(q, ac, tmp, &out);
-            agg_state_clear(tmp);
+            agg_state_clear(ac, tmp);
             free(tmp);
           }
         }
@@ -549,7 +549,7 @@ static int window_one(qctx *q, rowset *r, const wincall *w, wres *res)
       res->v[id] = out;
       res->null[id] = out.null;
     }
-    agg_state_clear(st);
+    agg_state_clear(&w->agg, st);
     ps = pe;
     if (rc == 0)
       rc = qctx_check(q);

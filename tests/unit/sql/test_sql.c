@@ -255,7 +255,10 @@ static void test_joins_sets_subqueries(void **state)
          "name\nann\nbob\n\"d, \"\"q\"\"\"\n");
   expect_error("SELECT e.name FROM 's3://b/emp.csv' e WHERE e.id > (SELECT max(d.dept) FROM "
                "'s3://b/dept.csv' d WHERE d.dept > e.dept)",
-               "refers to the outer query", 1, 112);
+               "may refer to the outer query only in equalities", 1, 110);
+  expect("SELECT e.id, (SELECT count(*) FROM 's3://b/emp.csv' x WHERE x.dept = e.dept) FROM "
+         "'s3://b/emp.csv' e ORDER BY 1",
+         "id,_col1\n1,2\n2,1\n3,0\n4,2\n");
 }
 
 static void test_windows(void **state)
