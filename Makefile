@@ -37,6 +37,13 @@ e2e: deps $(TEST_BUILD)/build.ninja
 	@ninja -C $(TEST_BUILD) >/dev/null
 	@/usr/bin/python3 tests/run.py --build $(TEST_BUILD) --e2e-only
 
+# The seed talk in one command: a bucket, a Python function wired to its
+# uploads, CSV files cleaned into clean/, a queue, then SQL over the result.
+# Uses the tarn at TARN_ENDPOINT when set, else starts one of its own.
+.PHONY: demo
+demo: all
+	@TARN=$(BUILD)/tarn examples/sales-pipeline/run.sh
+
 bench: all
 	@bench/run.sh
 
