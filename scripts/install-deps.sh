@@ -46,11 +46,15 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# The JavaScript SDK for the end-to-end tests lives in tests/e2e/js/node_modules.
+# The JavaScript SDKs for the end-to-end tests live in tests/e2e/js*/node_modules.
 here=$(cd "$(dirname "$0")/.." && pwd)
-if [ "${TARN_SKIP_NPM:-}" != 1 ] && [ -f "$here/tests/e2e/js/package.json" ] \
-   && [ ! -d "$here/tests/e2e/js/node_modules/@aws-sdk/client-s3" ]; then
-  echo "install-deps: npm install in tests/e2e/js"
-  (cd "$here/tests/e2e/js" && npm install --no-audit --no-fund --silent >/dev/null)
+if [ "${TARN_SKIP_NPM:-}" != 1 ]; then
+  for dir in "$here"/tests/e2e/js "$here"/tests/e2e/js-sqs; do
+    if [ -f "$dir/package.json" ] && [ ! -d "$dir/node_modules/@aws-sdk" ]; then
+      echo "install-deps: npm install in ${dir#$here/}"
+      (cd "$dir" && npm ci --no-audit --no-fund --silent >/dev/null 2>&1 \
+         || npm install --no-audit --no-fund --silent >/dev/null)
+    fi
+  done
 fi
 exit 0

@@ -132,7 +132,8 @@ struct queue_system {
   char *dir;                    /* DATA/queue */
   char *access_key;
   char *secret_key;
-  char *endpoint;               /* set by start */
+  pthread_mutex_t emu;          /* guards endpoint */
+  char endpoint[256];           /* the server's base URL, set by start */
   uint32_t workers;
   uint32_t retry_base_ms;
   uint32_t max_attempts;
@@ -307,6 +308,8 @@ void queue__topics_free(queue_system *q);
 int queue__topic_name(const char *arn, arena *a, const char **name, err *e);
 /* A presigned URL of the server for a query API call (sns scope). */
 char *queue__presign(queue_system *q, arena *a, const str_pair *params, size_t n);
+/* A copy of the server's base URL ("http://127.0.0.1:9000"). */
+const char *queue__endpoint(queue_system *q, arena *a);
 /* The fixed Signature of notifications (tarn does not sign them). */
 const char *queue__signature_placeholder(void);
 

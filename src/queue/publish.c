@@ -174,7 +174,8 @@ static json_t *envelope(queue_system *q, arena *a, const mtopic *t, const msub *
 {
   str_pair up[2] = {{"Action", "Unsubscribe"}, {"SubscriptionArn", s->arn}};
   char *unsub = queue__presign(q, a, up, 2);
-  char *cert = arena_sprintf(a, "%s/_tarn/sns/SimpleNotificationService.pem", q->endpoint);
+  char *cert = arena_sprintf(a, "%s/_tarn/sns/SimpleNotificationService.pem",
+                             queue__endpoint(q, a));
   json_t *o = json_object();
   json_object_set_new(o, "Type", json_string("Notification"));
   json_object_set_new(o, "MessageId", json_string(id));

@@ -85,13 +85,14 @@ typedef struct queue_options {
                                   are dropped after; 0: 50 */
 } queue_options;
 
-/* Opens DATA/queue/meta (creating it) and loads queues and topics. */
+/* Opens DATA/queue/meta (creating it), loads queues and topics, and starts
+ * the commit thread and the timer (long-poll deadlines and wake-ups,
+ * retention, the deduplication window): queues work from here on. */
 int queue_system_open(const queue_options *o, queue_system **out, err *e);
-/* Starts the timer (visibility expiry wake-ups, retention, deduplication
- * window) and the delivery workers; outbox entries left by a previous run
- * are delivered. endpoint is the server's base URL ("http://127.0.0.1:9000"),
- * used in the SubscribeURL, UnsubscribeURL and SigningCertURL of
- * notifications. */
+/* Starts the delivery workers (functions, HTTP endpoints); outbox entries
+ * left by a previous run are delivered. endpoint is the server's base URL
+ * ("http://127.0.0.1:9000"), used in the SubscribeURL, UnsubscribeURL and
+ * SigningCertURL of notifications. */
 int queue_system_start(queue_system *q, const char *endpoint, err *e);
 /* Completes every pending poll (with no messages) and refuses new ones,
  * stops the threads; nothing queued is lost. Call before the HTTP server
@@ -374,6 +375,11 @@ typedef struct queue_publish {
   const char *group_id;         /* FIFO topics */
   const char *dedup_id;         /* FIFO topics */
 } queue_publish;
+
+/* Notifications carry SNS's envelope; its Signature is a fixed placeholder
+ * (tarn does not sign them) and SigningCertURL points at the server but is
+ * not served. SubscribeURL and UnsubscribeURL are SigV4-presigned links to
+ * the server, valid for 7 days. */
 
 /* Publishes to a topic: matches every confirmed subscription's filter
  * policy, sends to the matching queues in the same commit and queues the

@@ -1025,6 +1025,28 @@ static int apply_sweep_dedup(queue_system *q, qchange *c, MDB_txn *txn, arena *a
   return 0;
 }
 
+typedef struct sweep_all {
+  sweep_arg *args;
+  size_t n;
+  int64_t now;
+} sweep_all;
+
+static int apply_sweep_all(queue_system *q, qchange *c, MDB_txn *txn, arena *a, err *e)
+{
+  sweep_all *all = c->arg;
+  void *saved = c->arg;
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < all->n; i++) {
+    c->arg = &all->args[i];
+    rc = apply_sweep_queue(q, c, txn, a, e);
+  }
+  c->arg = &all->now;
+  if (rc == 0)
+    rc = apply_sweep_dedup(q, c, txn, a, e);
+  c->arg = saved;
+  return rc;
+}
+
 void queue__sweep(queue_system *q)
 {
   int64_t now = queue__now_ms();
@@ -1039,14 +1061,9 @@ void queue__sweep(queue_system *q)
   }
   pthread_rwlock_unlock(&q->mu);
   err e = {0};
-  for (size_t i = 0; i < n; i++) {
-    qchange c;
-    queue__change_init(&c, apply_sweep_queue, &args[i]);
-    if (queue__commit_run(q, &c, &e) != 0)
-      break;
-  }
-  free(args);
+  sweep_all all = {args, n, now};
   qchange c;
-  queue__change_init(&c, apply_sweep_dedup, &now);
-  queue__commit_run(q, &c, &e);
+  queue__change_init(&c, apply_sweep_all, &all);
+  queue__commit_run(q, &c, &e);  /* a failure is retried at the next sweep */
+  free(args);
 }

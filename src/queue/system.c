@@ -85,7 +85,8 @@ int queue_system_open(const queue_options *o, queue_system **out, err *e)
   q->dir = queue__strdup(path);
   q->access_key = queue__strdup(o->access_key);
   q->secret_key = queue__strdup(o->secret_key);
-  q->endpoint = queue__strdup("http://127.0.0.1:9000");
+  pthread_mutex_init(&q->emu, NULL);
+  snprintf(q->endpoint, sizeof q->endpoint, "http://127.0.0.1:9000");
   q->workers = o->delivery_workers ? o->delivery_workers : 4;
   q->retry_base_ms = o->retry_base_ms ? o->retry_base_ms : 1000;
   q->max_attempts = o->max_attempts ? o->max_attempts : 50;
@@ -175,11 +176,12 @@ int queue_system_open(const queue_options *o, queue_system **out, err *e)
 int queue_system_start(queue_system *q, const char *endpoint, err *e)
 {
   if (endpoint != NULL) {
-    free(q->endpoint);
-    q->endpoint = queue__strdup(endpoint);
+    pthread_mutex_lock(&q->emu);
+    snprintf(q->endpoint, sizeof q->endpoint, "%s", endpoint);
     size_t n = strlen(q->endpoint);
     while (n > 0 && q->endpoint[n - 1] == '/')
       q->endpoint[--n] = '\0';
+    pthread_mutex_unlock(&q->emu);
   }
   int rc = queue__deliver_load(q, e);
   if (rc == 0)
@@ -227,7 +229,7 @@ queue_system *queue_system_close(queue_system *q)
   free(q->dir);
   free(q->access_key);
   free(q->secret_key);
-  free(q->endpoint);
+  pthread_mutex_destroy(&q->emu);
   free(q);
   return NULL;
 }

@@ -308,10 +308,19 @@ void queue__topics_free(queue_system *q)
 
 /* ---- presigned URLs ---- */
 
+const char *queue__endpoint(queue_system *q, arena *a)
+{
+  pthread_mutex_lock(&q->emu);
+  const char *out = arena_strdup(a, q->endpoint);
+  pthread_mutex_unlock(&q->emu);
+  return out;
+}
+
 char *queue__presign(queue_system *q, arena *a, const str_pair *params, size_t n)
 {
-  const char *host = strstr(q->endpoint, "://");
-  host = host != NULL ? host + 3 : q->endpoint;
+  const char *endpoint = queue__endpoint(q, a);
+  const char *host = strstr(endpoint, "://");
+  host = host != NULL ? host + 3 : endpoint;
   time_t now = (time_t)(queue__now_ms() / 1000);
   char amz_date[17];
   time_format_iso8601_basic(now, amz_date);
@@ -338,7 +347,7 @@ char *queue__presign(queue_system *q, arena *a, const str_pair *params, size_t n
   hmac_sha256(key, sizeof key, sts, strlen(sts), sig);
   char sighex[2 * SHA256_LEN + 1];
   hex_encode(sig, sizeof sig, sighex);
-  char *url = arena_sprintf(a, "%s/?", q->endpoint);
+  char *url = arena_sprintf(a, "%s/?", endpoint);
   for (size_t i = 0; i < k; i++)
     url = arena_sprintf(a, "%s%s=%s&", url, uri_encode(a, qp[i].name, strlen(qp[i].name), false),
                         uri_encode(a, qp[i].value, strlen(qp[i].value), false));
@@ -864,7 +873,7 @@ static json_t *confirmation(queue_system *q, const msub *s, const char *topic_ar
                     "subscription, visit the SubscribeURL included in this message.", topic_arn),
       "SubscribeURL", url, "Timestamp", ts, "SignatureVersion", "1", "Signature",
       signature_placeholder, "SigningCertURL",
-      arena_sprintf(a, "%s/_tarn/sns/SimpleNotificationService.pem", q->endpoint));
+      arena_sprintf(a, "%s/_tarn/sns/SimpleNotificationService.pem", queue__endpoint(q, a)));
   char *body = json_dumps(msg, JSON_COMPACT);
   json_decref(msg);
   json_t *entry = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sub", s->arn, "protocol",

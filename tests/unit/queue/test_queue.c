@@ -467,6 +467,77 @@ static void test_reopen_keeps_messages(void **state)
   assert_int_equal(seen, 2);
 }
 
+/* ---- the lambda deliverer hook ---- */
+
+typedef struct captured {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int calls;
+  int fail_first;           /* answer an error to this many calls first */
+  char arn[256];
+  char *event;
+} captured;
+
+static int capture(void *ctx, const char *function_arn, const char *event, size_t len, err *e)
+{
+  captured *c = ctx;
+  pthread_mutex_lock(&c->mu);
+  c->calls++;
+  if (c->fail_first > 0) {
+    c->fail_first--;
+    pthread_mutex_unlock(&c->mu);
+    return err_set(e, ERR_UNAVAILABLE, "not now");
+  }
+  snprintf(c->arn, sizeof c->arn, "%s", function_arn);
+  free(c->event);
+  c->event = strndup(event, len);
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+  return 0;
+}
+
+static void test_lambda_deliverer(void **state)
+{
+  fixture *f = *state;
+  f->q = queue_system_close(f->q);
+  queue_options o = {.data_dir = f->dir, .access_key = "AK", .secret_key = "SK",
+                     .retry_base_ms = 10};
+  err e = {0};
+  assert_int_equal(queue_system_open(&o, &f->q, &e), 0);
+  assert_int_equal(queue_system_start(f->q, "http://127.0.0.1:1", &e), 0);
+  captured c = {.fail_first = 1};
+  pthread_mutex_init(&c.mu, NULL);
+  pthread_cond_init(&c.cv, NULL);
+  queue_set_lambda_deliverer(f->q, capture, &c);
+  queue_topic_info t;
+  assert_int_equal(queue_topic_create(f->q, "events", NULL, 0, NULL, 0, f->a, &t, &e), 0);
+  const char *fn = "arn:aws:lambda:us-east-1:000000000000:function:f";
+  queue_sub_info sub;
+  assert_int_equal(queue_sub_create(f->q, t.arn, "lambda", fn, NULL, 0, f->a, &sub, &e), 0);
+  assert_true(sub.confirmed);
+  queue_attr at = {.name = "k", .type = "String", .value = "v"};
+  queue_publish p = {.message = "hello", .len = 5, .subject = "s", .attrs = &at, .nattrs = 1};
+  char id[QUEUE_ID_MAX];
+  assert_int_equal(queue_topic_publish(f->q, t.arn, &p, id, NULL, &e), 0);
+  pthread_mutex_lock(&c.mu);
+  while (c.event == NULL)
+    pthread_cond_wait(&c.cv, &c.mu);
+  pthread_mutex_unlock(&c.mu);
+  assert_int_equal(c.calls, 2);  /* the failed first attempt was retried */
+  assert_string_equal(c.arn, fn);
+  assert_non_null(strstr(c.event, "\"EventSource\":\"aws:sns\""));
+  assert_non_null(strstr(c.event, "\"EventSubscriptionArn\":\""));
+  assert_non_null(strstr(c.event, id));
+  assert_non_null(strstr(c.event, "\"Message\":\"hello\""));
+  assert_non_null(strstr(c.event, "\"MessageAttributes\":{\"k\":{\"Type\":\"String\",\"Value\":\"v\"}}"));
+  assert_non_null(strstr(c.event, "\"UnsubscribeUrl\":\"http://127.0.0.1:1/?Action=Unsubscribe"));
+  f->q = queue_system_close(f->q);
+  free(c.event);
+  pthread_mutex_destroy(&c.mu);
+  pthread_cond_destroy(&c.cv);
+  assert_int_equal(open_q(f), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -484,6 +555,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_fifo, setup, teardown),
       cmocka_unit_test_setup_teardown(test_long_poll_wakes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reopen_keeps_messages, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lambda_deliverer, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
