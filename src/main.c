@@ -4,6 +4,17 @@
  * `tarn server` blocks SIGINT/SIGTERM in every thread and waits for them in
  * main: on either it stops accepting, lets in-flight requests finish for up
  * to SHUTDOWN_DEADLINE_MS, then closes the store (pending commits finish).
+ *
+ * Invariants (cmd_server):
+ *   (1) sandbox_system_init runs before any thread starts (it forks).
+ *   (2) Stop order: events before fn and queue (it delivers into them);
+ *       fn_system_stop and queue_system_stop before the HTTP servers stop
+ *       (parked requests are answered first); the store closes last.
+ *   (3) A failed start step jumps forward to the one release block, which
+ *       runs the stop order over whatever was made (every destructor there
+ *       accepts NULL).
+ *
+ * Start reading at cmd_server().
  */
 #include "api/lambda.h"
 #include "api/lambda_events.h"
@@ -181,6 +192,9 @@ static int functions_start(functions *f, const http_config *main_cfg, err *e)
   return fn_system_start(f->fn, e);
 }
 
+/* Stops the platform and runtime servers, then closes the function system;
+ * accepts a zeroed or half-built f. Call after fn_system_stop (parked
+ * invocations are answered before their servers stop). */
 static void functions_close(functions *f)
 {
   f->platform_srv = http_server_stop(f->platform_srv, SHUTDOWN_DEADLINE_MS);
@@ -208,6 +222,12 @@ static void write_events_metrics(void *ctx, buf *out)
   events_metrics(ctx, out);
 }
 
+/* Runs the server until SIGINT or SIGTERM. Every resource is released in
+ * one place, at `out`, in the stop order; each destructor there accepts
+ * NULL (or a part that was never started), so a failed start step only
+ * jumps there. Start order: sandbox_system_init before any thread (it
+ * forks the spawner), then the store, queues, functions, events and the
+ * HTTP server. */
 static int cmd_server(int argc, char **argv)
 {
   const char *dir = "./tarn-data";
@@ -239,10 +259,22 @@ static int cmd_server(int argc, char **argv)
   signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
 
+  int rc = 1;
   err e = {0};
+  store *st = NULL;
+  queue_system *qs = NULL;
+  events_system *ev = NULL;
+  functions fns = {0};
+  http_service *sqs = NULL;
+  http_service *sns = NULL;
+  http_service *native = NULL;
+  http_service *native_front = NULL;
+  http_service *s3 = NULL;
+  http_server *srv = NULL;
+
   if (cli_make_dir(dir, &e) != 0) {
     log_error("%s", e.msg);
-    return 1;
+    goto out;
   }
   char real[PATH_MAX];
   if (realpath(dir, real) == NULL)
@@ -257,43 +289,34 @@ static int cmd_server(int argc, char **argv)
   bool created = false;
   if (cli_credentials_load(real, true, &server_keys, &created, &e) != 0) {
     log_error("%s", e.msg);
-    return 1;
+    goto out;
   }
   if (getenv("TARN_ACCESS_KEY") != NULL)
     log_info("credentials: from TARN_ACCESS_KEY / TARN_SECRET_KEY");
   else
     log_info("credentials: %s/credentials%s", real, created ? " (created)" : "");
-  store *st = NULL;
   if (store_open(real, &st, &e) != 0) {
     log_error("cannot open the store in '%s': %s", real, e.msg);
-    return 1;
+    goto out;
   }
-  queue_system *qs = NULL;
   queue_options qo = {.data_dir = real, .access_key = server_keys.access_key,
                       .secret_key = server_keys.secret_key};
   if (queue_system_open(&qo, &qs, &e) != 0) {
     log_error("cannot open the queues in '%s': %s", real, e.msg);
-    store_close(st);
-    return 1;
+    goto out;
   }
-  http_service *sqs = sqs_service_new(qs);
-  http_service *sns = sns_service_new(qs);
-  http_service *native = native_service_new(st, TARN_VERSION);
-  http_service *s3 = s3_service_new(st);
-  functions fns = {0};
+  sqs = sqs_service_new(qs);
+  sns = sns_service_new(qs);
+  native = native_service_new(st, TARN_VERSION);
+  s3 = s3_service_new(st);
   if (sandboxes && functions_open(&fns, real, st, &e) != 0) {
     log_error("cannot start functions: %s", e.msg);
-    functions_close(&fns);
-    s3_service_free(s3);
-    native_service_free(native);
-    store_close(st);
-    return 1;
+    goto out;
   }
   if (fns.fn != NULL)
     native_service_add_metrics(native, write_fn_metrics, fns.fn);
   function_keys = fns.fn;
   /* events: bucket notifications, event source mappings, async destinations */
-  events_system *ev = NULL;
   events_options eo = {.data_dir = real, .st = st, .q = qs, .fn = fns.fn};
   if (events_system_open(&eo, &ev, &e) != 0)
     log_warn("bucket notifications and event source mappings are off: %s", e.msg);
@@ -302,7 +325,7 @@ static int cmd_server(int argc, char **argv)
   native_events_attach(ev);
   if (ev != NULL)
     native_service_add_metrics(native, write_events_metrics, ev);
-  http_service *native_front = native_events_wrap(native); /* /_tarn/events */
+  native_front = native_events_wrap(native); /* /_tarn/events */
   http_service *services[] = {s3, sqs, sns, fns.lambda};
   http_config cfg = {
       .listen_host = host,
@@ -314,24 +337,14 @@ static int cmd_server(int argc, char **argv)
       .nservices = fns.lambda != NULL ? 4 : 3,
       .log_requests = true,
   };
-  http_server *srv = NULL;
   if (http_server_start(&cfg, &srv, &e) != 0) {
     log_error("%s", e.msg);
-    s3_service_free(s3);
-    native_service_free(native);
-    store_close(st);
-    return 1;
+    goto out;
   }
   native_service_attach(native, srv);
   if (fns.fn != NULL && functions_start(&fns, &cfg, &e) != 0) {
     log_error("cannot start functions: %s", e.msg);
-    fn_system_stop(fns.fn);
-    http_server_stop(srv, SHUTDOWN_DEADLINE_MS);
-    functions_close(&fns);
-    s3_service_free(s3);
-    native_service_free(native);
-    store_close(st);
-    return 1;
+    goto out;
   }
   int bound = http_server_port(srv);
   char queue_endpoint[300];
@@ -351,25 +364,29 @@ static int cmd_server(int argc, char **argv)
   int sig = 0;
   sigwait(&stop_signals, &sig);
   log_info("signal %d: stopping (in-flight requests get %d ms)", sig, SHUTDOWN_DEADLINE_MS);
+  rc = 0;
+
+out:
   events_system_stop(ev); /* before what it delivers into */
   native_events_attach(NULL);
   fn_system_stop(fns.fn); /* invocations waiting in handlers return first */
   queue_system_stop(qs);  /* long polls answer first */
-  http_server_stop(srv, SHUTDOWN_DEADLINE_MS);
+  srv = http_server_stop(srv, SHUTDOWN_DEADLINE_MS);
   lambda_events_attach(NULL);
   ev = events_system_close(ev);
   native_front = native_events_unwrap(native_front);
   function_keys = NULL;
   functions_close(&fns);
-  sqs_service_free(sqs);
-  sns_service_free(sns);
-  queue_system_close(qs);
-  s3_service_free(s3);
-  native_service_free(native);
-  store_close(st);
+  sqs = sqs_service_free(sqs);
+  sns = sns_service_free(sns);
+  qs = queue_system_close(qs);
+  s3 = s3_service_free(s3);
+  native = native_service_free(native);
+  st = store_close(st); /* last: pending commits finish */
   sandbox_system_release();
-  log_info("stopped");
-  return 0;
+  if (rc == 0)
+    log_info("stopped");
+  return rc;
 }
 
 int main(int argc, char **argv)

@@ -47,6 +47,7 @@
  */
 #include "api/lambda.h"
 #include "api/lambda_events.h"
+#include "api/lambda_json.h"
 
 #include "base/hash.h"
 
@@ -302,74 +303,14 @@ static void lambda_error(void *ctx, http_req *r, const err *e)
 
 /* ---- JSON helpers ---- */
 
-static void send_json(http_req *r, int status, json_t *j)
+/* An integer member within [lo, hi] as a uint32_t (0 when absent). */
+static int get_u32(json_t *o, const char *key, long lo, long hi, uint32_t *out, err *e)
 {
-  http_resp_status(r, status);
-  http_resp_header(r, "Content-Type", "application/json");
-  http_resp_header(r, "x-amzn-RequestId", r->request_id);
-  char *text = json_dumps(j, JSON_COMPACT);
-  buf_puts(&r->resp_body, text);
-  free(text);
-  json_decref(j);
-}
-
-static int parse_body(http_req *r, json_t **out, err *e)
-{
-  if (r->body.len == 0) {
-    *out = json_object();
-    return 0;
-  }
-  json_error_t je;
-  json_t *j = json_loadb(r->body.data, r->body.len, 0, &je);
-  if (j == NULL || !json_is_object(j)) {
-    json_decref(j);
-    return err_set(e, ERR_INVALID_REQUEST, "Could not parse request body into json: %s", je.text);
-  }
-  *out = j;
-  return 0;
-}
-
-/* A string member (NULL when absent); ERR_INVALID when of another type. */
-static int get_string(json_t *o, const char *key, const char **out, err *e)
-{
-  json_t *v = json_object_get(o, key);
-  *out = NULL;
-  if (v == NULL || json_is_null(v))
-    return 0;
-  if (!json_is_string(v))
-    return err_set(e, ERR_INVALID_REQUEST, "'%s' must be a string", key);
-  *out = json_string_value(v);
-  return 0;
-}
-
-/* An integer member within [lo, hi] (0 when absent). */
-static int get_int(json_t *o, const char *key, long lo, long hi, uint32_t *out, err *e)
-{
-  json_t *v = json_object_get(o, key);
-  *out = 0;
-  if (v == NULL || json_is_null(v))
-    return 0;
-  if (!json_is_integer(v))
-    return err_set(e, ERR_INVALID_REQUEST, "'%s' must be an integer", key);
-  json_int_t n = json_integer_value(v);
-  if (n < lo || n > hi)
-    return err_set(e, ERR_INVALID, "1 validation error detected: Value '%lld' at '%s' failed to "
-                                   "satisfy constraint: Member must have value between %ld and %ld",
-                   (long long)n, key, lo, hi);
-  *out = (uint32_t)n;
-  return 0;
-}
-
-static int get_bool(json_t *o, const char *key, bool *out, err *e)
-{
-  json_t *v = json_object_get(o, key);
-  *out = false;
-  if (v == NULL || json_is_null(v))
-    return 0;
-  if (!json_is_boolean(v))
-    return err_set(e, ERR_INVALID_REQUEST, "'%s' must be a boolean", key);
-  *out = json_is_true(v);
-  return 0;
+  bool has;
+  long v;
+  int rc = lambda_json_int(o, key, lo, hi, &has, &v, e);
+  *out = (uint32_t)v;
+  return rc;
 }
 
 /* The settings CreateFunction and UpdateFunctionConfiguration share. */
@@ -377,15 +318,16 @@ static int parse_settings(json_t *b, arena *a, fn_settings *set, err *e)
 {
   int rc;
   memset(set, 0, sizeof *set);
-  if ((rc = get_string(b, "Runtime", &set->runtime, e)) || (rc = get_string(b, "Handler", &set->handler, e)) ||
-      (rc = get_string(b, "Role", &set->role, e)) ||
-      (rc = get_string(b, "Description", &set->description, e)) ||
-      (rc = get_string(b, "RevisionId", &set->revision_id, e)) ||
-      (rc = get_int(b, "MemorySize", 128, 10240, &set->memory_mb, e)) ||
-      (rc = get_int(b, "Timeout", 1, 900, &set->timeout_s, e)))
+  if ((rc = lambda_json_string(b, "Runtime", &set->runtime, e)) ||
+      (rc = lambda_json_string(b, "Handler", &set->handler, e)) ||
+      (rc = lambda_json_string(b, "Role", &set->role, e)) ||
+      (rc = lambda_json_string(b, "Description", &set->description, e)) ||
+      (rc = lambda_json_string(b, "RevisionId", &set->revision_id, e)) ||
+      (rc = get_u32(b, "MemorySize", 128, 10240, &set->memory_mb, e)) ||
+      (rc = get_u32(b, "Timeout", 1, 900, &set->timeout_s, e)))
     return rc;
   json_t *eph = json_object_get(b, "EphemeralStorage");
-  if (eph != NULL && (rc = get_int(eph, "Size", 512, 10240, &set->ephemeral_mb, e)))
+  if (eph != NULL && (rc = get_u32(eph, "Size", 512, 10240, &set->ephemeral_mb, e)))
     return rc;
   json_t *arch = json_object_get(b, "Architectures");
   if (arch != NULL) {
@@ -398,7 +340,7 @@ static int parse_settings(json_t *b, arena *a, fn_settings *set, err *e)
   if (layers != NULL && json_array_size(layers) > 0)
     return err_set(e, ERR_INVALID, "tarn does not support layers yet");
   const char *pt = NULL;
-  if ((rc = get_string(b, "PackageType", &pt, e)))
+  if ((rc = lambda_json_string(b, "PackageType", &pt, e)))
     return rc;
   if (pt != NULL && strcmp(pt, "Zip") != 0)
     return err_set(e, ERR_INVALID, "tarn runs .zip file packages only, not '%s'", pt);
@@ -440,8 +382,10 @@ static int parse_code(lambda *l, json_t *o, http_req *r, fn_code *code, bool *gi
   const char *image = NULL;
   int rc;
   *given = false;
-  if ((rc = get_string(o, "ZipFile", &zip64, e)) || (rc = get_string(o, "S3Bucket", &bucket, e)) ||
-      (rc = get_string(o, "S3Key", &key, e)) || (rc = get_string(o, "ImageUri", &image, e)))
+  if ((rc = lambda_json_string(o, "ZipFile", &zip64, e)) ||
+      (rc = lambda_json_string(o, "S3Bucket", &bucket, e)) ||
+      (rc = lambda_json_string(o, "S3Key", &key, e)) ||
+      (rc = lambda_json_string(o, "ImageUri", &image, e)))
     return rc;
   if (image != NULL)
     return err_set(e, ERR_INVALID, "tarn runs .zip file packages only, not container images");
@@ -533,7 +477,7 @@ static size_t max_items(http_req *r)
 static int op_create(lambda *l, http_req *r, err *e)
 {
   json_t *b;
-  int rc = parse_body(r, &b, e);
+  int rc = lambda_json_body(r, &b, e);
   if (rc)
     return rc;
   const char *name = NULL;
@@ -542,12 +486,12 @@ static int op_create(lambda *l, http_req *r, err *e)
   bool given = false;
   bool publish = false;
   fn_config out;
-  if ((rc = get_string(b, "FunctionName", &name, e)) == 0 && name == NULL)
+  if ((rc = lambda_json_string(b, "FunctionName", &name, e)) == 0 && name == NULL)
     rc = err_set(e, ERR_INVALID, "FunctionName is required");
   if (rc == 0)
     rc = parse_settings(b, r->arena, &set, e);
   if (rc == 0)
-    rc = get_bool(b, "Publish", &publish, e);
+    rc = lambda_json_bool(b, "Publish", &publish, e);
   const char *fname = NULL;
   const char *q = NULL;
   if (rc == 0)
@@ -569,7 +513,7 @@ static int op_create(lambda *l, http_req *r, err *e)
     rc = lambda_events_dead_letter_in(fname, b, true, e);
   json_decref(b);
   if (rc == 0)
-    send_json(r, 201, config_json(&out));
+    lambda_json_send(r, 201, config_json(&out));
   return rc;
 }
 
@@ -591,7 +535,7 @@ static int op_list(lambda *l, http_req *r, err *e)
   json_t *j = json_pack("{s:o}", "Functions", arr);
   if (next != NULL)
     json_object_set_new(j, "NextMarker", json_string(next));
-  send_json(r, 200, j);
+  lambda_json_send(r, 200, j);
   return 0;
 }
 
@@ -607,7 +551,7 @@ static int op_get(lambda *l, http_req *r, const call *c, bool config_only, err *
     return rc;
   json_t *conf = config_json(&cfg);
   if (config_only) {
-    send_json(r, 200, conf);
+    lambda_json_send(r, 200, conf);
     return 0;
   }
   json_t *j = json_pack("{s:o, s:{s:s}, s:{}}", "Configuration", conf, "Code", "RepositoryType",
@@ -615,7 +559,7 @@ static int op_get(lambda *l, http_req *r, const call *c, bool config_only, err *
   if (cfg.reserved_concurrency >= 0)
     json_object_set_new(j, "Concurrency", json_pack("{s:i}", "ReservedConcurrentExecutions",
                                                     cfg.reserved_concurrency));
-  send_json(r, 200, j);
+  lambda_json_send(r, 200, j);
   return 0;
 }
 
@@ -634,7 +578,7 @@ static int op_delete(lambda *l, http_req *r, const call *c, err *e)
 static int op_update_config(lambda *l, http_req *r, const call *c, err *e)
 {
   json_t *b;
-  int rc = parse_body(r, &b, e);
+  int rc = lambda_json_body(r, &b, e);
   if (rc)
     return rc;
   const char *name;
@@ -652,14 +596,14 @@ static int op_update_config(lambda *l, http_req *r, const call *c, err *e)
     rc = lambda_events_dead_letter_in(name, b, true, e);
   json_decref(b);
   if (rc == 0)
-    send_json(r, 200, config_json(&out));
+    lambda_json_send(r, 200, config_json(&out));
   return rc;
 }
 
 static int op_update_code(lambda *l, http_req *r, const call *c, err *e)
 {
   json_t *b;
-  int rc = parse_body(r, &b, e);
+  int rc = lambda_json_body(r, &b, e);
   if (rc)
     return rc;
   const char *name;
@@ -672,11 +616,11 @@ static int op_update_code(lambda *l, http_req *r, const call *c, err *e)
   fn_config out;
   rc = target(r, c, &name, &q, e);
   if (rc == 0)
-    rc = get_bool(b, "Publish", &publish, e);
+    rc = lambda_json_bool(b, "Publish", &publish, e);
   if (rc == 0)
-    rc = get_bool(b, "DryRun", &dry, e);
+    rc = lambda_json_bool(b, "DryRun", &dry, e);
   if (rc == 0)
-    rc = get_string(b, "RevisionId", &rev, e);
+    rc = lambda_json_string(b, "RevisionId", &rev, e);
   if (rc == 0)
     rc = fn_function_get(l->fn, name, NULL, r->arena, &out, e);
   if (rc == 0)
@@ -687,14 +631,14 @@ static int op_update_code(lambda *l, http_req *r, const call *c, err *e)
     rc = fn_function_update_code(l->fn, name, &code, rev, publish, r->arena, &out, e);
   json_decref(b);
   if (rc == 0)
-    send_json(r, 200, config_json(&out));
+    lambda_json_send(r, 200, config_json(&out));
   return rc;
 }
 
 static int op_publish(lambda *l, http_req *r, const call *c, err *e)
 {
   json_t *b;
-  int rc = parse_body(r, &b, e);
+  int rc = lambda_json_body(r, &b, e);
   if (rc)
     return rc;
   const char *name;
@@ -704,13 +648,13 @@ static int op_publish(lambda *l, http_req *r, const call *c, err *e)
   const char *rev = NULL;
   fn_config out;
   rc = target(r, c, &name, &q, e);
-  if (rc == 0 && ((rc = get_string(b, "CodeSha256", &sha, e)) == 0) &&
-      (rc = get_string(b, "Description", &desc, e)) == 0 &&
-      (rc = get_string(b, "RevisionId", &rev, e)) == 0)
+  if (rc == 0 && ((rc = lambda_json_string(b, "CodeSha256", &sha, e)) == 0) &&
+      (rc = lambda_json_string(b, "Description", &desc, e)) == 0 &&
+      (rc = lambda_json_string(b, "RevisionId", &rev, e)) == 0)
     rc = fn_version_publish(l->fn, name, sha, desc, rev, r->arena, &out, e);
   json_decref(b);
   if (rc == 0)
-    send_json(r, 201, config_json(&out));
+    lambda_json_send(r, 201, config_json(&out));
   return rc;
 }
 
@@ -733,7 +677,7 @@ static int op_list_versions(lambda *l, http_req *r, const call *c, err *e)
   json_t *j = json_pack("{s:o}", "Versions", arr);
   if (next != NULL)
     json_object_set_new(j, "NextMarker", json_string(next));
-  send_json(r, 200, j);
+  lambda_json_send(r, 200, j);
   return 0;
 }
 
@@ -747,7 +691,7 @@ static int op_alias(lambda *l, http_req *r, const call *c, err *e)
   fn_alias al;
   if (c->op == OP_GET_ALIAS) {
     if ((rc = fn_alias_get(l->fn, name, c->alias, r->arena, &al, e)) == 0)
-      send_json(r, 200, alias_json(&al));
+      lambda_json_send(r, 200, alias_json(&al));
     return rc;
   }
   if (c->op == OP_DELETE_ALIAS) {
@@ -769,20 +713,20 @@ static int op_alias(lambda *l, http_req *r, const call *c, err *e)
     json_t *j = json_pack("{s:o}", "Aliases", arr);
     if (next != NULL)
       json_object_set_new(j, "NextMarker", json_string(next));
-    send_json(r, 200, j);
+    lambda_json_send(r, 200, j);
     return 0;
   }
   json_t *b;
-  if ((rc = parse_body(r, &b, e)) != 0)
+  if ((rc = lambda_json_body(r, &b, e)) != 0)
     return rc;
   const char *aname = NULL;
   const char *version = NULL;
   const char *desc = NULL;
   const char *rev = NULL;
-  if ((rc = get_string(b, "Name", &aname, e)) == 0 &&
-      (rc = get_string(b, "FunctionVersion", &version, e)) == 0 &&
-      (rc = get_string(b, "Description", &desc, e)) == 0 &&
-      (rc = get_string(b, "RevisionId", &rev, e)) == 0) {
+  if ((rc = lambda_json_string(b, "Name", &aname, e)) == 0 &&
+      (rc = lambda_json_string(b, "FunctionVersion", &version, e)) == 0 &&
+      (rc = lambda_json_string(b, "Description", &desc, e)) == 0 &&
+      (rc = lambda_json_string(b, "RevisionId", &rev, e)) == 0) {
     json_t *routing = json_object_get(b, "RoutingConfig");
     if (routing != NULL && json_object_size(json_object_get(routing, "AdditionalVersionWeights")))
       rc = err_set(e, ERR_INVALID, "tarn does not support weighted aliases yet");
@@ -793,7 +737,7 @@ static int op_alias(lambda *l, http_req *r, const call *c, err *e)
     rc = fn_alias_update(l->fn, name, c->alias, version, desc, rev, r->arena, &al, e);
   json_decref(b);
   if (rc == 0)
-    send_json(r, c->op == OP_CREATE_ALIAS ? 201 : 200, alias_json(&al));
+    lambda_json_send(r, c->op == OP_CREATE_ALIAS ? 201 : 200, alias_json(&al));
   return rc;
 }
 
@@ -808,8 +752,9 @@ static int op_concurrency(lambda *l, http_req *r, const call *c, err *e)
     int reserved;
     if ((rc = fn_concurrency_get(l->fn, name, &reserved, e)) != 0)
       return rc;
-    send_json(r, 200, reserved >= 0 ? json_pack("{s:i}", "ReservedConcurrentExecutions", reserved)
-                                    : json_object());
+    lambda_json_send(r, 200,
+                     reserved >= 0 ? json_pack("{s:i}", "ReservedConcurrentExecutions", reserved)
+                                   : json_object());
     return 0;
   }
   if (c->op == OP_DELETE_CONCURRENCY) {
@@ -818,7 +763,7 @@ static int op_concurrency(lambda *l, http_req *r, const call *c, err *e)
     return rc;
   }
   json_t *b;
-  if ((rc = parse_body(r, &b, e)) != 0)
+  if ((rc = lambda_json_body(r, &b, e)) != 0)
     return rc;
   json_t *v = json_object_get(b, "ReservedConcurrentExecutions");
   if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000)
@@ -828,7 +773,7 @@ static int op_concurrency(lambda *l, http_req *r, const call *c, err *e)
   if (rc == 0)
     rc = fn_concurrency_put(l->fn, name, n, e);
   if (rc == 0)
-    send_json(r, 200, json_pack("{s:i}", "ReservedConcurrentExecutions", n));
+    lambda_json_send(r, 200, json_pack("{s:i}", "ReservedConcurrentExecutions", n));
   return rc;
 }
 

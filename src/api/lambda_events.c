@@ -28,6 +28,8 @@
  */
 #include "api/lambda_events.h"
 
+#include "api/lambda_json.h"
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,68 +126,6 @@ int lambda_events_prepare(http_req *r, err *e)
 
 /* ---- JSON ---- */
 
-static void send_json(http_req *r, int status, json_t *j)
-{
-  http_resp_status(r, status);
-  http_resp_header(r, "Content-Type", "application/json");
-  http_resp_header(r, "x-amzn-RequestId", r->request_id);
-  char *text = json_dumps(j, JSON_COMPACT);
-  json_decref(j);
-  if (text == NULL)
-    abort();
-  buf_puts(&r->resp_body, text);
-  free(text);
-}
-
-static int parse_body(http_req *r, json_t **out, err *e)
-{
-  if (r->body.len == 0) {
-    *out = json_object();
-    return 0;
-  }
-  json_error_t je;
-  json_t *j = json_loadb(r->body.data, r->body.len, 0, &je);
-  if (j == NULL || !json_is_object(j)) {
-    json_decref(j);
-    return err_set(e, ERR_INVALID_REQUEST, "Could not parse request body into json: %s",
-                   je.text);
-  }
-  *out = j;
-  return 0;
-}
-
-static int get_string(json_t *o, const char *key, const char **out, err *e)
-{
-  json_t *v = json_object_get(o, key);
-  *out = NULL;
-  if (v == NULL || json_is_null(v))
-    return 0;
-  if (!json_is_string(v))
-    return err_set(e, ERR_INVALID_REQUEST, "'%s' must be a string", key);
-  *out = json_string_value(v);
-  return 0;
-}
-
-/* An integer member; *has tells whether it was there. */
-static int get_int(json_t *o, const char *key, long lo, long hi, bool *has, long *out, err *e)
-{
-  json_t *v = json_object_get(o, key);
-  *has = false;
-  *out = 0;
-  if (v == NULL || json_is_null(v))
-    return 0;
-  if (!json_is_integer(v))
-    return err_set(e, ERR_INVALID_REQUEST, "'%s' must be an integer", key);
-  json_int_t n = json_integer_value(v);
-  if (n < lo || n > hi)
-    return err_set(e, ERR_INVALID, "1 validation error detected: Value '%lld' at '%s' failed to "
-                                   "satisfy constraint: Member must have value between %ld and %ld",
-                   (long long)n, key, lo, hi);
-  *has = true;
-  *out = (long)n;
-  return 0;
-}
-
 static double seconds(int64_t ms)
 {
   return (double)ms / 1000.0;
@@ -220,13 +160,14 @@ static int mapping_params(json_t *b, events_mapping_params *p, err *e)
   int rc;
   bool has;
   long v;
-  if ((rc = get_string(b, "FunctionName", &p->function, e)) != 0)
+  if ((rc = lambda_json_string(b, "FunctionName", &p->function, e)) != 0)
     return rc;
-  if ((rc = get_int(b, "BatchSize", 1, EVENTS_MAX_BATCH, &has, &v, e)) != 0)
+  if ((rc = lambda_json_int(b, "BatchSize", 1, EVENTS_MAX_BATCH, &has, &v, e)) != 0)
     return rc;
   p->has_batch_size = has;
   p->batch_size = (uint32_t)v;
-  if ((rc = get_int(b, "MaximumBatchingWindowInSeconds", 0, EVENTS_MAX_WINDOW, &has, &v, e)) != 0)
+  if ((rc = lambda_json_int(b, "MaximumBatchingWindowInSeconds", 0, EVENTS_MAX_WINDOW, &has, &v,
+                            e)) != 0)
     return rc;
   p->has_window = has;
   p->window_s = (uint32_t)v;
@@ -254,13 +195,14 @@ static int mapping_params(json_t *b, events_mapping_params *p, err *e)
   }
   json_t *sc = json_object_get(b, "ScalingConfig");
   if (sc != NULL && !json_is_null(sc)) {
-    if ((rc = get_int(sc, "MaximumConcurrency", 2, EVENTS_MAX_CONCURRENCY, &has, &v, e)) != 0)
+    if ((rc = lambda_json_int(sc, "MaximumConcurrency", 2, EVENTS_MAX_CONCURRENCY, &has, &v,
+                              e)) != 0)
       return rc;
     p->has_concurrency = true;
     p->max_concurrency = has ? (uint32_t)v : 0;
   }
   const char *pos = NULL;
-  if ((rc = get_string(b, "StartingPosition", &pos, e)) != 0)
+  if ((rc = lambda_json_string(b, "StartingPosition", &pos, e)) != 0)
     return rc;
   if (pos != NULL)
     return err_set(e, ERR_INVALID, "StartingPosition is not valid for SQS event sources.");
@@ -275,13 +217,13 @@ static int mapping_params(json_t *b, events_mapping_params *p, err *e)
 static int esm_create(events_system *ev, http_req *r, err *e)
 {
   json_t *b = NULL;
-  int rc = parse_body(r, &b, e);
+  int rc = lambda_json_body(r, &b, e);
   if (rc != 0)
     return rc;
   events_mapping_params p = {0};
   rc = mapping_params(b, &p, e);
   if (rc == 0)
-    rc = get_string(b, "EventSourceArn", &p.source_arn, e);
+    rc = lambda_json_string(b, "EventSourceArn", &p.source_arn, e);
   if (rc == 0 && p.source_arn == NULL)
     rc = err_set(e, ERR_INVALID, "EventSourceArn is required");
   if (rc == 0 && p.function == NULL)
@@ -290,7 +232,7 @@ static int esm_create(events_system *ev, http_req *r, err *e)
   if (rc == 0)
     rc = events_mapping_create(ev, &p, r->arena, &m, e);
   if (rc == 0)
-    send_json(r, 202, mapping_json(&m));
+    lambda_json_send(r, 202, mapping_json(&m));
   json_decref(b);
   return rc;
 }
@@ -315,7 +257,7 @@ static int esm_list(events_system *ev, http_req *r, err *e)
   json_t *o = json_pack("{s:o}", "EventSourceMappings", arr);
   if (next != NULL)
     json_object_set_new(o, "NextMarker", json_string(next));
-  send_json(r, 200, o);
+  lambda_json_send(r, 200, o);
   return 0;
 }
 
@@ -331,7 +273,7 @@ static int esm_one(events_system *ev, http_req *r, const char *uuid, err *e)
     status = 202;
   } else {
     json_t *b = NULL;
-    rc = parse_body(r, &b, e);
+    rc = lambda_json_body(r, &b, e);
     if (rc != 0)
       return rc;
     events_mapping_params p = {0};
@@ -342,7 +284,7 @@ static int esm_one(events_system *ev, http_req *r, const char *uuid, err *e)
     status = 202;
   }
   if (rc == 0)
-    send_json(r, status, mapping_json(&m));
+    lambda_json_send(r, status, mapping_json(&m));
   return rc;
 }
 
@@ -372,7 +314,7 @@ static int destination_in(json_t *dc, const char *which, const char **out, err *
   if (d == NULL || json_is_null(d))
     return 0;
   const char *arn = NULL;
-  int rc = get_string(d, "Destination", &arn, e);
+  int rc = lambda_json_string(d, "Destination", &arn, e);
   if (rc == 0)
     *out = arn != NULL ? arn : "";
   return rc;
@@ -385,7 +327,7 @@ static int eic(events_system *ev, http_req *r, const char *function, err *e)
   if (strcmp(r->method, "GET") == 0) {
     int rc = events_invoke_config_get(ev, function, qualifier, r->arena, &out, e);
     if (rc == 0)
-      send_json(r, 200, invoke_config_json(&out));
+      lambda_json_send(r, 200, invoke_config_json(&out));
     return rc;
   }
   if (strcmp(r->method, "DELETE") == 0) {
@@ -397,17 +339,17 @@ static int eic(events_system *ev, http_req *r, const char *function, err *e)
     return rc;
   }
   json_t *b = NULL;
-  int rc = parse_body(r, &b, e);
+  int rc = lambda_json_body(r, &b, e);
   if (rc != 0)
     return rc;
   events_invoke_config c = {.max_retries = -1, .max_age_s = -1};
   bool has;
   long v;
-  rc = get_int(b, "MaximumRetryAttempts", 0, 2, &has, &v, e);
+  rc = lambda_json_int(b, "MaximumRetryAttempts", 0, 2, &has, &v, e);
   if (rc == 0 && has)
     c.max_retries = (int)v;
   if (rc == 0)
-    rc = get_int(b, "MaximumEventAgeInSeconds", 60, 21600, &has, &v, e);
+    rc = lambda_json_int(b, "MaximumEventAgeInSeconds", 60, 21600, &has, &v, e);
   if (rc == 0 && has)
     c.max_age_s = (int)v;
   json_t *dc = json_object_get(b, "DestinationConfig");
@@ -420,7 +362,7 @@ static int eic(events_system *ev, http_req *r, const char *function, err *e)
   if (rc == 0)
     rc = events_invoke_config_put(ev, function, qualifier, &c, merge, r->arena, &out, e);
   if (rc == 0)
-    send_json(r, 200, invoke_config_json(&out));
+    lambda_json_send(r, 200, invoke_config_json(&out));
   json_decref(b);
   return rc;
 }
@@ -435,7 +377,7 @@ static int eic_list(events_system *ev, http_req *r, const char *function, err *e
   json_t *arr = json_array();
   for (size_t i = 0; i < n; i++)
     json_array_append_new(arr, invoke_config_json(&list[i]));
-  send_json(r, 200, json_pack("{s:o}", "FunctionEventInvokeConfigs", arr));
+  lambda_json_send(r, 200, json_pack("{s:o}", "FunctionEventInvokeConfigs", arr));
   return 0;
 }
 
@@ -470,7 +412,7 @@ int lambda_events_dead_letter_in(const char *function, json_t *body, bool save, 
   if (!json_is_object(dlc))
     return err_set(e, ERR_INVALID_REQUEST, "'DeadLetterConfig' must be an object");
   const char *arn = NULL;
-  int rc = get_string(dlc, "TargetArn", &arn, e);
+  int rc = lambda_json_string(dlc, "TargetArn", &arn, e);
   if (rc != 0)
     return rc;
   if (arn != NULL && *arn != '\0' && !str_starts(arn, "arn:aws:sqs:") &&

@@ -8,12 +8,17 @@
  * Invariants:
  *   (1) Only /_tarn/health answers unsigned requests; the server enforces
  *       it by routing only that exact path here before authentication.
+ *   (2) The server is attached after it started, while its threads may
+ *       already answer /_tarn/metrics: the pointer is atomic, and metrics
+ *       leave out the HTTP part until it is set.
+ *
+ * Start reading at native_handle().
  */
 #include "api/native.h"
 
 #include "api/native_sql.h"
 
-
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +26,7 @@ typedef struct native {
   http_service svc;   /* first: the service is the struct */
   store *st;
   native_sql *sql;         /* POST /_tarn/sql */
-  http_server *srv;
+  _Atomic(http_server *) srv; /* for request metrics; see (2) */
   const char *version;
   struct {
     void (*write)(void *ctx, buf *out);
@@ -61,8 +66,9 @@ static void native_handle(void *ctx, http_req *r)
     return;
   }
   http_resp_header(r, "Content-Type", "text/plain; version=0.0.4");
-  if (n->srv != NULL)
-    http_server_metrics(n->srv, &r->resp_body);
+  http_server *srv = atomic_load(&n->srv);
+  if (srv != NULL)
+    http_server_metrics(srv, &r->resp_body);
   store_stats s;
   store_stats_get(n->st, &s);
   buf_printf(&r->resp_body,
@@ -95,16 +101,9 @@ static void native_cleanup(void *ctx, http_req *r)
 static void native_error(void *ctx, http_req *r, const err *e)
 {
   http_resp_header(r, "Content-Type", "application/json");
-  buf_printf(&r->resp_body, "{\"error\":\"%s\",\"message\":\"", err_aws_code(e->code));
-  for (const char *c = e->msg; *c; c++) {
-    if (*c == '"' || *c == '\\')
-      buf_printf(&r->resp_body, "\\%c", *c);
-    else if ((unsigned char)*c < 0x20)
-      buf_printf(&r->resp_body, "\\u%04x", (unsigned char)*c);
-    else
-      buf_append(&r->resp_body, c, 1);
-  }
-  buf_puts(&r->resp_body, "\"}\n");
+  buf_printf(&r->resp_body, "{\"error\":\"%s\",\"message\":", err_aws_code(e->code));
+  buf_json_string(&r->resp_body, e->msg, strlen(e->msg));
+  buf_puts(&r->resp_body, "}\n");
 }
 
 http_service *native_service_new(store *st, const char *version)
@@ -126,7 +125,7 @@ http_service *native_service_new(store *st, const char *version)
 
 void native_service_attach(http_service *svc, http_server *srv)
 {
-  ((native *)svc->ctx)->srv = srv;
+  atomic_store(&((native *)svc->ctx)->srv, srv);
 }
 
 void native_service_add_metrics(http_service *svc, void (*write)(void *ctx, buf *out), void *ctx)

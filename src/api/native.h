@@ -8,7 +8,8 @@
 /* The service answering /_tarn/...; version is shown by health. */
 http_service *native_service_new(store *st, const char *version);
 /* Tells the service which server to read request metrics from (the server
- * is started after the service exists). */
+ * is started after the service exists, so this may run while requests are
+ * served: it is safe to). */
 void native_service_attach(http_service *svc, http_server *srv);
 /* Adds a part's own metrics to GET /_tarn/metrics: write appends
  * Prometheus text to out. At most 8 providers. */

@@ -109,20 +109,6 @@ static void job_unref(sql_job *j)
   free(j);
 }
 
-static void json_string(buf *b, const char *s)
-{
-  buf_puts(b, "\"");
-  for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-    if (*c == '"' || *c == '\\')
-      buf_printf(b, "\\%c", *c);
-    else if (*c < 0x20)
-      buf_printf(b, "\\u%04x", *c);
-    else
-      buf_append(b, c, 1);
-  }
-  buf_puts(b, "\"");
-}
-
 static void csv_name(buf *b, const char *s)
 {
   if (strpbrk(s, ",\"\r\n") == NULL && *s != '\0') {
@@ -167,7 +153,7 @@ static int on_columns(void *ctx, const sql_column *cols, size_t ncols, err *e)
     buf_puts(&j->line, "{\"columns\":[");
     for (size_t i = 0; i < ncols; i++) {
       buf_puts(&j->line, i ? ",{\"name\":" : "{\"name\":");
-      json_string(&j->line, cols[i].name);
+      buf_json_string(&j->line, cols[i].name, strlen(cols[i].name));
       buf_printf(&j->line, ",\"type\":\"%s\"}", sql_type_name(cols[i].type));
     }
     buf_puts(&j->line, "],\"rows\":[");
@@ -207,7 +193,7 @@ static int on_rows(void *ctx, const sql_batch *b, err *e)
     } else if (j->format == FORMAT_JSONL) {
       for (size_t c = 0; c < j->ncols; c++) {
         buf_puts(&j->line, c ? "," : "{");
-        json_string(&j->line, j->cols[c].name);
+        buf_json_string(&j->line, j->cols[c].name, strlen(j->cols[c].name));
         buf_puts(&j->line, ":");
         sql_cell_json(b, c, row, &j->line);
       }
@@ -252,10 +238,8 @@ static void answer_error(sql_job *j, int rc, const err *e, const sql_stats *s)
     j->req = NULL;
     http_resp_status(r, err_http_status(rc));
     http_resp_header(r, "Content-Type", "application/json");
-    buf_puts(&r->resp_body, "{\"error\":");
-    json_string(&r->resp_body, err_aws_code(rc));
-    buf_puts(&r->resp_body, ",\"message\":");
-    json_string(&r->resp_body, e->msg);
+    buf_printf(&r->resp_body, "{\"error\":\"%s\",\"message\":", err_aws_code(rc));
+    buf_json_string(&r->resp_body, e->msg, strlen(e->msg));
     buf_printf(&r->resp_body, ",\"line\":%d,\"column\":%d,\"stats\":", s->error_line,
                s->error_column);
     stats_json(&r->resp_body, s);
@@ -273,10 +257,8 @@ static void end_stream(sql_job *j, int rc, const err *e, const sql_stats *s)
     buf_puts(&j->line, "],\"stats\":");
     stats_json(&j->line, s);
     if (rc != 0) {
-      buf_puts(&j->line, ",\"error\":{\"error\":");
-      json_string(&j->line, err_aws_code(rc));
-      buf_puts(&j->line, ",\"message\":");
-      json_string(&j->line, e->msg);
+      buf_printf(&j->line, ",\"error\":{\"error\":\"%s\",\"message\":", err_aws_code(rc));
+      buf_json_string(&j->line, e->msg, strlen(e->msg));
       buf_puts(&j->line, "}");
     }
     buf_puts(&j->line, "}\n");

@@ -4,8 +4,9 @@
  * Why by hand: SNS's query input nests maps and lists in its own way
  * (Attributes.entry.N.key/value, Tags.member.N.Key/Value,
  * MessageAttributes.entry.N.Name/Value.*, PublishBatchRequestEntries.member.N.*),
- * and its answers are small; a parameter tree (dotted names split into
- * nested objects) and a few accessors over it are all it takes.
+ * and its answers are small; the query protocol's parameter tree (dotted
+ * names split into nested objects, api/query_protocol.h) and a few
+ * accessors over it are all it takes.
  *
  * Operations: CreateTopic, DeleteTopic, ListTopics, GetTopicAttributes,
  * SetTopicAttributes, Subscribe, ConfirmSubscription, Unsubscribe,
@@ -25,7 +26,7 @@
  */
 #include "api/sns.h"
 
-#include "api/sqs.h"
+#include "api/query_protocol.h"
 #include "base/hash.h"
 
 #include <jansson.h>
@@ -144,35 +145,6 @@ static void sns_error(void *ctx, http_req *r, const err *e)
 
 /* ---- the parameter tree ---- */
 
-static void tree_set(json_t *tree, const char *name, const char *value)
-{
-  json_t *node = tree;
-  const char *p = name;
-  for (;;) {
-    const char *dot = strchr(p, '.');
-    if (dot == NULL) {
-      if (json_is_object(node))
-        json_object_set_new(node, p, json_string(value));
-      return;
-    }
-    char seg[256];
-    size_t n = (size_t)(dot - p);
-    if (n == 0 || n >= sizeof seg)
-      return;
-    memcpy(seg, p, n);
-    seg[n] = '\0';
-    json_t *child = json_object_get(node, seg);
-    if (child == NULL) {
-      child = json_object();
-      json_object_set_new(node, seg, child);
-    }
-    if (!json_is_object(child))
-      return;
-    node = child;
-    p = dot + 1;
-  }
-}
-
 static const char *in_str(json_t *o, const char *key)
 {
   return json_string_value(json_object_get(o, key));
@@ -181,18 +153,7 @@ static const char *in_str(json_t *o, const char *key)
 /* The numbered children of o[key][sub] ("entry" or "member"), in order. */
 static json_t *numbered(json_t *o, const char *key, const char *sub)
 {
-  json_t *arr = json_array();
-  json_t *c = json_object_get(json_object_get(o, key), sub);
-  if (!json_is_object(c))
-    return arr;
-  for (long i = 1; i <= 1000 && json_array_size(arr) < json_object_size(c); i++) {
-    char k[16];
-    snprintf(k, sizeof k, "%ld", i);
-    json_t *v = json_object_get(c, k);
-    if (v != NULL)
-      json_array_append(arr, v);
-  }
-  return arr;
+  return query_numbered(json_object_get(json_object_get(o, key), sub));
 }
 
 /* Pairs of o[key].<sub>.N.<kname>/<vname>. */
@@ -679,14 +640,14 @@ static void sns_handle(void *ctx, http_req *r)
   err e = {0};
   str_pair *p;
   size_t n;
-  int rc = sqs_query_params(r, &p, &n, &e);
+  int rc = query_params(r, &p, &n, &e);
   if (rc == 0) {
     c->in = json_object();
     for (size_t i = 0; i < n; i++) {
       if (strcmp(p[i].name, "Action") == 0)
         c->action = p[i].value;
       else if (!str_starts(p[i].name, "X-Amz-"))
-        tree_set(c->in, p[i].name, p[i].value);
+        query_tree_set(c->in, p[i].name, p[i].value);
     }
     if (c->action == NULL)
       rc = err_set(&e, SNS_ERR_ACTION, "the request has no Action");

@@ -36,6 +36,7 @@
  */
 #include "api/sqs.h"
 
+#include "api/query_protocol.h"
 #include "base/hash.h"
 
 #include <jansson.h>
@@ -175,107 +176,7 @@ static void sqs_error(void *ctx, http_req *r, const err *e)
   write_error(r, wants_json(r), e);
 }
 
-/* ---- the query protocol's input ---- */
-
-static int form_add(arena *a, const char *s, size_t n, str_pair *out, size_t *k, err *e)
-{
-  const char *p = s;
-  const char *end = s + n;
-  while (p < end) {
-    const char *amp = memchr(p, '&', (size_t)(end - p));
-    const char *stop = amp != NULL ? amp : end;
-    if (stop > p) {
-      const char *eq = memchr(p, '=', (size_t)(stop - p));
-      const char *nend = eq != NULL ? eq : stop;
-      char *name = arena_strndup(a, p, (size_t)(nend - p));
-      char *value = eq != NULL ? arena_strndup(a, eq + 1, (size_t)(stop - eq - 1))
-                               : arena_strdup(a, "");
-      for (char *c = name; *c; c++)
-        if (*c == '+')
-          *c = ' ';
-      for (char *c = value; *c; c++)
-        if (*c == '+')
-          *c = ' ';
-      size_t len;
-      out[*k].name = percent_decode(a, name, strlen(name), &len);
-      out[*k].value = percent_decode(a, value, strlen(value), &len);
-      if (out[*k].name == NULL || out[*k].value == NULL)
-        return err_set(e, ERR_INVALID, "malformed form encoding in the request");
-      (*k)++;
-    }
-    p = stop + 1;
-  }
-  return 0;
-}
-
-int sqs_query_params(http_req *r, str_pair **out, size_t *n, err *e)
-{
-  size_t cap = r->nquery + 1;
-  const char *ct = http_req_header(r, "content-type");
-  bool form = r->body.len > 0 && (ct == NULL || str_istarts(ct, "application/x-www-form-urlencoded"));
-  if (form)
-    for (size_t i = 0; i < r->body.len; i++)
-      cap += r->body.data[i] == '&';
-  cap += 1;
-  str_pair *p = arena_alloc(r->arena, cap * sizeof *p);
-  size_t k = 0;
-  for (size_t i = 0; i < r->nquery; i++)
-    p[k++] = r->query[i];
-  if (form) {
-    int rc = form_add(r->arena, r->body.data, r->body.len, p, &k, e);
-    if (rc != 0)
-      return rc;
-  }
-  *out = p;
-  *n = k;
-  return 0;
-}
-
-/* Sets tree[a][b][c] = value for the dotted name "a.b.c". */
-static void tree_set(json_t *tree, const char *name, const char *value)
-{
-  json_t *node = tree;
-  const char *p = name;
-  for (;;) {
-    const char *dot = strchr(p, '.');
-    if (dot == NULL) {
-      if (json_is_object(node))
-        json_object_set_new(node, p, json_string(value));
-      return;
-    }
-    char seg[256];
-    size_t n = (size_t)(dot - p);
-    if (n == 0 || n >= sizeof seg)
-      return;
-    memcpy(seg, p, n);
-    seg[n] = '\0';
-    json_t *child = json_object_get(node, seg);
-    if (child == NULL) {
-      child = json_object();
-      json_object_set_new(node, seg, child);
-    }
-    if (!json_is_object(child))
-      return;
-    node = child;
-    p = dot + 1;
-  }
-}
-
-/* The members of an object with numeric keys, in numeric order. */
-static json_t *numbered(json_t *o)
-{
-  json_t *arr = json_array();
-  if (!json_is_object(o))
-    return arr;
-  for (long i = 1; i <= 1000 && json_array_size(arr) < json_object_size(o); i++) {
-    char k[16];
-    snprintf(k, sizeof k, "%ld", i);
-    json_t *v = json_object_get(o, k);
-    if (v != NULL)
-      json_array_append(arr, v);
-  }
-  return arr;
-}
+/* ---- the query protocol's input, in the JSON protocol's shapes ---- */
 
 static json_t *normalise(json_t *tree);
 
@@ -283,7 +184,7 @@ static json_t *normalise(json_t *tree);
 static json_t *attr_map(json_t *o)
 {
   json_t *out = json_object();
-  json_t *items = numbered(o);
+  json_t *items = query_numbered(o);
   size_t i;
   json_t *it;
   json_array_foreach(items, i, it) {
@@ -299,7 +200,7 @@ static json_t *attr_map(json_t *o)
 static json_t *kv_map(json_t *o, const char *kname, const char *vname)
 {
   json_t *out = json_object();
-  json_t *items = numbered(o);
+  json_t *items = query_numbered(o);
   size_t i;
   json_t *it;
   json_array_foreach(items, i, it) {
@@ -331,10 +232,10 @@ static json_t *normalise(json_t *tree)
                strcmp(key, "MessageSystemAttributeName") == 0 || strcmp(key, "TagKey") == 0) {
       char plural[64];
       snprintf(plural, sizeof plural, "%ss", key);
-      json_object_set_new(out, plural, numbered(v));
+      json_object_set_new(out, plural, query_numbered(v));
     } else if (str_ends(key, "BatchRequestEntry")) {
       json_t *entries = json_array();
-      json_t *items = numbered(v);
+      json_t *items = query_numbered(v);
       size_t i;
       json_t *it;
       json_array_foreach(items, i, it) {
@@ -1307,7 +1208,7 @@ static int parse_input(http_req *r, sqs_call *c, err *e)
   }
   str_pair *p;
   size_t n;
-  int rc = sqs_query_params(r, &p, &n, e);
+  int rc = query_params(r, &p, &n, e);
   if (rc != 0)
     return rc;
   json_t *tree = json_object();
@@ -1315,7 +1216,7 @@ static int parse_input(http_req *r, sqs_call *c, err *e)
     if (strcmp(p[i].name, "Action") == 0)
       c->action = p[i].value;
     else
-      tree_set(tree, p[i].name, p[i].value);
+      query_tree_set(tree, p[i].name, p[i].value);
   }
   c->in = normalise(tree);
   json_decref(tree);

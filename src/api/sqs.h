@@ -24,10 +24,4 @@ http_service *sqs_service_new(queue_system *q);
 /* Accepts NULL; returns NULL. Call once the servers using it have stopped. */
 http_service *sqs_service_free(http_service *svc);
 
-/* ---- the query protocol's input, shared with api/sns.c ---- */
-
-/* The request's parameters: the URL's query, then (for a form-encoded
- * body) the body's, decoded ('+' is a space). Arena memory. */
-int sqs_query_params(http_req *r, str_pair **out, size_t *n, err *e);
-
 #endif

@@ -134,3 +134,45 @@ int buf_xml_elem(buf *b, const char *name, const char *text)
     rc = buf_printf(b, "</%s>", name);
   return rc;
 }
+
+int buf_json_string(buf *b, const char *s, size_t n)
+{
+  size_t start = b->len;
+  int rc = buf_append(b, "\"", 1);
+  size_t run = 0; /* start of the bytes not yet appended */
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    unsigned char c = (unsigned char)s[i];
+    const char *esc = NULL;
+    char u[8];
+    switch (c) {
+    case '"': esc = "\\\""; break;
+    case '\\': esc = "\\\\"; break;
+    case '\n': esc = "\\n"; break;
+    case '\r': esc = "\\r"; break;
+    case '\t': esc = "\\t"; break;
+    case '\b': esc = "\\b"; break;
+    case '\f': esc = "\\f"; break;
+    default:
+      if (c < 0x20) {
+        snprintf(u, sizeof u, "\\u%04x", c);
+        esc = u;
+      }
+    }
+    if (esc != NULL) {
+      rc = buf_append(b, s + run, i - run);
+      if (rc == 0)
+        rc = buf_puts(b, esc);
+      run = i + 1;
+    }
+  }
+  if (rc == 0)
+    rc = buf_append(b, s + run, n - run);
+  if (rc == 0)
+    rc = buf_append(b, "\"", 1);
+  if (rc != 0) {
+    b->len = start;
+    if (b->data != NULL)
+      b->data[start] = '\0';
+  }
+  return rc;
+}

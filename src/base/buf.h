@@ -33,4 +33,10 @@ int buf_xml_escape(buf *b, const char *s, size_t n);
 /* Appends <name>escaped text</name>. */
 int buf_xml_elem(buf *b, const char *name, const char *text);
 
+/* Appends the n bytes of s as a JSON string, quotes included: '"' and '\\'
+ * escaped, \n \r \t \b \f by name, other control characters as \u00XX,
+ * every other byte (UTF-8 included) as it is. A failed append changes
+ * nothing. */
+int buf_json_string(buf *b, const char *s, size_t n);
+
 #endif

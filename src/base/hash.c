@@ -3,7 +3,8 @@
  * Why: SigV4 needs SHA-256 and HMAC-SHA256 on every request, S3 needs MD5
  * (ETags), SHA-1, CRC32 and CRC32C (the x-amz-checksum-* headers), and all of
  * them travel as hex or base64. One file keeps the OpenSSL details out of
- * every caller.
+ * every caller. Random names (blob ids, request ids, UUIDs) are here too,
+ * so that every part draws them from the kernel the same way.
  *
  * Invariants:
  *   (1) The OpenSSL algorithm objects are fetched once (pthread_once) and
@@ -12,12 +13,13 @@
  *   (3) CRC32C is the reflected Castagnoli polynomial 0x82F63B78, computed
  *       slice-by-8 from tables built once; CRC32 is zlib's.
  *   (4) Allocation failure inside OpenSSL aborts, as for any small internal
- *       allocation.
+ *       allocation; so does a kernel that has no random bytes to give.
  *
  * Start reading at hash_init().
  */
 #include "hash.h"
 
+#include <errno.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <zlib.h>
 
 static pthread_once_t algos_once = PTHREAD_ONCE_INIT;
@@ -249,7 +252,7 @@ void hex_encode(const uint8_t *p, size_t n, char *out)
   out[2 * n] = '\0';
 }
 
-static int hex_value(char c)
+int hex_value(char c)
 {
   if (c >= '0' && c <= '9')
     return c - '0';
@@ -369,4 +372,29 @@ bool mem_equal_ct(const void *a, const void *b, size_t n)
   for (size_t i = 0; i < n; i++)
     diff |= (uint8_t)(x[i] ^ y[i]);
   return diff == 0;
+}
+
+void random_bytes(void *p, size_t n)
+{
+  uint8_t *b = p;
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = getrandom(b + got, n - got, 0);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      die("getrandom");  /* no randomness: nothing sensible to do */
+    got += (size_t)r;
+  }
+}
+
+void uuid_v4(char out[37])
+{
+  uint8_t b[16];
+  random_bytes(b, sizeof b);
+  b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+  b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+  char hex[33];
+  hex_encode(b, sizeof b, hex);
+  snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
 }

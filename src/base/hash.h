@@ -1,6 +1,6 @@
 /* base/hash.h -- digests and checksums: SHA-256, HMAC-SHA256, MD5 and SHA-1
  * (through OpenSSL's libcrypto), CRC32 (zlib's) and CRC32C (our own table),
- * plus hex and base64 codecs.
+ * plus hex and base64 codecs, random bytes and random UUIDs.
  *
  * Streaming hashers are plain structs the caller owns (hash_init/update/final);
  * one-shot helpers cover the small cases.
@@ -40,6 +40,8 @@ void hmac_sha256(const void *key, size_t keylen, const void *p, size_t n, uint8_
 uint32_t crc32_update(uint32_t crc, const void *p, size_t n);  /* start with 0 */
 uint32_t crc32c_update(uint32_t crc, const void *p, size_t n); /* start with 0 */
 
+/* The value of one hex digit (either case), or -1. */
+int hex_value(char c);
 /* Lower-case hex; out must hold 2*n+1 bytes; NUL-terminated. */
 void hex_encode(const uint8_t *p, size_t n, char *out);
 /* Decodes exactly 2*n hex characters (either case) into n bytes; false when
@@ -53,6 +55,11 @@ void base64_encode(const uint8_t *p, size_t n, char *out);
 /* Decodes standard base64 (padding required); returns the byte count, or -1
  * when the text is not valid base64 or would not fit in outcap. */
 long base64_decode(const char *s, size_t slen, uint8_t *out, size_t outcap);
+
+/* n random bytes from the kernel (getrandom(2)); aborts when it has none. */
+void random_bytes(void *p, size_t n);
+/* A random (version 4) UUID in lower case, 8-4-4-4-12; out holds 37 bytes. */
+void uuid_v4(char out[37]);
 
 /* Constant-time equality of two byte strings of the same length n. */
 bool mem_equal_ct(const void *a, const void *b, size_t n);

@@ -17,6 +17,8 @@
  */
 #include "text.h"
 
+#include "hash.h"
+
 #include <string.h>
 
 static const char upper_hex[] = "0123456789ABCDEF";
@@ -50,17 +52,6 @@ char *uri_encode(arena *a, const char *s, size_t n, bool keep_slash)
   return out;
 }
 
-static int hex_digit(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 char *percent_decode(arena *a, const char *s, size_t n, size_t *outlen)
 {
   char *out = arena_alloc(a, n + 1);
@@ -72,8 +63,8 @@ char *percent_decode(arena *a, const char *s, size_t n, size_t *outlen)
     }
     if (n - i < 3)
       return NULL;
-    int hi = hex_digit(s[i + 1]);
-    int lo = hex_digit(s[i + 2]);
+    int hi = hex_value(s[i + 1]);
+    int lo = hex_value(s[i + 2]);
     if (hi < 0 || lo < 0)
       return NULL;
     out[o++] = (char)(hi << 4 | lo);

@@ -9,6 +9,7 @@
  *       written whole, then fsync'd; an existing file is never rewritten.
  */
 #include "cli/cli.h"
+#include "cli/command.h"
 
 #include "base/hash.h"
 
@@ -17,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,8 +85,9 @@ static void random_text(char *out, size_t n, const char *alphabet)
 {
   size_t m = strlen(alphabet);
   uint8_t r[64];
-  if (n > sizeof r || getrandom(r, n, 0) != (ssize_t)n)
+  if (n > sizeof r)
     abort();
+  random_bytes(r, n);
   for (size_t i = 0; i < n; i++)
     out[i] = alphabet[r[i] % m]; /* 256 % m bias is negligible for keys this long */
   out[n] = '\0';
@@ -167,7 +168,7 @@ int cli_env(int argc, char **argv)
       snprintf(url, sizeof url, "http://%s", argv[++i]);
       endpoint = url;
     } else {
-      fprintf(stderr, "tarn env: unknown argument '%s'\n", argv[i]);
+      cli_fail("env", "unknown argument '%s'", argv[i]);
       return 2;
     }
   }
@@ -176,10 +177,8 @@ int cli_env(int argc, char **argv)
   cli_credentials c;
   err e = {0};
   /* The server's own keys (TARN_* or the file), never a stray AWS_* pair. */
-  if (cli_credentials_load(dir, false, &c, NULL, &e) != 0) {
-    fprintf(stderr, "tarn env: %s\n", e.msg);
-    return 1;
-  }
+  if (cli_credentials_load(dir, false, &c, NULL, &e) != 0)
+    return cli_fail("env", "%s", e.msg);
   printf("export AWS_ACCESS_KEY_ID=%s\n"
          "export AWS_SECRET_ACCESS_KEY=%s\n"
          "export AWS_DEFAULT_REGION=us-east-1\n"

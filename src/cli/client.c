@@ -35,6 +35,16 @@ int cli_target_init(cli_target *t, const char *dir, err *e)
   return cli_credentials_client(dir, &t->keys, e);
 }
 
+int cli_sink_body(void *sink, const char *p, size_t n)
+{
+  cli_sink *s = sink;
+  if (buf_append(s->b, p, n) != 0) {
+    s->over = true;
+    return 1;
+  }
+  return 0;
+}
+
 typedef struct transfer {
   const cli_call *call;
   int stopped;

@@ -4,10 +4,12 @@
 #ifndef TARN_CLI_CLIENT_H
 #define TARN_CLI_CLIENT_H
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/text.h"
 #include "cli/cli.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct cli_target {
@@ -38,6 +40,15 @@ typedef struct cli_call {
   /* Optional: called about once a second while waiting; seconds so far. */
   void (*on_wait)(void *ctx, double seconds);
 } cli_call;
+
+/* A body sink for cli_call.on_body (ctx = the sink): appends to b and stops
+ * the transfer once b's limit is passed, setting over. */
+typedef struct cli_sink {
+  buf *b;
+  bool over; /* the answer passed the buffer's limit */
+} cli_sink;
+
+int cli_sink_body(void *sink, const char *p, size_t n);
 
 /* Sends the call; *status gets the HTTP status (0 when no answer came).
  * Errors are transport failures only: an HTTP error status is not one. */

@@ -11,13 +11,16 @@
  * keep-alives and are skipped.
  *
  * Invariants:
- *   (1) stdout gets only event lines; errors go to stderr as one line, and
- *       the exit status is non-zero.
+ *   (1) stdout gets only event lines (and the help asked for); an error
+ *       goes to stderr as one line "tarn events: ..." (cli/command.h),
+ *       followed by the usage when it is bad usage, and the exit status
+ *       is non-zero.
  */
 #include "cli/events.h"
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/command.h"
 
 #include "base/buf.h"
 
@@ -29,6 +32,7 @@
 #include <string.h>
 
 #define LINE_MAX_BYTES (1u << 20)
+#define WHO "events" /* messages begin "tarn events: " */
 
 typedef struct watch {
   bool json;          /* print lines as they came */
@@ -166,16 +170,13 @@ static void on_header(void *ctx, const char *line, size_t n)
   }
 }
 
-static void usage(FILE *f)
-{
-  fputs("usage: tarn events [--data DIR] [--once] [--json] [--after N]\n"
-        "  watches the event log: object changes and their deliveries, event source\n"
-        "  mapping batches, asynchronous invocation outcomes (Ctrl-C stops)\n"
-        "  --once     print what the server kept (the last 1000 lines) and exit\n"
-        "  --json     print the JSON lines as the server sends them\n"
-        "  --after N  start after line N\n",
-        f);
-}
+static const char usage_text[] =
+    "usage: tarn events [--data DIR] [--once] [--json] [--after N]\n"
+    "  watches the event log: object changes and their deliveries, event source\n"
+    "  mapping batches, asynchronous invocation outcomes (Ctrl-C stops)\n"
+    "  --once     print what the server kept (the last 1000 lines) and exit\n"
+    "  --json     print the JSON lines as the server sends them\n"
+    "  --after N  start after line N\n";
 
 int cli_events(int argc, char **argv)
 {
@@ -193,25 +194,20 @@ int cli_events(int argc, char **argv)
     } else if (strcmp(argv[i], "--after") == 0 && i + 1 < argc) {
       char *end = NULL;
       after = strtoull(argv[++i], &end, 10);
-      if (end == NULL || *end != '\0') {
-        fprintf(stderr, "tarn events: --after wants a line number, not '%s'\n", argv[i]);
-        return 2;
-      }
+      if (end == NULL || *end != '\0')
+        return cli_usage_error(WHO, usage_text, "--after wants a line number, not '%s'",
+                               argv[i]);
     } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-      usage(stdout);
+      fputs(usage_text, stdout);
       return 0;
     } else {
-      fprintf(stderr, "tarn events: unknown argument '%s'\n", argv[i]);
-      usage(stderr);
-      return 2;
+      return cli_usage_error(WHO, usage_text, "unknown argument '%s'", argv[i]);
     }
   }
   err e = {0};
   cli_target t;
-  if (cli_target_init(&t, dir, &e) != 0) {
-    fprintf(stderr, "tarn events: %s\n", e.msg);
-    return 1;
-  }
+  if (cli_target_init(&t, dir, &e) != 0)
+    return cli_fail(WHO, "%s", e.msg);
   char path[96];
   snprintf(path, sizeof path, "/_tarn/events?after=%llu%s", after, once ? "" : "&follow=1");
   buf_init(&w.line, LINE_MAX_BYTES);
@@ -222,15 +218,13 @@ int cli_events(int argc, char **argv)
   int rc = cli_send(&t, &call, &status, &e);
   int code = 0;
   if (rc != 0) {
-    fprintf(stderr, "tarn events: %s\n", e.msg);
-    code = 1;
+    code = cli_fail(WHO, "%s", e.msg);
   } else if (status != 200) {
     json_t *o = json_loadb(w.error.data ? w.error.data : "", w.error.len, 0, NULL);
     const char *msg = json_string_value(json_object_get(o, "message"));
-    fprintf(stderr, "tarn events: the server answered %ld: %s\n", status,
-            msg != NULL ? msg : (w.error.data ? w.error.data : ""));
+    code = cli_fail(WHO, "the server answered %ld: %s", status,
+                    msg != NULL ? msg : (w.error.data ? w.error.data : ""));
     json_decref(o);
-    code = 1;
   } else if (w.line.len > 0) {
     emit(&w, w.line.data, w.line.len);
   }

@@ -28,12 +28,12 @@
 #include "base/hash.h"
 #include "base/text.h"
 #include "cli/client.h"
+#include "cli/command.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +50,7 @@
 #define FOLLOW_ANCHOR 4096        /* bytes of one poll looked for in the next */
 #define FOLLOW_INTERVAL_US 1000000
 #define ROLE "arn:aws:iam::000000000000:role/tarn"
+#define WHO "fn"                  /* messages begin "tarn fn: " */
 
 static const char usage_text[] =
     "usage: tarn fn [--data DIR] <command>\n"
@@ -77,56 +78,14 @@ static const char *str_or(const char *s, const char *dflt)
   return s != NULL ? s : dflt;
 }
 
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int fail(const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("tarn fn: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  return 1;
-}
-
-static int bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int bad_usage(const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("tarn fn: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputs("\n\n", stderr);
-  fputs(usage_text, stderr);
-  va_end(ap);
-  return 2;
-}
-
 /* ---- calls ---- */
-
-typedef struct sink {
-  buf *b;
-  bool over;  /* the answer passed the buffer's limit */
-} sink;
-
-static int on_body(void *p, const char *data, size_t n)
-{
-  sink *s = p;
-  if (buf_append(s->b, data, n) != 0) {
-    s->over = true;
-    return 1;
-  }
-  return 0;
-}
 
 /* One call of the Lambda API: *status and the answer's body in out. */
 static int call(ctx *c, const char *method, const char *path, const void *body, size_t len,
                 long *status, buf *out, err *e)
 {
   buf_reset(out);
-  sink s = {.b = out};
+  cli_sink s = {.b = out};
   str_pair json = {"content-type", "application/json"};
   cli_call cc = {
       .method = method,
@@ -136,7 +95,7 @@ static int call(ctx *c, const char *method, const char *path, const void *body, 
       .nheaders = body != NULL ? 1 : 0,
       .body = body,
       .body_len = len,
-      .on_body = on_body,
+      .on_body = cli_sink_body,
       .ctx = &s,
   };
   int rc = cli_send(&c->t, &cc, status, e);
@@ -368,12 +327,13 @@ static int deploy_parse(int argc, char **argv, deploy_args *d)
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (a[0] != '-' || strcmp(a, "-") == 0) {
       if (npos == 2)
-        return bad_usage("deploy takes NAME and DIR, and '%s' is one more", a);
+        return cli_usage_error(WHO, usage_text,
+                               "deploy takes NAME and DIR, and '%s' is one more", a);
       pos[npos++] = a;
       continue;
     }
     if (v == NULL)
-      return bad_usage("'%s' needs a value", a);
+      return cli_usage_error(WHO, usage_text, "'%s' needs a value", a);
     i++;
     if (strcmp(a, "--runtime") == 0) {
       d->runtime = v;
@@ -381,14 +341,14 @@ static int deploy_parse(int argc, char **argv, deploy_args *d)
       d->handler = v;
     } else if (strcmp(a, "--memory") == 0) {
       if (!parse_long(v, &d->memory))
-        return bad_usage("--memory takes megabytes, not '%s'", v);
+        return cli_usage_error(WHO, usage_text, "--memory takes megabytes, not '%s'", v);
     } else if (strcmp(a, "--timeout") == 0) {
       if (!parse_long(v, &d->timeout))
-        return bad_usage("--timeout takes seconds, not '%s'", v);
+        return cli_usage_error(WHO, usage_text, "--timeout takes seconds, not '%s'", v);
     } else if (strcmp(a, "--env") == 0) {
       const char *eq = strchr(v, '=');
       if (eq == NULL || eq == v)
-        return bad_usage("--env takes KEY=VALUE, not '%s'", v);
+        return cli_usage_error(WHO, usage_text, "--env takes KEY=VALUE, not '%s'", v);
       if (d->env == NULL)
         d->env = json_object();
       char *key = strndup(v, (size_t)(eq - v));
@@ -398,17 +358,17 @@ static int deploy_parse(int argc, char **argv, deploy_args *d)
       int rc = val != NULL ? json_object_set_new(d->env, key, val) : -1;
       free(key);
       if (rc != 0)
-        return bad_usage("--env '%s' is not valid UTF-8", v);
+        return cli_usage_error(WHO, usage_text, "--env '%s' is not valid UTF-8", v);
     } else {
-      return bad_usage("deploy has no option '%s'", a);
+      return cli_usage_error(WHO, usage_text, "deploy has no option '%s'", a);
     }
   }
   if (npos < 2)
-    return bad_usage("deploy needs NAME and DIR");
+    return cli_usage_error(WHO, usage_text, "deploy needs NAME and DIR");
   d->name = pos[0];
   d->dir = pos[1];
   if (d->runtime == NULL || d->handler == NULL)
-    return bad_usage("deploy needs --runtime and --handler");
+    return cli_usage_error(WHO, usage_text, "deploy needs --runtime and --handler");
   return 0;
 }
 
@@ -439,7 +399,7 @@ static int cmd_deploy(ctx *c, int argc, char **argv)
   if (zip_folder(d.dir, &zip, &e) != 0) {
     buf_release(&zip);
     json_decref(d.env);
-    return fail("cannot deploy '%s': %s", d.name, e.msg);
+    return cli_fail(WHO, "cannot deploy '%s': %s", d.name, e.msg);
   }
   char *zip64 = malloc(base64_encoded_len(zip.len));
   if (zip64 == NULL)
@@ -461,24 +421,25 @@ static int cmd_deploy(ctx *c, int argc, char **argv)
     json_object_set_new(j, "Code", json_pack("{s:s}", "ZipFile", zip64));
     rc = call_json(c, "POST", API, j, &status, &resp, &e);
     if (rc == 0 && status != 201)
-      rc = fail("cannot create '%s': %s", d.name, api_message(c, status, &resp));
+      rc = cli_fail(WHO, "cannot create '%s': %s", d.name, api_message(c, status, &resp));
   } else if (rc == 0 && status == 200) {
     json_t *j = json_pack("{s:s}", "ZipFile", zip64);
     rc = call_json(c, "PUT", fn_path(c, d.name, "/code"), j, &status, &resp, &e);
     if (rc == 0 && status != 200)
-      rc = fail("cannot update the code of '%s': %s", d.name, api_message(c, status, &resp));
+      rc = cli_fail(WHO, "cannot update the code of '%s': %s", d.name,
+                    api_message(c, status, &resp));
     if (rc == 0) {
       rc = call_json(c, "PUT", fn_path(c, d.name, "/configuration"), deploy_config(&d), &status,
                      &resp, &e);
       if (rc == 0 && status != 200)
-        rc = fail("cannot update the configuration of '%s': %s", d.name,
+        rc = cli_fail(WHO, "cannot update the configuration of '%s': %s", d.name,
                   api_message(c, status, &resp));
     }
   } else if (rc == 0) {
-    rc = fail("cannot deploy '%s': %s", d.name, api_message(c, status, &resp));
+    rc = cli_fail(WHO, "cannot deploy '%s': %s", d.name, api_message(c, status, &resp));
   }
   if (rc < 0)
-    rc = fail("cannot deploy '%s': %s", d.name, e.msg);
+    rc = cli_fail(WHO, "cannot deploy '%s': %s", d.name, e.msg);
   free(zip64);
   json_decref(d.env);
   if (rc == 0) {
@@ -516,7 +477,7 @@ static int read_stdin(buf *out, err *e)
 static int cmd_invoke(ctx *c, int argc, char **argv)
 {
   if (argc < 1 || argc > 2)
-    return bad_usage("invoke takes NAME and an optional JSON (or -)");
+    return cli_usage_error(WHO, usage_text, "invoke takes NAME and an optional JSON (or -)");
   const char *name = argv[0];
   err e = {0};
   buf payload;
@@ -529,7 +490,7 @@ static int cmd_invoke(ctx *c, int argc, char **argv)
                  PAYLOAD_MAX);
   if (rc != 0) {
     buf_release(&payload);
-    return fail("cannot invoke '%s': %s", name, e.msg);
+    return cli_fail(WHO, "cannot invoke '%s': %s", name, e.msg);
   }
   buf resp;
   buf_init(&resp, RESP_MAX);
@@ -538,7 +499,7 @@ static int cmd_invoke(ctx *c, int argc, char **argv)
             payload.data ? payload.data : "", payload.len, &status, &resp, &e);
   buf_release(&payload);
   if (rc != 0) {
-    rc = fail("cannot invoke '%s': %s", name, e.msg);
+    rc = cli_fail(WHO, "cannot invoke '%s': %s", name, e.msg);
   } else if (status == 200) {
     fwrite(resp.data ? resp.data : "", 1, resp.len, stdout);
     if (resp.len == 0 || resp.data[resp.len - 1] != '\n')
@@ -550,10 +511,11 @@ static int cmd_invoke(ctx *c, int argc, char **argv)
     const char *msg = json_string_value(json_object_get(j, "errorMessage"));
     const char *text = msg != NULL ? one_line(c, msg, strlen(msg))
                                    : one_line(c, resp.data ? resp.data : "", resp.len);
-    rc = fail("function '%s' failed: %s%s%s", name, type ? type : "", type ? ": " : "", text);
+    rc = cli_fail(WHO, "function '%s' failed: %s%s%s", name, type ? type : "",
+                  type ? ": " : "", text);
     json_decref(j);
   } else {
-    rc = fail("cannot invoke '%s': %s", name, api_message(c, status, &resp));
+    rc = cli_fail(WHO, "cannot invoke '%s': %s", name, api_message(c, status, &resp));
   }
   buf_release(&resp);
   return rc;
@@ -589,14 +551,14 @@ static int cmd_logs(ctx *c, int argc, char **argv)
     if (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--follow") == 0)
       follow = true;
     else if (argv[i][0] == '-')
-      return bad_usage("logs has no option '%s'", argv[i]);
+      return cli_usage_error(WHO, usage_text, "logs has no option '%s'", argv[i]);
     else if (name == NULL)
       name = argv[i];
     else
-      return bad_usage("logs takes one NAME");
+      return cli_usage_error(WHO, usage_text, "logs takes one NAME");
   }
   if (name == NULL)
-    return bad_usage("logs needs NAME");
+    return cli_usage_error(WHO, usage_text, "logs needs NAME");
   buf cur;
   buf prev;
   buf_init(&cur, RESP_MAX);
@@ -608,11 +570,11 @@ static int cmd_logs(ctx *c, int argc, char **argv)
     long status = 0;
     const char *path = fn_path(c, name, arena_sprintf(c->a, "/logs?bytes=%zu", bytes));
     if (call(c, "GET", path, NULL, 0, &status, &cur, &e) != 0) {
-      rc = fail("cannot read the log of '%s': %s", name, e.msg);
+      rc = cli_fail(WHO, "cannot read the log of '%s': %s", name, e.msg);
       break;
     }
     if (status != 200) {
-      rc = fail("cannot read the log of '%s': %s", name, api_message(c, status, &cur));
+      rc = cli_fail(WHO, "cannot read the log of '%s': %s", name, api_message(c, status, &cur));
       break;
     }
     size_t from = follow_new_from(&prev, &cur);
@@ -636,7 +598,7 @@ static int cmd_logs(ctx *c, int argc, char **argv)
 static int cmd_ls(ctx *c, int argc, char **argv)
 {
   if (argc != 0)
-    return bad_usage("ls takes no arguments");
+    return cli_usage_error(WHO, usage_text, "ls takes no arguments");
   json_t *all = json_array();
   buf resp;
   buf_init(&resp, RESP_MAX);
@@ -650,11 +612,11 @@ static int cmd_ls(ctx *c, int argc, char **argv)
                                            uri_encode(c->a, marker, strlen(marker), false))
                            : API "/?MaxItems=50";
     if (call(c, "GET", path, NULL, 0, &status, &resp, &e) != 0) {
-      rc = fail("cannot list the functions: %s", e.msg);
+      rc = cli_fail(WHO, "cannot list the functions: %s", e.msg);
       break;
     }
     if (status != 200) {
-      rc = fail("cannot list the functions: %s", api_message(c, status, &resp));
+      rc = cli_fail(WHO, "cannot list the functions: %s", api_message(c, status, &resp));
       break;
     }
     json_t *j = json_loadb(resp.data ? resp.data : "", resp.len, 0, NULL);
@@ -695,16 +657,16 @@ static int cmd_ls(ctx *c, int argc, char **argv)
 static int cmd_rm(ctx *c, int argc, char **argv)
 {
   if (argc != 1)
-    return bad_usage("rm takes one NAME");
+    return cli_usage_error(WHO, usage_text, "rm takes one NAME");
   buf resp;
   buf_init(&resp, RESP_MAX);
   err e = {0};
   long status = 0;
   int rc = 0;
   if (call(c, "DELETE", fn_path(c, argv[0], ""), NULL, 0, &status, &resp, &e) != 0)
-    rc = fail("cannot remove '%s': %s", argv[0], e.msg);
+    rc = cli_fail(WHO, "cannot remove '%s': %s", argv[0], e.msg);
   else if (status != 204 && status != 200)
-    rc = fail("cannot remove '%s': %s", argv[0], api_message(c, status, &resp));
+    rc = cli_fail(WHO, "cannot remove '%s': %s", argv[0], api_message(c, status, &resp));
   else
     printf("removed '%s'\n", argv[0]);
   buf_release(&resp);
@@ -715,52 +677,28 @@ static int cmd_rm(ctx *c, int argc, char **argv)
 
 int cli_fn(int argc, char **argv)
 {
-  const char *dir = "./tarn-data";
-  char **args = calloc((size_t)argc + 1, sizeof *args);
-  if (args == NULL)
-    abort();
-  int n = 0;
-  int rc = -1;
-  /* --data DIR is global: anywhere on the line. */
-  for (int i = 0; i < argc; i++) {
-    if (strcmp(argv[i], "--data") == 0) {
-      if (i + 1 == argc) {
-        rc = bad_usage("--data needs a folder");
-        break;
-      }
-      dir = argv[++i];
-    } else if (strncmp(argv[i], "--data=", 7) == 0) {
-      dir = argv[i] + 7;
-    } else {
-      args[n++] = argv[i];
-    }
-  }
-  const char *sub = n > 0 ? args[0] : NULL;
-  if (rc < 0 && (sub == NULL || strcmp(sub, "help") == 0 || strcmp(sub, "-h") == 0 ||
-                 strcmp(sub, "--help") == 0)) {
-    fputs(usage_text, sub != NULL ? stdout : stderr);
-    rc = sub != NULL ? 0 : 2;
-  }
   static const struct {
     const char *name;
     int (*run)(ctx *c, int argc, char **argv);
   } cmds[] = {{"deploy", cmd_deploy}, {"invoke", cmd_invoke}, {"logs", cmd_logs},
               {"ls", cmd_ls}, {"rm", cmd_rm}};
+  cli_args args;
+  int rc = cli_args_init(&args, WHO, usage_text, argc, argv);
   int which = -1;
   for (size_t i = 0; rc < 0 && i < sizeof cmds / sizeof cmds[0]; i++)
-    if (strcmp(sub, cmds[i].name) == 0)
+    if (strcmp(args.argv[0], cmds[i].name) == 0)
       which = (int)i;
   if (rc < 0 && which < 0)
-    rc = bad_usage("unknown command '%s'", sub);
+    rc = cli_usage_error(WHO, usage_text, "unknown command '%s'", args.argv[0]);
   if (rc < 0) {
     ctx c = {.a = arena_new()};
     err e = {0};
-    if (cli_target_init(&c.t, dir, &e) != 0)
-      rc = fail("%s", e.msg);
+    if (cli_target_init(&c.t, args.dir, &e) != 0)
+      rc = cli_fail(WHO, "%s", e.msg);
     else
-      rc = cmds[which].run(&c, n - 1, args + 1);
+      rc = cmds[which].run(&c, args.argc - 1, args.argv + 1);
     arena_free(c.a);
   }
-  free(args);
+  cli_args_release(&args);
   return rc;
 }

@@ -24,9 +24,9 @@
 #include "base/text.h"
 #include "base/xml.h"
 #include "cli/client.h"
+#include "cli/command.h"
 
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,33 +77,6 @@ typedef struct ctx {
   const char *usage;
 } ctx;
 
-static int fail(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(ctx *c, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "tarn %s: ", c->who);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  return 1;
-}
-
-static int bad_usage(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int bad_usage(ctx *c, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "tarn %s: ", c->who);
-  vfprintf(stderr, fmt, ap);
-  fputs("\n\n", stderr);
-  fputs(c->usage, stderr);
-  va_end(ap);
-  return 2;
-}
-
 /* ---- options ---- */
 
 typedef struct opts {
@@ -151,18 +124,18 @@ static int parse_opts(ctx *c, int argc, char **argv, opts *o)
       const char *kv = argv[++i];
       const char *eq = strchr(kv, '=');
       if (eq == NULL || eq == kv)
-        return bad_usage(c, "--attr wants K=V, not '%s'", kv);
+        return cli_usage_error(c->who, c->usage, "--attr wants K=V, not '%s'", kv);
       if (o->nattrs == 10)
-        return bad_usage(c, "at most 10 --attr");
+        return cli_usage_error(c->who, c->usage, "at most 10 --attr");
       o->attrs[o->nattrs].name = arena_strndup(c->a, kv, (size_t)(eq - kv));
       o->attrs[o->nattrs].value = eq + 1;
       o->nattrs++;
     } else if (a[0] == '-' && a[1] == '-') {
-      return bad_usage(c, "unknown option '%s'", a);
+      return cli_usage_error(c->who, c->usage, "unknown option '%s'", a);
     } else if (o->npos < 4) {
       o->pos[o->npos++] = a;
     } else {
-      return bad_usage(c, "too many arguments");
+      return cli_usage_error(c->who, c->usage, "too many arguments");
     }
   }
   return 0;
@@ -187,28 +160,13 @@ static const char *arg_text(ctx *c, const char *a)
 
 /* ---- calls ---- */
 
-typedef struct sink {
-  buf *b;
-  bool over;
-} sink;
-
-static int on_body(void *p, const char *data, size_t n)
-{
-  sink *s = p;
-  if (buf_append(s->b, data, n) != 0) {
-    s->over = true;
-    return 1;
-  }
-  return 0;
-}
-
 static int send_raw(ctx *c, const char *service, const str_pair *h, size_t nh,
                     const char *body, long *status, buf *out, err *e)
 {
   buf_reset(out);
-  sink s = {.b = out};
+  cli_sink s = {.b = out};
   cli_call cc = {.method = "POST", .path = "/", .service = service, .headers = h,
-                 .nheaders = nh, .body = body, .body_len = strlen(body), .on_body = on_body,
+                 .nheaders = nh, .body = body, .body_len = strlen(body), .on_body = cli_sink_body,
                  .ctx = &s};
   int rc = cli_send(&c->t, &cc, status, e);
   if (rc == 0 && s.over)
@@ -230,12 +188,12 @@ static json_t *sqs_call(ctx *c, const char *action, json_t *in, int *rc)
   err e = {0};
   json_t *j = NULL;
   if (send_raw(c, "sqs", h, 2, text, &status, &out, &e) != 0) {
-    *rc = fail(c, "%s failed: %s", action, e.msg);
+    *rc = cli_fail(c->who, "%s failed: %s", action, e.msg);
   } else {
     j = json_loadb(out.data != NULL ? out.data : "{}", out.len ? out.len : 2, 0, NULL);
     if (status != 200 || j == NULL) {
       const char *m = json_string_value(json_object_get(j, "message"));
-      *rc = fail(c, "%s failed: %s", action,
+      *rc = cli_fail(c->who, "%s failed: %s", action,
                  m != NULL ? m : arena_sprintf(c->a, "the server answered %ld", status));
       json_decref(j);
       j = NULL;
@@ -262,14 +220,14 @@ static xml_node *sns_call(ctx *c, const char *action, const str_pair *params, si
   err e = {0};
   xml_node *root = NULL;
   if (send_raw(c, "sns", &h, 1, body, &status, &out, &e) != 0) {
-    *rc = fail(c, "%s failed: %s", action, e.msg);
+    *rc = cli_fail(c->who, "%s failed: %s", action, e.msg);
   } else if (out.len == 0 || xml_parse(out.data, out.len, c->a, &root, &e) != 0) {
-    *rc = fail(c, "%s failed: the server answered %ld", action, status);
+    *rc = cli_fail(c->who, "%s failed: the server answered %ld", action, status);
     root = NULL;
   } else if (status != 200) {
     xml_node *er = xml_child(root, "Error");
     const char *m = er != NULL ? xml_child_text(er, "Message") : NULL;
-    *rc = fail(c, "%s failed: %s", action,
+    *rc = cli_fail(c->who, "%s failed: %s", action,
                m != NULL ? m : arena_sprintf(c->a, "the server answered %ld", status));
     root = NULL;
   }
@@ -314,7 +272,7 @@ static int q_ls(ctx *c, opts *o)
 static int q_create(ctx *c, opts *o)
 {
   if (o->npos != 1)
-    return bad_usage(c, "create needs a NAME");
+    return cli_usage_error(c->who, c->usage, "create needs a NAME");
   const char *name = o->pos[0];
   json_t *attrs = json_object();
   if (o->fifo) {
@@ -336,7 +294,7 @@ static int q_create(ctx *c, opts *o)
 static int q_simple(ctx *c, opts *o, const char *action)
 {
   if (o->npos != 1)
-    return bad_usage(c, "%s needs a NAME", action);
+    return cli_usage_error(c->who, c->usage, "%s needs a NAME", action);
   int rc = 0;
   json_decref(sqs_call(c, action, json_pack("{s:s}", "QueueUrl", queue_url(c, o->pos[0])), &rc));
   return rc;
@@ -355,7 +313,7 @@ static int q_purge(ctx *c, opts *o)
 static int q_send(ctx *c, opts *o)
 {
   if (o->npos != 2)
-    return bad_usage(c, "send needs a NAME and a BODY");
+    return cli_usage_error(c->who, c->usage, "send needs a NAME and a BODY");
   json_t *in = json_pack("{s:s, s:s}", "QueueUrl", queue_url(c, o->pos[0]), "MessageBody",
                          arg_text(c, o->pos[1]));
   if (o->group != NULL)
@@ -426,7 +384,7 @@ static int receive_once(ctx *c, opts *o, const char *url, int wait, size_t *got)
 static int q_receive(ctx *c, opts *o)
 {
   if (o->npos != 1)
-    return bad_usage(c, "receive needs a NAME");
+    return cli_usage_error(c->who, c->usage, "receive needs a NAME");
   size_t got = 0;
   return receive_once(c, o, queue_url(c, o->pos[0]), o->wait < 0 ? 1 : o->wait, &got);
 }
@@ -434,7 +392,7 @@ static int q_receive(ctx *c, opts *o)
 static int q_tail(ctx *c, opts *o)
 {
   if (o->npos != 1)
-    return bad_usage(c, "tail needs a NAME");
+    return cli_usage_error(c->who, c->usage, "tail needs a NAME");
   const char *url = queue_url(c, o->pos[0]);
   for (;;) {
     size_t got = 0;
@@ -447,7 +405,7 @@ static int q_tail(ctx *c, opts *o)
 static int q_stats(ctx *c, opts *o)
 {
   if (o->npos != 1)
-    return bad_usage(c, "stats needs a NAME");
+    return cli_usage_error(c->who, c->usage, "stats needs a NAME");
   int rc = 0;
   json_t *j = sqs_call(c, "GetQueueAttributes",
                        json_pack("{s:s, s:[s]}", "QueueUrl", queue_url(c, o->pos[0]),
@@ -488,7 +446,7 @@ static int t_ls(ctx *c, opts *o)
 static int t_create(ctx *c, opts *o)
 {
   if (o->npos != 1)
-    return bad_usage(c, "create needs a NAME");
+    return cli_usage_error(c->who, c->usage, "create needs a NAME");
   int rc = 0;
   str_pair p = {"Name", o->pos[0]};
   xml_node *root = sns_call(c, "CreateTopic", &p, 1, &rc);
@@ -500,7 +458,7 @@ static int t_create(ctx *c, opts *o)
 static int t_rm(ctx *c, opts *o)
 {
   if (o->npos != 1)
-    return bad_usage(c, "rm needs a NAME");
+    return cli_usage_error(c->who, c->usage, "rm needs a NAME");
   int rc = 0;
   str_pair p = {"TopicArn", topic_arn(c, o->pos[0])};
   sns_call(c, "DeleteTopic", &p, 1, &rc);
@@ -510,7 +468,7 @@ static int t_rm(ctx *c, opts *o)
 static int t_publish(ctx *c, opts *o)
 {
   if (o->npos != 2)
-    return bad_usage(c, "publish needs a NAME and a MESSAGE");
+    return cli_usage_error(c->who, c->usage, "publish needs a NAME and a MESSAGE");
   str_pair p[3 + 3 * 10];
   size_t n = 0;
   p[n++] = (str_pair){"TopicArn", topic_arn(c, o->pos[0])};
@@ -535,7 +493,7 @@ static int t_publish(ctx *c, opts *o)
 static int t_subscribe(ctx *c, opts *o)
 {
   if (o->npos != 3)
-    return bad_usage(c, "subscribe needs a NAME, a PROTOCOL and an ENDPOINT");
+    return cli_usage_error(c->who, c->usage, "subscribe needs a NAME, a PROTOCOL and an ENDPOINT");
   const char *protocol = o->pos[1];
   const char *endpoint = o->pos[2];
   if (strcmp(protocol, "sqs") == 0 && !str_starts(endpoint, "arn:"))
@@ -565,7 +523,7 @@ static int t_subscribe(ctx *c, opts *o)
 static int t_subs(ctx *c, opts *o)
 {
   if (o->npos != 1)
-    return bad_usage(c, "subs needs a NAME");
+    return cli_usage_error(c->who, c->usage, "subs needs a NAME");
   int rc = 0;
   str_pair p = {"TopicArn", topic_arn(c, o->pos[0])};
   xml_node *root = sns_call(c, "ListSubscriptionsByTopic", &p, 1, &rc);
@@ -588,52 +546,29 @@ typedef struct command {
 static int run(const char *who, const char *usage, const command *cmds, size_t ncmds,
                int argc, char **argv)
 {
-  ctx c = {.a = arena_new(), .who = who, .usage = usage};
-  const char *dir = "./tarn-data";
-  char **args = calloc((size_t)argc + 1, sizeof *args);
-  if (args == NULL)
-    abort();
-  int n = 0;
-  int rc = -1;
-  for (int i = 0; i < argc; i++) {
-    if (strcmp(argv[i], "--data") == 0) {
-      if (i + 1 == argc) {
-        rc = bad_usage(&c, "--data needs a folder");
-        break;
-      }
-      dir = argv[++i];
-    } else if (strncmp(argv[i], "--data=", 7) == 0) {
-      dir = argv[i] + 7;
-    } else {
-      args[n++] = argv[i];
-    }
-  }
-  const char *sub = n > 0 ? args[0] : NULL;
-  if (rc < 0 && (sub == NULL || strcmp(sub, "help") == 0 || strcmp(sub, "-h") == 0 ||
-                 strcmp(sub, "--help") == 0)) {
-    fputs(usage, sub != NULL ? stdout : stderr);
-    rc = sub != NULL ? 0 : 2;
-  }
+  cli_args args;
+  int rc = cli_args_init(&args, who, usage, argc, argv);
   const command *cmd = NULL;
   for (size_t i = 0; rc < 0 && i < ncmds && cmd == NULL; i++)
-    if (strcmp(sub, cmds[i].name) == 0)
+    if (strcmp(args.argv[0], cmds[i].name) == 0)
       cmd = &cmds[i];
   if (rc < 0 && cmd == NULL)
-    rc = bad_usage(&c, "unknown command '%s'", sub);
+    rc = cli_usage_error(who, usage, "unknown command '%s'", args.argv[0]);
+  ctx c = {.a = arena_new(), .who = who, .usage = usage};
   opts o;
   if (rc < 0) {
-    int prc = parse_opts(&c, n - 1, args + 1, &o);
+    int prc = parse_opts(&c, args.argc - 1, args.argv + 1, &o);
     if (prc != 0)
       rc = prc;
   }
   if (rc < 0) {
     err e = {0};
-    if (cli_target_init(&c.t, dir, &e) != 0)
-      rc = fail(&c, "%s", e.msg);
+    if (cli_target_init(&c.t, args.dir, &e) != 0)
+      rc = cli_fail(who, "%s", e.msg);
     else
       rc = cmd->run(&c, &o);
   }
-  free(args);
+  cli_args_release(&args);
   arena_free(c.a);
   return rc;
 }

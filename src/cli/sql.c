@@ -15,6 +15,7 @@
  */
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/command.h"
 
 #include "base/buf.h"
 
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #define TABLE_MAX (256u << 20)
+#define WHO "sql"   /* messages begin "tarn sql: " */
 #define CELL_MAX 60 /* table cells wider than this are cut with "..." */
 
 typedef struct sql_call {
@@ -48,9 +50,8 @@ static int on_body(void *ctx, const char *p, size_t n)
   }
   if (c->table || c->status == 0) {
     if (buf_append(&c->body, p, n) != 0) {
-      fprintf(stderr, "tarn sql: the result is larger than %u MiB; use --format csv\n",
-              TABLE_MAX >> 20);
-      return 1;
+      return cli_fail(WHO, "the result is larger than %u MiB; use --format csv",
+                      TABLE_MAX >> 20);
     }
     return 0;
   }
@@ -178,8 +179,7 @@ static int print_table(const char *text, size_t len)
   json_error_t jerr;
   json_t *doc = json_loadb(text, len, 0, &jerr);
   if (doc == NULL) {
-    fprintf(stderr, "tarn sql: cannot read the server's answer: %s\n", jerr.text);
-    return 1;
+    return cli_fail(WHO, "cannot read the server's answer: %s", jerr.text);
   }
   json_t *cols = json_object_get(doc, "columns");
   json_t *rows = json_object_get(doc, "rows");
@@ -226,10 +226,8 @@ static int print_table(const char *text, size_t len)
   print_rule(width, ncols);
   int rc = 0;
   json_t *error = json_object_get(doc, "error");
-  if (error != NULL) {
-    fprintf(stderr, "tarn sql: %s\n", json_string_value(json_object_get(error, "message")));
-    rc = 1;
-  }
+  if (error != NULL)
+    rc = cli_fail(WHO, "%s", json_string_value(json_object_get(error, "message")));
   free(width);
   free(right);
   json_decref(doc);
@@ -242,10 +240,10 @@ static void print_error(const sql_call *c)
   json_t *doc = json_loadb(c->body.data ? c->body.data : "", c->body.len, 0, NULL);
   const char *msg = doc ? json_string_value(json_object_get(doc, "message")) : NULL;
   if (msg == NULL) {
-    fprintf(stderr, "tarn sql: the server answered %ld: %.*s\n", c->status, (int)c->body.len,
-            c->body.data ? c->body.data : "");
+    cli_fail(WHO, "the server answered %ld: %.*s", c->status, (int)c->body.len,
+             c->body.data ? c->body.data : "");
   } else {
-    fprintf(stderr, "tarn sql: %s\n", msg);
+    cli_fail(WHO, "%s", msg);
   }
   json_decref(doc);
 }
@@ -289,7 +287,8 @@ int cli_sql(int argc, char **argv)
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0) {
       if (buf_append(&stdin_text, chunk, n) != 0) {
-        fprintf(stderr, "tarn sql: the statement is longer than 1 MiB\n");
+        buf_release(&stdin_text);
+        cli_fail(WHO, "the statement is longer than 1 MiB");
         return 2;
       }
     }
@@ -298,8 +297,8 @@ int cli_sql(int argc, char **argv)
   cli_target t;
   err e = {0};
   if (cli_target_init(&t, dir, &e) != 0) {
-    fprintf(stderr, "tarn sql: %s\n", e.msg);
-    return 1;
+    buf_release(&stdin_text);
+    return cli_fail(WHO, "%s", e.msg);
   }
   sql_call c;
   memset(&c, 0, sizeof c);
@@ -317,8 +316,7 @@ int cli_sql(int argc, char **argv)
     fputs("\r\033[K", stderr);
   int exit_code = 0;
   if (rc != 0) {
-    fprintf(stderr, "tarn sql: %s\n", e.msg);
-    exit_code = 1;
+    exit_code = cli_fail(WHO, "%s", e.msg);
   } else if (status != 200) {
     print_error(&c);
     exit_code = 1;
@@ -326,10 +324,8 @@ int cli_sql(int argc, char **argv)
     if (c.table)
       exit_code = print_table(c.body.data ? c.body.data : "", c.body.len);
     fflush(stdout);
-    if (c.error[0] != '\0') {
-      fprintf(stderr, "tarn sql: %s\n", c.error);
-      exit_code = 1;
-    }
+    if (c.error[0] != '\0')
+      exit_code = cli_fail(WHO, "%s", c.error);
     if (c.rows[0] != '\0') {
       char scanned[32];
       human_bytes(scanned, sizeof scanned, strtod(c.bytes, NULL));

@@ -2,7 +2,7 @@
  * part; its small LMDB environment; metrics; the lambda deliverer topics
  * use.
  *
- * Why a environment of its own (DATA/events/meta) rather than fn's or the
+ * Why an environment of its own (DATA/events/meta) rather than fn's or the
  * queue part's: mappings and invoke configs are this part's records, read
  * and written only here; borrowing another part's environment would tie
  * their files and their commit threads to ours. Bucket configurations are

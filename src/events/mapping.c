@@ -37,12 +37,13 @@
  */
 #include "events/internal.h"
 
+#include "base/hash.h"
+
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #define POLL_WAIT_SECONDS 20
@@ -104,18 +105,6 @@ struct batch_job {
 };
 
 /* ---- records ---- */
-
-static void uuid_v4(char out[37])
-{
-  uint8_t b[16];
-  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
-    memset(b, 1, sizeof b);
-  b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-  b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-           b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-           b[14], b[15]);
-}
 
 static char *xstrdup(const char *s)
 {

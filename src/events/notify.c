@@ -15,18 +15,18 @@
  */
 #include "events/internal.h"
 
+#include "base/hash.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 /* A configuration Id as S3 makes one when none is given. */
 static const char *make_id(arena *a)
 {
   uint8_t b[18];
-  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
-    memset(b, 7, sizeof b);
+  random_bytes(b, sizeof b);
   static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
   char *id = arena_alloc(a, 37);
   for (size_t i = 0; i < sizeof b; i++) {

@@ -1,10 +1,25 @@
 /* fn/fn.c -- the function system's life: open, start, stop, close, and the
  * small file helpers the other files share.
  *
+ * Why apart: the registry, scheduler, invoker and Runtime API each own
+ * their threads and records; one file decides in which order they come up
+ * and go down, so no part of fn runs against another that is gone.
+ *
  * Order of things (main.c): sandbox_system_init, fn_system_open (the
  * scheduler's threads start: synchronous invocations work from here on),
  * the Runtime API server on its socket, fn_system_start (the asynchronous
  * workers); at the end fn_system_stop, the servers stop, fn_system_close.
+ *
+ * States: open -> started -> stopping -> closed. Stop is idempotent and
+ * close stops first.
+ *
+ * Invariants:
+ *   (1) fn_system_close accepts a half-opened system: every failure of
+ *       fn_system_open ends in it, and it undoes only what was made.
+ *   (2) After fn_system_stop no invocation runs and none is accepted;
+ *       queued asynchronous events stay on disk for the next start.
+ *
+ * Start reading at fn_system_open().
  */
 #include "fn/internal.h"
 

@@ -313,7 +313,6 @@ int async_start(fn_system *s, err *e);
 void async_stop(fn_system *s);
 invoc *invoc_new(void);
 invoc *invoc_free(invoc *inv);                             /* accepts NULL */
-void uuid_v4(char out[37]);
 
 /* ---- runtime_api.c ---- */
 void runtime_service_init(fn_system *s);

@@ -34,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #define MAX_QUEUED 1000000
@@ -42,18 +41,6 @@
 #define DEFAULT_RETRIES 2
 #define DEFAULT_MAX_AGE_S 21600
 #define RETRY_MAX_MS (5 * 60 * 1000)
-
-void uuid_v4(char out[37])
-{
-  uint8_t b[16];
-  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
-    memset(b, 0, sizeof b);
-  b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-  b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-  char hex[33];
-  hex_encode(b, sizeof b, hex);
-  snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
-}
 
 invoc *invoc_new(void)
 {

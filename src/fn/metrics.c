@@ -1,7 +1,15 @@
 /* fn/metrics.c -- the functions' numbers in Prometheus text: invocations,
  * errors, throttles, time-outs, cold starts, duration and init-duration
- * histograms, concurrency and instances. Counters live in fn_system.c and
- * change under fn_system.lock. */
+ * histograms, concurrency and instances.
+ *
+ * Why: GET /_tarn/metrics shows what Lambda's CloudWatch metrics would.
+ *
+ * Invariants:
+ *   (1) The counters live in fn_system (fn_counters c, fn/internal.h) and
+ *       change and are read only under fn_system.lock.
+ *   (2) Histogram buckets are cumulative only when written out: each
+ *       observation counts in one bucket (or over the last bound).
+ */
 #include "fn/internal.h"
 
 #include <stdio.h>

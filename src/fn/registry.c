@@ -68,6 +68,21 @@ static bool all_digits(const char *s)
   return true;
 }
 
+/* A listing's page: the decimal marker (NULL or "": the start) into
+ * *start, and max (0 or over 50: 50, as Lambda) into *max. */
+static int page_args(const char *marker, size_t *start, size_t *max, err *e)
+{
+  *start = 0;
+  if (marker != NULL && *marker) {
+    if (!all_digits(marker))
+      return err_set(e, ERR_INVALID, "invalid marker '%s'", marker);
+    *start = strtoul(marker, NULL, 10);
+  }
+  if (*max == 0 || *max > 50)
+    *max = 50;
+  return 0;
+}
+
 static bool alias_name_ok(const char *n)
 {
   return strlen(n) <= 128 && name_ok(n) && !all_digits(n);
@@ -990,14 +1005,10 @@ static int cmp_names(const void *x, const void *y)
 int fn_function_list(fn_system *s, const char *marker, size_t max, bool all_versions,
                      arena *a, fn_config **out, size_t *n, const char **next_marker, err *e)
 {
-  size_t start = 0;
-  if (marker != NULL && *marker) {
-    if (!all_digits(marker))
-      return err_set(e, ERR_INVALID, "invalid marker '%s'", marker);
-    start = strtoul(marker, NULL, 10);
-  }
-  if (max == 0 || max > 50)
-    max = 50;
+  size_t start;
+  int rc = page_args(marker, &start, &max, e);
+  if (rc != 0)
+    return rc;
   pthread_mutex_lock(&s->lock);
   fn_entry **all = malloc((s->nfunctions + 1) * sizeof *all);
   if (all == NULL)
@@ -1227,14 +1238,10 @@ int fn_version_publish(fn_system *s, const char *name, const char *code_sha256,
 int fn_version_list(fn_system *s, const char *name, const char *marker, size_t max, arena *a,
                     fn_config **out, size_t *n, const char **next_marker, err *e)
 {
-  size_t start = 0;
-  if (marker != NULL && *marker) {
-    if (!all_digits(marker))
-      return err_set(e, ERR_INVALID, "invalid marker '%s'", marker);
-    start = strtoul(marker, NULL, 10);
-  }
-  if (max == 0 || max > 50)
-    max = 50;
+  size_t start;
+  int rc = page_args(marker, &start, &max, e);
+  if (rc != 0)
+    return rc;
   pthread_mutex_lock(&s->lock);
   fn_entry *f = registry_find(s, name);
   if (f == NULL) {
@@ -1448,14 +1455,10 @@ int fn_alias_list(fn_system *s, const char *function, const char *version,
                   const char *marker, size_t max, arena *a, fn_alias **out, size_t *n,
                   const char **next_marker, err *e)
 {
-  size_t start = 0;
-  if (marker != NULL && *marker) {
-    if (!all_digits(marker))
-      return err_set(e, ERR_INVALID, "invalid marker '%s'", marker);
-    start = strtoul(marker, NULL, 10);
-  }
-  if (max == 0 || max > 50)
-    max = 50;
+  size_t start;
+  int rc = page_args(marker, &start, &max, e);
+  if (rc != 0)
+    return rc;
   pthread_mutex_lock(&s->lock);
   fn_entry *f = registry_find(s, function);
   if (f == NULL) {

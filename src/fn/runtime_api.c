@@ -309,13 +309,9 @@ static void rt_error(void *ctx, http_req *r, const err *e)
     status = 413;
   http_resp_status(r, status);
   http_resp_header(r, "Content-Type", "application/json");
-  buf_printf(&r->resp_body, "{\"errorMessage\":\"");
-  for (const char *p = e->msg; *p; p++)
-    if (*p == '"' || *p == '\\')
-      buf_printf(&r->resp_body, "\\%c", *p);
-    else if ((unsigned char)*p >= 0x20)
-      buf_append(&r->resp_body, p, 1);
-  buf_printf(&r->resp_body, "\",\"errorType\":\"%s\"}",
+  buf_puts(&r->resp_body, "{\"errorMessage\":");
+  buf_json_string(&r->resp_body, e->msg, strlen(e->msg));
+  buf_printf(&r->resp_body, ",\"errorType\":\"%s\"}",
              e->code == ERR_ENTITY_TOO_LARGE ? "RequestEntityTooLarge" : "InvalidRequest");
 }
 

@@ -52,7 +52,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/pidfd.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -335,8 +334,7 @@ static void random_hex(char *out, size_t bytes)
   uint8_t b[16];
   if (bytes > sizeof b)
     bytes = sizeof b;
-  if (getrandom(b, bytes, 0) != (ssize_t)bytes)
-    memset(b, 0, bytes);
+  random_bytes(b, bytes);
   hex_encode(b, bytes, out);
 }
 

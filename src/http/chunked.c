@@ -200,17 +200,6 @@ static int trailers_verify(aws_chunked *c, err *e)
   return 0;
 }
 
-static int hex_digit(char ch)
-{
-  if (ch >= '0' && ch <= '9')
-    return ch - '0';
-  if (ch >= 'a' && ch <= 'f')
-    return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F')
-    return ch - 'A' + 10;
-  return -1;
-}
-
 /* "<hex-size>[;chunk-signature=<64 hex>]" (other extensions ignored in the
  * unsigned mode). */
 static int size_line(aws_chunked *c, err *e)
@@ -219,7 +208,7 @@ static int size_line(aws_chunked *c, err *e)
   uint64_t size = 0;
   int ndigits = 0;
   int d;
-  while ((d = hex_digit(*s)) >= 0) {
+  while ((d = hex_value(*s)) >= 0) {
     if (++ndigits > 15)
       return fail(c, e, ERR_INVALID, "aws-chunked chunk size '%.40s' is too large",
                   c->line);

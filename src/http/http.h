@@ -43,7 +43,7 @@
 #include <stdint.h>
 
 #define HTTP_DEFAULT_BODY_MAX (1u << 20)   /* buffered bodies, unless a service raises it */
-#define HTTP_MAX_HEADER_BYTES (64u << 10)  /* request line + headers */
+#define HTTP_MAX_HEADER_BYTES (32u << 10)  /* request line + headers (S3 allows 8 KiB) */
 #define HTTP_MAX_CONNECTIONS 1024
 #define HTTP_IDLE_TIMEOUT_SECONDS 60
 #define HTTP_POOL_THREADS 32           /* blocking work is short (fsync, LMDB); waits park */

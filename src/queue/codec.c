@@ -1,5 +1,5 @@
-/* queue/codec.c -- keys, the message records, receipt handles, ids, and the
- * checks and digests of message attributes.
+/* queue/codec.c -- keys, the message records, receipt handles, random
+ * tokens, and the checks and digests of message attributes.
  *
  * Why: every other file reads and writes messages through these, so the
  * byte layout lives in one place.
@@ -27,7 +27,6 @@
 
 #include "base/hash.h"
 
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,11 +264,6 @@ int queue__body_decode(const MDB_val *v, arena *a, queue_attr **attrs, size_t *n
 
 /* ---- handles and ids ---- */
 
-void queue__hex(const uint8_t *p, size_t n, char *out)
-{
-  hex_encode(p, n, out);
-}
-
 char *queue__handle_make(arena *a, uint64_t qid, uint64_t seq, uint64_t token)
 {
   uint8_t raw[24];
@@ -295,21 +289,8 @@ bool queue__handle_parse(const char *h, uint64_t *qid, uint64_t *seq, uint64_t *
 uint64_t queue__rand64(void)
 {
   uint8_t b[8];
-  if (RAND_bytes(b, sizeof b) != 1)
-    abort();
+  random_bytes(b, sizeof b);
   return queue__be64_get(b);
-}
-
-void queue__uuid(char out[37])
-{
-  uint8_t b[16];
-  if (RAND_bytes(b, sizeof b) != 1)
-    abort();
-  b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-  b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-  char hex[33];
-  hex_encode(b, 16, hex);
-  snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
 }
 
 void queue__seqnum(uint64_t seq, char out[24])

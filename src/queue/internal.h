@@ -253,9 +253,7 @@ int queue__body_decode(const MDB_val *v, arena *a, queue_attr **attrs, size_t *n
 char *queue__handle_make(arena *a, uint64_t qid, uint64_t seq, uint64_t token);
 bool queue__handle_parse(const char *h, uint64_t *qid, uint64_t *seq, uint64_t *token);
 
-void queue__uuid(char out[37]);
 uint64_t queue__rand64(void);
-void queue__hex(const uint8_t *p, size_t n, char *out);
 /* 20-digit FIFO sequence number. */
 void queue__seqnum(uint64_t seq, char out[24]);
 /* Checks a message attribute (name, type, value) as SQS does. */
@@ -289,8 +287,9 @@ int queue__msg_insert(queue_system *q, qchange *c, MDB_txn *txn, arena *a, const
 int queue__receive_apply(queue_system *q, qchange *c, MDB_txn *txn, const qsnap *s,
                          const queue_receive *r, int64_t now, arena *out_arena,
                          queue_message **out, size_t *n, err *e);
-/* The first visible_at of queue qid (INT64_MAX when empty). */
-int64_t queue__next_visible(queue_system *q, MDB_txn *txn, uint64_t qid);
+/* The first visible_at of queue qid later than `after` (INT64_MAX: none;
+ * after -1: the first of all). */
+int64_t queue__next_visible(queue_system *q, MDB_txn *txn, uint64_t qid, int64_t after);
 
 /* ---- poll.c ---- */
 /* After a batch: wake waiters of queue id (count messages; UINT64_MAX all). */

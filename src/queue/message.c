@@ -239,7 +239,7 @@ int queue__msg_insert(queue_system *q, qchange *c, MDB_txn *txn, arena *a, const
   if (seq == 0)
     return e->code;
   char id[37];
-  queue__uuid(id);
+  uuid_v4(id);
   int delay = m->delay_seconds >= 0 ? m->delay_seconds : (int)s->delay;
   qmsg h = {
       .state = MSG_NEW,
@@ -654,13 +654,13 @@ int queue__receive_apply(queue_system *q, qchange *c, MDB_txn *txn, const qsnap 
   return 0;
 }
 
-int64_t queue__next_visible(queue_system *q, MDB_txn *txn, uint64_t qid)
+int64_t queue__next_visible(queue_system *q, MDB_txn *txn, uint64_t qid, int64_t after)
 {
   MDB_cursor *cur = NULL;
   if (mdb_cursor_open(txn, q->db_vis, &cur) != 0)
     return INT64_MAX;
   uint8_t k0[VIS_KEY_LEN];
-  queue__vis_key(k0, qid, 0, 0);
+  queue__vis_key(k0, qid, after + 1, 0);
   MDB_val k = {VIS_KEY_LEN, k0};
   MDB_val v;
   int64_t at = INT64_MAX;

@@ -382,24 +382,6 @@ int queue_message_receive(queue_system *q, const char *ref, const queue_receive 
 
 /* ---- the timer ---- */
 
-/* The first visible_at of qid after `after` (INT64_MAX: none). */
-static int64_t first_after(queue_system *q, MDB_txn *txn, uint64_t qid, int64_t after)
-{
-  MDB_cursor *cur = NULL;
-  if (mdb_cursor_open(txn, q->db_vis, &cur) != 0)
-    return INT64_MAX;
-  uint8_t k0[VIS_KEY_LEN];
-  queue__vis_key(k0, qid, after + 1, 0);
-  MDB_val k = {VIS_KEY_LEN, k0};
-  MDB_val v;
-  int64_t at = INT64_MAX;
-  if (mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size == VIS_KEY_LEN &&
-      queue__be64_get(k.mv_data) == qid)
-    at = (int64_t)queue__be64_get((const uint8_t *)k.mv_data + 8);
-  mdb_cursor_close(cur);
-  return at;
-}
-
 typedef struct wview {
   queue_poll *p;
   uint64_t qid;
@@ -448,7 +430,7 @@ void *queue__timer_main(void *arg)
     err e = {0};
     if (nw > 0 && queue__read_begin(q, &txn, &e) == 0) {
       for (size_t i = 0; i < nw; i++) {
-        int64_t at = first_after(q, txn, views[i].qid, views[i].tried);
+        int64_t at = queue__next_visible(q, txn, views[i].qid, views[i].tried);
         if (at <= now) {
           bool seen = false;
           for (size_t j = 0; j < nwake && !seen; j++)

@@ -341,7 +341,7 @@ int queue_topic_publish_batch(queue_system *q, const char *topic_arn, const queu
     pe->p = &p[i];
     pe->e = &errs[i];
     err_clear(pe->e);
-    queue__uuid(pe->message_id);
+    uuid_v4(pe->message_id);
     if (publish_check(t, &p[i], pe->e) != 0)
       continue;
     targets_build(q, a, t, pe, NULL, ts);

@@ -859,7 +859,7 @@ static const char signature_placeholder[] =
 static json_t *confirmation(queue_system *q, const msub *s, const char *topic_arn, arena *a)
 {
   char id[37];
-  queue__uuid(id);
+  uuid_v4(id);
   char ts[25];
   time_format_iso8601_ms(queue__now_ms(), ts);
   str_pair params[3] = {{"Action", "ConfirmSubscription"},
@@ -941,7 +941,7 @@ int queue_sub_create(queue_system *q, const char *topic_arn, const char *protoco
   if (s == NULL)
     abort();
   char id[37];
-  queue__uuid(id);
+  uuid_v4(id);
   if (asprintf(&s->arn, "%s:%s", t->arn, id) < 0)
     abort();
   s->topic = queue__strdup(topic);

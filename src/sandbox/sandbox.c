@@ -24,6 +24,9 @@
  *       ends every process of the instance.
  *   (4) A failed start leaves nothing behind: init killed and reaped,
  *       cgroups removed, host id freed.
+ *   (5) sandbox_kill may run in another thread while one waits: `ended` is
+ *       atomic and set only after `exit` is complete; a kill that loses the
+ *       race signals a reaped pidfd, which fails harmlessly (ESRCH).
  *
  * Start reading at sandbox_start().
  */
@@ -35,6 +38,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +55,7 @@ struct sandbox {
   int pidfd;                              /* init's pidfd: wait, kill */
   long slot;                              /* host id slot (root server), or -1 */
   sandbox__cgroup cg;                     /* the instance's cgroups */
-  bool ended;                             /* init was reaped; exit holds its status */
+  atomic_bool ended;                      /* init was reaped; exit holds its status (5) */
   sandbox_exit exit;
 };
 
@@ -573,10 +577,10 @@ static bool reap(sandbox *sb, bool nohang)
   }
   if (rc < 0 || si.si_pid == 0)
     return false;
-  sb->ended = true;
   sb->exit.exited = true;
   sb->exit.status = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
   sb->exit.oom_killed = sandbox__cgroup_oom(&sb->cg);
+  atomic_store(&sb->ended, true); /* (5) */
   return true;
 }
 
@@ -611,7 +615,7 @@ int sandbox_wait(sandbox *sb, int timeout_ms, sandbox_exit *out, err *e)
 
 void sandbox_kill(sandbox *sb)
 {
-  if (sb != NULL && sb->pidfd >= 0 && !sb->ended)
+  if (sb != NULL && sb->pidfd >= 0 && !atomic_load(&sb->ended))
     syscall(SYS_pidfd_send_signal, sb->pidfd, SIGKILL, NULL, 0); /* (3) */
 }
 

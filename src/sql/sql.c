@@ -90,42 +90,6 @@ int sql_cell_csv(const sql_batch *b, size_t col, size_t row, buf *out)
   return rc;
 }
 
-static int json_string(buf *out, const char *p, size_t n)
-{
-  int rc = buf_append(out, "\"", 1);
-  size_t st = 0;
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    unsigned char c = (unsigned char)p[i];
-    const char *esc = NULL;
-    char u[8];
-    switch (c) {
-    case '"': esc = "\\\""; break;
-    case '\\': esc = "\\\\"; break;
-    case '\n': esc = "\\n"; break;
-    case '\r': esc = "\\r"; break;
-    case '\t': esc = "\\t"; break;
-    case '\b': esc = "\\b"; break;
-    case '\f': esc = "\\f"; break;
-    default:
-      if (c < 0x20) {
-        snprintf(u, sizeof u, "\\u%04x", c);
-        esc = u;
-      }
-    }
-    if (esc != NULL) {
-      rc = buf_append(out, p + st, i - st);
-      if (rc == 0)
-        rc = buf_puts(out, esc);
-      st = i + 1;
-    }
-  }
-  if (rc == 0)
-    rc = buf_append(out, p + st, n - st);
-  if (rc == 0)
-    rc = buf_append(out, "\"", 1);
-  return rc;
-}
-
 int sql_cell_json(const sql_batch *b, size_t col, size_t row, buf *out)
 {
   value v = cell(b, col, row);
@@ -143,10 +107,10 @@ int sql_cell_json(const sql_batch *b, size_t col, size_t row, buf *out)
     return buf_append(out, s.ptr, s.len);
   case SQL_DOUBLE:
     if (isnan(v.f) || isinf(v.f))
-      return json_string(out, s.ptr, s.len);
+      return buf_json_string(out, s.ptr, s.len);
     return buf_append(out, s.ptr, s.len);
   default:
-    return json_string(out, s.ptr, s.len);
+    return buf_json_string(out, s.ptr, s.len);
   }
 }
 

@@ -3,6 +3,12 @@
  *
  * Why a file of its own: everything else in src/sql reads objects through
  * sql_objsrc only, so tests and tools over a folder link without the store.
+ *
+ * Invariants:
+ *   (1) A listing holds no store transaction between pages: each page is
+ *       its own call, continued after the last key seen.
+ *   (2) An opened object is a descriptor of its blob, so it reads the bytes
+ *       its record described even if the key is overwritten meanwhile.
  */
 #include "exec.h"
 #include "store/store.h"

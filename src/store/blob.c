@@ -19,59 +19,14 @@
  */
 #include "blob.h"
 
+#include "base/hash.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
-
-void store__blob_id_new(blob_id *id)
-{
-  size_t got = 0;
-  while (got < sizeof id->b) {
-    ssize_t r = getrandom(id->b + got, sizeof id->b - got, 0);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      abort();  /* no randomness: nothing sensible to do */
-    got += (size_t)r;
-  }
-}
-
-void store__hex(const uint8_t *p, size_t n, char *out)
-{
-  static const char digits[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = digits[p[i] >> 4];
-    out[2 * i + 1] = digits[p[i] & 15];
-  }
-  out[2 * n] = '\0';
-}
-
-static int hex_digit(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-bool store__unhex(const char *s, size_t n, uint8_t *out)
-{
-  for (size_t i = 0; i < n; i++) {
-    int hi = hex_digit(s[2 * i]);
-    int lo = hi < 0 ? -1 : hex_digit(s[2 * i + 1]);
-    if (lo < 0)
-      return false;
-    out[i] = (uint8_t)(hi << 4 | lo);
-  }
-  return true;
-}
 
 void store__blob_dir_path(const store *s, unsigned xx, char out[BLOB_PATH_MAX])
 {
@@ -81,7 +36,7 @@ void store__blob_dir_path(const store *s, unsigned xx, char out[BLOB_PATH_MAX])
 void store__blob_path(const store *s, const blob_id *id, char out[BLOB_PATH_MAX])
 {
   char hex[33];
-  store__hex(id->b, sizeof id->b, hex);
+  hex_encode(id->b, sizeof id->b, hex);
   snprintf(out, BLOB_PATH_MAX, "%s/blobs/%.2s/%s", s->dir, hex, hex);
 }
 
@@ -152,7 +107,7 @@ int store_writer_new(store *s, store_writer **out, err *e)
   w->fd = -1;
   char path[BLOB_PATH_MAX];
   for (int attempt = 0; w->fd < 0; attempt++) {
-    store__blob_id_new(&w->id);
+    random_bytes(w->id.b, sizeof w->id.b);
     store__fly_add(s, &w->id);
     store__blob_path(s, &w->id, path);
     w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

@@ -19,13 +19,6 @@ struct store_writer {
   bool committed;      /* the index references the blob: keep it */
 };
 
-/* 16 random bytes from getrandom(2). */
-void store__blob_id_new(blob_id *id);
-/* Lower-case hex of n bytes into out (2n + 1 bytes with the NUL). */
-void store__hex(const uint8_t *p, size_t n, char *out);
-/* Parses exactly 2n hex digits (either case); false on anything else. */
-bool store__unhex(const char *s, size_t n, uint8_t *out);
-
 /* DIR/blobs/XX/ID, and DIR/blobs/XX for the directory byte xx. */
 void store__blob_path(const store *s, const blob_id *id, char out[BLOB_PATH_MAX]);
 void store__blob_dir_path(const store *s, unsigned xx, char out[BLOB_PATH_MAX]);

@@ -27,6 +27,7 @@
  */
 #include "store.h"
 
+#include "codec.h"
 #include "commit.h"
 #include "index.h"
 
@@ -62,71 +63,6 @@ const char *store_event_name(int event)
   if (event <= STORE_EVENT_NONE || event >= STORE_EVENT_MAX)
     return "";
   return names[event];
-}
-
-/* ---- encoding ---- */
-
-static void put(buf *b, const void *p, size_t n)
-{
-  if (buf_append(b, p, n) != 0)
-    abort();  /* keys, etags and origins are bounded by the callers */
-}
-
-static void put_var(buf *b, uint64_t v)
-{
-  uint8_t tmp[10];
-  size_t n = 0;
-  do {
-    tmp[n] = (uint8_t)(v & 0x7f);
-    v >>= 7;
-    if (v != 0)
-      tmp[n] |= 0x80;
-    n++;
-  } while (v != 0);
-  put(b, tmp, n);
-}
-
-static void put_str(buf *b, const char *s)
-{
-  size_t n = s != NULL ? strnlen(s, 4096) : 0;
-  put_var(b, n);
-  if (n > 0)
-    put(b, s, n);
-}
-
-typedef struct dec {
-  const uint8_t *p;
-  const uint8_t *end;
-  bool bad;            /* sticky */
-} dec;
-
-static uint64_t get_var(dec *d)
-{
-  uint64_t v = 0;
-  for (unsigned shift = 0; shift < 64; shift += 7) {
-    if (d->bad || d->p >= d->end) {
-      d->bad = true;
-      return 0;
-    }
-    uint8_t c = *d->p++;
-    v |= (uint64_t)(c & 0x7f) << shift;
-    if (!(c & 0x80))
-      return v;
-  }
-  d->bad = true;
-  return 0;
-}
-
-static const char *get_str(dec *d, arena *a)
-{
-  uint64_t n = get_var(d);
-  if (d->bad || n > (uint64_t)(d->end - d->p)) {
-    d->bad = true;
-    return "";
-  }
-  const char *s = arena_strndup(a, (const char *)d->p, (size_t)n);
-  d->p += n;
-  return s;
 }
 
 static void seq_key(uint64_t seq, uint8_t out[8])
@@ -185,15 +121,15 @@ int store__feed_append(change *c, MDB_txn *txn, const feed_note *n, err *e)
   buf b;
   buf_init(&b, 64 << 10);
   uint8_t head[2] = { FEED_VERSION, (uint8_t)event };
-  put(&b, head, sizeof head);
-  put_str(&b, n->bucket);
-  put_str(&b, n->key);
-  put_str(&b, n->etag);
-  put_str(&b, o != NULL ? o->request_id : NULL);
-  put_str(&b, o != NULL ? o->principal : NULL);
-  put_str(&b, o != NULL ? o->source_ip : NULL);
-  put_var(&b, n->size);
-  put_var(&b, (uint64_t)n->time_ms);
+  store__put(&b, head, sizeof head);
+  store__put_str(&b, n->bucket);
+  store__put_str(&b, n->key);
+  store__put_str(&b, n->etag);
+  store__put_str(&b, o != NULL ? o->request_id : NULL);
+  store__put_str(&b, o != NULL ? o->principal : NULL);
+  store__put_str(&b, o != NULL ? o->source_ip : NULL);
+  store__put_var(&b, n->size);
+  store__put_var(&b, (uint64_t)n->time_ms);
   uint8_t kb[8];
   seq_key(seq, kb);
   MDB_val k = { sizeof kb, kb };
@@ -241,7 +177,7 @@ int store_feed_read(store *s, uint64_t after, size_t max, arena *a, store_change
       cap *= 2;
     }
     store_change *ch = &list[count];
-    dec d = { v.mv_data, (const uint8_t *)v.mv_data + v.mv_size, false };
+    rec_dec d = store__dec_of(&v);
     if (v.mv_size < 2 || d.p[0] != FEED_VERSION || k.mv_size != 8) {
       rc = store__corrupt(e, "change feed");
       break;
@@ -249,14 +185,14 @@ int store_feed_read(store *s, uint64_t after, size_t max, arena *a, store_change
     ch->seq = seq_of(&k);
     ch->event = d.p[1];
     d.p += 2;
-    ch->bucket = get_str(&d, a);
-    ch->key = get_str(&d, a);
-    ch->etag = get_str(&d, a);
-    ch->request_id = get_str(&d, a);
-    ch->principal = get_str(&d, a);
-    ch->source_ip = get_str(&d, a);
-    ch->size = get_var(&d);
-    ch->time_ms = (int64_t)get_var(&d);
+    ch->bucket = store__get_str(&d, a);
+    ch->key = store__get_str(&d, a);
+    ch->etag = store__get_str(&d, a);
+    ch->request_id = store__get_str(&d, a);
+    ch->principal = store__get_str(&d, a);
+    ch->source_ip = store__get_str(&d, a);
+    ch->size = store__get_var(&d);
+    ch->time_ms = (int64_t)store__get_var(&d);
     if (d.bad) {
       rc = store__corrupt(e, "change feed");
       break;

@@ -20,7 +20,8 @@
  *       leaves it empty (the index key holds it). Lookups compare it.
  *   (3) Every record starts with a version byte (REC_VERSION); a decoder
  *       refuses versions it does not know. Fields are varints or
- *       varint-length-prefixed bytes, in a fixed order per record type.
+ *       varint-length-prefixed bytes (codec.h), in a fixed order per
+ *       record type.
  *   (4) The objects and bytes counters change in the same transaction as
  *       the records they count.
  *   (5) db_blobs holds exactly the blobs that object and part records
@@ -30,6 +31,7 @@
  */
 #include "index.h"
 
+#include "codec.h"
 #include "commit.h"
 
 #include <openssl/evp.h>
@@ -94,181 +96,50 @@ MDB_val store__ikey_val(const ikey *k)
 
 /* ---- encoding ---- */
 
-static void put(buf *b, const void *p, size_t n)
-{
-  if (buf_append(b, p, n) != 0)
-    abort();  /* sizes are checked at the entry points */
-}
-
-static void put_var(buf *b, uint64_t v)
-{
-  uint8_t tmp[10];
-  size_t n = 0;
-  do {
-    tmp[n] = (uint8_t)(v & 0x7f);
-    v >>= 7;
-    if (v != 0)
-      tmp[n] |= 0x80;
-    n++;
-  } while (v != 0);
-  put(b, tmp, n);
-}
-
-static void put_u8(buf *b, uint8_t v)
-{
-  put(b, &v, 1);
-}
-
-static void put_bytes(buf *b, const void *p, size_t n)
-{
-  put_var(b, n);
-  if (n > 0)
-    put(b, p, n);
-}
-
-static void put_str(buf *b, const char *s)
-{
-  put_bytes(b, s, s != NULL ? strlen(s) : 0);
-}
-
-static void put_pairs(buf *b, const str_pair *p, size_t n)
-{
-  put_var(b, n);
-  for (size_t i = 0; i < n; i++) {
-    put_str(b, p[i].name);
-    put_str(b, p[i].value);
-  }
-}
-
 void store__obj_rec_encode(buf *b, const obj_rec *r, bool lng)
 {
-  put_u8(b, REC_VERSION);
-  put_bytes(b, r->lk, lng ? r->lkn : 0);
-  put_var(b, r->size);
-  put_var(b, (uint64_t)r->mtime_ms);
-  put(b, r->blob.b, sizeof r->blob.b);
-  put_str(b, r->etag);
-  put_pairs(b, r->meta, r->nmeta);
-  put_pairs(b, r->tags, r->ntags);
+  store__put_u8(b, REC_VERSION);
+  store__put_bytes(b, r->lk, lng ? r->lkn : 0);
+  store__put_var(b, r->size);
+  store__put_var(b, (uint64_t)r->mtime_ms);
+  store__put(b, r->blob.b, sizeof r->blob.b);
+  store__put_str(b, r->etag);
+  store__put_pairs(b, r->meta, r->nmeta);
+  store__put_pairs(b, r->tags, r->ntags);
 }
 
 void store__upload_rec_encode(buf *b, const upload_rec *r, bool lng)
 {
-  put_u8(b, REC_VERSION);
-  put_bytes(b, r->lk, lng ? r->lkn : 0);
-  put_var(b, (uint64_t)r->initiated_ms);
-  put_pairs(b, r->meta, r->nmeta);
-  put_pairs(b, r->tags, r->ntags);
+  store__put_u8(b, REC_VERSION);
+  store__put_bytes(b, r->lk, lng ? r->lkn : 0);
+  store__put_var(b, (uint64_t)r->initiated_ms);
+  store__put_pairs(b, r->meta, r->nmeta);
+  store__put_pairs(b, r->tags, r->ntags);
 }
 
 void store__part_rec_encode(buf *b, const part_rec *r)
 {
-  put_u8(b, REC_VERSION);
-  put_var(b, r->size);
-  put_var(b, (uint64_t)r->mtime_ms);
-  put(b, r->blob.b, sizeof r->blob.b);
-  put(b, r->md5, sizeof r->md5);
-  put_str(b, r->etag);
-  put_u8(b, r->checksum != NULL);
-  put_str(b, r->checksum);
+  store__put_u8(b, REC_VERSION);
+  store__put_var(b, r->size);
+  store__put_var(b, (uint64_t)r->mtime_ms);
+  store__put(b, r->blob.b, sizeof r->blob.b);
+  store__put(b, r->md5, sizeof r->md5);
+  store__put_str(b, r->etag);
+  store__put_u8(b, r->checksum != NULL);
+  store__put_str(b, r->checksum);
 }
 
 void store__bucket_rec_encode(buf *b, int64_t created_ms)
 {
-  put_u8(b, REC_VERSION);
-  put_var(b, (uint64_t)created_ms);
+  store__put_u8(b, REC_VERSION);
+  store__put_var(b, (uint64_t)created_ms);
 }
 
 /* ---- decoding ---- */
 
-typedef struct dec {
-  const uint8_t *p;    /* next byte */
-  const uint8_t *end;  /* one past the last */
-  bool bad;            /* ran off the end or malformed: sticky */
-} dec;
-
-static dec dec_of(const MDB_val *v)
+static bool version_ok(rec_dec *d)
 {
-  dec d = { v->mv_data, (const uint8_t *)v->mv_data + v->mv_size, false };
-  return d;
-}
-
-static uint8_t get_u8(dec *d)
-{
-  if (d->bad || d->p >= d->end) {
-    d->bad = true;
-    return 0;
-  }
-  return *d->p++;
-}
-
-static uint64_t get_var(dec *d)
-{
-  uint64_t v = 0;
-  for (unsigned shift = 0; shift < 64; shift += 7) {
-    uint8_t c = get_u8(d);
-    v |= (uint64_t)(c & 0x7f) << shift;
-    if (!(c & 0x80))
-      return v;
-  }
-  d->bad = true;
-  return 0;
-}
-
-static const uint8_t *get_bytes(dec *d, size_t *n)
-{
-  uint64_t len = get_var(d);
-  if (d->bad || len > (uint64_t)(d->end - d->p)) {
-    d->bad = true;
-    *n = 0;
-    return NULL;
-  }
-  const uint8_t *p = d->p;
-  d->p += len;
-  *n = (size_t)len;
-  return p;
-}
-
-static void get_fixed(dec *d, void *out, size_t n)
-{
-  if (d->bad || n > (size_t)(d->end - d->p)) {
-    d->bad = true;
-    memset(out, 0, n);
-    return;
-  }
-  memcpy(out, d->p, n);
-  d->p += n;
-}
-
-static const char *get_str(dec *d, arena *a)
-{
-  size_t n = 0;
-  const uint8_t *p = get_bytes(d, &n);
-  return d->bad ? "" : arena_strndup(a, (const char *)p, n);
-}
-
-static str_pair *get_pairs(dec *d, arena *a, size_t *n)
-{
-  uint64_t count = get_var(d);
-  *n = 0;
-  if (d->bad || count > (uint64_t)(d->end - d->p) / 2) {
-    d->bad = true;
-    return NULL;
-  }
-  if (count == 0)
-    return NULL;
-  str_pair *p = arena_alloc(a, (size_t)count * sizeof *p);
-  for (size_t i = 0; i < count; i++) {
-    p[i].name = get_str(d, a);
-    p[i].value = get_str(d, a);
-  }
-  *n = (size_t)count;
-  return p;
-}
-
-static bool version_ok(dec *d)
-{
-  uint8_t v = get_u8(d);
+  uint8_t v = store__get_u8(d);
   return !d->bad && v == REC_VERSION;
 }
 
@@ -290,11 +161,11 @@ static void lkey_of(const MDB_val *k, const uint8_t *p, size_t n, const uint8_t 
 
 int store__rec_lkey(const MDB_val *k, const MDB_val *v, const uint8_t **lk, size_t *lkn)
 {
-  dec d = dec_of(v);
+  rec_dec d = store__dec_of(v);
   if (!version_ok(&d))
     return ERR_INTERNAL;
   size_t n = 0;
-  const uint8_t *p = get_bytes(&d, &n);
+  const uint8_t *p = store__get_bytes(&d, &n);
   if (d.bad)
     return ERR_INTERNAL;
   lkey_of(k, p, n, lk, lkn);
@@ -304,19 +175,19 @@ int store__rec_lkey(const MDB_val *k, const MDB_val *v, const uint8_t **lk, size
 int store__obj_rec_decode(const MDB_val *k, const MDB_val *v, arena *a, obj_rec *r)
 {
   memset(r, 0, sizeof *r);
-  dec d = dec_of(v);
+  rec_dec d = store__dec_of(v);
   if (!version_ok(&d))
     return ERR_INTERNAL;
   size_t n = 0;
-  const uint8_t *p = get_bytes(&d, &n);
+  const uint8_t *p = store__get_bytes(&d, &n);
   lkey_of(k, p, n, &r->lk, &r->lkn);
-  r->size = get_var(&d);
-  r->mtime_ms = (int64_t)get_var(&d);
-  get_fixed(&d, r->blob.b, sizeof r->blob.b);
+  r->size = store__get_var(&d);
+  r->mtime_ms = (int64_t)store__get_var(&d);
+  store__get_fixed(&d, r->blob.b, sizeof r->blob.b);
   if (a != NULL) {
-    r->etag = get_str(&d, a);
-    r->meta = get_pairs(&d, a, &r->nmeta);
-    r->tags = get_pairs(&d, a, &r->ntags);
+    r->etag = store__get_str(&d, a);
+    r->meta = store__get_pairs(&d, a, &r->nmeta);
+    r->tags = store__get_pairs(&d, a, &r->ntags);
   }
   return d.bad ? ERR_INTERNAL : 0;
 }
@@ -324,32 +195,32 @@ int store__obj_rec_decode(const MDB_val *k, const MDB_val *v, arena *a, obj_rec 
 int store__upload_rec_decode(const MDB_val *k, const MDB_val *v, arena *a, upload_rec *r)
 {
   memset(r, 0, sizeof *r);
-  dec d = dec_of(v);
+  rec_dec d = store__dec_of(v);
   if (!version_ok(&d))
     return ERR_INTERNAL;
   size_t n = 0;
-  const uint8_t *p = get_bytes(&d, &n);
+  const uint8_t *p = store__get_bytes(&d, &n);
   lkey_of(k, p, n, &r->lk, &r->lkn);
-  r->initiated_ms = (int64_t)get_var(&d);
-  r->meta = get_pairs(&d, a, &r->nmeta);
-  r->tags = get_pairs(&d, a, &r->ntags);
+  r->initiated_ms = (int64_t)store__get_var(&d);
+  r->meta = store__get_pairs(&d, a, &r->nmeta);
+  r->tags = store__get_pairs(&d, a, &r->ntags);
   return d.bad ? ERR_INTERNAL : 0;
 }
 
 int store__part_rec_decode(const MDB_val *v, arena *a, part_rec *r)
 {
   memset(r, 0, sizeof *r);
-  dec d = dec_of(v);
+  rec_dec d = store__dec_of(v);
   if (!version_ok(&d))
     return ERR_INTERNAL;
-  r->size = get_var(&d);
-  r->mtime_ms = (int64_t)get_var(&d);
-  get_fixed(&d, r->blob.b, sizeof r->blob.b);
-  get_fixed(&d, r->md5, sizeof r->md5);
+  r->size = store__get_var(&d);
+  r->mtime_ms = (int64_t)store__get_var(&d);
+  store__get_fixed(&d, r->blob.b, sizeof r->blob.b);
+  store__get_fixed(&d, r->md5, sizeof r->md5);
   if (a != NULL) {
-    r->etag = get_str(&d, a);
-    bool has = get_u8(&d) != 0;
-    const char *checksum = get_str(&d, a);
+    r->etag = store__get_str(&d, a);
+    bool has = store__get_u8(&d) != 0;
+    const char *checksum = store__get_str(&d, a);
     r->checksum = has ? checksum : NULL;
   }
   return d.bad ? ERR_INTERNAL : 0;
@@ -357,10 +228,10 @@ int store__part_rec_decode(const MDB_val *v, arena *a, part_rec *r)
 
 int store__bucket_rec_decode(const MDB_val *v, int64_t *created_ms)
 {
-  dec d = dec_of(v);
+  rec_dec d = store__dec_of(v);
   if (!version_ok(&d))
     return ERR_INTERNAL;
-  *created_ms = (int64_t)get_var(&d);
+  *created_ms = (int64_t)store__get_var(&d);
   return d.bad ? ERR_INTERNAL : 0;
 }
 

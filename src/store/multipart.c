@@ -22,6 +22,8 @@
 #include "commit.h"
 #include "index.h"
 
+#include "base/hash.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -120,9 +122,9 @@ int store_upload_create(store *s, const char *bucket, const char *key,
   if (rc != 0)
     return rc;
   blob_id rnd;
-  store__blob_id_new(&rnd);
+  random_bytes(rnd.b, sizeof rnd.b);
   char id[33];
-  store__hex(rnd.b, sizeof rnd.b, id);
+  hex_encode(rnd.b, sizeof rnd.b, id);
   uint8_t lk[UPLOAD_LK_MAX];
   upload_rec r = {
     .lk = lk, .lkn = upload_lkey(lk, key, id), .initiated_ms = store__clock_ms(),
@@ -232,7 +234,7 @@ int store_part_commit(store_writer *w, const char *bucket, const char *key,
   };
   store_writer_md5(w, r.md5);
   char md5hex[33];
-  store__hex(r.md5, sizeof r.md5, md5hex);
+  hex_encode(r.md5, sizeof r.md5, md5hex);
   r.etag = etag != NULL ? etag : md5hex;
   part_arg p = { .bucket = bucket, .key = key, .upload_id = upload_id, .blob = w->id };
   store__part_key(p.pk, upload_id, (uint32_t)number);
@@ -569,7 +571,7 @@ int store_upload_complete(store *s, const char *bucket, const char *key, const c
   if (pl.blobs == NULL || pl.sizes == NULL || pl.md5s == NULL)
     abort();
   blob_id id;
-  store__blob_id_new(&id);
+  random_bytes(id.b, sizeof id.b);
   store__fly_add(s, &id);
   blob_id missing;
   bool missed = false;
@@ -600,7 +602,7 @@ int store_upload_complete(store *s, const char *bucket, const char *key, const c
     unsigned len = 0;
     if (EVP_Digest(pl.md5s, 16 * nparts, md5, &len, EVP_md5(), NULL) != 1)
       abort();
-    store__hex(md5, sizeof md5, etag);
+    hex_encode(md5, sizeof md5, etag);
     snprintf(etag + 32, sizeof etag - 32, "-%zu", nparts);
 
     obj_rec r = {

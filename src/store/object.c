@@ -21,6 +21,8 @@
 #include "commit.h"
 #include "index.h"
 
+#include "base/hash.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -106,7 +108,7 @@ int store_object_commit(store_writer *w, const char *bucket, const char *key,
   if (etag == NULL) {
     uint8_t md5[16];
     store_writer_md5(w, md5);
-    store__hex(md5, sizeof md5, md5hex);
+    hex_encode(md5, sizeof md5, md5hex);
     etag = md5hex;
   }
   obj_rec r = {
@@ -291,7 +293,7 @@ int store_object_copy(store *s, const char *src_bucket, const char *src_key,
     if (rc == 0) {
       char from[BLOB_PATH_MAX];
       char to[BLOB_PATH_MAX];
-      store__blob_id_new(&id);
+      random_bytes(id.b, sizeof id.b);
       store__fly_add(s, &id);
       store__blob_path(s, &src.blob, from);
       store__blob_path(s, &id, to);

@@ -22,6 +22,8 @@
 #include "blob.h"
 #include "index.h"
 
+#include "base/hash.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,7 +43,7 @@ static bool blob_name(const char *name, unsigned xx, blob_id *id)
   for (size_t i = 0; i < 32; i++)
     if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
       return false;
-  return store__unhex(name, 16, id->b) && id->b[0] == xx;
+  return hex_decode(name, 32, id->b, sizeof id->b) && id->b[0] == xx;
 }
 
 static int64_t newest_change(const struct stat *st)
@@ -101,7 +103,7 @@ static int sweep_dir(store *s, unsigned xx, int min_age, long *removed, err *e)
         break;
       }
       char name[33];
-      store__hex(ids[i].b, sizeof ids[i].b, name);
+      hex_encode(ids[i].b, sizeof ids[i].b, name);
       struct stat st;
       if (min_age > 0 &&
           (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||

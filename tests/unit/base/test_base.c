@@ -1,5 +1,6 @@
-/* tests/unit/base/test_base.c -- unit tests of base/: hashes and codecs
- * (hash.c), text and time helpers (text.c) and the XML DOM (xml.c).
+/* tests/unit/base/test_base.c -- unit tests of base/: hashes, codecs and
+ * random ids (hash.c), JSON strings in buffers (buf.c), text and time
+ * helpers (text.c) and the XML DOM (xml.c).
  *
  * Known values come from the standards: FIPS 180 / RFC 1321 / RFC 4231
  * digests, the "123456789" check values of CRC-32 and CRC-32C, RFC 4648
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 
 #include "base/arena.h"
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/hash.h"
 #include "base/text.h"
@@ -120,12 +122,12 @@ static void test_crc(void **state)
 
   /* slice-by-8 agrees with the bitwise definition at every length and
    * alignment */
-  static uint8_t buf[300];
-  for (size_t i = 0; i < sizeof buf; i++)
-    buf[i] = (uint8_t)(i * 31 + 17);
+  static uint8_t bytes[300];
+  for (size_t i = 0; i < sizeof bytes; i++)
+    bytes[i] = (uint8_t)(i * 31 + 17);
   for (size_t start = 0; start < 9; start++)
-    for (size_t n = 0; n + start <= sizeof buf; n += 7)
-      assert_int_equal(crc32c_update(0, buf + start, n), crc32c_bitwise(buf + start, n));
+    for (size_t n = 0; n + start <= sizeof bytes; n += 7)
+      assert_int_equal(crc32c_update(0, bytes + start, n), crc32c_bitwise(bytes + start, n));
 
   /* hash_final writes CRCs big-endian; base64 of that is the S3 header */
   hasher h;
@@ -206,6 +208,59 @@ static void test_mem_equal_ct(void **state)
   assert_false(mem_equal_ct("abcd", "abce", 4));
   assert_false(mem_equal_ct("xbcd", "abcd", 4));
   assert_true(mem_equal_ct("", "", 0));
+}
+
+static void test_random_ids(void **state)
+{
+  (void)state;
+  char a[37];
+  char b[37];
+  uuid_v4(a);
+  uuid_v4(b);
+  assert_int_equal(strlen(a), 36);
+  assert_string_not_equal(a, b);
+  for (size_t i = 0; i < 36; i++) {
+    if (i == 8 || i == 13 || i == 18 || i == 23)
+      assert_int_equal(a[i], '-');
+    else
+      assert_true(hex_value(a[i]) >= 0 && !(a[i] >= 'A' && a[i] <= 'F'));
+  }
+  assert_int_equal(a[14], '4');                       /* version 4 */
+  assert_true(strchr("89ab", a[19]) != NULL);         /* RFC 4122 variant */
+  uint8_t r1[32] = {0};
+  uint8_t r2[32] = {0};
+  random_bytes(r1, sizeof r1);
+  random_bytes(r2, sizeof r2);
+  assert_false(mem_equal_ct(r1, r2, sizeof r1));
+  assert_int_equal(hex_value('0'), 0);
+  assert_int_equal(hex_value('f'), 15);
+  assert_int_equal(hex_value('F'), 15);
+  assert_int_equal(hex_value('g'), -1);
+}
+
+/* ---- buf.c ------------------------------------------------------------- */
+
+static void test_buf_json_string(void **state)
+{
+  (void)state;
+  buf b;
+  buf_init(&b, 64);
+  static const char in[] = "a\"b\\c\nd\re\tf\bg\fh\x01i\x1fj\xc3\xa9";
+  assert_int_equal(buf_json_string(&b, in, sizeof in - 1), 0);
+  assert_string_equal(b.data, "\"a\\\"b\\\\c\\nd\\re\\tf\\bg\\fh\\u0001i\\u001fj\xc3\xa9\"");
+  /* an embedded NUL is data, not the end */
+  buf_reset(&b);
+  assert_int_equal(buf_json_string(&b, "x\0y", 3), 0);
+  assert_string_equal(b.data, "\"x\\u0000y\"");
+  /* past the limit nothing is appended */
+  buf_reset(&b);
+  assert_int_equal(buf_puts(&b, "[1,"), 0);
+  char big[80];
+  memset(big, 'z', sizeof big);
+  assert_int_equal(buf_json_string(&b, big, sizeof big), ERR_ENTITY_TOO_LARGE);
+  assert_int_equal(b.len, 3);
+  assert_string_equal(b.data, "[1,");
+  buf_release(&b);
 }
 
 /* ---- text.c ------------------------------------------------------------ */
@@ -456,6 +511,8 @@ int main(void)
     cmocka_unit_test(test_hex),
     cmocka_unit_test(test_base64),
     cmocka_unit_test(test_mem_equal_ct),
+    cmocka_unit_test(test_random_ids),
+    cmocka_unit_test(test_buf_json_string),
     cmocka_unit_test(test_uri_encode),
     cmocka_unit_test(test_percent_decode),
     cmocka_unit_test(test_utf8),

@@ -1,0 +1,91 @@
+/* api/lambda_json.c -- reading and writing the JSON of Lambda's REST-JSON
+ * operations (lambda_json.h).
+ *
+ * Why: api/lambda.c and api/lambda_events.c answer the same SDKs with the
+ * same conventions; their input checks must say the same words as Lambda
+ * ("Could not parse request body into json", "1 validation error
+ * detected: ...") and their answers carry the same headers.
+ *
+ * Invariants:
+ *   (1) An accessor sets its output before it can fail, so a caller may
+ *       chain them with || and read every output afterwards.
+ *   (2) lambda_json_send consumes j on every path.
+ */
+#include "api/lambda_json.h"
+
+#include "base/buf.h"
+
+#include <stdlib.h>
+
+int lambda_json_body(http_req *r, json_t **out, err *e)
+{
+  if (r->body.len == 0) {
+    *out = json_object();
+    return 0;
+  }
+  json_error_t je;
+  json_t *j = json_loadb(r->body.data, r->body.len, 0, &je);
+  if (j == NULL || !json_is_object(j)) {
+    json_decref(j);
+    return err_set(e, ERR_INVALID_REQUEST, "Could not parse request body into json: %s",
+                   je.text);
+  }
+  *out = j;
+  return 0;
+}
+
+int lambda_json_string(json_t *o, const char *key, const char **out, err *e)
+{
+  json_t *v = json_object_get(o, key);
+  *out = NULL;
+  if (v == NULL || json_is_null(v))
+    return 0;
+  if (!json_is_string(v))
+    return err_set(e, ERR_INVALID_REQUEST, "'%s' must be a string", key);
+  *out = json_string_value(v);
+  return 0;
+}
+
+int lambda_json_int(json_t *o, const char *key, long lo, long hi, bool *has, long *out, err *e)
+{
+  json_t *v = json_object_get(o, key);
+  *has = false;
+  *out = 0;
+  if (v == NULL || json_is_null(v))
+    return 0;
+  if (!json_is_integer(v))
+    return err_set(e, ERR_INVALID_REQUEST, "'%s' must be an integer", key);
+  json_int_t n = json_integer_value(v);
+  if (n < lo || n > hi)
+    return err_set(e, ERR_INVALID, "1 validation error detected: Value '%lld' at '%s' failed to "
+                                   "satisfy constraint: Member must have value between %ld and %ld",
+                   (long long)n, key, lo, hi);
+  *has = true;
+  *out = (long)n;
+  return 0;
+}
+
+int lambda_json_bool(json_t *o, const char *key, bool *out, err *e)
+{
+  json_t *v = json_object_get(o, key);
+  *out = false;
+  if (v == NULL || json_is_null(v))
+    return 0;
+  if (!json_is_boolean(v))
+    return err_set(e, ERR_INVALID_REQUEST, "'%s' must be a boolean", key);
+  *out = json_is_true(v);
+  return 0;
+}
+
+void lambda_json_send(http_req *r, int status, json_t *j)
+{
+  http_resp_status(r, status);
+  http_resp_header(r, "Content-Type", "application/json");
+  http_resp_header(r, "x-amzn-RequestId", r->request_id);
+  char *text = json_dumps(j, JSON_COMPACT);
+  json_decref(j);
+  if (text == NULL)
+    abort();
+  buf_puts(&r->resp_body, text);
+  free(text);
+}
