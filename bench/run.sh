@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # bench/run.sh -- `make bench`: tarn's S3 throughput and small-object rates as
-# ratios against peers run on this machine, in this run (DESIGN.md §9).
+# ratios against peers run on this machine, in this run (DESIGN.md §9); then
+# the sections of bench/fn_bench.sh (functions), bench/queue_bench.sh
+# (queues, event latency) and bench/sql_bench.sh (SQL against DuckDB), each
+# with the same tarn binary and build folder. BENCH_ONLY picks sections:
+# BENCH_ONLY=s3,fn,queue,sql (the default) or any part of it.
 #
 # Peers: nginx serving the same bytes as static files (GET only: the ceiling
 # for an HTTP server here) and s3rver (an S3 server in Node.js). Each server
@@ -29,19 +33,33 @@ mkdir -p "$OUT"
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 
+ONLY=",${BENCH_ONLY:-s3,fn,queue,sql},"
+want() { [[ $ONLY == *",$1,"* ]]; }
+# The sections after S3, each a script of its own that starts its own
+# servers; 1 when one of them failed.
+others() {
+  local s rc=0
+  for s in fn queue sql; do
+    want "$s" || continue
+    echo
+    TARN=$TARN BUILD=$BUILD "bench/${s}_bench.sh" || { say "the $s section failed"; rc=1; }
+  done
+  return $rc
+}
+
 # --- what is missing ----------------------------------------------------------
 sudo=""
 [ "$(id -u)" = 0 ] || sudo="sudo"
 NGINX=$(command -v nginx || true)
 [ -n "$NGINX" ] || [ ! -x /usr/sbin/nginx ] || NGINX=/usr/sbin/nginx
-if [ -z "$NGINX" ]; then
+if [ -z "$NGINX" ] && want s3; then
   say "installing nginx"
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends nginx >/dev/null
   NGINX=/usr/sbin/nginx
 fi
-if [ ! -x bench/node_modules/.bin/s3rver ]; then
+if [ ! -x bench/node_modules/.bin/s3rver ] && want s3; then
   say "installing s3rver into bench/node_modules"
   (cd bench && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
@@ -50,7 +68,7 @@ fi
 [ -n "${S3LOAD:-}" ] && [ -n "${TARN:-}" ] || [ -f "$BUILD/build.ninja" ] ||
   meson setup "$BUILD" --buildtype=release >/dev/null
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-if [ -z "${S3LOAD:-}" ]; then
+if [ -z "${S3LOAD:-}" ] && want s3; then
   ninja -C "$BUILD" bench/s3load >/dev/null
   S3LOAD=$BUILD/bench/s3load
 fi
@@ -59,6 +77,11 @@ if [ -z "${TARN:-}" ]; then
   TARN=$BUILD/tarn
   ninja -C "$BUILD" tarn >"$OUT/build.log" 2>&1 ||
     { say "tarn does not build (see bench/out/build.log); peers only"; TARN_OK=0; }
+fi
+if ! want s3; then
+  [ $TARN_OK = 1 ] || exit 1
+  others
+  exit
 fi
 
 # --- servers ------------------------------------------------------------------
@@ -268,3 +291,9 @@ done
   printf '%s\n' "${ROWS[@]}"
   echo "ratio = tarn / peer (higher is better); p99 latency in ms; cN = N connections"
 } | tee "$OUT/results.txt"
+
+# --- the other sections ---------------------------------------------------------
+cleanup   # the S3 servers stop before the next section starts its own
+PIDS=()
+[ $TARN_OK = 1 ] || { say "no tarn binary: the fn, queue and sql sections are skipped"; exit 0; }
+others

@@ -1,7 +1,9 @@
 /* bench/fn/fnload.c -- the client of bench/fn_bench.sh: times tarn's Lambda
  * API (cold starts, warm invocations, new sandboxes per second) and the
  * floors it is compared with (the same bootstrap fork+exec'd with no
- * isolation against an in-process Runtime API; any command fork+exec'd).
+ * isolation against an in-process Runtime API; any command fork+exec'd);
+ * and, for bench/queue_bench.sh, the latency from an S3 PUT to the start of
+ * the function its bucket notifies (op event).
  *
  * Usage: fnload OP [options] (see usage()). Each OP prints one line of
  * name=value pairs on stdout, times in milliseconds.
@@ -339,6 +341,8 @@ static int op_create(void)
     fprintf(stderr, "fnload: %s\n", err);
     rc = -1;
   }
+  if (rc == 0)
+    printf("op=create function=%s runtime=%s\n", opt.function, opt.runtime);
   httpc_conn_release(&c);
   return rc ? 1 : 0;
 }
@@ -348,8 +352,113 @@ static int op_delete(void)
   httpc_conn c;
   conn_init(&c);
   int rc = fn_delete(&c, opt.function);
+  if (rc == 0)
+    printf("op=delete function=%s\n", opt.function);
   httpc_conn_release(&c);
   return rc ? 1 : 0;
+}
+
+/* ---- event: S3 PUT to the start of a warm function ---- */
+
+typedef struct put_rec {
+  int64_t start_ns;          /* wall clock before the PUT was sent */
+  int64_t end_ns;            /* when its 200 came back */
+  int64_t fn_ns;             /* the function's "EVT" stamp, 0 until seen */
+} put_rec;
+
+static int s3_call(httpc_conn *c, const char *method, const char *path, const char *sub,
+                   const char *body)
+{
+  str_pair q[1] = {{sub ? sub : "", ""}};
+  httpc_request r = {.method = method, .path = path, .query = q, .nquery = sub ? 1 : 0,
+                     .service = "s3", .body = body, .len = body ? strlen(body) : 0};
+  return httpc_do(c, &r);
+}
+
+/* The bucket (--prefix) notifies --function (handler "stamp") of every
+ * object created; --count PUTs one every --duration milliseconds, then
+ * the function's log gives when each event reached it. */
+static int op_event(void)
+{
+  zip_load();
+  httpc_conn c;
+  conn_init(&c);
+  char path[512], err[512] = "";
+  snprintf(path, sizeof path, "/%s", opt.prefix);
+  int st = s3_call(&c, "PUT", path, NULL, NULL);
+  if (st != 200)
+    die("CreateBucket '%s': %d %s%.300s", opt.prefix, st, st < 0 ? c.err : "", c.body);
+  if (fn_create(&c, opt.function) != 0)
+    return 1;
+  const char *a = strstr(c.body, "\"FunctionArn\"");
+  char arn[256];
+  if (a == NULL || (a = strchr(a + 13, '"')) == NULL || strcspn(a + 1, "\"") >= sizeof arn)
+    die("CreateFunction: no FunctionArn in %.300s", c.body);
+  snprintf(arn, sizeof arn, "%.*s", (int)strcspn(a + 1, "\""), a + 1);
+  if (fn_invoke(&c, opt.function, err, sizeof err) != 0) /* one warm instance */
+    die("%s", err);
+  char xml[1024];
+  snprintf(xml, sizeof xml,
+           "<NotificationConfiguration><CloudFunctionConfiguration><Id>bench</Id>"
+           "<CloudFunction>%s</CloudFunction><Event>s3:ObjectCreated:*</Event>"
+           "</CloudFunctionConfiguration></NotificationConfiguration>", arn);
+  st = s3_call(&c, "PUT", path, "notification", xml);
+  if (st != 200)
+    die("PutBucketNotificationConfiguration: %d %s%.300s", st, st < 0 ? c.err : "", c.body);
+
+  put_rec *recs = calloc((size_t)opt.count, sizeof *recs);
+  double interval = opt.duration / 1e3;
+  double next = httpc_now();
+  for (int i = 0; i < opt.count; i++) {
+    while (httpc_now() < next)
+      usleep(200);
+    next += interval;
+    snprintf(path, sizeof path, "/%s/ev-%d", opt.prefix, i);
+    recs[i].start_ns = httpc_wall_ns();
+    st = s3_call(&c, "PUT", path, NULL, "x");
+    recs[i].end_ns = httpc_wall_ns();
+    if (st != 200)
+      die("PUT '%s': %d %s%.300s", path, st, st < 0 ? c.err : "", c.body);
+  }
+
+  /* The log, until every event is in it (or 20 s). */
+  int seen = 0;
+  double give_up = httpc_now() + 20;
+  snprintf(path, sizeof path, "/2015-03-31/functions/%s/logs", opt.function);
+  while (seen < opt.count && httpc_now() < give_up) {
+    usleep(200 * 1000);
+    str_pair q[1] = {{"bytes", "4000000"}};
+    httpc_request r = {.method = "GET", .path = path, .query = q, .nquery = 1,
+                       .service = "lambda"};
+    if (httpc_do(&c, &r) != 200)
+      die("GetFunctionLogs: %d %s%.300s", c.status, c.status < 0 ? c.err : "", c.body);
+    seen = 0;
+    for (const char *p = strstr(c.body, "EVT "); p != NULL; p = strstr(p + 4, "EVT ")) {
+      long long ns;
+      int i;
+      if (sscanf(p, "EVT %lld ev-%d", &ns, &i) == 2 && i >= 0 && i < opt.count) {
+        recs[i].fn_ns = ns;
+      }
+    }
+    for (int i = 0; i < opt.count; i++)
+      seen += recs[i].fn_ns != 0;
+  }
+  lat_set from_start = {0}, from_ack = {0}, put = {0};
+  for (int i = 0; i < opt.count; i++) {
+    lat_add(&put, (double)(recs[i].end_ns - recs[i].start_ns) / 1e9);
+    if (recs[i].fn_ns == 0)
+      continue;
+    lat_add(&from_start, (double)(recs[i].fn_ns - recs[i].start_ns) / 1e9);
+    lat_add(&from_ack, (double)(recs[i].fn_ns - recs[i].end_ns) / 1e9);
+  }
+  printf("op=event n=%d seen=%d put_to_fn_p50_ms=%.3f put_to_fn_p99_ms=%.3f "
+         "ack_to_fn_p50_ms=%.3f ack_to_fn_p99_ms=%.3f put_p50_ms=%.3f put_p99_ms=%.3f\n",
+         opt.count, seen, lat_ms(&from_start, 0.5), lat_ms(&from_start, 0.99),
+         lat_ms(&from_ack, 0.5), lat_ms(&from_ack, 0.99), lat_ms(&put, 0.5),
+         lat_ms(&put, 0.99));
+  free(recs);
+  httpc_conn_release(&c);
+  return seen == opt.count ? 0 : 1;
 }
 
 /* ---- floors ---- */
@@ -368,14 +477,18 @@ static pid_t spawn(char **argv, char **envp)
   return pid;
 }
 
-/* fork+exec+wait of argv, --count times. */
+/* fork+exec+wait of argv, --count times, with the environment variables a
+ * function's instance gets besides Lambda's own (fn/registry.c): the
+ * caller's could slow the floor down (NODE_EXTRA_CA_CERTS makes node read
+ * every CA certificate at start). */
 static int op_spawn(char **argv)
 {
-  extern char **environ;
+  static char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=en_US.UTF-8",
+                         "TZ=:UTC", NULL};
   lat_set l = {0};
   for (int i = 0; i < opt.count; i++) {
     double t0 = httpc_now();
-    pid_t pid = spawn(argv, environ);
+    pid_t pid = spawn(argv, envp);
     int st;
     if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
       die("'%s' failed", argv[0]);
@@ -459,7 +572,9 @@ static void usage(void)
         "  sandboxes   create --count functions, then --conns clients invoke each once\n"
         "  create      CreateFunction --function and invoke it once; delete: DeleteFunction\n"
         "  floor-rt    fork+exec --bootstrap against a Runtime API served here, --count times\n"
-        "  spawn       fork+exec+wait the command after --, --count times\n"
+        "  event       bucket --prefix notifies --function (handler stamp); --count PUTs,\n"
+        "              one per --duration ms; PUT to function start from its log\n"
+        "  spawn       fork+exec+wait the command after --, --count times, clean env\n"
         "  freeport    print a free TCP port on 127.0.0.1\n"
         "options: --port N, --runtime R, --handler H, --zip FILE, --function F,\n"
         "  --prefix P (functions P-0, P-1, ...), --count N, --conns N, --duration S,\n"
@@ -521,10 +636,11 @@ int main(int argc, char **argv)
   if (opt.port <= 0 || opt.access_key == NULL || opt.secret_key == NULL)
     die("need --port and TARN_ACCESS_KEY / TARN_SECRET_KEY");
   bool needs_zip = strcmp(op, "cold") == 0 || strcmp(op, "sandboxes") == 0 ||
-                   strcmp(op, "create") == 0;
+                   strcmp(op, "create") == 0 || strcmp(op, "event") == 0;
   if (needs_zip && opt.zip_path == NULL)
     die("%s needs --zip", op);
-  if ((strcmp(op, "warm") == 0 || strcmp(op, "create") == 0 || strcmp(op, "delete") == 0) &&
+  if ((strcmp(op, "warm") == 0 || strcmp(op, "create") == 0 || strcmp(op, "delete") == 0 ||
+       strcmp(op, "event") == 0) &&
       opt.function == NULL)
     die("%s needs --function", op);
   if (strcmp(op, "cold") == 0)
@@ -537,6 +653,8 @@ int main(int argc, char **argv)
     return op_create();
   if (strcmp(op, "delete") == 0)
     return op_delete();
+  if (strcmp(op, "event") == 0)
+    return op_event();
   usage();
   return 2;
 }

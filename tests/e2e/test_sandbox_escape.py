@@ -401,7 +401,7 @@ def test_fork_bomb_contained(tarn, lam, hostile):
     # It did multiply, and never past the instance's limit (processes and
     # threads, init included). The function logs its first EAGAIN, but a
     # time-out may cut the log before it: not asserted.
-    assert 100 <= peak[0] <= MAX_PROCS, peak[0]
+    assert 10 <= peak[0] <= MAX_PROCS, peak[0]
     assert healthy(tarn)
     assert attempt(lam, hostile, "caps")["NoNewPrivs"] == "1"
     stray = wait_until(lambda: not (sandbox_pids() - before), timeout=30)

@@ -1,6 +1,9 @@
-/* tests/e2e/sql/bench/gen.c -- the benchmark data: the seed talk's sales shape
- * (custid, year, gram, count, price, ts, url) as CSV or JSON lines:
- * gen ROWS [json] > file. Deterministic (xorshift, fixed seed). */
+/* bench/sql/gen.c -- the data of bench/sql_bench.sh: the seed talk's sales
+ * shape (custid, year, gram, count, price, ts, url) as CSV or JSON lines.
+ *
+ * Usage: sqlgen ROWS [json] > file. Deterministic (xorshift, fixed seed), so
+ * every run and every engine reads the same bytes.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
