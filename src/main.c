@@ -268,7 +268,6 @@ static int cmd_server(int argc, char **argv)
   http_service *sqs = NULL;
   http_service *sns = NULL;
   http_service *native = NULL;
-  http_service *native_front = NULL;
   http_service *s3 = NULL;
   http_server *srv = NULL;
 
@@ -325,14 +324,13 @@ static int cmd_server(int argc, char **argv)
   native_events_attach(ev);
   if (ev != NULL)
     native_service_add_metrics(native, write_events_metrics, ev);
-  native_front = native_events_wrap(native); /* /_tarn/events */
   http_service *services[] = {s3, sqs, sns, fns.lambda};
   http_config cfg = {
       .listen_host = host,
       .listen_port = port,
       .secret_lookup = lookup_secret,
       .admin_access_key = server_keys.access_key,
-      .native = native_front,
+      .native = native,
       .services = services,
       .nservices = fns.lambda != NULL ? 4 : 3,
       .log_requests = true,
@@ -374,7 +372,6 @@ out:
   srv = http_server_stop(srv, SHUTDOWN_DEADLINE_MS);
   lambda_events_attach(NULL);
   ev = events_system_close(ev);
-  native_front = native_events_unwrap(native_front);
   function_keys = NULL;
   functions_close(&fns);
   sqs = sqs_service_free(sqs);

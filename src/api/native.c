@@ -16,6 +16,7 @@
  */
 #include "api/native.h"
 
+#include "api/native_events.h"
 #include "api/native_sql.h"
 
 #include <stdatomic.h>
@@ -42,6 +43,10 @@ static int native_prepare(void *ctx, http_req *r, err *e)
     r->op = "Sql";
     return native_sql_prepare(n->sql, r, e);
   }
+  if (strcmp(r->raw_path, "/_tarn/events") == 0) {
+    r->op = "Events";
+    return native_events_prepare(r, e);
+  }
   if (strcmp(r->raw_path, "/_tarn/health") == 0)
     r->op = "Health";
   else if (strcmp(r->raw_path, "/_tarn/metrics") == 0)
@@ -58,6 +63,10 @@ static void native_handle(void *ctx, http_req *r)
   native *n = ctx;
   if (strcmp(r->op, "Sql") == 0) {
     native_sql_handle(n->sql, r);
+    return;
+  }
+  if (strcmp(r->op, "Events") == 0) {
+    native_events_handle(r);
     return;
   }
   if (strcmp(r->op, "Health") == 0) {
