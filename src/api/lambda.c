@@ -411,6 +411,8 @@ static int parse_code(lambda *l, json_t *o, http_req *r, fn_code *code, bool *gi
       return err_set(e, ERR_INVALID, "Error occurred while GetObject. S3 Error Code: %s. S3 Error "
                                      "Message: %s", err_aws_code(se.code), se.msg);
     *given = true;
+    if (fd < 0)  /* a small object, inline in the store: its bytes are in obj.data */
+      return fn_code_add(l->fn, obj.data, (size_t)obj.size, code, e);
     rc = fn_code_add_fd(l->fn, fd, code, e);
     close(fd);
     return rc;

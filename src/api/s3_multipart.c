@@ -21,7 +21,6 @@
 #include "base/hash.h"
 #include "base/xml.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -177,8 +176,10 @@ malformed:
                  "and last bytes to copy");
 }
 
-/* Copies len bytes of fd from first into c->writer. */
-static int copy_bytes(s3_svc *s, s3_call *c, int fd, uint64_t first, uint64_t len, err *e)
+/* Copies len bytes of src from first into c->writer (fd: as
+ * store_object_get gave it, -1 for an inline object). */
+static int copy_bytes(s3_svc *s, s3_call *c, const store_object *src, int fd, uint64_t first,
+                      uint64_t len, err *e)
 {
   int rc = store_writer_new(s->st, &c->writer, e);
   if (rc != 0)
@@ -189,15 +190,12 @@ static int copy_bytes(s3_svc *s, s3_call *c, int fd, uint64_t first, uint64_t le
   uint64_t done = 0;
   while (rc == 0 && done < len) {
     size_t want = len - done < COPY_CHUNK ? (size_t)(len - done) : COPY_CHUNK;
-    ssize_t got = pread(fd, chunk, want, (off_t)(first + done));
-    if (got < 0 && errno == EINTR)
-      continue;
-    if (got < 0)
-      rc = err_set(e, err_from_errno(errno), "cannot read the copy source: %s", strerror(errno));
-    else if (got == 0)
+    size_t got = 0;
+    rc = store_object_read(src, fd, first + done, chunk, want, &got, e);
+    if (rc == 0 && got == 0)
       rc = err_set(e, ERR_IO, "the copy source ended early");
-    else {
-      rc = store_writer_write(c->writer, chunk, (size_t)got, e);
+    if (rc == 0) {
+      rc = store_writer_write(c->writer, chunk, got, e);
       done += (uint64_t)got;
     }
   }
@@ -233,8 +231,9 @@ int s3_upload_part_copy(s3_svc *s, http_req *req, s3_call *c, err *e)
     rc = err_set(e, ERR_INVALID_REQUEST, "the specified copy source is larger than the maximum "
                  "allowable size for a copy source: %llu", (unsigned long long)STORE_MAX_PART_SIZE);
   if (rc == 0)
-    rc = copy_bytes(s, c, fd, first, len, e);
-  close(fd);
+    rc = copy_bytes(s, c, &src, fd, first, len, e);
+  if (fd >= 0)
+    close(fd);
   if (rc != 0)
     return rc;
   const char *etag = s3_writer_etag(req, c);

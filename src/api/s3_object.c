@@ -11,6 +11,9 @@
  *       returned only with x-amz-checksum-mode: ENABLED on a whole-object
  *       answer (a range has no checksum of its own).
  *   (3) ETags are hex MD5 ("-N" for multipart), quoted on the wire.
+ *   (4) GetObject sends a blob as a descriptor (the HTTP edge reads small
+ *       ones into memory) and an inline object (store.h) from its bytes in
+ *       the request's arena, copied into the response body.
  *
  * Start reading at s3_put_object_prepare() and send_object().
  */
@@ -19,6 +22,7 @@
 #include "base/xml.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -193,14 +197,16 @@ static int send_object(s3_svc *s, http_req *req, s3_call *c, err *e)
   if (rc != 0) {
     if (rc == ERR_NOT_MODIFIED)
       object_headers(req, &o);
-    close(fd);
+    if (fd >= 0)
+      close(fd);
     return rc;
   }
   uint64_t first = 0;
   uint64_t len = o.size;
   int ranged = range_parse(http_req_header(req, "range"), o.size, &first, &len);
   if (ranged < 0) {
-    close(fd);
+    if (fd >= 0)
+      close(fd);
     http_resp_headerf(req, "Content-Range", "bytes */%llu", (unsigned long long)o.size);
     return err_set(e, ERR_INVALID_RANGE, "the requested range is not satisfiable: the object has %llu bytes",
                    (unsigned long long)o.size);
@@ -234,7 +240,10 @@ static int send_object(s3_svc *s, http_req *req, s3_call *c, err *e)
     http_resp_headerf(req, "Content-Range", "bytes %llu-%llu/%llu", (unsigned long long)first,
                       (unsigned long long)(first + len - 1), (unsigned long long)o.size);
   }
-  http_resp_fd(req, fd, first, len);
+  if (fd >= 0)
+    http_resp_fd(req, fd, first, len);
+  else if (len > 0 && buf_append(&req->resp_body, (const char *)o.data + first, (size_t)len) != 0)
+    abort();  /* at most STORE_INLINE_MAX bytes: far below the body's limit */
   return 0;
 }
 

@@ -8,13 +8,18 @@
  *   (1) A listing holds no store transaction between pages: each page is
  *       its own call, continued after the last key seen.
  *   (2) An opened object is a descriptor of its blob, so it reads the bytes
- *       its record described even if the key is overwritten meanwhile.
+ *       its record described even if the key is overwritten meanwhile. An
+ *       inline object (store.h: no blob, at most STORE_INLINE_MAX bytes)
+ *       becomes a memfd holding a copy of its bytes.
  */
 #include "exec.h"
 #include "store/store.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static int store_list(void *ctx, const char *bucket, const char *prefix, objsrc_list_fn fn,
                       void *arg, err *e)
@@ -45,6 +50,22 @@ static int store_list(void *ctx, const char *bucket, const char *prefix, objsrc_
   return rc;
 }
 
+/* A memfd with an inline object's bytes, at offset 0 (invariant (2)). */
+static int inline_fd(const store_object *o, int *fd, err *e)
+{
+  *fd = memfd_create("tarn-inline", MFD_CLOEXEC);
+  if (*fd < 0 || (o->size > 0 && write(*fd, o->data, (size_t)o->size) != (ssize_t)o->size) ||
+      lseek(*fd, 0, SEEK_SET) != 0) {
+    int saved = errno;
+    if (*fd >= 0)
+      close(*fd);
+    *fd = -1;
+    return err_set(e, err_from_errno(saved), "cannot read key '%s' in bucket '%s': %s", o->key,
+                   o->bucket, strerror(saved));
+  }
+  return 0;
+}
+
 static int store_open_obj(void *ctx, const char *bucket, const char *key, int *fd,
                           uint64_t *size, err *e)
 {
@@ -52,6 +73,8 @@ static int store_open_obj(void *ctx, const char *bucket, const char *key, int *f
   arena *a = arena_new();
   store_object o;
   int rc = store_object_get(s, bucket, key, a, &o, fd, e);
+  if (rc == 0 && *fd < 0)
+    rc = inline_fd(&o, fd, e);
   if (rc == 0)
     *size = o.size;
   arena_free(a);

@@ -14,6 +14,12 @@
  *   (3) A blob is fsync'd (writer_finish) before a change referencing it is
  *       queued; the committer fsyncs its directory before the LMDB commit.
  *   (4) Blobs are immutable once finished: copies are hard links.
+ *   (5) A writer holds its first STORE_INLINE_MAX bytes in memory (head)
+ *       and creates its blob only when a write would go past them, or when
+ *       a part is committed (writer_finish(need_blob)); the head is then
+ *       written to the file first. So an object that stays small never has
+ *       a file, and no file is ever created and then left for the sweep
+ *       because its object turned out small.
  *
  * Start reading at store_writer_new().
  */
@@ -99,28 +105,12 @@ blob_id *store__fly_snapshot(store *s, size_t *n)
 
 int store_writer_new(store *s, store_writer **out, err *e)
 {
-  *out = NULL;
+  (void)e;  /* nothing can fail before the first byte past the head */
   store_writer *w = calloc(1, sizeof *w);
   if (w == NULL)
     abort();
   w->s = s;
   w->fd = -1;
-  char path[BLOB_PATH_MAX];
-  for (int attempt = 0; w->fd < 0; attempt++) {
-    random_bytes(w->id.b, sizeof w->id.b);
-    store__fly_add(s, &w->id);
-    store__blob_path(s, &w->id, path);
-    w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (w->fd >= 0)
-      break;
-    int saved = errno;
-    store__fly_del(s, &w->id);
-    if (saved != EEXIST || attempt == 3) {
-      free(w);
-      return err_set(e, err_from_errno(saved), "cannot create blob '%s': %s", path,
-                     strerror(saved));
-    }
-  }
   w->md5 = EVP_MD_CTX_new();
   if (w->md5 == NULL || EVP_DigestInit_ex(w->md5, EVP_md5(), NULL) != 1)
     abort();
@@ -128,17 +118,11 @@ int store_writer_new(store *s, store_writer **out, err *e)
   return 0;
 }
 
-int store_writer_write(store_writer *w, const void *p, size_t n, err *e)
+static int write_all(int fd, const void *p, size_t n, err *e)
 {
-  if (w->consumed || w->fd < 0)
-    return err_set(e, ERR_INVALID, "writer already committed");
-  if (n > STORE_MAX_OBJECT_SIZE - w->size)
-    return err_set(e, ERR_ENTITY_TOO_LARGE, "object larger than the maximum of %llu bytes",
-                   (unsigned long long)STORE_MAX_OBJECT_SIZE);
   const char *c = p;
-  size_t left = n;
-  while (left > 0) {
-    ssize_t r = write(w->fd, c, left);
+  while (n > 0) {
+    ssize_t r = write(fd, c, n);
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0) {
@@ -146,7 +130,51 @@ int store_writer_write(store_writer *w, const void *p, size_t n, err *e)
       return err_set(e, err_from_errno(saved), "cannot write blob: %s", strerror(saved));
     }
     c += r;
-    left -= (size_t)r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+/* Creates the writer's blob (in flight first, invariant (1)) and moves the
+ * bytes held in head into it (invariant (5)). */
+static int blob_create(store_writer *w, err *e)
+{
+  char path[BLOB_PATH_MAX];
+  for (int attempt = 0; w->fd < 0; attempt++) {
+    random_bytes(w->id.b, sizeof w->id.b);
+    store__fly_add(w->s, &w->id);
+    store__blob_path(w->s, &w->id, path);
+    w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (w->fd >= 0)
+      break;
+    int saved = errno;
+    store__fly_del(w->s, &w->id);
+    if (saved != EEXIST || attempt == 3)
+      return err_set(e, err_from_errno(saved), "cannot create blob '%s': %s", path,
+                     strerror(saved));
+  }
+  w->has_blob = true;
+  return write_all(w->fd, w->head, (size_t)w->size, e);
+}
+
+int store_writer_write(store_writer *w, const void *p, size_t n, err *e)
+{
+  if (w->consumed)
+    return err_set(e, ERR_INVALID, "writer already committed");
+  if (n > STORE_MAX_OBJECT_SIZE - w->size)
+    return err_set(e, ERR_ENTITY_TOO_LARGE, "object larger than the maximum of %llu bytes",
+                   (unsigned long long)STORE_MAX_OBJECT_SIZE);
+  int rc = 0;
+  if (!w->has_blob && n <= STORE_INLINE_MAX - w->size) {
+    if (n > 0)
+      memcpy(w->head + w->size, p, n);
+  } else {
+    if (!w->has_blob)
+      rc = blob_create(w, e);
+    if (rc == 0)
+      rc = write_all(w->fd, p, n, e);
+    if (rc != 0)
+      return rc;
   }
   if (n > 0 && EVP_DigestUpdate(w->md5, p, n) != 1)
     abort();
@@ -169,13 +197,17 @@ void store_writer_md5(const store_writer *w, uint8_t out[16])
   EVP_MD_CTX_free(copy);
 }
 
-int store__writer_finish(store_writer *w, err *e)
+int store__writer_finish(store_writer *w, bool need_blob, err *e)
 {
   if (w->consumed)
     return err_set(e, ERR_INVALID, "writer already committed");
   w->consumed = true;
   int rc = 0;
-  if (fsync(w->fd) != 0) {
+  if (need_blob && !w->has_blob)
+    rc = blob_create(w, e);
+  if (!w->has_blob)
+    return rc;
+  if (rc == 0 && fsync(w->fd) != 0) {
     int saved = errno;
     rc = err_set(e, err_from_errno(saved), "cannot sync blob: %s", strerror(saved));
   }
@@ -193,9 +225,11 @@ store_writer *store_writer_free(store_writer *w)
     return NULL;
   if (w->fd >= 0)
     close(w->fd);
-  if (!w->committed)
-    store__blob_unlink(w->s, &w->id);
-  store__fly_del(w->s, &w->id);
+  if (w->has_blob) {
+    if (!w->committed)
+      store__blob_unlink(w->s, &w->id);
+    store__fly_del(w->s, &w->id);
+  }
   EVP_MD_CTX_free(w->md5);
   free(w);
   return NULL;

@@ -11,12 +11,15 @@
 
 struct store_writer {
   store *s;            /* owner */
-  blob_id id;          /* the blob's name */
-  int fd;              /* open for writing; -1 once finished */
+  bool has_blob;       /* the file exists (id, fd): the bytes outgrew head,
+                          or a part needed one; else they are all in head */
+  blob_id id;          /* the blob's name, when has_blob */
+  int fd;              /* open for writing; -1 without a blob or once finished */
   EVP_MD_CTX *md5;     /* MD5 of the bytes written so far */
   uint64_t size;       /* bytes written so far */
   bool consumed;       /* handed to a commit call: no more writes */
   bool committed;      /* the index references the blob: keep it */
+  uint8_t head[STORE_INLINE_MAX]; /* the bytes while !has_blob (size of them) */
 };
 
 /* DIR/blobs/XX/ID, and DIR/blobs/XX for the directory byte xx. */
@@ -32,7 +35,9 @@ void store__fly_del(store *s, const blob_id *id);
 blob_id *store__fly_snapshot(store *s, size_t *n);
 int store__blob_id_cmp(const void *a, const void *b);
 
-/* fsyncs and closes the writer's file and marks it consumed. */
-int store__writer_finish(store_writer *w, err *e);
+/* Marks the writer consumed and, when it has a blob, fsyncs and closes the
+ * file. need_blob (parts) first moves bytes still in head to a new blob.
+ * Afterwards w->has_blob tells whether the bytes are in w->id or in head. */
+int store__writer_finish(store_writer *w, bool need_blob, err *e);
 
 #endif

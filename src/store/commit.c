@@ -10,7 +10,9 @@
  *   (2) Each change runs in a nested transaction of the batch's: a change
  *       that fails is rolled back alone and the others still commit.
  *   (3) A change's new blob is in a directory fsync'd before the commit;
- *       the blob itself was fsync'd by the caller (blob.c (3)).
+ *       the blob itself was fsync'd by the caller (blob.c (3)). A change
+ *       without a blob (an inline object, a delete) syncs no directory:
+ *       the batch's LMDB commit is its only sync.
  *   (4) De-referenced blobs are unlinked only after the commit succeeded,
  *       and before the callers are woken (so a caller that returns sees
  *       them gone).

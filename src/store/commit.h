@@ -18,7 +18,8 @@ struct change {
   change_fn apply;         /* runs on the committer thread, in a nested txn;
                               a is scratch memory released after the batch */
   void *arg;               /* the caller's context for apply */
-  const blob_id *sync;     /* a new blob whose directory the commit fsyncs */
+  const blob_id *sync;     /* a new blob whose directory the commit fsyncs;
+                              NULL for none (inline objects, deletes) */
   int rc;                  /* the result, set by the committer */
   err e;                   /* its message */
   bool done;               /* the committer finished with this change */

@@ -18,14 +18,20 @@
  *       readers (list.c) collect such a run and sort it by full key.
  *   (2) A long-form record holds the whole logical key; a short-form record
  *       leaves it empty (the index key holds it). Lookups compare it.
- *   (3) Every record starts with a version byte (REC_VERSION); a decoder
- *       refuses versions it does not know. Fields are varints or
+ *   (3) Every record starts with a version byte (REC_VERSION; object
+ *       records OBJ_REC_VERSION, (6)); a decoder refuses versions it does
+ *       not know. Fields are varints or
  *       varint-length-prefixed bytes (codec.h), in a fixed order per
  *       record type.
  *   (4) The objects and bytes counters change in the same transaction as
  *       the records they count.
  *   (5) db_blobs holds exactly the blobs that object and part records
- *       reference (change_ref_blob / change_drop_blob keep it so).
+ *       reference (change_ref_blob / change_drop_blob keep it so); inline
+ *       object records reference none.
+ *   (6) Object records are version OBJ_REC_VERSION: after mtime a form
+ *       byte, then either the blob id (FORM_BLOB) or the bytes themselves,
+ *       length-prefixed, the length equal to the size (FORM_INLINE). The
+ *       decoder still reads version 1 records (always a blob, no form byte).
  *
  * Start reading at store__ikey_make().
  */
@@ -39,6 +45,9 @@
 #include <string.h>
 
 #define REC_VERSION 1
+#define OBJ_REC_VERSION 2   /* object records: invariant (6) */
+#define FORM_BLOB 0
+#define FORM_INLINE 1
 
 /* ---- index keys ---- */
 
@@ -98,11 +107,15 @@ MDB_val store__ikey_val(const ikey *k)
 
 void store__obj_rec_encode(buf *b, const obj_rec *r, bool lng)
 {
-  store__put_u8(b, REC_VERSION);
+  store__put_u8(b, OBJ_REC_VERSION);
   store__put_bytes(b, r->lk, lng ? r->lkn : 0);
   store__put_var(b, r->size);
   store__put_var(b, (uint64_t)r->mtime_ms);
-  store__put(b, r->blob.b, sizeof r->blob.b);
+  store__put_u8(b, r->inlined ? FORM_INLINE : FORM_BLOB);
+  if (r->inlined)
+    store__put_bytes(b, r->data, (size_t)r->size);
+  else
+    store__put(b, r->blob.b, sizeof r->blob.b);
   store__put_str(b, r->etag);
   store__put_pairs(b, r->meta, r->nmeta);
   store__put_pairs(b, r->tags, r->ntags);
@@ -162,8 +175,9 @@ static void lkey_of(const MDB_val *k, const uint8_t *p, size_t n, const uint8_t 
 int store__rec_lkey(const MDB_val *k, const MDB_val *v, const uint8_t **lk, size_t *lkn)
 {
   rec_dec d = store__dec_of(v);
-  if (!version_ok(&d))
-    return ERR_INTERNAL;
+  uint8_t version = store__get_u8(&d);
+  if (d.bad || (version != REC_VERSION && version != OBJ_REC_VERSION))
+    return ERR_INTERNAL;  /* upload records are version 1, object records 1 or 2 */
   size_t n = 0;
   const uint8_t *p = store__get_bytes(&d, &n);
   if (d.bad)
@@ -176,14 +190,25 @@ int store__obj_rec_decode(const MDB_val *k, const MDB_val *v, arena *a, obj_rec 
 {
   memset(r, 0, sizeof *r);
   rec_dec d = store__dec_of(v);
-  if (!version_ok(&d))
+  uint8_t version = store__get_u8(&d);
+  if (d.bad || (version != REC_VERSION && version != OBJ_REC_VERSION))
     return ERR_INTERNAL;
   size_t n = 0;
   const uint8_t *p = store__get_bytes(&d, &n);
   lkey_of(k, p, n, &r->lk, &r->lkn);
   r->size = store__get_var(&d);
   r->mtime_ms = (int64_t)store__get_var(&d);
-  store__get_fixed(&d, r->blob.b, sizeof r->blob.b);
+  uint8_t form = version == REC_VERSION ? FORM_BLOB : store__get_u8(&d);
+  if (form == FORM_INLINE) {
+    r->inlined = true;
+    r->data = store__get_bytes(&d, &n);
+    if (n != r->size)
+      d.bad = true;
+  } else if (form == FORM_BLOB) {
+    store__get_fixed(&d, r->blob.b, sizeof r->blob.b);
+  } else {
+    d.bad = true;
+  }
   if (a != NULL) {
     r->etag = store__get_str(&d, a);
     r->meta = store__get_pairs(&d, a, &r->nmeta);
@@ -340,7 +365,7 @@ int store__obj_replace(change *c, MDB_txn *txn, const ikey *k, MDB_val val, uint
     obj_rec r;
     if (store__obj_rec_decode(&kv, &old, NULL, &r) != 0)
       return store__corrupt(e, "object");
-    int rc = store__change_drop_blob(c, txn, &r.blob, e);
+    int rc = r.inlined ? 0 : store__change_drop_blob(c, txn, &r.blob, e);
     if (rc == 0)
       rc = store__counters_add(s, txn, -1, -(int64_t)r.size, e);
     if (rc != 0)
@@ -351,7 +376,7 @@ int store__obj_replace(change *c, MDB_txn *txn, const ikey *k, MDB_val val, uint
   mrc = mdb_put(txn, s->db_objects, &kv, &val, 0);
   if (mrc != 0)
     return store__lmdb_error(e, mrc, "write an object record");
-  int rc = store__change_ref_blob(c, txn, blob, 'o', e);
+  int rc = blob != NULL ? store__change_ref_blob(c, txn, blob, 'o', e) : 0;
   if (rc == 0)
     rc = store__counters_add(s, txn, 1, (int64_t)size, e);
   return rc;
@@ -405,6 +430,7 @@ void store__obj_out(arena *a, const char *bucket, const obj_rec *r, store_object
   out->nmeta = r->nmeta;
   out->tags = r->tags;
   out->ntags = r->ntags;
+  out->data = NULL;
 }
 
 void store__upload_out(arena *a, const char *bucket, const upload_rec *r, store_upload *out)

@@ -44,7 +44,9 @@ typedef struct obj_rec {
   size_t lkn;             /* its length */
   uint64_t size;          /* bytes */
   int64_t mtime_ms;       /* commit time */
-  blob_id blob;           /* the bytes */
+  bool inlined;           /* the bytes are data, in the record; no blob */
+  blob_id blob;           /* the bytes, when !inlined */
+  const uint8_t *data;    /* the size bytes, when inlined (decode: into v) */
   const char *etag;       /* text; NULL when decoded without an arena */
   str_pair *meta;         /* headers, in order */
   size_t nmeta;
@@ -79,7 +81,9 @@ void store__part_rec_encode(buf *b, const part_rec *r);
 void store__bucket_rec_encode(buf *b, int64_t created_ms);
 
 /* Decoders: 0 or ERR_INTERNAL (corrupt or unknown version). Strings go to
- * a; obj_rec_decode with a == NULL decodes only lk, size, mtime and blob. */
+ * a; obj_rec_decode with a == NULL decodes only lk, size, mtime, inlined,
+ * blob and data. An inline object's data points into v, like lk: copy it
+ * before the transaction ends or v is overwritten. */
 int store__obj_rec_decode(const MDB_val *k, const MDB_val *v, arena *a, obj_rec *r);
 int store__upload_rec_decode(const MDB_val *k, const MDB_val *v, arena *a, upload_rec *r);
 int store__part_rec_decode(const MDB_val *v, arena *a, part_rec *r);
@@ -99,14 +103,16 @@ int store__counters_get(store *s, MDB_txn *txn, uint64_t *objects, uint64_t *byt
 /* The part key: upload id (32 hex) then the number, 4 bytes big-endian. */
 void store__part_key(uint8_t out[36], const char *upload_id, uint32_t number);
 
-/* Inside a change: makes k -> val the object record (blob, size), dropping
- * the blob of the record it replaces and updating the counters. */
+/* Inside a change: makes k -> val the object record (size; blob, or NULL
+ * for an inline object), dropping the blob of the record it replaces (if it
+ * had one) and updating the counters. */
 int store__obj_replace(change *c, MDB_txn *txn, const ikey *k, MDB_val val, uint64_t size,
                 const blob_id *blob, err *e);
 /* Inside a change: deletes every part of an upload, dropping their blobs. */
 int store__parts_delete_all(change *c, MDB_txn *txn, const char *upload_id, err *e);
 
-/* Fills out from a decoded record, copying into a. */
+/* Fills out from a decoded record, copying into a (but not the inline
+ * bytes: out->data is NULL). */
 void store__obj_out(arena *a, const char *bucket, const obj_rec *r, store_object *out);
 /* Fills out from a decoded upload record, copying into a. */
 void store__upload_out(arena *a, const char *bucket, const upload_rec *r, store_upload *out);

@@ -226,7 +226,7 @@ int store_part_commit(store_writer *w, const char *bucket, const char *key,
     w->consumed = true;
     return rc;
   }
-  rc = store__writer_finish(w, e);
+  rc = store__writer_finish(w, true, e);  /* parts always have a blob */
   if (rc != 0)
     return rc;
   part_rec r = {

@@ -11,7 +11,14 @@
  *       naming it. If the open fails with ENOENT an overwrite committed and
  *       unlinked it in between: look again (a newer record exists).
  *   (3) A copy is a new hard link with a fresh blob name, in flight from
- *       link() until its commit returned.
+ *       link() until its commit returned; the copy of an inline object is
+ *       an inline record with the same bytes (no file at all).
+ *   (4) An object committed from a writer is inline exactly when the writer
+ *       never made a blob (blob.c (5)): at most STORE_INLINE_MAX bytes. Its
+ *       change has no blob to sync (change.sync NULL), so the commit's one
+ *       LMDB sync, shared by the batch, is all its durability costs.
+ *   (5) Inline bytes read from a record are copied into the caller's arena
+ *       before the read transaction ends.
  *
  * Start reading at store_object_commit().
  */
@@ -23,6 +30,7 @@
 
 #include "base/hash.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -36,7 +44,8 @@ typedef struct put_arg {
   ikey k;              /* its index key */
   MDB_val val;         /* the encoded record */
   uint64_t size;       /* the object's size */
-  blob_id blob;        /* its bytes */
+  bool inlined;        /* the bytes are in val: no blob */
+  blob_id blob;        /* its bytes, when !inlined */
 } put_arg;
 
 static int apply_put(change *c, MDB_txn *txn, arena *a, err *e)
@@ -44,7 +53,7 @@ static int apply_put(change *c, MDB_txn *txn, arena *a, err *e)
   put_arg *p = c->arg;
   int rc = store__bucket_check(c->s, txn, p->bucket, e);
   if (rc == 0)
-    rc = store__obj_replace(c, txn, &p->k, p->val, p->size, &p->blob, e);
+    rc = store__obj_replace(c, txn, &p->k, p->val, p->size, p->inlined ? NULL : &p->blob, e);
   if (rc == 0)
     rc = store__feed_append(c, txn, &p->note, e);
   return rc;
@@ -59,7 +68,7 @@ static int put_record(store *s, const char *bucket, obj_rec *r, int event, arena
   char *key = strndup((const char *)r->lk, r->lkn);
   if (key == NULL)
     abort();
-  put_arg p = { .bucket = bucket, .size = r->size, .blob = r->blob,
+  put_arg p = { .bucket = bucket, .size = r->size, .inlined = r->inlined, .blob = r->blob,
                 .note = { event, bucket, key, r->size, r->etag, r->mtime_ms } };
   bool lng = store__ikey_make(&p.k, bucket, r->lk, r->lkn);
   buf b;
@@ -68,7 +77,7 @@ static int put_record(store *s, const char *bucket, obj_rec *r, int event, arena
   p.val.mv_size = b.len;
   p.val.mv_data = b.data;
   change c;
-  store__change_init(&c, s, apply_put, &p, &p.blob);
+  store__change_init(&c, s, apply_put, &p, p.inlined ? NULL : &p.blob);
   int rc = store__commit_run(s, &c, e);
   if (rc == 0 && out != NULL && a != NULL) {
     MDB_val kv = store__ikey_val(&p.k);
@@ -101,7 +110,7 @@ int store_object_commit(store_writer *w, const char *bucket, const char *key,
     w->consumed = true;
     return rc;
   }
-  rc = store__writer_finish(w, e);
+  rc = store__writer_finish(w, false, e);
   if (rc != 0)
     return rc;
   char md5hex[33];
@@ -113,7 +122,7 @@ int store_object_commit(store_writer *w, const char *bucket, const char *key,
   }
   obj_rec r = {
     .lk = (const uint8_t *)key, .lkn = strlen(key), .size = w->size, .mtime_ms = store__clock_ms(),
-    .blob = w->id, .etag = etag,
+    .inlined = !w->has_blob, .blob = w->id, .data = w->head, .etag = etag,
     .meta = (str_pair *)meta, .nmeta = nmeta, .tags = (str_pair *)tags, .ntags = ntags,
   };
   rc = put_record(w->s, bucket, &r, STORE_EVENT_PUT, a, out, e);
@@ -166,7 +175,10 @@ int store_object_get(store *s, const char *bucket, const char *key, arena *a,
     obj_rec r;
     rc = lookup(s, txn, bucket, key, a, &r, e);
     int opened = -1;
-    if (rc == 0 && fd != NULL) {
+    const void *data = NULL;
+    if (rc == 0 && fd != NULL && r.inlined) {
+      data = arena_memdup(a, r.data, r.size > 0 ? (size_t)r.size : 1);  /* invariant (5) */
+    } else if (rc == 0 && fd != NULL) {
       char path[BLOB_PATH_MAX];
       store__blob_path(s, &r.blob, path);
       opened = open(path, O_RDONLY | O_CLOEXEC);
@@ -188,11 +200,40 @@ int store_object_get(store *s, const char *bucket, const char *key, arena *a,
     if (rc != 0)
       return rc;
     store__obj_out(a, bucket, &r, out);
+    out->data = data;
     if (fd != NULL)
       *fd = opened;
     return 0;
   }
   return err_set(e, ERR_UNAVAILABLE, "key '%s' in bucket '%s' keeps changing", key, bucket);
+}
+
+int store_object_read(const store_object *o, int fd, uint64_t offset, void *p, size_t n,
+                      size_t *got, err *e)
+{
+  *got = 0;
+  if (offset >= o->size)
+    return 0;
+  if (n > o->size - offset)
+    n = (size_t)(o->size - offset);
+  if (fd < 0) {
+    assert(o->data != NULL);
+    memcpy(p, (const uint8_t *)o->data + offset, n);
+    *got = n;
+    return 0;
+  }
+  for (;;) {
+    ssize_t r = pread(fd, p, n, (off_t)offset);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0) {
+      int saved = errno;
+      return err_set(e, err_from_errno(saved), "cannot read key '%s' in bucket '%s': %s",
+                     o->key, o->bucket, strerror(saved));
+    }
+    *got = (size_t)r;
+    return 0;
+  }
 }
 
 /* ---- delete ---- */
@@ -222,7 +263,7 @@ static int apply_delete(change *c, MDB_txn *txn, arena *a, err *e)
   obj_rec r;
   if (store__obj_rec_decode(&kv, &v, NULL, &r) != 0)
     return store__corrupt(e, "object");
-  rc = store__change_drop_blob(c, txn, &r.blob, e);
+  rc = r.inlined ? 0 : store__change_drop_blob(c, txn, &r.blob, e);
   if (rc == 0)
     rc = store__counters_add(s, txn, -1, -(int64_t)r.size, e);
   if (rc != 0)
@@ -281,7 +322,7 @@ int store_object_copy(store *s, const char *src_bucket, const char *src_key,
   blob_id id;
   memset(&src, 0, sizeof src);
   memset(&id, 0, sizeof id);
-  bool linked = false;
+  bool linked = false;  /* or, for an inline source, its bytes copied */
   blob_id missing;   /* the source blob an earlier attempt could not link */
   bool missed = false;
   for (int attempt = 0; rc == 0 && !linked && attempt < RACE_RETRIES; attempt++) {
@@ -290,7 +331,10 @@ int store_object_copy(store *s, const char *src_bucket, const char *src_key,
     if (rc != 0)
       break;
     rc = lookup(s, txn, src_bucket, src_key, ra, &src, e);
-    if (rc == 0) {
+    if (rc == 0 && src.inlined) {
+      src.data = arena_memdup(ra, src.data, src.size > 0 ? (size_t)src.size : 1);
+      linked = true;
+    } else if (rc == 0) {
       char from[BLOB_PATH_MAX];
       char to[BLOB_PATH_MAX];
       random_bytes(id.b, sizeof id.b);
@@ -320,16 +364,18 @@ int store_object_copy(store *s, const char *src_bucket, const char *src_key,
   if (rc == 0) {
     obj_rec r = {
       .lk = (const uint8_t *)dst_key, .lkn = strlen(dst_key), .size = src.size,
-      .mtime_ms = store__clock_ms(), .blob = id, .etag = src.etag,
+      .mtime_ms = store__clock_ms(), .inlined = src.inlined, .blob = id, .data = src.data,
+      .etag = src.etag,
       .meta = meta != NULL ? (str_pair *)meta : src.meta,
       .nmeta = meta != NULL ? nmeta : src.nmeta,
       .tags = tags != NULL ? (str_pair *)tags : src.tags,
       .ntags = tags != NULL ? ntags : src.ntags,
     };
     rc = put_record(s, dst_bucket, &r, STORE_EVENT_COPY, a, out, e);
-    if (rc != 0)
+    if (rc != 0 && !src.inlined)
       store__blob_unlink(s, &id);
-    store__fly_del(s, &id);
+    if (!src.inlined)
+      store__fly_del(s, &id);
   }
   arena_free(tmp);
   return rc;
@@ -363,6 +409,8 @@ static int apply_tags(change *c, MDB_txn *txn, arena *a, err *e)
   if (store__obj_rec_decode(&kv, &v, a, &r) != 0)
     return store__corrupt(e, "object");
   r.lk = (const uint8_t *)t->key;  /* v's pages may move when we write */
+  if (r.inlined)
+    r.data = arena_memdup(a, r.data, r.size > 0 ? (size_t)r.size : 1);
   r.tags = (str_pair *)t->tags;
   r.ntags = t->ntags;
   buf b;

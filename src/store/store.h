@@ -8,17 +8,24 @@
  *   DIR/blobs/XX/ID     object bytes; ID is 32 hex characters chosen by the
  *                       store, XX its first two; never derived from user keys
  *
+ * Small objects are inline: an object written with store_object_commit (or
+ * copied from such an object) whose size is at most STORE_INLINE_MAX keeps
+ * its bytes in its LMDB record and has no blob. Parts and the objects
+ * multipart uploads make always have a blob.
+ *
  * Durability: a write is acknowledged (the call returns 0) only after its
  * blob is fsync'd, its directory entry fsync'd and the LMDB transaction that
- * references it committed. Concurrent commits are grouped: one committer
- * thread applies every waiting change in one transaction and one sync.
- * Overwrites and deletes switch the index in one commit and unlink the old
- * blob only afterwards; a sweep (at open, and periodically in the background)
+ * references it committed; for an inline object the LMDB commit alone.
+ * Concurrent commits are grouped: one committer thread applies every
+ * waiting change in one transaction and one sync. Overwrites and deletes
+ * switch the index in one commit and unlink the old blob (if it had one)
+ * only afterwards; a sweep (at open, and periodically in the background)
  * removes blobs nothing references.
  *
  * Threads: every function is safe to call from many threads at once.
- * Memory: results are allocated in the caller's arena; object bytes are
- * never held in memory by the store (readers get a file descriptor).
+ * Memory: results are allocated in the caller's arena. Readers get a file
+ * descriptor of a blob, or a copy of an inline object's bytes in their
+ * arena (store_object.data); store_object_read() reads either.
  */
 #ifndef TARN_STORE_STORE_H
 #define TARN_STORE_STORE_H
@@ -39,6 +46,14 @@
 #define STORE_MAX_PART_SIZE (5ull << 30)
 #define STORE_MAX_OBJECT_SIZE (5ull << 40)
 #define STORE_MAX_LIST_KEYS 1000
+/* Objects up to this size are kept inline in their index record: no blob
+ * file, so a small PUT costs only its share of a group commit instead of a
+ * file fsync and a directory fsync of its own. 16 KiB: small configuration,
+ * JSON and log objects fit; a record stays a few LMDB pages (values over
+ * ~2 KiB go to overflow pages, which LMDB allocates as contiguous runs, so
+ * much larger values fragment the map); a writer buffers at most this much
+ * per upload; every inline GET fits the HTTP edge's 64 KiB in-memory path. */
+#define STORE_INLINE_MAX (16u << 10)
 
 typedef struct store store;
 
@@ -59,6 +74,10 @@ typedef struct store_object {
   size_t nmeta;
   str_pair *tags;        /* object tags (key, value), in the order set */
   size_t ntags;
+  const void *data;      /* an inline object's size bytes, copied into the
+                            caller's arena, when store_object_get was asked
+                            for the bytes (fd not NULL; *fd is then -1);
+                            NULL otherwise (blobs, listings, commit results) */
 } store_object;
 
 /* Opens (creating when needed) the store in dir, runs the start-up sweep and
@@ -82,8 +101,11 @@ int store_bucket_list(store *s, arena *a, store_bucket **out, size_t *n, err *e)
 
 /* ---- writing object bytes ---- */
 
-/* A blob being written. Create it, write the bytes, then hand it to one of
- * the commit calls below, or free it to abandon the bytes. */
+/* Object bytes being written. Create a writer, write the bytes, then hand
+ * it to one of the commit calls below, or free it to abandon the bytes.
+ * The first STORE_INLINE_MAX bytes are held in the writer's memory; the
+ * blob file is created only when more arrive (or the bytes become a part),
+ * so an object committed at that size or less never touches blobs/. */
 typedef struct store_writer store_writer;
 
 int store_writer_new(store *s, store_writer **out, err *e);
@@ -91,15 +113,16 @@ int store_writer_write(store_writer *w, const void *p, size_t n, err *e);
 uint64_t store_writer_size(const store_writer *w);
 /* MD5 of everything written so far (the ETag of a single-part object). */
 void store_writer_md5(const store_writer *w, uint8_t out[16]);
-/* Unlinks an uncommitted blob; accepts NULL; returns NULL. A committed
- * writer is simply released. */
+/* Unlinks an uncommitted blob (if one was created); accepts NULL; returns
+ * NULL. A committed writer is simply released. */
 store_writer *store_writer_free(store_writer *w);
 
 /* Commits the written bytes as bucket/key with etag, meta and tags (copied),
- * replacing any current object atomically. Durable when it returns 0. The
- * writer is consumed either way (free it after). out (optional) gets the
- * committed record, allocated in a. Errors: ERR_NO_SUCH_BUCKET,
- * ERR_KEY_TOO_LONG, ERR_METADATA_TOO_LARGE, ERR_IO. */
+ * replacing any current object atomically: inline when they are at most
+ * STORE_INLINE_MAX bytes, else as the writer's blob. Durable when it
+ * returns 0. The writer is consumed either way (free it after). out
+ * (optional) gets the committed record, allocated in a. Errors:
+ * ERR_NO_SUCH_BUCKET, ERR_KEY_TOO_LONG, ERR_METADATA_TOO_LARGE, ERR_IO. */
 int store_object_commit(store_writer *w, const char *bucket, const char *key,
                         const char *etag, const str_pair *meta, size_t nmeta,
                         const str_pair *tags, size_t ntags,
@@ -107,20 +130,32 @@ int store_object_commit(store_writer *w, const char *bucket, const char *key,
 
 /* ---- reading ---- */
 
-/* Looks up bucket/key. When fd is not NULL also opens the object's bytes
- * (read-only, O_CLOEXEC) consistently with the record returned: the caller
- * owns *fd and closes it. Errors: ERR_NO_SUCH_BUCKET, ERR_NO_SUCH_KEY. */
+/* Looks up bucket/key. When fd is not NULL also gives the object's bytes,
+ * consistently with the record returned: for a blob *fd is the blob opened
+ * read-only (O_CLOEXEC), which the caller owns and closes; for an inline
+ * object *fd is -1 and out->data holds a copy of the bytes in a. Read
+ * either with store_object_read(). Errors: ERR_NO_SUCH_BUCKET,
+ * ERR_NO_SUCH_KEY, ERR_IO (a blob the record names is missing). */
 int store_object_get(store *s, const char *bucket, const char *key, arena *a,
                      store_object *out, int *fd, err *e);
+
+/* Reads up to n bytes of an object's content from offset into p, from
+ * o->data when fd is -1, else from fd (both as store_object_get gave them);
+ * *got gets the count: less than n only at the end, 0 past it. Errors:
+ * ERR_IO and the like from pread. */
+int store_object_read(const store_object *o, int fd, uint64_t offset, void *p, size_t n,
+                      size_t *got, err *e);
 
 /* Deletes bucket/key; deleting a missing key succeeds (S3 semantics), a
  * missing bucket is ERR_NO_SUCH_BUCKET. *existed (optional) tells which. */
 int store_object_delete(store *s, const char *bucket, const char *key, bool *existed, err *e);
 
-/* Copies src to dst without copying bytes (blobs are immutable; the copy
- * gets a hard link of its own). When meta is NULL the source's metadata is
- * kept (directive COPY), otherwise replaced by meta (REPLACE). Tags likewise
- * when tags is NULL. The copy gets a new mtime and the source's etag. */
+/* Copies src to dst without copying a blob's bytes (blobs are immutable;
+ * the copy gets a hard link of its own); the copy of an inline object is
+ * inline, its bytes copied into the new record. When meta is NULL the
+ * source's metadata is kept (directive COPY), otherwise replaced by meta
+ * (REPLACE). Tags likewise when tags is NULL. The copy gets a new mtime
+ * and the source's etag. */
 int store_object_copy(store *s, const char *src_bucket, const char *src_key,
                       const char *dst_bucket, const char *dst_key,
                       const str_pair *meta, size_t nmeta,

@@ -4,7 +4,8 @@
  * them, and by store_writer_free; a crash between a commit and those
  * unlinks, or in the middle of a write, leaves files behind. The sweep finds
  * them: at open (nothing is in flight then) and every SWEEP_INTERVAL in the
- * background, for files older than SWEEP_MIN_AGE.
+ * background, for files older than SWEEP_MIN_AGE. Inline objects have no
+ * file (their bytes are in the index record), so the sweep never sees them.
  *
  * Invariants:
  *   (1) Per directory, in this order: list the files, snapshot the in-flight

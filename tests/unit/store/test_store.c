@@ -1,11 +1,13 @@
 /* tests/unit/store/test_store.c -- unit tests of store/: buckets, objects,
- * listings (long keys included), multipart uploads, copies, group commit,
- * reopening, the sweep and abandoned writers.
+ * inline (small) objects, listings (long keys included), multipart uploads,
+ * copies, group commit, reopening, the sweep and abandoned writers.
  *
  * Each test opens a store in a fresh temporary directory and checks what a
- * user would: bytes read back through the descriptor, errors and their
- * messages, files left in DIR/blobs. Expected ETags are computed here with
- * OpenSSL, independently of the store.
+ * user would: bytes read back (through the descriptor, or the inline copy),
+ * errors and their messages, files left in DIR/blobs. Expected ETags are
+ * computed here with OpenSSL, independently of the store. Tests of blob
+ * behaviour (descriptors across overwrites, hard-link copies, the sweep)
+ * use objects of BIG bytes, over STORE_INLINE_MAX.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <lmdb.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -104,25 +107,56 @@ static int put(fixture *f, const char *bucket, const char *key, const char *text
   return put_meta(f, bucket, key, text, strlen(text), NULL, 0, NULL, 0, &e);
 }
 
-/* Reads bucket/key through the descriptor and compares with want. */
-static void check_bytes(fixture *f, const char *bucket, const char *key, const void *want,
+static int put_bytes(fixture *f, const char *bucket, const char *key, const void *p, size_t n)
+{
+  err e = { 0 };
+  return put_meta(f, bucket, key, p, n, NULL, 0, NULL, 0, &e);
+}
+
+/* Objects of BIG bytes have a blob; small ones are inline. */
+#define BIG (STORE_INLINE_MAX + 1000)
+
+/* n bytes that differ with seed (free them). */
+static uint8_t *pattern(size_t n, unsigned seed)
+{
+  uint8_t *p = malloc(n > 0 ? n : 1);
+  for (size_t i = 0; i < n; i++)
+    p[i] = (uint8_t)(i * 31 + seed * 7 + i / 251);
+  return p;
+}
+
+/* Reads bucket/key as a caller of store_object_get would (descriptor or
+ * inline copy, through store_object_read, in uneven pieces) and compares
+ * with want. Returns whether the object was inline. */
+static bool check_bytes(fixture *f, const char *bucket, const char *key, const void *want,
                         size_t n)
 {
   err e = { 0 };
   store_object o;
-  int fd = -1;
+  int fd = -2;
   assert_int_equal(store_object_get(f->s, bucket, key, f->a, &o, &fd, &e), 0);
-  assert_true(fd >= 0);
+  bool inlined = fd < 0;
+  if (inlined) {
+    assert_int_equal(fd, -1);
+    assert_non_null(o.data);
+  } else {
+    assert_null(o.data);
+  }
   assert_int_equal(o.size, n);
   char *got = malloc(n + 1);
   size_t have = 0;
-  ssize_t r;
-  while ((r = read(fd, got + have, n + 1 - have)) > 0)
-    have += (size_t)r;
-  close(fd);
+  size_t r = 0;
+  do {
+    assert_int_equal(store_object_read(&o, fd, have, got + have, 4001, &r, &e), 0);
+    have += r;
+    assert_true(have <= n);
+  } while (r > 0);
+  if (fd >= 0)
+    close(fd);
   assert_int_equal(have, n);
   assert_memory_equal(got, want, n);
   free(got);
+  return inlined;
 }
 
 static void check_text(fixture *f, const char *bucket, const char *key, const char *text)
@@ -220,20 +254,25 @@ static void test_put_get_delete(void **state)
   assert_true(o.mtime_ms > 1600000000000);
 
   /* a reader keeps the old bytes across an overwrite; the old blob goes */
+  uint8_t *b1 = pattern(BIG, 1);
+  uint8_t *b2 = pattern(BIG, 2);
+  assert_int_equal(put_bytes(f, "bkt", "a/b.txt", b1, BIG), 0);
   int old = -1;
   assert_int_equal(store_object_get(f->s, "bkt", "a/b.txt", f->a, &o, &old, &e), 0);
-  assert_int_equal(put(f, "bkt", "a/b.txt", "goodbye!"), 0);
-  char buf[16] = { 0 };
-  assert_int_equal(read(old, buf, sizeof buf), 5);
-  assert_memory_equal(buf, "hello", 5);
+  assert_true(old >= 0);
+  assert_int_equal(put_bytes(f, "bkt", "a/b.txt", b2, BIG), 0);
+  uint8_t *buf = malloc(BIG + 1);
+  assert_int_equal(pread(old, buf, BIG + 1, 0), BIG);
+  assert_memory_equal(buf, b1, BIG);
+  free(buf);
   close(old);
-  check_text(f, "bkt", "a/b.txt", "goodbye!");
+  check_bytes(f, "bkt", "a/b.txt", b2, BIG);
   assert_int_equal(count_blobs(f), 1);
 
   store_stats st;
   store_stats_get(f->s, &st);
   assert_int_equal(st.objects, 1);
-  assert_int_equal(st.bytes, 8);
+  assert_int_equal(st.bytes, BIG);
 
   bool existed = false;
   assert_int_equal(store_object_delete(f->s, "bkt", "a/b.txt", &existed, &e), 0);
@@ -261,14 +300,14 @@ static void test_put_get_delete(void **state)
   longkey[STORE_MAX_KEY] = '\0';
   assert_int_equal(put(f, "bkt", longkey, "x"), 0);
   check_text(f, "bkt", longkey, "x");
-  assert_int_equal(count_blobs(f), 1);
+  assert_int_equal(count_blobs(f), 0);  /* inline */
 
   /* empty object */
   assert_int_equal(put(f, "bkt", "empty", ""), 0);
   check_text(f, "bkt", "empty", "");
 
   /* bytes lost behind the store's back: an error, not a loop */
-  assert_int_equal(put(f, "bkt", "lost", "x"), 0);
+  assert_int_equal(put_bytes(f, "bkt", "lost", b1, BIG), 0);
   for (unsigned i = 0; i < 256; i++) {
     char path[128];
     snprintf(path, sizeof path, "%s/blobs/%02x", f->dir, i);
@@ -282,6 +321,8 @@ static void test_put_get_delete(void **state)
   }
   assert_int_equal(store_object_get(f->s, "bkt", "lost", f->a, &o, &fd, &e), ERR_IO);
   assert_int_equal(store_object_get(f->s, "bkt", "lost", f->a, &o, NULL, &e), 0);
+  free(b1);
+  free(b2);
 }
 
 static void test_meta_tags(void **state)
@@ -329,7 +370,8 @@ static void test_meta_tags(void **state)
   assert_int_equal(put_meta(f, "bkt", "big", "a", 1, huge, 1, NULL, 0, &e),
                    ERR_METADATA_TOO_LARGE);
   free(big);
-  assert_int_equal(count_blobs(f), 1);
+  assert_int_equal(count_blobs(f), 0);
+  check_text(f, "bkt", "k", "abc");  /* inline bytes survive the tag updates */
 }
 
 /* ---- listings ---- */
@@ -753,7 +795,7 @@ static void test_upload_list(void **state)
   store_part_ref ref[] = { { 1, etag } };
   store_object o;
   assert_int_equal(store_upload_complete(f->s, "bkt", k1, id1, ref, 1, NULL, 0, f->a, &o, &e), 0);
-  check_text(f, "bkt", k1, "long");
+  assert_false(check_bytes(f, "bkt", k1, "long", 4));  /* a multipart result is never inline */
   store_upload up;
   assert_int_equal(store_upload_get(f->s, "bkt", k2, id2, f->a, &up, &e), 0);
   assert_string_equal(up.key, k2);
@@ -770,19 +812,20 @@ static void test_copy(void **state)
   assert_int_equal(store_bucket_create(f->s, "dst", &e), 0);
   str_pair meta[] = { { "content-type", "text/plain" } };
   str_pair tags[] = { { "a", "1" } };
-  assert_int_equal(put_meta(f, "src", "k", "payload", 7, meta, 1, tags, 1, &e), 0);
+  uint8_t *payload = pattern(BIG, 3);
+  assert_int_equal(put_meta(f, "src", "k", payload, BIG, meta, 1, tags, 1, &e), 0);
 
   store_object o;
   assert_int_equal(store_object_copy(f->s, "src", "k", "dst", "k2", NULL, 0, NULL, 0, f->a, &o,
                                      &e), 0);
   char want[33];
-  md5_hex("payload", 7, want);
+  md5_hex(payload, BIG, want);
   assert_string_equal(o.etag, want);
   assert_string_equal(o.key, "k2");
   assert_int_equal(o.nmeta, 1);
   assert_int_equal(o.ntags, 1);
-  check_text(f, "dst", "k2", "payload");
-  assert_int_equal(count_blobs(f), 2);
+  assert_false(check_bytes(f, "dst", "k2", payload, BIG));
+  assert_int_equal(count_blobs(f), 2);  /* a hard link of its own */
 
   /* same key, metadata replaced */
   str_pair meta2[] = { { "content-type", "application/json" }, { "x-amz-meta-v", "2" } };
@@ -793,12 +836,12 @@ static void test_copy(void **state)
   assert_string_equal(o.meta[0].value, "application/json");
   assert_int_equal(o.ntags, 1);
   assert_string_equal(o.etag, want);
-  check_text(f, "src", "k", "payload");
+  check_bytes(f, "src", "k", payload, BIG);
   assert_int_equal(count_blobs(f), 2);
 
   /* the source can go; the copy stays */
   assert_int_equal(store_object_delete(f->s, "src", "k", NULL, &e), 0);
-  check_text(f, "dst", "k2", "payload");
+  check_bytes(f, "dst", "k2", payload, BIG);
 
   assert_int_equal(store_object_copy(f->s, "src", "k", "dst", "k3", NULL, 0, NULL, 0, f->a, &o,
                                      &e), ERR_NO_SUCH_KEY);
@@ -808,12 +851,326 @@ static void test_copy(void **state)
   store_stats st;
   store_stats_get(f->s, &st);
   assert_int_equal(st.objects, 1);
+  free(payload);
+}
+
+/* ---- inline objects ---- */
+
+static void check_stats(fixture *f, uint64_t objects, uint64_t bytes)
+{
+  store_stats st;
+  store_stats_get(f->s, &st);
+  assert_int_equal(st.objects, objects);
+  assert_int_equal(st.bytes, bytes);
+}
+
+static void test_inline(void **state)
+{
+  fixture *f = *state;
+  err e = { 0 };
+  assert_int_equal(store_bucket_create(f->s, "bkt", &e), 0);
+
+  /* a small object: no file, the bytes come back with the record */
+  str_pair meta[] = { { "content-type", "text/plain" } };
+  assert_int_equal(put_meta(f, "bkt", "small", "tiny text", 9, meta, 1, NULL, 0, &e), 0);
+  assert_int_equal(count_blobs(f), 0);
+  store_object o;
+  int fd = -2;
+  assert_int_equal(store_object_get(f->s, "bkt", "small", f->a, &o, &fd, &e), 0);
+  assert_int_equal(fd, -1);
+  assert_int_equal(o.size, 9);
+  assert_memory_equal(o.data, "tiny text", 9);
+  char want[33];
+  md5_hex("tiny text", 9, want);
+  assert_string_equal(o.etag, want);
+  assert_string_equal(o.meta[0].value, "text/plain");
+  char part[8];
+  size_t got = 0;
+  assert_int_equal(store_object_read(&o, fd, 5, part, sizeof part, &got, &e), 0);
+  assert_int_equal(got, 4);
+  assert_memory_equal(part, "text", 4);
+  assert_int_equal(store_object_read(&o, fd, 9, part, sizeof part, &got, &e), 0);
+  assert_int_equal(got, 0);
+  assert_int_equal(store_object_get(f->s, "bkt", "small", f->a, &o, NULL, &e), 0);
+  assert_null(o.data);  /* bytes only when asked for */
+  check_stats(f, 1, 9);
+
+  /* the boundary: STORE_INLINE_MAX bytes are inline, one more is a blob */
+  uint8_t *edge = pattern(STORE_INLINE_MAX + 1, 7);
+  assert_int_equal(put_bytes(f, "bkt", "edge", edge, STORE_INLINE_MAX), 0);
+  assert_true(check_bytes(f, "bkt", "edge", edge, STORE_INLINE_MAX));
+  assert_int_equal(count_blobs(f), 0);
+  assert_int_equal(put_bytes(f, "bkt", "over", edge, STORE_INLINE_MAX + 1), 0);
+  assert_false(check_bytes(f, "bkt", "over", edge, STORE_INLINE_MAX + 1));
+  assert_int_equal(count_blobs(f), 1);
+  assert_int_equal(put(f, "bkt", "empty", ""), 0);
+  assert_true(check_bytes(f, "bkt", "empty", "", 0));
+  check_stats(f, 4, 9 + 2 * STORE_INLINE_MAX + 1);
+
+  /* overwrite inline -> blob, then blob -> inline: the blob goes after the commit */
+  uint8_t *big = pattern(BIG, 8);
+  assert_int_equal(put_bytes(f, "bkt", "small", big, BIG), 0);
+  assert_false(check_bytes(f, "bkt", "small", big, BIG));
+  assert_int_equal(count_blobs(f), 2);
+  check_stats(f, 4, BIG + 2 * STORE_INLINE_MAX + 1);
+  int old = -1;
+  assert_int_equal(store_object_get(f->s, "bkt", "small", f->a, &o, &old, &e), 0);
+  assert_int_equal(put(f, "bkt", "small", "small again"), 0);
+  assert_true(check_bytes(f, "bkt", "small", "small again", 11));
+  assert_int_equal(count_blobs(f), 1);
+  uint8_t *buf = malloc(BIG);
+  assert_int_equal(pread(old, buf, BIG, 0), BIG);  /* an open reader keeps its bytes */
+  assert_memory_equal(buf, big, BIG);
+  free(buf);
+  close(old);
+  check_stats(f, 4, 11 + 2 * STORE_INLINE_MAX + 1);
+  /* inline -> inline */
+  assert_int_equal(put(f, "bkt", "small", "v3"), 0);
+  assert_true(check_bytes(f, "bkt", "small", "v3", 2));
+  check_stats(f, 4, 2 + 2 * STORE_INLINE_MAX + 1);
+
+  /* a listing shows inline objects like the others */
+  store_list_params lp = { .max_keys = 100 };
+  store_list_result res;
+  assert_int_equal(store_object_list(f->s, "bkt", &lp, f->a, &res, &e), 0);
+  assert_int_equal(res.nobjects, 4);
+  assert_string_equal(res.objects[0].key, "edge");
+  assert_int_equal(res.objects[0].size, STORE_INLINE_MAX);
+  assert_string_equal(res.objects[2].key, "over");
+  assert_int_equal(res.objects[2].size, STORE_INLINE_MAX + 1);
+  assert_string_equal(res.objects[3].key, "small");
+  assert_int_equal(res.objects[3].size, 2);
+  md5_hex("v3", 2, want);
+  assert_string_equal(res.objects[3].etag, want);
+  for (size_t i = 0; i < res.nobjects; i++)
+    assert_null(res.objects[i].data);
+
+  /* delete */
+  bool existed = false;
+  assert_int_equal(store_object_delete(f->s, "bkt", "small", &existed, &e), 0);
+  assert_true(existed);
+  assert_int_equal(store_object_get(f->s, "bkt", "small", f->a, &o, &fd, &e), ERR_NO_SUCH_KEY);
+  assert_int_equal(store_object_delete(f->s, "bkt", "edge", &existed, &e), 0);
+  assert_int_equal(store_object_delete(f->s, "bkt", "empty", &existed, &e), 0);
+  assert_int_equal(count_blobs(f), 1);
+  check_stats(f, 1, STORE_INLINE_MAX + 1);
+  assert_int_equal(store_object_delete(f->s, "bkt", "over", &existed, &e), 0);
+  assert_int_equal(count_blobs(f), 0);
+  check_stats(f, 0, 0);
+  free(edge);
+  free(big);
+}
+
+/* A writer keeps the head in memory and makes its blob only when the bytes
+ * outgrow it, writing the head first. */
+static void test_inline_threshold(void **state)
+{
+  fixture *f = *state;
+  err e = { 0 };
+  assert_int_equal(store_bucket_create(f->s, "bkt", &e), 0);
+  uint8_t *p = pattern(3 * STORE_INLINE_MAX, 9);
+
+  /* many small writes up to exactly the limit: inline */
+  store_writer *w = NULL;
+  assert_int_equal(store_writer_new(f->s, &w, &e), 0);
+  for (size_t off = 0; off < STORE_INLINE_MAX; off += 1000) {
+    size_t n = STORE_INLINE_MAX - off < 1000 ? STORE_INLINE_MAX - off : 1000;
+    assert_int_equal(store_writer_write(w, p + off, n, &e), 0);
+  }
+  assert_int_equal(count_blobs(f), 0);
+  assert_int_equal(store_object_commit(w, "bkt", "at", NULL, NULL, 0, NULL, 0, NULL, NULL, &e), 0);
+  w = store_writer_free(w);
+  assert_true(check_bytes(f, "bkt", "at", p, STORE_INLINE_MAX));
+
+  /* crossing the limit mid-stream: 10,000 bytes in memory, then a write
+     that does not fit makes the blob with the whole prefix */
+  assert_int_equal(store_writer_new(f->s, &w, &e), 0);
+  assert_int_equal(store_writer_write(w, p, 10000, &e), 0);
+  assert_int_equal(count_blobs(f), 0);
+  assert_int_equal(store_writer_write(w, p + 10000, 10000, &e), 0);
+  assert_int_equal(count_blobs(f), 1);
+  assert_int_equal(store_writer_write(w, p + 20000, 3 * STORE_INLINE_MAX - 20000, &e), 0);
+  uint8_t md5[16];
+  store_writer_md5(w, md5);
+  char hex[33];
+  for (int i = 0; i < 16; i++)
+    snprintf(hex + 2 * i, 3, "%02x", md5[i]);
+  char want[33];
+  md5_hex(p, 3 * STORE_INLINE_MAX, want);
+  assert_string_equal(hex, want);
+  store_object o;
+  assert_int_equal(store_object_commit(w, "bkt", "crossed", NULL, NULL, 0, NULL, 0, f->a, &o,
+                                       &e), 0);
+  w = store_writer_free(w);
+  assert_string_equal(o.etag, want);
+  assert_false(check_bytes(f, "bkt", "crossed", p, 3 * STORE_INLINE_MAX));
+  assert_int_equal(count_blobs(f), 1);
+
+  /* the limit plus one byte, the extra byte alone */
+  assert_int_equal(store_writer_new(f->s, &w, &e), 0);
+  assert_int_equal(store_writer_write(w, p, STORE_INLINE_MAX, &e), 0);
+  assert_int_equal(store_writer_write(w, p + STORE_INLINE_MAX, 1, &e), 0);
+  assert_int_equal(store_object_commit(w, "bkt", "plus1", NULL, NULL, 0, NULL, 0, NULL, NULL, &e),
+                   0);
+  w = store_writer_free(w);
+  assert_false(check_bytes(f, "bkt", "plus1", p, STORE_INLINE_MAX + 1));
+  assert_int_equal(count_blobs(f), 2);
+
+  /* abandoned writers leave nothing, with or without a blob */
+  assert_int_equal(store_writer_new(f->s, &w, &e), 0);
+  assert_int_equal(store_writer_write(w, p, 100, &e), 0);
+  w = store_writer_free(w);
+  assert_int_equal(store_writer_new(f->s, &w, &e), 0);
+  assert_int_equal(store_writer_write(w, p, BIG, &e), 0);
+  assert_int_equal(count_blobs(f), 3);
+  w = store_writer_free(w);
+  assert_int_equal(count_blobs(f), 2);
+  free(p);
+}
+
+static void test_inline_copy(void **state)
+{
+  fixture *f = *state;
+  err e = { 0 };
+  assert_int_equal(store_bucket_create(f->s, "src", &e), 0);
+  assert_int_equal(store_bucket_create(f->s, "dst", &e), 0);
+  str_pair meta[] = { { "content-type", "text/plain" } };
+  str_pair tags[] = { { "a", "1" } };
+  assert_int_equal(put_meta(f, "src", "k", "payload", 7, meta, 1, tags, 1, &e), 0);
+
+  store_object o;
+  assert_int_equal(store_object_copy(f->s, "src", "k", "dst", "k2", NULL, 0, NULL, 0, f->a, &o,
+                                     &e), 0);
+  char want[33];
+  md5_hex("payload", 7, want);
+  assert_string_equal(o.etag, want);
+  assert_int_equal(o.size, 7);
+  assert_int_equal(o.nmeta, 1);
+  assert_int_equal(o.ntags, 1);
+  assert_true(check_bytes(f, "dst", "k2", "payload", 7));
+  assert_int_equal(count_blobs(f), 0);
+  check_stats(f, 2, 14);
+
+  /* onto itself with new metadata; then new tags: the bytes stay */
+  str_pair meta2[] = { { "content-type", "application/json" } };
+  assert_int_equal(store_object_copy(f->s, "src", "k", "src", "k", meta2, 1, NULL, 0, f->a, &o,
+                                     &e), 0);
+  str_pair tags2[] = { { "b", "2" } };
+  assert_int_equal(store_object_tags_set(f->s, "src", "k", tags2, 1, &e), 0);
+  assert_int_equal(store_object_get(f->s, "src", "k", f->a, &o, NULL, &e), 0);
+  assert_string_equal(o.meta[0].value, "application/json");
+  assert_string_equal(o.tags[0].name, "b");
+  assert_true(check_bytes(f, "src", "k", "payload", 7));
+  check_stats(f, 2, 14);
+
+  /* the source goes, the copy stays; a copy over a blob drops the blob */
+  assert_int_equal(store_object_delete(f->s, "src", "k", NULL, &e), 0);
+  assert_true(check_bytes(f, "dst", "k2", "payload", 7));
+  uint8_t *big = pattern(BIG, 10);
+  assert_int_equal(put_bytes(f, "dst", "k3", big, BIG), 0);
+  assert_int_equal(count_blobs(f), 1);
+  assert_int_equal(store_object_copy(f->s, "dst", "k2", "dst", "k3", NULL, 0, NULL, 0, f->a, &o,
+                                     &e), 0);
+  assert_true(check_bytes(f, "dst", "k3", "payload", 7));
+  assert_int_equal(count_blobs(f), 0);
+  check_stats(f, 2, 14);
+  free(big);
+
+  reopen(f);
+  assert_true(check_bytes(f, "dst", "k2", "payload", 7));
+  assert_true(check_bytes(f, "dst", "k3", "payload", 7));
+  check_stats(f, 2, 14);
+}
+
+/* A data directory written before inline objects existed: its object
+ * records are version 1 (version byte, key, size, mtime, blob id, etag,
+ * meta, tags; index.c) and still read after an upgrade. The record is
+ * written here with LMDB directly, as the old store wrote it. */
+static void test_old_records(void **state)
+{
+  fixture *f = *state;
+  err e = { 0 };
+  assert_int_equal(store_bucket_create(f->s, "bkt", &e), 0);
+  f->s = store_close(f->s);
+
+  const char *id = "5a0123456789abcdef0123456789abcd";
+  char path[160];
+  snprintf(path, sizeof path, "%s/blobs/%.2s/%s", f->dir, id, id);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, "old bytes", 9), 9);
+  close(fd);
+  uint8_t blob[16];
+  for (int i = 0; i < 16; i++)
+    assert_int_equal(sscanf(id + 2 * i, "%2hhx", &blob[i]), 1);
+
+  uint8_t rec[64];
+  size_t n = 0;
+  rec[n++] = 1;        /* version */
+  rec[n++] = 0;        /* short-form key: none in the record */
+  rec[n++] = 9;        /* size */
+  rec[n++] = 0;        /* mtime 0 */
+  memcpy(rec + n, blob, 16);
+  n += 16;
+  rec[n++] = 3;        /* etag */
+  memcpy(rec + n, "abc", 3);
+  n += 3;
+  rec[n++] = 0;        /* no meta */
+  rec[n++] = 0;        /* no tags */
+
+  MDB_env *env = NULL;
+  MDB_txn *txn = NULL;
+  MDB_dbi objects;
+  MDB_dbi blobs;
+  MDB_dbi counters;
+  char meta[128];
+  snprintf(meta, sizeof meta, "%s/meta", f->dir);
+  assert_int_equal(mdb_env_create(&env), 0);
+  assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+  assert_int_equal(mdb_env_set_mapsize(env, 64ull << 30), 0);
+  assert_int_equal(mdb_env_open(env, meta, 0, 0600), 0);
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "objects", 0, &objects), 0);
+  assert_int_equal(mdb_dbi_open(txn, "blobs", 0, &blobs), 0);
+  MDB_val k = { 7, "bkt\0old" };
+  MDB_val v = { n, rec };
+  assert_int_equal(mdb_put(txn, objects, &k, &v, 0), 0);
+  MDB_val bk = { 16, blob };
+  MDB_val bv = { 1, "o" };
+  assert_int_equal(mdb_put(txn, blobs, &bk, &bv, 0), 0);
+  assert_int_equal(mdb_dbi_open(txn, "counters", 0, &counters), 0);
+  uint8_t one[8] = { 1 };   /* 8 bytes little-endian */
+  uint8_t nine[8] = { 9 };
+  MDB_val ck = { 7, "objects" };
+  MDB_val cv = { 8, one };
+  assert_int_equal(mdb_put(txn, counters, &ck, &cv, 0), 0);
+  ck = (MDB_val){ 5, "bytes" };
+  cv = (MDB_val){ 8, nine };
+  assert_int_equal(mdb_put(txn, counters, &ck, &cv, 0), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+
+  reopen(f);
+  assert_false(check_bytes(f, "bkt", "old", "old bytes", 9));
+  store_object o;
+  assert_int_equal(store_object_get(f->s, "bkt", "old", f->a, &o, NULL, &e), 0);
+  assert_string_equal(o.etag, "abc");
+  /* tags rewrite the record in the new form; an inline overwrite drops the blob */
+  str_pair tags[] = { { "t", "1" } };
+  assert_int_equal(store_object_tags_set(f->s, "bkt", "old", tags, 1, &e), 0);
+  assert_false(check_bytes(f, "bkt", "old", "old bytes", 9));
+  assert_int_equal(count_blobs(f), 1);
+  assert_int_equal(put(f, "bkt", "old", "new"), 0);
+  assert_true(check_bytes(f, "bkt", "old", "new", 3));
+  assert_int_equal(count_blobs(f), 0);
+  check_stats(f, 1, 3);
 }
 
 /* ---- group commit ---- */
 
 typedef struct worker {
   fixture *f;
+  const char *pad;         /* BIG bytes of 'x' */
   int index;
   int failures;            /* unexpected results */
   pthread_barrier_t *go;
@@ -829,8 +1186,12 @@ static void *worker_main(void *arg)
     char key[32];
     snprintf(key, sizeof key, "t%d/k%d", w->index, i);
     err e = { 0 };
+    /* even threads write inline objects (the key), odd ones blobs (the
+       key, then BIG - strlen(key) bytes of 'x') */
     store_writer *wr = NULL;
     if (store_writer_new(w->f->s, &wr, &e) != 0 || store_writer_write(wr, key, strlen(key), &e))
+      w->failures++;
+    if (w->index % 2 == 1 && store_writer_write(wr, w->pad, BIG - strlen(key), &e) != 0)
       w->failures++;
     /* odd threads also aim at a missing bucket: that change fails alone */
     if (w->index % 2 == 1 && i % 5 == 0) {
@@ -859,8 +1220,10 @@ static void test_concurrent(void **state)
   pthread_barrier_init(&go, NULL, THREADS);
   pthread_t th[THREADS];
   worker ws[THREADS];
+  char *pad = malloc(BIG);
+  memset(pad, 'x', BIG);
   for (int i = 0; i < THREADS; i++) {
-    ws[i] = (worker){ .f = f, .index = i, .go = &go };
+    ws[i] = (worker){ .f = f, .pad = pad, .index = i, .go = &go };
     assert_int_equal(pthread_create(&th[i], NULL, worker_main, &ws[i]), 0);
   }
   for (int i = 0; i < THREADS; i++) {
@@ -876,8 +1239,12 @@ static void test_concurrent(void **state)
   uint64_t commits = st.commits - before.commits;
   assert_int_equal(changes, THREADS * PUTS);
   assert_true(commits < changes);
-  assert_int_equal(count_blobs(f), THREADS * PUTS);
-  check_text(f, "bkt", "t7/k24", "t7/k24");
+  assert_int_equal(count_blobs(f), THREADS / 2 * PUTS);
+  assert_int_equal(st.bytes, THREADS / 2 * PUTS * (uint64_t)BIG + 4 * (10 * 5 + 15 * 6));
+  assert_true(check_bytes(f, "bkt", "t6/k24", "t6/k24", 6));
+  memcpy(pad, "t7/k24", 6);
+  assert_false(check_bytes(f, "bkt", "t7/k24", pad, BIG));
+  free(pad);
 }
 
 /* ---- durability across close, sweep, abandoned writers ---- */
@@ -890,14 +1257,18 @@ static void test_reopen(void **state)
   str_pair meta[] = { { "content-type", "text/html" } };
   assert_int_equal(put_meta(f, "bkt", "index.html", "<p>hi</p>", 9, meta, 1, NULL, 0, &e), 0);
   assert_int_equal(put(f, "bkt", "other", "1234"), 0);
+  uint8_t *big = pattern(BIG, 4);
+  assert_int_equal(put_bytes(f, "bkt", "big", big, BIG), 0);
   const char *id = NULL;
   assert_int_equal(store_upload_create(f->s, "bkt", "up", NULL, 0, NULL, 0, f->a, &id, &e), 0);
   uint8_t md5[16];
   upload_part(f, "up", id, 1, "part", 4, md5);
 
   reopen(f);
-  check_text(f, "bkt", "index.html", "<p>hi</p>");
-  check_text(f, "bkt", "other", "1234");
+  assert_true(check_bytes(f, "bkt", "index.html", "<p>hi</p>", 9));  /* inline bytes kept */
+  assert_true(check_bytes(f, "bkt", "other", "1234", 4));
+  assert_false(check_bytes(f, "bkt", "big", big, BIG));
+  free(big);
   store_object o;
   assert_int_equal(store_object_get(f->s, "bkt", "index.html", f->a, &o, NULL, &e), 0);
   assert_string_equal(o.meta[0].value, "text/html");
@@ -912,10 +1283,10 @@ static void test_reopen(void **state)
   store_stats st;
   store_stats_get(f->s, &st);
   assert_int_equal(st.buckets, 1);
-  assert_int_equal(st.objects, 2);
-  assert_int_equal(st.bytes, 13);
+  assert_int_equal(st.objects, 3);
+  assert_int_equal(st.bytes, 13 + BIG);
   assert_int_equal(st.swept_blobs, 0);  /* nothing was garbage */
-  assert_int_equal(count_blobs(f), 3);
+  assert_int_equal(count_blobs(f), 2);  /* "big" and the part */
 }
 
 static void make_orphan(const fixture *f, const char *name)
@@ -933,7 +1304,9 @@ static void test_sweep(void **state)
   fixture *f = *state;
   err e = { 0 };
   assert_int_equal(store_bucket_create(f->s, "bkt", &e), 0);
-  assert_int_equal(put(f, "bkt", "keep", "kept"), 0);
+  uint8_t *kept = pattern(BIG, 5);
+  assert_int_equal(put_bytes(f, "bkt", "keep", kept, BIG), 0);
+  assert_int_equal(put(f, "bkt", "small", "inline"), 0);  /* no file: nothing to sweep */
   const char *id = NULL;
   assert_int_equal(store_upload_create(f->s, "bkt", "up", NULL, 0, NULL, 0, f->a, &id, &e), 0);
   uint8_t md5[16];
@@ -945,7 +1318,8 @@ static void test_sweep(void **state)
   assert_int_equal(count_blobs(f), 3);
   assert_int_equal(store_sweep(f->s, 0, &e), 1);
   assert_int_equal(count_blobs(f), 2);
-  check_text(f, "bkt", "keep", "kept");
+  check_bytes(f, "bkt", "keep", kept, BIG);
+  check_text(f, "bkt", "small", "inline");
   store_stats st;
   store_stats_get(f->s, &st);
   assert_int_equal(st.swept_blobs, 1);
@@ -957,7 +1331,9 @@ static void test_sweep(void **state)
   assert_int_equal(count_blobs(f), 2);
   store_stats_get(f->s, &st);
   assert_int_equal(st.swept_blobs, 1);
-  check_text(f, "bkt", "keep", "kept");
+  check_bytes(f, "bkt", "keep", kept, BIG);
+  check_text(f, "bkt", "small", "inline");
+  free(kept);
   store_part *parts = NULL;
   size_t n = 0;
   bool trunc = false;
@@ -974,6 +1350,11 @@ static void test_writer_free(void **state)
   assert_int_equal(store_writer_new(f->s, &w, &e), 0);
   assert_int_equal(store_writer_write(w, "abandoned", 9, &e), 0);
   assert_int_equal(store_writer_size(w), 9);
+  assert_int_equal(count_blobs(f), 0);  /* still in memory */
+  uint8_t *more = pattern(BIG, 6);
+  assert_int_equal(store_writer_write(w, more, BIG, &e), 0);
+  free(more);
+  assert_int_equal(store_writer_size(w), 9 + BIG);
   uint8_t md5[16];
   store_writer_md5(w, md5);
   assert_int_equal(count_blobs(f), 1);
@@ -997,6 +1378,10 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_multipart, setup, teardown),
     cmocka_unit_test_setup_teardown(test_upload_list, setup, teardown),
     cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_inline, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_inline_threshold, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_inline_copy, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_old_records, setup, teardown),
     cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
     cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
