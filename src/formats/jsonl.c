@@ -5,9 +5,26 @@
  * bytes. The scanner validates the structure of the top-level object and
  * skips nested values by depth counting.
  *
+ * Two paths over each line. The fast one (fast_line) parses the line in
+ * one pass without finding its end first: strings, literals and the key
+ * checks go 16 bytes at a time (SSE2: the next quote, backslash or
+ * newline; the next , } ] or byte <= 0x20), a key of up to 30 bytes is
+ * recognized by one or two 16-byte compares against the raw key seen at
+ * the same position of the previous line (the per-position key cache;
+ * longer keys by length and memcmp), and values are stored as
+ * spans only for the keys the query uses; no allocation. Whatever it does
+ * not handle (escaped keys, a newline inside a value, stray control bytes,
+ * the last 16 bytes of the object, any error) sends the line to the
+ * validating parser (parse_line), so errors and edge cases are exactly
+ * those of the one parser; tests/unit/formats checks both paths agree.
+ *
  * Invariants:
  *   (1) Every '\n' ends a record; blank lines are not records.
- *   (2) The scanner never reads outside [base, end) (a line end bounds it).
+ *   (2) The scanner never reads outside [base, end): parse_line stops at
+ *       the line end, the fast path's 16-byte loads only where 16 bytes
+ *       remain before end (a load may cross the line end, never the object's).
+ *   (3) The fast path accepts only lines parse_line accepts, with the same
+ *       spans.
  *
  * Start reading at jsonl_tokenize().
  */
@@ -335,10 +352,12 @@ void jsonl_sample_types(const jsonl_schema *sc, const char *p, size_t n, bool mi
 #define KEY_CACHE_LEN 48
 
 /* what the key at a position of a line meant last time: lines of JSON
- * usually repeat their keys in the same order, so one memcmp decides */
+ * usually repeat their keys in the same order, so one compare decides */
 typedef struct key_slot {
-  uint32_t len;          /* 0: empty */
+  uint32_t len;          /* UINT32_MAX: empty */
   int k;                 /* needed column, or -1 */
+  uint32_t pmask;        /* fast path: the bytes of pat to compare (0: none) */
+  char pat[32];          /* fast path: '"' key '"' as it appears raw */
   char text[KEY_CACHE_LEN];
 } key_slot;
 
@@ -362,6 +381,24 @@ static int find_col(tok_ctx *t, const char *key, size_t keylen)
   return -1;
 }
 
+/* remembers that key (unescaped) at field position ks means column k */
+static void slot_set(key_slot *ks, const char *key, size_t keylen, int k)
+{
+  ks->len = (uint32_t)keylen;
+  ks->k = k;
+  memcpy(ks->text, key, keylen);
+  /* the raw pattern is exact only for keys a JSON text spells as they are */
+  ks->pmask = 0;
+  if (keylen + 2 <= sizeof ks->pat && memchr(key, '\\', keylen) == NULL &&
+      memchr(key, '"', keylen) == NULL && memchr(key, '\n', keylen) == NULL) {
+    memset(ks->pat, 0, sizeof ks->pat);
+    ks->pat[0] = '"';
+    memcpy(ks->pat + 1, key, keylen);
+    ks->pat[keylen + 1] = '"';
+    ks->pmask = (uint32_t)((1ull << (keylen + 2)) - 1);
+  }
+}
+
 static void tok_field(void *ctx, const char *key, size_t keylen, bool kesc, const char *v,
                       size_t vn, uint32_t flags)
 {
@@ -375,16 +412,11 @@ static void tok_field(void *ctx, const char *key, size_t keylen, bool kesc, cons
   int k;
   if (fi < KEY_CACHE && keylen < KEY_CACHE_LEN) {
     key_slot *ks = &t->cache[fi];
-    bool same = ks->len == keylen;
-    for (size_t i = 0; same && i < keylen; i++)
-      same = ks->text[i] == key[i];
-    if (same) {
+    if (ks->len == keylen && memcmp(ks->text, key, keylen) == 0) {
       k = ks->k;
     } else {
       k = find_col(t, key, keylen);
-      ks->len = (uint32_t)keylen;
-      ks->k = k;
-      memcpy(ks->text, key, keylen);
+      slot_set(ks, key, keylen, k);
     }
   } else {
     k = find_col(t, key, keylen);
@@ -407,6 +439,260 @@ static void ignore_field(void *ctx, const char *key, size_t keylen, bool kesc, c
   (void)v;
   (void)vn;
   (void)flags;
+}
+
+/* ---- the fast path ----
+ *
+ * One line at a time without looking for its end first: the parse finds
+ * it. Bounded by the object's end (e), not the line's, so every scan also
+ * stops at '\n'; anything unusual (a newline inside a value, an escaped
+ * key, a control byte where a literal could end, the last 16 bytes of the
+ * object) returns NULL and the line is read again by parse_line, which
+ * then accepts it or reports the error exactly as before. So the fast path
+ * only ever accepts lines parse_line accepts, with the same spans. */
+
+static inline bool is_ws(char c)
+{
+  return c == ' ' || c == '\t' || c == '\r';
+}
+
+#ifdef __SSE2__
+static inline unsigned load_mask(__m128i v, __m128i a, __m128i b, __m128i c)
+{
+  return (unsigned)_mm_movemask_epi8(_mm_or_si128(
+      _mm_or_si128(_mm_cmpeq_epi8(v, a), _mm_cmpeq_epi8(v, b)), _mm_cmpeq_epi8(v, c)));
+}
+#endif
+
+/* p just past an opening quote: one past the closing quote, or NULL (a
+ * newline or the end first); *flags gets SPAN_ESCAPED for a backslash */
+static inline const char *fast_string(const char *p, const char *e, uint32_t *flags)
+{
+  for (;;) {
+#ifdef __SSE2__
+    const __m128i vq = _mm_set1_epi8('"');
+    const __m128i vb = _mm_set1_epi8('\\');
+    const __m128i vn = _mm_set1_epi8('\n');
+    for (;;) {
+      if (e - p < 16)
+        goto tail;
+      unsigned m = load_mask(_mm_loadu_si128((const __m128i *)(const void *)p), vq, vb, vn);
+      if (m != 0) {
+        p += __builtin_ctz(m);
+        break;
+      }
+      p += 16;
+    }
+#else
+    goto tail;
+#endif
+    if (*p == '"')
+      return p + 1;
+    if (*p == '\n')
+      return NULL;
+    /* a backslash escapes the next byte (not a newline: parse_line's error) */
+    *flags |= SPAN_ESCAPED;
+    if (e - p < 2 || p[1] == '\n')
+      return NULL;
+    p += 2;
+    continue;
+  tail:
+    while (p < e && *p != '"' && *p != '\\' && *p != '\n')
+      p++;
+    if (p >= e || *p == '\n')
+      return NULL;
+    if (*p == '"')
+      return p + 1;
+    *flags |= SPAN_ESCAPED;
+    if (e - p < 2 || p[1] == '\n')
+      return NULL;
+    p += 2;
+  }
+}
+
+/* p at a literal's first byte (not '"', '{', '['): one past it, or NULL
+ * (empty, or it ends at a byte parse_line would read differently) */
+static inline const char *fast_literal(const char *p, const char *e)
+{
+  const char *s = p;
+#ifdef __SSE2__
+  const __m128i vc = _mm_set1_epi8(',');
+  const __m128i vr = _mm_set1_epi8('}');
+  const __m128i vk = _mm_set1_epi8(']');
+  const __m128i v20 = _mm_set1_epi8(0x20);
+  while (e - p >= 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    /* , } ] and every byte <= 0x20 (space, tab, CR, LF, other controls) */
+    unsigned m = load_mask(v, vc, vr, vk) |
+                 (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, v20), v));
+    if (m != 0) {
+      p += __builtin_ctz(m);
+      goto found;
+    }
+    p += 16;
+  }
+#endif
+  while (p < e && *p != ',' && *p != '}' && *p != ']' && (unsigned char)*p > 0x20)
+    p++;
+  if (p >= e)
+    return NULL;
+#ifdef __SSE2__
+found:
+#endif
+  if ((unsigned char)*p < 0x20 && *p != '\t' && *p != '\r' && *p != '\n')
+    return NULL;   /* another control byte: parse_line keeps it in the literal */
+  return p == s ? NULL : p;
+}
+
+/* p at '{' or '[': one past the matching close, or NULL */
+static const char *fast_nested(const char *p, const char *e)
+{
+  int depth = 0;
+  while (p < e) {
+    char c = *p;
+    if (c == '"') {
+      uint32_t f = 0;
+      p = fast_string(p + 1, e, &f);
+      if (p == NULL)
+        return NULL;
+      continue;
+    }
+    if (c == '\n')
+      return NULL;
+    if (c == '{' || c == '[') {
+      depth++;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0)
+        return p + 1;
+    }
+    p++;
+  }
+  return NULL;
+}
+
+static inline const char *fast_ws(const char *p, const char *e)
+{
+  while (p < e && is_ws(*p))
+    p++;
+  return p;
+}
+
+/* p at the '{' of a line: the line's end ('\n' or e) once every member of
+ * the object has been stored into row t->row's spans, or NULL */
+static const char *fast_line(tok_ctx *t, const char *p, const char *e)
+{
+  fspan **spans = t->spans;
+  int row = t->row;
+  p = fast_ws(p + 1, e);
+  if (p < e && *p == '}')
+    goto close;
+  for (int fi = 0;; fi++) {
+    if (p >= e || *p != '"')
+      return NULL;
+    int k;
+    const char *q = NULL;
+    key_slot *ks = fi < KEY_CACHE ? &t->cache[fi] : NULL;
+#ifdef __SSE2__
+    if (ks != NULL && ks->pmask != 0 && e - p >= 32) {
+      /* '"' key '"' compared in one or two 16-byte steps */
+      __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+      __m128i w = _mm_loadu_si128((const __m128i *)(const void *)ks->pat);
+      unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, w));
+      if (ks->pmask > 0xFFFF) {
+        v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
+        w = _mm_loadu_si128((const __m128i *)(const void *)(ks->pat + 16));
+        m |= (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, w)) << 16;
+      }
+      if ((m & ks->pmask) == ks->pmask) {
+        k = ks->k;
+        q = p + ks->len + 2;
+      }
+    }
+#endif
+    if (q == NULL) {
+      uint32_t f = 0;
+      q = fast_string(p + 1, e, &f);
+      if (q == NULL || f != 0)
+        return NULL;   /* escaped keys: parse_line unescapes them */
+      const char *key = p + 1;
+      size_t keylen = (size_t)(q - 1 - key);
+      if (ks != NULL && ks->len == keylen && memcmp(ks->text, key, keylen) == 0) {
+        k = ks->k;   /* a long key seen here before */
+      } else {
+        k = find_col(t, key, keylen);
+        if (ks != NULL && keylen < KEY_CACHE_LEN)
+          slot_set(ks, key, keylen, k);
+      }
+    }
+    p = q;
+    if (p < e && *p != ':')
+      p = fast_ws(p, e);
+    if (p >= e || *p != ':')
+      return NULL;
+    p++;
+    if (p < e && is_ws(*p))
+      p = fast_ws(p, e);
+    if (p >= e)
+      return NULL;
+    const char *v = p;
+    char c = *p;
+    if (c == '"') {
+      uint32_t f = SPAN_JSON_STR;
+      p = fast_string(p + 1, e, &f);
+      if (p == NULL)
+        return NULL;
+      if (k >= 0) {
+        fspan *sp = &spans[k][row];
+        sp->p = v + 1;
+        sp->n = (uint32_t)(p - v - 2);
+        sp->flags = f;
+      }
+    } else if (c == '{' || c == '[') {
+      p = fast_nested(p, e);
+      if (p == NULL)
+        return NULL;
+      if (k >= 0) {
+        fspan *sp = &spans[k][row];
+        sp->p = v;
+        sp->n = (uint32_t)(p - v);
+        sp->flags = SPAN_JSON_RAW;
+      }
+    } else {
+      p = fast_literal(p, e);
+      if (p == NULL)
+        return NULL;
+      if (k >= 0) {
+        fspan *sp = &spans[k][row];
+        if (p - v == 4 && memcmp(v, "null", 4) == 0) {
+          sp->p = NULL;
+          sp->n = 0;
+          sp->flags = 0;
+        } else {
+          sp->p = v;
+          sp->n = (uint32_t)(p - v);
+          sp->flags = SPAN_JSON_LIT;
+        }
+      }
+    }
+    if (p < e && is_ws(*p))
+      p = fast_ws(p, e);
+    if (p >= e)
+      return NULL;
+    if (*p == ',') {
+      p++;
+      if (p < e && is_ws(*p))
+        p = fast_ws(p, e);
+      continue;
+    }
+    if (*p == '}')
+      break;
+    return NULL;
+  }
+close:
+  p = fast_ws(p + 1, e);
+  if (p < e && *p != '\n')
+    return NULL;
+  return p;
 }
 
 void jsonl_cursor_init(jsonl_cursor *c, const jsonl_schema *s, const char *base, size_t size,
@@ -449,8 +735,13 @@ int jsonl_tokenize(jsonl_cursor *c, const int *cols, int ncols, fspan **spans, c
     ncols = 256;
   for (int k = 0; k < ncols; k++)
     lens[k] = (uint32_t)strlen(c->s->names[cols[k]]);
-  if (c->cache == NULL)
+  if (c->cache == NULL) {
     c->cache = calloc(KEY_CACHE, sizeof(key_slot));
+    if (c->cache == NULL)
+      abort();
+    for (int i = 0; i < KEY_CACHE; i++)
+      c->cache[i].len = UINT32_MAX;   /* empty: matches no key, not even "" */
+  }
   tok_ctx t = {.s = c->s, .cols = cols, .ncols = ncols, .spans = spans, .lens = lens,
                .cache = c->cache};
   if (ncols == 0) {
@@ -468,6 +759,26 @@ int jsonl_tokenize(jsonl_cursor *c, const int *cols, int ncols, fspan **spans, c
   }
   int row = 0;
   while (row < max && pos < stop) {
+    for (int k = 0; k < ncols; k++)
+      spans[k][row].p = NULL;
+    t.row = row;
+    if (!c->careful) {
+      const char *p = pos;
+      if (p < end && is_ws(*p))
+        p = fast_ws(p, end);
+      if (p < end && *p == '{') {
+        const char *le = fast_line(&t, p, end);
+        if (le != NULL) {
+          rec[row++] = pos;
+          pos = le == end ? end : le + 1;
+          continue;
+        }
+        for (int k = 0; k < ncols; k++)
+          spans[k][row].p = NULL;
+      }
+    }
+    if (pos >= end)
+      break;   /* not reached (stop <= end); tells the compiler so */
     const char *nl = memchr(pos, '\n', (size_t)(end - pos));
     const char *le = nl == NULL ? end : nl;
     const char *next = nl == NULL ? end : nl + 1;
@@ -476,9 +787,6 @@ int jsonl_tokenize(jsonl_cursor *c, const int *cols, int ncols, fspan **spans, c
       pos = next;
       continue;
     }
-    for (int k = 0; k < ncols; k++)
-      spans[k][row].p = NULL;
-    t.row = row;
     t.fi = 0;
     const char *why = NULL;
     const char *bad = parse_line(p, le, ncols > 0 ? tok_field : ignore_field, &t, &why);

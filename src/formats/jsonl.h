@@ -41,6 +41,7 @@ typedef struct jsonl_cursor {
   const char *first;
   const char *object;
   bool skip_malformed;
+  bool careful;            /* tests: every line through the validating parser */
   uint64_t skipped;
   struct key_slot *cache;  /* key positions seen (jsonl.c); release it */
 } jsonl_cursor;

@@ -7,11 +7,15 @@
  *
  * States of the child, in order:
  *   JOIN     into its cgroups (v1: "0" to each tasks file), then it
- *            unshares mount, network, IPC and UTS namespaces
- *   WAIT     blocked on the start socket until the server has written the
- *            id maps (and attached the cgroups, if it must) ("go")
- *   BUILD    hostname, loopback, mounts, pivot_root (rootfs.c), as the
- *            inside uid with its caps in the user namespace
+ *            unshares mount, IPC, UTS and cgroup namespaces, and network
+ *            unless it was born in a fresh one from the pool (netpool.c)
+ *   WAIT     blocked on the start socket until the spawner has written the
+ *            id maps ("go"; from the server instead when the server must
+ *            first move it into its cgroups, and then it unshares its
+ *            cgroup namespace after)
+ *   BUILD    hostname, loopback (unless pooled), mounts, pivot_root
+ *            (rootfs.c), as the inside uid with its caps in the user
+ *            namespace
  *   DROP     forward listeners bound, then every capability dropped
  *            (bounding set too), no_new_privs, not dumpable, seccomp
  *   RUN      program vfork'ed and exec'd; init loops on epoll
@@ -145,9 +149,13 @@ static void become_inside_user(const sandbox__job *job)
 
 static void drop_privileges(const sandbox__job *job)
 {
-  for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
-      sandbox__fail(job, errno, "cannot drop capability %d from the bounding set", cap);
+  for (int cap = 0;; cap++) {
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
+      continue;
+    if (errno == EINVAL)
+      break; /* past the last capability this kernel knows */
+    sandbox__fail(job, errno, "cannot drop capability %d from the bounding set", cap);
+  }
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
     sandbox__fail(job, errno, "cannot clear ambient capabilities");
   struct __user_cap_header_struct head = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
@@ -472,21 +480,28 @@ void sandbox__instance_main(sandbox__job *job)
 {
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   keep_fds(job);
-  /* While the server writes our id maps: cgroups first, so that what the
-   * kernel allocates for the namespaces counts against the instance. */
+  /* While the spawner writes our id maps: cgroups first, so that what the
+   * kernel allocates for our namespaces counts against the instance (a
+   * pooled network namespace is older than us: netpool.c (5)). */
   join_cgroups(job);
-  if (unshare(SANDBOX_UNSHARE_FLAGS) != 0)
-    sandbox__fail(job, errno, "cannot create mount, network, IPC and UTS namespaces");
+  /* The cgroup namespace's root is the cgroup we are in when we make it:
+   * at once if we are in ours already, else after the server moved us. */
+  int flags = SANDBOX_UNSHARE_FLAGS | (job->attach_later ? 0 : CLONE_NEWCGROUP);
+  if (job->net_ready)
+    flags &= ~CLONE_NEWNET; /* born in a fresh one (netpool.c) */
+  if (unshare(flags) != 0)
+    sandbox__fail(job, errno, "cannot create mount, network, IPC, UTS and cgroup namespaces");
   char go;
   if (read(job->sync_fd, &go, 1) != 1)
     _exit(EXIT_SETUP); /* the server gave up on us */
 
   umask(022);
-  if (unshare(CLONE_NEWCGROUP) != 0)
+  if (job->attach_later && unshare(CLONE_NEWCGROUP) != 0)
     sandbox__fail(job, errno, "cannot create a cgroup namespace");
   if (sethostname(job->id, strlen(job->id)) != 0)
     sandbox__fail(job, errno, "cannot set hostname '%s'", job->id);
-  loopback_up(job);
+  if (!job->net_ready)
+    loopback_up(job);
 
   sandbox__sources src;
   sandbox__rootfs_prepare(job, &src);

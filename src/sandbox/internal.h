@@ -3,9 +3,11 @@
  *
  * The files, in the order an instance meets them:
  *   sandbox.c   the public API, on the server's side: host checks, cgroups
- *               and id maps of an instance, the start handshake, wait, kill
+ *               of an instance, the start handshake, wait, kill
  *   spawner.c   the zygote: a single-threaded process forked before the
- *               server starts threads; it clones every instance
+ *               server starts threads; it clones every instance and
+ *               writes its id maps
+ *   netpool.c   the spawner's helper that makes network namespaces ahead
  *   cgroup.c    cgroup v1 and v2: the parent folder, per-instance limits,
  *               OOM and peak memory
  *   rootfs.c    the instance's new root (runs inside, as the clone child)
@@ -24,6 +26,7 @@
 #include <linux/filter.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 #define SANDBOX_INSIDE_UID 993            /* the program's uid inside (Lambda's sbx_user1051) */
@@ -67,18 +70,23 @@ typedef struct sandbox__req_head {
   uint32_t has_runtime;                   /* 1: runtime_dir follows code_dir */
   uint32_t cg_mode;                       /* SANDBOX_CG_* */
   uint32_t ncgfds;                        /* cgroup fds beside the log fd */
+  uint32_t host_uid;                      /* what the inside uid maps to on the host */
+  uint32_t host_gid;                      /* and the inside gid */
   uint32_t pad;
   uint64_t max_file_bytes;
   uint16_t ports[SANDBOX_MAX_FORWARDS];   /* forward i: TCP port inside */
 } sandbox__req_head;
 
 /* The spawner's answer; on success two fds travel beside it: the pidfd of
- * the instance's init and the server's end of the start socket. */
+ * the instance's init and the server's end of the start socket. When the
+ * maps are written and the instance is in its cgroups, the spawner has
+ * also sent it "go" on the start socket; otherwise the server does, after
+ * it moved the instance (or it kills the instance, when maps_errnum). */
 typedef struct sandbox__reply {
   int32_t errnum;                         /* 0, or why the clone failed */
   int32_t pid;                            /* host pid of the instance's init */
   int32_t attached;                       /* 0: v2 clone into the cgroup failed, the server moves it */
-  int32_t pad;
+  int32_t maps_errnum;                    /* 0, or why the id maps could not be written */
 } sandbox__reply;
 
 /* What the instance sends on its start socket: one report, STARTED once
@@ -118,6 +126,10 @@ typedef struct sandbox__job {
   int cg_mode;                            /* SANDBOX_CG_* */
   size_t ncgfds;
   int cg_fds[CG_COUNT];                   /* as cg_mode says */
+  bool attach_later;                      /* the server moves the instance into its cgroups before "go" */
+  bool net_ready;                         /* born in a pooled network namespace, loopback up (netpool.c) */
+  uint32_t host_uid;                      /* as in the request */
+  uint32_t host_gid;
   const struct sock_fprog *filter;        /* seccomp program, built once */
 } sandbox__job;
 
@@ -132,9 +144,37 @@ typedef struct sandbox__job {
 int sandbox__spawner_start(const char *state_dir, const struct sock_fprog *filter,
                            pid_t *pid, int *chan, int *probe_errno, err *e);
 
+/* --- netpool.c (in the spawner) -------------------------------------------- */
+
+#define SANDBOX_NETPOOL_SIZE 4            /* namespaces made ahead, at most */
+
+typedef struct sandbox__netpool {
+  int sock;                               /* to the filler; -1: no (more) pool */
+  pid_t filler;                           /* the helper process, or -1 */
+  size_t count;                           /* namespaces ready in fds[] */
+  size_t owed;                            /* taken, not yet asked for again */
+  int fds[SANDBOX_NETPOOL_SIZE];          /* their fds, oldest first */
+} sandbox__netpool;
+
+/* Forks the filler (a child of the caller) and asks for the first
+ * namespaces. Never fails: a pool that cannot work stays empty. */
+void sandbox__netpool_start(sandbox__netpool *pool);
+
+/* A fresh namespace's fd, never entered by anyone, or -1 when none is
+ * ready. The caller enters it once, for one clone, and closes it. */
+int sandbox__netpool_take(sandbox__netpool *pool);
+
+/* Asks the filler for as many namespaces as were taken since the last
+ * call: after the reply to the server, so that the filler's work does not
+ * delay it. */
+void sandbox__netpool_refill(sandbox__netpool *pool);
+
+/* Closes what is left and waits for the filler. */
+void sandbox__netpool_stop(sandbox__netpool *pool);
+
 /* --- init.c (runs in the clone child) --------------------------------------- */
 
-/* The clone child: waits for the server's go, builds the sandbox, becomes
+/* The clone child: waits for its go, builds the sandbox, becomes
  * pid 1 of it. Never returns. */
 void sandbox__instance_main(sandbox__job *job) __attribute__((noreturn));
 

@@ -6,10 +6,13 @@
  *      one of its own from SANDBOX_HOST_ID_BASE; unprivileged: ours)
  *   2. create the instance's cgroups with their limits (cgroup.c)
  *   3. send the request, with fds to join the cgroups, to the spawner; it
- *      clones init into new user and pid namespaces (spawner.c) and answers
- *      with init's pidfd and our end of its start socket; meanwhile init
- *      joins its cgroups and unshares its other namespaces (init.c)
- *   4. write init's uid_map/gid_map (inside 993 -> the host id), send "go"
+ *      clones init into new user and pid namespaces (spawner.c), writes
+ *      init's uid_map/gid_map (inside 993 -> the host id), sends init its
+ *      "go" and answers with init's pidfd and our end of its start socket;
+ *      meanwhile init joins its cgroups and unshares its other namespaces
+ *      (init.c)
+ *   4. only if the spawner could not clone init into its cgroup (v2): move
+ *      init there, then send "go" ourselves
  *   5. init builds the sandbox and starts the program; we wait on the
  *      start socket for its report: started, or why not
  *
@@ -336,7 +339,8 @@ static char *encode(const sandbox_spec *s, size_t *len, err *e)
 }
 
 /* Step 3: one exchange with the spawner. *attached: the instance is (or
- * will put itself) in its cgroups. */
+ * will put itself) in its cgroups, and the spawner sent it "go". On an
+ * error after the clone, sb holds the instance, to be killed. */
 static int spawn(const sandbox_spec *spec, char *msg, size_t len, sandbox *sb, int *sync_fd,
                  bool *attached, err *e)
 {
@@ -350,6 +354,8 @@ static int spawn(const sandbox_spec *spec, char *msg, size_t len, sandbox *sb, i
   memcpy(&h, msg, sizeof h);
   h.cg_mode = (uint32_t)mode;
   h.ncgfds = (uint32_t)ncg;
+  h.host_uid = sys.root ? SANDBOX_HOST_ID_BASE + (uint32_t)sb->slot : (uint32_t)geteuid();
+  h.host_gid = sys.root ? SANDBOX_HOST_ID_BASE + (uint32_t)sb->slot : (uint32_t)getegid();
   memcpy(msg, &h, sizeof h);
 
   struct iovec iov = {.iov_base = msg, .iov_len = len};
@@ -415,31 +421,9 @@ static int spawn(const sandbox_spec *spec, char *msg, size_t len, sandbox *sb, i
   sb->pidfd = fds[0];
   *sync_fd = fds[1];
   *attached = r.attached != 0;
-  return 0;
-}
-
-/* Step 4: inside 993 -> the instance's host uid and gid. */
-static int write_maps(sandbox *sb, err *e)
-{
-  unsigned long uid = sys.root ? SANDBOX_HOST_ID_BASE + (unsigned long)sb->slot : (unsigned long)geteuid();
-  unsigned long gid = sys.root ? SANDBOX_HOST_ID_BASE + (unsigned long)sb->slot : (unsigned long)getegid();
-  char path[64];
-  char map[64];
-  snprintf(path, sizeof path, "/proc/%ld/setgroups", (long)sb->pid);
-  int rc = sandbox__write_file(path, "deny");
-  if (rc == 0) {
-    snprintf(path, sizeof path, "/proc/%ld/uid_map", (long)sb->pid);
-    snprintf(map, sizeof map, "%d %lu 1\n", SANDBOX_INSIDE_UID, uid);
-    rc = sandbox__write_file(path, map);
-  }
-  if (rc == 0) {
-    snprintf(path, sizeof path, "/proc/%ld/gid_map", (long)sb->pid);
-    snprintf(map, sizeof map, "%d %lu 1\n", SANDBOX_INSIDE_GID, gid);
-    rc = sandbox__write_file(path, map);
-  }
-  if (rc != 0)
-    return err_set(e, ERR_INTERNAL, "cannot write the id maps of sandbox '%s' ('%s'): %s", sb->id, path,
-                   strerror(-rc));
+  if (r.maps_errnum != 0)
+    return err_set(e, ERR_INTERNAL, "cannot write the id maps of sandbox '%s': %s", spec->id,
+                   strerror(r.maps_errnum));
   return 0;
 }
 
@@ -526,12 +510,12 @@ int sandbox_start(const sandbox_spec *spec, sandbox **out, err *e)
   rc = sandbox__cgroup_create(&sys.cgs, spec->id, spec, &sb->cg, e);
   if (rc == 0)
     rc = spawn(spec, msg, len, sb, &sync_fd, &attached, e);
-  if (rc == 0)
-    rc = write_maps(sb, e);
-  if (rc == 0 && !attached)
+  if (rc == 0 && !attached) {
+    /* step 4 */
     rc = sandbox__cgroup_attach(&sb->cg, sb->pid, e);
-  if (rc == 0 && send(sync_fd, "g", 1, MSG_NOSIGNAL) != 1)
-    rc = err_set(e, ERR_INTERNAL, "sandbox '%s' died before it could start", spec->id);
+    if (rc == 0 && send(sync_fd, "g", 1, MSG_NOSIGNAL) != 1)
+      rc = err_set(e, ERR_INTERNAL, "sandbox '%s' died before it could start", spec->id);
+  }
   if (rc != 0 && sync_fd >= 0) {
     /* the instance may have said why it died */
     err why = {0};

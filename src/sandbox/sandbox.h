@@ -56,7 +56,8 @@ typedef struct sandbox_exit {
 /* Once per process, before threads start: checks what the host offers
  * (user namespaces, cgroup v2 or v1 controllers), prepares the cgroup
  * parent "tarn" (OWN_CGROUP/tarn/<pid>/<id>) and forks the spawner, a
- * small single-threaded process that clones every instance. state_dir is a
+ * small single-threaded process that clones every instance (it forks in
+ * turn a helper that makes network namespaces ahead). state_dir is a
  * private folder (under the data directory) used as the mount point of the
  * instances' roots; it must not contain code_dir, runtime_dir or sockets.
  * Errors say what the host lacks. Calling it again is a no-op. Call it

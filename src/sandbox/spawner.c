@@ -17,19 +17,29 @@
  * The spawner exits when the channel closes, and dies with the server.
  *
  * Invariants:
- *   (1) The spawner does one clone per request and nothing slow: the id
- *       maps, cgroups and the wait for exec happen in the server's calling
+ *   (1) The spawner does one clone per request and nothing slow: the
+ *       cgroups and the wait for exec happen in the server's calling
  *       thread, so starts overlap.
  *   (2) Instances are cloned with CLONE_PARENT: their parent is the server,
- *       which waits for them through their pidfd; the spawner has no
- *       children but its one probe.
+ *       which waits for them through their pidfd; the spawner's children
+ *       are its one probe and the netpool filler.
  *   (3) The spawner holds no fd of the server (closed at fork) and closes
  *       each request's fds right after the clone, so no instance inherits
- *       another's.
+ *       another's. (The clone child closes what it inherits of ours first
+ *       thing, the pool's namespaces included.)
  *   (4) The clone makes only the user and pid namespaces (pid must be
  *       made by the clone for the child to be pid 1); the child unshares the
- *       others itself, the network one above all (the slowest to make), so
- *       that work runs in parallel across instances, not here.
+ *       others itself, so that work runs in parallel across instances, not
+ *       here. The network one, the slowest, comes ready from the pool when
+ *       it can (6).
+ *   (5) The spawner writes the id maps right after the clone (three short
+ *       proc writes; it has the server's credentials) and then sends the
+ *       child its "go", so the child never waits for a server thread to be
+ *       scheduled. Not when the server must first move the child into its
+ *       cgroups: then the server sends "go" after the move.
+ *   (6) A pooled network namespace (netpool.c) is entered for one clone
+ *       only: the spawner goes back to its own right after, or exits.
+ *       Not for a forward below port 1024 (see netpool.c (2)).
  *
  * Start reading at sandbox__spawner_start().
  */
@@ -40,6 +50,7 @@
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -244,12 +255,14 @@ static int decode(const char *msg, size_t len, sandbox__job *job)
   }
   job->cg_mode = (int)h.cg_mode;
   job->ncgfds = h.ncgfds;
+  job->host_uid = h.host_uid;
+  job->host_gid = h.host_gid;
   return 0;
 }
 
-static void reply(int errnum, pid_t pid, int attached, int pidfd, int sync_fd)
+static void reply(int errnum, pid_t pid, int attached, int maps_errnum, int pidfd, int sync_fd)
 {
-  sandbox__reply r = {.errnum = errnum, .pid = pid, .attached = attached};
+  sandbox__reply r = {.errnum = errnum, .pid = pid, .attached = attached, .maps_errnum = maps_errnum};
   struct iovec iov = {.iov_base = &r, .iov_len = sizeof r};
   union {
     char buf[CMSG_SPACE(2 * sizeof(int))];
@@ -278,8 +291,42 @@ static void reply(int errnum, pid_t pid, int attached, int pidfd, int sync_fd)
   }
 }
 
+/* (5): inside 993 -> the instance's host uid and gid; 0 or an errno. */
+static int write_maps(pid_t pid, uint32_t uid, uint32_t gid)
+{
+  char path[64];
+  char map[64];
+  snprintf(path, sizeof path, "/proc/%ld/setgroups", (long)pid);
+  int rc = sandbox__write_file(path, "deny");
+  if (rc == 0) {
+    snprintf(path, sizeof path, "/proc/%ld/uid_map", (long)pid);
+    snprintf(map, sizeof map, "%d %lu 1\n", SANDBOX_INSIDE_UID, (unsigned long)uid);
+    rc = sandbox__write_file(path, map);
+  }
+  if (rc == 0) {
+    snprintf(path, sizeof path, "/proc/%ld/gid_map", (long)pid);
+    snprintf(map, sizeof map, "%d %lu 1\n", SANDBOX_INSIDE_GID, (unsigned long)gid);
+    rc = sandbox__write_file(path, map);
+  }
+  return -rc;
+}
+
+/* (6): a pooled namespace's loopback belongs to our user namespace, and so
+ * would the right to bind a port below 1024 in it. */
+static bool pool_fits(const sandbox__job *job)
+{
+  for (size_t i = 0; i < job->nforwards; i++)
+    if (job->ports[i] < 1024)
+      return false;
+  return true;
+}
+
 static void serve(const char *state_dir, const struct sock_fprog *filter)
 {
+  /* (6): our own network namespace, to come back to after each clone */
+  int home_net = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  sandbox__netpool pool;
+  sandbox__netpool_start(&pool);
   char *msg = malloc(SANDBOX_MSG_MAX);
   if (msg == NULL)
     abort();
@@ -296,8 +343,10 @@ static void serve(const char *state_dir, const struct sock_fprog *filter)
     mh.msg_control = u.buf;
     mh.msg_controllen = sizeof u.buf;
     ssize_t n = recvmsg(CHAN_FD, &mh, MSG_CMSG_CLOEXEC);
-    if (n == 0)
+    if (n == 0) {
+      sandbox__netpool_stop(&pool);
       _exit(0); /* the server closed the channel */
+    }
     if (n < 0) {
       if (errno == EINTR)
         continue;
@@ -329,9 +378,17 @@ static void serve(const char *state_dir, const struct sock_fprog *filter)
     int pidfd = -1;
     pid_t pid = -1;
     int attached = 1;
+    int maps_errnum = 0;
     if (errnum == 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0)
       errnum = errno;
     if (errnum == 0) {
+      /* (6): the instance is born in a pooled network namespace if one is ready */
+      int net = home_net >= 0 && pool_fits(&job) ? sandbox__netpool_take(&pool) : -1;
+      if (net >= 0 && setns(net, CLONE_NEWNET) != 0) {
+        close(net);
+        net = -1;
+      }
+      job.net_ready = net >= 0;
       uint64_t flags = SANDBOX_CLONE_FLAGS | CLONE_PARENT | CLONE_PIDFD;
       bool into = job.cg_mode == SANDBOX_CG_V2_CLONE;
       pid = clone3_fork(flags | (into ? CLONE_INTO_CGROUP : 0), &pidfd, 0, into ? job.cg_fds[0] : -1);
@@ -339,6 +396,7 @@ static void serve(const char *state_dir, const struct sock_fprog *filter)
         /* an old kernel, or a cgroup we may not clone into: the server moves it */
         attached = 0;
         job.cg_mode = SANDBOX_CG_NONE;
+        job.attach_later = true;
         pid = clone3_fork(flags, &pidfd, 0, -1);
       }
       if (pid == 0) {
@@ -348,8 +406,21 @@ static void serve(const char *state_dir, const struct sock_fprog *filter)
       }
       if (pid < 0)
         errnum = errno;
+      if (net >= 0) {
+        /* (6): never clone another instance into a namespace that is used */
+        if (setns(home_net, CLONE_NEWNET) != 0)
+          _exit(1);
+        close(net);
+      }
     }
-    reply(errnum, pid, attached, pidfd, sp[0]);
+    if (pid > 0) {
+      /* (5) */
+      maps_errnum = write_maps(pid, job.host_uid, job.host_gid);
+      if (maps_errnum == 0 && attached)
+        (void)!send(sp[0], "g", 1, MSG_NOSIGNAL); /* if it died, the server hears it */
+    }
+    reply(errnum, pid, attached, maps_errnum, pidfd, sp[0]);
+    sandbox__netpool_refill(&pool);
     if (pidfd >= 0)
       close(pidfd);
     for (int i = 0; i < 2; i++)

@@ -7,7 +7,19 @@
  *
  * The group table: key columns stored column-wise (strings copied into its
  * bank), a stored hash per group, an open-addressing index of group ids,
- * and one fixed-size state per (group, aggregate).
+ * and one fixed-size state per (group, aggregate). Slots hold 32 bits of
+ * the hash with the group id, so keys are compared only on a tag match;
+ * a single BIGINT key is also kept in the slot (inline_key), so a probe
+ * touches one cache line (its NULL group lives outside the slots). Probes
+ * are prefetched PF_DIST rows ahead, and so are the states in the update
+ * loops. COUNT(DISTINCT x) is rewritten by the binder into a GROUP BY on
+ * (keys, x) below a plain count, so it runs on this table too.
+ *
+ * Memory: slot arrays are zeroed by writing (table_zalloc), not calloc:
+ * calloc's pages are the shared zero page until written, and the first
+ * write after a probe read is a copy-on-write fault that flushes the TLB
+ * of every thread of the query (an IPI per 4 KB page, a fifth of a
+ * high-cardinality aggregation).
  *
  * Invariants:
  *   (1) Grouping treats NULL as a value (all NULL keys form one group),
@@ -75,7 +87,25 @@ typedef struct gtable {
   sbank *bank;
   size_t accounted;
   bool inline_key;    /* one key column of PHYS_I64 */
+  uint32_t null_gid;  /* inline_key: the NULL key's group (never in slots), or
+                         UINT32_MAX */
 } gtable;
+
+/* zeroed memory for slot arrays. Not calloc: its fresh pages are the shared
+ * zero page until written, and a table is read (probed) before it is
+ * written, so each 4 KB page would take a copy-on-write fault whose TLB
+ * flush interrupts every other thread of the query (an IPI per page: a
+ * fifth of a high-cardinality aggregation's time). Writing the zeros first
+ * makes them private pages at once. (Huge pages were tried: less user
+ * time, as much more system time zeroing them, on this machine.) */
+static void *table_zalloc(size_t bytes)
+{
+  void *p = malloc(bytes);
+  if (p == NULL)
+    abort();
+  memset(p, 0, bytes);
+  return p;
+}
 
 static void gt_account(gtable *g, size_t bytes)
 {
@@ -101,6 +131,7 @@ static gtable *gt_new(qctx *q, int nk, const uint8_t *kphys, int na, const aggca
   g->nslots = 64;
   g->slots = calloc(g->nslots, sizeof(gslot));
   g->inline_key = nk == 1 && kphys[0] == PHYS_I64;
+  g->null_gid = UINT32_MAX;
   g->bank = sbank_new();
   if (counts) {
     g->cnt[0] = (int64_t *)1; /* marker: allocate with the groups */
@@ -184,10 +215,10 @@ static void gt_grow_groups(gtable *g)
 static void gt_rehash(gtable *g)
 {
   size_t ns = g->nslots * 2;
-  gslot *sl = calloc(ns, sizeof(gslot));
-  if (sl == NULL)
-    abort();
+  gslot *sl = table_zalloc(ns * sizeof(gslot));
   for (size_t i = 0; i < g->n; i++) {
+    if (i == g->null_gid)
+      continue;
     size_t j = g->hash[i] & (ns - 1);
     while (sl[j].tg != 0)
       j = (j + 1) & (ns - 1);
@@ -239,25 +270,10 @@ static void states_init(gtable *g, size_t gid)
 }
 
 /* the group of row r (inserting it); keys[] are the key vectors */
-static uint32_t gt_find(gtable *g, const vec *keys, int r, uint64_t h, bool insert)
+/* a new group for row r of keys, its slot j (none for the NULL key of an
+ * inline_key table) */
+static uint32_t gt_insert(gtable *g, const vec *keys, int r, uint64_t h, size_t j, bool slot)
 {
-  size_t j = h & (g->nslots - 1);
-  uint64_t tag = h >> 32 << 32;
-  bool fast = g->inline_key && !vec_is_null(&keys[0], r);
-  int64_t kv = fast ? keys[0].i[keys[0].is_const ? 0 : r] : 0;
-  for (;;) {
-    uint64_t s = g->slots[j].tg;
-    if (s == 0)
-      break;
-    if ((s & 0xFFFFFFFF00000000ULL) == tag) {
-      size_t gid = (uint32_t)s - 1;
-      if (fast ? g->slots[j].key == kv && !g->kn[0][gid] : key_eq(g, gid, keys, r))
-        return (uint32_t)gid;
-    }
-    j = (j + 1) & (g->nslots - 1);
-  }
-  if (!insert)
-    return UINT32_MAX;
   if (g->n == g->cap)
     gt_grow_groups(g);
   size_t gid = g->n++;
@@ -277,11 +293,63 @@ static uint32_t gt_find(gtable *g, const vec *keys, int r, uint64_t h, bool inse
   }
   g->hash[gid] = h;
   states_init(g, gid);
-  g->slots[j].tg = tag | ((uint64_t)gid + 1);
+  if (!slot) {
+    g->null_gid = (uint32_t)gid;
+    return (uint32_t)gid;
+  }
+  g->slots[j].tg = (h >> 32 << 32) | ((uint64_t)gid + 1);
   g->slots[j].key = g->inline_key ? g->kv[0][gid] : 0;
   if (g->n * 2 > g->nslots)
     gt_rehash(g);
   return (uint32_t)gid;
+}
+
+/* the group of a non-NULL key kv of an inline_key table with hash h:
+ * one probe sequence over the slots, keys compared on tag match only */
+static inline uint32_t gt_find_i64(gtable *g, const vec *keys, int r, int64_t kv, uint64_t h,
+                                   bool insert)
+{
+  size_t mask = g->nslots - 1;
+  size_t j = h & mask;
+  uint64_t tag = h >> 32 << 32;
+  const gslot *sl = g->slots;
+  for (;;) {
+    uint64_t s = sl[j].tg;
+    if (s == 0)
+      break;
+    if ((s & 0xFFFFFFFF00000000ULL) == tag && sl[j].key == kv)
+      return (uint32_t)s - 1;
+    j = (j + 1) & mask;
+  }
+  if (!insert)
+    return UINT32_MAX;
+  return gt_insert(g, keys, r, h, j, true);
+}
+
+/* the group of row r (inserting it); keys[] are the key vectors */
+static uint32_t gt_find(gtable *g, const vec *keys, int r, uint64_t h, bool insert)
+{
+  if (g->inline_key) {
+    if (vec_is_null(&keys[0], r)) {
+      if (g->null_gid != UINT32_MAX || !insert)
+        return g->null_gid;
+      return gt_insert(g, keys, r, h, 0, false);
+    }
+    return gt_find_i64(g, keys, r, keys[0].i[keys[0].is_const ? 0 : r], h, insert);
+  }
+  size_t j = h & (g->nslots - 1);
+  uint64_t tag = h >> 32 << 32;
+  for (;;) {
+    uint64_t s = g->slots[j].tg;
+    if (s == 0)
+      break;
+    if ((s & 0xFFFFFFFF00000000ULL) == tag && key_eq(g, (uint32_t)s - 1, keys, r))
+      return (uint32_t)s - 1;
+    j = (j + 1) & (g->nslots - 1);
+  }
+  if (!insert)
+    return UINT32_MAX;
+  return gt_insert(g, keys, r, h, j, true);
 }
 
 static uint64_t row_hash(const vec *keys, int nk, int r)
@@ -652,6 +720,7 @@ void agg_state_clear(const aggcall *a, void *state)
 /* ---- the sink ---- */
 
 #define NPART 16   /* hash partitions of a grouped aggregation */
+#define PF_DIST 16 /* rows between a slot's prefetch and its probe */
 
 typedef struct aggrun {
   qctx *q;
@@ -720,25 +789,39 @@ static int agg_consume(void *state, batch *b)
       hs[r] = h;
       t->part[r] = (uint8_t)(shift < 64 ? h >> shift : 0);
     }
-    /* probe with the slots of rows a few ahead already on their way */
+    /* probe with the slots of rows PF_DIST ahead already on their way,
+       and start loading each group's states as soon as it is known */
+    const vec *k0 = &keys[0];
+    bool inl = t->parts[0]->inline_key && !k0->is_const;
     for (int j = 0; j < b->nsel; j++) {
-      if (j + 8 < b->nsel) {
-        int ra = ROW(b, j + 8);
+      if (j + PF_DIST < b->nsel) {
+        int ra = ROW(b, j + PF_DIST);
         const gtable *ga = t->parts[t->part[ra]];
         __builtin_prefetch(&ga->slots[hs[ra] & (ga->nslots - 1)]);
       }
       int r = ROW(b, j);
-      t->gid[r] = gt_find(t->parts[t->part[r]], keys, r, hs[r], true);
+      gtable *g = t->parts[t->part[r]];
+      uint32_t gid;
+      if (inl && (k0->nulls == NULL || !k0->nulls[r]))
+        gid = gt_find_i64(g, keys, r, k0->i[r], hs[r], true);
+      else
+        gid = gt_find(g, keys, r, hs[r], true);
+      t->gid[r] = gid;
     }
-
   }
   /* the tables are final for this batch: states can be addressed now */
   if (na > 0)
     for (int j = 0; j < b->nsel; j++) {
       int r = ROW(b, j);
       t->base[r] = &t->parts[t->part[r]]->st[(size_t)t->gid[r] * (size_t)na];
-      __builtin_prefetch(t->base[r], 1);
     }
+  /* states of rows PF_DIST ahead on their way (tables too large for the
+     cache miss on every state otherwise) */
+#define PF_STATE(j)                                                   \
+  do {                                                                \
+    if ((j) + PF_DIST < fb.nsel)                                      \
+      __builtin_prefetch(&t->base[ROW(&fb, (j) + PF_DIST)][a], 1);   \
+  } while (0)
   for (int a = 0; a < na; a++) {
     const aggcall *ac = &p->aggs[a];
     gtable *g0 = t->parts[0];
@@ -746,8 +829,10 @@ static int agg_consume(void *state, batch *b)
     if (ac->filter != NULL && (rc = expr_filter(&t->x, ac->filter, &fb)) < 0)
       return rc;
     if (ac->fn == AGG_COUNT_STAR && !ac->distinct) {
-      for (int j = 0; j < fb.nsel; j++)
+      for (int j = 0; j < fb.nsel; j++) {
+        PF_STATE(j);
         t->base[ROW(&fb, j)][a].n++;
+      }
       continue;
     }
     vec v, v2;
@@ -759,6 +844,7 @@ static int agg_consume(void *state, batch *b)
     if (!ac->distinct && v.nulls == NULL && !v.is_const && ac->fn == AGG_SUM &&
         v.phys == PHYS_I64) {
       for (int j = 0; j < fb.nsel; j++) {
+        PF_STATE(j);
         int r = ROW(&fb, j);
         astate *st = &t->base[r][a];
         if (__builtin_add_overflow(st->v.i, v.i[r], &st->v.i))
@@ -771,6 +857,7 @@ static int agg_consume(void *state, batch *b)
         (ac->fn == AGG_SUM || (ac->fn == AGG_AVG && ac->type.t == SQL_DOUBLE)) &&
         v.phys == PHYS_F64) {
       for (int j = 0; j < fb.nsel; j++) {
+        PF_STATE(j);
         int r = ROW(&fb, j);
         astate *st = &t->base[r][a];
         st->v.f += v.f[r];
@@ -780,6 +867,7 @@ static int agg_consume(void *state, batch *b)
     }
     if (!ac->distinct && ac->fn == AGG_COUNT) {
       for (int j = 0; j < fb.nsel; j++) {
+        PF_STATE(j);
         int r = ROW(&fb, j);
         t->base[r][a].n += !vec_is_null(&v, r);
       }
@@ -787,12 +875,14 @@ static int agg_consume(void *state, batch *b)
     }
     value none = {.null = true};
     for (int j = 0; j < fb.nsel; j++) {
+      PF_STATE(j);
       int r = ROW(&fb, j);
       value k2 = ac->arg2 != NULL ? vec_get(&v2, r) : none;
       if ((rc = agg_add(t->parts[t->part[r]], ac, &t->base[r][a], vec_get(&v, r), k2)) < 0)
         return rc;
     }
   }
+#undef PF_STATE
   return qctx_check(t->run->q);
 }
 

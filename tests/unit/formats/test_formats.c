@@ -276,7 +276,146 @@ static void test_jsonl(void **state)
   assert_true(jsonl_tokenize(&c, c0, 1, xp, rec, 4, &e) < 0);
   assert_non_null(strstr(e.msg, "line 2"));
   jsonl_cursor_release(&c);
+  /* an empty key is no column's (it once matched an empty key cache slot) */
+  const char *ek = "{\"\":5}\n{\"\":6,\"a\":7}\n";
+  for (int careful = 0; careful < 2; careful++) {
+    jsonl_cursor_init(&c, &s, ek, strlen(ek), 0, strlen(ek), "j", false);
+    c.careful = careful;
+    assert_int_equal(jsonl_tokenize(&c, c0, 1, xp, rec, 4, &e), 2);
+    assert_null(x[0].p);
+    span_is(&x[1], "7");
+    jsonl_cursor_release(&c);
+  }
   arena_free(a);
+}
+
+/* reads text with the fast path and with the validating parser alone
+ * (careful) and checks both give the same rows, spans and errors */
+static void jsonl_same(const jsonl_schema *s, const char *text, size_t n, bool skip)
+{
+  int cols[5] = {0, 1, 2, 3, 4};
+  enum { MAXR = 8 };
+  fspan sp[2][5][MAXR];
+  fspan *spp[2][5];
+  const char *rec[2][MAXR];
+  jsonl_cursor c[2];
+  for (int w = 0; w < 2; w++) {
+    for (int k = 0; k < 5; k++)
+      spp[w][k] = sp[w][k];
+    jsonl_cursor_init(&c[w], s, text, n, 0, n, "t", skip);
+    c[w].careful = w == 1;
+  }
+  for (int round = 0; round < 64; round++) {
+    err e[2];
+    int got[2];
+    memset(sp, 0x5a, sizeof sp);
+    for (int w = 0; w < 2; w++) {
+      err_clear(&e[w]);
+      got[w] = jsonl_tokenize(&c[w], cols, 5, spp[w], rec[w], MAXR, &e[w]);
+    }
+    assert_int_equal(got[0], got[1]);
+    assert_true(c[0].pos == c[1].pos);
+    assert_int_equal(c[0].skipped, c[1].skipped);
+    if (got[0] < 0) {
+      assert_string_equal(e[0].msg, e[1].msg);
+      break;
+    }
+    for (int r = 0; r < got[0]; r++) {
+      assert_true(rec[0][r] == rec[1][r]);
+      for (int k = 0; k < 5; k++) {
+        const fspan *a = &sp[0][k][r], *b = &sp[1][k][r];
+        assert_true(a->p == b->p);
+        if (a->p != NULL) {
+          assert_int_equal(a->n, b->n);
+          assert_int_equal(a->flags, b->flags);
+        }
+      }
+    }
+    if (got[0] == 0)
+      break;
+  }
+  jsonl_cursor_release(&c[0]);
+  jsonl_cursor_release(&c[1]);
+}
+
+static int rnd(uint64_t *x, int m)
+{
+  *x = *x * 6364136223846793005ULL + 1442695040888963407ULL;
+  return (int)((*x >> 33) % (uint64_t)m);
+}
+
+/* the fast JSON lines path against the validating parser over generated
+ * and mutated lines: spacing, escapes, nesting, null, duplicate and
+ * reordered keys, long keys, control bytes, truncation at the object's
+ * end, and random damage */
+static void test_jsonl_fast_path(void **state)
+{
+  (void)state;
+  char *names[5] = {"a", "bb", "a_key_longer_than_16", "c d", "a_key_of_30_bytes_of_text_xyz"};
+  fmt_type types[5] = {FT_VARCHAR, FT_VARCHAR, FT_VARCHAR, FT_VARCHAR, FT_VARCHAR};
+  jsonl_schema s = {.ncols = 5, .names = names, .types = types};
+  static const char *keys[] = {"\"a\"", "\"bb\"", "\"a_key_longer_than_16\"", "\"c d\"",
+                               "\"a_key_of_30_bytes_of_text_xyz\"", "\"e\"", "\"zz\"",
+                               "\"a\\u0062\"", "\"b\\\"\"", "\"\"", "\"a_key_longer_than_1\"",
+                               "\"a_key_of_more_than_32_bytes_of_text\"",
+                               "\"a_key_of_30_bytes_of_text_xyy\"", "\"a_key_of_29_bytes_of_text_xy\""};
+  const int nkeys = (int)(sizeof keys / sizeof keys[0]);
+  static const char *vals[] = {"1", "-2.5e3", "true", "null", "nul", "\"x\"", "\"\"", "\"q\\\"r\"",
+                               "\"a\\\\\"", "{\"k\":[1,{\"x\":\"}\"}]}", "[]", "[1,2", "\"tab\there\"",
+                               "12\x01" "3", "\"\x01\"", "abc", "\"long string value over sixteen\"",
+                               "{}", "1e", "\"\\u00e9\"", "\"bs\\\nx\"", "\"nl\nx\"",
+                               "[\"\\\n\"]", "7\n"};
+  const int nvals = (int)(sizeof vals / sizeof vals[0]);
+  static const char *gaps[] = {"", "", "", " ", "\t", "\r", "  "};
+  static const char mut[] = "\"{}[],: \t\r\n\\a1n\x01";
+  uint64_t x = 0x9E3779B97F4A7C15ULL;
+#define RND(m) rnd(&x, (m))
+  char buf[4096];
+  for (int iter = 0; iter < 4000; iter++) {
+    size_t n = 0;
+    int lines = 1 + RND(6);
+    for (int l = 0; l < lines && n < 3000; l++) {
+      if (RND(10) == 0) {
+        buf[n++] = '\n';   /* blank line */
+        continue;
+      }
+      n += (size_t)snprintf(buf + n, sizeof buf - n, "%s{%s", gaps[RND(7)], gaps[RND(7)]);
+      int members = RND(7);
+      int order = RND(4);
+      for (int m = 0; m < members; m++) {
+        /* in order, shuffled, any key, or keys alike in their first bytes */
+        static const int alike[] = {2, 4, 10, 12, 13};
+        int ki = order == 0 ? m % 5 : order == 3 ? alike[RND(5)] : RND(order == 1 ? 5 : nkeys);
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s%s:%s%s%s", m ? "," : "", gaps[RND(7)],
+                              keys[ki], gaps[RND(7)], vals[RND(nvals)], gaps[RND(7)]);
+      }
+      n += (size_t)snprintf(buf + n, sizeof buf - n, "}%s", gaps[RND(7)]);
+      if (l + 1 < lines || RND(2))
+        buf[n++] = '\n';
+    }
+    int damage = RND(4) == 0 ? RND(3) + 1 : 0;
+    for (int d = 0; d < damage && n > 0; d++) {
+      size_t at = (size_t)RND((int)n);
+      int how = RND(3);
+      if (how == 0)
+        buf[at] = mut[RND((int)sizeof mut - 1)];
+      else if (how == 1) {
+        memmove(buf + at, buf + at + 1, n - at - 1);
+        n--;
+      } else if (n + 1 < sizeof buf) {
+        memmove(buf + at + 1, buf + at, n - at);
+        buf[at] = mut[RND((int)sizeof mut - 1)];
+        n++;
+      }
+    }
+    /* the text alone in an exact allocation, so reading past it is caught */
+    char *t = malloc(n + 1);
+    memcpy(t, buf, n);
+    jsonl_same(&s, t, n, false);
+    jsonl_same(&s, t, n, true);
+    free(t);
+  }
+#undef RND
 }
 
 static void test_values(void **state)
@@ -369,6 +508,7 @@ int main(void)
     cmocka_unit_test(test_malformed),
     cmocka_unit_test(test_ranges),
     cmocka_unit_test(test_jsonl),
+    cmocka_unit_test(test_jsonl_fast_path),
     cmocka_unit_test(test_values),
     cmocka_unit_test(test_codecs),
   };
