@@ -4,8 +4,8 @@
  *
  *   sql_driver [-t THREADS] [-m MEMORY_MB] [-j] DIR "SQL"
  *
- * Why: the engine is tested and measured here without the server (the
- * HTTP edge is the lead's); the e2e tests drive the real endpoint.
+ * Why: the engine can be tested and measured without the server; the e2e
+ * tests drive the real endpoint.
  * Exit code: 0, or 1 with "error: <message> (line L, column C)" on stderr.
  */
 #include "base/buf.h"
