@@ -67,6 +67,16 @@ int buf_append(buf *b, const void *p, size_t n)
   return 0;
 }
 
+char *buf_extend(buf *b, size_t n)
+{
+  if (reserve(b, n) != 0)
+    return NULL;
+  char *p = b->data + b->len;
+  b->len += n;
+  b->data[b->len] = '\0';
+  return p;
+}
+
 int buf_puts(buf *b, const char *s)
 {
   return buf_append(b, s, strlen(s));

@@ -24,6 +24,9 @@ void buf_reset(buf *b); /* len = 0, keeps the memory */
 /* 0, or ERR_ENTITY_TOO_LARGE when len would pass max. */
 int buf_append(buf *b, const void *p, size_t n);
 int buf_puts(buf *b, const char *s);
+/* Grows len by n and returns the n new (uninitialised) bytes, for a reader
+ * to fill in place; NULL, changing nothing, when len would pass max. */
+char *buf_extend(buf *b, size_t n);
 int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(buf *b, const char *fmt, va_list ap);
 

@@ -597,9 +597,8 @@ static bool inline_small_file(http_req *r)
   size_t len = (size_t)r->resp_fd_length;
   buf_reset(&r->resp_body);
   if (len > 0) {
-    char tmp[SMALL_FILE_INLINE];
-    ssize_t got = pread(r->resp_fd, tmp, len, (off_t)r->resp_fd_offset);
-    if (got != (ssize_t)len || buf_append(&r->resp_body, tmp, len) != 0) {
+    char *to = buf_extend(&r->resp_body, len);
+    if (to == NULL || pread(r->resp_fd, to, len, (off_t)r->resp_fd_offset) != (ssize_t)len) {
       buf_reset(&r->resp_body);
       return false;
     }

@@ -240,6 +240,23 @@ static void test_random_ids(void **state)
 
 /* ---- buf.c ------------------------------------------------------------- */
 
+static void test_buf_extend(void **state)
+{
+  (void)state;
+  buf b;
+  buf_init(&b, 8);
+  assert_int_equal(buf_puts(&b, "ab"), 0);
+  char *p = buf_extend(&b, 4);
+  assert_non_null(p);
+  memcpy(p, "cdef", 4);
+  assert_int_equal(b.len, 6);
+  assert_string_equal(b.data, "abcdef");
+  assert_null(buf_extend(&b, 3)); /* past max: nothing changes */
+  assert_int_equal(b.len, 6);
+  assert_string_equal(b.data, "abcdef");
+  buf_release(&b);
+}
+
 static void test_buf_json_string(void **state)
 {
   (void)state;
@@ -512,6 +529,7 @@ int main(void)
     cmocka_unit_test(test_base64),
     cmocka_unit_test(test_mem_equal_ct),
     cmocka_unit_test(test_random_ids),
+    cmocka_unit_test(test_buf_extend),
     cmocka_unit_test(test_buf_json_string),
     cmocka_unit_test(test_uri_encode),
     cmocka_unit_test(test_percent_decode),
