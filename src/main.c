@@ -24,6 +24,7 @@
 #include "api/sns.h"
 #include "api/sqs.h"
 #include "base/log.h"
+#include "base/netpolicy.h"
 #include "cli/cli.h"
 #include "cli/events.h"
 #include "cli/fn.h"
@@ -75,6 +76,8 @@ static void usage(FILE *f)
         "\n"
         "  server [--data DIR] [--listen HOST:PORT]   run the server (default ./tarn-data, "
         "127.0.0.1:9000)\n"
+        "         [--allow-endpoint HOST[:PORT]]...   let SNS deliver to this loopback or private\n"
+        "                                             host (also TARN_ALLOW_ENDPOINTS=h1,h2)\n"
         "  env    [--data DIR] [--listen HOST:PORT]   print export lines for the AWS CLI and SDKs\n"
         "  sql    [--format table|csv|json] \"SQL\"     run SQL over the objects in the buckets\n"
         "  fn     deploy|invoke|logs|ls|rm ...        run folders as functions (tarn fn help)\n"
@@ -222,6 +225,11 @@ static void write_events_metrics(void *ctx, buf *out)
   events_metrics(ctx, out);
 }
 
+static void log_delivery_failed(const char *subscription, const char *why)
+{
+  log_warn("delivery to '%s' failed: %s", subscription, why);
+}
+
 /* Runs the server until SIGINT or SIGTERM. Every resource is released in
  * one place, at `out`, in the stop order; each destructor there accepts
  * NULL (or a part that was never started), so a failed start step only
@@ -232,21 +240,40 @@ static int cmd_server(int argc, char **argv)
 {
   const char *dir = "./tarn-data";
   const char *listen = "127.0.0.1:9000";
+  /* what tarn may connect to for a caller: base/netpolicy.h */
+  static netpolicy *egress;
+  egress = netpolicy_new();
+  err pe = {0};
+  const char *allow_env = getenv("TARN_ALLOW_ENDPOINTS");
+  if (allow_env != NULL && netpolicy_allow(egress, allow_env, &pe) != 0) {
+    fprintf(stderr, "tarn server: TARN_ALLOW_ENDPOINTS: %s\n", pe.msg);
+    egress = netpolicy_free(egress);
+    return 2;
+  }
   for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
       dir = argv[++i];
     else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
       listen = argv[++i];
-    else {
+    else if (strcmp(argv[i], "--allow-endpoint") == 0 && i + 1 < argc) {
+      if (netpolicy_allow(egress, argv[++i], &pe) != 0) {
+        fprintf(stderr, "tarn server: --allow-endpoint: %s\n", pe.msg);
+        egress = netpolicy_free(egress);
+        return 2;
+      }
+    } else {
       fprintf(stderr, "tarn server: unknown argument '%s'\n", argv[i]);
       usage(stderr);
+      egress = netpolicy_free(egress);
       return 2;
     }
   }
   char host[256];
   int port;
-  if (parse_listen(listen, host, sizeof host, &port) != 0) {
+  if (parse_listen(listen, host, sizeof host, &port) != 0 ||
+      netpolicy_self(egress, host, (unsigned)port, &pe) != 0) {
     fprintf(stderr, "tarn server: --listen wants HOST:PORT, not '%s'\n", listen);
+    egress = netpolicy_free(egress);
     return 2;
   }
 
@@ -299,7 +326,8 @@ static int cmd_server(int argc, char **argv)
     goto out;
   }
   queue_options qo = {.data_dir = real, .access_key = server_keys.access_key,
-                      .secret_key = server_keys.secret_key};
+                      .secret_key = server_keys.secret_key, .egress = egress,
+                      .delivery_failed = log_delivery_failed};
   if (queue_system_open(&qo, &qs, &e) != 0) {
     log_error("cannot open the queues in '%s': %s", real, e.msg);
     goto out;
@@ -381,6 +409,7 @@ out:
   native = native_service_free(native);
   st = store_close(st); /* last: pending commits finish */
   sandbox_system_release();
+  egress = netpolicy_free(egress); /* after the queues: their workers read it */
   if (rc == 0)
     log_info("stopped");
   return rc;

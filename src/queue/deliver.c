@@ -15,6 +15,14 @@
  *       due at once; attempts count from zero again after a restart.
  *   (4) Retries wait retry_base_ms, doubling, at most 60 s; lambda
  *       deliveries wait without counting until a deliverer is registered.
+ *   (5) An HTTP delivery connects only to an address the egress policy
+ *       allows (base/netpolicy.h), judged on the resolved address in
+ *       libcurl's open-socket callback, so a name that resolves (or
+ *       rebinds) to loopback or a private range is refused like an
+ *       unreachable endpoint: retries and giving up apply. Redirects are
+ *       not followed (Amazon SNS treats a 3xx as a failed delivery), and
+ *       no proxy is used. Subscribe refuses literal addresses early
+ *       (queue__endpoint_check).
  *
  * Start reading at worker_main().
  */
@@ -130,9 +138,70 @@ static size_t discard(char *p, size_t size, size_t n, void *ctx)
   return size * n;
 }
 
-static int http_post(const char *url, const char *type, const char *message_id,
+/* What the open-socket callback needs, and what it found. */
+typedef struct egress_ctx {
+  const netpolicy *policy;
+  const char *host;                       /* the URL's host, as libcurl parsed it */
+  err refused;                            /* why a connection was refused */
+} egress_ctx;
+
+/* libcurl calls this for every address it tries (after resolving): the
+ * one place where a connection is allowed or not (5). */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+  egress_ctx *x = clientp;
+  if (purpose != CURLSOCKTYPE_IPCXN)
+    return CURL_SOCKET_BAD;
+  err e = {0};
+  if (netpolicy_addr_check(x->policy, x->host, &addr->addr, addr->addrlen, &e) != 0) {
+    x->refused = e;
+    return CURL_SOCKET_BAD;
+  }
+  return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
+/* The host and port of an http(s) URL, as libcurl will use them. */
+static int url_host(const char *url, char *host, size_t n, unsigned *port, err *e)
+{
+  CURLU *u = curl_url();
+  if (u == NULL)
+    abort();
+  char *h = NULL;
+  char *p = NULL;
+  int rc = 0;
+  if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) != CURLUE_OK || strlen(h) >= n)
+    rc = err_set(e, ERR_INVALID, "endpoint '%s' is not a valid URL", url);
+  else {
+    snprintf(host, n, "%s", h);
+    *port = (unsigned)strtoul(p, NULL, 10);
+  }
+  curl_free(h);
+  curl_free(p);
+  curl_url_cleanup(u);
+  return rc;
+}
+
+int queue__endpoint_check(queue_system *q, const char *url, err *e)
+{
+  char host[NETPOLICY_HOST_MAX];
+  unsigned port = 0;
+  int rc = url_host(url, host, sizeof host, &port, e);
+  if (rc != 0)
+    return rc;
+  return netpolicy_host_check(q->egress, host, port, e);
+}
+
+static int http_post(const netpolicy *policy, const char *url, const char *type, const char *message_id,
                      const char *topic, const char *sub, bool raw, const char *body, err *e)
 {
+  egress_ctx x = {.policy = policy};
+  char host[NETPOLICY_HOST_MAX];
+  unsigned port = 0;
+  if (url_host(url, host, sizeof host, &port, e) != 0)
+    return e->code;
+  x.host = host;
   CURL *h = curl_easy_init();
   if (h == NULL)
     return err_set(e, ERR_INTERNAL, "cannot start an HTTP client");
@@ -163,11 +232,16 @@ static int http_post(const char *url, const char *type, const char *message_id,
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)HTTP_CONNECT_TIMEOUT_MS);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+  curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &x);
   CURLcode cc = curl_easy_perform(h);
   long status = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
   curl_slist_free_all(hdrs);
   curl_easy_cleanup(h);
+  if (cc != CURLE_OK && x.refused.code != 0)
+    return err_set(e, ERR_DENIED, "cannot post to '%s': %s", url, x.refused.msg);
   if (cc != CURLE_OK)
     return err_set(e, ERR_UNAVAILABLE, "cannot post to '%s': %s", url, curl_easy_strerror(cc));
   if (status < 200 || status > 299)
@@ -226,9 +300,12 @@ static enum outcome deliver(queue_system *q, dentry *d)
     else
       out = fn(ctx, endpoint, body, strlen(body), &e) == 0 ? DONE : RETRY;
   } else {
-    out = http_post(endpoint, type, id ? id : "", topic ? topic : "", sub, raw, body, &e) == 0
+    out = http_post(q->egress, endpoint, type, id ? id : "", topic ? topic : "", sub, raw, body,
+                    &e) == 0
               ? DONE
               : RETRY;
+    if (out == RETRY && q->delivery_failed != NULL)
+      q->delivery_failed(sub, e.msg);
   }
   json_decref(j);
   return out;

@@ -137,6 +137,8 @@ struct queue_system {
   uint32_t workers;
   uint32_t retry_base_ms;
   uint32_t max_attempts;
+  const netpolicy *egress;      /* HTTP endpoints' addresses (not owned) */
+  void (*delivery_failed)(const char *sub, const char *why); /* or NULL */
 
   MDB_env *env;                 /* DATA/queue/meta */
   MDB_dbi db_queues;            /* name -> queue record (JSON) */
@@ -316,6 +318,10 @@ const char *queue__signature_placeholder(void);
 /* Schedules an outbox entry now (after its commit). */
 void queue__deliver_schedule(queue_system *q, uint64_t key, int64_t due_ms, uint32_t attempts);
 int queue__deliver_load(queue_system *q, err *e);
+/* Subscribe time: url must parse, and a literal host must be allowed by
+ * the egress policy (names are judged at connect time). 0 or ERR_INVALID
+ * / ERR_DENIED. */
+int queue__endpoint_check(queue_system *q, const char *url, err *e);
 int queue__deliver_start(queue_system *q, err *e);
 void queue__deliver_stop(queue_system *q);
 /* Puts a delivery into the outbox inside an apply. */

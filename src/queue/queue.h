@@ -36,6 +36,7 @@
 
 #include "base/arena.h"
 #include "base/err.h"
+#include "base/netpolicy.h"
 #include "base/text.h"
 
 #include <stdbool.h>
@@ -83,6 +84,12 @@ typedef struct queue_options {
                                   (doubles up to 60 s) */
   uint32_t max_attempts;       /* deliveries to functions and HTTP endpoints
                                   are dropped after; 0: 50 */
+  const netpolicy *egress;     /* which addresses HTTP/HTTPS endpoints may
+                                  have (base/netpolicy.h); NULL: the defaults.
+                                  Must outlive the queue system */
+  void (*delivery_failed)(const char *subscription, const char *why);
+                               /* told why an HTTP delivery attempt failed
+                                  (the server logs it); may be NULL */
 } queue_options;
 
 /* Opens DATA/queue/meta (creating it), loads queues and topics, and starts

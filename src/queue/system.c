@@ -90,6 +90,8 @@ int queue_system_open(const queue_options *o, queue_system **out, err *e)
   q->workers = o->delivery_workers ? o->delivery_workers : 4;
   q->retry_base_ms = o->retry_base_ms ? o->retry_base_ms : 1000;
   q->max_attempts = o->max_attempts ? o->max_attempts : 50;
+  q->egress = o->egress;
+  q->delivery_failed = o->delivery_failed;
   pthread_mutex_init(&q->meta_mu, NULL);
   pthread_rwlock_init(&q->mu, NULL);
   pthread_mutex_init(&q->cmu, NULL);

@@ -907,6 +907,11 @@ int queue_sub_create(queue_system *q, const char *topic_arn, const char *protoco
   if (http && !str_starts(endpoint, arena_sprintf(a, "%s://", protocol)))
     return err_set(e, ERR_INVALID, "Invalid parameter: Endpoint must match the specified "
                    "protocol");
+  if (http) {
+    err why = {0};
+    if (queue__endpoint_check(q, endpoint, &why) != 0)
+      return err_set(e, ERR_INVALID, "Invalid parameter: Endpoint: %s", why.msg);
+  }
   json_t *jattrs = json_object();
   for (size_t i = 0; i < nattrs; i++) {
     const char *norm = NULL;
