@@ -12,18 +12,23 @@
  * Invariants:
  *   (1) Every rule has its reason on its row.
  *   (2) Denied calls fail with EPERM, so programs see "not allowed", except
- *       clone3 (ENOSYS, see its row).
+ *       clone3 (ENOSYS, see its row) and sockets of a denied family
+ *       (EAFNOSUPPORT, what a kernel without that family says).
  *   (3) A syscall the running architecture does not have is skipped;
  *       calls from another ABI (i386 int 0x80, x32) kill the process
  *       (libseccomp's bad-arch action).
  *   (4) The filter is compiled once (sandbox_system_init); instances load
  *       the compiled BPF with one syscall.
+ *   (5) socket and socketpair are an allowlist of families (see
+ *       families[]): every other value of the domain argument, including
+ *       any with bits above the low 32 set (the kernel reads an int), fails.
  *
  * Start reading at the rules table.
  */
 #include "sandbox/internal.h"
 
 #include <errno.h>
+#include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -31,6 +36,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -130,6 +136,63 @@ static const rule rules[] = {
   {"name_to_handle_at", EPERM, 0, "prepares open_by_handle_at"},
 };
 
+/* Socket families a function may create (5); each with its reason. Every
+ * other family is kernel code that no function needs and that a sandbox
+ * should not reach: AF_VSOCK talks to the hypervisor and other VMs,
+ * AF_PACKET and AF_XDP see raw frames (and have had many privilege
+ * escalations), AF_ALG is the kernel crypto API (its own CVE history),
+ * AF_KEY the IPsec key store, AF_BLUETOOTH, AF_CAN, AF_TIPC, AF_RDS, AF_X25,
+ * AF_APPLETALK ... old or rarely audited protocol code that a module
+ * autoload would bring in. */
+static const struct {
+  int family;
+  const char *why;
+} families[] = {
+  {AF_UNIX, "local IPC: runtimes' own socketpairs and unix sockets"},
+  {AF_INET, "TCP/UDP on 127.0.0.1: the Runtime API and the platform endpoint"},
+  {AF_INET6, "runtimes and resolvers open IPv6 sockets (::1) as well"},
+  {AF_NETLINK, "route and link queries (getaddrinfo's AI_ADDRCONFIG, getifaddrs: Node's "
+               "os.networkInterfaces); NETLINK_ROUTE only, see below"},
+};
+#define FAMILY_SCAN 64 /* domains below are denied one by one, from here on as a range */
+
+static bool family_allowed(int v)
+{
+  for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+    if (families[i].family == v)
+      return true;
+  return false;
+}
+
+/* (5): socket(domain, ...) and socketpair(domain, ...) for every denied
+ * domain; and netlink other than NETLINK_ROUTE (audit, netfilter,
+ * uevents, sock_diag of other sockets ...). */
+static int add_family_rules(scmp_filter_ctx ctx, err *e)
+{
+  static const char *const calls[] = {"socket", "socketpair"};
+  for (size_t c = 0; c < sizeof calls / sizeof calls[0]; c++) {
+    int nr = seccomp_syscall_resolve_name(calls[c]);
+    if (nr == __NR_SCMP_ERROR)
+      continue; /* (3) */
+    int rc = 0;
+    for (int v = 0; v < FAMILY_SCAN && rc == 0; v++)
+      if (!family_allowed(v))
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), nr, 1,
+                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)v));
+    if (rc == 0) /* and any value with high bits: the kernel would truncate it */
+      rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), nr, 1,
+                            SCMP_A0(SCMP_CMP_GE, (scmp_datum_t)FAMILY_SCAN));
+    if (rc == 0)
+      rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPROTONOSUPPORT), nr, 2,
+                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)AF_NETLINK),
+                            SCMP_A2(SCMP_CMP_NE, (scmp_datum_t)NETLINK_ROUTE));
+    if (rc < 0)
+      return err_set(e, ERR_INTERNAL, "cannot add seccomp rule for '%s' families: %s", calls[c],
+                     strerror(-rc));
+  }
+  return 0;
+}
+
 int sandbox__seccomp_build(struct sock_fprog *out, err *e)
 {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
@@ -152,6 +215,12 @@ int sandbox__seccomp_build(struct sock_fprog *out, err *e)
       seccomp_release(ctx);
       return err_set(e, ERR_INTERNAL, "cannot add seccomp rule '%s': %s", r->name, strerror(-rc));
     }
+  }
+
+  rc = add_family_rules(ctx, e);
+  if (rc != 0) {
+    seccomp_release(ctx);
+    return rc;
   }
 
   /* libseccomp 2.5 exports BPF only to a file descriptor. */

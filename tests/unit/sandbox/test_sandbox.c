@@ -253,6 +253,59 @@ static void tmp_limit(void **state)
   ASSERT_HAS(out, "stopped ENOSPC\n");
 }
 
+/* seccomp.c (5): only unix, inet, inet6 and route netlink sockets. The
+ * domain goes through syscall(2) as a 64-bit value, so that one with high
+ * bits set (which the kernel truncates to its int) is tried too. */
+static void socket_families(void **state)
+{
+  (void)state;
+  NEED_SANDBOX();
+  char out[2048];
+  sandbox_exit ex;
+  py("import ctypes, errno, os\n"
+     "libc = ctypes.CDLL(None, use_errno=True)\n"
+     "libc.syscall.argtypes = [ctypes.c_long] * 5\n"
+     "def show(name, fam, typ, proto=0):\n"
+     "    fd = libc.syscall(41, fam, typ, proto, 0)\n"
+     "    print(name, 'ok' if fd >= 0 else errno.errorcode[ctypes.get_errno()])\n"
+     "    fd >= 0 and os.close(fd)\n"
+     "show('vsock', 40, 1)\n"
+     "show('vsock-high', 40 | (1 << 32), 1)\n"
+     "show('unix-high', 1 | (1 << 32), 1)\n"
+     "show('packet', 17, 3)\n"
+     "show('alg', 38, 5)\n"
+     "show('key', 15, 3)\n"
+     "show('unspec', 0, 1)\n"
+     "show('big', 200, 1)\n"
+     "show('netlink-route', 16, 3, 0)\n"
+     "show('netlink-audit', 16, 3, 9)\n"
+     "show('unix', 1, 1)\n"
+     "show('inet', 2, 1)\n"
+     "show('inet6', 10, 2)\n"
+     "sv = (ctypes.c_int * 2)()\n"
+     "rc = libc.syscall(53, 40, 1, 0, ctypes.addressof(sv))\n"
+     "print('socketpair-vsock', 'ok' if rc == 0 else errno.errorcode[ctypes.get_errno()])\n"
+     "rc = libc.syscall(53, 1, 1, 0, ctypes.addressof(sv))\n"
+     "print('socketpair-unix', 'ok' if rc == 0 else errno.errorcode[ctypes.get_errno()])\n",
+     NULL, out, sizeof out, &ex);
+  assert_int_equal(ex.status, 0);
+  ASSERT_HAS(out, "vsock EAFNOSUPPORT\n");
+  ASSERT_HAS(out, "vsock-high EAFNOSUPPORT\n");
+  ASSERT_HAS(out, "unix-high EAFNOSUPPORT\n");
+  ASSERT_HAS(out, "packet EAFNOSUPPORT\n");
+  ASSERT_HAS(out, "alg EAFNOSUPPORT\n");
+  ASSERT_HAS(out, "key EAFNOSUPPORT\n");
+  ASSERT_HAS(out, "unspec EAFNOSUPPORT\n");
+  ASSERT_HAS(out, "big EAFNOSUPPORT\n");
+  ASSERT_HAS(out, "netlink-route ok\n");
+  ASSERT_HAS(out, "netlink-audit EPROTONOSUPPORT\n");
+  ASSERT_HAS(out, "unix ok\n");
+  ASSERT_HAS(out, "inet ok\n");
+  ASSERT_HAS(out, "inet6 ok\n");
+  ASSERT_HAS(out, "socketpair-vsock EAFNOSUPPORT\n");
+  ASSERT_HAS(out, "socketpair-unix ok\n");
+}
+
 static void privileged_calls(void **state)
 {
   (void)state;
@@ -875,6 +928,7 @@ int main(void)
       cmocka_unit_test(exit_status),      cmocka_unit_test(identity),
       cmocka_unit_test(own_processes_only), cmocka_unit_test(filesystem),
       cmocka_unit_test(tmp_limit),        cmocka_unit_test(privileged_calls),
+      cmocka_unit_test(socket_families),
       cmocka_unit_test(network),          cmocka_unit_test(forward),
       cmocka_unit_test(fork_bomb),        cmocka_unit_test(memory_limit),
       cmocka_unit_test(kill_sleeping),    cmocka_unit_test(cgroup_limits),
