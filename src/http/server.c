@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1083,19 +1084,57 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 /* ---- start and stop ---- */
 
+/* bind() keeps the path it is given as the socket's address, and every
+ * connection accepted copies it into the connecting side's network
+ * namespace: a sandbox's /proc/net/unix would show the host path. So the
+ * bare file name is bound, from a thread with a working directory of its
+ * own (unshare CLONE_FS) inside the folder. */
+typedef struct bind_job {
+  int fd;
+  const char *path;
+  int errnum;
+} bind_job;
+
+static void *bind_in_folder(void *arg)
+{
+  bind_job *j = arg;
+  const char *slash = strrchr(j->path, '/');
+  const char *name = slash != NULL ? slash + 1 : j->path;
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  snprintf(addr.sun_path, sizeof addr.sun_path, "%s", name);
+  char dir[4096];
+  if (slash == NULL)
+    snprintf(dir, sizeof dir, ".");
+  else if (slash == j->path)
+    snprintf(dir, sizeof dir, "/");
+  else
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - j->path), j->path);
+  if (unshare(CLONE_FS) != 0 || chdir(dir) != 0 ||
+      bind(j->fd, (struct sockaddr *)&addr, sizeof addr) != 0)
+    j->errnum = errno;
+  return NULL;
+}
+
 /* A listening Unix socket at path (an old socket file there is replaced). */
 static int listen_unix(const char *path, err *e)
 {
-  struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof addr.sun_path)
+  const char *slash = strrchr(path, '/');
+  if (strlen(slash != NULL ? slash + 1 : path) >= sizeof(((struct sockaddr_un *)0)->sun_path) ||
+      strlen(path) >= 4096)
     return err_set(e, ERR_INVALID, "socket path '%s' is too long", path);
-  strcpy(addr.sun_path, path);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return err_set(e, ERR_IO, "cannot create a socket: %s", strerror(errno));
   unlink(path);
-  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || chmod(path, 0666) != 0 ||
-      listen(fd, 512) != 0) {
+  bind_job j = {.fd = fd, .path = path};
+  pthread_t t;
+  if (pthread_create(&t, NULL, bind_in_folder, &j) != 0)
+    j.errnum = EAGAIN;
+  else
+    pthread_join(t, NULL);
+  if (j.errnum != 0)
+    errno = j.errnum;
+  if (j.errnum != 0 || chmod(path, 0666) != 0 || listen(fd, 512) != 0) {
     int saved = errno;
     close(fd);
     return err_set(e, ERR_IO, "cannot listen on '%s': %s", path, strerror(saved));

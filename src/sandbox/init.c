@@ -26,7 +26,8 @@
  * Invariants:
  *   (1) Init holds no capability and no fd the program could use: the
  *       program gets fds 0-2 and, until its exec, the start socket (CLOEXEC);
- *       everything else is closed in the child before exec.
+ *       everything else is closed in the child before exec. Init keeps an
+ *       O_PATH fd of each forward's host socket (accept_all).
  *   (2) Init has no handler for any signal: as pid 1 of its pid namespace,
  *       the kernel drops signals the program sends it (SIGKILL included).
  *       SIGCHLD is blocked and read through a signalfd.
@@ -385,10 +386,17 @@ static void conn_event(int ep, conn *c, int side, uint32_t revents)
     conn_close(ep, c);
 }
 
-static void accept_all(int ep, int listener, uint16_t port)
+/* Each forward's host socket, as an O_PATH fd opened before the pivot
+ * (rootfs.c): init connects through /proc/self/fd/N, so the socket is not
+ * mounted anywhere in the instance's tree and its host path shows in no
+ * mountinfo. (Init is not dumpable, so /proc/1/fd is closed to the
+ * program; the program never has these fds: run_program closes them.) */
+static int host_sockets[SANDBOX_MAX_FORWARDS];
+
+static void accept_all(int ep, int listener, int host_socket)
 {
   char path[64];
-  sandbox__socket_path(path, sizeof path, port);
+  snprintf(path, sizeof path, "/proc/self/fd/%d", host_socket);
   for (;;) {
     int tcp = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (tcp < 0)
@@ -453,7 +461,7 @@ static void serve(const sandbox__job *job, pid_t program, int sfd, const int *li
     for (int k = 0; k < n; k++) {
       watch *w = evs[k].data.ptr;
       if (w->kind == W_LISTEN) {
-        accept_all(ep, listeners[w->index], job->ports[w->index]);
+        accept_all(ep, listeners[w->index], host_sockets[w->index]);
       } else if (w->kind == W_CONN) {
         if (!w->conn->dead)
           conn_event(ep, w->conn, w->index, evs[k].events);
@@ -511,7 +519,7 @@ void sandbox__instance_main(sandbox__job *job)
   if (src.runtime >= 0)
     close(src.runtime);
   for (size_t i = 0; i < job->nforwards; i++)
-    close(src.sockets[i]);
+    host_sockets[i] = src.sockets[i]; /* kept: see accept_all */
 
   int listeners[SANDBOX_MAX_FORWARDS];
   for (size_t i = 0; i < job->nforwards; i++)

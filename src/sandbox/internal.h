@@ -202,9 +202,6 @@ void sandbox__rootfs_prepare(const sandbox__job *job, sandbox__sources *src);
  * fail through sandbox__fail. */
 void sandbox__rootfs_build(const sandbox__job *job, const sandbox__sources *src);
 
-/* Where a forward's host socket appears inside: /run/tarn/PORT.sock. */
-#define SANDBOX_SOCKET_DIR "/run/tarn"
-void sandbox__socket_path(char *buf, size_t n, uint16_t port);
 
 /* --- seccomp.c ------------------------------------------------------------ */
 

@@ -10,7 +10,11 @@
  *   /proc                  new, for the instance's pid namespace
  *   /dev                   null zero full random urandom (the host's nodes),
  *                          fd/std* links, /dev/shm a small tmpfs
- *   /run/tarn/PORT.sock    each forward's host socket, for init to connect
+ *
+ * Each forward's host socket is not in the tree: init keeps an O_PATH fd
+ * of it (opened here, in sandbox__rootfs_prepare) and connects through
+ * /proc/self/fd, so /proc/self/mountinfo names no host path of the data
+ * directory for it.
  *
  * Why a minimal /etc: the host's /etc holds the host's users, its network
  * and service configuration, sometimes secrets, none of which a function
@@ -49,11 +53,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-void sandbox__socket_path(char *buf, size_t n, uint16_t port)
-{
-  snprintf(buf, n, "%s/%u.sock", SANDBOX_SOCKET_DIR, (unsigned)port);
-}
 
 void sandbox__rootfs_prepare(const sandbox__job *job, sandbox__sources *src)
 {
@@ -253,13 +252,6 @@ void sandbox__rootfs_build(const sandbox__job *job, const sandbox__sources *src)
   build_dev(job);
 
   make_dir(job, "run", 0755);
-  make_dir(job, "run/tarn", 0755);
-  for (size_t i = 0; i < job->nforwards; i++) {
-    char path[64];
-    sandbox__socket_path(path, sizeof path, job->ports[i]);
-    make_file(job, path + 1);
-    bind(job, src->sockets[i], "", path + 1, false);
-  }
 
   make_dir(job, "proc", 0555);
   if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) /* (4) */
