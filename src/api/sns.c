@@ -153,7 +153,7 @@ static const char *in_str(json_t *o, const char *key)
 /* The numbered children of o[key][sub] ("entry" or "member"), in order. */
 static json_t *numbered(json_t *o, const char *key, const char *sub)
 {
-  return query_numbered(json_object_get(json_object_get(o, key), sub));
+  return aws_query_numbered(json_object_get(json_object_get(o, key), sub));
 }
 
 /* Pairs of o[key].<sub>.N.<kname>/<vname>. */
@@ -647,7 +647,7 @@ static void sns_handle(void *ctx, http_req *r)
       if (strcmp(p[i].name, "Action") == 0)
         c->action = p[i].value;
       else if (!str_starts(p[i].name, "X-Amz-"))
-        query_tree_set(c->in, p[i].name, p[i].value);
+        aws_query_tree_set(c->in, p[i].name, p[i].value);
     }
     if (c->action == NULL)
       rc = err_set(&e, SNS_ERR_ACTION, "the request has no Action");

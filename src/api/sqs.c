@@ -184,7 +184,7 @@ static json_t *normalise(json_t *tree);
 static json_t *attr_map(json_t *o)
 {
   json_t *out = json_object();
-  json_t *items = query_numbered(o);
+  json_t *items = aws_query_numbered(o);
   size_t i;
   json_t *it;
   json_array_foreach(items, i, it) {
@@ -200,7 +200,7 @@ static json_t *attr_map(json_t *o)
 static json_t *kv_map(json_t *o, const char *kname, const char *vname)
 {
   json_t *out = json_object();
-  json_t *items = query_numbered(o);
+  json_t *items = aws_query_numbered(o);
   size_t i;
   json_t *it;
   json_array_foreach(items, i, it) {
@@ -232,10 +232,10 @@ static json_t *normalise(json_t *tree)
                strcmp(key, "MessageSystemAttributeName") == 0 || strcmp(key, "TagKey") == 0) {
       char plural[64];
       snprintf(plural, sizeof plural, "%ss", key);
-      json_object_set_new(out, plural, query_numbered(v));
+      json_object_set_new(out, plural, aws_query_numbered(v));
     } else if (str_ends(key, "BatchRequestEntry")) {
       json_t *entries = json_array();
-      json_t *items = query_numbered(v);
+      json_t *items = aws_query_numbered(v);
       size_t i;
       json_t *it;
       json_array_foreach(items, i, it) {
@@ -1216,7 +1216,7 @@ static int parse_input(http_req *r, sqs_call *c, err *e)
     if (strcmp(p[i].name, "Action") == 0)
       c->action = p[i].value;
     else
-      query_tree_set(tree, p[i].name, p[i].value);
+      aws_query_tree_set(tree, p[i].name, p[i].value);
   }
   c->in = normalise(tree);
   json_decref(tree);
