@@ -25,7 +25,7 @@
  */
 #include "base/arena.h"
 #include "base/text.h"
-#include "http/sigv4.h"
+#include "aws/sigv4.h"
 
 #include <errno.h>
 #include <getopt.h>

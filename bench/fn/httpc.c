@@ -13,7 +13,7 @@
 
 #include "base/arena.h"
 #include "base/hash.h"
-#include "http/sigv4.h"
+#include "aws/sigv4.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -53,6 +53,7 @@
  */
 #include "api/s3_internal.h"
 
+#include "aws/errors.h"
 #include "base/hash.h"
 #include "base/xml.h"
 
@@ -317,19 +318,16 @@ static void write_error(http_req *req, const char *bucket, const char *key,
   const char *msg = e != NULL && e->msg[0] != '\0' ? e->msg : err_aws_code(code);
   if (status >= 500 && code != ERR_NOT_IMPLEMENTED)
     msg = "we encountered an internal error, please try again";
-  s3_xml x = {&req->resp_body, 0};
   http_resp_header(req, "Content-Type", "application/xml");
-  x.rc = buf_puts(x.b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
-  s3_xml_text(&x, "Code", err_aws_code(code));
-  s3_xml_text(&x, "Message", msg);
+  str_pair extra[3];
+  size_t nextra = 0;
   if (key != NULL)
-    s3_xml_text(&x, "Key", key);
+    extra[nextra++] = (str_pair){"Key", key};
   if (bucket != NULL)
-    s3_xml_text(&x, "BucketName", bucket);
+    extra[nextra++] = (str_pair){"BucketName", bucket};
   if (upload_id != NULL && code == ERR_NO_SUCH_UPLOAD)
-    s3_xml_text(&x, "UploadId", upload_id);
-  s3_xml_text(&x, "RequestId", req->request_id);
-  s3_xml_end(&x, "Error");
+    extra[nextra++] = (str_pair){"UploadId", upload_id};
+  aws_error_rest_xml(&req->resp_body, err_aws_code(code), msg, extra, nextra, req->request_id);
 }
 
 static void s3_error(void *ctx, http_req *req, const err *e)

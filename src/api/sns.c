@@ -27,6 +27,7 @@
 #include "api/sns.h"
 
 #include "api/query_protocol.h"
+#include "aws/errors.h"
 #include "base/hash.h"
 
 #include <jansson.h>
@@ -128,14 +129,8 @@ static void write_error(http_req *r, const err *e)
   http_resp_status(r, status);
   http_resp_header(r, "Content-Type", "text/xml");
   http_resp_header(r, "x-amzn-RequestId", r->request_id);
-  buf *b = &r->resp_body;
-  buf_puts(b, "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"" SNS_NS "\"><Error>");
-  buf_xml_elem(b, "Type", status >= 500 ? "Receiver" : "Sender");
-  buf_xml_elem(b, "Code", code);
-  buf_xml_elem(b, "Message", e->msg[0] != '\0' ? e->msg : code);
-  buf_puts(b, "</Error>");
-  buf_xml_elem(b, "RequestId", r->request_id);
-  buf_puts(b, "</ErrorResponse>");
+  aws_error_query_xml(&r->resp_body, SNS_NS, status, code, e->msg[0] != '\0' ? e->msg : code,
+                      false, r->request_id);
 }
 
 static void sns_error(void *ctx, http_req *r, const err *e)
@@ -153,7 +148,7 @@ static const char *in_str(json_t *o, const char *key)
 /* The numbered children of o[key][sub] ("entry" or "member"), in order. */
 static json_t *numbered(json_t *o, const char *key, const char *sub)
 {
-  return query_numbered(json_object_get(json_object_get(o, key), sub));
+  return aws_query_numbered(json_object_get(json_object_get(o, key), sub));
 }
 
 /* Pairs of o[key].<sub>.N.<kname>/<vname>. */
@@ -647,7 +642,7 @@ static void sns_handle(void *ctx, http_req *r)
       if (strcmp(p[i].name, "Action") == 0)
         c->action = p[i].value;
       else if (!str_starts(p[i].name, "X-Amz-"))
-        query_tree_set(c->in, p[i].name, p[i].value);
+        aws_query_tree_set(c->in, p[i].name, p[i].value);
     }
     if (c->action == NULL)
       rc = err_set(&e, SNS_ERR_ACTION, "the request has no Action");

@@ -37,6 +37,7 @@
 #include "api/sqs.h"
 
 #include "api/query_protocol.h"
+#include "aws/errors.h"
 #include "base/hash.h"
 
 #include <jansson.h>
@@ -147,28 +148,14 @@ static void write_error(http_req *r, bool json, const err *e)
   buf_reset(&r->resp_body);
   http_resp_status(r, c->status);
   http_resp_header(r, "x-amzn-RequestId", r->request_id);
-  const char *type = c->status >= 500 ? "Receiver" : "Sender";
   if (json) {
     http_resp_header(r, "Content-Type", "application/x-amz-json-1.0");
-    http_resp_headerf(r, "x-amzn-query-error", "%s;%s", c->query, type);
-    json_t *j = json_pack("{s:s, s:s}", "__type",
-                          arena_sprintf(r->arena, "com.amazonaws.sqs#%s", c->json), "message",
-                          msg);
-    char *text = json_dumps(j, JSON_COMPACT);
-    buf_puts(&r->resp_body, text);
-    free(text);
-    json_decref(j);
+    http_resp_headerf(r, "x-amzn-query-error", "%s;%s", c->query, aws_error_fault(c->status));
+    aws_error_json(&r->resp_body, arena_sprintf(r->arena, "com.amazonaws.sqs#%s", c->json), msg);
     return;
   }
   http_resp_header(r, "Content-Type", "text/xml");
-  buf *b = &r->resp_body;
-  buf_puts(b, "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"" SQS_NS "\"><Error>");
-  buf_xml_elem(b, "Type", type);
-  buf_xml_elem(b, "Code", c->query);
-  buf_xml_elem(b, "Message", msg);
-  buf_puts(b, "<Detail/></Error>");
-  buf_xml_elem(b, "RequestId", r->request_id);
-  buf_puts(b, "</ErrorResponse>");
+  aws_error_query_xml(&r->resp_body, SQS_NS, c->status, c->query, msg, true, r->request_id);
 }
 
 static void sqs_error(void *ctx, http_req *r, const err *e)
@@ -184,7 +171,7 @@ static json_t *normalise(json_t *tree);
 static json_t *attr_map(json_t *o)
 {
   json_t *out = json_object();
-  json_t *items = query_numbered(o);
+  json_t *items = aws_query_numbered(o);
   size_t i;
   json_t *it;
   json_array_foreach(items, i, it) {
@@ -200,7 +187,7 @@ static json_t *attr_map(json_t *o)
 static json_t *kv_map(json_t *o, const char *kname, const char *vname)
 {
   json_t *out = json_object();
-  json_t *items = query_numbered(o);
+  json_t *items = aws_query_numbered(o);
   size_t i;
   json_t *it;
   json_array_foreach(items, i, it) {
@@ -232,10 +219,10 @@ static json_t *normalise(json_t *tree)
                strcmp(key, "MessageSystemAttributeName") == 0 || strcmp(key, "TagKey") == 0) {
       char plural[64];
       snprintf(plural, sizeof plural, "%ss", key);
-      json_object_set_new(out, plural, query_numbered(v));
+      json_object_set_new(out, plural, aws_query_numbered(v));
     } else if (str_ends(key, "BatchRequestEntry")) {
       json_t *entries = json_array();
-      json_t *items = query_numbered(v);
+      json_t *items = aws_query_numbered(v);
       size_t i;
       json_t *it;
       json_array_foreach(items, i, it) {
@@ -1216,7 +1203,7 @@ static int parse_input(http_req *r, sqs_call *c, err *e)
     if (strcmp(p[i].name, "Action") == 0)
       c->action = p[i].value;
     else
-      query_tree_set(tree, p[i].name, p[i].value);
+      aws_query_tree_set(tree, p[i].name, p[i].value);
   }
   c->in = normalise(tree);
   json_decref(tree);

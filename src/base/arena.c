@@ -7,6 +7,8 @@
  */
 #include "arena.h"
 
+#include "mem.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,16 +27,6 @@ struct arena {
   block *head;  /* current block; allocations come from here first */
   size_t total; /* bytes handed out */
 };
-
-static void *xmalloc(size_t n)
-{
-  void *p = malloc(n);
-  if (p == NULL) {
-    fputs("tarn: out of memory\n", stderr);
-    abort();
-  }
-  return p;
-}
 
 arena *arena_new(void)
 {

@@ -7,6 +7,7 @@
 #include "buf.h"
 
 #include "err.h"
+#include "mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,11 +46,7 @@ static int reserve(buf *b, size_t extra)
   size_t cap = b->cap ? b->cap : 256;
   while (cap < need)
     cap *= 2;
-  char *p = realloc(b->data, cap);
-  if (p == NULL) {
-    fputs("tarn: out of memory\n", stderr);
-    abort();
-  }
+  char *p = xrealloc(b->data, cap);
   b->data = p;
   b->cap = cap;
   return 0;

@@ -12,7 +12,7 @@
 
 #include "base/arena.h"
 #include "base/hash.h"
-#include "http/sigv4.h"
+#include "aws/sigv4.h"
 
 #include <curl/curl.h>
 #include <stdio.h>

@@ -20,6 +20,8 @@
  */
 #include "events/internal.h"
 
+#include "base/lmdb_env.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +31,6 @@
 #define META_MAP_SIZE (1ull << 30)
 
 /* ---- the meta environment ---- */
-
-static int lmdb_error(err *e, int mrc, const char *what)
-{
-  return err_set(e, mrc == MDB_MAP_FULL ? ERR_NO_SPACE : ERR_IO, "cannot %s: %s", what,
-                 mdb_strerror(mrc));
-}
 
 int events__meta_write(events_system *ev, const char *key, const char *value, err *e)
 {
@@ -146,22 +142,14 @@ static int open_meta(events_system *ev, err *e)
   char path[EVENTS_DIR_MAX + 32];
   snprintf(path, sizeof path, "%s/meta", ev->dir);
   int rc = make_dir(ev->dir, e);
-  if (rc == 0)
-    rc = make_dir(path, e);
   if (rc != 0)
     return rc;
-  int mrc = mdb_env_create(&ev->env);
-  if (mrc != 0)
-    return lmdb_error(e, mrc, "create the events environment");
-  mdb_env_set_mapsize(ev->env, META_MAP_SIZE);
-  mdb_env_set_maxdbs(ev->env, 4);
-  mrc = mdb_env_open(ev->env, path, MDB_NOTLS, 0600);
-  if (mrc != 0)
-    return err_set(e, ERR_IO, "cannot open '%s': %s", path, mdb_strerror(mrc));
-  int dead = 0;
-  mdb_reader_check(ev->env, &dead);
+  lmdb_env_options o = { .map_size = META_MAP_SIZE, .max_dbs = 4 };
+  rc = lmdb_env_open(&ev->env, path, &o, "the event log", e);
+  if (rc != 0)
+    return rc;
   MDB_txn *txn = NULL;
-  mrc = mdb_txn_begin(ev->env, NULL, 0, &txn);
+  int mrc = mdb_txn_begin(ev->env, NULL, 0, &txn);
   if (mrc == 0)
     mrc = mdb_dbi_open(txn, "events", MDB_CREATE, &ev->db);
   if (mrc == 0)

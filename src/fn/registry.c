@@ -26,6 +26,7 @@
 #include "fn/internal.h"
 
 #include "base/hash.h"
+#include "base/lmdb_env.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -548,8 +549,9 @@ bool registry_code_used(fn_system *s, const char *hex)
 
 static int db_error(int rc, const char *what, err *e)
 {
-  return err_set(e, rc == MDB_MAP_FULL ? ERR_NO_SPACE : ERR_IO, "cannot %s the function registry: %s",
-                 what, mdb_strerror(rc));
+  char doing[64];
+  snprintf(doing, sizeof doing, "%s the function registry", what);
+  return lmdb_error(e, rc, doing);
 }
 
 typedef struct wtxn {
@@ -751,15 +753,9 @@ int registry_open(fn_system *s, err *e)
   int rc = fn_mkdirs(path, e);
   if (rc)
     return rc;
-  if ((rc = mdb_env_create(&s->env)) != 0 || (rc = mdb_env_set_mapsize(s->env, MAP_SIZE)) != 0 ||
-      (rc = mdb_env_set_maxreaders(s->env, 1024)) != 0 ||
-      (rc = mdb_env_open(s->env, path, MDB_NOTLS, 0600)) != 0) {
-    if (s->env != NULL)
-      mdb_env_close(s->env);
-    s->env = NULL;
-    return err_set(e, ERR_IO, "cannot open the function registry '%s': %s", path,
-                   mdb_strerror(rc));
-  }
+  lmdb_env_options o = {.map_size = MAP_SIZE, .max_readers = 1024};
+  if ((rc = lmdb_env_open(&s->env, path, &o, "the function registry", e)) != 0)
+    return rc;
   MDB_txn *txn;
   if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
     return db_error(rc, "open", e);

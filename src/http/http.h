@@ -36,7 +36,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/text.h"
-#include "http/sigv4.h"
+#include "aws/sigv4.h"
 
 #include <stdbool.h>
 #include <stddef.h>

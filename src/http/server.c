@@ -34,7 +34,7 @@
 
 #include "base/hash.h"
 #include "base/log.h"
-#include "http/chunked.h"
+#include "aws/chunked.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

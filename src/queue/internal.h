@@ -15,7 +15,7 @@
  *
  * Locks, in the order they may be taken (never the other way):
  *   meta_mu (metadata changes, one at a time) -> mu (the caches, rwlock)
- *   -> wmu (polls) -> cmu (the committer queue); dmu (deliveries) alone.
+ *   -> wmu (polls) -> the committer's lock (base/lmdb_env.c); dmu (deliveries) alone.
  * Nobody waits for the committer while holding mu or wmu: an apply running
  * on the committer takes mu (read) and wmu.
  *
@@ -25,6 +25,8 @@
 #define TARN_QUEUE_INTERNAL_H
 
 #include "queue.h"
+
+#include "base/lmdb_env.h"
 
 #include <jansson.h>
 #include <lmdb.h>
@@ -54,19 +56,16 @@ typedef struct qnote {
 typedef int (*qchange_fn)(queue_system *q, qchange *c, MDB_txn *txn, arena *a, err *e);
 
 struct qchange {
+  lmdb_change base;       /* first: the committer's part (rc, e, queue link) */
   qchange_fn apply;
   void *arg;              /* the caller's context for apply */
   /* NULL: a caller waits in queue__commit_run. Else the change is
      asynchronous: complete runs on the committer thread once the batch is
      done (rc set) and owns c from then on. */
   void (*complete)(queue_system *q, qchange *c);
-  int rc;                 /* the result, set by the committer */
-  err e;                  /* its message */
-  bool done;              /* the committer finished with this change */
   qnote *notes;           /* heap, freed by the committer */
   size_t nnotes;
   size_t capnotes;
-  qchange *next;          /* queue link */
 };
 
 /* A queue, as cached in memory (the LMDB record is the truth). */
@@ -164,14 +163,10 @@ struct queue_system {
   size_t nsubs;
   size_t capsubs;
 
-  pthread_mutex_t cmu;          /* guards the committer queue and stopping */
-  pthread_cond_t cwork;         /* the committer waits: change queued, or stop */
-  pthread_cond_t cdone;         /* callers wait: a batch finished */
-  qchange *cq;                  /* changes waiting, FIFO */
-  qchange *cq_tail;
-  bool cstopping;               /* no new changes */
-  bool committer_running;
-  pthread_t committer;
+  lmdb_committer committer;     /* the only LMDB writer (commit.c) */
+  qnote *batch_notes;           /* committer only: notes of the batch committed */
+  size_t nbatch_notes;
+  size_t capbatch_notes;
   uint64_t next_seq;            /* committer only: last message seq used */
   uint64_t next_qid;            /* committer only */
   uint64_t next_outbox;         /* committer only */
@@ -196,7 +191,7 @@ struct queue_system {
 };
 
 /* ---- system.c ---- */
-int queue__lmdb_error(err *e, int mrc, const char *what);
+#define queue__lmdb_error lmdb_error
 int queue__read_begin(queue_system *q, MDB_txn **txn, err *e);
 /* A counter of db_meta, incremented (committer only). */
 uint64_t queue__counter_next(queue_system *q, MDB_txn *txn, const char *name, uint64_t *cache,

@@ -111,9 +111,9 @@ static void poll_complete(queue_system *q, qchange *c)
     poll_free(p);
     return;
   }
-  if (c->rc != 0) {
+  if (c->base.rc != 0) {
     pthread_mutex_unlock(&q->wmu);
-    finish(p, c->rc, &c->e);
+    finish(p, c->base.rc, &c->base.e);
     return;
   }
   if (p->n > 0 || p->cancel_asked || q->polls_closed || queue__now_ms() >= p->deadline_ms) {

@@ -25,18 +25,9 @@
 #define MAP_SIZE (64ull << 30)  /* sparse: only pages in use take space */
 #define MAX_READERS 1024
 
-int queue__lmdb_error(err *e, int mrc, const char *what)
-{
-  if (mrc == MDB_MAP_FULL || mrc == ENOSPC || mrc == EDQUOT)
-    return err_set(e, ERR_NO_SPACE, "cannot %s: %s", what, mdb_strerror(mrc));
-  return err_set(e, mrc > 0 ? err_from_errno(mrc) : ERR_INTERNAL, "cannot %s: %s", what,
-                 mdb_strerror(mrc));
-}
-
 int queue__read_begin(queue_system *q, MDB_txn **txn, err *e)
 {
-  int mrc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, txn);
-  return mrc ? queue__lmdb_error(e, mrc, "begin a read transaction") : 0;
+  return lmdb_read_begin(q->env, txn, e);
 }
 
 uint64_t queue__counter_next(queue_system *q, MDB_txn *txn, const char *name, uint64_t *cache,
@@ -94,9 +85,6 @@ int queue_system_open(const queue_options *o, queue_system **out, err *e)
   q->delivery_failed = o->delivery_failed;
   pthread_mutex_init(&q->meta_mu, NULL);
   pthread_rwlock_init(&q->mu, NULL);
-  pthread_mutex_init(&q->cmu, NULL);
-  pthread_cond_init(&q->cwork, NULL);
-  pthread_cond_init(&q->cdone, NULL);
   pthread_mutex_init(&q->wmu, NULL);
   pthread_mutex_init(&q->dmu, NULL);
   pthread_condattr_t ca;
@@ -108,27 +96,15 @@ int queue_system_open(const queue_options *o, queue_system **out, err *e)
 
   int rc = make_dir(q->dir, e);
   snprintf(path, sizeof path, "%s/queue/meta", o->data_dir);
+  lmdb_env_options eo = {.map_size = MAP_SIZE, .max_dbs = 12, .max_readers = MAX_READERS};
   if (rc == 0)
-    rc = make_dir(path, e);
+    rc = lmdb_env_open(&q->env, path, &eo, "the queue database", e);
   if (rc != 0) {
     queue_system_close(q);
     return rc;
   }
-  int mrc = mdb_env_create(&q->env);
-  if (mrc == 0) {
-    mdb_env_set_maxdbs(q->env, 12);
-    mdb_env_set_mapsize(q->env, MAP_SIZE);
-    mdb_env_set_maxreaders(q->env, MAX_READERS);
-    mrc = mdb_env_open(q->env, path, MDB_NOTLS, 0600);
-  }
-  if (mrc != 0) {
-    rc = queue__lmdb_error(e, mrc, "open the queue database");
-    err_wrap(e, "'%s'", path);
-    queue_system_close(q);
-    return rc;
-  }
   MDB_txn *txn = NULL;
-  mrc = mdb_txn_begin(q->env, NULL, 0, &txn);
+  int mrc = mdb_txn_begin(q->env, NULL, 0, &txn);
   struct {
     const char *name;
     MDB_dbi *dbi;
@@ -220,9 +196,6 @@ queue_system *queue_system_close(queue_system *q)
     mdb_env_close(q->env);
   pthread_mutex_destroy(&q->meta_mu);
   pthread_rwlock_destroy(&q->mu);
-  pthread_mutex_destroy(&q->cmu);
-  pthread_cond_destroy(&q->cwork);
-  pthread_cond_destroy(&q->cdone);
   pthread_mutex_destroy(&q->wmu);
   pthread_cond_destroy(&q->timer_cv);
   pthread_mutex_destroy(&q->dmu);

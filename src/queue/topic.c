@@ -24,7 +24,7 @@
 #include "internal.h"
 
 #include "base/hash.h"
-#include "http/sigv4.h"
+#include "aws/sigv4.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,14 +1,13 @@
-/* store/commit.c -- the group committer: one thread, one write transaction
- * and one sync for every change waiting.
+/* store/commit.c -- the store's changes on the shared group committer
+ * (base/lmdb_env.c): one thread, one write transaction and one sync for every
+ * change waiting, plus the store's own steps around each batch.
  *
  * Why: a durable LMDB commit costs an fsync or two; with many writers, paying
  * them once per batch instead of once per request is the difference between
- * hundreds and thousands of writes a second.
+ * hundreds and thousands of writes a second. The batching is shared with the
+ * other parts; what is the store's is blobs and the change feed.
  *
- * Invariants:
- *   (1) Only the committer thread opens write transactions.
- *   (2) Each change runs in a nested transaction of the batch's: a change
- *       that fails is rolled back alone and the others still commit.
+ * Invariants (those of base/lmdb_env.c, and):
  *   (3) A change's new blob is in a directory fsync'd before the commit;
  *       the blob itself was fsync'd by the caller (blob.c (3)). A change
  *       without a blob (an inline object, a delete) syncs no directory:
@@ -23,10 +22,7 @@
  *       are woken: whoever saw the write acknowledged can count on the
  *       watcher having been told.
  *
- * States of a change: queued -> taken by the committer -> done (rc set).
- * The caller owns the change; the committer must not touch it after done.
- *
- * Start reading at committer_main().
+ * Start reading at store__commit_run().
  */
 #include "commit.h"
 
@@ -38,6 +34,13 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The committer's view of a change: the store's own apply. */
+static int apply_change(void *ctx, lmdb_change *base, MDB_txn *txn, arena *a, err *e)
+{
+  change *c = (change *)base;
+  return c->apply(c, txn, a, e);
+}
+
 void store__change_init(change *c, store *s, change_fn apply, void *arg, const blob_id *sync)
 {
   memset(c, 0, sizeof *c);
@@ -45,6 +48,7 @@ void store__change_init(change *c, store *s, change_fn apply, void *arg, const b
   c->apply = apply;
   c->arg = arg;
   c->sync = sync;
+  c->base.apply = apply_change;
   c->origin = store__origin_current();
 }
 
@@ -76,25 +80,7 @@ int store__change_drop_blob(change *c, MDB_txn *txn, const blob_id *id, err *e)
 
 int store__commit_run(store *s, change *c, err *e)
 {
-  pthread_mutex_lock(&s->mu);
-  if (s->stopping) {
-    pthread_mutex_unlock(&s->mu);
-    return err_set(e, ERR_UNAVAILABLE, "the store is closing");
-  }
-  c->next = NULL;
-  c->done = false;
-  if (s->queue_tail != NULL)
-    s->queue_tail->next = c;
-  else
-    s->queue = c;
-  s->queue_tail = c;
-  pthread_cond_signal(&s->work);
-  while (!c->done)
-    pthread_cond_wait(&s->done, &s->mu);
-  pthread_mutex_unlock(&s->mu);
-  if (c->rc != 0)
-    return err_set(e, c->rc, "%s", c->e.msg);
-  return 0;
+  return lmdb_committer_run(&s->committer, &c->base, e);
 }
 
 static int fsync_dir(const char *path)
@@ -107,25 +93,14 @@ static int fsync_dir(const char *path)
   return rc;
 }
 
-/* Fails every change still without a result. */
-static void fail_rest(change *batch, int mrc, const char *what)
+/* Before the batch's transaction: invariant (3), the new blobs' directories
+ * are synced once each; a change whose directory fails to sync fails. */
+static void batch_begin(void *ctx, lmdb_change *batch)
 {
-  for (change *c = batch; c != NULL; c = c->next) {
-    if (c->rc == 0)
-      c->rc = store__lmdb_error(&c->e, mrc, what);
-    c->ndead = 0;
-  }
-}
-
-/* Applies a batch in one transaction. Returns how many changes committed;
- * *committed tells whether a transaction was committed. */
-static size_t batch_run(store *s, change *batch, bool *committed)
-{
-  *committed = false;
+  store *s = ctx;
   bool dirs[256] = { false };
-  for (change *c = batch; c != NULL; c = c->next) {
-    c->rc = 0;
-    err_clear(&c->e);
+  for (lmdb_change *b = batch; b != NULL; b = b->next) {
+    change *c = (change *)b;
     c->ndead = 0;
     c->fed = false;
     if (c->sync != NULL)
@@ -139,106 +114,56 @@ static size_t batch_run(store *s, change *batch, bool *committed)
     int rc = fsync_dir(path);
     if (rc == 0)
       continue;
-    for (change *c = batch; c != NULL; c = c->next)
-      if (c->sync != NULL && c->sync->b[0] == i && c->rc == 0)
-        c->rc = err_set(&c->e, err_from_errno(rc), "cannot sync directory '%s': %s", path,
+    for (lmdb_change *b = batch; b != NULL; b = b->next) {
+      change *c = (change *)b;
+      if (c->sync != NULL && c->sync->b[0] == i && b->rc == 0)
+        b->rc = err_set(&b->e, err_from_errno(rc), "cannot sync directory '%s': %s", path,
                         strerror(rc));
-  }
-
-  MDB_txn *txn = NULL;
-  int mrc = mdb_txn_begin(s->env, NULL, 0, &txn);
-  if (mrc != 0) {
-    fail_rest(batch, mrc, "begin a write transaction");
-    return 0;
-  }
-  arena *a = arena_new();
-  size_t ok = 0;
-  for (change *c = batch; c != NULL; c = c->next) {
-    if (c->rc != 0)
-      continue;
-    MDB_txn *child = NULL;
-    mrc = mdb_txn_begin(s->env, txn, 0, &child);
-    if (mrc != 0) {
-      c->rc = store__lmdb_error(&c->e, mrc, "begin a nested transaction");
-      continue;
-    }
-    int rc = c->apply(c, child, a, &c->e);
-    if (rc == 0) {
-      mrc = mdb_txn_commit(child);
-      if (mrc != 0)
-        rc = store__lmdb_error(&c->e, mrc, "commit a nested transaction");
-    } else {
-      mdb_txn_abort(child);
-    }
-    if (rc != 0) {
-      c->rc = rc;
-      c->ndead = 0;
-    } else {
-      ok++;
     }
   }
-  if (ok == 0) {
-    mdb_txn_abort(txn);
-  } else {
-    mrc = mdb_txn_commit(txn);
-    if (mrc != 0) {
-      fail_rest(batch, mrc, "commit");
-      ok = 0;
-    } else {
-      *committed = true;
-    }
-  }
-  arena_free(a);
-
-  for (change *c = batch; c != NULL; c = c->next)
-    for (size_t i = 0; c->rc == 0 && i < c->ndead; i++)
-      store__blob_unlink(s, &c->dead[i]);
-  return ok;
 }
 
-static void *committer_main(void *arg)
+/* A change rolled back: the blobs it dropped stay referenced. */
+static void change_failed(void *ctx, lmdb_change *b)
 {
-  store *s = arg;
-  pthread_mutex_lock(&s->mu);
-  for (;;) {
-    while (s->queue == NULL && !s->stopping)
-      pthread_cond_wait(&s->work, &s->mu);
-    if (s->queue == NULL)
-      break;  /* stopping, and nothing left */
-    change *batch = s->queue;
-    s->queue = NULL;
-    s->queue_tail = NULL;
-    pthread_mutex_unlock(&s->mu);
+  ((change *)b)->ndead = 0;
+}
 
-    bool committed = false;
-    size_t ok = batch_run(s, batch, &committed);
-    bool fed = false;
-    for (change *c = batch; committed && c != NULL; c = c->next)
-      fed = fed || (c->rc == 0 && c->fed);
-
-    pthread_mutex_lock(&s->mu);
-    if (fed && s->feed_watch != NULL)
-      s->feed_watch(s->feed_ctx);  /* invariant (6); it only signals */
-    s->changes += ok;
-    s->commits += committed ? 1 : 0;
-    for (change *c = batch, *next = NULL; c != NULL; c = next) {
-      next = c->next;
-      free(c->dead);
-      c->dead = NULL;
-      c->ndead = 0;
-      c->done = true;  /* from here on c belongs to its caller again */
-    }
-    pthread_cond_broadcast(&s->done);
+/* After the commit: invariant (4), then (6). */
+static void batch_committed(void *ctx, lmdb_change *batch, bool committed)
+{
+  store *s = ctx;
+  bool fed = false;
+  for (lmdb_change *b = batch; b != NULL; b = b->next) {
+    change *c = (change *)b;
+    for (size_t i = 0; committed && b->rc == 0 && i < c->ndead; i++)
+      store__blob_unlink(s, &c->dead[i]);
+    fed = fed || (committed && b->rc == 0 && c->fed);
+    free(c->dead);
+    c->dead = NULL;
+    c->ndead = 0;
+    c->capdead = 0;
   }
+  if (!fed)
+    return;
+  pthread_mutex_lock(&s->mu);
+  if (s->feed_watch != NULL)
+    s->feed_watch(s->feed_ctx);  /* it only signals */
   pthread_mutex_unlock(&s->mu);
-  return NULL;
 }
 
 int store__committer_start(store *s, err *e)
 {
-  int rc = pthread_create(&s->committer, NULL, committer_main, s);
-  if (rc != 0)
-    return err_set(e, ERR_INTERNAL, "cannot start the committer thread: %s", strerror(rc));
-  s->committer_running = true;
-  return 0;
+  lmdb_committer_hooks hooks = {
+    .ctx = s,
+    .batch_begin = batch_begin,
+    .change_failed = change_failed,
+    .batch_committed = batch_committed,
+  };
+  return lmdb_committer_start(&s->committer, s->env, &hooks, "the store", e);
+}
+
+void store__committer_stop(store *s)
+{
+  lmdb_committer_stop(&s->committer);
 }

@@ -14,6 +14,8 @@
 
 #include "store.h"
 
+#include "base/lmdb_env.h"
+
 #include <lmdb.h>
 #include <pthread.h>
 
@@ -38,19 +40,12 @@ struct store {
   MDB_dbi db_notify;           /* bucket name -> notification configuration text (feed.c) */
   MDB_dbi db_feed;             /* seq (8 bytes BE) -> change feed entry (feed.c) */
 
+  lmdb_committer committer;    /* the one thread that writes to LMDB (commit.c) */
   pthread_mutex_t mu;          /* guards everything down to `feed_ctx` */
-  pthread_cond_t work;         /* the committer waits: change queued, or stop */
-  pthread_cond_t done;         /* callers wait: a batch finished */
   pthread_cond_t sweep_wake;   /* the sweeper waits (monotonic clock): stop */
-  change *queue;               /* changes waiting for the committer, FIFO */
-  change *queue_tail;          /* last of queue, NULL when empty */
-  bool stopping;               /* store_close began: no new changes */
-  bool committer_running;      /* committer was started (join it) */
+  bool stopping;               /* store_close began */
   bool sweeper_running;        /* sweeper was started (join it) */
-  pthread_t committer;         /* the one thread that writes to LMDB */
   pthread_t sweeper;           /* the background sweep */
-  uint64_t changes;            /* changes committed since open */
-  uint64_t commits;            /* write transactions committed since open */
   uint64_t swept;              /* blobs removed by sweeps since open */
   void (*feed_watch)(void *);  /* told after a commit that appended to the feed */
   void *feed_ctx;              /* its argument */
@@ -66,7 +61,7 @@ struct store {
 int64_t store__clock_ms(void);
 
 /* Sets e from an LMDB return code (or errno value); returns the ERR_ code. */
-int store__lmdb_error(err *e, int mrc, const char *what);
+#define store__lmdb_error lmdb_error
 
 /* Begins a read-only transaction (usable from any thread: MDB_NOTLS). */
 int store__read_begin(store *s, MDB_txn **txn, err *e);

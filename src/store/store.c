@@ -43,18 +43,9 @@ int64_t store__clock_ms(void)
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int store__lmdb_error(err *e, int mrc, const char *what)
-{
-  int code = ERR_IO;
-  if (mrc == MDB_MAP_FULL || mrc == ENOSPC || mrc == EDQUOT)
-    code = ERR_NO_SPACE;
-  return err_set(e, code, "cannot %s: %s", what, mdb_strerror(mrc));
-}
-
 int store__read_begin(store *s, MDB_txn **txn, err *e)
 {
-  int mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
-  return mrc ? store__lmdb_error(e, mrc, "begin a read transaction") : 0;
+  return lmdb_read_begin(s->env, txn, e);
 }
 
 int store__check_bucket_arg(const char *bucket, err *e)
@@ -153,23 +144,15 @@ static int make_layout(store *s, err *e)
 
 static int open_index(store *s, err *e)
 {
-  int mrc = mdb_env_create(&s->env);
-  if (mrc != 0)
-    return store__lmdb_error(e, mrc, "create the index environment");
-  mdb_env_set_maxdbs(s->env, 16);
-  mdb_env_set_mapsize(s->env, MAP_SIZE);
-  mdb_env_set_maxreaders(s->env, MAX_READERS);
   char path[BLOB_PATH_MAX];
   snprintf(path, sizeof path, "%s/meta", s->dir);
-  mrc = mdb_env_open(s->env, path, MDB_NOTLS, 0600);
-  if (mrc != 0)
-    return err_set(e, mrc == ENOSPC ? ERR_NO_SPACE : ERR_IO, "cannot open the index '%s': %s",
-                   path, mdb_strerror(mrc));
-  int dead = 0;
-  mdb_reader_check(s->env, &dead);
+  lmdb_env_options o = { .map_size = MAP_SIZE, .max_dbs = 16, .max_readers = MAX_READERS };
+  int rc = lmdb_env_open(&s->env, path, &o, "the index", e);
+  if (rc != 0)
+    return rc;
 
   MDB_txn *txn = NULL;
-  mrc = mdb_txn_begin(s->env, NULL, 0, &txn);
+  int mrc = mdb_txn_begin(s->env, NULL, 0, &txn);
   if (mrc != 0)
     return store__lmdb_error(e, mrc, "begin a write transaction");
   struct {
@@ -206,8 +189,6 @@ int store_open(const char *dir, store **out, err *e)
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->sweep_mu, NULL);
   pthread_mutex_init(&s->fly_mu, NULL);
-  pthread_cond_init(&s->work, NULL);
-  pthread_cond_init(&s->done, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -242,17 +223,13 @@ store *store_close(store *s)
     return NULL;
   pthread_mutex_lock(&s->mu);
   s->stopping = true;
-  pthread_cond_broadcast(&s->work);
   pthread_cond_broadcast(&s->sweep_wake);
   pthread_mutex_unlock(&s->mu);
-  if (s->committer_running)
-    pthread_join(s->committer, NULL);
+  store__committer_stop(s);
   if (s->sweeper_running)
     pthread_join(s->sweeper, NULL);
   if (s->env != NULL)
     mdb_env_close(s->env);
-  pthread_cond_destroy(&s->work);
-  pthread_cond_destroy(&s->done);
   pthread_cond_destroy(&s->sweep_wake);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->sweep_mu);
@@ -468,9 +445,8 @@ void store_stats_get(store *s, store_stats *out)
     store__counters_get(s, txn, &out->objects, &out->bytes);
     mdb_txn_abort(txn);
   }
+  lmdb_committer_stats(&s->committer, &out->changes, &out->commits);
   pthread_mutex_lock(&s->mu);
-  out->changes = s->changes;
-  out->commits = s->commits;
   out->swept_blobs = s->swept;
   pthread_mutex_unlock(&s->mu);
 }

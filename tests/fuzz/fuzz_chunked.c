@@ -4,7 +4,7 @@
  * two feeds; the rest is the body. The decoder must never crash, read out
  * of bounds or leak, whatever the framing.
  */
-#include "http/chunked.h"
+#include "aws/chunked.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* fuzz_sigv4.c -- libFuzzer target for SigV4 verification: the input is
  * split into an Authorization header, an x-amz-date and a raw path; the
  * verifier must reject garbage cleanly and never crash. */
-#include "http/sigv4.h"
+#include "aws/sigv4.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -7,12 +7,12 @@ cd "$(dirname "$0")/../.."
 secs=${1:-60}
 out=build-fuzz
 mkdir -p $out
-base="src/base/arena.c src/base/buf.c src/base/err.c src/base/hash.c src/base/text.c src/base/xml.c"
-http="src/http/sigv4.c src/http/chunked.c"
+base="src/base/arena.c src/base/buf.c src/base/err.c src/base/hash.c src/base/mem.c src/base/text.c src/base/xml.c"
+aws="src/aws/sigv4.c src/aws/chunked.c"
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc"
 libs="-lcrypto -lexpat -lz"
 for t in chunked xml sigv4; do
-  clang $flags -o $out/fuzz_$t tests/fuzz/fuzz_$t.c $base $http $libs
+  clang $flags -o $out/fuzz_$t tests/fuzz/fuzz_$t.c $base $aws $libs
   mkdir -p $out/corpus_$t
   echo "fuzz_$t: ${secs}s"
   $out/fuzz_$t -max_total_time="$secs" -max_len=65536 $out/corpus_$t >$out/fuzz_$t.log 2>&1 \

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-60}
 out=build-fuzz
 mkdir -p $out
-base="src/base/arena.c src/base/buf.c src/base/err.c src/base/hash.c src/base/text.c src/base/log.c"
+base="src/base/arena.c src/base/buf.c src/base/err.c src/base/hash.c src/base/mem.c src/base/text.c src/base/log.c"
 formats="src/formats/value.c src/formats/csv.c src/formats/jsonl.c src/formats/codec.c"
 sql="src/sql/lex.c src/sql/parse.c src/sql/bind.c src/sql/expr.c src/sql/value.c src/sql/func.c
      src/sql/exec.c src/sql/agg.c src/sql/sort.c src/sql/table.c src/sql/sql.c"

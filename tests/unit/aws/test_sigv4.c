@@ -1,5 +1,5 @@
-/* tests/unit/http/test_sigv4.c -- unit tests of http/sigv4.c, and the main
- * of the unit-http program (it also runs test_chunked.c's group).
+/* tests/unit/aws/test_sigv4.c -- unit tests of aws/sigv4.c, and the main
+ * of the unit-aws program (it also runs test_chunked.c's group).
  *
  * The known signatures are AWS's published examples: the S3 header-auth
  * examples (GET Object, PUT Object, GET Bucket Lifecycle, List Objects), the
@@ -13,8 +13,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "http/sigv4.h"
-#include "unit_http.h"
+#include "aws/sigv4.h"
+#include "unit_aws.h"
 
 #include <string.h>
 
@@ -607,6 +607,6 @@ int main(void)
     cmocka_unit_test(test_other_services),
   };
   int failed = cmocka_run_group_tests_name("sigv4", tests, group_setup, group_teardown);
-  failed += unit_http_chunked_run();
+  failed += unit_aws_chunked_run();
   return failed;
 }

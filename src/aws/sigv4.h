@@ -1,4 +1,4 @@
-/* http/sigv4.h -- AWS Signature Version 4: verification of a request's
+/* aws/sigv4.h -- AWS Signature Version 4: verification of a request's
  * Authorization header or presigned query, and the signing primitives the
  * aws-chunked decoder and the tests share.
  *
@@ -7,8 +7,8 @@
  * For service "s3" the canonical URI is the raw path as sent; for every other
  * service it is the normalised path URI-encoded once more, as the SDKs sign.
  */
-#ifndef TARN_HTTP_SIGV4_H
-#define TARN_HTTP_SIGV4_H
+#ifndef TARN_AWS_SIGV4_H
+#define TARN_AWS_SIGV4_H
 
 #include "base/arena.h"
 #include "base/err.h"

@@ -1,4 +1,4 @@
-/* http/sigv4.c -- AWS Signature Version 4: verification of the
+/* aws/sigv4.c -- AWS Signature Version 4: verification of the
  * Authorization header and of presigned queries, plus a client signer.
  *
  * Why: every API but /_tarn/health requires a SigV4 signature, and the

@@ -1,19 +1,19 @@
-/* api/query_protocol.c -- the query protocol's input: parameters from the
- * URL and a form-encoded body, and the tree their dotted names describe.
+/* aws/query.c -- the query protocol's input: parameters from the URL and a
+ * form-encoded body, and the tree their dotted names describe.
  *
- * Why: SQS (its older wire shape) and SNS both speak it; each service
+ * Why: SQS (its older wire shape), SNS and IAM all speak it; each service
  * turns the tree into its own input (sqs.c normalises it to the JSON
  * protocol's shapes, sns.c reads it with small accessors), but reading
  * the form and building the tree are the same for both.
  *
  * Invariants:
- *   (1) Everything returned by query_params is in the request's arena.
+ *   (1) Everything returned by aws_query_params is in the arena given.
  *   (2) The tree holds only objects and strings: a list is an object with
- *       the keys "1".."N", ordered by query_numbered.
+ *       the keys "1".."N", ordered by aws_query_numbered.
  *
- * Start reading at query_params().
+ * Start reading at aws_query_params().
  */
-#include "api/query_protocol.h"
+#include "aws/query.h"
 
 #include "base/arena.h"
 
@@ -59,22 +59,22 @@ static int form_add(arena *a, const char *s, size_t n, str_pair *out, size_t *k,
   return 0;
 }
 
-int query_params(http_req *r, str_pair **out, size_t *n, err *e)
+int aws_query_params(arena *a, const str_pair *query, size_t nquery, const char *content_type,
+                     const char *body, size_t body_len, str_pair **out, size_t *n, err *e)
 {
-  size_t cap = r->nquery + 1;
-  const char *ct = http_req_header(r, "content-type");
-  bool form = r->body.len > 0 &&
-              (ct == NULL || str_istarts(ct, "application/x-www-form-urlencoded"));
+  size_t cap = nquery + 1;
+  bool form = body_len > 0 &&
+              (content_type == NULL || str_istarts(content_type, "application/x-www-form-urlencoded"));
   if (form)
-    for (size_t i = 0; i < r->body.len; i++)
-      cap += r->body.data[i] == '&';
+    for (size_t i = 0; i < body_len; i++)
+      cap += body[i] == '&';
   cap += 1;
-  str_pair *p = arena_alloc(r->arena, cap * sizeof *p);
+  str_pair *p = arena_alloc(a, cap * sizeof *p);
   size_t k = 0;
-  for (size_t i = 0; i < r->nquery; i++)
-    p[k++] = r->query[i];
+  for (size_t i = 0; i < nquery; i++)
+    p[k++] = query[i];
   if (form) {
-    int rc = form_add(r->arena, r->body.data, r->body.len, p, &k, e);
+    int rc = form_add(a, body, body_len, p, &k, e);
     if (rc != 0)
       return rc;
   }
@@ -83,7 +83,7 @@ int query_params(http_req *r, str_pair **out, size_t *n, err *e)
   return 0;
 }
 
-void query_tree_set(json_t *tree, const char *name, const char *value)
+void aws_query_tree_set(json_t *tree, const char *name, const char *value)
 {
   json_t *node = tree;
   const char *p = name;
@@ -112,7 +112,7 @@ void query_tree_set(json_t *tree, const char *name, const char *value)
   }
 }
 
-json_t *query_numbered(json_t *o)
+json_t *aws_query_numbered(json_t *o)
 {
   json_t *arr = json_array();
   if (!json_is_object(o))

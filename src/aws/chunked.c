@@ -1,4 +1,4 @@
-/* http/chunked.c -- the aws-chunked body decoder (streaming SigV4 uploads).
+/* aws/chunked.c -- the aws-chunked body decoder (streaming SigV4 uploads).
  *
  * Why: the SDKs upload large or checksummed bodies as aws-chunked frames,
  * each chunk signed with a chain that starts at the request's (seed)

@@ -1,4 +1,4 @@
-/* http/chunked.h -- the aws-chunked body decoder: the framing SDKs use for
+/* aws/chunked.h -- the aws-chunked body decoder: the framing SDKs use for
  * streaming uploads (STREAMING-AWS4-HMAC-SHA256-PAYLOAD with a signature per
  * chunk, the -TRAILER variant, and STREAMING-UNSIGNED-PAYLOAD-TRAILER with
  * checksum trailers).
@@ -13,11 +13,11 @@
  * chunk is verified: consumers commit only after aws_chunked_finish succeeds.
  * Limits: a chunk header line <= 4 KiB, trailers <= 16 KiB in all.
  */
-#ifndef TARN_HTTP_CHUNKED_H
-#define TARN_HTTP_CHUNKED_H
+#ifndef TARN_AWS_CHUNKED_H
+#define TARN_AWS_CHUNKED_H
 
 #include "base/err.h"
-#include "http/sigv4.h"
+#include "aws/sigv4.h"
 
 #include <stddef.h>
 #include <stdint.h>

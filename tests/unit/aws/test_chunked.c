@@ -1,4 +1,4 @@
-/* tests/unit/http/test_chunked.c -- unit tests of http/chunked.c, the
+/* tests/unit/aws/test_chunked.c -- unit tests of aws/chunked.c, the
  * aws-chunked decoder; run by test_sigv4.c's main.
  *
  * Known values: AWS's streaming upload example (sigv4-streaming: seed
@@ -13,8 +13,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "http/chunked.h"
-#include "unit_http.h"
+#include "aws/chunked.h"
+#include "unit_aws.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -589,7 +589,7 @@ static void test_bad_framing(void **state)
   assert_null(aws_chunked_free(NULL));
 }
 
-int unit_http_chunked_run(void)
+int unit_aws_chunked_run(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_aws_streaming_example),
