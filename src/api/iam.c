@@ -21,6 +21,7 @@
 
 #include "api/query_protocol.h"
 #include "base/buf.h"
+#include "base/log.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -51,6 +52,18 @@ const char *api_authz_secret(const char *access_key, char secret[FN_KEY_MAX])
   if (iam != NULL && iam_key_lookup(iam, access_key, secret, user))
     return secret;
   return NULL;
+}
+
+void api_authz_warn_role(const char *function, const char *role_arn)
+{
+  bool known = false;
+  iam_role_decide(atomic_load(&authz_iam), role_arn, "none:None", "*", NULL, &known);
+  if (!known)
+    log_warn("function '%s': tarn does not know its role '%s': its keys get %s", function,
+             role_arn ? role_arn : "",
+             atomic_load(&authz_strict) ? "no access (strict IAM)"
+                                        : "the default data-plane access (see README, Access "
+                                          "control)");
 }
 
 /* What a function whose role tarn does not know may do. */

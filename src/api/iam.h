@@ -45,6 +45,10 @@ int api_authorize(http_req *r, const char *action, const char *resource, err *e)
  * access key, or NULL (secret is the caller's, FN_KEY_MAX bytes). */
 const char *api_authz_secret(const char *access_key, char secret[FN_KEY_MAX]);
 
+/* Logs a warning when a new function's role is one tarn does not know
+ * (it then gets the default, or nothing under strict IAM). */
+void api_authz_warn_role(const char *function, const char *role_arn);
+
 /* The IAM endpoint. */
 http_service *iam_service_new(iam_system *iam);
 http_service *iam_service_free(http_service *svc);

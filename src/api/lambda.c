@@ -522,6 +522,8 @@ static int op_create(lambda *l, http_req *r, err *e)
   if (rc == 0)
     rc = fn_function_create(l->fn, fname, &set, &code, publish, r->arena, &out, e);
   if (rc == 0)
+    api_authz_warn_role(fname, out.role);
+  if (rc == 0)
     rc = lambda_events_dead_letter_in(fname, b, true, e);
   json_decref(b);
   if (rc == 0)
