@@ -16,6 +16,7 @@
  *
  * Start reading at cmd_server().
  */
+#include "api/iam.h"
 #include "api/lambda.h"
 #include "api/lambda_events.h"
 #include "api/native.h"
@@ -50,12 +51,11 @@
 static cli_credentials server_keys;
 static const char *progname = "tarn";
 
-static fn_system *function_keys; /* derives functions' secrets, once open */
-
-/* The keyring: the administrator's key, then functions' derived keys. */
+/* The keyring: the administrator's key, then live functions' derived keys
+ * and IAM users' keys (api/iam.c). */
 static const char *lookup_secret(void *ctx, const char *access_key)
 {
-  static _Thread_local char derived[FN_KEY_MAX];
+  static _Thread_local char other[FN_KEY_MAX];
   size_t n = strlen(access_key);
   if (n == strlen(server_keys.access_key)) {
     /* not secret, but compare without an early exit anyway */
@@ -65,16 +65,15 @@ static const char *lookup_secret(void *ctx, const char *access_key)
     if (diff == 0)
       return server_keys.secret_key;
   }
-  if (function_keys != NULL && fn_credentials_secret(function_keys, access_key, derived))
-    return derived;
-  return NULL;
+  return api_authz_secret(access_key, other);
 }
 
 static void usage(FILE *f)
 {
   fputs("usage: tarn <command> [options]\n"
         "\n"
-        "  server [--data DIR] [--listen HOST:PORT]   run the server (default ./tarn-data, "
+        "  server [--data DIR] [--listen HOST:PORT] [--strict-iam]\n"
+        "                                             run the server (default ./tarn-data, "
         "127.0.0.1:9000)\n"
         "         [--allow-endpoint HOST[:PORT]]...   let SNS deliver to this loopback or private\n"
         "                                             host (also TARN_ALLOW_ENDPOINTS=h1,h2)\n"
@@ -250,8 +249,12 @@ static int cmd_server(int argc, char **argv)
     egress = netpolicy_free(egress);
     return 2;
   }
+  const char *strict_env = getenv("TARN_STRICT_IAM");
+  bool strict_iam = strict_env != NULL && strcmp(strict_env, "1") == 0;
   for (int i = 0; i < argc; i++) {
-    if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+    if (strcmp(argv[i], "--strict-iam") == 0)
+      strict_iam = true;
+    else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
       dir = argv[++i];
     else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
       listen = argv[++i];
@@ -296,6 +299,8 @@ static int cmd_server(int argc, char **argv)
   http_service *sns = NULL;
   http_service *native = NULL;
   http_service *s3 = NULL;
+  iam_system *iam = NULL;
+  http_service *iam_svc = NULL;
   http_server *srv = NULL;
 
   if (cli_make_dir(dir, &e) != 0) {
@@ -342,7 +347,14 @@ static int cmd_server(int argc, char **argv)
   }
   if (fns.fn != NULL)
     native_service_add_metrics(native, write_fn_metrics, fns.fn);
-  function_keys = fns.fn;
+  if (iam_system_open(real, &iam, &e) != 0) {
+    log_error("cannot open IAM in '%s': %s", real, e.msg);
+    goto out;
+  }
+  iam_svc = iam_service_new(iam);
+  api_authz_attach(iam, fns.fn, strict_iam);
+  if (strict_iam)
+    log_info("strict IAM: functions whose role tarn does not know get no access");
   /* events: bucket notifications, event source mappings, async destinations */
   events_options eo = {.data_dir = real, .st = st, .q = qs, .fn = fns.fn};
   if (events_system_open(&eo, &ev, &e) != 0)
@@ -352,7 +364,7 @@ static int cmd_server(int argc, char **argv)
   native_events_attach(ev);
   if (ev != NULL)
     native_service_add_metrics(native, write_events_metrics, ev);
-  http_service *services[] = {s3, sqs, sns, fns.lambda};
+  http_service *services[] = {s3, sqs, sns, iam_svc, fns.lambda};
   http_config cfg = {
       .listen_host = host,
       .listen_port = port,
@@ -360,7 +372,7 @@ static int cmd_server(int argc, char **argv)
       .admin_access_key = server_keys.access_key,
       .native = native,
       .services = services,
-      .nservices = fns.lambda != NULL ? 4 : 3,
+      .nservices = fns.lambda != NULL ? 5 : 4,
       .log_requests = true,
   };
   if (http_server_start(&cfg, &srv, &e) != 0) {
@@ -400,8 +412,10 @@ out:
   srv = http_server_stop(srv, SHUTDOWN_DEADLINE_MS);
   lambda_events_attach(NULL);
   ev = events_system_close(ev);
-  function_keys = NULL;
+  api_authz_attach(NULL, NULL, false);
   functions_close(&fns);
+  iam_svc = iam_service_free(iam_svc);
+  iam = iam_system_close(iam);
   sqs = sqs_service_free(sqs);
   sns = sns_service_free(sns);
   qs = queue_system_close(qs);

@@ -45,6 +45,7 @@
  *
  * Start reading at lambda_prepare().
  */
+#include "api/iam.h"
 #include "api/lambda.h"
 #include "api/lambda_events.h"
 #include "api/lambda_json.h"
@@ -136,18 +137,27 @@ static const struct {
 
 static int route(http_req *r, err *e);
 
-/* Functions call tarn with their own derived keys (fn/credentials.c):
- * they may invoke functions but never change them. */
+/* Callers other than root (functions' derived keys, IAM users) are asked
+ * about in api/iam.c: lambda:ACTION on the function's ARN (Invoke is
+ * lambda:InvokeFunction). */
 static int lambda_prepare(void *ctx, http_req *r, err *e)
 {
   int rc = route(r, e);
   if (rc != 0 || r->admin)
     return rc;
   call *c = r->svc;
-  if (c->op != OP_INVOKE)
-    return err_set(e, ERR_DENIED, "a function's credentials may only invoke functions, not %s",
-                   r->op ? r->op : "manage them");
-  return 0;
+  const char *action = c->op == OP_INVOKE ? "lambda:InvokeFunction"
+                                          : arena_sprintf(r->arena, "lambda:%s",
+                                                          r->op ? r->op : "Unknown");
+  const char *res = "*";
+  const char *name;
+  const char *qual;
+  err ignored = {0};
+  if (c->function != NULL &&
+      fn_name_parse(c->function, NULL, r->arena, &name, &qual, &ignored) == 0)
+    res = arena_sprintf(r->arena, "arn:aws:lambda:" API_REGION ":" API_ACCOUNT_ID
+                                  ":function:%s", name);
+  return api_authorize(r, action, res, e);
 }
 
 static int route(http_req *r, err *e)
@@ -511,6 +521,8 @@ static int op_create(lambda *l, http_req *r, err *e)
     rc = lambda_events_dead_letter_in(fname, b, false, e);
   if (rc == 0)
     rc = fn_function_create(l->fn, fname, &set, &code, publish, r->arena, &out, e);
+  if (rc == 0)
+    api_authz_warn_role(fname, out.role);
   if (rc == 0)
     rc = lambda_events_dead_letter_in(fname, b, true, e);
   json_decref(b);

@@ -16,6 +16,7 @@
  */
 #include "api/native.h"
 
+#include "api/iam.h"
 #include "api/native_events.h"
 #include "api/native_sql.h"
 
@@ -39,19 +40,26 @@ typedef struct native {
 static int native_prepare(void *ctx, http_req *r, err *e)
 {
   native *n = ctx;
+  int rc;
   if (strcmp(r->raw_path, "/_tarn/sql") == 0) {
     r->op = "Sql";
+    if ((rc = api_authorize(r, "tarn:RunSql", "*", e)) != 0)
+      return rc;
     return native_sql_prepare(n->sql, r, e);
   }
   if (strcmp(r->raw_path, "/_tarn/events") == 0) {
     r->op = "Events";
+    if ((rc = api_authorize(r, "tarn:ReadEvents", "*", e)) != 0)
+      return rc;
     return native_events_prepare(r, e);
   }
-  if (strcmp(r->raw_path, "/_tarn/health") == 0)
+  if (strcmp(r->raw_path, "/_tarn/health") == 0) {
     r->op = "Health";
-  else if (strcmp(r->raw_path, "/_tarn/metrics") == 0)
+  } else if (strcmp(r->raw_path, "/_tarn/metrics") == 0) {
     r->op = "Metrics";
-  else
+    if ((rc = api_authorize(r, "tarn:ReadMetrics", "*", e)) != 0)
+      return rc;
+  } else
     return err_set(e, ERR_NOT_FOUND, "no endpoint '%s'", r->raw_path);
   if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
     return err_set(e, ERR_METHOD_NOT_ALLOWED, "'%s' answers GET only", r->raw_path);

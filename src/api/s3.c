@@ -53,6 +53,7 @@
  */
 #include "api/s3_internal.h"
 
+#include "api/iam.h"
 #include "aws/errors.h"
 #include "base/hash.h"
 #include "base/xml.h"
@@ -277,6 +278,64 @@ int s3_key_check(const char *key, err *e)
   return 0;
 }
 
+/* ---- access control ---- */
+
+/* The IAM action of each operation (S3's own mapping). */
+static const struct {
+  const s3_op *op;
+  const char *action;
+} iam_actions[] = {
+    {&op_list_buckets, "s3:ListAllMyBuckets"},       {&op_create_bucket, "s3:CreateBucket"},
+    {&op_delete_bucket, "s3:DeleteBucket"},          {&op_head_bucket, "s3:ListBucket"},
+    {&op_get_bucket_location, "s3:GetBucketLocation"}, {&op_get_bucket_acl, "s3:GetBucketAcl"},
+    {&op_get_notification, "s3:GetBucketNotification"},
+    {&op_put_notification, "s3:PutBucketNotification"},
+    {&op_list_objects, "s3:ListBucket"},             {&op_list_objects_v2, "s3:ListBucket"},
+    {&op_list_uploads, "s3:ListBucketMultipartUploads"},
+    {&op_delete_objects, "s3:DeleteObject"},         {&op_post_object, "s3:PutObject"},
+    {&op_put_object, "s3:PutObject"},                {&op_copy_object, "s3:PutObject"},
+    {&op_get_object, "s3:GetObject"},                {&op_head_object, "s3:GetObject"},
+    {&op_delete_object, "s3:DeleteObject"},          {&op_get_object_acl, "s3:GetObjectAcl"},
+    {&op_get_tagging, "s3:GetObjectTagging"},        {&op_put_tagging, "s3:PutObjectTagging"},
+    {&op_delete_tagging, "s3:DeleteObjectTagging"},  {&op_create_upload, "s3:PutObject"},
+    {&op_upload_part, "s3:PutObject"},               {&op_upload_part_copy, "s3:PutObject"},
+    {&op_complete_upload, "s3:PutObject"},           {&op_abort_upload, "s3:AbortMultipartUpload"},
+    {&op_list_parts, "s3:ListMultipartUploadParts"},
+};
+
+/* Asks api/iam.c whether a caller who is not root may run c. DeleteObjects
+ * and PostObject name their keys in the body: they are checked on every key
+ * of the bucket (bucket/\*). CopyObject also needs s3:GetObject on its source. */
+static int authorize(http_req *req, s3_call *c, err *e)
+{
+  const char *action = "s3:*";
+  for (size_t i = 0; i < sizeof iam_actions / sizeof iam_actions[0]; i++)
+    if (iam_actions[i].op == c->op)
+      action = iam_actions[i].action;
+  const char *res = "*";
+  if (c->op == &op_delete_objects || c->op == &op_post_object)
+    res = arena_sprintf(req->arena, "arn:aws:s3:::%s/*", c->bucket);
+  else if (c->key != NULL)
+    res = arena_sprintf(req->arena, "arn:aws:s3:::%s/%s", c->bucket, c->key);
+  else if (c->bucket != NULL)
+    res = arena_sprintf(req->arena, "arn:aws:s3:::%s", c->bucket);
+  int rc = api_authorize(req, action, res, e);
+  const char *src = http_req_header(req, "x-amz-copy-source");
+  if (rc == 0 && src != NULL && (c->op == &op_copy_object || c->op == &op_upload_part_copy)) {
+    size_t n;
+    char *path = percent_decode(req->arena, src, strlen(src), &n);
+    if (path == NULL)
+      return 0; /* the copy itself refuses it */
+    if (path[0] == '/')
+      path++;
+    char *q = strstr(path, "?versionId=");
+    if (q != NULL)
+      *q = '\0';
+    rc = api_authorize(req, "s3:GetObject", arena_sprintf(req->arena, "arn:aws:s3:::%s", path), e);
+  }
+  return rc;
+}
+
 /* ---- the request life cycle ---- */
 
 static int s3_prepare(void *ctx, http_req *req, err *e)
@@ -293,6 +352,8 @@ static int s3_prepare(void *ctx, http_req *req, err *e)
     return rc;
   if (!req->authenticated)
     return err_set(e, ERR_DENIED, "anonymous access is not allowed: sign the request with SigV4");
+  if (!req->admin && (rc = authorize(req, c, e)) != 0)
+    return rc;
   if (c->key != NULL) {
     if (raw_path_has_nul(req))
       return err_set(e, ERR_INVALID, "object key must not contain NUL characters");

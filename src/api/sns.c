@@ -26,6 +26,7 @@
  */
 #include "api/sns.h"
 
+#include "api/iam.h"
 #include "api/query_protocol.h"
 #include "aws/errors.h"
 #include "base/hash.h"
@@ -617,6 +618,29 @@ static const struct {
     {"ListTagsForResource", op_list_tags},
 };
 
+/* Asks api/iam.c whether a caller who is not root may run the action:
+ * sns:ACTION (PublishBatch as Publish) on the topic's ARN. */
+static int authorize(http_req *r, sns_call *c, err *e)
+{
+  const char *action = strcmp(c->action, "PublishBatch") == 0
+                           ? "sns:Publish"
+                           : arena_sprintf(r->arena, "sns:%s", c->action);
+  const char *res = in_str(c->in, "TopicArn");
+  if (res == NULL)
+    res = in_str(c->in, "TargetArn");
+  if (res == NULL)
+    res = in_str(c->in, "ResourceArn");
+  const char *sub = in_str(c->in, "SubscriptionArn");
+  if (res == NULL && sub != NULL) { /* TOPIC_ARN:ID */
+    const char *colon = strrchr(sub, ':');
+    res = colon != NULL ? arena_strndup(r->arena, sub, (size_t)(colon - sub)) : sub;
+  }
+  const char *name = in_str(c->in, "Name");
+  if (res == NULL && name != NULL && strcmp(c->action, "CreateTopic") == 0)
+    res = arena_sprintf(r->arena, "arn:aws:sns:" API_REGION ":" API_ACCOUNT_ID ":%s", name);
+  return api_authorize(r, action, res != NULL ? res : "*", e);
+}
+
 static int sns_prepare(void *ctx, http_req *r, err *e)
 {
   sns_call *c = arena_alloc(r->arena, sizeof *c);
@@ -655,6 +679,8 @@ static void sns_handle(void *ctx, http_req *r)
     }
   if (rc == 0 && fn == NULL)
     rc = err_set(&e, SNS_ERR_ACTION, "Unrecognized action %s", c->action);
+  if (rc == 0 && !r->admin)
+    rc = authorize(r, c, &e);
   buf result;
   buf_init(&result, 64u << 20);
   bool has_result = true;

@@ -36,6 +36,7 @@
  */
 #include "api/sqs.h"
 
+#include "api/iam.h"
 #include "api/query_protocol.h"
 #include "aws/errors.h"
 #include "base/hash.h"
@@ -1165,6 +1166,28 @@ static const struct {
     {"ChangeMessageVisibilityBatch", op_visibility_batch},
 };
 
+/* Asks api/iam.c whether a caller who is not root may run the action:
+ * sqs:ACTION (a batch as its single form) on the queue's ARN. */
+static int authorize(http_req *r, sqs_call *c, err *e)
+{
+  char action[64];
+  snprintf(action, sizeof action, "sqs:%s", c->action);
+  char *batch = strstr(action, "Batch");
+  if (batch != NULL && batch[5] == '\0')
+    *batch = '\0';
+  const char *name = in_str(c->in, "QueueName");
+  const char *url = in_str(c->in, "QueueUrl");
+  if (url != NULL && *url != '\0')
+    name = strrchr(url, '/') + 1;
+  else if (name == NULL && r->path != NULL && strchr(r->path + 1, '/') != NULL)
+    name = strrchr(r->path, '/') + 1;
+  const char *res = strcmp(c->action, "ListQueues") == 0 || name == NULL
+                        ? "*"
+                        : arena_sprintf(r->arena, "arn:aws:sqs:" API_REGION ":" API_ACCOUNT_ID ":%s",
+                                        name);
+  return api_authorize(r, action, res, e);
+}
+
 static int sqs_prepare(void *ctx, http_req *r, err *e)
 {
   sqs_call *c = arena_alloc(r->arena, sizeof *c);
@@ -1229,6 +1252,8 @@ static void sqs_handle(void *ctx, http_req *r)
       rc = err_set(&e, SQS_ERR_ACTION, "The action %s is not valid for this endpoint.",
                    c->action);
   }
+  if (rc == 0 && !r->admin)
+    rc = authorize(r, c, &e);
   json_t *out = NULL;
   if (rc == 0)
     rc = fn(s, r, c, c->in, &out, &e);

@@ -56,7 +56,12 @@
   X(IO,                     -41,  500, "InternalError")                    \
   X(NO_SPACE,               -42,  507, "InsufficientStorage")              \
   X(CONFLICT,               -43,  409, "Conflict")                         \
-  X(THROTTLED,              -44,  429, "TooManyRequestsException")
+  X(THROTTLED,              -44,  429, "TooManyRequestsException")        \
+  X(NO_SUCH_ENTITY,         -45,  404, "NoSuchEntity")                     \
+  X(ENTITY_EXISTS,          -46,  409, "EntityAlreadyExists")              \
+  X(MALFORMED_POLICY,       -47,  400, "MalformedPolicyDocument")          \
+  X(DELETE_CONFLICT,        -48,  409, "DeleteConflict")                   \
+  X(LIMIT_EXCEEDED,         -49,  409, "LimitExceeded")
 
 enum {
   ERR_OK = 0,

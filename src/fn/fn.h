@@ -97,10 +97,20 @@ http_service *fn_runtime_service(fn_system *s);
 
 /* Prometheus text: invocations, errors, throttles, durations, cold starts,
  * concurrency, instances. */
+/* Who holds a function's derived key: the function and the role its
+ * configuration names (as given at CreateFunction, any string). */
+typedef struct fn_principal {
+  char function[65];
+  char role[2049];
+} fn_principal;
+
 /* The secret of a function's derived access key (fn/credentials.c): true
- * and secret_key filled when access_key is one; false otherwise. Callers
- * holding such a key are functions, never the administrator. */
-bool fn_credentials_secret(fn_system *s, const char *access_key, char secret_key[FN_KEY_MAX]);
+ * and secret_key (and who, when not NULL) filled when access_key belongs to
+ * a configuration of a live function; false otherwise (unknown, or the
+ * function was deleted or its role changed). Callers holding such a key are
+ * functions, never the administrator. */
+bool fn_credentials_lookup(fn_system *s, const char *access_key, char secret_key[FN_KEY_MAX],
+                           fn_principal *who);
 
 void fn_metrics(fn_system *s, buf *out);
 

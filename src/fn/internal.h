@@ -46,6 +46,8 @@ typedef struct conf {
   arena *a;                   /* everything below */
   fn_config cfg;              /* cfg.reserved_concurrency is not kept here */
   uint32_t number;            /* 0 for $LATEST */
+  const char *key_nonce;      /* fixed at CreateFunction, kept by every later conf */
+  char access_key[FN_KEY_MAX]; /* its instances' AWS_ACCESS_KEY_ID (credentials.c) */
   const char *code_dir;       /* DATA/fn/code/<hex> */
   const char **argv;          /* what the sandbox runs */
   const char **envp;          /* the environment, but the per-instance log stream */
@@ -252,11 +254,13 @@ struct fn_system {
 /* ---- scheduler.c ---- */
 /* The credentials a function's instances get in AWS_ACCESS_KEY_ID /
  * AWS_SECRET_ACCESS_KEY: a pair derived for the function (credentials.c). */
-void fn_credentials_for(fn_system *s, const fn_config *f, char access_key[FN_KEY_MAX],
-                        char secret_key[FN_KEY_MAX]);
+void fn_credentials_for(fn_system *s, const fn_config *f, const char *nonce,
+                        char access_key[FN_KEY_MAX], char secret_key[FN_KEY_MAX]);
 
 /* ---- registry.c ---- */
 int registry_open(fn_system *s, err *e);
+/* The table bucket of a function name (credentials.c puts it in keys). */
+size_t registry_bucket(const char *name);
 void registry_close(fn_system *s);
 fn_entry *registry_find(fn_system *s, const char *name);   /* under lock */
 void conf_ref(conf *c);                                     /* under lock */

@@ -281,7 +281,8 @@ static void conf_environment(fn_system *s, conf *c)
   ENV("HOME=/tmp");
   char ak[FN_KEY_MAX];
   char sk[FN_KEY_MAX];
-  fn_credentials_for(s, f, ak, sk);
+  fn_credentials_for(s, f, c->key_nonce, ak, sk);
+  snprintf(c->access_key, sizeof c->access_key, "%s", ak);
   ENV("AWS_ACCESS_KEY_ID=%s", ak);
   ENV("AWS_SECRET_ACCESS_KEY=%s", sk);
   for (size_t i = 0; i < f->nenv; i++)
@@ -348,24 +349,26 @@ static conf *conf_from_json(fn_system *s, const char *name, uint32_t number, jso
   f->last_modified_ms = json_integer_value(json_object_get(j, "LastModified"));
   f->revision_id = conf_strdup(c, json_string_value(json_object_get(j, "RevisionId")));
   f->reserved_concurrency = -1;
+  c->key_nonce = conf_strdup(c, json_string_value(json_object_get(j, "KeyNonce")));
   c->code_dir = arena_sprintf(c->a, "%s/%s", s->code_dir, f->code.sha256_hex);
   conf_environment(s, c);
   return c;
 }
 
-static json_t *conf_to_json(const fn_config *f)
+static json_t *conf_to_json(const conf *c)
 {
+  const fn_config *f = &c->cfg;
   json_t *env = json_object();
   for (size_t i = 0; i < f->nenv; i++)
     json_object_set_new(env, f->env[i].name, json_string(f->env[i].value));
-  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:s, s:s, s:I, s:I, s:s}",
+  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:s, s:s, s:I, s:I, s:s, s:s}",
                    "Runtime", f->runtime, "Handler", f->handler, "Role", f->role,
                    "Description", f->description, "Architecture", f->architecture,
                    "MemorySize", (json_int_t)f->memory_mb, "Timeout", (json_int_t)f->timeout_s,
                    "Ephemeral", (json_int_t)f->ephemeral_mb, "Env", env, "CodeHex",
                    f->code.sha256_hex, "CodeSha256", f->code.sha256_b64, "CodeSize",
                    (json_int_t)f->code.zip_size, "LastModified", (json_int_t)f->last_modified_ms,
-                   "RevisionId", f->revision_id);
+                   "RevisionId", f->revision_id, "KeyNonce", c->key_nonce);
 }
 
 void conf_ref(conf *c)
@@ -411,6 +414,11 @@ static size_t bucket_of(const char *name)
   for (const unsigned char *c = (const unsigned char *)name; *c; c++)
     h = (h ^ *c) * 16777619u;
   return h % FN_HASH_BUCKETS;
+}
+
+size_t registry_bucket(const char *name)
+{
+  return bucket_of(name);
 }
 
 fn_entry *registry_find(fn_system *s, const char *name)
@@ -622,7 +630,7 @@ static void txn_abort(wtxn *w)
 static json_t *function_record(const fn_entry *f, const conf *latest, uint32_t next_version,
                                int reserved, const char *published_revision)
 {
-  json_t *j = conf_to_json(&latest->cfg);
+  json_t *j = conf_to_json(latest);
   json_object_set_new(j, "NextVersion", json_integer(next_version));
   json_object_set_new(j, "Reserved", json_integer(reserved));
   json_object_set_new(j, "Created", json_integer(f ? f->created_ms : time_now_ms()));
@@ -792,7 +800,7 @@ static void new_revision(char out[37])
 static conf *conf_make(fn_system *s, const char *name, const conf *base, const fn_settings *set,
                        const fn_code *code)
 {
-  json_t *j = base ? conf_to_json(&base->cfg) : json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
+  json_t *j = base ? conf_to_json(base) : json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
                                                           "Runtime", "", "Handler", "", "Role", "",
                                                           "Description", "", "Architecture",
                                                           "x86_64", "MemorySize", (json_int_t)128,
@@ -831,6 +839,11 @@ static conf *conf_make(fn_system *s, const char *name, const conf *base, const f
   char rev[37];
   new_revision(rev);
   json_object_set_new(j, "RevisionId", json_string(rev));
+  if (base == NULL) { /* a new function: keys no earlier function of its name had */
+    char nonce[37];
+    new_revision(nonce);
+    json_object_set_new(j, "KeyNonce", json_string(nonce));
+  }
   json_object_set_new(j, "LastModified", json_integer(time_now_ms()));
   conf *c = conf_from_json(s, name, 0, j);
   json_decref(j);
@@ -876,7 +889,7 @@ static int publish_locked(fn_system *s, fn_entry *f, const char *description, ar
                  FN_MAX_VERSIONS);
     goto out;
   }
-  json_t *j = conf_to_json(&latest->cfg);
+  json_t *j = conf_to_json(latest);
   char rev[37];
   new_revision(rev);
   json_object_set_new(j, "RevisionId", json_string(rev));

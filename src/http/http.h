@@ -107,6 +107,7 @@ struct http_req {
   http_stream *resp_stream;   /* set by http_resp_stream */
 
   int peer_pid;               /* the connecting process (Unix sockets), else 0 */
+  const char *peer_addr;      /* the client's IP address as text ("" on a Unix socket) */
   void *svc;                  /* the service's per-request state */
   void *server_private;       /* the server's own per-request state */
 };

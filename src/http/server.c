@@ -882,6 +882,13 @@ static int begin(http_req *r, const char *body_sha256_hex, err *e)
   r->authenticated = true;
   r->admin = srv->cfg.admin_access_key == NULL ||
              strcmp(r->auth.access_key, srv->cfg.admin_access_key) == 0;
+  /* Only S3 takes an unsigned body (as AWS): elsewhere it would let a
+   * signed request be replayed with another body. */
+  if ((strcmp(r->service, "s3") != 0 || p->svc == srv->cfg.native) && r->auth.payload_hash != NULL &&
+      (strcmp(r->auth.payload_hash, SIGV4_UNSIGNED_PAYLOAD) == 0 ||
+       strcmp(r->auth.payload_hash, SIGV4_STREAMING_UNSIGNED_TRAILER) == 0))
+    return err_set(e, ERR_SIGNATURE, "x-amz-content-sha256 '%s' is accepted by S3 only: "
+                   "sign the body's SHA-256", r->auth.payload_hash);
   if ((rc = setup_payload_checks(r, e)) != 0)
     return rc;
   p->prepared = true;
@@ -927,6 +934,18 @@ static enum MHD_Result on_first_call(struct MHD_Connection *conn, http_req *r, c
     return MHD_YES;
   }
 
+  r->peer_addr = "";
+  const union MHD_ConnectionInfo *ai =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (ai != NULL && ai->client_addr != NULL && ai->client_addr->sa_family != AF_UNIX) {
+    char ip[INET6_ADDRSTRLEN];
+    const struct sockaddr *sa = ai->client_addr;
+    const void *at = sa->sa_family == AF_INET6
+                         ? (const void *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr
+                         : (const void *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+    if (inet_ntop(sa->sa_family, at, ip, sizeof ip) != NULL)
+      r->peer_addr = arena_strdup(r->arena, ip);
+  }
   bool native = strncmp(r->raw_path, "/_tarn/", 7) == 0 || strcmp(r->raw_path, "/_tarn") == 0;
   if (native && srv->cfg.native != NULL && strcmp(r->raw_path, "/_tarn/health") == 0) {
     p->svc = srv->cfg.native;

@@ -1,0 +1,56 @@
+/* api/iam.h -- access control at the API edge: the IAM endpoint (query
+ * protocol, service "iam") and the authorizer every service asks before it
+ * does anything for a caller who is not the account root.
+ *
+ * Who is who (by the request's access key):
+ *   root      the server's own key (http_req.admin): everything, no policy
+ *             is evaluated (the fast path: one branch);
+ *   function  a key derived for a live function (fn_credentials_lookup):
+ *             its role's policies when tarn knows the role; else the
+ *             default below, or nothing under strict IAM;
+ *   user      an IAM user's access key: the user's policies;
+ *   anyone else is refused.
+ * The default for a function whose role tarn does not know: the data
+ * planes (S3 object reads, writes, deletes and listings; SQS send, receive,
+ * delete; SNS publish; lambda:InvokeFunction), never a control plane, the
+ * /_tarn/ endpoints or IAM.
+ *
+ * A service's hook, once per request where its operation and resource are
+ * known (after routing, before doing anything):
+ *   if ((rc = api_authorize(r, "s3:GetObject", "arn:aws:s3:::b/k", e)) != 0) return rc;
+ * It answers ERR_DENIED with IAM's message ("User: ARN is not authorized to
+ * perform: ACTION on resource: RESOURCE"), for the service's error shape.
+ */
+#ifndef TARN_API_IAM_H
+#define TARN_API_IAM_H
+
+#include "base/err.h"
+#include "fn/fn.h"
+#include "http/http.h"
+#include "iam/iam.h"
+
+#include <stdbool.h>
+
+#define API_ACCOUNT_ID "000000000000"
+#define API_REGION "us-east-1"
+
+/* What the authorizer consults (borrowed; NULLs detach). strict: a
+ * function whose role tarn does not know gets nothing. */
+void api_authz_attach(iam_system *iam, fn_system *fn, bool strict);
+
+/* 0 when r may do action on resource; else ERR_DENIED with e set. */
+int api_authorize(http_req *r, const char *action, const char *resource, err *e);
+
+/* The keyring's non-root part: the secret of a function's or a user's
+ * access key, or NULL (secret is the caller's, FN_KEY_MAX bytes). */
+const char *api_authz_secret(const char *access_key, char secret[FN_KEY_MAX]);
+
+/* Logs a warning when a new function's role is one tarn does not know
+ * (it then gets the default, or nothing under strict IAM). */
+void api_authz_warn_role(const char *function, const char *role_arn);
+
+/* The IAM endpoint. */
+http_service *iam_service_new(iam_system *iam);
+http_service *iam_service_free(http_service *svc);
+
+#endif

@@ -1,0 +1,327 @@
+"""tests/e2e/test_iam.py -- access control: the IAM API (boto3's iam
+client) and its enforcement on requests signed with an IAM user's keys or
+a function's own keys (taken from inside the function, as it sees them).
+
+Invariants:
+  (1) The root key (the server's) is never limited; every other key is
+      refused what no policy allows, with AWS's error shape per service.
+  (2) A revoked key (deleted access key, deleted function, changed role)
+      is refused on the very next request: 403 InvalidAccessKeyId.
+"""
+import json
+
+import boto3
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
+import pytest
+import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+import lambda_util as lu
+import tarnlib
+
+ACCOUNT = "000000000000"
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]})
+CREDS_FN = ("import os\n"
+            "def handler(event, context):\n"
+            "    return {k: os.environ[k] for k in ('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY')}\n")
+
+
+def cfg():
+    return Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=60)
+
+
+def client(tarn, service, ak=None, sk=None):
+    return boto3.session.Session().client(
+        service, endpoint_url=tarn.endpoint, region_name=tarnlib.REGION,
+        aws_access_key_id=ak or tarn.access_key, aws_secret_access_key=sk or tarn.secret_key,
+        config=cfg())
+
+
+def code(exc_info):
+    return exc_info.value.response["Error"]["Code"]
+
+
+def policy(*statements):
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+@pytest.fixture(scope="module")
+def iam(tarn):
+    return client(tarn, "iam")
+
+
+@pytest.fixture(scope="module")
+def lam(tarn):
+    return lu.lambda_client(tarn)
+
+
+def bucket_with(s3, hint, keys=()):
+    b = tarnlib.unique_bucket_name(hint)
+    s3.create_bucket(Bucket=b)
+    for k in keys:
+        s3.put_object(Bucket=b, Key=k, Body=b"data of " + k.encode())
+    return b
+
+
+def function_keys(lam, name, role):
+    """Creates a function with role and returns the keys it holds."""
+    lu.create(lam, name, lu.zip_files({"app.py": (CREDS_FN, 0o100644)}), handler="app.handler",
+              runtime="python3.11", Role=role)
+    resp, body = lu.invoke(lam, name)
+    assert "FunctionError" not in resp, body
+    return body["AWS_ACCESS_KEY_ID"], body["AWS_SECRET_ACCESS_KEY"]
+
+
+def test_iam_crud_and_errors(iam):
+    r = iam.create_role(RoleName="crud-role", AssumeRolePolicyDocument=TRUST,
+                        Description="a role")["Role"]
+    assert r["Arn"] == "arn:aws:iam::%s:role/crud-role" % ACCOUNT
+    assert r["RoleId"].startswith("AROA")
+    got = iam.get_role(RoleName="crud-role")["Role"]
+    assert got["AssumeRolePolicyDocument"]["Statement"][0]["Action"] == "sts:AssumeRole"
+    with pytest.raises(ClientError) as e:
+        iam.create_role(RoleName="crud-role", AssumeRolePolicyDocument=TRUST)
+    assert code(e) == "EntityAlreadyExists"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    assert "crud-role" in [x["RoleName"] for x in iam.list_roles()["Roles"]]
+
+    with pytest.raises(ClientError) as e:
+        iam.put_role_policy(RoleName="crud-role", PolicyName="bad",
+                            PolicyDocument='{"Statement":{"Effect":"Allow","Resource":"*"}}')
+    assert code(e) == "MalformedPolicyDocument"
+    assert "Action" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        iam.put_role_policy(RoleName="crud-role", PolicyName="big",
+                            PolicyDocument=policy({"Effect": "Allow", "Action": "s3:GetObject",
+                                                   "Resource": "arn:aws:s3:::b/" + "x" * 11000}))
+    assert code(e) == "LimitExceeded"
+    doc = policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})
+    iam.put_role_policy(RoleName="crud-role", PolicyName="read", PolicyDocument=doc)
+    assert iam.list_role_policies(RoleName="crud-role")["PolicyNames"] == ["read"]
+    got = iam.get_role_policy(RoleName="crud-role", PolicyName="read")
+    assert got["PolicyDocument"] == json.loads(doc)
+    with pytest.raises(ClientError) as e:
+        iam.delete_role(RoleName="crud-role")
+    assert code(e) == "DeleteConflict"
+
+    p = iam.create_policy(PolicyName="crud-managed", PolicyDocument=doc)["Policy"]
+    assert p["Arn"] == "arn:aws:iam::%s:policy/crud-managed" % ACCOUNT
+    iam.attach_role_policy(RoleName="crud-role", PolicyArn=p["Arn"])
+    att = iam.list_attached_role_policies(RoleName="crud-role")["AttachedPolicies"]
+    assert att == [{"PolicyName": "crud-managed", "PolicyArn": p["Arn"]}]
+    assert iam.get_policy(PolicyArn=p["Arn"])["Policy"]["AttachmentCount"] == 1
+    with pytest.raises(ClientError) as e:
+        iam.delete_policy(PolicyArn=p["Arn"])
+    assert code(e) == "DeleteConflict"
+    iam.detach_role_policy(RoleName="crud-role", PolicyArn=p["Arn"])
+    iam.delete_policy(PolicyArn=p["Arn"])
+    with pytest.raises(ClientError) as e:
+        iam.get_policy(PolicyArn=p["Arn"])
+    assert code(e) == "NoSuchEntity"
+    iam.delete_role_policy(RoleName="crud-role", PolicyName="read")
+    iam.delete_role(RoleName="crud-role")
+    with pytest.raises(ClientError) as e:
+        iam.get_role(RoleName="crud-role")
+    assert code(e) == "NoSuchEntity"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+    iam.create_user(UserName="crud-user")
+    k = iam.create_access_key(UserName="crud-user")["AccessKey"]
+    assert k["SecretAccessKey"]
+    meta = iam.list_access_keys(UserName="crud-user")["AccessKeyMetadata"]
+    assert [m["AccessKeyId"] for m in meta] == [k["AccessKeyId"]]
+    with pytest.raises(ClientError) as e:
+        iam.delete_user(UserName="crud-user")
+    assert code(e) == "DeleteConflict"
+    iam.delete_access_key(UserName="crud-user", AccessKeyId=k["AccessKeyId"])
+    iam.delete_user(UserName="crud-user")
+    with pytest.raises(ClientError) as e:
+        iam.get_user(UserName="crud-user")
+    assert code(e) == "NoSuchEntity"
+
+
+def test_user_policies_enforced(tarn, s3, iam):
+    b = bucket_with(s3, "iam-user", ["pub/a", "pub/secret", "priv/x"])
+    iam.create_user(UserName="reader")
+    iam.put_user_policy(UserName="reader", PolicyName="p", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::%s/pub/*" % b},
+        {"Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::%s/pub/secret*" % b},
+        {"Effect": "Allow", "NotAction": ["s3:*", "iam:*"], "Resource": "*"}))
+    k = iam.create_access_key(UserName="reader")["AccessKey"]
+    us3 = tarn.client(k["AccessKeyId"], k["SecretAccessKey"])
+    assert us3.get_object(Bucket=b, Key="pub/a")["Body"].read() == b"data of pub/a"
+    for call in (lambda: us3.get_object(Bucket=b, Key="priv/x"),
+                 lambda: us3.put_object(Bucket=b, Key="pub/new", Body=b"x"),
+                 lambda: us3.get_object(Bucket=b, Key="pub/secret"),
+                 lambda: us3.list_objects_v2(Bucket=b)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "AccessDenied"
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(ClientError) as e:
+        us3.get_object(Bucket=b, Key="priv/x")
+    assert e.value.response["Error"]["Message"] == (
+        "User: arn:aws:iam::%s:user/reader is not authorized to perform: s3:GetObject on "
+        "resource: arn:aws:s3:::%s/priv/x" % (ACCOUNT, b))
+    # NotAction: everything but S3 and IAM
+    usqs = client(tarn, "sqs", k["AccessKeyId"], k["SecretAccessKey"])
+    usqs.list_queues()
+    uiam = client(tarn, "iam", k["AccessKeyId"], k["SecretAccessKey"])
+    with pytest.raises(ClientError) as e:
+        uiam.list_roles()
+    assert code(e) == "AccessDenied"
+    # aws:SourceIp: this test connects from 127.0.0.1
+    iam.put_user_policy(UserName="reader", PolicyName="p", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
+         "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}))
+    with pytest.raises(ClientError) as e:
+        us3.get_object(Bucket=b, Key="pub/a")
+    assert code(e) == "AccessDenied"
+    iam.put_user_policy(UserName="reader", PolicyName="p", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
+         "Condition": {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "127.0.0.0/8"]}}}))
+    assert us3.get_object(Bucket=b, Key="priv/x")["Body"].read() == b"data of priv/x"
+    # deleting the key revokes it at once
+    iam.delete_access_key(UserName="reader", AccessKeyId=k["AccessKeyId"])
+    with pytest.raises(ClientError) as e:
+        us3.get_object(Bucket=b, Key="priv/x")
+    assert code(e) == "InvalidAccessKeyId"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def native_status(tarn, method, path, ak, sk, body=b""):
+    return tarn.request(method, path, body=body, access_key=ak, secret_key=sk).status_code
+
+
+def test_function_role_scopes_its_keys(tarn, s3, iam, lam):
+    mine = bucket_with(s3, "iam-mine", ["in/k"])
+    other = bucket_with(s3, "iam-other", ["k"])
+    sqs = client(tarn, "sqs")
+    q = sqs.create_queue(QueueName=lu.unique_name("iam-q"))["QueueUrl"]
+    iam.create_role(RoleName="only-mine", AssumeRolePolicyDocument=TRUST)
+    iam.put_role_policy(RoleName="only-mine", PolicyName="p", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
+         "Resource": ["arn:aws:s3:::%s" % mine, "arn:aws:s3:::%s/*" % mine]}))
+    name = lu.unique_name("iam-scoped")
+    ak, sk = function_keys(lam, name, "arn:aws:iam::%s:role/only-mine" % ACCOUNT)
+    assert ak != tarn.access_key
+    fs3 = tarn.client(ak, sk)
+    assert [o["Key"] for o in fs3.list_objects_v2(Bucket=mine)["Contents"]] == ["in/k"]
+    fs3.put_object(Bucket=mine, Key="out/k", Body=b"x")
+    with pytest.raises(ClientError) as e:
+        fs3.list_objects_v2(Bucket=other)
+    assert code(e) == "AccessDenied"
+    assert e.value.response["Error"]["Message"].startswith(
+        "User: arn:aws:sts::%s:assumed-role/only-mine/%s is not authorized to perform: "
+        "s3:ListBucket on resource: arn:aws:s3:::%s" % (ACCOUNT, name, other))
+    with pytest.raises(ClientError) as e:
+        fs3.list_buckets()
+    assert code(e) == "AccessDenied"
+    with pytest.raises(ClientError) as e:
+        fs3.put_bucket_notification_configuration(Bucket=mine, NotificationConfiguration={})
+    assert code(e) == "AccessDenied"
+    with pytest.raises(ClientError) as e:
+        fs3.delete_bucket(Bucket=other)
+    assert code(e) == "AccessDenied"
+    fsqs = client(tarn, "sqs", ak, sk)
+    with pytest.raises(ClientError) as e:
+        fsqs.delete_queue(QueueUrl=q)
+    assert "AccessDenied" in code(e)
+    assert sqs.get_queue_url(QueueName=q.rsplit("/", 1)[1])["QueueUrl"]
+    for method, path, body in (("GET", "/_tarn/metrics", b""), ("GET", "/_tarn/events", b""),
+                               ("POST", "/_tarn/sql", b"SELECT 1")):
+        assert native_status(tarn, method, path, ak, sk, body) == 403, path
+    assert native_status(tarn, "GET", "/_tarn/metrics", tarn.access_key, tarn.secret_key) == 200
+    # a policy action of its own opens a native endpoint
+    iam.put_role_policy(RoleName="only-mine", PolicyName="metrics", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "tarn:ReadMetrics", "Resource": "*"}))
+    assert native_status(tarn, "GET", "/_tarn/metrics", ak, sk) == 200
+    # deleting the function revokes its keys at once
+    lam.delete_function(FunctionName=name)
+    with pytest.raises(ClientError) as e:
+        fs3.get_object(Bucket=mine, Key="in/k")
+    assert code(e) == "InvalidAccessKeyId"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_role_change_revokes_old_keys(tarn, s3, iam, lam):
+    b = bucket_with(s3, "iam-change", ["k"])
+    name = lu.unique_name("iam-change")
+    ak, sk = function_keys(lam, name, "arn:aws:iam::%s:role/not-in-tarn" % ACCOUNT)
+    fs3 = tarn.client(ak, sk)
+    fs3.get_object(Bucket=b, Key="k")
+    lam.update_function_configuration(FunctionName=name,
+                                      Role="arn:aws:iam::%s:role/another" % ACCOUNT)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    with pytest.raises(ClientError) as e:
+        fs3.get_object(Bucket=b, Key="k")
+    assert code(e) == "InvalidAccessKeyId"
+    ak2, sk2 = lu.invoke(lam, name)[1].values()
+    assert ak2 != ak
+    assert tarn.client(ak2, sk2).get_object(Bucket=b, Key="k")["Body"].read() == b"data of k"
+    lam.delete_function(FunctionName=name)
+
+
+def test_unknown_role_gets_data_plane_only(tarn, s3, lam):
+    b = bucket_with(s3, "iam-default", ["k"])
+    sqs = client(tarn, "sqs")
+    q = sqs.create_queue(QueueName=lu.unique_name("iam-dq"))["QueueUrl"]
+    name = lu.unique_name("iam-default")
+    ak, sk = function_keys(lam, name, "arn:aws:iam::%s:role/lambda-role" % ACCOUNT)
+    fs3 = tarn.client(ak, sk)
+    assert b in [x["Name"] for x in fs3.list_buckets()["Buckets"]]
+    fs3.put_object(Bucket=b, Key="new", Body=b"x")
+    assert fs3.get_object(Bucket=b, Key="new")["Body"].read() == b"x"
+    fs3.delete_object(Bucket=b, Key="new")
+    fsqs = client(tarn, "sqs", ak, sk)
+    fsqs.send_message(QueueUrl=q, MessageBody="hi")
+    assert fsqs.receive_message(QueueUrl=q, WaitTimeSeconds=1)["Messages"][0]["Body"] == "hi"
+    for call in (lambda: fs3.create_bucket(Bucket=tarnlib.unique_bucket_name("iam-no")),
+                 lambda: fs3.delete_bucket(Bucket=b),
+                 lambda: fs3.put_bucket_notification_configuration(
+                     Bucket=b, NotificationConfiguration={}),
+                 lambda: fsqs.delete_queue(QueueUrl=q),
+                 lambda: client(tarn, "iam", ak, sk).list_roles(),
+                 lambda: client(tarn, "lambda", ak, sk).list_functions()):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert "AccessDenied" in code(e)
+    assert native_status(tarn, "GET", "/_tarn/metrics", ak, sk) == 403
+    assert requests.get(tarn.endpoint + "/_tarn/health", timeout=10).status_code == 200
+    lam.delete_function(FunctionName=name)
+
+
+class _Unsigned(botocore.auth.SigV4Auth):
+    def payload(self, request):
+        return "UNSIGNED-PAYLOAD"
+
+
+def raw(tarn, service, method, path, body, headers):
+    headers = dict(headers, **{"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    req = botocore.awsrequest.AWSRequest(method=method, url=tarn.endpoint + path, data=body,
+                                         headers=headers)
+    _Unsigned(botocore.credentials.Credentials(tarn.access_key, tarn.secret_key), service,
+              tarnlib.REGION).add_auth(req)
+    return requests.request(method, tarn.endpoint + path, data=body,
+                            headers=dict(req.headers.items()), timeout=30)
+
+
+def test_unsigned_payload_only_for_s3(tarn):
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    r = raw(tarn, "sqs", "POST", "/", b"Action=CreateQueue&QueueName=replayed", form)
+    assert r.status_code == 403, r.text
+    assert "UNSIGNED-PAYLOAD" in r.text
+    assert "replayed" not in [u.rsplit("/", 1)[1]
+                              for u in client(tarn, "sqs").list_queues().get("QueueUrls", [])]
+    r = raw(tarn, "lambda", "GET", "/2015-03-31/functions/", b"", {})
+    assert r.status_code == 403, r.text
+    r = raw(tarn, "sns", "POST", "/", b"Action=ListTopics", form)
+    assert r.status_code == 403, r.text
+    # S3 takes it, as AWS does
+    r = raw(tarn, "s3", "GET", "/", b"", {})
+    assert r.status_code == 200, r.text
