@@ -21,6 +21,7 @@
 #include "api/lambda_events.h"
 #include "api/native.h"
 #include "api/native_events.h"
+#include "api/runtime_api.h"
 #include "api/s3.h"
 #include "api/sns.h"
 #include "api/sqs.h"
@@ -141,6 +142,7 @@ static uint32_t env_u32(const char *name)
 typedef struct functions {
   fn_system *fn;
   http_service *lambda;
+  http_service *runtime_api;  /* the Runtime API's HTTP side */
   http_server *runtime_srv;   /* DATA/run/runtime.sock: the Runtime API */
   http_server *platform_srv;  /* DATA/run/platform.sock: tarn's APIs for functions */
   char run_dir[PATH_MAX];
@@ -171,7 +173,8 @@ static int functions_open(functions *f, const char *data, store *st, err *e)
   if (fn_system_open(&o, &f->fn, e) != 0)
     return -1;
   /* A thread per connection: each instance's GET next waits in its handler. */
-  http_config rt = {.listen_unix = rt_sock, .open_service = fn_runtime_service(f->fn),
+  f->runtime_api = runtime_api_service_new(f->fn);
+  http_config rt = {.listen_unix = rt_sock, .open_service = f->runtime_api,
                     .thread_per_connection = true};
   if (http_server_start(&rt, &f->runtime_srv, e) != 0)
     return -1;
@@ -203,6 +206,7 @@ static void functions_close(functions *f)
   f->runtime_srv = http_server_stop(f->runtime_srv, 1000);
   f->fn = fn_system_close(f->fn);
   f->lambda = lambda_service_free(f->lambda);
+  f->runtime_api = runtime_api_service_free(f->runtime_api);
 }
 
 static void raise_fd_limit(void)

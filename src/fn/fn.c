@@ -131,7 +131,6 @@ int fn_system_open(const fn_options *o, fn_system **out, err *e)
   pthread_cond_init(&s->queue_cond, &ca);
   pthread_cond_init(&s->timer_cond, &ca);
   pthread_condattr_destroy(&ca);
-  runtime_service_init(s);
   int rc;
   if ((rc = fn_mkdirs(s->code_dir, e)) != 0 || (rc = fn_mkdirs(s->log_dir, e)) != 0 ||
       (rc = registry_open(s, e)) != 0 || (rc = async_open(s, e)) != 0) {

@@ -18,9 +18,9 @@
  * Memory: results are copied into the caller's arena (or, for a
  * synchronous invocation, handed to its callback).
  *
- * Wire formats are the caller's (api/lambda.c); this part's only HTTP is the
- * Runtime API that instances speak (fn_runtime_service), which exists to
- * serve them and nothing else.
+ * Wire formats are the caller's: api/lambda.c for the Lambda API,
+ * api/runtime_api.c for the Runtime API that instances speak (whose
+ * instance side is fn_runtime_*). This part has no HTTP.
  */
 #ifndef TARN_FN_FN_H
 #define TARN_FN_FN_H
@@ -29,7 +29,6 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/text.h"
-#include "http/http.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -46,6 +45,7 @@
 #define FN_MAX_UNZIPPED (250u << 20)        /* 262144000 bytes, as Lambda */
 #define FN_MAX_ZIP_ENTRIES 100000
 #define FN_MAX_SYNC_PAYLOAD 6291456u        /* request and response of RequestResponse */
+#define FN_RESPONSE_MAX (FN_MAX_SYNC_PAYLOAD + 100) /* a runtime's response: Lambda allows 100 bytes over */
 #define FN_MAX_ASYNC_PAYLOAD 262144u        /* Event */
 #define FN_MAX_ENV_BYTES 4096               /* all variables, as Lambda counts them */
 #define FN_MAX_FUNCTIONS 10000
@@ -91,9 +91,39 @@ void fn_system_stop(fn_system *s);
 /* Accepts NULL; returns NULL. Call after the servers have stopped. */
 fn_system *fn_system_close(fn_system *s);
 
-/* The Runtime API (2018-06-01) as an http_service, for a server with
- * http_config.open_service on the runtime socket. Owned by s. */
-http_service *fn_runtime_service(fn_system *s);
+/* ---- the Runtime API (2018-06-01), instance side (fn/runtime.c) ----
+ * The HTTP side is api/runtime_api.c. peer_pid is the connecting process:
+ * the sandbox's init, which names the instance; any other pid is
+ * ERR_DENIED ("not an instance of tarn"). */
+
+/* The invocation handed to an instance by GET next (arena copies). */
+typedef struct fn_runtime_work {
+  const char *request_id;      /* Lambda-Runtime-Aws-Request-Id */
+  int64_t deadline_ms;         /* Lambda-Runtime-Deadline-Ms, wall clock */
+  const char *invoked_arn;     /* Lambda-Runtime-Invoked-Function-Arn */
+  const char *trace_id;        /* Lambda-Runtime-Trace-Id */
+  const char *client_context;  /* Lambda-Runtime-Client-Context, or NULL */
+} fn_runtime_work;
+
+/* GET next: waits until the instance has an invocation, hands it over and
+ * appends its payload to payload. ERR_UNAVAILABLE when the instance or the
+ * system is stopping. */
+int fn_runtime_next(fn_system *s, int peer_pid, arena *a, fn_runtime_work *out, buf *payload,
+                    err *e);
+/* POST response (failed false) or error (failed true, error_type from
+ * Lambda-Runtime-Function-Error-Type, may be NULL): ends the invocation
+ * with body, which is taken (left empty). ERR_INVALID for a request id that
+ * is not the instance's current invocation. */
+int fn_runtime_result(fn_system *s, int peer_pid, const char *request_id, bool failed,
+                      const char *error_type, buf *body, err *e);
+/* POST init/error: the runtime could not start; fails its invocation, if
+ * any, and stops the instance. */
+int fn_runtime_init_error(fn_system *s, int peer_pid, const char *error_type, const char *body,
+                          size_t len, err *e);
+/* A response body over Lambda's limit: fails the invocation at once (the
+ * runtime gets 413 and would otherwise leave the invoker waiting for the
+ * time-out). */
+void fn_runtime_response_too_large(fn_system *s, int peer_pid, const char *request_id);
 
 /* Prometheus text: invocations, errors, throttles, durations, cold starts,
  * concurrency, instances. */

@@ -33,7 +33,6 @@
 #define FN_PID_BUCKETS 1024
 #define FN_LOG_FILE_MAX (1u << 20)   /* a log file is rotated past this */
 #define FN_INIT_TIMEOUT_MS 10000     /* Lambda's init phase limit */
-#define FN_RESPONSE_MAX (FN_MAX_SYNC_PAYLOAD + 100) /* Lambda allows 100 bytes over */
 
 typedef struct fn_entry fn_entry;
 typedef struct pool pool;
@@ -247,8 +246,6 @@ struct fn_system {
   invoc *timers_tail;
   pthread_cond_t timer_cond;  /* the head changed, or stopping */
   pthread_t timer;
-
-  http_service runtime_svc;
 };
 
 /* ---- scheduler.c ---- */
@@ -317,9 +314,6 @@ int async_start(fn_system *s, err *e);
 void async_stop(fn_system *s);
 invoc *invoc_new(void);
 invoc *invoc_free(invoc *inv);                             /* accepts NULL */
-
-/* ---- runtime_api.c ---- */
-void runtime_service_init(fn_system *s);
 
 /* ---- metrics.c ---- */
 void metrics_duration(fn_system *s, double ms);             /* under lock */

@@ -1,0 +1,209 @@
+/* fn/runtime.c -- the instance side of the Lambda Runtime API (2018-06-01):
+ * what GET next, POST response / error and POST init/error do to the
+ * scheduler. The HTTP side is api/runtime_api.c.
+ *
+ * Why here: this is the scheduler's other half (GET next is where an
+ * instance picks up its invocation); it needs the scheduler's lock and
+ * state, and no wire format.
+ *
+ * Invariants:
+ *   (1) The caller is identified by the connecting process: the sandbox's
+ *       init, whose host pid names the instance. A pid no instance has gets
+ *       ERR_DENIED.
+ *   (2) An instance's Runtime API call holds a reference on it (refs), so
+ *       the monitor never frees an instance a handler is using.
+ *   (3) An invocation is reached through in->inv under the lock only: once
+ *       ended it is freed, so a handler that dropped the lock looks again.
+ *   (4) fn_runtime_next waits in its caller's thread (a long poll per
+ *       instance): the runtime socket's server runs a thread per connection.
+ */
+#include "fn/internal.h"
+
+#include "base/hash.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REGISTER_WAIT_MS 5000
+
+/* The instance of the calling process, with a reference (lock held). */
+static instance *caller(fn_system *s, int peer_pid)
+{
+  int64_t until = time_mono_us() + REGISTER_WAIT_MS * 1000;
+  instance *in;
+  /* A runtime may call before sandbox_start returned to the scheduler. */
+  while ((in = sched_by_pid(s, peer_pid)) == NULL && !s->stopping) {
+    if (time_mono_us() >= until)
+      return NULL;
+    struct timespec ts = {(time_t)(until / 1000000), (long)(until % 1000000) * 1000};
+    pthread_cond_timedwait(&s->registered, &s->lock, &ts);
+  }
+  if (in != NULL)
+    in->refs++;
+  return in;
+}
+
+static int not_an_instance(err *e)
+{
+  return err_set(e, ERR_DENIED, "not an instance of tarn");
+}
+
+static void trace_id(char out[80])
+{
+  uint8_t b[20];
+  char hex[41];
+  for (size_t i = 0; i < sizeof b; i++)
+    b[i] = (uint8_t)rand();
+  hex_encode(b, sizeof b, hex);
+  snprintf(out, 80, "Root=1-%08llx-%.24s;Parent=%.16s;Sampled=0",
+           (unsigned long long)time(NULL), hex, hex + 24);
+}
+
+int fn_runtime_next(fn_system *s, int peer_pid, arena *a, fn_runtime_work *out, buf *payload,
+                    err *e)
+{
+  pthread_mutex_lock(&s->lock);
+  instance *in = caller(s, peer_pid);
+  if (in == NULL) {
+    pthread_mutex_unlock(&s->lock);
+    return not_an_instance(e);
+  }
+  if (in->state == INST_STARTING) {
+    in->init_ms = (double)(time_mono_us() - in->started_us) / 1000.0;
+    in->cold_pending = true;
+    metrics_init_duration(s, in->init_ms);
+    if (in->inv != NULL) {
+      in->state = INST_BUSY;
+    } else {
+      in->state = INST_BUSY; /* sched_release puts it on the idle stack */
+      sched_release(s, in);
+    }
+  }
+  while (in->state != INST_DEAD && !s->stopping && (in->inv == NULL || in->inv->handed))
+    pthread_cond_wait(&in->cond, &s->lock);
+  if (in->state == INST_DEAD || s->stopping) {
+    instance_unref(s, in);
+    pthread_mutex_unlock(&s->lock);
+    return err_set(e, ERR_UNAVAILABLE, "the instance is stopping");
+  }
+  invoc *inv = in->inv;
+  inv->handed = true;
+  inv->handed_us = time_mono_us();
+  inv->deadline_wall_ms = time_now_ms() + (int64_t)inv->conf->cfg.timeout_s * 1000;
+  sched_timer_set(s, inv, inv->handed_us + (int64_t)inv->conf->cfg.timeout_s * 1000000);
+  if (in->cold_pending) {
+    inv->cold = true;
+    inv->init_ms = in->init_ms;
+    in->cold_pending = false;
+  }
+  pthread_mutex_lock(&in->log_lock);
+  in->log_inv = inv;
+  logs_printf(s, in->pool->fn, inv, "START RequestId: %s Version: %s\n", inv->id,
+              inv->conf->cfg.version);
+  pthread_mutex_unlock(&in->log_lock);
+  /* Copied under the lock: the invocation is freed once it ends. */
+  out->request_id = arena_strdup(a, inv->id);
+  out->deadline_ms = inv->deadline_wall_ms;
+  out->invoked_arn = arena_strdup(a, inv->invoked_arn);
+  char trace[80];
+  trace_id(trace);
+  out->trace_id = arena_strdup(a, trace);
+  out->client_context = inv->client_context != NULL ? arena_strdup(a, inv->client_context) : NULL;
+  buf_append(payload, inv->payload, inv->len);
+  instance_unref(s, in);
+  pthread_mutex_unlock(&s->lock);
+  return 0;
+}
+
+int fn_runtime_result(fn_system *s, int peer_pid, const char *request_id, bool failed,
+                      const char *error_type, buf *body, err *e)
+{
+  pthread_mutex_lock(&s->lock);
+  instance *in = caller(s, peer_pid);
+  if (in == NULL) {
+    pthread_mutex_unlock(&s->lock);
+    return not_an_instance(e);
+  }
+  invoc *inv = in->inv;
+  if (inv == NULL || !inv->handed || strcmp(inv->id, request_id) != 0) {
+    instance_unref(s, in);
+    pthread_mutex_unlock(&s->lock);
+    return err_set(e, ERR_INVALID, "Invalid request ID");
+  }
+  pthread_mutex_unlock(&s->lock);
+  /* What the function printed before answering belongs before END. */
+  sched_drain_log(s, in);
+  pthread_mutex_lock(&s->lock);
+  inv = in->inv; /* it may have ended (time-out) while the lock was dropped */
+  if (inv != NULL && inv->handed && strcmp(inv->id, request_id) == 0) {
+    buf_release(&inv->response);
+    inv->response = *body;
+    inv->response.max = FN_RESPONSE_MAX;
+    buf_init(body, 0);
+    if (failed && inv->response.len == 0)
+      buf_printf(&inv->response, "{\"errorMessage\":\"Unknown application error occurred\","
+                                 "\"errorType\":\"%s\"}", error_type ? error_type : "Unhandled");
+    sched_complete(s, in, inv, failed ? INV_ERROR : INV_OK, NULL);
+    sched_release(s, in);
+  }
+  instance_unref(s, in);
+  pthread_mutex_unlock(&s->lock);
+  return 0;
+}
+
+int fn_runtime_init_error(fn_system *s, int peer_pid, const char *error_type, const char *body,
+                          size_t len, err *e)
+{
+  pthread_mutex_lock(&s->lock);
+  instance *in = caller(s, peer_pid);
+  if (in == NULL) {
+    pthread_mutex_unlock(&s->lock);
+    return not_an_instance(e);
+  }
+  free(in->init_error);
+  in->init_error = strndup(body ? body : "", len);
+  free(in->init_error_type);
+  in->init_error_type = error_type ? strdup(error_type) : NULL;
+  if (in->init_error == NULL || (error_type != NULL && in->init_error_type == NULL))
+    abort();
+  if (in->init_error[0] == '\0') {
+    free(in->init_error);
+    in->init_error = strdup("{\"errorMessage\":\"Runtime failed to initialize\","
+                            "\"errorType\":\"Runtime.Unknown\"}");
+  }
+  if (in->inv != NULL) {
+    pthread_mutex_unlock(&s->lock);
+    sched_drain_log(s, in);
+    pthread_mutex_lock(&s->lock);
+    invoc *inv = in->inv; /* looked up again: see (3) */
+    if (inv != NULL) {
+      buf_reset(&inv->response);
+      buf_puts(&inv->response, in->init_error);
+      sched_complete(s, in, inv, INV_FAILED, "error");
+    }
+  }
+  in->inv = NULL;
+  sched_kill(s, in);
+  instance_unref(s, in);
+  pthread_mutex_unlock(&s->lock);
+  return 0;
+}
+
+void fn_runtime_response_too_large(fn_system *s, int peer_pid, const char *request_id)
+{
+  pthread_mutex_lock(&s->lock);
+  instance *in = sched_by_pid(s, peer_pid);
+  invoc *inv = in != NULL ? in->inv : NULL;
+  if (inv != NULL && inv->handed && strcmp(inv->id, request_id) == 0) {
+    buf_reset(&inv->response);
+    buf_printf(&inv->response,
+               "{\"errorMessage\":\"Response payload size exceeded maximum allowed payload size "
+               "(%u bytes).\",\"errorType\":\"Function.ResponseSizeTooLarge\"}",
+               FN_MAX_SYNC_PAYLOAD);
+    sched_complete(s, in, inv, INV_FAILED, NULL);
+    sched_release(s, in);
+  }
+  pthread_mutex_unlock(&s->lock);
+}
