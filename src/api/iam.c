@@ -20,6 +20,7 @@
 #include "api/iam.h"
 
 #include "api/query_protocol.h"
+#include "aws/errors.h"
 #include "base/buf.h"
 #include "base/log.h"
 
@@ -183,14 +184,8 @@ static void write_error(http_req *r, const err *e)
   http_resp_status(r, status);
   http_resp_header(r, "Content-Type", "text/xml");
   http_resp_header(r, "x-amzn-RequestId", r->request_id);
-  buf *b = &r->resp_body;
-  buf_puts(b, "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"" IAM_NS "\"><Error>");
-  buf_xml_elem(b, "Type", status >= 500 ? "Receiver" : "Sender");
-  buf_xml_elem(b, "Code", name);
-  buf_xml_elem(b, "Message", e->msg[0] != '\0' ? e->msg : name);
-  buf_puts(b, "</Error>");
-  buf_xml_elem(b, "RequestId", r->request_id);
-  buf_puts(b, "</ErrorResponse>");
+  aws_error_query_xml(&r->resp_body, IAM_NS, status, name, e->msg[0] != '\0' ? e->msg : name,
+                      false, r->request_id);
 }
 
 static void iam_error(void *ctx, http_req *r, const err *e)

@@ -24,6 +24,7 @@
 #include "iam/iam.h"
 
 #include "base/hash.h"
+#include "base/lmdb_env.h"
 #include "base/text.h"
 
 #include <errno.h>
@@ -51,8 +52,9 @@ struct iam_system {
 
 static int db_error(int rc, const char *what, err *e)
 {
-  return err_set(e, rc == MDB_MAP_FULL ? ERR_NO_SPACE : ERR_IO, "cannot %s the IAM store: %s",
-                 what, mdb_strerror(rc));
+  char doing[64];
+  snprintf(doing, sizeof doing, "%s the IAM store", what);
+  return lmdb_error(e, rc, doing);
 }
 
 /* A record without its in-memory members, as text. */
@@ -212,8 +214,6 @@ int iam_system_open(const char *data_dir, iam_system **out, err *e)
   *out = NULL;
   char path[4096];
   snprintf(path, sizeof path, "%s/iam", data_dir);
-  if (mkdir(path, 0700) != 0 && errno != EEXIST)
-    return err_set(e, ERR_IO, "cannot create '%s': %s", path, strerror(errno));
   iam_system *s = calloc(1, sizeof *s);
   if (s == NULL)
     abort();
@@ -222,19 +222,17 @@ int iam_system_open(const char *data_dir, iam_system **out, err *e)
   s->db = json_pack("{s:{}, s:{}, s:{}}", "role", "user", "policy");
   s->keys = json_object();
   int rc;
-  if ((rc = mdb_env_create(&s->env)) != 0 || (rc = mdb_env_set_mapsize(s->env, MAP_SIZE)) != 0 ||
-      (rc = mdb_env_set_maxreaders(s->env, 1024)) != 0 ||
-      (rc = mdb_env_open(s->env, path, MDB_NOTLS, 0600)) != 0) {
-    err_set(e, ERR_IO, "cannot open the IAM store '%s': %s", path, mdb_strerror(rc));
+  lmdb_env_options o = {.map_size = MAP_SIZE, .max_readers = 1024};
+  if ((rc = lmdb_env_open(&s->env, path, &o, "the IAM store", e)) != 0) {
     iam_system_close(s);
-    return ERR_IO;
+    return rc;
   }
   MDB_txn *txn;
   if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0 ||
       (rc = mdb_dbi_open(txn, NULL, 0, &s->dbi)) != 0 || (rc = mdb_txn_commit(txn)) != 0) {
-    db_error(rc, "open", e);
+    rc = db_error(rc, "open", e);
     iam_system_close(s);
-    return ERR_IO;
+    return rc;
   }
   if ((rc = load(s, e)) != 0) {
     iam_system_close(s);
