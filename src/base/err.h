@@ -56,7 +56,8 @@
   X(IO,                     -41,  500, "InternalError")                    \
   X(NO_SPACE,               -42,  507, "InsufficientStorage")              \
   X(CONFLICT,               -43,  409, "Conflict")                         \
-  X(THROTTLED,              -44,  429, "TooManyRequestsException")
+  X(THROTTLED,              -44,  429, "TooManyRequestsException")        \
+  X(INVALID_PART_NUMBER,    -45,  416, "InvalidPartNumber")
 
 enum {
   ERR_OK = 0,
