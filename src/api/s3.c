@@ -31,7 +31,7 @@
  *       handle commits (never a sink, which may see bytes of a body that
  *       later fails its checksum).
  *   (2) Every size a client controls is bounded: keys (1024 bytes), user
- *       metadata (2 KiB), tags (10), XML bodies (1 MiB; DeleteObjects and
+ *       metadata (2 KiB), tags (10 per object, 50 per bucket), XML bodies (1 MiB; DeleteObjects and
  *       CompleteMultipartUpload 2 MiB: 10,000 parts with checksums pass 1 MiB),
  *       one PUT (5 GiB), listings (1000 entries), answers (S3_MAX_RESPONSE).
  *   (3) Only authenticated requests reach an operation (no anonymous access:
