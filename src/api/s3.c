@@ -31,7 +31,7 @@
  *       handle commits (never a sink, which may see bytes of a body that
  *       later fails its checksum).
  *   (2) Every size a client controls is bounded: keys (1024 bytes), user
- *       metadata (2 KiB), tags (10), XML bodies (1 MiB; DeleteObjects and
+ *       metadata (2 KiB), tags (10 per object, 50 per bucket), XML bodies (1 MiB; DeleteObjects and
  *       CompleteMultipartUpload 2 MiB: 10,000 parts with checksums pass 1 MiB),
  *       one PUT (5 GiB), listings (1000 entries), answers (S3_MAX_RESPONSE).
  *   (3) Only authenticated requests reach an operation (no anonymous access:
@@ -44,8 +44,8 @@
  *
  * Not implemented (501 NotImplemented, naming the subresource): versioning,
  * policy, cors, lifecycle, website, logging, encryption,
- * replication, object lock, bucket tagging, PUT ?acl, browser POST uploads,
- * GetObject ?partNumber, and the rest of S3's subresources. GET ?acl on a
+ * replication, object lock, PUT ?acl, browser POST uploads, and the rest of
+ * S3's subresources. GET ?acl on a
  * bucket or an object answers a fixed owner-FULL_CONTROL policy, because
  * common tools read it.
  *
@@ -74,6 +74,9 @@ static const s3_op op_get_bucket_location = {"GetBucketLocation", NULL, s3_get_b
 static const s3_op op_get_bucket_acl = {"GetBucketAcl", NULL, s3_get_acl, 0};
 static const s3_op op_get_notification = {"GetBucketNotificationConfiguration", NULL, s3_get_notification, 0};
 static const s3_op op_put_notification = {"PutBucketNotificationConfiguration", NULL, s3_put_notification, 0};
+static const s3_op op_get_bucket_tagging = {"GetBucketTagging", NULL, s3_get_bucket_tagging, 0};
+static const s3_op op_put_bucket_tagging = {"PutBucketTagging", NULL, s3_put_bucket_tagging, 0};
+static const s3_op op_delete_bucket_tagging = {"DeleteBucketTagging", NULL, s3_delete_bucket_tagging, 0};
 static const s3_op op_list_objects = {"ListObjects", NULL, s3_list_objects, 0};
 static const s3_op op_list_objects_v2 = {"ListObjectsV2", NULL, s3_list_objects_v2, 0};
 static const s3_op op_list_uploads = {"ListMultipartUploads", NULL, s3_list_uploads, 0};
@@ -116,12 +119,15 @@ static const route routes[] = {
   {"GET",    AT_BUCKET,  "location",    NULL,       NULL,                &op_get_bucket_location},
   {"GET",    AT_BUCKET,  "acl",         NULL,       NULL,                &op_get_bucket_acl},
   {"GET",    AT_BUCKET,  "notification", NULL,      NULL,                &op_get_notification},
+  {"GET",    AT_BUCKET,  "tagging",     NULL,       NULL,                &op_get_bucket_tagging},
   {"GET",    AT_BUCKET,  "uploads",     NULL,       NULL,                &op_list_uploads},
   {"GET",    AT_BUCKET,  "list-type=2", NULL,       NULL,                &op_list_objects_v2},
   {"GET",    AT_BUCKET,  NULL,          NULL,       NULL,                &op_list_objects},
   {"HEAD",   AT_BUCKET,  NULL,          NULL,       NULL,                &op_head_bucket},
   {"PUT",    AT_BUCKET,  "notification", NULL,      NULL,                &op_put_notification},
+  {"PUT",    AT_BUCKET,  "tagging",     NULL,       NULL,                &op_put_bucket_tagging},
   {"PUT",    AT_BUCKET,  NULL,          NULL,       NULL,                &op_create_bucket},
+  {"DELETE", AT_BUCKET,  "tagging",     NULL,       NULL,                &op_delete_bucket_tagging},
   {"DELETE", AT_BUCKET,  NULL,          NULL,       NULL,                &op_delete_bucket},
   {"POST",   AT_BUCKET,  "delete",      NULL,       NULL,                &op_delete_objects},
   {"POST",   AT_BUCKET,  NULL,          NULL,       NULL,                &op_post_object},
@@ -129,7 +135,9 @@ static const route routes[] = {
   {"GET",    AT_OBJECT,  "uploadId",    NULL,       NULL,                &op_list_parts},
   {"GET",    AT_OBJECT,  "tagging",     NULL,       NULL,                &op_get_tagging},
   {"GET",    AT_OBJECT,  "acl",         NULL,       NULL,                &op_get_object_acl},
+  {"GET",    AT_OBJECT,  "partNumber",  NULL,       NULL,                &op_get_object},
   {"GET",    AT_OBJECT,  NULL,          NULL,       NULL,                &op_get_object},
+  {"HEAD",   AT_OBJECT,  "partNumber",  NULL,       NULL,                &op_head_object},
   {"HEAD",   AT_OBJECT,  NULL,          NULL,       NULL,                &op_head_object},
   {"PUT",    AT_OBJECT,  "partNumber",  "uploadId", "x-amz-copy-source", &op_upload_part_copy},
   {"PUT",    AT_OBJECT,  "partNumber",  "uploadId", NULL,                &op_upload_part},
@@ -658,9 +666,12 @@ static bool is_system_meta(const char *name)
 }
 
 /* Content-Encoding without the aws-chunked token (the transfer framing,
- * which S3 does not store); NULL when nothing else is left. */
+ * which S3 does not store); NULL when nothing else is left. A value
+ * without the token is kept exactly as given. */
 static const char *strip_aws_chunked(arena *a, const char *v)
 {
+  if (strcasestr(v, "aws-chunked") == NULL)
+    return v;
   buf out;
   buf_init(&out, strlen(v) + 1);
   const char *p = v;
@@ -758,6 +769,11 @@ int s3_tags_check(const str_pair *tags, size_t n, err *e)
 {
   if (n > STORE_MAX_TAGS)
     return err_set(e, ERR_INVALID_TAG, "object tags cannot be greater than %d", STORE_MAX_TAGS);
+  return s3_tagset_check(tags, n, e);
+}
+
+int s3_tagset_check(const str_pair *tags, size_t n, err *e)
+{
   for (size_t i = 0; i < n; i++) {
     const char *k = tags[i].name;
     const char *v = tags[i].value;
@@ -776,6 +792,44 @@ int s3_tags_check(const str_pair *tags, size_t n, err *e)
       if (strcmp(tags[j].name, k) == 0)
         return err_set(e, ERR_INVALID_TAG, "cannot provide multiple tags with the same key '%s'", k);
   }
+  return 0;
+}
+
+int s3_tagging_parse(http_req *req, size_t max, const char *what, str_pair **out, size_t *n,
+                     err *e)
+{
+  *out = NULL;
+  *n = 0;
+  xml_node *root;
+  int rc = s3_body_xml(req, "Tagging", &root, e);
+  if (rc != 0)
+    return rc;
+  xml_node *set = xml_child(root, "TagSet");
+  if (set == NULL)
+    return err_set(e, ERR_MALFORMED_XML, "<Tagging> must hold a <TagSet>");
+  size_t count = 0;
+  for (xml_node *t = xml_child(set, "Tag"); t != NULL; t = xml_next_same(t))
+    count++;
+  if (count > max)
+    return err_set(e, ERR_INVALID_TAG, "%s tags cannot be greater than %zu", what, max);
+  str_pair *tags = arena_alloc(req->arena, (count + 1) * sizeof *tags);
+  size_t k = 0;
+  for (xml_node *t = xml_child(set, "Tag"); t != NULL; t = xml_next_same(t)) {
+    xml_node *kn = xml_child(t, "Key");
+    xml_node *vn = xml_child(t, "Value");
+    if (kn == NULL || vn == NULL)
+      return err_set(e, ERR_MALFORMED_XML, "every <Tag> must have a <Key> and a <Value>");
+    if (strlen(kn->text) != kn->text_len || strlen(vn->text) != vn->text_len)
+      return err_set(e, ERR_INVALID_TAG, "tags must not contain NUL characters");
+    tags[k].name = kn->text;
+    tags[k].value = vn->text;
+    k++;
+  }
+  rc = s3_tagset_check(tags, k, e);
+  if (rc != 0)
+    return rc;
+  *out = tags;
+  *n = k;
   return 0;
 }
 

@@ -1,11 +1,17 @@
 /* api/s3_bucket.c -- S3's bucket operations: ListBuckets, CreateBucket,
- * DeleteBucket, HeadBucket, GetBucketLocation, and the fixed ACL answer.
+ * DeleteBucket, HeadBucket, GetBucketLocation, bucket tagging, and the
+ * fixed ACL answer.
  *
  * Invariants:
  *   (1) tarn has one region, us-east-1: GetBucketLocation answers an empty
  *       LocationConstraint and any LocationConstraint at creation is
  *       accepted (the data is local anyway).
  *   (2) Every bucket belongs to the one owner "tarn".
+ *   (3) Creating a bucket that exists answers 200 when no region or
+ *       us-east-1 is asked (S3's legacy us-east-1 behaviour), and 409
+ *       BucketAlreadyOwnedByYou with any other LocationConstraint.
+ *   (4) Bucket tags (at most 50) live in the bucket's record; a bucket
+ *       without tags answers GetBucketTagging with 404 NoSuchTagSet.
  *
  * Start reading at s3_create_bucket().
  */
@@ -73,13 +79,20 @@ int s3_create_bucket(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
   if (!store_bucket_name_valid(c->bucket))
     return err_set(e, ERR_INVALID_BUCKET_NAME, "the specified bucket is not valid: '%s'", c->bucket);
+  const char *where = NULL;
   if (req->body.len > 0) {
     xml_node *root;
     int rc = s3_body_xml(req, "CreateBucketConfiguration", &root, e);
     if (rc != 0)
       return rc;
+    where = xml_child_text(root, "LocationConstraint");
   }
   int rc = store_bucket_create(s->st, c->bucket, e);
+  if (rc == ERR_BUCKET_EXISTS && (where == NULL || *where == '\0' ||
+                                  strcmp(where, S3_REGION) == 0)) {
+    err_clear(e);  /* invariant (3) */
+    rc = 0;
+  }
   if (rc != 0)
     return rc;
   http_resp_headerf(req, "Location", "/%s", c->bucket);
@@ -146,4 +159,51 @@ int s3_get_acl(s3_svc *s, http_req *req, s3_call *c, err *e)
   s3_xml_end(&x, "AccessControlList");
   s3_xml_close(&x, "AccessControlPolicy");
   return s3_xml_done(&x, e);
+}
+
+/* ---- bucket tagging ---- */
+
+int s3_get_bucket_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  str_pair *tags = NULL;
+  size_t n = 0;
+  int rc = store_bucket_tags_get(s->st, c->bucket, req->arena, &tags, &n, e);
+  if (rc != 0)
+    return rc;
+  if (n == 0)
+    return err_set(e, ERR_NO_SUCH_TAG_SET, "the TagSet does not exist");
+  s3_xml x;
+  s3_xml_open(&x, req, "Tagging");
+  s3_xml_start(&x, "TagSet");
+  for (size_t i = 0; i < n; i++) {
+    s3_xml_start(&x, "Tag");
+    s3_xml_text(&x, "Key", tags[i].name);
+    s3_xml_text(&x, "Value", tags[i].value);
+    s3_xml_end(&x, "Tag");
+  }
+  s3_xml_end(&x, "TagSet");
+  s3_xml_close(&x, "Tagging");
+  return s3_xml_done(&x, e);
+}
+
+int s3_put_bucket_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  str_pair *tags;
+  size_t n;
+  int rc = s3_tagging_parse(req, STORE_MAX_BUCKET_TAGS, "bucket", &tags, &n, e);
+  if (rc == 0)
+    rc = store_bucket_tags_set(s->st, c->bucket, tags, n, e);
+  if (rc != 0)
+    return rc;
+  http_resp_status(req, 204);
+  return 0;
+}
+
+int s3_delete_bucket_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  int rc = store_bucket_tags_set(s->st, c->bucket, NULL, 0, e);
+  if (rc != 0)
+    return rc;
+  http_resp_status(req, 204);
+  return 0;
 }

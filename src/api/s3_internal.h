@@ -75,6 +75,9 @@ int s3_delete_bucket(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_head_bucket(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_bucket_location(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_acl(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_bucket_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_put_bucket_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_delete_bucket_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
 
 /* s3_object.c */
 int s3_put_object_prepare(s3_svc *s, http_req *req, s3_call *c, err *e);
@@ -160,6 +163,14 @@ int s3_tags_from_header(http_req *req, str_pair **out, size_t *n, err *e);
 /* S3's rules for a tag set: <= 10 tags, keys 1..128 and values <= 256
  * characters of valid UTF-8, no duplicate keys, no "aws:" prefix. */
 int s3_tags_check(const str_pair *tags, size_t n, err *e);
+/* The same rules but the count (bucket tags allow 50). */
+int s3_tagset_check(const str_pair *tags, size_t n, err *e);
+/* Parses a <Tagging><TagSet> body (PutObjectTagging, PutBucketTagging) of
+ * at most max tags and checks it with s3_tagset_check; what ("object",
+ * "bucket") names the limit in the error. Errors: ERR_MALFORMED_XML,
+ * ERR_INVALID_TAG. */
+int s3_tagging_parse(http_req *req, size_t max, const char *what, str_pair **out, size_t *n,
+                     err *e);
 
 /* Evaluates conditional headers against an object, with S3's precedence:
  * a passing If-Match overrides If-Unmodified-Since and a failing

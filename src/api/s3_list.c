@@ -56,6 +56,8 @@ static int list_objects(s3_svc *s, http_req *req, s3_call *c, bool v2, err *e)
   bool fetch_owner = !v2;
   if (v2) {
     token = http_req_param(req, "continuation-token");
+    if (token != NULL && *token == '\0')
+      token = NULL;  /* an empty token is none, as S3 treats it */
     start_after = http_req_param(req, "start-after");
     const char *fo = http_req_param(req, "fetch-owner");
     fetch_owner = fo != NULL && str_ieq(fo, "true");

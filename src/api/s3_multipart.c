@@ -13,6 +13,11 @@
  *       x-amz-checksum-<algo>: base64(H(decoded part checksums in order))
  *       "-" N, where H is that algorithm. Order, sizes and ETags of the
  *       parts are the store's to check.
+ *   (4) A complete of an upload that is gone succeeds when the object at
+ *       the key was made by that upload (the store's record remembers it
+ *       until the object is overwritten or deleted): a client retrying a
+ *       complete whose answer it lost gets the same ETag, not NoSuchUpload.
+ *       A part uploaded twice is the last upload (the store replaces it).
  *
  * Start reading at s3_complete_upload().
  */
@@ -333,10 +338,53 @@ static int composite_checksum(http_req *req, store_part **by, const store_part_r
   return 0;
 }
 
+/* The CompleteMultipartUploadResult for o (sum: its composite checksum
+ * header, or NULL). */
+static int complete_answer(http_req *req, s3_call *c, const store_object *o, const str_pair *sum,
+                           err *e)
+{
+  const char *host = http_req_header(req, "host");
+  s3_xml x;
+  s3_xml_open(&x, req, "CompleteMultipartUploadResult");
+  s3_xml_text(&x, "Location", arena_sprintf(req->arena, "http://%s/%s/%s",
+                                            host != NULL ? host : "localhost", c->bucket,
+                                            uri_encode(req->arena, c->key, strlen(c->key), true)));
+  s3_xml_text(&x, "Bucket", c->bucket);
+  s3_xml_text(&x, "Key", c->key);
+  s3_xml_etag(&x, "ETag", o->etag);
+  if (sum != NULL)
+    s3_xml_text(&x, s3_checksum_xml_name(sum->name + 15), sum->value);
+  s3_xml_close(&x, "CompleteMultipartUploadResult");
+  return s3_xml_done(&x, e);
+}
+
+/* A complete of an upload that no longer exists: when the object at the
+ * key is the one this upload made, the client is retrying a complete
+ * whose answer it lost; S3 answers it again (invariant (4)). */
+static int complete_again(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  store_object o;
+  err ignored;
+  err_clear(&ignored);
+  if (c->upload_id == NULL || *c->upload_id == '\0' ||
+      store_object_get(s->st, c->bucket, c->key, req->arena, &o, NULL, &ignored) != 0 ||
+      strcmp(o.upload_id, c->upload_id) != 0)
+    return ERR_NO_SUCH_UPLOAD;
+  const str_pair *sum = NULL;
+  for (size_t i = 0; i < o.nmeta; i++)
+    if (str_starts(o.meta[i].name, "x-amz-checksum-") &&
+        s3_checksum_xml_name(o.meta[i].name + 15) != NULL)
+      sum = &o.meta[i];
+  err_clear(e);
+  return complete_answer(req, c, &o, sum, e);
+}
+
 int s3_complete_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
   store_upload u;
   int rc = upload_lookup(s, req, c, &u, e);
+  if (rc == ERR_NO_SUCH_UPLOAD && complete_again(s, req, c, e) == 0)
+    return 0;
   if (rc != 0)
     return rc;
   xml_node *root;
@@ -378,19 +426,7 @@ int s3_complete_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
                              have_sum ? &sum : NULL, have_sum ? 1 : 0, req->arena, &o, e);
   if (rc != 0)
     return rc;
-  const char *host = http_req_header(req, "host");
-  s3_xml x;
-  s3_xml_open(&x, req, "CompleteMultipartUploadResult");
-  s3_xml_text(&x, "Location", arena_sprintf(req->arena, "http://%s/%s/%s",
-                                            host != NULL ? host : "localhost", c->bucket,
-                                            uri_encode(req->arena, c->key, strlen(c->key), true)));
-  s3_xml_text(&x, "Bucket", c->bucket);
-  s3_xml_text(&x, "Key", c->key);
-  s3_xml_etag(&x, "ETag", o.etag);
-  if (have_sum)
-    s3_xml_text(&x, s3_checksum_xml_name(sum.name + 15), sum.value);
-  s3_xml_close(&x, "CompleteMultipartUploadResult");
-  return s3_xml_done(&x, e);
+  return complete_answer(req, c, &o, have_sum ? &sum : NULL, e);
 }
 
 int s3_abort_upload(s3_svc *s, http_req *req, s3_call *c, err *e)

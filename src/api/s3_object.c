@@ -14,6 +14,10 @@
  *   (4) GetObject sends a blob as a descriptor (the HTTP edge reads small
  *       ones into memory) and an inline object (store.h) from its bytes in
  *       the request's arena, copied into the response body.
+ *   (5) ?partNumber=n answers the bytes of part n (206, Content-Range,
+ *       x-amz-mp-parts-count) from the part sizes the store recorded at
+ *       complete; a non-multipart object is one part. No such part is 416
+ *       InvalidPartNumber.
  *
  * Start reading at s3_put_object_prepare() and send_object().
  */
@@ -138,6 +142,28 @@ static int range_parse(const char *h, uint64_t size, uint64_t *first, uint64_t *
   return 1;
 }
 
+/* ?partNumber=n: 1 with the part's span (a non-multipart object is one
+ * part, the whole object, sent as a range as S3 does), or -1 when the
+ * object has no part n. */
+static int part_span(const store_object *o, int n, uint64_t *first, uint64_t *len)
+{
+  if (o->nparts == 0 || o->part_sizes == NULL) {
+    if (n != 1)
+      return -1;
+    *first = 0;
+    *len = o->size;
+    return 1;
+  }
+  if ((size_t)n > o->nparts)
+    return -1;
+  uint64_t off = 0;
+  for (int i = 0; i < n - 1; i++)
+    off += o->part_sizes[i];
+  *first = off;
+  *len = o->part_sizes[n - 1];
+  return 1;
+}
+
 /* response-* query parameters and the header each overrides. */
 static const char *const overrides[][2] = {
   {"response-content-type", "content-type"},
@@ -188,6 +214,18 @@ static int send_object(s3_svc *s, http_req *req, s3_call *c, err *e)
     return err_set(e, ERR_INVALID_REQUEST,
                    "request specific response headers cannot be used for anonymous GET requests");
 
+  int part = 0;
+  const char *pn = http_req_param(req, "partNumber");
+  if (pn != NULL) {
+    long v;
+    if (!s3_parse_long(pn, 1, STORE_MAX_PARTS, &v))
+      return err_set(e, ERR_INVALID, "part number must be an integer between 1 and %d, inclusive",
+                     STORE_MAX_PARTS);
+    if (http_req_header(req, "range") != NULL)
+      return err_set(e, ERR_INVALID_REQUEST,
+                     "cannot specify both Range header and partNumber query parameter");
+    part = (int)v;
+  }
   store_object o;
   int fd = -1;
   int rc = store_object_get(s->st, c->bucket, c->key, req->arena, &o, &fd, e);
@@ -203,7 +241,23 @@ static int send_object(s3_svc *s, http_req *req, s3_call *c, err *e)
   }
   uint64_t first = 0;
   uint64_t len = o.size;
-  int ranged = range_parse(http_req_header(req, "range"), o.size, &first, &len);
+  int ranged = 0;
+  if (part != 0) {
+    ranged = part_span(&o, part, &first, &len);
+    if (ranged < 0) {
+      if (fd >= 0)
+        close(fd);
+      return err_set(e, ERR_INVALID_PART_NUMBER, "the requested partnumber is not satisfiable: "
+                     "the object has %zu part%s", o.nparts > 0 ? o.nparts : 1,
+                     o.nparts > 1 ? "s" : "");
+    }
+    if (o.nparts > 0)
+      http_resp_headerf(req, "x-amz-mp-parts-count", "%zu", o.nparts);
+    if (len == 0)
+      ranged = 0;  /* an empty object: no range to name */
+  } else {
+    ranged = range_parse(http_req_header(req, "range"), o.size, &first, &len);
+  }
   if (ranged < 0) {
     if (fd >= 0)
       close(fd);
@@ -224,7 +278,10 @@ static int send_object(s3_svc *s, http_req *req, s3_call *c, err *e)
     }
     if (overridden(req, name))
       continue;
-    http_resp_header(req, header_name(name), o.meta[i].value);
+    /* an empty value goes out as optional whitespace: the HTTP library
+     * drops empty header values, a client reads " " as "" (RFC 9110 5.5) */
+    const char *value = o.meta[i].value[0] != '\0' ? o.meta[i].value : " ";
+    http_resp_header(req, header_name(name), value);
   }
   for (size_t i = 0; i < NOVERRIDES; i++) {
     const char *v = http_req_param(req, overrides[i][0]);
@@ -429,32 +486,9 @@ int s3_get_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)
 
 int s3_put_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
-  xml_node *root;
-  int rc = s3_body_xml(req, "Tagging", &root, e);
-  if (rc != 0)
-    return rc;
-  xml_node *set = xml_child(root, "TagSet");
-  if (set == NULL)
-    return err_set(e, ERR_MALFORMED_XML, "<Tagging> must hold a <TagSet>");
-  size_t n = 0;
-  for (xml_node *t = xml_child(set, "Tag"); t != NULL; t = xml_next_same(t))
-    n++;
-  if (n > STORE_MAX_TAGS)
-    return err_set(e, ERR_INVALID_TAG, "object tags cannot be greater than %d", STORE_MAX_TAGS);
-  str_pair *tags = arena_alloc(req->arena, (n + 1) * sizeof *tags);
-  size_t k = 0;
-  for (xml_node *t = xml_child(set, "Tag"); t != NULL; t = xml_next_same(t)) {
-    xml_node *kn = xml_child(t, "Key");
-    xml_node *vn = xml_child(t, "Value");
-    if (kn == NULL || vn == NULL)
-      return err_set(e, ERR_MALFORMED_XML, "every <Tag> must have a <Key> and a <Value>");
-    if (strlen(kn->text) != kn->text_len || strlen(vn->text) != vn->text_len)
-      return err_set(e, ERR_INVALID_TAG, "tags must not contain NUL characters");
-    tags[k].name = kn->text;
-    tags[k].value = vn->text;
-    k++;
-  }
-  rc = s3_tags_check(tags, k, e);
+  str_pair *tags;
+  size_t k;
+  int rc = s3_tagging_parse(req, STORE_MAX_TAGS, "object", &tags, &k, e);
   if (rc != 0)
     return rc;
   return store_object_tags_set(s->st, c->bucket, c->key, tags, k, e);

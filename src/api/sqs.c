@@ -31,6 +31,10 @@
  *   (2) No call that waits for the queue part's committer is made while
  *       holding s->mu (poll_done runs on that committer and takes s->mu).
  *   (3) Bodies are bounded: SQS_BODY_MAX bytes of request.
+ *   (4) A parked ReceiveMessage whose client closed the connection while
+ *       it waited (the server notices only at resume) gives back the
+ *       messages it received: they are released, visible at once to the
+ *       next receiver, and the request is answered empty.
  *
  * Start reading at sqs_handle() and the ops[] table.
  */
@@ -977,6 +981,11 @@ static void poll_done(void *ctx, int rc, queue_message *msgs, size_t n, const er
     pthread_mutex_unlock(&s->mu);
     waitst_free(w);
     return;
+  }
+  if (rc == 0 && n > 0 && http_req_client_gone(r)) {
+    /* invariant (4): nobody would read them */
+    queue_message_release(s->q, w->queue_ref, msgs, n);
+    n = 0;
   }
   if (rc == 0)
     write_result(r, w->call, receive_result(r, w->call->in, msgs, n));

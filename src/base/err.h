@@ -61,7 +61,8 @@
   X(ENTITY_EXISTS,          -46,  409, "EntityAlreadyExists")              \
   X(MALFORMED_POLICY,       -47,  400, "MalformedPolicyDocument")          \
   X(DELETE_CONFLICT,        -48,  409, "DeleteConflict")                   \
-  X(LIMIT_EXCEEDED,         -49,  409, "LimitExceeded")
+  X(LIMIT_EXCEEDED,         -49,  409, "LimitExceeded")                    \
+  X(INVALID_PART_NUMBER,    -50,  416, "InvalidPartNumber")
 
 enum {
   ERR_OK = 0,

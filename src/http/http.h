@@ -129,6 +129,12 @@ void http_req_park(http_req *r);
 /* Sends the response of a parked request; from any thread, at most once,
  * and never after cleanup() for r has returned. */
 void http_req_resume(http_req *r);
+/* True when the client of a parked request has closed its connection (or
+ * the connection failed): libmicrohttpd does not watch a suspended
+ * connection, so a service checks this before it hands the request
+ * something it cannot take back (received messages). From any thread,
+ * before resume, under the lock the service calls resume under. */
+bool http_req_client_gone(http_req *r);
 
 /* ---- streamed responses ----
  * A body produced by another thread while it is sent (chunked encoding).

@@ -20,13 +20,18 @@
  *   (1) handle() is called only when the signature, the payload digest, the
  *       chunk signatures, Content-MD5 and x-amz-checksum-* all passed.
  *   (2) cleanup() is called exactly once for every request that reached
- *       prepare(), from the completion callback, whatever the outcome.
+ *       prepare(), from the completion callback, whatever the outcome (for
+ *       a parked request the stop answers, just before its 503: (5)).
  *   (3) Client-controlled sizes are bounded: headers by the connection
  *       memory limit, buffered bodies by req->body.max, connections by
  *       HTTP_MAX_CONNECTIONS, idle connections by HTTP_IDLE_TIMEOUT_SECONDS.
  *   (4) A parked request is resumed exactly once, by the service or by
  *       http_server_stop (which answers 503); every suspended connection
  *       is resumed before the daemon stops (libmicrohttpd requires it).
+ *   (5) Only the service writes a parked request's response until its
+ *       cleanup() returned: the stop's 503 is written on the connection's
+ *       thread after cleanup(), and only when the service did not resume
+ *       it meanwhile (its answer, if it finished one, is sent instead).
  *
  * Start reading at on_request().
  */
@@ -118,6 +123,9 @@ typedef struct req_private {
   bool park_requested;         /* handle() called http_req_park */
   bool suspended;              /* the connection is suspended (in server->parked) */
   bool resumed;                /* http_req_resume was called */
+  bool service_resumed;        /* ... by the service (not the server's stop) */
+  bool stop_resumed;           /* http_server_stop resumed it: answer 503 */
+  bool cleaned;                /* cleanup() already ran (stop_resumed) */
   struct req_private *next_parked;
   http_service *svc;           /* the service answering, NULL before routing */
   enum req_state state;
@@ -700,6 +708,7 @@ void http_req_resume(http_req *r)
   req_private *p = r->server_private;
   http_server *srv = p->server;
   pthread_mutex_lock(&srv->lock);
+  p->service_resumed = true;
   if (!p->resumed) {
     p->resumed = true;
     if (p->suspended) {
@@ -708,6 +717,23 @@ void http_req_resume(http_req *r)
     }
   }
   pthread_mutex_unlock(&srv->lock);
+}
+
+bool http_req_client_gone(http_req *r)
+{
+  req_private *p = r->server_private;
+  http_server *srv = p->server;
+  bool gone = false;
+  pthread_mutex_lock(&srv->lock);
+  if (p->suspended && !p->resumed) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(p->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char c;
+    ssize_t n = ci != NULL ? recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) : 1;
+    gone = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+  }
+  pthread_mutex_unlock(&srv->lock);
+  return gone;
 }
 
 static enum MHD_Result answer(struct MHD_Connection *conn, http_req *r)
@@ -1038,6 +1064,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
   case REQ_PARKED:
     *upload_data_size = 0;
+    if (p->stop_resumed) {
+      /* The stop resumed it, and the service may be filling the response
+       * right now: cleanup() first (the service lets go of r under its own
+       * lock), then send what the service finished, else a 503. */
+      p->cleaned = true;
+      if (p->prepared && p->svc != NULL && p->svc->cleanup != NULL)
+        p->svc->cleanup(p->svc->ctx, r);
+      pthread_mutex_lock(&p->server->lock);
+      bool served = p->service_resumed;
+      pthread_mutex_unlock(&p->server->lock);
+      if (!served) {
+        r->nresp_headers = 0;
+        buf_reset(&r->resp_body);
+        r->status = 503;
+        http_resp_header(r, "Content-Type", "text/plain");
+        buf_puts(&r->resp_body, "the server is stopping\n");
+      }
+    }
     return queue(conn, r); /* resumed: the response is ready */
   case REQ_DEFERRED:
     if (*upload_data_size > 0) {
@@ -1081,7 +1125,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
   if (p->suspended)
     unlink_parked(srv, p);
   pthread_mutex_unlock(&srv->lock);
-  if (p->prepared && p->svc != NULL && p->svc->cleanup != NULL)
+  if (p->prepared && !p->cleaned && p->svc != NULL && p->svc->cleanup != NULL)
     p->svc->cleanup(p->svc->ctx, r);
   double seconds = (double)(time_mono_us() - p->start_us) / 1e6;
   int status = p->state == REQ_ANSWERED ? r->status : 499; /* 499: the client went away */
@@ -1266,17 +1310,14 @@ http_server *http_server_stop(http_server *srv, int deadline_ms)
   while (srv->in_flight > 0)
     if (pthread_cond_timedwait(&srv->idle, &srv->lock, &until) == ETIMEDOUT)
       break;
-  /* Past the deadline, parked requests are answered 503 by the server. */
+  /* Past the deadline, parked requests are answered 503 by the server, on
+     their connection's thread (on_request): a service may be writing the
+     response at this very moment, so this thread must not touch it. */
   while (srv->parked != NULL) {
     req_private *p = srv->parked;
     unlink_parked(srv, p);
     p->resumed = true;
-    http_req *r = p->req;
-    r->nresp_headers = 0;
-    buf_reset(&r->resp_body);
-    r->status = 503;
-    http_resp_header(r, "Content-Type", "text/plain");
-    buf_puts(&r->resp_body, "the server is stopping\n");
+    p->stop_resumed = true;
     MHD_resume_connection(p->conn);
   }
   /* Streams still sending: their producers are told the client is gone,

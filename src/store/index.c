@@ -32,6 +32,16 @@
  *       byte, then either the blob id (FORM_BLOB) or the bytes themselves,
  *       length-prefixed, the length equal to the size (FORM_INLINE). The
  *       decoder still reads version 1 records (always a blob, no form byte).
+ *   (7) Version 3 object records (OBJ_REC_VERSION) add, after the tags,
+ *       the id of the multipart upload that completed the object ("" for
+ *       none) and its part sizes (a count, then the varints as one
+ *       length-prefixed field). Versions 1 and 2 decode as no upload, no
+ *       parts. The upload id stays with the record until it is
+ *       overwritten or deleted, so a repeated CompleteMultipartUpload
+ *       finds it (multipart.c (4)).
+ *   (8) Bucket records are version BUCKET_REC_VERSION: the creation time,
+ *       then the bucket's tags (pairs). Version 1 records (no tags) still
+ *       decode, as a bucket without tags.
  *
  * Start reading at store__ikey_make().
  */
@@ -45,7 +55,9 @@
 #include <string.h>
 
 #define REC_VERSION 1
-#define OBJ_REC_VERSION 2   /* object records: invariant (6) */
+#define OBJ_REC_V2 2        /* object records with a form byte: invariant (6) */
+#define OBJ_REC_VERSION 3   /* object records: invariants (6) and (7) */
+#define BUCKET_REC_VERSION 2  /* bucket records: invariant (8) */
 #define FORM_BLOB 0
 #define FORM_INLINE 1
 
@@ -119,6 +131,14 @@ void store__obj_rec_encode(buf *b, const obj_rec *r, bool lng)
   store__put_str(b, r->etag);
   store__put_pairs(b, r->meta, r->nmeta);
   store__put_pairs(b, r->tags, r->ntags);
+  store__put_str(b, r->upload_id);
+  store__put_var(b, r->nparts);
+  buf sizes;
+  buf_init(&sizes, 10 * (size_t)STORE_MAX_PARTS);
+  for (size_t i = 0; i < r->nparts; i++)
+    store__put_var(&sizes, r->part_sizes[i]);
+  store__put_bytes(b, sizes.data, sizes.len);
+  buf_release(&sizes);
 }
 
 void store__upload_rec_encode(buf *b, const upload_rec *r, bool lng)
@@ -142,10 +162,11 @@ void store__part_rec_encode(buf *b, const part_rec *r)
   store__put_str(b, r->checksum);
 }
 
-void store__bucket_rec_encode(buf *b, int64_t created_ms)
+void store__bucket_rec_encode(buf *b, int64_t created_ms, const str_pair *tags, size_t ntags)
 {
-  store__put_u8(b, REC_VERSION);
+  store__put_u8(b, BUCKET_REC_VERSION);
   store__put_var(b, (uint64_t)created_ms);
+  store__put_pairs(b, tags, ntags);
 }
 
 /* ---- decoding ---- */
@@ -176,8 +197,8 @@ int store__rec_lkey(const MDB_val *k, const MDB_val *v, const uint8_t **lk, size
 {
   rec_dec d = store__dec_of(v);
   uint8_t version = store__get_u8(&d);
-  if (d.bad || (version != REC_VERSION && version != OBJ_REC_VERSION))
-    return ERR_INTERNAL;  /* upload records are version 1, object records 1 or 2 */
+  if (d.bad || (version != REC_VERSION && version != OBJ_REC_V2 && version != OBJ_REC_VERSION))
+    return ERR_INTERNAL;  /* upload records are version 1, object records 1 to 3 */
   size_t n = 0;
   const uint8_t *p = store__get_bytes(&d, &n);
   if (d.bad)
@@ -191,7 +212,7 @@ int store__obj_rec_decode(const MDB_val *k, const MDB_val *v, arena *a, obj_rec 
   memset(r, 0, sizeof *r);
   rec_dec d = store__dec_of(v);
   uint8_t version = store__get_u8(&d);
-  if (d.bad || (version != REC_VERSION && version != OBJ_REC_VERSION))
+  if (d.bad || (version != REC_VERSION && version != OBJ_REC_V2 && version != OBJ_REC_VERSION))
     return ERR_INTERNAL;
   size_t n = 0;
   const uint8_t *p = store__get_bytes(&d, &n);
@@ -213,8 +234,28 @@ int store__obj_rec_decode(const MDB_val *k, const MDB_val *v, arena *a, obj_rec 
     r->etag = store__get_str(&d, a);
     r->meta = store__get_pairs(&d, a, &r->nmeta);
     r->tags = store__get_pairs(&d, a, &r->ntags);
+    r->upload_id = "";
+    if (version == OBJ_REC_VERSION) {
+      r->upload_id = store__get_str(&d, a);
+      r->nparts = (size_t)store__get_var(&d);
+      r->parts = store__get_bytes(&d, &r->parts_len);
+      if (r->nparts > STORE_MAX_PARTS || r->nparts > r->parts_len)
+        d.bad = true;
+    }
   }
   return d.bad ? ERR_INTERNAL : 0;
+}
+
+uint64_t *store__obj_rec_parts(const obj_rec *r, arena *a)
+{
+  if (r->nparts == 0 || r->parts == NULL)
+    return NULL;
+  uint64_t *sizes = arena_alloc(a, r->nparts * sizeof *sizes);
+  MDB_val v = { r->parts_len, (void *)r->parts };
+  rec_dec d = store__dec_of(&v);
+  for (size_t i = 0; i < r->nparts; i++)
+    sizes[i] = store__get_var(&d);
+  return d.bad ? NULL : sizes;
 }
 
 int store__upload_rec_decode(const MDB_val *k, const MDB_val *v, arena *a, upload_rec *r)
@@ -254,9 +295,24 @@ int store__part_rec_decode(const MDB_val *v, arena *a, part_rec *r)
 int store__bucket_rec_decode(const MDB_val *v, int64_t *created_ms)
 {
   rec_dec d = store__dec_of(v);
-  if (!version_ok(&d))
+  uint8_t version = store__get_u8(&d);
+  if (d.bad || (version != REC_VERSION && version != BUCKET_REC_VERSION))
     return ERR_INTERNAL;
   *created_ms = (int64_t)store__get_var(&d);
+  return d.bad ? ERR_INTERNAL : 0;
+}
+
+int store__bucket_rec_tags(const MDB_val *v, arena *a, str_pair **tags, size_t *ntags)
+{
+  *tags = NULL;
+  *ntags = 0;
+  rec_dec d = store__dec_of(v);
+  uint8_t version = store__get_u8(&d);
+  if (d.bad || (version != REC_VERSION && version != BUCKET_REC_VERSION))
+    return ERR_INTERNAL;
+  (void)store__get_var(&d);
+  if (version == BUCKET_REC_VERSION)
+    *tags = store__get_pairs(&d, a, ntags);
   return d.bad ? ERR_INTERNAL : 0;
 }
 
@@ -431,6 +487,9 @@ void store__obj_out(arena *a, const char *bucket, const obj_rec *r, store_object
   out->tags = r->tags;
   out->ntags = r->ntags;
   out->data = NULL;
+  out->upload_id = r->upload_id != NULL ? r->upload_id : "";
+  out->nparts = r->nparts;
+  out->part_sizes = NULL;
 }
 
 void store__upload_out(arena *a, const char *bucket, const upload_rec *r, store_upload *out)

@@ -52,6 +52,12 @@ typedef struct obj_rec {
   size_t nmeta;
   str_pair *tags;         /* tags, in order */
   size_t ntags;
+  const char *upload_id;  /* the multipart upload that made it, or NULL
+                             (encode) / "" (decode) */
+  const uint64_t *part_sizes; /* encode: the parts' sizes, in order */
+  size_t nparts;          /* parts; 0 for an object not made by an upload */
+  const uint8_t *parts;   /* decode: the sizes as varints (into v) */
+  size_t parts_len;       /* their bytes */
 } obj_rec;
 
 typedef struct upload_rec {
@@ -78,16 +84,21 @@ typedef struct part_rec {
 void store__obj_rec_encode(buf *b, const obj_rec *r, bool lng);
 void store__upload_rec_encode(buf *b, const upload_rec *r, bool lng);
 void store__part_rec_encode(buf *b, const part_rec *r);
-void store__bucket_rec_encode(buf *b, int64_t created_ms);
+void store__bucket_rec_encode(buf *b, int64_t created_ms, const str_pair *tags, size_t ntags);
 
 /* Decoders: 0 or ERR_INTERNAL (corrupt or unknown version). Strings go to
  * a; obj_rec_decode with a == NULL decodes only lk, size, mtime, inlined,
  * blob and data. An inline object's data points into v, like lk: copy it
  * before the transaction ends or v is overwritten. */
 int store__obj_rec_decode(const MDB_val *k, const MDB_val *v, arena *a, obj_rec *r);
+/* The part sizes of a decoded record, in a (NULL when it has none); call
+ * before v's transaction ends. */
+uint64_t *store__obj_rec_parts(const obj_rec *r, arena *a);
 int store__upload_rec_decode(const MDB_val *k, const MDB_val *v, arena *a, upload_rec *r);
 int store__part_rec_decode(const MDB_val *v, arena *a, part_rec *r);
 int store__bucket_rec_decode(const MDB_val *v, int64_t *created_ms);
+/* A bucket record's tags, into a (none in a version 1 record). */
+int store__bucket_rec_tags(const MDB_val *v, arena *a, str_pair **tags, size_t *ntags);
 
 /* ---- lookups and updates ---- */
 
@@ -108,6 +119,9 @@ void store__part_key(uint8_t out[36], const char *upload_id, uint32_t number);
  * had one) and updating the counters. */
 int store__obj_replace(change *c, MDB_txn *txn, const ikey *k, MDB_val val, uint64_t size,
                 const blob_id *blob, err *e);
+/* Inside a change: deletes every upload of a bucket and their parts,
+ * dropping the parts' blobs (multipart.c). */
+int store__uploads_drop_all(change *c, MDB_txn *txn, const char *bucket, err *e);
 /* Inside a change: deletes every part of an upload, dropping their blobs. */
 int store__parts_delete_all(change *c, MDB_txn *txn, const char *upload_id, err *e);
 

@@ -13,6 +13,15 @@
  *       object and deletes the upload and all its parts (their blobs are
  *       unlinked after the commit).
  *   (3) Upload ids are 32 lower-case hex characters (random).
+ *   (4) The object a complete makes records the upload id and the part
+ *       sizes (index.c (7)). A complete that finds no upload but an
+ *       object at the key made by that upload answers that object: the
+ *       client retried after losing our answer. The record is the memory,
+ *       so it lasts exactly as long as the object (an overwrite or delete
+ *       forgets it) and costs no extra table or expiry.
+ *   (5) Deleting a bucket aborts its uploads in the same commit
+ *       (store__uploads_drop_all): their part blobs are dropped like an
+ *       abort's.
  *
  * Start reading at store_upload_complete().
  */
@@ -543,6 +552,23 @@ static int join(store *s, const blob_id *id, const plan *pl, size_t nparts, blob
   return rc;
 }
 
+/* 0 when bucket/key is the object upload id completed (invariant (4));
+ * out (optional) gets it. */
+static int completed_by(store *s, const char *bucket, const char *key, const char *id,
+                        arena *a, store_object *out)
+{
+  err ignored;
+  err_clear(&ignored);
+  store_object o;
+  if (store_object_get(s, bucket, key, a, &o, NULL, &ignored) != 0)
+    return ERR_NO_SUCH_UPLOAD;
+  if (o.upload_id == NULL || strcmp(o.upload_id, id) != 0)
+    return ERR_NO_SUCH_UPLOAD;
+  if (out != NULL)
+    *out = o;
+  return 0;
+}
+
 int store_upload_complete(store *s, const char *bucket, const char *key, const char *upload_id,
                           const store_part_ref *parts, size_t nparts,
                           const str_pair *extra_meta, size_t nextra,
@@ -583,6 +609,15 @@ int store_upload_complete(store *s, const char *bucket, const char *key, const c
   }
   if (rc == 1)
     rc = err_set(e, ERR_UNAVAILABLE, "upload '%s' keeps changing", upload_id);
+  if (rc == ERR_NO_SUCH_UPLOAD && completed_by(s, bucket, key, upload_id, a, out) == 0) {
+    err_clear(e);  /* invariant (4): a retry of a complete that succeeded */
+    store__blob_unlink(s, &id);
+    store__fly_del(s, &id);
+    free(pl.blobs);
+    free(pl.sizes);
+    free(pl.md5s);
+    return 0;
+  }
 
   /* the object's record */
   str_pair *meta = NULL;
@@ -609,6 +644,7 @@ int store_upload_complete(store *s, const char *bucket, const char *key, const c
       .lk = (const uint8_t *)key, .lkn = strlen(key), .size = pl.total,
       .mtime_ms = store__clock_ms(), .blob = id, .etag = etag, .meta = meta, .nmeta = nmeta,
       .tags = pl.up.tags, .ntags = pl.up.ntags,
+      .upload_id = upload_id, .part_sizes = pl.sizes, .nparts = nparts,
     };
     complete_arg x = {
       .bucket = bucket, .key = key, .upload_id = upload_id, .parts = parts,
@@ -633,6 +669,10 @@ int store_upload_complete(store *s, const char *bucket, const char *key, const c
         store__obj_out(a, bucket, &d, out);
     } else if (rc != 0) {
       store__blob_unlink(s, &id);
+      if (rc == ERR_NO_SUCH_UPLOAD && completed_by(s, bucket, key, upload_id, a, out) == 0) {
+        err_clear(e);  /* a concurrent complete of the same upload won */
+        rc = 0;
+      }
     }
     buf_release(&b);
   } else {
@@ -678,4 +718,49 @@ int store_upload_abort(store *s, const char *bucket, const char *key, const char
   change c;
   store__change_init(&c, s, apply_abort, &x, NULL);
   return store__commit_run(s, &c, e);
+}
+
+/* ---- bucket deletion ---- */
+
+int store__uploads_drop_all(change *c, MDB_txn *txn, const char *bucket, err *e)
+{
+  ikey start;
+  store__ikey_seek(&start, bucket, "", 0);
+  MDB_cursor *cur = NULL;
+  int mrc = mdb_cursor_open(txn, c->s->db_uploads, &cur);
+  if (mrc != 0)
+    return store__lmdb_error(e, mrc, "open a cursor");
+  int rc = 0;
+  for (;;) {
+    MDB_val k = store__ikey_val(&start);
+    MDB_val v;
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (mrc == MDB_NOTFOUND || (mrc == 0 && (k.mv_size < start.n ||
+                                             memcmp(k.mv_data, start.b, start.n) != 0)))
+      break;
+    if (mrc != 0) {
+      rc = store__lmdb_error(e, mrc, "read an upload record");
+      break;
+    }
+    const uint8_t *lk = NULL;
+    size_t lkn = 0;
+    if (store__rec_lkey(&k, &v, &lk, &lkn) != 0 || lkn < 33 || lk[lkn - 33] != '\0') {
+      rc = store__corrupt(e, "upload");
+      break;
+    }
+    char id[33];
+    memcpy(id, lk + lkn - 32, 32);
+    id[32] = '\0';
+    /* parts live in another table: the cursor stays on this record */
+    rc = store__parts_delete_all(c, txn, id, e);
+    if (rc != 0)
+      break;
+    mrc = mdb_cursor_del(cur, 0);
+    if (mrc != 0) {
+      rc = store__lmdb_error(e, mrc, "delete an upload record");
+      break;
+    }
+  }
+  mdb_cursor_close(cur);
+  return rc;
 }

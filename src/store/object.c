@@ -176,6 +176,7 @@ int store_object_get(store *s, const char *bucket, const char *key, arena *a,
     rc = lookup(s, txn, bucket, key, a, &r, e);
     int opened = -1;
     const void *data = NULL;
+    const uint64_t *sizes = rc == 0 ? store__obj_rec_parts(&r, a) : NULL;
     if (rc == 0 && fd != NULL && r.inlined) {
       data = arena_memdup(a, r.data, r.size > 0 ? (size_t)r.size : 1);  /* invariant (5) */
     } else if (rc == 0 && fd != NULL) {
@@ -201,6 +202,9 @@ int store_object_get(store *s, const char *bucket, const char *key, arena *a,
       return rc;
     store__obj_out(a, bucket, &r, out);
     out->data = data;
+    out->part_sizes = sizes;
+    if (sizes == NULL)
+      out->nparts = 0;
     if (fd != NULL)
       *fd = opened;
     return 0;
@@ -413,6 +417,9 @@ static int apply_tags(change *c, MDB_txn *txn, arena *a, err *e)
     r.data = arena_memdup(a, r.data, r.size > 0 ? (size_t)r.size : 1);
   r.tags = (str_pair *)t->tags;
   r.ntags = t->ntags;
+  r.part_sizes = store__obj_rec_parts(&r, a);  /* keep the upload's parts */
+  if (r.part_sizes == NULL)
+    r.nparts = 0;
   buf b;
   buf_init(&b, 1 << 20);
   store__obj_rec_encode(&b, &r, store__ikey_is_long(&kv));

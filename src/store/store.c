@@ -307,7 +307,7 @@ int store_bucket_create(store *s, const char *name, err *e)
                    name ? name : "");
   buf b;
   buf_init(&b, 1 << 20);
-  store__bucket_rec_encode(&b, store__clock_ms());
+  store__bucket_rec_encode(&b, store__clock_ms(), NULL, 0);
   bucket_arg arg = { name, { b.len, b.data } };
   change c;
   store__change_init(&c, s, apply_bucket_create, &arg, NULL);
@@ -346,9 +346,12 @@ static int apply_bucket_delete(change *c, MDB_txn *txn, arena *a, err *e)
     mrc = bucket_has_entries(txn, c->s->db_uploads, b->name, &uploads);
   if (mrc != 0)
     return store__lmdb_error(e, mrc, "read the index");
-  if (objects || uploads)
+  if (objects)
     return err_set(e, ERR_BUCKET_NOT_EMPTY, "bucket '%s' is not empty", b->name);
-  rc = store__notify_drop(c->s, txn, b->name, e);
+  if (uploads)  /* S3 aborts them with the bucket */
+    rc = store__uploads_drop_all(c, txn, b->name, e);
+  if (rc == 0)
+    rc = store__notify_drop(c->s, txn, b->name, e);
   if (rc != 0)
     return rc;
   MDB_val k = { strlen(b->name), (void *)b->name };
@@ -365,6 +368,78 @@ int store_bucket_delete(store *s, const char *name, err *e)
   change c;
   store__change_init(&c, s, apply_bucket_delete, &arg, NULL);
   return store__commit_run(s, &c, e);
+}
+
+typedef struct btags_arg {
+  const char *name;    /* the bucket */
+  const str_pair *tags;
+  size_t ntags;
+} btags_arg;
+
+static int apply_bucket_tags(change *c, MDB_txn *txn, arena *a, err *e)
+{
+  btags_arg *t = c->arg;
+  MDB_val k = { strlen(t->name), (void *)t->name };
+  MDB_val v;
+  int64_t created_ms = 0;
+  int mrc = mdb_get(txn, c->s->db_buckets, &k, &v);
+  if (mrc == MDB_NOTFOUND)
+    return err_set(e, ERR_NO_SUCH_BUCKET, "no bucket named '%s'", t->name);
+  if (mrc != 0)
+    return store__lmdb_error(e, mrc, "read a bucket record");
+  if (store__bucket_rec_decode(&v, &created_ms) != 0)
+    return store__corrupt(e, "bucket");
+  buf b;
+  buf_init(&b, 1 << 20);
+  store__bucket_rec_encode(&b, created_ms, t->tags, t->ntags);
+  MDB_val nv = { b.len, b.data };
+  mrc = mdb_put(txn, c->s->db_buckets, &k, &nv, 0);
+  buf_release(&b);
+  return mrc ? store__lmdb_error(e, mrc, "write a bucket record") : 0;
+}
+
+int store_bucket_tags_set(store *s, const char *name, const str_pair *tags, size_t ntags,
+                          err *e)
+{
+  int rc = store__check_bucket_arg(name, e);
+  if (rc != 0)
+    return rc;
+  if (ntags > STORE_MAX_BUCKET_TAGS)
+    return err_set(e, ERR_INVALID_TAG, "%zu tags are more than the maximum of %d", ntags,
+                   STORE_MAX_BUCKET_TAGS);
+  for (size_t i = 0; i < ntags; i++)
+    if (tags[i].name == NULL || strlen(tags[i].name) > 4 * 128 ||
+        (tags[i].value != NULL && strlen(tags[i].value) > 4 * 256))
+      return err_set(e, ERR_INVALID_TAG, "tag %zu is too long", i + 1);
+  btags_arg t = { name, tags, ntags };
+  change c;
+  store__change_init(&c, s, apply_bucket_tags, &t, NULL);
+  return store__commit_run(s, &c, e);
+}
+
+int store_bucket_tags_get(store *s, const char *name, arena *a, str_pair **tags, size_t *n,
+                          err *e)
+{
+  *tags = NULL;
+  *n = 0;
+  int rc = store__check_bucket_arg(name, e);
+  if (rc != 0)
+    return rc;
+  MDB_txn *txn = NULL;
+  rc = store__read_begin(s, &txn, e);
+  if (rc != 0)
+    return rc;
+  MDB_val k = { strlen(name), (void *)name };
+  MDB_val v;
+  int mrc = mdb_get(txn, s->db_buckets, &k, &v);
+  if (mrc == MDB_NOTFOUND)
+    rc = err_set(e, ERR_NO_SUCH_BUCKET, "no bucket named '%s'", name);
+  else if (mrc != 0)
+    rc = store__lmdb_error(e, mrc, "read a bucket record");
+  else if (store__bucket_rec_tags(&v, a, tags, n) != 0)
+    rc = store__corrupt(e, "bucket");
+  mdb_txn_abort(txn);
+  return rc;
 }
 
 int store_bucket_get(store *s, const char *name, arena *a, store_bucket *out, err *e)

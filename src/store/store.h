@@ -41,6 +41,7 @@
 #define STORE_MAX_KEY 1024                 /* bytes of UTF-8 */
 #define STORE_MAX_META_BYTES 8192          /* all of an object's metadata pairs */
 #define STORE_MAX_TAGS 10
+#define STORE_MAX_BUCKET_TAGS 50
 #define STORE_MAX_PARTS 10000
 #define STORE_MIN_PART_SIZE (5u << 20)     /* every part but the last */
 #define STORE_MAX_PART_SIZE (5ull << 30)
@@ -78,6 +79,12 @@ typedef struct store_object {
                             caller's arena, when store_object_get was asked
                             for the bytes (fd not NULL; *fd is then -1);
                             NULL otherwise (blobs, listings, commit results) */
+  const char *upload_id; /* the multipart upload that completed it, "" for
+                            an object put or copied */
+  size_t nparts;         /* its parts (0 when not made by an upload) */
+  const uint64_t *part_sizes; /* their sizes, in part order: filled by
+                            store_object_get and store_upload_complete
+                            only (NULL otherwise) */
 } store_object;
 
 /* Opens (creating when needed) the store in dir, runs the start-up sweep and
@@ -95,8 +102,21 @@ store *store_close(store *s);
 bool store_bucket_name_valid(const char *name);
 
 int store_bucket_create(store *s, const char *name, err *e);   /* ERR_BUCKET_EXISTS, ERR_INVALID_BUCKET_NAME */
-int store_bucket_delete(store *s, const char *name, err *e);   /* ERR_NO_SUCH_BUCKET, ERR_BUCKET_NOT_EMPTY (objects or uploads) */
+/* Deletes an empty bucket: multipart uploads still in progress are aborted
+ * with it (their parts' blobs unlinked after the commit). Errors:
+ * ERR_NO_SUCH_BUCKET, ERR_BUCKET_NOT_EMPTY (objects). */
+int store_bucket_delete(store *s, const char *name, err *e);
 int store_bucket_get(store *s, const char *name, arena *a, store_bucket *out, err *e); /* ERR_NO_SUCH_BUCKET */
+/* Replaces a bucket's tag set (ntags 0 removes it), in one commit. The
+ * caller checks the tags (S3's rules); the store bounds them by
+ * STORE_MAX_BUCKET_TAGS and the tag lengths. Errors: ERR_NO_SUCH_BUCKET,
+ * ERR_INVALID_TAG. */
+int store_bucket_tags_set(store *s, const char *name, const str_pair *tags, size_t ntags,
+                          err *e);
+/* A bucket's tags in the order set (*n 0 when it has none). Errors:
+ * ERR_NO_SUCH_BUCKET. */
+int store_bucket_tags_get(store *s, const char *name, arena *a, str_pair **tags, size_t *n,
+                          err *e);
 int store_bucket_list(store *s, arena *a, store_bucket **out, size_t *n, err *e);       /* by name */
 
 /* ---- writing object bytes ---- */
@@ -241,6 +261,10 @@ typedef struct store_part_ref {
 } store_part_ref;
 
 /* Joins the named parts into the object bucket/key and ends the upload.
+ * The object's record remembers the upload id and the part sizes until it
+ * is overwritten or deleted: a repeated complete of the same upload (a
+ * client retrying after a lost answer) then succeeds again with the
+ * object as it is (same etag), without checking the parts again.
  * Checks: parts in ascending order (ERR_INVALID_PART_ORDER), each exists
  * with that etag (ERR_INVALID_PART), each but the last at least
  * STORE_MIN_PART_SIZE (ERR_ENTITY_TOO_SMALL). The etag is AWS's rule:

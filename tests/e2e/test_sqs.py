@@ -468,3 +468,34 @@ def test_aws_cli(tarn):
     assert r.returncode != 0 and "NonExistentQueue" in r.stderr
     tarn.aws_ok("sqs", "delete-queue", "--queue-url", url)
 
+
+
+def test_long_poll_of_gone_client_leaves_message_visible(tarn, sqs):
+    """A long poll whose client closed the connection must not take a
+    message that arrives afterwards: the next receiver gets it at once."""
+    import socket
+    from urllib.parse import urlencode
+
+    import botocore.auth
+    import botocore.credentials
+    from botocore.awsrequest import AWSRequest
+
+    _, url = new_queue(sqs, VisibilityTimeout="60")
+    body = urlencode({"Action": "ReceiveMessage", "Version": "2012-11-05", "QueueUrl": url,
+                      "WaitTimeSeconds": "20"})
+    req = AWSRequest(method="POST", url=tarn.endpoint + "/", data=body,
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    creds = botocore.credentials.Credentials(tarn.access_key, tarn.secret_key)
+    botocore.auth.SigV4Auth(creds, "sqs", "us-east-1").add_auth(req)
+    head = "POST / HTTP/1.1\r\nHost: %s:%d\r\nContent-Length: %d\r\n" % (
+        tarn.host, tarn.port, len(body))
+    head += "".join("%s: %s\r\n" % (k, v) for k, v in req.headers.items()
+                    if k.lower() not in ("host", "content-length"))
+    sock = socket.create_connection((tarn.host, tarn.port), timeout=10)
+    sock.sendall((head + "\r\n" + body).encode())
+    time.sleep(0.5)  # lets the receive park; the outcome must not depend on it
+    sock.close()
+    time.sleep(0.2)
+    sqs.send_message(QueueUrl=url, MessageBody="for the next one")
+    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5)
+    assert [m["Body"] for m in got.get("Messages", [])] == ["for the next one"]

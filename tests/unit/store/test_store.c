@@ -224,8 +224,35 @@ static void test_buckets(void **state)
   assert_int_equal(store_object_delete(f->s, "alpha", "k", NULL, &e), 0);
   const char *id = NULL;
   assert_int_equal(store_upload_create(f->s, "alpha", "u", NULL, 0, NULL, 0, f->a, &id, &e), 0);
-  assert_int_equal(store_bucket_delete(f->s, "alpha", &e), ERR_BUCKET_NOT_EMPTY);
-  assert_int_equal(store_upload_abort(f->s, "alpha", "u", id, &e), 0);
+  store_writer *w = NULL;
+  assert_int_equal(store_writer_new(f->s, &w, &e), 0);
+  assert_int_equal(store_writer_write(w, "part", 4, &e), 0);
+  assert_int_equal(store_part_commit(w, "alpha", "u", id, 1, NULL, NULL, f->a, NULL, &e), 0);
+  store_writer_free(w);
+  assert_int_equal(count_blobs(f), 1);
+  /* an upload in progress does not block the delete: it is aborted with it */
+  assert_int_equal(store_bucket_delete(f->s, "alpha", &e), 0);
+  assert_int_equal(count_blobs(f), 0);
+  assert_int_equal(store_bucket_create(f->s, "alpha", &e), 0);
+  store_upload up;
+  assert_int_equal(store_upload_get(f->s, "alpha", "u", id, f->a, &up, &e), ERR_NO_SUCH_UPLOAD);
+
+  /* bucket tags: none, set (order kept), replaced, removed */
+  str_pair *bt = NULL;
+  size_t nbt = 9;
+  assert_int_equal(store_bucket_tags_get(f->s, "alpha", f->a, &bt, &nbt, &e), 0);
+  assert_int_equal(nbt, 0);
+  str_pair two[] = { { "z", "1" }, { "a", "" } };
+  assert_int_equal(store_bucket_tags_set(f->s, "alpha", two, 2, &e), 0);
+  assert_int_equal(store_bucket_tags_get(f->s, "alpha", f->a, &bt, &nbt, &e), 0);
+  assert_int_equal(nbt, 2);
+  assert_string_equal(bt[0].name, "z");
+  assert_string_equal(bt[1].value, "");
+  assert_int_equal(store_bucket_get(f->s, "alpha", f->a, &b, &e), 0);
+  assert_int_equal(store_bucket_tags_set(f->s, "nope", two, 2, &e), ERR_NO_SUCH_BUCKET);
+  assert_int_equal(store_bucket_tags_set(f->s, "alpha", NULL, 0, &e), 0);
+  assert_int_equal(store_bucket_tags_get(f->s, "alpha", f->a, &bt, &nbt, &e), 0);
+  assert_int_equal(nbt, 0);
   assert_int_equal(store_bucket_delete(f->s, "alpha", &e), 0);
   assert_int_equal(store_bucket_delete(f->s, "alpha", &e), ERR_NO_SUCH_BUCKET);
 
@@ -704,8 +731,23 @@ static void test_multipart(void **state)
   free(whole);
   assert_int_equal(count_blobs(f), 1);  /* every part blob unlinked */
   assert_int_equal(store_upload_get(f->s, "bkt", "movie", id, f->a, &up, &e), ERR_NO_SUCH_UPLOAD);
-  assert_int_equal(store_upload_complete(f->s, "bkt", "movie", id, ok, 2, NULL, 0, f->a, &o, &e),
-                   ERR_NO_SUCH_UPLOAD);
+  /* a repeated complete (a client's retry) answers the same object */
+  store_object again;
+  assert_int_equal(store_upload_complete(f->s, "bkt", "movie", id, ok, 2, NULL, 0, f->a, &again,
+                                         &e), 0);
+  assert_string_equal(again.etag, want);
+  assert_int_equal(count_blobs(f), 1);
+  /* the record keeps the part boundaries */
+  assert_int_equal(store_object_get(f->s, "bkt", "movie", f->a, &again, NULL, &e), 0);
+  assert_string_equal(again.upload_id, id);
+  assert_int_equal(again.nparts, 2);
+  assert_int_equal(again.part_sizes[0], big);
+  assert_int_equal(again.part_sizes[1], strlen(p3));
+  /* tags rewrite the record without losing them */
+  assert_int_equal(store_object_tags_set(f->s, "bkt", "movie", NULL, 0, &e), 0);
+  assert_int_equal(store_object_get(f->s, "bkt", "movie", f->a, &again, NULL, &e), 0);
+  assert_int_equal(again.nparts, 2);
+  assert_int_equal(again.part_sizes[1], strlen(p3));
 
   /* abort removes the parts' blobs */
   assert_int_equal(store_upload_create(f->s, "bkt", "gone", NULL, 0, NULL, 0, f->a, &id, &e), 0);
@@ -727,6 +769,15 @@ static void test_multipart(void **state)
   store_stats_get(f->s, &st);
   assert_int_equal(st.objects, 1);
   assert_int_equal(st.bytes, big + strlen(p3));
+
+  /* an overwrite forgets the upload */
+  const char *done_id = again.upload_id;
+  assert_int_equal(put(f, "bkt", "movie", "plain"), 0);
+  assert_int_equal(store_object_get(f->s, "bkt", "movie", f->a, &again, NULL, &e), 0);
+  assert_string_equal(again.upload_id, "");
+  assert_int_equal(again.nparts, 0);
+  assert_int_equal(store_upload_complete(f->s, "bkt", "movie", done_id, ok, 2, NULL, 0, f->a, &o,
+                                         &e), ERR_NO_SUCH_UPLOAD);
 }
 
 static void test_upload_list(void **state)
@@ -1150,7 +1201,42 @@ static void test_old_records(void **state)
   assert_int_equal(mdb_txn_commit(txn), 0);
   mdb_env_close(env);
 
+  /* a version 2 record (inline form, no upload fields) */
+  assert_int_equal(mdb_env_create(&env), 0);
+  assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+  assert_int_equal(mdb_env_set_mapsize(env, 64ull << 30), 0);
+  assert_int_equal(mdb_env_open(env, meta, 0, 0600), 0);
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "objects", 0, &objects), 0);
+  uint8_t rec2[] = { 2, 0, 2, 0, 1, 2, 'h', 'i', 1, 'e', 0, 0 };
+  k = (MDB_val){ 8, "bkt\0old2" };
+  v = (MDB_val){ sizeof rec2, rec2 };
+  assert_int_equal(mdb_put(txn, objects, &k, &v, 0), 0);
+  /* a version 1 bucket record (no tags) */
+  MDB_dbi buckets;
+  assert_int_equal(mdb_dbi_open(txn, "buckets", 0, &buckets), 0);
+  uint8_t brec[] = { 1, 5 };
+  k = (MDB_val){ 4, "oldb" };
+  v = (MDB_val){ sizeof brec, brec };
+  assert_int_equal(mdb_put(txn, buckets, &k, &v, 0), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+
   reopen(f);
+  assert_true(check_bytes(f, "bkt", "old2", "hi", 2));
+  store_object o2;
+  assert_int_equal(store_object_get(f->s, "bkt", "old2", f->a, &o2, NULL, &e), 0);
+  assert_string_equal(o2.etag, "e");
+  assert_string_equal(o2.upload_id, "");
+  assert_int_equal(o2.nparts, 0);
+  store_bucket ob;
+  assert_int_equal(store_bucket_get(f->s, "oldb", f->a, &ob, &e), 0);
+  assert_int_equal(ob.created_ms, 5);
+  str_pair *bt = NULL;
+  size_t nbt = 1;
+  assert_int_equal(store_bucket_tags_get(f->s, "oldb", f->a, &bt, &nbt, &e), 0);
+  assert_int_equal(nbt, 0);
+  assert_int_equal(store_bucket_delete(f->s, "oldb", &e), 0);
   assert_false(check_bytes(f, "bkt", "old", "old bytes", 9));
   store_object o;
   assert_int_equal(store_object_get(f->s, "bkt", "old", f->a, &o, NULL, &e), 0);
