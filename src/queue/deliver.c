@@ -60,7 +60,7 @@ int queue__outbox_put(queue_system *q, qchange *c, MDB_txn *txn, json_t *entry, 
   int mrc = mdb_put(txn, q->db_outbox, &k, &v, 0);
   free(text);
   if (mrc != 0)
-    return queue__lmdb_error(e, mrc, "write a delivery");
+    return lmdb_error(e, mrc, "write a delivery");
   queue__note(c, NOTE_OUTBOX, key, 0);
   return 0;
 }
@@ -99,7 +99,7 @@ int queue__deliver_load(queue_system *q, err *e)
   int mrc = mdb_cursor_open(txn, q->db_outbox, &cur);
   if (mrc != 0) {
     mdb_txn_abort(txn);
-    return queue__lmdb_error(e, mrc, "read the outbox");
+    return lmdb_error(e, mrc, "read the outbox");
   }
   MDB_val k, v;
   for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
@@ -128,7 +128,7 @@ static int apply_outbox_del(queue_system *q, qchange *c, MDB_txn *txn, arena *a,
   queue__be64_put(kb, *(uint64_t *)c->arg);
   MDB_val k = {8, kb};
   int mrc = mdb_del(txn, q->db_outbox, &k, NULL);
-  return mrc && mrc != MDB_NOTFOUND ? queue__lmdb_error(e, mrc, "delete a delivery") : 0;
+  return mrc && mrc != MDB_NOTFOUND ? lmdb_error(e, mrc, "delete a delivery") : 0;
 }
 
 static size_t discard(char *p, size_t size, size_t n, void *ctx)

@@ -191,7 +191,6 @@ struct queue_system {
 };
 
 /* ---- system.c ---- */
-#define queue__lmdb_error lmdb_error
 int queue__read_begin(queue_system *q, MDB_txn **txn, err *e);
 /* A counter of db_meta, incremented (committer only). */
 uint64_t queue__counter_next(queue_system *q, MDB_txn *txn, const char *name, uint64_t *cache,

@@ -53,7 +53,7 @@ static int get_header(queue_system *q, MDB_txn *txn, uint64_t qid, uint64_t seq,
     return 0;
   }
   if (mrc != 0)
-    return queue__lmdb_error(e, mrc, "read a message");
+    return lmdb_error(e, mrc, "read a message");
   *found = true;
   return queue__msg_decode(&v, a, m, e);
 }
@@ -66,7 +66,7 @@ static int put_header(queue_system *q, MDB_txn *txn, uint64_t qid, uint64_t seq,
   MDB_val key = {MSG_KEY_LEN, k};
   MDB_val v = queue__msg_encode(m, a);
   int mrc = mdb_put(txn, q->db_msgs, &key, &v, 0);
-  return mrc ? queue__lmdb_error(e, mrc, "write a message") : 0;
+  return mrc ? lmdb_error(e, mrc, "write a message") : 0;
 }
 
 static int vis_put(queue_system *q, MDB_txn *txn, uint64_t qid, int64_t at, uint64_t seq,
@@ -77,7 +77,7 @@ static int vis_put(queue_system *q, MDB_txn *txn, uint64_t qid, int64_t at, uint
   MDB_val key = {VIS_KEY_LEN, k};
   MDB_val v = {1, &state};
   int mrc = mdb_put(txn, q->db_vis, &key, &v, 0);
-  return mrc ? queue__lmdb_error(e, mrc, "index a message") : 0;
+  return mrc ? lmdb_error(e, mrc, "index a message") : 0;
 }
 
 static int vis_del(queue_system *q, MDB_txn *txn, uint64_t qid, int64_t at, uint64_t seq,
@@ -87,7 +87,7 @@ static int vis_del(queue_system *q, MDB_txn *txn, uint64_t qid, int64_t at, uint
   queue__vis_key(k, qid, at, seq);
   MDB_val key = {VIS_KEY_LEN, k};
   int mrc = mdb_del(txn, q->db_vis, &key, NULL);
-  return mrc && mrc != MDB_NOTFOUND ? queue__lmdb_error(e, mrc, "unindex a message") : 0;
+  return mrc && mrc != MDB_NOTFOUND ? lmdb_error(e, mrc, "unindex a message") : 0;
 }
 
 /* Moves a message's deadline (invariant 1). */
@@ -115,7 +115,7 @@ static int remove_message(queue_system *q, MDB_txn *txn, uint64_t qid, uint64_t 
   int mrc = mdb_del(txn, q->db_msgs, &key, NULL);
   if (mrc == 0 || mrc == MDB_NOTFOUND)
     mrc = mdb_del(txn, q->db_bodies, &key, NULL);
-  return mrc && mrc != MDB_NOTFOUND ? queue__lmdb_error(e, mrc, "delete a message") : 0;
+  return mrc && mrc != MDB_NOTFOUND ? lmdb_error(e, mrc, "delete a message") : 0;
 }
 
 /* ---- send ---- */
@@ -233,7 +233,7 @@ int queue__msg_insert(queue_system *q, qchange *c, MDB_txn *txn, arena *a, const
       return 0;
     }
     if (mrc != 0 && mrc != MDB_NOTFOUND)
-      return queue__lmdb_error(e, mrc, "read a deduplication id");
+      return lmdb_error(e, mrc, "read a deduplication id");
   }
   uint64_t seq = queue__counter_next(q, txn, "seq", &q->next_seq, e);
   if (seq == 0)
@@ -267,7 +267,7 @@ int queue__msg_insert(queue_system *q, qchange *c, MDB_txn *txn, arena *a, const
   MDB_val body = queue__body_encode(m->attrs, m->nattrs, m->body, m->body_len, a);
   int mrc = mdb_put(txn, q->db_bodies, &key, &body, 0);
   if (mrc != 0)
-    return queue__lmdb_error(e, mrc, "write a message body");
+    return lmdb_error(e, mrc, "write a message body");
   if ((rc = vis_put(q, txn, s->id, h.visible_at, seq, MSG_NEW, e)) != 0)
     return rc;
   if (s->fifo) {
@@ -278,7 +278,7 @@ int queue__msg_insert(queue_system *q, qchange *c, MDB_txn *txn, arena *a, const
     MDB_val dk = {dklen, dkey};
     MDB_val dval = {16 + 36, dv};
     if ((mrc = mdb_put(txn, q->db_dedup, &dk, &dval, 0)) != 0)
-      return queue__lmdb_error(e, mrc, "write a deduplication id");
+      return lmdb_error(e, mrc, "write a deduplication id");
   }
   if (delay == 0)
     queue__note(c, NOTE_WAKE, s->id, 1);
@@ -382,7 +382,7 @@ static int redrive(queue_system *q, qchange *c, MDB_txn *txn, arena *a, const qs
   MDB_val body;
   int mrc = mdb_get(txn, q->db_bodies, &key, &body);
   if (mrc != 0)
-    return queue__lmdb_error(e, mrc, "read a message body");
+    return lmdb_error(e, mrc, "read a message body");
   void *copy = arena_memdup(a, body.mv_data, body.mv_size ? body.mv_size : 1);
   size_t blen = body.mv_size;
   uint64_t nseq = queue__counter_next(q, txn, "seq", &q->next_seq, e);
@@ -408,7 +408,7 @@ static int redrive(queue_system *q, qchange *c, MDB_txn *txn, arena *a, const qs
   MDB_val nkey = {MSG_KEY_LEN, nk};
   MDB_val nbody = {blen, copy};
   if ((mrc = mdb_put(txn, q->db_bodies, &nkey, &nbody, 0)) != 0)
-    return queue__lmdb_error(e, mrc, "write a message body");
+    return lmdb_error(e, mrc, "write a message body");
   if ((rc = vis_put(q, txn, dlq->id, now, nseq, MSG_NEW, e)) != 0)
     return rc;
   queue__note(c, NOTE_WAKE, dlq->id, 1);
@@ -433,7 +433,7 @@ static int take(queue_system *q, MDB_txn *txn, arena *scratch, const qsnap *s, u
   MDB_val body;
   int mrc = mdb_get(txn, q->db_bodies, &key, &body);
   if (mrc != 0)
-    return queue__lmdb_error(e, mrc, "read a message body");
+    return lmdb_error(e, mrc, "read a message body");
   queue_message *out = &r->msgs[r->n];
   memset(out, 0, sizeof *out);
   rc = queue__body_decode(&body, oa, &out->attrs, &out->nattrs, &out->body, &out->body_len, e);
@@ -494,7 +494,7 @@ static int receive_standard(queue_system *q, qchange *c, MDB_txn *txn, arena *a,
     MDB_cursor *cur = NULL;
     int mrc = mdb_cursor_open(txn, q->db_vis, &cur);
     if (mrc != 0)
-      return queue__lmdb_error(e, mrc, "open a cursor");
+      return lmdb_error(e, mrc, "open a cursor");
     MDB_val k = {VIS_KEY_LEN, pos};
     MDB_val v;
     mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -515,7 +515,7 @@ static int receive_standard(queue_system *q, qchange *c, MDB_txn *txn, arena *a,
     }
     mdb_cursor_close(cur);
     if (mrc != 0 && mrc != MDB_NOTFOUND)
-      return queue__lmdb_error(e, mrc, "scan visible messages");
+      return lmdb_error(e, mrc, "scan visible messages");
     exclusive = true;
     for (size_t i = 0; i < nc && r->n < max; i++) {
       if (already(r, cands[i].seq))
@@ -566,7 +566,7 @@ static int receive_fifo(queue_system *q, qchange *c, MDB_txn *txn, arena *a, con
     MDB_cursor *cur = NULL;
     int mrc = mdb_cursor_open(txn, q->db_msgs, &cur);
     if (mrc != 0)
-      return queue__lmdb_error(e, mrc, "open a cursor");
+      return lmdb_error(e, mrc, "open a cursor");
     uint8_t pos[MSG_KEY_LEN];
     queue__msg_key(pos, s->id, next);
     MDB_val k = {MSG_KEY_LEN, pos};
@@ -580,7 +580,7 @@ static int receive_fifo(queue_system *q, qchange *c, MDB_txn *txn, arena *a, con
     }
     mdb_cursor_close(cur);
     if (mrc != 0 && mrc != MDB_NOTFOUND)
-      return queue__lmdb_error(e, mrc, "scan a FIFO queue");
+      return lmdb_error(e, mrc, "scan a FIFO queue");
     for (size_t i = 0; i < nc && r->n < max; i++) {
       scanned++;
       next = seqs[i] + 1;
@@ -686,7 +686,7 @@ int queue_counts(queue_system *q, const char *ref, uint64_t *visible, uint64_t *
   int mrc = mdb_cursor_open(txn, q->db_vis, &cur);
   if (mrc != 0) {
     mdb_txn_abort(txn);
-    return queue__lmdb_error(e, mrc, "open a cursor");
+    return lmdb_error(e, mrc, "open a cursor");
   }
   int64_t now = queue__now_ms();
   uint8_t k0[VIS_KEY_LEN];

@@ -280,7 +280,7 @@ static int apply_publish(queue_system *q, qchange *c, MDB_txn *txn, arena *a, er
   if (mrc == MDB_NOTFOUND)
     return err_set(e, QUEUE_ERR_NO_TOPIC, "Topic does not exist");
   if (mrc != 0)
-    return queue__lmdb_error(e, mrc, "read a topic");
+    return lmdb_error(e, mrc, "read a topic");
   int64_t now = queue__now_ms();
   for (size_t i = 0; i < arg->n; i++) {
     pub_entry *pe = &arg->entries[i];

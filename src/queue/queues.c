@@ -286,7 +286,7 @@ int queue__queues_load(queue_system *q, MDB_txn *txn, err *e)
   MDB_cursor *cur = NULL;
   int mrc = mdb_cursor_open(txn, q->db_queues, &cur);
   if (mrc != 0)
-    return queue__lmdb_error(e, mrc, "read the queues");
+    return lmdb_error(e, mrc, "read the queues");
   MDB_val k, v;
   for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -367,7 +367,7 @@ int queue__delete_prefix(MDB_txn *txn, MDB_dbi db, uint64_t qid, err *e)
   MDB_cursor *cur = NULL;
   int mrc = mdb_cursor_open(txn, db, &cur);
   if (mrc != 0)
-    return queue__lmdb_error(e, mrc, "open a cursor");
+    return lmdb_error(e, mrc, "open a cursor");
   for (;;) {
     MDB_val k = {8, p};
     MDB_val v;
@@ -380,7 +380,7 @@ int queue__delete_prefix(MDB_txn *txn, MDB_dbi db, uint64_t qid, err *e)
       break;
   }
   mdb_cursor_close(cur);
-  return mrc ? queue__lmdb_error(e, mrc, "delete messages") : 0;
+  return mrc ? lmdb_error(e, mrc, "delete messages") : 0;
 }
 
 /* ---- attribute validation ---- */
@@ -508,7 +508,7 @@ static int put_record(queue_system *q, MDB_txn *txn, const mqueue *m, unsigned f
   if (mrc == MDB_KEYEXIST)
     return err_set(e, QUEUE_ERR_QUEUE_EXISTS, "A queue already exists with the same name and "
                    "a different value for attribute(s)");
-  return mrc ? queue__lmdb_error(e, mrc, "write a queue") : 0;
+  return mrc ? lmdb_error(e, mrc, "write a queue") : 0;
 }
 
 static int apply_create(queue_system *q, qchange *c, MDB_txn *txn, arena *a, err *e)
@@ -526,7 +526,7 @@ static int apply_create(queue_system *q, qchange *c, MDB_txn *txn, arena *a, err
   MDB_val k = {8, b};
   MDB_val v = {strlen(arg->m->name), arg->m->name};
   int mrc = mdb_put(txn, q->db_qids, &k, &v, 0);
-  return mrc ? queue__lmdb_error(e, mrc, "write a queue id") : 0;
+  return mrc ? lmdb_error(e, mrc, "write a queue id") : 0;
 }
 
 static int apply_update(queue_system *q, qchange *c, MDB_txn *txn, arena *a, err *e)
@@ -541,13 +541,13 @@ static int apply_delete(queue_system *q, qchange *c, MDB_txn *txn, arena *a, err
   MDB_val k = {strlen(arg->name), (void *)arg->name};
   int mrc = mdb_del(txn, q->db_queues, &k, NULL);
   if (mrc != 0 && mrc != MDB_NOTFOUND)
-    return queue__lmdb_error(e, mrc, "delete a queue");
+    return lmdb_error(e, mrc, "delete a queue");
   uint8_t b[8];
   queue__be64_put(b, arg->id);
   MDB_val ik = {8, b};
   mrc = mdb_del(txn, q->db_qids, &ik, NULL);
   if (mrc != 0 && mrc != MDB_NOTFOUND)
-    return queue__lmdb_error(e, mrc, "delete a queue id");
+    return lmdb_error(e, mrc, "delete a queue id");
   int rc = queue__delete_prefix(txn, q->db_msgs, arg->id, e);
   if (rc == 0)
     rc = queue__delete_prefix(txn, q->db_bodies, arg->id, e);
@@ -962,7 +962,7 @@ static int apply_sweep_queue(queue_system *q, qchange *c, MDB_txn *txn, arena *a
   MDB_cursor *cur = NULL;
   int mrc = mdb_cursor_open(txn, q->db_msgs, &cur);
   if (mrc != 0)
-    return queue__lmdb_error(e, mrc, "open a cursor");
+    return lmdb_error(e, mrc, "open a cursor");
   uint8_t start[MSG_KEY_LEN];
   queue__msg_key(start, s->qid, 0);
   uint64_t after = 0;
@@ -996,7 +996,7 @@ static int apply_sweep_queue(queue_system *q, qchange *c, MDB_txn *txn, arena *a
   }
   mdb_cursor_close(cur);
   if (mrc != 0 && mrc != MDB_NOTFOUND)
-    return queue__lmdb_error(e, mrc, "remove expired messages");
+    return lmdb_error(e, mrc, "remove expired messages");
   return 0;
 }
 
@@ -1006,7 +1006,7 @@ static int apply_sweep_dedup(queue_system *q, qchange *c, MDB_txn *txn, arena *a
   MDB_cursor *cur = NULL;
   int mrc = mdb_cursor_open(txn, q->db_dedup, &cur);
   if (mrc != 0)
-    return queue__lmdb_error(e, mrc, "open a cursor");
+    return lmdb_error(e, mrc, "open a cursor");
   MDB_val k, v;
   size_t removed = 0;
   for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && removed < SWEEP_BATCH;) {
@@ -1021,7 +1021,7 @@ static int apply_sweep_dedup(queue_system *q, qchange *c, MDB_txn *txn, arena *a
   }
   mdb_cursor_close(cur);
   if (mrc != 0 && mrc != MDB_NOTFOUND && mrc != EINVAL)
-    return queue__lmdb_error(e, mrc, "remove expired deduplication ids");
+    return lmdb_error(e, mrc, "remove expired deduplication ids");
   return 0;
 }
 

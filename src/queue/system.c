@@ -40,7 +40,7 @@ uint64_t queue__counter_next(queue_system *q, MDB_txn *txn, const char *name, ui
   MDB_val d = {8, b};
   int mrc = mdb_put(txn, q->db_meta, &k, &d, 0);
   if (mrc != 0) {
-    queue__lmdb_error(e, mrc, "update a counter");
+    lmdb_error(e, mrc, "update a counter");
     return 0;
   }
   return v;
@@ -133,7 +133,7 @@ int queue_system_open(const queue_options *o, queue_system **out, err *e)
     mdb_txn_abort(txn);
   }
   if (mrc != 0) {
-    rc = queue__lmdb_error(e, mrc, "open the queue tables");
+    rc = lmdb_error(e, mrc, "open the queue tables");
     queue_system_close(q);
     return rc;
   }

@@ -270,7 +270,7 @@ int queue__topics_load(queue_system *q, MDB_txn *txn, err *e)
     MDB_cursor *cur = NULL;
     int mrc = mdb_cursor_open(txn, dbs[d], &cur);
     if (mrc != 0)
-      return queue__lmdb_error(e, mrc, "read the topics");
+      return lmdb_error(e, mrc, "read the topics");
     MDB_val k, v;
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -396,7 +396,7 @@ static int apply_topic_put(queue_system *q, qchange *c, MDB_txn *txn, arena *a, 
   MDB_val v = {strlen(rec), rec};
   int mrc = mdb_put(txn, q->db_topics, &k, &v, 0);
   free(rec);
-  return mrc ? queue__lmdb_error(e, mrc, "write a topic") : 0;
+  return mrc ? lmdb_error(e, mrc, "write a topic") : 0;
 }
 
 static int apply_topic_delete(queue_system *q, qchange *c, MDB_txn *txn, arena *a, err *e)
@@ -405,12 +405,12 @@ static int apply_topic_delete(queue_system *q, qchange *c, MDB_txn *txn, arena *
   MDB_val k = {strlen(arg->name), (void *)arg->name};
   int mrc = mdb_del(txn, q->db_topics, &k, NULL);
   if (mrc != 0 && mrc != MDB_NOTFOUND)
-    return queue__lmdb_error(e, mrc, "delete a topic");
+    return lmdb_error(e, mrc, "delete a topic");
   for (size_t i = 0; i < arg->nsubs; i++) {
     MDB_val sk = {strlen(arg->sub_arns[i]), arg->sub_arns[i]};
     mrc = mdb_del(txn, q->db_subs, &sk, NULL);
     if (mrc != 0 && mrc != MDB_NOTFOUND)
-      return queue__lmdb_error(e, mrc, "delete a subscription");
+      return lmdb_error(e, mrc, "delete a subscription");
   }
   return 0;
 }
@@ -829,7 +829,7 @@ static int apply_sub_put(queue_system *q, qchange *c, MDB_txn *txn, arena *a, er
   int mrc = mdb_put(txn, q->db_subs, &k, &v, 0);
   free(rec);
   if (mrc != 0)
-    return queue__lmdb_error(e, mrc, "write a subscription");
+    return lmdb_error(e, mrc, "write a subscription");
   if (arg->confirm != NULL)
     return queue__outbox_put(q, c, txn, arg->confirm, e);
   return 0;
@@ -840,7 +840,7 @@ static int apply_sub_delete(queue_system *q, qchange *c, MDB_txn *txn, arena *a,
   sub_arg *arg = c->arg;
   MDB_val k = {strlen(arg->arn), (void *)arg->arn};
   int mrc = mdb_del(txn, q->db_subs, &k, NULL);
-  return mrc && mrc != MDB_NOTFOUND ? queue__lmdb_error(e, mrc, "delete a subscription") : 0;
+  return mrc && mrc != MDB_NOTFOUND ? lmdb_error(e, mrc, "delete a subscription") : 0;
 }
 
 static void sub_info(const msub *s, arena *a, queue_sub_info *out)

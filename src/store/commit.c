@@ -57,7 +57,7 @@ int store__change_ref_blob(change *c, MDB_txn *txn, const blob_id *id, char kind
   MDB_val k = { sizeof id->b, (void *)id->b };
   MDB_val v = { 1, &kind };
   int mrc = mdb_put(txn, c->s->db_blobs, &k, &v, 0);
-  return mrc ? store__lmdb_error(e, mrc, "reference a blob") : 0;
+  return mrc ? lmdb_error(e, mrc, "reference a blob") : 0;
 }
 
 int store__change_drop_blob(change *c, MDB_txn *txn, const blob_id *id, err *e)
@@ -65,7 +65,7 @@ int store__change_drop_blob(change *c, MDB_txn *txn, const blob_id *id, err *e)
   MDB_val k = { sizeof id->b, (void *)id->b };
   int mrc = mdb_del(txn, c->s->db_blobs, &k, NULL);
   if (mrc != 0 && mrc != MDB_NOTFOUND)
-    return store__lmdb_error(e, mrc, "drop a blob reference");
+    return lmdb_error(e, mrc, "drop a blob reference");
   if (c->ndead == c->capdead) {
     size_t cap = c->capdead ? c->capdead * 2 : 4;
     blob_id *p = realloc(c->dead, cap * sizeof *p);

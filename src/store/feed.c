@@ -91,7 +91,7 @@ int store__feed_append(change *c, MDB_txn *txn, const feed_note *n, err *e)
   if (mrc == MDB_NOTFOUND)
     return 0;  /* nobody listens to this bucket: invariant (1) */
   if (mrc != 0)
-    return store__lmdb_error(e, mrc, "read a notification configuration");
+    return lmdb_error(e, mrc, "read a notification configuration");
 
   uint64_t last = 0;
   MDB_val ck = { sizeof FEED_SEQ_COUNTER - 1, (void *)FEED_SEQ_COUNTER };
@@ -102,7 +102,7 @@ int store__feed_append(change *c, MDB_txn *txn, const feed_note *n, err *e)
     for (int i = 7; i >= 0; i--)
       last = last << 8 | p[i];
   } else if (mrc != 0 && mrc != MDB_NOTFOUND) {
-    return store__lmdb_error(e, mrc, "read the feed counter");
+    return lmdb_error(e, mrc, "read the feed counter");
   }
   uint64_t seq = last + 1;
   uint8_t le[8];
@@ -112,7 +112,7 @@ int store__feed_append(change *c, MDB_txn *txn, const feed_note *n, err *e)
   cv.mv_data = le;
   mrc = mdb_put(txn, s->db_counters, &ck, &cv, 0);
   if (mrc != 0)
-    return store__lmdb_error(e, mrc, "write the feed counter");
+    return lmdb_error(e, mrc, "write the feed counter");
 
   const store_origin *o = c->origin;
   int event = o != NULL && o->event > STORE_EVENT_NONE && o->event < STORE_EVENT_MAX
@@ -137,7 +137,7 @@ int store__feed_append(change *c, MDB_txn *txn, const feed_note *n, err *e)
   mrc = mdb_put(txn, s->db_feed, &k, &v, MDB_APPEND);
   buf_release(&b);
   if (mrc != 0)
-    return store__lmdb_error(e, mrc, "append to the change feed");
+    return lmdb_error(e, mrc, "append to the change feed");
   c->fed = true;
   return 0;
 }
@@ -159,7 +159,7 @@ int store_feed_read(store *s, uint64_t after, size_t max, arena *a, store_change
   int mrc = mdb_cursor_open(txn, s->db_feed, &cur);
   if (mrc != 0) {
     mdb_txn_abort(txn);
-    return store__lmdb_error(e, mrc, "read the change feed");
+    return lmdb_error(e, mrc, "read the change feed");
   }
   size_t cap = 16;
   store_change *list = arena_alloc(a, cap * sizeof *list);
@@ -200,7 +200,7 @@ int store_feed_read(store *s, uint64_t after, size_t max, arena *a, store_change
     count++;
   }
   if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
-    rc = store__lmdb_error(e, mrc, "read the change feed");
+    rc = lmdb_error(e, mrc, "read the change feed");
   mdb_cursor_close(cur);
   mdb_txn_abort(txn);
   if (rc == 0) {
@@ -220,7 +220,7 @@ static int apply_trim(change *c, MDB_txn *txn, arena *a, err *e)
   MDB_cursor *cur = NULL;
   int mrc = mdb_cursor_open(txn, c->s->db_feed, &cur);
   if (mrc != 0)
-    return store__lmdb_error(e, mrc, "open a cursor");
+    return lmdb_error(e, mrc, "open a cursor");
   MDB_val k;
   MDB_val v;
   int rc = 0;
@@ -233,7 +233,7 @@ static int apply_trim(change *c, MDB_txn *txn, arena *a, err *e)
       break;
   }
   if (mrc != 0 && mrc != MDB_NOTFOUND)
-    rc = store__lmdb_error(e, mrc, "trim the change feed");
+    rc = lmdb_error(e, mrc, "trim the change feed");
   mdb_cursor_close(cur);
   return rc;
 }
@@ -285,7 +285,7 @@ static int apply_notify(change *c, MDB_txn *txn, arena *a, err *e)
   MDB_val k = { strlen(x->bucket), (void *)x->bucket };
   MDB_val v = { strlen(x->config), (void *)x->config };
   int mrc = mdb_put(txn, c->s->db_notify, &k, &v, 0);
-  return mrc ? store__lmdb_error(e, mrc, "write a notification configuration") : 0;
+  return mrc ? lmdb_error(e, mrc, "write a notification configuration") : 0;
 }
 
 int store__notify_drop(store *s, MDB_txn *txn, const char *bucket, err *e)
@@ -293,7 +293,7 @@ int store__notify_drop(store *s, MDB_txn *txn, const char *bucket, err *e)
   MDB_val k = { strlen(bucket), (void *)bucket };
   int mrc = mdb_del(txn, s->db_notify, &k, NULL);
   if (mrc != 0 && mrc != MDB_NOTFOUND)
-    return store__lmdb_error(e, mrc, "remove a notification configuration");
+    return lmdb_error(e, mrc, "remove a notification configuration");
   return 0;
 }
 
@@ -332,7 +332,7 @@ int store_bucket_notification_get(store *s, const char *bucket, arena *a, const 
     if (mrc == 0)
       *config = arena_strndup(a, v.mv_data, v.mv_size);
     else if (mrc != MDB_NOTFOUND)
-      rc = store__lmdb_error(e, mrc, "read a notification configuration");
+      rc = lmdb_error(e, mrc, "read a notification configuration");
   }
   mdb_txn_abort(txn);
   return rc;

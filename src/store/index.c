@@ -348,7 +348,7 @@ int store__bucket_check(store *s, MDB_txn *txn, const char *bucket, err *e)
   if (mrc == MDB_NOTFOUND)
     return err_set(e, ERR_NO_SUCH_BUCKET, "no bucket named '%s'", bucket);
   if (mrc != 0)
-    return store__lmdb_error(e, mrc, "read a bucket record");
+    return lmdb_error(e, mrc, "read a bucket record");
   return 0;
 }
 
@@ -390,7 +390,7 @@ int store__counters_add(store *s, MDB_txn *txn, int64_t objects, int64_t bytes, 
   int mrc = counter_add(s, txn, "objects", objects);
   if (mrc == 0)
     mrc = counter_add(s, txn, "bytes", bytes);
-  return mrc ? store__lmdb_error(e, mrc, "update the counters") : 0;
+  return mrc ? lmdb_error(e, mrc, "update the counters") : 0;
 }
 
 int store__counters_get(store *s, MDB_txn *txn, uint64_t *objects, uint64_t *bytes)
@@ -427,11 +427,11 @@ int store__obj_replace(change *c, MDB_txn *txn, const ikey *k, MDB_val val, uint
     if (rc != 0)
       return rc;
   } else if (mrc != MDB_NOTFOUND) {
-    return store__lmdb_error(e, mrc, "read an object record");
+    return lmdb_error(e, mrc, "read an object record");
   }
   mrc = mdb_put(txn, s->db_objects, &kv, &val, 0);
   if (mrc != 0)
-    return store__lmdb_error(e, mrc, "write an object record");
+    return lmdb_error(e, mrc, "write an object record");
   int rc = blob != NULL ? store__change_ref_blob(c, txn, blob, 'o', e) : 0;
   if (rc == 0)
     rc = store__counters_add(s, txn, 1, (int64_t)size, e);
@@ -443,7 +443,7 @@ int store__parts_delete_all(change *c, MDB_txn *txn, const char *upload_id, err 
   MDB_cursor *cur = NULL;
   int mrc = mdb_cursor_open(txn, c->s->db_parts, &cur);
   if (mrc != 0)
-    return store__lmdb_error(e, mrc, "open a cursor");
+    return lmdb_error(e, mrc, "open a cursor");
   int rc = 0;
   for (;;) {
     uint8_t kb[36];
@@ -454,7 +454,7 @@ int store__parts_delete_all(change *c, MDB_txn *txn, const char *upload_id, err 
     if (mrc == MDB_NOTFOUND || (mrc == 0 && (k.mv_size != 36 || memcmp(k.mv_data, upload_id, 32))))
       break;
     if (mrc != 0) {
-      rc = store__lmdb_error(e, mrc, "read a part record");
+      rc = lmdb_error(e, mrc, "read a part record");
       break;
     }
     part_rec r;
@@ -467,7 +467,7 @@ int store__parts_delete_all(change *c, MDB_txn *txn, const char *upload_id, err 
       break;
     mrc = mdb_cursor_del(cur, 0);
     if (mrc != 0) {
-      rc = store__lmdb_error(e, mrc, "delete a part record");
+      rc = lmdb_error(e, mrc, "delete a part record");
       break;
     }
   }

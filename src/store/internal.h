@@ -60,9 +60,6 @@ struct store {
 /* Wall clock in milliseconds since the epoch. */
 int64_t store__clock_ms(void);
 
-/* Sets e from an LMDB return code (or errno value); returns the ERR_ code. */
-#define store__lmdb_error lmdb_error
-
 /* Begins a read-only transaction (usable from any thread: MDB_NOTLS). */
 int store__read_begin(store *s, MDB_txn **txn, err *e);
 

@@ -211,7 +211,7 @@ static void iter_release(iter *it)
 static int iter_error(iter *it, err *e)
 {
   if (it->mrc != 0)
-    return store__lmdb_error(e, it->mrc, "read the index");
+    return lmdb_error(e, it->mrc, "read the index");
   if (it->bad)
     return store__corrupt(e, "index");
   return 0;
@@ -252,7 +252,7 @@ static size_t rollup_len(const uint8_t *lk, size_t lkn, size_t pl, const char *d
 static int open_cursor(store *s, MDB_txn *txn, MDB_dbi db, MDB_cursor **cur, err *e)
 {
   int mrc = mdb_cursor_open(txn, db, cur);
-  return mrc ? store__lmdb_error(e, mrc, "open a cursor") : 0;
+  return mrc ? lmdb_error(e, mrc, "open a cursor") : 0;
 }
 
 int store_object_list(store *s, const char *bucket, const store_list_params *p,

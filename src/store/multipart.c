@@ -93,7 +93,7 @@ static int upload_find(store *s, MDB_txn *txn, const char *bucket, const char *k
   int mrc = store__index_get(txn, s->db_uploads, bucket, lk, lkn, k, v);
   if (mrc == MDB_NOTFOUND)
     return no_upload(e, bucket, key, id);
-  return mrc ? store__lmdb_error(e, mrc, "read an upload record") : 0;
+  return mrc ? lmdb_error(e, mrc, "read an upload record") : 0;
 }
 
 /* ---- create and get ---- */
@@ -112,7 +112,7 @@ static int apply_create(change *c, MDB_txn *txn, arena *a, err *e)
     return rc;
   MDB_val kv = store__ikey_val(&u->k);
   int mrc = mdb_put(txn, c->s->db_uploads, &kv, &u->val, MDB_NOOVERWRITE);
-  return mrc ? store__lmdb_error(e, mrc, "write an upload record") : 0;
+  return mrc ? lmdb_error(e, mrc, "write an upload record") : 0;
 }
 
 int store_upload_create(store *s, const char *bucket, const char *key,
@@ -211,11 +211,11 @@ static int apply_part(change *c, MDB_txn *txn, arena *a, err *e)
     if (rc != 0)
       return rc;
   } else if (mrc != MDB_NOTFOUND) {
-    return store__lmdb_error(e, mrc, "read a part record");
+    return lmdb_error(e, mrc, "read a part record");
   }
   mrc = mdb_put(txn, s->db_parts, &pk, &p->val, 0);
   if (mrc != 0)
-    return store__lmdb_error(e, mrc, "write a part record");
+    return lmdb_error(e, mrc, "write a part record");
   return store__change_ref_blob(c, txn, &p->blob, 'p', e);
 }
 
@@ -294,7 +294,7 @@ int store_part_list(store *s, const char *bucket, const char *key, const char *u
   if (rc == 0) {
     int mrc = mdb_cursor_open(txn, s->db_parts, &cur);
     if (mrc != 0)
-      rc = store__lmdb_error(e, mrc, "open a cursor");
+      rc = lmdb_error(e, mrc, "open a cursor");
   }
   if (rc != 0) {
     mdb_txn_abort(txn);
@@ -327,7 +327,7 @@ int store_part_list(store *s, const char *bucket, const char *key, const char *u
     p->checksum = r.checksum;
   }
   if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
-    rc = store__lmdb_error(e, mrc, "read the parts");
+    rc = lmdb_error(e, mrc, "read the parts");
   mdb_cursor_close(cur);
   mdb_txn_abort(txn);
   if (rc == 0) {
@@ -372,7 +372,7 @@ static int apply_complete(change *c, MDB_txn *txn, arena *a, err *e)
     part_rec r;
     int mrc = mdb_get(txn, s->db_parts, &pk, &pv);
     if (mrc != 0 && mrc != MDB_NOTFOUND)
-      return store__lmdb_error(e, mrc, "read a part record");
+      return lmdb_error(e, mrc, "read a part record");
     if (mrc == MDB_NOTFOUND || store__part_rec_decode(&pv, NULL, &r) != 0 ||
         memcmp(&r.blob, &x->blobs[i], sizeof r.blob) != 0)
       return err_set(e, ERR_INVALID_PART, "part %d of upload '%s' changed while completing",
@@ -386,7 +386,7 @@ static int apply_complete(change *c, MDB_txn *txn, arena *a, err *e)
   MDB_val ukv = store__ikey_val(&uk);
   int mrc = mdb_del(txn, s->db_uploads, &ukv, NULL);
   if (mrc != 0)
-    return store__lmdb_error(e, mrc, "delete an upload record");
+    return lmdb_error(e, mrc, "delete an upload record");
   return store__feed_append(c, txn, &x->note, e);
 }
 
@@ -485,7 +485,7 @@ static int validate(store *s, const char *bucket, const char *key, const char *i
       rc = err_set(e, ERR_INVALID_PART, "part %d of upload '%s' was not uploaded",
                    parts[i].number, id);
     } else if (mrc != 0) {
-      rc = store__lmdb_error(e, mrc, "read a part record");
+      rc = lmdb_error(e, mrc, "read a part record");
     } else if (store__part_rec_decode(&pv, a, &r) != 0) {
       rc = store__corrupt(e, "part");
     } else if (!etag_match(parts[i].etag, r.etag)) {
@@ -705,7 +705,7 @@ static int apply_abort(change *c, MDB_txn *txn, arena *a, err *e)
     return rc;
   MDB_val kv = store__ikey_val(&k);
   int mrc = mdb_del(txn, c->s->db_uploads, &kv, NULL);
-  return mrc ? store__lmdb_error(e, mrc, "delete an upload record") : 0;
+  return mrc ? lmdb_error(e, mrc, "delete an upload record") : 0;
 }
 
 int store_upload_abort(store *s, const char *bucket, const char *key, const char *upload_id,
@@ -729,7 +729,7 @@ int store__uploads_drop_all(change *c, MDB_txn *txn, const char *bucket, err *e)
   MDB_cursor *cur = NULL;
   int mrc = mdb_cursor_open(txn, c->s->db_uploads, &cur);
   if (mrc != 0)
-    return store__lmdb_error(e, mrc, "open a cursor");
+    return lmdb_error(e, mrc, "open a cursor");
   int rc = 0;
   for (;;) {
     MDB_val k = store__ikey_val(&start);
@@ -739,7 +739,7 @@ int store__uploads_drop_all(change *c, MDB_txn *txn, const char *bucket, err *e)
                                              memcmp(k.mv_data, start.b, start.n) != 0)))
       break;
     if (mrc != 0) {
-      rc = store__lmdb_error(e, mrc, "read an upload record");
+      rc = lmdb_error(e, mrc, "read an upload record");
       break;
     }
     const uint8_t *lk = NULL;
@@ -757,7 +757,7 @@ int store__uploads_drop_all(change *c, MDB_txn *txn, const char *bucket, err *e)
       break;
     mrc = mdb_cursor_del(cur, 0);
     if (mrc != 0) {
-      rc = store__lmdb_error(e, mrc, "delete an upload record");
+      rc = lmdb_error(e, mrc, "delete an upload record");
       break;
     }
   }

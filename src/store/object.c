@@ -146,7 +146,7 @@ static int lookup(store *s, MDB_txn *txn, const char *bucket, const char *key, a
   if (mrc == MDB_NOTFOUND)
     return err_set(e, ERR_NO_SUCH_KEY, "no key '%s' in bucket '%s'", key, bucket);
   if (mrc != 0)
-    return store__lmdb_error(e, mrc, "read an object record");
+    return lmdb_error(e, mrc, "read an object record");
   MDB_val kv = store__ikey_val(&k);
   if (store__obj_rec_decode(&kv, &v, a, r) != 0)
     return store__corrupt(e, "object");
@@ -262,7 +262,7 @@ static int apply_delete(change *c, MDB_txn *txn, arena *a, err *e)
   if (mrc == MDB_NOTFOUND)
     return 0;
   if (mrc != 0)
-    return store__lmdb_error(e, mrc, "read an object record");
+    return lmdb_error(e, mrc, "read an object record");
   MDB_val kv = store__ikey_val(&k);
   obj_rec r;
   if (store__obj_rec_decode(&kv, &v, NULL, &r) != 0)
@@ -274,7 +274,7 @@ static int apply_delete(change *c, MDB_txn *txn, arena *a, err *e)
     return rc;
   mrc = mdb_del(txn, s->db_objects, &kv, NULL);
   if (mrc != 0)
-    return store__lmdb_error(e, mrc, "delete an object record");
+    return lmdb_error(e, mrc, "delete an object record");
   d->existed = true;
   feed_note note = { STORE_EVENT_DELETE, d->bucket, d->key, 0, NULL, store__clock_ms() };
   return store__feed_append(c, txn, &note, e);
@@ -407,7 +407,7 @@ static int apply_tags(change *c, MDB_txn *txn, arena *a, err *e)
   if (mrc == MDB_NOTFOUND)
     return err_set(e, ERR_NO_SUCH_KEY, "no key '%s' in bucket '%s'", t->key, t->bucket);
   if (mrc != 0)
-    return store__lmdb_error(e, mrc, "read an object record");
+    return lmdb_error(e, mrc, "read an object record");
   MDB_val kv = store__ikey_val(&k);
   obj_rec r;
   if (store__obj_rec_decode(&kv, &v, a, &r) != 0)
@@ -426,7 +426,7 @@ static int apply_tags(change *c, MDB_txn *txn, arena *a, err *e)
   MDB_val nv = { b.len, b.data };
   mrc = mdb_put(txn, s->db_objects, &kv, &nv, 0);
   buf_release(&b);
-  return mrc ? store__lmdb_error(e, mrc, "write an object record") : 0;
+  return mrc ? lmdb_error(e, mrc, "write an object record") : 0;
 }
 
 int store_object_tags_set(store *s, const char *bucket, const char *key,

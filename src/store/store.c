@@ -154,7 +154,7 @@ static int open_index(store *s, err *e)
   MDB_txn *txn = NULL;
   int mrc = mdb_txn_begin(s->env, NULL, 0, &txn);
   if (mrc != 0)
-    return store__lmdb_error(e, mrc, "begin a write transaction");
+    return lmdb_error(e, mrc, "begin a write transaction");
   struct {
     const char *name;
     MDB_dbi *dbi;
@@ -168,11 +168,11 @@ static int open_index(store *s, err *e)
     mrc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
     if (mrc != 0) {
       mdb_txn_abort(txn);
-      return store__lmdb_error(e, mrc, "open the index tables");
+      return lmdb_error(e, mrc, "open the index tables");
     }
   }
   mrc = mdb_txn_commit(txn);
-  return mrc ? store__lmdb_error(e, mrc, "commit the index tables") : 0;
+  return mrc ? lmdb_error(e, mrc, "commit the index tables") : 0;
 }
 
 int store_open(const char *dir, store **out, err *e)
@@ -297,7 +297,7 @@ static int apply_bucket_create(change *c, MDB_txn *txn, arena *a, err *e)
   int mrc = mdb_put(txn, c->s->db_buckets, &k, &b->val, MDB_NOOVERWRITE);
   if (mrc == MDB_KEYEXIST)
     return err_set(e, ERR_BUCKET_EXISTS, "bucket '%s' already exists", b->name);
-  return mrc ? store__lmdb_error(e, mrc, "write a bucket record") : 0;
+  return mrc ? lmdb_error(e, mrc, "write a bucket record") : 0;
 }
 
 int store_bucket_create(store *s, const char *name, err *e)
@@ -345,7 +345,7 @@ static int apply_bucket_delete(change *c, MDB_txn *txn, arena *a, err *e)
   if (mrc == 0)
     mrc = bucket_has_entries(txn, c->s->db_uploads, b->name, &uploads);
   if (mrc != 0)
-    return store__lmdb_error(e, mrc, "read the index");
+    return lmdb_error(e, mrc, "read the index");
   if (objects)
     return err_set(e, ERR_BUCKET_NOT_EMPTY, "bucket '%s' is not empty", b->name);
   if (uploads)  /* S3 aborts them with the bucket */
@@ -356,7 +356,7 @@ static int apply_bucket_delete(change *c, MDB_txn *txn, arena *a, err *e)
     return rc;
   MDB_val k = { strlen(b->name), (void *)b->name };
   mrc = mdb_del(txn, c->s->db_buckets, &k, NULL);
-  return mrc ? store__lmdb_error(e, mrc, "delete a bucket record") : 0;
+  return mrc ? lmdb_error(e, mrc, "delete a bucket record") : 0;
 }
 
 int store_bucket_delete(store *s, const char *name, err *e)
@@ -386,7 +386,7 @@ static int apply_bucket_tags(change *c, MDB_txn *txn, arena *a, err *e)
   if (mrc == MDB_NOTFOUND)
     return err_set(e, ERR_NO_SUCH_BUCKET, "no bucket named '%s'", t->name);
   if (mrc != 0)
-    return store__lmdb_error(e, mrc, "read a bucket record");
+    return lmdb_error(e, mrc, "read a bucket record");
   if (store__bucket_rec_decode(&v, &created_ms) != 0)
     return store__corrupt(e, "bucket");
   buf b;
@@ -395,7 +395,7 @@ static int apply_bucket_tags(change *c, MDB_txn *txn, arena *a, err *e)
   MDB_val nv = { b.len, b.data };
   mrc = mdb_put(txn, c->s->db_buckets, &k, &nv, 0);
   buf_release(&b);
-  return mrc ? store__lmdb_error(e, mrc, "write a bucket record") : 0;
+  return mrc ? lmdb_error(e, mrc, "write a bucket record") : 0;
 }
 
 int store_bucket_tags_set(store *s, const char *name, const str_pair *tags, size_t ntags,
@@ -435,7 +435,7 @@ int store_bucket_tags_get(store *s, const char *name, arena *a, str_pair **tags,
   if (mrc == MDB_NOTFOUND)
     rc = err_set(e, ERR_NO_SUCH_BUCKET, "no bucket named '%s'", name);
   else if (mrc != 0)
-    rc = store__lmdb_error(e, mrc, "read a bucket record");
+    rc = lmdb_error(e, mrc, "read a bucket record");
   else if (store__bucket_rec_tags(&v, a, tags, n) != 0)
     rc = store__corrupt(e, "bucket");
   mdb_txn_abort(txn);
@@ -457,7 +457,7 @@ int store_bucket_get(store *s, const char *name, arena *a, store_bucket *out, er
   if (mrc == MDB_NOTFOUND)
     rc = err_set(e, ERR_NO_SUCH_BUCKET, "no bucket named '%s'", name);
   else if (mrc != 0)
-    rc = store__lmdb_error(e, mrc, "read a bucket record");
+    rc = lmdb_error(e, mrc, "read a bucket record");
   else if (store__bucket_rec_decode(&v, &out->created_ms) != 0)
     rc = store__corrupt(e, "bucket");
   else
@@ -481,7 +481,7 @@ int store_bucket_list(store *s, arena *a, store_bucket **out, size_t *n, err *e)
     mrc = mdb_cursor_open(txn, s->db_buckets, &cur);
   if (mrc != 0) {
     mdb_txn_abort(txn);
-    return store__lmdb_error(e, mrc, "read the bucket list");
+    return lmdb_error(e, mrc, "read the bucket list");
   }
   store_bucket *list = arena_alloc(a, (st.ms_entries + 1) * sizeof *list);
   size_t count = 0;
@@ -497,7 +497,7 @@ int store_bucket_list(store *s, arena *a, store_bucket **out, size_t *n, err *e)
     count++;
   }
   if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
-    rc = store__lmdb_error(e, mrc, "read the bucket list");
+    rc = lmdb_error(e, mrc, "read the bucket list");
   mdb_cursor_close(cur);
   mdb_txn_abort(txn);
   if (rc == 0) {

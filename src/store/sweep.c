@@ -100,7 +100,7 @@ static int sweep_dir(store *s, unsigned xx, int min_age, long *removed, err *e)
       if (mrc == 0)
         continue;
       if (mrc != MDB_NOTFOUND) {
-        rc = store__lmdb_error(e, mrc, "read the blob references");
+        rc = lmdb_error(e, mrc, "read the blob references");
         break;
       }
       char name[33];
