@@ -20,7 +20,7 @@
  *
  * Start reading at sql_bind(), then bind_select().
  */
-#include "exec.h"
+#include "bind_internal.h"
 #include "base/text.h"
 
 #include <math.h>
@@ -28,37 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct scol {
-  const char *table;   /* qualifier (alias), or NULL */
-  const char *name;
-  stype type;
-  bool hidden;         /* the right side of USING: not visible unqualified or in * */
-} scol;
-
-typedef struct scope {
-  scol *cols;
-  int n;
-  struct scope *outer;
-} scope;
-
-typedef struct ctedef {
-  ast_cte *cte;
-  struct ctedef *next;
-} ctedef;
-
-enum { M_AGG = 1, M_WIN = 2 };
-
-typedef struct binder {
-  qctx *q;
-  arena *a;
-  err *e;
-  sql_pos *pos;
-  ctedef *ctes;
-  int depth;
-  const char *clause;   /* "WHERE", "GROUP BY", ... for messages */
-  bool corr_hit;        /* a column resolved to an outer query (correlation) */
-} binder;
 
 static int bind_query(binder *B, ast_query *q, scope *outer, plan **out);
 static int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out);
@@ -930,55 +899,6 @@ static int bind_literal(binder *B, ast_expr *x, bexpr **out)
 }
 
 /* ---- aggregates and windows ---- */
-
-static const struct {
-  const char *name;
-  int fn;
-} agg_names[] = {
-  {"count", AGG_COUNT}, {"sum", AGG_SUM}, {"avg", AGG_AVG}, {"min", AGG_MIN}, {"max", AGG_MAX},
-  {"stddev", AGG_STDDEV_SAMP}, {"stddev_samp", AGG_STDDEV_SAMP}, {"stddev_pop", AGG_STDDEV_POP},
-  {"variance", AGG_VAR_SAMP}, {"var_samp", AGG_VAR_SAMP}, {"var_pop", AGG_VAR_POP},
-  {"bool_and", AGG_BOOL_AND}, {"bool_or", AGG_BOOL_OR}, {"every", AGG_BOOL_AND},
-  {"arbitrary", AGG_ARBITRARY}, {"any_value", AGG_ARBITRARY},
-  {"approx_distinct", AGG_APPROX_DISTINCT}, {"count_if", AGG_COUNT_IF},
-  {"max_by", AGG_MAX_BY}, {"min_by", AGG_MIN_BY}, {NULL, 0},
-};
-
-static int agg_lookup(const char *name)
-{
-  for (int i = 0; agg_names[i].name; i++)
-    if (!strcmp(agg_names[i].name, name))
-      return agg_names[i].fn;
-  return -1;
-}
-
-bool func_is_aggregate(const char *name)
-{
-  return agg_lookup(name) >= 0;
-}
-
-static const struct {
-  const char *name;
-  int fn;
-} win_names[] = {
-  {"row_number", WIN_ROW_NUMBER}, {"rank", WIN_RANK}, {"dense_rank", WIN_DENSE_RANK},
-  {"percent_rank", WIN_PERCENT_RANK}, {"cume_dist", WIN_CUME_DIST}, {"ntile", WIN_NTILE},
-  {"lag", WIN_LAG}, {"lead", WIN_LEAD}, {"first_value", WIN_FIRST_VALUE},
-  {"last_value", WIN_LAST_VALUE}, {"nth_value", WIN_NTH_VALUE}, {NULL, 0},
-};
-
-static int win_lookup(const char *name)
-{
-  for (int i = 0; win_names[i].name; i++)
-    if (!strcmp(win_names[i].name, name))
-      return win_names[i].fn;
-  return -1;
-}
-
-bool func_is_window(const char *name)
-{
-  return win_lookup(name) >= 0;
-}
 
 static bool ast_has_agg(ast_expr *x)
 {
