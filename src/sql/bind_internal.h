@@ -44,6 +44,51 @@ typedef struct binder {
   bool corr_hit;        /* a column resolved to an outer query (correlation) */
 } binder;
 
+/* ---- bind.c: errors, constructors, coercion, plan helpers ---- */
+
+/* Sets the error at line:col (also into B->pos); returns ERR_INVALID. */
+int errx(binder *B, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+bexpr *bx_col(arena *a, int colno, stype t);
+bexpr **args_new(binder *B, int n);
+/* Coerces a and b to one type for comparison (or set operations). */
+int unify2(binder *B, bexpr **a, bexpr **b, const char *op, int line, int col);
+int need_bool(binder *B, bexpr **x, const char *what);
+bool bexpr_equal(const bexpr *a, const bexpr *b);
+bexpr *bexpr_copy(arena *a, const bexpr *x);
+/* lowest and highest column referenced (-1 / -1 when none) */
+void expr_range(const bexpr *x, int *lo, int *hi);
+void expr_shift(bexpr *x, int delta);
+bool expr_has_subquery(const bexpr *x);
+plan *plan_new(binder *B, int kind, int ncols);
+void add_pred(binder *B, plan *p, bexpr *x);
+plan *wrap_filter(binder *B, plan *child, bexpr *x);
+void join_add_key(binder *B, plan *j, bexpr *l, bexpr *r);
+void join_add_cond(binder *B, plan *j, bexpr *x);
+scope *scope_new(binder *B, int n, scope *outer);
+bool ast_has_agg(ast_expr *x);
+int bind_subquery_plan(binder *B, ast_query *sub, scope *sc, plan **out, int line, int col);
+int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out);
+int bind_from(binder *B, ast_from *f, scope *outer, plan **out, scope **sc);
+int bind_query(binder *B, ast_query *q, scope *outer, plan **out);
+
+/* ---- rewrite.c: pushdown, decorrelation, DISTINCT aggregates, pruning ---- */
+
+/* Pushes predicate x (over p's output columns) as deep as it can go;
+ * returns the plan to use in place of p. */
+plan *push_pred(binder *B, plan *p, bexpr *x);
+void ast_conjuncts(binder *B, ast_expr *x, ast_expr ***out, int *n, int *cap);
+/* [NOT] EXISTS or IN (subquery): the forms decorrelate() takes */
+bool is_subquery_pred(ast_expr *x);
+/* Turns a correlated [NOT] EXISTS / IN conjunct of WHERE into a semi or
+ * anti join of *p with the subquery. */
+int decorrelate(binder *B, ast_expr *x, scope *sc, plan **p);
+/* Decorrelates every correlated scalar subquery in *xp (LEFT JOINs onto
+ * *p; *sc grows by their columns). */
+int decorrelate_scalars(binder *B, ast_expr **xp, plan **p, scope **sc);
+/* count(DISTINCT x) ... over one x: GROUP BY (keys, x) first. */
+plan *distinct_rewrite(binder *B, plan *ap);
+
 /* ---- function names (func_names.c) ---- */
 
 /* The AGG_* code of an aggregate function's name, or -1. */
