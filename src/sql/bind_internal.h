@@ -49,8 +49,14 @@ typedef struct binder {
 /* Sets the error at line:col (also into B->pos); returns ERR_INVALID. */
 int errx(binder *B, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+bexpr *bx_new(binder *B, int kind, stype t, int line, int col);
 bexpr *bx_col(arena *a, int colno, stype t);
 bexpr **args_new(binder *B, int n);
+/* Evaluates a constant expression now; returns x itself when it is not
+ * constant or fails (the error then happens at run time). */
+bexpr *fold(binder *B, bexpr *x);
+/* the type both a and b convert to implicitly; false when none */
+bool common_type(stype a, stype b, stype *out);
 /* Coerces a and b to one type for comparison (or set operations). */
 int unify2(binder *B, bexpr **a, bexpr **b, const char *op, int line, int col);
 int need_bool(binder *B, bexpr **x, const char *what);
@@ -60,12 +66,19 @@ bexpr *bexpr_copy(arena *a, const bexpr *x);
 void expr_range(const bexpr *x, int *lo, int *hi);
 void expr_shift(bexpr *x, int delta);
 bool expr_has_subquery(const bexpr *x);
+/* Appends the conjuncts of x (flattening AND) to *out. */
+void conjuncts(binder *B, bexpr *x, bexpr ***out, int *n, int *cap);
 plan *plan_new(binder *B, int kind, int ncols);
 void add_pred(binder *B, plan *p, bexpr *x);
 plan *wrap_filter(binder *B, plan *child, bexpr *x);
 void join_add_key(binder *B, plan *j, bexpr *l, bexpr *r);
 void join_add_cond(binder *B, plan *j, bexpr *x);
 scope *scope_new(binder *B, int n, scope *outer);
+scope *scope_of_plan(binder *B, plan *p, const char *alias, scope *outer);
+bool name_eq(const char *a, const char *b);
+/* The column of name (qualified by qual when not NULL): -1 not found,
+ * -2 ambiguous. */
+int scope_find(scope *s, const char *qual, const char *name, bool any_hidden);
 bool ast_has_agg(ast_expr *x);
 int bind_subquery_plan(binder *B, ast_query *sub, scope *sc, plan **out, int line, int col);
 int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out);
