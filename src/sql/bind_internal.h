@@ -79,10 +79,17 @@ bool name_eq(const char *a, const char *b);
 /* The column of name (qualified by qual when not NULL): -1 not found,
  * -2 ambiguous. */
 int scope_find(scope *s, const char *qual, const char *name, bool any_hidden);
+bool scope_has_table(scope *s, const char *qual);
+/* The error for an unknown column x, with the nearest name in sc. */
+int unknown_column(binder *B, ast_expr *x, scope *sc);
 bool ast_has_agg(ast_expr *x);
 int bind_subquery_plan(binder *B, ast_query *sub, scope *sc, plan **out, int line, int col);
 int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out);
 int bind_from(binder *B, ast_from *f, scope *outer, plan **out, scope **sc);
+
+/* ---- bind_select.c: queries ---- */
+
+/* Binds a query (WITH, SELECT or a set operation) over the outer scope. */
 int bind_query(binder *B, ast_query *q, scope *outer, plan **out);
 
 /* ---- rewrite.c: pushdown, decorrelation, DISTINCT aggregates, pruning ---- */
