@@ -21,7 +21,6 @@
 #include "bind_internal.h"
 #include "base/text.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 static int const_arg(binder *B, ast_expr *x, value *v, sql_type *t)

@@ -52,11 +52,17 @@ int errx(binder *B, int line, int col, const char *fmt, ...)
 bexpr *bx_new(binder *B, int kind, stype t, int line, int col);
 bexpr *bx_col(arena *a, int colno, stype t);
 bexpr **args_new(binder *B, int n);
+bexpr *bx2(binder *B, int kind, stype t, bexpr *a, bexpr *b, int line, int col);
 /* Evaluates a constant expression now; returns x itself when it is not
  * constant or fails (the error then happens at run time). */
 bexpr *fold(binder *B, bexpr *x);
 /* the type both a and b convert to implicitly; false when none */
 bool common_type(stype a, stype b, stype *out);
+bool can_cast(sql_type from, sql_type to);
+/* 1 smallint, 2 integer, 3 bigint, 0 not an integer type */
+int int_rank(sql_type t);
+/* a string constant next to a value of another type converts to it */
+bool str_literal(const bexpr *x);
 /* Coerces a and b to one type for comparison (or set operations). */
 int unify2(binder *B, bexpr **a, bexpr **b, const char *op, int line, int col);
 int need_bool(binder *B, bexpr **x, const char *what);

@@ -23,7 +23,6 @@
  */
 #include "bind_internal.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 /* ---- predicate pushdown ---- */
