@@ -10,7 +10,7 @@
  * along SQLite's lines (bind_internal.h is what they share):
  *   bind_expr.c    scopes, name resolution, expressions, aggregates, windows
  *   bind_from.c    FROM: tables, table functions, VALUES, CTEs, joins
- *   bind_select.c  SELECT, set operations, WITH (bind_query)
+ *   bind_select.c  SELECT, set operations, WITH (sql__bind_query)
  *   rewrite.c      predicate pushdown, decorrelation, DISTINCT aggregates,
  *                  column pruning
  *   func_names.c   the names of the aggregate and window functions
@@ -30,7 +30,7 @@
  *   (5) Everything the binder makes lives in the query's arena (q->a);
  *       compiled patterns and value sets are freed by exec_defer.
  *
- * Start reading at sql_bind(), then bind_query() in bind_select.c.
+ * Start reading at sql_bind(), then sql__bind_query() in bind_select.c.
  */
 #include "bind_internal.h"
 
@@ -129,7 +129,7 @@ int levenshtein(const char *a, const char *b)
   return d[n][m];
 }
 
-int errx(binder *B, int line, int col, const char *fmt, ...)
+int sql__errx(binder *B, int line, int col, const char *fmt, ...)
 {
   char msg[ERR_MSG_MAX];
   va_list ap;
@@ -139,7 +139,7 @@ int errx(binder *B, int line, int col, const char *fmt, ...)
   return sql_error_at(B->e, B->pos, line, col, "%s", msg);
 }
 
-bexpr *bx_new(binder *B, int kind, stype t, int line, int col)
+bexpr *sql__bx_new(binder *B, int kind, stype t, int line, int col)
 {
   bexpr *x = arena_alloc(B->a, sizeof *x);
   x->kind = kind;
@@ -149,7 +149,7 @@ bexpr *bx_new(binder *B, int kind, stype t, int line, int col)
   return x;
 }
 
-bexpr *bx_col(arena *a, int colno, stype t)
+bexpr *sql__bx_col(arena *a, int colno, stype t)
 {
   bexpr *x = arena_alloc(a, sizeof *x);
   x->kind = BX_COL;
@@ -158,15 +158,15 @@ bexpr *bx_col(arena *a, int colno, stype t)
   return x;
 }
 
-bexpr **args_new(binder *B, int n)
+bexpr **sql__args_new(binder *B, int n)
 {
   return arena_alloc(B->a, sizeof(bexpr *) * (size_t)(n > 0 ? n : 1));
 }
 
-bexpr *bx2(binder *B, int kind, stype t, bexpr *a, bexpr *b, int line, int col)
+bexpr *sql__bx2(binder *B, int kind, stype t, bexpr *a, bexpr *b, int line, int col)
 {
-  bexpr *x = bx_new(B, kind, t, line, col);
-  x->args = args_new(B, 2);
+  bexpr *x = sql__bx_new(B, kind, t, line, col);
+  x->args = sql__args_new(B, 2);
   x->args[0] = a;
   x->args[1] = b;
   x->nargs = 2;
@@ -201,7 +201,7 @@ static bool is_const_tree(const bexpr *x)
 
 /* Evaluates a constant expression now; leaves it alone when it fails (the
  * error then happens at run time, where Presto reports it too). */
-bexpr *fold(binder *B, bexpr *x)
+bexpr *sql__fold(binder *B, bexpr *x)
 {
   if (x->kind == BX_CONST || !is_const_tree(x))
     return x;
@@ -219,7 +219,7 @@ bexpr *fold(binder *B, bexpr *x)
     value val = vec_get(&v, 0);
     if (!val.null && sql_phys(x->type.t) == PHYS_STR)
       val.s.ptr = arena_strndup(B->a, val.s.ptr, val.s.len);
-    res = bx_new(B, BX_CONST, x->type, x->line, x->col);
+    res = sql__bx_new(B, BX_CONST, x->type, x->line, x->col);
     res->v = val;
     res->name = x->name;
   }
@@ -230,7 +230,7 @@ bexpr *fold(binder *B, bexpr *x)
 
 /* ---- casts and coercion ---- */
 
-bool can_cast(sql_type from, sql_type to)
+bool sql__can_cast(sql_type from, sql_type to)
 {
   if (from == to || from == SQL_NULL || to == SQL_VARCHAR || from == SQL_VARCHAR)
     return from != SQL_VARCHAR || (to != SQL_INTERVAL_DS && to != SQL_INTERVAL_YM);
@@ -266,13 +266,13 @@ bexpr *bind_cast(qctx *q, bexpr *x, stype to)
   return c;
 }
 
-int int_rank(sql_type t)
+int sql__int_rank(sql_type t)
 {
   return t == SQL_SMALLINT ? 1 : t == SQL_INTEGER ? 2 : t == SQL_BIGINT ? 3 : 0;
 }
 
 /* the type both a and b convert to implicitly; false when none */
-bool common_type(stype a, stype b, stype *out)
+bool sql__common_type(stype a, stype b, stype *out)
 {
   if (a.t == SQL_NULL) {
     *out = b;
@@ -283,7 +283,7 @@ bool common_type(stype a, stype b, stype *out)
     return true;
   }
   if (stype_integer(a.t) && stype_integer(b.t)) {
-    *out = st(int_rank(a.t) >= int_rank(b.t) ? a.t : b.t);
+    *out = st(sql__int_rank(a.t) >= sql__int_rank(b.t) ? a.t : b.t);
     return true;
   }
   if (stype_numeric(a.t) && stype_numeric(b.t)) {
@@ -297,9 +297,9 @@ bool common_type(stype a, stype b, stype *out)
     int ai = a.t == SQL_DECIMAL ? a.prec - a.scale : 18;
     int bi = b.t == SQL_DECIMAL ? b.prec - b.scale : 18;
     if (a.t != SQL_DECIMAL)
-      ai = int_rank(a.t) == 3 ? 18 : 10;
+      ai = sql__int_rank(a.t) == 3 ? 18 : 10;
     if (b.t != SQL_DECIMAL)
-      bi = int_rank(b.t) == 3 ? 18 : 10;
+      bi = sql__int_rank(b.t) == 3 ? 18 : 10;
     int s = as > bs ? as : bs;
     int i = ai > bi ? ai : bi;
     if (i + s > 18)
@@ -315,7 +315,7 @@ bool common_type(stype a, stype b, stype *out)
 }
 
 /* a string constant next to a value of another type converts to it */
-bool str_literal(const bexpr *x)
+bool sql__str_literal(const bexpr *x)
 {
   return x->kind == BX_CONST && x->type.t == SQL_VARCHAR;
 }
@@ -326,8 +326,8 @@ int bind_coerce(qctx *q, bexpr **x, stype to, const char *what, err *e, sql_pos 
   if (from.t == to.t && (to.t != SQL_DECIMAL || from.scale == to.scale))
     return 0;
   stype c;
-  bool ok = from.t == SQL_NULL || (common_type(from, to, &c) && c.t == to.t) ||
-            (str_literal(*x) && can_cast(SQL_VARCHAR, to.t));
+  bool ok = from.t == SQL_NULL || (sql__common_type(from, to, &c) && c.t == to.t) ||
+            (sql__str_literal(*x) && sql__can_cast(SQL_VARCHAR, to.t));
   if (to.t == SQL_DECIMAL && stype_numeric(from.t) && from.t != SQL_DOUBLE)
     ok = true;
   if (!ok) {
@@ -340,31 +340,31 @@ int bind_coerce(qctx *q, bexpr **x, stype to, const char *what, err *e, sql_pos 
 }
 
 /* Coerces a and b to one type for comparison (or set operations) */
-int unify2(binder *B, bexpr **a, bexpr **b, const char *op, int line, int col)
+int sql__unify2(binder *B, bexpr **a, bexpr **b, const char *op, int line, int col)
 {
   stype t;
   stype ta = (*a)->type, tb = (*b)->type;
   if (ta.t == tb.t && (ta.t != SQL_DECIMAL || ta.scale == tb.scale))
     return 0;
-  if (str_literal(*a) && tb.t != SQL_VARCHAR && can_cast(SQL_VARCHAR, tb.t)) {
-    *a = fold(B, bind_cast(B->q, *a, tb));
+  if (sql__str_literal(*a) && tb.t != SQL_VARCHAR && sql__can_cast(SQL_VARCHAR, tb.t)) {
+    *a = sql__fold(B, bind_cast(B->q, *a, tb));
     return 0;
   }
-  if (str_literal(*b) && ta.t != SQL_VARCHAR && can_cast(SQL_VARCHAR, ta.t)) {
-    *b = fold(B, bind_cast(B->q, *b, ta));
+  if (sql__str_literal(*b) && ta.t != SQL_VARCHAR && sql__can_cast(SQL_VARCHAR, ta.t)) {
+    *b = sql__fold(B, bind_cast(B->q, *b, ta));
     return 0;
   }
-  if (!common_type(ta, tb, &t)) {
+  if (!sql__common_type(ta, tb, &t)) {
     char x1[48], x2[48];
-    return errx(B, line, col, "type mismatch: cannot apply '%s' to %s and %s", op,
-                stype_name(ta, x1, sizeof x1), stype_name(tb, x2, sizeof x2));
+    return sql__errx(B, line, col, "type mismatch: cannot apply '%s' to %s and %s", op,
+                     stype_name(ta, x1, sizeof x1), stype_name(tb, x2, sizeof x2));
   }
-  *a = fold(B, bind_cast(B->q, *a, t));
-  *b = fold(B, bind_cast(B->q, *b, t));
+  *a = sql__fold(B, bind_cast(B->q, *a, t));
+  *b = sql__fold(B, bind_cast(B->q, *b, t));
   return 0;
 }
 
-int need_bool(binder *B, bexpr **x, const char *what)
+int sql__need_bool(binder *B, bexpr **x, const char *what)
 {
   if ((*x)->type.t == SQL_BOOLEAN)
     return 0;
@@ -373,13 +373,13 @@ int need_bool(binder *B, bexpr **x, const char *what)
     return 0;
   }
   char t[48];
-  return errx(B, (*x)->line, (*x)->col, "%s must be boolean, not %s", what,
-              stype_name((*x)->type, t, sizeof t));
+  return sql__errx(B, (*x)->line, (*x)->col, "%s must be boolean, not %s", what,
+                   stype_name((*x)->type, t, sizeof t));
 }
 
 /* ---- expression utilities ---- */
 
-bool bexpr_equal(const bexpr *a, const bexpr *b)
+bool sql__bexpr_equal(const bexpr *a, const bexpr *b)
 {
   if (a->kind != b->kind || a->type.t != b->type.t || a->nargs != b->nargs || a->op != b->op ||
       a->neg != b->neg || a->try_cast != b->try_cast || a->ilike != b->ilike)
@@ -400,15 +400,15 @@ bool bexpr_equal(const bexpr *a, const bexpr *b)
       return false;
     if ((a->agg->arg == NULL) != (b->agg->arg == NULL))
       return false;
-    if (a->agg->arg != NULL && !bexpr_equal(a->agg->arg, b->agg->arg))
+    if (a->agg->arg != NULL && !sql__bexpr_equal(a->agg->arg, b->agg->arg))
       return false;
     if ((a->agg->arg2 == NULL) != (b->agg->arg2 == NULL))
       return false;
-    if (a->agg->arg2 != NULL && !bexpr_equal(a->agg->arg2, b->agg->arg2))
+    if (a->agg->arg2 != NULL && !sql__bexpr_equal(a->agg->arg2, b->agg->arg2))
       return false;
     if ((a->agg->filter == NULL) != (b->agg->filter == NULL))
       return false;
-    if (a->agg->filter != NULL && !bexpr_equal(a->agg->filter, b->agg->filter))
+    if (a->agg->filter != NULL && !sql__bexpr_equal(a->agg->filter, b->agg->filter))
       return false;
     return true;
   case BX_SUBQ:
@@ -420,25 +420,25 @@ bool bexpr_equal(const bexpr *a, const bexpr *b)
     break;
   }
   for (int i = 0; i < a->nargs; i++)
-    if (!bexpr_equal(a->args[i], b->args[i]))
+    if (!sql__bexpr_equal(a->args[i], b->args[i]))
       return false;
   return true;
 }
 
-bexpr *bexpr_copy(arena *a, const bexpr *x)
+bexpr *sql__bexpr_copy(arena *a, const bexpr *x)
 {
   bexpr *c = arena_alloc(a, sizeof *c);
   *c = *x;
   if (x->nargs > 0) {
     c->args = arena_alloc(a, sizeof(bexpr *) * (size_t)x->nargs);
     for (int i = 0; i < x->nargs; i++)
-      c->args[i] = bexpr_copy(a, x->args[i]);
+      c->args[i] = sql__bexpr_copy(a, x->args[i]);
   }
   return c;
 }
 
 /* lowest and highest column referenced (-1 / -1 when none) */
-void expr_range(const bexpr *x, int *lo, int *hi)
+void sql__expr_range(const bexpr *x, int *lo, int *hi)
 {
   if (x->kind == BX_COL) {
     if (*lo < 0 || x->colno < *lo)
@@ -448,34 +448,34 @@ void expr_range(const bexpr *x, int *lo, int *hi)
     return;
   }
   for (int i = 0; i < x->nargs; i++)
-    expr_range(x->args[i], lo, hi);
+    sql__expr_range(x->args[i], lo, hi);
 }
 
-void expr_shift(bexpr *x, int delta)
+void sql__expr_shift(bexpr *x, int delta)
 {
   if (x->kind == BX_COL) {
     x->colno += delta;
     return;
   }
   for (int i = 0; i < x->nargs; i++)
-    expr_shift(x->args[i], delta);
+    sql__expr_shift(x->args[i], delta);
 }
 
-bool expr_has_subquery(const bexpr *x)
+bool sql__expr_has_subquery(const bexpr *x)
 {
   if (x->kind == BX_SUBQ || x->kind == BX_EXISTS || x->kind == BX_IN_SET)
     return true;
   for (int i = 0; i < x->nargs; i++)
-    if (expr_has_subquery(x->args[i]))
+    if (sql__expr_has_subquery(x->args[i]))
       return true;
   return false;
 }
 
-void conjuncts(binder *B, bexpr *x, bexpr ***out, int *n, int *cap)
+void sql__conjuncts(binder *B, bexpr *x, bexpr ***out, int *n, int *cap)
 {
   if (x->kind == BX_AND) {
     for (int i = 0; i < x->nargs; i++)
-      conjuncts(B, x->args[i], out, n, cap);
+      sql__conjuncts(B, x->args[i], out, n, cap);
     return;
   }
   if (*n == *cap) {
@@ -491,7 +491,7 @@ void conjuncts(binder *B, bexpr *x, bexpr ***out, int *n, int *cap)
 
 /* ---- plans ---- */
 
-plan *plan_new(binder *B, int kind, int ncols)
+plan *sql__plan_new(binder *B, int kind, int ncols)
 {
   plan *p = arena_alloc(B->a, sizeof *p);
   p->kind = kind;
@@ -501,7 +501,7 @@ plan *plan_new(binder *B, int kind, int ncols)
   return p;
 }
 
-void add_pred(binder *B, plan *p, bexpr *x)
+void sql__add_pred(binder *B, plan *p, bexpr *x)
 {
   bexpr **np = arena_alloc(B->a, sizeof(bexpr *) * (size_t)(p->npreds + 1));
   if (p->npreds)
@@ -510,20 +510,20 @@ void add_pred(binder *B, plan *p, bexpr *x)
   p->preds = np;
 }
 
-plan *wrap_filter(binder *B, plan *child, bexpr *x)
+plan *sql__wrap_filter(binder *B, plan *child, bexpr *x)
 {
   if (child->kind == P_FILTER) {
-    add_pred(B, child, x);
+    sql__add_pred(B, child, x);
     return child;
   }
-  plan *f = plan_new(B, P_FILTER, child->ncols);
+  plan *f = sql__plan_new(B, P_FILTER, child->ncols);
   memcpy(f->cols, child->cols, sizeof(pcol) * (size_t)child->ncols);
   f->child = child;
-  add_pred(B, f, x);
+  sql__add_pred(B, f, x);
   return f;
 }
 
-void join_add_key(binder *B, plan *j, bexpr *l, bexpr *r)
+void sql__join_add_key(binder *B, plan *j, bexpr *l, bexpr *r)
 {
   bexpr **nl = arena_alloc(B->a, sizeof(bexpr *) * (size_t)(j->nkeys + 1));
   bexpr **nr = arena_alloc(B->a, sizeof(bexpr *) * (size_t)(j->nkeys + 1));
@@ -538,13 +538,13 @@ void join_add_key(binder *B, plan *j, bexpr *l, bexpr *r)
   j->nkeys++;
 }
 
-void join_add_cond(binder *B, plan *j, bexpr *x)
+void sql__join_add_cond(binder *B, plan *j, bexpr *x)
 {
   if (j->cond == NULL) {
     j->cond = x;
     return;
   }
-  j->cond = bx2(B, BX_AND, st(SQL_BOOLEAN), j->cond, x, x->line, x->col);
+  j->cond = sql__bx2(B, BX_AND, st(SQL_BOOLEAN), j->cond, x, x->line, x->col);
 }
 
 /* ---- the entry ---- */
@@ -552,9 +552,9 @@ void join_add_cond(binder *B, plan *j, bexpr *x)
 int sql_bind(qctx *q, ast_query *ast, plan **out, err *e, sql_pos *pos)
 {
   binder B = {.q = q, .a = q->a, .e = e, .pos = pos, .clause = "SELECT"};
-  int rc = bind_query(&B, ast, NULL, out);
+  int rc = sql__bind_query(&B, ast, NULL, out);
   if (rc < 0)
     return rc;
-  plan_prune(*out, q->a);
+  sql__plan_prune(*out, q->a);
   return 0;
 }

@@ -4,7 +4,7 @@
  *
  * Why apart: what a name means and what type an expression has are the
  * same questions in every clause; SELECT, FROM and the rewrites ask them
- * through bind_expr() with a scope and a mode.
+ * through sql__bind_expr() with a scope and a mode.
  *
  * Invariants:
  *   (1) Every bexpr is typed; operands of an operator have been coerced to
@@ -17,9 +17,9 @@
  *       caller may turn into a decorrelation (rewrite.c).
  *   (4) Aggregates are bound only with M_AGG in the mode, window calls only
  *       with M_WIN; elsewhere they are errors naming B->clause.
- *   (5) Constant subtrees are folded as they are built (fold()).
+ *   (5) Constant subtrees are folded as they are built (sql__fold()).
  *
- * Start reading at bind_expr().
+ * Start reading at sql__bind_expr().
  */
 #include "bind_internal.h"
 #include "base/text.h"
@@ -30,7 +30,7 @@
 
 /* ---- scopes ---- */
 
-scope *scope_new(binder *B, int n, scope *outer)
+scope *sql__scope_new(binder *B, int n, scope *outer)
 {
   scope *s = arena_alloc(B->a, sizeof *s);
   s->cols = arena_alloc(B->a, sizeof(scol) * (size_t)(n > 0 ? n : 1));
@@ -39,9 +39,9 @@ scope *scope_new(binder *B, int n, scope *outer)
   return s;
 }
 
-scope *scope_of_plan(binder *B, plan *p, const char *alias, scope *outer)
+scope *sql__scope_of_plan(binder *B, plan *p, const char *alias, scope *outer)
 {
-  scope *s = scope_new(B, p->ncols, outer);
+  scope *s = sql__scope_new(B, p->ncols, outer);
   for (int i = 0; i < p->ncols; i++) {
     s->cols[i].table = alias;
     s->cols[i].name = p->cols[i].name;
@@ -50,20 +50,20 @@ scope *scope_of_plan(binder *B, plan *p, const char *alias, scope *outer)
   return s;
 }
 
-bool name_eq(const char *a, const char *b)
+bool sql__name_eq(const char *a, const char *b)
 {
   return a != NULL && b != NULL && str_ieq(a, b);
 }
 
 /* -1 not found, -2 ambiguous */
-int scope_find(scope *s, const char *qual, const char *name, bool any_hidden)
+int sql__scope_find(scope *s, const char *qual, const char *name, bool any_hidden)
 {
   int found = -1;
   for (int i = 0; i < s->n; i++) {
     scol *c = &s->cols[i];
-    if (!name_eq(c->name, name))
+    if (!sql__name_eq(c->name, name))
       continue;
-    if (qual != NULL && !name_eq(c->table, qual))
+    if (qual != NULL && !sql__name_eq(c->table, qual))
       continue;
     if (qual == NULL && c->hidden && !any_hidden && name[0] != '$')
       continue;
@@ -74,15 +74,15 @@ int scope_find(scope *s, const char *qual, const char *name, bool any_hidden)
   return found;
 }
 
-bool scope_has_table(scope *s, const char *qual)
+bool sql__scope_has_table(scope *s, const char *qual)
 {
   for (int i = 0; i < s->n; i++)
-    if (name_eq(s->cols[i].table, qual))
+    if (sql__name_eq(s->cols[i].table, qual))
       return true;
   return false;
 }
 
-int unknown_column(binder *B, ast_expr *x, scope *sc)
+int sql__unknown_column(binder *B, ast_expr *x, scope *sc)
 {
   const char *best = NULL;
   int bestd = 99;
@@ -90,7 +90,7 @@ int unknown_column(binder *B, ast_expr *x, scope *sc)
     for (int i = 0; i < s->n; i++) {
       if (s->cols[i].hidden || s->cols[i].name == NULL)
         continue;
-      if (x->qual != NULL && !name_eq(s->cols[i].table, x->qual))
+      if (x->qual != NULL && !sql__name_eq(s->cols[i].table, x->qual))
         continue;
       int d = levenshtein(x->name, s->cols[i].name);
       if (d < bestd) {
@@ -102,17 +102,18 @@ int unknown_column(binder *B, ast_expr *x, scope *sc)
   int limit = (int)strlen(x->name) / 3 + 1;
   if (limit < 2)
     limit = 2;
-  if (x->qual != NULL && !scope_has_table(sc, x->qual))
-    return errx(B, x->line, x->col, "unknown table '%s' in '%s.%s'", x->qual, x->qual, x->name);
+  if (x->qual != NULL && !sql__scope_has_table(sc, x->qual))
+    return sql__errx(B, x->line, x->col, "unknown table '%s' in '%s.%s'", x->qual, x->qual,
+                     x->name);
   if (best != NULL && bestd <= limit) {
     if (x->qual != NULL)
-      return errx(B, x->line, x->col, "unknown column '%s.%s' (did you mean '%s'?)", x->qual,
-                  x->name, best);
-    return errx(B, x->line, x->col, "unknown column '%s' (did you mean '%s'?)", x->name, best);
+      return sql__errx(B, x->line, x->col, "unknown column '%s.%s' (did you mean '%s'?)", x->qual,
+                       x->name, best);
+    return sql__errx(B, x->line, x->col, "unknown column '%s' (did you mean '%s'?)", x->name, best);
   }
   if (x->qual != NULL)
-    return errx(B, x->line, x->col, "unknown column '%s.%s'", x->qual, x->name);
-  return errx(B, x->line, x->col, "unknown column '%s'", x->name);
+    return sql__errx(B, x->line, x->col, "unknown column '%s.%s'", x->qual, x->name);
+  return sql__errx(B, x->line, x->col, "unknown column '%s'", x->name);
 }
 
 static void free_valset(void *p)
@@ -129,7 +130,7 @@ static void free_like(void *p)
 
 static int bind_literal(binder *B, ast_expr *x, bexpr **out)
 {
-  bexpr *c = bx_new(B, BX_CONST, st(SQL_NULL), x->line, x->col);
+  bexpr *c = sql__bx_new(B, BX_CONST, st(SQL_NULL), x->line, x->col);
   switch (x->kind) {
   case EX_NULL:
     c->v.null = true;
@@ -179,7 +180,7 @@ static int bind_literal(binder *B, ast_expr *x, bexpr **out)
     strheap h = {0};
     if (!sql_cast_value(st(SQL_VARCHAR), c->type, sv, &r, &h, msg, sizeof msg)) {
       strheap_release(&h);
-      return errx(B, x->line, x->col, "invalid number '%s'", t);
+      return sql__errx(B, x->line, x->col, "invalid number '%s'", t);
     }
     strheap_release(&h);
     c->v = r;
@@ -207,8 +208,8 @@ static int bind_literal(binder *B, ast_expr *x, bexpr **out)
     bool ok = x->type.type == SQL_DATE ? fmt_parse_date(p, n, &c->v.i)
                                        : fmt_parse_timestamp(p, n, &c->v.i);
     if (!ok)
-      return errx(B, x->line, x->col, "invalid %s literal '%s'",
-                  x->type.type == SQL_DATE ? "DATE" : "TIMESTAMP", x->text);
+      return sql__errx(B, x->line, x->col, "invalid %s literal '%s'",
+                       x->type.type == SQL_DATE ? "DATE" : "TIMESTAMP", x->text);
     c->type = st(x->type.type);
     break;
   }
@@ -227,13 +228,13 @@ static int bind_literal(binder *B, ast_expr *x, bexpr **out)
       /* '1-2' YEAR TO MONTH */
       int y = 0, m = 0;
       if (sscanf(t, "%d-%d", &y, &m) != 2)
-        return errx(B, x->line, x->col, "invalid interval '%s'", x->text);
+        return sql__errx(B, x->line, x->col, "invalid interval '%s'", x->text);
       c->type = st(SQL_INTERVAL_YM);
       c->v.i = (int64_t)y * 12 + m;
     } else if (ym) {
       int64_t v;
       if (!fmt_parse_i64(t, strlen(t), &v))
-        return errx(B, x->line, x->col, "invalid interval '%s'", x->text);
+        return sql__errx(B, x->line, x->col, "invalid interval '%s'", x->text);
       c->type = st(SQL_INTERVAL_YM);
       c->v.i = !strcmp(u, "year") ? v * 12 : !strcmp(u, "quarter") ? v * 3 : v;
     } else {
@@ -245,11 +246,11 @@ static int bind_literal(binder *B, ast_expr *x, bexpr **out)
         double s = 0;
         if (sscanf(t, "%d %d:%d:%lf", &d, &h, &mi, &s) < 2 &&
             sscanf(t, "%d:%d:%lf", &h, &mi, &s) < 2)
-          return errx(B, x->line, x->col, "invalid interval '%s'", x->text);
+          return sql__errx(B, x->line, x->col, "invalid interval '%s'", x->text);
         us = (((int64_t)d * 24 + h) * 60 + mi) * 60000000LL + (int64_t)llround(s * 1e6);
       } else {
         if (!fmt_parse_f64(t, strlen(t), &v))
-          return errx(B, x->line, x->col, "invalid interval '%s'", x->text);
+          return sql__errx(B, x->line, x->col, "invalid interval '%s'", x->text);
         double mul = !strcmp(u, "week")     ? 7 * 86400e6
                      : !strcmp(u, "day")    ? 86400e6
                      : !strcmp(u, "hour")   ? 3600e6
@@ -266,7 +267,7 @@ static int bind_literal(binder *B, ast_expr *x, bexpr **out)
     break;
   }
   default:
-    return errx(B, x->line, x->col, "not a literal");
+    return sql__errx(B, x->line, x->col, "not a literal");
   }
   *out = c;
   return 0;
@@ -274,23 +275,23 @@ static int bind_literal(binder *B, ast_expr *x, bexpr **out)
 
 /* ---- aggregates and windows ---- */
 
-bool ast_has_agg(ast_expr *x)
+bool sql__ast_has_agg(ast_expr *x)
 {
   if (x == NULL)
     return false;
-  if (x->kind == EX_FUNC && x->over == NULL && agg_lookup(x->name) >= 0)
+  if (x->kind == EX_FUNC && x->over == NULL && sql__agg_lookup(x->name) >= 0)
     return true;
   if (x->kind == EX_SUBQUERY || x->kind == EX_EXISTS)
     return false;
   for (int i = 0; i < x->nargs; i++)
-    if (ast_has_agg(x->args[i]))
+    if (sql__ast_has_agg(x->args[i]))
       return true;
   if (x->over != NULL) {
     for (int i = 0; i < x->over->npartition; i++)
-      if (ast_has_agg(x->over->partition[i]))
+      if (sql__ast_has_agg(x->over->partition[i]))
         return true;
     for (int i = 0; i < x->over->norder; i++)
-      if (ast_has_agg(x->over->order[i].expr))
+      if (sql__ast_has_agg(x->over->order[i].expr))
         return true;
   }
   return false;
@@ -298,10 +299,10 @@ bool ast_has_agg(ast_expr *x)
 
 static int bind_agg(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
 {
-  int fn = agg_lookup(x->name);
+  int fn = sql__agg_lookup(x->name);
   if (!(mode & M_AGG))
-    return errx(B, x->line, x->col, "aggregate function '%s' is not allowed in %s", x->name,
-                B->clause);
+    return sql__errx(B, x->line, x->col, "aggregate function '%s' is not allowed in %s", x->name,
+                     B->clause);
   aggcall *ag = arena_alloc(B->a, sizeof *ag);
   ag->fn = fn;
   ag->distinct = x->distinct;
@@ -309,31 +310,31 @@ static int bind_agg(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
   /* arguments cannot hold aggregates (nor windows) */
   if (x->star) {
     if (fn != AGG_COUNT)
-      return errx(B, x->line, x->col, "'%s(*)' is not a function; only count(*)", x->name);
+      return sql__errx(B, x->line, x->col, "'%s(*)' is not a function; only count(*)", x->name);
     ag->fn = AGG_COUNT_STAR;
   } else {
     int want = (fn == AGG_MAX_BY || fn == AGG_MIN_BY) ? 2 : 1;
     if (fn == AGG_COUNT && x->nargs == 0) {
       ag->fn = AGG_COUNT_STAR;
     } else if (x->nargs != want) {
-      return errx(B, x->line, x->col, "function '%s' takes %d argument%s, got %d", x->name,
-                  want, want > 1 ? "s" : "", x->nargs);
+      return sql__errx(B, x->line, x->col, "function '%s' takes %d argument%s, got %d", x->name,
+                       want, want > 1 ? "s" : "", x->nargs);
     } else {
       for (int i = 0; i < x->nargs; i++) {
-        if (ast_has_agg(x->args[i]))
-          return errx(B, x->args[i]->line, x->args[i]->col,
-                      "cannot nest aggregate functions");
+        if (sql__ast_has_agg(x->args[i]))
+          return sql__errx(B, x->args[i]->line, x->args[i]->col,
+                           "cannot nest aggregate functions");
       }
-      if ((rc = bind_expr(B, x->args[0], sc, 0, &ag->arg)) < 0)
+      if ((rc = sql__bind_expr(B, x->args[0], sc, 0, &ag->arg)) < 0)
         return rc;
-      if (want == 2 && (rc = bind_expr(B, x->args[1], sc, 0, &ag->arg2)) < 0)
+      if (want == 2 && (rc = sql__bind_expr(B, x->args[1], sc, 0, &ag->arg2)) < 0)
         return rc;
     }
   }
   if (x->filter != NULL) {
-    if ((rc = bind_expr(B, x->filter, sc, 0, &ag->filter)) < 0)
+    if ((rc = sql__bind_expr(B, x->filter, sc, 0, &ag->filter)) < 0)
       return rc;
-    if ((rc = need_bool(B, &ag->filter, "FILTER condition")) < 0)
+    if ((rc = sql__need_bool(B, &ag->filter, "FILTER condition")) < 0)
       return rc;
   }
   stype at = ag->arg != NULL ? ag->arg->type : st(SQL_NULL);
@@ -345,7 +346,7 @@ static int bind_agg(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     ag->type = st(SQL_BIGINT);
     break;
   case AGG_COUNT_IF:
-    if ((rc = need_bool(B, &ag->arg, "count_if argument")) < 0)
+    if ((rc = sql__need_bool(B, &ag->arg, "count_if argument")) < 0)
       return rc;
     ag->type = st(SQL_BIGINT);
     break;
@@ -363,8 +364,8 @@ static int bind_agg(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     else if (at.t == SQL_INTERVAL_DS || at.t == SQL_INTERVAL_YM)
       ag->type = at;
     else
-      return errx(B, x->line, x->col, "function 'sum' cannot be applied to %s",
-                  stype_name(at, tn, sizeof tn));
+      return sql__errx(B, x->line, x->col, "function 'sum' cannot be applied to %s",
+                       stype_name(at, tn, sizeof tn));
     break;
   case AGG_AVG:
     if (at.t == SQL_NULL) {
@@ -378,22 +379,22 @@ static int bind_agg(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     else if (at.t == SQL_INTERVAL_DS)
       ag->type = at;
     else
-      return errx(B, x->line, x->col, "function 'avg' cannot be applied to %s",
-                  stype_name(at, tn, sizeof tn));
+      return sql__errx(B, x->line, x->col, "function 'avg' cannot be applied to %s",
+                       stype_name(at, tn, sizeof tn));
     break;
   case AGG_STDDEV_SAMP:
   case AGG_STDDEV_POP:
   case AGG_VAR_SAMP:
   case AGG_VAR_POP:
     if (!stype_numeric(at.t) && at.t != SQL_NULL)
-      return errx(B, x->line, x->col, "function '%s' cannot be applied to %s", x->name,
-                  stype_name(at, tn, sizeof tn));
+      return sql__errx(B, x->line, x->col, "function '%s' cannot be applied to %s", x->name,
+                       stype_name(at, tn, sizeof tn));
     ag->arg = bind_cast(B->q, ag->arg, st(SQL_DOUBLE));
     ag->type = st(SQL_DOUBLE);
     break;
   case AGG_BOOL_AND:
   case AGG_BOOL_OR:
-    if ((rc = need_bool(B, &ag->arg, "argument")) < 0)
+    if ((rc = sql__need_bool(B, &ag->arg, "argument")) < 0)
       return rc;
     ag->type = st(SQL_BOOLEAN);
     break;
@@ -409,7 +410,7 @@ static int bind_agg(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     }
     break;
   }
-  bexpr *r = bx_new(B, BX_AGG, ag->type, x->line, x->col);
+  bexpr *r = sql__bx_new(B, BX_AGG, ag->type, x->line, x->col);
   r->agg = ag;
   r->name = x->name;
   *out = r;
@@ -419,13 +420,13 @@ static int bind_agg(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
 static int bind_window(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
 {
   if (!(mode & M_WIN))
-    return errx(B, x->line, x->col, "window function '%s' is not allowed in %s", x->name,
-                B->clause);
+    return sql__errx(B, x->line, x->col, "window function '%s' is not allowed in %s", x->name,
+                     B->clause);
   wincall *w = arena_alloc(B->a, sizeof *w);
   w->arg = -1;
   w->deflt = -1;
-  int wf = win_lookup(x->name);
-  int af = agg_lookup(x->name);
+  int wf = sql__win_lookup(x->name);
+  int af = sql__agg_lookup(x->name);
   int rc;
   /* arguments are bound as expressions; the WINDOW builder turns them
      into columns. They travel in a BX_WIN node's args:
@@ -433,24 +434,24 @@ static int bind_window(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
        then partition exprs, then order exprs  */
   int npart = x->over->npartition;
   int nord = x->over->norder;
-  bexpr *r = bx_new(B, BX_WIN, st(SQL_BIGINT), x->line, x->col);
+  bexpr *r = sql__bx_new(B, BX_WIN, st(SQL_BIGINT), x->line, x->col);
   r->win = w;
   r->name = x->name;
   int nfargs = x->star ? 0 : x->nargs;
   r->nargs = nfargs + npart + nord;
-  r->args = args_new(B, r->nargs);
+  r->args = sql__args_new(B, r->nargs);
   int inner_mode = mode & M_AGG;
   for (int i = 0; i < nfargs; i++)
-    if ((rc = bind_expr(B, x->args[i], sc, inner_mode, &r->args[i])) < 0)
+    if ((rc = sql__bind_expr(B, x->args[i], sc, inner_mode, &r->args[i])) < 0)
       return rc;
   for (int i = 0; i < npart; i++)
-    if ((rc = bind_expr(B, x->over->partition[i], sc, inner_mode, &r->args[nfargs + i])) < 0)
+    if ((rc = sql__bind_expr(B, x->over->partition[i], sc, inner_mode, &r->args[nfargs + i])) < 0)
       return rc;
   w->norder = nord;
   w->order = arena_alloc(B->a, sizeof(sortkey) * (size_t)(nord > 0 ? nord : 1));
   for (int i = 0; i < nord; i++) {
     ast_order *o = &x->over->order[i];
-    if ((rc = bind_expr(B, o->expr, sc, inner_mode, &r->args[nfargs + npart + i])) < 0)
+    if ((rc = sql__bind_expr(B, o->expr, sc, inner_mode, &r->args[nfargs + npart + i])) < 0)
       return rc;
     w->order[i].desc = o->desc;
     /* Presto: NULLS LAST by default for both directions */
@@ -471,49 +472,49 @@ static int bind_window(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     case WIN_RANK:
     case WIN_DENSE_RANK:
       if (nfargs != 0)
-        return errx(B, x->line, x->col, "function '%s' takes no arguments", x->name);
+        return sql__errx(B, x->line, x->col, "function '%s' takes no arguments", x->name);
       w->type = st(SQL_BIGINT);
       break;
     case WIN_PERCENT_RANK:
     case WIN_CUME_DIST:
       if (nfargs != 0)
-        return errx(B, x->line, x->col, "function '%s' takes no arguments", x->name);
+        return sql__errx(B, x->line, x->col, "function '%s' takes no arguments", x->name);
       w->type = st(SQL_DOUBLE);
       break;
     case WIN_NTILE:
       if (nfargs != 1 || r->args[0]->kind != BX_CONST || !stype_integer(r->args[0]->type.t))
-        return errx(B, x->line, x->col, "function 'ntile' takes one integer constant");
+        return sql__errx(B, x->line, x->col, "function 'ntile' takes one integer constant");
       w->offset = r->args[0]->v.i;
       if (w->offset <= 0)
-        return errx(B, x->line, x->col, "ntile's argument must be positive");
+        return sql__errx(B, x->line, x->col, "ntile's argument must be positive");
       w->type = st(SQL_BIGINT);
       break;
     case WIN_LAG:
     case WIN_LEAD:
       if (nfargs < 1 || nfargs > 3)
-        return errx(B, x->line, x->col, "function '%s' takes 1 to 3 arguments", x->name);
+        return sql__errx(B, x->line, x->col, "function '%s' takes 1 to 3 arguments", x->name);
       w->offset = 1;
       if (nfargs >= 2) {
         if (r->args[1]->kind != BX_CONST || !stype_integer(r->args[1]->type.t))
-          return errx(B, r->args[1]->line, r->args[1]->col,
-                      "the offset of '%s' must be an integer constant", x->name);
+          return sql__errx(B, r->args[1]->line, r->args[1]->col,
+                           "the offset of '%s' must be an integer constant", x->name);
         w->offset = r->args[1]->v.i;
       }
       w->type = r->args[0]->type;
-      if (nfargs == 3 && (rc = unify2(B, &r->args[0], &r->args[2], x->name, x->line,
-                                      x->col)) < 0)
+      if (nfargs == 3 && (rc = sql__unify2(B, &r->args[0], &r->args[2], x->name, x->line,
+                                           x->col)) < 0)
         return rc;
       w->type = r->args[0]->type;
       break;
     case WIN_FIRST_VALUE:
     case WIN_LAST_VALUE:
       if (nfargs != 1)
-        return errx(B, x->line, x->col, "function '%s' takes 1 argument", x->name);
+        return sql__errx(B, x->line, x->col, "function '%s' takes 1 argument", x->name);
       w->type = r->args[0]->type;
       break;
     case WIN_NTH_VALUE:
       if (nfargs != 2 || r->args[1]->kind != BX_CONST)
-        return errx(B, x->line, x->col, "function 'nth_value' takes a value and a constant");
+        return sql__errx(B, x->line, x->col, "function 'nth_value' takes a value and a constant");
       w->offset = r->args[1]->v.i;
       w->type = r->args[0]->type;
       break;
@@ -529,15 +530,15 @@ static int bind_window(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
       return rc;
     w->agg = *ab->agg;
     if (w->agg.distinct)
-      return errx(B, x->line, x->col, "DISTINCT in window aggregates is not supported");
+      return sql__errx(B, x->line, x->col, "DISTINCT in window aggregates is not supported");
     if (w->agg.fn == AGG_MAX_BY || w->agg.fn == AGG_MIN_BY || w->agg.fn == AGG_APPROX_DISTINCT)
-      return errx(B, x->line, x->col, "'%s' is not supported as a window function", x->name);
+      return sql__errx(B, x->line, x->col, "'%s' is not supported as a window function", x->name);
     w->type = w->agg.type;
     /* the aggregate's (possibly cast) argument is the window's argument */
     if (nfargs >= 1 && w->agg.arg != NULL)
       r->args[0] = w->agg.arg;
   } else {
-    return errx(B, x->line, x->col, "'%s' is not a window function", x->name);
+    return sql__errx(B, x->line, x->col, "'%s' is not a window function", x->name);
   }
   (void)tn;
   r->type = w->type;
@@ -565,10 +566,10 @@ static int cmp_op(const char *op)
 static int bind_compare(binder *B, int op, const char *opname, bexpr *a, bexpr *b, int line,
                         int col, bexpr **out)
 {
-  int rc = unify2(B, &a, &b, opname, line, col);
+  int rc = sql__unify2(B, &a, &b, opname, line, col);
   if (rc < 0)
     return rc;
-  *out = fold(B, bx2(B, BX_CMP, st(SQL_BOOLEAN), a, b, line, col));
+  *out = sql__fold(B, sql__bx2(B, BX_CMP, st(SQL_BOOLEAN), a, b, line, col));
   (*out)->op = op;
   return 0;
 }
@@ -590,7 +591,7 @@ static int bind_arith(binder *B, ast_expr *x, bexpr *a, bexpr *b, bexpr **out)
       b = t;
     }
     const func_def *fd = func_find(op == '+' ? "$time_plus" : "$time_minus");
-    bexpr *f = bx2(B, BX_FUNC, a->type, a, b, x->line, x->col);
+    bexpr *f = sql__bx2(B, BX_FUNC, a->type, a, b, x->line, x->col);
     f->fn = fd;
     if (a->type.t == SQL_DATE && b->type.t == SQL_INTERVAL_DS) {
       /* date + hours: Presto keeps DATE only for day multiples; we use timestamp */
@@ -601,33 +602,33 @@ static int bind_arith(binder *B, ast_expr *x, bexpr *a, bexpr *b, bexpr **out)
         f->type = st(SQL_DATE);
       }
     }
-    *out = fold(B, f);
+    *out = sql__fold(B, f);
     return 0;
   }
   if (ta_time && tb_time && op == '-') {
     bexpr *aa = bind_cast(B->q, a, st(SQL_TIMESTAMP));
     bexpr *bb = bind_cast(B->q, b, st(SQL_TIMESTAMP));
-    bexpr *f = bx2(B, BX_FUNC, st(SQL_INTERVAL_DS), aa, bb, x->line, x->col);
+    bexpr *f = sql__bx2(B, BX_FUNC, st(SQL_INTERVAL_DS), aa, bb, x->line, x->col);
     f->fn = func_find("$time_diff");
-    *out = fold(B, f);
+    *out = sql__fold(B, f);
     return 0;
   }
   if (ta_iv && tb_iv && ta.t == tb.t && (op == '+' || op == '-')) {
-    bexpr *r = bx2(B, BX_ARITH, ta, a, b, x->line, x->col);
+    bexpr *r = sql__bx2(B, BX_ARITH, ta, a, b, x->line, x->col);
     r->op = op;
-    *out = fold(B, r);
+    *out = sql__fold(B, r);
     return 0;
   }
   if (ta_iv && stype_numeric(tb.t) && (op == '*' || op == '/')) {
-    bexpr *f = bx2(B, BX_FUNC, ta, a, bind_cast(B->q, b, st(SQL_DOUBLE)), x->line, x->col);
+    bexpr *f = sql__bx2(B, BX_FUNC, ta, a, bind_cast(B->q, b, st(SQL_DOUBLE)), x->line, x->col);
     f->fn = func_find(op == '*' ? "$interval_mul" : "$interval_div");
-    *out = fold(B, f);
+    *out = sql__fold(B, f);
     return 0;
   }
-  if (str_literal(a) && stype_numeric(tb.t))
-    a = fold(B, bind_cast(B->q, a, tb.t == SQL_DECIMAL ? st(SQL_DOUBLE) : tb));
-  if (str_literal(b) && stype_numeric(ta.t))
-    b = fold(B, bind_cast(B->q, b, ta.t == SQL_DECIMAL ? st(SQL_DOUBLE) : ta));
+  if (sql__str_literal(a) && stype_numeric(tb.t))
+    a = sql__fold(B, bind_cast(B->q, a, tb.t == SQL_DECIMAL ? st(SQL_DOUBLE) : tb));
+  if (sql__str_literal(b) && stype_numeric(ta.t))
+    b = sql__fold(B, bind_cast(B->q, b, ta.t == SQL_DECIMAL ? st(SQL_DOUBLE) : ta));
   if (a->type.t == SQL_NULL)
     a = bind_cast(B->q, a, b->type.t == SQL_NULL ? st(SQL_INTEGER) : b->type);
   if (b->type.t == SQL_NULL)
@@ -635,16 +636,18 @@ static int bind_arith(binder *B, ast_expr *x, bexpr *a, bexpr *b, bexpr **out)
   ta = a->type;
   tb = b->type;
   if (!stype_numeric(ta.t) || !stype_numeric(tb.t))
-    return errx(B, x->line, x->col, "type mismatch: cannot apply '%s' to %s and %s", x->op,
-                stype_name(ta, t1, sizeof t1), stype_name(tb, t2, sizeof t2));
+    return sql__errx(B, x->line, x->col, "type mismatch: cannot apply '%s' to %s and %s", x->op,
+                     stype_name(ta, t1, sizeof t1), stype_name(tb, t2, sizeof t2));
   stype rt;
   if (ta.t == SQL_DOUBLE || tb.t == SQL_DOUBLE) {
     rt = st(SQL_DOUBLE);
     a = bind_cast(B->q, a, rt);
     b = bind_cast(B->q, b, rt);
   } else if (ta.t == SQL_DECIMAL || tb.t == SQL_DECIMAL) {
-    stype da = ta.t == SQL_DECIMAL ? ta : (stype){SQL_DECIMAL, int_rank(ta.t) == 3 ? 18 : 10, 0};
-    stype db = tb.t == SQL_DECIMAL ? tb : (stype){SQL_DECIMAL, int_rank(tb.t) == 3 ? 18 : 10, 0};
+    stype da = ta.t == SQL_DECIMAL ? ta
+                                   : (stype){SQL_DECIMAL, sql__int_rank(ta.t) == 3 ? 18 : 10, 0};
+    stype db = tb.t == SQL_DECIMAL ? tb
+                                   : (stype){SQL_DECIMAL, sql__int_rank(tb.t) == 3 ? 18 : 10, 0};
     a = bind_cast(B->q, a, da);
     b = bind_cast(B->q, b, db);
     if (op == '+' || op == '-' || op == '%') {
@@ -672,28 +675,28 @@ static int bind_arith(binder *B, ast_expr *x, bexpr *a, bexpr *b, bexpr **out)
       rt = (stype){SQL_DECIMAL, 18, s};
     }
   } else {
-    rt = st(int_rank(ta.t) >= int_rank(tb.t) ? ta.t : tb.t);
+    rt = st(sql__int_rank(ta.t) >= sql__int_rank(tb.t) ? ta.t : tb.t);
     if (rt.t == SQL_SMALLINT)
       rt = st(SQL_INTEGER);
   }
-  bexpr *r = bx2(B, BX_ARITH, rt, a, b, x->line, x->col);
+  bexpr *r = sql__bx2(B, BX_ARITH, rt, a, b, x->line, x->col);
   r->op = op;
-  *out = fold(B, r);
+  *out = sql__fold(B, r);
   return 0;
 }
 
-int bind_subquery_plan(binder *B, ast_query *sub, scope *sc, plan **out, int line,
-                       int col)
+int sql__bind_subquery_plan(binder *B, ast_query *sub, scope *sc, plan **out, int line,
+                            int col)
 {
   (void)line;
   (void)col;
   B->depth++;
   const char *clause = B->clause;
-  int rc = bind_query(B, sub, sc, out);
+  int rc = sql__bind_query(B, sub, sc, out);
   B->clause = clause;
   B->depth--;
   if (rc == 0)
-    plan_prune(*out, B->a);
+    sql__plan_prune(*out, B->a);
   return rc;
 }
 
@@ -703,39 +706,39 @@ static int bind_func(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
   const char *name = x->name;
   if (x->over != NULL)
     return bind_window(B, x, sc, mode, out);
-  if (agg_lookup(name) >= 0)
+  if (sql__agg_lookup(name) >= 0)
     return bind_agg(B, x, sc, mode, out);
-  if (win_lookup(name) >= 0)
-    return errx(B, x->line, x->col, "window function '%s' requires an OVER clause", name);
+  if (sql__win_lookup(name) >= 0)
+    return sql__errx(B, x->line, x->col, "window function '%s' requires an OVER clause", name);
   if (x->distinct || x->star)
-    return errx(B, x->line, x->col, "'%s' is not an aggregate function", name);
+    return sql__errx(B, x->line, x->col, "'%s' is not an aggregate function", name);
   if (x->filter != NULL)
-    return errx(B, x->line, x->col, "FILTER is only allowed with aggregate functions");
-  bexpr **args = args_new(B, x->nargs);
+    return sql__errx(B, x->line, x->col, "FILTER is only allowed with aggregate functions");
+  bexpr **args = sql__args_new(B, x->nargs);
   for (int i = 0; i < x->nargs; i++)
-    if ((rc = bind_expr(B, x->args[i], sc, mode, &args[i])) < 0)
+    if ((rc = sql__bind_expr(B, x->args[i], sc, mode, &args[i])) < 0)
       return rc;
   int n = x->nargs;
   /* forms with their own nodes */
   if (!strcmp(name, "coalesce")) {
     if (n < 1)
-      return errx(B, x->line, x->col, "function 'coalesce' takes at least 1 argument");
+      return sql__errx(B, x->line, x->col, "function 'coalesce' takes at least 1 argument");
     stype t = args[0]->type;
     for (int i = 1; i < n; i++) {
       stype u;
-      if (str_literal(args[i]) && t.t != SQL_VARCHAR && t.t != SQL_NULL)
+      if (sql__str_literal(args[i]) && t.t != SQL_VARCHAR && t.t != SQL_NULL)
         continue;
-      if (!common_type(t, args[i]->type, &u)) {
+      if (!sql__common_type(t, args[i]->type, &u)) {
         char t1[48], t2[48];
-        return errx(B, args[i]->line, args[i]->col,
-                    "coalesce arguments must have one type: %s and %s",
-                    stype_name(t, t1, sizeof t1), stype_name(args[i]->type, t2, sizeof t2));
+        return sql__errx(B, args[i]->line, args[i]->col,
+                         "coalesce arguments must have one type: %s and %s",
+                         stype_name(t, t1, sizeof t1), stype_name(args[i]->type, t2, sizeof t2));
       }
       t = u;
     }
     for (int i = 0; i < n; i++)
-      args[i] = fold(B, bind_cast(B->q, args[i], t));
-    bexpr *r = bx_new(B, BX_COALESCE, t, x->line, x->col);
+      args[i] = sql__fold(B, bind_cast(B->q, args[i], t));
+    bexpr *r = sql__bx_new(B, BX_COALESCE, t, x->line, x->col);
     r->args = args;
     r->nargs = n;
     r->name = name;
@@ -745,24 +748,24 @@ static int bind_func(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
   if (!strcmp(name, "nullif") || !strcmp(name, "if")) {
     bool isif = name[0] == 'i';
     if ((!isif && n != 2) || (isif && (n < 2 || n > 3)))
-      return errx(B, x->line, x->col, "function '%s' takes %s arguments", name,
-                  isif ? "2 or 3" : "2");
-    bexpr *r = bx_new(B, BX_CASE, st(SQL_NULL), x->line, x->col);
+      return sql__errx(B, x->line, x->col, "function '%s' takes %s arguments", name,
+                       isif ? "2 or 3" : "2");
+    bexpr *r = sql__bx_new(B, BX_CASE, st(SQL_NULL), x->line, x->col);
     r->name = name;
     if (isif) {
-      if ((rc = need_bool(B, &args[0], "if condition")) < 0)
+      if ((rc = sql__need_bool(B, &args[0], "if condition")) < 0)
         return rc;
       bexpr *th = args[1];
       bexpr *el = n == 3 ? args[2] : NULL;
       stype t = th->type;
       if (el != NULL) {
-        if ((rc = unify2(B, &th, &el, "if", x->line, x->col)) < 0)
+        if ((rc = sql__unify2(B, &th, &el, "if", x->line, x->col)) < 0)
           return rc;
         t = th->type;
       }
       r->type = t;
       r->nargs = el != NULL ? 3 : 2;
-      r->args = args_new(B, 3);
+      r->args = sql__args_new(B, 3);
       r->args[0] = args[0];
       r->args[1] = th;
       if (el != NULL)
@@ -773,11 +776,11 @@ static int bind_func(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
       bexpr *cmp;
       if ((rc = bind_compare(B, CMP_EQ, "nullif", a, b, x->line, x->col, &cmp)) < 0)
         return rc;
-      bexpr *nul = bx_new(B, BX_CONST, args[0]->type, x->line, x->col);
+      bexpr *nul = sql__bx_new(B, BX_CONST, args[0]->type, x->line, x->col);
       nul->v.null = true;
       r->type = args[0]->type;
       r->nargs = 3;
-      r->args = args_new(B, 3);
+      r->args = sql__args_new(B, 3);
       r->args[0] = cmp;
       r->args[1] = nul;
       r->args[2] = args[0];
@@ -788,76 +791,77 @@ static int bind_func(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
   }
   if (!strcmp(name, "concat")) {
     if (n < 1)
-      return errx(B, x->line, x->col, "function 'concat' takes at least 1 argument");
+      return sql__errx(B, x->line, x->col, "function 'concat' takes at least 1 argument");
     for (int i = 0; i < n; i++)
-      args[i] = fold(B, bind_cast(B->q, args[i], st(SQL_VARCHAR)));
-    bexpr *r = bx_new(B, BX_CONCAT, st(SQL_VARCHAR), x->line, x->col);
+      args[i] = sql__fold(B, bind_cast(B->q, args[i], st(SQL_VARCHAR)));
+    bexpr *r = sql__bx_new(B, BX_CONCAT, st(SQL_VARCHAR), x->line, x->col);
     r->args = args;
     r->nargs = n;
     r->name = name;
-    *out = fold(B, r);
+    *out = sql__fold(B, r);
     return 0;
   }
   const func_def *fd = func_find(name);
   if (fd == NULL || name[0] == '$') {
     const char *near = func_nearest(name);
     if (near != NULL)
-      return errx(B, x->line, x->col, "unknown function '%s' (did you mean '%s'?)", name, near);
-    return errx(B, x->line, x->col, "unknown function '%s'", name);
+      return sql__errx(B, x->line, x->col, "unknown function '%s' (did you mean '%s'?)", name,
+                       near);
+    return sql__errx(B, x->line, x->col, "unknown function '%s'", name);
   }
   if (n < fd->min_args || n > fd->max_args) {
     if (fd->min_args == fd->max_args)
-      return errx(B, x->line, x->col, "function '%s' takes %d argument%s, got %d", name,
-                  fd->min_args, fd->min_args == 1 ? "" : "s", n);
-    return errx(B, x->line, x->col, "function '%s' takes %d to %d arguments, got %d", name,
-                fd->min_args, fd->max_args, n);
+      return sql__errx(B, x->line, x->col, "function '%s' takes %d argument%s, got %d", name,
+                       fd->min_args, fd->min_args == 1 ? "" : "s", n);
+    return sql__errx(B, x->line, x->col, "function '%s' takes %d to %d arguments, got %d", name,
+                     fd->min_args, fd->max_args, n);
   }
-  bexpr *r = bx_new(B, BX_FUNC, st(SQL_NULL), x->line, x->col);
+  bexpr *r = sql__bx_new(B, BX_FUNC, st(SQL_NULL), x->line, x->col);
   r->fn = fd;
   r->args = args;
   r->nargs = n;
   r->name = name;
   if ((rc = fd->bind(B->q, r, B->e, B->pos)) < 0)
     return rc;
-  *out = fold(B, r);
+  *out = sql__fold(B, r);
   return 0;
 }
 
 static int bind_column(binder *B, ast_expr *x, scope *sc, bexpr **out)
 {
-  int i = scope_find(sc, x->qual, x->name, false);
+  int i = sql__scope_find(sc, x->qual, x->name, false);
   if (i == -2)
-    return errx(B, x->line, x->col, "column '%s' is ambiguous", x->name);
+    return sql__errx(B, x->line, x->col, "column '%s' is ambiguous", x->name);
   if (i >= 0) {
-    bexpr *c = bx_new(B, BX_COL, sc->cols[i].type, x->line, x->col);
+    bexpr *c = sql__bx_new(B, BX_COL, sc->cols[i].type, x->line, x->col);
     c->colno = i;
     c->name = sc->cols[i].name;
     *out = c;
     return 0;
   }
   for (scope *o = sc->outer; o != NULL; o = o->outer) {
-    if (scope_find(o, x->qual, x->name, false) >= 0) {
+    if (sql__scope_find(o, x->qual, x->name, false) >= 0) {
       B->corr_hit = true;
-      return errx(B, x->line, x->col,
-                  "correlated subqueries are supported only as [NOT] EXISTS or IN in "
-                  "WHERE ('%s' refers to the outer query)", x->name);
+      return sql__errx(B, x->line, x->col,
+                       "correlated subqueries are supported only as [NOT] EXISTS or IN in "
+                       "WHERE ('%s' refers to the outer query)", x->name);
     }
   }
-  return unknown_column(B, x, sc);
+  return sql__unknown_column(B, x, sc);
 }
 
-int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
+int sql__bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
 {
   int rc;
   if (++B->depth > SQL_MAX_DEPTH)
-    return errx(B, x->line, x->col, "expression nested too deeply");
+    return sql__errx(B, x->line, x->col, "expression nested too deeply");
   rc = 0;
   switch (x->kind) {
   case EX_COLUMN:
     rc = bind_column(B, x, sc, out);
     break;
   case EX_STAR:
-    rc = errx(B, x->line, x->col, "'*' is only allowed in a select list or count(*)");
+    rc = sql__errx(B, x->line, x->col, "'*' is only allowed in a select list or count(*)");
     break;
   case EX_INT:
   case EX_NUMBER:
@@ -871,22 +875,22 @@ int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     break;
   case EX_BINARY: {
     bexpr *a, *b;
-    if ((rc = bind_expr(B, x->args[0], sc, mode, &a)) < 0)
+    if ((rc = sql__bind_expr(B, x->args[0], sc, mode, &a)) < 0)
       break;
-    if ((rc = bind_expr(B, x->args[1], sc, mode, &b)) < 0)
+    if ((rc = sql__bind_expr(B, x->args[1], sc, mode, &b)) < 0)
       break;
     const char *op = x->op;
     if (!strcmp(op, "and") || !strcmp(op, "or")) {
-      if ((rc = need_bool(B, &a, !strcmp(op, "and") ? "operand of AND" : "operand of OR")) < 0)
+      if ((rc = sql__need_bool(B, &a, !strcmp(op, "and") ? "operand of AND" : "operand of OR")) < 0)
         break;
-      if ((rc = need_bool(B, &b, !strcmp(op, "and") ? "operand of AND" : "operand of OR")) < 0)
+      if ((rc = sql__need_bool(B, &b, !strcmp(op, "and") ? "operand of AND" : "operand of OR")) < 0)
         break;
-      *out = fold(B, bx2(B, op[0] == 'a' ? BX_AND : BX_OR, st(SQL_BOOLEAN), a, b, x->line,
-                         x->col));
+      *out = sql__fold(B, sql__bx2(B, op[0] == 'a' ? BX_AND : BX_OR, st(SQL_BOOLEAN), a, b, x->line,
+                                   x->col));
     } else if (!strcmp(op, "||")) {
       a = bind_cast(B->q, a, st(SQL_VARCHAR));
       b = bind_cast(B->q, b, st(SQL_VARCHAR));
-      *out = fold(B, bx2(B, BX_CONCAT, st(SQL_VARCHAR), a, b, x->line, x->col));
+      *out = sql__fold(B, sql__bx2(B, BX_CONCAT, st(SQL_VARCHAR), a, b, x->line, x->col));
     } else if (strchr("=<>", op[0]) != NULL) {
       rc = bind_compare(B, cmp_op(op), op, a, b, x->line, x->col, out);
     } else {
@@ -896,31 +900,31 @@ int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
   }
   case EX_UNARY: {
     bexpr *a;
-    if ((rc = bind_expr(B, x->args[0], sc, mode, &a)) < 0)
+    if ((rc = sql__bind_expr(B, x->args[0], sc, mode, &a)) < 0)
       break;
     if (!strcmp(x->op, "not")) {
-      if ((rc = need_bool(B, &a, "operand of NOT")) < 0)
+      if ((rc = sql__need_bool(B, &a, "operand of NOT")) < 0)
         break;
-      bexpr *r = bx_new(B, BX_NOT, st(SQL_BOOLEAN), x->line, x->col);
-      r->args = args_new(B, 1);
+      bexpr *r = sql__bx_new(B, BX_NOT, st(SQL_BOOLEAN), x->line, x->col);
+      r->args = sql__args_new(B, 1);
       r->args[0] = a;
       r->nargs = 1;
-      *out = fold(B, r);
+      *out = sql__fold(B, r);
     } else {
       if (a->type.t == SQL_NULL)
         a = bind_cast(B->q, a, st(SQL_INTEGER));
       if (!stype_numeric(a->type.t) && a->type.t != SQL_INTERVAL_DS &&
           a->type.t != SQL_INTERVAL_YM) {
         char t[48];
-        rc = errx(B, x->line, x->col, "type mismatch: cannot negate %s",
-                  stype_name(a->type, t, sizeof t));
+        rc = sql__errx(B, x->line, x->col, "type mismatch: cannot negate %s",
+                       stype_name(a->type, t, sizeof t));
         break;
       }
-      bexpr *r = bx_new(B, BX_NEG, a->type, x->line, x->col);
-      r->args = args_new(B, 1);
+      bexpr *r = sql__bx_new(B, BX_NEG, a->type, x->line, x->col);
+      r->args = sql__args_new(B, 1);
       r->args[0] = a;
       r->nargs = 1;
-      *out = fold(B, r);
+      *out = sql__fold(B, r);
     }
     break;
   }
@@ -931,32 +935,32 @@ int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     int n = x->nargs;
     int first = x->has_operand ? 1 : 0;
     bexpr *opnd = NULL;
-    if (x->has_operand && (rc = bind_expr(B, x->args[0], sc, mode, &opnd)) < 0)
+    if (x->has_operand && (rc = sql__bind_expr(B, x->args[0], sc, mode, &opnd)) < 0)
       break;
     int npairs = (n - first - (x->has_else ? 1 : 0)) / 2;
-    bexpr *r = bx_new(B, BX_CASE, st(SQL_NULL), x->line, x->col);
+    bexpr *r = sql__bx_new(B, BX_CASE, st(SQL_NULL), x->line, x->col);
     r->nargs = npairs * 2 + (x->has_else ? 1 : 0);
-    r->args = args_new(B, r->nargs);
+    r->args = sql__args_new(B, r->nargs);
     r->has_else = x->has_else;
     stype t = st(SQL_NULL);
     for (int k = 0; k < npairs; k++) {
       bexpr *w, *th;
       ast_expr *wa = x->args[first + 2 * k];
-      if ((rc = bind_expr(B, wa, sc, mode, &w)) < 0)
+      if ((rc = sql__bind_expr(B, wa, sc, mode, &w)) < 0)
         goto done;
       if (opnd != NULL) {
         if ((rc = bind_compare(B, CMP_EQ, "=", opnd, w, wa->line, wa->col, &w)) < 0)
           goto done;
-      } else if ((rc = need_bool(B, &w, "WHEN condition")) < 0) {
+      } else if ((rc = sql__need_bool(B, &w, "WHEN condition")) < 0) {
         goto done;
       }
-      if ((rc = bind_expr(B, x->args[first + 2 * k + 1], sc, mode, &th)) < 0)
+      if ((rc = sql__bind_expr(B, x->args[first + 2 * k + 1], sc, mode, &th)) < 0)
         goto done;
       r->args[2 * k] = w;
       r->args[2 * k + 1] = th;
     }
     if (x->has_else &&
-        (rc = bind_expr(B, x->args[n - 1], sc, mode, &r->args[r->nargs - 1])) < 0)
+        (rc = sql__bind_expr(B, x->args[n - 1], sc, mode, &r->args[r->nargs - 1])) < 0)
       break;
     /* result type: common type of the branches (string literals follow) */
     for (int k = 0; k < r->nargs; k++) {
@@ -965,12 +969,12 @@ int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
         continue;
       stype u;
       bexpr *v = r->args[k];
-      if (str_literal(v) && t.t != SQL_VARCHAR && t.t != SQL_NULL)
+      if (sql__str_literal(v) && t.t != SQL_VARCHAR && t.t != SQL_NULL)
         continue;
-      if (!common_type(t, v->type, &u)) {
+      if (!sql__common_type(t, v->type, &u)) {
         char t1[48], t2[48];
-        rc = errx(B, v->line, v->col, "CASE branches have different types: %s and %s",
-                  stype_name(t, t1, sizeof t1), stype_name(v->type, t2, sizeof t2));
+        rc = sql__errx(B, v->line, v->col, "CASE branches have different types: %s and %s",
+                       stype_name(t, t1, sizeof t1), stype_name(v->type, t2, sizeof t2));
         goto done;
       }
       t = u;
@@ -978,7 +982,7 @@ int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     for (int k = 0; k < r->nargs; k++) {
       bool is_then = (k % 2 == 1) || (x->has_else && k == r->nargs - 1);
       if (is_then)
-        r->args[k] = fold(B, bind_cast(B->q, r->args[k], t));
+        r->args[k] = sql__fold(B, bind_cast(B->q, r->args[k], t));
     }
     r->type = t;
     *out = r;
@@ -986,49 +990,49 @@ int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
   }
   case EX_CAST: {
     bexpr *a;
-    if ((rc = bind_expr(B, x->args[0], sc, mode, &a)) < 0)
+    if ((rc = sql__bind_expr(B, x->args[0], sc, mode, &a)) < 0)
       break;
     stype to = {x->type.type, x->type.precision, x->type.scale};
-    if (!can_cast(a->type.t, to.t)) {
+    if (!sql__can_cast(a->type.t, to.t)) {
       char t1[48], t2[48];
-      rc = errx(B, x->line, x->col, "cannot cast %s to %s", stype_name(a->type, t1, sizeof t1),
-                stype_name(to, t2, sizeof t2));
+      rc = sql__errx(B, x->line, x->col, "cannot cast %s to %s", stype_name(a->type, t1, sizeof t1),
+                     stype_name(to, t2, sizeof t2));
       break;
     }
-    bexpr *c = bx_new(B, BX_CAST, to, x->line, x->col);
-    c->args = args_new(B, 1);
+    bexpr *c = sql__bx_new(B, BX_CAST, to, x->line, x->col);
+    c->args = sql__args_new(B, 1);
     c->args[0] = a;
     c->nargs = 1;
     c->try_cast = x->try_cast;
     c->name = a->name;
-    *out = fold(B, c);
+    *out = sql__fold(B, c);
     break;
   }
   case EX_IN: {
-    bexpr *r = bx_new(B, BX_IN, st(SQL_BOOLEAN), x->line, x->col);
+    bexpr *r = sql__bx_new(B, BX_IN, st(SQL_BOOLEAN), x->line, x->col);
     r->nargs = x->nargs;
-    r->args = args_new(B, x->nargs);
+    r->args = sql__args_new(B, x->nargs);
     r->neg = x->neg;
     for (int k = 0; k < x->nargs; k++)
-      if ((rc = bind_expr(B, x->args[k], sc, mode, &r->args[k])) < 0)
+      if ((rc = sql__bind_expr(B, x->args[k], sc, mode, &r->args[k])) < 0)
         goto done;
     stype t = r->args[0]->type;
     for (int k = 1; k < x->nargs; k++) {
       stype u;
       bexpr *v = r->args[k];
-      if (str_literal(v) && t.t != SQL_VARCHAR && t.t != SQL_NULL)
+      if (sql__str_literal(v) && t.t != SQL_VARCHAR && t.t != SQL_NULL)
         continue;
-      if (!common_type(t, v->type, &u)) {
+      if (!sql__common_type(t, v->type, &u)) {
         char t1[48], t2[48];
-        rc = errx(B, v->line, v->col, "type mismatch: IN list value of type %s for %s",
-                  stype_name(v->type, t1, sizeof t1), stype_name(t, t2, sizeof t2));
+        rc = sql__errx(B, v->line, v->col, "type mismatch: IN list value of type %s for %s",
+                       stype_name(v->type, t1, sizeof t1), stype_name(t, t2, sizeof t2));
         goto done;
       }
       t = u;
     }
     bool all_const = true;
     for (int k = 0; k < x->nargs; k++) {
-      r->args[k] = fold(B, bind_cast(B->q, r->args[k], t));
+      r->args[k] = sql__fold(B, bind_cast(B->q, r->args[k], t));
       if (k > 0 && r->args[k]->kind != BX_CONST)
         all_const = false;
     }
@@ -1039,41 +1043,41 @@ int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
       r->set = s;
       exec_defer(B->q, free_valset, s);
     }
-    *out = fold(B, r);
+    *out = sql__fold(B, r);
     break;
   }
   case EX_IN_QUERY: {
     bexpr *a;
-    if ((rc = bind_expr(B, x->args[0], sc, mode, &a)) < 0)
+    if ((rc = sql__bind_expr(B, x->args[0], sc, mode, &a)) < 0)
       break;
     plan *sp;
-    if ((rc = bind_subquery_plan(B, x->sub, sc, &sp, x->line, x->col)) < 0)
+    if ((rc = sql__bind_subquery_plan(B, x->sub, sc, &sp, x->line, x->col)) < 0)
       break;
     if (sp->ncols != 1) {
-      rc = errx(B, x->line, x->col, "subquery of IN must return one column, not %d",
-                sp->ncols);
+      rc = sql__errx(B, x->line, x->col, "subquery of IN must return one column, not %d",
+                     sp->ncols);
       break;
     }
     stype t;
-    if (!common_type(a->type, sp->cols[0].type, &t)) {
+    if (!sql__common_type(a->type, sp->cols[0].type, &t)) {
       char t1[48], t2[48];
-      rc = errx(B, x->line, x->col, "type mismatch: %s IN (subquery of %s)",
-                stype_name(a->type, t1, sizeof t1), stype_name(sp->cols[0].type, t2,
+      rc = sql__errx(B, x->line, x->col, "type mismatch: %s IN (subquery of %s)",
+                     stype_name(a->type, t1, sizeof t1), stype_name(sp->cols[0].type, t2,
                                                                sizeof t2));
       break;
     }
     a = bind_cast(B->q, a, t);
     if (sp->cols[0].type.t != t.t || sp->cols[0].type.scale != t.scale) {
-      plan *pr = plan_new(B, P_PROJECT, 1);
+      plan *pr = sql__plan_new(B, P_PROJECT, 1);
       pr->child = sp;
-      pr->exprs = args_new(B, 1);
-      pr->exprs[0] = bind_cast(B->q, bx_col(B->a, 0, sp->cols[0].type), t);
+      pr->exprs = sql__args_new(B, 1);
+      pr->exprs[0] = bind_cast(B->q, sql__bx_col(B->a, 0, sp->cols[0].type), t);
       pr->cols[0].name = sp->cols[0].name;
       pr->cols[0].type = t;
       sp = pr;
     }
-    bexpr *r = bx_new(B, BX_IN_SET, st(SQL_BOOLEAN), x->line, x->col);
-    r->args = args_new(B, 1);
+    bexpr *r = sql__bx_new(B, BX_IN_SET, st(SQL_BOOLEAN), x->line, x->col);
+    r->args = sql__args_new(B, 1);
     r->args[0] = a;
     r->nargs = 1;
     r->sub = sp;
@@ -1083,9 +1087,9 @@ int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
   }
   case EX_EXISTS: {
     plan *sp;
-    if ((rc = bind_subquery_plan(B, x->sub, sc, &sp, x->line, x->col)) < 0)
+    if ((rc = sql__bind_subquery_plan(B, x->sub, sc, &sp, x->line, x->col)) < 0)
       break;
-    bexpr *r = bx_new(B, BX_EXISTS, st(SQL_BOOLEAN), x->line, x->col);
+    bexpr *r = sql__bx_new(B, BX_EXISTS, st(SQL_BOOLEAN), x->line, x->col);
     r->sub = sp;
     r->neg = x->neg;
     *out = r;
@@ -1093,14 +1097,14 @@ int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
   }
   case EX_SUBQUERY: {
     plan *sp;
-    if ((rc = bind_subquery_plan(B, x->sub, sc, &sp, x->line, x->col)) < 0)
+    if ((rc = sql__bind_subquery_plan(B, x->sub, sc, &sp, x->line, x->col)) < 0)
       break;
     if (sp->ncols != 1) {
-      rc = errx(B, x->line, x->col, "scalar subquery must return one column, not %d",
-                sp->ncols);
+      rc = sql__errx(B, x->line, x->col, "scalar subquery must return one column, not %d",
+                     sp->ncols);
       break;
     }
-    bexpr *r = bx_new(B, BX_SUBQ, sp->cols[0].type, x->line, x->col);
+    bexpr *r = sql__bx_new(B, BX_SUBQ, sp->cols[0].type, x->line, x->col);
     r->sub = sp;
     r->name = sp->cols[0].name;
     *out = r;
@@ -1108,11 +1112,11 @@ int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
   }
   case EX_BETWEEN: {
     bexpr *v, *lo, *hi;
-    if ((rc = bind_expr(B, x->args[0], sc, mode, &v)) < 0)
+    if ((rc = sql__bind_expr(B, x->args[0], sc, mode, &v)) < 0)
       break;
-    if ((rc = bind_expr(B, x->args[1], sc, mode, &lo)) < 0)
+    if ((rc = sql__bind_expr(B, x->args[1], sc, mode, &lo)) < 0)
       break;
-    if ((rc = bind_expr(B, x->args[2], sc, mode, &hi)) < 0)
+    if ((rc = sql__bind_expr(B, x->args[2], sc, mode, &hi)) < 0)
       break;
     bexpr *v2 = v;
     bexpr *c1, *c2;
@@ -1122,23 +1126,24 @@ int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     if ((rc = bind_compare(B, x->neg ? CMP_GT : CMP_LE, "BETWEEN", v2, hi, x->line, x->col,
                            &c2)) < 0)
       break;
-    *out = fold(B, bx2(B, x->neg ? BX_OR : BX_AND, st(SQL_BOOLEAN), c1, c2, x->line, x->col));
+    *out = sql__fold(B, sql__bx2(B, x->neg ? BX_OR : BX_AND, st(SQL_BOOLEAN), c1, c2, x->line,
+                                 x->col));
     break;
   }
   case EX_LIKE: {
-    bexpr *r = bx_new(B, BX_LIKE, st(SQL_BOOLEAN), x->line, x->col);
+    bexpr *r = sql__bx_new(B, BX_LIKE, st(SQL_BOOLEAN), x->line, x->col);
     r->nargs = x->nargs;
-    r->args = args_new(B, x->nargs);
+    r->args = sql__args_new(B, x->nargs);
     r->neg = x->neg;
     r->ilike = x->ilike;
     for (int k = 0; k < x->nargs; k++) {
-      if ((rc = bind_expr(B, x->args[k], sc, mode, &r->args[k])) < 0)
+      if ((rc = sql__bind_expr(B, x->args[k], sc, mode, &r->args[k])) < 0)
         goto done;
       if (r->args[k]->type.t != SQL_VARCHAR && r->args[k]->type.t != SQL_NULL) {
         char t[48];
-        rc = errx(B, r->args[k]->line, r->args[k]->col,
-                  "type mismatch: LIKE expects varchar, got %s",
-                  stype_name(r->args[k]->type, t, sizeof t));
+        rc = sql__errx(B, r->args[k]->line, r->args[k]->col,
+                       "type mismatch: LIKE expects varchar, got %s",
+                       stype_name(r->args[k]->type, t, sizeof t));
         goto done;
       }
       r->args[k] = bind_cast(B->q, r->args[k], st(SQL_VARCHAR));
@@ -1150,7 +1155,7 @@ int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
       char ec = 0;
       if (esc != NULL) {
         if (esc->v.s.len != 1) {
-          rc = errx(B, esc->line, esc->col, "ESCAPE must be one character");
+          rc = sql__errx(B, esc->line, esc->col, "ESCAPE must be one character");
           goto done;
         }
         ec = esc->v.s.ptr[0];
@@ -1158,32 +1163,32 @@ int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
       r->like = like_compile(pat->v.s.ptr, pat->v.s.len, ec, x->ilike);
       exec_defer(B->q, free_like, r->like);
     }
-    *out = fold(B, r);
+    *out = sql__fold(B, r);
     break;
   }
   case EX_IS_NULL: {
     bexpr *a;
-    if ((rc = bind_expr(B, x->args[0], sc, mode, &a)) < 0)
+    if ((rc = sql__bind_expr(B, x->args[0], sc, mode, &a)) < 0)
       break;
-    bexpr *r = bx_new(B, BX_ISNULL, st(SQL_BOOLEAN), x->line, x->col);
-    r->args = args_new(B, 1);
+    bexpr *r = sql__bx_new(B, BX_ISNULL, st(SQL_BOOLEAN), x->line, x->col);
+    r->args = sql__args_new(B, 1);
     r->args[0] = a;
     r->nargs = 1;
     r->neg = x->neg;
-    *out = fold(B, r);
+    *out = sql__fold(B, r);
     break;
   }
   case EX_IS_DISTINCT: {
     bexpr *a, *b;
-    if ((rc = bind_expr(B, x->args[0], sc, mode, &a)) < 0)
+    if ((rc = sql__bind_expr(B, x->args[0], sc, mode, &a)) < 0)
       break;
-    if ((rc = bind_expr(B, x->args[1], sc, mode, &b)) < 0)
+    if ((rc = sql__bind_expr(B, x->args[1], sc, mode, &b)) < 0)
       break;
-    if ((rc = unify2(B, &a, &b, "IS DISTINCT FROM", x->line, x->col)) < 0)
+    if ((rc = sql__unify2(B, &a, &b, "IS DISTINCT FROM", x->line, x->col)) < 0)
       break;
-    bexpr *r = bx2(B, BX_DISTINCT, st(SQL_BOOLEAN), a, b, x->line, x->col);
+    bexpr *r = sql__bx2(B, BX_DISTINCT, st(SQL_BOOLEAN), a, b, x->line, x->col);
     r->neg = x->neg;
-    *out = fold(B, r);
+    *out = sql__fold(B, r);
     break;
   }
   case EX_EXTRACT: {
@@ -1196,7 +1201,7 @@ int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
       if (!strcmp(units[k], x->unit))
         ok = true;
     if (!ok) {
-      rc = errx(B, x->line, x->col, "unknown field '%s' in EXTRACT", x->unit);
+      rc = sql__errx(B, x->line, x->col, "unknown field '%s' in EXTRACT", x->unit);
       break;
     }
     ast_expr f = *x;
@@ -1209,7 +1214,7 @@ int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     break;
   }
   default:
-    rc = errx(B, x->line, x->col, "unsupported expression");
+    rc = sql__errx(B, x->line, x->col, "unsupported expression");
   }
 done:
   B->depth--;

@@ -16,7 +16,7 @@
  *   (4) A table is opened (listed and sniffed) here, once per reference;
  *       its errors point at the FROM item.
  *
- * Start reading at bind_from().
+ * Start reading at sql__bind_from().
  */
 #include "bind_internal.h"
 #include "base/text.h"
@@ -27,11 +27,11 @@ static int const_arg(binder *B, ast_expr *x, value *v, sql_type *t)
 {
   bexpr *b;
   scope empty = {0};
-  int rc = bind_expr(B, x, &empty, 0, &b);
+  int rc = sql__bind_expr(B, x, &empty, 0, &b);
   if (rc < 0)
     return rc;
   if (b->kind != BX_CONST)
-    return errx(B, x->line, x->col, "table function arguments must be constants");
+    return sql__errx(B, x->line, x->col, "table function arguments must be constants");
   *v = b->v;
   *t = b->type.t;
   return 0;
@@ -74,10 +74,10 @@ static int bind_table_func(binder *B, ast_from *f, plan **out)
            !strcmp(fn, "read_ndjson") || !strcmp(fn, "read_jsonl"))
     o.format = FMT_JSONL;
   else if (!strcmp(fn, "read_parquet"))
-    return errx(B, f->line, f->col, "read_parquet is not supported yet");
+    return sql__errx(B, f->line, f->col, "read_parquet is not supported yet");
   else
-    return errx(B, f->line, f->col,
-                "unknown table function '%s' (use read_csv or read_json)", fn);
+    return sql__errx(B, f->line, f->col,
+                     "unknown table function '%s' (use read_csv or read_json)", fn);
   const char *path = NULL;
   int rc;
   for (int i = 0; i < f->nargs; i++) {
@@ -89,7 +89,7 @@ static int bind_table_func(binder *B, ast_from *f, plan **out)
     ast_expr *ax = a->value;
     if (a->name == NULL) {
       if (i != 0 || t != SQL_VARCHAR)
-        return errx(B, ax->line, ax->col, "the first argument of %s is the path", fn);
+        return sql__errx(B, ax->line, ax->col, "the first argument of %s is the path", fn);
       path = arena_strndup(B->a, v.s.ptr, v.s.len);
       continue;
     }
@@ -98,46 +98,46 @@ static int bind_table_func(binder *B, ast_from *f, plan **out)
     bool is_bool = t == SQL_BOOLEAN;
     if (!strcmp(n, "header")) {
       if (!is_bool)
-        return errx(B, ax->line, ax->col, "header must be true or false");
+        return sql__errx(B, ax->line, ax->col, "header must be true or false");
       o.csv.header = v.null ? -1 : (int)v.i;
     } else if (!strcmp(n, "delim") || !strcmp(n, "sep") || !strcmp(n, "delimiter")) {
       if (!is_str || v.s.len < 1 || v.s.len > 2)
-        return errx(B, ax->line, ax->col, "delim must be one character");
+        return sql__errx(B, ax->line, ax->col, "delim must be one character");
       o.csv.delim = v.s.ptr[0];
       if (v.s.len == 2 && v.s.ptr[0] == '\\' && v.s.ptr[1] == 't')
         o.csv.delim = '\t';
       else if (v.s.len == 2)
-        return errx(B, ax->line, ax->col, "delim must be one character");
+        return sql__errx(B, ax->line, ax->col, "delim must be one character");
     } else if (!strcmp(n, "quote")) {
       if (!is_str || v.s.len != 1)
-        return errx(B, ax->line, ax->col, "quote must be one character");
+        return sql__errx(B, ax->line, ax->col, "quote must be one character");
       o.csv.quote = v.s.ptr[0];
     } else if (!strcmp(n, "escape")) {
       if (!is_str || v.s.len != 1)
-        return errx(B, ax->line, ax->col, "escape must be one character");
+        return sql__errx(B, ax->line, ax->col, "escape must be one character");
       o.csv.escape = v.s.ptr[0];
     } else if (!strcmp(n, "nullstr") || !strcmp(n, "null")) {
       if (!is_str)
-        return errx(B, ax->line, ax->col, "nullstr must be a string");
+        return sql__errx(B, ax->line, ax->col, "nullstr must be a string");
       o.csv.nullstr = arena_strndup(B->a, v.s.ptr, v.s.len);
     } else if (!strcmp(n, "ignore_errors") || !strcmp(n, "skip_malformed")) {
       if (!is_bool)
-        return errx(B, ax->line, ax->col, "%s must be true or false", n);
+        return sql__errx(B, ax->line, ax->col, "%s must be true or false", n);
       o.skip_malformed = v.i != 0;
     } else if (!strcmp(n, "format")) {
       if (!is_str)
-        return errx(B, ax->line, ax->col, "format must be a string");
+        return sql__errx(B, ax->line, ax->col, "format must be a string");
       if (v.s.len == 3 && !strncasecmp(v.s.ptr, "csv", 3))
         o.format = FMT_CSV;
       else if (v.s.len >= 4 && (!strncasecmp(v.s.ptr, "json", 4) ||
                                 !strncasecmp(v.s.ptr, "ndjson", 6)))
         o.format = FMT_JSONL;
       else
-        return errx(B, ax->line, ax->col, "unknown format (csv or json)");
+        return sql__errx(B, ax->line, ax->col, "unknown format (csv or json)");
     } else if (!strcmp(n, "columns")) {
       if (!is_str)
-        return errx(B, ax->line, ax->col,
-                    "columns must be a string such as 'id BIGINT, name VARCHAR'");
+        return sql__errx(B, ax->line, ax->col,
+                         "columns must be a string such as 'id BIGINT, name VARCHAR'");
       /* "name type, name type" */
       char *s = arena_strndup(B->a, v.s.ptr, v.s.len);
       size_t cap = 1;
@@ -152,11 +152,11 @@ static int bind_table_func(binder *B, ast_from *f, plan **out)
           tok++;
         char *sp = strchr(tok, ' ');
         if (sp == NULL)
-          return errx(B, ax->line, ax->col, "columns: '%s' needs a name and a type", tok);
+          return sql__errx(B, ax->line, ax->col, "columns: '%s' needs a name and a type", tok);
         *sp = '\0';
         names[nc] = tok;
         if (parse_type_name(sp + 1, &types[nc]) < 0)
-          return errx(B, ax->line, ax->col, "columns: unknown type '%s'", sp + 1);
+          return sql__errx(B, ax->line, ax->col, "columns: unknown type '%s'", sp + 1);
         nc++;
       }
       o.csv.ncols = nc;
@@ -166,11 +166,11 @@ static int bind_table_func(binder *B, ast_from *f, plan **out)
                !strcmp(n, "compression") || !strcmp(n, "filename")) {
       /* accepted for DuckDB compatibility; detection is always on */
     } else {
-      return errx(B, ax->line, ax->col, "unknown option '%s' of %s", n, fn);
+      return sql__errx(B, ax->line, ax->col, "unknown option '%s' of %s", n, fn);
     }
   }
   if (path == NULL)
-    return errx(B, f->line, f->col, "%s needs a path such as 's3://bucket/prefix/*.csv'", fn);
+    return sql__errx(B, f->line, f->col, "%s needs a path such as 's3://bucket/prefix/*.csv'", fn);
   table *t;
   err e2;
   err_clear(&e2);
@@ -183,7 +183,7 @@ static int bind_table_func(binder *B, ast_from *f, plan **out)
     err_set(B->e, rc, "%s", e2.msg);
     return rc;
   }
-  plan *p = plan_new(B, P_SCAN, t->ncols);
+  plan *p = sql__plan_new(B, P_SCAN, t->ncols);
   p->table = t;
   p->used = arena_alloc(B->a, sizeof(bool) * (size_t)(t->ncols > 0 ? t->ncols : 1));
   for (int i = 0; i < t->ncols; i++) {
@@ -206,8 +206,8 @@ static int apply_col_aliases(binder *B, plan *p, const char **names, int n, int 
   if (n == 0)
     return 0;
   if (n != p->ncols)
-    return errx(B, line, col, "column alias list has %d names but the table has %d columns", n,
-                p->ncols);
+    return sql__errx(B, line, col, "column alias list has %d names but the table has %d columns", n,
+                     p->ncols);
   for (int i = 0; i < n; i++)
     p->cols[i].name = names[i];
   return 0;
@@ -218,11 +218,11 @@ static plan *rename_wrap(binder *B, plan *p)
 {
   if (p->kind == P_PROJECT)
     return p;
-  plan *pr = plan_new(B, P_PROJECT, p->ncols);
+  plan *pr = sql__plan_new(B, P_PROJECT, p->ncols);
   pr->child = p;
-  pr->exprs = args_new(B, p->ncols);
+  pr->exprs = sql__args_new(B, p->ncols);
   for (int i = 0; i < p->ncols; i++) {
-    pr->exprs[i] = bx_col(B->a, i, p->cols[i].type);
+    pr->exprs[i] = sql__bx_col(B->a, i, p->cols[i].type);
     pr->cols[i] = p->cols[i];
   }
   return pr;
@@ -231,7 +231,7 @@ static plan *rename_wrap(binder *B, plan *p)
 static int bind_values(binder *B, ast_from *f, plan **out)
 {
   int nc = f->nvalcols;
-  plan *p = plan_new(B, P_VALUES, nc);
+  plan *p = sql__plan_new(B, P_VALUES, nc);
   p->nrows = f->nrows;
   p->rows = arena_alloc(B->a, sizeof(value *) * (size_t)f->nrows);
   bexpr ***cells = arena_alloc(B->a, sizeof(bexpr **) * (size_t)f->nrows);
@@ -240,20 +240,20 @@ static int bind_values(binder *B, ast_from *f, plan **out)
   for (int c = 0; c < nc; c++)
     p->cols[c].type = st(SQL_NULL);
   for (int r = 0; r < f->nrows; r++) {
-    cells[r] = args_new(B, nc);
+    cells[r] = sql__args_new(B, nc);
     for (int c = 0; c < nc; c++) {
-      if ((rc = bind_expr(B, f->rows[r][c], &empty, 0, &cells[r][c])) < 0)
+      if ((rc = sql__bind_expr(B, f->rows[r][c], &empty, 0, &cells[r][c])) < 0)
         return rc;
       if (cells[r][c]->kind != BX_CONST)
-        return errx(B, f->rows[r][c]->line, f->rows[r][c]->col,
-                    "VALUES holds constants only");
+        return sql__errx(B, f->rows[r][c]->line, f->rows[r][c]->col,
+                         "VALUES holds constants only");
       stype u;
-      if (!common_type(p->cols[c].type, cells[r][c]->type, &u)) {
+      if (!sql__common_type(p->cols[c].type, cells[r][c]->type, &u)) {
         char t1[48], t2[48];
-        return errx(B, f->rows[r][c]->line, f->rows[r][c]->col,
-                    "VALUES column %d has types %s and %s", c + 1,
-                    stype_name(p->cols[c].type, t1, sizeof t1),
-                    stype_name(cells[r][c]->type, t2, sizeof t2));
+        return sql__errx(B, f->rows[r][c]->line, f->rows[r][c]->col,
+                         "VALUES column %d has types %s and %s", c + 1,
+                         stype_name(p->cols[c].type, t1, sizeof t1),
+                         stype_name(cells[r][c]->type, t2, sizeof t2));
       }
       p->cols[c].type = u;
     }
@@ -266,9 +266,9 @@ static int bind_values(binder *B, ast_from *f, plan **out)
   for (int r = 0; r < f->nrows; r++) {
     p->rows[r] = arena_alloc(B->a, sizeof(value) * (size_t)(nc > 0 ? nc : 1));
     for (int c = 0; c < nc; c++) {
-      bexpr *v = fold(B, bind_cast(B->q, cells[r][c], p->cols[c].type));
+      bexpr *v = sql__fold(B, bind_cast(B->q, cells[r][c], p->cols[c].type));
       if (v->kind != BX_CONST)
-        return errx(B, f->rows[r][c]->line, f->rows[r][c]->col, "cannot convert this value");
+        return sql__errx(B, f->rows[r][c]->line, f->rows[r][c]->col, "cannot convert this value");
       p->rows[r][c] = v->v;
     }
   }
@@ -281,18 +281,18 @@ static int bind_join(binder *B, ast_from *f, scope *outer, plan **out, scope **s
   plan *lp, *rp;
   scope *ls, *rs;
   int rc;
-  if ((rc = bind_from(B, f->left, outer, &lp, &ls)) < 0)
+  if ((rc = sql__bind_from(B, f->left, outer, &lp, &ls)) < 0)
     return rc;
-  if ((rc = bind_from(B, f->right, outer, &rp, &rs)) < 0)
+  if ((rc = sql__bind_from(B, f->right, outer, &rp, &rs)) < 0)
     return rc;
   int nl = lp->ncols, nr = rp->ncols;
-  plan *j = plan_new(B, P_JOIN, nl + nr);
+  plan *j = sql__plan_new(B, P_JOIN, nl + nr);
   j->child = lp;
   j->right = rp;
   j->join = f->join;
   memcpy(j->cols, lp->cols, sizeof(pcol) * (size_t)nl);
   memcpy(j->cols + nl, rp->cols, sizeof(pcol) * (size_t)nr);
-  scope *s = scope_new(B, nl + nr, outer);
+  scope *s = sql__scope_new(B, nl + nr, outer);
   memcpy(s->cols, ls->cols, sizeof(scol) * (size_t)nl);
   memcpy(s->cols + nl, rs->cols, sizeof(scol) * (size_t)nr);
   /* USING / NATURAL: equality keys, the right columns hidden */
@@ -302,7 +302,7 @@ static int bind_join(binder *B, ast_from *f, scope *outer, plan **out, scope **s
     using_cols = arena_alloc(B->a, sizeof(char *) * (size_t)(nl > 0 ? nl : 1));
     nusing = 0;
     for (int i = 0; i < nl; i++)
-      if (!ls->cols[i].hidden && scope_find(rs, NULL, ls->cols[i].name, false) >= 0)
+      if (!ls->cols[i].hidden && sql__scope_find(rs, NULL, ls->cols[i].name, false) >= 0)
         using_cols[nusing++] = ls->cols[i].name;
     if (nusing == 0)
       j->join = JN_CROSS;
@@ -310,42 +310,42 @@ static int bind_join(binder *B, ast_from *f, scope *outer, plan **out, scope **s
   int *lu = arena_alloc(B->a, sizeof(int) * (size_t)(nusing > 0 ? nusing : 1));
   int *ru = arena_alloc(B->a, sizeof(int) * (size_t)(nusing > 0 ? nusing : 1));
   for (int k = 0; k < nusing; k++) {
-    int li = scope_find(ls, NULL, using_cols[k], false);
-    int ri = scope_find(rs, NULL, using_cols[k], false);
+    int li = sql__scope_find(ls, NULL, using_cols[k], false);
+    int ri = sql__scope_find(rs, NULL, using_cols[k], false);
     if (li < 0 || ri < 0)
-      return errx(B, f->line, f->col, "column '%s' in USING is not on both sides",
-                  using_cols[k]);
+      return sql__errx(B, f->line, f->col, "column '%s' in USING is not on both sides",
+                       using_cols[k]);
     lu[k] = li;
     ru[k] = ri;
-    bexpr *l = bx_col(B->a, li, ls->cols[li].type);
-    bexpr *r = bx_col(B->a, ri, rs->cols[ri].type);
-    if ((rc = unify2(B, &l, &r, "USING", f->line, f->col)) < 0)
+    bexpr *l = sql__bx_col(B->a, li, ls->cols[li].type);
+    bexpr *r = sql__bx_col(B->a, ri, rs->cols[ri].type);
+    if ((rc = sql__unify2(B, &l, &r, "USING", f->line, f->col)) < 0)
       return rc;
-    join_add_key(B, j, l, r);
+    sql__join_add_key(B, j, l, r);
     s->cols[nl + ri].hidden = true;
   }
   if (f->on != NULL) {
     const char *save = B->clause;
     B->clause = "ON";
     bexpr *cond;
-    rc = bind_expr(B, f->on, s, 0, &cond);
+    rc = sql__bind_expr(B, f->on, s, 0, &cond);
     B->clause = save;
     if (rc < 0)
       return rc;
-    if ((rc = need_bool(B, &cond, "ON condition")) < 0)
+    if ((rc = sql__need_bool(B, &cond, "ON condition")) < 0)
       return rc;
     bexpr **cs = NULL;
     int n = 0, cap = 0;
-    conjuncts(B, cond, &cs, &n, &cap);
+    sql__conjuncts(B, cond, &cs, &n, &cap);
     for (int k = 0; k < n; k++) {
       bexpr *x = cs[k];
       int lo = -1, hi = -1;
-      expr_range(x, &lo, &hi);
-      bool has_sub = expr_has_subquery(x);
+      sql__expr_range(x, &lo, &hi);
+      bool has_sub = sql__expr_has_subquery(x);
       if (!has_sub && x->kind == BX_CMP && x->op == CMP_EQ) {
         int l0 = -1, h0 = -1, l1 = -1, h1 = -1;
-        expr_range(x->args[0], &l0, &h0);
-        expr_range(x->args[1], &l1, &h1);
+        sql__expr_range(x->args[0], &l0, &h0);
+        sql__expr_range(x->args[1], &l1, &h1);
         bexpr *lk = NULL, *rk = NULL;
         if (l0 >= 0 && l1 >= 0 && h0 < nl && l1 >= nl) {
           lk = x->args[0];
@@ -355,24 +355,24 @@ static int bind_join(binder *B, ast_from *f, scope *outer, plan **out, scope **s
           rk = x->args[0];
         }
         if (lk != NULL) {
-          rk = bexpr_copy(B->a, rk);
-          expr_shift(rk, -nl);
-          join_add_key(B, j, lk, rk);
+          rk = sql__bexpr_copy(B->a, rk);
+          sql__expr_shift(rk, -nl);
+          sql__join_add_key(B, j, lk, rk);
           continue;
         }
       }
       /* one-sided conditions of the inner side go into that side */
       if (!has_sub && lo >= nl && (j->join == JN_INNER || j->join == JN_LEFT)) {
-        bexpr *c = bexpr_copy(B->a, x);
-        expr_shift(c, -nl);
-        j->right = push_pred(B, j->right, c);
+        bexpr *c = sql__bexpr_copy(B->a, x);
+        sql__expr_shift(c, -nl);
+        j->right = sql__push_pred(B, j->right, c);
         continue;
       }
       if (!has_sub && hi < nl && lo >= 0 && (j->join == JN_INNER || j->join == JN_RIGHT)) {
-        j->child = push_pred(B, j->child, x);
+        j->child = sql__push_pred(B, j->child, x);
         continue;
       }
-      join_add_cond(B, j, x);
+      sql__join_add_cond(B, j, x);
     }
   }
   if (j->join == JN_CROSS && (j->nkeys > 0 || j->cond != NULL))
@@ -380,20 +380,20 @@ static int bind_join(binder *B, ast_from *f, scope *outer, plan **out, scope **s
   plan *res = j;
   /* RIGHT/FULL USING: the visible key is the one that is not NULL */
   if (nusing > 0 && (j->join == JN_RIGHT || j->join == JN_FULL)) {
-    plan *pr = plan_new(B, P_PROJECT, nl + nr);
+    plan *pr = sql__plan_new(B, P_PROJECT, nl + nr);
     pr->child = j;
-    pr->exprs = args_new(B, nl + nr);
+    pr->exprs = sql__args_new(B, nl + nr);
     for (int i = 0; i < nl + nr; i++) {
-      pr->exprs[i] = bx_col(B->a, i, j->cols[i].type);
+      pr->exprs[i] = sql__bx_col(B->a, i, j->cols[i].type);
       pr->cols[i] = j->cols[i];
     }
     for (int k = 0; k < nusing; k++) {
-      bexpr *co = bx_new(B, BX_COALESCE, j->lkeys[k]->type, f->line, f->col);
+      bexpr *co = sql__bx_new(B, BX_COALESCE, j->lkeys[k]->type, f->line, f->col);
       co->nargs = 2;
-      co->args = args_new(B, 2);
+      co->args = sql__args_new(B, 2);
       co->args[0] = j->lkeys[k];
-      bexpr *rk = bexpr_copy(B->a, j->rkeys[k]);
-      expr_shift(rk, nl);
+      bexpr *rk = sql__bexpr_copy(B->a, j->rkeys[k]);
+      sql__expr_shift(rk, nl);
       co->args[1] = rk;
       pr->exprs[lu[k]] = co;
       pr->cols[lu[k]].type = co->type;
@@ -410,12 +410,12 @@ static int bind_join(binder *B, ast_from *f, scope *outer, plan **out, scope **s
 static ast_cte *find_cte(binder *B, const char *name)
 {
   for (ctedef *c = B->ctes; c != NULL; c = c->next)
-    if (name_eq(c->cte->name, name))
+    if (sql__name_eq(c->cte->name, name))
       return c->cte;
   return NULL;
 }
 
-int bind_from(binder *B, ast_from *f, scope *outer, plan **out, scope **sc)
+int sql__bind_from(binder *B, ast_from *f, scope *outer, plan **out, scope **sc)
 {
   int rc;
   plan *p = NULL;
@@ -453,7 +453,7 @@ int bind_from(binder *B, ast_from *f, scope *outer, plan **out, scope **sc)
       fake.kind = FR_FUNC;
       fake.name = t->format == FMT_CSV ? "read_csv" : "read_json";
       /* reuse the scan builder with the opened table */
-      p = plan_new(B, P_SCAN, t->ncols);
+      p = sql__plan_new(B, P_SCAN, t->ncols);
       p->table = t;
       p->used = arena_alloc(B->a, sizeof(bool) * (size_t)(t->ncols > 0 ? t->ncols : 1));
       for (int i = 0; i < t->ncols; i++) {
@@ -472,16 +472,16 @@ int bind_from(binder *B, ast_from *f, scope *outer, plan **out, scope **sc)
     } else {
       ast_cte *c = find_cte(B, f->name);
       if (c == NULL)
-        return errx(B, f->line, f->col,
-                    "table '%s' does not exist (name objects as 's3://bucket/prefix/*.csv' "
-                    "or read_csv('s3://...'))", f->name);
+        return sql__errx(B, f->line, f->col,
+                         "table '%s' does not exist (name objects as 's3://bucket/prefix/*.csv' "
+                         "or read_csv('s3://...'))", f->name);
       /* a CTE sees the CTEs defined before it */
       ctedef *save = B->ctes;
       ctedef *cd = B->ctes;
       while (cd != NULL && cd->cte != c)
         cd = cd->next;
       B->ctes = cd != NULL ? cd->next : save;
-      rc = bind_query(B, c->query, NULL, &p);
+      rc = sql__bind_query(B, c->query, NULL, &p);
       B->ctes = save;
       if (rc < 0)
         return rc;
@@ -497,7 +497,7 @@ int bind_from(binder *B, ast_from *f, scope *outer, plan **out, scope **sc)
       return rc;
     break;
   case FR_SUBQUERY:
-    if ((rc = bind_query(B, f->sub, NULL, &p)) < 0)
+    if ((rc = sql__bind_query(B, f->sub, NULL, &p)) < 0)
       return rc;
     p = rename_wrap(B, p);
     break;
@@ -507,7 +507,7 @@ int bind_from(binder *B, ast_from *f, scope *outer, plan **out, scope **sc)
     p = rename_wrap(B, p);
     break;
   default:
-    return errx(B, f->line, f->col, "unsupported FROM item");
+    return sql__errx(B, f->line, f->col, "unsupported FROM item");
   }
   if (f->ncolalias > 0) {
     p = rename_wrap(B, p);
@@ -515,6 +515,6 @@ int bind_from(binder *B, ast_from *f, scope *outer, plan **out, scope **sc)
       return rc;
   }
   *out = p;
-  *sc = scope_of_plan(B, p, alias, outer);
+  *sc = sql__scope_of_plan(B, p, alias, outer);
   return 0;
 }

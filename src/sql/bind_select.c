@@ -16,10 +16,10 @@
  *       the hidden columns.
  *   (3) Both sides of a set operation are cast to one type per column;
  *       its ORDER BY takes only output names and positions.
- *   (4) B->clause and B->ctes are restored on every return of bind_query,
+ *   (4) B->clause and B->ctes are restored on every return of sql__bind_query,
  *       so errors name the right clause and CTEs are scoped.
  *
- * Start reading at bind_query(), then bind_select().
+ * Start reading at sql__bind_query(), then bind_select().
  */
 #include "bind_internal.h"
 
@@ -40,8 +40,8 @@ static int rewrite_agg(binder *B, aggctx *g, bexpr **xp)
 {
   bexpr *x = *xp;
   for (int i = 0; i < g->ngroups; i++) {
-    if (bexpr_equal(x, g->groups[i])) {
-      bexpr *c = bx_col(B->a, i, x->type);
+    if (sql__bexpr_equal(x, g->groups[i])) {
+      bexpr *c = sql__bx_col(B->a, i, x->type);
       c->line = x->line;
       c->col = x->col;
       c->name = x->name;
@@ -53,7 +53,7 @@ static int rewrite_agg(binder *B, aggctx *g, bexpr **xp)
     int k;
     for (k = 0; k < g->naggs; k++) {
       bexpr tmp = {.kind = BX_AGG, .type = g->aggs[k]->type, .agg = g->aggs[k]};
-      if (bexpr_equal(&tmp, x))
+      if (sql__bexpr_equal(&tmp, x))
         break;
     }
     if (k == g->naggs) {
@@ -67,7 +67,7 @@ static int rewrite_agg(binder *B, aggctx *g, bexpr **xp)
       }
       g->aggs[g->naggs++] = x->agg;
     }
-    bexpr *c = bx_col(B->a, g->ngroups + k, x->type);
+    bexpr *c = sql__bx_col(B->a, g->ngroups + k, x->type);
     c->line = x->line;
     c->col = x->col;
     c->name = x->name;
@@ -75,9 +75,9 @@ static int rewrite_agg(binder *B, aggctx *g, bexpr **xp)
     return 0;
   }
   if (x->kind == BX_COL)
-    return errx(B, x->line, x->col,
-                "'%s' must be an aggregate expression or appear in GROUP BY clause",
-                x->name != NULL ? x->name : "column");
+    return sql__errx(B, x->line, x->col,
+                     "'%s' must be an aggregate expression or appear in GROUP BY clause",
+                     x->name != NULL ? x->name : "column");
   if (x->kind == BX_WIN || x->kind == BX_SUBQ || x->kind == BX_EXISTS) {
     /* window args were bound in agg mode already; subqueries stand alone */
     if (x->kind != BX_WIN)
@@ -127,7 +127,7 @@ static void replace_wins(bexpr **xp, winctx *w, int base, arena *a)
   if (x->kind == BX_WIN) {
     for (int i = 0; i < w->n; i++) {
       if (w->wins[i] == x) {
-        bexpr *c = bx_col(a, base + i, x->type);
+        bexpr *c = sql__bx_col(a, base + i, x->type);
         c->name = x->name;
         c->line = x->line;
         c->col = x->col;
@@ -147,15 +147,15 @@ static plan *build_window(binder *B, plan *p, winctx *w)
   int nextra = 0;
   for (int i = 0; i < w->n; i++)
     nextra += w->wins[i]->nargs;
-  plan *pr = plan_new(B, P_PROJECT, base + nextra);
+  plan *pr = sql__plan_new(B, P_PROJECT, base + nextra);
   pr->child = p;
-  pr->exprs = args_new(B, base + nextra);
+  pr->exprs = sql__args_new(B, base + nextra);
   for (int i = 0; i < base; i++) {
-    pr->exprs[i] = bx_col(B->a, i, p->cols[i].type);
+    pr->exprs[i] = sql__bx_col(B->a, i, p->cols[i].type);
     pr->cols[i] = p->cols[i];
   }
   int k = base;
-  plan *wp = plan_new(B, P_WINDOW, base + nextra + w->n);
+  plan *wp = sql__plan_new(B, P_WINDOW, base + nextra + w->n);
   wp->child = pr;
   wp->nwins = w->n;
   wp->wins = arena_alloc(B->a, sizeof(wincall) * (size_t)w->n);
@@ -183,7 +183,7 @@ static plan *build_window(binder *B, plan *p, winctx *w)
       out->order[a].col = first + nfargs + wc->npart + a;
     }
     if (wc->fn == WIN_AGG)
-      out->agg.arg = nfargs >= 1 ? bx_col(B->a, first, x->args[0]->type) : NULL;
+      out->agg.arg = nfargs >= 1 ? sql__bx_col(B->a, first, x->args[0]->type) : NULL;
   }
   memcpy(wp->cols, pr->cols, sizeof(pcol) * (size_t)(base + nextra));
   for (int i = 0; i < w->n; i++) {
@@ -204,11 +204,11 @@ static int const_int(binder *B, ast_expr *x, int64_t *out, const char *what)
 {
   bexpr *b;
   scope empty = {0};
-  int rc = bind_expr(B, x, &empty, 0, &b);
+  int rc = sql__bind_expr(B, x, &empty, 0, &b);
   if (rc < 0)
     return rc;
   if (b->kind != BX_CONST || !stype_integer(b->type.t) || b->v.null || b->v.i < 0)
-    return errx(B, x->line, x->col, "%s must be a non-negative integer constant", what);
+    return sql__errx(B, x->line, x->col, "%s must be a non-negative integer constant", what);
   *out = b->v.i;
   return 0;
 }
@@ -226,12 +226,12 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
   plan *p;
   scope *sc;
   if (s->from == NULL) {
-    p = plan_new(B, P_VALUES, 0);
+    p = sql__plan_new(B, P_VALUES, 0);
     p->nrows = 1;
     p->rows = arena_alloc(B->a, sizeof(value *));
     p->rows[0] = arena_alloc(B->a, sizeof(value));
-    sc = scope_new(B, 0, outer);
-  } else if ((rc = bind_from(B, s->from, outer, &p, &sc)) < 0) {
+    sc = sql__scope_new(B, 0, outer);
+  } else if ((rc = sql__bind_from(B, s->from, outer, &p, &sc)) < 0) {
     return rc;
   }
   /* WHERE: conjunct by conjunct, so correlated [NOT] EXISTS / IN become
@@ -240,34 +240,34 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
     B->clause = "WHERE";
     ast_expr **acs = NULL;
     int nac = 0, acap = 0;
-    ast_conjuncts(B, s->where, &acs, &nac, &acap);
+    sql__ast_conjuncts(B, s->where, &acs, &nac, &acap);
     for (int a = 0; a < nac; a++) {
       bexpr *w;
       B->corr_hit = false;
-      rc = bind_expr(B, acs[a], sc, 0, &w);
-      if (rc < 0 && B->corr_hit && is_subquery_pred(acs[a])) {
+      rc = sql__bind_expr(B, acs[a], sc, 0, &w);
+      if (rc < 0 && B->corr_hit && sql__is_subquery_pred(acs[a])) {
         err_clear(B->e);
-        if ((rc = decorrelate(B, acs[a], sc, &p)) < 0)
+        if ((rc = sql__decorrelate(B, acs[a], sc, &p)) < 0)
           return rc;
         continue;
       }
       if (rc < 0 && B->corr_hit) {
         err_clear(B->e);
-        if ((rc = decorrelate_scalars(B, &acs[a], &p, &sc)) < 0)
+        if ((rc = sql__decorrelate_scalars(B, &acs[a], &p, &sc)) < 0)
           return rc;
-        rc = bind_expr(B, acs[a], sc, 0, &w);
+        rc = sql__bind_expr(B, acs[a], sc, 0, &w);
       }
       if (rc < 0)
         return rc;
-      if ((rc = need_bool(B, &w, "WHERE condition")) < 0)
+      if ((rc = sql__need_bool(B, &w, "WHERE condition")) < 0)
         return rc;
       bexpr **cs = NULL;
       int n = 0, cap = 0;
-      conjuncts(B, w, &cs, &n, &cap);
+      sql__conjuncts(B, w, &cs, &n, &cap);
       for (int k = 0; k < n; k++) {
         if (cs[k]->kind == BX_CONST && !cs[k]->v.null && cs[k]->v.i)
           continue;
-        p = push_pred(B, p, cs[k]);
+        p = sql__push_pred(B, p, cs[k]);
       }
     }
   }
@@ -276,17 +276,17 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
   for (int i = 0; i < s->nitems; i++) {
     ast_expr *x = s->items[i].expr;
     if (x->kind == EX_STAR) {
-      if (x->qual != NULL && !scope_has_table(sc, x->qual))
-        return errx(B, x->line, x->col, "unknown table '%s'", x->qual);
+      if (x->qual != NULL && !sql__scope_has_table(sc, x->qual))
+        return sql__errx(B, x->line, x->col, "unknown table '%s'", x->qual);
       for (int c = 0; c < sc->n; c++)
-        if (!sc->cols[c].hidden && (x->qual == NULL || name_eq(sc->cols[c].table, x->qual)))
+        if (!sc->cols[c].hidden && (x->qual == NULL || sql__name_eq(sc->cols[c].table, x->qual)))
           nitems++;
     } else {
       nitems++;
     }
   }
   if (nitems == 0)
-    return errx(B, q->line, q->col, "SELECT * over a table without columns");
+    return sql__errx(B, q->line, q->col, "SELECT * over a table without columns");
   ast_expr **items = arena_alloc(B->a, sizeof(ast_expr *) * (size_t)nitems);
   const char **aliases = arena_alloc(B->a, sizeof(char *) * (size_t)nitems);
   int *starcol = arena_alloc(B->a, sizeof(int) * (size_t)nitems);
@@ -295,7 +295,7 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
     ast_expr *x = s->items[i].expr;
     if (x->kind == EX_STAR) {
       for (int c = 0; c < sc->n; c++) {
-        if (sc->cols[c].hidden || (x->qual != NULL && !name_eq(sc->cols[c].table, x->qual)))
+        if (sc->cols[c].hidden || (x->qual != NULL && !sql__name_eq(sc->cols[c].table, x->qual)))
           continue;
         items[k] = NULL;
         starcol[k] = c;
@@ -309,12 +309,12 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
       k++;
     }
   }
-  bool has_agg = s->ngroup > 0 || ast_has_agg(s->having);
+  bool has_agg = s->ngroup > 0 || sql__ast_has_agg(s->having);
   for (int i = 0; i < nitems; i++)
-    if (items[i] != NULL && ast_has_agg(items[i]))
+    if (items[i] != NULL && sql__ast_has_agg(items[i]))
       has_agg = true;
   for (int i = 0; i < q->norder; i++)
-    if (ast_has_agg(q->order[i].expr))
+    if (sql__ast_has_agg(q->order[i].expr))
       has_agg = true;
   if (s->having != NULL && !has_agg)
     has_agg = true;
@@ -324,38 +324,38 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
   if (has_agg) {
     /* GROUP BY: ordinals and select aliases allowed */
     B->clause = "GROUP BY";
-    g.groups = args_new(B, s->ngroup);
+    g.groups = sql__args_new(B, s->ngroup);
     for (int i = 0; i < s->ngroup; i++) {
       ast_expr *x = s->group[i];
       if (x->kind == EX_INT) {
         int64_t ord = atoll(x->text);
         if (ord < 1 || ord > nitems)
-          return errx(B, x->line, x->col, "GROUP BY position %lld is not in the select list",
-                      (long long)ord);
+          return sql__errx(B, x->line, x->col, "GROUP BY position %lld is not in the select list",
+                           (long long)ord);
         if (items[ord - 1] == NULL) {
-          bexpr *c = bx_col(B->a, starcol[ord - 1], sc->cols[starcol[ord - 1]].type);
+          bexpr *c = sql__bx_col(B->a, starcol[ord - 1], sc->cols[starcol[ord - 1]].type);
           c->name = sc->cols[starcol[ord - 1]].name;
           g.groups[g.ngroups++] = c;
           continue;
         }
         x = items[ord - 1];
-        if (ast_has_agg(x))
-          return errx(B, s->group[i]->line, s->group[i]->col,
-                      "GROUP BY position %lld refers to an aggregate", (long long)ord);
+        if (sql__ast_has_agg(x))
+          return sql__errx(B, s->group[i]->line, s->group[i]->col,
+                           "GROUP BY position %lld refers to an aggregate", (long long)ord);
       } else if (x->kind == EX_COLUMN && x->qual == NULL &&
-                 scope_find(sc, NULL, x->name, false) == -1) {
+                 sql__scope_find(sc, NULL, x->name, false) == -1) {
         for (int a = 0; a < nitems; a++)
-          if (aliases[a] != NULL && items[a] != NULL && name_eq(aliases[a], x->name)) {
+          if (aliases[a] != NULL && items[a] != NULL && sql__name_eq(aliases[a], x->name)) {
             x = items[a];
             break;
           }
       }
       bexpr *gx;
-      if ((rc = bind_expr(B, x, sc, 0, &gx)) < 0)
+      if ((rc = sql__bind_expr(B, x, sc, 0, &gx)) < 0)
         return rc;
       bool dup = false;
       for (int j = 0; j < g.ngroups; j++)
-        if (bexpr_equal(g.groups[j], gx))
+        if (sql__bexpr_equal(g.groups[j], gx))
           dup = true;
       if (!dup)
         g.groups[g.ngroups++] = gx;
@@ -363,21 +363,21 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
   }
   /* select expressions */
   B->clause = "SELECT";
-  bexpr **sel = args_new(B, nitems);
+  bexpr **sel = sql__args_new(B, nitems);
   for (int i = 0; i < nitems; i++) {
     if (items[i] == NULL) {
-      sel[i] = bx_col(B->a, starcol[i], sc->cols[starcol[i]].type);
+      sel[i] = sql__bx_col(B->a, starcol[i], sc->cols[starcol[i]].type);
       sel[i]->name = sc->cols[starcol[i]].name;
       sel[i]->line = q->line;
       sel[i]->col = q->col;
     } else {
       B->corr_hit = false;
-      rc = bind_expr(B, items[i], sc, mode, &sel[i]);
+      rc = sql__bind_expr(B, items[i], sc, mode, &sel[i]);
       if (rc < 0 && B->corr_hit && !has_agg) {
         err_clear(B->e);
-        if ((rc = decorrelate_scalars(B, &items[i], &p, &sc)) < 0)
+        if ((rc = sql__decorrelate_scalars(B, &items[i], &p, &sc)) < 0)
           return rc;
-        rc = bind_expr(B, items[i], sc, mode, &sel[i]);
+        rc = sql__bind_expr(B, items[i], sc, mode, &sel[i]);
       }
       if (rc < 0)
         return rc;
@@ -386,15 +386,15 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
   bexpr *having = NULL;
   if (s->having != NULL) {
     B->clause = "HAVING";
-    if ((rc = bind_expr(B, s->having, sc, M_AGG, &having)) < 0)
+    if ((rc = sql__bind_expr(B, s->having, sc, M_AGG, &having)) < 0)
       return rc;
-    if ((rc = need_bool(B, &having, "HAVING condition")) < 0)
+    if ((rc = sql__need_bool(B, &having, "HAVING condition")) < 0)
       return rc;
   }
   /* ORDER BY: output names and ordinals first, else expressions */
   B->clause = "ORDER BY";
   orderres *ord = arena_alloc(B->a, sizeof(orderres) * (size_t)(q->norder > 0 ? q->norder : 1));
-  bexpr **hidden = args_new(B, q->norder);
+  bexpr **hidden = sql__args_new(B, q->norder);
   int nhidden = 0;
   for (int i = 0; i < q->norder; i++) {
     ast_order *o = &q->order[i];
@@ -405,8 +405,8 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
     if (x->kind == EX_INT) {
       int64_t n = atoll(x->text);
       if (n < 1 || n > nitems)
-        return errx(B, x->line, x->col, "ORDER BY position %lld is not in the select list",
-                    (long long)n);
+        return sql__errx(B, x->line, x->col, "ORDER BY position %lld is not in the select list",
+                         (long long)n);
       ord[i].col = (int)n - 1;
       continue;
     }
@@ -416,9 +416,9 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
         const char *nm = aliases[a] != NULL ? aliases[a] : sel[a]->name;
         if (aliases[a] == NULL && items[a] != NULL && items[a]->kind != EX_COLUMN)
           nm = NULL;
-        if (nm != NULL && name_eq(nm, x->name)) {
-          if (found >= 0 && !bexpr_equal(sel[found], sel[a]))
-            return errx(B, x->line, x->col, "ORDER BY name '%s' is ambiguous", x->name);
+        if (nm != NULL && sql__name_eq(nm, x->name)) {
+          if (found >= 0 && !sql__bexpr_equal(sel[found], sel[a]))
+            return sql__errx(B, x->line, x->col, "ORDER BY name '%s' is ambiguous", x->name);
           found = a;
         }
       }
@@ -428,17 +428,18 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
       }
     }
     bexpr *ox;
-    if ((rc = bind_expr(B, x, sc, mode, &ox)) < 0)
+    if ((rc = sql__bind_expr(B, x, sc, mode, &ox)) < 0)
       return rc;
     for (int a = 0; a < nitems; a++)
-      if (bexpr_equal(sel[a], ox)) {
+      if (sql__bexpr_equal(sel[a], ox)) {
         ord[i].col = a;
         break;
       }
     if (ord[i].col < 0) {
       if (s->distinct)
-        return errx(B, x->line, x->col,
-                    "for SELECT DISTINCT, ORDER BY expressions must appear in the select list");
+        return sql__errx(
+            B, x->line, x->col,
+            "for SELECT DISTINCT, ORDER BY expressions must appear in the select list");
       hidden[nhidden] = ox;
       ord[i].col = nitems + nhidden;
       nhidden++;
@@ -457,7 +458,7 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
     B->clause = "HAVING";
     if (having != NULL && (rc = rewrite_agg(B, &g, &having)) < 0)
       return rc;
-    plan *ap = plan_new(B, P_AGG, g.ngroups + g.naggs);
+    plan *ap = sql__plan_new(B, P_AGG, g.ngroups + g.naggs);
     ap->child = p;
     ap->groups = g.groups;
     ap->ngroups = g.ngroups;
@@ -472,9 +473,9 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
       ap->cols[g.ngroups + i].name = "$a";
       ap->cols[g.ngroups + i].type = g.aggs[i]->type;
     }
-    p = distinct_rewrite(B, ap);
+    p = sql__distinct_rewrite(B, ap);
     if (having != NULL)
-      p = wrap_filter(B, p, having);
+      p = sql__wrap_filter(B, p, having);
     post = NULL;
   }
   (void)post;
@@ -497,9 +498,9 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
   }
   /* projection */
   int nout = nitems + nhidden;
-  plan *pr = plan_new(B, P_PROJECT, nout);
+  plan *pr = sql__plan_new(B, P_PROJECT, nout);
   pr->child = p;
-  pr->exprs = args_new(B, nout);
+  pr->exprs = sql__args_new(B, nout);
   for (int i = 0; i < nitems; i++) {
     pr->exprs[i] = sel[i];
     pr->cols[i].name = aliases[i] != NULL ? aliases[i]
@@ -519,12 +520,12 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
   }
   p = pr;
   if (s->distinct) {
-    plan *d = plan_new(B, P_AGG, nout);
+    plan *d = sql__plan_new(B, P_AGG, nout);
     d->child = p;
     d->ngroups = nout;
-    d->groups = args_new(B, nout);
+    d->groups = sql__args_new(B, nout);
     for (int i = 0; i < nout; i++) {
-      d->groups[i] = bx_col(B->a, i, p->cols[i].type);
+      d->groups[i] = sql__bx_col(B->a, i, p->cols[i].type);
       d->cols[i] = p->cols[i];
     }
     p = d;
@@ -536,7 +537,7 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
   if (q->offset != NULL && (rc = const_int(B, q->offset, &offset, "OFFSET")) < 0)
     return rc;
   if (q->norder > 0) {
-    plan *so = plan_new(B, P_SORT, p->ncols);
+    plan *so = sql__plan_new(B, P_SORT, p->ncols);
     so->child = p;
     memcpy(so->cols, p->cols, sizeof(pcol) * (size_t)p->ncols);
     so->nkeys_sort = q->norder;
@@ -550,7 +551,7 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
     so->offset = offset;
     p = so;
   } else if (limit >= 0 || offset > 0) {
-    plan *l = plan_new(B, P_LIMIT, p->ncols);
+    plan *l = sql__plan_new(B, P_LIMIT, p->ncols);
     l->child = p;
     memcpy(l->cols, p->cols, sizeof(pcol) * (size_t)p->ncols);
     l->limit = limit;
@@ -558,11 +559,11 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
     p = l;
   }
   if (nhidden > 0) {
-    plan *f = plan_new(B, P_PROJECT, nitems);
+    plan *f = sql__plan_new(B, P_PROJECT, nitems);
     f->child = p;
-    f->exprs = args_new(B, nitems);
+    f->exprs = sql__args_new(B, nitems);
     for (int i = 0; i < nitems; i++) {
-      f->exprs[i] = bx_col(B->a, i, p->cols[i].type);
+      f->exprs[i] = sql__bx_col(B->a, i, p->cols[i].type);
       f->cols[i] = p->cols[i];
     }
     p = f;
@@ -575,24 +576,24 @@ static int bind_setop(binder *B, ast_query *q, scope *outer, plan **out)
 {
   plan *l, *r;
   int rc;
-  if ((rc = bind_query(B, q->left, outer, &l)) < 0)
+  if ((rc = sql__bind_query(B, q->left, outer, &l)) < 0)
     return rc;
-  if ((rc = bind_query(B, q->right, outer, &r)) < 0)
+  if ((rc = sql__bind_query(B, q->right, outer, &r)) < 0)
     return rc;
   const char *opn = q->kind == Q_UNION ? "UNION" : q->kind == Q_INTERSECT ? "INTERSECT"
                                                                           : "EXCEPT";
   if (l->ncols != r->ncols)
-    return errx(B, q->line, q->col, "%s query has different number of fields: %d, %d", opn,
-                l->ncols, r->ncols);
+    return sql__errx(B, q->line, q->col, "%s query has different number of fields: %d, %d", opn,
+                     l->ncols, r->ncols);
   int n = l->ncols;
   stype *types = arena_alloc(B->a, sizeof(stype) * (size_t)n);
   bool lcast = false, rcast = false;
   for (int i = 0; i < n; i++) {
-    if (!common_type(l->cols[i].type, r->cols[i].type, &types[i])) {
+    if (!sql__common_type(l->cols[i].type, r->cols[i].type, &types[i])) {
       char t1[48], t2[48];
-      return errx(B, q->line, q->col, "column %d in %s has incompatible types %s and %s",
-                  i + 1, opn, stype_name(l->cols[i].type, t1, sizeof t1),
-                  stype_name(r->cols[i].type, t2, sizeof t2));
+      return sql__errx(B, q->line, q->col, "column %d in %s has incompatible types %s and %s",
+                       i + 1, opn, stype_name(l->cols[i].type, t1, sizeof t1),
+                       stype_name(r->cols[i].type, t2, sizeof t2));
     }
     if (types[i].t == SQL_NULL)
       types[i] = st(SQL_VARCHAR);
@@ -607,17 +608,17 @@ static int bind_setop(binder *B, ast_query *q, scope *outer, plan **out)
     if (!casts[sdx])
       continue;
     plan *c = sides[sdx];
-    plan *pr = plan_new(B, P_PROJECT, n);
+    plan *pr = sql__plan_new(B, P_PROJECT, n);
     pr->child = c;
-    pr->exprs = args_new(B, n);
+    pr->exprs = sql__args_new(B, n);
     for (int i = 0; i < n; i++) {
-      pr->exprs[i] = bind_cast(B->q, bx_col(B->a, i, c->cols[i].type), types[i]);
+      pr->exprs[i] = bind_cast(B->q, sql__bx_col(B->a, i, c->cols[i].type), types[i]);
       pr->cols[i].name = c->cols[i].name;
       pr->cols[i].type = types[i];
     }
     sides[sdx] = pr;
   }
-  plan *so = plan_new(B, P_SETOP, n);
+  plan *so = sql__plan_new(B, P_SETOP, n);
   so->child = sides[0];
   so->right = sides[1];
   so->setop = q->kind;
@@ -633,30 +634,30 @@ static int bind_setop(binder *B, ast_query *q, scope *outer, plan **out)
   if (q->offset != NULL && (rc = const_int(B, q->offset, &offset, "OFFSET")) < 0)
     return rc;
   if (q->norder > 0) {
-    plan *sp = plan_new(B, P_SORT, n);
+    plan *sp = sql__plan_new(B, P_SORT, n);
     sp->child = p;
     memcpy(sp->cols, p->cols, sizeof(pcol) * (size_t)n);
     sp->nkeys_sort = q->norder;
     sp->keys = arena_alloc(B->a, sizeof(sortkey) * (size_t)q->norder);
-    scope *osc = scope_of_plan(B, p, NULL, NULL);
+    scope *osc = sql__scope_of_plan(B, p, NULL, NULL);
     for (int i = 0; i < q->norder; i++) {
       ast_order *o = &q->order[i];
       int col = -1;
       if (o->expr->kind == EX_INT) {
         col = atoi(o->expr->text) - 1;
         if (col < 0 || col >= n)
-          return errx(B, o->expr->line, o->expr->col,
-                      "ORDER BY position %s is not in the select list", o->expr->text);
+          return sql__errx(B, o->expr->line, o->expr->col,
+                           "ORDER BY position %s is not in the select list", o->expr->text);
       } else if (o->expr->kind == EX_COLUMN) {
-        col = scope_find(osc, NULL, o->expr->name, false);
+        col = sql__scope_find(osc, NULL, o->expr->name, false);
         if (col == -1)
-          return unknown_column(B, o->expr, osc);
+          return sql__unknown_column(B, o->expr, osc);
         if (col == -2)
-          return errx(B, o->expr->line, o->expr->col, "ORDER BY name '%s' is ambiguous",
-                      o->expr->name);
+          return sql__errx(B, o->expr->line, o->expr->col, "ORDER BY name '%s' is ambiguous",
+                           o->expr->name);
       } else {
-        return errx(B, o->expr->line, o->expr->col,
-                    "ORDER BY of a set operation takes output column names or positions");
+        return sql__errx(B, o->expr->line, o->expr->col,
+                         "ORDER BY of a set operation takes output column names or positions");
       }
       sp->keys[i].col = col;
       sp->keys[i].desc = o->desc;
@@ -666,7 +667,7 @@ static int bind_setop(binder *B, ast_query *q, scope *outer, plan **out)
     sp->offset = offset;
     p = sp;
   } else if (limit >= 0 || offset > 0) {
-    plan *lp = plan_new(B, P_LIMIT, n);
+    plan *lp = sql__plan_new(B, P_LIMIT, n);
     lp->child = p;
     memcpy(lp->cols, p->cols, sizeof(pcol) * (size_t)n);
     lp->limit = limit;
@@ -677,16 +678,16 @@ static int bind_setop(binder *B, ast_query *q, scope *outer, plan **out)
   return 0;
 }
 
-int bind_query(binder *B, ast_query *q, scope *outer, plan **out)
+int sql__bind_query(binder *B, ast_query *q, scope *outer, plan **out)
 {
   if (++B->depth > SQL_MAX_DEPTH)
-    return errx(B, q->line, q->col, "query nested too deeply");
+    return sql__errx(B, q->line, q->col, "query nested too deeply");
   ctedef *save = B->ctes;
   for (int i = 0; i < q->nctes; i++) {
     for (int j = 0; j < i; j++)
-      if (name_eq(q->ctes[j].name, q->ctes[i].name))
-        return errx(B, q->line, q->col, "WITH query name '%s' specified more than once",
-                    q->ctes[i].name);
+      if (sql__name_eq(q->ctes[j].name, q->ctes[i].name))
+        return sql__errx(B, q->line, q->col, "WITH query name '%s' specified more than once",
+                         q->ctes[i].name);
     ctedef *c = arena_alloc(B->a, sizeof *c);
     c->cte = &q->ctes[i];
     c->next = B->ctes;

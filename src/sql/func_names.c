@@ -30,7 +30,7 @@ static const struct {
   {"max_by", AGG_MAX_BY}, {"min_by", AGG_MIN_BY}, {NULL, 0},
 };
 
-int agg_lookup(const char *name)
+int sql__agg_lookup(const char *name)
 {
   for (int i = 0; agg_names[i].name; i++)
     if (!strcmp(agg_names[i].name, name))
@@ -40,7 +40,7 @@ int agg_lookup(const char *name)
 
 bool func_is_aggregate(const char *name)
 {
-  return agg_lookup(name) >= 0;
+  return sql__agg_lookup(name) >= 0;
 }
 
 static const struct {
@@ -53,7 +53,7 @@ static const struct {
   {"last_value", WIN_LAST_VALUE}, {"nth_value", WIN_NTH_VALUE}, {NULL, 0},
 };
 
-int win_lookup(const char *name)
+int sql__win_lookup(const char *name)
 {
   for (int i = 0; win_names[i].name; i++)
     if (!strcmp(win_names[i].name, name))
@@ -63,5 +63,5 @@ int win_lookup(const char *name)
 
 bool func_is_window(const char *name)
 {
-  return win_lookup(name) >= 0;
+  return sql__win_lookup(name) >= 0;
 }

@@ -19,7 +19,7 @@
  *       parent and its own expressions read; a projection's unneeded
  *       expressions are replaced by NULL constants, never evaluated.
  *
- * Start reading at push_pred(), then decorrelate() and plan_prune().
+ * Start reading at sql__push_pred(), then sql__decorrelate() and sql__plan_prune().
  */
 #include "bind_internal.h"
 
@@ -31,7 +31,7 @@
 static bexpr *expr_subst(arena *a, const bexpr *x, bexpr **exprs)
 {
   if (x->kind == BX_COL)
-    return bexpr_copy(a, exprs[x->colno]);
+    return sql__bexpr_copy(a, exprs[x->colno]);
   bexpr *c = arena_alloc(a, sizeof *c);
   *c = *x;
   if (x->nargs > 0) {
@@ -44,29 +44,29 @@ static bexpr *expr_subst(arena *a, const bexpr *x, bexpr **exprs)
 
 /* Pushes predicate x (over p's output columns) as deep as it can go;
  * returns the plan to use in place of p. */
-plan *push_pred(binder *B, plan *p, bexpr *x)
+plan *sql__push_pred(binder *B, plan *p, bexpr *x)
 {
-  if (expr_has_subquery(x))
-    return wrap_filter(B, p, x);
+  if (sql__expr_has_subquery(x))
+    return sql__wrap_filter(B, p, x);
   switch (p->kind) {
   case P_SCAN:
-    add_pred(B, p, x);
+    sql__add_pred(B, p, x);
     return p;
   case P_FILTER:
-    p->child = push_pred(B, p->child, x);
+    p->child = sql__push_pred(B, p->child, x);
     return p;
   case P_PROJECT: {
     /* through a projection of a subquery or CTE: substitute */
     if (p->child->kind == P_VALUES)
-      return wrap_filter(B, p, x);
+      return sql__wrap_filter(B, p, x);
     bexpr *s = expr_subst(B->a, x, p->exprs);
-    p->child = push_pred(B, p->child, s);
+    p->child = sql__push_pred(B, p->child, s);
     return p;
   }
   case P_JOIN: {
     int nl = p->child->ncols;
     int lo = -1, hi = -1;
-    expr_range(x, &lo, &hi);
+    sql__expr_range(x, &lo, &hi);
     bool left_only = hi < nl;
     bool right_only = lo >= nl;
     if (lo < 0) {
@@ -76,21 +76,21 @@ plan *push_pred(binder *B, plan *p, bexpr *x)
     int jt = p->join;
     if (left_only && (jt == JN_INNER || jt == JN_CROSS || jt == JN_LEFT || jt == JN_SEMI ||
                       jt == JN_ANTI)) {
-      p->child = push_pred(B, p->child, x);
+      p->child = sql__push_pred(B, p->child, x);
       return p;
     }
     if (right_only && (jt == JN_INNER || jt == JN_CROSS || jt == JN_RIGHT)) {
-      bexpr *c = bexpr_copy(B->a, x);
-      expr_shift(c, -nl);
-      p->right = push_pred(B, p->right, c);
+      bexpr *c = sql__bexpr_copy(B->a, x);
+      sql__expr_shift(c, -nl);
+      p->right = sql__push_pred(B, p->right, c);
       return p;
     }
     if (jt == JN_INNER || jt == JN_CROSS) {
       /* an equality across the sides becomes a key */
       if (x->kind == BX_CMP && x->op == CMP_EQ) {
         int l0 = -1, h0 = -1, l1 = -1, h1 = -1;
-        expr_range(x->args[0], &l0, &h0);
-        expr_range(x->args[1], &l1, &h1);
+        sql__expr_range(x->args[0], &l0, &h0);
+        sql__expr_range(x->args[1], &l1, &h1);
         bexpr *lk = NULL, *rk = NULL;
         if (l0 >= 0 && l1 >= 0 && h0 < nl && l1 >= nl) {
           lk = x->args[0];
@@ -100,31 +100,31 @@ plan *push_pred(binder *B, plan *p, bexpr *x)
           rk = x->args[0];
         }
         if (lk != NULL) {
-          rk = bexpr_copy(B->a, rk);
-          expr_shift(rk, -nl);
-          join_add_key(B, p, lk, rk);
+          rk = sql__bexpr_copy(B->a, rk);
+          sql__expr_shift(rk, -nl);
+          sql__join_add_key(B, p, lk, rk);
           p->join = JN_INNER;
           return p;
         }
       }
-      join_add_cond(B, p, x);
+      sql__join_add_cond(B, p, x);
       p->join = JN_INNER;
       return p;
     }
-    return wrap_filter(B, p, x);
+    return sql__wrap_filter(B, p, x);
   }
   default:
-    return wrap_filter(B, p, x);
+    return sql__wrap_filter(B, p, x);
   }
 }
 
 /* ---- decorrelation ---- */
 
-void ast_conjuncts(binder *B, ast_expr *x, ast_expr ***out, int *n, int *cap)
+void sql__ast_conjuncts(binder *B, ast_expr *x, ast_expr ***out, int *n, int *cap)
 {
   if (x->kind == EX_BINARY && !strcmp(x->op, "and")) {
-    ast_conjuncts(B, x->args[0], out, n, cap);
-    ast_conjuncts(B, x->args[1], out, n, cap);
+    sql__ast_conjuncts(B, x->args[0], out, n, cap);
+    sql__ast_conjuncts(B, x->args[1], out, n, cap);
     return;
   }
   if (*n == *cap) {
@@ -138,7 +138,7 @@ void ast_conjuncts(binder *B, ast_expr *x, ast_expr ***out, int *n, int *cap)
   (*out)[(*n)++] = x;
 }
 
-bool is_subquery_pred(ast_expr *x)
+bool sql__is_subquery_pred(ast_expr *x)
 {
   if (x->kind == EX_UNARY && !strcmp(x->op, "not"))
     x = x->args[0];
@@ -152,7 +152,7 @@ static bool try_bind(binder *B, ast_expr *x, scope *ss, bexpr **out)
   ss->outer = NULL;
   err saved = *B->e;
   sql_pos savedpos = B->pos != NULL ? *B->pos : (sql_pos){0, 0};
-  int rc = bind_expr(B, x, ss, 0, out);
+  int rc = sql__bind_expr(B, x, ss, 0, out);
   ss->outer = save;
   if (rc < 0) {
     *B->e = saved;
@@ -166,7 +166,7 @@ static bool try_bind(binder *B, ast_expr *x, scope *ss, bexpr **out)
 /* [NOT] EXISTS (SELECT .. FROM t WHERE t.k = outer.k AND ...) and
  * x IN (SELECT y FROM t WHERE t.k = outer.k ...) as a semi / anti join on
  * the equalities; the other conditions filter t. */
-int decorrelate(binder *B, ast_expr *x, scope *sc, plan **p)
+int sql__decorrelate(binder *B, ast_expr *x, scope *sc, plan **p)
 {
   bool neg = false;
   ast_expr *at = x;
@@ -180,46 +180,47 @@ int decorrelate(binder *B, ast_expr *x, scope *sc, plan **p)
   if (sq->kind != Q_SELECT || sq->nctes > 0 || sq->norder > 0 || sq->limit != NULL ||
       sq->offset != NULL || sq->sel->ngroup > 0 || sq->sel->having != NULL ||
       sq->sel->from == NULL || sq->sel->distinct)
-    return errx(B, at->line, at->col,
-                "correlated subqueries are supported only as [NOT] EXISTS or IN over a plain "
-                "SELECT ... FROM ... WHERE");
+    return sql__errx(B, at->line, at->col,
+                     "correlated subqueries are supported only as [NOT] EXISTS or IN over a plain "
+                     "SELECT ... FROM ... WHERE");
   for (int i = 0; i < sq->sel->nitems; i++)
-    if (ast_has_agg(sq->sel->items[i].expr))
-      return errx(B, at->line, at->col,
-                  "correlated subqueries with aggregates are not supported yet");
+    if (sql__ast_has_agg(sq->sel->items[i].expr))
+      return sql__errx(B, at->line, at->col,
+                       "correlated subqueries with aggregates are not supported yet");
   plan *sp;
   scope *ss;
-  int rc = bind_from(B, sq->sel->from, NULL, &sp, &ss);
+  int rc = sql__bind_from(B, sq->sel->from, NULL, &sp, &ss);
   if (rc < 0)
     return rc;
   ss->outer = sc;
-  plan *j = plan_new(B, P_JOIN, (*p)->ncols);
+  plan *j = sql__plan_new(B, P_JOIN, (*p)->ncols);
   j->join = neg ? JN_ANTI : JN_SEMI;
   memcpy(j->cols, (*p)->cols, sizeof(pcol) * (size_t)(*p)->ncols);
   if (x->kind == EX_IN_QUERY) {
     if (sq->sel->nitems != 1 || sq->sel->items[0].expr->kind == EX_STAR)
-      return errx(B, at->line, at->col, "subquery of IN must return one column");
+      return sql__errx(B, at->line, at->col, "subquery of IN must return one column");
     bexpr *l, *r;
-    if ((rc = bind_expr(B, x->args[0], sc, 0, &l)) < 0)
+    if ((rc = sql__bind_expr(B, x->args[0], sc, 0, &l)) < 0)
       return rc;
     if (!try_bind(B, sq->sel->items[0].expr, ss, &r))
-      return errx(B, at->line, at->col,
-                  "the selected value of a correlated IN subquery cannot refer to the outer query");
-    if ((rc = unify2(B, &l, &r, "IN", at->line, at->col)) < 0)
+      return sql__errx(
+          B, at->line, at->col,
+          "the selected value of a correlated IN subquery cannot refer to the outer query");
+    if ((rc = sql__unify2(B, &l, &r, "IN", at->line, at->col)) < 0)
       return rc;
-    join_add_key(B, j, l, r);
+    sql__join_add_key(B, j, l, r);
   }
   if (sq->sel->where != NULL) {
     ast_expr **acs = NULL;
     int nac = 0, acap = 0;
-    ast_conjuncts(B, sq->sel->where, &acs, &nac, &acap);
+    sql__ast_conjuncts(B, sq->sel->where, &acs, &nac, &acap);
     for (int a = 0; a < nac; a++) {
       ast_expr *c = acs[a];
       bexpr *b;
       if (try_bind(B, c, ss, &b)) {
-        if ((rc = need_bool(B, &b, "WHERE condition")) < 0)
+        if ((rc = sql__need_bool(B, &b, "WHERE condition")) < 0)
           return rc;
-        sp = push_pred(B, sp, b);
+        sp = sql__push_pred(B, sp, b);
         continue;
       }
       bexpr *inner = NULL, *outer = NULL;
@@ -230,7 +231,7 @@ int decorrelate(binder *B, ast_expr *x, scope *sc, plan **p)
             continue;
           bexpr *out_x;
           err saved = *B->e;
-          if (bind_expr(B, c->args[1 - side], sc, 0, &out_x) < 0) {
+          if (sql__bind_expr(B, c->args[1 - side], sc, 0, &out_x) < 0) {
             *B->e = saved;
             continue;
           }
@@ -241,20 +242,20 @@ int decorrelate(binder *B, ast_expr *x, scope *sc, plan **p)
       if (inner == NULL) {
         /* any other condition over both: a residual of the join, over the
            outer columns followed by the subquery's */
-        scope *cs = scope_new(B, sc->n + ss->n, NULL);
+        scope *cs = sql__scope_new(B, sc->n + ss->n, NULL);
         memcpy(cs->cols, sc->cols, sizeof(scol) * (size_t)sc->n);
         memcpy(cs->cols + sc->n, ss->cols, sizeof(scol) * (size_t)ss->n);
         bexpr *both;
-        if ((rc = bind_expr(B, c, cs, 0, &both)) < 0)
+        if ((rc = sql__bind_expr(B, c, cs, 0, &both)) < 0)
           return rc;
-        if ((rc = need_bool(B, &both, "WHERE condition")) < 0)
+        if ((rc = sql__need_bool(B, &both, "WHERE condition")) < 0)
           return rc;
-        join_add_cond(B, j, both);
+        sql__join_add_cond(B, j, both);
         continue;
       }
-      if ((rc = unify2(B, &outer, &inner, "=", c->line, c->col)) < 0)
+      if ((rc = sql__unify2(B, &outer, &inner, "=", c->line, c->col)) < 0)
         return rc;
-      join_add_key(B, j, outer, inner);
+      sql__join_add_key(B, j, outer, inner);
     }
   }
   j->child = *p;
@@ -282,13 +283,13 @@ static int decorrelate_scalar(binder *B, ast_expr *x, plan **p, scope **sc, int 
   if (sq->kind != Q_SELECT || sq->nctes > 0 || sq->norder > 0 || sq->limit != NULL ||
       sq->offset != NULL || sq->sel->ngroup > 0 || sq->sel->having != NULL ||
       sq->sel->from == NULL || sq->sel->distinct || sq->sel->nitems != 1 ||
-      sq->sel->items[0].expr->kind == EX_STAR || !ast_has_agg(sq->sel->items[0].expr))
-    return errx(B, x->line, x->col,
-                "a correlated scalar subquery must be SELECT <aggregate> FROM ... WHERE with "
-                "equalities to the outer query");
+      sq->sel->items[0].expr->kind == EX_STAR || !sql__ast_has_agg(sq->sel->items[0].expr))
+    return sql__errx(B, x->line, x->col,
+                     "a correlated scalar subquery must be SELECT <aggregate> FROM ... WHERE with "
+                     "equalities to the outer query");
   plan *probe;
   scope *ss;
-  int rc = bind_from(B, sq->sel->from, NULL, &probe, &ss);
+  int rc = sql__bind_from(B, sq->sel->from, NULL, &probe, &ss);
   if (rc < 0)
     return rc;
   ss->outer = *sc;
@@ -296,7 +297,7 @@ static int decorrelate_scalar(binder *B, ast_expr *x, plan **p, scope **sc, int 
   ast_expr **acs = NULL;
   int nac = 0, acap = 0;
   if (sq->sel->where != NULL)
-    ast_conjuncts(B, sq->sel->where, &acs, &nac, &acap);
+    sql__ast_conjuncts(B, sq->sel->where, &acs, &nac, &acap);
   ast_expr **inner_keys = arena_alloc(B->a, sizeof(ast_expr *) * (size_t)(nac + 1));
   bexpr **outer_keys = arena_alloc(B->a, sizeof(bexpr *) * (size_t)(nac + 1));
   int nk = 0;
@@ -326,7 +327,7 @@ static int decorrelate_scalar(binder *B, ast_expr *x, plan **p, scope **sc, int 
           continue;
         bexpr *out_x;
         err saved = *B->e;
-        if (bind_expr(B, c->args[1 - side], *sc, 0, &out_x) < 0) {
+        if (sql__bind_expr(B, c->args[1 - side], *sc, 0, &out_x) < 0) {
           *B->e = saved;
           continue;
         }
@@ -337,12 +338,12 @@ static int decorrelate_scalar(binder *B, ast_expr *x, plan **p, scope **sc, int 
       }
     }
     if (!done)
-      return errx(B, c->line, c->col,
-                  "a correlated scalar subquery may refer to the outer query only in "
-                  "equalities");
+      return sql__errx(B, c->line, c->col,
+                       "a correlated scalar subquery may refer to the outer query only in "
+                       "equalities");
   }
   if (nk == 0)
-    return errx(B, x->line, x->col, "correlated scalar subquery without an equality");
+    return sql__errx(B, x->line, x->col, "correlated scalar subquery without an equality");
   /* SELECT keys..., item FROM ... WHERE local GROUP BY keys */
   ast_query *gq = arena_alloc(B->a, sizeof *gq);
   *gq = *sq;
@@ -359,10 +360,10 @@ static int decorrelate_scalar(binder *B, ast_expr *x, plan **p, scope **sc, int 
   }
   gq->sel->items[nk] = sq->sel->items[0];
   plan *sp;
-  if ((rc = bind_query(B, gq, NULL, &sp)) < 0)
+  if ((rc = sql__bind_query(B, gq, NULL, &sp)) < 0)
     return rc;
   int nl = (*p)->ncols;
-  plan *j = plan_new(B, P_JOIN, nl + sp->ncols);
+  plan *j = sql__plan_new(B, P_JOIN, nl + sp->ncols);
   j->join = JN_LEFT;
   j->child = *p;
   j->right = sp;
@@ -370,13 +371,13 @@ static int decorrelate_scalar(binder *B, ast_expr *x, plan **p, scope **sc, int 
   memcpy(j->cols + nl, sp->cols, sizeof(pcol) * (size_t)sp->ncols);
   for (int k = 0; k < nk; k++) {
     bexpr *l = outer_keys[k];
-    bexpr *r = bx_col(B->a, k, sp->cols[k].type);
-    if ((rc = unify2(B, &l, &r, "=", x->line, x->col)) < 0)
+    bexpr *r = sql__bx_col(B->a, k, sp->cols[k].type);
+    if ((rc = sql__unify2(B, &l, &r, "=", x->line, x->col)) < 0)
       return rc;
-    join_add_key(B, j, l, r);
+    sql__join_add_key(B, j, l, r);
   }
   /* the scope grows by hidden columns; the value is "$sqN" */
-  scope *ns = scope_new(B, nl + sp->ncols, (*sc)->outer);
+  scope *ns = sql__scope_new(B, nl + sp->ncols, (*sc)->outer);
   memcpy(ns->cols, (*sc)->cols, sizeof(scol) * (size_t)nl);
   const char *vname = arena_sprintf(B->a, "$sq%d", ++*counter);
   for (int i = 0; i < sp->ncols; i++) {
@@ -413,7 +414,7 @@ static int decorrelate_scalar(binder *B, ast_expr *x, plan **p, scope **sc, int 
 }
 
 /* decorrelates every correlated scalar subquery in an expression */
-int decorrelate_scalars(binder *B, ast_expr **xp, plan **p, scope **sc)
+int sql__decorrelate_scalars(binder *B, ast_expr **xp, plan **p, scope **sc)
 {
   static int counter;  /* names only need to differ within a statement */
   ast_expr *x = *xp;
@@ -423,7 +424,7 @@ int decorrelate_scalars(binder *B, ast_expr **xp, plan **p, scope **sc)
     plan *sp;
     B->corr_hit = false;
     err saved = *B->e;
-    int rc = bind_subquery_plan(B, x->sub, *sc, &sp, x->line, x->col);
+    int rc = sql__bind_subquery_plan(B, x->sub, *sc, &sp, x->line, x->col);
     if (rc == 0)
       return 0;
     if (!B->corr_hit)
@@ -433,7 +434,7 @@ int decorrelate_scalars(binder *B, ast_expr **xp, plan **p, scope **sc)
     return decorrelate_scalar(B, x, p, sc, &n);
   }
   for (int i = 0; i < x->nargs; i++) {
-    int rc = decorrelate_scalars(B, &x->args[i], p, sc);
+    int rc = sql__decorrelate_scalars(B, &x->args[i], p, sc);
     if (rc < 0)
       return rc;
   }
@@ -446,7 +447,7 @@ int decorrelate_scalars(binder *B, ast_expr **xp, plan **p, scope **sc)
  * (keys, x) first, then aggregate without DISTINCT. The first step is an
  * ordinary (parallel, partitioned) aggregation instead of one value set per
  * group. */
-plan *distinct_rewrite(binder *B, plan *ap)
+plan *sql__distinct_rewrite(binder *B, plan *ap)
 {
   if (ap->naggs == 0)
     return ap;
@@ -457,14 +458,14 @@ plan *distinct_rewrite(binder *B, plan *ap)
       return ap;
     if (x == NULL)
       x = a->arg;
-    else if (!bexpr_equal(x, a->arg))
+    else if (!sql__bexpr_equal(x, a->arg))
       return ap;
   }
   int ng = ap->ngroups;
-  plan *in = plan_new(B, P_AGG, ng + 1);
+  plan *in = sql__plan_new(B, P_AGG, ng + 1);
   in->child = ap->child;
   in->ngroups = ng + 1;
-  in->groups = args_new(B, ng + 1);
+  in->groups = sql__args_new(B, ng + 1);
   for (int i = 0; i < ng; i++) {
     in->groups[i] = ap->groups[i];
     in->cols[i] = ap->cols[i];
@@ -472,18 +473,18 @@ plan *distinct_rewrite(binder *B, plan *ap)
   in->groups[ng] = (bexpr *)x;
   in->cols[ng].name = "$d";
   in->cols[ng].type = x->type;
-  plan *out = plan_new(B, P_AGG, ap->ncols);
+  plan *out = sql__plan_new(B, P_AGG, ap->ncols);
   out->child = in;
   out->ngroups = ng;
-  out->groups = args_new(B, ng);
+  out->groups = sql__args_new(B, ng);
   for (int i = 0; i < ng; i++)
-    out->groups[i] = bx_col(B->a, i, ap->groups[i]->type);
+    out->groups[i] = sql__bx_col(B->a, i, ap->groups[i]->type);
   out->naggs = ap->naggs;
   out->aggs = arena_alloc(B->a, sizeof(aggcall) * (size_t)ap->naggs);
   for (int i = 0; i < ap->naggs; i++) {
     out->aggs[i] = ap->aggs[i];
     out->aggs[i].distinct = false;
-    out->aggs[i].arg = bx_col(B->a, ng, x->type);
+    out->aggs[i].arg = sql__bx_col(B->a, ng, x->type);
     if (out->aggs[i].fn == AGG_APPROX_DISTINCT)
       out->aggs[i].fn = AGG_COUNT;
   }
@@ -628,7 +629,7 @@ static void prune(plan *p, const bool *need, arena *a)
   }
 }
 
-void plan_prune(plan *p, arena *a)
+void sql__plan_prune(plan *p, arena *a)
 {
   bool *all = arena_alloc(a, (size_t)p->ncols + 1);
   for (int i = 0; i < p->ncols; i++)
