@@ -538,6 +538,34 @@ void sql__join_add_key(binder *B, plan *j, bexpr *l, bexpr *r)
   j->nkeys++;
 }
 
+/* When x is an equality between an expression over j's left input and one
+ * over its right input (columns nl.. of x, nl = the left's width), adds it
+ * as a key of join j (the right side shifted to the right input's columns)
+ * and returns true; otherwise changes nothing. */
+bool sql__join_add_eq_key(binder *B, plan *j, bexpr *x)
+{
+  int nl = j->child->ncols;
+  if (x->kind != BX_CMP || x->op != CMP_EQ)
+    return false;
+  int l0 = -1, h0 = -1, l1 = -1, h1 = -1;
+  sql__expr_range(x->args[0], &l0, &h0);
+  sql__expr_range(x->args[1], &l1, &h1);
+  bexpr *lk = NULL, *rk = NULL;
+  if (l0 >= 0 && l1 >= 0 && h0 < nl && l1 >= nl) {
+    lk = x->args[0];
+    rk = x->args[1];
+  } else if (l0 >= 0 && l1 >= 0 && h1 < nl && l0 >= nl) {
+    lk = x->args[1];
+    rk = x->args[0];
+  }
+  if (lk == NULL)
+    return false;
+  rk = sql__bexpr_copy(B->a, rk);
+  sql__expr_shift(rk, -nl);
+  sql__join_add_key(B, j, lk, rk);
+  return true;
+}
+
 void sql__join_add_cond(binder *B, plan *j, bexpr *x)
 {
   if (j->cond == NULL) {

@@ -61,6 +61,40 @@ static int parse_type_name(const char *s, fmt_type *out)
   return 0;
 }
 
+/* Opens the table at path (lists and sniffs its objects) and makes its
+ * scan; errors point at the FROM item f. */
+static int scan_open(binder *B, ast_from *f, const char *path, const table_opts *o, plan **out)
+{
+  table *t;
+  err e2;
+  err_clear(&e2);
+  int rc = table_open(B->q, path, o, &t, &e2);
+  if (rc < 0) {
+    if (B->pos) {
+      B->pos->line = f->line;
+      B->pos->col = f->col;
+    }
+    err_set(B->e, rc, "%s", e2.msg);
+    return rc;
+  }
+  plan *p = sql__plan_new(B, P_SCAN, t->ncols);
+  p->table = t;
+  p->used = arena_alloc(B->a, sizeof(bool) * (size_t)(t->ncols > 0 ? t->ncols : 1));
+  for (int i = 0; i < t->ncols; i++) {
+    p->cols[i].name = t->names[i];
+    switch (t->types[i]) {
+    case FT_BOOLEAN: p->cols[i].type = st(SQL_BOOLEAN); break;
+    case FT_BIGINT: p->cols[i].type = st(SQL_BIGINT); break;
+    case FT_DOUBLE: p->cols[i].type = st(SQL_DOUBLE); break;
+    case FT_DATE: p->cols[i].type = st(SQL_DATE); break;
+    case FT_TIMESTAMP: p->cols[i].type = st(SQL_TIMESTAMP); break;
+    default: p->cols[i].type = st(SQL_VARCHAR); break;
+    }
+  }
+  *out = p;
+  return 0;
+}
+
 static int bind_table_func(binder *B, ast_from *f, plan **out)
 {
   const char *fn = f->name;
@@ -171,34 +205,7 @@ static int bind_table_func(binder *B, ast_from *f, plan **out)
   }
   if (path == NULL)
     return sql__errx(B, f->line, f->col, "%s needs a path such as 's3://bucket/prefix/*.csv'", fn);
-  table *t;
-  err e2;
-  err_clear(&e2);
-  rc = table_open(B->q, path, &o, &t, &e2);
-  if (rc < 0) {
-    if (B->pos) {
-      B->pos->line = f->line;
-      B->pos->col = f->col;
-    }
-    err_set(B->e, rc, "%s", e2.msg);
-    return rc;
-  }
-  plan *p = sql__plan_new(B, P_SCAN, t->ncols);
-  p->table = t;
-  p->used = arena_alloc(B->a, sizeof(bool) * (size_t)(t->ncols > 0 ? t->ncols : 1));
-  for (int i = 0; i < t->ncols; i++) {
-    p->cols[i].name = t->names[i];
-    switch (t->types[i]) {
-    case FT_BOOLEAN: p->cols[i].type = st(SQL_BOOLEAN); break;
-    case FT_BIGINT: p->cols[i].type = st(SQL_BIGINT); break;
-    case FT_DOUBLE: p->cols[i].type = st(SQL_DOUBLE); break;
-    case FT_DATE: p->cols[i].type = st(SQL_DATE); break;
-    case FT_TIMESTAMP: p->cols[i].type = st(SQL_TIMESTAMP); break;
-    default: p->cols[i].type = st(SQL_VARCHAR); break;
-    }
-  }
-  *out = p;
-  return 0;
+  return scan_open(B, f, path, &o, out);
 }
 
 static int apply_col_aliases(binder *B, plan *p, const char **names, int n, int line, int col)
@@ -342,25 +349,8 @@ static int bind_join(binder *B, ast_from *f, scope *outer, plan **out, scope **s
       int lo = -1, hi = -1;
       sql__expr_range(x, &lo, &hi);
       bool has_sub = sql__expr_has_subquery(x);
-      if (!has_sub && x->kind == BX_CMP && x->op == CMP_EQ) {
-        int l0 = -1, h0 = -1, l1 = -1, h1 = -1;
-        sql__expr_range(x->args[0], &l0, &h0);
-        sql__expr_range(x->args[1], &l1, &h1);
-        bexpr *lk = NULL, *rk = NULL;
-        if (l0 >= 0 && l1 >= 0 && h0 < nl && l1 >= nl) {
-          lk = x->args[0];
-          rk = x->args[1];
-        } else if (l0 >= 0 && l1 >= 0 && h1 < nl && l0 >= nl) {
-          lk = x->args[1];
-          rk = x->args[0];
-        }
-        if (lk != NULL) {
-          rk = sql__bexpr_copy(B->a, rk);
-          sql__expr_shift(rk, -nl);
-          sql__join_add_key(B, j, lk, rk);
-          continue;
-        }
-      }
+      if (!has_sub && sql__join_add_eq_key(B, j, x))
+        continue;
       /* one-sided conditions of the inner side go into that side */
       if (!has_sub && lo >= nl && (j->join == JN_INNER || j->join == JN_LEFT)) {
         bexpr *c = sql__bexpr_copy(B->a, x);
@@ -425,50 +415,12 @@ int sql__bind_from(binder *B, ast_from *f, scope *outer, plan **out, scope **sc)
     return bind_join(B, f, outer, out, sc);
   case FR_TABLE:
     if (f->is_path) {
-      ast_from tf = *f;
-      ast_arg arg = {0};
-      ast_expr path = {.kind = EX_STRING, .text = f->name, .line = f->line, .col = f->col};
-      arg.value = &path;
-      tf.kind = FR_FUNC;
-      tf.name = "$path";
-      tf.args = &arg;
-      tf.nargs = 1;
       table_opts o;
       memset(&o, 0, sizeof o);
       o.format = -1;
       o.csv.header = -1;
-      table *t;
-      err e2;
-      err_clear(&e2);
-      rc = table_open(B->q, f->name, &o, &t, &e2);
-      if (rc < 0) {
-        if (B->pos) {
-          B->pos->line = f->line;
-          B->pos->col = f->col;
-        }
-        err_set(B->e, rc, "%s", e2.msg);
+      if ((rc = scan_open(B, f, f->name, &o, &p)) < 0)
         return rc;
-      }
-      ast_from fake = *f;
-      fake.kind = FR_FUNC;
-      fake.name = t->format == FMT_CSV ? "read_csv" : "read_json";
-      /* reuse the scan builder with the opened table */
-      p = sql__plan_new(B, P_SCAN, t->ncols);
-      p->table = t;
-      p->used = arena_alloc(B->a, sizeof(bool) * (size_t)(t->ncols > 0 ? t->ncols : 1));
-      for (int i = 0; i < t->ncols; i++) {
-        p->cols[i].name = t->names[i];
-        switch (t->types[i]) {
-        case FT_BOOLEAN: p->cols[i].type = st(SQL_BOOLEAN); break;
-        case FT_BIGINT: p->cols[i].type = st(SQL_BIGINT); break;
-        case FT_DOUBLE: p->cols[i].type = st(SQL_DOUBLE); break;
-        case FT_DATE: p->cols[i].type = st(SQL_DATE); break;
-        case FT_TIMESTAMP: p->cols[i].type = st(SQL_TIMESTAMP); break;
-        default: p->cols[i].type = st(SQL_VARCHAR); break;
-        }
-      }
-      (void)tf;
-      (void)fake;
     } else {
       ast_cte *c = find_cte(B, f->name);
       if (c == NULL)

@@ -81,6 +81,8 @@ void sql__add_pred(binder *B, plan *p, bexpr *x);
 /* x as a filter over child (joining child's filter when it is one) */
 plan *sql__wrap_filter(binder *B, plan *child, bexpr *x);
 void sql__join_add_key(binder *B, plan *j, bexpr *l, bexpr *r);
+/* An equality across j's sides becomes a key of j (true), else false. */
+bool sql__join_add_eq_key(binder *B, plan *j, bexpr *x);
 /* ANDs x to the join's residual condition */
 void sql__join_add_cond(binder *B, plan *j, bexpr *x);
 

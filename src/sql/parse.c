@@ -384,6 +384,16 @@ static int parse_postfix(parser *p, ast_expr **out)
   return 0;
 }
 
+static ast_expr *unary(parser *p, const char *op, ast_expr *inner, token *at)
+{
+  ast_expr *x = new_expr(p, EX_UNARY, at);
+  x->op = op;
+  x->args = arena_alloc(p->a, sizeof(ast_expr *));
+  x->args[0] = inner;
+  x->nargs = 1;
+  return x;
+}
+
 static int parse_unary(parser *p, ast_expr **out)
 {
   token *t = peek(p);
@@ -406,12 +416,7 @@ static int parse_unary(parser *p, ast_expr **out)
       *out = inner;
       return 0;
     }
-    ast_expr *x = new_expr(p, EX_UNARY, t);
-    x->op = "-";
-    x->args = arena_alloc(p->a, sizeof(ast_expr *));
-    x->args[0] = inner;
-    x->nargs = 1;
-    *out = x;
+    *out = unary(p, "-", inner, t);
     return 0;
   }
   return parse_postfix(p, out);
@@ -622,12 +627,7 @@ static int parse_operand(parser *p, int min, ast_expr **out)
   int rc = parse_binary(p, PREC_NOT, &inner);
   if (rc < 0)
     return rc;
-  ast_expr *x = new_expr(p, EX_UNARY, t);
-  x->op = "not";
-  x->args = arena_alloc(p->a, sizeof(ast_expr *));
-  x->args[0] = inner;
-  x->nargs = 1;
-  *out = x;
+  *out = unary(p, "not", inner, t);
   return 0;
 }
 

@@ -87,25 +87,9 @@ plan *sql__push_pred(binder *B, plan *p, bexpr *x)
     }
     if (jt == JN_INNER || jt == JN_CROSS) {
       /* an equality across the sides becomes a key */
-      if (x->kind == BX_CMP && x->op == CMP_EQ) {
-        int l0 = -1, h0 = -1, l1 = -1, h1 = -1;
-        sql__expr_range(x->args[0], &l0, &h0);
-        sql__expr_range(x->args[1], &l1, &h1);
-        bexpr *lk = NULL, *rk = NULL;
-        if (l0 >= 0 && l1 >= 0 && h0 < nl && l1 >= nl) {
-          lk = x->args[0];
-          rk = x->args[1];
-        } else if (l0 >= 0 && l1 >= 0 && h1 < nl && l0 >= nl) {
-          lk = x->args[1];
-          rk = x->args[0];
-        }
-        if (lk != NULL) {
-          rk = sql__bexpr_copy(B->a, rk);
-          sql__expr_shift(rk, -nl);
-          sql__join_add_key(B, p, lk, rk);
-          p->join = JN_INNER;
-          return p;
-        }
+      if (sql__join_add_eq_key(B, p, x)) {
+        p->join = JN_INNER;
+        return p;
       }
       sql__join_add_cond(B, p, x);
       p->join = JN_INNER;
