@@ -1,9 +1,19 @@
 /* sql/bind.c -- the binder: names to columns, types to expressions, the
- * syntax tree to a plan (see plan.h), with the errors a user sees.
+ * syntax tree to a plan (see plan.h), with the errors a user sees. This
+ * file holds the entry, sql_bind(), and what every part of the binder
+ * uses: types, constructors, constant folding, casts and coercion,
+ * expression utilities and plan helpers.
  *
  * Why one pass: binding a SELECT decides its plan shape at the same time
  * (aggregation, windows, hidden ORDER BY columns), so building the plan
- * while resolving names keeps the two in step.
+ * while resolving names keeps the two in step. The pass is cut into files
+ * along SQLite's lines (bind_internal.h is what they share):
+ *   bind_expr.c    scopes, name resolution, expressions, aggregates, windows
+ *   bind_from.c    FROM: tables, table functions, VALUES, CTEs, joins
+ *   bind_select.c  SELECT, set operations, WITH (sql__bind_query)
+ *   rewrite.c      predicate pushdown, decorrelation, DISTINCT aggregates,
+ *                  column pruning
+ *   func_names.c   the names of the aggregate and window functions
  *
  * Invariants:
  *   (1) Every bexpr is typed; operands of an operator have been coerced to
@@ -17,51 +27,16 @@
  *   (4) WHERE conjuncts are pushed as far down as they can go: into the
  *       scans (filter pushdown), and equalities across a join become its
  *       hash keys.
+ *   (5) Everything the binder makes lives in the query's arena (q->a);
+ *       compiled patterns and value sets are freed by exec_defer.
  *
- * Start reading at sql_bind(), then bind_select().
+ * Start reading at sql_bind(), then sql__bind_query() in bind_select.c.
  */
-#include "exec.h"
-#include "base/text.h"
+#include "bind_internal.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-typedef struct scol {
-  const char *table;   /* qualifier (alias), or NULL */
-  const char *name;
-  stype type;
-  bool hidden;         /* the right side of USING: not visible unqualified or in * */
-} scol;
-
-typedef struct scope {
-  scol *cols;
-  int n;
-  struct scope *outer;
-} scope;
-
-typedef struct ctedef {
-  ast_cte *cte;
-  struct ctedef *next;
-} ctedef;
-
-enum { M_AGG = 1, M_WIN = 2 };
-
-typedef struct binder {
-  qctx *q;
-  arena *a;
-  err *e;
-  sql_pos *pos;
-  ctedef *ctes;
-  int depth;
-  const char *clause;   /* "WHERE", "GROUP BY", ... for messages */
-  bool corr_hit;        /* a column resolved to an outer query (correlation) */
-} binder;
-
-static int bind_query(binder *B, ast_query *q, scope *outer, plan **out);
-static int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out);
 
 /* ---- small helpers ---- */
 
@@ -154,10 +129,7 @@ int levenshtein(const char *a, const char *b)
   return d[n][m];
 }
 
-static int errx(binder *B, int line, int col, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int errx(binder *B, int line, int col, const char *fmt, ...)
+int sql__errx(binder *B, int line, int col, const char *fmt, ...)
 {
   char msg[ERR_MSG_MAX];
   va_list ap;
@@ -167,7 +139,7 @@ static int errx(binder *B, int line, int col, const char *fmt, ...)
   return sql_error_at(B->e, B->pos, line, col, "%s", msg);
 }
 
-static bexpr *bx_new(binder *B, int kind, stype t, int line, int col)
+bexpr *sql__bx_new(binder *B, int kind, stype t, int line, int col)
 {
   bexpr *x = arena_alloc(B->a, sizeof *x);
   x->kind = kind;
@@ -177,7 +149,7 @@ static bexpr *bx_new(binder *B, int kind, stype t, int line, int col)
   return x;
 }
 
-static bexpr *bx_col(arena *a, int colno, stype t)
+bexpr *sql__bx_col(arena *a, int colno, stype t)
 {
   bexpr *x = arena_alloc(a, sizeof *x);
   x->kind = BX_COL;
@@ -186,29 +158,19 @@ static bexpr *bx_col(arena *a, int colno, stype t)
   return x;
 }
 
-static bexpr **args_new(binder *B, int n)
+bexpr **sql__args_new(binder *B, int n)
 {
   return arena_alloc(B->a, sizeof(bexpr *) * (size_t)(n > 0 ? n : 1));
 }
 
-static bexpr *bx2(binder *B, int kind, stype t, bexpr *a, bexpr *b, int line, int col)
+bexpr *sql__bx2(binder *B, int kind, stype t, bexpr *a, bexpr *b, int line, int col)
 {
-  bexpr *x = bx_new(B, kind, t, line, col);
-  x->args = args_new(B, 2);
+  bexpr *x = sql__bx_new(B, kind, t, line, col);
+  x->args = sql__args_new(B, 2);
   x->args[0] = a;
   x->args[1] = b;
   x->nargs = 2;
   return x;
-}
-
-static void free_valset(void *p)
-{
-  valset_free(p);
-}
-
-static void free_like(void *p)
-{
-  like_free(p);
 }
 
 /* ---- constant folding ---- */
@@ -239,7 +201,7 @@ static bool is_const_tree(const bexpr *x)
 
 /* Evaluates a constant expression now; leaves it alone when it fails (the
  * error then happens at run time, where Presto reports it too). */
-static bexpr *fold(binder *B, bexpr *x)
+bexpr *sql__fold(binder *B, bexpr *x)
 {
   if (x->kind == BX_CONST || !is_const_tree(x))
     return x;
@@ -257,7 +219,7 @@ static bexpr *fold(binder *B, bexpr *x)
     value val = vec_get(&v, 0);
     if (!val.null && sql_phys(x->type.t) == PHYS_STR)
       val.s.ptr = arena_strndup(B->a, val.s.ptr, val.s.len);
-    res = bx_new(B, BX_CONST, x->type, x->line, x->col);
+    res = sql__bx_new(B, BX_CONST, x->type, x->line, x->col);
     res->v = val;
     res->name = x->name;
   }
@@ -268,7 +230,7 @@ static bexpr *fold(binder *B, bexpr *x)
 
 /* ---- casts and coercion ---- */
 
-static bool can_cast(sql_type from, sql_type to)
+bool sql__can_cast(sql_type from, sql_type to)
 {
   if (from == to || from == SQL_NULL || to == SQL_VARCHAR || from == SQL_VARCHAR)
     return from != SQL_VARCHAR || (to != SQL_INTERVAL_DS && to != SQL_INTERVAL_YM);
@@ -304,13 +266,13 @@ bexpr *bind_cast(qctx *q, bexpr *x, stype to)
   return c;
 }
 
-static int int_rank(sql_type t)
+int sql__int_rank(sql_type t)
 {
   return t == SQL_SMALLINT ? 1 : t == SQL_INTEGER ? 2 : t == SQL_BIGINT ? 3 : 0;
 }
 
 /* the type both a and b convert to implicitly; false when none */
-static bool common_type(stype a, stype b, stype *out)
+bool sql__common_type(stype a, stype b, stype *out)
 {
   if (a.t == SQL_NULL) {
     *out = b;
@@ -321,7 +283,7 @@ static bool common_type(stype a, stype b, stype *out)
     return true;
   }
   if (stype_integer(a.t) && stype_integer(b.t)) {
-    *out = st(int_rank(a.t) >= int_rank(b.t) ? a.t : b.t);
+    *out = st(sql__int_rank(a.t) >= sql__int_rank(b.t) ? a.t : b.t);
     return true;
   }
   if (stype_numeric(a.t) && stype_numeric(b.t)) {
@@ -335,9 +297,9 @@ static bool common_type(stype a, stype b, stype *out)
     int ai = a.t == SQL_DECIMAL ? a.prec - a.scale : 18;
     int bi = b.t == SQL_DECIMAL ? b.prec - b.scale : 18;
     if (a.t != SQL_DECIMAL)
-      ai = int_rank(a.t) == 3 ? 18 : 10;
+      ai = sql__int_rank(a.t) == 3 ? 18 : 10;
     if (b.t != SQL_DECIMAL)
-      bi = int_rank(b.t) == 3 ? 18 : 10;
+      bi = sql__int_rank(b.t) == 3 ? 18 : 10;
     int s = as > bs ? as : bs;
     int i = ai > bi ? ai : bi;
     if (i + s > 18)
@@ -353,7 +315,7 @@ static bool common_type(stype a, stype b, stype *out)
 }
 
 /* a string constant next to a value of another type converts to it */
-static bool str_literal(const bexpr *x)
+bool sql__str_literal(const bexpr *x)
 {
   return x->kind == BX_CONST && x->type.t == SQL_VARCHAR;
 }
@@ -364,8 +326,8 @@ int bind_coerce(qctx *q, bexpr **x, stype to, const char *what, err *e, sql_pos 
   if (from.t == to.t && (to.t != SQL_DECIMAL || from.scale == to.scale))
     return 0;
   stype c;
-  bool ok = from.t == SQL_NULL || (common_type(from, to, &c) && c.t == to.t) ||
-            (str_literal(*x) && can_cast(SQL_VARCHAR, to.t));
+  bool ok = from.t == SQL_NULL || (sql__common_type(from, to, &c) && c.t == to.t) ||
+            (sql__str_literal(*x) && sql__can_cast(SQL_VARCHAR, to.t));
   if (to.t == SQL_DECIMAL && stype_numeric(from.t) && from.t != SQL_DOUBLE)
     ok = true;
   if (!ok) {
@@ -378,31 +340,31 @@ int bind_coerce(qctx *q, bexpr **x, stype to, const char *what, err *e, sql_pos 
 }
 
 /* Coerces a and b to one type for comparison (or set operations) */
-static int unify2(binder *B, bexpr **a, bexpr **b, const char *op, int line, int col)
+int sql__unify2(binder *B, bexpr **a, bexpr **b, const char *op, int line, int col)
 {
   stype t;
   stype ta = (*a)->type, tb = (*b)->type;
   if (ta.t == tb.t && (ta.t != SQL_DECIMAL || ta.scale == tb.scale))
     return 0;
-  if (str_literal(*a) && tb.t != SQL_VARCHAR && can_cast(SQL_VARCHAR, tb.t)) {
-    *a = fold(B, bind_cast(B->q, *a, tb));
+  if (sql__str_literal(*a) && tb.t != SQL_VARCHAR && sql__can_cast(SQL_VARCHAR, tb.t)) {
+    *a = sql__fold(B, bind_cast(B->q, *a, tb));
     return 0;
   }
-  if (str_literal(*b) && ta.t != SQL_VARCHAR && can_cast(SQL_VARCHAR, ta.t)) {
-    *b = fold(B, bind_cast(B->q, *b, ta));
+  if (sql__str_literal(*b) && ta.t != SQL_VARCHAR && sql__can_cast(SQL_VARCHAR, ta.t)) {
+    *b = sql__fold(B, bind_cast(B->q, *b, ta));
     return 0;
   }
-  if (!common_type(ta, tb, &t)) {
+  if (!sql__common_type(ta, tb, &t)) {
     char x1[48], x2[48];
-    return errx(B, line, col, "type mismatch: cannot apply '%s' to %s and %s", op,
-                stype_name(ta, x1, sizeof x1), stype_name(tb, x2, sizeof x2));
+    return sql__errx(B, line, col, "type mismatch: cannot apply '%s' to %s and %s", op,
+                     stype_name(ta, x1, sizeof x1), stype_name(tb, x2, sizeof x2));
   }
-  *a = fold(B, bind_cast(B->q, *a, t));
-  *b = fold(B, bind_cast(B->q, *b, t));
+  *a = sql__fold(B, bind_cast(B->q, *a, t));
+  *b = sql__fold(B, bind_cast(B->q, *b, t));
   return 0;
 }
 
-static int need_bool(binder *B, bexpr **x, const char *what)
+int sql__need_bool(binder *B, bexpr **x, const char *what)
 {
   if ((*x)->type.t == SQL_BOOLEAN)
     return 0;
@@ -411,13 +373,13 @@ static int need_bool(binder *B, bexpr **x, const char *what)
     return 0;
   }
   char t[48];
-  return errx(B, (*x)->line, (*x)->col, "%s must be boolean, not %s", what,
-              stype_name((*x)->type, t, sizeof t));
+  return sql__errx(B, (*x)->line, (*x)->col, "%s must be boolean, not %s", what,
+                   stype_name((*x)->type, t, sizeof t));
 }
 
 /* ---- expression utilities ---- */
 
-static bool bexpr_equal(const bexpr *a, const bexpr *b)
+bool sql__bexpr_equal(const bexpr *a, const bexpr *b)
 {
   if (a->kind != b->kind || a->type.t != b->type.t || a->nargs != b->nargs || a->op != b->op ||
       a->neg != b->neg || a->try_cast != b->try_cast || a->ilike != b->ilike)
@@ -438,15 +400,15 @@ static bool bexpr_equal(const bexpr *a, const bexpr *b)
       return false;
     if ((a->agg->arg == NULL) != (b->agg->arg == NULL))
       return false;
-    if (a->agg->arg != NULL && !bexpr_equal(a->agg->arg, b->agg->arg))
+    if (a->agg->arg != NULL && !sql__bexpr_equal(a->agg->arg, b->agg->arg))
       return false;
     if ((a->agg->arg2 == NULL) != (b->agg->arg2 == NULL))
       return false;
-    if (a->agg->arg2 != NULL && !bexpr_equal(a->agg->arg2, b->agg->arg2))
+    if (a->agg->arg2 != NULL && !sql__bexpr_equal(a->agg->arg2, b->agg->arg2))
       return false;
     if ((a->agg->filter == NULL) != (b->agg->filter == NULL))
       return false;
-    if (a->agg->filter != NULL && !bexpr_equal(a->agg->filter, b->agg->filter))
+    if (a->agg->filter != NULL && !sql__bexpr_equal(a->agg->filter, b->agg->filter))
       return false;
     return true;
   case BX_SUBQ:
@@ -458,44 +420,25 @@ static bool bexpr_equal(const bexpr *a, const bexpr *b)
     break;
   }
   for (int i = 0; i < a->nargs; i++)
-    if (!bexpr_equal(a->args[i], b->args[i]))
+    if (!sql__bexpr_equal(a->args[i], b->args[i]))
       return false;
   return true;
 }
 
-static bexpr *bexpr_copy(arena *a, const bexpr *x)
+bexpr *sql__bexpr_copy(arena *a, const bexpr *x)
 {
   bexpr *c = arena_alloc(a, sizeof *c);
   *c = *x;
   if (x->nargs > 0) {
     c->args = arena_alloc(a, sizeof(bexpr *) * (size_t)x->nargs);
     for (int i = 0; i < x->nargs; i++)
-      c->args[i] = bexpr_copy(a, x->args[i]);
+      c->args[i] = sql__bexpr_copy(a, x->args[i]);
   }
   return c;
 }
 
-/* columns referenced: marks need[colno] (array of n) */
-static void expr_cols(const bexpr *x, bool *need, int n)
-{
-  if (x == NULL)
-    return;
-  if (x->kind == BX_COL) {
-    if (x->colno >= 0 && x->colno < n)
-      need[x->colno] = true;
-    return;
-  }
-  if (x->kind == BX_AGG) {
-    expr_cols(x->agg->arg, need, n);
-    expr_cols(x->agg->arg2, need, n);
-    expr_cols(x->agg->filter, need, n);
-  }
-  for (int i = 0; i < x->nargs; i++)
-    expr_cols(x->args[i], need, n);
-}
-
 /* lowest and highest column referenced (-1 / -1 when none) */
-static void expr_range(const bexpr *x, int *lo, int *hi)
+void sql__expr_range(const bexpr *x, int *lo, int *hi)
 {
   if (x->kind == BX_COL) {
     if (*lo < 0 || x->colno < *lo)
@@ -505,49 +448,34 @@ static void expr_range(const bexpr *x, int *lo, int *hi)
     return;
   }
   for (int i = 0; i < x->nargs; i++)
-    expr_range(x->args[i], lo, hi);
+    sql__expr_range(x->args[i], lo, hi);
 }
 
-static void expr_shift(bexpr *x, int delta)
+void sql__expr_shift(bexpr *x, int delta)
 {
   if (x->kind == BX_COL) {
     x->colno += delta;
     return;
   }
   for (int i = 0; i < x->nargs; i++)
-    expr_shift(x->args[i], delta);
+    sql__expr_shift(x->args[i], delta);
 }
 
-/* replaces column references by the projection's expressions */
-static bexpr *expr_subst(arena *a, const bexpr *x, bexpr **exprs)
-{
-  if (x->kind == BX_COL)
-    return bexpr_copy(a, exprs[x->colno]);
-  bexpr *c = arena_alloc(a, sizeof *c);
-  *c = *x;
-  if (x->nargs > 0) {
-    c->args = arena_alloc(a, sizeof(bexpr *) * (size_t)x->nargs);
-    for (int i = 0; i < x->nargs; i++)
-      c->args[i] = expr_subst(a, x->args[i], exprs);
-  }
-  return c;
-}
-
-static bool expr_has_subquery(const bexpr *x)
+bool sql__expr_has_subquery(const bexpr *x)
 {
   if (x->kind == BX_SUBQ || x->kind == BX_EXISTS || x->kind == BX_IN_SET)
     return true;
   for (int i = 0; i < x->nargs; i++)
-    if (expr_has_subquery(x->args[i]))
+    if (sql__expr_has_subquery(x->args[i]))
       return true;
   return false;
 }
 
-static void conjuncts(binder *B, bexpr *x, bexpr ***out, int *n, int *cap)
+void sql__conjuncts(binder *B, bexpr *x, bexpr ***out, int *n, int *cap)
 {
   if (x->kind == BX_AND) {
     for (int i = 0; i < x->nargs; i++)
-      conjuncts(B, x->args[i], out, n, cap);
+      sql__conjuncts(B, x->args[i], out, n, cap);
     return;
   }
   if (*n == *cap) {
@@ -563,7 +491,7 @@ static void conjuncts(binder *B, bexpr *x, bexpr ***out, int *n, int *cap)
 
 /* ---- plans ---- */
 
-static plan *plan_new(binder *B, int kind, int ncols)
+plan *sql__plan_new(binder *B, int kind, int ncols)
 {
   plan *p = arena_alloc(B->a, sizeof *p);
   p->kind = kind;
@@ -573,7 +501,7 @@ static plan *plan_new(binder *B, int kind, int ncols)
   return p;
 }
 
-static void add_pred(binder *B, plan *p, bexpr *x)
+void sql__add_pred(binder *B, plan *p, bexpr *x)
 {
   bexpr **np = arena_alloc(B->a, sizeof(bexpr *) * (size_t)(p->npreds + 1));
   if (p->npreds)
@@ -582,20 +510,20 @@ static void add_pred(binder *B, plan *p, bexpr *x)
   p->preds = np;
 }
 
-static plan *wrap_filter(binder *B, plan *child, bexpr *x)
+plan *sql__wrap_filter(binder *B, plan *child, bexpr *x)
 {
   if (child->kind == P_FILTER) {
-    add_pred(B, child, x);
+    sql__add_pred(B, child, x);
     return child;
   }
-  plan *f = plan_new(B, P_FILTER, child->ncols);
+  plan *f = sql__plan_new(B, P_FILTER, child->ncols);
   memcpy(f->cols, child->cols, sizeof(pcol) * (size_t)child->ncols);
   f->child = child;
-  add_pred(B, f, x);
+  sql__add_pred(B, f, x);
   return f;
 }
 
-static void join_add_key(binder *B, plan *j, bexpr *l, bexpr *r)
+void sql__join_add_key(binder *B, plan *j, bexpr *l, bexpr *r)
 {
   bexpr **nl = arena_alloc(B->a, sizeof(bexpr *) * (size_t)(j->nkeys + 1));
   bexpr **nr = arena_alloc(B->a, sizeof(bexpr *) * (size_t)(j->nkeys + 1));
@@ -610,2997 +538,51 @@ static void join_add_key(binder *B, plan *j, bexpr *l, bexpr *r)
   j->nkeys++;
 }
 
-static void join_add_cond(binder *B, plan *j, bexpr *x)
+/* When x is an equality between an expression over j's left input and one
+ * over its right input (columns nl.. of x, nl = the left's width), adds it
+ * as a key of join j (the right side shifted to the right input's columns)
+ * and returns true; otherwise changes nothing. */
+bool sql__join_add_eq_key(binder *B, plan *j, bexpr *x)
+{
+  int nl = j->child->ncols;
+  if (x->kind != BX_CMP || x->op != CMP_EQ)
+    return false;
+  int l0 = -1, h0 = -1, l1 = -1, h1 = -1;
+  sql__expr_range(x->args[0], &l0, &h0);
+  sql__expr_range(x->args[1], &l1, &h1);
+  bexpr *lk = NULL, *rk = NULL;
+  if (l0 >= 0 && l1 >= 0 && h0 < nl && l1 >= nl) {
+    lk = x->args[0];
+    rk = x->args[1];
+  } else if (l0 >= 0 && l1 >= 0 && h1 < nl && l0 >= nl) {
+    lk = x->args[1];
+    rk = x->args[0];
+  }
+  if (lk == NULL)
+    return false;
+  rk = sql__bexpr_copy(B->a, rk);
+  sql__expr_shift(rk, -nl);
+  sql__join_add_key(B, j, lk, rk);
+  return true;
+}
+
+void sql__join_add_cond(binder *B, plan *j, bexpr *x)
 {
   if (j->cond == NULL) {
     j->cond = x;
     return;
   }
-  j->cond = bx2(B, BX_AND, st(SQL_BOOLEAN), j->cond, x, x->line, x->col);
+  j->cond = sql__bx2(B, BX_AND, st(SQL_BOOLEAN), j->cond, x, x->line, x->col);
 }
 
-/* Pushes predicate x (over p's output columns) as deep as it can go;
- * returns the plan to use in place of p. */
-static plan *push_pred(binder *B, plan *p, bexpr *x)
-{
-  if (expr_has_subquery(x))
-    return wrap_filter(B, p, x);
-  switch (p->kind) {
-  case P_SCAN:
-    add_pred(B, p, x);
-    return p;
-  case P_FILTER:
-    p->child = push_pred(B, p->child, x);
-    return p;
-  case P_PROJECT: {
-    /* through a projection of a subquery or CTE: substitute */
-    if (p->child->kind == P_VALUES)
-      return wrap_filter(B, p, x);
-    bexpr *s = expr_subst(B->a, x, p->exprs);
-    p->child = push_pred(B, p->child, s);
-    return p;
-  }
-  case P_JOIN: {
-    int nl = p->child->ncols;
-    int lo = -1, hi = -1;
-    expr_range(x, &lo, &hi);
-    bool left_only = hi < nl;
-    bool right_only = lo >= nl;
-    if (lo < 0) {
-      /* no column at all: a constant condition */
-      left_only = true;
-    }
-    int jt = p->join;
-    if (left_only && (jt == JN_INNER || jt == JN_CROSS || jt == JN_LEFT || jt == JN_SEMI ||
-                      jt == JN_ANTI)) {
-      p->child = push_pred(B, p->child, x);
-      return p;
-    }
-    if (right_only && (jt == JN_INNER || jt == JN_CROSS || jt == JN_RIGHT)) {
-      bexpr *c = bexpr_copy(B->a, x);
-      expr_shift(c, -nl);
-      p->right = push_pred(B, p->right, c);
-      return p;
-    }
-    if (jt == JN_INNER || jt == JN_CROSS) {
-      /* an equality across the sides becomes a key */
-      if (x->kind == BX_CMP && x->op == CMP_EQ) {
-        int l0 = -1, h0 = -1, l1 = -1, h1 = -1;
-        expr_range(x->args[0], &l0, &h0);
-        expr_range(x->args[1], &l1, &h1);
-        bexpr *lk = NULL, *rk = NULL;
-        if (l0 >= 0 && l1 >= 0 && h0 < nl && l1 >= nl) {
-          lk = x->args[0];
-          rk = x->args[1];
-        } else if (l0 >= 0 && l1 >= 0 && h1 < nl && l0 >= nl) {
-          lk = x->args[1];
-          rk = x->args[0];
-        }
-        if (lk != NULL) {
-          rk = bexpr_copy(B->a, rk);
-          expr_shift(rk, -nl);
-          join_add_key(B, p, lk, rk);
-          p->join = JN_INNER;
-          return p;
-        }
-      }
-      join_add_cond(B, p, x);
-      p->join = JN_INNER;
-      return p;
-    }
-    return wrap_filter(B, p, x);
-  }
-  default:
-    return wrap_filter(B, p, x);
-  }
-}
-
-/* ---- scopes ---- */
-
-static scope *scope_new(binder *B, int n, scope *outer)
-{
-  scope *s = arena_alloc(B->a, sizeof *s);
-  s->cols = arena_alloc(B->a, sizeof(scol) * (size_t)(n > 0 ? n : 1));
-  s->n = n;
-  s->outer = outer;
-  return s;
-}
-
-static scope *scope_of_plan(binder *B, plan *p, const char *alias, scope *outer)
-{
-  scope *s = scope_new(B, p->ncols, outer);
-  for (int i = 0; i < p->ncols; i++) {
-    s->cols[i].table = alias;
-    s->cols[i].name = p->cols[i].name;
-    s->cols[i].type = p->cols[i].type;
-  }
-  return s;
-}
-
-static bool name_eq(const char *a, const char *b)
-{
-  return a != NULL && b != NULL && str_ieq(a, b);
-}
-
-/* -1 not found, -2 ambiguous */
-static int scope_find(scope *s, const char *qual, const char *name, bool any_hidden)
-{
-  int found = -1;
-  for (int i = 0; i < s->n; i++) {
-    scol *c = &s->cols[i];
-    if (!name_eq(c->name, name))
-      continue;
-    if (qual != NULL && !name_eq(c->table, qual))
-      continue;
-    if (qual == NULL && c->hidden && !any_hidden && name[0] != '$')
-      continue;
-    if (found >= 0)
-      return -2;
-    found = i;
-  }
-  return found;
-}
-
-static bool scope_has_table(scope *s, const char *qual)
-{
-  for (int i = 0; i < s->n; i++)
-    if (name_eq(s->cols[i].table, qual))
-      return true;
-  return false;
-}
-
-static int unknown_column(binder *B, ast_expr *x, scope *sc)
-{
-  const char *best = NULL;
-  int bestd = 99;
-  for (scope *s = sc; s != NULL; s = s->outer) {
-    for (int i = 0; i < s->n; i++) {
-      if (s->cols[i].hidden || s->cols[i].name == NULL)
-        continue;
-      if (x->qual != NULL && !name_eq(s->cols[i].table, x->qual))
-        continue;
-      int d = levenshtein(x->name, s->cols[i].name);
-      if (d < bestd) {
-        bestd = d;
-        best = s->cols[i].name;
-      }
-    }
-  }
-  int limit = (int)strlen(x->name) / 3 + 1;
-  if (limit < 2)
-    limit = 2;
-  if (x->qual != NULL && !scope_has_table(sc, x->qual))
-    return errx(B, x->line, x->col, "unknown table '%s' in '%s.%s'", x->qual, x->qual, x->name);
-  if (best != NULL && bestd <= limit) {
-    if (x->qual != NULL)
-      return errx(B, x->line, x->col, "unknown column '%s.%s' (did you mean '%s'?)", x->qual,
-                  x->name, best);
-    return errx(B, x->line, x->col, "unknown column '%s' (did you mean '%s'?)", x->name, best);
-  }
-  if (x->qual != NULL)
-    return errx(B, x->line, x->col, "unknown column '%s.%s'", x->qual, x->name);
-  return errx(B, x->line, x->col, "unknown column '%s'", x->name);
-}
-
-/* ---- literals ---- */
-
-static int bind_literal(binder *B, ast_expr *x, bexpr **out)
-{
-  bexpr *c = bx_new(B, BX_CONST, st(SQL_NULL), x->line, x->col);
-  switch (x->kind) {
-  case EX_NULL:
-    c->v.null = true;
-    break;
-  case EX_BOOL:
-    c->type = st(SQL_BOOLEAN);
-    c->v.i = x->ival;
-    break;
-  case EX_INT: {
-    int64_t v;
-    if (!fmt_parse_i64(x->text, strlen(x->text), &v)) {
-      double d;
-      fmt_parse_f64(x->text, strlen(x->text), &d);
-      c->type = st(SQL_DOUBLE);
-      c->v.f = d;
-      break;
-    }
-    c->type = st(v >= INT32_MIN && v <= INT32_MAX ? SQL_INTEGER : SQL_BIGINT);
-    c->v.i = v;
-    break;
-  }
-  case EX_NUMBER: {
-    const char *t = x->text;
-    const char *dot = strchr(t, '.');
-    int scale = dot ? (int)strlen(dot + 1) : 0;
-    int digits = 0;
-    for (const char *p = t; *p; p++)
-      if (*p >= '0' && *p <= '9')
-        digits++;
-    /* strip leading zeros from the precision */
-    for (const char *p = t; *p == '0' || *p == '-' || *p == '.'; p++)
-      if (*p == '0' && digits > scale)
-        digits--;
-    if (digits < scale)
-      digits = scale;
-    if (digits == 0)
-      digits = 1;
-    if (digits > 18) {
-      c->type = st(SQL_DOUBLE);
-      fmt_parse_f64(t, strlen(t), &c->v.f);
-      break;
-    }
-    c->type = (stype){SQL_DECIMAL, digits, scale};
-    char msg[128];
-    value sv = {.s = {t, strlen(t)}};
-    value r;
-    strheap h = {0};
-    if (!sql_cast_value(st(SQL_VARCHAR), c->type, sv, &r, &h, msg, sizeof msg)) {
-      strheap_release(&h);
-      return errx(B, x->line, x->col, "invalid number '%s'", t);
-    }
-    strheap_release(&h);
-    c->v = r;
-    break;
-  }
-  case EX_FLOAT:
-    c->type = st(SQL_DOUBLE);
-    fmt_parse_f64(x->text, strlen(x->text), &c->v.f);
-    break;
-  case EX_STRING:
-    c->type = st(SQL_VARCHAR);
-    c->v.s.ptr = x->text;
-    c->v.s.len = strlen(x->text);
-    break;
-  case EX_TYPED: {
-    size_t n = strlen(x->text);
-    const char *p = x->text;
-    while (n > 0 && *p == ' ') {
-      p++;
-      n--;
-    }
-    while (n > 0 && p[n - 1] == ' ')
-      n--;
-    c->type = st(x->type.type);
-    bool ok = x->type.type == SQL_DATE ? fmt_parse_date(p, n, &c->v.i)
-                                       : fmt_parse_timestamp(p, n, &c->v.i);
-    if (!ok)
-      return errx(B, x->line, x->col, "invalid %s literal '%s'",
-                  x->type.type == SQL_DATE ? "DATE" : "TIMESTAMP", x->text);
-    c->type = st(x->type.type);
-    break;
-  }
-  case EX_INTERVAL: {
-    const char *t = x->text;
-    bool neg = x->neg;
-    while (*t == ' ')
-      t++;
-    if (*t == '-') {
-      neg = !neg;
-      t++;
-    }
-    const char *u = x->unit;
-    bool ym = !strcmp(u, "year") || !strcmp(u, "month") || !strcmp(u, "quarter");
-    if (x->op != NULL && ym) {
-      /* '1-2' YEAR TO MONTH */
-      int y = 0, m = 0;
-      if (sscanf(t, "%d-%d", &y, &m) != 2)
-        return errx(B, x->line, x->col, "invalid interval '%s'", x->text);
-      c->type = st(SQL_INTERVAL_YM);
-      c->v.i = (int64_t)y * 12 + m;
-    } else if (ym) {
-      int64_t v;
-      if (!fmt_parse_i64(t, strlen(t), &v))
-        return errx(B, x->line, x->col, "invalid interval '%s'", x->text);
-      c->type = st(SQL_INTERVAL_YM);
-      c->v.i = !strcmp(u, "year") ? v * 12 : !strcmp(u, "quarter") ? v * 3 : v;
-    } else {
-      double v;
-      int64_t us;
-      if (x->op != NULL) {
-        /* '1 02:03:04' DAY TO SECOND, or 'HH:MM:SS' */
-        int d = 0, h = 0, mi = 0;
-        double s = 0;
-        if (sscanf(t, "%d %d:%d:%lf", &d, &h, &mi, &s) < 2 &&
-            sscanf(t, "%d:%d:%lf", &h, &mi, &s) < 2)
-          return errx(B, x->line, x->col, "invalid interval '%s'", x->text);
-        us = (((int64_t)d * 24 + h) * 60 + mi) * 60000000LL + (int64_t)llround(s * 1e6);
-      } else {
-        if (!fmt_parse_f64(t, strlen(t), &v))
-          return errx(B, x->line, x->col, "invalid interval '%s'", x->text);
-        double mul = !strcmp(u, "week")     ? 7 * 86400e6
-                     : !strcmp(u, "day")    ? 86400e6
-                     : !strcmp(u, "hour")   ? 3600e6
-                     : !strcmp(u, "minute") ? 60e6
-                     : !strcmp(u, "second") ? 1e6
-                                            : 1e3;
-        us = (int64_t)llround(v * mul);
-      }
-      c->type = st(SQL_INTERVAL_DS);
-      c->v.i = us;
-    }
-    if (neg)
-      c->v.i = -c->v.i;
-    break;
-  }
-  default:
-    return errx(B, x->line, x->col, "not a literal");
-  }
-  *out = c;
-  return 0;
-}
-
-/* ---- aggregates and windows ---- */
-
-static const struct {
-  const char *name;
-  int fn;
-} agg_names[] = {
-  {"count", AGG_COUNT}, {"sum", AGG_SUM}, {"avg", AGG_AVG}, {"min", AGG_MIN}, {"max", AGG_MAX},
-  {"stddev", AGG_STDDEV_SAMP}, {"stddev_samp", AGG_STDDEV_SAMP}, {"stddev_pop", AGG_STDDEV_POP},
-  {"variance", AGG_VAR_SAMP}, {"var_samp", AGG_VAR_SAMP}, {"var_pop", AGG_VAR_POP},
-  {"bool_and", AGG_BOOL_AND}, {"bool_or", AGG_BOOL_OR}, {"every", AGG_BOOL_AND},
-  {"arbitrary", AGG_ARBITRARY}, {"any_value", AGG_ARBITRARY},
-  {"approx_distinct", AGG_APPROX_DISTINCT}, {"count_if", AGG_COUNT_IF},
-  {"max_by", AGG_MAX_BY}, {"min_by", AGG_MIN_BY}, {NULL, 0},
-};
-
-static int agg_lookup(const char *name)
-{
-  for (int i = 0; agg_names[i].name; i++)
-    if (!strcmp(agg_names[i].name, name))
-      return agg_names[i].fn;
-  return -1;
-}
-
-bool func_is_aggregate(const char *name)
-{
-  return agg_lookup(name) >= 0;
-}
-
-static const struct {
-  const char *name;
-  int fn;
-} win_names[] = {
-  {"row_number", WIN_ROW_NUMBER}, {"rank", WIN_RANK}, {"dense_rank", WIN_DENSE_RANK},
-  {"percent_rank", WIN_PERCENT_RANK}, {"cume_dist", WIN_CUME_DIST}, {"ntile", WIN_NTILE},
-  {"lag", WIN_LAG}, {"lead", WIN_LEAD}, {"first_value", WIN_FIRST_VALUE},
-  {"last_value", WIN_LAST_VALUE}, {"nth_value", WIN_NTH_VALUE}, {NULL, 0},
-};
-
-static int win_lookup(const char *name)
-{
-  for (int i = 0; win_names[i].name; i++)
-    if (!strcmp(win_names[i].name, name))
-      return win_names[i].fn;
-  return -1;
-}
-
-bool func_is_window(const char *name)
-{
-  return win_lookup(name) >= 0;
-}
-
-static bool ast_has_agg(ast_expr *x)
-{
-  if (x == NULL)
-    return false;
-  if (x->kind == EX_FUNC && x->over == NULL && agg_lookup(x->name) >= 0)
-    return true;
-  if (x->kind == EX_SUBQUERY || x->kind == EX_EXISTS)
-    return false;
-  for (int i = 0; i < x->nargs; i++)
-    if (ast_has_agg(x->args[i]))
-      return true;
-  if (x->over != NULL) {
-    for (int i = 0; i < x->over->npartition; i++)
-      if (ast_has_agg(x->over->partition[i]))
-        return true;
-    for (int i = 0; i < x->over->norder; i++)
-      if (ast_has_agg(x->over->order[i].expr))
-        return true;
-  }
-  return false;
-}
-
-static int bind_agg(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
-{
-  int fn = agg_lookup(x->name);
-  if (!(mode & M_AGG))
-    return errx(B, x->line, x->col, "aggregate function '%s' is not allowed in %s", x->name,
-                B->clause);
-  aggcall *ag = arena_alloc(B->a, sizeof *ag);
-  ag->fn = fn;
-  ag->distinct = x->distinct;
-  int rc;
-  /* arguments cannot hold aggregates (nor windows) */
-  if (x->star) {
-    if (fn != AGG_COUNT)
-      return errx(B, x->line, x->col, "'%s(*)' is not a function; only count(*)", x->name);
-    ag->fn = AGG_COUNT_STAR;
-  } else {
-    int want = (fn == AGG_MAX_BY || fn == AGG_MIN_BY) ? 2 : 1;
-    if (fn == AGG_COUNT && x->nargs == 0) {
-      ag->fn = AGG_COUNT_STAR;
-    } else if (x->nargs != want) {
-      return errx(B, x->line, x->col, "function '%s' takes %d argument%s, got %d", x->name,
-                  want, want > 1 ? "s" : "", x->nargs);
-    } else {
-      for (int i = 0; i < x->nargs; i++) {
-        if (ast_has_agg(x->args[i]))
-          return errx(B, x->args[i]->line, x->args[i]->col,
-                      "cannot nest aggregate functions");
-      }
-      if ((rc = bind_expr(B, x->args[0], sc, 0, &ag->arg)) < 0)
-        return rc;
-      if (want == 2 && (rc = bind_expr(B, x->args[1], sc, 0, &ag->arg2)) < 0)
-        return rc;
-    }
-  }
-  if (x->filter != NULL) {
-    if ((rc = bind_expr(B, x->filter, sc, 0, &ag->filter)) < 0)
-      return rc;
-    if ((rc = need_bool(B, &ag->filter, "FILTER condition")) < 0)
-      return rc;
-  }
-  stype at = ag->arg != NULL ? ag->arg->type : st(SQL_NULL);
-  char tn[48];
-  switch (ag->fn) {
-  case AGG_COUNT_STAR:
-  case AGG_COUNT:
-  case AGG_APPROX_DISTINCT:
-    ag->type = st(SQL_BIGINT);
-    break;
-  case AGG_COUNT_IF:
-    if ((rc = need_bool(B, &ag->arg, "count_if argument")) < 0)
-      return rc;
-    ag->type = st(SQL_BIGINT);
-    break;
-  case AGG_SUM:
-    if (at.t == SQL_NULL) {
-      ag->arg = bind_cast(B->q, ag->arg, st(SQL_BIGINT));
-      at = ag->arg->type;
-    }
-    if (stype_integer(at.t))
-      ag->type = st(SQL_BIGINT);
-    else if (at.t == SQL_DECIMAL)
-      ag->type = (stype){SQL_DECIMAL, 18, at.scale};
-    else if (at.t == SQL_DOUBLE)
-      ag->type = st(SQL_DOUBLE);
-    else if (at.t == SQL_INTERVAL_DS || at.t == SQL_INTERVAL_YM)
-      ag->type = at;
-    else
-      return errx(B, x->line, x->col, "function 'sum' cannot be applied to %s",
-                  stype_name(at, tn, sizeof tn));
-    break;
-  case AGG_AVG:
-    if (at.t == SQL_NULL) {
-      ag->arg = bind_cast(B->q, ag->arg, st(SQL_DOUBLE));
-      at = ag->arg->type;
-    }
-    if (stype_integer(at.t) || at.t == SQL_DOUBLE)
-      ag->type = st(SQL_DOUBLE);
-    else if (at.t == SQL_DECIMAL)
-      ag->type = at;
-    else if (at.t == SQL_INTERVAL_DS)
-      ag->type = at;
-    else
-      return errx(B, x->line, x->col, "function 'avg' cannot be applied to %s",
-                  stype_name(at, tn, sizeof tn));
-    break;
-  case AGG_STDDEV_SAMP:
-  case AGG_STDDEV_POP:
-  case AGG_VAR_SAMP:
-  case AGG_VAR_POP:
-    if (!stype_numeric(at.t) && at.t != SQL_NULL)
-      return errx(B, x->line, x->col, "function '%s' cannot be applied to %s", x->name,
-                  stype_name(at, tn, sizeof tn));
-    ag->arg = bind_cast(B->q, ag->arg, st(SQL_DOUBLE));
-    ag->type = st(SQL_DOUBLE);
-    break;
-  case AGG_BOOL_AND:
-  case AGG_BOOL_OR:
-    if ((rc = need_bool(B, &ag->arg, "argument")) < 0)
-      return rc;
-    ag->type = st(SQL_BOOLEAN);
-    break;
-  case AGG_MIN:
-  case AGG_MAX:
-  case AGG_ARBITRARY:
-  case AGG_MAX_BY:
-  case AGG_MIN_BY:
-    ag->type = at;
-    if (ag->type.t == SQL_NULL) {
-      ag->arg = bind_cast(B->q, ag->arg, st(SQL_VARCHAR));
-      ag->type = st(SQL_VARCHAR);
-    }
-    break;
-  }
-  bexpr *r = bx_new(B, BX_AGG, ag->type, x->line, x->col);
-  r->agg = ag;
-  r->name = x->name;
-  *out = r;
-  return 0;
-}
-
-static int bind_window(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
-{
-  if (!(mode & M_WIN))
-    return errx(B, x->line, x->col, "window function '%s' is not allowed in %s", x->name,
-                B->clause);
-  wincall *w = arena_alloc(B->a, sizeof *w);
-  w->arg = -1;
-  w->deflt = -1;
-  int wf = win_lookup(x->name);
-  int af = agg_lookup(x->name);
-  int rc;
-  /* arguments are bound as expressions; the WINDOW builder turns them
-     into columns. They travel in a BX_WIN node's args:
-       args[0..nargs)                          function arguments
-       then partition exprs, then order exprs  */
-  int npart = x->over->npartition;
-  int nord = x->over->norder;
-  bexpr *r = bx_new(B, BX_WIN, st(SQL_BIGINT), x->line, x->col);
-  r->win = w;
-  r->name = x->name;
-  int nfargs = x->star ? 0 : x->nargs;
-  r->nargs = nfargs + npart + nord;
-  r->args = args_new(B, r->nargs);
-  int inner_mode = mode & M_AGG;
-  for (int i = 0; i < nfargs; i++)
-    if ((rc = bind_expr(B, x->args[i], sc, inner_mode, &r->args[i])) < 0)
-      return rc;
-  for (int i = 0; i < npart; i++)
-    if ((rc = bind_expr(B, x->over->partition[i], sc, inner_mode, &r->args[nfargs + i])) < 0)
-      return rc;
-  w->norder = nord;
-  w->order = arena_alloc(B->a, sizeof(sortkey) * (size_t)(nord > 0 ? nord : 1));
-  for (int i = 0; i < nord; i++) {
-    ast_order *o = &x->over->order[i];
-    if ((rc = bind_expr(B, o->expr, sc, inner_mode, &r->args[nfargs + npart + i])) < 0)
-      return rc;
-    w->order[i].desc = o->desc;
-    /* Presto: NULLS LAST by default for both directions */
-    w->order[i].nulls_first = o->nulls == 1;
-  }
-  w->npart = npart;
-  w->has_frame = x->over->has_frame;
-  w->rows = x->over->rows;
-  w->start_kind = x->over->start_kind;
-  w->start_n = x->over->start_n;
-  w->end_kind = x->over->end_kind;
-  w->end_n = x->over->end_n;
-  char tn[48];
-  if (wf >= 0) {
-    w->fn = wf;
-    switch (wf) {
-    case WIN_ROW_NUMBER:
-    case WIN_RANK:
-    case WIN_DENSE_RANK:
-      if (nfargs != 0)
-        return errx(B, x->line, x->col, "function '%s' takes no arguments", x->name);
-      w->type = st(SQL_BIGINT);
-      break;
-    case WIN_PERCENT_RANK:
-    case WIN_CUME_DIST:
-      if (nfargs != 0)
-        return errx(B, x->line, x->col, "function '%s' takes no arguments", x->name);
-      w->type = st(SQL_DOUBLE);
-      break;
-    case WIN_NTILE:
-      if (nfargs != 1 || r->args[0]->kind != BX_CONST || !stype_integer(r->args[0]->type.t))
-        return errx(B, x->line, x->col, "function 'ntile' takes one integer constant");
-      w->offset = r->args[0]->v.i;
-      if (w->offset <= 0)
-        return errx(B, x->line, x->col, "ntile's argument must be positive");
-      w->type = st(SQL_BIGINT);
-      break;
-    case WIN_LAG:
-    case WIN_LEAD:
-      if (nfargs < 1 || nfargs > 3)
-        return errx(B, x->line, x->col, "function '%s' takes 1 to 3 arguments", x->name);
-      w->offset = 1;
-      if (nfargs >= 2) {
-        if (r->args[1]->kind != BX_CONST || !stype_integer(r->args[1]->type.t))
-          return errx(B, r->args[1]->line, r->args[1]->col,
-                      "the offset of '%s' must be an integer constant", x->name);
-        w->offset = r->args[1]->v.i;
-      }
-      w->type = r->args[0]->type;
-      if (nfargs == 3 && (rc = unify2(B, &r->args[0], &r->args[2], x->name, x->line,
-                                      x->col)) < 0)
-        return rc;
-      w->type = r->args[0]->type;
-      break;
-    case WIN_FIRST_VALUE:
-    case WIN_LAST_VALUE:
-      if (nfargs != 1)
-        return errx(B, x->line, x->col, "function '%s' takes 1 argument", x->name);
-      w->type = r->args[0]->type;
-      break;
-    case WIN_NTH_VALUE:
-      if (nfargs != 2 || r->args[1]->kind != BX_CONST)
-        return errx(B, x->line, x->col, "function 'nth_value' takes a value and a constant");
-      w->offset = r->args[1]->v.i;
-      w->type = r->args[0]->type;
-      break;
-    }
-  } else if (af >= 0) {
-    w->fn = WIN_AGG;
-    /* type it like the aggregate */
-    ast_expr tmp = *x;
-    tmp.over = NULL;
-    tmp.filter = NULL;
-    bexpr *ab;
-    if ((rc = bind_agg(B, &tmp, sc, M_AGG | (mode & M_AGG), &ab)) < 0)
-      return rc;
-    w->agg = *ab->agg;
-    if (w->agg.distinct)
-      return errx(B, x->line, x->col, "DISTINCT in window aggregates is not supported");
-    if (w->agg.fn == AGG_MAX_BY || w->agg.fn == AGG_MIN_BY || w->agg.fn == AGG_APPROX_DISTINCT)
-      return errx(B, x->line, x->col, "'%s' is not supported as a window function", x->name);
-    w->type = w->agg.type;
-    /* the aggregate's (possibly cast) argument is the window's argument */
-    if (nfargs >= 1 && w->agg.arg != NULL)
-      r->args[0] = w->agg.arg;
-  } else {
-    return errx(B, x->line, x->col, "'%s' is not a window function", x->name);
-  }
-  (void)tn;
-  r->type = w->type;
-  *out = r;
-  return 0;
-}
-
-/* ---- expressions ---- */
-
-static int cmp_op(const char *op)
-{
-  if (!strcmp(op, "="))
-    return CMP_EQ;
-  if (!strcmp(op, "<>"))
-    return CMP_NE;
-  if (!strcmp(op, "<"))
-    return CMP_LT;
-  if (!strcmp(op, "<="))
-    return CMP_LE;
-  if (!strcmp(op, ">"))
-    return CMP_GT;
-  return CMP_GE;
-}
-
-static int bind_compare(binder *B, int op, const char *opname, bexpr *a, bexpr *b, int line,
-                        int col, bexpr **out)
-{
-  int rc = unify2(B, &a, &b, opname, line, col);
-  if (rc < 0)
-    return rc;
-  *out = fold(B, bx2(B, BX_CMP, st(SQL_BOOLEAN), a, b, line, col));
-  (*out)->op = op;
-  return 0;
-}
-
-static int bind_arith(binder *B, ast_expr *x, bexpr *a, bexpr *b, bexpr **out)
-{
-  int op = x->op[0];
-  stype ta = a->type, tb = b->type;
-  char t1[48], t2[48];
-  /* date and time arithmetic goes through functions */
-  bool ta_time = ta.t == SQL_DATE || ta.t == SQL_TIMESTAMP;
-  bool tb_time = tb.t == SQL_DATE || tb.t == SQL_TIMESTAMP;
-  bool ta_iv = ta.t == SQL_INTERVAL_DS || ta.t == SQL_INTERVAL_YM;
-  bool tb_iv = tb.t == SQL_INTERVAL_DS || tb.t == SQL_INTERVAL_YM;
-  if ((ta_time && tb_iv && (op == '+' || op == '-')) || (ta_iv && tb_time && op == '+')) {
-    if (ta_iv) {
-      bexpr *t = a;
-      a = b;
-      b = t;
-    }
-    const func_def *fd = func_find(op == '+' ? "$time_plus" : "$time_minus");
-    bexpr *f = bx2(B, BX_FUNC, a->type, a, b, x->line, x->col);
-    f->fn = fd;
-    if (a->type.t == SQL_DATE && b->type.t == SQL_INTERVAL_DS) {
-      /* date + hours: Presto keeps DATE only for day multiples; we use timestamp */
-      f->args[0] = bind_cast(B->q, a, st(SQL_TIMESTAMP));
-      f->type = st(SQL_TIMESTAMP);
-      if (b->kind == BX_CONST && !b->v.null && b->v.i % 86400000000LL == 0) {
-        f->args[0] = a;
-        f->type = st(SQL_DATE);
-      }
-    }
-    *out = fold(B, f);
-    return 0;
-  }
-  if (ta_time && tb_time && op == '-') {
-    bexpr *aa = bind_cast(B->q, a, st(SQL_TIMESTAMP));
-    bexpr *bb = bind_cast(B->q, b, st(SQL_TIMESTAMP));
-    bexpr *f = bx2(B, BX_FUNC, st(SQL_INTERVAL_DS), aa, bb, x->line, x->col);
-    f->fn = func_find("$time_diff");
-    *out = fold(B, f);
-    return 0;
-  }
-  if (ta_iv && tb_iv && ta.t == tb.t && (op == '+' || op == '-')) {
-    bexpr *r = bx2(B, BX_ARITH, ta, a, b, x->line, x->col);
-    r->op = op;
-    *out = fold(B, r);
-    return 0;
-  }
-  if (ta_iv && stype_numeric(tb.t) && (op == '*' || op == '/')) {
-    bexpr *f = bx2(B, BX_FUNC, ta, a, bind_cast(B->q, b, st(SQL_DOUBLE)), x->line, x->col);
-    f->fn = func_find(op == '*' ? "$interval_mul" : "$interval_div");
-    *out = fold(B, f);
-    return 0;
-  }
-  if (str_literal(a) && stype_numeric(tb.t))
-    a = fold(B, bind_cast(B->q, a, tb.t == SQL_DECIMAL ? st(SQL_DOUBLE) : tb));
-  if (str_literal(b) && stype_numeric(ta.t))
-    b = fold(B, bind_cast(B->q, b, ta.t == SQL_DECIMAL ? st(SQL_DOUBLE) : ta));
-  if (a->type.t == SQL_NULL)
-    a = bind_cast(B->q, a, b->type.t == SQL_NULL ? st(SQL_INTEGER) : b->type);
-  if (b->type.t == SQL_NULL)
-    b = bind_cast(B->q, b, a->type);
-  ta = a->type;
-  tb = b->type;
-  if (!stype_numeric(ta.t) || !stype_numeric(tb.t))
-    return errx(B, x->line, x->col, "type mismatch: cannot apply '%s' to %s and %s", x->op,
-                stype_name(ta, t1, sizeof t1), stype_name(tb, t2, sizeof t2));
-  stype rt;
-  if (ta.t == SQL_DOUBLE || tb.t == SQL_DOUBLE) {
-    rt = st(SQL_DOUBLE);
-    a = bind_cast(B->q, a, rt);
-    b = bind_cast(B->q, b, rt);
-  } else if (ta.t == SQL_DECIMAL || tb.t == SQL_DECIMAL) {
-    stype da = ta.t == SQL_DECIMAL ? ta : (stype){SQL_DECIMAL, int_rank(ta.t) == 3 ? 18 : 10, 0};
-    stype db = tb.t == SQL_DECIMAL ? tb : (stype){SQL_DECIMAL, int_rank(tb.t) == 3 ? 18 : 10, 0};
-    a = bind_cast(B->q, a, da);
-    b = bind_cast(B->q, b, db);
-    if (op == '+' || op == '-' || op == '%') {
-      int s = da.scale > db.scale ? da.scale : db.scale;
-      int ip = (da.prec - da.scale > db.prec - db.scale ? da.prec - da.scale
-                                                        : db.prec - db.scale) + 1;
-      if (ip + s > 18)
-        ip = 18 - s;
-      rt = (stype){SQL_DECIMAL, ip + s, s};
-      a = bind_cast(B->q, a, (stype){SQL_DECIMAL, 18, s});
-      b = bind_cast(B->q, b, (stype){SQL_DECIMAL, 18, s});
-      a->type.prec = 18;
-      b->type.prec = 18;
-    } else if (op == '*') {
-      int s = da.scale + db.scale;
-      if (s > 18) {
-        rt = st(SQL_DOUBLE);
-        a = bind_cast(B->q, a, rt);
-        b = bind_cast(B->q, b, rt);
-      } else {
-        rt = (stype){SQL_DECIMAL, 18, s};
-      }
-    } else {
-      int s = da.scale > db.scale ? da.scale : db.scale;
-      rt = (stype){SQL_DECIMAL, 18, s};
-    }
-  } else {
-    rt = st(int_rank(ta.t) >= int_rank(tb.t) ? ta.t : tb.t);
-    if (rt.t == SQL_SMALLINT)
-      rt = st(SQL_INTEGER);
-  }
-  bexpr *r = bx2(B, BX_ARITH, rt, a, b, x->line, x->col);
-  r->op = op;
-  *out = fold(B, r);
-  return 0;
-}
-
-static int bind_subquery_plan(binder *B, ast_query *sub, scope *sc, plan **out, int line,
-                              int col)
-{
-  (void)line;
-  (void)col;
-  B->depth++;
-  const char *clause = B->clause;
-  int rc = bind_query(B, sub, sc, out);
-  B->clause = clause;
-  B->depth--;
-  if (rc == 0)
-    plan_prune(*out, B->a);
-  return rc;
-}
-
-static int bind_func(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
-{
-  int rc;
-  const char *name = x->name;
-  if (x->over != NULL)
-    return bind_window(B, x, sc, mode, out);
-  if (agg_lookup(name) >= 0)
-    return bind_agg(B, x, sc, mode, out);
-  if (win_lookup(name) >= 0)
-    return errx(B, x->line, x->col, "window function '%s' requires an OVER clause", name);
-  if (x->distinct || x->star)
-    return errx(B, x->line, x->col, "'%s' is not an aggregate function", name);
-  if (x->filter != NULL)
-    return errx(B, x->line, x->col, "FILTER is only allowed with aggregate functions");
-  bexpr **args = args_new(B, x->nargs);
-  for (int i = 0; i < x->nargs; i++)
-    if ((rc = bind_expr(B, x->args[i], sc, mode, &args[i])) < 0)
-      return rc;
-  int n = x->nargs;
-  /* forms with their own nodes */
-  if (!strcmp(name, "coalesce")) {
-    if (n < 1)
-      return errx(B, x->line, x->col, "function 'coalesce' takes at least 1 argument");
-    stype t = args[0]->type;
-    for (int i = 1; i < n; i++) {
-      stype u;
-      if (str_literal(args[i]) && t.t != SQL_VARCHAR && t.t != SQL_NULL)
-        continue;
-      if (!common_type(t, args[i]->type, &u)) {
-        char t1[48], t2[48];
-        return errx(B, args[i]->line, args[i]->col,
-                    "coalesce arguments must have one type: %s and %s",
-                    stype_name(t, t1, sizeof t1), stype_name(args[i]->type, t2, sizeof t2));
-      }
-      t = u;
-    }
-    for (int i = 0; i < n; i++)
-      args[i] = fold(B, bind_cast(B->q, args[i], t));
-    bexpr *r = bx_new(B, BX_COALESCE, t, x->line, x->col);
-    r->args = args;
-    r->nargs = n;
-    r->name = name;
-    *out = r;
-    return 0;
-  }
-  if (!strcmp(name, "nullif") || !strcmp(name, "if")) {
-    bool isif = name[0] == 'i';
-    if ((!isif && n != 2) || (isif && (n < 2 || n > 3)))
-      return errx(B, x->line, x->col, "function '%s' takes %s arguments", name,
-                  isif ? "2 or 3" : "2");
-    bexpr *r = bx_new(B, BX_CASE, st(SQL_NULL), x->line, x->col);
-    r->name = name;
-    if (isif) {
-      if ((rc = need_bool(B, &args[0], "if condition")) < 0)
-        return rc;
-      bexpr *th = args[1];
-      bexpr *el = n == 3 ? args[2] : NULL;
-      stype t = th->type;
-      if (el != NULL) {
-        if ((rc = unify2(B, &th, &el, "if", x->line, x->col)) < 0)
-          return rc;
-        t = th->type;
-      }
-      r->type = t;
-      r->nargs = el != NULL ? 3 : 2;
-      r->args = args_new(B, 3);
-      r->args[0] = args[0];
-      r->args[1] = th;
-      if (el != NULL)
-        r->args[2] = el;
-      r->has_else = el != NULL;
-    } else {
-      bexpr *a = args[0], *b = args[1];
-      bexpr *cmp;
-      if ((rc = bind_compare(B, CMP_EQ, "nullif", a, b, x->line, x->col, &cmp)) < 0)
-        return rc;
-      bexpr *nul = bx_new(B, BX_CONST, args[0]->type, x->line, x->col);
-      nul->v.null = true;
-      r->type = args[0]->type;
-      r->nargs = 3;
-      r->args = args_new(B, 3);
-      r->args[0] = cmp;
-      r->args[1] = nul;
-      r->args[2] = args[0];
-      r->has_else = true;
-    }
-    *out = r;
-    return 0;
-  }
-  if (!strcmp(name, "concat")) {
-    if (n < 1)
-      return errx(B, x->line, x->col, "function 'concat' takes at least 1 argument");
-    for (int i = 0; i < n; i++)
-      args[i] = fold(B, bind_cast(B->q, args[i], st(SQL_VARCHAR)));
-    bexpr *r = bx_new(B, BX_CONCAT, st(SQL_VARCHAR), x->line, x->col);
-    r->args = args;
-    r->nargs = n;
-    r->name = name;
-    *out = fold(B, r);
-    return 0;
-  }
-  const func_def *fd = func_find(name);
-  if (fd == NULL || name[0] == '$') {
-    const char *near = func_nearest(name);
-    if (near != NULL)
-      return errx(B, x->line, x->col, "unknown function '%s' (did you mean '%s'?)", name, near);
-    return errx(B, x->line, x->col, "unknown function '%s'", name);
-  }
-  if (n < fd->min_args || n > fd->max_args) {
-    if (fd->min_args == fd->max_args)
-      return errx(B, x->line, x->col, "function '%s' takes %d argument%s, got %d", name,
-                  fd->min_args, fd->min_args == 1 ? "" : "s", n);
-    return errx(B, x->line, x->col, "function '%s' takes %d to %d arguments, got %d", name,
-                fd->min_args, fd->max_args, n);
-  }
-  bexpr *r = bx_new(B, BX_FUNC, st(SQL_NULL), x->line, x->col);
-  r->fn = fd;
-  r->args = args;
-  r->nargs = n;
-  r->name = name;
-  if ((rc = fd->bind(B->q, r, B->e, B->pos)) < 0)
-    return rc;
-  *out = fold(B, r);
-  return 0;
-}
-
-static int bind_column(binder *B, ast_expr *x, scope *sc, bexpr **out)
-{
-  int i = scope_find(sc, x->qual, x->name, false);
-  if (i == -2)
-    return errx(B, x->line, x->col, "column '%s' is ambiguous", x->name);
-  if (i >= 0) {
-    bexpr *c = bx_new(B, BX_COL, sc->cols[i].type, x->line, x->col);
-    c->colno = i;
-    c->name = sc->cols[i].name;
-    *out = c;
-    return 0;
-  }
-  for (scope *o = sc->outer; o != NULL; o = o->outer) {
-    if (scope_find(o, x->qual, x->name, false) >= 0) {
-      B->corr_hit = true;
-      return errx(B, x->line, x->col,
-                  "correlated subqueries are supported only as [NOT] EXISTS or IN in "
-                  "WHERE ('%s' refers to the outer query)", x->name);
-    }
-  }
-  return unknown_column(B, x, sc);
-}
-
-static int bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
-{
-  int rc;
-  if (++B->depth > SQL_MAX_DEPTH)
-    return errx(B, x->line, x->col, "expression nested too deeply");
-  rc = 0;
-  switch (x->kind) {
-  case EX_COLUMN:
-    rc = bind_column(B, x, sc, out);
-    break;
-  case EX_STAR:
-    rc = errx(B, x->line, x->col, "'*' is only allowed in a select list or count(*)");
-    break;
-  case EX_INT:
-  case EX_NUMBER:
-  case EX_FLOAT:
-  case EX_STRING:
-  case EX_BOOL:
-  case EX_NULL:
-  case EX_TYPED:
-  case EX_INTERVAL:
-    rc = bind_literal(B, x, out);
-    break;
-  case EX_BINARY: {
-    bexpr *a, *b;
-    if ((rc = bind_expr(B, x->args[0], sc, mode, &a)) < 0)
-      break;
-    if ((rc = bind_expr(B, x->args[1], sc, mode, &b)) < 0)
-      break;
-    const char *op = x->op;
-    if (!strcmp(op, "and") || !strcmp(op, "or")) {
-      if ((rc = need_bool(B, &a, !strcmp(op, "and") ? "operand of AND" : "operand of OR")) < 0)
-        break;
-      if ((rc = need_bool(B, &b, !strcmp(op, "and") ? "operand of AND" : "operand of OR")) < 0)
-        break;
-      *out = fold(B, bx2(B, op[0] == 'a' ? BX_AND : BX_OR, st(SQL_BOOLEAN), a, b, x->line,
-                         x->col));
-    } else if (!strcmp(op, "||")) {
-      a = bind_cast(B->q, a, st(SQL_VARCHAR));
-      b = bind_cast(B->q, b, st(SQL_VARCHAR));
-      *out = fold(B, bx2(B, BX_CONCAT, st(SQL_VARCHAR), a, b, x->line, x->col));
-    } else if (strchr("=<>", op[0]) != NULL) {
-      rc = bind_compare(B, cmp_op(op), op, a, b, x->line, x->col, out);
-    } else {
-      rc = bind_arith(B, x, a, b, out);
-    }
-    break;
-  }
-  case EX_UNARY: {
-    bexpr *a;
-    if ((rc = bind_expr(B, x->args[0], sc, mode, &a)) < 0)
-      break;
-    if (!strcmp(x->op, "not")) {
-      if ((rc = need_bool(B, &a, "operand of NOT")) < 0)
-        break;
-      bexpr *r = bx_new(B, BX_NOT, st(SQL_BOOLEAN), x->line, x->col);
-      r->args = args_new(B, 1);
-      r->args[0] = a;
-      r->nargs = 1;
-      *out = fold(B, r);
-    } else {
-      if (a->type.t == SQL_NULL)
-        a = bind_cast(B->q, a, st(SQL_INTEGER));
-      if (!stype_numeric(a->type.t) && a->type.t != SQL_INTERVAL_DS &&
-          a->type.t != SQL_INTERVAL_YM) {
-        char t[48];
-        rc = errx(B, x->line, x->col, "type mismatch: cannot negate %s",
-                  stype_name(a->type, t, sizeof t));
-        break;
-      }
-      bexpr *r = bx_new(B, BX_NEG, a->type, x->line, x->col);
-      r->args = args_new(B, 1);
-      r->args[0] = a;
-      r->nargs = 1;
-      *out = fold(B, r);
-    }
-    break;
-  }
-  case EX_FUNC:
-    rc = bind_func(B, x, sc, mode, out);
-    break;
-  case EX_CASE: {
-    int n = x->nargs;
-    int first = x->has_operand ? 1 : 0;
-    bexpr *opnd = NULL;
-    if (x->has_operand && (rc = bind_expr(B, x->args[0], sc, mode, &opnd)) < 0)
-      break;
-    int npairs = (n - first - (x->has_else ? 1 : 0)) / 2;
-    bexpr *r = bx_new(B, BX_CASE, st(SQL_NULL), x->line, x->col);
-    r->nargs = npairs * 2 + (x->has_else ? 1 : 0);
-    r->args = args_new(B, r->nargs);
-    r->has_else = x->has_else;
-    stype t = st(SQL_NULL);
-    for (int k = 0; k < npairs; k++) {
-      bexpr *w, *th;
-      ast_expr *wa = x->args[first + 2 * k];
-      if ((rc = bind_expr(B, wa, sc, mode, &w)) < 0)
-        goto done;
-      if (opnd != NULL) {
-        if ((rc = bind_compare(B, CMP_EQ, "=", opnd, w, wa->line, wa->col, &w)) < 0)
-          goto done;
-      } else if ((rc = need_bool(B, &w, "WHEN condition")) < 0) {
-        goto done;
-      }
-      if ((rc = bind_expr(B, x->args[first + 2 * k + 1], sc, mode, &th)) < 0)
-        goto done;
-      r->args[2 * k] = w;
-      r->args[2 * k + 1] = th;
-    }
-    if (x->has_else &&
-        (rc = bind_expr(B, x->args[n - 1], sc, mode, &r->args[r->nargs - 1])) < 0)
-      break;
-    /* result type: common type of the branches (string literals follow) */
-    for (int k = 0; k < r->nargs; k++) {
-      bool is_then = (k % 2 == 1) || (x->has_else && k == r->nargs - 1);
-      if (!is_then)
-        continue;
-      stype u;
-      bexpr *v = r->args[k];
-      if (str_literal(v) && t.t != SQL_VARCHAR && t.t != SQL_NULL)
-        continue;
-      if (!common_type(t, v->type, &u)) {
-        char t1[48], t2[48];
-        rc = errx(B, v->line, v->col, "CASE branches have different types: %s and %s",
-                  stype_name(t, t1, sizeof t1), stype_name(v->type, t2, sizeof t2));
-        goto done;
-      }
-      t = u;
-    }
-    for (int k = 0; k < r->nargs; k++) {
-      bool is_then = (k % 2 == 1) || (x->has_else && k == r->nargs - 1);
-      if (is_then)
-        r->args[k] = fold(B, bind_cast(B->q, r->args[k], t));
-    }
-    r->type = t;
-    *out = r;
-    break;
-  }
-  case EX_CAST: {
-    bexpr *a;
-    if ((rc = bind_expr(B, x->args[0], sc, mode, &a)) < 0)
-      break;
-    stype to = {x->type.type, x->type.precision, x->type.scale};
-    if (!can_cast(a->type.t, to.t)) {
-      char t1[48], t2[48];
-      rc = errx(B, x->line, x->col, "cannot cast %s to %s", stype_name(a->type, t1, sizeof t1),
-                stype_name(to, t2, sizeof t2));
-      break;
-    }
-    bexpr *c = bx_new(B, BX_CAST, to, x->line, x->col);
-    c->args = args_new(B, 1);
-    c->args[0] = a;
-    c->nargs = 1;
-    c->try_cast = x->try_cast;
-    c->name = a->name;
-    *out = fold(B, c);
-    break;
-  }
-  case EX_IN: {
-    bexpr *r = bx_new(B, BX_IN, st(SQL_BOOLEAN), x->line, x->col);
-    r->nargs = x->nargs;
-    r->args = args_new(B, x->nargs);
-    r->neg = x->neg;
-    for (int k = 0; k < x->nargs; k++)
-      if ((rc = bind_expr(B, x->args[k], sc, mode, &r->args[k])) < 0)
-        goto done;
-    stype t = r->args[0]->type;
-    for (int k = 1; k < x->nargs; k++) {
-      stype u;
-      bexpr *v = r->args[k];
-      if (str_literal(v) && t.t != SQL_VARCHAR && t.t != SQL_NULL)
-        continue;
-      if (!common_type(t, v->type, &u)) {
-        char t1[48], t2[48];
-        rc = errx(B, v->line, v->col, "type mismatch: IN list value of type %s for %s",
-                  stype_name(v->type, t1, sizeof t1), stype_name(t, t2, sizeof t2));
-        goto done;
-      }
-      t = u;
-    }
-    bool all_const = true;
-    for (int k = 0; k < x->nargs; k++) {
-      r->args[k] = fold(B, bind_cast(B->q, r->args[k], t));
-      if (k > 0 && r->args[k]->kind != BX_CONST)
-        all_const = false;
-    }
-    if (all_const) {
-      valset *s = valset_new(sql_phys(t.t));
-      for (int k = 1; k < x->nargs; k++)
-        valset_add(s, r->args[k]->v);
-      r->set = s;
-      exec_defer(B->q, free_valset, s);
-    }
-    *out = fold(B, r);
-    break;
-  }
-  case EX_IN_QUERY: {
-    bexpr *a;
-    if ((rc = bind_expr(B, x->args[0], sc, mode, &a)) < 0)
-      break;
-    plan *sp;
-    if ((rc = bind_subquery_plan(B, x->sub, sc, &sp, x->line, x->col)) < 0)
-      break;
-    if (sp->ncols != 1) {
-      rc = errx(B, x->line, x->col, "subquery of IN must return one column, not %d",
-                sp->ncols);
-      break;
-    }
-    stype t;
-    if (!common_type(a->type, sp->cols[0].type, &t)) {
-      char t1[48], t2[48];
-      rc = errx(B, x->line, x->col, "type mismatch: %s IN (subquery of %s)",
-                stype_name(a->type, t1, sizeof t1), stype_name(sp->cols[0].type, t2,
-                                                               sizeof t2));
-      break;
-    }
-    a = bind_cast(B->q, a, t);
-    if (sp->cols[0].type.t != t.t || sp->cols[0].type.scale != t.scale) {
-      plan *pr = plan_new(B, P_PROJECT, 1);
-      pr->child = sp;
-      pr->exprs = args_new(B, 1);
-      pr->exprs[0] = bind_cast(B->q, bx_col(B->a, 0, sp->cols[0].type), t);
-      pr->cols[0].name = sp->cols[0].name;
-      pr->cols[0].type = t;
-      sp = pr;
-    }
-    bexpr *r = bx_new(B, BX_IN_SET, st(SQL_BOOLEAN), x->line, x->col);
-    r->args = args_new(B, 1);
-    r->args[0] = a;
-    r->nargs = 1;
-    r->sub = sp;
-    r->neg = x->neg;
-    *out = r;
-    break;
-  }
-  case EX_EXISTS: {
-    plan *sp;
-    if ((rc = bind_subquery_plan(B, x->sub, sc, &sp, x->line, x->col)) < 0)
-      break;
-    bexpr *r = bx_new(B, BX_EXISTS, st(SQL_BOOLEAN), x->line, x->col);
-    r->sub = sp;
-    r->neg = x->neg;
-    *out = r;
-    break;
-  }
-  case EX_SUBQUERY: {
-    plan *sp;
-    if ((rc = bind_subquery_plan(B, x->sub, sc, &sp, x->line, x->col)) < 0)
-      break;
-    if (sp->ncols != 1) {
-      rc = errx(B, x->line, x->col, "scalar subquery must return one column, not %d",
-                sp->ncols);
-      break;
-    }
-    bexpr *r = bx_new(B, BX_SUBQ, sp->cols[0].type, x->line, x->col);
-    r->sub = sp;
-    r->name = sp->cols[0].name;
-    *out = r;
-    break;
-  }
-  case EX_BETWEEN: {
-    bexpr *v, *lo, *hi;
-    if ((rc = bind_expr(B, x->args[0], sc, mode, &v)) < 0)
-      break;
-    if ((rc = bind_expr(B, x->args[1], sc, mode, &lo)) < 0)
-      break;
-    if ((rc = bind_expr(B, x->args[2], sc, mode, &hi)) < 0)
-      break;
-    bexpr *v2 = v;
-    bexpr *c1, *c2;
-    if ((rc = bind_compare(B, x->neg ? CMP_LT : CMP_GE, "BETWEEN", v, lo, x->line, x->col,
-                           &c1)) < 0)
-      break;
-    if ((rc = bind_compare(B, x->neg ? CMP_GT : CMP_LE, "BETWEEN", v2, hi, x->line, x->col,
-                           &c2)) < 0)
-      break;
-    *out = fold(B, bx2(B, x->neg ? BX_OR : BX_AND, st(SQL_BOOLEAN), c1, c2, x->line, x->col));
-    break;
-  }
-  case EX_LIKE: {
-    bexpr *r = bx_new(B, BX_LIKE, st(SQL_BOOLEAN), x->line, x->col);
-    r->nargs = x->nargs;
-    r->args = args_new(B, x->nargs);
-    r->neg = x->neg;
-    r->ilike = x->ilike;
-    for (int k = 0; k < x->nargs; k++) {
-      if ((rc = bind_expr(B, x->args[k], sc, mode, &r->args[k])) < 0)
-        goto done;
-      if (r->args[k]->type.t != SQL_VARCHAR && r->args[k]->type.t != SQL_NULL) {
-        char t[48];
-        rc = errx(B, r->args[k]->line, r->args[k]->col,
-                  "type mismatch: LIKE expects varchar, got %s",
-                  stype_name(r->args[k]->type, t, sizeof t));
-        goto done;
-      }
-      r->args[k] = bind_cast(B->q, r->args[k], st(SQL_VARCHAR));
-    }
-    bexpr *pat = r->args[1];
-    bexpr *esc = x->nargs > 2 ? r->args[2] : NULL;
-    if (pat->kind == BX_CONST && !pat->v.null && (esc == NULL || (esc->kind == BX_CONST &&
-                                                                  !esc->v.null))) {
-      char ec = 0;
-      if (esc != NULL) {
-        if (esc->v.s.len != 1) {
-          rc = errx(B, esc->line, esc->col, "ESCAPE must be one character");
-          goto done;
-        }
-        ec = esc->v.s.ptr[0];
-      }
-      r->like = like_compile(pat->v.s.ptr, pat->v.s.len, ec, x->ilike);
-      exec_defer(B->q, free_like, r->like);
-    }
-    *out = fold(B, r);
-    break;
-  }
-  case EX_IS_NULL: {
-    bexpr *a;
-    if ((rc = bind_expr(B, x->args[0], sc, mode, &a)) < 0)
-      break;
-    bexpr *r = bx_new(B, BX_ISNULL, st(SQL_BOOLEAN), x->line, x->col);
-    r->args = args_new(B, 1);
-    r->args[0] = a;
-    r->nargs = 1;
-    r->neg = x->neg;
-    *out = fold(B, r);
-    break;
-  }
-  case EX_IS_DISTINCT: {
-    bexpr *a, *b;
-    if ((rc = bind_expr(B, x->args[0], sc, mode, &a)) < 0)
-      break;
-    if ((rc = bind_expr(B, x->args[1], sc, mode, &b)) < 0)
-      break;
-    if ((rc = unify2(B, &a, &b, "IS DISTINCT FROM", x->line, x->col)) < 0)
-      break;
-    bexpr *r = bx2(B, BX_DISTINCT, st(SQL_BOOLEAN), a, b, x->line, x->col);
-    r->neg = x->neg;
-    *out = fold(B, r);
-    break;
-  }
-  case EX_EXTRACT: {
-    static const char *const units[] = {"year", "quarter", "month", "week", "day",
-                                        "day_of_month", "day_of_week", "dow", "day_of_year",
-                                        "doy", "hour", "minute", "second", "year_of_week",
-                                        NULL};
-    bool ok = false;
-    for (int k = 0; units[k]; k++)
-      if (!strcmp(units[k], x->unit))
-        ok = true;
-    if (!ok) {
-      rc = errx(B, x->line, x->col, "unknown field '%s' in EXTRACT", x->unit);
-      break;
-    }
-    ast_expr f = *x;
-    f.kind = EX_FUNC;
-    f.name = !strcmp(x->unit, "dow")            ? "day_of_week"
-             : !strcmp(x->unit, "doy")          ? "day_of_year"
-             : !strcmp(x->unit, "day_of_month") ? "day"
-                                                : x->unit;
-    rc = bind_func(B, &f, sc, mode, out);
-    break;
-  }
-  default:
-    rc = errx(B, x->line, x->col, "unsupported expression");
-  }
-done:
-  B->depth--;
-  if (rc == 0 && (*out)->name == NULL && x->kind == EX_COLUMN)
-    (*out)->name = x->name;
-  return rc;
-}
-
-/* ---- FROM ---- */
-
-static int const_arg(binder *B, ast_expr *x, value *v, sql_type *t)
-{
-  bexpr *b;
-  scope empty = {0};
-  int rc = bind_expr(B, x, &empty, 0, &b);
-  if (rc < 0)
-    return rc;
-  if (b->kind != BX_CONST)
-    return errx(B, x->line, x->col, "table function arguments must be constants");
-  *v = b->v;
-  *t = b->type.t;
-  return 0;
-}
-
-static int parse_type_name(const char *s, fmt_type *out)
-{
-  while (*s == ' ')
-    s++;
-  if (str_istarts(s, "bigint") || str_istarts(s, "int") || str_istarts(s, "smallint") ||
-      str_istarts(s, "tinyint"))
-    *out = FT_BIGINT;
-  else if (str_istarts(s, "double") || str_istarts(s, "float") || str_istarts(s, "real") ||
-           str_istarts(s, "decimal"))
-    *out = FT_DOUBLE;
-  else if (str_istarts(s, "bool"))
-    *out = FT_BOOLEAN;
-  else if (str_istarts(s, "timestamp"))
-    *out = FT_TIMESTAMP;
-  else if (str_istarts(s, "date"))
-    *out = FT_DATE;
-  else if (str_istarts(s, "varchar") || str_istarts(s, "string") || str_istarts(s, "text") ||
-           str_istarts(s, "char"))
-    *out = FT_VARCHAR;
-  else
-    return -1;
-  return 0;
-}
-
-static int bind_table_func(binder *B, ast_from *f, plan **out)
-{
-  const char *fn = f->name;
-  table_opts o;
-  memset(&o, 0, sizeof o);
-  o.format = -1;
-  o.csv.header = -1;
-  if (!strcmp(fn, "read_csv") || !strcmp(fn, "read_csv_auto"))
-    o.format = FMT_CSV;
-  else if (!strcmp(fn, "read_json") || !strcmp(fn, "read_json_auto") ||
-           !strcmp(fn, "read_ndjson") || !strcmp(fn, "read_jsonl"))
-    o.format = FMT_JSONL;
-  else if (!strcmp(fn, "read_parquet"))
-    return errx(B, f->line, f->col, "read_parquet is not supported yet");
-  else
-    return errx(B, f->line, f->col,
-                "unknown table function '%s' (use read_csv or read_json)", fn);
-  const char *path = NULL;
-  int rc;
-  for (int i = 0; i < f->nargs; i++) {
-    ast_arg *a = &f->args[i];
-    value v = {.null = true};
-    sql_type t = SQL_NULL;
-    if ((rc = const_arg(B, a->value, &v, &t)) < 0)
-      return rc;
-    ast_expr *ax = a->value;
-    if (a->name == NULL) {
-      if (i != 0 || t != SQL_VARCHAR)
-        return errx(B, ax->line, ax->col, "the first argument of %s is the path", fn);
-      path = arena_strndup(B->a, v.s.ptr, v.s.len);
-      continue;
-    }
-    const char *n = a->name;
-    bool is_str = t == SQL_VARCHAR;
-    bool is_bool = t == SQL_BOOLEAN;
-    if (!strcmp(n, "header")) {
-      if (!is_bool)
-        return errx(B, ax->line, ax->col, "header must be true or false");
-      o.csv.header = v.null ? -1 : (int)v.i;
-    } else if (!strcmp(n, "delim") || !strcmp(n, "sep") || !strcmp(n, "delimiter")) {
-      if (!is_str || v.s.len < 1 || v.s.len > 2)
-        return errx(B, ax->line, ax->col, "delim must be one character");
-      o.csv.delim = v.s.ptr[0];
-      if (v.s.len == 2 && v.s.ptr[0] == '\\' && v.s.ptr[1] == 't')
-        o.csv.delim = '\t';
-      else if (v.s.len == 2)
-        return errx(B, ax->line, ax->col, "delim must be one character");
-    } else if (!strcmp(n, "quote")) {
-      if (!is_str || v.s.len != 1)
-        return errx(B, ax->line, ax->col, "quote must be one character");
-      o.csv.quote = v.s.ptr[0];
-    } else if (!strcmp(n, "escape")) {
-      if (!is_str || v.s.len != 1)
-        return errx(B, ax->line, ax->col, "escape must be one character");
-      o.csv.escape = v.s.ptr[0];
-    } else if (!strcmp(n, "nullstr") || !strcmp(n, "null")) {
-      if (!is_str)
-        return errx(B, ax->line, ax->col, "nullstr must be a string");
-      o.csv.nullstr = arena_strndup(B->a, v.s.ptr, v.s.len);
-    } else if (!strcmp(n, "ignore_errors") || !strcmp(n, "skip_malformed")) {
-      if (!is_bool)
-        return errx(B, ax->line, ax->col, "%s must be true or false", n);
-      o.skip_malformed = v.i != 0;
-    } else if (!strcmp(n, "format")) {
-      if (!is_str)
-        return errx(B, ax->line, ax->col, "format must be a string");
-      if (v.s.len == 3 && !strncasecmp(v.s.ptr, "csv", 3))
-        o.format = FMT_CSV;
-      else if (v.s.len >= 4 && (!strncasecmp(v.s.ptr, "json", 4) ||
-                                !strncasecmp(v.s.ptr, "ndjson", 6)))
-        o.format = FMT_JSONL;
-      else
-        return errx(B, ax->line, ax->col, "unknown format (csv or json)");
-    } else if (!strcmp(n, "columns")) {
-      if (!is_str)
-        return errx(B, ax->line, ax->col,
-                    "columns must be a string such as 'id BIGINT, name VARCHAR'");
-      /* "name type, name type" */
-      char *s = arena_strndup(B->a, v.s.ptr, v.s.len);
-      size_t cap = 1;
-      for (char *p = s; *p; p++)
-        cap += *p == ',';
-      const char **names = arena_alloc(B->a, sizeof(char *) * cap);
-      fmt_type *types = arena_alloc(B->a, sizeof(fmt_type) * cap);
-      size_t nc = 0;
-      char *save = NULL;
-      for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ')
-          tok++;
-        char *sp = strchr(tok, ' ');
-        if (sp == NULL)
-          return errx(B, ax->line, ax->col, "columns: '%s' needs a name and a type", tok);
-        *sp = '\0';
-        names[nc] = tok;
-        if (parse_type_name(sp + 1, &types[nc]) < 0)
-          return errx(B, ax->line, ax->col, "columns: unknown type '%s'", sp + 1);
-        nc++;
-      }
-      o.csv.ncols = nc;
-      o.csv.names = names;
-      o.csv.types = types;
-    } else if (!strcmp(n, "auto_detect") || !strcmp(n, "sample_size") ||
-               !strcmp(n, "compression") || !strcmp(n, "filename")) {
-      /* accepted for DuckDB compatibility; detection is always on */
-    } else {
-      return errx(B, ax->line, ax->col, "unknown option '%s' of %s", n, fn);
-    }
-  }
-  if (path == NULL)
-    return errx(B, f->line, f->col, "%s needs a path such as 's3://bucket/prefix/*.csv'", fn);
-  table *t;
-  err e2;
-  err_clear(&e2);
-  rc = table_open(B->q, path, &o, &t, &e2);
-  if (rc < 0) {
-    if (B->pos) {
-      B->pos->line = f->line;
-      B->pos->col = f->col;
-    }
-    err_set(B->e, rc, "%s", e2.msg);
-    return rc;
-  }
-  plan *p = plan_new(B, P_SCAN, t->ncols);
-  p->table = t;
-  p->used = arena_alloc(B->a, sizeof(bool) * (size_t)(t->ncols > 0 ? t->ncols : 1));
-  for (int i = 0; i < t->ncols; i++) {
-    p->cols[i].name = t->names[i];
-    switch (t->types[i]) {
-    case FT_BOOLEAN: p->cols[i].type = st(SQL_BOOLEAN); break;
-    case FT_BIGINT: p->cols[i].type = st(SQL_BIGINT); break;
-    case FT_DOUBLE: p->cols[i].type = st(SQL_DOUBLE); break;
-    case FT_DATE: p->cols[i].type = st(SQL_DATE); break;
-    case FT_TIMESTAMP: p->cols[i].type = st(SQL_TIMESTAMP); break;
-    default: p->cols[i].type = st(SQL_VARCHAR); break;
-    }
-  }
-  *out = p;
-  return 0;
-}
-
-static int apply_col_aliases(binder *B, plan *p, const char **names, int n, int line, int col)
-{
-  if (n == 0)
-    return 0;
-  if (n != p->ncols)
-    return errx(B, line, col, "column alias list has %d names but the table has %d columns", n,
-                p->ncols);
-  for (int i = 0; i < n; i++)
-    p->cols[i].name = names[i];
-  return 0;
-}
-
-/* a plan whose column names can be changed without touching the child */
-static plan *rename_wrap(binder *B, plan *p)
-{
-  if (p->kind == P_PROJECT)
-    return p;
-  plan *pr = plan_new(B, P_PROJECT, p->ncols);
-  pr->child = p;
-  pr->exprs = args_new(B, p->ncols);
-  for (int i = 0; i < p->ncols; i++) {
-    pr->exprs[i] = bx_col(B->a, i, p->cols[i].type);
-    pr->cols[i] = p->cols[i];
-  }
-  return pr;
-}
-
-static int bind_from(binder *B, ast_from *f, scope *outer, plan **out, scope **sc);
-
-static int bind_values(binder *B, ast_from *f, plan **out)
-{
-  int nc = f->nvalcols;
-  plan *p = plan_new(B, P_VALUES, nc);
-  p->nrows = f->nrows;
-  p->rows = arena_alloc(B->a, sizeof(value *) * (size_t)f->nrows);
-  bexpr ***cells = arena_alloc(B->a, sizeof(bexpr **) * (size_t)f->nrows);
-  scope empty = {0};
-  int rc;
-  for (int c = 0; c < nc; c++)
-    p->cols[c].type = st(SQL_NULL);
-  for (int r = 0; r < f->nrows; r++) {
-    cells[r] = args_new(B, nc);
-    for (int c = 0; c < nc; c++) {
-      if ((rc = bind_expr(B, f->rows[r][c], &empty, 0, &cells[r][c])) < 0)
-        return rc;
-      if (cells[r][c]->kind != BX_CONST)
-        return errx(B, f->rows[r][c]->line, f->rows[r][c]->col,
-                    "VALUES holds constants only");
-      stype u;
-      if (!common_type(p->cols[c].type, cells[r][c]->type, &u)) {
-        char t1[48], t2[48];
-        return errx(B, f->rows[r][c]->line, f->rows[r][c]->col,
-                    "VALUES column %d has types %s and %s", c + 1,
-                    stype_name(p->cols[c].type, t1, sizeof t1),
-                    stype_name(cells[r][c]->type, t2, sizeof t2));
-      }
-      p->cols[c].type = u;
-    }
-  }
-  for (int c = 0; c < nc; c++) {
-    if (p->cols[c].type.t == SQL_NULL)
-      p->cols[c].type = st(SQL_VARCHAR);
-    p->cols[c].name = arena_sprintf(B->a, "_col%d", c);
-  }
-  for (int r = 0; r < f->nrows; r++) {
-    p->rows[r] = arena_alloc(B->a, sizeof(value) * (size_t)(nc > 0 ? nc : 1));
-    for (int c = 0; c < nc; c++) {
-      bexpr *v = fold(B, bind_cast(B->q, cells[r][c], p->cols[c].type));
-      if (v->kind != BX_CONST)
-        return errx(B, f->rows[r][c]->line, f->rows[r][c]->col, "cannot convert this value");
-      p->rows[r][c] = v->v;
-    }
-  }
-  *out = p;
-  return 0;
-}
-
-static int bind_join(binder *B, ast_from *f, scope *outer, plan **out, scope **sc)
-{
-  plan *lp, *rp;
-  scope *ls, *rs;
-  int rc;
-  if ((rc = bind_from(B, f->left, outer, &lp, &ls)) < 0)
-    return rc;
-  if ((rc = bind_from(B, f->right, outer, &rp, &rs)) < 0)
-    return rc;
-  int nl = lp->ncols, nr = rp->ncols;
-  plan *j = plan_new(B, P_JOIN, nl + nr);
-  j->child = lp;
-  j->right = rp;
-  j->join = f->join;
-  memcpy(j->cols, lp->cols, sizeof(pcol) * (size_t)nl);
-  memcpy(j->cols + nl, rp->cols, sizeof(pcol) * (size_t)nr);
-  scope *s = scope_new(B, nl + nr, outer);
-  memcpy(s->cols, ls->cols, sizeof(scol) * (size_t)nl);
-  memcpy(s->cols + nl, rs->cols, sizeof(scol) * (size_t)nr);
-  /* USING / NATURAL: equality keys, the right columns hidden */
-  const char **using_cols = f->using_cols;
-  int nusing = f->nusing;
-  if (f->natural) {
-    using_cols = arena_alloc(B->a, sizeof(char *) * (size_t)(nl > 0 ? nl : 1));
-    nusing = 0;
-    for (int i = 0; i < nl; i++)
-      if (!ls->cols[i].hidden && scope_find(rs, NULL, ls->cols[i].name, false) >= 0)
-        using_cols[nusing++] = ls->cols[i].name;
-    if (nusing == 0)
-      j->join = JN_CROSS;
-  }
-  int *lu = arena_alloc(B->a, sizeof(int) * (size_t)(nusing > 0 ? nusing : 1));
-  int *ru = arena_alloc(B->a, sizeof(int) * (size_t)(nusing > 0 ? nusing : 1));
-  for (int k = 0; k < nusing; k++) {
-    int li = scope_find(ls, NULL, using_cols[k], false);
-    int ri = scope_find(rs, NULL, using_cols[k], false);
-    if (li < 0 || ri < 0)
-      return errx(B, f->line, f->col, "column '%s' in USING is not on both sides",
-                  using_cols[k]);
-    lu[k] = li;
-    ru[k] = ri;
-    bexpr *l = bx_col(B->a, li, ls->cols[li].type);
-    bexpr *r = bx_col(B->a, ri, rs->cols[ri].type);
-    if ((rc = unify2(B, &l, &r, "USING", f->line, f->col)) < 0)
-      return rc;
-    join_add_key(B, j, l, r);
-    s->cols[nl + ri].hidden = true;
-  }
-  if (f->on != NULL) {
-    const char *save = B->clause;
-    B->clause = "ON";
-    bexpr *cond;
-    rc = bind_expr(B, f->on, s, 0, &cond);
-    B->clause = save;
-    if (rc < 0)
-      return rc;
-    if ((rc = need_bool(B, &cond, "ON condition")) < 0)
-      return rc;
-    bexpr **cs = NULL;
-    int n = 0, cap = 0;
-    conjuncts(B, cond, &cs, &n, &cap);
-    for (int k = 0; k < n; k++) {
-      bexpr *x = cs[k];
-      int lo = -1, hi = -1;
-      expr_range(x, &lo, &hi);
-      bool has_sub = expr_has_subquery(x);
-      if (!has_sub && x->kind == BX_CMP && x->op == CMP_EQ) {
-        int l0 = -1, h0 = -1, l1 = -1, h1 = -1;
-        expr_range(x->args[0], &l0, &h0);
-        expr_range(x->args[1], &l1, &h1);
-        bexpr *lk = NULL, *rk = NULL;
-        if (l0 >= 0 && l1 >= 0 && h0 < nl && l1 >= nl) {
-          lk = x->args[0];
-          rk = x->args[1];
-        } else if (l0 >= 0 && l1 >= 0 && h1 < nl && l0 >= nl) {
-          lk = x->args[1];
-          rk = x->args[0];
-        }
-        if (lk != NULL) {
-          rk = bexpr_copy(B->a, rk);
-          expr_shift(rk, -nl);
-          join_add_key(B, j, lk, rk);
-          continue;
-        }
-      }
-      /* one-sided conditions of the inner side go into that side */
-      if (!has_sub && lo >= nl && (j->join == JN_INNER || j->join == JN_LEFT)) {
-        bexpr *c = bexpr_copy(B->a, x);
-        expr_shift(c, -nl);
-        j->right = push_pred(B, j->right, c);
-        continue;
-      }
-      if (!has_sub && hi < nl && lo >= 0 && (j->join == JN_INNER || j->join == JN_RIGHT)) {
-        j->child = push_pred(B, j->child, x);
-        continue;
-      }
-      join_add_cond(B, j, x);
-    }
-  }
-  if (j->join == JN_CROSS && (j->nkeys > 0 || j->cond != NULL))
-    j->join = JN_INNER;
-  plan *res = j;
-  /* RIGHT/FULL USING: the visible key is the one that is not NULL */
-  if (nusing > 0 && (j->join == JN_RIGHT || j->join == JN_FULL)) {
-    plan *pr = plan_new(B, P_PROJECT, nl + nr);
-    pr->child = j;
-    pr->exprs = args_new(B, nl + nr);
-    for (int i = 0; i < nl + nr; i++) {
-      pr->exprs[i] = bx_col(B->a, i, j->cols[i].type);
-      pr->cols[i] = j->cols[i];
-    }
-    for (int k = 0; k < nusing; k++) {
-      bexpr *co = bx_new(B, BX_COALESCE, j->lkeys[k]->type, f->line, f->col);
-      co->nargs = 2;
-      co->args = args_new(B, 2);
-      co->args[0] = j->lkeys[k];
-      bexpr *rk = bexpr_copy(B->a, j->rkeys[k]);
-      expr_shift(rk, nl);
-      co->args[1] = rk;
-      pr->exprs[lu[k]] = co;
-      pr->cols[lu[k]].type = co->type;
-      s->cols[lu[k]].type = co->type;
-    }
-    res = pr;
-  }
-  (void)ru;
-  *out = res;
-  *sc = s;
-  return 0;
-}
-
-static ast_cte *find_cte(binder *B, const char *name)
-{
-  for (ctedef *c = B->ctes; c != NULL; c = c->next)
-    if (name_eq(c->cte->name, name))
-      return c->cte;
-  return NULL;
-}
-
-static int bind_from(binder *B, ast_from *f, scope *outer, plan **out, scope **sc)
-{
-  int rc;
-  plan *p = NULL;
-  const char *alias = f->alias;
-  switch (f->kind) {
-  case FR_JOIN:
-    return bind_join(B, f, outer, out, sc);
-  case FR_TABLE:
-    if (f->is_path) {
-      ast_from tf = *f;
-      ast_arg arg = {0};
-      ast_expr path = {.kind = EX_STRING, .text = f->name, .line = f->line, .col = f->col};
-      arg.value = &path;
-      tf.kind = FR_FUNC;
-      tf.name = "$path";
-      tf.args = &arg;
-      tf.nargs = 1;
-      table_opts o;
-      memset(&o, 0, sizeof o);
-      o.format = -1;
-      o.csv.header = -1;
-      table *t;
-      err e2;
-      err_clear(&e2);
-      rc = table_open(B->q, f->name, &o, &t, &e2);
-      if (rc < 0) {
-        if (B->pos) {
-          B->pos->line = f->line;
-          B->pos->col = f->col;
-        }
-        err_set(B->e, rc, "%s", e2.msg);
-        return rc;
-      }
-      ast_from fake = *f;
-      fake.kind = FR_FUNC;
-      fake.name = t->format == FMT_CSV ? "read_csv" : "read_json";
-      /* reuse the scan builder with the opened table */
-      p = plan_new(B, P_SCAN, t->ncols);
-      p->table = t;
-      p->used = arena_alloc(B->a, sizeof(bool) * (size_t)(t->ncols > 0 ? t->ncols : 1));
-      for (int i = 0; i < t->ncols; i++) {
-        p->cols[i].name = t->names[i];
-        switch (t->types[i]) {
-        case FT_BOOLEAN: p->cols[i].type = st(SQL_BOOLEAN); break;
-        case FT_BIGINT: p->cols[i].type = st(SQL_BIGINT); break;
-        case FT_DOUBLE: p->cols[i].type = st(SQL_DOUBLE); break;
-        case FT_DATE: p->cols[i].type = st(SQL_DATE); break;
-        case FT_TIMESTAMP: p->cols[i].type = st(SQL_TIMESTAMP); break;
-        default: p->cols[i].type = st(SQL_VARCHAR); break;
-        }
-      }
-      (void)tf;
-      (void)fake;
-    } else {
-      ast_cte *c = find_cte(B, f->name);
-      if (c == NULL)
-        return errx(B, f->line, f->col,
-                    "table '%s' does not exist (name objects as 's3://bucket/prefix/*.csv' "
-                    "or read_csv('s3://...'))", f->name);
-      /* a CTE sees the CTEs defined before it */
-      ctedef *save = B->ctes;
-      ctedef *cd = B->ctes;
-      while (cd != NULL && cd->cte != c)
-        cd = cd->next;
-      B->ctes = cd != NULL ? cd->next : save;
-      rc = bind_query(B, c->query, NULL, &p);
-      B->ctes = save;
-      if (rc < 0)
-        return rc;
-      p = rename_wrap(B, p);
-      if ((rc = apply_col_aliases(B, p, c->cols, c->ncols, f->line, f->col)) < 0)
-        return rc;
-      if (alias == NULL)
-        alias = c->name;
-    }
-    break;
-  case FR_FUNC:
-    if ((rc = bind_table_func(B, f, &p)) < 0)
-      return rc;
-    break;
-  case FR_SUBQUERY:
-    if ((rc = bind_query(B, f->sub, NULL, &p)) < 0)
-      return rc;
-    p = rename_wrap(B, p);
-    break;
-  case FR_VALUES:
-    if ((rc = bind_values(B, f, &p)) < 0)
-      return rc;
-    p = rename_wrap(B, p);
-    break;
-  default:
-    return errx(B, f->line, f->col, "unsupported FROM item");
-  }
-  if (f->ncolalias > 0) {
-    p = rename_wrap(B, p);
-    if ((rc = apply_col_aliases(B, p, f->colalias, f->ncolalias, f->line, f->col)) < 0)
-      return rc;
-  }
-  *out = p;
-  *sc = scope_of_plan(B, p, alias, outer);
-  return 0;
-}
-
-static void ast_conjuncts(binder *B, ast_expr *x, ast_expr ***out, int *n, int *cap)
-{
-  if (x->kind == EX_BINARY && !strcmp(x->op, "and")) {
-    ast_conjuncts(B, x->args[0], out, n, cap);
-    ast_conjuncts(B, x->args[1], out, n, cap);
-    return;
-  }
-  if (*n == *cap) {
-    int nc = *cap ? *cap * 2 : 8;
-    ast_expr **nv = arena_alloc(B->a, sizeof(ast_expr *) * (size_t)nc);
-    if (*n)
-      memcpy(nv, *out, sizeof(ast_expr *) * (size_t)*n);
-    *out = nv;
-    *cap = nc;
-  }
-  (*out)[(*n)++] = x;
-}
-
-static bool is_subquery_pred(ast_expr *x)
-{
-  if (x->kind == EX_UNARY && !strcmp(x->op, "not"))
-    x = x->args[0];
-  return x->kind == EX_EXISTS || (x->kind == EX_IN_QUERY && !x->neg);
-}
-
-/* binds x over inner scope ss alone (true), or reports it needs more */
-static bool try_bind(binder *B, ast_expr *x, scope *ss, bexpr **out)
-{
-  scope *save = ss->outer;
-  ss->outer = NULL;
-  err saved = *B->e;
-  sql_pos savedpos = B->pos != NULL ? *B->pos : (sql_pos){0, 0};
-  int rc = bind_expr(B, x, ss, 0, out);
-  ss->outer = save;
-  if (rc < 0) {
-    *B->e = saved;
-    if (B->pos != NULL)
-      *B->pos = savedpos;
-    return false;
-  }
-  return true;
-}
-
-/* [NOT] EXISTS (SELECT .. FROM t WHERE t.k = outer.k AND ...) and
- * x IN (SELECT y FROM t WHERE t.k = outer.k ...) as a semi / anti join on
- * the equalities; the other conditions filter t. */
-static int decorrelate(binder *B, ast_expr *x, scope *sc, plan **p)
-{
-  bool neg = false;
-  ast_expr *at = x;
-  if (x->kind == EX_UNARY) {
-    neg = true;
-    x = x->args[0];
-  }
-  if (x->neg)
-    neg = !neg;
-  ast_query *sq = x->sub;
-  if (sq->kind != Q_SELECT || sq->nctes > 0 || sq->norder > 0 || sq->limit != NULL ||
-      sq->offset != NULL || sq->sel->ngroup > 0 || sq->sel->having != NULL ||
-      sq->sel->from == NULL || sq->sel->distinct)
-    return errx(B, at->line, at->col,
-                "correlated subqueries are supported only as [NOT] EXISTS or IN over a plain "
-                "SELECT ... FROM ... WHERE");
-  for (int i = 0; i < sq->sel->nitems; i++)
-    if (ast_has_agg(sq->sel->items[i].expr))
-      return errx(B, at->line, at->col,
-                  "correlated subqueries with aggregates are not supported yet");
-  plan *sp;
-  scope *ss;
-  int rc = bind_from(B, sq->sel->from, NULL, &sp, &ss);
-  if (rc < 0)
-    return rc;
-  ss->outer = sc;
-  plan *j = plan_new(B, P_JOIN, (*p)->ncols);
-  j->join = neg ? JN_ANTI : JN_SEMI;
-  memcpy(j->cols, (*p)->cols, sizeof(pcol) * (size_t)(*p)->ncols);
-  if (x->kind == EX_IN_QUERY) {
-    if (sq->sel->nitems != 1 || sq->sel->items[0].expr->kind == EX_STAR)
-      return errx(B, at->line, at->col, "subquery of IN must return one column");
-    bexpr *l, *r;
-    if ((rc = bind_expr(B, x->args[0], sc, 0, &l)) < 0)
-      return rc;
-    if (!try_bind(B, sq->sel->items[0].expr, ss, &r))
-      return errx(B, at->line, at->col,
-                  "the selected value of a correlated IN subquery cannot refer to the outer query");
-    if ((rc = unify2(B, &l, &r, "IN", at->line, at->col)) < 0)
-      return rc;
-    join_add_key(B, j, l, r);
-  }
-  if (sq->sel->where != NULL) {
-    ast_expr **acs = NULL;
-    int nac = 0, acap = 0;
-    ast_conjuncts(B, sq->sel->where, &acs, &nac, &acap);
-    for (int a = 0; a < nac; a++) {
-      ast_expr *c = acs[a];
-      bexpr *b;
-      if (try_bind(B, c, ss, &b)) {
-        if ((rc = need_bool(B, &b, "WHERE condition")) < 0)
-          return rc;
-        sp = push_pred(B, sp, b);
-        continue;
-      }
-      bexpr *inner = NULL, *outer = NULL;
-      if (c->kind == EX_BINARY && !strcmp(c->op, "=")) {
-        for (int side = 0; side < 2 && inner == NULL; side++) {
-          bexpr *in_x;
-          if (!try_bind(B, c->args[side], ss, &in_x))
-            continue;
-          bexpr *out_x;
-          err saved = *B->e;
-          if (bind_expr(B, c->args[1 - side], sc, 0, &out_x) < 0) {
-            *B->e = saved;
-            continue;
-          }
-          inner = in_x;
-          outer = out_x;
-        }
-      }
-      if (inner == NULL) {
-        /* any other condition over both: a residual of the join, over the
-           outer columns followed by the subquery's */
-        scope *cs = scope_new(B, sc->n + ss->n, NULL);
-        memcpy(cs->cols, sc->cols, sizeof(scol) * (size_t)sc->n);
-        memcpy(cs->cols + sc->n, ss->cols, sizeof(scol) * (size_t)ss->n);
-        bexpr *both;
-        if ((rc = bind_expr(B, c, cs, 0, &both)) < 0)
-          return rc;
-        if ((rc = need_bool(B, &both, "WHERE condition")) < 0)
-          return rc;
-        join_add_cond(B, j, both);
-        continue;
-      }
-      if ((rc = unify2(B, &outer, &inner, "=", c->line, c->col)) < 0)
-        return rc;
-      join_add_key(B, j, outer, inner);
-    }
-  }
-  j->child = *p;
-  j->right = sp;
-  *p = j;
-  return 0;
-}
-
-static ast_expr *ast_new(binder *B, int kind, int line, int col)
-{
-  ast_expr *x = arena_alloc(B->a, sizeof *x);
-  x->kind = kind;
-  x->line = line;
-  x->col = col;
-  return x;
-}
-
-/* (SELECT agg(..) FROM t WHERE t.k = outer.k AND ...) in an expression:
- * LEFT JOIN (SELECT k, agg(..) FROM t WHERE ... GROUP BY k) ON k = outer.k,
- * and the subquery becomes that column (count gives 0 where nothing
- * joins). p and sc grow by the joined columns; *xp is rewritten. */
-static int decorrelate_scalar(binder *B, ast_expr *x, plan **p, scope **sc, int *counter)
-{
-  ast_query *sq = x->sub;
-  if (sq->kind != Q_SELECT || sq->nctes > 0 || sq->norder > 0 || sq->limit != NULL ||
-      sq->offset != NULL || sq->sel->ngroup > 0 || sq->sel->having != NULL ||
-      sq->sel->from == NULL || sq->sel->distinct || sq->sel->nitems != 1 ||
-      sq->sel->items[0].expr->kind == EX_STAR || !ast_has_agg(sq->sel->items[0].expr))
-    return errx(B, x->line, x->col,
-                "a correlated scalar subquery must be SELECT <aggregate> FROM ... WHERE with "
-                "equalities to the outer query");
-  plan *probe;
-  scope *ss;
-  int rc = bind_from(B, sq->sel->from, NULL, &probe, &ss);
-  if (rc < 0)
-    return rc;
-  ss->outer = *sc;
-  /* split the WHERE: inner-only conditions, and inner = outer equalities */
-  ast_expr **acs = NULL;
-  int nac = 0, acap = 0;
-  if (sq->sel->where != NULL)
-    ast_conjuncts(B, sq->sel->where, &acs, &nac, &acap);
-  ast_expr **inner_keys = arena_alloc(B->a, sizeof(ast_expr *) * (size_t)(nac + 1));
-  bexpr **outer_keys = arena_alloc(B->a, sizeof(bexpr *) * (size_t)(nac + 1));
-  int nk = 0;
-  ast_expr *local = NULL;
-  for (int a = 0; a < nac; a++) {
-    ast_expr *c = acs[a];
-    bexpr *b;
-    if (try_bind(B, c, ss, &b)) {
-      if (local == NULL) {
-        local = c;
-      } else {
-        ast_expr *and = ast_new(B, EX_BINARY, c->line, c->col);
-        and->op = "and";
-        and->args = arena_alloc(B->a, sizeof(ast_expr *) * 2);
-        and->args[0] = local;
-        and->args[1] = c;
-        and->nargs = 2;
-        local = and;
-      }
-      continue;
-    }
-    bool done = false;
-    if (c->kind == EX_BINARY && !strcmp(c->op, "=")) {
-      for (int side = 0; side < 2 && !done; side++) {
-        bexpr *in_x;
-        if (!try_bind(B, c->args[side], ss, &in_x))
-          continue;
-        bexpr *out_x;
-        err saved = *B->e;
-        if (bind_expr(B, c->args[1 - side], *sc, 0, &out_x) < 0) {
-          *B->e = saved;
-          continue;
-        }
-        inner_keys[nk] = c->args[side];
-        outer_keys[nk] = out_x;
-        nk++;
-        done = true;
-      }
-    }
-    if (!done)
-      return errx(B, c->line, c->col,
-                  "a correlated scalar subquery may refer to the outer query only in "
-                  "equalities");
-  }
-  if (nk == 0)
-    return errx(B, x->line, x->col, "correlated scalar subquery without an equality");
-  /* SELECT keys..., item FROM ... WHERE local GROUP BY keys */
-  ast_query *gq = arena_alloc(B->a, sizeof *gq);
-  *gq = *sq;
-  gq->sel = arena_alloc(B->a, sizeof(ast_select));
-  gq->sel->from = sq->sel->from;
-  gq->sel->where = local;
-  gq->sel->nitems = nk + 1;
-  gq->sel->items = arena_alloc(B->a, sizeof(ast_item) * (size_t)(nk + 1));
-  gq->sel->ngroup = nk;
-  gq->sel->group = arena_alloc(B->a, sizeof(ast_expr *) * (size_t)nk);
-  for (int k = 0; k < nk; k++) {
-    gq->sel->items[k].expr = inner_keys[k];
-    gq->sel->group[k] = inner_keys[k];
-  }
-  gq->sel->items[nk] = sq->sel->items[0];
-  plan *sp;
-  if ((rc = bind_query(B, gq, NULL, &sp)) < 0)
-    return rc;
-  int nl = (*p)->ncols;
-  plan *j = plan_new(B, P_JOIN, nl + sp->ncols);
-  j->join = JN_LEFT;
-  j->child = *p;
-  j->right = sp;
-  memcpy(j->cols, (*p)->cols, sizeof(pcol) * (size_t)nl);
-  memcpy(j->cols + nl, sp->cols, sizeof(pcol) * (size_t)sp->ncols);
-  for (int k = 0; k < nk; k++) {
-    bexpr *l = outer_keys[k];
-    bexpr *r = bx_col(B->a, k, sp->cols[k].type);
-    if ((rc = unify2(B, &l, &r, "=", x->line, x->col)) < 0)
-      return rc;
-    join_add_key(B, j, l, r);
-  }
-  /* the scope grows by hidden columns; the value is "$sqN" */
-  scope *ns = scope_new(B, nl + sp->ncols, (*sc)->outer);
-  memcpy(ns->cols, (*sc)->cols, sizeof(scol) * (size_t)nl);
-  const char *vname = arena_sprintf(B->a, "$sq%d", ++*counter);
-  for (int i = 0; i < sp->ncols; i++) {
-    ns->cols[nl + i].name = i == nk ? vname : sp->cols[i].name;
-    ns->cols[nl + i].type = sp->cols[i].type;
-    ns->cols[nl + i].hidden = true;
-  }
-  j->cols[nl + nk].name = vname;
-  *p = j;
-  *sc = ns;
-  /* rewrite the node in place: a column, or coalesce(column, 0) for count */
-  ast_expr *item = sq->sel->items[0].expr;
-  bool is_count = item->kind == EX_FUNC && item->over == NULL &&
-                  (!strcmp(item->name, "count") || !strcmp(item->name, "count_if") ||
-                   !strcmp(item->name, "approx_distinct"));
-  ast_expr *col = ast_new(B, EX_COLUMN, x->line, x->col);
-  col->name = vname;
-  if (is_count) {
-    ast_expr *zero = ast_new(B, EX_INT, x->line, x->col);
-    zero->text = "0";
-    memset(x, 0, sizeof *x);
-    x->kind = EX_FUNC;
-    x->name = "coalesce";
-    x->line = col->line;
-    x->col = col->col;
-    x->args = arena_alloc(B->a, sizeof(ast_expr *) * 2);
-    x->args[0] = col;
-    x->args[1] = zero;
-    x->nargs = 2;
-  } else {
-    *x = *col;
-  }
-  return 0;
-}
-
-/* decorrelates every correlated scalar subquery in an expression */
-static int decorrelate_scalars(binder *B, ast_expr **xp, plan **p, scope **sc)
-{
-  static int counter;  /* names only need to differ within a statement */
-  ast_expr *x = *xp;
-  if (x == NULL)
-    return 0;
-  if (x->kind == EX_SUBQUERY) {
-    plan *sp;
-    B->corr_hit = false;
-    err saved = *B->e;
-    int rc = bind_subquery_plan(B, x->sub, *sc, &sp, x->line, x->col);
-    if (rc == 0)
-      return 0;
-    if (!B->corr_hit)
-      return rc;
-    *B->e = saved;
-    int n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
-    return decorrelate_scalar(B, x, p, sc, &n);
-  }
-  for (int i = 0; i < x->nargs; i++) {
-    int rc = decorrelate_scalars(B, &x->args[i], p, sc);
-    if (rc < 0)
-      return rc;
-  }
-  return 0;
-}
-
-/* ---- SELECT ---- */
-
-typedef struct aggctx {
-  bexpr **groups;
-  int ngroups;
-  aggcall **aggs;
-  int naggs;
-  int cap;
-} aggctx;
-
-/* rewrites an expression bound over the FROM scope into one over the
- * aggregation's output (groups, then aggregates) */
-static int rewrite_agg(binder *B, aggctx *g, bexpr **xp)
-{
-  bexpr *x = *xp;
-  for (int i = 0; i < g->ngroups; i++) {
-    if (bexpr_equal(x, g->groups[i])) {
-      bexpr *c = bx_col(B->a, i, x->type);
-      c->line = x->line;
-      c->col = x->col;
-      c->name = x->name;
-      *xp = c;
-      return 0;
-    }
-  }
-  if (x->kind == BX_AGG) {
-    int k;
-    for (k = 0; k < g->naggs; k++) {
-      bexpr tmp = {.kind = BX_AGG, .type = g->aggs[k]->type, .agg = g->aggs[k]};
-      if (bexpr_equal(&tmp, x))
-        break;
-    }
-    if (k == g->naggs) {
-      if (g->naggs == g->cap) {
-        int nc = g->cap ? g->cap * 2 : 8;
-        aggcall **na = arena_alloc(B->a, sizeof(aggcall *) * (size_t)nc);
-        if (g->naggs)
-          memcpy(na, g->aggs, sizeof(aggcall *) * (size_t)g->naggs);
-        g->aggs = na;
-        g->cap = nc;
-      }
-      g->aggs[g->naggs++] = x->agg;
-    }
-    bexpr *c = bx_col(B->a, g->ngroups + k, x->type);
-    c->line = x->line;
-    c->col = x->col;
-    c->name = x->name;
-    *xp = c;
-    return 0;
-  }
-  if (x->kind == BX_COL)
-    return errx(B, x->line, x->col,
-                "'%s' must be an aggregate expression or appear in GROUP BY clause",
-                x->name != NULL ? x->name : "column");
-  if (x->kind == BX_WIN || x->kind == BX_SUBQ || x->kind == BX_EXISTS) {
-    /* window args were bound in agg mode already; subqueries stand alone */
-    if (x->kind != BX_WIN)
-      return 0;
-  }
-  if (x->kind == BX_IN_SET) {
-    return rewrite_agg(B, g, &x->args[0]);
-  }
-  for (int i = 0; i < x->nargs; i++) {
-    int rc = rewrite_agg(B, g, &x->args[i]);
-    if (rc < 0)
-      return rc;
-  }
-  return 0;
-}
-
-typedef struct winctx {
-  bexpr **wins;
-  int n;
-  int cap;
-} winctx;
-
-static void collect_wins(binder *B, bexpr *x, winctx *w)
-{
-  if (x->kind == BX_WIN) {
-    for (int i = 0; i < w->n; i++)
-      if (w->wins[i] == x)
-        return;
-    if (w->n == w->cap) {
-      int nc = w->cap ? w->cap * 2 : 8;
-      bexpr **nv = arena_alloc(B->a, sizeof(bexpr *) * (size_t)nc);
-      if (w->n)
-        memcpy(nv, w->wins, sizeof(bexpr *) * (size_t)w->n);
-      w->wins = nv;
-      w->cap = nc;
-    }
-    w->wins[w->n++] = x;
-    return;
-  }
-  for (int i = 0; i < x->nargs; i++)
-    collect_wins(B, x->args[i], w);
-}
-
-static void replace_wins(bexpr **xp, winctx *w, int base, arena *a)
-{
-  bexpr *x = *xp;
-  if (x->kind == BX_WIN) {
-    for (int i = 0; i < w->n; i++) {
-      if (w->wins[i] == x) {
-        bexpr *c = bx_col(a, base + i, x->type);
-        c->name = x->name;
-        c->line = x->line;
-        c->col = x->col;
-        *xp = c;
-        return;
-      }
-    }
-  }
-  for (int i = 0; i < x->nargs; i++)
-    replace_wins(&x->args[i], w, base, a);
-}
-
-/* builds PROJECT(child cols + window inputs) -> WINDOW over p */
-static plan *build_window(binder *B, plan *p, winctx *w)
-{
-  int base = p->ncols;
-  int nextra = 0;
-  for (int i = 0; i < w->n; i++)
-    nextra += w->wins[i]->nargs;
-  plan *pr = plan_new(B, P_PROJECT, base + nextra);
-  pr->child = p;
-  pr->exprs = args_new(B, base + nextra);
-  for (int i = 0; i < base; i++) {
-    pr->exprs[i] = bx_col(B->a, i, p->cols[i].type);
-    pr->cols[i] = p->cols[i];
-  }
-  int k = base;
-  plan *wp = plan_new(B, P_WINDOW, base + nextra + w->n);
-  wp->child = pr;
-  wp->nwins = w->n;
-  wp->wins = arena_alloc(B->a, sizeof(wincall) * (size_t)w->n);
-  for (int i = 0; i < w->n; i++) {
-    bexpr *x = w->wins[i];
-    wincall *wc = x->win;
-    int nfargs = x->nargs - wc->npart - wc->norder;
-    int first = k;
-    for (int a = 0; a < x->nargs; a++) {
-      pr->exprs[k] = x->args[a];
-      pr->cols[k].name = "$w";
-      pr->cols[k].type = x->args[a]->type;
-      k++;
-    }
-    wincall *out = &wp->wins[i];
-    *out = *wc;
-    out->arg = nfargs >= 1 ? first : -1;
-    out->deflt = (wc->fn == WIN_LAG || wc->fn == WIN_LEAD) && nfargs == 3 ? first + 2 : -1;
-    out->part = arena_alloc(B->a, sizeof(int) * (size_t)(wc->npart > 0 ? wc->npart : 1));
-    for (int a = 0; a < wc->npart; a++)
-      out->part[a] = first + nfargs + a;
-    out->order = arena_alloc(B->a, sizeof(sortkey) * (size_t)(wc->norder > 0 ? wc->norder : 1));
-    for (int a = 0; a < wc->norder; a++) {
-      out->order[a] = wc->order[a];
-      out->order[a].col = first + nfargs + wc->npart + a;
-    }
-    if (wc->fn == WIN_AGG)
-      out->agg.arg = nfargs >= 1 ? bx_col(B->a, first, x->args[0]->type) : NULL;
-  }
-  memcpy(wp->cols, pr->cols, sizeof(pcol) * (size_t)(base + nextra));
-  for (int i = 0; i < w->n; i++) {
-    wp->cols[base + nextra + i].name = w->wins[i]->name;
-    wp->cols[base + nextra + i].type = w->wins[i]->type;
-  }
-  return wp;
-}
-
-static const char *derived_name(binder *B, bexpr *x, int i)
-{
-  if (x->kind == BX_COL && x->name != NULL)
-    return x->name;
-  return arena_sprintf(B->a, "_col%d", i);
-}
-
-static int const_int(binder *B, ast_expr *x, int64_t *out, const char *what)
-{
-  bexpr *b;
-  scope empty = {0};
-  int rc = bind_expr(B, x, &empty, 0, &b);
-  if (rc < 0)
-    return rc;
-  if (b->kind != BX_CONST || !stype_integer(b->type.t) || b->v.null || b->v.i < 0)
-    return errx(B, x->line, x->col, "%s must be a non-negative integer constant", what);
-  *out = b->v.i;
-  return 0;
-}
-
-/* count(DISTINCT x), sum(DISTINCT x) ... all over the same x: group by
- * (keys, x) first, then aggregate without DISTINCT. The first step is an
- * ordinary (parallel, partitioned) aggregation instead of one value set per
- * group. */
-static plan *distinct_rewrite(binder *B, plan *ap)
-{
-  if (ap->naggs == 0)
-    return ap;
-  const bexpr *x = NULL;
-  for (int i = 0; i < ap->naggs; i++) {
-    aggcall *a = &ap->aggs[i];
-    if (!a->distinct || a->filter != NULL || a->arg == NULL || a->arg2 != NULL)
-      return ap;
-    if (x == NULL)
-      x = a->arg;
-    else if (!bexpr_equal(x, a->arg))
-      return ap;
-  }
-  int ng = ap->ngroups;
-  plan *in = plan_new(B, P_AGG, ng + 1);
-  in->child = ap->child;
-  in->ngroups = ng + 1;
-  in->groups = args_new(B, ng + 1);
-  for (int i = 0; i < ng; i++) {
-    in->groups[i] = ap->groups[i];
-    in->cols[i] = ap->cols[i];
-  }
-  in->groups[ng] = (bexpr *)x;
-  in->cols[ng].name = "$d";
-  in->cols[ng].type = x->type;
-  plan *out = plan_new(B, P_AGG, ap->ncols);
-  out->child = in;
-  out->ngroups = ng;
-  out->groups = args_new(B, ng);
-  for (int i = 0; i < ng; i++)
-    out->groups[i] = bx_col(B->a, i, ap->groups[i]->type);
-  out->naggs = ap->naggs;
-  out->aggs = arena_alloc(B->a, sizeof(aggcall) * (size_t)ap->naggs);
-  for (int i = 0; i < ap->naggs; i++) {
-    out->aggs[i] = ap->aggs[i];
-    out->aggs[i].distinct = false;
-    out->aggs[i].arg = bx_col(B->a, ng, x->type);
-    if (out->aggs[i].fn == AGG_APPROX_DISTINCT)
-      out->aggs[i].fn = AGG_COUNT;
-  }
-  memcpy(out->cols, ap->cols, sizeof(pcol) * (size_t)ap->ncols);
-  return out;
-}
-
-typedef struct orderres {
-  int col;           /* output column (may be hidden) */
-  bool desc;
-  bool nulls_first;
-} orderres;
-
-static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
-{
-  ast_select *s = q->sel;
-  int rc;
-  plan *p;
-  scope *sc;
-  if (s->from == NULL) {
-    p = plan_new(B, P_VALUES, 0);
-    p->nrows = 1;
-    p->rows = arena_alloc(B->a, sizeof(value *));
-    p->rows[0] = arena_alloc(B->a, sizeof(value));
-    sc = scope_new(B, 0, outer);
-  } else if ((rc = bind_from(B, s->from, outer, &p, &sc)) < 0) {
-    return rc;
-  }
-  /* WHERE: conjunct by conjunct, so correlated [NOT] EXISTS / IN become
-     semi and anti joins */
-  if (s->where != NULL) {
-    B->clause = "WHERE";
-    ast_expr **acs = NULL;
-    int nac = 0, acap = 0;
-    ast_conjuncts(B, s->where, &acs, &nac, &acap);
-    for (int a = 0; a < nac; a++) {
-      bexpr *w;
-      B->corr_hit = false;
-      rc = bind_expr(B, acs[a], sc, 0, &w);
-      if (rc < 0 && B->corr_hit && is_subquery_pred(acs[a])) {
-        err_clear(B->e);
-        if ((rc = decorrelate(B, acs[a], sc, &p)) < 0)
-          return rc;
-        continue;
-      }
-      if (rc < 0 && B->corr_hit) {
-        err_clear(B->e);
-        if ((rc = decorrelate_scalars(B, &acs[a], &p, &sc)) < 0)
-          return rc;
-        rc = bind_expr(B, acs[a], sc, 0, &w);
-      }
-      if (rc < 0)
-        return rc;
-      if ((rc = need_bool(B, &w, "WHERE condition")) < 0)
-        return rc;
-      bexpr **cs = NULL;
-      int n = 0, cap = 0;
-      conjuncts(B, w, &cs, &n, &cap);
-      for (int k = 0; k < n; k++) {
-        if (cs[k]->kind == BX_CONST && !cs[k]->v.null && cs[k]->v.i)
-          continue;
-        p = push_pred(B, p, cs[k]);
-      }
-    }
-  }
-  /* expand the select list */
-  int nitems = 0;
-  for (int i = 0; i < s->nitems; i++) {
-    ast_expr *x = s->items[i].expr;
-    if (x->kind == EX_STAR) {
-      if (x->qual != NULL && !scope_has_table(sc, x->qual))
-        return errx(B, x->line, x->col, "unknown table '%s'", x->qual);
-      for (int c = 0; c < sc->n; c++)
-        if (!sc->cols[c].hidden && (x->qual == NULL || name_eq(sc->cols[c].table, x->qual)))
-          nitems++;
-    } else {
-      nitems++;
-    }
-  }
-  if (nitems == 0)
-    return errx(B, q->line, q->col, "SELECT * over a table without columns");
-  ast_expr **items = arena_alloc(B->a, sizeof(ast_expr *) * (size_t)nitems);
-  const char **aliases = arena_alloc(B->a, sizeof(char *) * (size_t)nitems);
-  int *starcol = arena_alloc(B->a, sizeof(int) * (size_t)nitems);
-  int k = 0;
-  for (int i = 0; i < s->nitems; i++) {
-    ast_expr *x = s->items[i].expr;
-    if (x->kind == EX_STAR) {
-      for (int c = 0; c < sc->n; c++) {
-        if (sc->cols[c].hidden || (x->qual != NULL && !name_eq(sc->cols[c].table, x->qual)))
-          continue;
-        items[k] = NULL;
-        starcol[k] = c;
-        aliases[k] = sc->cols[c].name;
-        k++;
-      }
-    } else {
-      items[k] = x;
-      starcol[k] = -1;
-      aliases[k] = s->items[i].alias;
-      k++;
-    }
-  }
-  bool has_agg = s->ngroup > 0 || ast_has_agg(s->having);
-  for (int i = 0; i < nitems; i++)
-    if (items[i] != NULL && ast_has_agg(items[i]))
-      has_agg = true;
-  for (int i = 0; i < q->norder; i++)
-    if (ast_has_agg(q->order[i].expr))
-      has_agg = true;
-  if (s->having != NULL && !has_agg)
-    has_agg = true;
-  int mode = M_WIN | (has_agg ? M_AGG : 0);
-  aggctx g = {0};
-  scope *post = sc;
-  if (has_agg) {
-    /* GROUP BY: ordinals and select aliases allowed */
-    B->clause = "GROUP BY";
-    g.groups = args_new(B, s->ngroup);
-    for (int i = 0; i < s->ngroup; i++) {
-      ast_expr *x = s->group[i];
-      if (x->kind == EX_INT) {
-        int64_t ord = atoll(x->text);
-        if (ord < 1 || ord > nitems)
-          return errx(B, x->line, x->col, "GROUP BY position %lld is not in the select list",
-                      (long long)ord);
-        if (items[ord - 1] == NULL) {
-          bexpr *c = bx_col(B->a, starcol[ord - 1], sc->cols[starcol[ord - 1]].type);
-          c->name = sc->cols[starcol[ord - 1]].name;
-          g.groups[g.ngroups++] = c;
-          continue;
-        }
-        x = items[ord - 1];
-        if (ast_has_agg(x))
-          return errx(B, s->group[i]->line, s->group[i]->col,
-                      "GROUP BY position %lld refers to an aggregate", (long long)ord);
-      } else if (x->kind == EX_COLUMN && x->qual == NULL &&
-                 scope_find(sc, NULL, x->name, false) == -1) {
-        for (int a = 0; a < nitems; a++)
-          if (aliases[a] != NULL && items[a] != NULL && name_eq(aliases[a], x->name)) {
-            x = items[a];
-            break;
-          }
-      }
-      bexpr *gx;
-      if ((rc = bind_expr(B, x, sc, 0, &gx)) < 0)
-        return rc;
-      bool dup = false;
-      for (int j = 0; j < g.ngroups; j++)
-        if (bexpr_equal(g.groups[j], gx))
-          dup = true;
-      if (!dup)
-        g.groups[g.ngroups++] = gx;
-    }
-  }
-  /* select expressions */
-  B->clause = "SELECT";
-  bexpr **sel = args_new(B, nitems);
-  for (int i = 0; i < nitems; i++) {
-    if (items[i] == NULL) {
-      sel[i] = bx_col(B->a, starcol[i], sc->cols[starcol[i]].type);
-      sel[i]->name = sc->cols[starcol[i]].name;
-      sel[i]->line = q->line;
-      sel[i]->col = q->col;
-    } else {
-      B->corr_hit = false;
-      rc = bind_expr(B, items[i], sc, mode, &sel[i]);
-      if (rc < 0 && B->corr_hit && !has_agg) {
-        err_clear(B->e);
-        if ((rc = decorrelate_scalars(B, &items[i], &p, &sc)) < 0)
-          return rc;
-        rc = bind_expr(B, items[i], sc, mode, &sel[i]);
-      }
-      if (rc < 0)
-        return rc;
-    }
-  }
-  bexpr *having = NULL;
-  if (s->having != NULL) {
-    B->clause = "HAVING";
-    if ((rc = bind_expr(B, s->having, sc, M_AGG, &having)) < 0)
-      return rc;
-    if ((rc = need_bool(B, &having, "HAVING condition")) < 0)
-      return rc;
-  }
-  /* ORDER BY: output names and ordinals first, else expressions */
-  B->clause = "ORDER BY";
-  orderres *ord = arena_alloc(B->a, sizeof(orderres) * (size_t)(q->norder > 0 ? q->norder : 1));
-  bexpr **hidden = args_new(B, q->norder);
-  int nhidden = 0;
-  for (int i = 0; i < q->norder; i++) {
-    ast_order *o = &q->order[i];
-    ord[i].desc = o->desc;
-    ord[i].nulls_first = o->nulls == 1;
-    ord[i].col = -1;
-    ast_expr *x = o->expr;
-    if (x->kind == EX_INT) {
-      int64_t n = atoll(x->text);
-      if (n < 1 || n > nitems)
-        return errx(B, x->line, x->col, "ORDER BY position %lld is not in the select list",
-                    (long long)n);
-      ord[i].col = (int)n - 1;
-      continue;
-    }
-    if (x->kind == EX_COLUMN && x->qual == NULL) {
-      int found = -1;
-      for (int a = 0; a < nitems; a++) {
-        const char *nm = aliases[a] != NULL ? aliases[a] : sel[a]->name;
-        if (aliases[a] == NULL && items[a] != NULL && items[a]->kind != EX_COLUMN)
-          nm = NULL;
-        if (nm != NULL && name_eq(nm, x->name)) {
-          if (found >= 0 && !bexpr_equal(sel[found], sel[a]))
-            return errx(B, x->line, x->col, "ORDER BY name '%s' is ambiguous", x->name);
-          found = a;
-        }
-      }
-      if (found >= 0) {
-        ord[i].col = found;
-        continue;
-      }
-    }
-    bexpr *ox;
-    if ((rc = bind_expr(B, x, sc, mode, &ox)) < 0)
-      return rc;
-    for (int a = 0; a < nitems; a++)
-      if (bexpr_equal(sel[a], ox)) {
-        ord[i].col = a;
-        break;
-      }
-    if (ord[i].col < 0) {
-      if (s->distinct)
-        return errx(B, x->line, x->col,
-                    "for SELECT DISTINCT, ORDER BY expressions must appear in the select list");
-      hidden[nhidden] = ox;
-      ord[i].col = nitems + nhidden;
-      nhidden++;
-    }
-  }
-  /* aggregation */
-  if (has_agg) {
-    B->clause = "SELECT";
-    for (int i = 0; i < nitems; i++)
-      if ((rc = rewrite_agg(B, &g, &sel[i])) < 0)
-        return rc;
-    B->clause = "ORDER BY";
-    for (int i = 0; i < nhidden; i++)
-      if ((rc = rewrite_agg(B, &g, &hidden[i])) < 0)
-        return rc;
-    B->clause = "HAVING";
-    if (having != NULL && (rc = rewrite_agg(B, &g, &having)) < 0)
-      return rc;
-    plan *ap = plan_new(B, P_AGG, g.ngroups + g.naggs);
-    ap->child = p;
-    ap->groups = g.groups;
-    ap->ngroups = g.ngroups;
-    ap->naggs = g.naggs;
-    ap->aggs = arena_alloc(B->a, sizeof(aggcall) * (size_t)(g.naggs > 0 ? g.naggs : 1));
-    for (int i = 0; i < g.ngroups; i++) {
-      ap->cols[i].name = g.groups[i]->name != NULL ? g.groups[i]->name : "$g";
-      ap->cols[i].type = g.groups[i]->type;
-    }
-    for (int i = 0; i < g.naggs; i++) {
-      ap->aggs[i] = *g.aggs[i];
-      ap->cols[g.ngroups + i].name = "$a";
-      ap->cols[g.ngroups + i].type = g.aggs[i]->type;
-    }
-    p = distinct_rewrite(B, ap);
-    if (having != NULL)
-      p = wrap_filter(B, p, having);
-    post = NULL;
-  }
-  (void)post;
-  /* windows */
-  winctx w = {0};
-  for (int i = 0; i < nitems; i++)
-    collect_wins(B, sel[i], &w);
-  for (int i = 0; i < nhidden; i++)
-    collect_wins(B, hidden[i], &w);
-  if (w.n > 0) {
-    int base = p->ncols;
-    int nextra = 0;
-    for (int i = 0; i < w.n; i++)
-      nextra += w.wins[i]->nargs;
-    p = build_window(B, p, &w);
-    for (int i = 0; i < nitems; i++)
-      replace_wins(&sel[i], &w, base + nextra, B->a);
-    for (int i = 0; i < nhidden; i++)
-      replace_wins(&hidden[i], &w, base + nextra, B->a);
-  }
-  /* projection */
-  int nout = nitems + nhidden;
-  plan *pr = plan_new(B, P_PROJECT, nout);
-  pr->child = p;
-  pr->exprs = args_new(B, nout);
-  for (int i = 0; i < nitems; i++) {
-    pr->exprs[i] = sel[i];
-    pr->cols[i].name = aliases[i] != NULL ? aliases[i]
-                       : items[i] == NULL || items[i]->kind == EX_COLUMN
-                           ? derived_name(B, sel[i], i)
-                           : arena_sprintf(B->a, "_col%d", i);
-    pr->cols[i].type = sel[i]->type;
-    if (pr->cols[i].type.t == SQL_NULL) {
-      pr->exprs[i] = bind_cast(B->q, sel[i], st(SQL_VARCHAR));
-      pr->cols[i].type = st(SQL_VARCHAR);
-    }
-  }
-  for (int i = 0; i < nhidden; i++) {
-    pr->exprs[nitems + i] = hidden[i];
-    pr->cols[nitems + i].name = "$o";
-    pr->cols[nitems + i].type = hidden[i]->type;
-  }
-  p = pr;
-  if (s->distinct) {
-    plan *d = plan_new(B, P_AGG, nout);
-    d->child = p;
-    d->ngroups = nout;
-    d->groups = args_new(B, nout);
-    for (int i = 0; i < nout; i++) {
-      d->groups[i] = bx_col(B->a, i, p->cols[i].type);
-      d->cols[i] = p->cols[i];
-    }
-    p = d;
-  }
-  /* ORDER BY, LIMIT, OFFSET */
-  int64_t limit = -1, offset = 0;
-  if (q->limit != NULL && (rc = const_int(B, q->limit, &limit, "LIMIT")) < 0)
-    return rc;
-  if (q->offset != NULL && (rc = const_int(B, q->offset, &offset, "OFFSET")) < 0)
-    return rc;
-  if (q->norder > 0) {
-    plan *so = plan_new(B, P_SORT, p->ncols);
-    so->child = p;
-    memcpy(so->cols, p->cols, sizeof(pcol) * (size_t)p->ncols);
-    so->nkeys_sort = q->norder;
-    so->keys = arena_alloc(B->a, sizeof(sortkey) * (size_t)q->norder);
-    for (int i = 0; i < q->norder; i++) {
-      so->keys[i].col = ord[i].col;
-      so->keys[i].desc = ord[i].desc;
-      so->keys[i].nulls_first = ord[i].nulls_first;
-    }
-    so->limit = limit;
-    so->offset = offset;
-    p = so;
-  } else if (limit >= 0 || offset > 0) {
-    plan *l = plan_new(B, P_LIMIT, p->ncols);
-    l->child = p;
-    memcpy(l->cols, p->cols, sizeof(pcol) * (size_t)p->ncols);
-    l->limit = limit;
-    l->offset = offset;
-    p = l;
-  }
-  if (nhidden > 0) {
-    plan *f = plan_new(B, P_PROJECT, nitems);
-    f->child = p;
-    f->exprs = args_new(B, nitems);
-    for (int i = 0; i < nitems; i++) {
-      f->exprs[i] = bx_col(B->a, i, p->cols[i].type);
-      f->cols[i] = p->cols[i];
-    }
-    p = f;
-  }
-  *out = p;
-  return 0;
-}
-
-static int bind_setop(binder *B, ast_query *q, scope *outer, plan **out)
-{
-  plan *l, *r;
-  int rc;
-  if ((rc = bind_query(B, q->left, outer, &l)) < 0)
-    return rc;
-  if ((rc = bind_query(B, q->right, outer, &r)) < 0)
-    return rc;
-  const char *opn = q->kind == Q_UNION ? "UNION" : q->kind == Q_INTERSECT ? "INTERSECT"
-                                                                          : "EXCEPT";
-  if (l->ncols != r->ncols)
-    return errx(B, q->line, q->col, "%s query has different number of fields: %d, %d", opn,
-                l->ncols, r->ncols);
-  int n = l->ncols;
-  stype *types = arena_alloc(B->a, sizeof(stype) * (size_t)n);
-  bool lcast = false, rcast = false;
-  for (int i = 0; i < n; i++) {
-    if (!common_type(l->cols[i].type, r->cols[i].type, &types[i])) {
-      char t1[48], t2[48];
-      return errx(B, q->line, q->col, "column %d in %s has incompatible types %s and %s",
-                  i + 1, opn, stype_name(l->cols[i].type, t1, sizeof t1),
-                  stype_name(r->cols[i].type, t2, sizeof t2));
-    }
-    if (types[i].t == SQL_NULL)
-      types[i] = st(SQL_VARCHAR);
-    if (types[i].t != l->cols[i].type.t || types[i].scale != l->cols[i].type.scale)
-      lcast = true;
-    if (types[i].t != r->cols[i].type.t || types[i].scale != r->cols[i].type.scale)
-      rcast = true;
-  }
-  plan *sides[2] = {l, r};
-  bool casts[2] = {lcast, rcast};
-  for (int sdx = 0; sdx < 2; sdx++) {
-    if (!casts[sdx])
-      continue;
-    plan *c = sides[sdx];
-    plan *pr = plan_new(B, P_PROJECT, n);
-    pr->child = c;
-    pr->exprs = args_new(B, n);
-    for (int i = 0; i < n; i++) {
-      pr->exprs[i] = bind_cast(B->q, bx_col(B->a, i, c->cols[i].type), types[i]);
-      pr->cols[i].name = c->cols[i].name;
-      pr->cols[i].type = types[i];
-    }
-    sides[sdx] = pr;
-  }
-  plan *so = plan_new(B, P_SETOP, n);
-  so->child = sides[0];
-  so->right = sides[1];
-  so->setop = q->kind;
-  so->all = q->all;
-  for (int i = 0; i < n; i++) {
-    so->cols[i].name = l->cols[i].name;
-    so->cols[i].type = types[i];
-  }
-  plan *p = so;
-  int64_t limit = -1, offset = 0;
-  if (q->limit != NULL && (rc = const_int(B, q->limit, &limit, "LIMIT")) < 0)
-    return rc;
-  if (q->offset != NULL && (rc = const_int(B, q->offset, &offset, "OFFSET")) < 0)
-    return rc;
-  if (q->norder > 0) {
-    plan *sp = plan_new(B, P_SORT, n);
-    sp->child = p;
-    memcpy(sp->cols, p->cols, sizeof(pcol) * (size_t)n);
-    sp->nkeys_sort = q->norder;
-    sp->keys = arena_alloc(B->a, sizeof(sortkey) * (size_t)q->norder);
-    scope *osc = scope_of_plan(B, p, NULL, NULL);
-    for (int i = 0; i < q->norder; i++) {
-      ast_order *o = &q->order[i];
-      int col = -1;
-      if (o->expr->kind == EX_INT) {
-        col = atoi(o->expr->text) - 1;
-        if (col < 0 || col >= n)
-          return errx(B, o->expr->line, o->expr->col,
-                      "ORDER BY position %s is not in the select list", o->expr->text);
-      } else if (o->expr->kind == EX_COLUMN) {
-        col = scope_find(osc, NULL, o->expr->name, false);
-        if (col == -1)
-          return unknown_column(B, o->expr, osc);
-        if (col == -2)
-          return errx(B, o->expr->line, o->expr->col, "ORDER BY name '%s' is ambiguous",
-                      o->expr->name);
-      } else {
-        return errx(B, o->expr->line, o->expr->col,
-                    "ORDER BY of a set operation takes output column names or positions");
-      }
-      sp->keys[i].col = col;
-      sp->keys[i].desc = o->desc;
-      sp->keys[i].nulls_first = o->nulls == 1;
-    }
-    sp->limit = limit;
-    sp->offset = offset;
-    p = sp;
-  } else if (limit >= 0 || offset > 0) {
-    plan *lp = plan_new(B, P_LIMIT, n);
-    lp->child = p;
-    memcpy(lp->cols, p->cols, sizeof(pcol) * (size_t)n);
-    lp->limit = limit;
-    lp->offset = offset;
-    p = lp;
-  }
-  *out = p;
-  return 0;
-}
-
-static int bind_query(binder *B, ast_query *q, scope *outer, plan **out)
-{
-  if (++B->depth > SQL_MAX_DEPTH)
-    return errx(B, q->line, q->col, "query nested too deeply");
-  ctedef *save = B->ctes;
-  for (int i = 0; i < q->nctes; i++) {
-    for (int j = 0; j < i; j++)
-      if (name_eq(q->ctes[j].name, q->ctes[i].name))
-        return errx(B, q->line, q->col, "WITH query name '%s' specified more than once",
-                    q->ctes[i].name);
-    ctedef *c = arena_alloc(B->a, sizeof *c);
-    c->cte = &q->ctes[i];
-    c->next = B->ctes;
-    B->ctes = c;
-  }
-  const char *clause = B->clause;
-  int rc = q->kind == Q_SELECT ? bind_select(B, q, outer, out) : bind_setop(B, q, outer, out);
-  B->clause = clause;
-  B->ctes = save;
-  B->depth--;
-  return rc;
-}
-
-/* ---- pruning: which columns each node must produce ---- */
-
-static void prune(plan *p, const bool *need, arena *a)
-{
-  int n;
-  switch (p->kind) {
-  case P_SCAN:
-    for (int i = 0; i < p->ncols; i++)
-      p->used[i] = need[i];
-    for (int k = 0; k < p->npreds; k++)
-      expr_cols(p->preds[k], p->used, p->ncols);
-    return;
-  case P_VALUES:
-    return;
-  case P_FILTER: {
-    n = p->child->ncols;
-    bool *cn = arena_alloc(a, (size_t)n + 1);
-    memcpy(cn, need, (size_t)n);
-    for (int k = 0; k < p->npreds; k++)
-      expr_cols(p->preds[k], cn, n);
-    prune(p->child, cn, a);
-    return;
-  }
-  case P_PROJECT: {
-    n = p->child->ncols;
-    bool *cn = arena_alloc(a, (size_t)n + 1);
-    for (int i = 0; i < p->ncols; i++) {
-      if (need[i]) {
-        expr_cols(p->exprs[i], cn, n);
-      } else if (p->exprs[i]->kind != BX_COL && p->exprs[i]->kind != BX_CONST) {
-        /* not needed: do not compute it */
-        bexpr *c = arena_alloc(a, sizeof *c);
-        c->kind = BX_CONST;
-        c->type = p->exprs[i]->type;
-        c->v.null = true;
-        p->exprs[i] = c;
-      }
-    }
-    prune(p->child, cn, a);
-    return;
-  }
-  case P_JOIN: {
-    int nl = p->child->ncols, nr = p->right->ncols;
-    bool *ln = arena_alloc(a, (size_t)nl + 1);
-    bool *rn = arena_alloc(a, (size_t)nr + 1);
-    bool *all = arena_alloc(a, (size_t)(nl + nr) + 1);
-    int outn = p->join == JN_SEMI || p->join == JN_ANTI ? nl : nl + nr;
-    memcpy(all, need, (size_t)outn);
-    p->need = arena_alloc(a, (size_t)(nl + nr) + 1);
-    memcpy(p->need, need, (size_t)outn);
-    if (p->cond != NULL) {
-      expr_cols(p->cond, all, nl + nr);
-      expr_cols(p->cond, p->need, nl + nr);
-    }
-    memcpy(ln, all, (size_t)nl);
-    memcpy(rn, all + nl, (size_t)nr);
-    for (int k = 0; k < p->nkeys; k++) {
-      expr_cols(p->lkeys[k], ln, nl);
-      expr_cols(p->rkeys[k], rn, nr);
-    }
-    prune(p->child, ln, a);
-    prune(p->right, rn, a);
-    return;
-  }
-  case P_AGG: {
-    n = p->child->ncols;
-    bool *cn = arena_alloc(a, (size_t)n + 1);
-    for (int k = 0; k < p->ngroups; k++)
-      expr_cols(p->groups[k], cn, n);
-    for (int k = 0; k < p->naggs; k++) {
-      expr_cols(p->aggs[k].arg, cn, n);
-      expr_cols(p->aggs[k].arg2, cn, n);
-      expr_cols(p->aggs[k].filter, cn, n);
-    }
-    prune(p->child, cn, a);
-    return;
-  }
-  case P_SORT: {
-    n = p->child->ncols;
-    bool *cn = arena_alloc(a, (size_t)n + 1);
-    memcpy(cn, need, (size_t)n);
-    for (int k = 0; k < p->nkeys_sort; k++)
-      cn[p->keys[k].col] = true;
-    prune(p->child, cn, a);
-    return;
-  }
-  case P_LIMIT:
-    prune(p->child, need, a);
-    return;
-  case P_WINDOW: {
-    n = p->child->ncols;
-    bool *cn = arena_alloc(a, (size_t)n + 1);
-    memcpy(cn, need, (size_t)n);
-    for (int k = 0; k < p->nwins; k++) {
-      wincall *w = &p->wins[k];
-      if (w->arg >= 0)
-        cn[w->arg] = true;
-      if (w->deflt >= 0)
-        cn[w->deflt] = true;
-      for (int j = 0; j < w->npart; j++)
-        cn[w->part[j]] = true;
-      for (int j = 0; j < w->norder; j++)
-        cn[w->order[j].col] = true;
-    }
-    prune(p->child, cn, a);
-    return;
-  }
-  case P_SETOP: {
-    bool *l = arena_alloc(a, (size_t)p->ncols + 1);
-    for (int i = 0; i < p->ncols; i++)
-      l[i] = true;
-    prune(p->child, l, a);
-    prune(p->right, l, a);
-    return;
-  }
-  }
-}
-
-void plan_prune(plan *p, arena *a)
-{
-  bool *all = arena_alloc(a, (size_t)p->ncols + 1);
-  for (int i = 0; i < p->ncols; i++)
-    all[i] = true;
-  prune(p, all, a);
-}
+/* ---- the entry ---- */
 
 int sql_bind(qctx *q, ast_query *ast, plan **out, err *e, sql_pos *pos)
 {
   binder B = {.q = q, .a = q->a, .e = e, .pos = pos, .clause = "SELECT"};
-  int rc = bind_query(&B, ast, NULL, out);
+  int rc = sql__bind_query(&B, ast, NULL, out);
   if (rc < 0)
     return rc;
-  plan_prune(*out, q->a);
+  sql__plan_prune(*out, q->a);
   return 0;
 }

@@ -147,8 +147,6 @@ int qctx_mem(qctx *q, int64_t n);
 
 /* Frees p with fn when the query ends (compiled patterns, value sets). */
 void exec_defer(qctx *q, void (*fn)(void *), void *p);
-/* Marks the columns every node must produce (scans read only those). */
-void plan_prune(plan *p, arena *a);
 
 /* ---- batches ---- */
 

@@ -7,9 +7,11 @@
  *   setterm  := setprim {INTERSECT [ALL|DISTINCT] setprim}
  *   setprim  := SELECT ... | VALUES ... | '(' query ')'
  *   expr     := or; or := and {OR and}; and := not {AND not}; not := NOT not | pred
- *   pred     := concat [cmp concat | IS ... | [NOT] IN/BETWEEN/LIKE ...]
+ *   pred     := concat {cmp concat | IS ... | [NOT] IN/BETWEEN/LIKE ...}
  *   concat   := add {'||' add}; add := mul {(+|-) mul}; mul := unary {(*|/|%) unary}
  *   unary    := (-|+) unary | postfix; postfix := primary {'::' type}
+ * The binary levels (or to mul) are one precedence-climbing loop,
+ * parse_binary(), over the table binops[].
  *
  * Invariants:
  *   (1) Every node records the line and column of its first token, so the
@@ -382,6 +384,16 @@ static int parse_postfix(parser *p, ast_expr **out)
   return 0;
 }
 
+static ast_expr *unary(parser *p, const char *op, ast_expr *inner, token *at)
+{
+  ast_expr *x = new_expr(p, EX_UNARY, at);
+  x->op = op;
+  x->args = arena_alloc(p->a, sizeof(ast_expr *));
+  x->args[0] = inner;
+  x->nargs = 1;
+  return x;
+}
+
 static int parse_unary(parser *p, ast_expr **out)
 {
   token *t = peek(p);
@@ -404,12 +416,7 @@ static int parse_unary(parser *p, ast_expr **out)
       *out = inner;
       return 0;
     }
-    ast_expr *x = new_expr(p, EX_UNARY, t);
-    x->op = "-";
-    x->args = arena_alloc(p->a, sizeof(ast_expr *));
-    x->args[0] = inner;
-    x->nargs = 1;
-    *out = x;
+    *out = unary(p, "-", inner, t);
     return 0;
   }
   return parse_postfix(p, out);
@@ -426,238 +433,238 @@ static ast_expr *binary(parser *p, const char *op, ast_expr *l, ast_expr *r, tok
   return x;
 }
 
-static int parse_mul(parser *p, ast_expr **out)
+/* Precedence levels of the operators, loosest first. NOT is a prefix
+ * operator between AND and the predicates; the predicates (comparisons,
+ * IS, [NOT] IN / BETWEEN / LIKE) share one level. */
+enum {
+  PREC_OR = 1,
+  PREC_AND,
+  PREC_NOT,
+  PREC_PRED,
+  PREC_CONCAT,
+  PREC_ADD,
+  PREC_MUL,
+};
+
+/* The binary operators: the token (punctuation, or a keyword for AND and
+ * OR), its precedence and associativity, and the op the tree records. */
+static const struct binop {
+  const char *tok;
+  bool kw;              /* tok is a keyword (TK_IDENT), else punctuation (TK_OP) */
+  int prec;
+  bool right;           /* right-associative (none is today) */
+  const char *op;       /* EX_BINARY's op */
+} binops[] = {
+  {"or", true, PREC_OR, false, "or"},
+  {"and", true, PREC_AND, false, "and"},
+  {"=", false, PREC_PRED, false, "="},
+  {"<>", false, PREC_PRED, false, "<>"},
+  {"!=", false, PREC_PRED, false, "<>"},
+  {"<", false, PREC_PRED, false, "<"},
+  {"<=", false, PREC_PRED, false, "<="},
+  {">", false, PREC_PRED, false, ">"},
+  {">=", false, PREC_PRED, false, ">="},
+  {"||", false, PREC_CONCAT, false, "||"},
+  {"+", false, PREC_ADD, false, "+"},
+  {"-", false, PREC_ADD, false, "-"},
+  {"*", false, PREC_MUL, false, "*"},
+  {"/", false, PREC_MUL, false, "/"},
+  {"%", false, PREC_MUL, false, "%"},
+};
+
+static const struct binop *binop_find(token *t)
 {
-  int rc = parse_unary(p, out);
-  if (rc < 0)
-    return rc;
-  for (;;) {
-    token *t = peek(p);
-    if (is_op(t, "*") || is_op(t, "/") || is_op(t, "%")) {
-      p->i++;
-      ast_expr *r;
-      if ((rc = parse_unary(p, &r)) < 0)
-        return rc;
-      *out = binary(p, t->text, *out, r, t);
-    } else {
-      return 0;
-    }
+  for (size_t k = 0; k < sizeof binops / sizeof binops[0]; k++) {
+    const struct binop *b = &binops[k];
+    if (b->kw ? is_kw(t, b->tok) : is_op(t, b->tok))
+      return b;
   }
+  return NULL;
 }
 
-static int parse_add(parser *p, ast_expr **out)
-{
-  int rc = parse_mul(p, out);
-  if (rc < 0)
-    return rc;
-  for (;;) {
-    token *t = peek(p);
-    if (is_op(t, "+") || is_op(t, "-")) {
-      p->i++;
-      ast_expr *r;
-      if ((rc = parse_mul(p, &r)) < 0)
-        return rc;
-      *out = binary(p, t->text, *out, r, t);
-    } else {
-      return 0;
-    }
-  }
-}
+static int parse_binary(parser *p, int min, ast_expr **out);
 
-static int parse_concat(parser *p, ast_expr **out)
+/* The suffixes of the predicate level after *out: IS [NOT] NULL / TRUE /
+ * FALSE / DISTINCT FROM, [NOT] IN, [NOT] BETWEEN, [NOT] [I]LIKE. Returns 1
+ * when one was parsed (into *out), 0 when the next token starts none. */
+static int parse_pred_suffix(parser *p, ast_expr **out)
 {
-  int rc = parse_add(p, out);
-  if (rc < 0)
-    return rc;
-  while (is_op(peek(p), "||")) {
-    token *t = peek(p);
+  int rc;
+  token *t = peek(p);
+  if (is_kw(t, "is")) {
     p->i++;
-    ast_expr *r;
-    if ((rc = parse_add(p, &r)) < 0)
-      return rc;
-    *out = binary(p, "||", *out, r, t);
-  }
-  return 0;
-}
-
-static int parse_pred(parser *p, ast_expr **out)
-{
-  int rc = parse_concat(p, out);
-  if (rc < 0)
-    return rc;
-  for (;;) {
-    token *t = peek(p);
-    static const char *const cmps[] = {"=", "<>", "!=", "<", "<=", ">", ">=", NULL};
-    bool cmp = false;
-    for (int k = 0; cmps[k]; k++)
-      if (is_op(t, cmps[k]))
-        cmp = true;
-    if (cmp) {
-      p->i++;
+    bool neg = accept_kw(p, "not");
+    if (accept_kw(p, "null")) {
+      ast_expr *x = new_expr(p, EX_IS_NULL, t);
+      x->args = arena_alloc(p->a, sizeof(ast_expr *));
+      x->args[0] = *out;
+      x->nargs = 1;
+      x->neg = neg;
+      x->line = (*out)->line;
+      x->col = (*out)->col;
+      *out = x;
+      return 1;
+    }
+    if (accept_kw(p, "distinct")) {
+      if ((rc = expect_kw(p, "from")) < 0)
+        return rc;
       ast_expr *r;
-      if ((rc = parse_concat(p, &r)) < 0)
+      if ((rc = parse_binary(p, PREC_CONCAT, &r)) < 0)
         return rc;
-      *out = binary(p, strcmp(t->text, "!=") == 0 ? "<>" : t->text, *out, r, t);
-      continue;
+      ast_expr *x = binary(p, "distinct", *out, r, t);
+      x->kind = EX_IS_DISTINCT;
+      x->neg = neg;
+      *out = x;
+      return 1;
     }
-    if (is_kw(t, "is")) {
+    if (is_kw(peek(p), "true") || is_kw(peek(p), "false")) {
+      /* x IS [NOT] TRUE: x IS NOT DISTINCT FROM TRUE */
+      ast_expr *b = new_expr(p, EX_BOOL, peek(p));
+      b->ival = is_kw(peek(p), "true");
       p->i++;
-      bool neg = accept_kw(p, "not");
-      if (accept_kw(p, "null")) {
-        ast_expr *x = new_expr(p, EX_IS_NULL, t);
-        x->args = arena_alloc(p->a, sizeof(ast_expr *));
-        x->args[0] = *out;
-        x->nargs = 1;
-        x->neg = neg;
-        x->line = (*out)->line;
-        x->col = (*out)->col;
-        *out = x;
-        continue;
-      }
-      if (accept_kw(p, "distinct")) {
-        if ((rc = expect_kw(p, "from")) < 0)
-          return rc;
-        ast_expr *r;
-        if ((rc = parse_concat(p, &r)) < 0)
-          return rc;
-        ast_expr *x = binary(p, "distinct", *out, r, t);
-        x->kind = EX_IS_DISTINCT;
-        x->neg = neg;
-        *out = x;
-        continue;
-      }
-      if (is_kw(peek(p), "true") || is_kw(peek(p), "false")) {
-        /* x IS [NOT] TRUE: x IS NOT DISTINCT FROM TRUE */
-        ast_expr *b = new_expr(p, EX_BOOL, peek(p));
-        b->ival = is_kw(peek(p), "true");
-        p->i++;
-        ast_expr *x = binary(p, "distinct", *out, b, t);
-        x->kind = EX_IS_DISTINCT;
-        x->neg = !neg;
-        *out = x;
-        continue;
-      }
-      return syntax(p, "NULL, NOT NULL, TRUE, FALSE or DISTINCT FROM");
+      ast_expr *x = binary(p, "distinct", *out, b, t);
+      x->kind = EX_IS_DISTINCT;
+      x->neg = !neg;
+      *out = x;
+      return 1;
     }
-    bool neg = false;
-    token *nt = t;
-    if (is_kw(t, "not") && (is_kw(peek2(p), "in") || is_kw(peek2(p), "between") ||
-                            is_kw(peek2(p), "like") || is_kw(peek2(p), "ilike"))) {
-      neg = true;
-      p->i++;
-      t = peek(p);
-    }
-    if (is_kw(t, "in")) {
-      p->i++;
-      if ((rc = expect_op(p, "(")) < 0)
+    return syntax(p, "NULL, NOT NULL, TRUE, FALSE or DISTINCT FROM");
+  }
+  bool neg = false;
+  token *nt = t;
+  if (is_kw(t, "not") && (is_kw(peek2(p), "in") || is_kw(peek2(p), "between") ||
+                          is_kw(peek2(p), "like") || is_kw(peek2(p), "ilike"))) {
+    neg = true;
+    p->i++;
+    t = peek(p);
+  }
+  if (is_kw(t, "in")) {
+    p->i++;
+    if ((rc = expect_op(p, "(")) < 0)
+      return rc;
+    if (starts_query(p)) {
+      ast_expr *x = new_expr(p, EX_IN_QUERY, nt);
+      if ((rc = parse_query(p, &x->sub)) < 0)
         return rc;
-      if (starts_query(p)) {
-        ast_expr *x = new_expr(p, EX_IN_QUERY, nt);
-        if ((rc = parse_query(p, &x->sub)) < 0)
-          return rc;
-        if ((rc = expect_op(p, ")")) < 0)
-          return rc;
-        x->args = arena_alloc(p->a, sizeof(ast_expr *));
-        x->args[0] = *out;
-        x->nargs = 1;
-        x->neg = neg;
-        *out = x;
-        continue;
-      }
-      vecp v = {0};
-      vpush(p, &v, *out);
-      do {
-        ast_expr *x;
-        if ((rc = parse_expr(p, &x)) < 0)
-          return rc;
-        vpush(p, &v, x);
-      } while (accept_op(p, ","));
       if ((rc = expect_op(p, ")")) < 0)
         return rc;
-      ast_expr *x = new_expr(p, EX_IN, nt);
-      x->args = (ast_expr **)v.v;
-      x->nargs = v.n;
-      x->neg = neg;
-      *out = x;
-      continue;
-    }
-    if (is_kw(t, "between")) {
-      p->i++;
-      ast_expr *lo, *hi;
-      if ((rc = parse_concat(p, &lo)) < 0)
-        return rc;
-      if ((rc = expect_kw(p, "and")) < 0)
-        return rc;
-      if ((rc = parse_concat(p, &hi)) < 0)
-        return rc;
-      ast_expr *x = new_expr(p, EX_BETWEEN, nt);
-      x->args = arena_alloc(p->a, sizeof(ast_expr *) * 3);
+      x->args = arena_alloc(p->a, sizeof(ast_expr *));
       x->args[0] = *out;
-      x->args[1] = lo;
-      x->args[2] = hi;
-      x->nargs = 3;
+      x->nargs = 1;
       x->neg = neg;
       *out = x;
-      continue;
+      return 1;
     }
-    if (is_kw(t, "like") || is_kw(t, "ilike")) {
-      p->i++;
-      ast_expr *pat;
-      if ((rc = parse_concat(p, &pat)) < 0)
+    vecp v = {0};
+    vpush(p, &v, *out);
+    do {
+      ast_expr *x;
+      if ((rc = parse_expr(p, &x)) < 0)
         return rc;
-      ast_expr *x = new_expr(p, EX_LIKE, nt);
-      x->args = arena_alloc(p->a, sizeof(ast_expr *) * 3);
-      x->args[0] = *out;
-      x->args[1] = pat;
-      x->nargs = 2;
-      if (accept_kw(p, "escape")) {
-        if ((rc = parse_concat(p, &x->args[2])) < 0)
-          return rc;
-        x->nargs = 3;
-      }
-      x->neg = neg;
-      x->ilike = is_kw(t, "ilike");
-      *out = x;
-      continue;
-    }
-    return 0;
-  }
-}
-
-static int parse_not(parser *p, ast_expr **out)
-{
-  token *t = peek(p);
-  if (is_kw(t, "not")) {
-    p->i++;
-    ast_expr *inner;
-    int rc = parse_not(p, &inner);
-    if (rc < 0)
+      vpush(p, &v, x);
+    } while (accept_op(p, ","));
+    if ((rc = expect_op(p, ")")) < 0)
       return rc;
-    ast_expr *x = new_expr(p, EX_UNARY, t);
-    x->op = "not";
-    x->args = arena_alloc(p->a, sizeof(ast_expr *));
-    x->args[0] = inner;
-    x->nargs = 1;
+    ast_expr *x = new_expr(p, EX_IN, nt);
+    x->args = (ast_expr **)v.v;
+    x->nargs = v.n;
+    x->neg = neg;
     *out = x;
-    return 0;
+    return 1;
   }
-  return parse_pred(p, out);
-}
-
-static int parse_and(parser *p, ast_expr **out)
-{
-  int rc = parse_not(p, out);
-  if (rc < 0)
-    return rc;
-  while (is_kw(peek(p), "and")) {
-    token *t = peek(p);
+  if (is_kw(t, "between")) {
     p->i++;
-    ast_expr *r;
-    if ((rc = parse_not(p, &r)) < 0)
+    ast_expr *lo, *hi;
+    if ((rc = parse_binary(p, PREC_CONCAT, &lo)) < 0)
       return rc;
-    *out = binary(p, "and", *out, r, t);
+    if ((rc = expect_kw(p, "and")) < 0)
+      return rc;
+    if ((rc = parse_binary(p, PREC_CONCAT, &hi)) < 0)
+      return rc;
+    ast_expr *x = new_expr(p, EX_BETWEEN, nt);
+    x->args = arena_alloc(p->a, sizeof(ast_expr *) * 3);
+    x->args[0] = *out;
+    x->args[1] = lo;
+    x->args[2] = hi;
+    x->nargs = 3;
+    x->neg = neg;
+    *out = x;
+    return 1;
+  }
+  if (is_kw(t, "like") || is_kw(t, "ilike")) {
+    p->i++;
+    ast_expr *pat;
+    if ((rc = parse_binary(p, PREC_CONCAT, &pat)) < 0)
+      return rc;
+    ast_expr *x = new_expr(p, EX_LIKE, nt);
+    x->args = arena_alloc(p->a, sizeof(ast_expr *) * 3);
+    x->args[0] = *out;
+    x->args[1] = pat;
+    x->nargs = 2;
+    if (accept_kw(p, "escape")) {
+      if ((rc = parse_binary(p, PREC_CONCAT, &x->args[2])) < 0)
+        return rc;
+      x->nargs = 3;
+    }
+    x->neg = neg;
+    x->ilike = is_kw(t, "ilike");
+    *out = x;
+    return 1;
   }
   return 0;
+}
+
+/* An operand of an operator of precedence min or tighter: a prefix NOT
+ * where min allows it (NOT binds looser than the predicates), else a
+ * unary expression. */
+static int parse_operand(parser *p, int min, ast_expr **out)
+{
+  token *t = peek(p);
+  if (min > PREC_NOT || !is_kw(t, "not"))
+    return parse_unary(p, out);
+  p->i++;
+  ast_expr *inner;
+  int rc = parse_binary(p, PREC_NOT, &inner);
+  if (rc < 0)
+    return rc;
+  *out = unary(p, "not", inner, t);
+  return 0;
+}
+
+/* Precedence climbing: an operand, then every binary operator (and, at
+ * the predicate level, every predicate suffix) of precedence min or
+ * tighter, left to right; the right operand of a left-associative
+ * operator takes only tighter operators.
+ *
+ * max is the tightest operator that may still follow: what an operand or
+ * a right operand left unconsumed is looser than it, and stays so. After
+ * `NOT x` only AND and OR may follow, after a predicate suffix only
+ * predicates and looser (`x IS NULL + 1` is an error, `x IS NULL = y` is
+ * not). */
+static int parse_binary(parser *p, int min, ast_expr **out)
+{
+  int max = min <= PREC_NOT && is_kw(peek(p), "not") ? PREC_AND : PREC_MUL;
+  int rc = parse_operand(p, min, out);
+  if (rc < 0)
+    return rc;
+  for (;;) {
+    token *t = peek(p);
+    const struct binop *b = binop_find(t);
+    if (b != NULL && b->prec >= min && b->prec <= max) {
+      p->i++;
+      ast_expr *r;
+      if ((rc = parse_binary(p, b->right ? b->prec : b->prec + 1, &r)) < 0)
+        return rc;
+      *out = binary(p, b->op, *out, r, t);
+      max = b->prec;
+      continue;
+    }
+    if (min > PREC_PRED || max < PREC_PRED)
+      return 0;
+    if ((rc = parse_pred_suffix(p, out)) <= 0)
+      return rc;
+    max = PREC_PRED;
+  }
 }
 
 static int parse_expr(parser *p, ast_expr **out)
@@ -666,15 +673,7 @@ static int parse_expr(parser *p, ast_expr **out)
     token *t = peek(p);
     return sql_error_at(p->e, p->pos, t->line, t->col, "expression nested too deeply");
   }
-  int rc = parse_and(p, out);
-  while (rc == 0 && is_kw(peek(p), "or")) {
-    token *t = peek(p);
-    p->i++;
-    ast_expr *r;
-    if ((rc = parse_and(p, &r)) < 0)
-      break;
-    *out = binary(p, "or", *out, r, t);
-  }
+  int rc = parse_binary(p, PREC_OR, out);
   p->depth--;
   return rc;
 }

@@ -11,7 +11,9 @@ mkdir -p $out
 base="src/base/arena.c src/base/buf.c src/base/err.c src/base/hash.c src/base/mem.c src/base/text.c src/base/log.c"
 formats="src/formats/value.c src/formats/csv.c src/formats/jsonl.c src/formats/codec.c"
 sql="src/sql/lex.c src/sql/parse.c src/sql/bind.c src/sql/expr.c src/sql/value.c src/sql/func.c
-     src/sql/exec.c src/sql/agg.c src/sql/sort.c src/sql/table.c src/sql/sql.c"
+     src/sql/exec.c src/sql/agg.c src/sql/sort.c src/sql/table.c src/sql/sql.c
+     src/sql/bind_expr.c src/sql/bind_from.c src/sql/bind_select.c src/sql/rewrite.c
+     src/sql/func_names.c"
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc -pthread"
 libs="-lcrypto -lexpat -lz -lzstd -lpcre2-8 -ljansson -lm"
 for t in sql csv json; do
