@@ -39,19 +39,19 @@ static int alias_write(fn_system *s, const char *function, const alias_rec *al, 
   char key[KEY_MAX];
   snprintf(key, sizeof key, "a/%s/%s", function, al->name);
   wtxn w = {0};
-  int rc = txn_begin(s, &w, e);
+  int rc = fn__txn_begin(s, &w, e);
   if (rc == 0) {
     if (remove) {
-      rc = txn_del(&w, s, key, e);
+      rc = fn__txn_del(&w, s, key, e);
     } else {
-      json_t *j = alias_record(al);
-      rc = txn_put_json(&w, s, key, j, e);
+      json_t *j = fn__alias_record(al);
+      rc = fn__txn_put_json(&w, s, key, j, e);
       json_decref(j);
     }
   }
   if (rc == 0)
-    rc = txn_commit(&w, e);
-  txn_abort(&w);
+    rc = fn__txn_commit(&w, e);
+  fn__txn_abort(&w);
   return rc;
 }
 
@@ -65,7 +65,7 @@ int fn_alias_create(fn_system *s, const char *function, const char *alias,
                     const char *version, const char *description, arena *a, fn_alias *out,
                     err *e)
 {
-  if (alias == NULL || !alias_name_ok(alias))
+  if (alias == NULL || !fn__alias_name_ok(alias))
     return err_set(e, ERR_INVALID, "1 validation error detected: Value '%s' at 'name' failed to "
                                    "satisfy constraint: Member must satisfy regular expression "
                                    "pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)", alias ? alias : "");
@@ -76,12 +76,12 @@ int fn_alias_create(fn_system *s, const char *function, const char *alias,
     return err_set(e, ERR_INVALID, "FunctionVersion is required");
   pthread_mutex_lock(&s->write_lock);
   pthread_mutex_lock(&s->lock);
-  fn_entry *f = registry_find(s, function);
-  int rc = f ? 0 : not_found(function, e);
-  if (rc == 0 && entry_alias(f, alias) != NULL)
+  fn_entry *f = fn__registry_find(s, function);
+  int rc = f ? 0 : fn__not_found(function, e);
+  if (rc == 0 && fn__entry_alias(f, alias) != NULL)
     rc = err_set(e, ERR_CONFLICT, "Alias already exists: arn:aws:lambda:%s:%s:function:%s:%s",
                  FN_REGION, FN_ACCOUNT_ID, function, alias);
-  if (rc == 0 && conf_of_version(f, version) == NULL)
+  if (rc == 0 && fn__conf_of_version(f, version) == NULL)
     rc = err_set(e, ERR_NOT_FOUND, "Function not found: arn:aws:lambda:%s:%s:function:%s:%s",
                  FN_REGION, FN_ACCOUNT_ID, function, version);
   if (rc == 0 && f->naliases >= FN_MAX_ALIASES)
@@ -93,7 +93,7 @@ int fn_alias_create(fn_system *s, const char *function, const char *alias,
                     .description = strdup(description ? description : "")};
     if (al.name == NULL || al.version == NULL || al.description == NULL)
       abort();
-    new_revision(al.revision_id);
+    fn__new_revision(al.revision_id);
     rc = alias_write(s, function, &al, false, e);
     pthread_mutex_lock(&s->lock);
     if (rc == 0) {
@@ -122,16 +122,16 @@ int fn_alias_update(fn_system *s, const char *function, const char *alias,
                                    "must have length less than or equal to 256");
   pthread_mutex_lock(&s->write_lock);
   pthread_mutex_lock(&s->lock);
-  fn_entry *f = registry_find(s, function);
-  int rc = f ? 0 : not_found(function, e);
-  alias_rec *cur = rc == 0 ? entry_alias(f, alias) : NULL;
+  fn_entry *f = fn__registry_find(s, function);
+  int rc = f ? 0 : fn__not_found(function, e);
+  alias_rec *cur = rc == 0 ? fn__entry_alias(f, alias) : NULL;
   if (rc == 0 && cur == NULL)
     rc = alias_not_found(function, alias, e);
   if (rc == 0 && revision_id != NULL && *revision_id && strcmp(revision_id, cur->revision_id) != 0)
     rc = err_set(e, ERR_PRECONDITION, "The Revision Id provided does not match the latest "
                                       "Revision Id. Call the GetFunction/GetAlias API to retrieve "
                                       "the latest Revision Id");
-  if (rc == 0 && version != NULL && conf_of_version(f, version) == NULL)
+  if (rc == 0 && version != NULL && fn__conf_of_version(f, version) == NULL)
     rc = err_set(e, ERR_NOT_FOUND, "Function not found: arn:aws:lambda:%s:%s:function:%s:%s",
                  FN_REGION, FN_ACCOUNT_ID, function, version);
   alias_rec next = {0};
@@ -141,14 +141,14 @@ int fn_alias_update(fn_system *s, const char *function, const char *alias,
     next.description = strdup(description ? description : cur->description);
     if (next.name == NULL || next.version == NULL || next.description == NULL)
       abort();
-    new_revision(next.revision_id);
+    fn__new_revision(next.revision_id);
   }
   pthread_mutex_unlock(&s->lock);
   if (rc == 0) {
     rc = alias_write(s, function, &next, false, e);
     pthread_mutex_lock(&s->lock);
     if (rc == 0) {
-      cur = entry_alias(f, alias);
+      cur = fn__entry_alias(f, alias);
       free(cur->name);
       free(cur->version);
       free(cur->description);
@@ -169,9 +169,9 @@ int fn_alias_get(fn_system *s, const char *function, const char *alias, arena *a
                  fn_alias *out, err *e)
 {
   pthread_mutex_lock(&s->lock);
-  fn_entry *f = registry_find(s, function);
-  int rc = f ? 0 : not_found(function, e);
-  alias_rec *al = rc == 0 ? entry_alias(f, alias) : NULL;
+  fn_entry *f = fn__registry_find(s, function);
+  int rc = f ? 0 : fn__not_found(function, e);
+  alias_rec *al = rc == 0 ? fn__entry_alias(f, alias) : NULL;
   if (rc == 0 && al == NULL)
     rc = alias_not_found(function, alias, e);
   if (rc == 0)
@@ -184,9 +184,9 @@ int fn_alias_delete(fn_system *s, const char *function, const char *alias, err *
 {
   pthread_mutex_lock(&s->write_lock);
   pthread_mutex_lock(&s->lock);
-  fn_entry *f = registry_find(s, function);
-  int rc = f ? 0 : not_found(function, e);
-  alias_rec *al = rc == 0 ? entry_alias(f, alias) : NULL;
+  fn_entry *f = fn__registry_find(s, function);
+  int rc = f ? 0 : fn__not_found(function, e);
+  alias_rec *al = rc == 0 ? fn__entry_alias(f, alias) : NULL;
   alias_rec copy = {0};
   if (al != NULL)
     copy = *al;
@@ -199,7 +199,7 @@ int fn_alias_delete(fn_system *s, const char *function, const char *alias, err *
     rc = alias_write(s, function, &copy, true, e);
   if (rc == 0) {
     pthread_mutex_lock(&s->lock);
-    al = entry_alias(f, alias);
+    al = fn__entry_alias(f, alias);
     size_t i = (size_t)(al - f->aliases);
     free(al->name);
     free(al->version);
@@ -217,14 +217,14 @@ int fn_alias_list(fn_system *s, const char *function, const char *version,
                   const char **next_marker, err *e)
 {
   size_t start;
-  int rc = page_args(marker, &start, &max, e);
+  int rc = fn__page_args(marker, &start, &max, e);
   if (rc != 0)
     return rc;
   pthread_mutex_lock(&s->lock);
-  fn_entry *f = registry_find(s, function);
+  fn_entry *f = fn__registry_find(s, function);
   if (f == NULL) {
     pthread_mutex_unlock(&s->lock);
-    return not_found(function, e);
+    return fn__not_found(function, e);
   }
   fn_alias *res = arena_alloc(a, max * sizeof *res);
   size_t got = 0;

@@ -26,8 +26,8 @@ int fn_concurrency_put(fn_system *s, const char *function, int reserved, err *e)
   uint32_t floor = s->account_limit < 100 ? 0 : 100;
   pthread_mutex_lock(&s->write_lock);
   pthread_mutex_lock(&s->lock);
-  fn_entry *f = registry_find(s, function);
-  int rc = f ? 0 : not_found(function, e);
+  fn_entry *f = fn__registry_find(s, function);
+  int rc = f ? 0 : fn__not_found(function, e);
   if (rc == 0 && reserved >= 0) {
     uint32_t others = s->reserved_sum - (f->reserved >= 0 ? (uint32_t)f->reserved : 0);
     if ((uint64_t)others + (uint64_t)reserved + floor > s->account_limit)
@@ -38,18 +38,18 @@ int fn_concurrency_put(fn_system *s, const char *function, int reserved, err *e)
   conf *latest = f ? f->latest : NULL;
   uint32_t next_version = f ? f->next_version : 0;
   if (rc == 0)
-    conf_ref(latest);
+    fn__conf_ref(latest);
   pthread_mutex_unlock(&s->lock);
   if (rc == 0) {
-    char *published = published_revision_of(s, function);
-    json_t *fr = function_record(f, latest, next_version, reserved, published);
+    char *published = fn__published_revision_of(s, function);
+    json_t *fr = fn__function_record(f, latest, next_version, reserved, published);
     free(published);
     char key[KEY_MAX];
     snprintf(key, sizeof key, "f/%s", function);
     wtxn w = {0};
-    if ((rc = txn_begin(s, &w, e)) == 0 && (rc = txn_put_json(&w, s, key, fr, e)) == 0)
-      rc = txn_commit(&w, e);
-    txn_abort(&w);
+    if ((rc = fn__txn_begin(s, &w, e)) == 0 && (rc = fn__txn_put_json(&w, s, key, fr, e)) == 0)
+      rc = fn__txn_commit(&w, e);
+    fn__txn_abort(&w);
     json_decref(fr);
     pthread_mutex_lock(&s->lock);
     if (rc == 0) {
@@ -63,7 +63,7 @@ int fn_concurrency_put(fn_system *s, const char *function, int reserved, err *e)
         s->unreserved_active -= f->active;
       }
     }
-    conf_unref(latest);
+    fn__conf_unref(latest);
     pthread_mutex_unlock(&s->lock);
   }
   pthread_mutex_unlock(&s->write_lock);
@@ -73,8 +73,8 @@ int fn_concurrency_put(fn_system *s, const char *function, int reserved, err *e)
 int fn_concurrency_get(fn_system *s, const char *function, int *reserved, err *e)
 {
   pthread_mutex_lock(&s->lock);
-  fn_entry *f = registry_find(s, function);
-  int rc = f ? 0 : not_found(function, e);
+  fn_entry *f = fn__registry_find(s, function);
+  int rc = f ? 0 : fn__not_found(function, e);
   if (rc == 0)
     *reserved = f->reserved;
   pthread_mutex_unlock(&s->lock);

@@ -29,7 +29,7 @@
 
 /* ---- functions ---- */
 
-void new_revision(char out[37])
+void fn__new_revision(char out[37])
 {
   uuid_v4(out);
 }
@@ -38,7 +38,7 @@ void new_revision(char out[37])
 static conf *conf_make(fn_system *s, const char *name, const conf *base, const fn_settings *set,
                        const fn_code *code)
 {
-  json_t *j = base ? conf_to_json(base) : json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
+  json_t *j = base ? fn__conf_to_json(base) : json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
                                                           "Runtime", "", "Handler", "", "Role", "",
                                                           "Description", "", "Architecture",
                                                           "x86_64", "MemorySize", (json_int_t)128,
@@ -75,20 +75,20 @@ static conf *conf_make(fn_system *s, const char *name, const conf *base, const f
     json_object_set_new(j, "CodeSize", json_integer((json_int_t)code->zip_size));
   }
   char rev[37];
-  new_revision(rev);
+  fn__new_revision(rev);
   json_object_set_new(j, "RevisionId", json_string(rev));
   if (base == NULL) { /* a new function: keys no earlier function of its name had */
     char nonce[37];
-    new_revision(nonce);
+    fn__new_revision(nonce);
     json_object_set_new(j, "KeyNonce", json_string(nonce));
   }
   json_object_set_new(j, "LastModified", json_integer(time_now_ms()));
-  conf *c = conf_from_json(s, name, 0, j);
+  conf *c = fn__conf_from_json(s, name, 0, j);
   json_decref(j);
   return c;
 }
 
-int not_found(const char *name, err *e)
+int fn__not_found(const char *name, err *e)
 {
   return err_set(e, ERR_NOT_FOUND, "Function not found: arn:aws:lambda:%s:%s:function:%s",
                  FN_REGION, FN_ACCOUNT_ID, name);
@@ -100,23 +100,23 @@ static int publish_locked(fn_system *s, fn_entry *f, const char *description, ar
 {
   pthread_mutex_lock(&s->lock);
   conf *latest = f->latest;
-  conf_ref(latest);
+  fn__conf_ref(latest);
   uint32_t number = f->next_version;
   int reserved = f->reserved;
   size_t nversions = f->nversions;
   conf *last = nversions ? f->versions[nversions - 1] : NULL;
   if (last != NULL)
-    conf_ref(last);
+    fn__conf_ref(last);
   pthread_mutex_unlock(&s->lock);
 
-  char *published = published_revision_of(s, f->name);
+  char *published = fn__published_revision_of(s, f->name);
   int rc = 0;
   if (last != NULL && published != NULL && strcmp(published, latest->cfg.revision_id) == 0) {
     /* Nothing changed since the last version: Lambda returns that one. */
     pthread_mutex_lock(&s->lock);
-    config_copy(f, last, a, out);
-    conf_unref(last);
-    conf_unref(latest);
+    fn__config_copy(f, last, a, out);
+    fn__conf_unref(last);
+    fn__conf_unref(latest);
     pthread_mutex_unlock(&s->lock);
     free(published);
     return 0;
@@ -127,24 +127,24 @@ static int publish_locked(fn_system *s, fn_entry *f, const char *description, ar
                  FN_MAX_VERSIONS);
     goto out;
   }
-  json_t *j = conf_to_json(latest);
+  json_t *j = fn__conf_to_json(latest);
   char rev[37];
-  new_revision(rev);
+  fn__new_revision(rev);
   json_object_set_new(j, "RevisionId", json_string(rev));
   json_object_set_new(j, "LastModified", json_integer(time_now_ms()));
   if (description != NULL)
     json_object_set_new(j, "Description", json_string(description));
-  conf *v = conf_from_json(s, f->name, number, j);
+  conf *v = fn__conf_from_json(s, f->name, number, j);
   wtxn w = {0};
   char key[KEY_MAX];
   snprintf(key, sizeof key, "v/%s/%010u", f->name, number);
-  json_t *fr = function_record(f, latest, number + 1, reserved, latest->cfg.revision_id);
-  if ((rc = txn_begin(s, &w, e)) == 0 && (rc = txn_put_json(&w, s, key, j, e)) == 0) {
+  json_t *fr = fn__function_record(f, latest, number + 1, reserved, latest->cfg.revision_id);
+  if ((rc = fn__txn_begin(s, &w, e)) == 0 && (rc = fn__txn_put_json(&w, s, key, j, e)) == 0) {
     snprintf(key, sizeof key, "f/%s", f->name);
-    if ((rc = txn_put_json(&w, s, key, fr, e)) == 0)
-      rc = txn_commit(&w, e);
+    if ((rc = fn__txn_put_json(&w, s, key, fr, e)) == 0)
+      rc = fn__txn_commit(&w, e);
   }
-  txn_abort(&w);
+  fn__txn_abort(&w);
   json_decref(j);
   json_decref(fr);
   pthread_mutex_lock(&s->lock);
@@ -157,15 +157,15 @@ static int publish_locked(fn_system *s, fn_entry *f, const char *description, ar
     }
     f->versions[f->nversions++] = v;
     f->next_version = number + 1;
-    config_copy(f, v, a, out);
+    fn__config_copy(f, v, a, out);
   } else {
-    conf_unref(v);
+    fn__conf_unref(v);
   }
   pthread_mutex_unlock(&s->lock);
 out:
   pthread_mutex_lock(&s->lock);
-  conf_unref(latest);
-  conf_unref(last);
+  fn__conf_unref(latest);
+  fn__conf_unref(last);
   pthread_mutex_unlock(&s->lock);
   return rc;
 }
@@ -173,11 +173,11 @@ out:
 int fn_function_create(fn_system *s, const char *name, const fn_settings *set,
                        const fn_code *code, bool publish, arena *a, fn_config *out, err *e)
 {
-  if (!name_ok(name))
+  if (!fn__name_ok(name))
     return err_set(e, ERR_INVALID, "1 validation error detected: Value '%s' at 'functionName' "
                                    "failed to satisfy constraint: Member must satisfy regular "
                                    "expression pattern: [a-zA-Z0-9-_]+", name);
-  int rc = validate(set, true, e);
+  int rc = fn__validate(set, true, e);
   if (rc)
     return rc;
   if (code == NULL || code->sha256_hex[0] == '\0')
@@ -186,7 +186,7 @@ int fn_function_create(fn_system *s, const char *name, const fn_settings *set,
     return err_set(e, ERR_INVALID, "Handler is required for .zip file packages");
   pthread_mutex_lock(&s->write_lock);
   pthread_mutex_lock(&s->lock);
-  bool exists = registry_find(s, name) != NULL;
+  bool exists = fn__registry_find(s, name) != NULL;
   size_t count = s->nfunctions;
   pthread_mutex_unlock(&s->lock);
   if (exists) {
@@ -198,26 +198,26 @@ int fn_function_create(fn_system *s, const char *name, const fn_settings *set,
     return err_set(e, ERR_INVALID, "there are %d functions, the most tarn keeps", FN_MAX_FUNCTIONS);
   }
   conf *c = conf_make(s, name, NULL, set, code);
-  json_t *fr = function_record(NULL, c, 1, -1, NULL);
+  json_t *fr = fn__function_record(NULL, c, 1, -1, NULL);
   char key[KEY_MAX];
   snprintf(key, sizeof key, "f/%s", name);
   wtxn w = {0};
-  if ((rc = txn_begin(s, &w, e)) == 0 && (rc = txn_put_json(&w, s, key, fr, e)) == 0)
-    rc = txn_commit(&w, e);
-  txn_abort(&w);
+  if ((rc = fn__txn_begin(s, &w, e)) == 0 && (rc = fn__txn_put_json(&w, s, key, fr, e)) == 0)
+    rc = fn__txn_commit(&w, e);
+  fn__txn_abort(&w);
   json_decref(fr);
   if (rc != 0) {
     pthread_mutex_lock(&s->lock);
-    conf_unref(c);
+    fn__conf_unref(c);
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_unlock(&s->write_lock);
     return rc;
   }
   pthread_mutex_lock(&s->lock);
-  fn_entry *f = entry_new(s, name);
+  fn_entry *f = fn__entry_new(s, name);
   f->latest = c;
   f->created_ms = time_now_ms();
-  config_copy(f, c, a, out);
+  fn__config_copy(f, c, a, out);
   pthread_mutex_unlock(&s->lock);
   if (publish)
     rc = publish_locked(s, f, NULL, a, out, e);
@@ -229,16 +229,16 @@ int fn_function_get(fn_system *s, const char *name, const char *qualifier, arena
                     fn_config *out, err *e)
 {
   pthread_mutex_lock(&s->lock);
-  fn_entry *f = registry_find(s, name);
+  fn_entry *f = fn__registry_find(s, name);
   int rc;
   if (f == NULL) {
-    rc = not_found(name, e);
+    rc = fn__not_found(name, e);
   } else {
     conf *c;
     const char *v;
-    rc = registry_resolve(f, qualifier, &c, &v, e);
+    rc = fn__registry_resolve(f, qualifier, &c, &v, e);
     if (rc == 0)
-      config_copy(f, c, a, out);
+      fn__config_copy(f, c, a, out);
   }
   pthread_mutex_unlock(&s->lock);
   return rc;
@@ -253,7 +253,7 @@ int fn_function_list(fn_system *s, const char *marker, size_t max, bool all_vers
                      arena *a, fn_config **out, size_t *n, const char **next_marker, err *e)
 {
   size_t start;
-  int rc = page_args(marker, &start, &max, e);
+  int rc = fn__page_args(marker, &start, &max, e);
   if (rc != 0)
     return rc;
   pthread_mutex_lock(&s->lock);
@@ -280,7 +280,7 @@ int fn_function_list(fn_system *s, const char *marker, size_t max, bool all_vers
         break;
       }
       conf *c = k == 0 ? all[i]->latest : all[i]->versions[k - 1];
-      config_copy(all[i], c, a, &res[got++]);
+      fn__config_copy(all[i], c, a, &res[got++]);
     }
   }
   pthread_mutex_unlock(&s->lock);
@@ -298,16 +298,16 @@ static int replace_latest(fn_system *s, fn_entry *f, conf *c, err *e)
   uint32_t next_version = f->next_version;
   int reserved = f->reserved;
   pthread_mutex_unlock(&s->lock);
-  char *published = published_revision_of(s, f->name);
-  json_t *fr = function_record(f, c, next_version, reserved, published);
+  char *published = fn__published_revision_of(s, f->name);
+  json_t *fr = fn__function_record(f, c, next_version, reserved, published);
   free(published);
   char key[KEY_MAX];
   snprintf(key, sizeof key, "f/%s", f->name);
   wtxn w = {0};
   int rc;
-  if ((rc = txn_begin(s, &w, e)) == 0 && (rc = txn_put_json(&w, s, key, fr, e)) == 0)
-    rc = txn_commit(&w, e);
-  txn_abort(&w);
+  if ((rc = fn__txn_begin(s, &w, e)) == 0 && (rc = fn__txn_put_json(&w, s, key, fr, e)) == 0)
+    rc = fn__txn_commit(&w, e);
+  fn__txn_abort(&w);
   json_decref(fr);
   pthread_mutex_lock(&s->lock);
   if (rc == 0) {
@@ -315,14 +315,14 @@ static int replace_latest(fn_system *s, fn_entry *f, conf *c, err *e)
     f->latest = c;
     for (pool *p = f->pools; p != NULL; p = p->next)
       if (strcmp(p->version, "$LATEST") == 0) {
-        conf_ref(c);
-        conf_unref(p->conf);
+        fn__conf_ref(c);
+        fn__conf_unref(p->conf);
         p->conf = c;
-        sched_recycle(s, p);
+        fn__sched_recycle(s, p);
       }
-    conf_unref(old);
+    fn__conf_unref(old);
   } else {
-    conf_unref(c);
+    fn__conf_unref(c);
   }
   pthread_mutex_unlock(&s->lock);
   return rc;
@@ -343,19 +343,19 @@ int fn_function_update_code(fn_system *s, const char *name, const fn_code *code,
 {
   pthread_mutex_lock(&s->write_lock);
   pthread_mutex_lock(&s->lock);
-  fn_entry *f = registry_find(s, name);
-  int rc = f ? check_revision(f, revision_id, e) : not_found(name, e);
+  fn_entry *f = fn__registry_find(s, name);
+  int rc = f ? check_revision(f, revision_id, e) : fn__not_found(name, e);
   conf *base = f ? f->latest : NULL;
   if (rc == 0)
-    conf_ref(base);
+    fn__conf_ref(base);
   pthread_mutex_unlock(&s->lock);
   if (rc == 0) {
     conf *c = conf_make(s, name, base, NULL, code);
     rc = replace_latest(s, f, c, e);
     pthread_mutex_lock(&s->lock);
-    conf_unref(base);
+    fn__conf_unref(base);
     if (rc == 0)
-      config_copy(f, f->latest, a, out);
+      fn__config_copy(f, f->latest, a, out);
     pthread_mutex_unlock(&s->lock);
     if (rc == 0 && publish)
       rc = publish_locked(s, f, NULL, a, out, e);
@@ -367,24 +367,24 @@ int fn_function_update_code(fn_system *s, const char *name, const fn_code *code,
 int fn_function_update_config(fn_system *s, const char *name, const fn_settings *set,
                               arena *a, fn_config *out, err *e)
 {
-  int rc = validate(set, false, e);
+  int rc = fn__validate(set, false, e);
   if (rc)
     return rc;
   pthread_mutex_lock(&s->write_lock);
   pthread_mutex_lock(&s->lock);
-  fn_entry *f = registry_find(s, name);
-  rc = f ? check_revision(f, set->revision_id, e) : not_found(name, e);
+  fn_entry *f = fn__registry_find(s, name);
+  rc = f ? check_revision(f, set->revision_id, e) : fn__not_found(name, e);
   conf *base = f ? f->latest : NULL;
   if (rc == 0)
-    conf_ref(base);
+    fn__conf_ref(base);
   pthread_mutex_unlock(&s->lock);
   if (rc == 0) {
     conf *c = conf_make(s, name, base, set, NULL);
     rc = replace_latest(s, f, c, e);
     pthread_mutex_lock(&s->lock);
-    conf_unref(base);
+    fn__conf_unref(base);
     if (rc == 0)
-      config_copy(f, f->latest, a, out);
+      fn__config_copy(f, f->latest, a, out);
     pthread_mutex_unlock(&s->lock);
   }
   pthread_mutex_unlock(&s->write_lock);
@@ -395,15 +395,15 @@ int fn_function_delete(fn_system *s, const char *name, const char *qualifier, er
 {
   pthread_mutex_lock(&s->write_lock);
   pthread_mutex_lock(&s->lock);
-  fn_entry *f = registry_find(s, name);
-  int rc = f ? 0 : not_found(name, e);
+  fn_entry *f = fn__registry_find(s, name);
+  int rc = f ? 0 : fn__not_found(name, e);
   conf *v = NULL;
   if (rc == 0 && qualifier != NULL && strcmp(qualifier, "$LATEST") == 0)
     rc = err_set(e, ERR_INVALID, "$LATEST version cannot be deleted without deleting the function.");
-  else if (rc == 0 && qualifier != NULL && !all_digits(qualifier))
+  else if (rc == 0 && qualifier != NULL && !fn__all_digits(qualifier))
     rc = err_set(e, ERR_INVALID, "Deletion of aliases is not supported (use DeleteAlias)");
   else if (rc == 0 && qualifier != NULL) {
-    v = conf_of_version(f, qualifier);
+    v = fn__conf_of_version(f, qualifier);
     if (v == NULL)
       rc = err_set(e, ERR_NOT_FOUND, "Function not found: %s:%s", f->latest->cfg.arn, qualifier);
     for (size_t i = 0; rc == 0 && i < f->naliases; i++)
@@ -418,24 +418,24 @@ int fn_function_delete(fn_system *s, const char *name, const char *qualifier, er
   }
   wtxn w = {0};
   char key[KEY_MAX];
-  if ((rc = txn_begin(s, &w, e)) == 0) {
+  if ((rc = fn__txn_begin(s, &w, e)) == 0) {
     if (v != NULL) {
       snprintf(key, sizeof key, "v/%s/%010u", name, v->number);
-      rc = txn_del(&w, s, key, e);
+      rc = fn__txn_del(&w, s, key, e);
     } else {
       snprintf(key, sizeof key, "f/%s", name);
-      rc = txn_del(&w, s, key, e);
+      rc = fn__txn_del(&w, s, key, e);
       snprintf(key, sizeof key, "v/%s/", name);
       if (rc == 0)
-        rc = txn_del_prefix(&w, s, key, e);
+        rc = fn__txn_del_prefix(&w, s, key, e);
       snprintf(key, sizeof key, "a/%s/", name);
       if (rc == 0)
-        rc = txn_del_prefix(&w, s, key, e);
+        rc = fn__txn_del_prefix(&w, s, key, e);
     }
     if (rc == 0)
-      rc = txn_commit(&w, e);
+      rc = fn__txn_commit(&w, e);
   }
-  txn_abort(&w);
+  fn__txn_abort(&w);
   if (rc == 0) {
     pthread_mutex_lock(&s->lock);
     if (v != NULL) {
@@ -446,10 +446,10 @@ int fn_function_delete(fn_system *s, const char *name, const char *qualifier, er
       f->nversions--;
       for (pool *p = f->pools; p != NULL; p = p->next)
         if (p->conf == v)
-          sched_recycle(s, p);
-      conf_unref(v);
+          fn__sched_recycle(s, p);
+      fn__conf_unref(v);
     } else {
-      entry_unlink(s, f);
+      fn__entry_unlink(s, f);
     }
     pthread_mutex_unlock(&s->lock);
   }
@@ -468,8 +468,8 @@ int fn_version_publish(fn_system *s, const char *name, const char *code_sha256,
                                    "must have length less than or equal to 256");
   pthread_mutex_lock(&s->write_lock);
   pthread_mutex_lock(&s->lock);
-  fn_entry *f = registry_find(s, name);
-  int rc = f ? check_revision(f, revision_id, e) : not_found(name, e);
+  fn_entry *f = fn__registry_find(s, name);
+  int rc = f ? check_revision(f, revision_id, e) : fn__not_found(name, e);
   if (rc == 0 && code_sha256 != NULL && *code_sha256 &&
       strcmp(code_sha256, f->latest->cfg.code.sha256_b64) != 0)
     rc = err_set(e, ERR_INVALID, "CodeSHA256 (%s) is different from current CodeSHA256 in "
@@ -486,20 +486,20 @@ int fn_version_list(fn_system *s, const char *name, const char *marker, size_t m
                     fn_config **out, size_t *n, const char **next_marker, err *e)
 {
   size_t start;
-  int rc = page_args(marker, &start, &max, e);
+  int rc = fn__page_args(marker, &start, &max, e);
   if (rc != 0)
     return rc;
   pthread_mutex_lock(&s->lock);
-  fn_entry *f = registry_find(s, name);
+  fn_entry *f = fn__registry_find(s, name);
   if (f == NULL) {
     pthread_mutex_unlock(&s->lock);
-    return not_found(name, e);
+    return fn__not_found(name, e);
   }
   size_t total = 1 + f->nversions;
   fn_config *res = arena_alloc(a, max * sizeof *res);
   size_t got = 0;
   for (size_t i = start; i < total && got < max; i++)
-    config_copy(f, i == 0 ? f->latest : f->versions[i - 1], a, &res[got++]);
+    fn__config_copy(f, i == 0 ? f->latest : f->versions[i - 1], a, &res[got++]);
   *next_marker = start + got < total ? arena_sprintf(a, "%zu", start + got) : NULL;
   pthread_mutex_unlock(&s->lock);
   *out = res;

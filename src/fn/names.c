@@ -12,7 +12,7 @@
  *       qualifier has at most 10 digits; an alias name is never all digits
  *       (it would read as a version).
  *
- * Start reading at fn_name_parse() and validate().
+ * Start reading at fn_name_parse() and fn__validate().
  */
 #include "fn/internal.h"
 #include "fn/registry.h"
@@ -30,7 +30,7 @@ static const char *const reserved_env[] = {
 
 /* ---- names and validation ---- */
 
-bool name_ok(const char *n)
+bool fn__name_ok(const char *n)
 {
   size_t len = strlen(n);
   if (len == 0 || len > 64)
@@ -42,7 +42,7 @@ bool name_ok(const char *n)
   return true;
 }
 
-bool all_digits(const char *s)
+bool fn__all_digits(const char *s)
 {
   if (*s == '\0')
     return false;
@@ -54,11 +54,11 @@ bool all_digits(const char *s)
 
 /* A listing's page: the decimal marker (NULL or "": the start) into
  * *start, and max (0 or over 50: 50, as Lambda) into *max. */
-int page_args(const char *marker, size_t *start, size_t *max, err *e)
+int fn__page_args(const char *marker, size_t *start, size_t *max, err *e)
 {
   *start = 0;
   if (marker != NULL && *marker) {
-    if (!all_digits(marker))
+    if (!fn__all_digits(marker))
       return err_set(e, ERR_INVALID, "invalid marker '%s'", marker);
     *start = strtoul(marker, NULL, 10);
   }
@@ -67,18 +67,18 @@ int page_args(const char *marker, size_t *start, size_t *max, err *e)
   return 0;
 }
 
-bool alias_name_ok(const char *n)
+bool fn__alias_name_ok(const char *n)
 {
-  return strlen(n) <= 128 && name_ok(n) && !all_digits(n);
+  return strlen(n) <= 128 && fn__name_ok(n) && !fn__all_digits(n);
 }
 
 static bool qualifier_ok(const char *q)
 {
   if (strcmp(q, "$LATEST") == 0)
     return true;
-  if (all_digits(q))
+  if (fn__all_digits(q))
     return strlen(q) <= 10;
-  return alias_name_ok(q);
+  return fn__alias_name_ok(q);
 }
 
 int fn_name_parse(const char *ref, const char *qualifier, arena *a, const char **name,
@@ -119,7 +119,7 @@ int fn_name_parse(const char *ref, const char *qualifier, arena *a, const char *
   } else {
     return err_set(e, ERR_INVALID, "invalid function name '%s'", ref);
   }
-  if (!name_ok(nm))
+  if (!fn__name_ok(nm))
     return err_set(e, ERR_INVALID, "1 validation error detected: Value '%s' at 'functionName' "
                                    "failed to satisfy constraint: Member must satisfy regular "
                                    "expression pattern", ref);
@@ -143,7 +143,7 @@ static bool runtime_ok(const char *r)
   if (strcmp(r, "provided") == 0 || strcmp(r, "provided.al2") == 0 ||
       strcmp(r, "provided.al2023") == 0)
     return true;
-  if (str_starts(r, "python3.") && all_digits(r + 8))
+  if (str_starts(r, "python3.") && fn__all_digits(r + 8))
     return true;
   size_t n = strlen(r);
   if (str_starts(r, "nodejs") && n > 8 && strcmp(r + n - 2, ".x") == 0) {
@@ -155,7 +155,7 @@ static bool runtime_ok(const char *r)
   return false;
 }
 
-int validate(const fn_settings *set, bool creating, err *e)
+int fn__validate(const fn_settings *set, bool creating, err *e)
 {
   if (set->runtime != NULL && !runtime_ok(set->runtime))
     return err_set(e, ERR_INVALID,

@@ -26,7 +26,7 @@
  * and validation), functions.c (functions and versions), aliases.c,
  * concurrency.c; registry.h is what they share.
  *
- * Start reading at registry_open() and load_all().
+ * Start reading at fn__registry_open() and load_all().
  */
 #include "fn/internal.h"
 #include "fn/registry.h"
@@ -81,7 +81,7 @@ static void conf_environment(fn_system *s, conf *c)
   ENV("HOME=/tmp");
   char ak[FN_KEY_MAX];
   char sk[FN_KEY_MAX];
-  fn_credentials_for(s, f, c->key_nonce, ak, sk);
+  fn__credentials_for(s, f, c->key_nonce, ak, sk);
   snprintf(c->access_key, sizeof c->access_key, "%s", ak);
   ENV("AWS_ACCESS_KEY_ID=%s", ak);
   ENV("AWS_SECRET_ACCESS_KEY=%s", sk);
@@ -106,7 +106,7 @@ static void conf_environment(fn_system *s, conf *c)
 }
 
 /* A conf for function `name`, version (number 0 = $LATEST), from JSON. */
-conf *conf_from_json(fn_system *s, const char *name, uint32_t number, json_t *j)
+conf *fn__conf_from_json(fn_system *s, const char *name, uint32_t number, json_t *j)
 {
   conf *c = calloc(1, sizeof *c);
   if (c == NULL)
@@ -155,7 +155,7 @@ conf *conf_from_json(fn_system *s, const char *name, uint32_t number, json_t *j)
   return c;
 }
 
-json_t *conf_to_json(const conf *c)
+json_t *fn__conf_to_json(const conf *c)
 {
   const fn_config *f = &c->cfg;
   json_t *env = json_object();
@@ -171,12 +171,12 @@ json_t *conf_to_json(const conf *c)
                    "RevisionId", f->revision_id, "KeyNonce", c->key_nonce);
 }
 
-void conf_ref(conf *c)
+void fn__conf_ref(conf *c)
 {
   c->refs++;
 }
 
-void conf_unref(conf *c)
+void fn__conf_unref(conf *c)
 {
   if (c == NULL || --c->refs > 0)
     return;
@@ -185,7 +185,7 @@ void conf_unref(conf *c)
 }
 
 /* Copies a conf's config into a (reserved from the entry). */
-void config_copy(const fn_entry *f, const conf *c, arena *a, fn_config *out)
+void fn__config_copy(const fn_entry *f, const conf *c, arena *a, fn_config *out)
 {
   const fn_config *src = &c->cfg;
   *out = *src;
@@ -216,12 +216,12 @@ static size_t bucket_of(const char *name)
   return h % FN_HASH_BUCKETS;
 }
 
-size_t registry_bucket(const char *name)
+size_t fn__registry_bucket(const char *name)
 {
   return bucket_of(name);
 }
 
-fn_entry *registry_find(fn_system *s, const char *name)
+fn_entry *fn__registry_find(fn_system *s, const char *name)
 {
   for (fn_entry *f = s->table[bucket_of(name)]; f != NULL; f = f->hnext)
     if (strcmp(f->name, name) == 0)
@@ -229,7 +229,7 @@ fn_entry *registry_find(fn_system *s, const char *name)
   return NULL;
 }
 
-fn_entry *entry_new(fn_system *s, const char *name)
+fn_entry *fn__entry_new(fn_system *s, const char *name)
 {
   fn_entry *f = calloc(1, sizeof *f);
   if (f == NULL)
@@ -248,9 +248,9 @@ fn_entry *entry_new(fn_system *s, const char *name)
 
 static void entry_free(fn_entry *f)
 {
-  conf_unref(f->latest);
+  fn__conf_unref(f->latest);
   for (size_t i = 0; i < f->nversions; i++)
-    conf_unref(f->versions[i]);
+    fn__conf_unref(f->versions[i]);
   free(f->versions);
   for (size_t i = 0; i < f->naliases; i++) {
     free(f->aliases[i].name);
@@ -260,16 +260,16 @@ static void entry_free(fn_entry *f)
   free(f->aliases);
   for (pool *p = f->pools, *next; p != NULL; p = next) {
     next = p->next;
-    conf_unref(p->conf);
+    fn__conf_unref(p->conf);
     free(p);
   }
-  logs_close(f);
+  fn__logs_close(f);
   pthread_mutex_destroy(&f->log_lock);
   free(f);
 }
 
 /* Takes f out of the table; freed now or when its last user leaves. */
-void entry_unlink(fn_system *s, fn_entry *f)
+void fn__entry_unlink(fn_system *s, fn_entry *f)
 {
   fn_entry **pp = &s->table[bucket_of(f->name)];
   while (*pp != f)
@@ -279,12 +279,12 @@ void entry_unlink(fn_system *s, fn_entry *f)
   if (f->reserved >= 0)
     s->reserved_sum -= (uint32_t)f->reserved;
   f->deleted = true;
-  sched_drop_entry(s, f);
+  fn__sched_drop_entry(s, f);
   if (f->users == 0)
     entry_free(f);
 }
 
-void entry_release(fn_system *s, fn_entry *f)
+void fn__entry_release(fn_system *s, fn_entry *f)
 {
   if (--f->users == 0 && f->deleted)
     entry_free(f);
@@ -304,7 +304,7 @@ static conf *entry_version(fn_entry *f, uint32_t number)
   return lo < f->nversions && f->versions[lo]->number == number ? f->versions[lo] : NULL;
 }
 
-alias_rec *entry_alias(fn_entry *f, const char *name)
+alias_rec *fn__entry_alias(fn_entry *f, const char *name)
 {
   for (size_t i = 0; i < f->naliases; i++)
     if (strcmp(f->aliases[i].name, name) == 0)
@@ -312,25 +312,25 @@ alias_rec *entry_alias(fn_entry *f, const char *name)
   return NULL;
 }
 
-conf *conf_of_version(fn_entry *f, const char *version)
+conf *fn__conf_of_version(fn_entry *f, const char *version)
 {
   if (strcmp(version, "$LATEST") == 0)
     return f->latest;
-  if (!all_digits(version) || strlen(version) > 10)
+  if (!fn__all_digits(version) || strlen(version) > 10)
     return NULL;
   return entry_version(f, (uint32_t)strtoul(version, NULL, 10));
 }
 
-int registry_resolve(fn_entry *f, const char *qualifier, conf **out, const char **version,
+int fn__registry_resolve(fn_entry *f, const char *qualifier, conf **out, const char **version,
                      err *e)
 {
   const char *q = qualifier ? qualifier : "$LATEST";
   conf *c;
-  if (strcmp(q, "$LATEST") == 0 || all_digits(q)) {
-    c = conf_of_version(f, q);
+  if (strcmp(q, "$LATEST") == 0 || fn__all_digits(q)) {
+    c = fn__conf_of_version(f, q);
   } else {
-    alias_rec *al = entry_alias(f, q);
-    c = al ? conf_of_version(f, al->version) : NULL;
+    alias_rec *al = fn__entry_alias(f, q);
+    c = al ? fn__conf_of_version(f, al->version) : NULL;
   }
   if (c == NULL)
     return err_set(e, ERR_NOT_FOUND, "Function not found: arn:aws:lambda:%s:%s:function:%s:%s",
@@ -340,7 +340,7 @@ int registry_resolve(fn_entry *f, const char *qualifier, conf **out, const char 
   return 0;
 }
 
-bool registry_code_used(fn_system *s, const char *hex)
+bool fn__registry_code_used(fn_system *s, const char *hex)
 {
   for (size_t b = 0; b < FN_HASH_BUCKETS; b++)
     for (fn_entry *f = s->table[b]; f != NULL; f = f->hnext) {
@@ -362,13 +362,13 @@ static int db_error(int rc, const char *what, err *e)
   return lmdb_error(e, rc, doing);
 }
 
-int txn_begin(fn_system *s, wtxn *w, err *e)
+int fn__txn_begin(fn_system *s, wtxn *w, err *e)
 {
   int rc = mdb_txn_begin(s->env, NULL, 0, &w->txn);
   return rc ? db_error(rc, "write", e) : 0;
 }
 
-int txn_put_json(wtxn *w, fn_system *s, const char *key, json_t *j, err *e)
+int fn__txn_put_json(wtxn *w, fn_system *s, const char *key, json_t *j, err *e)
 {
   char *text = json_dumps(j, JSON_COMPACT);
   if (text == NULL)
@@ -380,7 +380,7 @@ int txn_put_json(wtxn *w, fn_system *s, const char *key, json_t *j, err *e)
   return rc ? db_error(rc, "write", e) : 0;
 }
 
-int txn_del(wtxn *w, fn_system *s, const char *key, err *e)
+int fn__txn_del(wtxn *w, fn_system *s, const char *key, err *e)
 {
   MDB_val k = {strlen(key), (void *)key};
   int rc = mdb_del(w->txn, s->dbi, &k, NULL);
@@ -388,7 +388,7 @@ int txn_del(wtxn *w, fn_system *s, const char *key, err *e)
 }
 
 /* Deletes every key that starts with prefix. */
-int txn_del_prefix(wtxn *w, fn_system *s, const char *prefix, err *e)
+int fn__txn_del_prefix(wtxn *w, fn_system *s, const char *prefix, err *e)
 {
   MDB_cursor *cur;
   int rc = mdb_cursor_open(w->txn, s->dbi, &cur);
@@ -409,24 +409,24 @@ int txn_del_prefix(wtxn *w, fn_system *s, const char *prefix, err *e)
   return rc && rc != MDB_NOTFOUND ? db_error(rc, "write", e) : 0;
 }
 
-int txn_commit(wtxn *w, err *e)
+int fn__txn_commit(wtxn *w, err *e)
 {
   int rc = mdb_txn_commit(w->txn);
   w->txn = NULL;
   return rc ? db_error(rc, "commit", e) : 0;
 }
 
-void txn_abort(wtxn *w)
+void fn__txn_abort(wtxn *w)
 {
   if (w->txn != NULL)
     mdb_txn_abort(w->txn);
   w->txn = NULL;
 }
 
-json_t *function_record(const fn_entry *f, const conf *latest, uint32_t next_version,
+json_t *fn__function_record(const fn_entry *f, const conf *latest, uint32_t next_version,
                                int reserved, const char *published_revision)
 {
-  json_t *j = conf_to_json(latest);
+  json_t *j = fn__conf_to_json(latest);
   json_object_set_new(j, "NextVersion", json_integer(next_version));
   json_object_set_new(j, "Reserved", json_integer(reserved));
   json_object_set_new(j, "Created", json_integer(f ? f->created_ms : time_now_ms()));
@@ -436,7 +436,7 @@ json_t *function_record(const fn_entry *f, const conf *latest, uint32_t next_ver
 }
 
 /* The revision of $LATEST that the last version was published from. */
-char *published_revision_of(fn_system *s, const char *name)
+char *fn__published_revision_of(fn_system *s, const char *name)
 {
   MDB_txn *txn;
   if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
@@ -457,7 +457,7 @@ char *published_revision_of(fn_system *s, const char *name)
   return out;
 }
 
-json_t *alias_record(const alias_rec *al)
+json_t *fn__alias_record(const alias_rec *al)
 {
   return json_pack("{s:s, s:s, s:s}", "FunctionVersion", al->version, "Description",
                    al->description ? al->description : "", "RevisionId", al->revision_id);
@@ -489,8 +489,8 @@ static int load_all(fn_system *s, err *e)
     if (j == NULL)
       continue;
     if (key[0] == 'f') {
-      fn_entry *f = entry_new(s, key + 2);
-      f->latest = conf_from_json(s, key + 2, 0, j);
+      fn_entry *f = fn__entry_new(s, key + 2);
+      f->latest = fn__conf_from_json(s, key + 2, 0, j);
       f->next_version = (uint32_t)json_integer_value(json_object_get(j, "NextVersion"));
       f->reserved = (int)json_integer_value(json_object_get(j, "Reserved"));
       f->created_ms = json_integer_value(json_object_get(j, "Created"));
@@ -500,7 +500,7 @@ static int load_all(fn_system *s, err *e)
       char *slash = strchr(key + 2, '/');
       if (slash != NULL) {
         *slash = '\0';
-        fn_entry *f = registry_find(s, key + 2);
+        fn_entry *f = fn__registry_find(s, key + 2);
         if (f != NULL) {
           if (f->nversions == f->cap_versions) {
             f->cap_versions = f->cap_versions ? 2 * f->cap_versions : 8;
@@ -509,7 +509,7 @@ static int load_all(fn_system *s, err *e)
               abort();
           }
           f->versions[f->nversions++] =
-              conf_from_json(s, key + 2, (uint32_t)strtoul(slash + 1, NULL, 10), j);
+              fn__conf_from_json(s, key + 2, (uint32_t)strtoul(slash + 1, NULL, 10), j);
         }
       }
     } else if (key[0] == 'a') {
@@ -529,7 +529,7 @@ static int load_all(fn_system *s, err *e)
     fn_entry *f = NULL;
     if (slash != NULL) {
       *slash = '\0';
-      f = registry_find(s, kk + 2);
+      f = fn__registry_find(s, kk + 2);
     }
     if (f != NULL) {
       f->aliases = realloc(f->aliases, (f->naliases + 1) * sizeof *f->aliases);
@@ -550,11 +550,11 @@ static int load_all(fn_system *s, err *e)
   return 0;
 }
 
-int registry_open(fn_system *s, err *e)
+int fn__registry_open(fn_system *s, err *e)
 {
   char path[4096];
   snprintf(path, sizeof path, "%s/meta", s->fn_dir);
-  int rc = fn_mkdirs(path, e);
+  int rc = fn__mkdirs(path, e);
   if (rc)
     return rc;
   lmdb_env_options o = {.map_size = MAP_SIZE, .max_readers = 1024};
@@ -571,7 +571,7 @@ int registry_open(fn_system *s, err *e)
   return rc;
 }
 
-void registry_close(fn_system *s)
+void fn__registry_close(fn_system *s)
 {
   for (size_t b = 0; b < FN_HASH_BUCKETS; b++) {
     for (fn_entry *f = s->table[b], *next; f != NULL; f = next) {
