@@ -44,12 +44,7 @@ int fn_concurrency_put(fn_system *s, const char *function, int reserved, err *e)
     char *published = fn__published_revision_of(s, function);
     json_t *fr = fn__function_record(f, latest, next_version, reserved, published);
     free(published);
-    char key[KEY_MAX];
-    snprintf(key, sizeof key, "f/%s", function);
-    wtxn w = {0};
-    if ((rc = fn__txn_begin(s, &w, e)) == 0 && (rc = fn__txn_put_json(&w, s, key, fr, e)) == 0)
-      rc = fn__txn_commit(&w, e);
-    fn__txn_abort(&w);
+    rc = fn__function_record_put(s, function, fr, e);
     json_decref(fr);
     pthread_mutex_lock(&s->lock);
     if (rc == 0) {

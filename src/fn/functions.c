@@ -199,12 +199,7 @@ int fn_function_create(fn_system *s, const char *name, const fn_settings *set,
   }
   conf *c = conf_make(s, name, NULL, set, code);
   json_t *fr = fn__function_record(NULL, c, 1, -1, NULL);
-  char key[KEY_MAX];
-  snprintf(key, sizeof key, "f/%s", name);
-  wtxn w = {0};
-  if ((rc = fn__txn_begin(s, &w, e)) == 0 && (rc = fn__txn_put_json(&w, s, key, fr, e)) == 0)
-    rc = fn__txn_commit(&w, e);
-  fn__txn_abort(&w);
+  rc = fn__function_record_put(s, name, fr, e);
   json_decref(fr);
   if (rc != 0) {
     pthread_mutex_lock(&s->lock);
@@ -301,13 +296,7 @@ static int replace_latest(fn_system *s, fn_entry *f, conf *c, err *e)
   char *published = fn__published_revision_of(s, f->name);
   json_t *fr = fn__function_record(f, c, next_version, reserved, published);
   free(published);
-  char key[KEY_MAX];
-  snprintf(key, sizeof key, "f/%s", f->name);
-  wtxn w = {0};
-  int rc;
-  if ((rc = fn__txn_begin(s, &w, e)) == 0 && (rc = fn__txn_put_json(&w, s, key, fr, e)) == 0)
-    rc = fn__txn_commit(&w, e);
-  fn__txn_abort(&w);
+  int rc = fn__function_record_put(s, f->name, fr, e);
   json_decref(fr);
   pthread_mutex_lock(&s->lock);
   if (rc == 0) {

@@ -435,6 +435,19 @@ json_t *fn__function_record(const fn_entry *f, const conf *latest, uint32_t next
   return j;
 }
 
+/* Writes fr as the function's f/NAME record, in a transaction of its own. */
+int fn__function_record_put(fn_system *s, const char *name, json_t *fr, err *e)
+{
+  char key[KEY_MAX];
+  snprintf(key, sizeof key, "f/%s", name);
+  wtxn w = {0};
+  int rc;
+  if ((rc = fn__txn_begin(s, &w, e)) == 0 && (rc = fn__txn_put_json(&w, s, key, fr, e)) == 0)
+    rc = fn__txn_commit(&w, e);
+  fn__txn_abort(&w);
+  return rc;
+}
+
 /* The revision of $LATEST that the last version was published from. */
 char *fn__published_revision_of(fn_system *s, const char *name)
 {

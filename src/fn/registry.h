@@ -47,6 +47,7 @@ void fn__txn_abort(wtxn *w);                                   /* after a commit
 /* The f/NAME record (f: NULL for a new function). */
 json_t *fn__function_record(const fn_entry *f, const conf *latest, uint32_t next_version,
                         int reserved, const char *published_revision);
+int fn__function_record_put(fn_system *s, const char *name, json_t *fr, err *e);
 char *fn__published_revision_of(fn_system *s, const char *name); /* heap, or NULL */
 json_t *fn__alias_record(const alias_rec *al);
 
