@@ -43,7 +43,7 @@
  *       resumes it, under fn's lock. cleanup() forgets the invocation under
  *       that same lock, so after it returns fn never touches the request.
  *
- * Start reading at lambda_prepare().
+ * Start reading at lambda_prepare() and the ops[] table.
  */
 #include "api/iam.h"
 #include "api/lambda.h"
@@ -68,31 +68,23 @@ typedef struct lambda {
   store *st;
 } lambda;
 
-enum op {
-  OP_CREATE = 1,
-  OP_LIST,
-  OP_GET,
-  OP_DELETE,
-  OP_GET_CONFIG,
-  OP_UPDATE_CONFIG,
-  OP_UPDATE_CODE,
-  OP_PUBLISH,
-  OP_LIST_VERSIONS,
-  OP_CREATE_ALIAS,
-  OP_LIST_ALIASES,
-  OP_GET_ALIAS,
-  OP_UPDATE_ALIAS,
-  OP_DELETE_ALIAS,
-  OP_INVOKE,
-  OP_PUT_CONCURRENCY,
-  OP_DELETE_CONCURRENCY,
-  OP_GET_CONCURRENCY,
-  OP_LOGS,
-  OP_EVENTS, /* event source mappings, event invoke configs: lambda_events.c */
-};
+typedef struct call call;
+typedef int (*op_fn)(lambda *l, http_req *r, call *c, err *e);
 
-typedef struct call {
-  enum op op;
+/* One operation: the route that reaches it, what IAM is asked, what runs it. */
+typedef struct op_def {
+  const char *method;
+  const char *prefix;  /* version prefix */
+  const char *suffix;  /* after functions/F: "", "/configuration", ... ("*" = alias);
+                          NULL: the collection itself (/functions, /functions/) */
+  const char *name;    /* the operation (r->op) */
+  const char *action;  /* the IAM action when it is not lambda:NAME, or NULL */
+  op_fn fn;
+  size_t body_max;     /* 0: the server's default */
+} op_def;
+
+struct call {
+  const op_def *op;          /* its entry of ops[] (or events_op) */
   const char *function;      /* as in the path */
   const char *alias;
   bool throttled_reserved;   /* an ERR_THROTTLED came from the reserved limit */
@@ -101,38 +93,6 @@ typedef struct call {
   bool error_status;         /* ?tarn-function-error=status */
   http_req *req;             /* the parked request, for invoke_done */
   fn_invocation *running;    /* set by fn while it runs; under fn's lock */
-} call;
-
-/* ---- routing ---- */
-
-static const struct {
-  const char *method;
-  const char *prefix;  /* version prefix */
-  const char *suffix;  /* after functions/F: "", "/configuration", ... ("*" = alias) */
-  enum op op;
-  const char *name;
-  size_t body_max;
-} routes[] = {
-    {"GET", "/2015-03-31", "", OP_GET, "GetFunction", 0},
-    {"DELETE", "/2015-03-31", "", OP_DELETE, "DeleteFunction", 0},
-    {"GET", "/2015-03-31", "/configuration", OP_GET_CONFIG, "GetFunctionConfiguration", 0},
-    {"PUT", "/2015-03-31", "/configuration", OP_UPDATE_CONFIG, "UpdateFunctionConfiguration",
-     SMALL_BODY_MAX},
-    {"PUT", "/2015-03-31", "/code", OP_UPDATE_CODE, "UpdateFunctionCode", CODE_BODY_MAX},
-    {"POST", "/2015-03-31", "/versions", OP_PUBLISH, "PublishVersion", SMALL_BODY_MAX},
-    {"GET", "/2015-03-31", "/versions", OP_LIST_VERSIONS, "ListVersionsByFunction", 0},
-    {"POST", "/2015-03-31", "/aliases", OP_CREATE_ALIAS, "CreateAlias", SMALL_BODY_MAX},
-    {"GET", "/2015-03-31", "/aliases", OP_LIST_ALIASES, "ListAliases", 0},
-    {"GET", "/2015-03-31", "*", OP_GET_ALIAS, "GetAlias", 0},
-    {"PUT", "/2015-03-31", "*", OP_UPDATE_ALIAS, "UpdateAlias", SMALL_BODY_MAX},
-    {"DELETE", "/2015-03-31", "*", OP_DELETE_ALIAS, "DeleteAlias", 0},
-    {"POST", "/2015-03-31", "/invocations", OP_INVOKE, "Invoke", FN_MAX_SYNC_PAYLOAD},
-    {"PUT", "/2017-10-31", "/concurrency", OP_PUT_CONCURRENCY, "PutFunctionConcurrency",
-     SMALL_BODY_MAX},
-    {"DELETE", "/2017-10-31", "/concurrency", OP_DELETE_CONCURRENCY, "DeleteFunctionConcurrency",
-     0},
-    {"GET", "/2019-09-30", "/concurrency", OP_GET_CONCURRENCY, "GetFunctionConcurrency", 0},
-    {"GET", "/2015-03-31", "/logs", OP_LOGS, "GetFunctionLogs", 0},
 };
 
 static int route(http_req *r, err *e);
@@ -146,9 +106,9 @@ static int lambda_prepare(void *ctx, http_req *r, err *e)
   if (rc != 0 || r->admin)
     return rc;
   call *c = r->svc;
-  const char *action = c->op == OP_INVOKE ? "lambda:InvokeFunction"
-                                          : arena_sprintf(r->arena, "lambda:%s",
-                                                          r->op ? r->op : "Unknown");
+  const char *action = c->op->action != NULL ? c->op->action
+                                              : arena_sprintf(r->arena, "lambda:%s",
+                                                              r->op ? r->op : "Unknown");
   const char *res = "*";
   const char *name;
   const char *qual;
@@ -158,58 +118,6 @@ static int lambda_prepare(void *ctx, http_req *r, err *e)
     res = arena_sprintf(r->arena, "arn:aws:lambda:" API_REGION ":" API_ACCOUNT_ID
                                   ":function:%s", name);
   return api_authorize(r, action, res, e);
-}
-
-static int route(http_req *r, err *e)
-{
-  call *c = arena_alloc(r->arena, sizeof *c);
-  r->svc = c;
-  if (lambda_events_route(r)) {
-    c->op = OP_EVENTS;
-    return lambda_events_prepare(r, e);
-  }
-  const char *path = r->path;
-  if (strcmp(path, "/2015-03-31/functions") == 0 || strcmp(path, "/2015-03-31/functions/") == 0) {
-    if (strcmp(r->method, "POST") == 0) {
-      c->op = OP_CREATE;
-      r->op = "CreateFunction";
-      http_req_body_max(r, CODE_BODY_MAX);
-      return 0;
-    }
-    if (strcmp(r->method, "GET") == 0) {
-      c->op = OP_LIST;
-      r->op = "ListFunctions";
-      return 0;
-    }
-    return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, path);
-  }
-  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-    size_t plen = strlen(routes[i].prefix);
-    if (strncmp(path, routes[i].prefix, plen) != 0 || !str_starts(path + plen, "/functions/"))
-      continue;
-    if (strcmp(r->method, routes[i].method) != 0)
-      continue;
-    const char *f = path + plen + strlen("/functions/");
-    const char *slash = strchr(f, '/');
-    const char *rest = slash ? slash : "";
-    size_t flen = slash ? (size_t)(slash - f) : strlen(f);
-    if (flen == 0)
-      continue;
-    if (strcmp(routes[i].suffix, "*") == 0) {
-      if (!str_starts(rest, "/aliases/") || rest[9] == '\0' || strchr(rest + 9, '/') != NULL)
-        continue;
-      c->alias = arena_strdup(r->arena, rest + 9);
-    } else if (strcmp(rest, routes[i].suffix) != 0) {
-      continue;
-    }
-    c->function = arena_strndup(r->arena, f, flen);
-    c->op = routes[i].op;
-    r->op = routes[i].name;
-    if (routes[i].body_max)
-      http_req_body_max(r, routes[i].body_max);
-    return 0;
-  }
-  return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, path);
 }
 
 /* ---- errors ---- */
@@ -486,7 +394,7 @@ static size_t max_items(http_req *r)
 
 /* ---- operations ---- */
 
-static int op_create(lambda *l, http_req *r, err *e)
+static int op_create(lambda *l, http_req *r, call *c, err *e)
 {
   json_t *b;
   int rc = lambda_json_body(r, &b, e);
@@ -531,7 +439,7 @@ static int op_create(lambda *l, http_req *r, err *e)
   return rc;
 }
 
-static int op_list(lambda *l, http_req *r, err *e)
+static int op_list(lambda *l, http_req *r, call *c, err *e)
 {
   const char *fv = http_req_param(r, "FunctionVersion");
   if (fv != NULL && strcmp(fv, "ALL") != 0)
@@ -546,14 +454,11 @@ static int op_list(lambda *l, http_req *r, err *e)
   json_t *arr = json_array();
   for (size_t i = 0; i < n; i++)
     json_array_append_new(arr, config_json(&list[i]));
-  json_t *j = json_pack("{s:o}", "Functions", arr);
-  if (next != NULL)
-    json_object_set_new(j, "NextMarker", json_string(next));
-  lambda_json_send(r, 200, j);
+  lambda_json_send_page(r, "Functions", arr, next);
   return 0;
 }
 
-static int op_get(lambda *l, http_req *r, const call *c, bool config_only, err *e)
+static int get_function(lambda *l, http_req *r, const call *c, bool config_only, err *e)
 {
   const char *name;
   const char *q;
@@ -577,7 +482,17 @@ static int op_get(lambda *l, http_req *r, const call *c, bool config_only, err *
   return 0;
 }
 
-static int op_delete(lambda *l, http_req *r, const call *c, err *e)
+static int op_get(lambda *l, http_req *r, call *c, err *e)
+{
+  return get_function(l, r, c, false, e);
+}
+
+static int op_get_config(lambda *l, http_req *r, call *c, err *e)
+{
+  return get_function(l, r, c, true, e);
+}
+
+static int op_delete(lambda *l, http_req *r, call *c, err *e)
 {
   const char *name;
   const char *q;
@@ -589,7 +504,7 @@ static int op_delete(lambda *l, http_req *r, const call *c, err *e)
   return rc;
 }
 
-static int op_update_config(lambda *l, http_req *r, const call *c, err *e)
+static int op_update_config(lambda *l, http_req *r, call *c, err *e)
 {
   json_t *b;
   int rc = lambda_json_body(r, &b, e);
@@ -614,7 +529,7 @@ static int op_update_config(lambda *l, http_req *r, const call *c, err *e)
   return rc;
 }
 
-static int op_update_code(lambda *l, http_req *r, const call *c, err *e)
+static int op_update_code(lambda *l, http_req *r, call *c, err *e)
 {
   json_t *b;
   int rc = lambda_json_body(r, &b, e);
@@ -649,7 +564,7 @@ static int op_update_code(lambda *l, http_req *r, const call *c, err *e)
   return rc;
 }
 
-static int op_publish(lambda *l, http_req *r, const call *c, err *e)
+static int op_publish(lambda *l, http_req *r, call *c, err *e)
 {
   json_t *b;
   int rc = lambda_json_body(r, &b, e);
@@ -672,7 +587,7 @@ static int op_publish(lambda *l, http_req *r, const call *c, err *e)
   return rc;
 }
 
-static int op_list_versions(lambda *l, http_req *r, const call *c, err *e)
+static int op_list_versions(lambda *l, http_req *r, call *c, err *e)
 {
   const char *name;
   const char *q;
@@ -688,14 +603,58 @@ static int op_list_versions(lambda *l, http_req *r, const call *c, err *e)
   json_t *arr = json_array();
   for (size_t i = 0; i < n; i++)
     json_array_append_new(arr, config_json(&list[i]));
-  json_t *j = json_pack("{s:o}", "Versions", arr);
-  if (next != NULL)
-    json_object_set_new(j, "NextMarker", json_string(next));
-  lambda_json_send(r, 200, j);
+  lambda_json_send_page(r, "Versions", arr, next);
   return 0;
 }
 
-static int op_alias(lambda *l, http_req *r, const call *c, err *e)
+static int op_alias_get(lambda *l, http_req *r, call *c, err *e)
+{
+  const char *name;
+  const char *q;
+  fn_alias al;
+  int rc = target(r, c, &name, &q, e);
+  if (rc == 0)
+    rc = fn_alias_get(l->fn, name, c->alias, r->arena, &al, e);
+  if (rc == 0)
+    lambda_json_send(r, 200, alias_json(&al));
+  return rc;
+}
+
+static int op_alias_delete(lambda *l, http_req *r, call *c, err *e)
+{
+  const char *name;
+  const char *q;
+  int rc = target(r, c, &name, &q, e);
+  if (rc == 0)
+    rc = fn_alias_delete(l->fn, name, c->alias, e);
+  if (rc == 0)
+    http_resp_status(r, 204);
+  return rc;
+}
+
+static int op_alias_list(lambda *l, http_req *r, call *c, err *e)
+{
+  const char *name;
+  const char *q;
+  int rc = target(r, c, &name, &q, e);
+  if (rc)
+    return rc;
+  fn_alias *list;
+  size_t n;
+  const char *next;
+  rc = fn_alias_list(l->fn, name, http_req_param(r, "FunctionVersion"),
+                     http_req_param(r, "Marker"), max_items(r), r->arena, &list, &n, &next, e);
+  if (rc)
+    return rc;
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new(arr, alias_json(&list[i]));
+  lambda_json_send_page(r, "Aliases", arr, next);
+  return 0;
+}
+
+/* CreateAlias (create) and UpdateAlias read the same body. */
+static int alias_put(lambda *l, http_req *r, const call *c, bool create, err *e)
 {
   const char *name;
   const char *q;
@@ -703,33 +662,6 @@ static int op_alias(lambda *l, http_req *r, const call *c, err *e)
   if (rc)
     return rc;
   fn_alias al;
-  if (c->op == OP_GET_ALIAS) {
-    if ((rc = fn_alias_get(l->fn, name, c->alias, r->arena, &al, e)) == 0)
-      lambda_json_send(r, 200, alias_json(&al));
-    return rc;
-  }
-  if (c->op == OP_DELETE_ALIAS) {
-    if ((rc = fn_alias_delete(l->fn, name, c->alias, e)) == 0)
-      http_resp_status(r, 204);
-    return rc;
-  }
-  if (c->op == OP_LIST_ALIASES) {
-    fn_alias *list;
-    size_t n;
-    const char *next;
-    rc = fn_alias_list(l->fn, name, http_req_param(r, "FunctionVersion"),
-                       http_req_param(r, "Marker"), max_items(r), r->arena, &list, &n, &next, e);
-    if (rc)
-      return rc;
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-      json_array_append_new(arr, alias_json(&list[i]));
-    json_t *j = json_pack("{s:o}", "Aliases", arr);
-    if (next != NULL)
-      json_object_set_new(j, "NextMarker", json_string(next));
-    lambda_json_send(r, 200, j);
-    return 0;
-  }
   json_t *b;
   if ((rc = lambda_json_body(r, &b, e)) != 0)
     return rc;
@@ -745,37 +677,61 @@ static int op_alias(lambda *l, http_req *r, const call *c, err *e)
     if (routing != NULL && json_object_size(json_object_get(routing, "AdditionalVersionWeights")))
       rc = err_set(e, ERR_INVALID, "tarn does not support weighted aliases yet");
   }
-  if (rc == 0 && c->op == OP_CREATE_ALIAS)
+  if (rc == 0 && create)
     rc = fn_alias_create(l->fn, name, aname, version, desc, r->arena, &al, e);
   else if (rc == 0)
     rc = fn_alias_update(l->fn, name, c->alias, version, desc, rev, r->arena, &al, e);
   json_decref(b);
   if (rc == 0)
-    lambda_json_send(r, c->op == OP_CREATE_ALIAS ? 201 : 200, alias_json(&al));
+    lambda_json_send(r, create ? 201 : 200, alias_json(&al));
   return rc;
 }
 
-static int op_concurrency(lambda *l, http_req *r, const call *c, err *e)
+static int op_alias_create(lambda *l, http_req *r, call *c, err *e)
+{
+  return alias_put(l, r, c, true, e);
+}
+
+static int op_alias_update(lambda *l, http_req *r, call *c, err *e)
+{
+  return alias_put(l, r, c, false, e);
+}
+
+static int op_concurrency_get(lambda *l, http_req *r, call *c, err *e)
+{
+  const char *name;
+  const char *q;
+  int reserved;
+  int rc = target(r, c, &name, &q, e);
+  if (rc == 0)
+    rc = fn_concurrency_get(l->fn, name, &reserved, e);
+  if (rc)
+    return rc;
+  lambda_json_send(r, 200,
+                   reserved >= 0 ? json_pack("{s:i}", "ReservedConcurrentExecutions", reserved)
+                                 : json_object());
+  return 0;
+}
+
+static int op_concurrency_delete(lambda *l, http_req *r, call *c, err *e)
+{
+  const char *name;
+  const char *q;
+  int rc = target(r, c, &name, &q, e);
+  if (rc == 0)
+    rc = fn_concurrency_put(l->fn, name, -1, e);
+  if (rc == 0)
+    http_resp_status(r, 204);
+  return rc;
+}
+
+static int op_concurrency_put(lambda *l, http_req *r, call *c, err *e)
 {
   const char *name;
   const char *q;
   int rc = target(r, c, &name, &q, e);
   if (rc)
     return rc;
-  if (c->op == OP_GET_CONCURRENCY) {
-    int reserved;
-    if ((rc = fn_concurrency_get(l->fn, name, &reserved, e)) != 0)
-      return rc;
-    lambda_json_send(r, 200,
-                     reserved >= 0 ? json_pack("{s:i}", "ReservedConcurrentExecutions", reserved)
-                                   : json_object());
-    return 0;
-  }
-  if (c->op == OP_DELETE_CONCURRENCY) {
-    if ((rc = fn_concurrency_put(l->fn, name, -1, e)) == 0)
-      http_resp_status(r, 204);
-    return rc;
-  }
   json_t *b;
   if ((rc = lambda_json_body(r, &b, e)) != 0)
     return rc;
@@ -888,7 +844,7 @@ static int op_invoke(lambda *l, http_req *r, call *c, err *e)
   return 0;
 }
 
-static int op_logs(lambda *l, http_req *r, const call *c, err *e)
+static int op_logs(lambda *l, http_req *r, call *c, err *e)
 {
   const char *name;
   const char *q;
@@ -904,62 +860,97 @@ static int op_logs(lambda *l, http_req *r, const call *c, err *e)
   return rc;
 }
 
+/* Event source mappings and event invoke configs: lambda_events.c names
+ * them (r->op) and runs them. */
+static int op_events(lambda *l, http_req *r, call *c, err *e)
+{
+  return lambda_events_handle(r, e);
+}
+
+/* ---- dispatch ---- */
+
+static const op_def events_op = {.fn = op_events};
+
+static const op_def ops[] = {
+    {"POST", "/2015-03-31", NULL, "CreateFunction", NULL, op_create, CODE_BODY_MAX},
+    {"GET", "/2015-03-31", NULL, "ListFunctions", NULL, op_list, 0},
+    {"GET", "/2015-03-31", "", "GetFunction", NULL, op_get, 0},
+    {"DELETE", "/2015-03-31", "", "DeleteFunction", NULL, op_delete, 0},
+    {"GET", "/2015-03-31", "/configuration", "GetFunctionConfiguration", NULL, op_get_config, 0},
+    {"PUT", "/2015-03-31", "/configuration", "UpdateFunctionConfiguration", NULL,
+     op_update_config, SMALL_BODY_MAX},
+    {"PUT", "/2015-03-31", "/code", "UpdateFunctionCode", NULL, op_update_code, CODE_BODY_MAX},
+    {"POST", "/2015-03-31", "/versions", "PublishVersion", NULL, op_publish, SMALL_BODY_MAX},
+    {"GET", "/2015-03-31", "/versions", "ListVersionsByFunction", NULL, op_list_versions, 0},
+    {"POST", "/2015-03-31", "/aliases", "CreateAlias", NULL, op_alias_create, SMALL_BODY_MAX},
+    {"GET", "/2015-03-31", "/aliases", "ListAliases", NULL, op_alias_list, 0},
+    {"GET", "/2015-03-31", "*", "GetAlias", NULL, op_alias_get, 0},
+    {"PUT", "/2015-03-31", "*", "UpdateAlias", NULL, op_alias_update, SMALL_BODY_MAX},
+    {"DELETE", "/2015-03-31", "*", "DeleteAlias", NULL, op_alias_delete, 0},
+    {"POST", "/2015-03-31", "/invocations", "Invoke", "lambda:InvokeFunction", op_invoke,
+     FN_MAX_SYNC_PAYLOAD},
+    {"PUT", "/2017-10-31", "/concurrency", "PutFunctionConcurrency", NULL, op_concurrency_put,
+     SMALL_BODY_MAX},
+    {"DELETE", "/2017-10-31", "/concurrency", "DeleteFunctionConcurrency", NULL,
+     op_concurrency_delete, 0},
+    {"GET", "/2019-09-30", "/concurrency", "GetFunctionConcurrency", NULL, op_concurrency_get, 0},
+    {"GET", "/2015-03-31", "/logs", "GetFunctionLogs", NULL, op_logs, 0},
+};
+
+/* Finds r's entry of ops[] (and the function and alias of its path). */
+static int route(http_req *r, err *e)
+{
+  call *c = arena_alloc(r->arena, sizeof *c);
+  r->svc = c;
+  if (lambda_events_route(r)) {
+    c->op = &events_op;
+    return lambda_events_prepare(r, e);
+  }
+  const char *path = r->path;
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+    const op_def *o = &ops[i];
+    size_t plen = strlen(o->prefix);
+    if (strncmp(path, o->prefix, plen) != 0 || !str_starts(path + plen, "/functions"))
+      continue;
+    if (strcmp(r->method, o->method) != 0)
+      continue;
+    const char *rest = path + plen + strlen("/functions");
+    if (o->suffix == NULL) {
+      if (strcmp(rest, "") != 0 && strcmp(rest, "/") != 0)
+        continue;
+    } else {
+      if (rest[0] != '/')
+        continue;
+      const char *f = rest + 1;
+      const char *slash = strchr(f, '/');
+      rest = slash ? slash : "";
+      size_t flen = slash ? (size_t)(slash - f) : strlen(f);
+      if (flen == 0)
+        continue;
+      if (strcmp(o->suffix, "*") == 0) {
+        if (!str_starts(rest, "/aliases/") || rest[9] == '\0' || strchr(rest + 9, '/') != NULL)
+          continue;
+        c->alias = arena_strdup(r->arena, rest + 9);
+      } else if (strcmp(rest, o->suffix) != 0) {
+        continue;
+      }
+      c->function = arena_strndup(r->arena, f, flen);
+    }
+    c->op = o;
+    r->op = o->name;
+    if (o->body_max)
+      http_req_body_max(r, o->body_max);
+    return 0;
+  }
+  return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, path);
+}
+
 static void lambda_handle(void *ctx, http_req *r)
 {
   lambda *l = ctx;
   call *c = r->svc;
   err e = {0};
-  int rc = 0;
-  switch (c->op) {
-  case OP_CREATE:
-    rc = op_create(l, r, &e);
-    break;
-  case OP_LIST:
-    rc = op_list(l, r, &e);
-    break;
-  case OP_GET:
-    rc = op_get(l, r, c, false, &e);
-    break;
-  case OP_GET_CONFIG:
-    rc = op_get(l, r, c, true, &e);
-    break;
-  case OP_DELETE:
-    rc = op_delete(l, r, c, &e);
-    break;
-  case OP_UPDATE_CONFIG:
-    rc = op_update_config(l, r, c, &e);
-    break;
-  case OP_UPDATE_CODE:
-    rc = op_update_code(l, r, c, &e);
-    break;
-  case OP_PUBLISH:
-    rc = op_publish(l, r, c, &e);
-    break;
-  case OP_LIST_VERSIONS:
-    rc = op_list_versions(l, r, c, &e);
-    break;
-  case OP_CREATE_ALIAS:
-  case OP_LIST_ALIASES:
-  case OP_GET_ALIAS:
-  case OP_UPDATE_ALIAS:
-  case OP_DELETE_ALIAS:
-    rc = op_alias(l, r, c, &e);
-    break;
-  case OP_INVOKE:
-    rc = op_invoke(l, r, c, &e);
-    break;
-  case OP_PUT_CONCURRENCY:
-  case OP_DELETE_CONCURRENCY:
-  case OP_GET_CONCURRENCY:
-    rc = op_concurrency(l, r, c, &e);
-    break;
-  case OP_LOGS:
-    rc = op_logs(l, r, c, &e);
-    break;
-  case OP_EVENTS:
-    rc = lambda_events_handle(r, &e);
-    break;
-  }
+  int rc = c->op != NULL ? c->op->fn(l, r, c, &e) : 0;
   if (rc != 0) {
     r->nresp_headers = 0;
     buf_reset(&r->resp_body);

@@ -254,10 +254,7 @@ static int esm_list(events_system *ev, http_req *r, err *e)
   json_t *arr = json_array();
   for (size_t i = 0; i < n; i++)
     json_array_append_new(arr, mapping_json(&list[i]));
-  json_t *o = json_pack("{s:o}", "EventSourceMappings", arr);
-  if (next != NULL)
-    json_object_set_new(o, "NextMarker", json_string(next));
-  lambda_json_send(r, 200, o);
+  lambda_json_send_page(r, "EventSourceMappings", arr, next);
   return 0;
 }
 

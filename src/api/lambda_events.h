@@ -6,8 +6,8 @@
  * / GetFunctionConfiguration.
  *
  * lambda.c's hook (three places):
- *   prepare:  if (lambda_events_route(r)) { c->op = OP_EVENTS; return lambda_events_prepare(r, e); }
- *   handle:   case OP_EVENTS: rc = lambda_events_handle(r, &e); break;
+ *   route:    if (lambda_events_route(r)) { c->op = &events_op; return lambda_events_prepare(r, e); }
+ *   handle:   events_op's handler, op_events, calls lambda_events_handle(r, e)
  *   errors go through lambda.c's lambda_error as every other operation's.
  */
 #ifndef TARN_API_LAMBDA_EVENTS_H

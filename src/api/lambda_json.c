@@ -89,3 +89,11 @@ void lambda_json_send(http_req *r, int status, json_t *j)
   buf_puts(&r->resp_body, text);
   free(text);
 }
+
+void lambda_json_send_page(http_req *r, const char *member, json_t *items, const char *next)
+{
+  json_t *j = json_pack("{s:o}", member, items);
+  if (next != NULL)
+    json_object_set_new(j, "NextMarker", json_string(next));
+  lambda_json_send(r, 200, j);
+}

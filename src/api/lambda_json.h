@@ -27,5 +27,8 @@ int lambda_json_bool(json_t *o, const char *key, bool *out, err *e);
 
 /* Answers status with j (consumed) as the body. */
 void lambda_json_send(http_req *r, int status, json_t *j);
+/* Answers a page of a listing: 200 with {member: items, "NextMarker": next}
+ * (items consumed; no NextMarker when next is NULL). */
+void lambda_json_send_page(http_req *r, const char *member, json_t *items, const char *next);
 
 #endif

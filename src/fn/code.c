@@ -343,7 +343,7 @@ static int extract_zip(zip_t *z, const char *dir, uint64_t max, uint64_t *unzipp
   int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) {
     int rc = err_set(e, err_from_errno(errno), "cannot open '%s': %s", dir, strerror(errno));
-    fn_rmtree(dir);
+    fn__rmtree(dir);
     return rc;
   }
   int rc = extract_all(z, root, max, unzipped, e);
@@ -351,7 +351,7 @@ static int extract_zip(zip_t *z, const char *dir, uint64_t max, uint64_t *unzipp
     rc = err_set(e, err_from_errno(errno), "cannot sync '%s': %s", dir, strerror(errno));
   close(root);
   if (rc != 0)
-    fn_rmtree(dir);
+    fn__rmtree(dir);
   return rc;
 }
 
@@ -405,7 +405,7 @@ static int code_install(fn_system *s, zip_t *z, fn_code *out, err *e)
     return rc;
   if (rename(tmp, final) != 0) {
     int saved = errno;
-    fn_rmtree(tmp);
+    fn__rmtree(tmp);
     if (saved != EEXIST && saved != ENOTEMPTY)
       return err_set(e, err_from_errno(saved), "cannot install code '%s': %s", final,
                      strerror(saved));
@@ -489,7 +489,7 @@ int fn_code_add_fd(fn_system *s, int fd, fn_code *out, err *e)
 /* Removes code folders no configuration references, and abandoned tmp-*
  * folders. Called at open only, before any instance runs: the code of a
  * deleted function stays until the next start. */
-void code_sweep(fn_system *s)
+void fn__code_sweep(fn_system *s)
 {
   DIR *d = opendir(s->code_dir);
   if (d == NULL)
@@ -504,12 +504,12 @@ void code_sweep(fn_system *s)
       remove = true;
     } else {
       pthread_mutex_lock(&s->lock);
-      remove = !registry_code_used(s, de->d_name);
+      remove = !fn__registry_code_used(s, de->d_name);
       pthread_mutex_unlock(&s->lock);
     }
     if (remove) {
       snprintf(path, sizeof path, "%s/%s", s->code_dir, de->d_name);
-      fn_rmtree(path);
+      fn__rmtree(path);
     }
   }
   closedir(d);

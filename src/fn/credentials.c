@@ -60,7 +60,7 @@ static void derive_secret(const uint8_t base[SHA256_LEN], const char *access_key
   out[SECRET_LEN] = '\0';
 }
 
-void fn_credentials_for(fn_system *s, const fn_config *f, const char *nonce,
+void fn__credentials_for(fn_system *s, const fn_config *f, const char *nonce,
                         char access_key[FN_KEY_MAX], char secret_key[FN_KEY_MAX])
 {
   uint8_t base[SHA256_LEN];
@@ -71,7 +71,7 @@ void fn_credentials_for(fn_system *s, const fn_config *f, const char *nonce,
   uint8_t mac[SHA256_LEN];
   hmac_sha256(base, sizeof base, msg.data, msg.len, mac);
   buf_release(&msg);
-  size_t b = registry_bucket(f->name);
+  size_t b = fn__registry_bucket(f->name);
   size_t p = strlen(KEY_PREFIX);
   memcpy(access_key, KEY_PREFIX, p);
   access_key[p++] = base32[(b >> 10) & 31];

@@ -32,7 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int fn_mkdirs(const char *path, err *e)
+int fn__mkdirs(const char *path, err *e)
 {
   char tmp[4096];
   size_t n = strlen(path);
@@ -77,7 +77,7 @@ static void rmtree_at(int dfd, const char *name)
   unlinkat(dfd, name, AT_REMOVEDIR);
 }
 
-void fn_rmtree(const char *path)
+void fn__rmtree(const char *path)
 {
   rmtree_at(AT_FDCWD, path);
 }
@@ -132,13 +132,13 @@ int fn_system_open(const fn_options *o, fn_system **out, err *e)
   pthread_cond_init(&s->timer_cond, &ca);
   pthread_condattr_destroy(&ca);
   int rc;
-  if ((rc = fn_mkdirs(s->code_dir, e)) != 0 || (rc = fn_mkdirs(s->log_dir, e)) != 0 ||
-      (rc = registry_open(s, e)) != 0 || (rc = async_open(s, e)) != 0) {
+  if ((rc = fn__mkdirs(s->code_dir, e)) != 0 || (rc = fn__mkdirs(s->log_dir, e)) != 0 ||
+      (rc = fn__registry_open(s, e)) != 0 || (rc = fn__async_open(s, e)) != 0) {
     fn_system_close(s);
     return rc;
   }
-  code_sweep(s);
-  if ((rc = sched_start_threads(s, e)) != 0) {
+  fn__code_sweep(s);
+  if ((rc = fn__sched_start_threads(s, e)) != 0) {
     fn_system_close(s);
     return rc;
   }
@@ -149,7 +149,7 @@ int fn_system_open(const fn_options *o, fn_system **out, err *e)
 int fn_system_start(fn_system *s, err *e)
 {
   s->started = true; /* even when a worker failed to start: stop joins the others */
-  return async_start(s, e);
+  return fn__async_start(s, e);
 }
 
 void fn_system_stop(fn_system *s)
@@ -164,9 +164,9 @@ void fn_system_stop(fn_system *s)
   if (was)
     return;
   if (s->sched_on)
-    sched_stop(s); /* ends invocations in flight: their workers wake */
+    fn__sched_stop(s); /* ends invocations in flight: their workers wake */
   if (s->started)
-    async_stop(s);
+    fn__async_stop(s);
 }
 
 fn_system *fn_system_close(fn_system *s)
@@ -174,7 +174,7 @@ fn_system *fn_system_close(fn_system *s)
   if (s == NULL)
     return NULL;
   fn_system_stop(s);
-  registry_close(s);
+  fn__registry_close(s);
   for (async_item *it = s->queue, *next; it != NULL; it = next) {
     next = it->next;
     free(it);

@@ -8,14 +8,14 @@
  * done callbacks run under it (they only fill a response or signal).
  *
  * Lifetimes:
- *   conf      refcounted (conf_ref/conf_unref under the lock): the entry
+ *   conf      refcounted (fn__conf_ref/fn__conf_unref under the lock): the entry
  *             holds $LATEST's and each version's; every instance holds the
  *             one it was started with.
  *   pool      one per (function, version) that was invoked; freed with its
  *             function entry, after its instances are gone.
  *   instance  from sched_start to the monitor's reaping of its sandbox.
- *   invoc     heap, made by fn_invoke; from admission (sched_run) on it is
- *             on the timer list and its instance's inv, and sched_complete
+ *   invoc     heap, made by fn_invoke; from admission (fn__sched_run) on it is
+ *             on the timer list and its instance's inv, and fn__sched_complete
  *             frees it after calling its invoker back. Whoever drops the
  *             lock while holding an invoc pointer must look it up again.
  */
@@ -251,77 +251,77 @@ struct fn_system {
 /* ---- scheduler.c ---- */
 /* The credentials a function's instances get in AWS_ACCESS_KEY_ID /
  * AWS_SECRET_ACCESS_KEY: a pair derived for the function (credentials.c). */
-void fn_credentials_for(fn_system *s, const fn_config *f, const char *nonce,
+void fn__credentials_for(fn_system *s, const fn_config *f, const char *nonce,
                         char access_key[FN_KEY_MAX], char secret_key[FN_KEY_MAX]);
 
 /* ---- registry.c ---- */
-int registry_open(fn_system *s, err *e);
+int fn__registry_open(fn_system *s, err *e);
 /* The table bucket of a function name (credentials.c puts it in keys). */
-size_t registry_bucket(const char *name);
-void registry_close(fn_system *s);
-fn_entry *registry_find(fn_system *s, const char *name);   /* under lock */
-void conf_ref(conf *c);                                     /* under lock */
-void conf_unref(conf *c);                                   /* under lock */
+size_t fn__registry_bucket(const char *name);
+void fn__registry_close(fn_system *s);
+fn_entry *fn__registry_find(fn_system *s, const char *name);   /* under lock */
+void fn__conf_ref(conf *c);                                     /* under lock */
+void fn__conf_unref(conf *c);                                   /* under lock */
 /* Resolves a qualifier (NULL, $LATEST, number, alias) of an entry; under lock. */
-int registry_resolve(fn_entry *f, const char *qualifier, conf **out, const char **version,
+int fn__registry_resolve(fn_entry *f, const char *qualifier, conf **out, const char **version,
                      err *e);
-bool registry_code_used(fn_system *s, const char *hex);    /* under lock */
-void entry_release(fn_system *s, fn_entry *f);             /* under lock: users-- */
+bool fn__registry_code_used(fn_system *s, const char *hex);    /* under lock */
+void fn__entry_release(fn_system *s, fn_entry *f);             /* under lock: users-- */
 
 /* ---- code.c ---- */
-void code_sweep(fn_system *s);
+void fn__code_sweep(fn_system *s);
 
 /* ---- scheduler.c ---- */
-int sched_start_threads(fn_system *s, err *e);
-void sched_stop(fn_system *s);
-pool *sched_pool(fn_system *s, fn_entry *f, const char *version, conf *c); /* under lock */
+int fn__sched_start_threads(fn_system *s, err *e);
+void fn__sched_stop(fn_system *s);
+pool *fn__sched_pool(fn_system *s, fn_entry *f, const char *version, conf *c); /* under lock */
 /* Admits one invocation and assigns it to an instance (idle, or started
  * here: the lock is dropped meanwhile); the lock is held on entry and on
- * return. 0: the scheduler owns inv and sched_complete will end it (it may
+ * return. 0: the scheduler owns inv and fn__sched_complete will end it (it may
  * already have). Else (throttled, stopping, no instance) inv is the
  * caller's still and was never seen by anyone. */
-int sched_run(fn_system *s, fn_entry *f, pool *p, invoc *inv, err *e);
+int fn__sched_run(fn_system *s, fn_entry *f, pool *p, invoc *inv, err *e);
 /* Moves inv's deadline (the hand-off starts the timeout). Under lock. */
-void sched_timer_set(fn_system *s, invoc *inv, int64_t deadline_us);
+void fn__sched_timer_set(fn_system *s, invoc *inv, int64_t deadline_us);
 /* Kills and forgets the instances of a pool / of every pool of f (update,
  * delete); busy ones are retired. Under lock. */
-void sched_recycle(fn_system *s, pool *p);
-void sched_drop_entry(fn_system *s, fn_entry *f);
-instance *sched_by_pid(fn_system *s, int pid);              /* under lock */
+void fn__sched_recycle(fn_system *s, pool *p);
+void fn__sched_drop_entry(fn_system *s, fn_entry *f);
+instance *fn__sched_by_pid(fn_system *s, int pid);              /* under lock */
 /* Ends inv (under lock): writes the END and REPORT lines (status: NULL, or
  * "timeout" / "error" for REPORT), calls its invoker back, releases its
  * admission and frees it: inv is gone when this returns. */
-void sched_complete(fn_system *s, instance *in, invoc *inv, enum invoc_result r,
+void fn__sched_complete(fn_system *s, instance *in, invoc *inv, enum invoc_result r,
                     const char *status);
-void instance_unref(fn_system *s, instance *in);           /* under lock */
+void fn__instance_unref(fn_system *s, instance *in);           /* under lock */
 /* Moves what the instance printed so far into its function's log. */
-void sched_drain_log(fn_system *s, instance *in);
-void sched_kill(fn_system *s, instance *in);                /* under lock */
+void fn__sched_drain_log(fn_system *s, instance *in);
+void fn__sched_kill(fn_system *s, instance *in);                /* under lock */
 /* After a response: back to the idle stack, or killed when retired. */
-void sched_release(fn_system *s, instance *in);             /* under lock */
+void fn__sched_release(fn_system *s, instance *in);             /* under lock */
 
 /* ---- logs.c ---- */
-void logs_write(fn_system *s, fn_entry *f, invoc *inv, const char *p, size_t n);
-void logs_printf(fn_system *s, fn_entry *f, invoc *inv, const char *fmt, ...)
+void fn__logs_write(fn_system *s, fn_entry *f, invoc *inv, const char *p, size_t n);
+void fn__logs_printf(fn_system *s, fn_entry *f, invoc *inv, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-void logs_close(fn_entry *f);
+void fn__logs_close(fn_entry *f);
 /* Base64 of the invocation's tail. */
-void logs_tail_b64(const invoc *inv, char out[FN_LOG_TAIL_B64]);
+void fn__logs_tail_b64(const invoc *inv, char out[FN_LOG_TAIL_B64]);
 
 /* ---- invoke.c ---- */
-int async_open(fn_system *s, err *e);                      /* loads the queue */
-int async_start(fn_system *s, err *e);
-void async_stop(fn_system *s);
-invoc *invoc_new(void);
-invoc *invoc_free(invoc *inv);                             /* accepts NULL */
+int fn__async_open(fn_system *s, err *e);                      /* loads the queue */
+int fn__async_start(fn_system *s, err *e);
+void fn__async_stop(fn_system *s);
+invoc *fn__invoc_new(void);
+invoc *fn__invoc_free(invoc *inv);                             /* accepts NULL */
 
 /* ---- metrics.c ---- */
-void metrics_duration(fn_system *s, double ms);             /* under lock */
-void metrics_init_duration(fn_system *s, double ms);        /* under lock */
+void fn__metrics_duration(fn_system *s, double ms);             /* under lock */
+void fn__metrics_init_duration(fn_system *s, double ms);        /* under lock */
 
 /* ---- small helpers (fn.c) ---- */
-int fn_mkdirs(const char *path, err *e);
+int fn__mkdirs(const char *path, err *e);
 /* Removes a tree without following symlinks; ignores what is missing. */
-void fn_rmtree(const char *path);
+void fn__rmtree(const char *path);
 
 #endif

@@ -42,7 +42,7 @@
 #define DEFAULT_MAX_AGE_S 21600
 #define RETRY_MAX_MS (5 * 60 * 1000)
 
-invoc *invoc_new(void)
+invoc *fn__invoc_new(void)
 {
   invoc *inv = calloc(1, sizeof *inv);
   if (inv == NULL)
@@ -53,7 +53,7 @@ invoc *invoc_new(void)
   return inv;
 }
 
-invoc *invoc_free(invoc *inv)
+invoc *fn__invoc_free(invoc *inv)
 {
   if (inv == NULL)
     return NULL;
@@ -83,7 +83,7 @@ static int start_sync(fn_system *s, const char *name, const char *qualifier,
                       const fn_invoke_params *p, const char *request_id,
                       fn_invoke_result *res, err *e)
 {
-  invoc *inv = invoc_new();
+  invoc *inv = fn__invoc_new();
   if (request_id != NULL)
     snprintf(inv->id, sizeof inv->id, "%s", request_id);
   inv->payload = p->payload;
@@ -99,7 +99,7 @@ static int start_sync(fn_system *s, const char *name, const char *qualifier,
     long m = base64_decode(p->client_context, n, dec, n);
     if (m < 0 || !json_ok(dec, (size_t)m)) {
       free(dec);
-      invoc_free(inv);
+      fn__invoc_free(inv);
       return err_set(e, ERR_INVALID_REQUEST, "Client context must be a valid Base64-encoded JSON "
                                              "object.");
     }
@@ -110,18 +110,18 @@ static int start_sync(fn_system *s, const char *name, const char *qualifier,
                FN_ACCOUNT_ID, name, qualifier ? ":" : "", qualifier ? qualifier : "") < 0)
     abort();
   pthread_mutex_lock(&s->lock);
-  fn_entry *f = registry_find(s, name);
+  fn_entry *f = fn__registry_find(s, name);
   conf *c = NULL;
   const char *version = NULL;
-  int rc = f ? registry_resolve(f, qualifier, &c, &version, e)
+  int rc = f ? fn__registry_resolve(f, qualifier, &c, &version, e)
              : err_set(e, ERR_NOT_FOUND, "Function not found: arn:aws:lambda:%s:%s:function:%s",
                        FN_REGION, FN_ACCOUNT_ID, name);
   if (rc == 0) {
-    pool *pl = sched_pool(s, f, version, c);
+    pool *pl = fn__sched_pool(s, f, version, c);
     inv->running = p->running;
     if (p->running != NULL)
       *p->running = inv;
-    rc = sched_run(s, f, pl, inv, e);
+    rc = fn__sched_run(s, f, pl, inv, e);
     /* 0: inv is the scheduler's (maybe already gone); else still ours. */
     if (rc != 0) {
       if (p->running != NULL)
@@ -131,7 +131,7 @@ static int start_sync(fn_system *s, const char *name, const char *qualifier,
   }
   pthread_mutex_unlock(&s->lock);
   if (rc != 0)
-    invoc_free(inv);
+    fn__invoc_free(inv);
   return rc;
 }
 
@@ -479,7 +479,7 @@ static void *worker_main(void *arg)
   }
 }
 
-int async_open(fn_system *s, err *e)
+int fn__async_open(fn_system *s, err *e)
 {
   MDB_txn *txn;
   int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
@@ -516,7 +516,7 @@ int async_open(fn_system *s, err *e)
   return 0;
 }
 
-int async_start(fn_system *s, err *e)
+int fn__async_start(fn_system *s, err *e)
 {
   s->workers = calloc(s->async_workers, sizeof *s->workers);
   if (s->workers == NULL)
@@ -535,7 +535,7 @@ int async_start(fn_system *s, err *e)
   return 0;
 }
 
-void async_stop(fn_system *s)
+void fn__async_stop(fn_system *s)
 {
   pthread_mutex_lock(&s->lock);
   pthread_cond_broadcast(&s->queue_cond);
@@ -577,10 +577,10 @@ int fn_invoke(fn_system *s, const fn_invoke_params *p, arena *a, fn_invoke_resul
 
   pthread_mutex_lock(&s->lock);
   bool stopping = s->stopping;
-  fn_entry *f = registry_find(s, name);
+  fn_entry *f = fn__registry_find(s, name);
   conf *c = NULL;
   const char *version = NULL;
-  rc = f ? registry_resolve(f, qualifier, &c, &version, e)
+  rc = f ? fn__registry_resolve(f, qualifier, &c, &version, e)
          : err_set(e, ERR_NOT_FOUND, "Function not found: arn:aws:lambda:%s:%s:function:%s",
                    FN_REGION, FN_ACCOUNT_ID, name);
   if (rc == 0)

@@ -46,7 +46,7 @@ static void log_path(fn_system *s, const char *name, const char *suffix, char *o
   snprintf(out, cap, "%s/%s.log%s", s->log_dir, name, suffix);
 }
 
-void logs_write(fn_system *s, fn_entry *f, invoc *inv, const char *p, size_t n)
+void fn__logs_write(fn_system *s, fn_entry *f, invoc *inv, const char *p, size_t n)
 {
   tail_append(inv, p, n);
   pthread_mutex_lock(&f->log_lock);
@@ -75,7 +75,7 @@ void logs_write(fn_system *s, fn_entry *f, invoc *inv, const char *p, size_t n)
   pthread_mutex_unlock(&f->log_lock);
 }
 
-void logs_printf(fn_system *s, fn_entry *f, invoc *inv, const char *fmt, ...)
+void fn__logs_printf(fn_system *s, fn_entry *f, invoc *inv, const char *fmt, ...)
 {
   char line[1024];
   va_list ap;
@@ -86,17 +86,17 @@ void logs_printf(fn_system *s, fn_entry *f, invoc *inv, const char *fmt, ...)
     return;
   if ((size_t)n >= sizeof line)
     n = sizeof line - 1;
-  logs_write(s, f, inv, line, (size_t)n);
+  fn__logs_write(s, f, inv, line, (size_t)n);
 }
 
-void logs_close(fn_entry *f)
+void fn__logs_close(fn_entry *f)
 {
   if (f->log_fd >= 0)
     close(f->log_fd);
   f->log_fd = -1;
 }
 
-void logs_tail_b64(const invoc *inv, char out[FN_LOG_TAIL_B64])
+void fn__logs_tail_b64(const invoc *inv, char out[FN_LOG_TAIL_B64])
 {
   uint8_t flat[FN_LOG_TAIL];
   size_t start = (inv->tail_pos + FN_LOG_TAIL - inv->tail_len) % FN_LOG_TAIL;
@@ -131,7 +131,7 @@ static int read_tail(const char *path, size_t max, buf *out)
 int fn_logs_read(fn_system *s, const char *name, size_t max, buf *out, err *e)
 {
   pthread_mutex_lock(&s->lock);
-  fn_entry *f = registry_find(s, name);
+  fn_entry *f = fn__registry_find(s, name);
   pthread_mutex_unlock(&s->lock);
   if (f == NULL)
     return err_set(e, ERR_NOT_FOUND, "Function not found: arn:aws:lambda:%s:%s:function:%s",

@@ -27,12 +27,12 @@ static void observe(uint64_t *buckets, uint64_t *over, double *sum, double ms)
   (*over)++;
 }
 
-void metrics_duration(fn_system *s, double ms)
+void fn__metrics_duration(fn_system *s, double ms)
 {
   observe(s->c.duration_buckets, &s->c.duration_over, &s->c.duration_sum, ms);
 }
 
-void metrics_init_duration(fn_system *s, double ms)
+void fn__metrics_init_duration(fn_system *s, double ms)
 {
   observe(s->c.init_buckets, &s->c.init_over, &s->c.init_sum, ms);
 }

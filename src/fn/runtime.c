@@ -34,7 +34,7 @@ static instance *caller(fn_system *s, int peer_pid)
   int64_t until = time_mono_us() + REGISTER_WAIT_MS * 1000;
   instance *in;
   /* A runtime may call before sandbox_start returned to the scheduler. */
-  while ((in = sched_by_pid(s, peer_pid)) == NULL && !s->stopping) {
+  while ((in = fn__sched_by_pid(s, peer_pid)) == NULL && !s->stopping) {
     if (time_mono_us() >= until)
       return NULL;
     struct timespec ts = {(time_t)(until / 1000000), (long)(until % 1000000) * 1000};
@@ -73,18 +73,18 @@ int fn_runtime_next(fn_system *s, int peer_pid, arena *a, fn_runtime_work *out, 
   if (in->state == INST_STARTING) {
     in->init_ms = (double)(time_mono_us() - in->started_us) / 1000.0;
     in->cold_pending = true;
-    metrics_init_duration(s, in->init_ms);
+    fn__metrics_init_duration(s, in->init_ms);
     if (in->inv != NULL) {
       in->state = INST_BUSY;
     } else {
-      in->state = INST_BUSY; /* sched_release puts it on the idle stack */
-      sched_release(s, in);
+      in->state = INST_BUSY; /* fn__sched_release puts it on the idle stack */
+      fn__sched_release(s, in);
     }
   }
   while (in->state != INST_DEAD && !s->stopping && (in->inv == NULL || in->inv->handed))
     pthread_cond_wait(&in->cond, &s->lock);
   if (in->state == INST_DEAD || s->stopping) {
-    instance_unref(s, in);
+    fn__instance_unref(s, in);
     pthread_mutex_unlock(&s->lock);
     return err_set(e, ERR_UNAVAILABLE, "the instance is stopping");
   }
@@ -92,7 +92,7 @@ int fn_runtime_next(fn_system *s, int peer_pid, arena *a, fn_runtime_work *out, 
   inv->handed = true;
   inv->handed_us = time_mono_us();
   inv->deadline_wall_ms = time_now_ms() + (int64_t)inv->conf->cfg.timeout_s * 1000;
-  sched_timer_set(s, inv, inv->handed_us + (int64_t)inv->conf->cfg.timeout_s * 1000000);
+  fn__sched_timer_set(s, inv, inv->handed_us + (int64_t)inv->conf->cfg.timeout_s * 1000000);
   if (in->cold_pending) {
     inv->cold = true;
     inv->init_ms = in->init_ms;
@@ -100,7 +100,7 @@ int fn_runtime_next(fn_system *s, int peer_pid, arena *a, fn_runtime_work *out, 
   }
   pthread_mutex_lock(&in->log_lock);
   in->log_inv = inv;
-  logs_printf(s, in->pool->fn, inv, "START RequestId: %s Version: %s\n", inv->id,
+  fn__logs_printf(s, in->pool->fn, inv, "START RequestId: %s Version: %s\n", inv->id,
               inv->conf->cfg.version);
   pthread_mutex_unlock(&in->log_lock);
   /* Copied under the lock: the invocation is freed once it ends. */
@@ -112,7 +112,7 @@ int fn_runtime_next(fn_system *s, int peer_pid, arena *a, fn_runtime_work *out, 
   out->trace_id = arena_strdup(a, trace);
   out->client_context = inv->client_context != NULL ? arena_strdup(a, inv->client_context) : NULL;
   buf_append(payload, inv->payload, inv->len);
-  instance_unref(s, in);
+  fn__instance_unref(s, in);
   pthread_mutex_unlock(&s->lock);
   return 0;
 }
@@ -128,13 +128,13 @@ int fn_runtime_result(fn_system *s, int peer_pid, const char *request_id, bool f
   }
   invoc *inv = in->inv;
   if (inv == NULL || !inv->handed || strcmp(inv->id, request_id) != 0) {
-    instance_unref(s, in);
+    fn__instance_unref(s, in);
     pthread_mutex_unlock(&s->lock);
     return err_set(e, ERR_INVALID, "Invalid request ID");
   }
   pthread_mutex_unlock(&s->lock);
   /* What the function printed before answering belongs before END. */
-  sched_drain_log(s, in);
+  fn__sched_drain_log(s, in);
   pthread_mutex_lock(&s->lock);
   inv = in->inv; /* it may have ended (time-out) while the lock was dropped */
   if (inv != NULL && inv->handed && strcmp(inv->id, request_id) == 0) {
@@ -145,10 +145,10 @@ int fn_runtime_result(fn_system *s, int peer_pid, const char *request_id, bool f
     if (failed && inv->response.len == 0)
       buf_printf(&inv->response, "{\"errorMessage\":\"Unknown application error occurred\","
                                  "\"errorType\":\"%s\"}", error_type ? error_type : "Unhandled");
-    sched_complete(s, in, inv, failed ? INV_ERROR : INV_OK, NULL);
-    sched_release(s, in);
+    fn__sched_complete(s, in, inv, failed ? INV_ERROR : INV_OK, NULL);
+    fn__sched_release(s, in);
   }
-  instance_unref(s, in);
+  fn__instance_unref(s, in);
   pthread_mutex_unlock(&s->lock);
   return 0;
 }
@@ -175,18 +175,18 @@ int fn_runtime_init_error(fn_system *s, int peer_pid, const char *error_type, co
   }
   if (in->inv != NULL) {
     pthread_mutex_unlock(&s->lock);
-    sched_drain_log(s, in);
+    fn__sched_drain_log(s, in);
     pthread_mutex_lock(&s->lock);
     invoc *inv = in->inv; /* looked up again: see (3) */
     if (inv != NULL) {
       buf_reset(&inv->response);
       buf_puts(&inv->response, in->init_error);
-      sched_complete(s, in, inv, INV_FAILED, "error");
+      fn__sched_complete(s, in, inv, INV_FAILED, "error");
     }
   }
   in->inv = NULL;
-  sched_kill(s, in);
-  instance_unref(s, in);
+  fn__sched_kill(s, in);
+  fn__instance_unref(s, in);
   pthread_mutex_unlock(&s->lock);
   return 0;
 }
@@ -194,7 +194,7 @@ int fn_runtime_init_error(fn_system *s, int peer_pid, const char *error_type, co
 void fn_runtime_response_too_large(fn_system *s, int peer_pid, const char *request_id)
 {
   pthread_mutex_lock(&s->lock);
-  instance *in = sched_by_pid(s, peer_pid);
+  instance *in = fn__sched_by_pid(s, peer_pid);
   invoc *inv = in != NULL ? in->inv : NULL;
   if (inv != NULL && inv->handed && strcmp(inv->id, request_id) == 0) {
     buf_reset(&inv->response);
@@ -202,8 +202,8 @@ void fn_runtime_response_too_large(fn_system *s, int peer_pid, const char *reque
                "{\"errorMessage\":\"Response payload size exceeded maximum allowed payload size "
                "(%u bytes).\",\"errorType\":\"Function.ResponseSizeTooLarge\"}",
                FN_MAX_SYNC_PAYLOAD);
-    sched_complete(s, in, inv, INV_FAILED, NULL);
-    sched_release(s, in);
+    fn__sched_complete(s, in, inv, INV_FAILED, NULL);
+    fn__sched_release(s, in);
   }
   pthread_mutex_unlock(&s->lock);
 }

@@ -22,22 +22,22 @@
  *       only IDLE instances.
  *   (2) Admission counts an invocation in f->active and s->active (and
  *       s->unreserved_active for functions without a reservation), and in
- *       f->users, from sched_run's admission to sched_complete, whatever
+ *       f->users, from fn__sched_run's admission to fn__sched_complete, whatever
  *       the outcome.
  *   (3) Lock order: s->lock, then in->log_lock, then f->log_lock; an
  *       invoker's done callback (under s->lock) may take its own locks
  *       (the HTTP server's), never s->lock.
- *   (4) Nobody waits for an invocation here: sched_run assigns it and
+ *   (4) Nobody waits for an invocation here: fn__sched_run assigns it and
  *       returns; whatever ends it (the runtime's answer, init error, the
- *       instance's exit, the timer, stop) calls sched_complete, which calls
+ *       instance's exit, the timer, stop) calls fn__sched_complete, which calls
  *       the invoker back exactly once and frees the invocation.
  *   (5) Every admitted invocation is on s->timers (sorted by deadline)
- *       until sched_complete; one timer thread sleeps on a condition
+ *       until fn__sched_complete; one timer thread sleeps on a condition
  *       variable until the earliest deadline (no polling) and times out
  *       what passes it. The reaper wakes once a second to look at idle
  *       times.
  *
- * Start reading at sched_run().
+ * Start reading at fn__sched_run().
  */
 #include "fn/internal.h"
 
@@ -65,7 +65,7 @@ static void abs_deadline(struct timespec *ts, int64_t mono_us)
 
 /* ---- pools ---- */
 
-pool *sched_pool(fn_system *s, fn_entry *f, const char *version, conf *c)
+pool *fn__sched_pool(fn_system *s, fn_entry *f, const char *version, conf *c)
 {
   for (pool *p = f->pools; p != NULL; p = p->next)
     if (strcmp(p->version, version) == 0)
@@ -76,7 +76,7 @@ pool *sched_pool(fn_system *s, fn_entry *f, const char *version, conf *c)
   p->fn = f;
   snprintf(p->version, sizeof p->version, "%s", version);
   p->conf = c;
-  conf_ref(c);
+  fn__conf_ref(c);
   p->next = f->pools;
   f->pools = p;
   return p;
@@ -103,7 +103,7 @@ static void pid_remove(fn_system *s, instance *in)
     }
 }
 
-instance *sched_by_pid(fn_system *s, int pid)
+instance *fn__sched_by_pid(fn_system *s, int pid)
 {
   for (instance *in = s->by_pid[(unsigned)pid % FN_PID_BUCKETS]; in != NULL; in = in->pid_next)
     if (in->pid == pid)
@@ -111,7 +111,7 @@ instance *sched_by_pid(fn_system *s, int pid)
   return NULL;
 }
 
-void sched_kill(fn_system *s, instance *in)
+void fn__sched_kill(fn_system *s, instance *in)
 {
   if (in->state == INST_IDLE)
     idle_remove(in->pool, in);
@@ -123,29 +123,29 @@ void sched_kill(fn_system *s, instance *in)
   pthread_cond_broadcast(&in->cond);
 }
 
-void sched_recycle(fn_system *s, pool *p)
+void fn__sched_recycle(fn_system *s, pool *p)
 {
   for (instance *in = p->all; in != NULL; in = in->all_next) {
     if (in->state == INST_IDLE)
-      sched_kill(s, in);
+      fn__sched_kill(s, in);
     else
       in->retire = true;
   }
 }
 
-void sched_drop_entry(fn_system *s, fn_entry *f)
+void fn__sched_drop_entry(fn_system *s, fn_entry *f)
 {
   for (pool *p = f->pools; p != NULL; p = p->next)
-    sched_recycle(s, p);
+    fn__sched_recycle(s, p);
 }
 
-void sched_release(fn_system *s, instance *in)
+void fn__sched_release(fn_system *s, instance *in)
 {
   in->inv = NULL;
   if (in->state == INST_DEAD)
     return;
   if (in->retire || in->conf != in->pool->conf || in->pool->fn->deleted || s->stopping) {
-    sched_kill(s, in);
+    fn__sched_kill(s, in);
     return;
   }
   in->state = INST_IDLE;
@@ -155,23 +155,23 @@ void sched_release(fn_system *s, instance *in)
   in->pool->nidle++;
 }
 
-void instance_unref(fn_system *s, instance *in)
+void fn__instance_unref(fn_system *s, instance *in)
 {
   if (--in->refs > 0)
     return;
   fn_entry *f = in->pool->fn;
-  conf_unref(in->conf);
+  fn__conf_unref(in->conf);
   free(in->init_error);
   free(in->init_error_type);
   pthread_cond_destroy(&in->cond);
   pthread_mutex_destroy(&in->log_lock);
   free(in);
-  entry_release(s, f);
+  fn__entry_release(s, f);
 }
 
 /* ---- logs of instances ---- */
 
-void sched_drain_log(fn_system *s, instance *in)
+void fn__sched_drain_log(fn_system *s, instance *in)
 {
   char chunk[16384];
   pthread_mutex_lock(&in->log_lock);
@@ -181,7 +181,7 @@ void sched_drain_log(fn_system *s, instance *in)
       continue;
     if (n <= 0)
       break;
-    logs_write(s, in->pool->fn, in->log_inv, chunk, (size_t)n);
+    fn__logs_write(s, in->pool->fn, in->log_inv, chunk, (size_t)n);
   }
   pthread_mutex_unlock(&in->log_lock);
 }
@@ -223,7 +223,7 @@ static void timer_remove(fn_system *s, invoc *inv)
   inv->timer_next = NULL;
 }
 
-void sched_timer_set(fn_system *s, invoc *inv, int64_t deadline_us)
+void fn__sched_timer_set(fn_system *s, invoc *inv, int64_t deadline_us)
 {
   timer_remove(s, inv);
   inv->deadline_us = deadline_us;
@@ -261,7 +261,7 @@ static void call_back(invoc *inv, enum invoc_result r)
     res.executed_version = inv->pool->version;
     res.request_id = inv->id;
     if (inv->want_tail) {
-      logs_tail_b64(inv, tail);
+      fn__logs_tail_b64(inv, tail);
       res.log_tail_b64 = tail;
     }
   }
@@ -269,7 +269,7 @@ static void call_back(invoc *inv, enum invoc_result r)
   buf_release(&res.payload); /* moved out by a callback that keeps it */
 }
 
-void sched_complete(fn_system *s, instance *in, invoc *inv, enum invoc_result r,
+void fn__sched_complete(fn_system *s, instance *in, invoc *inv, enum invoc_result r,
                     const char *status)
 {
   int64_t now = time_mono_us();
@@ -285,7 +285,7 @@ void sched_complete(fn_system *s, instance *in, invoc *inv, enum invoc_result r,
     snprintf(stat, sizeof stat, "Status: %s\t", status);
   if (in != NULL)
     pthread_mutex_lock(&in->log_lock);
-  logs_printf(s, f, inv,
+  fn__logs_printf(s, f, inv,
               "END RequestId: %s\nREPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %llu "
               "ms\tMemory Size: %u MB\tMax Memory Used: %llu MB\t%s%s\n",
               inv->id, inv->id, ms, (unsigned long long)(ms < 1 ? 1 : (uint64_t)(ms + 0.999)),
@@ -301,12 +301,12 @@ void sched_complete(fn_system *s, instance *in, invoc *inv, enum invoc_result r,
   s->c.invocations++;
   if (r != INV_OK)
     s->c.errors++;
-  metrics_duration(s, ms);
+  fn__metrics_duration(s, ms);
   timer_remove(s, inv);
   call_back(inv, r);
   unadmit(s, f);
-  entry_release(s, f); /* may free f: last */
-  invoc_free(inv);
+  fn__entry_release(s, f); /* may free f: last */
+  fn__invoc_free(inv);
 }
 
 /* An error document the platform writes (time-out, crash, OOM). */
@@ -348,7 +348,7 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
     abort();
   in->pool = p;
   in->conf = p->conf;
-  conf_ref(in->conf);
+  fn__conf_ref(in->conf);
   in->state = INST_STARTING;
   in->inv = inv;
   in->refs = 1;
@@ -447,7 +447,7 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
     if (pending)
       inv->inst = NULL;
     in->inv = NULL;
-    instance_unref(s, in);
+    fn__instance_unref(s, in);
     return pending ? err_wrap(e, "cannot start an instance of '%s'", f->name) : 0;
   }
   in->sb = sb;
@@ -501,17 +501,17 @@ static void timed_out(fn_system *s, invoc *inv)
   fail_payload(inv, NULL, "%s %s Task timed out after %.2f seconds", ts, inv->id, secs);
   if (in != NULL) {
     pthread_mutex_lock(&in->log_lock);
-    logs_printf(s, inv->pool->fn, inv, "%s %s Task timed out after %.2f seconds\n", ts, inv->id,
+    fn__logs_printf(s, inv->pool->fn, inv, "%s %s Task timed out after %.2f seconds\n", ts, inv->id,
                 secs);
     pthread_mutex_unlock(&in->log_lock);
   }
   s->c.timeouts++;
-  sched_complete(s, in, inv, INV_FAILED, "timeout");
+  fn__sched_complete(s, in, inv, INV_FAILED, "timeout");
   if (in != NULL)
-    sched_kill(s, in);
+    fn__sched_kill(s, in);
 }
 
-int sched_run(fn_system *s, fn_entry *f, pool *p, invoc *inv, err *e)
+int fn__sched_run(fn_system *s, fn_entry *f, pool *p, invoc *inv, err *e)
 {
   if (s->stopping)
     return err_set(e, ERR_UNAVAILABLE, "tarn is stopping");
@@ -532,8 +532,8 @@ int sched_run(fn_system *s, fn_entry *f, pool *p, invoc *inv, err *e)
     p->nidle--;
     if (in->conf == p->conf && in->state == INST_IDLE)
       break;
-    in->state = INST_BUSY; /* so sched_kill does not look for it on the stack */
-    sched_kill(s, in);
+    in->state = INST_BUSY; /* so fn__sched_kill does not look for it on the stack */
+    fn__sched_kill(s, in);
     in = NULL;
   }
   if (in != NULL) {
@@ -544,7 +544,7 @@ int sched_run(fn_system *s, fn_entry *f, pool *p, invoc *inv, err *e)
   } else if ((rc = instance_start(s, p, inv, e)) != 0) {
     timer_remove(s, inv);
     unadmit(s, f);
-    entry_release(s, f);
+    fn__entry_release(s, f);
     return rc;
   }
   return 0;
@@ -575,7 +575,7 @@ static void *timer_main(void *arg)
 
 static void instance_exited(fn_system *s, instance *in)
 {
-  sched_drain_log(s, in);
+  fn__sched_drain_log(s, in);
   sandbox_exit ex = {0};
   err e = {0};
   sandbox_wait(in->sb, 1000, &ex, &e);
@@ -610,7 +610,7 @@ static void instance_exited(fn_system *s, instance *in)
                    "RequestId: %s Error: Runtime exited with error: exit status %d", inv->id,
                    ex.status);
     }
-    sched_complete(s, in, inv, INV_FAILED, ex.oom_killed ? "error\tError Type: Runtime.OutOfMemory"
+    fn__sched_complete(s, in, inv, INV_FAILED, ex.oom_killed ? "error\tError Type: Runtime.OutOfMemory"
                                                          : "error\tError Type: Runtime.ExitError");
   }
   in->inv = NULL;
@@ -629,7 +629,7 @@ static void instance_exited(fn_system *s, instance *in)
   close(in->pidfd);
   sandbox_free(sb);
   pthread_mutex_lock(&s->lock);
-  instance_unref(s, in);
+  fn__instance_unref(s, in);
   pthread_mutex_unlock(&s->lock);
 }
 
@@ -658,7 +658,7 @@ static void *monitor_main(void *arg)
         instance_exited(s, in);
         continue;
       }
-      sched_drain_log(s, in);
+      fn__sched_drain_log(s, in);
       if ((evs[i].events & (EPOLLHUP | EPOLLERR)) && !(evs[i].events & EPOLLIN)) {
         epoll_ctl(s->epfd, EPOLL_CTL_DEL, in->log_rd, NULL);
         in->log_open = false;
@@ -692,14 +692,14 @@ static void *reaper_main(void *arg)
           for (instance *in = p->idle, *next; in != NULL; in = next) {
             next = in->idle_next;
             if (in->idle_since_ms < cutoff)
-              sched_kill(s, in);
+              fn__sched_kill(s, in);
           }
   }
   pthread_mutex_unlock(&s->lock);
   return NULL;
 }
 
-int sched_start_threads(fn_system *s, err *e)
+int fn__sched_start_threads(fn_system *s, err *e)
 {
   s->epfd = epoll_create1(EPOLL_CLOEXEC);
   s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -721,18 +721,18 @@ int sched_start_threads(fn_system *s, err *e)
   return 0;
 }
 
-void sched_stop(fn_system *s)
+void fn__sched_stop(fn_system *s)
 {
   pthread_mutex_lock(&s->lock);
   /* End every invocation (their invokers hear ERR_UNAVAILABLE now), then
    * kill every instance. */
   while (s->timers != NULL)
-    sched_complete(s, s->timers->inst, s->timers, INV_STOPPED, "error");
+    fn__sched_complete(s, s->timers->inst, s->timers, INV_STOPPED, "error");
   for (size_t b = 0; b < FN_HASH_BUCKETS; b++)
     for (fn_entry *f = s->table[b]; f != NULL; f = f->hnext)
       for (pool *p = f->pools; p != NULL; p = p->next)
         for (instance *in = p->all; in != NULL; in = in->all_next)
-          sched_kill(s, in);
+          fn__sched_kill(s, in);
   pthread_cond_broadcast(&s->reaper_cond);
   pthread_cond_broadcast(&s->timer_cond);
   pthread_mutex_unlock(&s->lock);
