@@ -65,7 +65,7 @@ typedef struct fn_options {
   const char *runtime_socket;    /* Unix socket of the Runtime API server */
   const char *platform_socket;   /* Unix socket of the platform endpoint */
   const char *access_key;        /* credentials handed to functions (see */
-  const char *secret_key;        /*   fn__credentials_for in scheduler.c) */
+  const char *secret_key;        /*   fn__credentials_for in credentials.c) */
   uint32_t account_concurrency;  /* 0: FN_DEFAULT_ACCOUNT_CONCURRENCY */
   uint32_t idle_seconds;         /* idle instances are reaped after; 0: 300 */
   uint32_t async_workers;        /* 0: 8 */

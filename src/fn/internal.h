@@ -248,7 +248,7 @@ struct fn_system {
   pthread_t timer;
 };
 
-/* ---- scheduler.c ---- */
+/* ---- credentials.c ---- */
 /* The credentials a function's instances get in AWS_ACCESS_KEY_ID /
  * AWS_SECRET_ACCESS_KEY: a pair derived for the function (credentials.c). */
 void fn__credentials_for(fn_system *s, const fn_config *f, const char *nonce,
