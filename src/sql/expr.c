@@ -57,6 +57,7 @@ void ectx_reset(ectx *x)
 {
   x->scratch_used = 0;
   strheap_reset(&x->heap);
+  fn_ctx_reset(&x->fc);
 }
 
 void *ectx_alloc(ectx *x, size_t n)
@@ -1095,6 +1096,8 @@ static int eval_func(ectx *x, const bexpr *e, const batch *b, vec *out)
     bool ok = false;
     if (!anynull || e->fn->takes_nulls)
       ok = e->fn->row(&x->fc, e, args, &r);
+    if (!ok && atomic_load(&x->q->failed))
+      return qctx_check(x->q); /* the rest of the batch would fail too */
     nl[i] = !ok;
     if (ok)
       vec_set(out, i, r);
@@ -1121,7 +1124,7 @@ static int eval_concat(ectx *x, const bexpr *e, const batch *b, vec *out)
   uint8_t *nl = nulls_make(x, out, b->n);
   for (int j = 0; j < b->nsel; j++) {
     int i = ROW(b, j);
-    size_t total = 0;
+    uint64_t total = 0;
     bool isnull = false;
     for (int k = 0; k < n; k++) {
       if (vec_is_null(&av[k], i)) {
@@ -1135,7 +1138,9 @@ static int eval_concat(ectx *x, const bexpr *e, const batch *b, vec *out)
       out->s[i] = (str_ref){"", 0};
       continue;
     }
-    char *d = strheap_alloc(&x->heap, total + 1);
+    char *d = fn_out_alloc(&x->fc, "concat", total);
+    if (d == NULL)
+      return qctx_check(x->q);
     size_t o = 0;
     for (int k = 0; k < n; k++) {
       str_ref s = av[k].s[av[k].is_const ? 0 : i];
