@@ -178,7 +178,7 @@ class Tarn:
     """One `tarn server` process on a data directory."""
 
     def __init__(self, workdir, access_key=ACCESS_KEY, secret_key=SECRET_KEY,
-                 env_credentials=True):
+                 env_credentials=True, env=None):
         self.workdir = str(workdir)
         self.data = os.path.join(self.workdir, "data")
         self.port = free_port()
@@ -187,6 +187,7 @@ class Tarn:
         self.access_key = access_key
         self.secret_key = secret_key
         self.env_credentials = env_credentials
+        self.extra_env = dict(env or {})   # e.g. TARN_SQL_* limits
         self.proc = None
         self.starts = 0
         self.stdout_path = None
@@ -203,6 +204,7 @@ class Tarn:
         if self.env_credentials:
             env["TARN_ACCESS_KEY"] = self.access_key
             env["TARN_SECRET_KEY"] = self.secret_key
+        env.update(self.extra_env)
         cmd = [TARN_BIN, "server", "--data", self.data,
                "--listen", "%s:%d" % (self.host, self.port)]
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
