@@ -1042,6 +1042,8 @@ static int eval_cast(ectx *x, const bexpr *e, const batch *b, vec *out)
   return 0;
 }
 
+#define FUNC_CHECK_BYTES (1u << 20)
+
 static int eval_func(ectx *x, const bexpr *e, const batch *b, vec *out)
 {
   int n = e->nargs;
@@ -1085,12 +1087,23 @@ static int eval_func(ectx *x, const bexpr *e, const batch *b, vec *out)
   }
   vec_make(x, out, phys, b->n);
   uint8_t *nl = nulls_make(x, out, b->n);
+  /* a row over a 32 MiB string may take a while (regexp_count of ''):
+     past every FUNC_CHECK_BYTES of string arguments, look at the cancel
+     flag and the time limit (not per row: most rows are cheap) */
+  size_t work = 0;
   for (int j = 0; j < b->nsel; j++) {
     int i = ROW(b, j);
     bool anynull = false;
     for (int k = 0; k < n; k++) {
       args[k] = vec_get(&av[k], i);
       anynull = anynull || args[k].null;
+      if (av[k].phys == PHYS_STR && !args[k].null)
+        work += args[k].s.len;
+    }
+    if (work > FUNC_CHECK_BYTES) {
+      work = 0;
+      if (qctx_check(x->q) < 0)
+        return qctx_check(x->q);
     }
     value r = {0};
     bool ok = false;

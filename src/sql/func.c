@@ -759,10 +759,11 @@ static pcre2_match_data *md(fn_ctx *c)
 /* pcre2_match under the limits: >= 0 a match, PCRE2_ERROR_NOMATCH, or
  * another negative code after failing the query with a message naming
  * the function (a limit hit, a subject that is not UTF-8) */
-static int rx_match(fn_ctx *c, const char *fname, const pcre2_code *code, str_ref s, size_t off)
+static int rx_match(fn_ctx *c, const char *fname, const pcre2_code *code, str_ref s, size_t off,
+                    uint32_t opts)
 {
   rx_scratch *x = rxs(c);
-  int rc = pcre2_match(code, (PCRE2_SPTR)s.ptr, s.len, off, 0, x->md, x->mctx);
+  int rc = pcre2_match(code, (PCRE2_SPTR)s.ptr, s.len, off, opts, x->md, x->mctx);
   if (rc >= 0 || rc == PCRE2_ERROR_NOMATCH)
     return rc;
   PCRE2_UCHAR msg[160];
@@ -835,7 +836,7 @@ static bool f_regexp_like(fn_ctx *c, const bexpr *call, const value *a, value *o
   rx *r = rx_get(c, call, a, &tmp);
   if (r == NULL)
     return false;
-  int rc = rx_match(c, "regexp_like", r->code, a[0].s, 0);
+  int rc = rx_match(c, "regexp_like", r->code, a[0].s, 0, 0);
   o->i = rc >= 0;
   if (tmp)
     rx_free(r);
@@ -852,7 +853,9 @@ static bool f_regexp_count(fn_ctx *c, const bexpr *call, const value *a, value *
   size_t off = 0;
   int rc = 0;
   while (off <= a[0].s.len) {
-    rc = rx_match(c, "regexp_count", r->code, a[0].s, off);
+    /* the subject's UTF-8 is checked by the first call only: checking it
+       again at every match would make the count quadratic */
+    rc = rx_match(c, "regexp_count", r->code, a[0].s, off, n > 0 ? PCRE2_NO_UTF_CHECK : 0);
     if (rc < 0)
       break;
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md(c));
@@ -882,7 +885,7 @@ static bool f_regexp_extract(fn_ctx *c, const bexpr *call, const value *a, value
       rx_free(r);
     return rt_fail(c, "regexp_extract: pattern has no group %s", "of that number");
   }
-  int rc = rx_match(c, "regexp_extract", r->code, a[0].s, 0);
+  int rc = rx_match(c, "regexp_extract", r->code, a[0].s, 0, 0);
   bool ok = false;
   if (rc >= 0) {
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md(c));
