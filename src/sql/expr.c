@@ -1020,9 +1020,12 @@ static int eval_cast(ectx *x, const bexpr *e, const batch *b, vec *out)
     value v = vec_get(&a, i);
     if (v.null) {
       out->nulls[i] = 1;
-      out->i[i] = 0;
+      /* not out->i[i] for strings: i and s share the storage, and an
+         8-byte index would hit the pointer of row i / 2 */
       if (phys == PHYS_STR)
         out->s[i] = (str_ref){"", 0};
+      else
+        out->i[i] = 0;
       continue;
     }
     value r;
@@ -1030,9 +1033,10 @@ static int eval_cast(ectx *x, const bexpr *e, const batch *b, vec *out)
       if (!e->try_cast)
         return fail(x, ERR_INVALID, "%s", msg);
       out->nulls[i] = 1;
-      out->i[i] = 0;
       if (phys == PHYS_STR)
         out->s[i] = (str_ref){"", 0};
+      else
+        out->i[i] = 0;
       continue;
     }
     if (out->nulls)
