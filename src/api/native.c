@@ -137,6 +137,7 @@ http_service *native_service_new(store *st, const char *version)
   n->svc.handle = native_handle;
   n->svc.error = native_error;
   n->svc.cleanup = native_cleanup;
+  native_service_add_metrics(&n->svc, native_sql_metrics, n->sql);
   return &n->svc;
 }
 

@@ -6,7 +6,22 @@
  * response, so a large result never sits in memory and a client that goes
  * away cancels its query.
  *
+ * Limits (no query may take the server down), each overridable by an
+ * environment variable read at start:
+ *   - at most 2 x cores queries run at once (TARN_SQL_MAX_QUERIES); up to
+ *     SQL_QUEUE_DEFAULT more wait in order (TARN_SQL_QUEUE); past that a
+ *     query is refused at once: 429 TooManyRequestsException;
+ *   - a query runs for at most 10 minutes (TARN_SQL_TIMEOUT_SECONDS);
+ *   - a query holds at most half of RAM shared by the running queries,
+ *     i.e. RAM / (2 x max queries) each (TARN_SQL_MEMORY_MB);
+ *   - a value is at most SQL_VALUE_MAX (32 MiB; the engine checks it).
+ * A client that goes away cancels its query: the watcher thread looks at
+ * every waiting or running query's connection every WATCH_MS (a query that
+ * sends nothing for minutes, e.g. a count over a cross join, never learns
+ * it from a failed write).
+ *
  * A query job moves through:
+ *   QUEUED    parked, waiting for a free slot (only when max are running);
  *   PARKED    the request is parked while the engine plans and starts;
  *   STREAMING the engine announced its columns: the response (200) is
  *             resumed as a stream and the job never touches the request
@@ -18,22 +33,32 @@
  * Invariants:
  *   (1) The job touches the request only under job->lock while job->req is
  *       set; cleanup() clears it (the client is gone) and cancels the query.
+ *       Likewise job->stream is cleared under job->lock before it is ended,
+ *       so the watcher may look at either under that lock.
  *   (2) The job is freed by whichever of the thread and cleanup() ends last.
- *   (3) native_sql_stop() cancels every running query and waits for them,
- *       so the store is never closed under a query.
+ *   (3) native_sql_stop() cancels every running and queued query and waits
+ *       for them, so the store is never closed under a query.
+ *   (4) nrunning threads exist; each, after its job, takes the oldest
+ *       queued job before it ends, so a queued job never waits for nobody.
+ *   (5) Lock order: native_sql.lock, then job->lock, then the server's.
  */
 #include "api/native_sql.h"
 
 #include "base/log.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define SQL_TEXT_MAX (1u << 20)
-#define SQL_TIME_LIMIT_MS (30u * 60 * 1000)
+#define SQL_TIMEOUT_DEFAULT_S 600u   /* 10 minutes */
+#define SQL_QUEUE_DEFAULT 64u
+#define WATCH_MS 200
 
 enum sql_format { FORMAT_CSV, FORMAT_JSONL, FORMAT_JSON };
 
@@ -51,16 +76,50 @@ typedef struct sql_job {
   uint64_t rows_sent;
   buf line;                 /* formatting scratch */
   int refs;
-  struct sql_job *next;     /* owner's list of running jobs */
+  atomic_bool client_gone;  /* the watcher saw the connection close */
+  struct sql_job *next;     /* owner's list of running jobs, or the queue */
 } sql_job;
 
 struct native_sql {
   store *st;
   pthread_mutex_t lock;
-  pthread_cond_t idle;
+  pthread_cond_t idle;      /* nrunning dropped to 0 */
+  pthread_cond_t wake;      /* the watcher's sleep; signalled to stop it */
   sql_job *running;
   int nrunning;
+  sql_job *queue_head;      /* waiting jobs, oldest first */
+  sql_job *queue_tail;
+  int nqueued;
+  bool quit;                /* the watcher ends */
+  pthread_t watcher;
+  bool watching;            /* the watcher thread was started */
+  /* limits (see the top of the file) */
+  int max_running;
+  int max_queued;
+  uint64_t time_limit_ms;
+  uint64_t memory_limit;
+  /* metrics, under lock */
+  uint64_t started;         /* queries that began to run */
+  uint64_t rejected;        /* refused: the queue was full */
+  uint64_t cancelled;       /* ended because their client went away */
+  uint64_t timed_out;       /* ended by the time limit */
+  uint64_t failed;          /* ended with any other error */
 };
+
+static uint64_t env_u64(const char *name, uint64_t def)
+{
+  const char *v = getenv(name);
+  if (v == NULL || *v == '\0')
+    return def;
+  char *end;
+  errno = 0;
+  unsigned long long x = strtoull(v, &end, 10);
+  if (errno != 0 || *end != '\0' || x == 0)
+    return def;
+  return x;
+}
+
+static void *watch_main(void *arg);
 
 native_sql *native_sql_new(store *st)
 {
@@ -70,6 +129,29 @@ native_sql *native_sql_new(store *st)
   n->st = st;
   pthread_mutex_init(&n->lock, NULL);
   pthread_cond_init(&n->idle, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&n->wake, &ca);
+  pthread_condattr_destroy(&ca);
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cores < 1)
+    cores = 1;
+  n->max_running = (int)env_u64("TARN_SQL_MAX_QUERIES", (uint64_t)(2 * cores));
+  if (n->max_running > 4096)
+    n->max_running = 4096;
+  n->max_queued = (int)env_u64("TARN_SQL_QUEUE", SQL_QUEUE_DEFAULT);
+  if (n->max_queued > 65536)
+    n->max_queued = 65536;
+  n->time_limit_ms = env_u64("TARN_SQL_TIMEOUT_SECONDS", SQL_TIMEOUT_DEFAULT_S) * 1000;
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long psize = sysconf(_SC_PAGESIZE);
+  uint64_t ram = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 4ull << 30;
+  uint64_t share = ram / 2 / (uint64_t)n->max_running;
+  if (share < (256ull << 20))
+    share = 256ull << 20;
+  n->memory_limit = env_u64("TARN_SQL_MEMORY_MB", share >> 20) << 20;
+  n->watching = pthread_create(&n->watcher, NULL, watch_main, n) == 0;
   return n;
 }
 
@@ -79,6 +161,8 @@ void native_sql_stop(native_sql *n)
     return;
   pthread_mutex_lock(&n->lock);
   for (sql_job *j = n->running; j != NULL; j = j->next)
+    atomic_store(&j->cancel, true);
+  for (sql_job *j = n->queue_head; j != NULL; j = j->next)
     atomic_store(&j->cancel, true);
   while (n->nrunning > 0)
     pthread_cond_wait(&n->idle, &n->lock);
@@ -90,9 +174,94 @@ native_sql *native_sql_free(native_sql *n)
   if (n == NULL)
     return NULL;
   native_sql_stop(n);
+  if (n->watching) {
+    pthread_mutex_lock(&n->lock);
+    n->quit = true;
+    pthread_cond_signal(&n->wake);
+    pthread_mutex_unlock(&n->lock);
+    pthread_join(n->watcher, NULL);
+  }
   pthread_mutex_destroy(&n->lock);
   pthread_cond_destroy(&n->idle);
+  pthread_cond_destroy(&n->wake);
   free(n);
+  return NULL;
+}
+
+void native_sql_metrics(void *ctx, buf *out)
+{
+  native_sql *n = ctx;
+  pthread_mutex_lock(&n->lock);
+  buf_printf(out,
+             "# HELP tarn_sql_queries_running SQL queries running now.\n"
+             "# TYPE tarn_sql_queries_running gauge\ntarn_sql_queries_running %d\n"
+             "# HELP tarn_sql_queries_queued SQL queries waiting for a free slot.\n"
+             "# TYPE tarn_sql_queries_queued gauge\ntarn_sql_queries_queued %d\n"
+             "# HELP tarn_sql_queries_total SQL queries that began to run.\n"
+             "# TYPE tarn_sql_queries_total counter\ntarn_sql_queries_total %llu\n"
+             "# HELP tarn_sql_queries_rejected_total SQL queries refused: queue full.\n"
+             "# TYPE tarn_sql_queries_rejected_total counter\n"
+             "tarn_sql_queries_rejected_total %llu\n"
+             "# HELP tarn_sql_queries_cancelled_total SQL queries cancelled: client gone.\n"
+             "# TYPE tarn_sql_queries_cancelled_total counter\n"
+             "tarn_sql_queries_cancelled_total %llu\n"
+             "# HELP tarn_sql_queries_timed_out_total SQL queries past their time limit.\n"
+             "# TYPE tarn_sql_queries_timed_out_total counter\n"
+             "tarn_sql_queries_timed_out_total %llu\n"
+             "# HELP tarn_sql_queries_failed_total SQL queries ended by another error.\n"
+             "# TYPE tarn_sql_queries_failed_total counter\n"
+             "tarn_sql_queries_failed_total %llu\n",
+             n->nrunning, n->nqueued, (unsigned long long)n->started,
+             (unsigned long long)n->rejected, (unsigned long long)n->cancelled,
+             (unsigned long long)n->timed_out, (unsigned long long)n->failed);
+  pthread_mutex_unlock(&n->lock);
+}
+
+/* Called under job->lock: has the job's client closed its connection? */
+static bool job_client_gone(sql_job *j)
+{
+  if (j->req != NULL)
+    return http_req_client_gone(j->req);
+  if (j->stream != NULL)
+    return http_stream_client_gone(j->stream);
+  return false;
+}
+
+static void watch_list(sql_job *j)
+{
+  for (; j != NULL; j = j->next) {
+    if (atomic_load(&j->cancel))
+      continue;
+    pthread_mutex_lock(&j->lock);
+    bool gone = job_client_gone(j);
+    pthread_mutex_unlock(&j->lock);
+    if (gone) {
+      atomic_store(&j->client_gone, true);
+      atomic_store(&j->cancel, true);
+    }
+  }
+}
+
+/* The watcher: every WATCH_MS, cancels the queries whose clients left. */
+static void *watch_main(void *arg)
+{
+  native_sql *n = arg;
+  pthread_mutex_lock(&n->lock);
+  while (!n->quit) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += WATCH_MS * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&n->wake, &n->lock, &ts);
+    if (n->quit)
+      break;
+    watch_list(n->running);
+    watch_list(n->queue_head);
+  }
+  pthread_mutex_unlock(&n->lock);
   return NULL;
 }
 
@@ -273,37 +442,78 @@ static void end_stream(sql_job *j, int rc, const err *e, const sql_stats *s)
   str_pair trailers[6] = {{"x-tarn-rows", rows},       {"x-tarn-bytes-scanned", bytes},
                           {"x-tarn-objects-scanned", objects}, {"x-tarn-elapsed-ms", ms},
                           {"x-tarn-cost-usd", cost},   {"x-tarn-error", e->msg}};
-  http_stream_end(j->stream, trailers, rc != 0 ? 6 : 5);
-  j->stream = NULL;
+  pthread_mutex_lock(&j->lock);
+  http_stream *stream = j->stream;
+  j->stream = NULL; /* see (1) */
+  pthread_mutex_unlock(&j->lock);
+  http_stream_end(stream, trailers, rc != 0 ? 6 : 5);
 }
 
-static void *run_job(void *arg)
+static void run_one(sql_job *j)
 {
-  sql_job *j = arg;
   native_sql *n = j->owner;
-  sql_options opt = {.time_limit_ms = SQL_TIME_LIMIT_MS, .cancel = &j->cancel};
+  sql_options opt = {.time_limit_ms = n->time_limit_ms,
+                     .memory_limit = n->memory_limit,
+                     .cancel = &j->cancel};
   sql_sink sink = {.ctx = j, .columns = on_columns, .rows = on_rows};
   sql_stats stats;
   memset(&stats, 0, sizeof stats);
   err e = {0};
   int rc = sql_run(j->st, j->text, &opt, &sink, &stats, &e);
+  bool gone = atomic_load(&j->client_gone);
+  if (gone && rc == ERR_REQUEST_TIMEOUT)
+    err_set(&e, rc, "query cancelled: the client went away");
   if (j->stream != NULL)
     end_stream(j, rc, &e, &stats);
   else
     answer_error(j, rc ? rc : ERR_INTERNAL, rc ? &e : &(err){ERR_INTERNAL, "no result"}, &stats);
-  if (rc != 0 && rc != ERR_INVALID && rc != ERR_REQUEST_TIMEOUT && rc != ERR_NO_SUCH_BUCKET)
+  if (rc == ERR_REQUEST_TIMEOUT && (gone || strcmp(e.msg, "query cancelled") == 0))
+    log_info("sql: query cancelled after %llu ms (%s)", (unsigned long long)stats.elapsed_ms,
+             gone ? "the client went away" : "the server is stopping");
+  else if (rc == ERR_REQUEST_TIMEOUT)
+    log_info("sql: %s", e.msg);
+  else if (rc != 0 && rc != ERR_INVALID && rc != ERR_NO_SUCH_BUCKET)
     log_warn("sql: %s", e.msg);
   pthread_mutex_lock(&n->lock);
-  for (sql_job **pp = &n->running; *pp != NULL; pp = &(*pp)->next) {
-    if (*pp == j) {
-      *pp = j->next;
-      break;
-    }
-  }
-  if (--n->nrunning == 0)
-    pthread_cond_broadcast(&n->idle);
+  if (rc == ERR_REQUEST_TIMEOUT && gone)
+    n->cancelled++;
+  else if (rc == ERR_REQUEST_TIMEOUT && strstr(e.msg, "time limit") != NULL)
+    n->timed_out++;
+  else if (rc != 0)
+    n->failed++;
   pthread_mutex_unlock(&n->lock);
-  job_unref(j);
+}
+
+/* A query thread: runs its job, then the queued ones, oldest first (4). */
+static void *run_job(void *arg)
+{
+  sql_job *j = arg;
+  native_sql *n = j->owner;
+  while (j != NULL) {
+    run_one(j);
+    pthread_mutex_lock(&n->lock);
+    for (sql_job **pp = &n->running; *pp != NULL; pp = &(*pp)->next) {
+      if (*pp == j) {
+        *pp = j->next;
+        break;
+      }
+    }
+    sql_job *next = n->queue_head;
+    if (next != NULL) {
+      n->queue_head = next->next;
+      if (n->queue_head == NULL)
+        n->queue_tail = NULL;
+      n->nqueued--;
+      next->next = n->running;
+      n->running = next;
+      n->started++;
+    } else if (--n->nrunning == 0) {
+      pthread_cond_broadcast(&n->idle);
+    }
+    pthread_mutex_unlock(&n->lock);
+    job_unref(j);
+    j = next;
+  }
   return NULL;
 }
 
@@ -353,6 +563,23 @@ void native_sql_handle(native_sql *n, http_req *r)
                             "hold one SQL statement\",\"line\":0,\"column\":0}\n");
     return;
   }
+  pthread_mutex_lock(&n->lock);
+  bool run_now = n->nrunning < n->max_running;
+  if (!run_now && n->nqueued >= n->max_queued) {
+    int running = n->nrunning;
+    int queued = n->nqueued;
+    n->rejected++;
+    pthread_mutex_unlock(&n->lock);
+    http_resp_status(r, err_http_status(ERR_THROTTLED));
+    http_resp_header(r, "Content-Type", "application/json");
+    http_resp_header(r, "Retry-After", "1");
+    buf_printf(&r->resp_body,
+               "{\"error\":\"%s\",\"message\":\"too many SQL queries: %d running and %d "
+               "waiting, the server's limits (TARN_SQL_MAX_QUERIES, TARN_SQL_QUEUE); try again "
+               "later\",\"line\":0,\"column\":0}\n",
+               err_aws_code(ERR_THROTTLED), running, queued);
+    return;
+  }
   sql_job *j = calloc(1, sizeof *j);
   if (j == NULL)
     abort();
@@ -361,16 +588,28 @@ void native_sql_handle(native_sql *n, http_req *r)
   j->owner = n;
   j->st = n->st;
   j->text = strndup(r->body.data, r->body.len);
+  if (j->text == NULL)
+    abort();
   j->format = format;
   buf_init(&j->line, 64u << 20);
   j->refs = 2; /* the thread's and the request's */
   r->svc = j;
-  pthread_mutex_lock(&n->lock);
+  http_req_park(r);
+  if (!run_now) { /* a running thread takes it (4) */
+    if (n->queue_tail != NULL)
+      n->queue_tail->next = j;
+    else
+      n->queue_head = j;
+    n->queue_tail = j;
+    n->nqueued++;
+    pthread_mutex_unlock(&n->lock);
+    return;
+  }
   j->next = n->running;
   n->running = j;
   n->nrunning++;
+  n->started++;
   pthread_mutex_unlock(&n->lock);
-  http_req_park(r);
   pthread_t t;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
@@ -387,7 +626,8 @@ void native_sql_handle(native_sql *n, http_req *r)
         break;
       }
     }
-    n->nrunning--;
+    if (--n->nrunning == 0)
+      pthread_cond_broadcast(&n->idle);
     pthread_mutex_unlock(&n->lock);
     job_unref(j);
   }

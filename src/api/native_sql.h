@@ -17,5 +17,8 @@ native_sql *native_sql_free(native_sql *n);
 int native_sql_prepare(native_sql *n, http_req *r, err *e);
 void native_sql_handle(native_sql *n, http_req *r);
 void native_sql_cleanup(native_sql *n, http_req *r);
+/* Appends the SQL metrics (running, queued, rejected, cancelled, timed out)
+ * in Prometheus text format; ctx is the native_sql. */
+void native_sql_metrics(void *ctx, buf *out);
 
 #endif

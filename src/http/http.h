@@ -152,6 +152,14 @@ int http_stream_write(http_stream *s, const void *p, size_t n);
  * drops the producer's reference. */
 void http_stream_end(http_stream *s, const str_pair *trailers, size_t ntrailers);
 
+/* True when the client has closed its connection. libmicrohttpd does not
+ * watch a suspended connection (a parked request, a stream waiting for
+ * bytes), so a service that works long without answering or writing asks
+ * (from any thread). For a request: only while it may still be resumed
+ * (before cleanup() returned); for a stream: while the producer holds it. */
+bool http_req_client_gone(http_req *r);
+bool http_stream_client_gone(http_stream *s);
+
 /* Sends length bytes of fd from offset as the body; the server owns fd from
  * here on. For HEAD the length is announced and nothing is sent. */
 void http_resp_fd(http_req *r, int fd, uint64_t offset, uint64_t length);

@@ -44,6 +44,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -555,6 +556,42 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
   }
   pthread_mutex_unlock(&st->lock);
   return rc;
+}
+
+/* True when the peer of conn closed (EOF, reset): a look at the socket,
+ * which stays open while conn lives (callers hold the lock that conn's end
+ * takes first). */
+static bool conn_closed(struct MHD_Connection *conn)
+{
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (ci == NULL)
+    return false;
+  struct pollfd pfd = {.fd = ci->connect_fd, .events = POLLIN | POLLRDHUP};
+  if (poll(&pfd, 1, 0) <= 0)
+    return false;
+  if (pfd.revents & (POLLHUP | POLLERR | POLLRDHUP))
+    return true;
+  char c;
+  return recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+bool http_stream_client_gone(http_stream *st)
+{
+  pthread_mutex_lock(&st->lock);
+  bool gone = st->gone || (st->conn != NULL && conn_closed(st->conn));
+  pthread_mutex_unlock(&st->lock);
+  return gone;
+}
+
+bool http_req_client_gone(http_req *r)
+{
+  req_private *p = r->server_private;
+  http_server *srv = p->server;
+  pthread_mutex_lock(&srv->lock);
+  bool gone = p->suspended && p->conn != NULL && conn_closed(p->conn);
+  pthread_mutex_unlock(&srv->lock);
+  return gone;
 }
 
 /* libmicrohttpd frees the response: the transfer is over, one way or another. */

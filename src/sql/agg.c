@@ -113,6 +113,18 @@ static void gt_account(gtable *g, size_t bytes)
   qctx_mem(g->q, (int64_t)bytes);
 }
 
+/* a copy of s in the table's bank, its growth charged to the query's
+ * budget (keys and min/max strings may be as large as SQL_VALUE_MAX) */
+static const char *bank_copy(gtable *g, str_ref s)
+{
+  size_t before = sbank_bytes(g->bank);
+  const char *p = sbank_copy(g->bank, s.ptr, s.len);
+  size_t after = sbank_bytes(g->bank);
+  if (after > before)
+    gt_account(g, after - before);
+  return p;
+}
+
 static gtable *gt_new(qctx *q, int nk, const uint8_t *kphys, int na, const aggcall *aggs,
                       bool counts)
 {
@@ -285,7 +297,7 @@ static uint32_t gt_insert(gtable *g, const vec *keys, int r, uint64_t h, size_t 
     if (g->kphys[k] == PHYS_STR) {
       str_ref s = vn ? (str_ref){"", 0} : v->s[i];
       if (s.len)
-        s.ptr = sbank_copy(g->bank, s.ptr, s.len);
+        s.ptr = bank_copy(g, s);
       g->ks[k][gid] = s;
     } else {
       g->kv[k][gid] = vn ? 0 : v->i[i];
@@ -372,7 +384,7 @@ static int agg_fail(qctx *q, const char *msg)
 static str_ref keep_str(gtable *g, str_ref s)
 {
   if (s.len && g->bank != NULL)
-    s.ptr = sbank_copy(g->bank, s.ptr, s.len);
+    s.ptr = bank_copy(g, s);
   return s;
 }
 

@@ -1030,6 +1030,10 @@ static int join_next(op *o, batch **out)
     ectx_reset(&o->x);
     batch *in = jo->in;
     if (jo->phase == 0) {
+      /* one input batch may make millions of pairs (a cross join) that a
+         filter drops: check between each COL_BATCH of them */
+      if (qctx_check(o->q) < 0)
+        return qctx_check(o->q);
       /* collect up to COL_BATCH candidate pairs */
       int np = 0;
       while (np < COL_BATCH && jo->pos < in->nsel) {

@@ -57,6 +57,7 @@ void ectx_reset(ectx *x)
 {
   x->scratch_used = 0;
   strheap_reset(&x->heap);
+  fn_ctx_reset(&x->fc);
 }
 
 void *ectx_alloc(ectx *x, size_t n)
@@ -1019,9 +1020,12 @@ static int eval_cast(ectx *x, const bexpr *e, const batch *b, vec *out)
     value v = vec_get(&a, i);
     if (v.null) {
       out->nulls[i] = 1;
-      out->i[i] = 0;
+      /* not out->i[i] for strings: i and s share the storage, and an
+         8-byte index would hit the pointer of row i / 2 */
       if (phys == PHYS_STR)
         out->s[i] = (str_ref){"", 0};
+      else
+        out->i[i] = 0;
       continue;
     }
     value r;
@@ -1029,9 +1033,10 @@ static int eval_cast(ectx *x, const bexpr *e, const batch *b, vec *out)
       if (!e->try_cast)
         return fail(x, ERR_INVALID, "%s", msg);
       out->nulls[i] = 1;
-      out->i[i] = 0;
       if (phys == PHYS_STR)
         out->s[i] = (str_ref){"", 0};
+      else
+        out->i[i] = 0;
       continue;
     }
     if (out->nulls)
@@ -1040,6 +1045,8 @@ static int eval_cast(ectx *x, const bexpr *e, const batch *b, vec *out)
   }
   return 0;
 }
+
+#define FUNC_CHECK_BYTES (1u << 20)
 
 static int eval_func(ectx *x, const bexpr *e, const batch *b, vec *out)
 {
@@ -1084,17 +1091,30 @@ static int eval_func(ectx *x, const bexpr *e, const batch *b, vec *out)
   }
   vec_make(x, out, phys, b->n);
   uint8_t *nl = nulls_make(x, out, b->n);
+  /* a row over a 32 MiB string may take a while (regexp_count of ''):
+     past every FUNC_CHECK_BYTES of string arguments, look at the cancel
+     flag and the time limit (not per row: most rows are cheap) */
+  size_t work = 0;
   for (int j = 0; j < b->nsel; j++) {
     int i = ROW(b, j);
     bool anynull = false;
     for (int k = 0; k < n; k++) {
       args[k] = vec_get(&av[k], i);
       anynull = anynull || args[k].null;
+      if (av[k].phys == PHYS_STR && !args[k].null)
+        work += args[k].s.len;
+    }
+    if (work > FUNC_CHECK_BYTES) {
+      work = 0;
+      if (qctx_check(x->q) < 0)
+        return qctx_check(x->q);
     }
     value r = {0};
     bool ok = false;
     if (!anynull || e->fn->takes_nulls)
       ok = e->fn->row(&x->fc, e, args, &r);
+    if (!ok && atomic_load(&x->q->failed))
+      return qctx_check(x->q); /* the rest of the batch would fail too */
     nl[i] = !ok;
     if (ok)
       vec_set(out, i, r);
@@ -1121,7 +1141,7 @@ static int eval_concat(ectx *x, const bexpr *e, const batch *b, vec *out)
   uint8_t *nl = nulls_make(x, out, b->n);
   for (int j = 0; j < b->nsel; j++) {
     int i = ROW(b, j);
-    size_t total = 0;
+    uint64_t total = 0;
     bool isnull = false;
     for (int k = 0; k < n; k++) {
       if (vec_is_null(&av[k], i)) {
@@ -1135,7 +1155,9 @@ static int eval_concat(ectx *x, const bexpr *e, const batch *b, vec *out)
       out->s[i] = (str_ref){"", 0};
       continue;
     }
-    char *d = strheap_alloc(&x->heap, total + 1);
+    char *d = fn_out_alloc(&x->fc, "concat", total);
+    if (d == NULL)
+      return qctx_check(x->q);
     size_t o = 0;
     for (int k = 0; k < n; k++) {
       str_ref s = av[k].s[av[k].is_const ? 0 : i];

@@ -46,12 +46,113 @@ static bool rt_fail(fn_ctx *c, const char *fmt, ...)
   return false;
 }
 
-static str_ref out_str(fn_ctx *c, const char *p, size_t n)
+/* ---- the room for built values ----
+ * Every string a function builds comes from fn_out_alloc, which checks the
+ * two limits where the size is known, before a byte is written: the value
+ * limit (SQL_VALUE_MAX) and the query's memory budget. Small values go to
+ * the batch's string heap; the first FN_HEAP_FREE bytes a batch builds are
+ * not charged (no atomic operation on the common path), the rest is, until
+ * fn_ctx_reset. Values of FN_BIG_VALUE bytes or more are malloc'd on their
+ * own, so that a failed allocation is a query error, not an abort. */
+
+#define FN_HEAP_FREE (4u << 20)
+#define FN_BIG_VALUE (1u << 20)
+#define FN_CHARGE_STEP (1u << 20)
+
+typedef struct fn_block {
+  struct fn_block *next;
+  char data[];
+} fn_block;
+
+/* a + b and a * b, saturating (sizes computed from client input) */
+static uint64_t sat_add(uint64_t a, uint64_t b)
 {
-  char *d = strheap_alloc(c->heap, n + 1);
+  uint64_t r;
+  return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+static uint64_t sat_mul(uint64_t a, uint64_t b)
+{
+  uint64_t r;
+  return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+static bool size_fail(fn_ctx *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bool size_fail(fn_ctx *c, int code, const char *fmt, ...)
+{
+  err e;
+  char msg[ERR_MSG_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  err_set(&e, code, "%s", msg);
+  if (c->q != NULL)
+    qctx_fail(c->q, code, &e);
+  return false;
+}
+
+char *fn_out_alloc(fn_ctx *c, const char *fname, uint64_t n)
+{
+  if (n > SQL_VALUE_MAX) {
+    size_fail(c, ERR_INVALID, "%s: result of %llu bytes exceeds the %u MiB value limit", fname,
+              (unsigned long long)n, SQL_VALUE_MAX >> 20);
+    return NULL;
+  }
+  uint64_t after = c->heap->used + c->big_bytes + n + 1;
+  qctx *q = c->q;
+  if (after > FN_HEAP_FREE + (uint64_t)c->charged && q != NULL) {
+    uint64_t want = (after - FN_HEAP_FREE + FN_CHARGE_STEP - 1) / FN_CHARGE_STEP * FN_CHARGE_STEP;
+    int64_t delta = (int64_t)want - c->charged;
+    int64_t now = atomic_fetch_add(&q->mem_used, delta) + delta;
+    if (q->mem_limit > 0 && now > (int64_t)q->mem_limit) {
+      atomic_fetch_sub(&q->mem_used, delta);
+      size_fail(c, ERR_ENTITY_TOO_LARGE,
+                "%s: a result of %llu bytes passes the query's memory limit of %llu MB", fname,
+                (unsigned long long)n, (unsigned long long)(q->mem_limit >> 20));
+      return NULL;
+    }
+    c->charged = (int64_t)want;
+  }
+  if (n + 1 < FN_BIG_VALUE)
+    return strheap_alloc(c->heap, n + 1);
+  fn_block *b = malloc(sizeof *b + n + 1);
+  if (b == NULL) {
+    size_fail(c, ERR_ENTITY_TOO_LARGE, "%s: cannot allocate a result of %llu bytes", fname,
+              (unsigned long long)n);
+    return NULL;
+  }
+  b->next = c->big;
+  c->big = b;
+  c->big_bytes += n + 1;
+  return b->data;
+}
+
+void fn_ctx_reset(fn_ctx *c)
+{
+  while (c->big != NULL) {
+    fn_block *n = c->big->next;
+    free(c->big);
+    c->big = n;
+  }
+  c->big_bytes = 0;
+  if (c->charged > 0 && c->q != NULL)
+    atomic_fetch_sub(&c->q->mem_used, c->charged);
+  c->charged = 0;
+}
+
+/* a copy of p[0..n) as a built value; false (the query failed) past a limit */
+static bool out_copy(fn_ctx *c, const char *fname, const char *p, size_t n, str_ref *out)
+{
+  char *d = fn_out_alloc(c, fname, n);
+  if (d == NULL)
+    return false;
   if (n)
     memcpy(d, p, n);
-  return (str_ref){d, n};
+  *out = (str_ref){d, n};
+  return true;
 }
 
 static size_t u8len(unsigned char ch)
@@ -222,7 +323,9 @@ SIG(b_ss_a, "S,S>T")
 static bool f_lower(fn_ctx *c, const bexpr *call, const value *a, value *o)
 {
   (void)call;
-  char *d = strheap_alloc(c->heap, a[0].s.len + 1);
+  char *d = fn_out_alloc(c, "lower", a[0].s.len);
+  if (d == NULL)
+    return false;
   for (size_t i = 0; i < a[0].s.len; i++) {
     char ch = a[0].s.ptr[i];
     d[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
@@ -234,7 +337,9 @@ static bool f_lower(fn_ctx *c, const bexpr *call, const value *a, value *o)
 static bool f_upper(fn_ctx *c, const bexpr *call, const value *a, value *o)
 {
   (void)call;
-  char *d = strheap_alloc(c->heap, a[0].s.len + 1);
+  char *d = fn_out_alloc(c, "upper", a[0].s.len);
+  if (d == NULL)
+    return false;
   for (size_t i = 0; i < a[0].s.len; i++) {
     char ch = a[0].s.ptr[i];
     d[i] = ch >= 'a' && ch <= 'z' ? (char)(ch - 32) : ch;
@@ -329,16 +434,25 @@ static bool f_replace(fn_ctx *c, const bexpr *call, const value *a, value *o)
   size_t count = 0;
   const char *p = s.ptr;
   const char *end = s.ptr + s.len;
+  /* counting stops once the result is known to pass the value limit */
+  size_t grow = r.len > f.len ? r.len - f.len : 0;
   while ((p = memmem(p, (size_t)(end - p), f.ptr, f.len)) != NULL) {
     count++;
     p += f.len;
+    if (grow > 0 && sat_add(s.len, sat_mul(count, grow)) > SQL_VALUE_MAX)
+      return size_fail(c, ERR_INVALID,
+                       "replace: result of more than %llu bytes exceeds the %u MiB value limit",
+                       (unsigned long long)sat_add(s.len, sat_mul(count, grow)),
+                       SQL_VALUE_MAX >> 20);
   }
   if (count == 0) {
     o->s = s;
     return true;
   }
-  size_t n = s.len - count * f.len + count * r.len;
-  char *d = strheap_alloc(c->heap, n + 1);
+  uint64_t n = sat_add(s.len - count * f.len, sat_mul(count, r.len));
+  char *d = fn_out_alloc(c, "replace", n);
+  if (d == NULL)
+    return false;
   size_t w = 0;
   p = s.ptr;
   const char *q;
@@ -419,7 +533,9 @@ static bool f_reverse(fn_ctx *c, const bexpr *call, const value *a, value *o)
 {
   (void)call;
   str_ref s = a[0].s;
-  char *d = strheap_alloc(c->heap, s.len + 1);
+  char *d = fn_out_alloc(c, "reverse", s.len);
+  if (d == NULL)
+    return false;
   size_t i = 0;
   while (i < s.len) {
     size_t l = u8len((unsigned char)s.ptr[i]);
@@ -434,23 +550,28 @@ static bool f_reverse(fn_ctx *c, const bexpr *call, const value *a, value *o)
 
 static bool pad(fn_ctx *c, const value *a, value *o, bool left)
 {
+  const char *fname = left ? "lpad" : "rpad";
   str_ref s = a[0].s, p = a[2].s;
   int64_t n = a[1].i;
   if (n < 0)
-    return rt_fail(c, "pad length must not be negative%s", "");
-  if (n > (1 << 24))
-    return rt_fail(c, "pad length is too large%s", "");
+    return rt_fail(c, "%s: length must not be negative", fname);
   int64_t have = u8count(s.ptr, s.len);
   if (have >= n) {
     o->s = (str_ref){s.ptr, u8off(s.ptr, s.len, n)};
     return true;
   }
   if (p.len == 0)
-    return rt_fail(c, "padding string must not be empty%s", "");
+    return rt_fail(c, "%s: padding string must not be empty", fname);
   int64_t need = n - have;
   int64_t pc = u8count(p.ptr, p.len);
-  size_t cap = s.len + (size_t)need * p.len + 1;
-  char *d = strheap_alloc(c->heap, cap);
+  if (pc == 0)
+    return rt_fail(c, "%s: padding string is not valid UTF-8", fname);
+  /* the exact size: whole copies of p, then the first characters of one */
+  uint64_t size = sat_add(s.len, sat_mul((uint64_t)(need / pc), u8off(p.ptr, p.len, pc)));
+  size = sat_add(size, u8off(p.ptr, p.len, need % pc));
+  char *d = fn_out_alloc(c, fname, size);
+  if (d == NULL)
+    return false;
   size_t w = 0;
   if (!left) {
     memcpy(d, s.ptr, s.len);
@@ -511,7 +632,8 @@ static bool f_chr(fn_ctx *c, const bexpr *call, const value *a, value *o)
     b[3] = (char)(0x80 | (cp & 0x3F));
     n = 4;
   }
-  o->s = out_str(c, b, n);
+  if (!out_copy(c, "chr", b, n, &o->s))
+    return false;
   return true;
 }
 
@@ -534,8 +656,7 @@ static bool f_typeof(fn_ctx *c, const bexpr *call, const value *a, value *o)
   (void)a;
   char t[48];
   stype_name(call->args[0]->type, t, sizeof t);
-  o->s = out_str(c, t, strlen(t));
-  return true;
+  return out_copy(c, "typeof", t, strlen(t), &o->s);
 }
 
 static int b_typeof(qctx *q, bexpr *call, err *e, sql_pos *pos)
@@ -582,19 +703,78 @@ static rx *rx_compile(const char *p, size_t n, char *msg, size_t msgn)
   return r;
 }
 
+/* The limits of one match (PCRE2's own defaults, but a heap of 64 MiB
+ * instead of 20 GB, and a JIT stack of 1 MiB instead of 32 KiB). A match
+ * that hits one fails the query (never a silent "no match"). */
+#define RX_MATCH_LIMIT 10000000u
+#define RX_DEPTH_LIMIT 10000000u
+#define RX_HEAP_LIMIT_KIB (64u << 10)
+#define RX_JIT_STACK_MAX (1u << 20)
+
+typedef struct rx_scratch {
+  pcre2_match_data *md;
+  pcre2_match_context *mctx;
+  pcre2_jit_stack *jit;
+} rx_scratch;
+
 void func_scratch_free(fn_ctx *c)
 {
-  if (c->scratch != NULL) {
-    pcre2_match_data_free(c->scratch);
+  rx_scratch *x = c->scratch;
+  if (x != NULL) {
+    pcre2_match_data_free(x->md);
+    pcre2_match_context_free(x->mctx);
+    pcre2_jit_stack_free(x->jit);
+    free(x);
     c->scratch = NULL;
   }
+  fn_ctx_reset(c);
+}
+
+static rx_scratch *rxs(fn_ctx *c)
+{
+  if (c->scratch == NULL) {
+    rx_scratch *x = calloc(1, sizeof *x);
+    if (x == NULL)
+      abort();
+    x->md = pcre2_match_data_create(64, NULL);
+    x->mctx = pcre2_match_context_create(NULL);
+    if (x->md == NULL || x->mctx == NULL)
+      abort();
+    pcre2_set_match_limit(x->mctx, RX_MATCH_LIMIT);
+    pcre2_set_depth_limit(x->mctx, RX_DEPTH_LIMIT);
+    pcre2_set_heap_limit(x->mctx, RX_HEAP_LIMIT_KIB);
+    x->jit = pcre2_jit_stack_create(32 * 1024, RX_JIT_STACK_MAX, NULL);
+    if (x->jit != NULL)
+      pcre2_jit_stack_assign(x->mctx, NULL, x->jit);
+    c->scratch = x;
+  }
+  return c->scratch;
 }
 
 static pcre2_match_data *md(fn_ctx *c)
 {
-  if (c->scratch == NULL)
-    c->scratch = pcre2_match_data_create(64, NULL);
-  return c->scratch;
+  return rxs(c)->md;
+}
+
+/* pcre2_match under the limits: >= 0 a match, PCRE2_ERROR_NOMATCH, or
+ * another negative code after failing the query with a message naming
+ * the function (a limit hit, a subject that is not UTF-8) */
+static int rx_match(fn_ctx *c, const char *fname, const pcre2_code *code, str_ref s, size_t off,
+                    uint32_t opts)
+{
+  rx_scratch *x = rxs(c);
+  int rc = pcre2_match(code, (PCRE2_SPTR)s.ptr, s.len, off, opts, x->md, x->mctx);
+  if (rc >= 0 || rc == PCRE2_ERROR_NOMATCH)
+    return rc;
+  PCRE2_UCHAR msg[160];
+  pcre2_get_error_message(rc, msg, sizeof msg);
+  if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+      rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT)
+    rt_fail(c, "%s: the pattern needs too much backtracking on a value of %zu bytes (%s); "
+               "simplify the pattern", fname, s.len, (char *)msg);
+  else
+    rt_fail(c, "%s: %s", fname, (char *)msg);
+  return rc == PCRE2_ERROR_NOMATCH ? PCRE2_ERROR_INTERNAL : rc;
 }
 
 /* the compiled pattern of argument 1: constant (compiled at bind) or per row */
@@ -656,11 +836,11 @@ static bool f_regexp_like(fn_ctx *c, const bexpr *call, const value *a, value *o
   rx *r = rx_get(c, call, a, &tmp);
   if (r == NULL)
     return false;
-  int rc = pcre2_match(r->code, (PCRE2_SPTR)a[0].s.ptr, a[0].s.len, 0, 0, md(c), NULL);
+  int rc = rx_match(c, "regexp_like", r->code, a[0].s, 0, 0);
   o->i = rc >= 0;
   if (tmp)
     rx_free(r);
-  return true;
+  return rc >= 0 || rc == PCRE2_ERROR_NOMATCH;
 }
 
 static bool f_regexp_count(fn_ctx *c, const bexpr *call, const value *a, value *o)
@@ -671,18 +851,24 @@ static bool f_regexp_count(fn_ctx *c, const bexpr *call, const value *a, value *
     return false;
   int64_t n = 0;
   size_t off = 0;
+  int rc = 0;
   while (off <= a[0].s.len) {
-    int rc = pcre2_match(r->code, (PCRE2_SPTR)a[0].s.ptr, a[0].s.len, off, 0, md(c), NULL);
+    /* the subject's UTF-8 is checked by the first call only: checking it
+       again at every match would make the count quadratic */
+    rc = rx_match(c, "regexp_count", r->code, a[0].s, off, n > 0 ? PCRE2_NO_UTF_CHECK : 0);
     if (rc < 0)
       break;
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md(c));
     n++;
-    off = ov[1] > ov[0] ? ov[1] : ov[1] + 1;
+    /* after an empty match, on by one character (not into its middle) */
+    off = ov[1] > ov[0] ? ov[1]
+          : ov[1] < a[0].s.len ? ov[1] + u8len((unsigned char)a[0].s.ptr[ov[1]])
+                               : ov[1] + 1;
   }
   o->i = n;
   if (tmp)
     rx_free(r);
-  return true;
+  return rc >= 0 || rc == PCRE2_ERROR_NOMATCH;
 }
 
 static bool f_regexp_extract(fn_ctx *c, const bexpr *call, const value *a, value *o)
@@ -699,7 +885,7 @@ static bool f_regexp_extract(fn_ctx *c, const bexpr *call, const value *a, value
       rx_free(r);
     return rt_fail(c, "regexp_extract: pattern has no group %s", "of that number");
   }
-  int rc = pcre2_match(r->code, (PCRE2_SPTR)a[0].s.ptr, a[0].s.len, 0, 0, md(c), NULL);
+  int rc = rx_match(c, "regexp_extract", r->code, a[0].s, 0, 0);
   bool ok = false;
   if (rc >= 0) {
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md(c));
@@ -720,13 +906,20 @@ static bool f_regexp_replace(fn_ctx *c, const bexpr *call, const value *a, value
   if (r == NULL)
     return false;
   str_ref rep = call->nargs > 2 ? a[2].s : (str_ref){"", 0};
-  PCRE2_SIZE outlen = a[0].s.len * 2 + rep.len * 4 + 64;
+  /* a first guess; PCRE2 tells the size when it is too small. Past
+     SQL_VALUE_MAX, fn_out_alloc fails the query. */
+  uint64_t outlen = sat_add(sat_add(sat_mul(a[0].s.len, 2), sat_mul(rep.len, 4)), 64);
+  if (outlen > SQL_VALUE_MAX)
+    outlen = SQL_VALUE_MAX;
+  rx_scratch *x = rxs(c);
   for (int attempt = 0; attempt < 4; attempt++) {
-    char *tb = strheap_alloc(c->heap, outlen + 1);
-    PCRE2_SIZE len = outlen;
+    char *tb = fn_out_alloc(c, "regexp_replace", outlen);
+    if (tb == NULL)
+      break;
+    PCRE2_SIZE len = outlen + 1;
     int rc = pcre2_substitute(r->code, (PCRE2_SPTR)a[0].s.ptr, a[0].s.len, 0,
-                              PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_OVERFLOW_LENGTH, md(c),
-                              NULL, (PCRE2_SPTR)rep.ptr, rep.len, (PCRE2_UCHAR *)tb, &len);
+                              PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_OVERFLOW_LENGTH, x->md,
+                              x->mctx, (PCRE2_SPTR)rep.ptr, rep.len, (PCRE2_UCHAR *)tb, &len);
     if (rc >= 0) {
       o->s = (str_ref){tb, len};
       if (tmp)
@@ -734,17 +927,23 @@ static bool f_regexp_replace(fn_ctx *c, const bexpr *call, const value *a, value
       return true;
     }
     if (rc == PCRE2_ERROR_NOMEMORY) {
-      outlen = len + 1;
+      outlen = len > 0 ? len - 1 : 0; /* len: the size needed, with the terminator */
       continue;
     }
     PCRE2_UCHAR msg[160];
     pcre2_get_error_message(rc, msg, sizeof msg);
     if (tmp)
       rx_free(r);
+    if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+        rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT)
+      return rt_fail(c, "regexp_replace: the pattern needs too much backtracking on a value "
+                        "of %zu bytes (%s); simplify the pattern", a[0].s.len, (char *)msg);
     return rt_fail(c, "regexp_replace: %s", (char *)msg);
   }
   if (tmp)
     rx_free(r);
+  if (c->q != NULL && atomic_load(&c->q->failed))
+    return false;
   return rt_fail(c, "regexp_replace: result too large%s", "");
 }
 
@@ -909,22 +1108,20 @@ static bool json_common(fn_ctx *c, const value *a, value *o, bool scalar)
   if (v != NULL) {
     if (scalar) {
       if (json_is_string(v)) {
-        o->s = out_str(c, json_string_value(v), json_string_length(v));
-        ok = true;
+        ok = out_copy(c, scalar ? "json_extract_scalar" : "json_extract",
+                      json_string_value(v), json_string_length(v), &o->s);
       } else if (json_is_integer(v) || json_is_real(v) || json_is_boolean(v)) {
         char *t = json_dumps(v, JSON_ENCODE_ANY);
         if (t != NULL) {
-          o->s = out_str(c, t, strlen(t));
+          ok = out_copy(c, "json_extract_scalar", t, strlen(t), &o->s);
           free(t);
-          ok = true;
         }
       }
     } else {
       char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
       if (t != NULL) {
-        o->s = out_str(c, t, strlen(t));
+        ok = out_copy(c, "json_extract", t, strlen(t), &o->s);
         free(t);
-        ok = true;
       }
     }
   }
@@ -1528,11 +1725,14 @@ static bool f_date_format(fn_ctx *c, const bexpr *call, const value *a, value *o
                                     "December"};
   static const char *const wd[] = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
                                    "Saturday", "Sunday"};
-  char tb[512];
-  size_t w = 0;
   str_ref f = a[1].s;
+  /* a specifier (two bytes of f) writes at most 24 bytes */
+  char *tb = fn_out_alloc(c, "date_format", sat_add(sat_mul(f.len, 12), 32));
+  if (tb == NULL)
+    return false;
+  size_t w = 0;
   int64_t days = floordiv(us, US_PER_DAY);
-  for (size_t i = 0; i < f.len && w < sizeof tb - 40; i++) {
+  for (size_t i = 0; i < f.len; i++) {
     if (f.ptr[i] != '%' || i + 1 >= f.len) {
       tb[w++] = f.ptr[i];
       continue;
@@ -1572,7 +1772,7 @@ static bool f_date_format(fn_ctx *c, const bexpr *call, const value *a, value *o
     default: tb[w++] = s; break;
     }
   }
-  o->s = out_str(c, tb, w);
+  o->s = (str_ref){tb, w};
   return true;
 }
 
@@ -1711,7 +1911,8 @@ static bool f_to_hex(fn_ctx *c, const bexpr *call, const value *a, value *o)
   (void)call;
   char tb[32];
   int n = snprintf(tb, sizeof tb, "%llX", (unsigned long long)a[0].i);
-  o->s = out_str(c, tb, (size_t)n);
+  if (!out_copy(c, "to_hex", tb, (size_t)n, &o->s))
+    return false;
   return true;
 }
 

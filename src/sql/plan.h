@@ -236,7 +236,19 @@ struct fn_ctx {
   qctx *q;
   int64_t now_us;        /* the query's start time */
   void *scratch;         /* per-thread scratch (PCRE2 match data) */
+  struct fn_block *big;  /* values of FN_BIG_VALUE bytes or more (malloc'd, so a
+                            failure is a query error); freed by fn_ctx_reset */
+  uint64_t big_bytes;    /* their total */
+  int64_t charged;       /* bytes of this batch's values charged to q's budget */
 };
+
+/* Room for a built value of n bytes (plus a terminator) that lives until
+ * fn_ctx_reset: checked against SQL_VALUE_MAX, then against the query's
+ * memory budget. NULL after failing the query with a message naming fname
+ * ("rpad: result of 40000000 bytes exceeds the 32 MiB value limit"). */
+char *fn_out_alloc(fn_ctx *c, const char *fname, uint64_t n);
+/* Ends a batch: frees the large values and gives their charge back. */
+void fn_ctx_reset(fn_ctx *c);
 
 /* Binder helpers the function binders use. */
 bexpr *bind_cast(qctx *q, bexpr *x, stype to);

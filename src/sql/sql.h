@@ -30,6 +30,13 @@
 
 typedef struct store store;
 
+/* The largest value (a string) a query may build: 32 MiB, as Athena's
+ * limit on a row's field. A function or operator whose result would be
+ * larger (rpad, replace, ||, regexp_replace, ...) fails the query with
+ * ERR_INVALID and a message naming it; so does one whose values would pass
+ * the query's memory budget (ERR_ENTITY_TOO_LARGE). */
+#define SQL_VALUE_MAX (32u << 20)
+
 /* The SQL types a result column can have (Athena / Presto names). */
 typedef enum sql_type {
   SQL_NULL = 0,      /* the type of a bare NULL literal */

@@ -178,7 +178,7 @@ class Tarn:
     """One `tarn server` process on a data directory."""
 
     def __init__(self, workdir, access_key=ACCESS_KEY, secret_key=SECRET_KEY,
-                 env_credentials=True, allow_endpoints="127.0.0.1,localhost"):
+                 env_credentials=True, allow_endpoints="127.0.0.1,localhost", env=None):
         self.workdir = str(workdir)
         self.data = os.path.join(self.workdir, "data")
         self.port = free_port()
@@ -190,6 +190,7 @@ class Tarn:
         # TARN_ALLOW_ENDPOINTS: tests' HTTP endpoints listen on loopback;
         # None starts a server with the default (strict) egress policy.
         self.allow_endpoints = allow_endpoints
+        self.extra_env = dict(env or {})   # e.g. TARN_SQL_* limits
         self.proc = None
         self.starts = 0
         self.stdout_path = None
@@ -208,6 +209,7 @@ class Tarn:
             env["TARN_SECRET_KEY"] = self.secret_key
         if self.allow_endpoints:
             env["TARN_ALLOW_ENDPOINTS"] = self.allow_endpoints
+        env.update(self.extra_env)
         cmd = [TARN_BIN, "server", "--data", self.data,
                "--listen", "%s:%d" % (self.host, self.port)]
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/fuzz/run_sql.sh -- builds the SQL, CSV and JSON libFuzzer targets
+# tests/fuzz/run_sql.sh -- builds the SQL, SQL functions, CSV and JSON libFuzzer targets
 # with clang (ASan/UBSan) and runs each for a while, starting from seeds/:
 # `tests/fuzz/run_sql.sh [seconds-per-target]`. Not part of `make test`
 # (meson test runs the same targets briefly through fuzz_standalone.c).
@@ -16,7 +16,7 @@ sql="src/sql/lex.c src/sql/parse.c src/sql/bind.c src/sql/expr.c src/sql/value.c
      src/sql/func_names.c"
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc -pthread"
 libs="-lcrypto -lexpat -lz -lzstd -lpcre2-8 -ljansson -lm"
-for t in sql csv json; do
+for t in sql csv json sql_funcs; do
   clang $flags -o $out/fuzz_$t tests/fuzz/fuzz_$t.c $base $formats $sql $libs
   mkdir -p $out/corpus_$t
   cp tests/fuzz/seeds/* $out/corpus_$t/ 2>/dev/null || true

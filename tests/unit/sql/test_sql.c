@@ -395,6 +395,69 @@ static void test_limits(void **state)
   assert_string_equal(e.msg, "query cancelled");
 }
 
+/* every size a query sets is checked before it is allocated: the 32 MiB
+ * value limit (naming the function), then the memory budget */
+static void test_value_limits(void **state)
+{
+  (void)state;
+  /* exact sizes: only 16 MiB of the 100,000-byte pad string is used */
+  expect("SELECT length(rpad('', 16777216, rpad('', 100000, 'xy'))) AS n", "n\n16777216\n");
+  expect("SELECT rpad('ab', 5, 'é€') AS r, lpad('ab', 5, 'xy') AS l", "r,l\nabé€é,xyxab\n");
+  expect("SELECT length(rpad('', 33554432, 'a')) AS n", "n\n33554432\n"); /* at the limit */
+  expect_error("SELECT rpad('', 33554433, 'a')",
+               "rpad: result of 33554433 bytes exceeds the 32 MiB value limit", 0, 0);
+  expect_error("SELECT rpad('', 20000000, 'é')",
+               "rpad: result of 40000000 bytes exceeds the 32 MiB value limit", 0, 0);
+  expect_error("SELECT lpad('x', 9223372036854775807, 'ab')",
+               "lpad: result of 9223372036854775807 bytes", 0, 0);
+  expect_error("SELECT lpad('x', -1, 'ab')", "lpad: length must not be negative", 0, 0);
+  expect_error("SELECT length(replace(rpad('',16777216,'a'),'a',rpad('',16777216,'b')))",
+               "replace: result of more than", 0, 0);
+  expect("SELECT length(replace(rpad('', 1000, 'a'), 'a', 'bc')) AS n", "n\n2000\n");
+  expect_error("SELECT rpad('', 20000000, 'a') || rpad('', 20000000, 'b')",
+               "concat: result of 40000000 bytes exceeds the 32 MiB value limit", 0, 0);
+  expect_error("SELECT upper(rpad('', 20000000, 'a') || rpad('', 20000000, 'b'))",
+               "concat: result of 40000000 bytes", 0, 0);
+  expect_error("SELECT regexp_replace(rpad('', 20000000, 'a'), 'a', 'bb')",
+               "regexp_replace:", 0, 0);
+  expect("SELECT length(regexp_replace(rpad('', 1000, 'a'), 'a', 'bbb')) AS n", "n\n3000\n");
+  /* a long format is not cut short */
+  expect("SELECT length(date_format(TIMESTAMP '2024-01-02 03:04:05', "
+         "rpad('', 2000, '%Y-'))) AS n", "n\n3334\n"); /* 667 x 2024, 666 x - */
+  /* regex limits: an error, not false / 0 / NULL */
+  expect_error("SELECT regexp_like(rpad('', 40, 'a') || 'b', '(a+)+$')",
+               "regexp_like: the pattern needs too much backtracking", 0, 0);
+  expect_error("SELECT regexp_count(rpad('', 40, 'a') || 'b', '(a|aa)+$')",
+               "regexp_count: the pattern needs too much backtracking", 0, 0);
+  expect_error("SELECT regexp_extract(rpad('', 40, 'a') || 'b', '(a+)+$')",
+               "regexp_extract: the pattern needs too much backtracking", 0, 0);
+  expect("SELECT regexp_count('héllo', '') AS n", "n\n6\n");
+  /* found by fuzz_sql_funcs: a NULL cast to varchar cleared row i / 2's pointer */
+  expect("SELECT CAST(dept AS VARCHAR) AS d FROM 's3://b/emp.csv' ORDER BY id",
+         "d\n10\n20\n\n10\n");
+  /* the memory budget: 20 MB per row passes 64 MB within a batch */
+  sql_options opt;
+  memset(&opt, 0, sizeof opt);
+  opt.threads = 2;
+  opt.memory_limit = 64u << 20;
+  err e;
+  sql_stats st;
+  int code = 0;
+  char *got = run_opt("SELECT max(length(rpad(body, 20000000, 'z'))) FROM 's3://b/multi.csv'",
+                      &opt, &code, &e, &st);
+  assert_null(got);
+  assert_int_equal(code, ERR_ENTITY_TOO_LARGE);
+  assert_non_null(strstr(e.msg, "rpad: a result of 20000000 bytes passes the query's memory "
+                                "limit of 64 MB"));
+  /* under the budget the same query runs */
+  opt.memory_limit = 0;
+  got = run_opt("SELECT max(length(rpad(name, 2000000, 'z'))) AS m FROM 's3://b/emp.csv'", &opt,
+                &code, &e, &st);
+  assert_non_null(got);
+  assert_string_equal(got, "m\n2000000\n");
+  free(got);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -408,6 +471,7 @@ int main(void)
     cmocka_unit_test(test_stats),
     cmocka_unit_test(test_parallel_quoted_newlines),
     cmocka_unit_test(test_limits),
+    cmocka_unit_test(test_value_limits),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
