@@ -129,12 +129,6 @@ void http_req_park(http_req *r);
 /* Sends the response of a parked request; from any thread, at most once,
  * and never after cleanup() for r has returned. */
 void http_req_resume(http_req *r);
-/* True when the client of a parked request has closed its connection (or
- * the connection failed): libmicrohttpd does not watch a suspended
- * connection, so a service checks this before it hands the request
- * something it cannot take back (received messages). From any thread,
- * before resume, under the lock the service calls resume under. */
-bool http_req_client_gone(http_req *r);
 
 /* ---- streamed responses ----
  * A body produced by another thread while it is sent (chunked encoding).
@@ -152,11 +146,13 @@ int http_stream_write(http_stream *s, const void *p, size_t n);
  * drops the producer's reference. */
 void http_stream_end(http_stream *s, const str_pair *trailers, size_t ntrailers);
 
-/* True when the client has closed its connection. libmicrohttpd does not
- * watch a suspended connection (a parked request, a stream waiting for
- * bytes), so a service that works long without answering or writing asks
- * (from any thread). For a request: only while it may still be resumed
- * (before cleanup() returned); for a stream: while the producer holds it. */
+/* True when the client has closed its connection (or the connection
+ * failed). libmicrohttpd does not watch a suspended connection (a parked
+ * request, a stream waiting for bytes), so a service that works long without
+ * answering or writing asks (from any thread), and so does one about to hand
+ * a parked request something it cannot take back (received messages). For a
+ * request: only while it is parked and not yet resumed (false otherwise);
+ * for a stream: while the producer holds it. */
 bool http_req_client_gone(http_req *r);
 bool http_stream_client_gone(http_stream *s);
 

@@ -589,7 +589,7 @@ bool http_req_client_gone(http_req *r)
   req_private *p = r->server_private;
   http_server *srv = p->server;
   pthread_mutex_lock(&srv->lock);
-  bool gone = p->suspended && p->conn != NULL && conn_closed(p->conn);
+  bool gone = p->suspended && !p->resumed && p->conn != NULL && conn_closed(p->conn);
   pthread_mutex_unlock(&srv->lock);
   return gone;
 }
@@ -754,23 +754,6 @@ void http_req_resume(http_req *r)
     }
   }
   pthread_mutex_unlock(&srv->lock);
-}
-
-bool http_req_client_gone(http_req *r)
-{
-  req_private *p = r->server_private;
-  http_server *srv = p->server;
-  bool gone = false;
-  pthread_mutex_lock(&srv->lock);
-  if (p->suspended && !p->resumed) {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(p->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    char c;
-    ssize_t n = ci != NULL ? recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) : 1;
-    gone = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-  }
-  pthread_mutex_unlock(&srv->lock);
-  return gone;
 }
 
 static enum MHD_Result answer(struct MHD_Connection *conn, http_req *r)
