@@ -23,6 +23,7 @@
 #include "aws/errors.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/mem.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -432,9 +433,7 @@ static void iam_handle(void *ctx, http_req *r)
 
 http_service *iam_service_new(iam_system *iam)
 {
-  iam_svc *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    abort();
+  iam_svc *s = xcalloc(1, sizeof *s);
   s->iam = iam;
   s->svc = (http_service){
       .name = "iam",

@@ -30,6 +30,7 @@
 #include "api/query_protocol.h"
 #include "aws/errors.h"
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -704,9 +705,7 @@ static void sns_cleanup(void *ctx, http_req *r)
 
 http_service *sns_service_new(queue_system *q)
 {
-  sns *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    abort();
+  sns *s = xcalloc(1, sizeof *s);
   s->q = q;
   s->svc = (http_service){
       .name = "sns",

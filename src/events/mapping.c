@@ -38,6 +38,7 @@
 #include "events/internal.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -106,14 +107,10 @@ struct batch_job {
 
 /* ---- records ---- */
 
-static char *xstrdup(const char *s)
+/* A copy of s, or NULL for NULL. */
+static char *dup_or_null(const char *s)
 {
-  if (s == NULL)
-    return NULL;
-  char *d = strdup(s);
-  if (d == NULL)
-    abort();
-  return d;
+  return s != NULL ? xstrdup(s) : NULL;
 }
 
 static mapping_rt *mapping_free(mapping_rt *m)
@@ -156,14 +153,12 @@ static mapping_rt *mapping_from_json(const char *text)
     json_decref(o);
     return NULL;
   }
-  mapping_rt *m = calloc(1, sizeof *m);
-  if (m == NULL)
-    abort();
+  mapping_rt *m = xcalloc(1, sizeof *m);
   memcpy(m->uuid, uuid, 37);
-  m->source_arn = xstrdup(src);
-  m->function_arn = xstrdup(fn);
-  m->fname = xstrdup(name);
-  m->fqual = xstrdup(json_string_value(json_object_get(o, "qual")));
+  m->source_arn = dup_or_null(src);
+  m->function_arn = dup_or_null(fn);
+  m->fname = dup_or_null(name);
+  m->fqual = dup_or_null(json_string_value(json_object_get(o, "qual")));
   m->batch_size = (uint32_t)json_integer_value(json_object_get(o, "batch"));
   m->window_s = (uint32_t)json_integer_value(json_object_get(o, "window"));
   m->enabled = json_is_true(json_object_get(o, "enabled"));
@@ -339,9 +334,7 @@ static bool slot_active(events_system *ev, const slot *sl)
 /* Queues the slot's next poll after delay_ms. Under map_mu. */
 static void slot_later(events_system *ev, slot *sl, int64_t delay_ms)
 {
-  batch_job *j = calloc(1, sizeof *j);
-  if (j == NULL)
-    abort();
+  batch_job *j = xcalloc(1, sizeof *j);
   sl->state = SLOT_IDLE;
   j->kind = JOB_POLL;
   j->sl = sl;
@@ -352,9 +345,7 @@ static void slot_later(events_system *ev, slot *sl, int64_t delay_ms)
 /* A new slot for m, polling now. Under map_mu. */
 static void slot_add(events_system *ev, mapping_rt *m)
 {
-  slot *sl = calloc(1, sizeof *sl);
-  if (sl == NULL)
-    abort();
+  slot *sl = xcalloc(1, sizeof *sl);
   sl->ev = ev;
   sl->m = m;
   m->slots++;
@@ -435,9 +426,7 @@ static void poll_done(void *ctx, int rc, queue_message *msgs, size_t n, const er
   } else if (n == 0) {
     v = m->slots > 1 ? V_END : V_LATER;  /* the backlog is gone: one poller fewer */
   } else {
-    job = calloc(1, sizeof *job);
-    if (job == NULL)
-      abort();
+    job = xcalloc(1, sizeof *job);
     job->kind = JOB_BATCH;
     job->sl = sl;
     job->a = arena_new();
@@ -468,7 +457,7 @@ static void slot_poll(events_system *ev, slot *sl)
     return;
   }
   mapping_rt *m = sl->m;
-  char *source = xstrdup(m->source_arn);
+  char *source = dup_or_null(m->source_arn);
   uint32_t max = m->batch_size < QUEUE_MAX_BATCH ? m->batch_size : QUEUE_MAX_BATCH;
   sl->state = SLOT_STARTING;
   sl->next = m->polling;
@@ -831,9 +820,7 @@ int events__mappings_start(events_system *ev, err *e)
     if (m->enabled && !m->deleted)
       slot_add(ev, m);
   pthread_mutex_unlock(&ev->map_mu);
-  ev->workers = calloc(ev->nworkers, sizeof *ev->workers);
-  if (ev->workers == NULL)
-    abort();
+  ev->workers = xcalloc(ev->nworkers, sizeof *ev->workers);
   pthread_attr_t at;
   pthread_attr_init(&at);
   pthread_attr_setstacksize(&at, 512 << 10);
@@ -929,14 +916,12 @@ int events_mapping_create(events_system *ev, const events_mapping_params *p, are
   rc = check_params(ev, p, qi.fifo, batch, window, e);
   if (rc != 0)
     return rc;
-  mapping_rt *m = calloc(1, sizeof *m);
-  if (m == NULL)
-    abort();
+  mapping_rt *m = xcalloc(1, sizeof *m);
   uuid_v4(m->uuid);
-  m->source_arn = xstrdup(qi.arn != NULL ? qi.arn : p->source_arn);
-  m->function_arn = xstrdup(arn);
-  m->fname = xstrdup(name);
-  m->fqual = xstrdup(qual);
+  m->source_arn = dup_or_null(qi.arn != NULL ? qi.arn : p->source_arn);
+  m->function_arn = dup_or_null(arn);
+  m->fname = dup_or_null(name);
+  m->fqual = dup_or_null(qual);
   m->batch_size = batch;
   m->window_s = window;
   m->enabled = p->has_enabled ? p->enabled : true;
@@ -1028,9 +1013,9 @@ int events_mapping_update(events_system *ev, const char *uuid, const events_mapp
   bool was = m->enabled;
   mapping_rt saved = *m;
   if (arn != NULL) {
-    m->function_arn = xstrdup(arn);
-    m->fname = xstrdup(name);
-    m->fqual = xstrdup(qual);
+    m->function_arn = dup_or_null(arn);
+    m->fname = dup_or_null(name);
+    m->fqual = dup_or_null(qual);
   }
   m->batch_size = batch;
   m->window_s = window;

@@ -25,6 +25,7 @@
 
 #include "base/hash.h"
 #include "base/lmdb_env.h"
+#include "base/mem.h"
 #include "base/text.h"
 
 #include <errno.h>
@@ -214,9 +215,7 @@ int iam_system_open(const char *data_dir, iam_system **out, err *e)
   *out = NULL;
   char path[4096];
   snprintf(path, sizeof path, "%s/iam", data_dir);
-  iam_system *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    abort();
+  iam_system *s = xcalloc(1, sizeof *s);
   pthread_mutex_init(&s->write_lock, NULL);
   pthread_rwlock_init(&s->rw, NULL);
   s->db = json_pack("{s:{}, s:{}, s:{}}", "role", "user", "policy");

@@ -18,6 +18,8 @@
  */
 #include "store.h"
 
+#include "base/mem.h"
+
 #include "blob.h"
 #include "commit.h"
 #include "index.h"
@@ -180,12 +182,8 @@ int store_open(const char *dir, store **out, err *e)
   *out = NULL;
   if (dir == NULL || dir[0] == '\0' || strlen(dir) > STORE_DIR_MAX)
     return err_set(e, ERR_INVALID, "data directory '%s' is not usable", dir ? dir : "");
-  store *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    abort();
-  s->dir = strdup(dir);
-  if (s->dir == NULL)
-    abort();
+  store *s = xcalloc(1, sizeof *s);
+  s->dir = xstrdup(dir);
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->sweep_mu, NULL);
   pthread_mutex_init(&s->fly_mu, NULL);
