@@ -56,7 +56,9 @@
   X(IO,                     -41,  500, "InternalError")                    \
   X(NO_SPACE,               -42,  507, "InsufficientStorage")              \
   X(CONFLICT,               -43,  409, "Conflict")                         \
-  X(THROTTLED,              -44,  429, "TooManyRequestsException")
+  X(THROTTLED,              -44,  429, "TooManyRequestsException")     \
+  X(URI_TOO_LONG,           -45,  414, "RequestURITooLong")            \
+  X(INVALID_STORAGE_CLASS,  -46,  400, "InvalidStorageClass")
 
 enum {
   ERR_OK = 0,

@@ -44,7 +44,9 @@
 
 #define HTTP_DEFAULT_BODY_MAX (1u << 20)   /* buffered bodies, unless a service raises it */
 #define HTTP_MAX_HEADER_BYTES (32u << 10)  /* request line + headers (S3 allows 8 KiB) */
-#define HTTP_MAX_CONNECTIONS 1024
+#define HTTP_MAX_CONNECTIONS 4096   /* served by libmicrohttpd; connections still
+                                       sending their first head wait in the gate
+                                       (gate.h: its own limits and deadline) */
 #define HTTP_IDLE_TIMEOUT_SECONDS 60
 #define HTTP_POOL_THREADS 32           /* blocking work is short (fsync, LMDB); waits park */
 
