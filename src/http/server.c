@@ -1228,8 +1228,14 @@ static void edge_reject(void *cls, const gate_head *h, int code, const char *msg
     service = arena_strdup(r->arena, scope);
   p->svc = service_named(srv, service);
   r->service = p->svc ? p->svc->name : "s3";
-  err_set(&e, code, "%s", msg);
+  /* JSON services know the usual client errors, not the edge's own codes */
+  int wire = code;
+  if (p->svc != NULL && strcmp(p->svc->name, "s3") != 0)
+    wire = code == ERR_TOO_MANY_REQUESTS ? ERR_UNAVAILABLE : ERR_INVALID_REQUEST;
+  err_set(&e, wire, "%s", msg);
   write_error(srv, r, p->svc, &e);
+  if (code == ERR_URI_TOO_LONG)
+    r->status = err_http_status(code);
   int status = r->status;
   buf_printf(out, "HTTP/1.1 %d %s\r\n", status, MHD_get_reason_phrase_for((unsigned)status));
   for (size_t i = 0; i < r->nresp_headers; i++)
