@@ -527,6 +527,8 @@ static void *gate_loop(void *arg)
     int64_t now = time_mono_us();
     if (now >= next_sweep) {
       gate_sweep(g, now);
+      if (g->cfg.sweep != NULL)
+        g->cfg.sweep(g->cfg.ctx, now);
       next_sweep = now + SWEEP_US;
     }
   }

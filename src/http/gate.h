@@ -40,6 +40,8 @@ typedef struct gate_config {
   /* Writes a complete HTTP response (status line to body) for a head
      answered with the error code and message. */
   void (*reject)(void *ctx, const gate_head *h, int code, const char *msg, buf *out);
+  /* Called from the gate's thread a few times a second (may be NULL). */
+  void (*sweep)(void *ctx, int64_t now_us);
   void *ctx;
 } gate_config;
 

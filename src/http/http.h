@@ -1,6 +1,8 @@
 /* http/http.h -- tarn's HTTP edge: one server, one port, many AWS services.
  *
- * The server (libmicrohttpd, a thread per connection) parses a request,
+ * The server (libmicrohttpd on a pool of threads, behind a gate that holds
+ * each new TCP connection until its first request head is complete and
+ * sane: gate.c) parses a request,
  * authenticates it with SigV4, picks the service by the credential scope
  * (DESIGN.md §2), streams the body through the payload checks (the
  * x-amz-content-sha256 digest, aws-chunked decoding with chunk signatures,

@@ -21,9 +21,13 @@
  *       chunk signatures, Content-MD5 and x-amz-checksum-* all passed.
  *   (2) cleanup() is called exactly once for every request that reached
  *       prepare(), from the completion callback, whatever the outcome.
- *   (3) Client-controlled sizes are bounded: headers by the connection
- *       memory limit, buffered bodies by req->body.max, connections by
- *       HTTP_MAX_CONNECTIONS, idle connections by HTTP_IDLE_TIMEOUT_SECONDS.
+ *   (3) Client-controlled sizes are bounded: a TCP connection's first head
+ *       by the gate (size, header and parameter counts, GATE_HEAD_SECONDS;
+ *       gate.c), later heads by the connection memory limit, buffered bodies
+ *       by req->body.max, connections by HTTP_MAX_CONNECTIONS and per
+ *       address by the gate, idle connections by HTTP_IDLE_TIMEOUT_SECONDS.
+ *   (5) Metric labels take values from a fixed set (metric_service,
+ *       metric_op): no request can add a series of its own.
  *   (4) A parked request is resumed exactly once, by the service or by
  *       http_server_stop (which answers 503); every suspended connection
  *       is resumed before the daemon stops (libmicrohttpd requires it).
@@ -76,6 +80,8 @@ struct http_server {
   http_config cfg;
   struct MHD_Daemon *daemon;
   gate *gate;                    /* the TCP listener's front door (NULL on Unix sockets) */
+  pthread_mutex_t conns_lock;    /* guards conns */
+  struct conn_info *conns;       /* open TCP connections, for the head deadline */
   int port;
   pthread_mutex_t lock;          /* guards in_flight and the metrics */
   pthread_cond_t idle;           /* signalled when in_flight drops to 0 */
@@ -139,6 +145,17 @@ typedef struct req_private {
   int64_t decoded_length;      /* x-amz-decoded-content-length, or -1 */
   uint64_t bytes_out;
 } req_private;
+
+/* One open TCP connection (libmicrohttpd's socket context). The gate
+ * checked its first head; a later head on the kept-alive connection must be
+ * complete by head_deadline_us, else the sweep shuts the socket down (a
+ * header line every few seconds would keep it alive for ever otherwise). */
+typedef struct conn_info {
+  struct sockaddr_storage addr;  /* the client */
+  int fd;
+  int64_t head_deadline_us;      /* 0 while a request is being handled */
+  struct conn_info *prev, *next;
+} conn_info;
 
 static void stream_unref(http_stream *st);
 
@@ -475,9 +492,30 @@ static int parse_uri(http_req *r, const char *uri, err *e)
   return 0;
 }
 
+/* Sets the connection's head deadline: 0 (a request is being handled), or
+ * now + seconds (at most: an earlier deadline stays). */
+static void conn_head_deadline(http_server *srv, struct MHD_Connection *conn, int seconds)
+{
+  if (srv->gate == NULL)
+    return;
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  conn_info *c = ci != NULL ? ci->socket_context : NULL;
+  if (c == NULL)
+    return;
+  int64_t at = time_mono_us() + (int64_t)seconds * 1000000;
+  pthread_mutex_lock(&srv->conns_lock);
+  if (seconds == 0)
+    c->head_deadline_us = 0;
+  else if (c->head_deadline_us == 0 || at < c->head_deadline_us)
+    c->head_deadline_us = at;
+  pthread_mutex_unlock(&srv->conns_lock);
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
   http_server *srv = cls;
+  conn_head_deadline(srv, conn, GATE_HEAD_SECONDS); /* the request line is here */
   http_req *r = req_new(srv);
   r->raw_path = arena_strdup(r->arena, uri); /* whole URI until parsed */
   pthread_mutex_lock(&srv->lock);
@@ -1005,6 +1043,7 @@ static enum MHD_Result on_first_call(struct MHD_Connection *conn, http_req *r, c
   req_private *p = r->server_private;
   http_server *srv = p->server;
   err e = {0};
+  conn_head_deadline(srv, conn, 0);
   r->method = arena_strdup(r->arena, method);
   const char *uri = r->raw_path;
   header_collect hc = {.req = r};
@@ -1165,6 +1204,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 {
   http_server *srv = cls;
   http_req *r = *req_cls;
+  /* the next head on this connection: the idle time, then the head's own */
+  conn_head_deadline(srv, conn, HTTP_IDLE_TIMEOUT_SECONDS + GATE_HEAD_SECONDS);
   if (r == NULL)
     return;
   *req_cls = NULL;
@@ -1266,19 +1307,61 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
   if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    struct sockaddr_storage *ss = calloc(1, sizeof *ss);
-    if (ss == NULL)
+    const union MHD_ConnectionInfo *fi =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    conn_info *c = calloc(1, sizeof *c);
+    if (c == NULL)
       abort();
     if (ci != NULL && ci->client_addr != NULL)
-      memcpy(ss, ci->client_addr,
+      memcpy(&c->addr, ci->client_addr,
              ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                     : sizeof(struct sockaddr_in));
-    *socket_context = ss;
+    c->fd = fi != NULL ? fi->connect_fd : -1;
+    pthread_mutex_lock(&srv->conns_lock);
+    c->next = srv->conns;
+    if (c->next != NULL)
+      c->next->prev = c;
+    srv->conns = c;
+    pthread_mutex_unlock(&srv->conns_lock);
+    *socket_context = c;
   } else if (*socket_context != NULL) {
-    gate_release(srv->gate, *socket_context);
-    free(*socket_context);
+    conn_info *c = *socket_context;
+    pthread_mutex_lock(&srv->conns_lock);
+    if (c->prev != NULL)
+      c->prev->next = c->next;
+    else
+      srv->conns = c->next;
+    if (c->next != NULL)
+      c->next->prev = c->prev;
+    pthread_mutex_unlock(&srv->conns_lock);
+    gate_release(srv->gate, (struct sockaddr *)&c->addr);
+    free(c);
     *socket_context = NULL;
   }
+}
+
+/* From the gate's thread: shuts down the kept-alive connections whose next
+ * head is late (libmicrohttpd then closes them). The socket is checked to
+ * still be the client's (its peer), so a descriptor number reused by a
+ * socket elsewhere in the process is never touched. */
+static void edge_sweep(void *cls, int64_t now_us)
+{
+  http_server *srv = cls;
+  pthread_mutex_lock(&srv->conns_lock);
+  for (conn_info *c = srv->conns; c != NULL; c = c->next) {
+    if (c->head_deadline_us == 0 || now_us < c->head_deadline_us || c->fd < 0)
+      continue;
+    c->head_deadline_us = 0;
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&c->addr;
+    const struct sockaddr_in *b = (const struct sockaddr_in *)&peer;
+    if (getpeername(c->fd, (struct sockaddr *)&peer, &len) == 0 && peer.ss_family == AF_INET &&
+        a->sin_family == AF_INET && a->sin_port == b->sin_port &&
+        a->sin_addr.s_addr == b->sin_addr.s_addr)
+      shutdown(c->fd, SHUT_RDWR);
+  }
+  pthread_mutex_unlock(&srv->conns_lock);
 }
 
 /* ---- start and stop ---- */
@@ -1310,6 +1393,7 @@ int http_server_start(const http_config *cfg, http_server **out, err *e)
     abort();
   srv->cfg = *cfg;
   pthread_mutex_init(&srv->lock, NULL);
+  pthread_mutex_init(&srv->conns_lock, NULL);
   pthread_cond_init(&srv->idle, NULL);
   uint8_t seed[4];
   random_bytes(seed, sizeof seed);
@@ -1388,7 +1472,8 @@ int http_server_start(const http_config *cfg, http_server **out, err *e)
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(4 * HTTP_MAX_HEADER_BYTES),
       MHD_OPTION_END);
   gate_config gc = {.listen_fd = lfd, .max_head = HTTP_MAX_HEADER_BYTES,
-                    .admit = edge_admit, .reject = edge_reject, .ctx = srv};
+                    .admit = edge_admit, .reject = edge_reject, .sweep = edge_sweep,
+                    .ctx = srv};
   if (srv->daemon == NULL || gate_start(&gc, &srv->gate, e) != 0) {
     if (srv->daemon != NULL)
       MHD_stop_daemon(srv->daemon);
@@ -1460,6 +1545,7 @@ http_server *http_server_stop(http_server *srv, int deadline_ms)
   pthread_mutex_unlock(&srv->lock);
   MHD_stop_daemon(srv->daemon);
   srv->gate = gate_free(srv->gate);
+  pthread_mutex_destroy(&srv->conns_lock);
   pthread_mutex_destroy(&srv->lock);
   pthread_cond_destroy(&srv->idle);
   free(srv);
