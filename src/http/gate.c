@@ -236,7 +236,7 @@ static int check_request_line(char *p, char *nl, gate_head *h, err *e)
 
 /* Checks a complete head p..end (end after the empty line) and cuts it into
  * h: header syntax, their number, Content-Length and Transfer-Encoding. */
-static int check_head(gate *g, char *p, char *end, gate_head *h, err *e)
+static int check_head(char *p, char *end, gate_head *h, str_pair *headers, err *e)
 {
   char *nl = line_end(p, end);
   int rc = check_request_line(p, nl, h, e);
@@ -244,7 +244,7 @@ static int check_head(gate *g, char *p, char *end, gate_head *h, err *e)
     return rc;
   const char *length = NULL;
   const char *coding = NULL;
-  h->headers = g->headers;
+  h->headers = headers;
   for (char *line = nl + 1; line < end; line = nl + 1) {
     nl = line_end(line, end);
     char *stop = nl > line && nl[-1] == '\r' ? nl - 1 : nl;
@@ -269,8 +269,8 @@ static int check_head(gate *g, char *p, char *end, gate_head *h, err *e)
         return err_set(e, ERR_INVALID_REQUEST, "malformed header line");
     *colon = '\0';
     *vend = '\0';
-    g->headers[h->nheaders].name = line;
-    g->headers[h->nheaders].value = v;
+    headers[h->nheaders].name = line;
+    headers[h->nheaders].value = v;
     h->nheaders++;
     if (str_ieq(line, "content-length")) {
       size_t n = strlen(v);
@@ -291,6 +291,43 @@ static int check_head(gate *g, char *p, char *end, gate_head *h, err *e)
     return err_set(e, ERR_INVALID, "a request cannot have both Content-Length and "
                                    "Transfer-Encoding");
   return 0;
+}
+
+int gate_head_check(char *p, size_t n, size_t max_head, gate_head *h, str_pair *headers,
+                    err *e)
+{
+  char *end = p + n;
+  char *head_end = NULL;
+  for (char *nl = line_end(p, end); nl != NULL; nl = line_end(nl + 1, end)) {
+    char *next = nl + 1;
+    if (next < end && *next == '\n') {
+      head_end = next + 1;
+      break;
+    }
+    if (next + 1 < end && next[0] == '\r' && next[1] == '\n') {
+      head_end = next + 2;
+      break;
+    }
+  }
+  if (head_end == NULL) {
+    char *nl = line_end(p, end);
+    int rc;
+    if (nl != NULL && (rc = check_request_line(p, nl, h, e)) != 0)
+      return rc; /* a bad request line is answered at once */
+    if (nl == NULL && n > GATE_MAX_URI_BYTES + 64)
+      return err_set(e, ERR_URI_TOO_LONG, "the request target is longer than %d bytes",
+                     GATE_MAX_URI_BYTES);
+    if (n > max_head)
+      return err_set(e, ERR_HEADERS_TOO_LARGE,
+                     "your request header section exceeds the maximum allowed size (%zu bytes)",
+                     max_head);
+    return GATE_HEAD_MORE;
+  }
+  if ((size_t)(head_end - p) > max_head)
+    return err_set(e, ERR_HEADERS_TOO_LARGE,
+                   "your request header section exceeds the maximum allowed size (%zu bytes)",
+                   max_head);
+  return check_head(p, head_end, h, headers, e);
 }
 
 /* ---- the loop ---- */
@@ -346,57 +383,12 @@ static void slot_read(gate *g, slot *s)
     slot_close(g, s);
     return;
   }
-  char *p = g->peek;
-  char *end = p + n;
-  char *head_end = NULL;
-  for (char *nl = line_end(p, end); nl != NULL; nl = line_end(nl + 1, end)) {
-    char *next = nl + 1;
-    if (next < end && *next == '\n') {
-      head_end = next + 1;
-      break;
-    }
-    if (next + 1 < end && next[0] == '\r' && next[1] == '\n') {
-      head_end = next + 2;
-      break;
-    }
-  }
   gate_head h = {0};
   err e = {0};
-  if (head_end == NULL) {
-    char *nl = line_end(p, end);
-    if (nl != NULL) {
-      /* a bad request line is answered at once */
-      char line[GATE_MAX_URI_BYTES + 64];
-      size_t len = (size_t)(nl - p + 1);
-      if (len > sizeof line)
-        err_set(&e, ERR_URI_TOO_LONG, "the request target is longer than %d bytes",
-                GATE_MAX_URI_BYTES);
-      else
-        memcpy(line, p, len);
-      if (e.code != 0 || check_request_line(line, line + len - 1, &h, &e) != 0) {
-        slot_reject(g, s, &(gate_head){0}, &e);
-        return;
-      }
-    } else if ((size_t)n > GATE_MAX_URI_BYTES + 64) {
-      err_set(&e, ERR_URI_TOO_LONG, "the request target is longer than %d bytes",
-              GATE_MAX_URI_BYTES);
-      slot_reject(g, s, &h, &e);
-      return;
-    }
-    if ((size_t)n > max) {
-      err_set(&e, ERR_HEADERS_TOO_LARGE, "your request header section exceeds the maximum "
-                                         "allowed size (%zu bytes)", max);
-      slot_reject(g, s, &(gate_head){0}, &e);
-    }
-    return; /* wait for more */
-  }
-  if ((size_t)(head_end - p) > max) {
-    err_set(&e, ERR_HEADERS_TOO_LARGE, "your request header section exceeds the maximum "
-                                       "allowed size (%zu bytes)", max);
-    slot_reject(g, s, &h, &e);
+  int rc = gate_head_check(g->peek, (size_t)n, max, &h, g->headers, &e);
+  if (rc == GATE_HEAD_MORE)
     return;
-  }
-  if (check_head(g, p, head_end, &h, &e) != 0) {
+  if (rc != 0) {
     slot_reject(g, s, &h, &e);
     return;
   }

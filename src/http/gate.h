@@ -32,6 +32,19 @@ typedef struct gate_head {
   size_t nheaders;
 } gate_head;
 
+/* Checks the n bytes a connection has sent so far (p is modified: h's
+ * strings point into it; headers has room for GATE_MAX_HEADERS). Returns 0
+ * when the head is complete and sane, GATE_HEAD_MORE when it is incomplete
+ * and nothing seen so far is wrong, or an ERR_* code with e set: a
+ * malformed request line (even before the head is complete), a target
+ * over GATE_MAX_URI_BYTES (414), more than GATE_MAX_QUERY_PARAMS query
+ * parameters, a head over max_head or GATE_MAX_HEADERS lines, a header
+ * line that is not "name: value", a Content-Length that is not digits, two
+ * that differ, one with Transfer-Encoding, or a coding other than chunked. */
+#define GATE_HEAD_MORE 1
+int gate_head_check(char *p, size_t n, size_t max_head, gate_head *h, str_pair *headers,
+                    err *e);
+
 typedef struct gate_config {
   int listen_fd;              /* a listening TCP socket; the gate owns it */
   size_t max_head;            /* request line + headers, in bytes */

@@ -23,14 +23,15 @@
  *       prepare(), from the completion callback, whatever the outcome.
  *   (3) Client-controlled sizes are bounded: a TCP connection's first head
  *       by the gate (size, header and parameter counts, GATE_HEAD_SECONDS;
- *       gate.c), later heads by the connection memory limit, buffered bodies
+ *       gate.c), later heads on a kept-alive connection by the connection
+ *       memory limit and a deadline (conn_info, edge_sweep), buffered bodies
  *       by req->body.max, connections by HTTP_MAX_CONNECTIONS and per
  *       address by the gate, idle connections by HTTP_IDLE_TIMEOUT_SECONDS.
- *   (5) Metric labels take values from a fixed set (metric_service,
- *       metric_op): no request can add a series of its own.
  *   (4) A parked request is resumed exactly once, by the service or by
  *       http_server_stop (which answers 503); every suspended connection
  *       is resumed before the daemon stops (libmicrohttpd requires it).
+ *   (5) Metric labels take values from a fixed set (metric_service,
+ *       metric_op): no request can add a series of its own.
  *
  * Start reading at on_request().
  */

@@ -4,5 +4,6 @@
 #define TARN_TESTS_UNIT_HTTP_H
 
 int unit_http_chunked_run(void);
+int unit_http_gate_run(void);
 
 #endif
