@@ -758,8 +758,9 @@ static http_service *service_named(http_server *srv, const char *name)
 }
 
 /* The service an unsigned request is addressed to, told by its shape: a
- * Lambda REST path (/<api date>/functions...), an SQS JSON target or a POST
- * to a queue URL (/<12 digits>/<name>); anything else is S3. Unsigned
+ * Lambda REST path (/<api date>/functions...), an SQS JSON target, a POST
+ * to a queue URL (/<12 digits>/<name>) or a query-protocol form POST to /;
+ * anything else is S3. Unsigned
  * requests are refused either way: this picks the error's wire shape. */
 static const char *unsigned_service(const http_req *r)
 {
@@ -777,9 +778,16 @@ static const char *unsigned_service(const http_req *r)
   const char *target = http_req_header(r, "x-amz-target");
   if (target != NULL && str_starts(target, "AmazonSQS."))
     return "sqs";
-  if (r->method != NULL && strcmp(r->method, "POST") == 0 && r->nquery == 0 &&
-      strspn(p + (p[0] == '/'), "0123456789") == 12 && p[13] == '/' && p[14] != '\0' &&
+  if (r->method == NULL || strcmp(r->method, "POST") != 0 || r->nquery != 0)
+    return "s3";
+  if (p[0] == '/' && strspn(p + 1, "0123456789") == 12 && p[13] == '/' && p[14] != '\0' &&
       strchr(p + 14, '/') == NULL)
+    return "sqs";
+  /* a form POST to / is the query protocol (SQS or SNS: the same error shape);
+     S3's browser uploads are multipart forms to a bucket */
+  const char *type = http_req_header(r, "content-type");
+  if (strcmp(p, "/") == 0 && type != NULL &&
+      str_starts(type, "application/x-www-form-urlencoded"))
     return "sqs";
   return "s3";
 }

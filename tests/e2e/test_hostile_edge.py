@@ -264,6 +264,15 @@ def test_unsigned_lambda_and_sqs_get_their_error_shape(tarn, s3):
               b"Content-Type: application/x-amz-json-1.0\r\n" + b"X-A: b\r\n" * 250 + b"\r\n"))
     assert got_status == 400
     assert json.loads(body)["__type"].startswith("com.amazonaws.sqs#")
+    # SQS and SNS (query protocol): an XML ErrorResponse, not S3's Error
+    for path in (b"/", b"/000000000000/orders"):
+        got_status, headers, body = parse_response(raw(
+            tarn, b"POST " + path + b" HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/x-www-form-urlencoded\r\n"
+                  b"Content-Length: 17\r\n\r\nAction=ListQueues"))
+        assert got_status == 403
+        root = parse_xml(body)
+        assert root.tag == "ErrorResponse" and root.find("Error/Code") is not None, body
     assert assert_alive(tarn, s3) == before
 
 
