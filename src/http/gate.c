@@ -372,8 +372,8 @@ static void slot_timeout(gate *g, slot *s)
   slot_reject(g, s, &h, &e);
 }
 
-/* A HEAD slot got bytes (or its client closed): peek at the head. */
-static void slot_read(gate *g, slot *s)
+/* A HEAD slot got bytes (or its client closed: hup): peek at the head. */
+static void slot_read(gate *g, slot *s, bool hup)
 {
   size_t max = g->cfg.max_head;
   ssize_t n = recv(s->fd, g->peek, max + 1, MSG_PEEK);
@@ -386,6 +386,10 @@ static void slot_read(gate *g, slot *s)
   gate_head h = {0};
   err e = {0};
   int rc = gate_head_check(g->peek, (size_t)n, max, &h, g->headers, &e);
+  if (rc == GATE_HEAD_MORE && hup) {
+    slot_close(g, s); /* it will never be complete: the client stopped sending */
+    return;
+  }
   if (rc == GATE_HEAD_MORE)
     return;
   if (rc != 0) {
@@ -511,7 +515,7 @@ static void *gate_loop(void *arg)
       } else {
         slot *s = &g->slots[tag];
         if (s->state == SLOT_HEAD)
-          slot_read(g, s);
+          slot_read(g, s, (evs[i].events & (EPOLLRDHUP | EPOLLHUP)) != 0);
         else if (s->state == SLOT_CLOSING)
           slot_drain(g, s);
       }

@@ -168,6 +168,51 @@ def test_slow_headers_do_not_starve_other_clients(tarn, s3, bucket):
     assert_alive(tarn, s3)
 
 
+def local_address():
+    """A non-loopback IPv4 address of this machine, or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # no packet is sent
+            addr = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if addr.startswith("127.") else addr
+
+
+def test_connections_per_address_are_limited(tarn_factory):
+    addr = local_address()
+    if addr is None:
+        pytest.skip("no non-loopback IPv4 address to connect from")
+    srv = tarn_factory(start=False)
+    srv.host = addr
+    srv.endpoint = "http://%s:%d" % (addr, srv.port)
+    srv.start()
+    held = []
+    try:
+        for _ in range(256):  # GATE_MAX_PER_ADDRESS, each still sending its head
+            s = socket.create_connection((addr, srv.port), timeout=10)
+            s.sendall(b"GET /_tarn/health HTTP/1.1\r\n")
+            held.append(s)
+        status, headers, body = parse_response(
+            raw(srv, b"GET /_tarn/health HTTP/1.1\r\nHost: x\r\n\r\n"))
+        assert status == 503, body[:300]
+        assert parse_xml(body).findtext("Code") == "SlowDown"
+        for s in held[:10]:
+            s.close()
+        # closed connections stop counting at once, not at their head deadline
+        deadline = time.monotonic() + HEAD_SECONDS / 2
+        while True:
+            got = raw(srv, b"GET /_tarn/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            if parse_response(got)[0] == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert parse_response(got)[0] == 200, got[:300]
+    finally:
+        for s in held:
+            s.close()
+    srv.stop_clean()
+
+
 # ---- 2. metric labels ----
 
 LINE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*"'
