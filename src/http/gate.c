@@ -50,6 +50,8 @@
 
 #define SLOTS (2 * GATE_MAX_PENDING)  /* HEAD and CLOSING together */
 #define CLOSE_SECONDS 2
+#define DRAIN_MAX (256u << 10)
+#define ACCEPT_BATCH 64
 #define SWEEP_US 250000
 #define TAG_LISTEN UINT64_MAX
 #define TAG_WAKE (UINT64_MAX - 1)
@@ -344,6 +346,27 @@ static void slot_close(gate *g, slot *s)
   s->fd = -1;
 }
 
+/* Reads and drops what a CLOSING slot's client sent; at most DRAIN_MAX
+ * bytes a call, so a client sending fast cannot hold the gate's thread
+ * (its next segment brings another call, and CLOSE_SECONDS ends it). */
+static void slot_drain(gate *g, slot *s)
+{
+  char scratch[16384];
+  for (size_t total = 0; total < DRAIN_MAX;) {
+    ssize_t n = recv(s->fd, scratch, sizeof scratch, MSG_DONTWAIT);
+    if (n > 0) {
+      total += (size_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && errno == EAGAIN)
+      return;
+    slot_close(g, s);
+    return;
+  }
+}
+
 /* Answers a connection the gate will not admit, then lets it drain. */
 static void slot_reject(gate *g, slot *s, const gate_head *h, const err *e)
 {
@@ -361,6 +384,7 @@ static void slot_reject(gate *g, slot *s, const gate_head *h, const err *e)
   s->counted = false;
   s->state = SLOT_CLOSING;
   s->deadline_us = time_mono_us() + CLOSE_SECONDS * 1000000LL;
+  slot_drain(g, s); /* the head that was only peeked at, and whatever followed */
 }
 
 static void slot_timeout(gate *g, slot *s)
@@ -408,21 +432,6 @@ static void slot_read(gate *g, slot *s, bool hup)
     count_remove(g, &s->addr);
 }
 
-static void slot_drain(gate *g, slot *s)
-{
-  char scratch[16384];
-  for (;;) {
-    ssize_t n = recv(s->fd, scratch, sizeof scratch, MSG_DONTWAIT);
-    if (n > 0)
-      continue;
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0 && errno == EAGAIN)
-      return;
-    slot_close(g, s);
-    return;
-  }
-}
 
 static slot *slot_free_one(gate *g)
 {
@@ -432,9 +441,12 @@ static slot *slot_free_one(gate *g)
   return NULL;
 }
 
+/* Accepts what waits, up to ACCEPT_BATCH at a time (the listening socket
+ * is level-triggered: the rest comes on the next turn, after the slots'
+ * own events). */
 static void gate_accept(gate *g)
 {
-  for (;;) {
+  for (int batch = 0; batch < ACCEPT_BATCH; batch++) {
     struct sockaddr_storage addr;
     socklen_t len = sizeof addr;
     int fd = accept4(g->cfg.listen_fd, (struct sockaddr *)&addr, &len,
