@@ -276,10 +276,16 @@ bool store_bucket_name_valid(const char *name)
     if ((i == 0 || i == n - 1) && !alnum)
       return false;
   }
-  if (strstr(name, "..") != NULL || strncmp(name, "xn--", 4) == 0)
+  if (strstr(name, "..") != NULL || strncmp(name, "xn--", 4) == 0 ||
+      strncmp(name, "sthree-", 7) == 0 || strncmp(name, "amzn-s3-demo-", 13) == 0)
     return false;
-  if (n >= 8 && strcmp(name + n - 8, "-s3alias") == 0)
-    return false;
+  static const char *const reserved_suffixes[] = {"-s3alias", "--ol-s3", "--x-s3", ".mrap",
+                                                  "--table-s3"};
+  for (size_t i = 0; i < sizeof reserved_suffixes / sizeof reserved_suffixes[0]; i++) {
+    size_t k = strlen(reserved_suffixes[i]);
+    if (n >= k && strcmp(name + n - k, reserved_suffixes[i]) == 0)
+      return false;
+  }
   return !is_ipv4(name);
 }
 
