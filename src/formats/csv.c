@@ -757,6 +757,18 @@ size_t fmt_json_unescape(const char *p, size_t n, char *dst)
 }
 
 /* the text of a span, unescaped into h when needed */
+/* An integer that reads back as written: no '+', no leading zeros. A
+ * BIGINT column (sniffed from samples) that meets "000042" further on
+ * reports a bad value rather than turning it into 42. */
+static inline bool keeps_text(const char *p, size_t n)
+{
+  if (n < 2)
+    return true;
+  if (p[0] == '+' || p[0] == '0')
+    return false;
+  return !(p[0] == '-' && p[1] == '0' && n > 2);
+}
+
 static str_ref span_text(const fspan *sp, char quote, char escape, strheap *h)
 {
   str_ref r = {sp->p, sp->n};
@@ -817,7 +829,7 @@ int fmt_convert(const fspan *spans, const uint16_t *sel, int nsel, fmt_type t, c
       out->s[r] = span_text(sp, quote, escape, h);
       break;
     case FT_BIGINT:
-      ok = fmt_parse_i64(sp->p, sp->n, &out->i[r]);
+      ok = fmt_parse_i64(sp->p, sp->n, &out->i[r]) && keeps_text(sp->p, sp->n);
       if (!ok && (sp->flags & SPAN_ESCAPED)) {
         str_ref s = span_text(sp, quote, escape, h);
         ok = fmt_parse_i64(s.ptr, s.len, &out->i[r]);

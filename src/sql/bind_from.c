@@ -196,6 +196,10 @@ static int bind_table_func(binder *B, ast_from *f, plan **out)
       o.csv.ncols = nc;
       o.csv.names = names;
       o.csv.types = types;
+    } else if (!strcmp(n, "hive_partitioning")) {
+      if (!is_bool)
+        return sql__errx(B, ax->line, ax->col, "hive_partitioning must be true or false");
+      o.no_partitions = !v.null && v.i == 0;
     } else if (!strcmp(n, "auto_detect") || !strcmp(n, "sample_size") ||
                !strcmp(n, "compression") || !strcmp(n, "filename")) {
       /* accepted for DuckDB compatibility; detection is always on */

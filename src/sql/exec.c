@@ -690,6 +690,8 @@ static int scan_next(op *o, batch **out)
     b->sel = NULL;
     b->nsel = n;
     b->ncols = s->ncols_all;
+    if (s->t->npart > 0)
+      table_part_fill(s->t, s->m->obj, b);
     if (s->t->skip_malformed)
       memset(s->bad, 0, (size_t)n);
     int nbad = 0;
@@ -776,7 +778,7 @@ static op *scan_build(qctx *q, plan *p)
   }
   for (int c = 0; c < t->ncols; c++) {
     s->vecs[c] = *null_vec();
-    if (!p->used[c])
+    if (!p->used[c] || c >= t->nfile)
       continue;
     int k = s->ncols++;
     s->cols[k] = c;
@@ -1555,6 +1557,8 @@ static int prepare(qctx *q, plan *p, bool top)
     return rc;
   switch (p->kind) {
   case P_SCAN:
+    if ((rc = table_prune(q, p->table, p->preds, p->npreds)) < 0)
+      return rc;
     return cut_morsels(q, p);
   case P_FILTER:
   case P_PROJECT:
