@@ -583,8 +583,9 @@ static int scan_convert(scan_op *s, int k, const uint16_t *sel, int nsel, batch 
   table *t = s->t;
   int tc = s->cols[k];
   vec *v = &s->vecs[tc];
-  int nbad = fmt_convert(s->spans[k], sel, nsel, t->types[tc], t->csv.quote, t->csv.escape,
-                         t->csv.nullstr, v, s->nullbufs[k], &s->heap, s->bad);
+  int nbad = fmt_convert_sniffed(s->spans[k], sel, nsel, t->types[tc], t->csv.quote,
+                                 t->csv.escape, t->csv.nullstr, !t->csv.declared, v,
+                                 s->nullbufs[k], &s->heap, s->bad);
   b->cols[tc] = *v;
   if (nbad > 0 && !t->skip_malformed) {
     for (int j = 0; j < nsel; j++) {
