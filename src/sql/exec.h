@@ -91,6 +91,7 @@ struct table {
   int nfile;             /* columns 0..nfile-1 come from the objects' bytes */
   int npart;             /* then npart Hive partition columns (key=value folders) */
   size_t pruned;         /* objects left out by filters on partition columns */
+  uint64_t prune_keys;   /* partition columns table_prune() has decided on */
 };
 
 /* Lists the objects of a path (a glob with '*', '**', '?', see table.c),
@@ -100,6 +101,11 @@ typedef struct table_opts {
   csv_options csv;
   bool skip_malformed;
   bool no_partitions;    /* hive_partitioning=false */
+  /* Called after listing, before any object is read, with t showing only
+     its partition columns (nfile = 0): drops objects with table_prune()
+     so that sampling never reads them. NULL: none. */
+  int (*prefilter)(void *ctx, table *t);
+  void *prefilter_ctx;
 } table_opts;
 
 int table_open(qctx *q, const char *path, const table_opts *o, table **out, err *e);

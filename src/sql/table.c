@@ -183,6 +183,8 @@ static int list_cb(void *arg, const char *key, uint64_t size)
 /* Hive partitions, below table_open() */
 static void part_scan(qctx *q, table *t, char ***names_out, int *n_out);
 static void part_attach(qctx *q, table *t, char **pnames, int np);
+static int part_prefilter(qctx *q, table *t, const table_opts *o, char **pnames, int np,
+                          tobj **full, size_t *nfull);
 
 /* ---- reading samples ---- */
 
@@ -368,6 +370,14 @@ int table_open(qctx *q, const char *path, const table_opts *o, table **out, err 
     q->tables_cap = nc;
   }
   q->tables[q->ntables++] = t;
+  char **pnames = NULL;
+  int np = 0;
+  if (!o->no_partitions)
+    part_scan(q, t, &pnames, &np);
+  tobj *full = NULL;
+  size_t nfull = 0;
+  if ((rc = part_prefilter(q, t, o, pnames, np, &full, &nfull)) < 0)
+    return rc;
   /* the first object with bytes decides the format and the schema */
   tobj *first = &t->objs[0];
   for (size_t i = 0; i < t->nobjs; i++) {
@@ -394,10 +404,6 @@ int table_open(qctx *q, const char *path, const table_opts *o, table **out, err 
     fmt = i < len && sbuf[i] == '{' ? FMT_JSONL : FMT_CSV;
   }
   t->format = fmt;
-  char **pnames = NULL;
-  int np = 0;
-  if (!o->no_partitions)
-    part_scan(q, t, &pnames, &np);
   if (fmt == FMT_CSV) {
     rc = csv_sniff(sbuf != NULL ? sbuf : "", len, whole, &o->csv, q->a, &t->csv, e);
     if (rc == 0 && o->csv.ncols == 0) {
@@ -481,6 +487,28 @@ int table_open(qctx *q, const char *path, const table_opts *o, table **out, err 
   if (rc < 0)
     return err_wrap(e, "cannot read '%s'", first->name);
   part_attach(q, t, pnames, np);
+  if (full != NULL) {
+    /* a file column took the name of a partition key the prefilter used:
+       the filter means the file's column, so every object is back */
+    bool clash = false;
+    for (int c = 0; c < np && c < 64; c++) {
+      if (!(t->prune_keys & (1ull << c)))
+        continue;
+      bool kept = false;
+      for (int j = 0; j < t->npart; j++)
+        kept = kept || t->names[t->nfile + j] == pnames[c];
+      clash = clash || !kept;
+    }
+    if (clash) {
+      t->objs = full;
+      t->nobjs = nfull;
+      t->pruned = 0;
+      for (size_t i = 0; i < nfull; i++)
+        pthread_mutex_init(&t->objs[i].mu, NULL);
+      part_attach(q, t, pnames, np);
+    }
+  }
+  t->prune_keys = 0;
   *out = t;
   return 0;
 }
@@ -580,6 +608,8 @@ static value part_value(arena *a, fmt_type ft, const char *txt)
  * no file column already names, typed from all their values. */
 static void part_attach(qctx *q, table *t, char **pnames, int np)
 {
+  if (t->npart > 0)
+    t->ncols = t->nfile; /* again, after the objects came back */
   t->nfile = t->ncols;
   t->npart = 0;
   if (np == 0)
@@ -621,6 +651,55 @@ static void part_attach(qctx *q, table *t, char **pnames, int np)
   t->types = types;
   t->npart = nk;
   t->ncols = nc;
+}
+
+/* Runs o->prefilter with t showing its partition columns only (every key
+ * found, typed from its values), before any object is read. Keeps a copy
+ * of the full list in *full for part_attach's clash check. */
+static int part_prefilter(qctx *q, table *t, const table_opts *o, char **pnames, int np,
+                          tobj **full, size_t *nfull)
+{
+  *full = NULL;
+  *nfull = 0;
+  if (o->prefilter == NULL || np == 0)
+    return 0;
+  fmt_type *types = arena_alloc(q->a, sizeof(fmt_type) * (size_t)np);
+  for (int c = 0; c < np; c++) {
+    fmt_type ft = FT_NULL;
+    for (size_t i = 0; i < t->nobjs; i++) {
+      const char **pt = t->objs[i].part_text;
+      if (pt != NULL && pt[c] != NULL)
+        ft = fmt_type_merge(ft, fmt_guess_type(pt[c], strlen(pt[c])));
+    }
+    types[c] = ft == FT_NULL ? FT_VARCHAR : ft;
+  }
+  for (size_t i = 0; i < t->nobjs; i++) {
+    tobj *ob = &t->objs[i];
+    ob->part = arena_alloc(q->a, sizeof(value) * (size_t)np);
+    for (int c = 0; c < np; c++)
+      ob->part[c] = part_value(q->a, types[c], ob->part_text != NULL ? ob->part_text[c] : NULL);
+  }
+  *full = arena_alloc(q->a, sizeof(tobj) * t->nobjs);
+  memcpy(*full, t->objs, sizeof(tobj) * t->nobjs);
+  *nfull = t->nobjs;
+  t->nfile = 0;
+  t->npart = np;
+  t->ncols = np;
+  t->names = pnames;
+  t->types = types;
+  int rc = o->prefilter(o->prefilter_ctx, t);
+  if (rc == 0 && t->nobjs == 0) {
+    /* nothing matches: one object still gives the schema (read for
+       sampling, never scanned: the same filter drops it again) */
+    t->objs[0] = (*full)[0];
+    pthread_mutex_init(&t->objs[0].mu, NULL);
+    t->nobjs = 1;
+  }
+  t->ncols = 0;
+  t->npart = 0;
+  t->names = NULL;
+  t->types = NULL;
+  return rc;
 }
 
 static uint8_t part_null_byte = 1;
@@ -688,8 +767,18 @@ int table_prune(qctx *q, table *t, bexpr **preds, int npreds)
       for (int a = 0; a < x->nargs && sp < 255; a++)
         stack[sp++] = x->args[a];
     }
-    if (any_col && lo >= t->nfile && part_pred(t, preds[k]))
+    if (any_col && lo >= t->nfile && part_pred(t, preds[k])) {
       use[nuse++] = preds[k];
+      sp = 0;
+      stack[sp++] = preds[k];
+      while (sp > 0) {
+        const bexpr *x = stack[--sp];
+        if (x->kind == BX_COL && x->colno - t->nfile < 64)
+          t->prune_keys |= 1ull << (x->colno - t->nfile);
+        for (int a = 0; a < x->nargs && sp < 255; a++)
+          stack[sp++] = x->args[a];
+      }
+    }
   }
   if (nuse == 0)
     return 0;

@@ -372,6 +372,18 @@ static void test_partitions(void **state)
   assert_string_equal(got, "_col0\n1\n");
   free(got);
   assert_int_equal(st.objects_scanned, 1);
+  /* the objects of other partitions are not even sampled: their text ids
+     do not make the column VARCHAR */
+  put("hive2/k=a/p.csv", "id\nabc\n");
+  put("hive2/k=b/p.csv", "id\n5\n");
+  expect("SELECT id + 1, typeof(id) FROM 's3://b/hive2/*/*.csv' WHERE k = 'b'",
+         "_col0,_col1\n6,bigint\n");
+  expect("SELECT count(*) FROM 's3://b/hive2/*/*.csv' WHERE k = 'zz'", "_col0\n0\n");
+  expect("SELECT max(typeof(id)) FROM 's3://b/hive2/*/*.csv'", "_col0\nvarchar\n");
+  /* a file column of the key's name wins, and is what the filter means */
+  put("hive3/year=2024/p.csv", "year,v\n2020,1\n");
+  put("hive3/year=2021/p.csv", "year,v\n2024,2\n");
+  expect("SELECT v FROM 's3://b/hive3/*/*.csv' WHERE year = 2024", "v\n2\n");
   expect("SELECT count(*) FROM read_csv('s3://b/hive/**/*.csv', hive_partitioning=false) "
          "WHERE id = '000042'", "_col0\n1\n");
   expect_error("SELECT year FROM read_csv('s3://b/hive/**/*.csv', hive_partitioning=false)",
