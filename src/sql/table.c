@@ -181,10 +181,11 @@ static int list_cb(void *arg, const char *key, uint64_t size)
 }
 
 /* Hive partitions, below table_open() */
-static void part_scan(qctx *q, table *t, char ***names_out, int *n_out);
-static void part_attach(qctx *q, table *t, char **pnames, int np);
-static int part_prefilter(qctx *q, table *t, const table_opts *o, char **pnames, int np,
-                          tobj **full, size_t *nfull);
+static void part_scan(qctx *q, table *t, char ***names_out, fmt_type **types_out,
+                      int *n_out);
+static void part_attach(qctx *q, table *t, char **pnames, const fmt_type *ptypes, int np);
+static int part_prefilter(qctx *q, table *t, const table_opts *o, char **pnames,
+                          fmt_type *ptypes, int np, tobj **full, size_t *nfull);
 
 /* ---- reading samples ---- */
 
@@ -371,12 +372,13 @@ int table_open(qctx *q, const char *path, const table_opts *o, table **out, err 
   }
   q->tables[q->ntables++] = t;
   char **pnames = NULL;
+  fmt_type *ptypes = NULL;
   int np = 0;
   if (!o->no_partitions)
-    part_scan(q, t, &pnames, &np);
+    part_scan(q, t, &pnames, &ptypes, &np);
   tobj *full = NULL;
   size_t nfull = 0;
-  if ((rc = part_prefilter(q, t, o, pnames, np, &full, &nfull)) < 0)
+  if ((rc = part_prefilter(q, t, o, pnames, ptypes, np, &full, &nfull)) < 0)
     return rc;
   /* the first object with bytes decides the format and the schema */
   tobj *first = &t->objs[0];
@@ -486,7 +488,7 @@ int table_open(qctx *q, const char *path, const table_opts *o, table **out, err 
   free(sbuf);
   if (rc < 0)
     return err_wrap(e, "cannot read '%s'", first->name);
-  part_attach(q, t, pnames, np);
+  part_attach(q, t, pnames, ptypes, np);
   if (full != NULL) {
     /* a file column took the name of a partition key the prefilter used:
        the filter means the file's column, so every object is back */
@@ -505,7 +507,7 @@ int table_open(qctx *q, const char *path, const table_opts *o, table **out, err 
       t->pruned = 0;
       for (size_t i = 0; i < nfull; i++)
         pthread_mutex_init(&t->objs[i].mu, NULL);
-      part_attach(q, t, pnames, np);
+      part_attach(q, t, pnames, ptypes, np);
     }
   }
   t->prune_keys = 0;
@@ -546,7 +548,7 @@ static char *part_decode(arena *a, const char *p, size_t n)
 
 /* Finds the key=value folders of every object's key: the names (in the
  * order they first appear) and each object's values as text. */
-static void part_scan(qctx *q, table *t, char ***names_out, int *n_out)
+static void part_scan(qctx *q, table *t, char ***names_out, fmt_type **types_out, int *n_out)
 {
   char **names = arena_alloc(q->a, sizeof(char *) * PART_MAX_KEYS);
   int n = 0;
@@ -577,7 +579,20 @@ static void part_scan(qctx *q, table *t, char ***names_out, int *n_out)
       seg = end + 1;
     }
   }
+  /* types from every listed object, before any filter drops one: a
+     filter must not change the type it is bound with */
+  fmt_type *types = arena_alloc(q->a, sizeof(fmt_type) * PART_MAX_KEYS);
+  for (int c = 0; c < n; c++) {
+    fmt_type ft = FT_NULL;
+    for (size_t i = 0; i < t->nobjs; i++) {
+      const char **pt = t->objs[i].part_text;
+      if (pt != NULL && pt[c] != NULL)
+        ft = fmt_type_merge(ft, fmt_guess_type(pt[c], strlen(pt[c])));
+    }
+    types[c] = ft == FT_NULL ? FT_VARCHAR : ft;
+  }
   *names_out = names;
+  *types_out = types;
   *n_out = n;
 }
 
@@ -606,7 +621,7 @@ static value part_value(arena *a, fmt_type ft, const char *txt)
 
 /* After the file's schema is known: appends the partition columns that
  * no file column already names, typed from all their values. */
-static void part_attach(qctx *q, table *t, char **pnames, int np)
+static void part_attach(qctx *q, table *t, char **pnames, const fmt_type *ptypes, int np)
 {
   if (t->npart > 0)
     t->ncols = t->nfile; /* again, after the objects came back */
@@ -631,14 +646,8 @@ static void part_attach(qctx *q, table *t, char **pnames, int np)
   memcpy(names, t->names, sizeof(char *) * (size_t)t->nfile);
   memcpy(types, t->types, sizeof(fmt_type) * (size_t)t->nfile);
   for (int j = 0; j < nk; j++) {
-    fmt_type ft = FT_NULL;
-    for (size_t i = 0; i < t->nobjs; i++) {
-      const char **pt = t->objs[i].part_text;
-      if (pt != NULL && pt[keep[j]] != NULL)
-        ft = fmt_type_merge(ft, fmt_guess_type(pt[keep[j]], strlen(pt[keep[j]])));
-    }
     names[t->nfile + j] = pnames[keep[j]];
-    types[t->nfile + j] = ft == FT_NULL ? FT_VARCHAR : ft;
+    types[t->nfile + j] = ptypes[keep[j]];
   }
   for (size_t i = 0; i < t->nobjs; i++) {
     tobj *o = &t->objs[i];
@@ -656,23 +665,13 @@ static void part_attach(qctx *q, table *t, char **pnames, int np)
 /* Runs o->prefilter with t showing its partition columns only (every key
  * found, typed from its values), before any object is read. Keeps a copy
  * of the full list in *full for part_attach's clash check. */
-static int part_prefilter(qctx *q, table *t, const table_opts *o, char **pnames, int np,
-                          tobj **full, size_t *nfull)
+static int part_prefilter(qctx *q, table *t, const table_opts *o, char **pnames,
+                          fmt_type *types, int np, tobj **full, size_t *nfull)
 {
   *full = NULL;
   *nfull = 0;
   if (o->prefilter == NULL || np == 0)
     return 0;
-  fmt_type *types = arena_alloc(q->a, sizeof(fmt_type) * (size_t)np);
-  for (int c = 0; c < np; c++) {
-    fmt_type ft = FT_NULL;
-    for (size_t i = 0; i < t->nobjs; i++) {
-      const char **pt = t->objs[i].part_text;
-      if (pt != NULL && pt[c] != NULL)
-        ft = fmt_type_merge(ft, fmt_guess_type(pt[c], strlen(pt[c])));
-    }
-    types[c] = ft == FT_NULL ? FT_VARCHAR : ft;
-  }
   for (size_t i = 0; i < t->nobjs; i++) {
     tobj *ob = &t->objs[i];
     ob->part = arena_alloc(q->a, sizeof(value) * (size_t)np);
