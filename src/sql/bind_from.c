@@ -109,6 +109,7 @@ static int prefilter(void *arg, table *t)
   int n = 0;
   sql_pos pos_save = B->pos != NULL ? *B->pos : (sql_pos){0, 0};
   const char *clause_save = B->clause;
+  bool corr_save = B->corr_hit;
   B->clause = "WHERE";
   for (int k = 0; k < nac; k++) {
     if (ast_has_query(acs[k]))
@@ -122,7 +123,7 @@ static int prefilter(void *arg, table *t)
       preds[n++] = b;
   }
   B->clause = clause_save;
-  B->corr_hit = false;
+  B->corr_hit = corr_save;
   if (B->pos != NULL)
     *B->pos = pos_save;
   return table_prune(B->q, t, preds, n);
