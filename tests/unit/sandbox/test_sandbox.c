@@ -210,8 +210,13 @@ static void filesystem(void **state)
            "print('shadow', os.path.exists('/etc/shadow'))\n"
            "print('null', open('/dev/null', 'w').write('x'))\n"
            "print('urandom', len(open('/dev/urandom', 'rb').read(8)))\n"
-           "print('bin', os.readlink('/bin'))\n",
-           marker, state_dir, base);
+           "print('bin', os.readlink('/bin'))\n"
+           "for p in ['/proc/self/mountinfo', '/proc/self/mounts', '/proc/1/mountinfo']:\n"
+           "    t = open(p).read()\n"
+           "    print('read', p, ' /var/task ' in t and ' /opt/tarn/runtime ' in t)\n"
+           "    for h in ['%s', '%s']:\n"
+           "        print('leak', p, h) if h in t else None\n",
+           marker, state_dir, base, code_dir, runtime_dir);
   char out[4096];
   sandbox_exit ex;
   py(code, NULL, out, sizeof out, &ex);
@@ -232,6 +237,11 @@ static void filesystem(void **state)
   ASSERT_HAS(out, "null 1\n");
   ASSERT_HAS(out, "urandom 8\n");
   ASSERT_HAS(out, "bin usr/bin\n");
+  /* the code and runtime folders show no host path (rootfs.c (6)) */
+  ASSERT_HAS(out, "read /proc/self/mountinfo True\n");
+  ASSERT_HAS(out, "read /proc/self/mounts True\n");
+  ASSERT_HAS(out, "read /proc/1/mountinfo True\n");
+  assert_null(strstr(out, "leak "));
 }
 
 static void tmp_limit(void **state)
