@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -754,6 +755,47 @@ static void write_text(const char *path, const char *text, mode_t mode)
   chmod(path, mode);
 }
 
+/* /var/task is an overlay (rootfs.c (6)): code runs from it, but not when
+ * the host mounted the code's folder noexec (rootfs.c (3)). */
+static void code_exec(void **state)
+{
+  (void)state;
+  NEED_SANDBOX();
+  static const char script[] = "#!/bin/sh\necho ran\n";
+  char path[512];
+  snprintf(path, sizeof path, "%s/run.sh", code_dir);
+  write_text(path, script, 0755);
+  const char *argv[] = {"/var/task/run.sh", NULL};
+  char out[256];
+  sandbox_exit ex;
+  run(argv, NULL, out, sizeof out, &ex);
+  assert_string_equal(out, "ran\n");
+  if (geteuid() != 0)
+    return; /* mounting the noexec folder needs root */
+
+  char noexec[400];
+  snprintf(noexec, sizeof noexec, "%s/noexec", base);
+  mkdir(noexec, 0755);
+  assert_int_equal(mount("tarn-test", noexec, "tmpfs", MS_NOEXEC | MS_NOSUID | MS_NODEV, "size=1m,mode=0755"), 0);
+  snprintf(path, sizeof path, "%s/run.sh", noexec);
+  write_text(path, script, 0755);
+  int p[2];
+  assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+  char id[80];
+  sandbox_spec spec;
+  fill_spec(&spec, id, sizeof id, argv, NULL, p[1]);
+  spec.code_dir = noexec;
+  sandbox *sb = NULL;
+  err e = {0};
+  int rc = sandbox_start(&spec, &sb, &e);
+  umount2(noexec, MNT_DETACH);
+  close(p[0]);
+  close(p[1]);
+  sb = sandbox_free(sb);
+  assert_int_equal(rc, ERR_INVALID);
+  ASSERT_HAS(e.msg, "cannot run '/var/task/run.sh': Permission denied");
+}
+
 static int group_setup(void **state)
 {
   (void)state;
@@ -942,7 +984,8 @@ int main(void)
       cmocka_unit_test(network),          cmocka_unit_test(forward),
       cmocka_unit_test(fork_bomb),        cmocka_unit_test(memory_limit),
       cmocka_unit_test(kill_sleeping),    cmocka_unit_test(cgroup_limits),
-      cmocka_unit_test(exec_failure),     cmocka_unit_test(runtimes_start),
+      cmocka_unit_test(exec_failure),     cmocka_unit_test(code_exec),
+      cmocka_unit_test(runtimes_start),
       cmocka_unit_test(concurrent_starts),
   };
   const char *b = getenv("SANDBOX_BENCH");
