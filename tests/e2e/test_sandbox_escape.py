@@ -493,3 +493,6 @@ def test_mountinfo_names_no_host_path(tarn, lam, hostile):
         assert " /var/task " in text and " /opt/tarn/runtime " in text, (key, text)
         for p in hidden:
             assert p not in text, (key, p, text)
+    assert "/usr/" in r["/proc/self/maps"], r["/proc/self/maps"]  # readable
+    for p in hidden:
+        assert p not in r["/proc/self/maps"], (p, r["/proc/self/maps"])
