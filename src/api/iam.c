@@ -418,15 +418,10 @@ static void iam_handle(void *ctx, http_req *r)
     http_resp_header(r, "Content-Type", "text/xml");
     http_resp_header(r, "x-amzn-RequestId", r->request_id);
     buf *b = &r->resp_body;
-    buf_printf(b, "<?xml version=\"1.0\"?><%sResponse xmlns=\"" IAM_NS "\">", c.action);
-    if (has_result) {
-      buf_printf(b, "<%sResult>", c.action);
+    aws_query_response_begin(b, IAM_NS, c.action, has_result);
+    if (has_result)
       buf_append(b, result.data != NULL ? result.data : "", result.len);
-      buf_printf(b, "</%sResult>", c.action);
-    }
-    buf_puts(b, "<ResponseMetadata>");
-    buf_xml_elem(b, "RequestId", r->request_id);
-    buf_printf(b, "</ResponseMetadata></%sResponse>", c.action);
+    aws_query_response_end(b, c.action, has_result, r->request_id);
   }
   buf_release(&result);
 }

@@ -816,6 +816,22 @@ int s3_tagset_check(const str_pair *tags, size_t n, err *e)
   return 0;
 }
 
+int s3_tagging_write(http_req *req, const str_pair *tags, size_t n, err *e)
+{
+  s3_xml x;
+  s3_xml_open(&x, req, "Tagging");
+  s3_xml_start(&x, "TagSet");
+  for (size_t i = 0; i < n; i++) {
+    s3_xml_start(&x, "Tag");
+    s3_xml_text(&x, "Key", tags[i].name);
+    s3_xml_text(&x, "Value", tags[i].value);
+    s3_xml_end(&x, "Tag");
+  }
+  s3_xml_end(&x, "TagSet");
+  s3_xml_close(&x, "Tagging");
+  return s3_xml_done(&x, e);
+}
+
 int s3_tagging_parse(http_req *req, size_t max, const char *what, str_pair **out, size_t *n,
                      err *e)
 {

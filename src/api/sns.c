@@ -222,15 +222,10 @@ static void write_result(http_req *r, const char *action, const buf *result)
   http_resp_header(r, "Content-Type", "text/xml");
   http_resp_header(r, "x-amzn-RequestId", r->request_id);
   buf *b = &r->resp_body;
-  buf_printf(b, "<?xml version=\"1.0\"?><%sResponse xmlns=\"" SNS_NS "\">", action);
-  if (result != NULL) {
-    buf_printf(b, "<%sResult>", action);
+  aws_query_response_begin(b, SNS_NS, action, result != NULL);
+  if (result != NULL)
     buf_append(b, result->data != NULL ? result->data : "", result->len);
-    buf_printf(b, "</%sResult>", action);
-  }
-  buf_puts(b, "<ResponseMetadata>");
-  buf_xml_elem(b, "RequestId", r->request_id);
-  buf_printf(b, "</ResponseMetadata></%sResponse>", action);
+  aws_query_response_end(b, action, result != NULL, r->request_id);
 }
 
 static void xml_attributes(buf *b, const str_pair *p, size_t n)

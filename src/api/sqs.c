@@ -549,21 +549,16 @@ static void write_result(http_req *r, sqs_call *c, json_t *out)
   } else {
     http_resp_header(r, "Content-Type", "text/xml");
     buf *b = &r->resp_body;
-    buf_printf(b, "<?xml version=\"1.0\"?><%sResponse xmlns=\"" SQS_NS "\">", c->action);
     static const char *const no_result[] = {"DeleteMessage", "DeleteQueue", "PurgeQueue",
                                             "SetQueueAttributes", "ChangeMessageVisibility",
                                             "TagQueue", "UntagQueue", NULL};
     bool none = false;
     for (size_t i = 0; no_result[i] != NULL && !none; i++)
       none = strcmp(no_result[i], c->action) == 0;
-    if (!none) {
-      buf_printf(b, "<%sResult>", c->action);
+    aws_query_response_begin(b, SQS_NS, c->action, !none);
+    if (!none)
       xml_members(b, c->action, out);
-      buf_printf(b, "</%sResult>", c->action);
-    }
-    buf_puts(b, "<ResponseMetadata>");
-    buf_xml_elem(b, "RequestId", r->request_id);
-    buf_printf(b, "</ResponseMetadata></%sResponse>", c->action);
+    aws_query_response_end(b, c->action, !none, r->request_id);
   }
   json_decref(out);
 }

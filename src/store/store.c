@@ -386,18 +386,16 @@ static int apply_bucket_tags(change *c, MDB_txn *txn, arena *a, err *e)
   MDB_val k = { strlen(t->name), (void *)t->name };
   MDB_val v;
   int64_t created_ms = 0;
-  int mrc = mdb_get(txn, c->s->db_buckets, &k, &v);
-  if (mrc == MDB_NOTFOUND)
-    return err_set(e, ERR_NO_SUCH_BUCKET, "no bucket named '%s'", t->name);
-  if (mrc != 0)
-    return lmdb_error(e, mrc, "read a bucket record");
+  int rc = store__bucket_read(c->s, txn, t->name, &v, e);
+  if (rc != 0)
+    return rc;
   if (store__bucket_rec_decode(&v, &created_ms) != 0)
     return store__corrupt(e, "bucket");
   buf b;
   buf_init(&b, 1 << 20);
   store__bucket_rec_encode(&b, created_ms, t->tags, t->ntags);
   MDB_val nv = { b.len, b.data };
-  mrc = mdb_put(txn, c->s->db_buckets, &k, &nv, 0);
+  int mrc = mdb_put(txn, c->s->db_buckets, &k, &nv, 0);
   buf_release(&b);
   return mrc ? lmdb_error(e, mrc, "write a bucket record") : 0;
 }
@@ -426,21 +424,12 @@ int store_bucket_tags_get(store *s, const char *name, arena *a, str_pair **tags,
 {
   *tags = NULL;
   *n = 0;
-  int rc = store__check_bucket_arg(name, e);
-  if (rc != 0)
-    return rc;
-  MDB_txn *txn = NULL;
-  rc = store__read_begin(s, &txn, e);
-  if (rc != 0)
-    return rc;
-  MDB_val k = { strlen(name), (void *)name };
+  MDB_txn *txn;
   MDB_val v;
-  int mrc = mdb_get(txn, s->db_buckets, &k, &v);
-  if (mrc == MDB_NOTFOUND)
-    rc = err_set(e, ERR_NO_SUCH_BUCKET, "no bucket named '%s'", name);
-  else if (mrc != 0)
-    rc = lmdb_error(e, mrc, "read a bucket record");
-  else if (store__bucket_rec_tags(&v, a, tags, n) != 0)
+  int rc = store__bucket_read_begin(s, name, &txn, &v, e);
+  if (rc != 0)
+    return rc;
+  if (store__bucket_rec_tags(&v, a, tags, n) != 0)
     rc = store__corrupt(e, "bucket");
   mdb_txn_abort(txn);
   return rc;
@@ -448,21 +437,12 @@ int store_bucket_tags_get(store *s, const char *name, arena *a, str_pair **tags,
 
 int store_bucket_get(store *s, const char *name, arena *a, store_bucket *out, err *e)
 {
-  int rc = store__check_bucket_arg(name, e);
-  if (rc != 0)
-    return rc;
-  MDB_txn *txn = NULL;
-  rc = store__read_begin(s, &txn, e);
-  if (rc != 0)
-    return rc;
-  MDB_val k = { strlen(name), (void *)name };
+  MDB_txn *txn;
   MDB_val v;
-  int mrc = mdb_get(txn, s->db_buckets, &k, &v);
-  if (mrc == MDB_NOTFOUND)
-    rc = err_set(e, ERR_NO_SUCH_BUCKET, "no bucket named '%s'", name);
-  else if (mrc != 0)
-    rc = lmdb_error(e, mrc, "read a bucket record");
-  else if (store__bucket_rec_decode(&v, &out->created_ms) != 0)
+  int rc = store__bucket_read_begin(s, name, &txn, &v, e);
+  if (rc != 0)
+    return rc;
+  if (store__bucket_rec_decode(&v, &out->created_ms) != 0)
     rc = store__corrupt(e, "bucket");
   else
     out->name = arena_strdup(a, name);
