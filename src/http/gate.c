@@ -35,6 +35,7 @@
  */
 #include "http/gate.h"
 
+#include "base/mem.h"
 #include "base/text.h"
 
 #include <errno.h>
@@ -129,9 +130,7 @@ static bool count_add(gate *g, const struct sockaddr_storage *sa)
   if (i == g->ncounts) {
     if (g->ncounts == g->capcounts) {
       g->capcounts = g->capcounts ? 2 * g->capcounts : 64;
-      g->counts = realloc(g->counts, g->capcounts * sizeof *g->counts);
-      if (g->counts == NULL)
-        abort();
+      g->counts = xrealloc(g->counts, g->capcounts * sizeof *g->counts);
     }
     memset(&g->counts[i], 0, sizeof g->counts[i]);
     memcpy(g->counts[i].key, key, len);
@@ -545,14 +544,10 @@ static void *gate_loop(void *arg)
 
 int gate_start(const gate_config *cfg, gate **out, err *e)
 {
-  gate *g = calloc(1, sizeof *g);
-  if (g == NULL)
-    abort();
+  gate *g = xcalloc(1, sizeof *g);
   g->cfg = *cfg;
-  g->slots = calloc(SLOTS, sizeof *g->slots);
-  g->peek = malloc(cfg->max_head + 1);
-  if (g->slots == NULL || g->peek == NULL)
-    abort();
+  g->slots = xcalloc(SLOTS, sizeof *g->slots);
+  g->peek = xmalloc(cfg->max_head + 1);
   for (size_t i = 0; i < SLOTS; i++)
     g->slots[i].fd = -1;
   pthread_mutex_init(&g->lock, NULL);

@@ -44,6 +44,7 @@
 
 #include "base/hash.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "aws/chunked.h"
 #include "http/gate.h"
 
@@ -564,9 +565,7 @@ static void stream_unref(http_stream *st)
 http_stream *http_resp_stream(http_req *r)
 {
   req_private *p = r->server_private;
-  http_stream *st = calloc(1, sizeof *st);
-  if (st == NULL)
-    abort();
+  http_stream *st = xcalloc(1, sizeof *st);
   pthread_mutex_init(&st->lock, NULL);
   pthread_cond_init(&st->room, NULL);
   buf_init(&st->pending, 2 * HTTP_STREAM_BUFFER);
@@ -616,9 +615,7 @@ void http_stream_end(http_stream *st, const str_pair *trailers, size_t ntrailers
 {
   pthread_mutex_lock(&st->lock);
   if (ntrailers > 0) {
-    st->trailers = calloc(ntrailers, sizeof *st->trailers);
-    if (st->trailers == NULL)
-      abort();
+    st->trailers = xcalloc(ntrailers, sizeof *st->trailers);
     for (size_t i = 0; i < ntrailers; i++) {
       st->trailers[i].name = strdup(trailers[i].name);
       st->trailers[i].value = strdup(trailers[i].value);
@@ -1402,9 +1399,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const union MHD_ConnectionInfo *fi =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    conn_info *c = calloc(1, sizeof *c);
-    if (c == NULL)
-      abort();
+    conn_info *c = xcalloc(1, sizeof *c);
     if (ci != NULL && ci->client_addr != NULL)
       memcpy(&c->addr, ci->client_addr,
              ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
@@ -1519,9 +1514,7 @@ static int listen_unix(const char *path, err *e)
 
 int http_server_start(const http_config *cfg, http_server **out, err *e)
 {
-  http_server *srv = calloc(1, sizeof *srv);
-  if (srv == NULL)
-    abort();
+  http_server *srv = xcalloc(1, sizeof *srv);
   srv->cfg = *cfg;
   pthread_mutex_init(&srv->lock, NULL);
   pthread_mutex_init(&srv->conns_lock, NULL);
