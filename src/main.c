@@ -16,7 +16,9 @@
  *
  * Start reading at cmd_server().
  */
+#include "api/firehose.h"
 #include "api/iam.h"
+#include "api/kinesis.h"
 #include "api/lambda.h"
 #include "api/lambda_events.h"
 #include "api/native.h"
@@ -37,6 +39,7 @@
 #include "queue/queue.h"
 #include "sandbox/sandbox.h"
 #include "store/store.h"
+#include "stream/stream.h"
 
 #include <limits.h>
 #include <signal.h>
@@ -305,6 +308,9 @@ static int cmd_server(int argc, char **argv)
   http_service *s3 = NULL;
   iam_system *iam = NULL;
   http_service *iam_svc = NULL;
+  stream_system *streams = NULL;
+  http_service *kinesis = NULL;
+  http_service *firehose = NULL;
   http_server *srv = NULL;
 
   if (cli_make_dir(dir, &e) != 0) {
@@ -368,7 +374,14 @@ static int cmd_server(int argc, char **argv)
   native_events_attach(ev);
   if (ev != NULL)
     native_service_add_metrics(native, write_events_metrics, ev);
-  http_service *services[] = {s3, sqs, sns, iam_svc, fns.lambda};
+  stream_options so = {.data_dir = real, .st = st, .fn = fns.fn};
+  if (stream_system_open(&so, &streams, &e) != 0) {
+    log_error("cannot open the streams in '%s': %s", real, e.msg);
+    goto out;
+  }
+  kinesis = kinesis_service_new(streams);
+  firehose = firehose_service_new(streams);
+  http_service *services[] = {s3, sqs, sns, iam_svc, kinesis, firehose, fns.lambda};
   http_config cfg = {
       .listen_host = host,
       .listen_port = port,
@@ -376,7 +389,7 @@ static int cmd_server(int argc, char **argv)
       .admin_access_key = server_keys.access_key,
       .native = native,
       .services = services,
-      .nservices = fns.lambda != NULL ? 5 : 4,
+      .nservices = fns.lambda != NULL ? 7 : 6,
       .log_requests = true,
   };
   if (http_server_start(&cfg, &srv, &e) != 0) {
@@ -396,6 +409,8 @@ static int cmd_server(int argc, char **argv)
     log_warn("topic deliveries to functions and HTTP endpoints are off: %s", e.msg);
   if (ev != NULL && events_system_start(ev, &e) != 0)
     log_warn("event deliveries are off: %s", e.msg);
+  if (stream_system_start(streams, &e) != 0)
+    log_warn("Firehose deliveries are off: %s", e.msg);
   log_info("tarn %s serving %s on http://%s:%d", TARN_VERSION, real, host, bound);
   fprintf(stderr,
           "\n  endpoint     http://%s:%d\n"
@@ -410,6 +425,7 @@ static int cmd_server(int argc, char **argv)
 
 out:
   events_system_stop(ev); /* before what it delivers into */
+  stream_system_stop(streams); /* deliveries call functions and the store */
   native_events_attach(NULL);
   fn_system_stop(fns.fn); /* invocations waiting in handlers return first */
   queue_system_stop(qs);  /* long polls answer first */
@@ -423,6 +439,9 @@ out:
   sqs = sqs_service_free(sqs);
   sns = sns_service_free(sns);
   qs = queue_system_close(qs);
+  kinesis = kinesis_service_free(kinesis);
+  firehose = firehose_service_free(firehose);
+  streams = stream_system_close(streams);
   s3 = s3_service_free(s3);
   native = native_service_free(native);
   st = store_close(st); /* last: pending commits finish */

@@ -1,0 +1,704 @@
+/* stream/firehose.c -- Firehose delivery streams: their configuration, and
+ * putting records into their durable buffers.
+ *
+ * Why: a record acknowledged by PutRecord(Batch) must never be lost, so it
+ * is committed into the dbuf table before the answer; the delivery thread
+ * (deliver.c) turns the buffer into objects and removes what it delivered
+ * in a later commit. A crash between the two delivers some records twice,
+ * never none (at least once).
+ *
+ * Invariants:
+ *   (1) A put is acknowledged only after its records are committed.
+ *   (2) A full buffer (STREAM_MAX_BUFFERED) refuses puts with
+ *       STREAM_ERR_BUSY (ServiceUnavailableException): nothing is dropped.
+ *   (3) A dstream's dconfig is immutable; UpdateDestination makes a new one
+ *       (version + 1) and the delivery thread keeps its reference to the old
+ *       one for the delivery under way.
+ *   (4) The in-memory counters (bytes, count, oldest) may lag a commit; they
+ *       only decide when to deliver. The table is the truth.
+ *
+ * Start reading at stream_delivery_put().
+ */
+#include "internal.h"
+
+#include "base/hash.h"
+#include "base/mem.h"
+#include "base/text.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARN_PREFIX "arn:aws:firehose:us-east-1:000000000000:deliverystream/"
+
+static char *dup_or_null(const char *s)
+{
+  return s != NULL && *s != '\0' ? xstrdup(s) : NULL;
+}
+
+void stream__dconfig_unref(dconfig *c)
+{
+  if (c == NULL || --c->refs > 0)
+    return;
+  free(c->bucket);
+  free(c->prefix);
+  free(c->error_prefix);
+  free(c->extension);
+  free(c->lambda_arn);
+  free(c->query);
+  free(c->backup_bucket);
+  free(c->backup_prefix);
+  free(c);
+}
+
+void stream__dstream_free(dstream *d)
+{
+  if (d == NULL)
+    return;
+  stream__dconfig_unref(d->cfg);
+  free(d->name);
+  free(d);
+}
+
+static bool name_valid(const char *n)
+{
+  size_t len = strlen(n);
+  if (len == 0 || len > 64)
+    return false;
+  for (const char *p = n; *p; p++)
+    if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') && !(*p >= '0' && *p <= '9') &&
+        *p != '_' && *p != '.' && *p != '-')
+      return false;
+  return true;
+}
+
+static int invalid(err *e, const char *what)
+{
+  return err_set(e, STREAM_ERR_INVALID, "%s", what);
+}
+
+static const char *param(json_t *proc, const char *name)
+{
+  size_t i;
+  json_t *p;
+  json_array_foreach(json_object_get(proc, "Parameters"), i, p)
+    if (strcmp(stream__str(json_string_value(json_object_get(p, "ParameterName"))), name) == 0)
+      return json_string_value(json_object_get(p, "ParameterValue"));
+  return NULL;
+}
+
+static const char *bucket_of(const char *arn)
+{
+  return arn != NULL && str_starts(arn, "arn:aws:s3:::") && arn[13] != '\0' &&
+                 strchr(arn + 13, '/') == NULL
+             ? arn + 13
+             : NULL;
+}
+
+/* The destination of a stored or requested configuration: the extended
+ * S3 destination, or the plain one. */
+static json_t *destination(json_t *input)
+{
+  json_t *d = json_object_get(input, "ExtendedS3DestinationConfiguration");
+  return d != NULL ? d : json_object_get(input, "S3DestinationConfiguration");
+}
+
+/* Parses a destination into a new dconfig (refs 1). */
+static int parse_destination(json_t *dst, uint64_t version, dconfig **out, err *e)
+{
+  *out = NULL;
+  if (!json_is_object(dst))
+    return invalid(e, "an ExtendedS3DestinationConfiguration is required (tarn delivers to "
+                      "S3 only)");
+  const char *bucket = bucket_of(json_string_value(json_object_get(dst, "BucketARN")));
+  if (bucket == NULL)
+    return invalid(e, "BucketARN must be an S3 bucket ARN, arn:aws:s3:::BUCKET");
+  dconfig *c = xcalloc(1, sizeof *c);
+  c->refs = 1;
+  c->version = version;
+  c->bucket = xstrdup(bucket);
+  c->prefix = dup_or_null(json_string_value(json_object_get(dst, "Prefix")));
+  c->error_prefix = dup_or_null(json_string_value(json_object_get(dst, "ErrorOutputPrefix")));
+  c->extension = dup_or_null(json_string_value(json_object_get(dst, "FileExtension")));
+  json_t *bh = json_object_get(dst, "BufferingHints");
+  json_int_t mb = 5, secs = 300;
+  if (json_is_integer(json_object_get(bh, "SizeInMBs")))
+    mb = json_integer_value(json_object_get(bh, "SizeInMBs"));
+  if (json_is_integer(json_object_get(bh, "IntervalInSeconds")))
+    secs = json_integer_value(json_object_get(bh, "IntervalInSeconds"));
+  int rc = 0;
+  if (mb < 1 || mb > 128)
+    rc = invalid(e, "BufferingHints.SizeInMBs must be between 1 and 128");
+  else if (secs < 0 || secs > 900)
+    rc = invalid(e, "BufferingHints.IntervalInSeconds must be between 0 and 900");
+  c->size_bytes = (uint64_t)mb << 20;
+  c->interval_ms = (int64_t)secs * 1000;
+  const char *comp = json_string_value(json_object_get(dst, "CompressionFormat"));
+  if (comp == NULL || strcmp(comp, "UNCOMPRESSED") == 0)
+    c->comp = COMP_NONE;
+  else if (strcmp(comp, "GZIP") == 0)
+    c->comp = COMP_GZIP;
+  else if (rc == 0)
+    rc = err_set(e, STREAM_ERR_INVALID, "CompressionFormat '%s' is not supported by tarn yet "
+                 "(UNCOMPRESSED and GZIP are)", comp);
+  json_t *conv = json_object_get(dst, "DataFormatConversionConfiguration");
+  if (rc == 0 && json_is_true(json_object_get(conv, "Enabled")))
+    rc = invalid(e, "DataFormatConversionConfiguration is not supported by tarn yet");
+  json_t *proc = json_object_get(dst, "ProcessingConfiguration");
+  if (rc == 0 && json_is_true(json_object_get(proc, "Enabled"))) {
+    size_t i;
+    json_t *p;
+    c->lambda_max_bytes = 1u << 20;
+    json_array_foreach(json_object_get(proc, "Processors"), i, p) {
+      const char *type = stream__str(json_string_value(json_object_get(p, "Type")));
+      if (strcmp(type, "Lambda") == 0) {
+        const char *arn = param(p, "LambdaArn");
+        if (arn == NULL) {
+          rc = invalid(e, "the Lambda processor needs a LambdaArn parameter");
+          break;
+        }
+        c->lambda_arn = xstrdup(arn);
+        const char *mbs = param(p, "BufferSizeInMBs");
+        if (mbs != NULL) {
+          double v = strtod(mbs, NULL);
+          if (v < 0.2 || v > 3) {
+            rc = invalid(e, "the Lambda processor's BufferSizeInMBs must be 0.2 to 3");
+            break;
+          }
+          c->lambda_max_bytes = (size_t)(v * (1 << 20));
+        }
+      } else if (strcmp(type, "MetadataExtraction") == 0) {
+        const char *q = param(p, "MetadataExtractionQuery");
+        if (q == NULL) {
+          rc = invalid(e, "MetadataExtraction needs a MetadataExtractionQuery parameter");
+          break;
+        }
+        c->query = xstrdup(q);
+      } else if (strcmp(type, "AppendDelimiterToRecord") == 0) {
+        c->append_newline = true;
+      } else {
+        rc = err_set(e, STREAM_ERR_INVALID, "processor type '%s' is not supported by tarn "
+                     "(Lambda, MetadataExtraction and AppendDelimiterToRecord are)", type);
+        break;
+      }
+    }
+  }
+  json_t *dyn = json_object_get(dst, "DynamicPartitioningConfiguration");
+  c->dynamic = json_is_true(json_object_get(dyn, "Enabled"));
+  if (rc == 0 && c->dynamic && (c->prefix == NULL || strstr(c->prefix, "!{partitionKeyFrom") == NULL))
+    rc = invalid(e, "dynamic partitioning needs a Prefix with !{partitionKeyFromQuery:KEY} or "
+                    "!{partitionKeyFromLambda:KEY}");
+  if (rc == 0 && c->prefix != NULL && strstr(c->prefix, "!{partitionKeyFrom") != NULL &&
+      !c->dynamic)
+    rc = invalid(e, "a Prefix with partition keys needs DynamicPartitioningConfiguration "
+                    "Enabled");
+  if (rc == 0 && c->prefix != NULL && strstr(c->prefix, "!{") != NULL &&
+      c->error_prefix == NULL)
+    rc = invalid(e, "ErrorOutputPrefix is required when Prefix has expressions");
+  if (rc == 0 && c->prefix != NULL) {
+    err pe = {0};
+    arena *a = arena_new();
+    json_t *keys = json_object();
+    /* every expression must parse: check with placeholder keys */
+    for (const char *p = strstr(c->prefix, "!{partitionKeyFrom"); p != NULL;
+         p = strstr(p + 1, "!{partitionKeyFrom")) {
+      const char *colon = strchr(p, ':');
+      const char *end = strchr(p, '}');
+      if (colon != NULL && end != NULL && colon < end)
+        json_object_set_new(keys, arena_strndup(a, colon + 1, (size_t)(end - colon - 1)),
+                            json_string("x"));
+    }
+    if (stream__prefix_eval(c->prefix, 0, "x", keys, a, &pe) == NULL)
+      rc = err_set(e, STREAM_ERR_INVALID, "Prefix: %s", pe.msg);
+    else if (c->error_prefix != NULL &&
+             stream__prefix_eval(c->error_prefix, 0, "x", NULL, a, &pe) == NULL)
+      rc = err_set(e, STREAM_ERR_INVALID, "ErrorOutputPrefix: %s", pe.msg);
+    json_decref(keys);
+    arena_free(a);
+  }
+  if (rc == 0 && strcmp(stream__str(json_string_value(json_object_get(dst, "S3BackupMode"))),
+                        "Enabled") == 0) {
+    json_t *b = json_object_get(dst, "S3BackupConfiguration");
+    const char *bb = bucket_of(json_string_value(json_object_get(b, "BucketARN")));
+    if (bb == NULL)
+      rc = invalid(e, "S3BackupMode Enabled needs S3BackupConfiguration with a BucketARN");
+    else {
+      c->backup_bucket = xstrdup(bb);
+      c->backup_prefix = dup_or_null(json_string_value(json_object_get(b, "Prefix")));
+    }
+  }
+  if (rc != 0) {
+    stream__dconfig_unref(c);
+    return rc;
+  }
+  *out = c;
+  return 0;
+}
+
+dstream *stream__dstream_find(stream_system *s, const char *name)
+{
+  for (dstream *d = s->dstreams; d != NULL; d = d->next)
+    if (!d->deleted && strcmp(d->name, name) == 0)
+      return d;
+  return NULL;
+}
+
+static int no_stream(err *e, const char *name)
+{
+  return err_set(e, STREAM_ERR_NOT_FOUND, "Firehose %s under account 000000000000 not found.",
+                 name);
+}
+
+/* Counts what a crash left in a stream's buffer. */
+static void count_buffer(stream_system *s, MDB_txn *txn, dstream *d)
+{
+  uint8_t prefix[8];
+  stream__be64(prefix, d->id);
+  MDB_cursor *cur;
+  if (mdb_cursor_open(txn, s->db_dbuf, &cur) != 0)
+    return;
+  MDB_val k = {8, prefix};
+  MDB_val v;
+  int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  for (; mrc == 0 && k.mv_size == 16 && memcmp(k.mv_data, prefix, 8) == 0;
+       mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if (d->count == 0)
+      d->oldest_ms = (int64_t)stream__rd64(v.mv_data);
+    d->count++;
+    d->bytes += (int64_t)v.mv_size - 8;
+  }
+  mdb_cursor_close(cur);
+}
+
+int stream__dstreams_load(stream_system *s, err *e)
+{
+  MDB_txn *txn;
+  int rc = lmdb_read_begin(s->env, &txn, e);
+  if (rc != 0)
+    return rc;
+  MDB_cursor *cur;
+  mdb_cursor_open(txn, s->db_dstreams, &cur);
+  MDB_val k, v;
+  for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+       mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+    if (rec == NULL)
+      continue;
+    dconfig *c = NULL;
+    err pe = {0};
+    if (parse_destination(destination(json_object_get(rec, "input")),
+                          (uint64_t)json_integer_value(json_object_get(rec, "version")), &c,
+                          &pe) == 0) {
+      dstream *d = xcalloc(1, sizeof *d);
+      d->id = (uint64_t)json_integer_value(json_object_get(rec, "id"));
+      d->name = xstrndup(k.mv_data, k.mv_size);
+      d->cfg = c;
+      count_buffer(s, txn, d);
+      d->next = s->dstreams;
+      s->dstreams = d;
+    }
+    json_decref(rec);
+  }
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  return 0;
+}
+
+void stream__dstreams_free(stream_system *s)
+{
+  while (s->dstreams != NULL) {
+    dstream *d = s->dstreams;
+    s->dstreams = d->next;
+    stream__dstream_free(d);
+  }
+}
+
+/* ---- create, delete, update ---- */
+
+typedef struct create_arg {
+  const char *name;
+  json_t *input;
+  uint64_t id;          /* out */
+} create_arg;
+
+static int apply_create(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
+{
+  create_arg *ca = c->arg;
+  MDB_val k = {strlen(ca->name), (void *)ca->name};
+  MDB_val d;
+  if (mdb_get(txn, s->db_dstreams, &k, &d) == 0)
+    return err_set(e, STREAM_ERR_IN_USE, "Firehose %s under account 000000000000 already "
+                   "exists with type %s.", ca->name,
+                   "DirectPut");
+  int rc = stream__counter_next(s, txn, "sid", &ca->id, e);
+  if (rc != 0)
+    return rc;
+  json_t *rec = json_pack("{s:I, s:I, s:I, s:O}", "id", (json_int_t)ca->id, "version",
+                          (json_int_t)1, "created", (json_int_t)time_now_ms(), "input",
+                          ca->input);
+  char *text = json_dumps(rec, JSON_COMPACT);
+  json_decref(rec);
+  d = (MDB_val){strlen(text), text};
+  int mrc = mdb_put(txn, s->db_dstreams, &k, &d, 0);
+  free(text);
+  return mrc != 0 ? lmdb_error(e, mrc, "write a delivery stream") : 0;
+}
+
+int stream_delivery_create(stream_system *s, json_t *input, err *e)
+{
+  const char *name = json_string_value(json_object_get(input, "DeliveryStreamName"));
+  if (name == NULL || !name_valid(name))
+    return invalid(e, "DeliveryStreamName must be 1 to 64 characters of [a-zA-Z0-9_.-]");
+  const char *type = json_string_value(json_object_get(input, "DeliveryStreamType"));
+  if (type != NULL && strcmp(type, "DirectPut") != 0)
+    return err_set(e, STREAM_ERR_INVALID, "DeliveryStreamType '%s' is not supported by tarn "
+                   "yet (DirectPut is)", type);
+  dconfig *c;
+  int rc = parse_destination(destination(input), 1, &c, e);
+  if (rc != 0)
+    return rc;
+  create_arg ca = {name, input, 0};
+  if ((rc = stream__commit(s, apply_create, &ca, e)) != 0) {
+    pthread_mutex_lock(&s->mu);
+    stream__dconfig_unref(c);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+  }
+  dstream *d = xcalloc(1, sizeof *d);
+  d->id = ca.id;
+  d->name = xstrdup(name);
+  d->cfg = c;
+  pthread_mutex_lock(&s->mu);
+  d->next = s->dstreams;
+  s->dstreams = d;
+  pthread_mutex_unlock(&s->mu);
+  return 0;
+}
+
+static int load(stream_system *s, MDB_txn *txn, const char *name, json_t **out, err *e)
+{
+  MDB_val k = {strlen(name), (void *)name};
+  MDB_val d;
+  int mrc = mdb_get(txn, s->db_dstreams, &k, &d);
+  if (mrc == MDB_NOTFOUND)
+    return no_stream(e, name);
+  if (mrc != 0)
+    return lmdb_error(e, mrc, "read a delivery stream");
+  *out = json_loadb(d.mv_data, d.mv_size, 0, NULL);
+  return *out != NULL ? 0 : err_set(e, ERR_INTERNAL, "delivery stream '%s' is damaged", name);
+}
+
+static int apply_delete(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
+{
+  const char *name = c->arg;
+  json_t *rec;
+  int rc = load(s, txn, name, &rec, e);
+  if (rc != 0)
+    return rc;
+  uint8_t prefix[8];
+  stream__be64(prefix, (uint64_t)json_integer_value(json_object_get(rec, "id")));
+  json_decref(rec);
+  MDB_val k = {strlen(name), (void *)name};
+  int mrc = mdb_del(txn, s->db_dstreams, &k, NULL);
+  if (mrc != 0)
+    return lmdb_error(e, mrc, "delete a delivery stream");
+  return stream__range_delete(txn, s->db_dbuf, prefix, 8, UINT64_MAX, NULL, e);
+}
+
+int stream_delivery_delete(stream_system *s, const char *name, err *e)
+{
+  int rc = stream__commit(s, apply_delete, (void *)name, e);
+  if (rc != 0)
+    return rc;
+  pthread_mutex_lock(&s->mu);
+  for (dstream **pp = &s->dstreams; *pp != NULL; pp = &(*pp)->next) {
+    dstream *d = *pp;
+    if (!d->deleted && strcmp(d->name, name) == 0) {
+      if (d->busy) {
+        d->deleted = true; /* the delivery thread unlinks and frees it */
+      } else {
+        *pp = d->next;
+        stream__dstream_free(d);
+      }
+      break;
+    }
+  }
+  pthread_cond_broadcast(&s->drained);
+  pthread_mutex_unlock(&s->mu);
+  return 0;
+}
+
+int stream_delivery_describe(stream_system *s, const char *name, json_t **out, err *e)
+{
+  MDB_txn *txn;
+  int rc = lmdb_read_begin(s->env, &txn, e);
+  if (rc != 0)
+    return rc;
+  json_t *rec = NULL;
+  rc = load(s, txn, name, &rec, e);
+  mdb_txn_abort(txn);
+  if (rc != 0)
+    return rc;
+  json_t *in = json_object_get(rec, "input");
+  json_t *dst = json_deep_copy(destination(in));
+  if (json_object_get(dst, "BufferingHints") == NULL)
+    json_object_set_new(dst, "BufferingHints",
+                        json_pack("{s:i, s:i}", "SizeInMBs", 5, "IntervalInSeconds", 300));
+  if (json_object_get(dst, "CompressionFormat") == NULL)
+    json_object_set_new(dst, "CompressionFormat", json_string("UNCOMPRESSED"));
+  if (json_object_get(dst, "EncryptionConfiguration") == NULL)
+    json_object_set_new(dst, "EncryptionConfiguration",
+                        json_pack("{s:s}", "NoEncryptionConfig", "NoEncryption"));
+  if (json_object_get(dst, "S3BackupMode") == NULL)
+    json_object_set_new(dst, "S3BackupMode", json_string("Disabled"));
+  if (json_object_get(dst, "RoleARN") == NULL)
+    json_object_set_new(dst, "RoleARN", json_string("arn:aws:iam::000000000000:role/firehose"));
+  json_t *b = json_object_get(dst, "S3BackupConfiguration");
+  if (b != NULL) {
+    json_object_set(dst, "S3BackupDescription", b);
+    json_object_del(dst, "S3BackupConfiguration");
+  }
+  json_t *plain = json_pack("{s:O, s:O, s:O, s:O, s:O}", "RoleARN",
+                            json_object_get(dst, "RoleARN"), "BucketARN",
+                            json_object_get(dst, "BucketARN"), "BufferingHints",
+                            json_object_get(dst, "BufferingHints"), "CompressionFormat",
+                            json_object_get(dst, "CompressionFormat"),
+                            "EncryptionConfiguration",
+                            json_object_get(dst, "EncryptionConfiguration"));
+  if (json_object_get(dst, "Prefix") != NULL)
+    json_object_set(plain, "Prefix", json_object_get(dst, "Prefix"));
+  char arn[160];
+  snprintf(arn, sizeof arn, ARN_PREFIX "%s", name);
+  char version[24];
+  snprintf(version, sizeof version, "%" JSON_INTEGER_FORMAT,
+           json_integer_value(json_object_get(rec, "version")));
+  double created = (double)json_integer_value(json_object_get(rec, "created")) / 1000.0;
+  *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:[{s:s, s:o, s:o}], s:b, s:{s:s}}",
+                   "DeliveryStreamName", name, "DeliveryStreamARN", arn,
+                   "DeliveryStreamStatus", "ACTIVE", "DeliveryStreamType", "DirectPut",
+                   "VersionId", version, "CreateTimestamp", created, "LastUpdateTimestamp",
+                   created, "Destinations", "DestinationId", "destinationId-000000000001",
+                   "ExtendedS3DestinationDescription", dst, "S3DestinationDescription", plain,
+                   "HasMoreDestinations", 0, "DeliveryStreamEncryptionConfiguration", "Status",
+                   "DISABLED");
+  json_decref(rec);
+  return 0;
+}
+
+int stream_delivery_list(stream_system *s, const char *start, size_t max, json_t **names,
+                         bool *more, err *e)
+{
+  MDB_txn *txn;
+  int rc = lmdb_read_begin(s->env, &txn, e);
+  if (rc != 0)
+    return rc;
+  MDB_cursor *cur;
+  mdb_cursor_open(txn, s->db_dstreams, &cur);
+  MDB_val k = {start != NULL ? strlen(start) : 0, (void *)start};
+  MDB_val d;
+  int mrc = mdb_cursor_get(cur, &k, &d, start != NULL ? MDB_SET_RANGE : MDB_FIRST);
+  if (mrc == 0 && start != NULL && k.mv_size == strlen(start) &&
+      memcmp(k.mv_data, start, k.mv_size) == 0)
+    mrc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+  *names = json_array();
+  *more = false;
+  for (; mrc == 0; mrc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+    if (json_array_size(*names) == max) {
+      *more = true;
+      break;
+    }
+    json_array_append_new(*names, json_stringn(k.mv_data, k.mv_size));
+  }
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  return 0;
+}
+
+typedef struct update_arg {
+  const char *name;
+  const char *version;   /* CurrentDeliveryStreamVersionId */
+  json_t *update;        /* the destination update (merged over the current) */
+  bool extended;
+  json_t *merged;        /* out: the new destination */
+  uint64_t new_version;  /* out */
+} update_arg;
+
+static int apply_update(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
+{
+  update_arg *ua = c->arg;
+  json_t *rec;
+  int rc = load(s, txn, ua->name, &rec, e);
+  if (rc != 0)
+    return rc;
+  json_int_t v = json_integer_value(json_object_get(rec, "version"));
+  if (ua->version == NULL || strtoll(ua->version, NULL, 10) != v) {
+    json_decref(rec);
+    return err_set(e, STREAM_ERR_VERSION, "Cannot update firehose: %s since the current "
+                   "version id: %" JSON_INTEGER_FORMAT " and the requested version id: %s do "
+                   "not match", ua->name, v, ua->version ? ua->version : "(none)");
+  }
+  json_t *in = json_object_get(rec, "input");
+  json_t *dst = destination(in);
+  json_t *merged = json_deep_copy(dst != NULL ? dst : json_object());
+  json_object_update(merged, ua->update);
+  dconfig *cfg;
+  if ((rc = parse_destination(merged, (uint64_t)v + 1, &cfg, e)) != 0) {
+    json_decref(merged);
+    json_decref(rec);
+    return rc;
+  }
+  pthread_mutex_lock(&s->mu);
+  stream__dconfig_unref(cfg); /* only checked here; made again after the commit */
+  pthread_mutex_unlock(&s->mu);
+  json_object_del(in, "S3DestinationConfiguration");
+  json_object_set(in, "ExtendedS3DestinationConfiguration", merged);
+  json_object_set_new(rec, "version", json_integer(v + 1));
+  char *text = json_dumps(rec, JSON_COMPACT);
+  json_decref(rec);
+  MDB_val k = {strlen(ua->name), (void *)ua->name};
+  MDB_val d = {strlen(text), text};
+  int mrc = mdb_put(txn, s->db_dstreams, &k, &d, 0);
+  free(text);
+  if (mrc != 0) {
+    json_decref(merged);
+    return lmdb_error(e, mrc, "write a delivery stream");
+  }
+  ua->merged = merged;
+  ua->new_version = (uint64_t)v + 1;
+  return 0;
+}
+
+int stream_delivery_update(stream_system *s, json_t *input, err *e)
+{
+  const char *name = json_string_value(json_object_get(input, "DeliveryStreamName"));
+  if (name == NULL)
+    return invalid(e, "DeliveryStreamName is required");
+  json_t *upd = json_object_get(input, "ExtendedS3DestinationUpdate");
+  if (upd == NULL)
+    upd = json_object_get(input, "S3DestinationUpdate");
+  if (!json_is_object(upd))
+    return invalid(e, "an ExtendedS3DestinationUpdate is required (tarn delivers to S3 only)");
+  update_arg ua = {name, json_string_value(json_object_get(input,
+                                                            "CurrentDeliveryStreamVersionId")),
+                   upd, true, NULL, 0};
+  int rc = stream__commit(s, apply_update, &ua, e);
+  if (rc != 0)
+    return rc;
+  dconfig *cfg = NULL;
+  err pe = {0};
+  parse_destination(ua.merged, ua.new_version, &cfg, &pe);
+  json_decref(ua.merged);
+  pthread_mutex_lock(&s->mu);
+  dstream *d = stream__dstream_find(s, name);
+  if (d != NULL && cfg != NULL) {
+    stream__dconfig_unref(d->cfg);
+    d->cfg = cfg;
+    cfg = NULL;
+  }
+  stream__dconfig_unref(cfg);
+  pthread_cond_signal(&s->wake);
+  pthread_mutex_unlock(&s->mu);
+  return 0;
+}
+
+/* ---- put ---- */
+
+typedef struct put_arg {
+  const char *name;
+  uint64_t id;
+  const stream_blob *recs;
+  size_t n;
+  int64_t now;
+  uint64_t first;       /* out: the first record's sequence */
+} put_arg;
+
+static int apply_put(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
+{
+  put_arg *pa = c->arg;
+  json_t *rec;
+  int rc = load(s, txn, pa->name, &rec, e);
+  if (rc != 0)
+    return rc;
+  bool same = (uint64_t)json_integer_value(json_object_get(rec, "id")) == pa->id;
+  json_decref(rec);
+  if (!same)
+    return no_stream(e, pa->name);
+  MDB_val mk = {3, "seq"};
+  MDB_val mv;
+  uint64_t seq = 0;
+  if (mdb_get(txn, s->db_meta, &mk, &mv) == 0 && mv.mv_size == 8)
+    seq = stream__rd64(mv.mv_data);
+  pa->first = seq + 1;
+  for (size_t i = 0; i < pa->n; i++) {
+    uint8_t k[16];
+    stream__be64(k, pa->id);
+    stream__be64(k + 8, ++seq);
+    MDB_val key = {16, k};
+    MDB_val val = {8 + pa->recs[i].len, NULL};
+    int mrc = mdb_put(txn, s->db_dbuf, &key, &val, MDB_RESERVE);
+    if (mrc != 0)
+      return lmdb_error(e, mrc, "buffer a record");
+    stream__be64(val.mv_data, (uint64_t)pa->now);
+    if (pa->recs[i].len > 0)
+      memcpy((uint8_t *)val.mv_data + 8, pa->recs[i].data, pa->recs[i].len);
+  }
+  uint8_t b[8];
+  stream__be64(b, seq);
+  mv = (MDB_val){8, b};
+  int mrc = mdb_put(txn, s->db_meta, &mk, &mv, 0);
+  return mrc != 0 ? lmdb_error(e, mrc, "update a counter") : 0;
+}
+
+int stream_delivery_put(stream_system *s, const char *name, const stream_blob *recs, size_t n,
+                        arena *a, const char **ids, err *e)
+{
+  if (n == 0 || n > STREAM_MAX_FIREHOSE_BATCH)
+    return err_set(e, STREAM_ERR_INVALID, "a batch takes 1 to %d records, not %zu",
+                   STREAM_MAX_FIREHOSE_BATCH, n);
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (recs[i].len > STREAM_MAX_FIREHOSE_RECORD)
+      return err_set(e, STREAM_ERR_INVALID, "1 validation error detected: Value at "
+                     "'record.data' failed to satisfy constraint: Member must have length less "
+                     "than or equal to %u", STREAM_MAX_FIREHOSE_RECORD);
+    total += recs[i].len;
+  }
+  if (total > STREAM_MAX_FIREHOSE_BATCH_BYTES)
+    return err_set(e, STREAM_ERR_INVALID, "the batch is %zu bytes; the limit is 4 MiB", total);
+  pthread_mutex_lock(&s->mu);
+  dstream *d = stream__dstream_find(s, name);
+  uint64_t id = d != NULL ? d->id : 0;
+  bool full = d != NULL && (uint64_t)d->bytes + total > STREAM_MAX_BUFFERED;
+  pthread_mutex_unlock(&s->mu);
+  if (d == NULL)
+    return no_stream(e, name);
+  if (full)
+    return err_set(e, STREAM_ERR_BUSY, "Slow down: the buffer of Firehose %s is full; its "
+                   "records are being delivered", name);
+  put_arg pa = {name, id, recs, n, time_now_ms(), 0};
+  int rc = stream__commit(s, apply_put, &pa, e);
+  if (rc != 0)
+    return rc;
+  for (size_t i = 0; i < n; i++) {
+    /* the record id: the stream's id and the record's sequence, as hex,
+       padded to the length of AWS's */
+    char *id_text = arena_sprintf(a, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64
+                                  "%016" PRIx64 "%016" PRIx64 "%016" PRIx64,
+                                  id, pa.first + i, (uint64_t)0, (uint64_t)0, (uint64_t)0,
+                                  (uint64_t)pa.now, (uint64_t)i);
+    ids[i] = id_text;
+  }
+  pthread_mutex_lock(&s->mu);
+  d = stream__dstream_find(s, name);
+  if (d != NULL && d->id == id) {
+    d->bytes += (int64_t)total;
+    d->count += (int64_t)n;
+    if (d->oldest_ms == 0)
+      d->oldest_ms = pa.now;
+    if ((uint64_t)d->bytes >= d->cfg->size_bytes || d->cfg->interval_ms == 0)
+      pthread_cond_signal(&s->wake);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return 0;
+}

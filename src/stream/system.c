@@ -1,0 +1,196 @@
+/* stream/system.c -- the stream part's life cycle: the LMDB environment
+ * under DATA/stream/, its group committer, and the delivery thread.
+ *
+ * Why one committer: every put (Kinesis or Firehose) is acknowledged only
+ * once committed, and concurrent puts share one commit and one sync, as
+ * the queues' sends do (queue/commit.c).
+ *
+ * Invariants:
+ *   (1) Every write goes through stream__commit (one writer thread).
+ *   (2) The delivery thread is started after the tables are open and the
+ *       delivery streams loaded, and stopped before the committer.
+ *
+ * Start reading at stream_system_open().
+ */
+#include "internal.h"
+
+#include "base/mem.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAP_SIZE (64ull << 30) /* sparse: only pages in use take space */
+#define MAX_READERS 1024
+
+void stream__be64(uint8_t *p, uint64_t v)
+{
+  for (int i = 7; i >= 0; i--) {
+    p[i] = (uint8_t)v;
+    v >>= 8;
+  }
+}
+
+uint64_t stream__rd64(const uint8_t *p)
+{
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v = v << 8 | p[i];
+  return v;
+}
+
+static int apply_change(void *ctx, lmdb_change *base, MDB_txn *txn, arena *a, err *e)
+{
+  schange *c = (schange *)base;
+  return c->apply(ctx, c, txn, a, e);
+}
+
+int stream__commit(stream_system *s, schange_fn apply, void *arg, err *e)
+{
+  schange c;
+  memset(&c, 0, sizeof c);
+  c.base.apply = apply_change;
+  c.apply = apply;
+  c.arg = arg;
+  return lmdb_committer_run(&s->committer, &c.base, e);
+}
+
+int stream__counter_next(stream_system *s, MDB_txn *txn, const char *name, uint64_t *out,
+                         err *e)
+{
+  MDB_val k = {strlen(name), (void *)name};
+  MDB_val d;
+  uint64_t v = 0;
+  if (mdb_get(txn, s->db_meta, &k, &d) == 0 && d.mv_size == 8)
+    v = stream__rd64(d.mv_data);
+  v++;
+  uint8_t b[8];
+  stream__be64(b, v);
+  d = (MDB_val){8, b};
+  int mrc = mdb_put(txn, s->db_meta, &k, &d, 0);
+  if (mrc != 0)
+    return lmdb_error(e, mrc, "update a counter");
+  *out = v;
+  return 0;
+}
+
+int stream__range_delete(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t plen,
+                         uint64_t upto, int64_t *next_ts, err *e)
+{
+  MDB_cursor *cur;
+  int mrc = mdb_cursor_open(txn, dbi, &cur);
+  if (mrc != 0)
+    return lmdb_error(e, mrc, "open a cursor");
+  if (next_ts != NULL)
+    *next_ts = 0;
+  MDB_val k = {plen, (void *)prefix};
+  MDB_val v;
+  mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  while (mrc == 0 && k.mv_size >= plen + 8 && memcmp(k.mv_data, prefix, plen) == 0) {
+    if (stream__rd64((const uint8_t *)k.mv_data + k.mv_size - 8) > upto) {
+      if (next_ts != NULL && v.mv_size >= 8)
+        *next_ts = (int64_t)stream__rd64(v.mv_data);
+      break;
+    }
+    if ((mrc = mdb_cursor_del(cur, 0)) != 0)
+      break;
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+  }
+  mdb_cursor_close(cur);
+  if (mrc != 0 && mrc != MDB_NOTFOUND && mrc != EINVAL)
+    return lmdb_error(e, mrc, "delete records");
+  return 0;
+}
+
+int stream_system_open(const stream_options *o, stream_system **out, err *e)
+{
+  *out = NULL;
+  stream_system *s = xcalloc(1, sizeof *s);
+  s->st = o->st;
+  s->fn = o->fn;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->wake, NULL);
+  pthread_cond_init(&s->drained, NULL);
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/stream", o->data_dir);
+  lmdb_env_options eo = {.map_size = MAP_SIZE, .max_dbs = 8, .max_readers = MAX_READERS};
+  int rc = lmdb_env_open(&s->env, path, &eo, "the stream database", e);
+  if (rc != 0)
+    goto fail;
+  MDB_txn *txn;
+  int mrc = mdb_txn_begin(s->env, NULL, 0, &txn);
+  struct {
+    const char *name;
+    MDB_dbi *dbi;
+  } dbs[] = {{"meta", &s->db_meta}, {"kstreams", &s->db_kstreams},
+             {"krecords", &s->db_krecords}, {"dstreams", &s->db_dstreams},
+             {"dbuf", &s->db_dbuf}};
+  for (size_t i = 0; mrc == 0 && i < sizeof dbs / sizeof dbs[0]; i++)
+    mrc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
+  if (mrc == 0)
+    mrc = mdb_txn_commit(txn);
+  else
+    mdb_txn_abort(txn);
+  if (mrc != 0) {
+    rc = lmdb_error(e, mrc, "open the stream tables");
+    goto fail;
+  }
+  lmdb_committer_hooks hooks = {.ctx = s};
+  if ((rc = lmdb_committer_start(&s->committer, s->env, &hooks, "the stream service", e)) != 0)
+    goto fail;
+  if ((rc = stream__dstreams_load(s, e)) != 0)
+    goto fail;
+  *out = s;
+  return 0;
+fail:
+  stream_system_close(s);
+  return rc;
+}
+
+int stream_system_start(stream_system *s, err *e)
+{
+  pthread_mutex_lock(&s->mu);
+  bool again = s->running;
+  s->running = true;
+  pthread_mutex_unlock(&s->mu);
+  if (again)
+    return 0;
+  if (pthread_create(&s->thread, NULL, stream__deliver_main, s) != 0) {
+    s->running = false;
+    return err_set(e, ERR_INTERNAL, "cannot start the delivery thread");
+  }
+  return 0;
+}
+
+void stream_system_stop(stream_system *s)
+{
+  if (s == NULL)
+    return;
+  pthread_mutex_lock(&s->mu);
+  s->stopping = true;
+  bool join = s->running;
+  s->running = false;
+  pthread_cond_broadcast(&s->wake);
+  pthread_cond_broadcast(&s->drained);
+  pthread_mutex_unlock(&s->mu);
+  if (join)
+    pthread_join(s->thread, NULL);
+}
+
+stream_system *stream_system_close(stream_system *s)
+{
+  if (s == NULL)
+    return NULL;
+  stream_system_stop(s);
+  lmdb_committer_stop(&s->committer);
+  stream__dstreams_free(s);
+  if (s->env != NULL)
+    mdb_env_close(s->env);
+  pthread_cond_destroy(&s->wake);
+  pthread_cond_destroy(&s->drained);
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+  return NULL;
+}
