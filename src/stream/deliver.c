@@ -51,6 +51,7 @@
 #define TICK_MS 1000
 #define MAX_KEYS 16        /* partition keys per record */
 #define MAX_KEY_VALUE 512  /* bytes of one partition key's value */
+#define BODY_MAX (512u << 20) /* bytes of one object (a buffer is at most 128 MiB) */
 
 /* ---- prefixes ---- */
 
@@ -119,7 +120,6 @@ char *stream__prefix_eval(const char *prefix, int64_t ts_ms, const char *error_t
   gmtime_r(&t, &tm);
   buf b;
   buf_init(&b, 4096);
-  bool any_time = false;
   int rc = 0;
   const char *p = prefix;
   while (*p && rc == 0) {
@@ -139,7 +139,6 @@ char *stream__prefix_eval(const char *prefix, int64_t ts_ms, const char *error_t
     size_t vlen = (size_t)(end - val);
     if (nslen == 9 && memcmp(p + 2, "timestamp", 9) == 0) {
       rc = format_time(&b, val, vlen, &tm, e);
-      any_time = true;
     } else if (nslen == 8 && memcmp(p + 2, "firehose", 8) == 0) {
       if (vlen == 13 && memcmp(val, "random-string", 13) == 0) {
         char r[12];
@@ -171,8 +170,8 @@ char *stream__prefix_eval(const char *prefix, int64_t ts_ms, const char *error_t
   }
   char *out = NULL;
   if (rc == 0) {
-    /* a prefix without time expressions gets Firehose's default time prefix */
-    if (!any_time && error_type == NULL)
+    /* a prefix with no expressions at all gets Firehose's default time prefix */
+    if (strstr(prefix, "!{") == NULL && error_type == NULL)
       buf_printf(&b, "%04d/%02d/%02d/%02d/", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                  tm.tm_hour);
     if (b.len > STORE_MAX_KEY - 100)
@@ -443,6 +442,10 @@ static int compress_body(enum compression comp, const buf *body, buf *out, err *
     return err_set(e, ERR_INTERNAL, "cannot start gzip");
   uLong bound = deflateBound(&z, (uLong)body->len);
   char *dst = buf_extend(out, bound);
+  if (dst == NULL) {
+    deflateEnd(&z);
+    return err_set(e, ERR_ENTITY_TOO_LARGE, "an object would pass %u bytes", BODY_MAX);
+  }
   z.next_in = (Bytef *)(body->data != NULL ? body->data : "");
   z.avail_in = (uInt)body->len;
   z.next_out = (Bytef *)dst;
@@ -469,7 +472,7 @@ static int write_object(stream_system *s, const dconfig *cfg, const char *bucket
                         const buf *body, arena *a, err *e)
 {
   buf packed;
-  buf_init(&packed, 0);
+  buf_init(&packed, BODY_MAX);
   int rc = compress_body(cfg->comp, body, &packed, e);
   if (rc != 0) {
     buf_release(&packed);
@@ -521,7 +524,7 @@ static int write_errors(stream_system *s, const dconfig *cfg, const char *stream
   static const char *const types[] = {"processing-failed", "partitioning-failed"};
   for (size_t t = 0; t < 2; t++) {
     buf body;
-    buf_init(&body, 0);
+    buf_init(&body, BODY_MAX);
     int64_t oldest = 0;
     for (size_t i = 0; i < n; i++) {
       if (r[i].out != OUT_FAILED || strcmp(r[i].error_type, types[t]) != 0)
@@ -690,7 +693,7 @@ static int deliver_one(stream_system *s, dstream *d, const dconfig *cfg, const c
     }
     size_t j = i;
     buf body;
-    buf_init(&body, 0);
+    buf_init(&body, BODY_MAX);
     int64_t first_ts = r[i].ts;
     for (; j < n && strcmp(r[j].group, r[i].group) == 0; j++) {
       if (r[j].out != OUT_OK)
@@ -722,7 +725,7 @@ static int deliver_one(stream_system *s, dstream *d, const dconfig *cfg, const c
     rc = write_errors(s, cfg, name, r, n, a, e);
   if (rc == 0 && cfg->backup_bucket != NULL) {
     buf body;
-    buf_init(&body, 0);
+    buf_init(&body, BODY_MAX);
     int64_t first_ts = r[0].ts;
     for (size_t x = 0; x < n; x++) {
       buf_append(&body, r[x].src, r[x].src_len);
