@@ -49,6 +49,7 @@
 
 #define RETRY_MS 5000
 #define TICK_MS 1000
+#define TRIM_EVERY_MS 60000
 #define MAX_KEYS 16        /* partition keys per record */
 #define MAX_KEY_VALUE 512  /* bytes of one partition key's value */
 #define BODY_MAX (512u << 20) /* bytes of one object (a buffer is at most 128 MiB) */
@@ -754,9 +755,19 @@ static int deliver_one(stream_system *s, dstream *d, const dconfig *cfg, const c
 void *stream__deliver_main(void *arg)
 {
   stream_system *s = arg;
+  int64_t next_trim = 0;
   pthread_mutex_lock(&s->mu);
   while (!s->stopping) {
     int64_t now = time_now_ms();
+    if (now >= next_trim) {
+      /* Kinesis retention: once a minute, outside the lock */
+      next_trim = now + TRIM_EVERY_MS;
+      pthread_mutex_unlock(&s->mu);
+      err te = {0};
+      stream__kinesis_trim(s, now, &te);
+      pthread_mutex_lock(&s->mu);
+      continue;
+    }
     int64_t next = now + TICK_MS;
     dstream *due = NULL;
     for (dstream *d = s->dstreams; d != NULL && due == NULL; d = d->next) {

@@ -9,7 +9,7 @@
  *
  * Invariants:
  *   (1) A put is acknowledged only after its records are committed.
- *   (2) A full buffer (STREAM_MAX_BUFFERED) refuses puts with
+ *   (2) A full buffer (STREAM_MAX_BUFFERED + twice the size hint) refuses puts with
  *       STREAM_ERR_BUSY (ServiceUnavailableException): nothing is dropped.
  *   (3) A dstream's dconfig is immutable; UpdateDestination makes a new one
  *       (version + 1) and the delivery thread keeps its reference to the old
@@ -669,7 +669,8 @@ int stream_delivery_put(stream_system *s, const char *name, const stream_blob *r
   pthread_mutex_lock(&s->mu);
   dstream *d = stream__dstream_find(s, name);
   uint64_t id = d != NULL ? d->id : 0;
-  bool full = d != NULL && (uint64_t)d->bytes + total > STREAM_MAX_BUFFERED;
+  bool full = d != NULL &&
+              (uint64_t)d->bytes + total > STREAM_MAX_BUFFERED + 2 * d->cfg->size_bytes;
   pthread_mutex_unlock(&s->mu);
   if (d == NULL)
     return no_stream(e, name);

@@ -102,6 +102,10 @@ static inline const char *stream__str(const char *s)
 void stream__be64(uint8_t *p, uint64_t v);
 uint64_t stream__rd64(const uint8_t *p);
 
+/* kinesis.c: removes records older than their stream's retention (a
+ * bounded number per call). */
+int stream__kinesis_trim(stream_system *s, int64_t now_ms, err *e);
+
 /* firehose.c */
 int stream__dstreams_load(stream_system *s, err *e);
 void stream__dstreams_free(stream_system *s);

@@ -624,6 +624,60 @@ int stream_kinesis_put(stream_system *s, const char *name, const stream_record_i
   return rc;
 }
 
+/* ---- retention ---- */
+
+#define TRIM_MAX 10000 /* records removed per sweep: a sweep is one commit */
+
+static int apply_trim(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
+{
+  int64_t now = *(int64_t *)c->arg;
+  size_t removed = 0;
+  MDB_cursor *streams;
+  int mrc = mdb_cursor_open(txn, s->db_kstreams, &streams);
+  if (mrc != 0)
+    return lmdb_error(e, mrc, "open a cursor");
+  MDB_cursor *cur;
+  if ((mrc = mdb_cursor_open(txn, s->db_krecords, &cur)) != 0) {
+    mdb_cursor_close(streams);
+    return lmdb_error(e, mrc, "open a cursor");
+  }
+  MDB_val k, v;
+  for (mrc = mdb_cursor_get(streams, &k, &v, MDB_FIRST); mrc == 0 && removed < TRIM_MAX;
+       mrc = mdb_cursor_get(streams, &k, &v, MDB_NEXT)) {
+    json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+    if (rec == NULL)
+      continue;
+    uint64_t sid = ju64(rec, "id");
+    int64_t cutoff = now - (int64_t)json_integer_value(json_object_get(rec, "retention")) *
+                               3600000;
+    size_t nshards = json_array_size(json_object_get(rec, "shards"));
+    json_decref(rec);
+    for (size_t sh = 0; sh < nshards && removed < TRIM_MAX; sh++) {
+      uint8_t key[20];
+      rec_key(key, sid, (int)sh, 0);
+      MDB_val rk = {20, key};
+      MDB_val rv;
+      int r = mdb_cursor_get(cur, &rk, &rv, MDB_SET_RANGE);
+      /* a shard's records arrive in order: the old ones come first */
+      while (r == 0 && removed < TRIM_MAX && rk.mv_size == 20 &&
+             memcmp(rk.mv_data, key, 12) == 0 && (int64_t)stream__rd64(rv.mv_data) < cutoff) {
+        if ((r = mdb_cursor_del(cur, 0)) != 0)
+          break;
+        removed++;
+        r = mdb_cursor_get(cur, &rk, &rv, MDB_GET_CURRENT);
+      }
+    }
+  }
+  mdb_cursor_close(cur);
+  mdb_cursor_close(streams);
+  return 0;
+}
+
+int stream__kinesis_trim(stream_system *s, int64_t now_ms, err *e)
+{
+  return stream__commit(s, apply_trim, &now_ms, e);
+}
+
 /* ---- iterators and reading ---- */
 
 /* name \n sid \n shard \n next sequence */

@@ -208,3 +208,32 @@ def test_bad_input_changes_nothing(fh, bucket):
         fh.put_record_batch(DeliveryStreamName=name,
                             Records=[{"Data": b"ok"}, {"Data": b"x" * 1024001}])
     assert ei.value.response["Error"]["Code"] == "InvalidArgumentException"
+
+
+def test_full_buffer_pushes_back_and_loses_nothing(fh, s3, bucket_name):
+    # the bucket does not exist yet: deliveries fail and records wait
+    name = unique("full")
+    create(fh, name, bucket_name, BufferingHints={"SizeInMBs": 1, "IntervalInSeconds": 1})
+    acked = []
+    refused = None
+    for b in range(8):
+        recs = [b"%02d" % (b * 4 + j) + b"z" * 999998 for j in range(4)]
+        try:
+            fh.put_record_batch(DeliveryStreamName=name, Records=[{"Data": d} for d in recs])
+        except ClientError as e:
+            refused = e.response
+            break
+        acked.extend(r[:2] for r in recs)
+    assert refused is not None, "a buffer that cannot deliver took %d records" % len(acked)
+    assert refused["Error"]["Code"] == "ServiceUnavailableException"
+    assert refused["ResponseMetadata"]["HTTPStatusCode"] == 503
+    s3.create_bucket(Bucket=bucket_name)
+
+    def delivered():
+        got = []
+        for body in objects(s3, bucket_name).values():
+            got.extend(body[i:i + 2] for i in range(0, len(body), 1000000))
+        return sorted(got) == sorted(acked) and got
+
+    wait_for(delivered, timeout=60, interval=0.5)
+    fh.put_record(DeliveryStreamName=name, Record={"Data": b"again"})
