@@ -50,6 +50,7 @@
 #define RETRY_MS 5000
 #define TICK_MS 1000
 #define TRIM_EVERY_MS 60000
+#define PULL_MAX (8u << 20) /* bytes moved from a Kinesis source per tick */
 #define MAX_KEYS 16        /* partition keys per record */
 #define MAX_KEY_VALUE 512  /* bytes of one partition key's value */
 #define BODY_MAX (512u << 20) /* bytes of one object (a buffer is at most 128 MiB) */
@@ -752,10 +753,46 @@ static int deliver_one(stream_system *s, dstream *d, const dconfig *cfg, const c
   return rc;
 }
 
+/* Reads new records of Kinesis sources into their delivery streams' buffers
+ * (called and returning with s->mu held; unlocks around each pull). */
+static void pull_sources(stream_system *s)
+{
+  for (dstream *d = s->dstreams; d != NULL; d = d->next) {
+    if (d->source == NULL || d->deleted)
+      continue;
+    int64_t room = (int64_t)(STREAM_MAX_BUFFERED + 2 * d->cfg->size_bytes) - d->bytes;
+    if (room <= 0)
+      continue;
+    d->busy = true; /* keeps d (and its source string) alive while unlocked */
+    pthread_mutex_unlock(&s->mu);
+    int64_t bytes = 0, count = 0, first = 0;
+    err e = {0};
+    stream__kinesis_pull(s, d->id, d->source, d->source_from,
+                         (size_t)(room < PULL_MAX ? room : PULL_MAX), &bytes, &count, &first, &e);
+    pthread_mutex_lock(&s->mu);
+    d->busy = false;
+    d->bytes += bytes;
+    d->count += count;
+    if (d->oldest_ms == 0 && count > 0)
+      d->oldest_ms = first;
+  }
+  /* streams deleted while their pull ran */
+  for (dstream **pp = &s->dstreams; *pp != NULL;) {
+    dstream *d = *pp;
+    if (d->deleted && !d->busy) {
+      *pp = d->next;
+      stream__dstream_free(d);
+    } else {
+      pp = &d->next;
+    }
+  }
+}
+
 void *stream__deliver_main(void *arg)
 {
   stream_system *s = arg;
   int64_t next_trim = 0;
+  int64_t next_pull = 0;
   pthread_mutex_lock(&s->mu);
   while (!s->stopping) {
     int64_t now = time_now_ms();
@@ -769,6 +806,11 @@ void *stream__deliver_main(void *arg)
       continue;
     }
     int64_t next = now + TICK_MS;
+    if (now >= next_pull) {
+      next_pull = now + TICK_MS;
+      pull_sources(s);
+      now = time_now_ms();
+    }
     dstream *due = NULL;
     for (dstream *d = s->dstreams; d != NULL && due == NULL; d = d->next) {
       if (d->deleted || d->count <= 0 || d->oldest_ms == 0)

@@ -57,6 +57,7 @@ void stream__dstream_free(dstream *d)
   if (d == NULL)
     return;
   stream__dconfig_unref(d->cfg);
+  free(d->source);
   free(d->name);
   free(d);
 }
@@ -294,6 +295,9 @@ int stream__dstreams_load(stream_system *s, err *e)
       d->id = (uint64_t)json_integer_value(json_object_get(rec, "id"));
       d->name = xstrndup(k.mv_data, k.mv_size);
       d->cfg = c;
+      const char *src = json_string_value(json_object_get(rec, "source"));
+      d->source = src != NULL ? xstrdup(src) : NULL;
+      d->source_from = (uint64_t)json_integer_value(json_object_get(rec, "from"));
       count_buffer(s, txn, d);
       d->next = s->dstreams;
       s->dstreams = d;
@@ -319,8 +323,20 @@ void stream__dstreams_free(stream_system *s)
 typedef struct create_arg {
   const char *name;
   json_t *input;
+  const char *source;   /* KinesisStreamAsSource: the stream, else NULL */
   uint64_t id;          /* out */
+  uint64_t from;        /* out: the source's LATEST */
 } create_arg;
+
+/* The stream name of a Kinesis stream ARN, or NULL. */
+static const char *kinesis_name(const char *arn)
+{
+  const char *pre = "arn:aws:kinesis:";
+  if (arn == NULL || !str_starts(arn, pre) || strstr(arn, ":stream/") == NULL)
+    return NULL;
+  const char *n = strstr(arn, ":stream/") + 8;
+  return *n != '\0' ? n : NULL;
+}
 
 static int apply_create(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
 {
@@ -330,13 +346,27 @@ static int apply_create(stream_system *s, schange *c, MDB_txn *txn, arena *a, er
   if (mdb_get(txn, s->db_dstreams, &k, &d) == 0)
     return err_set(e, STREAM_ERR_IN_USE, "Firehose %s under account 000000000000 already "
                    "exists with type %s.", ca->name,
-                   "DirectPut");
+                   ca->source != NULL ? "KinesisStreamAsSource" : "DirectPut");
+  if (ca->source != NULL) {
+    MDB_val sk = {strlen(ca->source), (void *)ca->source};
+    if (mdb_get(txn, s->db_kstreams, &sk, &d) != 0)
+      return err_set(e, STREAM_ERR_INVALID, "Kinesis stream %s under account 000000000000 "
+                     "not found", ca->source);
+    MDB_val mk = {3, "seq"};
+    ca->from = 1;
+    if (mdb_get(txn, s->db_meta, &mk, &d) == 0 && d.mv_size == 8)
+      ca->from = stream__rd64(d.mv_data) + 1;
+  }
   int rc = stream__counter_next(s, txn, "sid", &ca->id, e);
   if (rc != 0)
     return rc;
   json_t *rec = json_pack("{s:I, s:I, s:I, s:O}", "id", (json_int_t)ca->id, "version",
                           (json_int_t)1, "created", (json_int_t)time_now_ms(), "input",
                           ca->input);
+  if (ca->source != NULL) {
+    json_object_set_new(rec, "source", json_string(ca->source));
+    json_object_set_new(rec, "from", json_integer((json_int_t)ca->from));
+  }
   char *text = json_dumps(rec, JSON_COMPACT);
   json_decref(rec);
   d = (MDB_val){strlen(text), text};
@@ -351,14 +381,22 @@ int stream_delivery_create(stream_system *s, json_t *input, err *e)
   if (name == NULL || !name_valid(name))
     return invalid(e, "DeliveryStreamName must be 1 to 64 characters of [a-zA-Z0-9_.-]");
   const char *type = json_string_value(json_object_get(input, "DeliveryStreamType"));
-  if (type != NULL && strcmp(type, "DirectPut") != 0)
+  const char *source = NULL;
+  if (type != NULL && strcmp(type, "KinesisStreamAsSource") == 0) {
+    json_t *src = json_object_get(input, "KinesisStreamSourceConfiguration");
+    source = kinesis_name(json_string_value(json_object_get(src, "KinesisStreamARN")));
+    if (source == NULL)
+      return invalid(e, "KinesisStreamAsSource needs KinesisStreamSourceConfiguration with a "
+                        "KinesisStreamARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)");
+  } else if (type != NULL && strcmp(type, "DirectPut") != 0) {
     return err_set(e, STREAM_ERR_INVALID, "DeliveryStreamType '%s' is not supported by tarn "
-                   "yet (DirectPut is)", type);
+                   "(DirectPut and KinesisStreamAsSource are)", type);
+  }
   dconfig *c;
   int rc = parse_destination(destination(input), 1, &c, e);
   if (rc != 0)
     return rc;
-  create_arg ca = {name, input, 0};
+  create_arg ca = {name, input, source, 0, 0};
   if ((rc = stream__commit(s, apply_create, &ca, e)) != 0) {
     pthread_mutex_lock(&s->mu);
     stream__dconfig_unref(c);
@@ -369,6 +407,8 @@ int stream_delivery_create(stream_system *s, json_t *input, err *e)
   d->id = ca.id;
   d->name = xstrdup(name);
   d->cfg = c;
+  d->source = source != NULL ? xstrdup(source) : NULL;
+  d->source_from = ca.from;
   pthread_mutex_lock(&s->mu);
   d->next = s->dstreams;
   s->dstreams = d;
@@ -474,14 +514,24 @@ int stream_delivery_describe(stream_system *s, const char *name, json_t **out, e
   snprintf(version, sizeof version, "%" JSON_INTEGER_FORMAT,
            json_integer_value(json_object_get(rec, "version")));
   double created = (double)json_integer_value(json_object_get(rec, "created")) / 1000.0;
+  const char *source = json_string_value(json_object_get(rec, "source"));
   *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:[{s:s, s:o, s:o}], s:b, s:{s:s}}",
                    "DeliveryStreamName", name, "DeliveryStreamARN", arn,
-                   "DeliveryStreamStatus", "ACTIVE", "DeliveryStreamType", "DirectPut",
+                   "DeliveryStreamStatus", "ACTIVE", "DeliveryStreamType",
+                   source != NULL ? "KinesisStreamAsSource" : "DirectPut",
                    "VersionId", version, "CreateTimestamp", created, "LastUpdateTimestamp",
                    created, "Destinations", "DestinationId", "destinationId-000000000001",
                    "ExtendedS3DestinationDescription", dst, "S3DestinationDescription", plain,
                    "HasMoreDestinations", 0, "DeliveryStreamEncryptionConfiguration", "Status",
                    "DISABLED");
+  if (source != NULL) {
+    json_t *src = json_object_get(in, "KinesisStreamSourceConfiguration");
+    json_object_set_new(*out, "Source",
+                        json_pack("{s:{s:O, s:O, s:f}}", "KinesisStreamSourceDescription",
+                                  "KinesisStreamARN", json_object_get(src, "KinesisStreamARN"),
+                                  "RoleARN", json_object_get(src, "RoleARN"),
+                                  "DeliveryStartTimestamp", created));
+  }
   json_decref(rec);
   return 0;
 }
@@ -669,11 +719,15 @@ int stream_delivery_put(stream_system *s, const char *name, const stream_blob *r
   pthread_mutex_lock(&s->mu);
   dstream *d = stream__dstream_find(s, name);
   uint64_t id = d != NULL ? d->id : 0;
+  bool sourced = d != NULL && d->source != NULL;
   bool full = d != NULL &&
               (uint64_t)d->bytes + total > STREAM_MAX_BUFFERED + 2 * d->cfg->size_bytes;
   pthread_mutex_unlock(&s->mu);
   if (d == NULL)
     return no_stream(e, name);
+  if (sourced)
+    return err_set(e, STREAM_ERR_INVALID, "This operation is not permitted on "
+                   "KinesisStreamAsSource delivery stream type.");
   if (full)
     return err_set(e, STREAM_ERR_BUSY, "Slow down: the buffer of Firehose %s is full; its "
                    "records are being delivered", name);

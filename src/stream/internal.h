@@ -48,6 +48,8 @@ typedef struct dstream {
   uint64_t id;
   char *name;
   dconfig *cfg;
+  char *source;                /* KinesisStreamAsSource: the stream's name, else NULL */
+  uint64_t source_from;        /* its records from this sequence on (LATEST at creation) */
   /* the buffer */
   int64_t bytes;               /* bytes of data buffered (may lag a put) */
   int64_t count;               /* records buffered */
@@ -105,6 +107,16 @@ uint64_t stream__rd64(const uint8_t *p);
 /* kinesis.c: removes records older than their stream's retention (a
  * bounded number per call). */
 int stream__kinesis_trim(stream_system *s, int64_t now_ms, err *e);
+
+/* kinesis.c: moves up to budget bytes of the Kinesis stream's new records
+ * (after each shard's checkpoint, kept in meta) into delivery stream dsid's
+ * buffer, in one commit (each record once). Adds what it moved to *bytes
+ * and *count, and the first one's arrival to *first_ts (when 0). */
+int stream__kinesis_pull(stream_system *s, uint64_t dsid, const char *stream, uint64_t from,
+                         size_t budget, int64_t *bytes, int64_t *count, int64_t *first_ts,
+                         err *e);
+/* The counter's current value (the last sequence number given). */
+int stream__counter_read(stream_system *s, uint64_t *out, err *e);
 
 /* firehose.c */
 int stream__dstreams_load(stream_system *s, err *e);

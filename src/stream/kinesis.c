@@ -678,6 +678,128 @@ int stream__kinesis_trim(stream_system *s, int64_t now_ms, err *e)
   return stream__commit(s, apply_trim, &now_ms, e);
 }
 
+/* ---- Firehose's Kinesis source ---- */
+
+typedef struct pull_arg {
+  uint64_t dsid;
+  const char *stream;
+  uint64_t from;
+  size_t budget;
+  int64_t bytes, count, first_ts; /* out */
+} pull_arg;
+
+static void checkpoint_key(uint8_t k[14], uint64_t dsid, int shard)
+{
+  k[0] = 'c';
+  k[1] = 'k';
+  stream__be64(k + 2, dsid);
+  k[10] = (uint8_t)(shard >> 24);
+  k[11] = (uint8_t)(shard >> 16);
+  k[12] = (uint8_t)(shard >> 8);
+  k[13] = (uint8_t)shard;
+}
+
+static int apply_pull(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
+{
+  pull_arg *pa = c->arg;
+  json_t *rec;
+  int rc = load(s, txn, pa->stream, &rec, e);
+  if (rc != 0)
+    return rc;
+  uint64_t sid = ju64(rec, "id");
+  size_t nshards = json_array_size(json_object_get(rec, "shards"));
+  json_decref(rec);
+  uint64_t seq = counter_now(s, txn);
+  MDB_cursor *cur;
+  int mrc = mdb_cursor_open(txn, s->db_krecords, &cur);
+  if (mrc != 0)
+    return lmdb_error(e, mrc, "open a cursor");
+  size_t moved = 0;
+  for (size_t sh = 0; sh < nshards && moved < pa->budget; sh++) {
+    uint8_t ck[14];
+    checkpoint_key(ck, pa->dsid, (int)sh);
+    MDB_val ckk = {sizeof ck, ck};
+    MDB_val ckv;
+    uint64_t from = pa->from;
+    if (mdb_get(txn, s->db_meta, &ckk, &ckv) == 0 && ckv.mv_size == 8)
+      from = stream__rd64(ckv.mv_data);
+    uint8_t key[20];
+    rec_key(key, sid, (int)sh, from);
+    MDB_val rk = {20, key};
+    MDB_val rv;
+    uint64_t next = from;
+    for (mrc = mdb_cursor_get(cur, &rk, &rv, MDB_SET_RANGE);
+         mrc == 0 && moved < pa->budget && rk.mv_size == 20 && memcmp(rk.mv_data, key, 12) == 0;
+         mrc = mdb_cursor_get(cur, &rk, &rv, MDB_NEXT)) {
+      const uint8_t *p = rv.mv_data;
+      size_t pkl = (size_t)p[8] << 8 | p[9];
+      size_t dlen = rv.mv_size - 10 - pkl;
+      uint8_t bk[16];
+      stream__be64(bk, pa->dsid);
+      stream__be64(bk + 8, ++seq);
+      MDB_val bkey = {16, bk};
+      MDB_val bval = {8 + dlen, NULL};
+      int r = mdb_put(txn, s->db_dbuf, &bkey, &bval, MDB_RESERVE);
+      if (r != 0) {
+        mdb_cursor_close(cur);
+        return lmdb_error(e, r, "buffer a record");
+      }
+      memcpy(bval.mv_data, p, 8); /* the arrival time in the Kinesis stream */
+      memcpy((uint8_t *)bval.mv_data + 8, p + 10 + pkl, dlen);
+      if (pa->first_ts == 0)
+        pa->first_ts = (int64_t)stream__rd64(p);
+      pa->bytes += (int64_t)dlen;
+      pa->count++;
+      moved += dlen;
+      next = stream__rd64((const uint8_t *)rk.mv_data + 12) + 1;
+    }
+    if (next != from) {
+      uint8_t b[8];
+      stream__be64(b, next);
+      ckv = (MDB_val){8, b};
+      if ((mrc = mdb_put(txn, s->db_meta, &ckk, &ckv, 0)) != 0) {
+        mdb_cursor_close(cur);
+        return lmdb_error(e, mrc, "write a checkpoint");
+      }
+    }
+  }
+  mdb_cursor_close(cur);
+  if (pa->count == 0)
+    return 0;
+  uint8_t b[8];
+  stream__be64(b, seq);
+  MDB_val k = {3, "seq"};
+  MDB_val d = {8, b};
+  mrc = mdb_put(txn, s->db_meta, &k, &d, 0);
+  return mrc != 0 ? lmdb_error(e, mrc, "update a counter") : 0;
+}
+
+int stream__kinesis_pull(stream_system *s, uint64_t dsid, const char *stream, uint64_t from,
+                         size_t budget, int64_t *bytes, int64_t *count, int64_t *first_ts,
+                         err *e)
+{
+  pull_arg pa = {dsid, stream, from, budget, 0, 0, 0};
+  int rc = stream__commit(s, apply_pull, &pa, e);
+  if (rc == 0) {
+    *bytes += pa.bytes;
+    *count += pa.count;
+    if (*first_ts == 0)
+      *first_ts = pa.first_ts;
+  }
+  return rc;
+}
+
+int stream__counter_read(stream_system *s, uint64_t *out, err *e)
+{
+  MDB_txn *txn;
+  int rc = lmdb_read_begin(s->env, &txn, e);
+  if (rc != 0)
+    return rc;
+  *out = counter_now(s, txn);
+  mdb_txn_abort(txn);
+  return 0;
+}
+
 /* ---- iterators and reading ---- */
 
 /* name \n sid \n shard \n next sequence */

@@ -237,3 +237,37 @@ def test_full_buffer_pushes_back_and_loses_nothing(fh, s3, bucket_name):
 
     wait_for(delivered, timeout=60, interval=0.5)
     fh.put_record(DeliveryStreamName=name, Record={"Data": b"again"})
+
+
+def test_kinesis_stream_as_source(tarn, fh, s3, bucket):
+    kin = client(tarn, "kinesis")
+    stream = unique("src")
+    kin.create_stream(StreamName=stream, ShardCount=2)
+    arn = kin.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
+    kin.put_record(StreamName=stream, Data=b"before\n", PartitionKey="p")
+    name = unique("fromkin")
+    fh.create_delivery_stream(
+        DeliveryStreamName=name, DeliveryStreamType="KinesisStreamAsSource",
+        KinesisStreamSourceConfiguration={"KinesisStreamARN": arn,
+                                          "RoleARN": "arn:aws:iam::000000000000:role/r"},
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::000000000000:role/r", "BucketARN": "arn:aws:s3:::" + bucket,
+            "BufferingHints": {"SizeInMBs": 64, "IntervalInSeconds": 1}})
+    d = fh.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+    assert d["DeliveryStreamType"] == "KinesisStreamAsSource"
+    assert d["Source"]["KinesisStreamSourceDescription"]["KinesisStreamARN"] == arn
+    kin.put_records(StreamName=stream, Records=[
+        {"Data": b"rec-%d\n" % i, "PartitionKey": "k%d" % i} for i in range(20)])
+
+    def delivered():
+        lines = []
+        for body in objects(s3, bucket).values():
+            lines.extend(body.splitlines())
+        return len(lines) >= 20 and lines
+
+    lines = wait_for(delivered, timeout=30)
+    # from LATEST at creation, each record once
+    assert sorted(lines) == sorted(b"rec-%d" % i for i in range(20))
+    with pytest.raises(ClientError) as ei:
+        fh.put_record(DeliveryStreamName=name, Record={"Data": b"x"})
+    assert ei.value.response["Error"]["Code"] == "InvalidArgumentException"
