@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <snappy-c.h>
 #include <zlib.h>
 
 #define RETRY_MS 5000
@@ -431,41 +432,180 @@ static void process_batch(stream_system *s, const char *stream_name, const dconf
   json_decref(ans);
 }
 
-/* Compresses body into out (GZIP: one gzip member). */
-static int compress_body(enum compression comp, const buf *body, buf *out, err *e)
+/* Deflates src into out: gzip framing (bits 31) or raw (bits -15, for ZIP). */
+static int deflate_into(const void *src, size_t n, int bits, buf *out, err *e)
 {
-  if (comp == COMP_NONE) {
-    buf_append(out, body->data != NULL ? body->data : "", body->len);
-    return 0;
-  }
   z_stream z;
   memset(&z, 0, sizeof z);
-  if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-    return err_set(e, ERR_INTERNAL, "cannot start gzip");
-  uLong bound = deflateBound(&z, (uLong)body->len);
+  if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, bits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    return err_set(e, ERR_INTERNAL, "cannot start deflate");
+  uLong bound = deflateBound(&z, (uLong)n);
   char *dst = buf_extend(out, bound);
   if (dst == NULL) {
     deflateEnd(&z);
     return err_set(e, ERR_ENTITY_TOO_LARGE, "an object would pass %u bytes", BODY_MAX);
   }
-  z.next_in = (Bytef *)(body->data != NULL ? body->data : "");
-  z.avail_in = (uInt)body->len;
+  z.next_in = (Bytef *)src;
+  z.avail_in = (uInt)n;
   z.next_out = (Bytef *)dst;
   z.avail_out = (uInt)bound;
   int zr = deflate(&z, Z_FINISH);
   size_t produced = bound - z.avail_out;
   deflateEnd(&z);
-  if (zr != Z_STREAM_END)
-    return err_set(e, ERR_INTERNAL, "gzip failed");
   out->len -= bound - produced;
+  return zr == Z_STREAM_END ? 0 : err_set(e, ERR_INTERNAL, "deflate failed");
+}
+
+static void le16(buf *b, unsigned v)
+{
+  uint8_t p[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+  buf_append(b, p, 2);
+}
+
+static void le32(buf *b, uint32_t v)
+{
+  uint8_t p[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+  buf_append(b, p, 4);
+}
+
+static void be32(uint8_t *p, uint32_t v)
+{
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+/* A ZIP archive of one deflated entry named name (a local header, the
+ * data, the central directory and its end; no ZIP64: bodies are bounded
+ * far below 4 GiB). */
+static int zip_into(const void *src, size_t n, const char *name, buf *out, err *e)
+{
+  uint32_t crc = crc32_update(0, src, n);
+  size_t nlen = strlen(name);
+  size_t start = out->len;
+  le32(out, 0x04034b50);
+  le16(out, 20);
+  le16(out, 0);
+  le16(out, 8);             /* deflate */
+  le16(out, 0);
+  le16(out, 0x21);          /* 1980-01-01 */
+  le32(out, crc);
+  size_t sizes = out->len;
+  le32(out, 0);
+  le32(out, (uint32_t)n);
+  le16(out, (unsigned)nlen);
+  le16(out, 0);
+  buf_append(out, name, nlen);
+  size_t data = out->len;
+  int rc = deflate_into(src, n, -15, out, e);
+  if (rc != 0)
+    return rc;
+  uint32_t csize = (uint32_t)(out->len - data);
+  uint8_t *cs = (uint8_t *)out->data + sizes;
+  cs[0] = (uint8_t)csize;
+  cs[1] = (uint8_t)(csize >> 8);
+  cs[2] = (uint8_t)(csize >> 16);
+  cs[3] = (uint8_t)(csize >> 24);
+  size_t central = out->len;
+  le32(out, 0x02014b50);
+  le16(out, 20);
+  le16(out, 20);
+  le16(out, 0);
+  le16(out, 8);
+  le16(out, 0);
+  le16(out, 0x21);
+  le32(out, crc);
+  le32(out, csize);
+  le32(out, (uint32_t)n);
+  le16(out, (unsigned)nlen);
+  le16(out, 0);
+  le16(out, 0);
+  le16(out, 0);
+  le16(out, 0);
+  le32(out, 0);
+  le32(out, (uint32_t)(start));
+  buf_append(out, name, nlen);
+  size_t cdlen = out->len - central;
+  le32(out, 0x06054b50);
+  le16(out, 0);
+  le16(out, 0);
+  le16(out, 1);
+  le16(out, 1);
+  le32(out, (uint32_t)cdlen);
+  le32(out, (uint32_t)(central - start));
+  le16(out, 0);
   return 0;
+}
+
+/* Snappy: the framing format (Snappy) or Hadoop's blocks (HADOOP_SNAPPY). */
+static int snappy_into(const void *src, size_t n, bool hadoop, buf *out, err *e)
+{
+  static const uint8_t ident[] = {0xff, 0x06, 0x00, 0x00, 's', 'N', 'a', 'P', 'p', 'Y'};
+  const uint8_t *p = src;
+  size_t block = hadoop ? (256u << 10) : 65536;
+  if (!hadoop)
+    buf_append(out, ident, sizeof ident);
+  for (size_t off = 0; off < n || (off == 0 && hadoop && n == 0); off += block) {
+    size_t len = n - off < block ? n - off : block;
+    size_t max = snappy_max_compressed_length(len);
+    size_t head = 8; /* Hadoop: two lengths; framing: type, length, CRC */
+    uint8_t *h = (uint8_t *)buf_extend(out, head + max);
+    if (h == NULL)
+      return err_set(e, ERR_ENTITY_TOO_LARGE, "an object would pass %u bytes", BODY_MAX);
+    size_t clen = max;
+    if (snappy_compress((const char *)p + off, len, (char *)h + head, &clen) != SNAPPY_OK)
+      return err_set(e, ERR_INTERNAL, "snappy failed");
+    if (hadoop) {
+      be32(h, (uint32_t)len);
+      be32(h + 4, (uint32_t)clen);
+    } else {
+      uint32_t crc = crc32c_update(0, p + off, len);
+      uint32_t masked = ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
+      size_t chunk = clen + 4;
+      h[0] = 0x00;
+      h[1] = (uint8_t)chunk;
+      h[2] = (uint8_t)(chunk >> 8);
+      h[3] = (uint8_t)(chunk >> 16);
+      h[4] = (uint8_t)masked;
+      h[5] = (uint8_t)(masked >> 8);
+      h[6] = (uint8_t)(masked >> 16);
+      h[7] = (uint8_t)(masked >> 24);
+    }
+    out->len -= max - clen;
+    if (n == 0)
+      break;
+  }
+  return 0;
+}
+
+/* Compresses body into out as cfg says; name names a ZIP's one entry. */
+static int compress_body(enum compression comp, const buf *body, const char *name, buf *out,
+                         err *e)
+{
+  const char *src = body->data != NULL ? body->data : "";
+  switch (comp) {
+  case COMP_NONE:
+    return buf_append(out, src, body->len) == 0
+               ? 0
+               : err_set(e, ERR_ENTITY_TOO_LARGE, "an object would pass %u bytes", BODY_MAX);
+  case COMP_GZIP:
+    return deflate_into(src, body->len, 31, out, e);
+  case COMP_ZIP:
+    return zip_into(src, body->len, name, out, e);
+  case COMP_SNAPPY:
+  case COMP_HADOOP_SNAPPY:
+    return snappy_into(src, body->len, comp == COMP_HADOOP_SNAPPY, out, e);
+  }
+  return err_set(e, ERR_INTERNAL, "unknown compression");
 }
 
 static const char *extension(const dconfig *cfg)
 {
+  static const char *const ext[] = {"", ".gz", ".zip", ".snappy", ".snappy"};
   if (cfg->extension != NULL)
     return cfg->extension;
-  return cfg->comp == COMP_GZIP ? ".gz" : "";
+  return ext[cfg->comp];
 }
 
 /* Writes one object: prefix + "<stream>-<version>-YYYY-MM-dd-HH-mm-ss-<uuid><ext>". */
@@ -473,24 +613,21 @@ static int write_object(stream_system *s, const dconfig *cfg, const char *bucket
                         const char *prefix, const char *stream_name, int64_t ts,
                         const buf *body, arena *a, err *e)
 {
-  buf packed;
-  buf_init(&packed, BODY_MAX);
-  int rc = compress_body(cfg->comp, body, &packed, e);
-  if (rc != 0) {
-    buf_release(&packed);
-    return rc;
-  }
   time_t t = (time_t)(ts / 1000);
   struct tm tm;
   gmtime_r(&t, &tm);
   char uuid[37];
   uuid_v4(uuid);
-  const char *key = arena_sprintf(a, "%s%s-%" PRIu64 "-%04d-%02d-%02d-%02d-%02d-%02d-%s%s",
-                                  prefix, stream_name, cfg->version, tm.tm_year + 1900,
-                                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                                  uuid, extension(cfg));
+  const char *base = arena_sprintf(a, "%s-%" PRIu64 "-%04d-%02d-%02d-%02d-%02d-%02d-%s",
+                                   stream_name, cfg->version, tm.tm_year + 1900, tm.tm_mon + 1,
+                                   tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, uuid);
+  const char *key = arena_sprintf(a, "%s%s%s", prefix, base, extension(cfg));
+  buf packed;
+  buf_init(&packed, BODY_MAX);
+  int rc = compress_body(cfg->comp, body, base, &packed, e);
   store_writer *w = NULL;
-  rc = store_writer_new(s->st, &w, e);
+  if (rc == 0)
+    rc = store_writer_new(s->st, &w, e);
   if (rc == 0 && packed.len > 0)
     rc = store_writer_write(w, packed.data, packed.len, e);
   if (rc == 0) {

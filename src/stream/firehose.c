@@ -140,9 +140,15 @@ static int parse_destination(json_t *dst, uint64_t version, dconfig **out, err *
     c->comp = COMP_NONE;
   else if (strcmp(comp, "GZIP") == 0)
     c->comp = COMP_GZIP;
+  else if (strcmp(comp, "ZIP") == 0)
+    c->comp = COMP_ZIP;
+  else if (strcmp(comp, "Snappy") == 0)
+    c->comp = COMP_SNAPPY;
+  else if (strcmp(comp, "HADOOP_SNAPPY") == 0)
+    c->comp = COMP_HADOOP_SNAPPY;
   else if (rc == 0)
-    rc = err_set(e, STREAM_ERR_INVALID, "CompressionFormat '%s' is not supported by tarn yet "
-                 "(UNCOMPRESSED and GZIP are)", comp);
+    rc = err_set(e, STREAM_ERR_INVALID, "CompressionFormat '%s' is not one of UNCOMPRESSED, "
+                 "GZIP, ZIP, Snappy, HADOOP_SNAPPY", comp);
   json_t *conv = json_object_get(dst, "DataFormatConversionConfiguration");
   if (rc == 0 && json_is_true(json_object_get(conv, "Enabled")))
     rc = invalid(e, "DataFormatConversionConfiguration is not supported by tarn yet");

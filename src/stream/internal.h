@@ -19,7 +19,7 @@
 
 #include <pthread.h>
 
-enum compression { COMP_NONE, COMP_GZIP };
+enum compression { COMP_NONE, COMP_GZIP, COMP_ZIP, COMP_SNAPPY, COMP_HADOOP_SNAPPY };
 
 /* A delivery stream's destination, parsed. Immutable once made; shared
  * by reference (UpdateDestination swaps in a new one). */

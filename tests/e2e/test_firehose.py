@@ -9,8 +9,10 @@ records produce an object at once (the test waits, bounded); a small put
 with a 1-second interval is delivered later.
 """
 import gzip
+import io
 import json
 import re
+import zipfile
 
 import pytest
 from botocore.exceptions import ClientError
@@ -271,3 +273,93 @@ def test_kinesis_stream_as_source(tarn, fh, s3, bucket):
     with pytest.raises(ClientError) as ei:
         fh.put_record(DeliveryStreamName=name, Record={"Data": b"x"})
     assert ei.value.response["Error"]["Code"] == "InvalidArgumentException"
+
+
+# ---- an independent Snappy decoder (Debian has no python3-snappy) ----
+
+def snappy_block(b):
+    i = n = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        n |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            break
+    out = bytearray()
+    while i < len(b):
+        tag = b[i]
+        i += 1
+        kind = tag & 3
+        if kind == 0:
+            ln = tag >> 2
+            if ln >= 60:
+                nb = ln - 59
+                ln = int.from_bytes(b[i:i + nb], "little")
+                i += nb
+            ln += 1
+            out += b[i:i + ln]
+            i += ln
+            continue
+        if kind == 1:
+            ln, off = ((tag >> 2) & 7) + 4, ((tag >> 5) << 8) | b[i]
+            i += 1
+        elif kind == 2:
+            ln, off = (tag >> 2) + 1, int.from_bytes(b[i:i + 2], "little")
+            i += 2
+        else:
+            ln, off = (tag >> 2) + 1, int.from_bytes(b[i:i + 4], "little")
+            i += 4
+        for _ in range(ln):
+            out.append(out[-off])
+    assert len(out) == n
+    return bytes(out)
+
+
+def snappy_framed(b):
+    from tarnlib import crc32c
+    assert b[:10] == b"\xff\x06\x00\x00sNaPpY"
+    i, out = 10, b""
+    while i < len(b):
+        kind, ln = b[i], int.from_bytes(b[i + 1:i + 4], "little")
+        chunk = b[i + 4:i + 4 + ln]
+        i += 4 + ln
+        data = snappy_block(chunk[4:]) if kind == 0 else chunk[4:]
+        crc = crc32c(data)
+        assert int.from_bytes(chunk[:4], "little") == (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+        out += data
+    return out
+
+
+def unzip_one(b):
+    with zipfile.ZipFile(io.BytesIO(b)) as z:
+        names = z.namelist()
+        assert len(names) == 1
+        return z.read(names[0])
+
+
+def hadoop_snappy(b):
+    i, out = 0, b""
+    while i < len(b):
+        raw, clen = int.from_bytes(b[i:i + 4], "big"), int.from_bytes(b[i + 4:i + 8], "big")
+        out += snappy_block(b[i + 8:i + 8 + clen])
+        assert len(out) % (256 << 10) == 0 or i + 8 + clen == len(b)
+        i += 8 + clen
+    return out
+
+
+@pytest.mark.parametrize("fmt,ext,decode", [
+    ("ZIP", ".zip", unzip_one),
+    ("Snappy", ".snappy", snappy_framed),
+    ("HADOOP_SNAPPY", ".snappy", hadoop_snappy),
+])
+def test_compression_formats(fh, s3, bucket, fmt, ext, decode):
+    name = unique(fmt.lower().replace("_", "-"))
+    create(fh, name, bucket, BufferingHints={"SizeInMBs": 64, "IntervalInSeconds": 1},
+           CompressionFormat=fmt)
+    data = [(b"line %d " % i) * 50 + b"\n" for i in range(400)]  # ~140 KiB: several blocks
+    fh.put_record_batch(DeliveryStreamName=name, Records=[{"Data": d} for d in data])
+    got = wait_for(lambda: objects(s3, bucket), timeout=30)
+    (key, body), = got.items()
+    assert key.endswith(ext)
+    assert decode(body) == b"".join(data)
