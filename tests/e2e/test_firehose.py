@@ -342,8 +342,9 @@ def hadoop_snappy(b):
     i, out = 0, b""
     while i < len(b):
         raw, clen = int.from_bytes(b[i:i + 4], "big"), int.from_bytes(b[i + 4:i + 8], "big")
-        out += snappy_block(b[i + 8:i + 8 + clen])
-        assert len(out) % (256 << 10) == 0 or i + 8 + clen == len(b)
+        block = snappy_block(b[i + 8:i + 8 + clen])
+        assert len(block) == raw
+        out += block
         i += 8 + clen
     return out
 
