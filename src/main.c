@@ -33,6 +33,7 @@
 #include "cli/events.h"
 #include "cli/fn.h"
 #include "cli/queue.h"
+#include "cli/stream.h"
 #include "events/events.h"
 #include "fn/fn.h"
 #include "http/http.h"
@@ -87,6 +88,7 @@ static void usage(FILE *f)
         "  events [--once] [--json]                   watch object events, deliveries and batches live\n"
         "  queue  ls|create|send|receive|tail|...     queues (tarn queue help)\n"
         "  topic  ls|create|publish|subscribe|...     topics (tarn topic help)\n"
+        "  stream ls|create|put|tail|rm               Kinesis streams (tarn stream help)\n"
         "  version                                    print the version\n",
         f);
 }
@@ -474,6 +476,8 @@ int main(int argc, char **argv)
     return cli_queue(argc - 2, argv + 2);
   if (strcmp(cmd, "topic") == 0)
     return cli_topic(argc - 2, argv + 2);
+  if (strcmp(cmd, "stream") == 0)
+    return cli_stream(argc - 2, argv + 2);
   if (strcmp(cmd, "version") == 0) {
     printf("tarn %s\n", TARN_VERSION);
     return 0;
