@@ -62,18 +62,6 @@ void stream__dstream_free(dstream *d)
   free(d);
 }
 
-static bool name_valid(const char *n)
-{
-  size_t len = strlen(n);
-  if (len == 0 || len > 64)
-    return false;
-  for (const char *p = n; *p; p++)
-    if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') && !(*p >= '0' && *p <= '9') &&
-        *p != '_' && *p != '.' && *p != '-')
-      return false;
-  return true;
-}
-
 static int invalid(err *e, const char *what)
 {
   return err_set(e, STREAM_ERR_INVALID, "%s", what);
@@ -358,10 +346,7 @@ static int apply_create(stream_system *s, schange *c, MDB_txn *txn, arena *a, er
     if (mdb_get(txn, s->db_kstreams, &sk, &d) != 0)
       return err_set(e, STREAM_ERR_INVALID, "Kinesis stream %s under account 000000000000 "
                      "not found", ca->source);
-    MDB_val mk = {3, "seq"};
-    ca->from = 1;
-    if (mdb_get(txn, s->db_meta, &mk, &d) == 0 && d.mv_size == 8)
-      ca->from = stream__rd64(d.mv_data) + 1;
+    ca->from = stream__counter_get(s, txn, "seq") + 1;
   }
   int rc = stream__counter_next(s, txn, "sid", &ca->id, e);
   if (rc != 0)
@@ -373,18 +358,15 @@ static int apply_create(stream_system *s, schange *c, MDB_txn *txn, arena *a, er
     json_object_set_new(rec, "source", json_string(ca->source));
     json_object_set_new(rec, "from", json_integer((json_int_t)ca->from));
   }
-  char *text = json_dumps(rec, JSON_COMPACT);
+  rc = stream__json_put(txn, s->db_dstreams, ca->name, rec, e);
   json_decref(rec);
-  d = (MDB_val){strlen(text), text};
-  int mrc = mdb_put(txn, s->db_dstreams, &k, &d, 0);
-  free(text);
-  return mrc != 0 ? lmdb_error(e, mrc, "write a delivery stream") : 0;
+  return rc;
 }
 
 int stream_delivery_create(stream_system *s, json_t *input, err *e)
 {
   const char *name = json_string_value(json_object_get(input, "DeliveryStreamName"));
-  if (name == NULL || !name_valid(name))
+  if (name == NULL || !stream__name_valid(name, 64))
     return invalid(e, "DeliveryStreamName must be 1 to 64 characters of [a-zA-Z0-9_.-]");
   const char *type = json_string_value(json_object_get(input, "DeliveryStreamType"));
   const char *source = NULL;
@@ -424,15 +406,8 @@ int stream_delivery_create(stream_system *s, json_t *input, err *e)
 
 static int load(stream_system *s, MDB_txn *txn, const char *name, json_t **out, err *e)
 {
-  MDB_val k = {strlen(name), (void *)name};
-  MDB_val d;
-  int mrc = mdb_get(txn, s->db_dstreams, &k, &d);
-  if (mrc == MDB_NOTFOUND)
-    return no_stream(e, name);
-  if (mrc != 0)
-    return lmdb_error(e, mrc, "read a delivery stream");
-  *out = json_loadb(d.mv_data, d.mv_size, 0, NULL);
-  return *out != NULL ? 0 : err_set(e, ERR_INTERNAL, "delivery stream '%s' is damaged", name);
+  int rc = stream__json_get(txn, s->db_dstreams, name, out, e);
+  return rc == 1 ? no_stream(e, name) : rc;
 }
 
 static int apply_delete(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
@@ -542,33 +517,16 @@ int stream_delivery_describe(stream_system *s, const char *name, json_t **out, e
   return 0;
 }
 
+static void add_name(void *ctx, const char *name, json_t *rec)
+{
+  json_array_append_new(ctx, json_string(name));
+}
+
 int stream_delivery_list(stream_system *s, const char *start, size_t max, json_t **names,
                          bool *more, err *e)
 {
-  MDB_txn *txn;
-  int rc = lmdb_read_begin(s->env, &txn, e);
-  if (rc != 0)
-    return rc;
-  MDB_cursor *cur;
-  mdb_cursor_open(txn, s->db_dstreams, &cur);
-  MDB_val k = {start != NULL ? strlen(start) : 0, (void *)start};
-  MDB_val d;
-  int mrc = mdb_cursor_get(cur, &k, &d, start != NULL ? MDB_SET_RANGE : MDB_FIRST);
-  if (mrc == 0 && start != NULL && k.mv_size == strlen(start) &&
-      memcmp(k.mv_data, start, k.mv_size) == 0)
-    mrc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
   *names = json_array();
-  *more = false;
-  for (; mrc == 0; mrc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-    if (json_array_size(*names) == max) {
-      *more = true;
-      break;
-    }
-    json_array_append_new(*names, json_stringn(k.mv_data, k.mv_size));
-  }
-  mdb_cursor_close(cur);
-  mdb_txn_abort(txn);
-  return 0;
+  return stream__scan(s, s->db_dstreams, start, max, add_name, *names, more, e);
 }
 
 typedef struct update_arg {
@@ -610,15 +568,11 @@ static int apply_update(stream_system *s, schange *c, MDB_txn *txn, arena *a, er
   json_object_del(in, "S3DestinationConfiguration");
   json_object_set(in, "ExtendedS3DestinationConfiguration", merged);
   json_object_set_new(rec, "version", json_integer(v + 1));
-  char *text = json_dumps(rec, JSON_COMPACT);
+  rc = stream__json_put(txn, s->db_dstreams, ua->name, rec, e);
   json_decref(rec);
-  MDB_val k = {strlen(ua->name), (void *)ua->name};
-  MDB_val d = {strlen(text), text};
-  int mrc = mdb_put(txn, s->db_dstreams, &k, &d, 0);
-  free(text);
-  if (mrc != 0) {
+  if (rc != 0) {
     json_decref(merged);
-    return lmdb_error(e, mrc, "write a delivery stream");
+    return rc;
   }
   ua->merged = merged;
   ua->new_version = (uint64_t)v + 1;
@@ -680,11 +634,7 @@ static int apply_put(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *
   json_decref(rec);
   if (!same)
     return no_stream(e, pa->name);
-  MDB_val mk = {3, "seq"};
-  MDB_val mv;
-  uint64_t seq = 0;
-  if (mdb_get(txn, s->db_meta, &mk, &mv) == 0 && mv.mv_size == 8)
-    seq = stream__rd64(mv.mv_data);
+  uint64_t seq = stream__counter_get(s, txn, "seq");
   pa->first = seq + 1;
   for (size_t i = 0; i < pa->n; i++) {
     uint8_t k[16];
@@ -699,11 +649,7 @@ static int apply_put(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *
     if (pa->recs[i].len > 0)
       memcpy((uint8_t *)val.mv_data + 8, pa->recs[i].data, pa->recs[i].len);
   }
-  uint8_t b[8];
-  stream__be64(b, seq);
-  mv = (MDB_val){8, b};
-  int mrc = mdb_put(txn, s->db_meta, &mk, &mv, 0);
-  return mrc != 0 ? lmdb_error(e, mrc, "update a counter") : 0;
+  return stream__counter_set(s, txn, "seq", seq, e);
 }
 
 int stream_delivery_put(stream_system *s, const char *name, const stream_blob *recs, size_t n,

@@ -101,6 +101,21 @@ static inline const char *stream__str(const char *s)
   return s != NULL ? s : "";
 }
 
+/* Stream names: 1 to max characters of [a-zA-Z0-9_.-]. */
+bool stream__name_valid(const char *n, size_t max);
+/* A counter's value in meta (0 when never set), and setting it. */
+uint64_t stream__counter_get(stream_system *s, MDB_txn *txn, const char *name);
+int stream__counter_set(stream_system *s, MDB_txn *txn, const char *name, uint64_t v, err *e);
+/* A JSON record by name: 0 (a new reference in *out), 1 when there is
+ * none (e untouched), or an error. */
+int stream__json_get(MDB_txn *txn, MDB_dbi dbi, const char *name, json_t **out, err *e);
+int stream__json_put(MDB_txn *txn, MDB_dbi dbi, const char *name, json_t *rec, err *e);
+/* Calls fn for the records of dbi named after start (NULL: from the
+ * first), at most max, in name order; *more when some remain. */
+int stream__scan(stream_system *s, MDB_dbi dbi, const char *start, size_t max,
+                 void (*fn)(void *ctx, const char *name, json_t *rec), void *ctx, bool *more,
+                 err *e);
+
 void stream__be64(uint8_t *p, uint64_t v);
 uint64_t stream__rd64(const uint8_t *p);
 

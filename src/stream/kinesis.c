@@ -145,18 +145,6 @@ static void rec_key(uint8_t k[20], uint64_t sid, int shard, uint64_t seq)
   stream__be64(k + 12, seq);
 }
 
-static bool name_valid(const char *n)
-{
-  size_t len = strlen(n);
-  if (len == 0 || len > STREAM_MAX_NAME)
-    return false;
-  for (const char *p = n; *p; p++)
-    if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') && !(*p >= '0' && *p <= '9') &&
-        *p != '_' && *p != '.' && *p != '-')
-      return false;
-  return true;
-}
-
 static int no_stream(err *e, const char *name)
 {
   return err_set(e, STREAM_ERR_NOT_FOUND, "Stream %s under account 000000000000 not found.",
@@ -166,27 +154,13 @@ static int no_stream(err *e, const char *name)
 /* The stream's record (a new reference) from txn. */
 static int load(stream_system *s, MDB_txn *txn, const char *name, json_t **out, err *e)
 {
-  MDB_val k = {strlen(name), (void *)name};
-  MDB_val d;
-  int mrc = mdb_get(txn, s->db_kstreams, &k, &d);
-  if (mrc == MDB_NOTFOUND)
-    return no_stream(e, name);
-  if (mrc != 0)
-    return lmdb_error(e, mrc, "read a stream");
-  *out = json_loadb(d.mv_data, d.mv_size, 0, NULL);
-  if (*out == NULL)
-    return err_set(e, ERR_INTERNAL, "stream '%s' has a damaged record", name);
-  return 0;
+  int rc = stream__json_get(txn, s->db_kstreams, name, out, e);
+  return rc == 1 ? no_stream(e, name) : rc;
 }
 
 static int save(stream_system *s, MDB_txn *txn, const char *name, json_t *rec, err *e)
 {
-  char *text = json_dumps(rec, JSON_COMPACT);
-  MDB_val k = {strlen(name), (void *)name};
-  MDB_val d = {strlen(text), text};
-  int mrc = mdb_put(txn, s->db_kstreams, &k, &d, 0);
-  free(text);
-  return mrc != 0 ? lmdb_error(e, mrc, "write a stream") : 0;
+  return stream__json_put(txn, s->db_kstreams, name, rec, e);
 }
 
 static uint64_t ju64(json_t *o, const char *k)
@@ -196,11 +170,7 @@ static uint64_t ju64(json_t *o, const char *k)
 
 static uint64_t counter_now(stream_system *s, MDB_txn *txn)
 {
-  MDB_val k = {3, "seq"};
-  MDB_val d;
-  if (mdb_get(txn, s->db_meta, &k, &d) == 0 && d.mv_size == 8)
-    return stream__rd64(d.mv_data);
-  return 0;
+  return stream__counter_get(s, txn, "seq");
 }
 
 /* Appends n new open shards over the whole key space to rec's shards;
@@ -268,7 +238,7 @@ static int apply_create(stream_system *s, schange *c, MDB_txn *txn, arena *a, er
 int stream_kinesis_create(stream_system *s, const char *name, int shards, bool on_demand,
                           err *e)
 {
-  if (!name_valid(name))
+  if (!stream__name_valid(name, STREAM_MAX_NAME))
     return err_set(e, STREAM_ERR_INVALID, "1 validation error detected: Value '%s' at "
                    "'streamName' failed to satisfy constraint: Member must satisfy regular "
                    "expression pattern: [a-zA-Z0-9_.-]+ (1 to 128 characters)", name);
@@ -408,44 +378,18 @@ int stream_kinesis_shards(stream_system *s, const char *name, json_t **out, err 
   return 0;
 }
 
+static void add_summary(void *ctx, const char *name, json_t *rec)
+{
+  json_t *o = summary_json(name, rec);
+  set_arn(o, name);
+  json_array_append_new(ctx, o);
+}
+
 int stream_kinesis_list(stream_system *s, const char *start, size_t max, json_t **names,
                         bool *more, err *e)
 {
-  MDB_txn *txn;
-  int rc = lmdb_read_begin(s->env, &txn, e);
-  if (rc != 0)
-    return rc;
-  MDB_cursor *cur;
-  mdb_cursor_open(txn, s->db_kstreams, &cur);
-  MDB_val k = {start != NULL ? strlen(start) : 0, (void *)start};
-  MDB_val d;
-  int mrc = mdb_cursor_get(cur, &k, &d, start != NULL ? MDB_SET_RANGE : MDB_FIRST);
-  if (mrc == 0 && start != NULL && k.mv_size == strlen(start) &&
-      memcmp(k.mv_data, start, k.mv_size) == 0)
-    mrc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
   *names = json_array();
-  *more = false;
-  while (mrc == 0) {
-    if (json_array_size(*names) == max) {
-      *more = true;
-      break;
-    }
-    char name[STREAM_MAX_NAME + 1];
-    size_t n = k.mv_size < sizeof name - 1 ? k.mv_size : sizeof name - 1;
-    memcpy(name, k.mv_data, n);
-    name[n] = '\0';
-    json_t *rec = json_loadb(d.mv_data, d.mv_size, 0, NULL);
-    if (rec != NULL) {
-      json_t *o = summary_json(name, rec);
-      set_arn(o, name);
-      json_array_append_new(*names, o);
-      json_decref(rec);
-    }
-    mrc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
-  }
-  mdb_cursor_close(cur);
-  mdb_txn_abort(txn);
-  return 0;
+  return stream__scan(s, s->db_kstreams, start, max, add_summary, *names, more, e);
 }
 
 typedef struct retention_arg {
@@ -576,12 +520,7 @@ static int apply_put(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *
     shard_name(shard, pa->out[i].shard_id);
     seq_text(seq, shard, pa->out[i].sequence);
   }
-  uint8_t b[8];
-  stream__be64(b, seq);
-  MDB_val k = {3, "seq"};
-  MDB_val d = {8, b};
-  int mrc = mdb_put(txn, s->db_meta, &k, &d, 0);
-  return mrc != 0 ? lmdb_error(e, mrc, "update a counter") : 0;
+  return stream__counter_set(s, txn, "seq", seq, e);
 }
 
 int stream_kinesis_put(stream_system *s, const char *name, const stream_record_in *in,
@@ -766,12 +705,7 @@ static int apply_pull(stream_system *s, schange *c, MDB_txn *txn, arena *a, err 
   mdb_cursor_close(cur);
   if (pa->count == 0)
     return 0;
-  uint8_t b[8];
-  stream__be64(b, seq);
-  MDB_val k = {3, "seq"};
-  MDB_val d = {8, b};
-  mrc = mdb_put(txn, s->db_meta, &k, &d, 0);
-  return mrc != 0 ? lmdb_error(e, mrc, "update a counter") : 0;
+  return stream__counter_set(s, txn, "seq", seq, e);
 }
 
 int stream__kinesis_pull(stream_system *s, uint64_t dsid, const char *stream, uint64_t from,

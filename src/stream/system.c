@@ -60,19 +60,107 @@ int stream__commit(stream_system *s, schange_fn apply, void *arg, err *e)
 int stream__counter_next(stream_system *s, MDB_txn *txn, const char *name, uint64_t *out,
                          err *e)
 {
+  uint64_t v = stream__counter_get(s, txn, name) + 1;
+  int rc = stream__counter_set(s, txn, name, v, e);
+  if (rc == 0)
+    *out = v;
+  return rc;
+}
+
+bool stream__name_valid(const char *n, size_t max)
+{
+  size_t len = strlen(n);
+  if (len == 0 || len > max)
+    return false;
+  for (const char *p = n; *p; p++)
+    if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') && !(*p >= '0' && *p <= '9') &&
+        *p != '_' && *p != '.' && *p != '-')
+      return false;
+  return true;
+}
+
+uint64_t stream__counter_get(stream_system *s, MDB_txn *txn, const char *name)
+{
   MDB_val k = {strlen(name), (void *)name};
   MDB_val d;
-  uint64_t v = 0;
   if (mdb_get(txn, s->db_meta, &k, &d) == 0 && d.mv_size == 8)
-    v = stream__rd64(d.mv_data);
-  v++;
+    return stream__rd64(d.mv_data);
+  return 0;
+}
+
+int stream__counter_set(stream_system *s, MDB_txn *txn, const char *name, uint64_t v, err *e)
+{
   uint8_t b[8];
   stream__be64(b, v);
-  d = (MDB_val){8, b};
+  MDB_val k = {strlen(name), (void *)name};
+  MDB_val d = {8, b};
   int mrc = mdb_put(txn, s->db_meta, &k, &d, 0);
+  return mrc != 0 ? lmdb_error(e, mrc, "update a counter") : 0;
+}
+
+int stream__json_get(MDB_txn *txn, MDB_dbi dbi, const char *name, json_t **out, err *e)
+{
+  *out = NULL;
+  MDB_val k = {strlen(name), (void *)name};
+  MDB_val d;
+  int mrc = mdb_get(txn, dbi, &k, &d);
+  if (mrc == MDB_NOTFOUND)
+    return 1;
   if (mrc != 0)
-    return lmdb_error(e, mrc, "update a counter");
-  *out = v;
+    return lmdb_error(e, mrc, "read a stream");
+  *out = json_loadb(d.mv_data, d.mv_size, 0, NULL);
+  return *out != NULL ? 0 : err_set(e, ERR_INTERNAL, "stream '%s' has a damaged record", name);
+}
+
+int stream__json_put(MDB_txn *txn, MDB_dbi dbi, const char *name, json_t *rec, err *e)
+{
+  char *text = json_dumps(rec, JSON_COMPACT);
+  MDB_val k = {strlen(name), (void *)name};
+  MDB_val d = {strlen(text), text};
+  int mrc = mdb_put(txn, dbi, &k, &d, 0);
+  free(text);
+  return mrc != 0 ? lmdb_error(e, mrc, "write a stream") : 0;
+}
+
+int stream__scan(stream_system *s, MDB_dbi dbi, const char *start, size_t max,
+                 void (*fn)(void *ctx, const char *name, json_t *rec), void *ctx, bool *more,
+                 err *e)
+{
+  MDB_txn *txn;
+  int rc = lmdb_read_begin(s->env, &txn, e);
+  if (rc != 0)
+    return rc;
+  MDB_cursor *cur;
+  int mrc = mdb_cursor_open(txn, dbi, &cur);
+  if (mrc != 0) {
+    mdb_txn_abort(txn);
+    return lmdb_error(e, mrc, "open a cursor");
+  }
+  MDB_val k = {start != NULL ? strlen(start) : 0, (void *)start};
+  MDB_val d;
+  mrc = mdb_cursor_get(cur, &k, &d, start != NULL ? MDB_SET_RANGE : MDB_FIRST);
+  if (mrc == 0 && start != NULL && k.mv_size == strlen(start) &&
+      memcmp(k.mv_data, start, k.mv_size) == 0)
+    mrc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+  *more = false;
+  for (size_t n = 0; mrc == 0; mrc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+    if (n == max) {
+      *more = true;
+      break;
+    }
+    char name[STREAM_MAX_NAME + 1];
+    size_t len = k.mv_size < sizeof name - 1 ? k.mv_size : sizeof name - 1;
+    memcpy(name, k.mv_data, len);
+    name[len] = '\0';
+    json_t *rec = json_loadb(d.mv_data, d.mv_size, 0, NULL);
+    if (rec != NULL) {
+      fn(ctx, name, rec);
+      json_decref(rec);
+      n++;
+    }
+  }
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
   return 0;
 }
 
