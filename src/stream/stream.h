@@ -48,7 +48,7 @@ typedef struct fn_system fn_system;
 #define STREAM_MAX_FIREHOSE_BATCH_BYTES (4u << 20)
 /* A delivery stream's buffer holds at most this plus twice its size hint
  * (records waiting while a destination fails); beyond, puts are refused. */
-#define STREAM_MAX_BUFFERED (16u << 20)
+#define STREAM_MAX_BUFFERED (8u << 20)
 
 /* Errors of this part, beyond base/err.h (the API maps them to AWS names). */
 #define STREAM_ERR_NOT_FOUND (-1301)        /* ResourceNotFoundException */
