@@ -233,6 +233,11 @@ static void write_events_metrics(void *ctx, buf *out)
   events_metrics(ctx, out);
 }
 
+static void write_stream_metrics(void *ctx, buf *out)
+{
+  stream_metrics(ctx, out);
+}
+
 static void log_delivery_failed(const char *subscription, const char *why)
 {
   log_warn("delivery to '%s' failed: %s", subscription, why);
@@ -381,6 +386,7 @@ static int cmd_server(int argc, char **argv)
     log_error("cannot open the streams in '%s': %s", real, e.msg);
     goto out;
   }
+  native_service_add_metrics(native, write_stream_metrics, streams);
   kinesis = kinesis_service_new(streams);
   firehose = firehose_service_new(streams);
   http_service *services[] = {s3, sqs, sns, iam_svc, kinesis, firehose, fns.lambda};

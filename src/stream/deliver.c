@@ -637,6 +637,11 @@ static int write_object(stream_system *s, const dconfig *cfg, const char *bucket
     hex_encode(md, 16, etag);
     rc = store_object_commit(w, bucket, key, etag, NULL, 0, NULL, 0, a, NULL, e);
   }
+  if (rc == 0) {
+    pthread_mutex_lock(&s->mu);
+    s->objects++;
+    pthread_mutex_unlock(&s->mu);
+  }
   store_writer_free(w);
   buf_release(&packed);
   return rc;
@@ -908,6 +913,7 @@ static void pull_sources(stream_system *s)
                          (size_t)(room < PULL_MAX ? room : PULL_MAX), &bytes, &count, &first, &e);
     pthread_mutex_lock(&s->mu);
     d->busy = false;
+    s->firehose_records += (uint64_t)count;
     d->bytes += bytes;
     d->count += count;
     if (d->oldest_ms == 0 && count > 0)
@@ -987,6 +993,7 @@ void *stream__deliver_main(void *arg)
       stream__dconfig_unref(cfg);
       due->busy = false;
       if (rc != 0) {
+        s->delivery_failures++;
         due->retry_at_ms = time_now_ms() + RETRY_MS;
       } else {
         due->retry_at_ms = 0;

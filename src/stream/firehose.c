@@ -697,6 +697,7 @@ int stream_delivery_put(stream_system *s, const char *name, const stream_blob *r
     ids[i] = id_text;
   }
   pthread_mutex_lock(&s->mu);
+  s->firehose_records += n;
   d = stream__dstream_find(s, name);
   if (d != NULL && d->id == id) {
     d->bytes += (int64_t)total;

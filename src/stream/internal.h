@@ -70,6 +70,11 @@ struct stream_system {
   pthread_cond_t wake;         /* the delivery thread: work, or stop */
   pthread_cond_t drained;      /* puts wait for room in a buffer */
   dstream *dstreams;
+  /* metrics (under mu) */
+  uint64_t kinesis_records;    /* Kinesis records put */
+  uint64_t firehose_records;   /* Firehose records buffered (put or pulled) */
+  uint64_t objects;            /* objects delivered */
+  uint64_t delivery_failures;  /* deliveries that failed and wait to retry */
   bool stopping;
   bool running;
   pthread_t thread;

@@ -559,6 +559,11 @@ int stream_kinesis_put(stream_system *s, const char *name, const stream_record_i
     put_arg pa = {name, in, hashes, n, out};
     rc = stream__commit(s, apply_put, &pa, e);
   }
+  if (rc == 0) {
+    pthread_mutex_lock(&s->mu);
+    s->kinesis_records += n;
+    pthread_mutex_unlock(&s->mu);
+  }
   free(hashes);
   return rc;
 }

@@ -20,6 +20,7 @@
 #define TARN_STREAM_STREAM_H
 
 #include "base/arena.h"
+#include "base/buf.h"
 #include "base/err.h"
 
 #include <jansson.h>
@@ -72,6 +73,10 @@ int stream_system_start(stream_system *s, err *e);
 void stream_system_stop(stream_system *s);
 /* Accepts NULL; returns NULL. */
 stream_system *stream_system_close(stream_system *s);
+
+/* Prometheus text: records put, objects delivered, failed deliveries,
+ * bytes buffered (sums over every stream: no label comes from a client). */
+void stream_metrics(stream_system *s, buf *out);
 
 /* ---- Kinesis Data Streams ---- */
 

@@ -267,6 +267,29 @@ void stream_system_stop(stream_system *s)
     pthread_join(s->thread, NULL);
 }
 
+void stream_metrics(stream_system *s, buf *out)
+{
+  pthread_mutex_lock(&s->mu);
+  unsigned long long kin = s->kinesis_records, fh = s->firehose_records, obj = s->objects;
+  unsigned long long failed = s->delivery_failures, buffered = 0;
+  for (dstream *d = s->dstreams; d != NULL; d = d->next)
+    buffered += d->bytes > 0 ? (unsigned long long)d->bytes : 0;
+  pthread_mutex_unlock(&s->mu);
+  buf_printf(out,
+             "# HELP tarn_kinesis_records_total Kinesis records put (acknowledged).\n"
+             "# TYPE tarn_kinesis_records_total counter\ntarn_kinesis_records_total %llu\n"
+             "# HELP tarn_firehose_records_total Firehose records buffered (acknowledged).\n"
+             "# TYPE tarn_firehose_records_total counter\ntarn_firehose_records_total %llu\n"
+             "# HELP tarn_firehose_objects_total Objects Firehose delivered.\n"
+             "# TYPE tarn_firehose_objects_total counter\ntarn_firehose_objects_total %llu\n"
+             "# HELP tarn_firehose_delivery_failures_total Deliveries that failed (retried).\n"
+             "# TYPE tarn_firehose_delivery_failures_total counter\n"
+             "tarn_firehose_delivery_failures_total %llu\n"
+             "# HELP tarn_firehose_buffered_bytes Bytes waiting in Firehose buffers.\n"
+             "# TYPE tarn_firehose_buffered_bytes gauge\ntarn_firehose_buffered_bytes %llu\n",
+             kin, fh, obj, failed, buffered);
+}
+
 stream_system *stream_system_close(stream_system *s)
 {
   if (s == NULL)

@@ -75,7 +75,7 @@ def test_lifecycle(fh, bucket):
     assert ei.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
-def test_size_hint_delivers_at_once_and_keeps_the_rest(fh, s3, bucket):
+def test_size_hint_delivers_at_once_and_keeps_the_rest(tarn, fh, s3, bucket):
     name = unique("size")
     create(fh, name, bucket, BufferingHints={"SizeInMBs": 1, "IntervalInSeconds": 900})
     lines = [("%06d " % i).encode() + b"x" * 1016 + b"\n" for i in range(1127)]  # 1.1 MiB
@@ -86,6 +86,9 @@ def test_size_hint_delivers_at_once_and_keeps_the_rest(fh, s3, bucket):
         assert all("RecordId" in x for x in r["RequestResponses"])
     got = wait_for(lambda: objects(s3, bucket), timeout=30)
     assert len(got) == 1
+    metrics = tarn.request("GET", "/_tarn/metrics").text
+    for series in ("tarn_firehose_records_total", "tarn_firehose_objects_total"):
+        assert int(re.search(r"^%s (\d+)$" % series, metrics, re.M).group(1)) >= 1
     key, body = next(iter(got.items()))
     # default prefix YYYY/MM/dd/HH/ and Firehose's object name
     assert re.fullmatch(r"\d{4}/\d\d/\d\d/\d\d/" + NAME_RE % (name, 1, ""), key), key
