@@ -372,8 +372,14 @@ static int cmd_server(int argc, char **argv)
   api_authz_attach(iam, fns.fn, strict_iam);
   if (strict_iam)
     log_info("strict IAM: functions whose role tarn does not know get no access");
+  stream_options so = {.data_dir = real, .st = st, .fn = fns.fn};
+  if (stream_system_open(&so, &streams, &e) != 0) {
+    log_error("cannot open the streams in '%s': %s", real, e.msg);
+    goto out;
+  }
+  native_service_add_metrics(native, write_stream_metrics, streams);
   /* events: bucket notifications, event source mappings, async destinations */
-  events_options eo = {.data_dir = real, .st = st, .q = qs, .fn = fns.fn};
+  events_options eo = {.data_dir = real, .st = st, .q = qs, .fn = fns.fn, .streams = streams};
   if (events_system_open(&eo, &ev, &e) != 0)
     log_warn("bucket notifications and event source mappings are off: %s", e.msg);
   s3_service_set_events(s3, ev);
@@ -381,12 +387,6 @@ static int cmd_server(int argc, char **argv)
   native_events_attach(ev);
   if (ev != NULL)
     native_service_add_metrics(native, write_events_metrics, ev);
-  stream_options so = {.data_dir = real, .st = st, .fn = fns.fn};
-  if (stream_system_open(&so, &streams, &e) != 0) {
-    log_error("cannot open the streams in '%s': %s", real, e.msg);
-    goto out;
-  }
-  native_service_add_metrics(native, write_stream_metrics, streams);
   kinesis = kinesis_service_new(streams);
   firehose = firehose_service_new(streams);
   http_service *services[] = {s3, sqs, sns, iam_svc, kinesis, firehose, fns.lambda};

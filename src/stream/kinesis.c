@@ -739,6 +739,243 @@ int stream__counter_read(stream_system *s, uint64_t *out, err *e)
   return 0;
 }
 
+/* ---- consumers ---- */
+
+#define CONSUMER_MAX 64
+
+static int cp_key(uint8_t k[2 + CONSUMER_MAX + 4], const char *consumer, int shard)
+{
+  size_t n = strlen(consumer);
+  if (n > CONSUMER_MAX)
+    n = CONSUMER_MAX;
+  k[0] = 'c';
+  k[1] = 'p';
+  memcpy(k + 2, consumer, n);
+  k[2 + n] = (uint8_t)(shard >> 24);
+  k[3 + n] = (uint8_t)(shard >> 16);
+  k[4 + n] = (uint8_t)(shard >> 8);
+  k[5 + n] = (uint8_t)shard;
+  return (int)(n + 6);
+}
+
+static uint64_t cp_get(stream_system *s, MDB_txn *txn, const char *consumer, int shard)
+{
+  uint8_t k[2 + CONSUMER_MAX + 4];
+  MDB_val key = {(size_t)cp_key(k, consumer, shard), k};
+  MDB_val v;
+  if (mdb_get(txn, s->db_meta, &key, &v) == 0 && v.mv_size == 8)
+    return stream__rd64(v.mv_data);
+  return 0;
+}
+
+static int cp_set(stream_system *s, MDB_txn *txn, const char *consumer, int shard,
+                  uint64_t next, err *e)
+{
+  uint8_t k[2 + CONSUMER_MAX + 4];
+  uint8_t b[8];
+  stream__be64(b, next);
+  MDB_val key = {(size_t)cp_key(k, consumer, shard), k};
+  MDB_val v = {8, b};
+  int mrc = mdb_put(txn, s->db_meta, &key, &v, 0);
+  return mrc != 0 ? lmdb_error(e, mrc, "write a checkpoint") : 0;
+}
+
+/* The first record's sequence at or after from in a shard, or 0. */
+static uint64_t first_after(stream_system *s, MDB_txn *txn, uint64_t sid, int shard,
+                            uint64_t from, int64_t min_ts)
+{
+  uint8_t k[20];
+  rec_key(k, sid, shard, from);
+  MDB_cursor *cur;
+  if (mdb_cursor_open(txn, s->db_krecords, &cur) != 0)
+    return 0;
+  MDB_val key = {20, k};
+  MDB_val v;
+  uint64_t found = 0;
+  for (int mrc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
+       mrc == 0 && key.mv_size == 20 && memcmp(key.mv_data, k, 12) == 0;
+       mrc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
+    if ((int64_t)stream__rd64(v.mv_data) >= min_ts) {
+      found = stream__rd64((const uint8_t *)key.mv_data + 12);
+      break;
+    }
+  }
+  mdb_cursor_close(cur);
+  return found;
+}
+
+typedef struct consumer_arg {
+  const char *stream;
+  const char *consumer;
+  enum stream_iterator_type type;
+  int64_t ts;
+  int shard;
+  uint64_t next;
+} consumer_arg;
+
+static int apply_consumer_start(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
+{
+  consumer_arg *ca = c->arg;
+  json_t *rec;
+  int rc = load(s, txn, ca->stream, &rec, e);
+  if (rc != 0)
+    return rc;
+  uint64_t sid = ju64(rec, "id");
+  uint64_t latest = counter_now(s, txn) + 1;
+  size_t i;
+  json_t *sh;
+  json_array_foreach(json_object_get(rec, "shards"), i, sh) {
+    if (ju64(sh, "eseq") != 0 && ca->type != STREAM_TRIM_HORIZON)
+      continue;
+    uint64_t at = 0;
+    if (ca->type == STREAM_LATEST)
+      at = latest;
+    else if (ca->type == STREAM_AT_TIMESTAMP) {
+      at = first_after(s, txn, sid, (int)i, 0, ca->ts);
+      if (at == 0)
+        at = latest;
+    }
+    if ((rc = cp_set(s, txn, ca->consumer, (int)i, at, e)) != 0)
+      break;
+  }
+  json_decref(rec);
+  return rc;
+}
+
+int stream_consumer_start(stream_system *s, const char *stream, const char *consumer,
+                          enum stream_iterator_type type, int64_t timestamp_ms, err *e)
+{
+  consumer_arg ca = {stream, consumer, type, timestamp_ms, 0, 0};
+  return stream__commit(s, apply_consumer_start, &ca, e);
+}
+
+static int apply_consumer_commit(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
+{
+  consumer_arg *ca = c->arg;
+  if (cp_get(s, txn, ca->consumer, ca->shard) >= ca->next)
+    return 0; /* never backwards */
+  return cp_set(s, txn, ca->consumer, ca->shard, ca->next, e);
+}
+
+int stream_consumer_commit(stream_system *s, const char *stream, const char *consumer,
+                           const char *shard_id, const char *sequence, err *e)
+{
+  uint64_t seq;
+  int shard;
+  if (!seq_parse(sequence, &seq, &shard) || shard != shard_index(shard_id))
+    return err_set(e, STREAM_ERR_INVALID, "sequence number '%s' is not of shard '%s'", sequence,
+                   shard_id);
+  consumer_arg ca = {stream, consumer, STREAM_TRIM_HORIZON, 0, shard, seq + 1};
+  return stream__commit(s, apply_consumer_commit, &ca, e);
+}
+
+static int apply_consumer_drop(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
+{
+  uint8_t k[2 + CONSUMER_MAX + 4];
+  size_t plen = (size_t)cp_key(k, c->arg, 0) - 4;
+  MDB_cursor *cur;
+  int mrc = mdb_cursor_open(txn, s->db_meta, &cur);
+  if (mrc != 0)
+    return lmdb_error(e, mrc, "open a cursor");
+  MDB_val key = {plen, k};
+  MDB_val v;
+  mrc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
+  while (mrc == 0 && key.mv_size == plen + 4 && memcmp(key.mv_data, k, plen) == 0) {
+    if ((mrc = mdb_cursor_del(cur, 0)) != 0)
+      break;
+    mrc = mdb_cursor_get(cur, &key, &v, MDB_GET_CURRENT);
+  }
+  mdb_cursor_close(cur);
+  return 0;
+}
+
+int stream_consumer_drop(stream_system *s, const char *consumer, err *e)
+{
+  return stream__commit(s, apply_consumer_drop, (void *)consumer, e);
+}
+
+int stream_kinesis_exists(stream_system *s, const char *stream, err *e)
+{
+  json_t *rec;
+  int rc = read_stream(s, stream, &rec, NULL, e);
+  json_decref(rec);
+  return rc;
+}
+
+/* A shard whose records the consumer has all read (closed, nothing left). */
+static bool shard_done(stream_system *s, MDB_txn *txn, json_t *shards, uint64_t sid,
+                       const char *consumer, json_int_t idx)
+{
+  json_t *sh = json_array_get(shards, (size_t)idx);
+  if (sh == NULL)
+    return true;
+  if (ju64(sh, "eseq") == 0)
+    return false;
+  return first_after(s, txn, sid, (int)idx, cp_get(s, txn, consumer, (int)idx), 0) == 0;
+}
+
+int stream_consumer_read(stream_system *s, const char *stream, const char *consumer,
+                         size_t *next_shard, size_t max, size_t max_bytes, arena *a,
+                         stream_batch *out, err *e)
+{
+  memset(out, 0, sizeof *out);
+  MDB_txn *txn;
+  int rc = lmdb_read_begin(s->env, &txn, e);
+  if (rc != 0)
+    return rc;
+  json_t *rec = NULL;
+  if ((rc = load(s, txn, stream, &rec, e)) != 0)
+    goto done;
+  uint64_t sid = ju64(rec, "id");
+  int64_t oldest = time_now_ms() -
+                   (int64_t)json_integer_value(json_object_get(rec, "retention")) * 3600000;
+  json_t *shards = json_object_get(rec, "shards");
+  size_t ns = json_array_size(shards);
+  out->recs = arena_alloc(a, (max + 1) * sizeof *out->recs);
+  for (size_t tried = 0; tried < ns && out->n == 0; tried++) {
+    size_t idx = (*next_shard + tried) % ns;
+    json_t *sh = json_array_get(shards, idx);
+    /* parents first: a child waits until they are read to their end */
+    if (!shard_done(s, txn, shards, sid, consumer, json_integer_value(json_object_get(sh, "parent"))) ||
+        !shard_done(s, txn, shards, sid, consumer, json_integer_value(json_object_get(sh, "adj"))))
+      continue;
+    uint8_t k[20];
+    rec_key(k, sid, (int)idx, cp_get(s, txn, consumer, (int)idx));
+    MDB_cursor *cur;
+    mdb_cursor_open(txn, s->db_krecords, &cur);
+    MDB_val key = {20, k};
+    MDB_val v;
+    size_t bytes = 0;
+    for (int mrc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
+         mrc == 0 && out->n < max && key.mv_size == 20 && memcmp(key.mv_data, k, 12) == 0;
+         mrc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
+      const uint8_t *p = v.mv_data;
+      size_t pkl = (size_t)p[8] << 8 | p[9];
+      size_t dlen = v.mv_size - 10 - pkl;
+      if ((int64_t)stream__rd64(p) < oldest)
+        continue; /* past retention */
+      if (out->n > 0 && bytes + dlen > max_bytes)
+        break;
+      stream_batch_record *r = &out->recs[out->n++];
+      seq_text(stream__rd64((const uint8_t *)key.mv_data + 12), (int)idx, r->sequence);
+      r->partition_key = arena_strndup(a, (const char *)p + 10, pkl);
+      r->data = arena_memdup(a, p + 10 + pkl, dlen);
+      r->len = dlen;
+      r->ts_ms = (int64_t)stream__rd64(p);
+      bytes += dlen;
+    }
+    mdb_cursor_close(cur);
+    if (out->n > 0) {
+      shard_name((int)idx, out->shard_id);
+      *next_shard = idx + 1;
+    }
+  }
+done:
+  json_decref(rec);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
 /* ---- iterators and reading ---- */
 
 /* name \n sid \n shard \n next sequence */

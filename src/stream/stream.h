@@ -128,6 +128,45 @@ int stream_kinesis_iterator(stream_system *s, const char *name, const char *shar
 int stream_kinesis_get(stream_system *s, const char *iterator, size_t limit, json_t **out,
                        err *e);
 
+/* ---- consumers (event source mappings read a stream through these) ----
+ * A consumer (named by its id, e.g. a mapping's UUID) has a durable
+ * checkpoint per shard: the next sequence it has not processed. Reading
+ * never moves it; committing does, after the records were processed, so a
+ * crash repeats a batch, never skips one. A child shard is read only once
+ * its parents are read to their end. */
+
+typedef struct stream_batch_record {
+  char sequence[48];
+  const char *partition_key;
+  const void *data;
+  size_t len;
+  int64_t ts_ms;              /* ApproximateArrivalTimestamp */
+} stream_batch_record;
+
+typedef struct stream_batch {
+  char shard_id[24];
+  size_t n;
+  stream_batch_record *recs;  /* in a */
+} stream_batch;
+
+/* Sets the consumer's checkpoints on the open shards to the position:
+ * TRIM_HORIZON, LATEST or AT_TIMESTAMP (timestamp_ms). */
+int stream_consumer_start(stream_system *s, const char *stream, const char *consumer,
+                          enum stream_iterator_type type, int64_t timestamp_ms, err *e);
+/* The next batch (at most max records and max_bytes) of one shard, trying
+ * shards round robin from *next_shard (updated); out->n 0 when none has
+ * records. */
+int stream_consumer_read(stream_system *s, const char *stream, const char *consumer,
+                         size_t *next_shard, size_t max, size_t max_bytes, arena *a,
+                         stream_batch *out, err *e);
+/* Moves the consumer's checkpoint on shard_id past sequence (durable). */
+int stream_consumer_commit(stream_system *s, const char *stream, const char *consumer,
+                           const char *shard_id, const char *sequence, err *e);
+/* Forgets the consumer's checkpoints. */
+int stream_consumer_drop(stream_system *s, const char *consumer, err *e);
+/* 0 when the stream exists, else STREAM_ERR_NOT_FOUND. */
+int stream_kinesis_exists(stream_system *s, const char *stream, err *e);
+
 /* ---- Firehose delivery streams ---- */
 
 /* input: the CreateDeliveryStream request (DeliveryStreamName,
