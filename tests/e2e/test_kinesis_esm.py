@@ -4,7 +4,6 @@ each shard in order and each record once, StartingPosition LATEST,
 BisectBatchOnFunctionError with MaximumRetryAttempts, and
 ReportBatchItemFailures moving the checkpoint to the first failed record.
 """
-import base64
 import json
 
 import pytest
