@@ -1,4 +1,5 @@
-/* events/mapping.c -- event source mappings: a queue drives a function.
+/* events/mapping.c -- event source mappings: a queue or a Kinesis stream
+ * drives a function (streams: see "Kinesis sources" below).
  * The records (Create/Get/Update/Delete/List), and the pollers that
  * receive batches, invoke the function synchronously and delete what it
  * processed.
