@@ -50,6 +50,7 @@
 
 #define RETRY_MS 5000
 #define TICK_MS 1000
+#define STOP_CHECK_MS 200    /* a delivery waiting for its function looks at stopping */
 #define TRIM_EVERY_MS 60000
 #define PULL_MAX (8u << 20) /* bytes moved from a Kinesis source per tick */
 #define MAX_KEYS 16        /* partition keys per record */
@@ -312,14 +313,24 @@ static void fail_all(drec *r, size_t n, const char *code, const char *msg, arena
   }
 }
 
+static bool stopping(stream_system *s)
+{
+  pthread_mutex_lock(&s->mu);
+  bool v = s->stopping;
+  pthread_mutex_unlock(&s->mu);
+  return v;
+}
+
 /* Sends r[0..n) to the function in Firehose's transformation event and
- * applies its answer. */
-static void process_batch(stream_system *s, const char *stream_name, const dconfig *cfg,
-                          drec *r, size_t n, arena *a)
+ * applies its answer. Returns 0, or ERR_UNAVAILABLE / ERR_THROTTLED when
+ * the delivery should wait and try again (tarn stopping, no concurrency
+ * left): then no record's outcome is set. */
+static int process_batch(stream_system *s, const char *stream_name, const dconfig *cfg,
+                         drec *r, size_t n, arena *a)
 {
   if (s->fn == NULL) {
     fail_all(r, n, "Lambda.InvokeFailed", "functions are off on this server", a);
-    return;
+    return 0;
   }
   char arn[200];
   snprintf(arn, sizeof arn, "arn:aws:firehose:us-east-1:000000000000:deliverystream/%s",
@@ -344,8 +355,10 @@ static void process_batch(stream_system *s, const char *stream_name, const dconf
   waiter w = {.done = false};
   pthread_mutex_init(&w.mu, NULL);
   pthread_cond_init(&w.cv, NULL);
+  fn_invocation *running = NULL;
   fn_invoke_params p = {.name = cfg->lambda_arn, .type = FN_INVOKE_SYNC, .payload = payload,
-                        .len = strlen(payload), .done = invoke_done, .done_ctx = &w};
+                        .len = strlen(payload), .done = invoke_done, .done_ctx = &w,
+                        .running = &running};
   fn_invoke_result res;
   memset(&res, 0, sizeof res);
   err e = {0};
@@ -353,25 +366,50 @@ static void process_batch(stream_system *s, const char *stream_name, const dconf
   int rc = fn_invoke(s->fn, &p, ia, &res, &e);
   arena_free(ia);
   if (rc == 0) {
+    /* wait for the answer, looking at `stopping` now and then: a stop
+       forgets the invocation and leaves the records buffered */
     pthread_mutex_lock(&w.mu);
-    while (!w.done)
-      pthread_cond_wait(&w.cv, &w.mu);
+    while (!w.done) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_nsec += STOP_CHECK_MS * 1000000L;
+      if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+      }
+      pthread_cond_timedwait(&w.cv, &w.mu, &ts);
+      if (!w.done) {
+        pthread_mutex_unlock(&w.mu);
+        bool stop = stopping(s);
+        if (stop)
+          fn_invoke_forget(s->fn, &running);
+        pthread_mutex_lock(&w.mu);
+        if (stop && !w.done) {
+          w.done = true;
+          w.rc = ERR_UNAVAILABLE;
+        }
+      }
+    }
     pthread_mutex_unlock(&w.mu);
     rc = w.rc;
   }
   free(payload);
   pthread_cond_destroy(&w.cv);
   pthread_mutex_destroy(&w.mu);
+  if (rc == ERR_UNAVAILABLE || rc == ERR_THROTTLED) {
+    buf_release(&w.payload);
+    return rc;
+  }
   if (rc != 0) {
     fail_all(r, n, "Lambda.InvokeFailed", e.msg, a);
     buf_release(&w.payload);
-    return;
+    return 0;
   }
   if (w.failed) {
     fail_all(r, n, "Lambda.FunctionError", "The Lambda function was successfully invoked but "
              "it returned an error result.", a);
     buf_release(&w.payload);
-    return;
+    return 0;
   }
   json_t *ans = json_loadb(w.payload.data != NULL ? w.payload.data : "", w.payload.len, 0, NULL);
   buf_release(&w.payload);
@@ -379,7 +417,7 @@ static void process_batch(stream_system *s, const char *stream_name, const dconf
   if (!json_is_array(out)) {
     fail_all(r, n, "Lambda.FunctionError", "the function's answer has no 'records' array", a);
     json_decref(ans);
-    return;
+    return 0;
   }
   for (size_t i = 0; i < n; i++) {
     char id[40];
@@ -430,6 +468,7 @@ static void process_batch(stream_system *s, const char *stream_name, const dconf
     }
   }
   json_decref(ans);
+  return 0;
 }
 
 /* Deflates src into out: gzip framing (bits 31) or raw (bits -15, for ZIP). */
@@ -791,8 +830,17 @@ static int deliver_one(stream_system *s, dstream *d, const dconfig *cfg, const c
         bytes += r[end].src_len;
         end++;
       }
-      process_batch(s, name, cfg, r + start, end - start, a);
+      if ((rc = process_batch(s, name, cfg, r + start, end - start, a)) != 0)
+        break;
       start = end;
+    }
+    if (rc != 0) {
+      err_set(e, rc, "the Lambda processor cannot run now");
+      for (size_t x = 0; x < n; x++)
+        json_decref(r[x].keys);
+      free(r);
+      arena_free(a);
+      return rc;
     }
   }
   /* 3: partition keys */
