@@ -5,7 +5,7 @@
  * DescribeStreamSummary, ListStreams, ListShards, PutRecord, PutRecords
  * (failures per record, as AWS reports them), GetShardIterator,
  * GetRecords, IncreaseStreamRetentionPeriod,
- * DecreaseStreamRetentionPeriod, UpdateShardCount.
+ * DecreaseStreamRetentionPeriod, UpdateShardCount, SplitShard, MergeShards.
  *
  * Invariants:
  *   (1) Data arrives and leaves base64-encoded (the JSON protocol's blobs);
@@ -345,6 +345,24 @@ static int op_shard_count(void *ctx, http_req *r, json_t *in, json_t **out, err 
   return rc;
 }
 
+static int op_split(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *name;
+  int rc = need_name(in, &name, e);
+  return rc != 0 ? rc
+                 : stream_kinesis_split(ctx, name, json_rpc_str(in, "ShardToSplit"),
+                                        json_rpc_str(in, "NewStartingHashKey"), e);
+}
+
+static int op_merge(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *name;
+  int rc = need_name(in, &name, e);
+  return rc != 0 ? rc
+                 : stream_kinesis_merge(ctx, name, json_rpc_str(in, "ShardToMerge"),
+                                        json_rpc_str(in, "AdjacentShardToMerge"), e);
+}
+
 static const json_rpc_op ops[] = {
     {"CreateStream", op_create},
     {"DeleteStream", op_delete},
@@ -359,6 +377,8 @@ static const json_rpc_op ops[] = {
     {"IncreaseStreamRetentionPeriod", op_increase},
     {"DecreaseStreamRetentionPeriod", op_decrease},
     {"UpdateShardCount", op_shard_count},
+    {"SplitShard", op_split},
+    {"MergeShards", op_merge},
 };
 
 static const json_rpc_code codes[] = {

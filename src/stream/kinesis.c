@@ -459,6 +459,107 @@ int stream_kinesis_reshard(stream_system *s, const char *name, int target, err *
   return stream__commit(s, apply_reshard, &ra, e);
 }
 
+typedef struct split_arg {
+  const char *name;
+  int shard;            /* SplitShard's, or MergeShards' first */
+  int other;            /* MergeShards' adjacent shard, or -1 */
+  u128 at;              /* SplitShard's NewStartingHashKey */
+} split_arg;
+
+static json_t *child(u128 lo, u128 hi, uint64_t sseq, int parent, int adj)
+{
+  char hlo[33], hhi[33];
+  u128_hex(lo, hlo);
+  u128_hex(hi, hhi);
+  return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "start", hlo, "end", hhi, "sseq",
+                   (json_int_t)sseq, "eseq", (json_int_t)0, "parent", (json_int_t)parent, "adj",
+                   (json_int_t)adj);
+}
+
+static int apply_split(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
+{
+  split_arg *sa = c->arg;
+  json_t *rec;
+  int rc = load(s, txn, sa->name, &rec, e);
+  if (rc != 0)
+    return rc;
+  json_t *shards = json_object_get(rec, "shards");
+  json_t *x = json_array_get(shards, (size_t)sa->shard);
+  json_t *y = sa->other >= 0 ? json_array_get(shards, (size_t)sa->other) : NULL;
+  size_t open = 0;
+  size_t i;
+  json_t *sh;
+  json_array_foreach(shards, i, sh)
+    open += ju64(sh, "eseq") == 0;
+  if (x == NULL || (sa->other >= 0 && y == NULL))
+    rc = err_set(e, STREAM_ERR_NOT_FOUND, "Could not find shard in stream %s under account "
+                 "000000000000.", sa->name);
+  else if (ju64(x, "eseq") != 0 || (y != NULL && ju64(y, "eseq") != 0))
+    rc = err_set(e, STREAM_ERR_INVALID, "shard is already closed in stream %s", sa->name);
+  else if (y == NULL && open + 1 > STREAM_MAX_SHARDS)
+    rc = err_set(e, STREAM_ERR_LIMIT, "stream %s would have more than %d open shards",
+                 sa->name, STREAM_MAX_SHARDS);
+  else if (json_array_size(shards) + 2 > 1000)
+    rc = err_set(e, STREAM_ERR_LIMIT, "too many shards over the life of stream '%s'",
+                 sa->name);
+  u128 xlo = 0, xhi = 0, ylo = 0, yhi = 0;
+  if (rc == 0) {
+    xlo = hex_u128(json_string_value(json_object_get(x, "start")));
+    xhi = hex_u128(json_string_value(json_object_get(x, "end")));
+    if (y != NULL) {
+      ylo = hex_u128(json_string_value(json_object_get(y, "start")));
+      yhi = hex_u128(json_string_value(json_object_get(y, "end")));
+      if (!((xhi != U128_MAX && xhi + 1 == ylo) || (yhi != U128_MAX && yhi + 1 == xlo)))
+        rc = err_set(e, STREAM_ERR_INVALID, "Shards %s and %s are not adjacent in stream %s",
+                     "ShardToMerge", "AdjacentShardToMerge", sa->name);
+    } else if (sa->at <= xlo || sa->at > xhi) {
+      rc = err_set(e, STREAM_ERR_INVALID, "NewStartingHashKey must be inside the shard's hash "
+                   "key range, above its StartingHashKey");
+    }
+  }
+  uint64_t close_at = 0;
+  if (rc == 0)
+    rc = stream__counter_next(s, txn, "seq", &close_at, e);
+  if (rc == 0) {
+    json_object_set_new(x, "eseq", json_integer((json_int_t)close_at));
+    if (y != NULL) {
+      json_object_set_new(y, "eseq", json_integer((json_int_t)close_at));
+      json_array_append_new(shards, child(xlo < ylo ? xlo : ylo, xhi > yhi ? xhi : yhi,
+                                          close_at + 1, sa->shard, sa->other));
+    } else {
+      json_array_append_new(shards, child(xlo, sa->at - 1, close_at + 1, sa->shard, -1));
+      json_array_append_new(shards, child(sa->at, xhi, close_at + 1, sa->shard, -1));
+    }
+    rc = save(s, txn, sa->name, rec, e);
+  }
+  json_decref(rec);
+  return rc;
+}
+
+int stream_kinesis_split(stream_system *s, const char *name, const char *shard_id,
+                         const char *new_start, err *e)
+{
+  split_arg sa = {name, shard_index(shard_id != NULL ? shard_id : ""), -1, 0};
+  if (sa.shard < 0)
+    return err_set(e, STREAM_ERR_NOT_FOUND, "Could not find shard %s in stream %s under "
+                   "account 000000000000.", shard_id != NULL ? shard_id : "", name);
+  if (new_start == NULL || !dec_u128(new_start, &sa.at))
+    return err_set(e, STREAM_ERR_INVALID, "NewStartingHashKey must be a decimal number from 0 "
+                   "to 2^128 - 1");
+  return stream__commit(s, apply_split, &sa, e);
+}
+
+int stream_kinesis_merge(stream_system *s, const char *name, const char *shard_id,
+                         const char *adjacent_id, err *e)
+{
+  split_arg sa = {name, shard_index(shard_id != NULL ? shard_id : ""),
+                  shard_index(adjacent_id != NULL ? adjacent_id : ""), 0};
+  if (sa.shard < 0 || sa.other < 0 || sa.shard == sa.other)
+    return err_set(e, STREAM_ERR_INVALID, "ShardToMerge and AdjacentShardToMerge must name two "
+                   "shards of stream %s", name);
+  return stream__commit(s, apply_split, &sa, e);
+}
+
 /* ---- put ---- */
 
 typedef struct put_arg {

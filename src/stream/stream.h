@@ -96,6 +96,13 @@ int stream_kinesis_retention(stream_system *s, const char *name, int hours, err 
 /* Closes every open shard and opens target shards over the whole hash
  * key space (UpdateShardCount UNIFORM_SCALING). */
 int stream_kinesis_reshard(stream_system *s, const char *name, int target, err *e);
+/* SplitShard: closes shard_id, opens two children split at new_start
+ * (decimal hash key). MergeShards: closes two adjacent open shards, opens
+ * one child over both ranges. */
+int stream_kinesis_split(stream_system *s, const char *name, const char *shard_id,
+                         const char *new_start, err *e);
+int stream_kinesis_merge(stream_system *s, const char *name, const char *shard_id,
+                         const char *adjacent_id, err *e);
 
 typedef struct stream_record_in {
   const char *partition_key;

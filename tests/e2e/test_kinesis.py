@@ -219,3 +219,36 @@ def test_aws_cli(tarn, kin):
                                  "--partition-key", "k", "--data", "aGVsbG8=").stdout)
     got = read_all(kin, name, out["ShardId"])
     assert [(r["SequenceNumber"], r["Data"]) for r in got] == [(out["SequenceNumber"], b"hello")]
+
+
+def test_split_and_merge(kin):
+    name = unique("split")
+    kin.create_stream(StreamName=name, ShardCount=1)
+    half = 2 ** 127
+    kin.split_shard(StreamName=name, ShardToSplit="shardId-000000000000",
+                    NewStartingHashKey=str(half))
+    shards = kin.describe_stream(StreamName=name)["StreamDescription"]["Shards"]
+    assert [s["ShardId"] for s in shards] == ["shardId-%012d" % i for i in range(3)]
+    assert "EndingSequenceNumber" in shards[0]["SequenceNumberRange"]
+    assert [(s["HashKeyRange"]["StartingHashKey"], s["HashKeyRange"]["EndingHashKey"],
+             s["ParentShardId"]) for s in shards[1:]] == [
+        ("0", str(half - 1), "shardId-000000000000"),
+        (str(half), str(MAX_HASH), "shardId-000000000000")]
+    low = kin.put_record(StreamName=name, Data=b"l", PartitionKey="k", ExplicitHashKey="5")
+    high = kin.put_record(StreamName=name, Data=b"h", PartitionKey="k", ExplicitHashKey=str(half))
+    assert (low["ShardId"], high["ShardId"]) == ("shardId-000000000001", "shardId-000000000002")
+    kin.merge_shards(StreamName=name, ShardToMerge="shardId-000000000001",
+                     AdjacentShardToMerge="shardId-000000000002")
+    merged = kin.describe_stream(StreamName=name)["StreamDescription"]["Shards"][3]
+    assert merged["ParentShardId"] == "shardId-000000000001"
+    assert merged["AdjacentParentShardId"] == "shardId-000000000002"
+    assert (merged["HashKeyRange"]["StartingHashKey"], merged["HashKeyRange"]["EndingHashKey"]) \
+        == ("0", str(MAX_HASH))
+    assert kin.put_record(StreamName=name, Data=b"m", PartitionKey="k")["ShardId"] == \
+        "shardId-000000000003"
+    for kw in (dict(ShardToSplit="shardId-000000000003", NewStartingHashKey="0"),
+               dict(ShardToSplit="shardId-000000000000", NewStartingHashKey="7")):
+        with pytest.raises(ClientError) as ei:
+            kin.split_shard(StreamName=name, **kw)
+        assert ei.value.response["Error"]["Code"] == "InvalidArgumentException"
+    assert len(kin.describe_stream(StreamName=name)["StreamDescription"]["Shards"]) == 4
