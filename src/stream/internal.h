@@ -147,7 +147,8 @@ void stream__dstream_free(dstream *d);
 
 /* deliver.c */
 void *stream__deliver_main(void *arg);
-/* Expands a Prefix: !{timestamp:FMT}, !{firehose:random-string},
+
+/* prefix.c: expands a Prefix: !{timestamp:FMT}, !{firehose:random-string},
  * !{firehose:error-output-type}, !{partitionKeyFromQuery:K},
  * !{partitionKeyFromLambda:K}. keys: JSON object of partition keys or NULL.
  * NULL with e set when an expression is unknown or a key is missing. */
