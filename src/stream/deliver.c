@@ -552,6 +552,13 @@ static int apply_trim(stream_system *s, schange *c, MDB_txn *txn, arena *a, err 
   return stream__range_delete(txn, s->db_dbuf, prefix, 8, ta->last, &ta->oldest, e);
 }
 
+static int by_seq(const void *x, const void *y)
+{
+  const drec *a = x;
+  const drec *b = y;
+  return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
 static int by_group(const void *x, const void *y)
 {
   const drec *a = x;
@@ -711,6 +718,7 @@ static int deliver_one(stream_system *s, dstream *d, const dconfig *cfg, const c
   if (rc == 0)
     rc = write_errors(s, cfg, name, r, n, a, e);
   if (rc == 0 && cfg->backup_bucket != NULL) {
+    qsort(r, n, sizeof *r, by_seq); /* the source records, in arrival order */
     buf body;
     buf_init(&body, BODY_MAX);
     int64_t first_ts = r[0].ts;

@@ -174,10 +174,18 @@ def test_lambda_processor(tarn, fh, s3, bucket):
            DynamicPartitioningConfiguration={"Enabled": True},
            ProcessingConfiguration={"Enabled": True, "Processors": [
                {"Type": "Lambda", "Parameters": [
-                   {"ParameterName": "LambdaArn", "ParameterValue": arn}]}]})
+                   {"ParameterName": "LambdaArn", "ParameterValue": arn}]}]},
+           S3BackupMode="Enabled",
+           S3BackupConfiguration={"RoleARN": "arn:aws:iam::000000000000:role/r",
+                                  "BucketARN": "arn:aws:s3:::" + bucket, "Prefix": "source/"})
     fh.put_record_batch(DeliveryStreamName=name, Records=[
         {"Data": d} for d in (b"apple", b"drop", b"avocado", b"fail", b"banana")])
-    got = wait_for(lambda: len(objects(s3, bucket)) >= 3 and objects(s3, bucket), timeout=90)
+    got = wait_for(lambda: len(objects(s3, bucket)) >= 4 and objects(s3, bucket), timeout=90)
+    # the source records, untransformed, in the backup (default time prefix after its own)
+    backup = {k: v for k, v in got.items() if k.startswith("source/")}
+    assert list(backup.values()) == [b"appledropavocadofailbanana"]
+    assert re.fullmatch(r"source/\d{4}/\d\d/\d\d/\d\d/" + NAME_RE % (name, 1, ""),
+                        next(iter(backup)))
     ok = {k.split("/")[1]: v for k, v in got.items() if k.startswith("ok/")}
     assert ok == {"a": b"APPLE\nAVOCADO\n", "b": b"BANANA\n"}
     bad = [v for k, v in got.items() if k.startswith("bad/processing-failed/")]
