@@ -375,3 +375,19 @@ def test_compression_formats(fh, s3, bucket, fmt, ext, decode):
     (key, body), = got.items()
     assert key.endswith(ext)
     assert decode(body) == b"".join(data)
+
+
+def test_update_destination_takes_effect(fh, s3, bucket):
+    name = unique("upd")
+    create(fh, name, bucket, BufferingHints={"SizeInMBs": 64, "IntervalInSeconds": 1},
+           Prefix="v1/")
+    fh.put_record(DeliveryStreamName=name, Record={"Data": b"one\n"})
+    wait_for(lambda: objects(s3, bucket, "v1/"), timeout=30)
+    fh.update_destination(DeliveryStreamName=name, CurrentDeliveryStreamVersionId="1",
+                          DestinationId="destinationId-000000000001",
+                          ExtendedS3DestinationUpdate={"Prefix": "v2/", "CompressionFormat": "GZIP"})
+    fh.put_record(DeliveryStreamName=name, Record={"Data": b"two\n"})
+    got = wait_for(lambda: objects(s3, bucket, "v2/"), timeout=30)
+    (key, body), = got.items()
+    assert gzip.decompress(body) == b"two\n"
+    assert re.fullmatch(r"v2/\d{4}/\d\d/\d\d/\d\d/" + NAME_RE % (name, 2, r"\.gz"), key), key
