@@ -758,6 +758,16 @@ static size_t delete_done(events_system *ev, const char *source, const batch_job
   return deleted;
 }
 
+/* Adds a batch's line (consumed) to the live log of `tarn events`. */
+static void watch_json(events_system *ev, json_t *line)
+{
+  char *text = json_dumps(line, JSON_COMPACT);
+  if (text != NULL)
+    events__watch_add(ev, text);
+  free(text);
+  json_decref(line);
+}
+
 static void run_batch(events_system *ev, batch_job *j)
 {
   slot *sl = j->sl;
@@ -815,14 +825,9 @@ static void run_batch(events_system *ev, batch_job *j)
 
   char when[25];
   time_format_iso8601_ms(time_now_ms(), when);
-  json_t *line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "type", "sqs", "time",
+  watch_json(ev, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "type", "sqs", "time",
                            when, "mapping", uuid, "queue", source, "function", farn, "messages",
-                           (int)j->n, "deleted", (int)deleted, "result", result);
-  char *text = json_dumps(line, JSON_COMPACT);
-  if (text != NULL)
-    events__watch_add(ev, text);
-  free(text);
-  json_decref(line);
+                           (int)j->n, "deleted", (int)deleted, "result", result));
 
   pthread_mutex_lock(&ev->map_mu);
   ev->batches++;
@@ -994,14 +999,9 @@ static void kinesis_poll(events_system *ev, slot *sl)
   if (ran) {
     char when[25];
     time_format_iso8601_ms(time_now_ms(), when);
-    json_t *line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "type", "kinesis",
+    watch_json(ev, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "type", "kinesis",
                              "time", when, "mapping", uuid, "stream", source, "function", farn,
-                             "records", (int)b.n, "processed", (int)done, "result", result);
-    char *text = json_dumps(line, JSON_COMPACT);
-    if (text != NULL)
-      events__watch_add(ev, text);
-    free(text);
-    json_decref(line);
+                             "records", (int)b.n, "processed", (int)done, "result", result));
   }
   pthread_mutex_lock(&ev->map_mu);
   if (ran) {

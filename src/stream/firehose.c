@@ -413,18 +413,8 @@ static int load(stream_system *s, MDB_txn *txn, const char *name, json_t **out, 
 static int apply_delete(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
 {
   const char *name = c->arg;
-  json_t *rec;
-  int rc = load(s, txn, name, &rec, e);
-  if (rc != 0)
-    return rc;
-  uint8_t prefix[8];
-  stream__be64(prefix, (uint64_t)json_integer_value(json_object_get(rec, "id")));
-  json_decref(rec);
-  MDB_val k = {strlen(name), (void *)name};
-  int mrc = mdb_del(txn, s->db_dstreams, &k, NULL);
-  if (mrc != 0)
-    return lmdb_error(e, mrc, "delete a delivery stream");
-  return stream__range_delete(txn, s->db_dbuf, prefix, 8, UINT64_MAX, NULL, e);
+  int rc = stream__drop(txn, s->db_dstreams, s->db_dbuf, name, e);
+  return rc == 1 ? no_stream(e, name) : rc;
 }
 
 int stream_delivery_delete(stream_system *s, const char *name, err *e)

@@ -115,6 +115,9 @@ int stream__counter_set(stream_system *s, MDB_txn *txn, const char *name, uint64
  * none (e untouched), or an error. */
 int stream__json_get(MDB_txn *txn, MDB_dbi dbi, const char *name, json_t **out, err *e);
 int stream__json_put(MDB_txn *txn, MDB_dbi dbi, const char *name, json_t *rec, err *e);
+/* Deletes the record name of names and every key of records under its
+ * "id" (8 bytes, big-endian, first): 0, 1 when there is none, or an error. */
+int stream__drop(MDB_txn *txn, MDB_dbi names, MDB_dbi records, const char *name, err *e);
 /* Calls fn for the records of dbi named after start (NULL: from the
  * first), at most max, in name order; *more when some remain. */
 int stream__scan(stream_system *s, MDB_dbi dbi, const char *start, size_t max,

@@ -254,18 +254,8 @@ int stream_kinesis_create(stream_system *s, const char *name, int shards, bool o
 static int apply_delete(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
 {
   const char *name = c->arg;
-  json_t *rec;
-  int rc = load(s, txn, name, &rec, e);
-  if (rc != 0)
-    return rc;
-  uint8_t prefix[8];
-  stream__be64(prefix, ju64(rec, "id"));
-  json_decref(rec);
-  MDB_val k = {strlen(name), (void *)name};
-  int mrc = mdb_del(txn, s->db_kstreams, &k, NULL);
-  if (mrc != 0)
-    return lmdb_error(e, mrc, "delete a stream");
-  return stream__range_delete(txn, s->db_krecords, prefix, 8, UINT64_MAX, NULL, e);
+  int rc = stream__drop(txn, s->db_kstreams, s->db_krecords, name, e);
+  return rc == 1 ? no_stream(e, name) : rc;
 }
 
 int stream_kinesis_delete(stream_system *s, const char *name, err *e)

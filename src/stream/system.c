@@ -122,6 +122,22 @@ int stream__json_put(MDB_txn *txn, MDB_dbi dbi, const char *name, json_t *rec, e
   return mrc != 0 ? lmdb_error(e, mrc, "write a stream") : 0;
 }
 
+int stream__drop(MDB_txn *txn, MDB_dbi names, MDB_dbi records, const char *name, err *e)
+{
+  json_t *rec;
+  int rc = stream__json_get(txn, names, name, &rec, e);
+  if (rc != 0)
+    return rc;
+  uint8_t prefix[8];
+  stream__be64(prefix, (uint64_t)json_integer_value(json_object_get(rec, "id")));
+  json_decref(rec);
+  MDB_val k = {strlen(name), (void *)name};
+  int mrc = mdb_del(txn, names, &k, NULL);
+  if (mrc != 0)
+    return lmdb_error(e, mrc, "delete a stream");
+  return stream__range_delete(txn, records, prefix, 8, UINT64_MAX, NULL, e);
+}
+
 int stream__scan(stream_system *s, MDB_dbi dbi, const char *start, size_t max,
                  void (*fn)(void *ctx, const char *name, json_t *rec), void *ctx, bool *more,
                  err *e)
