@@ -951,8 +951,8 @@ static int apply_consumer_commit(stream_system *s, schange *c, MDB_txn *txn, are
 int stream_consumer_commit(stream_system *s, const char *stream, const char *consumer,
                            const char *shard_id, const char *sequence, err *e)
 {
-  uint64_t seq;
-  int shard;
+  uint64_t seq = 0;
+  int shard = -1;
   if (!seq_parse(sequence, &seq, &shard) || shard != shard_index(shard_id))
     return err_set(e, STREAM_ERR_INVALID, "sequence number '%s' is not of shard '%s'", sequence,
                    shard_id);
@@ -1123,7 +1123,7 @@ int stream_kinesis_iterator(stream_system *s, const char *name, const char *shar
   }
   uint64_t sid = ju64(rec, "id");
   uint64_t seq = 0;
-  int sshard;
+  int sshard = -1;
   switch (type) {
   case STREAM_TRIM_HORIZON:
     seq = 0;
@@ -1173,8 +1173,8 @@ int stream_kinesis_get(stream_system *s, const char *iterator, size_t limit, jso
                        err *e)
 {
   char name[STREAM_MAX_NAME + 1];
-  uint64_t sid, seq;
-  int shard;
+  uint64_t sid = 0, seq = 0;
+  int shard = 0;
   int rc = iterator_parse(iterator, name, &sid, &shard, &seq, e);
   if (rc != 0)
     return rc;
