@@ -78,6 +78,9 @@ static const char *const default_actions[] = {
     "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueues",
     "sns:Publish", "sns:ListTopics", "sns:GetTopicAttributes",
     "lambda:InvokeFunction",
+    "kinesis:PutRecord", "kinesis:PutRecords", "kinesis:GetRecords", "kinesis:GetShardIterator",
+    "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListShards",
+    "firehose:PutRecord", "firehose:PutRecordBatch",
 };
 
 static bool default_allows(const char *action)

@@ -196,6 +196,7 @@ int events_system_open(const events_options *o, events_system **out, err *e)
   ev->st = o->st;
   ev->q = o->q;
   ev->fn = o->fn;
+  ev->streams = o->streams;
   ev->retry_base_ms = o->retry_base_ms;
   if (ev->retry_base_ms == 0) {
     const char *v = getenv("TARN_EVENT_RETRY_BASE_MS");

@@ -19,3 +19,10 @@ for t in chunked xml sigv4 gate; do
     || { tail -40 $out/fuzz_$t.log; exit 1; }
   tail -1 $out/fuzz_$t.log
 done
+# Firehose prefixes and the jq subset (stream/prefix.c, with jansson)
+clang $flags -o $out/fuzz_prefix tests/fuzz/fuzz_prefix.c src/stream/prefix.c $base $libs -ljansson
+mkdir -p $out/corpus_prefix
+echo "fuzz_prefix: ${secs}s"
+$out/fuzz_prefix -max_total_time="$secs" -max_len=4096 $out/corpus_prefix >$out/fuzz_prefix.log 2>&1 \
+  || { tail -40 $out/fuzz_prefix.log; exit 1; }
+tail -1 $out/fuzz_prefix.log
