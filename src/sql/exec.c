@@ -471,6 +471,8 @@ typedef struct scan_op {
   csv_cursor cc;
   jsonl_cursor jc;
   int ncols_all;
+  pqt_cur *pc;            /* Parquet: the row group being read */
+  vec *pvecs;             /* Parquet: per used column */
 } scan_op;
 
 static uint8_t nv_nulls[COL_BATCH];
@@ -509,6 +511,8 @@ static void scan_close(op *o)
   free(s->rec);
   free(s->bad);
   strheap_release(&s->heap);
+  pqt_cur_free(o->q, s->pc);
+  free(s->pvecs);
   if (s->m != NULL)
     tobj_release(o->q, s->m->obj);
   jsonl_cursor_release(&s->jc);
@@ -636,11 +640,56 @@ static int range_in_quote(qctx *q, morsel *m)
   return r == 0 ? 0 : (int)(before & 1);
 }
 
+/* Parquet: morsels are row groups; values come decoded, no conversion */
+static int scan_next_pq(scan_op *s, batch **out)
+{
+  op *o = &s->base;
+  node_rt *rt = s->rt;
+  qctx *q = o->q;
+  for (;;) {
+    int rc = qctx_check(q);
+    if (rc < 0)
+      return rc;
+    if (o->stop != NULL && atomic_load(&o->stop->done))
+      return 0;
+    ectx_reset(&o->x);
+    int n = pqt_cur_next(s->pc, s->pvecs, null_vec());
+    if (n == 0) {
+      pqt_cur_close(q, s->pc);
+      size_t i = atomic_fetch_add(&rt->next_morsel, 1);
+      if (i >= rt->nmorsels)
+        return 0;
+      morsel *m = &rt->morsels[i];
+      err e;
+      err_clear(&e);
+      if ((rc = pqt_cur_open(q, s->t, s->pc, m->obj, m->range, &e)) < 0)
+        return qctx_fail(q, rc, &e);
+      continue;
+    }
+    batch *b = &o->out;
+    b->n = n;
+    b->sel = NULL;
+    b->nsel = n;
+    b->ncols = s->ncols_all;
+    for (int k = 0; k < s->ncols; k++)
+      b->cols[s->cols[k]] = s->pvecs[k];
+    for (int k = 0; k < o->p->npreds && b->nsel > 0; k++)
+      if ((rc = expr_filter(&o->x, o->p->preds[k], b)) < 0)
+        return rc;
+    if (b->nsel == 0)
+      continue;
+    *out = b;
+    return 1;
+  }
+}
+
 static int scan_next(op *o, batch **out)
 {
   scan_op *s = (scan_op *)o;
   node_rt *rt = s->rt;
   qctx *q = o->q;
+  if (s->pc != NULL)
+    return scan_next_pq(s, out);
   for (;;) {
     int rc = qctx_check(q);
     if (rc < 0)
@@ -796,6 +845,12 @@ static op *scan_build(qctx *q, plan *p)
   exec_defer(q, free, s->base.out.cols);
   for (int c = 0; c < t->ncols; c++)
     s->base.out.cols[c] = s->vecs[c];
+  if (t->format == FMT_PARQUET) {
+    s->pc = pqt_cur_new(s->cols, s->ncols);
+    s->pvecs = calloc((size_t)s->ncols + 1, sizeof(vec));
+    for (int k = 0; k < s->ncols; k++)
+      s->pvecs[k].phys = s->vecs[s->cols[k]].phys;
+  }
   return &s->base;
 }
 
@@ -1367,10 +1422,38 @@ static int prepare_exprs(qctx *q, plan *p)
   return rc;
 }
 
+/* Parquet: one morsel per row group kept by the statistics */
+static int cut_row_groups(qctx *q, plan *p)
+{
+  node_rt *rt = rt_of(q, p);
+  tobj **objs = NULL;
+  int *rgs = NULL;
+  size_t n = 0;
+  err e;
+  err_clear(&e);
+  int rc = pqt_cut(q, p, &objs, &rgs, &n, &e);
+  if (rc < 0)
+    return qctx_fail(q, rc, &e);
+  rt->morsels = calloc(n + 1, sizeof(morsel));
+  if (rt->morsels == NULL)
+    abort();
+  exec_defer(q, free, rt->morsels);
+  for (size_t k = 0; k < n; k++) {
+    rt->morsels[k].obj = objs[k];
+    rt->morsels[k].range = rgs[k];
+  }
+  rt->nmorsels = n;
+  free(objs);
+  free(rgs);
+  return 0;
+}
+
 static int cut_morsels(qctx *q, plan *p)
 {
   node_rt *rt = rt_of(q, p);
   table *t = p->table;
+  if (t->format == FMT_PARQUET)
+    return cut_row_groups(q, p);
   uint64_t total = 0;
   for (size_t i = 0; i < t->nobjs; i++)
     total += t->objs[i].size;

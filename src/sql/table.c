@@ -282,9 +282,22 @@ static int format_of(const char *key)
     return FMT_CSV;
   if (!strcmp(tmp, ".json") || !strcmp(tmp, ".jsonl") || !strcmp(tmp, ".ndjson"))
     return FMT_JSONL;
-  if (!strcmp(tmp, ".parquet"))
-    return 99;
+  if (!strcmp(tmp, ".parquet") || !strcmp(tmp, ".parq"))
+    return FMT_PARQUET;
   return -1;
+}
+
+/* A table of Parquet objects: the schema is the first object's footer. */
+static int open_parquet(qctx *q, table *t, tobj *first, const char *path, table **out, err *e)
+{
+  if (first->size == 0)
+    return err_set(e, ERR_INVALID, "cannot open table '%s': '%s' is empty, not Parquet", path,
+                   first->name);
+  int rc = pqt_open(q, t, first, e);
+  if (rc < 0)
+    return err_wrap(e, "cannot open table '%s'", path);
+  *out = t;
+  return 0;
 }
 
 int table_open(qctx *q, const char *path, const table_opts *o, table **out, err *e)
@@ -365,14 +378,17 @@ int table_open(qctx *q, const char *path, const table_opts *o, table **out, err 
   int fmt = o->format;
   if (fmt < 0)
     fmt = format_of(first->key);
-  if (fmt == 99)
-    return err_set(e, ERR_NOT_IMPLEMENTED, "cannot open table '%s': Parquet is not supported "
-                   "yet", path);
+  if (fmt == FMT_PARQUET)
+    return open_parquet(q, t, first, path, out, e);
   char *sbuf = NULL;
   size_t len = 0;
   bool whole = true;
   if (first->size > 0 && (rc = read_head(q, first, SAMPLE_BYTES, &sbuf, &len, &whole, e)) < 0)
     return rc;
+  if (fmt < 0 && sbuf != NULL && pqt_sniff(sbuf, len)) {
+    free(sbuf);
+    return open_parquet(q, t, first, path, out, e);
+  }
   if (fmt < 0) {
     size_t i = 0;
     while (i < len && (sbuf[i] == ' ' || sbuf[i] == '\n' || sbuf[i] == '\r' || sbuf[i] == '\t'))
