@@ -126,7 +126,8 @@ static uint64_t unpack_one(const uint8_t *p, size_t n, uint64_t j, int bw)
   size_t take = n > byte ? n - byte : 0;
   if (take > 9)
     take = 9;
-  memcpy(tmp, p + byte, take);
+  if (take > 0)
+    memcpy(tmp, p + byte, take);
   uint64_t lo = le64(tmp);
   uint64_t v = lo >> sh;
   if (sh + bw > 64)
@@ -321,7 +322,8 @@ static int plain_decode(rd *r, const pq_node *nd, const uint8_t *p, size_t n, si
   case PQ_INT64:
     if (count > n / 8)
       return fail(r, "a page holds fewer values than it claims");
-    memcpy(out->i, p, count * 8);
+    if (count > 0)
+      memcpy(out->i, p, count * 8);
     return 0;
   case PQ_INT96:
     if (count > n / 12)
@@ -342,7 +344,8 @@ static int plain_decode(rd *r, const pq_node *nd, const uint8_t *p, size_t n, si
   case PQ_DOUBLE:
     if (count > n / 8)
       return fail(r, "a page holds fewer values than it claims");
-    memcpy(out->f, p, count * 8);
+    if (count > 0)
+      memcpy(out->f, p, count * 8);
     return 0;
   case PQ_BYTE_ARRAY: {
     size_t pos = 0;
@@ -486,7 +489,8 @@ static int delta_bytes_decode(rd *r, const uint8_t *p, size_t n, size_t count, r
     char *b = own(r, (size_t)pre[k] + out->s[k].len);
     if (pre[k] > 0)
       memcpy(b, out->s[k - 1].ptr, (size_t)pre[k]);
-    memcpy(b + pre[k], out->s[k].ptr, out->s[k].len);
+    if (out->s[k].len > 0)
+      memcpy(b + pre[k], out->s[k].ptr, out->s[k].len);
     out->s[k].ptr = b;
     out->s[k].len = (size_t)pre[k] + out->s[k].len;
   }
@@ -618,7 +622,8 @@ static int convert(rd *r, const pq_leaf *l, const raw *src, void *dstp)
     return 0;
   }
   if (ph == PHYS_F64 && src->phys == PHYS_F64) {
-    memcpy(dstp, src->f, n * 8);
+    if (n > 0)
+      memcpy(dstp, src->f, n * 8);
     return 0;
   }
   if (ph == PHYS_F64 && src->phys == PHYS_STR) {
@@ -690,7 +695,8 @@ static int convert(rd *r, const pq_leaf *l, const raw *src, void *dstp)
       }
       return 0;
     }
-    memcpy(dst, src->s, n * sizeof(str_ref));
+    if (n > 0)
+      memcpy(dst, src->s, n * sizeof(str_ref));
     return 0;
   }
   if (ph == PHYS_STR && src->phys == PHYS_I64) {
@@ -1220,7 +1226,8 @@ static int jput(jctx *j, const char *s, size_t n)
     j->buf = xrealloc(j->buf, nc);
     j->cap = nc;
   }
-  memcpy(j->buf + j->len, s, n);
+  if (n > 0)
+    memcpy(j->buf + j->len, s, n);
   j->len += n;
   return 0;
 }
