@@ -640,6 +640,44 @@ static int range_in_quote(qctx *q, morsel *m)
   return r == 0 ? 0 : (int)(before & 1);
 }
 
+/* Parquet: with pushed filters and other columns, reads the filter columns
+   of the row group and runs the filters over all of it: 0 when no row
+   passes (the other columns are never read), 1 otherwise, or a failure */
+static int scan_pq_prefilter(scan_op *s)
+{
+  op *o = &s->base;
+  bool others = false, any = false;
+  for (int k = 0; k < s->ncols; k++) {
+    others |= !s->is_filter_col[k];
+    any |= s->is_filter_col[k];
+  }
+  if (o->p->npreds == 0 || !others || !any)
+    return 1;
+  err e;
+  err_clear(&e);
+  int rc = pqt_cur_load(o->q, s->pc, s->is_filter_col, &e);
+  if (rc < 0)
+    return qctx_fail(o->q, rc, &e);
+  batch *b = &o->out;
+  int n;
+  bool pass = false;
+  while (!pass && (n = pqt_cur_next(s->pc, s->pvecs, null_vec())) > 0) {
+    ectx_reset(&o->x);
+    b->n = n;
+    b->sel = NULL;
+    b->nsel = n;
+    b->ncols = s->ncols_all;
+    for (int k = 0; k < s->ncols; k++)
+      b->cols[s->cols[k]] = s->pvecs[k];
+    for (int k = 0; k < o->p->npreds && b->nsel > 0; k++)
+      if ((rc = expr_filter(&o->x, o->p->preds[k], b)) < 0)
+        return rc;
+    pass = b->nsel > 0;
+  }
+  pqt_cur_rewind(s->pc);
+  return pass ? 1 : 0;
+}
+
 /* Parquet: morsels are row groups; values come decoded, no conversion */
 static int scan_next_pq(scan_op *s, batch **out)
 {
@@ -663,6 +701,14 @@ static int scan_next_pq(scan_op *s, batch **out)
       err e;
       err_clear(&e);
       if ((rc = pqt_cur_open(q, s->t, s->pc, m->obj, m->range, &e)) < 0)
+        return qctx_fail(q, rc, &e);
+      if ((rc = scan_pq_prefilter(s)) < 0)
+        return rc;
+      if (rc == 0) {
+        pqt_cur_close(q, s->pc);
+        continue;
+      }
+      if ((rc = pqt_cur_load(q, s->pc, NULL, &e)) < 0)
         return qctx_fail(q, rc, &e);
       continue;
     }

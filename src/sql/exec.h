@@ -122,8 +122,13 @@ typedef struct pqt_cur pqt_cur;
 /* A cursor over row groups for the table columns cols[0..ncols). */
 pqt_cur *pqt_cur_new(const int *cols, int ncols);
 void pqt_cur_free(qctx *q, pqt_cur *c);
-/* Reads row group rg of o (one ranged read per projected column chunk). */
+/* Moves to row group rg of o (nothing read yet). */
 int pqt_cur_open(qctx *q, table *t, pqt_cur *c, tobj *o, int rg, err *e);
+/* Reads the columns k with which[k] (all when NULL) not read yet: one ranged
+   read per column chunk. Columns not read give NULLs. */
+int pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e);
+/* Back to the group's first row. */
+void pqt_cur_rewind(pqt_cur *c);
 /* Drops the current row group. */
 void pqt_cur_close(qctx *q, pqt_cur *c);
 /* Points vecs[k] (column cols[k]) at the next rows; 0 at the group's end. */

@@ -16,6 +16,11 @@
  *   (3) A batch's vectors point into the cursor's decoded columns; they
  *       stay valid until the next call (the cursor keeps its row group
  *       until it moves to the next one).
+ *   (4) With pushed filters, a row group's filter columns are read first
+ *       and the filters run over all its rows; the other columns are read
+ *       only when some row passes (a selective filter that statistics
+ *       cannot prune, such as an equality on unsorted data, then reads
+ *       only the filter column of most row groups).
  *
  * Start reading at pqt_open().
  */
@@ -326,6 +331,7 @@ struct pqt_cur {
   int *cols;            /* table columns */
   pq_column *data;      /* per used column */
   bool *absent;         /* the file has no such field: NULLs */
+  bool *loaded;         /* read and decoded (else NULLs for now) */
   uint8_t **chunks;     /* raw chunk bytes of the row group (strings point in) */
   int nchunks;
   int64_t charged;
@@ -340,7 +346,8 @@ pqt_cur *pqt_cur_new(const int *cols, int ncols)
   c->cols = calloc((size_t)ncols + 1, sizeof(int));
   c->data = calloc((size_t)ncols + 1, sizeof(pq_column));
   c->absent = calloc((size_t)ncols + 1, sizeof(bool));
-  if (c->cols == NULL || c->data == NULL || c->absent == NULL)
+  c->loaded = calloc((size_t)ncols + 1, sizeof(bool));
+  if (c->cols == NULL || c->data == NULL || c->absent == NULL || c->loaded == NULL)
     abort();
   memcpy(c->cols, cols, sizeof(int) * (size_t)ncols);
   return c;
@@ -350,8 +357,10 @@ void pqt_cur_close(qctx *q, pqt_cur *c)
 {
   if (c == NULL)
     return;
-  for (int k = 0; k < c->ncols; k++)
+  for (int k = 0; k < c->ncols; k++) {
     pq_column_release(&c->data[k]);
+    c->loaded[k] = false;
+  }
   for (int k = 0; k < c->nchunks; k++)
     free(c->chunks[k]);
   free(c->chunks);
@@ -371,6 +380,7 @@ void pqt_cur_free(qctx *q, pqt_cur *c)
   free(c->cols);
   free(c->data);
   free(c->absent);
+  free(c->loaded);
   free(c);
 }
 
@@ -386,25 +396,42 @@ int pqt_cur_open(qctx *q, table *t, pqt_cur *c, tobj *o, int rg, err *e)
   for (int k = 0; k < c->ncols; k++) {
     int fi = o->pqmap[c->cols[k]];
     c->absent[k] = fi < 0;
+    c->loaded[k] = false;
     if (fi >= 0)
       nleaves += f->fields[fi].nleaves;
   }
   c->chunks = calloc((size_t)nleaves + 1, sizeof(uint8_t *));
   if (c->chunks == NULL)
     abort();
+  (void)t;
+  return 0;
+}
+
+int pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e)
+{
+  tobj *o = c->obj;
+  const pq_file *f = o->pq;
+  int rg = c->rg;
+  bool any = false;
+  for (int k = 0; k < c->ncols; k++)
+    if (!c->absent[k] && !c->loaded[k] && (which == NULL || which[k]))
+      any = true;
+  if (!any)
+    return 0;
   int fd = -1;
   uint64_t size = 0;
-  int rc = nleaves > 0 ? q->src->open(q->src->ctx, o->bucket, o->key, &fd, &size, e) : 0;
+  int rc = q->src->open(q->src->ctx, o->bucket, o->key, &fd, &size, e);
   if (rc < 0)
     return rc;
-  if (nleaves > 0 && size != f->size) {
+  if (size != f->size) {
     close(fd);
     return err_set(e, ERR_INVALID, "'%s' changed during the query", o->name);
   }
   for (int k = 0; k < c->ncols && rc == 0; k++) {
     int fi = o->pqmap[c->cols[k]];
-    if (fi < 0)
+    if (fi < 0 || c->loaded[k] || (which != NULL && !which[k]))
       continue;
+    c->loaded[k] = true;
     const pq_field *fd2 = &f->fields[fi];
     const uint8_t **ptrs = calloc((size_t)fd2->nleaves, sizeof(uint8_t *));
     size_t *lens = calloc((size_t)fd2->nleaves, sizeof(size_t));
@@ -446,10 +473,13 @@ int pqt_cur_open(qctx *q, table *t, pqt_cur *c, tobj *o, int rg, err *e)
       c->charged += (int64_t)c->data[k].bytes;
     }
   }
-  if (fd >= 0)
-    close(fd);
-  (void)t;
+  close(fd);
   return rc;
+}
+
+void pqt_cur_rewind(pqt_cur *c)
+{
+  c->pos = 0;
 }
 
 /* the next batch: vectors per used column (index k = position in cols);
@@ -463,7 +493,7 @@ int pqt_cur_next(pqt_cur *c, vec *vecs, const vec *nullv)
     n = COL_BATCH;
   for (int k = 0; k < c->ncols; k++) {
     vec *v = &vecs[k];
-    if (c->absent[k]) {
+    if (c->absent[k] || !c->loaded[k]) {
       uint8_t ph = v->phys;
       *v = *nullv;
       v->phys = ph;
