@@ -296,7 +296,8 @@ static int64_t int96_micros(const uint8_t *p)
   int64_t nanos = (int64_t)le64(p);
   int64_t day = (int64_t)le32(p + 8);
   int64_t us = nanos >= 0 ? nanos / 1000 : -((-(nanos + 1)) / 1000) - 1;
-  return (day - 2440588) * 86400000000LL + us;
+  /* wrapping arithmetic: a real value never wraps, a hostile one must not be UB */
+  return (int64_t)((uint64_t)(day - 2440588) * 86400000000ULL + (uint64_t)us);
 }
 
 static int plain_decode(rd *r, const pq_node *nd, const uint8_t *p, size_t n, size_t count,
@@ -613,9 +614,10 @@ static int convert(rd *r, const pq_leaf *l, const raw *src, void *dstp)
       else if (uns && v < 0)
         return fail(r, "an unsigned 64-bit value %llu does not fit BIGINT",
                     (unsigned long long)v);
-      if (mul != 1)
-        v *= mul;
-      else if (div != 1)
+      if (mul != 1) {
+        if (__builtin_mul_overflow(v, mul, &v))
+          return fail(r, "a timestamp out of range");
+      } else if (div != 1)
         v = v >= 0 ? v / div : -((-(v + 1)) / div) - 1;
       dst[k] = v;
     }
@@ -645,12 +647,14 @@ static int convert(rd *r, const pq_leaf *l, const raw *src, void *dstp)
         dst[k] = 0;
         continue;
       }
-      int64_t v = (int8_t)b[0];
-      for (size_t j = 1; j < len; j++) {
-        if (j >= 8 && v != (v << 8 >> 8))
-          return fail(r, "a DECIMAL(%d) value does not fit its precision", nd->prec);
-        v = (int64_t)((uint64_t)v << 8 | b[j]);
-      }
+      if (len > 16)
+        return fail(r, "a DECIMAL(%d) value of %zu bytes", nd->prec, len);
+      i128 w = (int8_t)b[0];
+      for (size_t j = 1; j < len; j++)
+        w = (i128)((u128)w << 8 | b[j]);
+      if (w > INT64_MAX || w < INT64_MIN)
+        return fail(r, "a DECIMAL(%d) value does not fit its precision", nd->prec);
+      int64_t v = (int64_t)w;
       dst[k] = v;
     }
     return 0;
@@ -919,6 +923,8 @@ static int page_values(rd *r, const pq_leaf *l, int enc, const uint8_t *p, size_
 {
   const pq_node *nd = l->node;
   int rc;
+  if (count == 0)
+    return 0;
   if (enc == PQ_ENC_PLAIN_DICTIONARY || enc == PQ_ENC_RLE_DICTIONARY) {
     if (dict == NULL)
       return fail(r, "a dictionary-encoded page without a dictionary");
@@ -1184,7 +1190,7 @@ static int read_leaf(rd *r, int rg, int li, const uint8_t *chunk, size_t len, le
       vn = dlen - lvl;
     }
     size_t nonnull = count;
-    if (nd->max_def > 0) {
+    if (nd->max_def > 0 && count > 0) {
       nonnull = 0;
       const uint8_t *df = d->def + d->n;
       for (size_t k = 0; k < count; k++)
