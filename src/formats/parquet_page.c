@@ -192,6 +192,17 @@ static bool hybrid_get(hybrid *h, uint32_t *out, size_t n)
           uint64_t b = h->bp_pos + j;
           out[k + j] = (h->bp[b >> 3] >> (b & 7)) & 1;
         }
+      } else if (h->bw <= 24) {
+        /* one 4-byte load per value where 4 bytes remain */
+        uint32_t mask = (1u << h->bw) - 1;
+        for (size_t j = 0; j < m; j++) {
+          uint64_t bit = (h->bp_pos + j) * (uint64_t)h->bw;
+          size_t byte = (size_t)(bit >> 3);
+          if (byte + 4 <= h->bp_n)
+            out[k + j] = (le32(h->bp + byte) >> (bit & 7)) & mask;
+          else
+            out[k + j] = (uint32_t)unpack_one(h->bp, h->bp_n, h->bp_pos + j, h->bw);
+        }
       } else {
         for (size_t j = 0; j < m; j++)
           out[k + j] = (uint32_t)unpack_one(h->bp, h->bp_n, h->bp_pos + j, h->bw);

@@ -111,12 +111,21 @@ def lake(tarn, s3, tmp_path_factory):
                  "(FORMAT parquet, ROW_GROUP_SIZE 2048)")
     stmts.append("COPY (SELECT id, s, ts::TIMESTAMPTZ AS tz FROM t) TO 'tz.parquet' "
                  "(FORMAT parquet)")
+    # files of one table that differ: columns in another order, one missing, one more,
+    # and one with another type
+    stmts.append("COPY (SELECT id, s, d FROM t WHERE id < 10) TO 'evo_a.parquet' (FORMAT parquet)")
+    stmts.append("COPY (SELECT d, 'extra' AS x, id FROM t WHERE id >= 10 AND id < 15) "
+                 "TO 'evo_b.parquet' (FORMAT parquet)")
+    stmts.append("COPY (SELECT id::VARCHAR AS id FROM t WHERE id < 3) TO 'evo_c.parquet' "
+                 "(FORMAT parquet)")
     duckdb(stmts, cwd=str(d))
     b = "pq-read"
     s3.create_bucket(Bucket=b)
     for name in sorted(os.listdir(d)):
         key = {"p1.parquet": "parts/year=2024/a.parquet",
-               "p2.parquet": "parts/year=2025/deep/b.parquet"}.get(name, name)
+               "p2.parquet": "parts/year=2025/deep/b.parquet",
+               "evo_a.parquet": "evo/a.parquet", "evo_b.parquet": "evo/b.parquet",
+               "evo_c.parquet": "evo_bad/c.parquet"}.get(name, name)
         with open(os.path.join(d, name), "rb") as fh:
             s3.put_object(Bucket=b, Key=key, Body=fh.read())
     # the same bytes without the .parquet name: found by the PAR1 magic
@@ -181,6 +190,20 @@ def test_glob_read_parquet_and_magic(tarn, lake):
     got = ok(tarn, f"SELECT count(*) FROM 's3://{b}/tz.parquet' a JOIN 's3://{b}/c_snappy.parquet'"
                    f" b USING (id) WHERE a.tz = b.ts")
     assert got["rows"] == [[N]]
+
+
+def test_files_of_one_table_may_differ(tarn, s3, lake):
+    b, d = lake
+    got = ok(tarn, f"SELECT id, s, d FROM 's3://{b}/evo/*.parquet' WHERE id IN (3, 11) "
+                   f"ORDER BY id")
+    want = duckdb(["SELECT id, s, d FROM 'evo_a.parquet' WHERE id = 3"], cwd=d)[0]
+    assert_rows(got["rows"][:1], want, "evo a")
+    assert got["rows"][1][0] == 11 and got["rows"][1][1] is None
+    assert got["columns"][2]["name"] == "d"
+    s3.copy_object(Bucket=b, Key="evo_bad/a.parquet", CopySource={"Bucket": b, "Key": "evo/a.parquet"})
+    r = sql(tarn, f"SELECT count(*) FROM 's3://{b}/evo_bad/*.parquet' WHERE id > 0")
+    assert r.status_code == 400, r.text[:300]
+    assert "evo_bad/c.parquet" in r.json()["message"] and "'id'" in r.json()["message"]
 
 
 def test_projection_and_pruning_by_bytes_scanned(tarn, lake):
