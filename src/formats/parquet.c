@@ -388,6 +388,65 @@ static void read_stats(thrift *t, pq_stats *st)
   }
 }
 
+/* encoding_stats: whether every data page is dictionary-encoded */
+static void read_enc_stats(thrift *t, pq_chunk *c)
+{
+  int et;
+  uint32_t n = thrift_list(t, &et);
+  bool all = n > 0 && et == THRIFT_STRUCT;
+  for (uint32_t i = 0; i < n && !t->bad; i++) {
+    if (et != THRIFT_STRUCT) {
+      thrift_skip(t, et);
+      continue;
+    }
+    if (!thrift_enter(t))
+      return;
+    int16_t last = 0, id;
+    int ty;
+    bool bv;
+    int ptype = -1, enc = -1;
+    int64_t count = 1;
+    while (thrift_field(t, &last, &id, &ty, &bv)) {
+      if (id == 1 && ty == THRIFT_I32)
+        ptype = (int)thrift_zigzag(t);
+      else if (id == 2 && ty == THRIFT_I32)
+        enc = (int)thrift_zigzag(t);
+      else if (id == 3 && ty == THRIFT_I32)
+        count = thrift_zigzag(t);
+      else
+        thrift_skip(t, ty);
+    }
+    thrift_leave(t);
+    if ((ptype == PQ_PAGE_DATA || ptype == PQ_PAGE_DATA_V2) && count > 0 &&
+        enc != PQ_ENC_PLAIN_DICTIONARY && enc != PQ_ENC_RLE_DICTIONARY)
+      all = false;
+  }
+  c->all_dict = all ? 1 : 0;
+}
+
+/* encodings: without encoding_stats, only a list without any value
+   encoding but the dictionary ones says every data page uses the dictionary */
+static void read_encodings(thrift *t, pq_chunk *c)
+{
+  int et;
+  uint32_t n = thrift_list(t, &et);
+  bool dict = false, other = false;
+  for (uint32_t i = 0; i < n && !t->bad; i++) {
+    if (et != THRIFT_I32) {
+      thrift_skip(t, et);
+      other = true;
+      continue;
+    }
+    int64_t enc = thrift_zigzag(t);
+    if (enc == PQ_ENC_PLAIN_DICTIONARY || enc == PQ_ENC_RLE_DICTIONARY)
+      dict = true;
+    else if (enc != PQ_ENC_RLE && enc != PQ_ENC_BIT_PACKED)
+      other = true;
+  }
+  if (c->all_dict < 0)
+    c->all_dict = dict && !other ? 1 : 0;
+}
+
 static void read_colmeta(thrift *t, pq_chunk *c)
 {
   if (!thrift_enter(t))
@@ -395,8 +454,16 @@ static void read_colmeta(thrift *t, pq_chunk *c)
   int16_t last = 0, id;
   int ty;
   bool bv;
+  int from_stats = -1;
   while (thrift_field(t, &last, &id, &ty, &bv)) {
-    if (id == 1 && ty == THRIFT_I32)
+    if (id == 2 && ty == THRIFT_LIST)
+      read_encodings(t, c);
+    else if (id == 13 && ty == THRIFT_LIST) {
+      int keep = c->all_dict;
+      read_enc_stats(t, c);
+      from_stats = c->all_dict;
+      c->all_dict = keep;
+    } else if (id == 1 && ty == THRIFT_I32)
       c->ptype = (int)thrift_zigzag(t);
     else if (id == 4 && ty == THRIFT_I32)
       c->codec = (int)thrift_zigzag(t);
@@ -414,6 +481,10 @@ static void read_colmeta(thrift *t, pq_chunk *c)
       thrift_skip(t, ty);
   }
   thrift_leave(t);
+  if (from_stats >= 0)
+    c->all_dict = from_stats;
+  if (c->all_dict < 0)
+    c->all_dict = 0;
 }
 
 static void read_chunk(thrift *t, pq_chunk *c, bool *external)
@@ -422,6 +493,7 @@ static void read_chunk(thrift *t, pq_chunk *c, bool *external)
   c->dict_off = -1;
   c->data_off = -1;
   c->ptype = -1;
+  c->all_dict = -1;
   c->st.null_count = -1;
   if (!thrift_enter(t))
     return;
@@ -775,21 +847,6 @@ pq_file *pq_file_free(pq_file *f)
   if (f != NULL)
     arena_free(f->a);
   return NULL;
-}
-
-bool pq_file_same_schema(const pq_file *a, const pq_file *b)
-{
-  if (a->nfields != b->nfields)
-    return false;
-  for (int i = 0; i < a->nfields; i++) {
-    const pq_field *x = &a->fields[i], *y = &b->fields[i];
-    if (strcmp(x->name, y->name) != 0 || x->out != y->out || x->nested != y->nested ||
-        x->nleaves != y->nleaves)
-      return false;
-    if (x->out == PQO_DECIMAL && (x->prec != y->prec || x->scale != y->scale))
-      return false;
-  }
-  return true;
 }
 
 int pq_chunk_range(const pq_file *f, int rg, int leaf, uint64_t *off, uint64_t *len, err *e)

@@ -96,6 +96,7 @@ typedef struct pq_chunk {
   int64_t data_off;    /* first data page */
   int64_t dict_off;    /* dictionary page, -1 none */
   int64_t total;       /* total_compressed_size */
+  int all_dict;        /* 1: every data page is dictionary-encoded */
   pq_stats st;
 } pq_chunk;
 
@@ -128,9 +129,6 @@ int pq_footer_len(const char *name, uint64_t size, const uint8_t *tail, size_t n
 int pq_file_parse(const char *name, uint64_t size, const uint8_t *footer, size_t n,
                   pq_file **out, err *e);
 pq_file *pq_file_free(pq_file *f);
-
-/* Whether two files have the same fields (names and engine types). */
-bool pq_file_same_schema(const pq_file *a, const pq_file *b);
 
 /* The byte range of a column chunk (dictionary page included), checked
  * against the object. */
@@ -166,5 +164,13 @@ typedef struct pq_column {
 int pq_column_read(const pq_file *f, int rg, int fi, const uint8_t *const *chunks,
                    const size_t *lens, size_t max, pq_column *out, err *e);
 void pq_column_release(pq_column *c);
+
+/* The dictionary of a flat field's chunk whose data pages all use it
+   (all_dict): its byte range ([dict_off, data_off), checked), then its
+   values decoded into out (out->n values, engine types, no NULLs).
+   Returns 1 when the chunk has no usable dictionary (nothing decoded). */
+int pq_dict_range(const pq_file *f, int rg, int leaf, uint64_t *off, uint64_t *len);
+int pq_dict_read(const pq_file *f, int rg, int leaf, const uint8_t *p, size_t n, size_t max,
+                 pq_column *out, err *e);
 
 #endif

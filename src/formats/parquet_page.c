@@ -1623,3 +1623,76 @@ void pq_column_release(pq_column *c)
   free(c->nulls);
   memset(c, 0, sizeof *c);
 }
+
+/* ---- dictionaries alone (filters on dictionary values) ---- */
+
+int pq_dict_range(const pq_file *f, int rg, int leaf, uint64_t *off, uint64_t *len)
+{
+  const pq_chunk *c = &f->rgs[rg].chunks[leaf];
+  if (c->all_dict != 1 || c->dict_off < PARQUET_MAGIC_LEN || c->data_off <= c->dict_off)
+    return 1;
+  uint64_t limit = f->size - PARQUET_FOOTER_TAIL;
+  if ((uint64_t)c->data_off > limit)
+    return 1;
+  *off = (uint64_t)c->dict_off;
+  *len = (uint64_t)(c->data_off - c->dict_off);
+  return 0;
+}
+
+int pq_dict_read(const pq_file *f, int rg, int leaf, const uint8_t *p, size_t n, size_t max,
+                 pq_column *out, err *e)
+{
+  memset(out, 0, sizeof *out);
+  const pq_leaf *l = &f->leaves[leaf];
+  const pq_node *nd = l->node;
+  rd r = {.f = f, .leaf = nd, .col = out, .max = max, .e = e};
+  pagehdr h;
+  size_t hl;
+  int rc = page_header(&r, p, n, &h, &hl);
+  if (rc < 0)
+    goto fail;
+  if (h.type != PQ_PAGE_DICTIONARY || !h.has_dict ||
+      (h.enc != PQ_ENC_PLAIN && h.enc != PQ_ENC_PLAIN_DICTIONARY)) {
+    rc = 1;
+    goto fail;
+  }
+  if ((size_t)h.csize > n - hl) {
+    rc = fail(&r, "a dictionary page runs past the column chunk");
+    goto fail;
+  }
+  const uint8_t *data = p + hl;
+  size_t dlen = (size_t)h.csize;
+  int codec = f->rgs[rg].chunks[leaf].codec;
+  if (codec != PQ_CODEC_UNCOMPRESSED) {
+    if ((rc = charge(&r, (size_t)h.usize)) < 0)
+      goto fail;
+    uint8_t *u = own(&r, (size_t)h.usize);
+    if ((rc = decompress(&r, codec, data, dlen, u, (size_t)h.usize)) < 0)
+      goto fail;
+    data = u;
+    dlen = (size_t)h.usize;
+  }
+  size_t nv = (size_t)h.nvals;
+  raw tmp = {.phys = raw_phys(nd->ptype)};
+  int ph = leaf_phys(l);
+  if ((rc = charge(&r, nv * 8)) < 0 || (rc = plain_decode(&r, nd, data, dlen, nv, &tmp)) < 0) {
+    free(tmp.p);
+    goto fail;
+  }
+  if ((rc = charge(&r, nv * esize(ph))) < 0) {
+    free(tmp.p);
+    goto fail;
+  }
+  out->p = xmalloc(nv * esize(ph));
+  rc = convert(&r, l, &tmp, out->p);
+  free(tmp.p);
+  if (rc < 0)
+    goto fail;
+  out->phys = ph;
+  out->n = (int64_t)nv;
+  out->bytes += r.used;
+  return 0;
+fail:
+  pq_column_release(out);
+  return rc;
+}

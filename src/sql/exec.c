@@ -643,15 +643,108 @@ static int range_in_quote(qctx *q, morsel *m)
 /* Parquet: with pushed filters and other columns, reads the filter columns
    of the row group and runs the filters over all of it: 0 when no row
    passes (the other columns are never read), 1 otherwise, or a failure */
+/* the one table column that e reads, -1 for none or several */
+static int single_column(const bexpr *e)
+{
+  const bexpr *stack[256];
+  int sp = 0, col = -1;
+  stack[sp++] = e;
+  while (sp > 0) {
+    const bexpr *x = stack[--sp];
+    if (x->kind == BX_SUBQ || x->kind == BX_EXISTS || x->kind == BX_IN_SET)
+      return -1;
+    if (x->kind == BX_COL) {
+      if (col >= 0 && col != x->colno)
+        return -1;
+      col = x->colno;
+    }
+    for (int a = 0; a < x->nargs; a++) {
+      if (sp == 255)
+        return -1;
+      stack[sp++] = x->args[a];
+    }
+  }
+  return col;
+}
+
+/* may some row of the row group pass pred k, judged on the dictionary of
+   the one column it reads? 1 yes or unknown, 0 no, or a failure */
+static int scan_pq_dict_check(scan_op *s, int pk)
+{
+  op *o = &s->base;
+  int col = single_column(o->p->preds[pk]);
+  int k = -1;
+  for (int j = 0; j < s->ncols; j++)
+    if (s->cols[j] == col)
+      k = j;
+  if (k < 0)
+    return 1;
+  vec dv;
+  int64_t dn = 0;
+  err e;
+  err_clear(&e);
+  int rc = pqt_cur_dict(o->q, s->pc, k, &dv, &dn, &e);
+  if (rc < 0)
+    return qctx_fail(o->q, rc, &e);
+  if (rc == 0)
+    return 1;
+  batch *b = &o->out;
+  b->ncols = s->ncols_all;
+  for (int j = 0; j < s->ncols_all; j++)
+    b->cols[j] = s->vecs[j];
+  /* the values, then one NULL */
+  for (int64_t off = 0; off <= dn; off += COL_BATCH) {
+    ectx_reset(&o->x);
+    int64_t n = dn - off > COL_BATCH ? COL_BATCH : dn - off;
+    vec v = dv;
+    if (n == 0) {
+      v = *null_vec();
+      v.phys = dv.phys;
+      n = 1;
+    } else {
+      v.p = (char *)dv.p + off * (dv.phys == PHYS_STR ? (int64_t)sizeof(str_ref) : 8);
+    }
+    b->cols[col] = v;
+    b->n = (int)n;
+    b->sel = NULL;
+    b->nsel = (int)n;
+    if ((rc = expr_filter(&o->x, o->p->preds[pk], b)) < 0)
+      return rc;
+    if (b->nsel > 0)
+      return 1;
+    if (off + n >= dn && off < dn) {
+      /* the NULL row next */
+      v = *null_vec();
+      v.phys = dv.phys;
+      b->cols[col] = v;
+      b->n = 1;
+      b->sel = NULL;
+      b->nsel = 1;
+      ectx_reset(&o->x);
+      if ((rc = expr_filter(&o->x, o->p->preds[pk], b)) < 0)
+        return rc;
+      return b->nsel > 0;
+    }
+  }
+  return 0;
+}
+
 static int scan_pq_prefilter(scan_op *s)
 {
   op *o = &s->base;
+  if (o->p->npreds == 0)
+    return 1;
+  for (int pk = 0; pk < o->p->npreds; pk++) {
+    int rc = scan_pq_dict_check(s, pk);
+    if (rc <= 0)
+      return rc;
+  }
   bool others = false, any = false;
   for (int k = 0; k < s->ncols; k++) {
     others |= !s->is_filter_col[k];
     any |= s->is_filter_col[k];
   }
-  if (o->p->npreds == 0 || !others || !any)
+  if (!others || !any)
     return 1;
   err e;
   err_clear(&e);

@@ -127,6 +127,10 @@ int pqt_cur_open(qctx *q, table *t, pqt_cur *c, tobj *o, int rg, err *e);
 /* Reads the columns k with which[k] (all when NULL) not read yet: one ranged
    read per column chunk. Columns not read give NULLs. */
 int pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e);
+/* The dictionary of column k (cols[k]) in the current row group when its
+   chunk is wholly dictionary-encoded: 1 with v (*n values, valid until the
+   cursor moves), 0 when there is none, or a failure. */
+int pqt_cur_dict(qctx *q, pqt_cur *c, int k, vec *v, int64_t *n, err *e);
 /* Back to the group's first row. */
 void pqt_cur_rewind(pqt_cur *c);
 /* Drops the current row group. */

@@ -16,7 +16,11 @@
  *   (3) A batch's vectors point into the cursor's decoded columns; they
  *       stay valid until the next call (the cursor keeps its row group
  *       until it moves to the next one).
- *   (4) With pushed filters, a row group's filter columns are read first
+ *   (4) With pushed filters, a filter on one column whose chunk is wholly
+ *       dictionary-encoded runs first over the dictionary (and NULL): when
+ *       no value passes, the row group is skipped after reading only the
+ *       dictionary page.
+ *   (5) With pushed filters, a row group's filter columns are read first
  *       and the filters run over all its rows; the other columns are read
  *       only when some row passes (a selective filter that statistics
  *       cannot prune, such as an equality on unsorted data, then reads
@@ -335,6 +339,8 @@ struct pqt_cur {
   uint8_t **chunks;     /* raw chunk bytes of the row group (strings point in) */
   int nchunks;
   int64_t charged;
+  pq_column dict;       /* pqt_cur_dict's dictionary */
+  uint8_t *dictbytes;
 };
 
 pqt_cur *pqt_cur_new(const int *cols, int ncols)
@@ -361,6 +367,9 @@ void pqt_cur_close(qctx *q, pqt_cur *c)
     pq_column_release(&c->data[k]);
     c->loaded[k] = false;
   }
+  pq_column_release(&c->dict);
+  free(c->dictbytes);
+  c->dictbytes = NULL;
   for (int k = 0; k < c->nchunks; k++)
     free(c->chunks[k]);
   free(c->chunks);
@@ -475,6 +484,47 @@ int pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e)
   }
   close(fd);
   return rc;
+}
+
+int pqt_cur_dict(qctx *q, pqt_cur *c, int k, vec *v, int64_t *n, err *e)
+{
+  tobj *o = c->obj;
+  const pq_file *f = o->pq;
+  int fi = o->pqmap[c->cols[k]];
+  if (fi < 0 || f->fields[fi].nested)
+    return 0;
+  int leaf = f->fields[fi].first_leaf;
+  uint64_t off, len;
+  if (pq_dict_range(f, c->rg, leaf, &off, &len) != 0 || len > (64u << 20))
+    return 0;
+  pq_column_release(&c->dict);
+  free(c->dictbytes);
+  c->dictbytes = malloc(len + 1);
+  if (c->dictbytes == NULL)
+    abort();
+  int fd = -1;
+  uint64_t size = 0;
+  int rc = q->src->open(q->src->ctx, o->bucket, o->key, &fd, &size, e);
+  if (rc < 0)
+    return rc;
+  rc = size == f->size ? read_at(fd, o->name, off, len, c->dictbytes, e)
+                       : err_set(e, ERR_INVALID, "'%s' changed during the query", o->name);
+  close(fd);
+  if (rc < 0)
+    return rc;
+  atomic_fetch_add(&q->bytes_scanned, len);
+  int64_t room = (int64_t)q->mem_limit - atomic_load(&q->mem_used);
+  if (room < (1 << 20))
+    room = 1 << 20;
+  rc = pq_dict_read(f, c->rg, leaf, c->dictbytes, len, (size_t)room, &c->dict, e);
+  if (rc != 0)
+    return rc < 0 ? rc : 0;
+  v->phys = (uint8_t)c->dict.phys;
+  v->is_const = 0;
+  v->nulls = NULL;
+  v->p = c->dict.p;
+  *n = c->dict.n;
+  return 1;
 }
 
 void pqt_cur_rewind(pqt_cur *c)

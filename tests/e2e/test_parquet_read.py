@@ -233,6 +233,17 @@ def test_projection_and_pruning_by_bytes_scanned(tarn, lake):
     assert one_row["rows"] == [[5000, "näme-200"]]
     assert len(every["rows"]) == N and len(one_all["rows"]) == 1
     assert one_all["stats"]["bytes_scanned"] < every["stats"]["bytes_scanned"] / 2
+    # a value inside the min/max of every group but in no dictionary: only the
+    # dictionary pages are read; filters true on NULL still see the NULLs
+    miss = ok(tarn, f"SELECT count(*), max(id) FROM {path} WHERE s = 'näme-1'")
+    hit = ok(tarn, f"SELECT count(*), max(id) FROM {path} WHERE s = 'näme-1x'")
+    nul = ok(tarn, f"SELECT count(*) FROM {path} WHERE coalesce(s, 'q') = 'q'")
+    want = duckdb(["SELECT count(*), max(id) FROM 'c_snappy.parquet' WHERE s = 'näme-1x'",
+                   "SELECT count(*) FROM 'c_snappy.parquet' WHERE s IS NULL"], cwd=d)
+    assert miss["rows"] == [[0, None]]
+    assert_rows(hit["rows"], want[0], "dictionary hit")
+    assert_rows(nul["rows"], want[1], "NULLs")
+    assert miss["stats"]["bytes_scanned"] < hit["stats"]["bytes_scanned"] / 3
     # two files (DuckDB made one group each): the first is skipped
     glob = f"read_parquet('s3://{b}/parts/**/*.parquet')"
     full = ok(tarn, f"SELECT count(*), sum(d) FROM {glob} WHERE id >= 0")
