@@ -2,8 +2,9 @@
  * whole object -- the tail, the footer (Thrift compact protocol, schema
  * tree, row groups, statistics), then every field of every row group
  * through the page decoders (levels, every encoding, every codec) and the
- * JSON assembly of nested fields. The reader must stay inside the buffer
- * and either decode or report an error; it must never crash or hang. */
+ * JSON assembly of nested fields, and the dictionaries alone. The reader
+ * must stay inside the buffer and either decode or report an error; it
+ * must never crash or hang. */
 #include "formats/parquet.h"
 
 #include <stdint.h>
@@ -56,6 +57,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         (void)sum;
         pq_column_release(&c);
+      }
+      uint64_t doff, dlen;
+      if (!fd->nested && pq_dict_range(f, g, fd->first_leaf, &doff, &dlen) == 0) {
+        pq_column dc;
+        if (pq_dict_read(f, g, fd->first_leaf, data + doff, (size_t)dlen, 64u << 20, &dc, &e) == 0)
+          pq_column_release(&dc);
       }
       int64_t v;
       double d;
