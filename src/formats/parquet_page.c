@@ -1143,9 +1143,8 @@ static int read_leaf(rd *r, int rg, int li, const uint8_t *chunk, size_t len, le
       size_t ulen = (size_t)h.usize - lvl;
       if ((rc = charge(r, ulen + lvl)) < 0)
         break;
-      uint8_t *u = keeps_strings(l) && h.type != PQ_PAGE_DICTIONARY ? own(r, ulen + lvl)
-                   : h.type == PQ_PAGE_DICTIONARY && keeps_strings(l) ? own(r, ulen + lvl)
-                   : (pbuf = xrealloc(pbuf, ulen + lvl + 1));
+      /* strings point into the page: keep it; other values are copied out */
+      uint8_t *u = keeps_strings(l) ? own(r, ulen + lvl) : (pbuf = xrealloc(pbuf, ulen + lvl + 1));
       memcpy(u, body, lvl);
       if ((rc = decompress(r, c->codec, body + lvl, (size_t)h.csize - lvl, u + lvl, ulen)) < 0)
         break;
