@@ -13,7 +13,8 @@
  * Invariants:
  *   (1) An object's bytes are mapped (or decompressed) once, by the first
  *       morsel that needs them, and released when its last morsel ends.
- *   (2) Bytes scanned count the stored size of each object once.
+ *   (2) Bytes scanned count the stored size of each object once (CSV and
+ *       JSON lines; Parquet objects count only what scan_parquet.c reads).
  *
  * Start reading at table_open(). The store as a source is in store_src.c
  * (so tests and tools that read folders do not link the store).
