@@ -23,6 +23,8 @@ pc cmocka libcmocka-dev
 pc libseccomp libseccomp-dev
 pc libzstd libzstd-dev
 pc snappy libsnappy-dev
+pc liblz4 liblz4-dev
+pc libbrotlidec libbrotli-dev
 pc libpcre2-8 libpcre2-dev
 pc libzip libzip-dev
 pc libcurl libcurl4-openssl-dev

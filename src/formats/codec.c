@@ -5,6 +5,9 @@
  *       growth), so a small bomb cannot take the server's memory.
  *   (2) Concatenated gzip members and zstd frames are all decoded, as the
  *       command-line tools do.
+ *   (3) The block decoders (Parquet pages) write into the caller's buffer of
+ *       the announced size and never past it; a short or long result is an
+ *       error, not a partial value.
  */
 #include "codec.h"
 
@@ -12,6 +15,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <brotli/decode.h>
+#include <lz4.h>
+#include <snappy-c.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -198,4 +204,121 @@ int codec_decompress_head(codec_kind k, const void *src, size_t n, size_t max, c
   if (k == CODEC_ZSTD)
     return unzstd(src, n, max, out, outlen, e, true);
   return err_set(e, ERR_INTERNAL, "no codec");
+}
+
+/* ---- blocks of known size ---- */
+
+int codec_block_gzip(const void *src, size_t n, void *dst, size_t dstlen, err *e)
+{
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  if (inflateInit2(&z, 15 + 32) != Z_OK)
+    return err_set(e, ERR_INTERNAL, "cannot start zlib");
+  if (n > UINT32_MAX || dstlen > UINT32_MAX) {
+    inflateEnd(&z);
+    return err_set(e, ERR_INVALID, "gzip block too large");
+  }
+  z.next_in = (Bytef *)(uintptr_t)src;
+  z.avail_in = (unsigned)n;
+  z.next_out = dst;
+  z.avail_out = (unsigned)dstlen;
+  int zr = Z_OK;
+  for (;;) {
+    zr = inflate(&z, Z_FINISH);
+    if (zr == Z_STREAM_END && z.avail_in > 0 && z.avail_out > 0) {
+      inflateReset(&z);   /* another member */
+      continue;
+    }
+    break;
+  }
+  size_t got = dstlen - z.avail_out;
+  inflateEnd(&z);
+  if (zr != Z_STREAM_END && !(zr == Z_BUF_ERROR && got == dstlen && z.avail_in == 0))
+    return err_set(e, ERR_INVALID, "corrupt gzip data");
+  if (got != dstlen)
+    return err_set(e, ERR_INVALID, "gzip data gave %zu bytes, not %zu", got, dstlen);
+  return 0;
+}
+
+int codec_block_zstd(const void *src, size_t n, void *dst, size_t dstlen, err *e)
+{
+  size_t r = ZSTD_decompress(dst, dstlen, src, n);
+  if (ZSTD_isError(r))
+    return err_set(e, ERR_INVALID, "corrupt zstd data (%s)", ZSTD_getErrorName(r));
+  if (r != dstlen)
+    return err_set(e, ERR_INVALID, "zstd data gave %zu bytes, not %zu", r, dstlen);
+  return 0;
+}
+
+int codec_block_snappy(const void *src, size_t n, void *dst, size_t dstlen, err *e)
+{
+  size_t want = 0;
+  if (snappy_uncompressed_length(src, n, &want) != SNAPPY_OK)
+    return err_set(e, ERR_INVALID, "corrupt snappy data");
+  if (want != dstlen)
+    return err_set(e, ERR_INVALID, "snappy data holds %zu bytes, not %zu", want, dstlen);
+  size_t got = dstlen;
+  if (snappy_uncompress(src, n, dst, &got) != SNAPPY_OK || got != dstlen)
+    return err_set(e, ERR_INVALID, "corrupt snappy data");
+  return 0;
+}
+
+int codec_block_lz4_raw(const void *src, size_t n, void *dst, size_t dstlen, err *e)
+{
+  if (n > INT32_MAX || dstlen > INT32_MAX)
+    return err_set(e, ERR_INVALID, "lz4 block too large");
+  int r = LZ4_decompress_safe(src, dst, (int)n, (int)dstlen);
+  if (r < 0)
+    return err_set(e, ERR_INVALID, "corrupt lz4 data");
+  if ((size_t)r != dstlen)
+    return err_set(e, ERR_INVALID, "lz4 data gave %d bytes, not %zu", r, dstlen);
+  return 0;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int codec_block_lz4_hadoop(const void *src, size_t n, void *dst, size_t dstlen, err *e)
+{
+  const unsigned char *p = src;
+  size_t left = n;
+  size_t out = 0;
+  bool framed = true;
+  while (left > 0 && framed) {
+    if (left < 8) {
+      framed = false;
+      break;
+    }
+    uint32_t raw = be32(p);
+    uint32_t comp = be32(p + 4);
+    if (comp > left - 8 || raw > dstlen - out) {
+      framed = false;
+      break;
+    }
+    int r = LZ4_decompress_safe((const char *)p + 8, (char *)dst + out, (int)comp, (int)raw);
+    if (r < 0 || (uint32_t)r != raw) {
+      framed = false;
+      break;
+    }
+    out += raw;
+    p += 8 + comp;
+    left -= 8 + comp;
+  }
+  if (framed && out == dstlen)
+    return 0;
+  /* not Hadoop framing: one raw block */
+  return codec_block_lz4_raw(src, n, dst, dstlen, e);
+}
+
+int codec_block_brotli(const void *src, size_t n, void *dst, size_t dstlen, err *e)
+{
+  size_t got = dstlen;
+  BrotliDecoderResult r = BrotliDecoderDecompress(n, src, &got, dst);
+  if (r != BROTLI_DECODER_RESULT_SUCCESS)
+    return err_set(e, ERR_INVALID, "corrupt brotli data");
+  if (got != dstlen)
+    return err_set(e, ERR_INVALID, "brotli data gave %zu bytes, not %zu", got, dstlen);
+  return 0;
 }

@@ -32,4 +32,19 @@ int codec_decompress(codec_kind k, const void *src, size_t n, size_t max, char *
 int codec_decompress_head(codec_kind k, const void *src, size_t n, size_t max, char **out,
                           size_t *outlen, err *e);
 
+/* ---- blocks of known size (Parquet pages) ----
+ *
+ * Each decodes src[0..n) into exactly dstlen bytes at dst (the size the
+ * page header gives); output of any other length, or corrupt input, is
+ * ERR_INVALID with a message naming the codec. */
+int codec_block_gzip(const void *src, size_t n, void *dst, size_t dstlen, err *e);
+int codec_block_zstd(const void *src, size_t n, void *dst, size_t dstlen, err *e);
+int codec_block_snappy(const void *src, size_t n, void *dst, size_t dstlen, err *e);
+/* LZ4_RAW: one LZ4 block */
+int codec_block_lz4_raw(const void *src, size_t n, void *dst, size_t dstlen, err *e);
+/* Parquet's old LZ4: Hadoop frames (4-byte big-endian sizes), else one raw
+ * block (as some writers made it) */
+int codec_block_lz4_hadoop(const void *src, size_t n, void *dst, size_t dstlen, err *e);
+int codec_block_brotli(const void *src, size_t n, void *dst, size_t dstlen, err *e);
+
 #endif

@@ -159,6 +159,10 @@ static int scan_open(binder *B, ast_from *f, const char *path, const table_opts 
   p->used = arena_alloc(B->a, sizeof(bool) * (size_t)(t->ncols > 0 ? t->ncols : 1));
   for (int i = 0; i < t->ncols; i++) {
     p->cols[i].name = t->names[i];
+    if (t->stypes != NULL && i < t->nfile) {
+      p->cols[i].type = t->stypes[i];
+      continue;
+    }
     switch (t->types[i]) {
     case FT_BOOLEAN: p->cols[i].type = st(SQL_BOOLEAN); break;
     case FT_BIGINT: p->cols[i].type = st(SQL_BIGINT); break;
@@ -184,11 +188,12 @@ static int bind_table_func(binder *B, ast_from *f, plan **out)
   else if (!strcmp(fn, "read_json") || !strcmp(fn, "read_json_auto") ||
            !strcmp(fn, "read_ndjson") || !strcmp(fn, "read_jsonl"))
     o.format = FMT_JSONL;
-  else if (!strcmp(fn, "read_parquet"))
-    return sql__errx(B, f->line, f->col, "read_parquet is not supported yet");
+  else if (!strcmp(fn, "read_parquet") || !strcmp(fn, "parquet_scan"))
+    o.format = FMT_PARQUET;
   else
     return sql__errx(B, f->line, f->col,
-                     "unknown table function '%s' (use read_csv or read_json)", fn);
+                     "unknown table function '%s' (use read_csv, read_json or read_parquet)",
+                     fn);
   const char *path = NULL;
   int rc;
   for (int i = 0; i < f->nargs; i++) {
@@ -243,8 +248,10 @@ static int bind_table_func(binder *B, ast_from *f, plan **out)
       else if (v.s.len >= 4 && (!strncasecmp(v.s.ptr, "json", 4) ||
                                 !strncasecmp(v.s.ptr, "ndjson", 6)))
         o.format = FMT_JSONL;
+      else if (v.s.len == 7 && !strncasecmp(v.s.ptr, "parquet", 7))
+        o.format = FMT_PARQUET;
       else
-        return sql__errx(B, ax->line, ax->col, "unknown format (csv or json)");
+        return sql__errx(B, ax->line, ax->col, "unknown format (csv, json or parquet)");
     } else if (!strcmp(n, "columns")) {
       if (!is_str)
         return sql__errx(B, ax->line, ax->col,

@@ -471,6 +471,8 @@ typedef struct scan_op {
   csv_cursor cc;
   jsonl_cursor jc;
   int ncols_all;
+  pqt_cur *pc;            /* Parquet: the row group being read */
+  vec *pvecs;             /* Parquet: per used column */
 } scan_op;
 
 static uint8_t nv_nulls[COL_BATCH];
@@ -509,6 +511,8 @@ static void scan_close(op *o)
   free(s->rec);
   free(s->bad);
   strheap_release(&s->heap);
+  pqt_cur_free(o->q, s->pc);
+  free(s->pvecs);
   if (s->m != NULL)
     tobj_release(o->q, s->m->obj);
   jsonl_cursor_release(&s->jc);
@@ -637,11 +641,200 @@ static int range_in_quote(qctx *q, morsel *m)
   return r == 0 ? 0 : (int)(before & 1);
 }
 
+/* Parquet: with pushed filters and other columns, reads the filter columns
+   of the row group and runs the filters over all of it: 0 when no row
+   passes (the other columns are never read), 1 otherwise, or a failure */
+/* the one table column that e reads, -1 for none or several */
+static int single_column(const bexpr *e)
+{
+  const bexpr *stack[256];
+  int sp = 0, col = -1;
+  stack[sp++] = e;
+  while (sp > 0) {
+    const bexpr *x = stack[--sp];
+    if (x->kind == BX_SUBQ || x->kind == BX_EXISTS || x->kind == BX_IN_SET)
+      return -1;
+    if (x->kind == BX_COL) {
+      if (col >= 0 && col != x->colno)
+        return -1;
+      col = x->colno;
+    }
+    for (int a = 0; a < x->nargs; a++) {
+      if (sp == 255)
+        return -1;
+      stack[sp++] = x->args[a];
+    }
+  }
+  return col;
+}
+
+/* may some row of the row group pass pred k, judged on the dictionary of
+   the one column it reads? 1 yes or unknown, 0 no, or a failure */
+static int scan_pq_dict_check(scan_op *s, int pk)
+{
+  op *o = &s->base;
+  int col = single_column(o->p->preds[pk]);
+  int k = -1;
+  for (int j = 0; j < s->ncols; j++)
+    if (s->cols[j] == col)
+      k = j;
+  if (k < 0)
+    return 1;
+  vec dv;
+  int64_t dn = 0;
+  err e;
+  err_clear(&e);
+  int rc = pqt_cur_dict(o->q, s->pc, k, &dv, &dn, &e);
+  if (rc < 0)
+    return qctx_fail(o->q, rc, &e);
+  if (rc == 0)
+    return 1;
+  batch *b = &o->out;
+  b->ncols = s->ncols_all;
+  for (int j = 0; j < s->ncols_all; j++)
+    b->cols[j] = s->vecs[j];
+  /* the values, then one NULL */
+  for (int64_t off = 0; off <= dn; off += COL_BATCH) {
+    ectx_reset(&o->x);
+    int64_t n = dn - off > COL_BATCH ? COL_BATCH : dn - off;
+    vec v = dv;
+    if (n == 0) {
+      v = *null_vec();
+      v.phys = dv.phys;
+      n = 1;
+    } else {
+      v.p = (char *)dv.p + off * (dv.phys == PHYS_STR ? (int64_t)sizeof(str_ref) : 8);
+    }
+    b->cols[col] = v;
+    b->n = (int)n;
+    b->sel = NULL;
+    b->nsel = (int)n;
+    if ((rc = expr_filter(&o->x, o->p->preds[pk], b)) < 0)
+      return rc;
+    if (b->nsel > 0)
+      return 1;
+    if (off + n >= dn && off < dn) {
+      /* the NULL row next */
+      v = *null_vec();
+      v.phys = dv.phys;
+      b->cols[col] = v;
+      b->n = 1;
+      b->sel = NULL;
+      b->nsel = 1;
+      ectx_reset(&o->x);
+      if ((rc = expr_filter(&o->x, o->p->preds[pk], b)) < 0)
+        return rc;
+      return b->nsel > 0;
+    }
+  }
+  return 0;
+}
+
+static int scan_pq_prefilter(scan_op *s)
+{
+  op *o = &s->base;
+  if (o->p->npreds == 0)
+    return 1;
+  for (int pk = 0; pk < o->p->npreds; pk++) {
+    int rc = scan_pq_dict_check(s, pk);
+    if (rc <= 0)
+      return rc;
+  }
+  bool others = false, any = false;
+  for (int k = 0; k < s->ncols; k++) {
+    others |= !s->is_filter_col[k];
+    any |= s->is_filter_col[k];
+  }
+  if (!others || !any)
+    return 1;
+  err e;
+  err_clear(&e);
+  int rc = pqt_cur_load(o->q, s->pc, s->is_filter_col, &e);
+  if (rc < 0)
+    return qctx_fail(o->q, rc, &e);
+  batch *b = &o->out;
+  int n;
+  bool pass = false;
+  while (!pass && (n = pqt_cur_next(s->pc, s->pvecs, null_vec())) > 0) {
+    ectx_reset(&o->x);
+    b->n = n;
+    b->sel = NULL;
+    b->nsel = n;
+    b->ncols = s->ncols_all;
+    for (int k = 0; k < s->ncols; k++)
+      b->cols[s->cols[k]] = s->pvecs[k];
+    if (s->t->npart > 0)
+      table_part_fill(s->t, s->m->obj, b);
+    for (int k = 0; k < o->p->npreds && b->nsel > 0; k++)
+      if ((rc = expr_filter(&o->x, o->p->preds[k], b)) < 0)
+        return rc;
+    pass = b->nsel > 0;
+  }
+  pqt_cur_rewind(s->pc);
+  return pass ? 1 : 0;
+}
+
+/* Parquet: morsels are row groups; values come decoded, no conversion */
+static int scan_next_pq(scan_op *s, batch **out)
+{
+  op *o = &s->base;
+  node_rt *rt = s->rt;
+  qctx *q = o->q;
+  for (;;) {
+    int rc = qctx_check(q);
+    if (rc < 0)
+      return rc;
+    if (o->stop != NULL && atomic_load(&o->stop->done))
+      return 0;
+    ectx_reset(&o->x);
+    int n = pqt_cur_next(s->pc, s->pvecs, null_vec());
+    if (n == 0) {
+      pqt_cur_close(q, s->pc);
+      size_t i = atomic_fetch_add(&rt->next_morsel, 1);
+      if (i >= rt->nmorsels)
+        return 0;
+      morsel *m = &rt->morsels[i];
+      s->m = m;
+      err e;
+      err_clear(&e);
+      if ((rc = pqt_cur_open(q, s->t, s->pc, m->obj, m->range, &e)) < 0)
+        return qctx_fail(q, rc, &e);
+      if ((rc = scan_pq_prefilter(s)) < 0)
+        return rc;
+      if (rc == 0) {
+        pqt_cur_close(q, s->pc);
+        continue;
+      }
+      if ((rc = pqt_cur_load(q, s->pc, NULL, &e)) < 0)
+        return qctx_fail(q, rc, &e);
+      continue;
+    }
+    batch *b = &o->out;
+    b->n = n;
+    b->sel = NULL;
+    b->nsel = n;
+    b->ncols = s->ncols_all;
+    for (int k = 0; k < s->ncols; k++)
+      b->cols[s->cols[k]] = s->pvecs[k];
+    if (s->t->npart > 0)
+      table_part_fill(s->t, s->m->obj, b);
+    for (int k = 0; k < o->p->npreds && b->nsel > 0; k++)
+      if ((rc = expr_filter(&o->x, o->p->preds[k], b)) < 0)
+        return rc;
+    if (b->nsel == 0)
+      continue;
+    *out = b;
+    return 1;
+  }
+}
+
 static int scan_next(op *o, batch **out)
 {
   scan_op *s = (scan_op *)o;
   node_rt *rt = s->rt;
   qctx *q = o->q;
+  if (s->pc != NULL)
+    return scan_next_pq(s, out);
   for (;;) {
     int rc = qctx_check(q);
     if (rc < 0)
@@ -799,6 +992,12 @@ static op *scan_build(qctx *q, plan *p)
   exec_defer(q, free, s->base.out.cols);
   for (int c = 0; c < t->ncols; c++)
     s->base.out.cols[c] = s->vecs[c];
+  if (t->format == FMT_PARQUET) {
+    s->pc = pqt_cur_new(s->cols, s->ncols);
+    s->pvecs = calloc((size_t)s->ncols + 1, sizeof(vec));
+    for (int k = 0; k < s->ncols; k++)
+      s->pvecs[k].phys = s->vecs[s->cols[k]].phys;
+  }
   return &s->base;
 }
 
@@ -1370,10 +1569,38 @@ static int prepare_exprs(qctx *q, plan *p)
   return rc;
 }
 
+/* Parquet: one morsel per row group kept by the statistics */
+static int cut_row_groups(qctx *q, plan *p)
+{
+  node_rt *rt = rt_of(q, p);
+  tobj **objs = NULL;
+  int *rgs = NULL;
+  size_t n = 0;
+  err e;
+  err_clear(&e);
+  int rc = pqt_cut(q, p, &objs, &rgs, &n, &e);
+  if (rc < 0)
+    return qctx_fail(q, rc, &e);
+  rt->morsels = calloc(n + 1, sizeof(morsel));
+  if (rt->morsels == NULL)
+    abort();
+  exec_defer(q, free, rt->morsels);
+  for (size_t k = 0; k < n; k++) {
+    rt->morsels[k].obj = objs[k];
+    rt->morsels[k].range = rgs[k];
+  }
+  rt->nmorsels = n;
+  free(objs);
+  free(rgs);
+  return 0;
+}
+
 static int cut_morsels(qctx *q, plan *p)
 {
   node_rt *rt = rt_of(q, p);
   table *t = p->table;
+  if (t->format == FMT_PARQUET)
+    return cut_row_groups(q, p);
   uint64_t total = 0;
   for (size_t i = 0; i < t->nobjs; i++)
     total += t->objs[i].size;

@@ -48,7 +48,7 @@ void sql_objsrc_store(sql_objsrc *out, store *st);
 
 /* ---- tables ---- */
 
-enum { FMT_CSV, FMT_JSONL };
+enum { FMT_CSV, FMT_JSONL, FMT_PARQUET };
 
 typedef struct tobj {
   const char *bucket;
@@ -74,6 +74,8 @@ typedef struct tobj {
   pthread_cond_t qcv;
   value *part;           /* its Hive partition values (table's npart), or NULL */
   const char **part_text; /* the same as found in the key (NULL: default partition) */
+  struct pq_file *pq;    /* Parquet: the parsed footer (scan_parquet.c) */
+  int *pqmap;            /* Parquet: table column -> field of pq, -1 none */
 } tobj;
 
 struct table {
@@ -83,6 +85,7 @@ struct table {
   int ncols;
   char **names;
   fmt_type *types;
+  stype *stypes;         /* Parquet: exact column types (DECIMAL(p,s)); else NULL */
   tobj *objs;
   size_t nobjs;
   bool skip_malformed;
@@ -116,6 +119,36 @@ void tobj_release(qctx *q, tobj *o);
 /* Unmaps whatever is still open (end of query, also after failures). */
 void table_release_all(qctx *q);
 bool glob_match(const char *pat, const char *s);
+
+/* ---- Parquet tables (scan_parquet.c) ---- */
+
+/* Reads the first object's footer: the table's columns and types. */
+int pqt_open(qctx *q, table *t, tobj *first, err *e);
+/* Whether an object's first bytes are Parquet's magic. */
+bool pqt_sniff(const char *head, size_t n);
+/* The row groups (objs[i], rgs[i]) that the scan p must read: every
+   object's footer is read, groups pruned by the statistics of p's pushed
+   filters. The arrays are malloc'd. */
+int pqt_cut(qctx *q, plan *p, tobj ***objs, int **rgs, size_t *n, err *e);
+typedef struct pqt_cur pqt_cur;
+/* A cursor over row groups for the table columns cols[0..ncols). */
+pqt_cur *pqt_cur_new(const int *cols, int ncols);
+void pqt_cur_free(qctx *q, pqt_cur *c);
+/* Moves to row group rg of o (nothing read yet). */
+int pqt_cur_open(qctx *q, table *t, pqt_cur *c, tobj *o, int rg, err *e);
+/* Reads the columns k with which[k] (all when NULL) not read yet: one ranged
+   read per column chunk. Columns not read give NULLs. */
+int pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e);
+/* The dictionary of column k (cols[k]) in the current row group when its
+   chunk is wholly dictionary-encoded: 1 with v (*n values, valid until the
+   cursor moves), 0 when there is none, or a failure. */
+int pqt_cur_dict(qctx *q, pqt_cur *c, int k, vec *v, int64_t *n, err *e);
+/* Back to the group's first row. */
+void pqt_cur_rewind(pqt_cur *c);
+/* Drops the current row group. */
+void pqt_cur_close(qctx *q, pqt_cur *c);
+/* Points vecs[k] (column cols[k]) at the next rows; 0 at the group's end. */
+int pqt_cur_next(pqt_cur *c, vec *vecs, const vec *nullv);
 
 /* ---- the query ---- */
 

@@ -23,7 +23,8 @@
  * Invariants:
  *   (1) An object's bytes are mapped (or decompressed) once, by the first
  *       morsel that needs them, and released when its last morsel ends.
- *   (2) Bytes scanned count the stored size of each object once.
+ *   (2) Bytes scanned count the stored size of each object once (CSV and
+ *       JSON lines; Parquet objects count only what scan_parquet.c reads).
  *
  * Start reading at table_open(). The store as a source is in store_src.c
  * (so tests and tools that read folders do not link the store).
@@ -299,9 +300,55 @@ static int format_of(const char *key)
     return FMT_CSV;
   if (!strcmp(tmp, ".json") || !strcmp(tmp, ".jsonl") || !strcmp(tmp, ".ndjson"))
     return FMT_JSONL;
-  if (!strcmp(tmp, ".parquet"))
-    return 99;
+  if (!strcmp(tmp, ".parquet") || !strcmp(tmp, ".parq"))
+    return FMT_PARQUET;
   return -1;
+}
+
+/* A table of Parquet objects: the schema is the first object's footer. */
+/* After the file's schema is known (any format): the partition columns
+ * join the table; when a file column took the name of a partition key the
+ * prefilter used, the filter means the file's column, so every object (the
+ * full list) is back. */
+static void partitions_finish(qctx *q, table *t, char **pnames, const fmt_type *ptypes, int np,
+                              tobj *full, size_t nfull)
+{
+  part_attach(q, t, pnames, ptypes, np);
+  if (full != NULL) {
+    bool clash = false;
+    for (int c = 0; c < np && c < 64; c++) {
+      if (!(t->prune_keys & (1ull << c)))
+        continue;
+      bool kept = false;
+      for (int j = 0; j < t->npart; j++)
+        kept = kept || t->names[t->nfile + j] == pnames[c];
+      clash = clash || !kept;
+    }
+    if (clash) {
+      t->objs = full;
+      t->nobjs = nfull;
+      t->pruned = 0;
+      for (size_t i = 0; i < nfull; i++)
+        pthread_mutex_init(&t->objs[i].mu, NULL);
+      part_attach(q, t, pnames, ptypes, np);
+    }
+  }
+  t->prune_keys = 0;
+}
+
+static int open_parquet(qctx *q, table *t, tobj *first, const char *path, char **pnames,
+                        const fmt_type *ptypes, int np, tobj *full, size_t nfull, table **out,
+                        err *e)
+{
+  if (first->size == 0)
+    return err_set(e, ERR_INVALID, "cannot open table '%s': '%s' is empty, not Parquet", path,
+                   first->name);
+  int rc = pqt_open(q, t, first, e);
+  if (rc < 0)
+    return err_wrap(e, "cannot open table '%s'", path);
+  partitions_finish(q, t, pnames, ptypes, np, full, nfull);
+  *out = t;
+  return 0;
 }
 
 int table_open(qctx *q, const char *path, const table_opts *o, table **out, err *e)
@@ -391,14 +438,17 @@ int table_open(qctx *q, const char *path, const table_opts *o, table **out, err 
   int fmt = o->format;
   if (fmt < 0)
     fmt = format_of(first->key);
-  if (fmt == 99)
-    return err_set(e, ERR_NOT_IMPLEMENTED, "cannot open table '%s': Parquet is not supported "
-                   "yet", path);
+  if (fmt == FMT_PARQUET)
+    return open_parquet(q, t, first, path, pnames, ptypes, np, full, nfull, out, e);
   char *sbuf = NULL;
   size_t len = 0;
   bool whole = true;
   if (first->size > 0 && (rc = read_head(q, first, SAMPLE_BYTES, &sbuf, &len, &whole, e)) < 0)
     return rc;
+  if (fmt < 0 && sbuf != NULL && pqt_sniff(sbuf, len)) {
+    free(sbuf);
+    return open_parquet(q, t, first, path, pnames, ptypes, np, full, nfull, out, e);
+  }
   if (fmt < 0) {
     size_t i = 0;
     while (i < len && (sbuf[i] == ' ' || sbuf[i] == '\n' || sbuf[i] == '\r' || sbuf[i] == '\t'))
@@ -488,29 +538,7 @@ int table_open(qctx *q, const char *path, const table_opts *o, table **out, err 
   free(sbuf);
   if (rc < 0)
     return err_wrap(e, "cannot read '%s'", first->name);
-  part_attach(q, t, pnames, ptypes, np);
-  if (full != NULL) {
-    /* a file column took the name of a partition key the prefilter used:
-       the filter means the file's column, so every object is back */
-    bool clash = false;
-    for (int c = 0; c < np && c < 64; c++) {
-      if (!(t->prune_keys & (1ull << c)))
-        continue;
-      bool kept = false;
-      for (int j = 0; j < t->npart; j++)
-        kept = kept || t->names[t->nfile + j] == pnames[c];
-      clash = clash || !kept;
-    }
-    if (clash) {
-      t->objs = full;
-      t->nobjs = nfull;
-      t->pruned = 0;
-      for (size_t i = 0; i < nfull; i++)
-        pthread_mutex_init(&t->objs[i].mu, NULL);
-      part_attach(q, t, pnames, ptypes, np);
-    }
-  }
-  t->prune_keys = 0;
+  partitions_finish(q, t, pnames, ptypes, np, full, nfull);
   *out = t;
   return 0;
 }

@@ -125,3 +125,26 @@ def test_pruned_objects_are_not_even_sampled(tarn, lake, s3):
     assert doc["stats"]["bytes_scanned"] == len(b"id\n5\n")
     doc = sql(tarn, "SELECT id FROM 's3://%s/mixed/*/*.csv' ORDER BY id" % lake)
     assert doc["columns"][0]["type"].lower() == "varchar" and doc["rows"] == [["5"], ["abc"]]
+
+
+def test_parquet_partitions(tarn, s3, tmp_path):
+    # Parquet files written by DuckDB under key=value folders: the partition
+    # columns join the file's columns and a filter on them opens only the
+    # matching objects, as for CSV.
+    from duckdb_util import duckdb
+    duckdb(["COPY (SELECT range AS id, range * 2 AS v FROM range(5)) TO 'a.parquet' (FORMAT parquet)",
+            "COPY (SELECT range + 10 AS id, range AS v FROM range(3)) TO 'b.parquet' (FORMAT parquet)"],
+           cwd=str(tmp_path))
+    b = "partitions-parquet"
+    s3.create_bucket(Bucket=b)
+    a = (tmp_path / "a.parquet").read_bytes()
+    s3.put_object(Bucket=b, Key="t/year=2023/a.parquet", Body=a)
+    s3.put_object(Bucket=b, Key="t/year=2024/b.parquet", Body=(tmp_path / "b.parquet").read_bytes())
+    doc = sql(tarn, "SELECT year, count(*), sum(v) FROM 's3://%s/t/**/*.parquet' "
+                    "GROUP BY year ORDER BY year" % b)
+    assert doc["columns"][0]["name"] == "year" and doc["columns"][0]["type"].lower() == "bigint"
+    assert doc["rows"] == [[2023, 5, 20], [2024, 3, 3]]
+    doc = sql(tarn, "SELECT id, year FROM 's3://%s/t/**/*.parquet' WHERE year = 2024 ORDER BY id" % b)
+    assert doc["rows"] == [[10, 2024], [11, 2024], [12, 2024]]
+    assert doc["stats"]["objects_scanned"] == 1
+    assert 0 < doc["stats"]["bytes_scanned"] <= len((tmp_path / "b.parquet").read_bytes())

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/fuzz/run_sql.sh -- builds the SQL, SQL functions, CSV and JSON libFuzzer targets
-# with clang (ASan/UBSan) and runs each for a while, starting from seeds/:
+# (and the Parquet reader) with clang (ASan/UBSan) and runs each for a while, starting from seeds/:
 # `tests/fuzz/run_sql.sh [seconds-per-target]`. Not part of `make test`
 # (meson test runs the same targets briefly through fuzz_standalone.c).
 set -eu
@@ -25,3 +25,14 @@ for t in sql csv json sql_funcs; do
     || { tail -40 $out/fuzz_$t.log; exit 1; }
   tail -1 $out/fuzz_$t.log
 done
+
+# the Parquet reader: footer and page decoders over whole objects
+clang $flags -o $out/fuzz_parquet tests/fuzz/fuzz_parquet.c $base \
+  src/formats/value.c src/formats/codec.c src/formats/parquet.c src/formats/parquet_page.c \
+  $libs -lsnappy -llz4 -lbrotlidec
+mkdir -p $out/corpus_parquet
+cp tests/fuzz/seeds/*.parquet $out/corpus_parquet/
+echo "fuzz_parquet: ${secs}s"
+$out/fuzz_parquet -max_total_time="$secs" -max_len=16384 $out/corpus_parquet >$out/fuzz_parquet.log 2>&1 \
+  || { tail -40 $out/fuzz_parquet.log; exit 1; }
+tail -1 $out/fuzz_parquet.log
