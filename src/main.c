@@ -25,6 +25,7 @@
 #include "api/s3.h"
 #include "api/sns.h"
 #include "api/sqs.h"
+#include "api/states.h"
 #include "base/log.h"
 #include "base/netpolicy.h"
 #include "cli/cli.h"
@@ -32,6 +33,7 @@
 #include "cli/fn.h"
 #include "cli/queue.h"
 #include "events/events.h"
+#include "flow/flow.h"
 #include "fn/fn.h"
 #include "http/http.h"
 #include "queue/queue.h"
@@ -305,6 +307,8 @@ static int cmd_server(int argc, char **argv)
   http_service *s3 = NULL;
   iam_system *iam = NULL;
   http_service *iam_svc = NULL;
+  flow_system *flows = NULL;
+  http_service *states_svc = NULL;
   http_server *srv = NULL;
 
   if (cli_make_dir(dir, &e) != 0) {
@@ -368,7 +372,13 @@ static int cmd_server(int argc, char **argv)
   native_events_attach(ev);
   if (ev != NULL)
     native_service_add_metrics(native, write_events_metrics, ev);
-  http_service *services[] = {s3, sqs, sns, iam_svc, fns.lambda};
+  flow_options fo = {.data_dir = real, .fn = fns.fn};
+  if (flow_system_open(&fo, &flows, &e) != 0) {
+    log_error("cannot open the workflows in '%s': %s", real, e.msg);
+    goto out;
+  }
+  states_svc = states_service_new(flows);
+  http_service *services[] = {s3, sqs, sns, iam_svc, states_svc, fns.lambda};
   http_config cfg = {
       .listen_host = host,
       .listen_port = port,
@@ -376,7 +386,7 @@ static int cmd_server(int argc, char **argv)
       .admin_access_key = server_keys.access_key,
       .native = native,
       .services = services,
-      .nservices = fns.lambda != NULL ? 5 : 4,
+      .nservices = fns.lambda != NULL ? 6 : 5,
       .log_requests = true,
   };
   if (http_server_start(&cfg, &srv, &e) != 0) {
@@ -396,6 +406,8 @@ static int cmd_server(int argc, char **argv)
     log_warn("topic deliveries to functions and HTTP endpoints are off: %s", e.msg);
   if (ev != NULL && events_system_start(ev, &e) != 0)
     log_warn("event deliveries are off: %s", e.msg);
+  if (flow_system_start(flows, &e) != 0)
+    log_warn("workflow executions are off: %s", e.msg);
   log_info("tarn %s serving %s on http://%s:%d", TARN_VERSION, real, host, bound);
   fprintf(stderr,
           "\n  endpoint     http://%s:%d\n"
@@ -411,6 +423,7 @@ static int cmd_server(int argc, char **argv)
 out:
   events_system_stop(ev); /* before what it delivers into */
   native_events_attach(NULL);
+  flow_system_stop(flows); /* before fn: no step starts an invocation after this */
   fn_system_stop(fns.fn); /* invocations waiting in handlers return first */
   queue_system_stop(qs);  /* long polls answer first */
   srv = http_server_stop(srv, SHUTDOWN_DEADLINE_MS);
@@ -418,6 +431,8 @@ out:
   ev = events_system_close(ev);
   api_authz_attach(NULL, NULL, false);
   functions_close(&fns);
+  states_svc = states_service_free(states_svc);
+  flows = flow_system_close(flows); /* after fn: no invocation calls back any more */
   iam_svc = iam_service_free(iam_svc);
   iam = iam_system_close(iam);
   sqs = sqs_service_free(sqs);

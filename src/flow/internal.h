@@ -1,0 +1,126 @@
+/* flow/internal.h -- what the files of the flow part share: the system, the
+ * live executions and their runs, the change list committed per step.
+ *
+ * Lock order: exec_rt.mu, then flow_system.mu, then flow_system.qmu. The
+ * fn part's completion callback takes only qmu (it runs under fn's lock).
+ */
+#ifndef TARN_FLOW_INTERNAL_H
+#define TARN_FLOW_INTERNAL_H
+
+#include "flow/flow.h"
+
+#include "base/buf.h"
+#include "base/lmdb_env.h"
+#include "base/mem.h"
+
+#include <pthread.h>
+
+typedef struct exec_rt exec_rt;
+
+/* One thread of control of an execution: the execution itself (its root
+ * run) or one branch of a Parallel or iteration of a Map. Its committed
+ * position is rec (also in the "runs" database under id). */
+typedef struct run {
+  char *id;                 /* EXEC_ARN "#" for the root; PARENT "/" SLOT for children */
+  json_t *rec;              /* the committed record (see engine.c) */
+  exec_rt *x;
+  struct run *next;         /* in x->runs */
+  /* the task in flight, guarded by flow_system.qmu */
+  fn_invocation *inv;       /* fn's handle while the function runs */
+  char *payload;            /* what the function was given (must outlive inv) */
+  bool invoked;             /* started by this process (else lost in a crash) */
+  bool has_result;          /* the task ended: result_* are set */
+  bool fn_error;            /* the function failed (result is its error document) */
+  int result_rc;            /* 0, or the error that prevented the invocation */
+  char *result;             /* the answer (JSON text), malloc'd */
+  char *result_error;       /* for a failure reported by SendTaskFailure */
+  char *result_cause;
+} run;
+
+/* A live (running) execution. */
+struct exec_rt {
+  char *arn;
+  pthread_mutex_t mu;       /* one step at a time for all its runs */
+  int refs;                 /* queue entries and lookups holding it (flow_system.qmu) */
+  json_t *def;              /* the definition it started with */
+  json_t *info;             /* the execution record, as committed */
+  uint64_t next_event;      /* the next history event id */
+  run *runs;
+  bool finished;            /* no more steps */
+  bool listed;              /* in flow_system.execs */
+  flow_exec_done done;      /* StartSyncExecution's waiter, or NULL */
+  void *done_ctx;
+  exec_rt *next;            /* in flow_system.execs */
+};
+
+typedef struct qitem {
+  exec_rt *x;               /* holds a reference */
+  char *run_id;
+  int64_t due;              /* timers: wall clock ms */
+  struct qitem *next;
+} qitem;
+
+struct flow_system {
+  char *dir;
+  MDB_env *env;
+  MDB_dbi db_machines;      /* machine ARN -> record */
+  MDB_dbi db_execs;         /* execution ARN -> record */
+  MDB_dbi db_hist;          /* execution ARN \0 be64(id) -> event */
+  MDB_dbi db_runs;          /* run id -> run record */
+  lmdb_committer committer;
+  fn_system *fn;
+  pthread_mutex_t mu;       /* guards execs, tokens */
+  exec_rt *execs;           /* live executions */
+  json_t *tokens;           /* task token -> [exec ARN, run id] */
+  pthread_mutex_t qmu;      /* guards the queues below */
+  pthread_cond_t qcond;     /* workers wait: ready work or stop */
+  pthread_cond_t tcond;     /* the timer waits: an earlier timer or stop */
+  qitem *ready;             /* FIFO */
+  qitem *ready_tail;
+  qitem *timers;            /* sorted by due */
+  bool stopping;
+  bool started;
+  unsigned nworkers;
+  pthread_t *workers;
+  pthread_t timer;
+};
+
+/* paths and rules (path.c, choice.c) */
+bool flow__path_valid(const char *text, bool reference);
+bool flow__intrinsic_valid(const char *expr);
+bool flow__choice_operator(const char *op, int *type, int *rel, bool *path);
+extern const char *const flow__choice_tests[];
+
+/* ---- a step's writes (store.c) ---- */
+
+typedef struct kvop {
+  MDB_dbi dbi;
+  char *key;
+  size_t klen;
+  char *val;                /* NULL: delete */
+  size_t vlen;
+} kvop;
+
+typedef struct fchange {
+  lmdb_change base;
+  kvop *ops;
+  size_t n;
+  size_t cap;
+} fchange;
+
+void flow__change_put(fchange *c, MDB_dbi dbi, const void *key, size_t klen, json_t *val);
+void flow__change_del(fchange *c, MDB_dbi dbi, const void *key, size_t klen);
+void flow__change_release(fchange *c);
+int flow__commit(flow_system *s, fchange *c, err *e);
+/* A record by key (a new reference), or FLOW_ERR_* / ERR_NOT_FOUND. */
+int flow__get(flow_system *s, MDB_dbi dbi, const char *key, json_t **out, err *e);
+/* The history key of an event. */
+size_t flow__hist_key(const char *arn, uint64_t id, char *out, size_t cap);
+
+double flow__now_epoch(void);
+
+/* ---- the engine (engine.c) ---- */
+int flow__engine_resume(flow_system *s, err *e);
+void flow__engine_stop(flow_system *s);
+
+#endif
