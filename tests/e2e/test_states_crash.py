@@ -1,0 +1,95 @@
+"""tests/e2e/test_states_crash.py -- Step Functions durability under kill -9:
+an execution in a Wait state (alone and in Parallel branches) resumes after
+a restart and completes once; a Task whose function was running when tarn
+died fails with States.TaskFailed, and its Retry runs it again.
+"""
+import json
+import time
+
+import lambda_util
+from states_util import history, machine, sfn_client, unique, wait_done
+
+SLEEPY = '''
+import time
+def handler(event, context):
+    time.sleep(event.get("s", 3))
+    return {"done": event.get("tag")}
+'''
+
+
+def wait_event(sfn, exec_arn, type, count=1, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        events = history(sfn, exec_arn)
+        if sum(1 for e in events if e["type"] == type) >= count:
+            return events
+        assert time.monotonic() < deadline, "no %s in %s" % (type, [e["type"] for e in events])
+        time.sleep(0.1)
+
+
+def check_history(events):
+    ids = [e["id"] for e in events]
+    assert ids == list(range(1, len(ids) + 1)), ids
+
+
+def test_wait_survives_kill9(tarn_factory):
+    srv = tarn_factory()
+    sfn = sfn_client(srv)
+    arn = machine(sfn, {"StartAt": "Before", "States": {
+        "Before": {"Type": "Pass", "Result": "b", "ResultPath": "$.before", "Next": "Nap"},
+        "Nap": {"Type": "Wait", "Seconds": 3, "Next": "Both"},
+        "Both": {"Type": "Parallel", "ResultPath": "$.par", "Next": "After", "Branches": [
+            {"StartAt": "W1", "States": {"W1": {"Type": "Wait", "Seconds": 2, "End": True}}},
+            {"StartAt": "W2", "States": {"W2": {"Type": "Wait", "Seconds": 2, "Next": "P2"},
+                                         "P2": {"Type": "Pass", "Result": 2, "End": True}}}]},
+        "After": {"Type": "Pass", "Result": "a", "ResultPath": "$.after", "End": True}}})
+    ex = sfn.start_execution(stateMachineArn=arn, name=unique("crash"),
+                             input=json.dumps({"k": 1}))["executionArn"]
+    wait_event(sfn, ex, "WaitStateEntered")
+    srv.kill9()
+    srv.start()
+    sfn = sfn_client(srv)
+    # the branches' Waits: kill again while they wait
+    wait_event(sfn, ex, "WaitStateEntered", count=3)
+    srv.kill9()
+    srv.start()
+    sfn = sfn_client(srv)
+    d = wait_done(sfn, ex, timeout=30)
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"]) == {"k": 1, "before": "b", "par": [{"k": 1, "before": "b"}, 2],
+                                       "after": "a"}
+    events = history(sfn, ex)
+    check_history(events)
+    types = [e["type"] for e in events]
+    assert types.count("WaitStateExited") == 3
+    assert types.count("ExecutionSucceeded") == 1 and types[-1] == "ExecutionSucceeded"
+
+
+def test_task_in_flight_at_kill9(tarn_factory):
+    srv = tarn_factory()
+    sfn = sfn_client(srv)
+    lam = lambda_util.lambda_client(srv)
+    fn = lambda_util.create(lam, unique("sleepy"),
+                            code=lambda_util.zip_files({"f.py": (SLEEPY, 0o100644)}),
+                            runtime="python3.11", handler="f.handler", Timeout=30)["FunctionArn"]
+    task = {"Type": "Task", "Resource": fn, "End": True}
+    plain = machine(sfn, {"StartAt": "T", "States": {"T": dict(task)}})
+    retried = machine(sfn, {"StartAt": "T", "States": {"T": dict(task, Retry=[
+        {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 1}])}})
+    a = sfn.start_execution(stateMachineArn=plain, input=json.dumps({"s": 5, "tag": "a"}))
+    b = sfn.start_execution(stateMachineArn=retried, input=json.dumps({"s": 5, "tag": "b"}))
+    for ex in (a["executionArn"], b["executionArn"]):
+        wait_event(sfn, ex, "LambdaFunctionScheduled")
+    srv.kill9()
+    srv.start()
+    sfn = sfn_client(srv)
+    da = wait_done(sfn, a["executionArn"], timeout=60)
+    assert da["status"] == "FAILED" and da["error"] == "States.TaskFailed", da
+    # with the Retry: scheduled again, then done (the short sleep this time)
+    db = wait_done(sfn, b["executionArn"], timeout=60)
+    assert db["status"] == "SUCCEEDED", db
+    assert json.loads(db["output"]) == {"done": "b"}
+    types = [e["type"] for e in history(sfn, b["executionArn"])]
+    assert types.count("LambdaFunctionScheduled") == 2
+    assert types.count("LambdaFunctionSucceeded") == 1
+    check_history(history(sfn, b["executionArn"]))
