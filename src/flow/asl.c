@@ -43,9 +43,11 @@ static int fail(checker *c, const char *code, const char *field, const char *fmt
   va_start(ap, fmt);
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
+  char where[1200];
+  snprintf(where, sizeof where, "%s%s%s", c->path, field ? "/" : "", field ? field : "");
   return err_set(c->e, FLOW_ERR_DEFINITION,
-                 "Invalid State Machine Definition: '%s: %s at %s%s%s'", code, what,
-                 c->path[0] ? c->path : "/", field ? "/" : "", field ? field : "");
+                 "Invalid State Machine Definition: '%s: %s at %s'", code, what,
+                 where[0] ? where : "/");
 }
 
 /* Appends /seg to the path; returns the old length to restore. */

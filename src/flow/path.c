@@ -237,12 +237,16 @@ int flow_path_set(json_t *doc, const char *path, json_t *value, json_t **out, er
         break;
       }
       if (last) {
-        json_object_set(cur, g->name, value);
+        if (json_object_set(cur, g->name, value) != 0)
+          rc = err_set(e, FLOW_ERR_RUNTIME, "Unable to apply ResultPath \"%s\"", path);
       } else {
         json_t *next = json_object_get(cur, g->name);
         if (!json_is_object(next) && !json_is_array(next)) {
           next = json_object();
-          json_object_set_new(cur, g->name, next);
+          if (json_object_set_new(cur, g->name, next) != 0) {
+            rc = err_set(e, FLOW_ERR_RUNTIME, "Unable to apply ResultPath \"%s\"", path);
+            break;
+          }
         }
         cur = next;
       }
@@ -355,7 +359,8 @@ static int argument(iparser *p, json_t **out)
     buf_init(&b, FLOW_MAX_PAYLOAD);
     s++;
     while (*s && *s != '\'') {
-      if (*s == '\\' && s[1] != '\0')
+      /* \' and \\ are unescaped here; \{ and \} stay for States.Format */
+      if (*s == '\\' && s[1] != '\0' && s[1] != '{' && s[1] != '}')
         s++;
       buf_append(&b, s, 1);
       s++;
