@@ -372,7 +372,7 @@ static int cmd_server(int argc, char **argv)
   native_events_attach(ev);
   if (ev != NULL)
     native_service_add_metrics(native, write_events_metrics, ev);
-  flow_options fo = {.data_dir = real, .fn = fns.fn};
+  flow_options fo = {.data_dir = real, .fn = fns.fn, .q = qs, .st = st};
   if (flow_system_open(&fo, &flows, &e) != 0) {
     log_error("cannot open the workflows in '%s': %s", real, e.msg);
     goto out;

@@ -1238,22 +1238,34 @@ static void invoke_start(flow_system *s, run *r)
     fname = rec_str(eff, "FunctionName");
     qual = rec_str(eff, "Qualifier");
     payload = json_object_get(eff, "Payload");
-    if (payload == NULL)
-      payload = json_object_get(eff, "Payload.$") ? eff : json_object();
     if (fname == NULL)
       rc = err_set(&e, FLOW_ERR_RUNTIME, "lambda:invoke needs a FunctionName parameter");
   } else {
-    rc = err_set(&e, ERR_NOT_IMPLEMENTED, "the resource '%s' is not supported by tarn", res);
+    char *result, *error, *cause;
+    int src = flow__service_call(s, res, eff, &result, &error, &cause);
+    pthread_mutex_lock(&s->qmu);
+    if (src == 0 && k.token) {
+      /* sent: the token's answer ends the task */
+      r->invoked = true;
+      free(result);
+    } else {
+      r->has_result = true;
+      r->result_rc = 0;
+      r->fn_error = false;
+      r->result = result;
+      r->result_error = error;
+      r->result_cause = cause;
+      enqueue_locked(s, r->x, r->id, 0, false);
+    }
+    pthread_mutex_unlock(&s->qmu);
+    return;
   }
   pthread_mutex_lock(&s->qmu);
   free(r->payload);
-  r->payload = dump(payload);
+  r->payload = payload != NULL ? dump(payload) : xstrdup("{}");
   r->invoked = true;
   r->has_result = false;
   pthread_mutex_unlock(&s->qmu);
-  if (payload != eff && payload != NULL && json_object_size(payload) == 0 &&
-      json_object_get(eff, "Payload") == NULL)
-    json_decref(payload);
   if (rc == 0 && s->fn == NULL)
     rc = err_set(&e, ERR_UNAVAILABLE, "functions are disabled on this server");
   if (rc == 0) {
@@ -1282,14 +1294,8 @@ static void invoke_start(flow_system *s, run *r)
   }
   pthread_mutex_lock(&s->qmu);
   r->has_result = true;
-  r->result_rc = rc == ERR_NOT_IMPLEMENTED ? FLOW_ERR_RUNTIME : rc;
-  if (rc == ERR_NOT_IMPLEMENTED) {
-    r->result_rc = 0;
-    r->result_error = xstrdup("States.TaskFailed");
-    r->result_cause = xstrdup(e.msg);
-  } else {
-    r->result = xstrdup(e.msg);
-  }
+  r->result_rc = rc;
+  r->result = xstrdup(e.msg);
   enqueue_locked(s, r->x, r->id, 0, false);
   pthread_mutex_unlock(&s->qmu);
 }

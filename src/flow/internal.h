@@ -12,6 +12,8 @@
 #include "base/buf.h"
 #include "base/lmdb_env.h"
 #include "base/mem.h"
+#include "queue/queue.h"
+#include "store/store.h"
 
 #include <pthread.h>
 
@@ -69,6 +71,8 @@ struct flow_system {
   MDB_dbi db_runs;          /* run id -> run record */
   lmdb_committer committer;
   fn_system *fn;
+  queue_system *q;          /* may be NULL */
+  store *st;                /* may be NULL */
   pthread_mutex_t mu;       /* guards execs, tokens */
   exec_rt *execs;           /* live executions */
   json_t *tokens;           /* task token -> [exec ARN, run id] */
@@ -118,6 +122,13 @@ int flow__get(flow_system *s, MDB_dbi dbi, const char *key, json_t **out, err *e
 size_t flow__hist_key(const char *arn, uint64_t id, char *out, size_t cap);
 
 double flow__now_epoch(void);
+
+/* ---- service integrations (service.c) ---- */
+bool flow__service_known(const char *resource);
+/* Calls the service of a Task resource with params: 0 and *result (JSON
+ * text), or -1 with *error and *cause (all malloc'd). */
+int flow__service_call(flow_system *s, const char *resource, json_t *params, char **result,
+                       char **error, char **cause);
 
 /* ---- the engine (engine.c) ---- */
 int flow__engine_resume(flow_system *s, err *e);

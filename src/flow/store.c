@@ -159,6 +159,8 @@ int flow_system_open(const flow_options *o, flow_system **out, err *e)
   *out = NULL;
   flow_system *s = xcalloc(1, sizeof *s);
   s->fn = o->fn;
+  s->q = o->q;
+  s->st = o->st;
   s->nworkers = o->workers ? o->workers : 4;
   s->tokens = json_object();
   pthread_mutex_init(&s->mu, NULL);

@@ -1,0 +1,112 @@
+"""tests/e2e/test_states_services.py -- Step Functions Task states that call
+tarn's services directly: sqs:sendMessage (also with .waitForTaskToken: a
+worker receives the token from the queue and answers), sns:publish to a
+topic with a queue subscribed, S3 putObject / getObject (as s3: and
+aws-sdk:s3:) and states:startExecution; errors named SERVICE.CODE go
+through Catch.
+"""
+import json
+
+import pytest
+
+from queue_util import client, receive_all
+from states_util import history, machine, run, sfn_client, unique, wait_done
+
+
+@pytest.fixture(scope="module")
+def sfn(tarn):
+    return sfn_client(tarn)
+
+
+@pytest.fixture(scope="module")
+def sqs(tarn):
+    return client(tarn, "sqs")
+
+
+def test_sqs_send_message(sfn, sqs):
+    url = sqs.create_queue(QueueName=unique("sfq"))["QueueUrl"]
+    d = {"StartAt": "Send", "States": {"Send": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
+        "Parameters": {"QueueUrl": url, "MessageBody": {"order.$": "$.id"}},
+        "ResultSelector": {"id.$": "$.MessageId"}, "End": True}}}
+    desc, arn = run(sfn, d, {"id": 17})
+    assert desc["status"] == "SUCCEEDED", desc
+    sent_id = json.loads(desc["output"])["id"]
+    got = receive_all(sqs, url, 1)
+    assert got[0]["MessageId"] == sent_id and json.loads(got[0]["Body"]) == {"order": 17}
+    types = [e["type"] for e in history(sfn, arn)]
+    assert "TaskScheduled" in types and "TaskSucceeded" in types
+
+
+def test_sqs_wait_for_task_token(sfn, sqs):
+    url = sqs.create_queue(QueueName=unique("sftok"))["QueueUrl"]
+    arn = machine(sfn, {"StartAt": "Ask", "States": {"Ask": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": url,
+                       "MessageBody": {"token.$": "$$.Task.Token", "job.$": "$.job"}},
+        "End": True}}})
+    ex = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"job": "j1"}))["executionArn"]
+    msg = json.loads(receive_all(sqs, url, 1)[0]["Body"])
+    assert msg["job"] == "j1"
+    assert sfn.describe_execution(executionArn=ex)["status"] == "RUNNING"
+    sfn.send_task_success(taskToken=msg["token"], output=json.dumps({"worked": "j1"}))
+    d = wait_done(sfn, ex)
+    assert d["status"] == "SUCCEEDED" and json.loads(d["output"]) == {"worked": "j1"}
+
+
+def test_sns_publish(sfn, sqs, tarn):
+    sns = client(tarn, "sns")
+    topic = sns.create_topic(Name=unique("sft"))["TopicArn"]
+    url = sqs.create_queue(QueueName=unique("sfsub"))["QueueUrl"]
+    qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn,
+                  Attributes={"RawMessageDelivery": "true"})
+    d = {"StartAt": "Pub", "States": {"Pub": {
+        "Type": "Task", "Resource": "arn:aws:states:::sns:publish",
+        "Parameters": {"TopicArn": topic, "Message.$": "$.text"}, "End": True}}}
+    desc, _ = run(sfn, d, {"text": "hello topic"})
+    assert desc["status"] == "SUCCEEDED", desc
+    assert "MessageId" in json.loads(desc["output"])
+    assert receive_all(sqs, url, 1)[0]["Body"] == "hello topic"
+
+
+def test_s3_put_then_get(sfn, s3, bucket):
+    d = {"StartAt": "Put", "States": {
+        "Put": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:putObject",
+                "Parameters": {"Bucket": bucket, "Key": "out/result.json", "Body.$": "$.doc"},
+                "ResultPath": "$.put", "Next": "Get"},
+        "Get": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+                "Parameters": {"Bucket": bucket, "Key": "out/result.json"},
+                "ResultSelector": {"body.$": "States.StringToJson($.Body)",
+                                   "len.$": "$.ContentLength"},
+                "End": True}}}
+    desc, _ = run(sfn, d, {"doc": {"rows": 3}})
+    assert desc["status"] == "SUCCEEDED", desc
+    assert json.loads(desc["output"]) == {"body": {"rows": 3}, "len": 10}
+    assert json.loads(s3.get_object(Bucket=bucket, Key="out/result.json")["Body"].read()) == \
+        {"rows": 3}
+
+
+def test_s3_missing_key_is_caught(sfn, bucket):
+    d = {"StartAt": "Get", "States": {
+        "Get": {"Type": "Task", "Resource": "arn:aws:states:::s3:getObject",
+                "Parameters": {"Bucket": bucket, "Key": "nope"},
+                "Catch": [{"ErrorEquals": ["S3.NoSuchKey"], "Next": "Missing"}], "End": True},
+        "Missing": {"Type": "Pass", "End": True}}}
+    desc, _ = run(sfn, d)
+    assert desc["status"] == "SUCCEEDED", desc
+    assert json.loads(desc["output"])["Error"] == "S3.NoSuchKey"
+
+
+def test_start_execution_of_another_machine(sfn):
+    child = machine(sfn, {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
+    d = {"StartAt": "Start", "States": {"Start": {
+        "Type": "Task", "Resource": "arn:aws:states:::states:startExecution",
+        "Parameters": {"StateMachineArn": child, "Input": {"from.$": "$$.Execution.Id"}},
+        "End": True}}}
+    desc, parent = run(sfn, d)
+    assert desc["status"] == "SUCCEEDED", desc
+    child_arn = json.loads(desc["output"])["ExecutionArn"]
+    cd = wait_done(sfn, child_arn)
+    assert cd["status"] == "SUCCEEDED" and json.loads(cd["output"]) == {"from": parent}
