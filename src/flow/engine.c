@@ -319,8 +319,12 @@ static void exec_end(stepper *st, touch *t, const char *status, json_t *output,
     if (cause != NULL)
       json_object_set_new(det, "cause", json_string(cause));
     bool aborted = strcmp(status, "ABORTED") == 0;
-    emit(st, t, aborted ? "ExecutionAborted" : "ExecutionFailed",
-         aborted ? "executionAbortedEventDetails" : "executionFailedEventDetails", det);
+    bool timed_out = strcmp(status, "TIMED_OUT") == 0;
+    emit(st, t, aborted ? "ExecutionAborted" : timed_out ? "ExecutionTimedOut" : "ExecutionFailed",
+         aborted     ? "executionAbortedEventDetails"
+         : timed_out ? "executionTimedOutEventDetails"
+                     : "executionFailedEventDetails",
+         det);
   }
   /* every run of the execution ends with it */
   for (run *r = st->x->runs; r != NULL; r = r->next) {
@@ -595,6 +599,7 @@ static enum outcome transition(stepper *st, touch *t, json_t *state, json_t *out
   json_object_set(t->rec, "input", output);
   json_object_del(t->rec, "eff");
   json_object_del(t->rec, "due");
+  json_object_del(t->rec, "hbdue");
   json_object_del(t->rec, "token");
   json_object_del(t->rec, "children");
   json_object_del(t->rec, "next_override");
@@ -681,6 +686,13 @@ static enum outcome task_schedule(stepper *st, touch *t, json_t *state)
   if (ts != NULL) {
     int64_t due = time_now_ms() + json_integer_value(ts) * 1000;
     json_object_set_new(t->rec, "due", json_integer(due));
+    effect_add(st, EF_TIMER, t->id, due);
+  }
+  json_t *hb = json_object_get(state, "HeartbeatSeconds");
+  json_object_del(t->rec, "hbdue");
+  if (hb != NULL) {
+    int64_t due = time_now_ms() + json_integer_value(hb) * 1000;
+    json_object_set_new(t->rec, "hbdue", json_integer(due));
     effect_add(st, EF_TIMER, t->id, due);
   }
   if (k.token)
@@ -1175,6 +1187,10 @@ static enum outcome step_once(stepper *st, touch *t, run *r)
       o = task_finish(st, t, state, ctx, k.result, NULL, NULL);
     } else if (past_due) {
       o = task_finish(st, t, state, ctx, NULL, "States.Timeout", "the task timed out");
+    } else if (json_object_get(t->rec, "hbdue") != NULL &&
+               now >= json_integer_value(json_object_get(t->rec, "hbdue"))) {
+      o = task_finish(st, t, state, ctx, NULL, "States.HeartbeatTimeout",
+                      "no heartbeat arrived within HeartbeatSeconds");
     } else if (!token && !k.invoked && !k.has && (r == NULL || r->inv == NULL)) {
       o = task_finish(st, t, state, ctx, NULL, "States.TaskFailed",
                       "the task was in flight when tarn stopped; its outcome is unknown");
@@ -1461,6 +1477,21 @@ static void step(flow_system *s, exec_rt *x, const char *run_id)
 {
   if (x->finished)
     return;
+  if (str_ends(run_id, "!timeout")) {
+    int64_t deadline = json_integer_value(json_object_get(x->info, "_deadline"));
+    if (time_now_ms() < deadline) {
+      enqueue(s, x, run_id, deadline, true);
+      return;
+    }
+    stepper ts = {.s = s, .x = x};
+    exec_end(&ts, NULL, "TIMED_OUT", NULL, "States.Timeout",
+             "the execution ran longer than the machine's TimeoutSeconds");
+    err te = {0};
+    if (stepper_commit(&ts, &te) != 0)
+      enqueue(s, x, run_id, time_now_ms() + 1000, true);
+    stepper_release(&ts);
+    return;
+  }
   run *r = run_find(x, run_id);
   if (r == NULL)
     return;
@@ -1669,6 +1700,16 @@ int flow__engine_resume(flow_system *s, err *e)
   mdb_cursor_close(cur);
   mdb_txn_abort(txn);
   pthread_mutex_lock(&s->qmu);
+  for (exec_rt *x = s->execs; x != NULL; x = x->next) {
+    json_t *deadline = json_object_get(x->info, "_deadline");
+    if (deadline != NULL) {
+      char *tid = NULL;
+      if (asprintf(&tid, "%s!timeout", x->arn) < 0)
+        abort();
+      enqueue_locked(s, x, tid, json_integer_value(deadline), true);
+      free(tid);
+    }
+  }
   for (exec_rt *x = s->execs; x != NULL; x = x->next)
     for (run *r = x->runs; r != NULL; r = r->next)
       if (strcmp(rec_str(r->rec, "phase"), "token") != 0)
@@ -1744,6 +1785,10 @@ int flow_execution_start(flow_system *s, const char *machine_arn, const char *na
                            "inputDetails", "included", 1, "_def", rec_str(m, "definition"),
                            "_role", rec_str(m, "roleArn"), "_type", rec_str(m, "type"));
   free(in_text);
+  json_t *mts = json_object_get(def, "TimeoutSeconds");
+  if (json_is_integer(mts))
+    json_object_set_new(info, "_deadline",
+                        json_integer(time_now_ms() + json_integer_value(mts) * 1000));
   exec_rt *x = exec_new(arn, info, def);
   x->done = done;
   x->done_ctx = done_ctx;
@@ -1765,6 +1810,13 @@ int flow_execution_start(flow_system *s, const char *machine_arn, const char *na
                  "roleArn", rec_str(m, "roleArn")));
   free(dumped);
   effect_add(&st, EF_READY, rid, 0);
+  if (json_object_get(info, "_deadline") != NULL) {
+    char *tid = NULL;
+    if (asprintf(&tid, "%s!timeout", arn) < 0)
+      abort();
+    effect_add(&st, EF_TIMER, tid, json_integer_value(json_object_get(info, "_deadline")));
+    free(tid);
+  }
   pthread_mutex_lock(&s->mu);
   x->next = s->execs;
   s->execs = x;
@@ -1855,7 +1907,20 @@ static int token_answer(flow_system *s, const char *token, const char *output, c
         rec_str(r->rec, "token") == NULL || strcmp(rec_str(r->rec, "token"), token) != 0) {
       rc = err_set(e, FLOW_ERR_TASK_GONE, "Task Timed Out: 'Provided task does not exist "
                    "anymore'");
-    } else if (output != NULL || error != NULL || cause != NULL) {
+    } else if (output == NULL && error == NULL && cause == NULL) {
+      /* SendTaskHeartbeat: HeartbeatSeconds start again, durably */
+      json_t *st_def = json_object_get(scope_states(x, r->rec), rec_str(r->rec, "state"));
+      json_t *hb = json_object_get(st_def, "HeartbeatSeconds");
+      if (hb != NULL) {
+        stepper hs = {.s = s, .x = x};
+        touch *t = touch_of(&hs, r);
+        int64_t due = time_now_ms() + json_integer_value(hb) * 1000;
+        json_object_set_new(t->rec, "hbdue", json_integer(due));
+        effect_add(&hs, EF_TIMER, r->id, due);
+        rc = stepper_commit(&hs, e);
+        stepper_release(&hs);
+      }
+    } else {
       pthread_mutex_lock(&s->qmu);
       r->has_result = true;
       r->result_rc = 0;

@@ -294,3 +294,11 @@ def test_awscli_create_and_start(tarn, tmp_path):
     sfn = sfn_client(tarn)
     d = wait_done(sfn, ex)
     assert d["status"] == "SUCCEEDED" and json.loads(d["output"]) == {"x": 1}
+
+
+def test_execution_timeout(sfn):
+    d = {"TimeoutSeconds": 1, "StartAt": "W",
+         "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}}}
+    desc, arn = run(sfn, d, timeout=20)
+    assert desc["status"] == "TIMED_OUT" and desc["error"] == "States.Timeout"
+    assert history(sfn, arn)[-1]["type"] == "ExecutionTimedOut"

@@ -110,3 +110,21 @@ def test_start_execution_of_another_machine(sfn):
     child_arn = json.loads(desc["output"])["ExecutionArn"]
     cd = wait_done(sfn, child_arn)
     assert cd["status"] == "SUCCEEDED" and json.loads(cd["output"]) == {"from": parent}
+
+
+def test_heartbeat_timeout(sfn, sqs):
+    url = sqs.create_queue(QueueName=unique("sfhb"))["QueueUrl"]
+    d = {"StartAt": "Ask", "States": {
+        "Ask": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "HeartbeatSeconds": 1,
+                "Parameters": {"QueueUrl": url, "MessageBody": {"token.$": "$$.Task.Token"}},
+                "Catch": [{"ErrorEquals": ["States.HeartbeatTimeout"], "Next": "Late"}],
+                "End": True},
+        "Late": {"Type": "Pass", "End": True}}}
+    desc, arn = run(sfn, d, timeout=20)
+    assert desc["status"] == "SUCCEEDED", desc
+    assert json.loads(desc["output"])["Error"] == "States.HeartbeatTimeout"
+    token = json.loads(receive_all(sqs, url, 1)[0]["Body"])["token"]
+    with pytest.raises(Exception) as exc:
+        sfn.send_task_heartbeat(taskToken=token)
+    assert exc.value.response["Error"]["Code"] == "TaskDoesNotExist"
