@@ -30,6 +30,7 @@
 #include "base/netpolicy.h"
 #include "cli/cli.h"
 #include "cli/events.h"
+#include "cli/flow.h"
 #include "cli/fn.h"
 #include "cli/queue.h"
 #include "events/events.h"
@@ -86,6 +87,7 @@ static void usage(FILE *f)
         "  events [--once] [--json]                   watch object events, deliveries and batches live\n"
         "  queue  ls|create|send|receive|tail|...     queues (tarn queue help)\n"
         "  topic  ls|create|publish|subscribe|...     topics (tarn topic help)\n"
+        "  flow   ls|create|run|start|history|...     state machines (tarn flow help)\n"
         "  version                                    print the version\n",
         f);
 }
@@ -470,6 +472,8 @@ int main(int argc, char **argv)
     return cli_queue(argc - 2, argv + 2);
   if (strcmp(cmd, "topic") == 0)
     return cli_topic(argc - 2, argv + 2);
+  if (strcmp(cmd, "flow") == 0)
+    return cli_flow(argc - 2, argv + 2);
   if (strcmp(cmd, "version") == 0) {
     printf("tarn %s\n", TARN_VERSION);
     return 0;

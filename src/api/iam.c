@@ -77,6 +77,8 @@ static const char *const default_actions[] = {
     "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueues",
     "sns:Publish", "sns:ListTopics", "sns:GetTopicAttributes",
     "lambda:InvokeFunction",
+    "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat",
+    "states:StartExecution", "states:DescribeExecution",
 };
 
 static bool default_allows(const char *action)
