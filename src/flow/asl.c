@@ -51,6 +51,16 @@ static int fail(checker *c, const char *code, const char *field, const char *fmt
 }
 
 /* Appends /seg to the path; returns the old length to restore. */
+static size_t enter(checker *c, const char *seg);
+
+/* Appends /FIELD[i] (an element of an array field). */
+static size_t enter_index(checker *c, const char *field, size_t i)
+{
+  char idx[96];
+  snprintf(idx, sizeof idx, "%s[%zu]", field, i);
+  return enter(c, idx);
+}
+
 static size_t enter(checker *c, const char *seg)
 {
   size_t n = strlen(c->path);
@@ -184,9 +194,7 @@ static int check_rule(checker *c, json_t *r, bool top, json_t *states)
       size_t i;
       json_t *x;
       json_array_foreach(v, i, x) {
-        char idx[32];
-        snprintf(idx, sizeof idx, "%s[%zu]", k, i);
-        size_t n = enter(c, idx);
+        size_t n = enter_index(c, k, i);
         int rc = check_rule(c, x, false, states);
         leave(c, n);
         if (rc != 0)
@@ -235,9 +243,7 @@ static int check_errors(checker *c, json_t *list, const char *field, json_t *sta
   size_t i;
   json_t *x;
   json_array_foreach(list, i, x) {
-    char idx[32];
-    snprintf(idx, sizeof idx, "%s[%zu]", field, i);
-    size_t n = enter(c, idx);
+    size_t n = enter_index(c, field, i);
     int rc = 0;
     json_t *eq = json_object_get(x, "ErrorEquals");
     if (!json_is_array(eq) || json_array_size(eq) == 0) {
@@ -372,9 +378,7 @@ static int check_state(checker *c, const char *name, json_t *st, json_t *states)
     size_t i;
     json_t *r;
     json_array_foreach(choices, i, r) {
-      char idx[32];
-      snprintf(idx, sizeof idx, "Choices[%zu]", i);
-      size_t n = enter(c, idx);
+      size_t n = enter_index(c, "Choices", i);
       rc = check_rule(c, r, true, states);
       leave(c, n);
       if (rc != 0)
@@ -416,9 +420,7 @@ static int check_state(checker *c, const char *name, json_t *st, json_t *states)
     size_t i;
     json_t *b;
     json_array_foreach(br, i, b) {
-      char idx[32];
-      snprintf(idx, sizeof idx, "Branches[%zu]", i);
-      size_t n = enter(c, idx);
+      size_t n = enter_index(c, "Branches", i);
       rc = check_machine(c, b, false);
       leave(c, n);
       if (rc != 0)

@@ -76,6 +76,18 @@ typedef struct stepper {
 
 static void exec_unref_locked(flow_system *s, exec_rt *x);
 
+/* Appends q to the ready queue and wakes a worker (qmu held). */
+static void ready_push_locked(flow_system *s, qitem *q)
+{
+  q->next = NULL;
+  if (s->ready_tail != NULL)
+    s->ready_tail->next = q;
+  else
+    s->ready = q;
+  s->ready_tail = q;
+  pthread_cond_signal(&s->qcond);
+}
+
 static void enqueue_locked(flow_system *s, exec_rt *x, const char *id, int64_t due, bool timer)
 {
   qitem *q = xcalloc(1, sizeof *q);
@@ -84,12 +96,7 @@ static void enqueue_locked(flow_system *s, exec_rt *x, const char *id, int64_t d
   q->run_id = xstrdup(id);
   q->due = due;
   if (!timer) {
-    if (s->ready_tail != NULL)
-      s->ready_tail->next = q;
-    else
-      s->ready = q;
-    s->ready_tail = q;
-    pthread_cond_signal(&s->qcond);
+    ready_push_locked(s, q);
     return;
   }
   qitem **p = &s->timers;
@@ -119,7 +126,7 @@ static void run_free(run *r)
   free(r);
 }
 
-static void exec_free(exec_rt *x)
+void flow__exec_free(exec_rt *x)
 {
   while (x->runs != NULL) {
     run *r = x->runs;
@@ -136,7 +143,7 @@ static void exec_free(exec_rt *x)
 static void exec_unref_locked(flow_system *s, exec_rt *x)
 {
   if (--x->refs == 0)
-    exec_free(x);
+    flow__exec_free(x);
 }
 
 static void exec_unref(flow_system *s, exec_rt *x)
@@ -655,13 +662,22 @@ static const char *resource_type(const char *res)
   return t;
 }
 
-/* Schedules the Task's invocation (eff is in the record). */
-static enum outcome task_schedule(stepper *st, touch *t, json_t *state)
+/* Sets the record's deadline key ("due", "hbdue") seconds from now, with
+ * its timer; seconds NULL removes it. */
+static void deadline_set(stepper *st, touch *t, const char *key, json_t *seconds)
 {
-  const char *res = rec_str(state, "Resource");
-  task_kind k = kind_of(res);
-  json_t *eff = json_object_get(t->rec, "eff");
-  if (k.token && rec_str(t->rec, "token") == NULL) {
+  json_object_del(t->rec, key);
+  if (seconds == NULL)
+    return;
+  int64_t due = time_now_ms() + json_integer_value(seconds) * 1000;
+  json_object_set_new(t->rec, key, json_integer(due));
+  effect_add(st, EF_TIMER, t->id, due);
+}
+
+/* Gives the run a task token, unless it has one; returns it. */
+static const char *token_new(touch *t)
+{
+  if (rec_str(t->rec, "token") == NULL) {
     char tok[65];
     uint8_t raw[32];
     random_bytes(raw, sizeof raw);
@@ -669,6 +685,17 @@ static enum outcome task_schedule(stepper *st, touch *t, json_t *state)
     tok[64] = '\0';
     json_object_set_new(t->rec, "token", json_string(tok));
   }
+  return rec_str(t->rec, "token");
+}
+
+/* Schedules the Task's invocation (eff is in the record). */
+static enum outcome task_schedule(stepper *st, touch *t, json_t *state)
+{
+  const char *res = rec_str(state, "Resource");
+  task_kind k = kind_of(res);
+  json_t *eff = json_object_get(t->rec, "eff");
+  if (k.token)
+    token_new(t);
   char *params = dump(eff);
   if (k.plain) {
     emit(st, t, "LambdaFunctionScheduled", "lambdaFunctionScheduledEventDetails",
@@ -681,20 +708,8 @@ static enum outcome task_schedule(stepper *st, touch *t, json_t *state)
   }
   free(params);
   json_object_set_new(t->rec, "phase", json_string(k.token ? "token" : "task"));
-  json_t *ts = json_object_get(state, "TimeoutSeconds");
-  json_object_del(t->rec, "due");
-  if (ts != NULL) {
-    int64_t due = time_now_ms() + json_integer_value(ts) * 1000;
-    json_object_set_new(t->rec, "due", json_integer(due));
-    effect_add(st, EF_TIMER, t->id, due);
-  }
-  json_t *hb = json_object_get(state, "HeartbeatSeconds");
-  json_object_del(t->rec, "hbdue");
-  if (hb != NULL) {
-    int64_t due = time_now_ms() + json_integer_value(hb) * 1000;
-    json_object_set_new(t->rec, "hbdue", json_integer(due));
-    effect_add(st, EF_TIMER, t->id, due);
-  }
+  deadline_set(st, t, "due", json_object_get(state, "TimeoutSeconds"));
+  deadline_set(st, t, "hbdue", json_object_get(state, "HeartbeatSeconds"));
   if (k.token)
     effect_add(st, EF_TOKEN_ADD, rec_str(t->rec, "token"), 0);
   effect_add(st, EF_INVOKE, t->id, 0);
@@ -1007,16 +1022,8 @@ static enum outcome enter_state(stepper *st, touch *t, json_t *state, json_t *ct
     json_t *p = NULL;
     if (params != NULL) {
       /* the token must be in the context before Parameters read it */
-      if (str_ends(rec_str(state, "Resource"), ".waitForTaskToken") &&
-          rec_str(t->rec, "token") == NULL) {
-        char tok[65];
-        uint8_t raw[32];
-        random_bytes(raw, sizeof raw);
-        hex_encode(raw, sizeof raw, tok);
-        tok[64] = '\0';
-        json_object_set_new(t->rec, "token", json_string(tok));
-        json_object_set_new(ctx, "Task", json_pack("{s:s}", "Token", tok));
-      }
+      if (str_ends(rec_str(state, "Resource"), ".waitForTaskToken"))
+        json_object_set_new(ctx, "Task", json_pack("{s:s}", "Token", token_new(t)));
       rc = flow_template_eval(params, eff, ctx, &p, &e);
     } else {
       p = json_incref(eff);
@@ -1554,13 +1561,7 @@ static void *timer_main(void *arg)
     while (s->timers != NULL && s->timers->due <= now) {
       qitem *q = s->timers;
       s->timers = q->next;
-      q->next = NULL;
-      if (s->ready_tail != NULL)
-        s->ready_tail->next = q;
-      else
-        s->ready = q;
-      s->ready_tail = q;
-      pthread_cond_signal(&s->qcond);
+      ready_push_locked(s, q);
     }
     if (s->timers == NULL) {
       pthread_cond_wait(&s->tcond, &s->qmu);
@@ -1913,10 +1914,7 @@ static int token_answer(flow_system *s, const char *token, const char *output, c
       json_t *hb = json_object_get(st_def, "HeartbeatSeconds");
       if (hb != NULL) {
         stepper hs = {.s = s, .x = x};
-        touch *t = touch_of(&hs, r);
-        int64_t due = time_now_ms() + json_integer_value(hb) * 1000;
-        json_object_set_new(t->rec, "hbdue", json_integer(due));
-        effect_add(&hs, EF_TIMER, r->id, due);
+        deadline_set(&hs, touch_of(&hs, r), "hbdue", hb);
         rc = stepper_commit(&hs, e);
         stepper_release(&hs);
       }

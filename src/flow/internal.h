@@ -132,6 +132,8 @@ int flow__service_call(flow_system *s, const char *resource, json_t *params, cha
 
 /* ---- the engine (engine.c) ---- */
 int flow__engine_resume(flow_system *s, err *e);
+/* Frees a live execution and its runs (no invocation may be running). */
+void flow__exec_free(exec_rt *x);
 void flow__engine_stop(flow_system *s);
 
 #endif

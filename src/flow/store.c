@@ -228,22 +228,7 @@ flow_system *flow_system_close(flow_system *s)
   while (s->execs != NULL) {
     exec_rt *x = s->execs;
     s->execs = x->next;
-    while (x->runs != NULL) {
-      run *r = x->runs;
-      x->runs = r->next;
-      json_decref(r->rec);
-      free(r->id);
-      free(r->payload);
-      free(r->result);
-      free(r->result_error);
-      free(r->result_cause);
-      free(r);
-    }
-    json_decref(x->def);
-    json_decref(x->info);
-    pthread_mutex_destroy(&x->mu);
-    free(x->arn);
-    free(x);
+    flow__exec_free(x);
   }
   if (s->env != NULL)
     mdb_env_close(s->env);

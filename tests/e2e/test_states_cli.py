@@ -4,23 +4,9 @@ start / status / history / stop, and the failures a user sees (a bad
 definition with its path, a failed run's error, exit codes).
 """
 import json
-import subprocess
 
-import tarnlib
 from states_util import sfn_client, unique
-from tarnlib import clean_env
-
-
-def tarn_cli(srv, *args, input=None, ok=True):
-    env = clean_env()
-    env.update(TARN_ENDPOINT=srv.endpoint, TARN_ACCESS_KEY=srv.access_key,
-               TARN_SECRET_KEY=srv.secret_key)
-    r = subprocess.run([tarnlib.TARN_BIN] + list(args), env=env, input=input,
-                       capture_output=True, text=True, timeout=120)
-    if ok:
-        assert r.returncode == 0, "tarn %s failed (%d): %s" % (" ".join(args), r.returncode,
-                                                               r.stderr)
-    return r
+from test_sqs_cli import tarn_cli
 
 
 DOUBLE = {"StartAt": "D", "States": {"D": {
