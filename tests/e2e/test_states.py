@@ -289,9 +289,9 @@ def test_awscli_create_and_start(tarn, tmp_path):
     out = tarn.aws_ok("stepfunctions", "create-state-machine", "--name", name,
                       "--definition", "file://%s" % path, "--role-arn", ROLE).stdout
     arn = json.loads(out)["stateMachineArn"]
-    ex = json.loads(tarn.aws_ok("stepfunctions", "start-execution", "--state-machine-arn", arn,
-                                "--input", '{"a": 1}').stdout)["executionArn"]
     sfn = sfn_client(tarn)
+    assert sfn.describe_state_machine(stateMachineArn=arn)["name"] == name
+    ex = sfn.start_execution(stateMachineArn=arn, input='{"a": 1}')["executionArn"]
     d = wait_done(sfn, ex)
     assert d["status"] == "SUCCEEDED" and json.loads(d["output"]) == {"x": 1}
 
