@@ -275,7 +275,13 @@ static void sync_done(void *ctx, json_t *exec)
   syncwait *w = ctx;
   pthread_mutex_lock(&w->s->mu);
   if (w->req != NULL) {
-    write_result(w->req, sync_result(exec));
+    if (exec != NULL) {
+      write_result(w->req, sync_result(exec));
+    } else {
+      err e = {0};
+      err_set(&e, ERR_UNAVAILABLE, "tarn is stopping; the execution goes on after it restarts");
+      write_error(w->req, &e);
+    }
     http_req_resume(w->req);
     w->req = NULL;
   }

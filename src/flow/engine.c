@@ -1201,8 +1201,12 @@ static enum outcome step_once(stepper *st, touch *t, run *r)
     } else if (!token && !k.invoked && !k.has && (r == NULL || r->inv == NULL)) {
       o = task_finish(st, t, state, ctx, NULL, "States.TaskFailed",
                       "the task was in flight when tarn stopped; its outcome is unknown");
-    } else if (k.has && token) {
-      /* the Event invocation was queued: now wait for the token */
+    } else {
+      /* nothing ended: the deadlines still stand (after a restart too) */
+      const char *keys[] = {"due", "hbdue"};
+      for (int i = 0; i < 2; i++)
+        if (json_object_get(t->rec, keys[i]) != NULL)
+          effect_add(st, EF_TIMER, t->id, json_integer_value(json_object_get(t->rec, keys[i])));
     }
     free(k.result);
     free(k.error);
@@ -1584,21 +1588,8 @@ static void threads_start(flow_system *s)
   s->started = true;
 }
 
-void flow__engine_stop(flow_system *s)
+void flow__queues_drain(flow_system *s)
 {
-  pthread_mutex_lock(&s->qmu);
-  bool started = s->started;
-  s->stopping = true;
-  s->started = false;
-  pthread_cond_broadcast(&s->qcond);
-  pthread_cond_broadcast(&s->tcond);
-  pthread_mutex_unlock(&s->qmu);
-  if (!started)
-    return;
-  for (unsigned i = 0; i < s->nworkers; i++)
-    pthread_join(s->workers[i], NULL);
-  pthread_join(s->timer, NULL);
-  /* drop the queues; the runs stay committed */
   pthread_mutex_lock(&s->qmu);
   qitem *lists[] = {s->ready, s->timers};
   s->ready = s->ready_tail = s->timers = NULL;
@@ -1612,12 +1603,51 @@ void flow__engine_stop(flow_system *s)
     }
   }
   pthread_mutex_unlock(&s->qmu);
-  /* invocations still running are forgotten: a restart fails them */
+}
+
+void flow__engine_stop(flow_system *s)
+{
+  pthread_mutex_lock(&s->qmu);
+  bool started = s->started;
+  s->stopping = true;
+  s->started = false;
+  pthread_cond_broadcast(&s->qcond);
+  pthread_cond_broadcast(&s->tcond);
+  pthread_mutex_unlock(&s->qmu);
+  if (started) {
+    for (unsigned i = 0; i < s->nworkers; i++)
+      pthread_join(s->workers[i], NULL);
+    pthread_join(s->timer, NULL);
+  }
+  flow__queues_drain(s);
+  /* invocations still running are forgotten (a restart fails them), and
+     StartSyncExecution waiters are told that tarn stops */
   pthread_mutex_lock(&s->mu);
+  size_t n = 0;
   for (exec_rt *x = s->execs; x != NULL; x = x->next)
+    n++;
+  exec_rt **all = xcalloc(n + 1, sizeof *all);
+  n = 0;
+  pthread_mutex_lock(&s->qmu);
+  for (exec_rt *x = s->execs; x != NULL; x = x->next) {
+    x->refs++;
+    all[n++] = x;
+  }
+  pthread_mutex_unlock(&s->qmu);
+  pthread_mutex_unlock(&s->mu);
+  for (size_t i = 0; i < n; i++) {
+    exec_rt *x = all[i];
+    pthread_mutex_lock(&x->mu);
     for (run *r = x->runs; r != NULL; r = r->next)
       invoke_forget(s, r);
-  pthread_mutex_unlock(&s->mu);
+    if (x->done != NULL) {
+      x->done(x->done_ctx, NULL);
+      x->done = NULL;
+    }
+    pthread_mutex_unlock(&x->mu);
+    exec_unref(s, x);
+  }
+  free(all);
 }
 
 /* ---- executions ---- */
@@ -1713,8 +1743,7 @@ int flow__engine_resume(flow_system *s, err *e)
   }
   for (exec_rt *x = s->execs; x != NULL; x = x->next)
     for (run *r = x->runs; r != NULL; r = r->next)
-      if (strcmp(rec_str(r->rec, "phase"), "token") != 0)
-        enqueue_locked(s, x, r->id, 0, false);
+      enqueue_locked(s, x, r->id, 0, false);
   pthread_mutex_unlock(&s->qmu);
   threads_start(s);
   return 0;

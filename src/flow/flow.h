@@ -119,7 +119,8 @@ int flow_machine_tag(flow_system *s, const char *arn, json_t *tags, json_t *remo
 /* ---- executions ---- */
 
 /* Called once when an execution ends, with DescribeExecution's shape
- * (borrowed for the call), from a step thread; do little. */
+ * (borrowed for the call), from a step thread; do little. exec is NULL when
+ * tarn stops first (the execution goes on after the restart). */
 typedef void (*flow_exec_done)(void *ctx, json_t *exec);
 
 /* Starts an execution of machine_arn (a name defaults to a UUID) with input

@@ -135,5 +135,7 @@ int flow__engine_resume(flow_system *s, err *e);
 /* Frees a live execution and its runs (no invocation may be running). */
 void flow__exec_free(exec_rt *x);
 void flow__engine_stop(flow_system *s);
+/* Drops every queued step and timer (the runs stay committed). */
+void flow__queues_drain(flow_system *s);
 
 #endif

@@ -225,6 +225,7 @@ flow_system *flow_system_close(flow_system *s)
     return NULL;
   flow__engine_stop(s);
   lmdb_committer_stop(&s->committer);
+  flow__queues_drain(s); /* what arrived after the stop */
   while (s->execs != NULL) {
     exec_rt *x = s->execs;
     s->execs = x->next;

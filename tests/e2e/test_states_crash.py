@@ -7,6 +7,7 @@ import json
 import time
 
 import lambda_util
+from queue_util import client, receive_all
 from states_util import history, machine, sfn_client, unique, wait_done
 
 SLEEPY = '''
@@ -93,3 +94,23 @@ def test_task_in_flight_at_kill9(tarn_factory):
     assert types.count("LambdaFunctionScheduled") == 2
     assert types.count("LambdaFunctionSucceeded") == 1
     check_history(history(sfn, b["executionArn"]))
+
+
+def test_task_token_survives_kill9(tarn_factory):
+    srv = tarn_factory()
+    sfn = sfn_client(srv)
+    sqs = client(srv, "sqs")
+    url = sqs.create_queue(QueueName=unique("crashtok"))["QueueUrl"]
+    arn = machine(sfn, {"StartAt": "Ask", "States": {"Ask": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": url, "MessageBody": {"token.$": "$$.Task.Token"}},
+        "ResultPath": "$.answer", "End": True}}})
+    ex = sfn.start_execution(stateMachineArn=arn, input='{"q": 1}')["executionArn"]
+    token = json.loads(receive_all(sqs, url, 1)[0]["Body"])["token"]
+    srv.kill9()
+    srv.start()
+    sfn = sfn_client(srv)
+    sfn.send_task_success(taskToken=token, output='{"a": 2}')
+    d = wait_done(sfn, ex)
+    assert d["status"] == "SUCCEEDED" and json.loads(d["output"]) == {"q": 1, "answer": {"a": 2}}
+    check_history(history(sfn, ex))
