@@ -608,6 +608,8 @@ static enum outcome transition(stepper *st, touch *t, json_t *state, json_t *out
   json_object_del(t->rec, "due");
   json_object_del(t->rec, "hbdue");
   json_object_del(t->rec, "token");
+  json_object_del(t->rec, "child");
+  json_object_del(t->rec, "child_name");
   json_object_del(t->rec, "children");
   json_object_del(t->rec, "next_override");
   json_object_set_new(t->rec, "retries", json_array());
@@ -627,6 +629,7 @@ typedef struct task_kind {
   bool plain;        /* a function ARN as Resource */
   bool token;        /* .waitForTaskToken */
   bool lambda;       /* lambda:invoke (or plain) */
+  bool sync;         /* .sync, .sync:2: the task ends with the execution it starts */
   const char *short_name; /* "invoke", "invoke.waitForTaskToken" */
 } task_kind;
 
@@ -643,8 +646,12 @@ static task_kind kind_of(const char *res)
     k.short_name = res + strlen("arn:aws:states:::lambda:");
   } else {
     k.token = str_ends(res, ".waitForTaskToken");
-    const char *last = strrchr(res, ':');
-    k.short_name = last ? last + 1 : res;
+    k.sync = strstr(res, ".sync") != NULL;
+    const char *p = str_starts(res, "arn:aws:states:::") ? res + strlen("arn:aws:states:::") : res;
+    if (str_starts(p, "aws-sdk:"))
+      p += strlen("aws-sdk:");
+    const char *colon = strchr(p, ':');
+    k.short_name = colon != NULL ? colon + 1 : p;
   }
   return k;
 }
@@ -696,6 +703,24 @@ static enum outcome task_schedule(stepper *st, touch *t, json_t *state)
   json_t *eff = json_object_get(t->rec, "eff");
   if (k.token)
     token_new(t);
+  if (k.sync && rec_str(t->rec, "child") == NULL) {
+    /* the child's ARN is known (and committed) before it starts */
+    char uuid[37];
+    const char *cname = rec_str(eff, "Name");
+    if (cname == NULL) {
+      uuid_v4(uuid);
+      cname = uuid;
+    }
+    const char *marn = rec_str(eff, "StateMachineArn");
+    const char *mname = marn != NULL && strrchr(marn, ':') ? strrchr(marn, ':') + 1 : "";
+    char *child = NULL;
+    if (asprintf(&child, "arn:aws:states:%s:%s:execution:%s:%s", FLOW_REGION, FLOW_ACCOUNT_ID,
+                 mname, cname) < 0)
+      abort();
+    json_object_set_new(t->rec, "child", json_string(child));
+    json_object_set_new(t->rec, "child_name", json_string(cname));
+    free(child);
+  }
   char *params = dump(eff);
   if (k.plain) {
     emit(st, t, "LambdaFunctionScheduled", "lambdaFunctionScheduledEventDetails",
@@ -1137,6 +1162,54 @@ static void lambda_error(const taken *k, char **error, char **cause)
   json_decref(doc);
 }
 
+/* A .sync Task: the execution it started (rec "child"). True when that
+ * decides the step: it ended (*o from task_finish) or still runs (*o STOP,
+ * deadlines re-armed); false when it was never started (lost in a crash). */
+static bool child_outcome(stepper *st, touch *t, json_t *state, json_t *ctx, enum outcome *o)
+{
+  json_t *child = NULL;
+  err e = {0};
+  if (flow__get(st->s, st->s->db_execs, rec_str(t->rec, "child"), &child, &e) != 0)
+    return false;
+  const char *status = rec_str(child, "status");
+  if (strcmp(status, "RUNNING") == 0) {
+    json_decref(child);
+    const char *keys[] = {"due", "hbdue"};
+    for (int i = 0; i < 2; i++)
+      if (json_object_get(t->rec, keys[i]) != NULL)
+        effect_add(st, EF_TIMER, t->id, json_integer_value(json_object_get(t->rec, keys[i])));
+    *o = STOP;
+    return true;
+  }
+  bool v2 = str_ends(rec_str(state, "Resource"), ".sync:2");
+  json_t *d = json_object();
+  static const char *const keys[] = {"executionArn", "stateMachineArn", "name", "status",
+                                     "startDate", "stopDate", "input", "output", "error",
+                                     "cause", NULL};
+  for (size_t i = 0; keys[i] != NULL; i++) {
+    json_t *v = json_object_get(child, keys[i]);
+    if (v == NULL)
+      continue;
+    char key[32];
+    snprintf(key, sizeof key, "%c%s", keys[i][0] - 'a' + 'A', keys[i] + 1);
+    if (v2 && (strcmp(keys[i], "input") == 0 || strcmp(keys[i], "output") == 0)) {
+      json_t *parsed = json_loads(json_string_value(v), JSON_DECODE_ANY, NULL);
+      json_object_set_new(d, key, parsed != NULL ? parsed : json_incref(v));
+    } else {
+      json_object_set(d, key, v);
+    }
+  }
+  char *text = dump(d);
+  json_decref(d);
+  if (strcmp(status, "SUCCEEDED") == 0)
+    *o = task_finish(st, t, state, ctx, text, NULL, NULL);
+  else
+    *o = task_finish(st, t, state, ctx, NULL, "States.TaskFailed", text);
+  free(text);
+  json_decref(child);
+  return true;
+}
+
 /* One step of run r: see the top of the file. */
 static enum outcome step_once(stepper *st, touch *t, run *r)
 {
@@ -1192,6 +1265,9 @@ static enum outcome step_once(stepper *st, touch *t, run *r)
       o = task_finish(st, t, state, ctx, k.result, NULL, NULL);
     } else if (k.has && token && k.result != NULL) {
       o = task_finish(st, t, state, ctx, k.result, NULL, NULL);
+    } else if (!past_due && rec_str(t->rec, "child") != NULL &&
+               child_outcome(st, t, state, ctx, &o)) {
+      /* the execution it started ended (o), or still runs (o STOP) */
     } else if (past_due) {
       o = task_finish(st, t, state, ctx, NULL, "States.Timeout", "the task timed out");
     } else if (json_object_get(t->rec, "hbdue") != NULL &&
@@ -1269,9 +1345,18 @@ static void invoke_start(flow_system *s, run *r)
       rc = err_set(&e, FLOW_ERR_RUNTIME, "lambda:invoke needs a FunctionName parameter");
   } else {
     char *result, *error, *cause;
-    int src = flow__service_call(s, res, eff, &result, &error, &cause);
+    json_t *params = json_incref(eff);
+    if (k.sync) {
+      json_decref(params);
+      params = json_deep_copy(eff);
+      json_object_set(params, "Name", json_object_get(r->rec, "child_name"));
+      json_object_set_new(params, "_parent", json_pack("{s:s, s:s}", "exec", r->x->arn, "run",
+                                                       r->id));
+    }
+    int src = flow__service_call(s, res, params, &result, &error, &cause);
+    json_decref(params);
     pthread_mutex_lock(&s->qmu);
-    if (src == 0 && k.token) {
+    if (src == 0 && (k.token || k.sync)) {
       /* sent: the token's answer ends the task */
       r->invoked = true;
       free(result);
@@ -1442,8 +1527,14 @@ static int stepper_commit(stepper *st, err *e)
       json_object_del(s->tokens, f->id);
       pthread_mutex_unlock(&s->mu);
       break;
-    case EF_DONE:
+    case EF_DONE: {
       x->finished = true;
+      json_t *parent = json_object_get(x->info, "_parent");
+      exec_rt *px = parent != NULL ? exec_find(s, rec_str(parent, "exec")) : NULL;
+      if (px != NULL) {
+        enqueue(s, px, rec_str(parent, "run"), 0, false);
+        exec_unref(s, px);
+      }
       if (x->done != NULL) {
         json_t *pub = json_object();
         const char *k;
@@ -1457,6 +1548,7 @@ static int stepper_commit(stepper *st, err *e)
         x->done = NULL;
       }
       break;
+    }
     }
   }
   /* tokens: every run waiting for one is findable by it */
@@ -1753,6 +1845,13 @@ int flow_execution_start(flow_system *s, const char *machine_arn, const char *na
                          const char *input, flow_exec_done done, void *done_ctx, json_t **out,
                          err *e)
 {
+  return flow__execution_start(s, machine_arn, name, input, NULL, done, done_ctx, out, e);
+}
+
+int flow__execution_start(flow_system *s, const char *machine_arn, const char *name,
+                          const char *input, json_t *parent, flow_exec_done done,
+                          void *done_ctx, json_t **out, err *e)
+{
   *out = NULL;
   char uuid[37];
   if (name == NULL) {
@@ -1814,6 +1913,8 @@ int flow_execution_start(flow_system *s, const char *machine_arn, const char *na
                            "status", "RUNNING", "startDate", now, "input", input,
                            "inputDetails", "included", 1, "_def", rec_str(m, "definition"),
                            "_role", rec_str(m, "roleArn"), "_type", rec_str(m, "type"));
+  if (parent != NULL)
+    json_object_set(info, "_parent", parent);
   free(in_text);
   json_t *mts = json_object_get(def, "TimeoutSeconds");
   if (json_is_integer(mts))

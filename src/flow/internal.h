@@ -132,6 +132,11 @@ int flow__service_call(flow_system *s, const char *resource, json_t *params, cha
 
 /* ---- the engine (engine.c) ---- */
 int flow__engine_resume(flow_system *s, err *e);
+/* flow_execution_start, for a .sync Task: parent {"exec", "run"} is told
+ * (its run stepped) when the execution ends. */
+int flow__execution_start(flow_system *s, const char *machine_arn, const char *name,
+                          const char *input, json_t *parent, flow_exec_done done,
+                          void *done_ctx, json_t **out, err *e);
 /* Frees a live execution and its runs (no invocation may be running). */
 void flow__exec_free(exec_rt *x);
 void flow__engine_stop(flow_system *s);

@@ -2,7 +2,8 @@
  * instead of a function: sqs:sendMessage, sns:publish, S3 getObject and
  * putObject (as s3:... and aws-sdk:s3:...), states:startExecution; each in
  * its request-response form, and sqs:sendMessage / sns:publish /
- * states:startExecution with .waitForTaskToken.
+ * states:startExecution with .waitForTaskToken; states:startExecution also
+ * with .sync and .sync:2 (the engine waits for the execution's end).
  *
  * Why synchronous: each of these is one durable commit in its part (a few
  * milliseconds), so the step thread makes the call itself and the result
@@ -236,8 +237,9 @@ static int start_execution(flow_system *s, json_t *p, char **result, char **erro
   char *input = text_param(p, "Input");
   json_t *out = NULL;
   err e = {0};
-  int rc = flow_execution_start(s, arn, json_string_value(json_object_get(p, "Name")), input,
-                                NULL, NULL, &out, &e);
+  json_t *parent = json_object_get(p, "_parent"); /* .sync: set by the engine */
+  int rc = flow__execution_start(s, arn, json_string_value(json_object_get(p, "Name")), input,
+                                 parent, NULL, NULL, &out, &e);
   free(input);
   if (rc != 0)
     return service_error(error, cause, "StepFunctions", &e);
@@ -262,6 +264,12 @@ bool flow__service_known(const char *resource)
         (resource[n] == '\0' || strcmp(resource + n, ".waitForTaskToken") == 0))
       return true;
   }
+  for (size_t i = 0; known[i] != NULL; i++) {
+    size_t n = strlen(known[i]);
+    if (strstr(known[i], "startExecution") != NULL && strncmp(resource, known[i], n) == 0 &&
+        (strcmp(resource + n, ".sync") == 0 || strcmp(resource + n, ".sync:2") == 0))
+      return true;
+  }
   return false;
 }
 
@@ -272,7 +280,7 @@ int flow__service_call(flow_system *s, const char *resource, json_t *params, cha
   if (!flow__service_known(resource))
     return fail(error, cause, "States.Runtime",
                 str_ends(resource, ".sync") || strstr(resource, ".sync:") != NULL
-                    ? "the .sync integration pattern is not supported by tarn"
+                    ? "the .sync integration pattern is supported for states:startExecution only"
                     : "the resource is not supported by tarn");
   const char *op = resource + strlen("arn:aws:states:::");
   if (str_starts(op, "aws-sdk:"))

@@ -114,3 +114,30 @@ def test_task_token_survives_kill9(tarn_factory):
     d = wait_done(sfn, ex)
     assert d["status"] == "SUCCEEDED" and json.loads(d["output"]) == {"q": 1, "answer": {"a": 2}}
     check_history(history(sfn, ex))
+
+
+def test_sync_child_execution_survives_kill9(tarn_factory):
+    srv = tarn_factory()
+    sfn = sfn_client(srv)
+    child = machine(sfn, {"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 2, "Next": "P"},
+        "P": {"Type": "Pass", "Result": "child done", "End": True}}})
+    parent = machine(sfn, {"StartAt": "Run", "States": {"Run": {
+        "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+        "Parameters": {"StateMachineArn": child, "Name": "the-child"},
+        "OutputPath": "$.Output", "End": True}}})
+    ex = sfn.start_execution(stateMachineArn=parent, input="{}")["executionArn"]
+    child_ex = child.replace(":stateMachine:", ":execution:") + ":the-child"
+    for _ in range(300):
+        try:
+            wait_event(sfn, child_ex, "WaitStateEntered")
+            break
+        except Exception:
+            time.sleep(0.1)
+    srv.kill9()
+    srv.start()
+    sfn = sfn_client(srv)
+    d = wait_done(sfn, ex, timeout=30)
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"]) == "child done"
+    assert wait_done(sfn, child_ex)["status"] == "SUCCEEDED"

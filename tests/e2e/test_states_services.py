@@ -128,3 +128,26 @@ def test_heartbeat_timeout(sfn, sqs):
     with pytest.raises(Exception) as exc:
         sfn.send_task_heartbeat(taskToken=token)
     assert exc.value.response["Error"]["Code"] == "TaskDoesNotExist"
+
+
+def test_start_execution_sync(sfn):
+    child = machine(sfn, {"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 1, "Next": "C"},
+        "C": {"Type": "Choice", "Choices": [{"Variable": "$.ok", "BooleanEquals": True,
+                                             "Next": "Yes"}], "Default": "No"},
+        "Yes": {"Type": "Pass", "Parameters": {"got.$": "$.v"}, "End": True},
+        "No": {"Type": "Fail", "Error": "Child.No", "Cause": "not ok"}}})
+    d = {"StartAt": "Run", "States": {"Run": {
+        "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+        "Parameters": {"StateMachineArn": child, "Input": {"ok.$": "$.ok", "v": 7}},
+        "ResultSelector": {"out.$": "$.Output", "status.$": "$.Status"},
+        "Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "Failed"}], "End": True},
+        "Failed": {"Type": "Pass", "End": True}}}
+    desc, _ = run(sfn, d, {"ok": True})
+    assert desc["status"] == "SUCCEEDED", desc
+    assert json.loads(desc["output"]) == {"out": {"got": 7}, "status": "SUCCEEDED"}
+    desc, _ = run(sfn, d, {"ok": False})
+    assert desc["status"] == "SUCCEEDED", desc
+    caught = json.loads(desc["output"])
+    assert caught["Error"] == "States.TaskFailed"
+    assert json.loads(caught["Cause"])["Error"] == "Child.No"
