@@ -434,13 +434,28 @@ static int check_state(checker *c, const char *name, json_t *st, json_t *states)
                   "but was missing");
     json_t *pc = json_object_get(proc, "ProcessorConfig");
     const char *mode = json_string_value(json_object_get(pc, "Mode"));
-    if (mode != NULL && strcmp(mode, "INLINE") != 0)
+    if (mode != NULL && strcmp(mode, "INLINE") != 0 && strcmp(mode, "DISTRIBUTED") != 0)
       return fail(c, "SCHEMA_VALIDATION_FAILED", "ItemProcessor/ProcessorConfig/Mode",
-                  "the Map mode '%s' is not supported (only INLINE)", mode);
-    if (json_object_get(st, "ItemReader") || json_object_get(st, "ResultWriter") ||
-        json_object_get(st, "ItemBatcher"))
-      return fail(c, "SCHEMA_VALIDATION_FAILED", NULL, "ItemReader, ItemBatcher and "
-                  "ResultWriter (distributed Map) are not supported");
+                  "The value for the field 'Mode' must be INLINE or DISTRIBUTED");
+    json_t *ir = json_object_get(st, "ItemReader");
+    const char *irr = json_string_value(json_object_get(ir, "Resource"));
+    if (ir != NULL && (irr == NULL || !str_ends(irr, "s3:getObject")))
+      return fail(c, "SCHEMA_VALIDATION_FAILED", "ItemReader/Resource", "the ItemReader "
+                  "resource must be arn:aws:states:::s3:getObject (listObjectsV2 is not "
+                  "supported)");
+    json_t *rw = json_object_get(st, "ResultWriter");
+    const char *rwr = json_string_value(json_object_get(rw, "Resource"));
+    if (rw != NULL && (rwr == NULL || !str_ends(rwr, "s3:putObject")))
+      return fail(c, "SCHEMA_VALIDATION_FAILED", "ResultWriter/Resource", "the ResultWriter "
+                  "resource must be arn:aws:states:::s3:putObject");
+    json_t *tp = json_object_get(st, "ToleratedFailurePercentage");
+    if (tp && (!json_is_number(tp) || json_number_value(tp) < 0 || json_number_value(tp) > 100))
+      return fail(c, "SCHEMA_VALIDATION_FAILED", "ToleratedFailurePercentage",
+                  "'ToleratedFailurePercentage' must be a number from 0 to 100");
+    json_t *tcn = json_object_get(st, "ToleratedFailureCount");
+    if (tcn && (!json_is_integer(tcn) || json_integer_value(tcn) < 0))
+      return fail(c, "SCHEMA_VALIDATION_FAILED", "ToleratedFailureCount",
+                  "'ToleratedFailureCount' must be a non-negative integer");
     json_t *mc = json_object_get(st, "MaxConcurrency");
     if (mc && (!json_is_integer(mc) || json_integer_value(mc) < 0))
       return fail(c, "SCHEMA_VALIDATION_FAILED", "MaxConcurrency", "'MaxConcurrency' must be "

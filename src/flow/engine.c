@@ -300,6 +300,29 @@ static json_t *context(stepper *st, touch *t)
   return ctx;
 }
 
+/* Deletes every map item and result under prefix (in the step's change). */
+static void mapdata_drop(stepper *st, const char *prefix)
+{
+  json_t *keys, *vals;
+  err e = {0};
+  if (flow__scan(st->s, st->s->db_mapdata, prefix, &keys, &vals, &e) == 0) {
+    size_t i;
+    json_t *k;
+    json_array_foreach(keys, i, k) {
+      flow__change_del(&st->ch, st->s->db_mapdata, json_string_value(k), json_string_length(k));
+    }
+  }
+  json_decref(keys);
+  json_decref(vals);
+}
+
+static void slot_put(stepper *st, const char *run_id, char kind, size_t slot, json_t *v)
+{
+  char key[1400];
+  flow__slot_key(run_id, kind, slot, key, sizeof key);
+  flow__change_put(&st->ch, st->s->db_mapdata, key, strlen(key), v);
+}
+
 /* ---- ending runs and executions ---- */
 
 static void exec_end(stepper *st, touch *t, const char *status, json_t *output,
@@ -334,6 +357,9 @@ static void exec_end(stepper *st, touch *t, const char *status, json_t *output,
          det);
   }
   /* every run of the execution ends with it */
+  char prefix[1200];
+  snprintf(prefix, sizeof prefix, "%s#", st->x->arn);
+  mapdata_drop(st, prefix);
   for (run *r = st->x->runs; r != NULL; r = r->next) {
     touch *rt = touch_of(st, r);
     if (rt->rec != NULL && rec_str(rt->rec, "token") != NULL)
@@ -373,9 +399,25 @@ static void child_end(stepper *st, touch *t, json_t *output, const char *error,
   }
   const char *pstate = rec_str(pt->rec, "state");
   if (output != NULL) {
-    json_array_set(json_object_get(ch, "results"), slot, output);
+    slot_put(st, pt->id, 'r', slot, output);
     if (is_map)
       emit(st, pt, "MapIterationSucceeded", "mapIterationSucceededEventDetails",
+           json_pack("{s:s, s:i}", "name", pstate, "index", (int)slot));
+  } else if (json_object_get(ch, "tolerate") != NULL) {
+    json_int_t fails = json_integer_value(json_object_get(ch, "failures")) + 1;
+    json_object_set_new(ch, "failures", json_integer(fails));
+    json_t *f = json_pack("{s:s, s:s, s:b}", "Error", error ? error : "", "Cause",
+                          cause ? cause : "", "_failed", 1);
+    slot_put(st, pt->id, 'r', slot, f);
+    json_decref(f);
+    if (fails > json_integer_value(json_object_get(ch, "tolerate")) &&
+        json_object_get(ch, "failed") == NULL)
+      json_object_set_new(ch, "failed",
+                          json_pack("{s:s, s:s}", "Error", "States.ExceedToleratedFailureThreshold",
+                                    "Cause", "The specified tolerated failure threshold was "
+                                    "exceeded"));
+    if (is_map)
+      emit(st, pt, "MapIterationFailed", "mapIterationFailedEventDetails",
            json_pack("{s:s, s:i}", "name", pstate, "index", (int)slot));
   } else {
     if (json_object_get(ch, "failed") == NULL)
@@ -388,14 +430,24 @@ static void child_end(stepper *st, touch *t, json_t *output, const char *error,
   json_int_t left = json_integer_value(json_object_get(ch, "left")) - 1;
   json_object_set_new(ch, "left", json_integer(left));
   /* a Map under MaxConcurrency starts its next iteration */
-  json_t *items = json_object_get(ch, "items");
+  size_t total = (size_t)json_integer_value(json_object_get(ch, "total"));
   size_t next = (size_t)json_integer_value(json_object_get(ch, "next"));
-  if (output != NULL && items != NULL && next < json_array_size(items)) {
+  bool go_on = json_object_get(ch, "failed") == NULL;
+  json_t *item = NULL;
+  char ikey[1400];
+  if (go_on && is_map && next < total) {
+    err ie = {0};
+    flow__slot_key(pt->id, 'i', next, ikey, sizeof ikey);
+    if (flow__get(st->s, st->s->db_mapdata, ikey, &item, &ie) != 0)
+      item = NULL;
+  }
+  if (item != NULL) {
+    flow__change_del(&st->ch, st->s->db_mapdata, ikey, strlen(ikey));
     char *cid = NULL;
     if (asprintf(&cid, "%s/%zu", pt->id, next) < 0)
       abort();
     json_t *c = json_deep_copy(rec);
-    json_object_set(c, "input", json_array_get(items, next));
+    json_object_set_new(c, "input", item);
     json_object_set_new(c, "slot", json_integer((json_int_t)next));
     json_object_set(c, "state", json_object_get(ch, "start"));
     json_object_set_new(c, "phase", json_string("enter"));
@@ -409,7 +461,7 @@ static void child_end(stepper *st, touch *t, json_t *output, const char *error,
     free(cid);
     json_object_set_new(ch, "next", json_integer((json_int_t)next + 1));
   }
-  if (left <= 0 || output == NULL)
+  if (left <= 0 || !go_on)
     effect_add(st, EF_READY, pt->id, 0);
   json_decref(rec);
 }
@@ -814,13 +866,33 @@ static enum outcome spawn(stepper *st, touch *t, json_t *state, json_t *ctx, jso
   const char *start = NULL;
   if (is_map) {
     json_t *ip = json_object_get(state, "ItemsPath");
+    json_t *reader = json_object_get(state, "ItemReader");
     json_t *items = NULL;
-    int rc = flow_path_get(ip ? json_string_value(ip) : "$", eff, ctx, &items, e);
+    int rc;
+    if (reader != NULL) {
+      json_t *rp = NULL;
+      json_t *tmpl = json_object_get(reader, "Parameters");
+      rc = tmpl != NULL ? flow_template_eval(tmpl, eff, ctx, &rp, e) : 0;
+      char *error = NULL, *cause = NULL;
+      if (rc == 0 && flow__items_read(st->s, reader, rp, &items, &error, &cause) != 0) {
+        json_decref(rp);
+        json_decref(inputs);
+        json_decref(scopes);
+        json_decref(base);
+        enum outcome o = fail_state(st, t, state, error, cause);
+        free(error);
+        free(cause);
+        return o;
+      }
+      json_decref(rp);
+    } else {
+      rc = flow_path_get(ip ? json_string_value(ip) : "$", eff, ctx, &items, e);
+    }
     if (rc == 0 && !json_is_array(items)) {
       rc = err_set(e, FLOW_ERR_RUNTIME, "Map: the ItemsPath '%s' does not select an array",
                    ip ? json_string_value(ip) : "$");
-    } else if (rc == 0 && json_array_size(items) > FLOW_MAX_BRANCHES * 40u) {
-      rc = err_set(e, FLOW_ERR_RUNTIME, "Map: more than %u items", FLOW_MAX_BRANCHES * 40u);
+    } else if (rc == 0 && json_array_size(items) > FLOW_MAX_MAP_ITEMS) {
+      rc = err_set(e, FLOW_ERR_RUNTIME, "Map: more than %u items", FLOW_MAX_MAP_ITEMS);
     }
     if (rc != 0) {
       json_decref(items);
@@ -854,6 +926,36 @@ static enum outcome spawn(stepper *st, touch *t, json_t *state, json_t *ctx, jso
       json_array_append_new(inputs, in);
     }
     json_decref(items);
+    json_t *batcher = json_object_get(state, "ItemBatcher");
+    if (batcher != NULL) {
+      /* {"BatchInput": ..., "Items": [...]} per MaxItemsPerBatch items */
+      json_t *mi = json_object_get(batcher, "MaxItemsPerBatch");
+      size_t per = json_is_integer(mi) && json_integer_value(mi) > 0
+                       ? (size_t)json_integer_value(mi) : json_array_size(inputs) + 1;
+      json_t *bin = NULL;
+      if (json_object_get(batcher, "BatchInput") != NULL &&
+          flow_template_eval(json_object_get(batcher, "BatchInput"), eff, ctx, &bin, e) != 0) {
+        json_decref(inputs);
+        json_decref(scopes);
+        json_decref(base);
+        return fail_state(st, t, state, "States.Runtime", e->msg);
+      }
+      json_t *batches = json_array();
+      json_t *cur = NULL;
+      json_array_foreach(inputs, i, it) {
+        if (i % per == 0) {
+          cur = json_array();
+          json_t *b = json_pack("{s:o}", "Items", cur);
+          if (bin != NULL)
+            json_object_set(b, "BatchInput", bin);
+          json_array_append_new(batches, b);
+        }
+        json_array_append(cur, it);
+      }
+      json_decref(bin);
+      json_decref(inputs);
+      inputs = batches;
+    }
     const char *field = json_object_get(state, "ItemProcessor") ? "ItemProcessor" : "Iterator";
     json_array_append_new(base, json_string(field));
     start = rec_str(json_object_get(state, field), "StartAt");
@@ -868,19 +970,34 @@ static enum outcome spawn(stepper *st, touch *t, json_t *state, json_t *ctx, jso
     }
   }
   size_t n = json_array_size(inputs);
-  json_t *results = json_array();
-  for (size_t i = 0; i < n; i++)
-    json_array_append_new(results, json_null());
-  json_t *ch = json_pack("{s:b, s:I, s:o}", "map", is_map, "left", (json_int_t)n, "results",
-                         results);
+  json_t *ch = json_pack("{s:b, s:I, s:I}", "map", is_map, "left", (json_int_t)n, "total",
+                         (json_int_t)n);
   emit(st, t, is_map ? "MapStateStarted" : "ParallelStateStarted",
        is_map ? "mapStateStartedEventDetails" : NULL,
        is_map ? json_pack("{s:i}", "length", (int)n) : NULL);
   size_t first = max_run > 0 && max_run < n ? max_run : n;
   if (is_map) {
-    json_object_set(ch, "items", inputs);
+    /* the items not started yet wait in mapdata, one key each */
+    for (size_t i = first; i < n; i++)
+      slot_put(st, t->id, 'i', i, json_array_get(inputs, i));
     json_object_set_new(ch, "next", json_integer((json_int_t)first));
     json_object_set_new(ch, "start", json_string(start));
+    /* tolerated failures: distributed Maps and those that name a threshold */
+    json_t *tc = json_object_get(state, "ToleratedFailureCount");
+    json_t *tp = json_object_get(state, "ToleratedFailurePercentage");
+    const char *mode = rec_str(json_object_get(json_object_get(state, "ItemProcessor"),
+                                               "ProcessorConfig"), "Mode");
+    if (tc != NULL || tp != NULL || (mode != NULL && strcmp(mode, "DISTRIBUTED") == 0)) {
+      json_int_t tol = tc != NULL ? json_integer_value(tc) : (json_int_t)n;
+      if (tp != NULL) {
+        json_int_t byp = (json_int_t)(json_number_value(tp) * (double)n / 100.0);
+        tol = byp < tol ? byp : tol;
+      }
+      if (tc == NULL && tp == NULL)
+        tol = 0;
+      json_object_set_new(ch, "tolerate", json_integer(tol));
+      json_object_set_new(ch, "failures", json_integer(0));
+    }
   }
   for (size_t i = 0; i < first; i++) {
     json_t *scope = json_deep_copy(base);
@@ -1086,6 +1203,9 @@ static enum outcome children_done(stepper *st, touch *t, json_t *state, json_t *
   json_t *failed = json_object_get(ch, "failed");
   if (failed != NULL) {
     children_abort(st, t->id);
+    char prefix[1400];
+    snprintf(prefix, sizeof prefix, "%s!", t->id);
+    mapdata_drop(st, prefix);
     emit(st, t, is_map ? "MapStateFailed" : "ParallelStateFailed", NULL, NULL);
     char *error = xstrdup(rec_str(failed, "Error"));
     char *cause = xstrdup(rec_str(failed, "Cause"));
@@ -1097,11 +1217,83 @@ static enum outcome children_done(stepper *st, touch *t, json_t *state, json_t *
   }
   if (json_integer_value(json_object_get(ch, "left")) > 0)
     return STOP;
+  /* the results, from mapdata (then dropped with the step) */
+  size_t total = (size_t)json_integer_value(json_object_get(ch, "total"));
+  json_t *results = json_array();
+  for (size_t i = 0; i < total; i++)
+    json_array_append_new(results, json_null());
+  char prefix[1400];
+  snprintf(prefix, sizeof prefix, "%s!", t->id);
+  json_t *keys, *vals;
+  err se = {0};
+  if (flow__scan(st->s, st->s->db_mapdata, prefix, &keys, &vals, &se) == 0) {
+    size_t ki;
+    json_t *k;
+    json_array_foreach(keys, ki, k) {
+      const char *ks = json_string_value(k) + strlen(prefix);
+      size_t slot = (size_t)strtoull(ks + 2, NULL, 10);
+      if (ks[0] == 'r' && slot < total)
+        json_array_set(results, slot, json_array_get(vals, ki));
+      flow__change_del(&st->ch, st->s->db_mapdata, json_string_value(k), json_string_length(k));
+    }
+  }
+  json_decref(keys);
+  json_decref(vals);
+  json_t *writer = json_object_get(state, "ResultWriter");
+  if (is_map && (writer != NULL || json_object_get(ch, "tolerate") != NULL)) {
+    json_t *ok = json_array();
+    json_t *failed_items = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(results, i, r) {
+      if (json_is_true(json_object_get(r, "_failed"))) {
+        json_t *f = json_deep_copy(r);
+        json_object_del(f, "_failed");
+        json_array_append_new(failed_items, f);
+        json_array_set_new(results, i, json_pack("{s:O, s:O}", "Error", json_object_get(f, "Error"),
+                                                 "Cause", json_object_get(f, "Cause")));
+      } else {
+        json_array_append_new(ok, json_pack("{s:O}", "Output", r));
+      }
+    }
+    if (writer != NULL) {
+      json_t *wp = NULL;
+      err we = {0};
+      char *error = NULL, *cause = NULL;
+      char *map_run = NULL;
+      if (asprintf(&map_run, "arn:aws:states:%s:%s:mapRun:%s/%s", FLOW_REGION, FLOW_ACCOUNT_ID,
+                   strstr(st->x->arn, ":execution:") + strlen(":execution:"),
+                   rec_str(t->rec, "state")) < 0)
+        abort();
+      int wrc = flow_template_eval(json_object_get(writer, "Parameters"),
+                                   json_object_get(t->rec, "eff"), ctx, &wp, &we);
+      json_t *wout = NULL;
+      if (wrc == 0 &&
+          flow__results_write(st->s, wp, map_run, ok, failed_items, &wout, &error, &cause) != 0)
+        wrc = -1;
+      json_decref(wp);
+      free(map_run);
+      json_decref(ok);
+      json_decref(failed_items);
+      json_decref(results);
+      if (wrc != 0) {
+        enum outcome fo = fail_state(st, t, state, error ? error : "States.ResultWriterFailed",
+                                     cause ? cause : we.msg);
+        free(error);
+        free(cause);
+        return fo;
+      }
+      results = wout;
+    } else {
+      json_decref(ok);
+      json_decref(failed_items);
+    }
+  }
   emit(st, t, is_map ? "MapStateSucceeded" : "ParallelStateSucceeded", NULL, NULL);
   json_t *out;
   err e = {0};
-  int rc = shape_result(state, json_object_get(t->rec, "input"), json_object_get(ch, "results"),
-                        ctx, &out, &e);
+  int rc = shape_result(state, json_object_get(t->rec, "input"), results, ctx, &out, &e);
+  json_decref(results);
   if (rc != 0)
     return fail_state(st, t, state, "States.Runtime", e.msg);
   exit_event(st, t, type, out);

@@ -43,6 +43,8 @@
 #define FLOW_MAX_HISTORY 25000           /* events of one execution (AWS's quota) */
 #define FLOW_MAX_BRANCHES 1000           /* Parallel branches or inline Map items */
 #define FLOW_MAX_MACHINES 10000
+#define FLOW_MAX_MAP_ITEMS 40000         /* items of one Map (inline or read from S3) */
+#define FLOW_MAX_ITEM_READER (64u << 20) /* bytes of an ItemReader's object */
 
 /* Errors of this part (api/states.c names them for the wire). */
 #define FLOW_ERR_NO_MACHINE (-1301)       /* StateMachineDoesNotExist */

@@ -69,6 +69,8 @@ struct flow_system {
   MDB_dbi db_execs;         /* execution ARN -> record */
   MDB_dbi db_hist;          /* execution ARN \0 be64(id) -> event */
   MDB_dbi db_runs;          /* run id -> run record */
+  MDB_dbi db_mapdata;       /* RUN!i/SLOT -> a Map item not started yet,
+                               RUN!r/SLOT -> a branch's or iteration's result */
   lmdb_committer committer;
   fn_system *fn;
   queue_system *q;          /* may be NULL */
@@ -118,6 +120,11 @@ void flow__change_release(fchange *c);
 int flow__commit(flow_system *s, fchange *c, err *e);
 /* A record by key (a new reference), or FLOW_ERR_* / ERR_NOT_FOUND. */
 int flow__get(flow_system *s, MDB_dbi dbi, const char *key, json_t **out, err *e);
+/* RUN!KIND/SLOT (zero-padded, so slots sort). */
+void flow__slot_key(const char *run_id, char kind, size_t slot, char *out, size_t cap);
+/* Every key (as strings) and value under prefix, in key order. */
+int flow__scan(flow_system *s, MDB_dbi dbi, const char *prefix, json_t **keys, json_t **vals,
+               err *e);
 /* The history key of an event. */
 size_t flow__hist_key(const char *arn, uint64_t id, char *out, size_t cap);
 
@@ -129,6 +136,16 @@ bool flow__service_known(const char *resource);
  * text), or -1 with *error and *cause (all malloc'd). */
 int flow__service_call(flow_system *s, const char *resource, json_t *params, char **result,
                        char **error, char **cause);
+
+/* Distributed Map: the items of an ItemReader (params: its evaluated
+ * Parameters, Bucket and Key; ReaderConfig InputType JSON or CSV, MaxItems),
+ * and the ResultWriter's files under Bucket/Prefix (manifest.json,
+ * SUCCEEDED_0.json, FAILED_0.json); *out is the Map's result. 0, or -1 with
+ * *error and *cause (malloc'd). */
+int flow__items_read(flow_system *s, json_t *reader, json_t *params, json_t **items,
+                     char **error, char **cause);
+int flow__results_write(flow_system *s, json_t *params, const char *map_run, json_t *ok,
+                        json_t *failed, json_t **out, char **error, char **cause);
 
 /* ---- the engine (engine.c) ---- */
 int flow__engine_resume(flow_system *s, err *e);

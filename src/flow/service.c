@@ -138,7 +138,9 @@ static int sns_publish(flow_system *s, json_t *p, char **result, char **error, c
   return 0;
 }
 
-static int s3_get(flow_system *s, json_t *p, char **result, char **error, char **cause)
+/* An object's bytes as text (at most max bytes), with its record in a. */
+static int object_text(flow_system *s, json_t *p, size_t max, arena *a, store_object *o,
+                       char **text, size_t *len, char **error, char **cause)
 {
   const char *bucket = json_string_value(json_object_get(p, "Bucket"));
   const char *key = json_string_value(json_object_get(p, "Key"));
@@ -146,34 +148,47 @@ static int s3_get(flow_system *s, json_t *p, char **result, char **error, char *
     return fail(error, cause, "S3.ServiceException", "the store is not available");
   if (bucket == NULL || key == NULL)
     return fail(error, cause, "States.Runtime", "s3:getObject needs Bucket and Key");
-  arena *a = arena_new();
-  store_object o;
   int fd = -1;
   err e = {0};
-  int rc = store_object_get(s->st, bucket, key, a, &o, &fd, &e);
-  if (rc != 0) {
-    arena_free(a);
+  int rc = store_object_get(s->st, bucket, key, a, o, &fd, &e);
+  if (rc != 0)
     return service_error(error, cause, "S3", &e);
-  }
-  if (o.size > FLOW_MAX_PAYLOAD) {
+  if (o->size > max) {
     if (fd >= 0)
       close(fd);
-    arena_free(a);
-    return fail(error, cause, "States.DataLimitExceeded", "the object is larger than the "
-                "256 KiB a state's result may be");
+    return fail(error, cause, "States.DataLimitExceeded",
+                arena_sprintf(a, "the object is larger than %zu bytes", max));
   }
-  char *data = xmalloc(o.size + 1);
+  char *data = xmalloc(o->size + 1);
   size_t got = 0;
-  rc = store_object_read(&o, fd, 0, data, (size_t)o.size, &got, &e);
+  rc = store_object_read(o, fd, 0, data, (size_t)o->size, &got, &e);
   if (fd >= 0)
     close(fd);
   data[got] = '\0';
-  json_t *body = rc == 0 ? json_stringn(data, got) : NULL;
-  free(data);
-  if (rc != 0 || body == NULL) {
+  if (rc != 0) {
+    free(data);
+    return service_error(error, cause, "S3", &e);
+  }
+  *text = data;
+  *len = got;
+  return 0;
+}
+
+static int s3_get(flow_system *s, json_t *p, char **result, char **error, char **cause)
+{
+  arena *a = arena_new();
+  store_object o;
+  char *data;
+  size_t got;
+  if (object_text(s, p, FLOW_MAX_PAYLOAD, a, &o, &data, &got, error, cause) != 0) {
     arena_free(a);
-    return rc != 0 ? service_error(error, cause, "S3", &e)
-                   : fail(error, cause, "States.Runtime", "the object is not UTF-8 text");
+    return -1;
+  }
+  json_t *body = json_stringn(data, got);
+  free(data);
+  if (body == NULL) {
+    arena_free(a);
+    return fail(error, cause, "States.Runtime", "the object is not UTF-8 text");
   }
   const char *ctype = "binary/octet-stream";
   for (size_t i = 0; i < o.nmeta; i++)
@@ -190,11 +205,10 @@ static int s3_get(flow_system *s, json_t *p, char **result, char **error, char *
   return 0;
 }
 
-static int s3_put(flow_system *s, json_t *p, char **result, char **error, char **cause)
+/* Writes body (taken) as bucket/key; etag gets its ETag. */
+static int object_put(flow_system *s, const char *bucket, const char *key, char *body,
+                      const char *ctype, char etag[33], char **error, char **cause)
 {
-  const char *bucket = json_string_value(json_object_get(p, "Bucket"));
-  const char *key = json_string_value(json_object_get(p, "Key"));
-  char *body = text_param(p, "Body");
   if (s->st == NULL) {
     free(body);
     return fail(error, cause, "S3.ServiceException", "the store is not available");
@@ -209,19 +223,28 @@ static int s3_put(flow_system *s, json_t *p, char **result, char **error, char *
   if (rc == 0)
     rc = store_writer_write(w, body, strlen(body), &e);
   free(body);
-  char etag[33];
   if (rc == 0) {
     uint8_t md[16];
     store_writer_md5(w, md);
     hex_encode(md, 16, etag);
     etag[32] = '\0';
-    const char *ctype = json_string_value(json_object_get(p, "ContentType"));
     str_pair meta = {"content-type", ctype != NULL ? ctype : "binary/octet-stream"};
     rc = store_object_commit(w, bucket, key, etag, &meta, 1, NULL, 0, NULL, NULL, &e);
   }
   w = store_writer_free(w);
   if (rc != 0)
     return service_error(error, cause, "S3", &e);
+  return 0;
+}
+
+static int s3_put(flow_system *s, json_t *p, char **result, char **error, char **cause)
+{
+  char etag[33];
+  if (object_put(s, json_string_value(json_object_get(p, "Bucket")),
+                 json_string_value(json_object_get(p, "Key")), text_param(p, "Body"),
+                 json_string_value(json_object_get(p, "ContentType")), etag, error,
+                 cause) != 0)
+    return -1;
   json_t *r = json_pack("{s:s}", "ETag", etag);
   json_object_set_new(r, "ETag", json_sprintf("\"%s\"", etag));
   *result = json_dumps(r, JSON_COMPACT);
@@ -294,4 +317,169 @@ int flow__service_call(flow_system *s, const char *resource, json_t *params, cha
   if (str_starts(op, "s3:putObject"))
     return s3_put(s, params, result, error, cause);
   return start_execution(s, params, result, error, cause);
+}
+
+/* ---- distributed Map: ItemReader and ResultWriter ---- */
+
+/* One CSV record from *p (RFC 4180 quotes), as strings; NULL at the end. */
+static json_t *csv_record(const char **p)
+{
+  const char *c = *p;
+  if (*c == '\0')
+    return NULL;
+  json_t *row = json_array();
+  buf f;
+  buf_init(&f, FLOW_MAX_ITEM_READER);
+  for (;;) {
+    buf_reset(&f);
+    if (*c == '"') {
+      c++;
+      while (*c && !(*c == '"' && c[1] != '"')) {
+        if (*c == '"')
+          c++;
+        buf_append(&f, c, 1);
+        c++;
+      }
+      if (*c == '"')
+        c++;
+    }
+    while (*c && *c != ',' && *c != '\n' && *c != '\r') {
+      buf_append(&f, c, 1);
+      c++;
+    }
+    json_t *v = json_stringn(f.data ? f.data : "", f.len);
+    json_array_append_new(row, v != NULL ? v : json_string(""));
+    if (*c == ',') {
+      c++;
+      continue;
+    }
+    if (*c == '\r')
+      c++;
+    if (*c == '\n')
+      c++;
+    break;
+  }
+  buf_release(&f);
+  *p = c;
+  return row;
+}
+
+int flow__items_read(flow_system *s, json_t *reader, json_t *params, json_t **items,
+                     char **error, char **cause)
+{
+  *items = NULL;
+  *error = *cause = NULL;
+  json_t *cfg = json_object_get(reader, "ReaderConfig");
+  const char *type = json_string_value(json_object_get(cfg, "InputType"));
+  json_t *maxv = json_object_get(cfg, "MaxItems");
+  size_t max = json_is_integer(maxv) && json_integer_value(maxv) > 0
+                   ? (size_t)json_integer_value(maxv) : FLOW_MAX_MAP_ITEMS;
+  if (max > FLOW_MAX_MAP_ITEMS)
+    max = FLOW_MAX_MAP_ITEMS;
+  arena *a = arena_new();
+  store_object o;
+  char *text;
+  size_t len;
+  if (object_text(s, params, FLOW_MAX_ITEM_READER, a, &o, &text, &len, error, cause) != 0) {
+    arena_free(a);
+    return -1;
+  }
+  arena_free(a);
+  int rc = 0;
+  if (type == NULL || strcmp(type, "JSON") == 0) {
+    json_error_t je;
+    json_t *doc = json_loadb(text, len, 0, &je);
+    if (!json_is_array(doc))
+      rc = fail(error, cause, "States.ItemReaderFailed", "the object is not a JSON array");
+    if (rc == 0) {
+      while (json_array_size(doc) > max)
+        json_array_remove(doc, json_array_size(doc) - 1);
+      *items = doc;
+    } else {
+      json_decref(doc);
+    }
+  } else if (strcmp(type, "CSV") == 0) {
+    const char *p = text;
+    json_t *header = NULL;
+    const char *where = json_string_value(json_object_get(cfg, "CSVHeaderLocation"));
+    if (where != NULL && strcmp(where, "GIVEN") == 0)
+      header = json_incref(json_object_get(cfg, "CSVHeaders"));
+    else
+      header = csv_record(&p);
+    if (!json_is_array(header)) {
+      json_decref(header);
+      free(text);
+      return fail(error, cause, "States.ItemReaderFailed", "the CSV file has no header");
+    }
+    *items = json_array();
+    json_t *row;
+    while (json_array_size(*items) < max && (row = csv_record(&p)) != NULL) {
+      json_t *obj = json_object();
+      size_t i;
+      json_t *h;
+      json_array_foreach(header, i, h) {
+        json_t *v = json_array_get(row, i);
+        if (json_is_string(h))
+          json_object_set(obj, json_string_value(h), v != NULL ? v : json_string(""));
+      }
+      json_decref(row);
+      json_array_append_new(*items, obj);
+    }
+    json_decref(header);
+  } else {
+    rc = fail(error, cause, "States.ItemReaderFailed",
+              "the ItemReader InputType must be JSON or CSV (MANIFEST is not supported)");
+  }
+  free(text);
+  return rc;
+}
+
+int flow__results_write(flow_system *s, json_t *params, const char *map_run, json_t *ok,
+                        json_t *failed, json_t **out, char **error, char **cause)
+{
+  *out = NULL;
+  *error = *cause = NULL;
+  const char *bucket = json_string_value(json_object_get(params, "Bucket"));
+  const char *prefix = json_string_value(json_object_get(params, "Prefix"));
+  char run_id[37];
+  uuid_v4(run_id);
+  char *base = NULL;
+  if (asprintf(&base, "%s%s%s", prefix ? prefix : "",
+               prefix && *prefix && !str_ends(prefix, "/") ? "/" : "", run_id) < 0)
+    abort();
+  json_t *files = json_object();
+  json_t *lists[] = {ok, failed};
+  const char *names[] = {"SUCCEEDED", "FAILED"};
+  int rc = 0;
+  for (int i = 0; i < 2 && rc == 0; i++) {
+    char *key = NULL;
+    if (asprintf(&key, "%s/%s_0.json", base, names[i]) < 0)
+      abort();
+    char etag[33];
+    rc = object_put(s, bucket, key, json_dumps(lists[i], JSON_COMPACT), "application/json",
+                    etag, error, cause);
+    json_object_set_new(files, names[i],
+                        json_pack("[{s:s, s:I}]", "Key", key, "Size",
+                                  (json_int_t)json_array_size(lists[i])));
+    free(key);
+  }
+  char *manifest = NULL;
+  if (asprintf(&manifest, "%s/manifest.json", base) < 0)
+    abort();
+  if (rc == 0) {
+    json_t *m = json_pack("{s:s, s:s, s:o}", "DestinationBucket", bucket ? bucket : "",
+                          "MapRunArn", map_run, "ResultFiles", files);
+    files = NULL;
+    char etag[33];
+    rc = object_put(s, bucket, manifest, json_dumps(m, JSON_COMPACT), "application/json", etag,
+                    error, cause);
+    json_decref(m);
+  }
+  json_decref(files);
+  if (rc == 0)
+    *out = json_pack("{s:s, s:{s:s, s:s}}", "MapRunArn", map_run, "ResultWriterDetails",
+                     "Bucket", bucket, "Key", manifest);
+  free(manifest);
+  free(base);
+  return rc;
 }

@@ -127,6 +127,37 @@ int flow__get(flow_system *s, MDB_dbi dbi, const char *key, json_t **out, err *e
   return rc;
 }
 
+void flow__slot_key(const char *run_id, char kind, size_t slot, char *out, size_t cap)
+{
+  snprintf(out, cap, "%s!%c/%08zu", run_id, kind, slot);
+}
+
+int flow__scan(flow_system *s, MDB_dbi dbi, const char *prefix, json_t **keys, json_t **vals,
+               err *e)
+{
+  *keys = json_array();
+  *vals = json_array();
+  MDB_txn *txn;
+  int rc = lmdb_read_begin(s->env, &txn, e);
+  if (rc != 0)
+    return rc;
+  MDB_cursor *cur;
+  mdb_cursor_open(txn, dbi, &cur);
+  size_t pl = strlen(prefix);
+  MDB_val k = {pl, (void *)prefix}, v;
+  for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+       mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if (k.mv_size < pl || memcmp(k.mv_data, prefix, pl) != 0)
+      break;
+    json_t *val = json_loadb(v.mv_data, v.mv_size, JSON_DECODE_ANY, NULL);
+    json_array_append_new(*keys, json_stringn(k.mv_data, k.mv_size));
+    json_array_append_new(*vals, val != NULL ? val : json_null());
+  }
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  return 0;
+}
+
 size_t flow__hist_key(const char *arn, uint64_t id, char *out, size_t cap)
 {
   size_t n = strlen(arn);
@@ -186,9 +217,9 @@ int flow_system_open(const flow_options *o, flow_system **out, err *e)
   }
   MDB_txn *txn = NULL;
   int mrc = mdb_txn_begin(s->env, NULL, 0, &txn);
-  const char *names[] = {"machines", "execs", "history", "runs"};
-  MDB_dbi *dbis[] = {&s->db_machines, &s->db_execs, &s->db_hist, &s->db_runs};
-  for (size_t i = 0; i < 4 && mrc == 0; i++)
+  const char *names[] = {"machines", "execs", "history", "runs", "mapdata"};
+  MDB_dbi *dbis[] = {&s->db_machines, &s->db_execs, &s->db_hist, &s->db_runs, &s->db_mapdata};
+  for (size_t i = 0; i < 5 && mrc == 0; i++)
     mrc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i]);
   if (mrc == 0)
     mrc = mdb_txn_commit(txn);

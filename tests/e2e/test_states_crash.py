@@ -141,3 +141,23 @@ def test_sync_child_execution_survives_kill9(tarn_factory):
     assert d["status"] == "SUCCEEDED", d
     assert json.loads(d["output"]) == "child done"
     assert wait_done(sfn, child_ex)["status"] == "SUCCEEDED"
+
+
+def test_map_iterations_survive_kill9(tarn_factory):
+    srv = tarn_factory()
+    sfn = sfn_client(srv)
+    arn = machine(sfn, {"StartAt": "M", "States": {"M": {
+        "Type": "Map", "MaxConcurrency": 1, "End": True,
+        "ItemProcessor": {"StartAt": "W", "States": {
+            "W": {"Type": "Wait", "Seconds": 1, "Next": "P"},
+            "P": {"Type": "Pass", "Parameters": {"v.$": "$"}, "End": True}}}}}})
+    ex = sfn.start_execution(stateMachineArn=arn, input=json.dumps([1, 2, 3, 4]))["executionArn"]
+    wait_event(sfn, ex, "MapIterationSucceeded")
+    srv.kill9()
+    srv.start()
+    sfn = sfn_client(srv)
+    d = wait_done(sfn, ex, timeout=30)
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"]) == [{"v": 1}, {"v": 2}, {"v": 3}, {"v": 4}]
+    types = [e["type"] for e in history(sfn, ex)]
+    assert types.count("MapIterationStarted") == 4 and types.count("MapIterationSucceeded") == 4

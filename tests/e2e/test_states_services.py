@@ -151,3 +151,60 @@ def test_start_execution_sync(sfn):
     caught = json.loads(desc["output"])
     assert caught["Error"] == "States.TaskFailed"
     assert json.loads(caught["Cause"])["Error"] == "Child.No"
+
+
+def dist_map(bucket, key, tolerated, writer=True, batch=None):
+    m = {"Type": "Map", "End": True, "MaxConcurrency": 3,
+         "ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+                        "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"},
+                        "Parameters": {"Bucket": bucket, "Key.$": "$.key"}},
+         "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                           "StartAt": "Check", "States": {
+                               "Check": {"Type": "Choice", "Choices": [
+                                   {"Variable": "$.qty", "StringEquals": "bad", "Next": "Bad"}],
+                                   "Default": "Ok"},
+                               "Ok": {"Type": "Pass", "Parameters": {"sku.$": "$.sku"},
+                                      "End": True},
+                               "Bad": {"Type": "Fail", "Error": "Row.Bad", "Cause": "bad qty"}}},
+         "ToleratedFailureCount": tolerated}
+    if writer:
+        m["ResultWriter"] = {"Resource": "arn:aws:states:::s3:putObject",
+                             "Parameters": {"Bucket": bucket, "Prefix": "runs"}}
+    if batch:
+        m["ItemBatcher"] = {"MaxItemsPerBatch": batch, "BatchInput": {"from.$": "$.key"}}
+        m["ItemProcessor"]["States"] = {"B": {"Type": "Pass", "End": True}}
+        m["ItemProcessor"]["StartAt"] = "B"
+    return {"StartAt": "M", "States": {"M": m}}
+
+
+def test_distributed_map_over_csv(sfn, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="in/orders.csv",
+                  Body=b"sku,qty\na1,1\nb2,bad\n\"c,3\",3\nd4,4\n")
+    desc, arn = run(sfn, dist_map(bucket, "in/orders.csv", 1), {"key": "in/orders.csv"})
+    assert desc["status"] == "SUCCEEDED", desc
+    out = json.loads(desc["output"])
+    key = out["ResultWriterDetails"]["Key"]
+    assert out["ResultWriterDetails"]["Bucket"] == bucket and key.startswith("runs/")
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    ok_key = manifest["ResultFiles"]["SUCCEEDED"][0]["Key"]
+    failed_key = manifest["ResultFiles"]["FAILED"][0]["Key"]
+    ok = json.loads(s3.get_object(Bucket=bucket, Key=ok_key)["Body"].read())
+    assert sorted(r["Output"]["sku"] for r in ok) == ["a1", "c,3", "d4"]
+    failed = json.loads(s3.get_object(Bucket=bucket, Key=failed_key)["Body"].read())
+    assert [f["Error"] for f in failed] == ["Row.Bad"]
+    # two bad rows, one tolerated: the Map fails
+    s3.put_object(Bucket=bucket, Key="in/worse.csv", Body=b"sku,qty\na,bad\nb,bad\nc,1\n")
+    desc, _ = run(sfn, dist_map(bucket, "in/worse.csv", 1, writer=False), {"key": "in/worse.csv"})
+    assert desc["status"] == "FAILED"
+    assert desc["error"] == "States.ExceedToleratedFailureThreshold"
+
+
+def test_distributed_map_batches(sfn, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="in/five.csv", Body=b"sku,qty\n1,1\n2,2\n3,3\n4,4\n5,5\n")
+    desc, _ = run(sfn, dist_map(bucket, "in/five.csv", 0, writer=False, batch=2),
+                  {"key": "in/five.csv"})
+    assert desc["status"] == "SUCCEEDED", desc
+    out = json.loads(desc["output"])
+    assert [len(b["Items"]) for b in out] == [2, 2, 1]
+    assert out[0] == {"BatchInput": {"from": "in/five.csv"},
+                      "Items": [{"sku": "1", "qty": "1"}, {"sku": "2", "qty": "2"}]}
