@@ -135,6 +135,7 @@ void flow__exec_free(exec_rt *x)
   }
   json_decref(x->def);
   json_decref(x->info);
+  json_decref(x->input);
   pthread_mutex_destroy(&x->mu);
   free(x->arn);
   free(x);
@@ -280,7 +281,9 @@ static json_t *context(stepper *st, touch *t)
   char started[25], entered[25];
   iso((int64_t)(json_number_value(json_object_get(info, "startDate")) * 1000), started);
   iso(json_integer_value(json_object_get(t->rec, "entered")), entered);
-  json_t *input = json_loads(rec_str(info, "input"), JSON_DECODE_ANY, NULL);
+  if (st->x->input == NULL)
+    st->x->input = json_loads(rec_str(info, "input"), JSON_DECODE_ANY, NULL);
+  json_t *input = st->x->input != NULL ? json_incref(st->x->input) : NULL;
   const char *marn = rec_str(info, "stateMachineArn");
   const char *mname = strrchr(marn, ':') ? strrchr(marn, ':') + 1 : marn;
   int retries = 0;

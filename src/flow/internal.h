@@ -46,6 +46,7 @@ struct exec_rt {
   int refs;                 /* queue entries and lookups holding it (flow_system.qmu) */
   json_t *def;              /* the definition it started with */
   json_t *info;             /* the execution record, as committed */
+  json_t *input;            /* its input, parsed (for $$.Execution.Input), or NULL */
   uint64_t next_event;      /* the next history event id */
   run *runs;
   bool finished;            /* no more steps */
