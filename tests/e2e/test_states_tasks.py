@@ -23,6 +23,13 @@ def sleep(event, context):
     return {"slept": True}
 def noop(event, context):
     return {}
+def answer(event, context):
+    # a worker that answers its own task token, with the function's keys
+    import os, boto3
+    sfn = boto3.client("stepfunctions", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+    sfn.send_task_success(taskToken=event["token"],
+                          output=json.dumps({"answered": event["n"] + 1}))
+    return {}
 '''
 
 
@@ -36,7 +43,7 @@ def fns(tarn):
     lam = lambda_util.lambda_client(tarn)
     zipped = lambda_util.zip_files({"tasks.py": (CODE, 0o100644)})
     arns = {}
-    for h in ("double", "fail", "sleep", "noop"):
+    for h in ("double", "fail", "sleep", "noop", "answer"):
         name = unique("sf-" + h)
         cfg = lambda_util.create(lam, name, code=zipped, runtime="python3.11",
                                  handler="tasks." + h, Timeout=30)
@@ -169,3 +176,14 @@ def test_bad_output_for_token(sfn):
     with pytest.raises(ClientError) as exc:
         sfn.send_task_success(taskToken="nope", output="{}")
     assert exc.value.response["Error"]["Code"] == "TaskDoesNotExist"
+
+
+def test_function_answers_its_task_token(sfn, fns):
+    d = {"StartAt": "Ask", "States": {"Ask": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {"FunctionName": fns["answer"],
+                       "Payload": {"token.$": "$$.Task.Token", "n.$": "$.n"}},
+        "TimeoutSeconds": 60, "End": True}}}
+    desc, _ = run(sfn, d, {"n": 41}, timeout=70)
+    assert desc["status"] == "SUCCEEDED", desc
+    assert json.loads(desc["output"]) == {"answered": 42}
