@@ -649,6 +649,13 @@ static int shape_result(json_t *state, json_t *raw, json_t *result, json_t *ctx,
 /* Leaves the current state with output: to Next, or the run ends. */
 static enum outcome transition(stepper *st, touch *t, json_t *state, json_t *output)
 {
+  /* AWS's limit on a state's output, which also bounds what a loop of
+     States.Array or JsonMerge can build */
+  if (json_dumpb(output, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY) > FLOW_MAX_PAYLOAD) {
+    run_end(st, t, NULL, "States.DataLimitExceeded",
+            "the state's output is larger than 262144 bytes");
+    return STOP;
+  }
   json_t *override = json_object_get(t->rec, "next_override");
   const char *next = override ? json_string_value(override) : rec_str(state, "Next");
   if (next == NULL) {

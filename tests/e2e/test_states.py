@@ -302,3 +302,12 @@ def test_execution_timeout(sfn):
     desc, arn = run(sfn, d, timeout=20)
     assert desc["status"] == "TIMED_OUT" and desc["error"] == "States.Timeout"
     assert history(sfn, arn)[-1]["type"] == "ExecutionTimedOut"
+
+
+def test_output_limit(sfn):
+    # each pass doubles the data: the 256 KiB limit stops it
+    d = {"StartAt": "Grow", "States": {
+        "Grow": {"Type": "Pass", "Parameters": {"v.$": "States.Array($.v, $.v)"},
+                 "Next": "Grow"}}}
+    desc, _ = run(sfn, d, {"v": "x" * 100}, timeout=30)
+    assert desc["status"] == "FAILED" and desc["error"] == "States.DataLimitExceeded"
