@@ -810,16 +810,15 @@ static enum outcome task_finish(stepper *st, touch *t, json_t *state, json_t *ct
   const char *res = rec_str(state, "Resource");
   task_kind k = kind_of(res);
   if (error != NULL) {
+    bool timed_out = strcmp(error, "States.Timeout") == 0 ||
+                     strcmp(error, "States.HeartbeatTimeout") == 0;
     if (k.plain)
-      emit(st, t, strcmp(error, "States.Timeout") == 0 ? "LambdaFunctionTimedOut"
-                                                        : "LambdaFunctionFailed",
-           strcmp(error, "States.Timeout") == 0 ? "lambdaFunctionTimedOutEventDetails"
-                                                 : "lambdaFunctionFailedEventDetails",
+      emit(st, t, timed_out ? "LambdaFunctionTimedOut" : "LambdaFunctionFailed",
+           timed_out ? "lambdaFunctionTimedOutEventDetails" : "lambdaFunctionFailedEventDetails",
            json_pack("{s:s, s:s}", "error", error, "cause", cause ? cause : ""));
     else
-      emit(st, t, strcmp(error, "States.Timeout") == 0 ? "TaskTimedOut" : "TaskFailed",
-           strcmp(error, "States.Timeout") == 0 ? "taskTimedOutEventDetails"
-                                                 : "taskFailedEventDetails",
+      emit(st, t, timed_out ? "TaskTimedOut" : "TaskFailed",
+           timed_out ? "taskTimedOutEventDetails" : "taskFailedEventDetails",
            json_pack("{s:s, s:s, s:s, s:s}", "resourceType", resource_type(res), "resource",
                      k.short_name, "error", error, "cause", cause ? cause : ""));
     json_object_del(t->rec, "token");

@@ -124,6 +124,7 @@ def test_heartbeat_timeout(sfn, sqs):
     desc, arn = run(sfn, d, timeout=20)
     assert desc["status"] == "SUCCEEDED", desc
     assert json.loads(desc["output"])["Error"] == "States.HeartbeatTimeout"
+    assert "TaskTimedOut" in [e["type"] for e in history(sfn, arn)]
     token = json.loads(receive_all(sqs, url, 1)[0]["Body"])["token"]
     with pytest.raises(Exception) as exc:
         sfn.send_task_heartbeat(taskToken=token)
