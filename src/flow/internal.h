@@ -148,6 +148,69 @@ int flow__items_read(flow_system *s, json_t *reader, json_t *params, json_t **it
 int flow__results_write(flow_system *s, json_t *params, const char *map_run, json_t *ok,
                         json_t *failed, json_t **out, char **error, char **cause);
 
+/* ---- steps (step.c), committed by engine.c ---- */
+
+enum { EF_READY, EF_TIMER, EF_INVOKE, EF_TOKEN_ADD, EF_TOKEN_DEL, EF_DONE };
+
+typedef struct touch {
+  run *r;            /* NULL for a run made by this step */
+  char *id;
+  json_t *rec;       /* the new record, NULL when the run ends */
+} touch;
+
+typedef struct effect {
+  int kind;
+  char *id;          /* run id, or token */
+  int64_t due;
+} effect;
+
+typedef struct stepper {
+  flow_system *s;
+  exec_rt *x;
+  fchange ch;
+  touch **t;         /* each touch stays where it is while more are added */
+  size_t nt;
+  effect *ef;
+  size_t nef;
+  json_t *info;      /* a copy of the execution record, when changed */
+  bool finished;     /* the execution ended in this step */
+} stepper;
+
+enum outcome { GO_ON, STOP };
+
+/* What kind of Task a resource is. */
+typedef struct task_kind {
+  bool plain;        /* a function ARN as Resource */
+  bool token;        /* .waitForTaskToken */
+  bool lambda;       /* lambda:invoke (or plain) */
+  bool sync;         /* .sync, .sync:2: the task ends with the execution it starts */
+  const char *short_name; /* "invoke", "invoke.waitForTaskToken" */
+} task_kind;
+
+/* The run's record copy in this step (made on first use). */
+touch *flow__touch_of(stepper *st, run *r);
+/* A run this step makes (rec taken). */
+touch *flow__touch_new(stepper *st, const char *id, json_t *rec);
+void flow__effect_add(stepper *st, int kind, const char *id, int64_t due);
+/* Appends a history event (details taken; key NULL for none). */
+void flow__emit(stepper *st, touch *t, const char *type, const char *key, json_t *details);
+/* Compact JSON text, malloc'd. */
+char *flow__dump(json_t *v);
+const char *flow__rec_str(json_t *rec, const char *k);
+/* The States object a run's record works in. */
+json_t *flow__scope_states(exec_rt *x, json_t *rec);
+/* Ends the execution (status SUCCEEDED with output, else error/cause);
+ * every run goes. t may be NULL. */
+void flow__exec_end(stepper *st, touch *t, const char *status, json_t *output,
+                    const char *error, const char *cause);
+/* One step of run r (its touch t): GO_ON when it can go on in memory. */
+enum outcome flow__step_once(stepper *st, touch *t, run *r);
+task_kind flow__kind_of(const char *res);
+/* Sets the deadline key ("due", "hbdue") seconds from now, with a timer. */
+void flow__deadline_set(stepper *st, touch *t, const char *key, json_t *seconds);
+/* A live run by id (x->mu held). */
+run *flow__run_find(exec_rt *x, const char *id);
+
 /* ---- the engine (engine.c) ---- */
 int flow__engine_resume(flow_system *s, err *e);
 /* flow_execution_start, for a .sync Task: parent {"exec", "run"} is told
