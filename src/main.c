@@ -27,14 +27,17 @@
 #include "api/s3.h"
 #include "api/sns.h"
 #include "api/sqs.h"
+#include "api/states.h"
 #include "base/log.h"
 #include "base/netpolicy.h"
 #include "cli/cli.h"
 #include "cli/events.h"
+#include "cli/flow.h"
 #include "cli/fn.h"
 #include "cli/queue.h"
 #include "cli/stream.h"
 #include "events/events.h"
+#include "flow/flow.h"
 #include "fn/fn.h"
 #include "http/http.h"
 #include "queue/queue.h"
@@ -89,6 +92,7 @@ static void usage(FILE *f)
         "  queue  ls|create|send|receive|tail|...     queues (tarn queue help)\n"
         "  topic  ls|create|publish|subscribe|...     topics (tarn topic help)\n"
         "  stream ls|create|put|tail|rm               Kinesis streams (tarn stream help)\n"
+        "  flow   ls|create|run|start|history|...     state machines (tarn flow help)\n"
         "  version                                    print the version\n",
         f);
 }
@@ -318,6 +322,8 @@ static int cmd_server(int argc, char **argv)
   stream_system *streams = NULL;
   http_service *kinesis = NULL;
   http_service *firehose = NULL;
+  flow_system *flows = NULL;
+  http_service *states_svc = NULL;
   http_server *srv = NULL;
 
   if (cli_make_dir(dir, &e) != 0) {
@@ -389,7 +395,13 @@ static int cmd_server(int argc, char **argv)
     native_service_add_metrics(native, write_events_metrics, ev);
   kinesis = kinesis_service_new(streams);
   firehose = firehose_service_new(streams);
-  http_service *services[] = {s3, sqs, sns, iam_svc, kinesis, firehose, fns.lambda};
+  flow_options fo = {.data_dir = real, .fn = fns.fn, .q = qs, .st = st};
+  if (flow_system_open(&fo, &flows, &e) != 0) {
+    log_error("cannot open the workflows in '%s': %s", real, e.msg);
+    goto out;
+  }
+  states_svc = states_service_new(flows);
+  http_service *services[] = {s3, sqs, sns, iam_svc, kinesis, firehose, states_svc, fns.lambda};
   http_config cfg = {
       .listen_host = host,
       .listen_port = port,
@@ -397,7 +409,7 @@ static int cmd_server(int argc, char **argv)
       .admin_access_key = server_keys.access_key,
       .native = native,
       .services = services,
-      .nservices = fns.lambda != NULL ? 7 : 6,
+      .nservices = fns.lambda != NULL ? 8 : 7,
       .log_requests = true,
   };
   if (http_server_start(&cfg, &srv, &e) != 0) {
@@ -419,6 +431,8 @@ static int cmd_server(int argc, char **argv)
     log_warn("event deliveries are off: %s", e.msg);
   if (stream_system_start(streams, &e) != 0)
     log_warn("Firehose deliveries are off: %s", e.msg);
+  if (flow_system_start(flows, &e) != 0)
+    log_warn("workflow executions are off: %s", e.msg);
   log_info("tarn %s serving %s on http://%s:%d", TARN_VERSION, real, host, bound);
   fprintf(stderr,
           "\n  endpoint     http://%s:%d\n"
@@ -435,6 +449,7 @@ out:
   events_system_stop(ev); /* before what it delivers into */
   stream_system_stop(streams); /* deliveries call functions and the store */
   native_events_attach(NULL);
+  flow_system_stop(flows); /* before fn: no step starts an invocation after this */
   fn_system_stop(fns.fn); /* invocations waiting in handlers return first */
   queue_system_stop(qs);  /* long polls answer first */
   srv = http_server_stop(srv, SHUTDOWN_DEADLINE_MS);
@@ -442,6 +457,8 @@ out:
   ev = events_system_close(ev);
   api_authz_attach(NULL, NULL, false);
   functions_close(&fns);
+  states_svc = states_service_free(states_svc);
+  flows = flow_system_close(flows); /* after fn: no invocation calls back any more */
   iam_svc = iam_service_free(iam_svc);
   iam = iam_system_close(iam);
   sqs = sqs_service_free(sqs);
@@ -484,6 +501,8 @@ int main(int argc, char **argv)
     return cli_topic(argc - 2, argv + 2);
   if (strcmp(cmd, "stream") == 0)
     return cli_stream(argc - 2, argv + 2);
+  if (strcmp(cmd, "flow") == 0)
+    return cli_flow(argc - 2, argv + 2);
   if (strcmp(cmd, "version") == 0) {
     printf("tarn %s\n", TARN_VERSION);
     return 0;

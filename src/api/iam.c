@@ -81,6 +81,8 @@ static const char *const default_actions[] = {
     "kinesis:PutRecord", "kinesis:PutRecords", "kinesis:GetRecords", "kinesis:GetShardIterator",
     "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListShards",
     "firehose:PutRecord", "firehose:PutRecordBatch",
+    "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat",
+    "states:StartExecution", "states:DescribeExecution",
 };
 
 static bool default_allows(const char *action)
