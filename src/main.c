@@ -25,6 +25,7 @@
 #include "api/s3.h"
 #include "api/sns.h"
 #include "api/sqs.h"
+#include "api/dynamodb.h"
 #include "base/log.h"
 #include "base/netpolicy.h"
 #include "cli/cli.h"
@@ -305,6 +306,8 @@ static int cmd_server(int argc, char **argv)
   http_service *s3 = NULL;
   iam_system *iam = NULL;
   http_service *iam_svc = NULL;
+  kv *kvs = NULL;
+  http_service *ddb = NULL;
   http_server *srv = NULL;
 
   if (cli_make_dir(dir, &e) != 0) {
@@ -368,7 +371,12 @@ static int cmd_server(int argc, char **argv)
   native_events_attach(ev);
   if (ev != NULL)
     native_service_add_metrics(native, write_events_metrics, ev);
-  http_service *services[] = {s3, sqs, sns, iam_svc, fns.lambda};
+  if (kv_open(real, &kvs, &e) != 0) {
+    log_error("cannot open the key-value tables in '%s': %s", real, e.msg);
+    goto out;
+  }
+  ddb = dynamodb_service_new(kvs);
+  http_service *services[] = {s3, sqs, sns, iam_svc, ddb, fns.lambda};
   http_config cfg = {
       .listen_host = host,
       .listen_port = port,
@@ -376,7 +384,7 @@ static int cmd_server(int argc, char **argv)
       .admin_access_key = server_keys.access_key,
       .native = native,
       .services = services,
-      .nservices = fns.lambda != NULL ? 5 : 4,
+      .nservices = fns.lambda != NULL ? 6 : 5,
       .log_requests = true,
   };
   if (http_server_start(&cfg, &srv, &e) != 0) {
@@ -422,6 +430,8 @@ out:
   iam = iam_system_close(iam);
   sqs = sqs_service_free(sqs);
   sns = sns_service_free(sns);
+  ddb = dynamodb_service_free(ddb);
+  kvs = kv_close(kvs);
   qs = queue_system_close(qs);
   s3 = s3_service_free(s3);
   native = native_service_free(native);
