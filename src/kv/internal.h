@@ -11,6 +11,8 @@
  *             path that keeps indexes and streams in the same transaction
  *   query.c   Query and Scan
  *   batch.c   BatchGetItem, BatchWriteItem, TransactWriteItems, TransactGetItems
+ *   stream.c  the DynamoDB Streams API over the "streams" database
+ *   ttl.c     the time-to-live sweeper
  *
  * LMDB layout (DATA/kv):
  *   "tables"  table name -> the table's description (JSON text, DescribeTable's
@@ -20,6 +22,7 @@
  *             entries hold the projected item)
  *   "meta"    "next_table" -> u32 BE
  *   "tokens"  ClientRequestToken -> [expiry ms u64][request digest]
+ *   "streams" [table id u32 BE][sequence u64 BE] -> a stream record (JSON)
  */
 #ifndef TARN_KV_INTERNAL_H
 #define TARN_KV_INTERNAL_H
@@ -31,6 +34,7 @@
 #include "base/lmdb_env.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -141,7 +145,16 @@ struct kv {
   MDB_env *env;
   MDB_dbi tables, items, meta, tokens, streams;
   lmdb_committer committer;
+  pthread_t ttl_thread;      /* the time-to-live sweeper (ttl.c) */
+  pthread_mutex_t ttl_mu;    /* guards ttl_stop */
+  pthread_cond_t ttl_cv;     /* wakes the sweeper to stop */
+  bool ttl_stop;
+  bool ttl_running;
 };
+
+/* ttl.c: the sweeper thread */
+int kv_ttl_start(kv *k, err *e);
+void kv_ttl_stop(kv *k);
 
 /* Runs fn on the committer thread inside the batch's write transaction;
  * returns once it committed (or failed and was rolled back). */
@@ -218,6 +231,10 @@ int kv_batch_get(kv *k, json_t *in, json_t **out, err *e);
 int kv_batch_write(kv *k, json_t *in, json_t **out, err *e);
 int kv_transact_write(kv *k, json_t *in, json_t **out, err *e);
 int kv_transact_get(kv *k, json_t *in, json_t **out, err *e);
+int kv_list_streams(kv *k, json_t *in, json_t **out, err *e);
+int kv_describe_stream(kv *k, json_t *in, json_t **out, err *e);
+int kv_get_shard_iterator(kv *k, json_t *in, json_t **out, err *e);
+int kv_get_records(kv *k, json_t *in, json_t **out, err *e);
 
 /* Shared by item.c and batch.c: one write request, parsed and checked. */
 typedef struct kv_write_req {

@@ -375,13 +375,13 @@ static int stream_append(kv *k, MDB_txn *txn, const kv_table *t, const json_t *o
   json_object_set_new(ddb, "SizeBytes", json_integer((json_int_t)kv_item_size(any)));
   char id[37];
   uuid_v4(id);
-  json_t *rec = json_pack("{sssssssssso}", "eventID", id, "eventName",
+  json_t *rec = json_pack("{ssssssssssso}", "eventID", id, "eventName",
                           old == NULL ? "INSERT" : nw == NULL ? "REMOVE" : "MODIFY",
                           "eventVersion", "1.1", "eventSource", "aws:dynamodb", "awsRegion",
                           "us-east-1", "dynamodb", ddb);
   if (by_service)
-    json_object_set_new(rec, "userIdentity", json_pack("{ssss}", "type", "Service",
-                                                       "principalId", "dynamodb.amazonaws.com"));
+    json_object_set_new(rec, "userIdentity", json_pack("{ssss}", "Type", "Service",
+                                                       "PrincipalId", "dynamodb.amazonaws.com"));
   char *text = json_dumps(rec, JSON_COMPACT);
   json_decref(rec);
   uint8_t sk[12];

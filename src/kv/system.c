@@ -81,6 +81,8 @@ int kv_open(const char *data_dir, kv **out, err *e)
   }
   lmdb_committer_hooks hooks = {.ctx = k};
   rc = lmdb_committer_start(&k->committer, k->env, &hooks, "the key-value tables", e);
+  if (rc == 0 && (rc = kv_ttl_start(k, e)) != 0)
+    lmdb_committer_stop(&k->committer);
   if (rc != 0) {
     mdb_env_close(k->env);
     free(k);
@@ -94,6 +96,7 @@ kv *kv_close(kv *k)
 {
   if (k == NULL)
     return NULL;
+  kv_ttl_stop(k);
   lmdb_committer_stop(&k->committer);
   mdb_env_close(k->env);
   free(k);
@@ -180,6 +183,10 @@ static const struct {
     {"BatchWriteItem", kv_batch_write, false},
     {"TransactWriteItems", kv_transact_write, false},
     {"TransactGetItems", kv_transact_get, false},
+    {"ListStreams", kv_list_streams, true},
+    {"DescribeStream", kv_describe_stream, true},
+    {"GetShardIterator", kv_get_shard_iterator, true},
+    {"GetRecords", kv_get_records, true},
 };
 
 kv_op_fn kv_op_find(const char *name, bool streams, const char **canon)
@@ -198,6 +205,8 @@ const char *kv_op_table(const char *op, json_t *in)
   if (t != NULL)
     return t;
   const char *arn = kv_in_str(in, "ResourceArn");
+  if (arn == NULL)
+    arn = kv_in_str(in, "StreamArn");
   if (arn != NULL && strstr(arn, ":table/") != NULL)
     return strstr(arn, ":table/") + 7;
   return "*";
