@@ -363,7 +363,12 @@ static int cmd_server(int argc, char **argv)
   if (strict_iam)
     log_info("strict IAM: functions whose role tarn does not know get no access");
   /* events: bucket notifications, event source mappings, async destinations */
-  events_options eo = {.data_dir = real, .st = st, .q = qs, .fn = fns.fn};
+  if (kv_open(real, &kvs, &e) != 0) {
+    log_error("cannot open the key-value tables in '%s': %s", real, e.msg);
+    goto out;
+  }
+  ddb = dynamodb_service_new(kvs);
+  events_options eo = {.data_dir = real, .st = st, .q = qs, .fn = fns.fn, .kv = kvs};
   if (events_system_open(&eo, &ev, &e) != 0)
     log_warn("bucket notifications and event source mappings are off: %s", e.msg);
   s3_service_set_events(s3, ev);
@@ -371,11 +376,6 @@ static int cmd_server(int argc, char **argv)
   native_events_attach(ev);
   if (ev != NULL)
     native_service_add_metrics(native, write_events_metrics, ev);
-  if (kv_open(real, &kvs, &e) != 0) {
-    log_error("cannot open the key-value tables in '%s': %s", real, e.msg);
-    goto out;
-  }
-  ddb = dynamodb_service_new(kvs);
   http_service *services[] = {s3, sqs, sns, iam_svc, ddb, fns.lambda};
   http_config cfg = {
       .listen_host = host,

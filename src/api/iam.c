@@ -77,6 +77,11 @@ static const char *const default_actions[] = {
     "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueues",
     "sns:Publish", "sns:ListTopics", "sns:GetTopicAttributes",
     "lambda:InvokeFunction",
+    "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+    "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
+    "dynamodb:TransactGetItems", "dynamodb:TransactWriteItems", "dynamodb:DescribeTable",
+    "dynamodb:ListTables", "dynamodb:DescribeStream", "dynamodb:GetShardIterator",
+    "dynamodb:GetRecords", "dynamodb:ListStreams",
 };
 
 static bool default_allows(const char *action)

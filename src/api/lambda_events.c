@@ -204,8 +204,7 @@ static int mapping_params(json_t *b, events_mapping_params *p, err *e)
   const char *pos = NULL;
   if ((rc = lambda_json_string(b, "StartingPosition", &pos, e)) != 0)
     return rc;
-  if (pos != NULL)
-    return err_set(e, ERR_INVALID, "StartingPosition is not valid for SQS event sources.");
+  p->starting_position = pos; /* events_mapping_create: streams only */
   json_t *fc = json_object_get(b, "FilterCriteria");
   json_t *filters = json_object_get(fc, "Filters");
   if (json_array_size(filters) > 0)

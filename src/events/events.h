@@ -29,6 +29,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "fn/fn.h"
+#include "kv/kv.h"
 #include "queue/queue.h"
 #include "store/store.h"
 
@@ -56,6 +57,7 @@ typedef struct events_options {
   store *st;                  /* borrowed: the feed and the configurations */
   queue_system *q;            /* borrowed, or NULL: no queue or topic targets */
   fn_system *fn;              /* borrowed, or NULL: no function targets */
+  kv *kv;                     /* borrowed, or NULL: no DynamoDB stream sources */
   uint32_t retry_base_ms;     /* first retry of a failed delivery (doubles, up to
                                  60 s); 0: $TARN_EVENT_RETRY_BASE_MS, else 1000 */
   uint32_t workers;           /* threads that run mapping batches; 0: 16 */
@@ -138,7 +140,7 @@ char *events_sqs_message(arena *a, const char *queue_arn, const queue_message *m
 int events_batch_failures(const char *answer, size_t len, const queue_message *msgs,
                           size_t nmsgs, arena *a, const char ***ids, size_t *n, err *e);
 
-/* ---- event source mappings (SQS -> function) ---- */
+/* ---- event source mappings (SQS or a DynamoDB stream -> function) ---- */
 
 typedef struct events_mapping {
   const char *uuid;
@@ -158,6 +160,7 @@ typedef struct events_mapping {
 typedef struct events_mapping_params {
   const char *function;         /* a name or ARN (create: required) */
   const char *source_arn;       /* create only */
+  const char *starting_position;/* create only: TRIM_HORIZON or LATEST (streams) */
   bool has_batch_size;
   uint32_t batch_size;
   bool has_window;

@@ -20,6 +20,8 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* The part's error codes; api/dynamodb.c maps them to DynamoDB's types. */
 #define KV_ERR_VALIDATION (-1301)     /* ValidationException */
@@ -46,6 +48,17 @@ typedef int (*kv_op_fn)(kv *k, json_t *in, json_t **out, err *e);
  * *canon gets the operation's name as a static string (for metrics).
  * streams: the DynamoDB Streams API's operations, else DynamoDB's. */
 kv_op_fn kv_op_find(const char *name, bool streams, const char **canon);
+
+/* ---- reading a table's stream (for event source mappings) ---- */
+
+/* Up to max records of the stream stream_arn with sequence numbers above
+ * after, oldest first, as a JSON array in the Streams API's shape; *last
+ * gets the last one's sequence number (after when there is none).
+ * KV_ERR_NO_STREAM when the stream is not its table's latest. */
+int kv_stream_read(kv *k, const char *stream_arn, uint64_t after, size_t max, json_t **records,
+                   uint64_t *last, err *e);
+/* The sequence number of the stream's newest record (0: none). */
+int kv_stream_latest(kv *k, const char *stream_arn, uint64_t *seq, err *e);
 
 /* The table an operation's input names, for authorization ("*" when it
  * names none or many). Points into in. */

@@ -231,6 +231,9 @@ int kv_get_shard_iterator(kv *k, json_t *in, json_t **out, err *e)
   return rc;
 }
 
+static uint64_t read_from(kv *k, MDB_txn *txn, uint32_t id, uint64_t from, size_t max,
+                          json_t *records);
+
 int kv_get_records(kv *k, json_t *in, json_t **out, err *e)
 {
   const char *it = kv_in_str(in, "ShardIterator");
@@ -264,29 +267,8 @@ int kv_get_records(kv *k, json_t *in, json_t **out, err *e)
   if (rc == 0 && t.id != id)
     rc = err_set(e, KV_ERR_TRIMMED, "Iterator expired: the table was deleted"); /* (2) */
   json_t *records = json_array();
-  if (rc == 0) {
-    uint8_t sk[12];
-    for (int i = 0; i < 4; i++)
-      sk[i] = (uint8_t)(id >> (24 - 8 * i));
-    for (int i = 0; i < 8; i++)
-      sk[4 + i] = (uint8_t)(next >> (56 - 8 * i));
-    MDB_cursor *cur;
-    mdb_cursor_open(txn, k->streams, &cur);
-    MDB_val key = {12, sk}, val;
-    int mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-    while (mrc == 0 && key.mv_size == 12 && memcmp(key.mv_data, sk, 4) == 0 &&
-           (json_int_t)json_array_size(records) < limit) {
-      json_t *r = json_loadb(val.mv_data, val.mv_size, 0, NULL);
-      if (r != NULL)
-        json_array_append_new(records, r);
-      uint64_t seq = 0;
-      for (int i = 0; i < 8; i++)
-        seq = seq << 8 | ((const uint8_t *)key.mv_data)[4 + i];
-      next = seq + 1;
-      mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
-  }
+  if (rc == 0)
+    next = read_from(k, txn, id, next, (size_t)limit, records);
   if (rc == 0) {
     json_t *res = json_pack("{so}", "Records", records);
     if (t.stream_view != NULL)
@@ -295,6 +277,70 @@ int kv_get_records(kv *k, json_t *in, json_t **out, err *e)
   } else {
     json_decref(records);
   }
+  kv_table_release(&t);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+/* Appends the records of table id with sequence numbers >= from, at most
+ * max; returns the next sequence number to read. */
+static uint64_t read_from(kv *k, MDB_txn *txn, uint32_t id, uint64_t from, size_t max,
+                          json_t *records)
+{
+  uint8_t sk[12];
+  for (int i = 0; i < 4; i++)
+    sk[i] = (uint8_t)(id >> (24 - 8 * i));
+  for (int i = 0; i < 8; i++)
+    sk[4 + i] = (uint8_t)(from >> (56 - 8 * i));
+  MDB_cursor *cur;
+  if (mdb_cursor_open(txn, k->streams, &cur) != 0)
+    return from;
+  MDB_val key = {12, sk}, val;
+  uint64_t next = from;
+  int mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+  while (mrc == 0 && key.mv_size == 12 && memcmp(key.mv_data, sk, 4) == 0 &&
+         json_array_size(records) < max) {
+    json_t *r = json_loadb(val.mv_data, val.mv_size, 0, NULL);
+    if (r != NULL)
+      json_array_append_new(records, r);
+    uint64_t seq = 0;
+    for (int i = 0; i < 8; i++)
+      seq = seq << 8 | ((const uint8_t *)key.mv_data)[4 + i];
+    next = seq + 1;
+    mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+  }
+  mdb_cursor_close(cur);
+  return next;
+}
+
+int kv_stream_read(kv *k, const char *stream_arn, uint64_t after, size_t max, json_t **records,
+                   uint64_t *last, err *e)
+{
+  MDB_txn *txn;
+  int rc = lmdb_read_begin(k->env, &txn, e);
+  if (rc != 0)
+    return rc;
+  kv_table t;
+  rc = stream_table(k, txn, stream_arn, &t, e);
+  if (rc == 0) {
+    *records = json_array();
+    *last = read_from(k, txn, t.id, after + 1, max, *records) - 1;
+  }
+  kv_table_release(&t);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+int kv_stream_latest(kv *k, const char *stream_arn, uint64_t *seq, err *e)
+{
+  MDB_txn *txn;
+  int rc = lmdb_read_begin(k->env, &txn, e);
+  if (rc != 0)
+    return rc;
+  kv_table t;
+  rc = stream_table(k, txn, stream_arn, &t, e);
+  if (rc == 0)
+    *seq = last_seq(k, txn, t.id);
   kv_table_release(&t);
   mdb_txn_abort(txn);
   return rc;
