@@ -1327,3 +1327,17 @@ json_t *kx_project(const kx_node *n, const json_t *item)
     project_into(out, item, n->list[i], 0);
   return out;
 }
+
+bool kx_names(const kx_node *n, const char *name)
+{
+  if (n == NULL)
+    return false;
+  if (n->kind == N_PATH)
+    return n->npath > 0 && strcmp(n->path[0].name, name) == 0;
+  if (kx_names(n->a, name) || kx_names(n->b, name) || kx_names(n->c, name))
+    return true;
+  for (size_t i = 0; i < n->n; i++)
+    if (kx_names(n->list[i], name))
+      return true;
+  return false;
+}

@@ -121,6 +121,8 @@ int kx_apply_update(const kx_node *n, const json_t *item, json_t **out, json_t *
                     err *e);
 /* The projection of item. */
 json_t *kx_project(const kx_node *n, const json_t *item);
+/* True when a path of n starts at the top-level attribute name. */
+bool kx_names(const kx_node *n, const char *name);
 /* The top-level attribute names of an update's paths (for key checks). */
 void kx_update_names(const kx_node *n, json_t *names);
 /* A key condition: the partition key's name and value, and optionally a

@@ -32,6 +32,7 @@ typedef struct qreq {
   json_t *esk;
   const char *select;
   bool forward;
+  bool consistent;           /* ConsistentRead */
   long segment, total;       /* total 0: no segments */
   kx_ctx cx;
   kx_node *filter, *proj;
@@ -75,6 +76,7 @@ static int parse(qreq *q, json_t *in, bool query, arena *a, err *e)
   if (q->select != NULL && strcmp(q->select, "ALL_PROJECTED_ATTRIBUTES") == 0 && q->index == NULL)
     return bad(e, "%s", "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an "
                "IndexName");
+  q->consistent = json_is_true(json_object_get(in, "ConsistentRead"));
   if (json_is_false(json_object_get(in, "ScanIndexForward")))
     q->forward = false;
   json_t *seg = json_object_get(in, "Segment");
@@ -197,8 +199,18 @@ static int run(kv *k, qreq *q, json_t **out, err *e)
     rc = err_set(e, KV_ERR_VALIDATION, "One or more parameter values were invalid: Select type "
                  "ALL_ATTRIBUTES is not supported for global secondary index %s because its "
                  "projection type is not ALL", ix->name);
+  if (rc == 0 && ix->global && q->consistent)
+    rc = bad(e, "%s", "Consistent reads are not supported on global secondary indexes");
   if (rc == 0 && q->has_kc)
     rc = check_keycond(q, ix, e);
+  if (rc == 0 && q->query && q->filter != NULL) {
+    /* a Query's filter may not name the key attributes of what it reads */
+    const char *keys[2] = {ix->hash, ix->range};
+    for (int i = 0; i < 2 && rc == 0; i++)
+      if (keys[i] != NULL && kx_names(q->filter, keys[i]))
+        rc = bad(e, "Filter Expression can only contain non-primary key attributes: Primary key "
+                 "attribute: %s", keys[i]);
+  }
   if (rc == 0 && q->has_kc && strcmp(q->kc.hash_name, ix->hash) != 0) {
     /* pk written second: swap the two equalities */
     kx_keycond s = q->kc;

@@ -544,3 +544,27 @@ def test_bad_requests(tarn, ddb):
                       headers={"X-Amz-Target": "DynamoDB_20120810.ListTables",
                                "Content-Type": "application/x-amz-json-1.0"})
     assert r.status_code in (400, 403)
+
+
+def test_query_validation(ddb):
+    name = make_table(
+        ddb, "S", "N", extra_attrs=[{"AttributeName": "g", "AttributeType": "S"}],
+        GlobalSecondaryIndexes=[{"IndexName": "byg", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                 "Projection": {"ProjectionType": "ALL"}}])
+    with pytest.raises(ClientError) as ei:
+        ddb.query(TableName=name, IndexName="byg", ConsistentRead=True, KeyConditionExpression="g = :g",
+                  ExpressionAttributeValues={":g": {"S": "x"}})
+    assert error(ei) == ("ValidationException", "Consistent reads are not supported on global secondary indexes")
+    with pytest.raises(ClientError) as ei:
+        ddb.query(TableName=name, KeyConditionExpression="pk = :p", FilterExpression="sk > :n",
+                  ExpressionAttributeValues={":p": {"S": "x"}, ":n": {"N": "1"}})
+    assert error(ei) == ("ValidationException",
+                         "Filter Expression can only contain non-primary key attributes: Primary key attribute: sk")
+    with pytest.raises(ClientError) as ei:
+        ddb.query(TableName=name, KeyConditionExpression="pk = :p AND sk BETWEEN :b AND :a",
+                  ExpressionAttributeValues={":p": {"S": "x"}, ":a": {"N": "1"}, ":b": {"N": "2"}})
+    assert "BETWEEN" in error(ei)[1]
+    with pytest.raises(ClientError) as ei:
+        ddb.query(TableName=name, IndexName="nope", KeyConditionExpression="pk = :p",
+                  ExpressionAttributeValues={":p": {"S": "x"}})
+    assert error(ei)[0] == "ValidationException"
