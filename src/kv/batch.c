@@ -263,6 +263,33 @@ static void many_release(many *m, json_t **ins)
   json_decref(m->reasons);
 }
 
+/* (1): no two requests of m name one item (message: the error's). */
+static int distinct(kv *k, many *m, const char *message, err *e)
+{
+  MDB_txn *txn;
+  int rc = lmdb_read_begin(k->env, &txn, e);
+  if (rc != 0)
+    return rc;
+  json_t *seen = json_object();
+  for (size_t i = 0; i < m->n && rc == 0; i++) {
+    kv_table t;
+    rc = kv_table_open(k, txn, m->reqs[i].table, &t, e);
+    if (rc != 0)
+      break;
+    json_t *key = m->reqs[i].item != NULL ? kv_item_key(&t, NULL, m->reqs[i].item)
+                                          : json_incref(m->reqs[i].key);
+    if (m->reqs[i].item == NULL)
+      rc = kv_key_check(&t, key, e);
+    if (rc == 0 && seen_key(seen, m->reqs[i].table, key))
+      rc = err_set(e, KV_ERR_VALIDATION, "%s", message);
+    json_decref(key);
+    kv_table_release(&t);
+  }
+  json_decref(seen);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
 int kv_batch_write(kv *k, json_t *in, json_t **out, err *e)
 {
   json_t *req = json_object_get(in, "RequestItems");
@@ -305,28 +332,8 @@ int kv_batch_write(kv *k, json_t *in, json_t **out, err *e)
       break;
   }
   /* duplicates: keys are known only with the table's schema */
-  if (rc == 0) {
-    MDB_txn *txn;
-    rc = lmdb_read_begin(k->env, &txn, e);
-    json_t *seen = json_object();
-    for (size_t i = 0; i < m.n && rc == 0; i++) {
-      kv_table t;
-      rc = kv_table_open(k, txn, m.reqs[i].table, &t, e);
-      if (rc != 0)
-        break;
-      json_t *key = m.reqs[i].item != NULL ? kv_item_key(&t, NULL, m.reqs[i].item)
-                                           : json_incref(m.reqs[i].key);
-      if (m.reqs[i].item == NULL)
-        rc = kv_key_check(&t, key, e);
-      if (rc == 0 && seen_key(seen, m.reqs[i].table, key))
-        rc = err_set(e, KV_ERR_VALIDATION, "Provided list of item keys contains duplicates");
-      json_decref(key);
-      kv_table_release(&t);
-    }
-    json_decref(seen);
-    if (txn != NULL)
-      mdb_txn_abort(txn);
-  }
+  if (rc == 0)
+    rc = distinct(k, &m, "Provided list of item keys contains duplicates", e);
   if (rc == 0)
     rc = kv_write(k, many_apply, &m, e);
   if (rc == 0)
@@ -385,29 +392,9 @@ int kv_transact_write(kv *k, json_t *in, json_t **out, err *e)
     if (rc != 0)
       break;
   }
-  if (rc == 0) {
-    MDB_txn *txn;
-    rc = lmdb_read_begin(k->env, &txn, e);
-    json_t *seen = json_object();
-    for (size_t j = 0; j < m.n && rc == 0; j++) {
-      kv_table t;
-      rc = kv_table_open(k, txn, m.reqs[j].table, &t, e);
-      if (rc != 0)
-        break;
-      json_t *key = m.reqs[j].item != NULL ? kv_item_key(&t, NULL, m.reqs[j].item)
-                                           : json_incref(m.reqs[j].key);
-      if (m.reqs[j].item == NULL)
-        rc = kv_key_check(&t, key, e);
-      if (rc == 0 && seen_key(seen, m.reqs[j].table, key))
-        rc = err_set(e, KV_ERR_VALIDATION, "Transaction request cannot include multiple "
-                     "operations on one item");
-      json_decref(key);
-      kv_table_release(&t);
-    }
-    json_decref(seen);
-    if (txn != NULL)
-      mdb_txn_abort(txn);
-  }
+  if (rc == 0)
+    rc = distinct(k, &m, "Transaction request cannot include multiple operations on one item",
+                  e);
   if (rc == 0)
     rc = kv_write(k, many_apply, &m, e);
   if (rc == 0)

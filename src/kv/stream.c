@@ -32,6 +32,16 @@
 #define RECORDS_MAX 1000
 #define SHARD_FMT "shardId-00000000000000000001-%08" PRIx32
 
+/* The sequence number of a "streams" key [id u32][seq u64]. */
+static uint64_t key_seq(const MDB_val *key)
+{
+  const uint8_t *p = key->mv_data;
+  uint64_t seq = 0;
+  for (int i = 0; i < 8; i++)
+    seq = seq << 8 | p[4 + i];
+  return seq;
+}
+
 /* The table of a stream ARN, checking that the stream is its latest. */
 static int stream_table(kv *k, MDB_txn *txn, const char *arn, kv_table *t, err *e)
 {
@@ -52,6 +62,31 @@ static int stream_table(kv *k, MDB_txn *txn, const char *arn, kv_table *t, err *
     return err_set(e, KV_ERR_NO_STREAM, "Requested resource not found: Stream: %s not found", arn);
   }
   return 0;
+}
+
+/* A read transaction and the table of a stream; on failure neither is
+ * held (*txn NULL, t released). */
+static int stream_open(kv *k, const char *arn, MDB_txn **txn, kv_table *t, err *e)
+{
+  memset(t, 0, sizeof *t);
+  int rc = lmdb_read_begin(k->env, txn, e);
+  if (rc != 0) {
+    *txn = NULL;
+    return rc;
+  }
+  rc = stream_table(k, *txn, arn, t, e);
+  if (rc != 0) {
+    mdb_txn_abort(*txn);
+    *txn = NULL;
+  }
+  return rc;
+}
+
+static void stream_close(MDB_txn *txn, kv_table *t)
+{
+  kv_table_release(t);
+  if (txn != NULL)
+    mdb_txn_abort(txn);
 }
 
 int kv_list_streams(kv *k, json_t *in, json_t **out, err *e)
@@ -107,11 +142,8 @@ int kv_describe_stream(kv *k, json_t *in, json_t **out, err *e)
 {
   const char *arn = kv_in_str(in, "StreamArn");
   MDB_txn *txn;
-  int rc = lmdb_read_begin(k->env, &txn, e);
-  if (rc != 0)
-    return rc;
   kv_table t;
-  rc = stream_table(k, txn, arn, &t, e);
+  int rc = stream_open(k, arn, &txn, &t, e);
   if (rc == 0) {
     /* the first record's sequence number starts the shard's range */
     uint8_t pre[4] = {(uint8_t)(t.id >> 24), (uint8_t)(t.id >> 16), (uint8_t)(t.id >> 8),
@@ -122,10 +154,7 @@ int kv_describe_stream(kv *k, json_t *in, json_t **out, err *e)
     char first[32] = "00000000000000000001";
     if (mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE) == 0 && key.mv_size == 12 &&
         memcmp(key.mv_data, pre, 4) == 0) {
-      uint64_t seq = 0;
-      for (int i = 0; i < 8; i++)
-        seq = seq << 8 | ((const uint8_t *)key.mv_data)[4 + i];
-      snprintf(first, sizeof first, "%020" PRIu64, seq);
+      snprintf(first, sizeof first, "%020" PRIu64, key_seq(&key));
     }
     mdb_cursor_close(cur);
     char shard[64];
@@ -144,8 +173,7 @@ int kv_describe_stream(kv *k, json_t *in, json_t **out, err *e)
                                                 first));
     *out = json_pack("{so}", "StreamDescription", sd);
   }
-  kv_table_release(&t);
-  mdb_txn_abort(txn);
+  stream_close(txn, &t);
   return rc;
 }
 
@@ -175,8 +203,7 @@ static uint64_t last_seq(kv *k, MDB_txn *txn, uint32_t id)
     const uint8_t *p = key.mv_data;
     uint32_t kid = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
     if (kid == id)
-      for (int i = 0; i < 8; i++)
-        seq = seq << 8 | p[4 + i];
+      seq = key_seq(&key);
   }
   mdb_cursor_close(cur);
   return seq;
@@ -193,11 +220,8 @@ int kv_get_shard_iterator(kv *k, json_t *in, json_t **out, err *e)
                    "to satisfy constraint: Member must not be null",
                    type == NULL ? "shardIteratorType" : "shardId");
   MDB_txn *txn;
-  int rc = lmdb_read_begin(k->env, &txn, e);
-  if (rc != 0)
-    return rc;
   kv_table t;
-  rc = stream_table(k, txn, arn, &t, e);
+  int rc = stream_open(k, arn, &txn, &t, e);
   char want[64];
   if (rc == 0) {
     snprintf(want, sizeof want, SHARD_FMT, t.id);
@@ -226,8 +250,7 @@ int kv_get_shard_iterator(kv *k, json_t *in, json_t **out, err *e)
   }
   if (rc == 0)
     *out = json_pack("{so}", "ShardIterator", iterator(t.id, next, arn));
-  kv_table_release(&t);
-  mdb_txn_abort(txn);
+  stream_close(txn, &t);
   return rc;
 }
 
@@ -259,11 +282,8 @@ int kv_get_records(kv *k, json_t *in, json_t **out, err *e)
     return err_set(e, KV_ERR_VALIDATION, "Invalid ShardIterator");
   const char *arn = (const char *)raw + used;
   MDB_txn *txn;
-  int rc = lmdb_read_begin(k->env, &txn, e);
-  if (rc != 0)
-    return rc;
   kv_table t;
-  rc = stream_table(k, txn, arn, &t, e);
+  int rc = stream_open(k, arn, &txn, &t, e);
   if (rc == 0 && t.id != id)
     rc = err_set(e, KV_ERR_TRIMMED, "Iterator expired: the table was deleted"); /* (2) */
   json_t *records = json_array();
@@ -277,8 +297,7 @@ int kv_get_records(kv *k, json_t *in, json_t **out, err *e)
   } else {
     json_decref(records);
   }
-  kv_table_release(&t);
-  mdb_txn_abort(txn);
+  stream_close(txn, &t);
   return rc;
 }
 
@@ -303,10 +322,7 @@ static uint64_t read_from(kv *k, MDB_txn *txn, uint32_t id, uint64_t from, size_
     json_t *r = json_loadb(val.mv_data, val.mv_size, 0, NULL);
     if (r != NULL)
       json_array_append_new(records, r);
-    uint64_t seq = 0;
-    for (int i = 0; i < 8; i++)
-      seq = seq << 8 | ((const uint8_t *)key.mv_data)[4 + i];
-    next = seq + 1;
+    next = key_seq(&key) + 1;
     mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
   }
   mdb_cursor_close(cur);
@@ -317,31 +333,23 @@ int kv_stream_read(kv *k, const char *stream_arn, uint64_t after, size_t max, js
                    uint64_t *last, err *e)
 {
   MDB_txn *txn;
-  int rc = lmdb_read_begin(k->env, &txn, e);
-  if (rc != 0)
-    return rc;
   kv_table t;
-  rc = stream_table(k, txn, stream_arn, &t, e);
+  int rc = stream_open(k, stream_arn, &txn, &t, e);
   if (rc == 0) {
     *records = json_array();
     *last = read_from(k, txn, t.id, after + 1, max, *records) - 1;
   }
-  kv_table_release(&t);
-  mdb_txn_abort(txn);
+  stream_close(txn, &t);
   return rc;
 }
 
 int kv_stream_latest(kv *k, const char *stream_arn, uint64_t *seq, err *e)
 {
   MDB_txn *txn;
-  int rc = lmdb_read_begin(k->env, &txn, e);
-  if (rc != 0)
-    return rc;
   kv_table t;
-  rc = stream_table(k, txn, stream_arn, &t, e);
+  int rc = stream_open(k, stream_arn, &txn, &t, e);
   if (rc == 0)
     *seq = last_seq(k, txn, t.id);
-  kv_table_release(&t);
-  mdb_txn_abort(txn);
+  stream_close(txn, &t);
   return rc;
 }

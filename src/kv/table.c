@@ -743,19 +743,26 @@ int kv_update_ttl(kv *k, json_t *in, json_t **out, err *e)
   return alter(k, in, name, ttl_fn, out, e);
 }
 
+/* The stored description of table name, in a read transaction of its own. */
+static int load_desc(kv *k, const char *name, json_t **desc, err *e)
+{
+  MDB_txn *txn;
+  int rc = lmdb_read_begin(k->env, &txn, e);
+  if (rc != 0)
+    return rc;
+  rc = kv_table_load(k, txn, name, desc, e);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
 int kv_describe_ttl(kv *k, json_t *in, json_t **out, err *e)
 {
   const char *name;
   int rc = kv_need_table_name(in, &name, e);
   if (rc != 0)
     return rc;
-  MDB_txn *txn;
-  if ((rc = lmdb_read_begin(k->env, &txn, e)) != 0)
-    return rc;
   json_t *desc;
-  rc = kv_table_load(k, txn, name, &desc, e);
-  mdb_txn_abort(txn);
-  if (rc != 0)
+  if ((rc = load_desc(k, name, &desc, e)) != 0)
     return rc;
   json_t *ttl = json_object_get(desc, "TarnTtl");
   if (json_is_true(json_object_get(ttl, "Enabled")))
@@ -834,13 +841,8 @@ int kv_list_tags(kv *k, json_t *in, json_t **out, err *e)
   int rc = arn_table(in, &name, e);
   if (rc != 0)
     return rc;
-  MDB_txn *txn;
-  if ((rc = lmdb_read_begin(k->env, &txn, e)) != 0)
-    return rc;
   json_t *desc;
-  rc = kv_table_load(k, txn, name, &desc, e);
-  mdb_txn_abort(txn);
-  if (rc != 0)
+  if ((rc = load_desc(k, name, &desc, e)) != 0)
     return rc;
   json_t *tags = json_object_get(desc, "TarnTags");
   *out = json_object();
