@@ -55,6 +55,7 @@ static const ddb_code codes[] = {
     {KV_ERR_SERIALIZATION, 400, "SerializationException"},
     {KV_ERR_NO_STREAM, 400, "ResourceNotFoundException"},
     {KV_ERR_TRIMMED, 400, "ExpiredIteratorException"},
+    {KV_ERR_DUPLICATE, 400, "DuplicateItemException"},
     {DDB_ERR_UNKNOWN_OP, 400, "UnknownOperationException"},
     {ERR_ENTITY_TOO_LARGE, 413, "RequestEntityTooLarge"},
     {ERR_DENIED, 400, "AccessDeniedException"},

@@ -13,6 +13,7 @@
  *   batch.c   BatchGetItem, BatchWriteItem, TransactWriteItems, TransactGetItems
  *   stream.c  the DynamoDB Streams API over the "streams" database
  *   ttl.c     the time-to-live sweeper
+ *   partiql.c ExecuteStatement and BatchExecuteStatement (PartiQL)
  *
  * LMDB layout (DATA/kv):
  *   "tables"  table name -> the table's description (JSON text, DescribeTable's
@@ -233,6 +234,8 @@ int kv_batch_get(kv *k, json_t *in, json_t **out, err *e);
 int kv_batch_write(kv *k, json_t *in, json_t **out, err *e);
 int kv_transact_write(kv *k, json_t *in, json_t **out, err *e);
 int kv_transact_get(kv *k, json_t *in, json_t **out, err *e);
+int kv_execute_statement(kv *k, json_t *in, json_t **out, err *e);
+int kv_batch_execute_statement(kv *k, json_t *in, json_t **out, err *e);
 int kv_list_streams(kv *k, json_t *in, json_t **out, err *e);
 int kv_describe_stream(kv *k, json_t *in, json_t **out, err *e);
 int kv_get_shard_iterator(kv *k, json_t *in, json_t **out, err *e);

@@ -34,6 +34,7 @@
 #define KV_ERR_SERIALIZATION (-1308)  /* SerializationException */
 #define KV_ERR_NO_STREAM (-1309)      /* ResourceNotFoundException (streams) */
 #define KV_ERR_TRIMMED (-1310)        /* TrimmedDataAccessException / ExpiredIteratorException */
+#define KV_ERR_DUPLICATE (-1311)      /* DuplicateItemException (PartiQL INSERT) */
 
 typedef struct kv kv;
 

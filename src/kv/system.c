@@ -183,6 +183,8 @@ static const struct {
     {"BatchWriteItem", kv_batch_write, false},
     {"TransactWriteItems", kv_transact_write, false},
     {"TransactGetItems", kv_transact_get, false},
+    {"ExecuteStatement", kv_execute_statement, false},
+    {"BatchExecuteStatement", kv_batch_execute_statement, false},
     {"ListStreams", kv_list_streams, true},
     {"DescribeStream", kv_describe_stream, true},
     {"GetShardIterator", kv_get_shard_iterator, true},
