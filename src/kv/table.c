@@ -850,3 +850,37 @@ int kv_list_tags(kv *k, json_t *in, json_t **out, err *e)
   json_decref(desc);
   return 0;
 }
+
+/* ---- account-level answers SDKs and tools ask for ---- */
+
+int kv_describe_limits(kv *k, json_t *in, json_t **out, err *e)
+{
+  *out = json_pack("{sisisisi}", "AccountMaxReadCapacityUnits", 80000,
+                   "AccountMaxWriteCapacityUnits", 80000, "TableMaxReadCapacityUnits", 40000,
+                   "TableMaxWriteCapacityUnits", 40000);
+  return 0;
+}
+
+int kv_describe_endpoints(kv *k, json_t *in, json_t **out, err *e)
+{
+  *out = json_pack("{s[{sssi}]}", "Endpoints", "Address", "dynamodb.us-east-1.amazonaws.com",
+                   "CachePeriodInMinutes", 1440);
+  return 0;
+}
+
+/* Point-in-time recovery is not kept: the table exists, backups are off. */
+int kv_describe_backups(kv *k, json_t *in, json_t **out, err *e)
+{
+  const char *name;
+  int rc = kv_need_table_name(in, &name, e);
+  json_t *desc = NULL;
+  if (rc == 0)
+    rc = load_desc(k, name, &desc, e);
+  if (rc != 0)
+    return rc;
+  json_decref(desc);
+  *out = json_pack("{s{sss{ss}}}", "ContinuousBackupsDescription", "ContinuousBackupsStatus",
+                   "DISABLED", "PointInTimeRecoveryDescription", "PointInTimeRecoveryStatus",
+                   "DISABLED");
+  return 0;
+}

@@ -75,6 +75,21 @@ def make_table_named(ddb, name):
                      BillingMode="PAY_PER_REQUEST")
 
 
+def test_account_answers(ddb):
+    assert ddb.describe_limits()["TableMaxReadCapacityUnits"] == 40000
+    assert ddb.describe_endpoints()["Endpoints"][0]["CachePeriodInMinutes"] == 1440
+    name = make_table(ddb)
+    r = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+    assert r["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "DISABLED"
+    arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
+    ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": "team", "Value": "a"}, {"Key": "env", "Value": "dev"}])
+    ddb.untag_resource(ResourceArn=arn, TagKeys=["env"])
+    assert ddb.list_tags_of_resource(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "a"}]
+    with pytest.raises(ClientError) as ei:
+        ddb.describe_continuous_backups(TableName="missing-table")
+    assert error(ei)[0] == "ResourceNotFoundException"
+
+
 def test_list_tables_pages(ddb):
     names = sorted(make_table(ddb) for _ in range(3))
     seen = []
