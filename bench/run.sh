@@ -2,7 +2,8 @@
 # bench/run.sh -- `make bench`: tarn's S3 throughput and small-object rates as
 # ratios against peers run on this machine, in this run (DESIGN.md §9); then
 # the sections of bench/fn_bench.sh (functions), bench/queue_bench.sh
-# (queues, event latency) and bench/sql_bench.sh (SQL against DuckDB), each
+# (queues, event latency), bench/sql_bench.sh (SQL against DuckDB) and
+# bench/kv_bench.sh (DynamoDB against moto), each
 # with the same tarn binary and build folder. BENCH_ONLY picks sections:
 # BENCH_ONLY=s3,fn,queue,sql (the default) or any part of it.
 #
@@ -33,13 +34,13 @@ mkdir -p "$OUT"
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 
-ONLY=",${BENCH_ONLY:-s3,fn,queue,sql},"
+ONLY=",${BENCH_ONLY:-s3,fn,queue,sql,kv},"
 want() { [[ $ONLY == *",$1,"* ]]; }
 # The sections after S3, each a script of its own that starts its own
 # servers; 1 when one of them failed.
 others() {
   local s rc=0
-  for s in fn queue sql; do
+  for s in fn queue sql kv; do
     want "$s" || continue
     echo
     TARN=$TARN BUILD=$BUILD "bench/${s}_bench.sh" || { say "the $s section failed"; rc=1; }
