@@ -153,6 +153,7 @@ struct kv {
   pthread_cond_t ttl_cv;     /* wakes the sweeper to stop */
   bool ttl_stop;
   bool ttl_running;
+  json_t *ttl_resume;        /* the sweeper's: table -> the key to go on from */
 };
 
 /* ttl.c: the sweeper thread */

@@ -12,6 +12,13 @@
  *   (2) Items whose TTL lies more than five years in the past are left
  *       alone, as DynamoDB does; so are non-Number TTL attributes.
  *   (3) One round deletes at most TTL_BATCH items per table.
+ *   (4) The same thread trims stream records older than 24 hours (DynamoDB
+ *       Streams' retention), oldest first, at most TTL_BATCH a round, and
+ *       writes only when there is something to trim.
+ *   (5) A round reads at most TTL_SCAN entries of a table and the next
+ *       round goes on from there, so a large table costs a bounded read a
+ *       second, and every item is looked at again within its table's
+ *       size / TTL_SCAN seconds.
  *
  * Start reading at sweeper_main().
  */
@@ -28,7 +35,9 @@
 
 #define TTL_INTERVAL_MS 1000
 #define TTL_BATCH 500
+#define TTL_SCAN 20000
 #define FIVE_YEARS_S (5LL * 365 * 24 * 3600)
+#define KV_STREAM_RETENTION_S (24LL * 3600)
 
 /* Whether item has expired at now (seconds) under attribute attr. */
 static bool expired(const json_t *item, const char *attr, int64_t now)
@@ -104,16 +113,26 @@ static void sweep_round(kv *k)
       kv_prefix(&t, 0, &pre);
       MDB_cursor *ic;
       mdb_cursor_open(txn, k->items, &ic);
+      /* (5): resume where the last round stopped in this table */
+      json_t *resume = json_object_get(k->ttl_resume, t.name);
       MDB_val ik = {pre.len, pre.data}, iv;
+      if (resume != NULL)
+        ik = (MDB_val){json_string_length(resume), (void *)json_string_value(resume)};
       int r = mdb_cursor_get(ic, &ik, &iv, MDB_SET_RANGE);
+      size_t scanned = 0;
       while (r == 0 && ik.mv_size >= 5 && memcmp(ik.mv_data, pre.data, 5) == 0 &&
-             json_array_size(keys) < TTL_BATCH) {
+             json_array_size(keys) < TTL_BATCH && scanned++ < TTL_SCAN) {
         json_t *item = kv_item_decode(iv.mv_data, iv.mv_size);
         if (item != NULL && expired(item, attr, now))
           json_array_append_new(keys, kv_item_key(&t, NULL, item));
         json_decref(item);
         r = mdb_cursor_get(ic, &ik, &iv, MDB_NEXT);
       }
+      bool more = r == 0 && ik.mv_size >= 5 && memcmp(ik.mv_data, pre.data, 5) == 0;
+      if (more)
+        json_object_set_new(k->ttl_resume, t.name, json_stringn(ik.mv_data, ik.mv_size));
+      else
+        json_object_del(k->ttl_resume, t.name);
       mdb_cursor_close(ic);
       buf_release(&pre);
       if (json_array_size(keys) > 0)
@@ -137,6 +156,72 @@ static void sweep_round(kv *k)
   json_decref(work);
 }
 
+/* (4): records are in sequence order, so their times only grow. Deletes
+ * (or, with del false, counts) the records older than horizon. */
+static size_t trim(kv *k, MDB_txn *txn, int64_t horizon, bool del, err *e)
+{
+  MDB_cursor *cur;
+  int mrc = mdb_cursor_open(txn, k->streams, &cur);
+  if (mrc != 0) {
+    lmdb_error(e, mrc, "trim the streams");
+    return 0;
+  }
+  MDB_val key, val;
+  size_t n = 0;
+  mrc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+  uint8_t skip_table[4] = {0};
+  bool skipping = false;
+  while (mrc == 0 && n < TTL_BATCH) {
+    if (skipping && key.mv_size >= 4 && memcmp(key.mv_data, skip_table, 4) == 0) {
+      mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+      continue;
+    }
+    skipping = false;
+    json_t *r = json_loadb(val.mv_data, val.mv_size, 0, NULL);
+    json_int_t when = json_integer_value(json_object_get(json_object_get(r, "dynamodb"),
+                                                         "ApproximateCreationDateTime"));
+    json_decref(r);
+    if (when < horizon) {
+      if (del) {
+        mrc = mdb_cursor_del(cur, 0);
+        if (mrc == 0)
+          mrc = mdb_cursor_get(cur, &key, &val, MDB_GET_CURRENT);
+      } else {
+        mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+      }
+      n++;
+    } else {
+      /* this table's later records are newer: go on with the next table */
+      memcpy(skip_table, key.mv_data, 4);
+      skipping = true;
+      mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+    }
+  }
+  mdb_cursor_close(cur);
+  if (mrc != 0 && mrc != MDB_NOTFOUND)
+    lmdb_error(e, mrc, "trim the streams");
+  return n;
+}
+
+static int trim_apply(kv *k, void *arg, MDB_txn *txn, arena *a, err *e)
+{
+  trim(k, txn, *(int64_t *)arg, true, e);
+  return e->code;
+}
+
+static void trim_round(kv *k)
+{
+  int64_t horizon = time_now_ms() / 1000 - KV_STREAM_RETENTION_S;
+  MDB_txn *txn;
+  err e = {0};
+  if (lmdb_read_begin(k->env, &txn, &e) != 0)
+    return;
+  size_t old = trim(k, txn, horizon, false, &e);
+  mdb_txn_abort(txn);
+  if (old > 0)
+    kv_write(k, trim_apply, &horizon, &e); /* a failure waits for the next round */
+}
+
 static void *sweeper_main(void *arg)
 {
   kv *k = arg;
@@ -152,6 +237,7 @@ static void *sweeper_main(void *arg)
       break;
     pthread_mutex_unlock(&k->ttl_mu);
     sweep_round(k);
+    trim_round(k);
     pthread_mutex_lock(&k->ttl_mu);
   }
   pthread_mutex_unlock(&k->ttl_mu);
@@ -162,6 +248,7 @@ int kv_ttl_start(kv *k, err *e)
 {
   pthread_mutex_init(&k->ttl_mu, NULL);
   pthread_cond_init(&k->ttl_cv, NULL);
+  k->ttl_resume = json_object();
   int rc = pthread_create(&k->ttl_thread, NULL, sweeper_main, k);
   if (rc != 0)
     return err_set(e, ERR_INTERNAL, "cannot start the time-to-live sweeper: %s", strerror(rc));
@@ -171,8 +258,11 @@ int kv_ttl_start(kv *k, err *e)
 
 void kv_ttl_stop(kv *k)
 {
-  if (!k->ttl_running)
+  if (!k->ttl_running) {
+    json_decref(k->ttl_resume);
+    k->ttl_resume = NULL;
     return;
+  }
   pthread_mutex_lock(&k->ttl_mu);
   k->ttl_stop = true;
   pthread_cond_signal(&k->ttl_cv);
@@ -181,4 +271,6 @@ void kv_ttl_stop(kv *k)
   k->ttl_running = false;
   pthread_mutex_destroy(&k->ttl_mu);
   pthread_cond_destroy(&k->ttl_cv);
+  json_decref(k->ttl_resume);
+  k->ttl_resume = NULL;
 }
