@@ -160,7 +160,10 @@ static void ddb_handle(void *ctx, http_req *r)
   http_resp_header(r, "Content-Type", "application/x-amz-json-1.0");
   char *text = json_dumps(out, JSON_COMPACT);
   json_decref(out);
-  buf_puts(&r->resp_body, text);
+  if (text == NULL || buf_puts(&r->resp_body, text) != 0) {
+    err_set(&e, ERR_INTERNAL, "the response is too large to send");
+    write_error(r, &e, NULL);
+  }
   free(text);
 }
 

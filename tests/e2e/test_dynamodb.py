@@ -468,6 +468,22 @@ def test_batches(ddb):
     assert ddb.scan(TableName=name, Select="COUNT")["Count"] == 15
 
 
+def test_batch_get_past_16_mb_leaves_unprocessed_keys(ddb):
+    name = make_table(ddb)
+    big = "x" * 390000
+    keys = [{"pk": {"S": "big%02d" % i}} for i in range(45)]
+    for i in range(0, 45, 15):
+        ddb.batch_write_item(RequestItems={name: [{"PutRequest": {"Item": dict(k, v={"S": big})}}
+                                                  for k in keys[i:i + 15]]})
+    r = ddb.batch_get_item(RequestItems={name: {"Keys": keys, "ProjectionExpression": "pk, v"}})
+    got = {i["pk"]["S"] for i in r["Responses"][name]}
+    rest = r["UnprocessedKeys"][name]["Keys"]
+    assert 30 <= len(got) < 45 and len(got) + len(rest) == 45
+    r = ddb.batch_get_item(RequestItems=r["UnprocessedKeys"])
+    got |= {i["pk"]["S"] for i in r["Responses"][name]}
+    assert got == {k["pk"]["S"] for k in keys} and r["UnprocessedKeys"] == {}
+
+
 def test_transactions(ddb):
     name = make_table(ddb)
     ddb.put_item(TableName=name, Item={"pk": {"S": "acct1"}, "bal": {"N": "100"}})
