@@ -243,6 +243,12 @@ static int run(kv *k, qreq *q, json_t **out, err *e)
                    "element does not match the schema");
     else if (rc != 0)
       rc = err_set(e, KV_ERR_VALIDATION, "The provided starting key is invalid: %s", e->msg);
+    if (rc == 0 && q->has_kc &&
+        (!kv_av_eq(json_object_get(q->esk, ix->hash), q->kc.hash_value) ||
+         (ix->range != NULL &&
+          !kx_keycond_match(&q->kc, json_object_get(q->esk, ix->range)))))
+      rc = err_set(e, KV_ERR_VALIDATION, "The provided starting key is outside query boundaries "
+                   "based on provided conditions");
   }
   json_t *items = json_array();
   json_t *lek = NULL;

@@ -375,6 +375,11 @@ def test_query_strings_by_bytes_and_paging(ddb):
                   ProjectionExpression="sk")
     assert [i for i in r["Items"]] == [{"sk": {"S": k}} for k in expected if k.startswith("a")]
     with pytest.raises(ClientError) as ei:
+        ddb.query(TableName=name, KeyConditionExpression="pk = :p", ExclusiveStartKey={
+            "pk": {"S": "other"}, "sk": {"S": "a"}}, ExpressionAttributeValues={":p": {"S": "p"}})
+    assert error(ei) == ("ValidationException", "The provided starting key is outside query boundaries "
+                                                "based on provided conditions")
+    with pytest.raises(ClientError) as ei:
         ddb.query(TableName=name, KeyConditionExpression="sk = :p",
                   ExpressionAttributeValues={":p": {"S": "p"}})
     assert error(ei) == ("ValidationException", "Query condition missed key schema element: pk")
