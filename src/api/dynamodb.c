@@ -137,6 +137,8 @@ static void ddb_handle(void *ctx, http_req *r)
   int rc = 0;
   if (!json_is_object(in))
     rc = err_set(&e, KV_ERR_SERIALIZATION, "Start of structure or map found where not expected");
+  if (rc == 0)
+    rc = kv_legacy_rewrite(in, &e);
   if (rc == 0 && !r->admin) {
     char action[64];
     snprintf(action, sizeof action, "dynamodb:%s", canon);

@@ -14,6 +14,7 @@
  *   stream.c  the DynamoDB Streams API over the "streams" database
  *   ttl.c     the time-to-live sweeper
  *   partiql.c ExecuteStatement and BatchExecuteStatement (PartiQL)
+ *   legacy.c  the legacy parameters (Expected, KeyConditions, ...) rewritten
  *
  * LMDB layout (DATA/kv):
  *   "tables"  table name -> the table's description (JSON text, DescribeTable's

@@ -504,13 +504,7 @@ int kv_expr_begin(kx_ctx *cx, json_t *in, arena *a, bool has_expr, err *e)
   if (!has_expr && cx->names != NULL)
     return err_set(e, KV_ERR_VALIDATION, "ExpressionAttributeNames can only be specified when "
                    "using expressions");
-  const char *legacy[] = {"Expected", "AttributeUpdates", "AttributesToGet", "KeyConditions",
-                          "QueryFilter", "ScanFilter", "ConditionalOperator"};
-  for (size_t i = 0; i < sizeof legacy / sizeof legacy[0]; i++)
-    if (json_object_get(in, legacy[i]) != NULL)
-      return err_set(e, KV_ERR_VALIDATION, "the legacy parameter '%s' is not supported: use "
-                     "expressions", legacy[i]);
-  return 0;
+  return kv_legacy_rewrite(in, e); /* batches and transactions: per entry */
 }
 
 int kv_write_req_parse(kv_write_req *w, const char *kind, json_t *in, arena *a, err *e)

@@ -61,6 +61,11 @@ int kv_stream_read(kv *k, const char *stream_arn, uint64_t after, size_t max, js
 /* The sequence number of the stream's newest record (0: none). */
 int kv_stream_latest(kv *k, const char *stream_arn, uint64_t *seq, err *e);
 
+/* Rewrites the legacy parameters of a request (AttributesToGet, Expected,
+ * KeyConditions, QueryFilter, ScanFilter, AttributeUpdates,
+ * ConditionalOperator) into expression parameters, in place. */
+int kv_legacy_rewrite(json_t *in, err *e);
+
 /* The table an operation's input names, for authorization ("*" when it
  * names none or many). Points into in. */
 const char *kv_op_table(const char *op, json_t *in);

@@ -604,3 +604,31 @@ def test_query_validation(ddb):
         ddb.query(TableName=name, IndexName="nope", KeyConditionExpression="pk = :p",
                   ExpressionAttributeValues={":p": {"S": "x"}})
     assert error(ei)[0] == "ValidationException"
+
+
+def test_legacy_parameters(ddb):
+    name = make_table(ddb, "S", "N")
+    for i in range(4):
+        ddb.put_item(TableName=name, Item={"pk": {"S": "p"}, "sk": {"N": str(i)}, "v": {"S": "v%d" % i}},
+                     Expected={"pk": {"Exists": False}})
+    with pytest.raises(ClientError) as ei:
+        ddb.put_item(TableName=name, Item={"pk": {"S": "p"}, "sk": {"N": "0"}}, Expected={"pk": {"Exists": False}})
+    assert error(ei)[0] == "ConditionalCheckFailedException"
+    r = ddb.query(TableName=name, KeyConditions={
+        "pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "p"}]},
+        "sk": {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "1"}, {"N": "3"}]}},
+        QueryFilter={"v": {"ComparisonOperator": "NE", "AttributeValueList": [{"S": "v2"}]}},
+        AttributesToGet=["sk"])
+    assert r["Items"] == [{"sk": {"N": "1"}}, {"sk": {"N": "3"}}]
+    ddb.update_item(TableName=name, Key={"pk": {"S": "p"}, "sk": {"N": "1"}},
+                    AttributeUpdates={"v": {"Action": "DELETE"}, "n": {"Action": "ADD", "Value": {"N": "2"}}},
+                    Expected={"v": {"ComparisonOperator": "BEGINS_WITH", "AttributeValueList": [{"S": "v"}]}})
+    assert ddb.get_item(TableName=name, Key={"pk": {"S": "p"}, "sk": {"N": "1"}})["Item"] == {
+        "pk": {"S": "p"}, "sk": {"N": "1"}, "n": {"N": "2"}}
+    r = ddb.scan(TableName=name, ScanFilter={"v": {"ComparisonOperator": "IN",
+                                                  "AttributeValueList": [{"S": "v0"}, {"S": "v3"}]}},
+                 ConditionalOperator="OR")
+    assert sorted(i["sk"]["N"] for i in r["Items"]) == ["0", "3"]
+    with pytest.raises(ClientError) as ei:
+        ddb.scan(TableName=name, ScanFilter={"v": {"ComparisonOperator": "NOT_NULL"}}, FilterExpression="attribute_exists(v)")
+    assert "Can not use both expression and non-expression parameters" in error(ei)[1]

@@ -11,7 +11,7 @@ mkdir -p $out/corpus_ddb_expr
 base="src/base/arena.c src/base/buf.c src/base/err.c src/base/hash.c src/base/mem.c src/base/text.c
       src/base/lmdb_env.c src/base/log.c"
 kv="src/kv/num.c src/kv/value.c src/kv/expr.c src/kv/system.c src/kv/table.c src/kv/item.c
-    src/kv/query.c src/kv/batch.c src/kv/stream.c src/kv/ttl.c src/kv/partiql.c"
+    src/kv/query.c src/kv/batch.c src/kv/stream.c src/kv/ttl.c src/kv/partiql.c src/kv/legacy.c"
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc -pthread"
 clang $flags -o $out/fuzz_ddb_expr tests/fuzz/fuzz_ddb_expr.c $base $kv -lcrypto -ljansson -llmdb -lz
 cp tests/fuzz/seeds/ddb_*.expr $out/corpus_ddb_expr/
