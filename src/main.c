@@ -28,6 +28,7 @@
 #include "api/sns.h"
 #include "api/sqs.h"
 #include "api/states.h"
+#include "api/dynamodb.h"
 #include "base/log.h"
 #include "base/netpolicy.h"
 #include "cli/cli.h"
@@ -324,6 +325,8 @@ static int cmd_server(int argc, char **argv)
   http_service *firehose = NULL;
   flow_system *flows = NULL;
   http_service *states_svc = NULL;
+  kv *kvs = NULL;
+  http_service *ddb = NULL;
   http_server *srv = NULL;
 
   if (cli_make_dir(dir, &e) != 0) {
@@ -385,7 +388,12 @@ static int cmd_server(int argc, char **argv)
   }
   native_service_add_metrics(native, write_stream_metrics, streams);
   /* events: bucket notifications, event source mappings, async destinations */
-  events_options eo = {.data_dir = real, .st = st, .q = qs, .fn = fns.fn, .streams = streams};
+  if (kv_open(real, &kvs, &e) != 0) {
+    log_error("cannot open the key-value tables in '%s': %s", real, e.msg);
+    goto out;
+  }
+  ddb = dynamodb_service_new(kvs);
+  events_options eo = {.data_dir = real, .st = st, .q = qs, .fn = fns.fn, .streams = streams, .kv = kvs};
   if (events_system_open(&eo, &ev, &e) != 0)
     log_warn("bucket notifications and event source mappings are off: %s", e.msg);
   s3_service_set_events(s3, ev);
@@ -401,7 +409,7 @@ static int cmd_server(int argc, char **argv)
     goto out;
   }
   states_svc = states_service_new(flows);
-  http_service *services[] = {s3, sqs, sns, iam_svc, kinesis, firehose, states_svc, fns.lambda};
+  http_service *services[] = {s3, sqs, sns, iam_svc, kinesis, firehose, states_svc, ddb, fns.lambda};
   http_config cfg = {
       .listen_host = host,
       .listen_port = port,
@@ -409,7 +417,7 @@ static int cmd_server(int argc, char **argv)
       .admin_access_key = server_keys.access_key,
       .native = native,
       .services = services,
-      .nservices = fns.lambda != NULL ? 8 : 7,
+      .nservices = fns.lambda != NULL ? 9 : 8,
       .log_requests = true,
   };
   if (http_server_start(&cfg, &srv, &e) != 0) {
@@ -463,6 +471,8 @@ out:
   iam = iam_system_close(iam);
   sqs = sqs_service_free(sqs);
   sns = sns_service_free(sns);
+  ddb = dynamodb_service_free(ddb);
+  kvs = kv_close(kvs);
   qs = queue_system_close(qs);
   kinesis = kinesis_service_free(kinesis);
   firehose = firehose_service_free(firehose);

@@ -83,6 +83,11 @@ static const char *const default_actions[] = {
     "firehose:PutRecord", "firehose:PutRecordBatch",
     "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat",
     "states:StartExecution", "states:DescribeExecution",
+    "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+    "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
+    "dynamodb:TransactGetItems", "dynamodb:TransactWriteItems", "dynamodb:DescribeTable",
+    "dynamodb:ListTables", "dynamodb:DescribeStream", "dynamodb:GetShardIterator",
+    "dynamodb:GetRecords", "dynamodb:ListStreams",
 };
 
 static bool default_allows(const char *action)

@@ -197,6 +197,7 @@ int events_system_open(const events_options *o, events_system **out, err *e)
   ev->q = o->q;
   ev->fn = o->fn;
   ev->streams = o->streams;
+  ev->kv = o->kv;
   ev->retry_base_ms = o->retry_base_ms;
   if (ev->retry_base_ms == 0) {
     const char *v = getenv("TARN_EVENT_RETRY_BASE_MS");
@@ -214,6 +215,7 @@ int events_system_open(const events_options *o, events_system **out, err *e)
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&ev->wake, &ca);
   pthread_cond_init(&ev->map_cond, &ca);
+  pthread_cond_init(&ev->stream_cond, &ca);
   pthread_cond_init(&ev->map_idle, &ca);
   pthread_cond_init(&ev->wcond, &ca);
   pthread_condattr_destroy(&ca);
@@ -295,6 +297,7 @@ events_system *events_system_close(events_system *ev)
   pthread_mutex_destroy(&ev->wmu);
   pthread_cond_destroy(&ev->wake);
   pthread_cond_destroy(&ev->map_cond);
+  pthread_cond_destroy(&ev->stream_cond);
   pthread_cond_destroy(&ev->map_idle);
   pthread_cond_destroy(&ev->wcond);
   free(ev->dir);

@@ -29,6 +29,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "fn/fn.h"
+#include "kv/kv.h"
 #include "queue/queue.h"
 #include "store/store.h"
 #include "stream/stream.h"
@@ -58,6 +59,7 @@ typedef struct events_options {
   queue_system *q;            /* borrowed, or NULL: no queue or topic targets */
   fn_system *fn;              /* borrowed, or NULL: no function targets */
   stream_system *streams;     /* borrowed, or NULL: no Kinesis event sources */
+  kv *kv;                     /* borrowed, or NULL: no DynamoDB stream sources */
   uint32_t retry_base_ms;     /* first retry of a failed delivery (doubles, up to
                                  60 s); 0: $TARN_EVENT_RETRY_BASE_MS, else 1000 */
   uint32_t workers;           /* threads that run mapping batches; 0: 16 */
@@ -142,7 +144,7 @@ char *events_kinesis_message(arena *a, const char *stream_arn, const stream_batc
 int events_batch_failures(const char *answer, size_t len, const queue_message *msgs,
                           size_t nmsgs, arena *a, const char ***ids, size_t *n, err *e);
 
-/* ---- event source mappings (SQS or Kinesis -> function) ---- */
+/* ---- event source mappings (SQS, Kinesis or a DynamoDB stream -> function) ---- */
 
 typedef struct events_mapping {
   const char *uuid;
@@ -176,7 +178,7 @@ typedef struct events_mapping_params {
   bool report_failures;
   bool has_concurrency;
   uint32_t max_concurrency;     /* 0 removes it */
-  /* Kinesis sources only */
+  /* stream sources only (Kinesis; DynamoDB streams: TRIM_HORIZON or LATEST) */
   const char *starting_position;/* create: TRIM_HORIZON, LATEST, AT_TIMESTAMP */
   int64_t starting_timestamp_ms;/* AT_TIMESTAMP */
   bool has_bisect;

@@ -9,6 +9,7 @@
  *   notify.c         events_config_put/get: target validation, test events
  *   dispatch.c       the dispatcher: change feed -> targets -> trim
  *   mapping.c        event source mappings: records and their pollers
+ *   stream_mapping.c the poller of mappings from DynamoDB streams
  *   invoke_config.c  event invoke configs, dead-letter targets, outcomes
  *   watch.c          the live log behind `tarn events`
  *
@@ -43,6 +44,7 @@ struct events_system {
   queue_system *q;             /* borrowed, or NULL */
   fn_system *fn;               /* borrowed, or NULL */
   stream_system *streams;      /* borrowed, or NULL: Kinesis sources */
+  kv *kv;                      /* borrowed, or NULL: no stream sources */
   uint32_t retry_base_ms;      /* first retry delay */
   uint32_t nworkers;           /* batch workers to start */
 
@@ -80,6 +82,12 @@ struct events_system {
   uint64_t batches;            /* batches handed to functions */
   uint64_t batch_failures;     /* of which failed (function error, throttle) */
   uint64_t messages_deleted;   /* messages deleted after success */
+
+  /* the DynamoDB stream poller (stream_mapping.c) */
+  pthread_t stream_thread;
+  bool stream_running;         /* join it */
+  bool stream_stop;            /* guarded by map_mu */
+  pthread_cond_t stream_cond;  /* the poller waits: its interval, or stop */
 
   /* the live log (watch.c) */
   pthread_mutex_t wmu;         /* guards the ring */
@@ -145,6 +153,30 @@ char *events__invocation_record(arena *a, const events_outcome *o);
 /* ---- mappings (mapping.c) ---- */
 
 int events__mappings_load(events_system *ev, err *e);
+/* Invokes name:qual synchronously with payload (mapping.c). */
+int events__mapping_invoke(events_system *ev, const char *name, const char *qual,
+                           const char *payload, bool *function_error, err *e);
+
+/* A DynamoDB stream mapping's next batch, copied out of its record. */
+typedef struct events_stream_job {
+  char uuid[37];
+  char *source_arn, *fname, *fqual;  /* heap copies */
+  uint32_t batch_size;
+  uint64_t pos;                      /* the last record delivered */
+} events_stream_job;
+
+/* mapping.c: the enabled stream mappings due now (at most max); the
+ * caller frees the strings. */
+size_t events__stream_mappings(events_system *ev, events_stream_job *out, size_t max);
+/* mapping.c: a batch ended; ok moves the position to `to` (if the mapping
+ * is still at j->pos), else the mapping waits a second. */
+void events__stream_mapping_done(events_system *ev, const events_stream_job *j, uint64_t to,
+                                 bool ok, const char *result);
+/* stream_mapping.c: checks a stream source and picks the first position. */
+int events__stream_source(events_system *ev, const char *arn, const char *starting_position,
+                          uint64_t *pos, err *e);
+int events__streams_start(events_system *ev, err *e);
+void events__streams_stop(events_system *ev);
 int events__mappings_start(events_system *ev, err *e);
 void events__mappings_stop(events_system *ev);
 void events__mappings_free(events_system *ev);

@@ -33,6 +33,9 @@
  *       job list, or a worker. Whoever ends it decrements the mapping's and
  *       the system's slot counts under map_mu.
  *   (4) A mapping marked deleted is freed when its last slot ends.
+ *   (5) A mapping from a DynamoDB stream has no slots: stream_mapping.c
+ *       polls it, and its position (the last record its function took)
+ *       moves here, under map_mu, only after a successful invocation.
  *
  * Start reading at worker_main().
  */
@@ -69,6 +72,9 @@ struct mapping_rt {
   int64_t modified_ms;
   char last_result[160];
   uint32_t slots;              /* alive */
+  bool ddb;                    /* the source is a DynamoDB stream (5) */
+  uint64_t pos;                /*   the last record delivered */
+  int64_t retry_ms;            /*   after a failure: not before (monotonic) */
   slot *polling;               /* slots with a poll in flight */
   /* Kinesis sources: one slot; the fields below the line are its worker's */
   bool kinesis;                /* the source is a Kinesis stream */
@@ -140,12 +146,13 @@ static mapping_rt *mapping_free(mapping_rt *m)
 
 static char *mapping_json(const mapping_rt *m)
 {
-  json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:i, s:i, s:b, s:b, s:i, s:I, s:s}",
+  json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:i, s:i, s:b, s:b, s:i, s:I, s:s, s:I}",
                         "uuid", m->uuid, "source", m->source_arn, "function", m->function_arn,
                         "name", m->fname, "qual", m->fqual, "batch", (int)m->batch_size,
                         "window", (int)m->window_s, "enabled", m->enabled, "report",
                         m->report_failures, "concurrency", (int)m->max_concurrency, "modified",
-                        (json_int_t)m->modified_ms, "result", m->last_result);
+                        (json_int_t)m->modified_ms, "result", m->last_result, "pos",
+                        (json_int_t)m->pos);
   if (m->kinesis)
     json_object_update_new(o, json_pack("{s:s, s:s, s:b, s:i}", "stream", m->stream, "start",
                                         m->start, "bisect", m->bisect, "retries",
@@ -182,6 +189,8 @@ static mapping_rt *mapping_from_json(const char *text)
   m->report_failures = json_is_true(json_object_get(o, "report"));
   m->max_concurrency = (uint32_t)json_integer_value(json_object_get(o, "concurrency"));
   m->modified_ms = (int64_t)json_integer_value(json_object_get(o, "modified"));
+  m->ddb = str_starts(src, "arn:aws:dynamodb:");
+  m->pos = (uint64_t)json_integer_value(json_object_get(o, "pos"));
   const char *res = json_string_value(json_object_get(o, "result"));
   snprintf(m->last_result, sizeof m->last_result, "%s", res ? res : "No records processed");
   if (m->batch_size == 0)
@@ -411,6 +420,8 @@ static void slot_later(events_system *ev, slot *sl, int64_t delay_ms)
 /* A new slot for m, polling now. Under map_mu. */
 static void slot_add(events_system *ev, mapping_rt *m)
 {
+  if (m->ddb)
+    return; /* (5) */
   slot *sl = xcalloc(1, sizeof *sl);
   sl->ev = ev;
   sl->m = m;
@@ -688,6 +699,57 @@ static int invoke_sync(events_system *ev, const char *name, const char *qual,
   pthread_cond_destroy(&w->cond);
   pthread_mutex_destroy(&w->mu);
   return rc;
+}
+
+int events__mapping_invoke(events_system *ev, const char *name, const char *qual,
+                           const char *payload, bool *function_error, err *e)
+{
+  waiter w;
+  memset(&w, 0, sizeof w);
+  int rc = invoke_sync(ev, name, qual, payload, &w, e);
+  *function_error = rc == 0 && w.function_error;
+  buf_release(&w.answer);
+  return rc;
+}
+
+size_t events__stream_mappings(events_system *ev, events_stream_job *out, size_t max)
+{
+  size_t n = 0;
+  int64_t now = time_mono_ms();
+  pthread_mutex_lock(&ev->map_mu);
+  for (mapping_rt *m = ev->maps; m != NULL && n < max; m = m->next) {
+    if (!m->ddb || !m->enabled || m->deleted || m->retry_ms > now)
+      continue;
+    events_stream_job *j = &out[n++];
+    memcpy(j->uuid, m->uuid, sizeof j->uuid);
+    j->source_arn = dup_or_null(m->source_arn);
+    j->fname = dup_or_null(m->fname);
+    j->fqual = dup_or_null(m->fqual);
+    j->batch_size = m->batch_size;
+    j->pos = m->pos;
+  }
+  pthread_mutex_unlock(&ev->map_mu);
+  return n;
+}
+
+void events__stream_mapping_done(events_system *ev, const events_stream_job *j, uint64_t to,
+                                 bool ok, const char *result)
+{
+  pthread_mutex_lock(&ev->map_mu);
+  mapping_rt *m = find(ev, j->uuid);
+  if (m != NULL && m->pos == j->pos) {
+    if (ok)
+      m->pos = to;
+    m->retry_ms = ok ? 0 : time_mono_ms() + 1000;
+    snprintf(m->last_result, sizeof m->last_result, "%s", result);
+    err e = {0};
+    mapping_save(ev, m, &e); /* lost on failure: the batch is delivered again */
+  }
+  if (ok)
+    ev->batches++;
+  else
+    ev->batch_failures++;
+  pthread_mutex_unlock(&ev->map_mu);
 }
 
 /* Receives more within the batching window (blocking this worker). */
@@ -1066,8 +1128,9 @@ static void *worker_main(void *arg)
 
 int events__mappings_start(events_system *ev, err *e)
 {
-  if (ev->q == NULL)
-    return 0;
+  int src = events__streams_start(ev, e);
+  if (src != 0 || ev->q == NULL)
+    return src;
   pthread_mutex_lock(&ev->map_mu);
   ev->map_started = true;
   for (mapping_rt *m = ev->maps; m != NULL; m = m->next)
@@ -1102,6 +1165,7 @@ void events__mappings_stop(events_system *ev)
   }
   pthread_cond_broadcast(&ev->map_cond);
   pthread_mutex_unlock(&ev->map_mu);
+  events__streams_stop(ev);
   for (uint32_t i = 0; i < ev->nworkers_running; i++)
     pthread_join(ev->workers[i], NULL);
   ev->nworkers_running = 0;
@@ -1157,8 +1221,12 @@ int events_mapping_create(events_system *ev, const events_mapping_params *p, are
     return err_set(e, ERR_INVALID, "FunctionName is required");
   queue_info qi;
   memset(&qi, 0, sizeof qi);
+  uint64_t pos = 0;
   const char *stream = kinesis_stream(p->source_arn);
-  int rc = stream != NULL ? kinesis_check(ev, stream, p, e) : queue_of(ev, p->source_arn, a, &qi, e);
+  bool ddb = p->source_arn != NULL && str_starts(p->source_arn, "arn:aws:dynamodb:");
+  int rc = stream != NULL ? kinesis_check(ev, stream, p, e)
+           : ddb ? events__stream_source(ev, p->source_arn, p->starting_position, &pos, e)
+                 : queue_of(ev, p->source_arn, a, &qi, e);
   if (rc != 0)
     return rc;
   const char *name = NULL;
@@ -1167,14 +1235,16 @@ int events_mapping_create(events_system *ev, const events_mapping_params *p, are
   rc = resolve(ev, p->function, a, &name, &qual, &arn, e);
   if (rc != 0)
     return rc;
-  uint32_t batch = p->has_batch_size ? p->batch_size : stream != NULL ? 100 : 10;
+  uint32_t batch = p->has_batch_size ? p->batch_size : stream != NULL || ddb ? 100 : 10;
   uint32_t window = p->has_window ? p->window_s : 0;
-  rc = check_params(ev, p, qi.fifo, stream != NULL, batch, window, e);
+  rc = check_params(ev, p, qi.fifo, stream != NULL || ddb, batch, window, e);
   if (rc != 0)
     return rc;
   mapping_rt *m = xcalloc(1, sizeof *m);
   uuid_v4(m->uuid);
   m->source_arn = dup_or_null(qi.arn != NULL ? qi.arn : p->source_arn);
+  m->ddb = ddb;
+  m->pos = pos;
   m->function_arn = dup_or_null(arn);
   m->fname = dup_or_null(name);
   m->fqual = dup_or_null(qual);
