@@ -22,6 +22,7 @@ pc zlib zlib1g-dev
 pc cmocka libcmocka-dev
 pc libseccomp libseccomp-dev
 pc libzstd libzstd-dev
+pc snappy libsnappy-dev
 pc libpcre2-8 libpcre2-dev
 pc libzip libzip-dev
 pc libcurl libcurl4-openssl-dev

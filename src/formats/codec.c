@@ -14,6 +14,7 @@
 #include <string.h>
 #include <zlib.h>
 #include <zstd.h>
+#include <snappy-c.h>
 
 codec_kind codec_sniff(const void *p, size_t n)
 {
@@ -198,4 +199,81 @@ int codec_decompress_head(codec_kind k, const void *src, size_t n, size_t max, c
   if (k == CODEC_ZSTD)
     return unzstd(src, n, max, out, outlen, e, true);
   return err_set(e, ERR_INTERNAL, "no codec");
+}
+
+/* ---- compression ---- */
+
+int codec_gzip_compress(const void *src, size_t n, int level, char **out, size_t *outlen,
+                        err *e)
+{
+  *out = NULL;
+  *outlen = 0;
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    return err_set(e, ERR_INTERNAL, "cannot start zlib");
+  size_t cap = deflateBound(&z, (uLong)n) + 64;
+  char *buf = malloc(cap);
+  if (buf == NULL)
+    abort();
+  z.next_in = (Bytef *)(uintptr_t)src;
+  z.next_out = (Bytef *)buf;
+  size_t left = n;
+  int zr = Z_OK;
+  while (zr != Z_STREAM_END) {
+    if (z.avail_in == 0 && left > 0) {
+      unsigned chunk = left > (1u << 30) ? (1u << 30) : (unsigned)left;
+      z.avail_in = chunk;
+      left -= chunk;
+    }
+    size_t room = cap - (size_t)((char *)z.next_out - buf);
+    z.avail_out = room > (1u << 30) ? (1u << 30) : (unsigned)room;
+    zr = deflate(&z, left == 0 ? Z_FINISH : Z_NO_FLUSH);
+    if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
+      deflateEnd(&z);
+      free(buf);
+      return err_set(e, ERR_INTERNAL, "gzip compression failed");
+    }
+  }
+  *outlen = (size_t)((char *)z.next_out - buf);
+  deflateEnd(&z);
+  *out = buf;
+  return 0;
+}
+
+int codec_zstd_compress(const void *src, size_t n, int level, char **out, size_t *outlen,
+                        err *e)
+{
+  *out = NULL;
+  *outlen = 0;
+  size_t cap = ZSTD_compressBound(n);
+  char *buf = malloc(cap ? cap : 1);
+  if (buf == NULL)
+    abort();
+  size_t r = ZSTD_compress(buf, cap, src, n, level);
+  if (ZSTD_isError(r)) {
+    free(buf);
+    return err_set(e, ERR_INTERNAL, "zstd compression failed (%s)", ZSTD_getErrorName(r));
+  }
+  *out = buf;
+  *outlen = r;
+  return 0;
+}
+
+int codec_snappy_compress(const void *src, size_t n, char **out, size_t *outlen, err *e)
+{
+  *out = NULL;
+  *outlen = 0;
+  size_t cap = snappy_max_compressed_length(n);
+  char *buf = malloc(cap ? cap : 1);
+  if (buf == NULL)
+    abort();
+  size_t len = cap;
+  if (snappy_compress(src, n, buf, &len) != SNAPPY_OK) {
+    free(buf);
+    return err_set(e, ERR_INTERNAL, "snappy compression failed");
+  }
+  *out = buf;
+  *outlen = len;
+  return 0;
 }
