@@ -444,10 +444,9 @@ static void *grow(void *p, size_t *cap, size_t need, size_t elem)
   return np;
 }
 
-int pqw_append(pqw_writer *w, const vec *cols, const uint16_t *rows, int n, err *e)
+/* Appends rows start..start+n of the caller's rows. */
+static void append_some(pqw_writer *w, const vec *cols, const uint16_t *rows, int start, int n)
 {
-  if (w->finished)
-    return err_set(e, ERR_INTERNAL, "parquet writer already finished");
   for (int ci = 0; ci < w->ncols; ci++) {
     colbuf *c = &w->cols[ci];
     const vec *v = &cols[ci];
@@ -464,7 +463,7 @@ int pqw_append(pqw_writer *w, const vec *cols, const uint16_t *rows, int n, err 
     c->vcap = vc;
     size_t before = c->sdata.len;
     for (int j = 0; j < n; j++) {
-      int r = rows != NULL ? rows[j] : j;
+      int r = rows != NULL ? rows[start + j] : start + j;
       int idx = v->is_const ? 0 : r;
       bool null = v->nulls != NULL && v->nulls[idx];
       c->def[c->nrows++] = null ? 0 : 1;
@@ -485,8 +484,25 @@ int pqw_append(pqw_writer *w, const vec *cols, const uint16_t *rows, int n, err 
   }
   w->rows += (uint64_t)n;
   w->rg_rows += (uint64_t)n;
-  if (w->rg_rows >= w->opt.row_group_rows || w->rg_bytes >= w->opt.row_group_bytes)
-    return pqw_flush(w, e);
+}
+
+int pqw_append(pqw_writer *w, const vec *cols, const uint16_t *rows, int n, err *e)
+{
+  if (w->finished)
+    return err_set(e, ERR_INTERNAL, "parquet writer already finished");
+  int done = 0;
+  while (done < n) {
+    /* a row group ends at exactly row_group_rows rows */
+    uint64_t room = w->opt.row_group_rows - w->rg_rows;
+    int k = (uint64_t)(n - done) < room ? n - done : (int)room;
+    append_some(w, cols, rows, done, k);
+    done += k;
+    if (w->rg_rows >= w->opt.row_group_rows || w->rg_bytes >= w->opt.row_group_bytes) {
+      int rc = pqw_flush(w, e);
+      if (rc < 0)
+        return rc;
+    }
+  }
   return 0;
 }
 

@@ -1496,3 +1496,107 @@ int sql_parse(const char *sql, arena *a, ast_query **out, err *e, sql_pos *pos)
     return syntax(&p, "end of statement");
   return 0;
 }
+
+/* ---- COPY ----
+ *   copy := COPY '(' query ')' TO 'path' ['(' option {',' option} ')'] [';']
+ *   option := name [word | 'string' | integer | '(' name {',' name} ')']
+ * The options are only collected here; copy.c reads and checks them. */
+
+static int parse_copy_option(parser *p, ast_copt *o)
+{
+  token *t = peek(p);
+  if (t->kind != TK_IDENT)
+    return syntax(p, "a COPY option name");
+  memset(o, 0, sizeof *o);
+  o->name = t->text;
+  o->line = t->line;
+  o->col = t->col;
+  p->i++;
+  t = peek(p);
+  if (t->kind == TK_IDENT || t->kind == TK_STRING || t->kind == TK_INT ||
+      t->kind == TK_QIDENT) {
+    o->text = t->text;
+    o->is_string = t->kind == TK_STRING;
+    p->i++;
+    return 0;
+  }
+  if (accept_op(p, "(")) {
+    vecp v = {0};
+    int rc;
+    do {
+      const char *name;
+      if ((rc = parse_ident(p, &name, "a column name")) < 0)
+        return rc;
+      vpush(p, &v, (void *)name);
+    } while (accept_op(p, ","));
+    if ((rc = expect_op(p, ")")) < 0)
+      return rc;
+    o->list = (const char **)v.v;
+    o->nlist = v.n;
+  }
+  return 0;
+}
+
+static int parse_copy(parser *p, ast_copy **out)
+{
+  ast_copy *c = arena_alloc(p->a, sizeof *c);
+  memset(c, 0, sizeof *c);
+  token *t = peek(p);
+  c->line = t->line;
+  c->col = t->col;
+  p->i++;
+  int rc;
+  if (!is_op(peek(p), "("))
+    return syntax(p, "'(' and a query (COPY (SELECT ...) TO 's3://bucket/prefix/')");
+  p->i++;
+  if ((rc = parse_query(p, &c->query)) < 0)
+    return rc;
+  if ((rc = expect_op(p, ")")) < 0)
+    return rc;
+  if ((rc = expect_kw(p, "to")) < 0)
+    return rc;
+  t = peek(p);
+  if (t->kind != TK_STRING)
+    return syntax(p, "the target as a string ('s3://bucket/prefix/')");
+  c->path = t->text;
+  c->path_line = t->line;
+  c->path_col = t->col;
+  p->i++;
+  accept_kw(p, "with");
+  if (accept_op(p, "(")) {
+    vecp v = {0};
+    do {
+      ast_copt *o = arena_alloc(p->a, sizeof *o);
+      if ((rc = parse_copy_option(p, o)) < 0)
+        return rc;
+      vpush(p, &v, o);
+    } while (accept_op(p, ","));
+    if ((rc = expect_op(p, ")")) < 0)
+      return rc;
+    c->opts = arena_alloc(p->a, sizeof(ast_copt) * (size_t)(v.n > 0 ? v.n : 1));
+    for (int i = 0; i < v.n; i++)
+      c->opts[i] = *(ast_copt *)v.v[i];
+    c->nopts = v.n;
+  }
+  accept_op(p, ";");
+  if (peek(p)->kind != TK_EOF)
+    return syntax(p, "end of statement");
+  *out = c;
+  return 0;
+}
+
+int sql_parse_stmt(const char *sql, arena *a, ast_query **q, ast_copy **copy, err *e,
+                   sql_pos *pos)
+{
+  *q = NULL;
+  *copy = NULL;
+  token *toks;
+  int n;
+  int rc = sql_lex(sql, a, &toks, &n, e, pos);
+  if (rc < 0)
+    return rc;
+  parser p = {.t = toks, .n = n, .a = a, .e = e, .pos = pos};
+  if (is_kw(peek(&p), "copy"))
+    return parse_copy(&p, copy);
+  return sql_parse(sql, a, q, e, pos);
+}

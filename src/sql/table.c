@@ -675,6 +675,10 @@ void sql_objsrc_dir(sql_objsrc *out, const char *root)
   out->ctx = d;
   out->list = dir_list;
   out->open = dir_open;
+  out->put_new = NULL;   /* read-only: COPY ... TO needs the store */
+  out->put_write = NULL;
+  out->put_commit = NULL;
+  out->put_abort = NULL;
 }
 
 void sql_objsrc_dir_free(sql_objsrc *src)
