@@ -232,9 +232,15 @@ typedef struct ast_copy {
   int path_col;
   ast_copt *opts;
   int nopts;
+  /* Athena's writing statements, parsed onto the same fields (the WITH
+     properties become options: format, write_compression, partitioned_by,
+     external_location = path): */
+  const char *table;    /* CREATE TABLE table WITH (...) AS query / INSERT INTO table query */
+  bool insert;          /* INSERT INTO (path NULL: the catalog knows the table) */
 } ast_copy;
 
-/* Parses one statement: a query (*copy NULL) or a COPY (*q NULL). */
+/* Parses one statement: a query (*copy NULL), or a COPY, CREATE TABLE AS or
+ * INSERT INTO (*q NULL). */
 int sql_parse_stmt(const char *sql, arena *a, ast_query **q, ast_copy **copy, err *e,
                    sql_pos *pos);
 

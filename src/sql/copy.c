@@ -170,12 +170,14 @@ static int read_options(copyrun *c, ast_copy *ac, sql_pos *pos, err *e)
       else
         return opt_err(pos, e, o, "unknown FORMAT '%s': use parquet, csv or json",
                        o->text != NULL ? o->text : "");
-    } else if (!strcmp(o->name, "compression") || !strcmp(o->name, "codec")) {
+    } else if (!strcmp(o->name, "compression") || !strcmp(o->name, "codec") ||
+               !strcmp(o->name, "write_compression") ||
+               !strcmp(o->name, "parquet_compression")) {
       if (o->text == NULL)
         return opt_err(pos, e, o, "%s needs a value", "COMPRESSION");
       compression = o->text;
       comp_opt = o;
-    } else if (!strcmp(o->name, "partition_by")) {
+    } else if (!strcmp(o->name, "partition_by") || !strcmp(o->name, "partitioned_by")) {
       part_opt = o;
     } else if (!strcmp(o->name, "row_group_size")) {
       if (!opt_u64(o, &c->popt.row_group_rows) || c->popt.row_group_rows > 100000000)
@@ -199,6 +201,11 @@ static int read_options(copyrun *c, ast_copy *ac, sql_pos *pos, err *e)
       if (!opt_bool(o, &b))
         return opt_err(pos, e, o, "%s must be true or false", "APPEND");
       c->append = b;
+    } else if (ac->table != NULL) {
+      return opt_err(pos, e, o,
+                     "unsupported table property '%s' (format, write_compression, "
+                     "partitioned_by, external_location)",
+                     o->name);
     } else {
       return opt_err(pos, e, o,
                      "unknown COPY option '%s' (FORMAT, COMPRESSION, PARTITION_BY, "
@@ -739,7 +746,22 @@ int sql_copy_exec(qctx *q, ast_copy *ac, plan **result, err *e, sql_pos *pos)
   if (src->put_new == NULL)
     return sql_error_at(e, pos, ac->line, ac->col, "COPY ... TO cannot write here: %s",
                         "the objects are read-only");
+  if (ac->insert) {
+    pos->line = ac->line;
+    pos->col = ac->col;
+    return err_set(e, ERR_NOT_IMPLEMENTED,
+                   "INSERT INTO '%s' needs the table catalog (its location, format and "
+                   "partitions), which tarn does not have yet; COPY (SELECT ...) TO "
+                   "'s3://bucket/prefix/' (FORMAT parquet, APPEND) adds objects to a folder "
+                   "at line %d, column %d",
+                   ac->table, ac->line, ac->col);
+  }
   const char *path = ac->path;
+  if (path == NULL)
+    return sql_error_at(e, pos, ac->line, ac->col,
+                        "CREATE TABLE '%s' AS needs WITH (external_location = "
+                        "'s3://bucket/prefix/')",
+                        ac->table);
   if (strncmp(path, "s3://", 5) != 0 || path[5] == 0 || path[5] == '/')
     return sql_error_at(e, pos, ac->path_line, ac->path_col,
                         "COPY target '%s' must be 's3://bucket/key' or 's3://bucket/prefix/'",
@@ -790,6 +812,17 @@ int sql_copy_exec(qctx *q, ast_copy *ac, plan **result, err *e, sql_pos *pos)
       buf_release(&c.kb);
       return rc;
     }
+  }
+  if (ac->table != NULL) {
+    /* checked, nothing written: registering the table is the catalog's */
+    buf_release(&c.kb);
+    pos->line = ac->line;
+    pos->col = ac->col;
+    return err_set(e, ERR_NOT_IMPLEMENTED,
+                   "CREATE TABLE '%s' AS cannot register the table: tarn has no table catalog "
+                   "yet; COPY (SELECT ...) TO '%s' (FORMAT parquet, PARTITION_BY (...)) writes "
+                   "the same objects at line %d, column %d",
+                   ac->table, path, ac->line, ac->col);
   }
   /* invariant (2): one row group holds at most a quarter of the budget */
   uint64_t rgmax = q->mem_limit / 4;
