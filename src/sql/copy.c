@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define COPY_MAX_PARTITIONS 1000
@@ -86,6 +87,7 @@ typedef struct copyrun {
   int *part;              /* partition column indices */
   int npart;
   pqw_column *pcols;
+  vec *dv;                /* scratch: the data columns of a batch */
   cfile **files;          /* one per partition */
   int nfiles;
   int *slots;             /* hash of partition dir -> file index + 1 */
@@ -361,7 +363,7 @@ static int file_start(copyrun *c, cfile *f, outctx *oc, err *e)
     else
       f->key = arena_sprintf(c->q->a, "%sdata_%d%s", f->dir, f->seq, ext_of(c));
   } else {
-    f->key = f->seq == 0 ? c->base : arena_sprintf(c->q->a, "%s.%d", c->base, f->seq);
+    f->key = c->base;   /* one object (FILE_SIZE_BYTES makes a folder) */
   }
   f->seq++;
   if (strlen(f->key) > 1024)
@@ -618,10 +620,9 @@ static int append_rows(copyrun *c, outctx *oc, cfile *f, const batch *b, const u
   if (f->w == NULL && (rc = file_start(c, f, oc, e)) < 0)
     return rc;
   if (c->format == CF_PARQUET) {
-    vec dv[PQW_MAX_COLUMNS];
     for (int k = 0; k < c->ndata; k++)
-      dv[k] = b->cols[c->data[k]];
-    rc = pqw_append(f->pq, dv, sel, n, e);
+      c->dv[k] = b->cols[c->data[k]];
+    rc = pqw_append(f->pq, c->dv, sel, n, e);
   } else {
     rc = text_rows(c, f, b, sel, n);
   }
@@ -784,7 +785,7 @@ int sql_copy_exec(qctx *q, ast_copy *ac, plan **result, err *e, sql_pos *pos)
                            : arena_strdup(q->a, path + 5);
   const char *key = slash != NULL ? slash + 1 : "";
   size_t kl = strlen(key);
-  c.folder = c.npart > 0 || kl == 0 || key[kl - 1] == '/';
+  c.folder = c.npart > 0 || c.file_size > 0 || kl == 0 || key[kl - 1] == '/';
   c.base = c.folder && kl > 0 && key[kl - 1] != '/' ? arena_sprintf(q->a, "%s/", key)
                                                       : arena_strdup(q->a, key);
   /* columns written */
@@ -802,6 +803,27 @@ int sql_copy_exec(qctx *q, ast_copy *ac, plan **result, err *e, sql_pos *pos)
                         "COPY needs 1 to %d columns besides the partition columns",
                         PQW_MAX_COLUMNS);
   }
+  for (int k = 0; k < c.ndata; k++) {
+    const char *nm = c.cols[c.data[k]].name;
+    if (strlen(nm) > 255) {
+      buf_release(&c.kb);
+      return sql_error_at(e, pos, ac->line, ac->col,
+                          "COPY column name '%.40s...' is longer than 255 bytes", nm);
+    }
+    for (int j = 0; j < k; j++)
+      if (strcasecmp(c.cols[c.data[j]].name, nm) == 0) {
+        buf_release(&c.kb);
+        return sql_error_at(e, pos, ac->line, ac->col,
+                            "COPY needs distinct column names: '%s' appears twice (use AS)",
+                            nm);
+      }
+  }
+  for (int k = 0; k < c.npart; k++)
+    if (strlen(c.cols[c.part[k]].name) > 255) {
+      buf_release(&c.kb);
+      return sql_error_at(e, pos, ac->line, ac->col, "PARTITION_BY column name too long");
+    }
+  c.dv = arena_alloc(q->a, sizeof(vec) * (size_t)c.ndata);
   c.pcols = arena_alloc(q->a, sizeof(pqw_column) * (size_t)c.ndata);
   for (int k = 0; k < c.ndata && c.format == CF_PARQUET; k++) {
     const pcol *col = &c.cols[c.data[k]];

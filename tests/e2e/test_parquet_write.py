@@ -204,6 +204,10 @@ def test_errors_change_nothing(tarn, s3, bucket):
     assert "unknown COMPRESSION 'lzo'" in failed(r)
     r = tarn_sql(tarn, "COPY (SELECT 1 AS a) TO 's3://%s/x/' (PARTITION_BY (b))" % bucket)
     assert "PARTITION_BY column 'b' is not in the query" in failed(r)
+    r = tarn_sql(tarn, "COPY (SELECT 1 AS a, 2 AS \"A\") TO 's3://%s/x/'" % bucket)
+    assert "'A' appears twice" in failed(r)
+    r = tarn_sql(tarn, "COPY (SELECT INTERVAL '1' DAY AS i) TO 's3://%s/x/'" % bucket)
+    assert "cannot write column 'i' of type" in failed(r)
     r = tarn_sql(tarn, "COPY (SELECT 1 AS a) TO 's3://no-such-bucket-pqw/x/'")
     assert "no-such-bucket-pqw" in failed(r)
     assert tarnlib.list_all_keys(s3, bucket, Prefix="x/") == []
