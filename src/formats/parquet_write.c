@@ -22,10 +22,11 @@
  *       dictionary stays small (DICT_MAX_VALUES, DICT_MAX_BYTES); booleans
  *       are always PLAIN.
  *   (3) Statistics are min_value / max_value (the ordering of the logical
- *       type: signed integers, doubles without NaN, strings byte-wise =
- *       code point order) and null_count, for every chunk; a string
- *       statistic longer than STAT_MAX_STRING is left out (never truncated,
- *       so readers may prune on it).
+ *       type: signed integers, doubles, strings byte-wise = code point
+ *       order) and null_count, for every chunk; min/max are left out when a
+ *       string one would be longer than STAT_MAX_STRING (never truncated)
+ *       or a double chunk holds a NaN (engines order NaN differently, so
+ *       no bound is safe to prune on).
  *   (4) Bytes leave through out() strictly in file order; the writer keeps
  *       only the current row group and the footer's records.
  *
@@ -726,20 +727,40 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
   /* statistics (invariant (3)) */
   size_t imin = SIZE_MAX;
   size_t imax = SIZE_MAX;
+  bool nan = false;
   for (size_t i = 0; i < c->nvals; i++) {
-    if (c->ptype == PQ_DOUBLE && isnan(c->fv[i]))
+    if (c->ptype == PQ_DOUBLE && isnan(c->fv[i])) {
+      nan = true;
       continue;
+    }
     if (imin == SIZE_MAX || cmp_vals(c, i, imin, soff) < 0)
       imin = i;
     if (imax == SIZE_MAX || cmp_vals(c, i, imax, soff) > 0)
       imax = i;
   }
-  if (imin != SIZE_MAX &&
+  if (imin != SIZE_MAX && !nan &&
       (c->ptype != PQ_BYTE_ARRAY ||
        (c->slen[imin] <= STAT_MAX_STRING && c->slen[imax] <= STAT_MAX_STRING))) {
     m->has_minmax = true;
     stat_value(c, imin, soff, &m->min);
     stat_value(c, imax, soff, &m->max);
+    if (c->ptype == PQ_DOUBLE) {
+      /* zeros: -0.0 as the min, +0.0 as the max (the format's rule) */
+      double z = 0.0;
+      uint64_t u;
+      if (c->fv[imin] == 0.0) {
+        z = -0.0;
+        memcpy(&u, &z, 8);
+        m->min.len = 0;
+        bb_le(&m->min, u, 8);
+      }
+      if (c->fv[imax] == 0.0) {
+        z = 0.0;
+        memcpy(&u, &z, 8);
+        m->max.len = 0;
+        bb_le(&m->max, u, 8);
+      }
+    }
   }
 
   uint32_t *idx = malloc((c->nvals + 1) * sizeof *idx);

@@ -252,3 +252,34 @@ def test_ctas_and_insert_need_the_catalog_and_write_nothing(tarn, s3, bucket):
     assert "PARTITION_BY column 'z' is not in the query" in msg
     msg = failed(tarn_sql(tarn, "INSERT INTO sales SELECT 1, 2020"))
     assert "INSERT INTO 'sales' needs the table catalog" in msg
+
+
+def test_edge_values_round_trip(tarn, s3, bucket, tmp_path):
+    long = "\U0001F422" * 80    # 320 bytes, the largest value
+    q = ("SELECT * FROM (VALUES "
+         "(1, CAST(NULL AS VARCHAR), '', -9223372036854775807, CAST('NaN' AS DOUBLE), "
+         "DATE '1969-12-31', TIMESTAMP '1900-01-01 00:00:00.000001', CAST(-1.5 AS DECIMAL(5,2))), "
+         "(2, CAST(NULL AS VARCHAR), 'żółw 🐢', 9223372036854775807, CAST('-Infinity' AS DOUBLE), "
+         "DATE '2262-04-11', TIMESTAMP '2262-04-11 23:47:16', CAST(999.99 AS DECIMAL(5,2))), "
+         "(3, CAST(NULL AS VARCHAR), '%s', 0, -0.5, DATE '0001-01-01', "
+         "TIMESTAMP '1970-01-01 00:00:00', CAST(0 AS DECIMAL(5,2)))"
+         ") AS t(n, allnull, s, big, d, day, ts, dec)" % long)
+    r = tarn_sql(tarn, "COPY (%s) TO 's3://%s/edge.parquet'" % (q, bucket))
+    assert rows_of(r)[1] == [["3"]]
+    assert download(s3, bucket, "edge.parquet", tmp_path) == ["edge.parquet"]
+    got, meta = duckdb([
+        "SELECT n, allnull, s, big, d::VARCHAR, day, ts, dec FROM 'edge.parquet' ORDER BY n",
+        "SELECT path_in_schema, stats_min_value, stats_max_value, stats_null_count "
+        "FROM parquet_metadata('edge.parquet')"], cwd=tmp_path)
+    assert got == [
+        ["1", None, "", "-9223372036854775807", "nan", "1969-12-31", "1900-01-01 00:00:00.000001",
+         "-1.50"],
+        ["2", None, "żółw 🐢", "9223372036854775807", "-inf", "2262-04-11",
+         "2262-04-11 23:47:16", "999.99"],
+        ["3", None, long, "0", "-0.5", "0001-01-01", "1970-01-01 00:00:00", "0.00"]]
+    by = {m[0]: m[1:] for m in meta}
+    assert by["allnull"] == [None, None, "3"]
+    assert by["s"] == [None, None, "0"]          # the max is 320 bytes: no string statistics
+    assert by["big"] == ["-9223372036854775807", "9223372036854775807", "0"]
+    assert by["d"] == [None, None, "0"]           # a NaN: no bounds to prune on
+    assert by["n"] == ["1", "3", "0"]

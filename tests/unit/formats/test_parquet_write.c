@@ -159,14 +159,11 @@ static void read_footer(const mem *m, footer *f)
     } else if (id == 3) {
       f->num_rows = rd_zz(&r);
     } else if (id == 2 || id == 4) {
-      unsigned char h = r.p[r.i];
-      size_t n = h >> 4;
-      if (n == 15) {
-        r.i++;
+      size_t at = r.i;
+      size_t n = r.p[r.i++] >> 4;
+      if (n == 15)
         n = rd_varint(&r);
-        r.i--;
-        /* re-read below by skipping the whole list */
-      }
+      r.i = at;   /* skipped whole below */
       if (id == 2)
         f->nschema = n;
       else
@@ -334,6 +331,33 @@ static void test_out_failure(void **state)
   free(m.p);
 }
 
+/* the buffered row group stays within its byte bound (plus one batch) */
+static void test_row_group_byte_bound(void **state)
+{
+  (void)state;
+  mem m = {0};
+  pqw_writer *w;
+  err e;
+  pqw_options o = {.codec = PQW_ZSTD, .row_group_bytes = 50000};
+  assert_int_equal(pqw_new(COLS, 1, &o, mem_out, &m, &w, &e), 0);
+  int64_t *iv = calloc(COL_BATCH, sizeof *iv);
+  vec v = {.phys = PHYS_I64, .i = iv};
+  for (int k = 0; k < 50; k++) {
+    for (int i = 0; i < COL_BATCH; i++)
+      iv[i] = (int64_t)k * COL_BATCH + i;
+    assert_int_equal(pqw_append(w, &v, NULL, COL_BATCH, &e), 0);
+    assert_true(pqw_buffered(w) < 50000);
+  }
+  assert_int_equal(pqw_finish(w, &e), 0);
+  pqw_free(w);
+  footer f;
+  read_footer(&m, &f);
+  assert_int_equal(f.num_rows, 50 * COL_BATCH);
+  assert_true(f.nrow_groups >= 16);   /* 3 batches of 2048 rows (9 bytes each) per group */
+  free(iv);
+  free(m.p);
+}
+
 static void test_bad_columns(void **state)
 {
   (void)state;
@@ -390,6 +414,7 @@ int main(void)
     cmocka_unit_test(test_empty_file),
     cmocka_unit_test(test_compression_pays),
     cmocka_unit_test(test_out_failure),
+    cmocka_unit_test(test_row_group_byte_bound),
     cmocka_unit_test(test_bad_columns),
     cmocka_unit_test(test_codecs_round_trip),
   };
