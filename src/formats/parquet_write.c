@@ -48,6 +48,8 @@
 #define DICT_MAX_BYTES (2u << 20)
 #define STAT_MAX_STRING 256
 #define CREATED_BY "tarn"
+/* PLAIN numbers are little-endian: on such a host whole arrays are copied */
+#define HOST_LE (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
 
 /* ---- a growable byte buffer (the writer bounds what goes in) ---- */
 
@@ -97,8 +99,9 @@ static void bb_varint(bb *b, uint64_t v)
 
 static void bb_le(bb *b, uint64_t v, int n)
 {
+  bb_reserve(b, (size_t)n);
   for (int i = 0; i < n; i++)
-    bb_byte(b, (unsigned)(v >> (8 * i)) & 0xff);
+    b->p[b->len++] = (unsigned char)(v >> (8 * i));
 }
 
 static void bb_free(bb *b)
@@ -812,6 +815,10 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
           byte |= (c->iv[i + k] != 0 ? 1u : 0u) << k;
         bb_byte(&body, byte);
       }
+    } else if (HOST_LE && c->ptype == PQ_INT64) {
+      bb_put(&body, c->iv + val, (v1 - val) * 8);
+    } else if (HOST_LE && c->ptype == PQ_DOUBLE) {
+      bb_put(&body, c->fv + val, (v1 - val) * 8);
     } else {
       for (size_t i = val; i < v1; i++)
         plain_value(c, i, soff, &body);
