@@ -283,3 +283,24 @@ def test_edge_values_round_trip(tarn, s3, bucket, tmp_path):
     assert by["big"] == ["-9223372036854775807", "9223372036854775807", "0"]
     assert by["d"] == [None, None, "0"]           # a NaN: no bounds to prune on
     assert by["n"] == ["1", "3", "0"]
+
+
+def test_wide_dictionaries_and_long_runs(tarn, s3, data, tmp_path):
+    """Dictionary indices of 10 bits, one-value chunks, boolean and NULL runs."""
+    b, head, want = data
+    q = ("SELECT id, id %% 1000 AS k, 'v' || CAST(id %% 1000 AS VARCHAR) AS ks, id < 2500 AS lo, "
+         "'same' AS one, CASE WHEN id >= 4000 THEN id END AS late FROM (%s)" % (QUERY % b))
+    r = tarn_sql(tarn, "COPY (%s) TO 's3://%s/wide.parquet' (COMPRESSION zstd)" % (q, b))
+    assert rows_of(r)[1] == [[str(N)]]
+    download(s3, b, "wide.parquet", tmp_path)
+    got, meta = duckdb([
+        "SELECT count(*), sum(k), count(DISTINCT ks), sum(CAST(substr(ks, 2) AS BIGINT)), "
+        "sum(lo::INT), count(one), min(one), count(late), sum(late), "
+        "bool_and(ks = 'v' || k::VARCHAR) FROM 'wide.parquet'",
+        "SELECT path_in_schema, encodings FROM parquet_metadata('wide.parquet')"], cwd=tmp_path)
+    s = sum(i % 1000 for i in range(N))
+    assert got == [[str(N), str(s), "1000", str(s), "2500", str(N), "same", "1000",
+                    str(sum(range(4000, N))), "true"]]
+    enc = {m[0]: m[1] for m in meta}
+    assert "RLE_DICTIONARY" in enc["k"] and "RLE_DICTIONARY" in enc["ks"]
+    assert "RLE_DICTIONARY" in enc["one"]
