@@ -78,6 +78,8 @@ typedef struct sql_job {
   int refs;
   atomic_bool client_gone;  /* the watcher saw the connection close */
   struct sql_job *next;     /* owner's list of running jobs, or the queue */
+  char request_id[17];      /* the request's, for the events of objects COPY writes */
+  char *principal;          /* the caller's access key (heap), or NULL */
 } sql_job;
 
 struct native_sql {
@@ -273,6 +275,7 @@ static void job_unref(sql_job *j)
   if (left > 0)
     return;
   free(j->text);
+  free(j->principal);
   buf_release(&j->line);
   pthread_mutex_destroy(&j->lock);
   free(j);
@@ -459,7 +462,11 @@ static void run_one(sql_job *j)
   sql_stats stats;
   memset(&stats, 0, sizeof stats);
   err e = {0};
+  /* objects written by COPY carry the request in their ObjectCreated events */
+  store_origin origin = {.request_id = j->request_id, .principal = j->principal};
+  store_origin_set(&origin);
   int rc = sql_run(j->st, j->text, &opt, &sink, &stats, &e);
+  store_origin_set(NULL);
   bool gone = atomic_load(&j->client_gone);
   if (gone && rc == ERR_REQUEST_TIMEOUT)
     err_set(&e, rc, "query cancelled: the client went away");
@@ -590,6 +597,8 @@ void native_sql_handle(native_sql *n, http_req *r)
   j->text = strndup(r->body.data, r->body.len);
   if (j->text == NULL)
     abort();
+  snprintf(j->request_id, sizeof j->request_id, "%s", r->request_id);
+  j->principal = r->authenticated ? strdup(r->auth.access_key) : NULL;
   j->format = format;
   buf_init(&j->line, 64u << 20);
   j->refs = 2; /* the thread's and the request's */

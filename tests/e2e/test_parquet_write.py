@@ -177,16 +177,21 @@ def test_each_object_raises_object_created(tarn, s3, bucket, tmp_path):
     r = tarn_sql(tarn, "COPY (SELECT * FROM (VALUES (1, 2020), (2, 2021)) AS t(n, y)) "
                        "TO 's3://%s/ev/' (PARTITION_BY (y))" % bucket)
     assert rows_of(r)[1] == [["2"]]
-    seen = set()
+    seen, principals, rids = set(), set(), set()
     deadline = time.monotonic() + 30
     while len(seen) < 2 and time.monotonic() < deadline:
         for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
                                      WaitTimeSeconds=2).get("Messages", []):
             for rec in json.loads(m["Body"]).get("Records", []):
                 seen.add((rec["eventName"], rec["s3"]["object"]["key"]))
+                principals.add(rec["userIdentity"]["principalId"])
+                rids.add(rec["responseElements"]["x-amz-request-id"])
     # keys form-URL-encoded in the records, as S3 writes them
     assert seen == {("ObjectCreated:Put", "ev/y%3D2020/data_0.parquet"),
                     ("ObjectCreated:Put", "ev/y%3D2021/data_0.parquet")}
+    # who wrote them: the caller of the statement, one request
+    assert principals == {"AWS:" + tarn.access_key} and len(rids) == 1
+    assert rids != {"0000000000000000"}
 
 
 def test_errors_change_nothing(tarn, s3, bucket):
