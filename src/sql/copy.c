@@ -23,8 +23,9 @@
  *       final commits leaves the objects committed before it.)
  *   (2) Memory: the rows buffered for the row groups (and CSV/JSON text
  *       not yet written) are charged to the query's budget (qctx_mem);
- *       past half of it every open row group is written out early; a row
- *       group never buffers more than a quarter of it.
+ *       past half of what the rest of the query leaves of it, every open
+ *       row group is written out early; a row group never buffers more than
+ *       a quarter of the budget.
  *   (3) Partition columns are not written into the files (their values are
  *       in the keys); at most COPY_MAX_PARTITIONS partitions per statement.
  *   (4) Values are written as the engine holds them: a VARCHAR '000042'
@@ -631,13 +632,19 @@ static int append_rows(copyrun *c, outctx *oc, cfile *f, const batch *b, const u
   return rc;
 }
 
-static int charge(copyrun *c)
+static int64_t held_bytes(const copyrun *c)
 {
   int64_t held = 0;
   for (int i = 0; i < c->nfiles; i++) {
     cfile *f = c->files[i];
     held += (int64_t)(f->pq != NULL ? pqw_buffered(f->pq) : 0) + (int64_t)f->text.cap;
   }
+  return held;
+}
+
+static int charge(copyrun *c)
+{
+  int64_t held = held_bytes(c);
   int64_t delta = held - c->charged;
   c->charged = held;
   return qctx_mem(c->q, delta);
@@ -678,8 +685,10 @@ static int on_batch(void *arg, const batch *b, err *e)
   }
   if (rc < 0)
     return rc;
-  /* invariant (2): past half the budget, write the open row groups out */
-  if (c->q->mem_limit > 0 && (uint64_t)c->charged * 2 > c->q->mem_limit && c->nfiles > 1)
+  /* invariant (2): past half of what the rest of the query leaves of the
+     budget, write the open row groups out */
+  int64_t others = (int64_t)atomic_load(&c->q->mem_used) - c->charged;
+  if (c->q->mem_limit > 0 && others + 2 * held_bytes(c) > (int64_t)c->q->mem_limit)
     for (int i = 0; i < c->nfiles && rc == 0; i++)
       if (c->files[i]->pq != NULL)
         rc = pqw_flush(c->files[i]->pq, e);

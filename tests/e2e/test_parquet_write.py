@@ -309,3 +309,26 @@ def test_wide_dictionaries_and_long_runs(tarn, s3, data, tmp_path):
     enc = {m[0]: m[1] for m in meta}
     assert "RLE_DICTIONARY" in enc["k"] and "RLE_DICTIONARY" in enc["ks"]
     assert "RLE_DICTIONARY" in enc["one"]
+
+
+def test_partitioned_copy_stays_within_a_small_memory_budget(tarn_factory, tmp_path):
+    """30 MB of rows into 10 partitions under a 16 MiB query budget: the open
+    row groups are written out early instead of failing or growing."""
+    srv = tarn_factory(env={"TARN_SQL_MEMORY_MB": "16"})
+    s3 = srv.client()
+    s3.create_bucket(Bucket="lake")
+    s3.put_object(Bucket="lake", Key="n.csv",
+                  Body=("n\n" + "".join("%d\n" % i for i in range(5000))).encode())
+    q = ("SELECT a.n AS id, b.n AS p, rpad(CAST(a.n AS VARCHAR), 300, 'y') AS s "
+         "FROM 's3://lake/n.csv' a CROSS JOIN 's3://lake/n.csv' b WHERE b.n < 20")
+    r = tarn_sql(srv, "COPY (%s) TO 's3://lake/big/' (COMPRESSION zstd, PARTITION_BY (p))" % q)
+    assert rows_of(r)[1] == [["100000"]]
+    keys = download(s3, "lake", "big/", tmp_path)
+    assert len(keys) == 20
+    got, groups = duckdb([
+        "SELECT count(*), count(DISTINCT s), sum(id) FROM 'big/*/*.parquet'",
+        "SELECT count(DISTINCT (file_name, row_group_id)) FROM parquet_metadata('big/*/*.parquet')"],
+        cwd=tmp_path)
+    assert got == [["100000", "5000", str(20 * sum(range(5000)))]]
+    # 1.5 MB per partition fits one row group; past half the budget they were cut early
+    assert int(groups[0][0]) > 20
