@@ -332,3 +332,20 @@ def test_partitioned_copy_stays_within_a_small_memory_budget(tarn_factory, tmp_p
     assert got == [["100000", "5000", str(20 * sum(range(5000)))]]
     # 1.5 MB per partition fits one row group; past half the budget they were cut early
     assert int(groups[0][0]) > 20
+
+
+def test_many_columns_and_row_groups(tarn, s3, data, tmp_path):
+    """Footer lists past 14 entries (the compact protocol's long list header)."""
+    b, head, want = data
+    cols = ", ".join("id + %d AS c%d" % (k, k) for k in range(20))
+    r = tarn_sql(tarn, "COPY (SELECT %s FROM (%s)) TO 's3://%s/many-cols.parquet' "
+                       "(ROW_GROUP_SIZE 100)" % (cols, QUERY % b, b))
+    assert rows_of(r)[1] == [[str(N)]]
+    download(s3, b, "many-cols.parquet", tmp_path)
+    got, groups = duckdb([
+        "SELECT count(*), sum(c0), sum(c19) FROM 'many-cols.parquet'",
+        "SELECT count(DISTINCT row_group_id), count(DISTINCT path_in_schema) "
+        "FROM parquet_metadata('many-cols.parquet')"], cwd=tmp_path)
+    s = sum(range(N))
+    assert got == [[str(N), str(s), str(s + 19 * N)]]
+    assert groups == [["50", "20"]]
