@@ -316,6 +316,16 @@ struct pqw_writer {
   size_t nrgs;
   size_t rgcap;
   bool finished;
+  /* scratch of write_chunk, kept between chunks (fresh pages cost faults) */
+  size_t *soff;          /* string offsets */
+  size_t soffcap;
+  uint32_t *idx;         /* dictionary indices */
+  size_t idxcap;
+  uint32_t *lev;         /* a page's levels */
+  uint32_t *slots;       /* the dictionary's hash table */
+  size_t *first;         /* the dictionary's entries */
+  bb body;
+  bb levels;
 };
 
 static int ptype_of(pqw_kind k)
@@ -415,6 +425,13 @@ pqw_writer *pqw_free(pqw_writer *w)
   }
   free(w->rgs);
   free(w->cols);
+  free(w->soff);
+  free(w->idx);
+  free(w->lev);
+  free(w->slots);
+  free(w->first);
+  bb_free(&w->body);
+  bb_free(&w->levels);
   free(w);
   return NULL;
 }
@@ -597,20 +614,23 @@ static uint64_t val_hash(const colbuf *c, size_t i, const size_t *soff)
 /* Dictionary indices of every value (idx[nvals]) and the dictionary's
  * values (first[k] = index of the value that opened entry k); false when
  * the chunk should be PLAIN (invariant (2)). */
-static bool build_dict(const colbuf *c, const size_t *soff, uint32_t *idx, size_t **firstp,
+static bool build_dict(pqw_writer *w, const colbuf *c, const size_t *soff, uint32_t *idx,
                        size_t *ndict)
 {
-  *firstp = NULL;
   *ndict = 0;
   if (c->ptype == PQ_BOOLEAN || c->nvals < 2)
     return false;
   size_t cap = 1024;
   while (cap < c->nvals * 2 && cap < (size_t)DICT_MAX_VALUES * 4)
     cap *= 2;
-  uint32_t *slots = malloc(cap * sizeof *slots);  /* entry + 1, 0 empty */
-  size_t *first = malloc((size_t)DICT_MAX_VALUES * sizeof *first);
-  if (slots == NULL || first == NULL)
-    abort();
+  if (w->slots == NULL) {
+    w->slots = malloc((size_t)DICT_MAX_VALUES * 4 * sizeof *w->slots);
+    w->first = malloc((size_t)DICT_MAX_VALUES * sizeof *w->first);
+    if (w->slots == NULL || w->first == NULL)
+      abort();
+  }
+  uint32_t *slots = w->slots;  /* entry + 1, 0 empty */
+  size_t *first = w->first;
   memset(slots, 0, cap * sizeof *slots);
   size_t n = 0;
   size_t bytes = 0;
@@ -639,13 +659,9 @@ static bool build_dict(const colbuf *c, const size_t *soff, uint32_t *idx, size_
       s = (s + 1) & (cap - 1);
     }
   }
-  free(slots);
   /* worth it only with repeats: at most half as many entries as values */
-  if (!ok || n * 2 > c->nvals) {
-    free(first);
+  if (!ok || n * 2 > c->nvals)
     return false;
-  }
-  *firstp = first;
   *ndict = n;
   return true;
 }
@@ -713,9 +729,8 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
   int rc = 0;
   size_t *soff = NULL;
   if (c->ptype == PQ_BYTE_ARRAY) {
-    soff = malloc((c->nvals + 1) * sizeof *soff);
-    if (soff == NULL)
-      abort();
+    w->soff = grow(w->soff, &w->soffcap, c->nvals + 1, sizeof *w->soff);
+    soff = w->soff;
     size_t o = 0;
     for (size_t i = 0; i < c->nvals; i++) {
       soff[i] = o;
@@ -727,11 +742,22 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
   m->num_values = c->nrows;
   m->null_count = c->nrows - c->nvals;
 
-  /* statistics (invariant (3)) */
+  w->idx = grow(w->idx, &w->idxcap, c->nvals + 1, sizeof *w->idx);
+  uint32_t *idx = w->idx;
+  if (w->lev == NULL && (w->lev = malloc((PAGE_ROWS + 1) * sizeof *w->lev)) == NULL)
+    abort();
+  uint32_t *lev = w->lev;
+  size_t ndict = 0;
+  m->dict = build_dict(w, c, soff, idx, &ndict);
+  const size_t *first = w->first;
+
+  /* statistics (invariant (3)): over the dictionary's entries when there is one */
   size_t imin = SIZE_MAX;
   size_t imax = SIZE_MAX;
   bool nan = false;
-  for (size_t i = 0; i < c->nvals; i++) {
+  size_t nstat = m->dict ? ndict : c->nvals;
+  for (size_t k = 0; k < nstat; k++) {
+    size_t i = m->dict ? first[k] : k;
     if (c->ptype == PQ_DOUBLE && isnan(c->fv[i])) {
       nan = true;
       continue;
@@ -766,15 +792,9 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
     }
   }
 
-  uint32_t *idx = malloc((c->nvals + 1) * sizeof *idx);
-  uint32_t *lev = malloc((PAGE_ROWS + 1) * sizeof *lev);
-  if (idx == NULL || lev == NULL)
-    abort();
-  size_t *first = NULL;
-  size_t ndict = 0;
-  m->dict = build_dict(c, soff, idx, &first, &ndict);
   int bw = m->dict ? bit_width(ndict > 1 ? (uint32_t)(ndict - 1) : 1) : 0;
-  bb body = {0};
+  bb body = w->body;
+  body.len = 0;
   if (m->dict) {
     for (size_t k = 0; k < ndict; k++)
       plain_value(c, first[k], soff, &body);
@@ -800,11 +820,11 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
     /* definition levels: 4-byte length, then the hybrid */
     for (size_t r = row; r < r1; r++)
       lev[r - row] = c->def[r];
-    bb levels = {0};
-    rle_encode(&levels, lev, r1 - row, 1);
-    bb_le(&body, levels.len, 4);
-    bb_put(&body, levels.p, levels.len);
-    bb_free(&levels);
+    bb *levels = &w->levels;
+    levels->len = 0;
+    rle_encode(levels, lev, r1 - row, 1);
+    bb_le(&body, levels->len, 4);
+    bb_put(&body, levels->p, levels->len);
     if (m->dict) {
       bb_byte(&body, (unsigned)bw);
       rle_encode(&body, idx + val, v1 - val, bw);
@@ -830,11 +850,7 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
     if (c->nrows == 0)
       break;
   }
-  bb_free(&body);
-  free(first);
-  free(idx);
-  free(lev);
-  free(soff);
+  w->body = body;   /* kept for the next chunk */
   return rc;
 }
 
