@@ -27,7 +27,9 @@
  *       row group is written out early; a row group never buffers more than
  *       a quarter of the budget.
  *   (3) Partition columns are not written into the files (their values are
- *       in the keys); at most COPY_MAX_PARTITIONS partitions per statement.
+ *       in the keys); at most COPY_MAX_PARTITIONS partitions and
+ *       COPY_MAX_OBJECTS objects per statement (each is an open store
+ *       writer until the end).
  *   (4) Values are written as the engine holds them: a VARCHAR '000042'
  *       stays '000042'; types map as parquet_write.h says.
  *
@@ -44,7 +46,9 @@
 #include <time.h>
 
 #define COPY_MAX_PARTITIONS 1000
-#define TEXT_CHUNK (4u << 20)   /* CSV/JSON bytes compressed and written at once */
+#define COPY_MAX_OBJECTS 2000     /* objects written by one statement */
+#define TEXT_CHUNK (4u << 20)
+#define WRITER_BYTES (17 << 10)   /* memory of one open object writer, about */   /* CSV/JSON bytes compressed and written at once */
 #define HIVE_NULL "__HIVE_DEFAULT_PARTITION__"
 
 enum { CF_PARQUET, CF_CSV, CF_JSON };
@@ -96,6 +100,7 @@ typedef struct copyrun {
   done_obj *done;
   int ndone;
   int capdone;
+  int nstarted;           /* objects begun */
   int64_t charged;        /* bytes charged to q (invariant (2)) */
   uint64_t rows;
   char uniq[20];          /* APPEND: part of every name */
@@ -367,6 +372,11 @@ static int file_start(copyrun *c, cfile *f, outctx *oc, err *e)
     f->key = c->base;   /* one object (FILE_SIZE_BYTES makes a folder) */
   }
   f->seq++;
+  /* every object stays open until the end (invariant (1)): bound them */
+  if (++c->nstarted > COPY_MAX_OBJECTS)
+    return err_set(e, ERR_INVALID,
+                   "COPY would write more than %d objects (raise FILE_SIZE_BYTES)",
+                   COPY_MAX_OBJECTS);
   if (strlen(f->key) > 1024)
     return err_set(e, ERR_INVALID, "cannot write 's3://%s/%s...': the key is longer than 1024 bytes",
                    c->bucket, arena_strndup(c->q->a, f->key, 64));
@@ -634,10 +644,13 @@ static int append_rows(copyrun *c, outctx *oc, cfile *f, const batch *b, const u
 
 static int64_t held_bytes(const copyrun *c)
 {
-  int64_t held = 0;
+  /* an object being written holds about 16 KiB (the store's inline head) */
+  int64_t held = (int64_t)c->ndone * WRITER_BYTES;
   for (int i = 0; i < c->nfiles; i++) {
     cfile *f = c->files[i];
     held += (int64_t)(f->pq != NULL ? pqw_buffered(f->pq) : 0) + (int64_t)f->text.cap;
+    if (f->w != NULL)
+      held += WRITER_BYTES;
   }
   return held;
 }

@@ -231,6 +231,10 @@ def test_too_many_partitions_is_refused(tarn, s3, data):
     r = tarn_sql(tarn, "COPY (%s) TO 's3://%s/many/' (PARTITION_BY (id))" % (QUERY % b, b))
     assert "more than 1000 partitions" in failed(r)
     assert tarnlib.list_all_keys(s3, b, Prefix="many/") == []
+    r = tarn_sql(tarn, "COPY (SELECT *, id %% 1000 AS p FROM (%s)) TO 's3://%s/tiny/' "
+                       "(PARTITION_BY (p), FILE_SIZE_BYTES 1)" % (QUERY % b, b))
+    assert "more than 2000 objects" in failed(r)
+    assert tarnlib.list_all_keys(s3, b, Prefix="tiny/") == []
 
 
 def test_file_size_bound_starts_new_objects(tarn, s3, data, tmp_path):
