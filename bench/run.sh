@@ -33,13 +33,13 @@ mkdir -p "$OUT"
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 
-ONLY=",${BENCH_ONLY:-s3,fn,queue,sql},"
+ONLY=",${BENCH_ONLY:-s3,fn,queue,sql,stream},"
 want() { [[ $ONLY == *",$1,"* ]]; }
 # The sections after S3, each a script of its own that starts its own
 # servers; 1 when one of them failed.
 others() {
   local s rc=0
-  for s in fn queue sql; do
+  for s in fn queue sql stream; do
     want "$s" || continue
     echo
     TARN=$TARN BUILD=$BUILD "bench/${s}_bench.sh" || { say "the $s section failed"; rc=1; }

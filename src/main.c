@@ -16,7 +16,9 @@
  *
  * Start reading at cmd_server().
  */
+#include "api/firehose.h"
 #include "api/iam.h"
+#include "api/kinesis.h"
 #include "api/lambda.h"
 #include "api/lambda_events.h"
 #include "api/native.h"
@@ -31,12 +33,14 @@
 #include "cli/events.h"
 #include "cli/fn.h"
 #include "cli/queue.h"
+#include "cli/stream.h"
 #include "events/events.h"
 #include "fn/fn.h"
 #include "http/http.h"
 #include "queue/queue.h"
 #include "sandbox/sandbox.h"
 #include "store/store.h"
+#include "stream/stream.h"
 
 #include <limits.h>
 #include <signal.h>
@@ -84,6 +88,7 @@ static void usage(FILE *f)
         "  events [--once] [--json]                   watch object events, deliveries and batches live\n"
         "  queue  ls|create|send|receive|tail|...     queues (tarn queue help)\n"
         "  topic  ls|create|publish|subscribe|...     topics (tarn topic help)\n"
+        "  stream ls|create|put|tail|rm               Kinesis streams (tarn stream help)\n"
         "  version                                    print the version\n",
         f);
 }
@@ -228,6 +233,11 @@ static void write_events_metrics(void *ctx, buf *out)
   events_metrics(ctx, out);
 }
 
+static void write_stream_metrics(void *ctx, buf *out)
+{
+  stream_metrics(ctx, out);
+}
+
 static void log_delivery_failed(const char *subscription, const char *why)
 {
   log_warn("delivery to '%s' failed: %s", subscription, why);
@@ -305,6 +315,9 @@ static int cmd_server(int argc, char **argv)
   http_service *s3 = NULL;
   iam_system *iam = NULL;
   http_service *iam_svc = NULL;
+  stream_system *streams = NULL;
+  http_service *kinesis = NULL;
+  http_service *firehose = NULL;
   http_server *srv = NULL;
 
   if (cli_make_dir(dir, &e) != 0) {
@@ -359,8 +372,14 @@ static int cmd_server(int argc, char **argv)
   api_authz_attach(iam, fns.fn, strict_iam);
   if (strict_iam)
     log_info("strict IAM: functions whose role tarn does not know get no access");
+  stream_options so = {.data_dir = real, .st = st, .fn = fns.fn};
+  if (stream_system_open(&so, &streams, &e) != 0) {
+    log_error("cannot open the streams in '%s': %s", real, e.msg);
+    goto out;
+  }
+  native_service_add_metrics(native, write_stream_metrics, streams);
   /* events: bucket notifications, event source mappings, async destinations */
-  events_options eo = {.data_dir = real, .st = st, .q = qs, .fn = fns.fn};
+  events_options eo = {.data_dir = real, .st = st, .q = qs, .fn = fns.fn, .streams = streams};
   if (events_system_open(&eo, &ev, &e) != 0)
     log_warn("bucket notifications and event source mappings are off: %s", e.msg);
   s3_service_set_events(s3, ev);
@@ -368,7 +387,9 @@ static int cmd_server(int argc, char **argv)
   native_events_attach(ev);
   if (ev != NULL)
     native_service_add_metrics(native, write_events_metrics, ev);
-  http_service *services[] = {s3, sqs, sns, iam_svc, fns.lambda};
+  kinesis = kinesis_service_new(streams);
+  firehose = firehose_service_new(streams);
+  http_service *services[] = {s3, sqs, sns, iam_svc, kinesis, firehose, fns.lambda};
   http_config cfg = {
       .listen_host = host,
       .listen_port = port,
@@ -376,7 +397,7 @@ static int cmd_server(int argc, char **argv)
       .admin_access_key = server_keys.access_key,
       .native = native,
       .services = services,
-      .nservices = fns.lambda != NULL ? 5 : 4,
+      .nservices = fns.lambda != NULL ? 7 : 6,
       .log_requests = true,
   };
   if (http_server_start(&cfg, &srv, &e) != 0) {
@@ -396,6 +417,8 @@ static int cmd_server(int argc, char **argv)
     log_warn("topic deliveries to functions and HTTP endpoints are off: %s", e.msg);
   if (ev != NULL && events_system_start(ev, &e) != 0)
     log_warn("event deliveries are off: %s", e.msg);
+  if (stream_system_start(streams, &e) != 0)
+    log_warn("Firehose deliveries are off: %s", e.msg);
   log_info("tarn %s serving %s on http://%s:%d", TARN_VERSION, real, host, bound);
   fprintf(stderr,
           "\n  endpoint     http://%s:%d\n"
@@ -410,6 +433,7 @@ static int cmd_server(int argc, char **argv)
 
 out:
   events_system_stop(ev); /* before what it delivers into */
+  stream_system_stop(streams); /* deliveries call functions and the store */
   native_events_attach(NULL);
   fn_system_stop(fns.fn); /* invocations waiting in handlers return first */
   queue_system_stop(qs);  /* long polls answer first */
@@ -423,6 +447,9 @@ out:
   sqs = sqs_service_free(sqs);
   sns = sns_service_free(sns);
   qs = queue_system_close(qs);
+  kinesis = kinesis_service_free(kinesis);
+  firehose = firehose_service_free(firehose);
+  streams = stream_system_close(streams);
   s3 = s3_service_free(s3);
   native = native_service_free(native);
   st = store_close(st); /* last: pending commits finish */
@@ -455,6 +482,8 @@ int main(int argc, char **argv)
     return cli_queue(argc - 2, argv + 2);
   if (strcmp(cmd, "topic") == 0)
     return cli_topic(argc - 2, argv + 2);
+  if (strcmp(cmd, "stream") == 0)
+    return cli_stream(argc - 2, argv + 2);
   if (strcmp(cmd, "version") == 0) {
     printf("tarn %s\n", TARN_VERSION);
     return 0;

@@ -23,6 +23,7 @@
 #include "aws/errors.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/mem.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -77,6 +78,9 @@ static const char *const default_actions[] = {
     "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueues",
     "sns:Publish", "sns:ListTopics", "sns:GetTopicAttributes",
     "lambda:InvokeFunction",
+    "kinesis:PutRecord", "kinesis:PutRecords", "kinesis:GetRecords", "kinesis:GetShardIterator",
+    "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListShards",
+    "firehose:PutRecord", "firehose:PutRecordBatch",
 };
 
 static bool default_allows(const char *action)
@@ -417,24 +421,17 @@ static void iam_handle(void *ctx, http_req *r)
     http_resp_header(r, "Content-Type", "text/xml");
     http_resp_header(r, "x-amzn-RequestId", r->request_id);
     buf *b = &r->resp_body;
-    buf_printf(b, "<?xml version=\"1.0\"?><%sResponse xmlns=\"" IAM_NS "\">", c.action);
-    if (has_result) {
-      buf_printf(b, "<%sResult>", c.action);
+    aws_query_response_begin(b, IAM_NS, c.action, has_result);
+    if (has_result)
       buf_append(b, result.data != NULL ? result.data : "", result.len);
-      buf_printf(b, "</%sResult>", c.action);
-    }
-    buf_puts(b, "<ResponseMetadata>");
-    buf_xml_elem(b, "RequestId", r->request_id);
-    buf_printf(b, "</ResponseMetadata></%sResponse>", c.action);
+    aws_query_response_end(b, c.action, has_result, r->request_id);
   }
   buf_release(&result);
 }
 
 http_service *iam_service_new(iam_system *iam)
 {
-  iam_svc *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    abort();
+  iam_svc *s = xcalloc(1, sizeof *s);
   s->iam = iam;
   s->svc = (http_service){
       .name = "iam",

@@ -51,6 +51,7 @@
 #include "api/lambda_json.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -972,9 +973,7 @@ static void lambda_cleanup(void *ctx, http_req *r)
 
 http_service *lambda_service_new(fn_system *fn, store *st)
 {
-  lambda *l = calloc(1, sizeof *l);
-  if (l == NULL)
-    abort();
+  lambda *l = xcalloc(1, sizeof *l);
   l->fn = fn;
   l->st = st;
   l->svc = (http_service){

@@ -151,6 +151,12 @@ static json_t *mapping_json(const events_mapping *m)
   if (m->max_concurrency != 0)
     json_object_set_new(o, "ScalingConfig",
                         json_pack("{s:i}", "MaximumConcurrency", (int)m->max_concurrency));
+  if (m->starting_position != NULL)
+    json_object_update_new(o, json_pack("{s:s, s:b, s:i, s:i, s:i}", "StartingPosition",
+                                        m->starting_position, "BisectBatchOnFunctionError",
+                                        m->bisect, "MaximumRetryAttempts", m->max_retries,
+                                        "ParallelizationFactor", 1,
+                                        "MaximumRecordAgeInSeconds", -1));
   return o;
 }
 
@@ -201,11 +207,23 @@ static int mapping_params(json_t *b, events_mapping_params *p, err *e)
     p->has_concurrency = true;
     p->max_concurrency = has ? (uint32_t)v : 0;
   }
-  const char *pos = NULL;
-  if ((rc = lambda_json_string(b, "StartingPosition", &pos, e)) != 0)
+  /* Kinesis sources (events/mapping.c refuses them for queues) */
+  if ((rc = lambda_json_string(b, "StartingPosition", &p->starting_position, e)) != 0)
     return rc;
-  if (pos != NULL)
-    return err_set(e, ERR_INVALID, "StartingPosition is not valid for SQS event sources.");
+  json_t *ts = json_object_get(b, "StartingPositionTimestamp");
+  if (json_is_number(ts))
+    p->starting_timestamp_ms = (int64_t)(json_number_value(ts) * 1000.0);
+  json_t *bisect = json_object_get(b, "BisectBatchOnFunctionError");
+  if (bisect != NULL && !json_is_null(bisect)) {
+    if (!json_is_boolean(bisect))
+      return err_set(e, ERR_INVALID_REQUEST, "'BisectBatchOnFunctionError' must be a boolean");
+    p->has_bisect = true;
+    p->bisect = json_is_true(bisect);
+  }
+  if ((rc = lambda_json_int(b, "MaximumRetryAttempts", -1, 10000, &has, &v, e)) != 0)
+    return rc;
+  p->has_retries = has;
+  p->max_retries = (int)v;
   json_t *fc = json_object_get(b, "FilterCriteria");
   json_t *filters = json_object_get(fc, "Filters");
   if (json_array_size(filters) > 0)

@@ -16,6 +16,8 @@
  */
 #include "api/native.h"
 
+#include "base/mem.h"
+
 #include "api/iam.h"
 #include "api/native_events.h"
 #include "api/native_sql.h"
@@ -125,9 +127,7 @@ static void native_error(void *ctx, http_req *r, const err *e)
 
 http_service *native_service_new(store *st, const char *version)
 {
-  native *n = calloc(1, sizeof *n);
-  if (n == NULL)
-    abort();
+  native *n = xcalloc(1, sizeof *n);
   n->st = st;
   n->sql = native_sql_new(st);
   n->version = version;

@@ -18,6 +18,8 @@
  */
 #include "api/native_events.h"
 
+#include "base/mem.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,9 +136,7 @@ void native_events_handle(http_req *r)
     http_resp_headerf(r, "x-tarn-events-last", "%llu", (unsigned long long)last);
     return;
   }
-  follower *f = calloc(1, sizeof *f);
-  if (f == NULL)
-    abort();
+  follower *f = xcalloc(1, sizeof *f);
   f->ev = ev;
   f->after = after;
   pthread_mutex_lock(&lock);

@@ -344,6 +344,24 @@ static int authorize(http_req *req, s3_call *c, err *e)
   return rc;
 }
 
+/* x-amz-storage-class, when sent, must name one of S3's classes; tarn keeps
+ * every object in one class, and reports it as STANDARD. */
+static int storage_class_check(const http_req *req, err *e)
+{
+  static const char *const classes[] = {
+      "STANDARD",     "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA",
+      "INTELLIGENT_TIERING", "GLACIER",     "DEEP_ARCHIVE", "OUTPOSTS",
+      "GLACIER_IR",   "SNOW",               "EXPRESS_ONEZONE"};
+  const char *v = http_req_header(req, "x-amz-storage-class");
+  if (v == NULL)
+    return 0;
+  for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++)
+    if (strcmp(v, classes[i]) == 0)
+      return 0;
+  return err_set(e, ERR_INVALID_STORAGE_CLASS, "the storage class you specified is not valid: '%.64s'",
+                 v);
+}
+
 /* ---- the request life cycle ---- */
 
 static int s3_prepare(void *ctx, http_req *req, err *e)
@@ -361,6 +379,9 @@ static int s3_prepare(void *ctx, http_req *req, err *e)
   if (!req->authenticated)
     return err_set(e, ERR_DENIED, "anonymous access is not allowed: sign the request with SigV4");
   if (!req->admin && (rc = authorize(req, c, e)) != 0)
+    return rc;
+  if ((c->op == &op_put_object || c->op == &op_copy_object || c->op == &op_create_upload) &&
+      (rc = storage_class_check(req, e)) != 0)
     return rc;
   if (c->key != NULL) {
     if (raw_path_has_nul(req))
@@ -793,6 +814,22 @@ int s3_tagset_check(const str_pair *tags, size_t n, err *e)
         return err_set(e, ERR_INVALID_TAG, "cannot provide multiple tags with the same key '%s'", k);
   }
   return 0;
+}
+
+int s3_tagging_write(http_req *req, const str_pair *tags, size_t n, err *e)
+{
+  s3_xml x;
+  s3_xml_open(&x, req, "Tagging");
+  s3_xml_start(&x, "TagSet");
+  for (size_t i = 0; i < n; i++) {
+    s3_xml_start(&x, "Tag");
+    s3_xml_text(&x, "Key", tags[i].name);
+    s3_xml_text(&x, "Value", tags[i].value);
+    s3_xml_end(&x, "Tag");
+  }
+  s3_xml_end(&x, "TagSet");
+  s3_xml_close(&x, "Tagging");
+  return s3_xml_done(&x, e);
 }
 
 int s3_tagging_parse(http_req *req, size_t max, const char *what, str_pair **out, size_t *n,

@@ -172,18 +172,7 @@ int s3_get_bucket_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)
     return rc;
   if (n == 0)
     return err_set(e, ERR_NO_SUCH_TAG_SET, "the TagSet does not exist");
-  s3_xml x;
-  s3_xml_open(&x, req, "Tagging");
-  s3_xml_start(&x, "TagSet");
-  for (size_t i = 0; i < n; i++) {
-    s3_xml_start(&x, "Tag");
-    s3_xml_text(&x, "Key", tags[i].name);
-    s3_xml_text(&x, "Value", tags[i].value);
-    s3_xml_end(&x, "Tag");
-  }
-  s3_xml_end(&x, "TagSet");
-  s3_xml_close(&x, "Tagging");
-  return s3_xml_done(&x, e);
+  return s3_tagging_write(req, tags, n, e);
 }
 
 int s3_put_bucket_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)

@@ -171,6 +171,9 @@ int s3_tagset_check(const str_pair *tags, size_t n, err *e);
  * ERR_INVALID_TAG. */
 int s3_tagging_parse(http_req *req, size_t max, const char *what, str_pair **out, size_t *n,
                      err *e);
+/* Answers with <Tagging><TagSet> of the tags (GetObjectTagging,
+ * GetBucketTagging): s3_xml_done's result. */
+int s3_tagging_write(http_req *req, const str_pair *tags, size_t n, err *e);
 
 /* Evaluates conditional headers against an object, with S3's precedence:
  * a passing If-Match overrides If-Unmodified-Since and a failing

@@ -24,6 +24,7 @@
 #include "api/s3_internal.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 #include "base/xml.h"
 
 #include <stdlib.h>
@@ -189,9 +190,7 @@ static int copy_bytes(s3_svc *s, s3_call *c, const store_object *src, int fd, ui
   int rc = store_writer_new(s->st, &c->writer, e);
   if (rc != 0)
     return rc;
-  char *chunk = malloc(COPY_CHUNK);
-  if (chunk == NULL)
-    abort();
+  char *chunk = xmalloc(COPY_CHUNK);
   uint64_t done = 0;
   while (rc == 0 && done < len) {
     size_t want = len - done < COPY_CHUNK ? (size_t)(len - done) : COPY_CHUNK;

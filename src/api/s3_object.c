@@ -470,18 +470,7 @@ int s3_get_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)
   int rc = store_object_get(s->st, c->bucket, c->key, req->arena, &o, NULL, e);
   if (rc != 0)
     return rc;
-  s3_xml x;
-  s3_xml_open(&x, req, "Tagging");
-  s3_xml_start(&x, "TagSet");
-  for (size_t i = 0; i < o.ntags; i++) {
-    s3_xml_start(&x, "Tag");
-    s3_xml_text(&x, "Key", o.tags[i].name);
-    s3_xml_text(&x, "Value", o.tags[i].value);
-    s3_xml_end(&x, "Tag");
-  }
-  s3_xml_end(&x, "TagSet");
-  s3_xml_close(&x, "Tagging");
-  return s3_xml_done(&x, e);
+  return s3_tagging_write(req, o.tags, o.ntags, e);
 }
 
 int s3_put_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)

@@ -30,6 +30,7 @@
 #include "api/query_protocol.h"
 #include "aws/errors.h"
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -221,15 +222,10 @@ static void write_result(http_req *r, const char *action, const buf *result)
   http_resp_header(r, "Content-Type", "text/xml");
   http_resp_header(r, "x-amzn-RequestId", r->request_id);
   buf *b = &r->resp_body;
-  buf_printf(b, "<?xml version=\"1.0\"?><%sResponse xmlns=\"" SNS_NS "\">", action);
-  if (result != NULL) {
-    buf_printf(b, "<%sResult>", action);
+  aws_query_response_begin(b, SNS_NS, action, result != NULL);
+  if (result != NULL)
     buf_append(b, result->data != NULL ? result->data : "", result->len);
-    buf_printf(b, "</%sResult>", action);
-  }
-  buf_puts(b, "<ResponseMetadata>");
-  buf_xml_elem(b, "RequestId", r->request_id);
-  buf_printf(b, "</ResponseMetadata></%sResponse>", action);
+  aws_query_response_end(b, action, result != NULL, r->request_id);
 }
 
 static void xml_attributes(buf *b, const str_pair *p, size_t n)
@@ -704,9 +700,7 @@ static void sns_cleanup(void *ctx, http_req *r)
 
 http_service *sns_service_new(queue_system *q)
 {
-  sns *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    abort();
+  sns *s = xcalloc(1, sizeof *s);
   s->q = q;
   s->svc = (http_service){
       .name = "sns",

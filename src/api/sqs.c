@@ -44,6 +44,7 @@
 #include "api/query_protocol.h"
 #include "aws/errors.h"
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -548,21 +549,16 @@ static void write_result(http_req *r, sqs_call *c, json_t *out)
   } else {
     http_resp_header(r, "Content-Type", "text/xml");
     buf *b = &r->resp_body;
-    buf_printf(b, "<?xml version=\"1.0\"?><%sResponse xmlns=\"" SQS_NS "\">", c->action);
     static const char *const no_result[] = {"DeleteMessage", "DeleteQueue", "PurgeQueue",
                                             "SetQueueAttributes", "ChangeMessageVisibility",
                                             "TagQueue", "UntagQueue", NULL};
     bool none = false;
     for (size_t i = 0; no_result[i] != NULL && !none; i++)
       none = strcmp(no_result[i], c->action) == 0;
-    if (!none) {
-      buf_printf(b, "<%sResult>", c->action);
+    aws_query_response_begin(b, SQS_NS, c->action, !none);
+    if (!none)
       xml_members(b, c->action, out);
-      buf_printf(b, "</%sResult>", c->action);
-    }
-    buf_puts(b, "<ResponseMetadata>");
-    buf_xml_elem(b, "RequestId", r->request_id);
-    buf_printf(b, "</ResponseMetadata></%sResponse>", c->action);
+    aws_query_response_end(b, c->action, !none, r->request_id);
   }
   json_decref(out);
 }
@@ -1027,15 +1023,11 @@ static int op_receive(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **out
       *out = receive_result(r, in, msgs, n);
     return rc;
   }
-  waitst *w = calloc(1, sizeof *w);
-  if (w == NULL)
-    abort();
+  waitst *w = xcalloc(1, sizeof *w);
   w->s = s;
   w->req = r;
   w->call = c;
-  w->queue_ref = strdup(ref);
-  if (w->queue_ref == NULL)
-    abort();
+  w->queue_ref = xstrdup(ref);
   pthread_mutex_lock(&s->mu);
   rc = queue_poll_start(s->q, ref, &rq, r->arena, &msgs, &n, poll_done, w, &w->poll, e);
   if (rc != 0 || w->poll == NULL) {
@@ -1298,9 +1290,7 @@ static void sqs_cleanup(void *ctx, http_req *r)
 
 http_service *sqs_service_new(queue_system *q)
 {
-  sqs *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    abort();
+  sqs *s = xcalloc(1, sizeof *s);
   s->q = q;
   pthread_mutex_init(&s->mu, NULL);
   s->svc = (http_service){

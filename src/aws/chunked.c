@@ -34,6 +34,7 @@
 #include "chunked.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -90,9 +91,7 @@ static bool signed_mode(const aws_chunked *c)
 
 aws_chunked *aws_chunked_new(chunked_mode mode, const sigv4_result *auth)
 {
-  aws_chunked *c = calloc(1, sizeof *c);
-  if (c == NULL)
-    abort();
+  aws_chunked *c = xcalloc(1, sizeof *c);
   c->mode = mode;
   c->state = ST_SIZE_LINE;
   if (signed_mode(c)) {

@@ -1,5 +1,6 @@
 /* aws/query.c -- the query protocol's input: parameters from the URL and a
- * form-encoded body, and the tree their dotted names describe.
+ * form-encoded body, and the tree their dotted names describe; and the
+ * envelope of its answers.
  *
  * Why: SQS (its older wire shape), SNS and IAM all speak it; each service
  * turns the tree into its own input (sqs.c normalises it to the JSON
@@ -125,4 +126,22 @@ json_t *aws_query_numbered(json_t *o)
       json_array_append(arr, v);
   }
   return arr;
+}
+
+/* ---- answers ---- */
+
+void aws_query_response_begin(buf *b, const char *ns, const char *action, bool result)
+{
+  buf_printf(b, "<?xml version=\"1.0\"?><%sResponse xmlns=\"%s\">", action, ns);
+  if (result)
+    buf_printf(b, "<%sResult>", action);
+}
+
+void aws_query_response_end(buf *b, const char *action, bool result, const char *request_id)
+{
+  if (result)
+    buf_printf(b, "</%sResult>", action);
+  buf_puts(b, "<ResponseMetadata>");
+  buf_xml_elem(b, "RequestId", request_id);
+  buf_printf(b, "</ResponseMetadata></%sResponse>", action);
 }

@@ -24,6 +24,8 @@
  */
 #include "sigv4.h"
 
+#include "base/mem.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,9 +247,7 @@ void sigv4_signing_key(const char *secret, const char *date, const char *region,
                        const char *service, uint8_t out[SHA256_LEN])
 {
   size_t slen = strlen(secret);
-  char *k = malloc(slen + 5);
-  if (k == NULL)
-    abort();
+  char *k = xmalloc(slen + 5);
   memcpy(k, "AWS4", 4);
   memcpy(k + 4, secret, slen + 1);
   uint8_t kdate[SHA256_LEN];

@@ -62,7 +62,9 @@
   X(MALFORMED_POLICY,       -47,  400, "MalformedPolicyDocument")          \
   X(DELETE_CONFLICT,        -48,  409, "DeleteConflict")                   \
   X(LIMIT_EXCEEDED,         -49,  409, "LimitExceeded")                    \
-  X(INVALID_PART_NUMBER,    -50,  416, "InvalidPartNumber")
+  X(INVALID_PART_NUMBER,    -50,  416, "InvalidPartNumber")                \
+  X(URI_TOO_LONG,           -51,  414, "RequestURITooLong")                \
+  X(INVALID_STORAGE_CLASS,  -52,  400, "InvalidStorageClass")
 
 enum {
   ERR_OK = 0,

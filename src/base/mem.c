@@ -9,6 +9,7 @@
  */
 #include "base/mem.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,18 @@ char *xstrdup(const char *s)
 {
   char *p = strdup(s);
   if (p == NULL)
+    mem_out_of_memory();
+  return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  char *p = NULL;
+  int n = vasprintf(&p, fmt, ap);
+  va_end(ap);
+  if (n < 0)
     mem_out_of_memory();
   return p;
 }

@@ -17,6 +17,8 @@
  */
 #include "netpolicy.h"
 
+#include "base/mem.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <ifaddrs.h>
@@ -185,9 +187,7 @@ static bool literal(const char *clean, struct in6_addr *out)
 
 netpolicy *netpolicy_new(void)
 {
-  netpolicy *p = calloc(1, sizeof *p);
-  if (p == NULL)
-    abort();
+  netpolicy *p = xcalloc(1, sizeof *p);
   return p;
 }
 

@@ -15,6 +15,8 @@
  */
 #include "cli/command.h"
 
+#include "base/mem.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,9 +53,7 @@ int cli_args_init(cli_args *a, const char *who, const char *usage, int argc, cha
 {
   a->dir = "./tarn-data";
   a->argc = 0;
-  a->argv = calloc((size_t)argc + 1, sizeof *a->argv);
-  if (a->argv == NULL)
-    abort();
+  a->argv = xcalloc((size_t)argc + 1, sizeof *a->argv);
   for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--data") == 0) {
       if (i + 1 == argc)

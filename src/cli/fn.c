@@ -26,6 +26,7 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/hash.h"
+#include "base/mem.h"
 #include "base/text.h"
 #include "cli/client.h"
 #include "cli/command.h"
@@ -188,15 +189,9 @@ static int zip_tree(zip_t *za, const char *root, const char *rel, err *e)
       continue;
     if (n == cap) {
       cap = cap ? 2 * cap : 32;
-      names = realloc(names, cap * sizeof *names);
-      if (names == NULL)
-        abort();
+      names = xrealloc(names, cap * sizeof *names);
     }
-    char *name = *rel ? NULL : strdup(de->d_name);
-    if (*rel && asprintf(&name, "%s/%s", rel, de->d_name) < 0)
-      abort();
-    if (name == NULL)
-      abort();
+    char *name = *rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
     names[n++] = name;
   }
   closedir(d);
@@ -234,9 +229,7 @@ static int zip_entry(zip_t *za, const char *root, const char *rel, err *e)
     if (m < 0 || m == (ssize_t)sizeof target)
       return err_set(e, ERR_IO, "cannot read the link '%s': %s", path,
                      m < 0 ? strerror(errno) : "too long");
-    char *copy = malloc((size_t)m);
-    if (copy == NULL)
-      abort();
+    char *copy = xmalloc((size_t)m);
     memcpy(copy, target, (size_t)m);
     src = zip_source_buffer(za, copy, (zip_uint64_t)m, 1);
     if (src == NULL)
@@ -401,9 +394,7 @@ static int cmd_deploy(ctx *c, int argc, char **argv)
     json_decref(d.env);
     return cli_fail(WHO, "cannot deploy '%s': %s", d.name, e.msg);
   }
-  char *zip64 = malloc(base64_encoded_len(zip.len));
-  if (zip64 == NULL)
-    abort();
+  char *zip64 = xmalloc(base64_encoded_len(zip.len));
   base64_encode((const uint8_t *)zip.data, zip.len, zip64);
   buf_release(&zip);
 

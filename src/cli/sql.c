@@ -18,6 +18,7 @@
 #include "cli/command.h"
 
 #include "base/buf.h"
+#include "base/mem.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -185,10 +186,8 @@ static int print_table(const char *text, size_t len)
   json_t *rows = json_object_get(doc, "rows");
   size_t ncols = json_array_size(cols);
   size_t nrows = json_array_size(rows);
-  size_t *width = calloc(ncols + 1, sizeof *width);
-  bool *right = calloc(ncols + 1, sizeof *right);
-  if (width == NULL || right == NULL)
-    abort();
+  size_t *width = xcalloc(ncols + 1, sizeof *width);
+  bool *right = xcalloc(ncols + 1, sizeof *right);
   for (size_t c = 0; c < ncols; c++) {
     json_t *col = json_array_get(cols, c);
     const char *type = json_string_value(json_object_get(col, "type"));

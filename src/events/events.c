@@ -21,6 +21,7 @@
 #include "events/internal.h"
 
 #include "base/lmdb_env.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -190,14 +191,12 @@ int events_system_open(const events_options *o, events_system **out, err *e)
   *out = NULL;
   if (o->data_dir == NULL || strlen(o->data_dir) > EVENTS_DIR_MAX || o->st == NULL)
     return err_set(e, ERR_INVALID, "events: no usable data directory or store");
-  events_system *ev = calloc(1, sizeof *ev);
-  if (ev == NULL)
-    abort();
-  if (asprintf(&ev->dir, "%s/events", o->data_dir) < 0)
-    abort();
+  events_system *ev = xcalloc(1, sizeof *ev);
+  ev->dir = xasprintf("%s/events", o->data_dir);
   ev->st = o->st;
   ev->q = o->q;
   ev->fn = o->fn;
+  ev->streams = o->streams;
   ev->retry_base_ms = o->retry_base_ms;
   if (ev->retry_base_ms == 0) {
     const char *v = getenv("TARN_EVENT_RETRY_BASE_MS");

@@ -31,6 +31,7 @@
 #include "fn/fn.h"
 #include "queue/queue.h"
 #include "store/store.h"
+#include "stream/stream.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,6 +57,7 @@ typedef struct events_options {
   store *st;                  /* borrowed: the feed and the configurations */
   queue_system *q;            /* borrowed, or NULL: no queue or topic targets */
   fn_system *fn;              /* borrowed, or NULL: no function targets */
+  stream_system *streams;     /* borrowed, or NULL: no Kinesis event sources */
   uint32_t retry_base_ms;     /* first retry of a failed delivery (doubles, up to
                                  60 s); 0: $TARN_EVENT_RETRY_BASE_MS, else 1000 */
   uint32_t workers;           /* threads that run mapping batches; 0: 16 */
@@ -132,13 +134,15 @@ char *events_s3_message(arena *a, const store_change *ch, const char *configurat
 char *events_test_message(arena *a, const char *bucket, const char *request_id, int64_t now_ms);
 /* The SQS event {"Records":[...]} of a batch, for a function. */
 char *events_sqs_message(arena *a, const char *queue_arn, const queue_message *msgs, size_t n);
+/* The Kinesis event {"Records":[...]} of a batch of one shard, for a function. */
+char *events_kinesis_message(arena *a, const char *stream_arn, const stream_batch *b);
 /* The ids a function's answer reports as failed (ReportBatchItemFailures):
  * 0 with *n ids; ERR_INVALID when the answer is malformed or names an id not
  * in the batch (then the whole batch counts as failed, as Lambda does). */
 int events_batch_failures(const char *answer, size_t len, const queue_message *msgs,
                           size_t nmsgs, arena *a, const char ***ids, size_t *n, err *e);
 
-/* ---- event source mappings (SQS -> function) ---- */
+/* ---- event source mappings (SQS or Kinesis -> function) ---- */
 
 typedef struct events_mapping {
   const char *uuid;
@@ -152,6 +156,10 @@ typedef struct events_mapping {
   int64_t modified_ms;
   const char *last_result;      /* "No records processed", "OK", "PROBLEM: ..." */
   const char *state;            /* "Enabled", "Disabled", ... as Lambda says it */
+  /* Kinesis sources only */
+  const char *starting_position;/* TRIM_HORIZON, LATEST, AT_TIMESTAMP; NULL for SQS */
+  bool bisect;                  /* BisectBatchOnFunctionError */
+  int max_retries;              /* MaximumRetryAttempts, -1: until the records expire */
 } events_mapping;
 
 /* What a create or an update sets; an update changes only what has_* says. */
@@ -168,6 +176,13 @@ typedef struct events_mapping_params {
   bool report_failures;
   bool has_concurrency;
   uint32_t max_concurrency;     /* 0 removes it */
+  /* Kinesis sources only */
+  const char *starting_position;/* create: TRIM_HORIZON, LATEST, AT_TIMESTAMP */
+  int64_t starting_timestamp_ms;/* AT_TIMESTAMP */
+  bool has_bisect;
+  bool bisect;
+  bool has_retries;
+  int max_retries;              /* -1 .. 10000 */
 } events_mapping_params;
 
 /* Errors: ERR_NOT_FOUND (function), ERR_INVALID (queue missing or not SQS,

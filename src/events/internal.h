@@ -42,6 +42,7 @@ struct events_system {
   store *st;                   /* borrowed */
   queue_system *q;             /* borrowed, or NULL */
   fn_system *fn;               /* borrowed, or NULL */
+  stream_system *streams;      /* borrowed, or NULL: Kinesis sources */
   uint32_t retry_base_ms;      /* first retry delay */
   uint32_t nworkers;           /* batch workers to start */
 

@@ -1,4 +1,5 @@
-/* events/mapping.c -- event source mappings: a queue drives a function.
+/* events/mapping.c -- event source mappings: a queue or a Kinesis stream
+ * drives a function (streams: see "Kinesis sources" below).
  * The records (Create/Get/Update/Delete/List), and the pollers that
  * receive batches, invoke the function synchronously and delete what it
  * processed.
@@ -38,6 +39,7 @@
 #include "events/internal.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -68,6 +70,17 @@ struct mapping_rt {
   char last_result[160];
   uint32_t slots;              /* alive */
   slot *polling;               /* slots with a poll in flight */
+  /* Kinesis sources: one slot; the fields below the line are its worker's */
+  bool kinesis;                /* the source is a Kinesis stream */
+  char *stream;                /* its name */
+  char start[16];              /* StartingPosition */
+  bool bisect;                 /* BisectBatchOnFunctionError */
+  int max_retries;             /* MaximumRetryAttempts, -1: no limit */
+  /* --- */
+  size_t next_shard;           /* the shard read next (round robin) */
+  uint32_t limit;              /* records per batch now (bisection halves it) */
+  uint32_t attempts;           /* failed attempts of the batch at the checkpoint */
+  int64_t window_until;        /* a partial batch waits for its window until then */
   mapping_rt *next;
 };
 
@@ -106,14 +119,10 @@ struct batch_job {
 
 /* ---- records ---- */
 
-static char *xstrdup(const char *s)
+/* A copy of s, or NULL for NULL. */
+static char *dup_or_null(const char *s)
 {
-  if (s == NULL)
-    return NULL;
-  char *d = strdup(s);
-  if (d == NULL)
-    abort();
-  return d;
+  return s != NULL ? xstrdup(s) : NULL;
 }
 
 static mapping_rt *mapping_free(mapping_rt *m)
@@ -123,6 +132,7 @@ static mapping_rt *mapping_free(mapping_rt *m)
     free(m->function_arn);
     free(m->fname);
     free(m->fqual);
+    free(m->stream);
     free(m);
   }
   return NULL;
@@ -136,6 +146,10 @@ static char *mapping_json(const mapping_rt *m)
                         "window", (int)m->window_s, "enabled", m->enabled, "report",
                         m->report_failures, "concurrency", (int)m->max_concurrency, "modified",
                         (json_int_t)m->modified_ms, "result", m->last_result);
+  if (m->kinesis)
+    json_object_update_new(o, json_pack("{s:s, s:s, s:b, s:i}", "stream", m->stream, "start",
+                                        m->start, "bisect", m->bisect, "retries",
+                                        m->max_retries));
   char *text = json_dumps(o, JSON_COMPACT);
   json_decref(o);
   if (text == NULL)
@@ -156,14 +170,12 @@ static mapping_rt *mapping_from_json(const char *text)
     json_decref(o);
     return NULL;
   }
-  mapping_rt *m = calloc(1, sizeof *m);
-  if (m == NULL)
-    abort();
+  mapping_rt *m = xcalloc(1, sizeof *m);
   memcpy(m->uuid, uuid, 37);
-  m->source_arn = xstrdup(src);
-  m->function_arn = xstrdup(fn);
-  m->fname = xstrdup(name);
-  m->fqual = xstrdup(json_string_value(json_object_get(o, "qual")));
+  m->source_arn = dup_or_null(src);
+  m->function_arn = dup_or_null(fn);
+  m->fname = dup_or_null(name);
+  m->fqual = dup_or_null(json_string_value(json_object_get(o, "qual")));
   m->batch_size = (uint32_t)json_integer_value(json_object_get(o, "batch"));
   m->window_s = (uint32_t)json_integer_value(json_object_get(o, "window"));
   m->enabled = json_is_true(json_object_get(o, "enabled"));
@@ -174,6 +186,15 @@ static mapping_rt *mapping_from_json(const char *text)
   snprintf(m->last_result, sizeof m->last_result, "%s", res ? res : "No records processed");
   if (m->batch_size == 0)
     m->batch_size = 10;
+  const char *stream = json_string_value(json_object_get(o, "stream"));
+  if (stream != NULL) {
+    m->kinesis = true;
+    m->stream = dup_or_null(stream);
+    snprintf(m->start, sizeof m->start, "%s",
+             json_string_value(json_object_get(o, "start")) ? json_string_value(json_object_get(o, "start")) : "LATEST");
+    m->bisect = json_is_true(json_object_get(o, "bisect"));
+    m->max_retries = (int)json_integer_value(json_object_get(o, "retries"));
+  }
   json_decref(o);
   return m;
 }
@@ -202,6 +223,9 @@ static void mapping_out(const mapping_rt *m, const char *state, arena *a, events
   out->modified_ms = m->modified_ms;
   out->last_result = arena_strdup(a, m->last_result);
   out->state = arena_strdup(a, state != NULL ? state : m->enabled ? "Enabled" : "Disabled");
+  out->starting_position = m->kinesis ? arena_strdup(a, m->start) : NULL;
+  out->bisect = m->bisect;
+  out->max_retries = m->kinesis ? m->max_retries : 0;
 }
 
 static mapping_rt *find(events_system *ev, const char *uuid)
@@ -233,7 +257,7 @@ int events__mappings_load(events_system *ev, err *e)
 /* ---- validation ---- */
 
 static int check_params(events_system *ev, const events_mapping_params *p, bool fifo,
-                        uint32_t batch, uint32_t window, err *e)
+                        bool kinesis, uint32_t batch, uint32_t window, err *e)
 {
   if (batch < 1 || batch > EVENTS_MAX_BATCH)
     return err_set(e, ERR_INVALID, "1 validation error detected: Value '%" PRIu32 "' at "
@@ -247,9 +271,16 @@ static int check_params(events_system *ev, const events_mapping_params *p, bool 
                                    "'maximumBatchingWindowInSeconds' failed to satisfy "
                                    "constraint: Member must have value less than or equal to %d",
                    window, EVENTS_MAX_WINDOW);
-  if (batch > 10 && window == 0)
+  if (!kinesis && batch > 10 && window == 0)
     return err_set(e, ERR_INVALID, "Maximum batch window in seconds must be greater than 0 if "
                                    "maximum batch size is greater than 10");
+  if (p->has_retries && (p->max_retries < -1 || p->max_retries > 10000))
+    return err_set(e, ERR_INVALID, "1 validation error detected: Value '%d' at "
+                                   "'maximumRetryAttempts' failed to satisfy constraint: Member "
+                                   "must have value between -1 and 10000", p->max_retries);
+  if (!kinesis && (p->starting_position != NULL || p->has_bisect || p->has_retries))
+    return err_set(e, ERR_INVALID, "StartingPosition, BisectBatchOnFunctionError and "
+                                   "MaximumRetryAttempts are not valid for SQS event sources.");
   if (p->has_concurrency && p->max_concurrency != 0 &&
       (p->max_concurrency < 2 || p->max_concurrency > EVENTS_MAX_CONCURRENCY))
     return err_set(e, ERR_INVALID, "1 validation error detected: Value '%" PRIu32 "' at "
@@ -272,6 +303,36 @@ static int queue_of(events_system *ev, const char *arn, arena *a, queue_info *qi
                                    "AWS.SimpleQueueService.NonExistentQueue. SQS Error Message: "
                                    "The specified queue does not exist or you do not have "
                                    "access to it.");
+  return 0;
+}
+
+/* The stream name of a Kinesis stream ARN, or NULL (any other ARN). */
+static const char *kinesis_stream(const char *arn)
+{
+  if (arn == NULL || !str_starts(arn, "arn:aws:kinesis:") || strstr(arn, ":stream/") == NULL)
+    return NULL;
+  return strstr(arn, ":stream/") + strlen(":stream/");
+}
+
+static int kinesis_check(events_system *ev, const char *stream, const events_mapping_params *p,
+                         err *e)
+{
+  if (ev->streams == NULL)
+    return err_set(e, ERR_INVALID, "streams are not running");
+  const char *pos = p->starting_position;
+  if (pos == NULL)
+    return err_set(e, ERR_INVALID, "1 validation error detected: Value null at "
+                                   "'startingPosition' failed to satisfy constraint: Member "
+                                   "must not be null");
+  if (strcmp(pos, "TRIM_HORIZON") != 0 && strcmp(pos, "LATEST") != 0 &&
+      strcmp(pos, "AT_TIMESTAMP") != 0)
+    return err_set(e, ERR_INVALID, "1 validation error detected: Value '%s' at "
+                                   "'startingPosition' failed to satisfy constraint: Member "
+                                   "must satisfy enum value set: [TRIM_HORIZON, LATEST, "
+                                   "AT_TIMESTAMP]", pos);
+  err se = {0};
+  if (stream_kinesis_exists(ev->streams, stream, &se) != 0)
+    return err_set(e, ERR_INVALID, "Stream not found: %s", stream);
   return 0;
 }
 
@@ -339,9 +400,7 @@ static bool slot_active(events_system *ev, const slot *sl)
 /* Queues the slot's next poll after delay_ms. Under map_mu. */
 static void slot_later(events_system *ev, slot *sl, int64_t delay_ms)
 {
-  batch_job *j = calloc(1, sizeof *j);
-  if (j == NULL)
-    abort();
+  batch_job *j = xcalloc(1, sizeof *j);
   sl->state = SLOT_IDLE;
   j->kind = JOB_POLL;
   j->sl = sl;
@@ -352,9 +411,7 @@ static void slot_later(events_system *ev, slot *sl, int64_t delay_ms)
 /* A new slot for m, polling now. Under map_mu. */
 static void slot_add(events_system *ev, mapping_rt *m)
 {
-  slot *sl = calloc(1, sizeof *sl);
-  if (sl == NULL)
-    abort();
+  slot *sl = xcalloc(1, sizeof *sl);
   sl->ev = ev;
   sl->m = m;
   m->slots++;
@@ -435,9 +492,7 @@ static void poll_done(void *ctx, int rc, queue_message *msgs, size_t n, const er
   } else if (n == 0) {
     v = m->slots > 1 ? V_END : V_LATER;  /* the backlog is gone: one poller fewer */
   } else {
-    job = calloc(1, sizeof *job);
-    if (job == NULL)
-      abort();
+    job = xcalloc(1, sizeof *job);
     job->kind = JOB_BATCH;
     job->sl = sl;
     job->a = arena_new();
@@ -458,6 +513,8 @@ static void poll_done(void *ctx, int rc, queue_message *msgs, size_t n, const er
   pthread_mutex_unlock(&ev->map_mu);
 }
 
+static void kinesis_poll(events_system *ev, slot *sl);
+
 /* Starts the slot's long poll (from a worker, no lock held). */
 static void slot_poll(events_system *ev, slot *sl)
 {
@@ -468,7 +525,12 @@ static void slot_poll(events_system *ev, slot *sl)
     return;
   }
   mapping_rt *m = sl->m;
-  char *source = xstrdup(m->source_arn);
+  if (m->kinesis) {
+    pthread_mutex_unlock(&ev->map_mu);
+    kinesis_poll(ev, sl);
+    return;
+  }
+  char *source = dup_or_null(m->source_arn);
   uint32_t max = m->batch_size < QUEUE_MAX_BATCH ? m->batch_size : QUEUE_MAX_BATCH;
   sl->state = SLOT_STARTING;
   sl->next = m->polling;
@@ -685,6 +747,16 @@ static size_t delete_done(events_system *ev, const char *source, const batch_job
   return deleted;
 }
 
+/* Adds a batch's line (consumed) to the live log of `tarn events`. */
+static void watch_json(events_system *ev, json_t *line)
+{
+  char *text = json_dumps(line, JSON_COMPACT);
+  if (text != NULL)
+    events__watch_add(ev, text);
+  free(text);
+  json_decref(line);
+}
+
 static void run_batch(events_system *ev, batch_job *j)
 {
   slot *sl = j->sl;
@@ -742,14 +814,9 @@ static void run_batch(events_system *ev, batch_job *j)
 
   char when[25];
   time_format_iso8601_ms(time_now_ms(), when);
-  json_t *line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "type", "sqs", "time",
+  watch_json(ev, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "type", "sqs", "time",
                            when, "mapping", uuid, "queue", source, "function", farn, "messages",
-                           (int)j->n, "deleted", (int)deleted, "result", result);
-  char *text = json_dumps(line, JSON_COMPACT);
-  if (text != NULL)
-    events__watch_add(ev, text);
-  free(text);
-  json_decref(line);
+                           (int)j->n, "deleted", (int)deleted, "result", result));
 
   pthread_mutex_lock(&ev->map_mu);
   ev->batches++;
@@ -765,6 +832,182 @@ static void run_batch(events_system *ev, batch_job *j)
     slot_end(ev, sl);
   }
   pthread_mutex_unlock(&ev->map_mu);
+}
+
+/* ---- Kinesis sources ----
+ * A Kinesis mapping has one slot (records of a shard are processed in
+ * order, one batch at a time). Its JOB_POLL reads a batch from the
+ * mapping's checkpoint (stream_consumer_read, never blocking), invokes the
+ * function and moves the checkpoint past what succeeded
+ * (stream_consumer_commit); a failure leaves it, so the batch is retried:
+ * halved each time with BisectBatchOnFunctionError, skipped after
+ * MaximumRetryAttempts. With ReportBatchItemFailures the checkpoint moves
+ * to the first failed record. */
+
+#define KINESIS_IDLE_MS 250          /* an empty read polls again after this */
+
+/* How many leading records of b succeeded: all (n) unless the answer names
+ * failures; -1 when the answer is malformed or names a record not in b. */
+static long kinesis_succeeded(const buf *answer, const stream_batch *b)
+{
+  json_t *o = json_loadb(answer->data != NULL ? answer->data : "", answer->len, 0, NULL);
+  json_t *failures = json_object_get(o, "batchItemFailures");
+  long first = (long)b->n;
+  if (o == NULL || json_is_null(o) || failures == NULL || json_is_null(failures)) {
+    json_decref(o);
+    return first;
+  }
+  if (!json_is_array(failures)) {
+    json_decref(o);
+    return -1;
+  }
+  size_t i;
+  json_t *f;
+  json_array_foreach(failures, i, f) {
+    const char *id = json_string_value(json_object_get(f, "itemIdentifier"));
+    long at = -1;
+    for (size_t k = 0; id != NULL && k < b->n && at < 0; k++)
+      if (strcmp(b->recs[k].sequence, id) == 0)
+        at = (long)k;
+    if (at < 0) {
+      first = -1;
+      break;
+    }
+    if (at < first)
+      first = at;
+  }
+  json_decref(o);
+  return first;
+}
+
+static void kinesis_poll(events_system *ev, slot *sl)
+{
+  arena *a = arena_new();
+  pthread_mutex_lock(&ev->map_mu);
+  mapping_rt *m = sl->m;
+  const char *stream = arena_strdup(a, m->stream);
+  const char *source = arena_strdup(a, m->source_arn);
+  const char *fname = arena_strdup(a, m->fname);
+  const char *fqual = m->fqual ? arena_strdup(a, m->fqual) : NULL;
+  const char *farn = arena_strdup(a, m->function_arn);
+  const char *uuid = arena_strdup(a, m->uuid);
+  uint32_t batch = m->batch_size;
+  if (m->limit == 0 || m->limit > batch)
+    m->limit = batch;
+  uint32_t limit = m->limit;
+  size_t next_shard = m->next_shard;
+  bool report = m->report_failures;
+  bool bisect = m->bisect;
+  int retries = m->max_retries;
+  int64_t window_until = m->window_until;
+  uint32_t window = m->window_s;
+  pthread_mutex_unlock(&ev->map_mu);
+
+  stream_batch b;
+  memset(&b, 0, sizeof b);
+  err e = {0};
+  int rc = ev->fn == NULL ? err_set(&e, ERR_INVALID, "functions are disabled")
+                          : stream_consumer_read(ev->streams, stream, uuid, &next_shard, limit,
+                                                 BATCH_BYTES_MAX, a, &b, &e);
+  int64_t now = time_mono_ms();
+  int64_t delay = 0;
+  const char *result = NULL;
+  bool ran = false;
+  bool ok = false;
+  long done = 0;
+  if (rc != 0) {
+    result = arena_sprintf(a, "PROBLEM: %s", e.msg);
+    delay = events__retry_delay(ev, 1);
+  } else if (b.n == 0) {
+    delay = KINESIS_IDLE_MS;
+  } else if (b.n < limit && window > 0 && (window_until == 0 || now < window_until)) {
+    /* a partial batch gathers for MaximumBatchingWindowInSeconds */
+    if (window_until == 0)
+      window_until = now + (int64_t)window * 1000;
+    delay = window_until - now < KINESIS_IDLE_MS ? window_until - now : KINESIS_IDLE_MS;
+    next_shard = (size_t)atoi(b.shard_id + 8);
+  } else {
+    window_until = 0;
+    ran = true;
+    const char *payload = events_kinesis_message(a, source, &b);
+    waiter w;
+    memset(&w, 0, sizeof w);
+    rc = invoke_sync(ev, fname, fqual, payload, &w, &e);
+    if (rc != 0)
+      result = arena_sprintf(a, "PROBLEM: %s", e.msg);
+    else if (w.function_error)
+      result = "PROBLEM: Function call failed";
+    else if ((done = report ? kinesis_succeeded(&w.answer, &b) : (long)b.n) < 0)
+      result = "PROBLEM: the function's batchItemFailures name no record of the batch";
+    else
+      ok = done == (long)b.n;
+    buf_release(&w.answer);
+    if (done < 0)
+      done = 0;
+    if (rc != 0 || w.function_error)
+      done = 0;
+    if (ok) {
+      result = "OK";
+      limit = batch;
+      pthread_mutex_lock(&ev->map_mu);
+      m->attempts = 0;
+      pthread_mutex_unlock(&ev->map_mu);
+    } else {
+      pthread_mutex_lock(&ev->map_mu);
+      uint32_t attempts = ++m->attempts;
+      pthread_mutex_unlock(&ev->map_mu);
+      if (result == NULL)
+        result = arena_sprintf(a, "OK: %zu of %zu failed", b.n - (size_t)done, b.n);
+      if (retries >= 0 && attempts > (uint32_t)retries) {
+        /* given up: the batch is skipped (Lambda would send it to an
+           on-failure destination, which tarn does not have for streams) */
+        done = (long)b.n;
+        limit = batch;
+        result = arena_sprintf(a, "PROBLEM: %u attempts failed; %zu records skipped",
+                               attempts, b.n);
+        pthread_mutex_lock(&ev->map_mu);
+        m->attempts = 0;
+        pthread_mutex_unlock(&ev->map_mu);
+      } else {
+        if (bisect && done == 0 && b.n > 1)
+          limit = (uint32_t)((b.n + 1) / 2);
+        delay = events__retry_delay(ev, attempts);
+      }
+      if (done < (long)b.n)
+        next_shard = (size_t)atoi(b.shard_id + 8); /* the same shard again: in order */
+    }
+    if (done > 0) {
+      err ce = {0};
+      if (stream_consumer_commit(ev->streams, stream, uuid, b.shard_id,
+                                 b.recs[done - 1].sequence, &ce) != 0)
+        result = arena_sprintf(a, "PROBLEM: %s", ce.msg);
+      else if (done < (long)b.n)
+        limit = batch; /* the failed record leads the next batch */
+    }
+  }
+  if (ran) {
+    char when[25];
+    time_format_iso8601_ms(time_now_ms(), when);
+    watch_json(ev, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "type", "kinesis",
+                             "time", when, "mapping", uuid, "stream", source, "function", farn,
+                             "records", (int)b.n, "processed", (int)done, "result", result));
+  }
+  pthread_mutex_lock(&ev->map_mu);
+  if (ran) {
+    ev->batches++;
+    ev->batch_failures += ok ? 0 : 1;
+  }
+  if (result != NULL)
+    snprintf(m->last_result, sizeof m->last_result, "%s", result);
+  m->next_shard = next_shard;
+  m->limit = limit;
+  m->window_until = window_until;
+  if (slot_active(ev, sl))
+    slot_later(ev, sl, delay);
+  else
+    slot_end(ev, sl);
+  pthread_mutex_unlock(&ev->map_mu);
+  arena_free(a);
 }
 
 /* The first job a worker may run now; else *wake_at the earliest time a
@@ -831,9 +1074,7 @@ int events__mappings_start(events_system *ev, err *e)
     if (m->enabled && !m->deleted)
       slot_add(ev, m);
   pthread_mutex_unlock(&ev->map_mu);
-  ev->workers = calloc(ev->nworkers, sizeof *ev->workers);
-  if (ev->workers == NULL)
-    abort();
+  ev->workers = xcalloc(ev->nworkers, sizeof *ev->workers);
   pthread_attr_t at;
   pthread_attr_init(&at);
   pthread_attr_setstacksize(&at, 512 << 10);
@@ -915,7 +1156,9 @@ int events_mapping_create(events_system *ev, const events_mapping_params *p, are
   if (p->function == NULL || *p->function == '\0')
     return err_set(e, ERR_INVALID, "FunctionName is required");
   queue_info qi;
-  int rc = queue_of(ev, p->source_arn, a, &qi, e);
+  memset(&qi, 0, sizeof qi);
+  const char *stream = kinesis_stream(p->source_arn);
+  int rc = stream != NULL ? kinesis_check(ev, stream, p, e) : queue_of(ev, p->source_arn, a, &qi, e);
   if (rc != 0)
     return rc;
   const char *name = NULL;
@@ -924,19 +1167,17 @@ int events_mapping_create(events_system *ev, const events_mapping_params *p, are
   rc = resolve(ev, p->function, a, &name, &qual, &arn, e);
   if (rc != 0)
     return rc;
-  uint32_t batch = p->has_batch_size ? p->batch_size : 10;
+  uint32_t batch = p->has_batch_size ? p->batch_size : stream != NULL ? 100 : 10;
   uint32_t window = p->has_window ? p->window_s : 0;
-  rc = check_params(ev, p, qi.fifo, batch, window, e);
+  rc = check_params(ev, p, qi.fifo, stream != NULL, batch, window, e);
   if (rc != 0)
     return rc;
-  mapping_rt *m = calloc(1, sizeof *m);
-  if (m == NULL)
-    abort();
+  mapping_rt *m = xcalloc(1, sizeof *m);
   uuid_v4(m->uuid);
-  m->source_arn = xstrdup(qi.arn != NULL ? qi.arn : p->source_arn);
-  m->function_arn = xstrdup(arn);
-  m->fname = xstrdup(name);
-  m->fqual = xstrdup(qual);
+  m->source_arn = dup_or_null(qi.arn != NULL ? qi.arn : p->source_arn);
+  m->function_arn = dup_or_null(arn);
+  m->fname = dup_or_null(name);
+  m->fqual = dup_or_null(qual);
   m->batch_size = batch;
   m->window_s = window;
   m->enabled = p->has_enabled ? p->enabled : true;
@@ -944,6 +1185,21 @@ int events_mapping_create(events_system *ev, const events_mapping_params *p, are
   m->max_concurrency = p->has_concurrency ? p->max_concurrency : 0;
   m->modified_ms = time_now_ms();
   snprintf(m->last_result, sizeof m->last_result, "No records processed");
+  if (stream != NULL) {
+    m->kinesis = true;
+    m->stream = dup_or_null(stream);
+    snprintf(m->start, sizeof m->start, "%s", p->starting_position);
+    m->bisect = p->has_bisect && p->bisect;
+    m->max_retries = p->has_retries ? p->max_retries : -1;
+    enum stream_iterator_type t = strcmp(m->start, "TRIM_HORIZON") == 0 ? STREAM_TRIM_HORIZON
+                                  : strcmp(m->start, "AT_TIMESTAMP") == 0 ? STREAM_AT_TIMESTAMP
+                                                                          : STREAM_LATEST;
+    rc = stream_consumer_start(ev->streams, stream, m->uuid, t, p->starting_timestamp_ms, e);
+    if (rc != 0) {
+      mapping_free(m);
+      return rc;
+    }
+  }
 
   pthread_mutex_lock(&ev->map_mu);
   size_t count = 0;
@@ -1015,7 +1271,7 @@ int events_mapping_update(events_system *ev, const char *uuid, const events_mapp
   err_clear(e);
   uint32_t batch = p->has_batch_size ? p->batch_size : cur.batch_size;
   uint32_t window = p->has_window ? p->window_s : cur.window_s;
-  rc = check_params(ev, p, fifo, batch, window, e);
+  rc = check_params(ev, p, fifo, cur.starting_position != NULL, batch, window, e);
   if (rc != 0)
     return rc;
 
@@ -1028,9 +1284,9 @@ int events_mapping_update(events_system *ev, const char *uuid, const events_mapp
   bool was = m->enabled;
   mapping_rt saved = *m;
   if (arn != NULL) {
-    m->function_arn = xstrdup(arn);
-    m->fname = xstrdup(name);
-    m->fqual = xstrdup(qual);
+    m->function_arn = dup_or_null(arn);
+    m->fname = dup_or_null(name);
+    m->fqual = dup_or_null(qual);
   }
   m->batch_size = batch;
   m->window_s = window;
@@ -1040,6 +1296,10 @@ int events_mapping_update(events_system *ev, const char *uuid, const events_mapp
     m->report_failures = p->report_failures;
   if (p->has_concurrency)
     m->max_concurrency = p->max_concurrency;
+  if (p->has_bisect)
+    m->bisect = p->bisect;
+  if (p->has_retries)
+    m->max_retries = p->max_retries;
   m->modified_ms = time_now_ms();
   rc = mapping_save(ev, m, e);
   if (rc != 0) {
@@ -1091,6 +1351,10 @@ int events_mapping_delete(events_system *ev, const char *uuid, arena *a, events_
     return rc;
   }
   mapping_out(m, "Deleting", a, out);
+  if (m->kinesis && ev->streams != NULL) {
+    err de = {0};
+    stream_consumer_drop(ev->streams, m->uuid, &de); /* a leftover is harmless */
+  }
   m->deleted = true;
   if (!cancel_polls(ev, m) && m->slots == 0) {
     unlink_mapping(ev, m);

@@ -169,6 +169,27 @@ char *events_sqs_message(arena *a, const char *queue_arn, const queue_message *m
   return dump(a, json_pack("{s:o}", "Records", records));
 }
 
+char *events_kinesis_message(arena *a, const char *stream_arn, const stream_batch *b)
+{
+  json_t *records = json_array();
+  for (size_t i = 0; i < b->n; i++) {
+    const stream_batch_record *r = &b->recs[i];
+    char *data = arena_alloc(a, base64_encoded_len(r->len));
+    base64_encode(r->data, r->len, data);
+    json_t *k = json_pack("{s:s, s:s, s:s, s:s, s:f}", "kinesisSchemaVersion", "1.0",
+                          "partitionKey", r->partition_key, "sequenceNumber", r->sequence,
+                          "data", data, "approximateArrivalTimestamp", (double)r->ts_ms / 1000.0);
+    json_array_append_new(
+        records, json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "kinesis", k,
+                           "eventSource", "aws:kinesis", "eventVersion", "1.0", "eventID",
+                           arena_sprintf(a, "%s:%s", b->shard_id, r->sequence), "eventName",
+                           "aws:kinesis:record", "invokeIdentityArn",
+                           "arn:aws:iam::" EVENTS_ACCOUNT ":role/lambda", "awsRegion",
+                           EVENTS_REGION, "eventSourceARN", stream_arn));
+  }
+  return dump(a, json_pack("{s:o}", "Records", records));
+}
+
 int events_batch_failures(const char *answer, size_t len, const queue_message *msgs,
                           size_t nmsgs, arena *a, const char ***ids, size_t *n, err *e)
 {

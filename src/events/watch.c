@@ -15,15 +15,15 @@
  */
 #include "events/internal.h"
 
+#include "base/mem.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 void events__watch_add(events_system *ev, const char *line)
 {
-  char *copy = strdup(line);
-  if (copy == NULL)
-    abort();
+  char *copy = xstrdup(line);
   pthread_mutex_lock(&ev->wmu);
   if (ev->wstop) {
     pthread_mutex_unlock(&ev->wmu);

@@ -16,6 +16,8 @@
 #include "fn/internal.h"
 #include "fn/registry.h"
 
+#include "base/mem.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,17 +91,13 @@ int fn_alias_create(fn_system *s, const char *function, const char *alias,
                  FN_MAX_ALIASES);
   pthread_mutex_unlock(&s->lock);
   if (rc == 0) {
-    alias_rec al = {.name = strdup(alias), .version = strdup(version),
-                    .description = strdup(description ? description : "")};
-    if (al.name == NULL || al.version == NULL || al.description == NULL)
-      abort();
+    alias_rec al = {.name = xstrdup(alias), .version = xstrdup(version),
+                    .description = xstrdup(description ? description : "")};
     fn__new_revision(al.revision_id);
     rc = alias_write(s, function, &al, false, e);
     pthread_mutex_lock(&s->lock);
     if (rc == 0) {
-      f->aliases = realloc(f->aliases, (f->naliases + 1) * sizeof *f->aliases);
-      if (f->aliases == NULL)
-        abort();
+      f->aliases = xrealloc(f->aliases, (f->naliases + 1) * sizeof *f->aliases);
       f->aliases[f->naliases++] = al;
       alias_copy(f, &al, a, out);
     } else {
@@ -136,11 +134,9 @@ int fn_alias_update(fn_system *s, const char *function, const char *alias,
                  FN_REGION, FN_ACCOUNT_ID, function, version);
   alias_rec next = {0};
   if (rc == 0) {
-    next.name = strdup(cur->name);
-    next.version = strdup(version ? version : cur->version);
-    next.description = strdup(description ? description : cur->description);
-    if (next.name == NULL || next.version == NULL || next.description == NULL)
-      abort();
+    next.name = xstrdup(cur->name);
+    next.version = xstrdup(version ? version : cur->version);
+    next.description = xstrdup(description ? description : cur->description);
     fn__new_revision(next.revision_id);
   }
   pthread_mutex_unlock(&s->lock);

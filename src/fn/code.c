@@ -23,6 +23,7 @@
 #include "fn/internal.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -209,10 +210,8 @@ static int extract_all(zip_t *z, int root, uint64_t max, uint64_t *unzipped, err
   size_t nlinks = 0;
   uint64_t total = 0;
   int rc = 0;
-  char *copy = malloc(MAX_NAME);
-  char **comps = malloc(sizeof(char *) * (MAX_NAME / 2 + 1));
-  if (copy == NULL || comps == NULL)
-    abort();
+  char *copy = xmalloc(MAX_NAME);
+  char **comps = xmalloc(sizeof(char *) * (MAX_NAME / 2 + 1));
   for (zip_int64_t i = 0; i < count && rc == 0; i++) {
     const char *name = zip_get_name(z, (zip_uint64_t)i, ZIP_FL_ENC_RAW);
     if (name == NULL) {
@@ -253,10 +252,8 @@ static int extract_all(zip_t *z, int root, uint64_t max, uint64_t *unzipped, err
       break;
     }
     if (S_ISLNK(mode)) {
-      char *target = malloc(MAX_NAME + 1);
+      char *target = xmalloc(MAX_NAME + 1);
       size_t tlen = 0;
-      if (target == NULL)
-        abort();
       rc = read_entry(z, (zip_uint64_t)i, name, -1, target, MAX_NAME, &tlen, &total, max, e);
       if (rc == 0 && (memchr(target, '\0', tlen) != NULL || !link_target_ok(target, ncomps - 1)))
         rc = err_set(e, ERR_INVALID, "the zip entry '%s' is a symlink that leads out of its folder",
@@ -271,14 +268,10 @@ static int extract_all(zip_t *z, int root, uint64_t max, uint64_t *unzipped, err
           close(fd);
       }
       if (rc == 0) {
-        links = realloc(links, (nlinks + 1) * sizeof *links);
-        if (links == NULL)
-          abort();
+        links = xrealloc(links, (nlinks + 1) * sizeof *links);
         /* Its path relative to root, rebuilt from the components. */
         size_t plen = 0;
-        char *path = malloc(MAX_NAME + 1);
-        if (path == NULL)
-          abort();
+        char *path = xmalloc(MAX_NAME + 1);
         for (size_t k = 0; k < ncomps; k++)
           plen += (size_t)snprintf(path + plen, MAX_NAME + 1 - plen, "%s%s", k ? "/" : "",
                                    comps[k]);

@@ -23,6 +23,8 @@
  */
 #include "fn/internal.h"
 
+#include "base/mem.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -84,24 +86,18 @@ void fn__rmtree(const char *path)
 
 static char *dup_or_die(const char *s)
 {
-  char *d = strdup(s ? s : "");
-  if (d == NULL)
-    abort();
+  char *d = xstrdup(s ? s : "");
   return d;
 }
 
 int fn_system_open(const fn_options *o, fn_system **out, err *e)
 {
-  fn_system *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    abort();
+  fn_system *s = xcalloc(1, sizeof *s);
   s->data_dir = dup_or_die(o->data_dir);
   size_t n = strlen(s->data_dir) + 32;
-  s->fn_dir = malloc(n);
-  s->code_dir = malloc(n);
-  s->log_dir = malloc(n);
-  if (s->fn_dir == NULL || s->code_dir == NULL || s->log_dir == NULL)
-    abort();
+  s->fn_dir = xmalloc(n);
+  s->code_dir = xmalloc(n);
+  s->log_dir = xmalloc(n);
   snprintf(s->fn_dir, n, "%s/fn", s->data_dir);
   snprintf(s->code_dir, n, "%s/fn/code", s->data_dir);
   snprintf(s->log_dir, n, "%s/fn/logs", s->data_dir);

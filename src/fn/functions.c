@@ -21,6 +21,7 @@
 #include "fn/registry.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -151,9 +152,7 @@ static int publish_locked(fn_system *s, fn_entry *f, const char *description, ar
   if (rc == 0) {
     if (f->nversions == f->cap_versions) {
       f->cap_versions = f->cap_versions ? 2 * f->cap_versions : 8;
-      f->versions = realloc(f->versions, f->cap_versions * sizeof *f->versions);
-      if (f->versions == NULL)
-        abort();
+      f->versions = xrealloc(f->versions, f->cap_versions * sizeof *f->versions);
     }
     f->versions[f->nversions++] = v;
     f->next_version = number + 1;
@@ -252,9 +251,7 @@ int fn_function_list(fn_system *s, const char *marker, size_t max, bool all_vers
   if (rc != 0)
     return rc;
   pthread_mutex_lock(&s->lock);
-  fn_entry **all = malloc((s->nfunctions + 1) * sizeof *all);
-  if (all == NULL)
-    abort();
+  fn_entry **all = xmalloc((s->nfunctions + 1) * sizeof *all);
   size_t count = 0;
   for (size_t b = 0; b < FN_HASH_BUCKETS; b++)
     for (fn_entry *f = s->table[b]; f != NULL; f = f->hnext)

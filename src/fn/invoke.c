@@ -28,6 +28,7 @@
 #include "fn/internal.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -44,9 +45,7 @@
 
 invoc *fn__invoc_new(void)
 {
-  invoc *inv = calloc(1, sizeof *inv);
-  if (inv == NULL)
-    abort();
+  invoc *inv = xcalloc(1, sizeof *inv);
   buf_init(&inv->response, FN_RESPONSE_MAX);
   uuid_v4(inv->id);
   inv->start_us = time_mono_us();
@@ -93,9 +92,7 @@ static int start_sync(fn_system *s, const char *name, const char *qualifier,
   inv->done_ctx = p->done_ctx;
   if (p->client_context != NULL && *p->client_context) {
     size_t n = strlen(p->client_context);
-    uint8_t *dec = malloc(n + 1);
-    if (dec == NULL)
-      abort();
+    uint8_t *dec = xmalloc(n + 1);
     long m = base64_decode(p->client_context, n, dec, n);
     if (m < 0 || !json_ok(dec, (size_t)m)) {
       free(dec);
@@ -106,9 +103,8 @@ static int start_sync(fn_system *s, const char *name, const char *qualifier,
     dec[m] = 0;
     inv->client_context = (char *)dec;
   }
-  if (asprintf(&inv->invoked_arn, "arn:aws:lambda:%s:%s:function:%s%s%s", FN_REGION,
-               FN_ACCOUNT_ID, name, qualifier ? ":" : "", qualifier ? qualifier : "") < 0)
-    abort();
+  inv->invoked_arn = xasprintf("arn:aws:lambda:%s:%s:function:%s%s%s", FN_REGION, FN_ACCOUNT_ID,
+                               name, qualifier ? ":" : "", qualifier ? qualifier : "");
   pthread_mutex_lock(&s->lock);
   fn_entry *f = fn__registry_find(s, name);
   conf *c = NULL;
@@ -145,9 +141,7 @@ void fn_invoke_forget(fn_system *s, fn_invocation **running)
     inv->running = NULL;
     if (!inv->handed && inv->len > 0) {
       /* The runtime has yet to read it, and the invoker's copy goes now. */
-      inv->own_payload = malloc(inv->len);
-      if (inv->own_payload == NULL)
-        abort();
+      inv->own_payload = xmalloc(inv->len);
       memcpy(inv->own_payload, inv->payload, inv->len);
       inv->payload = inv->own_payload;
     }
@@ -320,9 +314,7 @@ static int enqueue(fn_system *s, const char *name, const char *qualifier, const 
   if (rc != 0)
     return err_set(e, rc == MDB_MAP_FULL ? ERR_NO_SPACE : ERR_IO,
                    "cannot queue the invocation: %s", mdb_strerror(rc));
-  async_item *it = calloc(1, sizeof *it);
-  if (it == NULL)
-    abort();
+  async_item *it = xcalloc(1, sizeof *it);
   it->seq = seq;
   pthread_mutex_lock(&s->lock);
   s->c.async_queued++;
@@ -501,9 +493,7 @@ int fn__async_open(fn_system *s, err *e)
     char hex[17];
     memcpy(hex, (char *)k.mv_data + 2, 16);
     hex[16] = '\0';
-    async_item *it = calloc(1, sizeof *it);
-    if (it == NULL)
-      abort();
+    async_item *it = xcalloc(1, sizeof *it);
     it->seq = strtoull(hex, NULL, 16);
     *tail = it;
     tail = &it->next;
@@ -518,9 +508,7 @@ int fn__async_open(fn_system *s, err *e)
 
 int fn__async_start(fn_system *s, err *e)
 {
-  s->workers = calloc(s->async_workers, sizeof *s->workers);
-  if (s->workers == NULL)
-    abort();
+  s->workers = xcalloc(s->async_workers, sizeof *s->workers);
   pthread_attr_t at;
   pthread_attr_init(&at);
   pthread_attr_setstacksize(&at, 512 << 10);

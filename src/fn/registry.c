@@ -32,6 +32,7 @@
 #include "fn/registry.h"
 
 #include "base/lmdb_env.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -108,9 +109,7 @@ static void conf_environment(fn_system *s, conf *c)
 /* A conf for function `name`, version (number 0 = $LATEST), from JSON. */
 conf *fn__conf_from_json(fn_system *s, const char *name, uint32_t number, json_t *j)
 {
-  conf *c = calloc(1, sizeof *c);
-  if (c == NULL)
-    abort();
+  conf *c = xcalloc(1, sizeof *c);
   c->a = arena_new();
   c->refs = 1;
   c->number = number;
@@ -231,9 +230,7 @@ fn_entry *fn__registry_find(fn_system *s, const char *name)
 
 fn_entry *fn__entry_new(fn_system *s, const char *name)
 {
-  fn_entry *f = calloc(1, sizeof *f);
-  if (f == NULL)
-    abort();
+  fn_entry *f = xcalloc(1, sizeof *f);
   snprintf(f->name, sizeof f->name, "%s", name);
   f->reserved = -1;
   f->next_version = 1;
@@ -517,9 +514,7 @@ static int load_all(fn_system *s, err *e)
         if (f != NULL) {
           if (f->nversions == f->cap_versions) {
             f->cap_versions = f->cap_versions ? 2 * f->cap_versions : 8;
-            f->versions = realloc(f->versions, f->cap_versions * sizeof *f->versions);
-            if (f->versions == NULL)
-              abort();
+            f->versions = xrealloc(f->versions, f->cap_versions * sizeof *f->versions);
           }
           f->versions[f->nversions++] =
               fn__conf_from_json(s, key + 2, (uint32_t)strtoul(slash + 1, NULL, 10), j);
@@ -545,17 +540,13 @@ static int load_all(fn_system *s, err *e)
       f = fn__registry_find(s, kk + 2);
     }
     if (f != NULL) {
-      f->aliases = realloc(f->aliases, (f->naliases + 1) * sizeof *f->aliases);
-      if (f->aliases == NULL)
-        abort();
+      f->aliases = xrealloc(f->aliases, (f->naliases + 1) * sizeof *f->aliases);
       alias_rec *al = &f->aliases[f->naliases++];
-      al->name = strdup(slash + 1);
-      al->version = strdup((json_string_value(json_object_get(j, "FunctionVersion")) ? json_string_value(json_object_get(j, "FunctionVersion")) : "$LATEST"));
-      al->description = strdup(or_empty(json_string_value(json_object_get(j, "Description"))));
+      al->name = xstrdup(slash + 1);
+      al->version = xstrdup((json_string_value(json_object_get(j, "FunctionVersion")) ? json_string_value(json_object_get(j, "FunctionVersion")) : "$LATEST"));
+      al->description = xstrdup(or_empty(json_string_value(json_object_get(j, "Description"))));
       snprintf(al->revision_id, sizeof al->revision_id, "%s",
                or_empty(json_string_value(json_object_get(j, "RevisionId"))));
-      if (al->name == NULL || al->version == NULL || al->description == NULL)
-        abort();
     }
     free(kk);
   }

@@ -20,6 +20,7 @@
 #include "fn/internal.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,11 +164,9 @@ int fn_runtime_init_error(fn_system *s, int peer_pid, const char *error_type, co
     return not_an_instance(e);
   }
   free(in->init_error);
-  in->init_error = strndup(body ? body : "", len);
+  in->init_error = xstrndup(body ? body : "", len);
   free(in->init_error_type);
-  in->init_error_type = error_type ? strdup(error_type) : NULL;
-  if (in->init_error == NULL || (error_type != NULL && in->init_error_type == NULL))
-    abort();
+  in->init_error_type = error_type ? xstrdup(error_type) : NULL;
   if (in->init_error[0] == '\0') {
     free(in->init_error);
     in->init_error = strdup("{\"errorMessage\":\"Runtime failed to initialize\","

@@ -42,6 +42,7 @@
 #include "fn/internal.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -70,9 +71,7 @@ pool *fn__sched_pool(fn_system *s, fn_entry *f, const char *version, conf *c)
   for (pool *p = f->pools; p != NULL; p = p->next)
     if (strcmp(p->version, version) == 0)
       return p;
-  pool *p = calloc(1, sizeof *p);
-  if (p == NULL)
-    abort();
+  pool *p = xcalloc(1, sizeof *p);
   p->fn = f;
   snprintf(p->version, sizeof p->version, "%s", version);
   p->conf = c;
@@ -343,9 +342,7 @@ static void random_hex(char *out, size_t bytes)
  * instance; 0 also when inv ended while the lock was dropped. */
 static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
 {
-  instance *in = calloc(1, sizeof *in);
-  if (in == NULL)
-    abort();
+  instance *in = xcalloc(1, sizeof *in);
   in->pool = p;
   in->conf = p->conf;
   fn__conf_ref(in->conf);
@@ -381,10 +378,8 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
   pthread_mutex_unlock(&s->lock);
 
   /* Outside the lock: the environment and the sandbox. */
-  const char **envp = calloc(c->nenvp + 2, sizeof *envp);
+  const char **envp = xcalloc(c->nenvp + 2, sizeof *envp);
   char stream_env[128];
-  if (envp == NULL)
-    abort();
   memcpy(envp, c->envp, c->nenvp * sizeof *envp);
   snprintf(stream_env, sizeof stream_env, "AWS_LAMBDA_LOG_STREAM_NAME=%s", in->stream);
   envp[c->nenvp] = stream_env;

@@ -106,7 +106,12 @@ int fmt_timestamp(int64_t micros, char out[48]);
 int fmt_double(double d, char out[40]);   /* shortest round-trip, Presto style */
 
 /* Guesses the type of one text value: the narrowest of BOOLEAN, BIGINT,
- * DOUBLE, DATE, TIMESTAMP, else VARCHAR. */
+ * DOUBLE, DATE, TIMESTAMP, else VARCHAR. A value whose meaning or text the
+ * type would change stays VARCHAR: leading zeros ("000042", "-007"), a
+ * '+' sign, exponents that do not print back as written ("1e3"), integers
+ * past BIGINT, hexadecimal, spaces, thousands separators, dates without
+ * two-digit month and day ("2024-1-5"). Plain decimals are DOUBLE even
+ * when a trailing zero will not print ("1.50" is 1.5), as DuckDB does. */
 fmt_type fmt_guess_type(const char *p, size_t n);
 /* The type that holds values of both (BIGINT+DOUBLE = DOUBLE, DATE +
  * TIMESTAMP = TIMESTAMP, anything else mixed = VARCHAR). */

@@ -290,6 +290,7 @@ int csv_sniff(const char *p, size_t n, bool whole, const csv_options *opt, arena
   out->delim = best_d;
   size_t nrec = sample_counts(p, n, best_d, out->quote, recs, SNIFF_MAX_RECS);
   if (opt->ncols > 0) {
+    out->declared = true;
     out->ncols = opt->ncols;
   } else {
     out->ncols = best_nf > 0 ? (size_t)best_nf : 1;
@@ -757,6 +758,18 @@ size_t fmt_json_unescape(const char *p, size_t n, char *dst)
 }
 
 /* the text of a span, unescaped into h when needed */
+/* An integer that reads back as written: no '+', no leading zeros. A
+ * BIGINT column (sniffed from samples) that meets "000042" further on
+ * reports a bad value rather than turning it into 42. */
+static inline bool keeps_text(const char *p, size_t n)
+{
+  if (n < 2)
+    return true;
+  if (p[0] == '+' || p[0] == '0')
+    return false;
+  return !(p[0] == '-' && p[1] == '0' && n > 2);
+}
+
 static str_ref span_text(const fspan *sp, char quote, char escape, strheap *h)
 {
   str_ref r = {sp->p, sp->n};
@@ -785,6 +798,14 @@ static str_ref span_text(const fspan *sp, char quote, char escape, strheap *h)
 int fmt_convert(const fspan *spans, const uint16_t *sel, int nsel, fmt_type t, char quote,
                 char escape, const char *nullstr, vec *out, uint8_t *nullbuf, strheap *h,
                 uint8_t *bad)
+{
+  return fmt_convert_sniffed(spans, sel, nsel, t, quote, escape, nullstr, false, out, nullbuf, h,
+                             bad);
+}
+
+int fmt_convert_sniffed(const fspan *spans, const uint16_t *sel, int nsel, fmt_type t,
+                        char quote, char escape, const char *nullstr, bool sniffed, vec *out,
+                        uint8_t *nullbuf, strheap *h, uint8_t *bad)
 {
   int nbad = 0;
   bool anynull = false;
@@ -817,7 +838,7 @@ int fmt_convert(const fspan *spans, const uint16_t *sel, int nsel, fmt_type t, c
       out->s[r] = span_text(sp, quote, escape, h);
       break;
     case FT_BIGINT:
-      ok = fmt_parse_i64(sp->p, sp->n, &out->i[r]);
+      ok = fmt_parse_i64(sp->p, sp->n, &out->i[r]) && (!sniffed || keeps_text(sp->p, sp->n));
       if (!ok && (sp->flags & SPAN_ESCAPED)) {
         str_ref s = span_text(sp, quote, escape, h);
         ok = fmt_parse_i64(s.ptr, s.len, &out->i[r]);

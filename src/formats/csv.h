@@ -45,6 +45,7 @@ typedef struct csv_schema {
   size_t ncols;
   char **names;          /* arena */
   fmt_type *types;       /* arena */
+  bool declared;         /* types given by the user (read_csv columns=...) */
 } csv_schema;
 
 /* Sniffs the dialect, header, names and types from the first bytes of the
@@ -103,6 +104,14 @@ int csv_tokenize(csv_cursor *c, const int *cols, int ncols, fspan **spans, const
 int fmt_convert(const fspan *spans, const uint16_t *sel, int nsel, fmt_type t, char quote,
                 char escape, const char *nullstr, vec *out, uint8_t *nullbuf, strheap *h,
                 uint8_t *bad);
+
+/* The same for a column whose type was sniffed (sniffed = true): a value
+ * that the type would change ("000042" or "+5" as BIGINT) does not
+ * convert, so a sample's guess never rewrites data it did not see.
+ * Declared types (sniffed = false) convert as asked. */
+int fmt_convert_sniffed(const fspan *spans, const uint16_t *sel, int nsel, fmt_type t,
+                        char quote, char escape, const char *nullstr, bool sniffed, vec *out,
+                        uint8_t *nullbuf, strheap *h, uint8_t *bad);
 
 /* Unescapes a JSON string body (no quotes) into dst (at most n bytes
  * written: JSON escapes never grow). Returns the length. */

@@ -210,6 +210,14 @@ typedef struct sniff_ctx {
   bool frozen;   /* sampling more types only: unknown keys are ignored */
 } sniff_ctx;
 
+static const char *strpbrk_n(const char *v, size_t vn, const char *set)
+{
+  for (size_t i = 0; i < vn; i++)
+    if (strchr(set, v[i]) != NULL)
+      return v + i;
+  return NULL;
+}
+
 static fmt_type value_type(const char *v, size_t vn, uint32_t flags)
 {
   if (v == NULL)
@@ -227,6 +235,9 @@ static fmt_type value_type(const char *v, size_t vn, uint32_t flags)
     return FT_BOOLEAN;
   if (fmt_parse_i64(v, vn, &i))
     return FT_BIGINT;
+  /* an integer past BIGINT stays text: as a DOUBLE it would lose digits */
+  if (fmt_guess_type(v, vn) == FT_VARCHAR && strpbrk_n(v, vn, ".eE") == NULL)
+    return FT_VARCHAR;
   double d;
   if (fmt_parse_f64(v, vn, &d))
     return FT_DOUBLE;

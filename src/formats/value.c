@@ -589,6 +589,43 @@ int fmt_double(double d, char out[40])
   return len;
 }
 
+/* A number in plain notation whose text the typed value keeps: an optional
+ * '-', digits without a leading zero (a lone "0" before the point is fine),
+ * an optional fraction. "000042", "-007", "+5", "00.5" are not: they are
+ * identifiers or formatted text, and reading them as numbers would change
+ * them. Returns 1 integer, 2 decimal, 0 neither. */
+static int plain_number(const char *p, size_t n)
+{
+  size_t i = 0;
+  if (i < n && p[i] == '-')
+    i++;
+  size_t d0 = i;
+  while (i < n && p[i] >= '0' && p[i] <= '9')
+    i++;
+  size_t nint = i - d0;
+  if (nint > 1 && p[d0] == '0')
+    return 0;
+  if (i == n)
+    return nint > 0 ? 1 : 0;
+  if (p[i] != '.')
+    return 0;
+  i++;
+  size_t f0 = i;
+  while (i < n && p[i] >= '0' && p[i] <= '9')
+    i++;
+  if (i != n || (nint == 0 && i == f0))
+    return 0;
+  return 2;
+}
+
+/* a date written YYYY-MM-DD (two-digit month and day) */
+static bool canonical_date(const char *p, size_t n)
+{
+  return n >= 10 && p[4] == '-' && p[7] == '-' && p[5] >= '0' && p[5] <= '9' &&
+         p[6] >= '0' && p[6] <= '9' && p[8] >= '0' && p[8] <= '9' && p[9] >= '0' &&
+         p[9] <= '9' && (n == 10 || p[10] == ' ' || p[10] == 'T');
+}
+
 fmt_type fmt_guess_type(const char *p, size_t n)
 {
   int64_t i;
@@ -596,18 +633,27 @@ fmt_type fmt_guess_type(const char *p, size_t n)
   if (n == 0)
     return FT_NULL;
   char c = p[0];
-  if ((c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.') {
-    if (fmt_parse_i64(p, n, &i))
-      return FT_BIGINT;
-    if (n >= 8 && fmt_parse_date(p, n, &i))
-      return FT_DATE;
-    if (n >= 10 && fmt_parse_timestamp(p, n, &i))
-      return FT_TIMESTAMP;
-    /* numbers only: "inf"/"nan" words stay text */
-    if (c != '+' && fmt_parse_f64(p, n, &d) && !(n >= 3 && (p[n - 1] == 'f' || p[n - 1] == 'F' ||
-                                                           p[n - 1] == 'n' || p[n - 1] == 'N' ||
-                                                           p[n - 1] == 'y' || p[n - 1] == 'Y')))
-      return FT_DOUBLE;
+  if ((c >= '0' && c <= '9') || c == '-' || c == '.') {
+    int num = plain_number(p, n);
+    if (num == 1)
+      return fmt_parse_i64(p, n, &i) ? FT_BIGINT : FT_VARCHAR;  /* past int64: text */
+    if (num == 2)
+      return fmt_parse_f64(p, n, &d) ? FT_DOUBLE : FT_VARCHAR;
+    if (canonical_date(p, n)) {
+      if (n == 10 && fmt_parse_date(p, n, &i))
+        return FT_DATE;
+      if (fmt_parse_timestamp(p, n, &i))
+        return FT_TIMESTAMP;
+      return FT_VARCHAR;
+    }
+    /* exponent notation only when the value prints back as written
+       (1.0E7 does, 1e3 would become 1000.0) */
+    if (memchr(p, 'E', n) != NULL && n < 40 && fmt_parse_f64(p, n, &d) && isfinite(d)) {
+      char out[40];
+      int len = fmt_double(d, out);
+      if ((size_t)len == n && memcmp(out, p, n) == 0)
+        return FT_DOUBLE;
+    }
     return FT_VARCHAR;
   }
   if (fmt_parse_bool(p, n, &i))

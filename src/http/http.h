@@ -1,6 +1,8 @@
 /* http/http.h -- tarn's HTTP edge: one server, one port, many AWS services.
  *
- * The server (libmicrohttpd, a thread per connection) parses a request,
+ * The server (libmicrohttpd on a pool of threads, behind a gate that holds
+ * each new TCP connection until its first request head is complete and
+ * sane: gate.c) parses a request,
  * authenticates it with SigV4, picks the service by the credential scope
  * (DESIGN.md §2), streams the body through the payload checks (the
  * x-amz-content-sha256 digest, aws-chunked decoding with chunk signatures,
@@ -44,7 +46,9 @@
 
 #define HTTP_DEFAULT_BODY_MAX (1u << 20)   /* buffered bodies, unless a service raises it */
 #define HTTP_MAX_HEADER_BYTES (32u << 10)  /* request line + headers (S3 allows 8 KiB) */
-#define HTTP_MAX_CONNECTIONS 1024
+#define HTTP_MAX_CONNECTIONS 4096   /* served by libmicrohttpd; connections still
+                                       sending their first head wait in the gate
+                                       (gate.h: its own limits and deadline) */
 #define HTTP_IDLE_TIMEOUT_SECONDS 60
 #define HTTP_POOL_THREADS 32           /* blocking work is short (fsync, LMDB); waits park */
 

@@ -22,9 +22,12 @@
  *   (2) cleanup() is called exactly once for every request that reached
  *       prepare(), from the completion callback, whatever the outcome (for
  *       a parked request the stop answers, just before its 503: (5)).
- *   (3) Client-controlled sizes are bounded: headers by the connection
- *       memory limit, buffered bodies by req->body.max, connections by
- *       HTTP_MAX_CONNECTIONS, idle connections by HTTP_IDLE_TIMEOUT_SECONDS.
+ *   (3) Client-controlled sizes are bounded: a TCP connection's first head
+ *       by the gate (size, header and parameter counts, GATE_HEAD_SECONDS;
+ *       gate.c), later heads on a kept-alive connection by the connection
+ *       memory limit and a deadline (conn_info, edge_sweep), buffered bodies
+ *       by req->body.max, connections by HTTP_MAX_CONNECTIONS and per
+ *       address by the gate, idle connections by HTTP_IDLE_TIMEOUT_SECONDS.
  *   (4) A parked request is resumed exactly once, by the service or by
  *       http_server_stop (which answers 503); every suspended connection
  *       is resumed before the daemon stops (libmicrohttpd requires it).
@@ -32,6 +35,8 @@
  *       cleanup() returned: the stop's 503 is written on the connection's
  *       thread after cleanup(), and only when the service did not resume
  *       it meanwhile (its answer, if it finished one, is sent instead).
+ *   (6) Metric labels take values from a fixed set (metric_service,
+ *       metric_op): no request can add a series of its own.
  *
  * Start reading at on_request().
  */
@@ -39,9 +44,12 @@
 
 #include "base/hash.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "aws/chunked.h"
+#include "http/gate.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <poll.h>
@@ -60,7 +68,7 @@
 #define DEFERRED_BODY_MAX (8u << 20) /* default for non-S3 bodies buffered before auth */
 #define RESP_BODY_MAX (64u << 20)
 #define SMALL_FILE_INLINE (64u << 10) /* fd responses up to this are sent from memory */
-#define METRIC_SLOTS 256
+#define METRIC_SLOTS 256    /* the last one holds the "other" series */
 #define LATENCY_BUCKETS 12
 
 static const double latency_bounds[LATENCY_BUCKETS] = {
@@ -80,6 +88,9 @@ typedef struct op_metric {
 struct http_server {
   http_config cfg;
   struct MHD_Daemon *daemon;
+  gate *gate;                    /* the TCP listener's front door (NULL on Unix sockets) */
+  pthread_mutex_t conns_lock;    /* guards conns */
+  struct conn_info *conns;       /* open TCP connections, for the head deadline */
   int port;
   pthread_mutex_t lock;          /* guards in_flight and the metrics */
   pthread_cond_t idle;           /* signalled when in_flight drops to 0 */
@@ -146,6 +157,17 @@ typedef struct req_private {
   int64_t decoded_length;      /* x-amz-decoded-content-length, or -1 */
   uint64_t bytes_out;
 } req_private;
+
+/* One open TCP connection (libmicrohttpd's socket context). The gate
+ * checked its first head; a later head on the kept-alive connection must be
+ * complete by head_deadline_us, else the sweep shuts the socket down (a
+ * header line every few seconds would keep it alive for ever otherwise). */
+typedef struct conn_info {
+  struct sockaddr_storage addr;  /* the client */
+  int fd;
+  int64_t head_deadline_us;      /* 0 while a request is being handled */
+  struct conn_info *prev, *next;
+} conn_info;
 
 static void stream_unref(http_stream *st);
 
@@ -262,24 +284,62 @@ void http_resp_fd(http_req *r, int fd, uint64_t offset, uint64_t length)
 
 /* ---- metrics ---- */
 
+/* Label values come from a fixed set, never from the request: the service
+ * is one the server serves ("native", "none" before routing, else "other":
+ * an unsigned request may claim any scope), the operation is a name the
+ * service chose from its own table (unauthenticated requests never reach
+ * a service, so they count as "unknown"). */
+static const char *metric_service(const http_server *srv, const char *service)
+{
+  if (service == NULL)
+    return "none";
+  if (strcmp(service, "native") == 0)
+    return "native";
+  if (srv->cfg.open_service != NULL && strcmp(service, srv->cfg.open_service->name) == 0)
+    return srv->cfg.open_service->name;
+  for (size_t i = 0; i < srv->cfg.nservices; i++)
+    if (strcmp(srv->cfg.services[i]->name, service) == 0)
+      return srv->cfg.services[i]->name;
+  return "other";
+}
+
+static const char *metric_op(const char *op)
+{
+  if (op == NULL)
+    return "unknown";
+  size_t n = strlen(op);
+  if (n == 0 || n >= sizeof(((op_metric *)0)->op))
+    return "other";
+  for (const char *c = op; *c; c++)
+    if (!isalnum((unsigned char)*c) && *c != '_')
+      return "other";
+  return op;
+}
+
+static op_metric *metric_find(http_server *srv, const char *service, const char *op, size_t max)
+{
+  for (size_t i = 0; i < srv->nmetrics; i++)
+    if (strcmp(srv->metrics[i].service, service) == 0 && strcmp(srv->metrics[i].op, op) == 0)
+      return &srv->metrics[i];
+  if (srv->nmetrics >= max)
+    return NULL;
+  op_metric *m = &srv->metrics[srv->nmetrics++];
+  snprintf(m->service, sizeof m->service, "%s", service);
+  snprintf(m->op, sizeof m->op, "%s", op);
+  return m;
+}
+
 static void metrics_record(http_server *srv, const char *service, const char *op, int status,
                            double seconds, uint64_t in, uint64_t out)
 {
+  service = metric_service(srv, service);
+  op = metric_op(op);
   pthread_mutex_lock(&srv->lock);
   srv->bytes_in += in;
   srv->bytes_out += out;
-  op_metric *m = NULL;
-  for (size_t i = 0; i < srv->nmetrics; i++) {
-    if (strcmp(srv->metrics[i].service, service) == 0 && strcmp(srv->metrics[i].op, op) == 0) {
-      m = &srv->metrics[i];
-      break;
-    }
-  }
-  if (m == NULL && srv->nmetrics < METRIC_SLOTS) {
-    m = &srv->metrics[srv->nmetrics++];
-    snprintf(m->service, sizeof m->service, "%s", service);
-    snprintf(m->op, sizeof m->op, "%s", op);
-  }
+  op_metric *m = metric_find(srv, service, op, METRIC_SLOTS - 1);
+  if (m == NULL) /* the table is full: one series for the rest */
+    m = metric_find(srv, "other", "other", METRIC_SLOTS);
   if (m != NULL) {
     m->requests++;
     if (status >= 500)
@@ -298,45 +358,65 @@ static void metrics_record(http_server *srv, const char *service, const char *op
   pthread_mutex_unlock(&srv->lock);
 }
 
+/* service="..",operation=".." with the values escaped as the Prometheus
+ * text format asks (backslash, double quote, newline). */
+static void metric_labels(const op_metric *m, char *out, size_t cap)
+{
+  const char *vals[2] = {m->service, m->op};
+  const char *names[2] = {"service=\"", "\",operation=\""};
+  size_t n = 0;
+  for (int k = 0; k < 2; k++) {
+    for (const char *c = names[k]; *c && n + 1 < cap; c++)
+      out[n++] = *c;
+    for (const char *c = vals[k]; *c && n + 2 < cap; c++) {
+      if (*c == '\\' || *c == '"' || *c == '\n')
+        out[n++] = '\\';
+      out[n++] = *c == '\n' ? 'n' : *c;
+    }
+  }
+  if (n + 1 < cap)
+    out[n++] = '"';
+  out[n] = '\0';
+}
+
 void http_server_metrics(http_server *srv, buf *out)
 {
+  char l[2 * (16 + 48) + 32];
   pthread_mutex_lock(&srv->lock);
   buf_puts(out, "# HELP tarn_requests_total Requests answered, by service and operation.\n"
                 "# TYPE tarn_requests_total counter\n");
   for (size_t i = 0; i < srv->nmetrics; i++) {
     const op_metric *m = &srv->metrics[i];
-    buf_printf(out, "tarn_requests_total{service=\"%s\",operation=\"%s\"} %llu\n", m->service,
-               m->op, (unsigned long long)m->requests);
+    metric_labels(m, l, sizeof l);
+    buf_printf(out, "tarn_requests_total{%s} %llu\n", l, (unsigned long long)m->requests);
   }
   buf_puts(out, "# HELP tarn_request_errors_total Requests answered with an error status.\n"
                 "# TYPE tarn_request_errors_total counter\n");
   for (size_t i = 0; i < srv->nmetrics; i++) {
     const op_metric *m = &srv->metrics[i];
+    metric_labels(m, l, sizeof l);
     buf_printf(out,
-               "tarn_request_errors_total{service=\"%s\",operation=\"%s\",class=\"4xx\"} %llu\n"
-               "tarn_request_errors_total{service=\"%s\",operation=\"%s\",class=\"5xx\"} %llu\n",
-               m->service, m->op, (unsigned long long)m->errors_4xx, m->service, m->op,
-               (unsigned long long)m->errors_5xx);
+               "tarn_request_errors_total{%s,class=\"4xx\"} %llu\n"
+               "tarn_request_errors_total{%s,class=\"5xx\"} %llu\n",
+               l, (unsigned long long)m->errors_4xx, l, (unsigned long long)m->errors_5xx);
   }
   buf_puts(out, "# HELP tarn_request_duration_seconds Time from request to response.\n"
                 "# TYPE tarn_request_duration_seconds histogram\n");
   for (size_t i = 0; i < srv->nmetrics; i++) {
     const op_metric *m = &srv->metrics[i];
     uint64_t cum = 0;
+    metric_labels(m, l, sizeof l);
     for (size_t b = 0; b < LATENCY_BUCKETS; b++) {
       cum += m->buckets[b];
-      buf_printf(out,
-                 "tarn_request_duration_seconds_bucket{service=\"%s\",operation=\"%s\",le=\"%g\"} "
-                 "%llu\n",
-                 m->service, m->op, latency_bounds[b], (unsigned long long)cum);
+      buf_printf(out, "tarn_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n", l,
+                 latency_bounds[b], (unsigned long long)cum);
     }
     buf_printf(out,
-               "tarn_request_duration_seconds_bucket{service=\"%s\",operation=\"%s\",le=\"+Inf\"} "
-               "%llu\n"
-               "tarn_request_duration_seconds_sum{service=\"%s\",operation=\"%s\"} %.6f\n"
-               "tarn_request_duration_seconds_count{service=\"%s\",operation=\"%s\"} %llu\n",
-               m->service, m->op, (unsigned long long)m->requests, m->service, m->op,
-               m->seconds_sum, m->service, m->op, (unsigned long long)m->requests);
+               "tarn_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n"
+               "tarn_request_duration_seconds_sum{%s} %.6f\n"
+               "tarn_request_duration_seconds_count{%s} %llu\n",
+               l, (unsigned long long)m->requests, l, m->seconds_sum, l,
+               (unsigned long long)m->requests);
   }
   buf_printf(out,
              "# HELP tarn_bytes_in_total Request body bytes received.\n"
@@ -424,9 +504,30 @@ static int parse_uri(http_req *r, const char *uri, err *e)
   return 0;
 }
 
+/* Sets the connection's head deadline: 0 (a request is being handled), or
+ * now + seconds (at most: an earlier deadline stays). */
+static void conn_head_deadline(http_server *srv, struct MHD_Connection *conn, int seconds)
+{
+  if (srv->gate == NULL)
+    return;
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  conn_info *c = ci != NULL ? ci->socket_context : NULL;
+  if (c == NULL)
+    return;
+  int64_t at = time_mono_us() + (int64_t)seconds * 1000000;
+  pthread_mutex_lock(&srv->conns_lock);
+  if (seconds == 0)
+    c->head_deadline_us = 0;
+  else if (c->head_deadline_us == 0 || at < c->head_deadline_us)
+    c->head_deadline_us = at;
+  pthread_mutex_unlock(&srv->conns_lock);
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
   http_server *srv = cls;
+  conn_head_deadline(srv, conn, GATE_HEAD_SECONDS); /* the request line is here */
   http_req *r = req_new(srv);
   r->raw_path = arena_strdup(r->arena, uri); /* whole URI until parsed */
   pthread_mutex_lock(&srv->lock);
@@ -464,9 +565,7 @@ static void stream_unref(http_stream *st)
 http_stream *http_resp_stream(http_req *r)
 {
   req_private *p = r->server_private;
-  http_stream *st = calloc(1, sizeof *st);
-  if (st == NULL)
-    abort();
+  http_stream *st = xcalloc(1, sizeof *st);
   pthread_mutex_init(&st->lock, NULL);
   pthread_cond_init(&st->room, NULL);
   buf_init(&st->pending, 2 * HTTP_STREAM_BUFFER);
@@ -516,9 +615,7 @@ void http_stream_end(http_stream *st, const str_pair *trailers, size_t ntrailers
 {
   pthread_mutex_lock(&st->lock);
   if (ntrailers > 0) {
-    st->trailers = calloc(ntrailers, sizeof *st->trailers);
-    if (st->trailers == NULL)
-      abort();
+    st->trailers = xcalloc(ntrailers, sizeof *st->trailers);
     for (size_t i = 0; i < ntrailers; i++) {
       st->trailers[i].name = strdup(trailers[i].name);
       st->trailers[i].value = strdup(trailers[i].value);
@@ -703,10 +800,46 @@ static http_service *service_named(http_server *srv, const char *name)
   return NULL;
 }
 
-static enum MHD_Result answer_error(struct MHD_Connection *conn, http_req *r, const err *e)
+/* The service an unsigned request is addressed to, told by its shape: a
+ * Lambda REST path (/<api date>/functions...), an SQS JSON target, a POST
+ * to a queue URL (/<12 digits>/<name>) or a query-protocol form POST to /;
+ * anything else is S3. Unsigned
+ * requests are refused either way: this picks the error's wire shape. */
+static const char *unsigned_service(const http_req *r)
 {
-  req_private *p = r->server_private;
-  http_service *svc = p->svc ? p->svc : service_named(p->server, "s3");
+  static const char *const lambda_roots[] = {"functions", "event-source-mappings", "tags",
+                                             "layers", "account-settings"};
+  const char *p = r->raw_path ? r->raw_path : "";
+  if (strlen(p) > 12 && p[0] == '/' && p[5] == '-' && p[8] == '-' && p[11] == '/' &&
+      strspn(p + 1, "0123456789") == 4) {
+    for (size_t i = 0; i < sizeof lambda_roots / sizeof lambda_roots[0]; i++) {
+      size_t n = strlen(lambda_roots[i]);
+      if (strncmp(p + 12, lambda_roots[i], n) == 0 && (p[12 + n] == '\0' || p[12 + n] == '/'))
+        return "lambda";
+    }
+  }
+  const char *target = http_req_header(r, "x-amz-target");
+  if (target != NULL && str_starts(target, "AmazonSQS."))
+    return "sqs";
+  if (r->method == NULL || strcmp(r->method, "POST") != 0 || r->nquery != 0)
+    return "s3";
+  if (p[0] == '/' && strspn(p + 1, "0123456789") == 12 && p[13] == '/' && p[14] != '\0' &&
+      strchr(p + 14, '/') == NULL)
+    return "sqs";
+  /* a form POST to / is the query protocol (SQS or SNS: the same error shape);
+     S3's browser uploads are multipart forms to a bucket */
+  const char *type = http_req_header(r, "content-type");
+  if (strcmp(p, "/") == 0 && type != NULL &&
+      str_starts(type, "application/x-www-form-urlencoded"))
+    return "sqs";
+  return "s3";
+}
+
+/* Fills r's response with e in svc's error shape (svc NULL: S3's). */
+static void write_error(http_server *srv, http_req *r, http_service *svc, const err *e)
+{
+  if (svc == NULL)
+    svc = service_named(srv, "s3");
   r->nresp_headers = 0;
   buf_reset(&r->resp_body);
   if (r->resp_fd >= 0) {
@@ -720,6 +853,12 @@ static enum MHD_Result answer_error(struct MHD_Connection *conn, http_req *r, co
     buf_printf(&r->resp_body, "%s: %s\n", err_aws_code(e->code), e->msg);
     http_resp_header(r, "Content-Type", "text/plain");
   }
+}
+
+static enum MHD_Result answer_error(struct MHD_Connection *conn, http_req *r, const err *e)
+{
+  req_private *p = r->server_private;
+  write_error(p->server, r, p->svc, e);
   return queue(conn, r);
 }
 
@@ -941,6 +1080,16 @@ static int begin(http_req *r, const char *body_sha256_hex, err *e)
   return p->svc->prepare(p->svc->ctx, r, e);
 }
 
+/* Signature version 2: "Authorization: AWS key:signature", or a query with
+ * AWSAccessKeyId and Signature (presigned URLs of old SDKs and CLIs). */
+static bool is_sigv2(const http_req *r)
+{
+  const char *a = http_req_header(r, "authorization");
+  if (a != NULL && strncmp(a, "AWS ", 4) == 0)
+    return true;
+  return http_req_has_param(r, "AWSAccessKeyId") && http_req_has_param(r, "Signature");
+}
+
 static int feed(http_req *r, const char *data, size_t n, err *e)
 {
   req_private *p = r->server_private;
@@ -954,6 +1103,7 @@ static enum MHD_Result on_first_call(struct MHD_Connection *conn, http_req *r, c
   req_private *p = r->server_private;
   http_server *srv = p->server;
   err e = {0};
+  conn_head_deadline(srv, conn, 0);
   r->method = arena_strdup(r->arena, method);
   const char *uri = r->raw_path;
   header_collect hc = {.req = r};
@@ -1006,7 +1156,7 @@ static enum MHD_Result on_first_call(struct MHD_Connection *conn, http_req *r, c
   sigv4_request sr = {.method = r->method, .raw_path = r->raw_path, .query = r->query,
                       .nquery = r->nquery, .headers = r->headers, .nheaders = r->nheaders};
   char scope[32];
-  const char *service = "s3";
+  const char *service = unsigned_service(r);
   if (sigv4_scope_service(&sr, scope))
     service = arena_strdup(r->arena, scope);
   r->service = service;
@@ -1017,6 +1167,13 @@ static enum MHD_Result on_first_call(struct MHD_Connection *conn, http_req *r, c
   if (p->svc == NULL) {
     p->svc = service_named(srv, "s3");
     err_set(&e, ERR_INVALID_REQUEST, "tarn does not serve the service '%s'", service);
+    return answer_error(conn, r, &e);
+  }
+  if (is_sigv2(r)) {
+    err_set(&e, ERR_INVALID_REQUEST,
+            "the authorization mechanism you have provided (signature version 2) is not "
+            "supported, please use AWS4-HMAC-SHA256 (AWS CLI: aws configure set "
+            "default.s3.signature_version s3v4)");
     return answer_error(conn, r, &e);
   }
   /* Non-S3 SDK requests sign the body digest without sending it: buffer, then verify. */
@@ -1137,6 +1294,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 {
   http_server *srv = cls;
   http_req *r = *req_cls;
+  /* the next head on this connection: the idle time, then the head's own */
+  conn_head_deadline(srv, conn, HTTP_IDLE_TIMEOUT_SECONDS + GATE_HEAD_SECONDS);
   if (r == NULL)
     return;
   *req_cls = NULL;
@@ -1163,6 +1322,134 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
   if (--srv->in_flight == 0)
     pthread_cond_broadcast(&srv->idle);
   pthread_mutex_unlock(&srv->lock);
+}
+
+/* ---- the gate's side ---- */
+
+static int edge_admit(void *cls, int fd, const struct sockaddr *addr, socklen_t len)
+{
+  http_server *srv = cls;
+  return MHD_add_connection(srv->daemon, fd, addr, len) == MHD_YES ? 0 : -1;
+}
+
+/* Answers a head the gate refused: a request made of what the gate could
+ * parse, routed like any other, in its service's error shape, with
+ * Connection: close. */
+static void edge_reject(void *cls, const gate_head *h, int code, const char *msg, buf *out)
+{
+  http_server *srv = cls;
+  http_req *r = req_new(srv);
+  req_private *p = r->server_private;
+  err e = {0};
+  r->method = arena_strdup(r->arena, h->method ? h->method : "GET");
+  header_collect hc = {.req = r};
+  for (size_t i = 0; i < h->nheaders; i++)
+    collect_header(&hc, MHD_HEADER_KIND, h->headers[i].name, h->headers[i].value);
+  if (h->target == NULL || parse_uri(r, h->target, &e) != 0) {
+    r->nquery = 0;
+    r->raw_path = "/";
+    r->path = "/";
+  }
+  err_clear(&e);
+  sigv4_request sr = {.method = r->method, .raw_path = r->raw_path, .query = r->query,
+                      .nquery = r->nquery, .headers = r->headers, .nheaders = r->nheaders};
+  char scope[32];
+  const char *service = unsigned_service(r);
+  if (sigv4_scope_service(&sr, scope))
+    service = arena_strdup(r->arena, scope);
+  p->svc = service_named(srv, service);
+  r->service = p->svc ? p->svc->name : "s3";
+  /* JSON services know the usual client errors, not the edge's own codes */
+  int wire = code;
+  if (p->svc != NULL && strcmp(p->svc->name, "s3") != 0)
+    wire = code == ERR_TOO_MANY_REQUESTS ? ERR_UNAVAILABLE : ERR_INVALID_REQUEST;
+  err_set(&e, wire, "%s", msg);
+  write_error(srv, r, p->svc, &e);
+  if (code == ERR_URI_TOO_LONG)
+    r->status = err_http_status(code);
+  int status = r->status;
+  buf_printf(out, "HTTP/1.1 %d %s\r\n", status, MHD_get_reason_phrase_for((unsigned)status));
+  for (size_t i = 0; i < r->nresp_headers; i++)
+    buf_printf(out, "%s: %s\r\n", r->resp_headers[i].name, r->resp_headers[i].value);
+  char date[64];
+  time_t now = time(NULL);
+  struct tm tm;
+  strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+  buf_printf(out, "Date: %s\r\nx-amz-request-id: %s\r\nServer: tarn\r\nConnection: close\r\n"
+                  "Content-Length: %zu\r\n\r\n", date, r->request_id, r->resp_body.len);
+  if (strcmp(r->method, "HEAD") != 0)
+    buf_append(out, r->resp_body.data, r->resp_body.len);
+  metrics_record(srv, r->service, "Rejected", status, 0, 0, r->resp_body.len);
+  if (srv->cfg.log_requests)
+    log_info("%s %.200s %s %d rejected: %s %s", r->method, r->raw_path, r->service, status, msg,
+             r->request_id);
+  req_free(r);
+}
+
+/* Each admitted connection's address is kept until it closes, when the
+ * gate stops counting it. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+  http_server *srv = cls;
+  if (srv->gate == NULL)
+    return;
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const union MHD_ConnectionInfo *fi =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    conn_info *c = xcalloc(1, sizeof *c);
+    if (ci != NULL && ci->client_addr != NULL)
+      memcpy(&c->addr, ci->client_addr,
+             ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                    : sizeof(struct sockaddr_in));
+    c->fd = fi != NULL ? fi->connect_fd : -1;
+    pthread_mutex_lock(&srv->conns_lock);
+    c->next = srv->conns;
+    if (c->next != NULL)
+      c->next->prev = c;
+    srv->conns = c;
+    pthread_mutex_unlock(&srv->conns_lock);
+    *socket_context = c;
+  } else if (*socket_context != NULL) {
+    conn_info *c = *socket_context;
+    pthread_mutex_lock(&srv->conns_lock);
+    if (c->prev != NULL)
+      c->prev->next = c->next;
+    else
+      srv->conns = c->next;
+    if (c->next != NULL)
+      c->next->prev = c->prev;
+    pthread_mutex_unlock(&srv->conns_lock);
+    gate_release(srv->gate, (struct sockaddr *)&c->addr);
+    free(c);
+    *socket_context = NULL;
+  }
+}
+
+/* From the gate's thread: shuts down the kept-alive connections whose next
+ * head is late (libmicrohttpd then closes them). The socket is checked to
+ * still be the client's (its peer), so a descriptor number reused by a
+ * socket elsewhere in the process is never touched. */
+static void edge_sweep(void *cls, int64_t now_us)
+{
+  http_server *srv = cls;
+  pthread_mutex_lock(&srv->conns_lock);
+  for (conn_info *c = srv->conns; c != NULL; c = c->next) {
+    if (c->head_deadline_us == 0 || now_us < c->head_deadline_us || c->fd < 0)
+      continue;
+    c->head_deadline_us = 0;
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&c->addr;
+    const struct sockaddr_in *b = (const struct sockaddr_in *)&peer;
+    if (getpeername(c->fd, (struct sockaddr *)&peer, &len) == 0 && peer.ss_family == AF_INET &&
+        a->sin_family == AF_INET && a->sin_port == b->sin_port &&
+        a->sin_addr.s_addr == b->sin_addr.s_addr)
+      shutdown(c->fd, SHUT_RDWR);
+  }
+  pthread_mutex_unlock(&srv->conns_lock);
 }
 
 /* ---- start and stop ---- */
@@ -1227,11 +1514,10 @@ static int listen_unix(const char *path, err *e)
 
 int http_server_start(const http_config *cfg, http_server **out, err *e)
 {
-  http_server *srv = calloc(1, sizeof *srv);
-  if (srv == NULL)
-    abort();
+  http_server *srv = xcalloc(1, sizeof *srv);
   srv->cfg = *cfg;
   pthread_mutex_init(&srv->lock, NULL);
+  pthread_mutex_init(&srv->conns_lock, NULL);
   pthread_cond_init(&srv->idle, NULL);
   uint8_t seed[4];
   random_bytes(seed, sizeof seed);
@@ -1279,27 +1565,50 @@ int http_server_start(const http_config *cfg, http_server **out, err *e)
     free(srv);
     return err_set(e, ERR_INVALID, "cannot listen on '%s': not an IPv4 address", host);
   }
-  srv->daemon = MHD_start_daemon(
-      flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, srv,
-      MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-      MHD_OPTION_THREAD_POOL_SIZE, pool,
-      MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-      MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_SECONDS,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(2 * HTTP_MAX_HEADER_BYTES),
-      MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-      MHD_OPTION_END);
-  if (srv->daemon == NULL) {
+  /* The gate owns the listening socket and hands libmicrohttpd only
+     connections whose first request head is complete (see gate.c). */
+  int one = 1;
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  socklen_t alen = sizeof addr;
+  if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(lfd, 4096) != 0 ||
+      getsockname(lfd, (struct sockaddr *)&addr, &alen) != 0) {
+    if (lfd >= 0)
+      close(lfd);
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->idle);
     free(srv);
     return err_set(e, ERR_IO, "cannot listen on '%s:%d': address in use or not allowed", host,
                    cfg->listen_port);
   }
-  const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-  srv->port = info ? info->port : cfg->listen_port;
+  srv->port = ntohs(addr.sin_port);
+  srv->daemon = MHD_start_daemon(
+      flags | MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, on_request, srv,
+      MHD_OPTION_THREAD_POOL_SIZE, pool,
+      MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+      MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+      MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_SECONDS,
+      /* room for a head the gate admits: its bytes plus one entry per
+         header and query parameter */
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(4 * HTTP_MAX_HEADER_BYTES),
+      MHD_OPTION_END);
+  gate_config gc = {.listen_fd = lfd, .max_head = HTTP_MAX_HEADER_BYTES,
+                    .admit = edge_admit, .reject = edge_reject, .sweep = edge_sweep,
+                    .ctx = srv};
+  if (srv->daemon == NULL || gate_start(&gc, &srv->gate, e) != 0) {
+    if (srv->daemon != NULL)
+      MHD_stop_daemon(srv->daemon);
+    else
+      err_set(e, ERR_IO, "cannot start the HTTP server on '%s:%d'", host, srv->port);
+    close(lfd);
+    pthread_mutex_destroy(&srv->lock);
+    pthread_cond_destroy(&srv->idle);
+    free(srv);
+    return e->code;
+  }
   *out = srv;
   return 0;
 }
@@ -1313,7 +1622,8 @@ http_server *http_server_stop(http_server *srv, int deadline_ms)
 {
   if (srv == NULL)
     return NULL;
-  MHD_socket listen_fd = MHD_quiesce_daemon(srv->daemon);
+  gate_stop(srv->gate); /* no new connections; those still sending a head are closed */
+  MHD_socket listen_fd = srv->gate ? MHD_INVALID_SOCKET : MHD_quiesce_daemon(srv->daemon);
   if (listen_fd != MHD_INVALID_SOCKET)
     close(listen_fd);
   if (srv->cfg.listen_unix != NULL)
@@ -1355,6 +1665,8 @@ http_server *http_server_stop(http_server *srv, int deadline_ms)
       break;
   pthread_mutex_unlock(&srv->lock);
   MHD_stop_daemon(srv->daemon);
+  srv->gate = gate_free(srv->gate);
+  pthread_mutex_destroy(&srv->conns_lock);
   pthread_mutex_destroy(&srv->lock);
   pthread_cond_destroy(&srv->idle);
   free(srv);

@@ -19,12 +19,17 @@
  *       users' records.
  *   (3) Members whose names start with '_' are never written to LMDB.
  *
- * Start reading at iam_role_create().
+ * Roles, users and managed policies share one set of record functions
+ * (entity_create, entity_read, entity_update, entity_delete); what differs
+ * between them is one row of KINDS.
+ *
+ * Start reading at KINDS, then iam_role_create().
  */
 #include "iam/iam.h"
 
 #include "base/hash.h"
 #include "base/lmdb_env.h"
+#include "base/mem.h"
 #include "base/text.h"
 
 #include <errno.h>
@@ -214,9 +219,7 @@ int iam_system_open(const char *data_dir, iam_system **out, err *e)
   *out = NULL;
   char path[4096];
   snprintf(path, sizeof path, "%s/iam", data_dir);
-  iam_system *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    abort();
+  iam_system *s = xcalloc(1, sizeof *s);
   pthread_mutex_init(&s->write_lock, NULL);
   pthread_rwlock_init(&s->rw, NULL);
   s->db = json_pack("{s:{}, s:{}, s:{}}", "role", "user", "policy");
@@ -312,20 +315,79 @@ static int check_path(const char *path, err *e)
   return 0;
 }
 
-static const char *kind_title(const char *kind)
+/* ---- the kinds of entity ----
+ *
+ * Roles, users and managed policies are records of one shape (a name, an
+ * id, a path, an ARN, a creation date, then their own members), created,
+ * read, changed and deleted by one set of functions below. What differs
+ * between the kinds, down to the words of IAM's messages, is this table. */
+
+typedef struct kind_info {
+  const char *section;       /* memory section, LMDB key prefix, the word in messages */
+  const char *name_member;   /* RoleName, UserName, PolicyName */
+  const char *id_member;     /* RoleId, UserId, PolicyId */
+  const char *id_prefix;     /* IAM's id prefix: AROA, AIDA, ANPA */
+  const char *name_param;    /* the name's parameter in validation messages */
+  size_t name_max;           /* the name's longest length */
+  const char *exists_before; /* EntityAlreadyExists: the message around the name */
+  const char *exists_after;
+  const char *quota;         /* the account quota on their number, NULL: none checked */
+  size_t inline_max;         /* inline policies, all together; 0: none */
+  const char *attach_quota;  /* the quota on attached managed policies */
+} kind_info;
+
+enum { KIND_ROLE, KIND_USER, KIND_POLICY };
+
+static const kind_info KINDS[] = {
+    [KIND_ROLE] = {"role", "RoleName", "RoleId", "AROA", "roleName", 64, "Role with name ",
+                   " already exists.", "RolesPerAccount", IAM_MAX_ROLE_INLINE,
+                   "PoliciesPerRole"},
+    [KIND_USER] = {"user", "UserName", "UserId", "AIDA", "userName", 64, "User with name ",
+                   " already exists.", "UsersPerAccount", IAM_MAX_USER_INLINE,
+                   "PoliciesPerUser"},
+    [KIND_POLICY] = {"policy", "PolicyName", "PolicyId", "ANPA", "policyName", 128,
+                     "A policy called ", " already exists. Duplicate names are not allowed.",
+                     NULL, 0, NULL},
+};
+
+/* The kinds that have inline and attached policies (role, user) by the
+ * name callers use, or NULL. */
+static const kind_info *kind_of(const char *kind)
 {
-  return strcmp(kind, "role") == 0 ? "role" : strcmp(kind, "user") == 0 ? "user" : "policy";
+  if (kind != NULL && strcmp(kind, "role") == 0)
+    return &KINDS[KIND_ROLE];
+  if (kind != NULL && strcmp(kind, "user") == 0)
+    return &KINDS[KIND_USER];
+  return NULL;
 }
 
-/* A deep copy of KIND/NAME (under write_lock), or ERR_NO_SUCH_ENTITY. */
-static int find_copy(iam_system *s, const char *kind, const char *name, json_t **out, err *e)
+static int no_kind(const char *kind, err *e)
 {
-  json_t *rec = json_object_get(json_object_get(s->db, kind), name ? name : "");
-  if (rec == NULL)
-    return err_set(e, ERR_NO_SUCH_ENTITY, "The %s with name %s cannot be found.",
-                   kind_title(kind), name ? name : "");
-  *out = json_deep_copy(rec);
-  return 0;
+  return err_set(e, ERR_INVALID, "no entity kind '%s'", kind ? kind : "");
+}
+
+/* The record of KIND/NAME (under either lock), or NULL. */
+static json_t *entity_find(iam_system *s, const kind_info *k, const char *name)
+{
+  return json_object_get(json_object_get(s->db, k->section), name ? name : "");
+}
+
+static int no_entity(const kind_info *k, const char *name, err *e)
+{
+  return err_set(e, ERR_NO_SUCH_ENTITY, "The %s with name %s cannot be found.", k->section,
+                 name ? name : "");
+}
+
+static int no_inline(const kind_info *k, const char *policy, err *e)
+{
+  return err_set(e, ERR_NO_SUCH_ENTITY, "The %s policy with name %s cannot be found.",
+                 k->section, policy ? policy : "");
+}
+
+static int no_document(const char *member, err *e)
+{
+  return err_set(e, ERR_INVALID, "1 validation error detected: Value null at '%s' failed to "
+                                 "satisfy constraint: Member must not be null", member);
 }
 
 /* What an API answer shows of a record: no '_' members, no secrets. */
@@ -343,19 +405,6 @@ static json_t *public_copy(json_t *rec)
   return o;
 }
 
-static int reader_get(iam_system *s, const char *kind, const char *name, json_t **out, err *e)
-{
-  pthread_rwlock_rdlock(&s->rw);
-  json_t *rec = json_object_get(json_object_get(s->db, kind), name ? name : "");
-  if (rec != NULL)
-    *out = public_copy(rec);
-  pthread_rwlock_unlock(&s->rw);
-  if (rec == NULL)
-    return err_set(e, ERR_NO_SUCH_ENTITY, "The %s with name %s cannot be found.",
-                   kind_title(kind), name ? name : "");
-  return 0;
-}
-
 /* Commits rec as KIND/NAME and publishes it (takes rec); under write_lock. */
 static int commit(iam_system *s, const char *kind, const char *name, json_t *rec, err *e)
 {
@@ -368,18 +417,114 @@ static int commit(iam_system *s, const char *kind, const char *name, json_t *rec
   return 0;
 }
 
+/* The checks of a new entity's name and path, before its own. */
+static int entity_check(const kind_info *k, const char *name, const char *path, err *e)
+{
+  int rc = check_name(name, k->name_max, k->name_param, e);
+  if (rc == 0)
+    rc = check_path(path, e);
+  return rc;
+}
+
+/* Creates KIND/NAME (path NULL: "/"): its name, id, path and ARN, then
+ * extra's members in their order (takes extra), once IAM's checks pass:
+ * the name is new, the account's quota is not reached. *out: what the
+ * API shows of it. */
+static int entity_create(iam_system *s, const kind_info *k, const char *name, const char *path,
+                         json_t *extra, json_t **out, err *e)
+{
+  if (path == NULL)
+    path = "/";
+  pthread_mutex_lock(&s->write_lock);
+  json_t *all = json_object_get(s->db, k->section);
+  int rc = 0;
+  if (json_object_get(all, name) != NULL)
+    rc = err_set(e, ERR_ENTITY_EXISTS, "%s%s%s", k->exists_before, name, k->exists_after);
+  else if (k->quota != NULL && json_object_size(all) >= IAM_MAX_ENTITIES)
+    rc = err_set(e, ERR_LIMIT_EXCEEDED, "Cannot exceed quota for %s: %d", k->quota,
+                 IAM_MAX_ENTITIES);
+  if (rc != 0) {
+    pthread_mutex_unlock(&s->write_lock);
+    json_decref(extra);
+    return rc;
+  }
+  char id[32];
+  unique_id(k->id_prefix, id);
+  char *arn = xasprintf("arn:aws:iam::" IAM_ACCOUNT_ID ":%s%s%s", k->section, path, name);
+  json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", k->name_member, name, k->id_member, id,
+                          "Path", path, "Arn", arn);
+  free(arn);
+  json_object_update(rec, extra);
+  json_decref(extra);
+  json_t *pub = public_copy(rec);
+  rc = commit(s, k->section, name, rec, e);
+  pthread_mutex_unlock(&s->write_lock);
+  if (rc == 0)
+    *out = pub;
+  else
+    json_decref(pub);
+  return rc;
+}
+
+/* A view of a record for a reader (under s->rw's read side): a new value,
+ * or NULL for "not there". */
+typedef json_t *(*entity_view)(json_t *rec, const char *arg);
+
+/* *out = view(KIND/NAME), or ERR_NO_SUCH_ENTITY. */
+static int entity_read(iam_system *s, const kind_info *k, const char *name, entity_view view,
+                       const char *arg, json_t **out, err *e)
+{
+  pthread_rwlock_rdlock(&s->rw);
+  json_t *rec = entity_find(s, k, name);
+  if (rec != NULL)
+    *out = view(rec, arg);
+  pthread_rwlock_unlock(&s->rw);
+  return rec != NULL ? 0 : no_entity(k, name, e);
+}
+
+/* An edit of a copy of a record: 0 to commit it, 1 when nothing is to
+ * change, or an error (nothing changes). */
+typedef int (*entity_edit)(iam_system *s, const kind_info *k, json_t *rec, void *arg, err *e);
+
+/* Changes KIND/NAME by edit, durably (one writer at a time). */
+static int entity_update(iam_system *s, const kind_info *k, const char *name, entity_edit edit,
+                         void *arg, err *e)
+{
+  pthread_mutex_lock(&s->write_lock);
+  int rc;
+  json_t *found = entity_find(s, k, name);
+  if (found == NULL) {
+    rc = no_entity(k, name, e);
+  } else {
+    json_t *rec = json_deep_copy(found);
+    rc = edit(s, k, rec, arg, e);
+    if (rc == 0) {
+      rc = commit(s, k->section, name, rec, e);
+    } else {
+      json_decref(rec);
+      if (rc > 0)
+        rc = 0;
+    }
+  }
+  pthread_mutex_unlock(&s->write_lock);
+  return rc;
+}
+
+static json_t *view_public(json_t *rec, const char *arg)
+{
+  return public_copy(rec);
+}
+
 /* ---- roles and users ---- */
 
 int iam_role_create(iam_system *s, const char *name, const char *path, const char *trust,
                     const char *description, json_t **out, err *e)
 {
   int rc;
-  if ((rc = check_name(name, 64, "roleName", e)) != 0 || (rc = check_path(path, e)) != 0)
+  if ((rc = entity_check(&KINDS[KIND_ROLE], name, path, e)) != 0)
     return rc;
   if (trust == NULL)
-    return err_set(e, ERR_INVALID, "1 validation error detected: Value null at "
-                                   "'assumeRolePolicyDocument' failed to satisfy constraint: "
-                                   "Member must not be null");
+    return no_document("assumeRolePolicyDocument", e);
   if (strlen(trust) > IAM_MAX_TRUST)
     return err_set(e, ERR_LIMIT_EXCEEDED, "Cannot exceed quota for ACLSizePerRole: %d",
                    IAM_MAX_TRUST);
@@ -390,57 +535,32 @@ int iam_role_create(iam_system *s, const char *name, const char *path, const cha
     return err_set(e, ERR_MALFORMED_POLICY, "Syntax errors in policy.");
   }
   json_decref(t);
-  if (path == NULL)
-    path = "/";
-  pthread_mutex_lock(&s->write_lock);
-  json_t *roles = json_object_get(s->db, "role");
-  if (json_object_get(roles, name) != NULL) {
-    pthread_mutex_unlock(&s->write_lock);
-    return err_set(e, ERR_ENTITY_EXISTS, "Role with name %s already exists.", name);
-  }
-  if (json_object_size(roles) >= IAM_MAX_ENTITIES) {
-    pthread_mutex_unlock(&s->write_lock);
-    return err_set(e, ERR_LIMIT_EXCEEDED, "Cannot exceed quota for RolesPerAccount: %d",
-                   IAM_MAX_ENTITIES);
-  }
-  char id[32];
   char now[32];
-  unique_id("AROA", id);
   iso_now(now);
-  json_t *rec = json_pack("{s:s, s:s, s:s, s:s++, s:s, s:s, s:s, s:i, s:{}, s:[], s:{}}",
-                          "RoleName", name, "RoleId", id, "Path", path, "Arn",
-                          "arn:aws:iam::" IAM_ACCOUNT_ID ":role", path, name, "CreateDate", now,
-                          "AssumeRolePolicyDocument", trust, "Description",
-                          description ? description : "", "MaxSessionDuration", 3600, "Inline",
-                          "Attached", "_inline");
-  json_t *pub = public_copy(rec);
-  rc = commit(s, "role", name, rec, e);
-  pthread_mutex_unlock(&s->write_lock);
-  if (rc == 0)
-    *out = pub;
-  else
-    json_decref(pub);
-  return rc;
+  json_t *extra = json_pack("{s:s, s:s, s:s, s:i, s:{}, s:[], s:{}}", "CreateDate", now,
+                            "AssumeRolePolicyDocument", trust, "Description",
+                            description ? description : "", "MaxSessionDuration", 3600,
+                            "Inline", "Attached", "_inline");
+  return entity_create(s, &KINDS[KIND_ROLE], name, path, extra, out, e);
 }
 
 int iam_role_get(iam_system *s, const char *name, json_t **out, err *e)
 {
-  return reader_get(s, "role", name, out, e);
+  return entity_read(s, &KINDS[KIND_ROLE], name, view_public, NULL, out, e);
 }
 
 int iam_user_get(iam_system *s, const char *name, json_t **out, err *e)
 {
-  return reader_get(s, "user", name, out, e);
+  return entity_read(s, &KINDS[KIND_USER], name, view_public, NULL, out, e);
 }
 
-static int entity_delete(iam_system *s, const char *kind, const char *name, err *e)
+static int entity_delete(iam_system *s, const kind_info *k, const char *name, err *e)
 {
   pthread_mutex_lock(&s->write_lock);
-  json_t *rec = json_object_get(json_object_get(s->db, kind), name ? name : "");
+  json_t *rec = entity_find(s, k, name);
   int rc;
   if (rec == NULL) {
-    rc = err_set(e, ERR_NO_SUCH_ENTITY, "The %s with name %s cannot be found.", kind_title(kind),
-                 name ? name : "");
+    rc = no_entity(k, name, e);
   } else if (json_object_size(json_object_get(rec, "Inline")) > 0) {
     rc = err_set(e, ERR_DELETE_CONFLICT, "Cannot delete entity, must delete policies first.");
   } else if (json_array_size(json_object_get(rec, "Attached")) > 0) {
@@ -450,7 +570,7 @@ static int entity_delete(iam_system *s, const char *kind, const char *name, err 
     rc = err_set(e, ERR_DELETE_CONFLICT, "Cannot delete entity, must delete access keys "
                                          "first.");
   } else {
-    rc = commit(s, kind, name, NULL, e);
+    rc = commit(s, k->section, name, NULL, e);
   }
   pthread_mutex_unlock(&s->write_lock);
   return rc;
@@ -458,12 +578,12 @@ static int entity_delete(iam_system *s, const char *kind, const char *name, err 
 
 int iam_role_delete(iam_system *s, const char *name, err *e)
 {
-  return entity_delete(s, "role", name, e);
+  return entity_delete(s, &KINDS[KIND_ROLE], name, e);
 }
 
 int iam_user_delete(iam_system *s, const char *name, err *e)
 {
-  return entity_delete(s, "user", name, e);
+  return entity_delete(s, &KINDS[KIND_USER], name, e);
 }
 
 json_t *iam_entity_list(iam_system *s, const char *kind)
@@ -492,57 +612,24 @@ json_t *iam_entity_list(iam_system *s, const char *kind)
 int iam_user_create(iam_system *s, const char *name, const char *path, json_t **out, err *e)
 {
   int rc;
-  if ((rc = check_name(name, 64, "userName", e)) != 0 || (rc = check_path(path, e)) != 0)
+  if ((rc = entity_check(&KINDS[KIND_USER], name, path, e)) != 0)
     return rc;
-  if (path == NULL)
-    path = "/";
-  pthread_mutex_lock(&s->write_lock);
-  json_t *users = json_object_get(s->db, "user");
-  if (json_object_get(users, name) != NULL) {
-    pthread_mutex_unlock(&s->write_lock);
-    return err_set(e, ERR_ENTITY_EXISTS, "User with name %s already exists.", name);
-  }
-  if (json_object_size(users) >= IAM_MAX_ENTITIES) {
-    pthread_mutex_unlock(&s->write_lock);
-    return err_set(e, ERR_LIMIT_EXCEEDED, "Cannot exceed quota for UsersPerAccount: %d",
-                   IAM_MAX_ENTITIES);
-  }
-  char id[32];
   char now[32];
-  unique_id("AIDA", id);
   iso_now(now);
-  json_t *rec = json_pack("{s:s, s:s, s:s, s:s++, s:s, s:{}, s:[], s:[], s:{}}", "UserName",
-                          name, "UserId", id, "Path", path, "Arn",
-                          "arn:aws:iam::" IAM_ACCOUNT_ID ":user", path, name, "CreateDate", now,
-                          "Inline", "Attached", "AccessKeys", "_inline");
-  json_t *pub = public_copy(rec);
-  rc = commit(s, "user", name, rec, e);
-  pthread_mutex_unlock(&s->write_lock);
-  if (rc == 0)
-    *out = pub;
-  else
-    json_decref(pub);
-  return rc;
+  json_t *extra = json_pack("{s:s, s:{}, s:[], s:[], s:{}}", "CreateDate", now, "Inline",
+                            "Attached", "AccessKeys", "_inline");
+  return entity_create(s, &KINDS[KIND_USER], name, path, extra, out, e);
 }
 
 /* ---- access keys ---- */
 
-int iam_key_create(iam_system *s, const char *user, json_t **out, err *e)
+static int key_add(iam_system *s, const kind_info *k, json_t *rec, void *arg, err *e)
 {
-  pthread_mutex_lock(&s->write_lock);
-  json_t *rec;
-  int rc = find_copy(s, "user", user, &rec, e);
-  if (rc != 0) {
-    pthread_mutex_unlock(&s->write_lock);
-    return rc;
-  }
+  json_t **out = arg;
   json_t *keys = json_object_get(rec, "AccessKeys");
-  if (json_array_size(keys) >= IAM_MAX_KEYS) {
-    json_decref(rec);
-    pthread_mutex_unlock(&s->write_lock);
+  if (json_array_size(keys) >= IAM_MAX_KEYS)
     return err_set(e, ERR_LIMIT_EXCEEDED, "Cannot exceed quota for AccessKeysPerUser: %d",
                    IAM_MAX_KEYS);
-  }
   char id[32];
   unique_id("AKIA", id);
   id[20] = '\0';
@@ -556,11 +643,17 @@ int iam_key_create(iam_system *s, const char *user, json_t **out, err *e)
       *c = 'x';
   char now[32];
   iso_now(now);
-  json_t *key = json_pack("{s:s, s:s, s:s, s:s, s:s}", "UserName", user, "AccessKeyId", id,
-                          "Status", "Active", "SecretAccessKey", secret, "CreateDate", now);
-  json_array_append(keys, key);
-  rc = commit(s, "user", user, rec, e);
-  pthread_mutex_unlock(&s->write_lock);
+  *out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "UserName",
+                   json_string_value(json_object_get(rec, "UserName")), "AccessKeyId", id,
+                   "Status", "Active", "SecretAccessKey", secret, "CreateDate", now);
+  json_array_append(keys, *out);
+  return 0;
+}
+
+int iam_key_create(iam_system *s, const char *user, json_t **out, err *e)
+{
+  json_t *key = NULL;
+  int rc = entity_update(s, &KINDS[KIND_USER], user, key_add, &key, e);
   if (rc == 0)
     *out = key;
   else
@@ -568,58 +661,46 @@ int iam_key_create(iam_system *s, const char *user, json_t **out, err *e)
   return rc;
 }
 
-int iam_key_delete(iam_system *s, const char *user, const char *access_key, err *e)
+static int key_remove(iam_system *s, const kind_info *k, json_t *rec, void *arg, err *e)
 {
-  pthread_mutex_lock(&s->write_lock);
-  json_t *rec;
-  int rc = find_copy(s, "user", user, &rec, e);
-  if (rc != 0) {
-    pthread_mutex_unlock(&s->write_lock);
-    return rc;
-  }
+  const char *access_key = arg;
   json_t *keys = json_object_get(rec, "AccessKeys");
   size_t i;
-  json_t *k;
-  bool found = false;
-  json_array_foreach(keys, i, k)
+  json_t *key;
+  json_array_foreach(keys, i, key)
   {
-    if (strcmp(json_string_value(json_object_get(k, "AccessKeyId")), access_key ? access_key : "") == 0) {
+    if (strcmp(json_string_value(json_object_get(key, "AccessKeyId")), access_key) == 0) {
       json_array_remove(keys, i);
-      found = true;
-      break;
+      return 0;
     }
   }
-  if (!found) {
-    json_decref(rec);
-    pthread_mutex_unlock(&s->write_lock);
-    return err_set(e, ERR_NO_SUCH_ENTITY, "The Access Key with id %s cannot be found.",
-                   access_key ? access_key : "");
+  return err_set(e, ERR_NO_SUCH_ENTITY, "The Access Key with id %s cannot be found.",
+                 access_key);
+}
+
+int iam_key_delete(iam_system *s, const char *user, const char *access_key, err *e)
+{
+  return entity_update(s, &KINDS[KIND_USER], user, key_remove,
+                       (void *)(access_key ? access_key : ""), e);
+}
+
+static json_t *view_keys(json_t *rec, const char *arg)
+{
+  json_t *arr = json_array();
+  size_t i;
+  json_t *k;
+  json_array_foreach(json_object_get(rec, "AccessKeys"), i, k)
+  {
+    json_t *c = json_deep_copy(k);
+    json_object_del(c, "SecretAccessKey");
+    json_array_append_new(arr, c);
   }
-  rc = commit(s, "user", user, rec, e);
-  pthread_mutex_unlock(&s->write_lock);
-  return rc;
+  return arr;
 }
 
 int iam_key_list(iam_system *s, const char *user, json_t **out, err *e)
 {
-  pthread_rwlock_rdlock(&s->rw);
-  json_t *rec = json_object_get(json_object_get(s->db, "user"), user ? user : "");
-  if (rec != NULL) {
-    *out = json_array();
-    size_t i;
-    json_t *k;
-    json_array_foreach(json_object_get(rec, "AccessKeys"), i, k)
-    {
-      json_t *c = json_deep_copy(k);
-      json_object_del(c, "SecretAccessKey");
-      json_array_append_new(*out, c);
-    }
-  }
-  pthread_rwlock_unlock(&s->rw);
-  if (rec == NULL)
-    return err_set(e, ERR_NO_SUCH_ENTITY, "The user with name %s cannot be found.",
-                   user ? user : "");
-  return 0;
+  return entity_read(s, &KINDS[KIND_USER], user, view_keys, NULL, out, e);
 }
 
 bool iam_key_lookup(iam_system *s, const char *access_key, char secret[IAM_SECRET_MAX],
@@ -662,84 +743,82 @@ static size_t inline_total(json_t *inl, const char *except)
   return total;
 }
 
-static bool kind_ok(const char *kind)
+typedef struct inline_arg {
+  const char *policy;
+  const char *doc;
+  json_t *parsed; /* the edit takes it (sets NULL) */
+} inline_arg;
+
+static int inline_set(iam_system *s, const kind_info *k, json_t *rec, void *arg, err *e)
 {
-  return strcmp(kind, "role") == 0 || strcmp(kind, "user") == 0;
+  inline_arg *x = arg;
+  json_t *inl = json_object_get(rec, "Inline");
+  if (inline_total(inl, x->policy) + strlen(x->doc) > k->inline_max)
+    return err_set(e, ERR_LIMIT_EXCEEDED, "Maximum policy size of %zu bytes exceeded for %s %s",
+                   k->inline_max, k->section,
+                   json_string_value(json_object_get(rec, k->name_member)));
+  json_object_set_new(inl, x->policy, json_string(x->doc));
+  json_object_set_new(json_object_get(rec, "_inline"), x->policy, x->parsed);
+  x->parsed = NULL;
+  return 0;
 }
 
 int iam_inline_put(iam_system *s, const char *kind, const char *entity, const char *policy,
                    const char *doc, err *e)
 {
   int rc;
-  if (!kind_ok(kind))
-    return err_set(e, ERR_INVALID, "no entity kind '%s'", kind);
+  const kind_info *k = kind_of(kind);
+  if (k == NULL)
+    return no_kind(kind, e);
   if ((rc = check_name(policy, 128, "policyName", e)) != 0)
     return rc;
   if (doc == NULL)
-    return err_set(e, ERR_INVALID, "1 validation error detected: Value null at "
-                                   "'policyDocument' failed to satisfy constraint: Member must "
-                                   "not be null");
-  json_t *parsed;
-  if ((rc = iam_policy_parse(doc, strlen(doc), &parsed, e)) != 0)
+    return no_document("policyDocument", e);
+  inline_arg x = {policy, doc, NULL};
+  if ((rc = iam_policy_parse(doc, strlen(doc), &x.parsed, e)) != 0)
     return rc;
-  pthread_mutex_lock(&s->write_lock);
-  json_t *rec;
-  if ((rc = find_copy(s, kind, entity, &rec, e)) != 0) {
-    pthread_mutex_unlock(&s->write_lock);
-    json_decref(parsed);
-    return rc;
-  }
-  json_t *inl = json_object_get(rec, "Inline");
-  size_t max = strcmp(kind, "role") == 0 ? IAM_MAX_ROLE_INLINE : IAM_MAX_USER_INLINE;
-  if (inline_total(inl, policy) + strlen(doc) > max) {
-    json_decref(rec);
-    json_decref(parsed);
-    pthread_mutex_unlock(&s->write_lock);
-    return err_set(e, ERR_LIMIT_EXCEEDED, "Maximum policy size of %zu bytes exceeded for %s %s",
-                   max, kind, entity);
-  }
-  json_object_set_new(inl, policy, json_string(doc));
-  json_object_set_new(json_object_get(rec, "_inline"), policy, parsed);
-  rc = commit(s, kind, entity, rec, e);
-  pthread_mutex_unlock(&s->write_lock);
+  rc = entity_update(s, k, entity, inline_set, &x, e);
+  json_decref(x.parsed);
   return rc;
+}
+
+static json_t *view_inline(json_t *rec, const char *policy)
+{
+  return json_deep_copy(json_object_get(json_object_get(rec, "Inline"), policy));
 }
 
 int iam_inline_get(iam_system *s, const char *kind, const char *entity, const char *policy,
                    json_t **doc, err *e)
 {
-  pthread_rwlock_rdlock(&s->rw);
-  json_t *rec = json_object_get(json_object_get(s->db, kind), entity ? entity : "");
-  json_t *text = json_object_get(json_object_get(rec, "Inline"), policy ? policy : "");
-  if (text != NULL)
-    *doc = json_deep_copy(text);
-  pthread_rwlock_unlock(&s->rw);
-  if (rec == NULL)
-    return err_set(e, ERR_NO_SUCH_ENTITY, "The %s with name %s cannot be found.", kind_title(kind),
-                   entity ? entity : "");
-  if (text == NULL)
-    return err_set(e, ERR_NO_SUCH_ENTITY, "The %s policy with name %s cannot be found.",
-                   kind_title(kind), policy ? policy : "");
+  const kind_info *k = kind_of(kind);
+  if (k == NULL)
+    return no_kind(kind, e);
+  json_t *text = NULL;
+  int rc = entity_read(s, k, entity, view_inline, policy ? policy : "", &text, e);
+  if (rc == 0 && text == NULL)
+    rc = no_inline(k, policy, e);
+  if (rc == 0)
+    *doc = text;
+  return rc;
+}
+
+static int inline_remove(iam_system *s, const kind_info *k, json_t *rec, void *arg, err *e)
+{
+  const char *policy = arg;
+  if (json_object_get(json_object_get(rec, "Inline"), policy) == NULL)
+    return no_inline(k, policy, e);
+  json_object_del(json_object_get(rec, "Inline"), policy);
+  json_object_del(json_object_get(rec, "_inline"), policy);
   return 0;
 }
 
 int iam_inline_delete(iam_system *s, const char *kind, const char *entity, const char *policy,
                       err *e)
 {
-  pthread_mutex_lock(&s->write_lock);
-  json_t *rec;
-  int rc = find_copy(s, kind, entity, &rec, e);
-  if (rc == 0 && json_object_get(json_object_get(rec, "Inline"), policy ? policy : "") == NULL) {
-    json_decref(rec);
-    rc = err_set(e, ERR_NO_SUCH_ENTITY, "The %s policy with name %s cannot be found.",
-                 kind_title(kind), policy ? policy : "");
-  } else if (rc == 0) {
-    json_object_del(json_object_get(rec, "Inline"), policy);
-    json_object_del(json_object_get(rec, "_inline"), policy);
-    rc = commit(s, kind, entity, rec, e);
-  }
-  pthread_mutex_unlock(&s->write_lock);
-  return rc;
+  const kind_info *k = kind_of(kind);
+  if (k == NULL)
+    return no_kind(kind, e);
+  return entity_update(s, k, entity, inline_remove, (void *)(policy ? policy : ""), e);
 }
 
 static json_t *sorted_keys(json_t *o)
@@ -757,17 +836,17 @@ static json_t *sorted_keys(json_t *o)
   return arr;
 }
 
+static json_t *view_inline_names(json_t *rec, const char *arg)
+{
+  return sorted_keys(json_object_get(rec, "Inline"));
+}
+
 int iam_inline_list(iam_system *s, const char *kind, const char *entity, json_t **out, err *e)
 {
-  pthread_rwlock_rdlock(&s->rw);
-  json_t *rec = json_object_get(json_object_get(s->db, kind), entity ? entity : "");
-  if (rec != NULL)
-    *out = sorted_keys(json_object_get(rec, "Inline"));
-  pthread_rwlock_unlock(&s->rw);
-  if (rec == NULL)
-    return err_set(e, ERR_NO_SUCH_ENTITY, "The %s with name %s cannot be found.", kind_title(kind),
-                   entity ? entity : "");
-  return 0;
+  const kind_info *k = kind_of(kind);
+  if (k == NULL)
+    return no_kind(kind, e);
+  return entity_read(s, k, entity, view_inline_names, NULL, out, e);
 }
 
 /* ---- managed policies ---- */
@@ -822,46 +901,25 @@ int iam_policy_create(iam_system *s, const char *name, const char *path, const c
                       const char *description, json_t **out, err *e)
 {
   int rc;
-  if ((rc = check_name(name, 128, "policyName", e)) != 0 || (rc = check_path(path, e)) != 0)
+  if ((rc = entity_check(&KINDS[KIND_POLICY], name, path, e)) != 0)
     return rc;
   if (doc == NULL)
-    return err_set(e, ERR_INVALID, "1 validation error detected: Value null at "
-                                   "'policyDocument' failed to satisfy constraint: Member must "
-                                   "not be null");
+    return no_document("policyDocument", e);
   if (strlen(doc) > IAM_MAX_MANAGED)
     return err_set(e, ERR_LIMIT_EXCEEDED, "Cannot exceed quota for PolicySize: %d",
                    IAM_MAX_MANAGED);
   json_t *parsed;
   if ((rc = iam_policy_parse(doc, strlen(doc), &parsed, e)) != 0)
     return rc;
-  if (path == NULL)
-    path = "/";
-  pthread_mutex_lock(&s->write_lock);
-  json_t *all = json_object_get(s->db, "policy");
-  if (json_object_get(all, name) != NULL) {
-    pthread_mutex_unlock(&s->write_lock);
-    json_decref(parsed);
-    return err_set(e, ERR_ENTITY_EXISTS, "A policy called %s already exists. Duplicate names "
-                                         "are not allowed.", name);
-  }
-  char id[32];
   char now[32];
-  unique_id("ANPA", id);
   iso_now(now);
-  json_t *rec = json_pack("{s:s, s:s, s:s, s:s++, s:s, s:s, s:s, s:s, s:b, s:i, s:s, s:o}",
-                          "PolicyName", name, "PolicyId", id, "Path", path, "Arn",
-                          "arn:aws:iam::" IAM_ACCOUNT_ID ":policy", path, name,
-                          "DefaultVersionId", "v1", "CreateDate", now, "UpdateDate", now,
-                          "Description", description ? description : "", "IsAttachable", 1,
-                          "PermissionsBoundaryUsageCount", 0, "Document", doc, "_doc", parsed);
-  json_t *pub = public_copy(rec);
-  json_object_set_new(pub, "AttachmentCount", json_integer(0));
-  rc = commit(s, "policy", name, rec, e);
-  pthread_mutex_unlock(&s->write_lock);
+  json_t *extra = json_pack("{s:s, s:s, s:s, s:s, s:b, s:i, s:s, s:o}", "DefaultVersionId", "v1",
+                            "CreateDate", now, "UpdateDate", now, "Description",
+                            description ? description : "", "IsAttachable", 1,
+                            "PermissionsBoundaryUsageCount", 0, "Document", doc, "_doc", parsed);
+  rc = entity_create(s, &KINDS[KIND_POLICY], name, path, extra, out, e);
   if (rc == 0)
-    *out = pub;
-  else
-    json_decref(pub);
+    json_object_set_new(*out, "AttachmentCount", json_integer(0));
   return rc;
 }
 
@@ -924,90 +982,79 @@ int iam_policy_delete(iam_system *s, const char *arn, err *e)
   return rc;
 }
 
+static int attach_one(iam_system *s, const kind_info *k, json_t *rec, void *arg, err *e)
+{
+  const char *arn = arg;
+  if (policy_by_arn(s, arn) == NULL)
+    return no_policy(arn, e);
+  json_t *att = json_object_get(rec, "Attached");
+  size_t i;
+  json_t *a;
+  json_array_foreach(att, i, a)
+  {
+    if (strcmp(json_string_value(a), arn) == 0)
+      return 1;
+  }
+  if (json_array_size(att) >= IAM_MAX_ATTACHED)
+    return err_set(e, ERR_LIMIT_EXCEEDED, "Cannot exceed quota for %s: %d", k->attach_quota,
+                   IAM_MAX_ATTACHED);
+  json_array_append_new(att, json_string(arn));
+  return 0;
+}
+
 int iam_attach(iam_system *s, const char *kind, const char *entity, const char *arn, err *e)
 {
-  if (!kind_ok(kind))
-    return err_set(e, ERR_INVALID, "no entity kind '%s'", kind);
-  pthread_mutex_lock(&s->write_lock);
-  json_t *rec;
-  int rc = find_copy(s, kind, entity, &rec, e);
-  if (rc == 0 && policy_by_arn(s, arn) == NULL) {
-    json_decref(rec);
-    rc = no_policy(arn, e);
-  }
-  if (rc == 0) {
-    json_t *att = json_object_get(rec, "Attached");
-    size_t i;
-    json_t *a;
-    bool already = false;
-    json_array_foreach(att, i, a) already = already || strcmp(json_string_value(a), arn) == 0;
-    if (already) {
-      json_decref(rec);
-    } else if (json_array_size(att) >= IAM_MAX_ATTACHED) {
-      json_decref(rec);
-      rc = err_set(e, ERR_LIMIT_EXCEEDED, "Cannot exceed quota for PoliciesPer%s: %d",
-                   strcmp(kind, "role") == 0 ? "Role" : "User", IAM_MAX_ATTACHED);
-    } else {
-      json_array_append_new(att, json_string(arn));
-      rc = commit(s, kind, entity, rec, e);
+  const kind_info *k = kind_of(kind);
+  if (k == NULL)
+    return no_kind(kind, e);
+  return entity_update(s, k, entity, attach_one, (void *)arn, e);
+}
+
+static int detach_one(iam_system *s, const kind_info *k, json_t *rec, void *arg, err *e)
+{
+  const char *arn = arg;
+  json_t *att = json_object_get(rec, "Attached");
+  size_t i;
+  json_t *a;
+  json_array_foreach(att, i, a)
+  {
+    if (strcmp(json_string_value(a), arn) == 0) {
+      json_array_remove(att, i);
+      return 0;
     }
   }
-  pthread_mutex_unlock(&s->write_lock);
-  return rc;
+  return err_set(e, ERR_NO_SUCH_ENTITY, "Policy %s was not found.", arn);
 }
 
 int iam_detach(iam_system *s, const char *kind, const char *entity, const char *arn, err *e)
 {
-  if (!kind_ok(kind))
-    return err_set(e, ERR_INVALID, "no entity kind '%s'", kind);
-  pthread_mutex_lock(&s->write_lock);
-  json_t *rec;
-  int rc = find_copy(s, kind, entity, &rec, e);
-  if (rc == 0) {
-    json_t *att = json_object_get(rec, "Attached");
-    size_t i;
-    json_t *a;
-    bool found = false;
-    json_array_foreach(att, i, a)
-    {
-      if (strcmp(json_string_value(a), arn ? arn : "") == 0) {
-        json_array_remove(att, i);
-        found = true;
-        break;
-      }
-    }
-    if (!found) {
-      json_decref(rec);
-      rc = err_set(e, ERR_NO_SUCH_ENTITY, "Policy %s was not found.", arn ? arn : "");
-    } else {
-      rc = commit(s, kind, entity, rec, e);
-    }
+  const kind_info *k = kind_of(kind);
+  if (k == NULL)
+    return no_kind(kind, e);
+  return entity_update(s, k, entity, detach_one, (void *)(arn ? arn : ""), e);
+}
+
+static json_t *view_attached(json_t *rec, const char *arg)
+{
+  json_t *arr = json_array();
+  size_t i;
+  json_t *a;
+  json_array_foreach(json_object_get(rec, "Attached"), i, a)
+  {
+    json_array_append_new(arr, json_pack("{s:s, s:s}", "PolicyName",
+                                         policy_name_of(json_string_value(a)), "PolicyArn",
+                                         json_string_value(a)));
   }
-  pthread_mutex_unlock(&s->write_lock);
-  return rc;
+  return arr;
 }
 
 int iam_attached_list(iam_system *s, const char *kind, const char *entity, json_t **out,
                       err *e)
 {
-  pthread_rwlock_rdlock(&s->rw);
-  json_t *rec = json_object_get(json_object_get(s->db, kind), entity ? entity : "");
-  if (rec != NULL) {
-    *out = json_array();
-    size_t i;
-    json_t *a;
-    json_array_foreach(json_object_get(rec, "Attached"), i, a)
-    {
-      json_array_append_new(*out, json_pack("{s:s, s:s}", "PolicyName",
-                                            policy_name_of(json_string_value(a)), "PolicyArn",
-                                            json_string_value(a)));
-    }
-  }
-  pthread_rwlock_unlock(&s->rw);
-  if (rec == NULL)
-    return err_set(e, ERR_NO_SUCH_ENTITY, "The %s with name %s cannot be found.", kind_title(kind),
-                   entity ? entity : "");
-  return 0;
+  const kind_info *k = kind_of(kind);
+  if (k == NULL)
+    return no_kind(kind, e);
+  return entity_read(s, k, entity, view_attached, NULL, out, e);
 }
 
 /* ---- decisions ---- */

@@ -26,6 +26,7 @@
 #include "internal.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -467,9 +468,7 @@ void queue_md5_attrs(const queue_attr *attrs, size_t n, char out[33])
   out[0] = '\0';
   if (n == 0)
     return;
-  const queue_attr **sorted = malloc(n * sizeof *sorted);
-  if (sorted == NULL)
-    abort();
+  const queue_attr **sorted = xmalloc(n * sizeof *sorted);
   for (size_t i = 0; i < n; i++)
     sorted[i] = &attrs[i];
   qsort(sorted, n, sizeof *sorted, attr_cmp);
@@ -506,9 +505,7 @@ void queue_md5_trace_header(const char *value, char out[33])
 
 char *queue__strdup(const char *s)
 {
-  char *p = strdup(s != NULL ? s : "");
-  if (p == NULL)
-    abort();
+  char *p = xstrdup(s != NULL ? s : "");
   return p;
 }
 

@@ -19,6 +19,8 @@
  */
 #include "internal.h"
 
+#include "base/mem.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,9 +58,7 @@ int queue__note(qchange *c, enum qnote_kind kind, uint64_t a, uint64_t b)
   }
   if (c->nnotes == c->capnotes) {
     size_t cap = c->capnotes ? c->capnotes * 2 : 4;
-    qnote *p = realloc(c->notes, cap * sizeof *p);
-    if (p == NULL)
-      abort();
+    qnote *p = xrealloc(c->notes, cap * sizeof *p);
     c->notes = p;
     c->capnotes = cap;
   }
@@ -101,9 +101,7 @@ static void batch_committed(void *ctx, lmdb_change *batch, bool committed)
       size_t need = q->nbatch_notes + c->nnotes;
       if (need > q->capbatch_notes) {
         q->capbatch_notes = need * 2;
-        q->batch_notes = realloc(q->batch_notes, q->capbatch_notes * sizeof *q->batch_notes);
-        if (q->batch_notes == NULL)
-          abort();
+        q->batch_notes = xrealloc(q->batch_notes, q->capbatch_notes * sizeof *q->batch_notes);
       }
       memcpy(q->batch_notes + q->nbatch_notes, c->notes, c->nnotes * sizeof *c->notes);
       q->nbatch_notes = need;

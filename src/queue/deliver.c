@@ -28,6 +28,8 @@
  */
 #include "internal.h"
 
+#include "base/mem.h"
+
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,9 +69,7 @@ int queue__outbox_put(queue_system *q, qchange *c, MDB_txn *txn, json_t *entry, 
 
 void queue__deliver_schedule(queue_system *q, uint64_t key, int64_t due_ms, uint32_t attempts)
 {
-  dentry *d = calloc(1, sizeof *d);
-  if (d == NULL)
-    abort();
+  dentry *d = xcalloc(1, sizeof *d);
   d->key = key;
   d->due_ms = due_ms;
   d->attempts = attempts;
@@ -371,9 +371,7 @@ int queue__deliver_start(queue_system *q, err *e)
   if (q->ndthreads > 0)
     return 0;
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  q->dthreads = calloc(q->workers, sizeof *q->dthreads);
-  if (q->dthreads == NULL)
-    abort();
+  q->dthreads = xcalloc(q->workers, sizeof *q->dthreads);
   pthread_mutex_lock(&q->dmu);
   q->dstop = false;
   pthread_mutex_unlock(&q->dmu);

@@ -29,6 +29,8 @@
  */
 #include "internal.h"
 
+#include "base/mem.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,9 +193,7 @@ int queue_filter_new(const char *policy_json, queue_filter **out, err *e)
     json_decref(j);
     return rc;
   }
-  queue_filter *f = calloc(1, sizeof *f);
-  if (f == NULL)
-    abort();
+  queue_filter *f = xcalloc(1, sizeof *f);
   f->policy = j;
   *out = f;
   return 0;
@@ -364,9 +364,7 @@ static bool key_match_attr(const char *key, json_t *rules, const queue_attr *att
     bool m = false;
     if (json_is_array(arr)) {
       size_t cnt = json_array_size(arr);
-      val *vals = calloc(cnt + 1, sizeof *vals);
-      if (vals == NULL)
-        abort();
+      val *vals = xcalloc(cnt + 1, sizeof *vals);
       for (size_t i = 0; i < cnt; i++)
         vals[i] = val_of_json(json_array_get(arr, i));
       m = rules_match(rules, vals, cnt, true);
@@ -425,9 +423,7 @@ static bool key_match_body(json_t *pv, json_t *bv)
     return rules_match(pv, NULL, 0, false);
   if (json_is_array(bv)) {
     size_t cnt = json_array_size(bv);
-    val *vals = calloc(cnt + 1, sizeof *vals);
-    if (vals == NULL)
-      abort();
+    val *vals = xcalloc(cnt + 1, sizeof *vals);
     for (size_t i = 0; i < cnt; i++)
       vals[i] = val_of_json(json_array_get(bv, i));
     bool m = rules_match(pv, vals, cnt, true);

@@ -28,6 +28,7 @@
 #include "internal.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -864,19 +865,15 @@ void queue_message_release(queue_system *q, const char *ref, const queue_message
 {
   if (n == 0)
     return;
-  release_change *rc = calloc(1, sizeof *rc);
-  if (rc == NULL)
-    abort();
+  release_change *rc = xcalloc(1, sizeof *rc);
   err ignore = {0};
   if (queue__snap(q, ref, &rc->arg.s, &ignore) != 0) {
     free(rc);
     return;
   }
-  rc->handles = calloc(n, sizeof *rc->handles);
-  rc->zeros = calloc(n, sizeof *rc->zeros);
-  rc->errs = calloc(n, sizeof *rc->errs);
-  if (rc->handles == NULL || rc->zeros == NULL || rc->errs == NULL)
-    abort();
+  rc->handles = xcalloc(n, sizeof *rc->handles);
+  rc->zeros = xcalloc(n, sizeof *rc->zeros);
+  rc->errs = xcalloc(n, sizeof *rc->errs);
   for (size_t i = 0; i < n; i++)
     rc->handles[i] = queue__strdup(msgs[i].receipt_handle);
   rc->arg.handles = (const char *const *)rc->handles;

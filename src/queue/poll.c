@@ -30,6 +30,8 @@
  */
 #include "internal.h"
 
+#include "base/mem.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -242,9 +244,7 @@ int queue_poll_start(queue_system *q, const char *ref, const queue_receive *r, a
     *n = pc.n;
     return 0;
   }
-  queue_poll *p = calloc(1, sizeof *p);
-  if (p == NULL)
-    abort();
+  queue_poll *p = xcalloc(1, sizeof *p);
   p->s = s;
   p->r = *r;
   p->deadline_ms = queue__now_ms() + (int64_t)wait * 1000;

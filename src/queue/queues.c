@@ -20,6 +20,8 @@
  */
 #include "internal.h"
 
+#include "base/mem.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,9 +163,7 @@ static void cache_insert(queue_system *q, mqueue *m)
 {
   if (q->nqueues == q->capqueues) {
     size_t cap = q->capqueues ? q->capqueues * 2 : 16;
-    mqueue **p = realloc(q->queues, cap * sizeof *p);
-    if (p == NULL)
-      abort();
+    mqueue **p = xrealloc(q->queues, cap * sizeof *p);
     q->queues = p;
     q->capqueues = cap;
   }
@@ -244,12 +244,8 @@ static mqueue *mq_from_record(const char *name, size_t nlen, const MDB_val *v)
   json_t *j = json_loadb(v->mv_data, v->mv_size, 0, NULL);
   if (j == NULL)
     return NULL;
-  mqueue *m = calloc(1, sizeof *m);
-  if (m == NULL)
-    abort();
-  m->name = strndup(name, nlen);
-  if (m->name == NULL)
-    abort();
+  mqueue *m = xcalloc(1, sizeof *m);
+  m->name = xstrndup(name, nlen);
   m->id = (uint64_t)json_integer_value(json_object_get(j, "id"));
   m->fifo = json_is_true(json_object_get(j, "fifo"));
   m->created_ms = json_integer_value(json_object_get(j, "created"));
@@ -666,9 +662,7 @@ int queue_create(queue_system *q, const char *name, const str_pair *attrs, size_
     return rc;
   }
   json_object_del(given, "FifoQueue");
-  mqueue *m = calloc(1, sizeof *m);
-  if (m == NULL)
-    abort();
+  mqueue *m = xcalloc(1, sizeof *m);
   m->name = queue__strdup(name);
   m->fifo = fifo;
   m->created_ms = m->modified_ms = queue__now_ms();
@@ -715,9 +709,7 @@ static int meta_change(queue_system *q, const char *ref, qchange_fn apply,
   }
   mqueue *copy = NULL;
   if (edit != NULL) {
-    copy = calloc(1, sizeof *copy);
-    if (copy == NULL)
-      abort();
+    copy = xcalloc(1, sizeof *copy);
     copy->name = queue__strdup(m->name);
     copy->id = m->id;
     copy->fifo = m->fifo;
@@ -1052,9 +1044,7 @@ void queue__sweep(queue_system *q)
   int64_t now = queue__now_ms();
   pthread_rwlock_rdlock(&q->mu);
   size_t n = q->nqueues;
-  sweep_arg *args = calloc(n + 1, sizeof *args);
-  if (args == NULL)
-    abort();
+  sweep_arg *args = xcalloc(n + 1, sizeof *args);
   for (size_t i = 0; i < n; i++) {
     args[i].qid = q->queues[i]->id;
     args[i].cutoff = now - (int64_t)q->queues[i]->retention * 1000;

@@ -16,6 +16,8 @@
  */
 #include "internal.h"
 
+#include "base/mem.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,9 +70,7 @@ int queue_system_open(const queue_options *o, queue_system **out, err *e)
   *out = NULL;
   if (o->data_dir == NULL || strlen(o->data_dir) > QUEUE_DIR_MAX)
     return err_set(e, ERR_INVALID, "data directory path is too long");
-  queue_system *q = calloc(1, sizeof *q);
-  if (q == NULL)
-    abort();
+  queue_system *q = xcalloc(1, sizeof *q);
   char path[QUEUE_DIR_MAX + 32];
   snprintf(path, sizeof path, "%s/queue", o->data_dir);
   q->dir = queue__strdup(path);

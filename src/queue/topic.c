@@ -24,6 +24,7 @@
 #include "internal.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 #include "aws/sigv4.h"
 
 #include <stdio.h>
@@ -92,9 +93,7 @@ static void grow(void **arr, size_t *cap, size_t n, size_t elem)
   if (n < *cap)
     return;
   size_t c = *cap ? *cap * 2 : 16;
-  void *p = realloc(*arr, c * elem);
-  if (p == NULL)
-    abort();
+  void *p = xrealloc(*arr, c * elem);
   *arr = p;
   *cap = c;
 }
@@ -190,12 +189,9 @@ static mtopic *topic_from_record(const char *name, size_t n, const MDB_val *v)
   json_t *j = json_loadb(v->mv_data, v->mv_size, 0, NULL);
   if (j == NULL)
     return NULL;
-  mtopic *t = calloc(1, sizeof *t);
-  if (t == NULL)
-    abort();
-  t->name = strndup(name, n);
-  if (t->name == NULL || asprintf(&t->arn, ARN_SNS_PREFIX "%s", t->name) < 0)
-    abort();
+  mtopic *t = xcalloc(1, sizeof *t);
+  t->name = xstrndup(name, n);
+  t->arn = xasprintf(ARN_SNS_PREFIX "%s", t->name);
   t->fifo = json_is_true(json_object_get(j, "fifo"));
   t->created_ms = json_integer_value(json_object_get(j, "created"));
   t->attrs = json_incref(json_object_get(j, "attrs"));
@@ -219,12 +215,8 @@ static msub *sub_from_record(const char *arn, size_t n, const MDB_val *v)
   json_t *j = json_loadb(v->mv_data, v->mv_size, 0, NULL);
   if (j == NULL)
     return NULL;
-  msub *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    abort();
-  s->arn = strndup(arn, n);
-  if (s->arn == NULL)
-    abort();
+  msub *s = xcalloc(1, sizeof *s);
+  s->arn = xstrndup(arn, n);
   s->topic = queue__strdup(json_string_value(json_object_get(j, "topic")));
   s->protocol = queue__strdup(json_string_value(json_object_get(j, "protocol")));
   s->endpoint = queue__strdup(json_string_value(json_object_get(j, "endpoint")));
@@ -451,12 +443,9 @@ int queue_topic_create(queue_system *q, const char *name, const str_pair *attrs,
     pthread_mutex_unlock(&q->meta_mu);
     return 0;
   }
-  mtopic *t = calloc(1, sizeof *t);
-  if (t == NULL)
-    abort();
+  mtopic *t = xcalloc(1, sizeof *t);
   t->name = queue__strdup(name);
-  if (asprintf(&t->arn, ARN_SNS_PREFIX "%s", name) < 0)
-    abort();
+  t->arn = xasprintf(ARN_SNS_PREFIX "%s", name);
   t->fifo = fifo;
   t->created_ms = queue__now_ms();
   t->attrs = json_object();
@@ -640,9 +629,7 @@ static int topic_edit(queue_system *q, const char *arn,
     arena_free(a);
     return err_set(e, QUEUE_ERR_NO_TOPIC, "Topic does not exist");
   }
-  mtopic *copy = calloc(1, sizeof *copy);
-  if (copy == NULL)
-    abort();
+  mtopic *copy = xcalloc(1, sizeof *copy);
   copy->name = queue__strdup(t->name);
   copy->arn = queue__strdup(t->arn);
   copy->fifo = t->fifo;
@@ -942,13 +929,10 @@ int queue_sub_create(queue_system *q, const char *topic_arn, const char *protoco
       return 0;
     }
   }
-  msub *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    abort();
+  msub *s = xcalloc(1, sizeof *s);
   char id[37];
   uuid_v4(id);
-  if (asprintf(&s->arn, "%s:%s", t->arn, id) < 0)
-    abort();
+  s->arn = xasprintf("%s:%s", t->arn, id);
   s->topic = queue__strdup(topic);
   s->protocol = queue__strdup(protocol);
   s->endpoint = queue__strdup(endpoint);
@@ -1003,9 +987,7 @@ static int sub_replace(queue_system *q, msub *old, msub *copy, err *e)
 
 static msub *sub_copy(const msub *s)
 {
-  msub *c = calloc(1, sizeof *c);
-  if (c == NULL)
-    abort();
+  msub *c = xcalloc(1, sizeof *c);
   c->arn = queue__strdup(s->arn);
   c->topic = queue__strdup(s->topic);
   c->protocol = queue__strdup(s->protocol);

@@ -4,8 +4,8 @@
  *   /usr /lib /lib64 ...   the host's, read-only (symlinks stay symlinks:
  *                          Debian's merged /usr has /bin -> usr/bin)
  *   /etc                   minimal, on the root tmpfs (see below)
- *   /var/task              code_dir, read-only
- *   /opt/tarn/runtime      runtime_dir, read-only (when given)
+ *   /var/task              code_dir, read-only (an overlay, see below)
+ *   /opt/tarn/runtime      runtime_dir, read-only (when given; likewise)
  *   /tmp                   private tmpfs of tmp_mb
  *   /proc                  new, for the instance's pid namespace
  *   /dev                   null zero full random urandom (the host's nodes),
@@ -15,6 +15,16 @@
  * of it (opened here, in sandbox__rootfs_prepare) and connects through
  * /proc/self/fd, so /proc/self/mountinfo names no host path of the data
  * directory for it.
+ *
+ * Why /var/task and /opt/tarn/runtime are overlays, not binds: the root
+ * field of a bind mount in /proc/self/mountinfo is the source's path
+ * within its filesystem (proc(5)), so a bind of DATA/fn/code/<sha> shows
+ * the data directory's host path, whatever the mount point, and so would
+ * a bind from a neutral mount of it. An overlay is a filesystem of its
+ * own: its root field is "/". It costs no copy and no memory: the code
+ * is read through it from the host folder. (Older kernels, before
+ * overlayfs had backing files, showed the lower path of a file mmap'ed
+ * through an overlay in /proc/self/maps.)
  *
  * Why a minimal /etc: the host's /etc holds the host's users, its network
  * and service configuration, sometimes secrets, none of which a function
@@ -40,6 +50,9 @@
  *   (4) /proc is mounted before the old root goes: the kernel allows a new
  *       proc in a user namespace only while a full one is visible.
  *   (5) The root tmpfs is read-only before the program exists.
+ *   (6) No mount shows a host path outside the system folders: /var/task
+ *       and /opt/tarn/runtime are overlays named by fd (show_folder), the
+ *       sockets are fds, the rest is new tmpfs, proc or /dev nodes.
  *
  * Start reading at sandbox__rootfs_prepare().
  */
@@ -51,6 +64,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -109,6 +123,34 @@ static void make_dir(const sandbox__job *job, const char *path, mode_t mode)
 {
   if (mkdir(path, mode) != 0 && errno != EEXIST)
     sandbox__fail(job, errno, "cannot create '/%s'", path);
+}
+
+/* Shows the host folder open at dfd at target (an empty folder of the
+ * root tmpfs), read-only, through an overlay. (6) The overlay's root is
+ * the root of a filesystem of its own, so mountinfo's root field reads
+ * "/"; its layers are named by /proc/self/fd links, so its options name
+ * no host path either. A read-only overlay needs two layers: the second
+ * is target itself, empty and covered by the mount. Where the overlay
+ * cannot be made (no overlayfs in the kernel, a folder already stacked
+ * too deep, overlayfs refused in user namespaces), the plain bind is the
+ * fallback: the function still runs, and its mountinfo shows the
+ * folder's host path as before. */
+static void show_folder(const sandbox__job *job, int dfd, const char *source, const char *target)
+{
+  int empty = open(target, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (empty < 0)
+    sandbox__fail(job, errno, "cannot open '/%s'", target);
+  struct statvfs sv;
+  if (fstatvfs(dfd, &sv) != 0)
+    sandbox__fail(job, errno, "cannot stat the folder for '/%s'", target);
+  unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV;
+  if (sv.f_flag & ST_NOEXEC)
+    flags |= MS_NOEXEC; /* (3): what the host forbids stays forbidden */
+  char opts[96];
+  snprintf(opts, sizeof opts, "ro,lowerdir=/proc/self/fd/%d:/proc/self/fd/%d", dfd, empty);
+  if (mount(source, target, "overlay", flags, opts) != 0)
+    bind(job, dfd, "", target, true);
+  close(empty);
 }
 
 /* An empty file to bind a non-folder on. */
@@ -229,12 +271,12 @@ void sandbox__rootfs_build(const sandbox__job *job, const sandbox__sources *src)
 
   make_dir(job, "var", 0755);
   make_dir(job, "var/task", 0755);
-  bind(job, src->code, "", "var/task", true);
+  show_folder(job, src->code, "tarn-code", "var/task");
   if (src->runtime >= 0) {
     make_dir(job, "opt", 0755);
     make_dir(job, "opt/tarn", 0755);
     make_dir(job, "opt/tarn/runtime", 0755);
-    bind(job, src->runtime, "", "opt/tarn/runtime", true);
+    show_folder(job, src->runtime, "tarn-runtime", "opt/tarn/runtime");
   }
 
   make_dir(job, "tmp", 01777);

@@ -35,6 +35,8 @@
  */
 #include "sandbox/internal.h"
 
+#include "base/mem.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -298,9 +300,7 @@ static char *encode(const sandbox_spec *s, size_t *len, err *e)
             s->id, size, SANDBOX_MSG_MAX);
     return NULL;
   }
-  char *msg = malloc(size);
-  if (msg == NULL)
-    abort();
+  char *msg = xmalloc(size);
   sandbox__req_head h;
   memset(&h, 0, sizeof h);
   h.magic = SANDBOX_REQ_MAGIC;
@@ -490,9 +490,7 @@ int sandbox_start(const sandbox_spec *spec, sandbox **out, err *e)
   if (msg == NULL)
     return ERR_INVALID;
 
-  sandbox *sb = calloc(1, sizeof *sb);
-  if (sb == NULL)
-    abort();
+  sandbox *sb = xcalloc(1, sizeof *sb);
   snprintf(sb->id, sizeof sb->id, "%s", spec->id);
   sb->pid = -1;
   sb->pidfd = -1;

@@ -27,6 +27,8 @@
  */
 #include "sandbox/internal.h"
 
+#include "base/mem.h"
+
 #include <errno.h>
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
@@ -238,9 +240,7 @@ int sandbox__seccomp_build(struct sock_fprog *out, err *e)
     close(fd);
     return err_set(e, ERR_INTERNAL, "cannot export the seccomp filter");
   }
-  struct sock_filter *insns = malloc((size_t)st.st_size);
-  if (insns == NULL)
-    abort();
+  struct sock_filter *insns = xmalloc((size_t)st.st_size);
   if (pread(fd, insns, (size_t)st.st_size, 0) != st.st_size) {
     free(insns);
     close(fd);

@@ -45,6 +45,8 @@
  */
 #include "sandbox/internal.h"
 
+#include "base/mem.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -194,9 +196,7 @@ static const char *take(const char **p, const char *end)
 
 static char **take_list(const char **p, const char *end, uint32_t n)
 {
-  char **list = calloc((size_t)n + 1, sizeof *list);
-  if (list == NULL)
-    abort();
+  char **list = xcalloc((size_t)n + 1, sizeof *list);
   for (uint32_t i = 0; i < n; i++) {
     list[i] = (char *)take(p, end);
     if (list[i] == NULL) {
@@ -327,9 +327,7 @@ static void serve(const char *state_dir, const struct sock_fprog *filter)
   int home_net = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   sandbox__netpool pool;
   sandbox__netpool_start(&pool);
-  char *msg = malloc(SANDBOX_MSG_MAX);
-  if (msg == NULL)
-    abort();
+  char *msg = xmalloc(SANDBOX_MSG_MAX);
   for (;;) {
     struct iovec iov = {.iov_base = msg, .iov_len = SANDBOX_MSG_MAX};
     union {

@@ -61,20 +61,97 @@ static int parse_type_name(const char *s, fmt_type *out)
   return 0;
 }
 
+/* ---- conditions on partition columns, before the table is read ---- */
+
+typedef struct prefilter_ctx {
+  binder *B;
+  ast_from *f;
+  ast_expr *where;
+} prefilter_ctx;
+
+static bool ast_has_query(const ast_expr *x)
+{
+  if (x == NULL)
+    return false;
+  if (x->sub != NULL || x->over != NULL || x->kind == EX_STAR)
+    return true;
+  for (int i = 0; i < x->nargs; i++)
+    if (ast_has_query(x->args[i]))
+      return true;
+  return ast_has_query(x->filter);
+}
+
+/* Binds the WHERE conjuncts that name partition columns only (t shows
+ * just those) and drops the objects they reject, before any is read.
+ * A conjunct that does not bind here (other columns, outer references,
+ * subqueries) is left for the scan; it binds again, fully, after FROM. */
+static int prefilter(void *arg, table *t)
+{
+  prefilter_ctx *c = arg;
+  binder *B = c->B;
+  ast_expr **acs = NULL;
+  int nac = 0, acap = 0;
+  sql__ast_conjuncts(B, c->where, &acs, &nac, &acap);
+  scope *sc = sql__scope_new(B, t->ncols, NULL);
+  for (int i = 0; i < t->ncols; i++) {
+    sc->cols[i].table = c->f->alias;
+    sc->cols[i].name = t->names[i];
+    switch (t->types[i]) {
+    case FT_BOOLEAN: sc->cols[i].type = st(SQL_BOOLEAN); break;
+    case FT_BIGINT: sc->cols[i].type = st(SQL_BIGINT); break;
+    case FT_DOUBLE: sc->cols[i].type = st(SQL_DOUBLE); break;
+    case FT_DATE: sc->cols[i].type = st(SQL_DATE); break;
+    case FT_TIMESTAMP: sc->cols[i].type = st(SQL_TIMESTAMP); break;
+    default: sc->cols[i].type = st(SQL_VARCHAR); break;
+    }
+  }
+  bexpr **preds = arena_alloc(B->a, sizeof(bexpr *) * (size_t)(nac > 0 ? nac : 1));
+  int n = 0;
+  sql_pos pos_save = B->pos != NULL ? *B->pos : (sql_pos){0, 0};
+  const char *clause_save = B->clause;
+  bool corr_save = B->corr_hit;
+  B->clause = "WHERE";
+  for (int k = 0; k < nac; k++) {
+    if (ast_has_query(acs[k]))
+      continue;
+    bexpr *b;
+    if (sql__bind_expr(B, acs[k], sc, 0, &b) < 0) {
+      err_clear(B->e);
+      continue;
+    }
+    if (b->type.t == SQL_BOOLEAN)
+      preds[n++] = b;
+  }
+  B->clause = clause_save;
+  B->corr_hit = corr_save;
+  if (B->pos != NULL)
+    *B->pos = pos_save;
+  return table_prune(B->q, t, preds, n);
+}
+
 /* Opens the table at path (lists and sniffs its objects) and makes its
  * scan; errors point at the FROM item f. */
-static int scan_open(binder *B, ast_from *f, const char *path, const table_opts *o, plan **out)
+static int scan_open(binder *B, ast_from *f, const char *path, const table_opts *o0, plan **out)
 {
   table *t;
   err e2;
   err_clear(&e2);
+  table_opts o1 = *o0;
+  const table_opts *o = &o1;
+  prefilter_ctx pc = {.B = B, .f = f, .where = B->from_where};
+  if (B->from_where != NULL) {
+    o1.prefilter = prefilter;
+    o1.prefilter_ctx = &pc;
+  }
+  B->from_where = NULL; /* for this table only */
   int rc = table_open(B->q, path, o, &t, &e2);
   if (rc < 0) {
     if (B->pos) {
       B->pos->line = f->line;
       B->pos->col = f->col;
     }
-    err_set(B->e, rc, "%s", e2.msg);
+    /* a failure inside the prefilter (a cast) is recorded in the query */
+    err_set(B->e, rc, "%s", e2.msg[0] != '\0' ? e2.msg : B->q->err.msg);
     return rc;
   }
   plan *p = sql__plan_new(B, P_SCAN, t->ncols);
@@ -196,6 +273,10 @@ static int bind_table_func(binder *B, ast_from *f, plan **out)
       o.csv.ncols = nc;
       o.csv.names = names;
       o.csv.types = types;
+    } else if (!strcmp(n, "hive_partitioning")) {
+      if (!is_bool)
+        return sql__errx(B, ax->line, ax->col, "hive_partitioning must be true or false");
+      o.no_partitions = !v.null && v.i == 0;
     } else if (!strcmp(n, "auto_detect") || !strcmp(n, "sample_size") ||
                !strcmp(n, "compression") || !strcmp(n, "filename")) {
       /* accepted for DuckDB compatibility; detection is always on */

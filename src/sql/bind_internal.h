@@ -42,6 +42,8 @@ typedef struct binder {
   int depth;
   const char *clause;   /* "WHERE", "GROUP BY", ... for messages */
   bool corr_hit;        /* a column resolved to an outer query (correlation) */
+  ast_expr *from_where; /* WHERE of the SELECT whose FROM is one table: its
+                           conditions on partition columns prune the listing */
 } binder;
 
 /* ---- bind.c: errors, constructors, coercion, utilities, plans ---- */

@@ -231,8 +231,13 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
     p->rows = arena_alloc(B->a, sizeof(value *));
     p->rows[0] = arena_alloc(B->a, sizeof(value));
     sc = sql__scope_new(B, 0, outer);
-  } else if ((rc = sql__bind_from(B, s->from, outer, &p, &sc)) < 0) {
-    return rc;
+  } else {
+    ast_expr *save_where = B->from_where;
+    B->from_where = s->from->kind == FR_TABLE || s->from->kind == FR_FUNC ? s->where : NULL;
+    rc = sql__bind_from(B, s->from, outer, &p, &sc);
+    B->from_where = save_where;
+    if (rc < 0)
+      return rc;
   }
   /* WHERE: conjunct by conjunct, so correlated [NOT] EXISTS / IN become
      semi and anti joins */

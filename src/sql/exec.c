@@ -583,8 +583,9 @@ static int scan_convert(scan_op *s, int k, const uint16_t *sel, int nsel, batch 
   table *t = s->t;
   int tc = s->cols[k];
   vec *v = &s->vecs[tc];
-  int nbad = fmt_convert(s->spans[k], sel, nsel, t->types[tc], t->csv.quote, t->csv.escape,
-                         t->csv.nullstr, v, s->nullbufs[k], &s->heap, s->bad);
+  int nbad = fmt_convert_sniffed(s->spans[k], sel, nsel, t->types[tc], t->csv.quote,
+                                 t->csv.escape, t->csv.nullstr, !t->csv.declared, v,
+                                 s->nullbufs[k], &s->heap, s->bad);
   b->cols[tc] = *v;
   if (nbad > 0 && !t->skip_malformed) {
     for (int j = 0; j < nsel; j++) {
@@ -690,6 +691,8 @@ static int scan_next(op *o, batch **out)
     b->sel = NULL;
     b->nsel = n;
     b->ncols = s->ncols_all;
+    if (s->t->npart > 0)
+      table_part_fill(s->t, s->m->obj, b);
     if (s->t->skip_malformed)
       memset(s->bad, 0, (size_t)n);
     int nbad = 0;
@@ -776,7 +779,7 @@ static op *scan_build(qctx *q, plan *p)
   }
   for (int c = 0; c < t->ncols; c++) {
     s->vecs[c] = *null_vec();
-    if (!p->used[c])
+    if (!p->used[c] || c >= t->nfile)
       continue;
     int k = s->ncols++;
     s->cols[k] = c;
@@ -1555,6 +1558,8 @@ static int prepare(qctx *q, plan *p, bool top)
     return rc;
   switch (p->kind) {
   case P_SCAN:
+    if ((rc = table_prune(q, p->table, p->preds, p->npreds)) < 0)
+      return rc;
     return cut_morsels(q, p);
   case P_FILTER:
   case P_PROJECT:

@@ -80,6 +80,8 @@ typedef struct tobj {
   int64_t *qcount;       /* per range: quotes in it (from byte start-1), -1 until
                             counted; under mu, waited for with qcv */
   pthread_cond_t qcv;
+  value *part;           /* its Hive partition values (table's npart), or NULL */
+  const char **part_text; /* the same as found in the key (NULL: default partition) */
 } tobj;
 
 struct table {
@@ -94,6 +96,10 @@ struct table {
   bool skip_malformed;
   const char *display;   /* the path as written */
   atomic_uint_fast64_t skipped;
+  int nfile;             /* columns 0..nfile-1 come from the objects' bytes */
+  int npart;             /* then npart Hive partition columns (key=value folders) */
+  size_t pruned;         /* objects left out by filters on partition columns */
+  uint64_t prune_keys;   /* partition columns table_prune() has decided on */
 };
 
 /* Lists the objects of a path (a glob with '*', '**', '?', see table.c),
@@ -102,6 +108,12 @@ typedef struct table_opts {
   int format;            /* -1 detect */
   csv_options csv;
   bool skip_malformed;
+  bool no_partitions;    /* hive_partitioning=false */
+  /* Called after listing, before any object is read, with t showing only
+     its partition columns (nfile = 0): drops objects with table_prune()
+     so that sampling never reads them. NULL: none. */
+  int (*prefilter)(void *ctx, table *t);
+  void *prefilter_ctx;
 } table_opts;
 
 int table_open(qctx *q, const char *path, const table_opts *o, table **out, err *e);
@@ -174,6 +186,13 @@ typedef struct batch {
 } batch;
 
 #define ROW(b, j) ((b)->sel != NULL ? (b)->sel[j] : (j))
+
+/* Hive partitions (table.c): drops the objects whose partition values
+ * fail one of the scan's predicates that read partition columns only;
+ * called once before the scan is cut into morsels. */
+int table_prune(qctx *q, table *t, bexpr **preds, int npreds);
+/* Sets b's partition columns to o's values (constant vectors). */
+void table_part_fill(const table *t, const tobj *o, batch *b);
 
 /* ---- rowsets: materialized results ---- */
 

@@ -320,32 +320,128 @@ SIG(b_ss_a, "S,S>T")
 
 /* ---- strings ---- */
 
+/* Unicode case mapping (casemap.c: simple mappings, one code point to
+ * one, as Presto's upper/lower). Bytes that are not valid UTF-8 pass
+ * through unchanged. */
+extern const uint32_t sql_case_upper[][2];
+extern const size_t sql_case_upper_len;
+extern const uint32_t sql_case_lower[][2];
+extern const size_t sql_case_lower_len;
+
+static uint32_t case_map(const uint32_t (*tab)[2], size_t n, uint32_t cp)
+{
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (tab[mid][0] < cp)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < n && tab[lo][0] == cp ? tab[lo][1] : cp;
+}
+
+/* one UTF-8 character at p (n > 0 bytes left): its length, 0 when invalid */
+static int utf8_char(const unsigned char *p, size_t n, uint32_t *cp)
+{
+  unsigned char c = p[0];
+  int len = c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
+  if (len == 0 || (size_t)len > n)
+    return 0;
+  uint32_t v = c & (0x7F >> len);
+  for (int i = 1; i < len; i++) {
+    if ((p[i] & 0xC0) != 0x80)
+      return 0;
+    v = v << 6 | (p[i] & 0x3F);
+  }
+  if ((len == 3 && v < 0x800) || (len == 4 && (v < 0x10000 || v > 0x10FFFF)) ||
+      (v >= 0xD800 && v <= 0xDFFF))
+    return 0;
+  *cp = v;
+  return len;
+}
+
+static int utf8_len(uint32_t cp)
+{
+  return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+}
+
+static void utf8_put(char *d, uint32_t cp, int len)
+{
+  if (len == 1) {
+    d[0] = (char)cp;
+  } else if (len == 2) {
+    d[0] = (char)(0xC0 | cp >> 6);
+    d[1] = (char)(0x80 | (cp & 0x3F));
+  } else if (len == 3) {
+    d[0] = (char)(0xE0 | cp >> 12);
+    d[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+    d[2] = (char)(0x80 | (cp & 0x3F));
+  } else {
+    d[0] = (char)(0xF0 | cp >> 18);
+    d[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+    d[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+    d[3] = (char)(0x80 | (cp & 0x3F));
+  }
+}
+
+/* Maps s through tab into d (NULL: only counts); returns the bytes. */
+static size_t case_convert(const uint32_t (*tab)[2], size_t ntab, bool up, str_ref s, char *d)
+{
+  const unsigned char *p = (const unsigned char *)s.ptr;
+  size_t out = 0;
+  for (size_t i = 0; i < s.len;) {
+    unsigned char ch = p[i];
+    if (ch < 0x80) {
+      if (d != NULL)
+        d[out] = up ? (ch >= 'a' && ch <= 'z' ? (char)(ch - 32) : (char)ch)
+                    : (ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : (char)ch);
+      out++;
+      i++;
+      continue;
+    }
+    uint32_t cp;
+    int len = utf8_char(p + i, s.len - i, &cp);
+    if (len == 0) {
+      if (d != NULL)
+        d[out] = (char)ch;
+      out++;
+      i++;
+      continue;
+    }
+    uint32_t m = case_map(tab, ntab, cp);
+    int ml = utf8_len(m);
+    if (d != NULL)
+      utf8_put(d + out, m, ml);
+    out += (size_t)ml;
+    i += (size_t)len;
+  }
+  return out;
+}
+
+static bool case_fn(fn_ctx *c, const char *name, bool up, const value *a, value *o)
+{
+  const uint32_t(*tab)[2] = up ? sql_case_upper : sql_case_lower;
+  size_t ntab = up ? sql_case_upper_len : sql_case_lower_len;
+  size_t n = case_convert(tab, ntab, up, a[0].s, NULL);
+  char *d = fn_out_alloc(c, name, n);
+  if (d == NULL)
+    return false;
+  case_convert(tab, ntab, up, a[0].s, d);
+  o->s = (str_ref){d, n};
+  return true;
+}
+
 static bool f_lower(fn_ctx *c, const bexpr *call, const value *a, value *o)
 {
   (void)call;
-  char *d = fn_out_alloc(c, "lower", a[0].s.len);
-  if (d == NULL)
-    return false;
-  for (size_t i = 0; i < a[0].s.len; i++) {
-    char ch = a[0].s.ptr[i];
-    d[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
-  }
-  o->s = (str_ref){d, a[0].s.len};
-  return true;
+  return case_fn(c, "lower", false, a, o);
 }
 
 static bool f_upper(fn_ctx *c, const bexpr *call, const value *a, value *o)
 {
   (void)call;
-  char *d = fn_out_alloc(c, "upper", a[0].s.len);
-  if (d == NULL)
-    return false;
-  for (size_t i = 0; i < a[0].s.len; i++) {
-    char ch = a[0].s.ptr[i];
-    d[i] = ch >= 'a' && ch <= 'z' ? (char)(ch - 32) : ch;
-  }
-  o->s = (str_ref){d, a[0].s.len};
-  return true;
+  return case_fn(c, "upper", true, a, o);
 }
 
 static bool f_length(fn_ctx *c, const bexpr *call, const value *a, value *o)

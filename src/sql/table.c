@@ -10,6 +10,16 @@
  * Listings skip folder markers (keys ending in '/') and, as Athena does,
  * objects whose name starts with '_' or '.'.
  *
+ * Hive partitions: folders named key=value in an object's key (as in
+ * 's3://b/sales/year=2024/month=01/part-0.csv') give columns after the
+ * file's own, in the order the keys first appear; an object without a key
+ * has NULL there, as has the value __HIVE_DEFAULT_PARTITION__; %XX is
+ * decoded. A column's type is what the CSV sniffer gives all its values
+ * (year=2024 BIGINT, dt=2024-01-05 DATE, month=01 VARCHAR: leading zeros
+ * stay text). A file column of the same name wins. Filters that read
+ * partition columns only are evaluated per object before the scan starts
+ * (table_prune): the objects they reject are never opened.
+ *
  * Invariants:
  *   (1) An object's bytes are mapped (or decompressed) once, by the first
  *       morsel that needs them, and released when its last morsel ends.
@@ -169,6 +179,13 @@ static int list_cb(void *arg, const char *key, uint64_t size)
   o->codec = codec_from_name(key);
   return 0;
 }
+
+/* Hive partitions, below table_open() */
+static void part_scan(qctx *q, table *t, char ***names_out, fmt_type **types_out,
+                      int *n_out);
+static void part_attach(qctx *q, table *t, char **pnames, const fmt_type *ptypes, int np);
+static int part_prefilter(qctx *q, table *t, const table_opts *o, char **pnames,
+                          fmt_type *ptypes, int np, tobj **full, size_t *nfull);
 
 /* ---- reading samples ---- */
 
@@ -354,6 +371,15 @@ int table_open(qctx *q, const char *path, const table_opts *o, table **out, err 
     q->tables_cap = nc;
   }
   q->tables[q->ntables++] = t;
+  char **pnames = NULL;
+  fmt_type *ptypes = NULL;
+  int np = 0;
+  if (!o->no_partitions)
+    part_scan(q, t, &pnames, &ptypes, &np);
+  tobj *full = NULL;
+  size_t nfull = 0;
+  if ((rc = part_prefilter(q, t, o, pnames, ptypes, np, &full, &nfull)) < 0)
+    return rc;
   /* the first object with bytes decides the format and the schema */
   tobj *first = &t->objs[0];
   for (size_t i = 0; i < t->nobjs; i++) {
@@ -462,7 +488,343 @@ int table_open(qctx *q, const char *path, const table_opts *o, table **out, err 
   free(sbuf);
   if (rc < 0)
     return err_wrap(e, "cannot read '%s'", first->name);
+  part_attach(q, t, pnames, ptypes, np);
+  if (full != NULL) {
+    /* a file column took the name of a partition key the prefilter used:
+       the filter means the file's column, so every object is back */
+    bool clash = false;
+    for (int c = 0; c < np && c < 64; c++) {
+      if (!(t->prune_keys & (1ull << c)))
+        continue;
+      bool kept = false;
+      for (int j = 0; j < t->npart; j++)
+        kept = kept || t->names[t->nfile + j] == pnames[c];
+      clash = clash || !kept;
+    }
+    if (clash) {
+      t->objs = full;
+      t->nobjs = nfull;
+      t->pruned = 0;
+      for (size_t i = 0; i < nfull; i++)
+        pthread_mutex_init(&t->objs[i].mu, NULL);
+      part_attach(q, t, pnames, ptypes, np);
+    }
+  }
+  t->prune_keys = 0;
   *out = t;
+  return 0;
+}
+
+/* ---- Hive partitions ---- */
+
+#define PART_MAX_KEYS 32
+
+static int hexval(char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+static char *part_decode(arena *a, const char *p, size_t n)
+{
+  char *out = arena_alloc(a, n + 1);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] == '%' && i + 2 < n && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
+      out[k++] = (char)(hexval(p[i + 1]) * 16 + hexval(p[i + 2]));
+      i += 2;
+    } else {
+      out[k++] = p[i];
+    }
+  }
+  out[k] = '\0';
+  return out;
+}
+
+/* Finds the key=value folders of every object's key: the names (in the
+ * order they first appear) and each object's values as text. */
+static void part_scan(qctx *q, table *t, char ***names_out, fmt_type **types_out, int *n_out)
+{
+  char **names = arena_alloc(q->a, sizeof(char *) * PART_MAX_KEYS);
+  int n = 0;
+  for (size_t i = 0; i < t->nobjs; i++) {
+    tobj *o = &t->objs[i];
+    const char *k = o->key;
+    const char *last = strrchr(k, '/');
+    if (last == NULL)
+      continue;
+    const char *seg = k;
+    while (seg < last) {
+      const char *end = memchr(seg, '/', (size_t)(last - seg) + 1);
+      const char *eq = memchr(seg, '=', (size_t)(end - seg));
+      if (eq != NULL && eq > seg) {
+        size_t kl = (size_t)(eq - seg);
+        int c = 0;
+        while (c < n && (strlen(names[c]) != kl || strncasecmp(names[c], seg, kl) != 0))
+          c++;
+        if (c == n && n < PART_MAX_KEYS)
+          names[n++] = part_decode(q->a, seg, kl);
+        if (c < n) {
+          if (o->part_text == NULL)
+            o->part_text = arena_alloc(q->a, sizeof(char *) * PART_MAX_KEYS);
+          const char *v = part_decode(q->a, eq + 1, (size_t)(end - eq - 1));
+          o->part_text[c] = strcmp(v, "__HIVE_DEFAULT_PARTITION__") == 0 ? NULL : v;
+        }
+      }
+      seg = end + 1;
+    }
+  }
+  /* types from every listed object, before any filter drops one: a
+     filter must not change the type it is bound with */
+  fmt_type *types = arena_alloc(q->a, sizeof(fmt_type) * PART_MAX_KEYS);
+  for (int c = 0; c < n; c++) {
+    fmt_type ft = FT_NULL;
+    for (size_t i = 0; i < t->nobjs; i++) {
+      const char **pt = t->objs[i].part_text;
+      if (pt != NULL && pt[c] != NULL)
+        ft = fmt_type_merge(ft, fmt_guess_type(pt[c], strlen(pt[c])));
+    }
+    types[c] = ft == FT_NULL ? FT_VARCHAR : ft;
+  }
+  *names_out = names;
+  *types_out = types;
+  *n_out = n;
+}
+
+static value part_value(arena *a, fmt_type ft, const char *txt)
+{
+  value v = {.null = txt == NULL};
+  if (v.null)
+    return v;
+  size_t n = strlen(txt);
+  bool ok = true;
+  switch (ft) {
+  case FT_BIGINT: ok = fmt_parse_i64(txt, n, &v.i); break;
+  case FT_DOUBLE: ok = fmt_parse_f64(txt, n, &v.f); break;
+  case FT_BOOLEAN: ok = fmt_parse_bool(txt, n, &v.i); break;
+  case FT_DATE: ok = fmt_parse_date(txt, n, &v.i); break;
+  case FT_TIMESTAMP: ok = fmt_parse_timestamp(txt, n, &v.i); break;
+  default:
+    v.s.ptr = arena_strndup(a, txt, n);
+    v.s.len = n;
+    break;
+  }
+  if (!ok)
+    v.null = true;
+  return v;
+}
+
+/* After the file's schema is known: appends the partition columns that
+ * no file column already names, typed from all their values. */
+static void part_attach(qctx *q, table *t, char **pnames, const fmt_type *ptypes, int np)
+{
+  if (t->npart > 0)
+    t->ncols = t->nfile; /* again, after the objects came back */
+  t->nfile = t->ncols;
+  t->npart = 0;
+  if (np == 0)
+    return;
+  int keep[PART_MAX_KEYS];
+  int nk = 0;
+  for (int c = 0; c < np; c++) {
+    bool clash = false;
+    for (int f = 0; f < t->nfile && !clash; f++)
+      clash = strcasecmp(t->names[f], pnames[c]) == 0;
+    if (!clash)
+      keep[nk++] = c;
+  }
+  if (nk == 0)
+    return;
+  int nc = t->nfile + nk;
+  char **names = arena_alloc(q->a, sizeof(char *) * (size_t)nc);
+  fmt_type *types = arena_alloc(q->a, sizeof(fmt_type) * (size_t)nc);
+  memcpy(names, t->names, sizeof(char *) * (size_t)t->nfile);
+  memcpy(types, t->types, sizeof(fmt_type) * (size_t)t->nfile);
+  for (int j = 0; j < nk; j++) {
+    names[t->nfile + j] = pnames[keep[j]];
+    types[t->nfile + j] = ptypes[keep[j]];
+  }
+  for (size_t i = 0; i < t->nobjs; i++) {
+    tobj *o = &t->objs[i];
+    o->part = arena_alloc(q->a, sizeof(value) * (size_t)nk);
+    for (int j = 0; j < nk; j++)
+      o->part[j] = part_value(q->a, types[t->nfile + j],
+                              o->part_text != NULL ? o->part_text[keep[j]] : NULL);
+  }
+  t->names = names;
+  t->types = types;
+  t->npart = nk;
+  t->ncols = nc;
+}
+
+/* Runs o->prefilter with t showing its partition columns only (every key
+ * found, typed from its values), before any object is read. Keeps a copy
+ * of the full list in *full for part_attach's clash check. */
+static int part_prefilter(qctx *q, table *t, const table_opts *o, char **pnames,
+                          fmt_type *types, int np, tobj **full, size_t *nfull)
+{
+  *full = NULL;
+  *nfull = 0;
+  if (o->prefilter == NULL || np == 0)
+    return 0;
+  for (size_t i = 0; i < t->nobjs; i++) {
+    tobj *ob = &t->objs[i];
+    ob->part = arena_alloc(q->a, sizeof(value) * (size_t)np);
+    for (int c = 0; c < np; c++)
+      ob->part[c] = part_value(q->a, types[c], ob->part_text != NULL ? ob->part_text[c] : NULL);
+  }
+  *full = arena_alloc(q->a, sizeof(tobj) * t->nobjs);
+  memcpy(*full, t->objs, sizeof(tobj) * t->nobjs);
+  *nfull = t->nobjs;
+  t->nfile = 0;
+  t->npart = np;
+  t->ncols = np;
+  t->names = pnames;
+  t->types = types;
+  int rc = o->prefilter(o->prefilter_ctx, t);
+  if (rc == 0 && t->nobjs == 0) {
+    /* nothing matches: one object still gives the schema (read for
+       sampling, never scanned: the same filter drops it again) */
+    t->objs[0] = (*full)[0];
+    pthread_mutex_init(&t->objs[0].mu, NULL);
+    t->nobjs = 1;
+  }
+  t->ncols = 0;
+  t->npart = 0;
+  t->names = NULL;
+  t->types = NULL;
+  return rc;
+}
+
+static uint8_t part_null_byte = 1;
+
+void table_part_fill(const table *t, const tobj *o, batch *b)
+{
+  for (int j = 0; j < t->npart; j++) {
+    vec *v = &b->cols[t->nfile + j];
+    fmt_type ft = t->types[t->nfile + j];
+    v->phys = (uint8_t)(ft == FT_DOUBLE ? PHYS_F64 : ft == FT_VARCHAR ? PHYS_STR : PHYS_I64);
+    v->is_const = 1;
+    v->nulls = o->part[j].null ? &part_null_byte : NULL;
+    v->p = (void *)&o->part[j].i;
+  }
+}
+
+/* a predicate that can decide about a whole object: it reads partition
+ * columns only, and gives the same answer each time it is evaluated */
+static bool part_pred(const table *t, const bexpr *x)
+{
+  if (x == NULL)
+    return true;
+  if (x->kind == BX_COL)
+    return x->colno >= t->nfile;
+  if (x->kind == BX_SUBQ || x->kind == BX_EXISTS || x->kind == BX_AGG || x->kind == BX_WIN ||
+      (x->kind == BX_IN_SET && x->set == NULL))
+    return false;
+  if (x->kind == BX_FUNC && x->fn != NULL &&
+      (strcasecmp(x->fn->name, "random") == 0 || strcasecmp(x->fn->name, "rand") == 0 ||
+       strcasecmp(x->fn->name, "uuid") == 0))
+    return false;
+  for (int i = 0; i < x->nargs; i++)
+    if (!part_pred(t, x->args[i]))
+      return false;
+  return true;
+}
+
+static bool same_folder(const char *a, const char *b)
+{
+  const char *sa = strrchr(a, '/');
+  const char *sb = strrchr(b, '/');
+  if (sa == NULL || sb == NULL || sa - a != sb - b)
+    return false;
+  return memcmp(a, b, (size_t)(sa - a)) == 0;
+}
+
+int table_prune(qctx *q, table *t, bexpr **preds, int npreds)
+{
+  if (t->npart == 0 || t->nobjs == 0)
+    return 0;
+  bexpr **use = arena_alloc(q->a, sizeof(bexpr *) * (size_t)(npreds > 0 ? npreds : 1));
+  int nuse = 0;
+  for (int k = 0; k < npreds; k++) {
+    int lo = -1;
+    bool any_col = false;
+    const bexpr *stack[256];
+    int sp = 0;
+    stack[sp++] = preds[k];
+    while (sp > 0) {
+      const bexpr *x = stack[--sp];
+      if (x->kind == BX_COL) {
+        any_col = true;
+        lo = lo < 0 || x->colno < lo ? x->colno : lo;
+      }
+      for (int a = 0; a < x->nargs && sp < 255; a++)
+        stack[sp++] = x->args[a];
+    }
+    if (any_col && lo >= t->nfile && part_pred(t, preds[k])) {
+      use[nuse++] = preds[k];
+      sp = 0;
+      stack[sp++] = preds[k];
+      while (sp > 0) {
+        const bexpr *x = stack[--sp];
+        if (x->kind == BX_COL && x->colno - t->nfile < 64)
+          t->prune_keys |= 1ull << (x->colno - t->nfile);
+        for (int a = 0; a < x->nargs && sp < 255; a++)
+          stack[sp++] = x->args[a];
+      }
+    }
+  }
+  if (nuse == 0)
+    return 0;
+  static int64_t zero[2];
+  vec *cols = arena_alloc(q->a, sizeof(vec) * (size_t)t->ncols);
+  for (int c = 0; c < t->nfile; c++) {
+    cols[c].phys = PHYS_I64;
+    cols[c].is_const = 1;
+    cols[c].nulls = &part_null_byte;
+    cols[c].p = zero;
+  }
+  batch b = {.n = 1, .nsel = 1, .ncols = t->ncols, .cols = cols};
+  ectx x;
+  ectx_init(&x, q);
+  int rc = 0;
+  size_t kept = 0;
+  bool last = false;
+  for (size_t i = 0; i < t->nobjs && rc == 0; i++) {
+    tobj *o = &t->objs[i];
+    bool keep;
+    if (i > 0 && same_folder(o->key, t->objs[i - 1].key)) {
+      keep = last;
+    } else {
+      table_part_fill(t, o, &b);
+      keep = true;
+      for (int k = 0; k < nuse && keep; k++) {
+        ectx_reset(&x);
+        vec out;
+        if ((rc = expr_eval(&x, use[k], &b, &out)) < 0)
+          break;
+        keep = !vec_is_null(&out, 0) && out.i[0] != 0;
+      }
+    }
+    last = keep;
+    if (keep)
+      t->objs[kept++] = *o;
+    else
+      pthread_mutex_destroy(&o->mu);
+  }
+  ectx_release(&x);
+  if (rc < 0)
+    return rc;
+  t->pruned += t->nobjs - kept;
+  /* the mutexes of kept objects moved: make them anew */
+  for (size_t i = 0; i < kept; i++)
+    pthread_mutex_init(&t->objs[i].mu, NULL);
+  t->nobjs = kept;
   return 0;
 }
 

@@ -26,6 +26,7 @@
 #include "blob.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,9 +66,7 @@ void store__fly_add(store *s, const blob_id *id)
   pthread_mutex_lock(&s->fly_mu);
   if (s->nfly == s->capfly) {
     size_t cap = s->capfly ? s->capfly * 2 : 64;
-    blob_id *p = realloc(s->fly, cap * sizeof *p);
-    if (p == NULL)
-      abort();
+    blob_id *p = xrealloc(s->fly, cap * sizeof *p);
     s->fly = p;
     s->capfly = cap;
   }
@@ -90,9 +89,7 @@ void store__fly_del(store *s, const blob_id *id)
 blob_id *store__fly_snapshot(store *s, size_t *n)
 {
   pthread_mutex_lock(&s->fly_mu);
-  blob_id *p = malloc((s->nfly + 1) * sizeof *p);
-  if (p == NULL)
-    abort();
+  blob_id *p = xmalloc((s->nfly + 1) * sizeof *p);
   if (s->nfly > 0)
     memcpy(p, s->fly, s->nfly * sizeof *p);
   *n = s->nfly;
@@ -106,9 +103,7 @@ blob_id *store__fly_snapshot(store *s, size_t *n)
 int store_writer_new(store *s, store_writer **out, err *e)
 {
   (void)e;  /* nothing can fail before the first byte past the head */
-  store_writer *w = calloc(1, sizeof *w);
-  if (w == NULL)
-    abort();
+  store_writer *w = xcalloc(1, sizeof *w);
   w->s = s;
   w->fd = -1;
   w->md5 = EVP_MD_CTX_new();

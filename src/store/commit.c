@@ -26,6 +26,8 @@
  */
 #include "commit.h"
 
+#include "base/mem.h"
+
 #include "blob.h"
 
 #include <errno.h>
@@ -68,9 +70,7 @@ int store__change_drop_blob(change *c, MDB_txn *txn, const blob_id *id, err *e)
     return lmdb_error(e, mrc, "drop a blob reference");
   if (c->ndead == c->capdead) {
     size_t cap = c->capdead ? c->capdead * 2 : 4;
-    blob_id *p = realloc(c->dead, cap * sizeof *p);
-    if (p == NULL)
-      abort();
+    blob_id *p = xrealloc(c->dead, cap * sizeof *p);
     c->dead = p;
     c->capdead = cap;
   }

@@ -317,23 +317,17 @@ int store_bucket_notification_get(store *s, const char *bucket, arena *a, const 
                                   err *e)
 {
   *config = NULL;
-  int rc = store__check_bucket_arg(bucket, e);
+  MDB_txn *txn;
+  int rc = store__bucket_read_begin(s, bucket, &txn, NULL, e);
   if (rc != 0)
     return rc;
-  MDB_txn *txn = NULL;
-  rc = store__read_begin(s, &txn, e);
-  if (rc != 0)
-    return rc;
-  rc = store__bucket_check(s, txn, bucket, e);
-  if (rc == 0) {
-    MDB_val k = { strlen(bucket), (void *)bucket };
-    MDB_val v;
-    int mrc = mdb_get(txn, s->db_notify, &k, &v);
-    if (mrc == 0)
-      *config = arena_strndup(a, v.mv_data, v.mv_size);
-    else if (mrc != MDB_NOTFOUND)
-      rc = lmdb_error(e, mrc, "read a notification configuration");
-  }
+  MDB_val k = { strlen(bucket), (void *)bucket };
+  MDB_val v;
+  int mrc = mdb_get(txn, s->db_notify, &k, &v);
+  if (mrc == 0)
+    *config = arena_strndup(a, v.mv_data, v.mv_size);
+  else if (mrc != MDB_NOTFOUND)
+    rc = lmdb_error(e, mrc, "read a notification configuration");
   mdb_txn_abort(txn);
   return rc;
 }

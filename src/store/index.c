@@ -340,16 +340,37 @@ int store__index_get(MDB_txn *txn, MDB_dbi db, const char *bucket, const void *l
   return 0;
 }
 
-int store__bucket_check(store *s, MDB_txn *txn, const char *bucket, err *e)
+int store__bucket_read(store *s, MDB_txn *txn, const char *bucket, MDB_val *v, err *e)
 {
   MDB_val k = { strlen(bucket), (void *)bucket };
-  MDB_val v;
-  int mrc = mdb_get(txn, s->db_buckets, &k, &v);
+  MDB_val unused;
+  int mrc = mdb_get(txn, s->db_buckets, &k, v != NULL ? v : &unused);
   if (mrc == MDB_NOTFOUND)
     return err_set(e, ERR_NO_SUCH_BUCKET, "no bucket named '%s'", bucket);
   if (mrc != 0)
     return lmdb_error(e, mrc, "read a bucket record");
   return 0;
+}
+
+int store__bucket_check(store *s, MDB_txn *txn, const char *bucket, err *e)
+{
+  return store__bucket_read(s, txn, bucket, NULL, e);
+}
+
+int store__bucket_read_begin(store *s, const char *bucket, MDB_txn **txn, MDB_val *v, err *e)
+{
+  *txn = NULL;
+  int rc = store__check_bucket_arg(bucket, e);
+  if (rc == 0)
+    rc = store__read_begin(s, txn, e);
+  if (rc != 0)
+    return rc;
+  rc = store__bucket_read(s, *txn, bucket, v, e);
+  if (rc != 0) {
+    mdb_txn_abort(*txn);
+    *txn = NULL;
+  }
+  return rc;
 }
 
 static int counter_get(store *s, MDB_txn *txn, const char *name, uint64_t *out)

@@ -106,8 +106,16 @@ int store__bucket_rec_tags(const MDB_val *v, arena *a, str_pair **tags, size_t *
  * key for long-form entries. 0, MDB_NOTFOUND or another LMDB code. */
 int store__index_get(MDB_txn *txn, MDB_dbi db, const char *bucket, const void *lk, size_t lkn,
               ikey *k, MDB_val *v);
-/* 0, or ERR_NO_SUCH_BUCKET with "no bucket named 'x'". */
+/* Reads the bucket's record into v (NULL: only whether it exists; v's
+ * bytes live as long as txn): 0, or ERR_NO_SUCH_BUCKET with "no bucket
+ * named 'x'". */
+int store__bucket_read(store *s, MDB_txn *txn, const char *bucket, MDB_val *v, err *e);
+/* store__bucket_read without the record. */
 int store__bucket_check(store *s, MDB_txn *txn, const char *bucket, err *e);
+/* Checks the bucket name, begins a read transaction (*txn, the caller's
+ * to end) and reads the bucket's record into v (may be NULL). On an error
+ * *txn is NULL. */
+int store__bucket_read_begin(store *s, const char *bucket, MDB_txn **txn, MDB_val *v, err *e);
 /* Adds to the objects and bytes counters. */
 int store__counters_add(store *s, MDB_txn *txn, int64_t objects, int64_t bytes, err *e);
 int store__counters_get(store *s, MDB_txn *txn, uint64_t *objects, uint64_t *bytes);

@@ -24,6 +24,8 @@
  */
 #include "store.h"
 
+#include "base/mem.h"
+
 #include "index.h"
 
 #include <stdlib.h>
@@ -113,9 +115,7 @@ static void collect_run(iter *it)
   do {
     if (it->nrun == it->caprun) {
       size_t cap = it->caprun ? it->caprun * 2 : 16;
-      entry *p = realloc(it->run, cap * sizeof *p);
-      if (p == NULL)
-        abort();
+      entry *p = xrealloc(it->run, cap * sizeof *p);
       it->run = p;
       it->caprun = cap;
     }

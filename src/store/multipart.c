@@ -32,6 +32,7 @@
 #include "index.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -420,8 +421,8 @@ static int copy_bytes(int in, int out, uint64_t len, err *e)
         continue;
       }
     } else {
-      if (bounce == NULL && (bounce = malloc(1 << 20)) == NULL)
-        abort();
+      if (bounce == NULL)
+        bounce = xmalloc(1 << 20);
       r = read(in, bounce, chunk < (1u << 20) ? chunk : (1u << 20));
       for (ssize_t done = 0; r > 0 && done < r;) {
         ssize_t w = write(out, bounce + done, (size_t)(r - done));
@@ -591,11 +592,9 @@ int store_upload_complete(store *s, const char *bucket, const char *key, const c
                      STORE_MAX_PARTS);
   }
 
-  plan pl = { .blobs = malloc(nparts * sizeof(blob_id)),
-              .sizes = malloc(nparts * sizeof(uint64_t)),
-              .md5s = malloc(nparts * 16) };
-  if (pl.blobs == NULL || pl.sizes == NULL || pl.md5s == NULL)
-    abort();
+  plan pl = { .blobs = xmalloc(nparts * sizeof(blob_id)),
+              .sizes = xmalloc(nparts * sizeof(uint64_t)),
+              .md5s = xmalloc(nparts * 16) };
   blob_id id;
   random_bytes(id.b, sizeof id.b);
   store__fly_add(s, &id);

@@ -29,6 +29,7 @@
 #include "index.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -65,9 +66,7 @@ static int apply_put(change *c, MDB_txn *txn, arena *a, err *e)
 static int put_record(store *s, const char *bucket, obj_rec *r, int event, arena *a,
                       store_object *out, err *e)
 {
-  char *key = strndup((const char *)r->lk, r->lkn);
-  if (key == NULL)
-    abort();
+  char *key = xstrndup((const char *)r->lk, r->lkn);
   put_arg p = { .bucket = bucket, .size = r->size, .inlined = r->inlined, .blob = r->blob,
                 .note = { event, bucket, key, r->size, r->etag, r->mtime_ms } };
   bool lng = store__ikey_make(&p.k, bucket, r->lk, r->lkn);

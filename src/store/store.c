@@ -18,6 +18,8 @@
  */
 #include "store.h"
 
+#include "base/mem.h"
+
 #include "blob.h"
 #include "commit.h"
 #include "index.h"
@@ -180,12 +182,8 @@ int store_open(const char *dir, store **out, err *e)
   *out = NULL;
   if (dir == NULL || dir[0] == '\0' || strlen(dir) > STORE_DIR_MAX)
     return err_set(e, ERR_INVALID, "data directory '%s' is not usable", dir ? dir : "");
-  store *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    abort();
-  s->dir = strdup(dir);
-  if (s->dir == NULL)
-    abort();
+  store *s = xcalloc(1, sizeof *s);
+  s->dir = xstrdup(dir);
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->sweep_mu, NULL);
   pthread_mutex_init(&s->fly_mu, NULL);
@@ -278,10 +276,16 @@ bool store_bucket_name_valid(const char *name)
     if ((i == 0 || i == n - 1) && !alnum)
       return false;
   }
-  if (strstr(name, "..") != NULL || strncmp(name, "xn--", 4) == 0)
+  if (strstr(name, "..") != NULL || strncmp(name, "xn--", 4) == 0 ||
+      strncmp(name, "sthree-", 7) == 0 || strncmp(name, "amzn-s3-demo-", 13) == 0)
     return false;
-  if (n >= 8 && strcmp(name + n - 8, "-s3alias") == 0)
-    return false;
+  static const char *const reserved_suffixes[] = {"-s3alias", "--ol-s3", "--x-s3", ".mrap",
+                                                  "--table-s3"};
+  for (size_t i = 0; i < sizeof reserved_suffixes / sizeof reserved_suffixes[0]; i++) {
+    size_t k = strlen(reserved_suffixes[i]);
+    if (n >= k && strcmp(name + n - k, reserved_suffixes[i]) == 0)
+      return false;
+  }
   return !is_ipv4(name);
 }
 
@@ -382,18 +386,16 @@ static int apply_bucket_tags(change *c, MDB_txn *txn, arena *a, err *e)
   MDB_val k = { strlen(t->name), (void *)t->name };
   MDB_val v;
   int64_t created_ms = 0;
-  int mrc = mdb_get(txn, c->s->db_buckets, &k, &v);
-  if (mrc == MDB_NOTFOUND)
-    return err_set(e, ERR_NO_SUCH_BUCKET, "no bucket named '%s'", t->name);
-  if (mrc != 0)
-    return lmdb_error(e, mrc, "read a bucket record");
+  int rc = store__bucket_read(c->s, txn, t->name, &v, e);
+  if (rc != 0)
+    return rc;
   if (store__bucket_rec_decode(&v, &created_ms) != 0)
     return store__corrupt(e, "bucket");
   buf b;
   buf_init(&b, 1 << 20);
   store__bucket_rec_encode(&b, created_ms, t->tags, t->ntags);
   MDB_val nv = { b.len, b.data };
-  mrc = mdb_put(txn, c->s->db_buckets, &k, &nv, 0);
+  int mrc = mdb_put(txn, c->s->db_buckets, &k, &nv, 0);
   buf_release(&b);
   return mrc ? lmdb_error(e, mrc, "write a bucket record") : 0;
 }
@@ -422,21 +424,12 @@ int store_bucket_tags_get(store *s, const char *name, arena *a, str_pair **tags,
 {
   *tags = NULL;
   *n = 0;
-  int rc = store__check_bucket_arg(name, e);
-  if (rc != 0)
-    return rc;
-  MDB_txn *txn = NULL;
-  rc = store__read_begin(s, &txn, e);
-  if (rc != 0)
-    return rc;
-  MDB_val k = { strlen(name), (void *)name };
+  MDB_txn *txn;
   MDB_val v;
-  int mrc = mdb_get(txn, s->db_buckets, &k, &v);
-  if (mrc == MDB_NOTFOUND)
-    rc = err_set(e, ERR_NO_SUCH_BUCKET, "no bucket named '%s'", name);
-  else if (mrc != 0)
-    rc = lmdb_error(e, mrc, "read a bucket record");
-  else if (store__bucket_rec_tags(&v, a, tags, n) != 0)
+  int rc = store__bucket_read_begin(s, name, &txn, &v, e);
+  if (rc != 0)
+    return rc;
+  if (store__bucket_rec_tags(&v, a, tags, n) != 0)
     rc = store__corrupt(e, "bucket");
   mdb_txn_abort(txn);
   return rc;
@@ -444,21 +437,12 @@ int store_bucket_tags_get(store *s, const char *name, arena *a, str_pair **tags,
 
 int store_bucket_get(store *s, const char *name, arena *a, store_bucket *out, err *e)
 {
-  int rc = store__check_bucket_arg(name, e);
-  if (rc != 0)
-    return rc;
-  MDB_txn *txn = NULL;
-  rc = store__read_begin(s, &txn, e);
-  if (rc != 0)
-    return rc;
-  MDB_val k = { strlen(name), (void *)name };
+  MDB_txn *txn;
   MDB_val v;
-  int mrc = mdb_get(txn, s->db_buckets, &k, &v);
-  if (mrc == MDB_NOTFOUND)
-    rc = err_set(e, ERR_NO_SUCH_BUCKET, "no bucket named '%s'", name);
-  else if (mrc != 0)
-    rc = lmdb_error(e, mrc, "read a bucket record");
-  else if (store__bucket_rec_decode(&v, &out->created_ms) != 0)
+  int rc = store__bucket_read_begin(s, name, &txn, &v, e);
+  if (rc != 0)
+    return rc;
+  if (store__bucket_rec_decode(&v, &out->created_ms) != 0)
     rc = store__corrupt(e, "bucket");
   else
     out->name = arena_strdup(a, name);

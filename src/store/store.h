@@ -98,7 +98,8 @@ store *store_close(store *s);
 
 /* S3's naming rules for new buckets: 3-63 characters of a-z 0-9 . -,
  * starting and ending with a letter or digit, no "..", not an IPv4 address,
- * no "xn--" prefix or "-s3alias" suffix. */
+ * none of the reserved prefixes ("xn--", "sthree-", "amzn-s3-demo-") or
+ * suffixes ("-s3alias", "--ol-s3", "--x-s3", ".mrap", "--table-s3"). */
 bool store_bucket_name_valid(const char *name);
 
 int store_bucket_create(store *s, const char *name, err *e);   /* ERR_BUCKET_EXISTS, ERR_INVALID_BUCKET_NAME */

@@ -24,6 +24,7 @@
 #include "index.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -77,9 +78,7 @@ static int sweep_dir(store *s, unsigned xx, int min_age, long *removed, err *e)
       continue;
     if (n == cap) {
       cap = cap ? cap * 2 : 64;
-      blob_id *p = realloc(ids, cap * sizeof *p);
-      if (p == NULL)
-        abort();
+      blob_id *p = xrealloc(ids, cap * sizeof *p);
       ids = p;
     }
     ids[n++] = id;

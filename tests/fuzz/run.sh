@@ -8,10 +8,10 @@ secs=${1:-60}
 out=build-fuzz
 mkdir -p $out
 base="src/base/arena.c src/base/buf.c src/base/err.c src/base/hash.c src/base/mem.c src/base/text.c src/base/xml.c"
-aws="src/aws/sigv4.c src/aws/chunked.c"
+aws="src/aws/sigv4.c src/aws/chunked.c src/http/gate.c"
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc"
 libs="-lcrypto -lexpat -lz"
-for t in chunked xml sigv4; do
+for t in chunked xml sigv4 gate; do
   clang $flags -o $out/fuzz_$t tests/fuzz/fuzz_$t.c $base $aws $libs
   mkdir -p $out/corpus_$t
   echo "fuzz_$t: ${secs}s"
@@ -19,3 +19,10 @@ for t in chunked xml sigv4; do
     || { tail -40 $out/fuzz_$t.log; exit 1; }
   tail -1 $out/fuzz_$t.log
 done
+# Firehose prefixes and the jq subset (stream/prefix.c, with jansson)
+clang $flags -o $out/fuzz_prefix tests/fuzz/fuzz_prefix.c src/stream/prefix.c $base $libs -ljansson
+mkdir -p $out/corpus_prefix
+echo "fuzz_prefix: ${secs}s"
+$out/fuzz_prefix -max_total_time="$secs" -max_len=4096 $out/corpus_prefix >$out/fuzz_prefix.log 2>&1 \
+  || { tail -40 $out/fuzz_prefix.log; exit 1; }
+tail -1 $out/fuzz_prefix.log

@@ -115,6 +115,7 @@ SELECT id FROM {people} WHERE name LIKE 'a%';
 SELECT id FROM {people} WHERE name ILIKE 'a%';
 
 -- name: concat_and_functions
+-- sqlite: SELECT id, name || '-' || city, replace(lower(name), 'É', 'é'), upper(city), length(name) FROM people
 SELECT id, name || '-' || city, lower(name), upper(city), length(name) FROM {people};
 
 -- name: substr_replace_trim

@@ -452,7 +452,29 @@ static void test_values(void **state)
   assert_string_equal(out, "2.5E-4");
   fmt_double(70.91, out);
   assert_string_equal(out, "70.91");
-  assert_int_equal(fmt_guess_type("007", 3), FT_BIGINT);
+  /* a type never changes what a value says: these stay text */
+  const char *text_kept[] = {"007", "000042", "-007", "00.5", "+5", "1e3", "0x1F", "  7",
+                             "7 ", "1,000", "99999999999999999999", "-99999999999999999999",
+                             "2024-1-5", "2024-01-5", "2024-1-05", "1.5e3", "inf", "NaN",
+                             "1.0E07", "2024-1-5 10:00:00", "-", ".", "-.", "1.2.3"};
+  for (size_t k = 0; k < sizeof text_kept / sizeof *text_kept; k++)
+    assert_int_equal(fmt_guess_type(text_kept[k], strlen(text_kept[k])), FT_VARCHAR);
+  assert_int_equal(fmt_guess_type("0", 1), FT_BIGINT);
+  assert_int_equal(fmt_guess_type("-0", 2), FT_BIGINT);
+  assert_int_equal(fmt_guess_type("42", 2), FT_BIGINT);
+  assert_int_equal(fmt_guess_type("-42", 3), FT_BIGINT);
+  assert_int_equal(fmt_guess_type("9223372036854775807", 19), FT_BIGINT);
+  assert_int_equal(fmt_guess_type("9223372036854775808", 19), FT_VARCHAR);
+  assert_int_equal(fmt_guess_type("1.50", 4), FT_DOUBLE);   /* as DuckDB: 1.5 */
+  assert_int_equal(fmt_guess_type("0.5", 3), FT_DOUBLE);
+  assert_int_equal(fmt_guess_type(".5", 2), FT_DOUBLE);
+  assert_int_equal(fmt_guess_type("-0.25", 5), FT_DOUBLE);
+  assert_int_equal(fmt_guess_type("1.0E7", 5), FT_DOUBLE);   /* prints back as written */
+  assert_int_equal(fmt_guess_type("2.5E-4", 6), FT_DOUBLE);
+  assert_int_equal(fmt_guess_type("2024-01-05", 10), FT_DATE);
+  assert_int_equal(fmt_guess_type("2024-02-30", 10), FT_VARCHAR);
+  assert_int_equal(fmt_guess_type("2024-01-05 10:00:00", 19), FT_TIMESTAMP);
+  assert_int_equal(fmt_guess_type("2024-01-05T10:00:00Z", 20), FT_TIMESTAMP);
   assert_int_equal(fmt_guess_type("1.", 2), FT_DOUBLE);
   assert_int_equal(fmt_guess_type("abc", 3), FT_VARCHAR);
   assert_int_equal(fmt_guess_type("TRUE", 4), FT_BOOLEAN);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -210,8 +211,13 @@ static void filesystem(void **state)
            "print('shadow', os.path.exists('/etc/shadow'))\n"
            "print('null', open('/dev/null', 'w').write('x'))\n"
            "print('urandom', len(open('/dev/urandom', 'rb').read(8)))\n"
-           "print('bin', os.readlink('/bin'))\n",
-           marker, state_dir, base);
+           "print('bin', os.readlink('/bin'))\n"
+           "for p in ['/proc/self/mountinfo', '/proc/self/mounts', '/proc/1/mountinfo']:\n"
+           "    t = open(p).read()\n"
+           "    print('read', p, ' /var/task ' in t and ' /opt/tarn/runtime ' in t)\n"
+           "    for h in ['%s', '%s']:\n"
+           "        print('leak', p, h) if h in t else None\n",
+           marker, state_dir, base, code_dir, runtime_dir);
   char out[4096];
   sandbox_exit ex;
   py(code, NULL, out, sizeof out, &ex);
@@ -232,6 +238,11 @@ static void filesystem(void **state)
   ASSERT_HAS(out, "null 1\n");
   ASSERT_HAS(out, "urandom 8\n");
   ASSERT_HAS(out, "bin usr/bin\n");
+  /* the code and runtime folders show no host path (rootfs.c (6)) */
+  ASSERT_HAS(out, "read /proc/self/mountinfo True\n");
+  ASSERT_HAS(out, "read /proc/self/mounts True\n");
+  ASSERT_HAS(out, "read /proc/1/mountinfo True\n");
+  assert_null(strstr(out, "leak "));
 }
 
 static void tmp_limit(void **state)
@@ -744,6 +755,47 @@ static void write_text(const char *path, const char *text, mode_t mode)
   chmod(path, mode);
 }
 
+/* /var/task is an overlay (rootfs.c (6)): code runs from it, but not when
+ * the host mounted the code's folder noexec (rootfs.c (3)). */
+static void code_exec(void **state)
+{
+  (void)state;
+  NEED_SANDBOX();
+  static const char script[] = "#!/bin/sh\necho ran\n";
+  char path[512];
+  snprintf(path, sizeof path, "%s/run.sh", code_dir);
+  write_text(path, script, 0755);
+  const char *argv[] = {"/var/task/run.sh", NULL};
+  char out[256];
+  sandbox_exit ex;
+  run(argv, NULL, out, sizeof out, &ex);
+  assert_string_equal(out, "ran\n");
+  if (geteuid() != 0)
+    return; /* mounting the noexec folder needs root */
+
+  char noexec[400];
+  snprintf(noexec, sizeof noexec, "%s/noexec", base);
+  mkdir(noexec, 0755);
+  assert_int_equal(mount("tarn-test", noexec, "tmpfs", MS_NOEXEC | MS_NOSUID | MS_NODEV, "size=1m,mode=0755"), 0);
+  snprintf(path, sizeof path, "%s/run.sh", noexec);
+  write_text(path, script, 0755);
+  int p[2];
+  assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+  char id[80];
+  sandbox_spec spec;
+  fill_spec(&spec, id, sizeof id, argv, NULL, p[1]);
+  spec.code_dir = noexec;
+  sandbox *sb = NULL;
+  err e = {0};
+  int rc = sandbox_start(&spec, &sb, &e);
+  umount2(noexec, MNT_DETACH);
+  close(p[0]);
+  close(p[1]);
+  sb = sandbox_free(sb);
+  assert_int_equal(rc, ERR_INVALID);
+  ASSERT_HAS(e.msg, "cannot run '/var/task/run.sh': Permission denied");
+}
+
 static int group_setup(void **state)
 {
   (void)state;
@@ -932,7 +984,8 @@ int main(void)
       cmocka_unit_test(network),          cmocka_unit_test(forward),
       cmocka_unit_test(fork_bomb),        cmocka_unit_test(memory_limit),
       cmocka_unit_test(kill_sleeping),    cmocka_unit_test(cgroup_limits),
-      cmocka_unit_test(exec_failure),     cmocka_unit_test(runtimes_start),
+      cmocka_unit_test(exec_failure),     cmocka_unit_test(code_exec),
+      cmocka_unit_test(runtimes_start),
       cmocka_unit_test(concurrent_starts),
   };
   const char *b = getenv("SANDBOX_BENCH");

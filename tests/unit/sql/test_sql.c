@@ -331,6 +331,87 @@ static void test_stats(void **state)
   assert_true(st.cost_usd > 0.0000499 && st.cost_usd < 0.0000501); /* 10 MB minimum */
 }
 
+/* Hive partitions: columns from key=value folders; filters on them leave
+ * objects unopened (bytes and objects scanned) */
+static void test_partitions(void **state)
+{
+  (void)state;
+  put("hive/year=2023/month=12/p.csv", "id,amt\n000042,10\n7,20\n");
+  put("hive/year=2024/month=01/p.csv", "id,amt\n1,5\n2,6\n");
+  put("hive/year=2024/month=02/p.csv", "id,amt\n3,7\n");
+  put("hive/year=__HIVE_DEFAULT_PARTITION__/month=02/p.csv", "id,amt\n4,1\n");
+  expect("SELECT id, amt, year, month, typeof(year), typeof(month) FROM 's3://b/hive/**/*.csv' "
+         "ORDER BY id",
+         "id,amt,year,month,_col4,_col5\n000042,10,2023,12,bigint,varchar\n"
+         "1,5,2024,01,bigint,varchar\n2,6,2024,01,bigint,varchar\n3,7,2024,02,bigint,varchar\n"
+         "4,1,,02,bigint,varchar\n7,20,2023,12,bigint,varchar\n");
+  err e;
+  sql_stats st;
+  char *got = run("SELECT sum(amt) FROM 's3://b/hive/**/*.csv' WHERE year = 2024 AND month = '02'",
+                  &e, &st);
+  assert_non_null(got);
+  assert_string_equal(got, "_col0\n7\n");
+  free(got);
+  assert_int_equal(st.objects_scanned, 1);
+  assert_int_equal(st.bytes_scanned, strlen("id,amt\n3,7\n"));
+  got = run("SELECT count(*) FROM 's3://b/hive/**/*.csv' WHERE year > 2030", &e, &st);
+  assert_non_null(got);
+  assert_string_equal(got, "_col0\n0\n");
+  free(got);
+  assert_int_equal(st.objects_scanned, 0);
+  assert_int_equal(st.bytes_scanned, 0);
+  /* through a subquery, and with a condition that also reads a file column */
+  got = run("SELECT count(*) FROM (SELECT * FROM 's3://b/hive/**/*.csv') t "
+            "WHERE year IS NULL OR (year = 2023 AND amt > 15)", &e, &st);
+  assert_non_null(got);
+  assert_string_equal(got, "_col0\n2\n");
+  free(got);
+  assert_int_equal(st.objects_scanned, 4);
+  got = run("SELECT count(*) FROM 's3://b/hive/**/*.csv' WHERE year IS NULL", &e, &st);
+  assert_non_null(got);
+  assert_string_equal(got, "_col0\n1\n");
+  free(got);
+  assert_int_equal(st.objects_scanned, 1);
+  /* a partition column's type comes from the whole listing, not from what
+     the filter keeps (month = '12' alone would look like a number) */
+  expect("SELECT count(*), max(typeof(month)) FROM 's3://b/hive/**/*.csv' "
+         "WHERE regexp_like(month, '^1')", "_col0,_col1\n2,varchar\n");
+  /* the objects of other partitions are not even sampled: their text ids
+     do not make the column VARCHAR */
+  put("hive2/k=a/p.csv", "id\nabc\n");
+  put("hive2/k=b/p.csv", "id\n5\n");
+  expect("SELECT id + 1, typeof(id) FROM 's3://b/hive2/*/*.csv' WHERE k = 'b'",
+         "_col0,_col1\n6,bigint\n");
+  expect("SELECT count(*) FROM 's3://b/hive2/*/*.csv' WHERE k = 'zz'", "_col0\n0\n");
+  expect("SELECT max(typeof(id)) FROM 's3://b/hive2/*/*.csv'", "_col0\nvarchar\n");
+  /* a file column of the key's name wins, and is what the filter means */
+  put("hive3/year=2024/p.csv", "year,v\n2020,1\n");
+  put("hive3/year=2021/p.csv", "year,v\n2024,2\n");
+  expect("SELECT v FROM 's3://b/hive3/*/*.csv' WHERE year = 2024", "v\n2\n");
+  expect("SELECT count(*) FROM read_csv('s3://b/hive/**/*.csv', hive_partitioning=false) "
+         "WHERE id = '000042'", "_col0\n1\n");
+  expect_error("SELECT year FROM read_csv('s3://b/hive/**/*.csv', hive_partitioning=false)",
+               "year", 1, 8);
+}
+
+/* type detection keeps values whose meaning a type would change as text */
+static void test_type_detection(void **state)
+{
+  (void)state;
+  put("ids.csv", "id,n,x\n000042,1,1.50\n7,2,2.0\n");
+  expect("SELECT id, typeof(id), typeof(n), x FROM 's3://b/ids.csv' WHERE id = '000042'",
+         "id,_col1,_col2,x\n000042,varchar,bigint,1.5\n");
+  put("cases.csv", "a,b,c,d,e\n+5,1e3,99999999999999999999,2024-1-5,0x1F\n");
+  expect("SELECT * FROM 's3://b/cases.csv' WHERE typeof(a) = 'varchar' AND typeof(b) = 'varchar' "
+         "AND typeof(c) = 'varchar' AND typeof(d) = 'varchar' AND typeof(e) = 'varchar'",
+         "a,b,c,d,e\n+5,1e3,99999999999999999999,2024-1-5,0x1F\n");
+  put("big.jsonl", "{\"n\":99999999999999999999,\"d\":\"2024-1-5\",\"s\":\"000042\"}\n");
+  expect("SELECT n, typeof(n), d, typeof(d), s FROM 's3://b/big.jsonl'",
+         "n,_col1,d,_col3,s\n99999999999999999999,varchar,2024-1-5,varchar,000042\n");
+  expect("SELECT upper('café'), lower('ÀÉÎ'), upper('ß'), lower('ΣΑΣ'), upper('ǆ')",
+         "_col0,_col1,_col2,_col3,_col4\nCAFÉ,àéî,ß,σασ,Ǆ\n");
+}
+
 /* a CSV of about 3 MB whose quoted fields hold line breaks, so the byte
  * ranges read in parallel start inside quotes */
 static void test_parallel_quoted_newlines(void **state)
@@ -469,6 +550,8 @@ int main(void)
     cmocka_unit_test(test_functions),
     cmocka_unit_test(test_json_and_globs),
     cmocka_unit_test(test_stats),
+    cmocka_unit_test(test_partitions),
+    cmocka_unit_test(test_type_detection),
     cmocka_unit_test(test_parallel_quoted_newlines),
     cmocka_unit_test(test_limits),
     cmocka_unit_test(test_value_limits),
