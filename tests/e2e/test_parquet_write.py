@@ -163,6 +163,14 @@ def test_copy_csv_and_json_lines(tarn, s3, data, tmp_path):
                      "flag": True, "year": 2020}
     lines = (tmp_path / "js/all.json").read_text().splitlines()
     assert len(lines) == N and json.loads(lines[5])["name"] is None
+    # partitioned CSV: tarn reads its own Hive folders back as columns
+    r = tarn_sql(tarn, "COPY (%s) TO 's3://%s/pcsv/' (FORMAT csv, PARTITION_BY (year))"
+                 % (QUERY % b, b))
+    assert rows_of(r)[1] == [[str(N)]]
+    h, per_year = rows_of(tarn_sql(tarn, "SELECT year, count(*), sum(id) FROM "
+                                         "'s3://%s/pcsv/**/*.csv' GROUP BY year ORDER BY year" % b))
+    assert per_year == [[str(y), str(N // 4), str(sum(range(y - 2020, N, 4)))]
+                        for y in (2020, 2021, 2022, 2023)]
 
 
 def test_each_object_raises_object_created(tarn, s3, bucket, tmp_path):
