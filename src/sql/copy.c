@@ -580,7 +580,7 @@ static int partition_of(copyrun *c, const batch *b, int r, cfile **out, err *e)
   char tmp[64];
   for (int i = 0; i < c->npart; i++) {
     const pcol *col = &c->cols[c->part[i]];
-    buf_puts(k, col->name);
+    hive_escape(k, col->name, strlen(col->name));
     buf_append(k, "=", 1);
     value v = vec_get(&b->cols[c->part[i]], r);
     str_ref s = {HIVE_NULL, strlen(HIVE_NULL)};
