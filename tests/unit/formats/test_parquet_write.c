@@ -132,7 +132,72 @@ static int rd_field(rd *r, int *last, int *type)
   return *last;
 }
 
+typedef struct colmeta {
+  int64_t codec;
+  int64_t num_values;
+  int64_t data_off;
+  int64_t dict_off;        /* 0: none */
+} colmeta;
+
+static size_t rd_list(rd *r)
+{
+  size_t n = r->p[r->i++] >> 4;
+  if (n == 15)
+    n = rd_varint(r);
+  return n;
+}
+
+static void read_colmeta(rd *r, colmeta *m)
+{
+  int last = 0;
+  int type;
+  int id;
+  while ((id = rd_field(r, &last, &type)) != 0) {
+    if (id == 4)
+      m->codec = rd_zz(r);
+    else if (id == 5)
+      m->num_values = rd_zz(r);
+    else if (id == 9)
+      m->data_off = rd_zz(r);
+    else if (id == 11)
+      m->dict_off = rd_zz(r);
+    else
+      rd_skip(r, type);
+  }
+}
+
+/* RowGroup: the first column chunk's metadata into m, the rest skipped */
+static void read_row_group(rd *r, colmeta *m)
+{
+  int last = 0;
+  int type;
+  int id;
+  while ((id = rd_field(r, &last, &type)) != 0) {
+    if (id != 1) {
+      rd_skip(r, type);
+      continue;
+    }
+    size_t n = rd_list(r);
+    for (size_t k = 0; k < n; k++) {
+      if (k > 0) {
+        rd_skip_struct(r);
+        continue;
+      }
+      int l2 = 0;
+      int t2;
+      int id2;
+      while ((id2 = rd_field(r, &l2, &t2)) != 0) {
+        if (id2 == 3)
+          read_colmeta(r, m);
+        else
+          rd_skip(r, t2);
+      }
+    }
+  }
+}
+
 typedef struct footer {
+  colmeta first;           /* row group 0, column 0 */
   int64_t version;
   int64_t num_rows;
   size_t nschema;
@@ -158,16 +223,22 @@ static void read_footer(const mem *m, footer *f)
       f->version = rd_zz(&r);
     } else if (id == 3) {
       f->num_rows = rd_zz(&r);
-    } else if (id == 2 || id == 4) {
+    } else if (id == 4) {
+      size_t n = rd_list(&r);
+      f->nrow_groups = n;
+      for (size_t k = 0; k < n; k++) {
+        if (k == 0)
+          read_row_group(&r, &f->first);
+        else
+          rd_skip_struct(&r);
+      }
+    } else if (id == 2) {
       size_t at = r.i;
       size_t n = r.p[r.i++] >> 4;
       if (n == 15)
         n = rd_varint(&r);
       r.i = at;   /* skipped whole below */
-      if (id == 2)
-        f->nschema = n;
-      else
-        f->nrow_groups = n;
+      f->nschema = n;
       rd_skip(&r, type);
     } else if (id == 6) {
       size_t n = rd_varint(&r);
@@ -358,6 +429,129 @@ static void test_row_group_byte_bound(void **state)
   free(m.p);
 }
 
+/* A page header at off: its type, value count, and where its body starts. */
+static void read_page(const mem *m, size_t off, int *type, int *nvalues, size_t *body,
+                      size_t *clen)
+{
+  rd r = {m->p, m->len, off};
+  int last = 0;
+  int t;
+  int id;
+  *nvalues = -1;
+  while ((id = rd_field(&r, &last, &t)) != 0) {
+    if (id == 1) {
+      *type = (int)rd_zz(&r);
+    } else if (id == 3) {
+      *clen = (size_t)rd_zz(&r);
+    } else if (id == 5 || id == 7) {
+      int l2 = 0;
+      int t2;
+      int id2;
+      while ((id2 = rd_field(&r, &l2, &t2)) != 0) {
+        if (id2 == 1)
+          *nvalues = (int)rd_zz(&r);
+        else
+          rd_skip(&r, t2);
+      }
+    } else {
+      rd_skip(&r, t);
+    }
+  }
+  *body = r.i;
+}
+
+/* Counts the 1s among the first n definition levels (bit width 1) of a
+ * RLE / bit-packed hybrid run of len bytes at p. */
+static int count_defined(const unsigned char *p, size_t len, int n)
+{
+  rd r = {p, len, 0};
+  int seen = 0;
+  int ones = 0;
+  while (r.i < len && seen < n) {
+    uint64_t h = rd_varint(&r);
+    if (h & 1) {
+      size_t groups = (size_t)(h >> 1);
+      for (size_t g = 0; g < groups; g++) {
+        unsigned char byte = p[r.i++];
+        for (int k = 0; k < 8 && seen < n; k++, seen++)
+          ones += (byte >> k) & 1;
+      }
+    } else {
+      int run = (int)(h >> 1);
+      int v = p[r.i++];
+      for (int k = 0; k < run && seen < n; k++, seen++)
+        ones += v;
+    }
+  }
+  assert_int_equal(seen, n);
+  return ones;
+}
+
+/* The offsets in the footer lead to the pages, and the levels say which
+ * rows are NULL (checked without any other reader). */
+static void test_pages_and_levels(void **state)
+{
+  (void)state;
+  static const pqw_column col = {"name", PQW_STRING, 0, 0};
+  mem m = {0};
+  pqw_writer *w;
+  err e;
+  pqw_options o = {.codec = PQW_UNCOMPRESSED};
+  assert_int_equal(pqw_new(&col, 1, &o, mem_out, &m, &w, &e), 0);
+  str_ref sv[COL_BATCH];
+  uint8_t nulls[COL_BATCH];
+  char text[COL_BATCH][8];
+  int rows = 30000;
+  int defined = 0;
+  int defined_first_page = 0;
+  for (int base = 0; base < rows; base += COL_BATCH) {
+    int n = rows - base < COL_BATCH ? rows - base : COL_BATCH;
+    for (int j = 0; j < n; j++) {
+      int r = base + j;
+      snprintf(text[j], sizeof text[j], "v%d", r % 50);
+      sv[j] = (str_ref){text[j], strlen(text[j])};
+      /* NULL runs (rows 100..299) and scattered NULLs */
+      nulls[j] = (r >= 100 && r < 300) || r % 7 == 3;
+      defined += !nulls[j];
+      defined_first_page += !nulls[j] && r < 20000;
+    }
+    vec v = {.phys = PHYS_STR, .s = sv, .nulls = nulls};
+    assert_int_equal(pqw_append(w, &v, NULL, n, &e), 0);
+  }
+  assert_int_equal(pqw_finish(w, &e), 0);
+  pqw_free(w);
+  footer f;
+  read_footer(&m, &f);
+  assert_int_equal(f.nrow_groups, 1);
+  assert_int_equal(f.first.codec, PQW_UNCOMPRESSED);
+  assert_int_equal(f.first.num_values, rows);
+  assert_true(f.first.dict_off > 0 && f.first.dict_off < f.first.data_off);
+  int type;
+  int nv;
+  size_t body;
+  size_t clen;
+  read_page(&m, (size_t)f.first.dict_off, &type, &nv, &body, &clen);
+  assert_int_equal(type, PQ_PAGE_DICTIONARY);
+  assert_int_equal(nv, 50);
+  assert_int_equal(body + clen, (size_t)f.first.data_off);   /* the data page follows */
+  read_page(&m, (size_t)f.first.data_off, &type, &nv, &body, &clen);
+  assert_int_equal(type, PQ_PAGE_DATA);
+  assert_int_equal(nv, 20000);   /* PAGE_ROWS */
+  const unsigned char *b = m.p + body;
+  size_t llen = (size_t)b[0] | (size_t)b[1] << 8 | (size_t)b[2] << 16 | (size_t)b[3] << 24;
+  assert_int_equal(count_defined(b + 4, llen, nv), defined_first_page);
+  /* then: the dictionary indices' bit width (50 entries: 6 bits) */
+  assert_int_equal(b[4 + llen], 6);
+  /* the second page holds the rest */
+  read_page(&m, body + clen, &type, &nv, &body, &clen);
+  assert_int_equal(type, PQ_PAGE_DATA);
+  assert_int_equal(nv, rows - 20000);
+  b = m.p + body;
+  llen = (size_t)b[0] | (size_t)b[1] << 8 | (size_t)b[2] << 16 | (size_t)b[3] << 24;
+  assert_int_equal(count_defined(b + 4, llen, nv), defined - defined_first_page);
+  free(m.p);
+}
+
 static void test_bad_columns(void **state)
 {
   (void)state;
@@ -415,6 +609,7 @@ int main(void)
     cmocka_unit_test(test_compression_pays),
     cmocka_unit_test(test_out_failure),
     cmocka_unit_test(test_row_group_byte_bound),
+    cmocka_unit_test(test_pages_and_levels),
     cmocka_unit_test(test_bad_columns),
     cmocka_unit_test(test_codecs_round_trip),
   };
