@@ -95,6 +95,9 @@ start_tarn() {
   exit 1
 }
 SIGN=(--aws-sigv4 "aws:amz:us-east-1:s3" --user "$AK:$SK" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+# /_tarn/sql wants the body's SHA-256 signed (UNSIGNED-PAYLOAD is S3's only): curl
+# computes it when no x-amz-content-sha256 header is given
+SIGNQ=(--aws-sigv4 "aws:amz:us-east-1:s3" --user "$AK:$SK")
 s3_put() { # s3_put FILE KEY
   local code
   code=$(curl -sS -o "$T/put.out" -w '%{http_code}' "${SIGN[@]}" -T "$1" \
@@ -112,7 +115,7 @@ stop_tarn
 # Runs one statement on tarn: prints "seconds rows first-row" or "error ...".
 tarn_query() {
   local code secs rows
-  secs=$(curl -sS -o "$T/q.out" -D "$T/q.head" -w '%{time_total}' "${SIGN[@]}" \
+  secs=$(curl -sS -o "$T/q.out" -D "$T/q.head" -w '%{time_total}' "${SIGNQ[@]}" \
     -H "Accept: text/csv" --data-binary "$1" "http://127.0.0.1:$PORT/_tarn/sql") ||
     { echo "error curl failed"; return; }
   code=$(head -n 1 "$T/q.head" | cut -d' ' -f2)
@@ -125,7 +128,9 @@ tarn_query() {
 }
 
 # --- queries ----------------------------------------------------------------------
-# name|query, with $T for the table and $G for the small grams table
+# name|query, with $T for the table and $G for the small grams table; the last
+# one writes the whole table as Parquet (tarn: through the store, encoded on
+# one thread; DuckDB: a local file)
 QUERIES=(
   "count|SELECT count(*) FROM \$T"
   "filtered_sum|SELECT sum(count), avg(price) FROM \$T WHERE year = 2015"
@@ -135,7 +140,9 @@ QUERIES=(
   "like|SELECT count(*) FROM \$T WHERE url LIKE '%checkout%'"
   "order_limit|SELECT url, ts FROM \$T ORDER BY ts DESC LIMIT 10"
   "join|SELECT g.label, sum(s.count) FROM \$T s JOIN \$G g ON s.gram = g.gram GROUP BY g.label"
+  "copy_parquet|COPY (SELECT * FROM \$T) TO \$W"
 )
+# $W: where copy_parquet writes (one snappy Parquet object / file each)
 
 # Samples PID's resident memory every 0.1 s until it exits or is killed:
 # the largest RssAnon and RssFile (kB) seen, into FILE. VmHWM counts the
@@ -182,6 +189,8 @@ for fmt in $FORMATS; do
     tq=${tq//\$T/$tarn_t}
     dq=${q//\$G/\'$DATA/grams.csv\'}
     dq=${dq//\$T/$duck_t}
+    tq=${tq//\$W/"'s3://lake/copy-$fmt/' (FORMAT parquet, COMPRESSION snappy, OVERWRITE_OR_IGNORE)"}
+    dq=${dq//\$W/"'$T/copy-$fmt.parquet' (FORMAT parquet, COMPRESSION snappy)"}
     tt=error dt=error
     for _ in $(seq "$RUNS"); do
       t=$(tarn_query "$tq")

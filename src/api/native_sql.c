@@ -45,6 +45,7 @@
 #include "api/native_sql.h"
 
 #include "base/log.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -78,6 +79,8 @@ typedef struct sql_job {
   int refs;
   atomic_bool client_gone;  /* the watcher saw the connection close */
   struct sql_job *next;     /* owner's list of running jobs, or the queue */
+  char request_id[17];      /* the request's, for the events of objects COPY writes */
+  char *principal;          /* the caller's access key (heap), or NULL */
 } sql_job;
 
 struct native_sql {
@@ -123,9 +126,7 @@ static void *watch_main(void *arg);
 
 native_sql *native_sql_new(store *st)
 {
-  native_sql *n = calloc(1, sizeof *n);
-  if (n == NULL)
-    abort();
+  native_sql *n = xcalloc(1, sizeof *n);
   n->st = st;
   pthread_mutex_init(&n->lock, NULL);
   pthread_cond_init(&n->idle, NULL);
@@ -273,6 +274,7 @@ static void job_unref(sql_job *j)
   if (left > 0)
     return;
   free(j->text);
+  free(j->principal);
   buf_release(&j->line);
   pthread_mutex_destroy(&j->lock);
   free(j);
@@ -459,7 +461,11 @@ static void run_one(sql_job *j)
   sql_stats stats;
   memset(&stats, 0, sizeof stats);
   err e = {0};
+  /* objects written by COPY carry the request in their ObjectCreated events */
+  store_origin origin = {.request_id = j->request_id, .principal = j->principal};
+  store_origin_set(&origin);
   int rc = sql_run(j->st, j->text, &opt, &sink, &stats, &e);
+  store_origin_set(NULL);
   bool gone = atomic_load(&j->client_gone);
   if (gone && rc == ERR_REQUEST_TIMEOUT)
     err_set(&e, rc, "query cancelled: the client went away");
@@ -580,16 +586,14 @@ void native_sql_handle(native_sql *n, http_req *r)
                err_aws_code(ERR_THROTTLED), running, queued);
     return;
   }
-  sql_job *j = calloc(1, sizeof *j);
-  if (j == NULL)
-    abort();
+  sql_job *j = xcalloc(1, sizeof *j);
   pthread_mutex_init(&j->lock, NULL);
   j->req = r;
   j->owner = n;
   j->st = n->st;
-  j->text = strndup(r->body.data, r->body.len);
-  if (j->text == NULL)
-    abort();
+  j->text = xstrndup(r->body.data, r->body.len);
+  snprintf(j->request_id, sizeof j->request_id, "%s", r->request_id);
+  j->principal = r->authenticated ? strdup(r->auth.access_key) : NULL;
   j->format = format;
   buf_init(&j->line, 64u << 20);
   j->refs = 2; /* the thread's and the request's */

@@ -49,7 +49,7 @@ static int on_body(void *ctx, const char *p, size_t n)
     fputs("\r\033[K", stderr);
     c->progress_shown = false;
   }
-  if (c->table || c->status == 0) {
+  if (c->table || c->status != 200) {   /* an error answer is read, not printed */
     if (buf_append(&c->body, p, n) != 0) {
       return cli_fail(WHO, "the result is larger than %u MiB; use --format csv",
                       TABLE_MAX >> 20);

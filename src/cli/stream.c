@@ -21,6 +21,7 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/hash.h"
+#include "base/mem.h"
 #include "cli/client.h"
 #include "cli/command.h"
 
@@ -184,9 +185,7 @@ static int s_put(ctx *c)
       rc = cli_fail("stream", "line %lu is longer than a record may be (1 MiB)", lineno);
       break;
     }
-    char *b64 = malloc(base64_encoded_len((size_t)n));
-    if (b64 == NULL)
-      abort();
+    char *b64 = xmalloc(base64_encoded_len((size_t)n));
     base64_encode((const uint8_t *)line, (size_t)n, b64);
     char key[32];
     snprintf(key, sizeof key, "%lu", lineno);
@@ -215,9 +214,7 @@ static int s_tail(ctx *c)
   size_t n = json_array_size(json_object_get(r, "Shards"));
   if (n > MAX_SHARDS)
     n = MAX_SHARDS;
-  char **its = calloc(n, sizeof *its);
-  if (its == NULL)
-    abort();
+  char **its = xcalloc(n, sizeof *its);
   for (size_t i = 0; i < n && rc == 0; i++) {
     const char *id = json_string_value(
         json_object_get(json_array_get(json_object_get(r, "Shards"), i), "ShardId"));
@@ -245,9 +242,7 @@ static int s_tail(ctx *c)
       json_array_foreach(json_object_get(g, "Records"), k, x) {
         const char *d = json_string_value(json_object_get(x, "Data"));
         size_t len = d != NULL ? strlen(d) : 0;
-        uint8_t *raw = malloc(len + 1);
-        if (raw == NULL)
-          abort();
+        uint8_t *raw = xmalloc(len + 1);
         long got = d != NULL ? base64_decode(d, len, raw, len + 1) : -1;
         if (got >= 0) {
           fwrite(raw, 1, (size_t)got, stdout);

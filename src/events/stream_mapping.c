@@ -20,6 +20,8 @@
  */
 #include "events/internal.h"
 
+#include "base/mem.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,9 +120,7 @@ static bool wait_round(events_system *ev)
 static void *poller_main(void *arg)
 {
   events_system *ev = arg;
-  events_stream_job *jobs = calloc(STREAM_JOBS_MAX, sizeof *jobs);
-  if (jobs == NULL)
-    abort();
+  events_stream_job *jobs = xcalloc(STREAM_JOBS_MAX, sizeof *jobs);
   while (wait_round(ev)) {
     size_t n = events__stream_mappings(ev, jobs, STREAM_JOBS_MAX);
     for (size_t i = 0; i < n; i++) {

@@ -11,6 +11,8 @@
  */
 #include "codec.h"
 
+#include "base/mem.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 #include <snappy-c.h>
 #include <zlib.h>
 #include <zstd.h>
+#include <snappy-c.h>
 
 codec_kind codec_sniff(const void *p, size_t n)
 {
@@ -60,9 +63,7 @@ static int grow(char **buf, size_t *cap, size_t need, size_t max, err *e)
     nc *= 2;
   if (nc > max)
     nc = max;
-  char *nb = realloc(*buf, nc);
-  if (nb == NULL)
-    abort();
+  char *nb = xrealloc(*buf, nc);
   *buf = nb;
   *cap = nc;
   return 0;
@@ -320,5 +321,76 @@ int codec_block_brotli(const void *src, size_t n, void *dst, size_t dstlen, err 
     return err_set(e, ERR_INVALID, "corrupt brotli data");
   if (got != dstlen)
     return err_set(e, ERR_INVALID, "brotli data gave %zu bytes, not %zu", got, dstlen);
+  return 0;
+}
+
+/* ---- compression ---- */
+
+int codec_gzip_compress(const void *src, size_t n, int level, char **out, size_t *outlen,
+                        err *e)
+{
+  *out = NULL;
+  *outlen = 0;
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    return err_set(e, ERR_INTERNAL, "cannot start zlib");
+  size_t cap = deflateBound(&z, (uLong)n) + 64;
+  char *buf = xmalloc(cap);
+  z.next_in = (Bytef *)(uintptr_t)src;
+  z.next_out = (Bytef *)buf;
+  size_t left = n;
+  int zr = Z_OK;
+  while (zr != Z_STREAM_END) {
+    if (z.avail_in == 0 && left > 0) {
+      unsigned chunk = left > (1u << 30) ? (1u << 30) : (unsigned)left;
+      z.avail_in = chunk;
+      left -= chunk;
+    }
+    size_t room = cap - (size_t)((char *)z.next_out - buf);
+    z.avail_out = room > (1u << 30) ? (1u << 30) : (unsigned)room;
+    zr = deflate(&z, left == 0 ? Z_FINISH : Z_NO_FLUSH);
+    if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
+      deflateEnd(&z);
+      free(buf);
+      return err_set(e, ERR_INTERNAL, "gzip compression failed");
+    }
+  }
+  *outlen = (size_t)((char *)z.next_out - buf);
+  deflateEnd(&z);
+  *out = buf;
+  return 0;
+}
+
+int codec_zstd_compress(const void *src, size_t n, int level, char **out, size_t *outlen,
+                        err *e)
+{
+  *out = NULL;
+  *outlen = 0;
+  size_t cap = ZSTD_compressBound(n);
+  char *buf = xmalloc(cap ? cap : 1);
+  size_t r = ZSTD_compress(buf, cap, src, n, level);
+  if (ZSTD_isError(r)) {
+    free(buf);
+    return err_set(e, ERR_INTERNAL, "zstd compression failed (%s)", ZSTD_getErrorName(r));
+  }
+  *out = buf;
+  *outlen = r;
+  return 0;
+}
+
+int codec_snappy_compress(const void *src, size_t n, char **out, size_t *outlen, err *e)
+{
+  *out = NULL;
+  *outlen = 0;
+  size_t cap = snappy_max_compressed_length(n);
+  char *buf = xmalloc(cap ? cap : 1);
+  size_t len = cap;
+  if (snappy_compress(src, n, buf, &len) != SNAPPY_OK) {
+    free(buf);
+    return err_set(e, ERR_INTERNAL, "snappy compression failed");
+  }
+  *out = buf;
+  *outlen = len;
   return 0;
 }

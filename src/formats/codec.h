@@ -47,4 +47,15 @@ int codec_block_lz4_raw(const void *src, size_t n, void *dst, size_t dstlen, err
 int codec_block_lz4_hadoop(const void *src, size_t n, void *dst, size_t dstlen, err *e);
 int codec_block_brotli(const void *src, size_t n, void *dst, size_t dstlen, err *e);
 
+/* ---- compression (the Parquet writer's pages) ----
+ * Each compresses src[0..n) into a malloc'd buffer (*out, free it) of
+ * *outlen bytes; a failure of the library is ERR_INTERNAL. gzip writes a
+ * gzip member (RFC 1952, what Parquet's GZIP means), zstd one frame,
+ * snappy the raw block format (not the framed one), as Parquet wants. */
+int codec_gzip_compress(const void *src, size_t n, int level, char **out, size_t *outlen,
+                        err *e);
+int codec_zstd_compress(const void *src, size_t n, int level, char **out, size_t *outlen,
+                        err *e);
+int codec_snappy_compress(const void *src, size_t n, char **out, size_t *outlen, err *e);
+
 #endif

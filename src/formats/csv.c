@@ -16,6 +16,8 @@
  */
 #include "csv.h"
 
+#include "base/mem.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,9 +252,7 @@ int csv_sniff(const char *p, size_t n, bool whole, const csv_options *opt, arena
     if (nl != NULL)
       n = (size_t)(nl - p) + 1;
   }
-  sample_rec *recs = malloc(sizeof *recs * SNIFF_MAX_RECS);
-  if (recs == NULL)
-    abort();
+  sample_rec *recs = xmalloc(sizeof *recs * SNIFF_MAX_RECS);
   static const char cands[] = {',', '\t', ';', '|'};
   size_t best_rows = 0;
   long best_nf = 0;
@@ -305,12 +305,10 @@ int csv_sniff(const char *p, size_t n, bool whole, const csv_options *opt, arena
   size_t nc = out->ncols;
   out->names = arena_alloc(a, sizeof(char *) * nc);
   out->types = arena_alloc(a, sizeof(fmt_type) * nc);
-  fspan *fields = malloc(sizeof(fspan) * (nc + 1));
-  fmt_type *rest = calloc(nc, sizeof(fmt_type));
-  fmt_type *firstt = calloc(nc, sizeof(fmt_type));
-  fspan *first = calloc(nc, sizeof(fspan));
-  if (fields == NULL || rest == NULL || firstt == NULL || first == NULL)
-    abort();
+  fspan *fields = xmalloc(sizeof(fspan) * (nc + 1));
+  fmt_type *rest = xcalloc(nc, sizeof(fmt_type));
+  fmt_type *firstt = xcalloc(nc, sizeof(fmt_type));
+  fspan *first = xcalloc(nc, sizeof(fspan));
   bool first_ok = false;
   for (size_t r = 0; r < nrec; r++) {
     if ((size_t)recs[r].nf != nc)
@@ -416,10 +414,8 @@ void csv_sample_types(const csv_schema *s, const char *p, size_t n, bool mid, fm
   if (nl == NULL)
     return;
   n = (size_t)(nl - p) + 1;
-  sample_rec *recs = malloc(sizeof *recs * 2000);
-  fspan *fields = malloc(sizeof(fspan) * (s->ncols + 1));
-  if (recs == NULL || fields == NULL)
-    abort();
+  sample_rec *recs = xmalloc(sizeof *recs * 2000);
+  fspan *fields = xmalloc(sizeof(fspan) * (s->ncols + 1));
   size_t nrec = sample_counts(p, n, s->delim, s->quote, recs, 2000);
   for (size_t r = 0; r < nrec; r++) {
     if ((size_t)recs[r].nf != s->ncols)

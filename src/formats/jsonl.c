@@ -31,6 +31,8 @@
 #include "jsonl.h"
 #include "csv.h"
 
+#include "base/mem.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -747,9 +749,7 @@ int jsonl_tokenize(jsonl_cursor *c, const int *cols, int ncols, fspan **spans, c
   for (int k = 0; k < ncols; k++)
     lens[k] = (uint32_t)strlen(c->s->names[cols[k]]);
   if (c->cache == NULL) {
-    c->cache = calloc(KEY_CACHE, sizeof(key_slot));
-    if (c->cache == NULL)
-      abort();
+    c->cache = xcalloc(KEY_CACHE, sizeof(key_slot));
     for (int i = 0; i < KEY_CACHE; i++)
       c->cache[i].len = UINT32_MAX;   /* empty: matches no key, not even "" */
   }

@@ -26,6 +26,8 @@
 #include "parquet_internal.h"
 #include "formats/codec.h"
 
+#include "base/mem.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -78,30 +80,12 @@ static int charge(rd *r, size_t n)
 /* a buffer owned by the column (freed by pq_column_release) */
 static void *own(rd *r, size_t n)
 {
-  struct pq_buf *b = malloc(sizeof *b + n + 1);
-  if (b == NULL)
-    abort();
+  struct pq_buf *b = xmalloc(sizeof *b + n + 1);
   b->size = n;
   b->next = r->col->bufs;
   r->col->bufs = b;
   r->col->bytes += n;
   return b->data;
-}
-
-static void *xmalloc(size_t n)
-{
-  void *p = malloc(n ? n : 1);
-  if (p == NULL)
-    abort();
-  return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-  p = realloc(p, n ? n : 1);
-  if (p == NULL)
-    abort();
-  return p;
 }
 
 static uint32_t le32(const uint8_t *p)

@@ -12,6 +12,8 @@
  */
 #include "column.h"
 
+#include "base/mem.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,9 +54,7 @@ char *strheap_alloc(strheap *h, size_t n)
       h->free = nc->next;
     } else {
       size_t size = n > STRHEAP_CHUNK ? n : STRHEAP_CHUNK;
-      nc = malloc(sizeof *nc + size);
-      if (nc == NULL)
-        abort();
+      nc = xmalloc(sizeof *nc + size);
       nc->size = size;
     }
     nc->used = 0;
@@ -244,9 +244,7 @@ bool fmt_parse_f64(const char *p, size_t n, double *out)
   char tmp[128];
   char *t = tmp;
   if (n >= sizeof tmp) {
-    t = malloc(n + 1);
-    if (t == NULL)
-      abort();
+    t = xmalloc(n + 1);
   }
   memcpy(t, p, n);
   t[n] = '\0';

@@ -33,6 +33,8 @@
  */
 #include "exec.h"
 
+#include "base/mem.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,9 +102,7 @@ typedef struct gtable {
  * time, as much more system time zeroing them, on this machine.) */
 static void *table_zalloc(size_t bytes)
 {
-  void *p = malloc(bytes);
-  if (p == NULL)
-    abort();
+  void *p = xmalloc(bytes);
   memset(p, 0, bytes);
   return p;
 }
@@ -128,9 +128,7 @@ static const char *bank_copy(gtable *g, str_ref s)
 static gtable *gt_new(qctx *q, int nk, const uint8_t *kphys, int na, const aggcall *aggs,
                       bool counts)
 {
-  gtable *g = calloc(1, sizeof *g);
-  if (g == NULL)
-    abort();
+  gtable *g = xcalloc(1, sizeof *g);
   g->q = q;
   g->nk = nk;
   g->kphys = malloc((size_t)nk + 1);
@@ -189,35 +187,23 @@ static void gt_grow_groups(gtable *g)
   size_t nc = g->cap ? g->cap * 2 : 256;
   for (int k = 0; k < g->nk; k++) {
     if (g->kphys[k] == PHYS_STR) {
-      g->ks[k] = realloc(g->ks[k], sizeof(str_ref) * nc);
-      if (g->ks[k] == NULL)
-        abort();
+      g->ks[k] = xrealloc(g->ks[k], sizeof(str_ref) * nc);
     } else {
-      g->kv[k] = realloc(g->kv[k], sizeof(int64_t) * nc);
-      if (g->kv[k] == NULL)
-        abort();
+      g->kv[k] = xrealloc(g->kv[k], sizeof(int64_t) * nc);
     }
-    g->kn[k] = realloc(g->kn[k], nc);
-    if (g->kn[k] == NULL)
-      abort();
+    g->kn[k] = xrealloc(g->kn[k], nc);
   }
-  g->hash = realloc(g->hash, sizeof(uint64_t) * nc);
-  if (g->hash == NULL)
-    abort();
+  g->hash = xrealloc(g->hash, sizeof(uint64_t) * nc);
   if (g->na > 0) {
-    g->st = realloc(g->st, sizeof(astate) * nc * (size_t)g->na);
-    if (g->st == NULL)
-      abort();
+    g->st = xrealloc(g->st, sizeof(astate) * nc * (size_t)g->na);
   }
   if (g->cnt[0] != NULL) {
     if (g->cnt[0] == (int64_t *)1) {
       g->cnt[0] = NULL;
       g->cnt[1] = NULL;
     }
-    g->cnt[0] = realloc(g->cnt[0], sizeof(int64_t) * nc);
-    g->cnt[1] = realloc(g->cnt[1], sizeof(int64_t) * nc);
-    if (g->cnt[0] == NULL || g->cnt[1] == NULL)
-      abort();
+    g->cnt[0] = xrealloc(g->cnt[0], sizeof(int64_t) * nc);
+    g->cnt[1] = xrealloc(g->cnt[1], sizeof(int64_t) * nc);
   }
   size_t per = (size_t)g->nk * 9 + 8 + sizeof(astate) * (size_t)g->na + 16;
   gt_account(g, (nc - g->cap) * per);
@@ -624,9 +610,7 @@ static int agg_final(gtable *g, const aggcall *a, const astate *s, value *out)
     aggcall plain = *a;
     plain.distinct = false;
     size_t cap = valset_size(s->set);
-    value *vals = malloc(sizeof(value) * (cap + 1));
-    if (vals == NULL)
-      abort();
+    value *vals = xmalloc(sizeof(value) * (cap + 1));
     collect_ctx2 cc = {vals, 0};
     valset_each(s->set, collect_fn, &cc);
     int rc = 0;
@@ -754,13 +738,9 @@ typedef struct aggthread {
 static void *agg_init(void *arg, int thread)
 {
   aggrun *r = arg;
-  aggthread *t = calloc(1, sizeof *t);
-  if (t == NULL)
-    abort();
+  aggthread *t = xcalloc(1, sizeof *t);
   t->run = r;
-  t->parts = calloc((size_t)r->npart, sizeof(gtable *));
-  if (t->parts == NULL)
-    abort();
+  t->parts = xcalloc((size_t)r->npart, sizeof(gtable *));
   for (int i = 0; i < r->npart; i++)
     t->parts[i] = gt_new(r->q, r->p->ngroups, r->kphys, r->p->naggs, r->p->aggs, false);
   ectx_init(&t->x, r->q);
@@ -952,11 +932,9 @@ static int gt_merge(gtable *a, gtable *b)
 static int gt_output(gtable *g, plan *p, rowset *out, bool setmode, int setop, bool all)
 {
   int ncols = g->nk + g->na;
-  vec *cols = calloc((size_t)(ncols > 0 ? ncols : 1), sizeof(vec));
-  int64_t *vals = calloc((size_t)(ncols > 0 ? ncols : 1) * COL_BATCH, sizeof(str_ref));
-  uint8_t *nulls = calloc((size_t)(ncols > 0 ? ncols : 1), COL_BATCH);
-  if (cols == NULL || vals == NULL || nulls == NULL)
-    abort();
+  vec *cols = xcalloc((size_t)(ncols > 0 ? ncols : 1), sizeof(vec));
+  int64_t *vals = xcalloc((size_t)(ncols > 0 ? ncols : 1) * COL_BATCH, sizeof(str_ref));
+  uint8_t *nulls = xcalloc((size_t)(ncols > 0 ? ncols : 1), COL_BATCH);
   for (int c = 0; c < ncols; c++) {
     cols[c].phys = (uint8_t)sql_phys(p->cols[c].type.t);
     cols[c].p = (char *)vals + (size_t)c * COL_BATCH * sizeof(str_ref);
@@ -1055,10 +1033,8 @@ int exec_agg(qctx *q, plan *p, rowset **out)
 {
   aggrun r = {.q = q, .p = p};
   r.npart = p->ngroups > 0 && q->threads > 1 ? NPART : 1;
-  r.tables = calloc((size_t)q->threads + 1, sizeof(gtable **));
-  r.kphys = calloc((size_t)p->ngroups + 1, 1);
-  if (r.tables == NULL || r.kphys == NULL)
-    abort();
+  r.tables = xcalloc((size_t)q->threads + 1, sizeof(gtable **));
+  r.kphys = xcalloc((size_t)p->ngroups + 1, 1);
   for (int k = 0; k < p->ngroups; k++)
     r.kphys[k] = (uint8_t)sql_phys(p->groups[k]->type.t);
   pipe_sink s = {agg_init, agg_consume, agg_finish, &r};

@@ -211,4 +211,37 @@ int sql_parse(const char *sql, arena *a, ast_query **out, err *e, sql_pos *pos);
 /* Is this word reserved (cannot be a bare column name or alias)? */
 bool sql_reserved(const char *word);
 
+/* ---- COPY (query) TO 'path' (options): a query written to objects ---- */
+
+typedef struct ast_copt {
+  const char *name;     /* lower case */
+  const char *text;     /* the value: a word (lower case), string or integer; NULL none */
+  bool is_string;       /* text came from a string literal */
+  const char **list;    /* a parenthesized list of names, as PARTITION_BY (a, b) */
+  int nlist;
+  int line;
+  int col;
+} ast_copt;
+
+typedef struct ast_copy {
+  ast_query *query;
+  const char *path;     /* the target, 's3://bucket/key' or '.../prefix/' */
+  int line;             /* of COPY */
+  int col;
+  int path_line;
+  int path_col;
+  ast_copt *opts;
+  int nopts;
+  /* Athena's writing statements, parsed onto the same fields (the WITH
+     properties become options: format, write_compression, partitioned_by,
+     external_location = path): */
+  const char *table;    /* CREATE TABLE table WITH (...) AS query / INSERT INTO table query */
+  bool insert;          /* INSERT INTO (path NULL: the catalog knows the table) */
+} ast_copy;
+
+/* Parses one statement: a query (*copy NULL), or a COPY, CREATE TABLE AS or
+ * INSERT INTO (*q NULL). */
+int sql_parse_stmt(const char *sql, arena *a, ast_query **q, ast_copy **copy, err *e,
+                   sql_pos *pos);
+
 #endif

@@ -23,6 +23,7 @@
  * Start reading at exec_pipeline().
  */
 #include "exec.h"
+#include "base/mem.h"
 #include "base/text.h"
 
 #include <stdio.h>
@@ -86,9 +87,7 @@ typedef struct deferred {
 
 void exec_defer(qctx *q, void (*fn)(void *), void *p)
 {
-  deferred *d = malloc(sizeof *d);
-  if (d == NULL)
-    abort();
+  deferred *d = xmalloc(sizeof *d);
   d->fn = fn;
   d->p = p;
   pthread_mutex_lock(&q->mu);
@@ -128,14 +127,10 @@ static void defer_valset(void *p)
 
 rowset *rowset_new(qctx *q, int ncols, const pcol *cols)
 {
-  rowset *r = calloc(1, sizeof *r);
-  if (r == NULL)
-    abort();
+  rowset *r = xcalloc(1, sizeof *r);
   r->q = q;
   r->ncols = ncols;
-  r->phys = calloc((size_t)(ncols > 0 ? ncols : 1), 1);
-  if (r->phys == NULL)
-    abort();
+  r->phys = xcalloc((size_t)(ncols > 0 ? ncols : 1), 1);
   for (int i = 0; i < ncols; i++)
     r->phys[i] = (uint8_t)sql_phys(cols[i].type.t);
   return r;
@@ -178,18 +173,12 @@ static size_t chunk_bytes(const rowset *r)
 
 static rs_chunk *chunk_new(rowset *r)
 {
-  rs_chunk *c = calloc(1, sizeof *c);
-  if (c == NULL)
-    abort();
-  c->cols = calloc((size_t)(r->ncols > 0 ? r->ncols : 1), sizeof(vec));
-  if (c->cols == NULL)
-    abort();
+  rs_chunk *c = xcalloc(1, sizeof *c);
+  c->cols = xcalloc((size_t)(r->ncols > 0 ? r->ncols : 1), sizeof(vec));
   for (int i = 0; i < r->ncols; i++) {
     c->cols[i].phys = r->phys[i];
-    c->cols[i].p = malloc((size_t)COL_BATCH * (r->phys[i] == PHYS_STR ? sizeof(str_ref) : 8));
-    c->cols[i].nulls = calloc(COL_BATCH, 1);
-    if (c->cols[i].p == NULL || c->cols[i].nulls == NULL)
-      abort();
+    c->cols[i].p = xmalloc((size_t)COL_BATCH * (r->phys[i] == PHYS_STR ? sizeof(str_ref) : 8));
+    c->cols[i].nulls = xcalloc(COL_BATCH, 1);
   }
   return c;
 }
@@ -220,9 +209,7 @@ static rs_chunk *rowset_tail(rowset *r)
     return r->chunks[r->nchunks - 1];
   if (r->nchunks == r->cap) {
     size_t nc = r->cap ? r->cap * 2 : 16;
-    rs_chunk **n = realloc(r->chunks, sizeof(rs_chunk *) * nc);
-    if (n == NULL)
-      abort();
+    rs_chunk **n = xrealloc(r->chunks, sizeof(rs_chunk *) * nc);
     r->chunks = n;
     r->cap = nc;
   }
@@ -237,9 +224,7 @@ static int rowset_add_chunk(rowset *r, const vec *cols, int n)
 {
   if (r->nchunks == r->cap) {
     size_t nc = r->cap ? r->cap * 2 : 16;
-    rs_chunk **nn = realloc(r->chunks, sizeof(rs_chunk *) * nc);
-    if (nn == NULL)
-      abort();
+    rs_chunk **nn = xrealloc(r->chunks, sizeof(rs_chunk *) * nc);
     r->chunks = nn;
     r->cap = nc;
   }
@@ -300,9 +285,7 @@ void rowset_move(rowset *dst, rowset *src)
   for (size_t i = 0; i < src->nchunks; i++) {
     if (dst->nchunks == dst->cap) {
       size_t nc = dst->cap ? dst->cap * 2 : 16;
-      rs_chunk **n = realloc(dst->chunks, sizeof(rs_chunk *) * nc);
-      if (n == NULL)
-        abort();
+      rs_chunk **n = xrealloc(dst->chunks, sizeof(rs_chunk *) * nc);
       dst->chunks = n;
       dst->cap = nc;
     }
@@ -415,9 +398,7 @@ static void op_close(op *o)
 
 static op *op_alloc(qctx *q, plan *p, size_t size)
 {
-  op *o = calloc(1, size);
-  if (o == NULL)
-    abort();
+  op *o = xcalloc(1, size);
   o->q = q;
   o->p = p;
   ectx_init(&o->x, q);
@@ -1450,9 +1431,7 @@ static int build_hash(qctx *q, plan *p)
   node_rt *rt = rt_of(q, p);
   if (rt->join != NULL)
     return 0;
-  join_rt *j = calloc(1, sizeof *j);
-  if (j == NULL)
-    abort();
+  join_rt *j = xcalloc(1, sizeof *j);
   rt->join = j;
   exec_defer(q, free, j);
   int rc = exec_materialize(q, p->right, &j->build);
@@ -1462,9 +1441,7 @@ static int build_hash(qctx *q, plan *p)
   size_t nids = j->build->nchunks * COL_BATCH;
   j->nids = nids;
   if (p->join == JN_RIGHT || p->join == JN_FULL) {
-    j->matched = calloc(nids + 1, 1);
-    if (j->matched == NULL)
-      abort();
+    j->matched = xcalloc(nids + 1, 1);
     exec_defer(q, free, j->matched);
   }
   if (p->nkeys == 0)
@@ -1478,11 +1455,9 @@ static int build_hash(qctx *q, plan *p)
   while (size < j->build->rows * 2)
     size *= 2;
   j->mask = size - 1;
-  j->heads = calloc(size, sizeof(uint32_t));
-  j->next = calloc(nids + 1, sizeof(uint32_t));
-  j->hashes = calloc(nids + 1, sizeof(uint64_t));
-  if (j->heads == NULL || j->next == NULL || j->hashes == NULL)
-    abort();
+  j->heads = xcalloc(size, sizeof(uint32_t));
+  j->next = xcalloc(nids + 1, sizeof(uint32_t));
+  j->hashes = xcalloc(nids + 1, sizeof(uint64_t));
   exec_defer(q, free, j->heads);
   exec_defer(q, free, j->next);
   exec_defer(q, free, j->hashes);
@@ -1581,9 +1556,7 @@ static int cut_row_groups(qctx *q, plan *p)
   int rc = pqt_cut(q, p, &objs, &rgs, &n, &e);
   if (rc < 0)
     return qctx_fail(q, rc, &e);
-  rt->morsels = calloc(n + 1, sizeof(morsel));
-  if (rt->morsels == NULL)
-    abort();
+  rt->morsels = xcalloc(n + 1, sizeof(morsel));
   exec_defer(q, free, rt->morsels);
   for (size_t k = 0; k < n; k++) {
     rt->morsels[k].obj = objs[k];
@@ -1620,9 +1593,7 @@ static int cut_morsels(qctx *q, plan *p)
     o->nranges = seq || o->size == 0 ? 1 : (int)((o->size + msize - 1) / msize);
     n += (size_t)o->nranges;
   }
-  rt->morsels = calloc(n + 1, sizeof(morsel));
-  if (rt->morsels == NULL)
-    abort();
+  rt->morsels = xcalloc(n + 1, sizeof(morsel));
   exec_defer(q, free, rt->morsels);
   size_t k = 0;
   for (size_t i = 0; i < t->nobjs; i++) {
@@ -1638,9 +1609,7 @@ static int cut_morsels(qctx *q, plan *p)
     for (int r = 0; r < o->nranges; r++)
       o->starts[r] = o->nranges == 1 ? 0 : (size_t)r * msize;
     if (o->quote >= 0 && o->nranges > 1) {
-      o->qcount = malloc(sizeof(int64_t) * (size_t)o->nranges);
-      if (o->qcount == NULL)
-        abort();
+      o->qcount = xmalloc(sizeof(int64_t) * (size_t)o->nranges);
       for (int r = 0; r < o->nranges; r++)
         o->qcount[r] = -1;
       pthread_cond_init(&o->qcv, NULL);
@@ -1851,9 +1820,7 @@ static int pipeline_run(qctx *q, plan *p, const pipe_sink *s, int max_threads, b
   size_t units = source_units(p, top);
   if ((size_t)n > units)
     n = units > 0 ? (int)units : 1;
-  worker *ws = calloc((size_t)n, sizeof(worker));
-  if (ws == NULL)
-    abort();
+  worker *ws = xcalloc((size_t)n, sizeof(worker));
   for (int i = 0; i < n; i++) {
     ws[i].q = q;
     ws[i].p = p;
@@ -1938,9 +1905,7 @@ int exec_materialize(qctx *q, plan *p, rowset **out)
     return 0;
   }
   collect c = {.q = q, .p = p};
-  c.locals = calloc((size_t)q->threads + 1, sizeof(rowset *));
-  if (c.locals == NULL)
-    abort();
+  c.locals = xcalloc((size_t)q->threads + 1, sizeof(rowset *));
   pipe_sink s = {collect_init, collect_consume, collect_finish, &c};
   int rc = exec_pipeline(q, p, &s, 0);
   rowset *r = rowset_new(q, p->ncols, p->cols);
@@ -1966,9 +1931,7 @@ int exec_join_outer(qctx *q, plan *p, rowset **out)
 {
   rowset *r;
   collect c = {.q = q, .p = p};
-  c.locals = calloc((size_t)q->threads + 1, sizeof(rowset *));
-  if (c.locals == NULL)
-    abort();
+  c.locals = xcalloc((size_t)q->threads + 1, sizeof(rowset *));
   pipe_sink s = {collect_init, collect_consume, collect_finish, &c};
   int rc = pipeline_run(q, p, &s, 0, true);
   r = rowset_new(q, p->ncols, p->cols);
@@ -1986,12 +1949,10 @@ int exec_join_outer(qctx *q, plan *p, rowset **out)
   join_rt *j = rt_of(q, p)->join;
   int nl = p->child->ncols;
   int nr = p->right->ncols;
-  vec *cols = calloc((size_t)(nl + nr) + 1, sizeof(vec));
-  uint8_t *ones = malloc(COL_BATCH);
-  int64_t *zeros = calloc(COL_BATCH, sizeof(str_ref));
-  uint16_t *sel = malloc(sizeof(uint16_t) * COL_BATCH);
-  if (cols == NULL || ones == NULL || zeros == NULL || sel == NULL)
-    abort();
+  vec *cols = xcalloc((size_t)(nl + nr) + 1, sizeof(vec));
+  uint8_t *ones = xmalloc(COL_BATCH);
+  int64_t *zeros = xcalloc(COL_BATCH, sizeof(str_ref));
+  uint16_t *sel = xmalloc(sizeof(uint16_t) * COL_BATCH);
   memset(ones, 1, COL_BATCH);
   for (int k = 0; k < nl; k++) {
     cols[k].phys = (uint8_t)sql_phys(p->child->cols[k].type.t);
@@ -2125,9 +2086,7 @@ int exec_stream(qctx *q, plan *p, batch_fn fn, void *arg)
   rq r = {.cap = 8, .q = q, .p = p};
   pthread_mutex_init(&r.mu, NULL);
   pthread_cond_init(&r.cv, NULL);
-  r.items = calloc((size_t)r.cap, sizeof(rowset *));
-  if (r.items == NULL)
-    abort();
+  r.items = xcalloc((size_t)r.cap, sizeof(rowset *));
   stream_run sr = {.q = q, .p = p, .r = &r};
   sr.s = (pipe_sink){rq_init, rq_consume, rq_finish, &r};
   pthread_t tid;

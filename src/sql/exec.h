@@ -33,6 +33,14 @@ typedef struct sql_objsrc {
               err *e);
   /* Opens one object's bytes; the caller closes *fd. */
   int (*open)(void *ctx, const char *bucket, const char *key, int *fd, uint64_t *size, err *e);
+  /* Writing (COPY ... TO, copy.c); NULL when the source is read-only. A new
+     object's bytes go to a writer *w and become visible only when
+     put_commit (which consumes w) replaces bucket/key in one step;
+     put_abort drops them. */
+  int (*put_new)(void *ctx, void **w, err *e);
+  int (*put_write)(void *w, const void *p, size_t n, err *e);
+  int (*put_commit)(void *ctx, void *w, const char *bucket, const char *key, err *e);
+  void (*put_abort)(void *w);
 } sql_objsrc;
 
 /* sql_run over any object source (the store, or a local folder in tests). */
@@ -149,6 +157,13 @@ void pqt_cur_rewind(pqt_cur *c);
 void pqt_cur_close(qctx *q, pqt_cur *c);
 /* Points vecs[k] (column cols[k]) at the next rows; 0 at the group's end. */
 int pqt_cur_next(pqt_cur *c, vec *vecs, const vec *nullv);
+
+/* ---- COPY (copy.c) ---- */
+
+typedef struct ast_copy ast_copy;
+/* Runs COPY (query) TO 'path' (options): writes the rows to objects through
+ * q->src, then gives *result, a plan of one row: the rows written. */
+int sql_copy_exec(qctx *q, ast_copy *c, plan **result, err *e, sql_pos *pos);
 
 /* ---- the query ---- */
 

@@ -20,6 +20,8 @@
 #include "exec.h"
 #include "value.h"
 
+#include "base/mem.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,9 +35,7 @@ void ectx_init(ectx *x, qctx *q)
   memset(x, 0, sizeof *x);
   x->q = q;
   x->scratch_cap = 1 << 20;
-  x->scratch = malloc(x->scratch_cap);
-  if (x->scratch == NULL)
-    abort();
+  x->scratch = xmalloc(x->scratch_cap);
   x->fc.heap = &x->heap;
   x->fc.q = q;
   x->fc.now_us = q != NULL ? q->now_wall_us : 0;
@@ -189,15 +189,11 @@ struct valset {
 
 valset *valset_new(int phys)
 {
-  valset *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    abort();
+  valset *s = xcalloc(1, sizeof *s);
   s->phys = phys;
   s->cap = 16;
-  s->hashes = calloc(s->cap, 8);
-  s->vals = calloc(s->cap, sizeof(value));
-  if (s->hashes == NULL || s->vals == NULL)
-    abort();
+  s->hashes = xcalloc(s->cap, 8);
+  s->vals = xcalloc(s->cap, sizeof(value));
   return s;
 }
 
@@ -236,10 +232,8 @@ static uint64_t val_hash(int phys, value v)
 static void valset_grow(valset *s)
 {
   size_t nc = s->cap * 2;
-  uint64_t *nh = calloc(nc, 8);
-  value *nv = calloc(nc, sizeof(value));
-  if (nh == NULL || nv == NULL)
-    abort();
+  uint64_t *nh = xcalloc(nc, 8);
+  value *nv = xcalloc(nc, sizeof(value));
   for (size_t i = 0; i < s->cap; i++) {
     if (s->hashes[i] == 0)
       continue;
@@ -324,14 +318,10 @@ static char lower_ascii(char c)
 
 like_pat *like_compile(const char *p, size_t n, char esc, bool ci)
 {
-  like_pat *lp = calloc(1, sizeof *lp);
-  if (lp == NULL)
-    abort();
+  like_pat *lp = xcalloc(1, sizeof *lp);
   lp->esc = esc;
   lp->ci = ci;
-  lp->lit = malloc(n + 1);
-  if (lp->lit == NULL)
-    abort();
+  lp->lit = xmalloc(n + 1);
   /* literal-only analysis: count wildcards */
   bool lead = n > 0 && p[0] == '%';
   bool trail = n > 1 && p[n - 1] == '%' && !(esc && p[n - 2] == esc);

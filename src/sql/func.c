@@ -19,6 +19,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "exec.h"
 
+#include "base/mem.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -792,9 +794,7 @@ static rx *rx_compile(const char *p, size_t n, char *msg, size_t msgn)
     return NULL;
   }
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
-  rx *r = calloc(1, sizeof *r);
-  if (r == NULL)
-    abort();
+  rx *r = xcalloc(1, sizeof *r);
   r->code = code;
   return r;
 }
@@ -829,9 +829,7 @@ void func_scratch_free(fn_ctx *c)
 static rx_scratch *rxs(fn_ctx *c)
 {
   if (c->scratch == NULL) {
-    rx_scratch *x = calloc(1, sizeof *x);
-    if (x == NULL)
-      abort();
+    rx_scratch *x = xcalloc(1, sizeof *x);
     x->md = pcre2_match_data_create(64, NULL);
     x->mctx = pcre2_match_context_create(NULL);
     if (x->md == NULL || x->mctx == NULL)

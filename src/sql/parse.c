@@ -1496,3 +1496,254 @@ int sql_parse(const char *sql, arena *a, ast_query **out, err *e, sql_pos *pos)
     return syntax(&p, "end of statement");
   return 0;
 }
+
+/* ---- COPY ----
+ *   copy := COPY '(' query ')' TO 'path' ['(' option {',' option} ')'] [';']
+ *   option := name [word | 'string' | integer | '(' name {',' name} ')']
+ * The options are only collected here; copy.c reads and checks them. */
+
+static int parse_copy_option(parser *p, ast_copt *o)
+{
+  token *t = peek(p);
+  if (t->kind != TK_IDENT)
+    return syntax(p, "a COPY option name");
+  memset(o, 0, sizeof *o);
+  o->name = t->text;
+  o->line = t->line;
+  o->col = t->col;
+  p->i++;
+  t = peek(p);
+  if (t->kind == TK_IDENT || t->kind == TK_STRING || t->kind == TK_INT ||
+      t->kind == TK_QIDENT) {
+    o->text = t->text;
+    o->is_string = t->kind == TK_STRING;
+    p->i++;
+    return 0;
+  }
+  if (accept_op(p, "(")) {
+    vecp v = {0};
+    int rc;
+    do {
+      const char *name;
+      if ((rc = parse_ident(p, &name, "a column name")) < 0)
+        return rc;
+      vpush(p, &v, (void *)name);
+    } while (accept_op(p, ","));
+    if ((rc = expect_op(p, ")")) < 0)
+      return rc;
+    o->list = (const char **)v.v;
+    o->nlist = v.n;
+  }
+  return 0;
+}
+
+static int parse_copy(parser *p, ast_copy **out)
+{
+  ast_copy *c = arena_alloc(p->a, sizeof *c);
+  memset(c, 0, sizeof *c);
+  token *t = peek(p);
+  c->line = t->line;
+  c->col = t->col;
+  p->i++;
+  int rc;
+  if (!is_op(peek(p), "("))
+    return syntax(p, "'(' and a query (COPY (SELECT ...) TO 's3://bucket/prefix/')");
+  p->i++;
+  if ((rc = parse_query(p, &c->query)) < 0)
+    return rc;
+  if ((rc = expect_op(p, ")")) < 0)
+    return rc;
+  if ((rc = expect_kw(p, "to")) < 0)
+    return rc;
+  t = peek(p);
+  if (t->kind != TK_STRING)
+    return syntax(p, "the target as a string ('s3://bucket/prefix/')");
+  c->path = t->text;
+  c->path_line = t->line;
+  c->path_col = t->col;
+  p->i++;
+  accept_kw(p, "with");
+  if (accept_op(p, "(")) {
+    vecp v = {0};
+    do {
+      ast_copt *o = arena_alloc(p->a, sizeof *o);
+      if ((rc = parse_copy_option(p, o)) < 0)
+        return rc;
+      vpush(p, &v, o);
+    } while (accept_op(p, ","));
+    if ((rc = expect_op(p, ")")) < 0)
+      return rc;
+    c->opts = arena_alloc(p->a, sizeof(ast_copt) * (size_t)(v.n > 0 ? v.n : 1));
+    for (int i = 0; i < v.n; i++)
+      c->opts[i] = *(ast_copt *)v.v[i];
+    c->nopts = v.n;
+  }
+  accept_op(p, ";");
+  if (peek(p)->kind != TK_EOF)
+    return syntax(p, "end of statement");
+  *out = c;
+  return 0;
+}
+
+/* Athena's CTAS:
+ *   CREATE TABLE [IF NOT EXISTS] name WITH (prop = value, ...) AS query
+ *     [WITH [NO] DATA]
+ * where value is 'string', a number, true/false or ARRAY['a', ...]; the
+ * properties become COPY options (external_location becomes the path). */
+static int parse_ctas(parser *p, ast_copy **out)
+{
+  ast_copy *c = arena_alloc(p->a, sizeof *c);
+  token *t = peek(p);
+  c->line = t->line;
+  c->col = t->col;
+  p->i += 2;
+  int rc;
+  if (accept_kw(p, "if")) {
+    if ((rc = expect_kw(p, "not")) < 0 || (rc = expect_kw(p, "exists")) < 0)
+      return rc;
+  }
+  const char *name;
+  if ((rc = parse_ident(p, &name, "a table name")) < 0)
+    return rc;
+  while (accept_op(p, ".")) {
+    const char *part;
+    if ((rc = parse_ident(p, &part, "a table name")) < 0)
+      return rc;
+    name = arena_sprintf(p->a, "%s.%s", name, part);
+  }
+  c->table = name;
+  vecp v = {0};
+  if (accept_kw(p, "with")) {
+    if ((rc = expect_op(p, "(")) < 0)
+      return rc;
+    do {
+      ast_copt *o = arena_alloc(p->a, sizeof *o);
+      t = peek(p);
+      if (t->kind != TK_IDENT && t->kind != TK_QIDENT)
+        return syntax(p, "a table property name");
+      o->name = t->text;
+      o->line = t->line;
+      o->col = t->col;
+      p->i++;
+      if ((rc = expect_op(p, "=")) < 0)
+        return rc;
+      t = peek(p);
+      if (is_kw(t, "array")) {
+        p->i++;
+        if ((rc = expect_op(p, "[")) < 0)
+          return rc;
+        vecp l = {0};
+        if (!is_op(peek(p), "]")) {
+          do {
+            if (peek(p)->kind != TK_STRING)
+              return syntax(p, "a column name as a string");
+            vpush(p, &l, (void *)peek(p)->text);
+            p->i++;
+          } while (accept_op(p, ","));
+        }
+        if ((rc = expect_op(p, "]")) < 0)
+          return rc;
+        o->list = (const char **)l.v;
+        o->nlist = l.n;
+      } else if (t->kind == TK_STRING || t->kind == TK_INT || t->kind == TK_IDENT) {
+        o->text = t->text;
+        o->is_string = t->kind == TK_STRING;
+        p->i++;
+      } else {
+        return syntax(p, "a property value ('text', a number or ARRAY['a'])");
+      }
+      if (!strcmp(o->name, "external_location") && o->text != NULL) {
+        c->path = o->text;
+        c->path_line = o->line;
+        c->path_col = o->col;
+      } else {
+        vpush(p, &v, o);
+      }
+    } while (accept_op(p, ","));
+    if ((rc = expect_op(p, ")")) < 0)
+      return rc;
+  }
+  if ((rc = expect_kw(p, "as")) < 0)
+    return rc;
+  if ((rc = parse_query(p, &c->query)) < 0)
+    return rc;
+  if (accept_kw(p, "with")) {
+    accept_kw(p, "no");
+    if ((rc = expect_kw(p, "data")) < 0)
+      return rc;
+  }
+  c->opts = arena_alloc(p->a, sizeof(ast_copt) * (size_t)(v.n > 0 ? v.n : 1));
+  for (int i = 0; i < v.n; i++)
+    c->opts[i] = *(ast_copt *)v.v[i];
+  c->nopts = v.n;
+  accept_op(p, ";");
+  if (peek(p)->kind != TK_EOF)
+    return syntax(p, "end of statement");
+  *out = c;
+  return 0;
+}
+
+/* INSERT INTO name [(columns)] query */
+static int parse_insert(parser *p, ast_copy **out)
+{
+  ast_copy *c = arena_alloc(p->a, sizeof *c);
+  token *t = peek(p);
+  c->line = t->line;
+  c->col = t->col;
+  c->insert = true;
+  p->i += 2;
+  int rc;
+  const char *name;
+  if ((rc = parse_ident(p, &name, "a table name")) < 0)
+    return rc;
+  while (accept_op(p, ".")) {
+    const char *part;
+    if ((rc = parse_ident(p, &part, "a table name")) < 0)
+      return rc;
+    name = arena_sprintf(p->a, "%s.%s", name, part);
+  }
+  c->table = name;
+  if (is_op(peek(p), "(") && !starts_query(p)) {
+    p->i++;
+    do {
+      const char *col;
+      if ((rc = parse_ident(p, &col, "a column name")) < 0)
+        return rc;
+    } while (accept_op(p, ","));
+    if ((rc = expect_op(p, ")")) < 0)
+      return rc;
+  }
+  if ((rc = parse_query(p, &c->query)) < 0)
+    return rc;
+  accept_op(p, ";");
+  if (peek(p)->kind != TK_EOF)
+    return syntax(p, "end of statement");
+  *out = c;
+  return 0;
+}
+
+int sql_parse_stmt(const char *sql, arena *a, ast_query **q, ast_copy **copy, err *e,
+                   sql_pos *pos)
+{
+  *q = NULL;
+  *copy = NULL;
+  token *toks;
+  int n;
+  int rc = sql_lex(sql, a, &toks, &n, e, pos);
+  if (rc < 0)
+    return rc;
+  parser p = {.t = toks, .n = n, .a = a, .e = e, .pos = pos};
+  if (is_kw(peek(&p), "copy"))
+    return parse_copy(&p, copy);
+  if (is_kw(peek(&p), "create") && is_kw(peek2(&p), "table")) {
+    /* only CREATE TABLE ... AS SELECT: other forms keep the old message */
+    for (int j = p.i; j < p.n; j++)
+      if (is_kw(&p.t[j], "as") && j + 1 < p.n &&
+          (is_kw(&p.t[j + 1], "select") || is_kw(&p.t[j + 1], "with") ||
+           is_kw(&p.t[j + 1], "values") || is_op(&p.t[j + 1], "(")))
+        return parse_ctas(&p, copy);
+  }
+  if (is_kw(peek(&p), "insert") && is_kw(peek2(&p), "into"))
+    return parse_insert(&p, copy);
+  return sql_parse(sql, a, q, e, pos);
+}

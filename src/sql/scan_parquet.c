@@ -31,6 +31,8 @@
 #include "exec.h"
 #include "formats/parquet.h"
 
+#include "base/mem.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,9 +97,7 @@ static int load_footer(qctx *q, tobj *o, err *e)
     close(fd);
     return err_set(e, rc, "the footer of '%s' passed the query's memory limit", o->name);
   }
-  uint8_t *fb = malloc(flen);
-  if (fb == NULL)
-    abort();
+  uint8_t *fb = xmalloc(flen);
   rc = read_at(fd, o->name, size - PARQUET_FOOTER_TAIL - flen, flen, fb, e);
   close(fd);
   if (rc == 0) {
@@ -266,9 +266,7 @@ int pqt_cut(qctx *q, plan *p, tobj ***objs, int **rgs, size_t *n, err *e)
   size_t cap = 0, k = 0;
   tobj **os = NULL;
   int *gs = NULL;
-  int *fmap = calloc((size_t)t->ncols + 1, sizeof(int));
-  if (fmap == NULL)
-    abort();
+  int *fmap = xcalloc((size_t)t->ncols + 1, sizeof(int));
   int rc = 0;
   for (size_t i = 0; i < t->nobjs && rc == 0; i++) {
     tobj *o = &t->objs[i];
@@ -301,10 +299,8 @@ int pqt_cut(qctx *q, plan *p, tobj ***objs, int **rgs, size_t *n, err *e)
         continue;
       if (k == cap) {
         cap = cap ? cap * 2 : 64;
-        os = realloc(os, sizeof(tobj *) * cap);
-        gs = realloc(gs, sizeof(int) * cap);
-        if (os == NULL || gs == NULL)
-          abort();
+        os = xrealloc(os, sizeof(tobj *) * cap);
+        gs = xrealloc(gs, sizeof(int) * cap);
       }
       os[k] = o;
       gs[k] = g;
@@ -345,16 +341,12 @@ struct pqt_cur {
 
 pqt_cur *pqt_cur_new(const int *cols, int ncols)
 {
-  pqt_cur *c = calloc(1, sizeof *c);
-  if (c == NULL)
-    abort();
+  pqt_cur *c = xcalloc(1, sizeof *c);
   c->ncols = ncols;
-  c->cols = calloc((size_t)ncols + 1, sizeof(int));
-  c->data = calloc((size_t)ncols + 1, sizeof(pq_column));
-  c->absent = calloc((size_t)ncols + 1, sizeof(bool));
-  c->loaded = calloc((size_t)ncols + 1, sizeof(bool));
-  if (c->cols == NULL || c->data == NULL || c->absent == NULL || c->loaded == NULL)
-    abort();
+  c->cols = xcalloc((size_t)ncols + 1, sizeof(int));
+  c->data = xcalloc((size_t)ncols + 1, sizeof(pq_column));
+  c->absent = xcalloc((size_t)ncols + 1, sizeof(bool));
+  c->loaded = xcalloc((size_t)ncols + 1, sizeof(bool));
   memcpy(c->cols, cols, sizeof(int) * (size_t)ncols);
   return c;
 }
@@ -409,9 +401,7 @@ int pqt_cur_open(qctx *q, table *t, pqt_cur *c, tobj *o, int rg, err *e)
     if (fi >= 0)
       nleaves += f->fields[fi].nleaves;
   }
-  c->chunks = calloc((size_t)nleaves + 1, sizeof(uint8_t *));
-  if (c->chunks == NULL)
-    abort();
+  c->chunks = xcalloc((size_t)nleaves + 1, sizeof(uint8_t *));
   (void)t;
   return 0;
 }
@@ -442,10 +432,8 @@ int pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e)
       continue;
     c->loaded[k] = true;
     const pq_field *fd2 = &f->fields[fi];
-    const uint8_t **ptrs = calloc((size_t)fd2->nleaves, sizeof(uint8_t *));
-    size_t *lens = calloc((size_t)fd2->nleaves, sizeof(size_t));
-    if (ptrs == NULL || lens == NULL)
-      abort();
+    const uint8_t **ptrs = xcalloc((size_t)fd2->nleaves, sizeof(uint8_t *));
+    size_t *lens = xcalloc((size_t)fd2->nleaves, sizeof(size_t));
     for (int l = 0; l < fd2->nleaves && rc == 0; l++) {
       uint64_t off, len;
       if ((rc = pq_chunk_range(f, rg, fd2->first_leaf + l, &off, &len, e)) < 0)
@@ -455,9 +443,7 @@ int pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e)
         break;
       }
       c->charged += (int64_t)len;
-      uint8_t *b = malloc(len + 1);
-      if (b == NULL)
-        abort();
+      uint8_t *b = xmalloc(len + 1);
       c->chunks[c->nchunks++] = b;
       if ((rc = read_at(fd, o->name, off, len, b, e)) < 0)
         break;
@@ -499,9 +485,7 @@ int pqt_cur_dict(qctx *q, pqt_cur *c, int k, vec *v, int64_t *n, err *e)
     return 0;
   pq_column_release(&c->dict);
   free(c->dictbytes);
-  c->dictbytes = malloc(len + 1);
-  if (c->dictbytes == NULL)
-    abort();
+  c->dictbytes = xmalloc(len + 1);
   int fd = -1;
   uint64_t size = 0;
   int rc = q->src->open(q->src->ctx, o->bucket, o->key, &fd, &size, e);

@@ -17,6 +17,8 @@
  */
 #include "exec.h"
 
+#include "base/mem.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,9 +102,7 @@ static void sort_ids(const rowset *r, const sortkey *keys, int nkeys, uint32_t *
 {
   if (nkeys == 0 || n < 2)
     return;
-  skey *sk = malloc(sizeof(skey) * n);
-  if (sk == NULL)
-    abort();
+  skey *sk = xmalloc(sizeof(skey) * n);
   for (size_t i = 0; i < n; i++) {
     sk[i].id = ids[i];
     sk[i].k = norm_key(r, &keys[0], ids[i]);
@@ -116,9 +116,7 @@ static void sort_ids(const rowset *r, const sortkey *keys, int nkeys, uint32_t *
 
 static uint32_t *all_ids(const rowset *r, size_t *n)
 {
-  uint32_t *ids = malloc(sizeof(uint32_t) * (r->rows + 1));
-  if (ids == NULL)
-    abort();
+  uint32_t *ids = xmalloc(sizeof(uint32_t) * (r->rows + 1));
   size_t k = 0;
   for (size_t c = 0; c < r->nchunks; c++)
     for (int i = 0; i < r->chunks[c]->n; i++)
@@ -131,10 +129,8 @@ static uint32_t *all_ids(const rowset *r, size_t *n)
 static int gather(const rowset *src, const uint32_t *ids, size_t n, rowset *dst)
 {
   int nc = src->ncols;
-  vec *cols = calloc((size_t)(nc > 0 ? nc : 1), sizeof(vec));
-  char *mem = calloc((size_t)(nc > 0 ? nc : 1), COL_BATCH * (sizeof(str_ref) + 1));
-  if (cols == NULL || mem == NULL)
-    abort();
+  vec *cols = xcalloc((size_t)(nc > 0 ? nc : 1), sizeof(vec));
+  char *mem = xcalloc((size_t)(nc > 0 ? nc : 1), COL_BATCH * (sizeof(str_ref) + 1));
   for (int c = 0; c < nc; c++) {
     cols[c].phys = src->phys[c];
     cols[c].p = mem + (size_t)c * COL_BATCH * (sizeof(str_ref) + 1);
@@ -211,14 +207,10 @@ static void *topn_init(void *arg, int thread)
 {
   topn *t = arg;
   t->locals[thread] = rowset_new(t->q, t->p->ncols, t->p->cols);
-  topn_thread *tt = calloc(1, sizeof *tt);
-  if (tt == NULL)
-    abort();
+  topn_thread *tt = xcalloc(1, sizeof *tt);
   tt->t = t;
   tt->thread = thread;
-  tt->sel = malloc(sizeof(uint16_t) * COL_BATCH);
-  if (tt->sel == NULL)
-    abort();
+  tt->sel = xmalloc(sizeof(uint16_t) * COL_BATCH);
   return tt;
 }
 
@@ -310,9 +302,7 @@ static int coll_finish(void *state)
 int exec_sort(qctx *q, plan *p, rowset **out)
 {
   rowset *all = rowset_new(q, p->ncols, p->cols);
-  rowset **locals = calloc((size_t)q->threads + 1, sizeof(rowset *));
-  if (locals == NULL)
-    abort();
+  rowset **locals = xcalloc((size_t)q->threads + 1, sizeof(rowset *));
   int rc;
   if (p->limit >= 0) {
     topn t = {.q = q, .p = p, .keep = (size_t)(p->limit + p->offset), .locals = locals};
@@ -571,36 +561,28 @@ int exec_window(qctx *q, plan *p, rowset **out)
   int nw = p->nwins;
   wres *res = calloc((size_t)nw, sizeof(wres));
   for (int k = 0; k < nw && rc == 0; k++) {
-    res[k].v = calloc(nids + 1, sizeof(value));
-    res[k].null = calloc(nids + 1, 1);
-    if (res[k].v == NULL || res[k].null == NULL)
-      abort();
+    res[k].v = xcalloc(nids + 1, sizeof(value));
+    res[k].null = xcalloc(nids + 1, 1);
     if ((rc = qctx_mem(q, (int64_t)(nids * (sizeof(value) + 1)))) < 0)
       break;
     rc = window_one(q, r, &p->wins[k], &res[k]);
   }
   if (rc == 0) {
     /* extend every chunk with the window columns */
-    uint8_t *phys = realloc(r->phys, (size_t)(base + nw));
-    if (phys == NULL)
-      abort();
+    uint8_t *phys = xrealloc(r->phys, (size_t)(base + nw));
     r->phys = phys;
     for (int k = 0; k < nw; k++)
       r->phys[base + k] = (uint8_t)sql_phys(p->wins[k].type.t);
     for (size_t c = 0; c < r->nchunks; c++) {
       rs_chunk *ch = r->chunks[c];
-      vec *cols = realloc(ch->cols, sizeof(vec) * (size_t)(base + nw));
-      if (cols == NULL)
-        abort();
+      vec *cols = xrealloc(ch->cols, sizeof(vec) * (size_t)(base + nw));
       ch->cols = cols;
       for (int k = 0; k < nw; k++) {
         vec *v = &ch->cols[base + k];
         v->phys = r->phys[base + k];
         v->is_const = 0;
-        v->p = malloc(COL_BATCH * (v->phys == PHYS_STR ? sizeof(str_ref) : 8));
-        v->nulls = calloc(COL_BATCH, 1);
-        if (v->p == NULL || v->nulls == NULL)
-          abort();
+        v->p = xmalloc(COL_BATCH * (v->phys == PHYS_STR ? sizeof(str_ref) : 8));
+        v->nulls = xcalloc(COL_BATCH, 1);
         for (int i = 0; i < ch->n; i++) {
           size_t id = c * COL_BATCH + (size_t)i;
           v->nulls[i] = res[k].null[id];

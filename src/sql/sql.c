@@ -218,10 +218,11 @@ static int run_once(const sql_objsrc *src, const char *sql, const sql_options *o
   }
   sql_pos pos = {0, 0};
   ast_query *ast;
+  ast_copy *copy;
   plan *p = NULL;
-  int rc = sql_parse(sql, q.a, &ast, e, &pos);
+  int rc = sql_parse_stmt(sql, q.a, &ast, &copy, e, &pos);
   if (rc == 0)
-    rc = sql_bind(&q, ast, &p, e, &pos);
+    rc = copy != NULL ? sql_copy_exec(&q, copy, &p, e, &pos) : sql_bind(&q, ast, &p, e, &pos);
   if (rc == 0) {
     r.p = p;
     r.cols = arena_alloc(q.a, sizeof(sql_column) * (size_t)(p->ncols > 0 ? p->ncols : 1));

@@ -81,11 +81,53 @@ static int store_open_obj(void *ctx, const char *bucket, const char *key, int *f
   return rc;
 }
 
+/* ---- writing (COPY ... TO): a store_writer per object ---- */
+
+static int store_put_new(void *ctx, void **w, err *e)
+{
+  return store_writer_new(ctx, (store_writer **)w, e);
+}
+
+static int store_put_write(void *w, const void *p, size_t n, err *e)
+{
+  return store_writer_write(w, p, n, e);
+}
+
+/* Commits as a PUT would (ETag = MD5 of the bytes), so the bucket's
+ * ObjectCreated:Put notifications fire. */
+static int store_put_commit(void *ctx, void *w, const char *bucket, const char *key, err *e)
+{
+  (void)ctx;
+  uint8_t md5[16];
+  store_writer_md5(w, md5);
+  char etag[33];
+  for (int i = 0; i < 16; i++) {
+    etag[2 * i] = "0123456789abcdef"[md5[i] >> 4];
+    etag[2 * i + 1] = "0123456789abcdef"[md5[i] & 15];
+  }
+  etag[32] = 0;
+  str_pair meta = {"content-type", "application/octet-stream"};
+  arena *a = arena_new();
+  int rc = store_object_commit(w, bucket, key, etag, &meta, 1, NULL, 0, a, NULL, e);
+  arena_free(a);
+  store_writer_free(w);
+  return rc;
+}
+
+static void store_put_abort(void *w)
+{
+  store_writer_free(w);
+}
+
 void sql_objsrc_store(sql_objsrc *out, store *st)
 {
   out->ctx = st;
   out->list = store_list;
   out->open = store_open_obj;
+  out->put_new = store_put_new;
+  out->put_write = store_put_write;
+  out->put_commit = store_put_commit;
+  out->put_abort = store_put_abort;
 }
 
 int sql_run(store *st, const char *sql, const sql_options *opt, sql_sink *sink,

@@ -31,6 +31,8 @@
  */
 #include "exec.h"
 
+#include "base/mem.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -203,9 +205,7 @@ static int read_head(qctx *q, tobj *o, size_t max, char **out, size_t *len, bool
     want = max;
   if (o->codec != CODEC_NONE && want > (64u << 20))
     want = 64u << 20;
-  char *sbuf = malloc(want + 1);
-  if (sbuf == NULL)
-    abort();
+  char *sbuf = xmalloc(want + 1);
   size_t got = 0;
   while (got < want) {
     ssize_t r = pread(fd, sbuf + got, want - got, (off_t)got);
@@ -250,9 +250,7 @@ static int read_range(qctx *q, tobj *o, uint64_t off, size_t n, char **out, size
   int rc = q->src->open(q->src->ctx, o->bucket, o->key, &fd, &size, e);
   if (rc < 0)
     return rc;
-  char *sbuf = malloc(n + 1);
-  if (sbuf == NULL)
-    abort();
+  char *sbuf = xmalloc(n + 1);
   ssize_t r = pread(fd, sbuf, n, (off_t)off);
   close(fd);
   if (r < 0) {
@@ -997,9 +995,7 @@ static void walk(const char *base, const char *rel, keylist *kl)
     } else if (S_ISREG(stt.st_mode)) {
       if (kl->n == kl->cap) {
         kl->cap = kl->cap ? kl->cap * 2 : 64;
-        kl->v = realloc(kl->v, sizeof(keyent) * kl->cap);
-        if (kl->v == NULL)
-          abort();
+        kl->v = xrealloc(kl->v, sizeof(keyent) * kl->cap);
       }
       kl->v[kl->n].key = strdup(r2);
       kl->v[kl->n].size = (uint64_t)stt.st_size;
@@ -1058,13 +1054,15 @@ static int dir_open(void *ctx, const char *bucket, const char *key, int *fd, uin
 
 void sql_objsrc_dir(sql_objsrc *out, const char *root)
 {
-  dirsrc *d = calloc(1, sizeof *d);
-  if (d == NULL)
-    abort();
+  dirsrc *d = xcalloc(1, sizeof *d);
   snprintf(d->root, sizeof d->root, "%s", root);
   out->ctx = d;
   out->list = dir_list;
   out->open = dir_open;
+  out->put_new = NULL;   /* read-only: COPY ... TO needs the store */
+  out->put_write = NULL;
+  out->put_commit = NULL;
+  out->put_abort = NULL;
 }
 
 void sql_objsrc_dir_free(sql_objsrc *src)

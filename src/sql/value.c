@@ -9,6 +9,8 @@
  */
 #include "value.h"
 
+#include "base/mem.h"
+
 #include <math.h>
 
 __extension__ typedef __int128 i128;
@@ -32,9 +34,7 @@ struct sbank {
 
 sbank *sbank_new(void)
 {
-  sbank *b = calloc(1, sizeof *b);
-  if (b == NULL)
-    abort();
+  sbank *b = xcalloc(1, sizeof *b);
   return b;
 }
 
@@ -62,9 +62,7 @@ const char *sbank_copy(sbank *b, const char *p, size_t n)
     if (b->bytes > 64 * 1024 * 1024)
       size = 4 * 1024 * 1024;
     if (n > size / 4) {
-      sb_block *big = malloc(sizeof *big + n);
-      if (big == NULL)
-        abort();
+      sb_block *big = xmalloc(sizeof *big + n);
       big->size = n;
       big->used = n;
       if (k != NULL) {
@@ -78,9 +76,7 @@ const char *sbank_copy(sbank *b, const char *p, size_t n)
       b->bytes += n + sizeof *big;
       return big->data;
     }
-    sb_block *nk = malloc(sizeof *nk + size);
-    if (nk == NULL)
-      abort();
+    sb_block *nk = xmalloc(sizeof *nk + size);
     nk->size = size;
     nk->used = 0;
     nk->next = k;

@@ -25,6 +25,7 @@
 #include "internal.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 #include "base/text.h"
 
 #include <inttypes.h>
@@ -621,9 +622,7 @@ int stream_kinesis_put(stream_system *s, const char *name, const stream_record_i
     return err_set(e, STREAM_ERR_INVALID, "a put takes 1 to %d records, not %zu",
                    STREAM_MAX_PUT_RECORDS, n);
   size_t total = 0;
-  u128 *hashes = calloc(n, sizeof *hashes);
-  if (hashes == NULL)
-    abort();
+  u128 *hashes = xcalloc(n, sizeof *hashes);
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
     const char *pk = in[i].partition_key;

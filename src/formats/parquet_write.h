@@ -1,0 +1,94 @@
+/* formats/parquet_write.h -- a streaming Parquet file writer.
+ *
+ * The caller describes the columns (flat, all OPTIONAL), appends rows as
+ * column vectors (column.h), and the writer buffers one row group in memory,
+ * encodes it (dictionary or PLAIN pages, RLE/bit-packed definition levels,
+ * statistics, the chosen codec) and hands the bytes to the caller's out()
+ * function, then forgets them. pqw_finish() writes the footer. Bytes come
+ * out in file order, so out() can append them to an object being written.
+ *
+ * Types (the engine's values, column.h physical forms):
+ *   PQW_BOOLEAN    I64 0/1        -> BOOLEAN
+ *   PQW_INT16      I64            -> INT32 (INTEGER(16, signed))
+ *   PQW_INT32      I64            -> INT32 (INTEGER(32, signed))
+ *   PQW_INT64      I64            -> INT64
+ *   PQW_DOUBLE     F64            -> DOUBLE
+ *   PQW_DECIMAL    I64 scaled     -> INT64 DECIMAL(precision, scale), precision <= 18
+ *   PQW_STRING     STR            -> BYTE_ARRAY STRING (UTF8)
+ *   PQW_DATE       I64 days       -> INT32 DATE
+ *   PQW_TIMESTAMP  I64 micros     -> INT64 TIMESTAMP(MICROS, not adjusted to UTC)
+ */
+#ifndef TARN_FORMATS_PARQUET_WRITE_H
+#define TARN_FORMATS_PARQUET_WRITE_H
+
+#include "base/err.h"
+#include "formats/column.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum pqw_kind {
+  PQW_BOOLEAN,
+  PQW_INT16,
+  PQW_INT32,
+  PQW_INT64,
+  PQW_DOUBLE,
+  PQW_DECIMAL,
+  PQW_STRING,
+  PQW_DATE,
+  PQW_TIMESTAMP,
+} pqw_kind;
+
+typedef struct pqw_column {
+  const char *name;      /* copied */
+  pqw_kind kind;
+  int precision;         /* PQW_DECIMAL */
+  int scale;             /* PQW_DECIMAL */
+} pqw_column;
+
+/* Parquet's CompressionCodec numbers of the codecs the writer has. */
+typedef enum pqw_codec {
+  PQW_UNCOMPRESSED = 0,
+  PQW_SNAPPY = 1,
+  PQW_GZIP = 2,
+  PQW_ZSTD = 6,
+} pqw_codec;
+
+#define PQW_ROW_GROUP_ROWS 1000000      /* rows per row group, at most */
+#define PQW_ROW_GROUP_BYTES (64u << 20) /* buffered bytes per row group, at most */
+#define PQW_MAX_COLUMNS 4096
+
+/* Receives the file's bytes, in order. Returns 0 or a negative ERR_*. */
+typedef int (*pqw_out_fn)(void *ctx, const void *p, size_t n, err *e);
+
+typedef struct pqw_writer pqw_writer;
+
+typedef struct pqw_options {
+  pqw_codec codec;
+  uint64_t row_group_rows;   /* 0: PQW_ROW_GROUP_ROWS */
+  uint64_t row_group_bytes;  /* 0: PQW_ROW_GROUP_BYTES */
+} pqw_options;
+
+/* A writer of ncols columns (1..PQW_MAX_COLUMNS) to out. Errors: ERR_INVALID
+ * (no columns, too many, a decimal precision over 18). */
+int pqw_new(const pqw_column *cols, int ncols, const pqw_options *opt, pqw_out_fn out,
+            void *out_ctx, pqw_writer **w, err *e);
+/* Frees the writer (finished or not); accepts NULL, returns NULL. */
+pqw_writer *pqw_free(pqw_writer *w);
+
+/* Appends n rows: row j is cols[c] at index rows[j] (rows NULL: j), for
+ * every column c (a constant vector stands for its value at every row).
+ * May flush a row group through out(). */
+int pqw_append(pqw_writer *w, const vec *cols, const uint16_t *rows, int n, err *e);
+/* Writes the buffered rows as a row group now (nothing when none). */
+int pqw_flush(pqw_writer *w, err *e);
+/* Flushes, then writes the footer. The writer accepts nothing after. */
+int pqw_finish(pqw_writer *w, err *e);
+
+/* Bytes the writer holds in memory now (the buffered row group). */
+uint64_t pqw_buffered(const pqw_writer *w);
+/* Bytes handed to out() so far; rows appended so far. */
+uint64_t pqw_written(const pqw_writer *w);
+uint64_t pqw_rows(const pqw_writer *w);
+
+#endif

@@ -1,0 +1,617 @@
+/* tests/unit/formats/test_parquet_write.c -- the Parquet writer: files
+ * written into memory, their footer read back with a small Thrift compact
+ * reader of the test's own, and the codecs' compress functions round-trip.
+ * PQW_TEST_DIR=dir also leaves the files there (for checking them with
+ * another reader by hand). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "formats/codec.h"
+#include "formats/parquet_format.h"
+#include "formats/parquet_write.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct mem {
+  unsigned char *p;
+  size_t len;
+  size_t cap;
+  int fail_after;   /* > 0: the n-th write fails */
+} mem;
+
+static int mem_out(void *ctx, const void *p, size_t n, err *e)
+{
+  mem *m = ctx;
+  if (m->fail_after > 0 && --m->fail_after == 0)
+    return err_set(e, ERR_IO, "disk full");
+  if (m->len + n > m->cap) {
+    m->cap = (m->len + n) * 2;
+    m->p = realloc(m->p, m->cap);
+  }
+  memcpy(m->p + m->len, p, n);
+  m->len += n;
+  return 0;
+}
+
+/* ---- a minimal Thrift compact reader: enough to find fields ---- */
+
+typedef struct rd {
+  const unsigned char *p;
+  size_t n;
+  size_t i;
+} rd;
+
+static uint64_t rd_varint(rd *r)
+{
+  uint64_t v = 0;
+  int s = 0;
+  while (r->i < r->n) {
+    unsigned char b = r->p[r->i++];
+    v |= (uint64_t)(b & 0x7f) << s;
+    if (!(b & 0x80))
+      break;
+    s += 7;
+  }
+  return v;
+}
+
+static int64_t rd_zz(rd *r)
+{
+  uint64_t v = rd_varint(r);
+  return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static void rd_skip(rd *r, int type);
+
+static void rd_skip_struct(rd *r)
+{
+  for (;;) {
+    unsigned char h = r->p[r->i++];
+    if (h == 0)
+      return;
+    if ((h >> 4) == 0)
+      rd_zz(r);
+    rd_skip(r, h & 0x0f);
+  }
+}
+
+static void rd_skip(rd *r, int type)
+{
+  switch (type) {
+  case THRIFT_TRUE:
+  case THRIFT_FALSE:
+    break;
+  case THRIFT_I8:
+    r->i++;
+    break;
+  case THRIFT_I16:
+  case THRIFT_I32:
+  case THRIFT_I64:
+    rd_zz(r);
+    break;
+  case THRIFT_DOUBLE:
+    r->i += 8;
+    break;
+  case THRIFT_BINARY:
+    r->i += rd_varint(r);
+    break;
+  case THRIFT_LIST:
+  case THRIFT_SET: {
+    unsigned char h = r->p[r->i++];
+    size_t n = h >> 4;
+    if (n == 15)
+      n = rd_varint(r);
+    for (size_t k = 0; k < n; k++)
+      rd_skip(r, h & 0x0f);
+    break;
+  }
+  case THRIFT_STRUCT:
+    rd_skip_struct(r);
+    break;
+  default:
+    fail_msg("unexpected thrift type %d", type);
+  }
+}
+
+/* Reads the next field header of the struct; 0 at its end. */
+static int rd_field(rd *r, int *last, int *type)
+{
+  unsigned char h = r->p[r->i++];
+  if (h == 0)
+    return 0;
+  *type = h & 0x0f;
+  if ((h >> 4) == 0)
+    *last = (int)rd_zz(r);
+  else
+    *last += h >> 4;
+  return *last;
+}
+
+typedef struct colmeta {
+  int64_t codec;
+  int64_t num_values;
+  int64_t data_off;
+  int64_t dict_off;        /* 0: none */
+} colmeta;
+
+static size_t rd_list(rd *r)
+{
+  size_t n = r->p[r->i++] >> 4;
+  if (n == 15)
+    n = rd_varint(r);
+  return n;
+}
+
+static void read_colmeta(rd *r, colmeta *m)
+{
+  int last = 0;
+  int type;
+  int id;
+  while ((id = rd_field(r, &last, &type)) != 0) {
+    if (id == 4)
+      m->codec = rd_zz(r);
+    else if (id == 5)
+      m->num_values = rd_zz(r);
+    else if (id == 9)
+      m->data_off = rd_zz(r);
+    else if (id == 11)
+      m->dict_off = rd_zz(r);
+    else
+      rd_skip(r, type);
+  }
+}
+
+/* RowGroup: the first column chunk's metadata into m, the rest skipped */
+static void read_row_group(rd *r, colmeta *m)
+{
+  int last = 0;
+  int type;
+  int id;
+  while ((id = rd_field(r, &last, &type)) != 0) {
+    if (id != 1) {
+      rd_skip(r, type);
+      continue;
+    }
+    size_t n = rd_list(r);
+    for (size_t k = 0; k < n; k++) {
+      if (k > 0) {
+        rd_skip_struct(r);
+        continue;
+      }
+      int l2 = 0;
+      int t2;
+      int id2;
+      while ((id2 = rd_field(r, &l2, &t2)) != 0) {
+        if (id2 == 3)
+          read_colmeta(r, m);
+        else
+          rd_skip(r, t2);
+      }
+    }
+  }
+}
+
+typedef struct footer {
+  colmeta first;           /* row group 0, column 0 */
+  int64_t version;
+  int64_t num_rows;
+  size_t nschema;
+  size_t nrow_groups;
+  char created_by[64];
+} footer;
+
+static void read_footer(const mem *m, footer *f)
+{
+  memset(f, 0, sizeof *f);
+  assert_true(m->len >= 12);
+  assert_memory_equal(m->p, "PAR1", 4);
+  assert_memory_equal(m->p + m->len - 4, "PAR1", 4);
+  const unsigned char *t = m->p + m->len - 8;
+  size_t flen = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
+  assert_true(flen + 12 <= m->len);
+  rd r = {m->p + m->len - 8 - flen, flen, 0};
+  int last = 0;
+  int type;
+  int id;
+  while ((id = rd_field(&r, &last, &type)) != 0) {
+    if (id == 1) {
+      f->version = rd_zz(&r);
+    } else if (id == 3) {
+      f->num_rows = rd_zz(&r);
+    } else if (id == 4) {
+      size_t n = rd_list(&r);
+      f->nrow_groups = n;
+      for (size_t k = 0; k < n; k++) {
+        if (k == 0)
+          read_row_group(&r, &f->first);
+        else
+          rd_skip_struct(&r);
+      }
+    } else if (id == 2) {
+      size_t at = r.i;
+      size_t n = r.p[r.i++] >> 4;
+      if (n == 15)
+        n = rd_varint(&r);
+      r.i = at;   /* skipped whole below */
+      f->nschema = n;
+      rd_skip(&r, type);
+    } else if (id == 6) {
+      size_t n = rd_varint(&r);
+      assert_true(n < sizeof f->created_by);
+      memcpy(f->created_by, r.p + r.i, n);
+      r.i += n;
+    } else {
+      rd_skip(&r, type);
+    }
+  }
+  assert_int_equal(r.i, flen);
+}
+
+/* ---- tests ---- */
+
+static const pqw_column COLS[] = {
+  {"id", PQW_INT64, 0, 0},    {"name", PQW_STRING, 0, 0}, {"price", PQW_DOUBLE, 0, 0},
+  {"ok", PQW_BOOLEAN, 0, 0},  {"day", PQW_DATE, 0, 0},    {"ts", PQW_TIMESTAMP, 0, 0},
+  {"amount", PQW_DECIMAL, 12, 2},
+};
+#define NC 7
+
+static void fill(vec *v, int64_t *iv[NC], double *fv, str_ref *sv, uint8_t *nulls, int base,
+                 int n, char (*text)[16])
+{
+  for (int c = 0; c < NC; c++) {
+    memset(&v[c], 0, sizeof v[c]);
+    v[c].phys = COLS[c].kind == PQW_DOUBLE ? PHYS_F64 : COLS[c].kind == PQW_STRING ? PHYS_STR
+                                                                                    : PHYS_I64;
+  }
+  for (int j = 0; j < n; j++) {
+    int r = base + j;
+    iv[0][j] = r;
+    snprintf(text[j], 16, "%06d", r % 10);   /* repeats: a dictionary */
+    sv[j].ptr = text[j];
+    sv[j].len = strlen(text[j]);
+    fv[j] = r * 0.5;
+    iv[3][j] = r % 2;
+    iv[4][j] = 19000 + r % 3;
+    iv[5][j] = (int64_t)r * 1000000;
+    iv[6][j] = r * 101;
+    nulls[j] = r % 7 == 3;
+  }
+  v[0].i = iv[0];
+  v[1].s = sv;
+  v[1].nulls = nulls;
+  v[2].f = fv;
+  v[3].i = iv[3];
+  v[4].i = iv[4];
+  v[5].i = iv[5];
+  v[6].i = iv[6];
+}
+
+static void write_file(pqw_codec codec, int rows, uint64_t rg_rows, mem *m, const char *name)
+{
+  pqw_writer *w;
+  err e;
+  pqw_options o = {.codec = codec, .row_group_rows = rg_rows};
+  assert_int_equal(pqw_new(COLS, NC, &o, mem_out, m, &w, &e), 0);
+  int64_t *iv[NC];
+  for (int c = 0; c < NC; c++)
+    iv[c] = calloc(COL_BATCH, sizeof(int64_t));
+  double *fv = calloc(COL_BATCH, sizeof *fv);
+  str_ref *sv = calloc(COL_BATCH, sizeof *sv);
+  uint8_t *nulls = calloc(COL_BATCH, 1);
+  char(*text)[16] = calloc(COL_BATCH, 16);
+  vec v[NC];
+  for (int base = 0; base < rows; base += COL_BATCH) {
+    int n = rows - base < COL_BATCH ? rows - base : COL_BATCH;
+    fill(v, iv, fv, sv, nulls, base, n, text);
+    assert_int_equal(pqw_append(w, v, NULL, n, &e), 0);
+  }
+  assert_int_equal(pqw_finish(w, &e), 0);
+  assert_int_equal(pqw_rows(w), (uint64_t)rows);
+  assert_int_equal(pqw_written(w), m->len);
+  pqw_free(w);
+  for (int c = 0; c < NC; c++)
+    free(iv[c]);
+  free(fv);
+  free(sv);
+  free(nulls);
+  free(text);
+  const char *dir = getenv("PQW_TEST_DIR");
+  if (dir != NULL && name != NULL) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (f != NULL) {
+      fwrite(m->p, 1, m->len, f);
+      fclose(f);
+    }
+  }
+}
+
+static void test_footer(void **state)
+{
+  (void)state;
+  static const struct {
+    pqw_codec codec;
+    const char *name;
+  } codecs[] = {{PQW_UNCOMPRESSED, "none.parquet"},
+                {PQW_SNAPPY, "snappy.parquet"},
+                {PQW_GZIP, "gzip.parquet"},
+                {PQW_ZSTD, "zstd.parquet"}};
+  for (size_t k = 0; k < 4; k++) {
+    mem m = {0};
+    write_file(codecs[k].codec, 5000, 2048, &m, codecs[k].name);
+    footer f;
+    read_footer(&m, &f);
+    assert_int_equal(f.version, 1);
+    assert_int_equal(f.num_rows, 5000);
+    assert_int_equal(f.nschema, NC + 1);
+    assert_int_equal(f.nrow_groups, 3);   /* 2048 + 2048 + 904 */
+    assert_string_equal(f.created_by, "tarn");
+    free(m.p);
+  }
+}
+
+static void test_empty_file(void **state)
+{
+  (void)state;
+  mem m = {0};
+  write_file(PQW_ZSTD, 0, 0, &m, "empty.parquet");
+  footer f;
+  read_footer(&m, &f);
+  assert_int_equal(f.num_rows, 0);
+  assert_int_equal(f.nrow_groups, 0);
+  free(m.p);
+}
+
+static void test_compression_pays(void **state)
+{
+  (void)state;
+  mem plain = {0};
+  mem z = {0};
+  write_file(PQW_UNCOMPRESSED, 20000, 0, &plain, NULL);
+  write_file(PQW_ZSTD, 20000, 0, &z, NULL);
+  assert_true(z.len < plain.len);
+  free(plain.p);
+  free(z.p);
+}
+
+static void test_out_failure(void **state)
+{
+  (void)state;
+  mem m = {.fail_after = 3};
+  pqw_writer *w;
+  err e;
+  pqw_options o = {.codec = PQW_SNAPPY, .row_group_rows = 10};
+  assert_int_equal(pqw_new(COLS, 1, &o, mem_out, &m, &w, &e), 0);
+  int64_t iv[40];
+  for (int i = 0; i < 40; i++)
+    iv[i] = i;
+  vec v = {.phys = PHYS_I64, .i = iv};
+  int rc = 0;
+  for (int k = 0; k < 4 && rc == 0; k++)
+    rc = pqw_append(w, &v, NULL, 10, &e);
+  assert_int_equal(rc, ERR_IO);
+  assert_string_equal(e.msg, "disk full");
+  pqw_free(w);
+  free(m.p);
+}
+
+/* the buffered row group stays within its byte bound (plus one batch) */
+static void test_row_group_byte_bound(void **state)
+{
+  (void)state;
+  mem m = {0};
+  pqw_writer *w;
+  err e;
+  pqw_options o = {.codec = PQW_ZSTD, .row_group_bytes = 50000};
+  assert_int_equal(pqw_new(COLS, 1, &o, mem_out, &m, &w, &e), 0);
+  int64_t *iv = calloc(COL_BATCH, sizeof *iv);
+  vec v = {.phys = PHYS_I64, .i = iv};
+  for (int k = 0; k < 50; k++) {
+    for (int i = 0; i < COL_BATCH; i++)
+      iv[i] = (int64_t)k * COL_BATCH + i;
+    assert_int_equal(pqw_append(w, &v, NULL, COL_BATCH, &e), 0);
+    assert_true(pqw_buffered(w) < 50000);
+  }
+  assert_int_equal(pqw_finish(w, &e), 0);
+  pqw_free(w);
+  footer f;
+  read_footer(&m, &f);
+  assert_int_equal(f.num_rows, 50 * COL_BATCH);
+  assert_true(f.nrow_groups >= 16);   /* 3 batches of 2048 rows (9 bytes each) per group */
+  free(iv);
+  free(m.p);
+}
+
+/* A page header at off: its type, value count, and where its body starts. */
+static void read_page(const mem *m, size_t off, int *type, int *nvalues, size_t *body,
+                      size_t *clen)
+{
+  rd r = {m->p, m->len, off};
+  int last = 0;
+  int t;
+  int id;
+  *nvalues = -1;
+  while ((id = rd_field(&r, &last, &t)) != 0) {
+    if (id == 1) {
+      *type = (int)rd_zz(&r);
+    } else if (id == 3) {
+      *clen = (size_t)rd_zz(&r);
+    } else if (id == 5 || id == 7) {
+      int l2 = 0;
+      int t2;
+      int id2;
+      while ((id2 = rd_field(&r, &l2, &t2)) != 0) {
+        if (id2 == 1)
+          *nvalues = (int)rd_zz(&r);
+        else
+          rd_skip(&r, t2);
+      }
+    } else {
+      rd_skip(&r, t);
+    }
+  }
+  *body = r.i;
+}
+
+/* Counts the 1s among the first n definition levels (bit width 1) of a
+ * RLE / bit-packed hybrid run of len bytes at p. */
+static int count_defined(const unsigned char *p, size_t len, int n)
+{
+  rd r = {p, len, 0};
+  int seen = 0;
+  int ones = 0;
+  while (r.i < len && seen < n) {
+    uint64_t h = rd_varint(&r);
+    if (h & 1) {
+      size_t groups = (size_t)(h >> 1);
+      for (size_t g = 0; g < groups; g++) {
+        unsigned char byte = p[r.i++];
+        for (int k = 0; k < 8 && seen < n; k++, seen++)
+          ones += (byte >> k) & 1;
+      }
+    } else {
+      int run = (int)(h >> 1);
+      int v = p[r.i++];
+      for (int k = 0; k < run && seen < n; k++, seen++)
+        ones += v;
+    }
+  }
+  assert_int_equal(seen, n);
+  return ones;
+}
+
+/* The offsets in the footer lead to the pages, and the levels say which
+ * rows are NULL (checked without any other reader). */
+static void test_pages_and_levels(void **state)
+{
+  (void)state;
+  static const pqw_column col = {"name", PQW_STRING, 0, 0};
+  mem m = {0};
+  pqw_writer *w;
+  err e;
+  pqw_options o = {.codec = PQW_UNCOMPRESSED};
+  assert_int_equal(pqw_new(&col, 1, &o, mem_out, &m, &w, &e), 0);
+  str_ref sv[COL_BATCH];
+  uint8_t nulls[COL_BATCH];
+  char text[COL_BATCH][8];
+  int rows = 30000;
+  int defined = 0;
+  int defined_first_page = 0;
+  for (int base = 0; base < rows; base += COL_BATCH) {
+    int n = rows - base < COL_BATCH ? rows - base : COL_BATCH;
+    for (int j = 0; j < n; j++) {
+      int r = base + j;
+      snprintf(text[j], sizeof text[j], "v%d", r % 50);
+      sv[j] = (str_ref){text[j], strlen(text[j])};
+      /* NULL runs (rows 100..299) and scattered NULLs */
+      nulls[j] = (r >= 100 && r < 300) || r % 7 == 3;
+      defined += !nulls[j];
+      defined_first_page += !nulls[j] && r < 20000;
+    }
+    vec v = {.phys = PHYS_STR, .s = sv, .nulls = nulls};
+    assert_int_equal(pqw_append(w, &v, NULL, n, &e), 0);
+  }
+  assert_int_equal(pqw_finish(w, &e), 0);
+  pqw_free(w);
+  footer f;
+  read_footer(&m, &f);
+  assert_int_equal(f.nrow_groups, 1);
+  assert_int_equal(f.first.codec, PQW_UNCOMPRESSED);
+  assert_int_equal(f.first.num_values, rows);
+  assert_true(f.first.dict_off > 0 && f.first.dict_off < f.first.data_off);
+  int type;
+  int nv;
+  size_t body;
+  size_t clen;
+  read_page(&m, (size_t)f.first.dict_off, &type, &nv, &body, &clen);
+  assert_int_equal(type, PQ_PAGE_DICTIONARY);
+  assert_int_equal(nv, 50);
+  assert_int_equal(body + clen, (size_t)f.first.data_off);   /* the data page follows */
+  read_page(&m, (size_t)f.first.data_off, &type, &nv, &body, &clen);
+  assert_int_equal(type, PQ_PAGE_DATA);
+  assert_int_equal(nv, 20000);   /* PAGE_ROWS */
+  const unsigned char *b = m.p + body;
+  size_t llen = (size_t)b[0] | (size_t)b[1] << 8 | (size_t)b[2] << 16 | (size_t)b[3] << 24;
+  assert_int_equal(count_defined(b + 4, llen, nv), defined_first_page);
+  /* then: the dictionary indices' bit width (50 entries: 6 bits) */
+  assert_int_equal(b[4 + llen], 6);
+  /* the second page holds the rest */
+  read_page(&m, body + clen, &type, &nv, &body, &clen);
+  assert_int_equal(type, PQ_PAGE_DATA);
+  assert_int_equal(nv, rows - 20000);
+  b = m.p + body;
+  llen = (size_t)b[0] | (size_t)b[1] << 8 | (size_t)b[2] << 16 | (size_t)b[3] << 24;
+  assert_int_equal(count_defined(b + 4, llen, nv), defined - defined_first_page);
+  free(m.p);
+}
+
+static void test_bad_columns(void **state)
+{
+  (void)state;
+  mem m = {0};
+  pqw_writer *w;
+  err e;
+  assert_int_equal(pqw_new(COLS, 0, NULL, mem_out, &m, &w, &e), ERR_INVALID);
+  pqw_column d = {"d", PQW_DECIMAL, 30, 2};
+  assert_int_equal(pqw_new(&d, 1, NULL, mem_out, &m, &w, &e), ERR_INVALID);
+  assert_non_null(strstr(e.msg, "precision 30"));
+  free(m.p);
+}
+
+static void test_codecs_round_trip(void **state)
+{
+  (void)state;
+  size_t n = 100000;
+  char *src = malloc(n);
+  for (size_t i = 0; i < n; i++)
+    src[i] = (char)("abcabcxyz"[i % 9] + (i % 1000 == 0));
+  char *z;
+  size_t zl;
+  char *back;
+  size_t bl;
+  err e;
+  assert_int_equal(codec_gzip_compress(src, n, 6, &z, &zl, &e), 0);
+  assert_true(zl < n / 10);
+  assert_int_equal(codec_decompress(CODEC_GZIP, z, zl, n * 2, &back, &bl, &e), 0);
+  assert_int_equal(bl, n);
+  assert_memory_equal(back, src, n);
+  free(z);
+  free(back);
+  assert_int_equal(codec_zstd_compress(src, n, 3, &z, &zl, &e), 0);
+  assert_int_equal(codec_decompress(CODEC_ZSTD, z, zl, n * 2, &back, &bl, &e), 0);
+  assert_int_equal(bl, n);
+  assert_memory_equal(back, src, n);
+  free(z);
+  free(back);
+  assert_int_equal(codec_snappy_compress(src, n, &z, &zl, &e), 0);
+  assert_true(zl < n / 4);
+  free(z);
+  assert_int_equal(codec_gzip_compress("", 0, 6, &z, &zl, &e), 0);
+  assert_int_equal(codec_decompress(CODEC_GZIP, z, zl, 16, &back, &bl, &e), 0);
+  assert_int_equal(bl, 0);
+  free(z);
+  free(back);
+  free(src);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_footer),
+    cmocka_unit_test(test_empty_file),
+    cmocka_unit_test(test_compression_pays),
+    cmocka_unit_test(test_out_failure),
+    cmocka_unit_test(test_row_group_byte_bound),
+    cmocka_unit_test(test_pages_and_levels),
+    cmocka_unit_test(test_bad_columns),
+    cmocka_unit_test(test_codecs_round_trip),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
