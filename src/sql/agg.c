@@ -29,7 +29,7 @@
  *       over no input.
  *   (3) Integer sums that overflow fail the query (as Presto does).
  *
- * Start reading at exec_agg().
+ * Start reading at sql__exec_agg().
  */
 #include "exec.h"
 
@@ -110,16 +110,16 @@ static void *table_zalloc(size_t bytes)
 static void gt_account(gtable *g, size_t bytes)
 {
   g->accounted += bytes;
-  qctx_mem(g->q, (int64_t)bytes);
+  sql__qctx_mem(g->q, (int64_t)bytes);
 }
 
 /* a copy of s in the table's bank, its growth charged to the query's
  * budget (keys and min/max strings may be as large as SQL_VALUE_MAX) */
 static const char *bank_copy(gtable *g, str_ref s)
 {
-  size_t before = sbank_bytes(g->bank);
-  const char *p = sbank_copy(g->bank, s.ptr, s.len);
-  size_t after = sbank_bytes(g->bank);
+  size_t before = sql__sbank_bytes(g->bank);
+  const char *p = sql__sbank_copy(g->bank, s.ptr, s.len);
+  size_t after = sql__sbank_bytes(g->bank);
   if (after > before)
     gt_account(g, after - before);
   return p;
@@ -142,7 +142,7 @@ static gtable *gt_new(qctx *q, int nk, const uint8_t *kphys, int na, const aggca
   g->slots = calloc(g->nslots, sizeof(gslot));
   g->inline_key = nk == 1 && kphys[0] == PHYS_I64;
   g->null_gid = UINT32_MAX;
-  g->bank = sbank_new();
+  g->bank = sql__sbank_new();
   if (counts) {
     g->cnt[0] = (int64_t *)1; /* marker: allocate with the groups */
     g->cnt[1] = (int64_t *)1;
@@ -163,7 +163,7 @@ static void gt_free(gtable *g)
     for (int a = 0; a < g->na; a++)
       if (has_set(&g->aggs[a]))
         for (size_t i = 0; i < g->n; i++)
-          valset_free(g->st[i * (size_t)g->na + (size_t)a].set);
+          sql__valset_free(g->st[i * (size_t)g->na + (size_t)a].set);
   }
   free(g->kv);
   free(g->ks);
@@ -176,9 +176,9 @@ static void gt_free(gtable *g)
     free(g->cnt[0]);
     free(g->cnt[1]);
   }
-  sbank_free(g->bank);
+  sql__sbank_free(g->bank);
   if (g->accounted)
-    qctx_mem(g->q, -(int64_t)g->accounted);
+    sql__qctx_mem(g->q, -(int64_t)g->accounted);
   free(g);
 }
 
@@ -354,7 +354,7 @@ static uint64_t row_hash(const vec *keys, int nk, int r)
 {
   uint64_t h = 0x2545F4914F6CDD1DULL;
   for (int k = 0; k < nk; k++)
-    h = (h ^ hash_value(keys[k].phys, &keys[k], r)) * 0x9E3779B97F4A7C15ULL;
+    h = (h ^ sql__hash_value(keys[k].phys, &keys[k], r)) * 0x9E3779B97F4A7C15ULL;
   return h ^ (h >> 29);
 }
 
@@ -364,7 +364,7 @@ static int agg_fail(qctx *q, const char *msg)
 {
   err e;
   err_set(&e, ERR_INVALID, "%s", msg);
-  return qctx_fail(q, ERR_INVALID, &e);
+  return sql__qctx_fail(q, ERR_INVALID, &e);
 }
 
 static str_ref keep_str(gtable *g, str_ref s)
@@ -377,13 +377,13 @@ static str_ref keep_str(gtable *g, str_ref s)
 /* one value into a state */
 static int agg_add(gtable *g, const aggcall *a, astate *s, value v, value k2)
 {
-  int phys = a->arg != NULL ? sql_phys(a->arg->type.t) : PHYS_I64;
+  int phys = a->arg != NULL ? sql__phys(a->arg->type.t) : PHYS_I64;
   if (a->distinct) {
     if (v.null)
       return 0;
     if (s->set == NULL)
-      s->set = valset_new(phys);
-    valset_add(s->set, v);
+      s->set = sql__valset_new(phys);
+    sql__valset_add(s->set, v);
     return 0;
   }
   switch (a->fn) {
@@ -399,8 +399,8 @@ static int agg_add(gtable *g, const aggcall *a, astate *s, value v, value k2)
   case AGG_APPROX_DISTINCT:
     if (!v.null) {
       if (s->set == NULL)
-        s->set = valset_new(phys);
-      valset_add(s->set, v);
+        s->set = sql__valset_new(phys);
+      sql__valset_add(s->set, v);
     }
     return 0;
   default:
@@ -435,7 +435,7 @@ static int agg_add(gtable *g, const aggcall *a, astate *s, value v, value k2)
       cur.s = s->v.s;
     else
       cur.i = s->v.i;
-    int c = value_cmp(phys, v, cur);
+    int c = sql__value_cmp(phys, v, cur);
     if ((a->fn == AGG_MIN && c < 0) || (a->fn == AGG_MAX && c > 0)) {
       if (phys == PHYS_STR)
         s->v.s = keep_str(g, v.s);
@@ -448,14 +448,14 @@ static int agg_add(gtable *g, const aggcall *a, astate *s, value v, value k2)
   case AGG_MIN_BY: {
     if (k2.null)
       return 0;
-    int kphys = sql_phys(a->arg2->type.t);
+    int kphys = sql__phys(a->arg2->type.t);
     value cur;
     cur.null = false;
     if (kphys == PHYS_STR)
       cur.s = s->k.s;
     else
       cur.i = s->k.i;
-    int c = s->n == 0 ? 1 : value_cmp(kphys, k2, cur);
+    int c = s->n == 0 ? 1 : sql__value_cmp(kphys, k2, cur);
     if (a->fn == AGG_MIN_BY)
       c = -c;
     if (s->n == 0 || c > 0) {
@@ -505,19 +505,19 @@ static int agg_add(gtable *g, const aggcall *a, astate *s, value v, value k2)
 
 static void set_add_each(void *arg, value v)
 {
-  valset_add(arg, v);
+  sql__valset_add(arg, v);
 }
 
 /* merges state b (of table gb) into a */
 static int agg_merge(gtable *g, const aggcall *ac, astate *a, const astate *b)
 {
-  int phys = ac->arg != NULL ? sql_phys(ac->arg->type.t) : PHYS_I64;
+  int phys = ac->arg != NULL ? sql__phys(ac->arg->type.t) : PHYS_I64;
   if (ac->distinct || ac->fn == AGG_APPROX_DISTINCT) {
     if (b->set == NULL)
       return 0;
     if (a->set == NULL)
-      a->set = valset_new(phys);
-    valset_each(b->set, set_add_each, a->set);
+      a->set = sql__valset_new(phys);
+    sql__valset_each(b->set, set_add_each, a->set);
     return 0;
   }
   switch (ac->fn) {
@@ -564,7 +564,7 @@ static int agg_merge(gtable *g, const aggcall *ac, astate *a, const astate *b)
     bv.s = b->v.s;
   value bk = {.null = false};
   bk.i = b->k.i;
-  if (ac->arg2 != NULL && sql_phys(ac->arg2->type.t) == PHYS_STR)
+  if (ac->arg2 != NULL && sql__phys(ac->arg2->type.t) == PHYS_STR)
     bk.s = b->k.s;
   if (ac->fn == AGG_BOOL_AND || ac->fn == AGG_BOOL_OR || ac->fn == AGG_ARBITRARY ||
       ac->fn == AGG_MIN || ac->fn == AGG_MAX || ac->fn == AGG_MAX_BY || ac->fn == AGG_MIN_BY)
@@ -594,13 +594,13 @@ static int agg_final(gtable *g, const aggcall *a, const astate *s, value *out)
 {
   out->null = false;
   out->i = 0;
-  int phys = a->arg != NULL ? sql_phys(a->arg->type.t) : PHYS_I64;
+  int phys = a->arg != NULL ? sql__phys(a->arg->type.t) : PHYS_I64;
   if (a->fn == AGG_APPROX_DISTINCT || (a->distinct && a->fn == AGG_COUNT)) {
-    out->i = s->set != NULL ? (int64_t)valset_size(s->set) : 0;
+    out->i = s->set != NULL ? (int64_t)sql__valset_size(s->set) : 0;
     return 0;
   }
   if (a->distinct) {
-    if (s->set == NULL || valset_size(s->set) == 0) {
+    if (s->set == NULL || sql__valset_size(s->set) == 0) {
       out->null = true;
       return 0;
     }
@@ -609,10 +609,10 @@ static int agg_final(gtable *g, const aggcall *a, const astate *s, value *out)
     memset(&t, 0, sizeof t);
     aggcall plain = *a;
     plain.distinct = false;
-    size_t cap = valset_size(s->set);
+    size_t cap = sql__valset_size(s->set);
     value *vals = xmalloc(sizeof(value) * (cap + 1));
     collect_ctx2 cc = {vals, 0};
-    valset_each(s->set, collect_fn, &cc);
+    sql__valset_each(s->set, collect_fn, &cc);
     int rc = 0;
     value none = {.null = true};
     for (size_t i = 0; i < cc.n && rc == 0; i++)
@@ -678,7 +678,7 @@ static int agg_final(gtable *g, const aggcall *a, const astate *s, value *out)
       out->null = true;
       return 0;
     }
-    if (sql_phys(a->type.t) == PHYS_STR)
+    if (sql__phys(a->type.t) == PHYS_STR)
       out->s = s->v.s;
     else
       out->i = s->v.i;
@@ -687,29 +687,29 @@ static int agg_final(gtable *g, const aggcall *a, const astate *s, value *out)
 }
 
 /* exported for windows (sort.c) */
-int agg_state_size(void)
+int sql__agg_state_size(void)
 {
   return (int)sizeof(astate);
 }
 
-int agg_state_add(qctx *q, const aggcall *a, void *state, value v)
+int sql__agg_state_add(qctx *q, const aggcall *a, void *state, value v)
 {
   gtable g = {.q = q, .bank = NULL}; /* window input strings are stable */
   value none = {.null = true};
   return agg_add(&g, a, state, v, none);
 }
 
-int agg_state_final(qctx *q, const aggcall *a, const void *state, value *out)
+int sql__agg_state_final(qctx *q, const aggcall *a, const void *state, value *out)
 {
   gtable g = {.q = q};
   return agg_final(&g, a, state, out);
 }
 
-void agg_state_clear(const aggcall *a, void *state)
+void sql__agg_state_clear(const aggcall *a, void *state)
 {
   astate *s = state;
   if (has_set(a))
-    valset_free(s->set);
+    sql__valset_free(s->set);
   memset(s, 0, sizeof *s);
 }
 
@@ -743,7 +743,7 @@ static void *agg_init(void *arg, int thread)
   t->parts = xcalloc((size_t)r->npart, sizeof(gtable *));
   for (int i = 0; i < r->npart; i++)
     t->parts[i] = gt_new(r->q, r->p->ngroups, r->kphys, r->p->naggs, r->p->aggs, false);
-  ectx_init(&t->x, r->q);
+  sql__ectx_init(&t->x, r->q);
   r->tables[thread] = t->parts;
   return t;
 }
@@ -753,11 +753,11 @@ static int agg_consume(void *state, batch *b)
   aggthread *t = state;
   plan *p = t->run->p;
   int na = p->naggs;
-  ectx_reset(&t->x);
+  sql__ectx_reset(&t->x);
   int rc;
-  vec *keys = ectx_alloc(&t->x, sizeof(vec) * (size_t)(p->ngroups > 0 ? p->ngroups : 1));
+  vec *keys = sql__ectx_alloc(&t->x, sizeof(vec) * (size_t)(p->ngroups > 0 ? p->ngroups : 1));
   for (int k = 0; k < p->ngroups; k++)
-    if ((rc = expr_eval(&t->x, p->groups[k], b, &keys[k])) < 0)
+    if ((rc = sql__expr_eval(&t->x, p->groups[k], b, &keys[k])) < 0)
       return rc;
   if (p->ngroups == 0) {
     gtable *g = t->parts[0];
@@ -774,7 +774,7 @@ static int agg_consume(void *state, batch *b)
     }
   } else {
     int shift = t->run->npart > 1 ? 60 : 64;
-    uint64_t *hs = ectx_alloc(&t->x, sizeof(uint64_t) * (size_t)(b->n > 0 ? b->n : 1));
+    uint64_t *hs = sql__ectx_alloc(&t->x, sizeof(uint64_t) * (size_t)(b->n > 0 ? b->n : 1));
     for (int j = 0; j < b->nsel; j++) {
       int r = ROW(b, j);
       uint64_t h = row_hash(keys, p->ngroups, r);
@@ -818,7 +818,7 @@ static int agg_consume(void *state, batch *b)
     const aggcall *ac = &p->aggs[a];
     gtable *g0 = t->parts[0];
     batch fb = *b;
-    if (ac->filter != NULL && (rc = expr_filter(&t->x, ac->filter, &fb)) < 0)
+    if (ac->filter != NULL && (rc = sql__expr_filter(&t->x, ac->filter, &fb)) < 0)
       return rc;
     if (ac->fn == AGG_COUNT_STAR && !ac->distinct) {
       for (int j = 0; j < fb.nsel; j++) {
@@ -828,9 +828,9 @@ static int agg_consume(void *state, batch *b)
       continue;
     }
     vec v, v2;
-    if ((rc = expr_eval(&t->x, ac->arg, &fb, &v)) < 0)
+    if ((rc = sql__expr_eval(&t->x, ac->arg, &fb, &v)) < 0)
       return rc;
-    if (ac->arg2 != NULL && (rc = expr_eval(&t->x, ac->arg2, &fb, &v2)) < 0)
+    if (ac->arg2 != NULL && (rc = sql__expr_eval(&t->x, ac->arg2, &fb, &v2)) < 0)
       return rc;
     /* fast paths for the common sums and counts */
     if (!ac->distinct && v.nulls == NULL && !v.is_const && ac->fn == AGG_SUM &&
@@ -875,13 +875,13 @@ static int agg_consume(void *state, batch *b)
     }
   }
 #undef PF_STATE
-  return qctx_check(t->run->q);
+  return sql__qctx_check(t->run->q);
 }
 
 static int agg_finish(void *state)
 {
   aggthread *t = state;
-  ectx_release(&t->x);
+  sql__ectx_release(&t->x);
   free(t);
   return 0;
 }
@@ -925,7 +925,7 @@ static int gt_merge(gtable *a, gtable *b)
   (void)nul;
   free(keys);
   if (rc == 0)
-    rc = qctx_check(a->q);
+    rc = sql__qctx_check(a->q);
   return rc;
 }
 
@@ -936,7 +936,7 @@ static int gt_output(gtable *g, plan *p, rowset *out, bool setmode, int setop, b
   int64_t *vals = xcalloc((size_t)(ncols > 0 ? ncols : 1) * COL_BATCH, sizeof(str_ref));
   uint8_t *nulls = xcalloc((size_t)(ncols > 0 ? ncols : 1), COL_BATCH);
   for (int c = 0; c < ncols; c++) {
-    cols[c].phys = (uint8_t)sql_phys(p->cols[c].type.t);
+    cols[c].phys = (uint8_t)sql__phys(p->cols[c].type.t);
     cols[c].p = (char *)vals + (size_t)c * COL_BATCH * sizeof(str_ref);
     cols[c].nulls = nulls + (size_t)c * COL_BATCH;
   }
@@ -974,14 +974,14 @@ static int gt_output(gtable *g, plan *p, rowset *out, bool setmode, int setop, b
       n++;
       if (n == COL_BATCH) {
         batch b = {.n = n, .nsel = n, .ncols = ncols, .cols = cols};
-        rc = rc < 0 ? rc : rowset_append(out, &b);
+        rc = rc < 0 ? rc : sql__rowset_append(out, &b);
         n = 0;
       }
     }
   }
   if (n > 0 && rc == 0) {
     batch b = {.n = n, .nsel = n, .ncols = ncols, .cols = cols};
-    rc = rowset_append(out, &b);
+    rc = sql__rowset_append(out, &b);
   }
   free(cols);
   free(vals);
@@ -1029,16 +1029,16 @@ static void *merge_main(void *arg)
   return NULL;
 }
 
-int exec_agg(qctx *q, plan *p, rowset **out)
+int sql__exec_agg(qctx *q, plan *p, rowset **out)
 {
   aggrun r = {.q = q, .p = p};
   r.npart = p->ngroups > 0 && q->threads > 1 ? NPART : 1;
   r.tables = xcalloc((size_t)q->threads + 1, sizeof(gtable **));
   r.kphys = xcalloc((size_t)p->ngroups + 1, 1);
   for (int k = 0; k < p->ngroups; k++)
-    r.kphys[k] = (uint8_t)sql_phys(p->groups[k]->type.t);
+    r.kphys[k] = (uint8_t)sql__phys(p->groups[k]->type.t);
   pipe_sink s = {agg_init, agg_consume, agg_finish, &r};
-  int rc = exec_pipeline(q, p->child, &s, 0);
+  int rc = sql__exec_pipeline(q, p->child, &s, 0);
   /* the first thread that ran keeps the merged partitions */
   int first = -1;
   int nthreads = 0;
@@ -1064,9 +1064,9 @@ int exec_agg(qctx *q, plan *p, rowset **out)
     pthread_mutex_destroy(&m.mu);
     rc = m.rc;
     if (rc == 0)
-      rc = qctx_check(q);
+      rc = sql__qctx_check(q);
   }
-  rowset *res = rowset_new(q, p->ncols, p->cols);
+  rowset *res = sql__rowset_new(q, p->ncols, p->cols);
   if (first < 0) {
     /* no thread ran (no input at all) */
     gtable *g = gt_new(q, p->ngroups, r.kphys, p->naggs, p->aggs, false);
@@ -1101,7 +1101,7 @@ int exec_agg(qctx *q, plan *p, rowset **out)
   free(r.tables);
   free(r.kphys);
   if (rc < 0) {
-    rowset_free(res);
+    sql__rowset_free(res);
     return rc;
   }
   *out = res;
@@ -1121,27 +1121,27 @@ static int setop_add(gtable *g, rowset *r, int side, bool insert)
       if (gid != UINT32_MAX)
         g->cnt[side][gid]++;
     }
-    int rc = qctx_check(g->q);
+    int rc = sql__qctx_check(g->q);
     if (rc < 0)
       return rc;
   }
   return 0;
 }
 
-int exec_setop(qctx *q, plan *p, rowset **out)
+int sql__exec_setop(qctx *q, plan *p, rowset **out)
 {
   rowset *l = NULL, *r = NULL;
-  int rc = exec_materialize(q, p->child, &l);
+  int rc = sql__exec_materialize(q, p->child, &l);
   if (rc == 0)
-    rc = exec_materialize(q, p->right, &r);
+    rc = sql__exec_materialize(q, p->right, &r);
   if (rc < 0) {
-    rowset_free(l);
-    rowset_free(r);
+    sql__rowset_free(l);
+    sql__rowset_free(r);
     return rc;
   }
   if (p->setop == Q_UNION && p->all) {
-    rowset_move(l, r);
-    rowset_free(r);
+    sql__rowset_move(l, r);
+    sql__rowset_free(r);
     l->ordered = false;
     *out = l;
     return 0;
@@ -1150,14 +1150,14 @@ int exec_setop(qctx *q, plan *p, rowset **out)
   rc = setop_add(g, l, 0, true);
   if (rc == 0)
     rc = setop_add(g, r, 1, p->setop == Q_UNION);
-  rowset *res = rowset_new(q, p->ncols, p->cols);
+  rowset *res = sql__rowset_new(q, p->ncols, p->cols);
   if (rc == 0)
     rc = gt_output(g, p, res, true, p->setop, p->all);
   gt_free(g);
-  rowset_free(l);
-  rowset_free(r);
+  sql__rowset_free(l);
+  sql__rowset_free(r);
   if (rc < 0) {
-    rowset_free(res);
+    sql__rowset_free(res);
     return rc;
   }
   *out = res;

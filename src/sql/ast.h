@@ -24,7 +24,7 @@ typedef struct sql_pos {
 } sql_pos;
 
 /* sets e and *pos; returns ERR_INVALID */
-int sql_error_at(err *e, sql_pos *where, int line, int col, const char *fmt, ...)
+int sql__error_at(err *e, sql_pos *where, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
 enum tok_kind {
@@ -46,7 +46,7 @@ typedef struct token {
 } token;
 
 /* Tokenizes sql into *toks (arena), ending with TK_EOF. */
-int sql_lex(const char *sql, arena *a, token **toks, int *ntoks, err *e, sql_pos *pos);
+int sql__lex(const char *sql, arena *a, token **toks, int *ntoks, err *e, sql_pos *pos);
 
 typedef struct ast_query ast_query;
 typedef struct ast_expr ast_expr;
@@ -206,10 +206,10 @@ struct ast_query {
 };
 
 /* Parses one statement (a query, optionally ending with ';'). */
-int sql_parse(const char *sql, arena *a, ast_query **out, err *e, sql_pos *pos);
+int sql__parse(const char *sql, arena *a, ast_query **out, err *e, sql_pos *pos);
 
 /* Is this word reserved (cannot be a bare column name or alias)? */
-bool sql_reserved(const char *word);
+bool sql__reserved(const char *word);
 
 /* ---- COPY (query) TO 'path' (options): a query written to objects ---- */
 
@@ -241,7 +241,7 @@ typedef struct ast_copy {
 
 /* Parses one statement: a query (*copy NULL), or a COPY, CREATE TABLE AS or
  * INSERT INTO (*q NULL). */
-int sql_parse_stmt(const char *sql, arena *a, ast_query **q, ast_copy **copy, err *e,
+int sql__parse_stmt(const char *sql, arena *a, ast_query **q, ast_copy **copy, err *e,
                    sql_pos *pos);
 
 #endif

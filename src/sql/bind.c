@@ -1,6 +1,6 @@
 /* sql/bind.c -- the binder: names to columns, types to expressions, the
  * syntax tree to a plan (see plan.h), with the errors a user sees. This
- * file holds the entry, sql_bind(), and what every part of the binder
+ * file holds the entry, sql__bind(), and what every part of the binder
  * uses: types, constructors, constant folding, casts and coercion,
  * expression utilities and plan helpers.
  *
@@ -28,9 +28,9 @@
  *       scans (filter pushdown), and equalities across a join become its
  *       hash keys.
  *   (5) Everything the binder makes lives in the query's arena (q->a);
- *       compiled patterns and value sets are freed by exec_defer.
+ *       compiled patterns and value sets are freed by sql__exec_defer.
  *
- * Start reading at sql_bind(), then sql__bind_query() in bind_select.c.
+ * Start reading at sql__bind(), then sql__bind_query() in bind_select.c.
  */
 #include "bind_internal.h"
 
@@ -40,7 +40,7 @@
 
 /* ---- small helpers ---- */
 
-stype st(sql_type t)
+stype sql__st(sql_type t)
 {
   stype s = {t, 0, 0};
   if (t == SQL_DECIMAL) {
@@ -49,7 +49,7 @@ stype st(sql_type t)
   return s;
 }
 
-int sql_phys(sql_type t)
+int sql__phys(sql_type t)
 {
   if (t == SQL_DOUBLE)
     return PHYS_F64;
@@ -58,17 +58,17 @@ int sql_phys(sql_type t)
   return PHYS_I64;
 }
 
-bool stype_integer(sql_type t)
+bool sql__stype_integer(sql_type t)
 {
   return t == SQL_SMALLINT || t == SQL_INTEGER || t == SQL_BIGINT;
 }
 
-bool stype_numeric(sql_type t)
+bool sql__stype_numeric(sql_type t)
 {
-  return stype_integer(t) || t == SQL_DECIMAL || t == SQL_DOUBLE;
+  return sql__stype_integer(t) || t == SQL_DECIMAL || t == SQL_DOUBLE;
 }
 
-bool stype_is_str(sql_type t)
+bool sql__stype_is_str(sql_type t)
 {
   return t == SQL_VARCHAR;
 }
@@ -92,7 +92,7 @@ const char *sql_type_name(sql_type t)
   return "?";
 }
 
-const char *stype_name(stype t, char *out, size_t n)
+const char *sql__stype_name(stype t, char *out, size_t n)
 {
   if (t.t == SQL_DECIMAL)
     snprintf(out, n, "decimal(%d,%d)", t.prec, t.scale);
@@ -101,7 +101,7 @@ const char *stype_name(stype t, char *out, size_t n)
   return out;
 }
 
-int levenshtein(const char *a, const char *b)
+int sql__levenshtein(const char *a, const char *b)
 {
   size_t n = strlen(a), m = strlen(b);
   if (n > 64 || m > 64)
@@ -136,7 +136,7 @@ int sql__errx(binder *B, int line, int col, const char *fmt, ...)
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  return sql_error_at(B->e, B->pos, line, col, "%s", msg);
+  return sql__error_at(B->e, B->pos, line, col, "%s", msg);
 }
 
 bexpr *sql__bx_new(binder *B, int kind, stype t, int line, int col)
@@ -211,19 +211,19 @@ bexpr *sql__fold(binder *B, bexpr *x)
   fold_q.now_wall_us = B->q->now_wall_us;
   fold_q.err_code = 0;
   ectx ex;
-  ectx_init(&ex, &fold_q);
+  sql__ectx_init(&ex, &fold_q);
   batch b = {.n = 1, .nsel = 1};
   vec v;
   bexpr *res = x;
-  if (expr_eval(&ex, x, &b, &v) == 0 && !atomic_load(&fold_q.failed)) {
+  if (sql__expr_eval(&ex, x, &b, &v) == 0 && !atomic_load(&fold_q.failed)) {
     value val = vec_get(&v, 0);
-    if (!val.null && sql_phys(x->type.t) == PHYS_STR)
+    if (!val.null && sql__phys(x->type.t) == PHYS_STR)
       val.s.ptr = arena_strndup(B->a, val.s.ptr, val.s.len);
     res = sql__bx_new(B, BX_CONST, x->type, x->line, x->col);
     res->v = val;
     res->name = x->name;
   }
-  ectx_release(&ex);
+  sql__ectx_release(&ex);
   pthread_mutex_unlock(&fold_mu);
   return res;
 }
@@ -234,8 +234,8 @@ bool sql__can_cast(sql_type from, sql_type to)
 {
   if (from == to || from == SQL_NULL || to == SQL_VARCHAR || from == SQL_VARCHAR)
     return from != SQL_VARCHAR || (to != SQL_INTERVAL_DS && to != SQL_INTERVAL_YM);
-  bool fn = stype_numeric(from) || from == SQL_BOOLEAN;
-  bool tn = stype_numeric(to) || to == SQL_BOOLEAN;
+  bool fn = sql__stype_numeric(from) || from == SQL_BOOLEAN;
+  bool tn = sql__stype_numeric(to) || to == SQL_BOOLEAN;
   if (fn && tn)
     return true;
   if ((from == SQL_DATE || from == SQL_TIMESTAMP) && (to == SQL_DATE || to == SQL_TIMESTAMP))
@@ -243,7 +243,7 @@ bool sql__can_cast(sql_type from, sql_type to)
   return false;
 }
 
-bexpr *bind_cast(qctx *q, bexpr *x, stype to)
+bexpr *sql__bind_cast(qctx *q, bexpr *x, stype to)
 {
   if (x->type.t == to.t && (to.t != SQL_DECIMAL ||
                             (x->type.scale == to.scale && x->type.prec == to.prec)))
@@ -282,13 +282,13 @@ bool sql__common_type(stype a, stype b, stype *out)
     *out = a;
     return true;
   }
-  if (stype_integer(a.t) && stype_integer(b.t)) {
-    *out = st(sql__int_rank(a.t) >= sql__int_rank(b.t) ? a.t : b.t);
+  if (sql__stype_integer(a.t) && sql__stype_integer(b.t)) {
+    *out = sql__st(sql__int_rank(a.t) >= sql__int_rank(b.t) ? a.t : b.t);
     return true;
   }
-  if (stype_numeric(a.t) && stype_numeric(b.t)) {
+  if (sql__stype_numeric(a.t) && sql__stype_numeric(b.t)) {
     if (a.t == SQL_DOUBLE || b.t == SQL_DOUBLE) {
-      *out = st(SQL_DOUBLE);
+      *out = sql__st(SQL_DOUBLE);
       return true;
     }
     /* decimal with decimal or integer */
@@ -308,7 +308,7 @@ bool sql__common_type(stype a, stype b, stype *out)
     return true;
   }
   if ((a.t == SQL_DATE && b.t == SQL_TIMESTAMP) || (a.t == SQL_TIMESTAMP && b.t == SQL_DATE)) {
-    *out = st(SQL_TIMESTAMP);
+    *out = sql__st(SQL_TIMESTAMP);
     return true;
   }
   return false;
@@ -320,7 +320,7 @@ bool sql__str_literal(const bexpr *x)
   return x->kind == BX_CONST && x->type.t == SQL_VARCHAR;
 }
 
-int bind_coerce(qctx *q, bexpr **x, stype to, const char *what, err *e, sql_pos *pos)
+int sql__bind_coerce(qctx *q, bexpr **x, stype to, const char *what, err *e, sql_pos *pos)
 {
   stype from = (*x)->type;
   if (from.t == to.t && (to.t != SQL_DECIMAL || from.scale == to.scale))
@@ -328,14 +328,14 @@ int bind_coerce(qctx *q, bexpr **x, stype to, const char *what, err *e, sql_pos 
   stype c;
   bool ok = from.t == SQL_NULL || (sql__common_type(from, to, &c) && c.t == to.t) ||
             (sql__str_literal(*x) && sql__can_cast(SQL_VARCHAR, to.t));
-  if (to.t == SQL_DECIMAL && stype_numeric(from.t) && from.t != SQL_DOUBLE)
+  if (to.t == SQL_DECIMAL && sql__stype_numeric(from.t) && from.t != SQL_DOUBLE)
     ok = true;
   if (!ok) {
     char a[48], b[48];
-    return sql_error_at(e, pos, (*x)->line, (*x)->col, "%s expects %s, got %s", what,
-                        stype_name(to, a, sizeof a), stype_name(from, b, sizeof b));
+    return sql__error_at(e, pos, (*x)->line, (*x)->col, "%s expects %s, got %s", what,
+                        sql__stype_name(to, a, sizeof a), sql__stype_name(from, b, sizeof b));
   }
-  *x = bind_cast(q, *x, to);
+  *x = sql__bind_cast(q, *x, to);
   return 0;
 }
 
@@ -347,20 +347,20 @@ int sql__unify2(binder *B, bexpr **a, bexpr **b, const char *op, int line, int c
   if (ta.t == tb.t && (ta.t != SQL_DECIMAL || ta.scale == tb.scale))
     return 0;
   if (sql__str_literal(*a) && tb.t != SQL_VARCHAR && sql__can_cast(SQL_VARCHAR, tb.t)) {
-    *a = sql__fold(B, bind_cast(B->q, *a, tb));
+    *a = sql__fold(B, sql__bind_cast(B->q, *a, tb));
     return 0;
   }
   if (sql__str_literal(*b) && ta.t != SQL_VARCHAR && sql__can_cast(SQL_VARCHAR, ta.t)) {
-    *b = sql__fold(B, bind_cast(B->q, *b, ta));
+    *b = sql__fold(B, sql__bind_cast(B->q, *b, ta));
     return 0;
   }
   if (!sql__common_type(ta, tb, &t)) {
     char x1[48], x2[48];
     return sql__errx(B, line, col, "type mismatch: cannot apply '%s' to %s and %s", op,
-                     stype_name(ta, x1, sizeof x1), stype_name(tb, x2, sizeof x2));
+                     sql__stype_name(ta, x1, sizeof x1), sql__stype_name(tb, x2, sizeof x2));
   }
-  *a = sql__fold(B, bind_cast(B->q, *a, t));
-  *b = sql__fold(B, bind_cast(B->q, *b, t));
+  *a = sql__fold(B, sql__bind_cast(B->q, *a, t));
+  *b = sql__fold(B, sql__bind_cast(B->q, *b, t));
   return 0;
 }
 
@@ -369,12 +369,12 @@ int sql__need_bool(binder *B, bexpr **x, const char *what)
   if ((*x)->type.t == SQL_BOOLEAN)
     return 0;
   if ((*x)->type.t == SQL_NULL) {
-    *x = bind_cast(B->q, *x, st(SQL_BOOLEAN));
+    *x = sql__bind_cast(B->q, *x, sql__st(SQL_BOOLEAN));
     return 0;
   }
   char t[48];
   return sql__errx(B, (*x)->line, (*x)->col, "%s must be boolean, not %s", what,
-                   stype_name((*x)->type, t, sizeof t));
+                   sql__stype_name((*x)->type, t, sizeof t));
 }
 
 /* ---- expression utilities ---- */
@@ -390,7 +390,7 @@ bool sql__bexpr_equal(const bexpr *a, const bexpr *b)
   case BX_CONST:
     if (a->v.null || b->v.null)
       return a->v.null == b->v.null;
-    return value_eq(sql_phys(a->type.t), a->v, b->v);
+    return sql__value_eq(sql__phys(a->type.t), a->v, b->v);
   case BX_FUNC:
     if (a->fn != b->fn)
       return false;
@@ -572,12 +572,12 @@ void sql__join_add_cond(binder *B, plan *j, bexpr *x)
     j->cond = x;
     return;
   }
-  j->cond = sql__bx2(B, BX_AND, st(SQL_BOOLEAN), j->cond, x, x->line, x->col);
+  j->cond = sql__bx2(B, BX_AND, sql__st(SQL_BOOLEAN), j->cond, x, x->line, x->col);
 }
 
 /* ---- the entry ---- */
 
-int sql_bind(qctx *q, ast_query *ast, plan **out, err *e, sql_pos *pos)
+int sql__bind(qctx *q, ast_query *ast, plan **out, err *e, sql_pos *pos)
 {
   binder B = {.q = q, .a = q->a, .e = e, .pos = pos, .clause = "SELECT"};
   int rc = sql__bind_query(&B, ast, NULL, out);

@@ -92,7 +92,7 @@ int sql__unknown_column(binder *B, ast_expr *x, scope *sc)
         continue;
       if (x->qual != NULL && !sql__name_eq(s->cols[i].table, x->qual))
         continue;
-      int d = levenshtein(x->name, s->cols[i].name);
+      int d = sql__levenshtein(x->name, s->cols[i].name);
       if (d < bestd) {
         bestd = d;
         best = s->cols[i].name;
@@ -118,25 +118,25 @@ int sql__unknown_column(binder *B, ast_expr *x, scope *sc)
 
 static void free_valset(void *p)
 {
-  valset_free(p);
+  sql__valset_free(p);
 }
 
 static void free_like(void *p)
 {
-  like_free(p);
+  sql__like_free(p);
 }
 
 /* ---- literals ---- */
 
 static int bind_literal(binder *B, ast_expr *x, bexpr **out)
 {
-  bexpr *c = sql__bx_new(B, BX_CONST, st(SQL_NULL), x->line, x->col);
+  bexpr *c = sql__bx_new(B, BX_CONST, sql__st(SQL_NULL), x->line, x->col);
   switch (x->kind) {
   case EX_NULL:
     c->v.null = true;
     break;
   case EX_BOOL:
-    c->type = st(SQL_BOOLEAN);
+    c->type = sql__st(SQL_BOOLEAN);
     c->v.i = x->ival;
     break;
   case EX_INT: {
@@ -144,11 +144,11 @@ static int bind_literal(binder *B, ast_expr *x, bexpr **out)
     if (!fmt_parse_i64(x->text, strlen(x->text), &v)) {
       double d;
       fmt_parse_f64(x->text, strlen(x->text), &d);
-      c->type = st(SQL_DOUBLE);
+      c->type = sql__st(SQL_DOUBLE);
       c->v.f = d;
       break;
     }
-    c->type = st(v >= INT32_MIN && v <= INT32_MAX ? SQL_INTEGER : SQL_BIGINT);
+    c->type = sql__st(v >= INT32_MIN && v <= INT32_MAX ? SQL_INTEGER : SQL_BIGINT);
     c->v.i = v;
     break;
   }
@@ -169,7 +169,7 @@ static int bind_literal(binder *B, ast_expr *x, bexpr **out)
     if (digits == 0)
       digits = 1;
     if (digits > 18) {
-      c->type = st(SQL_DOUBLE);
+      c->type = sql__st(SQL_DOUBLE);
       fmt_parse_f64(t, strlen(t), &c->v.f);
       break;
     }
@@ -178,7 +178,7 @@ static int bind_literal(binder *B, ast_expr *x, bexpr **out)
     value sv = {.s = {t, strlen(t)}};
     value r;
     strheap h = {0};
-    if (!sql_cast_value(st(SQL_VARCHAR), c->type, sv, &r, &h, msg, sizeof msg)) {
+    if (!sql__cast_value(sql__st(SQL_VARCHAR), c->type, sv, &r, &h, msg, sizeof msg)) {
       strheap_release(&h);
       return sql__errx(B, x->line, x->col, "invalid number '%s'", t);
     }
@@ -187,11 +187,11 @@ static int bind_literal(binder *B, ast_expr *x, bexpr **out)
     break;
   }
   case EX_FLOAT:
-    c->type = st(SQL_DOUBLE);
+    c->type = sql__st(SQL_DOUBLE);
     fmt_parse_f64(x->text, strlen(x->text), &c->v.f);
     break;
   case EX_STRING:
-    c->type = st(SQL_VARCHAR);
+    c->type = sql__st(SQL_VARCHAR);
     c->v.s.ptr = x->text;
     c->v.s.len = strlen(x->text);
     break;
@@ -204,13 +204,13 @@ static int bind_literal(binder *B, ast_expr *x, bexpr **out)
     }
     while (n > 0 && p[n - 1] == ' ')
       n--;
-    c->type = st(x->type.type);
+    c->type = sql__st(x->type.type);
     bool ok = x->type.type == SQL_DATE ? fmt_parse_date(p, n, &c->v.i)
                                        : fmt_parse_timestamp(p, n, &c->v.i);
     if (!ok)
       return sql__errx(B, x->line, x->col, "invalid %s literal '%s'",
                        x->type.type == SQL_DATE ? "DATE" : "TIMESTAMP", x->text);
-    c->type = st(x->type.type);
+    c->type = sql__st(x->type.type);
     break;
   }
   case EX_INTERVAL: {
@@ -229,13 +229,13 @@ static int bind_literal(binder *B, ast_expr *x, bexpr **out)
       int y = 0, m = 0;
       if (sscanf(t, "%d-%d", &y, &m) != 2)
         return sql__errx(B, x->line, x->col, "invalid interval '%s'", x->text);
-      c->type = st(SQL_INTERVAL_YM);
+      c->type = sql__st(SQL_INTERVAL_YM);
       c->v.i = (int64_t)y * 12 + m;
     } else if (ym) {
       int64_t v;
       if (!fmt_parse_i64(t, strlen(t), &v))
         return sql__errx(B, x->line, x->col, "invalid interval '%s'", x->text);
-      c->type = st(SQL_INTERVAL_YM);
+      c->type = sql__st(SQL_INTERVAL_YM);
       c->v.i = !strcmp(u, "year") ? v * 12 : !strcmp(u, "quarter") ? v * 3 : v;
     } else {
       double v;
@@ -259,7 +259,7 @@ static int bind_literal(binder *B, ast_expr *x, bexpr **out)
                                             : 1e3;
         us = (int64_t)llround(v * mul);
       }
-      c->type = st(SQL_INTERVAL_DS);
+      c->type = sql__st(SQL_INTERVAL_DS);
       c->v.i = us;
     }
     if (neg)
@@ -337,66 +337,66 @@ static int bind_agg(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     if ((rc = sql__need_bool(B, &ag->filter, "FILTER condition")) < 0)
       return rc;
   }
-  stype at = ag->arg != NULL ? ag->arg->type : st(SQL_NULL);
+  stype at = ag->arg != NULL ? ag->arg->type : sql__st(SQL_NULL);
   char tn[48];
   switch (ag->fn) {
   case AGG_COUNT_STAR:
   case AGG_COUNT:
   case AGG_APPROX_DISTINCT:
-    ag->type = st(SQL_BIGINT);
+    ag->type = sql__st(SQL_BIGINT);
     break;
   case AGG_COUNT_IF:
     if ((rc = sql__need_bool(B, &ag->arg, "count_if argument")) < 0)
       return rc;
-    ag->type = st(SQL_BIGINT);
+    ag->type = sql__st(SQL_BIGINT);
     break;
   case AGG_SUM:
     if (at.t == SQL_NULL) {
-      ag->arg = bind_cast(B->q, ag->arg, st(SQL_BIGINT));
+      ag->arg = sql__bind_cast(B->q, ag->arg, sql__st(SQL_BIGINT));
       at = ag->arg->type;
     }
-    if (stype_integer(at.t))
-      ag->type = st(SQL_BIGINT);
+    if (sql__stype_integer(at.t))
+      ag->type = sql__st(SQL_BIGINT);
     else if (at.t == SQL_DECIMAL)
       ag->type = (stype){SQL_DECIMAL, 18, at.scale};
     else if (at.t == SQL_DOUBLE)
-      ag->type = st(SQL_DOUBLE);
+      ag->type = sql__st(SQL_DOUBLE);
     else if (at.t == SQL_INTERVAL_DS || at.t == SQL_INTERVAL_YM)
       ag->type = at;
     else
       return sql__errx(B, x->line, x->col, "function 'sum' cannot be applied to %s",
-                       stype_name(at, tn, sizeof tn));
+                       sql__stype_name(at, tn, sizeof tn));
     break;
   case AGG_AVG:
     if (at.t == SQL_NULL) {
-      ag->arg = bind_cast(B->q, ag->arg, st(SQL_DOUBLE));
+      ag->arg = sql__bind_cast(B->q, ag->arg, sql__st(SQL_DOUBLE));
       at = ag->arg->type;
     }
-    if (stype_integer(at.t) || at.t == SQL_DOUBLE)
-      ag->type = st(SQL_DOUBLE);
+    if (sql__stype_integer(at.t) || at.t == SQL_DOUBLE)
+      ag->type = sql__st(SQL_DOUBLE);
     else if (at.t == SQL_DECIMAL)
       ag->type = at;
     else if (at.t == SQL_INTERVAL_DS)
       ag->type = at;
     else
       return sql__errx(B, x->line, x->col, "function 'avg' cannot be applied to %s",
-                       stype_name(at, tn, sizeof tn));
+                       sql__stype_name(at, tn, sizeof tn));
     break;
   case AGG_STDDEV_SAMP:
   case AGG_STDDEV_POP:
   case AGG_VAR_SAMP:
   case AGG_VAR_POP:
-    if (!stype_numeric(at.t) && at.t != SQL_NULL)
+    if (!sql__stype_numeric(at.t) && at.t != SQL_NULL)
       return sql__errx(B, x->line, x->col, "function '%s' cannot be applied to %s", x->name,
-                       stype_name(at, tn, sizeof tn));
-    ag->arg = bind_cast(B->q, ag->arg, st(SQL_DOUBLE));
-    ag->type = st(SQL_DOUBLE);
+                       sql__stype_name(at, tn, sizeof tn));
+    ag->arg = sql__bind_cast(B->q, ag->arg, sql__st(SQL_DOUBLE));
+    ag->type = sql__st(SQL_DOUBLE);
     break;
   case AGG_BOOL_AND:
   case AGG_BOOL_OR:
     if ((rc = sql__need_bool(B, &ag->arg, "argument")) < 0)
       return rc;
-    ag->type = st(SQL_BOOLEAN);
+    ag->type = sql__st(SQL_BOOLEAN);
     break;
   case AGG_MIN:
   case AGG_MAX:
@@ -405,8 +405,8 @@ static int bind_agg(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
   case AGG_MIN_BY:
     ag->type = at;
     if (ag->type.t == SQL_NULL) {
-      ag->arg = bind_cast(B->q, ag->arg, st(SQL_VARCHAR));
-      ag->type = st(SQL_VARCHAR);
+      ag->arg = sql__bind_cast(B->q, ag->arg, sql__st(SQL_VARCHAR));
+      ag->type = sql__st(SQL_VARCHAR);
     }
     break;
   }
@@ -434,7 +434,7 @@ static int bind_window(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
        then partition exprs, then order exprs  */
   int npart = x->over->npartition;
   int nord = x->over->norder;
-  bexpr *r = sql__bx_new(B, BX_WIN, st(SQL_BIGINT), x->line, x->col);
+  bexpr *r = sql__bx_new(B, BX_WIN, sql__st(SQL_BIGINT), x->line, x->col);
   r->win = w;
   r->name = x->name;
   int nfargs = x->star ? 0 : x->nargs;
@@ -473,21 +473,21 @@ static int bind_window(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     case WIN_DENSE_RANK:
       if (nfargs != 0)
         return sql__errx(B, x->line, x->col, "function '%s' takes no arguments", x->name);
-      w->type = st(SQL_BIGINT);
+      w->type = sql__st(SQL_BIGINT);
       break;
     case WIN_PERCENT_RANK:
     case WIN_CUME_DIST:
       if (nfargs != 0)
         return sql__errx(B, x->line, x->col, "function '%s' takes no arguments", x->name);
-      w->type = st(SQL_DOUBLE);
+      w->type = sql__st(SQL_DOUBLE);
       break;
     case WIN_NTILE:
-      if (nfargs != 1 || r->args[0]->kind != BX_CONST || !stype_integer(r->args[0]->type.t))
+      if (nfargs != 1 || r->args[0]->kind != BX_CONST || !sql__stype_integer(r->args[0]->type.t))
         return sql__errx(B, x->line, x->col, "function 'ntile' takes one integer constant");
       w->offset = r->args[0]->v.i;
       if (w->offset <= 0)
         return sql__errx(B, x->line, x->col, "ntile's argument must be positive");
-      w->type = st(SQL_BIGINT);
+      w->type = sql__st(SQL_BIGINT);
       break;
     case WIN_LAG:
     case WIN_LEAD:
@@ -495,7 +495,7 @@ static int bind_window(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
         return sql__errx(B, x->line, x->col, "function '%s' takes 1 to 3 arguments", x->name);
       w->offset = 1;
       if (nfargs >= 2) {
-        if (r->args[1]->kind != BX_CONST || !stype_integer(r->args[1]->type.t))
+        if (r->args[1]->kind != BX_CONST || !sql__stype_integer(r->args[1]->type.t))
           return sql__errx(B, r->args[1]->line, r->args[1]->col,
                            "the offset of '%s' must be an integer constant", x->name);
         w->offset = r->args[1]->v.i;
@@ -569,7 +569,7 @@ static int bind_compare(binder *B, int op, const char *opname, bexpr *a, bexpr *
   int rc = sql__unify2(B, &a, &b, opname, line, col);
   if (rc < 0)
     return rc;
-  *out = sql__fold(B, sql__bx2(B, BX_CMP, st(SQL_BOOLEAN), a, b, line, col));
+  *out = sql__fold(B, sql__bx2(B, BX_CMP, sql__st(SQL_BOOLEAN), a, b, line, col));
   (*out)->op = op;
   return 0;
 }
@@ -590,26 +590,26 @@ static int bind_arith(binder *B, ast_expr *x, bexpr *a, bexpr *b, bexpr **out)
       a = b;
       b = t;
     }
-    const func_def *fd = func_find(op == '+' ? "$time_plus" : "$time_minus");
+    const func_def *fd = sql__func_find(op == '+' ? "$time_plus" : "$time_minus");
     bexpr *f = sql__bx2(B, BX_FUNC, a->type, a, b, x->line, x->col);
     f->fn = fd;
     if (a->type.t == SQL_DATE && b->type.t == SQL_INTERVAL_DS) {
       /* date + hours: Presto keeps DATE only for day multiples; we use timestamp */
-      f->args[0] = bind_cast(B->q, a, st(SQL_TIMESTAMP));
-      f->type = st(SQL_TIMESTAMP);
+      f->args[0] = sql__bind_cast(B->q, a, sql__st(SQL_TIMESTAMP));
+      f->type = sql__st(SQL_TIMESTAMP);
       if (b->kind == BX_CONST && !b->v.null && b->v.i % 86400000000LL == 0) {
         f->args[0] = a;
-        f->type = st(SQL_DATE);
+        f->type = sql__st(SQL_DATE);
       }
     }
     *out = sql__fold(B, f);
     return 0;
   }
   if (ta_time && tb_time && op == '-') {
-    bexpr *aa = bind_cast(B->q, a, st(SQL_TIMESTAMP));
-    bexpr *bb = bind_cast(B->q, b, st(SQL_TIMESTAMP));
-    bexpr *f = sql__bx2(B, BX_FUNC, st(SQL_INTERVAL_DS), aa, bb, x->line, x->col);
-    f->fn = func_find("$time_diff");
+    bexpr *aa = sql__bind_cast(B->q, a, sql__st(SQL_TIMESTAMP));
+    bexpr *bb = sql__bind_cast(B->q, b, sql__st(SQL_TIMESTAMP));
+    bexpr *f = sql__bx2(B, BX_FUNC, sql__st(SQL_INTERVAL_DS), aa, bb, x->line, x->col);
+    f->fn = sql__func_find("$time_diff");
     *out = sql__fold(B, f);
     return 0;
   }
@@ -619,37 +619,37 @@ static int bind_arith(binder *B, ast_expr *x, bexpr *a, bexpr *b, bexpr **out)
     *out = sql__fold(B, r);
     return 0;
   }
-  if (ta_iv && stype_numeric(tb.t) && (op == '*' || op == '/')) {
-    bexpr *f = sql__bx2(B, BX_FUNC, ta, a, bind_cast(B->q, b, st(SQL_DOUBLE)), x->line, x->col);
-    f->fn = func_find(op == '*' ? "$interval_mul" : "$interval_div");
+  if (ta_iv && sql__stype_numeric(tb.t) && (op == '*' || op == '/')) {
+    bexpr *f = sql__bx2(B, BX_FUNC, ta, a, sql__bind_cast(B->q, b, sql__st(SQL_DOUBLE)), x->line, x->col);
+    f->fn = sql__func_find(op == '*' ? "$interval_mul" : "$interval_div");
     *out = sql__fold(B, f);
     return 0;
   }
-  if (sql__str_literal(a) && stype_numeric(tb.t))
-    a = sql__fold(B, bind_cast(B->q, a, tb.t == SQL_DECIMAL ? st(SQL_DOUBLE) : tb));
-  if (sql__str_literal(b) && stype_numeric(ta.t))
-    b = sql__fold(B, bind_cast(B->q, b, ta.t == SQL_DECIMAL ? st(SQL_DOUBLE) : ta));
+  if (sql__str_literal(a) && sql__stype_numeric(tb.t))
+    a = sql__fold(B, sql__bind_cast(B->q, a, tb.t == SQL_DECIMAL ? sql__st(SQL_DOUBLE) : tb));
+  if (sql__str_literal(b) && sql__stype_numeric(ta.t))
+    b = sql__fold(B, sql__bind_cast(B->q, b, ta.t == SQL_DECIMAL ? sql__st(SQL_DOUBLE) : ta));
   if (a->type.t == SQL_NULL)
-    a = bind_cast(B->q, a, b->type.t == SQL_NULL ? st(SQL_INTEGER) : b->type);
+    a = sql__bind_cast(B->q, a, b->type.t == SQL_NULL ? sql__st(SQL_INTEGER) : b->type);
   if (b->type.t == SQL_NULL)
-    b = bind_cast(B->q, b, a->type);
+    b = sql__bind_cast(B->q, b, a->type);
   ta = a->type;
   tb = b->type;
-  if (!stype_numeric(ta.t) || !stype_numeric(tb.t))
+  if (!sql__stype_numeric(ta.t) || !sql__stype_numeric(tb.t))
     return sql__errx(B, x->line, x->col, "type mismatch: cannot apply '%s' to %s and %s", x->op,
-                     stype_name(ta, t1, sizeof t1), stype_name(tb, t2, sizeof t2));
+                     sql__stype_name(ta, t1, sizeof t1), sql__stype_name(tb, t2, sizeof t2));
   stype rt;
   if (ta.t == SQL_DOUBLE || tb.t == SQL_DOUBLE) {
-    rt = st(SQL_DOUBLE);
-    a = bind_cast(B->q, a, rt);
-    b = bind_cast(B->q, b, rt);
+    rt = sql__st(SQL_DOUBLE);
+    a = sql__bind_cast(B->q, a, rt);
+    b = sql__bind_cast(B->q, b, rt);
   } else if (ta.t == SQL_DECIMAL || tb.t == SQL_DECIMAL) {
     stype da = ta.t == SQL_DECIMAL ? ta
                                    : (stype){SQL_DECIMAL, sql__int_rank(ta.t) == 3 ? 18 : 10, 0};
     stype db = tb.t == SQL_DECIMAL ? tb
                                    : (stype){SQL_DECIMAL, sql__int_rank(tb.t) == 3 ? 18 : 10, 0};
-    a = bind_cast(B->q, a, da);
-    b = bind_cast(B->q, b, db);
+    a = sql__bind_cast(B->q, a, da);
+    b = sql__bind_cast(B->q, b, db);
     if (op == '+' || op == '-' || op == '%') {
       int s = da.scale > db.scale ? da.scale : db.scale;
       int ip = (da.prec - da.scale > db.prec - db.scale ? da.prec - da.scale
@@ -657,16 +657,16 @@ static int bind_arith(binder *B, ast_expr *x, bexpr *a, bexpr *b, bexpr **out)
       if (ip + s > 18)
         ip = 18 - s;
       rt = (stype){SQL_DECIMAL, ip + s, s};
-      a = bind_cast(B->q, a, (stype){SQL_DECIMAL, 18, s});
-      b = bind_cast(B->q, b, (stype){SQL_DECIMAL, 18, s});
+      a = sql__bind_cast(B->q, a, (stype){SQL_DECIMAL, 18, s});
+      b = sql__bind_cast(B->q, b, (stype){SQL_DECIMAL, 18, s});
       a->type.prec = 18;
       b->type.prec = 18;
     } else if (op == '*') {
       int s = da.scale + db.scale;
       if (s > 18) {
-        rt = st(SQL_DOUBLE);
-        a = bind_cast(B->q, a, rt);
-        b = bind_cast(B->q, b, rt);
+        rt = sql__st(SQL_DOUBLE);
+        a = sql__bind_cast(B->q, a, rt);
+        b = sql__bind_cast(B->q, b, rt);
       } else {
         rt = (stype){SQL_DECIMAL, 18, s};
       }
@@ -675,9 +675,9 @@ static int bind_arith(binder *B, ast_expr *x, bexpr *a, bexpr *b, bexpr **out)
       rt = (stype){SQL_DECIMAL, 18, s};
     }
   } else {
-    rt = st(sql__int_rank(ta.t) >= sql__int_rank(tb.t) ? ta.t : tb.t);
+    rt = sql__st(sql__int_rank(ta.t) >= sql__int_rank(tb.t) ? ta.t : tb.t);
     if (rt.t == SQL_SMALLINT)
-      rt = st(SQL_INTEGER);
+      rt = sql__st(SQL_INTEGER);
   }
   bexpr *r = sql__bx2(B, BX_ARITH, rt, a, b, x->line, x->col);
   r->op = op;
@@ -732,12 +732,12 @@ static int bind_func(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
         char t1[48], t2[48];
         return sql__errx(B, args[i]->line, args[i]->col,
                          "coalesce arguments must have one type: %s and %s",
-                         stype_name(t, t1, sizeof t1), stype_name(args[i]->type, t2, sizeof t2));
+                         sql__stype_name(t, t1, sizeof t1), sql__stype_name(args[i]->type, t2, sizeof t2));
       }
       t = u;
     }
     for (int i = 0; i < n; i++)
-      args[i] = sql__fold(B, bind_cast(B->q, args[i], t));
+      args[i] = sql__fold(B, sql__bind_cast(B->q, args[i], t));
     bexpr *r = sql__bx_new(B, BX_COALESCE, t, x->line, x->col);
     r->args = args;
     r->nargs = n;
@@ -750,7 +750,7 @@ static int bind_func(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     if ((!isif && n != 2) || (isif && (n < 2 || n > 3)))
       return sql__errx(B, x->line, x->col, "function '%s' takes %s arguments", name,
                        isif ? "2 or 3" : "2");
-    bexpr *r = sql__bx_new(B, BX_CASE, st(SQL_NULL), x->line, x->col);
+    bexpr *r = sql__bx_new(B, BX_CASE, sql__st(SQL_NULL), x->line, x->col);
     r->name = name;
     if (isif) {
       if ((rc = sql__need_bool(B, &args[0], "if condition")) < 0)
@@ -793,17 +793,17 @@ static int bind_func(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     if (n < 1)
       return sql__errx(B, x->line, x->col, "function 'concat' takes at least 1 argument");
     for (int i = 0; i < n; i++)
-      args[i] = sql__fold(B, bind_cast(B->q, args[i], st(SQL_VARCHAR)));
-    bexpr *r = sql__bx_new(B, BX_CONCAT, st(SQL_VARCHAR), x->line, x->col);
+      args[i] = sql__fold(B, sql__bind_cast(B->q, args[i], sql__st(SQL_VARCHAR)));
+    bexpr *r = sql__bx_new(B, BX_CONCAT, sql__st(SQL_VARCHAR), x->line, x->col);
     r->args = args;
     r->nargs = n;
     r->name = name;
     *out = sql__fold(B, r);
     return 0;
   }
-  const func_def *fd = func_find(name);
+  const func_def *fd = sql__func_find(name);
   if (fd == NULL || name[0] == '$') {
-    const char *near = func_nearest(name);
+    const char *near = sql__func_nearest(name);
     if (near != NULL)
       return sql__errx(B, x->line, x->col, "unknown function '%s' (did you mean '%s'?)", name,
                        near);
@@ -816,7 +816,7 @@ static int bind_func(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     return sql__errx(B, x->line, x->col, "function '%s' takes %d to %d arguments, got %d", name,
                      fd->min_args, fd->max_args, n);
   }
-  bexpr *r = sql__bx_new(B, BX_FUNC, st(SQL_NULL), x->line, x->col);
+  bexpr *r = sql__bx_new(B, BX_FUNC, sql__st(SQL_NULL), x->line, x->col);
   r->fn = fd;
   r->args = args;
   r->nargs = n;
@@ -885,12 +885,12 @@ int sql__bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
         break;
       if ((rc = sql__need_bool(B, &b, !strcmp(op, "and") ? "operand of AND" : "operand of OR")) < 0)
         break;
-      *out = sql__fold(B, sql__bx2(B, op[0] == 'a' ? BX_AND : BX_OR, st(SQL_BOOLEAN), a, b, x->line,
+      *out = sql__fold(B, sql__bx2(B, op[0] == 'a' ? BX_AND : BX_OR, sql__st(SQL_BOOLEAN), a, b, x->line,
                                    x->col));
     } else if (!strcmp(op, "||")) {
-      a = bind_cast(B->q, a, st(SQL_VARCHAR));
-      b = bind_cast(B->q, b, st(SQL_VARCHAR));
-      *out = sql__fold(B, sql__bx2(B, BX_CONCAT, st(SQL_VARCHAR), a, b, x->line, x->col));
+      a = sql__bind_cast(B->q, a, sql__st(SQL_VARCHAR));
+      b = sql__bind_cast(B->q, b, sql__st(SQL_VARCHAR));
+      *out = sql__fold(B, sql__bx2(B, BX_CONCAT, sql__st(SQL_VARCHAR), a, b, x->line, x->col));
     } else if (strchr("=<>", op[0]) != NULL) {
       rc = bind_compare(B, cmp_op(op), op, a, b, x->line, x->col, out);
     } else {
@@ -905,19 +905,19 @@ int sql__bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     if (!strcmp(x->op, "not")) {
       if ((rc = sql__need_bool(B, &a, "operand of NOT")) < 0)
         break;
-      bexpr *r = sql__bx_new(B, BX_NOT, st(SQL_BOOLEAN), x->line, x->col);
+      bexpr *r = sql__bx_new(B, BX_NOT, sql__st(SQL_BOOLEAN), x->line, x->col);
       r->args = sql__args_new(B, 1);
       r->args[0] = a;
       r->nargs = 1;
       *out = sql__fold(B, r);
     } else {
       if (a->type.t == SQL_NULL)
-        a = bind_cast(B->q, a, st(SQL_INTEGER));
-      if (!stype_numeric(a->type.t) && a->type.t != SQL_INTERVAL_DS &&
+        a = sql__bind_cast(B->q, a, sql__st(SQL_INTEGER));
+      if (!sql__stype_numeric(a->type.t) && a->type.t != SQL_INTERVAL_DS &&
           a->type.t != SQL_INTERVAL_YM) {
         char t[48];
         rc = sql__errx(B, x->line, x->col, "type mismatch: cannot negate %s",
-                       stype_name(a->type, t, sizeof t));
+                       sql__stype_name(a->type, t, sizeof t));
         break;
       }
       bexpr *r = sql__bx_new(B, BX_NEG, a->type, x->line, x->col);
@@ -938,11 +938,11 @@ int sql__bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     if (x->has_operand && (rc = sql__bind_expr(B, x->args[0], sc, mode, &opnd)) < 0)
       break;
     int npairs = (n - first - (x->has_else ? 1 : 0)) / 2;
-    bexpr *r = sql__bx_new(B, BX_CASE, st(SQL_NULL), x->line, x->col);
+    bexpr *r = sql__bx_new(B, BX_CASE, sql__st(SQL_NULL), x->line, x->col);
     r->nargs = npairs * 2 + (x->has_else ? 1 : 0);
     r->args = sql__args_new(B, r->nargs);
     r->has_else = x->has_else;
-    stype t = st(SQL_NULL);
+    stype t = sql__st(SQL_NULL);
     for (int k = 0; k < npairs; k++) {
       bexpr *w, *th;
       ast_expr *wa = x->args[first + 2 * k];
@@ -974,7 +974,7 @@ int sql__bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
       if (!sql__common_type(t, v->type, &u)) {
         char t1[48], t2[48];
         rc = sql__errx(B, v->line, v->col, "CASE branches have different types: %s and %s",
-                       stype_name(t, t1, sizeof t1), stype_name(v->type, t2, sizeof t2));
+                       sql__stype_name(t, t1, sizeof t1), sql__stype_name(v->type, t2, sizeof t2));
         goto done;
       }
       t = u;
@@ -982,7 +982,7 @@ int sql__bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     for (int k = 0; k < r->nargs; k++) {
       bool is_then = (k % 2 == 1) || (x->has_else && k == r->nargs - 1);
       if (is_then)
-        r->args[k] = sql__fold(B, bind_cast(B->q, r->args[k], t));
+        r->args[k] = sql__fold(B, sql__bind_cast(B->q, r->args[k], t));
     }
     r->type = t;
     *out = r;
@@ -995,8 +995,8 @@ int sql__bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     stype to = {x->type.type, x->type.precision, x->type.scale};
     if (!sql__can_cast(a->type.t, to.t)) {
       char t1[48], t2[48];
-      rc = sql__errx(B, x->line, x->col, "cannot cast %s to %s", stype_name(a->type, t1, sizeof t1),
-                     stype_name(to, t2, sizeof t2));
+      rc = sql__errx(B, x->line, x->col, "cannot cast %s to %s", sql__stype_name(a->type, t1, sizeof t1),
+                     sql__stype_name(to, t2, sizeof t2));
       break;
     }
     bexpr *c = sql__bx_new(B, BX_CAST, to, x->line, x->col);
@@ -1009,7 +1009,7 @@ int sql__bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     break;
   }
   case EX_IN: {
-    bexpr *r = sql__bx_new(B, BX_IN, st(SQL_BOOLEAN), x->line, x->col);
+    bexpr *r = sql__bx_new(B, BX_IN, sql__st(SQL_BOOLEAN), x->line, x->col);
     r->nargs = x->nargs;
     r->args = sql__args_new(B, x->nargs);
     r->neg = x->neg;
@@ -1025,23 +1025,23 @@ int sql__bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
       if (!sql__common_type(t, v->type, &u)) {
         char t1[48], t2[48];
         rc = sql__errx(B, v->line, v->col, "type mismatch: IN list value of type %s for %s",
-                       stype_name(v->type, t1, sizeof t1), stype_name(t, t2, sizeof t2));
+                       sql__stype_name(v->type, t1, sizeof t1), sql__stype_name(t, t2, sizeof t2));
         goto done;
       }
       t = u;
     }
     bool all_const = true;
     for (int k = 0; k < x->nargs; k++) {
-      r->args[k] = sql__fold(B, bind_cast(B->q, r->args[k], t));
+      r->args[k] = sql__fold(B, sql__bind_cast(B->q, r->args[k], t));
       if (k > 0 && r->args[k]->kind != BX_CONST)
         all_const = false;
     }
     if (all_const) {
-      valset *s = valset_new(sql_phys(t.t));
+      valset *s = sql__valset_new(sql__phys(t.t));
       for (int k = 1; k < x->nargs; k++)
-        valset_add(s, r->args[k]->v);
+        sql__valset_add(s, r->args[k]->v);
       r->set = s;
-      exec_defer(B->q, free_valset, s);
+      sql__exec_defer(B->q, free_valset, s);
     }
     *out = sql__fold(B, r);
     break;
@@ -1062,21 +1062,21 @@ int sql__bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     if (!sql__common_type(a->type, sp->cols[0].type, &t)) {
       char t1[48], t2[48];
       rc = sql__errx(B, x->line, x->col, "type mismatch: %s IN (subquery of %s)",
-                     stype_name(a->type, t1, sizeof t1), stype_name(sp->cols[0].type, t2,
+                     sql__stype_name(a->type, t1, sizeof t1), sql__stype_name(sp->cols[0].type, t2,
                                                                sizeof t2));
       break;
     }
-    a = bind_cast(B->q, a, t);
+    a = sql__bind_cast(B->q, a, t);
     if (sp->cols[0].type.t != t.t || sp->cols[0].type.scale != t.scale) {
       plan *pr = sql__plan_new(B, P_PROJECT, 1);
       pr->child = sp;
       pr->exprs = sql__args_new(B, 1);
-      pr->exprs[0] = bind_cast(B->q, sql__bx_col(B->a, 0, sp->cols[0].type), t);
+      pr->exprs[0] = sql__bind_cast(B->q, sql__bx_col(B->a, 0, sp->cols[0].type), t);
       pr->cols[0].name = sp->cols[0].name;
       pr->cols[0].type = t;
       sp = pr;
     }
-    bexpr *r = sql__bx_new(B, BX_IN_SET, st(SQL_BOOLEAN), x->line, x->col);
+    bexpr *r = sql__bx_new(B, BX_IN_SET, sql__st(SQL_BOOLEAN), x->line, x->col);
     r->args = sql__args_new(B, 1);
     r->args[0] = a;
     r->nargs = 1;
@@ -1089,7 +1089,7 @@ int sql__bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     plan *sp;
     if ((rc = sql__bind_subquery_plan(B, x->sub, sc, &sp, x->line, x->col)) < 0)
       break;
-    bexpr *r = sql__bx_new(B, BX_EXISTS, st(SQL_BOOLEAN), x->line, x->col);
+    bexpr *r = sql__bx_new(B, BX_EXISTS, sql__st(SQL_BOOLEAN), x->line, x->col);
     r->sub = sp;
     r->neg = x->neg;
     *out = r;
@@ -1126,12 +1126,12 @@ int sql__bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     if ((rc = bind_compare(B, x->neg ? CMP_GT : CMP_LE, "BETWEEN", v2, hi, x->line, x->col,
                            &c2)) < 0)
       break;
-    *out = sql__fold(B, sql__bx2(B, x->neg ? BX_OR : BX_AND, st(SQL_BOOLEAN), c1, c2, x->line,
+    *out = sql__fold(B, sql__bx2(B, x->neg ? BX_OR : BX_AND, sql__st(SQL_BOOLEAN), c1, c2, x->line,
                                  x->col));
     break;
   }
   case EX_LIKE: {
-    bexpr *r = sql__bx_new(B, BX_LIKE, st(SQL_BOOLEAN), x->line, x->col);
+    bexpr *r = sql__bx_new(B, BX_LIKE, sql__st(SQL_BOOLEAN), x->line, x->col);
     r->nargs = x->nargs;
     r->args = sql__args_new(B, x->nargs);
     r->neg = x->neg;
@@ -1143,10 +1143,10 @@ int sql__bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
         char t[48];
         rc = sql__errx(B, r->args[k]->line, r->args[k]->col,
                        "type mismatch: LIKE expects varchar, got %s",
-                       stype_name(r->args[k]->type, t, sizeof t));
+                       sql__stype_name(r->args[k]->type, t, sizeof t));
         goto done;
       }
-      r->args[k] = bind_cast(B->q, r->args[k], st(SQL_VARCHAR));
+      r->args[k] = sql__bind_cast(B->q, r->args[k], sql__st(SQL_VARCHAR));
     }
     bexpr *pat = r->args[1];
     bexpr *esc = x->nargs > 2 ? r->args[2] : NULL;
@@ -1160,8 +1160,8 @@ int sql__bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
         }
         ec = esc->v.s.ptr[0];
       }
-      r->like = like_compile(pat->v.s.ptr, pat->v.s.len, ec, x->ilike);
-      exec_defer(B->q, free_like, r->like);
+      r->like = sql__like_compile(pat->v.s.ptr, pat->v.s.len, ec, x->ilike);
+      sql__exec_defer(B->q, free_like, r->like);
     }
     *out = sql__fold(B, r);
     break;
@@ -1170,7 +1170,7 @@ int sql__bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
     bexpr *a;
     if ((rc = sql__bind_expr(B, x->args[0], sc, mode, &a)) < 0)
       break;
-    bexpr *r = sql__bx_new(B, BX_ISNULL, st(SQL_BOOLEAN), x->line, x->col);
+    bexpr *r = sql__bx_new(B, BX_ISNULL, sql__st(SQL_BOOLEAN), x->line, x->col);
     r->args = sql__args_new(B, 1);
     r->args[0] = a;
     r->nargs = 1;
@@ -1186,7 +1186,7 @@ int sql__bind_expr(binder *B, ast_expr *x, scope *sc, int mode, bexpr **out)
       break;
     if ((rc = sql__unify2(B, &a, &b, "IS DISTINCT FROM", x->line, x->col)) < 0)
       break;
-    bexpr *r = sql__bx2(B, BX_DISTINCT, st(SQL_BOOLEAN), a, b, x->line, x->col);
+    bexpr *r = sql__bx2(B, BX_DISTINCT, sql__st(SQL_BOOLEAN), a, b, x->line, x->col);
     r->neg = x->neg;
     *out = sql__fold(B, r);
     break;

@@ -97,12 +97,12 @@ static int prefilter(void *arg, table *t)
     sc->cols[i].table = c->f->alias;
     sc->cols[i].name = t->names[i];
     switch (t->types[i]) {
-    case FT_BOOLEAN: sc->cols[i].type = st(SQL_BOOLEAN); break;
-    case FT_BIGINT: sc->cols[i].type = st(SQL_BIGINT); break;
-    case FT_DOUBLE: sc->cols[i].type = st(SQL_DOUBLE); break;
-    case FT_DATE: sc->cols[i].type = st(SQL_DATE); break;
-    case FT_TIMESTAMP: sc->cols[i].type = st(SQL_TIMESTAMP); break;
-    default: sc->cols[i].type = st(SQL_VARCHAR); break;
+    case FT_BOOLEAN: sc->cols[i].type = sql__st(SQL_BOOLEAN); break;
+    case FT_BIGINT: sc->cols[i].type = sql__st(SQL_BIGINT); break;
+    case FT_DOUBLE: sc->cols[i].type = sql__st(SQL_DOUBLE); break;
+    case FT_DATE: sc->cols[i].type = sql__st(SQL_DATE); break;
+    case FT_TIMESTAMP: sc->cols[i].type = sql__st(SQL_TIMESTAMP); break;
+    default: sc->cols[i].type = sql__st(SQL_VARCHAR); break;
     }
   }
   bexpr **preds = arena_alloc(B->a, sizeof(bexpr *) * (size_t)(nac > 0 ? nac : 1));
@@ -126,7 +126,7 @@ static int prefilter(void *arg, table *t)
   B->corr_hit = corr_save;
   if (B->pos != NULL)
     *B->pos = pos_save;
-  return table_prune(B->q, t, preds, n);
+  return sql__table_prune(B->q, t, preds, n);
 }
 
 /* Opens the table at path (lists and sniffs its objects) and makes its
@@ -144,7 +144,7 @@ static int scan_open(binder *B, ast_from *f, const char *path, const table_opts 
     o1.prefilter_ctx = &pc;
   }
   B->from_where = NULL; /* for this table only */
-  int rc = table_open(B->q, path, o, &t, &e2);
+  int rc = sql__table_open(B->q, path, o, &t, &e2);
   if (rc < 0) {
     if (B->pos) {
       B->pos->line = f->line;
@@ -164,12 +164,12 @@ static int scan_open(binder *B, ast_from *f, const char *path, const table_opts 
       continue;
     }
     switch (t->types[i]) {
-    case FT_BOOLEAN: p->cols[i].type = st(SQL_BOOLEAN); break;
-    case FT_BIGINT: p->cols[i].type = st(SQL_BIGINT); break;
-    case FT_DOUBLE: p->cols[i].type = st(SQL_DOUBLE); break;
-    case FT_DATE: p->cols[i].type = st(SQL_DATE); break;
-    case FT_TIMESTAMP: p->cols[i].type = st(SQL_TIMESTAMP); break;
-    default: p->cols[i].type = st(SQL_VARCHAR); break;
+    case FT_BOOLEAN: p->cols[i].type = sql__st(SQL_BOOLEAN); break;
+    case FT_BIGINT: p->cols[i].type = sql__st(SQL_BIGINT); break;
+    case FT_DOUBLE: p->cols[i].type = sql__st(SQL_DOUBLE); break;
+    case FT_DATE: p->cols[i].type = sql__st(SQL_DATE); break;
+    case FT_TIMESTAMP: p->cols[i].type = sql__st(SQL_TIMESTAMP); break;
+    default: p->cols[i].type = sql__st(SQL_VARCHAR); break;
     }
   }
   *out = p;
@@ -333,7 +333,7 @@ static int bind_values(binder *B, ast_from *f, plan **out)
   scope empty = {0};
   int rc;
   for (int c = 0; c < nc; c++)
-    p->cols[c].type = st(SQL_NULL);
+    p->cols[c].type = sql__st(SQL_NULL);
   for (int r = 0; r < f->nrows; r++) {
     cells[r] = sql__args_new(B, nc);
     for (int c = 0; c < nc; c++) {
@@ -347,21 +347,21 @@ static int bind_values(binder *B, ast_from *f, plan **out)
         char t1[48], t2[48];
         return sql__errx(B, f->rows[r][c]->line, f->rows[r][c]->col,
                          "VALUES column %d has types %s and %s", c + 1,
-                         stype_name(p->cols[c].type, t1, sizeof t1),
-                         stype_name(cells[r][c]->type, t2, sizeof t2));
+                         sql__stype_name(p->cols[c].type, t1, sizeof t1),
+                         sql__stype_name(cells[r][c]->type, t2, sizeof t2));
       }
       p->cols[c].type = u;
     }
   }
   for (int c = 0; c < nc; c++) {
     if (p->cols[c].type.t == SQL_NULL)
-      p->cols[c].type = st(SQL_VARCHAR);
+      p->cols[c].type = sql__st(SQL_VARCHAR);
     p->cols[c].name = arena_sprintf(B->a, "_col%d", c);
   }
   for (int r = 0; r < f->nrows; r++) {
     p->rows[r] = arena_alloc(B->a, sizeof(value) * (size_t)(nc > 0 ? nc : 1));
     for (int c = 0; c < nc; c++) {
-      bexpr *v = sql__fold(B, bind_cast(B->q, cells[r][c], p->cols[c].type));
+      bexpr *v = sql__fold(B, sql__bind_cast(B->q, cells[r][c], p->cols[c].type));
       if (v->kind != BX_CONST)
         return sql__errx(B, f->rows[r][c]->line, f->rows[r][c]->col, "cannot convert this value");
       p->rows[r][c] = v->v;

@@ -207,7 +207,7 @@ static int const_int(binder *B, ast_expr *x, int64_t *out, const char *what)
   int rc = sql__bind_expr(B, x, &empty, 0, &b);
   if (rc < 0)
     return rc;
-  if (b->kind != BX_CONST || !stype_integer(b->type.t) || b->v.null || b->v.i < 0)
+  if (b->kind != BX_CONST || !sql__stype_integer(b->type.t) || b->v.null || b->v.i < 0)
     return sql__errx(B, x->line, x->col, "%s must be a non-negative integer constant", what);
   *out = b->v.i;
   return 0;
@@ -514,8 +514,8 @@ static int bind_select(binder *B, ast_query *q, scope *outer, plan **out)
                            : arena_sprintf(B->a, "_col%d", i);
     pr->cols[i].type = sel[i]->type;
     if (pr->cols[i].type.t == SQL_NULL) {
-      pr->exprs[i] = bind_cast(B->q, sel[i], st(SQL_VARCHAR));
-      pr->cols[i].type = st(SQL_VARCHAR);
+      pr->exprs[i] = sql__bind_cast(B->q, sel[i], sql__st(SQL_VARCHAR));
+      pr->cols[i].type = sql__st(SQL_VARCHAR);
     }
   }
   for (int i = 0; i < nhidden; i++) {
@@ -597,11 +597,11 @@ static int bind_setop(binder *B, ast_query *q, scope *outer, plan **out)
     if (!sql__common_type(l->cols[i].type, r->cols[i].type, &types[i])) {
       char t1[48], t2[48];
       return sql__errx(B, q->line, q->col, "column %d in %s has incompatible types %s and %s",
-                       i + 1, opn, stype_name(l->cols[i].type, t1, sizeof t1),
-                       stype_name(r->cols[i].type, t2, sizeof t2));
+                       i + 1, opn, sql__stype_name(l->cols[i].type, t1, sizeof t1),
+                       sql__stype_name(r->cols[i].type, t2, sizeof t2));
     }
     if (types[i].t == SQL_NULL)
-      types[i] = st(SQL_VARCHAR);
+      types[i] = sql__st(SQL_VARCHAR);
     if (types[i].t != l->cols[i].type.t || types[i].scale != l->cols[i].type.scale)
       lcast = true;
     if (types[i].t != r->cols[i].type.t || types[i].scale != r->cols[i].type.scale)
@@ -617,7 +617,7 @@ static int bind_setop(binder *B, ast_query *q, scope *outer, plan **out)
     pr->child = c;
     pr->exprs = sql__args_new(B, n);
     for (int i = 0; i < n; i++) {
-      pr->exprs[i] = bind_cast(B->q, sql__bx_col(B->a, i, c->cols[i].type), types[i]);
+      pr->exprs[i] = sql__bind_cast(B->q, sql__bx_col(B->a, i, c->cols[i].type), types[i]);
       pr->cols[i].name = c->cols[i].name;
       pr->cols[i].type = types[i];
     }

@@ -22,7 +22,7 @@
  *       failure every writer is dropped. (A failure in the middle of the
  *       final commits leaves the objects committed before it.)
  *   (2) Memory: the rows buffered for the row groups (and CSV/JSON text
- *       not yet written) are charged to the query's budget (qctx_mem);
+ *       not yet written) are charged to the query's budget (sql__qctx_mem);
  *       past half of what the rest of the query leaves of it, every open
  *       row group is written out early; a row group never buffers more than
  *       a quarter of the budget.
@@ -33,7 +33,7 @@
  *   (4) Values are written as the engine holds them: a VARCHAR '000042'
  *       stays '000042'; types map as parquet_write.h says.
  *
- * Start reading at sql_copy_exec().
+ * Start reading at sql__copy_exec().
  */
 #include "exec.h"
 #include "formats/parquet_write.h"
@@ -112,7 +112,7 @@ typedef struct copyrun {
 
 /* ---- options ---- */
 
-#define opt_err(pos, e, o, ...) sql_error_at(e, pos, (o)->line, (o)->col, __VA_ARGS__)
+#define opt_err(pos, e, o, ...) sql__error_at(e, pos, (o)->line, (o)->col, __VA_ARGS__)
 
 static bool opt_bool(const ast_copt *o, bool *out)
 {
@@ -501,7 +501,7 @@ static int text_rows(copyrun *c, cfile *f, const batch *b, const uint16_t *sel, 
         if (k > 0)
           rc = buf_append(&f->text, ",", 1);
         if (rc == 0 && !v.null) {
-          str_ref s = sql_value_text(col->type, v, tmp);
+          str_ref s = sql__value_text(col->type, v, tmp);
           rc = csv_field(&f->text, s.ptr, s.len);
         }
         continue;
@@ -518,7 +518,7 @@ static int text_rows(copyrun *c, cfile *f, const batch *b, const uint16_t *sel, 
         rc = buf_puts(&f->text, "null");
         continue;
       }
-      str_ref s = sql_value_text(col->type, v, tmp);
+      str_ref s = sql__value_text(col->type, v, tmp);
       sql_type t = col->type.t;
       bool raw = t == SQL_BOOLEAN || t == SQL_SMALLINT || t == SQL_INTEGER ||
                  t == SQL_BIGINT || t == SQL_DECIMAL ||
@@ -585,7 +585,7 @@ static int partition_of(copyrun *c, const batch *b, int r, cfile **out, err *e)
     value v = vec_get(&b->cols[c->part[i]], r);
     str_ref s = {HIVE_NULL, strlen(HIVE_NULL)};
     if (!v.null)
-      s = sql_value_text(col->type, v, tmp);
+      s = sql__value_text(col->type, v, tmp);
     if (s.len == 0)
       s = (str_ref){HIVE_NULL, strlen(HIVE_NULL)};
     if (k->len + s.len * 3 > 1024)
@@ -660,7 +660,7 @@ static int charge(copyrun *c)
   int64_t held = held_bytes(c);
   int64_t delta = held - c->charged;
   c->charged = held;
-  return qctx_mem(c->q, delta);
+  return sql__qctx_mem(c->q, delta);
 }
 
 static int on_batch(void *arg, const batch *b, err *e)
@@ -744,7 +744,7 @@ static void copy_cleanup(copyrun *c, outctx *ocs)
   c->done = NULL;
   buf_release(&c->kb);
   if (c->charged != 0)
-    qctx_mem(c->q, -c->charged);
+    sql__qctx_mem(c->q, -c->charged);
   c->charged = 0;
 }
 
@@ -763,11 +763,11 @@ static plan *result_plan(qctx *q, uint64_t rows)
   return p;
 }
 
-int sql_copy_exec(qctx *q, ast_copy *ac, plan **result, err *e, sql_pos *pos)
+int sql__copy_exec(qctx *q, ast_copy *ac, plan **result, err *e, sql_pos *pos)
 {
   const sql_objsrc *src = q->src;
   if (src->put_new == NULL)
-    return sql_error_at(e, pos, ac->line, ac->col, "COPY ... TO cannot write here: %s",
+    return sql__error_at(e, pos, ac->line, ac->col, "COPY ... TO cannot write here: %s",
                         "the objects are read-only");
   if (ac->insert) {
     pos->line = ac->line;
@@ -781,16 +781,16 @@ int sql_copy_exec(qctx *q, ast_copy *ac, plan **result, err *e, sql_pos *pos)
   }
   const char *path = ac->path;
   if (path == NULL)
-    return sql_error_at(e, pos, ac->line, ac->col,
+    return sql__error_at(e, pos, ac->line, ac->col,
                         "CREATE TABLE '%s' AS needs WITH (external_location = "
                         "'s3://bucket/prefix/')",
                         ac->table);
   if (strncmp(path, "s3://", 5) != 0 || path[5] == 0 || path[5] == '/')
-    return sql_error_at(e, pos, ac->path_line, ac->path_col,
+    return sql__error_at(e, pos, ac->path_line, ac->path_col,
                         "COPY target '%s' must be 's3://bucket/key' or 's3://bucket/prefix/'",
                         path);
   plan *p;
-  int rc = sql_bind(q, ac->query, &p, e, pos);
+  int rc = sql__bind(q, ac->query, &p, e, pos);
   if (rc < 0)
     return rc;
   copyrun c = {.q = q, .src = src, .e = e};
@@ -821,7 +821,7 @@ int sql_copy_exec(qctx *q, ast_copy *ac, plan **result, err *e, sql_pos *pos)
   }
   if (c.ndata == 0 || c.ndata > PQW_MAX_COLUMNS) {
     buf_release(&c.kb);
-    return sql_error_at(e, pos, ac->line, ac->col,
+    return sql__error_at(e, pos, ac->line, ac->col,
                         "COPY needs 1 to %d columns besides the partition columns",
                         PQW_MAX_COLUMNS);
   }
@@ -829,13 +829,13 @@ int sql_copy_exec(qctx *q, ast_copy *ac, plan **result, err *e, sql_pos *pos)
     const char *nm = c.cols[c.data[k]].name;
     if (strlen(nm) > 255) {
       buf_release(&c.kb);
-      return sql_error_at(e, pos, ac->line, ac->col,
+      return sql__error_at(e, pos, ac->line, ac->col,
                           "COPY column name '%.40s...' is longer than 255 bytes", nm);
     }
     for (int j = 0; j < k; j++)
       if (strcasecmp(c.cols[c.data[j]].name, nm) == 0) {
         buf_release(&c.kb);
-        return sql_error_at(e, pos, ac->line, ac->col,
+        return sql__error_at(e, pos, ac->line, ac->col,
                             "COPY needs distinct column names: '%s' appears twice (use AS)",
                             nm);
       }
@@ -843,7 +843,7 @@ int sql_copy_exec(qctx *q, ast_copy *ac, plan **result, err *e, sql_pos *pos)
   for (int k = 0; k < c.npart; k++)
     if (strlen(c.cols[c.part[k]].name) > 255) {
       buf_release(&c.kb);
-      return sql_error_at(e, pos, ac->line, ac->col, "PARTITION_BY column name too long");
+      return sql__error_at(e, pos, ac->line, ac->col, "PARTITION_BY column name too long");
     }
   c.dv = arena_alloc(q->a, sizeof(vec) * (size_t)c.ndata);
   c.pcols = arena_alloc(q->a, sizeof(pqw_column) * (size_t)c.ndata);
@@ -881,7 +881,7 @@ int sql_copy_exec(qctx *q, ast_copy *ac, plan **result, err *e, sql_pos *pos)
   }
   if (c.folder && cc.any && !c.overwrite && !c.append) {
     buf_release(&c.kb);
-    return sql_error_at(e, pos, ac->path_line, ac->path_col,
+    return sql__error_at(e, pos, ac->path_line, ac->path_col,
                         "COPY target 's3://%s/%s' already holds objects: add "
                         "OVERWRITE_OR_IGNORE to replace same-named ones, or APPEND",
                         c.bucket, c.base);
@@ -900,7 +900,7 @@ int sql_copy_exec(qctx *q, ast_copy *ac, plan **result, err *e, sql_pos *pos)
   if (c.npart == 0)
     c.files[c.nfiles++] = file_new(&c, c.folder ? c.base : "", c.folder ? strlen(c.base) : 0);
   copy_sink s = {.c = &c, .ocs = ocs};
-  rc = exec_stream(q, p, on_batch, &s);
+  rc = sql__exec_stream(q, p, on_batch, &s);
   if (rc < 0 && q->err_code != 0)
     *e = q->err;
   /* the result of an empty query: one empty object when not partitioned */

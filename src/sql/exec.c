@@ -3,9 +3,9 @@
  *
  * How a plan runs (see exec.h for the model):
  *   1. prepare(node): every breaker under the streaming part of node is
- *      materialized first (exec_agg, exec_sort, ...), every hash join
+ *      materialized first (sql__exec_agg, sql__exec_sort, ...), every hash join
  *      builds its table, every scan cuts its objects into morsels.
- *   2. exec_pipeline: each worker thread builds its own chain of operators
+ *   2. sql__exec_pipeline: each worker thread builds its own chain of operators
  *      (op_build) and pulls batches until the shared sources run dry,
  *      handing each batch to the sink (collect, aggregate, sort, result).
  *   3. After the workers join, the scans check their ranges lined up
@@ -16,11 +16,11 @@
  *       that op; operators reset their scratch at the start of next().
  *   (2) A pipeline whose source is an ordered rowset runs on one thread,
  *       so the order reaches the sink.
- *   (3) Every loop over batches checks qctx_check(), so cancellation, the
+ *   (3) Every loop over batches checks sql__qctx_check(), so cancellation, the
  *       time limit and another thread's failure stop all threads within
  *       one batch.
  *
- * Start reading at exec_pipeline().
+ * Start reading at sql__exec_pipeline().
  */
 #include "exec.h"
 #include "base/mem.h"
@@ -34,7 +34,7 @@
 
 /* ---- query context ---- */
 
-int qctx_fail(qctx *q, int code, const err *e)
+int sql__qctx_fail(qctx *q, int code, const err *e)
 {
   pthread_mutex_lock(&q->mu);
   if (!atomic_load(&q->failed)) {
@@ -49,32 +49,32 @@ int qctx_fail(qctx *q, int code, const err *e)
   return code;
 }
 
-int qctx_check(qctx *q)
+int sql__qctx_check(qctx *q)
 {
   if (atomic_load(&q->failed))
     return q->err_code ? q->err_code : ERR_INTERNAL;
   if (q->cancel != NULL && atomic_load(q->cancel)) {
     err e;
     err_set(&e, ERR_REQUEST_TIMEOUT, "query cancelled");
-    return qctx_fail(q, ERR_REQUEST_TIMEOUT, &e);
+    return sql__qctx_fail(q, ERR_REQUEST_TIMEOUT, &e);
   }
   if (q->deadline_us > 0 && time_mono_us() > q->deadline_us) {
     err e;
     err_set(&e, ERR_REQUEST_TIMEOUT, "query ran past its time limit of %lld ms",
             (long long)((q->deadline_us - q->start_us) / 1000));
-    return qctx_fail(q, ERR_REQUEST_TIMEOUT, &e);
+    return sql__qctx_fail(q, ERR_REQUEST_TIMEOUT, &e);
   }
   return 0;
 }
 
-int qctx_mem(qctx *q, int64_t n)
+int sql__qctx_mem(qctx *q, int64_t n)
 {
   int64_t now = atomic_fetch_add(&q->mem_used, n) + n;
   if (n > 0 && q->mem_limit > 0 && now > (int64_t)q->mem_limit) {
     err e;
     err_set(&e, ERR_ENTITY_TOO_LARGE, "query exceeded its memory limit of %llu MB",
             (unsigned long long)(q->mem_limit >> 20));
-    return qctx_fail(q, ERR_ENTITY_TOO_LARGE, &e);
+    return sql__qctx_fail(q, ERR_ENTITY_TOO_LARGE, &e);
   }
   return 0;
 }
@@ -85,7 +85,7 @@ typedef struct deferred {
   void *p;
 } deferred;
 
-void exec_defer(qctx *q, void (*fn)(void *), void *p)
+void sql__exec_defer(qctx *q, void (*fn)(void *), void *p)
 {
   deferred *d = xmalloc(sizeof *d);
   d->fn = fn;
@@ -96,7 +96,7 @@ void exec_defer(qctx *q, void (*fn)(void *), void *p)
   pthread_mutex_unlock(&q->mu);
 }
 
-void exec_run_deferred(qctx *q)
+void sql__exec_run_deferred(qctx *q)
 {
   deferred *d = q->deferred;
   q->deferred = NULL;
@@ -110,29 +110,29 @@ void exec_run_deferred(qctx *q)
 
 static void defer_sbank(void *p)
 {
-  sbank_free(p);
+  sql__sbank_free(p);
 }
 
 static void defer_rowset(void *p)
 {
-  rowset_free(p);
+  sql__rowset_free(p);
 }
 
 static void defer_valset(void *p)
 {
-  valset_free(p);
+  sql__valset_free(p);
 }
 
 /* ---- rowsets ---- */
 
-rowset *rowset_new(qctx *q, int ncols, const pcol *cols)
+rowset *sql__rowset_new(qctx *q, int ncols, const pcol *cols)
 {
   rowset *r = xcalloc(1, sizeof *r);
   r->q = q;
   r->ncols = ncols;
   r->phys = xcalloc((size_t)(ncols > 0 ? ncols : 1), 1);
   for (int i = 0; i < ncols; i++)
-    r->phys[i] = (uint8_t)sql_phys(cols[i].type.t);
+    r->phys[i] = (uint8_t)sql__phys(cols[i].type.t);
   return r;
 }
 
@@ -148,7 +148,7 @@ static void chunk_free(rs_chunk *c, int ncols)
   free(c);
 }
 
-rowset *rowset_free(rowset *r)
+rowset *sql__rowset_free(rowset *r)
 {
   if (r == NULL)
     return NULL;
@@ -156,9 +156,9 @@ rowset *rowset_free(rowset *r)
     chunk_free(r->chunks[i], r->ncols);
   free(r->chunks);
   free(r->phys);
-  sbank_free(r->strings);
+  sql__sbank_free(r->strings);
   if (r->accounted)
-    qctx_mem(r->q, -(int64_t)r->accounted);
+    sql__qctx_mem(r->q, -(int64_t)r->accounted);
   free(r);
   return NULL;
 }
@@ -186,18 +186,18 @@ static rs_chunk *chunk_new(rowset *r)
 static int rowset_account(rowset *r, size_t n)
 {
   r->accounted += n;
-  return qctx_mem(r->q, (int64_t)n);
+  return sql__qctx_mem(r->q, (int64_t)n);
 }
 
-str_ref rowset_str(rowset *r, str_ref s)
+str_ref sql__rowset_str(rowset *r, str_ref s)
 {
   if (s.len == 0)
     return (str_ref){"", 0};
   if (r->strings == NULL)
-    r->strings = sbank_new();
-  size_t before = sbank_bytes(r->strings);
-  s.ptr = sbank_copy(r->strings, s.ptr, s.len);
-  size_t after = sbank_bytes(r->strings);
+    r->strings = sql__sbank_new();
+  size_t before = sql__sbank_bytes(r->strings);
+  s.ptr = sql__sbank_copy(r->strings, s.ptr, s.len);
+  size_t after = sql__sbank_bytes(r->strings);
   if (after != before)
     rowset_account(r, after - before);
   return s;
@@ -239,17 +239,17 @@ static int rowset_add_chunk(rowset *r, const vec *cols, int n)
       bool isnull = src->nulls != NULL && src->nulls[si];
       dst->nulls[i] = isnull;
       if (r->phys[k] == PHYS_STR)
-        dst->s[i] = isnull ? (str_ref){"", 0} : rowset_str(r, src->s[si]);
+        dst->s[i] = isnull ? (str_ref){"", 0} : sql__rowset_str(r, src->s[si]);
       else
         dst->i[i] = isnull ? 0 : src->i[si];
     }
   }
   c->n = n;
   r->rows += (uint64_t)n;
-  return qctx_check(r->q);
+  return sql__qctx_check(r->q);
 }
 
-int rowset_append(rowset *r, const batch *b)
+int sql__rowset_append(rowset *r, const batch *b)
 {
   int j = 0;
   while (j < b->nsel) {
@@ -267,7 +267,7 @@ int rowset_append(rowset *r, const batch *b)
         bool isnull = src->nulls != NULL && src->nulls[si];
         dst->nulls[di] = isnull;
         if (ph == PHYS_STR) {
-          dst->s[di] = isnull ? (str_ref){"", 0} : rowset_str(r, src->s[si]);
+          dst->s[di] = isnull ? (str_ref){"", 0} : sql__rowset_str(r, src->s[si]);
         } else {
           dst->i[di] = isnull ? 0 : src->i[si];
         }
@@ -277,10 +277,10 @@ int rowset_append(rowset *r, const batch *b)
     r->rows += (uint64_t)take;
     j += take;
   }
-  return qctx_check(r->q);
+  return sql__qctx_check(r->q);
 }
 
-void rowset_move(rowset *dst, rowset *src)
+void sql__rowset_move(rowset *dst, rowset *src)
 {
   for (size_t i = 0; i < src->nchunks; i++) {
     if (dst->nchunks == dst->cap) {
@@ -296,7 +296,7 @@ void rowset_move(rowset *dst, rowset *src)
   src->rows = 0;
   if (src->strings != NULL) {
     /* keep the strings alive: chain the bank into dst's owner list */
-    exec_defer(dst->q, defer_sbank, src->strings);
+    sql__exec_defer(dst->q, defer_sbank, src->strings);
     src->strings = NULL;
   }
   dst->accounted += src->accounted;
@@ -392,7 +392,7 @@ static void op_close(op *o)
     op_close(o->child);
   if (o->close != NULL)
     o->close(o);
-  ectx_release(&o->x);
+  sql__ectx_release(&o->x);
   free(o);
 }
 
@@ -401,7 +401,7 @@ static op *op_alloc(qctx *q, plan *p, size_t size)
   op *o = xcalloc(1, size);
   o->q = q;
   o->p = p;
-  ectx_init(&o->x, q);
+  sql__ectx_init(&o->x, q);
   return o;
 }
 
@@ -416,7 +416,7 @@ typedef struct rs_op {
 static int rs_next(op *o, batch **out)
 {
   rs_op *r = (rs_op *)o;
-  int rc = qctx_check(o->q);
+  int rc = sql__qctx_check(o->q);
   if (rc < 0)
     return rc;
   if (o->stop != NULL && atomic_load(&o->stop->done))
@@ -492,10 +492,10 @@ static void scan_close(op *o)
   free(s->rec);
   free(s->bad);
   strheap_release(&s->heap);
-  pqt_cur_free(o->q, s->pc);
+  sql__pqt_cur_free(o->q, s->pc);
   free(s->pvecs);
   if (s->m != NULL)
-    tobj_release(o->q, s->m->obj);
+    sql__tobj_release(o->q, s->m->obj);
   jsonl_cursor_release(&s->jc);
 }
 
@@ -520,7 +520,7 @@ static int scan_finish_morsel(scan_op *s)
     if (b > a)
       madvise((void *)a, b - a, MADV_DONTNEED);
   }
-  tobj_release(s->base.q, m->obj);
+  sql__tobj_release(s->base.q, m->obj);
   s->m = NULL;
   if (s->t->format == FMT_JSONL)
     jsonl_cursor_release(&s->jc);
@@ -538,7 +538,7 @@ static int scan_malformed(scan_op *s, err *e)
       s->base.q->resplit = m->obj->name;
     pthread_mutex_unlock(&s->base.q->mu);
   }
-  return qctx_fail(s->base.q, e->code, e);
+  return sql__qctx_fail(s->base.q, e->code, e);
 }
 
 static int scan_bad_value(scan_op *s, int col, int row)
@@ -560,7 +560,7 @@ static int scan_bad_value(scan_op *s, int col, int row)
       s->base.q->resplit = s->m->obj->name;
     pthread_mutex_unlock(&s->base.q->mu);
   }
-  return qctx_fail(s->base.q, ERR_INVALID, &e);
+  return sql__qctx_fail(s->base.q, ERR_INVALID, &e);
 }
 
 static int scan_convert(scan_op *s, int k, const uint16_t *sel, int nsel, batch *b)
@@ -665,9 +665,9 @@ static int scan_pq_dict_check(scan_op *s, int pk)
   int64_t dn = 0;
   err e;
   err_clear(&e);
-  int rc = pqt_cur_dict(o->q, s->pc, k, &dv, &dn, &e);
+  int rc = sql__pqt_cur_dict(o->q, s->pc, k, &dv, &dn, &e);
   if (rc < 0)
-    return qctx_fail(o->q, rc, &e);
+    return sql__qctx_fail(o->q, rc, &e);
   if (rc == 0)
     return 1;
   batch *b = &o->out;
@@ -676,7 +676,7 @@ static int scan_pq_dict_check(scan_op *s, int pk)
     b->cols[j] = s->vecs[j];
   /* the values, then one NULL */
   for (int64_t off = 0; off <= dn; off += COL_BATCH) {
-    ectx_reset(&o->x);
+    sql__ectx_reset(&o->x);
     int64_t n = dn - off > COL_BATCH ? COL_BATCH : dn - off;
     vec v = dv;
     if (n == 0) {
@@ -690,7 +690,7 @@ static int scan_pq_dict_check(scan_op *s, int pk)
     b->n = (int)n;
     b->sel = NULL;
     b->nsel = (int)n;
-    if ((rc = expr_filter(&o->x, o->p->preds[pk], b)) < 0)
+    if ((rc = sql__expr_filter(&o->x, o->p->preds[pk], b)) < 0)
       return rc;
     if (b->nsel > 0)
       return 1;
@@ -702,8 +702,8 @@ static int scan_pq_dict_check(scan_op *s, int pk)
       b->n = 1;
       b->sel = NULL;
       b->nsel = 1;
-      ectx_reset(&o->x);
-      if ((rc = expr_filter(&o->x, o->p->preds[pk], b)) < 0)
+      sql__ectx_reset(&o->x);
+      if ((rc = sql__expr_filter(&o->x, o->p->preds[pk], b)) < 0)
         return rc;
       return b->nsel > 0;
     }
@@ -730,14 +730,14 @@ static int scan_pq_prefilter(scan_op *s)
     return 1;
   err e;
   err_clear(&e);
-  int rc = pqt_cur_load(o->q, s->pc, s->is_filter_col, &e);
+  int rc = sql__pqt_cur_load(o->q, s->pc, s->is_filter_col, &e);
   if (rc < 0)
-    return qctx_fail(o->q, rc, &e);
+    return sql__qctx_fail(o->q, rc, &e);
   batch *b = &o->out;
   int n;
   bool pass = false;
-  while (!pass && (n = pqt_cur_next(s->pc, s->pvecs, null_vec())) > 0) {
-    ectx_reset(&o->x);
+  while (!pass && (n = sql__pqt_cur_next(s->pc, s->pvecs, null_vec())) > 0) {
+    sql__ectx_reset(&o->x);
     b->n = n;
     b->sel = NULL;
     b->nsel = n;
@@ -745,13 +745,13 @@ static int scan_pq_prefilter(scan_op *s)
     for (int k = 0; k < s->ncols; k++)
       b->cols[s->cols[k]] = s->pvecs[k];
     if (s->t->npart > 0)
-      table_part_fill(s->t, s->m->obj, b);
+      sql__table_part_fill(s->t, s->m->obj, b);
     for (int k = 0; k < o->p->npreds && b->nsel > 0; k++)
-      if ((rc = expr_filter(&o->x, o->p->preds[k], b)) < 0)
+      if ((rc = sql__expr_filter(&o->x, o->p->preds[k], b)) < 0)
         return rc;
     pass = b->nsel > 0;
   }
-  pqt_cur_rewind(s->pc);
+  sql__pqt_cur_rewind(s->pc);
   return pass ? 1 : 0;
 }
 
@@ -762,15 +762,15 @@ static int scan_next_pq(scan_op *s, batch **out)
   node_rt *rt = s->rt;
   qctx *q = o->q;
   for (;;) {
-    int rc = qctx_check(q);
+    int rc = sql__qctx_check(q);
     if (rc < 0)
       return rc;
     if (o->stop != NULL && atomic_load(&o->stop->done))
       return 0;
-    ectx_reset(&o->x);
-    int n = pqt_cur_next(s->pc, s->pvecs, null_vec());
+    sql__ectx_reset(&o->x);
+    int n = sql__pqt_cur_next(s->pc, s->pvecs, null_vec());
     if (n == 0) {
-      pqt_cur_close(q, s->pc);
+      sql__pqt_cur_close(q, s->pc);
       size_t i = atomic_fetch_add(&rt->next_morsel, 1);
       if (i >= rt->nmorsels)
         return 0;
@@ -778,16 +778,16 @@ static int scan_next_pq(scan_op *s, batch **out)
       s->m = m;
       err e;
       err_clear(&e);
-      if ((rc = pqt_cur_open(q, s->t, s->pc, m->obj, m->range, &e)) < 0)
-        return qctx_fail(q, rc, &e);
+      if ((rc = sql__pqt_cur_open(q, s->t, s->pc, m->obj, m->range, &e)) < 0)
+        return sql__qctx_fail(q, rc, &e);
       if ((rc = scan_pq_prefilter(s)) < 0)
         return rc;
       if (rc == 0) {
-        pqt_cur_close(q, s->pc);
+        sql__pqt_cur_close(q, s->pc);
         continue;
       }
-      if ((rc = pqt_cur_load(q, s->pc, NULL, &e)) < 0)
-        return qctx_fail(q, rc, &e);
+      if ((rc = sql__pqt_cur_load(q, s->pc, NULL, &e)) < 0)
+        return sql__qctx_fail(q, rc, &e);
       continue;
     }
     batch *b = &o->out;
@@ -798,9 +798,9 @@ static int scan_next_pq(scan_op *s, batch **out)
     for (int k = 0; k < s->ncols; k++)
       b->cols[s->cols[k]] = s->pvecs[k];
     if (s->t->npart > 0)
-      table_part_fill(s->t, s->m->obj, b);
+      sql__table_part_fill(s->t, s->m->obj, b);
     for (int k = 0; k < o->p->npreds && b->nsel > 0; k++)
-      if ((rc = expr_filter(&o->x, o->p->preds[k], b)) < 0)
+      if ((rc = sql__expr_filter(&o->x, o->p->preds[k], b)) < 0)
         return rc;
     if (b->nsel == 0)
       continue;
@@ -817,7 +817,7 @@ static int scan_next(op *o, batch **out)
   if (s->pc != NULL)
     return scan_next_pq(s, out);
   for (;;) {
-    int rc = qctx_check(q);
+    int rc = sql__qctx_check(q);
     if (rc < 0)
       return rc;
     if (o->stop != NULL && atomic_load(&o->stop->done))
@@ -829,8 +829,8 @@ static int scan_next(op *o, batch **out)
       morsel *m = &rt->morsels[i];
       err e;
       err_clear(&e);
-      if ((rc = tobj_acquire(q, m->obj, &e)) < 0)
-        return qctx_fail(q, rc, &e);
+      if ((rc = sql__tobj_acquire(q, m->obj, &e)) < 0)
+        return sql__qctx_fail(q, rc, &e);
       s->m = m;
       size_t stop = m->stop > m->obj->len ? m->obj->len : m->stop;
       size_t start = m->start > m->obj->len ? m->obj->len : m->start;
@@ -846,7 +846,7 @@ static int scan_next(op *o, batch **out)
       }
     }
     strheap_reset(&s->heap);
-    ectx_reset(&o->x);
+    sql__ectx_reset(&o->x);
     err e;
     err_clear(&e);
     int n;
@@ -866,7 +866,7 @@ static int scan_next(op *o, batch **out)
     b->nsel = n;
     b->ncols = s->ncols_all;
     if (s->t->npart > 0)
-      table_part_fill(s->t, s->m->obj, b);
+      sql__table_part_fill(s->t, s->m->obj, b);
     if (s->t->skip_malformed)
       memset(s->bad, 0, (size_t)n);
     int nbad = 0;
@@ -879,7 +879,7 @@ static int scan_next(op *o, batch **out)
       nbad += rc;
     }
     if (nbad > 0) {
-      uint16_t *sel = ectx_alloc(&o->x, sizeof(uint16_t) * (size_t)n);
+      uint16_t *sel = sql__ectx_alloc(&o->x, sizeof(uint16_t) * (size_t)n);
       int m = 0;
       for (int r = 0; r < n; r++)
         if (!s->bad[r])
@@ -890,7 +890,7 @@ static int scan_next(op *o, batch **out)
       nbad = 0;
     }
     for (int k = 0; k < o->p->npreds && b->nsel > 0; k++)
-      if ((rc = expr_filter(&o->x, o->p->preds[k], b)) < 0)
+      if ((rc = sql__expr_filter(&o->x, o->p->preds[k], b)) < 0)
         return rc;
     if (b->nsel == 0)
       continue;
@@ -902,7 +902,7 @@ static int scan_next(op *o, batch **out)
       nbad += rc;
     }
     if (nbad > 0) {
-      uint16_t *sel = ectx_alloc(&o->x, sizeof(uint16_t) * (size_t)n);
+      uint16_t *sel = sql__ectx_alloc(&o->x, sizeof(uint16_t) * (size_t)n);
       int m = 0;
       for (int j = 0; j < b->nsel; j++) {
         int r = ROW(b, j);
@@ -936,7 +936,7 @@ static op *scan_build(qctx *q, plan *p)
   s->nullbufs = calloc((size_t)t->ncols + 1, sizeof(uint8_t *));
   s->rec = calloc(COL_BATCH, sizeof(char *));
   s->bad = calloc(COL_BATCH, 1);
-  s->base.out.cols = ectx_alloc(&s->base.x, 1); /* replaced below */
+  s->base.out.cols = sql__ectx_alloc(&s->base.x, 1); /* replaced below */
   bool *fcols = calloc((size_t)t->ncols + 1, sizeof(bool));
   for (int k = 0; k < p->npreds; k++) {
     /* mark the columns the pushed filters read */
@@ -970,11 +970,11 @@ static op *scan_build(qctx *q, plan *p)
   free(fcols);
   /* the batch's column array lives as long as the op */
   s->base.out.cols = calloc((size_t)t->ncols + 1, sizeof(vec));
-  exec_defer(q, free, s->base.out.cols);
+  sql__exec_defer(q, free, s->base.out.cols);
   for (int c = 0; c < t->ncols; c++)
     s->base.out.cols[c] = s->vecs[c];
   if (t->format == FMT_PARQUET) {
-    s->pc = pqt_cur_new(s->cols, s->ncols);
+    s->pc = sql__pqt_cur_new(s->cols, s->ncols);
     s->pvecs = calloc((size_t)s->ncols + 1, sizeof(vec));
     for (int k = 0; k < s->ncols; k++)
       s->pvecs[k].phys = s->vecs[s->cols[k]].phys;
@@ -991,10 +991,10 @@ static int filter_next(op *o, batch **out)
     int rc = o->child->next(o->child, &in);
     if (rc <= 0)
       return rc;
-    ectx_reset(&o->x);
+    sql__ectx_reset(&o->x);
     o->out = *in;
     for (int k = 0; k < o->p->npreds && o->out.nsel > 0; k++)
-      if ((rc = expr_filter(&o->x, o->p->preds[k], &o->out)) < 0)
+      if ((rc = sql__expr_filter(&o->x, o->p->preds[k], &o->out)) < 0)
         return rc;
     if (o->out.nsel > 0) {
       *out = &o->out;
@@ -1011,11 +1011,11 @@ static int project_next(op *o, batch **out)
   int rc = o->child->next(o->child, &in);
   if (rc <= 0)
     return rc;
-  ectx_reset(&o->x);
+  sql__ectx_reset(&o->x);
   plan *p = o->p;
-  vec *cols = ectx_alloc(&o->x, sizeof(vec) * (size_t)(p->ncols > 0 ? p->ncols : 1));
+  vec *cols = sql__ectx_alloc(&o->x, sizeof(vec) * (size_t)(p->ncols > 0 ? p->ncols : 1));
   for (int k = 0; k < p->ncols; k++)
-    if ((rc = expr_eval(&o->x, p->exprs[k], in, &cols[k])) < 0)
+    if ((rc = sql__expr_eval(&o->x, p->exprs[k], in, &cols[k])) < 0)
       return rc;
   o->out.n = in->n;
   o->out.sel = in->sel;
@@ -1047,10 +1047,10 @@ static int limit_next(op *o, batch **out)
       atomic_store(&rt->done, true);
     if (stop <= off || start >= end)
       continue;
-    ectx_reset(&o->x);
+    sql__ectx_reset(&o->x);
     int from = (int)(start < off ? off - start : 0);
     int to = (int)(stop > end ? end - start : in->nsel);
-    uint16_t *sel = ectx_alloc(&o->x, sizeof(uint16_t) * (size_t)(in->n > 0 ? in->n : 1));
+    uint16_t *sel = sql__ectx_alloc(&o->x, sizeof(uint16_t) * (size_t)(in->n > 0 ? in->n : 1));
     int m = 0;
     for (int j = from; j < to; j++)
       sel[m++] = (uint16_t)ROW(in, j);
@@ -1092,7 +1092,7 @@ static bool keys_equal(join_op *jo, int row, uint32_t id)
     vec *bv = rs_col(jo->j->keys, id, k, &r);
     value a = vec_get(&jo->keys[k], row);
     value b = vec_get(bv, r);
-    if (a.null || b.null || !value_eq(bv->phys, a, b))
+    if (a.null || b.null || !sql__value_eq(bv->phys, a, b))
       return false;
   }
   return true;
@@ -1111,11 +1111,11 @@ static void gather_left(join_op *jo, batch *o, const uint16_t *rows, int n)
     }
     dst->phys = src->phys;
     dst->is_const = 0;
-    dst->p = ectx_alloc(&jo->base.x, (size_t)(n > 0 ? n : 1) *
+    dst->p = sql__ectx_alloc(&jo->base.x, (size_t)(n > 0 ? n : 1) *
                                          (src->phys == PHYS_STR ? sizeof(str_ref) : 8));
     dst->nulls = NULL;
     if (src->nulls != NULL) {
-      dst->nulls = ectx_alloc(&jo->base.x, (size_t)(n > 0 ? n : 1));
+      dst->nulls = sql__ectx_alloc(&jo->base.x, (size_t)(n > 0 ? n : 1));
       for (int i = 0; i < n; i++)
         dst->nulls[i] = src->nulls[src->is_const ? 0 : rows[i]];
     }
@@ -1143,9 +1143,9 @@ static void gather_right(join_op *jo, batch *o, const uint32_t *ids, int n, bool
     }
     dst->phys = (uint8_t)ph;
     dst->is_const = 0;
-    dst->p = ectx_alloc(&jo->base.x, (size_t)(n > 0 ? n : 1) *
+    dst->p = sql__ectx_alloc(&jo->base.x, (size_t)(n > 0 ? n : 1) *
                                          (ph == PHYS_STR ? sizeof(str_ref) : 8));
-    dst->nulls = ectx_alloc(&jo->base.x, (size_t)(n > 0 ? n : 1));
+    dst->nulls = sql__ectx_alloc(&jo->base.x, (size_t)(n > 0 ? n : 1));
     for (int i = 0; i < n; i++) {
       if (nulls) {
         dst->nulls[i] = 1;
@@ -1174,16 +1174,16 @@ static int join_new_input(join_op *jo)
   int rc = o->child->next(o->child, &in);
   if (rc <= 0)
     return rc;
-  ectx_reset(&jo->kx);
+  sql__ectx_reset(&jo->kx);
   jo->in = in;
   for (int k = 0; k < p->nkeys; k++)
-    if ((rc = expr_eval(&jo->kx, p->lkeys[k], in, &jo->keys[k])) < 0)
+    if ((rc = sql__expr_eval(&jo->kx, p->lkeys[k], in, &jo->keys[k])) < 0)
       return rc;
   for (int j = 0; j < in->nsel; j++) {
     int r = ROW(in, j);
     uint64_t h = 0x12345;
     for (int k = 0; k < p->nkeys; k++)
-      h = h * 0x9E3779B97F4A7C15ULL ^ hash_value(jo->keys[k].phys, &jo->keys[k], r);
+      h = h * 0x9E3779B97F4A7C15ULL ^ sql__hash_value(jo->keys[k].phys, &jo->keys[k], r);
     jo->hash[r] = h;
     jo->pmatch[r] = 0;
   }
@@ -1203,20 +1203,20 @@ static int join_next(op *o, batch **out)
   bool outer_left = p->join == JN_LEFT || p->join == JN_FULL;
   for (;;) {
     if (jo->phase == 2 || jo->in == NULL) {
-      int rc = qctx_check(o->q);
+      int rc = sql__qctx_check(o->q);
       if (rc < 0)
         return rc;
       rc = join_new_input(jo);
       if (rc <= 0)
         return rc;
     }
-    ectx_reset(&o->x);
+    sql__ectx_reset(&o->x);
     batch *in = jo->in;
     if (jo->phase == 0) {
       /* one input batch may make millions of pairs (a cross join) that a
          filter drops: check between each COL_BATCH of them */
-      if (qctx_check(o->q) < 0)
-        return qctx_check(o->q);
+      if (sql__qctx_check(o->q) < 0)
+        return sql__qctx_check(o->q);
       /* collect up to COL_BATCH candidate pairs */
       int np = 0;
       while (np < COL_BATCH && jo->pos < in->nsel) {
@@ -1283,14 +1283,14 @@ static int join_next(op *o, batch **out)
         continue;
       batch *ob = &o->out;
       ob->ncols = jo->nl + jo->nr;
-      ob->cols = ectx_alloc(&o->x, sizeof(vec) * (size_t)(ob->ncols > 0 ? ob->ncols : 1));
+      ob->cols = sql__ectx_alloc(&o->x, sizeof(vec) * (size_t)(ob->ncols > 0 ? ob->ncols : 1));
       ob->n = np;
       ob->sel = NULL;
       ob->nsel = np;
       gather_left(jo, ob, jo->prow, np);
       gather_right(jo, ob, jo->bid, np, false);
       if (p->cond != NULL) {
-        int rc = expr_filter(&o->x, p->cond, ob);
+        int rc = sql__expr_filter(&o->x, p->cond, ob);
         if (rc < 0)
           return rc;
       }
@@ -1309,7 +1309,7 @@ static int join_next(op *o, batch **out)
     jo->phase = 2;
     if (p->join == JN_SEMI || p->join == JN_ANTI) {
       bool want = p->join == JN_SEMI;
-      uint16_t *sel = ectx_alloc(&o->x, sizeof(uint16_t) * (size_t)(in->n > 0 ? in->n : 1));
+      uint16_t *sel = sql__ectx_alloc(&o->x, sizeof(uint16_t) * (size_t)(in->n > 0 ? in->n : 1));
       int m = 0;
       for (int k = 0; k < in->nsel; k++) {
         int r = ROW(in, k);
@@ -1326,7 +1326,7 @@ static int join_next(op *o, batch **out)
     }
     if (!outer_left)
       continue;
-    uint16_t *rows = ectx_alloc(&o->x, sizeof(uint16_t) * (size_t)(in->n > 0 ? in->n : 1));
+    uint16_t *rows = sql__ectx_alloc(&o->x, sizeof(uint16_t) * (size_t)(in->n > 0 ? in->n : 1));
     int m = 0;
     for (int k = 0; k < in->nsel; k++) {
       int r = ROW(in, k);
@@ -1337,7 +1337,7 @@ static int join_next(op *o, batch **out)
       continue;
     batch *ob = &o->out;
     ob->ncols = jo->nl + jo->nr;
-    ob->cols = ectx_alloc(&o->x, sizeof(vec) * (size_t)(ob->ncols > 0 ? ob->ncols : 1));
+    ob->cols = sql__ectx_alloc(&o->x, sizeof(vec) * (size_t)(ob->ncols > 0 ? ob->ncols : 1));
     ob->n = m;
     ob->sel = NULL;
     ob->nsel = m;
@@ -1356,7 +1356,7 @@ static void join_close(op *o)
   free(jo->prow);
   free(jo->bid);
   free(jo->keys);
-  ectx_release(&jo->kx);
+  sql__ectx_release(&jo->kx);
 }
 
 static op *op_build(qctx *q, plan *p, node_rt *stop, bool top);
@@ -1372,7 +1372,7 @@ static op *join_build_op(qctx *q, plan *p, node_rt *stop)
   jo->prow = calloc(COL_BATCH, sizeof(uint16_t));
   jo->bid = calloc(COL_BATCH, sizeof(uint32_t));
   jo->keys = calloc((size_t)(p->nkeys > 0 ? p->nkeys : 1), sizeof(vec));
-  ectx_init(&jo->kx, q);
+  sql__ectx_init(&jo->kx, q);
   jo->nl = p->child->ncols;
   jo->nr = p->right->ncols;
   jo->phase = 2;
@@ -1424,7 +1424,7 @@ static op *op_build(qctx *q, plan *p, node_rt *stop, bool top)
 
 static int prepare(qctx *q, plan *p, bool top);
 
-int exec_join_outer(qctx *q, plan *p, rowset **out);
+int sql__exec_join_outer(qctx *q, plan *p, rowset **out);
 
 static int build_hash(qctx *q, plan *p)
 {
@@ -1433,23 +1433,23 @@ static int build_hash(qctx *q, plan *p)
     return 0;
   join_rt *j = xcalloc(1, sizeof *j);
   rt->join = j;
-  exec_defer(q, free, j);
-  int rc = exec_materialize(q, p->right, &j->build);
+  sql__exec_defer(q, free, j);
+  int rc = sql__exec_materialize(q, p->right, &j->build);
   if (rc < 0)
     return rc;
-  exec_defer(q, defer_rowset, j->build);
+  sql__exec_defer(q, defer_rowset, j->build);
   size_t nids = j->build->nchunks * COL_BATCH;
   j->nids = nids;
   if (p->join == JN_RIGHT || p->join == JN_FULL) {
     j->matched = xcalloc(nids + 1, 1);
-    exec_defer(q, free, j->matched);
+    sql__exec_defer(q, free, j->matched);
   }
   if (p->nkeys == 0)
     return 0;
   if (nids >= UINT32_MAX - 1) {
     err e;
     err_set(&e, ERR_ENTITY_TOO_LARGE, "the build side of a join has too many rows");
-    return qctx_fail(q, ERR_ENTITY_TOO_LARGE, &e);
+    return sql__qctx_fail(q, ERR_ENTITY_TOO_LARGE, &e);
   }
   size_t size = 16;
   while (size < j->build->rows * 2)
@@ -1458,29 +1458,29 @@ static int build_hash(qctx *q, plan *p)
   j->heads = xcalloc(size, sizeof(uint32_t));
   j->next = xcalloc(nids + 1, sizeof(uint32_t));
   j->hashes = xcalloc(nids + 1, sizeof(uint64_t));
-  exec_defer(q, free, j->heads);
-  exec_defer(q, free, j->next);
-  exec_defer(q, free, j->hashes);
-  if ((rc = qctx_mem(q, (int64_t)(size * 4 + nids * 12))) < 0)
+  sql__exec_defer(q, free, j->heads);
+  sql__exec_defer(q, free, j->next);
+  sql__exec_defer(q, free, j->hashes);
+  if ((rc = sql__qctx_mem(q, (int64_t)(size * 4 + nids * 12))) < 0)
     return rc;
   pcol *kc = calloc((size_t)p->nkeys, sizeof(pcol));
   for (int k = 0; k < p->nkeys; k++)
     kc[k].type = p->rkeys[k]->type;
-  j->keys = rowset_new(q, p->nkeys, kc);
+  j->keys = sql__rowset_new(q, p->nkeys, kc);
   free(kc);
-  exec_defer(q, defer_rowset, j->keys);
+  sql__exec_defer(q, defer_rowset, j->keys);
   ectx x;
-  ectx_init(&x, q);
+  sql__ectx_init(&x, q);
   for (int k = 0; k < p->nkeys; k++)
-    if ((rc = expr_prepare(q, p->rkeys[k])) < 0)
+    if ((rc = sql__expr_prepare(q, p->rkeys[k])) < 0)
       break;
   for (size_t c = 0; c < j->build->nchunks && rc == 0; c++) {
     batch b;
     chunk_batch(j->build, c, &b);
-    ectx_reset(&x);
-    vec *kv = ectx_alloc(&x, sizeof(vec) * (size_t)p->nkeys);
+    sql__ectx_reset(&x);
+    vec *kv = sql__ectx_alloc(&x, sizeof(vec) * (size_t)p->nkeys);
     for (int k = 0; k < p->nkeys && rc == 0; k++)
-      rc = expr_eval(&x, p->rkeys[k], &b, &kv[k]);
+      rc = sql__expr_eval(&x, p->rkeys[k], &b, &kv[k]);
     if (rc < 0)
       break;
     /* key chunk c holds the keys of build chunk c */
@@ -1493,7 +1493,7 @@ static int build_hash(qctx *q, plan *p)
       for (int k = 0; k < p->nkeys; k++) {
         if (vec_is_null(&kv[k], r))
           nullkey = true;
-        h = h * 0x9E3779B97F4A7C15ULL ^ hash_value(kv[k].phys, &kv[k], r);
+        h = h * 0x9E3779B97F4A7C15ULL ^ sql__hash_value(kv[k].phys, &kv[k], r);
       }
       j->hashes[id] = h;
       if (nullkey)
@@ -1503,7 +1503,7 @@ static int build_hash(qctx *q, plan *p)
       j->heads[slot] = id + 1;
     }
   }
-  ectx_release(&x);
+  sql__ectx_release(&x);
   return rc;
 }
 
@@ -1511,7 +1511,7 @@ static void expr_walk_prepare(qctx *q, bexpr *x, int *rc)
 {
   if (x == NULL || *rc < 0)
     return;
-  int r = expr_prepare(q, x);
+  int r = sql__expr_prepare(q, x);
   if (r < 0)
     *rc = r;
 }
@@ -1553,11 +1553,11 @@ static int cut_row_groups(qctx *q, plan *p)
   size_t n = 0;
   err e;
   err_clear(&e);
-  int rc = pqt_cut(q, p, &objs, &rgs, &n, &e);
+  int rc = sql__pqt_cut(q, p, &objs, &rgs, &n, &e);
   if (rc < 0)
-    return qctx_fail(q, rc, &e);
+    return sql__qctx_fail(q, rc, &e);
   rt->morsels = xcalloc(n + 1, sizeof(morsel));
-  exec_defer(q, free, rt->morsels);
+  sql__exec_defer(q, free, rt->morsels);
   for (size_t k = 0; k < n; k++) {
     rt->morsels[k].obj = objs[k];
     rt->morsels[k].range = rgs[k];
@@ -1594,16 +1594,16 @@ static int cut_morsels(qctx *q, plan *p)
     n += (size_t)o->nranges;
   }
   rt->morsels = xcalloc(n + 1, sizeof(morsel));
-  exec_defer(q, free, rt->morsels);
+  sql__exec_defer(q, free, rt->morsels);
   size_t k = 0;
   for (size_t i = 0; i < t->nobjs; i++) {
     tobj *o = &t->objs[i];
     o->firsts = calloc((size_t)o->nranges, sizeof(size_t));
     o->ends = calloc((size_t)o->nranges, sizeof(size_t));
     o->starts = calloc((size_t)o->nranges, sizeof(size_t));
-    exec_defer(q, free, o->firsts);
-    exec_defer(q, free, o->ends);
-    exec_defer(q, free, o->starts);
+    sql__exec_defer(q, free, o->firsts);
+    sql__exec_defer(q, free, o->ends);
+    sql__exec_defer(q, free, o->starts);
     o->quote = t->format == FMT_CSV && t->csv.escape == t->csv.quote ? (unsigned char)t->csv.quote
                                                                      : -1;
     for (int r = 0; r < o->nranges; r++)
@@ -1613,7 +1613,7 @@ static int cut_morsels(qctx *q, plan *p)
       for (int r = 0; r < o->nranges; r++)
         o->qcount[r] = -1;
       pthread_cond_init(&o->qcv, NULL);
-      exec_defer(q, free, o->qcount);
+      sql__exec_defer(q, free, o->qcount);
     }
     atomic_store(&o->ranges_left, o->nranges);
     for (int r = 0; r < o->nranges; r++) {
@@ -1650,7 +1650,7 @@ static int verify_scan(qctx *q, plan *p)
         err e;
         err_set(&e, ERR_INVALID, "object '%s' has a quoted field with a line break across a "
                 "split point", o->name);
-        return qctx_fail(q, ERR_INVALID, &e);
+        return sql__qctx_fail(q, ERR_INVALID, &e);
       }
     }
   }
@@ -1699,13 +1699,13 @@ static int prepare(qctx *q, plan *p, bool top)
       return 0;
     rowset *r = NULL;
     switch (p->kind) {
-    case P_AGG: rc = exec_agg(q, p, &r); break;
-    case P_SORT: rc = exec_sort(q, p, &r); break;
-    case P_WINDOW: rc = exec_window(q, p, &r); break;
-    case P_SETOP: rc = exec_setop(q, p, &r); break;
-    case P_JOIN: rc = exec_join_outer(q, p, &r); break;
+    case P_AGG: rc = sql__exec_agg(q, p, &r); break;
+    case P_SORT: rc = sql__exec_sort(q, p, &r); break;
+    case P_WINDOW: rc = sql__exec_window(q, p, &r); break;
+    case P_SETOP: rc = sql__exec_setop(q, p, &r); break;
+    case P_JOIN: rc = sql__exec_join_outer(q, p, &r); break;
     case P_VALUES: {
-      r = rowset_new(q, p->ncols, p->cols);
+      r = sql__rowset_new(q, p->ncols, p->cols);
       rc = 0;
       for (int i = 0; i < p->nrows && rc == 0; i++) {
         /* one row as a batch of constants */
@@ -1715,7 +1715,7 @@ static int prepare(qctx *q, plan *p, bool top)
         for (int c = 0; c < p->ncols; c++) {
           vals[c] = p->rows[i][c];
           nulls[c] = p->rows[i][c].null;
-          cols[c].phys = (uint8_t)sql_phys(p->cols[c].type.t);
+          cols[c].phys = (uint8_t)sql__phys(p->cols[c].type.t);
           cols[c].is_const = 1;
           cols[c].nulls = &nulls[c];
           if (cols[c].phys == PHYS_STR)
@@ -1725,7 +1725,7 @@ static int prepare(qctx *q, plan *p, bool top)
         }
         batch b = {.n = 1, .nsel = 1, .ncols = p->ncols, .cols = cols};
         if (p->ncols > 0) {
-          rc = rowset_append(r, &b);
+          rc = sql__rowset_append(r, &b);
         } else {
           rs_chunk *c = rowset_tail(r);
           c->n++;
@@ -1740,11 +1740,11 @@ static int prepare(qctx *q, plan *p, bool top)
     default: rc = ERR_INTERNAL; break;
     }
     if (rc < 0) {
-      rowset_free(r);
+      sql__rowset_free(r);
       return rc;
     }
     rt->rs = r;
-    exec_defer(q, defer_rowset, r);
+    sql__exec_defer(q, defer_rowset, r);
     return 0;
   }
   if (rt->prepared)
@@ -1754,7 +1754,7 @@ static int prepare(qctx *q, plan *p, bool top)
     return rc;
   switch (p->kind) {
   case P_SCAN:
-    if ((rc = table_prune(q, p->table, p->preds, p->npreds)) < 0)
+    if ((rc = sql__table_prune(q, p->table, p->preds, p->npreds)) < 0)
       return rc;
     return cut_morsels(q, p);
   case P_FILTER:
@@ -1810,7 +1810,7 @@ static int pipeline_run(qctx *q, plan *p, const pipe_sink *s, int max_threads, b
   int rc = prepare(q, p, top);
   if (rc < 0)
     return rc;
-  if ((rc = qctx_check(q)) < 0)
+  if ((rc = sql__qctx_check(q)) < 0)
     return rc;
   int n = q->threads;
   if (max_threads > 0 && n > max_threads)
@@ -1849,7 +1849,7 @@ static int pipeline_run(qctx *q, plan *p, const pipe_sink *s, int max_threads, b
   return rc;
 }
 
-int exec_pipeline(qctx *q, plan *p, const pipe_sink *s, int max_threads)
+int sql__exec_pipeline(qctx *q, plan *p, const pipe_sink *s, int max_threads)
 {
   return pipeline_run(q, p, s, max_threads, false);
 }
@@ -1866,13 +1866,13 @@ typedef struct collect {
 static void *collect_init(void *arg, int thread)
 {
   collect *c = arg;
-  c->locals[thread] = rowset_new(c->q, c->p->ncols, c->p->cols);
+  c->locals[thread] = sql__rowset_new(c->q, c->p->ncols, c->p->cols);
   return c->locals[thread];
 }
 
 static int collect_consume(void *state, batch *b)
 {
-  return rowset_append(state, b);
+  return sql__rowset_append(state, b);
 }
 
 static int collect_finish(void *state)
@@ -1881,7 +1881,7 @@ static int collect_finish(void *state)
   return 0;
 }
 
-int exec_materialize(qctx *q, plan *p, rowset **out)
+int sql__exec_materialize(qctx *q, plan *p, rowset **out)
 {
   *out = NULL;
   if (is_breaker(p)) {
@@ -1890,15 +1890,15 @@ int exec_materialize(qctx *q, plan *p, rowset **out)
       return rc;
     /* hand over a copy of the node's rowset: the caller owns *out */
     node_rt *rt = rt_of(q, p);
-    rowset *r = rowset_new(q, p->ncols, p->cols);
+    rowset *r = sql__rowset_new(q, p->ncols, p->cols);
     for (size_t c = 0; c < rt->rs->nchunks && rc == 0; c++) {
       batch b;
       chunk_batch(rt->rs, c, &b);
-      rc = rowset_append(r, &b);
+      rc = sql__rowset_append(r, &b);
     }
     r->ordered = rt->rs->ordered;
     if (rc < 0) {
-      rowset_free(r);
+      sql__rowset_free(r);
       return rc;
     }
     *out = r;
@@ -1907,17 +1907,17 @@ int exec_materialize(qctx *q, plan *p, rowset **out)
   collect c = {.q = q, .p = p};
   c.locals = xcalloc((size_t)q->threads + 1, sizeof(rowset *));
   pipe_sink s = {collect_init, collect_consume, collect_finish, &c};
-  int rc = exec_pipeline(q, p, &s, 0);
-  rowset *r = rowset_new(q, p->ncols, p->cols);
+  int rc = sql__exec_pipeline(q, p, &s, 0);
+  rowset *r = sql__rowset_new(q, p->ncols, p->cols);
   for (int i = 0; i <= q->threads; i++) {
     if (c.locals[i] != NULL) {
-      rowset_move(r, c.locals[i]);
-      rowset_free(c.locals[i]);
+      sql__rowset_move(r, c.locals[i]);
+      sql__rowset_free(c.locals[i]);
     }
   }
   free(c.locals);
   if (rc < 0) {
-    rowset_free(r);
+    sql__rowset_free(r);
     return rc;
   }
   r->ordered = ordered_source(p, false);
@@ -1927,23 +1927,23 @@ int exec_materialize(qctx *q, plan *p, rowset **out)
 
 /* RIGHT and FULL joins: the probe side's output, then the build rows that
  * nothing matched, with NULLs on the left */
-int exec_join_outer(qctx *q, plan *p, rowset **out)
+int sql__exec_join_outer(qctx *q, plan *p, rowset **out)
 {
   rowset *r;
   collect c = {.q = q, .p = p};
   c.locals = xcalloc((size_t)q->threads + 1, sizeof(rowset *));
   pipe_sink s = {collect_init, collect_consume, collect_finish, &c};
   int rc = pipeline_run(q, p, &s, 0, true);
-  r = rowset_new(q, p->ncols, p->cols);
+  r = sql__rowset_new(q, p->ncols, p->cols);
   for (int i = 0; i <= q->threads; i++) {
     if (c.locals[i] != NULL) {
-      rowset_move(r, c.locals[i]);
-      rowset_free(c.locals[i]);
+      sql__rowset_move(r, c.locals[i]);
+      sql__rowset_free(c.locals[i]);
     }
   }
   free(c.locals);
   if (rc < 0) {
-    rowset_free(r);
+    sql__rowset_free(r);
     return rc;
   }
   join_rt *j = rt_of(q, p)->join;
@@ -1955,7 +1955,7 @@ int exec_join_outer(qctx *q, plan *p, rowset **out)
   uint16_t *sel = xmalloc(sizeof(uint16_t) * COL_BATCH);
   memset(ones, 1, COL_BATCH);
   for (int k = 0; k < nl; k++) {
-    cols[k].phys = (uint8_t)sql_phys(p->child->cols[k].type.t);
+    cols[k].phys = (uint8_t)sql__phys(p->child->cols[k].type.t);
     cols[k].nulls = ones;
     cols[k].p = zeros;
   }
@@ -1970,14 +1970,14 @@ int exec_join_outer(qctx *q, plan *p, rowset **out)
     for (int k = 0; k < nr; k++)
       cols[nl + k] = ch->cols[k];
     batch b = {.n = ch->n, .sel = sel, .nsel = m, .ncols = nl + nr, .cols = cols};
-    rc = rowset_append(r, &b);
+    rc = sql__rowset_append(r, &b);
   }
   free(cols);
   free(ones);
   free(zeros);
   free(sel);
   if (rc < 0) {
-    rowset_free(r);
+    sql__rowset_free(r);
     return rc;
   }
   *out = r;
@@ -2008,10 +2008,10 @@ static void *rq_init(void *arg, int thread)
 static int rq_consume(void *state, batch *b)
 {
   rq *r = state;
-  rowset *one = rowset_new(r->q, r->p->ncols, r->p->cols);
-  int rc = rowset_append(one, b);
+  rowset *one = sql__rowset_new(r->q, r->p->ncols, r->p->cols);
+  int rc = sql__rowset_append(one, b);
   if (rc < 0) {
-    rowset_free(one);
+    sql__rowset_free(one);
     return rc;
   }
   pthread_mutex_lock(&r->mu);
@@ -2027,8 +2027,8 @@ static int rq_consume(void *state, batch *b)
   }
   if (r->abort || atomic_load(&r->q->failed)) {
     pthread_mutex_unlock(&r->mu);
-    rowset_free(one);
-    return qctx_check(r->q) < 0 ? qctx_check(r->q) : ERR_INTERNAL;
+    sql__rowset_free(one);
+    return sql__qctx_check(r->q) < 0 ? sql__qctx_check(r->q) : ERR_INTERNAL;
   }
   r->items[(r->head + r->count) % r->cap] = one;
   r->count++;
@@ -2072,7 +2072,7 @@ static void *stream_thread(void *arg)
     }
     sr->rc = rc;
   } else {
-    sr->rc = exec_pipeline(q, p, &sr->s, 0);
+    sr->rc = sql__exec_pipeline(q, p, &sr->s, 0);
   }
   pthread_mutex_lock(&sr->r->mu);
   sr->done = true;
@@ -2081,7 +2081,7 @@ static void *stream_thread(void *arg)
   return NULL;
 }
 
-int exec_stream(qctx *q, plan *p, batch_fn fn, void *arg)
+int sql__exec_stream(qctx *q, plan *p, batch_fn fn, void *arg)
 {
   rq r = {.cap = 8, .q = q, .p = p};
   pthread_mutex_init(&r.mu, NULL);
@@ -2107,7 +2107,7 @@ int exec_stream(qctx *q, plan *p, batch_fn fn, void *arg)
       pthread_cond_timedwait(&r.cv, &r.mu, &ts);
       if (r.count == 0 && !sr.done) {
         pthread_mutex_unlock(&r.mu);
-        qctx_check(q); /* cancellation and time limit while waiting */
+        sql__qctx_check(q); /* cancellation and time limit while waiting */
         int64_t now = time_mono_us();
         if (q->progress != NULL && now - last_progress >= 500000) {
           last_progress = now;
@@ -2131,9 +2131,9 @@ int exec_stream(qctx *q, plan *p, batch_fn fn, void *arg)
       err e;
       err_clear(&e);
       if ((rc = fn(arg, &b, &e)) < 0)
-        qctx_fail(q, rc, &e);
+        sql__qctx_fail(q, rc, &e);
     }
-    rowset_free(one);
+    sql__rowset_free(one);
     int64_t now = time_mono_us();
     if (q->progress != NULL && now - last_progress >= 500000) {
       last_progress = now;
@@ -2148,7 +2148,7 @@ int exec_stream(qctx *q, plan *p, batch_fn fn, void *arg)
   }
   pthread_join(tid, NULL);
   while (r.count > 0) {
-    rowset_free(r.items[r.head]);
+    sql__rowset_free(r.items[r.head]);
     r.head = (r.head + 1) % r.cap;
     r.count--;
   }
@@ -2162,17 +2162,17 @@ int exec_stream(qctx *q, plan *p, batch_fn fn, void *arg)
 
 /* ---- subqueries in expressions ---- */
 
-int expr_prepare(qctx *q, bexpr *e)
+int sql__expr_prepare(qctx *q, bexpr *e)
 {
   if (e == NULL)
     return 0;
   int rc;
   for (int i = 0; i < e->nargs; i++)
-    if ((rc = expr_prepare(q, e->args[i])) < 0)
+    if ((rc = sql__expr_prepare(q, e->args[i])) < 0)
       return rc;
   if (e->kind == BX_SUBQ || e->kind == BX_EXISTS) {
     rowset *r;
-    if ((rc = exec_materialize(q, e->sub, &r)) < 0)
+    if ((rc = sql__exec_materialize(q, e->sub, &r)) < 0)
       return rc;
     value v = {.null = true};
     if (e->kind == BX_EXISTS) {
@@ -2180,10 +2180,10 @@ int expr_prepare(qctx *q, bexpr *e)
       v.i = (r->rows > 0) != e->neg;
     } else {
       if (r->rows > 1) {
-        rowset_free(r);
+        sql__rowset_free(r);
         err er;
         err_set(&er, ERR_INVALID, "scalar subquery returned more than one row");
-        return qctx_fail(q, ERR_INVALID, &er);
+        return sql__qctx_fail(q, ERR_INVALID, &er);
       }
       if (r->rows == 1) {
         for (size_t c = 0; c < r->nchunks; c++) {
@@ -2196,7 +2196,7 @@ int expr_prepare(qctx *q, bexpr *e)
           v.s.ptr = arena_strndup(q->a, v.s.ptr, v.s.len);
       }
     }
-    rowset_free(r);
+    sql__rowset_free(r);
     e->kind = BX_CONST;
     e->v = v;
     e->nargs = 0;
@@ -2204,18 +2204,18 @@ int expr_prepare(qctx *q, bexpr *e)
   }
   if (e->kind == BX_IN_SET && e->set == NULL) {
     rowset *r;
-    if ((rc = exec_materialize(q, e->sub, &r)) < 0)
+    if ((rc = sql__exec_materialize(q, e->sub, &r)) < 0)
       return rc;
-    valset *s = valset_new(r->phys[0]);
+    valset *s = sql__valset_new(r->phys[0]);
     for (size_t c = 0; c < r->nchunks; c++) {
       rs_chunk *ch = r->chunks[c];
       for (int i = 0; i < ch->n; i++)
-        valset_add(s, vec_get(&ch->cols[0], i));
+        sql__valset_add(s, vec_get(&ch->cols[0], i));
     }
-    rowset_free(r);
+    sql__rowset_free(r);
     e->set = s;
-    exec_defer(q, defer_valset, s);
-    return qctx_mem(q, (int64_t)valset_bytes(s));
+    sql__exec_defer(q, defer_valset, s);
+    return sql__qctx_mem(q, (int64_t)sql__valset_bytes(s));
   }
   return 0;
 }

@@ -44,7 +44,7 @@ typedef struct sql_objsrc {
 } sql_objsrc;
 
 /* sql_run over any object source (the store, or a local folder in tests). */
-int sql_run_src(const sql_objsrc *src, const char *sql, const sql_options *opt, sql_sink *sink,
+int sql__run_src(const sql_objsrc *src, const char *sql, const sql_options *opt, sql_sink *sink,
                 sql_stats *stats, err *e);
 
 /* A folder as a source: bucket = subfolder, key = path below it. Free
@@ -102,7 +102,7 @@ struct table {
   int nfile;             /* columns 0..nfile-1 come from the objects' bytes */
   int npart;             /* then npart Hive partition columns (key=value folders) */
   size_t pruned;         /* objects left out by filters on partition columns */
-  uint64_t prune_keys;   /* partition columns table_prune() has decided on */
+  uint64_t prune_keys;   /* partition columns sql__table_prune() has decided on */
 };
 
 /* Lists the objects of a path (a glob with '*', '**', '?', see table.c),
@@ -113,57 +113,57 @@ typedef struct table_opts {
   bool skip_malformed;
   bool no_partitions;    /* hive_partitioning=false */
   /* Called after listing, before any object is read, with t showing only
-     its partition columns (nfile = 0): drops objects with table_prune()
+     its partition columns (nfile = 0): drops objects with sql__table_prune()
      so that sampling never reads them. NULL: none. */
   int (*prefilter)(void *ctx, table *t);
   void *prefilter_ctx;
 } table_opts;
 
-int table_open(qctx *q, const char *path, const table_opts *o, table **out, err *e);
+int sql__table_open(qctx *q, const char *path, const table_opts *o, table **out, err *e);
 /* An object's bytes for a morsel (opened on first use); release once per
  * morsel. */
-int tobj_acquire(qctx *q, tobj *o, err *e);
-void tobj_release(qctx *q, tobj *o);
+int sql__tobj_acquire(qctx *q, tobj *o, err *e);
+void sql__tobj_release(qctx *q, tobj *o);
 /* Unmaps whatever is still open (end of query, also after failures). */
-void table_release_all(qctx *q);
-bool glob_match(const char *pat, const char *s);
+void sql__table_release_all(qctx *q);
+bool sql__glob_match(const char *pat, const char *s);
 
 /* ---- Parquet tables (scan_parquet.c) ---- */
 
 /* Reads the first object's footer: the table's columns and types. */
-int pqt_open(qctx *q, table *t, tobj *first, err *e);
+int sql__pqt_open(qctx *q, table *t, tobj *first, err *e);
 /* Whether an object's first bytes are Parquet's magic. */
-bool pqt_sniff(const char *head, size_t n);
+bool sql__pqt_sniff(const char *head, size_t n);
 /* The row groups (objs[i], rgs[i]) that the scan p must read: every
    object's footer is read, groups pruned by the statistics of p's pushed
    filters. The arrays are malloc'd. */
-int pqt_cut(qctx *q, plan *p, tobj ***objs, int **rgs, size_t *n, err *e);
+int sql__pqt_cut(qctx *q, plan *p, tobj ***objs, int **rgs, size_t *n, err *e);
 typedef struct pqt_cur pqt_cur;
 /* A cursor over row groups for the table columns cols[0..ncols). */
-pqt_cur *pqt_cur_new(const int *cols, int ncols);
-void pqt_cur_free(qctx *q, pqt_cur *c);
+pqt_cur *sql__pqt_cur_new(const int *cols, int ncols);
+void sql__pqt_cur_free(qctx *q, pqt_cur *c);
 /* Moves to row group rg of o (nothing read yet). */
-int pqt_cur_open(qctx *q, table *t, pqt_cur *c, tobj *o, int rg, err *e);
+int sql__pqt_cur_open(qctx *q, table *t, pqt_cur *c, tobj *o, int rg, err *e);
 /* Reads the columns k with which[k] (all when NULL) not read yet: one ranged
    read per column chunk. Columns not read give NULLs. */
-int pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e);
+int sql__pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e);
 /* The dictionary of column k (cols[k]) in the current row group when its
    chunk is wholly dictionary-encoded: 1 with v (*n values, valid until the
    cursor moves), 0 when there is none, or a failure. */
-int pqt_cur_dict(qctx *q, pqt_cur *c, int k, vec *v, int64_t *n, err *e);
+int sql__pqt_cur_dict(qctx *q, pqt_cur *c, int k, vec *v, int64_t *n, err *e);
 /* Back to the group's first row. */
-void pqt_cur_rewind(pqt_cur *c);
+void sql__pqt_cur_rewind(pqt_cur *c);
 /* Drops the current row group. */
-void pqt_cur_close(qctx *q, pqt_cur *c);
+void sql__pqt_cur_close(qctx *q, pqt_cur *c);
 /* Points vecs[k] (column cols[k]) at the next rows; 0 at the group's end. */
-int pqt_cur_next(pqt_cur *c, vec *vecs, const vec *nullv);
+int sql__pqt_cur_next(pqt_cur *c, vec *vecs, const vec *nullv);
 
 /* ---- COPY (copy.c) ---- */
 
 typedef struct ast_copy ast_copy;
 /* Runs COPY (query) TO 'path' (options): writes the rows to objects through
  * q->src, then gives *result, a plan of one row: the rows written. */
-int sql_copy_exec(qctx *q, ast_copy *c, plan **result, err *e, sql_pos *pos);
+int sql__copy_exec(qctx *q, ast_copy *c, plan **result, err *e, sql_pos *pos);
 
 /* ---- the query ---- */
 
@@ -190,23 +190,23 @@ struct qctx {
   int nseq;
   const char *resplit;     /* an object whose ranges did not line up */
   int subquery_depth;
-  struct deferred *deferred; /* cleanups at the end (exec_defer) */
+  struct deferred *deferred; /* cleanups at the end (sql__exec_defer) */
   void (*progress)(void *ctx); /* called on the caller's thread, ~2/s */
   void *progress_ctx;
 };
 
-/* Runs the cleanups registered with exec_defer. */
-void exec_run_deferred(qctx *q);
+/* Runs the cleanups registered with sql__exec_defer. */
+void sql__exec_run_deferred(qctx *q);
 
 /* Records the first failure (later ones are dropped); returns code. */
-int qctx_fail(qctx *q, int code, const err *e);
+int sql__qctx_fail(qctx *q, int code, const err *e);
 /* 0, or the failure code after cancel, time limit or another thread's failure. */
-int qctx_check(qctx *q);
+int sql__qctx_check(qctx *q);
 /* Accounts n bytes (negative to release); fails the query past the limit. */
-int qctx_mem(qctx *q, int64_t n);
+int sql__qctx_mem(qctx *q, int64_t n);
 
 /* Frees p with fn when the query ends (compiled patterns, value sets). */
-void exec_defer(qctx *q, void (*fn)(void *), void *p);
+void sql__exec_defer(qctx *q, void (*fn)(void *), void *p);
 
 /* ---- batches ---- */
 
@@ -223,9 +223,9 @@ typedef struct batch {
 /* Hive partitions (table.c): drops the objects whose partition values
  * fail one of the scan's predicates that read partition columns only;
  * called once before the scan is cut into morsels. */
-int table_prune(qctx *q, table *t, bexpr **preds, int npreds);
+int sql__table_prune(qctx *q, table *t, bexpr **preds, int npreds);
 /* Sets b's partition columns to o's values (constant vectors). */
-void table_part_fill(const table *t, const tobj *o, batch *b);
+void sql__table_part_fill(const table *t, const tobj *o, batch *b);
 
 /* ---- rowsets: materialized results ---- */
 
@@ -247,14 +247,14 @@ typedef struct rowset {
   bool ordered;           /* rows are in a meaningful order */
 } rowset;
 
-rowset *rowset_new(qctx *q, int ncols, const pcol *cols);
-rowset *rowset_free(rowset *r);
+rowset *sql__rowset_new(qctx *q, int ncols, const pcol *cols);
+rowset *sql__rowset_free(rowset *r);
 /* Copies the active rows of b (columns 0..ncols) into r. */
-int rowset_append(rowset *r, const batch *b);
+int sql__rowset_append(rowset *r, const batch *b);
 /* Appends all chunks of src (moved; src becomes empty). */
-void rowset_move(rowset *dst, rowset *src);
+void sql__rowset_move(rowset *dst, rowset *src);
 /* Copies one value into the rowset's storage (strings into its bank). */
-str_ref rowset_str(rowset *r, str_ref s);
+str_ref sql__rowset_str(rowset *r, str_ref s);
 /* Rows as a flat index: id = chunk * COL_BATCH + row. */
 static inline vec *rs_col(const rowset *r, uint32_t id, int col, int *row)
 {
@@ -273,21 +273,21 @@ typedef struct ectx {
   fn_ctx fc;
 } ectx;
 
-void ectx_init(ectx *x, qctx *q);
-void ectx_release(ectx *x);
-void ectx_reset(ectx *x);      /* between batches */
-void *ectx_alloc(ectx *x, size_t n);
+void sql__ectx_init(ectx *x, qctx *q);
+void sql__ectx_release(ectx *x);
+void sql__ectx_reset(ectx *x);      /* between batches */
+void *sql__ectx_alloc(ectx *x, size_t n);
 
 /* Evaluates e over the active rows of b; *out (valid until the next
  * reset) is indexed like b's rows. Returns 0 or a failure code (already
  * recorded in q). */
-int expr_eval(ectx *x, const bexpr *e, const batch *b, vec *out);
+int sql__expr_eval(ectx *x, const bexpr *e, const batch *b, vec *out);
 /* Evaluates a predicate and narrows b's selection to the rows where it is
  * TRUE (sel storage from x). */
-int expr_filter(ectx *x, const bexpr *e, batch *b);
+int sql__expr_filter(ectx *x, const bexpr *e, batch *b);
 /* Executes the subqueries in e (scalar, EXISTS, IN) and compiles constant
  * patterns; called once per expression before execution. */
-int expr_prepare(qctx *q, bexpr *e);
+int sql__expr_prepare(qctx *q, bexpr *e);
 /* The value at row r of v (index 0 when constant). */
 static inline value vec_get(const vec *v, int r)
 {
@@ -308,24 +308,24 @@ static inline bool vec_is_null(const vec *v, int r)
 }
 
 /* hashing and comparing values */
-uint64_t hash_value(int phys, const vec *v, int r);
-uint64_t hash_bytes(const void *p, size_t n);
-int value_cmp(int phys, value a, value b);   /* non-NULL values */
-bool value_eq(int phys, value a, value b);
+uint64_t sql__hash_value(int phys, const vec *v, int r);
+uint64_t sql__hash_bytes(const void *p, size_t n);
+int sql__value_cmp(int phys, value a, value b);   /* non-NULL values */
+bool sql__value_eq(int phys, value a, value b);
 
 /* ---- execution (exec.c) ---- */
 
 /* Runs plan p to completion into a rowset. */
-int exec_materialize(qctx *q, plan *p, rowset **out);
+int sql__exec_materialize(qctx *q, plan *p, rowset **out);
 /* Runs plan p and hands its batches, in order, to fn on the calling thread. */
 typedef int (*batch_fn)(void *arg, const batch *b, err *e);
-int exec_stream(qctx *q, plan *p, batch_fn fn, void *arg);
+int sql__exec_stream(qctx *q, plan *p, batch_fn fn, void *arg);
 
 /* the breakers (agg.c, sort.c) */
-int exec_agg(qctx *q, plan *p, rowset **out);
-int exec_sort(qctx *q, plan *p, rowset **out);
-int exec_window(qctx *q, plan *p, rowset **out);
-int exec_setop(qctx *q, plan *p, rowset **out);
+int sql__exec_agg(qctx *q, plan *p, rowset **out);
+int sql__exec_sort(qctx *q, plan *p, rowset **out);
+int sql__exec_window(qctx *q, plan *p, rowset **out);
+int sql__exec_setop(qctx *q, plan *p, rowset **out);
 
 /* Runs the pipeline of p on all threads; each thread calls sink(state, b)
  * for every batch; init/fini make and finish per-thread states. */
@@ -335,16 +335,16 @@ typedef struct pipe_sink {
   int (*finish)(void *state);   /* on the thread, after its last batch */
   void *arg;
 } pipe_sink;
-int exec_pipeline(qctx *q, plan *p, const pipe_sink *s, int max_threads);
+int sql__exec_pipeline(qctx *q, plan *p, const pipe_sink *s, int max_threads);
 
 /* aggregate states, for window aggregates (agg.c) */
-int agg_state_size(void);
-int agg_state_add(qctx *q, const aggcall *a, void *state, value v);
-int agg_state_final(qctx *q, const aggcall *a, const void *state, value *out);
-void agg_state_clear(const aggcall *a, void *state);
+int sql__agg_state_size(void);
+int sql__agg_state_add(qctx *q, const aggcall *a, void *state, value v);
+int sql__agg_state_final(qctx *q, const aggcall *a, const void *state, value *out);
+void sql__agg_state_clear(const aggcall *a, void *state);
 
 /* batch helpers */
 void batch_alloc_cols(ectx *x, batch *b, int ncols, const pcol *cols);
-int sql_cmp_rows(const rowset *r, const sortkey *keys, int nkeys, uint32_t a, uint32_t b);
+int sql__cmp_rows(const rowset *r, const sortkey *keys, int nkeys, uint32_t a, uint32_t b);
 
 #endif

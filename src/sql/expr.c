@@ -13,9 +13,9 @@
  *       if any side is FALSE, else NULL if any is NULL; OR dually.
  *   (3) CASE, COALESCE and the THEN branches are evaluated only on the
  *       rows that reach them (so 1/x under WHEN x <> 0 does not fail).
- *   (4) Scratch memory comes from the ectx and lives until ectx_reset.
+ *   (4) Scratch memory comes from the ectx and lives until sql__ectx_reset.
  *
- * Start reading at expr_eval().
+ * Start reading at sql__expr_eval().
  */
 #include "exec.h"
 #include "value.h"
@@ -30,7 +30,7 @@
 
 /* ---- context ---- */
 
-void ectx_init(ectx *x, qctx *q)
+void sql__ectx_init(ectx *x, qctx *q)
 {
   memset(x, 0, sizeof *x);
   x->q = q;
@@ -41,26 +41,26 @@ void ectx_init(ectx *x, qctx *q)
   x->fc.now_us = q != NULL ? q->now_wall_us : 0;
 }
 
-void ectx_release(ectx *x)
+void sql__ectx_release(ectx *x)
 {
   free(x->scratch);
   x->scratch = NULL;
   strheap_release(&x->heap);
-  func_scratch_free(&x->fc);
+  sql__func_scratch_free(&x->fc);
 }
 
 typedef struct spill {
   struct spill *next;
 } spill;
 
-void ectx_reset(ectx *x)
+void sql__ectx_reset(ectx *x)
 {
   x->scratch_used = 0;
   strheap_reset(&x->heap);
-  fn_ctx_reset(&x->fc);
+  sql__fn_ctx_reset(&x->fc);
 }
 
-void *ectx_alloc(ectx *x, size_t n)
+void *sql__ectx_alloc(ectx *x, size_t n)
 {
   n = (n + 15) & ~(size_t)15;
   if (x->scratch_used + n > x->scratch_cap) {
@@ -77,13 +77,13 @@ static void vec_make(ectx *x, vec *v, int phys, int n)
   v->phys = (uint8_t)phys;
   v->is_const = 0;
   v->nulls = NULL;
-  v->p = ectx_alloc(x, (size_t)(n > 0 ? n : 1) * (phys == PHYS_STR ? sizeof(str_ref) : 8));
+  v->p = sql__ectx_alloc(x, (size_t)(n > 0 ? n : 1) * (phys == PHYS_STR ? sizeof(str_ref) : 8));
 }
 
 static uint8_t *nulls_make(ectx *x, vec *v, int n)
 {
   if (v->nulls == NULL) {
-    v->nulls = ectx_alloc(x, (size_t)(n > 0 ? n : 1));
+    v->nulls = sql__ectx_alloc(x, (size_t)(n > 0 ? n : 1));
     memset(v->nulls, 0, (size_t)(n > 0 ? n : 1));
   }
   return v->nulls;
@@ -109,7 +109,7 @@ static inline uint64_t mix64(uint64_t h)
   return h;
 }
 
-uint64_t hash_bytes(const void *p, size_t n)
+uint64_t sql__hash_bytes(const void *p, size_t n)
 {
   const unsigned char *s = p;
   uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0x100000001B3ULL);
@@ -128,13 +128,13 @@ uint64_t hash_bytes(const void *p, size_t n)
   return mix64(h);
 }
 
-uint64_t hash_value(int phys, const vec *v, int r)
+uint64_t sql__hash_value(int phys, const vec *v, int r)
 {
   int i = v->is_const ? 0 : r;
   if (v->nulls != NULL && v->nulls[i])
     return 0x5bd1e995u;
   if (phys == PHYS_STR)
-    return hash_bytes(v->s[i].ptr, v->s[i].len);
+    return sql__hash_bytes(v->s[i].ptr, v->s[i].len);
   if (phys == PHYS_F64) {
     double d = v->f[i];
     if (d == 0)
@@ -148,7 +148,7 @@ uint64_t hash_value(int phys, const vec *v, int r)
   return mix64((uint64_t)v->i[i]);
 }
 
-int value_cmp(int phys, value a, value b)
+int sql__value_cmp(int phys, value a, value b)
 {
   if (phys == PHYS_I64)
     return a.i < b.i ? -1 : a.i > b.i;
@@ -166,7 +166,7 @@ int value_cmp(int phys, value a, value b)
   return a.s.len < b.s.len ? -1 : a.s.len > b.s.len;
 }
 
-bool value_eq(int phys, value a, value b)
+bool sql__value_eq(int phys, value a, value b)
 {
   if (phys == PHYS_I64)
     return a.i == b.i;
@@ -187,7 +187,7 @@ struct valset {
   sbank *bank;       /* string copies */
 };
 
-valset *valset_new(int phys)
+valset *sql__valset_new(int phys)
 {
   valset *s = xcalloc(1, sizeof *s);
   s->phys = phys;
@@ -197,25 +197,25 @@ valset *valset_new(int phys)
   return s;
 }
 
-valset *valset_free(valset *s)
+valset *sql__valset_free(valset *s)
 {
   if (s == NULL)
     return NULL;
   free(s->hashes);
   free(s->vals);
-  sbank_free(s->bank);
+  sql__sbank_free(s->bank);
   free(s);
   return NULL;
 }
 
-size_t valset_size(const valset *s)
+size_t sql__valset_size(const valset *s)
 {
   return s->n;
 }
 
-size_t valset_bytes(const valset *s)
+size_t sql__valset_bytes(const valset *s)
 {
-  return s->cap * (8 + sizeof(value)) + sbank_bytes(s->bank);
+  return s->cap * (8 + sizeof(value)) + sql__sbank_bytes(s->bank);
 }
 
 static uint64_t val_hash(int phys, value v)
@@ -225,7 +225,7 @@ static uint64_t val_hash(int phys, value v)
     t.s = &v.s;
   else
     t.i = &v.i;
-  uint64_t h = hash_value(phys, &t, 0);
+  uint64_t h = sql__hash_value(phys, &t, 0);
   return h ? h : 1;
 }
 
@@ -250,7 +250,7 @@ static void valset_grow(valset *s)
   s->cap = nc;
 }
 
-bool valset_add(valset *s, value v)
+bool sql__valset_add(valset *s, value v)
 {
   if (v.null) {
     bool was = s->has_null;
@@ -260,14 +260,14 @@ bool valset_add(valset *s, value v)
   uint64_t h = val_hash(s->phys, v);
   size_t j = h & (s->cap - 1);
   while (s->hashes[j] != 0) {
-    if (s->hashes[j] == h && value_eq(s->phys, s->vals[j], v))
+    if (s->hashes[j] == h && sql__value_eq(s->phys, s->vals[j], v))
       return false;
     j = (j + 1) & (s->cap - 1);
   }
   if (s->phys == PHYS_STR && v.s.len > 0) {
     if (s->bank == NULL)
-      s->bank = sbank_new();
-    v.s.ptr = sbank_copy(s->bank, v.s.ptr, v.s.len);
+      s->bank = sql__sbank_new();
+    v.s.ptr = sql__sbank_copy(s->bank, v.s.ptr, v.s.len);
   }
   s->hashes[j] = h;
   s->vals[j] = v;
@@ -277,24 +277,24 @@ bool valset_add(valset *s, value v)
   return true;
 }
 
-bool valset_has(const valset *s, value v)
+bool sql__valset_has(const valset *s, value v)
 {
   uint64_t h = val_hash(s->phys, v);
   size_t j = h & (s->cap - 1);
   while (s->hashes[j] != 0) {
-    if (s->hashes[j] == h && value_eq(s->phys, s->vals[j], v))
+    if (s->hashes[j] == h && sql__value_eq(s->phys, s->vals[j], v))
       return true;
     j = (j + 1) & (s->cap - 1);
   }
   return false;
 }
 
-bool valset_has_null(const valset *s)
+bool sql__valset_has_null(const valset *s)
 {
   return s->has_null;
 }
 
-void valset_each(const valset *s, void (*fn)(void *arg, value v), void *arg)
+void sql__valset_each(const valset *s, void (*fn)(void *arg, value v), void *arg)
 {
   for (size_t i = 0; i < s->cap; i++)
     if (s->hashes[i] != 0)
@@ -316,7 +316,7 @@ static char lower_ascii(char c)
   return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
 }
 
-like_pat *like_compile(const char *p, size_t n, char esc, bool ci)
+like_pat *sql__like_compile(const char *p, size_t n, char esc, bool ci)
 {
   like_pat *lp = xcalloc(1, sizeof *lp);
   lp->esc = esc;
@@ -365,7 +365,7 @@ like_pat *like_compile(const char *p, size_t n, char esc, bool ci)
   return lp;
 }
 
-void like_free(like_pat *lp)
+void sql__like_free(like_pat *lp)
 {
   if (lp == NULL)
     return;
@@ -443,7 +443,7 @@ static bool mem_ieq(const char *a, const char *b, size_t n)
   return true;
 }
 
-bool like_match(const like_pat *lp, const char *s, size_t n)
+bool sql__like_match(const like_pat *lp, const char *s, size_t n)
 {
   switch (lp->kind) {
   case 0:
@@ -484,7 +484,7 @@ static int fail(ectx *x, int code, const char *fmt, ...)
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   err_set(&e, code, "%s", msg);
-  return qctx_fail(x->q, code, &e);
+  return sql__qctx_fail(x->q, code, &e);
 }
 
 __extension__ typedef __int128 i128;
@@ -495,18 +495,18 @@ static int eval_sub(ectx *x, const bexpr *e, const batch *b, const uint16_t *sel
   batch sb = *b;
   sb.sel = (uint16_t *)sel;
   sb.nsel = nsel;
-  return expr_eval(x, e, &sb, out);
+  return sql__expr_eval(x, e, &sb, out);
 }
 
 static int eval_const(ectx *x, const bexpr *e, vec *out)
 {
-  int phys = sql_phys(e->type.t);
+  int phys = sql__phys(e->type.t);
   out->phys = (uint8_t)phys;
   out->is_const = 1;
-  out->p = ectx_alloc(x, 16);
+  out->p = sql__ectx_alloc(x, 16);
   out->nulls = NULL;
   if (e->v.null) {
-    out->nulls = ectx_alloc(x, 1);
+    out->nulls = sql__ectx_alloc(x, 1);
     out->nulls[0] = 1;
     out->i[0] = 0;
     if (phys == PHYS_STR) {
@@ -544,12 +544,12 @@ static int64_t pow10i(int k)
 static int eval_arith(ectx *x, const bexpr *e, const batch *b, vec *out)
 {
   vec l, r;
-  int rc = expr_eval(x, e->args[0], b, &l);
+  int rc = sql__expr_eval(x, e->args[0], b, &l);
   if (rc < 0)
     return rc;
-  if ((rc = expr_eval(x, e->args[1], b, &r)) < 0)
+  if ((rc = sql__expr_eval(x, e->args[1], b, &r)) < 0)
     return rc;
-  int phys = sql_phys(e->type.t);
+  int phys = sql__phys(e->type.t);
   vec_make(x, out, phys, b->n);
   merge_nulls(x, out, b, &l, &r);
   const uint8_t *nl = out->nulls;
@@ -658,10 +658,10 @@ static inline bool cmp_res(int op, int c)
 static int eval_cmp(ectx *x, const bexpr *e, const batch *b, vec *out)
 {
   vec l, r;
-  int rc = expr_eval(x, e->args[0], b, &l);
+  int rc = sql__expr_eval(x, e->args[0], b, &l);
   if (rc < 0)
     return rc;
-  if ((rc = expr_eval(x, e->args[1], b, &r)) < 0)
+  if ((rc = sql__expr_eval(x, e->args[1], b, &r)) < 0)
     return rc;
   vec_make(x, out, PHYS_I64, b->n);
   merge_nulls(x, out, b, &l, &r);
@@ -695,7 +695,7 @@ static int eval_cmp(ectx *x, const bexpr *e, const batch *b, vec *out)
       for (int j = 0; j < b->nsel; j++) {
         int i = ROW(b, j);
         value a = vec_get(&l, i), c = vec_get(&r, i);
-        out->i[i] = cmp_res(op, value_cmp(PHYS_STR, a, c));
+        out->i[i] = cmp_res(op, sql__value_cmp(PHYS_STR, a, c));
       }
     }
   }
@@ -713,7 +713,7 @@ static int eval_logic(ectx *x, const bexpr *e, const batch *b, vec *out)
     nl[i] = 0;
   }
   /* short-circuit per row: only rows still undecided evaluate the next arg */
-  uint16_t *sel = ectx_alloc(x, sizeof(uint16_t) * (size_t)(b->n > 0 ? b->n : 1));
+  uint16_t *sel = sql__ectx_alloc(x, sizeof(uint16_t) * (size_t)(b->n > 0 ? b->n : 1));
   int nsel = 0;
   for (int j = 0; j < b->nsel; j++)
     sel[nsel++] = (uint16_t)ROW(b, j);
@@ -746,7 +746,7 @@ static int eval_logic(ectx *x, const bexpr *e, const batch *b, vec *out)
 static int eval_in(ectx *x, const bexpr *e, const batch *b, vec *out)
 {
   vec a;
-  int rc = expr_eval(x, e->args[0], b, &a);
+  int rc = sql__expr_eval(x, e->args[0], b, &a);
   if (rc < 0)
     return rc;
   vec_make(x, out, PHYS_I64, b->n);
@@ -754,14 +754,14 @@ static int eval_in(ectx *x, const bexpr *e, const batch *b, vec *out)
   int phys = a.phys;
   if (e->set != NULL) {
     const valset *s = e->set;
-    bool set_null = valset_has_null(s);
+    bool set_null = sql__valset_has_null(s);
     for (int j = 0; j < b->nsel; j++) {
       int i = ROW(b, j);
       value v = vec_get(&a, i);
       nl[i] = 0;
       if (v.null) {
         /* NULL IN (empty) is FALSE */
-        if (valset_size(s) == 0 && !set_null) {
+        if (sql__valset_size(s) == 0 && !set_null) {
           out->i[i] = e->neg;
         } else {
           nl[i] = 1;
@@ -769,7 +769,7 @@ static int eval_in(ectx *x, const bexpr *e, const batch *b, vec *out)
         }
         continue;
       }
-      bool hit = valset_has(s, v);
+      bool hit = sql__valset_has(s, v);
       if (hit) {
         out->i[i] = !e->neg;
       } else if (set_null) {
@@ -782,9 +782,9 @@ static int eval_in(ectx *x, const bexpr *e, const batch *b, vec *out)
     return 0;
   }
   /* non-constant list: compare one by one */
-  vec *items = ectx_alloc(x, sizeof(vec) * (size_t)e->nargs);
+  vec *items = sql__ectx_alloc(x, sizeof(vec) * (size_t)e->nargs);
   for (int k = 1; k < e->nargs; k++)
-    if ((rc = expr_eval(x, e->args[k], b, &items[k])) < 0)
+    if ((rc = sql__expr_eval(x, e->args[k], b, &items[k])) < 0)
       return rc;
   for (int j = 0; j < b->nsel; j++) {
     int i = ROW(b, j);
@@ -799,7 +799,7 @@ static int eval_in(ectx *x, const bexpr *e, const batch *b, vec *out)
       value w = vec_get(&items[k], i);
       if (w.null)
         sawnull = true;
-      else if (value_eq(phys, v, w))
+      else if (sql__value_eq(phys, v, w))
         hit = true;
     }
     if (hit)
@@ -815,7 +815,7 @@ static int eval_in(ectx *x, const bexpr *e, const batch *b, vec *out)
 static int eval_like(ectx *x, const bexpr *e, const batch *b, vec *out)
 {
   vec a;
-  int rc = expr_eval(x, e->args[0], b, &a);
+  int rc = sql__expr_eval(x, e->args[0], b, &a);
   if (rc < 0)
     return rc;
   vec_make(x, out, PHYS_I64, b->n);
@@ -825,14 +825,14 @@ static int eval_like(ectx *x, const bexpr *e, const batch *b, vec *out)
     for (int j = 0; j < b->nsel; j++) {
       int i = ROW(b, j);
       str_ref s = a.s[a.is_const ? 0 : i];
-      out->i[i] = like_match(lp, s.ptr, s.len) != e->neg;
+      out->i[i] = sql__like_match(lp, s.ptr, s.len) != e->neg;
     }
     return 0;
   }
   vec p, esc = {0};
-  if ((rc = expr_eval(x, e->args[1], b, &p)) < 0)
+  if ((rc = sql__expr_eval(x, e->args[1], b, &p)) < 0)
     return rc;
-  if (e->nargs > 2 && (rc = expr_eval(x, e->args[2], b, &esc)) < 0)
+  if (e->nargs > 2 && (rc = sql__expr_eval(x, e->args[2], b, &esc)) < 0)
     return rc;
   merge_nulls(x, out, b, &a, &p);
   for (int j = 0; j < b->nsel; j++) {
@@ -846,20 +846,20 @@ static int eval_like(ectx *x, const bexpr *e, const batch *b, vec *out)
       str_ref es = esc.s[esc.is_const ? 0 : i];
       ec = es.len > 0 ? es.ptr[0] : 0;
     }
-    like_pat *lp = like_compile(ps.ptr, ps.len, ec, e->ilike);
-    out->i[i] = like_match(lp, s.ptr, s.len) != e->neg;
-    like_free(lp);
+    like_pat *lp = sql__like_compile(ps.ptr, ps.len, ec, e->ilike);
+    out->i[i] = sql__like_match(lp, s.ptr, s.len) != e->neg;
+    sql__like_free(lp);
   }
   return 0;
 }
 
 static int eval_case(ectx *x, const bexpr *e, const batch *b, vec *out)
 {
-  int phys = sql_phys(e->type.t);
+  int phys = sql__phys(e->type.t);
   vec_make(x, out, phys, b->n);
   uint8_t *nl = nulls_make(x, out, b->n);
-  uint16_t *rem = ectx_alloc(x, sizeof(uint16_t) * (size_t)(b->n > 0 ? b->n : 1));
-  uint16_t *hit = ectx_alloc(x, sizeof(uint16_t) * (size_t)(b->n > 0 ? b->n : 1));
+  uint16_t *rem = sql__ectx_alloc(x, sizeof(uint16_t) * (size_t)(b->n > 0 ? b->n : 1));
+  uint16_t *hit = sql__ectx_alloc(x, sizeof(uint16_t) * (size_t)(b->n > 0 ? b->n : 1));
   int nrem = 0;
   for (int j = 0; j < b->nsel; j++) {
     int i = ROW(b, j);
@@ -916,10 +916,10 @@ static int eval_case(ectx *x, const bexpr *e, const batch *b, vec *out)
 
 static int eval_coalesce(ectx *x, const bexpr *e, const batch *b, vec *out)
 {
-  int phys = sql_phys(e->type.t);
+  int phys = sql__phys(e->type.t);
   vec_make(x, out, phys, b->n);
   uint8_t *nl = nulls_make(x, out, b->n);
-  uint16_t *rem = ectx_alloc(x, sizeof(uint16_t) * (size_t)(b->n > 0 ? b->n : 1));
+  uint16_t *rem = sql__ectx_alloc(x, sizeof(uint16_t) * (size_t)(b->n > 0 ? b->n : 1));
   int nrem = 0;
   for (int j = 0; j < b->nsel; j++) {
     int i = ROW(b, j);
@@ -956,12 +956,12 @@ static int eval_coalesce(ectx *x, const bexpr *e, const batch *b, vec *out)
 static int eval_cast(ectx *x, const bexpr *e, const batch *b, vec *out)
 {
   vec a;
-  int rc = expr_eval(x, e->args[0], b, &a);
+  int rc = sql__expr_eval(x, e->args[0], b, &a);
   if (rc < 0)
     return rc;
   stype from = e->args[0]->type;
   stype to = e->type;
-  int phys = sql_phys(to.t);
+  int phys = sql__phys(to.t);
   /* same representation: reuse */
   if (from.t == to.t && (to.t != SQL_DECIMAL || from.scale == to.scale) &&
       to.t != SQL_SMALLINT && to.t != SQL_INTEGER) {
@@ -973,15 +973,15 @@ static int eval_cast(ectx *x, const bexpr *e, const batch *b, vec *out)
     value v = vec_get(&a, 0);
     value r;
     char msg[160];
-    bool ok = v.null || sql_cast_value(from, to, v, &r, &x->heap, msg, sizeof msg);
+    bool ok = v.null || sql__cast_value(from, to, v, &r, &x->heap, msg, sizeof msg);
     out->phys = (uint8_t)phys;
     out->is_const = 1;
-    out->p = ectx_alloc(x, 16);
+    out->p = sql__ectx_alloc(x, 16);
     out->nulls = NULL;
     if (!ok && !e->try_cast)
       return fail(x, ERR_INVALID, "%s", msg);
     if (v.null || !ok) {
-      out->nulls = ectx_alloc(x, 1);
+      out->nulls = sql__ectx_alloc(x, 1);
       out->nulls[0] = 1;
       out->i[0] = 0;
       if (phys == PHYS_STR)
@@ -995,7 +995,7 @@ static int eval_cast(ectx *x, const bexpr *e, const batch *b, vec *out)
   if (a.nulls != NULL || e->try_cast)
     nulls_make(x, out, b->n);
   /* fast paths */
-  if (phys == PHYS_F64 && a.phys == PHYS_I64 && stype_integer(from.t)) {
+  if (phys == PHYS_F64 && a.phys == PHYS_I64 && sql__stype_integer(from.t)) {
     for (int j = 0; j < b->nsel; j++) {
       int i = ROW(b, j);
       out->f[i] = (double)a.i[i];
@@ -1019,7 +1019,7 @@ static int eval_cast(ectx *x, const bexpr *e, const batch *b, vec *out)
       continue;
     }
     value r;
-    if (!sql_cast_value(from, to, v, &r, &x->heap, msg, sizeof msg)) {
+    if (!sql__cast_value(from, to, v, &r, &x->heap, msg, sizeof msg)) {
       if (!e->try_cast)
         return fail(x, ERR_INVALID, "%s", msg);
       out->nulls[i] = 1;
@@ -1041,15 +1041,15 @@ static int eval_cast(ectx *x, const bexpr *e, const batch *b, vec *out)
 static int eval_func(ectx *x, const bexpr *e, const batch *b, vec *out)
 {
   int n = e->nargs;
-  vec *av = ectx_alloc(x, sizeof(vec) * (size_t)(n > 0 ? n : 1));
+  vec *av = sql__ectx_alloc(x, sizeof(vec) * (size_t)(n > 0 ? n : 1));
   bool all_const = true;
   for (int k = 0; k < n; k++) {
-    int rc = expr_eval(x, e->args[k], b, &av[k]);
+    int rc = sql__expr_eval(x, e->args[k], b, &av[k]);
     if (rc < 0)
       return rc;
     all_const = all_const && av[k].is_const;
   }
-  int phys = sql_phys(e->type.t);
+  int phys = sql__phys(e->type.t);
   value args[16];
   if (n > 16)
     n = 16;
@@ -1057,8 +1057,8 @@ static int eval_func(ectx *x, const bexpr *e, const batch *b, vec *out)
   if (all_const && n > 0) {
     out->phys = (uint8_t)phys;
     out->is_const = 1;
-    out->p = ectx_alloc(x, 16);
-    out->nulls = ectx_alloc(x, 1);
+    out->p = sql__ectx_alloc(x, 16);
+    out->nulls = sql__ectx_alloc(x, 1);
     bool anynull = false;
     for (int k = 0; k < n; k++) {
       args[k] = vec_get(&av[k], 0);
@@ -1069,7 +1069,7 @@ static int eval_func(ectx *x, const bexpr *e, const batch *b, vec *out)
     if (!anynull || e->fn->takes_nulls)
       ok = e->fn->row(&x->fc, e, args, &r);
     if (atomic_load(&x->q->failed))
-      return qctx_check(x->q);
+      return sql__qctx_check(x->q);
     out->nulls[0] = !ok;
     if (ok)
       vec_set(out, 0, r);
@@ -1096,15 +1096,15 @@ static int eval_func(ectx *x, const bexpr *e, const batch *b, vec *out)
     }
     if (work > FUNC_CHECK_BYTES) {
       work = 0;
-      if (qctx_check(x->q) < 0)
-        return qctx_check(x->q);
+      if (sql__qctx_check(x->q) < 0)
+        return sql__qctx_check(x->q);
     }
     value r = {0};
     bool ok = false;
     if (!anynull || e->fn->takes_nulls)
       ok = e->fn->row(&x->fc, e, args, &r);
     if (!ok && atomic_load(&x->q->failed))
-      return qctx_check(x->q); /* the rest of the batch would fail too */
+      return sql__qctx_check(x->q); /* the rest of the batch would fail too */
     nl[i] = !ok;
     if (ok)
       vec_set(out, i, r);
@@ -1114,16 +1114,16 @@ static int eval_func(ectx *x, const bexpr *e, const batch *b, vec *out)
       out->i[i] = 0;
   }
   if (atomic_load(&x->q->failed))
-    return qctx_check(x->q);
+    return sql__qctx_check(x->q);
   return 0;
 }
 
 static int eval_concat(ectx *x, const bexpr *e, const batch *b, vec *out)
 {
   int n = e->nargs;
-  vec *av = ectx_alloc(x, sizeof(vec) * (size_t)n);
+  vec *av = sql__ectx_alloc(x, sizeof(vec) * (size_t)n);
   for (int k = 0; k < n; k++) {
-    int rc = expr_eval(x, e->args[k], b, &av[k]);
+    int rc = sql__expr_eval(x, e->args[k], b, &av[k]);
     if (rc < 0)
       return rc;
   }
@@ -1145,9 +1145,9 @@ static int eval_concat(ectx *x, const bexpr *e, const batch *b, vec *out)
       out->s[i] = (str_ref){"", 0};
       continue;
     }
-    char *d = fn_out_alloc(&x->fc, "concat", total);
+    char *d = sql__fn_out_alloc(&x->fc, "concat", total);
     if (d == NULL)
-      return qctx_check(x->q);
+      return sql__qctx_check(x->q);
     size_t o = 0;
     for (int k = 0; k < n; k++) {
       str_ref s = av[k].s[av[k].is_const ? 0 : i];
@@ -1160,7 +1160,7 @@ static int eval_concat(ectx *x, const bexpr *e, const batch *b, vec *out)
   return 0;
 }
 
-int expr_eval(ectx *x, const bexpr *e, const batch *b, vec *out)
+int sql__expr_eval(ectx *x, const bexpr *e, const batch *b, vec *out)
 {
   switch (e->kind) {
   case BX_COL:
@@ -1174,7 +1174,7 @@ int expr_eval(ectx *x, const bexpr *e, const batch *b, vec *out)
     return eval_arith(x, e, b, out);
   case BX_NEG: {
     vec a;
-    int rc = expr_eval(x, e->args[0], b, &a);
+    int rc = sql__expr_eval(x, e->args[0], b, &a);
     if (rc < 0)
       return rc;
     vec_make(x, out, a.phys, b->n);
@@ -1199,7 +1199,7 @@ int expr_eval(ectx *x, const bexpr *e, const batch *b, vec *out)
     return eval_logic(x, e, b, out);
   case BX_NOT: {
     vec a;
-    int rc = expr_eval(x, e->args[0], b, &a);
+    int rc = sql__expr_eval(x, e->args[0], b, &a);
     if (rc < 0)
       return rc;
     vec_make(x, out, PHYS_I64, b->n);
@@ -1212,7 +1212,7 @@ int expr_eval(ectx *x, const bexpr *e, const batch *b, vec *out)
   }
   case BX_ISNULL: {
     vec a;
-    int rc = expr_eval(x, e->args[0], b, &a);
+    int rc = sql__expr_eval(x, e->args[0], b, &a);
     if (rc < 0)
       return rc;
     vec_make(x, out, PHYS_I64, b->n);
@@ -1224,10 +1224,10 @@ int expr_eval(ectx *x, const bexpr *e, const batch *b, vec *out)
   }
   case BX_DISTINCT: {
     vec a, c;
-    int rc = expr_eval(x, e->args[0], b, &a);
+    int rc = sql__expr_eval(x, e->args[0], b, &a);
     if (rc < 0)
       return rc;
-    if ((rc = expr_eval(x, e->args[1], b, &c)) < 0)
+    if ((rc = sql__expr_eval(x, e->args[1], b, &c)) < 0)
       return rc;
     vec_make(x, out, PHYS_I64, b->n);
     for (int j = 0; j < b->nsel; j++) {
@@ -1237,7 +1237,7 @@ int expr_eval(ectx *x, const bexpr *e, const batch *b, vec *out)
       if (va.null || vc.null)
         distinct = va.null != vc.null;
       else
-        distinct = !value_eq(a.phys, va, vc);
+        distinct = !sql__value_eq(a.phys, va, vc);
       out->i[i] = distinct != e->neg;
     }
     return 0;
@@ -1260,24 +1260,24 @@ int expr_eval(ectx *x, const bexpr *e, const batch *b, vec *out)
   }
 }
 
-int expr_filter(ectx *x, const bexpr *e, batch *b)
+int sql__expr_filter(ectx *x, const bexpr *e, batch *b)
 {
   if (b->nsel == 0)
     return 0;
   /* conjunctions narrow step by step */
   if (e->kind == BX_AND) {
     for (int k = 0; k < e->nargs && b->nsel > 0; k++) {
-      int rc = expr_filter(x, e->args[k], b);
+      int rc = sql__expr_filter(x, e->args[k], b);
       if (rc < 0)
         return rc;
     }
     return 0;
   }
   vec v;
-  int rc = expr_eval(x, e, b, &v);
+  int rc = sql__expr_eval(x, e, b, &v);
   if (rc < 0)
     return rc;
-  uint16_t *sel = ectx_alloc(x, sizeof(uint16_t) * (size_t)(b->n > 0 ? b->n : 1));
+  uint16_t *sel = sql__ectx_alloc(x, sizeof(uint16_t) * (size_t)(b->n > 0 ? b->n : 1));
   int m = 0;
   if (v.is_const) {
     bool keep = !vec_is_null(&v, 0) && v.i[0] != 0;

@@ -12,7 +12,7 @@
  *   (1) Strings are UTF-8: length, substr, strpos, lpad, reverse count
  *       characters, not bytes.
  *   (2) Row functions never fail silently: a runtime error (a bad regexp
- *       given as a column) fails the query through qctx_fail.
+ *       given as a column) fails the query through sql__qctx_fail.
  *
  * Start reading at the table `funcs` at the end.
  */
@@ -44,17 +44,17 @@ static bool rt_fail(fn_ctx *c, const char *fmt, ...)
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   err_set(&e, ERR_INVALID, "%s", msg);
-  qctx_fail(c->q, ERR_INVALID, &e);
+  sql__qctx_fail(c->q, ERR_INVALID, &e);
   return false;
 }
 
 /* ---- the room for built values ----
- * Every string a function builds comes from fn_out_alloc, which checks the
+ * Every string a function builds comes from sql__fn_out_alloc, which checks the
  * two limits where the size is known, before a byte is written: the value
  * limit (SQL_VALUE_MAX) and the query's memory budget. Small values go to
  * the batch's string heap; the first FN_HEAP_FREE bytes a batch builds are
  * not charged (no atomic operation on the common path), the rest is, until
- * fn_ctx_reset. Values of FN_BIG_VALUE bytes or more are malloc'd on their
+ * sql__fn_ctx_reset. Values of FN_BIG_VALUE bytes or more are malloc'd on their
  * own, so that a failed allocation is a query error, not an abort. */
 
 #define FN_HEAP_FREE (4u << 20)
@@ -92,11 +92,11 @@ static bool size_fail(fn_ctx *c, int code, const char *fmt, ...)
   va_end(ap);
   err_set(&e, code, "%s", msg);
   if (c->q != NULL)
-    qctx_fail(c->q, code, &e);
+    sql__qctx_fail(c->q, code, &e);
   return false;
 }
 
-char *fn_out_alloc(fn_ctx *c, const char *fname, uint64_t n)
+char *sql__fn_out_alloc(fn_ctx *c, const char *fname, uint64_t n)
 {
   if (n > SQL_VALUE_MAX) {
     size_fail(c, ERR_INVALID, "%s: result of %llu bytes exceeds the %u MiB value limit", fname,
@@ -132,7 +132,7 @@ char *fn_out_alloc(fn_ctx *c, const char *fname, uint64_t n)
   return b->data;
 }
 
-void fn_ctx_reset(fn_ctx *c)
+void sql__fn_ctx_reset(fn_ctx *c)
 {
   while (c->big != NULL) {
     fn_block *n = c->big->next;
@@ -148,7 +148,7 @@ void fn_ctx_reset(fn_ctx *c)
 /* a copy of p[0..n) as a built value; false (the query failed) past a limit */
 static bool out_copy(fn_ctx *c, const char *fname, const char *p, size_t n, str_ref *out)
 {
-  char *d = fn_out_alloc(c, fname, n);
+  char *d = sql__fn_out_alloc(c, fname, n);
   if (d == NULL)
     return false;
   if (n)
@@ -232,39 +232,39 @@ static int bind_sig(qctx *q, bexpr *call, const char *sig, err *e, sql_pos *pos)
     case 'S':
       if ((*a)->type.t != SQL_VARCHAR && (*a)->type.t != SQL_NULL) {
         char t[48];
-        return sql_error_at(e, pos, (*a)->line, (*a)->col, "%s expects varchar, got %s", what,
-                            stype_name((*a)->type, t, sizeof t));
+        return sql__error_at(e, pos, (*a)->line, (*a)->col, "%s expects varchar, got %s", what,
+                            sql__stype_name((*a)->type, t, sizeof t));
       }
-      *a = bind_cast(q, *a, st(SQL_VARCHAR));
+      *a = sql__bind_cast(q, *a, sql__st(SQL_VARCHAR));
       break;
     case 'I':
-      rc = bind_coerce(q, a, st(SQL_BIGINT), what, e, pos);
+      rc = sql__bind_coerce(q, a, sql__st(SQL_BIGINT), what, e, pos);
       break;
     case 'D':
-      if (stype_numeric((*a)->type.t) || (*a)->type.t == SQL_NULL)
-        *a = bind_cast(q, *a, st(SQL_DOUBLE));
+      if (sql__stype_numeric((*a)->type.t) || (*a)->type.t == SQL_NULL)
+        *a = sql__bind_cast(q, *a, sql__st(SQL_DOUBLE));
       else
-        rc = bind_coerce(q, a, st(SQL_DOUBLE), what, e, pos);
+        rc = sql__bind_coerce(q, a, sql__st(SQL_DOUBLE), what, e, pos);
       break;
     case 'B':
-      rc = bind_coerce(q, a, st(SQL_BOOLEAN), what, e, pos);
+      rc = sql__bind_coerce(q, a, sql__st(SQL_BOOLEAN), what, e, pos);
       break;
     case 'T':
       if ((*a)->type.t == SQL_DATE || (*a)->type.t == SQL_TIMESTAMP)
         break;
       if ((*a)->type.t == SQL_VARCHAR && (*a)->kind == BX_CONST) {
-        *a = bind_cast(q, *a, st(SQL_TIMESTAMP));
+        *a = sql__bind_cast(q, *a, sql__st(SQL_TIMESTAMP));
         break;
       }
       if ((*a)->type.t == SQL_NULL) {
-        *a = bind_cast(q, *a, st(SQL_TIMESTAMP));
+        *a = sql__bind_cast(q, *a, sql__st(SQL_TIMESTAMP));
         break;
       }
       {
         char t[48];
-        return sql_error_at(e, pos, (*a)->line, (*a)->col,
+        return sql__error_at(e, pos, (*a)->line, (*a)->col,
                             "%s expects a date or timestamp, got %s", what,
-                            stype_name((*a)->type, t, sizeof t));
+                            sql__stype_name((*a)->type, t, sizeof t));
       }
     case 'X':
       break;
@@ -276,18 +276,18 @@ static int bind_sig(qctx *q, bexpr *call, const char *sig, err *e, sql_pos *pos)
   if (*p == '>')
     p++;
   switch (*p) {
-  case 'S': call->type = st(SQL_VARCHAR); break;
-  case 'I': call->type = st(SQL_BIGINT); break;
-  case 'D': call->type = st(SQL_DOUBLE); break;
-  case 'B': call->type = st(SQL_BOOLEAN); break;
-  case 'T': call->type = st(SQL_TIMESTAMP); break;
-  case 'A': call->type = st(SQL_DATE); break;
+  case 'S': call->type = sql__st(SQL_VARCHAR); break;
+  case 'I': call->type = sql__st(SQL_BIGINT); break;
+  case 'D': call->type = sql__st(SQL_DOUBLE); break;
+  case 'B': call->type = sql__st(SQL_BOOLEAN); break;
+  case 'T': call->type = sql__st(SQL_TIMESTAMP); break;
+  case 'A': call->type = sql__st(SQL_DATE); break;
   case '0':
     call->type = call->args[0]->type;
     if (call->type.t == SQL_NULL)
-      call->type = st(SQL_VARCHAR);
+      call->type = sql__st(SQL_VARCHAR);
     break;
-  default: call->type = st(SQL_VARCHAR); break;
+  default: call->type = sql__st(SQL_VARCHAR); break;
   }
   return 0;
 }
@@ -426,7 +426,7 @@ static bool case_fn(fn_ctx *c, const char *name, bool up, const value *a, value 
   const uint32_t(*tab)[2] = up ? sql_case_upper : sql_case_lower;
   size_t ntab = up ? sql_case_upper_len : sql_case_lower_len;
   size_t n = case_convert(tab, ntab, up, a[0].s, NULL);
-  char *d = fn_out_alloc(c, name, n);
+  char *d = sql__fn_out_alloc(c, name, n);
   if (d == NULL)
     return false;
   case_convert(tab, ntab, up, a[0].s, d);
@@ -548,7 +548,7 @@ static bool f_replace(fn_ctx *c, const bexpr *call, const value *a, value *o)
     return true;
   }
   uint64_t n = sat_add(s.len - count * f.len, sat_mul(count, r.len));
-  char *d = fn_out_alloc(c, "replace", n);
+  char *d = sql__fn_out_alloc(c, "replace", n);
   if (d == NULL)
     return false;
   size_t w = 0;
@@ -631,7 +631,7 @@ static bool f_reverse(fn_ctx *c, const bexpr *call, const value *a, value *o)
 {
   (void)call;
   str_ref s = a[0].s;
-  char *d = fn_out_alloc(c, "reverse", s.len);
+  char *d = sql__fn_out_alloc(c, "reverse", s.len);
   if (d == NULL)
     return false;
   size_t i = 0;
@@ -667,7 +667,7 @@ static bool pad(fn_ctx *c, const value *a, value *o, bool left)
   /* the exact size: whole copies of p, then the first characters of one */
   uint64_t size = sat_add(s.len, sat_mul((uint64_t)(need / pc), u8off(p.ptr, p.len, pc)));
   size = sat_add(size, u8off(p.ptr, p.len, need % pc));
-  char *d = fn_out_alloc(c, fname, size);
+  char *d = sql__fn_out_alloc(c, fname, size);
   if (d == NULL)
     return false;
   size_t w = 0;
@@ -753,7 +753,7 @@ static bool f_typeof(fn_ctx *c, const bexpr *call, const value *a, value *o)
 {
   (void)a;
   char t[48];
-  stype_name(call->args[0]->type, t, sizeof t);
+  sql__stype_name(call->args[0]->type, t, sizeof t);
   return out_copy(c, "typeof", t, strlen(t), &o->s);
 }
 
@@ -762,7 +762,7 @@ static int b_typeof(qctx *q, bexpr *call, err *e, sql_pos *pos)
   (void)q;
   (void)e;
   (void)pos;
-  call->type = st(SQL_VARCHAR);
+  call->type = sql__st(SQL_VARCHAR);
   return 0;
 }
 
@@ -813,7 +813,7 @@ typedef struct rx_scratch {
   pcre2_jit_stack *jit;
 } rx_scratch;
 
-void func_scratch_free(fn_ctx *c)
+void sql__func_scratch_free(fn_ctx *c)
 {
   rx_scratch *x = c->scratch;
   if (x != NULL) {
@@ -823,7 +823,7 @@ void func_scratch_free(fn_ctx *c)
     free(x);
     c->scratch = NULL;
   }
-  fn_ctx_reset(c);
+  sql__fn_ctx_reset(c);
 }
 
 static rx_scratch *rxs(fn_ctx *c)
@@ -897,9 +897,9 @@ static int b_regex(qctx *q, bexpr *call, err *e, sql_pos *pos, const char *sig)
     char msg[256];
     rx *r = rx_compile(p->v.s.ptr, p->v.s.len, msg, sizeof msg);
     if (r == NULL)
-      return sql_error_at(e, pos, p->line, p->col, "%s", msg);
+      return sql__error_at(e, pos, p->line, p->col, "%s", msg);
     call->fstate = r;
-    exec_defer(q, rx_free, r);
+    sql__exec_defer(q, rx_free, r);
   }
   return 0;
 }
@@ -1001,13 +1001,13 @@ static bool f_regexp_replace(fn_ctx *c, const bexpr *call, const value *a, value
     return false;
   str_ref rep = call->nargs > 2 ? a[2].s : (str_ref){"", 0};
   /* a first guess; PCRE2 tells the size when it is too small. Past
-     SQL_VALUE_MAX, fn_out_alloc fails the query. */
+     SQL_VALUE_MAX, sql__fn_out_alloc fails the query. */
   uint64_t outlen = sat_add(sat_add(sat_mul(a[0].s.len, 2), sat_mul(rep.len, 4)), 64);
   if (outlen > SQL_VALUE_MAX)
     outlen = SQL_VALUE_MAX;
   rx_scratch *x = rxs(c);
   for (int attempt = 0; attempt < 4; attempt++) {
-    char *tb = fn_out_alloc(c, "regexp_replace", outlen);
+    char *tb = sql__fn_out_alloc(c, "regexp_replace", outlen);
     if (tb == NULL)
       break;
     PCRE2_SIZE len = outlen + 1;
@@ -1257,15 +1257,15 @@ static int b_numeric_same(qctx *q, bexpr *call, err *e, sql_pos *pos)
   (void)q;
   bexpr *a = call->args[0];
   if (a->type.t == SQL_NULL)
-    call->args[0] = a = bind_cast(q, a, st(SQL_DOUBLE));
-  if (!stype_numeric(a->type.t)) {
+    call->args[0] = a = sql__bind_cast(q, a, sql__st(SQL_DOUBLE));
+  if (!sql__stype_numeric(a->type.t)) {
     char t[48];
-    return sql_error_at(e, pos, a->line, a->col, "function '%s' expects a number, got %s",
-                        call->fn->name, stype_name(a->type, t, sizeof t));
+    return sql__error_at(e, pos, a->line, a->col, "function '%s' expects a number, got %s",
+                        call->fn->name, sql__stype_name(a->type, t, sizeof t));
   }
   call->type = a->type;
   if (call->nargs > 1) {
-    int rc = bind_coerce(q, &call->args[1], st(SQL_BIGINT), "round", e, pos);
+    int rc = sql__bind_coerce(q, &call->args[1], sql__st(SQL_BIGINT), "round", e, pos);
     if (rc < 0)
       return rc;
   }
@@ -1456,21 +1456,21 @@ static bool f_is_finite(fn_ctx *c, const bexpr *call, const value *a, value *o)
 static int b_mod(qctx *q, bexpr *call, err *e, sql_pos *pos)
 {
   bexpr *a = call->args[0], *b = call->args[1];
-  if (!stype_numeric(a->type.t) || !stype_numeric(b->type.t)) {
+  if (!sql__stype_numeric(a->type.t) || !sql__stype_numeric(b->type.t)) {
     char t[48];
-    bexpr *bad = stype_numeric(a->type.t) ? b : a;
-    return sql_error_at(e, pos, bad->line, bad->col, "function 'mod' expects numbers, got %s",
-                        stype_name(bad->type, t, sizeof t));
+    bexpr *bad = sql__stype_numeric(a->type.t) ? b : a;
+    return sql__error_at(e, pos, bad->line, bad->col, "function 'mod' expects numbers, got %s",
+                        sql__stype_name(bad->type, t, sizeof t));
   }
   if (a->type.t == SQL_DOUBLE || b->type.t == SQL_DOUBLE || a->type.t == SQL_DECIMAL ||
       b->type.t == SQL_DECIMAL) {
-    call->args[0] = bind_cast(q, a, st(SQL_DOUBLE));
-    call->args[1] = bind_cast(q, b, st(SQL_DOUBLE));
-    call->type = st(SQL_DOUBLE);
+    call->args[0] = sql__bind_cast(q, a, sql__st(SQL_DOUBLE));
+    call->args[1] = sql__bind_cast(q, b, sql__st(SQL_DOUBLE));
+    call->type = sql__st(SQL_DOUBLE);
   } else {
-    call->args[0] = bind_cast(q, a, st(SQL_BIGINT));
-    call->args[1] = bind_cast(q, b, st(SQL_BIGINT));
-    call->type = st(SQL_BIGINT);
+    call->args[0] = sql__bind_cast(q, a, sql__st(SQL_BIGINT));
+    call->args[1] = sql__bind_cast(q, b, sql__st(SQL_BIGINT));
+    call->type = sql__st(SQL_BIGINT);
   }
   return 0;
 }
@@ -1498,38 +1498,38 @@ static int b_greatest(qctx *q, bexpr *call, err *e, sql_pos *pos)
     }
     if (u.t == SQL_NULL || (u.t == t.t && u.scale == t.scale))
       continue;
-    if (stype_numeric(t.t) && stype_numeric(u.t)) {
+    if (sql__stype_numeric(t.t) && sql__stype_numeric(u.t)) {
       if (t.t == SQL_DOUBLE || u.t == SQL_DOUBLE || t.t == SQL_DECIMAL || u.t == SQL_DECIMAL)
-        t = st(SQL_DOUBLE);
+        t = sql__st(SQL_DOUBLE);
       else
-        t = st(SQL_BIGINT);
+        t = sql__st(SQL_BIGINT);
       continue;
     }
     if ((t.t == SQL_DATE || t.t == SQL_TIMESTAMP) && (u.t == SQL_DATE || u.t == SQL_TIMESTAMP)) {
-      t = st(SQL_TIMESTAMP);
+      t = sql__st(SQL_TIMESTAMP);
       continue;
     }
     char t1[48], t2[48];
-    return sql_error_at(e, pos, call->args[i]->line, call->args[i]->col,
+    return sql__error_at(e, pos, call->args[i]->line, call->args[i]->col,
                         "function '%s' arguments have different types: %s and %s",
-                        call->fn->name, stype_name(t, t1, sizeof t1), stype_name(u, t2, sizeof t2));
+                        call->fn->name, sql__stype_name(t, t1, sizeof t1), sql__stype_name(u, t2, sizeof t2));
   }
   if (t.t == SQL_NULL)
-    t = st(SQL_VARCHAR);
+    t = sql__st(SQL_VARCHAR);
   for (int i = 0; i < call->nargs; i++)
-    call->args[i] = bind_cast(q, call->args[i], t);
+    call->args[i] = sql__bind_cast(q, call->args[i], t);
   call->type = t;
   return 0;
 }
 
 static bool greatest_impl(const bexpr *call, const value *a, value *o, int sign)
 {
-  int phys = sql_phys(call->type.t);
+  int phys = sql__phys(call->type.t);
   value best = a[0];
   for (int i = 0; i < call->nargs; i++) {
     if (a[i].null)
       return false; /* Presto: any NULL gives NULL */
-    if (i > 0 && value_cmp(phys, a[i], best) * sign > 0)
+    if (i > 0 && sql__value_cmp(phys, a[i], best) * sign > 0)
       best = a[i];
   }
   *o = best;
@@ -1620,7 +1620,7 @@ static int b_unit_first(qctx *q, bexpr *call, err *e, sql_pos *pos, const char *
       if (u->v.s.len == strlen(units[k]) && strncasecmp(u->v.s.ptr, units[k], u->v.s.len) == 0)
         ok = true;
     if (!ok)
-      return sql_error_at(e, pos, u->line, u->col, "'%.*s' is not a valid time unit",
+      return sql__error_at(e, pos, u->line, u->col, "'%.*s' is not a valid time unit",
                           (int)u->v.s.len, u->v.s.ptr);
   }
   return 0;
@@ -1791,11 +1791,11 @@ static int b_date(qctx *q, bexpr *call, err *e, sql_pos *pos)
   if (a->type.t != SQL_VARCHAR && a->type.t != SQL_TIMESTAMP && a->type.t != SQL_DATE &&
       a->type.t != SQL_NULL) {
     char t[48];
-    return sql_error_at(e, pos, a->line, a->col, "function 'date' expects varchar or "
-                        "timestamp, got %s", stype_name(a->type, t, sizeof t));
+    return sql__error_at(e, pos, a->line, a->col, "function 'date' expects varchar or "
+                        "timestamp, got %s", sql__stype_name(a->type, t, sizeof t));
   }
-  call->args[0] = bind_cast(q, a, st(SQL_DATE));
-  call->type = st(SQL_DATE);
+  call->args[0] = sql__bind_cast(q, a, sql__st(SQL_DATE));
+  call->type = sql__st(SQL_DATE);
   return 0;
 }
 
@@ -1821,7 +1821,7 @@ static bool f_date_format(fn_ctx *c, const bexpr *call, const value *a, value *o
                                    "Saturday", "Sunday"};
   str_ref f = a[1].s;
   /* a specifier (two bytes of f) writes at most 24 bytes */
-  char *tb = fn_out_alloc(c, "date_format", sat_add(sat_mul(f.len, 12), 32));
+  char *tb = sql__fn_out_alloc(c, "date_format", sat_add(sat_mul(f.len, 12), 32));
   if (tb == NULL)
     return false;
   size_t w = 0;
@@ -2101,7 +2101,7 @@ static const func_def funcs[] = {
   {NULL, 0, 0, NULL, NULL, false},
 };
 
-const func_def *func_find(const char *name)
+const func_def *sql__func_find(const char *name)
 {
   for (int i = 0; funcs[i].name; i++)
     if (!strcmp(funcs[i].name, name))
@@ -2109,14 +2109,14 @@ const func_def *func_find(const char *name)
   return NULL;
 }
 
-const char *func_nearest(const char *name)
+const char *sql__func_nearest(const char *name)
 {
   const char *best = NULL;
   int bd = 99;
   for (int i = 0; funcs[i].name; i++) {
     if (funcs[i].name[0] == '$')
       continue;
-    int d = levenshtein(name, funcs[i].name);
+    int d = sql__levenshtein(name, funcs[i].name);
     if (d < bd) {
       bd = d;
       best = funcs[i].name;
@@ -2127,7 +2127,7 @@ const char *func_nearest(const char *name)
                                       "row_number", "rank", "dense_rank", "lag", "lead",
                                       "bool_and", "bool_or", "arbitrary", "variance", NULL};
   for (int i = 0; extra[i]; i++) {
-    int d = levenshtein(name, extra[i]);
+    int d = sql__levenshtein(name, extra[i]);
     if (d < bd) {
       bd = d;
       best = extra[i];

@@ -38,7 +38,7 @@ int sql__agg_lookup(const char *name)
   return -1;
 }
 
-bool func_is_aggregate(const char *name)
+bool sql__func_is_aggregate(const char *name)
 {
   return sql__agg_lookup(name) >= 0;
 }
@@ -61,7 +61,7 @@ int sql__win_lookup(const char *name)
   return -1;
 }
 
-bool func_is_window(const char *name)
+bool sql__func_is_window(const char *name)
 {
   return sql__win_lookup(name) >= 0;
 }

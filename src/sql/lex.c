@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int sql_error_at(err *e, sql_pos *where, int line, int col, const char *fmt, ...)
+int sql__error_at(err *e, sql_pos *where, int line, int col, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
@@ -80,11 +80,11 @@ static bool is_ident(unsigned char c)
   return is_ident_start(c) || (c >= '0' && c <= '9') || c == '$';
 }
 
-int sql_lex(const char *sql, arena *a, token **toks, int *ntoks, err *e, sql_pos *pos)
+int sql__lex(const char *sql, arena *a, token **toks, int *ntoks, err *e, sql_pos *pos)
 {
   size_t len = strlen(sql);
   if (len > SQL_MAX_TEXT)
-    return sql_error_at(e, pos, 0, 0, "statement is longer than %d bytes", SQL_MAX_TEXT);
+    return sql__error_at(e, pos, 0, 0, "statement is longer than %d bytes", SQL_MAX_TEXT);
   lexer L = {.s = sql, .line = 1, .col = 1, .a = a};
   for (;;) {
     unsigned char c = (unsigned char)sql[L.i];
@@ -107,7 +107,7 @@ int sql_lex(const char *sql, arena *a, token **toks, int *ntoks, err *e, sql_pos
       while (sql[L.i] && !(sql[L.i] == '*' && sql[L.i + 1] == '/'))
         advance(&L);
       if (!sql[L.i])
-        return sql_error_at(e, pos, line, col, "unterminated comment");
+        return sql__error_at(e, pos, line, col, "unterminated comment");
       advance(&L);
       advance(&L);
       continue;
@@ -132,7 +132,7 @@ int sql_lex(const char *sql, arena *a, token **toks, int *ntoks, err *e, sql_pos
       size_t o = 0;
       for (;;) {
         if (!sql[L.i])
-          return sql_error_at(e, pos, line, col, "unterminated quoted identifier");
+          return sql__error_at(e, pos, line, col, "unterminated quoted identifier");
         if (sql[L.i] == q) {
           if (sql[L.i + 1] == q) {
             t[o++] = q;
@@ -148,7 +148,7 @@ int sql_lex(const char *sql, arena *a, token **toks, int *ntoks, err *e, sql_pos
       }
       t[o] = '\0';
       if (o == 0)
-        return sql_error_at(e, pos, line, col, "empty quoted identifier");
+        return sql__error_at(e, pos, line, col, "empty quoted identifier");
       push(&L, TK_QIDENT, t, line, col);
       continue;
     }
@@ -158,7 +158,7 @@ int sql_lex(const char *sql, arena *a, token **toks, int *ntoks, err *e, sql_pos
       size_t o = 0;
       for (;;) {
         if (!sql[L.i])
-          return sql_error_at(e, pos, line, col, "unterminated string literal");
+          return sql__error_at(e, pos, line, col, "unterminated string literal");
         if (sql[L.i] == '\'') {
           if (sql[L.i + 1] == '\'') {
             t[o++] = '\'';
@@ -204,7 +204,7 @@ int sql_lex(const char *sql, arena *a, token **toks, int *ntoks, err *e, sql_pos
         }
       }
       if (is_ident_start((unsigned char)sql[L.i]))
-        return sql_error_at(e, pos, L.line, L.col, "unexpected character '%c' after a number",
+        return sql__error_at(e, pos, L.line, L.col, "unexpected character '%c' after a number",
                             sql[L.i]);
       push(&L, kind, arena_strndup(a, sql + st, L.i - st), line, col);
       continue;
@@ -231,8 +231,8 @@ int sql_lex(const char *sql, arena *a, token **toks, int *ntoks, err *e, sql_pos
       continue;
     }
     if (c < 0x20 || c == 0x7f)
-      return sql_error_at(e, pos, line, col, "unexpected control character 0x%02x", c);
-    return sql_error_at(e, pos, line, col, "unexpected character '%c'", c);
+      return sql__error_at(e, pos, line, col, "unexpected control character 0x%02x", c);
+    return sql__error_at(e, pos, line, col, "unexpected character '%c'", c);
   }
   push(&L, TK_EOF, "", L.line, L.col);
   *toks = L.toks;

@@ -42,7 +42,7 @@ static const char *const reserved[] = {
   "when", "where", "with", "window", NULL,
 };
 
-bool sql_reserved(const char *w)
+bool sql__reserved(const char *w)
 {
   for (int i = 0; reserved[i]; i++)
     if (strcmp(reserved[i], w) == 0)
@@ -100,7 +100,7 @@ static int syntax(parser *p, const char *expected)
 {
   token *t = peek(p);
   char b[64];
-  return sql_error_at(p->e, p->pos, t->line, t->col, "syntax error at %s: expected %s",
+  return sql__error_at(p->e, p->pos, t->line, t->col, "syntax error at %s: expected %s",
                       tok_desc(t, b, sizeof b), expected);
 }
 
@@ -161,7 +161,7 @@ static int parse_query(parser *p, ast_query **out);
 static int parse_ident(parser *p, const char **out, const char *what)
 {
   token *t = peek(p);
-  if (t->kind == TK_QIDENT || (t->kind == TK_IDENT && !sql_reserved(t->text))) {
+  if (t->kind == TK_QIDENT || (t->kind == TK_IDENT && !sql__reserved(t->text))) {
     *out = t->text;
     p->i++;
     return 0;
@@ -219,10 +219,10 @@ static int parse_type(parser *p, ast_type *ty)
         return rc;
       if (ty->precision < 1 || ty->precision > 38 || ty->scale < 0 ||
           ty->scale > ty->precision)
-        return sql_error_at(p->e, p->pos, t->line, t->col, "invalid DECIMAL(%d, %d)",
+        return sql__error_at(p->e, p->pos, t->line, t->col, "invalid DECIMAL(%d, %d)",
                             ty->precision, ty->scale);
       if (ty->precision > 18)
-        return sql_error_at(p->e, p->pos, t->line, t->col,
+        return sql__error_at(p->e, p->pos, t->line, t->col,
                             "DECIMAL precision above 18 is not supported (use DOUBLE)");
     }
   } else if (!strcmp(w, "varchar") || !strcmp(w, "char") || !strcmp(w, "string") ||
@@ -250,7 +250,7 @@ static int parse_type(parser *p, ast_type *ty)
     }
   } else {
     p->i--;
-    return sql_error_at(p->e, p->pos, t->line, t->col, "unknown type '%s'", w);
+    return sql__error_at(p->e, p->pos, t->line, t->col, "unknown type '%s'", w);
   }
   return 0;
 }
@@ -671,7 +671,7 @@ static int parse_expr(parser *p, ast_expr **out)
 {
   if (++p->depth > SQL_MAX_DEPTH) {
     token *t = peek(p);
-    return sql_error_at(p->e, p->pos, t->line, t->col, "expression nested too deeply");
+    return sql__error_at(p->e, p->pos, t->line, t->col, "expression nested too deeply");
   }
   int rc = parse_binary(p, PREC_OR, out);
   p->depth--;
@@ -774,7 +774,7 @@ static int parse_primary(parser *p, ast_expr **out)
       if ((rc = parse_expr(p, out)) < 0)
         return rc;
       if (is_op(peek(p), ","))
-        return sql_error_at(p->e, p->pos, peek(p)->line, peek(p)->col,
+        return sql__error_at(p->e, p->pos, peek(p)->line, peek(p)->col,
                             "row constructors are not supported");
       return expect_op(p, ")");
     }
@@ -895,7 +895,7 @@ static int parse_primary(parser *p, ast_expr **out)
         return 0;
       }
     }
-    if (sql_reserved(w))
+    if (sql__reserved(w))
       return syntax(p, "an expression");
   }
   /* function call */
@@ -920,7 +920,7 @@ static int parse_primary(parser *p, ast_expr **out)
       x->args = (ast_expr **)v.v;
       x->nargs = v.n;
       if (is_kw(peek(p), "order"))
-        return sql_error_at(p->e, p->pos, peek(p)->line, peek(p)->col,
+        return sql__error_at(p->e, p->pos, peek(p)->line, peek(p)->col,
                             "ORDER BY inside an aggregate call is not supported");
     }
     if ((rc = expect_op(p, ")")) < 0)
@@ -985,7 +985,7 @@ static int parse_alias(parser *p, const char **alias, const char ***cols, int *n
       return rc;
   } else {
     token *t = peek(p);
-    if (t->kind == TK_QIDENT || (t->kind == TK_IDENT && !sql_reserved(t->text) &&
+    if (t->kind == TK_QIDENT || (t->kind == TK_IDENT && !sql__reserved(t->text) &&
                                  strcmp(t->text, "tablesample") != 0)) {
       *alias = t->text;
       p->i++;
@@ -1035,7 +1035,7 @@ static int parse_values(parser *p, token *t, ast_from **out)
       vpush(p, &v, x);
     }
     if (rows.n > 0 && v.n != f->nvalcols)
-      return sql_error_at(p->e, p->pos, t->line, t->col,
+      return sql__error_at(p->e, p->pos, t->line, t->col,
                           "VALUES rows have different numbers of columns");
     f->nvalcols = v.n;
     vpush(p, &rows, v.v);
@@ -1084,7 +1084,7 @@ static int parse_table_primary(parser *p, ast_from **out)
     if ((rc = parse_values(p, t, &f)) < 0)
       return rc;
   } else if (t->kind == TK_IDENT || t->kind == TK_QIDENT) {
-    if (t->kind == TK_IDENT && sql_reserved(t->text))
+    if (t->kind == TK_IDENT && sql__reserved(t->text))
       return syntax(p, "a table");
     p->i++;
     if (is_op(peek(p), "(")) {
@@ -1343,7 +1343,7 @@ static int parse_query(parser *p, ast_query **out)
 {
   if (++p->depth > SQL_MAX_DEPTH) {
     token *t = peek(p);
-    return sql_error_at(p->e, p->pos, t->line, t->col, "query nested too deeply");
+    return sql__error_at(p->e, p->pos, t->line, t->col, "query nested too deeply");
   }
   int rc;
   token *start = peek(p);
@@ -1351,7 +1351,7 @@ static int parse_query(parser *p, ast_query **out)
   int nctes = 0;
   if (accept_kw(p, "with")) {
     if (accept_kw(p, "recursive"))
-      return sql_error_at(p->e, p->pos, start->line, start->col,
+      return sql__error_at(p->e, p->pos, start->line, start->col,
                           "WITH RECURSIVE is not supported");
     vecp v = {0};
     do {
@@ -1469,16 +1469,16 @@ static int parse_query(parser *p, ast_query **out)
   return 0;
 }
 
-int sql_parse(const char *sql, arena *a, ast_query **out, err *e, sql_pos *pos)
+int sql__parse(const char *sql, arena *a, ast_query **out, err *e, sql_pos *pos)
 {
   token *toks;
   int n;
-  int rc = sql_lex(sql, a, &toks, &n, e, pos);
+  int rc = sql__lex(sql, a, &toks, &n, e, pos);
   if (rc < 0)
     return rc;
   parser p = {.t = toks, .n = n, .a = a, .e = e, .pos = pos};
   if (peek(&p)->kind == TK_EOF)
-    return sql_error_at(e, pos, 1, 1, "empty statement");
+    return sql__error_at(e, pos, 1, 1, "empty statement");
   token *t0 = peek(&p);
   if (t0->kind == TK_IDENT && !is_kw(t0, "select") && !is_kw(t0, "with") &&
       !is_kw(t0, "values") && !is_op(t0, "(")) {
@@ -1486,7 +1486,7 @@ int sql_parse(const char *sql, arena *a, ast_query **out, err *e, sql_pos *pos)
                                         "alter", "show", "describe", "explain", NULL};
     for (int k = 0; stmts[k]; k++)
       if (is_kw(t0, stmts[k]))
-        return sql_error_at(e, pos, t0->line, t0->col,
+        return sql__error_at(e, pos, t0->line, t0->col,
                             "only SELECT statements are supported ('%s' is not)", t0->text);
   }
   if ((rc = parse_query(&p, out)) < 0)
@@ -1722,14 +1722,14 @@ static int parse_insert(parser *p, ast_copy **out)
   return 0;
 }
 
-int sql_parse_stmt(const char *sql, arena *a, ast_query **q, ast_copy **copy, err *e,
+int sql__parse_stmt(const char *sql, arena *a, ast_query **q, ast_copy **copy, err *e,
                    sql_pos *pos)
 {
   *q = NULL;
   *copy = NULL;
   token *toks;
   int n;
-  int rc = sql_lex(sql, a, &toks, &n, e, pos);
+  int rc = sql__lex(sql, a, &toks, &n, e, pos);
   if (rc < 0)
     return rc;
   parser p = {.t = toks, .n = n, .a = a, .e = e, .pos = pos};
@@ -1745,5 +1745,5 @@ int sql_parse_stmt(const char *sql, arena *a, ast_query **q, ast_copy **copy, er
   }
   if (is_kw(peek(&p), "insert") && is_kw(peek2(&p), "into"))
     return parse_insert(&p, copy);
-  return sql_parse(sql, a, q, e, pos);
+  return sql__parse(sql, a, q, e, pos);
 }

@@ -42,7 +42,7 @@ typedef struct stype {
   int scale;
 } stype;
 
-int sql_phys(sql_type t); /* PHYS_* */
+int sql__phys(sql_type t); /* PHYS_* */
 
 enum bx_kind {
   BX_COL,        /* col */
@@ -202,7 +202,7 @@ struct plan {
 
 /* Binds a parsed statement into a plan. Tables are opened (listed and
  * sniffed) through q. */
-int sql_bind(qctx *q, ast_query *ast, plan **out, err *e, sql_pos *pos);
+int sql__bind(qctx *q, ast_query *ast, plan **out, err *e, sql_pos *pos);
 
 /* ---- scalar functions (func.c) ---- */
 
@@ -224,11 +224,11 @@ struct func_def {
   bool takes_nulls;      /* row() is called with NULL arguments too */
 };
 
-const func_def *func_find(const char *name);
+const func_def *sql__func_find(const char *name);
 /* The registered name nearest to name (for "did you mean"), or NULL. */
-const char *func_nearest(const char *name);
-bool func_is_aggregate(const char *name);
-bool func_is_window(const char *name);
+const char *sql__func_nearest(const char *name);
+bool sql__func_is_aggregate(const char *name);
+bool sql__func_is_window(const char *name);
 
 /* errors from row functions (e.g. a bad regexp) */
 struct fn_ctx {
@@ -237,31 +237,31 @@ struct fn_ctx {
   int64_t now_us;        /* the query's start time */
   void *scratch;         /* per-thread scratch (PCRE2 match data) */
   struct fn_block *big;  /* values of FN_BIG_VALUE bytes or more (malloc'd, so a
-                            failure is a query error); freed by fn_ctx_reset */
+                            failure is a query error); freed by sql__fn_ctx_reset */
   uint64_t big_bytes;    /* their total */
   int64_t charged;       /* bytes of this batch's values charged to q's budget */
 };
 
 /* Room for a built value of n bytes (plus a terminator) that lives until
- * fn_ctx_reset: checked against SQL_VALUE_MAX, then against the query's
+ * sql__fn_ctx_reset: checked against SQL_VALUE_MAX, then against the query's
  * memory budget. NULL after failing the query with a message naming fname
  * ("rpad: result of 40000000 bytes exceeds the 32 MiB value limit"). */
-char *fn_out_alloc(fn_ctx *c, const char *fname, uint64_t n);
+char *sql__fn_out_alloc(fn_ctx *c, const char *fname, uint64_t n);
 /* Ends a batch: frees the large values and gives their charge back. */
-void fn_ctx_reset(fn_ctx *c);
+void sql__fn_ctx_reset(fn_ctx *c);
 
 /* Binder helpers the function binders use. */
-bexpr *bind_cast(qctx *q, bexpr *x, stype to);
-bool stype_numeric(sql_type t);
-bool stype_integer(sql_type t);
-bool stype_is_str(sql_type t);
+bexpr *sql__bind_cast(qctx *q, bexpr *x, stype to);
+bool sql__stype_numeric(sql_type t);
+bool sql__stype_integer(sql_type t);
+bool sql__stype_is_str(sql_type t);
 /* Coerces an argument to `to` when implicitly allowed (numeric widening,
  * string literals to dates, NULL to anything); otherwise an error naming
  * the function. */
-int bind_coerce(qctx *q, bexpr **x, stype to, const char *what, err *e, sql_pos *pos);
+int sql__bind_coerce(qctx *q, bexpr **x, stype to, const char *what, err *e, sql_pos *pos);
 
-stype st(sql_type t);
-const char *stype_name(stype t, char *out, size_t n);
-int levenshtein(const char *a, const char *b);
+stype sql__st(sql_type t);
+const char *sql__stype_name(stype t, char *out, size_t n);
+int sql__levenshtein(const char *a, const char *b);
 
 #endif

@@ -26,7 +26,7 @@
  *       cannot prune, such as an equality on unsorted data, then reads
  *       only the filter column of most row groups).
  *
- * Start reading at pqt_open().
+ * Start reading at sql__pqt_open().
  */
 #include "exec.h"
 #include "formats/parquet.h"
@@ -93,7 +93,7 @@ static int load_footer(qctx *q, tobj *o, err *e)
     return err_set(e, ERR_INVALID, "'%s' is not a Parquet file: it does not start with the "
                    "magic 'PAR1'", o->name);
   }
-  if ((rc = qctx_mem(q, flen)) < 0) {
+  if ((rc = sql__qctx_mem(q, flen)) < 0) {
     close(fd);
     return err_set(e, rc, "the footer of '%s' passed the query's memory limit", o->name);
   }
@@ -107,11 +107,11 @@ static int load_footer(qctx *q, tobj *o, err *e)
     rc = pq_file_parse(o->name, size, fb, flen, &f, e);
     if (rc == 0) {
       o->pq = f;
-      exec_defer(q, pqt_free_file, f);
+      sql__exec_defer(q, pqt_free_file, f);
     }
   }
   free(fb);
-  qctx_mem(q, -(int64_t)flen);
+  sql__qctx_mem(q, -(int64_t)flen);
   return rc;
 }
 
@@ -141,7 +141,7 @@ static stype out_stype(const pq_field *f)
   }
 }
 
-int pqt_open(qctx *q, table *t, tobj *first, err *e)
+int sql__pqt_open(qctx *q, table *t, tobj *first, err *e)
 {
   int rc = load_footer(q, first, e);
   if (rc < 0)
@@ -160,7 +160,7 @@ int pqt_open(qctx *q, table *t, tobj *first, err *e)
   return 0;
 }
 
-bool pqt_sniff(const char *head, size_t n)
+bool sql__pqt_sniff(const char *head, size_t n)
 {
   return n >= PARQUET_MAGIC_LEN && memcmp(head, PARQUET_MAGIC, PARQUET_MAGIC_LEN) == 0;
 }
@@ -236,7 +236,7 @@ static bool maybe(const table *t, const pq_file *f, int rg, const int *fmap, con
   if (ch->st.null_count >= 0 && ch->st.null_count == f->rgs[rg].num_rows &&
       f->rgs[rg].num_rows > 0)
     return false;   /* all NULL: no comparison is true */
-  int phys = sql_phys(ct.t);
+  int phys = sql__phys(ct.t);
   value lo = {0}, hi = {0};
   double dlo = 0, dhi = 0;
   if (!pq_stat_value(f, fd->first_leaf, ch->st.min, ch->st.min_len, &lo.i, &dlo, &lo.s) ||
@@ -251,16 +251,16 @@ static bool maybe(const table *t, const pq_file *f, int rg, const int *fmap, con
   }
   value v = k->v;
   switch (op) {
-  case CMP_EQ: return value_cmp(phys, v, lo) >= 0 && value_cmp(phys, v, hi) <= 0;
-  case CMP_LT: return value_cmp(phys, lo, v) < 0;
-  case CMP_LE: return value_cmp(phys, lo, v) <= 0;
-  case CMP_GT: return value_cmp(phys, hi, v) > 0;
-  case CMP_GE: return value_cmp(phys, hi, v) >= 0;
+  case CMP_EQ: return sql__value_cmp(phys, v, lo) >= 0 && sql__value_cmp(phys, v, hi) <= 0;
+  case CMP_LT: return sql__value_cmp(phys, lo, v) < 0;
+  case CMP_LE: return sql__value_cmp(phys, lo, v) <= 0;
+  case CMP_GT: return sql__value_cmp(phys, hi, v) > 0;
+  case CMP_GE: return sql__value_cmp(phys, hi, v) >= 0;
   }
   return true;
 }
 
-int pqt_cut(qctx *q, plan *p, tobj ***objs, int **rgs, size_t *n, err *e)
+int sql__pqt_cut(qctx *q, plan *p, tobj ***objs, int **rgs, size_t *n, err *e)
 {
   table *t = p->table;
   size_t cap = 0, k = 0;
@@ -335,11 +335,11 @@ struct pqt_cur {
   uint8_t **chunks;     /* raw chunk bytes of the row group (strings point in) */
   int nchunks;
   int64_t charged;
-  pq_column dict;       /* pqt_cur_dict's dictionary */
+  pq_column dict;       /* sql__pqt_cur_dict's dictionary */
   uint8_t *dictbytes;
 };
 
-pqt_cur *pqt_cur_new(const int *cols, int ncols)
+pqt_cur *sql__pqt_cur_new(const int *cols, int ncols)
 {
   pqt_cur *c = xcalloc(1, sizeof *c);
   c->ncols = ncols;
@@ -351,7 +351,7 @@ pqt_cur *pqt_cur_new(const int *cols, int ncols)
   return c;
 }
 
-void pqt_cur_close(qctx *q, pqt_cur *c)
+void sql__pqt_cur_close(qctx *q, pqt_cur *c)
 {
   if (c == NULL)
     return;
@@ -368,16 +368,16 @@ void pqt_cur_close(qctx *q, pqt_cur *c)
   c->chunks = NULL;
   c->nchunks = 0;
   if (c->charged)
-    qctx_mem(q, -c->charged);
+    sql__qctx_mem(q, -c->charged);
   c->charged = 0;
   c->obj = NULL;
 }
 
-void pqt_cur_free(qctx *q, pqt_cur *c)
+void sql__pqt_cur_free(qctx *q, pqt_cur *c)
 {
   if (c == NULL)
     return;
-  pqt_cur_close(q, c);
+  sql__pqt_cur_close(q, c);
   free(c->cols);
   free(c->data);
   free(c->absent);
@@ -385,9 +385,9 @@ void pqt_cur_free(qctx *q, pqt_cur *c)
   free(c);
 }
 
-int pqt_cur_open(qctx *q, table *t, pqt_cur *c, tobj *o, int rg, err *e)
+int sql__pqt_cur_open(qctx *q, table *t, pqt_cur *c, tobj *o, int rg, err *e)
 {
-  pqt_cur_close(q, c);
+  sql__pqt_cur_close(q, c);
   const pq_file *f = o->pq;
   c->obj = o;
   c->rg = rg;
@@ -406,7 +406,7 @@ int pqt_cur_open(qctx *q, table *t, pqt_cur *c, tobj *o, int rg, err *e)
   return 0;
 }
 
-int pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e)
+int sql__pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e)
 {
   tobj *o = c->obj;
   const pq_file *f = o->pq;
@@ -438,7 +438,7 @@ int pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e)
       uint64_t off, len;
       if ((rc = pq_chunk_range(f, rg, fd2->first_leaf + l, &off, &len, e)) < 0)
         break;
-      if ((rc = qctx_mem(q, (int64_t)len)) < 0) {
+      if ((rc = sql__qctx_mem(q, (int64_t)len)) < 0) {
         rc = err_set(e, rc, "reading '%s' passed the query's memory limit", o->name);
         break;
       }
@@ -463,7 +463,7 @@ int pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e)
     free(ptrs);
     free(lens);
     if (rc == 0) {
-      if ((rc = qctx_mem(q, (int64_t)c->data[k].bytes)) < 0)
+      if ((rc = sql__qctx_mem(q, (int64_t)c->data[k].bytes)) < 0)
         rc = err_set(e, rc, "reading '%s' passed the query's memory limit", o->name);
       c->charged += (int64_t)c->data[k].bytes;
     }
@@ -472,7 +472,7 @@ int pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e)
   return rc;
 }
 
-int pqt_cur_dict(qctx *q, pqt_cur *c, int k, vec *v, int64_t *n, err *e)
+int sql__pqt_cur_dict(qctx *q, pqt_cur *c, int k, vec *v, int64_t *n, err *e)
 {
   tobj *o = c->obj;
   const pq_file *f = o->pq;
@@ -511,14 +511,14 @@ int pqt_cur_dict(qctx *q, pqt_cur *c, int k, vec *v, int64_t *n, err *e)
   return 1;
 }
 
-void pqt_cur_rewind(pqt_cur *c)
+void sql__pqt_cur_rewind(pqt_cur *c)
 {
   c->pos = 0;
 }
 
 /* the next batch: vectors per used column (index k = position in cols);
    0 at the end of the row group */
-int pqt_cur_next(pqt_cur *c, vec *vecs, const vec *nullv)
+int sql__pqt_cur_next(pqt_cur *c, vec *vecs, const vec *nullv)
 {
   if (c->obj == NULL || c->pos >= c->rows)
     return 0;

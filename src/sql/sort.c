@@ -13,7 +13,7 @@
  *       ORDER BY and no frame clause it is RANGE UNBOUNDED PRECEDING to
  *       CURRENT ROW (peers included).
  *
- * Start reading at exec_sort(), then exec_window().
+ * Start reading at sql__exec_sort(), then sql__exec_window().
  */
 #include "exec.h"
 
@@ -24,7 +24,7 @@
 #include <string.h>
 
 
-int sql_cmp_rows(const rowset *r, const sortkey *keys, int nkeys, uint32_t a, uint32_t b)
+int sql__cmp_rows(const rowset *r, const sortkey *keys, int nkeys, uint32_t a, uint32_t b)
 {
   for (int k = 0; k < nkeys; k++) {
     int ra, rb;
@@ -38,7 +38,7 @@ int sql_cmp_rows(const rowset *r, const sortkey *keys, int nkeys, uint32_t a, ui
       return keys[k].nulls_first ? -c : c;
     }
     value x = vec_get(va, ra), y = vec_get(vb, rb);
-    int c = value_cmp(r->phys[keys[k].col], x, y);
+    int c = sql__value_cmp(r->phys[keys[k].col], x, y);
     if (c != 0)
       return keys[k].desc ? -c : c;
   }
@@ -92,7 +92,7 @@ static int cmp_skeys(const void *a, const void *b, void *arg)
   if (x->k != y->k)
     return x->k < y->k ? -1 : 1;
   const sortctx *s = arg;
-  int c = sql_cmp_rows(s->r, s->keys, s->nkeys, x->id, y->id);
+  int c = sql__cmp_rows(s->r, s->keys, s->nkeys, x->id, y->id);
   if (c != 0)
     return c;
   return x->id < y->id ? -1 : x->id > y->id;
@@ -157,7 +157,7 @@ static int gather(const rowset *src, const uint32_t *ids, size_t n, rowset *dst)
       dst->rows += (uint64_t)m;
       continue;
     }
-    rc = rowset_append(dst, &b);
+    rc = sql__rowset_append(dst, &b);
   }
   free(cols);
   free(mem);
@@ -196,7 +196,7 @@ static int cmp_batch_row(const batch *b, int r, const rowset *rs, uint32_t id,
       int c = x.null ? 1 : -1;
       return keys[k].nulls_first ? -c : c;
     }
-    int c = value_cmp(rs->phys[keys[k].col], x, vec_get(vb, rr));
+    int c = sql__value_cmp(rs->phys[keys[k].col], x, vec_get(vb, rr));
     if (c != 0)
       return keys[k].desc ? -c : c;
   }
@@ -206,7 +206,7 @@ static int cmp_batch_row(const batch *b, int r, const rowset *rs, uint32_t id,
 static void *topn_init(void *arg, int thread)
 {
   topn *t = arg;
-  t->locals[thread] = rowset_new(t->q, t->p->ncols, t->p->cols);
+  t->locals[thread] = sql__rowset_new(t->q, t->p->ncols, t->p->cols);
   topn_thread *tt = xcalloc(1, sizeof *tt);
   tt->t = t;
   tt->thread = thread;
@@ -222,10 +222,10 @@ static int cut(topn *t, rowset **rp)
   sort_ids(r, t->p->keys, t->p->nkeys_sort, ids, n);
   if (n > t->keep)
     n = t->keep;
-  rowset *nr = rowset_new(t->q, t->p->ncols, t->p->cols);
+  rowset *nr = sql__rowset_new(t->q, t->p->ncols, t->p->cols);
   int rc = gather(r, ids, n, nr);
   free(ids);
-  rowset_free(r);
+  sql__rowset_free(r);
   *rp = nr;
   return rc;
 }
@@ -252,11 +252,11 @@ static int topn_consume(void *state, batch *b)
         tt->sel[m++] = (uint16_t)r;
     }
     if (m == 0)
-      return qctx_check(t->q);
+      return sql__qctx_check(t->q);
     nb.sel = tt->sel;
     nb.nsel = m;
   }
-  int rc = rowset_append(*rp, &nb);
+  int rc = sql__rowset_append(*rp, &nb);
   if (rc < 0)
     return rc;
   size_t limit = t->keep * 2 > 8192 ? t->keep * 2 : 8192;
@@ -284,13 +284,13 @@ typedef struct coll {
 static void *coll_init(void *arg, int thread)
 {
   coll *c = arg;
-  c->locals[thread] = rowset_new(c->q, c->p->ncols, c->p->cols);
+  c->locals[thread] = sql__rowset_new(c->q, c->p->ncols, c->p->cols);
   return c->locals[thread];
 }
 
 static int coll_consume(void *state, batch *b)
 {
-  return rowset_append(state, b);
+  return sql__rowset_append(state, b);
 }
 
 static int coll_finish(void *state)
@@ -299,29 +299,29 @@ static int coll_finish(void *state)
   return 0;
 }
 
-int exec_sort(qctx *q, plan *p, rowset **out)
+int sql__exec_sort(qctx *q, plan *p, rowset **out)
 {
-  rowset *all = rowset_new(q, p->ncols, p->cols);
+  rowset *all = sql__rowset_new(q, p->ncols, p->cols);
   rowset **locals = xcalloc((size_t)q->threads + 1, sizeof(rowset *));
   int rc;
   if (p->limit >= 0) {
     topn t = {.q = q, .p = p, .keep = (size_t)(p->limit + p->offset), .locals = locals};
     pipe_sink s = {topn_init, topn_consume, topn_finish, &t};
-    rc = exec_pipeline(q, p->child, &s, 0);
+    rc = sql__exec_pipeline(q, p->child, &s, 0);
   } else {
     coll c = {.q = q, .p = p, .locals = locals};
     pipe_sink s = {coll_init, coll_consume, coll_finish, &c};
-    rc = exec_pipeline(q, p->child, &s, 0);
+    rc = sql__exec_pipeline(q, p->child, &s, 0);
   }
   for (int i = 0; i <= q->threads; i++) {
     if (locals[i] != NULL) {
-      rowset_move(all, locals[i]);
-      rowset_free(locals[i]);
+      sql__rowset_move(all, locals[i]);
+      sql__rowset_free(locals[i]);
     }
   }
   free(locals);
   if (rc < 0) {
-    rowset_free(all);
+    sql__rowset_free(all);
     return rc;
   }
   size_t n;
@@ -331,12 +331,12 @@ int exec_sort(qctx *q, plan *p, rowset **out)
   size_t to = n;
   if (p->limit >= 0 && from + (size_t)p->limit < to)
     to = from + (size_t)p->limit;
-  rowset *res = rowset_new(q, p->ncols, p->cols);
+  rowset *res = sql__rowset_new(q, p->ncols, p->cols);
   rc = gather(all, ids + from, to - from, res);
   free(ids);
-  rowset_free(all);
+  sql__rowset_free(all);
   if (rc < 0) {
-    rowset_free(res);
+    sql__rowset_free(res);
     return rc;
   }
   res->ordered = true;
@@ -362,7 +362,7 @@ static bool same_keys(const rowset *r, const int *cols, int n, uint32_t a, uint3
       return false;
     if (na)
       continue;
-    if (!value_eq(r->phys[cols[k]], vec_get(va, ra), vec_get(vb, rb)))
+    if (!sql__value_eq(r->phys[cols[k]], vec_get(va, ra), vec_get(vb, rb)))
       return false;
   }
   return true;
@@ -370,7 +370,7 @@ static bool same_keys(const rowset *r, const int *cols, int n, uint32_t a, uint3
 
 static bool same_order(const rowset *r, const wincall *w, uint32_t a, uint32_t b)
 {
-  return sql_cmp_rows(r, w->order, w->norder, a, b) == 0;
+  return sql__cmp_rows(r, w->order, w->norder, a, b) == 0;
 }
 
 static value get_val(const rowset *r, int col, uint32_t id)
@@ -429,7 +429,7 @@ static int window_one(qctx *q, rowset *r, const wincall *w, wres *res)
   for (int k = 0; k < w->norder; k++)
     keys[w->npart + k] = w->order[k];
   sort_ids(r, keys, nk, ids, n);
-  int sz = agg_state_size();
+  int sz = sql__agg_state_size();
   char *st = calloc(1, (size_t)sz);
   int rc = 0;
   size_t ps = 0;
@@ -442,7 +442,7 @@ static int window_one(qctx *q, rowset *r, const wincall *w, wres *res)
     size_t peer_s = ps, peer_e = ps;
     /* running aggregate (frames starting at the partition start) */
     size_t run_to = ps;
-    agg_state_clear(&w->agg, st);
+    sql__agg_state_clear(&w->agg, st);
     for (size_t i = ps; i < pe && rc == 0; i++) {
       if (i >= peer_e) {
         peer_s = i;
@@ -491,7 +491,7 @@ static int window_one(qctx *q, rowset *r, const wincall *w, wres *res)
           err e;
           err_set(&e, ERR_NOT_IMPLEMENTED, "RANGE frames with offsets are not supported "
                   "(use ROWS)");
-          rc = qctx_fail(q, ERR_NOT_IMPLEMENTED, &e);
+          rc = sql__qctx_fail(q, ERR_NOT_IMPLEMENTED, &e);
           break;
         }
         if (w->fn == WIN_FIRST_VALUE) {
@@ -517,19 +517,19 @@ static int window_one(qctx *q, rowset *r, const wincall *w, wres *res)
           if (fs == ps && fe >= run_to) {
             for (; run_to < fe && rc == 0; run_to++) {
               value v = ac->arg != NULL ? get_val(r, ac->arg->colno, ids[run_to]) : one;
-              rc = agg_state_add(q, ac, st, v);
+              rc = sql__agg_state_add(q, ac, st, v);
             }
             if (rc == 0)
-              rc = agg_state_final(q, ac, st, &out);
+              rc = sql__agg_state_final(q, ac, st, &out);
           } else {
             char *tmp = calloc(1, (size_t)sz);
             for (size_t k = fs; k < fe && rc == 0; k++) {
               value v = ac->arg != NULL ? get_val(r, ac->arg->colno, ids[k]) : one;
-              rc = agg_state_add(q, ac, tmp, v);
+              rc = sql__agg_state_add(q, ac, tmp, v);
             }
             if (rc == 0)
-              rc = agg_state_final(q, ac, tmp, &out);
-            agg_state_clear(ac, tmp);
+              rc = sql__agg_state_final(q, ac, tmp, &out);
+            sql__agg_state_clear(ac, tmp);
             free(tmp);
           }
         }
@@ -539,10 +539,10 @@ static int window_one(qctx *q, rowset *r, const wincall *w, wres *res)
       res->v[id] = out;
       res->null[id] = out.null;
     }
-    agg_state_clear(&w->agg, st);
+    sql__agg_state_clear(&w->agg, st);
     ps = pe;
     if (rc == 0)
-      rc = qctx_check(q);
+      rc = sql__qctx_check(q);
   }
   free(st);
   free(keys);
@@ -550,10 +550,10 @@ static int window_one(qctx *q, rowset *r, const wincall *w, wres *res)
   return rc;
 }
 
-int exec_window(qctx *q, plan *p, rowset **out)
+int sql__exec_window(qctx *q, plan *p, rowset **out)
 {
   rowset *r;
-  int rc = exec_materialize(q, p->child, &r);
+  int rc = sql__exec_materialize(q, p->child, &r);
   if (rc < 0)
     return rc;
   size_t nids = r->nchunks * COL_BATCH;
@@ -563,7 +563,7 @@ int exec_window(qctx *q, plan *p, rowset **out)
   for (int k = 0; k < nw && rc == 0; k++) {
     res[k].v = xcalloc(nids + 1, sizeof(value));
     res[k].null = xcalloc(nids + 1, 1);
-    if ((rc = qctx_mem(q, (int64_t)(nids * (sizeof(value) + 1)))) < 0)
+    if ((rc = sql__qctx_mem(q, (int64_t)(nids * (sizeof(value) + 1)))) < 0)
       break;
     rc = window_one(q, r, &p->wins[k], &res[k]);
   }
@@ -572,7 +572,7 @@ int exec_window(qctx *q, plan *p, rowset **out)
     uint8_t *phys = xrealloc(r->phys, (size_t)(base + nw));
     r->phys = phys;
     for (int k = 0; k < nw; k++)
-      r->phys[base + k] = (uint8_t)sql_phys(p->wins[k].type.t);
+      r->phys[base + k] = (uint8_t)sql__phys(p->wins[k].type.t);
     for (size_t c = 0; c < r->nchunks; c++) {
       rs_chunk *ch = r->chunks[c];
       vec *cols = xrealloc(ch->cols, sizeof(vec) * (size_t)(base + nw));
@@ -597,13 +597,13 @@ int exec_window(qctx *q, plan *p, rowset **out)
   }
   for (int k = 0; k < nw; k++) {
     if (res[k].v != NULL)
-      qctx_mem(q, -(int64_t)(nids * (sizeof(value) + 1)));
+      sql__qctx_mem(q, -(int64_t)(nids * (sizeof(value) + 1)));
     free(res[k].v);
     free(res[k].null);
   }
   free(res);
   if (rc < 0) {
-    rowset_free(r);
+    sql__rowset_free(r);
     return rc;
   }
   r->ordered = false;

@@ -10,7 +10,7 @@
  *   (2) Every resource of a query (mappings, buffers, threads) is
  *       released before sql_run returns, on success and on failure.
  *
- * Start reading at sql_run_src().
+ * Start reading at sql__run_src().
  */
 #include "exec.h"
 #include "base/text.h"
@@ -54,7 +54,7 @@ int sql_cell_text(const sql_batch *b, size_t col, size_t row, buf *out)
   if (v.null)
     return 1;
   char tmp[64];
-  str_ref s = sql_value_text(b->cols[col].type, v, tmp);
+  str_ref s = sql__value_text(b->cols[col].type, v, tmp);
   return buf_append(out, s.ptr, s.len);
 }
 
@@ -64,7 +64,7 @@ int sql_cell_csv(const sql_batch *b, size_t col, size_t row, buf *out)
   if (v.null)
     return 1;
   char tmp[64];
-  str_ref s = sql_value_text(b->cols[col].type, v, tmp);
+  str_ref s = sql__value_text(b->cols[col].type, v, tmp);
   bool quote = s.len == 0;
   for (size_t i = 0; i < s.len && !quote; i++) {
     char c = s.ptr[i];
@@ -97,7 +97,7 @@ int sql_cell_json(const sql_batch *b, size_t col, size_t row, buf *out)
     return buf_puts(out, "null");
   stype t = b->cols[col].type;
   char tmp[64];
-  str_ref s = sql_value_text(t, v, tmp);
+  str_ref s = sql__value_text(t, v, tmp);
   switch (t.t) {
   case SQL_BOOLEAN:
   case SQL_SMALLINT:
@@ -220,9 +220,9 @@ static int run_once(const sql_objsrc *src, const char *sql, const sql_options *o
   ast_query *ast;
   ast_copy *copy;
   plan *p = NULL;
-  int rc = sql_parse_stmt(sql, q.a, &ast, &copy, e, &pos);
+  int rc = sql__parse_stmt(sql, q.a, &ast, &copy, e, &pos);
   if (rc == 0)
-    rc = copy != NULL ? sql_copy_exec(&q, copy, &p, e, &pos) : sql_bind(&q, ast, &p, e, &pos);
+    rc = copy != NULL ? sql__copy_exec(&q, copy, &p, e, &pos) : sql__bind(&q, ast, &p, e, &pos);
   if (rc == 0) {
     r.p = p;
     r.cols = arena_alloc(q.a, sizeof(sql_column) * (size_t)(p->ncols > 0 ? p->ncols : 1));
@@ -232,7 +232,7 @@ static int run_once(const sql_objsrc *src, const char *sql, const sql_options *o
       r.cols[i].precision = p->cols[i].type.prec;
       r.cols[i].scale = p->cols[i].type.scale;
     }
-    rc = exec_stream(&q, p, on_batch, &r);
+    rc = sql__exec_stream(&q, p, on_batch, &r);
     if (rc < 0) {
       if (q.err_code != 0 && e != NULL)
         *e = q.err;
@@ -249,8 +249,8 @@ static int run_once(const sql_objsrc *src, const char *sql, const sql_options *o
     *e = q.err;
   }
   *sent = r.columns_sent;
-  table_release_all(&q);
-  exec_run_deferred(&q);
+  sql__table_release_all(&q);
+  sql__exec_run_deferred(&q);
   if (stats != NULL) {
     stats->rows = r.rows;
     stats->bytes_scanned = atomic_load(&q.bytes_scanned);
@@ -268,7 +268,7 @@ static int run_once(const sql_objsrc *src, const char *sql, const sql_options *o
   return rc;
 }
 
-int sql_run_src(const sql_objsrc *src, const char *sql, const sql_options *opt, sql_sink *sink,
+int sql__run_src(const sql_objsrc *src, const char *sql, const sql_options *opt, sql_sink *sink,
                 sql_stats *stats, err *e)
 {
   const char *seq[8];

@@ -135,5 +135,5 @@ int sql_run(store *st, const char *sql, const sql_options *opt, sql_sink *sink,
 {
   sql_objsrc src;
   sql_objsrc_store(&src, st);
-  return sql_run_src(&src, sql, opt, sink, stats, e);
+  return sql__run_src(&src, sql, opt, sink, stats, e);
 }

@@ -18,7 +18,7 @@
  * (year=2024 BIGINT, dt=2024-01-05 DATE, month=01 VARCHAR: leading zeros
  * stay text). A file column of the same name wins. Filters that read
  * partition columns only are evaluated per object before the scan starts
- * (table_prune): the objects they reject are never opened.
+ * (sql__table_prune): the objects they reject are never opened.
  *
  * Invariants:
  *   (1) An object's bytes are mapped (or decompressed) once, by the first
@@ -26,7 +26,7 @@
  *   (2) Bytes scanned count the stored size of each object once (CSV and
  *       JSON lines; Parquet objects count only what scan_parquet.c reads).
  *
- * Start reading at table_open(). The store as a source is in store_src.c
+ * Start reading at sql__table_open(). The store as a source is in store_src.c
  * (so tests and tools that read folders do not link the store).
  */
 #include "exec.h"
@@ -73,22 +73,22 @@ static bool class_match(const char **pp, char c)
   return hit != neg;
 }
 
-bool glob_match(const char *pat, const char *s)
+bool sql__glob_match(const char *pat, const char *s)
 {
   while (*pat) {
     if (pat[0] == '*' && pat[1] == '*') {
       const char *rest = pat + 2;
       if (*rest == '/') {
         /* zero or more whole segments */
-        if (glob_match(rest + 1, s))
+        if (sql__glob_match(rest + 1, s))
           return true;
         for (const char *t = s; *t; t++)
-          if (*t == '/' && glob_match(rest + 1, t + 1))
+          if (*t == '/' && sql__glob_match(rest + 1, t + 1))
             return true;
         return false;
       }
       for (const char *t = s;; t++) {
-        if (glob_match(rest, t))
+        if (sql__glob_match(rest, t))
           return true;
         if (*t == '\0')
           return false;
@@ -97,7 +97,7 @@ bool glob_match(const char *pat, const char *s)
     if (*pat == '*') {
       const char *rest = pat + 1;
       for (const char *t = s;; t++) {
-        if (glob_match(rest, t))
+        if (sql__glob_match(rest, t))
           return true;
         if (*t == '\0' || *t == '/')
           return false;
@@ -159,7 +159,7 @@ static int list_cb(void *arg, const char *key, uint64_t size)
       return 0;
     }
   }
-  if (l->pattern != NULL && !glob_match(l->pattern, key))
+  if (l->pattern != NULL && !sql__glob_match(l->pattern, key))
     return 0;
   if (l->pattern != NULL && hidden_key(key))
     return 0;
@@ -183,7 +183,7 @@ static int list_cb(void *arg, const char *key, uint64_t size)
   return 0;
 }
 
-/* Hive partitions, below table_open() */
+/* Hive partitions, below sql__table_open() */
 static void part_scan(qctx *q, table *t, char ***names_out, fmt_type **types_out,
                       int *n_out);
 static void part_attach(qctx *q, table *t, char **pnames, const fmt_type *ptypes, int np);
@@ -341,7 +341,7 @@ static int open_parquet(qctx *q, table *t, tobj *first, const char *path, char *
   if (first->size == 0)
     return err_set(e, ERR_INVALID, "cannot open table '%s': '%s' is empty, not Parquet", path,
                    first->name);
-  int rc = pqt_open(q, t, first, e);
+  int rc = sql__pqt_open(q, t, first, e);
   if (rc < 0)
     return err_wrap(e, "cannot open table '%s'", path);
   partitions_finish(q, t, pnames, ptypes, np, full, nfull);
@@ -349,7 +349,7 @@ static int open_parquet(qctx *q, table *t, tobj *first, const char *path, char *
   return 0;
 }
 
-int table_open(qctx *q, const char *path, const table_opts *o, table **out, err *e)
+int sql__table_open(qctx *q, const char *path, const table_opts *o, table **out, err *e)
 {
   const char *p = path;
   if (strncmp(p, "s3://", 5) == 0)
@@ -443,7 +443,7 @@ int table_open(qctx *q, const char *path, const table_opts *o, table **out, err 
   bool whole = true;
   if (first->size > 0 && (rc = read_head(q, first, SAMPLE_BYTES, &sbuf, &len, &whole, e)) < 0)
     return rc;
-  if (fmt < 0 && sbuf != NULL && pqt_sniff(sbuf, len)) {
+  if (fmt < 0 && sbuf != NULL && sql__pqt_sniff(sbuf, len)) {
     free(sbuf);
     return open_parquet(q, t, first, path, pnames, ptypes, np, full, nfull, out, e);
   }
@@ -729,7 +729,7 @@ static int part_prefilter(qctx *q, table *t, const table_opts *o, char **pnames,
 
 static uint8_t part_null_byte = 1;
 
-void table_part_fill(const table *t, const tobj *o, batch *b)
+void sql__table_part_fill(const table *t, const tobj *o, batch *b)
 {
   for (int j = 0; j < t->npart; j++) {
     vec *v = &b->cols[t->nfile + j];
@@ -771,7 +771,7 @@ static bool same_folder(const char *a, const char *b)
   return memcmp(a, b, (size_t)(sa - a)) == 0;
 }
 
-int table_prune(qctx *q, table *t, bexpr **preds, int npreds)
+int sql__table_prune(qctx *q, table *t, bexpr **preds, int npreds)
 {
   if (t->npart == 0 || t->nobjs == 0)
     return 0;
@@ -817,7 +817,7 @@ int table_prune(qctx *q, table *t, bexpr **preds, int npreds)
   }
   batch b = {.n = 1, .nsel = 1, .ncols = t->ncols, .cols = cols};
   ectx x;
-  ectx_init(&x, q);
+  sql__ectx_init(&x, q);
   int rc = 0;
   size_t kept = 0;
   bool last = false;
@@ -827,12 +827,12 @@ int table_prune(qctx *q, table *t, bexpr **preds, int npreds)
     if (i > 0 && same_folder(o->key, t->objs[i - 1].key)) {
       keep = last;
     } else {
-      table_part_fill(t, o, &b);
+      sql__table_part_fill(t, o, &b);
       keep = true;
       for (int k = 0; k < nuse && keep; k++) {
-        ectx_reset(&x);
+        sql__ectx_reset(&x);
         vec out;
-        if ((rc = expr_eval(&x, use[k], &b, &out)) < 0)
+        if ((rc = sql__expr_eval(&x, use[k], &b, &out)) < 0)
           break;
         keep = !vec_is_null(&out, 0) && out.i[0] != 0;
       }
@@ -843,7 +843,7 @@ int table_prune(qctx *q, table *t, bexpr **preds, int npreds)
     else
       pthread_mutex_destroy(&o->mu);
   }
-  ectx_release(&x);
+  sql__ectx_release(&x);
   if (rc < 0)
     return rc;
   t->pruned += t->nobjs - kept;
@@ -856,7 +856,7 @@ int table_prune(qctx *q, table *t, bexpr **preds, int npreds)
 
 /* ---- object bytes during a scan ---- */
 
-int tobj_acquire(qctx *q, tobj *o, err *e)
+int sql__tobj_acquire(qctx *q, tobj *o, err *e)
 {
   pthread_mutex_lock(&o->mu);
   if (o->state == 1) {
@@ -910,7 +910,7 @@ int tobj_acquire(qctx *q, tobj *o, err *e)
     o->data = d;
     o->len = dl;
     o->mapped = false;
-    qctx_mem(q, (int64_t)dl);
+    sql__qctx_mem(q, (int64_t)dl);
   } else {
     o->data = data;
     o->len = size;
@@ -929,13 +929,13 @@ static void tobj_unmap(qctx *q, tobj *o)
     munmap((void *)o->data, o->len);
   else if (o->len > 0) {
     free((void *)o->data);
-    qctx_mem(q, -(int64_t)o->len);
+    sql__qctx_mem(q, -(int64_t)o->len);
   }
   o->data = NULL;
   o->state = 3;
 }
 
-void tobj_release(qctx *q, tobj *o)
+void sql__tobj_release(qctx *q, tobj *o)
 {
   if (atomic_fetch_sub(&o->ranges_left, 1) == 1) {
     pthread_mutex_lock(&o->mu);
@@ -944,7 +944,7 @@ void tobj_release(qctx *q, tobj *o)
   }
 }
 
-void table_release_all(qctx *q)
+void sql__table_release_all(qctx *q)
 {
   for (int i = 0; i < q->ntables; i++) {
     table *t = q->tables[i];

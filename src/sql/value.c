@@ -32,13 +32,13 @@ struct sbank {
   size_t bytes;
 };
 
-sbank *sbank_new(void)
+sbank *sql__sbank_new(void)
 {
   sbank *b = xcalloc(1, sizeof *b);
   return b;
 }
 
-sbank *sbank_free(sbank *b)
+sbank *sql__sbank_free(sbank *b)
 {
   if (b == NULL)
     return NULL;
@@ -52,7 +52,7 @@ sbank *sbank_free(sbank *b)
   return NULL;
 }
 
-const char *sbank_copy(sbank *b, const char *p, size_t n)
+const char *sql__sbank_copy(sbank *b, const char *p, size_t n)
 {
   if (n == 0)
     return "";
@@ -90,7 +90,7 @@ const char *sbank_copy(sbank *b, const char *p, size_t n)
   return d;
 }
 
-size_t sbank_bytes(const sbank *b)
+size_t sql__sbank_bytes(const sbank *b)
 {
   return b == NULL ? 0 : b->bytes;
 }
@@ -110,7 +110,7 @@ static int fmt_decimal(int64_t v, int scale, char *out)
                  (unsigned long long)(u % p));
 }
 
-str_ref sql_value_text(stype t, value v, char *tmp)
+str_ref sql__value_text(stype t, value v, char *tmp)
 {
   str_ref r = {tmp, 0};
   switch (t.t) {
@@ -304,7 +304,7 @@ static bool rescale(int64_t v, int from, int to, int prec, int64_t *out)
   return true;
 }
 
-bool sql_cast_value(stype from, stype to, value v, value *out, strheap *heap, char *msg,
+bool sql__cast_value(stype from, stype to, value v, value *out, strheap *heap, char *msg,
                     size_t msgn)
 {
   char tmp[64];
@@ -312,7 +312,7 @@ bool sql_cast_value(stype from, stype to, value v, value *out, strheap *heap, ch
   out->null = false;
   out->i = 0;
   if (to.t == SQL_VARCHAR) {
-    str_ref s = sql_value_text(from, v, tmp);
+    str_ref s = sql__value_text(from, v, tmp);
     if (s.ptr == tmp) {
       char *d = strheap_alloc(heap, s.len + 1);
       memcpy(d, tmp, s.len);
@@ -364,7 +364,7 @@ bool sql_cast_value(stype from, stype to, value v, value *out, strheap *heap, ch
     }
     if (!ok)
       snprintf(msg, msgn, "cannot cast '%.*s' to %s", (int)(v.s.len > 60 ? 60 : v.s.len),
-               v.s.ptr, stype_name(to, tn, sizeof tn));
+               v.s.ptr, sql__stype_name(to, tn, sizeof tn));
     return ok;
   }
   bool ok = true;
@@ -372,7 +372,7 @@ bool sql_cast_value(stype from, stype to, value v, value *out, strheap *heap, ch
   case SQL_BOOLEAN:
     if (from.t == SQL_DOUBLE)
       out->i = v.f != 0;
-    else if (stype_integer(from.t) || from.t == SQL_BOOLEAN || from.t == SQL_DECIMAL)
+    else if (sql__stype_integer(from.t) || from.t == SQL_BOOLEAN || from.t == SQL_DECIMAL)
       out->i = v.i != 0;
     else
       ok = false;
@@ -384,7 +384,7 @@ bool sql_cast_value(stype from, stype to, value v, value *out, strheap *heap, ch
       ok = round_double_to_int(v.f, &out->i);
     else if (from.t == SQL_DECIMAL)
       ok = rescale(v.i, from.scale, 0, 19, &out->i);
-    else if (stype_integer(from.t) || from.t == SQL_BOOLEAN)
+    else if (sql__stype_integer(from.t) || from.t == SQL_BOOLEAN)
       out->i = v.i;
     else
       ok = false;
@@ -394,7 +394,7 @@ bool sql_cast_value(stype from, stype to, value v, value *out, strheap *heap, ch
   case SQL_DOUBLE:
     if (from.t == SQL_DECIMAL)
       out->f = (double)v.i / (double)p10(from.scale);
-    else if (stype_integer(from.t) || from.t == SQL_BOOLEAN)
+    else if (sql__stype_integer(from.t) || from.t == SQL_BOOLEAN)
       out->f = (double)v.i;
     else if (from.t == SQL_DOUBLE)
       out->f = v.f;
@@ -404,7 +404,7 @@ bool sql_cast_value(stype from, stype to, value v, value *out, strheap *heap, ch
   case SQL_DECIMAL:
     if (from.t == SQL_DECIMAL) {
       ok = rescale(v.i, from.scale, to.scale, to.prec, &out->i);
-    } else if (stype_integer(from.t)) {
+    } else if (sql__stype_integer(from.t)) {
       ok = rescale(v.i, 0, to.scale, to.prec, &out->i);
     } else if (from.t == SQL_DOUBLE) {
       double sc = v.f * (double)p10(to.scale);
@@ -442,9 +442,9 @@ bool sql_cast_value(stype from, stype to, value v, value *out, strheap *heap, ch
   }
   if (!ok) {
     char fn[48];
-    str_ref s = sql_value_text(from, v, tmp);
-    snprintf(msg, msgn, "cannot cast %s '%.*s' to %s", stype_name(from, fn, sizeof fn),
-             (int)(s.len > 60 ? 60 : s.len), s.ptr, stype_name(to, tn, sizeof tn));
+    str_ref s = sql__value_text(from, v, tmp);
+    snprintf(msg, msgn, "cannot cast %s '%.*s' to %s", sql__stype_name(from, fn, sizeof fn),
+             (int)(s.len > 60 ? 60 : s.len), s.ptr, sql__stype_name(to, tn, sizeof tn));
   }
   return ok;
 }

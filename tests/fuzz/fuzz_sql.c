@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   opt.time_limit_ms = 2000;
   sql_stats st;
   err e;
-  int rc = sql_run_src(&src, sql, &opt, NULL, &st, &e);
+  int rc = sql__run_src(&src, sql, &opt, NULL, &st, &e);
   if (rc < 0 && e.msg[0] == '\0')
     abort(); /* every failure has a message */
   sql_objsrc_dir_free(&src);

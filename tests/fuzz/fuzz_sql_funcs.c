@@ -192,7 +192,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   bool verbose = getenv("FUZZ_FUNCS_VERBOSE") != NULL;
   if (verbose)
     fprintf(stderr, "%s\n", text);
-  int rc = sql_run_src(&src, text, &opt, NULL, &st, &e);
+  int rc = sql__run_src(&src, text, &opt, NULL, &st, &e);
   if (verbose)
     fprintf(stderr, "  -> %d %s\n", rc, e.msg);
   if (rc < 0 && e.msg[0] == '\0')

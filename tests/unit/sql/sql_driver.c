@@ -95,7 +95,7 @@ int main(int argc, char **argv)
   sql_sink sink = {&o, on_columns, on_rows};
   sql_stats st;
   err e;
-  int rc = sql_run_src(&src, argv[optind + 1], &opt, &sink, &st, &e);
+  int rc = sql__run_src(&src, argv[optind + 1], &opt, &sink, &st, &e);
   if (o.b.len)
     fwrite(o.b.data, 1, o.b.len, stdout);
   buf_release(&o.b);

@@ -102,7 +102,7 @@ static char *run_opt(const char *sql, sql_options *opt, int *code, err *e, sql_s
   res r;
   buf_init(&r.b, 1 << 26);
   sql_sink sink = {&r, on_cols, on_rows};
-  int rc = sql_run_src(&src, sql, opt, &sink, st, e);
+  int rc = sql__run_src(&src, sql, opt, &sink, st, e);
   if (code != NULL)
     *code = rc;
   sql_objsrc_dir_free(&src);
