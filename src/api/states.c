@@ -315,9 +315,8 @@ static int op_start_sync(states *s, http_req *r, states_call *c, json_t *in, jso
   syncwait *w = xcalloc(1, sizeof *w);
   w->s = s;
   w->req = r;
-  if (asprintf(&w->arn, "arn:aws:states:%s:%s:execution:%s:%s", FLOW_REGION, FLOW_ACCOUNT_ID,
-               in_str(m, "name"), name) < 0)
-    abort();
+  w->arn = xasprintf("arn:aws:states:%s:%s:execution:%s:%s", FLOW_REGION, FLOW_ACCOUNT_ID,
+               in_str(m, "name"), name);
   json_decref(m);
   c->w = w;
   http_req_park(r);

@@ -39,6 +39,7 @@
 #include "flow/internal.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 #include "base/text.h"
 
 #include <math.h>
@@ -687,9 +688,7 @@ int flow__engine_resume(flow_system *s, err *e)
   for (exec_rt *x = s->execs; x != NULL; x = x->next) {
     json_t *deadline = json_object_get(x->info, "_deadline");
     if (deadline != NULL) {
-      char *tid = NULL;
-      if (asprintf(&tid, "%s!timeout", x->arn) < 0)
-        abort();
+      char *tid = xasprintf("%s!timeout", x->arn);
       enqueue_locked(s, x, tid, json_integer_value(deadline), true);
       free(tid);
     }
@@ -738,10 +737,8 @@ int flow__execution_start(flow_system *s, const char *machine_arn, const char *n
     return rc;
   }
   json_t *def = json_loads(flow__rec_str(m, "definition"), 0, NULL);
-  char *arn = NULL;
-  if (asprintf(&arn, "arn:aws:states:%s:%s:execution:%s:%s", FLOW_REGION, FLOW_ACCOUNT_ID,
-               flow__rec_str(m, "name"), name) < 0)
-    abort();
+  char *arn = xasprintf("arn:aws:states:%s:%s:execution:%s:%s", FLOW_REGION, FLOW_ACCOUNT_ID,
+               flow__rec_str(m, "name"), name);
   json_t *old;
   rc = flow__get(s, s->db_execs, arn, &old, e);
   if (rc == 0) {
@@ -787,9 +784,7 @@ int flow__execution_start(flow_system *s, const char *machine_arn, const char *n
   x->refs++; /* ours, until the end of this call */
   pthread_mutex_lock(&x->mu);
   stepper st = {.s = s, .x = x};
-  char *rid = NULL;
-  if (asprintf(&rid, "%s#", arn) < 0)
-    abort();
+  char *rid = xasprintf("%s#", arn);
   json_t *rec = json_pack("{s:s, s:[], s:s, s:s, s:o, s:[], s:I, s:I}", "exec", arn, "scope",
                           "state", flow__rec_str(def, "StartAt"), "phase", "enter", "input", in,
                           "retries", "prev", (json_int_t)0, "entered",
@@ -803,9 +798,7 @@ int flow__execution_start(flow_system *s, const char *machine_arn, const char *n
   free(dumped);
   flow__effect_add(&st, EF_READY, rid, 0);
   if (json_object_get(info, "_deadline") != NULL) {
-    char *tid = NULL;
-    if (asprintf(&tid, "%s!timeout", arn) < 0)
-      abort();
+    char *tid = xasprintf("%s!timeout", arn);
     flow__effect_add(&st, EF_TIMER, tid, json_integer_value(json_object_get(info, "_deadline")));
     free(tid);
   }

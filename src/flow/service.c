@@ -19,6 +19,7 @@
 #include "flow/internal.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 #include "base/text.h"
 
 #include <stdio.h>
@@ -443,18 +444,14 @@ int flow__results_write(flow_system *s, json_t *params, const char *map_run, jso
   const char *prefix = json_string_value(json_object_get(params, "Prefix"));
   char run_id[37];
   uuid_v4(run_id);
-  char *base = NULL;
-  if (asprintf(&base, "%s%s%s", prefix ? prefix : "",
-               prefix && *prefix && !str_ends(prefix, "/") ? "/" : "", run_id) < 0)
-    abort();
+  char *base = xasprintf("%s%s%s", prefix ? prefix : "",
+               prefix && *prefix && !str_ends(prefix, "/") ? "/" : "", run_id);
   json_t *files = json_object();
   json_t *lists[] = {ok, failed};
   const char *names[] = {"SUCCEEDED", "FAILED"};
   int rc = 0;
   for (int i = 0; i < 2 && rc == 0; i++) {
-    char *key = NULL;
-    if (asprintf(&key, "%s/%s_0.json", base, names[i]) < 0)
-      abort();
+    char *key = xasprintf("%s/%s_0.json", base, names[i]);
     char etag[33];
     rc = object_put(s, bucket, key, json_dumps(lists[i], JSON_COMPACT), "application/json",
                     etag, error, cause);
@@ -463,9 +460,7 @@ int flow__results_write(flow_system *s, json_t *params, const char *map_run, jso
                                   (json_int_t)json_array_size(lists[i])));
     free(key);
   }
-  char *manifest = NULL;
-  if (asprintf(&manifest, "%s/manifest.json", base) < 0)
-    abort();
+  char *manifest = xasprintf("%s/manifest.json", base);
   if (rc == 0) {
     json_t *m = json_pack("{s:s, s:s, s:o}", "DestinationBucket", bucket ? bucket : "",
                           "MapRunArn", map_run, "ResultFiles", files);

@@ -17,6 +17,7 @@
 #include "flow/internal.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 #include "base/text.h"
 
 #include <math.h>
@@ -292,9 +293,7 @@ static void child_end(stepper *st, touch *t, json_t *output, const char *error,
   }
   if (item != NULL) {
     flow__change_del(&st->ch, st->s->db_mapdata, ikey, strlen(ikey));
-    char *cid = NULL;
-    if (asprintf(&cid, "%s/%zu", pt->id, next) < 0)
-      abort();
+    char *cid = xasprintf("%s/%zu", pt->id, next);
     json_t *c = json_deep_copy(rec);
     json_object_set_new(c, "input", item);
     json_object_set_new(c, "slot", json_integer((json_int_t)next));
@@ -612,10 +611,8 @@ static enum outcome task_schedule(stepper *st, touch *t, json_t *state)
     }
     const char *marn = flow__rec_str(eff, "StateMachineArn");
     const char *mname = marn != NULL && strrchr(marn, ':') ? strrchr(marn, ':') + 1 : "";
-    char *child = NULL;
-    if (asprintf(&child, "arn:aws:states:%s:%s:execution:%s:%s", FLOW_REGION, FLOW_ACCOUNT_ID,
-                 mname, cname) < 0)
-      abort();
+    char *child = xasprintf("arn:aws:states:%s:%s:execution:%s:%s", FLOW_REGION, FLOW_ACCOUNT_ID,
+                 mname, cname);
     json_object_set_new(t->rec, "child", json_string(child));
     json_object_set_new(t->rec, "child_name", json_string(cname));
     free(child);
@@ -852,9 +849,7 @@ static enum outcome spawn(stepper *st, touch *t, json_t *state, json_t *ctx, jso
     const char *cstart = is_map ? start
                                 : flow__rec_str(json_array_get(json_object_get(state, "Branches"), i),
                                           "StartAt");
-    char *cid = NULL;
-    if (asprintf(&cid, "%s/%zu", t->id, i) < 0)
-      abort();
+    char *cid = xasprintf("%s/%zu", t->id, i);
     json_t *c = json_pack("{s:s, s:o, s:s, s:s, s:O, s:s, s:I, s:[], s:I, s:I}", "exec",
                           st->x->arn, "scope", scope, "state", cstart, "phase", "enter", "input",
                           json_array_get(inputs, i), "parent", t->id, "slot", (json_int_t)i,
@@ -1106,11 +1101,9 @@ static enum outcome children_done(stepper *st, touch *t, json_t *state, json_t *
       json_t *wp = NULL;
       err we = {0};
       char *error = NULL, *cause = NULL;
-      char *map_run = NULL;
-      if (asprintf(&map_run, "arn:aws:states:%s:%s:mapRun:%s/%s", FLOW_REGION, FLOW_ACCOUNT_ID,
+      char *map_run = xasprintf("arn:aws:states:%s:%s:mapRun:%s/%s", FLOW_REGION, FLOW_ACCOUNT_ID,
                    strstr(st->x->arn, ":execution:") + strlen(":execution:"),
-                   flow__rec_str(t->rec, "state")) < 0)
-        abort();
+                   flow__rec_str(t->rec, "state"));
       int wrc = flow_template_eval(json_object_get(writer, "Parameters"),
                                    json_object_get(t->rec, "eff"), ctx, &wp, &we);
       json_t *wout = NULL;

@@ -18,6 +18,7 @@
 #include "flow/internal.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 #include "base/text.h"
 
 #include <stdio.h>
@@ -329,10 +330,8 @@ int flow_machine_create(flow_system *s, const flow_machine_params *p, json_t **o
   int rc = flow_definition_check(p->definition, strlen(p->definition), NULL, e);
   if (rc != 0)
     return rc;
-  char *arn = NULL;
-  if (asprintf(&arn, "arn:aws:states:%s:%s:stateMachine:%s", FLOW_REGION, FLOW_ACCOUNT_ID,
-               p->name) < 0)
-    abort();
+  char *arn = xasprintf("arn:aws:states:%s:%s:stateMachine:%s", FLOW_REGION, FLOW_ACCOUNT_ID,
+               p->name);
   json_t *old = NULL;
   rc = flow__get(s, s->db_machines, arn, &old, e);
   if (rc == 0) {

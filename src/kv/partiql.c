@@ -752,9 +752,7 @@ static int run_update(kv *k, pq *p, json_t *in, json_t **out, err *e)
     if (removes.len > 0)
       buf_printf(&upd, "REMOVE %s", removes.data);
     const char *hash_ph = name_ph(p, json_object_iter_key(json_object_iter(key)));
-    char *cond = NULL;
-    if (asprintf(&cond, "attribute_exists(%s) AND (%s)", hash_ph, p->out.data) < 0)
-      abort();
+    char *cond = xasprintf("attribute_exists(%s) AND (%s)", hash_ph, p->out.data);
     json_t *req = json_pack("{sssOssss}", "TableName", table, "Key", key, "UpdateExpression",
                             upd.data, "ConditionExpression", cond);
     free(cond);
