@@ -278,10 +278,7 @@ static int send_object(s3_svc *s, http_req *req, s3_call *c, err *e)
     }
     if (overridden(req, name))
       continue;
-    /* an empty value goes out as optional whitespace: the HTTP library
-     * drops empty header values, a client reads " " as "" (RFC 9110 5.5) */
-    const char *value = o.meta[i].value[0] != '\0' ? o.meta[i].value : " ";
-    http_resp_header(req, header_name(name), value);
+    http_resp_header(req, header_name(name), o.meta[i].value);  /* "" too: server.c */
   }
   for (size_t i = 0; i < NOVERRIDES; i++) {
     const char *v = http_req_param(req, overrides[i][0]);

@@ -780,8 +780,12 @@ static enum MHD_Result queue(struct MHD_Connection *conn, http_req *r)
   }
   if (resp == NULL)
     return MHD_NO;
-  for (size_t i = 0; i < r->nresp_headers; i++)
-    MHD_add_response_header(resp, r->resp_headers[i].name, r->resp_headers[i].value);
+  for (size_t i = 0; i < r->nresp_headers; i++) {
+    /* libmicrohttpd drops a header with an empty value; an empty value goes
+     * out as optional whitespace, which clients read as "" (RFC 9110 5.5) */
+    const char *v = r->resp_headers[i].value;
+    MHD_add_response_header(resp, r->resp_headers[i].name, v[0] != '\0' ? v : " ");
+  }
   MHD_add_response_header(resp, "x-amz-request-id", r->request_id);
   MHD_add_response_header(resp, "Server", "tarn");
   if (strcmp(r->method, "HEAD") == 0)
