@@ -45,6 +45,55 @@ static int too_few(err *e, const char *what)
                  what);
 }
 
+/* RequestItems: a non-empty object whose every entry has a non-empty list
+ * (the entry's member, or the entry itself when member is NULL; what names
+ * it in the error), at most max entries in all (call names the call). */
+static int request_items(json_t *in, const char *member, const char *what, size_t max,
+                         const char *call, json_t **req, size_t *total, err *e)
+{
+  *req = json_object_get(in, "RequestItems");
+  if (!json_is_object(*req) || json_object_size(*req) == 0)
+    return too_few(e, "requestItems");
+  *total = 0;
+  const char *tname;
+  json_t *spec;
+  json_object_foreach(*req, tname, spec) {
+    json_t *list = member != NULL ? json_object_get(spec, member) : spec;
+    if (!json_is_array(list) || json_array_size(list) == 0)
+      return too_few(e, what);
+    *total += json_array_size(list);
+  }
+  if (*total > max)
+    return err_set(e, KV_ERR_VALIDATION, "Too many items requested for the %s call", call);
+  return 0;
+}
+
+/* TransactItems: 1 to TRANSACT_MAX entries. */
+static int transact_items(json_t *in, json_t **items, err *e)
+{
+  *items = json_object_get(in, "TransactItems");
+  if (!json_is_array(*items) || json_array_size(*items) == 0)
+    return too_few(e, "transactItems");
+  if (json_array_size(*items) > TRANSACT_MAX)
+    return err_set(e, KV_ERR_VALIDATION, "1 validation error detected: Value '[...]' at "
+                   "'transactItems' failed to satisfy constraint: Member must have length less "
+                   "than or equal to 100");
+  return 0;
+}
+
+/* A read's expression context and its ProjectionExpression (*pn stays
+ * NULL without one); cx is to be released whatever this returns. */
+static int projection_begin(kx_ctx *cx, json_t *spec, arena *a, kx_node **pn, err *e)
+{
+  const char *proj = kv_in_str(spec, "ProjectionExpression");
+  int rc = kv_expr_begin(cx, spec, a, proj != NULL, e);
+  if (rc == 0 && proj != NULL)
+    rc = kx_parse_projection(cx, proj, pn, e);
+  if (rc == 0)
+    rc = kx_ctx_check_unused(cx, e);
+  return rc;
+}
+
 /* Same-key detection within one call: "table\0encoded key". */
 static bool seen_key(json_t *seen, const char *table, json_t *key)
 {
@@ -62,22 +111,16 @@ static bool seen_key(json_t *seen, const char *table, json_t *key)
 
 int kv_batch_get(kv *k, json_t *in, json_t **out, err *e)
 {
-  json_t *req = json_object_get(in, "RequestItems");
-  if (!json_is_object(req) || json_object_size(req) == 0)
-    return too_few(e, "requestItems");
-  size_t total = 0;
+  json_t *req;
+  size_t total;
+  int rc = request_items(in, "Keys", "requestItems.keys", BATCH_GET_MAX, "BatchGetItem", &req,
+                         &total, e);
+  if (rc != 0)
+    return rc;
   const char *tname;
   json_t *spec;
-  json_object_foreach(req, tname, spec) {
-    json_t *keys = json_object_get(spec, "Keys");
-    if (!json_is_array(keys) || json_array_size(keys) == 0)
-      return too_few(e, "requestItems.keys");
-    total += json_array_size(keys);
-  }
-  if (total > BATCH_GET_MAX)
-    return err_set(e, KV_ERR_VALIDATION, "Too many items requested for the BatchGetItem call");
   MDB_txn *txn;
-  int rc = lmdb_read_begin(k->env, &txn, e);
+  rc = lmdb_read_begin(k->env, &txn, e);
   if (rc != 0)
     return rc;
   arena *a = arena_new();
@@ -97,12 +140,7 @@ int kv_batch_get(kv *k, json_t *in, json_t **out, err *e)
       break;
     kx_ctx cx;
     kx_node *pn = NULL;
-    const char *proj = kv_in_str(spec, "ProjectionExpression");
-    rc = kv_expr_begin(&cx, spec, a, proj != NULL, e);
-    if (rc == 0 && proj != NULL)
-      rc = kx_parse_projection(&cx, proj, &pn, e);
-    if (rc == 0)
-      rc = kx_ctx_check_unused(&cx, e);
+    rc = projection_begin(&cx, spec, a, &pn, e);
     json_t *list = json_array();
     size_t i;
     json_t *key;
@@ -252,6 +290,13 @@ static int many_apply(kv *k, void *arg, MDB_txn *txn, arena *a, err *e)
   return rc;
 }
 
+/* Room for total requests; returns their inputs' array (many_release). */
+static json_t **many_init(many *m, size_t total)
+{
+  m->reqs = xcalloc(total, sizeof *m->reqs);
+  return xcalloc(total, sizeof(json_t *));
+}
+
 static void many_release(many *m, json_t **ins)
 {
   for (size_t i = 0; i < m->n; i++) {
@@ -290,26 +335,29 @@ static int distinct(kv *k, many *m, const char *message, err *e)
   return rc;
 }
 
+/* (1) then the closure: the parsed requests of m, distinct (message: the
+ * error's otherwise), applied in one write transaction. */
+static int many_run(kv *k, many *m, const char *message, err *e)
+{
+  int rc = distinct(k, m, message, e);
+  if (rc == 0)
+    rc = kv_write(k, many_apply, m, e);
+  return rc;
+}
+
 int kv_batch_write(kv *k, json_t *in, json_t **out, err *e)
 {
-  json_t *req = json_object_get(in, "RequestItems");
-  if (!json_is_object(req) || json_object_size(req) == 0)
-    return too_few(e, "requestItems");
-  size_t total = 0;
+  json_t *req;
+  size_t total;
+  int rc = request_items(in, NULL, "requestItems", BATCH_WRITE_MAX, "BatchWriteItem", &req,
+                         &total, e);
+  if (rc != 0)
+    return rc;
   const char *tname;
   json_t *list;
-  json_object_foreach(req, tname, list) {
-    if (!json_is_array(list) || json_array_size(list) == 0)
-      return too_few(e, "requestItems");
-    total += json_array_size(list);
-  }
-  if (total > BATCH_WRITE_MAX)
-    return err_set(e, KV_ERR_VALIDATION, "Too many items requested for the BatchWriteItem call");
   arena *a = arena_new();
   many m = {0};
-  m.reqs = xcalloc(total, sizeof *m.reqs);
-  json_t **ins = xcalloc(total, sizeof *ins);
-  int rc = 0;
+  json_t **ins = many_init(&m, total);
   json_object_foreach(req, tname, list) {
     size_t i;
     json_t *x;
@@ -333,9 +381,7 @@ int kv_batch_write(kv *k, json_t *in, json_t **out, err *e)
   }
   /* duplicates: keys are known only with the table's schema */
   if (rc == 0)
-    rc = distinct(k, &m, "Provided list of item keys contains duplicates", e);
-  if (rc == 0)
-    rc = kv_write(k, many_apply, &m, e);
+    rc = many_run(k, &m, "Provided list of item keys contains duplicates", e);
   if (rc == 0)
     *out = json_pack("{so}", "UnprocessedItems", json_object());
   many_release(&m, ins);
@@ -345,13 +391,10 @@ int kv_batch_write(kv *k, json_t *in, json_t **out, err *e)
 
 int kv_transact_write(kv *k, json_t *in, json_t **out, err *e)
 {
-  json_t *items = json_object_get(in, "TransactItems");
-  if (!json_is_array(items) || json_array_size(items) == 0)
-    return too_few(e, "transactItems");
-  if (json_array_size(items) > TRANSACT_MAX)
-    return err_set(e, KV_ERR_VALIDATION, "1 validation error detected: Value '[...]' at "
-                   "'transactItems' failed to satisfy constraint: Member must have length less "
-                   "than or equal to 100");
+  json_t *items;
+  int rc = transact_items(in, &items, e);
+  if (rc != 0)
+    return rc;
   size_t total = json_array_size(items);
   arena *a = arena_new();
   many m = {0};
@@ -360,9 +403,7 @@ int kv_transact_write(kv *k, json_t *in, json_t **out, err *e)
   char *body = json_dumps(items, JSON_COMPACT | JSON_SORT_KEYS);
   sha256(body, strlen(body), m.digest);
   free(body);
-  m.reqs = xcalloc(total, sizeof *m.reqs);
-  json_t **ins = xcalloc(total, sizeof *ins);
-  int rc = 0;
+  json_t **ins = many_init(&m, total);
   static const char *const kinds[] = {"ConditionCheck", "Put", "Delete", "Update"};
   size_t i;
   json_t *x;
@@ -393,10 +434,8 @@ int kv_transact_write(kv *k, json_t *in, json_t **out, err *e)
       break;
   }
   if (rc == 0)
-    rc = distinct(k, &m, "Transaction request cannot include multiple operations on one item",
+    rc = many_run(k, &m, "Transaction request cannot include multiple operations on one item",
                   e);
-  if (rc == 0)
-    rc = kv_write(k, many_apply, &m, e);
   if (rc == 0)
     *out = json_object();
   else if (rc == KV_ERR_TX_CANCELED && m.reasons != NULL)
@@ -408,15 +447,12 @@ int kv_transact_write(kv *k, json_t *in, json_t **out, err *e)
 
 int kv_transact_get(kv *k, json_t *in, json_t **out, err *e)
 {
-  json_t *items = json_object_get(in, "TransactItems");
-  if (!json_is_array(items) || json_array_size(items) == 0)
-    return too_few(e, "transactItems");
-  if (json_array_size(items) > TRANSACT_MAX)
-    return err_set(e, KV_ERR_VALIDATION, "1 validation error detected: Value '[...]' at "
-                   "'transactItems' failed to satisfy constraint: Member must have length less "
-                   "than or equal to 100");
+  json_t *items;
+  int rc = transact_items(in, &items, e);
+  if (rc != 0)
+    return rc;
   MDB_txn *txn;
-  int rc = lmdb_read_begin(k->env, &txn, e);
+  rc = lmdb_read_begin(k->env, &txn, e);
   if (rc != 0)
     return rc;
   arena *a = arena_new();
@@ -437,12 +473,7 @@ int kv_transact_get(kv *k, json_t *in, json_t **out, err *e)
       break;
     kx_ctx cx;
     kx_node *pn = NULL;
-    const char *proj = kv_in_str(get, "ProjectionExpression");
-    rc = kv_expr_begin(&cx, get, a, proj != NULL, e);
-    if (rc == 0 && proj != NULL)
-      rc = kx_parse_projection(&cx, proj, &pn, e);
-    if (rc == 0)
-      rc = kx_ctx_check_unused(&cx, e);
+    rc = projection_begin(&cx, get, a, &pn, e);
     json_t *key = json_object_get(get, "Key");
     if (rc == 0)
       rc = kv_key_check(&t, key, e);

@@ -1500,29 +1500,95 @@ int sql__parse(const char *sql, arena *a, ast_query **out, err *e, sql_pos *pos)
 /* ---- COPY ----
  *   copy := COPY '(' query ')' TO 'path' ['(' option {',' option} ')'] [';']
  *   option := name [word | 'string' | integer | '(' name {',' name} ')']
- * The options are only collected here; copy.c reads and checks them. */
+ * The options are only collected here; copy.c reads and checks them.
+ * CTAS and INSERT INTO parse onto the same ast_copy with the helpers below. */
 
-static int parse_copy_option(parser *p, ast_copt *o)
+/* A statement onto ast_copy: its position is its first token's; skip is
+ * how many keyword tokens open it. */
+static ast_copy *copy_stmt_begin(parser *p, int skip)
+{
+  ast_copy *c = arena_alloc(p->a, sizeof *c);
+  token *t = peek(p);
+  c->line = t->line;
+  c->col = t->col;
+  p->i += skip;
+  return c;
+}
+
+/* [';'] then the end of the statement, which is c. */
+static int copy_stmt_end(parser *p, ast_copy *c, ast_copy **out)
+{
+  accept_op(p, ";");
+  if (peek(p)->kind != TK_EOF)
+    return syntax(p, "end of statement");
+  *out = c;
+  return 0;
+}
+
+/* name {'.' name}: a table's name, qualified or not. */
+static int parse_table_name(parser *p, const char **out)
+{
+  const char *name;
+  int rc;
+  if ((rc = parse_ident(p, &name, "a table name")) < 0)
+    return rc;
+  while (accept_op(p, ".")) {
+    const char *part;
+    if ((rc = parse_ident(p, &part, "a table name")) < 0)
+      return rc;
+    name = arena_sprintf(p->a, "%s.%s", name, part);
+  }
+  *out = name;
+  return 0;
+}
+
+/* An option's name: a word, or also a "quoted" one when quoted is set;
+ * otherwise a syntax error expecting what. */
+static int copt_name(parser *p, ast_copt *o, bool quoted, const char *what)
 {
   token *t = peek(p);
-  if (t->kind != TK_IDENT)
-    return syntax(p, "a COPY option name");
-  memset(o, 0, sizeof *o);
+  if (t->kind != TK_IDENT && !(quoted && t->kind == TK_QIDENT))
+    return syntax(p, what);
   o->name = t->text;
   o->line = t->line;
   o->col = t->col;
   p->i++;
-  t = peek(p);
-  if (t->kind == TK_IDENT || t->kind == TK_STRING || t->kind == TK_INT ||
-      t->kind == TK_QIDENT) {
-    o->text = t->text;
-    o->is_string = t->kind == TK_STRING;
-    p->i++;
+  return 0;
+}
+
+/* An option's scalar value: a word, 'string' or integer, or also a
+ * "quoted" word when quoted is set. False (nothing taken) otherwise. */
+static bool copt_scalar(parser *p, ast_copt *o, bool quoted)
+{
+  token *t = peek(p);
+  if (t->kind != TK_IDENT && t->kind != TK_STRING && t->kind != TK_INT &&
+      !(quoted && t->kind == TK_QIDENT))
+    return false;
+  o->text = t->text;
+  o->is_string = t->kind == TK_STRING;
+  p->i++;
+  return true;
+}
+
+/* The collected options (v holds ast_copt *) become c's array. */
+static void copy_opts_set(parser *p, ast_copy *c, const vecp *v)
+{
+  c->opts = arena_alloc(p->a, sizeof(ast_copt) * (size_t)(v->n > 0 ? v->n : 1));
+  for (int i = 0; i < v->n; i++)
+    c->opts[i] = *(ast_copt *)v->v[i];
+  c->nopts = v->n;
+}
+
+static int parse_copy_option(parser *p, ast_copt *o)
+{
+  memset(o, 0, sizeof *o);
+  int rc = copt_name(p, o, false, "a COPY option name");
+  if (rc < 0)
+    return rc;
+  if (copt_scalar(p, o, true))
     return 0;
-  }
   if (accept_op(p, "(")) {
     vecp v = {0};
-    int rc;
     do {
       const char *name;
       if ((rc = parse_ident(p, &name, "a column name")) < 0)
@@ -1539,12 +1605,8 @@ static int parse_copy_option(parser *p, ast_copt *o)
 
 static int parse_copy(parser *p, ast_copy **out)
 {
-  ast_copy *c = arena_alloc(p->a, sizeof *c);
-  memset(c, 0, sizeof *c);
-  token *t = peek(p);
-  c->line = t->line;
-  c->col = t->col;
-  p->i++;
+  ast_copy *c = copy_stmt_begin(p, 1);
+  token *t;
   int rc;
   if (!is_op(peek(p), "("))
     return syntax(p, "'(' and a query (COPY (SELECT ...) TO 's3://bucket/prefix/')");
@@ -1573,16 +1635,9 @@ static int parse_copy(parser *p, ast_copy **out)
     } while (accept_op(p, ","));
     if ((rc = expect_op(p, ")")) < 0)
       return rc;
-    c->opts = arena_alloc(p->a, sizeof(ast_copt) * (size_t)(v.n > 0 ? v.n : 1));
-    for (int i = 0; i < v.n; i++)
-      c->opts[i] = *(ast_copt *)v.v[i];
-    c->nopts = v.n;
+    copy_opts_set(p, c, &v);
   }
-  accept_op(p, ";");
-  if (peek(p)->kind != TK_EOF)
-    return syntax(p, "end of statement");
-  *out = c;
-  return 0;
+  return copy_stmt_end(p, c, out);
 }
 
 /* Athena's CTAS:
@@ -1592,39 +1647,23 @@ static int parse_copy(parser *p, ast_copy **out)
  * properties become COPY options (external_location becomes the path). */
 static int parse_ctas(parser *p, ast_copy **out)
 {
-  ast_copy *c = arena_alloc(p->a, sizeof *c);
-  token *t = peek(p);
-  c->line = t->line;
-  c->col = t->col;
-  p->i += 2;
+  ast_copy *c = copy_stmt_begin(p, 2);
+  token *t;
   int rc;
   if (accept_kw(p, "if")) {
     if ((rc = expect_kw(p, "not")) < 0 || (rc = expect_kw(p, "exists")) < 0)
       return rc;
   }
-  const char *name;
-  if ((rc = parse_ident(p, &name, "a table name")) < 0)
+  if ((rc = parse_table_name(p, &c->table)) < 0)
     return rc;
-  while (accept_op(p, ".")) {
-    const char *part;
-    if ((rc = parse_ident(p, &part, "a table name")) < 0)
-      return rc;
-    name = arena_sprintf(p->a, "%s.%s", name, part);
-  }
-  c->table = name;
   vecp v = {0};
   if (accept_kw(p, "with")) {
     if ((rc = expect_op(p, "(")) < 0)
       return rc;
     do {
       ast_copt *o = arena_alloc(p->a, sizeof *o);
-      t = peek(p);
-      if (t->kind != TK_IDENT && t->kind != TK_QIDENT)
-        return syntax(p, "a table property name");
-      o->name = t->text;
-      o->line = t->line;
-      o->col = t->col;
-      p->i++;
+      if ((rc = copt_name(p, o, true, "a table property name")) < 0)
+        return rc;
       if ((rc = expect_op(p, "=")) < 0)
         return rc;
       t = peek(p);
@@ -1645,11 +1684,7 @@ static int parse_ctas(parser *p, ast_copy **out)
           return rc;
         o->list = (const char **)l.v;
         o->nlist = l.n;
-      } else if (t->kind == TK_STRING || t->kind == TK_INT || t->kind == TK_IDENT) {
-        o->text = t->text;
-        o->is_string = t->kind == TK_STRING;
-        p->i++;
-      } else {
+      } else if (!copt_scalar(p, o, false)) {
         return syntax(p, "a property value ('text', a number or ARRAY['a'])");
       }
       if (!strcmp(o->name, "external_location") && o->text != NULL) {
@@ -1672,37 +1707,18 @@ static int parse_ctas(parser *p, ast_copy **out)
     if ((rc = expect_kw(p, "data")) < 0)
       return rc;
   }
-  c->opts = arena_alloc(p->a, sizeof(ast_copt) * (size_t)(v.n > 0 ? v.n : 1));
-  for (int i = 0; i < v.n; i++)
-    c->opts[i] = *(ast_copt *)v.v[i];
-  c->nopts = v.n;
-  accept_op(p, ";");
-  if (peek(p)->kind != TK_EOF)
-    return syntax(p, "end of statement");
-  *out = c;
-  return 0;
+  copy_opts_set(p, c, &v);
+  return copy_stmt_end(p, c, out);
 }
 
 /* INSERT INTO name [(columns)] query */
 static int parse_insert(parser *p, ast_copy **out)
 {
-  ast_copy *c = arena_alloc(p->a, sizeof *c);
-  token *t = peek(p);
-  c->line = t->line;
-  c->col = t->col;
+  ast_copy *c = copy_stmt_begin(p, 2);
   c->insert = true;
-  p->i += 2;
   int rc;
-  const char *name;
-  if ((rc = parse_ident(p, &name, "a table name")) < 0)
+  if ((rc = parse_table_name(p, &c->table)) < 0)
     return rc;
-  while (accept_op(p, ".")) {
-    const char *part;
-    if ((rc = parse_ident(p, &part, "a table name")) < 0)
-      return rc;
-    name = arena_sprintf(p->a, "%s.%s", name, part);
-  }
-  c->table = name;
   if (is_op(peek(p), "(") && !starts_query(p)) {
     p->i++;
     do {
@@ -1715,11 +1731,7 @@ static int parse_insert(parser *p, ast_copy **out)
   }
   if ((rc = parse_query(p, &c->query)) < 0)
     return rc;
-  accept_op(p, ";");
-  if (peek(p)->kind != TK_EOF)
-    return syntax(p, "end of statement");
-  *out = c;
-  return 0;
+  return copy_stmt_end(p, c, out);
 }
 
 int sql__parse_stmt(const char *sql, arena *a, ast_query **q, ast_copy **copy, err *e,
