@@ -157,15 +157,10 @@ static const json_rpc_op ops[] = {
     {"PutRecordBatch", op_put_batch},
 };
 
+/* what this service maps apart from json_rpc.c's shared table */
 static const json_rpc_code codes[] = {
-    {STREAM_ERR_NOT_FOUND, 400, "ResourceNotFoundException"},
-    {STREAM_ERR_IN_USE, 400, "ResourceInUseException"},
-    {STREAM_ERR_INVALID, 400, "InvalidArgumentException"},
-    {ERR_INVALID, 400, "InvalidArgumentException"},
-    {STREAM_ERR_LIMIT, 400, "LimitExceededException"},
     {STREAM_ERR_BUSY, 503, "ServiceUnavailableException"},
     {STREAM_ERR_VERSION, 400, "ConcurrentModificationException"},
-    {ERR_NO_SPACE, 503, "ServiceUnavailableException"},
 };
 
 static const char *resource(http_req *r, const char *op, json_t *in)

@@ -5,8 +5,8 @@
  *   (1) An operation runs only after its input parsed as a JSON object and
  *       the caller was authorized for PREFIX:Operation on its resource.
  *   (2) Every answer carries x-amzn-RequestId; errors carry __type and
- *       message, with the status of the service's code table (unknown
- *       codes: 500 InternalFailure).
+ *       message, with the status of the service's code table, else of
+ *       the shared one (unknown codes: 500 InternalFailure).
  *
  * Start reading at rpc_handle().
  */
@@ -16,6 +16,7 @@
 #include "aws/errors.h"
 #include "base/mem.h"
 #include "base/text.h"
+#include "stream/stream.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -48,6 +49,14 @@ static const json_rpc_code common[] = {
     {ERR_DENIED, 400, "AccessDeniedException"},
     {ERR_ENTITY_TOO_LARGE, 413, "SerializationException"},
     {ERR_UNAVAILABLE, 503, "ServiceUnavailableException"},
+    /* the stream part's codes, the same in both services (each lists
+     * only what it maps differently, e.g. STREAM_ERR_BUSY) */
+    {STREAM_ERR_NOT_FOUND, 400, "ResourceNotFoundException"},
+    {STREAM_ERR_IN_USE, 400, "ResourceInUseException"},
+    {STREAM_ERR_INVALID, 400, "InvalidArgumentException"},
+    {ERR_INVALID, 400, "InvalidArgumentException"},
+    {STREAM_ERR_LIMIT, 400, "LimitExceededException"},
+    {ERR_NO_SPACE, 503, "ServiceUnavailableException"},
 };
 
 static const json_rpc_code *code_of(const rpc *s, int code)

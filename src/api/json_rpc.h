@@ -3,7 +3,9 @@
  * X-Amz-Target: PREFIX.Operation and a JSON object body, answered with a
  * JSON object or {"__type", "message"} and the service's status.
  *
- * A service gives a table of operations, a table of its error codes, the
+ * A service gives a table of operations, a table of the error codes it
+ * maps apart from the shared ones (protocol, auth and the stream part's
+ * codes common to both services; its own table wins), the
  * IAM prefix of its actions and a function naming the resource of a
  * request (for api_authorize); the helper parses, routes, authorizes,
  * calls and answers. The CBOR form some SDKs send gets a clear error that

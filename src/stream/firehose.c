@@ -241,8 +241,7 @@ dstream *stream__dstream_find(stream_system *s, const char *name)
 
 static int no_stream(err *e, const char *name)
 {
-  return err_set(e, STREAM_ERR_NOT_FOUND, "Firehose %s under account 000000000000 not found.",
-                 name);
+  return stream__not_found(e, "Firehose", name);
 }
 
 /* Counts what a crash left in a stream's buffer. */
@@ -406,8 +405,7 @@ int stream_delivery_create(stream_system *s, json_t *input, err *e)
 
 static int load(stream_system *s, MDB_txn *txn, const char *name, json_t **out, err *e)
 {
-  int rc = stream__json_get(txn, s->db_dstreams, name, out, e);
-  return rc == 1 ? no_stream(e, name) : rc;
+  return stream__json_load(txn, s->db_dstreams, "Firehose", name, out, e);
 }
 
 static int apply_delete(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
@@ -528,28 +526,22 @@ typedef struct update_arg {
   uint64_t new_version;  /* out */
 } update_arg;
 
-static int apply_update(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
+static int edit_update(stream_system *s, MDB_txn *txn, json_t *rec, void *arg, err *e)
 {
-  update_arg *ua = c->arg;
-  json_t *rec;
-  int rc = load(s, txn, ua->name, &rec, e);
-  if (rc != 0)
-    return rc;
+  update_arg *ua = arg;
   json_int_t v = json_integer_value(json_object_get(rec, "version"));
-  if (ua->version == NULL || strtoll(ua->version, NULL, 10) != v) {
-    json_decref(rec);
+  if (ua->version == NULL || strtoll(ua->version, NULL, 10) != v)
     return err_set(e, STREAM_ERR_VERSION, "Cannot update firehose: %s since the current "
                    "version id: %" JSON_INTEGER_FORMAT " and the requested version id: %s do "
                    "not match", ua->name, v, ua->version ? ua->version : "(none)");
-  }
   json_t *in = json_object_get(rec, "input");
   json_t *dst = destination(in);
-  json_t *merged = json_deep_copy(dst != NULL ? dst : json_object());
+  json_t *merged = dst != NULL ? json_deep_copy(dst) : json_object();
   json_object_update(merged, ua->update);
   dconfig *cfg;
-  if ((rc = parse_destination(merged, (uint64_t)v + 1, &cfg, e)) != 0) {
+  int rc = parse_destination(merged, (uint64_t)v + 1, &cfg, e);
+  if (rc != 0) {
     json_decref(merged);
-    json_decref(rec);
     return rc;
   }
   pthread_mutex_lock(&s->mu);
@@ -558,15 +550,21 @@ static int apply_update(stream_system *s, schange *c, MDB_txn *txn, arena *a, er
   json_object_del(in, "S3DestinationConfiguration");
   json_object_set(in, "ExtendedS3DestinationConfiguration", merged);
   json_object_set_new(rec, "version", json_integer(v + 1));
-  rc = stream__json_put(txn, s->db_dstreams, ua->name, rec, e);
-  json_decref(rec);
-  if (rc != 0) {
-    json_decref(merged);
-    return rc;
-  }
   ua->merged = merged;
   ua->new_version = (uint64_t)v + 1;
   return 0;
+}
+
+static int apply_update(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
+{
+  update_arg *ua = c->arg;
+  ua->merged = NULL;
+  int rc = stream__json_edit(s, txn, s->db_dstreams, "Firehose", ua->name, edit_update, ua, e);
+  if (rc != 0 && ua->merged != NULL) { /* edited, but not stored */
+    json_decref(ua->merged);
+    ua->merged = NULL;
+  }
+  return rc;
 }
 
 int stream_delivery_update(stream_system *s, json_t *input, err *e)

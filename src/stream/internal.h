@@ -115,6 +115,18 @@ int stream__counter_set(stream_system *s, MDB_txn *txn, const char *name, uint64
  * none (e untouched), or an error. */
 int stream__json_get(MDB_txn *txn, MDB_dbi dbi, const char *name, json_t **out, err *e);
 int stream__json_put(MDB_txn *txn, MDB_dbi dbi, const char *name, json_t *rec, err *e);
+/* What a missing record of kind ("Stream", "Firehose") answers:
+ * STREAM_ERR_NOT_FOUND "KIND NAME under account 000000000000 not found." */
+int stream__not_found(err *e, const char *kind, const char *name);
+/* stream__json_get, with stream__not_found(kind) when there is none. */
+int stream__json_load(MDB_txn *txn, MDB_dbi dbi, const char *kind, const char *name,
+                      json_t **out, err *e);
+/* Read-modify-write within txn: loads the record name of dbi (as
+ * stream__json_load), lets edit change it, and stores it back only when
+ * edit returns 0; edit's result otherwise. */
+typedef int (*stream_edit_fn)(stream_system *s, MDB_txn *txn, json_t *rec, void *arg, err *e);
+int stream__json_edit(stream_system *s, MDB_txn *txn, MDB_dbi dbi, const char *kind,
+                      const char *name, stream_edit_fn edit, void *arg, err *e);
 /* Deletes the record name of names and every key of records under its
  * "id" (8 bytes, big-endian, first): 0, 1 when there is none, or an error. */
 int stream__drop(MDB_txn *txn, MDB_dbi names, MDB_dbi records, const char *name, err *e);

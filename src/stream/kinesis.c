@@ -148,15 +148,13 @@ static void rec_key(uint8_t k[20], uint64_t sid, int shard, uint64_t seq)
 
 static int no_stream(err *e, const char *name)
 {
-  return err_set(e, STREAM_ERR_NOT_FOUND, "Stream %s under account 000000000000 not found.",
-                 name);
+  return stream__not_found(e, "Stream", name);
 }
 
 /* The stream's record (a new reference) from txn. */
 static int load(stream_system *s, MDB_txn *txn, const char *name, json_t **out, err *e)
 {
-  int rc = stream__json_get(txn, s->db_kstreams, name, out, e);
-  return rc == 1 ? no_stream(e, name) : rc;
+  return stream__json_load(txn, s->db_kstreams, "Stream", name, out, e);
 }
 
 static int save(stream_system *s, MDB_txn *txn, const char *name, json_t *rec, err *e)
@@ -389,17 +387,17 @@ typedef struct retention_arg {
   int target;
 } retention_arg;
 
+static int edit_retention(stream_system *s, MDB_txn *txn, json_t *rec, void *arg, err *e)
+{
+  retention_arg *ra = arg;
+  json_object_set_new(rec, "retention", json_integer(ra->hours));
+  return 0;
+}
+
 static int apply_retention(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
 {
   retention_arg *ra = c->arg;
-  json_t *rec;
-  int rc = load(s, txn, ra->name, &rec, e);
-  if (rc != 0)
-    return rc;
-  json_object_set_new(rec, "retention", json_integer(ra->hours));
-  rc = save(s, txn, ra->name, rec, e);
-  json_decref(rec);
-  return rc;
+  return stream__json_edit(s, txn, s->db_kstreams, "Stream", ra->name, edit_retention, ra, e);
 }
 
 int stream_kinesis_retention(stream_system *s, const char *name, int hours, err *e)
@@ -411,34 +409,31 @@ int stream_kinesis_retention(stream_system *s, const char *name, int hours, err 
   return stream__commit(s, apply_retention, &ra, e);
 }
 
-static int apply_reshard(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
+static int edit_reshard(stream_system *s, MDB_txn *txn, json_t *rec, void *arg, err *e)
 {
-  retention_arg *ra = c->arg;
-  json_t *rec;
-  int rc = load(s, txn, ra->name, &rec, e);
-  if (rc != 0)
-    return rc;
+  retention_arg *ra = arg;
   json_t *shards = json_object_get(rec, "shards");
   /* the closing point must be a value no open shard has yet: take one */
   uint64_t close_at;
-  if ((rc = stream__counter_next(s, txn, "seq", &close_at, e)) != 0) {
-    json_decref(rec);
+  int rc = stream__counter_next(s, txn, "seq", &close_at, e);
+  if (rc != 0)
     return rc;
-  }
-  if (json_array_size(shards) + (size_t)ra->target > 1000) {
-    json_decref(rec);
+  if (json_array_size(shards) + (size_t)ra->target > 1000)
     return err_set(e, STREAM_ERR_LIMIT, "too many shards over the life of stream '%s'",
                    ra->name);
-  }
   size_t i;
   json_t *sh;
   json_array_foreach(shards, i, sh)
     if (ju64(sh, "eseq") == 0)
       json_object_set_new(sh, "eseq", json_integer((json_int_t)close_at));
   shards_open(rec, ra->target, close_at + 1);
-  rc = save(s, txn, ra->name, rec, e);
-  json_decref(rec);
-  return rc;
+  return 0;
+}
+
+static int apply_reshard(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
+{
+  retention_arg *ra = c->arg;
+  return stream__json_edit(s, txn, s->db_kstreams, "Stream", ra->name, edit_reshard, ra, e);
 }
 
 int stream_kinesis_reshard(stream_system *s, const char *name, int target, err *e)
@@ -467,13 +462,10 @@ static json_t *child(u128 lo, u128 hi, uint64_t sseq, int parent, int adj)
                    (json_int_t)adj);
 }
 
-static int apply_split(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
+static int edit_split(stream_system *s, MDB_txn *txn, json_t *rec, void *arg, err *e)
 {
-  split_arg *sa = c->arg;
-  json_t *rec;
-  int rc = load(s, txn, sa->name, &rec, e);
-  if (rc != 0)
-    return rc;
+  split_arg *sa = arg;
+  int rc = 0;
   json_t *shards = json_object_get(rec, "shards");
   json_t *x = json_array_get(shards, (size_t)sa->shard);
   json_t *y = sa->other >= 0 ? json_array_get(shards, (size_t)sa->other) : NULL;
@@ -521,10 +513,14 @@ static int apply_split(stream_system *s, schange *c, MDB_txn *txn, arena *a, err
       json_array_append_new(shards, child(xlo, sa->at - 1, close_at + 1, sa->shard, -1));
       json_array_append_new(shards, child(sa->at, xhi, close_at + 1, sa->shard, -1));
     }
-    rc = save(s, txn, sa->name, rec, e);
   }
-  json_decref(rec);
   return rc;
+}
+
+static int apply_split(stream_system *s, schange *c, MDB_txn *txn, arena *a, err *e)
+{
+  split_arg *sa = c->arg;
+  return stream__json_edit(s, txn, s->db_kstreams, "Stream", sa->name, edit_split, sa, e);
 }
 
 int stream_kinesis_split(stream_system *s, const char *name, const char *shard_id,

@@ -122,6 +122,32 @@ int stream__json_put(MDB_txn *txn, MDB_dbi dbi, const char *name, json_t *rec, e
   return mrc != 0 ? lmdb_error(e, mrc, "write a stream") : 0;
 }
 
+int stream__not_found(err *e, const char *kind, const char *name)
+{
+  return err_set(e, STREAM_ERR_NOT_FOUND, "%s %s under account 000000000000 not found.", kind,
+                 name);
+}
+
+int stream__json_load(MDB_txn *txn, MDB_dbi dbi, const char *kind, const char *name,
+                      json_t **out, err *e)
+{
+  int rc = stream__json_get(txn, dbi, name, out, e);
+  return rc == 1 ? stream__not_found(e, kind, name) : rc;
+}
+
+int stream__json_edit(stream_system *s, MDB_txn *txn, MDB_dbi dbi, const char *kind,
+                      const char *name, stream_edit_fn edit, void *arg, err *e)
+{
+  json_t *rec;
+  int rc = stream__json_load(txn, dbi, kind, name, &rec, e);
+  if (rc != 0)
+    return rc;
+  if ((rc = edit(s, txn, rec, arg, e)) == 0)
+    rc = stream__json_put(txn, dbi, name, rec, e);
+  json_decref(rec);
+  return rc;
+}
+
 int stream__drop(MDB_txn *txn, MDB_dbi names, MDB_dbi records, const char *name, err *e)
 {
   json_t *rec;
