@@ -49,6 +49,24 @@ def sleep(event, context):
     return {"slept": event.get("seconds")}
 
 
+def wait_release(event, context):
+    # Waits until the object behind a presigned GET exists (the test's
+    # release signal), polling with the standard library only: sandboxes
+    # start fast and a test can hold many of them waiting at once.
+    import urllib.error
+    import urllib.request
+    url = os.environ["AWS_ENDPOINT_URL"] + event["path"]
+    req = urllib.request.Request(url, headers={"Host": event["host"]})
+    deadline = time.monotonic() + float(event.get("timeout", 50))
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return {"released": r.read().decode()}
+        except urllib.error.HTTPError:
+            time.sleep(0.5)
+    return {"released": None}
+
+
 def oom(event, context):
     chunks = []
     while True:
