@@ -16,6 +16,7 @@
  *              | contains(path, operand)
  *   operand   := path | :value | size(path)
  *   path      := name ('.' name | '[' digits ']')*   name := ident | #name
+ *               (an ident may not be a reserved word, reserved.c)
  *   update    := (SET set (',' set)* | REMOVE path (',' path)*
  *               | ADD path :value (',' ...)* | DELETE path :value (',' ...)*)+
  *   set       := path '=' value ;  value := term (('+'|'-') term)?
@@ -234,8 +235,13 @@ static char *tok_text(parser *p)
 static const char *resolve_name(parser *p)
 {
   char *t = tok_text(p);
-  if (p->t == T_NAME)
+  if (p->t == T_NAME) {
+    if (kv_reserved_word(t, p->tlen)) {
+      fail(p, "Attribute name is a reserved keyword; reserved keyword: %s", t);
+      return NULL;
+    }
     return t;
+  }
   json_t *v = json_object_get(p->c->names, t);
   if (!json_is_string(v)) {
     fail(p, "An expression attribute name used in the document path is not defined; attribute "

@@ -81,6 +81,9 @@ int kv_item_check(json_t *item, err *e);
 bool kv_av_eq(const json_t *a, const json_t *b);
 /* Orders two S, N or B values; false when they are not of one such type. */
 bool kv_av_cmp(const json_t *a, const json_t *b, int *out);
+/* Whether name[0..len) is one of DynamoDB's reserved words (any case). */
+bool kv_reserved_word(const char *name, size_t len);
+
 /* The size AWS charges for an item (names plus values). */
 size_t kv_item_size(const json_t *item);
 /* The storage codec of an item (a map of AttributeValues). */

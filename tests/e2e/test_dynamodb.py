@@ -632,3 +632,56 @@ def test_legacy_parameters(ddb):
     with pytest.raises(ClientError) as ei:
         ddb.scan(TableName=name, ScanFilter={"v": {"ComparisonOperator": "NOT_NULL"}}, FilterExpression="attribute_exists(v)")
     assert "Can not use both expression and non-expression parameters" in error(ei)[1]
+
+
+def test_reserved_words_need_placeholders(ddb, resource):
+    # DynamoDB refuses its 573 reserved words as bare attribute names in
+    # every kind of expression (any case, nested too); #placeholders work.
+    name = make_table(ddb, "S", "S")
+    ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "sk": {"S": "1"},
+                                       "status": {"S": "new"}, "m": {"M": {"Name": {"S": "x"}}}})
+    key = {"pk": {"S": "a"}, "sk": {"S": "1"}}
+    cases = [
+        ("UpdateExpression", lambda: ddb.update_item(
+            TableName=name, Key=key, UpdateExpression="SET status = :s",
+            ExpressionAttributeValues={":s": {"S": "done"}}), "status"),
+        ("ConditionExpression", lambda: ddb.delete_item(
+            TableName=name, Key=key, ConditionExpression="attribute_exists(m.Name)"), "Name"),
+        ("ProjectionExpression", lambda: ddb.get_item(
+            TableName=name, Key=key, ProjectionExpression="pk, STATUS"), "STATUS"),
+        ("FilterExpression", lambda: ddb.scan(
+            TableName=name, FilterExpression="size(#m.data) > :n",
+            ExpressionAttributeNames={"#m": "m"},
+            ExpressionAttributeValues={":n": {"N": "0"}}), "data"),
+        ("KeyConditionExpression", lambda: ddb.query(
+            TableName=name, KeyConditionExpression="pk = :p AND sk BETWEEN :a AND :b",
+            FilterExpression="year = :p",
+            ExpressionAttributeValues={":p": {"S": "a"}, ":a": {"S": "0"}, ":b": {"S": "9"}}),
+         "year"),
+    ]
+    for what, call, word in cases:
+        with pytest.raises(ClientError) as ei:
+            call()
+        code, msg = error(ei)
+        assert code == "ValidationException", (what, msg)
+        assert "Attribute name is a reserved keyword; reserved keyword: %s" % word in msg, msg
+    # nothing changed
+    item = ddb.get_item(TableName=name, Key=key)["Item"]
+    assert item["status"] == {"S": "new"}
+    # the same operations with placeholders work
+    ddb.update_item(TableName=name, Key=key, UpdateExpression="SET #s = :s",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":s": {"S": "done"}})
+    got = ddb.get_item(TableName=name, Key=key, ProjectionExpression="#s, m.#n",
+                       ExpressionAttributeNames={"#s": "status", "#n": "Name"})["Item"]
+    assert got == {"status": {"S": "done"}, "m": {"M": {"Name": {"S": "x"}}}}
+    # words that are not reserved stay usable bare
+    ddb.update_item(TableName=name, Key=key, UpdateExpression="SET statuses = :s, pk2 = :s",
+                    ExpressionAttributeValues={":s": {"S": "ok"}})
+    # boto3's resource API writes placeholders for every name, so reserved
+    # names work through it
+    t = resource.Table(name)
+    t.update_item(Key={"pk": "a", "sk": "1"}, UpdateExpression="SET #d = :d",
+                  ExpressionAttributeNames={"#d": "data"}, ExpressionAttributeValues={":d": 1})
+    from boto3.dynamodb.conditions import Attr as A
+    assert t.scan(FilterExpression=A("status").eq("done"))["Count"] == 1

@@ -202,8 +202,8 @@ static void test_conditions(void **state)
   assert_true(cond("l[0] = :one", v, item));
   assert_true(cond("attribute_type(m.x, :t)", v, item));
   assert_true(cond("size(l) = :one", v, item));
-  assert_true(cond("NOT (a = :one) and missing <> :one", v, item));
-  assert_false(cond("missing = :one OR a BETWEEN :one AND :n", v, item));
+  assert_true(cond("NOT (a = :one) and absent <> :one", v, item));
+  assert_false(cond("absent = :one OR a BETWEEN :one AND :n", v, item));
   assert_true(cond("a IN (:one, :n) or attribute_not_exists(q)", v, item));
   assert_false(cond("s > :n", v, item)); /* different types never compare */
 }
@@ -298,6 +298,20 @@ static void test_part_put_condition_reopen(void **state)
   assert_int_equal(system(cmd), 0);
 }
 
+static void test_reserved_words(void **state)
+{
+  (void)state;
+  const char *yes[] = {"ABORT", "abort", "ZONE", "status", "Name", "data", "YEAR", "Timestamp",
+                       "KEYS", "value", "DATE", "user", "size"};
+  for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+    assert_true(kv_reserved_word(yes[i], strlen(yes[i])));
+  const char *no[] = {"statuses", "pk", "sk", "id", "AAA", "ZZZZ", "named", "attribute_exists",
+                      "a_very_long_name_that_is_not_a_word"};
+  for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+    assert_false(kv_reserved_word(no[i], strlen(no[i])));
+  assert_true(kv_reserved_word("statuses", 6)); /* the prefix "status" */
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -309,6 +323,7 @@ int main(void)
       cmocka_unit_test(test_conditions),
       cmocka_unit_test(test_parse_errors),
       cmocka_unit_test(test_update_apply),
+      cmocka_unit_test(test_reserved_words),
       cmocka_unit_test(test_part_put_condition_reopen),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
