@@ -107,6 +107,44 @@ static bool seen_key(json_t *seen, const char *table, json_t *key)
   return dup;
 }
 
+/* ReturnConsumedCapacity for many requests: one kv_capacity per table,
+ * each request charging its table's. */
+typedef struct many_caps {
+  const char *mode;          /* NULL: none asked */
+  kv_capacity *c;
+  size_t n;
+} many_caps;
+
+/* The kv_capacity of table in mc (room: the most tables mc will see). */
+static kv_capacity *caps_for(many_caps *mc, const char *table, bool read, size_t room)
+{
+  if (mc->c == NULL)
+    mc->c = xcalloc(room ? room : 1, sizeof *mc->c);
+  size_t j = 0;
+  while (j < mc->n && strcmp(mc->c[j].table, table) != 0)
+    j++;
+  if (j == mc->n)
+    kv_capacity_init(&mc->c[mc->n++], table, read);
+  return &mc->c[j];
+}
+
+/* Sets out's ConsumedCapacity (a list, one per table) and releases mc. */
+static void many_caps_finish(many_caps *mc, json_t *out, double factor)
+{
+  if (mc->mode == NULL)
+    return;
+  json_t *list = json_array();
+  for (size_t i = 0; i < mc->n; i++) {
+    if (out != NULL)
+      json_array_append_new(list, kv_capacity_json(&mc->c[i], mc->mode, factor));
+    kv_capacity_release(&mc->c[i]);
+  }
+  if (out != NULL)
+    json_object_set(out, "ConsumedCapacity", list);
+  json_decref(list);
+  free(mc->c);
+}
+
 /* ---- BatchGetItem ---- */
 
 int kv_batch_get(kv *k, json_t *in, json_t **out, err *e)
@@ -128,7 +166,11 @@ int kv_batch_get(kv *k, json_t *in, json_t **out, err *e)
   json_t *unprocessed = json_object();
   json_t *seen = json_object();
   size_t bytes = 0;
+  many_caps mc = {0};
+  rc = kv_capacity_mode(in, &mc.mode, e);
   json_object_foreach(req, tname, spec) {
+    if (rc != 0)
+      break;
     json_t *tin = json_pack("{ss}", "TableName", tname);
     const char *name;
     rc = kv_need_table_name(tin, &name, e);
@@ -165,6 +207,10 @@ int kv_batch_get(kv *k, json_t *in, json_t **out, err *e)
       }
       json_t *item = NULL;
       rc = kv_item_read(k, txn, &t, key, &item, e);
+      if (mc.mode != NULL)
+        kv_capacity_read(caps_for(&mc, tname, true, json_object_size(req)), NULL,
+                         item != NULL ? kv_item_size(item) : 0,
+                         json_is_true(json_object_get(spec, "ConsistentRead")));
       if (item != NULL) {
         bytes += kv_item_size(item);
         json_array_append_new(list, pn != NULL ? kx_project(pn, item) : json_incref(item));
@@ -181,11 +227,13 @@ int kv_batch_get(kv *k, json_t *in, json_t **out, err *e)
   json_decref(seen);
   arena_free(a);
   if (rc != 0) {
+    many_caps_finish(&mc, NULL, 1);
     json_decref(responses);
     json_decref(unprocessed);
     return rc;
   }
   *out = json_pack("{soso}", "Responses", responses, "UnprocessedKeys", unprocessed);
+  many_caps_finish(&mc, *out, 1);
   return 0;
 }
 
@@ -308,6 +356,12 @@ static void many_release(many *m, json_t **ins)
   json_decref(m->reasons);
 }
 
+static void many_caps_attach(many_caps *mc, many *m)
+{
+  for (size_t i = 0; mc->mode != NULL && i < m->n; i++)
+    m->reqs[i].cap = caps_for(mc, m->reqs[i].table, false, m->n);
+}
+
 /* (1): no two requests of m name one item (message: the error's). */
 static int distinct(kv *k, many *m, const char *message, err *e)
 {
@@ -379,11 +433,17 @@ int kv_batch_write(kv *k, json_t *in, json_t **out, err *e)
     if (rc != 0)
       break;
   }
+  many_caps mc = {0};
+  if (rc == 0)
+    rc = kv_capacity_mode(in, &mc.mode, e);
+  if (rc == 0)
+    many_caps_attach(&mc, &m);
   /* duplicates: keys are known only with the table's schema */
   if (rc == 0)
     rc = many_run(k, &m, "Provided list of item keys contains duplicates", e);
   if (rc == 0)
     *out = json_pack("{so}", "UnprocessedItems", json_object());
+  many_caps_finish(&mc, rc == 0 ? *out : NULL, 1);
   many_release(&m, ins);
   arena_free(a);
   return rc;
@@ -433,6 +493,11 @@ int kv_transact_write(kv *k, json_t *in, json_t **out, err *e)
     if (rc != 0)
       break;
   }
+  many_caps mc = {0};
+  if (rc == 0)
+    rc = kv_capacity_mode(in, &mc.mode, e);
+  if (rc == 0)
+    many_caps_attach(&mc, &m);
   if (rc == 0)
     rc = many_run(k, &m, "Transaction request cannot include multiple operations on one item",
                   e);
@@ -440,6 +505,7 @@ int kv_transact_write(kv *k, json_t *in, json_t **out, err *e)
     *out = json_object();
   else if (rc == KV_ERR_TX_CANCELED && m.reasons != NULL)
     *out = json_pack("{sO}", "CancellationReasons", m.reasons);
+  many_caps_finish(&mc, rc == 0 ? *out : NULL, 2);
   many_release(&m, ins);
   arena_free(a);
   return rc;
@@ -457,9 +523,13 @@ int kv_transact_get(kv *k, json_t *in, json_t **out, err *e)
     return rc;
   arena *a = arena_new();
   json_t *res = json_array();
+  many_caps mc = {0};
+  rc = kv_capacity_mode(in, &mc.mode, e);
   size_t i;
   json_t *x;
   json_array_foreach(items, i, x) {
+    if (rc != 0)
+      break;
     json_t *get = json_object_get(x, "Get");
     const char *name;
     if (get == NULL) {
@@ -480,6 +550,9 @@ int kv_transact_get(kv *k, json_t *in, json_t **out, err *e)
     json_t *item = NULL;
     if (rc == 0)
       rc = kv_item_read(k, txn, &t, key, &item, e);
+    if (rc == 0 && mc.mode != NULL)
+      kv_capacity_read(caps_for(&mc, name, true, json_array_size(items)), NULL,
+                       item != NULL ? kv_item_size(item) : 0, true);
     json_t *r = json_object();
     if (item != NULL)
       json_object_set_new(r, "Item", pn != NULL ? kx_project(pn, item) : json_incref(item));
@@ -493,9 +566,11 @@ int kv_transact_get(kv *k, json_t *in, json_t **out, err *e)
   mdb_txn_abort(txn);
   arena_free(a);
   if (rc != 0) {
+    many_caps_finish(&mc, NULL, 2);
     json_decref(res);
     return rc;
   }
   *out = json_pack("{so}", "Responses", res);
+  many_caps_finish(&mc, *out, 2);
   return 0;
 }

@@ -263,7 +263,33 @@ typedef struct kv_write_req {
   json_t *result;            /* ReturnValues' Attributes, after apply */
   json_t *fail_item;         /* the item when the condition failed */
   bool check_only;           /* check the condition, write nothing */
+  struct kv_capacity *cap;   /* optional: charged with the write */
 } kv_write_req;
+
+/* ---- ReturnConsumedCapacity (capacity.c) ---- */
+
+typedef struct kv_capacity {
+  char *table;               /* owned */
+  bool read;                 /* read units, else write units */
+  double table_units;
+  json_t *gsi, *lsi;         /* index name -> units (owned) */
+} kv_capacity;
+
+/* The request's ReturnConsumedCapacity: NULL for none (absent or NONE),
+ * "TOTAL" or "INDEXES"; another value is a ValidationException. */
+int kv_capacity_mode(json_t *in, const char **mode, err *e);
+void kv_capacity_init(kv_capacity *c, const char *table, bool read);
+void kv_capacity_release(kv_capacity *c);
+/* Charges a write of old -> nw (either may be NULL) to the table and the
+ * indexes whose entries it changes. */
+void kv_capacity_write(kv_capacity *c, const kv_table *t, const json_t *old, const json_t *nw);
+/* Charges a read of bytes (summed item sizes) to ix (NULL: the table). */
+void kv_capacity_read(kv_capacity *c, const kv_index *ix, size_t bytes, bool consistent);
+/* The ConsumedCapacity object for mode, every figure times factor (2 for
+ * transactions). */
+json_t *kv_capacity_json(const kv_capacity *c, const char *mode, double factor);
+/* The projected entry an item has in ix, or NULL when it has none. */
+json_t *kv_index_entry(const kv_table *t, const kv_index *ix, const json_t *item);
 
 int kv_write_req_parse(kv_write_req *w, const char *kind, json_t *in, arena *a, err *e);
 void kv_write_req_release(kv_write_req *w);

@@ -258,6 +258,17 @@ static json_t *projection(const kv_table *t, const kv_index *ix, const json_t *i
   return p;
 }
 
+json_t *kv_index_entry(const kv_table *t, const kv_index *ix, const json_t *item)
+{
+  buf key;
+  buf_init(&key, 1 << 16);
+  bool has = false;
+  err e = {0};
+  int rc = kv_entry_key(t, ix, item, &key, &has, &e);
+  buf_release(&key);
+  return rc == 0 && has ? projection(t, ix, item) : NULL;
+}
+
 int kv_item_read(kv *k, MDB_txn *txn, const kv_table *t, const json_t *key, json_t **out, err *e)
 {
   buf kb;
@@ -637,6 +648,8 @@ int kv_write_req_apply(kv *k, kv_write_req *w, MDB_txn *txn, err *e)
   }
   if (rc == 0 && strcmp(w->kind, "ConditionCheck") != 0 && !w->check_only)
     rc = kv_item_write(k, txn, &t, old, nw, false, e);
+  if (w->cap != NULL && !w->check_only) /* a ConditionCheck costs a write of the item as is */
+    kv_capacity_write(w->cap, &t, old, rc == 0 && nw != NULL ? nw : old);
   if (rc == 0) {
     const char *rv = w->return_values;
     if (strcmp(rv, "ALL_OLD") == 0 && old != NULL)
@@ -667,16 +680,28 @@ static int one_write(kv *k, const char *kind, json_t *in, json_t **out, err *e)
 {
   arena *a = arena_new();
   kv_write_req w;
+  const char *mode = NULL;
+  kv_capacity cap = {0};
   int rc = kv_write_req_parse(&w, kind, in, a, e);
+  if (rc == 0)
+    rc = kv_capacity_mode(in, &mode, e);
+  if (rc == 0 && mode != NULL) {
+    kv_capacity_init(&cap, w.table, false);
+    w.cap = &cap;
+  }
   if (rc == 0)
     rc = kv_write(k, write_apply, &w, e);
   if (rc == 0) {
     *out = json_object();
     if (w.result != NULL && json_object_size(w.result) > 0)
       json_object_set(*out, "Attributes", w.result);
+    if (mode != NULL)
+      json_object_set_new(*out, "ConsumedCapacity", kv_capacity_json(&cap, mode, 1));
   } else if (rc == KV_ERR_CONDITION && w.fail_item != NULL) {
     *out = json_pack("{sO}", "Item", w.fail_item);
   }
+  if (mode != NULL && cap.table != NULL)
+    kv_capacity_release(&cap);
   kv_write_req_release(&w);
   arena_free(a);
   return rc;
@@ -707,7 +732,10 @@ int kv_get_item(kv *k, json_t *in, json_t **out, err *e)
   kx_ctx cx;
   const char *proj = kv_in_str(in, "ProjectionExpression");
   kx_node *pn = NULL;
-  rc = kv_expr_begin(&cx, in, a, proj != NULL, e);
+  const char *mode;
+  rc = kv_capacity_mode(in, &mode, e);
+  if (rc == 0)
+    rc = kv_expr_begin(&cx, in, a, proj != NULL, e);
   if (rc == 0 && proj != NULL)
     rc = kx_parse_projection(&cx, proj, &pn, e);
   if (rc == 0)
@@ -731,6 +759,14 @@ int kv_get_item(kv *k, json_t *in, json_t **out, err *e)
     *out = json_object();
     if (item != NULL)
       json_object_set_new(*out, "Item", pn != NULL ? kx_project(pn, item) : json_incref(item));
+    if (mode != NULL) {
+      kv_capacity cap;
+      kv_capacity_init(&cap, name, true);
+      kv_capacity_read(&cap, NULL, item != NULL ? kv_item_size(item) : 0,
+                       json_is_true(json_object_get(in, "ConsistentRead")));
+      json_object_set_new(*out, "ConsumedCapacity", kv_capacity_json(&cap, mode, 1));
+      kv_capacity_release(&cap);
+    }
   }
   json_decref(item);
   kv_table_release(&t);

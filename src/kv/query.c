@@ -33,6 +33,7 @@ typedef struct qreq {
   const char *select;
   bool forward;
   bool consistent;           /* ConsistentRead */
+  const char *capacity_mode; /* ReturnConsumedCapacity; NULL: none */
   long segment, total;       /* total 0: no segments */
   kx_ctx cx;
   kx_node *filter, *proj;
@@ -77,6 +78,8 @@ static int parse(qreq *q, json_t *in, bool query, arena *a, err *e)
     return bad(e, "%s", "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an "
                "IndexName");
   q->consistent = json_is_true(json_object_get(in, "ConsistentRead"));
+  if ((rc = kv_capacity_mode(in, &q->capacity_mode, e)) != 0)
+    return rc;
   if (json_is_false(json_object_get(in, "ScanIndexForward")))
     q->forward = false;
   json_t *seg = json_object_get(in, "Segment");
@@ -253,7 +256,7 @@ static int run(kv *k, qreq *q, json_t **out, err *e)
   json_t *items = json_array();
   json_t *lek = NULL;
   json_int_t count = 0, scanned = 0;
-  size_t bytes = 0;
+  size_t bytes = 0, charged = 0; /* encoded bytes (paging), item sizes (capacity) */
   bool count_only = q->select != NULL && strcmp(q->select, "COUNT") == 0;
   MDB_cursor *cur = NULL;
   if (rc == 0 && mdb_cursor_open(txn, k->items, &cur) != 0)
@@ -287,6 +290,7 @@ static int run(kv *k, qreq *q, json_t **out, err *e)
       if (take) {
         scanned++;
         bytes += val.mv_size;
+        charged += kv_item_size(item);
         bool pass = true;
         if (!ix->global && ix->no != 0 && strcmp(ix->projection, "ALL") != 0 &&
             (q->select == NULL || strcmp(q->select, "ALL_ATTRIBUTES") == 0 || q->proj != NULL)) {
@@ -323,6 +327,14 @@ static int run(kv *k, qreq *q, json_t **out, err *e)
   buf_release(&lo);
   buf_release(&hi);
   buf_release(&at);
+  json_t *capacity = NULL;
+  if (rc == 0 && q->capacity_mode != NULL) {
+    kv_capacity cap;
+    kv_capacity_init(&cap, q->table, true);
+    kv_capacity_read(&cap, ix, charged, q->consistent);
+    capacity = kv_capacity_json(&cap, q->capacity_mode, 1);
+    kv_capacity_release(&cap);
+  }
   kv_table_release(&t);
   if (rc != 0) {
     json_decref(items);
@@ -336,6 +348,8 @@ static int run(kv *k, qreq *q, json_t **out, err *e)
     json_decref(items);
   if (lek != NULL)
     json_object_set_new(res, "LastEvaluatedKey", lek);
+  if (capacity != NULL)
+    json_object_set_new(res, "ConsumedCapacity", capacity);
   *out = res;
   return 0;
 }

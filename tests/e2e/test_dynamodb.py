@@ -685,3 +685,64 @@ def test_reserved_words_need_placeholders(ddb, resource):
                   ExpressionAttributeNames={"#d": "data"}, ExpressionAttributeValues={":d": 1})
     from boto3.dynamodb.conditions import Attr as A
     assert t.scan(FilterExpression=A("status").eq("done"))["Count"] == 1
+
+
+def test_return_consumed_capacity(ddb):
+    # DynamoDB's unit rules: writes ceil(KB), reads ceil(4 KB) halved when
+    # eventually consistent, transactions twice, indexes charged apart.
+    name = make_table(ddb, "S", extra_attrs=[{"AttributeName": "g", "AttributeType": "S"}],
+                      GlobalSecondaryIndexes=[{
+                          "IndexName": "by_g", "Projection": {"ProjectionType": "KEYS_ONLY"},
+                          "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}]}])
+    big = "x" * 1500  # 1 + 1500 bytes: 2 write units, 1 read unit
+    r = ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "d": {"S": big}},
+                     ReturnConsumedCapacity="TOTAL")
+    assert r["ConsumedCapacity"]["TableName"] == name
+    assert r["ConsumedCapacity"]["CapacityUnits"] == 2.0
+    r = ddb.put_item(TableName=name, Item={"pk": {"S": "b"}, "g": {"S": "k"}},
+                     ReturnConsumedCapacity="INDEXES")
+    c = r["ConsumedCapacity"]
+    assert c["CapacityUnits"] == 2.0
+    assert c["Table"]["CapacityUnits"] == 1.0
+    assert c["GlobalSecondaryIndexes"]["by_g"]["CapacityUnits"] == 1.0
+    r = ddb.put_item(TableName=name, Item={"pk": {"S": "c"}})  # NONE by default
+    assert "ConsumedCapacity" not in r
+    r = ddb.get_item(TableName=name, Key={"pk": {"S": "a"}}, ReturnConsumedCapacity="TOTAL")
+    assert r["ConsumedCapacity"]["CapacityUnits"] == 0.5
+    r = ddb.get_item(TableName=name, Key={"pk": {"S": "a"}}, ConsistentRead=True,
+                     ReturnConsumedCapacity="TOTAL")
+    assert r["ConsumedCapacity"]["CapacityUnits"] == 1.0
+    for i in range(3):
+        ddb.put_item(TableName=name, Item={"pk": {"S": "s%d" % i}, "d": {"S": "y" * 2047}})
+    r = ddb.scan(TableName=name, ReturnConsumedCapacity="TOTAL")
+    # a (1503) + b + c (small) + 3 x 2050 bytes: ceil(7.6 KB / 4 KB) = 2, halved
+    assert r["ConsumedCapacity"]["CapacityUnits"] == 1.0
+    r = ddb.query(TableName=name, IndexName="by_g", KeyConditionExpression="g = :g",
+                  ExpressionAttributeValues={":g": {"S": "k"}}, ReturnConsumedCapacity="INDEXES")
+    assert r["Count"] == 1
+    assert r["ConsumedCapacity"]["GlobalSecondaryIndexes"]["by_g"]["CapacityUnits"] == 0.5
+    assert r["ConsumedCapacity"]["Table"]["CapacityUnits"] == 0.0
+    other = make_table(ddb, "S")
+    r = ddb.batch_write_item(RequestItems={
+        name: [{"PutRequest": {"Item": {"pk": {"S": "w1"}}}},
+               {"DeleteRequest": {"Key": {"pk": {"S": "a"}}}}],
+        other: [{"PutRequest": {"Item": {"pk": {"S": "w2"}}}}]},
+        ReturnConsumedCapacity="TOTAL")
+    got = {c["TableName"]: c["CapacityUnits"] for c in r["ConsumedCapacity"]}
+    assert got == {name: 3.0, other: 1.0}  # the delete of a 1.5 KB item costs 2
+    r = ddb.batch_get_item(RequestItems={name: {"Keys": [{"pk": {"S": "b"}}, {"pk": {"S": "c"}}]}},
+                           ReturnConsumedCapacity="TOTAL")
+    assert r["ConsumedCapacity"] == [{"TableName": name, "CapacityUnits": 1.0,
+                                      "ReadCapacityUnits": 1.0}]
+    r = ddb.transact_write_items(TransactItems=[
+        {"Put": {"TableName": other, "Item": {"pk": {"S": "t"}}}}],
+        ReturnConsumedCapacity="TOTAL")
+    assert r["ConsumedCapacity"][0]["CapacityUnits"] == 2.0
+    r = ddb.transact_get_items(TransactItems=[
+        {"Get": {"TableName": other, "Key": {"pk": {"S": "t"}}}}], ReturnConsumedCapacity="TOTAL")
+    assert r["ConsumedCapacity"][0]["CapacityUnits"] == 2.0
+    with pytest.raises(ClientError) as ei:
+        ddb.put_item(TableName=name, Item={"pk": {"S": "bad"}}, ReturnConsumedCapacity="ALL")
+    code, msg = error(ei)
+    assert code == "ValidationException" and "returnConsumedCapacity" in msg
+    assert "Item" not in ddb.get_item(TableName=name, Key={"pk": {"S": "bad"}})
