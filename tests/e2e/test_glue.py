@@ -344,6 +344,9 @@ def test_partition_errors_change_nothing(glue, raw, table):
                              PartitionInput={"Values": ["2024", "x" * 1025]})
     assert err_of(e)[0] == "InvalidInputException"
     with pytest.raises(ClientError) as e:
+        raw.create_partition(DatabaseName=db, TableName=t, PartitionInput={"Values": ["2024", ""]})
+    assert err_of(e)[0] == "InvalidInputException"
+    with pytest.raises(ClientError) as e:
         glue.create_partition(DatabaseName=db, TableName="missing_" + t,
                               PartitionInput=part(2024, "02"))
     assert err_of(e) == ("EntityNotFoundException", "Table missing_%s not found." % t)
@@ -473,3 +476,29 @@ def test_catalog_survives_kill9(tarn_factory):
     got = [p["Values"][1] for p in
            g.get_partitions(DatabaseName="crash", TableName="t")["Partitions"]]
     assert got == ["%02d" % m for m in range(1, 12)]
+
+
+def test_acknowledged_partitions_survive_kill9(tarn_factory):
+    from test_firehose_crash import put_until_killed
+    srv = tarn_factory()
+    g = client(srv, "glue", connect_timeout=2, read_timeout=10)
+    g.create_database(DatabaseInput={"Name": "crash2"})
+    g.create_table(DatabaseName="crash2", TableInput=table_input("t"))
+
+    def put(k, i):
+        if i % 2:
+            g.create_partition(DatabaseName="crash2", TableName="t",
+                               PartitionInput=part(k, "s%d" % i))
+            return {(str(k), "s%d" % i)}
+        r = g.batch_create_partition(DatabaseName="crash2", TableName="t", PartitionInputList=[
+            part(k, "b%d-%d" % (i, j)) for j in range(3)])
+        assert r["Errors"] == []
+        return {(str(k), "b%d-%d" % (i, j)) for j in range(3)}
+
+    acked = put_until_killed(srv, put)
+    srv.start()
+    g = client(srv, "glue")
+    got = set()
+    for p in g.get_paginator("get_partitions").paginate(DatabaseName="crash2", TableName="t"):
+        got.update(tuple(x["Values"]) for x in p["Partitions"])
+    assert acked <= got, "%d acknowledged partitions lost" % len(acked - got)
