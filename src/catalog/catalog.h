@@ -88,7 +88,8 @@
 #define CATALOG_MAX_BATCH_DELETE 25   /* BatchDeletePartition */
 #define CATALOG_MAX_BATCH_GET 1000    /* BatchGetPartition */
 #define CATALOG_MAX_BATCH_TABLES 100  /* BatchDeleteTable */
-/* Pages (Glue's MaxResults). 0 as max means the largest. */
+/* Pages (Glue's MaxResults). 0 as max means the largest. A page also ends
+ * early, with a next token, once it holds 16 MiB of documents. */
 #define CATALOG_MAX_PAGE_DATABASES 100
 #define CATALOG_MAX_PAGE_TABLES 100
 #define CATALOG_MAX_PAGE_PARTITIONS 1000
