@@ -135,8 +135,8 @@ int catalog_table_create(catalog *c, const char *database, const json_t *input, 
 int catalog_table_get(catalog *c, const char *database, const char *name, json_t **out, err *e);
 /* One page of the database's tables in name order (same paging as
  * databases, max 0: CATALOG_MAX_PAGE_TABLES). pattern (NULL or "": all) is
- * Glue's table-name Expression: a regular expression matched against the
- * whole name, case-insensitively, where '*' not after '.' means any run
+ * Glue's table-name Expression: a regular expression (PCRE) matched against
+ * the whole name, case-insensitively, where '*' not after '.' means any run
  * ("sales*", "sales_.*|clicks"). ERR_INVALID_INPUT for a bad pattern. */
 int catalog_table_list(catalog *c, const char *database, const char *pattern, const char *token,
                        size_t max, json_t **out, char **next, err *e);
