@@ -200,7 +200,7 @@ int catalog_partition_batch_delete(catalog *c, const char *database, const char 
  * IS [NOT] NULL, combined with AND, OR, NOT and parentheses. Literals:
  * 'single-quoted' strings ('' for a quote) and numbers. Keys compare by
  * their declared type: numeric types (tinyint, smallint, int, integer,
- * bigint, float, double, decimal) as numbers, everything else (string,
+ * bigint, long, float, double, decimal) as numbers, everything else (string,
  * varchar, char, date, timestamp) as text. Key names are case-insensitive;
  * an unknown key, a non-numeric literal against a numeric key, or a syntax
  * error is ERR_INVALID_INPUT naming the offending text. */

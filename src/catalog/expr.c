@@ -78,7 +78,7 @@ typedef struct parser {
 bool catalog_type_numeric(const char *t)
 {
   static const char *const numeric[] = {"tinyint", "smallint", "int", "integer", "bigint",
-                                        "float", "double", "decimal", "real", NULL};
+                                        "long", "float", "double", "decimal", "real", NULL};
   if (t == NULL)
     return false;
   for (int i = 0; numeric[i] != NULL; i++) {
