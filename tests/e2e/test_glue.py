@@ -436,16 +436,16 @@ def test_unsigned_request_is_refused(tarn):
 
 # ---- the AWS CLI ----
 
-def test_awscli(tarn):
+def test_awscli(tarn, glue):
+    """Five calls only: each start of the CLI loads Glue's whole model."""
     db = name("cli")
     tarn.aws_ok("glue", "create-database", "--database-input",
                 json.dumps({"Name": db, "Description": "from the cli"}))
-    out = json.loads(tarn.aws_ok("glue", "get-database", "--name", db).stdout)
-    assert out["Database"]["Description"] == "from the cli"
+    assert glue.get_database(Name=db)["Database"]["Description"] == "from the cli"
     tarn.aws_ok("glue", "create-table", "--database-name", db, "--table-input",
                 json.dumps(table_input("events")))
-    out = json.loads(tarn.aws_ok("glue", "get-tables", "--database-name", db).stdout)
-    assert [t["Name"] for t in out["TableList"]] == ["events"]
+    assert glue.get_table(DatabaseName=db, Name="events")["Table"]["StorageDescriptor"][
+        "Columns"] == CSV_SD["Columns"]
     tarn.aws_ok("glue", "batch-create-partition", "--database-name", db, "--table-name",
                 "events", "--partition-input-list",
                 json.dumps([part(2024, "01"), part(2024, "02")]))
@@ -455,6 +455,3 @@ def test_awscli(tarn):
     assert [p["Values"] for p in out["Partitions"]] == [["2024", "02"]]
     r = tarn.aws("glue", "create-database", "--database-input", json.dumps({"Name": db}))
     assert r.returncode != 0 and "AlreadyExistsException" in r.stderr
-    r = tarn.aws("glue", "get-table", "--database-name", db, "--name", "nope")
-    assert r.returncode != 0 and "EntityNotFoundException" in r.stderr
-    tarn.aws_ok("glue", "delete-database", "--name", db)
