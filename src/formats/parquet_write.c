@@ -273,7 +273,7 @@ typedef struct colbuf {
   size_t nrows;
   size_t defcap;
   int64_t *iv;           /* non-NULL values (I64 kinds) */
-  double *fv;            /* (PQW_DOUBLE) */
+  double *fv;            /* (PQW_DOUBLE, PQW_FLOAT: rounded to float) */
   uint32_t *slen;        /* (PQW_STRING) lengths, bytes in sdata */
   size_t nvals;
   size_t vcap;
@@ -333,17 +333,26 @@ static int ptype_of(pqw_kind k)
   switch (k) {
   case PQW_BOOLEAN:
     return PQ_BOOLEAN;
+  case PQW_INT8:
   case PQW_INT16:
   case PQW_INT32:
   case PQW_DATE:
     return PQ_INT32;
   case PQW_DOUBLE:
     return PQ_DOUBLE;
+  case PQW_FLOAT:
+    return PQ_FLOAT;
   case PQW_STRING:
     return PQ_BYTE_ARRAY;
   default:
     return PQ_INT64;
   }
+}
+
+/* The floating kinds keep their values in fv. */
+static bool is_fp(const colbuf *c)
+{
+  return c->ptype == PQ_DOUBLE || c->ptype == PQ_FLOAT;
 }
 
 static int emit(pqw_writer *w, const void *p, size_t n, err *e)
@@ -467,7 +476,7 @@ static void append_some(pqw_writer *w, const vec *cols, const uint16_t *rows, in
     c->def = grow(c->def, &dc, c->nrows + (size_t)n, 1);
     c->defcap = dc;
     size_t vc = c->vcap;
-    if (c->c.kind == PQW_DOUBLE)
+    if (is_fp(c))
       c->fv = grow(c->fv, &vc, c->nvals + (size_t)n, sizeof(double));
     else if (c->c.kind == PQW_STRING)
       c->slen = grow(c->slen, &vc, c->nvals + (size_t)n, sizeof(uint32_t));
@@ -482,7 +491,9 @@ static void append_some(pqw_writer *w, const vec *cols, const uint16_t *rows, in
       c->def[c->nrows++] = null ? 0 : 1;
       if (null)
         continue;
-      if (c->c.kind == PQW_DOUBLE) {
+      if (c->c.kind == PQW_FLOAT) {
+        c->fv[c->nvals++] = (double)(float)v->f[idx];
+      } else if (c->c.kind == PQW_DOUBLE) {
         c->fv[c->nvals++] = v->f[idx];
       } else if (c->c.kind == PQW_STRING) {
         str_ref s = v->s[idx];
@@ -537,6 +548,13 @@ static void plain_value(const colbuf *c, size_t i, const size_t *soff, bb *out)
     bb_le(out, u, 8);
     break;
   }
+  case PQ_FLOAT: {
+    float f = (float)c->fv[i];
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    bb_le(out, u, 4);
+    break;
+  }
   case PQ_BYTE_ARRAY:
     bb_le(out, c->slen[i], 4);
     bb_put(out, c->sdata.p + soff[i], c->slen[i]);
@@ -560,7 +578,7 @@ static void stat_value(const colbuf *c, size_t i, const size_t *soff, bb *out)
 
 static int cmp_vals(const colbuf *c, size_t a, size_t b, const size_t *soff)
 {
-  if (c->ptype == PQ_DOUBLE)
+  if (is_fp(c))
     return c->fv[a] < c->fv[b] ? -1 : c->fv[a] > c->fv[b];
   if (c->ptype == PQ_BYTE_ARRAY) {
     size_t la = c->slen[a];
@@ -578,7 +596,7 @@ static bool val_eq(const colbuf *c, size_t a, size_t b, const size_t *soff)
   if (c->ptype == PQ_BYTE_ARRAY)
     return c->slen[a] == c->slen[b] &&
            memcmp(c->sdata.p + soff[a], c->sdata.p + soff[b], c->slen[a]) == 0;
-  if (c->ptype == PQ_DOUBLE)
+  if (is_fp(c))
     return memcmp(&c->fv[a], &c->fv[b], 8) == 0;
   return c->iv[a] == c->iv[b];
 }
@@ -593,7 +611,7 @@ static uint64_t val_hash(const colbuf *c, size_t i, const size_t *soff)
     return h ^ (h >> 29);
   }
   uint64_t x;
-  if (c->ptype == PQ_DOUBLE)
+  if (is_fp(c))
     memcpy(&x, &c->fv[i], 8);
   else
     x = (uint64_t)c->iv[i];
@@ -748,7 +766,7 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
   size_t nstat = m->dict ? ndict : c->nvals;
   for (size_t k = 0; k < nstat; k++) {
     size_t i = m->dict ? first[k] : k;
-    if (c->ptype == PQ_DOUBLE && isnan(c->fv[i])) {
+    if (is_fp(c) && isnan(c->fv[i])) {
       nan = true;
       continue;
     }
@@ -778,6 +796,21 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
         memcpy(&u, &z, 8);
         m->max.len = 0;
         bb_le(&m->max, u, 8);
+      }
+    } else if (c->ptype == PQ_FLOAT) {
+      float z;
+      uint32_t u;
+      if (c->fv[imin] == 0.0) {
+        z = -0.0f;
+        memcpy(&u, &z, 4);
+        m->min.len = 0;
+        bb_le(&m->min, u, 4);
+      }
+      if (c->fv[imax] == 0.0) {
+        z = 0.0f;
+        memcpy(&u, &z, 4);
+        m->max.len = 0;
+        bb_le(&m->max, u, 4);
       }
     }
   }
@@ -887,12 +920,15 @@ static void schema_element(tc *t, const colbuf *c)
     tc_empty(t, PQ_LT_STRING);
     tc_end(t);
     break;
+  case PQW_INT8:
   case PQW_INT16:
   case PQW_INT32:
-    tc_i32(t, 6, c->c.kind == PQW_INT16 ? PQ_CT_INT_16 : PQ_CT_INT_32);
+    tc_i32(t, 6, c->c.kind == PQW_INT8    ? PQ_CT_INT_8
+                 : c->c.kind == PQW_INT16 ? PQ_CT_INT_16
+                                          : PQ_CT_INT_32);
     tc_begin(t, 10);
     tc_begin(t, PQ_LT_INTEGER);
-    tc_i8(t, 1, c->c.kind == PQW_INT16 ? 16 : 32);
+    tc_i8(t, 1, c->c.kind == PQW_INT8 ? 8 : c->c.kind == PQW_INT16 ? 16 : 32);
     tc_bool(t, 2, true);
     tc_end(t);
     tc_end(t);

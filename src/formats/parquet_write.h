@@ -9,10 +9,12 @@
  *
  * Types (the engine's values, column.h physical forms):
  *   PQW_BOOLEAN    I64 0/1        -> BOOLEAN
+ *   PQW_INT8       I64            -> INT32 (INTEGER(8, signed))
  *   PQW_INT16      I64            -> INT32 (INTEGER(16, signed))
  *   PQW_INT32      I64            -> INT32 (INTEGER(32, signed))
  *   PQW_INT64      I64            -> INT64
  *   PQW_DOUBLE     F64            -> DOUBLE
+ *   PQW_FLOAT      F64            -> FLOAT (the value rounded to single precision)
  *   PQW_DECIMAL    I64 scaled     -> INT64 DECIMAL(precision, scale), precision <= 18
  *   PQW_STRING     STR            -> BYTE_ARRAY STRING (UTF8)
  *   PQW_DATE       I64 days       -> INT32 DATE
@@ -37,6 +39,8 @@ typedef enum pqw_kind {
   PQW_STRING,
   PQW_DATE,
   PQW_TIMESTAMP,
+  PQW_INT8,
+  PQW_FLOAT,
 } pqw_kind;
 
 typedef struct pqw_column {
