@@ -15,9 +15,12 @@
  *   3. partition keys: the processor's metadata, then the
  *      MetadataExtractionQuery (a jq subset) over the record's JSON
  *   4. one object per partition: records concatenated, compressed, written
- *      through the store (bucket notifications fire); failed records as
- *      JSON lines under the error prefix; source records to the backup
- *      bucket when S3 backup is on
+ *      through the store (bucket notifications fire), or with format
+ *      conversion on, converted to one Parquet file (convert.c) against
+ *      the table's columns (looked up once per delivery through
+ *      stream_options.schema_lookup); failed records as JSON lines under
+ *      the error prefix; source records to the backup bucket when S3 backup
+ *      is on
  *   5. one commit removes the delivered records from the buffer
  *
  * Invariants:
