@@ -252,3 +252,46 @@ def test_bad_configurations_are_refused_and_nothing_is_created(fh, bucket, table
     d = fh.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
     hints = d["Destinations"][0]["ExtendedS3DestinationDescription"]["BufferingHints"]
     assert hints == {"SizeInMBs": 128, "IntervalInSeconds": 300}
+
+
+def test_acknowledged_records_are_in_the_parquet_after_kill9(tarn_factory, tmp_path):
+    from test_firehose_crash import put_until_killed
+    srv = tarn_factory()
+    s3 = srv.client()
+    fh = client(srv, "firehose", connect_timeout=2, read_timeout=10, parameter_validation=False)
+    glue = client(srv, "glue")
+    glue.create_database(DatabaseInput={"Name": "crash"})
+    glue.create_table(DatabaseName="crash", TableInput={
+        "Name": "t", "StorageDescriptor": {"Columns": [{"Name": "id", "Type": "string"},
+                                                       {"Name": "pad", "Type": "string"}]}})
+    bucket = unique("pqcrash").lower()
+    s3.create_bucket(Bucket=bucket)
+    name = unique("hose")
+    create(fh, name, bucket, Prefix="p/", ErrorOutputPrefix="e/",
+           DataFormatConversionConfiguration=conversion("crash", "t"))
+
+    def put(k, i):
+        ids = ["r-%d-%d-%d" % (k, i, j) for j in range(10)]
+        recs = [json.dumps({"id": x, "pad": "x" * 500}).encode() for x in ids]
+        r = fh.put_record_batch(DeliveryStreamName=name, Records=[{"Data": d} for d in recs])
+        assert r["FailedPutCount"] == 0
+        return set(ids)
+
+    acked = put_until_killed(srv, put)
+    srv.start()
+    s3 = srv.client()
+
+    def delivered():
+        keys = list_all_keys(s3, bucket, Prefix="p/")
+        for n, key in enumerate(keys):
+            path = tmp_path / ("%d.parquet" % n)
+            if not path.exists():
+                path.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        if not keys:
+            return False
+        seen = {row[0] for row in duckdb(["SELECT id FROM '*.parquet'"], cwd=tmp_path)[0]}
+        return acked <= seen and seen
+
+    seen = wait_for(delivered, timeout=120, interval=1)
+    assert acked <= seen
+    assert list_all_keys(s3, bucket, Prefix="e/") == []
