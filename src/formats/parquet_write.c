@@ -343,6 +343,7 @@ static int ptype_of(pqw_kind k)
   case PQW_FLOAT:
     return PQ_FLOAT;
   case PQW_STRING:
+  case PQW_DECIMAL_BYTES:
     return PQ_BYTE_ARRAY;
   default:
     return PQ_INT64;
@@ -370,10 +371,14 @@ int pqw_new(const pqw_column *cols, int ncols, const pqw_options *opt, pqw_out_f
   if (ncols < 1 || ncols > PQW_MAX_COLUMNS)
     return err_set(e, ERR_INVALID, "a parquet file needs 1 to %d columns, not %d",
                    PQW_MAX_COLUMNS, ncols);
-  for (int i = 0; i < ncols; i++)
+  for (int i = 0; i < ncols; i++) {
     if (cols[i].kind == PQW_DECIMAL && (cols[i].precision < 1 || cols[i].precision > 18))
       return err_set(e, ERR_INVALID, "cannot write column '%s': decimal precision %d is not 1..18",
                      cols[i].name, cols[i].precision);
+    if (cols[i].kind == PQW_DECIMAL_BYTES && (cols[i].precision < 1 || cols[i].precision > 38))
+      return err_set(e, ERR_INVALID, "cannot write column '%s': decimal precision %d is not 1..38",
+                     cols[i].name, cols[i].precision);
+  }
   pqw_writer *w = xcalloc(1, sizeof *w);
   w->cols = xcalloc((size_t)ncols, sizeof *w->cols);
   w->ncols = ncols;
@@ -478,7 +483,7 @@ static void append_some(pqw_writer *w, const vec *cols, const uint16_t *rows, in
     size_t vc = c->vcap;
     if (is_fp(c))
       c->fv = grow(c->fv, &vc, c->nvals + (size_t)n, sizeof(double));
-    else if (c->c.kind == PQW_STRING)
+    else if (c->ptype == PQ_BYTE_ARRAY)
       c->slen = grow(c->slen, &vc, c->nvals + (size_t)n, sizeof(uint32_t));
     else
       c->iv = grow(c->iv, &vc, c->nvals + (size_t)n, sizeof(int64_t));
@@ -495,7 +500,7 @@ static void append_some(pqw_writer *w, const vec *cols, const uint16_t *rows, in
         c->fv[c->nvals++] = (double)(float)v->f[idx];
       } else if (c->c.kind == PQW_DOUBLE) {
         c->fv[c->nvals++] = v->f[idx];
-      } else if (c->c.kind == PQW_STRING) {
+      } else if (c->ptype == PQ_BYTE_ARRAY) {
         str_ref s = v->s[idx];
         c->slen[c->nvals++] = (uint32_t)s.len;
         bb_put(&c->sdata, s.ptr, s.len);
@@ -775,7 +780,8 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
     if (imax == SIZE_MAX || cmp_vals(c, i, imax, soff) > 0)
       imax = i;
   }
-  if (imin != SIZE_MAX && !nan &&
+  /* (a decimal's bytes are signed: their byte order is not its order) */
+  if (imin != SIZE_MAX && !nan && c->c.kind != PQW_DECIMAL_BYTES &&
       (c->ptype != PQ_BYTE_ARRAY ||
        (c->slen[imin] <= STAT_MAX_STRING && c->slen[imax] <= STAT_MAX_STRING))) {
     m->has_minmax = true;
@@ -951,6 +957,7 @@ static void schema_element(tc *t, const colbuf *c)
     tc_end(t);
     break;
   case PQW_DECIMAL:
+  case PQW_DECIMAL_BYTES:
     tc_i32(t, 6, PQ_CT_DECIMAL);
     tc_i32(t, 7, c->c.scale);
     tc_i32(t, 8, c->c.precision);

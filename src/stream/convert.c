@@ -462,7 +462,7 @@ static int hive_type(const char *t, ccol *c)
   }
   int p, sc;
   if (sscanf(s, "decimal(%d,%d%c", &p, &sc, &tail) == 3 && tail == ')' && s[n - 1] == ')') {
-    if (p < 1 || p > 18 || sc < 0 || sc > p)
+    if (p < 1 || p > 38 || sc < 0 || sc > p)
       return -1;
     c->kind = CK_DECIMAL;
     c->precision = p;
@@ -498,7 +498,7 @@ int stream__conv_schema_new(const conv_config *cfg, json_t *columns, conv_schema
       stream__conv_schema_free(s);
       return err_set(e, ERR_INVALID, "column '%s' has type '%s', which tarn cannot write to "
                      "Parquet (string, char, varchar, boolean, tinyint, smallint, int, bigint, "
-                     "float, double, decimal(p<=18,s), date, timestamp, array, map, struct)",
+                     "float, double, decimal(p<=38,s), date, timestamp, array, map, struct)",
                      name, type);
     }
     s->n++;
@@ -537,7 +537,7 @@ int stream__conv_schema_new(const conv_config *cfg, json_t *columns, conv_schema
       pc->kind = PQW_DOUBLE;
       break;
     case CK_DECIMAL:
-      pc->kind = PQW_DECIMAL;
+      pc->kind = c->precision <= 18 ? PQW_DECIMAL : PQW_DECIMAL_BYTES;
       pc->precision = c->precision;
       pc->scale = c->scale;
       break;
@@ -866,8 +866,11 @@ static bool to_i64(const jval *v, int64_t *out)
   return fmt_parse_i64(t, strlen(t), out);
 }
 
-/* A decimal exactly: digits scaled to scale, rounded half up beyond it. */
-static bool to_decimal(const jval *v, int precision, int scale, int64_t *out)
+__extension__ typedef unsigned __int128 u128;
+
+/* A decimal exactly: digits scaled to scale, rounded half up beyond it;
+ * the magnitude below 10^precision (precision <= 38) and the sign. */
+static bool to_decimal(const jval *v, int precision, int scale, u128 *out, bool *negative)
 {
   char t[128];
   if ((v->t != 'n' && v->t != 's') || !small_text(v, t, sizeof t))
@@ -907,22 +910,22 @@ static bool to_decimal(const jval *v, int precision, int scale, int64_t *out)
   }
   /* value = 0.digits * 10^point; scaled = digits up to point+scale */
   int keep = point + scale;         /* digits that make the scaled integer */
-  const uint64_t limit = 1000000000000000000ull; /* 10^18: past any precision <= 18 */
-  uint64_t acc = 0;
+  u128 max = 1;
+  for (int k = 0; k < precision; k++)
+    max *= 10;
+  u128 acc = 0;
   for (int k = 0; k < keep; k++) {
     int d = k < (int)nd ? digits[k] - '0' : 0;
-    acc = acc * 10 + (uint64_t)d;
-    if (acc > limit)
+    acc = acc * 10 + (u128)d;
+    if (acc >= max)                 /* (max <= 10^38: acc * 10 cannot wrap) */
       return false;
   }
   if (keep >= 0 && keep < (int)nd && digits[keep] >= '5')
     acc++;                          /* half up */
-  uint64_t max = 1;
-  for (int k = 0; k < precision; k++)
-    max *= 10;
   if (acc >= max)
     return false;
-  *out = (int64_t)(neg ? -acc : acc);
+  *out = acc;
+  *negative = neg && acc != 0;
   return true;
 }
 
@@ -1263,10 +1266,30 @@ static bool convert_value(cctx *x, const ccol *c, jval *v, cell *out)
       return mismatch(x, c, v, "out of range");
     return true;
   }
-  case CK_DECIMAL:
-    if (!to_decimal(v, c->precision, c->scale, &out->i))
+  case CK_DECIMAL: {
+    u128 mag;
+    bool neg;
+    if (!to_decimal(v, c->precision, c->scale, &mag, &neg))
       return mismatch(x, c, v, "not a decimal that fits");
+    if (c->precision <= 18) {
+      out->i = neg ? -(int64_t)mag : (int64_t)mag;
+      return true;
+    }
+    /* wider: the unscaled value as big-endian two's complement, shortest */
+    u128 twos = neg ? ~mag + 1 : mag;
+    uint8_t be[16];
+    for (int k = 0; k < 16; k++)
+      be[k] = (uint8_t)(twos >> (8 * (15 - k)));
+    int skip = 0;
+    while (skip < 15 && ((be[skip] == 0x00 && !(be[skip + 1] & 0x80)) ||
+                         (be[skip] == 0xff && (be[skip + 1] & 0x80))))
+      skip++;
+    char *p = strheap_alloc(x->heap, (size_t)(16 - skip));
+    memcpy(p, be + skip, (size_t)(16 - skip));
+    out->s.ptr = p;
+    out->s.len = (size_t)(16 - skip);
     return true;
+  }
   case CK_DATE:
     if (!to_date(v, &out->i))
       return mismatch(x, c, v, "not a date (yyyy-MM-dd)");
@@ -1464,6 +1487,7 @@ int stream__conv_write(const conv_config *cfg, const conv_schema *s, conv_rec *r
       v->f = xcalloc(COL_BATCH, sizeof(double));
       break;
     case PQW_STRING:
+    case PQW_DECIMAL_BYTES:
       v->phys = PHYS_STR;
       v->s = xcalloc(COL_BATCH, sizeof(str_ref));
       break;

@@ -39,6 +39,7 @@ COLUMNS = [
     {"Name": "ts", "Type": "timestamp"},
     {"Name": "tags", "Type": "array<string>"},
     {"Name": "attrs", "Type": "struct<color:string,size:int>"},
+    {"Name": "amount", "Type": "decimal(30,5)"},
 ]
 
 
@@ -101,9 +102,10 @@ GOOD = [
     {"id": "000042", "qty": 7, "big": 9007199254740993, "small": -32768, "tiny": 127,
      "price": "12.345", "ratio": 0.1, "f": 1.5, "ok": True, "day": "2024-03-05",
      "ts": "2024-03-05T07:08:09.123456Z", "tags": ["a", "b"],
-     "attrs": {"color": "red", "size": 3}, "ignored": "x"},
+     "attrs": {"color": "red", "size": 3}, "ignored": "x",
+     "amount": "1234567890123456789012345.67891"},
     {"ID": "7", "Qty": "8", "price": 99999.5, "ok": "false", "ts": 1709622489,
-     "day": "2024-2-29"},
+     "day": "2024-2-29", "amount": -0.5},
     {"id": None, "ts": "2024-03-05 07:08:09.5", "price": -0.001},
 ]
 BAD = [
@@ -140,18 +142,18 @@ def test_json_records_become_parquet_and_failures_go_to_the_error_prefix(
     ], cwd=tmp_path)
     assert rows[0] == [
         ["7", "8", None, None, None, "99999.500", None, None, "false", "2024-02-29",
-         "2024-03-05 07:08:09", None, None],
+         "2024-03-05 07:08:09", None, None, "-0.50000"],
         ["000042", "7", "9007199254740993", "-32768", "127", "12.345", "0.1", "1.5", "true",
          "2024-03-05", "2024-03-05 07:08:09.123456", '["a", "b"]',
-         '{"color": "red", "size": 3}'],
+         '{"color": "red", "size": 3}', "1234567890123456789012345.67891"],
         [None, None, None, None, None, "-0.001", None, None, None, None,
-         "2024-03-05 07:08:09.5", None, None],
+         "2024-03-05 07:08:09.5", None, None, None],
     ]
     assert dict(rows[1]) == {
         "id": "VARCHAR", "qty": "INTEGER", "big": "BIGINT", "small": "SMALLINT",
         "tiny": "TINYINT", "price": "DECIMAL(12,3)", "ratio": "DOUBLE", "f": "FLOAT",
         "ok": "BOOLEAN", "day": "DATE", "ts": "TIMESTAMP", "tags": "VARCHAR",
-        "attrs": "VARCHAR"}
+        "attrs": "VARCHAR", "amount": "DECIMAL(30,5)"}
 
     errs = wait_for(lambda: objects(s3, bucket, "errors/"), timeout=120)
     assert len(errs) == 1
