@@ -297,3 +297,33 @@ def test_acknowledged_records_are_in_the_parquet_after_kill9(tarn_factory, tmp_p
     seen = wait_for(delivered, timeout=120, interval=1)
     assert acked <= seen
     assert list_all_keys(s3, bucket, Prefix="e/") == []
+
+
+def test_update_destination_checks_the_merged_configuration(fh, bucket, table):
+    db, tbl = table
+    name = unique("upd")
+    fh.create_delivery_stream(
+        DeliveryStreamName=name, DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::" + bucket,
+            "BufferingHints": {"SizeInMBs": 5, "IntervalInSeconds": 60}})
+    with pytest.raises(ClientError) as ei:
+        fh.update_destination(DeliveryStreamName=name, CurrentDeliveryStreamVersionId="1",
+                              DestinationId="destinationId-000000000001",
+                              ExtendedS3DestinationUpdate={
+                                  "DataFormatConversionConfiguration": conversion(db, tbl)})
+    assert ei.value.response["Error"]["Code"] == "InvalidArgumentException"
+    assert "SizeInMBs must be at least 64" in ei.value.response["Error"]["Message"]
+    d = fh.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+    assert d["VersionId"] == "1"
+    assert "DataFormatConversionConfiguration" not in \
+        d["Destinations"][0]["ExtendedS3DestinationDescription"]
+    fh.update_destination(DeliveryStreamName=name, CurrentDeliveryStreamVersionId="1",
+                          DestinationId="destinationId-000000000001",
+                          ExtendedS3DestinationUpdate={
+                              "BufferingHints": {"SizeInMBs": 64, "IntervalInSeconds": 60},
+                              "DataFormatConversionConfiguration": conversion(db, tbl)})
+    d = fh.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+    assert d["VersionId"] == "2"
+    got = d["Destinations"][0]["ExtendedS3DestinationDescription"]
+    assert got["DataFormatConversionConfiguration"]["SchemaConfiguration"]["DatabaseName"] == db
