@@ -1114,7 +1114,7 @@ static bool parse_joda(const char *f, const char *t, int64_t *micros)
     int64_t v;
     switch (c) {
     case 'y':
-      if (!digits(&p, e, adjacent ? count : 1, adjacent ? count : 9, &v))
+      if (!digits(&p, e, adjacent ? count : 1, adjacent ? count : 4, &v))
         return false;
       y = count == 2 && !adjacent && v < 100 ? 2000 + v : v;
       break;
@@ -1163,7 +1163,7 @@ static bool parse_joda(const char *f, const char *t, int64_t *micros)
       return false;
     }
   }
-  if (p != e || !valid_ymd(y, mo, d) || h > 23 || mi > 59 || s > 59)
+  if (p != e || y < 1 || y > 9999 || !valid_ymd(y, mo, d) || h > 23 || mi > 59 || s > 59)
     return false;
   int64_t days = fmt_days_from_civil(y, (unsigned)mo, (unsigned)d);
   *micros = ((days * 86400 + h * 3600 + mi * 60 + s) - off) * 1000000 + us;
