@@ -13,8 +13,11 @@
  *
  * Threads: one delivery thread (started by stream_system_start) flushes
  * Firehose buffers when they reach their size or age, runs the Lambda
- * processor, and writes objects through the store (so bucket notifications
- * fire). Everything else runs on the caller's thread.
+ * processor, converts records to Parquet when the destination asks for it
+ * (the table's columns come through stream_options.schema_lookup, so this
+ * part does not depend on the catalog), and writes objects through the
+ * store (so bucket notifications fire). Everything else runs on the
+ * caller's thread.
  */
 #ifndef TARN_STREAM_STREAM_H
 #define TARN_STREAM_STREAM_H
