@@ -31,6 +31,7 @@
 #include "api/states.h"
 #include "api/dynamodb.h"
 #include "base/log.h"
+#include "catalog/catalog.h"
 #include "base/netpolicy.h"
 #include "cli/cli.h"
 #include "cli/events.h"
@@ -239,6 +240,23 @@ static void write_events_metrics(void *ctx, buf *out)
   events_metrics(ctx, out);
 }
 
+/* Firehose's format conversion: a Glue table's columns from the catalog. */
+static int firehose_table_columns(void *ctx, const char *catalog_id, const char *database,
+                                  const char *table, const char *version_id, json_t **columns,
+                                  err *e)
+{
+  json_t *doc = NULL;
+  int rc = catalog_table_get(ctx, database, table, &doc, e);
+  if (rc == ERR_ENTITY_NOT_FOUND)
+    return STREAM_ERR_NOT_FOUND;
+  if (rc != 0)
+    return rc;
+  json_t *cols = json_object_get(json_object_get(doc, "StorageDescriptor"), "Columns");
+  *columns = json_is_array(cols) ? json_incref(cols) : json_array();
+  json_decref(doc);
+  return 0;
+}
+
 static void write_stream_metrics(void *ctx, buf *out)
 {
   stream_metrics(ctx, out);
@@ -384,7 +402,13 @@ static int cmd_server(int argc, char **argv)
   api_authz_attach(iam, fns.fn, strict_iam);
   if (strict_iam)
     log_info("strict IAM: functions whose role tarn does not know get no access");
-  stream_options so = {.data_dir = real, .st = st, .fn = fns.fn};
+  /* before the streams: Firehose's format conversion reads its tables */
+  if (catalog_open(real, &cat, &e) != 0) {
+    log_error("cannot open the catalog in '%s': %s", real, e.msg);
+    goto out;
+  }
+  stream_options so = {.data_dir = real, .st = st, .fn = fns.fn,
+                       .schema_lookup = firehose_table_columns, .schema_ctx = cat};
   if (stream_system_open(&so, &streams, &e) != 0) {
     log_error("cannot open the streams in '%s': %s", real, e.msg);
     goto out;
@@ -412,10 +436,6 @@ static int cmd_server(int argc, char **argv)
     goto out;
   }
   states_svc = states_service_new(flows);
-  if (catalog_open(real, &cat, &e) != 0) {
-    log_error("cannot open the catalog in '%s': %s", real, e.msg);
-    goto out;
-  }
   glue = glue_service_new(cat);
   http_service *services[] = {s3, sqs, sns, iam_svc, kinesis, firehose, states_svc, ddb, glue,
                               fns.lambda};

@@ -161,6 +161,7 @@ static const json_rpc_op ops[] = {
 static const json_rpc_code codes[] = {
     {STREAM_ERR_BUSY, 503, "ServiceUnavailableException"},
     {STREAM_ERR_VERSION, 400, "ConcurrentModificationException"},
+    {STREAM_ERR_VALIDATION, 400, "ValidationException"},
 };
 
 static const char *resource(http_req *r, const char *op, json_t *in)

@@ -273,7 +273,7 @@ typedef struct colbuf {
   size_t nrows;
   size_t defcap;
   int64_t *iv;           /* non-NULL values (I64 kinds) */
-  double *fv;            /* (PQW_DOUBLE) */
+  double *fv;            /* (PQW_DOUBLE, PQW_FLOAT: rounded to float) */
   uint32_t *slen;        /* (PQW_STRING) lengths, bytes in sdata */
   size_t nvals;
   size_t vcap;
@@ -333,17 +333,27 @@ static int ptype_of(pqw_kind k)
   switch (k) {
   case PQW_BOOLEAN:
     return PQ_BOOLEAN;
+  case PQW_INT8:
   case PQW_INT16:
   case PQW_INT32:
   case PQW_DATE:
     return PQ_INT32;
   case PQW_DOUBLE:
     return PQ_DOUBLE;
+  case PQW_FLOAT:
+    return PQ_FLOAT;
   case PQW_STRING:
+  case PQW_DECIMAL_BYTES:
     return PQ_BYTE_ARRAY;
   default:
     return PQ_INT64;
   }
+}
+
+/* The floating kinds keep their values in fv. */
+static bool is_fp(const colbuf *c)
+{
+  return c->ptype == PQ_DOUBLE || c->ptype == PQ_FLOAT;
 }
 
 static int emit(pqw_writer *w, const void *p, size_t n, err *e)
@@ -361,10 +371,14 @@ int pqw_new(const pqw_column *cols, int ncols, const pqw_options *opt, pqw_out_f
   if (ncols < 1 || ncols > PQW_MAX_COLUMNS)
     return err_set(e, ERR_INVALID, "a parquet file needs 1 to %d columns, not %d",
                    PQW_MAX_COLUMNS, ncols);
-  for (int i = 0; i < ncols; i++)
+  for (int i = 0; i < ncols; i++) {
     if (cols[i].kind == PQW_DECIMAL && (cols[i].precision < 1 || cols[i].precision > 18))
       return err_set(e, ERR_INVALID, "cannot write column '%s': decimal precision %d is not 1..18",
                      cols[i].name, cols[i].precision);
+    if (cols[i].kind == PQW_DECIMAL_BYTES && (cols[i].precision < 1 || cols[i].precision > 38))
+      return err_set(e, ERR_INVALID, "cannot write column '%s': decimal precision %d is not 1..38",
+                     cols[i].name, cols[i].precision);
+  }
   pqw_writer *w = xcalloc(1, sizeof *w);
   w->cols = xcalloc((size_t)ncols, sizeof *w->cols);
   w->ncols = ncols;
@@ -467,9 +481,9 @@ static void append_some(pqw_writer *w, const vec *cols, const uint16_t *rows, in
     c->def = grow(c->def, &dc, c->nrows + (size_t)n, 1);
     c->defcap = dc;
     size_t vc = c->vcap;
-    if (c->c.kind == PQW_DOUBLE)
+    if (is_fp(c))
       c->fv = grow(c->fv, &vc, c->nvals + (size_t)n, sizeof(double));
-    else if (c->c.kind == PQW_STRING)
+    else if (c->ptype == PQ_BYTE_ARRAY)
       c->slen = grow(c->slen, &vc, c->nvals + (size_t)n, sizeof(uint32_t));
     else
       c->iv = grow(c->iv, &vc, c->nvals + (size_t)n, sizeof(int64_t));
@@ -482,9 +496,11 @@ static void append_some(pqw_writer *w, const vec *cols, const uint16_t *rows, in
       c->def[c->nrows++] = null ? 0 : 1;
       if (null)
         continue;
-      if (c->c.kind == PQW_DOUBLE) {
+      if (c->c.kind == PQW_FLOAT) {
+        c->fv[c->nvals++] = (double)(float)v->f[idx];
+      } else if (c->c.kind == PQW_DOUBLE) {
         c->fv[c->nvals++] = v->f[idx];
-      } else if (c->c.kind == PQW_STRING) {
+      } else if (c->ptype == PQ_BYTE_ARRAY) {
         str_ref s = v->s[idx];
         c->slen[c->nvals++] = (uint32_t)s.len;
         bb_put(&c->sdata, s.ptr, s.len);
@@ -537,6 +553,13 @@ static void plain_value(const colbuf *c, size_t i, const size_t *soff, bb *out)
     bb_le(out, u, 8);
     break;
   }
+  case PQ_FLOAT: {
+    float f = (float)c->fv[i];
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    bb_le(out, u, 4);
+    break;
+  }
   case PQ_BYTE_ARRAY:
     bb_le(out, c->slen[i], 4);
     bb_put(out, c->sdata.p + soff[i], c->slen[i]);
@@ -560,7 +583,7 @@ static void stat_value(const colbuf *c, size_t i, const size_t *soff, bb *out)
 
 static int cmp_vals(const colbuf *c, size_t a, size_t b, const size_t *soff)
 {
-  if (c->ptype == PQ_DOUBLE)
+  if (is_fp(c))
     return c->fv[a] < c->fv[b] ? -1 : c->fv[a] > c->fv[b];
   if (c->ptype == PQ_BYTE_ARRAY) {
     size_t la = c->slen[a];
@@ -578,7 +601,7 @@ static bool val_eq(const colbuf *c, size_t a, size_t b, const size_t *soff)
   if (c->ptype == PQ_BYTE_ARRAY)
     return c->slen[a] == c->slen[b] &&
            memcmp(c->sdata.p + soff[a], c->sdata.p + soff[b], c->slen[a]) == 0;
-  if (c->ptype == PQ_DOUBLE)
+  if (is_fp(c))
     return memcmp(&c->fv[a], &c->fv[b], 8) == 0;
   return c->iv[a] == c->iv[b];
 }
@@ -593,7 +616,7 @@ static uint64_t val_hash(const colbuf *c, size_t i, const size_t *soff)
     return h ^ (h >> 29);
   }
   uint64_t x;
-  if (c->ptype == PQ_DOUBLE)
+  if (is_fp(c))
     memcpy(&x, &c->fv[i], 8);
   else
     x = (uint64_t)c->iv[i];
@@ -748,7 +771,7 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
   size_t nstat = m->dict ? ndict : c->nvals;
   for (size_t k = 0; k < nstat; k++) {
     size_t i = m->dict ? first[k] : k;
-    if (c->ptype == PQ_DOUBLE && isnan(c->fv[i])) {
+    if (is_fp(c) && isnan(c->fv[i])) {
       nan = true;
       continue;
     }
@@ -757,7 +780,8 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
     if (imax == SIZE_MAX || cmp_vals(c, i, imax, soff) > 0)
       imax = i;
   }
-  if (imin != SIZE_MAX && !nan &&
+  /* (a decimal's bytes are signed: their byte order is not its order) */
+  if (imin != SIZE_MAX && !nan && c->c.kind != PQW_DECIMAL_BYTES &&
       (c->ptype != PQ_BYTE_ARRAY ||
        (c->slen[imin] <= STAT_MAX_STRING && c->slen[imax] <= STAT_MAX_STRING))) {
     m->has_minmax = true;
@@ -778,6 +802,21 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
         memcpy(&u, &z, 8);
         m->max.len = 0;
         bb_le(&m->max, u, 8);
+      }
+    } else if (c->ptype == PQ_FLOAT) {
+      float z;
+      uint32_t u;
+      if (c->fv[imin] == 0.0) {
+        z = -0.0f;
+        memcpy(&u, &z, 4);
+        m->min.len = 0;
+        bb_le(&m->min, u, 4);
+      }
+      if (c->fv[imax] == 0.0) {
+        z = 0.0f;
+        memcpy(&u, &z, 4);
+        m->max.len = 0;
+        bb_le(&m->max, u, 4);
       }
     }
   }
@@ -887,12 +926,15 @@ static void schema_element(tc *t, const colbuf *c)
     tc_empty(t, PQ_LT_STRING);
     tc_end(t);
     break;
+  case PQW_INT8:
   case PQW_INT16:
   case PQW_INT32:
-    tc_i32(t, 6, c->c.kind == PQW_INT16 ? PQ_CT_INT_16 : PQ_CT_INT_32);
+    tc_i32(t, 6, c->c.kind == PQW_INT8    ? PQ_CT_INT_8
+                 : c->c.kind == PQW_INT16 ? PQ_CT_INT_16
+                                          : PQ_CT_INT_32);
     tc_begin(t, 10);
     tc_begin(t, PQ_LT_INTEGER);
-    tc_i8(t, 1, c->c.kind == PQW_INT16 ? 16 : 32);
+    tc_i8(t, 1, c->c.kind == PQW_INT8 ? 8 : c->c.kind == PQW_INT16 ? 16 : 32);
     tc_bool(t, 2, true);
     tc_end(t);
     tc_end(t);
@@ -915,6 +957,7 @@ static void schema_element(tc *t, const colbuf *c)
     tc_end(t);
     break;
   case PQW_DECIMAL:
+  case PQW_DECIMAL_BYTES:
     tc_i32(t, 6, PQ_CT_DECIMAL);
     tc_i32(t, 7, c->c.scale);
     tc_i32(t, 8, c->c.precision);

@@ -9,11 +9,16 @@
  *
  * Types (the engine's values, column.h physical forms):
  *   PQW_BOOLEAN    I64 0/1        -> BOOLEAN
+ *   PQW_INT8       I64            -> INT32 (INTEGER(8, signed))
  *   PQW_INT16      I64            -> INT32 (INTEGER(16, signed))
  *   PQW_INT32      I64            -> INT32 (INTEGER(32, signed))
  *   PQW_INT64      I64            -> INT64
  *   PQW_DOUBLE     F64            -> DOUBLE
+ *   PQW_FLOAT      F64            -> FLOAT (the value rounded to single precision)
  *   PQW_DECIMAL    I64 scaled     -> INT64 DECIMAL(precision, scale), precision <= 18
+ *   PQW_DECIMAL_BYTES  STR        -> BYTE_ARRAY DECIMAL(precision, scale), precision <= 38:
+ *                  the unscaled value as big-endian two's complement bytes
+ *                  (no min/max statistics: their byte order is not the order)
  *   PQW_STRING     STR            -> BYTE_ARRAY STRING (UTF8)
  *   PQW_DATE       I64 days       -> INT32 DATE
  *   PQW_TIMESTAMP  I64 micros     -> INT64 TIMESTAMP(MICROS, not adjusted to UTC)
@@ -37,13 +42,16 @@ typedef enum pqw_kind {
   PQW_STRING,
   PQW_DATE,
   PQW_TIMESTAMP,
+  PQW_INT8,
+  PQW_FLOAT,
+  PQW_DECIMAL_BYTES,
 } pqw_kind;
 
 typedef struct pqw_column {
   const char *name;      /* copied */
   pqw_kind kind;
-  int precision;         /* PQW_DECIMAL */
-  int scale;             /* PQW_DECIMAL */
+  int precision;         /* PQW_DECIMAL, PQW_DECIMAL_BYTES */
+  int scale;             /* PQW_DECIMAL, PQW_DECIMAL_BYTES */
 } pqw_column;
 
 /* Parquet's CompressionCodec numbers of the codecs the writer has. */

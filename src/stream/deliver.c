@@ -15,9 +15,12 @@
  *   3. partition keys: the processor's metadata, then the
  *      MetadataExtractionQuery (a jq subset) over the record's JSON
  *   4. one object per partition: records concatenated, compressed, written
- *      through the store (bucket notifications fire); failed records as
- *      JSON lines under the error prefix; source records to the backup
- *      bucket when S3 backup is on
+ *      through the store (bucket notifications fire), or with format
+ *      conversion on, converted to one Parquet file (convert.c) against
+ *      the table's columns (looked up once per delivery through
+ *      stream_options.schema_lookup); failed records as JSON lines under
+ *      the error prefix; source records to the backup bucket when S3 backup
+ *      is on
  *   5. one commit removes the delivered records from the buffer
  *
  * Invariants:
@@ -434,9 +437,13 @@ static int compress_body(enum compression comp, const buf *body, const char *nam
   return err_set(e, ERR_INTERNAL, "unknown compression");
 }
 
-static const char *extension(const dconfig *cfg)
+/* The name's ending: of the delivered objects (data), or of the error and
+ * backup objects (which hold source records, never converted). */
+static const char *extension(const dconfig *cfg, bool data)
 {
   static const char *const ext[] = {"", ".gz", ".zip", ".snappy", ".snappy"};
+  if (cfg->conv != NULL)
+    return !data ? "" : cfg->extension != NULL ? cfg->extension : ".parquet";
   if (cfg->extension != NULL)
     return cfg->extension;
   return ext[cfg->comp];
@@ -445,7 +452,7 @@ static const char *extension(const dconfig *cfg)
 /* Writes one object: prefix + "<stream>-<version>-YYYY-MM-dd-HH-mm-ss-<uuid><ext>". */
 static int write_object(stream_system *s, const dconfig *cfg, const char *bucket,
                         const char *prefix, const char *stream_name, int64_t ts,
-                        const buf *body, arena *a, err *e)
+                        const buf *body, bool data, arena *a, err *e)
 {
   time_t t = (time_t)(ts / 1000);
   struct tm tm;
@@ -455,7 +462,7 @@ static int write_object(stream_system *s, const dconfig *cfg, const char *bucket
   const char *base = arena_sprintf(a, "%s-%" PRIu64 "-%04d-%02d-%02d-%02d-%02d-%02d-%s",
                                    stream_name, cfg->version, tm.tm_year + 1900, tm.tm_mon + 1,
                                    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, uuid);
-  const char *key = arena_sprintf(a, "%s%s%s", prefix, base, extension(cfg));
+  const char *key = arena_sprintf(a, "%s%s%s", prefix, base, extension(cfg, data));
   buf packed;
   buf_init(&packed, BODY_MAX);
   int rc = compress_body(cfg->comp, body, base, &packed, e);
@@ -496,11 +503,30 @@ static const char *error_prefix(const dconfig *cfg, const char *type, int64_t ts
   return stream__prefix_eval(p, ts, type, NULL, a, e);
 }
 
+/* The table of a format conversion error record ("dataCatalogTable"). */
+static json_t *catalog_table(const conv_config *c)
+{
+  json_t *o = json_object();
+  if (c == NULL)
+    return o;
+  json_object_set_new(o, "catalogId",
+                      json_string(c->catalog_id != NULL ? c->catalog_id : "000000000000"));
+  json_object_set_new(o, "databaseName", json_string(c->database));
+  json_object_set_new(o, "tableName", json_string(c->table));
+  json_object_set_new(o, "region", json_string(c->region != NULL ? c->region : "us-east-1"));
+  json_object_set_new(o, "versionId",
+                      json_string(c->version_id != NULL ? c->version_id : "LATEST"));
+  if (c->role_arn != NULL)
+    json_object_set_new(o, "roleArn", json_string(c->role_arn));
+  return o;
+}
+
 static int write_errors(stream_system *s, const dconfig *cfg, const char *stream_name, drec *r,
                         size_t n, arena *a, err *e)
 {
-  static const char *const types[] = {"processing-failed", "partitioning-failed"};
-  for (size_t t = 0; t < 2; t++) {
+  static const char *const types[] = {"processing-failed", "partitioning-failed",
+                                      "format-conversion-failed"};
+  for (size_t t = 0; t < 3; t++) {
     buf body;
     buf_init(&body, BODY_MAX);
     int64_t oldest = 0;
@@ -511,10 +537,18 @@ static int write_errors(stream_system *s, const dconfig *cfg, const char *stream
         oldest = r[i].ts;
       char *b64 = xmalloc(base64_encoded_len(r[i].src_len));
       base64_encode(r[i].src, r[i].src_len, b64);
-      json_t *o = json_pack("{s:i, s:I, s:s, s:s, s:I, s:s}", "attemptsMade", 1,
-                            "arrivalTimestamp", (json_int_t)r[i].ts, "errorCode",
-                            r[i].error_code, "errorMessage", r[i].error_msg,
-                            "attemptEndingTimestamp", (json_int_t)time_now_ms(), "rawData", b64);
+      json_t *o;
+      if (t == 2) /* the shape of format conversion's errors */
+        o = json_pack("{s:i, s:I, s:s, s:s, s:I, s:s, s:o}", "attemptsMade", 1,
+                      "arrivalTimestamp", (json_int_t)r[i].ts, "lastErrorCode", r[i].error_code,
+                      "lastErrorMessage", r[i].error_msg, "attemptEndingTimestamp",
+                      (json_int_t)time_now_ms(), "rawData", b64, "dataCatalogTable",
+                      catalog_table(cfg->conv));
+      else
+        o = json_pack("{s:i, s:I, s:s, s:s, s:I, s:s}", "attemptsMade", 1, "arrivalTimestamp",
+                      (json_int_t)r[i].ts, "errorCode", r[i].error_code, "errorMessage",
+                      r[i].error_msg, "attemptEndingTimestamp", (json_int_t)time_now_ms(),
+                      "rawData", b64);
       free(b64);
       if (cfg->lambda_arn != NULL && t == 0)
         json_object_set_new(o, "lambdaArn", json_string(cfg->lambda_arn));
@@ -529,7 +563,7 @@ static int write_errors(stream_system *s, const dconfig *cfg, const char *stream
       const char *prefix = error_prefix(cfg, types[t], oldest, a, e);
       rc = prefix == NULL ? e->code
                           : write_object(s, cfg, cfg->bucket, prefix, stream_name, oldest, &body,
-                                         a, e);
+                                         false, a, e);
     }
     buf_release(&body);
     if (rc != 0)
@@ -550,6 +584,93 @@ static int apply_trim(stream_system *s, schange *c, MDB_txn *txn, arena *a, err 
   uint8_t prefix[8];
   stream__be64(prefix, ta->id);
   return stream__range_delete(txn, s->db_dbuf, prefix, 8, ta->last, &ta->oldest, e);
+}
+
+/* The table's columns, looked up once per delivery. */
+typedef struct schema_state {
+  bool done;
+  conv_schema *sch;            /* NULL: the records fail with code and msg */
+  const char *code;
+  const char *msg;
+} schema_state;
+
+static void fail_conversion(drec *r, const char *code, const char *msg)
+{
+  r->out = OUT_FAILED;
+  r->error_type = "format-conversion-failed";
+  r->error_code = code;
+  r->error_msg = msg;
+}
+
+/* Returns an error only when the lookup should be tried again later (the
+ * catalog could not answer); a missing table fails the records instead. */
+static int load_schema(stream_system *s, const conv_config *cv, schema_state *st, arena *a,
+                       err *e)
+{
+  if (st->done)
+    return 0;
+  if (s->schema_lookup == NULL) {
+    st->done = true;
+    st->code = "DataFormatConversion.EntityNotFound";
+    st->msg = "tarn runs without a catalog: the table cannot be found";
+    return 0;
+  }
+  json_t *cols = NULL;
+  err le = {0};
+  int rc = s->schema_lookup(s->schema_ctx, cv->catalog_id, cv->database, cv->table,
+                            cv->version_id, &cols, &le);
+  if (rc == STREAM_ERR_NOT_FOUND || rc == ERR_NOT_FOUND || rc == ERR_NO_SUCH_ENTITY) {
+    st->done = true;
+    st->code = "DataFormatConversion.EntityNotFound";
+    st->msg = arena_sprintf(a, "The specified table/database could not be found (%s). Ensure "
+                            "that the table/database exists and that the values provided in "
+                            "the schema configuration are correct.", le.msg);
+    return 0;
+  }
+  if (rc != 0) {
+    err_set(e, rc, "cannot look up the table '%s.%s': %s", cv->database, cv->table, le.msg);
+    return rc;
+  }
+  st->done = true;
+  err se = {0};
+  if (stream__conv_schema_new(cv, cols, &st->sch, &se) != 0) {
+    st->code = "DataFormatConversion.InvalidSchema";
+    st->msg = arena_sprintf(a, "The schema is invalid. %s", se.msg);
+  }
+  json_decref(cols);
+  return 0;
+}
+
+/* Converts the Ok records of one partition into a Parquet file in body
+ * (empty when none converts); the rest fail to the error output. */
+static int convert_group(stream_system *s, const dconfig *cfg, drec *r, size_t n,
+                         schema_state *st, buf *body, arena *a, err *e)
+{
+  int rc = load_schema(s, cfg->conv, st, a, e);
+  if (rc != 0)
+    return rc;
+  if (st->sch == NULL) {
+    for (size_t i = 0; i < n; i++)
+      if (r[i].out == OUT_OK)
+        fail_conversion(&r[i], st->code, st->msg);
+    return 0;
+  }
+  conv_rec *cr = arena_alloc(a, sizeof *cr * (n > 0 ? n : 1));
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (r[i].out == OUT_OK)
+      cr[m++] = (conv_rec){r[i].data, r[i].len, NULL, NULL};
+  rc = stream__conv_write(cfg->conv, st->sch, cr, m, body, a, e);
+  if (rc != 0)
+    return rc;
+  m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (r[i].out == OUT_OK) {
+      if (cr[m].err_code != NULL)
+        fail_conversion(&r[i], cr[m].err_code, cr[m].err_msg);
+      m++;
+    }
+  return 0;
 }
 
 static int by_seq(const void *x, const void *y)
@@ -679,6 +800,7 @@ static int deliver_one(stream_system *s, dstream *d, const dconfig *cfg, const c
   /* 4: objects, one per partition, in order of their records */
   qsort(r, n, sizeof *r, by_group);
   rc = 0;
+  schema_state schema = {false, NULL, NULL, NULL};
   size_t i = 0;
   while (i < n && rc == 0) {
     if (r[i].out != OUT_OK) {
@@ -694,9 +816,19 @@ static int deliver_one(stream_system *s, dstream *d, const dconfig *cfg, const c
         continue;
       if (r[j].ts < first_ts)
         first_ts = r[j].ts;
+      if (cfg->conv != NULL)
+        continue;
       buf_append(&body, r[j].data, r[j].len);
       if (cfg->append_newline)
         buf_append(&body, "\n", 1);
+    }
+    if (cfg->conv != NULL) {
+      rc = convert_group(s, cfg, r + i, j - i, &schema, &body, a, e);
+      if (rc != 0 || body.len == 0) {
+        buf_release(&body);
+        i = j;
+        continue;
+      }
     }
     err pe = {0};
     const char *prefix = stream__prefix_eval(cfg->prefix != NULL ? cfg->prefix : "", first_ts,
@@ -710,7 +842,7 @@ static int deliver_one(stream_system *s, dstream *d, const dconfig *cfg, const c
           r[x].error_msg = arena_strdup(a, pe.msg);
         }
     } else {
-      rc = write_object(s, cfg, cfg->bucket, prefix, name, first_ts, &body, a, e);
+      rc = write_object(s, cfg, cfg->bucket, prefix, name, first_ts, &body, true, a, e);
     }
     buf_release(&body);
     i = j;
@@ -730,12 +862,14 @@ static int deliver_one(stream_system *s, dstream *d, const dconfig *cfg, const c
     const char *bp = stream__prefix_eval(cfg->backup_prefix ? cfg->backup_prefix : "", first_ts,
                                          NULL, NULL, a, e);
     rc = bp == NULL ? e->code
-                    : write_object(s, cfg, cfg->backup_bucket, bp, name, first_ts, &body, a, e);
+                    : write_object(s, cfg, cfg->backup_bucket, bp, name, first_ts, &body, false,
+                                   a, e);
     buf_release(&body);
   }
   for (size_t x = 0; x < n; x++)
     json_decref(r[x].keys);
   free(r);
+  stream__conv_schema_free(schema.sch);
   arena_free(a);
   if (rc != 0)
     return rc;

@@ -49,6 +49,7 @@ void stream__dconfig_unref(dconfig *c)
   free(c->query);
   free(c->backup_bucket);
   free(c->backup_prefix);
+  stream__conv_free(c->conv);
   free(c);
 }
 
@@ -93,8 +94,10 @@ static json_t *destination(json_t *input)
   return d != NULL ? d : json_object_get(input, "S3DestinationConfiguration");
 }
 
-/* Parses a destination into a new dconfig (refs 1). */
-static int parse_destination(json_t *dst, uint64_t version, dconfig **out, err *e)
+/* Parses a destination into a new dconfig (refs 1). shape names it in
+ * validation messages (extendedS3DestinationConfiguration, ...Update). */
+static int parse_destination(json_t *dst, const char *shape, uint64_t version, dconfig **out,
+                             err *e)
 {
   *out = NULL;
   if (!json_is_object(dst))
@@ -111,7 +114,8 @@ static int parse_destination(json_t *dst, uint64_t version, dconfig **out, err *
   c->error_prefix = dup_or_null(json_string_value(json_object_get(dst, "ErrorOutputPrefix")));
   c->extension = dup_or_null(json_string_value(json_object_get(dst, "FileExtension")));
   json_t *bh = json_object_get(dst, "BufferingHints");
-  json_int_t mb = 5, secs = 300;
+  /* a converting stream buffers 128 MiB unless told otherwise, as Firehose */
+  json_int_t mb = stream__conv_enabled(dst) ? 128 : 5, secs = 300;
   if (json_is_integer(json_object_get(bh, "SizeInMBs")))
     mb = json_integer_value(json_object_get(bh, "SizeInMBs"));
   if (json_is_integer(json_object_get(bh, "IntervalInSeconds")))
@@ -137,9 +141,8 @@ static int parse_destination(json_t *dst, uint64_t version, dconfig **out, err *
   else if (rc == 0)
     rc = err_set(e, STREAM_ERR_INVALID, "CompressionFormat '%s' is not one of UNCOMPRESSED, "
                  "GZIP, ZIP, Snappy, HADOOP_SNAPPY", comp);
-  json_t *conv = json_object_get(dst, "DataFormatConversionConfiguration");
-  if (rc == 0 && json_is_true(json_object_get(conv, "Enabled")))
-    rc = invalid(e, "DataFormatConversionConfiguration is not supported by tarn yet");
+  if (rc == 0)
+    rc = stream__conv_parse(dst, shape, &c->conv, e);
   json_t *proc = json_object_get(dst, "ProcessingConfiguration");
   if (rc == 0 && json_is_true(json_object_get(proc, "Enabled"))) {
     size_t i;
@@ -282,7 +285,7 @@ int stream__dstreams_load(stream_system *s, err *e)
     dconfig *c = NULL;
     err pe = {0};
     if (parse_destination(destination(json_object_get(rec, "input")),
-                          (uint64_t)json_integer_value(json_object_get(rec, "version")), &c,
+                          "extendedS3DestinationConfiguration", (uint64_t)json_integer_value(json_object_get(rec, "version")), &c,
                           &pe) == 0) {
       dstream *d = xcalloc(1, sizeof *d);
       d->id = (uint64_t)json_integer_value(json_object_get(rec, "id"));
@@ -380,7 +383,11 @@ int stream_delivery_create(stream_system *s, json_t *input, err *e)
                    "(DirectPut and KinesisStreamAsSource are)", type);
   }
   dconfig *c;
-  int rc = parse_destination(destination(input), 1, &c, e);
+  int rc = parse_destination(destination(input),
+                             json_object_get(input, "ExtendedS3DestinationConfiguration") != NULL
+                                 ? "extendedS3DestinationConfiguration"
+                                 : "s3DestinationConfiguration",
+                             1, &c, e);
   if (rc != 0)
     return rc;
   create_arg ca = {name, input, source, 0, 0};
@@ -453,7 +460,8 @@ int stream_delivery_describe(stream_system *s, const char *name, json_t **out, e
   json_t *dst = json_deep_copy(destination(in));
   if (json_object_get(dst, "BufferingHints") == NULL)
     json_object_set_new(dst, "BufferingHints",
-                        json_pack("{s:i, s:i}", "SizeInMBs", 5, "IntervalInSeconds", 300));
+                        json_pack("{s:i, s:i}", "SizeInMBs", stream__conv_enabled(dst) ? 128 : 5,
+                                  "IntervalInSeconds", 300));
   if (json_object_get(dst, "CompressionFormat") == NULL)
     json_object_set_new(dst, "CompressionFormat", json_string("UNCOMPRESSED"));
   if (json_object_get(dst, "EncryptionConfiguration") == NULL)
@@ -539,7 +547,7 @@ static int edit_update(stream_system *s, MDB_txn *txn, json_t *rec, void *arg, e
   json_t *merged = dst != NULL ? json_deep_copy(dst) : json_object();
   json_object_update(merged, ua->update);
   dconfig *cfg;
-  int rc = parse_destination(merged, (uint64_t)v + 1, &cfg, e);
+  int rc = parse_destination(merged, "extendedS3DestinationUpdate", (uint64_t)v + 1, &cfg, e);
   if (rc != 0) {
     json_decref(merged);
     return rc;
@@ -585,7 +593,7 @@ int stream_delivery_update(stream_system *s, json_t *input, err *e)
     return rc;
   dconfig *cfg = NULL;
   err pe = {0};
-  parse_destination(ua.merged, ua.new_version, &cfg, &pe);
+  parse_destination(ua.merged, "extendedS3DestinationUpdate", ua.new_version, &cfg, &pe);
   json_decref(ua.merged);
   pthread_mutex_lock(&s->mu);
   dstream *d = stream__dstream_find(s, name);

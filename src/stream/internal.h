@@ -16,6 +16,7 @@
 #include "stream/stream.h"
 
 #include "base/lmdb_env.h"
+#include "stream/convert.h"
 
 #include <pthread.h>
 
@@ -40,6 +41,7 @@ typedef struct dconfig {
   char *query;                 /* MetadataExtractionQuery, or NULL */
   char *backup_bucket;         /* S3BackupMode Enabled: source records, or NULL */
   char *backup_prefix;
+  conv_config *conv;           /* DataFormatConversionConfiguration enabled, or NULL */
 } dconfig;
 
 /* A delivery stream as the delivery thread sees it. Guarded by
@@ -66,6 +68,8 @@ struct stream_system {
   lmdb_committer committer;
   store *st;
   fn_system *fn;
+  stream_schema_fn schema_lookup;
+  void *schema_ctx;
   pthread_mutex_t mu;          /* guards dstreams and the fields below */
   pthread_cond_t wake;         /* the delivery thread: work, or stop */
   pthread_cond_t drained;      /* puts wait for room in a buffer */

@@ -13,8 +13,11 @@
  *
  * Threads: one delivery thread (started by stream_system_start) flushes
  * Firehose buffers when they reach their size or age, runs the Lambda
- * processor, and writes objects through the store (so bucket notifications
- * fire). Everything else runs on the caller's thread.
+ * processor, converts records to Parquet when the destination asks for it
+ * (the table's columns come through stream_options.schema_lookup, so this
+ * part does not depend on the catalog), and writes objects through the
+ * store (so bucket notifications fire). Everything else runs on the
+ * caller's thread.
  */
 #ifndef TARN_STREAM_STREAM_H
 #define TARN_STREAM_STREAM_H
@@ -59,11 +62,25 @@ typedef struct fn_system fn_system;
 #define STREAM_ERR_EXPIRED_ITERATOR (-1305) /* ExpiredIteratorException */
 #define STREAM_ERR_BUSY (-1306)             /* ServiceUnavailableException */
 #define STREAM_ERR_VERSION (-1307)          /* ConcurrentModificationException */
+#define STREAM_ERR_VALIDATION (-1308)       /* ValidationException */
+
+/* A catalog table's columns, for Firehose's record format conversion
+ * (SchemaConfiguration): sets *columns to a new JSON array of {"Name",
+ * "Type"} (Glue's StorageDescriptor.Columns, Hive type names). catalog_id
+ * and version_id may be NULL (the account's catalog, the table's latest
+ * version). Returns 0, STREAM_ERR_NOT_FOUND when the database or the table
+ * does not exist (e says which), or another error (the delivery is tried
+ * again later). Called on the delivery thread. */
+typedef int (*stream_schema_fn)(void *ctx, const char *catalog_id, const char *database,
+                                const char *table, const char *version_id, json_t **columns,
+                                err *e);
 
 typedef struct stream_options {
   const char *data_dir;   /* DATA: the environment is DATA/stream/ */
   store *st;              /* where delivery streams write objects */
   fn_system *fn;          /* the Lambda processor's functions, or NULL */
+  stream_schema_fn schema_lookup; /* tables for format conversion, or NULL (none) */
+  void *schema_ctx;
 } stream_options;
 
 int stream_system_open(const stream_options *o, stream_system **out, err *e);

@@ -240,6 +240,8 @@ int stream_system_open(const stream_options *o, stream_system **out, err *e)
   stream_system *s = xcalloc(1, sizeof *s);
   s->st = o->st;
   s->fn = o->fn;
+  s->schema_lookup = o->schema_lookup;
+  s->schema_ctx = o->schema_ctx;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->wake, NULL);
   pthread_cond_init(&s->drained, NULL);

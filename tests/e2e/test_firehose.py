@@ -207,7 +207,7 @@ def test_bad_input_changes_nothing(fh, bucket):
         ({"BucketARN": "arn:aws:s3:::" + bucket, "Prefix": "x/!{nope:1}/",
           "ErrorOutputPrefix": "e/"}, "namespace"),
         ({"BucketARN": "arn:aws:s3:::" + bucket, "DataFormatConversionConfiguration": {
-            "Enabled": True}}, "DataFormatConversion"),
+            "Enabled": True}}, "InputFormatConfiguration must not be null"),
     ]:
         dest.setdefault("RoleARN", "arn:aws:iam::000000000000:role/r")
         with pytest.raises(ClientError) as ei:

@@ -26,3 +26,13 @@ echo "fuzz_prefix: ${secs}s"
 $out/fuzz_prefix -max_total_time="$secs" -max_len=4096 $out/corpus_prefix >$out/fuzz_prefix.log 2>&1 \
   || { tail -40 $out/fuzz_prefix.log; exit 1; }
 tail -1 $out/fuzz_prefix.log
+# Firehose record format conversion (stream/convert.c with the Parquet writer)
+clang $flags -o $out/fuzz_convert tests/fuzz/fuzz_convert.c src/stream/convert.c \
+  src/formats/parquet_write.c src/formats/codec.c src/formats/value.c $base $libs -ljansson \
+  -lsnappy -lzstd -llz4 -lbrotlidec -lm
+mkdir -p $out/corpus_convert
+cp tests/fuzz/seeds/convert_*.bin $out/corpus_convert/
+echo "fuzz_convert: ${secs}s"
+$out/fuzz_convert -max_total_time="$secs" -max_len=65536 $out/corpus_convert \
+  >$out/fuzz_convert.log 2>&1 || { tail -40 $out/fuzz_convert.log; exit 1; }
+tail -1 $out/fuzz_convert.log
