@@ -97,6 +97,7 @@ static const s3_op op_upload_part_copy = {"UploadPartCopy", NULL, s3_upload_part
 static const s3_op op_complete_upload = {"CompleteMultipartUpload", NULL, s3_complete_upload, S3_COMPLETE_BODY_MAX};
 static const s3_op op_abort_upload = {"AbortMultipartUpload", NULL, s3_abort_upload, 0};
 static const s3_op op_list_parts = {"ListParts", NULL, s3_list_parts, 0};
+static const s3_op op_select = {"SelectObjectContent", NULL, s3_select_object, 0};
 
 /* ---- routing ---- */
 
@@ -149,6 +150,7 @@ static const route routes[] = {
   {"DELETE", AT_OBJECT,  NULL,          NULL,       NULL,                &op_delete_object},
   {"POST",   AT_OBJECT,  "uploads",     NULL,       NULL,                &op_create_upload},
   {"POST",   AT_OBJECT,  "uploadId",    NULL,       NULL,                &op_complete_upload},
+  {"POST",   AT_OBJECT,  "select",      NULL,       NULL,                &op_select},
 };
 
 /* Query parameters that name an S3 subresource. A request that carries one
@@ -309,6 +311,7 @@ static const struct {
     {&op_upload_part, "s3:PutObject"},               {&op_upload_part_copy, "s3:PutObject"},
     {&op_complete_upload, "s3:PutObject"},           {&op_abort_upload, "s3:AbortMultipartUpload"},
     {&op_list_parts, "s3:ListMultipartUploadParts"},
+    {&op_select, "s3:GetObject"},
 };
 
 /* Asks api/iam.c whether a caller who is not root may run c. DeleteObjects
@@ -461,6 +464,7 @@ static void s3_cleanup(void *ctx, http_req *req)
   if (c == NULL)
     return;
   c->writer = store_writer_free(c->writer);
+  s3_select_cleanup(c);
 }
 
 http_service *s3_service_new(store *st)
@@ -471,6 +475,7 @@ http_service *s3_service_new(store *st)
     abort();
   }
   s->st = st;
+  s->select = s3_select_pool_new();
   s->base.name = "s3";
   s->base.ctx = s;
   s->base.prepare = s3_prepare;
@@ -487,8 +492,11 @@ void s3_service_set_events(http_service *svc, struct events_system *ev)
 
 http_service *s3_service_free(http_service *svc)
 {
-  if (svc != NULL)
-    free(svc->ctx);
+  if (svc != NULL) {
+    s3_svc *s = svc->ctx;
+    s->select = s3_select_pool_free(s->select);
+    free(s);
+  }
   return NULL;
 }
 

@@ -34,6 +34,7 @@
 
 typedef struct s3_svc s3_svc;
 typedef struct s3_call s3_call;
+typedef struct s3_select_pool s3_select_pool;
 
 /* An operation step: 0, or an ERR_* code with e set. */
 typedef int (*s3_fn)(s3_svc *s, http_req *req, s3_call *c, err *e);
@@ -49,6 +50,7 @@ struct s3_svc {
   http_service base;  /* first member: what the server holds */
   store *st;          /* borrowed */
   struct events_system *ev;  /* borrowed, or NULL: ?notification answers NotImplemented */
+  s3_select_pool *select;    /* running SelectObjectContent queries (s3_select.c) */
 };
 
 /* Per-request state, in the request's arena (req->svc). */
@@ -64,6 +66,7 @@ struct s3_call {
   size_t ntags;
   const char *upload_id;  /* multipart: the uploadId parameter */
   int part_number;        /* UploadPart / UploadPartCopy: 1..10000 */
+  struct sel_job *select; /* SelectObjectContent's job, released in cleanup */
 };
 
 /* ---- the operations: one handler each, grouped by file ---- */
@@ -90,6 +93,13 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_put_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_delete_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
+
+/* s3_select.c */
+int s3_select_object(s3_svc *s, http_req *req, s3_call *c, err *e);
+void s3_select_cleanup(s3_call *c);
+s3_select_pool *s3_select_pool_new(void);
+/* Cancels the running queries and waits for them (before the store closes). */
+s3_select_pool *s3_select_pool_free(s3_select_pool *p);
 
 /* s3_notify.c */
 int s3_put_notification(s3_svc *s, http_req *req, s3_call *c, err *e);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <brotli/decode.h>
+#include <bzlib.h>
 #include <lz4.h>
 #include <snappy-c.h>
 #include <zlib.h>
@@ -31,6 +32,8 @@ codec_kind codec_sniff(const void *p, size_t n)
     return CODEC_GZIP;
   if (n >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd)
     return CODEC_ZSTD;
+  if (n >= 4 && b[0] == 'B' && b[1] == 'Z' && b[2] == 'h' && b[3] >= '1' && b[3] <= '9')
+    return CODEC_BZIP2;
   return CODEC_NONE;
 }
 
@@ -47,6 +50,8 @@ codec_kind codec_from_name(const char *name)
     return CODEC_GZIP;
   if (ends(name, ".zst") || ends(name, ".zstd"))
     return CODEC_ZSTD;
+  if (ends(name, ".bz2"))
+    return CODEC_BZIP2;
   return CODEC_NONE;
 }
 
@@ -183,6 +188,78 @@ static int unzstd(const void *src, size_t n, size_t max, char **out, size_t *out
   return 0;
 }
 
+/* bzip2: one or more streams (pbzip2 and `cat a.bz2 b.bz2` make several) */
+static int bunzip2(const void *src, size_t n, size_t max, char **out, size_t *outlen, err *e,
+                   bool head)
+{
+  bz_stream z;
+  memset(&z, 0, sizeof z);
+  if (BZ2_bzDecompressInit(&z, 0, 0) != BZ_OK)
+    return err_set(e, ERR_INTERNAL, "cannot start bzip2");
+  char *buf = NULL;
+  size_t cap = 0;
+  size_t len = 0;
+  z.next_in = (char *)(uintptr_t)src;
+  size_t left = n;
+  int rc = 0;
+  for (;;) {
+    if (z.avail_in == 0) {
+      unsigned chunk = left > (1u << 30) ? (1u << 30) : (unsigned)left;
+      z.avail_in = chunk;
+      left -= chunk;
+    }
+    if (len == cap) {
+      if (head && len >= max)
+        break;
+      size_t want = cap ? cap * 2 : (n * 4 > (1u << 20) ? n * 4 : (1u << 20));
+      if (want > max)
+        want = max > len ? max : len + 1;
+      rc = grow(&buf, &cap, want, max, e);
+      if (rc < 0)
+        break;
+    }
+    size_t room = cap - len;
+    if (room > (1u << 30))
+      room = 1u << 30;
+    z.next_out = buf + len;
+    z.avail_out = (unsigned)room;
+    int zr = BZ2_bzDecompress(&z);
+    len += room - z.avail_out;
+    if (zr == BZ_STREAM_END) {
+      if (z.avail_in == 0 && left == 0)
+        break;
+      /* another stream follows */
+      char *next = z.next_in;
+      unsigned avail = z.avail_in;
+      BZ2_bzDecompressEnd(&z);
+      memset(&z, 0, sizeof z);
+      if (BZ2_bzDecompressInit(&z, 0, 0) != BZ_OK) {
+        rc = err_set(e, ERR_INTERNAL, "cannot start bzip2");
+        break;
+      }
+      z.next_in = next;
+      z.avail_in = avail;
+      continue;
+    }
+    if (zr != BZ_OK) {
+      rc = err_set(e, ERR_INVALID, "corrupt bzip2 data (error %d)", zr);
+      break;
+    }
+    if (z.avail_in == 0 && left == 0 && z.avail_out > 0) {
+      rc = err_set(e, ERR_INVALID, "truncated bzip2 data");
+      break;
+    }
+  }
+  BZ2_bzDecompressEnd(&z);
+  if (rc < 0) {
+    free(buf);
+    return rc;
+  }
+  *out = buf;
+  *outlen = len;
+  return 0;
+}
+
 int codec_decompress(codec_kind k, const void *src, size_t n, size_t max, char **out,
                      size_t *outlen, err *e)
 {
@@ -192,6 +269,8 @@ int codec_decompress(codec_kind k, const void *src, size_t n, size_t max, char *
     return gunzip(src, n, max, out, outlen, e, false);
   if (k == CODEC_ZSTD)
     return unzstd(src, n, max, out, outlen, e, false);
+  if (k == CODEC_BZIP2)
+    return bunzip2(src, n, max, out, outlen, e, false);
   return err_set(e, ERR_INTERNAL, "no codec");
 }
 
@@ -204,6 +283,8 @@ int codec_decompress_head(codec_kind k, const void *src, size_t n, size_t max, c
     return gunzip(src, n, max, out, outlen, e, true);
   if (k == CODEC_ZSTD)
     return unzstd(src, n, max, out, outlen, e, true);
+  if (k == CODEC_BZIP2)
+    return bunzip2(src, n, max, out, outlen, e, true);
   return err_set(e, ERR_INTERNAL, "no codec");
 }
 

@@ -1,0 +1,1279 @@
+/* api/s3_select.c -- SelectObjectContent (POST /bucket/key?select&select-type=2):
+ * S3 Select, one SQL query over one object, answered as an AWS event stream.
+ *
+ * Why here: S3 Select is an S3 operation (REST-XML request, s3:GetObject,
+ * S3's error documents) whose work is the SQL engine's. The engine gets the
+ * object through sql_options.object (sql.h): `FROM S3Object s` resolves to
+ * exactly that object with the request's reader options, and no other table
+ * can be read. That hook was chosen over rewriting the statement into
+ * read_csv('s3://...') because (a) a rewrite of SQL text must parse SQL to
+ * be safe (aliases, quoted names, strings that contain "S3Object"), (b) the
+ * table functions could read any object of the store, past what the caller
+ * was authorized for, and (c) S3's CSV options (positional _1.._n names,
+ * every value as text, a given header mode) are reader options, not SQL.
+ *
+ * What the request becomes (prepare_input):
+ *   - the object's bytes are decompressed (GZIP, BZIP2) and, for CSV and JSON,
+ *     cut to the records that start inside ScanRange [Start, End] (inclusive;
+ *     End alone = the last End bytes), with records ending at
+ *     RecordDelimiter, comment rows (Comments, default '#') dropped, JSON
+ *     DOCUMENT input turned into one record per line (a top-level array
+ *     gives one record per element, as `S3Object[*]`); when none of that
+ *     applies the stored bytes are read in place;
+ *   - the statement is checked for S3 Select's subset (check_sql): no JOIN,
+ *     GROUP BY, ORDER BY, HAVING, set operations, windows or WITH;
+ *     `S3Object[*]` is read as S3Object; `s.a.b` on JSON input becomes
+ *     json_extract_scalar(s.a, '$.b').
+ *
+ * The answer: 200, then event stream messages (aws/eventstream.h):
+ * Records (<= RECORDS_CHUNK of output each), Cont while a long scan has
+ * nothing to send, Progress (when RequestProgress is enabled), then Stats
+ * (BytesScanned, BytesProcessed, BytesReturned) and End. An error found
+ * before the stream starts is S3's XML error document with its status, and
+ * nothing is sent; one found after is an error message (:message-type
+ * error, :error-code, :error-message) that ends the stream, as S3 does.
+ *
+ * States of a job:
+ *   PARKED    the request is parked; its thread prepares the input and runs
+ *             the query;
+ *   STREAMING the first rows, or the first progress tick, started the
+ *             response: from here the job touches only the stream;
+ *   DONE      Stats and End (or an error message) were sent, or the XML
+ *             error answered the parked request.
+ *
+ * Invariants:
+ *   (1) The job touches the request only under job->lock while job->req is
+ *       set; s3_select_cleanup() clears it (the client left) and cancels.
+ *   (2) The job is freed by the last of its thread and the request's cleanup.
+ *   (3) s3_select_stop() cancels every running job and waits for them, so
+ *       the store is never closed under a query.
+ *   (4) Limits: the expression 256 KiB, a record (input or output) 1 MiB,
+ *       the decompressed input SELECT_INPUT_MAX, SELECT_MAX_RUNNING jobs
+ *       at once (then 503 SlowDown).
+ *
+ * Start reading at s3_select_object().
+ */
+#include "api/s3_internal.h"
+
+#include "aws/errors.h"
+#include "aws/eventstream.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/xml.h"
+#include "formats/codec.h"
+#include "sql/sql.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define SELECT_EXPR_MAX (256u << 10)        /* S3's limit on the SQL expression */
+#define SELECT_RECORD_MAX (1u << 20)        /* S3's limit on one record, in or out */
+#define SELECT_INPUT_MAX ((size_t)4 << 30)  /* decompressed input */
+#define RECORDS_CHUNK (256u << 10)          /* output bytes per Records event */
+#define SELECT_TIME_LIMIT_MS (10u * 60 * 1000)
+
+enum header_mode { HDR_NONE, HDR_USE, HDR_IGNORE };
+
+/* The request, parsed (strings in the job's arena). */
+typedef struct sel_req {
+  const char *expr;
+  bool progress;             /* RequestProgress Enabled */
+  sql_object_format in;
+  codec_kind codec;
+  /* CSV input */
+  enum header_mode header;
+  char delim, quote, escape;
+  char comments;             /* 0: none */
+  const char *rdelim;        /* 1 or 2 bytes */
+  bool json_document;        /* JSON Type DOCUMENT (else LINES) */
+  /* output */
+  bool out_json;
+  const char *out_delim;     /* CSV field delimiter */
+  const char *out_rdelim;    /* record delimiter (CSV and JSON) */
+  char out_quote, out_escape;
+  bool quote_always;
+  /* ScanRange */
+  bool has_start, has_end;
+  uint64_t start, end;
+} sel_req;
+
+typedef struct sel_job {
+  pthread_mutex_t lock;
+  http_req *req;             /* while PARKED; NULL after (1) */
+  http_stream *stream;       /* once STREAMING */
+  s3_select_pool *pool;
+  store *st;                 /* borrowed; s3_select_stop() waits for the job (3) */
+  atomic_bool cancel;
+  int refs;
+  arena *a;                  /* the job's own: the request's arena may go first */
+  sel_req r;
+  const char *bucket, *key;
+  char request_id[17];
+  int fd;                    /* the stored object's bytes, or -1 */
+  const void *inline_data;   /* or an inline object's (in a) */
+  uint64_t size;             /* stored bytes */
+  int in_fd;                 /* what the engine reads */
+  uint64_t in_size;
+  uint64_t scanned;          /* BytesScanned: stored bytes read */
+  uint64_t processed;        /* BytesProcessed: bytes after decompression */
+  uint64_t returned;         /* BytesReturned: output bytes */
+  uint64_t engine_bytes;     /* bytes the engine read so far (progress) */
+  const sql_column *cols;
+  size_t ncols;
+  const char **names;        /* JSON output names */
+  buf out;                   /* output records not yet sent */
+  buf msg;                   /* encoded messages */
+  buf cell;                  /* one cell's text */
+  bool wrote_since_tick;
+  struct sel_job *next;      /* the pool's list */
+} sel_job;
+
+struct s3_select_pool {
+  pthread_mutex_t lock;
+  pthread_cond_t idle;
+  sel_job *running;
+  int nrunning;
+  int max_running;
+};
+
+/* An S3 Select error: S3's code (they are many and S3 Select's own), HTTP 400. */
+typedef struct sel_err {
+  const char *code;
+  char msg[512];
+} sel_err;
+
+static int sel_fail(sel_err *se, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int sel_fail(sel_err *se, const char *code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  se->code = code;
+  vsnprintf(se->msg, sizeof se->msg, fmt, ap);
+  va_end(ap);
+  return ERR_INVALID;
+}
+
+/* S3's XML error document for an S3 Select error (status 400). */
+static void write_sel_error(http_req *req, const char *bucket, const char *key, int status,
+                            const char *code, const char *msg)
+{
+  http_resp_status(req, status);
+  buf_reset(&req->resp_body);
+  http_resp_header(req, "Content-Type", "application/xml");
+  str_pair extra[2];
+  size_t n = 0;
+  if (key != NULL)
+    extra[n++] = (str_pair){"Key", key};
+  if (bucket != NULL)
+    extra[n++] = (str_pair){"BucketName", bucket};
+  aws_error_rest_xml(&req->resp_body, code, msg, extra, n, req->request_id);
+}
+
+/* ---- the request ---- */
+
+static bool xml_bool(const char *s)
+{
+  return s != NULL && strcasecmp(s, "true") == 0;
+}
+
+/* One character of a CSV option, or the default when absent. */
+static int one_char(const xml_node *n, const char *name, char def, char *out, sel_err *se)
+{
+  const char *v = xml_child_text(n, name);
+  if (v == NULL || v[0] == '\0') {
+    *out = def;
+    return 0;
+  }
+  if (strcmp(v, "\\t") == 0) {
+    *out = '\t';
+    return 0;
+  }
+  if (strlen(v) != 1)
+    return sel_fail(se, "InvalidRequestParameter",
+                    "the value of %s must be one character, not '%.32s'", name, v);
+  *out = v[0];
+  return 0;
+}
+
+/* A delimiter of 1 or 2 bytes (CRLF), default def. */
+static int delim_text(arena *a, const xml_node *n, const char *name, const char *def,
+                      const char **out, sel_err *se)
+{
+  const char *v = xml_child_text(n, name);
+  if (v == NULL || v[0] == '\0') {
+    *out = def;
+    return 0;
+  }
+  if (strlen(v) > 2)
+    return sel_fail(se, "InvalidRequestParameter", "%s must be one or two characters", name);
+  *out = arena_strdup(a, v);
+  return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+  if (s == NULL || *s == '\0')
+    return -1;
+  uint64_t v = 0;
+  for (const char *p = s; *p; p++) {
+    if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
+      return -1;
+    v = v * 10 + (uint64_t)(*p - '0');
+  }
+  *out = v;
+  return 0;
+}
+
+static int parse_request(arena *a, const xml_node *root, sel_req *r, sel_err *se)
+{
+  memset(r, 0, sizeof *r);
+  const char *expr = xml_child_text(root, "Expression");
+  if (expr == NULL)
+    return sel_fail(se, "MissingRequiredParameter",
+                    "the SelectRequest entity is missing a required parameter: Expression");
+  if (strlen(expr) > SELECT_EXPR_MAX)
+    return sel_fail(se, "ExpressionTooLong",
+                    "the SQL expression is too long: the maximum byte-length for the SQL "
+                    "expression is 256 KB");
+  r->expr = arena_strdup(a, expr);
+  const char *type = xml_child_text(root, "ExpressionType");
+  if (type == NULL)
+    return sel_fail(se, "MissingRequiredParameter",
+                    "the SelectRequest entity is missing a required parameter: ExpressionType");
+  if (strcmp(type, "SQL") != 0)
+    return sel_fail(se, "InvalidExpressionType",
+                    "the ExpressionType '%.32s' is not valid: only SQL expressions are supported",
+                    type);
+  const xml_node *rp = xml_child(root, "RequestProgress");
+  r->progress = rp != NULL && xml_bool(xml_child_text(rp, "Enabled"));
+
+  const xml_node *in = xml_child(root, "InputSerialization");
+  const xml_node *out = xml_child(root, "OutputSerialization");
+  if (in == NULL)
+    return sel_fail(se, "MissingRequiredParameter",
+                    "the SelectRequest entity is missing a required parameter: "
+                    "InputSerialization");
+  if (out == NULL)
+    return sel_fail(se, "MissingRequiredParameter",
+                    "the SelectRequest entity is missing a required parameter: "
+                    "OutputSerialization");
+  const char *comp = xml_child_text(in, "CompressionType");
+  if (comp == NULL || comp[0] == '\0' || strcmp(comp, "NONE") == 0)
+    r->codec = CODEC_NONE;
+  else if (strcmp(comp, "GZIP") == 0)
+    r->codec = CODEC_GZIP;
+  else if (strcmp(comp, "BZIP2") == 0)
+    r->codec = CODEC_BZIP2;
+  else
+    return sel_fail(se, "InvalidCompressionFormat",
+                    "the file is not in a supported compression format: only GZIP and BZIP2 "
+                    "are supported");
+  const xml_node *csv = xml_child(in, "CSV");
+  const xml_node *json = xml_child(in, "JSON");
+  const xml_node *pq = xml_child(in, "Parquet");
+  if ((csv != NULL) + (json != NULL) + (pq != NULL) != 1)
+    return sel_fail(se, (csv || json || pq) ? "ObjectSerializationConflict"
+                                            : "MissingRequiredParameter",
+                    "InputSerialization must name exactly one of CSV, JSON and Parquet");
+  int rc;
+  if (csv != NULL) {
+    r->in = SQL_OBJECT_CSV;
+    const char *fh = xml_child_text(csv, "FileHeaderInfo");
+    if (fh == NULL || fh[0] == '\0' || strcmp(fh, "NONE") == 0)
+      r->header = HDR_NONE;
+    else if (strcmp(fh, "USE") == 0)
+      r->header = HDR_USE;
+    else if (strcmp(fh, "IGNORE") == 0)
+      r->header = HDR_IGNORE;
+    else
+      return sel_fail(se, "InvalidFileHeaderInfo",
+                      "the FileHeaderInfo '%.32s' is invalid: only NONE, USE and IGNORE are "
+                      "supported", fh);
+    if ((rc = one_char(csv, "FieldDelimiter", ',', &r->delim, se)) < 0 ||
+        (rc = one_char(csv, "QuoteCharacter", '"', &r->quote, se)) < 0 ||
+        (rc = one_char(csv, "QuoteEscapeCharacter", '"', &r->escape, se)) < 0 ||
+        (rc = delim_text(a, csv, "RecordDelimiter", "\n", &r->rdelim, se)) < 0)
+      return rc;
+    if (xml_child(csv, "Comments") != NULL) {
+      if ((rc = one_char(csv, "Comments", 0, &r->comments, se)) < 0)
+        return rc;
+    } else {
+      r->comments = '#';
+    }
+    if (r->delim == r->quote || strchr(r->rdelim, r->delim) != NULL)
+      return sel_fail(se, "InvalidRequestParameter",
+                      "the FieldDelimiter must differ from the QuoteCharacter and the "
+                      "RecordDelimiter");
+  } else if (json != NULL) {
+    r->in = SQL_OBJECT_JSON;
+    const char *t = xml_child_text(json, "Type");
+    if (t == NULL || t[0] == '\0')
+      return sel_fail(se, "MissingRequiredParameter",
+                      "the SelectRequest entity is missing a required parameter: JSON Type");
+    if (strcmp(t, "DOCUMENT") == 0)
+      r->json_document = true;
+    else if (strcmp(t, "LINES") != 0)
+      return sel_fail(se, "InvalidJsonType",
+                      "the JsonType '%.32s' is invalid: only DOCUMENT and LINES are supported",
+                      t);
+    r->rdelim = "\n";
+  } else {
+    r->in = SQL_OBJECT_PARQUET;
+    if (r->codec != CODEC_NONE)
+      return sel_fail(se, "InvalidCompressionFormat",
+                      "the Parquet format does not support whole-object compression: "
+                      "its pages are compressed");
+  }
+
+  const xml_node *ocsv = xml_child(out, "CSV");
+  const xml_node *ojson = xml_child(out, "JSON");
+  if ((ocsv != NULL) + (ojson != NULL) != 1)
+    return sel_fail(se, (ocsv || ojson) ? "ObjectSerializationConflict"
+                                        : "MissingRequiredParameter",
+                    "OutputSerialization must name exactly one of CSV and JSON");
+  if (ocsv != NULL) {
+    if ((rc = delim_text(a, ocsv, "FieldDelimiter", ",", &r->out_delim, se)) < 0 ||
+        (rc = delim_text(a, ocsv, "RecordDelimiter", "\n", &r->out_rdelim, se)) < 0 ||
+        (rc = one_char(ocsv, "QuoteCharacter", '"', &r->out_quote, se)) < 0 ||
+        (rc = one_char(ocsv, "QuoteEscapeCharacter", '"', &r->out_escape, se)) < 0)
+      return rc;
+    const char *qf = xml_child_text(ocsv, "QuoteFields");
+    if (qf == NULL || qf[0] == '\0' || strcmp(qf, "ASNEEDED") == 0)
+      r->quote_always = false;
+    else if (strcmp(qf, "ALWAYS") == 0)
+      r->quote_always = true;
+    else
+      return sel_fail(se, "InvalidQuoteFields",
+                      "the QuoteFields '%.32s' is invalid: only ALWAYS and ASNEEDED are "
+                      "supported", qf);
+  } else {
+    r->out_json = true;
+    if ((rc = delim_text(a, ojson, "RecordDelimiter", "\n", &r->out_rdelim, se)) < 0)
+      return rc;
+  }
+
+  const xml_node *sr = xml_child(root, "ScanRange");
+  if (sr != NULL) {
+    const char *s = xml_child_text(sr, "Start");
+    const char *e = xml_child_text(sr, "End");
+    if (s != NULL && s[0] != '\0') {
+      if (parse_u64(s, &r->start) < 0)
+        return sel_fail(se, "InvalidRequestParameter", "ScanRange Start must be a "
+                                                       "non-negative integer");
+      r->has_start = true;
+    }
+    if (e != NULL && e[0] != '\0') {
+      if (parse_u64(e, &r->end) < 0)
+        return sel_fail(se, "InvalidRequestParameter", "ScanRange End must be a "
+                                                       "non-negative integer");
+      r->has_end = true;
+    }
+    if (!r->has_start && !r->has_end)
+      return sel_fail(se, "InvalidRequestParameter", "ScanRange must hold Start or End");
+    if (r->has_start && r->has_end && r->start > r->end)
+      return sel_fail(se, "InvalidRequestParameter",
+                      "ScanRange Start must not be greater than its End");
+    if (r->codec != CODEC_NONE || r->json_document || r->in == SQL_OBJECT_PARQUET)
+      return sel_fail(se, "UnsupportedScanRangeInput",
+                      "ScanRange is supported on uncompressed CSV and JSON LINES objects only");
+  }
+  return 0;
+}
+
+/* ---- the SQL subset ---- */
+
+/* Walks the statement outside strings and quoted names: refuses what S3
+ * Select does not run, rewrites S3Object[*] and (JSON) s.a.b paths into
+ * what the engine reads. The result is in a. */
+static int check_sql(arena *a, const sel_req *r, const char **out, sel_err *se)
+{
+  static const struct {
+    const char *word;
+    const char *what;
+  } refused[] = {
+      {"join", "JOIN"},       {"group", "GROUP BY"},     {"order", "ORDER BY"},
+      {"having", "HAVING"},   {"union", "UNION"},        {"intersect", "INTERSECT"},
+      {"except", "EXCEPT"},   {"over", "window functions"}, {"with", "WITH"},
+      {"offset", "OFFSET"},   {"copy", "COPY"},          {"insert", "INSERT"},
+      {"create", "CREATE"},   {"distinct", "DISTINCT"},
+  };
+  const char *s = r->expr;
+  size_t n = strlen(s);
+  buf b;
+  buf_init(&b, SELECT_EXPR_MAX * 4);
+  size_t i = 0;
+  int rc = 0;
+  bool saw_from = false;
+  while (i < n && rc == 0) {
+    char c = s[i];
+    if (c == '\'' || c == '"') { /* a string or a quoted name, '' / "" doubled */
+      size_t j = i + 1;
+      while (j < n) {
+        if (s[j] == c && j + 1 < n && s[j + 1] == c) {
+          j += 2;
+          continue;
+        }
+        if (s[j] == c)
+          break;
+        j++;
+      }
+      if (j >= n) {
+        rc = sel_fail(se, "ParseUnexpectedToken", "the string starting at character %zu is "
+                                                  "not closed", i + 1);
+        break;
+      }
+      buf_append(&b, s + i, j + 1 - i);
+      i = j + 1;
+      continue;
+    }
+    if (c == '-' && i + 1 < n && s[i + 1] == '-') { /* a comment to the line's end */
+      while (i < n && s[i] != '\n')
+        i++;
+      continue;
+    }
+    if (isalpha((unsigned char)c) || c == '_') {
+      size_t j = i;
+      while (j < n && (isalnum((unsigned char)s[j]) || s[j] == '_'))
+        j++;
+      size_t wl = j - i;
+      bool after_dot = i > 0 && s[i - 1] == '.';
+      if (!after_dot) {
+        for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++) {
+          if (strlen(refused[k].word) == wl && strncasecmp(s + i, refused[k].word, wl) == 0) {
+            rc = sel_fail(se, "UnsupportedSqlOperation",
+                          "%s is not supported by S3 Select (at character %zu)",
+                          refused[k].what, i + 1);
+            break;
+          }
+        }
+        if (wl == 4 && strncasecmp(s + i, "from", 4) == 0)
+          saw_from = true;
+      }
+      if (rc != 0)
+        break;
+      /* S3Object[*] -> S3Object */
+      if (wl == 8 && strncasecmp(s + i, "s3object", 8) == 0 && j + 2 < n && s[j] == '[' &&
+          s[j + 1] == '*' && s[j + 2] == ']') {
+        buf_append(&b, s + i, wl);
+        i = j + 3;
+        if (i < n && s[i] == '.')
+          rc = sel_fail(se, "UnsupportedSyntax",
+                        "a path after S3Object[*] is not supported; name the fields in SELECT");
+        continue;
+      }
+      /* JSON: alias.a.b[.c...] -> json_extract_scalar(alias.a, '$.b.c') */
+      if (r->in == SQL_OBJECT_JSON && !after_dot && j < n && s[j] == '.') {
+        size_t k = j + 1;
+        size_t parts = 1;
+        size_t second_end = 0;
+        while (k < n && (isalpha((unsigned char)s[k]) || s[k] == '_')) {
+          size_t e2 = k;
+          while (e2 < n && (isalnum((unsigned char)s[e2]) || s[e2] == '_'))
+            e2++;
+          parts++;
+          if (parts == 2)
+            second_end = e2;
+          k = e2;
+          if (k < n && s[k] == '.' && k + 1 < n &&
+              (isalpha((unsigned char)s[k + 1]) || s[k + 1] == '_'))
+            k++;
+          else
+            break;
+        }
+        if (parts >= 3) {
+          buf_puts(&b, "json_extract_scalar(");
+          buf_append(&b, s + i, second_end - i);
+          buf_puts(&b, ", '$");
+          buf_append(&b, s + second_end, k - second_end);
+          buf_puts(&b, "')");
+          i = k;
+          continue;
+        }
+      }
+      buf_append(&b, s + i, wl);
+      i = j;
+      continue;
+    }
+    if (c == '[' && i > 0) {
+      rc = sel_fail(se, "UnsupportedSyntax",
+                    "array subscripts are not supported here (at character %zu)", i + 1);
+      break;
+    }
+    buf_append(&b, s + i, 1);
+    i++;
+  }
+  if (rc == 0 && !saw_from)
+    rc = sel_fail(se, "ParseSelectMissingFrom",
+                  "the statement must read FROM S3Object, as SELECT ... FROM S3Object s");
+  if (rc == 0)
+    *out = arena_strndup(a, b.data != NULL ? b.data : "", b.len);
+  buf_release(&b);
+  return rc;
+}
+
+/* ---- the input ---- */
+
+/* Bytes written to a memfd through a buffer. */
+typedef struct fdw {
+  int fd;
+  buf b;
+  uint64_t total;
+  int rc;
+} fdw;
+
+static void fdw_flush(fdw *w)
+{
+  size_t off = 0;
+  while (w->rc == 0 && off < w->b.len) {
+    ssize_t k = write(w->fd, w->b.data + off, w->b.len - off);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      w->rc = ERR_NO_SPACE;
+    else
+      off += (size_t)k;
+  }
+  buf_reset(&w->b);
+}
+
+static void fdw_put(fdw *w, const void *p, size_t n)
+{
+  if (w->rc != 0)
+    return;
+  w->total += n;
+  if (w->b.len + n > (4u << 20))
+    fdw_flush(w);
+  if (n > (4u << 20)) {
+    while (w->rc == 0 && n > 0) {
+      ssize_t k = write(w->fd, p, n);
+      if (k < 0 && errno == EINTR)
+        continue;
+      if (k <= 0) {
+        w->rc = ERR_NO_SPACE;
+        break;
+      }
+      p = (const char *)p + k;
+      n -= (size_t)k;
+    }
+    return;
+  }
+  buf_append(&w->b, p, n);
+}
+
+static const char *find_delim(const char *p, const char *end, const char *d, size_t dl)
+{
+  if (dl == 1)
+    return memchr(p, d[0], (size_t)(end - p));
+  return memmem(p, (size_t)(end - p), d, dl);
+}
+
+/* CSV / JSON lines: the records that start in [lo, hi] (the header row first
+ * when one is wanted and lies before lo), each ended by '\n', comment rows
+ * dropped. Errors: OverMaxRecordSize. */
+static int cut_records(const sel_req *r, const char *data, size_t len, uint64_t lo, uint64_t hi,
+                       fdw *w, sel_err *se)
+{
+  const char *rd = r->rdelim;
+  size_t dl = strlen(rd);
+  const char *end = data + len;
+  const char *p = data;
+  bool first = true;
+  bool want_header = r->in == SQL_OBJECT_CSV && r->header != HDR_NONE;
+  /* skip to the first record starting at or after lo, keeping the header */
+  if (lo > 0) {
+    if (want_header) {
+      const char *he = find_delim(data, end, rd, dl);
+      size_t hl = he != NULL ? (size_t)(he - data) : len;
+      if (hl > SELECT_RECORD_MAX)
+        return sel_fail(se, "OverMaxRecordSize", "the header row is longer than 1 MB");
+      fdw_put(w, data, hl);
+      fdw_put(w, "\n", 1);
+      want_header = false;
+    }
+    if (lo >= len)
+      return 0;
+    const char *from = data + (lo >= dl ? lo - dl : 0);
+    const char *d = find_delim(from, end, rd, dl);
+    while (d != NULL && (size_t)(d + dl - data) < lo)
+      d = find_delim(d + 1, end, rd, dl);
+    if (d == NULL)
+      return 0;
+    p = d + dl;
+    first = false;
+  }
+  (void)first;
+  while (p < end && (uint64_t)(p - data) <= hi) {
+    const char *d = find_delim(p, end, rd, dl);
+    const char *re = d != NULL ? d : end;
+    size_t rl = (size_t)(re - p);
+    if (rl > SELECT_RECORD_MAX)
+      return sel_fail(se, "OverMaxRecordSize",
+                      "the length of a record in the input is greater than the limit of 1 MB "
+                      "(the record at byte %zu)", (size_t)(p - data));
+    if (!(r->comments != 0 && rl > 0 && p[0] == r->comments))
+      fdw_put(w, p, rl), fdw_put(w, "\n", 1);
+    if (d == NULL)
+      break;
+    p = d + dl;
+  }
+  return w->rc != 0 ? sel_fail(se, "InternalError", "cannot hold the object's records") : 0;
+}
+
+/* JSON DOCUMENT: each top-level value (or each element of a top-level
+ * array) as one compact line. Errors: JSONParsingError, OverMaxRecordSize. */
+static int json_document_lines(const char *p, size_t n, fdw *w, sel_err *se)
+{
+  int depth = 0;
+  bool in_str = false, esc = false;
+  bool array_top = false;       /* the current top-level value is an array of records */
+  size_t rec_start = w->total;  /* output offset of the record under way */
+  char chunk[4096];
+  size_t cl = 0;
+#define EMIT(ch)                                                                              \
+  do {                                                                                        \
+    chunk[cl++] = (ch);                                                                       \
+    if (cl == sizeof chunk) {                                                                 \
+      fdw_put(w, chunk, cl);                                                                  \
+      cl = 0;                                                                                 \
+    }                                                                                         \
+  } while (0)
+  for (size_t i = 0; i < n; i++) {
+    char c = p[i];
+    if (in_str) {
+      EMIT(c);
+      if (esc)
+        esc = false;
+      else if (c == '\\')
+        esc = true;
+      else if (c == '"')
+        in_str = false;
+      continue;
+    }
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+      continue;
+    if (depth == 0 && c == '[' && !array_top) {
+      array_top = true;
+      depth = 1;
+      continue;
+    }
+    if (array_top && depth == 1 && (c == ',' || c == ']')) {
+      if (c == ']') {
+        array_top = false;
+        depth = 0;
+      }
+      continue;
+    }
+    if (c == '"')
+      in_str = true;
+    if (c == '{' || c == '[')
+      depth++;
+    if (c == '}' || c == ']') {
+      if (depth == 0 || (array_top && depth == 1))
+        return sel_fail(se, "JSONParsingError", "unbalanced '%c' at byte %zu of the document",
+                        c, i);
+      depth--;
+    }
+    EMIT(c);
+    if (depth == (array_top ? 1 : 0) && (c == '}' || c == ']')) {
+      EMIT('\n');
+      fdw_put(w, chunk, cl);
+      cl = 0;
+      if (w->total - rec_start > SELECT_RECORD_MAX)
+        return sel_fail(se, "OverMaxRecordSize",
+                        "the length of a record in the input is greater than the limit of 1 MB");
+      rec_start = w->total;
+    } else if (w->total + cl - rec_start > SELECT_RECORD_MAX + 1) {
+      return sel_fail(se, "OverMaxRecordSize",
+                      "the length of a record in the input is greater than the limit of 1 MB");
+    }
+  }
+#undef EMIT
+  fdw_put(w, chunk, cl);
+  if (in_str || depth != 0)
+    return sel_fail(se, "JSONParsingError", "the JSON document ends inside a value");
+  return w->rc != 0 ? sel_fail(se, "InternalError", "cannot hold the object's records") : 0;
+}
+
+/* Whether CSV / JSON lines bytes can be read in place: no comment rows and
+ * no record past the limit, records ended by '\n' (or CRLF). */
+static bool readable_in_place(const sel_req *r, const char *p, size_t n)
+{
+  if (strcmp(r->rdelim, "\n") != 0 && strcmp(r->rdelim, "\r\n") != 0)
+    return false;
+  const char *end = p + n;
+  const char *q = p;
+  while (q < end) {
+    if (r->comments != 0 && *q == r->comments)
+      return false;
+    const char *nl = memchr(q, '\n', (size_t)(end - q));
+    const char *re = nl != NULL ? nl : end;
+    if ((size_t)(re - q) > SELECT_RECORD_MAX)
+      return false;
+    if (nl == NULL)
+      break;
+    q = nl + 1;
+  }
+  return true;
+}
+
+/* Makes j->in_fd / in_size: what the engine reads. */
+static int prepare_input(sel_job *j, sel_err *se, err *e)
+{
+  const sel_req *r = &j->r;
+  const char *data = j->inline_data;
+  void *map = NULL;
+  size_t len = (size_t)j->size;
+  int rc = 0;
+  if (j->fd >= 0 && len > 0) {
+    map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, j->fd, 0);
+    if (map == MAP_FAILED)
+      return err_set(e, ERR_IO, "cannot map the object");
+    data = map;
+  }
+  if (data == NULL)
+    data = "";
+  char *plain = NULL;
+  size_t plen = len;
+  const char *src = data;
+  if (r->codec != CODEC_NONE) {
+    err e2 = {0};
+    rc = codec_decompress(r->codec, data, len, SELECT_INPUT_MAX, &plain, &plen, &e2);
+    if (rc < 0) {
+      if (map != NULL)
+        munmap(map, len);
+      if (rc == ERR_ENTITY_TOO_LARGE)
+        return sel_fail(se, "OverMaxRecordSize", "the decompressed object is larger than "
+                                                 "tarn's limit of 4 GiB");
+      return sel_fail(se, "InvalidCompressionFormat", "the object is not valid %s data: %s",
+                      r->codec == CODEC_GZIP ? "GZIP" : "BZIP2", e2.msg);
+    }
+    src = plain;
+  }
+  j->scanned = j->size;
+  j->processed = plen;
+  uint64_t lo = 0, hi = UINT64_MAX;
+  if (r->has_start || r->has_end) {
+    if (r->has_start) {
+      lo = r->start;
+      hi = r->has_end ? r->end : UINT64_MAX;
+    } else {
+      lo = r->end >= plen ? 0 : plen - r->end;
+    }
+    uint64_t last = hi < plen ? hi + 1 : plen;
+    j->scanned = last > lo ? last - lo : 0;
+    j->processed = j->scanned;
+  }
+  bool in_place = r->codec == CODEC_NONE && lo == 0 && hi == UINT64_MAX &&
+                  (r->in == SQL_OBJECT_PARQUET ||
+                   (!r->json_document && readable_in_place(r, src, plen)));
+  if (in_place && j->fd >= 0) {
+    j->in_fd = dup(j->fd);
+    j->in_size = j->size;
+  } else {
+    fdw w = {.fd = memfd_create("tarn-select", MFD_CLOEXEC)};
+    buf_init(&w.b, 8u << 20);
+    if (w.fd < 0) {
+      rc = err_set(e, ERR_INTERNAL, "cannot make a buffer for the object");
+    } else if (in_place) {
+      fdw_put(&w, src, plen);
+    } else if (r->json_document) {
+      rc = json_document_lines(src, plen, &w, se);
+    } else {
+      rc = cut_records(r, src, plen, lo, hi, &w, se);
+    }
+    fdw_flush(&w);
+    buf_release(&w.b);
+    if (rc == 0 && w.rc != 0)
+      rc = err_set(e, ERR_NO_SPACE, "cannot hold the object's records");
+    if (rc == 0) {
+      j->in_fd = w.fd;
+      j->in_size = w.total;
+    } else if (w.fd >= 0) {
+      close(w.fd);
+    }
+  }
+  free(plain);
+  if (map != NULL)
+    munmap(map, len);
+  return rc;
+}
+
+/* ---- the answer ---- */
+
+/* Starts the 200 event stream; false when the client has gone. */
+static bool start_stream(sel_job *j)
+{
+  if (j->stream != NULL)
+    return true;
+  pthread_mutex_lock(&j->lock);
+  http_req *r = j->req;
+  if (r == NULL) {
+    pthread_mutex_unlock(&j->lock);
+    return false;
+  }
+  http_resp_status(r, 200);
+  http_resp_header(r, "Content-Type", "application/vnd.amazon.eventstream");
+  j->stream = http_resp_stream(r);
+  j->req = NULL;
+  http_req_resume(r);
+  pthread_mutex_unlock(&j->lock);
+  return true;
+}
+
+static int send_msgs(sel_job *j, err *e)
+{
+  if (j->msg.len == 0)
+    return 0;
+  if (!start_stream(j) || http_stream_write(j->stream, j->msg.data, j->msg.len) != 0) {
+    buf_reset(&j->msg);
+    return err_set(e, ERR_REQUEST_TIMEOUT, "query cancelled");
+  }
+  buf_reset(&j->msg);
+  j->wrote_since_tick = true;
+  return 0;
+}
+
+static int flush_records(sel_job *j, err *e)
+{
+  if (j->out.len == 0)
+    return 0;
+  int rc = eventstream_event(&j->msg, "Records", "application/octet-stream", j->out.data,
+                             j->out.len);
+  j->returned += j->out.len;
+  buf_reset(&j->out);
+  if (rc != 0)
+    return err_set(e, ERR_INTERNAL, "cannot frame the records");
+  return send_msgs(j, e);
+}
+
+static void stats_xml(buf *b, const char *root, uint64_t scanned, uint64_t processed,
+                      uint64_t returned)
+{
+  buf_printf(b,
+             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><%s><BytesScanned>%llu</BytesScanned>"
+             "<BytesProcessed>%llu</BytesProcessed><BytesReturned>%llu</BytesReturned></%s>",
+             root, (unsigned long long)scanned, (unsigned long long)processed,
+             (unsigned long long)returned, root);
+}
+
+static int on_columns(void *ctx, const sql_column *cols, size_t ncols, err *e)
+{
+  sel_job *j = ctx;
+  j->cols = cols;
+  j->ncols = ncols;
+  j->names = arena_alloc(j->a, sizeof(char *) * (ncols ? ncols : 1));
+  for (size_t i = 0; i < ncols; i++) {
+    const char *nm = cols[i].name;
+    int k;
+    char tail;
+    /* unnamed expressions are _1, _2, ... by position, as S3 names them */
+    if (sscanf(nm, "_col%d%c", &k, &tail) == 1)
+      nm = arena_sprintf(j->a, "_%zu", i + 1);
+    j->names[i] = nm;
+  }
+  return 0;
+}
+
+static void csv_field(sel_job *j, const char *s, size_t n, bool null)
+{
+  const sel_req *r = &j->r;
+  bool quote = r->quote_always;
+  for (size_t i = 0; i < n && !quote; i++) {
+    char c = s[i];
+    if (c == r->out_quote || c == r->out_escape || c == '\n' || c == '\r' ||
+        strchr(r->out_delim, c) != NULL || strchr(r->out_rdelim, c) != NULL)
+      quote = true;
+  }
+  (void)null;
+  if (!quote) {
+    buf_append(&j->out, s, n);
+    return;
+  }
+  buf_append(&j->out, &r->out_quote, 1);
+  size_t st = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == r->out_quote || (s[i] == r->out_escape && r->out_escape != r->out_quote)) {
+      buf_append(&j->out, s + st, i - st);
+      buf_append(&j->out, &r->out_escape, 1);
+      st = i;
+    }
+  }
+  buf_append(&j->out, s + st, n - st);
+  buf_append(&j->out, &r->out_quote, 1);
+}
+
+static int on_rows(void *ctx, const sql_batch *b, err *e)
+{
+  sel_job *j = ctx;
+  const sel_req *r = &j->r;
+  size_t nrows = sql_batch_rows(b);
+  for (size_t row = 0; row < nrows; row++) {
+    size_t rec_start = j->out.len;
+    for (size_t c = 0; c < j->ncols; c++) {
+      if (r->out_json) {
+        buf_puts(&j->out, c ? "," : "{");
+        buf_json_string(&j->out, j->names[c], strlen(j->names[c]));
+        buf_puts(&j->out, ":");
+        if (sql_cell_json(b, c, row, &j->out) != 0)
+          return err_set(e, ERR_ENTITY_TOO_LARGE, "record too large");
+      } else {
+        if (c > 0)
+          buf_puts(&j->out, r->out_delim);
+        buf_reset(&j->cell);
+        int k = sql_cell_text(b, c, row, &j->cell);
+        if (k < 0)
+          return err_set(e, ERR_ENTITY_TOO_LARGE, "record too large");
+        csv_field(j, j->cell.data != NULL ? j->cell.data : "", j->cell.len, k == 1);
+      }
+    }
+    if (r->out_json)
+      buf_puts(&j->out, j->ncols ? "}" : "{}");
+    if (buf_puts(&j->out, r->out_rdelim) != 0 || j->out.len - rec_start > SELECT_RECORD_MAX)
+      return err_set(e, ERR_ENTITY_TOO_LARGE,
+                     "the length of a record in the result is greater than the limit of 1 MB");
+    if (j->out.len >= RECORDS_CHUNK) {
+      int rc = flush_records(j, e);
+      if (rc < 0)
+        return rc;
+    }
+  }
+  return 0;
+}
+
+/* About every 500 ms while the query runs, on its thread. */
+static void on_progress(void *ctx, const sql_stats *s)
+{
+  sel_job *j = ctx;
+  pthread_mutex_lock(&j->lock);
+  bool gone = j->req != NULL ? http_req_client_gone(j->req)
+                             : j->stream != NULL && http_stream_client_gone(j->stream);
+  pthread_mutex_unlock(&j->lock);
+  if (gone) {
+    atomic_store(&j->cancel, true);
+    return;
+  }
+  j->engine_bytes = s->bytes_scanned;
+  err e = {0};
+  if (flush_records(j, &e) < 0) {
+    atomic_store(&j->cancel, true);
+    return;
+  }
+  if (j->r.progress) {
+    buf x;
+    buf_init(&x, 4096);
+    uint64_t processed = s->bytes_scanned < j->processed ? s->bytes_scanned : j->processed;
+    uint64_t scanned = j->processed > 0 ? (uint64_t)((double)processed * (double)j->scanned /
+                                                     (double)j->processed)
+                                        : 0;
+    stats_xml(&x, "Progress", scanned, processed, j->returned);
+    eventstream_event(&j->msg, "Progress", "text/xml", x.data, x.len);
+    buf_release(&x);
+  } else if (!j->wrote_since_tick) {
+    eventstream_event(&j->msg, "Cont", NULL, NULL, 0);
+  }
+  if (send_msgs(j, &e) < 0)
+    atomic_store(&j->cancel, true);
+  j->wrote_since_tick = false;
+}
+
+/* The S3 Select code of an engine failure. */
+static const char *engine_code(const sel_job *j, int rc, const err *e, const sql_stats *s)
+{
+  const char *m = e->msg;
+  if (rc == ERR_ENTITY_TOO_LARGE && strstr(m, "record") != NULL)
+    return "OverMaxRecordSize";
+  if (rc == ERR_REQUEST_TIMEOUT)
+    return strstr(m, "time limit") != NULL ? "Busy" : "RequestTimeout";
+  if (rc != ERR_INVALID && rc != ERR_NOT_IMPLEMENTED)
+    return "InternalError";
+  if (s->error_line > 0) { /* the statement */
+    if (strstr(m, "column") != NULL && strstr(m, "'_") != NULL)
+      return "InvalidColumnIndex";
+    if (strstr(m, "column") != NULL && (strstr(m, "unknown") || strstr(m, "not found") ||
+                                        strstr(m, "does not exist")))
+      return j->r.in == SQL_OBJECT_CSV && j->r.header == HDR_USE ? "MissingHeaders"
+                                                                 : "InvalidColumnIndex";
+    if (strstr(m, "function") != NULL)
+      return "UnsupportedFunction";
+    if (strstr(m, "type") != NULL || strstr(m, "cannot compare") != NULL)
+      return "IncorrectSqlFunctionArgumentType";
+    if (strstr(m, "table") != NULL)
+      return "InvalidTableAlias";
+    if (rc == ERR_NOT_IMPLEMENTED)
+      return "UnsupportedSyntax";
+    return "ParseUnexpectedToken";
+  }
+  if (strstr(m, "cast") != NULL || strstr(m, "convert") != NULL)
+    return "CastFailed";
+  if (j->r.in == SQL_OBJECT_JSON)
+    return "JSONParsingError";
+  if (j->r.in == SQL_OBJECT_CSV)
+    return "CSVParsingError";
+  return "InvalidDataSource";
+}
+
+static void answer_xml_error(sel_job *j, int status, const char *code, const char *msg)
+{
+  pthread_mutex_lock(&j->lock);
+  http_req *r = j->req;
+  if (r != NULL) {
+    j->req = NULL;
+    write_sel_error(r, j->bucket, j->key, status, code, msg);
+    http_req_resume(r);
+  }
+  pthread_mutex_unlock(&j->lock);
+}
+
+static void end_stream(sel_job *j)
+{
+  pthread_mutex_lock(&j->lock);
+  http_stream *st = j->stream;
+  j->stream = NULL; /* see (1) */
+  pthread_mutex_unlock(&j->lock);
+  if (st != NULL)
+    http_stream_end(st, NULL, 0);
+}
+
+static void run_select(sel_job *j)
+{
+  sel_err se = {0};
+  err e = {0};
+  const char *sql = NULL;
+  int rc = check_sql(j->a, &j->r, &sql, &se);
+  if (rc == 0)
+    rc = prepare_input(j, &se, &e);
+  if (rc < 0) {
+    if (se.code != NULL)
+      answer_xml_error(j, 400, se.code, se.msg);
+    else
+      answer_xml_error(j, err_http_status(rc), err_aws_code(rc),
+                       err_http_status(rc) >= 500 ? "we encountered an internal error, please "
+                                                    "try again"
+                                                  : e.msg);
+    return;
+  }
+  sql_object_source obj = {
+      .name = "S3Object",
+      .fd = j->in_fd,
+      .size = j->in_size,
+      .format = j->r.in,
+      .delim = j->r.delim,
+      .quote = j->r.quote,
+      .escape = j->r.escape == j->r.quote ? 0 : j->r.escape,
+      .header = j->r.header != HDR_NONE,
+      .positional = j->r.header != HDR_USE,
+      .text = true,
+  };
+  sql_options opt = {.time_limit_ms = SELECT_TIME_LIMIT_MS,
+                     .cancel = &j->cancel,
+                     .progress = on_progress,
+                     .progress_ctx = j,
+                     .object = &obj};
+  sql_sink sink = {.ctx = j, .columns = on_columns, .rows = on_rows};
+  sql_stats stats;
+  memset(&stats, 0, sizeof stats);
+  rc = sql_run(j->st, sql, &opt, &sink, &stats, &e);
+  if (j->r.in == SQL_OBJECT_PARQUET) {
+    j->scanned = stats.bytes_scanned;
+    j->processed = stats.bytes_scanned;
+  }
+  if (rc == 0)
+    rc = flush_records(j, &e);
+  if (rc == 0) {
+    buf x;
+    buf_init(&x, 4096);
+    if (j->r.progress) {
+      stats_xml(&x, "Progress", j->scanned, j->processed, j->returned);
+      eventstream_event(&j->msg, "Progress", "text/xml", x.data, x.len);
+      buf_reset(&x);
+    }
+    stats_xml(&x, "Stats", j->scanned, j->processed, j->returned);
+    eventstream_event(&j->msg, "Stats", "text/xml", x.data, x.len);
+    eventstream_event(&j->msg, "End", NULL, NULL, 0);
+    buf_release(&x);
+    send_msgs(j, &e);
+    end_stream(j);
+    return;
+  }
+  const char *code = engine_code(j, rc, &e, &stats);
+  const char *msg = strcmp(code, "InternalError") == 0 ? "we encountered an internal error, "
+                                                         "please try again"
+                                                       : e.msg;
+  if (j->stream == NULL) {
+    int status = strcmp(code, "InternalError") == 0 ? 500 : 400;
+    answer_xml_error(j, status, code, msg);
+    return;
+  }
+  if (rc == ERR_REQUEST_TIMEOUT && atomic_load(&j->cancel)) {
+    end_stream(j); /* the client left: nothing to tell */
+    return;
+  }
+  buf_reset(&j->msg);
+  eventstream_error(&j->msg, code, msg);
+  send_msgs(j, &e);
+  end_stream(j);
+}
+
+/* ---- the job's life ---- */
+
+static void job_unref(sel_job *j)
+{
+  pthread_mutex_lock(&j->lock);
+  int left = --j->refs;
+  pthread_mutex_unlock(&j->lock);
+  if (left > 0)
+    return;
+  if (j->fd >= 0)
+    close(j->fd);
+  if (j->in_fd >= 0)
+    close(j->in_fd);
+  buf_release(&j->out);
+  buf_release(&j->msg);
+  buf_release(&j->cell);
+  arena_free(j->a);
+  pthread_mutex_destroy(&j->lock);
+  free(j);
+}
+
+static void *job_main(void *arg)
+{
+  sel_job *j = arg;
+  s3_select_pool *pool = j->pool;
+  run_select(j);
+  pthread_mutex_lock(&pool->lock);
+  for (sel_job **pp = &pool->running; *pp != NULL; pp = &(*pp)->next) {
+    if (*pp == j) {
+      *pp = j->next;
+      break;
+    }
+  }
+  if (--pool->nrunning == 0)
+    pthread_cond_broadcast(&pool->idle);
+  pthread_mutex_unlock(&pool->lock);
+  job_unref(j);
+  return NULL;
+}
+
+s3_select_pool *s3_select_pool_new(void)
+{
+  s3_select_pool *p = xcalloc(1, sizeof *p);
+  pthread_mutex_init(&p->lock, NULL);
+  pthread_cond_init(&p->idle, NULL);
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  p->max_running = 2 * (int)(ncpu > 0 ? ncpu : 1);
+  return p;
+}
+
+s3_select_pool *s3_select_pool_free(s3_select_pool *p)
+{
+  if (p == NULL)
+    return NULL;
+  pthread_mutex_lock(&p->lock);
+  for (sel_job *j = p->running; j != NULL; j = j->next)
+    atomic_store(&j->cancel, true);
+  while (p->nrunning > 0)
+    pthread_cond_wait(&p->idle, &p->lock);
+  pthread_mutex_unlock(&p->lock);
+  pthread_cond_destroy(&p->idle);
+  pthread_mutex_destroy(&p->lock);
+  free(p);
+  return NULL;
+}
+
+int s3_select_object(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  const char *st = http_req_param(req, "select-type");
+  if (st == NULL || strcmp(st, "2") != 0)
+    return err_set(e, ERR_INVALID, "select-type must be 2");
+  xml_node *root;
+  int rc = s3_body_xml(req, "SelectObjectContentRequest", &root, e);
+  if (rc != 0)
+    return rc;
+  arena *a = arena_new();
+  sel_req r;
+  sel_err se = {0};
+  if (parse_request(a, root, &r, &se) < 0) {
+    arena_free(a);
+    write_sel_error(req, c->bucket, c->key, 400, se.code, se.msg);
+    return 0;
+  }
+  store_object o;
+  int fd = -1;
+  rc = store_object_get(s->st, c->bucket, c->key, a, &o, &fd, e);
+  if (rc != 0) {
+    arena_free(a);
+    return rc;
+  }
+  s3_select_pool *pool = s->select;
+  pthread_mutex_lock(&pool->lock);
+  if (pool->nrunning >= pool->max_running) {
+    pthread_mutex_unlock(&pool->lock);
+    if (fd >= 0)
+      close(fd);
+    arena_free(a);
+    return err_set(e, ERR_TOO_MANY_REQUESTS, "please reduce your request rate: %d S3 Select "
+                   "queries are running", pool->max_running);
+  }
+  sel_job *j = xcalloc(1, sizeof *j);
+  pthread_mutex_init(&j->lock, NULL);
+  j->req = req;
+  j->pool = pool;
+  j->st = s->st;
+  j->a = a;
+  j->r = r;
+  j->bucket = arena_strdup(a, c->bucket);
+  j->key = arena_strdup(a, c->key);
+  snprintf(j->request_id, sizeof j->request_id, "%s", req->request_id);
+  j->fd = fd;
+  j->inline_data = fd < 0 ? o.data : NULL;
+  j->size = o.size;
+  j->in_fd = -1;
+  buf_init(&j->out, RECORDS_CHUNK + 2 * SELECT_RECORD_MAX + (64u << 20));
+  buf_init(&j->msg, EVENTSTREAM_MAX_MESSAGE + (1u << 20));
+  buf_init(&j->cell, SQL_VALUE_MAX + 1);
+  j->refs = 2; /* the thread's and the request's (2) */
+  c->select = j;
+  j->next = pool->running;
+  pool->running = j;
+  pool->nrunning++;
+  http_req_park(req);
+  pthread_t t;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  if (pthread_create(&t, &attr, job_main, j) != 0) {
+    pool->running = j->next;
+    pool->nrunning--;
+    pthread_mutex_unlock(&pool->lock);
+    answer_xml_error(j, 503, "ServiceUnavailable", "cannot start an S3 Select query");
+    job_unref(j);
+  } else {
+    pthread_mutex_unlock(&pool->lock);
+  }
+  pthread_attr_destroy(&attr);
+  return 0;
+}
+
+void s3_select_cleanup(s3_call *c)
+{
+  sel_job *j = c->select;
+  if (j == NULL)
+    return;
+  c->select = NULL;
+  pthread_mutex_lock(&j->lock);
+  if (j->req != NULL) { /* gone before the answer started (1) */
+    j->req = NULL;
+    atomic_store(&j->cancel, true);
+  }
+  pthread_mutex_unlock(&j->lock);
+  job_unref(j);
+}
