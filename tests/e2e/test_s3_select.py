@@ -10,10 +10,9 @@ Start reading at test_csv_with_header().
 """
 import bz2
 import gzip
-import io
 import json
-import os
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError, EventStreamError
 
@@ -285,3 +284,20 @@ def test_awscli(tarn, s3, data, tmp_path):
                  "--output-serialization", '{"CSV": {}}', str(out))
     assert r.returncode == 0, r.stderr
     assert out.read_text() == "bob,\"Rome, Italy\"\n"
+
+
+def test_iam_needs_get_object(tarn, s3, data):
+    iam = boto3.client("iam", endpoint_url=tarn.endpoint, region_name="us-east-1",
+                       aws_access_key_id=tarn.access_key, aws_secret_access_key=tarn.secret_key)
+    iam.create_user(UserName="selector")
+    iam.put_user_policy(UserName="selector", PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject",
+             "Resource": "arn:aws:s3:::%s/people.csv" % data}]}))
+    k = iam.create_access_key(UserName="selector")["AccessKey"]
+    us3 = tarn.client(k["AccessKeyId"], k["SecretAccessKey"])
+    text, _, _ = select(us3, data, "people.csv", "SELECT count(*) FROM S3Object", csv_in())
+    assert text == "4\n"
+    with pytest.raises(ClientError) as ei:
+        select(us3, data, "semi.txt", "SELECT count(*) FROM S3Object", csv_in())
+    assert code_of(ei.value) == "AccessDenied"
