@@ -470,30 +470,36 @@ static int check_sql(arena *a, const sel_req *r, const char **out, sel_err *se)
                         "a path after S3Object[*] is not supported; name the fields in SELECT");
         continue;
       }
-      /* JSON: alias.a.b[.c...] -> json_extract_scalar(alias.a, '$.b.c') */
-      if (r->in == SQL_OBJECT_JSON && !after_dot && j < n && s[j] == '.') {
-        size_t k = j + 1;
-        size_t parts = 1;
-        size_t second_end = 0;
-        while (k < n && (isalpha((unsigned char)s[k]) || s[k] == '_')) {
-          size_t e2 = k;
-          while (e2 < n && (isalnum((unsigned char)s[e2]) || s[e2] == '_'))
-            e2++;
-          parts++;
-          if (parts == 2)
-            second_end = e2;
-          k = e2;
-          if (k < n && s[k] == '.' && k + 1 < n &&
-              (isalpha((unsigned char)s[k + 1]) || s[k + 1] == '_'))
+      /* JSON: alias.a.b[.c...] and alias.a[0] -> json_extract_scalar(alias.a, '$.b.c') */
+      if (r->in == SQL_OBJECT_JSON && !after_dot && j + 1 < n && s[j] == '.' &&
+          (isalpha((unsigned char)s[j + 1]) || s[j + 1] == '_')) {
+        size_t col_end = j + 1;
+        while (col_end < n && (isalnum((unsigned char)s[col_end]) || s[col_end] == '_'))
+          col_end++;
+        size_t k = col_end;
+        for (;;) {
+          if (k + 1 < n && s[k] == '.' && (isalpha((unsigned char)s[k + 1]) || s[k + 1] == '_')) {
             k++;
-          else
-            break;
+            while (k < n && (isalnum((unsigned char)s[k]) || s[k] == '_'))
+              k++;
+            continue;
+          }
+          if (k < n && s[k] == '[') {
+            size_t d = k + 1;
+            while (d < n && isdigit((unsigned char)s[d]))
+              d++;
+            if (d > k + 1 && d < n && s[d] == ']') {
+              k = d + 1;
+              continue;
+            }
+          }
+          break;
         }
-        if (parts >= 3) {
+        if (k > col_end) {
           buf_puts(&b, "json_extract_scalar(");
-          buf_append(&b, s + i, second_end - i);
+          buf_append(&b, s + i, col_end - i);
           buf_puts(&b, ", '$");
-          buf_append(&b, s + second_end, k - second_end);
+          buf_append(&b, s + col_end, k - col_end);
           buf_puts(&b, "')");
           i = k;
           continue;
@@ -772,10 +778,18 @@ static int prepare_input(sel_job *j, sel_err *se, err *e)
     j->scanned = last > lo ? last - lo : 0;
     j->processed = j->scanned;
   }
-  bool in_place = r->codec == CODEC_NONE && lo == 0 && hi == UINT64_MAX &&
+  bool in_place = lo == 0 && hi == UINT64_MAX &&
                   (r->in == SQL_OBJECT_PARQUET ||
                    (!r->json_document && readable_in_place(r, src, plen)));
-  if (in_place && j->fd >= 0) {
+  if (in_place && j->fd >= 0 && r->codec != CODEC_NONE &&
+      codec_sniff(data, len) == r->codec) {
+    /* the engine decompresses it again itself (it knows the magic): one
+       copy of the plain bytes in memory at a time, not two */
+    free(plain);
+    plain = NULL;
+    j->in_fd = dup(j->fd);
+    j->in_size = j->size;
+  } else if (in_place && j->fd >= 0 && r->codec == CODEC_NONE) {
     j->in_fd = dup(j->fd);
     j->in_size = j->size;
   } else {
@@ -784,7 +798,7 @@ static int prepare_input(sel_job *j, sel_err *se, err *e)
     if (w.fd < 0) {
       rc = err_set(e, ERR_INTERNAL, "cannot make a buffer for the object");
     } else if (in_place) {
-      fdw_put(&w, src, plen);
+      fdw_put(&w, src, plen); /* an inline object */
     } else if (r->json_document) {
       rc = json_document_lines(src, plen, &w, se);
     } else {
@@ -804,6 +818,8 @@ static int prepare_input(sel_job *j, sel_err *se, err *e)
   free(plain);
   if (map != NULL)
     munmap(map, len);
+  if (rc == 0 && j->in_fd < 0)
+    rc = err_set(e, ERR_IO, "cannot open the object's bytes");
   return rc;
 }
 

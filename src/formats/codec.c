@@ -32,7 +32,11 @@ codec_kind codec_sniff(const void *p, size_t n)
     return CODEC_GZIP;
   if (n >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd)
     return CODEC_ZSTD;
-  if (n >= 4 && b[0] == 'B' && b[1] == 'Z' && b[2] == 'h' && b[3] >= '1' && b[3] <= '9')
+  /* "BZh" and the block size, then a block's magic (pi) or the end of an
+     empty stream (sqrt(pi)): text that merely starts with "BZh9" is not bzip2 */
+  if (n >= 10 && b[0] == 'B' && b[1] == 'Z' && b[2] == 'h' && b[3] >= '1' && b[3] <= '9' &&
+      (memcmp(b + 4, "\x31\x41\x59\x26\x53\x59", 6) == 0 ||
+       memcmp(b + 4, "\x17\x72\x45\x38\x50\x90", 6) == 0))
     return CODEC_BZIP2;
   return CODEC_NONE;
 }

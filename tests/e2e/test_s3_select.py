@@ -142,6 +142,10 @@ def test_json_lines_and_document(s3, data):
     text, _, _ = select(s3, data, "people.json",
                         "SELECT s.addr.city FROM S3Object s WHERE s.addr.zip = '00100'", inp)
     assert text == "Rome\n"
+    s3.put_object(Bucket=data, Key="arr.json", Body=b'{"id": 1, "tags": ["a", "b"]}\n'
+                                                   b'{"id": 2, "tags": ["c"]}\n')
+    text, _, _ = select(s3, data, "arr.json", "SELECT s.id, s.tags[1] FROM S3Object s", inp)
+    assert text == "1,b\n2,\n"
     # a document: pretty-printed, one array of records; and JSON output with another delimiter
     doc = json.dumps([{"k": 1, "v": "x"}, {"k": 2, "v": "y, z"}], indent=2)
     s3.put_object(Bucket=data, Key="doc.json", Body=doc.encode())
@@ -172,6 +176,12 @@ def test_parquet(s3, data, tmp_path):
 def test_gzip_and_bzip2(s3, data):
     s3.put_object(Bucket=data, Key="people.csv.gz", Body=gzip.compress(PEOPLE.encode()))
     s3.put_object(Bucket=data, Key="people.bz", Body=bz2.compress(PEOPLE.encode()))
+    # comment rows: the bytes are decompressed and cut, not read in place
+    s3.put_object(Bucket=data, Key="commented.gz",
+                  Body=gzip.compress(("#x\n" + PEOPLE).encode()))
+    text, _, _ = select(s3, data, "commented.gz", "SELECT count(*) FROM S3Object s",
+                        {"CSV": {"FileHeaderInfo": "USE"}, "CompressionType": "GZIP"})
+    assert text == "4\n"
     for key, comp in (("people.csv.gz", "GZIP"), ("people.bz", "BZIP2")):
         inp = {"CSV": {"FileHeaderInfo": "USE"}, "CompressionType": comp}
         text, stats, _ = select(s3, data, key, "SELECT s.name FROM S3Object s LIMIT 1", inp)
