@@ -78,25 +78,101 @@ static int grow(char **buf, size_t *cap, size_t need, size_t max, err *e)
   return 0;
 }
 
-static int gunzip(const void *src, size_t n, size_t max, char **out, size_t *outlen, err *e,
-                  bool head)
+/* ---- streamed decoders (gzip, bzip2) through one driver ----
+ * A decoder consumes input and makes output in steps; the driver feeds it
+ * at most 1 GiB at a time (the libraries count in unsigned int), grows the
+ * output to max, and restarts it when a stream ends before the input does
+ * (several gzip members, or bzip2 streams, one after another). */
+
+typedef struct decoder {
+  const char *name;          /* "gzip", for messages */
+  bool (*init)(void *z);
+  /* one step over in[0..*used) into out[0..room): sets *used and *made;
+     1 at a stream's end, 0 to go on, -1 on corrupt input (msg set) */
+  int (*step)(void *z, const char *in, size_t avail, size_t *used, char *out, size_t room,
+              size_t *made, const char **msg);
+  void (*end)(void *z);
+} decoder;
+
+static bool gz_init(void *z)
 {
-  z_stream z;
-  memset(&z, 0, sizeof z);
-  if (inflateInit2(&z, 15 + 32) != Z_OK)
-    return err_set(e, ERR_INTERNAL, "cannot start zlib");
+  memset(z, 0, sizeof(z_stream));
+  return inflateInit2((z_stream *)z, 15 + 32) == Z_OK;
+}
+
+static int gz_step(void *zp, const char *in, size_t avail, size_t *used, char *out, size_t room,
+                   size_t *made, const char **msg)
+{
+  z_stream *z = zp;
+  z->next_in = (Bytef *)(uintptr_t)in;
+  z->avail_in = (uInt)avail;
+  z->next_out = (Bytef *)out;
+  z->avail_out = (uInt)room;
+  int zr = inflate(z, Z_NO_FLUSH);
+  *used = avail - z->avail_in;
+  *made = room - z->avail_out;
+  if (zr == Z_STREAM_END)
+    return 1;
+  if (zr == Z_OK || zr == Z_BUF_ERROR)
+    return 0;
+  *msg = z->msg != NULL ? z->msg : "?";
+  return -1;
+}
+
+static void gz_end(void *z)
+{
+  inflateEnd((z_stream *)z);
+}
+
+static bool bz_init(void *z)
+{
+  memset(z, 0, sizeof(bz_stream));
+  return BZ2_bzDecompressInit((bz_stream *)z, 0, 0) == BZ_OK;
+}
+
+static int bz_step(void *zp, const char *in, size_t avail, size_t *used, char *out, size_t room,
+                   size_t *made, const char **msg)
+{
+  bz_stream *z = zp;
+  z->next_in = (char *)(uintptr_t)in;
+  z->avail_in = (unsigned)avail;
+  z->next_out = out;
+  z->avail_out = (unsigned)room;
+  int zr = BZ2_bzDecompress(z);
+  *used = avail - z->avail_in;
+  *made = room - z->avail_out;
+  if (zr == BZ_STREAM_END)
+    return 1;
+  if (zr == BZ_OK)
+    return 0;
+  *msg = zr == BZ_DATA_ERROR_MAGIC ? "not bzip2 data" : "bad data";
+  return -1;
+}
+
+static void bz_end(void *z)
+{
+  BZ2_bzDecompressEnd((bz_stream *)z);
+}
+
+static const decoder gzip_decoder = {"gzip", gz_init, gz_step, gz_end};
+static const decoder bzip2_decoder = {"bzip2", bz_init, bz_step, bz_end};
+
+static int decode_all(const decoder *d, const void *src, size_t n, size_t max, char **out,
+                      size_t *outlen, err *e, bool head)
+{
+  union {
+    z_stream gz;
+    bz_stream bz;
+  } z;
+  if (!d->init(&z))
+    return err_set(e, ERR_INTERNAL, "cannot start %s", d->name);
   char *buf = NULL;
   size_t cap = 0;
   size_t len = 0;
-  z.next_in = (Bytef *)(uintptr_t)src;
+  const char *in = src;
   size_t left = n;
   int rc = 0;
   for (;;) {
-    if (z.avail_in == 0) {
-      unsigned chunk = left > (1u << 30) ? (1u << 30) : (unsigned)left;
-      z.avail_in = chunk;
-      left -= chunk;
-    }
     if (len == cap) {
       if (head && len >= max)
         break;
@@ -110,27 +186,33 @@ static int gunzip(const void *src, size_t n, size_t max, char **out, size_t *out
     size_t room = cap - len;
     if (room > (1u << 30))
       room = 1u << 30;
-    z.next_out = (Bytef *)buf + len;
-    z.avail_out = (unsigned)room;
-    int zr = inflate(&z, Z_NO_FLUSH);
-    len += room - z.avail_out;
-    if (zr == Z_STREAM_END) {
-      if (z.avail_in == 0 && left == 0)
-        break;
-      /* another member follows */
-      inflateReset(&z);
-      continue;
-    }
-    if (zr == Z_BUF_ERROR && z.avail_in == 0 && left == 0) {
-      rc = err_set(e, ERR_INVALID, "truncated gzip data");
+    size_t avail = left > (1u << 30) ? (1u << 30) : left;
+    size_t used = 0, made = 0;
+    const char *msg = NULL;
+    int r = d->step(&z, in, avail, &used, buf + len, room, &made, &msg);
+    in += used;
+    left -= used;
+    len += made;
+    if (r < 0) {
+      rc = err_set(e, ERR_INVALID, "corrupt %s data (%s)", d->name, msg);
       break;
     }
-    if (zr != Z_OK && zr != Z_BUF_ERROR) {
-      rc = err_set(e, ERR_INVALID, "corrupt gzip data (%s)", z.msg ? z.msg : "?");
+    if (r == 1) {
+      if (left == 0)
+        break;
+      d->end(&z); /* another member or stream follows */
+      if (!d->init(&z)) {
+        rc = err_set(e, ERR_INTERNAL, "cannot start %s", d->name);
+        break;
+      }
+      continue;
+    }
+    if (left == 0 && made < room) {
+      rc = err_set(e, ERR_INVALID, "truncated %s data", d->name);
       break;
     }
   }
-  inflateEnd(&z);
+  d->end(&z);
   if (rc < 0) {
     free(buf);
     return rc;
@@ -138,6 +220,12 @@ static int gunzip(const void *src, size_t n, size_t max, char **out, size_t *out
   *out = buf;
   *outlen = len;
   return 0;
+}
+
+static int gunzip(const void *src, size_t n, size_t max, char **out, size_t *outlen, err *e,
+                  bool head)
+{
+  return decode_all(&gzip_decoder, src, n, max, out, outlen, e, head);
 }
 
 static int unzstd(const void *src, size_t n, size_t max, char **out, size_t *outlen, err *e,
@@ -192,76 +280,10 @@ static int unzstd(const void *src, size_t n, size_t max, char **out, size_t *out
   return 0;
 }
 
-/* bzip2: one or more streams (pbzip2 and `cat a.bz2 b.bz2` make several) */
 static int bunzip2(const void *src, size_t n, size_t max, char **out, size_t *outlen, err *e,
                    bool head)
 {
-  bz_stream z;
-  memset(&z, 0, sizeof z);
-  if (BZ2_bzDecompressInit(&z, 0, 0) != BZ_OK)
-    return err_set(e, ERR_INTERNAL, "cannot start bzip2");
-  char *buf = NULL;
-  size_t cap = 0;
-  size_t len = 0;
-  z.next_in = (char *)(uintptr_t)src;
-  size_t left = n;
-  int rc = 0;
-  for (;;) {
-    if (z.avail_in == 0) {
-      unsigned chunk = left > (1u << 30) ? (1u << 30) : (unsigned)left;
-      z.avail_in = chunk;
-      left -= chunk;
-    }
-    if (len == cap) {
-      if (head && len >= max)
-        break;
-      size_t want = cap ? cap * 2 : (n * 4 > (1u << 20) ? n * 4 : (1u << 20));
-      if (want > max)
-        want = max > len ? max : len + 1;
-      rc = grow(&buf, &cap, want, max, e);
-      if (rc < 0)
-        break;
-    }
-    size_t room = cap - len;
-    if (room > (1u << 30))
-      room = 1u << 30;
-    z.next_out = buf + len;
-    z.avail_out = (unsigned)room;
-    int zr = BZ2_bzDecompress(&z);
-    len += room - z.avail_out;
-    if (zr == BZ_STREAM_END) {
-      if (z.avail_in == 0 && left == 0)
-        break;
-      /* another stream follows */
-      char *next = z.next_in;
-      unsigned avail = z.avail_in;
-      BZ2_bzDecompressEnd(&z);
-      memset(&z, 0, sizeof z);
-      if (BZ2_bzDecompressInit(&z, 0, 0) != BZ_OK) {
-        rc = err_set(e, ERR_INTERNAL, "cannot start bzip2");
-        break;
-      }
-      z.next_in = next;
-      z.avail_in = avail;
-      continue;
-    }
-    if (zr != BZ_OK) {
-      rc = err_set(e, ERR_INVALID, "corrupt bzip2 data (error %d)", zr);
-      break;
-    }
-    if (z.avail_in == 0 && left == 0 && z.avail_out > 0) {
-      rc = err_set(e, ERR_INVALID, "truncated bzip2 data");
-      break;
-    }
-  }
-  BZ2_bzDecompressEnd(&z);
-  if (rc < 0) {
-    free(buf);
-    return rc;
-  }
-  *out = buf;
-  *outlen = len;
-  return 0;
+  return decode_all(&bzip2_decoder, src, n, max, out, outlen, e, head);
 }
 
 int codec_decompress(codec_kind k, const void *src, size_t n, size_t max, char **out,
