@@ -399,18 +399,13 @@ static int s3_prepare(void *ctx, http_req *req, err *e)
   return 0;
 }
 
-static void write_error(http_req *req, const char *bucket, const char *key,
-                        const char *upload_id, const err *e)
+void s3_error_doc(http_req *req, const char *bucket, const char *key, const char *upload_id,
+                  int status, const char *code, const char *msg)
 {
-  int code = e != NULL && e->code != 0 ? e->code : ERR_INTERNAL;
-  int status = err_http_status(code);
   http_resp_status(req, status);
   buf_reset(&req->resp_body);
   if (strcmp(req->method, "HEAD") == 0 || status == 304)
     return;
-  const char *msg = e != NULL && e->msg[0] != '\0' ? e->msg : err_aws_code(code);
-  if (status >= 500 && code != ERR_NOT_IMPLEMENTED)
-    msg = "we encountered an internal error, please try again";
   http_resp_header(req, "Content-Type", "application/xml");
   str_pair extra[3];
   size_t nextra = 0;
@@ -418,9 +413,21 @@ static void write_error(http_req *req, const char *bucket, const char *key,
     extra[nextra++] = (str_pair){"Key", key};
   if (bucket != NULL)
     extra[nextra++] = (str_pair){"BucketName", bucket};
-  if (upload_id != NULL && code == ERR_NO_SUCH_UPLOAD)
+  if (upload_id != NULL)
     extra[nextra++] = (str_pair){"UploadId", upload_id};
-  aws_error_rest_xml(&req->resp_body, err_aws_code(code), msg, extra, nextra, req->request_id);
+  aws_error_rest_xml(&req->resp_body, code, msg, extra, nextra, req->request_id);
+}
+
+static void write_error(http_req *req, const char *bucket, const char *key,
+                        const char *upload_id, const err *e)
+{
+  int code = e != NULL && e->code != 0 ? e->code : ERR_INTERNAL;
+  int status = err_http_status(code);
+  const char *msg = e != NULL && e->msg[0] != '\0' ? e->msg : err_aws_code(code);
+  if (status >= 500 && code != ERR_NOT_IMPLEMENTED)
+    msg = "we encountered an internal error, please try again";
+  s3_error_doc(req, bucket, key, code == ERR_NO_SUCH_UPLOAD ? upload_id : NULL, status,
+               err_aws_code(code), msg);
 }
 
 static void s3_error(void *ctx, http_req *req, const err *e)

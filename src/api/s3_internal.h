@@ -142,6 +142,12 @@ void s3_xml_owner(s3_xml *x, const char *name);  /* <name><ID/><DisplayName/></n
 /* 0, or ERR_INTERNAL when the answer outgrew S3_MAX_RESPONSE. */
 int s3_xml_done(s3_xml *x, err *e);
 
+/* S3's error document (REST-XML) with the status and S3 error code given:
+ * Key, BucketName and UploadId as far as they are not NULL; HEAD and 304
+ * answers carry no body. For codes outside the ERR_* table (S3 Select's). */
+void s3_error_doc(http_req *req, const char *bucket, const char *key, const char *upload_id,
+                  int status, const char *code, const char *msg);
+
 /* Parses the XML request body; ERR_MALFORMED_XML when it is not a document
  * whose root element is called root. */
 struct xml_node;

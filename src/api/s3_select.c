@@ -55,7 +55,6 @@
  */
 #include "api/s3_internal.h"
 
-#include "aws/errors.h"
 #include "aws/eventstream.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -160,22 +159,6 @@ static int sel_fail(sel_err *se, const char *code, const char *fmt, ...)
   vsnprintf(se->msg, sizeof se->msg, fmt, ap);
   va_end(ap);
   return ERR_INVALID;
-}
-
-/* S3's XML error document for an S3 Select error (status 400). */
-static void write_sel_error(http_req *req, const char *bucket, const char *key, int status,
-                            const char *code, const char *msg)
-{
-  http_resp_status(req, status);
-  buf_reset(&req->resp_body);
-  http_resp_header(req, "Content-Type", "application/xml");
-  str_pair extra[2];
-  size_t n = 0;
-  if (key != NULL)
-    extra[n++] = (str_pair){"Key", key};
-  if (bucket != NULL)
-    extra[n++] = (str_pair){"BucketName", bucket};
-  aws_error_rest_xml(&req->resp_body, code, msg, extra, n, req->request_id);
 }
 
 /* ---- the request ---- */
@@ -1043,7 +1026,7 @@ static void answer_xml_error(sel_job *j, int status, const char *code, const cha
   http_req *r = j->req;
   if (r != NULL) {
     j->req = NULL;
-    write_sel_error(r, j->bucket, j->key, status, code, msg);
+    s3_error_doc(r, j->bucket, j->key, NULL, status, code, msg);
     http_req_resume(r);
   }
   pthread_mutex_unlock(&j->lock);
@@ -1219,7 +1202,7 @@ int s3_select_object(s3_svc *s, http_req *req, s3_call *c, err *e)
   sel_err se = {0};
   if (parse_request(a, root, &r, &se) < 0) {
     arena_free(a);
-    write_sel_error(req, c->bucket, c->key, 400, se.code, se.msg);
+    s3_error_doc(req, c->bucket, c->key, NULL, 400, se.code, se.msg);
     return 0;
   }
   store_object o;
