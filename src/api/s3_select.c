@@ -48,8 +48,15 @@
  *   (3) s3_select_stop() cancels every running job and waits for them, so
  *       the store is never closed under a query.
  *   (4) Limits: the expression 256 KiB, a record (input or output) 1 MiB,
- *       the decompressed input SELECT_INPUT_MAX, SELECT_MAX_RUNNING jobs
- *       at once (then 503 SlowDown).
+ *       the decompressed input SELECT_INPUT_MAX, 2 x cores jobs at once
+ *       (then 503 SlowDown), 10 minutes and RAM / (2 x 2 x cores) of memory
+ *       (at least 256 MiB) per query.
+ *
+ * Not done: AllowQuotedRecordDelimiter is always TRUE (a quoted field may
+ * hold the record delimiter, as RFC 4180); nested JSON values come out as
+ * JSON text in a string, and `SELECT *` on JSON gives every key of the
+ * object's records (missing ones as null); ScanRange on Parquet (row
+ * groups) is refused.
  *
  * Start reading at s3_select_object().
  */
@@ -141,6 +148,7 @@ struct s3_select_pool {
   sel_job *running;
   int nrunning;
   int max_running;
+  uint64_t memory_limit;     /* of one query: half of RAM shared by the running ones */
 };
 
 /* An S3 Select error: S3's code (they are many and S3 Select's own), HTTP 400. */
@@ -1073,6 +1081,7 @@ static void run_select(sel_job *j)
       .text = true,
   };
   sql_options opt = {.time_limit_ms = SELECT_TIME_LIMIT_MS,
+                     .memory_limit = j->pool->memory_limit,
                      .cancel = &j->cancel,
                      .progress = on_progress,
                      .progress_ctx = j,
@@ -1169,6 +1178,12 @@ s3_select_pool *s3_select_pool_new(void)
   pthread_cond_init(&p->idle, NULL);
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   p->max_running = 2 * (int)(ncpu > 0 ? ncpu : 1);
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long psize = sysconf(_SC_PAGESIZE);
+  uint64_t ram = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : (4ull << 30);
+  p->memory_limit = ram / (2 * (uint64_t)p->max_running);
+  if (p->memory_limit < (256ull << 20))
+    p->memory_limit = 256ull << 20;
   return p;
 }
 

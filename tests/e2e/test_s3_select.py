@@ -11,6 +11,7 @@ Start reading at test_csv_with_header().
 import bz2
 import gzip
 import json
+import time
 
 import boto3
 import pytest
@@ -222,6 +223,22 @@ def test_progress_events(s3, data):
     _, _, kinds = select(s3, data, "people.csv", "SELECT * FROM S3Object", csv_in(),
                          RequestProgress={"Enabled": True})
     assert "Progress" in kinds and kinds[-2:] == ["Stats", "End"]
+
+
+def test_long_scan_keeps_the_stream_alive(s3, data):
+    # a scan that sends nothing for a while: Cont events keep the connection busy
+    body = "".join("%d,name%d,%d\n" % (i, i, i * 7) for i in range(600000)).encode()
+    s3.put_object(Bucket=data, Key="long.csv", Body=body)
+    t0 = time.monotonic()
+    text, stats, kinds = select(s3, data, "long.csv",
+                                "SELECT count(*) FROM S3Object s WHERE s._2 LIKE '%zzz%'",
+                                csv_in("NONE"))
+    took = time.monotonic() - t0
+    assert text == "0\n"
+    assert stats["BytesScanned"] == len(body)
+    assert kinds[-3:] == ["Records", "Stats", "End"]
+    if took > 2.0:  # progress ticks come every ~0.5 s of the query
+        assert "Cont" in kinds, (took, kinds)
 
 
 @pytest.mark.parametrize("expr,inp,code", [
