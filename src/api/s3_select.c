@@ -583,7 +583,6 @@ static int cut_records(const sel_req *r, const char *data, size_t len, uint64_t 
   size_t dl = strlen(rd);
   const char *end = data + len;
   const char *p = data;
-  bool first = true;
   bool want_header = r->in == SQL_OBJECT_CSV && r->header != HDR_NONE;
   /* skip to the first record starting at or after lo, keeping the header */
   if (lo > 0) {
@@ -605,9 +604,7 @@ static int cut_records(const sel_req *r, const char *data, size_t len, uint64_t 
     if (d == NULL)
       return 0;
     p = d + dl;
-    first = false;
   }
-  (void)first;
   while (p < end && (uint64_t)(p - data) <= hi) {
     const char *d = find_delim(p, end, rd, dl);
     const char *re = d != NULL ? d : end;
@@ -890,7 +887,7 @@ static int on_columns(void *ctx, const sql_column *cols, size_t ncols, err *e)
   return 0;
 }
 
-static void csv_field(sel_job *j, const char *s, size_t n, bool null)
+static void csv_field(sel_job *j, const char *s, size_t n)
 {
   const sel_req *r = &j->r;
   bool quote = r->quote_always;
@@ -900,7 +897,6 @@ static void csv_field(sel_job *j, const char *s, size_t n, bool null)
         strchr(r->out_delim, c) != NULL || strchr(r->out_rdelim, c) != NULL)
       quote = true;
   }
-  (void)null;
   if (!quote) {
     buf_append(&j->out, s, n);
     return;
@@ -939,7 +935,7 @@ static int on_rows(void *ctx, const sql_batch *b, err *e)
         int k = sql_cell_text(b, c, row, &j->cell);
         if (k < 0)
           return err_set(e, ERR_ENTITY_TOO_LARGE, "record too large");
-        csv_field(j, j->cell.data != NULL ? j->cell.data : "", j->cell.len, k == 1);
+        csv_field(j, j->cell.data != NULL ? j->cell.data : "", j->cell.len);
       }
     }
     if (r->out_json)

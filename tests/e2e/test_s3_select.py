@@ -281,6 +281,10 @@ def test_request_errors(s3, data):
                                                                   "CompressionType": "GZIP"},
                ScanRange={"Start": 1})
     assert code_of(ei.value) == "UnsupportedScanRangeInput"
+    s3.put_object(Bucket=data, Key="wide.csv", Body=b"a,b\n1," + b"x" * (1 << 20) + b"\n")
+    with pytest.raises(ClientError) as ei:
+        select(s3, data, "wide.csv", "SELECT s._1 FROM S3Object s", csv_in("NONE"))
+    assert code_of(ei.value) == "OverMaxRecordSize"
     # nothing changed: the object reads as before
     assert s3.get_object(Bucket=data, Key="people.csv")["Body"].read() == PEOPLE.encode()
 
