@@ -120,6 +120,11 @@ def test_custom_delimiters_quotes_comments(s3, data):
                    "QuoteCharacter": "'"}}
     text, _, _ = select(s3, data, "semi.txt", "SELECT s.id, s.label FROM S3Object s", inp, out)
     assert text == "'1'|'semi;colon';'2'|'plain';"
+    # an escape character other than the quote; tab-separated
+    s3.put_object(Bucket=data, Key="esc.tsv", Body=b'k\tv\n1\t"say \\"hi\\""\n')
+    text, _, _ = select(s3, data, "esc.tsv", "SELECT s.v FROM S3Object s",
+                        csv_in("USE", FieldDelimiter="\t", QuoteEscapeCharacter="\\"))
+    assert text == '"say ""hi"""\n'
     # a record delimiter of one other character
     s3.put_object(Bucket=data, Key="pipe.txt", Body=b"a,b~1,2~3,4")
     text, _, _ = select(s3, data, "pipe.txt", "SELECT s.b FROM S3Object s",
