@@ -22,8 +22,10 @@
  *     applies the stored bytes are read in place;
  *   - the statement is checked for S3 Select's subset (check_sql): no JOIN,
  *     GROUP BY, ORDER BY, HAVING, set operations, windows or WITH;
- *     `S3Object[*]` is read as S3Object; `s.a.b` on JSON input becomes
- *     json_extract_scalar(s.a, '$.b').
+ *     `S3Object[*]` is read as S3Object; `s.a.b` and `s.a[0]` on JSON input
+ *     become json_extract_scalar(s.a, '$.b'); S3's DATE_ADD(day, ...),
+ *     DATE_DIFF(hour, ...), UTCNOW() and CHARACTER_LENGTH() are spelled
+ *     as the engine's functions.
  *
  * The answer: 200, then event stream messages (aws/eventstream.h):
  * Records (<= RECORDS_CHUNK of output each), Cont while a long scan has
@@ -451,6 +453,44 @@ static int check_sql(arena *a, const sel_req *r, const char **out, sel_err *se)
       }
       if (rc != 0)
         break;
+      /* S3 Select's spellings of functions the engine has under other names */
+      size_t paren = j;
+      while (paren < n && (s[paren] == ' ' || s[paren] == '\t' || s[paren] == '\n'))
+        paren++;
+      if (!after_dot && paren < n && s[paren] == '(') {
+        if (wl == 6 && strncasecmp(s + i, "utcnow", 6) == 0) {
+          buf_puts(&b, "now");
+          i = j;
+          continue;
+        }
+        if (wl == 16 && strncasecmp(s + i, "character_length", 16) == 0) {
+          buf_puts(&b, "char_length");
+          i = j;
+          continue;
+        }
+        /* DATE_ADD(day, 1, ts), DATE_DIFF(year, a, b): the part is a keyword */
+        if ((wl == 8 && strncasecmp(s + i, "date_add", 8) == 0) ||
+            (wl == 9 && strncasecmp(s + i, "date_diff", 9) == 0)) {
+          static const char *const parts[] = {"year", "month", "day", "hour", "minute",
+                                              "second"};
+          size_t a0 = paren + 1;
+          while (a0 < n && (s[a0] == ' ' || s[a0] == '\t' || s[a0] == '\n'))
+            a0++;
+          size_t a1 = a0;
+          while (a1 < n && isalpha((unsigned char)s[a1]))
+            a1++;
+          for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
+            if (a1 - a0 == strlen(parts[k]) && strncasecmp(s + a0, parts[k], a1 - a0) == 0) {
+              buf_append(&b, s + i, a0 - i);
+              buf_printf(&b, "'%s'", parts[k]);
+              i = a1;
+              break;
+            }
+          }
+          if (i == a1)
+            continue;
+        }
+      }
       /* S3Object[*] -> S3Object */
       if (wl == 8 && strncasecmp(s + i, "s3object", 8) == 0 && j + 2 < n && s[j] == '[' &&
           s[j + 1] == '*' && s[j + 2] == ']') {

@@ -102,6 +102,15 @@ def test_aggregates_cast_limit_functions(s3, data):
                         "SELECT upper(s.name), char_length(s.city) FROM S3Object s LIMIT 2",
                         csv_in())
     assert text == "ALICE,5\nBOB,11\n"
+    # S3 Select's date functions and spellings
+    s3.put_object(Bucket=data, Key="dates.csv", Body=b"d\n2024-01-31T10:00:00\n")
+    text, _, _ = select(s3, data, "dates.csv",
+                        "SELECT DATE_ADD(day, 1, CAST(s.d AS TIMESTAMP)), "
+                        "DATE_DIFF(hour, CAST(s.d AS TIMESTAMP), "
+                        "CAST('2024-02-01T12:00:00' AS TIMESTAMP)), "
+                        "EXTRACT(YEAR FROM CAST(s.d AS TIMESTAMP)), CHARACTER_LENGTH(s.d), "
+                        "UTCNOW() > CAST(s.d AS TIMESTAMP) FROM S3Object s", csv_in())
+    assert text == "2024-02-01 10:00:00,26,2024,19,true\n"
 
 
 def test_custom_delimiters_quotes_comments(s3, data):
