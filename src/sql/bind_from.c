@@ -297,7 +297,8 @@ static int bind_table_func(binder *B, ast_from *f, plan **out)
 }
 
 /* FROM S3Object (sql_options.object): the one object the caller gave, read
- * with its options; CSV columns are text and, when positional, _1, _2, ... */
+ * with its options; CSV columns are text (an empty field is '', not NULL)
+ * and, when positional, _1, _2, ... */
 static int bind_object_source(binder *B, ast_from *f, plan **out)
 {
   const sql_object_source *src = B->q->object;
@@ -319,6 +320,7 @@ static int bind_object_source(binder *B, ast_from *f, plan **out)
     if (src->positional)
       p->cols[i].name = arena_sprintf(B->a, "_%d", i + 1);
     if (src->text) {
+      p->table->csv.nullstr = fmt_no_null; /* an empty field is '' */
       p->table->types[i] = FT_VARCHAR;
       p->cols[i].type = sql__st(SQL_VARCHAR);
     }

@@ -121,7 +121,8 @@ typedef struct sql_object_source {
   char escape;              /* 0: the quote doubled */
   bool header;              /* the first row is a header (not a record) */
   bool positional;          /* columns are named _1, _2, ... (not by the header) */
-  bool text;                /* every column is VARCHAR: values exactly as written */
+  bool text;                /* every column is VARCHAR: values exactly as written,
+                               an empty field '' (not NULL) */
 } sql_object_source;
 
 typedef struct sql_options {

@@ -83,6 +83,11 @@ def test_csv_without_header_and_ignored_header(s3, data):
                         "SELECT s._1 FROM S3Object s WHERE CAST(s._2 AS INT) > 30",
                         csv_in("IGNORE"))
     assert text.splitlines() == ["alice", "bob", "dave"]
+    # an empty field is the empty string, not null (a missing one is null)
+    s3.put_object(Bucket=data, Key="gaps.csv", Body=b"a,b\nx,\ny,2\n")
+    text, _, _ = select(s3, data, "gaps.csv", "SELECT s.a, s.b FROM S3Object s WHERE s.b = ''",
+                        csv_in(), {"JSON": {}})
+    assert json.loads(text) == {"a": "x", "b": ""}
     # USE names columns by the header; quoted names too
     text, _, _ = select(s3, data, "people.csv",
                         'SELECT s."city" FROM S3Object s WHERE s.name = \'carol\'', csv_in())
