@@ -1038,7 +1038,8 @@ static const char *engine_code(const sel_job *j, int rc, const err *e, const sql
     return strstr(m, "time limit") != NULL ? "Busy" : "RequestTimeout";
   if (rc != ERR_INVALID && rc != ERR_NOT_IMPLEMENTED)
     return "InternalError";
-  if (s->error_line > 0) { /* the statement */
+  bool data = strstr(m, "cannot read '") != NULL || strstr(m, "malformed") != NULL;
+  if (s->error_line > 0 && !data) { /* the statement */
     if (strstr(m, "column") != NULL && strstr(m, "'_") != NULL)
       return "InvalidColumnIndex";
     if (strstr(m, "column") != NULL && (strstr(m, "unknown") || strstr(m, "not found") ||
@@ -1062,6 +1063,17 @@ static const char *engine_code(const sel_job *j, int rc, const err *e, const sql
   if (j->r.in == SQL_OBJECT_CSV)
     return "CSVParsingError";
   return "InvalidDataSource";
+}
+
+/* The engine's message with the object named as the user knows it. */
+static const char *user_message(sel_job *j, const char *m)
+{
+  static const char inner[] = "s3://(object)/object";
+  const char *at = strstr(m, inner);
+  if (at == NULL)
+    return m;
+  return arena_sprintf(j->a, "%.*ss3://%s/%s%s", (int)(at - m), m, j->bucket, j->key,
+                       at + sizeof inner - 1);
 }
 
 static void answer_xml_error(sel_job *j, int status, const char *code, const char *msg)
@@ -1151,7 +1163,7 @@ static void run_select(sel_job *j)
   const char *code = engine_code(j, rc, &e, &stats);
   const char *msg = strcmp(code, "InternalError") == 0 ? "we encountered an internal error, "
                                                          "please try again"
-                                                       : e.msg;
+                                                       : user_message(j, e.msg);
   if (j->stream == NULL) {
     int status = strcmp(code, "InternalError") == 0 ? 500 : 400;
     answer_xml_error(j, status, code, msg);

@@ -11,6 +11,7 @@ Start reading at test_csv_with_header().
 import bz2
 import gzip
 import json
+import os
 import time
 
 import boto3
@@ -351,3 +352,34 @@ def test_iam_needs_get_object(tarn, s3, data):
     with pytest.raises(ClientError) as ei:
         select(us3, data, "semi.txt", "SELECT count(*) FROM S3Object", csv_in())
     assert code_of(ei.value) == "AccessDenied"
+
+
+def test_hostile_inputs_leave_the_server_answering(s3, data):
+    cases = [
+        ("bad.json", b'{"a": [1, 2}', {"JSON": {"Type": "DOCUMENT"}}, "JSONParsingError"),
+        ("open.json", b'{"a": "never closed', {"JSON": {"Type": "DOCUMENT"}},
+         "JSONParsingError"),
+        ("deep.json", b"[" * 100000 + b"]" * 100000, {"JSON": {"Type": "DOCUMENT"}}, None),
+        ("junk.gz", os.urandom(4096), {"CSV": {}, "CompressionType": "GZIP"},
+         "InvalidCompressionFormat"),
+        ("junk.bz2", b"BZh9" + os.urandom(4096), {"CSV": {}, "CompressionType": "BZIP2"},
+         "InvalidCompressionFormat"),
+        ("lines.json", b'{"a": 1}\n{"a": \n', {"JSON": {"Type": "LINES"}}, "JSONParsingError"),
+    ]
+    for key, body, inp, code in cases:
+        s3.put_object(Bucket=data, Key=key, Body=body)
+        try:
+            select(s3, data, key, "SELECT * FROM S3Object s", inp)
+        except (ClientError, EventStreamError) as exc:
+            if code is not None:
+                assert code_of(exc) == code, (key, exc.response["Error"])
+            assert "(object)" not in exc.response["Error"]["Message"]
+        else:
+            assert code is None, key
+    for expr in ("SELECT 'unclosed FROM S3Object", "SELECT s.\"x FROM S3Object s",
+                 "SELECT " + "(" * 5000 + "1" + ")" * 5000 + " FROM S3Object",
+                 "SELECT s.a[99999999999999999999] FROM S3Object s"):
+        with pytest.raises(ClientError):
+            select(s3, data, "people.json", expr, {"JSON": {"Type": "LINES"}})
+    text, _, _ = select(s3, data, "people.csv", "SELECT count(*) FROM S3Object", csv_in())
+    assert text == "4\n"
