@@ -20,7 +20,8 @@
  *     DOCUMENT input turned into one record per line (a top-level array
  *     gives one record per element, as `S3Object[*]`); when none of that
  *     applies the stored bytes are read in place;
- *   - the statement is checked for S3 Select's subset (check_sql): no JOIN,
+ *   - the statement is checked for S3 Select's subset (s3_select_check_sql in
+ *     s3_select_input.c, with the cuts above): no JOIN,
  *     GROUP BY, ORDER BY, HAVING, set operations, windows or WITH;
  *     `S3Object[*]` is read as S3Object; `s.a.b` and `s.a[0]` on JSON input
  *     become json_extract_scalar(s.a, '$.b'); S3's DATE_ADD(day, ...),
@@ -63,6 +64,7 @@
  * Start reading at s3_select_object().
  */
 #include "api/s3_internal.h"
+#include "api/s3_select.h"
 
 #include "aws/eventstream.h"
 #include "base/log.h"
@@ -82,36 +84,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define SELECT_EXPR_MAX (256u << 10)        /* S3's limit on the SQL expression */
-#define SELECT_RECORD_MAX (1u << 20)        /* S3's limit on one record, in or out */
 #define SELECT_INPUT_MAX ((size_t)4 << 30)  /* decompressed input */
 #define RECORDS_CHUNK (256u << 10)          /* output bytes per Records event */
 #define SELECT_TIME_LIMIT_MS (10u * 60 * 1000)
-
-enum header_mode { HDR_NONE, HDR_USE, HDR_IGNORE };
-
-/* The request, parsed (strings in the job's arena). */
-typedef struct sel_req {
-  const char *expr;
-  bool progress;             /* RequestProgress Enabled */
-  sql_object_format in;
-  codec_kind codec;
-  /* CSV input */
-  enum header_mode header;
-  char delim, quote, escape;
-  char comments;             /* 0: none */
-  const char *rdelim;        /* 1 or 2 bytes */
-  bool json_document;        /* JSON Type DOCUMENT (else LINES) */
-  /* output */
-  bool out_json;
-  const char *out_delim;     /* CSV field delimiter */
-  const char *out_rdelim;    /* record delimiter (CSV and JSON) */
-  char out_quote, out_escape;
-  bool quote_always;
-  /* ScanRange */
-  bool has_start, has_end;
-  uint64_t start, end;
-} sel_req;
 
 typedef struct sel_job {
   pthread_mutex_t lock;
@@ -153,24 +128,6 @@ struct s3_select_pool {
   uint64_t memory_limit;     /* of one query: half of RAM shared by the running ones */
 };
 
-/* An S3 Select error: S3's code (they are many and S3 Select's own), HTTP 400. */
-typedef struct sel_err {
-  const char *code;
-  char msg[512];
-} sel_err;
-
-static int sel_fail(sel_err *se, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int sel_fail(sel_err *se, const char *code, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  se->code = code;
-  vsnprintf(se->msg, sizeof se->msg, fmt, ap);
-  va_end(ap);
-  return ERR_INVALID;
-}
-
 /* ---- the request ---- */
 
 static bool xml_bool(const char *s)
@@ -191,7 +148,7 @@ static int one_char(const xml_node *n, const char *name, char def, char *out, se
     return 0;
   }
   if (strlen(v) != 1)
-    return sel_fail(se, "InvalidRequestParameter",
+    return s3_select_fail(se, "InvalidRequestParameter",
                     "the value of %s must be one character, not '%.32s'", name, v);
   *out = v[0];
   return 0;
@@ -207,7 +164,7 @@ static int delim_text(arena *a, const xml_node *n, const char *name, const char 
     return 0;
   }
   if (strlen(v) > 2)
-    return sel_fail(se, "InvalidRequestParameter", "%s must be one or two characters", name);
+    return s3_select_fail(se, "InvalidRequestParameter", "%s must be one or two characters", name);
   *out = arena_strdup(a, v);
   return 0;
 }
@@ -231,19 +188,19 @@ static int parse_request(arena *a, const xml_node *root, sel_req *r, sel_err *se
   memset(r, 0, sizeof *r);
   const char *expr = xml_child_text(root, "Expression");
   if (expr == NULL)
-    return sel_fail(se, "MissingRequiredParameter",
+    return s3_select_fail(se, "MissingRequiredParameter",
                     "the SelectRequest entity is missing a required parameter: Expression");
   if (strlen(expr) > SELECT_EXPR_MAX)
-    return sel_fail(se, "ExpressionTooLong",
+    return s3_select_fail(se, "ExpressionTooLong",
                     "the SQL expression is too long: the maximum byte-length for the SQL "
                     "expression is 256 KB");
   r->expr = arena_strdup(a, expr);
   const char *type = xml_child_text(root, "ExpressionType");
   if (type == NULL)
-    return sel_fail(se, "MissingRequiredParameter",
+    return s3_select_fail(se, "MissingRequiredParameter",
                     "the SelectRequest entity is missing a required parameter: ExpressionType");
   if (strcmp(type, "SQL") != 0)
-    return sel_fail(se, "InvalidExpressionType",
+    return s3_select_fail(se, "InvalidExpressionType",
                     "the ExpressionType '%.32s' is not valid: only SQL expressions are supported",
                     type);
   const xml_node *rp = xml_child(root, "RequestProgress");
@@ -252,11 +209,11 @@ static int parse_request(arena *a, const xml_node *root, sel_req *r, sel_err *se
   const xml_node *in = xml_child(root, "InputSerialization");
   const xml_node *out = xml_child(root, "OutputSerialization");
   if (in == NULL)
-    return sel_fail(se, "MissingRequiredParameter",
+    return s3_select_fail(se, "MissingRequiredParameter",
                     "the SelectRequest entity is missing a required parameter: "
                     "InputSerialization");
   if (out == NULL)
-    return sel_fail(se, "MissingRequiredParameter",
+    return s3_select_fail(se, "MissingRequiredParameter",
                     "the SelectRequest entity is missing a required parameter: "
                     "OutputSerialization");
   const char *comp = xml_child_text(in, "CompressionType");
@@ -267,14 +224,14 @@ static int parse_request(arena *a, const xml_node *root, sel_req *r, sel_err *se
   else if (strcmp(comp, "BZIP2") == 0)
     r->codec = CODEC_BZIP2;
   else
-    return sel_fail(se, "InvalidCompressionFormat",
+    return s3_select_fail(se, "InvalidCompressionFormat",
                     "the file is not in a supported compression format: only GZIP and BZIP2 "
                     "are supported");
   const xml_node *csv = xml_child(in, "CSV");
   const xml_node *json = xml_child(in, "JSON");
   const xml_node *pq = xml_child(in, "Parquet");
   if ((csv != NULL) + (json != NULL) + (pq != NULL) != 1)
-    return sel_fail(se, (csv || json || pq) ? "ObjectSerializationConflict"
+    return s3_select_fail(se, (csv || json || pq) ? "ObjectSerializationConflict"
                                             : "MissingRequiredParameter",
                     "InputSerialization must name exactly one of CSV, JSON and Parquet");
   int rc;
@@ -288,7 +245,7 @@ static int parse_request(arena *a, const xml_node *root, sel_req *r, sel_err *se
     else if (strcmp(fh, "IGNORE") == 0)
       r->header = HDR_IGNORE;
     else
-      return sel_fail(se, "InvalidFileHeaderInfo",
+      return s3_select_fail(se, "InvalidFileHeaderInfo",
                       "the FileHeaderInfo '%.32s' is invalid: only NONE, USE and IGNORE are "
                       "supported", fh);
     if ((rc = one_char(csv, "FieldDelimiter", ',', &r->delim, se)) < 0 ||
@@ -303,26 +260,26 @@ static int parse_request(arena *a, const xml_node *root, sel_req *r, sel_err *se
       r->comments = '#';
     }
     if (r->delim == r->quote || strchr(r->rdelim, r->delim) != NULL)
-      return sel_fail(se, "InvalidRequestParameter",
+      return s3_select_fail(se, "InvalidRequestParameter",
                       "the FieldDelimiter must differ from the QuoteCharacter and the "
                       "RecordDelimiter");
   } else if (json != NULL) {
     r->in = SQL_OBJECT_JSON;
     const char *t = xml_child_text(json, "Type");
     if (t == NULL || t[0] == '\0')
-      return sel_fail(se, "MissingRequiredParameter",
+      return s3_select_fail(se, "MissingRequiredParameter",
                       "the SelectRequest entity is missing a required parameter: JSON Type");
     if (strcmp(t, "DOCUMENT") == 0)
       r->json_document = true;
     else if (strcmp(t, "LINES") != 0)
-      return sel_fail(se, "InvalidJsonType",
+      return s3_select_fail(se, "InvalidJsonType",
                       "the JsonType '%.32s' is invalid: only DOCUMENT and LINES are supported",
                       t);
     r->rdelim = "\n";
   } else {
     r->in = SQL_OBJECT_PARQUET;
     if (r->codec != CODEC_NONE)
-      return sel_fail(se, "InvalidCompressionFormat",
+      return s3_select_fail(se, "InvalidCompressionFormat",
                       "the Parquet format does not support whole-object compression: "
                       "its pages are compressed");
   }
@@ -330,7 +287,7 @@ static int parse_request(arena *a, const xml_node *root, sel_req *r, sel_err *se
   const xml_node *ocsv = xml_child(out, "CSV");
   const xml_node *ojson = xml_child(out, "JSON");
   if ((ocsv != NULL) + (ojson != NULL) != 1)
-    return sel_fail(se, (ocsv || ojson) ? "ObjectSerializationConflict"
+    return s3_select_fail(se, (ocsv || ojson) ? "ObjectSerializationConflict"
                                         : "MissingRequiredParameter",
                     "OutputSerialization must name exactly one of CSV and JSON");
   if (ocsv != NULL) {
@@ -345,7 +302,7 @@ static int parse_request(arena *a, const xml_node *root, sel_req *r, sel_err *se
     else if (strcmp(qf, "ALWAYS") == 0)
       r->quote_always = true;
     else
-      return sel_fail(se, "InvalidQuoteFields",
+      return s3_select_fail(se, "InvalidQuoteFields",
                       "the QuoteFields '%.32s' is invalid: only ALWAYS and ASNEEDED are "
                       "supported", qf);
   } else {
@@ -360,404 +317,29 @@ static int parse_request(arena *a, const xml_node *root, sel_req *r, sel_err *se
     const char *e = xml_child_text(sr, "End");
     if (s != NULL && s[0] != '\0') {
       if (parse_u64(s, &r->start) < 0)
-        return sel_fail(se, "InvalidRequestParameter", "ScanRange Start must be a "
+        return s3_select_fail(se, "InvalidRequestParameter", "ScanRange Start must be a "
                                                        "non-negative integer");
       r->has_start = true;
     }
     if (e != NULL && e[0] != '\0') {
       if (parse_u64(e, &r->end) < 0)
-        return sel_fail(se, "InvalidRequestParameter", "ScanRange End must be a "
+        return s3_select_fail(se, "InvalidRequestParameter", "ScanRange End must be a "
                                                        "non-negative integer");
       r->has_end = true;
     }
     if (!r->has_start && !r->has_end)
-      return sel_fail(se, "InvalidRequestParameter", "ScanRange must hold Start or End");
+      return s3_select_fail(se, "InvalidRequestParameter", "ScanRange must hold Start or End");
     if (r->has_start && r->has_end && r->start > r->end)
-      return sel_fail(se, "InvalidRequestParameter",
+      return s3_select_fail(se, "InvalidRequestParameter",
                       "ScanRange Start must not be greater than its End");
     if (r->codec != CODEC_NONE || r->json_document || r->in == SQL_OBJECT_PARQUET)
-      return sel_fail(se, "UnsupportedScanRangeInput",
+      return s3_select_fail(se, "UnsupportedScanRangeInput",
                       "ScanRange is supported on uncompressed CSV and JSON LINES objects only");
   }
   return 0;
 }
 
-/* ---- the SQL subset ---- */
-
-/* Walks the statement outside strings and quoted names: refuses what S3
- * Select does not run, rewrites S3Object[*] and (JSON) s.a.b paths into
- * what the engine reads. The result is in a. */
-static int check_sql(arena *a, const sel_req *r, const char **out, sel_err *se)
-{
-  static const struct {
-    const char *word;
-    const char *what;
-  } refused[] = {
-      {"join", "JOIN"},       {"group", "GROUP BY"},     {"order", "ORDER BY"},
-      {"having", "HAVING"},   {"union", "UNION"},        {"intersect", "INTERSECT"},
-      {"except", "EXCEPT"},   {"over", "window functions"}, {"with", "WITH"},
-      {"offset", "OFFSET"},   {"copy", "COPY"},          {"insert", "INSERT"},
-      {"create", "CREATE"},   {"distinct", "DISTINCT"},
-  };
-  const char *s = r->expr;
-  size_t n = strlen(s);
-  buf b;
-  buf_init(&b, SELECT_EXPR_MAX * 4);
-  size_t i = 0;
-  int rc = 0;
-  bool saw_from = false;
-  while (i < n && rc == 0) {
-    char c = s[i];
-    if (c == '\'' || c == '"') { /* a string or a quoted name, '' / "" doubled */
-      size_t j = i + 1;
-      while (j < n) {
-        if (s[j] == c && j + 1 < n && s[j + 1] == c) {
-          j += 2;
-          continue;
-        }
-        if (s[j] == c)
-          break;
-        j++;
-      }
-      if (j >= n) {
-        rc = sel_fail(se, "ParseUnexpectedToken", "the string starting at character %zu is "
-                                                  "not closed", i + 1);
-        break;
-      }
-      buf_append(&b, s + i, j + 1 - i);
-      i = j + 1;
-      continue;
-    }
-    if (c == '-' && i + 1 < n && s[i + 1] == '-') { /* a comment to the line's end */
-      while (i < n && s[i] != '\n')
-        i++;
-      continue;
-    }
-    if (isalpha((unsigned char)c) || c == '_') {
-      size_t j = i;
-      while (j < n && (isalnum((unsigned char)s[j]) || s[j] == '_'))
-        j++;
-      size_t wl = j - i;
-      bool after_dot = i > 0 && s[i - 1] == '.';
-      if (!after_dot) {
-        for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++) {
-          if (strlen(refused[k].word) == wl && strncasecmp(s + i, refused[k].word, wl) == 0) {
-            rc = sel_fail(se, "UnsupportedSqlOperation",
-                          "%s is not supported by S3 Select (at character %zu)",
-                          refused[k].what, i + 1);
-            break;
-          }
-        }
-        if (wl == 4 && strncasecmp(s + i, "from", 4) == 0)
-          saw_from = true;
-      }
-      if (rc != 0)
-        break;
-      /* S3 Select's spellings of functions the engine has under other names */
-      size_t paren = j;
-      while (paren < n && (s[paren] == ' ' || s[paren] == '\t' || s[paren] == '\n'))
-        paren++;
-      if (!after_dot && paren < n && s[paren] == '(') {
-        if (wl == 6 && strncasecmp(s + i, "utcnow", 6) == 0) {
-          buf_puts(&b, "now");
-          i = j;
-          continue;
-        }
-        if (wl == 16 && strncasecmp(s + i, "character_length", 16) == 0) {
-          buf_puts(&b, "char_length");
-          i = j;
-          continue;
-        }
-        /* DATE_ADD(day, 1, ts), DATE_DIFF(year, a, b): the part is a keyword */
-        if ((wl == 8 && strncasecmp(s + i, "date_add", 8) == 0) ||
-            (wl == 9 && strncasecmp(s + i, "date_diff", 9) == 0)) {
-          static const char *const parts[] = {"year", "month", "day", "hour", "minute",
-                                              "second"};
-          size_t a0 = paren + 1;
-          while (a0 < n && (s[a0] == ' ' || s[a0] == '\t' || s[a0] == '\n'))
-            a0++;
-          size_t a1 = a0;
-          while (a1 < n && isalpha((unsigned char)s[a1]))
-            a1++;
-          for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
-            if (a1 - a0 == strlen(parts[k]) && strncasecmp(s + a0, parts[k], a1 - a0) == 0) {
-              buf_append(&b, s + i, a0 - i);
-              buf_printf(&b, "'%s'", parts[k]);
-              i = a1;
-              break;
-            }
-          }
-          if (i == a1)
-            continue;
-        }
-      }
-      /* S3Object[*] -> S3Object */
-      if (wl == 8 && strncasecmp(s + i, "s3object", 8) == 0 && j + 2 < n && s[j] == '[' &&
-          s[j + 1] == '*' && s[j + 2] == ']') {
-        buf_append(&b, s + i, wl);
-        i = j + 3;
-        if (i < n && s[i] == '.')
-          rc = sel_fail(se, "UnsupportedSyntax",
-                        "a path after S3Object[*] is not supported; name the fields in SELECT");
-        continue;
-      }
-      /* JSON: alias.a.b[.c...] and alias.a[0] -> json_extract_scalar(alias.a, '$.b.c') */
-      if (r->in == SQL_OBJECT_JSON && !after_dot && j + 1 < n && s[j] == '.' &&
-          (isalpha((unsigned char)s[j + 1]) || s[j + 1] == '_')) {
-        size_t col_end = j + 1;
-        while (col_end < n && (isalnum((unsigned char)s[col_end]) || s[col_end] == '_'))
-          col_end++;
-        size_t k = col_end;
-        for (;;) {
-          if (k + 1 < n && s[k] == '.' && (isalpha((unsigned char)s[k + 1]) || s[k + 1] == '_')) {
-            k++;
-            while (k < n && (isalnum((unsigned char)s[k]) || s[k] == '_'))
-              k++;
-            continue;
-          }
-          if (k < n && s[k] == '[') {
-            size_t d = k + 1;
-            while (d < n && isdigit((unsigned char)s[d]))
-              d++;
-            if (d > k + 1 && d < n && s[d] == ']') {
-              k = d + 1;
-              continue;
-            }
-          }
-          break;
-        }
-        if (k > col_end) {
-          buf_puts(&b, "json_extract_scalar(");
-          buf_append(&b, s + i, col_end - i);
-          buf_puts(&b, ", '$");
-          buf_append(&b, s + col_end, k - col_end);
-          buf_puts(&b, "')");
-          i = k;
-          continue;
-        }
-      }
-      buf_append(&b, s + i, wl);
-      i = j;
-      continue;
-    }
-    if (c == '[' && i > 0) {
-      rc = sel_fail(se, "UnsupportedSyntax",
-                    "array subscripts are not supported here (at character %zu)", i + 1);
-      break;
-    }
-    buf_append(&b, s + i, 1);
-    i++;
-  }
-  if (rc == 0 && !saw_from)
-    rc = sel_fail(se, "ParseSelectMissingFrom",
-                  "the statement must read FROM S3Object, as SELECT ... FROM S3Object s");
-  if (rc == 0)
-    *out = arena_strndup(a, b.data != NULL ? b.data : "", b.len);
-  buf_release(&b);
-  return rc;
-}
-
 /* ---- the input ---- */
-
-/* Bytes written to a memfd through a buffer. */
-typedef struct fdw {
-  int fd;
-  buf b;
-  uint64_t total;
-  int rc;
-} fdw;
-
-static void fdw_flush(fdw *w)
-{
-  size_t off = 0;
-  while (w->rc == 0 && off < w->b.len) {
-    ssize_t k = write(w->fd, w->b.data + off, w->b.len - off);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0)
-      w->rc = ERR_NO_SPACE;
-    else
-      off += (size_t)k;
-  }
-  buf_reset(&w->b);
-}
-
-static void fdw_put(fdw *w, const void *p, size_t n)
-{
-  if (w->rc != 0)
-    return;
-  w->total += n;
-  if (w->b.len + n > (4u << 20))
-    fdw_flush(w);
-  if (n > (4u << 20)) {
-    while (w->rc == 0 && n > 0) {
-      ssize_t k = write(w->fd, p, n);
-      if (k < 0 && errno == EINTR)
-        continue;
-      if (k <= 0) {
-        w->rc = ERR_NO_SPACE;
-        break;
-      }
-      p = (const char *)p + k;
-      n -= (size_t)k;
-    }
-    return;
-  }
-  buf_append(&w->b, p, n);
-}
-
-static const char *find_delim(const char *p, const char *end, const char *d, size_t dl)
-{
-  if (dl == 1)
-    return memchr(p, d[0], (size_t)(end - p));
-  return memmem(p, (size_t)(end - p), d, dl);
-}
-
-/* CSV / JSON lines: the records that start in [lo, hi] (the header row first
- * when one is wanted and lies before lo), each ended by '\n', comment rows
- * dropped. Errors: OverMaxRecordSize. */
-static int cut_records(const sel_req *r, const char *data, size_t len, uint64_t lo, uint64_t hi,
-                       fdw *w, sel_err *se)
-{
-  const char *rd = r->rdelim;
-  size_t dl = strlen(rd);
-  const char *end = data + len;
-  const char *p = data;
-  bool want_header = r->in == SQL_OBJECT_CSV && r->header != HDR_NONE;
-  /* skip to the first record starting at or after lo, keeping the header */
-  if (lo > 0) {
-    if (want_header) {
-      const char *he = find_delim(data, end, rd, dl);
-      size_t hl = he != NULL ? (size_t)(he - data) : len;
-      if (hl > SELECT_RECORD_MAX)
-        return sel_fail(se, "OverMaxRecordSize", "the header row is longer than 1 MB");
-      fdw_put(w, data, hl);
-      fdw_put(w, "\n", 1);
-      want_header = false;
-    }
-    if (lo >= len)
-      return 0;
-    const char *from = data + (lo >= dl ? lo - dl : 0);
-    const char *d = find_delim(from, end, rd, dl);
-    while (d != NULL && (size_t)(d + dl - data) < lo)
-      d = find_delim(d + 1, end, rd, dl);
-    if (d == NULL)
-      return 0;
-    p = d + dl;
-  }
-  while (p < end && (uint64_t)(p - data) <= hi) {
-    const char *d = find_delim(p, end, rd, dl);
-    const char *re = d != NULL ? d : end;
-    size_t rl = (size_t)(re - p);
-    if (rl > SELECT_RECORD_MAX)
-      return sel_fail(se, "OverMaxRecordSize",
-                      "the length of a record in the input is greater than the limit of 1 MB "
-                      "(the record at byte %zu)", (size_t)(p - data));
-    if (!(r->comments != 0 && rl > 0 && p[0] == r->comments))
-      fdw_put(w, p, rl), fdw_put(w, "\n", 1);
-    if (d == NULL)
-      break;
-    p = d + dl;
-  }
-  return w->rc != 0 ? sel_fail(se, "InternalError", "cannot hold the object's records") : 0;
-}
-
-/* JSON DOCUMENT: each top-level value (or each element of a top-level
- * array) as one compact line. Errors: JSONParsingError, OverMaxRecordSize. */
-static int json_document_lines(const char *p, size_t n, fdw *w, sel_err *se)
-{
-  int depth = 0;
-  bool in_str = false, esc = false;
-  bool array_top = false;       /* the current top-level value is an array of records */
-  size_t rec_start = w->total;  /* output offset of the record under way */
-  char chunk[4096];
-  size_t cl = 0;
-#define EMIT(ch)                                                                              \
-  do {                                                                                        \
-    chunk[cl++] = (ch);                                                                       \
-    if (cl == sizeof chunk) {                                                                 \
-      fdw_put(w, chunk, cl);                                                                  \
-      cl = 0;                                                                                 \
-    }                                                                                         \
-  } while (0)
-  for (size_t i = 0; i < n; i++) {
-    char c = p[i];
-    if (in_str) {
-      EMIT(c);
-      if (esc)
-        esc = false;
-      else if (c == '\\')
-        esc = true;
-      else if (c == '"')
-        in_str = false;
-      continue;
-    }
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-      continue;
-    if (depth == 0 && c == '[' && !array_top) {
-      array_top = true;
-      depth = 1;
-      continue;
-    }
-    if (array_top && depth == 1 && (c == ',' || c == ']')) {
-      if (c == ']') {
-        array_top = false;
-        depth = 0;
-      }
-      continue;
-    }
-    if (c == '"')
-      in_str = true;
-    if (c == '{' || c == '[')
-      depth++;
-    if (c == '}' || c == ']') {
-      if (depth == 0 || (array_top && depth == 1))
-        return sel_fail(se, "JSONParsingError", "unbalanced '%c' at byte %zu of the document",
-                        c, i);
-      depth--;
-    }
-    EMIT(c);
-    if (depth == (array_top ? 1 : 0) && (c == '}' || c == ']')) {
-      EMIT('\n');
-      fdw_put(w, chunk, cl);
-      cl = 0;
-      if (w->total - rec_start > SELECT_RECORD_MAX)
-        return sel_fail(se, "OverMaxRecordSize",
-                        "the length of a record in the input is greater than the limit of 1 MB");
-      rec_start = w->total;
-    } else if (w->total + cl - rec_start > SELECT_RECORD_MAX + 1) {
-      return sel_fail(se, "OverMaxRecordSize",
-                      "the length of a record in the input is greater than the limit of 1 MB");
-    }
-  }
-#undef EMIT
-  fdw_put(w, chunk, cl);
-  if (in_str || depth != 0)
-    return sel_fail(se, "JSONParsingError", "the JSON document ends inside a value");
-  return w->rc != 0 ? sel_fail(se, "InternalError", "cannot hold the object's records") : 0;
-}
-
-/* Whether CSV / JSON lines bytes can be read in place: no comment rows and
- * no record past the limit, records ended by '\n' (or CRLF). */
-static bool readable_in_place(const sel_req *r, const char *p, size_t n)
-{
-  if (strcmp(r->rdelim, "\n") != 0 && strcmp(r->rdelim, "\r\n") != 0)
-    return false;
-  const char *end = p + n;
-  const char *q = p;
-  while (q < end) {
-    if (r->comments != 0 && *q == r->comments)
-      return false;
-    const char *nl = memchr(q, '\n', (size_t)(end - q));
-    const char *re = nl != NULL ? nl : end;
-    if ((size_t)(re - q) > SELECT_RECORD_MAX)
-      return false;
-    if (nl == NULL)
-      break;
-    q = nl + 1;
-  }
-  return true;
-}
 
 /* Makes j->in_fd / in_size: what the engine reads. */
 static int prepare_input(sel_job *j, sel_err *se, err *e)
@@ -785,9 +367,9 @@ static int prepare_input(sel_job *j, sel_err *se, err *e)
       if (map != NULL)
         munmap(map, len);
       if (rc == ERR_ENTITY_TOO_LARGE)
-        return sel_fail(se, "OverMaxRecordSize", "the decompressed object is larger than "
+        return s3_select_fail(se, "OverMaxRecordSize", "the decompressed object is larger than "
                                                  "tarn's limit of 4 GiB");
-      return sel_fail(se, "InvalidCompressionFormat", "the object is not valid %s data: %s",
+      return s3_select_fail(se, "InvalidCompressionFormat", "the object is not valid %s data: %s",
                       r->codec == CODEC_GZIP ? "GZIP" : "BZIP2", e2.msg);
     }
     src = plain;
@@ -808,7 +390,7 @@ static int prepare_input(sel_job *j, sel_err *se, err *e)
   }
   bool in_place = lo == 0 && hi == UINT64_MAX &&
                   (r->in == SQL_OBJECT_PARQUET ||
-                   (!r->json_document && readable_in_place(r, src, plen)));
+                   (!r->json_document && s3_select_in_place(r, src, plen)));
   if (in_place && j->fd >= 0 && r->codec != CODEC_NONE &&
       codec_sniff(data, len) == r->codec) {
     /* the engine decompresses it again itself (it knows the magic): one
@@ -821,18 +403,18 @@ static int prepare_input(sel_job *j, sel_err *se, err *e)
     j->in_fd = dup(j->fd);
     j->in_size = j->size;
   } else {
-    fdw w = {.fd = memfd_create("tarn-select", MFD_CLOEXEC)};
+    sel_writer w = {.fd = memfd_create("tarn-select", MFD_CLOEXEC)};
     buf_init(&w.b, 8u << 20);
     if (w.fd < 0) {
       rc = err_set(e, ERR_INTERNAL, "cannot make a buffer for the object");
     } else if (in_place) {
-      fdw_put(&w, src, plen); /* an inline object */
+      sel_writer_put(&w, src, plen); /* an inline object */
     } else if (r->json_document) {
-      rc = json_document_lines(src, plen, &w, se);
+      rc = s3_select_json_lines(src, plen, &w, se);
     } else {
-      rc = cut_records(r, src, plen, lo, hi, &w, se);
+      rc = s3_select_cut_records(r, src, plen, lo, hi, &w, se);
     }
-    fdw_flush(&w);
+    sel_writer_flush(&w);
     buf_release(&w.b);
     if (rc == 0 && w.rc != 0)
       rc = err_set(e, ERR_NO_SPACE, "cannot hold the object's records");
@@ -1103,7 +685,7 @@ static void run_select(sel_job *j)
   sel_err se = {0};
   err e = {0};
   const char *sql = NULL;
-  int rc = check_sql(j->a, &j->r, &sql, &se);
+  int rc = s3_select_check_sql(j->a, &j->r, &sql, &se);
   if (rc == 0)
     rc = prepare_input(j, &se, &e);
   if (rc < 0) {
