@@ -12,7 +12,9 @@ import bz2
 import gzip
 import json
 import os
+import struct
 import time
+import zlib
 
 import boto3
 import pytest
@@ -383,3 +385,52 @@ def test_hostile_inputs_leave_the_server_answering(s3, data):
             select(s3, data, "people.json", expr, {"JSON": {"Type": "LINES"}})
     text, _, _ = select(s3, data, "people.csv", "SELECT count(*) FROM S3Object", csv_in())
     assert text == "4\n"
+
+
+def test_missing_parameters_raw(tarn, data):
+    # what boto3 checks before sending: a request without them, as another client may send it
+    def post(xml):
+        return tarn.request("POST", "/%s/people.csv" % data,
+                            query=[("select", None), ("select-type", "2")], body=xml.encode())
+    r = post('<SelectObjectContentRequest xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+             "<ExpressionType>SQL</ExpressionType><InputSerialization><CSV/>"
+             "</InputSerialization><OutputSerialization><CSV/></OutputSerialization>"
+             "</SelectObjectContentRequest>")
+    assert r.status_code == 400
+    assert "<Code>MissingRequiredParameter</Code>" in r.text
+    r = post("<SelectObjectContentRequest><Expression>SELECT * FROM S3Object</Expression>"
+             "<ExpressionType>SQL</ExpressionType><InputSerialization><CSV/><JSON>"
+             "<Type>LINES</Type></JSON></InputSerialization><OutputSerialization><CSV/>"
+             "</OutputSerialization></SelectObjectContentRequest>")
+    assert r.status_code == 400
+    assert "<Code>ObjectSerializationConflict</Code>" in r.text
+    r = post("<NotSelect/>")
+    assert r.status_code == 400 and "<Code>MalformedXML</Code>" in r.text
+    # a good one, read as raw bytes: event stream messages, the content type
+    r = post("<SelectObjectContentRequest><Expression>SELECT count(*) FROM S3Object"
+             "</Expression><ExpressionType>SQL</ExpressionType><InputSerialization><CSV>"
+             "<FileHeaderInfo>USE</FileHeaderInfo></CSV></InputSerialization>"
+             "<OutputSerialization><CSV/></OutputSerialization></SelectObjectContentRequest>")
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "application/vnd.amazon.eventstream"
+    assert [h[":event-type"] for h, _ in messages(r.content)] == ["Records", "Stats", "End"]
+
+
+def messages(raw):
+    """Splits an event stream, checking both CRCs of each message."""
+    out = []
+    while raw:
+        total, hlen = struct.unpack(">II", raw[:8])
+        assert struct.unpack(">I", raw[8:12])[0] == zlib.crc32(raw[:8])
+        assert struct.unpack(">I", raw[total - 4:total])[0] == zlib.crc32(raw[:total - 4])
+        h, i = {}, 12
+        while i < 12 + hlen:
+            n = raw[i]
+            name = raw[i + 1:i + 1 + n].decode()
+            assert raw[i + 1 + n] == 7  # string
+            vlen = struct.unpack(">H", raw[i + 2 + n:i + 4 + n])[0]
+            h[name] = raw[i + 4 + n:i + 4 + n + vlen].decode()
+            i += 4 + n + vlen
+        out.append((h, raw[12 + hlen:total - 4]))
+        raw = raw[total:]
+    return out
