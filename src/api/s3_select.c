@@ -39,8 +39,9 @@
  * States of a job:
  *   PARKED    the request is parked; its thread prepares the input and runs
  *             the query;
- *   STREAMING the first rows, or the first progress tick, started the
- *             response: from here the job touches only the stream;
+ *   STREAMING the first message to send (a full Records chunk, a progress
+ *             tick after ~0.5 s, or the end) started the response: from
+ *             here the job touches only the stream;
  *   DONE      Stats and End (or an error message) were sent, or the XML
  *             error answered the parked request.
  *
@@ -48,7 +49,7 @@
  *   (1) The job touches the request only under job->lock while job->req is
  *       set; s3_select_cleanup() clears it (the client left) and cancels.
  *   (2) The job is freed by the last of its thread and the request's cleanup.
- *   (3) s3_select_stop() cancels every running job and waits for them, so
+ *   (3) s3_select_pool_free() cancels every running job and waits for them, so
  *       the store is never closed under a query.
  *   (4) Limits: the expression 256 KiB, a record (input or output) 1 MiB,
  *       the decompressed input SELECT_INPUT_MAX, 2 x cores jobs at once
@@ -67,7 +68,6 @@
 #include "api/s3_select.h"
 
 #include "aws/eventstream.h"
-#include "base/log.h"
 #include "base/mem.h"
 #include "base/xml.h"
 #include "formats/codec.h"
@@ -93,7 +93,7 @@ typedef struct sel_job {
   http_req *req;             /* while PARKED; NULL after (1) */
   http_stream *stream;       /* once STREAMING */
   s3_select_pool *pool;
-  store *st;                 /* borrowed; s3_select_stop() waits for the job (3) */
+  store *st;                 /* borrowed; s3_select_pool_free() waits for the job (3) */
   atomic_bool cancel;
   int refs;
   arena *a;                  /* the job's own: the request's arena may go first */
