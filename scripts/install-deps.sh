@@ -28,6 +28,7 @@ pc libbrotlidec libbrotli-dev
 pc libpcre2-8 libpcre2-dev
 pc libzip libzip-dev
 pc libcurl libcurl4-openssl-dev
+[ -f /usr/include/bzlib.h ] || need+=(libbz2-dev)   # no pkg-config file in Debian 12
 cmd sqlite3 sqlite3
 cmd zstd zstd
 cmd zip zip

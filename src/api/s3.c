@@ -97,6 +97,7 @@ static const s3_op op_upload_part_copy = {"UploadPartCopy", NULL, s3_upload_part
 static const s3_op op_complete_upload = {"CompleteMultipartUpload", NULL, s3_complete_upload, S3_COMPLETE_BODY_MAX};
 static const s3_op op_abort_upload = {"AbortMultipartUpload", NULL, s3_abort_upload, 0};
 static const s3_op op_list_parts = {"ListParts", NULL, s3_list_parts, 0};
+static const s3_op op_select = {"SelectObjectContent", NULL, s3_select_object, 0};
 
 /* ---- routing ---- */
 
@@ -149,6 +150,7 @@ static const route routes[] = {
   {"DELETE", AT_OBJECT,  NULL,          NULL,       NULL,                &op_delete_object},
   {"POST",   AT_OBJECT,  "uploads",     NULL,       NULL,                &op_create_upload},
   {"POST",   AT_OBJECT,  "uploadId",    NULL,       NULL,                &op_complete_upload},
+  {"POST",   AT_OBJECT,  "select",      NULL,       NULL,                &op_select},
 };
 
 /* Query parameters that name an S3 subresource. A request that carries one
@@ -309,6 +311,7 @@ static const struct {
     {&op_upload_part, "s3:PutObject"},               {&op_upload_part_copy, "s3:PutObject"},
     {&op_complete_upload, "s3:PutObject"},           {&op_abort_upload, "s3:AbortMultipartUpload"},
     {&op_list_parts, "s3:ListMultipartUploadParts"},
+    {&op_select, "s3:GetObject"},
 };
 
 /* Asks api/iam.c whether a caller who is not root may run c. DeleteObjects
@@ -396,18 +399,13 @@ static int s3_prepare(void *ctx, http_req *req, err *e)
   return 0;
 }
 
-static void write_error(http_req *req, const char *bucket, const char *key,
-                        const char *upload_id, const err *e)
+void s3_error_doc(http_req *req, const char *bucket, const char *key, const char *upload_id,
+                  int status, const char *code, const char *msg)
 {
-  int code = e != NULL && e->code != 0 ? e->code : ERR_INTERNAL;
-  int status = err_http_status(code);
   http_resp_status(req, status);
   buf_reset(&req->resp_body);
   if (strcmp(req->method, "HEAD") == 0 || status == 304)
     return;
-  const char *msg = e != NULL && e->msg[0] != '\0' ? e->msg : err_aws_code(code);
-  if (status >= 500 && code != ERR_NOT_IMPLEMENTED)
-    msg = "we encountered an internal error, please try again";
   http_resp_header(req, "Content-Type", "application/xml");
   str_pair extra[3];
   size_t nextra = 0;
@@ -415,9 +413,21 @@ static void write_error(http_req *req, const char *bucket, const char *key,
     extra[nextra++] = (str_pair){"Key", key};
   if (bucket != NULL)
     extra[nextra++] = (str_pair){"BucketName", bucket};
-  if (upload_id != NULL && code == ERR_NO_SUCH_UPLOAD)
+  if (upload_id != NULL)
     extra[nextra++] = (str_pair){"UploadId", upload_id};
-  aws_error_rest_xml(&req->resp_body, err_aws_code(code), msg, extra, nextra, req->request_id);
+  aws_error_rest_xml(&req->resp_body, code, msg, extra, nextra, req->request_id);
+}
+
+static void write_error(http_req *req, const char *bucket, const char *key,
+                        const char *upload_id, const err *e)
+{
+  int code = e != NULL && e->code != 0 ? e->code : ERR_INTERNAL;
+  int status = err_http_status(code);
+  const char *msg = e != NULL && e->msg[0] != '\0' ? e->msg : err_aws_code(code);
+  if (status >= 500 && code != ERR_NOT_IMPLEMENTED)
+    msg = "we encountered an internal error, please try again";
+  s3_error_doc(req, bucket, key, code == ERR_NO_SUCH_UPLOAD ? upload_id : NULL, status,
+               err_aws_code(code), msg);
 }
 
 static void s3_error(void *ctx, http_req *req, const err *e)
@@ -461,6 +471,7 @@ static void s3_cleanup(void *ctx, http_req *req)
   if (c == NULL)
     return;
   c->writer = store_writer_free(c->writer);
+  s3_select_cleanup(c);
 }
 
 http_service *s3_service_new(store *st)
@@ -471,6 +482,7 @@ http_service *s3_service_new(store *st)
     abort();
   }
   s->st = st;
+  s->select = s3_select_pool_new();
   s->base.name = "s3";
   s->base.ctx = s;
   s->base.prepare = s3_prepare;
@@ -487,8 +499,11 @@ void s3_service_set_events(http_service *svc, struct events_system *ev)
 
 http_service *s3_service_free(http_service *svc)
 {
-  if (svc != NULL)
-    free(svc->ctx);
+  if (svc != NULL) {
+    s3_svc *s = svc->ctx;
+    s->select = s3_select_pool_free(s->select);
+    free(s);
+  }
   return NULL;
 }
 

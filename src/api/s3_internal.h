@@ -34,6 +34,7 @@
 
 typedef struct s3_svc s3_svc;
 typedef struct s3_call s3_call;
+typedef struct s3_select_pool s3_select_pool;
 
 /* An operation step: 0, or an ERR_* code with e set. */
 typedef int (*s3_fn)(s3_svc *s, http_req *req, s3_call *c, err *e);
@@ -49,6 +50,7 @@ struct s3_svc {
   http_service base;  /* first member: what the server holds */
   store *st;          /* borrowed */
   struct events_system *ev;  /* borrowed, or NULL: ?notification answers NotImplemented */
+  s3_select_pool *select;    /* running SelectObjectContent queries (s3_select.c) */
 };
 
 /* Per-request state, in the request's arena (req->svc). */
@@ -64,6 +66,7 @@ struct s3_call {
   size_t ntags;
   const char *upload_id;  /* multipart: the uploadId parameter */
   int part_number;        /* UploadPart / UploadPartCopy: 1..10000 */
+  struct sel_job *select; /* SelectObjectContent's job, released in cleanup */
 };
 
 /* ---- the operations: one handler each, grouped by file ---- */
@@ -90,6 +93,13 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_put_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_delete_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
+
+/* s3_select.c */
+int s3_select_object(s3_svc *s, http_req *req, s3_call *c, err *e);
+void s3_select_cleanup(s3_call *c);
+s3_select_pool *s3_select_pool_new(void);
+/* Cancels the running queries and waits for them (before the store closes). */
+s3_select_pool *s3_select_pool_free(s3_select_pool *p);
 
 /* s3_notify.c */
 int s3_put_notification(s3_svc *s, http_req *req, s3_call *c, err *e);
@@ -131,6 +141,12 @@ void s3_xml_etag(s3_xml *x, const char *name, const char *etag);  /* quoted */
 void s3_xml_owner(s3_xml *x, const char *name);  /* <name><ID/><DisplayName/></name> */
 /* 0, or ERR_INTERNAL when the answer outgrew S3_MAX_RESPONSE. */
 int s3_xml_done(s3_xml *x, err *e);
+
+/* S3's error document (REST-XML) with the status and S3 error code given:
+ * Key, BucketName and UploadId as far as they are not NULL; HEAD and 304
+ * answers carry no body. For codes outside the ERR_* table (S3 Select's). */
+void s3_error_doc(http_req *req, const char *bucket, const char *key, const char *upload_id,
+                  int status, const char *code, const char *msg);
 
 /* Parses the XML request body; ERR_MALFORMED_XML when it is not a document
  * whose root element is called root. */

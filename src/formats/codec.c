@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <brotli/decode.h>
+#include <bzlib.h>
 #include <lz4.h>
 #include <snappy-c.h>
 #include <zlib.h>
@@ -31,6 +32,12 @@ codec_kind codec_sniff(const void *p, size_t n)
     return CODEC_GZIP;
   if (n >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd)
     return CODEC_ZSTD;
+  /* "BZh" and the block size, then a block's magic (pi) or the end of an
+     empty stream (sqrt(pi)): text that merely starts with "BZh9" is not bzip2 */
+  if (n >= 10 && b[0] == 'B' && b[1] == 'Z' && b[2] == 'h' && b[3] >= '1' && b[3] <= '9' &&
+      (memcmp(b + 4, "\x31\x41\x59\x26\x53\x59", 6) == 0 ||
+       memcmp(b + 4, "\x17\x72\x45\x38\x50\x90", 6) == 0))
+    return CODEC_BZIP2;
   return CODEC_NONE;
 }
 
@@ -47,6 +54,8 @@ codec_kind codec_from_name(const char *name)
     return CODEC_GZIP;
   if (ends(name, ".zst") || ends(name, ".zstd"))
     return CODEC_ZSTD;
+  if (ends(name, ".bz2"))
+    return CODEC_BZIP2;
   return CODEC_NONE;
 }
 
@@ -69,25 +78,101 @@ static int grow(char **buf, size_t *cap, size_t need, size_t max, err *e)
   return 0;
 }
 
-static int gunzip(const void *src, size_t n, size_t max, char **out, size_t *outlen, err *e,
-                  bool head)
+/* ---- streamed decoders (gzip, bzip2) through one driver ----
+ * A decoder consumes input and makes output in steps; the driver feeds it
+ * at most 1 GiB at a time (the libraries count in unsigned int), grows the
+ * output to max, and restarts it when a stream ends before the input does
+ * (several gzip members, or bzip2 streams, one after another). */
+
+typedef struct decoder {
+  const char *name;          /* "gzip", for messages */
+  bool (*init)(void *z);
+  /* one step over in[0..*used) into out[0..room): sets *used and *made;
+     1 at a stream's end, 0 to go on, -1 on corrupt input (msg set) */
+  int (*step)(void *z, const char *in, size_t avail, size_t *used, char *out, size_t room,
+              size_t *made, const char **msg);
+  void (*end)(void *z);
+} decoder;
+
+static bool gz_init(void *z)
 {
-  z_stream z;
-  memset(&z, 0, sizeof z);
-  if (inflateInit2(&z, 15 + 32) != Z_OK)
-    return err_set(e, ERR_INTERNAL, "cannot start zlib");
+  memset(z, 0, sizeof(z_stream));
+  return inflateInit2((z_stream *)z, 15 + 32) == Z_OK;
+}
+
+static int gz_step(void *zp, const char *in, size_t avail, size_t *used, char *out, size_t room,
+                   size_t *made, const char **msg)
+{
+  z_stream *z = zp;
+  z->next_in = (Bytef *)(uintptr_t)in;
+  z->avail_in = (uInt)avail;
+  z->next_out = (Bytef *)out;
+  z->avail_out = (uInt)room;
+  int zr = inflate(z, Z_NO_FLUSH);
+  *used = avail - z->avail_in;
+  *made = room - z->avail_out;
+  if (zr == Z_STREAM_END)
+    return 1;
+  if (zr == Z_OK || zr == Z_BUF_ERROR)
+    return 0;
+  *msg = z->msg != NULL ? z->msg : "?";
+  return -1;
+}
+
+static void gz_end(void *z)
+{
+  inflateEnd((z_stream *)z);
+}
+
+static bool bz_init(void *z)
+{
+  memset(z, 0, sizeof(bz_stream));
+  return BZ2_bzDecompressInit((bz_stream *)z, 0, 0) == BZ_OK;
+}
+
+static int bz_step(void *zp, const char *in, size_t avail, size_t *used, char *out, size_t room,
+                   size_t *made, const char **msg)
+{
+  bz_stream *z = zp;
+  z->next_in = (char *)(uintptr_t)in;
+  z->avail_in = (unsigned)avail;
+  z->next_out = out;
+  z->avail_out = (unsigned)room;
+  int zr = BZ2_bzDecompress(z);
+  *used = avail - z->avail_in;
+  *made = room - z->avail_out;
+  if (zr == BZ_STREAM_END)
+    return 1;
+  if (zr == BZ_OK)
+    return 0;
+  *msg = zr == BZ_DATA_ERROR_MAGIC ? "not bzip2 data" : "bad data";
+  return -1;
+}
+
+static void bz_end(void *z)
+{
+  BZ2_bzDecompressEnd((bz_stream *)z);
+}
+
+static const decoder gzip_decoder = {"gzip", gz_init, gz_step, gz_end};
+static const decoder bzip2_decoder = {"bzip2", bz_init, bz_step, bz_end};
+
+static int decode_all(const decoder *d, const void *src, size_t n, size_t max, char **out,
+                      size_t *outlen, err *e, bool head)
+{
+  union {
+    z_stream gz;
+    bz_stream bz;
+  } z;
+  if (!d->init(&z))
+    return err_set(e, ERR_INTERNAL, "cannot start %s", d->name);
   char *buf = NULL;
   size_t cap = 0;
   size_t len = 0;
-  z.next_in = (Bytef *)(uintptr_t)src;
+  const char *in = src;
   size_t left = n;
   int rc = 0;
   for (;;) {
-    if (z.avail_in == 0) {
-      unsigned chunk = left > (1u << 30) ? (1u << 30) : (unsigned)left;
-      z.avail_in = chunk;
-      left -= chunk;
-    }
     if (len == cap) {
       if (head && len >= max)
         break;
@@ -101,27 +186,33 @@ static int gunzip(const void *src, size_t n, size_t max, char **out, size_t *out
     size_t room = cap - len;
     if (room > (1u << 30))
       room = 1u << 30;
-    z.next_out = (Bytef *)buf + len;
-    z.avail_out = (unsigned)room;
-    int zr = inflate(&z, Z_NO_FLUSH);
-    len += room - z.avail_out;
-    if (zr == Z_STREAM_END) {
-      if (z.avail_in == 0 && left == 0)
-        break;
-      /* another member follows */
-      inflateReset(&z);
-      continue;
-    }
-    if (zr == Z_BUF_ERROR && z.avail_in == 0 && left == 0) {
-      rc = err_set(e, ERR_INVALID, "truncated gzip data");
+    size_t avail = left > (1u << 30) ? (1u << 30) : left;
+    size_t used = 0, made = 0;
+    const char *msg = NULL;
+    int r = d->step(&z, in, avail, &used, buf + len, room, &made, &msg);
+    in += used;
+    left -= used;
+    len += made;
+    if (r < 0) {
+      rc = err_set(e, ERR_INVALID, "corrupt %s data (%s)", d->name, msg);
       break;
     }
-    if (zr != Z_OK && zr != Z_BUF_ERROR) {
-      rc = err_set(e, ERR_INVALID, "corrupt gzip data (%s)", z.msg ? z.msg : "?");
+    if (r == 1) {
+      if (left == 0)
+        break;
+      d->end(&z); /* another member or stream follows */
+      if (!d->init(&z)) {
+        rc = err_set(e, ERR_INTERNAL, "cannot start %s", d->name);
+        break;
+      }
+      continue;
+    }
+    if (left == 0 && made < room) {
+      rc = err_set(e, ERR_INVALID, "truncated %s data", d->name);
       break;
     }
   }
-  inflateEnd(&z);
+  d->end(&z);
   if (rc < 0) {
     free(buf);
     return rc;
@@ -129,6 +220,12 @@ static int gunzip(const void *src, size_t n, size_t max, char **out, size_t *out
   *out = buf;
   *outlen = len;
   return 0;
+}
+
+static int gunzip(const void *src, size_t n, size_t max, char **out, size_t *outlen, err *e,
+                  bool head)
+{
+  return decode_all(&gzip_decoder, src, n, max, out, outlen, e, head);
 }
 
 static int unzstd(const void *src, size_t n, size_t max, char **out, size_t *outlen, err *e,
@@ -183,6 +280,12 @@ static int unzstd(const void *src, size_t n, size_t max, char **out, size_t *out
   return 0;
 }
 
+static int bunzip2(const void *src, size_t n, size_t max, char **out, size_t *outlen, err *e,
+                   bool head)
+{
+  return decode_all(&bzip2_decoder, src, n, max, out, outlen, e, head);
+}
+
 int codec_decompress(codec_kind k, const void *src, size_t n, size_t max, char **out,
                      size_t *outlen, err *e)
 {
@@ -192,6 +295,8 @@ int codec_decompress(codec_kind k, const void *src, size_t n, size_t max, char *
     return gunzip(src, n, max, out, outlen, e, false);
   if (k == CODEC_ZSTD)
     return unzstd(src, n, max, out, outlen, e, false);
+  if (k == CODEC_BZIP2)
+    return bunzip2(src, n, max, out, outlen, e, false);
   return err_set(e, ERR_INTERNAL, "no codec");
 }
 
@@ -204,6 +309,8 @@ int codec_decompress_head(codec_kind k, const void *src, size_t n, size_t max, c
     return gunzip(src, n, max, out, outlen, e, true);
   if (k == CODEC_ZSTD)
     return unzstd(src, n, max, out, outlen, e, true);
+  if (k == CODEC_BZIP2)
+    return bunzip2(src, n, max, out, outlen, e, true);
   return err_set(e, ERR_INTERNAL, "no codec");
 }
 

@@ -1,4 +1,5 @@
-/* formats/codec.h -- compression codecs of objects: gzip (zlib) and zstd.
+/* formats/codec.h -- compression codecs of objects: gzip (zlib), zstd and
+ * bzip2 (libbz2).
  *
  * An object is decompressed whole into memory: gzip cannot be split into
  * independent byte ranges, and the readers want one contiguous buffer. The
@@ -15,11 +16,12 @@ typedef enum codec_kind {
   CODEC_NONE = 0,
   CODEC_GZIP,
   CODEC_ZSTD,
+  CODEC_BZIP2,
 } codec_kind;
 
 /* By the magic bytes at the start of an object. */
 codec_kind codec_sniff(const void *p, size_t n);
-/* By the name: ".gz" / ".gzip", ".zst" / ".zstd". */
+/* By the name: ".gz" / ".gzip", ".zst" / ".zstd", ".bz2". */
 codec_kind codec_from_name(const char *name);
 
 /* Decompresses src[0..n) into a malloc'd buffer (*out, free it) of

@@ -799,6 +799,8 @@ int fmt_convert(const fspan *spans, const uint16_t *sel, int nsel, fmt_type t, c
                              bad);
 }
 
+const char fmt_no_null[] = "";
+
 int fmt_convert_sniffed(const fspan *spans, const uint16_t *sel, int nsel, fmt_type t,
                         char quote, char escape, const char *nullstr, bool sniffed, vec *out,
                         uint8_t *nullbuf, strheap *h, uint8_t *bad)
@@ -806,15 +808,16 @@ int fmt_convert_sniffed(const fspan *spans, const uint16_t *sel, int nsel, fmt_t
   int nbad = 0;
   bool anynull = false;
   size_t nulllen = nullstr != NULL ? strlen(nullstr) : 0;
+  bool empty_null = nullstr != fmt_no_null;
   for (int j = 0; j < nsel; j++) {
     int r = sel != NULL ? sel[j] : j;
     const fspan *sp = &spans[r];
     bool isnull = sp->p == NULL;
-    if (!isnull && sp->n == 0 && !(sp->flags & (SPAN_QUOTED | SPAN_JSON_STR)))
+    if (!isnull && empty_null && sp->n == 0 && !(sp->flags & (SPAN_QUOTED | SPAN_JSON_STR)))
       isnull = true;
     if (!isnull && sp->n == 0 && t != FT_VARCHAR)
       isnull = true;
-    if (!isnull && nullstr != NULL && !(sp->flags & (SPAN_QUOTED | SPAN_JSON_STR)) &&
+    if (!isnull && empty_null && nullstr != NULL && !(sp->flags & (SPAN_QUOTED | SPAN_JSON_STR)) &&
         sp->n == nulllen && memcmp(sp->p, nullstr, nulllen) == 0)
       isnull = true;
     nullbuf[r] = isnull;

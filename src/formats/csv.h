@@ -95,6 +95,11 @@ size_t csv_count_quotes(const char *p, size_t n, char q);
 int csv_tokenize(csv_cursor *c, const int *cols, int ncols, fspan **spans, const char **rec,
                  int max, err *e);
 
+/* As a nullstr of the converters below: no field is NULL for being empty
+ * (an empty field is the empty string, a missing one stays NULL), as S3
+ * Select reads CSV. Compared by address. */
+extern const char fmt_no_null[];
+
 /* Converts the spans of rows sel[0..nsel) (all of 0..nsel when sel is
  * NULL) into out (phys matching t; out->nulls must point at COL_BATCH
  * bytes of storage and is set to NULL when no value is NULL). Unquoting

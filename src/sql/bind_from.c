@@ -296,6 +296,38 @@ static int bind_table_func(binder *B, ast_from *f, plan **out)
   return scan_open(B, f, path, &o, out);
 }
 
+/* FROM S3Object (sql_options.object): the one object the caller gave, read
+ * with its options; CSV columns are text (an empty field is '', not NULL)
+ * and, when positional, _1, _2, ... */
+static int bind_object_source(binder *B, ast_from *f, plan **out)
+{
+  const sql_object_source *src = B->q->object;
+  table_opts o;
+  memset(&o, 0, sizeof o);
+  o.format = src->format == SQL_OBJECT_CSV    ? FMT_CSV
+             : src->format == SQL_OBJECT_JSON ? FMT_JSONL
+                                              : FMT_PARQUET;
+  o.no_partitions = true;
+  o.csv.delim = src->delim != 0 ? src->delim : ',';
+  o.csv.quote = src->quote;
+  o.csv.escape = src->escape;
+  o.csv.header = src->header ? 1 : 0;
+  int rc = scan_open(B, f, "s3://" SQL__OBJECT_BUCKET "/object", &o, out);
+  if (rc < 0 || src->format != SQL_OBJECT_CSV)
+    return rc;
+  plan *p = *out;
+  for (int i = 0; i < p->ncols && i < p->table->nfile; i++) {
+    if (src->positional)
+      p->cols[i].name = arena_sprintf(B->a, "_%d", i + 1);
+    if (src->text) {
+      p->table->csv.nullstr = fmt_no_null; /* an empty field is '' */
+      p->table->types[i] = FT_VARCHAR;
+      p->cols[i].type = sql__st(SQL_VARCHAR);
+    }
+  }
+  return 0;
+}
+
 static int apply_col_aliases(binder *B, plan *p, const char **names, int n, int line, int col)
 {
   if (n == 0)
@@ -508,6 +540,9 @@ int sql__bind_from(binder *B, ast_from *f, scope *outer, plan **out, scope **sc)
       o.format = -1;
       o.csv.header = -1;
       if ((rc = scan_open(B, f, f->name, &o, &p)) < 0)
+        return rc;
+    } else if (B->q->object != NULL && sql__name_eq(f->name, B->q->object->name)) {
+      if ((rc = bind_object_source(B, f, &p)) < 0)
         return rc;
     } else {
       ast_cte *c = find_cte(B, f->name);

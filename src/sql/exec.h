@@ -53,6 +53,11 @@ void sql_objsrc_dir(sql_objsrc *out, const char *root);
 void sql_objsrc_dir_free(sql_objsrc *src);
 /* The store as a source. */
 void sql_objsrc_store(sql_objsrc *out, store *st);
+/* One given object as the only source (sql_options.object): the bucket
+ * SQL__OBJECT_BUCKET holds it as key "object"; every other bucket is an
+ * error naming the table to use. Read-only. */
+#define SQL__OBJECT_BUCKET "(object)"
+void sql__objsrc_object(sql_objsrc *out, const sql_object_source *o);
 
 /* ---- tables ---- */
 
@@ -191,6 +196,7 @@ struct qctx {
   const char *resplit;     /* an object whose ranges did not line up */
   int subquery_depth;
   struct deferred *deferred; /* cleanups at the end (sql__exec_defer) */
+  const sql_object_source *object; /* sql_options.object, or NULL */
   void (*progress)(void *ctx); /* called on the caller's thread, ~2/s */
   void *progress_ctx;
 };

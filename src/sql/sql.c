@@ -210,6 +210,12 @@ static int run_once(const sql_objsrc *src, const char *sql, const sql_options *o
   q.cancel = opt != NULL ? opt->cancel : NULL;
   q.seq_objs = seq;
   q.nseq = nseq;
+  sql_objsrc object_src;
+  if (opt != NULL && opt->object != NULL) { /* S3 Select: one object, nothing else */
+    sql__objsrc_object(&object_src, opt->object);
+    q.src = &object_src;
+    q.object = opt->object;
+  }
   run r = {.sink = sink};
   progress_ctx pc = {.opt = opt, .q = &q, .r = &r, .start = start};
   if (opt != NULL && opt->progress != NULL) {

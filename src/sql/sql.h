@@ -98,6 +98,33 @@ typedef struct sql_sink {
 
 typedef struct sql_stats sql_stats;
 
+/* One object given to a query as a table of its own: S3 Select's
+ * `FROM S3Object s`. The caller has the object's bytes (already
+ * decompressed and cut to its scan range) and the reader's options from
+ * the request; the table named `name` (any case) reads them. A query with
+ * an object source reads nothing else: any other table is an error, and
+ * COPY cannot write. */
+typedef enum sql_object_format {
+  SQL_OBJECT_CSV,
+  SQL_OBJECT_JSON,          /* JSON lines: one object per line */
+  SQL_OBJECT_PARQUET,
+} sql_object_format;
+
+typedef struct sql_object_source {
+  const char *name;         /* the table name that resolves to it ("S3Object") */
+  int fd;                   /* its bytes from offset 0 (borrowed; the engine dups it) */
+  uint64_t size;            /* bytes at fd */
+  sql_object_format format;
+  /* CSV only */
+  char delim;               /* 0: ',' */
+  char quote;               /* 0: '"' */
+  char escape;              /* 0: the quote doubled */
+  bool header;              /* the first row is a header (not a record) */
+  bool positional;          /* columns are named _1, _2, ... (not by the header) */
+  bool text;                /* every column is VARCHAR: values exactly as written,
+                               an empty field '' (not NULL) */
+} sql_object_source;
+
 typedef struct sql_options {
   int threads;             /* 0: one per core */
   uint64_t memory_limit;   /* bytes the query may hold; 0: a quarter of RAM */
@@ -108,6 +135,8 @@ typedef struct sql_options {
      query runs (a terminal's progress line). */
   void (*progress)(void *ctx, const sql_stats *s);
   void *progress_ctx;
+  /* Optional: the one object `FROM <object->name>` reads (see above). */
+  const sql_object_source *object;
 } sql_options;
 
 /* What a query did, filled on success and on failure. */

@@ -4,5 +4,6 @@
 #define TARN_TESTS_UNIT_AWS_H
 
 int unit_aws_chunked_run(void);
+int unit_aws_eventstream_run(void);
 
 #endif

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include <bzlib.h>
 #include <zstd.h>
 
 static csv_options defaults(void)
@@ -519,6 +520,35 @@ static void test_codecs(void **state)
   free(out);
   assert_int_equal(codec_from_name("x/y.csv.zst"), CODEC_ZSTD);
   assert_int_equal(codec_from_name("x/y.csv.gz"), CODEC_GZIP);
+  /* bzip2: one stream, two streams back to back, truncated, corrupt */
+  char bz[512];
+  unsigned bzn = sizeof bz / 2;
+  assert_int_equal(BZ2_bzBuffToBuffCompress(bz, &bzn, (char *)(uintptr_t)text, (unsigned)n, 9,
+                                            0, 0), BZ_OK);
+  assert_int_equal(codec_sniff(bz, bzn), CODEC_BZIP2);
+  assert_int_equal(codec_sniff("BZh9 is text", 12), CODEC_NONE);
+  assert_int_equal(codec_from_name("x/y.csv.bz2"), CODEC_BZIP2);
+  assert_int_equal(codec_decompress(CODEC_BZIP2, bz, bzn, 1 << 20, &out, &outn, &e), 0);
+  assert_int_equal(outn, n);
+  assert_memory_equal(out, text, n);
+  free(out);
+  memcpy(bz + bzn, bz, bzn);
+  assert_int_equal(codec_decompress(CODEC_BZIP2, bz, 2 * bzn, 1 << 20, &out, &outn, &e), 0);
+  assert_int_equal(outn, 2 * n);
+  assert_memory_equal(out + n, text, n);
+  free(out);
+  assert_int_equal(codec_decompress(CODEC_BZIP2, bz, bzn - 5, 1 << 20, &out, &outn, &e),
+                   ERR_INVALID);
+  assert_int_equal(codec_decompress(CODEC_BZIP2, gz, gzn, 1 << 20, &out, &outn, &e), ERR_INVALID);
+  assert_int_equal(codec_decompress(CODEC_BZIP2, bz, bzn, 4, &out, &outn, &e),
+                   ERR_ENTITY_TOO_LARGE);
+  /* gzip members back to back */
+  unsigned char gz2[512];
+  memcpy(gz2, gz, gzn);
+  memcpy(gz2 + gzn, gz, gzn);
+  assert_int_equal(codec_decompress(CODEC_GZIP, gz2, 2 * gzn, 1 << 20, &out, &outn, &e), 0);
+  assert_int_equal(outn, 2 * n);
+  free(out);
 }
 
 int main(void)

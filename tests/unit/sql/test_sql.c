@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -539,6 +540,51 @@ static void test_value_limits(void **state)
   free(got);
 }
 
+/* sql_options.object (S3 Select's FROM S3Object): one given object, read
+ * with the given options, and nothing else */
+static void test_object_source(void **state)
+{
+  (void)state;
+  const char *csv = "a,b\n1,007\nx,1.50\n";
+  int fd = memfd_create("object", MFD_CLOEXEC);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, csv, strlen(csv)), (ssize_t)strlen(csv));
+  sql_object_source o = {.name = "S3Object", .fd = fd, .size = strlen(csv),
+                         .format = SQL_OBJECT_CSV, .header = true, .text = true};
+  sql_options opt;
+  memset(&opt, 0, sizeof opt);
+  opt.threads = 2;
+  opt.object = &o;
+  err e;
+  sql_stats st;
+  int code;
+  /* header names, every value as text (000-padded and decimal values kept) */
+  char *got = run_opt("SELECT s.b, s.a FROM s3object s", &opt, &code, &e, &st);
+  assert_non_null(got);
+  assert_string_equal(got, "b,a\n007,1\n1.50,x\n");
+  free(got);
+  /* positional names: the header row is a record */
+  o.header = false;
+  o.positional = true;
+  got = run_opt("SELECT s._2 FROM S3Object s WHERE s._1 <> 'x'", &opt, &code, &e, &st);
+  assert_non_null(got);
+  assert_string_equal(got, "_2\nb\n007\n");
+  free(got);
+  /* nothing else can be read or written */
+  got = run_opt("SELECT * FROM 's3://data/nums.csv'", &opt, &code, &e, &st);
+  assert_null(got);
+  assert_int_equal(code, ERR_INVALID);
+  assert_non_null(strstr(e.msg, "only the table 'S3Object'"));
+  got = run_opt("COPY (SELECT * FROM S3Object) TO 's3://data/out.csv' (FORMAT csv)", &opt, &code,
+                &e, &st);
+  assert_null(got);
+  /* without the option the name means nothing */
+  opt.object = NULL;
+  got = run_opt("SELECT * FROM S3Object", &opt, &code, &e, &st);
+  assert_null(got);
+  close(fd);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -555,6 +601,7 @@ int main(void)
     cmocka_unit_test(test_parallel_quoted_newlines),
     cmocka_unit_test(test_limits),
     cmocka_unit_test(test_value_limits),
+    cmocka_unit_test(test_object_source),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
