@@ -198,7 +198,7 @@ static void filesystem(void **state)
            "import os, errno\n"
            "for p in ['/root', '/home', '/sys', '/mnt', '/srv', '/var/lib', '%s', '%s', '%s']:\n"
            "    print('seen' if os.path.lexists(p) else 'hidden', p)\n"
-           "for d in ['/', '/etc', '/usr', '/bin', '/var/task', '/opt/tarn/runtime', '/dev', '/run/tarn', '/proc']:\n"
+           "for d in ['/', '/etc', '/usr', '/bin', '/var/task', '/var/runtime', '/dev', '/run/tarn', '/proc']:\n"
            "    try:\n"
            "        open(d + '/x', 'w'); print('wrote', d)\n"
            "    except OSError as e:\n"
@@ -206,7 +206,7 @@ static void filesystem(void **state)
            "open('/tmp/ok', 'w').write('fine'); print('tmp', open('/tmp/ok').read())\n"
            "open('/dev/shm/ok', 'w').write('fine'); print('shm ok')\n"
            "print('task', open('/var/task/handler.txt').read().strip())\n"
-           "print('runtime', open('/opt/tarn/runtime/rt.txt').read().strip())\n"
+           "print('runtime', open('/var/runtime/rt.txt').read().strip())\n"
            "print('passwd', 'sbx_user1051' in open('/etc/passwd').read())\n"
            "print('shadow', os.path.exists('/etc/shadow'))\n"
            "print('null', open('/dev/null', 'w').write('x'))\n"
@@ -214,7 +214,7 @@ static void filesystem(void **state)
            "print('bin', os.readlink('/bin'))\n"
            "for p in ['/proc/self/mountinfo', '/proc/self/mounts', '/proc/1/mountinfo']:\n"
            "    t = open(p).read()\n"
-           "    print('read', p, ' /var/task ' in t and ' /opt/tarn/runtime ' in t)\n"
+           "    print('read', p, ' /var/task ' in t and ' /var/runtime ' in t)\n"
            "    for h in ['%s', '%s']:\n"
            "        print('leak', p, h) if h in t else None\n",
            marker, state_dir, base, code_dir, runtime_dir);
@@ -228,7 +228,7 @@ static void filesystem(void **state)
   ASSERT_HAS(out, "denied /etc EROFS\n");
   ASSERT_HAS(out, "denied /usr EROFS\n");
   ASSERT_HAS(out, "denied /var/task EROFS\n");
-  ASSERT_HAS(out, "denied /opt/tarn/runtime EROFS\n");
+  ASSERT_HAS(out, "denied /var/runtime EROFS\n");
   ASSERT_HAS(out, "tmp fine\n");
   ASSERT_HAS(out, "shm ok\n");
   ASSERT_HAS(out, "task hello from the code\n");
