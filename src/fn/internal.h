@@ -193,7 +193,7 @@ typedef struct fn_counters {
 typedef struct async_item {
   uint64_t seq;
   int64_t not_before_ms;
-  int attempts;               /* invocations made (this run) */
+  int attempts;               /* invocations made, counted in its record too */
   struct async_item *next;
 } async_item;
 
