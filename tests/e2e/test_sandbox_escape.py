@@ -167,7 +167,7 @@ def test_write_outside_tmp_refused(tarn, lam, hostile):
     r = attempt(lam, hostile, "write_outside", token=token)
     tmp = "/tmp/tarn-ok-" + token
     assert r.pop(tmp) == "OK"
-    for d in ["/var/task", "/", "/usr", "/etc", "/var/runtime"]:
+    for d in ["/var/task", "/", "/usr", "/etc", "/var/runtime", "/opt"]:
         path = os.path.join(d, "tarn-escape-" + token)
         assert r[path] in DENIED, (path, r[path])
         assert r[path + ".d"] in DENIED, (path, r[path + ".d"])
