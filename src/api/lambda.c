@@ -114,6 +114,8 @@ static int lambda_prepare(void *ctx, http_req *r, err *e)
   const char *action = c->op->action != NULL ? c->op->action
                                               : arena_sprintf(r->arena, "lambda:%s",
                                                               r->op ? r->op : "Unknown");
+  if (r->op != NULL && strcmp(r->op, "GetLayerVersionByArn") == 0)
+    action = "lambda:GetLayerVersion";
   const char *res = c->op == &layers_op ? lambda_layers_resource(r) : "*";
   const char *name;
   const char *qual;

@@ -373,6 +373,9 @@ int lambda_layers_handle(fn_system *fn, store *st, http_req *r, err *e)
 const char *lambda_layers_resource(http_req *r)
 {
   where w = route_of(r);
+  const char *arn = http_req_param(r, "Arn");
+  if (w.route == R_ROOT && r->op != NULL && strcmp(r->op, "GetLayerVersionByArn") == 0 && arn)
+    return arn;
   if (w.layer == NULL)
     return "*";
   const char *name = w.layer;

@@ -24,7 +24,9 @@ bool lambda_layers_route(const http_req *r);
 int lambda_layers_prepare(http_req *r, err *e);
 /* Runs it and writes the answer; an error is left for lambda_error. */
 int lambda_layers_handle(fn_system *fn, store *st, http_req *r, err *e);
-/* The ARN IAM is asked about: the layer (version) of the path, or "*". */
+/* The ARN IAM is asked about: the layer (version) of the path (or of
+ * GetLayerVersionByArn's Arn), or "*". IAM's action for GetLayerVersionByArn
+ * is lambda:GetLayerVersion, as on AWS (lambda.c asks that one). */
 const char *lambda_layers_resource(http_req *r);
 
 #endif

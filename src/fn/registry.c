@@ -107,8 +107,9 @@ static void conf_environment(fn_system *s, conf *c)
   }
   if (str_starts(f->runtime, "nodejs") && !user_sets(f, "NODE_PATH")) {
     int major = atoi(f->runtime + 6);
+    /* Lambda's, but /var/runtime itself: tarn's client is no module to require */
     ENV("NODE_PATH=/opt/nodejs/node%d/node_modules:/opt/nodejs/node_modules:"
-        "/var/runtime/node_modules:/var/runtime:/var/task", major);
+        "/var/runtime/node_modules:/var/task", major);
   }
   ENV("HOME=/tmp");
   char ak[FN_KEY_MAX];
