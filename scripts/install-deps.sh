@@ -37,6 +37,8 @@ cmd zip zip
 py pytest python3-pytest
 py boto3 python3-boto3
 py requests python3-requests
+py numpy python3-numpy          # packed into a layer by tests/e2e/test_lambda_layers.py
+py pandas python3-pandas
 cmd node nodejs
 cmd npm npm
 cmd curl curl

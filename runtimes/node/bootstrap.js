@@ -1,6 +1,6 @@
 // runtimes/node/bootstrap.js -- tarn's runtime interface client for nodejs*.x.
 //
-// tarn starts `/usr/bin/node /opt/tarn/runtime/node/bootstrap.js` in the
+// tarn starts `/usr/bin/node /var/runtime/node/bootstrap.js` in the
 // function's sandbox with Lambda's reserved environment. This file speaks the
 // Lambda Runtime API (2018-06-01) at AWS_LAMBDA_RUNTIME_API and calls the
 // handler the way AWS's aws-lambda-nodejs-runtime-interface-client does, so

@@ -1,6 +1,6 @@
 # runtimes/python/bootstrap.py -- tarn's runtime interface client for python3.x.
 #
-# tarn starts `/usr/bin/python3 /opt/tarn/runtime/python/bootstrap.py` in the
+# tarn starts `/usr/bin/python3 /var/runtime/python/bootstrap.py` in the
 # function's sandbox with Lambda's reserved environment. This file speaks the
 # Lambda Runtime API (2018-06-01) at AWS_LAMBDA_RUNTIME_API and calls
 # handler(event, context) the way AWS's awslambdaric does, so that functions

@@ -22,7 +22,9 @@
  *   PUT|DELETE /2017-10-31/functions/F/concurrency         Put/DeleteFunctionConcurrency
  *   GET    /2019-09-30/functions/F/concurrency             GetFunctionConcurrency
  *   GET    /2015-03-31/functions/F/logs?bytes=N            tarn's own: the function's log
- * plus, answered by lambda_events.c (routed in lambda_prepare): event source
+ * plus, answered by lambda_layers.c: layers and their versions
+ * (/2018-10-31/layers...); and answered by lambda_events.c (routed in
+ * lambda_prepare): event source
  * mappings (/2015-03-31/event-source-mappings...) and event invoke configs
  * (/2019-09-25/functions/F/event-invoke-config...); DeadLetterConfig of
  * Create/UpdateFunctionConfiguration is stored there too.
@@ -49,6 +51,7 @@
 #include "api/lambda.h"
 #include "api/lambda_events.h"
 #include "api/lambda_json.h"
+#include "api/lambda_layers.h"
 
 #include "base/hash.h"
 #include "base/mem.h"
@@ -97,6 +100,7 @@ struct call {
 };
 
 static int route(http_req *r, err *e);
+static const op_def layers_op;
 
 /* Callers other than root (functions' derived keys, IAM users) are asked
  * about in api/iam.c: lambda:ACTION on the function's ARN (Invoke is
@@ -110,7 +114,9 @@ static int lambda_prepare(void *ctx, http_req *r, err *e)
   const char *action = c->op->action != NULL ? c->op->action
                                               : arena_sprintf(r->arena, "lambda:%s",
                                                               r->op ? r->op : "Unknown");
-  const char *res = "*";
+  if (r->op != NULL && strcmp(r->op, "GetLayerVersionByArn") == 0)
+    action = "lambda:GetLayerVersion";
+  const char *res = c->op == &layers_op ? lambda_layers_resource(r) : "*";
   const char *name;
   const char *qual;
   err ignored = {0};
@@ -256,8 +262,23 @@ static int parse_settings(json_t *b, arena *a, fn_settings *set, err *e)
     set->architecture = json_string_value(json_array_get(arch, 0));
   }
   json_t *layers = json_object_get(b, "Layers");
-  if (layers != NULL && json_array_size(layers) > 0)
-    return err_set(e, ERR_INVALID, "tarn does not support layers yet");
+  if (layers != NULL && !json_is_null(layers)) {
+    if (!json_is_array(layers))
+      return err_set(e, ERR_INVALID_REQUEST, "'Layers' must be a list of layer version ARNs");
+    size_t n = json_array_size(layers);
+    if (n > FN_MAX_FUNCTION_LAYERS)
+      return err_set(e, ERR_INVALID, "Cannot reference more than %d layers.",
+                     FN_MAX_FUNCTION_LAYERS);
+    const char **arns = arena_alloc(a, (n + 1) * sizeof *arns);
+    for (size_t i = 0; i < n; i++) {
+      arns[i] = json_string_value(json_array_get(layers, i));
+      if (arns[i] == NULL)
+        return err_set(e, ERR_INVALID_REQUEST, "'Layers' must be a list of layer version ARNs");
+    }
+    set->set_layers = true;
+    set->layers = arns;
+    set->nlayers = n;
+  }
   const char *pt = NULL;
   if ((rc = lambda_json_string(b, "PackageType", &pt, e)))
     return rc;
@@ -292,62 +313,10 @@ static int parse_settings(json_t *b, arena *a, fn_settings *set, err *e)
   return 0;
 }
 
-/* ZipFile (base64) or S3Bucket/S3Key into the code store. */
-static int parse_code(lambda *l, json_t *o, http_req *r, fn_code *code, bool *given, err *e)
-{
-  const char *zip64 = NULL;
-  const char *bucket = NULL;
-  const char *key = NULL;
-  const char *image = NULL;
-  int rc;
-  *given = false;
-  if ((rc = lambda_json_string(o, "ZipFile", &zip64, e)) ||
-      (rc = lambda_json_string(o, "S3Bucket", &bucket, e)) ||
-      (rc = lambda_json_string(o, "S3Key", &key, e)) ||
-      (rc = lambda_json_string(o, "ImageUri", &image, e)))
-    return rc;
-  if (image != NULL)
-    return err_set(e, ERR_INVALID, "tarn runs .zip file packages only, not container images");
-  if (zip64 != NULL && (bucket != NULL || key != NULL))
-    return err_set(e, ERR_INVALID, "Please do not provide other FunctionCode parameters when "
-                                   "providing a ZipFile.");
-  if (zip64 != NULL) {
-    size_t n = strlen(zip64);
-    uint8_t *zip = arena_alloc(r->arena, n / 4 * 3 + 3);
-    long len = base64_decode(zip64, n, zip, n / 4 * 3 + 3);
-    if (len < 0)
-      return err_set(e, ERR_INVALID_REQUEST, "ZipFile is not valid base64");
-    *given = true;
-    return fn_code_add(l->fn, zip, (size_t)len, code, e);
-  }
-  if (bucket != NULL || key != NULL) {
-    if (bucket == NULL || key == NULL)
-      return err_set(e, ERR_INVALID, "Please provide a source for function code.");
-    store_object obj;
-    int fd = -1;
-    err se = {0};
-    if (store_object_get(l->st, bucket, key, r->arena, &obj, &fd, &se) != 0)
-      return err_set(e, ERR_INVALID, "Error occurred while GetObject. S3 Error Code: %s. S3 Error "
-                                     "Message: %s", err_aws_code(se.code), se.msg);
-    *given = true;
-    if (fd < 0)  /* a small object, inline in the store: its bytes are in obj.data */
-      return fn_code_add(l->fn, obj.data, (size_t)obj.size, code, e);
-    rc = fn_code_add_fd(l->fn, fd, code, e);
-    close(fd);
-    return rc;
-  }
-  return 0;
-}
-
 static json_t *config_json(const fn_config *c)
 {
-  char lm[40];
-  time_t t = (time_t)(c->last_modified_ms / 1000);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(lm, sizeof lm, "%Y-%m-%dT%H:%M:%S", &tm);
-  char lm2[64];
-  snprintf(lm2, sizeof lm2, "%s.%03d+0000", lm, (int)(c->last_modified_ms % 1000));
+  char lm2[LAMBDA_JSON_TIME];
+  lambda_json_time(c->last_modified_ms, lm2);
   json_t *j = json_pack(
       "{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:s, s:s, s:s, s:{s:s}, s:s, s:s, s:s, s:s,"
       " s:[s], s:{s:I}, s:{s:s, s:s}, s:{s:s, s:s}}",
@@ -368,6 +337,13 @@ static json_t *config_json(const fn_config *c)
     for (size_t i = 0; i < c->nenv; i++)
       json_object_set_new(vars, c->env[i].name, json_string(c->env[i].value));
     json_object_set_new(j, "Environment", json_pack("{s:o}", "Variables", vars));
+  }
+  if (c->nlayers > 0) {
+    json_t *layers = json_array();
+    for (size_t i = 0; i < c->nlayers; i++)
+      json_array_append_new(layers, json_pack("{s:s, s:I}", "Arn", c->layers[i].arn, "CodeSize",
+                                              (json_int_t)c->layers[i].code_size));
+    json_object_set_new(j, "Layers", layers);
   }
   lambda_events_dead_letter_out(c->name, j);
   return j;
@@ -423,7 +399,7 @@ static int op_create(lambda *l, http_req *r, call *c, err *e)
   if (rc == 0 && !json_is_object(jc))
     rc = err_set(e, ERR_INVALID, "Code is required");
   if (rc == 0)
-    rc = parse_code(l, jc, r, &code, &given, e);
+    rc = lambda_json_code(l->fn, l->st, jc, r, &code, &given, e);
   if (rc == 0 && !given)
     rc = err_set(e, ERR_INVALID, "Please provide a source for function code.");
   if (rc == 0)
@@ -554,7 +530,7 @@ static int op_update_code(lambda *l, http_req *r, call *c, err *e)
   if (rc == 0)
     rc = fn_function_get(l->fn, name, NULL, r->arena, &out, e);
   if (rc == 0)
-    rc = parse_code(l, b, r, &code, &given, e);
+    rc = lambda_json_code(l->fn, l->st, b, r, &code, &given, e);
   if (rc == 0 && !given)
     rc = err_set(e, ERR_INVALID, "Please provide a source for function code.");
   if (rc == 0 && !dry)
@@ -868,9 +844,16 @@ static int op_events(lambda *l, http_req *r, call *c, err *e)
   return lambda_events_handle(r, e);
 }
 
+/* Layers: lambda_layers.c names them (r->op) and runs them. */
+static int op_layers(lambda *l, http_req *r, call *c, err *e)
+{
+  return lambda_layers_handle(l->fn, l->st, r, e);
+}
+
 /* ---- dispatch ---- */
 
 static const op_def events_op = {.fn = op_events};
+static const op_def layers_op = {.fn = op_layers};
 
 static const op_def ops[] = {
     {"POST", "/2015-03-31", NULL, "CreateFunction", NULL, op_create, CODE_BODY_MAX},
@@ -906,6 +889,10 @@ static int route(http_req *r, err *e)
   if (lambda_events_route(r)) {
     c->op = &events_op;
     return lambda_events_prepare(r, e);
+  }
+  if (lambda_layers_route(r)) {
+    c->op = &layers_op;
+    return lambda_layers_prepare(r, e);
   }
   const char *path = r->path;
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {

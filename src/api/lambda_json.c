@@ -1,8 +1,9 @@
 /* api/lambda_json.c -- reading and writing the JSON of Lambda's REST-JSON
  * operations (lambda_json.h).
  *
- * Why: api/lambda.c and api/lambda_events.c answer the same SDKs with the
- * same conventions; their input checks must say the same words as Lambda
+ * Why: api/lambda.c, api/lambda_layers.c and api/lambda_events.c answer
+ * the same SDKs with the same conventions (and functions and layers take
+ * their code in the same shape); their input checks must say the same words as Lambda
  * ("Could not parse request body into json", "1 validation error
  * detected: ...") and their answers carry the same headers.
  *
@@ -14,8 +15,13 @@
 #include "api/lambda_json.h"
 
 #include "base/buf.h"
+#include "base/hash.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 int lambda_json_body(http_req *r, json_t **out, err *e)
 {
@@ -77,6 +83,16 @@ int lambda_json_bool(json_t *o, const char *key, bool *out, err *e)
   return 0;
 }
 
+void lambda_json_time(int64_t ms, char out[LAMBDA_JSON_TIME])
+{
+  char day[40];
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out, LAMBDA_JSON_TIME, "%s.%03d+0000", day, (int)(ms % 1000));
+}
+
 void lambda_json_send(http_req *r, int status, json_t *j)
 {
   http_resp_status(r, status);
@@ -97,3 +113,51 @@ void lambda_json_send_page(http_req *r, const char *member, json_t *items, const
     json_object_set_new(j, "NextMarker", json_string(next));
   lambda_json_send(r, 200, j);
 }
+
+int lambda_json_code(fn_system *fn, store *st, json_t *o, http_req *r, fn_code *code,
+                     bool *given, err *e)
+{
+  const char *zip64 = NULL;
+  const char *bucket = NULL;
+  const char *key = NULL;
+  const char *image = NULL;
+  int rc;
+  *given = false;
+  if ((rc = lambda_json_string(o, "ZipFile", &zip64, e)) ||
+      (rc = lambda_json_string(o, "S3Bucket", &bucket, e)) ||
+      (rc = lambda_json_string(o, "S3Key", &key, e)) ||
+      (rc = lambda_json_string(o, "ImageUri", &image, e)))
+    return rc;
+  if (image != NULL)
+    return err_set(e, ERR_INVALID, "tarn runs .zip file packages only, not container images");
+  if (zip64 != NULL && (bucket != NULL || key != NULL))
+    return err_set(e, ERR_INVALID, "Please do not provide other FunctionCode parameters when "
+                                   "providing a ZipFile.");
+  if (zip64 != NULL) {
+    size_t n = strlen(zip64);
+    uint8_t *zip = arena_alloc(r->arena, n / 4 * 3 + 3);
+    long len = base64_decode(zip64, n, zip, n / 4 * 3 + 3);
+    if (len < 0)
+      return err_set(e, ERR_INVALID_REQUEST, "ZipFile is not valid base64");
+    *given = true;
+    return fn_code_add(fn, zip, (size_t)len, code, e);
+  }
+  if (bucket != NULL || key != NULL) {
+    if (bucket == NULL || key == NULL)
+      return err_set(e, ERR_INVALID, "Please provide a source for function code.");
+    store_object obj;
+    int fd = -1;
+    err se = {0};
+    if (store_object_get(st, bucket, key, r->arena, &obj, &fd, &se) != 0)
+      return err_set(e, ERR_INVALID, "Error occurred while GetObject. S3 Error Code: %s. S3 Error "
+                                     "Message: %s", err_aws_code(se.code), se.msg);
+    *given = true;
+    if (fd < 0)  /* a small object, inline in the store: its bytes are in obj.data */
+      return fn_code_add(fn, obj.data, (size_t)obj.size, code, e);
+    rc = fn_code_add_fd(fn, fd, code, e);
+    close(fd);
+    return rc;
+  }
+  return 0;
+}
+

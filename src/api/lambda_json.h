@@ -7,7 +7,9 @@
 #define TARN_API_LAMBDA_JSON_H
 
 #include "base/err.h"
+#include "fn/fn.h"
 #include "http/http.h"
+#include "store/store.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -24,6 +26,17 @@ int lambda_json_string(json_t *o, const char *key, const char **out, err *e);
 int lambda_json_int(json_t *o, const char *key, long lo, long hi, bool *has, long *out,
                     err *e);
 int lambda_json_bool(json_t *o, const char *key, bool *out, err *e);
+
+/* A FunctionCode (CreateFunction's Code, UpdateFunctionCode's body) or a
+ * LayerVersionContentInput: ZipFile (base64) or S3Bucket/S3Key, validated
+ * and extracted into the code store (fn_code_add). *given: one was there.
+ * ImageUri is refused: tarn runs .zip file packages only. */
+int lambda_json_code(fn_system *fn, store *st, json_t *o, http_req *r, fn_code *code,
+                     bool *given, err *e);
+
+/* Lambda's timestamps (LastModified, CreatedDate): 2024-01-02T03:04:05.678+0000. */
+#define LAMBDA_JSON_TIME 64
+void lambda_json_time(int64_t ms, char out[LAMBDA_JSON_TIME]);
 
 /* Answers status with j (consumed) as the body. */
 void lambda_json_send(http_req *r, int status, json_t *j);

@@ -17,6 +17,11 @@
  *   (4) A code folder DATA/fn/code/<hex> appears whole (extracted into
  *       tmp-*, synced, renamed) and is never changed after; hex is the
  *       SHA-256 of the zip, so equal zips share one folder.
+ *   (5) A file keeps the modification time its entry has (the extended
+ *       timestamp field `zip` writes, to the second, else the DOS time),
+ *       as unzip does: Python's cached bytecode (__pycache__) is used only
+ *       when its source's time matches, so a zip of a library with its
+ *       .pyc files starts as fast as the library installed.
  *
  * Start reading at fn_code_extract().
  */
@@ -32,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -185,6 +191,23 @@ static int read_entry(zip_t *z, zip_uint64_t i, const char *name, int outfd, cha
   return rc;
 }
 
+/* Invariant (5): the entry's time, or 0 when it has none. */
+static time_t entry_mtime(zip_t *z, zip_uint64_t i)
+{
+  static const zip_flags_t where[] = {ZIP_FL_LOCAL, ZIP_FL_CENTRAL};
+  for (size_t k = 0; k < 2; k++) {
+    zip_uint16_t len = 0;
+    const zip_uint8_t *ut = zip_file_extra_field_get_by_id(z, i, 0x5455, 0, &len, where[k]);
+    if (ut != NULL && len >= 5 && (ut[0] & 1))
+      return (time_t)(int32_t)((uint32_t)ut[1] | (uint32_t)ut[2] << 8 | (uint32_t)ut[3] << 16 |
+                               (uint32_t)ut[4] << 24);
+  }
+  zip_stat_t st;
+  if (zip_stat_index(z, i, 0, &st) == 0 && (st.valid & ZIP_STAT_MTIME))
+    return st.mtime;
+  return 0;
+}
+
 static int extract_all(zip_t *z, int root, uint64_t max, uint64_t *unzipped, err *e)
 {
   zip_int64_t count = zip_get_num_entries(z, 0);
@@ -297,6 +320,11 @@ static int extract_all(zip_t *z, int root, uint64_t max, uint64_t *unzipped, err
     rc = read_entry(z, (zip_uint64_t)i, name, fd, NULL, 0, NULL, &total, max, e);
     if (rc == 0 && fchmod(fd, perm) != 0)
       rc = err_set(e, err_from_errno(errno), "cannot extract '%s': %s", name, strerror(errno));
+    time_t mtime = rc == 0 ? entry_mtime(z, (zip_uint64_t)i) : 0;
+    if (mtime > 0) {
+      struct timespec ts[2] = {{mtime, 0}, {mtime, 0}};
+      futimens(fd, ts);
+    }
     close(fd);
     close(dfd);
   }
@@ -386,7 +414,7 @@ static int code_install(fn_system *s, zip_t *z, fn_code *out, err *e)
   snprintf(final, sizeof final, "%s/%s", s->code_dir, out->sha256_hex);
   struct stat st;
   if (stat(final, &st) == 0 && S_ISDIR(st.st_mode)) {
-    out->unzipped_size = 0;
+    out->unzipped_size = fn__tree_size(final);
     return 0;
   }
   char tmp[4096];

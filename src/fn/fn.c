@@ -84,6 +84,37 @@ void fn__rmtree(const char *path)
   rmtree_at(AT_FDCWD, path);
 }
 
+static uint64_t tree_size_at(int dfd, const char *name, int depth)
+{
+  struct stat st;
+  if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    return 0;
+  if (!S_ISDIR(st.st_mode))
+    return S_ISREG(st.st_mode) || S_ISLNK(st.st_mode) ? (uint64_t)st.st_size : 0;
+  if (depth > 512)
+    return 0;
+  int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  DIR *d = fdopendir(fd);
+  if (d == NULL) {
+    close(fd);
+    return 0;
+  }
+  uint64_t total = 0;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL)
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+      total += tree_size_at(fd, de->d_name, depth + 1);
+  closedir(d);
+  return total;
+}
+
+uint64_t fn__tree_size(const char *path)
+{
+  return tree_size_at(AT_FDCWD, path, 0);
+}
+
 static char *dup_or_die(const char *s)
 {
   char *d = xstrdup(s ? s : "");
@@ -115,6 +146,12 @@ int fn_system_open(const fn_options *o, fn_system **out, err *e)
     s->async_retry_ms = (uint32_t)strtoul(getenv("TARN_EVENT_RETRY_BASE_MS"), NULL, 10);
   if (s->async_retry_ms == 0)
     s->async_retry_ms = 1000;
+  /* Debian's /usr/bin/python3 is a link to python3.X: which X names the
+   * site-packages folder of a layer that python functions read. */
+  ssize_t pn = readlink("/usr/bin/python3", s->host_python, sizeof s->host_python - 1);
+  s->host_python[pn > 0 ? pn : 0] = '\0';
+  if (strncmp(s->host_python, "python3.", 8) != 0 || strchr(s->host_python, '/') != NULL)
+    s->host_python[0] = '\0';
   s->epfd = -1;
   s->wake_fd = -1;
   pthread_mutex_init(&s->lock, NULL);

@@ -7,7 +7,8 @@
  *   meta/          LMDB environment: functions, versions, aliases, the
  *                  asynchronous invocation queue
  *   code/<hex>/    extracted code, named by the SHA-256 of its zip; shared
- *                  by every version that has that code; read-only to sandboxes
+ *                  by every version and layer version that has that code;
+ *                  read-only to sandboxes
  *   logs/<name>.log (and .log.1): each function's log, bounded
  *
  * Threads: every function here is safe to call from many threads at once.
@@ -55,6 +56,10 @@
 #define FN_LOG_TAIL_B64 5465                /* its base64, with the NUL */
 #define FN_DEFAULT_ACCOUNT_CONCURRENCY 1000
 #define FN_KEY_MAX 64                       /* a function credential's key or secret, with NUL */
+#define FN_MAX_FUNCTION_LAYERS 5            /* Layers of one function (Lambda's) */
+#define FN_MAX_LAYER_NAMES 10000            /* layers tarn keeps */
+#define FN_MAX_LAYER_VERSIONS 10000         /* versions of one layer kept at once */
+#define FN_MAX_LAYER_POLICY 20480           /* a layer version's policy document (Lambda's 20 KB) */
 
 typedef struct fn_system fn_system;
 
@@ -150,7 +155,7 @@ typedef struct fn_code {
   char sha256_hex[65];       /* names the folder DATA/fn/code/<hex> */
   char sha256_b64[45];       /* Lambda's CodeSha256 */
   uint64_t zip_size;         /* Lambda's CodeSize */
-  uint64_t unzipped_size;
+  uint64_t unzipped_size;    /* bytes of its files (and link targets) */
 } fn_code;
 
 /* Validates a zip and extracts it (once per distinct zip) durably. Checks:
@@ -171,6 +176,13 @@ int fn_code_extract(const void *zip, size_t len, const char *dir, uint64_t max_u
 
 /* ---- the registry ---- */
 
+/* A layer version a configuration uses (it keeps working after the layer
+ * version is deleted, as on Lambda). */
+typedef struct fn_layer_ref {
+  const char *arn;            /* arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION */
+  uint64_t code_size;         /* its zip's bytes */
+} fn_layer_ref;
+
 /* One configuration: $LATEST, or a published version (immutable). */
 typedef struct fn_config {
   const char *name;
@@ -190,6 +202,8 @@ typedef struct fn_config {
   int64_t last_modified_ms;
   const char *revision_id;
   int reserved_concurrency;   /* the function's, -1 when none */
+  fn_layer_ref *layers;       /* unpacked at /opt in this order */
+  size_t nlayers;
 } fn_config;
 
 /* What a create or update sets; NULL strings and 0 numbers keep (update) or
@@ -207,6 +221,9 @@ typedef struct fn_settings {
   size_t nenv;
   const char *architecture;
   const char *revision_id;    /* when set, must match (ERR_PRECONDITION) */
+  bool set_layers;            /* layers/nlayers (layer version ARNs) replace the layers */
+  const char *const *layers;
+  size_t nlayers;
 } fn_settings;
 
 /* Function names are NAME, a partial ARN (ACCOUNT:function:NAME) or a full
@@ -267,6 +284,67 @@ int fn_alias_list(fn_system *s, const char *function, const char *version,
 /* reserved -1 removes the reservation. */
 int fn_concurrency_put(fn_system *s, const char *function, int reserved, err *e);
 int fn_concurrency_get(fn_system *s, const char *function, int *reserved, err *e);
+
+/* ---- layers (fn/layers.c) ----
+ * A layer is a name with numbered versions (from 1, never reused); each
+ * version is a zip's content, unpacked once into the code store, that
+ * functions stack at /opt. Names are NAME or arn:aws:lambda:R:A:layer:NAME. */
+
+typedef struct fn_layer_version {
+  const char *name;
+  const char *layer_arn;      /* arn:aws:lambda:R:A:layer:NAME */
+  const char *arn;            /* ...:VERSION */
+  uint32_t version;
+  const char *description;    /* "" when none */
+  const char *license;        /* NULL when none */
+  const char **runtimes;      /* CompatibleRuntimes */
+  size_t nruntimes;
+  const char **architectures; /* CompatibleArchitectures */
+  size_t narchitectures;
+  fn_code code;
+  int64_t created_ms;
+} fn_layer_version;
+
+/* What PublishLayerVersion sets; strings are copied. */
+typedef struct fn_layer_settings {
+  const char *description;
+  const char *license;
+  const char *const *runtimes;
+  size_t nruntimes;
+  const char *const *architectures;
+  size_t narchitectures;
+} fn_layer_settings;
+
+/* Publishes code (already in the code store, fn_code_add) as the next
+ * version of layer name, creating the layer. */
+int fn_layer_publish(fn_system *s, const char *name, const fn_layer_settings *set,
+                     const fn_code *code, arena *a, fn_layer_version *out, err *e);
+/* One version; ERR_NOT_FOUND when it is not there (or was deleted). */
+int fn_layer_get(fn_system *s, const char *name, uint32_t version, arena *a,
+                 fn_layer_version *out, err *e);
+/* The same by a layer version ARN. */
+int fn_layer_get_arn(fn_system *s, const char *arn, arena *a, fn_layer_version *out, err *e);
+/* ListLayers: each layer (by name, after marker) with its newest version
+ * compatible with runtime and architecture (NULL: any); layers with none
+ * are left out. ListLayerVersions (name given): that layer's versions,
+ * newest first, that match. At most max (1..50). */
+int fn_layer_list(fn_system *s, const char *name, const char *runtime, const char *architecture,
+                  const char *marker, size_t max, arena *a, fn_layer_version **out, size_t *n,
+                  const char **next_marker, err *e);
+/* Deletes a version (nothing when there is none, as Lambda). Functions
+ * that use it keep it. */
+int fn_layer_delete(fn_system *s, const char *name, uint32_t version, err *e);
+/* The version's resource policy: adds a statement (statement: its JSON),
+ * reads the document, removes one. revision_id, when given, must match
+ * (ERR_PRECONDITION). Strings in a. */
+int fn_layer_permission_add(fn_system *s, const char *name, uint32_t version, const char *sid,
+                            const char *action, const char *principal, const char *org,
+                            const char *revision_id, arena *a, const char **statement,
+                            const char **new_revision, err *e);
+int fn_layer_policy_get(fn_system *s, const char *name, uint32_t version, arena *a,
+                        const char **policy, const char **revision_id, err *e);
+int fn_layer_permission_remove(fn_system *s, const char *name, uint32_t version,
+                               const char *sid, const char *revision_id, err *e);
 
 /* ---- invocation ---- */
 

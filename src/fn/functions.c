@@ -35,9 +35,10 @@ void fn__new_revision(char out[37])
   uuid_v4(out);
 }
 
-/* A conf from a base (or defaults) with settings and code applied. */
+/* A conf from a base (or defaults) with settings, code and layers (a
+ * Layers record from fn__layers_resolve, or NULL to keep) applied. */
 static conf *conf_make(fn_system *s, const char *name, const conf *base, const fn_settings *set,
-                       const fn_code *code)
+                       const fn_code *code, json_t *layers)
 {
   json_t *j = base ? fn__conf_to_json(base) : json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
                                                           "Runtime", "", "Handler", "", "Role", "",
@@ -74,6 +75,13 @@ static conf *conf_make(fn_system *s, const char *name, const conf *base, const f
     json_object_set_new(j, "CodeHex", json_string(code->sha256_hex));
     json_object_set_new(j, "CodeSha256", json_string(code->sha256_b64));
     json_object_set_new(j, "CodeSize", json_integer((json_int_t)code->zip_size));
+    json_object_set_new(j, "CodeUnzipped", json_integer((json_int_t)code->unzipped_size));
+  }
+  if (layers != NULL) {
+    if (json_array_size(layers) > 0)
+      json_object_set(j, "Layers", layers);
+    else
+      json_object_del(j, "Layers");
   }
   char rev[37];
   fn__new_revision(rev);
@@ -183,20 +191,29 @@ int fn_function_create(fn_system *s, const char *name, const fn_settings *set,
     return err_set(e, ERR_INVALID, "Code is required");
   if (!str_starts(set->runtime, "provided") && (set->handler == NULL || !*set->handler))
     return err_set(e, ERR_INVALID, "Handler is required for .zip file packages");
+  json_t *layers = NULL;
+  if (set->set_layers && (rc = fn__layers_resolve(s, set->layers, set->nlayers, &layers, e)) != 0)
+    return rc;
+  char code_dir[4096];
+  snprintf(code_dir, sizeof code_dir, "%s/%s", s->code_dir, code->sha256_hex);
+  if ((rc = fn__layers_check_size(code->unzipped_size, code_dir, layers, e)) != 0) {
+    json_decref(layers);
+    return rc;
+  }
   pthread_mutex_lock(&s->write_lock);
   pthread_mutex_lock(&s->lock);
   bool exists = fn__registry_find(s, name) != NULL;
   size_t count = s->nfunctions;
   pthread_mutex_unlock(&s->lock);
-  if (exists) {
+  if (exists || count >= FN_MAX_FUNCTIONS) {
     pthread_mutex_unlock(&s->write_lock);
-    return err_set(e, ERR_CONFLICT, "Function already exist: %s", name);
-  }
-  if (count >= FN_MAX_FUNCTIONS) {
-    pthread_mutex_unlock(&s->write_lock);
+    json_decref(layers);
+    if (exists)
+      return err_set(e, ERR_CONFLICT, "Function already exist: %s", name);
     return err_set(e, ERR_INVALID, "there are %d functions, the most tarn keeps", FN_MAX_FUNCTIONS);
   }
-  conf *c = conf_make(s, name, NULL, set, code);
+  conf *c = conf_make(s, name, NULL, set, code, layers);
+  json_decref(layers);
   json_t *fr = fn__function_record(NULL, c, 1, -1, NULL);
   rc = fn__function_record_put(s, name, fr, e);
   json_decref(fr);
@@ -336,8 +353,10 @@ int fn_function_update_code(fn_system *s, const char *name, const fn_code *code,
     fn__conf_ref(base);
   pthread_mutex_unlock(&s->lock);
   if (rc == 0) {
-    conf *c = conf_make(s, name, base, NULL, code);
-    rc = replace_latest(s, f, c, e);
+    char code_dir[4096];
+    snprintf(code_dir, sizeof code_dir, "%s/%s", s->code_dir, code->sha256_hex);
+    bool fits = fn__layers_check_size(code->unzipped_size, code_dir, base->layers, e) == 0;
+    rc = fits ? replace_latest(s, f, conf_make(s, name, base, NULL, code, NULL), e) : e->code;
     pthread_mutex_lock(&s->lock);
     fn__conf_unref(base);
     if (rc == 0)
@@ -356,6 +375,9 @@ int fn_function_update_config(fn_system *s, const char *name, const fn_settings 
   int rc = fn__validate(set, false, e);
   if (rc)
     return rc;
+  json_t *layers = NULL;
+  if (set->set_layers && (rc = fn__layers_resolve(s, set->layers, set->nlayers, &layers, e)) != 0)
+    return rc;
   pthread_mutex_lock(&s->write_lock);
   pthread_mutex_lock(&s->lock);
   fn_entry *f = fn__registry_find(s, name);
@@ -365,8 +387,9 @@ int fn_function_update_config(fn_system *s, const char *name, const fn_settings 
     fn__conf_ref(base);
   pthread_mutex_unlock(&s->lock);
   if (rc == 0) {
-    conf *c = conf_make(s, name, base, set, NULL);
-    rc = replace_latest(s, f, c, e);
+    bool fits = layers == NULL || fn__layers_check_size(base->cfg.code.unzipped_size,
+                                                        base->code_dir, layers, e) == 0;
+    rc = fits ? replace_latest(s, f, conf_make(s, name, base, set, NULL, layers), e) : e->code;
     pthread_mutex_lock(&s->lock);
     fn__conf_unref(base);
     if (rc == 0)
@@ -374,6 +397,7 @@ int fn_function_update_config(fn_system *s, const char *name, const fn_settings 
     pthread_mutex_unlock(&s->lock);
   }
   pthread_mutex_unlock(&s->write_lock);
+  json_decref(layers);
   return rc;
 }
 

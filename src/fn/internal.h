@@ -25,6 +25,7 @@
 #include "fn/fn.h"
 #include "sandbox/sandbox.h"
 
+#include <jansson.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -38,6 +39,7 @@ typedef struct fn_entry fn_entry;
 typedef struct pool pool;
 typedef struct instance instance;
 typedef struct fn_invocation invoc;
+typedef struct layer_rec layer_rec;
 
 /* One configuration, immutable once made (strings in its own arena). */
 typedef struct conf {
@@ -48,6 +50,9 @@ typedef struct conf {
   const char *key_nonce;      /* fixed at CreateFunction, kept by every later conf */
   char access_key[FN_KEY_MAX]; /* its instances' AWS_ACCESS_KEY_ID (credentials.c) */
   const char *code_dir;       /* DATA/fn/code/<hex> */
+  json_t *layers;             /* its Layers record (registry.c), or NULL */
+  const char **opt_dirs;      /* DATA/fn/code/<hex> of each layer, in order */
+  size_t nopt_dirs;
   const char **argv;          /* what the sandbox runs */
   const char **envp;          /* the environment, but the per-instance log stream */
   size_t nenvp;
@@ -188,7 +193,7 @@ typedef struct fn_counters {
 typedef struct async_item {
   uint64_t seq;
   int64_t not_before_ms;
-  int attempts;               /* invocations made (this run) */
+  int attempts;               /* invocations made, counted in its record too */
   struct async_item *next;
 } async_item;
 
@@ -225,6 +230,10 @@ struct fn_system {
   bool started;               /* the asynchronous workers run (start) */
   fn_counters c;
   uint64_t next_instance;
+  layer_rec **layers;         /* layers.c: by name */
+  size_t nlayers;
+  size_t cap_layers;
+  char host_python[32];       /* "python3.11": what /usr/bin/python3 runs, or "" */
 
   /* the monitor: one thread over every instance's log pipe and pidfd */
   int epfd;
@@ -270,6 +279,19 @@ void fn__entry_release(fn_system *s, fn_entry *f);             /* under lock: us
 
 /* ---- code.c ---- */
 void fn__code_sweep(fn_system *s);
+
+/* ---- layers.c ---- */
+/* Loads one l/... record of the registry (under lock, at open). */
+void fn__layers_load(fn_system *s, const char *key, json_t *j);
+void fn__layers_free(fn_system *s);                             /* at close */
+bool fn__layers_code_used(fn_system *s, const char *hex);      /* under lock */
+/* A configuration's Layers record from layer version ARNs (takes the lock):
+ * [{"Arn","CodeSize","CodeHex","Unzipped"}...]; ERR_INVALID when one does
+ * not exist or two are versions of one layer. */
+int fn__layers_resolve(fn_system *s, const char *const *arns, size_t n, json_t **out, err *e);
+/* Code of code_unzipped bytes (0: measure the folder code_dir) with these
+ * layers must fit FN_MAX_UNZIPPED, as Lambda counts. */
+int fn__layers_check_size(uint64_t code_unzipped, const char *code_dir, json_t *layers, err *e);
 
 /* ---- scheduler.c ---- */
 int fn__sched_start_threads(fn_system *s, err *e);
@@ -323,5 +345,7 @@ void fn__metrics_init_duration(fn_system *s, double ms);        /* under lock */
 int fn__mkdirs(const char *path, err *e);
 /* Removes a tree without following symlinks; ignores what is missing. */
 void fn__rmtree(const char *path);
+/* Bytes of a tree's files and symlink targets, not following links. */
+uint64_t fn__tree_size(const char *path);
 
 #endif

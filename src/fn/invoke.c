@@ -22,6 +22,10 @@
  *   (4) The outcome hook hears of an Event's end before it leaves the
  *       queue (2), so a crash in between tells it again: destinations get
  *       each outcome at least once.
+ *   (5) A failed attempt is counted in the queued record (its head's "a",
+ *       and "n", when the retry is due) before the retry waits, so a
+ *       restart goes on with the retries left, not with fresh ones; an
+ *       attempt a crash cut short was not counted and runs again.
  *
  * Start reading at fn_invoke().
  */
@@ -323,6 +327,54 @@ static int enqueue(fn_system *s, const char *name, const char *qualifier, const 
   return 0;
 }
 
+/* Invariant (5): rewrites the head of q/SEQ with the attempts made and the
+ * wall-clock time the retry is due; the payload stays as it is. A failure
+ * leaves the old count: the event is retried more, never lost. */
+static void queue_count_attempt(fn_system *s, uint64_t seq, int attempts, int64_t due_ms)
+{
+  char key[19];
+  seq_key(seq, key);
+  MDB_val k = {18, key};
+  MDB_val v;
+  MDB_txn *txn;
+  pthread_mutex_lock(&s->write_lock);
+  if (mdb_txn_begin(s->env, NULL, 0, &txn) != 0) {
+    pthread_mutex_unlock(&s->write_lock);
+    return;
+  }
+  int rc = mdb_get(txn, s->dbi, &k, &v);
+  const char *nul = rc == 0 ? memchr(v.mv_data, '\0', v.mv_size) : NULL;
+  json_t *h = nul ? json_loads(v.mv_data, 0, NULL) : NULL;
+  if (h == NULL) {
+    mdb_txn_abort(txn);
+    pthread_mutex_unlock(&s->write_lock);
+    return;
+  }
+  size_t off = (size_t)(nul - (const char *)v.mv_data) + 1;
+  size_t plen = v.mv_size - off;
+  char *payload = xmalloc(plen + 1);
+  memcpy(payload, (const char *)v.mv_data + off, plen);
+  json_object_set_new(h, "a", json_integer(attempts));
+  json_object_set_new(h, "n", json_integer((json_int_t)due_ms));
+  char *head = json_dumps(h, JSON_COMPACT);
+  json_decref(h);
+  if (head == NULL)
+    abort();
+  size_t hlen = strlen(head);
+  MDB_val nv = {hlen + 1 + plen, NULL};
+  rc = mdb_put(txn, s->dbi, &k, &nv, MDB_RESERVE);
+  if (rc == 0) {
+    memcpy(nv.mv_data, head, hlen + 1);
+    memcpy((char *)nv.mv_data + hlen + 1, payload, plen);
+    mdb_txn_commit(txn);
+  } else {
+    mdb_txn_abort(txn);
+  }
+  pthread_mutex_unlock(&s->write_lock);
+  free(head);
+  free(payload);
+}
+
 static void dequeue_done(fn_system *s, uint64_t seq)
 {
   char key[19];
@@ -444,6 +496,7 @@ static void *worker_main(void *arg)
           delay = (int64_t)s->async_retry_ms << (it->attempts - 1);
           if (delay > RETRY_MAX_MS)
             delay = RETRY_MAX_MS;
+          queue_count_attempt(s, it->seq, it->attempts, time_now_ms() + delay);
         } else {
           async_outcome(s, name, qualifier, id, function_error ? "RetriesExhausted" : "Success",
                         it->attempts, version, function_error, &payload, &response);
@@ -484,8 +537,12 @@ int fn__async_open(fn_system *s, err *e)
   }
   MDB_val k = {2, "q/"};
   MDB_val v;
-  async_item **tail = &s->queue;
   s->next_seq = 1;
+  /* Due now, in seq order (appended), then those waiting for a retry
+   * (few, kept sorted by due time): the queue is by due time. */
+  async_item *ready = NULL;
+  async_item **ready_tail = &ready;
+  async_item *waiting = NULL;
   for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
     if (k.mv_size != 18 || memcmp(k.mv_data, "q/", 2) != 0)
@@ -495,14 +552,33 @@ int fn__async_open(fn_system *s, err *e)
     hex[16] = '\0';
     async_item *it = xcalloc(1, sizeof *it);
     it->seq = strtoull(hex, NULL, 16);
-    *tail = it;
-    tail = &it->next;
+    /* invariant (5): attempts made before the restart, and when the next is due */
+    const char *nul = memchr(v.mv_data, '\0', v.mv_size);
+    json_t *h = nul ? json_loads(v.mv_data, 0, NULL) : NULL;
+    it->attempts = (int)json_integer_value(json_object_get(h, "a"));
+    int64_t wait = json_integer_value(json_object_get(h, "n")) - time_now_ms();
+    if (wait > RETRY_MAX_MS)
+      wait = RETRY_MAX_MS;
+    it->not_before_ms = wait > 0 ? time_mono_ms() + wait : 0;
+    json_decref(h);
+    if (it->not_before_ms == 0) {
+      *ready_tail = it;
+      ready_tail = &it->next;
+    } else {
+      async_item **pp = &waiting;
+      while (*pp != NULL && (*pp)->not_before_ms <= it->not_before_ms)
+        pp = &(*pp)->next;
+      it->next = *pp;
+      *pp = it;
+    }
     if (it->seq >= s->next_seq)
       s->next_seq = it->seq + 1;
     s->c.async_queued++;
   }
   mdb_cursor_close(cur);
   mdb_txn_abort(txn);
+  *ready_tail = waiting;
+  s->queue = ready;
   return 0;
 }
 

@@ -12,6 +12,8 @@
  *                        Reserved, Created, PublishedRevision
  *   v/NAME/%010u         a published version's configuration
  *   a/NAME/ALIAS         an alias
+ *   l/NAME               a layer: NextVersion (layers.c)
+ *   l/NAME/%010u         a layer version (layers.c)
  *   q/%016llx            a queued Event (invoke.c)
  *
  * Invariants:
@@ -54,11 +56,24 @@ static const char *conf_strdup(conf *c, const char *s)
   return arena_strdup(c->a, s ? s : "");
 }
 
-/* The parts of the environment every instance of c gets (but its stream). */
+static bool user_sets(const fn_config *f, const char *name)
+{
+  for (size_t i = 0; i < f->nenv; i++)
+    if (strcmp(f->env[i].name, name) == 0)
+      return true;
+  return false;
+}
+
+/* The parts of the environment every instance of c gets (but its stream).
+ * The search paths are Lambda's (its "Defined runtime environment
+ * variables" and layer paths): /opt/bin, /opt/lib, /opt/python (and its
+ * lib/python3.X/site-packages), /opt/nodejs/node_modules (and
+ * nodejsNN/node_modules); a variable of the function's own replaces
+ * ours. */
 static void conf_environment(fn_system *s, conf *c)
 {
   const fn_config *f = &c->cfg;
-  size_t cap = 32 + f->nenv;
+  size_t cap = 40 + f->nenv;
   const char **env = arena_alloc(c->a, (cap + 2) * sizeof *env);
   size_t n = 0;
 #define ENV(...) env[n++] = arena_sprintf(c->a, __VA_ARGS__)
@@ -66,7 +81,7 @@ static void conf_environment(fn_system *s, conf *c)
   ENV("AWS_ENDPOINT_URL=http://127.0.0.1:9000");
   ENV("_HANDLER=%s", f->handler);
   ENV("LAMBDA_TASK_ROOT=/var/task");
-  ENV("LAMBDA_RUNTIME_DIR=/opt/tarn/runtime");
+  ENV("LAMBDA_RUNTIME_DIR=/var/runtime");
   ENV("AWS_LAMBDA_FUNCTION_NAME=%s", f->name);
   ENV("AWS_LAMBDA_FUNCTION_VERSION=%s", f->version);
   ENV("AWS_LAMBDA_FUNCTION_MEMORY_SIZE=%u", f->memory_mb);
@@ -78,7 +93,24 @@ static void conf_environment(fn_system *s, conf *c)
     ENV("AWS_EXECUTION_ENV=AWS_Lambda_%s", f->runtime);
   ENV("TZ=:UTC");
   ENV("LANG=en_US.UTF-8");
-  ENV("PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin");
+  if (!user_sets(f, "PATH"))
+    ENV("PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin");
+  if (!user_sets(f, "LD_LIBRARY_PATH"))
+    ENV("LD_LIBRARY_PATH=/var/task/lib:/opt/lib");
+  if (str_starts(f->runtime, "python") && !user_sets(f, "PYTHONPATH")) {
+    /* the runtime's python3.X, and the one the host's interpreter is */
+    const char *own = f->runtime;
+    const char *host = s->host_python[0] && strcmp(s->host_python, own) != 0 ? s->host_python
+                                                                              : NULL;
+    ENV("PYTHONPATH=/opt/python/lib/%s/site-packages%s%s%s:/opt/python", own,
+        host ? ":/opt/python/lib/" : "", host ? host : "", host ? "/site-packages" : "");
+  }
+  if (str_starts(f->runtime, "nodejs") && !user_sets(f, "NODE_PATH")) {
+    int major = atoi(f->runtime + 6);
+    /* Lambda's, but /var/runtime itself: tarn's client is no module to require */
+    ENV("NODE_PATH=/opt/nodejs/node%d/node_modules:/opt/nodejs/node_modules:"
+        "/var/runtime/node_modules:/var/task", major);
+  }
   ENV("HOME=/tmp");
   char ak[FN_KEY_MAX];
   char sk[FN_KEY_MAX];
@@ -96,14 +128,33 @@ static void conf_environment(fn_system *s, conf *c)
   const char **argv = arena_alloc(c->a, 4 * sizeof *argv);
   if (str_starts(f->runtime, "python")) {
     argv[0] = "/usr/bin/python3";
-    argv[1] = "/opt/tarn/runtime/python/bootstrap.py";
+    argv[1] = "/var/runtime/python/bootstrap.py";
   } else if (str_starts(f->runtime, "nodejs")) {
     argv[0] = "/usr/bin/node";
-    argv[1] = "/opt/tarn/runtime/node/bootstrap.js";
+    argv[1] = "/var/runtime/node/bootstrap.js";
   } else {
     argv[0] = "/var/task/bootstrap";
   }
   c->argv = argv;
+}
+
+/* The configuration's layers, from its Layers record. */
+static void conf_layers(fn_system *s, conf *c, json_t *layers)
+{
+  fn_config *f = &c->cfg;
+  size_t n = json_array_size(layers);
+  f->layers = arena_alloc(c->a, (n + 1) * sizeof *f->layers);
+  c->opt_dirs = arena_alloc(c->a, (n + 1) * sizeof *c->opt_dirs);
+  for (size_t i = 0; i < n; i++) {
+    json_t *l = json_array_get(layers, i);
+    f->layers[i].arn = conf_strdup(c, json_string_value(json_object_get(l, "Arn")));
+    f->layers[i].code_size = (uint64_t)json_integer_value(json_object_get(l, "CodeSize"));
+    c->opt_dirs[i] = arena_sprintf(c->a, "%s/%s", s->code_dir,
+                                   or_empty(json_string_value(json_object_get(l, "CodeHex"))));
+  }
+  f->nlayers = n;
+  c->nopt_dirs = n;
+  c->layers = n > 0 ? json_incref(layers) : NULL;
 }
 
 /* A conf for function `name`, version (number 0 = $LATEST), from JSON. */
@@ -149,7 +200,9 @@ conf *fn__conf_from_json(fn_system *s, const char *name, uint32_t number, json_t
   f->revision_id = conf_strdup(c, json_string_value(json_object_get(j, "RevisionId")));
   f->reserved_concurrency = -1;
   c->key_nonce = conf_strdup(c, json_string_value(json_object_get(j, "KeyNonce")));
+  f->code.unzipped_size = (uint64_t)json_integer_value(json_object_get(j, "CodeUnzipped"));
   c->code_dir = arena_sprintf(c->a, "%s/%s", s->code_dir, f->code.sha256_hex);
+  conf_layers(s, c, json_object_get(j, "Layers"));
   conf_environment(s, c);
   return c;
 }
@@ -160,7 +213,7 @@ json_t *fn__conf_to_json(const conf *c)
   json_t *env = json_object();
   for (size_t i = 0; i < f->nenv; i++)
     json_object_set_new(env, f->env[i].name, json_string(f->env[i].value));
-  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:s, s:s, s:I, s:I, s:s, s:s}",
+  json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:s, s:s, s:I, s:I, s:s, s:s}",
                    "Runtime", f->runtime, "Handler", f->handler, "Role", f->role,
                    "Description", f->description, "Architecture", f->architecture,
                    "MemorySize", (json_int_t)f->memory_mb, "Timeout", (json_int_t)f->timeout_s,
@@ -168,6 +221,11 @@ json_t *fn__conf_to_json(const conf *c)
                    f->code.sha256_hex, "CodeSha256", f->code.sha256_b64, "CodeSize",
                    (json_int_t)f->code.zip_size, "LastModified", (json_int_t)f->last_modified_ms,
                    "RevisionId", f->revision_id, "KeyNonce", c->key_nonce);
+  if (f->code.unzipped_size > 0)
+    json_object_set_new(j, "CodeUnzipped", json_integer((json_int_t)f->code.unzipped_size));
+  if (c->layers != NULL)
+    json_object_set(j, "Layers", c->layers);
+  return j;
 }
 
 void fn__conf_ref(conf *c)
@@ -179,6 +237,7 @@ void fn__conf_unref(conf *c)
 {
   if (c == NULL || --c->refs > 0)
     return;
+  json_decref(c->layers);
   arena_free(c->a);
   free(c);
 }
@@ -203,6 +262,11 @@ void fn__config_copy(const fn_entry *f, const conf *c, arena *a, fn_config *out)
     out->env[i].value = arena_strdup(a, src->env[i].value);
   }
   out->reserved_concurrency = f->reserved;
+  out->layers = arena_alloc(a, (src->nlayers + 1) * sizeof *out->layers);
+  for (size_t i = 0; i < src->nlayers; i++) {
+    out->layers[i].arn = arena_strdup(a, src->layers[i].arn);
+    out->layers[i].code_size = src->layers[i].code_size;
+  }
 }
 
 /* ---- the table ---- */
@@ -337,17 +401,33 @@ int fn__registry_resolve(fn_entry *f, const char *qualifier, conf **out, const c
   return 0;
 }
 
+/* Does c run the code hex, as its own or as one of its layers? */
+static bool conf_uses(const conf *c, const char *hex)
+{
+  if (strcmp(c->cfg.code.sha256_hex, hex) == 0)
+    return true;
+  size_t i;
+  json_t *l;
+  json_array_foreach(c->layers, i, l)
+  {
+    const char *h = json_string_value(json_object_get(l, "CodeHex"));
+    if (h != NULL && strcmp(h, hex) == 0)
+      return true;
+  }
+  return false;
+}
+
 bool fn__registry_code_used(fn_system *s, const char *hex)
 {
   for (size_t b = 0; b < FN_HASH_BUCKETS; b++)
     for (fn_entry *f = s->table[b]; f != NULL; f = f->hnext) {
-      if (strcmp(f->latest->cfg.code.sha256_hex, hex) == 0)
+      if (conf_uses(f->latest, hex))
         return true;
       for (size_t i = 0; i < f->nversions; i++)
-        if (strcmp(f->versions[i]->cfg.code.sha256_hex, hex) == 0)
+        if (conf_uses(f->versions[i], hex))
           return true;
     }
-  return false;
+  return fn__layers_code_used(s, hex);
 }
 
 /* ---- LMDB ---- */
@@ -523,6 +603,8 @@ static int load_all(fn_system *s, err *e)
     } else if (key[0] == 'a') {
       json_object_set_new(j, "_key", json_string(key));
       json_array_append(aliases, j);
+    } else if (key[0] == 'l') {
+      fn__layers_load(s, key, j);
     }
     json_decref(j);
   }
@@ -577,6 +659,7 @@ int fn__registry_open(fn_system *s, err *e)
 
 void fn__registry_close(fn_system *s)
 {
+  fn__layers_free(s);
   for (size_t b = 0; b < FN_HASH_BUCKETS; b++) {
     for (fn_entry *f = s->table[b], *next; f != NULL; f = next) {
       next = f->hnext;

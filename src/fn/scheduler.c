@@ -394,6 +394,8 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
         .id = in->id + 2,
         .code_dir = c->code_dir,
         .runtime_dir = s->runtime_dir,
+        .opt_dirs = c->opt_dirs,
+        .nopt_dirs = c->nopt_dirs,
         .argv = c->argv,
         .envp = envp,
         .memory_mb = c->cfg.memory_mb,

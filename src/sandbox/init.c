@@ -518,6 +518,8 @@ void sandbox__instance_main(sandbox__job *job)
   close(src.code);
   if (src.runtime >= 0)
     close(src.runtime);
+  for (size_t i = 0; i < job->nopt_dirs; i++)
+    close(src.opt[i]);
   for (size_t i = 0; i < job->nforwards; i++)
     host_sockets[i] = src.sockets[i]; /* kept: see accept_all */
 

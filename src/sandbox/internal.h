@@ -43,7 +43,7 @@ enum { CG_MEMORY, CG_CPU, CG_PIDS, CG_COUNT }; /* the controllers we use */
 
 /* --- the start request: server -> spawner, one SOCK_SEQPACKET message ------
  * A head, then NUL-terminated strings in this order: id, code_dir,
- * runtime_dir (only if has_runtime), argv[nargv], envp[nenvp],
+ * runtime_dir (only if has_runtime), opt_dirs[nopt_dirs], argv[nargv], envp[nenvp],
  * host_socket[nforwards]. Beside it (SCM_RIGHTS): the log fd, then ncgfds
  * cgroup fds (see cg_mode). */
 #define SANDBOX_REQ_MAGIC 0x74726e31u     /* "trn1" */
@@ -72,7 +72,7 @@ typedef struct sandbox__req_head {
   uint32_t ncgfds;                        /* cgroup fds beside the log fd */
   uint32_t host_uid;                      /* what the inside uid maps to on the host */
   uint32_t host_gid;                      /* and the inside gid */
-  uint32_t pad;
+  uint32_t nopt_dirs;                     /* folders for /opt after runtime_dir */
   uint64_t max_file_bytes;
   uint16_t ports[SANDBOX_MAX_FORWARDS];   /* forward i: TCP port inside */
 } sandbox__req_head;
@@ -110,7 +110,9 @@ typedef struct sandbox__job {
   const char *id;                         /* hostname, names the instance */
   const char *state_dir;                  /* mount point of the new root (host) */
   const char *code_dir;                   /* host folder for /var/task */
-  const char *runtime_dir;                /* host folder for /opt/tarn/runtime, or NULL */
+  const char *runtime_dir;                /* host folder for /var/runtime, or NULL */
+  size_t nopt_dirs;
+  const char *opt_dirs[SANDBOX_MAX_OPT_DIRS]; /* host folders stacked at /opt, bottom first */
   char **argv;                            /* NULL-terminated, in the spawner's heap */
   char **envp;                            /* NULL-terminated, in the spawner's heap */
   uint32_t memory_mb;
@@ -190,6 +192,7 @@ void sandbox__fail(const sandbox__job *job, int errnum, const char *fmt, ...)
 typedef struct sandbox__sources {
   int code;                               /* code_dir */
   int runtime;                            /* runtime_dir, or -1 */
+  int opt[SANDBOX_MAX_OPT_DIRS];          /* opt_dirs (nopt_dirs of them) */
   int sockets[SANDBOX_MAX_FORWARDS];      /* each forward's host socket */
 } sandbox__sources;
 

@@ -5,7 +5,9 @@
  *                          Debian's merged /usr has /bin -> usr/bin)
  *   /etc                   minimal, on the root tmpfs (see below)
  *   /var/task              code_dir, read-only (an overlay, see below)
- *   /opt/tarn/runtime      runtime_dir, read-only (when given; likewise)
+ *   /var/runtime           runtime_dir, read-only (when given; likewise)
+ *   /opt                   opt_dirs stacked in one read-only overlay, the
+ *                          last on top (a function's layers); else empty
  *   /tmp                   private tmpfs of tmp_mb
  *   /proc                  new, for the instance's pid namespace
  *   /dev                   null zero full random urandom (the host's nodes),
@@ -16,7 +18,7 @@
  * /proc/self/fd, so /proc/self/mountinfo names no host path of the data
  * directory for it.
  *
- * Why /var/task and /opt/tarn/runtime are overlays, not binds: the root
+ * Why /var/task, /var/runtime and /opt are overlays, not binds: the root
  * field of a bind mount in /proc/self/mountinfo is the source's path
  * within its filesystem (proc(5)), so a bind of DATA/fn/code/<sha> shows
  * the data directory's host path, whatever the mount point, and so would
@@ -51,7 +53,7 @@
  *       proc in a user namespace only while a full one is visible.
  *   (5) The root tmpfs is read-only before the program exists.
  *   (6) No mount shows a host path outside the system folders: /var/task
- *       and /opt/tarn/runtime are overlays named by fd (show_folder), the
+ *       /var/runtime and /opt are overlays named by fd (show_folders), the
  *       sockets are fds, the rest is new tmpfs, proc or /dev nodes.
  *
  * Start reading at sandbox__rootfs_prepare().
@@ -89,6 +91,11 @@ void sandbox__rootfs_prepare(const sandbox__job *job, sandbox__sources *src)
     if (src->runtime < 0)
       sandbox__fail(job, errno, "cannot open runtime folder '%s'", job->runtime_dir);
   }
+  for (size_t i = 0; i < job->nopt_dirs; i++) {
+    src->opt[i] = open(job->opt_dirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (src->opt[i] < 0)
+      sandbox__fail(job, errno, "cannot open folder '%s' for /opt", job->opt_dirs[i]);
+  }
   for (size_t i = 0; i < job->nforwards; i++) {
     src->sockets[i] = open(job->sockets[i], O_PATH | O_CLOEXEC);
     if (src->sockets[i] < 0)
@@ -125,31 +132,41 @@ static void make_dir(const sandbox__job *job, const char *path, mode_t mode)
     sandbox__fail(job, errno, "cannot create '/%s'", path);
 }
 
-/* Shows the host folder open at dfd at target (an empty folder of the
- * root tmpfs), read-only, through an overlay. (6) The overlay's root is
- * the root of a filesystem of its own, so mountinfo's root field reads
- * "/"; its layers are named by /proc/self/fd links, so its options name
- * no host path either. A read-only overlay needs two layers: the second
- * is target itself, empty and covered by the mount. Where the overlay
- * cannot be made (no overlayfs in the kernel, a folder already stacked
- * too deep, overlayfs refused in user namespaces), the plain bind is the
- * fallback: the function still runs, and its mountinfo shows the
- * folder's host path as before. */
-static void show_folder(const sandbox__job *job, int dfd, const char *source, const char *target)
+/* Shows the host folders open at dfds[0..n) at target (an empty folder of
+ * the root tmpfs), read-only, through one overlay where dfds[n-1] is on
+ * top: a file of a later folder hides the same path of an earlier one,
+ * folders merge. (6) The overlay's root is the root of a filesystem of its
+ * own, so mountinfo's root field reads "/"; its layers are named by
+ * /proc/self/fd links, so its options name no host path either. A
+ * read-only overlay needs two layers: the last is target itself, empty
+ * and covered by the mount. Where the overlay cannot be made (no
+ * overlayfs in the kernel, a folder already stacked too deep, overlayfs
+ * refused in user namespaces), a single folder is bound instead: the
+ * function still runs, and its mountinfo shows the folder's host path as
+ * before; several folders cannot be stacked without it. */
+static void show_folders(const sandbox__job *job, const int *dfds, size_t n, const char *source,
+                         const char *target)
 {
   int empty = open(target, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (empty < 0)
     sandbox__fail(job, errno, "cannot open '/%s'", target);
-  struct statvfs sv;
-  if (fstatvfs(dfd, &sv) != 0)
-    sandbox__fail(job, errno, "cannot stat the folder for '/%s'", target);
   unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV;
-  if (sv.f_flag & ST_NOEXEC)
-    flags |= MS_NOEXEC; /* (3): what the host forbids stays forbidden */
-  char opts[96];
-  snprintf(opts, sizeof opts, "ro,lowerdir=/proc/self/fd/%d:/proc/self/fd/%d", dfd, empty);
-  if (mount(source, target, "overlay", flags, opts) != 0)
-    bind(job, dfd, "", target, true);
+  char opts[64 + 24 * SANDBOX_MAX_OPT_DIRS];
+  size_t len = (size_t)snprintf(opts, sizeof opts, "ro,lowerdir=");
+  for (size_t i = n; i-- > 0;) {
+    struct statvfs sv;
+    if (fstatvfs(dfds[i], &sv) != 0)
+      sandbox__fail(job, errno, "cannot stat a folder for '/%s'", target);
+    if (sv.f_flag & ST_NOEXEC)
+      flags |= MS_NOEXEC; /* (3): what the host forbids stays forbidden */
+    len += (size_t)snprintf(opts + len, sizeof opts - len, "/proc/self/fd/%d:", dfds[i]);
+  }
+  snprintf(opts + len, sizeof opts - len, "/proc/self/fd/%d", empty);
+  if (mount(source, target, "overlay", flags, opts) != 0) {
+    if (n != 1)
+      sandbox__fail(job, errno, "cannot stack %zu folders at '/%s'", n, target);
+    bind(job, dfds[0], "", target, true);
+  }
   close(empty);
 }
 
@@ -271,13 +288,14 @@ void sandbox__rootfs_build(const sandbox__job *job, const sandbox__sources *src)
 
   make_dir(job, "var", 0755);
   make_dir(job, "var/task", 0755);
-  show_folder(job, src->code, "tarn-code", "var/task");
+  show_folders(job, &src->code, 1, "tarn-code", "var/task");
   if (src->runtime >= 0) {
-    make_dir(job, "opt", 0755);
-    make_dir(job, "opt/tarn", 0755);
-    make_dir(job, "opt/tarn/runtime", 0755);
-    show_folder(job, src->runtime, "tarn-runtime", "opt/tarn/runtime");
+    make_dir(job, "var/runtime", 0755);
+    show_folders(job, &src->runtime, 1, "tarn-runtime", "var/runtime");
   }
+  make_dir(job, "opt", 0755);
+  if (job->nopt_dirs > 0)
+    show_folders(job, src->opt, job->nopt_dirs, "tarn-opt", "opt");
 
   make_dir(job, "tmp", 01777);
   uint64_t inodes = (uint64_t)job->tmp_mb * 256;

@@ -256,6 +256,13 @@ static int validate(const sandbox_spec *s, err *e)
     return err_set(e, ERR_INVALID, "code folder of sandbox '%s' is not an absolute path", s->id);
   if (s->runtime_dir != NULL && s->runtime_dir[0] != '/')
     return err_set(e, ERR_INVALID, "runtime folder of sandbox '%s' is not an absolute path", s->id);
+  if (s->nopt_dirs > SANDBOX_MAX_OPT_DIRS || (s->nopt_dirs > 0 && s->opt_dirs == NULL))
+    return err_set(e, ERR_INVALID, "sandbox '%s' stacks more than %d folders at /opt", s->id,
+                   SANDBOX_MAX_OPT_DIRS);
+  for (size_t i = 0; i < s->nopt_dirs; i++)
+    if (s->opt_dirs[i] == NULL || s->opt_dirs[i][0] != '/')
+      return err_set(e, ERR_INVALID, "folder %zu for /opt of sandbox '%s' is not an absolute path",
+                     i, s->id);
   if (s->argv == NULL || s->argv[0] == NULL || s->argv[0][0] == '\0' || s->envp == NULL)
     return err_set(e, ERR_INVALID, "sandbox '%s' has no program to run", s->id);
   if (s->memory_mb < 16 || s->memory_mb > 1024 * 1024)
@@ -289,6 +296,8 @@ static char *encode(const sandbox_spec *s, size_t *len, err *e)
   size_t size = sizeof(sandbox__req_head) + strlen(s->id) + 1 + strlen(s->code_dir) + 1;
   if (s->runtime_dir != NULL)
     size += strlen(s->runtime_dir) + 1;
+  for (size_t i = 0; i < s->nopt_dirs; i++)
+    size += strlen(s->opt_dirs[i]) + 1;
   for (; s->argv[nargv] != NULL; nargv++)
     size += strlen(s->argv[nargv]) + 1;
   for (; s->envp[nenvp] != NULL; nenvp++)
@@ -313,6 +322,7 @@ static char *encode(const sandbox_spec *s, size_t *len, err *e)
   h.nenvp = (uint32_t)nenvp;
   h.nforwards = (uint32_t)s->nforwards;
   h.has_runtime = s->runtime_dir != NULL;
+  h.nopt_dirs = (uint32_t)s->nopt_dirs;
   for (size_t i = 0; i < s->nforwards; i++)
     h.ports[i] = s->forwards[i].port;
   memcpy(msg, &h, sizeof h);
@@ -327,6 +337,8 @@ static char *encode(const sandbox_spec *s, size_t *len, err *e)
   PUT(s->code_dir);
   if (s->runtime_dir != NULL)
     PUT(s->runtime_dir);
+  for (size_t i = 0; i < s->nopt_dirs; i++)
+    PUT(s->opt_dirs[i]);
   for (size_t i = 0; i < nargv; i++)
     PUT(s->argv[i]);
   for (size_t i = 0; i < nenvp; i++)

@@ -2,7 +2,8 @@
  *
  * An instance runs in its own user, PID, mount, IPC, UTS and network
  * namespaces, with a read-only root made of the host's system folders,
- * the function's code read-only at /var/task, a private tmpfs /tmp, no
+ * the function's code read-only at /var/task, its layers stacked
+ * read-only at /opt, a private tmpfs /tmp, no
  * capabilities, a seccomp filter, cgroup limits (memory, CPU share, pids)
  * and rlimits. Pid 1 inside is tarn's own small init: it starts the
  * runtime program and forwards TCP ports on the sandbox's loopback to Unix
@@ -23,6 +24,8 @@
 
 typedef struct sandbox sandbox;
 
+#define SANDBOX_MAX_OPT_DIRS 8
+
 typedef struct sandbox_forward {
   uint16_t port;           /* TCP port on 127.0.0.1 inside the sandbox */
   const char *host_socket; /* Unix socket path on the host it connects to; the
@@ -34,7 +37,10 @@ typedef struct sandbox_forward {
 typedef struct sandbox_spec {
   const char *id;               /* [a-z0-9-]{1,64}: names the cgroup and the hostname */
   const char *code_dir;         /* host folder mounted read-only at /var/task */
-  const char *runtime_dir;      /* host folder mounted read-only at /opt/tarn/runtime, or NULL */
+  const char *runtime_dir;      /* host folder mounted read-only at /var/runtime, or NULL */
+  const char *const *opt_dirs;  /* host folders stacked read-only at /opt, in order: a
+                                   later one's file hides an earlier one's (an overlay) */
+  size_t nopt_dirs;             /* at most SANDBOX_MAX_OPT_DIRS; 0: /opt is empty */
   const char *const *argv;      /* program to run, path as seen inside; NULL-terminated */
   const char *const *envp;      /* its whole environment; NULL-terminated */
   uint32_t memory_mb;           /* memory limit, >= 16; the CPU share follows it as Lambda's does */

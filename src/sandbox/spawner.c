@@ -214,6 +214,7 @@ static int decode(const char *msg, size_t len, sandbox__job *job)
     return EINVAL;
   memcpy(&h, msg, sizeof h);
   if (h.magic != SANDBOX_REQ_MAGIC || h.nforwards > SANDBOX_MAX_FORWARDS ||
+      h.nopt_dirs > SANDBOX_MAX_OPT_DIRS ||
       h.nargv == 0 || (uint64_t)h.nargv + h.nenvp > SANDBOX_MAX_STRINGS)
     return EINVAL;
   const char *p = msg + sizeof h;
@@ -223,6 +224,10 @@ static int decode(const char *msg, size_t len, sandbox__job *job)
   job->runtime_dir = h.has_runtime ? take(&p, end) : NULL;
   if (job->id == NULL || job->code_dir == NULL || (h.has_runtime && job->runtime_dir == NULL))
     return EINVAL;
+  job->nopt_dirs = h.nopt_dirs;
+  for (uint32_t i = 0; i < h.nopt_dirs; i++)
+    if ((job->opt_dirs[i] = take(&p, end)) == NULL)
+      return EINVAL;
   job->argv = take_list(&p, end, h.nargv);
   job->envp = job->argv ? take_list(&p, end, h.nenvp) : NULL;
   if (job->envp == NULL) {

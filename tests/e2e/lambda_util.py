@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import stat
+import struct
 import zipfile
 
 import boto3
@@ -38,6 +39,32 @@ def zip_files(files):
                 data = data.encode()
             z.writestr(info, data)
     return out.getvalue()
+
+
+def zip_tree(out, sources):
+    """Writes to the file out a zip of host folders and files: sources is
+    [(host path, path in the zip)]. Each entry keeps its mode and its
+    modification time to the second (the extended timestamp field `zip`
+    writes), so cached bytecode next to Python sources stays valid."""
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        for src, dst in sources:
+            walk = [(os.path.dirname(src), [], [os.path.basename(src)])] \
+                if os.path.isfile(src) else os.walk(src)
+            for dirpath, _, filenames in walk:
+                for fn in sorted(filenames):
+                    path = os.path.join(dirpath, fn)
+                    if os.path.islink(path) or not os.path.isfile(path):
+                        continue
+                    st = os.stat(path)
+                    rel = os.path.relpath(path, src) if os.path.isdir(src) else ""
+                    info = zipfile.ZipInfo(os.path.join(dst, rel) if rel else dst,
+                                           date_time=(2024, 1, 1, 0, 0, 0))
+                    info.create_system = 3
+                    info.external_attr = (stat.S_IMODE(st.st_mode) | stat.S_IFREG) << 16
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    info.extra = struct.pack("<HHBl", 0x5455, 5, 1, int(st.st_mtime))
+                    with open(path, "rb") as f:
+                        z.writestr(info, f.read())
 
 
 def zip_dir(name, extra=None):

@@ -47,6 +47,8 @@ typedef struct run_opts {
   uint32_t max_procs;                     /* 0: 64 */
   const sandbox_forward *forwards;
   size_t nforwards;
+  const char *const *opt_dirs;            /* stacked at /opt */
+  size_t nopt_dirs;
 } run_opts;
 
 static void fill_spec(sandbox_spec *spec, char *id, size_t idn, const char *const *argv, const run_opts *o,
@@ -66,6 +68,8 @@ static void fill_spec(sandbox_spec *spec, char *id, size_t idn, const char *cons
   spec->max_file_bytes = 64u << 20;
   spec->forwards = o ? o->forwards : NULL;
   spec->nforwards = o ? o->nforwards : 0;
+  spec->opt_dirs = o ? o->opt_dirs : NULL;
+  spec->nopt_dirs = o ? o->nopt_dirs : 0;
   spec->log_fd = log_fd;
 }
 
@@ -198,7 +202,7 @@ static void filesystem(void **state)
            "import os, errno\n"
            "for p in ['/root', '/home', '/sys', '/mnt', '/srv', '/var/lib', '%s', '%s', '%s']:\n"
            "    print('seen' if os.path.lexists(p) else 'hidden', p)\n"
-           "for d in ['/', '/etc', '/usr', '/bin', '/var/task', '/opt/tarn/runtime', '/dev', '/run/tarn', '/proc']:\n"
+           "for d in ['/', '/etc', '/usr', '/bin', '/var/task', '/var/runtime', '/dev', '/run/tarn', '/proc']:\n"
            "    try:\n"
            "        open(d + '/x', 'w'); print('wrote', d)\n"
            "    except OSError as e:\n"
@@ -206,7 +210,7 @@ static void filesystem(void **state)
            "open('/tmp/ok', 'w').write('fine'); print('tmp', open('/tmp/ok').read())\n"
            "open('/dev/shm/ok', 'w').write('fine'); print('shm ok')\n"
            "print('task', open('/var/task/handler.txt').read().strip())\n"
-           "print('runtime', open('/opt/tarn/runtime/rt.txt').read().strip())\n"
+           "print('runtime', open('/var/runtime/rt.txt').read().strip())\n"
            "print('passwd', 'sbx_user1051' in open('/etc/passwd').read())\n"
            "print('shadow', os.path.exists('/etc/shadow'))\n"
            "print('null', open('/dev/null', 'w').write('x'))\n"
@@ -214,7 +218,7 @@ static void filesystem(void **state)
            "print('bin', os.readlink('/bin'))\n"
            "for p in ['/proc/self/mountinfo', '/proc/self/mounts', '/proc/1/mountinfo']:\n"
            "    t = open(p).read()\n"
-           "    print('read', p, ' /var/task ' in t and ' /opt/tarn/runtime ' in t)\n"
+           "    print('read', p, ' /var/task ' in t and ' /var/runtime ' in t)\n"
            "    for h in ['%s', '%s']:\n"
            "        print('leak', p, h) if h in t else None\n",
            marker, state_dir, base, code_dir, runtime_dir);
@@ -228,7 +232,7 @@ static void filesystem(void **state)
   ASSERT_HAS(out, "denied /etc EROFS\n");
   ASSERT_HAS(out, "denied /usr EROFS\n");
   ASSERT_HAS(out, "denied /var/task EROFS\n");
-  ASSERT_HAS(out, "denied /opt/tarn/runtime EROFS\n");
+  ASSERT_HAS(out, "denied /var/runtime EROFS\n");
   ASSERT_HAS(out, "tmp fine\n");
   ASSERT_HAS(out, "shm ok\n");
   ASSERT_HAS(out, "task hello from the code\n");
@@ -796,6 +800,59 @@ static void code_exec(void **state)
   ASSERT_HAS(e.msg, "cannot run '/var/task/run.sh': Permission denied");
 }
 
+/* /opt stacks its folders in one read-only overlay, the last on top
+ * (rootfs.c); without any it is an empty folder of the read-only root. */
+static void opt_layers(void **state)
+{
+  (void)state;
+  NEED_SANDBOX();
+  char l1[400];
+  char l2[400];
+  char path[512];
+  snprintf(l1, sizeof l1, "%s/layer1", base);
+  snprintf(l2, sizeof l2, "%s/layer2", base);
+  for (int i = 0; i < 2; i++) {
+    const char *l = i ? l2 : l1;
+    mkdir(l, 0755);
+    snprintf(path, sizeof path, "%s/lib", l);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/lib/both.txt", l);
+    write_text(path, i ? "two" : "one", 0644);
+    snprintf(path, sizeof path, "%s/lib/only%d.txt", l, i + 1);
+    write_text(path, "mine", 0644);
+  }
+  char code[1024];
+  snprintf(code, sizeof code,
+           "import os, errno\n"
+           "print('both', open('/opt/lib/both.txt').read())\n"
+           "print('files', sorted(os.listdir('/opt/lib')))\n"
+           "for p in ['/opt/x', '/opt/lib/both.txt']:\n"
+           "    try:\n"
+           "        open(p, 'w'); print('wrote', p)\n"
+           "    except OSError as e:\n"
+           "        print('denied', p, errno.errorcode[e.errno])\n"
+           "t = open('/proc/self/mountinfo').read()\n"
+           "print('leak' if '%s' in t else 'no leak')\n",
+           base);
+  const char *const dirs[] = {l1, l2};
+  run_opts o = {.opt_dirs = dirs, .nopt_dirs = 2};
+  char out[1024];
+  sandbox_exit ex;
+  py(code, &o, out, sizeof out, &ex);
+  assert_int_equal(ex.status, 0);
+  ASSERT_HAS(out, "both two\n");
+  ASSERT_HAS(out, "files ['both.txt', 'only1.txt', 'only2.txt']\n");
+  ASSERT_HAS(out, "denied /opt/x EROFS\n");
+  ASSERT_HAS(out, "denied /opt/lib/both.txt EROFS\n");
+  ASSERT_HAS(out, "no leak\n");
+  const char *const reversed[] = {l2, l1};
+  o.opt_dirs = reversed;
+  py("print(open('/opt/lib/both.txt').read())", &o, out, sizeof out, &ex);
+  assert_string_equal(out, "one\n");
+  py("import os; print(os.listdir('/opt'))", NULL, out, sizeof out, &ex);
+  assert_string_equal(out, "[]\n");
+}
+
 static int group_setup(void **state)
 {
   (void)state;
@@ -985,7 +1042,7 @@ int main(void)
       cmocka_unit_test(fork_bomb),        cmocka_unit_test(memory_limit),
       cmocka_unit_test(kill_sleeping),    cmocka_unit_test(cgroup_limits),
       cmocka_unit_test(exec_failure),     cmocka_unit_test(code_exec),
-      cmocka_unit_test(runtimes_start),
+      cmocka_unit_test(runtimes_start),   cmocka_unit_test(opt_layers),
       cmocka_unit_test(concurrent_starts),
   };
   const char *b = getenv("SANDBOX_BENCH");

@@ -75,7 +75,7 @@ def processes(event):
 
 def write_outside(event):
     out = {}
-    for d in ["/var/task", "/", "/usr", "/usr/lib", "/etc", "/opt/tarn/runtime", "/opt",
+    for d in ["/var/task", "/", "/usr", "/usr/lib", "/etc", "/var/runtime", "/opt",
               "/var", "/dev", "/proc/sys/kernel", "/run"]:
         path = os.path.join(d, "tarn-escape-%s" % event.get("token", "x"))
         try:
