@@ -11,6 +11,9 @@
  *       QUEUED record, its work group index entry and its token are
  *       committed together; the token check runs on the committer thread,
  *       inside that commit, so two requests with one token make one query.
+ *       Without a token the query may start while that commit is on its
+ *       way (the engine's time overlaps the sync), but nothing of it is
+ *       committed before it (ajob.acked): a failed commit drops the job.
  *   (2) A final state is visible only once committed: the job stays in
  *       `active` (answering lookups with its in-memory state) until its
  *       final record is durable, and the result objects are committed
@@ -201,13 +204,23 @@ static int recover(athena *a, err *e)
     json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
     if (rec == NULL)
       continue;
-    uint64_t seq = (uint64_t)json_integer_value(json_object_get(rec, "_seq"));
-    if (seq > a->seq)
-      a->seq = seq;
     const char *st = rec_state(rec);
     if (st != NULL && (strcmp(st, "QUEUED") == 0 || strcmp(st, "RUNNING") == 0))
       json_array_append(fix, rec);
     json_decref(rec);
+  }
+  mdb_cursor_close(cur);
+  /* the highest sequence: the index keys end in its complement */
+  mdb_cursor_open(txn, a->db_bywg, &cur);
+  for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+       mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if (k.mv_size < 9)
+      continue;
+    uint64_t inv = 0;
+    for (int i = 0; i < 8; i++)
+      inv = inv << 8 | ((const uint8_t *)k.mv_data)[k.mv_size - 8 + (size_t)i];
+    if (UINT64_MAX - inv > a->seq)
+      a->seq = UINT64_MAX - inv;
   }
   mdb_cursor_close(cur);
   int64_t now = athena__now_ms();
@@ -249,6 +262,7 @@ int athena_open(const athena_options *o, athena **out, err *e)
   pthread_mutex_init(&a->mu, NULL);
   pthread_mutex_init(&a->wg_mu, NULL);
   pthread_cond_init(&a->work, NULL);
+  pthread_cond_init(&a->acked, NULL);
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   if (cores < 1)
     cores = 1;
@@ -372,6 +386,7 @@ athena *athena_close(athena *a)
   pthread_mutex_destroy(&a->mu);
   pthread_mutex_destroy(&a->wg_mu);
   pthread_cond_destroy(&a->work);
+  pthread_cond_destroy(&a->acked);
   free(a);
   return NULL;
 }
@@ -465,6 +480,50 @@ static int parse_location(const char *loc, char **bucket, char **prefix, err *e)
   return 0;
 }
 
+/* Takes the job into active and the queue, and wakes a thread. */
+static void enqueue(athena *a, ajob *j)
+{
+  pthread_mutex_lock(&a->mu);
+  j->next = a->active;
+  a->active = j;
+  if (a->qtail != NULL)
+    a->qtail->qnext = j;
+  else
+    a->qhead = j;
+  a->qtail = j;
+  a->nqueued++;
+  pthread_cond_signal(&a->work);
+  pthread_mutex_unlock(&a->mu);
+}
+
+/* Called under mu: takes a queued job out of the queue. */
+static void unqueue(athena *a, ajob *j)
+{
+  for (ajob **pp = &a->qhead; *pp != NULL; pp = &(*pp)->qnext) {
+    if (*pp == j) {
+      *pp = j->qnext;
+      if (a->qtail == j) {
+        a->qtail = NULL;
+        for (ajob *q = a->qhead; q != NULL; q = q->qnext)
+          a->qtail = q;
+      }
+      a->nqueued--;
+      return;
+    }
+  }
+}
+
+/* Called under mu: forgets a job. */
+static void unlink_active(athena *a, ajob *j)
+{
+  for (ajob **pp = &a->active; *pp != NULL; pp = &(*pp)->next) {
+    if (*pp == j) {
+      *pp = j->next;
+      return;
+    }
+  }
+}
+
 static const char *object_str(json_t *o, const char *a, const char *b)
 {
   return json_string_value(json_object_get(json_object_get(o, a), b));
@@ -474,7 +533,7 @@ static const char *object_str(json_t *o, const char *a, const char *b)
 typedef struct start_change {
   lmdb_change base;
   athena *a;
-  json_t *rec;              /* the QUEUED record (its _seq set here) */
+  json_t *rec;              /* the QUEUED record (a copy: the job's may change) */
   const char *id;
   const char *wg;
   const char *token;        /* or NULL */
@@ -515,7 +574,6 @@ static int apply_start(void *ctx, lmdb_change *base, MDB_txn *txn, arena *ar, er
       return lmdb_error(e, mrc, "write the query tokens");
   }
   uint64_t seq = ++c->a->seq;
-  json_object_set_new(c->rec, "_seq", json_integer((json_int_t)seq));
   char key[160];
   size_t klen = wg_key(c->wg, seq, key, sizeof key);
   MDB_val k = {klen, key}, v = {strlen(c->id), (void *)c->id};
@@ -649,31 +707,43 @@ int athena_query_start(athena *a, json_t *in, const char *principal, char id_out
     return err_set(e, ERR_THROTTLED, "too many queries waiting (%d); try again later",
                    a->max_queued);
   }
-  start_change c = {.a = a, .rec = j->rec, .id = j->id, .wg = wgname, .token = token,
-                    .hash = hash};
+  start_change c = {.a = a, .rec = json_deep_copy(j->rec), .id = j->id, .wg = wgname,
+                    .token = token, .hash = hash};
   c.base.apply = apply_start;
-  if ((rc = lmdb_committer_run(&a->committer, &c.base, e)) != 0) {
-    job_free(j);
-    return rc;
-  }
-  if (c.found[0] != '\0') { /* the token's earlier execution */
-    memcpy(id_out, c.found, 37);
-    job_free(j);
+  memcpy(id_out, j->id, 37);
+  if (token == NULL) /* the query may start at once (1) */
+    enqueue(a, j);
+  rc = lmdb_committer_run(&a->committer, &c.base, e);
+  json_decref(c.rec);
+  if (token != NULL) {
+    if (rc == 0 && c.found[0] != '\0') { /* the token's earlier execution */
+      memcpy(id_out, c.found, 37);
+      job_free(j);
+      return 0;
+    }
+    if (rc != 0) {
+      job_free(j);
+      return rc;
+    }
+    j->acked = 1;
+    enqueue(a, j);
     return 0;
   }
-  memcpy(id_out, j->id, 37);
   pthread_mutex_lock(&a->mu);
-  j->next = a->active;
-  a->active = j;
-  if (a->qtail != NULL)
-    a->qtail->qnext = j;
-  else
-    a->qhead = j;
-  a->qtail = j;
-  a->nqueued++;
-  pthread_cond_signal(&a->work);
+  j->acked = rc == 0 ? 1 : -1;
+  bool drop = false;
+  if (rc != 0 && !j->running) { /* still queued: take it out */
+    unqueue(a, j);
+    unlink_active(a, j);
+    drop = true;
+  } else if (rc != 0) {
+    atomic_store(&j->cancel, true); /* its thread drops it */
+  }
+  pthread_cond_broadcast(&a->acked);
   pthread_mutex_unlock(&a->mu);
-  return 0;
+  if (drop)
+    job_free(j);
+  return rc;
 }
 
 /* ---- running ---- */
@@ -804,6 +874,17 @@ static json_t *run_job(athena *a, ajob *j)
 static void finish_job(athena *a, ajob *j, json_t *rec)
 {
   err e = {0};
+  pthread_mutex_lock(&a->mu);
+  while (j->acked == 0)
+    pthread_cond_wait(&a->acked, &a->mu);
+  if (j->acked < 0) { /* never acknowledged: nothing of it is written (1) */
+    unlink_active(a, j);
+    pthread_mutex_unlock(&a->mu);
+    json_decref(rec);
+    job_free(j);
+    return;
+  }
+  pthread_mutex_unlock(&a->mu);
   athena_put p = {a->db_execs, j->id, strlen(j->id), rec};
   int rc = athena__commit(a, &p, 1, &e);
   const char *state = rec_state(rec);
@@ -816,12 +897,7 @@ static void finish_job(athena *a, ajob *j, json_t *rec)
     else
       a->n_failed++;
   }
-  for (ajob **pp = &a->active; *pp != NULL; pp = &(*pp)->next) {
-    if (*pp == j) {
-      *pp = j->next;
-      break;
-    }
-  }
+  unlink_active(a, j);
   pthread_mutex_unlock(&a->mu);
   json_decref(rec);
   job_free(j);
@@ -913,18 +989,7 @@ int athena_query_stop(athena *a, const char *id, err *e)
     if (j->running) {
       atomic_store(&j->cancel, true);
     } else {
-      for (ajob **pp = &a->qhead; *pp != NULL; pp = &(*pp)->qnext) {
-        if (*pp == j) {
-          *pp = j->qnext;
-          if (a->qtail == j) {
-            a->qtail = NULL;
-            for (ajob *q = a->qhead; q != NULL; q = q->qnext)
-              a->qtail = q;
-          }
-          break;
-        }
-      }
-      a->nqueued--;
+      unqueue(a, j);
       was_queued = true;
     }
   }

@@ -27,6 +27,8 @@ typedef struct ajob {
   atomic_bool cancel;       /* the engine's cancel flag */
   bool stop_asked;          /* StopQueryExecution (under mu): CANCELLED, not FAILED */
   bool running;             /* a thread took it (under mu) */
+  int acked;                /* its QUEUED record: 0 being committed, 1 committed,
+                               -1 the commit failed (under mu) */
   int64_t submit_ms;        /* wall clock */
   int64_t start_ms;         /* when a thread took it */
   _Atomic uint64_t scanned; /* bytes scanned so far (the engine's progress) */
@@ -46,6 +48,7 @@ struct athena {
   pthread_mutex_t wg_mu;    /* serializes work group read-modify-writes */
   pthread_mutex_t mu;       /* guards the fields below */
   pthread_cond_t work;      /* a job was queued, or stop */
+  pthread_cond_t acked;     /* a job's QUEUED record was committed (or failed) */
   ajob *active;             /* queued and running jobs */
   ajob *qhead, *qtail;      /* queued, oldest first */
   int nqueued;
