@@ -64,19 +64,6 @@ int athena__invalid(err *e, const char *member, const char *constraint)
                  "constraint: %s", member, constraint);
 }
 
-static uint64_t env_u64(const char *name, uint64_t def)
-{
-  const char *v = getenv(name);
-  if (v == NULL || *v == '\0')
-    return def;
-  char *end;
-  errno = 0;
-  unsigned long long x = strtoull(v, &end, 10);
-  if (errno != 0 || *end != '\0' || x == 0)
-    return def;
-  return x;
-}
-
 /* A copy of rec without its "_" members. */
 static json_t *public_copy(json_t *rec)
 {
