@@ -6,7 +6,9 @@
  * GetQueryRuntimeStatistics, CreateWorkGroup, GetWorkGroup, ListWorkGroups,
  * UpdateWorkGroup, DeleteWorkGroup.
  *
- * Errors as Athena's model names them: every client mistake, an unknown
+ * Besides athena:Operation on the work group, StartQueryExecution asks a
+ * caller who is not root for s3:PutObject on the output location. Errors
+ * as Athena's model names them: every client mistake, an unknown
  * execution or work group included, is a 400 InvalidRequestException with
  * an AthenaErrorCode (INVALID_INPUT, or RESOURCE_NOT_FOUND for an unknown
  * execution); a full queue is TooManyRequestsException; the rest
@@ -34,10 +36,41 @@ static const char *id_of(json_t *in)
   return json_rpc_str(in, "QueryExecutionId");
 }
 
+/* A caller who is not root must be allowed s3:PutObject where the results
+ * will go (the request's OutputLocation, or its work group's), as Athena
+ * asks of its callers; a location the part refuses is left to it. */
+static int authorize_output(athena *a, http_req *r, json_t *in, err *e)
+{
+  if (r->admin)
+    return 0;
+  const char *loc = json_string_value(
+      json_object_get(json_object_get(in, "ResultConfiguration"), "OutputLocation"));
+  const char *wgname = json_rpc_str(in, "WorkGroup");
+  json_t *wg = NULL;
+  err ignored = {0};
+  if (athena_workgroup_get(a, wgname != NULL ? wgname : "primary", &wg, &ignored) == 0) {
+    json_t *cfg = json_object_get(wg, "Configuration");
+    const char *wgloc = json_string_value(
+        json_object_get(json_object_get(cfg, "ResultConfiguration"), "OutputLocation"));
+    if (wgloc != NULL &&
+        (loc == NULL || json_is_true(json_object_get(cfg, "EnforceWorkGroupConfiguration"))))
+      loc = wgloc;
+  }
+  int rc = 0;
+  if (loc != NULL && strncmp(loc, "s3://", 5) == 0)
+    rc = api_authorize(r, "s3:PutObject", arena_sprintf(r->arena, "arn:aws:s3:::%s*", loc + 5),
+                       e);
+  json_decref(wg);
+  return rc;
+}
+
 static int op_start(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
 {
   char id[37];
-  int rc = athena_query_start(ctx, in, r->authenticated ? r->auth.access_key : NULL, id, e);
+  int rc = authorize_output(ctx, r, in, e);
+  if (rc != 0)
+    return rc;
+  rc = athena_query_start(ctx, in, r->authenticated ? r->auth.access_key : NULL, id, e);
   if (rc == 0)
     *out = json_pack("{s:s}", "QueryExecutionId", id);
   return rc;

@@ -333,6 +333,30 @@ def test_result_objects_raise_events(srv, ath, s3, lake):
     assert want <= keys
 
 
+def test_output_location_needs_put_object(srv, lake):
+    iam = client(srv, "iam")
+    user = "athena-" + uuid.uuid4().hex[:6]
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "athena:*", "Resource": "*"},
+            {"Effect": "Allow", "Action": "s3:PutObject",
+             "Resource": "arn:aws:s3:::%s/mine/*" % lake}]}))
+    k = iam.create_access_key(UserName=user)["AccessKey"]
+    uath = boto3.session.Session().client(
+        "athena", endpoint_url=srv.endpoint, region_name=REGION,
+        aws_access_key_id=k["AccessKeyId"], aws_secret_access_key=k["SecretAccessKey"],
+        config=Config(retries={"total_max_attempts": 1}))
+    with pytest.raises(ClientError) as e:
+        uath.start_query_execution(QueryString="SELECT 1",
+                                   ResultConfiguration={"OutputLocation": "s3://%s/x/" % lake})
+    assert error_of(e)[0] == "AccessDeniedException" and "s3:PutObject" in error_of(e)[1]
+    qid = uath.start_query_execution(
+        QueryString="SELECT 1",
+        ResultConfiguration={"OutputLocation": "s3://%s/mine/" % lake})["QueryExecutionId"]
+    assert wait_state(uath, qid)["Status"]["State"] == "SUCCEEDED"
+
+
 def test_awscli(srv, lake):
     out = srv.aws("athena", "start-query-execution", "--query-string",
                   "SELECT name, amount FROM 's3://%s/sales/' WHERE id = 1" % lake,
