@@ -652,6 +652,8 @@ int athena_query_start(athena *a, json_t *in, const char *principal, char id_out
 
   ajob *j = xcalloc(1, sizeof *j);
   uuid_v4(j->id);
+  json_int_t cutoff = json_integer_value(json_object_get(wgcfg, "BytesScannedCutoffPerQuery"));
+  j->cutoff = cutoff > 0 ? (uint64_t)cutoff : 0;
   j->sql = xstrdup(sql);
   j->out_bucket = bucket;
   j->out_key = xmalloc(strlen(prefix) + 48);
@@ -749,6 +751,10 @@ static void on_progress(void *ctx, const sql_stats *s)
 {
   ajob *j = ctx;
   atomic_store(&j->scanned, s->bytes_scanned);
+  if (j->cutoff != 0 && s->bytes_scanned > j->cutoff) {
+    atomic_store(&j->over_cutoff, true);
+    atomic_store(&j->cancel, true);
+  }
 }
 
 /* Called under mu: the live statistics of a job. */
@@ -806,6 +812,11 @@ static json_t *run_job(athena *a, ajob *j)
     rc = sql_run(a->st, j->sql, &opt, &sink, &stats, &e);
   }
   int64_t engine_end = athena__now_ms();
+  bool over = atomic_load(&j->over_cutoff) || (j->cutoff != 0 && stats.bytes_scanned > j->cutoff);
+  if (over) /* the work group's limit: no results */
+    rc = err_set(&e, ERR_REQUEST_TIMEOUT, "Query cancelled: it scanned %llu bytes, more than "
+                 "the work group's BytesScannedCutoffPerQuery of %llu bytes",
+                 (unsigned long long)stats.bytes_scanned, (unsigned long long)j->cutoff);
   if (rc == 0)
     rc = athena__result_commit(&rw, j->out_bucket, j->out_key, stats.bytes_scanned, &e);
   store_origin_set(NULL);
@@ -817,7 +828,7 @@ static json_t *run_job(athena *a, ajob *j)
   bool stopping = a->stopping;
   json_t *rec = json_deep_copy(j->rec);
   pthread_mutex_unlock(&a->mu);
-  if (rc == ERR_REQUEST_TIMEOUT && stopping && !stop_asked) {
+  if (rc == ERR_REQUEST_TIMEOUT && stopping && !stop_asked && !over) {
     json_decref(rec);
     return NULL;
   }
@@ -825,10 +836,10 @@ static json_t *run_job(athena *a, ajob *j)
   json_t *status = json_object_get(rec, "Status");
   if (rc == 0) {
     json_object_set_new(status, "State", json_string("SUCCEEDED"));
-  } else if (rc == ERR_REQUEST_TIMEOUT && stop_asked) {
+  } else if (rc == ERR_REQUEST_TIMEOUT && (stop_asked || over)) {
     json_object_set_new(status, "State", json_string("CANCELLED"));
     json_object_set_new(status, "StateChangeReason",
-                        json_string("Query cancelled by StopQueryExecution"));
+                        json_string(over ? e.msg : "Query cancelled by StopQueryExecution"));
   } else {
     int category, type;
     bool retryable;

@@ -32,6 +32,8 @@ typedef struct ajob {
   int64_t submit_ms;        /* wall clock */
   int64_t start_ms;         /* when a thread took it */
   _Atomic uint64_t scanned; /* bytes scanned so far (the engine's progress) */
+  uint64_t cutoff;          /* the work group's BytesScannedCutoffPerQuery, 0: none */
+  atomic_bool over_cutoff;  /* the query passed it (then cancelled) */
   struct ajob *next;        /* athena.active */
   struct ajob *qnext;       /* athena.queue while QUEUED */
 } ajob;

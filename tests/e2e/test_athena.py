@@ -289,6 +289,27 @@ def test_work_groups(ath, s3, lake):
     assert error_of(e)[0] == "InvalidRequestException"
 
 
+def test_bytes_scanned_cutoff(ath, s3, lake):
+    """A work group's BytesScannedCutoffPerQuery cancels a query that scans more."""
+    wg = "cut-" + uuid.uuid4().hex[:8]
+    ath.create_work_group(Name=wg, Configuration={
+        "ResultConfiguration": {"OutputLocation": "s3://%s/cut/" % lake},
+        "BytesScannedCutoffPerQuery": 10000000})
+    line = b"%08d,some padding to make the object large enough\n"
+    s3.put_object(Bucket=lake, Key="big/big.csv",
+                  Body=b"k,pad\n" + b"".join(line % i for i in range(200000)))
+    qid = ath.start_query_execution(QueryString="SELECT count(*) FROM 's3://%s/big/'" % lake,
+                                    WorkGroup=wg)["QueryExecutionId"]
+    q = wait_state(ath, qid)
+    assert q["Status"]["State"] == "CANCELLED", q["Status"]
+    assert "BytesScannedCutoffPerQuery" in q["Status"]["StateChangeReason"]
+    assert "Contents" not in s3.list_objects_v2(Bucket=lake, Prefix="cut/")
+    # a small query in the same group runs
+    qid = ath.start_query_execution(QueryString="SELECT count(*) FROM 's3://%s/sales/'" % lake,
+                                    WorkGroup=wg)["QueryExecutionId"]
+    assert wait_state(ath, qid)["Status"]["State"] == "SUCCEEDED"
+
+
 def test_errors(ath):
     with pytest.raises(ClientError) as e:   # primary has no output location
         ath.start_query_execution(QueryString="SELECT 1")
