@@ -9,11 +9,16 @@
  * Invariants:
  *   (1) An execution is acknowledged (its id returned) only after its
  *       QUEUED record, its work group index entry and its token are
- *       committed together; the token check runs on the committer thread,
- *       inside that commit, so two requests with one token make one query.
- *       Without a token the query may start while that commit is on its
- *       way (the engine's time overlaps the sync), but nothing of it is
- *       committed before it (ajob.acked): a failed commit drops the job.
+ *       committed together. The query may start while that commit is on
+ *       its way (the engine's time overlaps the sync), but nothing of it
+ *       is written before the commit is done (ajob.acked: its result
+ *       objects and final record wait), and a job whose commit failed or
+ *       found its token taken is dropped without a trace.
+ *   (1a) Tokens: a token already committed answers its execution at once
+ *       (no commit); a token whose execution is being committed by another
+ *       request waits for that commit; the commit checks the token again
+ *       on the committer thread, so two requests with one token always
+ *       make one execution.
  *   (2) A final state is visible only once committed: the job stays in
  *       `active` (answering lookups with its in-memory state) until its
  *       final record is durable, and the result objects are committed
@@ -352,6 +357,7 @@ static void job_free(ajob *j)
   free(j->database);
   free(j->catalog);
   free(j->principal);
+  free(j->token);
   free(j);
 }
 
@@ -483,8 +489,9 @@ static void enqueue(athena *a, ajob *j)
   pthread_mutex_unlock(&a->mu);
 }
 
-/* Called under mu: takes a queued job out of the queue. */
-static void unqueue(athena *a, ajob *j)
+/* Called under mu: takes a queued job out of the queue; false when it
+ * was not there. */
+static bool unqueue(athena *a, ajob *j)
 {
   for (ajob **pp = &a->qhead; *pp != NULL; pp = &(*pp)->qnext) {
     if (*pp == j) {
@@ -495,9 +502,10 @@ static void unqueue(athena *a, ajob *j)
           a->qtail = q;
       }
       a->nqueued--;
-      return;
+      return true;
     }
   }
+  return false;
 }
 
 /* Called under mu: forgets a job. */
@@ -508,6 +516,50 @@ static void unlink_active(athena *a, ajob *j)
       *pp = j->next;
       return;
     }
+  }
+}
+
+static int token_match(const MDB_val *v, const char *hash, char found[37], err *e);
+
+/* The committed execution of a token: 1 (found filled), 0 none, or an
+ * error (ERR_INVALID: the token was used with other parameters). */
+static int token_lookup(athena *a, const char *token, const char *hash, char found[37], err *e)
+{
+  MDB_txn *txn;
+  int rc = lmdb_read_begin(a->env, &txn, e);
+  if (rc != 0)
+    return rc;
+  MDB_val k = {strlen(token), (void *)token}, v;
+  int mrc = mdb_get(txn, a->db_tokens, &k, &v);
+  if (mrc == 0)
+    rc = token_match(&v, hash, found, e);
+  else if (mrc != MDB_NOTFOUND)
+    rc = lmdb_error(e, mrc, "read the query tokens");
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+/* Queues j unless its token has an execution (1a): 1 and found filled
+ * when one is committed, 0 when j was queued, or an error. */
+static int claim_token(athena *a, ajob *j, const char *hash, char found[37], err *e)
+{
+  for (;;) {
+    int rc = token_lookup(a, j->token, hash, found, e);
+    if (rc != 0)
+      return rc;
+    pthread_mutex_lock(&a->mu);
+    ajob *other = NULL;
+    for (ajob *q = a->active; q != NULL && other == NULL; q = q->next)
+      if (q->acked == 0 && q->token != NULL && strcmp(q->token, j->token) == 0)
+        other = q;
+    if (other == NULL) {
+      pthread_mutex_unlock(&a->mu);
+      enqueue(a, j);
+      return 0;
+    }
+    /* other may be freed once acked: look again after any wake-up */
+    pthread_cond_wait(&a->acked, &a->mu);
+    pthread_mutex_unlock(&a->mu);
   }
 }
 
@@ -528,6 +580,24 @@ typedef struct start_change {
   char found[37];           /* an earlier execution of the token */
 } start_change;
 
+/* A token's record ({"Id", "Hash"}) against the request's hash: 1 and
+ * found filled when they match, else ERR_INVALID. */
+static int token_match(const MDB_val *v, const char *hash, char found[37], err *e)
+{
+  json_t *t = json_loadb(v->mv_data, v->mv_size, 0, NULL);
+  const char *id = json_string_value(json_object_get(t, "Id"));
+  const char *thash = json_string_value(json_object_get(t, "Hash"));
+  int rc = 1;
+  if (id == NULL || thash == NULL || strcmp(thash, hash) != 0)
+    rc = err_set(e, ERR_INVALID, "the ClientRequestToken was used before with other "
+                 "parameters (QueryString, WorkGroup, QueryExecutionContext or "
+                 "ResultConfiguration): idempotent parameters do not match");
+  else
+    snprintf(found, 37, "%s", id);
+  json_decref(t);
+  return rc;
+}
+
 static int apply_start(void *ctx, lmdb_change *base, MDB_txn *txn, arena *ar, err *e)
 {
   start_change *c = (start_change *)base;
@@ -536,18 +606,8 @@ static int apply_start(void *ctx, lmdb_change *base, MDB_txn *txn, arena *ar, er
     MDB_val tk = {strlen(c->token), (void *)c->token}, tv;
     mrc = mdb_get(txn, c->a->db_tokens, &tk, &tv);
     if (mrc == 0) {
-      json_t *t = json_loadb(tv.mv_data, tv.mv_size, 0, NULL);
-      const char *id = json_string_value(json_object_get(t, "Id"));
-      const char *hash = json_string_value(json_object_get(t, "Hash"));
-      int rc = 0;
-      if (id == NULL || hash == NULL || strcmp(hash, c->hash) != 0)
-        rc = err_set(e, ERR_INVALID, "the ClientRequestToken was used before with other "
-                     "parameters (QueryString, WorkGroup, QueryExecutionContext or "
-                     "ResultConfiguration): idempotent parameters do not match");
-      else
-        snprintf(c->found, sizeof c->found, "%s", id);
-      json_decref(t);
-      return rc;
+      int rc = token_match(&tv, c->hash, c->found, e);
+      return rc < 0 ? rc : 0;
     }
     if (mrc != MDB_NOTFOUND)
       return lmdb_error(e, mrc, "read the query tokens");
@@ -696,36 +756,35 @@ int athena_query_start(athena *a, json_t *in, const char *principal, char id_out
     return err_set(e, ERR_THROTTLED, "too many queries waiting (%d); try again later",
                    a->max_queued);
   }
+  memcpy(id_out, j->id, 37);
+  if (token != NULL) {
+    char found[37];
+    j->token = xstrdup(token);
+    rc = claim_token(a, j, hash, found, e);
+    if (rc != 0) { /* an execution of the token, or an error: j never ran */
+      if (rc == 1)
+        memcpy(id_out, found, 37);
+      job_free(j);
+      return rc == 1 ? 0 : rc;
+    }
+  } else {
+    enqueue(a, j); /* the query may start at once (1) */
+  }
   start_change c = {.a = a, .rec = json_deep_copy(j->rec), .id = j->id, .wg = wgname,
                     .token = token, .hash = hash};
   c.base.apply = apply_start;
-  memcpy(id_out, j->id, 37);
-  if (token == NULL) /* the query may start at once (1) */
-    enqueue(a, j);
   rc = lmdb_committer_run(&a->committer, &c.base, e);
   json_decref(c.rec);
-  if (token != NULL) {
-    if (rc == 0 && c.found[0] != '\0') { /* the token's earlier execution */
-      memcpy(id_out, c.found, 37);
-      job_free(j);
-      return 0;
-    }
-    if (rc != 0) {
-      job_free(j);
-      return rc;
-    }
-    j->acked = 1;
-    enqueue(a, j);
-    return 0;
-  }
+  bool ok = rc == 0 && c.found[0] == '\0';
+  if (rc == 0 && !ok) /* the token was taken meanwhile (1a) */
+    memcpy(id_out, c.found, 37);
   pthread_mutex_lock(&a->mu);
-  j->acked = rc == 0 ? 1 : -1;
+  j->acked = ok ? 1 : -1;
   bool drop = false;
-  if (rc != 0 && !j->running) { /* still queued: take it out */
-    unqueue(a, j);
+  if (!ok && !j->running && unqueue(a, j)) { /* still queued: take it out */
     unlink_active(a, j);
     drop = true;
-  } else if (rc != 0) {
+  } else if (!ok) { /* running (or being stopped): its thread drops it */
     atomic_store(&j->cancel, true); /* its thread drops it */
   }
   pthread_cond_broadcast(&a->acked);
@@ -785,10 +844,24 @@ static void classify(int rc, int *category, int *type, bool *retryable)
   }
 }
 
-/* Runs one job; returns its final record (a new reference), or NULL when
- * the server is stopping (the job then stays QUEUED in the database). */
-static json_t *run_job(athena *a, ajob *j)
+/* Waits until j's QUEUED record is committed: false when it never will be
+ * (the job is then dropped, nothing of it written). */
+static bool wait_acked(athena *a, ajob *j)
 {
+  pthread_mutex_lock(&a->mu);
+  while (j->acked == 0)
+    pthread_cond_wait(&a->acked, &a->mu);
+  bool ok = j->acked > 0;
+  pthread_mutex_unlock(&a->mu);
+  return ok;
+}
+
+/* Runs one job; returns its final record (a new reference), or NULL when
+ * the server is stopping (the job then stays QUEUED in the database) or
+ * the job is dropped (*drop: its QUEUED record was never committed). */
+static json_t *run_job(athena *a, ajob *j, bool *drop)
+{
+  *drop = false;
   sql_options opt;
   query_options(a, j, &opt);
   opt.progress = on_progress;
@@ -817,6 +890,12 @@ static json_t *run_job(athena *a, ajob *j)
     rc = err_set(&e, ERR_REQUEST_TIMEOUT, "Query cancelled: it scanned %llu bytes, more than "
                  "the work group's BytesScannedCutoffPerQuery of %llu bytes",
                  (unsigned long long)stats.bytes_scanned, (unsigned long long)j->cutoff);
+  if (!wait_acked(a, j)) { /* (1): nothing of it is written */
+    store_origin_set(NULL);
+    athena__result_release(&rw);
+    *drop = true;
+    return NULL;
+  }
   if (rc == 0)
     rc = athena__result_commit(&rw, j->out_bucket, j->out_key, stats.bytes_scanned, &e);
   store_origin_set(NULL);
@@ -872,17 +951,14 @@ static json_t *run_job(athena *a, ajob *j)
 static void finish_job(athena *a, ajob *j, json_t *rec)
 {
   err e = {0};
-  pthread_mutex_lock(&a->mu);
-  while (j->acked == 0)
-    pthread_cond_wait(&a->acked, &a->mu);
-  if (j->acked < 0) { /* never acknowledged: nothing of it is written (1) */
+  if (!wait_acked(a, j)) { /* never acknowledged: nothing of it is written (1) */
+    pthread_mutex_lock(&a->mu);
     unlink_active(a, j);
     pthread_mutex_unlock(&a->mu);
     json_decref(rec);
     job_free(j);
     return;
   }
-  pthread_mutex_unlock(&a->mu);
   athena_put p = {a->db_execs, j->id, strlen(j->id), rec};
   int rc = athena__commit(a, &p, 1, &e);
   const char *state = rec_state(rec);
@@ -921,9 +997,16 @@ static void *worker_main(void *arg)
     j->start_ms = athena__now_ms();
     json_object_set_new(json_object_get(j->rec, "Status"), "State", json_string("RUNNING"));
     pthread_mutex_unlock(&a->mu);
-    json_t *rec = run_job(a, j);
-    if (rec != NULL)
+    bool drop;
+    json_t *rec = run_job(a, j, &drop);
+    if (rec != NULL) {
       finish_job(a, j, rec);
+    } else if (drop) {
+      pthread_mutex_lock(&a->mu);
+      unlink_active(a, j);
+      pthread_mutex_unlock(&a->mu);
+      job_free(j);
+    }
     pthread_mutex_lock(&a->mu);
     a->nrunning--;
   }

@@ -24,6 +24,7 @@ typedef struct ajob {
   char *database;           /* QueryExecutionContext, "" when none */
   char *catalog;
   char *principal;          /* the caller (origin of the result objects), or NULL */
+  char *token;              /* its ClientRequestToken, or NULL */
   atomic_bool cancel;       /* the engine's cancel flag */
   bool stop_asked;          /* StopQueryExecution (under mu): CANCELLED, not FAILED */
   bool running;             /* a thread took it (under mu) */
