@@ -1,5 +1,5 @@
 /* api/json_rpc.h -- the AWS JSON 1.0/1.1 protocol's request cycle, written
- * once for the services that speak only it (Kinesis, Firehose): POST with
+ * once for the services that speak only it (Kinesis, Firehose, Athena): POST with
  * X-Amz-Target: PREFIX.Operation and a JSON object body, answered with a
  * JSON object or {"__type", "message"} and the service's status.
  *

@@ -69,6 +69,23 @@ int athena__invalid(err *e, const char *member, const char *constraint)
                  "constraint: %s", member, constraint);
 }
 
+int athena__max_results(json_t *in, json_int_t min, json_int_t max, json_int_t *out, err *e)
+{
+  json_t *mr = json_object_get(in, "MaxResults");
+  *out = max;
+  if (mr == NULL || json_is_null(mr))
+    return 0;
+  if (!json_is_integer(mr) || json_integer_value(mr) < min || json_integer_value(mr) > max) {
+    char c[80];
+    snprintf(c, sizeof c, "Member must have value between %lld and %lld", (long long)min,
+             (long long)max);
+    return athena__invalid(e, "maxResults", c);
+  }
+  if (json_integer_value(mr) > 0) /* ListQueryExecutions takes 0 for the default */
+    *out = json_integer_value(mr);
+  return 0;
+}
+
 /* A copy of rec without its "_" members. */
 static json_t *public_copy(json_t *rec)
 {
@@ -1121,16 +1138,9 @@ int athena_query_list(athena *a, json_t *in, json_t **out, err *e)
   if ((rc = check_len(in, "WorkGroup", 1, 128, false, &wgname, e)) != 0 ||
       (rc = check_len(in, "NextToken", 1, 1024, false, &token, e)) != 0)
     return rc;
-  json_t *mr = json_object_get(in, "MaxResults");
-  json_int_t max = ATHENA_MAX_LIST;
-  if (mr != NULL && !json_is_null(mr)) {
-    if (!json_is_integer(mr) || json_integer_value(mr) < 0 ||
-        json_integer_value(mr) > ATHENA_MAX_LIST)
-      return athena__invalid(e, "maxResults", "Member must have value less than or equal to 50");
-    max = json_integer_value(mr);
-    if (max == 0)
-      max = ATHENA_MAX_LIST;
-  }
+  json_int_t max;
+  if ((rc = athena__max_results(in, 0, ATHENA_MAX_LIST, &max, e)) != 0)
+    return rc;
   if (wgname == NULL)
     wgname = "primary";
   json_t *wg;
@@ -1204,14 +1214,9 @@ int athena_query_results(athena *a, json_t *in, json_t **out, err *e)
   if ((rc = check_len(in, "QueryExecutionId", 1, 128, true, &id, e)) != 0 ||
       (rc = check_len(in, "NextToken", 1, 1024, false, &token, e)) != 0)
     return rc;
-  json_t *mr = json_object_get(in, "MaxResults");
-  json_int_t max = ATHENA_MAX_RESULTS;
-  if (mr != NULL && !json_is_null(mr)) {
-    if (!json_is_integer(mr) || json_integer_value(mr) < 1 ||
-        json_integer_value(mr) > ATHENA_MAX_RESULTS)
-      return athena__invalid(e, "maxResults", "Member must have value between 1 and 1000");
-    max = json_integer_value(mr);
-  }
+  json_int_t max;
+  if ((rc = athena__max_results(in, 1, ATHENA_MAX_RESULTS, &max, e)) != 0)
+    return rc;
   json_t *rec;
   if ((rc = load_exec(a, id, &rec, e)) != 0)
     return rc;

@@ -81,6 +81,8 @@ typedef struct athena_put {
 int athena__commit(athena *a, const athena_put *puts, size_t n, err *e);
 /* Reads one JSON record; ERR_NOT_FOUND when missing. */
 int athena__get(athena *a, MDB_dbi dbi, const char *key, json_t **out, err *e);
+/* MaxResults of a request within [min, max]; *out = max when absent (or 0). */
+int athena__max_results(json_t *in, json_int_t min, json_int_t max, json_int_t *out, err *e);
 /* "InvalidRequestException"-style validation message for a member. */
 int athena__invalid(err *e, const char *member, const char *constraint);
 

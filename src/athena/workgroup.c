@@ -200,17 +200,13 @@ int athena_workgroup_get(athena *a, const char *name, json_t **out, err *e)
 
 int athena_workgroup_list(athena *a, json_t *in, json_t **out, err *e)
 {
-  json_t *mr = json_object_get(in, "MaxResults");
-  json_int_t max = ATHENA_MAX_LIST;
-  if (mr != NULL && !json_is_null(mr)) {
-    if (!json_is_integer(mr) || json_integer_value(mr) < 1 ||
-        json_integer_value(mr) > ATHENA_MAX_LIST)
-      return athena__invalid(e, "maxResults", "Member must have value between 1 and 50");
-    max = json_integer_value(mr);
-  }
+  json_int_t max;
+  int rc = athena__max_results(in, 1, ATHENA_MAX_LIST, &max, e);
+  if (rc != 0)
+    return rc;
   const char *token = json_string_value(json_object_get(in, "NextToken"));
   MDB_txn *txn;
-  int rc = lmdb_read_begin(a->env, &txn, e);
+  rc = lmdb_read_begin(a->env, &txn, e);
   if (rc != 0)
     return rc;
   MDB_cursor *cur;
