@@ -16,7 +16,9 @@
  *       before the execution is SUCCEEDED; the two commits run at once
  *       (one group commit of the store instead of two in a row).
  *   (3) A page is read from a byte offset that ends a row (the NextToken),
- *       so paging costs the page, not the rows before it.
+ *       so paging costs the page, not the rows before it; a page holds at
+ *       most PAGE_BYTES_MAX of the CSV (fewer rows than asked, and a
+ *       NextToken, when the rows are large).
  *
  * Start reading at athena__result_sink(), then athena__result_page().
  */
@@ -34,6 +36,7 @@
 
 #define FLUSH_AT (256u << 10)
 #define METADATA_MAX (4u << 20)   /* bytes of a metadata object read back */
+#define PAGE_BYTES_MAX (16u << 20) /* CSV bytes one page reads (then it ends early) */
 
 /* ---- writing ---- */
 
@@ -348,7 +351,10 @@ int athena__result_page(store *st, const char *bucket, const char *key, uint64_t
     r->pos = offset;
     buf cell;
     buf_init(&cell, (size_t)SQL_VALUE_MAX + 16);
-    while (json_array_size(rows) < max) {
+    /* a page ends at max rows, or early past PAGE_BYTES_MAX (the answer
+       is built in memory), with at least one row */
+    while (json_array_size(rows) < max &&
+           (json_array_size(rows) == 0 || r->pos + r->at - offset < PAGE_BYTES_MAX)) {
       json_t *row = NULL;
       int got = read_row(r, &cell, &row, e);
       if (got <= 0) {

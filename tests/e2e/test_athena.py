@@ -175,6 +175,27 @@ def test_results_paging(ath, lake):
     assert error_of(e)[0] == "InvalidRequestException"
 
 
+def test_large_rows_page_early(ath, lake):
+    """A page holds at most 16 MiB of the result: large rows come in more pages."""
+    qid, q = run(ath, "SELECT v, rpad('x', 1000000, 'y') AS big FROM 's3://%s/many/' "
+                 "WHERE v < 40 ORDER BY v" % lake, "s3://%s/large/" % lake)
+    assert q["Status"]["State"] == "SUCCEEDED", q["Status"]
+    sizes, token, seen = [], None, []
+    while True:
+        kw = {"NextToken": token} if token else {}
+        r = ath.get_query_results(QueryExecutionId=qid, **kw)
+        rows = r["ResultSet"]["Rows"]
+        sizes.append(len(rows))
+        seen += [row["Data"][0]["VarCharValue"] for row in rows]
+        assert all(len(row["Data"][1]["VarCharValue"]) == 1000000 for row in rows
+                   if row["Data"][0]["VarCharValue"] != "v")
+        token = r.get("NextToken")
+        if not token:
+            break
+    assert len(sizes) > 1 and max(sizes) < 41
+    assert seen == ["v"] + [str(i) for i in range(40)]
+
+
 def test_failing_query(ath, s3, lake):
     qid, q = run(ath, "SELECT nosuch FROM 's3://%s/sales/'" % lake, "s3://%s/fail/" % lake)
     st = q["Status"]
