@@ -980,14 +980,28 @@ static void finish_job(athena *a, ajob *j, json_t *rec)
   int rc = athena__commit(a, &p, 1, &e);
   const char *state = rec_state(rec);
   pthread_mutex_lock(&a->mu);
-  if (rc == 0) {
-    if (strcmp(state, "SUCCEEDED") == 0)
-      a->n_succeeded++;
-    else if (strcmp(state, "CANCELLED") == 0)
-      a->n_cancelled++;
-    else
-      a->n_failed++;
+  if (rc != 0) {
+    /* never stuck: it stays in memory as FAILED, which is also what the
+       next open makes of its QUEUED record */
+    char msg[ERR_MSG_MAX + 64];
+    snprintf(msg, sizeof msg, "the query's final state could not be recorded: %s", e.msg);
+    json_t *status = json_object_get(rec, "Status");
+    json_object_set_new(status, "State", json_string("FAILED"));
+    json_object_set_new(status, "StateChangeReason", json_string(msg));
+    set_error(status, 1, 100, true, msg);
+    json_decref(j->rec);
+    j->rec = rec;
+    j->unrecorded = true;
+    a->n_failed++;
+    pthread_mutex_unlock(&a->mu);
+    return;
   }
+  if (strcmp(state, "SUCCEEDED") == 0)
+    a->n_succeeded++;
+  else if (strcmp(state, "CANCELLED") == 0)
+    a->n_cancelled++;
+  else
+    a->n_failed++;
   unlink_active(a, j);
   pthread_mutex_unlock(&a->mu);
   json_decref(rec);
@@ -1050,7 +1064,8 @@ static int load_exec(athena *a, const char *id, json_t **out, err *e)
   ajob *j = find_active(a, id);
   if (j != NULL) {
     *out = json_deep_copy(j->rec);
-    live_stats(j, *out, athena__now_ms());
+    if (!j->unrecorded)
+      live_stats(j, *out, athena__now_ms());
   }
   pthread_mutex_unlock(&a->mu);
   if (j != NULL)

@@ -28,6 +28,8 @@ typedef struct ajob {
   atomic_bool cancel;       /* the engine's cancel flag */
   bool stop_asked;          /* StopQueryExecution (under mu): CANCELLED, not FAILED */
   bool running;             /* a thread took it (under mu) */
+  bool unrecorded;          /* its final record could not be committed: rec
+                               holds FAILED, in memory only (under mu) */
   int acked;                /* its QUEUED record: 0 being committed, 1 committed,
                                -1 the commit failed (under mu) */
   int64_t submit_ms;        /* wall clock */
