@@ -28,9 +28,10 @@
  * "Rows": data rows, "DataScannedInBytes": n}. GetQueryResults reads both
  * back from the store.
  *
- * Errors: ERR_INVALID (InvalidRequestException: bad input, unknown
- * execution or work group, results not ready), ERR_THROTTLED (the queue is
- * full), ERR_IO / ERR_NO_SPACE (the database).
+ * Errors: ERR_INVALID (InvalidRequestException: bad input, an unknown work
+ * group, results not ready), ERR_NOT_FOUND (an unknown execution; also an
+ * InvalidRequestException on the wire), ERR_THROTTLED (the queue is full),
+ * ERR_IO / ERR_NO_SPACE (the database).
  *
  * Threads: every function is safe to call from many threads at once.
  */
