@@ -30,6 +30,7 @@
 #include "api/sqs.h"
 #include "api/states.h"
 #include "api/dynamodb.h"
+#include "api/athena.h"
 #include "base/log.h"
 #include "catalog/catalog.h"
 #include "base/netpolicy.h"
@@ -345,6 +346,8 @@ static int cmd_server(int argc, char **argv)
   flow_system *flows = NULL;
   http_service *states_svc = NULL;
   kv *kvs = NULL;
+  athena *ath = NULL;
+  http_service *athena_svc = NULL;
   http_service *ddb = NULL;
   catalog *cat = NULL;
   http_service *glue = NULL;
@@ -437,7 +440,14 @@ static int cmd_server(int argc, char **argv)
   }
   states_svc = states_service_new(flows);
   glue = glue_service_new(cat);
-  http_service *services[] = {s3, sqs, sns, iam_svc, kinesis, firehose, states_svc, ddb, glue,
+  athena_options ao = {.data_dir = real, .st = st};
+  if (athena_open(&ao, &ath, &e) != 0) {
+    log_error("cannot open the query history in '%s': %s", real, e.msg);
+    goto out;
+  }
+  athena_svc = athena_service_new(ath);
+  native_service_add_metrics(native, athena_metrics, ath);
+  http_service *services[] = {s3, sqs, sns, iam_svc, kinesis, firehose, states_svc, ddb, glue, athena_svc,
                               fns.lambda};
   http_config cfg = {
       .listen_host = host,
@@ -470,6 +480,8 @@ static int cmd_server(int argc, char **argv)
     log_warn("Firehose deliveries are off: %s", e.msg);
   if (flow_system_start(flows, &e) != 0)
     log_warn("workflow executions are off: %s", e.msg);
+  if (athena_start(ath, &e) != 0)
+    log_warn("Athena query executions are off: %s", e.msg);
   log_info("tarn %s serving %s on http://%s:%d", TARN_VERSION, real, host, bound);
   fprintf(stderr,
           "\n  endpoint     http://%s:%d\n"
@@ -490,11 +502,14 @@ out:
   fn_system_stop(fns.fn); /* invocations waiting in handlers return first */
   queue_system_stop(qs);  /* long polls answer first */
   srv = http_server_stop(srv, SHUTDOWN_DEADLINE_MS);
+  athena_stop(ath); /* running queries end; they are failed at the next start */
   lambda_events_attach(NULL);
   ev = events_system_close(ev);
   api_authz_attach(NULL, NULL, false);
   functions_close(&fns);
   states_svc = states_service_free(states_svc);
+  athena_svc = athena_service_free(athena_svc);
+  ath = athena_close(ath); /* before the store its queries write into */
   flows = flow_system_close(flows); /* after fn: no invocation calls back any more */
   iam_svc = iam_service_free(iam_svc);
   iam = iam_system_close(iam);

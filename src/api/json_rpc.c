@@ -80,7 +80,17 @@ static void write_error(rpc *s, http_req *r, const err *e)
   http_resp_header(r, "x-amzn-RequestId", r->request_id);
   http_resp_header(r, "Content-Type", s->def->content_type);
   http_resp_header(r, "x-amzn-ErrorType", c->type);
-  aws_error_json(&r->resp_body, c->type, e->msg[0] != '\0' ? e->msg : c->type);
+  const char *msg = e->msg[0] != '\0' ? e->msg : c->type;
+  if (s->def->error_fields == NULL) {
+    aws_error_json(&r->resp_body, c->type, msg);
+    return;
+  }
+  json_t *body = json_pack("{s:s, s:s}", "__type", c->type, "message", msg);
+  s->def->error_fields(e, body);
+  char *text = json_dumps(body, JSON_COMPACT);
+  buf_puts(&r->resp_body, text != NULL ? text : "{}");
+  free(text);
+  json_decref(body);
 }
 
 static void rpc_error(void *ctx, http_req *r, const err *e)

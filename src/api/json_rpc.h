@@ -1,5 +1,5 @@
 /* api/json_rpc.h -- the AWS JSON 1.0/1.1 protocol's request cycle, written
- * once for the services that speak only it (Kinesis, Firehose): POST with
+ * once for the services that speak only it (Kinesis, Firehose, Athena): POST with
  * X-Amz-Target: PREFIX.Operation and a JSON object body, answered with a
  * JSON object or {"__type", "message"} and the service's status.
  *
@@ -43,6 +43,9 @@ typedef struct json_rpc_def {
   size_t body_max;           /* bytes of request body */
   /* the ARN an operation acts on, for IAM ("*" when none); in r's arena */
   const char *(*resource)(http_req *r, const char *op, json_t *in);
+  /* optional: members the service adds to an error body besides __type
+     and message (Athena's AthenaErrorCode); body is the object written */
+  void (*error_fields)(const err *e, json_t *body);
 } json_rpc_def;
 
 /* A service for def (borrowed, static) over ctx. Never fails. */

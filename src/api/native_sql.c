@@ -46,6 +46,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/text.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -108,19 +109,6 @@ struct native_sql {
   uint64_t timed_out;       /* ended by the time limit */
   uint64_t failed;          /* ended with any other error */
 };
-
-static uint64_t env_u64(const char *name, uint64_t def)
-{
-  const char *v = getenv(name);
-  if (v == NULL || *v == '\0')
-    return def;
-  char *end;
-  errno = 0;
-  unsigned long long x = strtoull(v, &end, 10);
-  if (errno != 0 || *end != '\0' || x == 0)
-    return def;
-  return x;
-}
 
 static void *watch_main(void *arg);
 

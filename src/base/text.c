@@ -20,6 +20,8 @@
 #include "hash.h"
 
 #include <string.h>
+#include <stdlib.h>
+#include <errno.h>
 
 static const char upper_hex[] = "0123456789ABCDEF";
 
@@ -519,4 +521,17 @@ bool time_parse_http(const char *s, time_t *out)
     return false;
   *out = (time_t)t;
   return true;
+}
+
+uint64_t env_u64(const char *name, uint64_t def)
+{
+  const char *v = getenv(name);
+  if (v == NULL || *v == '\0')
+    return def;
+  char *end;
+  errno = 0;
+  unsigned long long x = strtoull(v, &end, 10);
+  if (errno != 0 || *end != '\0' || x == 0)
+    return def;
+  return x;
 }

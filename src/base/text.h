@@ -40,6 +40,10 @@ bool str_ends(const char *s, const char *suffix);
  * spaces to one (SigV4 canonical header values). Result in the arena. */
 char *str_trim_collapse(arena *a, const char *s);
 
+/* A positive integer from the environment (a limit such as
+ * TARN_SQL_QUEUE), or def when unset, empty, zero or not a number. */
+uint64_t env_u64(const char *name, uint64_t def);
+
 /* Milliseconds since the epoch, wall clock and monotonic. */
 int64_t time_now_ms(void);
 int64_t time_mono_ms(void);

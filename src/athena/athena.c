@@ -1,0 +1,1269 @@
+/* athena/athena.c -- query executions: the database, the queue and the
+ * bounded pool of threads that runs them (see athena.h for the states).
+ *
+ * Why: Athena's API is asynchronous (start, poll, read the results), so a
+ * query must outlive the request that started it, its history must survive
+ * a restart, and a burst of queries must wait in line instead of starving
+ * the machine.
+ *
+ * Invariants:
+ *   (1) An execution is acknowledged (its id returned) only after its
+ *       QUEUED record, its work group index entry and its token are
+ *       committed together. The query may start while that commit is on
+ *       its way (the engine's time overlaps the sync), but nothing of it
+ *       is written before the commit is done (ajob.acked: its result
+ *       objects and final record wait), and a job whose commit failed or
+ *       found its token taken is dropped without a trace.
+ *   (1a) Tokens: a token already committed answers its execution at once
+ *       (no commit); a token whose execution is being committed by another
+ *       request waits for that commit; the commit checks the token again
+ *       on the committer thread, so two requests with one token always
+ *       make one execution.
+ *   (2) A final state is visible only once committed: the job stays in
+ *       `active` (answering lookups with its in-memory state) until its
+ *       final record is durable, and the result objects are committed
+ *       before that record.
+ *   (3) RUNNING is never written: after a crash an execution is final or
+ *       QUEUED, and athena_open fails the QUEUED ones (never stuck).
+ *   (4) At most `workers` queries run; the rest wait in FIFO order, at most
+ *       max_queued of them (then TooManyRequestsException).
+ *   (5) Lock order: wg_mu, then mu; no lock is held across a commit or
+ *       a query.
+ *
+ * Start reading at athena_query_start(), then worker_main().
+ */
+#include "athena/internal.h"
+
+#include "base/hash.h"
+#include "base/mem.h"
+#include "base/text.h"
+#include "store/store.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAP_SIZE ((size_t)4 << 30)
+#define TIME_LIMIT_DEFAULT_S 1800u   /* Athena's default DML timeout: 30 minutes */
+#define ENGINE_VERSION "Athena engine version 3"
+
+/* ---- small helpers ---- */
+
+int64_t athena__now_ms(void)
+{
+  return time_now_ms();
+}
+
+json_t *athena__time(int64_t ms)
+{
+  return json_real((double)ms / 1000.0);
+}
+
+int athena__invalid(err *e, const char *member, const char *constraint)
+{
+  return err_set(e, ERR_INVALID, "1 validation error detected: Value at '%s' failed to satisfy "
+                 "constraint: %s", member, constraint);
+}
+
+int athena__max_results(json_t *in, json_int_t min, json_int_t max, json_int_t *out, err *e)
+{
+  json_t *mr = json_object_get(in, "MaxResults");
+  *out = max;
+  if (mr == NULL || json_is_null(mr))
+    return 0;
+  if (!json_is_integer(mr) || json_integer_value(mr) < min || json_integer_value(mr) > max) {
+    char c[80];
+    snprintf(c, sizeof c, "Member must have value between %lld and %lld", (long long)min,
+             (long long)max);
+    return athena__invalid(e, "maxResults", c);
+  }
+  if (json_integer_value(mr) > 0) /* ListQueryExecutions takes 0 for the default */
+    *out = json_integer_value(mr);
+  return 0;
+}
+
+/* A copy of rec without its "_" members. */
+static json_t *public_copy(json_t *rec)
+{
+  json_t *o = json_object();
+  const char *k;
+  json_t *v;
+  json_object_foreach(rec, k, v) {
+    if (k[0] != '_')
+      json_object_set(o, k, v);
+  }
+  return o;
+}
+
+/* ---- the database ---- */
+
+typedef struct wchange {
+  lmdb_change base;
+  athena *a;
+  athena_put *puts;        /* copies: keys and JSON texts */
+  char **texts;
+  size_t n;
+} wchange;
+
+static int apply_puts(void *ctx, lmdb_change *base, MDB_txn *txn, arena *ar, err *e)
+{
+  wchange *c = (wchange *)base;
+  for (size_t i = 0; i < c->n; i++) {
+    MDB_val k = {c->puts[i].klen, (void *)c->puts[i].key};
+    int mrc;
+    if (c->texts[i] != NULL) {
+      MDB_val v = {strlen(c->texts[i]), c->texts[i]};
+      mrc = mdb_put(txn, c->puts[i].dbi, &k, &v, 0);
+    } else {
+      mrc = mdb_del(txn, c->puts[i].dbi, &k, NULL);
+      if (mrc == MDB_NOTFOUND)
+        mrc = 0;
+    }
+    if (mrc != 0)
+      return lmdb_error(e, mrc, "write the query history");
+  }
+  return 0;
+}
+
+int athena__commit(athena *a, const athena_put *puts, size_t n, err *e)
+{
+  wchange c = {.a = a, .n = n};
+  c.base.apply = apply_puts;
+  c.puts = xcalloc(n, sizeof *c.puts);
+  c.texts = xcalloc(n, sizeof *c.texts);
+  for (size_t i = 0; i < n; i++) {
+    c.puts[i] = puts[i];
+    if (puts[i].val != NULL)
+      c.texts[i] = json_dumps(puts[i].val, JSON_COMPACT);
+  }
+  int rc = lmdb_committer_run(&a->committer, &c.base, e);
+  for (size_t i = 0; i < n; i++)
+    free(c.texts[i]);
+  free(c.texts);
+  free(c.puts);
+  return rc;
+}
+
+int athena__get(athena *a, MDB_dbi dbi, const char *key, json_t **out, err *e)
+{
+  *out = NULL;
+  MDB_txn *txn;
+  int rc = lmdb_read_begin(a->env, &txn, e);
+  if (rc != 0)
+    return rc;
+  MDB_val k = {strlen(key), (void *)key}, v;
+  int mrc = mdb_get(txn, dbi, &k, &v);
+  if (mrc == 0) {
+    *out = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+    rc = *out != NULL ? 0 : err_set(e, ERR_IO, "a query history record is not JSON");
+  } else {
+    rc = mrc == MDB_NOTFOUND ? err_set(e, ERR_NOT_FOUND, "no record '%s'", key)
+                             : lmdb_error(e, mrc, "read the query history");
+  }
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+static size_t wg_key(const char *wg, uint64_t seq, char *out, size_t cap)
+{
+  size_t n = strlen(wg);
+  if (n + 9 > cap)
+    n = cap - 9;
+  memcpy(out, wg, n);
+  out[n] = '\0';
+  uint64_t inv = UINT64_MAX - seq; /* newest first */
+  for (int i = 0; i < 8; i++)
+    out[n + 1 + i] = (char)(inv >> (56 - 8 * i));
+  return n + 9;
+}
+
+/* ---- opening, recovery ---- */
+
+static const char *rec_state(json_t *rec)
+{
+  return json_string_value(json_object_get(json_object_get(rec, "Status"), "State"));
+}
+
+static void set_error(json_t *status, int category, int type, bool retryable, const char *msg)
+{
+  json_object_set_new(status, "AthenaError",
+                      json_pack("{s:i, s:i, s:b, s:s}", "ErrorCategory", category, "ErrorType",
+                                type, "Retryable", retryable, "ErrorMessage", msg));
+}
+
+/* Fails what a previous process left QUEUED or RUNNING (3); finds the
+ * highest sequence number in use. One write transaction, before the
+ * committer starts. */
+static int recover(athena *a, err *e)
+{
+  MDB_txn *txn;
+  int mrc = mdb_txn_begin(a->env, NULL, 0, &txn);
+  if (mrc != 0)
+    return lmdb_error(e, mrc, "open the query history");
+  MDB_cursor *cur;
+  mdb_cursor_open(txn, a->db_execs, &cur);
+  MDB_val k, v;
+  json_t *fix = json_array();
+  for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+       mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+    if (rec == NULL)
+      continue;
+    const char *st = rec_state(rec);
+    if (st != NULL && (strcmp(st, "QUEUED") == 0 || strcmp(st, "RUNNING") == 0))
+      json_array_append(fix, rec);
+    json_decref(rec);
+  }
+  mdb_cursor_close(cur);
+  /* the highest sequence: the index keys end in its complement */
+  mdb_cursor_open(txn, a->db_bywg, &cur);
+  for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+       mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if (k.mv_size < 9)
+      continue;
+    uint64_t inv = 0;
+    for (int i = 0; i < 8; i++)
+      inv = inv << 8 | ((const uint8_t *)k.mv_data)[k.mv_size - 8 + (size_t)i];
+    if (UINT64_MAX - inv > a->seq)
+      a->seq = UINT64_MAX - inv;
+  }
+  mdb_cursor_close(cur);
+  int64_t now = athena__now_ms();
+  size_t i;
+  json_t *rec;
+  mrc = 0;
+  json_array_foreach(fix, i, rec) {
+    json_t *status = json_object_get(rec, "Status");
+    const char *msg = "the query did not finish: tarn stopped while it was queued or running "
+                      "(a crash or a restart); run it again";
+    json_object_set_new(status, "State", json_string("FAILED"));
+    json_object_set_new(status, "StateChangeReason", json_string(msg));
+    json_object_set_new(status, "CompletionDateTime", athena__time(now));
+    set_error(status, 1, 100, true, msg);
+    json_t *stats = json_object_get(rec, "Statistics");
+    int64_t submit = json_integer_value(json_object_get(rec, "_submit_ms"));
+    if (stats != NULL)
+      json_object_set_new(stats, "TotalExecutionTimeInMillis", json_integer(now - submit));
+    const char *id = json_string_value(json_object_get(rec, "QueryExecutionId"));
+    char *text = json_dumps(rec, JSON_COMPACT);
+    MDB_val rk = {strlen(id), (void *)id}, rv = {strlen(text), text};
+    if (mrc == 0)
+      mrc = mdb_put(txn, a->db_execs, &rk, &rv, 0);
+    free(text);
+  }
+  json_decref(fix);
+  if (mrc == 0)
+    mrc = mdb_txn_commit(txn);
+  else
+    mdb_txn_abort(txn);
+  return mrc != 0 ? lmdb_error(e, mrc, "recover the query history") : 0;
+}
+
+int athena_open(const athena_options *o, athena **out, err *e)
+{
+  *out = NULL;
+  athena *a = xcalloc(1, sizeof *a);
+  a->st = o->st;
+  pthread_mutex_init(&a->mu, NULL);
+  pthread_mutex_init(&a->wg_mu, NULL);
+  pthread_cond_init(&a->work, NULL);
+  pthread_cond_init(&a->acked, NULL);
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cores < 1)
+    cores = 1;
+  a->workers = o->workers > 0 ? o->workers
+                              : (int)env_u64("TARN_ATHENA_MAX_QUERIES", (uint64_t)cores);
+  if (a->workers > 256)
+    a->workers = 256;
+  a->max_queued = o->max_queued > 0 ? o->max_queued
+                                    : (int)env_u64("TARN_ATHENA_QUEUE", ATHENA_QUEUE_DEFAULT);
+  if (a->max_queued > 100000)
+    a->max_queued = 100000;
+  a->time_limit_ms = o->time_limit_ms ? o->time_limit_ms
+                                      : env_u64("TARN_SQL_TIMEOUT_SECONDS",
+                                                TIME_LIMIT_DEFAULT_S) * 1000;
+  a->memory_limit = o->memory_limit;
+  if (a->memory_limit == 0 && getenv("TARN_SQL_MEMORY_MB") != NULL)
+    a->memory_limit = env_u64("TARN_SQL_MEMORY_MB", 256) << 20;
+  char path[4096];
+  snprintf(path, sizeof path, "%s/athena", o->data_dir);
+  a->dir = xstrdup(path);
+  int rc;
+  if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+    rc = err_set(e, err_from_errno(errno), "cannot create directory '%s': %s", path,
+                 strerror(errno));
+    athena_close(a);
+    return rc;
+  }
+  snprintf(path, sizeof path, "%s/athena/meta", o->data_dir);
+  lmdb_env_options eo = {.map_size = MAP_SIZE, .max_dbs = 8};
+  if ((rc = lmdb_env_open(&a->env, path, &eo, "the query history", e)) != 0) {
+    athena_close(a);
+    return rc;
+  }
+  MDB_txn *txn = NULL;
+  int mrc = mdb_txn_begin(a->env, NULL, 0, &txn);
+  const char *names[] = {"executions", "by_workgroup", "tokens", "workgroups"};
+  MDB_dbi *dbis[] = {&a->db_execs, &a->db_bywg, &a->db_tokens, &a->db_wgs};
+  for (size_t i = 0; i < 4 && mrc == 0; i++)
+    mrc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i]);
+  if (mrc == 0)
+    mrc = mdb_txn_commit(txn);
+  else if (txn != NULL)
+    mdb_txn_abort(txn);
+  if (mrc != 0) {
+    rc = lmdb_error(e, mrc, "open the query history");
+    athena_close(a);
+    return rc;
+  }
+  if ((rc = recover(a, e)) != 0) {
+    athena_close(a);
+    return rc;
+  }
+  lmdb_committer_hooks hooks = {.ctx = a};
+  if ((rc = lmdb_committer_start(&a->committer, a->env, &hooks, "the query history", e)) != 0 ||
+      (rc = athena__workgroup_init(a, e)) != 0) {
+    athena_close(a);
+    return rc;
+  }
+  *out = a;
+  return 0;
+}
+
+static void *worker_main(void *arg);
+
+int athena_start(athena *a, err *e)
+{
+  a->threads = xcalloc((size_t)a->workers, sizeof *a->threads);
+  for (int i = 0; i < a->workers; i++) {
+    if (pthread_create(&a->threads[i], NULL, worker_main, a) != 0) {
+      if (a->nthreads == 0)
+        return err_set(e, ERR_UNAVAILABLE, "cannot start a query thread");
+      break;
+    }
+    a->nthreads++;
+  }
+  return 0;
+}
+
+void athena_stop(athena *a)
+{
+  if (a == NULL)
+    return;
+  pthread_mutex_lock(&a->mu);
+  a->stopping = true;
+  for (ajob *j = a->active; j != NULL; j = j->next)
+    atomic_store(&j->cancel, true);
+  pthread_cond_broadcast(&a->work);
+  pthread_mutex_unlock(&a->mu);
+  for (int i = 0; i < a->nthreads; i++)
+    pthread_join(a->threads[i], NULL);
+  a->nthreads = 0;
+}
+
+static void job_free(ajob *j)
+{
+  json_decref(j->rec);
+  free(j->sql);
+  free(j->out_bucket);
+  free(j->out_key);
+  free(j->database);
+  free(j->catalog);
+  free(j->principal);
+  free(j->token);
+  free(j);
+}
+
+athena *athena_close(athena *a)
+{
+  if (a == NULL)
+    return NULL;
+  athena_stop(a);
+  lmdb_committer_stop(&a->committer);
+  while (a->active != NULL) { /* left QUEUED in the database (3) */
+    ajob *j = a->active;
+    a->active = j->next;
+    job_free(j);
+  }
+  if (a->env != NULL)
+    mdb_env_close(a->env);
+  free(a->threads);
+  free(a->dir);
+  pthread_mutex_destroy(&a->mu);
+  pthread_mutex_destroy(&a->wg_mu);
+  pthread_cond_destroy(&a->work);
+  pthread_cond_destroy(&a->acked);
+  free(a);
+  return NULL;
+}
+
+void athena_metrics(void *ctx, buf *out)
+{
+  athena *a = ctx;
+  pthread_mutex_lock(&a->mu);
+  buf_printf(out,
+             "# HELP tarn_athena_queries_running Athena query executions running now.\n"
+             "# TYPE tarn_athena_queries_running gauge\ntarn_athena_queries_running %d\n"
+             "# HELP tarn_athena_queries_queued Athena query executions waiting for a thread.\n"
+             "# TYPE tarn_athena_queries_queued gauge\ntarn_athena_queries_queued %d\n"
+             "# HELP tarn_athena_queries_total Athena query executions ended, by state.\n"
+             "# TYPE tarn_athena_queries_total counter\n"
+             "tarn_athena_queries_total{state=\"SUCCEEDED\"} %llu\n"
+             "tarn_athena_queries_total{state=\"FAILED\"} %llu\n"
+             "tarn_athena_queries_total{state=\"CANCELLED\"} %llu\n",
+             a->nrunning, a->nqueued, (unsigned long long)a->n_succeeded,
+             (unsigned long long)a->n_failed, (unsigned long long)a->n_cancelled);
+  pthread_mutex_unlock(&a->mu);
+}
+
+/* ---- starting ---- */
+
+/* DML / DDL / UTILITY and the substatement, from the first keyword. */
+static void statement_type(const char *sql, const char **type, const char **sub)
+{
+  const char *p = sql;
+  for (;;) {
+    while (isspace((unsigned char)*p) || *p == '(')
+      p++;
+    if (p[0] == '-' && p[1] == '-') {
+      p = strchr(p, '\n');
+      if (p == NULL)
+        p = "";
+    } else if (p[0] == '/' && p[1] == '*') {
+      const char *end = strstr(p + 2, "*/");
+      p = end != NULL ? end + 2 : "";
+    } else {
+      break;
+    }
+  }
+  char word[16] = "";
+  size_t n = 0;
+  while (n + 1 < sizeof word && isalpha((unsigned char)p[n])) {
+    word[n] = (char)toupper((unsigned char)p[n]);
+    n++;
+  }
+  word[n] = '\0';
+  static const struct { const char *word, *type, *sub; } kinds[] = {
+      {"SELECT", "DML", "SELECT"},   {"WITH", "DML", "SELECT"},
+      {"VALUES", "DML", "SELECT"},   {"TABLE", "DML", "SELECT"},
+      {"INSERT", "DML", "INSERT"},   {"COPY", "DML", "UNLOAD"},
+      {"UNLOAD", "DML", "UNLOAD"},   {"UPDATE", "DML", "UPDATE"},
+      {"DELETE", "DML", "DELETE"},   {"MERGE", "DML", "MERGE"},
+      {"CREATE", "DDL", "CREATE"},   {"DROP", "DDL", "DROP"},
+      {"ALTER", "DDL", "ALTER"},     {"MSCK", "DDL", "MSCK_REPAIR_TABLE"},
+      {"SHOW", "UTILITY", "SHOW"},   {"DESCRIBE", "UTILITY", "DESCRIBE"},
+      {"DESC", "UTILITY", "DESCRIBE"}, {"EXPLAIN", "UTILITY", "EXPLAIN"},
+  };
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    if (strcmp(word, kinds[i].word) == 0) {
+      *type = kinds[i].type;
+      *sub = kinds[i].sub;
+      return;
+    }
+  }
+  *type = "DML";
+  *sub = "SELECT";
+}
+
+/* s3://bucket/prefix -> bucket and "prefix/" (a slash added when missing). */
+static int parse_location(const char *loc, char **bucket, char **prefix, err *e)
+{
+  if (!str_starts(loc, "s3://"))
+    return err_set(e, ERR_INVALID, "the output location '%s' is not an s3:// location", loc);
+  const char *b = loc + 5;
+  const char *slash = strchr(b, '/');
+  size_t blen = slash != NULL ? (size_t)(slash - b) : strlen(b);
+  if (blen == 0 || blen > 63)
+    return err_set(e, ERR_INVALID, "the output location '%s' names no bucket", loc);
+  *bucket = xstrndup(b, blen);
+  const char *rest = slash != NULL ? slash + 1 : "";
+  size_t rlen = strlen(rest);
+  *prefix = xmalloc(rlen + 2);
+  memcpy(*prefix, rest, rlen);
+  if (rlen > 0 && rest[rlen - 1] != '/')
+    (*prefix)[rlen++] = '/';
+  (*prefix)[rlen] = '\0';
+  return 0;
+}
+
+/* Takes the job into active and the queue, and wakes a thread. */
+static void enqueue(athena *a, ajob *j)
+{
+  pthread_mutex_lock(&a->mu);
+  j->next = a->active;
+  a->active = j;
+  if (a->qtail != NULL)
+    a->qtail->qnext = j;
+  else
+    a->qhead = j;
+  a->qtail = j;
+  a->nqueued++;
+  pthread_cond_signal(&a->work);
+  pthread_mutex_unlock(&a->mu);
+}
+
+/* Called under mu: takes a queued job out of the queue; false when it
+ * was not there. */
+static bool unqueue(athena *a, ajob *j)
+{
+  for (ajob **pp = &a->qhead; *pp != NULL; pp = &(*pp)->qnext) {
+    if (*pp == j) {
+      *pp = j->qnext;
+      if (a->qtail == j) {
+        a->qtail = NULL;
+        for (ajob *q = a->qhead; q != NULL; q = q->qnext)
+          a->qtail = q;
+      }
+      a->nqueued--;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Called under mu: forgets a job. */
+static void unlink_active(athena *a, ajob *j)
+{
+  for (ajob **pp = &a->active; *pp != NULL; pp = &(*pp)->next) {
+    if (*pp == j) {
+      *pp = j->next;
+      return;
+    }
+  }
+}
+
+static int token_match(const MDB_val *v, const char *hash, char found[37], err *e);
+
+/* The committed execution of a token: 1 (found filled), 0 none, or an
+ * error (ERR_INVALID: the token was used with other parameters). */
+static int token_lookup(athena *a, const char *token, const char *hash, char found[37], err *e)
+{
+  MDB_txn *txn;
+  int rc = lmdb_read_begin(a->env, &txn, e);
+  if (rc != 0)
+    return rc;
+  MDB_val k = {strlen(token), (void *)token}, v;
+  int mrc = mdb_get(txn, a->db_tokens, &k, &v);
+  if (mrc == 0)
+    rc = token_match(&v, hash, found, e);
+  else if (mrc != MDB_NOTFOUND)
+    rc = lmdb_error(e, mrc, "read the query tokens");
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+/* Queues j unless its token has an execution (1a): 1 and found filled
+ * when one is committed, 0 when j was queued, or an error. */
+static int claim_token(athena *a, ajob *j, const char *hash, char found[37], err *e)
+{
+  for (;;) {
+    int rc = token_lookup(a, j->token, hash, found, e);
+    if (rc != 0)
+      return rc;
+    pthread_mutex_lock(&a->mu);
+    ajob *other = NULL;
+    for (ajob *q = a->active; q != NULL && other == NULL; q = q->next)
+      if (q->acked == 0 && q->token != NULL && strcmp(q->token, j->token) == 0)
+        other = q;
+    if (other == NULL) {
+      pthread_mutex_unlock(&a->mu);
+      enqueue(a, j);
+      return 0;
+    }
+    /* other may be freed once acked: look again after any wake-up */
+    pthread_cond_wait(&a->acked, &a->mu);
+    pthread_mutex_unlock(&a->mu);
+  }
+}
+
+static const char *object_str(json_t *o, const char *a, const char *b)
+{
+  return json_string_value(json_object_get(json_object_get(o, a), b));
+}
+
+/* The start change: checks the token inside the commit (1). */
+typedef struct start_change {
+  lmdb_change base;
+  athena *a;
+  json_t *rec;              /* the QUEUED record (a copy: the job's may change) */
+  const char *id;
+  const char *wg;
+  const char *token;        /* or NULL */
+  const char *hash;         /* of the idempotent parameters */
+  char found[37];           /* an earlier execution of the token */
+} start_change;
+
+/* A token's record ({"Id", "Hash"}) against the request's hash: 1 and
+ * found filled when they match, else ERR_INVALID. */
+static int token_match(const MDB_val *v, const char *hash, char found[37], err *e)
+{
+  json_t *t = json_loadb(v->mv_data, v->mv_size, 0, NULL);
+  const char *id = json_string_value(json_object_get(t, "Id"));
+  const char *thash = json_string_value(json_object_get(t, "Hash"));
+  int rc = 1;
+  if (id == NULL || thash == NULL || strcmp(thash, hash) != 0)
+    rc = err_set(e, ERR_INVALID, "the ClientRequestToken was used before with other "
+                 "parameters (QueryString, WorkGroup, QueryExecutionContext or "
+                 "ResultConfiguration): idempotent parameters do not match");
+  else
+    snprintf(found, 37, "%s", id);
+  json_decref(t);
+  return rc;
+}
+
+static int apply_start(void *ctx, lmdb_change *base, MDB_txn *txn, arena *ar, err *e)
+{
+  start_change *c = (start_change *)base;
+  int mrc;
+  if (c->token != NULL) {
+    MDB_val tk = {strlen(c->token), (void *)c->token}, tv;
+    mrc = mdb_get(txn, c->a->db_tokens, &tk, &tv);
+    if (mrc == 0) {
+      int rc = token_match(&tv, c->hash, c->found, e);
+      return rc < 0 ? rc : 0;
+    }
+    if (mrc != MDB_NOTFOUND)
+      return lmdb_error(e, mrc, "read the query tokens");
+    json_t *t = json_pack("{s:s, s:s}", "Id", c->id, "Hash", c->hash);
+    char *text = json_dumps(t, JSON_COMPACT);
+    json_decref(t);
+    MDB_val v = {strlen(text), text};
+    mrc = mdb_put(txn, c->a->db_tokens, &tk, &v, 0);
+    free(text);
+    if (mrc != 0)
+      return lmdb_error(e, mrc, "write the query tokens");
+  }
+  uint64_t seq = ++c->a->seq;
+  char key[160];
+  size_t klen = wg_key(c->wg, seq, key, sizeof key);
+  MDB_val k = {klen, key}, v = {strlen(c->id), (void *)c->id};
+  if ((mrc = mdb_put(txn, c->a->db_bywg, &k, &v, 0)) != 0)
+    return lmdb_error(e, mrc, "write the query history");
+  char *text = json_dumps(c->rec, JSON_COMPACT);
+  MDB_val ik = {strlen(c->id), (void *)c->id}, iv = {strlen(text), text};
+  mrc = mdb_put(txn, c->a->db_execs, &ik, &iv, 0);
+  free(text);
+  return mrc != 0 ? lmdb_error(e, mrc, "write the query history") : 0;
+}
+
+static int check_len(json_t *in, const char *name, size_t min, size_t max, bool required,
+                     const char **out, err *e)
+{
+  json_t *v = json_object_get(in, name);
+  *out = NULL;
+  if (v == NULL || json_is_null(v)) {
+    if (required)
+      return athena__invalid(e, name, "Member must not be null");
+    return 0;
+  }
+  if (!json_is_string(v))
+    return athena__invalid(e, name, "Member must be a string");
+  size_t n = json_string_length(v);
+  if (n < min || n > max) {
+    char c[96];
+    snprintf(c, sizeof c, "Member must have length between %zu and %zu", min, max);
+    return athena__invalid(e, name, c);
+  }
+  *out = json_string_value(v);
+  return 0;
+}
+
+int athena_query_start(athena *a, json_t *in, const char *principal, char id_out[37], err *e)
+{
+  const char *sql, *token, *wgname, *db = NULL, *cat = NULL, *loc = NULL;
+  int rc;
+  if ((rc = check_len(in, "QueryString", 1, ATHENA_MAX_QUERY, true, &sql, e)) != 0 ||
+      (rc = check_len(in, "ClientRequestToken", 32, 128, false, &token, e)) != 0 ||
+      (rc = check_len(in, "WorkGroup", 1, 128, false, &wgname, e)) != 0)
+    return rc;
+  json_t *ctx = json_object_get(in, "QueryExecutionContext");
+  json_t *rescfg = json_object_get(in, "ResultConfiguration");
+  if ((ctx != NULL && !json_is_object(ctx)) || (rescfg != NULL && !json_is_object(rescfg)))
+    return athena__invalid(e, ctx != NULL && !json_is_object(ctx) ? "QueryExecutionContext"
+                                                                   : "ResultConfiguration",
+                           "Member must be an object");
+  if ((ctx != NULL && ((rc = check_len(ctx, "Database", 1, 255, false, &db, e)) != 0 ||
+                       (rc = check_len(ctx, "Catalog", 1, 256, false, &cat, e)) != 0)) ||
+      (rescfg != NULL && (rc = check_len(rescfg, "OutputLocation", 1, 1024, false, &loc, e)) != 0))
+    return rc;
+  if (wgname == NULL)
+    wgname = "primary";
+  json_t *wg;
+  if ((rc = athena__workgroup_load(a, wgname, &wg, e)) != 0)
+    return rc;
+  const char *state = json_string_value(json_object_get(wg, "State"));
+  json_t *wgcfg = json_object_get(wg, "Configuration");
+  const char *wgloc = object_str(wgcfg, "ResultConfiguration", "OutputLocation");
+  bool enforce = json_is_true(json_object_get(wgcfg, "EnforceWorkGroupConfiguration"));
+  if (state != NULL && strcmp(state, "DISABLED") == 0) {
+    rc = err_set(e, ERR_INVALID, "WorkGroup %s is disabled.", wgname);
+    json_decref(wg);
+    return rc;
+  }
+  if (wgloc != NULL && (loc == NULL || enforce))
+    loc = wgloc;
+  if (loc == NULL) {
+    json_decref(wg);
+    return err_set(e, ERR_INVALID, "No output location provided. An output location is "
+                   "required either through the Workgroup result configuration setting or as "
+                   "an API input.");
+  }
+  char *bucket = NULL, *prefix = NULL;
+  if ((rc = parse_location(loc, &bucket, &prefix, e)) != 0) {
+    json_decref(wg);
+    return rc;
+  }
+  /* the idempotent parameters */
+  uint8_t digest[SHA256_LEN];
+  char hash[2 * SHA256_LEN + 1];
+  json_t *params = json_pack("[s, s, s, s, s]", sql, wgname, db ? db : "", cat ? cat : "", loc);
+  char *ptext = json_dumps(params, JSON_COMPACT);
+  sha256(ptext, strlen(ptext), digest);
+  hex_encode(digest, sizeof digest, hash);
+  free(ptext);
+  json_decref(params);
+
+  ajob *j = xcalloc(1, sizeof *j);
+  uuid_v4(j->id);
+  json_int_t cutoff = json_integer_value(json_object_get(wgcfg, "BytesScannedCutoffPerQuery"));
+  j->cutoff = cutoff > 0 ? (uint64_t)cutoff : 0;
+  j->sql = xstrdup(sql);
+  j->out_bucket = bucket;
+  j->out_key = xmalloc(strlen(prefix) + 48);
+  sprintf(j->out_key, "%s%s.csv", prefix, j->id);
+  free(prefix);
+  j->database = xstrdup(db ? db : "");
+  j->catalog = xstrdup(cat ? cat : "");
+  j->principal = principal != NULL ? xstrdup(principal) : NULL;
+  j->submit_ms = athena__now_ms();
+  const char *stype, *sub;
+  statement_type(sql, &stype, &sub);
+  char *outloc = xmalloc(strlen(bucket) + strlen(j->out_key) + 8);
+  sprintf(outloc, "s3://%s/%s", bucket, j->out_key);
+  json_t *qctx = json_object();
+  if (db != NULL)
+    json_object_set_new(qctx, "Database", json_string(db));
+  json_object_set_new(qctx, "Catalog", json_string(cat ? cat : "AwsDataCatalog"));
+  j->rec = json_pack(
+      "{s:s, s:s, s:s, s:s, s:{s:s}, s:o, s:{s:s, s:o}, s:{s:i, s:i, s:i, s:i}, s:s, "
+      "s:{s:s, s:s}, s:I, s:s*}",
+      "QueryExecutionId", j->id, "Query", sql, "StatementType", stype, "SubstatementType", sub,
+      "ResultConfiguration", "OutputLocation", outloc, "QueryExecutionContext", qctx, "Status",
+      "State", "QUEUED", "SubmissionDateTime", athena__time(j->submit_ms), "Statistics",
+      "EngineExecutionTimeInMillis", 0, "DataScannedInBytes", 0, "TotalExecutionTimeInMillis",
+      0, "QueryQueueTimeInMillis", 0, "WorkGroup", wgname, "EngineVersion",
+      "SelectedEngineVersion", "AUTO", "EffectiveEngineVersion", ENGINE_VERSION, "_submit_ms",
+      (json_int_t)j->submit_ms, "_principal", principal);
+  free(outloc);
+  json_decref(wg);
+
+  /* (4): refuse before committing anything */
+  pthread_mutex_lock(&a->mu);
+  bool full = a->nqueued >= a->max_queued;
+  bool stopping = a->stopping;
+  pthread_mutex_unlock(&a->mu);
+  if (full || stopping) {
+    job_free(j);
+    if (stopping)
+      return err_set(e, ERR_UNAVAILABLE, "the server is stopping");
+    return err_set(e, ERR_THROTTLED, "too many queries waiting (%d); try again later",
+                   a->max_queued);
+  }
+  memcpy(id_out, j->id, 37);
+  if (token != NULL) {
+    char found[37];
+    j->token = xstrdup(token);
+    rc = claim_token(a, j, hash, found, e);
+    if (rc != 0) { /* an execution of the token, or an error: j never ran */
+      if (rc == 1)
+        memcpy(id_out, found, 37);
+      job_free(j);
+      return rc == 1 ? 0 : rc;
+    }
+  } else {
+    enqueue(a, j); /* the query may start at once (1) */
+  }
+  start_change c = {.a = a, .rec = json_deep_copy(j->rec), .id = j->id, .wg = wgname,
+                    .token = token, .hash = hash};
+  c.base.apply = apply_start;
+  rc = lmdb_committer_run(&a->committer, &c.base, e);
+  json_decref(c.rec);
+  bool ok = rc == 0 && c.found[0] == '\0';
+  if (rc == 0 && !ok) /* the token was taken meanwhile (1a) */
+    memcpy(id_out, c.found, 37);
+  pthread_mutex_lock(&a->mu);
+  j->acked = ok ? 1 : -1;
+  bool drop = false;
+  if (!ok && !j->running && unqueue(a, j)) { /* still queued: take it out */
+    unlink_active(a, j);
+    drop = true;
+  } else if (!ok) { /* running (or being stopped): its thread drops it */
+    atomic_store(&j->cancel, true); /* its thread drops it */
+  }
+  pthread_cond_broadcast(&a->acked);
+  pthread_mutex_unlock(&a->mu);
+  if (drop)
+    job_free(j);
+  return rc;
+}
+
+/* ---- running ---- */
+
+/* The one place that turns an execution into the engine's options: the
+ * catalog and the default database (QueryExecutionContext) plug in here. */
+static void query_options(athena *a, ajob *j, sql_options *opt)
+{
+  memset(opt, 0, sizeof *opt);
+  opt->time_limit_ms = a->time_limit_ms;
+  opt->memory_limit = a->memory_limit;
+  opt->cancel = &j->cancel;
+}
+
+static void on_progress(void *ctx, const sql_stats *s)
+{
+  ajob *j = ctx;
+  atomic_store(&j->scanned, s->bytes_scanned);
+  if (j->cutoff != 0 && s->bytes_scanned > j->cutoff) {
+    atomic_store(&j->over_cutoff, true);
+    atomic_store(&j->cancel, true);
+  }
+}
+
+/* Called under mu: the live statistics of a job. */
+static void live_stats(ajob *j, json_t *rec, int64_t now)
+{
+  json_t *st = json_object_get(rec, "Statistics");
+  int64_t queue = (j->running ? j->start_ms : now) - j->submit_ms;
+  json_object_set_new(st, "QueryQueueTimeInMillis", json_integer(queue));
+  json_object_set_new(st, "EngineExecutionTimeInMillis",
+                      json_integer(j->running ? now - j->start_ms : 0));
+  json_object_set_new(st, "TotalExecutionTimeInMillis", json_integer(now - j->submit_ms));
+  json_object_set_new(st, "DataScannedInBytes",
+                      json_integer((json_int_t)atomic_load(&j->scanned)));
+}
+
+/* AthenaError's ErrorCategory (1 system, 2 user) and ErrorType (the
+ * catalog of Athena's error types) of an engine error. */
+static void classify(int rc, int *category, int *type, bool *retryable)
+{
+  *retryable = false;
+  switch (rc) {
+  case ERR_INVALID: *category = 2; *type = 1000; break;         /* user error */
+  case ERR_NO_SUCH_BUCKET: *category = 2; *type = 1000; break;
+  case ERR_NOT_IMPLEMENTED: *category = 2; *type = 1000; break;
+  case ERR_ENTITY_TOO_LARGE: *category = 1; *type = 0; break;   /* exhausted resources */
+  case ERR_REQUEST_TIMEOUT: *category = 2; *type = 206; break;  /* timed out */
+  default: *category = 1; *type = 100; *retryable = true; break; /* internal */
+  }
+}
+
+/* Waits until j's QUEUED record is committed: false when it never will be
+ * (the job is then dropped, nothing of it written). */
+static bool wait_acked(athena *a, ajob *j)
+{
+  pthread_mutex_lock(&a->mu);
+  while (j->acked == 0)
+    pthread_cond_wait(&a->acked, &a->mu);
+  bool ok = j->acked > 0;
+  pthread_mutex_unlock(&a->mu);
+  return ok;
+}
+
+/* Runs one job; returns its final record (a new reference), or NULL when
+ * the server is stopping (the job then stays QUEUED in the database) or
+ * the job is dropped (*drop: its QUEUED record was never committed). */
+static json_t *run_job(athena *a, ajob *j, bool *drop)
+{
+  *drop = false;
+  sql_options opt;
+  query_options(a, j, &opt);
+  opt.progress = on_progress;
+  opt.progress_ctx = j;
+  sql_stats stats;
+  memset(&stats, 0, sizeof stats);
+  err e = {0};
+  result_writer rw;
+  int rc = athena__result_init(&rw, a->st, &e);
+  arena *ar = arena_new();
+  store_bucket b;
+  if (rc == 0 && store_bucket_get(a->st, j->out_bucket, ar, &b, &e) != 0)
+    rc = err_set(&e, ERR_NO_SUCH_BUCKET, "Unable to verify/create output bucket %s",
+                 j->out_bucket);
+  arena_free(ar);
+  store_origin origin = {.request_id = j->id, .principal = j->principal};
+  store_origin_set(&origin);
+  int64_t engine_start = athena__now_ms();
+  if (rc == 0) {
+    sql_sink sink = athena__result_sink(&rw);
+    rc = sql_run(a->st, j->sql, &opt, &sink, &stats, &e);
+  }
+  int64_t engine_end = athena__now_ms();
+  bool over = atomic_load(&j->over_cutoff) || (j->cutoff != 0 && stats.bytes_scanned > j->cutoff);
+  if (over) /* the work group's limit: no results */
+    rc = err_set(&e, ERR_REQUEST_TIMEOUT, "Query cancelled: it scanned %llu bytes, more than "
+                 "the work group's BytesScannedCutoffPerQuery of %llu bytes",
+                 (unsigned long long)stats.bytes_scanned, (unsigned long long)j->cutoff);
+  if (!wait_acked(a, j)) { /* (1): nothing of it is written */
+    store_origin_set(NULL);
+    athena__result_release(&rw);
+    *drop = true;
+    return NULL;
+  }
+  if (rc == 0)
+    rc = athena__result_commit(&rw, j->out_bucket, j->out_key, stats.bytes_scanned, &e);
+  store_origin_set(NULL);
+  uint64_t out_rows = rw.rows, out_bytes = rw.bytes;
+  athena__result_release(&rw);
+
+  pthread_mutex_lock(&a->mu);
+  bool stop_asked = j->stop_asked;
+  bool stopping = a->stopping;
+  json_t *rec = json_deep_copy(j->rec);
+  pthread_mutex_unlock(&a->mu);
+  if (rc == ERR_REQUEST_TIMEOUT && stopping && !stop_asked && !over) {
+    json_decref(rec);
+    return NULL;
+  }
+  int64_t now = athena__now_ms();
+  json_t *status = json_object_get(rec, "Status");
+  if (rc == 0) {
+    json_object_set_new(status, "State", json_string("SUCCEEDED"));
+  } else if (rc == ERR_REQUEST_TIMEOUT && (stop_asked || over)) {
+    json_object_set_new(status, "State", json_string("CANCELLED"));
+    json_object_set_new(status, "StateChangeReason",
+                        json_string(over ? e.msg : "Query cancelled by StopQueryExecution"));
+  } else {
+    int category, type;
+    bool retryable;
+    classify(rc, &category, &type, &retryable);
+    if (rc == ERR_REQUEST_TIMEOUT && strstr(e.msg, "cancel") == NULL)
+      err_wrap(&e, "Query exhausted resources: it ran past the time limit of %llu s",
+               (unsigned long long)(a->time_limit_ms / 1000));
+    json_object_set_new(status, "State", json_string("FAILED"));
+    json_object_set_new(status, "StateChangeReason", json_string(e.msg));
+    set_error(status, category, type, retryable, e.msg);
+  }
+  json_object_set_new(status, "CompletionDateTime", athena__time(now));
+  json_t *st = json_object_get(rec, "Statistics");
+  json_object_set_new(st, "EngineExecutionTimeInMillis", json_integer(engine_end - engine_start));
+  json_object_set_new(st, "DataScannedInBytes", json_integer((json_int_t)stats.bytes_scanned));
+  json_object_set_new(st, "TotalExecutionTimeInMillis", json_integer(now - j->submit_ms));
+  json_object_set_new(st, "QueryQueueTimeInMillis", json_integer(j->start_ms - j->submit_ms));
+  json_object_set_new(st, "ServicePreProcessingTimeInMillis",
+                      json_integer(engine_start - j->start_ms));
+  json_object_set_new(st, "QueryPlanningTimeInMillis", json_integer(0));
+  json_object_set_new(st, "ServiceProcessingTimeInMillis", json_integer(now - engine_end));
+  json_object_set_new(st, "ResultReuseInformation", json_pack("{s:b}", "ReusedPreviousResult", 0));
+  json_object_set_new(rec, "_rows", json_integer((json_int_t)(rc == 0 ? out_rows : stats.rows)));
+  json_object_set_new(rec, "_output_bytes", json_integer((json_int_t)(rc == 0 ? out_bytes : 0)));
+  json_object_set_new(rec, "_objects", json_integer((json_int_t)stats.objects_scanned));
+  return rec;
+}
+
+/* Commits a job's final record, then forgets the job (2). */
+static void finish_job(athena *a, ajob *j, json_t *rec)
+{
+  err e = {0};
+  if (!wait_acked(a, j)) { /* never acknowledged: nothing of it is written (1) */
+    pthread_mutex_lock(&a->mu);
+    unlink_active(a, j);
+    pthread_mutex_unlock(&a->mu);
+    json_decref(rec);
+    job_free(j);
+    return;
+  }
+  athena_put p = {a->db_execs, j->id, strlen(j->id), rec};
+  int rc = athena__commit(a, &p, 1, &e);
+  const char *state = rec_state(rec);
+  pthread_mutex_lock(&a->mu);
+  if (rc != 0) {
+    /* never stuck: it stays in memory as FAILED, which is also what the
+       next open makes of its QUEUED record */
+    char msg[ERR_MSG_MAX + 64];
+    snprintf(msg, sizeof msg, "the query's final state could not be recorded: %s", e.msg);
+    json_t *status = json_object_get(rec, "Status");
+    json_object_set_new(status, "State", json_string("FAILED"));
+    json_object_set_new(status, "StateChangeReason", json_string(msg));
+    set_error(status, 1, 100, true, msg);
+    json_decref(j->rec);
+    j->rec = rec;
+    j->unrecorded = true;
+    a->n_failed++;
+    pthread_mutex_unlock(&a->mu);
+    return;
+  }
+  if (strcmp(state, "SUCCEEDED") == 0)
+    a->n_succeeded++;
+  else if (strcmp(state, "CANCELLED") == 0)
+    a->n_cancelled++;
+  else
+    a->n_failed++;
+  unlink_active(a, j);
+  pthread_mutex_unlock(&a->mu);
+  json_decref(rec);
+  job_free(j);
+}
+
+static void *worker_main(void *arg)
+{
+  athena *a = arg;
+  pthread_mutex_lock(&a->mu);
+  for (;;) {
+    while (!a->stopping && a->qhead == NULL)
+      pthread_cond_wait(&a->work, &a->mu);
+    if (a->stopping)
+      break;
+    ajob *j = a->qhead;
+    a->qhead = j->qnext;
+    if (a->qhead == NULL)
+      a->qtail = NULL;
+    j->qnext = NULL;
+    a->nqueued--;
+    a->nrunning++;
+    j->running = true;
+    j->start_ms = athena__now_ms();
+    json_object_set_new(json_object_get(j->rec, "Status"), "State", json_string("RUNNING"));
+    pthread_mutex_unlock(&a->mu);
+    bool drop;
+    json_t *rec = run_job(a, j, &drop);
+    if (rec != NULL) {
+      finish_job(a, j, rec);
+    } else if (drop) {
+      pthread_mutex_lock(&a->mu);
+      unlink_active(a, j);
+      pthread_mutex_unlock(&a->mu);
+      job_free(j);
+    }
+    pthread_mutex_lock(&a->mu);
+    a->nrunning--;
+  }
+  pthread_mutex_unlock(&a->mu);
+  return NULL;
+}
+
+/* ---- reading and stopping ---- */
+
+static ajob *find_active(athena *a, const char *id)
+{
+  for (ajob *j = a->active; j != NULL; j = j->next)
+    if (strcmp(j->id, id) == 0)
+      return j;
+  return NULL;
+}
+
+/* The record of id, live or committed (a new reference, "_" kept). */
+static int load_exec(athena *a, const char *id, json_t **out, err *e)
+{
+  if (id == NULL || *id == '\0' || strlen(id) > 128)
+    return athena__invalid(e, "QueryExecutionId", "Member must have length between 1 and 128");
+  pthread_mutex_lock(&a->mu);
+  ajob *j = find_active(a, id);
+  if (j != NULL) {
+    *out = json_deep_copy(j->rec);
+    if (!j->unrecorded)
+      live_stats(j, *out, athena__now_ms());
+  }
+  pthread_mutex_unlock(&a->mu);
+  if (j != NULL)
+    return 0;
+  int rc = athena__get(a, a->db_execs, id, out, e);
+  if (rc == ERR_NOT_FOUND)
+    return err_set(e, ERR_NOT_FOUND, "QueryExecution %s was not found", id);
+  return rc;
+}
+
+int athena_query_get(athena *a, const char *id, json_t **out, err *e)
+{
+  json_t *rec;
+  int rc = load_exec(a, id, &rec, e);
+  if (rc != 0)
+    return rc;
+  *out = public_copy(rec);
+  json_decref(rec);
+  return 0;
+}
+
+int athena_query_stop(athena *a, const char *id, err *e)
+{
+  json_t *rec;
+  int rc = load_exec(a, id, &rec, e); /* checks the id exists */
+  if (rc != 0)
+    return rc;
+  json_decref(rec);
+  pthread_mutex_lock(&a->mu);
+  ajob *j = find_active(a, id);
+  bool was_queued = false;
+  if (j != NULL && !j->stop_asked) {
+    j->stop_asked = true;
+    if (j->running) {
+      atomic_store(&j->cancel, true);
+    } else {
+      unqueue(a, j);
+      was_queued = true;
+    }
+  }
+  json_t *final = NULL;
+  if (was_queued) {
+    final = json_deep_copy(j->rec);
+    int64_t now = athena__now_ms();
+    live_stats(j, final, now);
+    json_t *status = json_object_get(final, "Status");
+    json_object_set_new(status, "State", json_string("CANCELLED"));
+    json_object_set_new(status, "StateChangeReason",
+                        json_string("Query cancelled by StopQueryExecution before it ran"));
+    json_object_set_new(status, "CompletionDateTime", athena__time(now));
+  }
+  pthread_mutex_unlock(&a->mu);
+  if (final != NULL)
+    finish_job(a, j, final);
+  return 0;
+}
+
+int athena_query_runtime(athena *a, const char *id, json_t **out, err *e)
+{
+  json_t *rec;
+  int rc = load_exec(a, id, &rec, e);
+  if (rc != 0)
+    return rc;
+  json_t *st = json_object_get(rec, "Statistics");
+  json_t *timeline = json_object();
+  const char *names[] = {"QueryQueueTimeInMillis", "ServicePreProcessingTimeInMillis",
+                         "QueryPlanningTimeInMillis", "EngineExecutionTimeInMillis",
+                         "ServiceProcessingTimeInMillis", "TotalExecutionTimeInMillis"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    json_object_set_new(timeline, names[i],
+                        json_integer(json_integer_value(json_object_get(st, names[i]))));
+  json_t *rows = json_pack("{s:I, s:I, s:I}", "InputBytes",
+                           json_integer_value(json_object_get(st, "DataScannedInBytes")),
+                           "OutputBytes", json_integer_value(json_object_get(rec, "_output_bytes")),
+                           "OutputRows", json_integer_value(json_object_get(rec, "_rows")));
+  *out = json_pack("{s:{s:o, s:o}}", "QueryRuntimeStatistics", "Timeline", timeline, "Rows", rows);
+  json_decref(rec);
+  return 0;
+}
+
+int athena_query_list(athena *a, json_t *in, json_t **out, err *e)
+{
+  const char *wgname, *token;
+  int rc;
+  if ((rc = check_len(in, "WorkGroup", 1, 128, false, &wgname, e)) != 0 ||
+      (rc = check_len(in, "NextToken", 1, 1024, false, &token, e)) != 0)
+    return rc;
+  json_int_t max;
+  if ((rc = athena__max_results(in, 0, ATHENA_MAX_LIST, &max, e)) != 0)
+    return rc;
+  if (wgname == NULL)
+    wgname = "primary";
+  json_t *wg;
+  if ((rc = athena__workgroup_load(a, wgname, &wg, e)) != 0)
+    return rc;
+  json_decref(wg);
+  char key[160];
+  size_t plen = wg_key(wgname, 0, key, sizeof key) - 8; /* WORKGROUP \0 */
+  size_t klen = plen;
+  if (token != NULL) {
+    if (strlen(token) != 16 || !hex_decode(token, 16, (uint8_t *)key + plen, 8))
+      return err_set(e, ERR_INVALID, "the NextToken is not valid");
+    klen = plen + 8;
+  }
+  MDB_txn *txn;
+  if ((rc = lmdb_read_begin(a->env, &txn, e)) != 0)
+    return rc;
+  MDB_cursor *cur;
+  mdb_cursor_open(txn, a->db_bywg, &cur);
+  MDB_val k = {klen, key}, v;
+  json_t *ids = json_array();
+  char next[17] = "";
+  for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+       mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if (k.mv_size != plen + 8 || memcmp(k.mv_data, key, plen) != 0)
+      break;
+    if ((json_int_t)json_array_size(ids) == max) {
+      hex_encode((const uint8_t *)k.mv_data + plen, 8, next);
+      break;
+    }
+    json_array_append_new(ids, json_stringn(v.mv_data, v.mv_size));
+  }
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  *out = json_pack("{s:o}", "QueryExecutionIds", ids);
+  if (next[0] != '\0')
+    json_object_set_new(*out, "NextToken", json_string(next));
+  return 0;
+}
+
+/* NextToken of GetQueryResults: the id and the byte offset, base64. */
+static json_t *page_token(const char *id, uint64_t offset)
+{
+  char plain[64], b64[128];
+  int n = snprintf(plain, sizeof plain, "%s:%llu", id, (unsigned long long)offset);
+  base64_encode((const uint8_t *)plain, (size_t)n, b64);
+  return json_string(b64);
+}
+
+static int page_offset(const char *id, const char *token, uint64_t *offset, err *e)
+{
+  uint8_t plain[96];
+  long n = base64_decode(token, strlen(token), plain, sizeof plain - 1);
+  size_t idlen = strlen(id);
+  if (n < 0 || (size_t)n <= idlen + 1 || memcmp(plain, id, idlen) != 0 || plain[idlen] != ':')
+    return err_set(e, ERR_INVALID, "the NextToken does not belong to QueryExecution %s", id);
+  plain[n] = '\0';
+  char *end;
+  errno = 0;
+  unsigned long long x = strtoull((char *)plain + idlen + 1, &end, 10);
+  if (errno != 0 || *end != '\0')
+    return err_set(e, ERR_INVALID, "the NextToken is not valid");
+  *offset = x;
+  return 0;
+}
+
+int athena_query_results(athena *a, json_t *in, json_t **out, err *e)
+{
+  const char *id, *token;
+  int rc;
+  if ((rc = check_len(in, "QueryExecutionId", 1, 128, true, &id, e)) != 0 ||
+      (rc = check_len(in, "NextToken", 1, 1024, false, &token, e)) != 0)
+    return rc;
+  json_int_t max;
+  if ((rc = athena__max_results(in, 1, ATHENA_MAX_RESULTS, &max, e)) != 0)
+    return rc;
+  json_t *rec;
+  if ((rc = load_exec(a, id, &rec, e)) != 0)
+    return rc;
+  const char *state = rec_state(rec);
+  if (strcmp(state, "QUEUED") == 0 || strcmp(state, "RUNNING") == 0)
+    rc = err_set(e, ERR_INVALID, "Query has not yet finished. Current state: %s", state);
+  else if (strcmp(state, "SUCCEEDED") != 0)
+    rc = err_set(e, ERR_INVALID, "Query did not finish successfully. Final query state: %s",
+                 state);
+  uint64_t offset = 0;
+  if (rc == 0 && token != NULL)
+    rc = page_offset(id, token, &offset, e);
+  char *bucket = NULL, *key = NULL;
+  const char *loc = object_str(rec, "ResultConfiguration", "OutputLocation");
+  if (rc == 0 && (loc == NULL || parse_location(loc, &bucket, &key, e) != 0))
+    rc = err_set(e, ERR_INTERNAL, "QueryExecution %s has no result location", id);
+  if (rc == 0) {
+    size_t klen = strlen(key);
+    if (klen > 0 && key[klen - 1] == '/')
+      key[klen - 1] = '\0'; /* parse_location added it */
+  }
+  json_t *rs = NULL;
+  uint64_t next = 0;
+  if (rc == 0)
+    rc = athena__result_page(a->st, bucket, key, offset, (size_t)max, &rs, &next, e);
+  free(bucket);
+  free(key);
+  json_decref(rec);
+  if (rc != 0)
+    return rc;
+  *out = json_pack("{s:i, s:o}", "UpdateCount", 0, "ResultSet", rs);
+  if (next != 0)
+    json_object_set_new(*out, "NextToken", page_token(id, next));
+  return 0;
+}
