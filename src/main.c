@@ -27,6 +27,7 @@
 #include "api/s3.h"
 #include "api/sns.h"
 #include "api/sqs.h"
+#include "api/s3control.h"
 #include "api/states.h"
 #include "api/dynamodb.h"
 #include "base/log.h"
@@ -38,6 +39,7 @@
 #include "cli/queue.h"
 #include "cli/stream.h"
 #include "events/events.h"
+#include "batch/batch.h"
 #include "flow/flow.h"
 #include "fn/fn.h"
 #include "http/http.h"
@@ -325,6 +327,8 @@ static int cmd_server(int argc, char **argv)
   http_service *firehose = NULL;
   flow_system *flows = NULL;
   http_service *states_svc = NULL;
+  batch_system *batches = NULL;
+  http_service *control = NULL;
   kv *kvs = NULL;
   http_service *ddb = NULL;
   http_server *srv = NULL;
@@ -409,6 +413,13 @@ static int cmd_server(int argc, char **argv)
     goto out;
   }
   states_svc = states_service_new(flows);
+  batch_options bo = {.data_dir = real, .fn = fns.fn, .st = st};
+  if (batch_system_open(&bo, &batches, &e) != 0) {
+    log_error("cannot open the batch jobs in '%s': %s", real, e.msg);
+    goto out;
+  }
+  control = s3control_service_new(batches);
+  s3_service_set_control(s3, control);
   http_service *services[] = {s3, sqs, sns, iam_svc, kinesis, firehose, states_svc, ddb, fns.lambda};
   http_config cfg = {
       .listen_host = host,
@@ -441,6 +452,8 @@ static int cmd_server(int argc, char **argv)
     log_warn("Firehose deliveries are off: %s", e.msg);
   if (flow_system_start(flows, &e) != 0)
     log_warn("workflow executions are off: %s", e.msg);
+  if (batch_system_start(batches, &e) != 0)
+    log_warn("batch jobs are off: %s", e.msg);
   log_info("tarn %s serving %s on http://%s:%d", TARN_VERSION, real, host, bound);
   fprintf(stderr,
           "\n  endpoint     http://%s:%d\n"
@@ -458,6 +471,7 @@ out:
   stream_system_stop(streams); /* deliveries call functions and the store */
   native_events_attach(NULL);
   flow_system_stop(flows); /* before fn: no step starts an invocation after this */
+  batch_system_stop(batches); /* likewise for batch tasks */
   fn_system_stop(fns.fn); /* invocations waiting in handlers return first */
   queue_system_stop(qs);  /* long polls answer first */
   srv = http_server_stop(srv, SHUTDOWN_DEADLINE_MS);
@@ -467,6 +481,8 @@ out:
   functions_close(&fns);
   states_svc = states_service_free(states_svc);
   flows = flow_system_close(flows); /* after fn: no invocation calls back any more */
+  batches = batch_system_close(batches);
+  control = s3control_service_free(control);
   iam_svc = iam_service_free(iam_svc);
   iam = iam_system_close(iam);
   sqs = sqs_service_free(sqs);

@@ -49,6 +49,7 @@ struct s3_svc {
   http_service base;  /* first member: what the server holds */
   store *st;          /* borrowed */
   struct events_system *ev;  /* borrowed, or NULL: ?notification answers NotImplemented */
+  http_service *control;     /* borrowed, or NULL: S3 Control (/v20180820/...) */
 };
 
 /* Per-request state, in the request's arena (req->svc). */
