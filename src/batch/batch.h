@@ -19,7 +19,8 @@
  * confirmed, each chunk of tasks finished, reported); a chunk's results are
  * committed together, so after kill -9 a job resumes with the tasks whose
  * results were committed skipped. A task that ran but whose chunk was not
- * committed runs again (at most BATCH_CHUNK tasks per worker): operations
+ * committed runs again: at most BATCH_CHUNK tasks per worker for the S3
+ * operations, one invocation per worker for LambdaInvoke. Operations
  * should be idempotent, as on AWS, which also retries tasks.
  *
  * Threads: every function is safe to call from many threads.
@@ -38,7 +39,7 @@
 #define BATCH_MAX_MANIFEST (64u << 20)  /* bytes of a manifest (or inventory data file, unpacked) */
 #define BATCH_MAX_TAGS 50               /* job tags (AWS: 50) */
 #define BATCH_MAX_LIST 1000             /* ListJobs maxResults */
-#define BATCH_CHUNK 16                  /* tasks a worker runs between commits */
+#define BATCH_CHUNK 32                  /* tasks a worker runs between commits (S3 operations) */
 #define BATCH_LAMBDA_TRIES 4            /* a TemporaryFailure is retried up to this many runs */
 #define BATCH_FAILURE_MIN 1000          /* tasks run before the failure threshold applies */
 

@@ -31,6 +31,7 @@
 #include <zlib.h>
 
 #define TASK_BATCH 1000
+#define CSV_FIELD_MAX 8192   /* bytes of one manifest field (a key is at most 1024, encoded 3072) */
 
 typedef struct emitter {
   batch_system *s;
@@ -165,7 +166,7 @@ static size_t csv_row(const char *p, size_t n, arena *a, const char **fields, si
   if (n == 0)
     return 0;
   buf f;
-  buf_init(&f, 0);
+  buf_init(&f, CSV_FIELD_MAX);
   for (;;) {
     buf_reset(&f);
     if (i < n && p[i] == '"') {
@@ -189,7 +190,8 @@ static size_t csv_row(const char *p, size_t n, arena *a, const char **fields, si
       i++;
     }
     if (*nf < max)
-      fields[(*nf)++] = arena_strndup(a, f.len ? (const char *)f.data : "", f.len);
+      fields[(*nf)++] = f.len == CSV_FIELD_MAX ? NULL /* too long */
+                                                : arena_strndup(a, f.len ? f.data : "", f.len);
     if (i < n && p[i] == ',') {
       i++;
       continue;
@@ -227,6 +229,10 @@ static int csv_tasks(emitter *em, const char *text, size_t len, int cb, int ck, 
     if ((int)nf <= need)
       return err_set(e, ERR_INVALID, "line %llu of %s has %zu fields, expected %d",
                      (unsigned long long)line, what, nf, need + 1);
+    for (size_t x = 0; x < nf; x++)
+      if (f[x] == NULL)
+        return err_set(e, ERR_INVALID, "line %llu of %s has a field longer than %d bytes",
+                       (unsigned long long)line, what, CSV_FIELD_MAX - 1);
     const char *enc = f[ck];
     size_t kl;
     char *key = percent_decode(em->a, enc, strlen(enc), &kl);

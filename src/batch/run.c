@@ -4,8 +4,8 @@
  * APIs), commit each chunk's results, and end a job with its completion
  * report.
  *
- * Why chunks: a chunk of up to BATCH_CHUNK tasks is the unit of durable
- * progress. Its results are one change list in one group commit; only
+ * Why chunks: a chunk of up to BATCH_CHUNK tasks (one for LambdaInvoke) is
+ * the unit of durable progress. Its results are one change list in one group commit; only
  * after the commit are its tasks counted and marked done, so DescribeJob
  * never shows progress a crash could take back.
  *
@@ -140,7 +140,12 @@ static bool pick(batch_system *s, work *w)
   }
   if (j->active_since_ms == 0)
     j->active_since_ms = time_now_ms();
-  while (w->n < BATCH_CHUNK && j->next < j->total) {
+  /* a function runs far longer than a commit: each invocation's result is
+     committed on its own, so a crash repeats at most the ones in flight */
+  size_t size = json_object_get(json_object_get(j->rec, "Operation"), "LambdaInvoke") != NULL
+                    ? 1
+                    : BATCH_CHUNK;
+  while (w->n < size && j->next < j->total) {
     uint64_t i = j->next++;
     if (!bit(j, i))
       w->idx[w->n++] = i;
@@ -726,7 +731,7 @@ static int report_write(batch_system *s, const char *id, json_t *rec, uint64_t t
   if (rc == 0)
     rc = lmdb_read_begin(s->env, &txn, e);
   buf line;
-  buf_init(&line, 0);
+  buf_init(&line, 1u << 20);
   for (uint64_t i = 0; rc == 0 && i < total; i++) {
     char k[64];
     size_t kl = batch__task_key(id, 'r', i, k);
