@@ -418,7 +418,9 @@ static int op_lambda(batch_system *s, const char *jid, json_t *op, uint64_t idx,
       nanosleep(&ts, NULL);
       continue;
     } else if (strcmp(code, "TemporaryFailure") == 0 || strcmp(code, "PermanentFailure") == 0) {
-      res_set(r, false, code, 200, "%s", str != NULL ? str : "");
+      /* r->code must outlive ans: a static name */
+      res_set(r, false, code[0] == 'T' ? "TemporaryFailure" : "PermanentFailure", 200, "%s",
+              str != NULL ? str : "");
     } else {
       res_set(r, false, "PermanentFailure", 200, "the function returned the resultCode '%.64s'",
               code);
