@@ -12,6 +12,9 @@ import datetime
 import gzip
 import io
 import json
+import os
+import subprocess
+import time
 import uuid
 
 import pytest
@@ -480,3 +483,32 @@ def test_manifest_etag_mismatch_fails_the_job(s3, ctl):
     assert d["Status"] == "Failed"
     assert d["FailureReasons"][0]["FailureCode"] == "ManifestETagMismatch"
     assert s3.get_object_tagging(Bucket=b, Key="k")["TagSet"] == []
+
+
+def test_aws_cli(tarn, s3):
+    """Debian's AWS CLI with --endpoint-url http://localhost:PORT: it sends
+    to ACCOUNT.localhost, which resolves where *.localhost does (README)."""
+    b = new_bucket(s3, "cli")
+    s3.put_object(Bucket=b, Key="k", Body=b"1")
+    manifest = put_manifest(s3, b, "m.csv", [(b, "k")])
+    env = tarn.aws_env()
+    env["PYTHONPATH"] = os.path.join(os.path.dirname(__file__), "localhost_resolver")
+    ep = "http://localhost:%d" % tarn.port
+
+    def aws(*args):
+        r = subprocess.run(["/usr/bin/aws", "--endpoint-url", ep, "s3control"] + list(args) +
+                           ["--account-id", ACCOUNT], env=env, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout) if r.stdout.strip() else None
+
+    job = aws("create-job", "--no-confirmation-required", "--priority", "4",
+              "--role-arn", ROLE, "--client-request-token", uuid.uuid4().hex,
+              "--operation", json.dumps({"S3PutObjectTagging": {"TagSet": TAGS}}),
+              "--manifest", json.dumps(manifest), "--report", '{"Enabled": false}')["JobId"]
+    deadline = time.monotonic() + 120
+    while aws("describe-job", "--job-id", job)["Job"]["Status"] != "Complete":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert any(j["JobId"] == job for j in aws("list-jobs", "--job-statuses", "Complete")["Jobs"])
+    assert s3.get_object_tagging(Bucket=b, Key="k")["TagSet"] == TAGS
