@@ -78,10 +78,11 @@ void batch__set_time(json_t *rec, const char *k);
 /* ---- manifests (manifest.c) ---- */
 
 /* Reads the job's manifest (or generates it) and commits its tasks;
- * *total gets their count. Errors: a failure reason in e (the job fails
- * with code *fcode). */
+ * *total gets their count, *desc (or NULL) the GeneratedManifestDescriptor
+ * of a generated manifest written out. Errors: a failure reason in e (the
+ * job fails with code *fcode). */
 int batch__manifest_load(batch_system *s, const char *id, json_t *rec, uint64_t *total,
-                         const char **fcode, err *e);
+                         json_t **desc, const char **fcode, err *e);
 /* Checks a CreateJob's Manifest / ManifestGenerator before anything is
  * created. */
 int batch__manifest_check(batch_system *s, json_t *req, err *e);

@@ -22,6 +22,7 @@
  */
 #include "batch/internal.h"
 
+#include "base/hash.h"
 #include "base/mem.h"
 #include "base/text.h"
 
@@ -39,6 +40,7 @@ typedef struct emitter {
   lmdb_ops ops;
   uint64_t n;
   arena *a;
+  store_writer *out;        /* EnableManifestOutput: the generated manifest's CSV */
 } emitter;
 
 static int emit_flush(emitter *em, err *e)
@@ -65,6 +67,13 @@ static int emit(emitter *em, const char *bucket, const char *key, const char *ve
   json_decref(row);
   lmdb_ops_put_owned(&em->ops, em->s->db_tasks, k, kl, v, strlen(v));
   em->n++;
+  if (em->out != NULL) {
+    char *line = xasprintf("\"%s\",\"%s\"\n", bucket, enc); /* neither holds a quote */
+    int rc = store_writer_write(em->out, line, strlen(line), e);
+    free(line);
+    if (rc != 0)
+      return rc;
+  }
   if (em->ops.n >= TASK_BATCH)
     return emit_flush(em, e);
   return 0;
@@ -308,6 +317,23 @@ int batch__manifest_check(batch_system *s, json_t *req, err *e)
       rc = err_set(e, ERR_INVALID, "SourceBucket must be a bucket ARN (arn:aws:s3:::NAME)");
     else if (store_bucket_get(s->st, bucket, a, &sb, e) != 0)
       rc = err_set(e, ERR_INVALID, "the source bucket '%s' does not exist", bucket);
+    const char *eo = batch__str(gen, "EnableManifestOutput");
+    if (eo != NULL) /* XML text: kept as the boolean it is */
+      json_object_set_new(gen, "EnableManifestOutput", json_boolean(strcmp(eo, "true") == 0));
+    bool output = json_is_true(json_object_get(gen, "EnableManifestOutput"));
+    json_t *loc = json_object_get(gen, "ManifestOutputLocation");
+    char ob[80];
+    const char *fmt = batch__str(loc, "ManifestFormat");
+    if (rc == 0 && output) {
+      const char *obucket = batch__bucket_of_arn(batch__str(loc, "Bucket"), ob, sizeof ob);
+      if (obucket == NULL)
+        rc = err_set(e, ERR_INVALID, "EnableManifestOutput needs a ManifestOutputLocation Bucket "
+                                     "ARN");
+      else if (store_bucket_get(s->st, obucket, a, &sb, e) != 0)
+        rc = err_set(e, ERR_INVALID, "the manifest output bucket '%s' does not exist", obucket);
+      else if (fmt != NULL && strcmp(fmt, "S3InventoryReport_CSV_20211130") != 0)
+        rc = err_set(e, ERR_INVALID, "ManifestFormat must be S3InventoryReport_CSV_20211130");
+    }
     json_t *f = json_object_get(gen, "Filter");
     const char *times[] = {"CreatedAfter", "CreatedBefore"};
     for (size_t i = 0; rc == 0 && i < 2; i++) {
@@ -439,7 +465,65 @@ static bool any_match(json_t *list, const char *key, int how)
   return false;
 }
 
-static int load_generated(emitter *em, json_t *gen, err *e)
+/* Commits the generated manifest (EnableManifestOutput): PREFIX/job-ID/
+ * data/ID.csv and PREFIX/job-ID/manifest.json in the S3 Inventory shape;
+ * desc gets DescribeJob's GeneratedManifestDescriptor. */
+static int output_commit(emitter *em, json_t *gen, json_t **desc, err *e)
+{
+  json_t *loc = json_object_get(gen, "ManifestOutputLocation");
+  char ob[80], sb[80];
+  const char *bucket = batch__bucket_of_arn(batch__str(loc, "Bucket"), ob, sizeof ob);
+  const char *source = batch__bucket_of_arn(batch__str(gen, "SourceBucket"), sb, sizeof sb);
+  const char *prefix = batch__str(loc, "ManifestPrefix");
+  size_t pl = prefix != NULL ? strlen(prefix) : 0;
+  if (pl > 0 && prefix[pl - 1] == '/')
+    pl--;
+  arena *a = arena_new();
+  const char *base = pl > 0 ? arena_sprintf(a, "%.*s/job-%s", (int)pl, prefix, em->id)
+                            : arena_sprintf(a, "job-%s", em->id);
+  const char *data_key = arena_sprintf(a, "%s/data/%s.csv", base, em->id);
+  uint8_t d[16];
+  char md5hex[33];
+  store_writer_md5(em->out, d);
+  hex_encode(d, 16, md5hex);
+  uint64_t size = store_writer_size(em->out);
+  str_pair csv_type = {"content-type", "text/csv"};
+  int rc = store_object_commit(em->out, bucket, data_key, md5hex, &csv_type, 1, NULL, 0, a, NULL,
+                               e);
+  char *text = NULL;
+  store_writer *w = NULL;
+  if (rc == 0) {
+    char when[25];
+    time_format_iso8601_ms(time_now_ms(), when);
+    json_t *m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:I, s:s}]}", "sourceBucket",
+                          source, "destinationBucket", batch__str(loc, "Bucket"), "version",
+                          "2021-11-30", "creationTimestamp", when, "fileFormat", "CSV",
+                          "fileSchema", "Bucket, Key", "files", "key", data_key, "size",
+                          (json_int_t)size, "MD5checksum", md5hex);
+    text = json_dumps(m, JSON_INDENT(2));
+    json_decref(m);
+    rc = store_writer_new(em->s->st, &w, e);
+  }
+  if (rc == 0)
+    rc = store_writer_write(w, text, strlen(text), e);
+  if (rc == 0) {
+    store_writer_md5(w, d);
+    hex_encode(d, 16, md5hex);
+    const char *mkey = arena_sprintf(a, "%s/manifest.json", base);
+    str_pair json_type = {"content-type", "application/json"};
+    rc = store_object_commit(w, bucket, mkey, md5hex, &json_type, 1, NULL, 0, a, NULL, e);
+    if (rc == 0)
+      *desc = json_pack("{s:s, s:{s:s, s:s}}", "Format", "S3InventoryReport_CSV_20211130",
+                        "Location", "ObjectArn", arena_sprintf(a, "arn:aws:s3:::%s/%s", bucket, mkey),
+                        "ETag", md5hex);
+  }
+  store_writer_free(w);
+  free(text);
+  arena_free(a);
+  return rc;
+}
+
+static int load_generated(emitter *em, json_t *gen, json_t **desc, err *e)
 {
   char b[80];
   const char *bucket = batch__bucket_of_arn(batch__str(gen, "SourceBucket"), b, sizeof b);
@@ -462,7 +546,9 @@ static int load_generated(emitter *em, json_t *gen, err *e)
   const char *lprefix = json_array_size(pre) == 1 ? json_string_value(json_array_get(pre, 0)) : NULL;
   char *after_key = NULL;
   int rc = 0;
-  for (;;) {
+  if (json_is_true(json_object_get(gen, "EnableManifestOutput")))
+    rc = store_writer_new(em->s->st, &em->out, e);
+  for (; rc == 0;) {
     arena *a = arena_new();
     store_list_params p = {.prefix = lprefix, .after = after_key,
                            .max_keys = STORE_MAX_LIST_KEYS};
@@ -489,19 +575,23 @@ static int load_generated(emitter *em, json_t *gen, err *e)
       break;
   }
   free(after_key);
+  if (rc == 0 && em->out != NULL)
+    rc = output_commit(em, gen, desc, e);
+  em->out = store_writer_free(em->out);
   return rc;
 }
 
 int batch__manifest_load(batch_system *s, const char *id, json_t *rec, uint64_t *total,
-                         const char **fcode, err *e)
+                         json_t **desc, const char **fcode, err *e)
 {
+  *desc = NULL;
   emitter em = {.s = s, .id = id, .a = arena_new()};
   *fcode = "ManifestInvalid";
   json_t *m = json_object_get(rec, "Manifest");
   int rc = m != NULL ? load_csv(&em, m, fcode, e)
                      : load_generated(&em, json_object_get(json_object_get(rec, "ManifestGenerator"),
                                                            "S3JobManifestGenerator"),
-                                      e);
+                                      desc, e);
   if (rc == 0)
     rc = emit_flush(&em, e);
   lmdb_ops_release(&em.ops);

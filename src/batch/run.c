@@ -169,7 +169,8 @@ static void prepare(batch_system *s, work *w)
   uint64_t total = 0;
   const char *fcode = NULL;
   err e = {0};
-  int rc = batch__manifest_load(s, w->id, rec, &total, &fcode, &e);
+  json_t *desc = NULL;
+  int rc = batch__manifest_load(s, w->id, rec, &total, &desc, &fcode, &e);
   json_decref(rec);
   pthread_mutex_lock(&s->mu);
   job *j = w->j;
@@ -185,6 +186,8 @@ static void prepare(batch_system *s, work *w)
     batch__fail_rec(j->rec, fcode, e.msg);
   } else {
     json_object_set_new(j->rec, "_total", json_integer((json_int_t)total));
+    if (desc != NULL)
+      json_object_set(j->rec, "GeneratedManifestDescriptor", desc);
     j->total = total;
     free(j->done);
     j->done = xcalloc(total / 8 + 1, 1);
@@ -199,6 +202,7 @@ static void prepare(batch_system *s, work *w)
       json_object_set_new(j->rec, "Status", json_string("Ready"));
     }
   }
+  json_decref(desc);
   rec_commit(s, j);
   if (is(j->rec, "Cancelled") || is(j->rec, "Failed"))
     job_drop(s, j);

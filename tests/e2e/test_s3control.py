@@ -146,7 +146,10 @@ GEN_XML = """<?xml version="1.0" encoding="UTF-8"?>
 </KeyNameConstraint>
 <ObjectSizeGreaterThanBytes>100</ObjectSizeGreaterThanBytes>
 </Filter>
-<EnableManifestOutput>false</EnableManifestOutput>
+<ManifestOutputLocation><Bucket>arn:aws:s3:::%(out)s</Bucket>
+<ManifestPrefix>generated</ManifestPrefix>
+<ManifestFormat>S3InventoryReport_CSV_20211130</ManifestFormat></ManifestOutputLocation>
+<EnableManifestOutput>true</EnableManifestOutput>
 </S3JobManifestGenerator></ManifestGenerator>
 </CreateJobRequest>"""
 
@@ -156,10 +159,12 @@ def test_generated_manifest_delete_tagging(tarn, s3, ctl):
     sizes = {"logs/a.log": 10, "logs/b.log": 500, "logs/c.txt": 500, "other/d.log": 500}
     for k, n in sizes.items():
         s3.put_object(Bucket=b, Key=k, Body=b"x" * n, Tagging="t=1")
+    out = new_bucket(s3, "genout")
     # KeyNameConstraint and the size filters are newer than Debian's botocore:
     # the request as a newer SDK sends it
     r = tarn.request("POST", "/v20180820/jobs", headers={"x-amz-account-id": ACCOUNT},
-                     body=(GEN_XML % {"token": uuid.uuid4().hex, "bucket": b}).encode())
+                     body=(GEN_XML % {"token": uuid.uuid4().hex, "bucket": b,
+                                      "out": out}).encode())
     assert r.status_code == 200, r.content
     job = r.content.split(b"<JobId>")[1].split(b"</JobId>")[0].decode()
     d = wait_done(ctl, job)
@@ -167,6 +172,15 @@ def test_generated_manifest_delete_tagging(tarn, s3, ctl):
     for k in sizes:
         want = [] if k == "logs/b.log" else [{"Key": "t", "Value": "1"}]
         assert s3.get_object_tagging(Bucket=b, Key=k)["TagSet"] == want, k
+    # the generated manifest, written out in the S3 Inventory shape
+    gen = d["GeneratedManifestDescriptor"]
+    assert gen["Format"] == "S3InventoryReport_CSV_20211130"
+    mkey = "generated/job-%s/manifest.json" % job
+    assert gen["Location"]["ObjectArn"] == "arn:aws:s3:::%s/%s" % (out, mkey)
+    man = json.loads(s3.get_object(Bucket=out, Key=mkey)["Body"].read())
+    assert man["fileSchema"] == "Bucket, Key" and len(man["files"]) == 1
+    rows = s3.get_object(Bucket=out, Key=man["files"][0]["key"])["Body"].read().decode()
+    assert rows == '"%s","logs/b.log"\n' % b
     # creation time filters, through boto3
     job = create(ctl, {"S3PutObjectTagging": {"TagSet": TAGS[:1]}}, ManifestGenerator={
         "S3JobManifestGenerator": {
