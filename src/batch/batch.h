@@ -20,7 +20,7 @@
  * committed together, so after kill -9 a job resumes with the tasks whose
  * results were committed skipped. A task that ran but whose chunk was not
  * committed runs again: at most BATCH_CHUNK tasks per worker for the S3
- * operations, one invocation per worker for LambdaInvoke. Operations
+ * operations, BATCH_LAMBDA_CONCURRENCY invocations for LambdaInvoke. Operations
  * should be idempotent, as on AWS, which also retries tasks.
  *
  * Threads: every function is safe to call from many threads.
@@ -40,6 +40,7 @@
 #define BATCH_MAX_TAGS 50               /* job tags (AWS: 50) */
 #define BATCH_MAX_LIST 1000             /* ListJobs maxResults */
 #define BATCH_CHUNK 32                  /* tasks a worker runs between commits (S3 operations) */
+#define BATCH_LAMBDA_CONCURRENCY 4     /* invocations in flight for one job */
 #define BATCH_LAMBDA_TRIES 4            /* a TemporaryFailure is retried up to this many runs */
 #define BATCH_FAILURE_MIN 1000          /* tasks run before the failure threshold applies */
 
@@ -50,7 +51,8 @@ typedef struct batch_options {
   const char *data_dir;   /* DATA: batch/ goes under it */
   fn_system *fn;          /* LambdaInvoke's functions; NULL: those tasks fail */
   struct store *st;       /* the objects the jobs work on */
-  unsigned workers;       /* task threads; 0: 4 */
+  unsigned workers;       /* task threads; 0: 16 (they mostly wait for commits,
+                             which they then share) */
 } batch_options;
 
 /* Opens DATA/batch (creating it). Nothing runs until batch_system_start. */

@@ -192,7 +192,7 @@ int batch_system_open(const batch_options *o, batch_system **out, err *e)
   batch_system *s = xcalloc(1, sizeof *s);
   s->fn = o->fn;
   s->st = o->st;
-  s->nworkers = o->workers ? o->workers : 4;
+  s->nworkers = o->workers ? o->workers : 16;
   pthread_mutex_init(&s->mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);

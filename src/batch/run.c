@@ -127,6 +127,9 @@ static bool pick(batch_system *s, work *w)
     }
     if (!running || j->next >= j->total || too_many_failures(j))
       continue;
+    if (j->inflight >= BATCH_LAMBDA_CONCURRENCY &&
+        json_object_get(json_object_get(j->rec, "Operation"), "LambdaInvoke") != NULL)
+      continue;
     long long p = json_integer_value(json_object_get(j->rec, "Priority"));
     if (best == NULL || p > json_integer_value(json_object_get(best->rec, "Priority")))
       best = j;
