@@ -753,9 +753,10 @@ static int set_status(batch_system *s, job *j, json_t *rec, void *arg, err *e)
   } else {
     if (strcmp(st, "Cancelling") == 0)
       return err_set(e, ERR_CONFLICT, "the job is already Cancelling");
-    /* chunks still running, or a preparation or report under way: the
-       worker that ends them moves the job on to Cancelled */
-    bool busy = j->inflight > 0 || j->preparing || j->finishing;
+    /* an Active job, chunks still running, or a preparation or report
+       under way: a worker moves the job on to Cancelled (writing the
+       report of the tasks that ran) */
+    bool busy = j->inflight > 0 || j->preparing || j->finishing || strcmp(st, "Active") == 0;
     json_object_set_new(rec, "Status", json_string(busy ? "Cancelling" : "Cancelled"));
     if (!busy)
       batch__set_time(rec, "TerminationDate");

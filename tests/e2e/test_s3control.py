@@ -323,6 +323,24 @@ def test_lambda_invoke_schema_1_failed_only_report(s3, ctl, function):
     assert json.loads(fine[6])["fields"] == ["s3BucketArn", "s3Key", "s3VersionId", "taskId"]
 
 
+def test_cancel_an_active_job(s3, ctl, function):
+    b = new_bucket(s3, "cancel")
+    keys = ["k/%02d" % i for i in range(60)]
+    manifest = put_manifest(s3, b, "m.csv", [(b, k) for k in keys])
+    job = create(ctl, {"LambdaInvoke": {"FunctionArn": function}}, manifest, report(b, "r"))
+    wait_status(ctl, job, ("Active",), timeout=240)
+    r = ctl.update_job_status(AccountId=ACCOUNT, JobId=job, RequestedJobStatus="Cancelled")
+    assert r["Status"] in ("Cancelling", "Cancelled")
+    d = wait_done(ctl, job, timeout=240)
+    assert d["Status"] == "Cancelled", d
+    p = d["ProgressSummary"]
+    ran = p["NumberOfTasksSucceeded"] + p["NumberOfTasksFailed"]
+    assert p["TotalNumberOfTasks"] == 60 and ran < 60
+    # the report lists the tasks that ran
+    rows = read_report(s3, b, "r", job)
+    assert len(rows.get("succeeded", [])) == p["NumberOfTasksSucceeded"]
+
+
 def test_confirmation_priority_and_cancel(s3, ctl):
     b = new_bucket(s3, "conf")
     s3.put_object(Bucket=b, Key="k", Body=b"1")
