@@ -34,6 +34,7 @@
 #include "base/netpolicy.h"
 #include "cli/cli.h"
 #include "cli/events.h"
+#include "cli/batch.h"
 #include "cli/flow.h"
 #include "cli/fn.h"
 #include "cli/queue.h"
@@ -96,6 +97,7 @@ static void usage(FILE *f)
         "  topic  ls|create|publish|subscribe|...     topics (tarn topic help)\n"
         "  stream ls|create|put|tail|rm               Kinesis streams (tarn stream help)\n"
         "  flow   ls|create|run|start|history|...     state machines (tarn flow help)\n"
+        "  batch  ls|show|tag|confirm|cancel          S3 Batch Operations jobs (tarn batch help)\n"
         "  version                                    print the version\n",
         f);
 }
@@ -529,6 +531,8 @@ int main(int argc, char **argv)
     return cli_stream(argc - 2, argv + 2);
   if (strcmp(cmd, "flow") == 0)
     return cli_flow(argc - 2, argv + 2);
+  if (strcmp(cmd, "batch") == 0)
+    return cli_batch(argc - 2, argv + 2);
   if (strcmp(cmd, "version") == 0) {
     printf("tarn %s\n", TARN_VERSION);
     return 0;

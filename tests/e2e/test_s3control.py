@@ -4,7 +4,8 @@ generated manifest, with S3PutObjectTagging, S3DeleteObjectTagging,
 S3PutObjectCopy and LambdaInvoke (schema 1.0 and 2.0, TemporaryFailure
 retried, PermanentFailure reported); the completion report; confirmation,
 priority, cancel, ListJobs, job tags, ClientRequestToken idempotency, and
-errors in S3 Control's shape that change nothing. The kill -9 test is in
+errors in S3 Control's shape that change nothing; Debian's AWS CLI and
+`tarn batch`. The kill -9 test is in
 test_s3control_crash.py.
 """
 import csv
@@ -23,6 +24,7 @@ from botocore.exceptions import ClientError
 import lambda_util
 from batch_util import (ACCOUNT, NO_REPORT, ROLE, control_client, put_manifest, report,
                         wait_done, wait_status)
+from test_sqs_cli import tarn_cli
 
 TAGS = [{"Key": "project", "Value": "tarn"}, {"Key": "stage", "Value": "batch"}]
 
@@ -544,3 +546,26 @@ def test_aws_cli(tarn, s3):
         time.sleep(0.2)
     assert any(j["JobId"] == job for j in aws("list-jobs", "--job-statuses", "Complete")["Jobs"])
     assert s3.get_object_tagging(Bucket=b, Key="k")["TagSet"] == TAGS
+
+
+def test_tarn_batch_cli(tarn, s3):
+    b = new_bucket(s3, "tcli")
+    for k in ("in/a", "in/b", "out/c"):
+        s3.put_object(Bucket=b, Key=k, Body=b"1")
+    job = tarn_cli(tarn, "batch", "tag", b + "/in/", "team=data", "tier=hot").stdout.strip()
+    deadline = time.monotonic() + 120
+    while "status     Complete" not in tarn_cli(tarn, "batch", "show", job).stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    out = tarn_cli(tarn, "batch", "show", job).stdout
+    assert "operation  S3PutObjectTagging" in out and "2 total, 2 succeeded, 0 failed" in out
+    assert any(line.startswith(job) and "Complete" in line and "2/2" in line
+               for line in tarn_cli(tarn, "batch", "ls").stdout.splitlines())
+    assert s3.get_object_tagging(Bucket=b, Key="in/a")["TagSet"] == [
+        {"Key": "team", "Value": "data"}, {"Key": "tier", "Value": "hot"}]
+    assert s3.get_object_tagging(Bucket=b, Key="out/c")["TagSet"] == []
+    r = tarn_cli(tarn, "batch", "cancel", job, ok=False)
+    assert r.returncode == 1 and "tarn batch: UpdateJobStatus failed:" in r.stderr
+    r = tarn_cli(tarn, "batch", "show", "no-such-job", ok=False)
+    assert r.returncode == 1 and "does not exist" in r.stderr
+    assert tarn_cli(tarn, "batch", "bogus", ok=False).returncode == 2
