@@ -809,15 +809,6 @@ int s3_meta_from_headers(http_req *req, str_pair **out, size_t *n, err *e)
 
 /* ---- tags ---- */
 
-static size_t utf8_chars(const char *s)
-{
-  size_t n = 0;
-  for (; *s != '\0'; s++)
-    if (((unsigned char)*s & 0xC0) != 0x80)
-      n++;
-  return n;
-}
-
 int s3_tags_check(const str_pair *tags, size_t n, err *e)
 {
   if (n > STORE_MAX_TAGS)

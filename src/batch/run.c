@@ -34,6 +34,7 @@
 
 #define STOP_CHECK_MS 200
 #define IDLE_WAIT_MS 1000
+#define RESULT_MAX 8192    /* bytes of a task's ResultMessage kept (a function's resultString) */
 
 enum work_kind { W_NONE, W_PREPARE, W_CHUNK, W_FINISH };
 
@@ -524,6 +525,30 @@ static int task_run(batch_system *s, const char *jid, json_t *ops, uint64_t idx,
   return 0;
 }
 
+/* Object tags as S3 takes them: at most STORE_MAX_TAGS, keys of 1 to 128
+ * characters, values of at most 256, no key twice. */
+static int tagset_check(json_t *tags, err *e)
+{
+  if (tags != NULL && !json_is_array(tags))
+    return err_set(e, ERR_INVALID, "a tag set must be a list of tags");
+  if (json_array_size(tags) > STORE_MAX_TAGS)
+    return err_set(e, ERR_INVALID, "an object has at most %d tags", STORE_MAX_TAGS);
+  size_t i;
+  json_t *t;
+  json_array_foreach(tags, i, t) {
+    const char *k = batch__str(t, "Key");
+    const char *v = batch__str(t, "Value");
+    if (k == NULL || k[0] == '\0' || utf8_chars(k) > 128)
+      return err_set(e, ERR_INVALID, "an object tag key must have 1 to 128 characters");
+    if (v != NULL && utf8_chars(v) > 256)
+      return err_set(e, ERR_INVALID, "an object tag value has at most 256 characters");
+    for (size_t x = 0; x < i; x++)
+      if (strcmp(str_or_empty(batch__str(json_array_get(tags, x), "Key")), k) == 0)
+        return err_set(e, ERR_INVALID, "the object tag key '%.128s' is given twice", k);
+  }
+  return 0;
+}
+
 int batch__operation_check(batch_system *s, json_t *op, err *e)
 {
   if (!json_is_object(op) || json_object_size(op) != 1)
@@ -553,9 +578,7 @@ int batch__operation_check(batch_system *s, json_t *op, err *e)
       return err_set(e, ERR_INVALID, "S3PutObjectTagging needs a TagSet");
     if (!json_is_array(ts))
       json_object_set_new(v, "TagSet", json_array());
-    if (json_array_size(json_object_get(v, "TagSet")) > STORE_MAX_TAGS)
-      return err_set(e, ERR_INVALID, "an object has at most %d tags", STORE_MAX_TAGS);
-    return 0;
+    return tagset_check(json_object_get(v, "TagSet"), e);
   }
   if (strcmp(name, "S3DeleteObjectTagging") == 0)
     return 0;
@@ -593,9 +616,9 @@ int batch__operation_check(batch_system *s, json_t *op, err *e)
     if (pre != NULL && strlen(pre) > 1024)
       return err_set(e, ERR_INVALID, "TargetKeyPrefix has at most 1024 characters");
     json_t *nt = json_object_get(v, "NewObjectTagging");
-    if (json_array_size(nt) > STORE_MAX_TAGS)
-      return err_set(e, ERR_INVALID, "an object has at most %d tags", STORE_MAX_TAGS);
-    return 0;
+    if (json_is_string(nt) && json_string_length(nt) == 0)
+      json_object_del(v, "NewObjectTagging");
+    return tagset_check(json_object_get(v, "NewObjectTagging"), e);
   }
   if (strcmp(name, "S3PutObjectAcl") == 0)
     return err_set(e, ERR_NOT_IMPLEMENTED, "S3PutObjectAcl (replace access control list) is not "
@@ -607,6 +630,17 @@ int batch__operation_check(batch_system *s, json_t *op, err *e)
 }
 
 /* ---- a chunk ---- */
+
+/* Cuts s to at most max bytes, on a character boundary. */
+static void trim_utf8(char *s, size_t max)
+{
+  if (s == NULL || strlen(s) <= max)
+    return;
+  size_t n = max;
+  while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+    n--;
+  s[n] = '\0';
+}
 
 static void chunk(batch_system *s, work *w)
 {
@@ -638,6 +672,7 @@ static void chunk(batch_system *s, work *w)
   for (size_t i = 0; i < w->n; i++) {
     if (!have[i])
       continue;
+    trim_utf8(res[i].msg, RESULT_MAX);
     json_t *v = json_pack("[s, i, s]", res[i].code, res[i].http, res[i].msg ? res[i].msg : "");
     if (v == NULL) /* a message that is not UTF-8 */
       v = json_pack("[s, i, s]", res[i].code, res[i].http, "");

@@ -456,6 +456,8 @@ def test_client_request_token_idempotency(s3, ctl):
     ({"Operation": {"S3PutObjectAcl": {"AccessControlPolicy": {"CannedAccessControlList":
                                                                 "private"}}}}, "ACL"),
     ({"RoleArn": "not-a-role-arn-at-all"}, "RoleArn"),
+    ({"Operation": {"S3PutObjectTagging": {"TagSet": [{"Key": "k" * 129, "Value": "v"}]}}},
+     "tag key"),
     ({"Manifest": {"Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": ["Key"]},
                    "Location": {"ObjectArn": "arn:aws:s3:::b/m.csv", "ETag": "x"}}}, "Fields"),
     ({"Manifest": {"Spec": {"Format": "S3BatchOperations_CSV_20180820",
