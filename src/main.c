@@ -28,6 +28,7 @@
 #include "api/s3.h"
 #include "api/sns.h"
 #include "api/sqs.h"
+#include "api/s3control.h"
 #include "api/states.h"
 #include "api/dynamodb.h"
 #include "api/athena.h"
@@ -36,11 +37,13 @@
 #include "base/netpolicy.h"
 #include "cli/cli.h"
 #include "cli/events.h"
+#include "cli/batch.h"
 #include "cli/flow.h"
 #include "cli/fn.h"
 #include "cli/queue.h"
 #include "cli/stream.h"
 #include "events/events.h"
+#include "batch/batch.h"
 #include "flow/flow.h"
 #include "fn/fn.h"
 #include "http/http.h"
@@ -97,6 +100,7 @@ static void usage(FILE *f)
         "  topic  ls|create|publish|subscribe|...     topics (tarn topic help)\n"
         "  stream ls|create|put|tail|rm               Kinesis streams (tarn stream help)\n"
         "  flow   ls|create|run|start|history|...     state machines (tarn flow help)\n"
+        "  batch  ls|show|tag|confirm|cancel          S3 Batch Operations jobs (tarn batch help)\n"
         "  version                                    print the version\n",
         f);
 }
@@ -345,6 +349,8 @@ static int cmd_server(int argc, char **argv)
   http_service *firehose = NULL;
   flow_system *flows = NULL;
   http_service *states_svc = NULL;
+  batch_system *batches = NULL;
+  http_service *control = NULL;
   kv *kvs = NULL;
   athena *ath = NULL;
   http_service *athena_svc = NULL;
@@ -447,6 +453,13 @@ static int cmd_server(int argc, char **argv)
   }
   athena_svc = athena_service_new(ath);
   native_service_add_metrics(native, athena_metrics, ath);
+  batch_options bo = {.data_dir = real, .fn = fns.fn, .st = st};
+  if (batch_system_open(&bo, &batches, &e) != 0) {
+    log_error("cannot open the batch jobs in '%s': %s", real, e.msg);
+    goto out;
+  }
+  control = s3control_service_new(batches);
+  s3_service_set_control(s3, control);
   http_service *services[] = {s3, sqs, sns, iam_svc, kinesis, firehose, states_svc, ddb, glue, athena_svc,
                               fns.lambda};
   http_config cfg = {
@@ -482,6 +495,8 @@ static int cmd_server(int argc, char **argv)
     log_warn("workflow executions are off: %s", e.msg);
   if (athena_start(ath, &e) != 0)
     log_warn("Athena query executions are off: %s", e.msg);
+  if (batch_system_start(batches, &e) != 0)
+    log_warn("batch jobs are off: %s", e.msg);
   log_info("tarn %s serving %s on http://%s:%d", TARN_VERSION, real, host, bound);
   fprintf(stderr,
           "\n  endpoint     http://%s:%d\n"
@@ -499,6 +514,7 @@ out:
   stream_system_stop(streams); /* deliveries call functions and the store */
   native_events_attach(NULL);
   flow_system_stop(flows); /* before fn: no step starts an invocation after this */
+  batch_system_stop(batches); /* likewise for batch tasks */
   fn_system_stop(fns.fn); /* invocations waiting in handlers return first */
   queue_system_stop(qs);  /* long polls answer first */
   srv = http_server_stop(srv, SHUTDOWN_DEADLINE_MS);
@@ -511,6 +527,8 @@ out:
   athena_svc = athena_service_free(athena_svc);
   ath = athena_close(ath); /* before the store its queries write into */
   flows = flow_system_close(flows); /* after fn: no invocation calls back any more */
+  batches = batch_system_close(batches);
+  control = s3control_service_free(control);
   iam_svc = iam_service_free(iam_svc);
   iam = iam_system_close(iam);
   sqs = sqs_service_free(sqs);
@@ -559,6 +577,8 @@ int main(int argc, char **argv)
     return cli_stream(argc - 2, argv + 2);
   if (strcmp(cmd, "flow") == 0)
     return cli_flow(argc - 2, argv + 2);
+  if (strcmp(cmd, "batch") == 0)
+    return cli_batch(argc - 2, argv + 2);
   if (strcmp(cmd, "version") == 0) {
     printf("tarn %s\n", TARN_VERSION);
     return 0;

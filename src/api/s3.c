@@ -54,6 +54,7 @@
 #include "api/s3_internal.h"
 
 #include "api/iam.h"
+#include "api/s3control.h"
 #include "aws/errors.h"
 #include "base/hash.h"
 #include "base/xml.h"
@@ -367,9 +368,20 @@ static int storage_class_check(const http_req *req, err *e)
 
 /* ---- the request life cycle ---- */
 
+/* S3 Control (Batch Operations jobs) shares the "s3" scope: its paths go
+ * to api/s3control.c. A bucket named v20180820 is reachable only by virtual
+ * host. */
+static http_service *control_of(s3_svc *s, const http_req *req)
+{
+  return s->control != NULL && s3control_path(req) ? s->control : NULL;
+}
+
 static int s3_prepare(void *ctx, http_req *req, err *e)
 {
   s3_svc *s = ctx;
+  http_service *ctl = control_of(s, req);
+  if (ctl != NULL)
+    return ctl->prepare(ctl->ctx, req, e);
   s3_call *c = arena_alloc(req->arena, sizeof *c);
   req->svc = c;
   int rc = address_parse(req, &c->bucket, &c->key, e);
@@ -432,6 +444,11 @@ static void write_error(http_req *req, const char *bucket, const char *key,
 
 static void s3_error(void *ctx, http_req *req, const err *e)
 {
+  http_service *ctl = control_of(ctx, req);
+  if (ctl != NULL) {
+    ctl->error(ctl->ctx, req, e);
+    return;
+  }
   s3_call *c = req->svc;
   if (c != NULL) {
     write_error(req, c->bucket, c->key, c->upload_id, e);
@@ -449,6 +466,11 @@ static void s3_error(void *ctx, http_req *req, const err *e)
 
 static void s3_handle(void *ctx, http_req *req)
 {
+  http_service *ctl = control_of(ctx, req);
+  if (ctl != NULL) {
+    ctl->handle(ctl->ctx, req);
+    return;
+  }
   s3_svc *s = ctx;
   s3_call *c = req->svc;
   err e;
@@ -467,6 +489,11 @@ static void s3_handle(void *ctx, http_req *req)
 
 static void s3_cleanup(void *ctx, http_req *req)
 {
+  http_service *ctl = control_of(ctx, req);
+  if (ctl != NULL) {
+    ctl->cleanup(ctl->ctx, req);
+    return;
+  }
   s3_call *c = req->svc;
   if (c == NULL)
     return;
@@ -495,6 +522,11 @@ http_service *s3_service_new(store *st)
 void s3_service_set_events(http_service *svc, struct events_system *ev)
 {
   ((s3_svc *)svc->ctx)->ev = ev;
+}
+
+void s3_service_set_control(http_service *svc, http_service *control)
+{
+  ((s3_svc *)svc->ctx)->control = control;
 }
 
 http_service *s3_service_free(http_service *svc)
@@ -791,15 +823,6 @@ int s3_meta_from_headers(http_req *req, str_pair **out, size_t *n, err *e)
 }
 
 /* ---- tags ---- */
-
-static size_t utf8_chars(const char *s)
-{
-  size_t n = 0;
-  for (; *s != '\0'; s++)
-    if (((unsigned char)*s & 0xC0) != 0x80)
-      n++;
-  return n;
-}
 
 int s3_tags_check(const str_pair *tags, size_t n, err *e)
 {

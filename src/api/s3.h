@@ -25,6 +25,10 @@ http_service *s3_service_new(store *st);
 struct events_system;
 void s3_service_set_events(http_service *svc, struct events_system *ev);
 
+/* Requests whose path starts with /v20180820/ (S3 Control: Batch
+ * Operations jobs, signed for "s3" too) go to control (borrowed). */
+void s3_service_set_control(http_service *svc, http_service *control);
+
 /* Frees a service made by s3_service_new, once the server that used it has
  * stopped. Accepts NULL; returns NULL. */
 http_service *s3_service_free(http_service *svc);

@@ -51,6 +51,7 @@ struct s3_svc {
   store *st;          /* borrowed */
   struct events_system *ev;  /* borrowed, or NULL: ?notification answers NotImplemented */
   s3_select_pool *select;    /* running SelectObjectContent queries (s3_select.c) */
+  http_service *control;     /* borrowed, or NULL: S3 Control (/v20180820/...) */
 };
 
 /* Per-request state, in the request's arena (req->svc). */

@@ -25,6 +25,7 @@
  * Start reading at committer_main().
  */
 #include "base/lmdb_env.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -283,4 +284,86 @@ void lmdb_committer_stop(lmdb_committer *c)
   c->running = false;
   pthread_mutex_unlock(&c->mu);
   /* mu and the conditions stay valid: late callers are refused, not crashed */
+}
+
+/* ---- change lists ---- */
+
+static lmdb_op *ops_add(lmdb_ops *o, MDB_dbi dbi, const void *key, size_t klen)
+{
+  if (o->n == o->cap) {
+    o->cap = o->cap ? o->cap * 2 : 8;
+    o->ops = xrealloc(o->ops, o->cap * sizeof *o->ops);
+  }
+  lmdb_op *op = &o->ops[o->n++];
+  memset(op, 0, sizeof *op);
+  op->dbi = dbi;
+  op->key = xmalloc(klen ? klen : 1);
+  memcpy(op->key, key, klen);
+  op->klen = klen;
+  return op;
+}
+
+void lmdb_ops_put(lmdb_ops *o, MDB_dbi dbi, const void *key, size_t klen, const void *val,
+                  size_t vlen)
+{
+  lmdb_op *op = ops_add(o, dbi, key, klen);
+  op->val = xmalloc(vlen ? vlen : 1);
+  memcpy(op->val, val, vlen);
+  op->vlen = vlen;
+}
+
+void lmdb_ops_put_owned(lmdb_ops *o, MDB_dbi dbi, const void *key, size_t klen, char *val,
+                        size_t vlen)
+{
+  lmdb_op *op = ops_add(o, dbi, key, klen);
+  op->val = val;
+  op->vlen = vlen;
+}
+
+void lmdb_ops_del(lmdb_ops *o, MDB_dbi dbi, const void *key, size_t klen)
+{
+  ops_add(o, dbi, key, klen);
+}
+
+void lmdb_ops_release(lmdb_ops *o)
+{
+  for (size_t i = 0; i < o->n; i++) {
+    free(o->ops[i].key);
+    free(o->ops[i].val);
+  }
+  free(o->ops);
+  o->ops = NULL;
+  o->n = o->cap = 0;
+}
+
+static int ops_apply(void *ctx, lmdb_change *base, MDB_txn *txn, arena *a, err *e)
+{
+  (void)ctx;
+  (void)a;
+  lmdb_ops *o = (lmdb_ops *)base;
+  for (size_t i = 0; i < o->n; i++) {
+    lmdb_op *op = &o->ops[i];
+    MDB_val k = {op->klen, op->key};
+    int mrc;
+    if (op->val != NULL) {
+      MDB_val v = {op->vlen, op->val};
+      mrc = mdb_put(txn, op->dbi, &k, &v, 0);
+    } else {
+      mrc = mdb_del(txn, op->dbi, &k, NULL);
+      if (mrc == MDB_NOTFOUND)
+        mrc = 0;
+    }
+    if (mrc != 0)
+      return lmdb_error(e, mrc, o->what != NULL ? o->what : "write the state");
+  }
+  return 0;
+}
+
+int lmdb_ops_commit(lmdb_committer *c, lmdb_ops *o, err *e)
+{
+  o->base.apply = ops_apply;
+  o->base.complete = NULL;
+  int rc = lmdb_committer_run(c, &o->base, e);
+  lmdb_ops_release(o);
+  return rc;
 }

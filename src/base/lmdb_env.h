@@ -117,4 +117,39 @@ bool lmdb_committer_submit(lmdb_committer *c, lmdb_change *ch);
 /* Counters since start. */
 void lmdb_committer_stats(lmdb_committer *c, uint64_t *changes, uint64_t *commits);
 
+/* ---- change lists ----
+ * The common change: puts and deletes of whole values, collected by the
+ * caller and applied in order in one nested transaction of a group commit,
+ * so they land together or not at all. Used by the parts whose state is a
+ * set of keyed records (flow's steps, batch jobs' task progress). */
+
+typedef struct lmdb_op {
+  MDB_dbi dbi;
+  char *key;              /* malloc'd */
+  size_t klen;
+  char *val;              /* malloc'd; NULL: delete (a missing key is no error) */
+  size_t vlen;
+} lmdb_op;
+
+typedef struct lmdb_ops {
+  lmdb_change base;       /* first member: what the committer queues */
+  lmdb_op *ops;
+  size_t n;
+  size_t cap;
+  const char *what;       /* in messages: "write the workflow state" */
+} lmdb_ops;
+
+/* Adds a put of a copy of key and of val. */
+void lmdb_ops_put(lmdb_ops *o, MDB_dbi dbi, const void *key, size_t klen, const void *val,
+                  size_t vlen);
+/* Adds a put that takes val (malloc'd, vlen bytes): the list frees it. */
+void lmdb_ops_put_owned(lmdb_ops *o, MDB_dbi dbi, const void *key, size_t klen, char *val,
+                        size_t vlen);
+void lmdb_ops_del(lmdb_ops *o, MDB_dbi dbi, const void *key, size_t klen);
+/* Frees the operations; the list is empty and reusable after. */
+void lmdb_ops_release(lmdb_ops *o);
+/* Commits the list through c and waits (lmdb_committer_run); the list is
+ * released either way. */
+int lmdb_ops_commit(lmdb_committer *c, lmdb_ops *o, err *e);
+
 #endif

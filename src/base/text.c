@@ -78,6 +78,15 @@ char *percent_decode(arena *a, const char *s, size_t n, size_t *outlen)
   return out;
 }
 
+size_t utf8_chars(const char *s)
+{
+  size_t n = 0;
+  for (; *s != '\0'; s++)
+    if (((unsigned char)*s & 0xC0) != 0x80)
+      n++;
+  return n;
+}
+
 bool utf8_valid(const char *s, size_t n)
 {
   const unsigned char *p = (const unsigned char *)s;

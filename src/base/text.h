@@ -30,6 +30,8 @@ char *percent_decode(arena *a, const char *s, size_t n, size_t *outlen);
 
 /* True when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates). */
 bool utf8_valid(const char *s, size_t n);
+/* Characters (code points) of valid UTF-8 s: the lengths S3 counts. */
+size_t utf8_chars(const char *s);
 
 /* Case-insensitive ASCII comparisons. */
 bool str_ieq(const char *a, const char *b);

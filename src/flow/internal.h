@@ -100,20 +100,9 @@ extern const char *const flow__choice_tests[];
 
 /* ---- a step's writes (store.c) ---- */
 
-typedef struct kvop {
-  MDB_dbi dbi;
-  char *key;
-  size_t klen;
-  char *val;                /* NULL: delete */
-  size_t vlen;
-} kvop;
-
-typedef struct fchange {
-  lmdb_change base;
-  kvop *ops;
-  size_t n;
-  size_t cap;
-} fchange;
+/* A step's writes: base/lmdb_env.h's change list (puts of JSON records,
+ * deletes), committed in one nested transaction of a group commit. */
+typedef lmdb_ops fchange;
 
 void flow__change_put(fchange *c, MDB_dbi dbi, const void *key, size_t klen, json_t *val);
 void flow__change_del(fchange *c, MDB_dbi dbi, const void *key, size_t klen);

@@ -37,76 +37,26 @@ double flow__now_epoch(void)
 
 /* ---- changes ---- */
 
-static kvop *op_add(fchange *c)
-{
-  if (c->n == c->cap) {
-    c->cap = c->cap ? c->cap * 2 : 8;
-    c->ops = xrealloc(c->ops, c->cap * sizeof *c->ops);
-  }
-  kvop *o = &c->ops[c->n++];
-  memset(o, 0, sizeof *o);
-  return o;
-}
-
 void flow__change_put(fchange *c, MDB_dbi dbi, const void *key, size_t klen, json_t *val)
 {
-  kvop *o = op_add(c);
-  o->dbi = dbi;
-  o->key = xmalloc(klen);
-  memcpy(o->key, key, klen);
-  o->klen = klen;
-  o->val = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
-  o->vlen = strlen(o->val);
+  char *v = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
+  lmdb_ops_put_owned(c, dbi, key, klen, v, strlen(v));
 }
 
 void flow__change_del(fchange *c, MDB_dbi dbi, const void *key, size_t klen)
 {
-  kvop *o = op_add(c);
-  o->dbi = dbi;
-  o->key = xmalloc(klen);
-  memcpy(o->key, key, klen);
-  o->klen = klen;
+  lmdb_ops_del(c, dbi, key, klen);
 }
 
 void flow__change_release(fchange *c)
 {
-  for (size_t i = 0; i < c->n; i++) {
-    free(c->ops[i].key);
-    free(c->ops[i].val);
-  }
-  free(c->ops);
-  c->ops = NULL;
-  c->n = c->cap = 0;
-}
-
-static int apply_ops(void *ctx, lmdb_change *base, MDB_txn *txn, arena *a, err *e)
-{
-  fchange *c = (fchange *)base;
-  for (size_t i = 0; i < c->n; i++) {
-    kvop *o = &c->ops[i];
-    MDB_val k = {o->klen, o->key};
-    int mrc;
-    if (o->val != NULL) {
-      MDB_val v = {o->vlen, o->val};
-      mrc = mdb_put(txn, o->dbi, &k, &v, 0);
-    } else {
-      mrc = mdb_del(txn, o->dbi, &k, NULL);
-      if (mrc == MDB_NOTFOUND)
-        mrc = 0;
-    }
-    if (mrc != 0)
-      return lmdb_error(e, mrc, "write the workflow state");
-  }
-  return 0;
+  lmdb_ops_release(c);
 }
 
 int flow__commit(flow_system *s, fchange *c, err *e)
 {
-  c->base.apply = apply_ops;
-  c->base.complete = NULL;
-  int rc = lmdb_committer_run(&s->committer, &c->base, e);
-  flow__change_release(c);
-  return rc;
+  c->what = "write the workflow state";
+  return lmdb_ops_commit(&s->committer, c, e);
 }
 
 int flow__get(flow_system *s, MDB_dbi dbi, const char *key, json_t **out, err *e)

@@ -16,9 +16,11 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/hash.h"
+#include "base/lmdb_env.h"
 #include "base/text.h"
 #include "base/xml.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -323,6 +325,48 @@ static void test_utf8(void **state)
   assert_false(utf8_valid("\xf4\x90\x80\x80", 4));                    /* > U+10FFFF */
   assert_false(utf8_valid("\xe2\x82", 2));                            /* truncated */
   assert_false(utf8_valid("\x80", 1));                                /* lone continuation */
+  assert_int_equal(utf8_chars("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80x"), 4);
+  assert_int_equal(utf8_chars(""), 0);
+}
+
+/* The shared change list: puts and deletes land together in one group
+ * commit, in order; deleting a missing key is no error. */
+static void test_lmdb_ops(void **state)
+{
+  (void)state;
+  char dir[] = "/tmp/tarn-unit-lmdb-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  MDB_env *env;
+  err e = {0};
+  lmdb_env_options o = {.map_size = 1 << 20, .max_dbs = 1};
+  assert_int_equal(lmdb_env_open(&env, dir, &o, "the test state", &e), 0);
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "t", MDB_CREATE, &dbi), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  lmdb_committer c = {0};
+  assert_int_equal(lmdb_committer_start(&c, env, &(lmdb_committer_hooks){0}, "the test", &e), 0);
+  lmdb_ops ops = {0};
+  lmdb_ops_put(&ops, dbi, "a", 1, "1", 1);
+  lmdb_ops_put(&ops, dbi, "b", 1, "2", 1);
+  lmdb_ops_put_owned(&ops, dbi, "a", 1, strdup("3"), 1); /* later wins */
+  lmdb_ops_del(&ops, dbi, "b", 1);
+  lmdb_ops_del(&ops, dbi, "missing", 7);
+  assert_int_equal(lmdb_ops_commit(&c, &ops, &e), 0);
+  assert_int_equal(ops.n, 0);
+  assert_int_equal(lmdb_read_begin(env, &txn, &e), 0);
+  MDB_val k = {1, "a"}, v;
+  assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+  assert_memory_equal(v.mv_data, "3", 1);
+  k = (MDB_val){1, "b"};
+  assert_int_equal(mdb_get(txn, dbi, &k, &v), MDB_NOTFOUND);
+  mdb_txn_abort(txn);
+  lmdb_committer_stop(&c);
+  mdb_env_close(env);
+  char cmd[64];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
 }
 
 static void test_str(void **state)
@@ -534,6 +578,7 @@ int main(void)
     cmocka_unit_test(test_uri_encode),
     cmocka_unit_test(test_percent_decode),
     cmocka_unit_test(test_utf8),
+    cmocka_unit_test(test_lmdb_ops),
     cmocka_unit_test(test_str),
     cmocka_unit_test(test_time),
     cmocka_unit_test(test_xml_complete_upload),
