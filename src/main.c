@@ -469,7 +469,7 @@ static int cmd_server(int argc, char **argv)
       .admin_access_key = server_keys.access_key,
       .native = native,
       .services = services,
-      .nservices = fns.lambda != NULL ? 10 : 9,
+      .nservices = sizeof services / sizeof *services - (fns.lambda == NULL), /* Lambda last */
       .log_requests = true,
   };
   if (http_server_start(&cfg, &srv, &e) != 0) {
