@@ -220,7 +220,7 @@ static int run_once(const sql_objsrc *src, const char *sql, const sql_options *o
   ast_query *ast;
   ast_copy *copy;
   plan *p = NULL;
-  int rc = sql__parse_stmt(sql, q.a, &ast, &copy, e, &pos);
+  int rc = sql__parse_stmt(sql, q.a, &ast, &copy, &ddl, e, &pos);
   if (rc == 0)
     rc = copy != NULL ? sql__copy_exec(&q, copy, &p, e, &pos) : sql__bind(&q, ast, &p, e, &pos);
   if (rc == 0) {
