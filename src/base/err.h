@@ -64,7 +64,11 @@
   X(LIMIT_EXCEEDED,         -49,  409, "LimitExceeded")                    \
   X(INVALID_PART_NUMBER,    -50,  416, "InvalidPartNumber")                \
   X(URI_TOO_LONG,           -51,  414, "RequestURITooLong")                \
-  X(INVALID_STORAGE_CLASS,  -52,  400, "InvalidStorageClass")
+  X(INVALID_STORAGE_CLASS,  -52,  400, "InvalidStorageClass")              \
+  X(ENTITY_NOT_FOUND,       -53,  400, "EntityNotFoundException")          \
+  X(ALREADY_EXISTS,         -54,  400, "AlreadyExistsException")           \
+  X(INVALID_INPUT,          -55,  400, "InvalidInputException")            \
+  X(RESOURCE_LIMIT,         -56,  400, "ResourceNumberLimitExceededException")
 
 enum {
   ERR_OK = 0,
