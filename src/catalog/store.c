@@ -1,0 +1,1272 @@
+/* catalog/store.c -- databases, tables and partitions, durable in
+ * DATA/catalog (LMDB).
+ *
+ * Why LMDB and one change per call: a Glue call is one atomic step (a
+ * database goes with its tables and their partitions, a batch of
+ * partitions goes in together); each call is one change of the group
+ * committer (base/lmdb_env.h), checked and applied inside its nested write
+ * transaction, so a failing call leaves nothing behind and a returning one
+ * is on disk.
+ *
+ * Layout (named databases of the environment):
+ *   "databases"   NAME                       -> database document (JSON)
+ *   "tables"      DB \0 NAME                 -> u64 id (big-endian) + table document
+ *   "partitions"  ID VALUE\0 VALUE\0 ...     -> partition document
+ *                 (when longer than LMDB's 511-byte keys:
+ *                  ID 0xff SHA-256(VALUE\0 ...); 0xff never occurs in UTF-8)
+ *   "meta"        "next_id" -> u64; "t" DB -> tables in DB (u64);
+ *                 "p" ID -> partitions of table ID (u64); "seeded" -> ""
+ *
+ * Invariants:
+ *   (1) Names in keys are folded (catalog__name); names are at most 255
+ *       bytes, so DB \0 NAME fits LMDB's 511-byte keys.
+ *   (2) A table's partitions are keyed by the table's id, never by its
+ *       names: deleting a table deletes the id's range; an id is never
+ *       reused ("next_id" only grows).
+ *   (3) Every check (exists, not found, quota, input) runs inside the
+ *       change, before its first write: a failing change wrote nothing.
+ *   (4) The counters in "meta" equal the records they count.
+ *
+ * Start reading at catalog_open(), then the op_* functions (one per write).
+ */
+#include "catalog/internal.h"
+
+#include "base/hash.h"
+#include "base/lmdb_env.h"
+#include "base/mem.h"
+#include "base/text.h"
+
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAP_SIZE (8ull << 30)
+#define KEY_MAX 511
+#define ID_LEN 8
+
+struct catalog {
+  MDB_env *env;
+  MDB_dbi dbs;        /* "databases" */
+  MDB_dbi tables;     /* "tables" */
+  MDB_dbi parts;      /* "partitions" */
+  MDB_dbi meta;       /* "meta" */
+  lmdb_committer committer;
+};
+
+/* One write: fn runs inside the committer's nested transaction. */
+typedef struct op op;
+struct op {
+  lmdb_change base;
+  catalog *c;
+  int (*fn)(catalog *c, MDB_txn *txn, op *o, err *e);
+  const char *db;         /* folded database name */
+  const char *table;      /* folded table name */
+  const json_t *input;    /* the call's input */
+  const json_t *values;   /* a partition's values, a list of them, or names */
+  json_t *result;         /* a new document or errors array (the caller's) */
+};
+
+/* ---- keys, records, counters ---- */
+
+typedef struct key {
+  size_t n;
+  unsigned char b[KEY_MAX];
+} key;
+
+static void key_table(key *k, const char *db, const char *name)
+{
+  size_t a = strlen(db);
+  size_t b = strlen(name);
+  memcpy(k->b, db, a);
+  k->b[a] = '\0';
+  memcpy(k->b + a + 1, name, b);
+  k->n = a + 1 + b;
+}
+
+static void id_put(unsigned char *p, uint64_t id)
+{
+  for (int i = 7; i >= 0; i--) {
+    p[i] = (unsigned char)(id & 0xff);
+    id >>= 8;
+  }
+}
+
+static uint64_t id_get(const unsigned char *p)
+{
+  uint64_t id = 0;
+  for (int i = 0; i < 8; i++)
+    id = id << 8 | p[i];
+  return id;
+}
+
+/* ID VALUE\0... or ID 0xff SHA-256 (values were checked: strings without NUL). */
+static void key_partition(key *k, uint64_t id, const json_t *values)
+{
+  id_put(k->b, id);
+  size_t n = ID_LEN;
+  size_t total = ID_LEN;
+  size_t i;
+  json_t *v;
+  json_array_foreach(values, i, v) total += json_string_length(v) + 1;
+  if (total <= KEY_MAX) {
+    json_array_foreach(values, i, v)
+    {
+      memcpy(k->b + n, json_string_value(v), json_string_length(v));
+      n += json_string_length(v);
+      k->b[n++] = '\0';
+    }
+    k->n = n;
+    return;
+  }
+  hasher h;
+  hash_init(&h, HASH_SHA256);
+  json_array_foreach(values, i, v) hash_update(&h, json_string_value(v), json_string_length(v) + 1);
+  k->b[n++] = 0xff;
+  hash_final(&h, k->b + n);
+  hash_release(&h);
+  k->n = n + SHA256_LEN;
+}
+
+static int store_error(int rc, err *e)
+{
+  return lmdb_error(e, rc, "use the catalog");
+}
+
+/* The JSON at k (after skip bytes); ERR_ENTITY_NOT_FOUND without a message
+ * when absent. */
+static int rec_get(MDB_txn *txn, MDB_dbi dbi, const key *k, size_t skip, uint64_t *id,
+                   json_t **out, err *e)
+{
+  MDB_val kv = {k->n, (void *)k->b};
+  MDB_val v;
+  *out = NULL;
+  int rc = mdb_get(txn, dbi, &kv, &v);
+  if (rc == MDB_NOTFOUND)
+    return ERR_ENTITY_NOT_FOUND;
+  if (rc != 0)
+    return store_error(rc, e);
+  if (v.mv_size < skip)
+    return err_set(e, ERR_INTERNAL, "a catalog record is damaged");
+  if (id != NULL)
+    *id = id_get(v.mv_data);
+  json_error_t je;
+  *out = json_loadb((const char *)v.mv_data + skip, v.mv_size - skip, 0, &je);
+  if (*out == NULL)
+    return err_set(e, ERR_INTERNAL, "a catalog record is damaged: %s", je.text);
+  return 0;
+}
+
+static int rec_put(MDB_txn *txn, MDB_dbi dbi, const key *k, const uint64_t *id,
+                   const json_t *doc, err *e)
+{
+  char *text = json_dumps(doc, JSON_COMPACT);
+  size_t n = strlen(text);
+  if (n > CATALOG_MAX_DOCUMENT) {
+    free(text);
+    return err_set(e, ERR_INVALID_INPUT, "the definition is larger than %u bytes",
+                   CATALOG_MAX_DOCUMENT);
+  }
+  size_t skip = id != NULL ? ID_LEN : 0;
+  MDB_val kv = {k->n, (void *)k->b};
+  MDB_val v = {n + skip, NULL};
+  int rc = mdb_put(txn, dbi, &kv, &v, MDB_RESERVE);
+  if (rc == 0) {
+    if (id != NULL)
+      id_put(v.mv_data, *id);
+    memcpy((char *)v.mv_data + skip, text, n);
+  }
+  free(text);
+  return rc != 0 ? store_error(rc, e) : 0;
+}
+
+static int rec_del(MDB_txn *txn, MDB_dbi dbi, const key *k, err *e)
+{
+  MDB_val kv = {k->n, (void *)k->b};
+  int rc = mdb_del(txn, dbi, &kv, NULL);
+  return rc != 0 && rc != MDB_NOTFOUND ? store_error(rc, e) : 0;
+}
+
+/* meta counters: "t" DB and "p" ID */
+static void key_count(key *k, char kind, const void *p, size_t n)
+{
+  k->b[0] = (unsigned char)kind;
+  memcpy(k->b + 1, p, n);
+  k->n = n + 1;
+}
+
+static uint64_t count_get(catalog *c, MDB_txn *txn, const key *k)
+{
+  MDB_val kv = {k->n, (void *)k->b};
+  MDB_val v;
+  if (mdb_get(txn, c->meta, &kv, &v) != 0 || v.mv_size != 8)
+    return 0;
+  return id_get(v.mv_data);
+}
+
+static int count_set(catalog *c, MDB_txn *txn, const key *k, uint64_t n, err *e)
+{
+  if (n == 0)
+    return rec_del(txn, c->meta, k, e);
+  unsigned char b[8];
+  id_put(b, n);
+  MDB_val kv = {k->n, (void *)k->b};
+  MDB_val v = {8, b};
+  int rc = mdb_put(txn, c->meta, &kv, &v, 0);
+  return rc != 0 ? store_error(rc, e) : 0;
+}
+
+static int count_add(catalog *c, MDB_txn *txn, const key *k, long delta, err *e)
+{
+  uint64_t n = count_get(c, txn, k);
+  if (delta < 0 && n < (uint64_t)-delta)
+    n = 0;
+  else
+    n = (uint64_t)((long)n + delta);
+  return count_set(c, txn, k, n, e);
+}
+
+static double now_seconds(void)
+{
+  return (double)time_now_ms() / 1000.0;
+}
+
+/* ---- loading with Glue's messages ---- */
+
+static int db_load(catalog *c, MDB_txn *txn, const char *db, json_t **out, err *e)
+{
+  key k;
+  k.n = strlen(db);
+  memcpy(k.b, db, k.n);
+  int rc = rec_get(txn, c->dbs, &k, 0, NULL, out, e);
+  if (rc == ERR_ENTITY_NOT_FOUND)
+    return err_set(e, rc, "Database %s not found.", db);
+  return rc;
+}
+
+static int table_load(catalog *c, MDB_txn *txn, const char *db, const char *name,
+                      uint64_t *id, json_t **out, err *e)
+{
+  key k;
+  key_table(&k, db, name);
+  int rc = rec_get(txn, c->tables, &k, ID_LEN, id, out, e);
+  if (rc != ERR_ENTITY_NOT_FOUND)
+    return rc;
+  json_t *d;
+  if (db_load(c, txn, db, &d, e) != 0)
+    return e->code;
+  json_decref(d);
+  return err_set(e, rc, "Table %s not found.", name);
+}
+
+/* ---- the committer ---- */
+
+static int apply(void *ctx, lmdb_change *ch, MDB_txn *txn, arena *a, err *e)
+{
+  (void)ctx;
+  (void)a;
+  op *o = (op *)ch;
+  return o->fn(o->c, txn, o, e);
+}
+
+/* Runs o as one change; on failure its result is released. */
+static int run(catalog *c, op *o, err *e)
+{
+  o->base.apply = apply;
+  o->base.complete = NULL;
+  o->c = c;
+  int rc = lmdb_committer_run(&c->committer, &o->base, e);
+  if (rc != 0)
+    o->result = (json_decref(o->result), NULL);
+  return rc;
+}
+
+/* Deletes every record of the partitions of table id. */
+static int drop_partitions(catalog *c, MDB_txn *txn, uint64_t id, err *e)
+{
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn, c->parts, &cur);
+  if (rc != 0)
+    return store_error(rc, e);
+  unsigned char prefix[ID_LEN];
+  id_put(prefix, id);
+  for (;;) {
+    MDB_val k = {ID_LEN, prefix};
+    MDB_val v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc != 0 || k.mv_size < ID_LEN || memcmp(k.mv_data, prefix, ID_LEN) != 0)
+      break;
+    if ((rc = mdb_cursor_del(cur, 0)) != 0)
+      break;
+  }
+  mdb_cursor_close(cur);
+  if (rc != 0 && rc != MDB_NOTFOUND)
+    return store_error(rc, e);
+  key ck;
+  key_count(&ck, 'p', prefix, ID_LEN);
+  return rec_del(txn, c->meta, &ck, e);
+}
+
+/* ---- databases ---- */
+
+static int op_db_create(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  json_t *doc;
+  if (catalog__input(SHAPE_DATABASE, o->input, "databaseInput", &doc, e) != 0)
+    return e->code;
+  o->result = doc;
+  char name[CATALOG_MAX_NAME + 1];
+  if (catalog__name(json_string_value(json_object_get(doc, "Name")), "databaseInput.name", name,
+                    e) != 0)
+    return e->code;
+  key k;
+  k.n = strlen(name);
+  memcpy(k.b, name, k.n);
+  json_t *old;
+  int rc = rec_get(txn, c->dbs, &k, 0, NULL, &old, e);
+  json_decref(old);
+  if (rc == 0)
+    return err_set(e, ERR_ALREADY_EXISTS, "Database already exists.");
+  if (rc != ERR_ENTITY_NOT_FOUND)
+    return rc;
+  MDB_stat st;
+  if ((rc = mdb_stat(txn, c->dbs, &st)) != 0)
+    return store_error(rc, e);
+  if (st.ms_entries >= CATALOG_MAX_DATABASES)
+    return err_set(e, ERR_RESOURCE_LIMIT, "Number of databases exceeds the limit of %d",
+                   CATALOG_MAX_DATABASES);
+  json_object_set_new(doc, "Name", json_string(name));
+  if (json_object_get(doc, "Parameters") == NULL)
+    json_object_set_new(doc, "Parameters", json_object());
+  json_object_set_new(doc, "CreateTime", json_real(now_seconds()));
+  json_object_set_new(doc, "CatalogId", json_string(CATALOG_ID));
+  return rec_put(txn, c->dbs, &k, NULL, doc, e);
+}
+
+int catalog_database_create(catalog *c, const json_t *input, json_t **out, err *e)
+{
+  op o = {.fn = op_db_create, .input = input};
+  int rc = run(c, &o, e);
+  if (out != NULL)
+    *out = o.result;
+  else
+    json_decref(o.result);
+  return rc;
+}
+
+int catalog_database_get(catalog *c, const char *name, json_t **out, err *e)
+{
+  *out = NULL;
+  char db[CATALOG_MAX_NAME + 1];
+  if (catalog__name(name, "name", db, e) != 0)
+    return e->code;
+  MDB_txn *txn;
+  if (lmdb_read_begin(c->env, &txn, e) != 0)
+    return e->code;
+  int rc = db_load(c, txn, db, out, e);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+static int op_db_update(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  json_t *old;
+  if (db_load(c, txn, o->db, &old, e) != 0)
+    return e->code;
+  json_t *doc;
+  int rc = catalog__input(SHAPE_DATABASE, o->input, "databaseInput", &doc, e);
+  if (rc == 0) {
+    char name[CATALOG_MAX_NAME + 1];
+    rc = catalog__name(json_string_value(json_object_get(doc, "Name")), "databaseInput.name",
+                       name, e);
+    if (rc == 0 && strcmp(name, o->db) != 0)
+      rc = err_set(e, ERR_INVALID_INPUT, "Database name cannot be changed: %s", name);
+    if (rc == 0) {
+      json_object_set_new(doc, "Name", json_string(name));
+      if (json_object_get(doc, "Parameters") == NULL)
+        json_object_set_new(doc, "Parameters", json_object());
+      json_object_set(doc, "CreateTime", json_object_get(old, "CreateTime"));
+      json_object_set_new(doc, "CatalogId", json_string(CATALOG_ID));
+      key k;
+      k.n = strlen(name);
+      memcpy(k.b, name, k.n);
+      rc = rec_put(txn, c->dbs, &k, NULL, doc, e);
+    }
+    json_decref(doc);
+  }
+  json_decref(old);
+  return rc;
+}
+
+int catalog_database_update(catalog *c, const char *name, const json_t *input, err *e)
+{
+  char db[CATALOG_MAX_NAME + 1];
+  if (catalog__name(name, "name", db, e) != 0)
+    return e->code;
+  op o = {.fn = op_db_update, .db = db, .input = input};
+  return run(c, &o, e);
+}
+
+static int op_db_delete(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  json_t *old;
+  if (db_load(c, txn, o->db, &old, e) != 0)
+    return e->code;
+  json_decref(old);
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn, c->tables, &cur);
+  if (rc != 0)
+    return store_error(rc, e);
+  size_t plen = strlen(o->db) + 1;
+  for (;;) {
+    MDB_val k = {plen, (void *)o->db}; /* "DB\0": the string with its NUL */
+    MDB_val v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc != 0 || k.mv_size < plen || memcmp(k.mv_data, o->db, plen) != 0)
+      break;
+    if (v.mv_size < ID_LEN) {
+      rc = MDB_CORRUPTED;
+      break;
+    }
+    if (drop_partitions(c, txn, id_get(v.mv_data), e) != 0) {
+      mdb_cursor_close(cur);
+      return e->code;
+    }
+    if ((rc = mdb_cursor_del(cur, 0)) != 0)
+      break;
+  }
+  mdb_cursor_close(cur);
+  if (rc != 0 && rc != MDB_NOTFOUND)
+    return store_error(rc, e);
+  key ck;
+  key_count(&ck, 't', o->db, strlen(o->db));
+  if (rec_del(txn, c->meta, &ck, e) != 0)
+    return e->code;
+  key dk;
+  dk.n = strlen(o->db);
+  memcpy(dk.b, o->db, dk.n);
+  return rec_del(txn, c->dbs, &dk, e);
+}
+
+int catalog_database_delete(catalog *c, const char *name, err *e)
+{
+  char db[CATALOG_MAX_NAME + 1];
+  if (catalog__name(name, "name", db, e) != 0)
+    return e->code;
+  op o = {.fn = op_db_delete, .db = db};
+  return run(c, &o, e);
+}
+
+/* ---- paging ---- */
+
+/* A token is the hex of the last key returned, after the scan's prefix. */
+static char *token_of(const void *p, size_t n)
+{
+  char *t = xmalloc(n * 2 + 1);
+  hex_encode(p, n, t);
+  t[n * 2] = '\0';
+  return t;
+}
+
+static int token_parse(const char *token, unsigned char *out, size_t cap, size_t *n, err *e)
+{
+  *n = 0;
+  if (token == NULL || token[0] == '\0')
+    return 0;
+  size_t len = strlen(token);
+  if (len % 2 != 0 || len / 2 > cap || !hex_decode(token, len, out, len / 2))
+    return err_set(e, ERR_INVALID_INPUT, "Invalid continuation token");
+  *n = len / 2;
+  return 0;
+}
+
+/* A filter on one record; NULL accepts all. */
+typedef bool (*scan_filter)(const void *ctx, const json_t *doc, const MDB_val *k);
+
+/* Appends up to max documents of dbi whose keys start with prefix, from
+ * after the token on; *next when more records with the prefix follow. */
+static int scan(MDB_env *env, MDB_dbi dbi, const void *prefix, size_t plen, size_t skip,
+                const char *token, size_t max, scan_filter filter, const void *fctx,
+                json_t **out, char **next, err *e)
+{
+  *out = NULL;
+  *next = NULL;
+  unsigned char start[KEY_MAX];
+  size_t tlen;
+  if (token_parse(token, start + plen, KEY_MAX - plen, &tlen, e) != 0)
+    return e->code;
+  memcpy(start, prefix, plen);
+  MDB_txn *txn;
+  if (lmdb_read_begin(env, &txn, e) != 0)
+    return e->code;
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn, dbi, &cur);
+  if (rc != 0) {
+    mdb_txn_abort(txn);
+    return store_error(rc, e);
+  }
+  json_t *list = json_array();
+  MDB_val k = {plen + tlen, start};
+  MDB_val v;
+  rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  if (rc == 0 && tlen > 0 && k.mv_size == plen + tlen && memcmp(k.mv_data, start, k.mv_size) == 0)
+    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+  unsigned char last[KEY_MAX];
+  size_t lastn = 0;
+  for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+      break;
+    if (json_array_size(list) == max) {
+      *next = token_of(last + plen, lastn - plen);
+      break;
+    }
+    json_error_t je;
+    json_t *doc = v.mv_size >= skip
+                      ? json_loadb((const char *)v.mv_data + skip, v.mv_size - skip, 0, &je)
+                      : NULL;
+    if (doc == NULL)
+      continue;
+    if (filter == NULL || filter(fctx, doc, &k)) {
+      json_array_append_new(list, doc);
+      memcpy(last, k.mv_data, k.mv_size);
+      lastn = k.mv_size;
+    } else {
+      json_decref(doc);
+    }
+  }
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  if (rc != 0 && rc != MDB_NOTFOUND) {
+    json_decref(list);
+    free(*next);
+    *next = NULL;
+    return store_error(rc, e);
+  }
+  *out = list;
+  return 0;
+}
+
+int catalog_database_list(catalog *c, const char *token, size_t max, json_t **out, char **next,
+                          err *e)
+{
+  if (max == 0 || max > CATALOG_MAX_PAGE_DATABASES)
+    max = CATALOG_MAX_PAGE_DATABASES;
+  return scan(c->env, c->dbs, "", 0, 0, token, max, NULL, NULL, out, next, e);
+}
+
+/* ---- tables ---- */
+
+/* The stored table document from a validated input. */
+static void table_doc(json_t *doc, const char *db, const char *name)
+{
+  json_object_set_new(doc, "Name", json_string(name));
+  json_object_set_new(doc, "DatabaseName", json_string(db));
+  if (json_object_get(doc, "Parameters") == NULL)
+    json_object_set_new(doc, "Parameters", json_object());
+  if (json_object_get(doc, "PartitionKeys") == NULL)
+    json_object_set_new(doc, "PartitionKeys", json_array());
+  json_object_set_new(doc, "CatalogId", json_string(CATALOG_ID));
+  json_object_set_new(doc, "IsRegisteredWithLakeFormation", json_false());
+}
+
+static int table_input(const json_t *input, json_t **doc, char name[CATALOG_MAX_NAME + 1],
+                       err *e)
+{
+  if (catalog__input(SHAPE_TABLE, input, "tableInput", doc, e) != 0)
+    return e->code;
+  if (catalog__name(json_string_value(json_object_get(*doc, "Name")), "tableInput.name", name,
+                    e) != 0) {
+    *doc = (json_decref(*doc), NULL);
+    return e->code;
+  }
+  return 0;
+}
+
+static int op_table_create(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  json_t *doc;
+  char name[CATALOG_MAX_NAME + 1];
+  if (table_input(o->input, &doc, name, e) != 0)
+    return e->code;
+  o->result = doc;
+  json_t *d;
+  if (db_load(c, txn, o->db, &d, e) != 0)
+    return e->code;
+  json_decref(d);
+  key k;
+  key_table(&k, o->db, name);
+  json_t *old;
+  int rc = rec_get(txn, c->tables, &k, ID_LEN, NULL, &old, e);
+  json_decref(old);
+  if (rc == 0)
+    return err_set(e, ERR_ALREADY_EXISTS, "Table already exists.");
+  if (rc != ERR_ENTITY_NOT_FOUND)
+    return rc;
+  key ck;
+  key_count(&ck, 't', o->db, strlen(o->db));
+  uint64_t n = count_get(c, txn, &ck);
+  if (n >= CATALOG_MAX_TABLES)
+    return err_set(e, ERR_RESOURCE_LIMIT, "Number of tables in database %s exceeds the limit "
+                   "of %d", o->db, CATALOG_MAX_TABLES);
+  key ik;
+  ik.n = 7;
+  memcpy(ik.b, "next_id", 7);
+  uint64_t id = count_get(c, txn, &ik) + 1;
+  if (count_set(c, txn, &ik, id, e) != 0 || count_set(c, txn, &ck, n + 1, e) != 0)
+    return e->code;
+  table_doc(doc, o->db, name);
+  double t = now_seconds();
+  json_object_set_new(doc, "CreateTime", json_real(t));
+  json_object_set_new(doc, "UpdateTime", json_real(t));
+  json_object_set_new(doc, "VersionId", json_string("0"));
+  return rec_put(txn, c->tables, &k, &id, doc, e);
+}
+
+int catalog_table_create(catalog *c, const char *database, const json_t *input, json_t **out,
+                         err *e)
+{
+  char db[CATALOG_MAX_NAME + 1];
+  if (out != NULL)
+    *out = NULL;
+  if (catalog__name(database, "databaseName", db, e) != 0)
+    return e->code;
+  op o = {.fn = op_table_create, .db = db, .input = input};
+  int rc = run(c, &o, e);
+  if (out != NULL)
+    *out = o.result;
+  else
+    json_decref(o.result);
+  return rc;
+}
+
+int catalog_table_get(catalog *c, const char *database, const char *name, json_t **out, err *e)
+{
+  *out = NULL;
+  char db[CATALOG_MAX_NAME + 1];
+  char t[CATALOG_MAX_NAME + 1];
+  if (catalog__name(database, "databaseName", db, e) != 0 || catalog__name(name, "name", t, e) != 0)
+    return e->code;
+  MDB_txn *txn;
+  if (lmdb_read_begin(c->env, &txn, e) != 0)
+    return e->code;
+  int rc = table_load(c, txn, db, t, NULL, out, e);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+static bool table_filter(const void *ctx, const json_t *doc, const MDB_val *k)
+{
+  (void)k;
+  return catalog__pattern_match(ctx, json_string_value(json_object_get(doc, "Name")));
+}
+
+int catalog_table_list(catalog *c, const char *database, const char *pattern, const char *token,
+                       size_t max, json_t **out, char **next, err *e)
+{
+  *out = NULL;
+  *next = NULL;
+  char db[CATALOG_MAX_NAME + 1];
+  if (catalog__name(database, "databaseName", db, e) != 0)
+    return e->code;
+  json_t *d;
+  if (catalog_database_get(c, db, &d, e) != 0)
+    return e->code;
+  json_decref(d);
+  catalog_pattern *p = NULL;
+  if (pattern != NULL && pattern[0] != '\0' && catalog__pattern_compile(pattern, &p, e) != 0)
+    return e->code;
+  if (max == 0 || max > CATALOG_MAX_PAGE_TABLES)
+    max = CATALOG_MAX_PAGE_TABLES;
+  int rc = scan(c->env, c->tables, db, strlen(db) + 1, ID_LEN, token, max,
+                p != NULL ? table_filter : NULL, p, out, next, e);
+  catalog__pattern_free(p);
+  return rc;
+}
+
+static int op_table_update(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  json_t *doc;
+  char name[CATALOG_MAX_NAME + 1];
+  if (table_input(o->input, &doc, name, e) != 0)
+    return e->code;
+  o->result = doc;
+  json_t *old;
+  uint64_t id;
+  if (table_load(c, txn, o->db, name, &id, &old, e) != 0)
+    return e->code;
+  table_doc(doc, o->db, name);
+  json_object_set(doc, "CreateTime", json_object_get(old, "CreateTime"));
+  json_object_set_new(doc, "UpdateTime", json_real(now_seconds()));
+  const char *vid = json_string_value(json_object_get(old, "VersionId"));
+  long version = vid != NULL ? atol(vid) : 0;
+  char vs[32];
+  snprintf(vs, sizeof vs, "%ld", version + 1);
+  json_object_set_new(doc, "VersionId", json_string(vs));
+  json_decref(old);
+  key k;
+  key_table(&k, o->db, name);
+  return rec_put(txn, c->tables, &k, &id, doc, e);
+}
+
+int catalog_table_update(catalog *c, const char *database, const json_t *input, err *e)
+{
+  char db[CATALOG_MAX_NAME + 1];
+  if (catalog__name(database, "databaseName", db, e) != 0)
+    return e->code;
+  op o = {.fn = op_table_update, .db = db, .input = input};
+  int rc = run(c, &o, e);
+  json_decref(o.result);
+  return rc;
+}
+
+static int table_drop(catalog *c, MDB_txn *txn, const char *db, const char *name, err *e)
+{
+  json_t *old;
+  uint64_t id;
+  if (table_load(c, txn, db, name, &id, &old, e) != 0)
+    return e->code;
+  json_decref(old);
+  if (drop_partitions(c, txn, id, e) != 0)
+    return e->code;
+  key k;
+  key_table(&k, db, name);
+  if (rec_del(txn, c->tables, &k, e) != 0)
+    return e->code;
+  key ck;
+  key_count(&ck, 't', db, strlen(db));
+  return count_add(c, txn, &ck, -1, e);
+}
+
+static int op_table_delete(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  return table_drop(c, txn, o->db, o->table, e);
+}
+
+int catalog_table_delete(catalog *c, const char *database, const char *name, err *e)
+{
+  char db[CATALOG_MAX_NAME + 1];
+  char t[CATALOG_MAX_NAME + 1];
+  if (catalog__name(database, "databaseName", db, e) != 0 || catalog__name(name, "name", t, e) != 0)
+    return e->code;
+  op o = {.fn = op_table_delete, .db = db, .table = t};
+  return run(c, &o, e);
+}
+
+static json_t *error_entry(const char *member, json_t *id, const err *e)
+{
+  return json_pack("{s:O, s:{s:s, s:s}}", member, id, "ErrorDetail", "ErrorCode",
+                   err_aws_code(e->code), "ErrorMessage", e->msg);
+}
+
+static int op_table_batch_delete(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  json_t *d;
+  if (db_load(c, txn, o->db, &d, e) != 0)
+    return e->code;
+  json_decref(d);
+  o->result = json_array();
+  size_t i;
+  json_t *n;
+  json_array_foreach(o->values, i, n)
+  {
+    err one = {0};
+    char t[CATALOG_MAX_NAME + 1];
+    int rc = catalog__name(json_string_value(n), "tablesToDelete", t, &one);
+    if (rc == 0)
+      rc = table_drop(c, txn, o->db, t, &one);
+    if (rc == ERR_IO || rc == ERR_NO_SPACE || rc == ERR_INTERNAL) {
+      *e = one;
+      return rc;
+    }
+    if (rc != 0)
+      json_array_append_new(o->result, error_entry("TableName", n, &one));
+  }
+  return 0;
+}
+
+int catalog_table_batch_delete(catalog *c, const char *database, const json_t *names,
+                               json_t **errors, err *e)
+{
+  *errors = NULL;
+  char db[CATALOG_MAX_NAME + 1];
+  if (catalog__name(database, "databaseName", db, e) != 0)
+    return e->code;
+  if (!json_is_array(names) || json_array_size(names) > CATALOG_MAX_BATCH_TABLES)
+    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at "
+                   "'tablesToDelete' failed to satisfy constraint: Member must have length "
+                   "less than or equal to %d", CATALOG_MAX_BATCH_TABLES);
+  op o = {.fn = op_table_batch_delete, .db = db, .values = names};
+  int rc = run(c, &o, e);
+  *errors = o.result;
+  return rc;
+}
+
+/* ---- partitions ---- */
+
+/* Loads the table (id, document) and checks values against its keys. */
+static int part_target(catalog *c, MDB_txn *txn, const char *db, const char *table,
+                       const json_t *values, uint64_t *id, key *k, err *e)
+{
+  json_t *t;
+  if (table_load(c, txn, db, table, id, &t, e) != 0)
+    return e->code;
+  int rc = catalog__values(values, t, "partitionValues", e);
+  json_decref(t);
+  if (rc == 0 && k != NULL)
+    key_partition(k, *id, values);
+  return rc;
+}
+
+/* Checks and writes one new partition. */
+static int part_create(catalog *c, MDB_txn *txn, const char *db, const char *table,
+                       const json_t *input, err *e)
+{
+  json_t *doc;
+  if (catalog__input(SHAPE_PARTITION, input, "partitionInput", &doc, e) != 0)
+    return e->code;
+  uint64_t id;
+  key k;
+  json_t *values = json_object_get(doc, "Values");
+  int rc = values == NULL
+               ? err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value null at "
+                         "'partitionInput.values' failed to satisfy constraint: Member must "
+                         "not be null")
+               : part_target(c, txn, db, table, values, &id, &k, e);
+  json_t *old = NULL;
+  if (rc == 0) {
+    rc = rec_get(txn, c->parts, &k, 0, NULL, &old, e);
+    if (rc == 0)
+      rc = err_set(e, ERR_ALREADY_EXISTS, "Partition already exists.");
+    else if (rc == ERR_ENTITY_NOT_FOUND)
+      rc = 0;
+  }
+  key ck;
+  if (rc == 0) {
+    unsigned char b[ID_LEN];
+    id_put(b, id);
+    key_count(&ck, 'p', b, ID_LEN);
+    if (count_get(c, txn, &ck) >= CATALOG_MAX_PARTITIONS)
+      rc = err_set(e, ERR_RESOURCE_LIMIT, "Number of partitions in table %s exceeds the limit "
+                   "of %d", table, CATALOG_MAX_PARTITIONS);
+  }
+  if (rc == 0) {
+    json_object_set_new(doc, "DatabaseName", json_string(db));
+    json_object_set_new(doc, "TableName", json_string(table));
+    json_object_set_new(doc, "CreationTime", json_real(now_seconds()));
+    json_object_set_new(doc, "CatalogId", json_string(CATALOG_ID));
+    if (json_object_get(doc, "Parameters") == NULL)
+      json_object_set_new(doc, "Parameters", json_object());
+    rc = rec_put(txn, c->parts, &k, NULL, doc, e);
+    if (rc == 0)
+      rc = count_add(c, txn, &ck, 1, e);
+  }
+  json_decref(old);
+  json_decref(doc);
+  return rc;
+}
+
+static int op_part_create(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  return part_create(c, txn, o->db, o->table, o->input, e);
+}
+
+/* Folds both names. */
+static int names2(const char *database, const char *table, char db[CATALOG_MAX_NAME + 1],
+                  char t[CATALOG_MAX_NAME + 1], err *e)
+{
+  if (catalog__name(database, "databaseName", db, e) != 0 ||
+      catalog__name(table, "tableName", t, e) != 0)
+    return e->code;
+  return 0;
+}
+
+int catalog_partition_create(catalog *c, const char *database, const char *table,
+                             const json_t *input, err *e)
+{
+  char db[CATALOG_MAX_NAME + 1];
+  char t[CATALOG_MAX_NAME + 1];
+  if (names2(database, table, db, t, e) != 0)
+    return e->code;
+  op o = {.fn = op_part_create, .db = db, .table = t, .input = input};
+  return run(c, &o, e);
+}
+
+static bool fatal(int rc)
+{
+  return rc == ERR_IO || rc == ERR_NO_SPACE || rc == ERR_INTERNAL;
+}
+
+static int op_part_batch_create(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  uint64_t id;
+  json_t *t;
+  if (table_load(c, txn, o->db, o->table, &id, &t, e) != 0)
+    return e->code;
+  json_decref(t);
+  o->result = json_array();
+  size_t i;
+  json_t *in;
+  json_array_foreach(o->input, i, in)
+  {
+    err one = {0};
+    int rc = part_create(c, txn, o->db, o->table, in, &one);
+    if (fatal(rc)) {
+      *e = one;
+      return rc;
+    }
+    if (rc != 0) {
+      json_t *values = json_object_get(in, "Values");
+      json_t *id_values = json_is_array(values) ? values : json_array();
+      json_array_append_new(o->result, error_entry("PartitionValues", id_values, &one));
+      if (id_values != values)
+        json_decref(id_values);
+    }
+  }
+  return 0;
+}
+
+int catalog_partition_batch_create(catalog *c, const char *database, const char *table,
+                                   const json_t *inputs, json_t **errors, err *e)
+{
+  *errors = NULL;
+  char db[CATALOG_MAX_NAME + 1];
+  char t[CATALOG_MAX_NAME + 1];
+  if (names2(database, table, db, t, e) != 0)
+    return e->code;
+  if (!json_is_array(inputs) || json_array_size(inputs) > CATALOG_MAX_BATCH_CREATE)
+    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at "
+                   "'partitionInputList' failed to satisfy constraint: Member must have length "
+                   "less than or equal to %d", CATALOG_MAX_BATCH_CREATE);
+  op o = {.fn = op_part_batch_create, .db = db, .table = t, .input = inputs};
+  int rc = run(c, &o, e);
+  *errors = o.result;
+  return rc;
+}
+
+int catalog_partition_get(catalog *c, const char *database, const char *table,
+                          const json_t *values, json_t **out, err *e)
+{
+  *out = NULL;
+  char db[CATALOG_MAX_NAME + 1];
+  char t[CATALOG_MAX_NAME + 1];
+  if (names2(database, table, db, t, e) != 0)
+    return e->code;
+  MDB_txn *txn;
+  if (lmdb_read_begin(c->env, &txn, e) != 0)
+    return e->code;
+  uint64_t id;
+  key k;
+  int rc = part_target(c, txn, db, t, values, &id, &k, e);
+  if (rc == 0) {
+    rc = rec_get(txn, c->parts, &k, 0, NULL, out, e);
+    if (rc == ERR_ENTITY_NOT_FOUND)
+      rc = err_set(e, rc, "Cannot find partition.");
+  }
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+static int op_part_update(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  uint64_t id;
+  key k;
+  json_t *old;
+  if (part_target(c, txn, o->db, o->table, o->values, &id, &k, e) != 0)
+    return e->code;
+  int rc = rec_get(txn, c->parts, &k, 0, NULL, &old, e);
+  if (rc == ERR_ENTITY_NOT_FOUND)
+    return err_set(e, rc, "Cannot find partition.");
+  if (rc != 0)
+    return rc;
+  json_t *doc = NULL;
+  rc = catalog__input(SHAPE_PARTITION, o->input, "partitionInput", &doc, e);
+  if (rc == 0 && json_object_get(doc, "Values") == NULL)
+    json_object_set(doc, "Values", json_object_get(old, "Values"));
+  key nk;
+  if (rc == 0)
+    rc = part_target(c, txn, o->db, o->table, json_object_get(doc, "Values"), &id, &nk, e);
+  if (rc == 0 && (nk.n != k.n || memcmp(nk.b, k.b, k.n) != 0)) {
+    json_t *other;
+    rc = rec_get(txn, c->parts, &nk, 0, NULL, &other, e);
+    json_decref(other);
+    if (rc == 0)
+      rc = err_set(e, ERR_ALREADY_EXISTS, "Partition already exists.");
+    else if (rc == ERR_ENTITY_NOT_FOUND)
+      rc = rec_del(txn, c->parts, &k, e);
+  }
+  if (rc == 0) {
+    json_object_set_new(doc, "DatabaseName", json_string(o->db));
+    json_object_set_new(doc, "TableName", json_string(o->table));
+    json_object_set(doc, "CreationTime", json_object_get(old, "CreationTime"));
+    json_object_set_new(doc, "CatalogId", json_string(CATALOG_ID));
+    if (json_object_get(doc, "Parameters") == NULL)
+      json_object_set_new(doc, "Parameters", json_object());
+    rc = rec_put(txn, c->parts, &nk, NULL, doc, e);
+  }
+  json_decref(doc);
+  json_decref(old);
+  return rc;
+}
+
+int catalog_partition_update(catalog *c, const char *database, const char *table,
+                             const json_t *values, const json_t *input, err *e)
+{
+  char db[CATALOG_MAX_NAME + 1];
+  char t[CATALOG_MAX_NAME + 1];
+  if (names2(database, table, db, t, e) != 0)
+    return e->code;
+  op o = {.fn = op_part_update, .db = db, .table = t, .values = values, .input = input};
+  return run(c, &o, e);
+}
+
+static bool part_filter(const void *ctx, const json_t *doc, const MDB_val *k)
+{
+  (void)k;
+  return catalog_expr_match(ctx, json_object_get(doc, "Values"));
+}
+
+int catalog_partition_list(catalog *c, const char *database, const char *table,
+                           const char *expression, const char *token, size_t max, json_t **out,
+                           char **next, err *e)
+{
+  *out = NULL;
+  *next = NULL;
+  json_t *t;
+  if (catalog_table_get(c, database, table, &t, e) != 0)
+    return e->code;
+  catalog_expr *x = NULL;
+  int rc = 0;
+  if (expression != NULL && expression[0] != '\0')
+    rc = catalog_expr_parse(expression, json_object_get(t, "PartitionKeys"), &x, e);
+  json_decref(t);
+  if (rc != 0)
+    return rc;
+  /* the id, read again: the table might have been replaced meanwhile */
+  char db[CATALOG_MAX_NAME + 1];
+  char tn[CATALOG_MAX_NAME + 1];
+  names2(database, table, db, tn, e);
+  MDB_txn *txn;
+  uint64_t id = 0;
+  if ((rc = lmdb_read_begin(c->env, &txn, e)) == 0) {
+    rc = table_load(c, txn, db, tn, &id, &t, e);
+    json_decref(t);
+    mdb_txn_abort(txn);
+  }
+  if (rc == 0) {
+    if (max == 0 || max > CATALOG_MAX_PAGE_PARTITIONS)
+      max = CATALOG_MAX_PAGE_PARTITIONS;
+    unsigned char prefix[ID_LEN];
+    id_put(prefix, id);
+    rc = scan(c->env, c->parts, prefix, ID_LEN, 0, token, max, x != NULL ? part_filter : NULL,
+              x, out, next, e);
+  }
+  catalog_expr_free(x);
+  return rc;
+}
+
+int catalog_partition_batch_get(catalog *c, const char *database, const char *table,
+                                const json_t *values_list, json_t **out, json_t **unprocessed,
+                                err *e)
+{
+  *out = NULL;
+  *unprocessed = NULL;
+  char db[CATALOG_MAX_NAME + 1];
+  char t[CATALOG_MAX_NAME + 1];
+  if (names2(database, table, db, t, e) != 0)
+    return e->code;
+  if (!json_is_array(values_list) || json_array_size(values_list) > CATALOG_MAX_BATCH_GET)
+    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at "
+                   "'partitionsToGet' failed to satisfy constraint: Member must have length "
+                   "less than or equal to %d", CATALOG_MAX_BATCH_GET);
+  MDB_txn *txn;
+  if (lmdb_read_begin(c->env, &txn, e) != 0)
+    return e->code;
+  json_t *found = json_array();
+  int rc = 0;
+  size_t i;
+  json_t *values;
+  json_array_foreach(values_list, i, values)
+  {
+    uint64_t id;
+    key k;
+    if ((rc = part_target(c, txn, db, t, values, &id, &k, e)) != 0)
+      break;
+    json_t *doc;
+    rc = rec_get(txn, c->parts, &k, 0, NULL, &doc, e);
+    if (rc == 0)
+      json_array_append_new(found, doc);
+    else if (rc != ERR_ENTITY_NOT_FOUND)
+      break;
+    rc = 0;
+  }
+  mdb_txn_abort(txn);
+  if (rc != 0) {
+    json_decref(found);
+    return rc;
+  }
+  *out = found;
+  *unprocessed = json_array();
+  return 0;
+}
+
+static int part_drop(catalog *c, MDB_txn *txn, const char *db, const char *table,
+                     const json_t *values, err *e)
+{
+  uint64_t id;
+  key k;
+  if (part_target(c, txn, db, table, values, &id, &k, e) != 0)
+    return e->code;
+  json_t *old;
+  int rc = rec_get(txn, c->parts, &k, 0, NULL, &old, e);
+  json_decref(old);
+  if (rc == ERR_ENTITY_NOT_FOUND)
+    return err_set(e, rc, "Cannot find partition.");
+  if (rc != 0)
+    return rc;
+  if (rec_del(txn, c->parts, &k, e) != 0)
+    return e->code;
+  unsigned char b[ID_LEN];
+  id_put(b, id);
+  key ck;
+  key_count(&ck, 'p', b, ID_LEN);
+  return count_add(c, txn, &ck, -1, e);
+}
+
+static int op_part_delete(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  return part_drop(c, txn, o->db, o->table, o->values, e);
+}
+
+int catalog_partition_delete(catalog *c, const char *database, const char *table,
+                             const json_t *values, err *e)
+{
+  char db[CATALOG_MAX_NAME + 1];
+  char t[CATALOG_MAX_NAME + 1];
+  if (names2(database, table, db, t, e) != 0)
+    return e->code;
+  op o = {.fn = op_part_delete, .db = db, .table = t, .values = values};
+  return run(c, &o, e);
+}
+
+static int op_part_batch_delete(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  uint64_t id;
+  json_t *t;
+  if (table_load(c, txn, o->db, o->table, &id, &t, e) != 0)
+    return e->code;
+  json_decref(t);
+  o->result = json_array();
+  size_t i;
+  json_t *values;
+  json_array_foreach(o->values, i, values)
+  {
+    err one = {0};
+    int rc = part_drop(c, txn, o->db, o->table, values, &one);
+    if (fatal(rc)) {
+      *e = one;
+      return rc;
+    }
+    if (rc != 0)
+      json_array_append_new(o->result, error_entry("PartitionValues", values, &one));
+  }
+  return 0;
+}
+
+int catalog_partition_batch_delete(catalog *c, const char *database, const char *table,
+                                   const json_t *values_list, json_t **errors, err *e)
+{
+  *errors = NULL;
+  char db[CATALOG_MAX_NAME + 1];
+  char t[CATALOG_MAX_NAME + 1];
+  if (names2(database, table, db, t, e) != 0)
+    return e->code;
+  if (!json_is_array(values_list) || json_array_size(values_list) > CATALOG_MAX_BATCH_DELETE)
+    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at "
+                   "'partitionsToDelete' failed to satisfy constraint: Member must have length "
+                   "less than or equal to %d", CATALOG_MAX_BATCH_DELETE);
+  op o = {.fn = op_part_batch_delete, .db = db, .table = t, .values = values_list};
+  int rc = run(c, &o, e);
+  *errors = o.result;
+  return rc;
+}
+
+/* ---- open, close ---- */
+
+static int op_seed(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  (void)o;
+  key k;
+  k.n = 6;
+  memcpy(k.b, "seeded", 6);
+  MDB_val kv = {k.n, k.b};
+  MDB_val v;
+  int rc = mdb_get(txn, c->meta, &kv, &v);
+  if (rc == 0)
+    return 0;
+  if (rc != MDB_NOTFOUND)
+    return store_error(rc, e);
+  v.mv_size = 0;
+  v.mv_data = "";
+  if ((rc = mdb_put(txn, c->meta, &kv, &v, 0)) != 0)
+    return store_error(rc, e);
+  json_t *in = json_pack("{s:s, s:s}", "Name", CATALOG_DEFAULT_DATABASE, "Description",
+                         "Default Hive database");
+  op create = {.input = in};
+  rc = op_db_create(c, txn, &create, e);
+  json_decref(create.result);
+  json_decref(in);
+  return rc == ERR_ALREADY_EXISTS ? 0 : rc;
+}
+
+int catalog_open(const char *data_dir, catalog **out, err *e)
+{
+  *out = NULL;
+  catalog *c = xcalloc(1, sizeof *c);
+  char *path = xasprintf("%s/catalog", data_dir);
+  lmdb_env_options opt = {.map_size = MAP_SIZE, .max_dbs = 4};
+  int rc = lmdb_env_open(&c->env, path, &opt, "the catalog", e);
+  free(path);
+  if (rc != 0) {
+    free(c);
+    return rc;
+  }
+  MDB_txn *txn;
+  if ((rc = mdb_txn_begin(c->env, NULL, 0, &txn)) == 0) {
+    if ((rc = mdb_dbi_open(txn, "databases", MDB_CREATE, &c->dbs)) == 0 &&
+        (rc = mdb_dbi_open(txn, "tables", MDB_CREATE, &c->tables)) == 0 &&
+        (rc = mdb_dbi_open(txn, "partitions", MDB_CREATE, &c->parts)) == 0 &&
+        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &c->meta)) == 0)
+      rc = mdb_txn_commit(txn);
+    else
+      mdb_txn_abort(txn);
+  }
+  if (rc != 0) {
+    store_error(rc, e);
+    mdb_env_close(c->env);
+    free(c);
+    return e->code;
+  }
+  lmdb_committer_hooks hooks = {0};
+  if ((rc = lmdb_committer_start(&c->committer, c->env, &hooks, "the catalog", e)) != 0) {
+    mdb_env_close(c->env);
+    free(c);
+    return rc;
+  }
+  op o = {.fn = op_seed};
+  if ((rc = run(c, &o, e)) != 0) {
+    catalog_close(c);
+    return rc;
+  }
+  *out = c;
+  return 0;
+}
+
+catalog *catalog_close(catalog *c)
+{
+  if (c == NULL)
+    return NULL;
+  lmdb_committer_stop(&c->committer);
+  mdb_env_close(c->env);
+  free(c);
+  return NULL;
+}
