@@ -31,6 +31,7 @@
 #include "api/dynamodb.h"
 #include "base/log.h"
 #include "base/netpolicy.h"
+#include "catalog/catalog.h"
 #include "cli/cli.h"
 #include "cli/events.h"
 #include "cli/flow.h"
@@ -311,6 +312,7 @@ static int cmd_server(int argc, char **argv)
   int rc = 1;
   err e = {0};
   store *st = NULL;
+  catalog *cat = NULL;
   queue_system *qs = NULL;
   events_system *ev = NULL;
   functions fns = {0};
@@ -366,6 +368,11 @@ static int cmd_server(int argc, char **argv)
   sqs = sqs_service_new(qs);
   sns = sns_service_new(qs);
   native = native_service_new(st, TARN_VERSION);
+  if (catalog_open(real, &cat, &e) != 0) {
+    log_error("cannot open the table catalog in '%s': %s", real, e.msg);
+    goto out;
+  }
+  native_service_set_catalog(native, cat); /* SQL sees the catalog's tables */
   s3 = s3_service_new(st);
   if (sandboxes && functions_open(&fns, real, st, &e) != 0) {
     log_error("cannot start functions: %s", e.msg);
@@ -479,6 +486,7 @@ out:
   streams = stream_system_close(streams);
   s3 = s3_service_free(s3);
   native = native_service_free(native);
+  cat = catalog_close(cat);
   st = store_close(st); /* last: pending commits finish */
   sandbox_system_release();
   egress = netpolicy_free(egress); /* after the queues: their workers read it */
