@@ -18,6 +18,7 @@
  */
 #include "api/firehose.h"
 #include "api/iam.h"
+#include "api/glue.h"
 #include "api/kinesis.h"
 #include "api/lambda.h"
 #include "api/lambda_events.h"
@@ -329,6 +330,8 @@ static int cmd_server(int argc, char **argv)
   http_service *states_svc = NULL;
   kv *kvs = NULL;
   http_service *ddb = NULL;
+  catalog *cat = NULL;
+  http_service *glue = NULL;
   http_server *srv = NULL;
 
   if (cli_make_dir(dir, &e) != 0) {
@@ -416,7 +419,13 @@ static int cmd_server(int argc, char **argv)
     goto out;
   }
   states_svc = states_service_new(flows);
-  http_service *services[] = {s3, sqs, sns, iam_svc, kinesis, firehose, states_svc, ddb, fns.lambda};
+  if (catalog_open(real, &cat, &e) != 0) {
+    log_error("cannot open the catalog in '%s': %s", real, e.msg);
+    goto out;
+  }
+  glue = glue_service_new(cat);
+  http_service *services[] = {s3, sqs, sns, iam_svc, kinesis, firehose, states_svc, ddb, glue,
+                              fns.lambda};
   http_config cfg = {
       .listen_host = host,
       .listen_port = port,
@@ -424,7 +433,7 @@ static int cmd_server(int argc, char **argv)
       .admin_access_key = server_keys.access_key,
       .native = native,
       .services = services,
-      .nservices = fns.lambda != NULL ? 9 : 8,
+      .nservices = fns.lambda != NULL ? 10 : 9,
       .log_requests = true,
   };
   if (http_server_start(&cfg, &srv, &e) != 0) {
@@ -479,6 +488,8 @@ out:
   sqs = sqs_service_free(sqs);
   sns = sns_service_free(sns);
   ddb = dynamodb_service_free(ddb);
+  glue = glue_service_free(glue);
+  cat = catalog_close(cat);
   kvs = kv_close(kvs);
   qs = queue_system_close(qs);
   kinesis = kinesis_service_free(kinesis);

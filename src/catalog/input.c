@@ -28,6 +28,7 @@ typedef enum kind {
   K_STR,      /* string of at most max bytes */
   K_NAME,     /* string of 1..max bytes, single line */
   K_INT,      /* integer in [0, max] */
+  K_SINT,     /* integer in [-max - 1, max] (NumberOfBuckets: Hive writes -1) */
   K_BOOL,
   K_TIME,     /* epoch seconds (number) */
   K_MAP,      /* object of string -> string (Parameters) */
@@ -77,7 +78,7 @@ static const member STORAGE[] = {
     {"InputFormat", K_STR, CATALOG_MAX_FORMAT, false, NULL},
     {"OutputFormat", K_STR, CATALOG_MAX_FORMAT, false, NULL},
     {"Compressed", K_BOOL, 0, false, NULL},
-    {"NumberOfBuckets", K_INT, 2147483647L, false, NULL},
+    {"NumberOfBuckets", K_SINT, 2147483647L, false, NULL},
     {"SerdeInfo", K_OBJ, 0, false, SERDE},
     {"BucketColumns", K_STRLIST, CATALOG_MAX_NAME, false, NULL},
     {"SortColumns", K_OBJLIST, 0, false, ORDER},
@@ -180,6 +181,13 @@ static int check_member(const member *m, const json_t *v, char *path, size_t cap
       return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at '%s' failed "
                      "to satisfy constraint: Member must be an integer from 0 to %ld", path,
                      m->max);
+    *out = json_incref((json_t *)v);
+    return 0;
+  case K_SINT:
+    if (!json_is_integer(v) || json_integer_value(v) < -m->max - 1 ||
+        json_integer_value(v) > m->max)
+      return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at '%s' failed "
+                     "to satisfy constraint: Member must be a 32-bit integer", path);
     *out = json_incref((json_t *)v);
     return 0;
   case K_BOOL:

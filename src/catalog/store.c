@@ -508,7 +508,7 @@ static int scan(MDB_env *env, MDB_dbi dbi, const void *prefix, size_t plen, size
   json_t *list = json_array();
   MDB_val k = {plen + tlen, start};
   MDB_val v;
-  rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  rc = mdb_cursor_get(cur, &k, &v, k.mv_size > 0 ? MDB_SET_RANGE : MDB_FIRST);
   if (rc == 0 && tlen > 0 && k.mv_size == plen + tlen && memcmp(k.mv_data, start, k.mv_size) == 0)
     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
   unsigned char last[KEY_MAX];

@@ -1,0 +1,470 @@
+/* api/glue.c -- the AWS Glue Data Catalog endpoint: JSON 1.1 requests
+ * (X-Amz-Target: AWSGlue.*, api/json_rpc.c) onto catalog/catalog.h.
+ *
+ * Operations: CreateDatabase, GetDatabase, GetDatabases, UpdateDatabase,
+ * DeleteDatabase, CreateTable, GetTable, GetTables, UpdateTable,
+ * DeleteTable, BatchDeleteTable, CreatePartition, BatchCreatePartition,
+ * GetPartition, GetPartitions, BatchGetPartition, UpdatePartition,
+ * DeletePartition, BatchDeletePartition.
+ *
+ * Invariants:
+ *   (1) Documents leave as the catalog keeps them (Glue's shapes); this file
+ *       only unwraps the request members and wraps the answers.
+ *   (2) The catalog is the only account's (CatalogId, when given, is
+ *       checked for length only).
+ *   (3) Bodies are bounded (GLUE_BODY_MAX); every member the catalog
+ *       stores is bounded by catalog.h's limits.
+ *
+ * Start reading at the ops[] table.
+ */
+#include "api/glue.h"
+
+#include "api/iam.h"
+#include "api/json_rpc.h"
+#include "base/mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define GLUE_BODY_MAX (16u << 20)
+
+static int required(const char *what, err *e)
+{
+  return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value null at '%s' failed "
+                 "to satisfy constraint: Member must not be null", what);
+}
+
+/* A required string member. */
+static int need(json_t *in, const char *name, const char *path, const char **out, err *e)
+{
+  *out = json_rpc_str(in, name);
+  if (*out == NULL)
+    return required(path, e);
+  return 0;
+}
+
+/* CatalogId, when given, is at most 255 characters (Glue's limit). */
+static int catalog_id(json_t *in, err *e)
+{
+  const char *id = json_rpc_str(in, "CatalogId");
+  if (id != NULL && (strlen(id) == 0 || strlen(id) > CATALOG_MAX_NAME))
+    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at 'catalogId' "
+                   "failed to satisfy constraint: Member must have length between 1 and %d",
+                   CATALOG_MAX_NAME);
+  return 0;
+}
+
+/* Wraps one page: {member: list, NextToken?}. Takes list and next. */
+static json_t *page(const char *member, json_t *list, char *next)
+{
+  json_t *out = json_pack("{s:o}", member, list);
+  if (next != NULL)
+    json_object_set_new(out, "NextToken", json_string(next));
+  free(next);
+  return out;
+}
+
+static int page_args(json_t *in, long max, long *limit, const char **token, err *e)
+{
+  bool present;
+  *limit = 0;
+  int rc = json_rpc_int(in, "MaxResults", 1, max, limit, &present, e);
+  if (rc != 0)
+    return rc;
+  *token = json_rpc_str(in, "NextToken");
+  if (*token != NULL && strlen(*token) > 2 * 1024)
+    return err_set(e, ERR_INVALID_INPUT, "Invalid continuation token");
+  return 0;
+}
+
+/* ---- databases ---- */
+
+static int op_create_database(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  int rc = catalog_id(in, e);
+  if (rc == 0)
+    rc = catalog_database_create(ctx, json_object_get(in, "DatabaseInput"), NULL, e);
+  if (rc == 0)
+    *out = json_object();
+  return rc;
+}
+
+static int op_get_database(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *name;
+  json_t *d;
+  if (catalog_id(in, e) != 0 || need(in, "Name", "name", &name, e) != 0 ||
+      catalog_database_get(ctx, name, &d, e) != 0)
+    return e->code;
+  *out = json_pack("{s:o}", "Database", d);
+  return 0;
+}
+
+static int op_get_databases(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  long limit;
+  const char *token;
+  json_t *list;
+  char *next;
+  if (catalog_id(in, e) != 0 || page_args(in, CATALOG_MAX_PAGE_DATABASES, &limit, &token, e) != 0 ||
+      catalog_database_list(ctx, token, (size_t)limit, &list, &next, e) != 0)
+    return e->code;
+  *out = page("DatabaseList", list, next);
+  return 0;
+}
+
+static int op_update_database(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *name;
+  if (catalog_id(in, e) != 0 || need(in, "Name", "name", &name, e) != 0 ||
+      catalog_database_update(ctx, name, json_object_get(in, "DatabaseInput"), e) != 0)
+    return e->code;
+  *out = json_object();
+  return 0;
+}
+
+static int op_delete_database(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *name;
+  if (catalog_id(in, e) != 0 || need(in, "Name", "name", &name, e) != 0 ||
+      catalog_database_delete(ctx, name, e) != 0)
+    return e->code;
+  *out = json_object();
+  return 0;
+}
+
+/* ---- tables ---- */
+
+static int need_db(json_t *in, const char **db, err *e)
+{
+  if (catalog_id(in, e) != 0)
+    return e->code;
+  return need(in, "DatabaseName", "databaseName", db, e);
+}
+
+static int op_create_table(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  if (need_db(in, &db, e) != 0 ||
+      catalog_table_create(ctx, db, json_object_get(in, "TableInput"), NULL, e) != 0)
+    return e->code;
+  *out = json_object();
+  return 0;
+}
+
+static int op_get_table(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *name;
+  json_t *t;
+  if (need_db(in, &db, e) != 0 || need(in, "Name", "name", &name, e) != 0 ||
+      catalog_table_get(ctx, db, name, &t, e) != 0)
+    return e->code;
+  *out = json_pack("{s:o}", "Table", t);
+  return 0;
+}
+
+static int op_get_tables(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  long limit;
+  const char *token;
+  json_t *list;
+  char *next;
+  if (need_db(in, &db, e) != 0 ||
+      page_args(in, CATALOG_MAX_PAGE_TABLES, &limit, &token, e) != 0)
+    return e->code;
+  const char *expr = json_rpc_str(in, "Expression");
+  if (expr != NULL && strlen(expr) > CATALOG_MAX_EXPRESSION)
+    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at 'expression' "
+                   "failed to satisfy constraint: Member must have length less than or equal "
+                   "to %d", CATALOG_MAX_EXPRESSION);
+  if (catalog_table_list(ctx, db, expr, token, (size_t)limit, &list, &next, e) != 0)
+    return e->code;
+  *out = page("TableList", list, next);
+  return 0;
+}
+
+static int op_update_table(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  if (need_db(in, &db, e) != 0 ||
+      catalog_table_update(ctx, db, json_object_get(in, "TableInput"), e) != 0)
+    return e->code;
+  *out = json_object();
+  return 0;
+}
+
+static int op_delete_table(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *name;
+  if (need_db(in, &db, e) != 0 || need(in, "Name", "name", &name, e) != 0 ||
+      catalog_table_delete(ctx, db, name, e) != 0)
+    return e->code;
+  *out = json_object();
+  return 0;
+}
+
+static int op_batch_delete_table(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  json_t *errors;
+  if (need_db(in, &db, e) != 0)
+    return e->code;
+  json_t *names = json_object_get(in, "TablesToDelete");
+  if (names == NULL)
+    return required("tablesToDelete", e);
+  if (catalog_table_batch_delete(ctx, db, names, &errors, e) != 0)
+    return e->code;
+  *out = json_pack("{s:o}", "Errors", errors);
+  return 0;
+}
+
+/* ---- partitions ---- */
+
+static int need_table(json_t *in, const char **db, const char **table, err *e)
+{
+  if (need_db(in, db, e) != 0)
+    return e->code;
+  return need(in, "TableName", "tableName", table, e);
+}
+
+static int op_create_partition(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *table;
+  if (need_table(in, &db, &table, e) != 0 ||
+      catalog_partition_create(ctx, db, table, json_object_get(in, "PartitionInput"), e) != 0)
+    return e->code;
+  *out = json_object();
+  return 0;
+}
+
+static int op_batch_create_partition(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *table;
+  json_t *errors;
+  if (need_table(in, &db, &table, e) != 0)
+    return e->code;
+  json_t *list = json_object_get(in, "PartitionInputList");
+  if (list == NULL)
+    return required("partitionInputList", e);
+  if (catalog_partition_batch_create(ctx, db, table, list, &errors, e) != 0)
+    return e->code;
+  *out = json_pack("{s:o}", "Errors", errors);
+  return 0;
+}
+
+static int need_values(json_t *in, const char *name, const char *path, json_t **out, err *e)
+{
+  *out = json_object_get(in, name);
+  if (*out == NULL)
+    return required(path, e);
+  return 0;
+}
+
+static int op_get_partition(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *table;
+  json_t *values;
+  json_t *p;
+  if (need_table(in, &db, &table, e) != 0 ||
+      need_values(in, "PartitionValues", "partitionValues", &values, e) != 0 ||
+      catalog_partition_get(ctx, db, table, values, &p, e) != 0)
+    return e->code;
+  *out = json_pack("{s:o}", "Partition", p);
+  return 0;
+}
+
+static int op_get_partitions(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *table;
+  long limit;
+  const char *token;
+  json_t *list;
+  char *next;
+  if (need_table(in, &db, &table, e) != 0 ||
+      page_args(in, CATALOG_MAX_PAGE_PARTITIONS, &limit, &token, e) != 0)
+    return e->code;
+  const char *expr = json_rpc_str(in, "Expression");
+  if (catalog_partition_list(ctx, db, table, expr, token, (size_t)limit, &list, &next, e) != 0)
+    return e->code;
+  if (json_is_true(json_object_get(in, "ExcludeColumnSchema"))) {
+    size_t i;
+    json_t *p;
+    json_array_foreach(list, i, p)
+      json_object_del(json_object_get(p, "StorageDescriptor"), "Columns");
+  }
+  *out = page("Partitions", list, next);
+  return 0;
+}
+
+/* [{Values}] -> [[...]]: a new array, or an error naming path. */
+static int values_of(json_t *in, const char *name, const char *path, json_t **out, err *e)
+{
+  json_t *list;
+  *out = NULL;
+  if (need_values(in, name, path, &list, e) != 0)
+    return e->code;
+  if (!json_is_array(list))
+    return err_set(e, ERR_INVALID_INPUT, "Value at '%s' must be a list", path);
+  json_t *vl = json_array();
+  size_t i;
+  json_t *entry;
+  json_array_foreach(list, i, entry)
+  {
+    json_t *v = json_object_get(entry, "Values");
+    if (v == NULL) {
+      json_decref(vl);
+      return required(path, e);
+    }
+    json_array_append(vl, v);
+  }
+  *out = vl;
+  return 0;
+}
+
+static int op_batch_get_partition(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *table;
+  json_t *vl;
+  json_t *found;
+  json_t *unprocessed;
+  if (need_table(in, &db, &table, e) != 0 ||
+      values_of(in, "PartitionsToGet", "partitionsToGet", &vl, e) != 0)
+    return e->code;
+  int rc = catalog_partition_batch_get(ctx, db, table, vl, &found, &unprocessed, e);
+  json_decref(vl);
+  if (rc != 0)
+    return rc;
+  *out = json_pack("{s:o, s:o}", "Partitions", found, "UnprocessedKeys", unprocessed);
+  return 0;
+}
+
+static int op_update_partition(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *table;
+  json_t *values;
+  if (need_table(in, &db, &table, e) != 0 ||
+      need_values(in, "PartitionValueList", "partitionValueList", &values, e) != 0 ||
+      catalog_partition_update(ctx, db, table, values, json_object_get(in, "PartitionInput"),
+                               e) != 0)
+    return e->code;
+  *out = json_object();
+  return 0;
+}
+
+static int op_delete_partition(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *table;
+  json_t *values;
+  if (need_table(in, &db, &table, e) != 0 ||
+      need_values(in, "PartitionValues", "partitionValues", &values, e) != 0 ||
+      catalog_partition_delete(ctx, db, table, values, e) != 0)
+    return e->code;
+  *out = json_object();
+  return 0;
+}
+
+static int op_batch_delete_partition(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *table;
+  json_t *vl;
+  json_t *errors;
+  if (need_table(in, &db, &table, e) != 0 ||
+      values_of(in, "PartitionsToDelete", "partitionsToDelete", &vl, e) != 0)
+    return e->code;
+  int rc = catalog_partition_batch_delete(ctx, db, table, vl, &errors, e);
+  json_decref(vl);
+  if (rc != 0)
+    return rc;
+  *out = json_pack("{s:o}", "Errors", errors);
+  return 0;
+}
+
+static const json_rpc_op ops[] = {
+    {"CreateDatabase", op_create_database},
+    {"GetDatabase", op_get_database},
+    {"GetDatabases", op_get_databases},
+    {"UpdateDatabase", op_update_database},
+    {"DeleteDatabase", op_delete_database},
+    {"CreateTable", op_create_table},
+    {"GetTable", op_get_table},
+    {"GetTables", op_get_tables},
+    {"UpdateTable", op_update_table},
+    {"DeleteTable", op_delete_table},
+    {"BatchDeleteTable", op_batch_delete_table},
+    {"CreatePartition", op_create_partition},
+    {"BatchCreatePartition", op_batch_create_partition},
+    {"GetPartition", op_get_partition},
+    {"GetPartitions", op_get_partitions},
+    {"BatchGetPartition", op_batch_get_partition},
+    {"UpdatePartition", op_update_partition},
+    {"DeletePartition", op_delete_partition},
+    {"BatchDeletePartition", op_batch_delete_partition},
+};
+
+/* what this service maps apart from json_rpc.c's shared table */
+static const json_rpc_code codes[] = {
+    {ERR_ENTITY_NOT_FOUND, 400, "EntityNotFoundException"},
+    {ERR_ALREADY_EXISTS, 400, "AlreadyExistsException"},
+    {ERR_INVALID_INPUT, 400, "InvalidInputException"},
+    {ERR_INVALID, 400, "InvalidInputException"},
+    {ERR_RESOURCE_LIMIT, 400, "ResourceNumberLimitExceededException"},
+    {ERR_IO, 500, "InternalServiceException"},
+    {ERR_INTERNAL, 500, "InternalServiceException"},
+};
+
+static const char *resource(http_req *r, const char *op, json_t *in)
+{
+  const char *db = json_rpc_str(in, "DatabaseName");
+  if (db == NULL && strstr(op, "Database") != NULL && strcmp(op, "GetDatabases") != 0) {
+    db = json_rpc_str(in, "Name");
+    if (db == NULL)
+      db = json_rpc_str(json_object_get(in, "DatabaseInput"), "Name");
+  }
+  if (db == NULL)
+    return "arn:aws:glue:" API_REGION ":" API_ACCOUNT_ID ":catalog";
+  const char *table = json_rpc_str(in, "TableName");
+  if (table == NULL && strstr(op, "Table") != NULL && strcmp(op, "GetTables") != 0 &&
+      strcmp(op, "BatchDeleteTable") != 0) {
+    table = json_rpc_str(in, "Name");
+    if (table == NULL)
+      table = json_rpc_str(json_object_get(in, "TableInput"), "Name");
+  }
+  if (table == NULL)
+    return arena_sprintf(r->arena, "arn:aws:glue:" API_REGION ":" API_ACCOUNT_ID
+                         ":database/%s", db);
+  return arena_sprintf(r->arena, "arn:aws:glue:" API_REGION ":" API_ACCOUNT_ID ":table/%s/%s",
+                       db, table);
+}
+
+static const json_rpc_def def = {
+    .service = "glue",
+    .target_prefix = "AWSGlue.",
+    .content_type = "application/x-amz-json-1.1",
+    .ops = ops,
+    .nops = sizeof ops / sizeof ops[0],
+    .codes = codes,
+    .ncodes = sizeof codes / sizeof codes[0],
+    .body_max = GLUE_BODY_MAX,
+    .resource = resource,
+};
+
+http_service *glue_service_new(catalog *c)
+{
+  return json_rpc_service_new(&def, c);
+}
+
+http_service *glue_service_free(http_service *svc)
+{
+  return json_rpc_service_free(svc);
+}
