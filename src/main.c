@@ -313,7 +313,6 @@ static int cmd_server(int argc, char **argv)
   int rc = 1;
   err e = {0};
   store *st = NULL;
-  catalog *cat = NULL;
   queue_system *qs = NULL;
   events_system *ev = NULL;
   functions fns = {0};
@@ -371,11 +370,6 @@ static int cmd_server(int argc, char **argv)
   sqs = sqs_service_new(qs);
   sns = sns_service_new(qs);
   native = native_service_new(st, TARN_VERSION);
-  if (catalog_open(real, &cat, &e) != 0) {
-    log_error("cannot open the table catalog in '%s': %s", real, e.msg);
-    goto out;
-  }
-  native_service_set_catalog(native, cat); /* SQL sees the catalog's tables */
   s3 = s3_service_new(st);
   if (sandboxes && functions_open(&fns, real, st, &e) != 0) {
     log_error("cannot start functions: %s", e.msg);
@@ -424,6 +418,7 @@ static int cmd_server(int argc, char **argv)
     goto out;
   }
   glue = glue_service_new(cat);
+  native_service_set_catalog(native, cat); /* SQL sees the catalog's tables */
   http_service *services[] = {s3, sqs, sns, iam_svc, kinesis, firehose, states_svc, ddb, glue,
                               fns.lambda};
   http_config cfg = {
@@ -489,7 +484,6 @@ out:
   sns = sns_service_free(sns);
   ddb = dynamodb_service_free(ddb);
   glue = glue_service_free(glue);
-  cat = catalog_close(cat);
   kvs = kv_close(kvs);
   qs = queue_system_close(qs);
   kinesis = kinesis_service_free(kinesis);
@@ -497,7 +491,7 @@ out:
   streams = stream_system_close(streams);
   s3 = s3_service_free(s3);
   native = native_service_free(native);
-  cat = catalog_close(cat);
+  cat = catalog_close(cat); /* after the SQL queries that read it */
   st = store_close(st); /* last: pending commits finish */
   sandbox_system_release();
   egress = netpolicy_free(egress); /* after the queues: their workers read it */
