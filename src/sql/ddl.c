@@ -148,6 +148,8 @@ void sql__cat_split(qctx *q, const char *qual, const char **db, const char **nam
 /* a catalog failure as a statement error at line:col (invariant (2)) */
 static int cat_err(err *e, sql_pos *pos, int rc, int line, int col)
 {
+  if (pos->line != 0)
+    return rc; /* already a statement error with its place */
   if (rc == ERR_ENTITY_NOT_FOUND || rc == ERR_ALREADY_EXISTS || rc == ERR_INVALID_INPUT ||
       rc == ERR_RESOURCE_LIMIT || rc == ERR_INVALID) {
     char msg[sizeof e->msg];
@@ -1067,7 +1069,7 @@ static int spec_values(qctx *q, const tinfo *ti, const ast_partspec *ps, const c
 {
   if ((size_t)ps->nkv != ti->nkeys)
     return sql__error_at(e, pos, ps->line, ps->col,
-                         "the partition names %d of the table's %zu partition keys: give all",
+                         "PARTITION names %d of the table's %zu partition keys: name all of them",
                          ps->nkv, ti->nkeys);
   const char **vals = arena_alloc(q->a, sizeof(char *) * (ti->nkeys + 1));
   for (size_t k = 0; k < ti->nkeys; k++) {
