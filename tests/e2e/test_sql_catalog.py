@@ -205,6 +205,20 @@ def test_ctas_parquet_read_by_duckdb(tarn, lake, s3, tmp_path):
     assert rows(tarn, "SELECT a, b FROM lake.small") == [["x", 1]]
 
 
+def test_parquet_table_declared_over_files(tarn, lake):
+    # a table declared over the files CTAS wrote: columns matched by name, a
+    # wider integer kept, another type cast, a column the files lack is NULL
+    sql(tarn, """CREATE EXTERNAL TABLE lake.pq2 (ID string, amt bigint, price double, gone int)
+                 PARTITIONED BY (year int)
+                 STORED AS PARQUET LOCATION 's3://%s/pq/sales/'""" % lake)
+    assert len(rows(tarn, "MSCK REPAIR TABLE lake.pq2")) == 2
+    doc = sql(tarn, "SELECT id, amt, gone, year FROM lake.pq2 WHERE year = 2023 ORDER BY amt")
+    assert [c["type"].lower() for c in doc["columns"]] == ["varchar", "bigint", "integer", "integer"]
+    assert doc["rows"] == [["000042", 10, None, 2023], ["7", 20, None, 2023]]
+    assert doc["stats"]["objects_scanned"] == 1
+    sql(tarn, "DROP TABLE lake.pq2")
+
+
 def test_insert_into(tarn, lake):
     doc = sql(tarn, "INSERT INTO lake.sales_pq SELECT '000099', 30, 'east', '2025'")
     assert doc["rows"] == [[1]]
