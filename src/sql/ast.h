@@ -238,6 +238,8 @@ typedef struct ast_copy {
   const char *table;    /* CREATE TABLE table WITH (...) AS query / INSERT INTO table query */
   bool insert;          /* INSERT INTO (path NULL: the catalog knows the table) */
   bool if_not_exists;   /* CREATE TABLE IF NOT EXISTS */
+  const char **cols;    /* INSERT INTO t (cols): the table's columns given, in order */
+  int ncols;
   int table_line;
   int table_col;
 } ast_copy;

@@ -858,10 +858,30 @@ static int insert_shape(qctx *q, ast_copy *ac, ctab *ct, plan **pp, err *e, sql_
 {
   plan *p = *pp;
   int n = ct->td.ncols + ct->td.npkeys;
-  if (p->ncols != n)
+  /* src[i]: the query's column for table column i, -1 for none (NULL) */
+  int *src = arena_alloc(q->a, sizeof(int) * (size_t)n);
+  for (int i = 0; i < n; i++)
+    src[i] = ac->ncols > 0 ? -1 : i;
+  for (int k = 0; k < ac->ncols; k++) {
+    int i = 0;
+    while (i < n && strcasecmp(ct->td.names[i], ac->cols[k]) != 0)
+      i++;
+    if (i == n)
+      return sql__error_at(e, pos, ac->table_line, ac->table_col,
+                           "INSERT INTO %s: the table has no column '%s'", ct->td.display,
+                           ac->cols[k]);
+    if (src[i] >= 0)
+      return sql__error_at(e, pos, ac->table_line, ac->table_col,
+                           "INSERT INTO %s: column '%s' is named twice", ct->td.display,
+                           ac->cols[k]);
+    src[i] = k;
+  }
+  int want_n = ac->ncols > 0 ? ac->ncols : n;
+  if (p->ncols != want_n)
     return sql__error_at(e, pos, ac->line, ac->col,
-                         "INSERT INTO %s: the query gives %d columns, the table has %d",
-                         ct->td.display, p->ncols, n);
+                         "INSERT INTO %s: the query gives %d columns, %s %d",
+                         ct->td.display, p->ncols,
+                         ac->ncols > 0 ? "the column list names" : "the table has", want_n);
   plan *pr = arena_alloc(q->a, sizeof *pr);
   pr->kind = P_PROJECT;
   pr->limit = -1;
@@ -871,7 +891,17 @@ static int insert_shape(qctx *q, ast_copy *ac, ctab *ct, plan **pp, err *e, sql_
   pr->exprs = arena_alloc(q->a, sizeof(bexpr *) * (size_t)n);
   for (int i = 0; i < n; i++) {
     stype want = ct->td.stypes[i];
-    stype have = p->cols[i].type;
+    if (src[i] < 0) {
+      bexpr *nul = arena_alloc(q->a, sizeof *nul);
+      nul->kind = BX_CONST;
+      nul->type = want;
+      nul->v.null = true;
+      pr->exprs[i] = nul;
+      pr->cols[i].name = ct->td.names[i];
+      pr->cols[i].type = want;
+      continue;
+    }
+    stype have = p->cols[src[i]].type;
     if (have.t != SQL_NULL && have.t != want.t &&
         !((sql__stype_numeric(have.t) && sql__stype_numeric(want.t)) ||
           want.t == SQL_VARCHAR || have.t == SQL_VARCHAR ||
@@ -882,7 +912,7 @@ static int insert_shape(qctx *q, ast_copy *ac, ctab *ct, plan **pp, err *e, sql_
                            sql_type_name(have.t));
     bexpr *x = arena_alloc(q->a, sizeof *x);
     x->kind = BX_COL;
-    x->colno = i;
+    x->colno = src[i];
     x->type = have;
     pr->exprs[i] = sql__bind_cast(q, x, want);
     pr->cols[i].name = ct->td.names[i];

@@ -1711,13 +1711,17 @@ static int parse_insert(parser *p, ast_copy **out)
     return rc;
   if (is_op(peek(p), "(") && !starts_query(p)) {
     p->i++;
+    vecp v = {0};
     do {
       const char *col;
       if ((rc = parse_ident(p, &col, "a column name")) < 0)
         return rc;
+      vpush(p, &v, (void *)col);
     } while (accept_op(p, ","));
     if ((rc = expect_op(p, ")")) < 0)
       return rc;
+    c->cols = (const char **)v.v;
+    c->ncols = v.n;
   }
   if ((rc = parse_query(p, &c->query)) < 0)
     return rc;

@@ -965,6 +965,41 @@ static int cat_list(qctx *q, const table_opts *o, listing *l, err *e)
   return rc;
 }
 
+/* Hive's JSON SerDes match keys ignoring case: a declared column takes
+ * the spelling of the key that the first object's first lines use (names
+ * keep the declared spelling where no key matches). */
+static void json_key_case(qctx *q, table *t, char **names, size_t nc)
+{
+  tobj *first = NULL;
+  for (size_t i = 0; i < t->nobjs && first == NULL; i++)
+    if (t->objs[i].size > 0)
+      first = &t->objs[i];
+  if (first == NULL)
+    return;
+  char *sbuf = NULL;
+  size_t len = 0;
+  bool whole = false;
+  err e;
+  err_clear(&e);
+  jsonl_schema js;
+  if (read_head(q, first, SAMPLE_MORE, &sbuf, &len, &whole, &e) < 0)
+    return;
+  if (jsonl_sniff(sbuf, len, whole, q->a, &js, &e) == 0) {
+    for (size_t i = 0; i < nc; i++) {
+      size_t hit = js.ncols;
+      for (size_t k = 0; k < js.ncols && hit == js.ncols; k++)
+        if (strcasecmp(js.names[k], names[i]) == 0)
+          hit = k;
+      for (size_t k = hit; k < js.ncols; k++)
+        if (strcmp(js.names[k], names[i]) == 0)
+          hit = js.ncols; /* the exact spelling is there too: keep it */
+      if (hit < js.ncols)
+        names[i] = js.names[hit];
+    }
+  }
+  free(sbuf);
+}
+
 /* The declared columns of a catalog table (CSV, JSON lines, or any table
  * without objects): nothing is sniffed. */
 static int table_declared(qctx *q, table *t, const table_opts *o, char **pnames,
@@ -990,6 +1025,7 @@ static int table_declared(qctx *q, table *t, const table_opts *o, char **pnames,
     t->csv.names = names;
     t->csv.types = types;
   } else {
+    json_key_case(q, t, names, nc);
     t->js.ncols = nc;
     t->js.names = names;
     t->js.types = types;

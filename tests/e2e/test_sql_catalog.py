@@ -23,7 +23,8 @@ CSV = {
     "sales/year=2024/month=02/part-0.csv": "3,7,north\n",
 }
 HEADERED = "id,price,note\n000042,1.50,a\n0007,2.25,\\N\n"
-JSONL = '{"id":"000042","n":1,"tags":["a","b"],"amt":"12.30"}\n{"id":"17","n":2,"tags":[],"amt":"0.05"}\n'
+JSONL = ('{"id":"000042","n":1,"tags":["a","b"],"amt":"12.30","homeRegion":"eu"}\n'
+         '{"id":"17","n":2,"tags":[],"amt":"0.05"}\n')
 
 
 def sql(tarn, query, database=None, ok=True):
@@ -155,11 +156,12 @@ def test_header_serde_and_json(tarn, lake):
     assert doc["rows"] == [["000042", 1.5, "a"], ["0007", 2.25, None]]
     assert rows(tarn, "SELECT sum(price) FROM lake.headered") == [[3.75]]
     sql(tarn, """CREATE EXTERNAL TABLE lake.events (id string, n bigint, tags array<string>,
-                   amt decimal(10,2))
+                   amt decimal(10,2), homeregion string)
                  ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
                  LOCATION 's3://%s/json/'""" % lake)
-    doc = sql(tarn, "SELECT id, n, tags, amt FROM lake.events ORDER BY n")
-    assert doc["rows"] == [["000042", 1, '["a","b"]', 12.3], ["17", 2, "[]", 0.05]]
+    doc = sql(tarn, "SELECT id, n, tags, amt, homeregion FROM lake.events ORDER BY n")
+    # keys match the declared (lower-case) names ignoring case, as Hive's SerDes do
+    assert doc["rows"] == [["000042", 1, '["a","b"]', 12.3, "eu"], ["17", 2, "[]", 0.05, None]]
     assert rows(tarn, "SELECT json_extract_scalar(tags, '$[1]') FROM lake.events WHERE n = 1") \
         == [["b"]]
 
@@ -227,6 +229,12 @@ def test_insert_into(tarn, lake):
     sql(tarn, "INSERT INTO lake.sales_pq SELECT id, amt, region, year FROM lake.sales "
               "WHERE year = '2023'")
     assert rows(tarn, "SELECT count(*) FROM lake.sales_pq WHERE year = '2023'") == [[4]]
+    # a column list: the others are NULL
+    sql(tarn, "INSERT INTO lake.sales_pq (year, id, amt) SELECT '2026', '5', 2")
+    assert rows(tarn, "SELECT id, amt, region FROM lake.sales_pq WHERE year = '2026'") == [
+        ["5", 2, None]]
+    doc = fails(tarn, "INSERT INTO lake.sales_pq (nope) SELECT 1")
+    assert "no column 'nope'" in doc["message"]
     # into a CSV table: the text stays as written
     sql(tarn, "INSERT INTO lake.sales VALUES ('000100', 1, 'x', '2030', '01')")
     assert rows(tarn, "SELECT id FROM lake.sales WHERE year = '2030'") == [["000100"]]
