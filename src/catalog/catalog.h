@@ -88,7 +88,8 @@
 #define CATALOG_MAX_BATCH_DELETE 25   /* BatchDeletePartition */
 #define CATALOG_MAX_BATCH_GET 1000    /* BatchGetPartition */
 #define CATALOG_MAX_BATCH_TABLES 100  /* BatchDeleteTable */
-/* Pages (Glue's MaxResults). 0 as max means the largest. */
+/* Pages (Glue's MaxResults). 0 as max means the largest. A page also ends
+ * early, with a next token, once it holds 16 MiB of documents. */
 #define CATALOG_MAX_PAGE_DATABASES 100
 #define CATALOG_MAX_PAGE_TABLES 100
 #define CATALOG_MAX_PAGE_PARTITIONS 1000
@@ -134,8 +135,8 @@ int catalog_table_create(catalog *c, const char *database, const json_t *input, 
 int catalog_table_get(catalog *c, const char *database, const char *name, json_t **out, err *e);
 /* One page of the database's tables in name order (same paging as
  * databases, max 0: CATALOG_MAX_PAGE_TABLES). pattern (NULL or "": all) is
- * Glue's table-name Expression: a regular expression matched against the
- * whole name, case-insensitively, where '*' not after '.' means any run
+ * Glue's table-name Expression: a regular expression (PCRE) matched against
+ * the whole name, case-insensitively, where '*' not after '.' means any run
  * ("sales*", "sales_.*|clicks"). ERR_INVALID_INPUT for a bad pattern. */
 int catalog_table_list(catalog *c, const char *database, const char *pattern, const char *token,
                        size_t max, json_t **out, char **next, err *e);
@@ -199,7 +200,7 @@ int catalog_partition_batch_delete(catalog *c, const char *database, const char 
  * IS [NOT] NULL, combined with AND, OR, NOT and parentheses. Literals:
  * 'single-quoted' strings ('' for a quote) and numbers. Keys compare by
  * their declared type: numeric types (tinyint, smallint, int, integer,
- * bigint, float, double, decimal) as numbers, everything else (string,
+ * bigint, long, float, double, decimal) as numbers, everything else (string,
  * varchar, char, date, timestamp) as text. Key names are case-insensitive;
  * an unknown key, a non-numeric literal against a numeric key, or a syntax
  * error is ERR_INVALID_INPUT naming the offending text. */

@@ -31,7 +31,8 @@
 
 #include <ctype.h>
 #include <math.h>
-#include <regex.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,7 @@ typedef struct parser {
 bool catalog_type_numeric(const char *t)
 {
   static const char *const numeric[] = {"tinyint", "smallint", "int", "integer", "bigint",
-                                        "float", "double", "decimal", "real", NULL};
+                                        "long", "float", "double", "decimal", "real", NULL};
   if (t == NULL)
     return false;
   for (int i = 0; numeric[i] != NULL; i++) {
@@ -514,55 +515,72 @@ bool catalog_expr_match(const catalog_expr *x, const json_t *values)
   return x == NULL || eval(x->root, values);
 }
 
-/* ---- table-name patterns ---- */
+/* ---- table-name patterns ----
+ * PCRE2 rather than POSIX regcomp: glibc's compiler copies the tree for
+ * every stacked quantifier ("a++++..."), gigabytes for a 2 KB pattern;
+ * PCRE2 refuses such patterns and bounds each match (MATCH_LIMIT). */
+
+#define MATCH_LIMIT 100000u
 
 struct catalog_pattern {
-  regex_t re;
+  pcre2_code *code;
+  pcre2_match_data *md;
+  pcre2_match_context *mctx;
 };
 
 int catalog__pattern_compile(const char *text, catalog_pattern **out, err *e)
 {
   *out = NULL;
   size_t n = strlen(text);
-  if (n > CATALOG_MAX_NAME * 8)
+  if (n > CATALOG_MAX_EXPRESSION)
     return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at 'expression' "
                    "failed to satisfy constraint: Member must have length less than or equal "
-                   "to %d", CATALOG_MAX_NAME * 8);
-  /* ^(...)$ with a lone '*' (Hive's wildcard) as ".*" */
-  char *re = xmalloc(n * 2 + 8);
+                   "to %d", CATALOG_MAX_EXPRESSION);
+  /* a lone '*' (Hive's wildcard) as ".*" */
+  char *re = xmalloc(n * 2 + 1);
   size_t o = 0;
-  re[o++] = '^';
-  re[o++] = '(';
   for (size_t i = 0; i < n; i++) {
     char prev = i > 0 ? text[i - 1] : '\0';
     if (text[i] == '*' && prev != '.' && prev != ')' && prev != ']' && prev != '\\')
       re[o++] = '.';
     re[o++] = text[i];
   }
-  re[o++] = ')';
-  re[o++] = '$';
-  re[o] = '\0';
-  catalog_pattern *p = xmalloc(sizeof *p);
-  int rc = regcomp(&p->re, re, REG_EXTENDED | REG_ICASE | REG_NOSUB);
+  int ec;
+  PCRE2_SIZE eo;
+  pcre2_code *code = pcre2_compile((PCRE2_SPTR)re, o,
+                                   PCRE2_UTF | PCRE2_CASELESS | PCRE2_ANCHORED | PCRE2_ENDANCHORED,
+                                   &ec, &eo, NULL);
   free(re);
-  if (rc != 0) {
-    free(p);
-    return err_set(e, ERR_INVALID_INPUT, "Invalid expression '%s': not a regular expression",
-                   text);
+  if (code == NULL) {
+    PCRE2_UCHAR msg[120];
+    pcre2_get_error_message(ec, msg, sizeof msg);
+    return err_set(e, ERR_INVALID_INPUT, "Invalid expression '%s': %s", text, (char *)msg);
   }
+  catalog_pattern *p = xmalloc(sizeof *p);
+  p->code = code;
+  p->md = pcre2_match_data_create_from_pattern(code, NULL);
+  p->mctx = pcre2_match_context_create(NULL);
+  if (p->md == NULL || p->mctx == NULL)
+    abort(); /* out of memory on a small allocation */
+  pcre2_set_match_limit(p->mctx, MATCH_LIMIT);
+  pcre2_set_depth_limit(p->mctx, MATCH_LIMIT);
   *out = p;
   return 0;
 }
 
 bool catalog__pattern_match(const catalog_pattern *p, const char *name)
 {
-  return name != NULL && regexec(&p->re, name, 0, NULL, 0) == 0;
+  if (name == NULL)
+    return false;
+  return pcre2_match(p->code, (PCRE2_SPTR)name, strlen(name), 0, 0, p->md, p->mctx) >= 0;
 }
 
 catalog_pattern *catalog__pattern_free(catalog_pattern *p)
 {
   if (p != NULL) {
-    regfree(&p->re);
+    pcre2_match_data_free(p->md);
+    pcre2_match_context_free(p->mctx);
+    pcre2_code_free(p->code);
     free(p);
   }
   return NULL;

@@ -348,6 +348,10 @@ int catalog__values(const json_t *values, const json_t *table, const char *what,
   {
     if (!json_is_string(v))
       return err_set(e, ERR_INVALID_INPUT, "Value at '%s' must be a list of strings", what);
+    if (json_string_length(v) == 0)
+      return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at '%s' failed "
+                     "to satisfy constraint: Member must have length greater than or equal to "
+                     "1", what);
     if (check_text(json_string_value(v), json_string_length(v), what, CATALOG_MAX_VALUE, false,
                    e) != 0)
       return e->code;

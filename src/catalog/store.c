@@ -44,6 +44,7 @@
 #define MAP_SIZE (8ull << 30)
 #define KEY_MAX 511
 #define ID_LEN 8
+#define PAGE_BYTES_MAX (16u << 20) /* a page ends early past this many bytes of documents */
 
 struct catalog {
   MDB_env *env;
@@ -484,7 +485,8 @@ static int token_parse(const char *token, unsigned char *out, size_t cap, size_t
 typedef bool (*scan_filter)(const void *ctx, const json_t *doc, const MDB_val *k);
 
 /* Appends up to max documents of dbi whose keys start with prefix, from
- * after the token on; *next when more records with the prefix follow. */
+ * after the token on (a page also ends once it holds PAGE_BYTES_MAX bytes
+ * of documents); *next when more records with the prefix follow. */
 static int scan(MDB_env *env, MDB_dbi dbi, const void *prefix, size_t plen, size_t skip,
                 const char *token, size_t max, scan_filter filter, const void *fctx,
                 json_t **out, char **next, err *e)
@@ -513,10 +515,11 @@ static int scan(MDB_env *env, MDB_dbi dbi, const void *prefix, size_t plen, size
     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
   unsigned char last[KEY_MAX];
   size_t lastn = 0;
+  size_t bytes = 0; /* of the documents in the page */
   for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
     if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
       break;
-    if (json_array_size(list) == max) {
+    if (json_array_size(list) == max || bytes >= PAGE_BYTES_MAX) {
       *next = token_of(last + plen, lastn - plen);
       break;
     }
@@ -528,6 +531,7 @@ static int scan(MDB_env *env, MDB_dbi dbi, const void *prefix, size_t plen, size
       continue;
     if (filter == NULL || filter(fctx, doc, &k)) {
       json_array_append_new(list, doc);
+      bytes += v.mv_size;
       memcpy(last, k.mv_data, k.mv_size);
       lastn = k.mv_size;
     } else {

@@ -146,6 +146,7 @@ static void test_types(void **state)
   assert_true(catalog_type_numeric("bigint"));
   assert_true(catalog_type_numeric("decimal(10,2)"));
   assert_true(catalog_type_numeric("INT"));
+  assert_true(catalog_type_numeric("long"));
   assert_false(catalog_type_numeric("string"));
   assert_false(catalog_type_numeric("date"));
   assert_false(catalog_type_numeric("interval"));
