@@ -1024,6 +1024,7 @@ static int table_declared(qctx *q, table *t, const table_opts *o, char **pnames,
       return err_wrap(e, "cannot open table '%s'", t->display);
     t->csv.names = names;
     t->csv.types = types;
+    t->csv.lenient = true;
   } else {
     json_key_case(q, t, names, nc);
     t->js.ncols = nc;
