@@ -341,12 +341,12 @@ int sql__cat_table(qctx *q, const char *qual, cat_tdef *out, err *e)
         continue;
       for (size_t j = 0; j < np; j++)
         vals[j] = hive_default_null(vals[j]);
-      catalog_storage ps;
-      memset(&ps, 0, sizeof ps);
-      catalog_storage_of(pd, &ps);
-      if (ps.location == NULL || ps.location[0] == 0)
+      /* only the location is read (the format is the table's) */
+      const char *ploc =
+          json_string_value(json_object_get(json_object_get(pd, "StorageDescriptor"), "Location"));
+      if (ploc == NULL || ploc[0] == 0)
         continue;
-      cp[k].location = ps.location;
+      cp[k].location = ploc;
       cp[k].values = vals;
       k++;
     }
