@@ -207,6 +207,23 @@ def test_ctas_parquet_read_by_duckdb(tarn, lake, s3, tmp_path):
     assert rows(tarn, "SELECT a, b FROM lake.small") == [["x", 1]]
 
 
+@pytest.mark.parametrize("fmt", ["TEXTFILE", "JSON"])
+def test_ctas_text_formats(tarn, lake, s3, fmt):
+    name = "lake.ctas_%s" % fmt.lower()
+    sql(tarn, "CREATE TABLE %s WITH (format='%s', field_delimiter='|') AS "
+              "SELECT id, CAST(amt AS DECIMAL(8,2)) AS amt, 'a|b' AS s, month FROM lake.sales "
+              "WHERE year = '2023'" % (name, fmt) if fmt == "TEXTFILE" else
+              "CREATE TABLE %s WITH (format='%s') AS SELECT id, CAST(amt AS DECIMAL(8,2)) AS amt, "
+              "'a|b' AS s, month FROM lake.sales WHERE year = '2023'" % (name, fmt))
+    doc = sql(tarn, "SELECT * FROM %s ORDER BY amt" % name)
+    assert [(c["name"], c["type"].lower()) for c in doc["columns"]] == [
+        ("id", "varchar"), ("amt", "decimal"), ("s", "varchar"), ("month", "varchar")]
+    assert doc["rows"] == [["000042", 10.0, "a|b", "12"], ["7", 20.0, "a|b", "12"]]
+    keys = [o["Key"] for o in s3.list_objects_v2(
+        Bucket=lake, Prefix="warehouse/ctas_%s/" % fmt.lower())["Contents"]]
+    assert len(keys) == 1 and keys[0].endswith(".csv" if fmt == "TEXTFILE" else ".json")
+
+
 def test_parquet_table_declared_over_files(tarn, lake):
     # a table declared over the files CTAS wrote: columns matched by name, a
     # wider integer kept, another type cast, a column the files lack is NULL
