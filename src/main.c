@@ -90,6 +90,7 @@ static void usage(FILE *f)
         "                                             host (also TARN_ALLOW_ENDPOINTS=h1,h2)\n"
         "  env    [--data DIR] [--listen HOST:PORT]   print export lines for the AWS CLI and SDKs\n"
         "  sql    [--format table|csv|json] \"SQL\"     run SQL over the objects in the buckets\n"
+        "         [--database DB]                     and the catalog's tables (default: default)\n"
         "  fn     deploy|invoke|logs|ls|rm ...        run folders as functions (tarn fn help)\n"
         "  events [--once] [--json]                   watch object events, deliveries and batches live\n"
         "  queue  ls|create|send|receive|tail|...     queues (tarn queue help)\n"
