@@ -899,8 +899,9 @@ int sql__table_prune(qctx *q, table *t, bexpr **preds, int npreds)
 
 /* Adds every object below s3://bucket/prefix (a folder) to l, with the
  * partition values part_text. */
-static int cat_list_location(qctx *q, const char *loc, const char **part_text, listing *l,
-                             err *e)
+/* s3://bucket/prefix -> bucket and the folder "prefix/" ("" for the
+ * bucket); false when loc is not an s3:// path. */
+static bool s3_folder(qctx *q, const char *loc, char **bucket, char **folder)
 {
   const char *p = loc;
   if (strncmp(p, "s3://", 5) == 0)
@@ -908,13 +909,23 @@ static int cat_list_location(qctx *q, const char *loc, const char **part_text, l
   else if (strncmp(p, "s3a://", 6) == 0)
     p += 6;
   else
-    return err_set(e, ERR_INVALID, "location '%s' is not an s3:// path", loc);
+    return false;
   const char *slash = strchr(p, '/');
-  l->bucket = slash ? arena_strndup(q->a, p, (size_t)(slash - p)) : arena_strdup(q->a, p);
+  *bucket = slash ? arena_strndup(q->a, p, (size_t)(slash - p)) : arena_strdup(q->a, p);
   const char *rest = slash ? slash + 1 : "";
   size_t rl = strlen(rest);
-  char *folder = rl == 0 || rest[rl - 1] == '/' ? arena_strdup(q->a, rest)
-                                                : arena_sprintf(q->a, "%s/", rest);
+  *folder = rl == 0 || rest[rl - 1] == '/' ? arena_strdup(q->a, rest)
+                                           : arena_sprintf(q->a, "%s/", rest);
+  return true;
+}
+
+static int cat_list_location(qctx *q, const char *loc, const char **part_text, listing *l,
+                             err *e)
+{
+  char *bucket, *folder;
+  if (!s3_folder(q, loc, &bucket, &folder))
+    return err_set(e, ERR_INVALID, "location '%s' is not an s3:// path", loc);
+  l->bucket = bucket;
   l->pattern = arena_sprintf(q->a, "%s**", folder);
   l->exact = NULL;
   size_t before = l->n;
@@ -923,6 +934,93 @@ static int cat_list_location(qctx *q, const char *loc, const char **part_text, l
     err_clear(e), rc = 0; /* a location in a bucket that is gone: no rows */
   for (size_t i = before; i < l->n; i++)
     l->objs[i].part_text = part_text;
+  return rc;
+}
+
+/* Many partitions below the table's location are one listing of it, not
+ * one each (objects go to the partition whose folder holds them; others
+ * are dropped); partitions elsewhere are listed on their own. */
+#define CAT_ONE_LISTING 8
+
+typedef struct below {
+  listing *l;
+  const char **prefix;     /* sorted folders of the partitions below */
+  const char ***values;
+  size_t n;
+  size_t at;               /* keys come in order: prefixes before it are done */
+} below;
+
+static int below_cb(void *arg, const char *key, uint64_t size)
+{
+  below *b = arg;
+  while (b->at < b->n && strcmp(b->prefix[b->at], key) < 0 &&
+         strncmp(key, b->prefix[b->at], strlen(b->prefix[b->at])) != 0)
+    b->at++;
+  if (b->at == b->n || strncmp(key, b->prefix[b->at], strlen(b->prefix[b->at])) != 0)
+    return 0;
+  size_t before = b->l->n;
+  int rc = list_cb(b->l, key, size);
+  if (rc == 0 && b->l->n > before)
+    b->l->objs[before].part_text = b->values[b->at];
+  return rc;
+}
+
+typedef struct pref {
+  const char *folder;
+  size_t part;
+} pref;
+
+static int pref_cmp(const void *a, const void *b)
+{
+  return strcmp(((const pref *)a)->folder, ((const pref *)b)->folder);
+}
+
+static int cat_list_below(qctx *q, const table_cat *cat, const size_t *kept, size_t n,
+                          listing *l, err *e)
+{
+  char *tbucket, *tfolder;
+  if (!s3_folder(q, cat->location, &tbucket, &tfolder))
+    return err_set(e, ERR_INVALID, "location '%s' is not an s3:// path", cat->location);
+  pref *in = arena_alloc(q->a, sizeof(pref) * n);
+  size_t nin = 0;
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    const table_cat_part *cp = &cat->parts[kept[i]];
+    char *b, *f;
+    if (s3_folder(q, cp->location, &b, &f) && strcmp(b, tbucket) == 0 &&
+        strncmp(f, tfolder, strlen(tfolder)) == 0) {
+      in[nin].folder = f;
+      in[nin].part = kept[i];
+      nin++;
+    } else {
+      rc = cat_list_location(q, cp->location, cp->values, l, e);
+    }
+  }
+  if (rc < 0 || nin == 0)
+    return rc;
+  qsort(in, nin, sizeof(pref), pref_cmp);
+  bool nested = false;
+  for (size_t i = 0; i + 1 < nin && !nested; i++)
+    nested = strncmp(in[i + 1].folder, in[i].folder, strlen(in[i].folder)) == 0;
+  if (nested) { /* one folder inside another: each its own listing */
+    for (size_t i = 0; i < nin && rc == 0; i++)
+      rc = cat_list_location(q, cat->parts[in[i].part].location, cat->parts[in[i].part].values,
+                             l, e);
+    return rc;
+  }
+  below b = {.l = l, .n = nin};
+  b.prefix = arena_alloc(q->a, sizeof(char *) * nin);
+  b.values = arena_alloc(q->a, sizeof(char **) * nin);
+  for (size_t i = 0; i < nin; i++) {
+    b.prefix[i] = in[i].folder;
+    b.values[i] = cat->parts[in[i].part].values;
+  }
+  l->bucket = tbucket;
+  l->pattern = arena_sprintf(q->a, "%s**", tfolder);
+  l->exact = NULL;
+  rc = q->src->list(q->src->ctx, tbucket, tfolder, below_cb, &b, e);
+  if (rc == ERR_NO_SUCH_BUCKET)
+    err_clear(e), rc = 0;
   return rc;
 }
 
@@ -958,8 +1056,13 @@ static int cat_list(qctx *q, const table_opts *o, listing *l, err *e)
     rc = o->prefilter(o->prefilter_ctx, &pt);
   for (size_t i = 0; i < pt.nobjs; i++)
     pthread_mutex_destroy(&pt.objs[i].mu);
+  size_t *kept = arena_alloc(q->a, sizeof(size_t) * (pt.nobjs + 1));
+  for (size_t i = 0; i < pt.nobjs; i++)
+    kept[i] = pt.objs[i].size;
+  if (rc == 0 && pt.nobjs >= CAT_ONE_LISTING)
+    return cat_list_below(q, cat, kept, pt.nobjs, l, e);
   for (size_t i = 0; i < pt.nobjs && rc == 0; i++) {
-    const table_cat_part *cp = &cat->parts[pt.objs[i].size];
+    const table_cat_part *cp = &cat->parts[kept[i]];
     rc = cat_list_location(q, cp->location, cp->values, l, e);
   }
   return rc;

@@ -224,6 +224,25 @@ def test_ctas_text_formats(tarn, lake, s3, fmt):
     assert len(keys) == 1 and keys[0].endswith(".csv" if fmt == "TEXTFILE" else ".json")
 
 
+def test_many_partitions(tarn, lake, s3):
+    # 12 partitions: read with one listing of the table's folder, plus one elsewhere
+    doc = sql(tarn, "CREATE TABLE lake.many WITH (format='JSON', partitioned_by=ARRAY['k']) AS "
+                    "SELECT n, CAST(n % 12 AS VARCHAR) AS k FROM (VALUES 0,1,2,3,4,5,6,7,8,9,10,"
+                    "11,12,13,14,15,16,17,18,19,20,21,22,23) AS t(n)")
+    assert doc["rows"] == [[24]]
+    s3.put_object(Bucket=lake, Key="far/x.json", Body=b'{"n": 100}\n')
+    sql(tarn, "ALTER TABLE lake.many ADD PARTITION (k='far') LOCATION 's3://%s/far/'" % lake)
+    # an object below the table's folder that no partition names is not read
+    s3.put_object(Bucket=lake, Key="warehouse/many/k=stray/x.json", Body=b'{"n": 1000}\n')
+    doc = sql(tarn, "SELECT count(*), sum(n) FROM lake.many")
+    assert doc["rows"] == [[25, 376]]
+    assert doc["stats"]["objects_scanned"] == 13
+    doc = sql(tarn, "SELECT sum(n) FROM lake.many WHERE k IN ('1', '2', '3', '4', '5', '6', "
+                    "'7', '8', 'far')")
+    assert doc["rows"] == [[2 * sum(range(1, 9)) + 8 * 12 + 100]]
+    assert doc["stats"]["objects_scanned"] == 9
+
+
 def test_parquet_table_declared_over_files(tarn, lake):
     # a table declared over the files CTAS wrote: columns matched by name, a
     # wider integer kept, another type cast, a column the files lack is NULL
