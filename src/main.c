@@ -35,6 +35,7 @@
 #include "base/log.h"
 #include "catalog/catalog.h"
 #include "base/netpolicy.h"
+#include "catalog/catalog.h"
 #include "cli/cli.h"
 #include "cli/events.h"
 #include "cli/batch.h"
@@ -94,6 +95,7 @@ static void usage(FILE *f)
         "                                             host (also TARN_ALLOW_ENDPOINTS=h1,h2)\n"
         "  env    [--data DIR] [--listen HOST:PORT]   print export lines for the AWS CLI and SDKs\n"
         "  sql    [--format table|csv|json] \"SQL\"     run SQL over the objects in the buckets\n"
+        "         [--database DB]                     and the catalog's tables (default: default)\n"
         "  fn     deploy|invoke|logs|ls|rm ...        run folders as functions (tarn fn help)\n"
         "  events [--once] [--json]                   watch object events, deliveries and batches live\n"
         "  queue  ls|create|send|receive|tail|...     queues (tarn queue help)\n"
@@ -451,6 +453,7 @@ static int cmd_server(int argc, char **argv)
     log_error("cannot open the query history in '%s': %s", real, e.msg);
     goto out;
   }
+  native_service_set_catalog(native, cat); /* SQL sees the catalog's tables */
   athena_svc = athena_service_new(ath);
   native_service_add_metrics(native, athena_metrics, ath);
   batch_options bo = {.data_dir = real, .fn = fns.fn, .st = st};
@@ -535,7 +538,6 @@ out:
   sns = sns_service_free(sns);
   ddb = dynamodb_service_free(ddb);
   glue = glue_service_free(glue);
-  cat = catalog_close(cat);
   kvs = kv_close(kvs);
   qs = queue_system_close(qs);
   kinesis = kinesis_service_free(kinesis);
@@ -543,6 +545,7 @@ out:
   streams = stream_system_close(streams);
   s3 = s3_service_free(s3);
   native = native_service_free(native);
+  cat = catalog_close(cat); /* after the SQL queries that read it */
   st = store_close(st); /* last: pending commits finish */
   sandbox_system_release();
   egress = netpolicy_free(egress); /* after the queues: their workers read it */

@@ -141,6 +141,11 @@ http_service *native_service_new(store *st, const char *version)
   return &n->svc;
 }
 
+void native_service_set_catalog(http_service *svc, catalog *cat)
+{
+  native_sql_set_catalog(((native *)svc->ctx)->sql, cat);
+}
+
 void native_service_attach(http_service *svc, http_server *srv)
 {
   atomic_store(&((native *)svc->ctx)->srv, srv);

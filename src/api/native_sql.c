@@ -82,10 +82,12 @@ typedef struct sql_job {
   struct sql_job *next;     /* owner's list of running jobs, or the queue */
   char request_id[17];      /* the request's, for the events of objects COPY writes */
   char *principal;          /* the caller's access key (heap), or NULL */
+  char *database;           /* ?database=: the default database (heap), or NULL */
 } sql_job;
 
 struct native_sql {
   store *st;
+  catalog *cat;             /* the table catalog, or NULL (set before serving) */
   pthread_mutex_t lock;
   pthread_cond_t idle;      /* nrunning dropped to 0 */
   pthread_cond_t wake;      /* the watcher's sleep; signalled to stop it */
@@ -111,6 +113,11 @@ struct native_sql {
 };
 
 static void *watch_main(void *arg);
+
+void native_sql_set_catalog(native_sql *n, catalog *cat)
+{
+  n->cat = cat;
+}
 
 native_sql *native_sql_new(store *st)
 {
@@ -263,6 +270,7 @@ static void job_unref(sql_job *j)
     return;
   free(j->text);
   free(j->principal);
+  free(j->database);
   buf_release(&j->line);
   pthread_mutex_destroy(&j->lock);
   free(j);
@@ -444,7 +452,9 @@ static void run_one(sql_job *j)
   native_sql *n = j->owner;
   sql_options opt = {.time_limit_ms = n->time_limit_ms,
                      .memory_limit = n->memory_limit,
-                     .cancel = &j->cancel};
+                     .cancel = &j->cancel,
+                     .catalog = n->cat,
+                     .database = j->database};
   sql_sink sink = {.ctx = j, .columns = on_columns, .rows = on_rows};
   sql_stats stats;
   memset(&stats, 0, sizeof stats);
@@ -582,6 +592,8 @@ void native_sql_handle(native_sql *n, http_req *r)
   j->text = xstrndup(r->body.data, r->body.len);
   snprintf(j->request_id, sizeof j->request_id, "%s", r->request_id);
   j->principal = r->authenticated ? strdup(r->auth.access_key) : NULL;
+  const char *db = http_req_param(r, "database");
+  j->database = db != NULL && db[0] != 0 ? strdup(db) : NULL;
   j->format = format;
   buf_init(&j->line, 64u << 20);
   j->refs = 2; /* the thread's and the request's */

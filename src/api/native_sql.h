@@ -9,6 +9,9 @@
 typedef struct native_sql native_sql;
 
 native_sql *native_sql_new(store *st);
+/* The table catalog the statements see (NULL: none); set before serving.
+ * A request may name its default database with ?database=name. */
+void native_sql_set_catalog(native_sql *n, catalog *cat);
 /* Cancels running queries and waits for them to end. */
 void native_sql_stop(native_sql *n);
 /* Stops, then frees; accepts NULL; returns NULL. */

@@ -206,13 +206,17 @@ static int print_table(const char *text, size_t len)
       free(s);
     }
   }
-  print_rule(width, ncols);
-  putchar('|');
-  for (size_t c = 0; c < ncols; c++)
-    print_cell(json_string_value(json_object_get(json_array_get(cols, c), "name")), width[c],
-               false);
-  putchar('\n');
-  print_rule(width, ncols);
+  if (ncols == 0) /* a statement without a result (CREATE, DROP, ALTER): no table */
+    nrows = 0;
+  else {
+    print_rule(width, ncols);
+    putchar('|');
+    for (size_t c = 0; c < ncols; c++)
+      print_cell(json_string_value(json_object_get(json_array_get(cols, c), "name")), width[c],
+                 false);
+    putchar('\n');
+    print_rule(width, ncols);
+  }
   for (size_t r = 0; r < nrows; r++) {
     putchar('|');
     for (size_t c = 0; c < ncols; c++) {
@@ -222,7 +226,8 @@ static int print_table(const char *text, size_t len)
     }
     putchar('\n');
   }
-  print_rule(width, ncols);
+  if (ncols > 0)
+    print_rule(width, ncols);
   int rc = 0;
   json_t *error = json_object_get(doc, "error");
   if (error != NULL)
@@ -249,7 +254,7 @@ static void print_error(const sql_call *c)
 
 static void usage(FILE *f)
 {
-  fputs("usage: tarn sql [--data DIR] [--format table|csv|json] \"SQL\"\n"
+  fputs("usage: tarn sql [--data DIR] [--format table|csv|json] [--database DB] \"SQL\"\n"
         "       (reads the statement from stdin when it is \"-\")\n",
         f);
 }
@@ -259,9 +264,12 @@ int cli_sql(int argc, char **argv)
   const char *dir = "./tarn-data";
   const char *format = "table";
   const char *text = NULL;
+  const char *database = NULL;
   for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
       format = argv[++i];
+    else if (strcmp(argv[i], "--database") == 0 && i + 1 < argc)
+      database = argv[++i];
     else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
       dir = argv[++i];
     else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -274,8 +282,13 @@ int cli_sql(int argc, char **argv)
       return 2;
     }
   }
-  if (text == NULL || (strcmp(format, "table") != 0 && strcmp(format, "csv") != 0 &&
-                       strcmp(format, "json") != 0)) {
+  bool db_ok = database == NULL || (database[0] != 0 && strlen(database) <= 255);
+  for (const char *d = database; d != NULL && *d && db_ok; d++)
+    db_ok = (*d >= 'a' && *d <= 'z') || (*d >= 'A' && *d <= 'Z') || (*d >= '0' && *d <= '9') ||
+            *d == '_' || *d == '-';
+  if (text == NULL || !db_ok ||
+      (strcmp(format, "table") != 0 && strcmp(format, "csv") != 0 &&
+       strcmp(format, "json") != 0)) {
     usage(stderr);
     return 2;
   }
@@ -304,8 +317,9 @@ int cli_sql(int argc, char **argv)
   c.table = strcmp(format, "table") == 0;
   c.progress = isatty(STDERR_FILENO);
   buf_init(&c.body, TABLE_MAX);
-  char path[64];
-  snprintf(path, sizeof path, "/_tarn/sql?format=%s", c.table ? "json" : format);
+  char path[320];
+  snprintf(path, sizeof path, "/_tarn/sql?format=%s%s%s", c.table ? "json" : format,
+           database != NULL ? "&database=" : "", database != NULL ? database : "");
   cli_call call = {.method = "POST", .path = path, .service = "s3", .body = text,
                    .body_len = strlen(text), .on_body = on_body, .ctx = &c,
                    .on_header = on_header, .on_wait = on_wait};

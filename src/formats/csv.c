@@ -612,7 +612,10 @@ int csv_tokenize(csv_cursor *c, const int *cols, int ncols, fspan **spans, const
         qscan = lim;
       }
       if (nq == NULL || nq >= x) {
-        if (ncols > 0 && f != want) {
+        if (ncols > 0 && f != want && s->lenient) {
+          for (; k < ncols; k++)
+            spans[k][row] = (fspan){NULL, 0, 0};
+        } else if (ncols > 0 && f != want) {
           const char *le = x;
           if (le > pos && le[-1] == '\r')
             le--;
@@ -638,7 +641,12 @@ int csv_tokenize(csv_cursor *c, const int *cols, int ncols, fspan **spans, const
     const char *bad = NULL;
     const char *why = NULL;
     long f = parse_record_slow(c, &o, &bad, &why);
-    if (f < 0 || (f != want && ncols > 0)) {
+    if (f >= 0 && f < want && ncols > 0 && s->lenient) {
+      for (int k = 0; k < ncols; k++)
+        if (cols[k] >= f)
+          spans[k][row] = (fspan){NULL, 0, 0};
+    }
+    if (f < 0 || (f != want && ncols > 0 && !s->lenient)) {
       if (c->skip_malformed) {
         c->skipped++;
         if (f < 0) {

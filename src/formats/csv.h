@@ -46,6 +46,8 @@ typedef struct csv_schema {
   char **names;          /* arena */
   fmt_type *types;       /* arena */
   bool declared;         /* types given by the user (read_csv columns=...) */
+  bool lenient;          /* as Hive's text SerDes: a record with fewer fields has
+                            NULL in the others, fields past the last are ignored */
 } csv_schema;
 
 /* Sniffs the dialect, header, names and types from the first bytes of the

@@ -237,11 +237,79 @@ typedef struct ast_copy {
      external_location = path): */
   const char *table;    /* CREATE TABLE table WITH (...) AS query / INSERT INTO table query */
   bool insert;          /* INSERT INTO (path NULL: the catalog knows the table) */
+  bool if_not_exists;   /* CREATE TABLE IF NOT EXISTS */
+  const char **cols;    /* INSERT INTO t (cols): the table's columns given, in order */
+  int ncols;
+  int table_line;
+  int table_col;
 } ast_copy;
 
-/* Parses one statement: a query (*copy NULL), or a COPY, CREATE TABLE AS or
- * INSERT INTO (*q NULL). */
-int sql__parse_stmt(const char *sql, arena *a, ast_query **q, ast_copy **copy, err *e,
-                   sql_pos *pos);
+/* ---- DDL: Athena's statements on the table catalog (parse_ddl.c) ---- */
+
+enum ddl_kind {
+  DDL_CREATE_DB, DDL_DROP_DB, DDL_CREATE_TABLE, DDL_DROP_TABLE, DDL_SHOW_DBS,
+  DDL_SHOW_TABLES, DDL_SHOW_PARTITIONS, DDL_DESCRIBE, DDL_SHOW_COLUMNS, DDL_SHOW_CREATE,
+  DDL_MSCK, DDL_ADD_PARTS, DDL_DROP_PARTS,
+};
+
+typedef struct ast_kv {
+  const char *key;
+  const char *value;
+} ast_kv;
+
+typedef struct ast_coldef {
+  const char *name;     /* lower case */
+  const char *type;     /* Hive type text, lower case: "int", "decimal(10,2)", "array<string>" */
+  const char *comment;
+  int line;
+  int col;
+} ast_coldef;
+
+typedef struct ast_partspec {
+  ast_kv *kv;           /* key (lower case) = value, in the order written */
+  int nkv;
+  const char *location; /* NULL: below the table's */
+  int line;
+  int col;
+} ast_partspec;
+
+typedef struct ast_ddl {
+  int kind;
+  int line;             /* of the statement's first word */
+  int col;
+  const char *db;       /* database named (NULL: the default one) */
+  const char *name;     /* database or table, lower case */
+  int name_line;
+  int name_col;
+  bool if_not_exists;
+  bool if_exists;
+  bool cascade;
+  const char *comment;
+  const char *location;
+  int location_line;
+  int location_col;
+  const char *pattern;  /* SHOW ... LIKE 'x*|y' */
+  ast_coldef *cols;
+  int ncols;
+  ast_coldef *pcols;    /* PARTITIONED BY */
+  int npcols;
+  const char *serde;    /* ROW FORMAT SERDE 'x' */
+  ast_kv *serde_props;  /* WITH SERDEPROPERTIES, and ROW FORMAT DELIMITED's clauses as
+                           field.delim, escape.delim, colelction.delim, mapkey.delim,
+                           line.delim, serialization.null.format */
+  int nserde_props;
+  const char *stored_as;   /* lower case: parquet, textfile, jsonfile, ... */
+  const char *input_format;
+  const char *output_format;
+  ast_kv *props;        /* TBLPROPERTIES / DBPROPERTIES */
+  int nprops;
+  ast_partspec *parts;  /* ALTER TABLE ADD / DROP PARTITION */
+  int nparts;
+} ast_ddl;
+
+/* Parses one statement: a query (*copy and *ddl NULL), a COPY, CREATE TABLE
+ * AS or INSERT INTO (*copy), or DDL (*ddl). */
+int sql__parse_stmt(const char *sql, arena *a, ast_query **q, ast_copy **copy, ast_ddl **ddl,
+                   err *e, sql_pos *pos);
 
 #endif

@@ -19,9 +19,11 @@
  * Start reading at sql__bind_from().
  */
 #include "bind_internal.h"
+#include "ddl.h"
 #include "base/text.h"
 
 #include <string.h>
+#include <strings.h>
 
 static int const_arg(binder *B, ast_expr *x, value *v, sql_type *t)
 {
@@ -517,6 +519,64 @@ static int bind_join(binder *B, ast_from *f, scope *outer, plan **out, scope **s
   return 0;
 }
 
+/* A table of the catalog: its scan, then a projection that gives the
+ * declared columns in the declared order with the declared types (a
+ * column the objects lack is NULL; a type the reader does not give, as
+ * DECIMAL from text or INTEGER over Parquet's INT64, is a cast or a
+ * retyping of the same values). */
+static int bind_cat_table(binder *B, ast_from *f, plan **out)
+{
+  cat_tdef td;
+  err e2;
+  err_clear(&e2);
+  int rc = sql__cat_table(B->q, f->name, &td, &e2);
+  if (rc == ERR_ENTITY_NOT_FOUND)
+    return sql__errx(B, f->line, f->col, "table '%s.%s' does not exist", td.db, td.name);
+  if (rc < 0) {
+    if (B->pos) {
+      B->pos->line = f->line;
+      B->pos->col = f->col;
+    }
+    err_set(B->e, rc, "%s", e2.msg);
+    return rc;
+  }
+  plan *sp;
+  if ((rc = scan_open(B, f, td.display, &td.opts, &sp)) < 0)
+    return rc;
+  int n = td.ncols + td.npkeys;
+  plan *pr = sql__plan_new(B, P_PROJECT, n);
+  pr->child = sp;
+  pr->exprs = sql__args_new(B, n);
+  bool same = n == sp->ncols;
+  for (int i = 0; i < n; i++) {
+    stype want = td.stypes[i];
+    int j = -1;
+    for (int k = 0; k < sp->ncols && j < 0; k++)
+      if (strcasecmp(sp->cols[k].name, td.names[i]) == 0)
+        j = k;
+    bexpr *x;
+    if (j < 0) {
+      x = sql__bx_new(B, BX_CONST, want, f->line, f->col);
+      x->v.null = true;
+      same = false;
+    } else {
+      stype have = sp->cols[j].type;
+      x = sql__bx_col(B->a, j, have);
+      same = same && j == i && have.t == want.t && strcmp(sp->cols[j].name, td.names[i]) == 0;
+      if (have.t != want.t && sql__stype_integer(have.t) && sql__stype_integer(want.t))
+        x->type = want; /* the same 64-bit values */
+      else if (have.t != want.t || (want.t == SQL_DECIMAL && (have.prec != want.prec ||
+                                                             have.scale != want.scale)))
+        x = sql__bind_cast(B->q, x, want);
+    }
+    pr->exprs[i] = x;
+    pr->cols[i].name = td.names[i];
+    pr->cols[i].type = want;
+  }
+  *out = same ? sp : pr;
+  return 0;
+}
+
 static ast_cte *find_cte(binder *B, const char *name)
 {
   for (ctedef *c = B->ctes; c != NULL; c = c->next)
@@ -546,6 +606,16 @@ int sql__bind_from(binder *B, ast_from *f, scope *outer, plan **out, scope **sc)
         return rc;
     } else {
       ast_cte *c = find_cte(B, f->name);
+      if (c == NULL && B->q->cat != NULL) {
+        if (f->alias == NULL) {
+          const char *dot = strrchr(f->name, '.');
+          f->alias = dot != NULL ? dot + 1 : f->name;
+          alias = f->alias;
+        }
+        if ((rc = bind_cat_table(B, f, &p)) < 0)
+          return rc;
+        break;
+      }
       if (c == NULL)
         return sql__errx(B, f->line, f->col,
                          "table '%s' does not exist (name objects as 's3://bucket/prefix/*.csv' "

@@ -35,8 +35,9 @@
  *
  * Start reading at sql__copy_exec().
  */
-#include "exec.h"
+#include "ddl.h"
 #include "formats/parquet_write.h"
+#include "catalog/catalog.h"
 
 #include "base/mem.h"
 
@@ -66,6 +67,7 @@ typedef struct cfile {
   uint64_t text_out;      /* bytes written to w (text formats) */
   uint16_t *sel;          /* rows of the current batch */
   int nsel;
+  const char **pvals;     /* its partition values as text (NULL: the default partition) */
 } cfile;
 
 typedef struct done_obj {
@@ -83,6 +85,7 @@ typedef struct copyrun {
   pqw_codec codec;        /* CF_PARQUET */
   int tz;                 /* text formats: TZ_* */
   bool header;
+  char delim;             /* CSV field delimiter */
   bool append;
   bool overwrite;
   uint64_t file_size;     /* 0: no bound */
@@ -166,14 +169,16 @@ static int read_options(copyrun *c, ast_copy *ac, sql_pos *pos, err *e)
   const ast_copt *comp_opt = NULL;
   const ast_copt *part_opt = NULL;
   c->format = -1;
-  c->header = true;
+  c->header = ac->table == NULL; /* Hive text tables have no header row */
+  c->delim = ',';
   for (int i = 0; i < ac->nopts; i++) {
     const ast_copt *o = &ac->opts[i];
     bool b;
     if (!strcmp(o->name, "format")) {
       if (o->text != NULL && lower_eq(o->text, "parquet"))
         c->format = CF_PARQUET;
-      else if (o->text != NULL && lower_eq(o->text, "csv"))
+      else if (o->text != NULL && (lower_eq(o->text, "csv") ||
+                                   (ac->table != NULL && lower_eq(o->text, "textfile"))))
         c->format = CF_CSV;
       else if (o->text != NULL && (lower_eq(o->text, "json") || lower_eq(o->text, "jsonl")))
         c->format = CF_JSON;
@@ -211,10 +216,14 @@ static int read_options(copyrun *c, ast_copy *ac, sql_pos *pos, err *e)
       if (!opt_bool(o, &b))
         return opt_err(pos, e, o, "%s must be true or false", "APPEND");
       c->append = b;
+    } else if (ac->table != NULL && !strcmp(o->name, "field_delimiter")) {
+      if (o->text == NULL || !o->is_string || strlen(o->text) != 1)
+        return opt_err(pos, e, o, "field_delimiter must be one character");
+      c->delim = o->text[0];
     } else if (ac->table != NULL) {
       return opt_err(pos, e, o,
                      "unsupported table property '%s' (format, write_compression, "
-                     "partitioned_by, external_location)",
+                     "partitioned_by, external_location, field_delimiter)",
                      o->name);
     } else {
       return opt_err(pos, e, o,
@@ -361,7 +370,7 @@ static const char *ext_of(const copyrun *c)
 }
 
 /* text: the header row of a CSV object */
-static int csv_field(buf *b, const char *p, size_t n);
+static int csv_field(buf *b, const char *p, size_t n, char delim);
 
 static int file_start(copyrun *c, cfile *f, outctx *oc, err *e)
 {
@@ -396,10 +405,10 @@ static int file_start(copyrun *c, cfile *f, outctx *oc, err *e)
   if (c->format == CF_CSV && c->header) {
     for (int k = 0; k < c->ndata && rc == 0; k++) {
       if (k > 0)
-        rc = buf_append(&f->text, ",", 1);
+        rc = buf_append(&f->text, &c->delim, 1);
       const char *nm = c->cols[c->data[k]].name;
       if (rc == 0)
-        rc = csv_field(&f->text, nm, strlen(nm));
+        rc = csv_field(&f->text, nm, strlen(nm), c->delim);
     }
     if (rc == 0)
       rc = buf_append(&f->text, "\n", 1);
@@ -461,11 +470,11 @@ static uint64_t file_size_now(const cfile *f)
 
 /* ---- text rows ---- */
 
-static int csv_field(buf *b, const char *p, size_t n)
+static int csv_field(buf *b, const char *p, size_t n, char delim)
 {
   bool quote = n == 0;
   for (size_t i = 0; i < n && !quote; i++)
-    if (p[i] == ',' || p[i] == '"' || p[i] == '\r' || p[i] == '\n')
+    if (p[i] == delim || p[i] == '"' || p[i] == '\r' || p[i] == '\n')
       quote = true;
   if (!quote)
     return buf_append(b, p, n);
@@ -499,10 +508,10 @@ static int text_rows(copyrun *c, cfile *f, const batch *b, const uint16_t *sel, 
       value v = vec_get(&b->cols[c->data[k]], r);
       if (c->format == CF_CSV) {
         if (k > 0)
-          rc = buf_append(&f->text, ",", 1);
+          rc = buf_append(&f->text, &c->delim, 1);
         if (rc == 0 && !v.null) {
           str_ref s = sql__value_text(col->type, v, tmp);
-          rc = csv_field(&f->text, s.ptr, s.len);
+          rc = csv_field(&f->text, s.ptr, s.len, c->delim);
         }
         continue;
       }
@@ -611,6 +620,15 @@ static int partition_of(copyrun *c, const batch *b, int r, cfile **out, err *e)
     return err_set(e, ERR_INVALID, "COPY would write more than %d partitions",
                    COPY_MAX_PARTITIONS);
   cfile *f = file_new(c, k->data, k->len);
+  f->pvals = arena_alloc(c->q->a, sizeof(char *) * (size_t)c->npart);
+  for (int i = 0; i < c->npart; i++) {
+    const pcol *col = &c->cols[c->part[i]];
+    value v = vec_get(&b->cols[c->part[i]], r);
+    str_ref t = {NULL, 0};
+    if (!v.null)
+      t = sql__value_text(col->type, v, tmp);
+    f->pvals[i] = t.len > 0 ? arena_strndup(c->q->a, t.ptr, t.len) : NULL;
+  }
   c->files[c->nfiles++] = f;
   c->slots[s] = c->nfiles;
   *out = f;
@@ -763,51 +781,313 @@ static plan *result_plan(qctx *q, uint64_t rows)
   return p;
 }
 
+/* ---- CREATE TABLE AS and INSERT INTO: the catalog's side ---- */
+
+typedef struct ctab {
+  const char *db;
+  const char *name;
+  cat_tdef td;            /* INSERT: the table */
+  bool exists;            /* CTAS IF NOT EXISTS over an existing table */
+} ctab;
+
+/* Before anything is written: CTAS's table must not exist and its
+ * database must; INSERT's table must exist (its location becomes the
+ * path). */
+static int table_check(qctx *q, ast_copy *ac, ctab *ct, err *e, sql_pos *pos)
+{
+  if (q->cat == NULL)
+    return sql__error_at(e, pos, ac->line, ac->col,
+                         "%s needs the table catalog, which this engine was started without",
+                         ac->insert ? "INSERT INTO" : "CREATE TABLE AS");
+  int rc;
+  if (ac->insert) {
+    rc = sql__cat_table(q, ac->table, &ct->td, e);
+    if (rc == ERR_ENTITY_NOT_FOUND)
+      return sql__error_at(e, pos, ac->table_line, ac->table_col, "table '%s.%s' does not exist",
+                           ct->td.db, ct->td.name);
+    if (rc < 0) {
+      pos->line = ac->table_line;
+      pos->col = ac->table_col;
+      return rc;
+    }
+    ct->db = ct->td.db;
+    ct->name = ct->td.name;
+    ac->path = ct->td.cat.location;
+    ac->path_line = ac->table_line;
+    ac->path_col = ac->table_col;
+    return 0;
+  }
+  sql__cat_split(q, ac->table, &ct->db, &ct->name);
+  json_t *doc = NULL;
+  rc = catalog_database_get(q->cat, ct->db, &doc, e);
+  if (rc < 0) {
+    json_decref(doc);
+    return rc == ERR_ENTITY_NOT_FOUND
+               ? sql__error_at(e, pos, ac->table_line, ac->table_col,
+                               "database '%s' does not exist", ct->db)
+               : rc;
+  }
+  const char *dloc = json_string_value(json_object_get(doc, "LocationUri"));
+  if (ac->path == NULL && dloc != NULL && dloc[0] != 0) {
+    size_t dl = strlen(dloc);
+    ac->path = arena_sprintf(q->a, "%s%s%s/", dloc, dloc[dl - 1] == '/' ? "" : "/", ct->name);
+    ac->path_line = ac->table_line;
+    ac->path_col = ac->table_col;
+  }
+  json_decref(doc);
+  json_t *tdoc = NULL;
+  rc = catalog_table_get(q->cat, ct->db, ct->name, &tdoc, e);
+  json_decref(tdoc);
+  if (rc == 0) {
+    if (ac->if_not_exists) {
+      ct->exists = true;
+      return 0;
+    }
+    return sql__error_at(e, pos, ac->table_line, ac->table_col, "table '%s.%s' already exists",
+                         ct->db, ct->name);
+  }
+  if (rc != ERR_ENTITY_NOT_FOUND)
+    return rc;
+  err_clear(e);
+  return 0;
+}
+
+/* INSERT INTO: the query's columns, by position, become the table's
+ * (data columns then partition keys), cast to the declared types. */
+static int insert_shape(qctx *q, ast_copy *ac, ctab *ct, plan **pp, err *e, sql_pos *pos)
+{
+  plan *p = *pp;
+  int n = ct->td.ncols + ct->td.npkeys;
+  /* src[i]: the query's column for table column i, -1 for none (NULL) */
+  int *src = arena_alloc(q->a, sizeof(int) * (size_t)n);
+  for (int i = 0; i < n; i++)
+    src[i] = ac->ncols > 0 ? -1 : i;
+  for (int k = 0; k < ac->ncols; k++) {
+    int i = 0;
+    while (i < n && strcasecmp(ct->td.names[i], ac->cols[k]) != 0)
+      i++;
+    if (i == n)
+      return sql__error_at(e, pos, ac->table_line, ac->table_col,
+                           "INSERT INTO %s: the table has no column '%s'", ct->td.display,
+                           ac->cols[k]);
+    if (src[i] >= 0)
+      return sql__error_at(e, pos, ac->table_line, ac->table_col,
+                           "INSERT INTO %s: column '%s' is named twice", ct->td.display,
+                           ac->cols[k]);
+    src[i] = k;
+  }
+  int want_n = ac->ncols > 0 ? ac->ncols : n;
+  if (p->ncols != want_n)
+    return sql__error_at(e, pos, ac->line, ac->col,
+                         "INSERT INTO %s: the query gives %d columns, %s %d",
+                         ct->td.display, p->ncols,
+                         ac->ncols > 0 ? "the column list names" : "the table has", want_n);
+  plan *pr = arena_alloc(q->a, sizeof *pr);
+  pr->kind = P_PROJECT;
+  pr->limit = -1;
+  pr->child = p;
+  pr->ncols = n;
+  pr->cols = arena_alloc(q->a, sizeof(pcol) * (size_t)n);
+  pr->exprs = arena_alloc(q->a, sizeof(bexpr *) * (size_t)n);
+  for (int i = 0; i < n; i++) {
+    stype want = ct->td.stypes[i];
+    if (src[i] < 0) {
+      bexpr *nul = arena_alloc(q->a, sizeof *nul);
+      nul->kind = BX_CONST;
+      nul->type = want;
+      nul->v.null = true;
+      pr->exprs[i] = nul;
+      pr->cols[i].name = ct->td.names[i];
+      pr->cols[i].type = want;
+      continue;
+    }
+    stype have = p->cols[src[i]].type;
+    if (have.t != SQL_NULL && have.t != want.t &&
+        !((sql__stype_numeric(have.t) && sql__stype_numeric(want.t)) ||
+          want.t == SQL_VARCHAR || have.t == SQL_VARCHAR ||
+          (have.t == SQL_DATE && want.t == SQL_TIMESTAMP)))
+      return sql__error_at(e, pos, ac->line, ac->col,
+                           "INSERT INTO %s: column '%s' is %s, the query gives %s",
+                           ct->td.display, ct->td.names[i], sql_type_name(want.t),
+                           sql_type_name(have.t));
+    bexpr *x = arena_alloc(q->a, sizeof *x);
+    x->kind = BX_COL;
+    x->colno = src[i];
+    x->type = have;
+    pr->exprs[i] = sql__bind_cast(q, x, want);
+    pr->cols[i].name = ct->td.names[i];
+    pr->cols[i].type = want;
+  }
+  *pp = pr;
+  return 0;
+}
+
+/* INSERT INTO: what the table says of the files to write. */
+static int insert_options(copyrun *c, ctab *ct, err *e)
+{
+  const table_opts *o = &ct->td.opts;
+  json_t *doc = ct->td.doc;
+  c->format = o->format == FMT_PARQUET ? CF_PARQUET : o->format == FMT_JSONL ? CF_JSON : CF_CSV;
+  c->header = o->csv.header == 1;
+  c->delim = o->csv.delim != 0 ? o->csv.delim : ',';
+  c->append = true;
+  const char *comp = catalog_param(doc, "parquet.compression");
+  if (comp == NULL)
+    comp = catalog_param(doc, "write.compression");
+  c->codec = PQW_SNAPPY;
+  c->tz = TZ_NONE;
+  if (comp != NULL && c->format == CF_PARQUET) {
+    if (lower_eq(comp, "zstd"))
+      c->codec = PQW_ZSTD;
+    else if (lower_eq(comp, "gzip"))
+      c->codec = PQW_GZIP;
+    else if (lower_eq(comp, "none") || lower_eq(comp, "uncompressed"))
+      c->codec = PQW_UNCOMPRESSED;
+  } else if (comp != NULL && lower_eq(comp, "gzip")) {
+    c->tz = TZ_GZIP;
+  } else if (comp != NULL && lower_eq(comp, "zstd")) {
+    c->tz = TZ_ZSTD;
+  }
+  c->npart = ct->td.npkeys;
+  c->part = arena_alloc(c->q->a, sizeof(int) * (size_t)(c->npart > 0 ? c->npart : 1));
+  for (int k = 0; k < c->npart; k++)
+    c->part[k] = ct->td.ncols + k;
+  (void)e;
+  return 0;
+}
+
+/* After the objects are committed: CTAS registers its table, both add the
+ * partitions written. */
+static int table_register(copyrun *c, ast_copy *ac, ctab *ct, err *e, sql_pos *pos)
+{
+  qctx *q = c->q;
+  const char *loc = arena_sprintf(q->a, "s3://%s/%s", c->bucket, c->base);
+  int rc = 0;
+  json_t *sd = NULL;
+  if (!ac->insert) {
+    json_t *cols = json_array();
+    for (int k = 0; k < c->ndata; k++) {
+      const pcol *col = &c->cols[c->data[k]];
+      json_t *o = json_object();
+      json_object_set_new(o, "Name", json_string(col->name));
+      json_object_set_new(o, "Type", json_string(sql__hive_type_of(q->a, col->type)));
+      json_array_append_new(cols, o);
+    }
+    const char *fmt = c->format == CF_PARQUET ? "parquet" : c->format == CF_JSON ? "json" : "csv";
+    char delim[2] = {c->delim, 0};
+    sd = sql__cat_storage(fmt, loc, cols, delim);
+    json_t *keys = json_array();
+    for (int k = 0; k < c->npart; k++) {
+      const pcol *col = &c->cols[c->part[k]];
+      json_t *o = json_object();
+      json_object_set_new(o, "Name", json_string(col->name));
+      json_object_set_new(o, "Type", json_string(sql__hive_type_of(q->a, col->type)));
+      json_array_append_new(keys, o);
+    }
+    json_t *params = json_object();
+    json_object_set_new(params, "EXTERNAL", json_string("TRUE"));
+    json_object_set_new(params, "classification", json_string(fmt));
+    if (c->format == CF_PARQUET)
+      json_object_set_new(params, "parquet.compression",
+                          json_string(c->codec == PQW_ZSTD     ? "ZSTD"
+                                      : c->codec == PQW_GZIP   ? "GZIP"
+                                      : c->codec == PQW_SNAPPY ? "SNAPPY"
+                                                               : "UNCOMPRESSED"));
+    else if (c->tz != TZ_NONE)
+      json_object_set_new(params, "write.compression",
+                          json_string(c->tz == TZ_GZIP ? "GZIP" : "ZSTD"));
+    json_t *in = json_object();
+    json_object_set_new(in, "Name", json_string(ct->name));
+    json_object_set_new(in, "TableType", json_string("EXTERNAL_TABLE"));
+    json_object_set_new(in, "Parameters", params);
+    json_object_set_new(in, "PartitionKeys", keys);
+    json_object_set(in, "StorageDescriptor", sd);
+    rc = catalog_table_create(q->cat, ct->db, in, NULL, e);
+    json_decref(in);
+  } else {
+    sd = json_incref(json_object_get(ct->td.doc, "StorageDescriptor"));
+  }
+  if (rc == 0 && c->npart > 0) {
+    json_t *inputs = json_array();
+    for (int i = 0; i < c->nfiles; i++) {
+      cfile *f = c->files[i];
+      if (f->seq == 0)
+        continue;
+      const char *ploc = arena_sprintf(q->a, "s3://%s/%s", c->bucket, f->dir);
+      json_array_append_new(inputs,
+                            sql__cat_partition_input(f->pvals, (size_t)c->npart, ploc, sd));
+    }
+    size_t added = 0;
+    rc = sql__cat_add_partitions(q->cat, ct->db, ct->name, inputs, true, &added, e);
+    json_decref(inputs);
+  }
+  json_decref(sd);
+  if (rc < 0) {
+    pos->line = ac->line;
+    pos->col = ac->col;
+    return err_wrap(e, "the objects were written to '%s' but the catalog was not updated", loc);
+  }
+  return 0;
+}
+
 int sql__copy_exec(qctx *q, ast_copy *ac, plan **result, err *e, sql_pos *pos)
 {
   const sql_objsrc *src = q->src;
   if (src->put_new == NULL)
     return sql__error_at(e, pos, ac->line, ac->col, "COPY ... TO cannot write here: %s",
                         "the objects are read-only");
-  if (ac->insert) {
-    pos->line = ac->line;
-    pos->col = ac->col;
-    return err_set(e, ERR_NOT_IMPLEMENTED,
-                   "INSERT INTO '%s' needs the table catalog (its location, format and "
-                   "partitions), which tarn does not have yet; COPY (SELECT ...) TO "
-                   "'s3://bucket/prefix/' (FORMAT parquet, APPEND) adds objects to a folder "
-                   "at line %d, column %d",
-                   ac->table, ac->line, ac->col);
+  ctab ct;
+  memset(&ct, 0, sizeof ct);
+  int rc;
+  if (ac->table != NULL) {
+    if ((rc = table_check(q, ac, &ct, e, pos)) < 0)
+      return rc;
+    if (ct.exists) {
+      *result = result_plan(q, 0);
+      return 0;
+    }
   }
   const char *path = ac->path;
   if (path == NULL)
     return sql__error_at(e, pos, ac->line, ac->col,
                         "CREATE TABLE '%s' AS needs WITH (external_location = "
-                        "'s3://bucket/prefix/')",
+                        "'s3://bucket/prefix/'), or a database with a LOCATION",
                         ac->table);
   if (strncmp(path, "s3://", 5) != 0 || path[5] == 0 || path[5] == '/')
     return sql__error_at(e, pos, ac->path_line, ac->path_col,
                         "COPY target '%s' must be 's3://bucket/key' or 's3://bucket/prefix/'",
                         path);
   plan *p;
-  int rc = sql__bind(q, ac->query, &p, e, pos);
+  rc = sql__bind(q, ac->query, &p, e, pos);
   if (rc < 0)
+    return rc;
+  if (ac->insert && (rc = insert_shape(q, ac, &ct, &p, e, pos)) < 0)
     return rc;
   copyrun c = {.q = q, .src = src, .e = e};
   c.ncols = p->ncols;
   c.cols = p->cols;
   buf_init(&c.kb, 4096);
-  rc = read_options(&c, ac, pos, e);
+  rc = ac->insert ? insert_options(&c, &ct, e) : read_options(&c, ac, pos, e);
   if (rc < 0) {
     buf_release(&c.kb);
     return rc;
   }
+  /* Athena: the partition columns come last in the select list, in order */
+  for (int k = 0; k < c.npart && ac->table != NULL && !ac->insert; k++)
+    if (c.part[k] != c.ncols - c.npart + k) {
+      buf_release(&c.kb);
+      return sql__error_at(e, pos, ac->line, ac->col,
+                           "partitioned_by columns must be the last columns of the query, in "
+                           "the same order ('%s' is not)",
+                           c.cols[c.part[k]].name);
+    }
   const char *slash = strchr(path + 5, '/');
   c.bucket = slash != NULL ? arena_strndup(q->a, path + 5, (size_t)(slash - path - 5))
                            : arena_strdup(q->a, path + 5);
   const char *key = slash != NULL ? slash + 1 : "";
   size_t kl = strlen(key);
-  c.folder = c.npart > 0 || c.file_size > 0 || kl == 0 || key[kl - 1] == '/';
+  c.folder = ac->table != NULL || c.npart > 0 || c.file_size > 0 || kl == 0 ||
+             key[kl - 1] == '/';
   c.base = c.folder && kl > 0 && key[kl - 1] != '/' ? arena_sprintf(q->a, "%s/", key)
                                                       : arena_strdup(q->a, key);
   /* columns written */
@@ -857,17 +1137,6 @@ int sql__copy_exec(qctx *q, ast_copy *ac, plan **result, err *e, sql_pos *pos)
       return rc;
     }
   }
-  if (ac->table != NULL) {
-    /* checked, nothing written: registering the table is the catalog's */
-    buf_release(&c.kb);
-    pos->line = ac->line;
-    pos->col = ac->col;
-    return err_set(e, ERR_NOT_IMPLEMENTED,
-                   "CREATE TABLE '%s' AS cannot register the table: tarn has no table catalog "
-                   "yet; COPY (SELECT ...) TO '%s' (FORMAT parquet, PARTITION_BY (...)) writes "
-                   "the same objects at line %d, column %d",
-                   ac->table, path, ac->line, ac->col);
-  }
   /* invariant (2): one row group holds at most a quarter of the budget */
   uint64_t rgmax = q->mem_limit / 4;
   if (rgmax > 0 && (c.popt.row_group_bytes == 0 || c.popt.row_group_bytes > rgmax))
@@ -878,6 +1147,12 @@ int sql__copy_exec(qctx *q, ast_copy *ac, plan **result, err *e, sql_pos *pos)
   if (rc < 0) {
     buf_release(&c.kb);
     return rc;
+  }
+  if (c.folder && cc.any && !c.overwrite && !c.append && ac->table != NULL) {
+    buf_release(&c.kb);
+    return sql__error_at(e, pos, ac->path_line, ac->path_col,
+                         "external_location 's3://%s/%s' must be empty: it holds objects",
+                         c.bucket, c.base);
   }
   if (c.folder && cc.any && !c.overwrite && !c.append) {
     buf_release(&c.kb);
@@ -914,6 +1189,8 @@ int sql__copy_exec(qctx *q, ast_copy *ac, plan **result, err *e, sql_pos *pos)
     c.done[i].w = NULL;
     rc = src->put_commit(src->ctx, w, c.bucket, c.done[i].key, e);
   }
+  if (rc == 0 && ac->table != NULL)
+    rc = table_register(&c, ac, &ct, e, pos);
   copy_cleanup(&c, ocs);
   if (rc < 0)
     return rc;

@@ -110,6 +110,25 @@ struct table {
   uint64_t prune_keys;   /* partition columns sql__table_prune() has decided on */
 };
 
+/* A table of the catalog (ddl.c builds it from the table's document):
+ * where its objects are, and its declared columns. */
+typedef struct table_cat_part {
+  const char *location;    /* s3://bucket/prefix of the partition */
+  const char **values;     /* one per partition key (NULL: the default partition) */
+} table_cat_part;
+
+typedef struct table_cat {
+  const char *location;    /* unpartitioned: the table's s3://bucket/prefix */
+  int ncols;               /* declared data columns (nothing is sniffed) */
+  const char **names;
+  const fmt_type *types;   /* how the text is read (DECIMAL and nested types as text) */
+  int npkeys;              /* partition keys; their objects are the partitions' */
+  char **pkey_names;
+  fmt_type *pkey_types;
+  const table_cat_part *parts;
+  size_t nparts;
+} table_cat;
+
 /* Lists the objects of a path (a glob with '*', '**', '?', see table.c),
  * sniffs format and schema. opts are read_csv / read_json options. */
 typedef struct table_opts {
@@ -122,6 +141,9 @@ typedef struct table_opts {
      so that sampling never reads them. NULL: none. */
   int (*prefilter)(void *ctx, table *t);
   void *prefilter_ctx;
+  /* A catalog table (path is then its display name): the prefilter drops
+     partitions before their locations are listed; format must be set. */
+  const table_cat *cat;
 } table_opts;
 
 int sql__table_open(qctx *q, const char *path, const table_opts *o, table **out, err *e);
@@ -197,6 +219,8 @@ struct qctx {
   int subquery_depth;
   struct deferred *deferred; /* cleanups at the end (sql__exec_defer) */
   const sql_object_source *object; /* sql_options.object, or NULL */
+  struct catalog *cat;      /* the table catalog (sql_options), or NULL */
+  const char *database;     /* the default database */
   void (*progress)(void *ctx); /* called on the caller's thread, ~2/s */
   void *progress_ctx;
 };

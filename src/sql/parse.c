@@ -18,21 +18,12 @@
  *       binder can point at it.
  *   (2) Recursion is bounded by SQL_MAX_DEPTH (a clear error, not a crash).
  */
-#include "ast.h"
+#include "parse_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct parser {
-  token *t;
-  int n;
-  int i;
-  arena *a;
-  err *e;
-  sql_pos *pos;
-  int depth;
-} parser;
 
 static const char *const reserved[] = {
   "all", "and", "as", "between", "by", "case", "cross", "distinct", "else", "end", "except",
@@ -125,12 +116,6 @@ static int expect_op(parser *p, const char *op)
   return syntax(p, exp);
 }
 
-/* a growable array of pointers in the arena */
-typedef struct vecp {
-  void **v;
-  int n;
-  int cap;
-} vecp;
 
 static void vpush(parser *p, vecp *v, void *x)
 {
@@ -1653,7 +1638,10 @@ static int parse_ctas(parser *p, ast_copy **out)
   if (accept_kw(p, "if")) {
     if ((rc = expect_kw(p, "not")) < 0 || (rc = expect_kw(p, "exists")) < 0)
       return rc;
+    c->if_not_exists = true;
   }
+  c->table_line = peek(p)->line;
+  c->table_col = peek(p)->col;
   if ((rc = parse_table_name(p, &c->table)) < 0)
     return rc;
   vecp v = {0};
@@ -1717,28 +1705,35 @@ static int parse_insert(parser *p, ast_copy **out)
   ast_copy *c = copy_stmt_begin(p, 2);
   c->insert = true;
   int rc;
+  c->table_line = peek(p)->line;
+  c->table_col = peek(p)->col;
   if ((rc = parse_table_name(p, &c->table)) < 0)
     return rc;
   if (is_op(peek(p), "(") && !starts_query(p)) {
     p->i++;
+    vecp v = {0};
     do {
       const char *col;
       if ((rc = parse_ident(p, &col, "a column name")) < 0)
         return rc;
+      vpush(p, &v, (void *)col);
     } while (accept_op(p, ","));
     if ((rc = expect_op(p, ")")) < 0)
       return rc;
+    c->cols = (const char **)v.v;
+    c->ncols = v.n;
   }
   if ((rc = parse_query(p, &c->query)) < 0)
     return rc;
   return copy_stmt_end(p, c, out);
 }
 
-int sql__parse_stmt(const char *sql, arena *a, ast_query **q, ast_copy **copy, err *e,
-                   sql_pos *pos)
+int sql__parse_stmt(const char *sql, arena *a, ast_query **q, ast_copy **copy, ast_ddl **ddl,
+                   err *e, sql_pos *pos)
 {
   *q = NULL;
   *copy = NULL;
+  *ddl = NULL;
   token *toks;
   int n;
   int rc = sql__lex(sql, a, &toks, &n, e, pos);
@@ -1757,5 +1752,27 @@ int sql__parse_stmt(const char *sql, arena *a, ast_query **q, ast_copy **copy, e
   }
   if (is_kw(peek(&p), "insert") && is_kw(peek2(&p), "into"))
     return parse_insert(&p, copy);
+  rc = sql__parse_ddl(&p, ddl);
+  if (rc <= 0)
+    return rc;
   return sql__parse(sql, a, q, e, pos);
 }
+
+/* ---- the parser's primitives, for the DDL parser (parse_ddl.c) ---- */
+
+token *sql__p_peek(parser *p) { return peek(p); }
+token *sql__p_peek2(parser *p) { return peek2(p); }
+bool sql__p_is_kw(token *t, const char *kw) { return is_kw(t, kw); }
+bool sql__p_is_op(token *t, const char *op) { return is_op(t, op); }
+bool sql__p_accept_kw(parser *p, const char *kw) { return accept_kw(p, kw); }
+bool sql__p_accept_op(parser *p, const char *op) { return accept_op(p, op); }
+int sql__p_syntax(parser *p, const char *expected) { return syntax(p, expected); }
+int sql__p_expect_kw(parser *p, const char *kw) { return expect_kw(p, kw); }
+int sql__p_expect_op(parser *p, const char *op) { return expect_op(p, op); }
+int sql__p_ident(parser *p, const char **out, const char *what)
+{
+  return parse_ident(p, out, what);
+}
+int sql__p_table_name(parser *p, const char **out) { return parse_table_name(p, out); }
+int sql__p_query(parser *p, ast_query **out) { return parse_query(p, out); }
+void sql__p_vpush(parser *p, vecp *v, void *x) { vpush(p, v, x); }

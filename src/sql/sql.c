@@ -12,7 +12,7 @@
  *
  * Start reading at sql__run_src().
  */
-#include "exec.h"
+#include "ddl.h"
 #include "base/text.h"
 
 #include <math.h>
@@ -208,6 +208,8 @@ static int run_once(const sql_objsrc *src, const char *sql, const sql_options *o
                       : 0;
   q.now_wall_us = time_now_ms() * 1000;
   q.cancel = opt != NULL ? opt->cancel : NULL;
+  q.cat = opt != NULL ? opt->catalog : NULL;
+  q.database = opt != NULL ? opt->database : NULL;
   q.seq_objs = seq;
   q.nseq = nseq;
   sql_objsrc object_src;
@@ -225,10 +227,13 @@ static int run_once(const sql_objsrc *src, const char *sql, const sql_options *o
   sql_pos pos = {0, 0};
   ast_query *ast;
   ast_copy *copy;
+  ast_ddl *ddl;
   plan *p = NULL;
-  int rc = sql__parse_stmt(sql, q.a, &ast, &copy, e, &pos);
+  int rc = sql__parse_stmt(sql, q.a, &ast, &copy, &ddl, e, &pos);
   if (rc == 0)
-    rc = copy != NULL ? sql__copy_exec(&q, copy, &p, e, &pos) : sql__bind(&q, ast, &p, e, &pos);
+    rc = copy != NULL  ? sql__copy_exec(&q, copy, &p, e, &pos)
+         : ddl != NULL ? sql__ddl_exec(&q, ddl, &p, e, &pos)
+                       : sql__bind(&q, ast, &p, e, &pos);
   if (rc == 0) {
     r.p = p;
     r.cols = arena_alloc(q.a, sizeof(sql_column) * (size_t)(p->ncols > 0 ? p->ncols : 1));

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 typedef struct store store;
+typedef struct catalog catalog;
 
 /* The largest value (a string) a query may build: 32 MiB, as Athena's
  * limit on a row's field. A function or operator whose result would be
@@ -137,6 +138,13 @@ typedef struct sql_options {
   void *progress_ctx;
   /* Optional: the one object `FROM <object->name>` reads (see above). */
   const sql_object_source *object;
+  /* Optional: the table catalog (catalog/catalog.h). With it, FROM db.table
+     and FROM table read the catalog's tables (their location, format,
+     declared columns and partitions), and DDL statements (CREATE DATABASE,
+     CREATE EXTERNAL TABLE, SHOW ..., MSCK REPAIR TABLE, ...), CREATE TABLE
+     AS and INSERT INTO run against it. */
+  catalog *catalog;
+  const char *database;    /* the default database; NULL: "default" */
 } sql_options;
 
 /* What a query did, filled on success and on failure. */

@@ -189,6 +189,12 @@ static void part_scan(qctx *q, table *t, char ***names_out, fmt_type **types_out
 static void part_attach(qctx *q, table *t, char **pnames, const fmt_type *ptypes, int np);
 static int part_prefilter(qctx *q, table *t, const table_opts *o, char **pnames,
                           fmt_type *ptypes, int np, tobj **full, size_t *nfull);
+static int cat_list(qctx *q, const table_opts *o, listing *l, err *e);
+static int table_open_cat(qctx *q, const char *path, const table_opts *o, table **out, err *e);
+static int table_finish(qctx *q, const char *path, const table_opts *o, listing *lp,
+                        table **out, err *e);
+static int table_declared(qctx *q, table *t, const table_opts *o, char **pnames,
+                          fmt_type *ptypes, int np, table **out, err *e);
 
 /* ---- reading samples ---- */
 
@@ -351,6 +357,8 @@ static int open_parquet(qctx *q, table *t, tobj *first, const char *path, char *
 
 int sql__table_open(qctx *q, const char *path, const table_opts *o, table **out, err *e)
 {
+  if (o->cat != NULL)
+    return table_open_cat(q, path, o, out, e);
   const char *p = path;
   if (strncmp(p, "s3://", 5) == 0)
     p += 5;
@@ -399,6 +407,30 @@ int sql__table_open(qctx *q, const char *path, const table_opts *o, table **out,
     return err_wrap(e, "cannot open table '%s'", path);
   if (l.n == 0)
     return err_set(e, ERR_INVALID, "cannot open table '%s': no objects match", path);
+  return table_finish(q, path, o, &l, out, e);
+}
+
+/* A catalog table: its partitions' locations (those the prefilter keeps)
+ * or its location are listed, partition values come from the catalog,
+ * and the columns are the declared ones (a table without objects is
+ * empty, not an error). */
+static int table_open_cat(qctx *q, const char *path, const table_opts *o, table **out, err *e)
+{
+  listing l = {.q = q};
+  int rc = cat_list(q, o, &l, e);
+  if (rc == ERR_ENTITY_TOO_LARGE)
+    return err_set(e, rc, "cannot open table '%s': more than 1,000,000 objects", path);
+  if (rc < 0)
+    return err_wrap(e, "cannot open table '%s'", path);
+  return table_finish(q, path, o, &l, out, e);
+}
+
+static int table_finish(qctx *q, const char *path, const table_opts *o, listing *lp,
+                        table **out, err *e)
+{
+  listing l = *lp;
+  int rc;
+  const table_cat *cat = o->cat;
   table *t = arena_alloc(q->a, sizeof *t);
   t->objs = l.objs;
   t->nobjs = l.n;
@@ -419,12 +451,21 @@ int sql__table_open(qctx *q, const char *path, const table_opts *o, table **out,
   char **pnames = NULL;
   fmt_type *ptypes = NULL;
   int np = 0;
-  if (!o->no_partitions)
-    part_scan(q, t, &pnames, &ptypes, &np);
   tobj *full = NULL;
   size_t nfull = 0;
-  if ((rc = part_prefilter(q, t, o, pnames, ptypes, np, &full, &nfull)) < 0)
-    return rc;
+  if (cat != NULL) {
+    /* partitions were pruned before listing (cat_list) */
+    pnames = cat->pkey_names;
+    ptypes = cat->pkey_types;
+    np = cat->npkeys;
+  } else {
+    if (!o->no_partitions)
+      part_scan(q, t, &pnames, &ptypes, &np);
+    if ((rc = part_prefilter(q, t, o, pnames, ptypes, np, &full, &nfull)) < 0)
+      return rc;
+  }
+  if (cat != NULL && (t->nobjs == 0 || o->format != FMT_PARQUET))
+    return table_declared(q, t, o, pnames, ptypes, np, out, e);
   /* the first object with bytes decides the format and the schema */
   tobj *first = &t->objs[0];
   for (size_t i = 0; i < t->nobjs; i++) {
@@ -851,6 +892,261 @@ int sql__table_prune(qctx *q, table *t, bexpr **preds, int npreds)
   for (size_t i = 0; i < kept; i++)
     pthread_mutex_init(&t->objs[i].mu, NULL);
   t->nobjs = kept;
+  return 0;
+}
+
+/* ---- catalog tables ---- */
+
+/* Adds every object below s3://bucket/prefix (a folder) to l, with the
+ * partition values part_text. */
+/* s3://bucket/prefix -> bucket and the folder "prefix/" ("" for the
+ * bucket); false when loc is not an s3:// path. */
+static bool s3_folder(qctx *q, const char *loc, char **bucket, char **folder)
+{
+  const char *p = loc;
+  if (strncmp(p, "s3://", 5) == 0)
+    p += 5;
+  else if (strncmp(p, "s3a://", 6) == 0)
+    p += 6;
+  else
+    return false;
+  const char *slash = strchr(p, '/');
+  *bucket = slash ? arena_strndup(q->a, p, (size_t)(slash - p)) : arena_strdup(q->a, p);
+  const char *rest = slash ? slash + 1 : "";
+  size_t rl = strlen(rest);
+  *folder = rl == 0 || rest[rl - 1] == '/' ? arena_strdup(q->a, rest)
+                                           : arena_sprintf(q->a, "%s/", rest);
+  return true;
+}
+
+static int cat_list_location(qctx *q, const char *loc, const char **part_text, listing *l,
+                             err *e)
+{
+  char *bucket, *folder;
+  if (!s3_folder(q, loc, &bucket, &folder))
+    return err_set(e, ERR_INVALID, "location '%s' is not an s3:// path", loc);
+  l->bucket = bucket;
+  l->pattern = arena_sprintf(q->a, "%s**", folder);
+  l->exact = NULL;
+  size_t before = l->n;
+  int rc = q->src->list(q->src->ctx, l->bucket, folder, list_cb, l, e);
+  if (rc == ERR_NO_SUCH_BUCKET)
+    err_clear(e), rc = 0; /* a location in a bucket that is gone: no rows */
+  for (size_t i = before; i < l->n; i++)
+    l->objs[i].part_text = part_text;
+  return rc;
+}
+
+/* Many partitions below the table's location are one listing of it, not
+ * one each (objects go to the partition whose folder holds them; others
+ * are dropped); partitions elsewhere are listed on their own. */
+#define CAT_ONE_LISTING 8
+
+typedef struct below {
+  listing *l;
+  const char **prefix;     /* sorted folders of the partitions below */
+  const char ***values;
+  size_t n;
+  size_t at;               /* keys come in order: prefixes before it are done */
+} below;
+
+static int below_cb(void *arg, const char *key, uint64_t size)
+{
+  below *b = arg;
+  while (b->at < b->n && strcmp(b->prefix[b->at], key) < 0 &&
+         strncmp(key, b->prefix[b->at], strlen(b->prefix[b->at])) != 0)
+    b->at++;
+  if (b->at == b->n || strncmp(key, b->prefix[b->at], strlen(b->prefix[b->at])) != 0)
+    return 0;
+  size_t before = b->l->n;
+  int rc = list_cb(b->l, key, size);
+  if (rc == 0 && b->l->n > before)
+    b->l->objs[before].part_text = b->values[b->at];
+  return rc;
+}
+
+typedef struct pref {
+  const char *folder;
+  size_t part;
+} pref;
+
+static int pref_cmp(const void *a, const void *b)
+{
+  return strcmp(((const pref *)a)->folder, ((const pref *)b)->folder);
+}
+
+static int cat_list_below(qctx *q, const table_cat *cat, const size_t *kept, size_t n,
+                          listing *l, err *e)
+{
+  char *tbucket, *tfolder;
+  if (!s3_folder(q, cat->location, &tbucket, &tfolder))
+    return err_set(e, ERR_INVALID, "location '%s' is not an s3:// path", cat->location);
+  pref *in = arena_alloc(q->a, sizeof(pref) * n);
+  size_t nin = 0;
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    const table_cat_part *cp = &cat->parts[kept[i]];
+    char *b, *f;
+    if (s3_folder(q, cp->location, &b, &f) && strcmp(b, tbucket) == 0 &&
+        strncmp(f, tfolder, strlen(tfolder)) == 0) {
+      in[nin].folder = f;
+      in[nin].part = kept[i];
+      nin++;
+    } else {
+      rc = cat_list_location(q, cp->location, cp->values, l, e);
+    }
+  }
+  if (rc < 0 || nin == 0)
+    return rc;
+  qsort(in, nin, sizeof(pref), pref_cmp);
+  bool nested = false;
+  for (size_t i = 0; i + 1 < nin && !nested; i++)
+    nested = strncmp(in[i + 1].folder, in[i].folder, strlen(in[i].folder)) == 0;
+  if (nested) { /* one folder inside another: each its own listing */
+    for (size_t i = 0; i < nin && rc == 0; i++)
+      rc = cat_list_location(q, cat->parts[in[i].part].location, cat->parts[in[i].part].values,
+                             l, e);
+    return rc;
+  }
+  below b = {.l = l, .n = nin};
+  b.prefix = arena_alloc(q->a, sizeof(char *) * nin);
+  b.values = arena_alloc(q->a, sizeof(char **) * nin);
+  for (size_t i = 0; i < nin; i++) {
+    b.prefix[i] = in[i].folder;
+    b.values[i] = cat->parts[in[i].part].values;
+  }
+  l->bucket = tbucket;
+  l->pattern = arena_sprintf(q->a, "%s**", tfolder);
+  l->exact = NULL;
+  rc = q->src->list(q->src->ctx, tbucket, tfolder, below_cb, &b, e);
+  if (rc == ERR_NO_SUCH_BUCKET)
+    err_clear(e), rc = 0;
+  return rc;
+}
+
+static int cat_list(qctx *q, const table_opts *o, listing *l, err *e)
+{
+  const table_cat *cat = o->cat;
+  if (cat->npkeys == 0)
+    return cat_list_location(q, cat->location, NULL, l, e);
+  /* one pseudo-object per partition, its values as Hive's would be, for
+     the prefilter: the partitions it drops are never listed */
+  size_t n = cat->nparts;
+  table pt;
+  memset(&pt, 0, sizeof pt);
+  pt.objs = arena_alloc(q->a, sizeof(tobj) * (n > 0 ? n : 1));
+  for (size_t i = 0; i < n; i++) {
+    tobj *ob = &pt.objs[i];
+    memset(ob, 0, sizeof *ob);
+    ob->key = arena_sprintf(q->a, "%zu/p", i); /* each its own folder (prune) */
+    ob->name = cat->parts[i].location;
+    ob->size = i;
+    ob->part = arena_alloc(q->a, sizeof(value) * (size_t)cat->npkeys);
+    for (int c = 0; c < cat->npkeys; c++)
+      ob->part[c] = part_value(q->a, cat->pkey_types[c], cat->parts[i].values[c]);
+    pthread_mutex_init(&ob->mu, NULL);
+  }
+  pt.nobjs = n;
+  pt.npart = cat->npkeys;
+  pt.ncols = cat->npkeys;
+  pt.names = cat->pkey_names;
+  pt.types = cat->pkey_types;
+  int rc = 0;
+  if (o->prefilter != NULL && n > 0)
+    rc = o->prefilter(o->prefilter_ctx, &pt);
+  for (size_t i = 0; i < pt.nobjs; i++)
+    pthread_mutex_destroy(&pt.objs[i].mu);
+  size_t *kept = arena_alloc(q->a, sizeof(size_t) * (pt.nobjs + 1));
+  for (size_t i = 0; i < pt.nobjs; i++)
+    kept[i] = pt.objs[i].size;
+  if (rc == 0 && pt.nobjs >= CAT_ONE_LISTING)
+    return cat_list_below(q, cat, kept, pt.nobjs, l, e);
+  for (size_t i = 0; i < pt.nobjs && rc == 0; i++) {
+    const table_cat_part *cp = &cat->parts[kept[i]];
+    rc = cat_list_location(q, cp->location, cp->values, l, e);
+  }
+  return rc;
+}
+
+/* Hive's JSON SerDes match keys ignoring case: a declared column takes
+ * the spelling of the key that the first object's first lines use (names
+ * keep the declared spelling where no key matches). */
+static void json_key_case(qctx *q, table *t, char **names, size_t nc)
+{
+  tobj *first = NULL;
+  for (size_t i = 0; i < t->nobjs && first == NULL; i++)
+    if (t->objs[i].size > 0)
+      first = &t->objs[i];
+  if (first == NULL)
+    return;
+  char *sbuf = NULL;
+  size_t len = 0;
+  bool whole = false;
+  err e;
+  err_clear(&e);
+  jsonl_schema js;
+  if (read_head(q, first, SAMPLE_MORE, &sbuf, &len, &whole, &e) < 0)
+    return;
+  if (jsonl_sniff(sbuf, len, whole, q->a, &js, &e) == 0) {
+    for (size_t i = 0; i < nc; i++) {
+      size_t hit = js.ncols;
+      for (size_t k = 0; k < js.ncols && hit == js.ncols; k++)
+        if (strcasecmp(js.names[k], names[i]) == 0)
+          hit = k;
+      for (size_t k = hit; k < js.ncols; k++)
+        if (strcmp(js.names[k], names[i]) == 0)
+          hit = js.ncols; /* the exact spelling is there too: keep it */
+      if (hit < js.ncols)
+        names[i] = js.names[hit];
+    }
+  }
+  free(sbuf);
+}
+
+/* The declared columns of a catalog table (CSV, JSON lines, or any table
+ * without objects): nothing is sniffed. */
+static int table_declared(qctx *q, table *t, const table_opts *o, char **pnames,
+                          fmt_type *ptypes, int np, table **out, err *e)
+{
+  const table_cat *cat = o->cat;
+  t->format = o->format == FMT_JSONL ? FMT_JSONL : FMT_CSV;
+  size_t nc = (size_t)cat->ncols;
+  char **names = arena_alloc(q->a, sizeof(char *) * (nc > 0 ? nc : 1));
+  fmt_type *types = arena_alloc(q->a, sizeof(fmt_type) * (nc > 0 ? nc : 1));
+  for (size_t i = 0; i < nc; i++) {
+    names[i] = arena_strdup(q->a, cat->names[i]);
+    types[i] = cat->types[i];
+  }
+  if (t->format == FMT_CSV) {
+    csv_options co = o->csv;
+    co.ncols = nc;
+    co.names = (const char **)names;
+    co.types = types;
+    int rc = csv_sniff("", 0, true, &co, q->a, &t->csv, e);
+    if (rc < 0)
+      return err_wrap(e, "cannot open table '%s'", t->display);
+    t->csv.names = names;
+    t->csv.types = types;
+    t->csv.lenient = true;
+  } else {
+    json_key_case(q, t, names, nc);
+    t->js.ncols = nc;
+    t->js.names = names;
+    t->js.types = types;
+    t->csv.quote = '"';
+    t->csv.escape = '"';
+  }
+  t->csv.declared = true;
+  t->ncols = (int)nc;
+  t->names = names;
+  t->types = types;
+  /* the partition values were given by the catalog: each object has all */
+  if (np > 0)
+    for (size_t i = 0; i < t->nobjs; i++)
+      if (t->objs[i].part_text == NULL)
+        t->objs[i].part_text = arena_alloc(q->a, sizeof(char *) * (size_t)np);
+  part_attach(q, t, pnames, ptypes, np);
+  *out = t;
   return 0;
 }
 

@@ -8,16 +8,18 @@ cd "$(dirname "$0")/../.."
 secs=${1:-60}
 out=build-fuzz
 mkdir -p $out
-base="src/base/arena.c src/base/buf.c src/base/err.c src/base/hash.c src/base/mem.c src/base/text.c src/base/log.c"
+base="src/base/arena.c src/base/buf.c src/base/err.c src/base/hash.c src/base/mem.c src/base/text.c src/base/log.c
+      src/base/lmdb_env.c"
 formats="src/formats/value.c src/formats/csv.c src/formats/jsonl.c src/formats/codec.c
          src/formats/parquet.c src/formats/parquet_page.c src/formats/parquet_write.c"
 sql="src/sql/lex.c src/sql/parse.c src/sql/bind.c src/sql/expr.c src/sql/value.c src/sql/func.c
      src/sql/exec.c src/sql/agg.c src/sql/sort.c src/sql/table.c src/sql/sql.c
      src/sql/casemap.c src/sql/scan_parquet.c src/sql/copy.c
      src/sql/bind_expr.c src/sql/bind_from.c src/sql/bind_select.c src/sql/rewrite.c
-     src/sql/func_names.c src/sql/object_src.c"
+     src/sql/func_names.c src/sql/object_src.c src/sql/parse_ddl.c src/sql/ddl.c
+     src/catalog/accessors.c src/catalog/expr.c src/catalog/input.c src/catalog/store.c"
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc -pthread"
-libs="-lcrypto -lexpat -lz -lzstd -lbz2 -lsnappy -llz4 -lbrotlidec -lpcre2-8 -ljansson -lm"
+libs="-lcrypto -lexpat -lz -lzstd -lbz2 -lsnappy -llz4 -lbrotlidec -lpcre2-8 -ljansson -llmdb -lm"
 for t in sql csv json sql_funcs; do
   clang $flags -o $out/fuzz_$t tests/fuzz/fuzz_$t.c $base $formats $sql $libs
   mkdir -p $out/corpus_$t
