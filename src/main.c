@@ -448,7 +448,7 @@ static int cmd_server(int argc, char **argv)
   }
   states_svc = states_service_new(flows);
   glue = glue_service_new(cat);
-  athena_options ao = {.data_dir = real, .st = st};
+  athena_options ao = {.data_dir = real, .st = st, .catalog = cat};
   if (athena_open(&ao, &ath, &e) != 0) {
     log_error("cannot open the query history in '%s': %s", real, e.msg);
     goto out;

@@ -268,6 +268,7 @@ int athena_open(const athena_options *o, athena **out, err *e)
   *out = NULL;
   athena *a = xcalloc(1, sizeof *a);
   a->st = o->st;
+  a->catalog = o->catalog;
   pthread_mutex_init(&a->mu, NULL);
   pthread_mutex_init(&a->wg_mu, NULL);
   pthread_cond_init(&a->work, NULL);
@@ -821,6 +822,8 @@ static void query_options(athena *a, ajob *j, sql_options *opt)
   opt->time_limit_ms = a->time_limit_ms;
   opt->memory_limit = a->memory_limit;
   opt->cancel = &j->cancel;
+  opt->catalog = a->catalog;
+  opt->database = j->database[0] != '\0' ? j->database : NULL;
 }
 
 static void on_progress(void *ctx, const sql_stats *s)

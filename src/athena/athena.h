@@ -55,6 +55,8 @@ typedef struct athena athena;
 #define ATHENA_MAX_WORKGROUPS 1000      /* work groups per server (AWS's quota) */
 #define ATHENA_QUEUE_DEFAULT 1000       /* executions waiting for a thread */
 
+typedef struct catalog catalog;
+
 typedef struct athena_options {
   const char *data_dir;       /* DATA: the part keeps DATA/athena/ */
   store *st;                  /* tables are read and results written here */
@@ -62,6 +64,7 @@ typedef struct athena_options {
   int max_queued;             /* 0: TARN_ATHENA_QUEUE, else ATHENA_QUEUE_DEFAULT */
   uint64_t time_limit_ms;     /* per query; 0: TARN_SQL_TIMEOUT_SECONDS, else 30 minutes */
   uint64_t memory_limit;      /* per query; 0: the engine's default rule (sql.h) */
+  catalog *catalog;           /* optional: the tables FROM db.table reads, DDL */
 } athena_options;
 
 /* Opens (creating) DATA/athena/meta, creates the work group "primary" when

@@ -43,6 +43,7 @@ typedef struct ajob {
 
 struct athena {
   store *st;
+  catalog *catalog;         /* borrowed, or NULL */
   char *dir;
   MDB_env *env;
   MDB_dbi db_execs;         /* id -> QueryExecution JSON ("_" members internal) */

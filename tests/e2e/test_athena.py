@@ -453,3 +453,33 @@ def test_history_survives_kill9(tarn_factory):
     # and the restarted server runs queries
     _, q = run(ath, "SELECT 3 AS three", out["OutputLocation"])
     assert q["Status"]["State"] == "SUCCEEDED"
+
+
+def test_catalog_tables_through_athena(ath, s3, lake, srv):
+    # DDL through StartQueryExecution registers a table in the catalog;
+    # QueryExecutionContext.Database picks the database unqualified names
+    # resolve in; Glue sees the same table.
+    out = "s3://%s/results/" % lake
+    db = "ath_%s" % uuid.uuid4().hex[:8]
+    _, q = run(ath, "CREATE DATABASE %s" % db, out)
+    assert q["Status"]["State"] == "SUCCEEDED", q["Status"]
+    _, q = run(ath, "CREATE EXTERNAL TABLE sales (id string, name string, amount double, "
+                    "day date, flag boolean) ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' "
+                    "LOCATION 's3://%s/sales/' TBLPROPERTIES ('skip.header.line.count'='1')"
+               % lake, out, QueryExecutionContext={"Database": db})
+    assert q["Status"]["State"] == "SUCCEEDED", q["Status"]
+    glue = client(srv, "glue")
+    cols = glue.get_table(DatabaseName=db, Name="sales")["Table"]["StorageDescriptor"]["Columns"]
+    assert [c["Name"] for c in cols] == ["id", "name", "amount", "day", "flag"]
+    qid, q = run(ath, "SELECT id, amount FROM sales WHERE flag ORDER BY id", out,
+                 QueryExecutionContext={"Database": db})
+    assert q["Status"]["State"] == "SUCCEEDED", q["Status"]
+    res = ath.get_query_results(QueryExecutionId=qid)["ResultSet"]
+    types = [c["Type"] for c in res["ResultSetMetadata"]["ColumnInfo"]]
+    assert types == ["varchar", "double"]
+    rows = [[d.get("VarCharValue") for d in r["Data"]] for r in res["Rows"]]
+    assert rows == [["id", "amount"], ["1", "10.5"], ["3", "7.0"]]
+    # without the context, the name resolves in "default", where it is not
+    _, q = run(ath, "SELECT id FROM sales", out)
+    assert q["Status"]["State"] == "FAILED"
+    assert "sales" in q["Status"]["StateChangeReason"]
