@@ -266,3 +266,23 @@ def test_awscli_website(tarn, s3):
     tarn.aws_ok("s3api", "put-bucket-policy", "--bucket", bucket, "--policy",
                 public_policy(bucket))
     assert site_get(tarn, bucket, "").content == b"cli home"
+
+
+def test_site_survives_kill9(tarn_factory):
+    srv = tarn_factory()
+    s3 = srv.client()
+    bucket = unique_bucket_name("site-crash")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
+    put(s3, bucket, "index.html", b"durable")
+    s3.put_bucket_website(Bucket=bucket, WebsiteConfiguration={
+        "IndexDocument": {"Suffix": "index.html"}})
+    s3.put_bucket_policy(Bucket=bucket, Policy=public_policy(bucket))
+    srv.kill9()
+    srv.start()
+    s3 = srv.client()
+    assert s3.get_bucket_website(Bucket=bucket)["IndexDocument"] == {"Suffix": "index.html"}
+    assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == json.loads(
+        public_policy(bucket))
+    assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "k", "Value": "v"}]
+    assert site_get(srv, bucket, "").content == b"durable"
