@@ -410,6 +410,8 @@ static int s3_prepare(void *ctx, http_req *req, err *e)
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
       return err_set(e, ERR_METHOD_NOT_ALLOWED, "The specified method is not allowed against "
                      "this resource.");
+    if (raw_path_has_nul(req))
+      return err_set(e, ERR_INVALID, "object key must not contain NUL characters");
     return 0;
   }
   int rc = address_parse(req, &c->bucket, &c->key, e);
