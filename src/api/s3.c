@@ -34,16 +34,22 @@
  *       metadata (2 KiB), tags (10 per object, 50 per bucket), XML bodies (1 MiB; DeleteObjects and
  *       CompleteMultipartUpload 2 MiB: 10,000 parts with checksums pass 1 MiB),
  *       one PUT (5 GiB), listings (1000 entries), answers (S3_MAX_RESPONSE).
- *   (3) Only authenticated requests reach an operation (no anonymous access:
- *       tarn has no bucket policies).
+ *   (3) Only authenticated requests reach an operation, but for two
+ *       anonymous reads: GetObject / HeadObject of an object the bucket
+ *       policy lets "*" read (s3_policy.c), and the website endpoint
+ *       (s3_website.c), which checks the same policy on every read.
  *   (4) HEAD answers and 304s carry no body, errors included.
  *
  * Bucket notifications (?notification) are in s3_notify.c, over the
  * events part; every object change carries its origin (request id, access
  * key) to the store's change feed through store_origin_set (s3_handle).
  *
+ * Bucket policies (?policy, the anonymous-read grammar) are in
+ * s3_policy.c; website configurations (?website) and the website endpoint
+ * in s3_website.c.
+ *
  * Not implemented (501 NotImplemented, naming the subresource): versioning,
- * policy, cors, lifecycle, website, logging, encryption,
+ * cors, lifecycle, logging, encryption,
  * replication, object lock, PUT ?acl, browser POST uploads, and the rest of
  * S3's subresources. GET ?acl on a
  * bucket or an object answers a fixed owner-FULL_CONTROL policy, because
@@ -99,6 +105,13 @@ static const s3_op op_complete_upload = {"CompleteMultipartUpload", NULL, s3_com
 static const s3_op op_abort_upload = {"AbortMultipartUpload", NULL, s3_abort_upload, 0};
 static const s3_op op_list_parts = {"ListParts", NULL, s3_list_parts, 0};
 static const s3_op op_select = {"SelectObjectContent", NULL, s3_select_object, 0};
+static const s3_op op_get_website = {"GetBucketWebsite", NULL, s3_get_bucket_website, 0};
+static const s3_op op_put_website = {"PutBucketWebsite", NULL, s3_put_bucket_website, 0};
+static const s3_op op_delete_website = {"DeleteBucketWebsite", NULL, s3_delete_bucket_website, 0};
+static const s3_op op_get_policy = {"GetBucketPolicy", NULL, s3_get_bucket_policy, 0};
+static const s3_op op_put_policy = {"PutBucketPolicy", NULL, s3_put_bucket_policy, 0};
+static const s3_op op_delete_policy = {"DeleteBucketPolicy", NULL, s3_delete_bucket_policy, 0};
+static const s3_op op_site = {"WebsiteGet", NULL, s3_site_serve, 0};
 
 /* ---- routing ---- */
 
@@ -122,14 +135,20 @@ static const route routes[] = {
   {"GET",    AT_BUCKET,  "acl",         NULL,       NULL,                &op_get_bucket_acl},
   {"GET",    AT_BUCKET,  "notification", NULL,      NULL,                &op_get_notification},
   {"GET",    AT_BUCKET,  "tagging",     NULL,       NULL,                &op_get_bucket_tagging},
+  {"GET",    AT_BUCKET,  "website",     NULL,       NULL,                &op_get_website},
+  {"GET",    AT_BUCKET,  "policy",      NULL,       NULL,                &op_get_policy},
   {"GET",    AT_BUCKET,  "uploads",     NULL,       NULL,                &op_list_uploads},
   {"GET",    AT_BUCKET,  "list-type=2", NULL,       NULL,                &op_list_objects_v2},
   {"GET",    AT_BUCKET,  NULL,          NULL,       NULL,                &op_list_objects},
   {"HEAD",   AT_BUCKET,  NULL,          NULL,       NULL,                &op_head_bucket},
   {"PUT",    AT_BUCKET,  "notification", NULL,      NULL,                &op_put_notification},
   {"PUT",    AT_BUCKET,  "tagging",     NULL,       NULL,                &op_put_bucket_tagging},
+  {"PUT",    AT_BUCKET,  "website",     NULL,       NULL,                &op_put_website},
+  {"PUT",    AT_BUCKET,  "policy",      NULL,       NULL,                &op_put_policy},
   {"PUT",    AT_BUCKET,  NULL,          NULL,       NULL,                &op_create_bucket},
   {"DELETE", AT_BUCKET,  "tagging",     NULL,       NULL,                &op_delete_bucket_tagging},
+  {"DELETE", AT_BUCKET,  "website",     NULL,       NULL,                &op_delete_website},
+  {"DELETE", AT_BUCKET,  "policy",      NULL,       NULL,                &op_delete_policy},
   {"DELETE", AT_BUCKET,  NULL,          NULL,       NULL,                &op_delete_bucket},
   {"POST",   AT_BUCKET,  "delete",      NULL,       NULL,                &op_delete_objects},
   {"POST",   AT_BUCKET,  NULL,          NULL,       NULL,                &op_post_object},
@@ -313,6 +332,9 @@ static const struct {
     {&op_complete_upload, "s3:PutObject"},           {&op_abort_upload, "s3:AbortMultipartUpload"},
     {&op_list_parts, "s3:ListMultipartUploadParts"},
     {&op_select, "s3:GetObject"},
+    {&op_get_website, "s3:GetBucketWebsite"},        {&op_put_website, "s3:PutBucketWebsite"},
+    {&op_delete_website, "s3:DeleteBucketWebsite"},  {&op_get_policy, "s3:GetBucketPolicy"},
+    {&op_put_policy, "s3:PutBucketPolicy"},          {&op_delete_policy, "s3:DeleteBucketPolicy"},
 };
 
 /* Asks api/iam.c whether a caller who is not root may run c. DeleteObjects
@@ -346,6 +368,16 @@ static int authorize(http_req *req, s3_call *c, err *e)
     rc = api_authorize(req, "s3:GetObject", arena_sprintf(req->arena, "arn:aws:s3:::%s", path), e);
   }
   return rc;
+}
+
+/* Invariant (3): an unsigned request may only read an object (GetObject,
+ * HeadObject) that the bucket's policy lets anyone read. */
+static bool anonymous_allowed(s3_svc *s, http_req *req, s3_call *c, int routed)
+{
+  if (routed != 0 || c->key == NULL || (c->op != &op_get_object && c->op != &op_head_object))
+    return false;
+  return s3_policy_public(s, req, c->bucket, "s3:GetObject",
+                          arena_sprintf(req->arena, "arn:aws:s3:::%s/%s", c->bucket, c->key));
 }
 
 /* x-amz-storage-class, when sent, must name one of S3's classes; tarn keeps
@@ -384,16 +416,29 @@ static int s3_prepare(void *ctx, http_req *req, err *e)
     return ctl->prepare(ctl->ctx, req, e);
   s3_call *c = arena_alloc(req->arena, sizeof *c);
   req->svc = c;
+  if (s3_site_address(req, c)) {  /* the website endpoint: anonymous, s3_website.c */
+    c->op = &op_site;
+    req->op = op_site.name;
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+      return err_set(e, ERR_METHOD_NOT_ALLOWED, "The specified method is not allowed against "
+                     "this resource.");
+    if (raw_path_has_nul(req))
+      return err_set(e, ERR_INVALID, "object key must not contain NUL characters");
+    return 0;
+  }
   int rc = address_parse(req, &c->bucket, &c->key, e);
   if (rc != 0)
     return rc;
   rc = route_request(req, c, e);
   req->op = c->op != NULL ? c->op->name : "Unsupported";
+  if (!req->authenticated && !anonymous_allowed(s, req, c, rc)) {
+    err_clear(e);
+    return err_set(e, ERR_DENIED, "Access Denied: anonymous access needs a bucket policy that "
+                   "allows it (or sign the request with SigV4)");
+  }
   if (rc != 0)
     return rc;
-  if (!req->authenticated)
-    return err_set(e, ERR_DENIED, "anonymous access is not allowed: sign the request with SigV4");
-  if (!req->admin && (rc = authorize(req, c, e)) != 0)
+  if (req->authenticated && !req->admin && (rc = authorize(req, c, e)) != 0)
     return rc;
   if ((c->op == &op_put_object || c->op == &op_copy_object || c->op == &op_create_upload) &&
       (rc = storage_class_check(req, e)) != 0)
@@ -450,6 +495,10 @@ static void s3_error(void *ctx, http_req *req, const err *e)
     return;
   }
   s3_call *c = req->svc;
+  if (c != NULL && c->site_path != NULL) {
+    s3_site_error_page(req, c, e);
+    return;
+  }
   if (c != NULL) {
     write_error(req, c->bucket, c->key, c->upload_id, e);
     return;
@@ -483,7 +532,10 @@ static void s3_handle(void *ctx, http_req *req)
   if (rc != 0) {
     if (e.code == 0)
       err_set(&e, rc, "%s failed", c->op->name);
-    write_error(req, c->bucket, c->key, c->upload_id, &e);
+    if (c->site_path != NULL)
+      s3_site_error_page(req, c, &e);
+    else
+      write_error(req, c->bucket, c->key, c->upload_id, &e);
   }
 }
 
@@ -722,7 +774,7 @@ const char *s3_checksum_xml_name(const char *suffix)
 
 static const char *const system_meta[] = {
   "content-type", "content-encoding", "content-disposition",
-  "cache-control", "content-language", "expires",
+  "cache-control", "content-language", "expires", "x-amz-website-redirect-location",
 };
 
 static bool is_system_meta(const char *name)
@@ -789,6 +841,10 @@ int s3_meta_from_headers(http_req *req, str_pair **out, size_t *n, err *e)
     }
     if (strcmp(name, "content-type") == 0)
       have_type = true;
+    if (strcmp(name, "x-amz-website-redirect-location") == 0 && !str_starts(value, "/") &&
+        !str_starts(value, "http://") && !str_starts(value, "https://"))
+      return err_set(e, ERR_INVALID_REDIRECT, "the website redirect location must have a prefix "
+                     "of 'http://' or 'https://' or '/'");
     if (user)
       user_bytes += strlen(name) - 11 + strlen(value);
     total += strlen(name) + strlen(value);

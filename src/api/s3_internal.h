@@ -68,6 +68,10 @@ struct s3_call {
   const char *upload_id;  /* multipart: the uploadId parameter */
   int part_number;        /* UploadPart / UploadPartCopy: 1..10000 */
   struct sel_job *select; /* SelectObjectContent's job, released in cleanup */
+  const char *site_path;  /* a website request (s3_website.c): the decoded path
+                             after the bucket, from its '/'; NULL otherwise */
+  const char *site_base;  /* what precedes that path in this site's URLs:
+                             "" or "/_tarn/sites/<bucket>" */
 };
 
 /* ---- the operations: one handler each, grouped by file ---- */
@@ -94,6 +98,35 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_put_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_delete_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
+
+/* Answers GetObject / HeadObject for bucket/key: metadata headers, the
+ * bytes (from the store's fd or inline copy). Unless whole, the request's
+ * conditional headers, Range and partNumber apply as for GetObject. */
+int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key, bool whole,
+                   err *e);
+
+/* s3_policy.c: bucket policies, only as far as anonymous reads need them */
+int s3_put_bucket_policy(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_bucket_policy(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_delete_bucket_policy(s3_svc *s, http_req *req, s3_call *c, err *e);
+/* True when the bucket's policy lets anyone (Principal "*") do action on
+ * the resource ARN, and no statement denies it. False without a policy. */
+bool s3_policy_public(s3_svc *s, http_req *req, const char *bucket, const char *action,
+                      const char *resource);
+
+/* s3_website.c: the website configuration and the website endpoint */
+int s3_put_bucket_website(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_bucket_website(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_delete_bucket_website(s3_svc *s, http_req *req, s3_call *c, err *e);
+/* A website request: Host <bucket>.s3-website[-.]<region>.localhost or the
+ * path /_tarn/sites/<bucket>/...; fills c->bucket, c->site_path and
+ * c->site_base and returns true. */
+bool s3_site_address(http_req *req, s3_call *c);
+/* Serves a website request (GET or HEAD) and writes its own errors, as
+ * HTML pages. */
+int s3_site_serve(s3_svc *s, http_req *req, s3_call *c, err *e);
+/* The HTML error page of the website endpoint for e. */
+void s3_site_error_page(http_req *req, s3_call *c, const err *e);
 
 /* s3_select.c */
 int s3_select_object(s3_svc *s, http_req *req, s3_call *c, err *e);

@@ -19,7 +19,7 @@
  *       complete; a non-multipart object is one part. No such part is 416
  *       InvalidPartNumber.
  *
- * Start reading at s3_put_object_prepare() and send_object().
+ * Start reading at s3_put_object_prepare() and s3_send_object().
  */
 #include "api/s3_internal.h"
 
@@ -204,7 +204,8 @@ static void object_headers(http_req *req, const store_object *o)
   http_resp_header(req, "Last-Modified", date);
 }
 
-static int send_object(s3_svc *s, http_req *req, s3_call *c, err *e)
+int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key, bool whole,
+                   err *e)
 {
   bool any_override = false;
   for (size_t i = 0; i < NOVERRIDES; i++)
@@ -215,7 +216,7 @@ static int send_object(s3_svc *s, http_req *req, s3_call *c, err *e)
                    "request specific response headers cannot be used for anonymous GET requests");
 
   int part = 0;
-  const char *pn = http_req_param(req, "partNumber");
+  const char *pn = whole ? NULL : http_req_param(req, "partNumber");
   if (pn != NULL) {
     long v;
     if (!s3_parse_long(pn, 1, STORE_MAX_PARTS, &v))
@@ -228,10 +229,10 @@ static int send_object(s3_svc *s, http_req *req, s3_call *c, err *e)
   }
   store_object o;
   int fd = -1;
-  int rc = store_object_get(s->st, c->bucket, c->key, req->arena, &o, &fd, e);
+  int rc = store_object_get(s->st, bucket, key, req->arena, &o, &fd, e);
   if (rc != 0)
     return rc;
-  rc = s3_conditions(req, "if-", &o, e);
+  rc = whole ? 0 : s3_conditions(req, "if-", &o, e);
   if (rc != 0) {
     if (rc == ERR_NOT_MODIFIED)
       object_headers(req, &o);
@@ -256,7 +257,7 @@ static int send_object(s3_svc *s, http_req *req, s3_call *c, err *e)
     if (len == 0)
       ranged = 0;  /* an empty object: no range to name */
   } else {
-    ranged = range_parse(http_req_header(req, "range"), o.size, &first, &len);
+    ranged = whole ? 0 : range_parse(http_req_header(req, "range"), o.size, &first, &len);
   }
   if (ranged < 0) {
     if (fd >= 0)
@@ -303,12 +304,12 @@ static int send_object(s3_svc *s, http_req *req, s3_call *c, err *e)
 
 int s3_get_object(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
-  return send_object(s, req, c, e);
+  return s3_send_object(s, req, c->bucket, c->key, false, e);
 }
 
 int s3_head_object(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
-  return send_object(s, req, c, e);
+  return s3_send_object(s, req, c->bucket, c->key, false, e);
 }
 
 /* ---- deleting ---- */

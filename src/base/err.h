@@ -68,7 +68,11 @@
   X(ENTITY_NOT_FOUND,       -53,  400, "EntityNotFoundException")          \
   X(ALREADY_EXISTS,         -54,  400, "AlreadyExistsException")           \
   X(INVALID_INPUT,          -55,  400, "InvalidInputException")            \
-  X(RESOURCE_LIMIT,         -56,  400, "ResourceNumberLimitExceededException")
+  X(RESOURCE_LIMIT,         -56,  400, "ResourceNumberLimitExceededException") \
+  X(NO_SUCH_WEBSITE,        -57,  404, "NoSuchWebsiteConfiguration")       \
+  X(NO_SUCH_BUCKET_POLICY,  -58,  404, "NoSuchBucketPolicy")               \
+  X(MALFORMED_BUCKET_POLICY, -59, 400, "MalformedPolicy")                 \
+  X(INVALID_REDIRECT,       -60,  400, "InvalidRedirectLocation")
 
 enum {
   ERR_OK = 0,

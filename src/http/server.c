@@ -1066,8 +1066,20 @@ static int begin(http_req *r, const char *body_sha256_hex, err *e)
       .body_sha256_hex = body_sha256_hex,
   };
   if ((rc = sigv4_verify(&sr, srv->cfg.secret_lookup, srv->cfg.secret_ctx, time(NULL), r->arena,
-                         &r->auth, e)) != 0)
-    return rc;
+                         &r->auth, e)) != 0) {
+    /* A request with no signature at all reaches S3 as anonymous: S3
+     * decides (a bucket policy may let anyone read); every other service
+     * refuses it here. */
+    if (rc != ERR_DENIED || p->svc == srv->cfg.native || strcmp(r->service, "s3") != 0 ||
+        http_req_header(r, "authorization") != NULL)
+      return rc;
+    err_clear(e);
+    memset(&r->auth, 0, sizeof r->auth);
+    if ((rc = setup_payload_checks(r, e)) != 0)
+      return rc;
+    p->prepared = true;
+    return p->svc->prepare(p->svc->ctx, r, e);
+  }
   r->authenticated = true;
   r->admin = srv->cfg.admin_access_key == NULL ||
              strcmp(r->auth.access_key, srv->cfg.admin_access_key) == 0;
@@ -1147,6 +1159,8 @@ static enum MHD_Result on_first_call(struct MHD_Connection *conn, http_req *r, c
       r->peer_addr = arena_strdup(r->arena, ip);
   }
   bool native = strncmp(r->raw_path, "/_tarn/", 7) == 0 || strcmp(r->raw_path, "/_tarn") == 0;
+  if (strncmp(r->raw_path, "/_tarn/sites/", 13) == 0)
+    native = false;  /* static websites from buckets: S3 serves them */
   if (native && srv->cfg.native != NULL && strcmp(r->raw_path, "/_tarn/health") == 0) {
     p->svc = srv->cfg.native;
     r->service = "native";
@@ -1161,7 +1175,7 @@ static enum MHD_Result on_first_call(struct MHD_Connection *conn, http_req *r, c
                       .nquery = r->nquery, .headers = r->headers, .nheaders = r->nheaders};
   char scope[32];
   const char *service = unsigned_service(r);
-  if (sigv4_scope_service(&sr, scope))
+  if (sigv4_scope_service(&sr, scope) && strncmp(r->raw_path, "/_tarn/sites/", 13) != 0)
     service = arena_strdup(r->arena, scope);
   r->service = service;
   if (native && srv->cfg.native != NULL)

@@ -40,8 +40,9 @@
  *       overwritten or deleted, so a repeated CompleteMultipartUpload
  *       finds it (multipart.c (4)).
  *   (8) Bucket records are version BUCKET_REC_VERSION: the creation time,
- *       then the bucket's tags (pairs). Version 1 records (no tags) still
- *       decode, as a bucket without tags.
+ *       the bucket's tags (pairs), then its configuration documents (pairs
+ *       of a name such as "website" or "policy" and the document's text).
+ *       Version 1 (no tags) and 2 (no documents) records still decode.
  *
  * Start reading at store__ikey_make().
  */
@@ -57,7 +58,8 @@
 #define REC_VERSION 1
 #define OBJ_REC_V2 2        /* object records with a form byte: invariant (6) */
 #define OBJ_REC_VERSION 3   /* object records: invariants (6) and (7) */
-#define BUCKET_REC_VERSION 2  /* bucket records: invariant (8) */
+#define BUCKET_REC_V2 2       /* bucket records with tags: invariant (8) */
+#define BUCKET_REC_VERSION 3  /* bucket records: invariant (8) */
 #define FORM_BLOB 0
 #define FORM_INLINE 1
 
@@ -162,11 +164,12 @@ void store__part_rec_encode(buf *b, const part_rec *r)
   store__put_str(b, r->checksum);
 }
 
-void store__bucket_rec_encode(buf *b, int64_t created_ms, const str_pair *tags, size_t ntags)
+void store__bucket_rec_encode(buf *b, const bucket_rec *r)
 {
   store__put_u8(b, BUCKET_REC_VERSION);
-  store__put_var(b, (uint64_t)created_ms);
-  store__put_pairs(b, tags, ntags);
+  store__put_var(b, (uint64_t)r->created_ms);
+  store__put_pairs(b, r->tags, r->ntags);
+  store__put_pairs(b, r->conf, r->nconf);
 }
 
 /* ---- decoding ---- */
@@ -296,23 +299,26 @@ int store__bucket_rec_decode(const MDB_val *v, int64_t *created_ms)
 {
   rec_dec d = store__dec_of(v);
   uint8_t version = store__get_u8(&d);
-  if (d.bad || (version != REC_VERSION && version != BUCKET_REC_VERSION))
+  if (d.bad || (version != REC_VERSION && version != BUCKET_REC_V2 &&
+                 version != BUCKET_REC_VERSION))
     return ERR_INTERNAL;
   *created_ms = (int64_t)store__get_var(&d);
   return d.bad ? ERR_INTERNAL : 0;
 }
 
-int store__bucket_rec_tags(const MDB_val *v, arena *a, str_pair **tags, size_t *ntags)
+int store__bucket_rec_parse(const MDB_val *v, arena *a, bucket_rec *r)
 {
-  *tags = NULL;
-  *ntags = 0;
+  memset(r, 0, sizeof *r);
   rec_dec d = store__dec_of(v);
   uint8_t version = store__get_u8(&d);
-  if (d.bad || (version != REC_VERSION && version != BUCKET_REC_VERSION))
+  if (d.bad || (version != REC_VERSION && version != BUCKET_REC_V2 &&
+                 version != BUCKET_REC_VERSION))
     return ERR_INTERNAL;
-  (void)store__get_var(&d);
-  if (version == BUCKET_REC_VERSION)
-    *tags = store__get_pairs(&d, a, ntags);
+  r->created_ms = (int64_t)store__get_var(&d);
+  if (version >= BUCKET_REC_V2)
+    r->tags = store__get_pairs(&d, a, &r->ntags);
+  if (version >= BUCKET_REC_VERSION)
+    r->conf = store__get_pairs(&d, a, &r->nconf);
   return d.bad ? ERR_INTERNAL : 0;
 }
 

@@ -84,7 +84,15 @@ typedef struct part_rec {
 void store__obj_rec_encode(buf *b, const obj_rec *r, bool lng);
 void store__upload_rec_encode(buf *b, const upload_rec *r, bool lng);
 void store__part_rec_encode(buf *b, const part_rec *r);
-void store__bucket_rec_encode(buf *b, int64_t created_ms, const str_pair *tags, size_t ntags);
+/* A bucket record: invariant (8) of index.c. */
+typedef struct bucket_rec {
+  int64_t created_ms;
+  str_pair *tags;   /* the bucket's tags, in the order set */
+  size_t ntags;
+  str_pair *conf;   /* configuration documents by name ("website", "policy") */
+  size_t nconf;
+} bucket_rec;
+void store__bucket_rec_encode(buf *b, const bucket_rec *r);
 
 /* Decoders: 0 or ERR_INTERNAL (corrupt or unknown version). Strings go to
  * a; obj_rec_decode with a == NULL decodes only lk, size, mtime, inlined,
@@ -97,8 +105,9 @@ uint64_t *store__obj_rec_parts(const obj_rec *r, arena *a);
 int store__upload_rec_decode(const MDB_val *k, const MDB_val *v, arena *a, upload_rec *r);
 int store__part_rec_decode(const MDB_val *v, arena *a, part_rec *r);
 int store__bucket_rec_decode(const MDB_val *v, int64_t *created_ms);
-/* A bucket record's tags, into a (none in a version 1 record). */
-int store__bucket_rec_tags(const MDB_val *v, arena *a, str_pair **tags, size_t *ntags);
+/* The whole record, strings into a (no tags in a version 1 record, no
+ * documents before version 3). */
+int store__bucket_rec_parse(const MDB_val *v, arena *a, bucket_rec *r);
 
 /* ---- lookups and updates ---- */
 

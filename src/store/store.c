@@ -311,7 +311,8 @@ int store_bucket_create(store *s, const char *name, err *e)
                    name ? name : "");
   buf b;
   buf_init(&b, 1 << 20);
-  store__bucket_rec_encode(&b, store__clock_ms(), NULL, 0);
+  bucket_rec rec = { .created_ms = store__clock_ms() };
+  store__bucket_rec_encode(&b, &rec);
   bucket_arg arg = { name, { b.len, b.data } };
   change c;
   store__change_init(&c, s, apply_bucket_create, &arg, NULL);
@@ -374,26 +375,43 @@ int store_bucket_delete(store *s, const char *name, err *e)
   return store__commit_run(s, &c, e);
 }
 
-typedef struct btags_arg {
+/* A change to a bucket's record: its tags, or one configuration document. */
+typedef struct bupdate_arg {
   const char *name;    /* the bucket */
   const str_pair *tags;
   size_t ntags;
-} btags_arg;
+  const char *conf;    /* the document's name, or NULL: the tags change */
+  const char *value;   /* its new text, or NULL to remove it */
+} bupdate_arg;
 
-static int apply_bucket_tags(change *c, MDB_txn *txn, arena *a, err *e)
+static int apply_bucket_update(change *c, MDB_txn *txn, arena *a, err *e)
 {
-  btags_arg *t = c->arg;
+  bupdate_arg *t = c->arg;
   MDB_val k = { strlen(t->name), (void *)t->name };
   MDB_val v;
-  int64_t created_ms = 0;
   int rc = store__bucket_read(c->s, txn, t->name, &v, e);
   if (rc != 0)
     return rc;
-  if (store__bucket_rec_decode(&v, &created_ms) != 0)
+  bucket_rec r;
+  if (store__bucket_rec_parse(&v, a, &r) != 0)
     return store__corrupt(e, "bucket");
+  if (t->conf == NULL) {
+    r.tags = (str_pair *)t->tags;
+    r.ntags = t->ntags;
+  } else {
+    str_pair *conf = arena_alloc(a, (r.nconf + 1) * sizeof *conf);
+    size_t n = 0;
+    for (size_t i = 0; i < r.nconf; i++)
+      if (strcmp(r.conf[i].name, t->conf) != 0)
+        conf[n++] = r.conf[i];
+    if (t->value != NULL)
+      conf[n++] = (str_pair){ (char *)t->conf, (char *)t->value };
+    r.conf = conf;
+    r.nconf = n;
+  }
   buf b;
   buf_init(&b, 1 << 20);
-  store__bucket_rec_encode(&b, created_ms, t->tags, t->ntags);
+  store__bucket_rec_encode(&b, &r);
   MDB_val nv = { b.len, b.data };
   int mrc = mdb_put(txn, c->s->db_buckets, &k, &nv, 0);
   buf_release(&b);
@@ -413,9 +431,9 @@ int store_bucket_tags_set(store *s, const char *name, const str_pair *tags, size
     if (tags[i].name == NULL || strlen(tags[i].name) > 4 * 128 ||
         (tags[i].value != NULL && strlen(tags[i].value) > 4 * 256))
       return err_set(e, ERR_INVALID_TAG, "tag %zu is too long", i + 1);
-  btags_arg t = { name, tags, ntags };
+  bupdate_arg t = { name, tags, ntags, NULL, NULL };
   change c;
-  store__change_init(&c, s, apply_bucket_tags, &t, NULL);
+  store__change_init(&c, s, apply_bucket_update, &t, NULL);
   return store__commit_run(s, &c, e);
 }
 
@@ -429,8 +447,50 @@ int store_bucket_tags_get(store *s, const char *name, arena *a, str_pair **tags,
   int rc = store__bucket_read_begin(s, name, &txn, &v, e);
   if (rc != 0)
     return rc;
-  if (store__bucket_rec_tags(&v, a, tags, n) != 0)
+  bucket_rec r;
+  if (store__bucket_rec_parse(&v, a, &r) != 0) {
     rc = store__corrupt(e, "bucket");
+  } else {
+    *tags = r.tags;
+    *n = r.ntags;
+  }
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+int store_bucket_conf_set(store *s, const char *name, const char *what, const char *value,
+                          err *e)
+{
+  int rc = store__check_bucket_arg(name, e);
+  if (rc != 0)
+    return rc;
+  if (what == NULL || *what == '\0' || strlen(what) > 64)
+    return err_set(e, ERR_INVALID, "a bucket configuration needs a name of 1 to 64 bytes");
+  if (value != NULL && strlen(value) > STORE_MAX_BUCKET_CONF)
+    return err_set(e, ERR_ENTITY_TOO_LARGE, "the '%s' configuration is larger than %d bytes",
+                   what, STORE_MAX_BUCKET_CONF);
+  bupdate_arg t = { name, NULL, 0, what, value };
+  change c;
+  store__change_init(&c, s, apply_bucket_update, &t, NULL);
+  return store__commit_run(s, &c, e);
+}
+
+int store_bucket_conf_get(store *s, const char *name, const char *what, arena *a,
+                          const char **value, err *e)
+{
+  *value = NULL;
+  MDB_txn *txn;
+  MDB_val v;
+  int rc = store__bucket_read_begin(s, name, &txn, &v, e);
+  if (rc != 0)
+    return rc;
+  bucket_rec r;
+  if (store__bucket_rec_parse(&v, a, &r) != 0)
+    rc = store__corrupt(e, "bucket");
+  else
+    for (size_t i = 0; i < r.nconf; i++)
+      if (strcmp(r.conf[i].name, what) == 0)
+        *value = r.conf[i].value;
   mdb_txn_abort(txn);
   return rc;
 }

@@ -42,6 +42,7 @@
 #define STORE_MAX_META_BYTES 8192          /* all of an object's metadata pairs */
 #define STORE_MAX_TAGS 10
 #define STORE_MAX_BUCKET_TAGS 50
+#define STORE_MAX_BUCKET_CONF (64 << 10)   /* bytes of one bucket configuration document */
 #define STORE_MAX_PARTS 10000
 #define STORE_MIN_PART_SIZE (5u << 20)     /* every part but the last */
 #define STORE_MAX_PART_SIZE (5ull << 30)
@@ -119,6 +120,16 @@ int store_bucket_tags_set(store *s, const char *name, const str_pair *tags, size
 int store_bucket_tags_get(store *s, const char *name, arena *a, str_pair **tags, size_t *n,
                           err *e);
 int store_bucket_list(store *s, arena *a, store_bucket **out, size_t *n, err *e);       /* by name */
+/* A bucket's configuration documents ("website", "policy", ...), kept in
+ * its record as the caller's text (checked by the caller), durably, in one
+ * commit. value NULL removes the document. Errors: ERR_NO_SUCH_BUCKET,
+ * ERR_ENTITY_TOO_LARGE (over STORE_MAX_BUCKET_CONF bytes). */
+int store_bucket_conf_set(store *s, const char *name, const char *what, const char *value,
+                          err *e);
+/* The document named what, in a, or *value NULL when the bucket has none.
+ * Errors: ERR_NO_SUCH_BUCKET. */
+int store_bucket_conf_get(store *s, const char *name, const char *what, arena *a,
+                          const char **value, err *e);
 
 /* ---- writing object bytes ---- */
 

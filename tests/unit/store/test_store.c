@@ -250,9 +250,28 @@ static void test_buckets(void **state)
   assert_string_equal(bt[1].value, "");
   assert_int_equal(store_bucket_get(f->s, "alpha", f->a, &b, &e), 0);
   assert_int_equal(store_bucket_tags_set(f->s, "nope", two, 2, &e), ERR_NO_SUCH_BUCKET);
+  /* configuration documents: kept apart from the tags and from each other */
+  const char *doc = "x";
+  assert_int_equal(store_bucket_conf_get(f->s, "alpha", "website", f->a, &doc, &e), 0);
+  assert_null(doc);
+  assert_int_equal(store_bucket_conf_set(f->s, "alpha", "website", "<w/>", &e), 0);
+  assert_int_equal(store_bucket_conf_set(f->s, "alpha", "policy", "{}", &e), 0);
+  assert_int_equal(store_bucket_conf_set(f->s, "alpha", "website", "<w2/>", &e), 0);
+  assert_int_equal(store_bucket_conf_get(f->s, "alpha", "website", f->a, &doc, &e), 0);
+  assert_string_equal(doc, "<w2/>");
+  assert_int_equal(store_bucket_tags_get(f->s, "alpha", f->a, &bt, &nbt, &e), 0);
+  assert_int_equal(nbt, 2);
+  assert_int_equal(store_bucket_conf_set(f->s, "nope", "policy", "{}", &e), ERR_NO_SUCH_BUCKET);
   assert_int_equal(store_bucket_tags_set(f->s, "alpha", NULL, 0, &e), 0);
   assert_int_equal(store_bucket_tags_get(f->s, "alpha", f->a, &bt, &nbt, &e), 0);
   assert_int_equal(nbt, 0);
+  assert_int_equal(store_bucket_conf_get(f->s, "alpha", "policy", f->a, &doc, &e), 0);
+  assert_string_equal(doc, "{}");
+  assert_int_equal(store_bucket_conf_set(f->s, "alpha", "policy", NULL, &e), 0);
+  assert_int_equal(store_bucket_conf_get(f->s, "alpha", "policy", f->a, &doc, &e), 0);
+  assert_null(doc);
+  assert_int_equal(store_bucket_conf_get(f->s, "alpha", "website", f->a, &doc, &e), 0);
+  assert_string_equal(doc, "<w2/>");
   assert_int_equal(store_bucket_delete(f->s, "alpha", &e), 0);
   assert_int_equal(store_bucket_delete(f->s, "alpha", &e), ERR_NO_SUCH_BUCKET);
 
