@@ -49,6 +49,7 @@
 #include "api/lambda.h"
 #include "api/lambda_events.h"
 #include "api/lambda_json.h"
+#include "api/lambda_urls.h"
 
 #include "base/hash.h"
 #include "base/mem.h"
@@ -868,9 +869,16 @@ static int op_events(lambda *l, http_req *r, call *c, err *e)
   return lambda_events_handle(r, e);
 }
 
+/* Function URL configurations: lambda_urls.c runs them. */
+static int op_urls(lambda *l, http_req *r, call *c, err *e)
+{
+  return lambda_urls_handle(l->fn, r, c->function, e);
+}
+
 /* ---- dispatch ---- */
 
 static const op_def events_op = {.fn = op_events};
+static const op_def urls_op = {.fn = op_urls};
 
 static const op_def ops[] = {
     {"POST", "/2015-03-31", NULL, "CreateFunction", NULL, op_create, CODE_BODY_MAX},
@@ -906,6 +914,10 @@ static int route(http_req *r, err *e)
   if (lambda_events_route(r)) {
     c->op = &events_op;
     return lambda_events_prepare(r, e);
+  }
+  if (lambda_urls_route(r)) {
+    c->op = &urls_op;
+    return lambda_urls_prepare(r, &c->function, e);
   }
   const char *path = r->path;
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
