@@ -329,3 +329,16 @@ def test_function_urls(tarn, lam, fn_arn):
     with pytest.raises(ClientError) as ei:
         lam.get_function_url_config(FunctionName=name)
     assert ei.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_definitions_survive_kill9(tarn, gw, api):
+    """Last in the module: an acknowledged definition survives kill -9."""
+    s = gw.create_stage(ApiId=api["ApiId"], StageName="after", StageVariables={"k": "v"})
+    assert s["StageName"] == "after"
+    tarn.kill9()
+    tarn.start()
+    assert gw.get_stage(ApiId=api["ApiId"], StageName="after")["StageVariables"] == {"k": "v"}
+    r = requests.get(url(tarn, api["ApiId"], "/after/items/5"), timeout=120)
+    assert r.status_code == 200, r.text
+    ev = r.json()
+    assert ev["requestContext"]["stage"] == "after" and ev["pathParameters"] == {"id": "5"}
