@@ -65,6 +65,7 @@ typedef struct apigw {
   bool running;
   bool stopping;
   front *waiting;        /* parked requests, in no order */
+  int64_t next_wake_ms;  /* when the watchdog wakes next (monotonic) */
 } apigw;
 
 /* ---- management ---- */
@@ -525,7 +526,8 @@ static void front_handle(void *ctx, http_req *r)
     pthread_mutex_lock(&a->mu);
     f->next = a->waiting;
     a->waiting = f;
-    pthread_cond_signal(&a->wake);
+    if (f->deadline_ms < a->next_wake_ms) /* rare: a short time-out */
+      pthread_cond_signal(&a->wake);
     pthread_mutex_unlock(&a->mu);
   }
   fn_invoke_result res;
@@ -595,6 +597,7 @@ static void *watchdog(void *arg)
         http_req_resume(f->req);
       }
     }
+    a->next_wake_ms = next;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t wait = next - now;
