@@ -272,6 +272,8 @@ struct front {
   const char *qualifier;
   const char *format;
   buf event;                 /* the payload handed to fn */
+  json_t *cors;              /* the API's or URL's CORS configuration, or NULL */
+  bool preflight;            /* an OPTIONS preflight answered from cors alone */
   /* parked (see (2)) */
   bool parked;
   bool answered;             /* invoke_done or the watchdog answered */
@@ -358,6 +360,28 @@ static void door_error(void *ctx, http_req *r, const err *e)
   json_decref(j);
 }
 
+/* A CORS preflight that the configuration answers (as API Gateway does,
+ * with no route, integration or signature involved). */
+static bool is_preflight(http_req *r, front *f)
+{
+  f->preflight = f->cors != NULL && strcmp(r->method, "OPTIONS") == 0 &&
+                 http_req_header(r, "origin") != NULL &&
+                 http_req_header(r, "access-control-request-method") != NULL;
+  if (f->preflight)
+    r->op = "Preflight";
+  return f->preflight;
+}
+
+/* Adds the CORS headers of f's configuration to r's response. */
+static void add_cors(http_req *r, front *f, bool preflight)
+{
+  str_pair *h = NULL;
+  size_t n = 0;
+  gateway_cors_headers(f->cors, http_req_header(r, "origin"), preflight, r->arena, &h, &n);
+  for (size_t i = 0; i < n; i++)
+    http_resp_header(r, h[i].name, h[i].value);
+}
+
 /* Finds what r asks for and checks that the caller may ask (1). */
 static int front_prepare(void *ctx, http_req *r, err *e)
 {
@@ -365,7 +389,7 @@ static int front_prepare(void *ctx, http_req *r, err *e)
   front *f = arena_alloc(r->arena, sizeof *f);
   memset(f, 0, sizeof *f);
   f->req = r;
-  buf_init(&f->event, GATEWAY_MAX_PAYLOAD + (1u << 20));
+  buf_init(&f->event, 2 * FN_MAX_SYNC_PAYLOAD); /* fn refuses over 6 MB: 413 */
   r->svc = f;
   const char *path = r->path;
   const char *id = NULL;
@@ -398,12 +422,18 @@ static int front_prepare(void *ctx, http_req *r, err *e)
     const char *q = json_string_value(json_object_get(u, "Qualifier"));
     f->qualifier = q ? arena_strdup(r->arena, q) : NULL;
     resource = arena_strdup(r->arena, json_string_value(json_object_get(u, "FunctionArn")));
+    f->cors = json_incref(json_object_get(u, "Cors"));
     json_decref(u);
+    if (is_preflight(r, f))
+      return 0;
     f->format = "2.0";
     f->path = path;
     f->full_path = path;
     action = "lambda:InvokeFunctionUrl";
   } else {
+    f->cors = gateway_api_cors(a->g, id);
+    if (is_preflight(r, f))
+      return 0;
     int rc = gateway_resolve(a->g, id, r->method, path, r->arena, &f->t, &f->path, e);
     if (rc != 0)
       return rc;
@@ -444,6 +474,7 @@ static void front_answer(front *f, fn_invoke_result *res)
   for (size_t i = 0; i < out.nheaders; i++)
     http_resp_header(r, out.headers[i].name, out.headers[i].value);
   http_resp_header(r, "apigw-requestid", r->request_id);
+  add_cors(r, f, false);
   buf_release(&r->resp_body);
   r->resp_body = out.body;
 }
@@ -491,6 +522,12 @@ static void front_handle(void *ctx, http_req *r)
   apigw *a = ctx;
   front *f = r->svc;
   err e = {0};
+  if (f->preflight) {
+    http_resp_status(r, 204);
+    http_resp_header(r, "apigw-requestid", r->request_id);
+    add_cors(r, f, true);
+    return;
+  }
   const char *host = http_req_header(r, "host");
   gateway_request q = {
       .method = r->method,
@@ -507,7 +544,10 @@ static void front_handle(void *ctx, http_req *r)
       .domain = host ? host : "",
       .access_key = r->authenticated ? r->auth.access_key : NULL,
   };
-  gateway_event_build(f->url ? NULL : &f->t, f->id, &q, f->full_path, &f->event);
+  if (gateway_event_build(f->url ? NULL : &f->t, f->id, &q, f->full_path, &f->event, &e) != 0) {
+    door_error(a, r, &e);
+    return;
+  }
   fn_invoke_params p = {
       .name = f->function,
       .qualifier = f->qualifier,
@@ -563,6 +603,7 @@ static void front_cleanup(void *ctx, http_req *r)
   }
   json_decref(f->t.snapshot);
   json_decref(f->t.path_params);
+  json_decref(f->cors);
   buf_release(&f->event);
 }
 

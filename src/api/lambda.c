@@ -501,6 +501,8 @@ static int op_delete(lambda *l, http_req *r, call *c, err *e)
   int rc = target(r, c, &name, &q, e);
   if (rc == 0)
     rc = fn_function_delete(l->fn, name, q, e);
+  if (rc == 0 && q == NULL)
+    lambda_urls_function_deleted(name);
   if (rc == 0)
     http_resp_status(r, 204);
   return rc;

@@ -150,3 +150,11 @@ int lambda_urls_handle(fn_system *fn, http_req *r, const char *function, err *e)
     lambda_json_send(r, create ? 201 : 200, url_out(r, out, create));
   return rc;
 }
+
+void lambda_urls_function_deleted(const char *function)
+{
+  gateway *g = atomic_load(&attached);
+  err e = {0};
+  if (g != NULL)
+    gateway_url_delete_all(g, function, &e); /* a failure leaves URLs that answer 502 */
+}

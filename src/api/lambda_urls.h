@@ -31,4 +31,7 @@ int lambda_urls_prepare(http_req *r, const char **function, err *e);
 /* Runs it and writes the answer; an error is left for lambda.c's lambda_error. */
 int lambda_urls_handle(fn_system *fn, http_req *r, const char *function, err *e);
 
+/* The function was deleted: its URLs go with it (as on AWS). */
+void lambda_urls_function_deleted(const char *function);
+
 #endif

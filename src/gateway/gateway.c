@@ -640,6 +640,14 @@ int gateway_child_delete(gateway *g, enum gateway_kind k, const char *api_id, co
   return rc;
 }
 
+json_t *gateway_api_cors(gateway *g, const char *api_id)
+{
+  json_t *d = lookup(g, g->apis, api_id);
+  json_t *c = json_incref(json_object_get(json_object_get(d, "api"), "corsConfiguration"));
+  json_decref(d);
+  return c;
+}
+
 json_t *gateway__api_snapshot(gateway *g, const char *api_id)
 {
   return lookup(g, g->apis, api_id);
@@ -781,6 +789,24 @@ int gateway_url_delete(gateway *g, const char *function, const char *qualifier, 
   int rc = old == NULL ? no_url(function, e) : commit(g, g->urls_db, g->urls, id, NULL, e);
   pthread_mutex_unlock(&g->write_mu);
   json_decref(old);
+  return rc;
+}
+
+int gateway_url_delete_all(gateway *g, const char *function, err *e)
+{
+  json_t *all = NULL;
+  gateway_url_list(g, function, &all, e);
+  int rc = 0;
+  pthread_mutex_lock(&g->write_mu);
+  size_t i;
+  json_t *u;
+  json_array_foreach(all, i, u)
+  {
+    if (rc == 0)
+      rc = commit(g, g->urls_db, g->urls, str_member(u, "UrlId"), NULL, e);
+  }
+  pthread_mutex_unlock(&g->write_mu);
+  json_decref(all);
   return rc;
 }
 

@@ -51,7 +51,8 @@
 #define GATEWAY_MAX_STAGES 10            /* per API */
 #define GATEWAY_MAX_URLS 10000           /* function URLs */
 #define GATEWAY_MAX_DOCUMENT (256u << 10) /* one API with its children, as JSON */
-#define GATEWAY_MAX_PAYLOAD (10u << 20)  /* an HTTP API request or response body */
+#define GATEWAY_MAX_PAYLOAD (10u << 20)  /* an HTTP API request or response body (the
+                                            function's 6 MB event limit comes first) */
 #define GATEWAY_TIMEOUT_MS 30000         /* an integration's longest (and default) time-out */
 #define GATEWAY_ACCOUNT_ID "000000000000"
 #define GATEWAY_REGION "us-east-1"
@@ -142,9 +143,10 @@ int gateway_route_match(const char *const *keys, size_t n, const char *method, c
                         json_t *params);
 
 /* Builds the event of payload format "1.0" or "2.0" for req routed to t
- * (t NULL: a function URL, id its url id) into out (JSON text). */
-void gateway_event_build(const gateway_target *t, const char *url_id, const gateway_request *req,
-                         const char *full_path, buf *out);
+ * (t NULL: a function URL, id its url id) into out (JSON text);
+ * ERR_ENTITY_TOO_LARGE when it does not fit out's limit. */
+int gateway_event_build(const gateway_target *t, const char *url_id, const gateway_request *req,
+                        const char *full_path, buf *out, err *e);
 
 /* An HTTP response built from a function's answer. */
 typedef struct gateway_response {
@@ -159,6 +161,21 @@ typedef struct gateway_response {
 int gateway_response_map(const char *format, const void *payload, size_t len, arena *a,
                          gateway_response *out, err *e);
 
+/* ---- CORS ---- */
+
+/* The CORS configuration of an API (corsConfiguration) or function URL
+ * (Cors), or NULL when it has none: a new reference. */
+json_t *gateway_api_cors(gateway *g, const char *api_id);
+
+/* The CORS headers for a request from origin (NULL: not a CORS request,
+ * nothing added) under cors (either member spelling: allowOrigins or
+ * AllowOrigins, ...): Access-Control-Allow-Origin when the origin is
+ * allowed, plus, for a preflight, -Allow-Methods, -Allow-Headers and
+ * -Max-Age, else -Expose-Headers; -Allow-Credentials when set. Appends to
+ * *h (arena memory). */
+void gateway_cors_headers(const json_t *cors, const char *origin, bool preflight, arena *a,
+                          str_pair **h, size_t *n);
+
 /* ---- function URLs ---- */
 
 /* CreateFunctionUrlConfig: function is the function's name, qualifier NULL
@@ -171,6 +188,8 @@ int gateway_url_get(gateway *g, const char *function, const char *qualifier, jso
 int gateway_url_update(gateway *g, const char *function, const char *qualifier, const json_t *in,
                        json_t **out, err *e);
 int gateway_url_delete(gateway *g, const char *function, const char *qualifier, err *e);
+/* Removes every URL of function (it was deleted), one commit each. */
+int gateway_url_delete_all(gateway *g, const char *function, err *e);
 /* Every URL of function (any qualifier), as a JSON array. */
 int gateway_url_list(gateway *g, const char *function, json_t **out, err *e);
 /* The configuration of url id (ERR_NOT_FOUND when none). */

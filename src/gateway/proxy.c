@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define MAX_SEGMENTS 64
@@ -519,8 +520,8 @@ static void build_v1(const gateway_target *t, const gateway_request *q, const ch
   put_body(ev, q, true);
 }
 
-void gateway_event_build(const gateway_target *t, const char *url_id, const gateway_request *q,
-                         const char *full_path, buf *out)
+int gateway_event_build(const gateway_target *t, const char *url_id, const gateway_request *q,
+                        const char *full_path, buf *out, err *e)
 {
   json_t *ev = json_object();
   if (t != NULL && strcmp(t->format, "1.0") == 0)
@@ -528,9 +529,12 @@ void gateway_event_build(const gateway_target *t, const char *url_id, const gate
   else
     build_v2(t, url_id, q, full_path, ev);
   char *s = json_dumps(ev, JSON_COMPACT);
-  buf_puts(out, s);
+  int rc = buf_puts(out, s);
   free(s);
   json_decref(ev);
+  if (rc != 0)
+    return err_set(e, ERR_ENTITY_TOO_LARGE, "the event is larger than %zu bytes", out->max);
+  return 0;
 }
 
 /* ---- responses ---- */
@@ -651,4 +655,86 @@ int gateway_response_map(const char *format, const void *payload, size_t len, ar
   if (rc != 0)
     buf_release(&out->body);
   return rc;
+}
+
+/* ---- CORS ---- */
+
+/* cors[lower] or cors[Upper]: API Gateway spells the members camelCase,
+ * function URLs PascalCase. */
+static const json_t *cors_member(const json_t *cors, const char *camel)
+{
+  const json_t *v = json_object_get(cors, camel);
+  if (v != NULL)
+    return v;
+  char pascal[64];
+  snprintf(pascal, sizeof pascal, "%s", camel);
+  pascal[0] = (char)(pascal[0] - 'a' + 'A');
+  return json_object_get(cors, pascal);
+}
+
+/* The array's strings joined with ", " (arena), or NULL when empty. */
+static const char *cors_list(const json_t *arr, arena *a)
+{
+  size_t i;
+  const json_t *v;
+  char *out = NULL;
+  json_array_foreach(arr, i, v)
+  {
+    if (!json_is_string(v))
+      continue;
+    out = out == NULL ? arena_strdup(a, json_string_value(v))
+                      : arena_sprintf(a, "%s, %s", out, json_string_value(v));
+  }
+  return out;
+}
+
+static void push_header(arena *a, str_pair **h, size_t *n, const char *name, const char *value)
+{
+  str_pair *nh = arena_alloc(a, (*n + 1) * sizeof *nh);
+  if (*n > 0)
+    memcpy(nh, *h, *n * sizeof *nh);
+  nh[*n].name = name;
+  nh[*n].value = value;
+  *h = nh;
+  (*n)++;
+}
+
+void gateway_cors_headers(const json_t *cors, const char *origin, bool preflight, arena *a,
+                          str_pair **h, size_t *n)
+{
+  if (cors == NULL || origin == NULL)
+    return;
+  const json_t *origins = cors_member(cors, "allowOrigins");
+  const char *allow = NULL;
+  size_t i;
+  const json_t *v;
+  json_array_foreach(origins, i, v)
+  {
+    const char *o = json_string_value(v);
+    if (o != NULL && strcmp(o, "*") == 0 && allow == NULL)
+      allow = "*";
+    else if (o != NULL && strcasecmp(o, origin) == 0)
+      allow = arena_strdup(a, origin);
+  }
+  if (allow == NULL)
+    return;
+  push_header(a, h, n, "Access-Control-Allow-Origin", allow);
+  if (json_is_true(cors_member(cors, "allowCredentials")))
+    push_header(a, h, n, "Access-Control-Allow-Credentials", "true");
+  if (!preflight) {
+    const char *expose = cors_list(cors_member(cors, "exposeHeaders"), a);
+    if (expose != NULL)
+      push_header(a, h, n, "Access-Control-Expose-Headers", expose);
+    return;
+  }
+  const char *methods_allowed = cors_list(cors_member(cors, "allowMethods"), a);
+  if (methods_allowed != NULL)
+    push_header(a, h, n, "Access-Control-Allow-Methods", methods_allowed);
+  const char *headers_allowed = cors_list(cors_member(cors, "allowHeaders"), a);
+  if (headers_allowed != NULL)
+    push_header(a, h, n, "Access-Control-Allow-Headers", headers_allowed);
+  const json_t *age = cors_member(cors, "maxAge");
+  if (json_is_integer(age))
+    push_header(a, h, n, "Access-Control-Max-Age",
+                arena_sprintf(a, "%lld", (long long)json_integer_value(age)));
 }

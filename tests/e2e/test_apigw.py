@@ -331,6 +331,39 @@ def test_function_urls(tarn, lam, fn_arn):
     assert ei.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
+def test_cors_preflight_and_response_headers(tarn, gw, api):
+    gw.update_api(ApiId=api["ApiId"], CorsConfiguration={
+        "AllowOrigins": ["https://app.example"], "AllowMethods": ["GET", "POST"],
+        "AllowHeaders": ["content-type"], "ExposeHeaders": ["x-custom"], "MaxAge": 300})
+    u = url(tarn, api["ApiId"], "/items/1")
+    r = requests.options(u, headers={"Origin": "https://app.example",
+                                     "Access-Control-Request-Method": "GET"}, timeout=60)
+    assert r.status_code == 204
+    assert r.headers["access-control-allow-origin"] == "https://app.example"
+    assert r.headers["access-control-allow-methods"] == "GET, POST"
+    assert r.headers["access-control-max-age"] == "300"
+    r = requests.get(u, headers={"Origin": "https://app.example"}, timeout=60)
+    assert r.status_code == 200
+    assert r.headers["access-control-allow-origin"] == "https://app.example"
+    assert r.headers["access-control-expose-headers"] == "x-custom"
+    r = requests.get(u, headers={"Origin": "https://evil.example"}, timeout=60)
+    assert "access-control-allow-origin" not in r.headers
+
+
+def test_deleting_a_function_deletes_its_url(tarn, lam):
+    name = lu.unique_name("apigw-gone")
+    lu.create(lam, name, lu.zip_files({"gw.py": (HANDLER, 0o100644)}), handler="gw.handler",
+              runtime="python3.11")
+    fu = lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+    assert requests.get(fu, timeout=60).status_code == 200
+    lam.delete_function(FunctionName=name)
+    assert requests.get(fu, timeout=60).status_code == 404
+    lu.create(lam, name, lu.zip_files({"gw.py": (HANDLER, 0o100644)}), handler="gw.handler",
+              runtime="python3.11")
+    fu2 = lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+    assert fu2 != fu and requests.get(fu2, timeout=60).status_code == 200
+
+
 def test_definitions_survive_kill9(tarn, gw, api):
     """Last in the module: an acknowledged definition survives kill -9."""
     s = gw.create_stage(ApiId=api["ApiId"], StageName="after", StageVariables={"k": "v"})
