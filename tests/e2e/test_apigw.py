@@ -364,6 +364,28 @@ def test_deleting_a_function_deletes_its_url(tarn, lam):
     assert fu2 != fu and requests.get(fu2, timeout=60).status_code == 200
 
 
+def test_anonymous_reaches_nothing_else(tarn, api):
+    """No signature: the management API and other services stay closed;
+    odd invoke paths are 404s; an oversized body is refused and the server
+    goes on."""
+    r = requests.get(tarn.endpoint + "/v2/apis", timeout=60)
+    assert r.status_code == 403
+    r = requests.post(tarn.endpoint + "/v2/apis", json={"name": "x", "protocolType": "HTTP"},
+                      timeout=60)
+    assert r.status_code == 403
+    for path in ["/_tarn/apis/", "/_tarn/apis//items/1", "/_tarn/urls/nosuchurl/",
+                 "/_tarn/urls/"]:
+        r = requests.get(tarn.endpoint + path, timeout=60)
+        assert r.status_code == 404, (path, r.status_code, r.text)
+    r = requests.get(tarn.endpoint + "/_tarn/metrics",
+                     headers={"Host": "%s.execute-api.localhost" % api["ApiId"]}, timeout=60)
+    assert r.status_code == 200 and "tarn_requests_total" not in r.text  # the API's $default
+    r = requests.post(url(tarn, api["ApiId"], "/files/big"), data=b"x" * (11 << 20),
+                      headers={"Content-Type": "application/octet-stream"}, timeout=120)
+    assert r.status_code == 413
+    assert requests.get(url(tarn, api["ApiId"], "/items/1"), timeout=60).status_code == 200
+
+
 def test_definitions_survive_kill9(tarn, gw, api):
     """Last in the module: an acknowledged definition survives kill -9."""
     s = gw.create_stage(ApiId=api["ApiId"], StageName="after", StageVariables={"k": "v"})
