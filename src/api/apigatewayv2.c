@@ -8,7 +8,7 @@
  *   GET|PATCH|DELETE /v2/apis/A       GetApi, UpdateApi, DeleteApi (204)
  *   POST|GET /v2/apis/A/routes        CreateRoute (201), GetRoutes
  *   GET|PATCH|DELETE /v2/apis/A/routes/R
- *   ... the same for /integrations/I and /stages/S
+ *   ... the same for /integrations/I, /stages/S and /deployments/D
  *
  * The front door (service "execute-api", http_service.claim):
  *   /_tarn/apis/A/[STAGE/]PATH, or Host A.execute-api.localhost -> /PATH
@@ -149,6 +149,8 @@ static int mgmt_prepare(void *ctx, http_req *r, err *e)
         c->kind = GATEWAY_INTEGRATION;
       else if (n == 6 && strncmp(s, "stages", 6) == 0)
         c->kind = GATEWAY_STAGE;
+      else if (n == 11 && strncmp(s, "deployments", 11) == 0)
+        c->kind = GATEWAY_DEPLOYMENT;
       else
         return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, r->path);
       c->child = true;
@@ -159,7 +161,7 @@ static int mgmt_prepare(void *ctx, http_req *r, err *e)
       }
     }
   }
-  static const char *const kinds[] = {"Route", "Integration", "Stage"};
+  static const char *const kinds[] = {"Route", "Integration", "Stage", "Deployment"};
   const char *m = r->method;
   const char *what = c->child ? kinds[c->kind] : "Api";
   bool one = c->child ? c->child_id != NULL : c->api_id != NULL;

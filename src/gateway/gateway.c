@@ -8,7 +8,8 @@
  * stages{}}; every write replaces it in one committer change.
  *
  * Layout (named databases):
- *   "apis"  API_ID -> {"api":{...},"routes":{ID:..},"integrations":{ID:..},"stages":{NAME:..}}
+ *   "apis"  API_ID -> {"api":{...},"routes":{ID:..},"integrations":{ID:..},"stages":{NAME:..},
+ *                      "deployments":{ID:..}}
  *   "urls"  URL_ID -> a function URL configuration
  *
  * Invariants:
@@ -376,8 +377,8 @@ int gateway_api_create(gateway *g, const json_t *in, json_t **out, err *e)
   gateway__now_iso(now);
   json_object_set_new(api, "apiId", json_string(id));
   json_object_set_new(api, "createdDate", json_string(now));
-  json_t *doc = json_pack("{s:o, s:{}, s:{}, s:{}}", "api", api, "routes", "integrations",
-                          "stages");
+  json_t *doc = json_pack("{s:o, s:{}, s:{}, s:{}, s:{}}", "api", api, "routes", "integrations",
+                          "stages", "deployments");
   if (target != NULL) {
     char iid[8];
     char rid[8];
@@ -464,21 +465,52 @@ int gateway_api_delete(gateway *g, const char *api_id, err *e)
 
 /* ---- routes, integrations, stages ---- */
 
+/* What tells the kinds of children apart. */
+typedef struct kind_def {
+  const char *map;               /* member of the API document */
+  const char *id_member;         /* the child's id member */
+  const char *label;             /* in messages */
+  const char *const *members;    /* what create and update take */
+  size_t max;                    /* per API */
+} kind_def;
+
+static const char *const deployment_members[] = {"sdescription", "sstageName", NULL};
+
+static const kind_def kinds[] = {
+    [GATEWAY_ROUTE] = {"routes", "routeId", "Route", route_members, GATEWAY_MAX_ROUTES},
+    [GATEWAY_INTEGRATION] = {"integrations", "integrationId", "Integration", integration_members,
+                             GATEWAY_MAX_INTEGRATIONS},
+    [GATEWAY_STAGE] = {"stages", "stageName", "Stage", stage_members, GATEWAY_MAX_STAGES},
+    [GATEWAY_DEPLOYMENT] = {"deployments", "deploymentId", "Deployment", deployment_members,
+                            GATEWAY_MAX_DEPLOYMENTS},
+};
+
 static const char *kind_map(enum gateway_kind k)
 {
-  return k == GATEWAY_ROUTE ? "routes" : k == GATEWAY_INTEGRATION ? "integrations" : "stages";
-}
-
-static const char *kind_id(enum gateway_kind k)
-{
-  return k == GATEWAY_ROUTE ? "routeId" : k == GATEWAY_INTEGRATION ? "integrationId" : "stageName";
+  return kinds[k].map;
 }
 
 static int no_child(enum gateway_kind k, const char *id, err *e)
 {
-  return err_set(e, ERR_NOT_FOUND, "Invalid %s identifier specified %s",
-                 k == GATEWAY_ROUTE ? "Route" : k == GATEWAY_INTEGRATION ? "Integration" : "Stage",
-                 id);
+  return err_set(e, ERR_NOT_FOUND, "Invalid %s identifier specified %s", kinds[k].label, id);
+}
+
+/* A deployment is a record: every change is live at once (there is no
+ * undeployed state), so it names the stage it was made for. */
+static int deployment_normalize(json_t *doc, json_t *d, const char *id, err *e)
+{
+  const char *stage = str_member(d, "stageName");
+  if (stage != NULL) {
+    json_t *s = json_object_get(json_object_get(doc, "stages"), stage);
+    if (s == NULL)
+      return err_set(e, ERR_NOT_FOUND, "Invalid Stage identifier specified %s", stage);
+    json_object_set_new(s, "deploymentId", json_string(id));
+  }
+  json_object_del(d, "stageName");
+  json_object_set_new(d, "deploymentStatus", json_string("DEPLOYED"));
+  if (json_object_get(d, "autoDeployed") == NULL)
+    json_object_set_new(d, "autoDeployed", json_false());
+  return check_length(d, "description", 1024, false, e);
 }
 
 static int child_normalize(json_t *doc, enum gateway_kind k, json_t *c, const char *id, err *e)
@@ -497,15 +529,15 @@ static int child_normalize(json_t *doc, enum gateway_kind k, json_t *c, const ch
   }
   case GATEWAY_STAGE:
     return stage_normalize(c, e);
+  case GATEWAY_DEPLOYMENT:
+    return deployment_normalize(doc, c, id, e);
   }
   return 0;
 }
 
 static const char *const *kind_members(enum gateway_kind k)
 {
-  return k == GATEWAY_ROUTE ? route_members
-         : k == GATEWAY_INTEGRATION ? integration_members
-                                    : stage_members;
+  return kinds[k].members;
 }
 
 int gateway_child_create(gateway *g, enum gateway_kind k, const char *api_id, const json_t *in,
@@ -527,15 +559,17 @@ int gateway_child_create(gateway *g, enum gateway_kind k, const char *api_id, co
       json_object_set_new(c, "createdDate", json_string(now));
       json_object_set_new(c, "lastUpdatedDate", json_string(now));
     } else {
-      random_id(id, 7);
-      json_object_set_new(c, kind_id(k), json_string(id));
+      random_id(id, k == GATEWAY_DEPLOYMENT ? 6 : 7);
+      json_object_set_new(c, kinds[k].id_member, json_string(id));
+      if (k == GATEWAY_DEPLOYMENT)
+        json_object_set_new(c, "createdDate", json_string(now));
     }
     rc = child_normalize(doc, k, c, id, e);
   }
   json_t *map = rc == 0 ? json_object_get(doc, kind_map(k)) : NULL;
-  size_t max = k == GATEWAY_ROUTE         ? GATEWAY_MAX_ROUTES
-               : k == GATEWAY_INTEGRATION ? GATEWAY_MAX_INTEGRATIONS
-                                          : GATEWAY_MAX_STAGES;
+  if (rc == 0 && map == NULL)
+    json_object_set_new(doc, kind_map(k), map = json_object());
+  size_t max = kinds[k].max;
   if (rc == 0 && json_object_size(map) >= max)
     rc = err_set(e, ERR_LIMIT_EXCEEDED, "at most %zu %s per API", max, kind_map(k));
   if (rc == 0 && k == GATEWAY_STAGE && json_object_get(map, id) != NULL)

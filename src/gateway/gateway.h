@@ -49,6 +49,7 @@
 #define GATEWAY_MAX_ROUTES 300           /* per API */
 #define GATEWAY_MAX_INTEGRATIONS 300     /* per API */
 #define GATEWAY_MAX_STAGES 10            /* per API */
+#define GATEWAY_MAX_DEPLOYMENTS 100      /* per API (records: every change is live at once) */
 #define GATEWAY_MAX_URLS 10000           /* function URLs */
 #define GATEWAY_MAX_DOCUMENT (256u << 10) /* one API with its children, as JSON */
 #define GATEWAY_MAX_PAYLOAD (10u << 20)  /* an HTTP API request or response body (the
@@ -67,7 +68,7 @@ gateway *gateway_close(gateway *g);
 /* ---- HTTP APIs ---- */
 
 /* The children of an API. */
-enum gateway_kind { GATEWAY_ROUTE, GATEWAY_INTEGRATION, GATEWAY_STAGE };
+enum gateway_kind { GATEWAY_ROUTE, GATEWAY_INTEGRATION, GATEWAY_STAGE, GATEWAY_DEPLOYMENT };
 
 /* CreateApi: in holds CreateApi's members. With target (quick create) an
  * AWS_PROXY integration (format 2.0), the route (routeKey, else $default)
@@ -80,8 +81,10 @@ int gateway_api_list(gateway *g, json_t **out, err *e);
 int gateway_api_update(gateway *g, const char *api_id, const json_t *in, json_t **out, err *e);
 int gateway_api_delete(gateway *g, const char *api_id, err *e);
 
-/* Create, get, list (JSON array), update and delete a route, integration or
- * stage (id: routeId, integrationId, stageName). */
+/* Create, get, list (JSON array), update and delete a route, integration,
+ * stage or deployment (id: routeId, integrationId, stageName,
+ * deploymentId). Changes are live at once, as with autoDeploy: a
+ * deployment is only a record (and sets its stage's deploymentId). */
 int gateway_child_create(gateway *g, enum gateway_kind k, const char *api_id, const json_t *in,
                          json_t **out, err *e);
 int gateway_child_get(gateway *g, enum gateway_kind k, const char *api_id, const char *id,

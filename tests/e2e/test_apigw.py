@@ -126,6 +126,18 @@ def test_management_shapes(gw, api, fn_arn):
     assert upd["Description"] == "the items API" and upd["Name"] == "items"
 
 
+def test_deployments_are_records(gw, api):
+    d = gw.create_deployment(ApiId=api["ApiId"], StageName="$default", Description="first")
+    assert d["DeploymentStatus"] == "DEPLOYED" and d["Description"] == "first"
+    assert d["DeploymentId"] in [x["DeploymentId"] for x in
+                                 gw.get_deployments(ApiId=api["ApiId"])["Items"]]
+    assert gw.get_stage(ApiId=api["ApiId"], StageName="$default")["DeploymentId"] == \
+        d["DeploymentId"]
+    with pytest.raises(ClientError) as ei:
+        gw.create_deployment(ApiId=api["ApiId"], StageName="nostage")
+    assert ei.value.response["Error"]["Code"] == "NotFoundException"
+
+
 def test_event_v2_path_parameters_query_headers_cookies(tarn, api):
     r = requests.get(url(tarn, api["ApiId"], "/items/42?x=1&x=2&y=three"),
                      headers={"X-Custom-In": "a", "Cookie": "c1=v1; c2=v2",
