@@ -259,6 +259,31 @@ def test_iam_route_refuses_anonymous_and_takes_sigv4(tarn, api):
     assert requests.get(u, headers=dict(req.headers), timeout=60).status_code == 403
 
 
+def test_iam_route_asks_iam_for_other_callers(tarn, api):
+    iam = boto3.session.Session().client(
+        "iam", endpoint_url=tarn.endpoint, region_name=tarnlib.REGION,
+        aws_access_key_id=tarn.access_key, aws_secret_access_key=tarn.secret_key)
+    iam.create_user(UserName="apigw-caller")
+    k = iam.create_access_key(UserName="apigw-caller")["AccessKey"]
+    creds = tarn.credentials(k["AccessKeyId"], k["SecretAccessKey"])
+    u = url(tarn, api["ApiId"], "/secure")
+
+    def signed_get():
+        req = botocore.awsrequest.AWSRequest(method="GET", url=u)
+        botocore.auth.SigV4Auth(creds, "execute-api", tarnlib.REGION).add_auth(req)
+        return requests.get(u, headers=dict(req.headers), timeout=60)
+
+    r = signed_get()
+    assert r.status_code == 403 and r.json() == {"message": "Forbidden"}
+    arn = "arn:aws:execute-api:%s:000000000000:%s/*/GET/secure" % (tarnlib.REGION, api["ApiId"])
+    iam.put_user_policy(UserName="apigw-caller", PolicyName="invoke", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": arn}]}))
+    r = signed_get()
+    assert r.status_code == 200, r.text
+    assert r.json()["requestContext"]["authorizer"]["iam"]["accessKey"] == k["AccessKeyId"]
+
+
 def test_named_stage_and_payload_format_1(tarn, gw, fn_arn):
     a = gw.create_api(Name="v1", ProtocolType="HTTP")
     i = gw.create_integration(ApiId=a["ApiId"], IntegrationType="AWS_PROXY",
