@@ -77,6 +77,16 @@ typedef struct mgmt_call {
   const char *child_id;
 } mgmt_call;
 
+/* The body of every error here: {"<key>": msg}. */
+static void write_message(http_req *r, const char *key, const char *msg)
+{
+  json_t *j = json_pack("{s:s}", key, msg);
+  char *text = json_dumps(j, JSON_COMPACT);
+  buf_puts(&r->resp_body, text);
+  free(text);
+  json_decref(j);
+}
+
 static void mgmt_error(void *ctx, http_req *r, const err *e)
 {
   int status = 500;
@@ -117,11 +127,7 @@ static void mgmt_error(void *ctx, http_req *r, const err *e)
   http_resp_header(r, "Content-Type", "application/json");
   http_resp_header(r, "x-amzn-ErrorType", type);
   http_resp_header(r, "x-amzn-RequestId", r->request_id);
-  json_t *j = json_pack("{s:s}", "message", e->msg);
-  char *text = json_dumps(j, JSON_COMPACT);
-  buf_puts(&r->resp_body, text);
-  free(text);
-  json_decref(j);
+  write_message(r, "message", e->msg);
 }
 
 /* Splits /v2/apis[/A[/KIND[/ID]]] into c; names the operation. */
@@ -181,8 +187,9 @@ static int mgmt_prepare(void *ctx, http_req *r, err *e)
   http_req_body_max(r, MGMT_BODY_MAX);
   if (r->admin)
     return 0;
+  /* IAM names API Gateway's resources without the version: ...::/apis/ID/routes/R */
   const char *res = arena_sprintf(r->arena, "arn:aws:apigateway:%s::%s", GATEWAY_REGION,
-                                  r->path);
+                                  r->path + strlen("/v2"));
   return api_authorize(r, arena_sprintf(r->arena, "apigateway:%s", m), res, e);
 }
 
@@ -355,11 +362,7 @@ static void door_error(void *ctx, http_req *r, const err *e)
   http_resp_status(r, status);
   http_resp_header(r, "Content-Type", "application/json");
   http_resp_header(r, "apigw-requestid", r->request_id);
-  json_t *j = json_pack("{s:s}", f != NULL && f->url ? "Message" : "message", msg);
-  char *text = json_dumps(j, JSON_COMPACT);
-  buf_puts(&r->resp_body, text);
-  free(text);
-  json_decref(j);
+  write_message(r, f != NULL && f->url ? "Message" : "message", msg);
 }
 
 /* A CORS preflight that the configuration answers (as API Gateway does,
