@@ -378,6 +378,23 @@ static void push(json_t *obj, const char *name, const char *value)
   json_array_append_new(arr, json_string(value));
 }
 
+/* The headers API Gateway adds: X-Forwarded-For gets the caller's address
+ * appended, X-Forwarded-Proto says how it came (mh: 1.0's multi-value
+ * copy, or NULL). */
+static void forwarded(json_t *h, json_t *mh, const gateway_request *q)
+{
+  const char *xff = json_string_value(json_object_get(h, "x-forwarded-for"));
+  json_t *v = xff != NULL ? json_sprintf("%s, %s", xff, q->source_ip) : json_string(q->source_ip);
+  json_object_set_new(h, "x-forwarded-for", v);
+  if (mh != NULL)
+    json_object_set_new(mh, "x-forwarded-for", json_pack("[O]", v));
+  if (json_object_get(h, "x-forwarded-proto") == NULL) {
+    json_object_set_new(h, "x-forwarded-proto", json_string("http"));
+    if (mh != NULL)
+      json_object_set_new(mh, "x-forwarded-proto", json_pack("[s]", "http"));
+  }
+}
+
 static void request_times(char clf[40], int64_t *epoch_ms)
 {
   struct timespec ts;
@@ -423,6 +440,7 @@ static void build_v2(const gateway_target *t, const char *url_id, const gateway_
     }
     join(headers, q->headers[i].name, q->headers[i].value);
   }
+  forwarded(headers, NULL, q);
   if (json_array_size(cookies) > 0)
     json_object_set_new(ev, "cookies", cookies);
   else
@@ -476,6 +494,7 @@ static void build_v1(const gateway_target *t, const gateway_request *q, const ch
     json_object_set_new(h, q->headers[i].name, json_string(q->headers[i].value));
     push(mh, q->headers[i].name, q->headers[i].value);
   }
+  forwarded(h, mh, q);
   json_object_set_new(ev, "headers", h);
   json_object_set_new(ev, "multiValueHeaders", mh);
   json_t *qs = json_object();

@@ -156,6 +156,8 @@ def test_event_v2_path_parameters_query_headers_cookies(tarn, api):
     assert ev["stageVariables"] == {"env": "test"}
     assert ev["cookies"] == ["c1=v1", "c2=v2"]
     assert ev["headers"]["x-custom-in"] == "a"
+    assert ev["headers"]["x-forwarded-for"] == "127.0.0.1"
+    assert ev["headers"]["x-forwarded-proto"] == "http"
     assert "cookie" not in ev["headers"]
     ctx = ev["requestContext"]
     assert ctx["apiId"] == api["ApiId"] and ctx["stage"] == "$default"
