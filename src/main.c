@@ -16,12 +16,14 @@
  *
  * Start reading at cmd_server().
  */
+#include "api/apigatewayv2.h"
 #include "api/firehose.h"
 #include "api/iam.h"
 #include "api/glue.h"
 #include "api/kinesis.h"
 #include "api/lambda.h"
 #include "api/lambda_events.h"
+#include "api/lambda_urls.h"
 #include "api/native.h"
 #include "api/native_events.h"
 #include "api/runtime_api.h"
@@ -47,6 +49,7 @@
 #include "batch/batch.h"
 #include "flow/flow.h"
 #include "fn/fn.h"
+#include "gateway/gateway.h"
 #include "http/http.h"
 #include "queue/queue.h"
 #include "sandbox/sandbox.h"
@@ -359,6 +362,8 @@ static int cmd_server(int argc, char **argv)
   http_service *ddb = NULL;
   catalog *cat = NULL;
   http_service *glue = NULL;
+  gateway *gw = NULL;
+  apigw *apis = NULL;
   http_server *srv = NULL;
 
   if (cli_make_dir(dir, &e) != 0) {
@@ -463,8 +468,21 @@ static int cmd_server(int argc, char **argv)
   }
   control = s3control_service_new(batches);
   s3_service_set_control(s3, control);
-  http_service *services[] = {s3, sqs, sns, iam_svc, kinesis, firehose, states_svc, ddb, glue, athena_svc,
-                              fns.lambda};
+  /* HTTP APIs and function URLs: the front door needs functions */
+  if (gateway_open(real, &gw, &e) != 0) {
+    log_error("cannot open the HTTP APIs in '%s': %s", real, e.msg);
+    goto out;
+  }
+  lambda_urls_attach(gw);
+  http_service *services[14] = {s3, sqs, sns, iam_svc, kinesis, firehose, states_svc, ddb, glue,
+                                athena_svc};
+  size_t nservices = 10;
+  if (fns.lambda != NULL) {
+    apis = apigw_new(gw, fns.fn);
+    services[nservices++] = fns.lambda;
+    services[nservices++] = apigw_management(apis);
+    services[nservices++] = apigw_front_door(apis);
+  }
   http_config cfg = {
       .listen_host = host,
       .listen_port = port,
@@ -472,7 +490,7 @@ static int cmd_server(int argc, char **argv)
       .admin_access_key = server_keys.access_key,
       .native = native,
       .services = services,
-      .nservices = sizeof services / sizeof *services - (fns.lambda == NULL), /* Lambda last */
+      .nservices = nservices,
       .log_requests = true,
   };
   if (http_server_start(&cfg, &srv, &e) != 0) {
@@ -526,6 +544,9 @@ out:
   ev = events_system_close(ev);
   api_authz_attach(NULL, NULL, false);
   functions_close(&fns);
+  apis = apigw_free(apis); /* after every server that used it stopped */
+  lambda_urls_attach(NULL);
+  gw = gateway_close(gw);
   states_svc = states_service_free(states_svc);
   athena_svc = athena_service_free(athena_svc);
   ath = athena_close(ath); /* before the store its queries write into */

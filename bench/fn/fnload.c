@@ -58,6 +58,8 @@ typedef struct options {
   int conns;
   double duration;
   const char *bootstrap;    /* floor-rt: the program */
+  const char *url;          /* warm: GET this path unsigned (an HTTP API route
+                               or function URL) instead of Invoke */
 } options;
 
 static options opt = {.runtime = "provided", .handler = "echo", .prefix = "bench", .count = 20,
@@ -79,7 +81,10 @@ static void die(const char *fmt, ...)
 
 static void conn_init(httpc_conn *c)
 {
-  httpc_conn_init(c, "127.0.0.1", opt.port, opt.access_key, opt.secret_key);
+  if (opt.url != NULL)
+    httpc_conn_init(c, "127.0.0.1", opt.port, NULL, NULL);
+  else
+    httpc_conn_init(c, "127.0.0.1", opt.port, opt.access_key, opt.secret_key);
 }
 
 /* ---- the Lambda API ---- */
@@ -145,6 +150,8 @@ static int fn_invoke(httpc_conn *c, const char *name, char *errmsg, size_t cap)
   snprintf(path, sizeof path, "/2015-03-31/functions/%s/invocations", name);
   httpc_request r = {.method = "POST", .path = path, .service = "lambda", .body = "{}",
                      .len = 2};
+  if (opt.url != NULL) /* through the front door: anonymous GET */
+    r = (httpc_request){.method = "GET", .path = opt.url, .service = "execute-api"};
   int st = httpc_do(c, &r);
   if (st == 200 && strstr(c->body, "\"ok\"") != NULL)
     return 0;
@@ -578,7 +585,8 @@ static void usage(void)
         "  freeport    print a free TCP port on 127.0.0.1\n"
         "options: --port N, --runtime R, --handler H, --zip FILE, --function F,\n"
         "  --prefix P (functions P-0, P-1, ...), --count N, --conns N, --duration S,\n"
-        "  --bootstrap FILE; credentials from TARN_ACCESS_KEY / TARN_SECRET_KEY\n",
+        "  --bootstrap FILE, --url PATH (warm: GET PATH unsigned instead of Invoke);\n"
+        "  credentials from TARN_ACCESS_KEY / TARN_SECRET_KEY\n",
         stderr);
 }
 
@@ -595,7 +603,7 @@ int main(int argc, char **argv)
     {"function", required_argument, NULL, 'f'}, {"prefix", required_argument, NULL, 'P'},
     {"count", required_argument, NULL, 'n'},    {"conns", required_argument, NULL, 'c'},
     {"duration", required_argument, NULL, 'd'}, {"bootstrap", required_argument, NULL, 'b'},
-    {NULL, 0, NULL, 0},
+    {"url", required_argument, NULL, 'u'},      {NULL, 0, NULL, 0},
   };
   opt.access_key = getenv("TARN_ACCESS_KEY");
   opt.secret_key = getenv("TARN_SECRET_KEY");
@@ -613,6 +621,7 @@ int main(int argc, char **argv)
     case 'c': opt.conns = atoi(optarg); break;
     case 'd': opt.duration = atof(optarg); break;
     case 'b': opt.bootstrap = optarg; break;
+    case 'u': opt.url = optarg; break;
     default: usage(); return 2;
     }
   }

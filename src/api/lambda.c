@@ -52,6 +52,7 @@
 #include "api/lambda_events.h"
 #include "api/lambda_json.h"
 #include "api/lambda_layers.h"
+#include "api/lambda_urls.h"
 
 #include "base/hash.h"
 #include "base/mem.h"
@@ -476,6 +477,8 @@ static int op_delete(lambda *l, http_req *r, call *c, err *e)
   int rc = target(r, c, &name, &q, e);
   if (rc == 0)
     rc = fn_function_delete(l->fn, name, q, e);
+  if (rc == 0 && q == NULL)
+    lambda_urls_function_deleted(name);
   if (rc == 0)
     http_resp_status(r, 204);
   return rc;
@@ -850,10 +853,17 @@ static int op_layers(lambda *l, http_req *r, call *c, err *e)
   return lambda_layers_handle(l->fn, l->st, r, e);
 }
 
+/* Function URL configurations: lambda_urls.c runs them. */
+static int op_urls(lambda *l, http_req *r, call *c, err *e)
+{
+  return lambda_urls_handle(l->fn, r, c->function, e);
+}
+
 /* ---- dispatch ---- */
 
 static const op_def events_op = {.fn = op_events};
 static const op_def layers_op = {.fn = op_layers};
+static const op_def urls_op = {.fn = op_urls};
 
 static const op_def ops[] = {
     {"POST", "/2015-03-31", NULL, "CreateFunction", NULL, op_create, CODE_BODY_MAX},
@@ -893,6 +903,10 @@ static int route(http_req *r, err *e)
   if (lambda_layers_route(r)) {
     c->op = &layers_op;
     return lambda_layers_prepare(r, e);
+  }
+  if (lambda_urls_route(r)) {
+    c->op = &urls_op;
+    return lambda_urls_prepare(r, &c->function, e);
   }
   const char *path = r->path;
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {

@@ -72,6 +72,14 @@ typedef struct http_service {
   size_t unsigned_body_max;  /* requests that sign their body without sending
                                 x-amz-content-sha256 are buffered before
                                 authentication, up to this (0: 8 MiB) */
+  /* A public front door (HTTP APIs, function URLs): when set and true for a
+     request (told by its path or Host header, before any signature check),
+     the request is this service's. One that carries a signature (an
+     Authorization header or X-Amz-Signature) is verified as usual and
+     reaches prepare authenticated; one without reaches prepare with
+     authenticated false, and the service alone decides whether anonymous
+     access is allowed for what it asks. NULL for every AWS API. */
+  bool (*claim)(void *ctx, const http_req *req);
 } http_service;
 
 struct http_req {
@@ -79,6 +87,7 @@ struct http_req {
   const char *method;         /* "GET", "PUT", ... */
   const char *raw_path;       /* path as received, percent-encoded */
   const char *path;           /* path percent-decoded (may hold any UTF-8) */
+  const char *raw_query;      /* the query as received, without '?' ("" when none) */
   str_pair *query;            /* decoded query parameters, in order */
   size_t nquery;
   str_pair *headers;          /* lower-case names, in order */

@@ -468,6 +468,7 @@ static int parse_uri(http_req *r, const char *uri, err *e)
   if (path == NULL || strlen(path) != dlen)
     return err_set(e, ERR_INVALID, "malformed percent-encoding in path");
   r->path = path;
+  r->raw_query = q != NULL ? arena_strdup(r->arena, q + 1) : "";
   if (q == NULL)
     return 0;
   size_t cap = 0;
@@ -801,6 +802,17 @@ static http_service *service_named(http_server *srv, const char *name)
   for (size_t i = 0; i < srv->cfg.nservices; i++)
     if (strcmp(srv->cfg.services[i]->name, name) == 0)
       return srv->cfg.services[i];
+  return NULL;
+}
+
+/* The public front door that claims r (http_service.claim), or NULL. */
+static http_service *front_service(http_server *srv, const http_req *r)
+{
+  for (size_t i = 0; i < srv->cfg.nservices; i++) {
+    http_service *s = srv->cfg.services[i];
+    if (s->claim != NULL && s->claim(s->ctx, r))
+      return s;
+  }
   return NULL;
 }
 
@@ -1158,7 +1170,21 @@ static enum MHD_Result on_first_call(struct MHD_Connection *conn, http_req *r, c
     if (inet_ntop(sa->sa_family, at, ip, sizeof ip) != NULL)
       r->peer_addr = arena_strdup(r->arena, ip);
   }
-  bool native = strncmp(r->raw_path, "/_tarn/", 7) == 0 || strcmp(r->raw_path, "/_tarn") == 0;
+  /* A public front door: anonymous requests go straight to prepare (the
+     service decides what they may reach), signed ones are verified below. */
+  http_service *front = front_service(srv, r);
+  if (front != NULL && http_req_header(r, "authorization") == NULL &&
+      !http_req_has_param(r, "X-Amz-Signature")) {
+    p->svc = front;
+    r->service = front->name;
+    p->prepared = true;
+    if (setup_payload_checks(r, &e) != 0 || p->svc->prepare(p->svc->ctx, r, &e) != 0)
+      return answer_error(conn, r, &e);
+    p->state = REQ_BODY;
+    return MHD_YES;
+  }
+  bool native = front == NULL &&
+                (strncmp(r->raw_path, "/_tarn/", 7) == 0 || strcmp(r->raw_path, "/_tarn") == 0);
   if (strncmp(r->raw_path, "/_tarn/sites/", 13) == 0)
     native = false;  /* static websites from buckets: S3 serves them */
   if (native && srv->cfg.native != NULL && strcmp(r->raw_path, "/_tarn/health") == 0) {
@@ -1178,7 +1204,9 @@ static enum MHD_Result on_first_call(struct MHD_Connection *conn, http_req *r, c
   if (sigv4_scope_service(&sr, scope) && strncmp(r->raw_path, "/_tarn/sites/", 13) != 0)
     service = arena_strdup(r->arena, scope);
   r->service = service;
-  if (native && srv->cfg.native != NULL)
+  if (front != NULL)
+    p->svc = front;
+  else if (native && srv->cfg.native != NULL)
     p->svc = srv->cfg.native;
   else
     p->svc = service_named(srv, service);

@@ -1,0 +1,721 @@
+/* api/apigatewayv2.c -- API Gateway's HTTP APIs on the wire: the
+ * management API (apigatewayv2 REST-JSON, SigV4 scope "apigateway") and
+ * the front door that serves invoke URLs and function URLs to anyone.
+ *
+ * Management (bodies and answers in apigatewayv2's camelCase members,
+ * errors as {"message": ...} with x-amzn-ErrorType):
+ *   POST /v2/apis                     CreateApi (201)      GET /v2/apis   GetApis
+ *   GET|PATCH|DELETE /v2/apis/A       GetApi, UpdateApi, DeleteApi (204)
+ *   POST|GET /v2/apis/A/routes        CreateRoute (201), GetRoutes
+ *   GET|PATCH|DELETE /v2/apis/A/routes/R
+ *   ... the same for /integrations/I, /stages/S and /deployments/D
+ *
+ * The front door (service "execute-api", http_service.claim):
+ *   /_tarn/apis/A/[STAGE/]PATH, or Host A.execute-api.localhost -> /PATH
+ *   /_tarn/urls/U/PATH,          or Host U.lambda-url.localhost  -> /PATH
+ * A request resolves to a route (gateway_resolve) in prepare, before its
+ * body is read; its function gets the proxy event and the answer is mapped
+ * back (gateway/proxy.c). Errors are API Gateway's: {"message":"Not
+ * Found"} 404, {"message":"Forbidden"} 403, {"message":"Internal Server
+ * Error"} 500 (function URLs: 502 as Lambda answers them),
+ * {"message":"Service Unavailable"} 503 when the integration times out.
+ *
+ * Invariants:
+ *   (1) Anonymous access is deliberate and narrow: a request without a
+ *       signature reaches a function only through a route whose
+ *       authorizationType is NONE or a function URL whose AuthType is
+ *       NONE; everything else answers 403 before the body is read. Signed
+ *       requests were verified by the server before prepare, and callers
+ *       other than the administrator are asked IAM for execute-api:Invoke
+ *       or lambda:InvokeFunctionUrl.
+ *   (2) A request holds no thread while its function runs (as Lambda's
+ *       Invoke, api/lambda.c (2)): handle parks it, fn calls invoke_done
+ *       once under fn's lock, cleanup forgets the invocation under the
+ *       same lock. The integration's time-out is fn's own deadline, capped
+ *       by the integration's timeoutInMillis through the watchdog below.
+ *
+ * Start reading at front_prepare() and mgmt_handle().
+ */
+#include "api/apigatewayv2.h"
+#include "api/iam.h"
+#include "api/lambda_json.h"
+
+#include "base/mem.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MGMT_BODY_MAX (1u << 20)
+
+typedef struct front front;
+
+typedef struct apigw {
+  http_service mgmt;     /* first: "apigateway" */
+  http_service door;     /* "execute-api": invoke and function URLs */
+  gateway *g;
+  fn_system *fn;
+  /* the watchdog: parked invocations with a deadline shorter than fn's */
+  pthread_mutex_t mu;
+  pthread_cond_t wake;
+  pthread_t thread;
+  bool running;
+  bool stopping;
+  front *waiting;        /* parked requests, in no order */
+  int64_t next_wake_ms;  /* when the watchdog wakes next (monotonic) */
+} apigw;
+
+/* ---- management ---- */
+
+typedef struct mgmt_call {
+  const char *api_id;
+  enum gateway_kind kind;
+  bool child;            /* the path names a child collection */
+  const char *child_id;
+} mgmt_call;
+
+/* The body of every error here: {"<key>": msg}. */
+static void write_message(http_req *r, const char *key, const char *msg)
+{
+  json_t *j = json_pack("{s:s}", key, msg);
+  char *text = json_dumps(j, JSON_COMPACT);
+  buf_puts(&r->resp_body, text);
+  free(text);
+  json_decref(j);
+}
+
+static void mgmt_error(void *ctx, http_req *r, const err *e)
+{
+  int status = 500;
+  const char *type = "InternalServerErrorException";
+  switch (e->code) {
+  case ERR_NOT_FOUND:
+  case ERR_METHOD_NOT_ALLOWED:
+    status = 404;
+    type = "NotFoundException";
+    break;
+  case ERR_INVALID:
+  case ERR_INVALID_REQUEST:
+  case ERR_LIMIT_EXCEEDED:
+  case ERR_ENTITY_TOO_LARGE:
+  case ERR_INCOMPLETE_BODY:
+    status = 400;
+    type = "BadRequestException";
+    break;
+  case ERR_CONFLICT:
+    status = 409;
+    type = "ConflictException";
+    break;
+  case ERR_DENIED:
+  case ERR_SIGNATURE:
+  case ERR_UNKNOWN_ACCESS_KEY:
+  case ERR_TIME_SKEWED:
+  case ERR_EXPIRED:
+  case ERR_AUTH_MALFORMED:
+    status = 403;
+    type = "AccessDeniedException";
+    break;
+  case ERR_THROTTLED:
+    status = 429;
+    type = "TooManyRequestsException";
+    break;
+  }
+  http_resp_status(r, status);
+  http_resp_header(r, "Content-Type", "application/json");
+  http_resp_header(r, "x-amzn-ErrorType", type);
+  http_resp_header(r, "x-amzn-RequestId", r->request_id);
+  write_message(r, "message", e->msg);
+}
+
+/* Splits /v2/apis[/A[/KIND[/ID]]] into c; names the operation. */
+static int mgmt_prepare(void *ctx, http_req *r, err *e)
+{
+  mgmt_call *c = arena_alloc(r->arena, sizeof *c);
+  memset(c, 0, sizeof *c);
+  r->svc = c;
+  const char *p = r->path;
+  if (!str_starts(p, "/v2/apis"))
+    return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, p);
+  p += strlen("/v2/apis");
+  if (*p == '/' && p[1] != '\0') {
+    const char *s = p + 1;
+    const char *end = strchr(s, '/');
+    c->api_id = arena_strndup(r->arena, s, end ? (size_t)(end - s) : strlen(s));
+    p = end ? end : "";
+    if (*p == '/' && p[1] != '\0') {
+      s = p + 1;
+      end = strchr(s, '/');
+      size_t n = end ? (size_t)(end - s) : strlen(s);
+      if (n == 6 && strncmp(s, "routes", 6) == 0)
+        c->kind = GATEWAY_ROUTE;
+      else if (n == 12 && strncmp(s, "integrations", 12) == 0)
+        c->kind = GATEWAY_INTEGRATION;
+      else if (n == 6 && strncmp(s, "stages", 6) == 0)
+        c->kind = GATEWAY_STAGE;
+      else if (n == 11 && strncmp(s, "deployments", 11) == 0)
+        c->kind = GATEWAY_DEPLOYMENT;
+      else
+        return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, r->path);
+      c->child = true;
+      if (end != NULL && end[1] != '\0') {
+        if (strchr(end + 1, '/') != NULL)
+          return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, r->path);
+        c->child_id = arena_strdup(r->arena, end + 1);
+      }
+    }
+  }
+  static const char *const kinds[] = {"Route", "Integration", "Stage", "Deployment"};
+  const char *m = r->method;
+  const char *what = c->child ? kinds[c->kind] : "Api";
+  bool one = c->child ? c->child_id != NULL : c->api_id != NULL;
+  const char *verb = NULL;
+  if (strcmp(m, "POST") == 0 && !one)
+    verb = "Create";
+  else if (strcmp(m, "GET") == 0)
+    verb = "Get";
+  else if (strcmp(m, "PATCH") == 0 && one)
+    verb = "Update";
+  else if (strcmp(m, "DELETE") == 0 && one)
+    verb = "Delete";
+  if (verb == NULL)
+    return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", m, r->path);
+  r->op = arena_sprintf(r->arena, "%s%s%s", verb, what,
+                        strcmp(verb, "Get") == 0 && !one ? "s" : "");
+  http_req_body_max(r, MGMT_BODY_MAX);
+  if (r->admin)
+    return 0;
+  /* IAM names API Gateway's resources without the version: ...::/apis/ID/routes/R */
+  const char *res = arena_sprintf(r->arena, "arn:aws:apigateway:%s::%s", GATEWAY_REGION,
+                                  r->path + strlen("/v2"));
+  return api_authorize(r, arena_sprintf(r->arena, "apigateway:%s", m), res, e);
+}
+
+/* An API document for the wire: apiEndpoint points at this server. */
+static json_t *api_out(http_req *r, json_t *api)
+{
+  json_t *o = json_deep_copy(api);
+  const char *host = http_req_header(r, "host");
+  json_object_set_new(o, "apiEndpoint",
+                      json_sprintf("http://%s/_tarn/apis/%s", host ? host : "127.0.0.1:9000",
+                                   json_string_value(json_object_get(api, "apiId"))));
+  json_decref(api);
+  return o;
+}
+
+static void send_items(http_req *r, json_t *items, bool apis)
+{
+  if (apis) {
+    size_t i;
+    json_t *v;
+    json_array_foreach(items, i, v) json_array_set_new(items, i, api_out(r, json_incref(v)));
+  }
+  lambda_json_send(r, 200, json_pack("{s:o}", "items", items));
+}
+
+static int mgmt_run(apigw *a, http_req *r, mgmt_call *c, err *e)
+{
+  json_t *in = NULL;
+  json_t *out = NULL;
+  int rc = 0;
+  const char verb = r->op[0]; /* C(reate), G(et), U(pdate), D(elete) */
+  if ((verb == 'C' || verb == 'U') && (rc = lambda_json_body(r, &in, e)) != 0)
+    return rc;
+  if (!c->child) {
+    switch (verb) {
+    case 'C': rc = gateway_api_create(a->g, in, &out, e); break;
+    case 'U': rc = gateway_api_update(a->g, c->api_id, in, &out, e); break;
+    case 'D': rc = gateway_api_delete(a->g, c->api_id, e); break;
+    default:
+      rc = c->api_id ? gateway_api_get(a->g, c->api_id, &out, e) : gateway_api_list(a->g, &out, e);
+    }
+    if (rc == 0 && out != NULL && c->api_id == NULL && verb == 'G')
+      send_items(r, out, true);
+    else if (rc == 0 && out != NULL)
+      lambda_json_send(r, verb == 'C' ? 201 : 200, api_out(r, out));
+  } else {
+    switch (verb) {
+    case 'C': rc = gateway_child_create(a->g, c->kind, c->api_id, in, &out, e); break;
+    case 'U': rc = gateway_child_update(a->g, c->kind, c->api_id, c->child_id, in, &out, e); break;
+    case 'D': rc = gateway_child_delete(a->g, c->kind, c->api_id, c->child_id, e); break;
+    default:
+      rc = c->child_id ? gateway_child_get(a->g, c->kind, c->api_id, c->child_id, &out, e)
+                       : gateway_child_list(a->g, c->kind, c->api_id, &out, e);
+    }
+    if (rc == 0 && out != NULL && c->child_id == NULL && verb == 'G')
+      send_items(r, out, false);
+    else if (rc == 0 && out != NULL)
+      lambda_json_send(r, verb == 'C' ? 201 : 200, out);
+  }
+  if (rc == 0 && verb == 'D') {
+    http_resp_status(r, 204);
+    http_resp_header(r, "x-amzn-RequestId", r->request_id);
+  }
+  json_decref(in);
+  return rc;
+}
+
+static void mgmt_handle(void *ctx, http_req *r)
+{
+  apigw *a = ctx;
+  err e = {0};
+  if (mgmt_run(a, r, r->svc, &e) != 0) {
+    r->nresp_headers = 0;
+    buf_reset(&r->resp_body);
+    mgmt_error(a, r, &e);
+  }
+}
+
+/* ---- the front door ---- */
+
+struct front {
+  http_req *req;
+  bool url;                  /* a function URL (else an HTTP API) */
+  const char *id;            /* API id or URL id */
+  const char *path;          /* after the id (and stage) */
+  const char *full_path;     /* what the event calls rawPath */
+  gateway_target t;          /* HTTP APIs: the route (snapshot released in cleanup) */
+  const char *function;
+  const char *qualifier;
+  const char *format;
+  buf event;                 /* the payload handed to fn */
+  json_t *cors;              /* the API's or URL's CORS configuration, or NULL */
+  bool preflight;            /* an OPTIONS preflight answered from cors alone */
+  /* parked (see (2)) */
+  bool parked;
+  bool answered;             /* invoke_done or the watchdog answered */
+  bool watched;              /* put on the watchdog's list */
+  bool handle_done;          /* front_handle returned from fn_invoke (under a->mu):
+                                the watchdog leaves f alone before, so it never
+                                races the invocation's admission */
+  fn_invocation *running;    /* under fn's lock */
+  int64_t deadline_ms;       /* monotonic; the watchdog's */
+  front *next;               /* in a->waiting, under a->mu */
+};
+
+/* "<id>.execute-api.localhost[:port]" -> id (arena), or NULL. */
+static const char *host_id(http_req *r, const char *suffix)
+{
+  const char *h = http_req_header(r, "host");
+  if (h == NULL)
+    return NULL;
+  const char *dot = strchr(h, '.');
+  if (dot == NULL || dot == h)
+    return NULL;
+  size_t sl = strlen(suffix);
+  if (strncmp(dot, suffix, sl) != 0 || (dot[sl] != '\0' && dot[sl] != ':'))
+    return NULL;
+  return arena_strndup(r->arena, h, (size_t)(dot - h));
+}
+
+static bool door_claim(void *ctx, const http_req *r)
+{
+  if (str_starts(r->raw_path, "/_tarn/apis/") || str_starts(r->raw_path, "/_tarn/urls/"))
+    return true;
+  const char *h = http_req_header(r, "host");
+  return h != NULL && (strstr(h, ".execute-api.localhost") != NULL ||
+                       strstr(h, ".lambda-url.localhost") != NULL);
+}
+
+static void door_error(void *ctx, http_req *r, const err *e)
+{
+  const front *f = r->svc;
+  int status = 500;
+  const char *msg = "Internal Server Error";
+  switch (e->code) {
+  case ERR_NOT_FOUND:
+  case ERR_METHOD_NOT_ALLOWED:
+    status = 404;
+    msg = "Not Found";
+    break;
+  case ERR_DENIED:
+    status = 403;
+    msg = "Forbidden";
+    break;
+  case ERR_SIGNATURE:
+  case ERR_UNKNOWN_ACCESS_KEY:
+  case ERR_TIME_SKEWED:
+  case ERR_EXPIRED:
+  case ERR_AUTH_MALFORMED:
+    status = 403;
+    msg = e->msg;
+    break;
+  case ERR_ENTITY_TOO_LARGE:
+    status = 413;
+    msg = "Request Entity Too Large";
+    break;
+  case ERR_THROTTLED:
+    status = 429;
+    msg = "Too Many Requests";
+    break;
+  case ERR_UNAVAILABLE:
+  case ERR_REQUEST_TIMEOUT:
+    status = 503;
+    msg = "Service Unavailable";
+    break;
+  default:
+    if (f != NULL && f->url)
+      status = 502; /* function URLs answer a failed function with Bad Gateway */
+  }
+  http_resp_status(r, status);
+  http_resp_header(r, "Content-Type", "application/json");
+  http_resp_header(r, "apigw-requestid", r->request_id);
+  write_message(r, f != NULL && f->url ? "Message" : "message", msg);
+}
+
+/* A CORS preflight that the configuration answers (as API Gateway does,
+ * with no route, integration or signature involved). */
+static bool is_preflight(http_req *r, front *f)
+{
+  f->preflight = f->cors != NULL && strcmp(r->method, "OPTIONS") == 0 &&
+                 http_req_header(r, "origin") != NULL &&
+                 http_req_header(r, "access-control-request-method") != NULL;
+  if (f->preflight)
+    r->op = "Preflight";
+  return f->preflight;
+}
+
+/* Adds the CORS headers of f's configuration to r's response. */
+static void add_cors(http_req *r, front *f, bool preflight)
+{
+  str_pair *h = NULL;
+  size_t n = 0;
+  gateway_cors_headers(f->cors, http_req_header(r, "origin"), preflight, r->arena, &h, &n);
+  for (size_t i = 0; i < n; i++)
+    http_resp_header(r, h[i].name, h[i].value);
+}
+
+/* Finds what r asks for and checks that the caller may ask (1). */
+static int front_prepare(void *ctx, http_req *r, err *e)
+{
+  apigw *a = ctx;
+  front *f = arena_alloc(r->arena, sizeof *f);
+  memset(f, 0, sizeof *f);
+  f->req = r;
+  buf_init(&f->event, 2 * FN_MAX_SYNC_PAYLOAD); /* fn refuses over 6 MB: 413 */
+  r->svc = f;
+  const char *path = r->path;
+  const char *id = NULL;
+  bool on_path = str_starts(path, "/_tarn/apis/") || str_starts(path, "/_tarn/urls/");
+  if (on_path) {
+    f->url = str_starts(path, "/_tarn/urls/");
+    const char *s = path + strlen("/_tarn/apis/");
+    const char *end = strchr(s, '/');
+    id = arena_strndup(r->arena, s, end ? (size_t)(end - s) : strlen(s));
+    path = end ? end : "/";
+  } else if ((id = host_id(r, ".execute-api.localhost")) == NULL) {
+    f->url = true;
+    id = host_id(r, ".lambda-url.localhost");
+  }
+  if (id == NULL || *id == '\0')
+    return err_set(e, ERR_NOT_FOUND, "no API or function URL named by '%s'", r->path);
+  f->id = id;
+  r->op = f->url ? "InvokeFunctionUrl" : "Invoke";
+  http_req_body_max(r, f->url ? FN_MAX_SYNC_PAYLOAD : GATEWAY_MAX_PAYLOAD);
+  const char *auth;
+  const char *action;
+  const char *resource;
+  if (f->url) {
+    json_t *u = NULL;
+    int rc = gateway_url_by_id(a->g, id, &u, e);
+    if (rc != 0)
+      return rc;
+    auth = arena_strdup(r->arena, json_string_value(json_object_get(u, "AuthType")));
+    f->function = arena_strdup(r->arena, json_string_value(json_object_get(u, "FunctionName")));
+    const char *q = json_string_value(json_object_get(u, "Qualifier"));
+    f->qualifier = q ? arena_strdup(r->arena, q) : NULL;
+    resource = arena_strdup(r->arena, json_string_value(json_object_get(u, "FunctionArn")));
+    f->cors = json_incref(json_object_get(u, "Cors"));
+    json_decref(u);
+    if (is_preflight(r, f))
+      return 0;
+    f->format = "2.0";
+    f->path = path;
+    f->full_path = path;
+    action = "lambda:InvokeFunctionUrl";
+  } else {
+    f->cors = gateway_api_cors(a->g, id);
+    if (is_preflight(r, f))
+      return 0;
+    int rc = gateway_resolve(a->g, id, r->method, path, r->arena, &f->t, &f->path, e);
+    if (rc != 0)
+      return rc;
+    auth = f->t.authorization;
+    f->function = f->t.function;
+    f->format = f->t.format;
+    f->full_path = path;
+    resource = arena_sprintf(r->arena, "arn:aws:execute-api:%s:%s:%s/%s/%s%s", GATEWAY_REGION,
+                             GATEWAY_ACCOUNT_ID, id, f->t.stage, r->method, f->path);
+    action = "execute-api:Invoke";
+  }
+  if (auth == NULL || strcmp(auth, "NONE") != 0) {
+    if (!r->authenticated)
+      return err_set(e, ERR_DENIED, "a signed request is required");
+    if (!r->admin)
+      return api_authorize(r, action, resource, e);
+  }
+  return 0;
+}
+
+/* Fills the response from the function's answer. */
+static void front_answer(front *f, fn_invoke_result *res)
+{
+  http_req *r = f->req;
+  err e = {0};
+  if (res->function_error != NULL) {
+    err_set(&e, ERR_INTERNAL, "the function failed");
+    door_error(NULL, r, &e);
+    return;
+  }
+  gateway_response out;
+  if (gateway_response_map(f->format, res->payload.data ? res->payload.data : "",
+                           res->payload.len, r->arena, &out, &e) != 0) {
+    door_error(NULL, r, &e);
+    return;
+  }
+  http_resp_status(r, out.status);
+  for (size_t i = 0; i < out.nheaders; i++)
+    http_resp_header(r, out.headers[i].name, out.headers[i].value);
+  http_resp_header(r, "apigw-requestid", r->request_id);
+  add_cors(r, f, false);
+  buf_release(&r->resp_body);
+  r->resp_body = out.body;
+}
+
+/* Takes f off the watchdog's list; true when it was there. */
+static bool unwatch(apigw *a, front *f)
+{
+  pthread_mutex_lock(&a->mu);
+  bool found = false;
+  for (front **pp = &a->waiting; *pp != NULL; pp = &(*pp)->next) {
+    if (*pp == f) {
+      *pp = f->next;
+      found = true;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&a->mu);
+  return found;
+}
+
+/* Drops whatever a response holds so far. */
+static void r_reset(http_req *r)
+{
+  r->nresp_headers = 0;
+  buf_reset(&r->resp_body);
+}
+
+/* The end of the invocation (under fn's lock, before cleanup). */
+static void invoke_done(void *ctx, int rc, fn_invoke_result *res, const err *e)
+{
+  front *f = ctx;
+  http_req *r = f->req;
+  if (rc != 0)
+    door_error(NULL, r, e);
+  else
+    front_answer(f, res);
+  if (res != NULL)
+    buf_release(&res->payload);
+  f->answered = true;
+  http_req_resume(r);
+}
+
+static void front_handle(void *ctx, http_req *r)
+{
+  apigw *a = ctx;
+  front *f = r->svc;
+  err e = {0};
+  if (f->preflight) {
+    http_resp_status(r, 204);
+    http_resp_header(r, "apigw-requestid", r->request_id);
+    add_cors(r, f, true);
+    return;
+  }
+  const char *host = http_req_header(r, "host");
+  gateway_request q = {
+      .method = r->method,
+      .path = f->path,
+      .raw_query = r->raw_query ? r->raw_query : "",
+      .query = r->query,
+      .nquery = r->nquery,
+      .headers = r->headers,
+      .nheaders = r->nheaders,
+      .body = r->body.data ? r->body.data : "",
+      .body_len = r->body.len,
+      .source_ip = r->peer_addr && *r->peer_addr ? r->peer_addr : "127.0.0.1",
+      .request_id = r->request_id,
+      .domain = host ? host : "",
+      .access_key = r->authenticated ? r->auth.access_key : NULL,
+  };
+  if (gateway_event_build(f->url ? NULL : &f->t, f->id, &q, f->full_path, &f->event, &e) != 0) {
+    door_error(a, r, &e);
+    return;
+  }
+  fn_invoke_params p = {
+      .name = f->function,
+      .qualifier = f->qualifier,
+      .type = FN_INVOKE_SYNC,
+      .payload = f->event.data,
+      .len = f->event.len,
+      .done = invoke_done,
+      .done_ctx = f,
+      .running = &f->running,
+  };
+  f->parked = true;
+  http_req_park(r);
+  if (!f->url) {
+    f->deadline_ms = time_mono_ms() + f->t.timeout_ms;
+    f->watched = true;
+    pthread_mutex_lock(&a->mu);
+    f->next = a->waiting;
+    a->waiting = f;
+    if (f->deadline_ms < a->next_wake_ms) /* rare: a short time-out */
+      pthread_cond_signal(&a->wake);
+    pthread_mutex_unlock(&a->mu);
+  }
+  fn_invoke_result res;
+  if (fn_invoke(a->fn, &p, r->arena, &res, &e) != 0) {
+    if (f->watched)
+      unwatch(a, f);
+    /* not started: answer here (a missing function is the integration's fault) */
+    if (e.code == ERR_NOT_FOUND || e.code == ERR_INVALID)
+      e.code = ERR_INTERNAL;
+    door_error(a, r, &e);
+    f->answered = true;
+    http_req_resume(r);
+    return;
+  }
+  /* r is not freed before this returns (the server suspends a parked
+     request only after handle), so f is still valid here */
+  if (f->watched) {
+    pthread_mutex_lock(&a->mu);
+    f->handle_done = true;
+    pthread_mutex_unlock(&a->mu);
+  }
+}
+
+static void front_cleanup(void *ctx, http_req *r)
+{
+  apigw *a = ctx;
+  front *f = r->svc;
+  if (f == NULL)
+    return;
+  if (f->parked) {
+    unwatch(a, f);
+    fn_invoke_forget(a->fn, &f->running);
+  }
+  json_decref(f->t.snapshot);
+  json_decref(f->t.path_params);
+  json_decref(f->cors);
+  buf_release(&f->event);
+}
+
+/* The watchdog: answers 503 for invocations past their integration's
+ * time-out (the function runs on to its own deadline, as on AWS). */
+static void *watchdog(void *arg)
+{
+  apigw *a = arg;
+  pthread_mutex_lock(&a->mu);
+  while (!a->stopping) {
+    int64_t now = time_mono_ms();
+    int64_t next = now + 1000;
+    for (front **pp = &a->waiting; *pp != NULL;) {
+      front *f = *pp;
+      if (!f->handle_done || f->deadline_ms > now) {
+        if (f->deadline_ms < next)
+          next = f->deadline_ms;
+        pp = &f->next;
+        continue;
+      }
+      *pp = f->next;
+      /* a->mu is held throughout, so cleanup (which unwatches under it)
+         waits for this; forget takes fn's lock: afterwards invoke_done
+         never runs for f, or it ran already and set answered */
+      fn_invoke_forget(a->fn, &f->running);
+      if (!f->answered) {
+        err e = {0};
+        err_set(&e, ERR_REQUEST_TIMEOUT, "the integration timed out");
+        f->answered = true;
+        r_reset(f->req);
+        door_error(a, f->req, &e);
+        http_req_resume(f->req);
+      }
+    }
+    a->next_wake_ms = next;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t wait = next - now;
+    ts.tv_sec += wait / 1000;
+    ts.tv_nsec += (wait % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&a->wake, &a->mu, &ts);
+  }
+  pthread_mutex_unlock(&a->mu);
+  return NULL;
+}
+
+/* ---- the services ---- */
+
+apigw *apigw_new(gateway *g, fn_system *fn)
+{
+  apigw *a = xcalloc(1, sizeof *a);
+  a->g = g;
+  a->fn = fn;
+  pthread_mutex_init(&a->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&a->wake, &ca);
+  pthread_condattr_destroy(&ca);
+  a->mgmt = (http_service){
+      .name = "apigateway",
+      .ctx = a,
+      .prepare = mgmt_prepare,
+      .handle = mgmt_handle,
+      .error = mgmt_error,
+      .unsigned_body_max = MGMT_BODY_MAX,
+  };
+  a->door = (http_service){
+      .name = "execute-api",
+      .ctx = a,
+      .prepare = front_prepare,
+      .handle = front_handle,
+      .error = door_error,
+      .cleanup = front_cleanup,
+      .unsigned_body_max = GATEWAY_MAX_PAYLOAD,
+      .claim = door_claim,
+  };
+  a->running = pthread_create(&a->thread, NULL, watchdog, a) == 0;
+  return a;
+}
+
+http_service *apigw_management(apigw *a)
+{
+  return &a->mgmt;
+}
+
+http_service *apigw_front_door(apigw *a)
+{
+  return &a->door;
+}
+
+apigw *apigw_free(apigw *a)
+{
+  if (a == NULL)
+    return NULL;
+  pthread_mutex_lock(&a->mu);
+  a->stopping = true;
+  pthread_cond_signal(&a->wake);
+  pthread_mutex_unlock(&a->mu);
+  if (a->running)
+    pthread_join(a->thread, NULL);
+  pthread_cond_destroy(&a->wake);
+  pthread_mutex_destroy(&a->mu);
+  free(a);
+  return NULL;
+}

@@ -1,0 +1,201 @@
+/* gateway/gateway.h -- the front door for functions (API Gateway's HTTP
+ * APIs and Lambda function URLs): their definitions, durable in
+ * DATA/gateway (LMDB), route matching, and the proxy integration's event
+ * and response shapes (payload formats 1.0 and 2.0). No HTTP here: the
+ * wire shapes are api/apigatewayv2.c (management and invoke URLs) and
+ * api/lambda_urls.c (function URL configurations).
+ *
+ * Documents. An API, its routes, integrations and stages are kept and
+ * returned as apigatewayv2's JSON (its camelCase member names: apiId,
+ * name, protocolType, routeKey, target, integrationType, integrationUri,
+ * payloadFormatVersion, stageName, autoDeploy, stageVariables, ...), so
+ * the wire edge answers with them unchanged. A function URL configuration
+ * is Lambda's (FunctionArn, AuthType, Cors, InvokeMode, CreationTime,
+ * LastModifiedTime) plus tarn's UrlId, FunctionName and Qualifier.
+ *
+ * Routes. A route key is "$default" or "METHOD /path" where METHOD is an
+ * HTTP method or ANY and a path segment is a literal, {name} (one segment)
+ * or, as the last one, {name+} (one or more). gateway_route_match picks as
+ * API Gateway documents: a route without variables first, then the one
+ * with variables whose literals come earliest (left to right), then the
+ * greedy one with the longest literal prefix, a method over ANY, and
+ * $default last.
+ *
+ * Errors (base/err.h): ERR_NOT_FOUND (no such API, route, integration,
+ * stage, function URL), ERR_INVALID (bad input, the message says which
+ * member), ERR_CONFLICT (a route key, stage or function URL that exists),
+ * ERR_LIMIT_EXCEEDED (a quota below), ERR_IO / ERR_NO_SPACE (storage).
+ *
+ * Threads and durability: every call is safe from many threads; a write
+ * returns after its LMDB commit (it survives kill -9) and changes nothing
+ * when it fails. Readers never wait for a commit: documents are immutable
+ * once published, and gateway_api_snapshot hands out a reference.
+ * Ownership: every json_t ** result is a new reference (json_decref).
+ */
+#ifndef TARN_GATEWAY_GATEWAY_H
+#define TARN_GATEWAY_GATEWAY_H
+
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/text.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GATEWAY_MAX_APIS 600             /* per account, as AWS's default quota */
+#define GATEWAY_MAX_ROUTES 300           /* per API */
+#define GATEWAY_MAX_INTEGRATIONS 300     /* per API */
+#define GATEWAY_MAX_STAGES 10            /* per API */
+#define GATEWAY_MAX_DEPLOYMENTS 100      /* per API (records: every change is live at once) */
+#define GATEWAY_MAX_URLS 10000           /* function URLs */
+#define GATEWAY_MAX_DOCUMENT (256u << 10) /* one API with its children, as JSON */
+#define GATEWAY_MAX_PAYLOAD (10u << 20)  /* an HTTP API request or response body (the
+                                            function's 6 MB event limit comes first) */
+#define GATEWAY_TIMEOUT_MS 30000         /* an integration's longest (and default) time-out */
+#define GATEWAY_ACCOUNT_ID "000000000000"
+#define GATEWAY_REGION "us-east-1"
+
+typedef struct gateway gateway;
+
+/* Opens DATA/gateway (creating it) and loads every definition. */
+int gateway_open(const char *data_dir, gateway **out, err *e);
+/* Accepts NULL; returns NULL. */
+gateway *gateway_close(gateway *g);
+
+/* ---- HTTP APIs ---- */
+
+/* The children of an API. */
+enum gateway_kind { GATEWAY_ROUTE, GATEWAY_INTEGRATION, GATEWAY_STAGE, GATEWAY_DEPLOYMENT };
+
+/* CreateApi: in holds CreateApi's members. With target (quick create) an
+ * AWS_PROXY integration (format 2.0), the route (routeKey, else $default)
+ * and the $default stage (autoDeploy) are made in the same commit. */
+int gateway_api_create(gateway *g, const json_t *in, json_t **out, err *e);
+int gateway_api_get(gateway *g, const char *api_id, json_t **out, err *e);
+/* Every API, ordered by id, as a JSON array. */
+int gateway_api_list(gateway *g, json_t **out, err *e);
+/* UpdateApi: the members present replace the stored ones. */
+int gateway_api_update(gateway *g, const char *api_id, const json_t *in, json_t **out, err *e);
+int gateway_api_delete(gateway *g, const char *api_id, err *e);
+
+/* Create, get, list (JSON array), update and delete a route, integration,
+ * stage or deployment (id: routeId, integrationId, stageName,
+ * deploymentId). Changes are live at once, as with autoDeploy: a
+ * deployment is only a record (and sets its stage's deploymentId). */
+int gateway_child_create(gateway *g, enum gateway_kind k, const char *api_id, const json_t *in,
+                         json_t **out, err *e);
+int gateway_child_get(gateway *g, enum gateway_kind k, const char *api_id, const char *id,
+                      json_t **out, err *e);
+int gateway_child_list(gateway *g, enum gateway_kind k, const char *api_id, json_t **out,
+                       err *e);
+int gateway_child_update(gateway *g, enum gateway_kind k, const char *api_id, const char *id,
+                         const json_t *in, json_t **out, err *e);
+int gateway_child_delete(gateway *g, enum gateway_kind k, const char *api_id, const char *id,
+                         err *e);
+
+/* ---- serving a request ---- */
+
+/* A request as the proxy integration sees it (strings borrowed). */
+typedef struct gateway_request {
+  const char *method;
+  const char *path;            /* decoded, after the API's (and stage's) prefix, from "/" */
+  const char *raw_query;       /* as sent, without '?', "" when none */
+  const str_pair *query;       /* decoded, in order */
+  size_t nquery;
+  const str_pair *headers;     /* lower-case names, in order */
+  size_t nheaders;
+  const void *body;
+  size_t body_len;
+  const char *source_ip;
+  const char *request_id;
+  const char *domain;          /* the Host header, or "" */
+  const char *access_key;      /* the SigV4 key that signed it, or NULL (anonymous) */
+} gateway_request;
+
+/* What a request resolved to (arena memory, or json held by snapshot). */
+typedef struct gateway_target {
+  json_t *snapshot;            /* the API document; release with json_decref */
+  const char *api_id;
+  const char *stage;           /* "$default" or a stage name */
+  const char *route_key;       /* the matched route's key */
+  const char *authorization;   /* "NONE" or "AWS_IAM" */
+  const char *function;        /* the integration's function (name or ARN) */
+  const char *format;          /* "1.0" or "2.0" */
+  int timeout_ms;              /* the integration's */
+  json_t *path_params;         /* object, borrowed from nothing: a new reference */
+  const json_t *stage_vars;    /* borrowed from snapshot, or NULL */
+  const char *resource_path;   /* the route's path ("/items/{id}"), "$default" */
+} gateway_target;
+
+/* Resolves an invoke URL's path (after /_tarn/apis/<id> or on the API's
+ * host) to a route: splits off the stage (none for $default), matches the
+ * route and finds its integration. *path_out is the path after the stage.
+ * ERR_NOT_FOUND (no API, stage or route: API Gateway's 404), ERR_INVALID
+ * (a route without a usable integration: its 500). On success release
+ * t->snapshot and t->path_params. */
+int gateway_resolve(gateway *g, const char *api_id, const char *method, const char *path,
+                    arena *a, gateway_target *t, const char **path_out, err *e);
+
+/* Matches method and path against route keys (an array of strings):
+ * the index of the winner, or -1; fills params (an object) with the path
+ * variables. Exposed for tests. */
+int gateway_route_match(const char *const *keys, size_t n, const char *method, const char *path,
+                        json_t *params);
+
+/* Builds the event of payload format "1.0" or "2.0" for req routed to t
+ * (t NULL: a function URL, id its url id) into out (JSON text);
+ * ERR_ENTITY_TOO_LARGE when it does not fit out's limit. */
+int gateway_event_build(const gateway_target *t, const char *url_id, const gateway_request *req,
+                        const char *full_path, buf *out, err *e);
+
+/* An HTTP response built from a function's answer. */
+typedef struct gateway_response {
+  int status;
+  str_pair *headers;           /* arena memory, Set-Cookie repeated */
+  size_t nheaders;
+  buf body;                    /* the caller releases it */
+} gateway_response;
+
+/* Maps a function's answer (payload format "1.0" or "2.0") to a response;
+ * ERR_INVALID when it is not a valid answer (API Gateway then answers 500). */
+int gateway_response_map(const char *format, const void *payload, size_t len, arena *a,
+                         gateway_response *out, err *e);
+
+/* ---- CORS ---- */
+
+/* The CORS configuration of an API (corsConfiguration) or function URL
+ * (Cors), or NULL when it has none: a new reference. */
+json_t *gateway_api_cors(gateway *g, const char *api_id);
+
+/* The CORS headers for a request from origin (NULL: not a CORS request,
+ * nothing added) under cors (either member spelling: allowOrigins or
+ * AllowOrigins, ...): Access-Control-Allow-Origin when the origin is
+ * allowed, plus, for a preflight, -Allow-Methods, -Allow-Headers and
+ * -Max-Age, else -Expose-Headers; -Allow-Credentials when set. Appends to
+ * *h (arena memory). */
+void gateway_cors_headers(const json_t *cors, const char *origin, bool preflight, arena *a,
+                          str_pair **h, size_t *n);
+
+/* ---- function URLs ---- */
+
+/* CreateFunctionUrlConfig: function is the function's name, qualifier NULL
+ * or an alias; function_arn its ARN (qualified when qualifier is set). in
+ * holds AuthType, Cors, InvokeMode. */
+int gateway_url_create(gateway *g, const char *function, const char *qualifier,
+                       const char *function_arn, const json_t *in, json_t **out, err *e);
+int gateway_url_get(gateway *g, const char *function, const char *qualifier, json_t **out,
+                    err *e);
+int gateway_url_update(gateway *g, const char *function, const char *qualifier, const json_t *in,
+                       json_t **out, err *e);
+int gateway_url_delete(gateway *g, const char *function, const char *qualifier, err *e);
+/* Removes every URL of function (it was deleted), one commit each. */
+int gateway_url_delete_all(gateway *g, const char *function, err *e);
+/* Every URL of function (any qualifier), as a JSON array. */
+int gateway_url_list(gateway *g, const char *function, json_t **out, err *e);
+/* The configuration of url id (ERR_NOT_FOUND when none). */
+int gateway_url_by_id(gateway *g, const char *url_id, json_t **out, err *e);
+
+#endif

@@ -1,0 +1,15 @@
+/* gateway/internal.h -- what gateway.c (state) and proxy.c (routes,
+ * events, responses) share; private to src/gateway. */
+#ifndef TARN_GATEWAY_INTERNAL_H
+#define TARN_GATEWAY_INTERNAL_H
+
+#include "gateway/gateway.h"
+
+/* ISO 8601 in UTC, whole seconds: 2024-01-02T03:04:05Z. */
+void gateway__now_iso(char out[32]);
+/* Checks a route key's syntax (ERR_INVALID with the reason). */
+int gateway__route_key_check(const char *key, err *e);
+/* A new reference to the stored document of api_id, or NULL. */
+json_t *gateway__api_snapshot(gateway *g, const char *api_id);
+
+#endif
