@@ -127,9 +127,16 @@ s3_put "$DATA/grams.csv" grams.csv
 for fmt in $FORMATS; do s3_put "$DATA/sales.$fmt" "sales.$fmt"; done
 stop_tarn
 
-# Runs one statement on tarn: prints "seconds rows first-row" or "error ...".
+# CPU seconds (user + system) the tarn server has used so far
+tarn_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.4f", ($14 + $15) / hz }' "/proc/$PID/stat"
+}
+
+# Runs one statement on tarn: prints "seconds rows cpu first-row" or "error ...";
+# cpu is the server's user + system seconds over the request (all its threads).
 tarn_query() {
-  local code secs rows
+  local code secs rows c0 c1
+  c0=$(tarn_cpu)
   secs=$(curl -sS -o "$T/q.out" -D "$T/q.head" -w '%{time_total}' "${SIGNQ[@]}" \
     -H "Accept: text/csv" --data-binary "$1" "http://127.0.0.1:$PORT/_tarn/sql") ||
     { echo "error curl failed"; return; }
@@ -139,7 +146,8 @@ tarn_query() {
     return
   fi
   rows=$(( $(wc -l <"$T/q.out") - 1 ))
-  echo "$secs $rows $(sed -n 2p "$T/q.out")"
+  c1=$(tarn_cpu)
+  echo "$secs $rows $(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.4f", b - a }') $(sed -n 2p "$T/q.out")"
 }
 
 # --- queries ----------------------------------------------------------------------
@@ -181,7 +189,7 @@ best() { # best A B: the smaller time (or the one that is not an error)
                                    else print (a + 0 < b + 0 ? a : b) }'
 }
 
-declare -A TT DT TR DR HWM_T HWM_D MEM_T MEM_D SCANNED
+declare -A TT DT TR DR TC DC HWM_T HWM_D MEM_T MEM_D SCANNED
 for fmt in $FORMATS; do
   tarn_t="'s3://lake/sales.$fmt'"
   duck_t="'$DATA/sales.$fmt'"
@@ -206,20 +214,24 @@ for fmt in $FORMATS; do
     dq=${dq//\$T/$duck_t}
     tq=${tq//\$W/"'s3://lake/copy-$fmt/' (FORMAT parquet, COMPRESSION snappy, OVERWRITE_OR_IGNORE)"}
     dq=${dq//\$W/"'$T/copy-$fmt.parquet' (FORMAT parquet, COMPRESSION snappy)"}
-    tt=error dt=error
+    tt=error dt=error tc=error dc=error
     for _ in $(seq "$RUNS"); do
       t=$(tarn_query "$tq")
       printf 'tarn   %-5s %-15s %s\n' "$fmt" "$name" "$t" >>"$OUT/sql-raw.txt"
       tt=$(best "$tt" "${t%% *}")
       TR[$fmt-$name]=$(echo "$t" | cut -d' ' -f2)
+      [ "${t%% *}" = error ] || tc=$(best "$tc" "$(echo "$t" | cut -d' ' -f3)")
       printf '%s\n' "$dq" >&"${DUCK[1]}"
       read -r d <&"${DUCK[0]}"
       printf 'duckdb %-5s %-15s %s\n' "$fmt" "$name" "$d" >>"$OUT/sql-raw.txt"
       dt=$(best "$dt" "${d%% *}")
       DR[$fmt-$name]=$(echo "$d" | cut -d' ' -f2)
+      [ "${d%% *}" = error ] || dc=$(best "$dc" "$(echo "$d" | cut -d' ' -f3)")
     done
     TT[$fmt-$name]=$tt
     DT[$fmt-$name]=$dt
+    TC[$fmt-$name]=$tc
+    DC[$fmt-$name]=$dc
   done
   if [ "$fmt" = parquet ]; then
     # bytes scanned for a one-column query (x-tarn-bytes-scanned, a trailer)
@@ -250,11 +262,14 @@ FAILED=0
     "(@duckdb/node-api) on the same local files. ratio = tarn / DuckDB (below 1: tarn"
   echo "faster). Peak memory: VmHWM of the tarn server and of the node process (it counts"
   echo "mapped file pages too); then the largest RssAnon (heap) and RssFile seen, every 0.1 s."
+  echo "cpu: user + system seconds of each process over the query (best of $RUNS), which a"
+  echo "loaded machine disturbs less than wall time; cpu ratio = tarn / DuckDB."
   for fmt in $FORMATS; do
     size=$(stat -c %s "$DATA/sales.$fmt")
     echo
-    printf '%-6s %-15s %9s %9s %8s  %s\n' "$fmt" query "tarn s" "duckdb s" ratio note
-    logsum=0 n=0
+    printf '%-6s %-15s %9s %9s %8s %8s %8s %8s  %s\n' "$fmt" query "tarn s" "duckdb s" ratio \
+      "tarn cpu" "duck cpu" "cpu rat" note
+    logsum=0 n=0 clogsum=0 cn=0
     for e in "${QUERIES[@]}"; do
       name=${e%%|*}
       t=${TT[$fmt-$name]} d=${DT[$fmt-$name]} note=""
@@ -270,12 +285,21 @@ FAILED=0
           note="row counts differ: tarn ${TR[$fmt-$name]}, DuckDB ${DR[$fmt-$name]}"
         awk -v r="$r" 'BEGIN { exit !(r > 1) }' && note="${note:+$note; }slower than DuckDB"
       fi
-      printf '%-6s %-15s %9.3f %9.3f %8s  %s\n' "" "$name" "${t/error/0}" "${d/error/0}" "$r" "$note"
+      tc=${TC[$fmt-$name]} dc=${DC[$fmt-$name]}
+      cr=$(awk -v a="$tc" -v b="$dc" 'BEGIN { if (a == "error" || b == "error" || b + 0 == 0) print "-";
+                                              else printf "%.3f", a / b }')
+      if [ "$cr" != - ]; then
+        clogsum=$(awk -v s="$clogsum" -v r="$cr" 'BEGIN { printf "%.9f", s + log(r) }')
+        cn=$((cn + 1))
+      fi
+      printf '%-6s %-15s %9.3f %9.3f %8s %8.3f %8.3f %8s  %s\n' "" "$name" "${t/error/0}" \
+        "${d/error/0}" "$r" "${tc/error/0}" "${dc/error/0}" "$cr" "$note"
     done
     geo=$(awk -v s="$logsum" -v n="$n" 'BEGIN { if (n == 0) print "-"; else printf "%.3f", exp(s / n) }')
     aim="aim <= 0.5, no query > 1"
     [ "$fmt" = parquet ] && aim="aim <= 0.8, no query > 1.5"
-    printf '%-6s %-15s %9s %9s %8s  %s\n' "" "geomean" "" "" "$geo" "$aim"
+    cgeo=$(awk -v s="$clogsum" -v n="$cn" 'BEGIN { if (n == 0) print "-"; else printf "%.3f", exp(s / n) }')
+    printf '%-6s %-15s %9s %9s %8s %8s %8s %8s  %s\n' "" "geomean" "" "" "$geo" "" "" "$cgeo" "$aim"
     printf '%-6s %-15s %9s %9s %8s  %s\n' "" "VmHWM MB" \
       "$(( ${HWM_T[$fmt]:-0} / 1024 ))" "$(( ${HWM_D[$fmt]:-0} / 1024 ))" \
       "$(awk -v a="${HWM_T[$fmt]:-0}" -v b="${HWM_D[$fmt]:-0}" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')" \

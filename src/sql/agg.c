@@ -248,34 +248,21 @@ static void gt_grow_groups(gtable *g)
   g->cap = nc;
 }
 
-/* the hash of a slot's group: for an inline_key table row_hash of its one
-   key, computed from the slot (no read of hash[] at random) */
-static inline uint64_t slot_hash(const gtable *g, const gslot *s)
-{
-  if (g->inline_key) {
-    uint64_t h = (0x2545F4914F6CDD1DULL ^ sql__hash_i64(s->key)) * 0x9E3779B97F4A7C15ULL;
-    return h ^ (h >> 29);
-  }
-  return g->hash[(uint32_t)s->tg - 1];
-}
-
 static void gt_rehash(gtable *g)
 {
   size_t ns = g->nslots * 2;
   gslot *sl = table_zalloc(ns * sizeof(gslot));
-  /* in the order of the old slots: a group's new home is its old one or
-     that plus the old size, so the new table is written in two nearly
-     sequential streams instead of at random (a cache miss per group) */
-  const gslot *old = g->slots;
-  for (size_t k = 0; k < g->nslots; k++) {
-    if (k + PF_DIST < g->nslots && old[k + PF_DIST].tg != 0)
-      __builtin_prefetch(&sl[slot_hash(g, &old[k + PF_DIST]) & (ns - 1)], 1);
-    if (old[k].tg == 0)
+  /* in group order: hash[] and the keys are read in sequence, the slots
+     written at random (stores do not stall as loads would) */
+  for (size_t i = 0; i < g->n; i++) {
+    if (i == g->null_gid)
       continue;
-    size_t j = slot_hash(g, &old[k]) & (ns - 1);
+    size_t j = g->hash[i] & (ns - 1);
     while (sl[j].tg != 0)
       j = (j + 1) & (ns - 1);
-    sl[j] = old[k];
+    sl[j].tg = (g->hash[i] >> 32 << 32) | ((uint64_t)i + 1);
+    if (g->inline_key)
+      sl[j].key = g->kv[0][i];
   }
   gt_account(g, (ns - g->nslots) * sizeof(gslot));
   table_free(g->slots, g->nslots * sizeof(gslot));
@@ -403,7 +390,6 @@ static uint32_t gt_find(gtable *g, const vec *keys, int r, uint64_t h, bool inse
   return gt_insert(g, keys, r, h, j, true);
 }
 
-/* (gt_rehash recomputes it for an inline_key table: keep them one) */
 static uint64_t row_hash(const vec *keys, int nk, int r)
 {
   uint64_t h = 0x2545F4914F6CDD1DULL;

@@ -316,8 +316,6 @@ static inline bool vec_is_null(const vec *v, int r)
 /* hashing and comparing values */
 uint64_t sql__hash_value(int phys, const vec *v, int r);
 uint64_t sql__hash_bytes(const void *p, size_t n);
-/* sql__hash_value of a non-NULL PHYS_I64 value v */
-uint64_t sql__hash_i64(int64_t v);
 int sql__value_cmp(int phys, value a, value b);   /* non-NULL values */
 bool sql__value_eq(int phys, value a, value b);
 

@@ -128,11 +128,6 @@ uint64_t sql__hash_bytes(const void *p, size_t n)
   return mix64(h);
 }
 
-uint64_t sql__hash_i64(int64_t v)
-{
-  return mix64((uint64_t)v);
-}
-
 uint64_t sql__hash_value(int phys, const vec *v, int r)
 {
   int i = v->is_const ? 0 : r;
