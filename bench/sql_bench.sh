@@ -286,8 +286,10 @@ FAILED=0
         awk -v r="$r" 'BEGIN { exit !(r > 1) }' && note="${note:+$note; }slower than DuckDB"
       fi
       tc=${TC[$fmt-$name]} dc=${DC[$fmt-$name]}
-      cr=$(awk -v a="$tc" -v b="$dc" 'BEGIN { if (a == "error" || b == "error" || b + 0 == 0) print "-";
-                                              else printf "%.3f", a / b }')
+      # tarn's CPU is counted in clock ticks (/proc/PID/stat): at least one
+      cr=$(awk -v a="$tc" -v b="$dc" -v tick="$(awk -v hz="$(getconf CLK_TCK)" 'BEGIN { print 1 / hz }')" '
+             BEGIN { if (a == "error" || b == "error" || b + 0 == 0) { print "-"; exit }
+                     if (a + 0 < tick) a = tick; printf "%.3f", a / b }')
       if [ "$cr" != - ]; then
         clogsum=$(awk -v s="$clogsum" -v r="$cr" 'BEGIN { printf "%.9f", s + log(r) }')
         cn=$((cn + 1))
