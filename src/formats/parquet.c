@@ -18,6 +18,8 @@
  * Start reading at pq_file_parse(). Pages are in parquet_page.c.
  */
 #include "parquet_internal.h"
+
+#include "base/mem.h"
 #include "base/arena.h"
 
 #include <stdio.h>
@@ -495,6 +497,8 @@ static void read_chunk(thrift *t, pq_chunk *c, bool *external)
   c->ptype = -1;
   c->all_dict = -1;
   c->st.null_count = -1;
+  c->oi_off = -1;
+  c->ci_off = -1;
   if (!thrift_enter(t))
     return;
   int16_t last = 0, id;
@@ -508,6 +512,19 @@ static void read_chunk(thrift *t, pq_chunk *c, bool *external)
         *external = true;
     } else if (id == 3 && ty == THRIFT_STRUCT) {
       read_colmeta(t, c);
+    } else if ((id == 4 || id == 6) && ty == THRIFT_I64) {
+      int64_t v = thrift_zigzag(t);
+      if (id == 4)
+        c->oi_off = v;
+      else
+        c->ci_off = v;
+    } else if ((id == 5 || id == 7) && ty == THRIFT_I32) {
+      int64_t v = thrift_zigzag(t);
+      int32_t l = v > 0 && v <= INT32_MAX ? (int32_t)v : 0;
+      if (id == 5)
+        c->oi_len = l;
+      else
+        c->ci_len = l;
     } else {
       thrift_skip(t, ty);
     }
@@ -969,4 +986,193 @@ bool pq_stat_value(const pq_file *f, int leaf, const uint8_t *p, uint32_t n, int
     return true;
   }
   return false;
+}
+
+/* ---- page indexes ---- */
+
+void pq_page_index_ranges(const pq_file *f, int rg, int leaf, uint64_t *oi_off,
+                          uint64_t *oi_len, uint64_t *ci_off, uint64_t *ci_len)
+{
+  const pq_chunk *c = &f->rgs[rg].chunks[leaf];
+  uint64_t limit = f->size - PARQUET_FOOTER_TAIL;
+  *oi_off = *oi_len = *ci_off = *ci_len = 0;
+  if (c->oi_off >= PARQUET_MAGIC_LEN && c->oi_len > 0 && (uint64_t)c->oi_off <= limit &&
+      (uint64_t)c->oi_len <= limit - (uint64_t)c->oi_off) {
+    *oi_off = (uint64_t)c->oi_off;
+    *oi_len = (uint64_t)c->oi_len;
+  }
+  if (c->ci_off >= PARQUET_MAGIC_LEN && c->ci_len > 0 && (uint64_t)c->ci_off <= limit &&
+      (uint64_t)c->ci_len <= limit - (uint64_t)c->ci_off) {
+    *ci_off = (uint64_t)c->ci_off;
+    *ci_len = (uint64_t)c->ci_len;
+  }
+}
+
+void pq_page_index_free(pq_pageidx *p)
+{
+  free(p->offset);
+  free(p->size);
+  free(p->first_row);
+  free(p->null_page);
+  free(p->st);
+  memset(p, 0, sizeof *p);
+}
+
+/* a list<i64> (or list<bool>) of exactly n entries into out; false otherwise */
+static bool read_list_n(thrift *t, int n, int64_t *i64, uint8_t *bools, pq_stats *st,
+                        bool max)
+{
+  int et;
+  uint32_t m = thrift_list(t, &et);
+  if (t->bad || m != (uint32_t)n) {
+    for (uint32_t k = 0; k < m && !t->bad; k++)
+      thrift_skip(t, et);
+    return false;
+  }
+  for (int k = 0; k < n && !t->bad; k++) {
+    if (bools != NULL) {
+      /* compact protocol: booleans in lists are one byte, 1 true */
+      if (t->p >= t->end) {
+        thrift_fail(t, "truncated list");
+        break;
+      }
+      bools[k] = *t->p++ == 1;
+    } else if (i64 != NULL) {
+      i64[k] = thrift_zigzag(t);
+    } else {
+      uint32_t len;
+      const uint8_t *b = thrift_binary(t, &len);
+      if (max) {
+        st[k].max = b;
+        st[k].max_len = len & 0x7fffffffu;
+      } else {
+        st[k].min = b;
+        st[k].min_len = len & 0x7fffffffu;
+      }
+    }
+  }
+  return !t->bad;
+}
+
+static int pidx_bad(const pq_file *f, int leaf, const char *what, err *e)
+{
+  return err_set(e, ERR_INVALID, "corrupt Parquet file '%s': the page index of column '%s' %s",
+                 f->name, f->leaves[leaf].node->name, what);
+}
+
+int pq_page_index_parse(const pq_file *f, int rg, int leaf, const uint8_t *oi, size_t oin,
+                        const uint8_t *ci, size_t cin, pq_pageidx *out, err *e)
+{
+  memset(out, 0, sizeof *out);
+  const pq_chunk *c = &f->rgs[rg].chunks[leaf];
+  int64_t rows = f->rgs[rg].num_rows;
+  thrift t;
+  thrift_init(&t, oi, oin);
+  if (!thrift_enter(&t))
+    return pidx_bad(f, leaf, "is unreadable", e);
+  int16_t last = 0, id;
+  int ty;
+  bool bv;
+  int cap = 0;
+  while (thrift_field(&t, &last, &id, &ty, &bv)) {
+    if (id != 1 || ty != THRIFT_LIST || out->n > 0) {
+      thrift_skip(&t, ty);
+      continue;
+    }
+    int et;
+    uint32_t m = thrift_list(&t, &et);
+    if (t.bad || et != THRIFT_STRUCT || m == 0 || m > (1u << 24))
+      break;
+    cap = (int)m;
+    out->offset = xcalloc(m, sizeof(int64_t));
+    out->size = xcalloc(m, sizeof(int32_t));
+    out->first_row = xcalloc(m + 1, sizeof(int64_t));
+    for (uint32_t k = 0; k < m && !t.bad; k++) {
+      if (!thrift_enter(&t))
+        break;
+      int16_t l2 = 0;
+      while (thrift_field(&t, &l2, &id, &ty, &bv)) {
+        if (id == 1 && ty == THRIFT_I64)
+          out->offset[k] = thrift_zigzag(&t);
+        else if (id == 2 && ty == THRIFT_I32)
+          out->size[k] = (int32_t)thrift_zigzag(&t);
+        else if (id == 3 && ty == THRIFT_I64)
+          out->first_row[k] = thrift_zigzag(&t);
+        else
+          thrift_skip(&t, ty);
+      }
+      thrift_leave(&t);
+    }
+    out->n = (int)m;
+  }
+  thrift_leave(&t);
+  if (t.bad || out->n == 0 || out->n != cap) {
+    pq_page_index_free(out);
+    return pidx_bad(f, leaf, "is unreadable", e);
+  }
+  out->first_row[out->n] = rows;
+  /* the pages must lie inside the chunk, in order, rows increasing */
+  uint64_t start, len;
+  err e2;
+  if (pq_chunk_range(f, rg, leaf, &start, &len, &e2) < 0) {
+    pq_page_index_free(out);
+    return err_set(e, ERR_INVALID, "%s", e2.msg);
+  }
+  int64_t prev_end = (int64_t)start;
+  for (int k = 0; k < out->n; k++) {
+    if (out->offset[k] < prev_end || out->size[k] <= 0 ||
+        (uint64_t)out->offset[k] + (uint64_t)out->size[k] > start + len ||
+        out->first_row[k] < 0 || out->first_row[k] >= out->first_row[k + 1] ||
+        (k == 0 && out->first_row[0] != 0)) {
+      pq_page_index_free(out);
+      return pidx_bad(f, leaf, "does not match its column chunk", e);
+    }
+    prev_end = out->offset[k] + out->size[k];
+  }
+  (void)c;
+  if (ci == NULL || cin == 0)
+    return 0;
+  /* the ColumnIndex: unusable (not an error) when it does not match */
+  thrift_init(&t, ci, cin);
+  if (!thrift_enter(&t))
+    return 0;
+  out->null_page = xcalloc((size_t)out->n, 1);
+  out->st = xcalloc((size_t)out->n, sizeof(pq_stats));
+  int64_t *nc = xcalloc((size_t)out->n, sizeof(int64_t));
+  bool have_np = false, have_min = false, have_max = false, have_nc = false;
+  last = 0;
+  while (!t.bad && thrift_field(&t, &last, &id, &ty, &bv)) {
+    if (ty != THRIFT_LIST) {
+      thrift_skip(&t, ty);
+      continue;
+    }
+    if (id == 1)
+      have_np = read_list_n(&t, out->n, NULL, out->null_page, NULL, false);
+    else if (id == 2)
+      have_min = read_list_n(&t, out->n, NULL, NULL, out->st, false);
+    else if (id == 3)
+      have_max = read_list_n(&t, out->n, NULL, NULL, out->st, true);
+    else if (id == 5)
+      have_nc = read_list_n(&t, out->n, nc, NULL, NULL, false);
+    else
+      thrift_skip(&t, ty);
+  }
+  for (int k = 0; k < out->n; k++) {
+    out->st[k].null_count = have_nc ? nc[k] : -1;
+    if (out->null_page[k])
+      out->st[k].null_count = out->first_row[k + 1] - out->first_row[k];
+    if (out->null_page[k] || !have_min || !have_max) {
+      out->st[k].min = out->st[k].max = NULL;
+      out->st[k].min_len = out->st[k].max_len = 0;
+    }
+  }
+  free(nc);
+  out->has_ci = !t.bad && have_np && have_min && have_max;
+  if (!out->has_ci) {
+    free(out->null_page);
+    free(out->st);
+    out->null_page = NULL;
+    out->st = NULL;
+  }
+  return 0;
 }

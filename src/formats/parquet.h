@@ -98,6 +98,9 @@ typedef struct pq_chunk {
   int64_t total;       /* total_compressed_size */
   int all_dict;        /* 1: every data page is dictionary-encoded */
   pq_stats st;
+  int64_t oi_off;      /* OffsetIndex / ColumnIndex (page index), -1 none */
+  int64_t ci_off;
+  int32_t oi_len, ci_len;
 } pq_chunk;
 
 typedef struct pq_rowgroup {
@@ -157,6 +160,43 @@ typedef struct pq_column {
   size_t bytes;        /* memory held */
 } pq_column;
 
+/* The page index of a column chunk: its OffsetIndex (where each data page
+ * lies and its first row) and, when the file has one, its ColumnIndex
+ * (per page min/max, plain-encoded as statistics are, null_pages and null
+ * counts). Arrays are malloc'd; bounds point into the ColumnIndex bytes the
+ * caller read (keep them while the index is used). */
+typedef struct pq_pageidx {
+  int n;                  /* data pages */
+  int64_t *offset;        /* page header's offset in the object */
+  int32_t *size;          /* header + compressed body */
+  int64_t *first_row;     /* within the row group; first_row[n] = its rows */
+  bool has_ci;
+  uint8_t *null_page;     /* page holds only NULLs */
+  pq_stats *st;           /* per page: min/max/null_count */
+} pq_pageidx;
+
+/* The byte ranges of a chunk's OffsetIndex and ColumnIndex (0 when the
+ * file has none), checked against the object. */
+void pq_page_index_ranges(const pq_file *f, int rg, int leaf, uint64_t *oi_off,
+                          uint64_t *oi_len, uint64_t *ci_off, uint64_t *ci_len);
+/* Parses them (ci may be NULL: offsets only). A page index that does not
+ * fit its chunk (pages outside it, rows out of order) is an error naming
+ * the object. */
+int pq_page_index_parse(const pq_file *f, int rg, int leaf, const uint8_t *oi, size_t oin,
+                        const uint8_t *ci, size_t cin, pq_pageidx *out, err *e);
+void pq_page_index_free(pq_pageidx *p);
+
+/* A cache of freed buffers, so that decoding row group after row group
+ * reuses memory already mapped instead of faulting in fresh pages each time
+ * (one per reading thread; not thread-safe). pq_pool_take gives a buffer of
+ * at least n bytes (free it with free() or hand it back with pq_pool_give);
+ * the pool keeps at most a few buffers. */
+typedef struct pq_pool pq_pool;
+pq_pool *pq_pool_new(void);
+void pq_pool_free(pq_pool *p);
+void *pq_pool_take(pq_pool *p, size_t n);
+void pq_pool_give(pq_pool *p, void *buf);
+
 /* Decodes field fi of row group rg. chunks[k] / lens[k] are the bytes of
  * the field's leaves (pq_chunk_range of first_leaf + k). More than max
  * bytes of decoded data is ERR_ENTITY_TOO_LARGE; corrupt data ERR_INVALID
@@ -164,6 +204,16 @@ typedef struct pq_column {
 int pq_column_read(const pq_file *f, int rg, int fi, const uint8_t *const *chunks,
                    const size_t *lens, size_t max, pq_column *out, err *e);
 void pq_column_release(pq_column *c);
+/* The same, taking buffers from pool and (recycle) handing them back to
+ * it; pool may be NULL. */
+int pq_column_read_pool(const pq_file *f, int rg, int fi, const uint8_t *const *chunks,
+                        const size_t *lens, size_t max, pq_pool *pool, pq_column *out, err *e);
+void pq_column_recycle(pq_column *c, pq_pool *pool);
+/* Decodes a flat field (one leaf, no repetition) from some of its chunk's
+ * pages only: chunk holds its dictionary page (if any) followed by the
+ * chosen data pages, which hold `rows` rows in all. */
+int pq_column_read_pages(const pq_file *f, int rg, int fi, const uint8_t *chunk, size_t len,
+                         int64_t rows, size_t max, pq_pool *pool, pq_column *out, err *e);
 
 /* The dictionary of a flat field's chunk whose data pages all use it
    (all_dict): its byte range ([dict_off, data_off), checked), then its

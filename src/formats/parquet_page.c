@@ -28,6 +28,7 @@
 
 #include "base/mem.h"
 
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,10 +46,100 @@ struct pq_buf {
   char data[];
 };
 
+/* ---- the buffer pool ---- */
+
+#define POOL_SLOTS 96
+#define POOL_MIN (16u << 10)   /* smaller buffers are not kept */
+
+struct pq_pool {
+  void *blk[POOL_SLOTS];
+  size_t cap[POOL_SLOTS];
+  int n;
+};
+
+pq_pool *pq_pool_new(void)
+{
+  return xcalloc(1, sizeof(pq_pool));
+}
+
+void pq_pool_free(pq_pool *p)
+{
+  if (p == NULL)
+    return;
+  for (int k = 0; k < p->n; k++)
+    free(p->blk[k]);
+  free(p);
+}
+
+void *pq_pool_take(pq_pool *p, size_t n)
+{
+  if (p != NULL && n >= POOL_MIN / 2) {
+    int best = -1;
+    for (int k = 0; k < p->n; k++)
+      if (p->cap[k] >= n && (best < 0 || p->cap[k] < p->cap[best]))
+        best = k;
+    /* a much larger buffer is not wasted on a small request */
+    if (best >= 0 && (p->cap[best] <= 4 * n || p->cap[best] <= POOL_MIN * 4)) {
+      void *b = p->blk[best];
+      p->n--;
+      p->blk[best] = p->blk[p->n];
+      p->cap[best] = p->cap[p->n];
+      return b;
+    }
+  }
+  return xmalloc(n ? n : 1);
+}
+
+void pq_pool_give(pq_pool *p, void *buf)
+{
+  if (buf == NULL)
+    return;
+  size_t cap = malloc_usable_size(buf);
+  if (p == NULL || cap < POOL_MIN) {
+    free(buf);
+    return;
+  }
+  if (p->n == POOL_SLOTS) {
+    /* drop the smallest */
+    int s = 0;
+    for (int k = 1; k < p->n; k++)
+      if (p->cap[k] < p->cap[s])
+        s = k;
+    if (p->cap[s] >= cap) {
+      free(buf);
+      return;
+    }
+    free(p->blk[s]);
+    p->n--;
+    p->blk[s] = p->blk[p->n];
+    p->cap[s] = p->cap[p->n];
+  }
+  p->blk[p->n] = buf;
+  p->cap[p->n] = cap;
+  p->n++;
+}
+
+/* grows a buffer of the pool (old NULL: a new one) */
+static void *pool_grow(pq_pool *p, void *old, size_t oldn, size_t n)
+{
+  if (old != NULL && malloc_usable_size(old) >= n)
+    return old;
+  void *b = pq_pool_take(p, n);
+  if (old != NULL) {
+    if (oldn)
+      memcpy(b, old, oldn);
+    pq_pool_give(p, old);
+  }
+  return b;
+}
+
 typedef struct rd {
   const pq_file *f;
   const pq_node *leaf;     /* current leaf */
   pq_column *col;          /* owner of buffers */
+  pq_pool *pool;           /* where buffers come from (may be NULL) */
+  bool some_pages;         /* the chunk holds some pages only: */
+  int64_t rows;            /* their rows */
   size_t max;
   size_t used;
   err *e;
@@ -80,7 +171,7 @@ static int charge(rd *r, size_t n)
 /* a buffer owned by the column (freed by pq_column_release) */
 static void *own(rd *r, size_t n)
 {
-  struct pq_buf *b = xmalloc(sizeof *b + n + 1);
+  struct pq_buf *b = pq_pool_take(r->pool, sizeof *b + n + 1);
   b->size = n;
   b->next = r->col->bufs;
   r->col->bufs = b;
@@ -281,7 +372,7 @@ static int raw_reserve(rd *r, raw *v, size_t n)
   size_t es = v->phys == PHYS_STR ? sizeof(str_ref) : 8;
   if (n > r->max / es)
     return charge(r, SIZE_MAX);
-  v->p = xrealloc(v->p, n * es);
+  v->p = pool_grow(r->pool, v->p, v->n < v->cap ? v->n * es : v->cap * es, n * es);
   v->cap = n;
   return 0;
 }
@@ -728,6 +819,31 @@ static int convert(rd *r, const pq_leaf *l, const raw *src, void *dstp)
   return fail(r, "values of an unexpected type");
 }
 
+/* does convert() only copy (raw values are already the engine's)? */
+static bool convert_is_copy(const pq_leaf *l)
+{
+  const pq_node *nd = l->node;
+  int ph = leaf_phys(l);
+  if (ph != raw_phys(nd->ptype))
+    return false;
+  if (ph == PHYS_F64)
+    return nd->ptype == PQ_DOUBLE || nd->ptype == PQ_FLOAT;
+  if (ph == PHYS_STR)
+    return !(nd->logical == PQ_LT_DECIMAL || nd->converted == PQ_CT_DECIMAL) &&
+           !(nd->logical == PQ_LT_UUID && nd->type_len == 16);
+  if (nd->ptype != PQ_INT32 && nd->ptype != PQ_INT64)
+    return false;
+  if (is_unsigned(nd))
+    return false;
+  if (l->out == PQO_TIMESTAMP && nd->ptype == PQ_INT64) {
+    int unit = nd->unit ? nd->unit
+                        : nd->converted == PQ_CT_TIMESTAMP_MILLIS ? PQ_UNIT_MILLIS
+                                                                  : PQ_UNIT_MICROS;
+    return unit == PQ_UNIT_MICROS;
+  }
+  return true;
+}
+
 /* ---- one leaf's chunk ---- */
 
 typedef struct leafdata {
@@ -748,11 +864,11 @@ typedef struct leafdata {
   size_t lpos;
 } leafdata;
 
-static void leafdata_free(leafdata *d)
+static void leafdata_free(rd *r, leafdata *d)
 {
-  free(d->def);
-  free(d->rep);
-  free(d->p);
+  pq_pool_give(r->pool, d->def);
+  pq_pool_give(r->pool, d->rep);
+  pq_pool_give(r->pool, d->p);
   memset(d, 0, sizeof *d);
 }
 
@@ -771,9 +887,9 @@ static int leaf_grow(rd *r, leafdata *d, size_t entries, size_t vals, const pq_n
     if ((rc = charge(r, (nc - d->cap) * 2)) < 0)
       return rc;
     if (nd->max_def > 0)
-      d->def = xrealloc(d->def, nc);
+      d->def = pool_grow(r->pool, d->def, d->n, nc);
     if (nd->max_rep > 0)
-      d->rep = xrealloc(d->rep, nc);
+      d->rep = pool_grow(r->pool, d->rep, d->n, nc);
     d->cap = nc;
   }
   if (vals > d->vcap) {
@@ -785,7 +901,7 @@ static int leaf_grow(rd *r, leafdata *d, size_t entries, size_t vals, const pq_n
       nc = d->cap;
     if ((rc = charge(r, (nc - d->vcap) * esize(d->phys))) < 0)
       return rc;
-    d->p = xrealloc(d->p, nc * esize(d->phys));
+    d->p = pool_grow(r->pool, d->p, d->nvals * esize(d->phys), nc * esize(d->phys));
     d->vcap = nc;
   }
   return 0;
@@ -939,14 +1055,40 @@ static int page_values(rd *r, const pq_leaf *l, int enc, const uint8_t *p, size_
       size_t m = count - k < 1024 ? count - k : 1024;
       if (!hybrid_get(&h, idx, m))
         return fail(r, "truncated dictionary indices");
-      for (size_t j = 0; j < m; j++) {
-        if (idx[j] >= ndict)
-          return fail(r, "dictionary index %u past the dictionary's %zu values", idx[j], ndict);
-        memcpy(dst + (k + j) * es, (const char *)dict + (size_t)idx[j] * es, es);
+      uint32_t top = 0;
+      for (size_t j = 0; j < m; j++)
+        top = idx[j] > top ? idx[j] : top;
+      if (top >= ndict)
+        return fail(r, "dictionary index %u past the dictionary's %zu values", top, ndict);
+      if (es == sizeof(str_ref)) {
+        const str_ref *ds = dict;
+        str_ref *o = (str_ref *)dst + k;
+        for (size_t j = 0; j < m; j++)
+          o[j] = ds[idx[j]];
+      } else {
+        const int64_t *di = dict;
+        int64_t *o = (int64_t *)dst + k;
+        for (size_t j = 0; j < m; j++)
+          o[j] = di[idx[j]];
       }
       k += m;
     }
     return 0;
+  }
+  if ((enc == PQ_ENC_PLAIN || enc == PQ_ENC_DELTA_BINARY_PACKED) && convert_is_copy(l)) {
+    /* the values are the engine's: decode straight into place */
+    raw direct = {.phys = raw_phys(nd->ptype), .n = count, .cap = count,
+                  .p = (char *)d->p + d->nvals * esize(d->phys)};
+    size_t used2;
+    if (enc == PQ_ENC_PLAIN)
+      return plain_decode(r, nd, p, n, count, &direct);
+    if (nd->ptype != PQ_INT32 && nd->ptype != PQ_INT64)
+      return fail(r, "DELTA_BINARY_PACKED on a non-integer column");
+    rc = delta_decode(r, p, n, count, direct.i, NULL, &used2);
+    if (rc == 0 && nd->ptype == PQ_INT32)
+      for (size_t k = 0; k < count; k++)
+        direct.i[k] = (int32_t)direct.i[k];
+    return rc;
   }
   tmp->phys = raw_phys(nd->ptype);
   tmp->n = 0;
@@ -1080,10 +1222,14 @@ static int read_leaf(rd *r, int rg, int li, const uint8_t *chunk, size_t len, le
   raw tmp = {0};
   uint8_t *pbuf = NULL;   /* a decompressed page not kept */
   size_t pos = 0;
-  int64_t want = c->num_values;
+  int64_t want = r->some_pages ? r->rows : c->num_values;
   if (want < 0)
     return fail(r, "negative value count");
   int64_t got = 0;
+  /* a flat leaf's values fit its rows: room for all of them at once */
+  if (nd->max_rep == 0 && want > 0 && want <= f->rgs[rg].num_rows && want <= (1 << 24) &&
+      (rc = leaf_grow(r, d, (size_t)want, (size_t)want, nd)) < 0)
+    return rc;
   while (got < want) {
     if (pos >= len) {
       rc = fail(r, "the column chunk ends after %lld of %lld values", (long long)got,
@@ -1128,7 +1274,7 @@ static int read_leaf(rd *r, int rg, int li, const uint8_t *chunk, size_t len, le
       if ((rc = charge(r, ulen + lvl)) < 0)
         break;
       /* strings point into the page: keep it; other values are copied out */
-      uint8_t *u = keeps_strings(l) ? own(r, ulen + lvl) : (pbuf = xrealloc(pbuf, ulen + lvl + 1));
+      uint8_t *u = keeps_strings(l) ? own(r, ulen + lvl) : (pbuf = pool_grow(r->pool, pbuf, 0, ulen + lvl + 1));
       memcpy(u, body, lvl);
       if ((rc = decompress(r, c->codec, body + lvl, (size_t)h.csize - lvl, u + lvl, ulen)) < 0)
         break;
@@ -1196,10 +1342,10 @@ static int read_leaf(rd *r, int rg, int li, const uint8_t *chunk, size_t len, le
     d->nvals += nonnull;
     got += (int64_t)count;
   }
-  free(tmp.p);
-  free(pbuf);
+  pq_pool_give(r->pool, tmp.p);
+  pq_pool_give(r->pool, pbuf);
   if (rc < 0)
-    leafdata_free(d);
+    leafdata_free(r, d);
   return rc;
 }
 
@@ -1535,10 +1681,23 @@ static int read_nested(rd *r, const pq_field *fd, int64_t rows, leafdata *ld, pq
 int pq_column_read(const pq_file *f, int rg, int fi, const uint8_t *const *chunks,
                    const size_t *lens, size_t max, pq_column *out, err *e)
 {
+  return pq_column_read_pool(f, rg, fi, chunks, lens, max, NULL, out, e);
+}
+
+static int column_read(const pq_file *f, int rg, int fi, const uint8_t *const *chunks,
+                       const size_t *lens, size_t max, pq_pool *pool, int64_t pool_pages_rows,
+                       pq_column *out, err *e)
+{
   memset(out, 0, sizeof *out);
   const pq_field *fd = &f->fields[fi];
-  rd r = {.f = f, .col = out, .max = max, .e = e};
+  rd r = {.f = f, .col = out, .pool = pool, .max = max, .e = e};
   int64_t rows = f->rgs[rg].num_rows;
+  if (pool_pages_rows >= 0) {
+    if (fd->nested || fd->nleaves != 1 || fd->node->max_rep > 0)
+      return err_set(e, ERR_INVALID, "column '%s' of '%s' is not flat", fd->name, f->name);
+    r.some_pages = true;
+    r.rows = rows = pool_pages_rows;
+  }
   out->n = rows;
   leafdata one;
   leafdata *ld = fd->nleaves == 1 ? &one : xmalloc(sizeof(leafdata) * (size_t)fd->nleaves);
@@ -1585,13 +1744,40 @@ int pq_column_read(const pq_file *f, int rg, int fi, const uint8_t *const *chunk
   d->p = NULL;
 out:
   for (int k = 0; k < done; k++)
-    leafdata_free(&ld[k]);
+    leafdata_free(&r, &ld[k]);
   if (ld != &one)
     free(ld);
   out->bytes += r.used;
   if (rc < 0)
-    pq_column_release(out);
+    pq_column_recycle(out, pool);
   return rc;
+}
+
+int pq_column_read_pool(const pq_file *f, int rg, int fi, const uint8_t *const *chunks,
+                        const size_t *lens, size_t max, pq_pool *pool, pq_column *out, err *e)
+{
+  return column_read(f, rg, fi, chunks, lens, max, pool, -1, out, e);
+}
+
+int pq_column_read_pages(const pq_file *f, int rg, int fi, const uint8_t *chunk, size_t len,
+                         int64_t rows, size_t max, pq_pool *pool, pq_column *out, err *e)
+{
+  const uint8_t *chunks[1] = {chunk};
+  size_t lens[1] = {len};
+  return column_read(f, rg, fi, chunks, lens, max, pool, rows < 0 ? 0 : rows, out, e);
+}
+
+void pq_column_recycle(pq_column *c, pq_pool *pool)
+{
+  struct pq_buf *b = c->bufs;
+  while (b != NULL) {
+    struct pq_buf *n = b->next;
+    pq_pool_give(pool, b);
+    b = n;
+  }
+  pq_pool_give(pool, c->p);
+  pq_pool_give(pool, c->nulls);
+  memset(c, 0, sizeof *c);
 }
 
 void pq_column_release(pq_column *c)

@@ -28,7 +28,15 @@
  *       or a double chunk holds a NaN (engines order NaN differently, so
  *       no bound is safe to prune on).
  *   (4) Bytes leave through out() strictly in file order; the writer keeps
- *       only the current row group and the footer's records.
+ *       only the current row group and the footer's records (with each
+ *       data page's place, rows and bounds for the page index).
+ *   (5) A page index follows the last row group: a ColumnIndex per chunk
+ *       (per page min/max as in (3), null_pages, null_counts; left out for
+ *       a chunk where a page's bound could not be written), then an
+ *       OffsetIndex per chunk (each data page's offset, size with header,
+ *       first row); the footer's ColumnChunks point at them. Pages break
+ *       at the same rows in every column (PAGE_ROWS) unless a column's
+ *       page reaches PAGE_BYTES first.
  *
  * Start reading at pqw_append(), then flush_row_group().
  */
@@ -280,7 +288,20 @@ typedef struct colbuf {
   bb sdata;
 } colbuf;
 
+typedef struct pageinfo {
+  uint64_t off;          /* its header */
+  uint64_t size;         /* header + compressed body */
+  uint64_t first_row;
+  uint64_t nulls;
+  bool null_page;        /* no values */
+  bb min, max;
+} pageinfo;
+
 typedef struct chunkmeta {
+  pageinfo *pg;          /* data pages */
+  size_t npg, pgcap;
+  bool ci_ok;            /* every page has its bounds: a ColumnIndex */
+  uint64_t oi_off, oi_len, ci_off, ci_len;
   bool dict;
   uint64_t num_values;   /* rows, NULLs included */
   uint64_t null_count;
@@ -426,8 +447,14 @@ pqw_writer *pqw_free(pqw_writer *w)
   }
   for (size_t g = 0; g < w->nrgs; g++) {
     for (int i = 0; i < w->ncols; i++) {
-      bb_free(&w->rgs[g].cols[i].min);
-      bb_free(&w->rgs[g].cols[i].max);
+      chunkmeta *m = &w->rgs[g].cols[i];
+      bb_free(&m->min);
+      bb_free(&m->max);
+      for (size_t k = 0; k < m->npg; k++) {
+        bb_free(&m->pg[k].min);
+        bb_free(&m->pg[k].max);
+      }
+      free(m->pg);
     }
     free(w->rgs[g].cols);
   }
@@ -696,6 +723,64 @@ static int compress(pqw_codec k, const bb *in, char **out, size_t *outlen, err *
 }
 
 /* Writes one page: header (with the sizes) and the compressed body. */
+/* min and max of values [from, to) as statistic bytes (invariant (3));
+   false when they cannot be written (a NaN, a string too long, no value) */
+static bool bounds(const colbuf *c, size_t from, size_t to, const size_t *soff,
+                   const size_t *first, bb *min, bb *max)
+{
+  size_t imin = SIZE_MAX;
+  size_t imax = SIZE_MAX;
+  for (size_t k = from; k < to; k++) {
+    size_t i = first != NULL ? first[k] : k;
+    if (is_fp(c) && isnan(c->fv[i]))
+      return false;
+    if (imin == SIZE_MAX || cmp_vals(c, i, imin, soff) < 0)
+      imin = i;
+    if (imax == SIZE_MAX || cmp_vals(c, i, imax, soff) > 0)
+      imax = i;
+  }
+  /* (a decimal's bytes are signed: their byte order is not its order) */
+  if (imin == SIZE_MAX || c->c.kind == PQW_DECIMAL_BYTES ||
+      (c->ptype == PQ_BYTE_ARRAY &&
+       (c->slen[imin] > STAT_MAX_STRING || c->slen[imax] > STAT_MAX_STRING)))
+    return false;
+  stat_value(c, imin, soff, min);
+  stat_value(c, imax, soff, max);
+  if (c->ptype == PQ_DOUBLE) {
+    /* zeros: -0.0 as the min, +0.0 as the max (the format's rule) */
+    double z = 0.0;
+    uint64_t u;
+    if (c->fv[imin] == 0.0) {
+      z = -0.0;
+      memcpy(&u, &z, 8);
+      min->len = 0;
+      bb_le(min, u, 8);
+    }
+    if (c->fv[imax] == 0.0) {
+      z = 0.0;
+      memcpy(&u, &z, 8);
+      max->len = 0;
+      bb_le(max, u, 8);
+    }
+  } else if (c->ptype == PQ_FLOAT) {
+    float z;
+    uint32_t u;
+    if (c->fv[imin] == 0.0) {
+      z = -0.0f;
+      memcpy(&u, &z, 4);
+      min->len = 0;
+      bb_le(min, u, 4);
+    }
+    if (c->fv[imax] == 0.0) {
+      z = 0.0f;
+      memcpy(&u, &z, 4);
+      max->len = 0;
+      bb_le(max, u, 4);
+    }
+  }
+  return true;
+}
+
 static int write_page(pqw_writer *w, chunkmeta *m, int type, const bb *body, int32_t nvalues,
                       int encoding, err *e)
 {
@@ -765,61 +850,9 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
   const size_t *first = w->first;
 
   /* statistics (invariant (3)): over the dictionary's entries when there is one */
-  size_t imin = SIZE_MAX;
-  size_t imax = SIZE_MAX;
-  bool nan = false;
-  size_t nstat = m->dict ? ndict : c->nvals;
-  for (size_t k = 0; k < nstat; k++) {
-    size_t i = m->dict ? first[k] : k;
-    if (is_fp(c) && isnan(c->fv[i])) {
-      nan = true;
-      continue;
-    }
-    if (imin == SIZE_MAX || cmp_vals(c, i, imin, soff) < 0)
-      imin = i;
-    if (imax == SIZE_MAX || cmp_vals(c, i, imax, soff) > 0)
-      imax = i;
-  }
-  /* (a decimal's bytes are signed: their byte order is not its order) */
-  if (imin != SIZE_MAX && !nan && c->c.kind != PQW_DECIMAL_BYTES &&
-      (c->ptype != PQ_BYTE_ARRAY ||
-       (c->slen[imin] <= STAT_MAX_STRING && c->slen[imax] <= STAT_MAX_STRING))) {
-    m->has_minmax = true;
-    stat_value(c, imin, soff, &m->min);
-    stat_value(c, imax, soff, &m->max);
-    if (c->ptype == PQ_DOUBLE) {
-      /* zeros: -0.0 as the min, +0.0 as the max (the format's rule) */
-      double z = 0.0;
-      uint64_t u;
-      if (c->fv[imin] == 0.0) {
-        z = -0.0;
-        memcpy(&u, &z, 8);
-        m->min.len = 0;
-        bb_le(&m->min, u, 8);
-      }
-      if (c->fv[imax] == 0.0) {
-        z = 0.0;
-        memcpy(&u, &z, 8);
-        m->max.len = 0;
-        bb_le(&m->max, u, 8);
-      }
-    } else if (c->ptype == PQ_FLOAT) {
-      float z;
-      uint32_t u;
-      if (c->fv[imin] == 0.0) {
-        z = -0.0f;
-        memcpy(&u, &z, 4);
-        m->min.len = 0;
-        bb_le(&m->min, u, 4);
-      }
-      if (c->fv[imax] == 0.0) {
-        z = 0.0f;
-        memcpy(&u, &z, 4);
-        m->max.len = 0;
-        bb_le(&m->max, u, 4);
-      }
-    }
-  }
+  m->has_minmax = bounds(c, 0, m->dict ? ndict : c->nvals, soff, m->dict ? first : NULL,
+                         &m->min, &m->max);
+  m->ci_ok = true;
 
   int bw = m->dict ? bit_width(ndict > 1 ? (uint32_t)(ndict - 1) : 1) : 0;
   bb body = w->body;
@@ -872,8 +905,21 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
       for (size_t i = val; i < v1; i++)
         plain_value(c, i, soff, &body);
     }
+    if (m->npg == m->pgcap) {
+      m->pgcap = m->pgcap ? m->pgcap * 2 : 8;
+      m->pg = xrealloc(m->pg, m->pgcap * sizeof *m->pg);
+    }
+    pageinfo *pg = &m->pg[m->npg++];
+    memset(pg, 0, sizeof *pg);
+    pg->off = w->off;
+    pg->first_row = row;
+    pg->nulls = (r1 - row) - (v1 - val);
+    pg->null_page = v1 == val;
+    if (!pg->null_page && !bounds(c, val, v1, soff, NULL, &pg->min, &pg->max))
+      m->ci_ok = false;
     rc = write_page(w, m, PQ_PAGE_DATA, &body, (int32_t)(r1 - row),
                     m->dict ? PQ_ENC_RLE_DICTIONARY : PQ_ENC_PLAIN, e);
+    pg->size = w->off - pg->off;
     row = r1;
     val = v1;
     if (c->nrows == 0)
@@ -1015,7 +1061,71 @@ static void column_chunk(tc *t, const colbuf *c, const chunkmeta *m, int codec)
   }
   tc_end(t);
   tc_end(t);
+  if (m->oi_len > 0) {
+    tc_i64(t, 4, (int64_t)m->oi_off);
+    tc_i32(t, 5, (int32_t)m->oi_len);
+  }
+  if (m->ci_len > 0) {
+    tc_i64(t, 6, (int64_t)m->ci_off);
+    tc_i32(t, 7, (int32_t)m->ci_len);
+  }
   tc_end(t);
+}
+
+/* the page index (invariant (5)): ColumnIndexes, then OffsetIndexes */
+static int write_page_index(pqw_writer *w, err *e)
+{
+  int rc = 0;
+  bb b = {0};
+  for (int pass = 0; pass < 2 && rc == 0; pass++) {
+    for (size_t g = 0; g < w->nrgs && rc == 0; g++) {
+      for (int i = 0; i < w->ncols && rc == 0; i++) {
+        chunkmeta *m = &w->rgs[g].cols[i];
+        if (m->npg == 0 || m->npg > INT32_MAX || (pass == 0 && !m->ci_ok))
+          continue;
+        b.len = 0;
+        tc t = {.b = &b};
+        if (pass == 0) {
+          /* compact protocol: a list's booleans are bytes, 1 true, 2 false */
+          tc_list(&t, 1, THRIFT_TRUE, m->npg);
+          for (size_t k = 0; k < m->npg; k++)
+            bb_byte(&b, m->pg[k].null_page ? 1 : 2);
+          for (int mx = 0; mx < 2; mx++) {
+            tc_list(&t, 2 + mx, THRIFT_BINARY, m->npg);
+            for (size_t k = 0; k < m->npg; k++) {
+              const bb *v = mx ? &m->pg[k].max : &m->pg[k].min;
+              bb_varint(&b, v->len);
+              bb_put(&b, v->p, v->len);
+            }
+          }
+          tc_i32(&t, 4, 0);   /* boundary_order: UNORDERED */
+          tc_list(&t, 5, THRIFT_I64, m->npg);
+          for (size_t k = 0; k < m->npg; k++)
+            bb_varint(&b, zigzag((int64_t)m->pg[k].nulls));
+        } else {
+          tc_list(&t, 1, THRIFT_STRUCT, m->npg);
+          for (size_t k = 0; k < m->npg; k++) {
+            tc_begin(&t, 0);
+            tc_i64(&t, 1, (int64_t)m->pg[k].off);
+            tc_i32(&t, 2, (int32_t)m->pg[k].size);
+            tc_i64(&t, 3, (int64_t)m->pg[k].first_row);
+            tc_end(&t);
+          }
+        }
+        bb_byte(&b, THRIFT_STOP);
+        if (pass == 0) {
+          m->ci_off = w->off;
+          m->ci_len = b.len;
+        } else {
+          m->oi_off = w->off;
+          m->oi_len = b.len;
+        }
+        rc = emit(w, b.p, b.len, e);
+      }
+    }
+  }
+  bb_free(&b);
+  return rc;
 }
 
 int pqw_finish(pqw_writer *w, err *e)
@@ -1024,6 +1134,8 @@ int pqw_finish(pqw_writer *w, err *e)
     return 0;
   int rc = pqw_flush(w, e);
   if (rc < 0)
+    return rc;
+  if ((rc = write_page_index(w, e)) < 0)
     return rc;
   w->finished = true;
   bb f = {0};

@@ -37,6 +37,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,11 +101,34 @@ typedef struct gtable {
  * fifth of a high-cardinality aggregation's time). Writing the zeros first
  * makes them private pages at once. (Huge pages were tried: less user
  * time, as much more system time zeroing them, on this machine.) */
+#define TABLE_MAP_MIN (256u << 10)
+#define PF_DIST 16 /* rows between a slot's prefetch and its probe */
+
 static void *table_zalloc(size_t bytes)
 {
+  /* a large one: fresh zero pages, faulted in by one madvise instead of a
+     fault per 4 KB page (each a trap into the kernel, dear on a virtual
+     machine) and not written twice */
+  if (bytes >= TABLE_MAP_MIN) {
+    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m != MAP_FAILED) {
+      if (madvise(m, bytes, MADV_POPULATE_WRITE) != 0)
+        memset(m, 0, bytes);
+      return m;
+    }
+  }
   void *p = xmalloc(bytes);
   memset(p, 0, bytes);
   return p;
+}
+
+/* frees a slot array of `bytes` (from table_zalloc, or a small calloc) */
+static void table_free(void *p, size_t bytes)
+{
+  if (p != NULL && bytes >= TABLE_MAP_MIN)
+    munmap(p, bytes);
+  else
+    free(p);
 }
 
 static void gt_account(gtable *g, size_t bytes)
@@ -170,7 +194,7 @@ static void gt_free(gtable *g)
   free(g->kn);
   free(g->kphys);
   free(g->hash);
-  free(g->slots);
+  table_free(g->slots, g->nslots * sizeof(gslot));
   free(g->st);
   if (g->cnt[0] != NULL && g->cnt[0] != (int64_t *)1) {
     free(g->cnt[0]);
@@ -182,20 +206,34 @@ static void gt_free(gtable *g)
   free(g);
 }
 
+/* an array of groups grown from old to n elements of size es; a large
+   one's new pages faulted in at once (see table_zalloc) */
+static void *grow_arr(void *p, size_t old, size_t n, size_t es)
+{
+  char *q = xrealloc(p, n * es);
+  if (n * es >= TABLE_MAP_MIN) {
+    uintptr_t a = ((uintptr_t)q + old * es + 4095) & ~(uintptr_t)4095;
+    uintptr_t z = ((uintptr_t)q + n * es) & ~(uintptr_t)4095;
+    if (z > a)
+      madvise((void *)a, z - a, MADV_POPULATE_WRITE);
+  }
+  return q;
+}
+
 static void gt_grow_groups(gtable *g)
 {
   size_t nc = g->cap ? g->cap * 2 : 256;
   for (int k = 0; k < g->nk; k++) {
     if (g->kphys[k] == PHYS_STR) {
-      g->ks[k] = xrealloc(g->ks[k], sizeof(str_ref) * nc);
+      g->ks[k] = grow_arr(g->ks[k], g->cap, nc, sizeof(str_ref));
     } else {
-      g->kv[k] = xrealloc(g->kv[k], sizeof(int64_t) * nc);
+      g->kv[k] = grow_arr(g->kv[k], g->cap, nc, sizeof(int64_t));
     }
-    g->kn[k] = xrealloc(g->kn[k], nc);
+    g->kn[k] = grow_arr(g->kn[k], g->cap, nc, 1);
   }
-  g->hash = xrealloc(g->hash, sizeof(uint64_t) * nc);
+  g->hash = grow_arr(g->hash, g->cap, nc, sizeof(uint64_t));
   if (g->na > 0) {
-    g->st = xrealloc(g->st, sizeof(astate) * nc * (size_t)g->na);
+    g->st = grow_arr(g->st, g->cap * (size_t)g->na, nc * (size_t)g->na, sizeof(astate));
   }
   if (g->cnt[0] != NULL) {
     if (g->cnt[0] == (int64_t *)1) {
@@ -214,6 +252,8 @@ static void gt_rehash(gtable *g)
 {
   size_t ns = g->nslots * 2;
   gslot *sl = table_zalloc(ns * sizeof(gslot));
+  /* in group order: hash[] and the keys are read in sequence, the slots
+     written at random (stores do not stall as loads would) */
   for (size_t i = 0; i < g->n; i++) {
     if (i == g->null_gid)
       continue;
@@ -225,7 +265,7 @@ static void gt_rehash(gtable *g)
       sl[j].key = g->kv[0][i];
   }
   gt_account(g, (ns - g->nslots) * sizeof(gslot));
-  free(g->slots);
+  table_free(g->slots, g->nslots * sizeof(gslot));
   g->slots = sl;
   g->nslots = ns;
 }
@@ -716,7 +756,6 @@ void sql__agg_state_clear(const aggcall *a, void *state)
 /* ---- the sink ---- */
 
 #define NPART 16   /* hash partitions of a grouped aggregation */
-#define PF_DIST 16 /* rows between a slot's prefetch and its probe */
 
 typedef struct aggrun {
   qctx *q;
@@ -733,6 +772,10 @@ typedef struct aggthread {
   uint32_t gid[COL_BATCH];
   uint8_t part[COL_BATCH];
   astate *base[COL_BATCH];   /* per row: its group's first state */
+#define HMEMO 64
+  const char *memo_ptr[HMEMO];   /* string key hashes by address (one batch) */
+  uint32_t memo_len[HMEMO];
+  uint64_t memo_h[HMEMO];
 } aggthread;
 
 static void *agg_init(void *arg, int thread)
@@ -775,12 +818,48 @@ static int agg_consume(void *state, batch *b)
   } else {
     int shift = t->run->npart > 1 ? 60 : 64;
     uint64_t *hs = sql__ectx_alloc(&t->x, sizeof(uint64_t) * (size_t)(b->n > 0 ? b->n : 1));
+    /* row_hash, column by column; a string key's hash is remembered by
+       its address (a dictionary-encoded column's rows share the entry's
+       bytes, so most rows hash nothing) */
+    for (int j = 0; j < b->nsel; j++)
+      hs[ROW(b, j)] = 0x2545F4914F6CDD1DULL;
+    for (int k = 0; k < p->ngroups; k++) {
+      const vec *v = &keys[k];
+      if (v->phys == PHYS_STR && !v->is_const) {
+        for (int j = 0; j < b->nsel; j++) {
+          int r = ROW(b, j);
+          uint64_t hk;
+          if (v->nulls != NULL && v->nulls[r]) {
+            hk = sql__hash_value(PHYS_STR, v, r);
+          } else {
+            str_ref sv = v->s[r];
+            unsigned slot = (unsigned)(((uintptr_t)sv.ptr >> 3) ^ sv.len) & (HMEMO - 1);
+            if (t->memo_ptr[slot] == sv.ptr && t->memo_len[slot] == sv.len) {
+              hk = t->memo_h[slot];
+            } else {
+              hk = sql__hash_bytes(sv.ptr, sv.len);
+              t->memo_ptr[slot] = sv.ptr;
+              t->memo_len[slot] = sv.len;
+              t->memo_h[slot] = hk;
+            }
+          }
+          hs[r] = (hs[r] ^ hk) * 0x9E3779B97F4A7C15ULL;
+        }
+      } else {
+        for (int j = 0; j < b->nsel; j++) {
+          int r = ROW(b, j);
+          hs[r] = (hs[r] ^ sql__hash_value(v->phys, v, r)) * 0x9E3779B97F4A7C15ULL;
+        }
+      }
+    }
     for (int j = 0; j < b->nsel; j++) {
       int r = ROW(b, j);
-      uint64_t h = row_hash(keys, p->ngroups, r);
+      uint64_t h = hs[r] ^ (hs[r] >> 29);
       hs[r] = h;
       t->part[r] = (uint8_t)(shift < 64 ? h >> shift : 0);
     }
+    /* the memo holds addresses of this batch only */
+    memset(t->memo_ptr, 0, sizeof t->memo_ptr);
     /* probe with the slots of rows PF_DIST ahead already on their way,
        and start loading each group's states as soon as it is known */
     const vec *k0 = &keys[0];

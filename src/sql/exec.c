@@ -780,6 +780,12 @@ static int scan_next_pq(scan_op *s, batch **out)
       err_clear(&e);
       if ((rc = sql__pqt_cur_open(q, s->t, s->pc, m->obj, m->range, &e)) < 0)
         return sql__qctx_fail(q, rc, &e);
+      if ((rc = sql__pqt_cur_pages(q, s->t, s->pc, o->p->preds, o->p->npreds, &e)) < 0)
+        return sql__qctx_fail(q, rc, &e);
+      if (rc == 0) {
+        sql__pqt_cur_close(q, s->pc);
+        continue;
+      }
       if ((rc = scan_pq_prefilter(s)) < 0)
         return rc;
       if (rc == 0) {

@@ -171,6 +171,12 @@ pqt_cur *sql__pqt_cur_new(const int *cols, int ncols);
 void sql__pqt_cur_free(qctx *q, pqt_cur *c);
 /* Moves to row group rg of o (nothing read yet). */
 int sql__pqt_cur_open(qctx *q, table *t, pqt_cur *c, tobj *o, int rg, err *e);
+/* Page indexes: where the group's column chunks have a ColumnIndex, keeps
+   only the rows of pages whose min/max may pass preds (their AND); later
+   loads read only the pages holding those rows. 1 rows are left, 0 none
+   (skip the group), or a failure. */
+int sql__pqt_cur_pages(qctx *q, const table *t, pqt_cur *c, bexpr *const *preds, int npreds,
+                       err *e);
 /* Reads the columns k with which[k] (all when NULL) not read yet: one ranged
    read per column chunk. Columns not read give NULLs. */
 int sql__pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e);

@@ -185,30 +185,65 @@ static int field_of(const table *t, const pq_file *f, int col, err *e)
 
 /* ---- row-group pruning by statistics ---- */
 
-/* may some row of group rg satisfy e? (true when unsure) */
-static bool maybe(const table *t, const pq_file *f, int rg, const int *fmap, const bexpr *x)
+/* where statistics come from: a row group's chunks, or one page of one
+   leaf (a ColumnIndex entry; other leaves are then unknown) */
+typedef struct statsrc {
+  const pq_file *f;
+  int rg;
+  int leaf;                 /* page: its leaf, else -1 */
+  const pq_stats *page;
+  int64_t page_rows;
+} statsrc;
+
+static const pq_stats *src_stats(const statsrc *s, int leaf, int64_t *rows)
 {
+  if (s->leaf >= 0) {
+    *rows = s->page_rows;
+    return leaf == s->leaf ? s->page : NULL;
+  }
+  *rows = s->f->rgs[s->rg].num_rows;
+  return &s->f->rgs[s->rg].chunks[leaf].st;
+}
+
+/* the column and constant of a comparison `col op const` (op mirrored for
+   `const op col`); false for other shapes */
+static bool cmp_parts(const bexpr *x, const bexpr **c, const bexpr **k, int *op)
+{
+  if (x->kind != BX_CMP || x->nargs != 2)
+    return false;
+  *op = x->op;
+  if (x->args[0]->kind == BX_COL && x->args[1]->kind == BX_CONST) {
+    *c = x->args[0];
+    *k = x->args[1];
+    return true;
+  }
+  if (x->args[1]->kind == BX_COL && x->args[0]->kind == BX_CONST) {
+    *c = x->args[1];
+    *k = x->args[0];
+    /* mirror: const < col  ==  col > const */
+    int o = *op;
+    *op = o == CMP_LT ? CMP_GT : o == CMP_LE ? CMP_GE : o == CMP_GT ? CMP_LT
+        : o == CMP_GE ? CMP_LE : o;
+    return true;
+  }
+  return false;
+}
+
+/* may some row (of the group or page src describes) satisfy x? (true when
+   unsure) */
+static bool maybe(const table *t, const statsrc *src, const int *fmap, const bexpr *x)
+{
+  const pq_file *f = src->f;
   if (x->kind == BX_AND) {
     for (int k = 0; k < x->nargs; k++)
-      if (!maybe(t, f, rg, fmap, x->args[k]))
+      if (!maybe(t, src, fmap, x->args[k]))
         return false;
     return true;
   }
   const bexpr *c = NULL, *k = NULL;
   int op = -1;
-  if (x->kind == BX_CMP && x->nargs == 2) {
-    op = x->op;
-    if (x->args[0]->kind == BX_COL && x->args[1]->kind == BX_CONST) {
-      c = x->args[0];
-      k = x->args[1];
-    } else if (x->args[1]->kind == BX_COL && x->args[0]->kind == BX_CONST) {
-      c = x->args[1];
-      k = x->args[0];
-      /* mirror: const < col  ==  col > const */
-      op = op == CMP_LT ? CMP_GT : op == CMP_LE ? CMP_GE : op == CMP_GT ? CMP_LT
-         : op == CMP_GE ? CMP_LE : op;
-    }
-  } else if (x->kind == BX_ISNULL && x->nargs == 1 && x->args[0]->kind == BX_COL && !x->neg) {
+  int64_t rows = 0;
+  if (x->kind == BX_ISNULL && x->nargs == 1 && x->args[0]->kind == BX_COL && !x->neg) {
     int col = x->args[0]->colno;
     if (col < 0 || col >= t->ncols)
       return true;
@@ -217,10 +252,12 @@ static bool maybe(const table *t, const pq_file *f, int rg, const int *fmap, con
     const pq_field *fd = &f->fields[fmap[col]];
     if (fd->nested)
       return true;
-    int64_t nc = f->rgs[rg].chunks[fd->first_leaf].st.null_count;
-    return !(nc == 0);
+    const pq_stats *st = src_stats(src, fd->first_leaf, &rows);
+    return st == NULL || st->null_count != 0;
   }
-  if (c == NULL || k->v.null || op == CMP_NE || op < 0)
+  if (!cmp_parts(x, &c, &k, &op))
+    return true;
+  if (k->v.null || op == CMP_NE || op < 0)
     return true;
   int col = c->colno;
   if (col < 0 || col >= t->ncols || fmap[col] < 0)
@@ -232,15 +269,16 @@ static bool maybe(const table *t, const pq_file *f, int rg, const int *fmap, con
   if (ct.t != t->stypes[col].t || kt.t != ct.t ||
       (ct.t == SQL_DECIMAL && (kt.scale != ct.scale || t->stypes[col].scale != ct.scale)))
     return true;
-  const pq_chunk *ch = &f->rgs[rg].chunks[fd->first_leaf];
-  if (ch->st.null_count >= 0 && ch->st.null_count == f->rgs[rg].num_rows &&
-      f->rgs[rg].num_rows > 0)
+  const pq_stats *st = src_stats(src, fd->first_leaf, &rows);
+  if (st == NULL)
+    return true;
+  if (st->null_count >= 0 && st->null_count == rows && rows > 0)
     return false;   /* all NULL: no comparison is true */
   int phys = sql__phys(ct.t);
   value lo = {0}, hi = {0};
   double dlo = 0, dhi = 0;
-  if (!pq_stat_value(f, fd->first_leaf, ch->st.min, ch->st.min_len, &lo.i, &dlo, &lo.s) ||
-      !pq_stat_value(f, fd->first_leaf, ch->st.max, ch->st.max_len, &hi.i, &dhi, &hi.s))
+  if (!pq_stat_value(f, fd->first_leaf, st->min, st->min_len, &lo.i, &dlo, &lo.s) ||
+      !pq_stat_value(f, fd->first_leaf, st->max, st->max_len, &hi.i, &dhi, &hi.s))
     return true;
   if (phys == PHYS_F64) {
     lo.f = dlo;
@@ -293,8 +331,9 @@ int sql__pqt_cut(qctx *q, plan *p, tobj ***objs, int **rgs, size_t *n, err *e)
       if (f->rgs[g].num_rows == 0)
         continue;
       bool keep = true;
+      statsrc src = {.f = f, .rg = g, .leaf = -1};
       for (int pi = 0; pi < p->npreds && keep; pi++)
-        keep = maybe(t, f, g, fmap, p->preds[pi]);
+        keep = maybe(t, &src, fmap, p->preds[pi]);
       if (!keep)
         continue;
       if (k == cap) {
@@ -337,6 +376,16 @@ struct pqt_cur {
   int64_t charged;
   pq_column dict;       /* sql__pqt_cur_dict's dictionary */
   uint8_t *dictbytes;
+  pq_pool *pool;        /* buffers reused from row group to row group */
+  /* page index pruning (sql__pqt_cur_pages): the row ranges [b, e) of the
+     group that may pass the filters (NULL: all rows), and the page
+     indexes read for it, per leaf (state 0 not read, 1 read, -1 none) */
+  int64_t *rr;
+  int nrr;
+  pq_pageidx *pidx;
+  int8_t *pstate;
+  uint8_t **pbytes;
+  int npidx;
 };
 
 pqt_cur *sql__pqt_cur_new(const int *cols, int ncols)
@@ -348,6 +397,7 @@ pqt_cur *sql__pqt_cur_new(const int *cols, int ncols)
   c->absent = xcalloc((size_t)ncols + 1, sizeof(bool));
   c->loaded = xcalloc((size_t)ncols + 1, sizeof(bool));
   memcpy(c->cols, cols, sizeof(int) * (size_t)ncols);
+  c->pool = pq_pool_new();
   return c;
 }
 
@@ -356,20 +406,35 @@ void sql__pqt_cur_close(qctx *q, pqt_cur *c)
   if (c == NULL)
     return;
   for (int k = 0; k < c->ncols; k++) {
-    pq_column_release(&c->data[k]);
+    pq_column_recycle(&c->data[k], c->pool);
     c->loaded[k] = false;
   }
   pq_column_release(&c->dict);
   free(c->dictbytes);
   c->dictbytes = NULL;
   for (int k = 0; k < c->nchunks; k++)
-    free(c->chunks[k]);
+    pq_pool_give(c->pool, c->chunks[k]);
   free(c->chunks);
   c->chunks = NULL;
   c->nchunks = 0;
   if (c->charged)
     sql__qctx_mem(q, -c->charged);
   c->charged = 0;
+  free(c->rr);
+  c->rr = NULL;
+  c->nrr = 0;
+  for (int k = 0; k < c->npidx; k++) {
+    if (c->pstate[k] == 1)
+      pq_page_index_free(&c->pidx[k]);
+    free(c->pbytes[k]);
+  }
+  free(c->pidx);
+  free(c->pstate);
+  free(c->pbytes);
+  c->pidx = NULL;
+  c->pstate = NULL;
+  c->pbytes = NULL;
+  c->npidx = 0;
   c->obj = NULL;
 }
 
@@ -382,6 +447,7 @@ void sql__pqt_cur_free(qctx *q, pqt_cur *c)
   free(c->data);
   free(c->absent);
   free(c->loaded);
+  pq_pool_free(c->pool);
   free(c);
 }
 
@@ -404,6 +470,311 @@ int sql__pqt_cur_open(qctx *q, table *t, pqt_cur *c, tobj *o, int rg, err *e)
   c->chunks = xcalloc((size_t)nleaves + 1, sizeof(uint8_t *));
   (void)t;
   return 0;
+}
+
+/* ---- page indexes ---- */
+
+/* the page index of leaf `leaf` of the cursor's row group, read once (its
+   bytes counted as scanned): 1 there, 0 the file has none, or a failure */
+static int load_pidx(qctx *q, pqt_cur *c, int leaf, err *e)
+{
+  tobj *o = c->obj;
+  const pq_file *f = o->pq;
+  if (c->pidx == NULL) {
+    c->npidx = f->nleaves;
+    c->pidx = xcalloc((size_t)f->nleaves + 1, sizeof(pq_pageidx));
+    c->pstate = xcalloc((size_t)f->nleaves + 1, 1);
+    c->pbytes = xcalloc((size_t)f->nleaves + 1, sizeof(uint8_t *));
+  }
+  if (c->pstate[leaf] != 0)
+    return c->pstate[leaf] > 0;
+  c->pstate[leaf] = -1;
+  uint64_t oo, ol, co, cl;
+  pq_page_index_ranges(f, c->rg, leaf, &oo, &ol, &co, &cl);
+  if (ol == 0 || ol > (16u << 20) || cl > (64u << 20))
+    return 0;
+  int fd = -1;
+  uint64_t size = 0;
+  int rc = q->src->open(q->src->ctx, o->bucket, o->key, &fd, &size, e);
+  if (rc < 0)
+    return rc;
+  uint8_t *b = xmalloc(ol + cl + 1);
+  if (size != f->size)
+    rc = err_set(e, ERR_INVALID, "'%s' changed during the query", o->name);
+  else if ((rc = read_at(fd, o->name, oo, ol, b, e)) == 0 && cl > 0)
+    rc = read_at(fd, o->name, co, cl, b + ol, e);
+  close(fd);
+  if (rc < 0) {
+    free(b);
+    return rc;
+  }
+  atomic_fetch_add(&q->bytes_scanned, ol + cl);
+  rc = pq_page_index_parse(f, c->rg, leaf, b, ol, cl ? b + ol : NULL, cl, &c->pidx[leaf], e);
+  if (rc < 0) {
+    free(b);
+    return rc;
+  }
+  c->pbytes[leaf] = b;
+  c->pstate[leaf] = 1;
+  return 1;
+}
+
+/* row ranges: sorted, disjoint [b, e) pairs */
+typedef struct rset {
+  int64_t *r;
+  int n;
+  int cap;
+} rset;
+
+static void rs_add(rset *s, int64_t b, int64_t e)
+{
+  if (s->n > 0 && s->r[2 * s->n - 1] == b) {
+    s->r[2 * s->n - 1] = e;
+    return;
+  }
+  if (s->n == s->cap) {
+    s->cap = s->cap ? s->cap * 2 : 8;
+    s->r = xrealloc(s->r, sizeof(int64_t) * 2 * (size_t)s->cap);
+  }
+  s->r[2 * s->n] = b;
+  s->r[2 * s->n + 1] = e;
+  s->n++;
+}
+
+static rset rs_and(const rset *a, const rset *b)
+{
+  rset o = {0};
+  int i = 0, j = 0;
+  while (i < a->n && j < b->n) {
+    int64_t lo = a->r[2 * i] > b->r[2 * j] ? a->r[2 * i] : b->r[2 * j];
+    int64_t hi = a->r[2 * i + 1] < b->r[2 * j + 1] ? a->r[2 * i + 1] : b->r[2 * j + 1];
+    if (lo < hi)
+      rs_add(&o, lo, hi);
+    if (a->r[2 * i + 1] < b->r[2 * j + 1])
+      i++;
+    else
+      j++;
+  }
+  return o;
+}
+
+/* the rows of the group where x may be true, by the ColumnIndex of the
+   one column a comparison reads (all rows when unsure) */
+static int ranges_of(qctx *q, const table *t, pqt_cur *c, const bexpr *x, rset *out, err *e)
+{
+  const pq_file *f = c->obj->pq;
+  int64_t rows = f->rgs[c->rg].num_rows;
+  out->n = 0;
+  if (x->kind == BX_AND) {
+    rs_add(out, 0, rows);
+    for (int k = 0; k < x->nargs && out->n > 0; k++) {
+      rset one = {0};
+      int rc = ranges_of(q, t, c, x->args[k], &one, e);
+      if (rc < 0) {
+        free(one.r);
+        return rc;
+      }
+      rset both = rs_and(out, &one);
+      free(one.r);
+      free(out->r);
+      *out = both;
+    }
+    return 0;
+  }
+  const bexpr *cx = NULL, *kx = NULL;
+  int op;
+  int col = -1;
+  if (x->kind == BX_ISNULL && x->nargs == 1 && x->args[0]->kind == BX_COL && !x->neg)
+    col = x->args[0]->colno;
+  else if (cmp_parts(x, &cx, &kx, &op))
+    col = cx->colno;
+  int fi = col >= 0 && col < t->ncols ? c->obj->pqmap[col] : -1;
+  if (fi < 0 || f->fields[fi].nested) {
+    rs_add(out, 0, rows);
+    return 0;
+  }
+  int leaf = f->fields[fi].first_leaf;
+  int rc = load_pidx(q, c, leaf, e);
+  if (rc < 0)
+    return rc;
+  const pq_pageidx *pi = &c->pidx[leaf];
+  if (rc == 0 || !pi->has_ci) {
+    rs_add(out, 0, rows);
+    return 0;
+  }
+  for (int k = 0; k < pi->n; k++) {
+    statsrc src = {.f = f, .rg = c->rg, .leaf = leaf, .page = &pi->st[k],
+                   .page_rows = pi->first_row[k + 1] - pi->first_row[k]};
+    if (maybe(t, &src, c->obj->pqmap, x))
+      rs_add(out, pi->first_row[k], pi->first_row[k + 1]);
+  }
+  return 0;
+}
+
+int sql__pqt_cur_pages(qctx *q, const table *t, pqt_cur *c, bexpr *const *preds, int npreds,
+                       err *e)
+{
+  if (c->obj == NULL || npreds == 0)
+    return 1;
+  const pq_file *f = c->obj->pq;
+  bool any = false;
+  for (int l = 0; l < f->nleaves && !any; l++)
+    any = f->rgs[c->rg].chunks[l].ci_off >= 0 && f->rgs[c->rg].chunks[l].oi_off >= 0;
+  if (!any)
+    return 1;
+  int64_t rows = f->rgs[c->rg].num_rows;
+  rset all = {0};
+  rs_add(&all, 0, rows);
+  for (int k = 0; k < npreds && all.n > 0; k++) {
+    rset one = {0};
+    int rc = ranges_of(q, t, c, preds[k], &one, e);
+    if (rc < 0) {
+      free(one.r);
+      free(all.r);
+      return rc;
+    }
+    rset both = rs_and(&all, &one);
+    free(one.r);
+    free(all.r);
+    all = both;
+  }
+  if (all.n == 0) {
+    free(all.r);
+    return 0;
+  }
+  if (all.n == 1 && all.r[0] == 0 && all.r[1] == rows) {
+    free(all.r);
+    return 1;
+  }
+  c->rr = all.r;
+  c->nrr = all.n;
+  c->rows = 0;
+  for (int k = 0; k < all.n; k++)
+    c->rows += all.r[2 * k + 1] - all.r[2 * k];
+  return 1;
+}
+
+/* keeps only the rows of c->rr of a column decoded over the row ranges
+   spans (sorted, disjoint, covering c->rr) */
+static void compact(pqt_cur *c, pq_column *d, const int64_t *spans, int nspans)
+{
+  size_t es = d->phys == PHYS_STR ? sizeof(str_ref) : 8;
+  char *np = pq_pool_take(c->pool, (size_t)c->rows * es + 1);
+  uint8_t *nn = d->nulls != NULL ? pq_pool_take(c->pool, (size_t)c->rows + 1) : NULL;
+  int j = 0;
+  int64_t base = 0;   /* decoded rows before span j */
+  int64_t w = 0;
+  for (int i = 0; i < c->nrr; i++) {
+    int64_t b = c->rr[2 * i], end = c->rr[2 * i + 1];
+    while (b < end) {
+      while (j < nspans && spans[2 * j + 1] <= b) {
+        base += spans[2 * j + 1] - spans[2 * j];
+        j++;
+      }
+      if (j == nspans || spans[2 * j] > b)
+        break;   /* not covered (never: the spans cover the ranges) */
+      int64_t stop = end < spans[2 * j + 1] ? end : spans[2 * j + 1];
+      int64_t from = base + (b - spans[2 * j]);
+      memcpy(np + (size_t)w * es, (char *)d->p + (size_t)from * es, (size_t)(stop - b) * es);
+      if (nn != NULL)
+        memcpy(nn + w, d->nulls + from, (size_t)(stop - b));
+      w += stop - b;
+      b = stop;
+    }
+  }
+  pq_pool_give(c->pool, d->p);
+  pq_pool_give(c->pool, d->nulls);
+  d->p = np;
+  d->nulls = nn;
+  d->n = c->rows;
+}
+
+/* a flat column read from only the pages holding rows of c->rr (its
+   dictionary page, then those pages, by its OffsetIndex): 1 done, 0 not
+   possible here (no OffsetIndex, nested), or a failure */
+static int load_some_pages(qctx *q, pqt_cur *c, const pq_field *fdl, int fi, int k, int fd,
+                           err *e)
+{
+  tobj *o = c->obj;
+  const pq_file *f = o->pq;
+  if (fdl->nested || fdl->nleaves != 1 || fdl->node->max_rep > 0)
+    return 0;
+  int leaf = fdl->first_leaf;
+  int rc = load_pidx(q, c, leaf, e);
+  if (rc <= 0)
+    return rc;
+  const pq_pageidx *pi = &c->pidx[leaf];
+  uint64_t start, len;
+  if ((rc = pq_chunk_range(f, c->rg, leaf, &start, &len, e)) < 0)
+    return rc;
+  /* the pages to read, and the bytes: [start, first page) holds the
+     dictionary page (when any), then each chosen page */
+  int64_t *spans = xmalloc(sizeof(int64_t) * 2 * (size_t)pi->n);
+  int nspans = 0;
+  uint64_t total = (uint64_t)pi->offset[0] - start;
+  int64_t rows = 0;
+  int r = 0;
+  for (int p = 0; p < pi->n; p++) {
+    int64_t b = pi->first_row[p], en = pi->first_row[p + 1];
+    while (r < c->nrr && c->rr[2 * r + 1] <= b)
+      r++;
+    if (r == c->nrr || c->rr[2 * r] >= en)
+      continue;
+    spans[2 * nspans] = b;
+    spans[2 * nspans + 1] = en;
+    nspans++;
+    rows += en - b;
+    total += (uint64_t)pi->size[p];
+  }
+  if ((rc = sql__qctx_mem(q, (int64_t)total)) < 0) {
+    free(spans);
+    return err_set(e, rc, "reading '%s' passed the query's memory limit", o->name);
+  }
+  c->charged += (int64_t)total;
+  uint8_t *pb = pq_pool_take(c->pool, total + 1);
+  c->chunks[c->nchunks++] = pb;
+  uint64_t w = 0;
+  if (pi->offset[0] > (int64_t)start) {
+    rc = read_at(fd, o->name, start, (size_t)((uint64_t)pi->offset[0] - start), pb, e);
+    w = (uint64_t)pi->offset[0] - start;
+  }
+  int s = 0;
+  for (int p = 0; p < pi->n && rc == 0 && s < nspans; p++) {
+    if (pi->first_row[p] != spans[2 * s])
+      continue;
+    /* consecutive chosen pages: one read */
+    int p2 = p;
+    uint64_t n = (uint64_t)pi->size[p];
+    while (s + 1 < nspans && p2 + 1 < pi->n && pi->first_row[p2 + 1] == spans[2 * (s + 1)] &&
+           pi->offset[p2 + 1] == pi->offset[p2] + pi->size[p2]) {
+      p2++;
+      s++;
+      n += (uint64_t)pi->size[p2];
+    }
+    rc = read_at(fd, o->name, (uint64_t)pi->offset[p], (size_t)n, pb + w, e);
+    w += n;
+    s++;
+    p = p2;
+  }
+  if (rc < 0) {
+    free(spans);
+    return rc;
+  }
+  atomic_fetch_add(&q->bytes_scanned, w);
+  int64_t room = (int64_t)q->mem_limit - atomic_load(&q->mem_used);
+  if (room < (1 << 20))
+    room = 1 << 20;
+  rc = pq_column_read_pages(f, c->rg, fi, pb, (size_t)w, rows, (size_t)room, c->pool,
+                            &c->data[k], e);
+  if (rc == 0) {
+    if ((rc = sql__qctx_mem(q, (int64_t)c->data[k].bytes)) < 0)
+      rc = err_set(e, rc, "reading '%s' passed the query's memory limit", o->name);
+    c->charged += (int64_t)c->data[k].bytes;
+  }
+  if (rc == 0)
+    compact(c, &c->data[k], spans, nspans);
+  free(spans);
+  return rc < 0 ? rc : 1;
 }
 
 int sql__pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e)
@@ -432,6 +803,15 @@ int sql__pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e)
       continue;
     c->loaded[k] = true;
     const pq_field *fd2 = &f->fields[fi];
+    if (c->rr != NULL) {
+      rc = load_some_pages(q, c, fd2, fi, k, fd, e);
+      if (rc < 0)
+        break;
+      if (rc == 1) {
+        rc = 0;
+        continue;
+      }
+    }
     const uint8_t **ptrs = xcalloc((size_t)fd2->nleaves, sizeof(uint8_t *));
     size_t *lens = xcalloc((size_t)fd2->nleaves, sizeof(size_t));
     for (int l = 0; l < fd2->nleaves && rc == 0; l++) {
@@ -443,7 +823,7 @@ int sql__pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e)
         break;
       }
       c->charged += (int64_t)len;
-      uint8_t *b = xmalloc(len + 1);
+      uint8_t *b = pq_pool_take(c->pool, len + 1);
       c->chunks[c->nchunks++] = b;
       if ((rc = read_at(fd, o->name, off, len, b, e)) < 0)
         break;
@@ -459,13 +839,17 @@ int sql__pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e)
     int64_t room = (int64_t)q->mem_limit - atomic_load(&q->mem_used);
     if (room < (1 << 20))
       room = 1 << 20;
-    rc = pq_column_read(f, rg, fi, ptrs, lens, (size_t)room, &c->data[k], e);
+    rc = pq_column_read_pool(f, rg, fi, ptrs, lens, (size_t)room, c->pool, &c->data[k], e);
     free(ptrs);
     free(lens);
     if (rc == 0) {
       if ((rc = sql__qctx_mem(q, (int64_t)c->data[k].bytes)) < 0)
         rc = err_set(e, rc, "reading '%s' passed the query's memory limit", o->name);
       c->charged += (int64_t)c->data[k].bytes;
+    }
+    if (rc == 0 && c->rr != NULL) {
+      int64_t all[2] = {0, f->rgs[rg].num_rows};
+      compact(c, &c->data[k], all, 1);
     }
   }
   close(fd);

@@ -176,7 +176,9 @@ typedef struct topn {
 typedef struct topn_thread {
   topn *t;
   int thread;
-  bool has_thresh;       /* the local rows are cut: the last one is the bar */
+  bool has_thresh;       /* the local rows are cut: row `bar` is the bar */
+  uint32_t bar;          /* the keep-th row after the last cut (rows appended
+                            since do not move it) */
   uint8_t *keep;         /* scratch: rows of a batch that beat the bar */
   uint16_t *sel;
 } topn_thread;
@@ -238,13 +240,10 @@ static int topn_consume(void *state, batch *b)
   if (t->keep == 0)
     return 0;
   batch nb = *b;
-  if (tt->has_thresh && (*rp)->rows == t->keep) {
-    /* only rows that beat the current last one can enter */
+  if (tt->has_thresh) {
+    /* only rows that beat the keep-th row of the last cut can enter */
     const rowset *rs = *rp;
-    size_t last = rs->nchunks - 1;
-    while (last > 0 && rs->chunks[last]->n == 0)
-      last--;
-    uint32_t bar = (uint32_t)(last * COL_BATCH + (size_t)rs->chunks[last]->n - 1);
+    uint32_t bar = tt->bar;
     int m = 0;
     for (int j = 0; j < b->nsel; j++) {
       int r = ROW(b, j);
@@ -262,7 +261,14 @@ static int topn_consume(void *state, batch *b)
   size_t limit = t->keep * 2 > 8192 ? t->keep * 2 : 8192;
   if ((*rp)->rows > limit) {
     rc = cut(t, rp);
-    tt->has_thresh = true;
+    const rowset *rs = *rp;
+    if (rc == 0 && rs->rows == t->keep && rs->nchunks > 0) {
+      size_t last = rs->nchunks - 1;
+      while (last > 0 && rs->chunks[last]->n == 0)
+        last--;
+      tt->bar = (uint32_t)(last * COL_BATCH + (size_t)rs->chunks[last]->n - 1);
+      tt->has_thresh = rs->chunks[last]->n > 0;
+    }
   }
   return rc;
 }

@@ -2,7 +2,9 @@
  * whole object -- the tail, the footer (Thrift compact protocol, schema
  * tree, row groups, statistics), then every field of every row group
  * through the page decoders (levels, every encoding, every codec) and the
- * JSON assembly of nested fields, and the dictionaries alone. The reader
+ * JSON assembly of nested fields, the dictionaries alone, and the page
+ * index (ColumnIndex / OffsetIndex) with a decode of every other page
+ * that it locates. The reader
  * must stay inside the buffer and either decode or report an error; it
  * must never crash or hang. */
 #include "formats/parquet.h"
@@ -63,6 +65,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pq_column dc;
         if (pq_dict_read(f, g, fd->first_leaf, data + doff, (size_t)dlen, 64u << 20, &dc, &e) == 0)
           pq_column_release(&dc);
+      }
+      uint64_t oo, ol, co, cl, coff, clen;
+      pq_page_index_ranges(f, g, fd->first_leaf, &oo, &ol, &co, &cl);
+      pq_pageidx pi;
+      if (ol > 0 && pq_page_index_parse(f, g, fd->first_leaf, data + oo, (size_t)ol,
+                                        cl ? data + co : NULL, (size_t)cl, &pi, &e) == 0) {
+        int64_t v2;
+        double d2;
+        str_ref s2;
+        for (int p = 0; pi.has_ci && p < pi.n; p++) {
+          pq_stat_value(f, fd->first_leaf, pi.st[p].min, pi.st[p].min_len, &v2, &d2, &s2);
+          pq_stat_value(f, fd->first_leaf, pi.st[p].max, pi.st[p].max_len, &v2, &d2, &s2);
+        }
+        if (!fd->nested && fd->nleaves == 1 && fd->node->max_rep == 0 &&
+            pq_chunk_range(f, g, fd->first_leaf, &coff, &clen, &e) == 0) {
+          /* the dictionary part, then every other page */
+          size_t n = (size_t)((uint64_t)pi.offset[0] - coff);
+          for (int p = 0; p < pi.n; p += 2)
+            n += (size_t)pi.size[p];
+          uint8_t *b = malloc(n + 1);
+          size_t w = (size_t)((uint64_t)pi.offset[0] - coff);
+          memcpy(b, data + coff, w);
+          int64_t rows = 0;
+          for (int p = 0; p < pi.n; p += 2) {
+            memcpy(b + w, data + pi.offset[p], (size_t)pi.size[p]);
+            w += (size_t)pi.size[p];
+            rows += pi.first_row[p + 1] - pi.first_row[p];
+          }
+          pq_column pc;
+          if (pq_column_read_pages(f, g, k, b, w, rows, 64u << 20, NULL, &pc, &e) == 0)
+            pq_column_release(&pc);
+          free(b);
+        }
+        pq_page_index_free(&pi);
       }
       int64_t v;
       double d;
