@@ -35,6 +35,7 @@
 #define BATCH_GET_MAX 100
 #define BATCH_WRITE_MAX 25
 #define TRANSACT_MAX 100
+#define TRANSACT_BYTES (4u << 20)  /* the aggregate size of a transaction's items */
 #define BATCH_GET_BYTES (16u << 20)
 #define TOKEN_TTL_MS (10 * 60 * 1000)
 
@@ -307,6 +308,12 @@ static int many_apply(kv *k, void *arg, MDB_txn *txn, arena *a, err *e)
         if (w->fail_item != NULL)
           json_object_set(reason, "Item", w->fail_item);
         json_array_append_new(reasons, reason);
+      } else if (r == KV_ERR_VALIDATION) {
+        /* found while applying (an item grown past 400 KB, an index key of
+           the wrong type): the transaction is cancelled with the reason */
+        failed = true;
+        json_array_append_new(reasons, json_pack("{ssss}", "Code", "ValidationError", "Message",
+                                                 ee.msg));
       } else if (r != 0) {
         json_decref(reasons);
         *e = ee;
@@ -493,6 +500,12 @@ int kv_transact_write(kv *k, json_t *in, json_t **out, err *e)
     if (rc != 0)
       break;
   }
+  size_t aggregate = 0; /* Put items whole, the others by their key */
+  for (size_t j = 0; rc == 0 && j < m.n; j++)
+    aggregate += kv_item_size(m.reqs[j].item != NULL ? m.reqs[j].item : m.reqs[j].key);
+  if (rc == 0 && aggregate > TRANSACT_BYTES)
+    rc = err_set(e, KV_ERR_VALIDATION, "Transaction request is too large: the aggregate size of "
+                 "the items in the transaction cannot exceed 4 MB");
   many_caps mc = {0};
   if (rc == 0)
     rc = kv_capacity_mode(in, &mc.mode, e);

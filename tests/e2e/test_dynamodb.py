@@ -746,3 +746,34 @@ def test_return_consumed_capacity(ddb):
     code, msg = error(ei)
     assert code == "ValidationException" and "returnConsumedCapacity" in msg
     assert "Item" not in ddb.get_item(TableName=name, Key={"pk": {"S": "bad"}})
+
+
+def test_transaction_limits_and_validation_reasons(ddb):
+    name = make_table(ddb, "S")
+    # 11 items of ~390 KB: past the 4 MB aggregate, refused whole
+    big = "z" * (390 * 1024)
+    items = [{"Put": {"TableName": name, "Item": {"pk": {"S": "k%d" % i}, "d": {"S": big}}}}
+             for i in range(11)]
+    with pytest.raises(ClientError) as ei:
+        ddb.transact_write_items(TransactItems=items)
+    code, msg = error(ei)
+    assert code == "ValidationException" and "4 MB" in msg, msg
+    count = lambda: sum(p["Count"] for p in ddb.get_paginator("scan").paginate(
+        TableName=name, Select="COUNT"))
+    assert count() == 0
+    # ten of them fit (3.9 MB)
+    ddb.transact_write_items(TransactItems=items[:10])
+    assert count() == 10
+    # an update that grows an item past 400 KB cancels the transaction with
+    # a ValidationError reason in its place, and nothing is written
+    with pytest.raises(ClientError) as ei:
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": name, "Item": {"pk": {"S": "new"}}}},
+            {"Update": {"TableName": name, "Key": {"pk": {"S": "k0"}},
+                        "UpdateExpression": "SET e = :e",
+                        "ExpressionAttributeValues": {":e": {"S": "y" * (20 * 1024)}}}}])
+    assert ei.value.response["Error"]["Code"] == "TransactionCanceledException"
+    reasons = ei.value.response["CancellationReasons"]
+    assert [r["Code"] for r in reasons] == ["None", "ValidationError"]
+    assert "Item size" in reasons[1]["Message"]
+    assert "Item" not in ddb.get_item(TableName=name, Key={"pk": {"S": "new"}})
