@@ -493,6 +493,8 @@ static const char *pq_hive(const pq_field *f, arena *a)
 {
   if (f->nested)
     return "string";
+  if (f->node != NULL && f->node->prec > 0) /* DECIMAL, also those wider than 18 digits */
+    return arena_sprintf(a, "decimal(%d,%d)", f->node->prec, f->node->scale);
   switch (f->out) {
   case PQO_BOOLEAN: return "boolean";
   case PQO_BIGINT:

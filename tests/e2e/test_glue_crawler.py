@@ -1,0 +1,226 @@
+"""tests/e2e/test_glue_crawler.py -- Glue crawlers through boto3: a bucket
+of CSV (with a header, Hive partitions, a type widening across files), JSON
+lines and Parquet (written by DuckDB) folders is crawled into tables whose
+columns, types, parameters and partitions are checked with get_table and
+get_partitions, then a crawled table is queried with SQL (/_tarn/sql) and
+compared with DuckDB reading the same objects; the crawler's errors
+(unknown, already exists, running) and its state across kill -9."""
+import json
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from duckdb_util import duckdb
+
+BUCKET = "crawl-e2e"
+SALES = {
+    # the header row names the columns; qty is an int in 2023, a decimal in
+    # 2024 (the table's type widens to double); code keeps its zeros
+    "lake/sales/year=2023/month=12/part-0.csv": "code,qty,region\n000042,10,north\n0007,20,south\n",
+    "lake/sales/year=2024/month=01/part-0.csv": "code,qty,region\n000043,5.5,north\n",
+    "lake/sales/year=2024/month=01/_SUCCESS": "x",
+}
+EVENTS = {
+    "lake/events/2024/01/a.json": '{"id":1,"kind":"click","score":0.5}\n{"id":2,"kind":"view","score":1}\n',
+    "lake/events/2024/02/b.json": '{"id":3,"kind":"click","score":2.25,"extra":"x"}\n',
+}
+
+
+def glue_client(tarn):
+    return boto3.client("glue", endpoint_url=tarn.endpoint, region_name="us-east-1",
+                        aws_access_key_id=tarn.access_key, aws_secret_access_key=tarn.secret_key,
+                        config=Config(retries={"max_attempts": 1}))
+
+
+def sql(tarn, query):
+    r = tarn.request("POST", "/_tarn/sql", headers={"Accept": "application/json"},
+                     body=query.encode(), timeout=120)
+    doc = json.loads(r.text)
+    assert r.status_code == 200 and "error" not in doc, doc
+    return doc["rows"]
+
+
+def wait_ready(glue, name, timeout=180):
+    deadline = time.time() + timeout
+    while True:
+        c = glue.get_crawler(Name=name)["Crawler"]
+        if c["State"] == "READY" and "LastCrawl" in c:
+            return c
+        assert time.time() < deadline, c
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def lake(tarn, s3, tmp_path_factory):
+    s3.create_bucket(Bucket=BUCKET)
+    for k, v in {**SALES, **EVENTS}.items():
+        s3.put_object(Bucket=BUCKET, Key=k, Body=v.encode())
+    d = tmp_path_factory.mktemp("pq")
+    duckdb(["COPY (SELECT i::INTEGER AS id, 'n' || i AS name, i * 1.5 AS amount "
+            "FROM range(5) t(i)) TO 'm.parquet' (FORMAT parquet)"], cwd=d)
+    s3.put_object(Bucket=BUCKET, Key="lake/metrics/m.parquet", Body=(d / "m.parquet").read_bytes())
+    s3.put_object(Bucket=BUCKET, Key="lake/tmp/skip.csv", Body=b"a,b\n1,2\n")
+    glue = glue_client(tarn)
+    glue.create_database(DatabaseInput={"Name": "crawled"})
+    glue.create_crawler(Name="lake", Role="arn:aws:iam::000000000000:role/glue",
+                        DatabaseName="crawled", TablePrefix="raw_",
+                        Targets={"S3Targets": [{"Path": "s3://%s/lake/" % BUCKET,
+                                                "Exclusions": ["tmp/**"]}]},
+                        SchemaChangePolicy={"UpdateBehavior": "UPDATE_IN_DATABASE",
+                                            "DeleteBehavior": "DEPRECATE_IN_DATABASE"},
+                        Configuration=json.dumps({"Version": 1.0}))
+    glue.start_crawler(Name="lake")
+    c = wait_ready(glue, "lake")
+    assert c["LastCrawl"]["Status"] == "SUCCEEDED", c
+    return glue
+
+
+def columns(t):
+    return [(c["Name"], c["Type"]) for c in t["StorageDescriptor"]["Columns"]]
+
+
+def test_csv_table(lake):
+    t = lake.get_table(DatabaseName="crawled", Name="raw_sales")["Table"]
+    assert columns(t) == [("code", "string"), ("qty", "double"), ("region", "string")]
+    assert [(k["Name"], k["Type"]) for k in t["PartitionKeys"]] == [("year", "string"),
+                                                                    ("month", "string")]
+    p = t["Parameters"]
+    assert p["classification"] == "csv" and p["compressionType"] == "none"
+    assert p["skip.header.line.count"] == "1" and p["UPDATED_BY_CRAWLER"] == "lake"
+    assert p["objectCount"] == "2" and p["recordCount"] == "3"
+    assert t["StorageDescriptor"]["Location"] == "s3://%s/lake/sales/" % BUCKET
+    parts = lake.get_partitions(DatabaseName="crawled", TableName="raw_sales")["Partitions"]
+    assert sorted(x["Values"] for x in parts) == [["2023", "12"], ["2024", "01"]]
+    assert {x["StorageDescriptor"]["Location"] for x in parts} == {
+        "s3://%s/lake/sales/year=2023/month=12/" % BUCKET,
+        "s3://%s/lake/sales/year=2024/month=01/" % BUCKET}
+
+
+def test_json_table_with_plain_folders(lake):
+    t = lake.get_table(DatabaseName="crawled", Name="raw_events")["Table"]
+    assert columns(t) == [("id", "bigint"), ("kind", "string"), ("score", "double"),
+                          ("extra", "string")]
+    assert [k["Name"] for k in t["PartitionKeys"]] == ["partition_0", "partition_1"]
+    assert t["Parameters"]["classification"] == "json"
+    parts = lake.get_partitions(DatabaseName="crawled", TableName="raw_events")["Partitions"]
+    assert sorted(x["Values"] for x in parts) == [["2024", "01"], ["2024", "02"]]
+
+
+def test_parquet_table(lake):
+    t = lake.get_table(DatabaseName="crawled", Name="raw_metrics")["Table"]
+    types = dict(columns(t))
+    assert types["id"] == "int" and types["name"] == "string"
+    assert types["amount"].startswith("decimal") or types["amount"] == "double"
+    assert t["Parameters"]["classification"] == "parquet"
+    assert t["Parameters"]["recordCount"] == "5"
+    assert t["PartitionKeys"] == []
+
+
+def test_excluded_and_hidden_objects_are_left_out(lake):
+    names = [t["Name"] for t in lake.get_tables(DatabaseName="crawled")["TableList"]]
+    assert sorted(names) == ["raw_events", "raw_metrics", "raw_sales"]
+
+
+def test_sql_over_crawled_tables(tarn, lake, tmp_path):
+    got = sql(tarn, "SELECT code, qty, region, year FROM crawled.raw_sales ORDER BY code")
+    assert got == [["000042", 10.0, "north", "2023"], ["000043", 5.5, "north", "2024"],
+                   ["0007", 20.0, "south", "2023"]]
+    for k, v in SALES.items():
+        if k.endswith(".csv"):
+            (tmp_path / k.replace("/", "_")).write_text(v)
+    ref = duckdb(["SELECT sum(qty) FROM read_csv('*.csv', header=true, "
+                  "columns={'code':'VARCHAR','qty':'DOUBLE','region':'VARCHAR'})"],
+                 cwd=tmp_path)[-1]
+    assert sql(tarn, "SELECT sum(qty) FROM crawled.raw_sales") == [[float(ref[0][0])]]
+    assert sql(tarn, "SELECT sum(id) FROM crawled.raw_metrics") == [[10]]
+
+
+def test_recrawl_adds_partitions_and_deprecates_vanished(tarn, s3, lake):
+    s3.put_object(Bucket=BUCKET, Key="lake/sales/year=2024/month=02/part-0.csv",
+                  Body=b"code,qty,region\n9,1,east\n")
+    for k in EVENTS:
+        s3.delete_object(Bucket=BUCKET, Key=k)
+    lake.start_crawler(Name="lake")
+    c = wait_ready(lake, "lake")
+    assert c["LastCrawl"]["Status"] == "SUCCEEDED", c
+    parts = lake.get_partitions(DatabaseName="crawled", TableName="raw_sales")["Partitions"]
+    assert ["2024", "02"] in [x["Values"] for x in parts]
+    ev = lake.get_table(DatabaseName="crawled", Name="raw_events")["Table"]
+    assert "DEPRECATED_BY_CRAWLER" in ev["Parameters"]
+    m = lake.get_crawler_metrics(CrawlerNameList=["lake"])["CrawlerMetricsList"][0]
+    assert m["CrawlerName"] == "lake" and m["TablesUpdated"] >= 1
+
+
+def test_errors(lake):
+    with pytest.raises(ClientError) as ex:
+        lake.get_crawler(Name="nope")
+    assert ex.value.response["Error"]["Code"] == "EntityNotFoundException"
+    with pytest.raises(ClientError) as ex:
+        lake.start_crawler(Name="nope")
+    assert ex.value.response["Error"]["Code"] == "EntityNotFoundException"
+    with pytest.raises(ClientError) as ex:
+        lake.create_crawler(Name="lake", Role="r", Targets={"S3Targets": [{"Path": "s3://x/"}]})
+    assert ex.value.response["Error"]["Code"] == "AlreadyExistsException"
+    with pytest.raises(ClientError) as ex:
+        lake.create_crawler(Name="bad", Role="r", Targets={"S3Targets": [{"Path": "/tmp"}]})
+    assert ex.value.response["Error"]["Code"] == "InvalidInputException"
+    with pytest.raises(ClientError) as ex:
+        lake.stop_crawler(Name="lake")
+    assert ex.value.response["Error"]["Code"] == "CrawlerNotRunningException"
+    assert "bad" not in lake.list_crawlers()["CrawlerNames"]
+
+
+def test_running_crawler_refuses_start_update_delete(tarn, s3, lake):
+    # many objects so that the crawl is still running when asked again
+    s3.create_bucket(Bucket="crawl-many")
+    for i in range(300):
+        s3.put_object(Bucket="crawl-many", Key="t/k=%03d/x.csv" % i, Body=b"a,b\n1,2\n")
+    lake.create_crawler(Name="many", Role="r", DatabaseName="crawled",
+                        Targets={"S3Targets": [{"Path": "s3://crawl-many/t/"}]})
+    lake.start_crawler(Name="many")
+    try:
+        lake.start_crawler(Name="many")
+        refused = None
+    except ClientError as ex:
+        refused = ex.response["Error"]["Code"]
+    c = lake.get_crawler(Name="many")["Crawler"]
+    if refused is None:  # the first crawl had already ended: it ran twice
+        assert c["State"] in ("RUNNING", "READY")
+    else:
+        assert refused == "CrawlerRunningException"
+    if lake.get_crawler(Name="many")["Crawler"]["State"] == "RUNNING":
+        with pytest.raises(ClientError) as ex:
+            lake.delete_crawler(Name="many")
+        assert ex.value.response["Error"]["Code"] in ("CrawlerRunningException",)
+    c = wait_ready(lake, "many")
+    assert c["LastCrawl"]["Status"] in ("SUCCEEDED", "CANCELLED")
+    t = lake.get_table(DatabaseName="crawled", Name="t")["Table"]
+    assert [k["Name"] for k in t["PartitionKeys"]] == ["k"]
+    assert len(lake.get_partitions(DatabaseName="crawled", TableName="t")["Partitions"]) == 300
+    lake.update_crawler(Name="many", TablePrefix="m_")
+    assert lake.get_crawler(Name="many")["Crawler"]["TablePrefix"] == "m_"
+    lake.delete_crawler(Name="many")
+    assert "many" not in lake.list_crawlers()["CrawlerNames"]
+
+
+def test_crawler_survives_kill9(tarn_factory):
+    srv = tarn_factory()
+    s3 = srv.client()
+    s3.create_bucket(Bucket="crawl-k9")
+    for i in range(200):
+        s3.put_object(Bucket="crawl-k9", Key="d/p=%03d/x.csv" % i, Body=b"a\n1\n")
+    glue = glue_client(srv)
+    glue.create_crawler(Name="k9", Role="r", DatabaseName="default",
+                        Targets={"S3Targets": [{"Path": "s3://crawl-k9/d/"}]})
+    glue.start_crawler(Name="k9")
+    srv.kill9()
+    srv.start()
+    glue = glue_client(srv)
+    c = glue.get_crawler(Name="k9")["Crawler"]
+    assert c["State"] == "READY"
+    # either it finished before the kill, or it comes back FAILED
+    assert c.get("LastCrawl", {}).get("Status") in ("SUCCEEDED", "FAILED"), c
+    assert c["Targets"]["S3Targets"][0]["Path"] == "s3://crawl-k9/d/"
