@@ -457,6 +457,7 @@ static int cmd_server(int argc, char **argv)
     log_error("cannot open the crawlers: %s", e.msg);
     goto out;
   }
+  events_observe(ev, crawlers_observe, crawls); /* crawlers in event mode */
   glue = glue_service_new(cat, crawls);
   athena_options ao = {.data_dir = real, .st = st, .catalog = cat};
   if (athena_open(&ao, &ath, &e) != 0) {
@@ -571,7 +572,7 @@ out:
   streams = stream_system_close(streams);
   s3 = s3_service_free(s3);
   native = native_service_free(native);
-  crawls = crawlers_close(crawls); /* crawls write into the catalog */
+  crawls = crawlers_close(crawls); /* crawls write into the catalog; events stopped above */
   cat = catalog_close(cat); /* after the SQL queries that read it */
   st = store_close(st); /* last: pending commits finish */
   sandbox_system_release();

@@ -32,6 +32,7 @@
 #include "catalog/crawler.h"
 
 #include "base/arena.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "base/text.h"
 #include "formats/codec.h"
@@ -58,12 +59,27 @@ typedef struct run {
   double start;
 } run;
 
+typedef struct change {
+  struct change *next;
+  char *bucket;
+  char *key;
+  uint64_t size;
+} change;
+
 struct crawlers {
   catalog *cat;
   store *st;
   pthread_mutex_t mu;
   pthread_cond_t idle;
   run *runs;          /* crawls in flight */
+  /* event mode: changes waiting for the event thread */
+  pthread_mutex_t qmu;
+  pthread_cond_t qcond;
+  change *head, *tail;
+  size_t pending;
+  bool qstop;
+  bool qthread;
+  pthread_t events;
 };
 
 static double now_s(void)
@@ -1092,6 +1108,216 @@ int crawler_stop(crawlers *cr, const char *name, err *e)
   return rc;
 }
 
+/* ---- event mode ---- */
+
+void crawlers_observe(void *ctx, const struct store_change *ch)
+{
+  crawlers *cr = ctx;
+  if (ch->event != STORE_EVENT_PUT && ch->event != STORE_EVENT_POST && ch->event != STORE_EVENT_COPY &&
+      ch->event != STORE_EVENT_COMPLETE)
+    return;
+  pthread_mutex_lock(&cr->qmu);
+  if (cr->pending < CRAWLER_MAX_PENDING && !cr->qstop) {
+    change *c = xmalloc(sizeof *c);
+    c->next = NULL;
+    c->bucket = xstrdup(ch->bucket);
+    c->key = xstrdup(ch->key);
+    c->size = ch->size;
+    if (cr->tail != NULL)
+      cr->tail->next = c;
+    else
+      cr->head = c;
+    cr->tail = c;
+    cr->pending++;
+    pthread_cond_signal(&cr->qcond);
+  }
+  pthread_mutex_unlock(&cr->qmu);
+}
+
+/* One created object under one event-mode crawler's targets. */
+static int event_object(crawlers *cr, json_t *def, const change *c, err *e)
+{
+  const char *db = json_string_value(json_object_get(def, "DatabaseName"));
+  json_t *targets = json_object_get(json_object_get(def, "Targets"), "S3Targets");
+  size_t i;
+  json_t *tg;
+  int rc = 0;
+  json_array_foreach(targets, i, tg)
+  {
+    const char *path = json_string_value(json_object_get(tg, "Path")) + 5;
+    const char *slash = strchr(path, '/');
+    size_t bl = slash != NULL ? (size_t)(slash - path) : strlen(path);
+    if (db == NULL || c->size == 0 || strlen(c->bucket) != bl || memcmp(c->bucket, path, bl) != 0)
+      continue;
+    const char *kp = slash != NULL ? slash + 1 : "";
+    size_t kl = strlen(kp);
+    char *prefix = kl == 0 || kp[kl - 1] == '/' ? xstrdup(kp) : xasprintf("%s/", kp);
+    size_t plen = strlen(prefix);
+    const char *rel = c->key + plen;
+    if (strncmp(c->key, prefix, plen) != 0 || skipped(rel, json_object_get(tg, "Exclusions"))) {
+      free(prefix);
+      continue;
+    }
+    run r = {.name = (char *)json_string_value(json_object_get(def, "Name")), .cr = cr,
+             .def = def};
+    atomic_init(&r.stop, false);
+    crawl cw = {.cr = cr, .r = &r, .tables = json_object(), .buf = xmalloc(CRAWLER_SAMPLE),
+                .bucket = c->bucket};
+    /* the table: the target itself when it holds the object directly or
+       through Hive folders, or when a table there exists; else the first
+       folder (as a full crawl decides from the whole listing) */
+    const char *sl = strchr(rel, '/');
+    char *tname;
+    if (plen > 0) {
+      const char *end = prefix + plen - 1;
+      const char *b = end;
+      while (b > prefix && b[-1] != '/')
+        b--;
+      tname = xstrndup(b, (size_t)(end - b));
+    } else {
+      tname = xstrdup(c->bucket);
+    }
+    char *whole = table_name(json_string_value(json_object_get(def, "TablePrefix")), tname,
+                             strlen(tname));
+    json_t *old = NULL;
+    bool one = sl == NULL || memchr(rel, '=', (size_t)(sl - rel)) != NULL ||
+               catalog_table_get(cr->cat, db, whole, &old, e) == 0;
+    json_decref(old);
+    old = NULL;
+    err_clear(e);
+    free(whole);
+    char *loc;
+    if (one) {
+      loc = xasprintf("s3://%s/%s", c->bucket, prefix);
+      rc = place(&cw, tname, loc, rel, c->key, c->size, e);
+    } else {
+      char *folder = xstrndup(rel, (size_t)(sl - rel));
+      loc = xasprintf("s3://%s/%s%s/", c->bucket, prefix, folder);
+      rc = place(&cw, folder, loc, sl + 1, c->key, c->size, e);
+      free(folder);
+    }
+    free(loc);
+    free(tname);
+    table *t = cw.ntabs > 0 ? &cw.tabs[0] : NULL;
+    if (rc == 0 && t != NULL && t->format != NULL) {
+      int g = catalog_table_get(cr->cat, db, t->name, &old, e);
+      bool fits = true;
+      if (g == 0) {
+        /* widen the table's columns with the object's; counts grow */
+        json_t *cols = json_deep_copy(json_object_get(json_object_get(old, "StorageDescriptor"),
+                                                      "Columns"));
+        json_t *mine = t->cols;
+        t->cols = json_is_array(cols) ? cols : json_array();
+        if (!json_is_array(cols))
+          json_decref(cols);
+        size_t k;
+        json_t *col;
+        json_array_foreach(mine, k, col)
+          merge_col(t, json_string_value(json_object_get(col, "Name")),
+                    json_string_value(json_object_get(col, "Type")));
+        json_decref(mine);
+        const char *cls = catalog_param(old, "classification");
+        fits = json_array_size(json_object_get(old, "PartitionKeys")) == (size_t)t->nkeys &&
+               (cls == NULL || strcmp(cls, t->format) == 0);
+        const char *pv;
+        if ((pv = catalog_param(old, "objectCount")) != NULL)
+          t->objects += strtoull(pv, NULL, 10);
+        if ((pv = catalog_param(old, "recordCount")) != NULL)
+          t->records += strtoull(pv, NULL, 10);
+        if ((pv = catalog_param(old, "sizeKey")) != NULL)
+          t->bytes += strtoull(pv, NULL, 10);
+        if (fits && json_array_size(t->keys) > 0)
+          json_object_set(old, "PartitionKeys", t->keys), json_decref(t->keys),
+              t->keys = json_incref(json_object_get(old, "PartitionKeys"));
+        json_decref(old);
+      } else if (g != ERR_ENTITY_NOT_FOUND) {
+        rc = g;
+      }
+      err_clear(e);
+      json_t *scp = json_object_get(def, "SchemaChangePolicy");
+      const char *ub = json_string_value(json_object_get(scp, "UpdateBehavior"));
+      tally n = {0};
+      if (rc == 0 && fits)
+        rc = write_table(&cw, db, t, ub != NULL && !strcmp(ub, "LOG"), &n, e);
+    }
+    for (size_t k = 0; k < cw.ntabs; k++) {
+      table *x = &cw.tabs[k];
+      free(x->name);
+      free(x->location);
+      json_decref(x->cols);
+      json_decref(x->keys);
+      json_decref(x->parts);
+    }
+    free(cw.tabs);
+    free(cw.buf);
+    json_decref(cw.tables);
+    free(prefix);
+    if (rc != 0)
+      break;
+  }
+  return rc;
+}
+
+static bool event_mode(const json_t *def)
+{
+  const char *b = json_string_value(
+      json_object_get(json_object_get(def, "RecrawlPolicy"), "RecrawlBehavior"));
+  return b != NULL && strcmp(b, "CRAWL_EVENT_MODE") == 0;
+}
+
+static void *event_thread(void *arg)
+{
+  crawlers *cr = arg;
+  for (;;) {
+    pthread_mutex_lock(&cr->qmu);
+    while (cr->head == NULL && !cr->qstop)
+      pthread_cond_wait(&cr->qcond, &cr->qmu);
+    if (cr->qstop) {
+      pthread_mutex_unlock(&cr->qmu);
+      break;
+    }
+    change *batch = cr->head;
+    cr->head = cr->tail = NULL;
+    cr->pending = 0;
+    pthread_mutex_unlock(&cr->qmu);
+    /* the event-mode crawlers, once per batch */
+    json_t *defs = json_array();
+    char *token = NULL;
+    err e = {0};
+    do {
+      json_t *list;
+      char *next = NULL;
+      if (catalog_crawler_list(cr->cat, token, 0, &list, &next, &e) != 0)
+        break;
+      free(token);
+      token = next;
+      size_t i;
+      json_t *d;
+      json_array_foreach(list, i, d) if (event_mode(d)) json_array_append(defs, d);
+      json_decref(list);
+    } while (token != NULL);
+    free(token);
+    while (batch != NULL) {
+      change *c = batch;
+      batch = c->next;
+      size_t i;
+      json_t *d;
+      json_array_foreach(defs, i, d)
+      {
+        err_clear(&e);
+        if (event_object(cr, d, c, &e) != 0)
+          log_warn("crawler %s: %s/%s not taken into the catalog: %s",
+                   json_string_value(json_object_get(d, "Name")), c->bucket, c->key, e.msg);
+      }
+      free(c->bucket);
+      free(c->key);
+      free(c);
+    }
+    json_decref(defs);
+  }
+  return NULL;
+}
+
 /* ---- open, close ---- */
 
 int crawlers_open(catalog *c, store *st, crawlers **out, err *e)
@@ -1101,6 +1327,8 @@ int crawlers_open(catalog *c, store *st, crawlers **out, err *e)
   cr->st = st;
   pthread_mutex_init(&cr->mu, NULL);
   pthread_cond_init(&cr->idle, NULL);
+  pthread_mutex_init(&cr->qmu, NULL);
+  pthread_cond_init(&cr->qcond, NULL);
   char *token = NULL;
   int rc = 0;
   do {
@@ -1131,6 +1359,10 @@ int crawlers_open(catalog *c, store *st, crawlers **out, err *e)
     json_decref(list);
   } while (rc == 0 && token != NULL);
   free(token);
+  if (rc == 0 && pthread_create(&cr->events, NULL, event_thread, cr) != 0)
+    rc = err_set(e, ERR_INTERNAL, "cannot start the crawlers' event thread");
+  else if (rc == 0)
+    cr->qthread = true;
   if (rc != 0) {
     crawlers_close(cr);
     return rc;
@@ -1149,6 +1381,21 @@ crawlers *crawlers_close(crawlers *cr)
   while (cr->runs != NULL)
     pthread_cond_wait(&cr->idle, &cr->mu);
   pthread_mutex_unlock(&cr->mu);
+  pthread_mutex_lock(&cr->qmu);
+  cr->qstop = true;
+  pthread_cond_signal(&cr->qcond);
+  pthread_mutex_unlock(&cr->qmu);
+  if (cr->qthread)
+    pthread_join(cr->events, NULL);
+  while (cr->head != NULL) {
+    change *c = cr->head;
+    cr->head = c->next;
+    free(c->bucket);
+    free(c->key);
+    free(c);
+  }
+  pthread_mutex_destroy(&cr->qmu);
+  pthread_cond_destroy(&cr->qcond);
   pthread_mutex_destroy(&cr->mu);
   pthread_cond_destroy(&cr->idle);
   free(cr);

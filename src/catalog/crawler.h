@@ -55,4 +55,17 @@ int crawler_stop(crawlers *cr, const char *name, err *e);
 /* Glue's CrawlerMetrics of one crawler. */
 int crawler_metrics(crawlers *cr, const char *name, json_t **out, err *e);
 
+/* Event mode (RecrawlPolicy CRAWL_EVENT_MODE): told one change of the
+ * store's feed (events/events.h's observer; ctx is the crawlers), it
+ * queues the change and returns at once. A thread of the crawlers takes
+ * each created object under an event-mode crawler's target into the
+ * catalog as a crawl would, without listing: its table is created or its
+ * schema widened, its partition added. Removed objects change nothing
+ * (the next full crawl applies the DeleteBehavior). At most
+ * CRAWLER_MAX_PENDING changes wait; more are dropped (a full crawl
+ * catches up). */
+#define CRAWLER_MAX_PENDING 100000
+struct store_change;
+void crawlers_observe(void *ctx, const struct store_change *ch);
+
 #endif

@@ -224,3 +224,57 @@ def test_crawler_survives_kill9(tarn_factory):
     # either it finished before the kill, or it comes back FAILED
     assert c.get("LastCrawl", {}).get("Status") in ("SUCCEEDED", "FAILED"), c
     assert c["Targets"]["S3Targets"][0]["Path"] == "s3://crawl-k9/d/"
+
+
+def wait_for(fn, timeout=120):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            got = fn()
+            if got:
+                return got
+        except ClientError as ex:
+            if ex.response["Error"]["Code"] != "EntityNotFoundException":
+                raise
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_event_mode_follows_uploads(tarn, s3, lake):
+    """CRAWL_EVENT_MODE: the bucket's notifications (to an SQS queue, as Glue
+    asks for) feed the crawler inside tarn: new tables, partitions and
+    columns appear without StartCrawler and without listing."""
+    sqs = boto3.client("sqs", endpoint_url=tarn.endpoint, region_name="us-east-1",
+                       aws_access_key_id=tarn.access_key, aws_secret_access_key=tarn.secret_key)
+    q = sqs.create_queue(QueueName="crawl-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.create_bucket(Bucket="crawl-live")
+    s3.put_bucket_notification_configuration(Bucket="crawl-live", NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
+    lake.create_crawler(Name="live", Role="r", DatabaseName="crawled",
+                        Targets={"S3Targets": [{"Path": "s3://crawl-live/ev/",
+                                                "EventQueueArn": arn}]},
+                        RecrawlPolicy={"RecrawlBehavior": "CRAWL_EVENT_MODE"})
+    assert lake.get_crawler(Name="live")["Crawler"]["RecrawlPolicy"] == {
+        "RecrawlBehavior": "CRAWL_EVENT_MODE"}
+    t0 = time.time()
+    s3.put_object(Bucket="crawl-live", Key="ev/clicks/dt=2024-01-01/a.csv",
+                  Body=b"id,n\n000042,1\n")
+    t = wait_for(lambda: lake.get_table(DatabaseName="crawled", Name="clicks")["Table"])
+    first = time.time() - t0
+    assert columns(t) == [("id", "string"), ("n", "bigint")]
+    assert [k["Name"] for k in t["PartitionKeys"]] == ["dt"]
+    s3.put_object(Bucket="crawl-live", Key="ev/clicks/dt=2024-01-02/b.csv",
+                  Body=b"id,n,note\n7,2.5,x\n")
+
+    def widened():
+        t = lake.get_table(DatabaseName="crawled", Name="clicks")["Table"]
+        parts = lake.get_partitions(DatabaseName="crawled", TableName="clicks")["Partitions"]
+        if len(parts) == 2 and len(t["StorageDescriptor"]["Columns"]) == 3:
+            return t
+    t = wait_for(widened)
+    assert columns(t) == [("id", "string"), ("n", "double"), ("note", "string")]
+    assert t["Parameters"]["objectCount"] == "2"
+    assert sql(tarn, "SELECT id, n, dt FROM crawled.clicks ORDER BY dt") == [
+        ["000042", 1.0, "2024-01-01"], ["7", 2.5, "2024-01-02"]]
+    print("event mode: first table %.3f s after the upload" % first)
