@@ -171,6 +171,18 @@ def test_errors(lake):
         lake.stop_crawler(Name="lake")
     assert ex.value.response["Error"]["Code"] == "CrawlerNotRunningException"
     assert "bad" not in lake.list_crawlers()["CrawlerNames"]
+    # a crawl that cannot write its tables ends FAILED with the reason
+    lake.create_crawler(Name="nodb", Role="r", DatabaseName="missing",
+                        Targets={"S3Targets": [{"Path": "s3://%s/lake/" % BUCKET}]})
+    lake.start_crawler(Name="nodb")
+    c = wait_ready(lake, "nodb")
+    assert c["LastCrawl"]["Status"] == "FAILED" and "missing" in c["LastCrawl"]["ErrorMessage"]
+    names = [x["Name"] for x in lake.get_crawlers()["Crawlers"]]
+    assert "nodb" in names and "lake" in names
+    lake.delete_crawler(Name="nodb")
+    with pytest.raises(ClientError) as ex:
+        lake.delete_crawler(Name="nodb")
+    assert ex.value.response["Error"]["Code"] == "EntityNotFoundException"
 
 
 def test_running_crawler_refuses_start_update_delete(tarn, s3, lake):
@@ -200,6 +212,16 @@ def test_running_crawler_refuses_start_update_delete(tarn, s3, lake):
     t = lake.get_table(DatabaseName="crawled", Name="t")["Table"]
     assert [k["Name"] for k in t["PartitionKeys"]] == ["k"]
     assert len(lake.get_partitions(DatabaseName="crawled", TableName="t")["Partitions"]) == 300
+    # StopCrawler: the crawl ends CANCELLED, unless it was over already
+    lake.start_crawler(Name="many")
+    try:
+        lake.stop_crawler(Name="many")
+        stopped = True
+    except ClientError as ex:
+        assert ex.response["Error"]["Code"] == "CrawlerNotRunningException"
+        stopped = False
+    c = wait_ready(lake, "many")
+    assert c["LastCrawl"]["Status"] == ("CANCELLED" if stopped else "SUCCEEDED"), c
     lake.update_crawler(Name="many", TablePrefix="m_")
     assert lake.get_crawler(Name="many")["Crawler"]["TablePrefix"] == "m_"
     lake.delete_crawler(Name="many")
