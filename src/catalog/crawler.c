@@ -1226,9 +1226,11 @@ static int event_object(crawlers *cr, json_t *def, const change *c, err *e)
           t->records += strtoull(pv, NULL, 10);
         if ((pv = catalog_param(old, "sizeKey")) != NULL)
           t->bytes += strtoull(pv, NULL, 10);
-        if (fits && json_array_size(t->keys) > 0)
-          json_object_set(old, "PartitionKeys", t->keys), json_decref(t->keys),
-              t->keys = json_incref(json_object_get(old, "PartitionKeys"));
+        if (fits) { /* the table's key names and types stay */
+          json_decref(t->keys);
+          json_t *ok = json_object_get(old, "PartitionKeys");
+          t->keys = json_is_array(ok) ? json_incref(ok) : json_array();
+        }
         json_decref(old);
       } else if (g != ERR_ENTITY_NOT_FOUND) {
         rc = g;
