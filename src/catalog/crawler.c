@@ -525,6 +525,15 @@ static const char *pq_hive(const pq_field *f, arena *a)
 
 /* ---- one object ---- */
 
+/* Records of an object of size bytes from the lines of its first got bytes
+ * (Glue's recordCount is such an estimate too). */
+static uint64_t estimate(size_t lines, bool whole, uint64_t size, size_t got)
+{
+  if (whole || got == 0)
+    return lines;
+  return (uint64_t)((double)lines * (double)size / (double)got);
+}
+
 /* Reads the object's schema into t (format, columns, estimates). 1 when
  * it was skipped (another format than the table's). */
 static int sniff(crawl *cw, table *t, const char *key, uint64_t size, err *e)
@@ -601,7 +610,7 @@ static int sniff(crawl *cw, table *t, const char *key, uint64_t size, err *e)
       for (size_t i = 0; i < js.ncols; i++)
         merge_col(t, js.names[i], ft_hive(js.types[i]));
       size_t lines = fmt_count_lines(p, n);
-      t->records += whole || n == 0 ? lines : (uint64_t)((double)lines * (double)size / (double)got);
+      t->records += estimate(lines, whole, size, got);
     }
   } else {
     csv_options opt = {.header = -1};
@@ -619,7 +628,7 @@ static int sniff(crawl *cw, table *t, const char *key, uint64_t size, err *e)
       size_t lines = fmt_count_lines(p, n);
       if (cs.header && lines > 0)
         lines--;
-      t->records += whole || n == 0 ? lines : (uint64_t)((double)lines * (double)size / (double)got);
+      t->records += estimate(lines, whole, size, got);
     }
   }
   free(plain);
@@ -1113,8 +1122,8 @@ int crawler_stop(crawlers *cr, const char *name, err *e)
 void crawlers_observe(void *ctx, const struct store_change *ch)
 {
   crawlers *cr = ctx;
-  if (ch->event != STORE_EVENT_PUT && ch->event != STORE_EVENT_POST && ch->event != STORE_EVENT_COPY &&
-      ch->event != STORE_EVENT_COMPLETE)
+  if (ch->event != STORE_EVENT_PUT && ch->event != STORE_EVENT_POST &&
+      ch->event != STORE_EVENT_COPY && ch->event != STORE_EVENT_COMPLETE)
     return;
   pthread_mutex_lock(&cr->qmu);
   if (cr->pending < CRAWLER_MAX_PENDING && !cr->qstop) {

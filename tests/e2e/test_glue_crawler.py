@@ -19,12 +19,14 @@ BUCKET = "crawl-e2e"
 SALES = {
     # the header row names the columns; qty is an int in 2023, a decimal in
     # 2024 (the table's type widens to double); code keeps its zeros
-    "lake/sales/year=2023/month=12/part-0.csv": "code,qty,region\n000042,10,north\n0007,20,south\n",
+    "lake/sales/year=2023/month=12/part-0.csv":
+        "code,qty,region\n000042,10,north\n0007,20,south\n",
     "lake/sales/year=2024/month=01/part-0.csv": "code,qty,region\n000043,5.5,north\n",
     "lake/sales/year=2024/month=01/_SUCCESS": "x",
 }
 EVENTS = {
-    "lake/events/2024/01/a.json": '{"id":1,"kind":"click","score":0.5}\n{"id":2,"kind":"view","score":1}\n',
+    "lake/events/2024/01/a.json":
+        '{"id":1,"kind":"click","score":0.5}\n{"id":2,"kind":"view","score":1}\n',
     "lake/events/2024/02/b.json": '{"id":3,"kind":"click","score":2.25,"extra":"x"}\n',
 }
 
@@ -269,7 +271,8 @@ def test_event_mode_follows_uploads(tarn, s3, lake):
     sqs = boto3.client("sqs", endpoint_url=tarn.endpoint, region_name="us-east-1",
                        aws_access_key_id=tarn.access_key, aws_secret_access_key=tarn.secret_key)
     q = sqs.create_queue(QueueName="crawl-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    arn = sqs.get_queue_attributes(QueueUrl=q,
+                                   AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     s3.create_bucket(Bucket="crawl-live")
     s3.put_bucket_notification_configuration(Bucket="crawl-live", NotificationConfiguration={
         "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
