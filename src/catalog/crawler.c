@@ -19,7 +19,7 @@
  *     the Parquet footer). Schemas merge across objects: columns in order
  *     of first appearance, types widened (int < bigint < double, date <
  *     timestamp, anything else mixed: string). Objects of another format
- *     than the table's first are skipped.
+ *     than the table's first, and objects no sniffer reads, are skipped.
  *
  * Invariants:
  *   (1) Every change of state (READY -> RUNNING -> STOPPING -> READY) is a
@@ -672,8 +672,13 @@ static int place(crawl *cw, const char *tname, const char *tloc, const char *rel
   if (depth != t->nkeys)
     return 0; /* Glue leaves objects at another depth out of the table */
   int rc = sniff(cw, t, key, size, e);
+  if (rc < 0) { /* unreadable, removed meanwhile, not a format tarn reads: left out */
+    log_warn("crawler %s: s3://%s/%s left out: %s", cw->r->name, cw->bucket, key, e->msg);
+    err_clear(e);
+    return 0;
+  }
   if (rc != 0)
-    return rc < 0 ? rc : 0;
+    return 0;
   if (depth > 0) {
     const char *last = strrchr(rel, '/');
     char *folders = xstrndup(rel, (size_t)(last - rel));
