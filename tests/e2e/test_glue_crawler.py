@@ -3,8 +3,11 @@ of CSV (with a header, Hive partitions, a type widening across files), JSON
 lines and Parquet (written by DuckDB) folders is crawled into tables whose
 columns, types, parameters and partitions are checked with get_table and
 get_partitions, then a crawled table is queried with SQL (/_tarn/sql) and
-compared with DuckDB reading the same objects; the crawler's errors
-(unknown, already exists, running) and its state across kill -9."""
+compared with DuckDB reading the same objects; recrawls (new partitions,
+vanished tables deprecated or deleted, UpdateBehavior LOG), StopCrawler,
+the crawler's errors (unknown, already exists, running, a failing crawl),
+its state across kill -9, and CRAWL_EVENT_MODE (uploads reach the catalog
+through the bucket's change feed, without StartCrawler)."""
 import json
 import time
 
@@ -303,3 +306,35 @@ def test_event_mode_follows_uploads(tarn, s3, lake):
     assert sql(tarn, "SELECT id, n, dt FROM crawled.clicks ORDER BY dt") == [
         ["000042", 1.0, "2024-01-01"], ["7", 2.5, "2024-01-02"]]
     print("event mode: first table %.3f s after the upload" % first)
+
+
+def test_schema_change_policy_log_and_delete(tarn, s3, lake):
+    s3.create_bucket(Bucket="crawl-policy")
+    s3.put_object(Bucket="crawl-policy", Key="p/a/x.csv", Body=b"u,v\n1,2\n")
+    lake.create_database(DatabaseInput={"Name": "policy"})
+    lake.create_crawler(Name="policy", Role="r", DatabaseName="policy",
+                        Targets={"S3Targets": [{"Path": "s3://crawl-policy/p"}]},
+                        SchemaChangePolicy={"UpdateBehavior": "LOG",
+                                            "DeleteBehavior": "DELETE_FROM_DATABASE"})
+    lake.start_crawler(Name="policy")
+    assert wait_ready(lake, "policy")["LastCrawl"]["Status"] == "SUCCEEDED"
+    assert columns(lake.get_table(DatabaseName="policy", Name="a")["Table"]) == [
+        ("u", "bigint"), ("v", "bigint")]
+    # LOG: a new column does not change the table
+    s3.put_object(Bucket="crawl-policy", Key="p/a/y.csv", Body=b"u,v,w\n1,2,x\n")
+    s3.put_object(Bucket="crawl-policy", Key="p/b/x.csv", Body=b"k\nz\n")
+    lake.start_crawler(Name="policy")
+    assert wait_ready(lake, "policy")["LastCrawl"]["Status"] == "SUCCEEDED"
+    assert columns(lake.get_table(DatabaseName="policy", Name="a")["Table"]) == [
+        ("u", "bigint"), ("v", "bigint")]
+    assert columns(lake.get_table(DatabaseName="policy", Name="b")["Table"]) == [("k", "string")]
+    # DELETE_FROM_DATABASE: a's objects are gone, so is the table
+    s3.delete_object(Bucket="crawl-policy", Key="p/a/x.csv")
+    s3.delete_object(Bucket="crawl-policy", Key="p/a/y.csv")
+    lake.start_crawler(Name="policy")
+    c = wait_ready(lake, "policy")
+    assert c["LastCrawl"]["Status"] == "SUCCEEDED"
+    names = [t["Name"] for t in lake.get_tables(DatabaseName="policy")["TableList"]]
+    assert names == ["b"]
+    m = lake.get_crawler_metrics(CrawlerNameList=["policy"])["CrawlerMetricsList"][0]
+    assert m["TablesDeleted"] == 1
