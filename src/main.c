@@ -362,6 +362,7 @@ static int cmd_server(int argc, char **argv)
   http_service *ddb = NULL;
   catalog *cat = NULL;
   http_service *glue = NULL;
+  crawlers *crawls = NULL;
   gateway *gw = NULL;
   apigw *apis = NULL;
   http_server *srv = NULL;
@@ -452,7 +453,12 @@ static int cmd_server(int argc, char **argv)
     goto out;
   }
   states_svc = states_service_new(flows);
-  glue = glue_service_new(cat);
+  if (crawlers_open(cat, st, &crawls, &e) != 0) {
+    log_error("cannot open the crawlers: %s", e.msg);
+    goto out;
+  }
+  events_observe(ev, crawlers_observe, crawls); /* crawlers in event mode */
+  glue = glue_service_new(cat, crawls);
   athena_options ao = {.data_dir = real, .st = st, .catalog = cat};
   if (athena_open(&ao, &ath, &e) != 0) {
     log_error("cannot open the query history in '%s': %s", real, e.msg);
@@ -566,6 +572,7 @@ out:
   streams = stream_system_close(streams);
   s3 = s3_service_free(s3);
   native = native_service_free(native);
+  crawls = crawlers_close(crawls); /* crawls write into the catalog; events stopped above */
   cat = catalog_close(cat); /* after the SQL queries that read it */
   st = store_close(st); /* last: pending commits finish */
   sandbox_system_release();

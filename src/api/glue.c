@@ -5,7 +5,9 @@
  * DeleteDatabase, CreateTable, GetTable, GetTables, UpdateTable,
  * DeleteTable, BatchDeleteTable, CreatePartition, BatchCreatePartition,
  * GetPartition, GetPartitions, BatchGetPartition, UpdatePartition,
- * DeletePartition, BatchDeletePartition.
+ * DeletePartition, BatchDeletePartition; crawlers (catalog/crawler.h):
+ * CreateCrawler, GetCrawler, GetCrawlers, ListCrawlers, UpdateCrawler,
+ * DeleteCrawler, StartCrawler, StopCrawler, GetCrawlerMetrics.
  *
  * Invariants:
  *   (1) Documents leave as the catalog keeps them (Glue's shapes); this file
@@ -27,6 +29,14 @@
 #include <string.h>
 
 #define GLUE_BODY_MAX (16u << 20)
+
+typedef struct glue_ctx {
+  catalog *c;
+  crawlers *cr;
+} glue_ctx;
+
+#define CAT(ctx) (((glue_ctx *)(ctx))->c)
+#define CRAWLERS(ctx) (((glue_ctx *)(ctx))->cr)
 
 static int required(const char *what, err *e)
 {
@@ -83,7 +93,7 @@ static int op_create_database(void *ctx, http_req *r, json_t *in, json_t **out, 
 {
   int rc = catalog_id(in, e);
   if (rc == 0)
-    rc = catalog_database_create(ctx, json_object_get(in, "DatabaseInput"), NULL, e);
+    rc = catalog_database_create(CAT(ctx), json_object_get(in, "DatabaseInput"), NULL, e);
   if (rc == 0)
     *out = json_object();
   return rc;
@@ -94,7 +104,7 @@ static int op_get_database(void *ctx, http_req *r, json_t *in, json_t **out, err
   const char *name;
   json_t *d;
   if (catalog_id(in, e) != 0 || need(in, "Name", "name", &name, e) != 0 ||
-      catalog_database_get(ctx, name, &d, e) != 0)
+      catalog_database_get(CAT(ctx), name, &d, e) != 0)
     return e->code;
   *out = json_pack("{s:o}", "Database", d);
   return 0;
@@ -107,7 +117,7 @@ static int op_get_databases(void *ctx, http_req *r, json_t *in, json_t **out, er
   json_t *list;
   char *next;
   if (catalog_id(in, e) != 0 || page_args(in, CATALOG_MAX_PAGE_DATABASES, &limit, &token, e) != 0 ||
-      catalog_database_list(ctx, token, (size_t)limit, &list, &next, e) != 0)
+      catalog_database_list(CAT(ctx), token, (size_t)limit, &list, &next, e) != 0)
     return e->code;
   *out = page("DatabaseList", list, next);
   return 0;
@@ -117,7 +127,7 @@ static int op_update_database(void *ctx, http_req *r, json_t *in, json_t **out, 
 {
   const char *name;
   if (catalog_id(in, e) != 0 || need(in, "Name", "name", &name, e) != 0 ||
-      catalog_database_update(ctx, name, json_object_get(in, "DatabaseInput"), e) != 0)
+      catalog_database_update(CAT(ctx), name, json_object_get(in, "DatabaseInput"), e) != 0)
     return e->code;
   *out = json_object();
   return 0;
@@ -127,7 +137,7 @@ static int op_delete_database(void *ctx, http_req *r, json_t *in, json_t **out, 
 {
   const char *name;
   if (catalog_id(in, e) != 0 || need(in, "Name", "name", &name, e) != 0 ||
-      catalog_database_delete(ctx, name, e) != 0)
+      catalog_database_delete(CAT(ctx), name, e) != 0)
     return e->code;
   *out = json_object();
   return 0;
@@ -146,7 +156,7 @@ static int op_create_table(void *ctx, http_req *r, json_t *in, json_t **out, err
 {
   const char *db;
   if (need_db(in, &db, e) != 0 ||
-      catalog_table_create(ctx, db, json_object_get(in, "TableInput"), NULL, e) != 0)
+      catalog_table_create(CAT(ctx), db, json_object_get(in, "TableInput"), NULL, e) != 0)
     return e->code;
   *out = json_object();
   return 0;
@@ -158,7 +168,7 @@ static int op_get_table(void *ctx, http_req *r, json_t *in, json_t **out, err *e
   const char *name;
   json_t *t;
   if (need_db(in, &db, e) != 0 || need(in, "Name", "name", &name, e) != 0 ||
-      catalog_table_get(ctx, db, name, &t, e) != 0)
+      catalog_table_get(CAT(ctx), db, name, &t, e) != 0)
     return e->code;
   *out = json_pack("{s:o}", "Table", t);
   return 0;
@@ -179,7 +189,7 @@ static int op_get_tables(void *ctx, http_req *r, json_t *in, json_t **out, err *
     return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at 'expression' "
                    "failed to satisfy constraint: Member must have length less than or equal "
                    "to %d", CATALOG_MAX_EXPRESSION);
-  if (catalog_table_list(ctx, db, expr, token, (size_t)limit, &list, &next, e) != 0)
+  if (catalog_table_list(CAT(ctx), db, expr, token, (size_t)limit, &list, &next, e) != 0)
     return e->code;
   *out = page("TableList", list, next);
   return 0;
@@ -189,7 +199,7 @@ static int op_update_table(void *ctx, http_req *r, json_t *in, json_t **out, err
 {
   const char *db;
   if (need_db(in, &db, e) != 0 ||
-      catalog_table_update(ctx, db, json_object_get(in, "TableInput"), e) != 0)
+      catalog_table_update(CAT(ctx), db, json_object_get(in, "TableInput"), e) != 0)
     return e->code;
   *out = json_object();
   return 0;
@@ -200,7 +210,7 @@ static int op_delete_table(void *ctx, http_req *r, json_t *in, json_t **out, err
   const char *db;
   const char *name;
   if (need_db(in, &db, e) != 0 || need(in, "Name", "name", &name, e) != 0 ||
-      catalog_table_delete(ctx, db, name, e) != 0)
+      catalog_table_delete(CAT(ctx), db, name, e) != 0)
     return e->code;
   *out = json_object();
   return 0;
@@ -215,7 +225,7 @@ static int op_batch_delete_table(void *ctx, http_req *r, json_t *in, json_t **ou
   json_t *names = json_object_get(in, "TablesToDelete");
   if (names == NULL)
     return required("tablesToDelete", e);
-  if (catalog_table_batch_delete(ctx, db, names, &errors, e) != 0)
+  if (catalog_table_batch_delete(CAT(ctx), db, names, &errors, e) != 0)
     return e->code;
   *out = json_pack("{s:o}", "Errors", errors);
   return 0;
@@ -235,7 +245,7 @@ static int op_create_partition(void *ctx, http_req *r, json_t *in, json_t **out,
   const char *db;
   const char *table;
   if (need_table(in, &db, &table, e) != 0 ||
-      catalog_partition_create(ctx, db, table, json_object_get(in, "PartitionInput"), e) != 0)
+      catalog_partition_create(CAT(ctx), db, table, json_object_get(in, "PartitionInput"), e) != 0)
     return e->code;
   *out = json_object();
   return 0;
@@ -251,7 +261,7 @@ static int op_batch_create_partition(void *ctx, http_req *r, json_t *in, json_t 
   json_t *list = json_object_get(in, "PartitionInputList");
   if (list == NULL)
     return required("partitionInputList", e);
-  if (catalog_partition_batch_create(ctx, db, table, list, &errors, e) != 0)
+  if (catalog_partition_batch_create(CAT(ctx), db, table, list, &errors, e) != 0)
     return e->code;
   *out = json_pack("{s:o}", "Errors", errors);
   return 0;
@@ -273,7 +283,7 @@ static int op_get_partition(void *ctx, http_req *r, json_t *in, json_t **out, er
   json_t *p;
   if (need_table(in, &db, &table, e) != 0 ||
       need_values(in, "PartitionValues", "partitionValues", &values, e) != 0 ||
-      catalog_partition_get(ctx, db, table, values, &p, e) != 0)
+      catalog_partition_get(CAT(ctx), db, table, values, &p, e) != 0)
     return e->code;
   *out = json_pack("{s:o}", "Partition", p);
   return 0;
@@ -291,7 +301,7 @@ static int op_get_partitions(void *ctx, http_req *r, json_t *in, json_t **out, e
       page_args(in, CATALOG_MAX_PAGE_PARTITIONS, &limit, &token, e) != 0)
     return e->code;
   const char *expr = json_rpc_str(in, "Expression");
-  if (catalog_partition_list(ctx, db, table, expr, token, (size_t)limit, &list, &next, e) != 0)
+  if (catalog_partition_list(CAT(ctx), db, table, expr, token, (size_t)limit, &list, &next, e) != 0)
     return e->code;
   if (json_is_true(json_object_get(in, "ExcludeColumnSchema"))) {
     size_t i;
@@ -338,7 +348,7 @@ static int op_batch_get_partition(void *ctx, http_req *r, json_t *in, json_t **o
   if (need_table(in, &db, &table, e) != 0 ||
       values_of(in, "PartitionsToGet", "partitionsToGet", &vl, e) != 0)
     return e->code;
-  int rc = catalog_partition_batch_get(ctx, db, table, vl, &found, &unprocessed, e);
+  int rc = catalog_partition_batch_get(CAT(ctx), db, table, vl, &found, &unprocessed, e);
   json_decref(vl);
   if (rc != 0)
     return rc;
@@ -353,7 +363,7 @@ static int op_update_partition(void *ctx, http_req *r, json_t *in, json_t **out,
   json_t *values;
   if (need_table(in, &db, &table, e) != 0 ||
       need_values(in, "PartitionValueList", "partitionValueList", &values, e) != 0 ||
-      catalog_partition_update(ctx, db, table, values, json_object_get(in, "PartitionInput"),
+      catalog_partition_update(CAT(ctx), db, table, values, json_object_get(in, "PartitionInput"),
                                e) != 0)
     return e->code;
   *out = json_object();
@@ -367,7 +377,7 @@ static int op_delete_partition(void *ctx, http_req *r, json_t *in, json_t **out,
   json_t *values;
   if (need_table(in, &db, &table, e) != 0 ||
       need_values(in, "PartitionValues", "partitionValues", &values, e) != 0 ||
-      catalog_partition_delete(ctx, db, table, values, e) != 0)
+      catalog_partition_delete(CAT(ctx), db, table, values, e) != 0)
     return e->code;
   *out = json_object();
   return 0;
@@ -382,11 +392,127 @@ static int op_batch_delete_partition(void *ctx, http_req *r, json_t *in, json_t 
   if (need_table(in, &db, &table, e) != 0 ||
       values_of(in, "PartitionsToDelete", "partitionsToDelete", &vl, e) != 0)
     return e->code;
-  int rc = catalog_partition_batch_delete(ctx, db, table, vl, &errors, e);
+  int rc = catalog_partition_batch_delete(CAT(ctx), db, table, vl, &errors, e);
   json_decref(vl);
   if (rc != 0)
     return rc;
   *out = json_pack("{s:o}", "Errors", errors);
+  return 0;
+}
+
+/* ---- crawlers ---- */
+
+static int op_create_crawler(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  if (crawler_create(CRAWLERS(ctx), in, e) != 0)
+    return e->code;
+  *out = json_object();
+  return 0;
+}
+
+static int op_update_crawler(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  if (crawler_update(CRAWLERS(ctx), in, e) != 0)
+    return e->code;
+  *out = json_object();
+  return 0;
+}
+
+static int op_get_crawler(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *name;
+  json_t *d;
+  if (need(in, "Name", "name", &name, e) != 0 || crawler_get(CRAWLERS(ctx), name, &d, e) != 0)
+    return e->code;
+  *out = json_pack("{s:o}", "Crawler", d);
+  return 0;
+}
+
+static int op_get_crawlers(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  long limit;
+  const char *token;
+  json_t *list;
+  char *next;
+  if (page_args(in, 1000, &limit, &token, e) != 0 ||
+      crawler_list(CRAWLERS(ctx), token, (size_t)limit, false, &list, &next, e) != 0)
+    return e->code;
+  *out = page("Crawlers", list, next);
+  return 0;
+}
+
+static int op_list_crawlers(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  long limit;
+  const char *token;
+  json_t *list;
+  char *next;
+  if (page_args(in, 1000, &limit, &token, e) != 0 ||
+      crawler_list(CRAWLERS(ctx), token, (size_t)limit, true, &list, &next, e) != 0)
+    return e->code;
+  *out = page("CrawlerNames", list, next);
+  return 0;
+}
+
+static int op_delete_crawler(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *name;
+  if (need(in, "Name", "name", &name, e) != 0 || crawler_delete(CRAWLERS(ctx), name, e) != 0)
+    return e->code;
+  *out = json_object();
+  return 0;
+}
+
+static int op_start_crawler(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *name;
+  if (need(in, "Name", "name", &name, e) != 0 || crawler_start(CRAWLERS(ctx), name, e) != 0)
+    return e->code;
+  *out = json_object();
+  return 0;
+}
+
+static int op_stop_crawler(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *name;
+  if (need(in, "Name", "name", &name, e) != 0 || crawler_stop(CRAWLERS(ctx), name, e) != 0)
+    return e->code;
+  *out = json_object();
+  return 0;
+}
+
+static int op_get_crawler_metrics(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  json_t *names = json_object_get(in, "CrawlerNameList");
+  if (names != NULL && (!json_is_array(names) || json_array_size(names) > 100))
+    return err_set(e, ERR_INVALID_INPUT, "CrawlerNameList is a list of at most 100 names");
+  json_t *list = json_array();
+  if (names == NULL) {
+    json_t *all;
+    char *next;
+    if (crawler_list(CRAWLERS(ctx), NULL, 0, true, &all, &next, e) != 0) {
+      json_decref(list);
+      return e->code;
+    }
+    free(next);
+    names = all;
+  } else {
+    json_incref(names);
+  }
+  size_t i;
+  json_t *n;
+  json_array_foreach(names, i, n)
+  {
+    json_t *m;
+    if (!json_is_string(n))
+      continue;
+    if (crawler_metrics(CRAWLERS(ctx), json_string_value(n), &m, e) == 0)
+      json_array_append_new(list, m);
+    else
+      err_clear(e);
+  }
+  json_decref(names);
+  *out = json_pack("{s:o}", "CrawlerMetricsList", list);
   return 0;
 }
 
@@ -410,6 +536,15 @@ static const json_rpc_op ops[] = {
     {"UpdatePartition", op_update_partition},
     {"DeletePartition", op_delete_partition},
     {"BatchDeletePartition", op_batch_delete_partition},
+    {"CreateCrawler", op_create_crawler},
+    {"UpdateCrawler", op_update_crawler},
+    {"GetCrawler", op_get_crawler},
+    {"GetCrawlers", op_get_crawlers},
+    {"ListCrawlers", op_list_crawlers},
+    {"DeleteCrawler", op_delete_crawler},
+    {"StartCrawler", op_start_crawler},
+    {"StopCrawler", op_stop_crawler},
+    {"GetCrawlerMetrics", op_get_crawler_metrics},
 };
 
 /* what this service maps apart from json_rpc.c's shared table */
@@ -419,12 +554,22 @@ static const json_rpc_code codes[] = {
     {ERR_INVALID_INPUT, 400, "InvalidInputException"},
     {ERR_INVALID, 400, "InvalidInputException"},
     {ERR_RESOURCE_LIMIT, 400, "ResourceNumberLimitExceededException"},
+    {ERR_CRAWLER_RUNNING, 400, "CrawlerRunningException"},
+    {ERR_CRAWLER_NOT_RUNNING, 400, "CrawlerNotRunningException"},
+    {ERR_CRAWLER_STOPPING, 400, "CrawlerStoppingException"},
     {ERR_IO, 500, "InternalServiceException"},
     {ERR_INTERNAL, 500, "InternalServiceException"},
 };
 
 static const char *resource(http_req *r, const char *op, json_t *in)
 {
+  if (strstr(op, "Crawler") != NULL) {
+    const char *name = json_rpc_str(in, "Name");
+    if (name == NULL)
+      return "arn:aws:glue:" API_REGION ":" API_ACCOUNT_ID ":crawler/*";
+    return arena_sprintf(r->arena, "arn:aws:glue:" API_REGION ":" API_ACCOUNT_ID
+                         ":crawler/%s", name);
+  }
   const char *db = json_rpc_str(in, "DatabaseName");
   if (db == NULL && strstr(op, "Database") != NULL && strcmp(op, "GetDatabases") != 0) {
     db = json_rpc_str(in, "Name");
@@ -459,12 +604,16 @@ static const json_rpc_def def = {
     .resource = resource,
 };
 
-http_service *glue_service_new(catalog *c)
+http_service *glue_service_new(catalog *c, crawlers *cr)
 {
-  return json_rpc_service_new(&def, c);
+  glue_ctx *g = xmalloc(sizeof *g);
+  g->c = c;
+  g->cr = cr;
+  return json_rpc_service_new(&def, g);
 }
 
 http_service *glue_service_free(http_service *svc)
 {
+  free(json_rpc_service_ctx(svc));
   return json_rpc_service_free(svc);
 }

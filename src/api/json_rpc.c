@@ -212,6 +212,11 @@ http_service *json_rpc_service_new(const json_rpc_def *def, void *ctx)
   return &s->svc;
 }
 
+void *json_rpc_service_ctx(http_service *svc)
+{
+  return svc != NULL ? ((rpc *)svc)->ctx : NULL;
+}
+
 http_service *json_rpc_service_free(http_service *svc)
 {
   free(svc);

@@ -52,6 +52,8 @@ typedef struct json_rpc_def {
 http_service *json_rpc_service_new(const json_rpc_def *def, void *ctx);
 /* Accepts NULL; returns NULL. */
 http_service *json_rpc_service_free(http_service *svc);
+/* The ctx given to json_rpc_service_new (NULL for NULL). */
+void *json_rpc_service_ctx(http_service *svc);
 
 /* Input helpers: a string member, or NULL; an integer member within
  * [min, max] (ERR_INVALID otherwise; *present false when absent). */

@@ -72,7 +72,10 @@
   X(NO_SUCH_WEBSITE,        -57,  404, "NoSuchWebsiteConfiguration")       \
   X(NO_SUCH_BUCKET_POLICY,  -58,  404, "NoSuchBucketPolicy")               \
   X(MALFORMED_BUCKET_POLICY, -59, 400, "MalformedPolicy")                 \
-  X(INVALID_REDIRECT,       -60,  400, "InvalidRedirectLocation")
+  X(INVALID_REDIRECT,       -60,  400, "InvalidRedirectLocation")          \
+  X(CRAWLER_RUNNING,        -61,  400, "CrawlerRunningException")          \
+  X(CRAWLER_NOT_RUNNING,    -62,  400, "CrawlerNotRunningException")       \
+  X(CRAWLER_STOPPING,       -63,  400, "CrawlerStoppingException")
 
 enum {
   ERR_OK = 0,

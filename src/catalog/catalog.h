@@ -267,4 +267,44 @@ size_t catalog_partition_values(const json_t *partition, const char **out, size_
 /* True when the Hive type compares as a number (see catalog_expr_parse). */
 bool catalog_type_numeric(const char *hive_type);
 
+/* ---- documents for writers (docs.c) ---- */
+
+#define CATALOG_HIVE_NULL "__HIVE_DEFAULT_PARTITION__" /* a NULL partition value */
+
+/* A StorageDescriptor (new reference) for format "parquet", "json" or
+ * "csv" (LazySimpleSerDe with field_delim, NULL: ",") over columns
+ * (stolen), as Athena and Glue's crawlers write them. */
+json_t *catalog_storage_new(const char *format, const char *location, json_t *columns,
+                            const char *field_delim);
+/* A Values array (new reference); a NULL value is CATALOG_HIVE_NULL. */
+json_t *catalog_values_new(const char **vals, size_t n);
+/* A PartitionInput (new reference): values (NULL = Hive's default
+ * partition), its location, the table's StorageDescriptor copied. */
+json_t *catalog_partition_input(const char **vals, size_t n, const char *location,
+                                const json_t *table_sd);
+/* Creates the partitions of inputs in batches of CATALOG_MAX_BATCH_CREATE;
+ * existing ones are skipped when skip_existing, else ERR_ALREADY_EXISTS.
+ * *added: how many were new. */
+int catalog_partitions_add(catalog *c, const char *db, const char *table, json_t *inputs,
+                           bool skip_existing, size_t *added, err *e);
+/* A Hive folder name's value p[0..n) with %XX escapes decoded (xmalloc'd). */
+char *catalog_hive_unescape(const char *p, size_t n);
+
+/* ---- crawler records (store.c) ----
+ * The crawlers' definitions and state (catalog/crawler.h keeps them), one
+ * JSON document per crawler name (case-sensitive, 1..255 bytes), in the
+ * same environment and with the same durability as the rest. */
+enum catalog_put { CATALOG_PUT_CREATE, CATALOG_PUT_REPLACE };
+/* CREATE: ERR_ALREADY_EXISTS when the name is taken; REPLACE:
+ * ERR_ENTITY_NOT_FOUND when it is not. */
+int catalog_crawler_put(catalog *c, const char *name, const json_t *doc, enum catalog_put mode,
+                        err *e);
+/* ERR_ENTITY_NOT_FOUND (without a message) when missing. */
+int catalog_crawler_get(catalog *c, const char *name, json_t **out, err *e);
+/* One page of crawler documents in name order (max 0: 1000). */
+int catalog_crawler_list(catalog *c, const char *token, size_t max, json_t **out, char **next,
+                         err *e);
+/* ERR_ENTITY_NOT_FOUND (without a message) when missing. */
+int catalog_crawler_delete(catalog *c, const char *name, err *e);
+
 #endif

@@ -16,6 +16,7 @@
  *                  ID 0xff SHA-256(VALUE\0 ...); 0xff never occurs in UTF-8)
  *   "meta"        "next_id" -> u64; "t" DB -> tables in DB (u64);
  *                 "p" ID -> partitions of table ID (u64); "seeded" -> ""
+ *   "crawlers"    NAME                       -> crawler document (JSON)
  *
  * Invariants:
  *   (1) Names in keys are folded (catalog__name); names are at most 255
@@ -52,6 +53,7 @@ struct catalog {
   MDB_dbi tables;     /* "tables" */
   MDB_dbi parts;      /* "partitions" */
   MDB_dbi meta;       /* "meta" */
+  MDB_dbi crawlers;   /* "crawlers" */
   lmdb_committer committer;
 };
 
@@ -66,6 +68,7 @@ struct op {
   const json_t *input;    /* the call's input */
   const json_t *values;   /* a partition's values, a list of them, or names */
   json_t *result;         /* a new document or errors array (the caller's) */
+  int mode;               /* enum catalog_put */
 };
 
 /* ---- keys, records, counters ---- */
@@ -1196,6 +1199,84 @@ int catalog_partition_batch_delete(catalog *c, const char *database, const char 
 
 /* ---- open, close ---- */
 
+/* ---- crawler records ---- */
+
+static int crawler_key(const char *name, key *k, err *e)
+{
+  size_t n = strlen(name);
+  if (n == 0 || n > CATALOG_MAX_NAME)
+    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at 'name' failed "
+                   "to satisfy constraint: Member must have length between 1 and %d",
+                   CATALOG_MAX_NAME);
+  memcpy(k->b, name, n);
+  k->n = n;
+  return 0;
+}
+
+static int op_crawler_put(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  key k;
+  if (crawler_key(o->db, &k, e) != 0)
+    return e->code;
+  json_t *old = NULL;
+  int rc = rec_get(txn, c->crawlers, &k, 0, NULL, &old, e);
+  json_decref(old);
+  if (rc != 0 && rc != ERR_ENTITY_NOT_FOUND)
+    return rc;
+  if (rc == 0 && o->mode == CATALOG_PUT_CREATE)
+    return err_set(e, ERR_ALREADY_EXISTS, "%s already exists", o->db);
+  if (rc == ERR_ENTITY_NOT_FOUND && o->mode == CATALOG_PUT_REPLACE)
+    return ERR_ENTITY_NOT_FOUND;
+  return rec_put(txn, c->crawlers, &k, NULL, o->input, e);
+}
+
+int catalog_crawler_put(catalog *c, const char *name, const json_t *doc, enum catalog_put mode,
+                        err *e)
+{
+  op o = {.fn = op_crawler_put, .db = name, .input = doc, .mode = (int)mode};
+  return run(c, &o, e);
+}
+
+int catalog_crawler_get(catalog *c, const char *name, json_t **out, err *e)
+{
+  key k;
+  *out = NULL;
+  if (crawler_key(name, &k, e) != 0)
+    return e->code;
+  MDB_txn *txn;
+  if (lmdb_read_begin(c->env, &txn, e) != 0)
+    return e->code;
+  int rc = rec_get(txn, c->crawlers, &k, 0, NULL, out, e);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+int catalog_crawler_list(catalog *c, const char *token, size_t max, json_t **out, char **next,
+                         err *e)
+{
+  if (max == 0 || max > 1000)
+    max = 1000;
+  return scan(c->env, c->crawlers, "", 0, 0, token, max, NULL, NULL, out, next, e);
+}
+
+static int op_crawler_delete(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  key k;
+  if (crawler_key(o->db, &k, e) != 0)
+    return e->code;
+  MDB_val kv = {k.n, k.b};
+  int rc = mdb_del(txn, c->crawlers, &kv, NULL);
+  if (rc == MDB_NOTFOUND)
+    return ERR_ENTITY_NOT_FOUND;
+  return rc != 0 ? store_error(rc, e) : 0;
+}
+
+int catalog_crawler_delete(catalog *c, const char *name, err *e)
+{
+  op o = {.fn = op_crawler_delete, .db = name};
+  return run(c, &o, e);
+}
+
 static int op_seed(catalog *c, MDB_txn *txn, op *o, err *e)
 {
   (void)o;
@@ -1227,7 +1308,7 @@ int catalog_open(const char *data_dir, catalog **out, err *e)
   *out = NULL;
   catalog *c = xcalloc(1, sizeof *c);
   char *path = xasprintf("%s/catalog", data_dir);
-  lmdb_env_options opt = {.map_size = MAP_SIZE, .max_dbs = 4};
+  lmdb_env_options opt = {.map_size = MAP_SIZE, .max_dbs = 5};
   int rc = lmdb_env_open(&c->env, path, &opt, "the catalog", e);
   free(path);
   if (rc != 0) {
@@ -1239,7 +1320,8 @@ int catalog_open(const char *data_dir, catalog **out, err *e)
     if ((rc = mdb_dbi_open(txn, "databases", MDB_CREATE, &c->dbs)) == 0 &&
         (rc = mdb_dbi_open(txn, "tables", MDB_CREATE, &c->tables)) == 0 &&
         (rc = mdb_dbi_open(txn, "partitions", MDB_CREATE, &c->parts)) == 0 &&
-        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &c->meta)) == 0)
+        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &c->meta)) == 0 &&
+        (rc = mdb_dbi_open(txn, "crawlers", MDB_CREATE, &c->crawlers)) == 0)
       rc = mdb_txn_commit(txn);
     else
       mdb_txn_abort(txn);

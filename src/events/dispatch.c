@@ -256,6 +256,10 @@ static void *dispatcher_main(void *arg)
         break;
       continue;
     }
+    pthread_mutex_lock(&ev->mu);
+    events_observer observer = ev->observer;
+    void *observer_ctx = ev->observer_ctx;
+    pthread_mutex_unlock(&ev->mu);
     cfg_cache *cache = arena_alloc(a, (n + 1) * sizeof *cache);
     size_t ncache = 0;
     bool interrupted = false;
@@ -265,6 +269,8 @@ static void *dispatcher_main(void *arg)
         interrupted = true;
         break;
       }
+      if (observer != NULL)
+        observer(observer_ctx, &ch[i]);
       upto = ch[i].seq;
     }
     arena_free(a);
@@ -279,6 +285,16 @@ static void *dispatcher_main(void *arg)
     store_feed_trim(ev->st, upto, &e);
   }
   return NULL;
+}
+
+void events_observe(events_system *ev, events_observer fn, void *ctx)
+{
+  if (ev == NULL)
+    return;
+  pthread_mutex_lock(&ev->mu);
+  ev->observer = fn;
+  ev->observer_ctx = ctx;
+  pthread_mutex_unlock(&ev->mu);
 }
 
 int events__dispatcher_start(events_system *ev, err *e)

@@ -257,4 +257,13 @@ int events_dead_letter_get(events_system *ev, const char *function, arena *a,
 int events_watch_read(events_system *ev, uint64_t after, size_t max, int wait_ms, buf *out,
                       uint64_t *last, err *e);
 
+/* ---- in-process observers ---- */
+
+/* Told every change of the store's feed (a bucket with a notification
+ * configuration), on the dispatcher thread, once per entry, after its
+ * notifications were delivered: it must return quickly (queue the work).
+ * At least once, as the notifications are. fn NULL removes it. */
+typedef void (*events_observer)(void *ctx, const store_change *ch);
+void events_observe(events_system *ev, events_observer fn, void *ctx);
+
 #endif

@@ -57,6 +57,8 @@ struct events_system {
   pthread_mutex_t mu;          /* guards kicked, stopping, the counters below */
   pthread_cond_t wake;         /* the dispatcher waits: feed appended, or stop */
   bool kicked;                 /* the feed grew since the dispatcher last looked */
+  events_observer observer;    /* told every feed entry (events_observe) */
+  void *observer_ctx;
   bool stopping;               /* events_system_stop began */
   bool started;                /* events_system_start ran */
   bool dispatcher_running;     /* join it */

@@ -975,7 +975,7 @@ static int table_register(copyrun *c, ast_copy *ac, ctab *ct, err *e, sql_pos *p
     }
     const char *fmt = c->format == CF_PARQUET ? "parquet" : c->format == CF_JSON ? "json" : "csv";
     char delim[2] = {c->delim, 0};
-    sd = sql__cat_storage(fmt, loc, cols, delim);
+    sd = catalog_storage_new(fmt, loc, cols, delim);
     json_t *keys = json_array();
     for (int k = 0; k < c->npart; k++) {
       const pcol *col = &c->cols[c->part[k]];
@@ -1015,10 +1015,10 @@ static int table_register(copyrun *c, ast_copy *ac, ctab *ct, err *e, sql_pos *p
         continue;
       const char *ploc = arena_sprintf(q->a, "s3://%s/%s", c->bucket, f->dir);
       json_array_append_new(inputs,
-                            sql__cat_partition_input(f->pvals, (size_t)c->npart, ploc, sd));
+                            catalog_partition_input(f->pvals, (size_t)c->npart, ploc, sd));
     }
     size_t added = 0;
-    rc = sql__cat_add_partitions(q->cat, ct->db, ct->name, inputs, true, &added, e);
+    rc = catalog_partitions_add(q->cat, ct->db, ct->name, inputs, true, &added, e);
     json_decref(inputs);
   }
   json_decref(sd);

@@ -580,34 +580,6 @@ static int check_coldefs(ast_coldef *c, int n, const ast_coldef *other, int noth
 #define OF_PARQUET "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 
 /* a StorageDescriptor for the formats tarn writes */
-json_t *sql__cat_storage(const char *format, const char *location, json_t *columns,
-                         const char *field_delim)
-{
-  json_t *sd = json_object();
-  json_object_set_new(sd, "Columns", columns);
-  json_object_set_new(sd, "Location", json_string(location));
-  json_t *si = json_object();
-  json_t *sp = json_object();
-  if (!strcmp(format, "parquet")) {
-    json_object_set_new(sd, "InputFormat", json_string(IF_PARQUET));
-    json_object_set_new(sd, "OutputFormat", json_string(OF_PARQUET));
-    json_object_set_new(si, "SerializationLibrary", json_string(SERDE_PARQUET));
-    json_object_set_new(sp, "serialization.format", json_string("1"));
-  } else if (!strcmp(format, "json")) {
-    json_object_set_new(sd, "InputFormat", json_string(IF_TEXT));
-    json_object_set_new(sd, "OutputFormat", json_string(OF_TEXT));
-    json_object_set_new(si, "SerializationLibrary", json_string(SERDE_JSON));
-  } else {
-    json_object_set_new(sd, "InputFormat", json_string(IF_TEXT));
-    json_object_set_new(sd, "OutputFormat", json_string(OF_TEXT));
-    json_object_set_new(si, "SerializationLibrary", json_string(SERDE_LAZY));
-    json_object_set_new(sp, "field.delim", json_string(field_delim != NULL ? field_delim : ","));
-  }
-  json_object_set_new(si, "Parameters", sp);
-  json_object_set_new(sd, "SerdeInfo", si);
-  return sd;
-}
-
 static int create_table(qctx *q, ast_ddl *d, err *e, sql_pos *pos)
 {
   int rc;
@@ -1000,68 +972,6 @@ static const char *part_location(qctx *q, const tinfo *ti, const char **vals)
   return s;
 }
 
-static json_t *values_json(const char **vals, size_t n)
-{
-  json_t *a = json_array();
-  for (size_t i = 0; i < n; i++)
-    json_array_append_new(a, json_string(vals[i] != NULL ? vals[i] : "__HIVE_DEFAULT_PARTITION__"));
-  return a;
-}
-
-json_t *sql__cat_partition_input(const char **vals, size_t n, const char *location,
-                                 const json_t *table_sd)
-{
-  json_t *in = json_object();
-  json_object_set_new(in, "Values", values_json(vals, n));
-  json_t *sd = table_sd != NULL ? json_deep_copy(table_sd) : json_object();
-  json_object_set_new(sd, "Location", json_string(location));
-  json_object_set_new(in, "StorageDescriptor", sd);
-  return in;
-}
-
-/* Creates the partitions of inputs (PartitionInput documents) in batches;
- * existing ones are skipped when skip_existing, else an error. *added: how
- * many were new. */
-int sql__cat_add_partitions(catalog *c, const char *db, const char *tname, json_t *inputs,
-                            bool skip_existing, size_t *added, err *e)
-{
-  size_t n = json_array_size(inputs);
-  *added = 0;
-  for (size_t i = 0; i < n; i += CATALOG_MAX_BATCH_CREATE) {
-    json_t *chunk = json_array();
-    for (size_t k = i; k < n && k < i + CATALOG_MAX_BATCH_CREATE; k++)
-      json_array_append(chunk, json_array_get(inputs, k));
-    json_t *errors = NULL;
-    int rc = catalog_partition_batch_create(c, db, tname, chunk, &errors, e);
-    size_t nb = json_array_size(chunk);
-    json_decref(chunk);
-    if (rc < 0) {
-      json_decref(errors);
-      return rc;
-    }
-    size_t bad = 0;
-    size_t j;
-    json_t *er;
-    json_array_foreach(errors, j, er)
-    {
-      json_t *det = json_object_get(er, "ErrorDetail");
-      const char *code = json_string_value(json_object_get(det, "ErrorCode"));
-      const char *msg = json_string_value(json_object_get(det, "ErrorMessage"));
-      if (code != NULL && strstr(code, "AlreadyExists") != NULL && skip_existing) {
-        bad++;
-        continue;
-      }
-      err_set(e, code != NULL && strstr(code, "AlreadyExists") ? ERR_ALREADY_EXISTS
-                                                                : ERR_INVALID_INPUT,
-              "%s", msg != NULL ? msg : "a partition was not added");
-      json_decref(errors);
-      return e->code;
-    }
-    json_decref(errors);
-    *added += nb - bad;
-  }
-  return 0;
-}
 
 /* a PARTITION (k='v', ...) spec as the table's values, in key order */
 static int spec_values(qctx *q, const tinfo *ti, const ast_partspec *ps, const char ***out,
@@ -1114,7 +1024,7 @@ static int add_parts(qctx *q, ast_ddl *d, err *e, sql_pos *pos)
       break;
     }
     /* nothing changes on an error: look for existing ones first */
-    json_t *vj = values_json(vals, ti.nkeys);
+    json_t *vj = catalog_values_new(vals, ti.nkeys);
     json_t *got = NULL;
     int g = catalog_partition_get(q->cat, ti.db, d->name, vj, &got, e);
     json_decref(vj);
@@ -1132,11 +1042,11 @@ static int add_parts(qctx *q, ast_ddl *d, err *e, sql_pos *pos)
     }
     err_clear(e);
     const char *loc = ps->location != NULL ? ps->location : part_location(q, &ti, vals);
-    json_array_append_new(inputs, sql__cat_partition_input(vals, ti.nkeys, loc, sd));
+    json_array_append_new(inputs, catalog_partition_input(vals, ti.nkeys, loc, sd));
   }
   size_t added = 0;
   if (rc == 0)
-    rc = sql__cat_add_partitions(q->cat, ti.db, d->name, inputs, d->if_not_exists, &added, e);
+    rc = catalog_partitions_add(q->cat, ti.db, d->name, inputs, d->if_not_exists, &added, e);
   json_decref(inputs);
   return rc < 0 ? cat_err(e, pos, rc, d->line, d->col) : 0;
 }
@@ -1155,7 +1065,7 @@ static int drop_parts(qctx *q, ast_ddl *d, err *e, sql_pos *pos)
     const char **vals;
     if ((rc = spec_values(q, &ti, &d->parts[i], &vals, e, pos)) < 0)
       break;
-    json_t *vj = values_json(vals, ti.nkeys);
+    json_t *vj = catalog_values_new(vals, ti.nkeys);
     json_t *got = NULL;
     int g = catalog_partition_get(q->cat, ti.db, d->name, vj, &got, e);
     json_decref(got);
@@ -1195,27 +1105,6 @@ typedef struct repair {
   err *e;
 } repair;
 
-static int hexv(char c)
-{
-  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-static char *unescape(const char *p, size_t n)
-{
-  char *o = xmalloc(n + 1);
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (p[i] == '%' && i + 2 < n + 0 && hexv(p[i + 1]) >= 0 && hexv(p[i + 2]) >= 0) {
-      o[k++] = (char)(hexv(p[i + 1]) * 16 + hexv(p[i + 2]));
-      i += 2;
-    } else {
-      o[k++] = p[i];
-    }
-  }
-  o[k] = 0;
-  return o;
-}
 
 static int repair_key(void *arg, const char *key, uint64_t size)
 {
@@ -1233,7 +1122,7 @@ static int repair_key(void *arg, const char *key, uint64_t size)
     const char *kn = r->ti->keys[k].name;
     if (eq == NULL || (size_t)(eq - s) != strlen(kn) || strncasecmp(s, kn, strlen(kn)) != 0)
       break;
-    char *v = unescape(eq + 1, (size_t)(slash - eq - 1));
+    char *v = catalog_hive_unescape(eq + 1, (size_t)(slash - eq - 1));
     json_array_append_new(vals, json_string(v));
     free(v);
     s = slash + 1;
@@ -1297,14 +1186,14 @@ static int msck(qctx *q, ast_ddl *d, plan **out, err *e, sql_pos *pos)
       cv[k] = hive_default_null(json_string_value(json_array_get(vals, k)));
     const char *ploc = arena_sprintf(q->a, "%s%s%s/", base, bl > 0 && base[bl - 1] == '/' ? "" : "/",
                                      pname);
-    json_array_append_new(inputs, sql__cat_partition_input(cv, ti.nkeys, ploc, sd));
+    json_array_append_new(inputs, catalog_partition_input(cv, ti.nkeys, ploc, sd));
     rows_add1(&r, arena_sprintf(q->a, "Repair: Added partition to metastore %s.%s:%s", ti.db,
                                 d->name, pname));
   }
   json_decref(rp.seen);
   size_t added = 0;
   if (rc == 0)
-    rc = sql__cat_add_partitions(q->cat, ti.db, d->name, inputs, true, &added, e);
+    rc = catalog_partitions_add(q->cat, ti.db, d->name, inputs, true, &added, e);
   json_decref(inputs);
   if (rc < 0)
     return cat_err(e, pos, rc, d->line, d->col);

@@ -42,17 +42,4 @@ int sql__hive_type(const char *hive, stype *st, fmt_type *ft);
 /* The Hive type of an engine type ("bigint", "decimal(10,2)", "string"). */
 const char *sql__hive_type_of(arena *a, stype t);
 
-/* A StorageDescriptor (new reference) for format "parquet", "json" or
- * "csv" (LazySimpleSerDe with field_delim) over columns (stolen). */
-json_t *sql__cat_storage(const char *format, const char *location, json_t *columns,
-                         const char *field_delim);
-/* A PartitionInput (new reference): values (NULL = Hive's default
- * partition), its location, the table's StorageDescriptor copied. */
-json_t *sql__cat_partition_input(const char **vals, size_t n, const char *location,
-                                 const json_t *table_sd);
-/* Creates the partitions of inputs in batches; existing ones are skipped
- * when skip_existing, else ERR_ALREADY_EXISTS. */
-int sql__cat_add_partitions(catalog *c, const char *db, const char *table, json_t *inputs,
-                            bool skip_existing, size_t *added, err *e);
-
 #endif
