@@ -72,7 +72,11 @@
   X(NO_SUCH_WEBSITE,        -57,  404, "NoSuchWebsiteConfiguration")       \
   X(NO_SUCH_BUCKET_POLICY,  -58,  404, "NoSuchBucketPolicy")               \
   X(MALFORMED_BUCKET_POLICY, -59, 400, "MalformedPolicy")                 \
-  X(INVALID_REDIRECT,       -60,  400, "InvalidRedirectLocation")
+  X(INVALID_REDIRECT,       -60,  400, "InvalidRedirectLocation")          \
+  X(NO_SUCH_CORS,           -61,  404, "NoSuchCORSConfiguration")          \
+  X(NO_SUCH_LIFECYCLE,      -62,  404, "NoSuchLifecycleConfiguration")     \
+  X(NO_SUCH_PUBLIC_ACCESS_BLOCK, -63, 404, "NoSuchPublicAccessBlockConfiguration") \
+  X(CORS_FORBIDDEN,         -64,  403, "AccessForbidden")
 
 enum {
   ERR_OK = 0,

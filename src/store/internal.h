@@ -46,6 +46,8 @@ struct store {
   bool stopping;               /* store_close began */
   bool sweeper_running;        /* sweeper was started (join it) */
   pthread_t sweeper;           /* the background sweep */
+  bool lifecycle_running;      /* the lifecycle thread was started (join it) */
+  pthread_t lifecycle;         /* the lifecycle sweep (lifecycle.c) */
   uint64_t swept;              /* blobs removed by sweeps since open */
   void (*feed_watch)(void *);  /* told after a commit that appended to the feed */
   void *feed_ctx;              /* its argument */
@@ -91,5 +93,7 @@ int store__notify_drop(store *s, MDB_txn *txn, const char *bucket, err *e);
 /* sweep.c: removes unreferenced blobs older than min_age seconds. */
 long store__sweep_run(store *s, int min_age, err *e);
 int store__sweeper_start(store *s, err *e);
+/* lifecycle.c: starts the thread that applies lifecycle rules. */
+int store__lifecycle_start(store *s, err *e);
 
 #endif
