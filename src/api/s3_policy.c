@@ -320,14 +320,11 @@ int s3_put_public_access_block(s3_svc *s, http_req *req, s3_call *c, err *e)
                      "not validate against our published schema");
     on[i] = strcmp(k->text, "true") == 0;
   }
-  buf b;
-  buf_init(&b, 0);
-  buf_puts(&b, "<PublicAccessBlockConfiguration xmlns=\"" S3_XMLNS "\">");
+  const char *text = "<PublicAccessBlockConfiguration xmlns=\"" S3_XMLNS "\">";
   for (size_t i = 0; i < 4; i++)
-    buf_printf(&b, "<%s>%s</%s>", pab_flags[i], on[i] ? "true" : "false", pab_flags[i]);
-  buf_puts(&b, "</PublicAccessBlockConfiguration>");
-  const char *text = arena_strndup(req->arena, b.data, b.len);
-  buf_release(&b);
+    text = arena_sprintf(req->arena, "%s<%s>%s</%s>", text, pab_flags[i],
+                         on[i] ? "true" : "false", pab_flags[i]);
+  text = arena_sprintf(req->arena, "%s</PublicAccessBlockConfiguration>", text);
   return store_bucket_conf_set(s->st, c->bucket, PAB_CONF, text, e);
 }
 
