@@ -13,8 +13,10 @@
  *       act. Transitions are recorded (tarn has one storage tier),
  *       NoncurrentVersion* actions are recorded and inert (no versioning),
  *       ExpiredObjectDeleteMarker has nothing to act on.
- *   (2) Every removal goes through store_object_delete with the origin
- *       event STORE_EVENT_LIFECYCLE_DELETE ("LifecycleExpiration:Delete"),
+ *   (2) Every removal goes through the store's delete (only while the
+ *       object is still the one listed: an overwrite in between survives)
+ *       with the origin event STORE_EVENT_LIFECYCLE_DELETE
+ *       ("LifecycleExpiration:Delete"),
  *       and every abort through store_upload_abort: a sweep killed midway
  *       leaves each object either present or deleted with its event.
  *   (3) A day is STORE_LIFECYCLE_DAY seconds (86,400 unless
@@ -367,7 +369,8 @@ static void sweep_objects(store *s, const char *bucket, const store_lifecycle *l
         continue;
       bool existed = false;
       store_origin_set(&origin);
-      if (store_object_delete(s, bucket, res.objects[i].key, &existed, &e) == 0 && existed)
+      if (store__object_delete_if(s, bucket, res.objects[i].key, res.objects[i].mtime_ms,
+                                  &existed, &e) == 0 && existed)
         (*removed)++;
       store_origin_set(NULL);
     }
