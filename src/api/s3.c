@@ -37,19 +37,23 @@
  *   (3) Only authenticated requests reach an operation, but for two
  *       anonymous reads: GetObject / HeadObject of an object the bucket
  *       policy lets "*" read (s3_policy.c), and the website endpoint
- *       (s3_website.c), which checks the same policy on every read.
+ *       (s3_website.c), which checks the same policy on every read; and
+ *       CORS preflights (OPTIONS, s3_cors.c), which change nothing.
  *   (4) HEAD answers and 304s carry no body, errors included.
  *
  * Bucket notifications (?notification) are in s3_notify.c, over the
  * events part; every object change carries its origin (request id, access
  * key) to the store's change feed through store_origin_set (s3_handle).
  *
- * Bucket policies (?policy, the anonymous-read grammar) are in
- * s3_policy.c; website configurations (?website) and the website endpoint
- * in s3_website.c.
+ * Bucket policies (?policy, the anonymous-read grammar), ?policyStatus and
+ * ?publicAccessBlock are in s3_policy.c; website configurations (?website)
+ * and the website endpoint in s3_website.c; ?cors, preflights and the
+ * Access-Control-* headers (added to every answer in s3_handle) in
+ * s3_cors.c; ?lifecycle and x-amz-expiration in s3_lifecycle.c (the sweep:
+ * store/lifecycle.c).
  *
  * Not implemented (501 NotImplemented, naming the subresource): versioning,
- * cors, lifecycle, logging, encryption,
+ * logging, encryption,
  * replication, object lock, PUT ?acl, browser POST uploads, and the rest of
  * S3's subresources. GET ?acl on a
  * bucket or an object answers a fixed owner-FULL_CONTROL policy, because
