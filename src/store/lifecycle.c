@@ -349,6 +349,15 @@ bool store_lifecycle_expiry(const store_lifecycle *lc, const store_object *o, in
 
 /* ---- the sweep ---- */
 
+/* store_close began: a sweep stops between pages. */
+static bool stopping(store *s)
+{
+  pthread_mutex_lock(&s->mu);
+  bool v = s->stopping;
+  pthread_mutex_unlock(&s->mu);
+  return v;
+}
+
 static void sweep_objects(store *s, const char *bucket, const store_lifecycle *lc, int64_t now,
                           long *removed)
 {
@@ -374,7 +383,7 @@ static void sweep_objects(store *s, const char *bucket, const store_lifecycle *l
         (*removed)++;
       store_origin_set(NULL);
     }
-    if (!res.truncated)
+    if (!res.truncated || stopping(s))
       break;
     after = arena_strdup(page, res.next_after);
   }
@@ -406,7 +415,7 @@ static void sweep_uploads(store *s, const char *bucket, const store_lifecycle *l
         break;
       }
     }
-    if (!truncated || n == 0)
+    if (!truncated || n == 0 || stopping(s))
       break;
     key_marker = ups[n - 1].key;
     id_marker = ups[n - 1].upload_id;
@@ -422,7 +431,7 @@ long store_lifecycle_sweep(store *s, err *e)
   long removed = 0;
   int rc = store_bucket_list(s, a, &buckets, &nb, e);
   int64_t now = store__clock_ms();
-  for (size_t i = 0; rc == 0 && i < nb; i++) {
+  for (size_t i = 0; rc == 0 && i < nb && !stopping(s); i++) {
     const char *doc;
     err ie;
     if (store_bucket_conf_get(s, buckets[i].name, "lifecycle", a, &doc, &ie) != 0 ||
