@@ -362,7 +362,8 @@ static void sweep_objects(store *s, const char *bucket, const store_lifecycle *l
                           long *removed)
 {
   store_origin origin = {.event = STORE_EVENT_LIFECYCLE_DELETE,
-                         .principal = "s3.amazonaws.com"};
+                         .principal = "s3.amazonaws.com",
+                         .source_ip = "s3.amazonaws.com"};  /* as S3 records them */
   const char *after = NULL;
   arena *page = arena_new();
   for (;;) {

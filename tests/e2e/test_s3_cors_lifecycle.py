@@ -235,6 +235,8 @@ def test_lifecycle_expires_by_prefix_and_tag_with_events(tarn, s3, bucket):
     recs = [json.loads(b)["Records"][0] for b in bodies]
     assert sorted(r["s3"]["object"]["key"] for r in recs) == sorted(gone)
     assert {r["eventName"] for r in recs} == {"LifecycleExpiration:Delete"}
+    assert {r["userIdentity"]["principalId"] for r in recs} == {"s3.amazonaws.com"}
+    assert {r["requestParameters"]["sourceIPAddress"] for r in recs} == {"s3.amazonaws.com"}
 
 
 def test_lifecycle_aborts_stale_uploads(s3, bucket):
