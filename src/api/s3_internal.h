@@ -137,6 +137,9 @@ int s3_get_bucket_lifecycle(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_delete_bucket_lifecycle(s3_svc *s, http_req *req, s3_call *c, err *e);
 /* Adds x-amz-expiration when a lifecycle rule of o's bucket expires o. */
 void s3_expiration_header(s3_svc *s, http_req *req, const store_object *o);
+/* Adds x-amz-abort-date and x-amz-abort-rule-id to CreateMultipartUpload's
+ * answer when an AbortIncompleteMultipartUpload rule covers key. */
+void s3_abort_date_header(s3_svc *s, http_req *req, const char *bucket, const char *key);
 
 /* s3_website.c: the website configuration and the website endpoint */
 int s3_put_bucket_website(s3_svc *s, http_req *req, s3_call *c, err *e);

@@ -11,7 +11,8 @@
  *       the bucket's record under "lifecycle", durably; the GET answers it
  *       back.
  *   (2) x-amz-expiration names the rule that expires the object first:
- *       expiry-date="<RFC 1123>", rule-id="<id>".
+ *       expiry-date="<RFC 1123>", rule-id="<id>"; CreateMultipartUpload
+ *       answers x-amz-abort-date and x-amz-abort-rule-id likewise.
  *
  * Start reading at s3_put_bucket_lifecycle().
  */
@@ -57,22 +58,42 @@ int s3_delete_bucket_lifecycle(s3_svc *s, http_req *req, s3_call *c, err *e)
   return 0;
 }
 
-void s3_expiration_header(s3_svc *s, http_req *req, const store_object *o)
+/* The bucket's rules, or false when it has none (or they do not parse). */
+static bool rules_of(s3_svc *s, http_req *req, const char *bucket, store_lifecycle *lc)
 {
   const char *text;
   err e;
-  if (store_bucket_conf_get(s->st, o->bucket, LIFECYCLE_CONF, req->arena, &text, &e) != 0 ||
-      text == NULL)
-    return;
+  return store_bucket_conf_get(s->st, bucket, LIFECYCLE_CONF, req->arena, &text, &e) == 0 &&
+         text != NULL && store_lifecycle_parse(text, strlen(text), req->arena, lc, &e) == 0;
+}
+
+static const char *http_date(int64_t ms)
+{
+  static _Thread_local char date[30];
+  time_format_rfc1123((time_t)(ms / 1000), date);
+  return date;
+}
+
+void s3_expiration_header(s3_svc *s, http_req *req, const store_object *o)
+{
   store_lifecycle lc;
-  if (store_lifecycle_parse(text, strlen(text), req->arena, &lc, &e) != 0)
-    return;
   int64_t when;
   const char *id;
-  if (!store_lifecycle_expiry(&lc, o, &when, &id))
+  if (!rules_of(s, req, o->bucket, &lc) || !store_lifecycle_expiry(&lc, o, &when, &id))
     return;
-  char date[30];
-  time_format_rfc1123((time_t)(when / 1000), date);
   http_resp_header(req, "x-amz-expiration",
-                   arena_sprintf(req->arena, "expiry-date=\"%s\", rule-id=\"%s\"", date, id));
+                   arena_sprintf(req->arena, "expiry-date=\"%s\", rule-id=\"%s\"",
+                                 http_date(when), id));
+}
+
+void s3_abort_date_header(s3_svc *s, http_req *req, const char *bucket, const char *key)
+{
+  store_lifecycle lc;
+  int64_t when;
+  const char *id;
+  if (!rules_of(s, req, bucket, &lc) ||
+      !store_lifecycle_abort_date(&lc, key, time_now_ms(), &when, &id))
+    return;
+  http_resp_header(req, "x-amz-abort-date", http_date(when));
+  http_resp_header(req, "x-amz-abort-rule-id", id);
 }

@@ -455,6 +455,7 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
                          req->arena, &o, e);
   if (rc != 0)
     return rc;
+  s3_expiration_header(s, req, &o);
   s3_xml x;
   s3_xml_open(&x, req, "CopyObjectResult");
   s3_xml_etag(&x, "ETag", o.etag);

@@ -347,6 +347,24 @@ bool store_lifecycle_expiry(const store_lifecycle *lc, const store_object *o, in
   return any;
 }
 
+bool store_lifecycle_abort_date(const store_lifecycle *lc, const char *key, int64_t initiated_ms,
+                                int64_t *when_ms, const char **rule_id)
+{
+  bool any = false;
+  for (size_t i = 0; i < lc->nrules; i++) {
+    const store_lc_rule *r = &lc->rules[i];
+    if (r->abort_days == 0 || !rule_matches(r, key, NULL))
+      continue;
+    int64_t at = after_days(initiated_ms, r->abort_days);
+    if (!any || at < *when_ms) {
+      *when_ms = at;
+      *rule_id = r->id;
+      any = true;
+    }
+  }
+  return any;
+}
+
 /* ---- the sweep ---- */
 
 /* store_close began: a sweep stops between pages. */
@@ -406,15 +424,11 @@ static void sweep_uploads(store *s, const char *bucket, const store_lifecycle *l
                           &truncated, &e) != 0)
       break;
     for (size_t i = 0; i < n; i++) {
-      for (size_t j = 0; j < lc->nrules; j++) {
-        const store_lc_rule *r = &lc->rules[j];
-        if (r->abort_days == 0 || !rule_matches(r, ups[i].key, NULL) ||
-            after_days(ups[i].initiated_ms, r->abort_days) > now)
-          continue;
-        if (store_upload_abort(s, bucket, ups[i].key, ups[i].upload_id, &e) == 0)
-          (*removed)++;
-        break;
-      }
+      int64_t when;
+      const char *id;
+      if (store_lifecycle_abort_date(lc, ups[i].key, ups[i].initiated_ms, &when, &id) &&
+          when <= now && store_upload_abort(s, bucket, ups[i].key, ups[i].upload_id, &e) == 0)
+        (*removed)++;
     }
     if (!truncated || n == 0 || stopping(s))
       break;

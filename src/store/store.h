@@ -412,6 +412,10 @@ int store_lifecycle_parse(const char *doc, size_t len, arena *a, store_lifecycle
  * o, and that rule's id; false when none applies. */
 bool store_lifecycle_expiry(const store_lifecycle *lc, const store_object *o, int64_t *when_ms,
                             const char **rule_id);
+/* When an AbortIncompleteMultipartUpload rule aborts an upload of key
+ * initiated then, and that rule's id; false when none applies. */
+bool store_lifecycle_abort_date(const store_lifecycle *lc, const char *key, int64_t initiated_ms,
+                                int64_t *when_ms, const char **rule_id);
 /* The length of a lifecycle day in milliseconds. */
 int64_t store_lifecycle_day_ms(void);
 /* Runs one sweep now: returns how many objects and uploads it removed. */

@@ -200,6 +200,9 @@ def test_lifecycle_config_round_trip_and_errors(s3, bucket):
     assert put["Expiration"].startswith('expiry-date="') and 'rule-id="logs"' in put["Expiration"]
     assert 'rule-id="logs"' in s3.head_object(Bucket=bucket, Key="logs/a.log")["Expiration"]
     assert 'rule-id="logs"' in s3.get_object(Bucket=bucket, Key="logs/a.log")["Expiration"]
+    copied = s3.copy_object(Bucket=bucket, Key="logs/b.log",
+                            CopySource={"Bucket": bucket, "Key": "logs/a.log"})
+    assert 'rule-id="logs"' in copied["Expiration"]
     s3.put_object(Bucket=bucket, Key="other/a", Body=b"x")
     assert "Expiration" not in s3.head_object(Bucket=bucket, Key="other/a")
 
@@ -240,12 +243,16 @@ def test_lifecycle_expires_by_prefix_and_tag_with_events(tarn, s3, bucket):
 
 
 def test_lifecycle_aborts_stale_uploads(s3, bucket):
-    up = s3.create_multipart_upload(Bucket=bucket, Key="big/file")["UploadId"]
-    s3.upload_part(Bucket=bucket, Key="big/file", UploadId=up, PartNumber=1, Body=b"p" * 100)
-    other = s3.create_multipart_upload(Bucket=bucket, Key="small/file")["UploadId"]
     s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [
         {"ID": "abort", "Status": "Enabled", "Filter": {"Prefix": "big/"},
          "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}]})
+    created = s3.create_multipart_upload(Bucket=bucket, Key="big/file")
+    assert created["AbortRuleId"] == "abort" and "AbortDate" in created
+    up = created["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="big/file", UploadId=up, PartNumber=1, Body=b"p" * 100)
+    created = s3.create_multipart_upload(Bucket=bucket, Key="small/file")
+    assert "AbortRuleId" not in created
+    other = created["UploadId"]
 
     def uploads():
         return {u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])}
