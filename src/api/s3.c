@@ -37,19 +37,23 @@
  *   (3) Only authenticated requests reach an operation, but for two
  *       anonymous reads: GetObject / HeadObject of an object the bucket
  *       policy lets "*" read (s3_policy.c), and the website endpoint
- *       (s3_website.c), which checks the same policy on every read.
+ *       (s3_website.c), which checks the same policy on every read; and
+ *       CORS preflights (OPTIONS, s3_cors.c), which change nothing.
  *   (4) HEAD answers and 304s carry no body, errors included.
  *
  * Bucket notifications (?notification) are in s3_notify.c, over the
  * events part; every object change carries its origin (request id, access
  * key) to the store's change feed through store_origin_set (s3_handle).
  *
- * Bucket policies (?policy, the anonymous-read grammar) are in
- * s3_policy.c; website configurations (?website) and the website endpoint
- * in s3_website.c.
+ * Bucket policies (?policy, the anonymous-read grammar), ?policyStatus and
+ * ?publicAccessBlock are in s3_policy.c; website configurations (?website)
+ * and the website endpoint in s3_website.c; ?cors, preflights and the
+ * Access-Control-* headers (added to every answer in s3_handle) in
+ * s3_cors.c; ?lifecycle and x-amz-expiration in s3_lifecycle.c (the sweep:
+ * store/lifecycle.c).
  *
  * Not implemented (501 NotImplemented, naming the subresource): versioning,
- * cors, lifecycle, logging, encryption,
+ * logging, encryption,
  * replication, object lock, PUT ?acl, browser POST uploads, and the rest of
  * S3's subresources. GET ?acl on a
  * bucket or an object answers a fixed owner-FULL_CONTROL policy, because
@@ -112,6 +116,17 @@ static const s3_op op_get_policy = {"GetBucketPolicy", NULL, s3_get_bucket_polic
 static const s3_op op_put_policy = {"PutBucketPolicy", NULL, s3_put_bucket_policy, 0};
 static const s3_op op_delete_policy = {"DeleteBucketPolicy", NULL, s3_delete_bucket_policy, 0};
 static const s3_op op_site = {"WebsiteGet", NULL, s3_site_serve, 0};
+static const s3_op op_get_cors = {"GetBucketCors", NULL, s3_get_bucket_cors, 0};
+static const s3_op op_put_cors = {"PutBucketCors", NULL, s3_put_bucket_cors, 0};
+static const s3_op op_delete_cors = {"DeleteBucketCors", NULL, s3_delete_bucket_cors, 0};
+static const s3_op op_preflight = {"PreflightRequest", NULL, s3_cors_preflight, 0};
+static const s3_op op_get_lifecycle = {"GetBucketLifecycleConfiguration", NULL, s3_get_bucket_lifecycle, 0};
+static const s3_op op_put_lifecycle = {"PutBucketLifecycleConfiguration", NULL, s3_put_bucket_lifecycle, 0};
+static const s3_op op_delete_lifecycle = {"DeleteBucketLifecycle", NULL, s3_delete_bucket_lifecycle, 0};
+static const s3_op op_get_pab = {"GetPublicAccessBlock", NULL, s3_get_public_access_block, 0};
+static const s3_op op_put_pab = {"PutPublicAccessBlock", NULL, s3_put_public_access_block, 0};
+static const s3_op op_delete_pab = {"DeletePublicAccessBlock", NULL, s3_delete_public_access_block, 0};
+static const s3_op op_get_policy_status = {"GetBucketPolicyStatus", NULL, s3_get_policy_status, 0};
 
 /* ---- routing ---- */
 
@@ -137,6 +152,10 @@ static const route routes[] = {
   {"GET",    AT_BUCKET,  "tagging",     NULL,       NULL,                &op_get_bucket_tagging},
   {"GET",    AT_BUCKET,  "website",     NULL,       NULL,                &op_get_website},
   {"GET",    AT_BUCKET,  "policy",      NULL,       NULL,                &op_get_policy},
+  {"GET",    AT_BUCKET,  "cors",        NULL,       NULL,                &op_get_cors},
+  {"GET",    AT_BUCKET,  "lifecycle",   NULL,       NULL,                &op_get_lifecycle},
+  {"GET",    AT_BUCKET,  "publicAccessBlock", NULL, NULL,                &op_get_pab},
+  {"GET",    AT_BUCKET,  "policyStatus", NULL,      NULL,                &op_get_policy_status},
   {"GET",    AT_BUCKET,  "uploads",     NULL,       NULL,                &op_list_uploads},
   {"GET",    AT_BUCKET,  "list-type=2", NULL,       NULL,                &op_list_objects_v2},
   {"GET",    AT_BUCKET,  NULL,          NULL,       NULL,                &op_list_objects},
@@ -145,10 +164,18 @@ static const route routes[] = {
   {"PUT",    AT_BUCKET,  "tagging",     NULL,       NULL,                &op_put_bucket_tagging},
   {"PUT",    AT_BUCKET,  "website",     NULL,       NULL,                &op_put_website},
   {"PUT",    AT_BUCKET,  "policy",      NULL,       NULL,                &op_put_policy},
+  {"PUT",    AT_BUCKET,  "cors",        NULL,       NULL,                &op_put_cors},
+  {"PUT",    AT_BUCKET,  "lifecycle",   NULL,       NULL,                &op_put_lifecycle},
+  {"PUT",    AT_BUCKET,  "publicAccessBlock", NULL, NULL,                &op_put_pab},
   {"PUT",    AT_BUCKET,  NULL,          NULL,       NULL,                &op_create_bucket},
   {"DELETE", AT_BUCKET,  "tagging",     NULL,       NULL,                &op_delete_bucket_tagging},
   {"DELETE", AT_BUCKET,  "website",     NULL,       NULL,                &op_delete_website},
   {"DELETE", AT_BUCKET,  "policy",      NULL,       NULL,                &op_delete_policy},
+  {"DELETE", AT_BUCKET,  "cors",        NULL,       NULL,                &op_delete_cors},
+  {"DELETE", AT_BUCKET,  "lifecycle",   NULL,       NULL,                &op_delete_lifecycle},
+  {"DELETE", AT_BUCKET,  "publicAccessBlock", NULL, NULL,                &op_delete_pab},
+  {"OPTIONS", AT_BUCKET, NULL,          NULL,       NULL,                &op_preflight},
+  {"OPTIONS", AT_OBJECT, NULL,          NULL,       NULL,                &op_preflight},
   {"DELETE", AT_BUCKET,  NULL,          NULL,       NULL,                &op_delete_bucket},
   {"POST",   AT_BUCKET,  "delete",      NULL,       NULL,                &op_delete_objects},
   {"POST",   AT_BUCKET,  NULL,          NULL,       NULL,                &op_post_object},
@@ -335,6 +362,14 @@ static const struct {
     {&op_get_website, "s3:GetBucketWebsite"},        {&op_put_website, "s3:PutBucketWebsite"},
     {&op_delete_website, "s3:DeleteBucketWebsite"},  {&op_get_policy, "s3:GetBucketPolicy"},
     {&op_put_policy, "s3:PutBucketPolicy"},          {&op_delete_policy, "s3:DeleteBucketPolicy"},
+    {&op_get_cors, "s3:GetBucketCORS"},              {&op_put_cors, "s3:PutBucketCORS"},
+    {&op_delete_cors, "s3:PutBucketCORS"},
+    {&op_get_lifecycle, "s3:GetLifecycleConfiguration"},
+    {&op_put_lifecycle, "s3:PutLifecycleConfiguration"},
+    {&op_delete_lifecycle, "s3:PutLifecycleConfiguration"},
+    {&op_get_pab, "s3:GetBucketPublicAccessBlock"}, {&op_put_pab, "s3:PutBucketPublicAccessBlock"},
+    {&op_delete_pab, "s3:PutBucketPublicAccessBlock"},
+    {&op_get_policy_status, "s3:GetBucketPolicyStatus"},
 };
 
 /* Asks api/iam.c whether a caller who is not root may run c. DeleteObjects
@@ -374,6 +409,8 @@ static int authorize(http_req *req, s3_call *c, err *e)
  * HeadObject) that the bucket's policy lets anyone read. */
 static bool anonymous_allowed(s3_svc *s, http_req *req, s3_call *c, int routed)
 {
+  if (routed == 0 && c->op == &op_preflight)  /* CORS preflights are never signed */
+    return true;
   if (routed != 0 || c->key == NULL || (c->op != &op_get_object && c->op != &op_head_object))
     return false;
   return s3_policy_public(s, req, c->bucket, "s3:GetObject",
@@ -438,7 +475,8 @@ static int s3_prepare(void *ctx, http_req *req, err *e)
   }
   if (rc != 0)
     return rc;
-  if (req->authenticated && !req->admin && (rc = authorize(req, c, e)) != 0)
+  if (req->authenticated && !req->admin && c->op != &op_preflight &&
+      (rc = authorize(req, c, e)) != 0)
     return rc;
   if ((c->op == &op_put_object || c->op == &op_copy_object || c->op == &op_create_upload) &&
       (rc = storage_class_check(req, e)) != 0)
@@ -529,6 +567,8 @@ static void s3_handle(void *ctx, http_req *req)
   store_origin_set(&origin);  /* the change feed records who changed what */
   int rc = c->op->handle(s, req, c, &e);
   store_origin_set(NULL);
+  if (c->op != &op_preflight && c->site_path == NULL)
+    s3_cors_actual(s, req, c);
   if (rc != 0) {
     if (e.code == 0)
       err_set(&e, rc, "%s failed", c->op->name);

@@ -114,6 +114,33 @@ int s3_delete_bucket_policy(s3_svc *s, http_req *req, s3_call *c, err *e);
 bool s3_policy_public(s3_svc *s, http_req *req, const char *bucket, const char *action,
                       const char *resource);
 
+/* PublicAccessBlock (s3_policy.c): kept in the bucket record; it can
+ * refuse public policies and make policies grant nothing. */
+int s3_put_public_access_block(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_public_access_block(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_delete_public_access_block(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_policy_status(s3_svc *s, http_req *req, s3_call *c, err *e);
+
+/* s3_cors.c: CORS rules, preflights and the headers of actual requests */
+int s3_put_bucket_cors(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_bucket_cors(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_delete_bucket_cors(s3_svc *s, http_req *req, s3_call *c, err *e);
+/* OPTIONS /bucket[/key]: answered from the rules, without a signature. */
+int s3_cors_preflight(s3_svc *s, http_req *req, s3_call *c, err *e);
+/* Adds the Access-Control-* headers when the request has an Origin that
+ * one of the bucket's rules allows with its method. */
+void s3_cors_actual(s3_svc *s, http_req *req, s3_call *c);
+
+/* s3_lifecycle.c: lifecycle configurations (rules and sweep: store/lifecycle.c) */
+int s3_put_bucket_lifecycle(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_bucket_lifecycle(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_delete_bucket_lifecycle(s3_svc *s, http_req *req, s3_call *c, err *e);
+/* Adds x-amz-expiration when a lifecycle rule of o's bucket expires o. */
+void s3_expiration_header(s3_svc *s, http_req *req, const store_object *o);
+/* Adds x-amz-abort-date and x-amz-abort-rule-id to CreateMultipartUpload's
+ * answer when an AbortIncompleteMultipartUpload rule covers key. */
+void s3_abort_date_header(s3_svc *s, http_req *req, const char *bucket, const char *key);
+
 /* s3_website.c: the website configuration and the website endpoint */
 int s3_put_bucket_website(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_bucket_website(s3_svc *s, http_req *req, s3_call *c, err *e);

@@ -105,6 +105,8 @@ int s3_create_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
   }
   const char *id;
   rc = store_upload_create(s->st, c->bucket, c->key, meta, nmeta, tags, ntags, req->arena, &id, e);
+  if (rc == 0)
+    s3_abort_date_header(s, req, c->bucket, c->key);
   if (rc != 0)
     return rc;
   if (algo != NULL)
@@ -425,6 +427,7 @@ int s3_complete_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
                              have_sum ? &sum : NULL, have_sum ? 1 : 0, req->arena, &o, e);
   if (rc != 0)
     return rc;
+  s3_expiration_header(s, req, &o);
   return complete_answer(req, c, &o, have_sum ? &sum : NULL, e);
 }
 

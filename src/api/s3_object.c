@@ -85,6 +85,7 @@ int s3_put_object(s3_svc *s, http_req *req, s3_call *c, err *e)
   if (rc != 0)
     return rc;
   http_resp_header(req, "ETag", s3_quote_etag(req->arena, etag));
+  s3_expiration_header(s, req, &o);
   if (req->checksum_name != NULL && req->checksum_value != NULL)
     http_resp_header(req, req->checksum_name, req->checksum_value);
   return 0;
@@ -232,6 +233,8 @@ int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key
   int rc = store_object_get(s->st, bucket, key, req->arena, &o, &fd, e);
   if (rc != 0)
     return rc;
+  if (!whole)
+    s3_expiration_header(s, req, &o);
   rc = whole ? 0 : s3_conditions(req, "if-", &o, e);
   if (rc != 0) {
     if (rc == ERR_NOT_MODIFIED)
@@ -452,6 +455,7 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
                          req->arena, &o, e);
   if (rc != 0)
     return rc;
+  s3_expiration_header(s, req, &o);
   s3_xml x;
   s3_xml_open(&x, req, "CopyObjectResult");
   s3_xml_etag(&x, "ETag", o.etag);

@@ -20,12 +20,18 @@
  *   (3) The document is stored as sent (at most S3_MAX_POLICY bytes) in the
  *       bucket's record under "policy", durably; GetBucketPolicy answers it
  *       back unchanged.
- *   (4) tarn has no PublicAccessBlock, so nothing overrides a policy.
+ *   (4) The bucket's PublicAccessBlock (stored under "publicAccessBlock"
+ *       as canonical XML) overrides policies as S3's does: with
+ *       BlockPublicPolicy a policy that allows anything (every principal
+ *       tarn accepts is "*", so every Allow is public) is refused with
+ *       AccessDenied; with RestrictPublicBuckets no policy grants anything.
+ *       BlockPublicAcls and IgnorePublicAcls are kept (tarn has no ACLs).
  *
  * Start reading at s3_put_bucket_policy().
  */
 #include "api/s3_internal.h"
 
+#include "base/xml.h"
 #include "iam/iam.h"
 
 #include <jansson.h>
@@ -34,6 +40,41 @@
 
 #define S3_MAX_POLICY (20u << 10)  /* S3's limit on a bucket policy */
 #define POLICY_CONF "policy"       /* the document's name in the bucket record */
+#define PAB_CONF "publicAccessBlock"
+
+static const char *const pab_flags[] = {"BlockPublicAcls", "IgnorePublicAcls",
+                                        "BlockPublicPolicy", "RestrictPublicBuckets"};
+
+/* Whether the bucket's PublicAccessBlock sets flag. */
+static bool pab_on(s3_svc *s, http_req *req, const char *bucket, const char *flag)
+{
+  const char *text;
+  err e;
+  xml_node *root;
+  if (store_bucket_conf_get(s->st, bucket, PAB_CONF, req->arena, &text, &e) != 0 ||
+      text == NULL || xml_parse(text, strlen(text), req->arena, &root, &e) != 0)
+    return false;
+  const char *v = xml_child_text(root, flag);
+  return v != NULL && strcmp(v, "true") == 0;
+}
+
+/* A stored policy with an Allow statement: public (invariant 4). */
+static bool doc_public(json_t *doc)
+{
+  json_t *st = json_object_get(doc, "Statement");
+  if (json_is_object(st)) {
+    const char *eff = json_string_value(json_object_get(st, "Effect"));
+    return eff != NULL && strcmp(eff, "Allow") == 0;
+  }
+  size_t i;
+  json_t *x;
+  json_array_foreach(st, i, x) {
+    const char *eff = json_string_value(json_object_get(x, "Effect"));
+    if (eff != NULL && strcmp(eff, "Allow") == 0)
+      return true;
+  }
+  return false;
+}
 
 static int malformed(err *e, const char *msg)
 {
@@ -176,6 +217,9 @@ int s3_put_bucket_policy(s3_svc *s, http_req *req, s3_call *c, err *e)
   if (doc == NULL)
     return malformed(e, "Policies must be valid JSON and the first byte must be '{'");
   int rc = policy_check(doc, c->bucket, e);
+  if (rc == 0 && doc_public(doc) && pab_on(s, req, c->bucket, "BlockPublicPolicy"))
+    rc = err_set(e, ERR_DENIED, "Access Denied: the bucket's PublicAccessBlock "
+                 "(BlockPublicPolicy) refuses public policies");
   json_decref(doc);
   if (rc == 0)
     rc = store_bucket_conf_set(s->st, c->bucket, POLICY_CONF, text, e);
@@ -228,7 +272,7 @@ bool s3_policy_public(s3_svc *s, http_req *req, const char *bucket, const char *
   const char *text;
   err e;
   if (store_bucket_conf_get(s->st, bucket, POLICY_CONF, req->arena, &text, &e) != 0 ||
-      text == NULL)
+      text == NULL || pab_on(s, req, bucket, "RestrictPublicBuckets"))
     return false;
   json_t *doc = json_loads(text, 0, NULL);
   if (doc == NULL)
@@ -256,4 +300,73 @@ bool s3_policy_public(s3_svc *s, http_req *req, const char *bucket, const char *
   json_decref(one);
   json_decref(doc);
   return allow && !deny;
+}
+
+/* ---- PublicAccessBlock and the policy status ---- */
+
+int s3_put_public_access_block(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  xml_node *root;
+  int rc = s3_body_xml(req, "PublicAccessBlockConfiguration", &root, e);
+  if (rc != 0)
+    return rc;
+  bool on[4] = {false, false, false, false};
+  for (const xml_node *k = root->child; k != NULL; k = k->next) {
+    size_t i = 0;
+    while (i < 4 && strcmp(k->name, pab_flags[i]) != 0)
+      i++;
+    if (i == 4 || (strcmp(k->text, "true") != 0 && strcmp(k->text, "false") != 0))
+      return err_set(e, ERR_MALFORMED_XML, "The XML you provided was not well-formed or did "
+                     "not validate against our published schema");
+    on[i] = strcmp(k->text, "true") == 0;
+  }
+  const char *text = "<PublicAccessBlockConfiguration xmlns=\"" S3_XMLNS "\">";
+  for (size_t i = 0; i < 4; i++)
+    text = arena_sprintf(req->arena, "%s<%s>%s</%s>", text, pab_flags[i],
+                         on[i] ? "true" : "false", pab_flags[i]);
+  text = arena_sprintf(req->arena, "%s</PublicAccessBlockConfiguration>", text);
+  return store_bucket_conf_set(s->st, c->bucket, PAB_CONF, text, e);
+}
+
+int s3_get_public_access_block(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  const char *text;
+  int rc = store_bucket_conf_get(s->st, c->bucket, PAB_CONF, req->arena, &text, e);
+  if (rc != 0)
+    return rc;
+  if (text == NULL)
+    return err_set(e, ERR_NO_SUCH_PUBLIC_ACCESS_BLOCK, "The public access block configuration "
+                   "was not found");
+  http_resp_header(req, "Content-Type", "application/xml");
+  if (buf_puts(&req->resp_body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n") != 0 ||
+      buf_puts(&req->resp_body, text) != 0)
+    return err_set(e, ERR_INTERNAL, "the configuration does not fit the answer");
+  return 0;
+}
+
+int s3_delete_public_access_block(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  int rc = store_bucket_conf_set(s->st, c->bucket, PAB_CONF, NULL, e);
+  if (rc != 0)
+    return rc;
+  http_resp_status(req, 204);
+  return 0;
+}
+
+int s3_get_policy_status(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  const char *text;
+  int rc = store_bucket_conf_get(s->st, c->bucket, POLICY_CONF, req->arena, &text, e);
+  if (rc != 0)
+    return rc;
+  if (text == NULL)
+    return err_set(e, ERR_NO_SUCH_BUCKET_POLICY, "The bucket policy does not exist");
+  json_t *doc = json_loads(text, 0, NULL);
+  bool pub = doc != NULL && doc_public(doc);
+  json_decref(doc);
+  s3_xml x;
+  s3_xml_open(&x, req, "PolicyStatus");
+  s3_xml_bool(&x, "IsPublic", pub);
+  s3_xml_close(&x, "PolicyStatus");
+  return s3_xml_done(&x, e);
 }

@@ -75,7 +75,11 @@
   X(INVALID_REDIRECT,       -60,  400, "InvalidRedirectLocation")          \
   X(CRAWLER_RUNNING,        -61,  400, "CrawlerRunningException")          \
   X(CRAWLER_NOT_RUNNING,    -62,  400, "CrawlerNotRunningException")       \
-  X(CRAWLER_STOPPING,       -63,  400, "CrawlerStoppingException")
+  X(CRAWLER_STOPPING,       -63,  400, "CrawlerStoppingException")         \
+  X(NO_SUCH_CORS,           -64,  404, "NoSuchCORSConfiguration")          \
+  X(NO_SUCH_LIFECYCLE,      -65,  404, "NoSuchLifecycleConfiguration")     \
+  X(NO_SUCH_PUBLIC_ACCESS_BLOCK, -66, 404, "NoSuchPublicAccessBlockConfiguration") \
+  X(CORS_FORBIDDEN,         -67,  403, "AccessForbidden")
 
 enum {
   ERR_OK = 0,

@@ -84,6 +84,8 @@ char *events_s3_message(arena *a, const store_change *ch, const char *configurat
   const char *principal = ch->principal != NULL && *ch->principal
                               ? arena_sprintf(a, "AWS:%s", ch->principal)
                               : "AWS:tarn";
+  if (ch->event == STORE_EVENT_LIFECYCLE_DELETE)  /* S3 itself: "s3.amazonaws.com" */
+    principal = ch->principal;
   const char *ip = ch->source_ip != NULL && *ch->source_ip ? ch->source_ip : "127.0.0.1";
   json_t *object = json_pack("{s:s}", "key", events_key_encode(a, ch->key));
   bool created = str_starts(store_event_name(ch->event), "ObjectCreated:");

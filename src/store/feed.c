@@ -59,6 +59,7 @@ const char *store_event_name(int event)
     [STORE_EVENT_COMPLETE] = "ObjectCreated:CompleteMultipartUpload",
     [STORE_EVENT_DELETE] = "ObjectRemoved:Delete",
     [STORE_EVENT_DELETE_MARKER] = "ObjectRemoved:DeleteMarkerCreated",
+    [STORE_EVENT_LIFECYCLE_DELETE] = "LifecycleExpiration:Delete",
   };
   if (event <= STORE_EVENT_NONE || event >= STORE_EVENT_MAX)
     return "";

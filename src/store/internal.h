@@ -46,6 +46,8 @@ struct store {
   bool stopping;               /* store_close began */
   bool sweeper_running;        /* sweeper was started (join it) */
   pthread_t sweeper;           /* the background sweep */
+  bool lifecycle_running;      /* the lifecycle thread was started (join it) */
+  pthread_t lifecycle;         /* the lifecycle sweep (lifecycle.c) */
   uint64_t swept;              /* blobs removed by sweeps since open */
   void (*feed_watch)(void *);  /* told after a commit that appended to the feed */
   void *feed_ctx;              /* its argument */
@@ -91,5 +93,11 @@ int store__notify_drop(store *s, MDB_txn *txn, const char *bucket, err *e);
 /* sweep.c: removes unreferenced blobs older than min_age seconds. */
 long store__sweep_run(store *s, int min_age, err *e);
 int store__sweeper_start(store *s, err *e);
+/* object.c: store_object_delete, but only while the object is the one
+ * committed at mtime_ms (0: any); *existed false when it was not. */
+int store__object_delete_if(store *s, const char *bucket, const char *key, int64_t mtime_ms,
+                            bool *existed, err *e);
+/* lifecycle.c: starts the thread that applies lifecycle rules. */
+int store__lifecycle_start(store *s, err *e);
 
 #endif

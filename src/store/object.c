@@ -244,6 +244,7 @@ int store_object_read(const store_object *o, int fd, uint64_t offset, void *p, s
 typedef struct delete_arg {
   const char *bucket;
   const char *key;
+  int64_t if_mtime_ms; /* when not 0: delete only the object committed then */
   bool existed;        /* out */
 } delete_arg;
 
@@ -266,6 +267,8 @@ static int apply_delete(change *c, MDB_txn *txn, arena *a, err *e)
   obj_rec r;
   if (store__obj_rec_decode(&kv, &v, NULL, &r) != 0)
     return store__corrupt(e, "object");
+  if (d->if_mtime_ms != 0 && r.mtime_ms != d->if_mtime_ms)
+    return 0;   /* replaced since the caller looked: keep it */
   rc = r.inlined ? 0 : store__change_drop_blob(c, txn, &r.blob, e);
   if (rc == 0)
     rc = store__counters_add(s, txn, -1, -(int64_t)r.size, e);
@@ -281,6 +284,12 @@ static int apply_delete(change *c, MDB_txn *txn, arena *a, err *e)
 
 int store_object_delete(store *s, const char *bucket, const char *key, bool *existed, err *e)
 {
+  return store__object_delete_if(s, bucket, key, 0, existed, e);
+}
+
+int store__object_delete_if(store *s, const char *bucket, const char *key, int64_t mtime_ms,
+                            bool *existed, err *e)
+{
   if (existed != NULL)
     *existed = false;
   int rc = store__check_bucket_arg(bucket, e);
@@ -288,7 +297,7 @@ int store_object_delete(store *s, const char *bucket, const char *key, bool *exi
     rc = store__check_key(key, e);
   if (rc != 0)
     return rc;
-  delete_arg d = { bucket, key, false };
+  delete_arg d = { bucket, key, mtime_ms, false };
   change c;
   store__change_init(&c, s, apply_delete, &d, NULL);
   rc = store__commit_run(s, &c, e);

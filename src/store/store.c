@@ -207,6 +207,8 @@ int store_open(const char *dir, store **out, err *e)
     rc = store__committer_start(s, e);
   if (rc == 0)
     rc = store__sweeper_start(s, e);
+  if (rc == 0)
+    rc = store__lifecycle_start(s, e);
   if (rc != 0) {
     store_close(s);
     return rc;
@@ -223,6 +225,8 @@ store *store_close(store *s)
   s->stopping = true;
   pthread_cond_broadcast(&s->sweep_wake);
   pthread_mutex_unlock(&s->mu);
+  if (s->lifecycle_running)   /* it commits: stop it before the committer */
+    pthread_join(s->lifecycle, NULL);
   store__committer_stop(s);
   if (s->sweeper_running)
     pthread_join(s->sweeper, NULL);

@@ -320,6 +320,7 @@ enum store_event {
   STORE_EVENT_COMPLETE,        /* ObjectCreated:CompleteMultipartUpload */
   STORE_EVENT_DELETE,          /* ObjectRemoved:Delete */
   STORE_EVENT_DELETE_MARKER,   /* ObjectRemoved:DeleteMarkerCreated */
+  STORE_EVENT_LIFECYCLE_DELETE, /* LifecycleExpiration:Delete (the lifecycle sweep) */
   STORE_EVENT_MAX
 };
 
@@ -373,6 +374,52 @@ uint64_t store_feed_backlog(store *s);
  * commit, that entries were appended (it must return quickly: signal a
  * condition variable). NULL removes it. */
 void store_feed_watch(store *s, void (*fn)(void *ctx), void *ctx);
+
+/* ---- lifecycle (lifecycle.c) ----
+ *
+ * A bucket's lifecycle rules are its "lifecycle" configuration document
+ * (store_bucket_conf_set), S3's LifecycleConfiguration XML. A background
+ * thread applies them every TARN_LIFECYCLE_SWEEP_SECONDS (default 3600):
+ * Expiration deletes current objects (feed event LifecycleExpiration:Delete)
+ * and AbortIncompleteMultipartUpload aborts stale uploads. Transitions and
+ * NoncurrentVersion* actions are checked and kept but do nothing (one
+ * storage tier, no versioning). A day lasts TARN_LIFECYCLE_DAY_SECONDS
+ * (default 86400; shorter for tests). */
+
+typedef struct store_lc_rule {
+  const char *id;          /* "" when the rule has none */
+  bool enabled;
+  const char *prefix;      /* "" for every key */
+  str_pair *tags;          /* all must be on the object */
+  size_t ntags;
+  int64_t size_gt;         /* ObjectSizeGreaterThan, -1 when absent */
+  int64_t size_lt;         /* ObjectSizeLessThan, -1 when absent */
+  int64_t exp_days;        /* Expiration Days, 0 when absent */
+  int64_t exp_date_ms;     /* Expiration Date, 0 when absent */
+  int64_t abort_days;      /* AbortIncompleteMultipartUpload, 0 when absent */
+} store_lc_rule;
+
+typedef struct store_lifecycle {
+  store_lc_rule *rules;
+  size_t nrules;
+} store_lifecycle;
+
+/* Parses and checks a LifecycleConfiguration document as S3 does. Errors:
+ * ERR_MALFORMED_XML, ERR_INVALID (InvalidArgument), ERR_INVALID_REQUEST. */
+int store_lifecycle_parse(const char *doc, size_t len, arena *a, store_lifecycle *out,
+                          err *e);
+/* The earliest time (ms since the epoch) an enabled Expiration rule expires
+ * o, and that rule's id; false when none applies. */
+bool store_lifecycle_expiry(const store_lifecycle *lc, const store_object *o, int64_t *when_ms,
+                            const char **rule_id);
+/* When an AbortIncompleteMultipartUpload rule aborts an upload of key
+ * initiated then, and that rule's id; false when none applies. */
+bool store_lifecycle_abort_date(const store_lifecycle *lc, const char *key, int64_t initiated_ms,
+                                int64_t *when_ms, const char **rule_id);
+/* The length of a lifecycle day in milliseconds. */
+int64_t store_lifecycle_day_ms(void);
+/* Runs one sweep now: returns how many objects and uploads it removed. */
+long store_lifecycle_sweep(store *s, err *e);
 
 /* ---- statistics ---- */
 

@@ -1,6 +1,7 @@
 /* tests/unit/store/test_store.c -- unit tests of store/: buckets, objects,
  * inline (small) objects, listings (long keys included), multipart uploads,
- * copies, group commit, reopening, the sweep and abandoned writers.
+ * copies, group commit, reopening, the sweep, abandoned writers and
+ * lifecycle rules.
  *
  * Each test opens a store in a fresh temporary directory and checks what a
  * user would: bytes read back (through the descriptor, or the inline copy),
@@ -1464,6 +1465,76 @@ static void test_writer_free(void **state)
   assert_null(store_close(NULL));
 }
 
+/* Lifecycle rules: the checks, which rule expires what and when (a real day
+ * rounds up to midnight UTC), and a sweep applying an Expiration Date. */
+static void test_lifecycle(void **state)
+{
+  fixture *f = *state;
+  err e = { 0 };
+  const char *doc =
+      "<LifecycleConfiguration><Rule><ID>logs</ID><Status>Enabled</Status>"
+      "<Filter><Prefix>logs/</Prefix></Filter><Expiration><Days>1</Days></Expiration></Rule>"
+      "<Rule><ID>big</ID><Status>Enabled</Status><Filter><And><Prefix></Prefix>"
+      "<Tag><Key>k</Key><Value>v</Value></Tag><ObjectSizeGreaterThan>10</ObjectSizeGreaterThan>"
+      "</And></Filter><Expiration><Days>3</Days></Expiration></Rule>"
+      "<Rule><ID>off</ID><Status>Disabled</Status><Prefix>x</Prefix>"
+      "<Expiration><Days>1</Days></Expiration></Rule></LifecycleConfiguration>";
+  store_lifecycle lc;
+  assert_int_equal(store_lifecycle_parse(doc, strlen(doc), f->a, &lc, &e), 0);
+  assert_int_equal(lc.nrules, 3);
+
+  int64_t t = 1765062000000;  /* 2025-12-06T23:00:00Z */
+  str_pair tag = { "k", "v" };
+  store_object o = { .bucket = "b", .key = "logs/a", .size = 5, .mtime_ms = t };
+  int64_t when;
+  const char *id;
+  assert_true(store_lifecycle_expiry(&lc, &o, &when, &id));
+  assert_string_equal(id, "logs");
+  assert_int_equal(when, 1765152000000);  /* 2025-12-08T00:00:00Z */
+  o.key = "data/a";
+  assert_false(store_lifecycle_expiry(&lc, &o, &when, &id));  /* untagged */
+  o.tags = &tag;
+  o.ntags = 1;
+  assert_false(store_lifecycle_expiry(&lc, &o, &when, &id));  /* too small */
+  o.size = 11;
+  assert_true(store_lifecycle_expiry(&lc, &o, &when, &id));
+  assert_string_equal(id, "big");
+  o.key = "xyz";
+  o.tags = NULL;
+  o.ntags = 0;
+  assert_false(store_lifecycle_expiry(&lc, &o, &when, &id));  /* disabled */
+
+  static const struct { const char *doc; int code; } bad[] = {
+    {"<LifecycleConfiguration/>", ERR_MALFORMED_XML},
+    {"<LifecycleConfiguration><Rule><Status>Enabled</Status><Filter/></Rule>"
+     "</LifecycleConfiguration>", ERR_INVALID_REQUEST},
+    {"<LifecycleConfiguration><Rule><Status>Enabled</Status><Filter/><Expiration><Days>0"
+     "</Days></Expiration></Rule></LifecycleConfiguration>", ERR_INVALID},
+    {"<LifecycleConfiguration><Rule><Status>Enabled</Status><Expiration><Days>1"
+     "</Days></Expiration></Rule></LifecycleConfiguration>", ERR_MALFORMED_XML},
+    {"<LifecycleConfiguration><Rule><Status>Enabled</Status><Filter><Prefix>a</Prefix>"
+     "<Tag><Key>k</Key><Value>v</Value></Tag></Filter><Expiration><Days>1</Days>"
+     "</Expiration></Rule></LifecycleConfiguration>", ERR_MALFORMED_XML},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    err be = { 0 };
+    assert_int_equal(store_lifecycle_parse(bad[i].doc, strlen(bad[i].doc), f->a, &lc, &be),
+                     bad[i].code);
+  }
+
+  assert_int_equal(store_bucket_create(f->s, "lcb", &e), 0);
+  assert_int_equal(put(f, "lcb", "old/a", "x"), 0);
+  assert_int_equal(put(f, "lcb", "new/a", "x"), 0);
+  const char *past = "<LifecycleConfiguration><Rule><Status>Enabled</Status><Filter>"
+                     "<Prefix>old/</Prefix></Filter><Expiration><Date>2020-01-01T00:00:00Z"
+                     "</Date></Expiration></Rule></LifecycleConfiguration>";
+  assert_int_equal(store_bucket_conf_set(f->s, "lcb", "lifecycle", past, &e), 0);
+  assert_int_equal(store_lifecycle_sweep(f->s, &e), 1);
+  store_object got;
+  assert_int_equal(store_object_get(f->s, "lcb", "old/a", f->a, &got, NULL, &e), ERR_NO_SUCH_KEY);
+  assert_int_equal(store_object_get(f->s, "lcb", "new/a", f->a, &got, NULL, &e), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -1483,6 +1554,7 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
     cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
     cmocka_unit_test_setup_teardown(test_writer_free, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
