@@ -72,7 +72,8 @@
   X(NO_SUCH_WEBSITE,        -57,  404, "NoSuchWebsiteConfiguration")       \
   X(NO_SUCH_BUCKET_POLICY,  -58,  404, "NoSuchBucketPolicy")               \
   X(MALFORMED_BUCKET_POLICY, -59, 400, "MalformedPolicy")                 \
-  X(INVALID_REDIRECT,       -60,  400, "InvalidRedirectLocation")
+  X(INVALID_REDIRECT,       -60,  400, "InvalidRedirectLocation")        \
+  X(DB_RESUMING,            -61,  400, "DatabaseResumingException")
 
 enum {
   ERR_OK = 0,
