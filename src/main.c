@@ -275,6 +275,11 @@ static void write_stream_metrics(void *ctx, buf *out)
   stream_metrics(ctx, out);
 }
 
+static void write_rdb_metrics(void *ctx, buf *out)
+{
+  rdb_metrics(ctx, out);
+}
+
 static void log_delivery_failed(const char *subscription, const char *why)
 {
   log_warn("delivery to '%s' failed: %s", subscription, why);
@@ -497,6 +502,7 @@ static int cmd_server(int argc, char **argv)
     services[nservices++] = rds_svc;
     services[nservices++] = rds_data_svc;
     services[nservices++] = secrets_svc;
+    native_service_add_metrics(native, write_rdb_metrics, dbs);
   }
   if (fns.lambda != NULL) {
     apis = apigw_new(gw, fns.fn);

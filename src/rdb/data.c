@@ -59,7 +59,7 @@ typedef struct call {
   json_t *secret;          /* the secret's value (owns user, password) */
   const char *user;
   const char *password;
-  const char *db;
+  char db[64];             /* the database, copied from the request or the cluster */
 } call;
 
 static int resolve(rdb *r, json_t *in, call *k, err *e)
@@ -72,18 +72,23 @@ static int resolve(rdb *r, json_t *in, call *k, err *e)
   k->c = rdb_cluster_find(r, arn);
   if (k->c == NULL)
     return err_set(e, ERR_INVALID, "Database cluster %s not found", arn);
-  if (!json_is_true(json_object_get(k->c->rec, "HttpEndpointEnabled")))
+  pthread_mutex_lock(&k->c->mu); /* (4) of rdb.c: c->rec is read under c->mu */
+  bool enabled = json_is_true(json_object_get(k->c->rec, "HttpEndpointEnabled"));
+  const char *db = json_string_value(json_object_get(in, "database"));
+  if (db == NULL || db[0] == '\0')
+    db = json_string_value(json_object_get(k->c->rec, "DatabaseName"));
+  bool long_name = db != NULL && strlen(db) >= sizeof k->db;
+  snprintf(k->db, sizeof k->db, "%s", db != NULL && !long_name ? db : "postgres");
+  pthread_mutex_unlock(&k->c->mu);
+  if (long_name)
+    return err_set(e, ERR_INVALID, "database name is longer than 63 characters");
+  if (!enabled)
     return err_set(e, ERR_INVALID, "HttpEndpoint is not enabled for cluster %s. Please refer "
                    "to https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/"
                    "data-api.html#data-api.troubleshooting", k->c->id);
   int rc = rdb_secret_credentials(r, sarn, &k->secret, &k->user, &k->password, e);
   if (rc != 0)
     return rc;
-  k->db = json_string_value(json_object_get(in, "database"));
-  if (k->db == NULL || k->db[0] == '\0')
-    k->db = json_string_value(json_object_get(k->c->rec, "DatabaseName"));
-  if (k->db == NULL)
-    k->db = "postgres";
   return 0;
 }
 

@@ -31,6 +31,11 @@
  *       from a running statement (active > 0 blocks it).
  *   (3) The postmaster gets SIGINT (a fast, clean shutdown) when tarn dies
  *       (PR_SET_PDEATHSIG); a stale one found at start is stopped first.
+ *   (4) Lock order: c->mu, then r->mu (or r->tx_mu); never the reverse.
+ *       c->rec is replaced (never changed in place) under both, so holding
+ *       either one is enough to read it. A deleted cluster stays allocated
+ *       (the graveyard) until close, so a pointer from rdb_cluster_find
+ *       stays valid.
  *
  * Start reading at rdb_cluster_create() and rdb_cluster_ensure().
  */
@@ -1008,6 +1013,30 @@ int rdb_secret_credentials(rdb *r, const char *arn, json_t **rec, const char **u
   }
   *rec = v;
   return 0;
+}
+
+void rdb_metrics(rdb *r, buf *out)
+{
+  buf_puts(out, "# TYPE tarn_rdb_running gauge\n# TYPE tarn_rdb_resumes_total counter\n"
+                "# TYPE tarn_rdb_last_resume_seconds gauge\n");
+  /* c->mu is never taken under r->mu (the order is c->mu, then r->mu) */
+  pthread_mutex_lock(&r->mu);
+  size_t n = r->nclusters;
+  rdb_cluster **cs = xmalloc((n + 1) * sizeof *cs);
+  if (n > 0)
+    memcpy(cs, r->clusters, n * sizeof *cs);
+  pthread_mutex_unlock(&r->mu);
+  for (size_t i = 0; i < n; i++) {
+    rdb_cluster *c = cs[i];
+    pthread_mutex_lock(&c->mu);
+    buf_printf(out, "tarn_rdb_running{cluster=\"%s\"} %d\n", c->id, c->pid > 0);
+    buf_printf(out, "tarn_rdb_resumes_total{cluster=\"%s\"} %llu\n", c->id,
+               (unsigned long long)c->resumes);
+    buf_printf(out, "tarn_rdb_last_resume_seconds{cluster=\"%s\"} %.3f\n", c->id,
+               (double)c->last_resume_ms / 1000.0);
+    pthread_mutex_unlock(&c->mu);
+  }
+  free(cs);
 }
 
 /* ---- the reaper ---- */

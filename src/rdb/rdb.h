@@ -20,6 +20,7 @@
 #ifndef TARN_RDB_RDB_H
 #define TARN_RDB_RDB_H
 
+#include "base/buf.h"
 #include "base/err.h"
 
 #include <jansson.h>
@@ -44,6 +45,10 @@ typedef struct rdb_options {
 int rdb_open(const rdb_options *o, rdb **out, err *e);
 /* Stops every running PostgreSQL cleanly. Accepts NULL; returns NULL. */
 rdb *rdb_close(rdb *r);
+
+/* Appends Prometheus lines: per cluster whether PostgreSQL runs, how many
+ * times it resumed from paused and how long the last resume took. */
+void rdb_metrics(rdb *r, buf *out);
 
 /* ---- clusters (RDS) ---- */
 
