@@ -131,7 +131,7 @@ for k in ("libpq", "data-api"):
     p99 = statistics.median(pct(l, 0.99) for l in rows[k])
     med[k] = (p50, p99)
     print("%-9s %9.3f %9.3f" % (k, p50, p99))
-print("data-api overhead: p50 +%.3f ms, p99 +%.3f ms" % (med["data-api"][0] - med["libpq"][0],
+print("data-api overhead: p50 %+.3f ms, p99 %+.3f ms" % (med["data-api"][0] - med["libpq"][0],
                                                        med["data-api"][1] - med["libpq"][1]))
 
 # resume from paused
