@@ -305,6 +305,96 @@ static const char *type_name(unsigned oid, int *jdbc)
   }
 }
 
+/* ---- arrays ----
+ * A one-dimensional array of a scalar type comes back as arrayValue
+ * (longValues, doubleValues, booleanValues or stringValues), parsed from
+ * PostgreSQL's text form ({1,2,3}, {"a b",c}); a nested array as
+ * arrayValues. One holding NULL has no Data API shape: it stays a
+ * stringValue in PostgreSQL's text form. */
+
+typedef enum elem_kind { ELEM_LONG, ELEM_DOUBLE, ELEM_BOOL, ELEM_STRING } elem_kind;
+
+static bool array_kind(unsigned oid, elem_kind *k)
+{
+  switch (oid) {
+  case 1005: case 1007: case 1016: case 1028: *k = ELEM_LONG; return true;     /* int2[] int4[] int8[] oid[] */
+  case 1021: case 1022: *k = ELEM_DOUBLE; return true;                         /* float4[] float8[] */
+  case 1000: *k = ELEM_BOOL; return true;                                      /* bool[] */
+  case 1009: case 1015: case 1014: case 1231: case 1182: case 1115: case 1183: /* text[] varchar[] bpchar[] numeric[] date[] timestamp[] time[] */
+  case 2951: *k = ELEM_STRING; return true;                                    /* uuid[] */
+  default: return false;
+  }
+}
+
+static json_t *elem_value(elem_kind k, const char *text)
+{
+  switch (k) {
+  case ELEM_LONG: return json_integer(strtoll(text, NULL, 10));
+  case ELEM_DOUBLE: return json_real(strtod(text, NULL));
+  case ELEM_BOOL: return json_boolean(text[0] == 't');
+  default: return json_string(text);
+  }
+}
+
+/* Parses one {...} level at *p; NULL when the text holds a NULL or is
+ * malformed. field: Data API arrayValue shape, else plain JSON arrays. */
+static json_t *parse_array(const char **p, elem_kind k, bool field)
+{
+  static const char *members[] = {"longValues", "doubleValues", "booleanValues", "stringValues"};
+  const char *s = *p;
+  if (*s != '{')
+    return NULL;
+  s++;
+  json_t *items = json_array();
+  bool nested = *s == '{';
+  buf tok;
+  buf_init(&tok, RDB_RESULT_MAX);
+  while (*s != '}' && *s != '\0') {
+    json_t *v;
+    if (*s == '{') {
+      v = parse_array(&s, k, field);
+    } else {
+      buf_reset(&tok);
+      bool quoted = *s == '"';
+      if (quoted) {
+        s++;
+        while (*s != '\0' && *s != '"') {
+          if (*s == '\\' && s[1] != '\0')
+            s++;
+          buf_append(&tok, s, 1);
+          s++;
+        }
+        if (*s == '"')
+          s++;
+      } else {
+        while (*s != '\0' && *s != ',' && *s != '}') {
+          buf_append(&tok, s, 1);
+          s++;
+        }
+      }
+      buf_append(&tok, "", 1);
+      v = !quoted && strcmp(tok.data, "NULL") == 0 ? NULL : elem_value(k, tok.data);
+    }
+    if (v == NULL) {
+      json_decref(items);
+      buf_release(&tok);
+      return NULL;
+    }
+    json_array_append_new(items, v);
+    if (*s == ',')
+      s++;
+  }
+  buf_release(&tok);
+  if (*s != '}') {
+    json_decref(items);
+    return NULL;
+  }
+  *p = s + 1;
+  if (!field)
+    return items;
+  return json_pack("{s:o}", nested ? "arrayValues" : members[k], items);
+}
+
 /* One value as a Field union (field true) or as a plain JSON value. */
 static json_t *value_of(PGresult *res, int row, int col, bool field)
 {
@@ -340,6 +430,14 @@ static json_t *value_of(PGresult *res, int row, int col, bool field)
     return field ? json_pack("{s:o}", "blobValue", v) : v;
   }
   default: {
+    elem_kind k;
+    if (array_kind(oid, &k) && s[0] == '{') {
+      const char *q = s;
+      json_t *a = parse_array(&q, k, field);
+      if (a != NULL && *q == '\0')
+        return field ? json_pack("{s:o}", "arrayValue", a) : a;
+      json_decref(a);
+    }
     json_t *v = json_string(s);
     if (v == NULL) /* not UTF-8: the database's encoding is UTF8, so never */
       v = json_string("");

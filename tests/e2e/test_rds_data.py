@@ -178,6 +178,14 @@ def test_types_and_parameters(env):
            parameters=[{"name": "id", "value": {"longValue": 1}}])
     assert json.loads(r["formattedRecords"]) == [{"id": 1, "name": "it's ok", "ok": True}]
     assert "records" not in r
+    # arrays
+    r = ex("SELECT ARRAY[1,2,3] AS a, ARRAY['x','y z'] AS b, ARRAY[[1,2],[3,4]] AS c,"
+           " ARRAY[1,NULL] AS d")
+    a, b, c, d = r["records"][0]
+    assert a == {"arrayValue": {"longValues": [1, 2, 3]}}
+    assert b == {"arrayValue": {"stringValues": ["x", "y z"]}}
+    assert c == {"arrayValue": {"arrayValues": [{"longValues": [1, 2]}, {"longValues": [3, 4]}]}}
+    assert d == {"stringValue": "{1,NULL}"}
     # a literal ':x' and a '::' cast are not parameters
     r = ex("SELECT ':x' AS s, 5::text AS n")
     assert r["records"] == [[{"stringValue": ":x"}, {"stringValue": "5"}]]
