@@ -301,6 +301,8 @@ int rdb_cluster_ensure(rdb *r, rdb_cluster *c, err *e)
     return err_set(e, ERR_NOT_FOUND, "DBCluster %s not found", c->id);
   if (json_is_true(json_object_get(c->rec, "Stopped")))
     return err_set(e, ERR_INVALID, "DB cluster %s is stopped", c->id);
+  if (json_is_true(json_object_get(c->rec, "Creating")))
+    return err_set(e, ERR_INVALID, "DB cluster %s is being created", c->id);
   if (c->pid > 0) {
     int st;
     if (waitpid(c->pid, &st, WNOHANG) != c->pid)
@@ -474,8 +476,12 @@ static json_t *describe(rdb_cluster *c)
   json_t *d = json_deep_copy(c->rec);
   json_object_del(d, "MasterUserPassword");
   bool stopped = json_is_true(json_object_get(d, "Stopped"));
+  bool creating = json_is_true(json_object_get(d, "Creating"));
   json_object_del(d, "Stopped");
-  json_object_set_new(d, "Status", json_string(stopped ? "stopped" : "available"));
+  json_object_del(d, "Creating");
+  json_object_set_new(d, "Status", json_string(creating  ? "creating"
+                                               : stopped ? "stopped"
+                                                         : "available"));
   json_t *sc = json_object_get(d, "ServerlessV2ScalingConfiguration");
   double minc = json_number_value(json_object_get(sc, "MinCapacity"));
   /* Capacity: 0 while paused (no PostgreSQL runs), else the minimum, at least 1 */
@@ -554,14 +560,18 @@ static int cluster_init(rdb *r, rdb_cluster *c, const char *user, const char *pa
     syncfs(dfd);
     close(dfd);
   }
-  pthread_mutex_lock(&c->mu);
   rc = start_process(r, c, e);
-  pthread_mutex_unlock(&c->mu);
   if (rc != 0 || dbname == NULL || strcmp(dbname, "postgres") == 0)
     return rc;
-  PGconn *pg_conn;
-  if ((rc = rdb_conn_get(r, c, "postgres", user, password, &pg_conn, e)) != 0)
+  const char *keys[] = {"host", "port", "dbname", "user", "password", NULL};
+  const char *vals[] = {sock, PG_PORT, "postgres", user, password, NULL};
+  PGconn *pg_conn = PQconnectdbParams(keys, vals, 0);
+  if (PQstatus(pg_conn) != CONNECTION_OK) {
+    rc = err_set(e, ERR_INTERNAL, "cannot connect to the new cluster '%s': %s", c->id,
+                 PQerrorMessage(pg_conn));
+    PQfinish(pg_conn);
     return rc;
+  }
   char sql[200];
   snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", dbname);
   PGresult *res = PQexec(pg_conn, sql);
@@ -569,12 +579,13 @@ static int cluster_init(rdb *r, rdb_cluster *c, const char *user, const char *pa
     rc = err_set(e, ERR_INVALID, "cannot create database '%s': %s", dbname,
                  PQresultErrorMessage(res));
   PQclear(res);
-  rdb_conn_put(c, "postgres", user, password, pg_conn);
+  PQfinish(pg_conn);
   return rc;
 }
 
 static int secret_create_locked(rdb *r, const char *name, const char *value,
                                 const char *description, json_t **out, err *e);
+static int update_rec(rdb *r, rdb_cluster *c, const char *member, json_t *value, err *e);
 
 int rdb_cluster_create(rdb *r, json_t *in, json_t **out, err *e)
 {
@@ -662,6 +673,7 @@ int rdb_cluster_create(rdb *r, json_t *in, json_t **out, err *e)
                           "DatabaseName", dbname != NULL ? dbname : "postgres",
                           "AssociatedRoles");
   json_object_set_new(rec, "DbClusterResourceId", json_sprintf("cluster-%s", rid));
+  json_object_set_new(rec, "Creating", json_true()); /* until initdb is done: see load() */
   int rc = 0;
   if (manage) {
     json_t *secret = NULL;
@@ -690,7 +702,12 @@ int rdb_cluster_create(rdb *r, json_t *in, json_t **out, err *e)
   r->clusters = xrealloc(r->clusters, (r->nclusters + 1) * sizeof *r->clusters);
   r->clusters[r->nclusters++] = c;
   pthread_mutex_unlock(&r->mu);
-  if ((rc = cluster_init(r, c, user, password, dbname, e)) != 0) {
+  pthread_mutex_lock(&c->mu);
+  rc = cluster_init(r, c, user, password, dbname, e);
+  if (rc == 0)
+    rc = update_rec(r, c, "Creating", json_false(), e);
+  pthread_mutex_unlock(&c->mu);
+  if (rc != 0) {
     json_t *gone = NULL;
     err e2 = {0};
     rdb_cluster_delete(r, id, &gone, &e2);
@@ -1114,7 +1131,11 @@ static int load(rdb *r, err *e)
       char key[600];
       snprintf(key, sizeof key, "%.*s", (int)(k.mv_size < 599 ? k.mv_size : 599),
                (char *)k.mv_data);
-      if (rec != NULL && d == 0) {
+      if (rec != NULL && d == 0 && json_is_true(json_object_get(rec, "Creating"))) {
+        /* tarn stopped during its initdb: the creation never answered */
+        r->halfmade = xrealloc(r->halfmade, (r->nhalfmade + 1) * sizeof *r->halfmade);
+        r->halfmade[r->nhalfmade++] = cluster_new(r, key, rec);
+      } else if (rec != NULL && d == 0) {
         r->clusters = xrealloc(r->clusters, (r->nclusters + 1) * sizeof *r->clusters);
         r->clusters[r->nclusters++] = cluster_new(r, key, rec);
       } else if (rec != NULL) {
@@ -1179,6 +1200,18 @@ int rdb_open(const rdb_options *o, rdb **out, err *e)
   }
   if (rc == 0)
     rc = load(r, e);
+  /* clusters whose creation never finished: their record, then their directory (1) */
+  for (size_t i = 0; rc == 0 && i < r->nhalfmade; i++) {
+    rdb_cluster *c = r->halfmade[i];
+    stop_stale(c->dir);
+    if ((rc = put_rec(r, r->dbi_clusters, c->id, NULL, e)) == 0)
+      rm_tree(c->dir);
+  }
+  for (size_t i = 0; i < r->nhalfmade; i++)
+    cluster_free(r->halfmade[i]);
+  free(r->halfmade);
+  r->halfmade = NULL;
+  r->nhalfmade = 0;
   if (rc == 0) {
     if (pthread_create(&r->reaper, NULL, reaper_main, r) != 0)
       rc = err_set(e, ERR_INTERNAL, "cannot start the database reaper");

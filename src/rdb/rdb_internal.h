@@ -56,6 +56,8 @@ struct rdb {
   size_t nclusters;
   rdb_cluster **graveyard; /* deleted clusters, freed at close */
   size_t ngraveyard;
+  rdb_cluster **halfmade;  /* at open: clusters whose initdb never finished */
+  size_t nhalfmade;
   pthread_mutex_t tx_mu;  /* guards txs */
   rdb_tx txs[RDB_TX_MAX];
   pthread_t reaper;
