@@ -99,7 +99,7 @@ static char *rewrite(const char *sql, json_t *names)
 {
   size_t n = strlen(sql);
   buf b;
-  buf_init(&b, RDB_SQL_MAX * 2);
+  buf_init(&b, RDB_SQL_MAX * 4); /* ':a' -> '$1000' at the most */
   for (size_t i = 0; i < n;) {
     char ch = sql[i];
     if (ch == '\'' || ch == '"') {
@@ -146,7 +146,8 @@ static char *rewrite(const char *sql, json_t *names)
         j++;
       char *name = strndup(sql + i + 1, j - i - 1);
       size_t idx = json_array_size(names);
-      for (size_t k = 0; k < json_array_size(names); k++)
+      /* past PARAMS_MAX names run() refuses the statement: stop looking */
+      for (size_t k = 0; idx <= PARAMS_MAX && k < json_array_size(names); k++)
         if (strcmp(json_string_value(json_array_get(names, k)), name) == 0)
           idx = k;
       if (idx == json_array_size(names))
@@ -499,6 +500,11 @@ static int run(PGconn *pg, const char *sql, json_t *params, PGresult **res, err 
   char *text = rewrite(sql, names);
   int rc = 0;
   PGresult *r = NULL;
+  if (json_array_size(names) > PARAMS_MAX) {
+    free(text);
+    json_decref(names);
+    return err_set(e, ERR_INVALID, "too many parameters (at most %d)", PARAMS_MAX);
+  }
   if (json_array_size(names) == 0 && json_array_size(params) == 0) {
     r = PQexec(pg, text);
   } else {
