@@ -104,6 +104,9 @@ def test_cluster_and_secret(env):
     assert c["HttpEndpointEnabled"] is True
     assert c["ServerlessV2ScalingConfiguration"]["MinCapacity"] == 0
     value = json.loads(sm.get_secret_value(SecretId=env["secret"])["SecretString"])
+    meta = os.path.join(env["srv"].data, "rdb", "meta")
+    for name in os.listdir(meta):  # the secrets live here: private files
+        assert os.stat(os.path.join(meta, name)).st_mode & 0o077 == 0
     assert value["username"] == "master" and len(value["password"]) >= 8
     with pytest.raises(ClientError) as ei:
         create(rds, "main")
