@@ -488,6 +488,9 @@ static int cmd_server(int argc, char **argv)
   lambda_urls_attach(gw);
   /* serverless PostgreSQL: clusters, the Data API, the secrets they read */
   rdb_options ro = {.data_dir = real};
+  const char *tx_idle = getenv("TARN_RDB_TX_IDLE_SECONDS"); /* AWS: 180 */
+  if (tx_idle != NULL && atol(tx_idle) > 0)
+    ro.tx_idle_ms = (int64_t)atol(tx_idle) * 1000;
   if (rdb_open(&ro, &dbs, &e) != 0) {
     log_warn("RDS clusters and the Data API are off: %s", e.msg);
     err_clear(&e);

@@ -15,7 +15,7 @@
  *       nothing changed. A batch runs in one transaction of its own.
  *   (2) A transaction pins one connection; one statement at a time runs on
  *       it (busy); it expires after RDB_TX_IDLE_MS without a call (rolled
- *       back, as AWS does after 3 minutes).
+ *       back, as AWS does after 3 minutes; rdb_options.tx_idle_ms).
  *   (3) No answer is larger than RDB_RESULT_MAX bytes.
  *
  * Start reading at rdb_execute().
@@ -638,7 +638,7 @@ void rdb_tx_expire(rdb *r, int64_t now)
   for (int i = 0; i < RDB_TX_MAX; i++) {
     pthread_mutex_lock(&r->tx_mu);
     rdb_tx *t = &r->txs[i];
-    bool expired = t->id[0] != '\0' && !t->busy && now - t->last_used_ms >= RDB_TX_IDLE_MS;
+    bool expired = t->id[0] != '\0' && !t->busy && now - t->last_used_ms >= r->tx_idle_ms;
     PGconn *pg = t->pg;
     rdb_cluster *c = t->c;
     if (expired)

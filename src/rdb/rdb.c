@@ -1158,6 +1158,7 @@ int rdb_open(const rdb_options *o, rdb **out, err *e)
   pthread_mutex_init(&r->stop_mu, NULL);
   pthread_cond_init(&r->stop_cv, NULL);
   r->secrets = json_object();
+  r->tx_idle_ms = o->tx_idle_ms > 0 ? o->tx_idle_ms : RDB_TX_IDLE_MS;
   snprintf(r->root, sizeof r->root, "%s/rdb", o->data_dir);
   snprintf(r->bindir, sizeof r->bindir, "%s",
            o->pg_bindir != NULL ? o->pg_bindir : "/usr/lib/postgresql/15/bin");

@@ -38,6 +38,7 @@ typedef struct rdb_options {
   const char *data_dir;   /* DATA: clusters in DATA/rdb */
   const char *pg_bindir;  /* NULL: /usr/lib/postgresql/15/bin */
   const char *run_as;     /* NULL: "postgres" */
+  int64_t tx_idle_ms;     /* 0: RDB_TX_IDLE_MS (AWS's 3 minutes) */
 } rdb_options;
 
 /* Opens the state and adopts the clusters (none runs until used). Fails

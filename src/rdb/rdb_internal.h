@@ -45,6 +45,7 @@ typedef struct rdb_tx {
 struct rdb {
   char root[4000];        /* DATA/rdb */
   char bindir[1024];
+  int64_t tx_idle_ms;     /* a transaction idle this long is rolled back */
   uid_t uid;              /* the user PostgreSQL runs as */
   gid_t gid;
   void *env;              /* MDB_env */

@@ -312,3 +312,28 @@ def test_restart_and_kill9(tarn_factory):
     srv.start()
     rds, _, data = clients(srv)
     assert ex("SELECT count(*) FROM d")["records"] == [[{"longValue": 2}]]
+
+
+def test_idle_transaction_expires(tarn_factory):
+    # AWS rolls back a transaction after 3 idle minutes; this server says 2 s
+    srv = tarn_factory(env={"TARN_RDB_TX_IDLE_SECONDS": "2"})
+    rds, _, data = clients(srv)
+    arn, secret = create(rds, "expiry", pause=1)
+    ex = lambda sql, **kw: data.execute_statement(resourceArn=arn, secretArn=secret,
+                                                  database="app", sql=sql, **kw)
+    ex("CREATE TABLE x (v int)")
+    tx = data.begin_transaction(resourceArn=arn, secretArn=secret)["transactionId"]
+    ex("INSERT INTO x VALUES (1)", transactionId=tx)
+
+    # watched from outside the transaction (a call in it would keep it alive)
+    idle = lambda: ex("SELECT count(*) FROM pg_stat_activity WHERE state = "
+                      "'idle in transaction'")["records"][0][0]["longValue"]
+    assert idle() == 1
+    wait_for("the transaction to expire", lambda: idle() == 0)
+    with pytest.raises(ClientError) as ei:
+        data.commit_transaction(resourceArn=arn, secretArn=secret, transactionId=tx)
+    assert "is not found" in ei.value.response["Error"]["Message"]
+    assert ex("SELECT count(*) FROM x")["records"] == [[{"longValue": 0}]]
+    # with nothing open the cluster still pauses
+    cap = lambda: rds.describe_db_clusters(DBClusterIdentifier="expiry")["DBClusters"][0]["Capacity"]
+    wait_for("the cluster to pause", lambda: cap() == 0)
