@@ -10,7 +10,8 @@
  * TCP) and postgres.log.
  *
  * Privileges: postgres refuses to run as root, so initdb and postgres are
- * started as the `postgres` system user (the Debian package's). tarn's
+ * started as the `postgres` system user (the Debian package's) when tarn
+ * runs as root, and as tarn's own user otherwise. tarn's
  * data directory is usually private to root (0700), so the child keeps one
  * capability, CAP_DAC_READ_SEARCH, as an ambient capability: it may walk
  * the path down to its own directory and nothing else is granted.
@@ -125,15 +126,17 @@ static void child_exec(rdb *r, char *const argv[], const char *log_path, bool pd
   sigemptyset(&all);
   sigprocmask(SIG_SETMASK, &all, NULL);
   signal(SIGPIPE, SIG_DFL);
-  prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
-  if (setgroups(0, NULL) != 0 || setgid(r->gid) != 0 || setuid(r->uid) != 0)
-    _exit(125);
-  struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct d[2] = {{0}};
-  unsigned bit = 1u << CAP_DAC_READ_SEARCH;
-  d[0].effective = d[0].permitted = d[0].inheritable = bit;
-  if (syscall(SYS_capset, &h, d) == 0)
-    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_DAC_READ_SEARCH, 0, 0);
+  if (geteuid() == 0) { /* else tarn runs as a user: so does PostgreSQL */
+    prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
+    if (setgroups(0, NULL) != 0 || setgid(r->gid) != 0 || setuid(r->uid) != 0)
+      _exit(125);
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2] = {{0}};
+    unsigned bit = 1u << CAP_DAC_READ_SEARCH;
+    d[0].effective = d[0].permitted = d[0].inheritable = bit;
+    if (syscall(SYS_capset, &h, d) == 0)
+      prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_DAC_READ_SEARCH, 0, 0);
+  }
   if (pdeath)
     prctl(PR_SET_PDEATHSIG, SIGINT, 0, 0, 0);
   char *envp[] = {"PATH=/usr/bin:/bin", "LC_ALL=C.UTF-8", "LANG=C.UTF-8", "TZ=UTC", NULL};
@@ -1162,8 +1165,9 @@ int rdb_open(const rdb_options *o, rdb **out, err *e)
   snprintf(r->root, sizeof r->root, "%s/rdb", o->data_dir);
   snprintf(r->bindir, sizeof r->bindir, "%s",
            o->pg_bindir != NULL ? o->pg_bindir : "/usr/lib/postgresql/15/bin");
+  /* as root PostgreSQL runs as `postgres` (it refuses root); as anyone else, as that user */
   const char *who = o->run_as != NULL ? o->run_as : "postgres";
-  struct passwd *pw = getpwnam(who);
+  struct passwd *pw = geteuid() == 0 ? getpwnam(who) : getpwuid(geteuid());
   char bin[1100];
   snprintf(bin, sizeof bin, "%s/postgres", r->bindir);
   int rc = 0;
