@@ -5,7 +5,7 @@
 # (queues, event latency), bench/sql_bench.sh (SQL against DuckDB) and
 # bench/flow_bench.sh (workflow transitions), bench/kv_bench.sh (DynamoDB
 # against moto), bench/athena_bench.sh (Athena API round trip against /_tarn/sql), each with the same tarn binary and build folder. BENCH_ONLY
-# picks sections: BENCH_ONLY=s3,fn,queue,sql,stream,conv,flow,kv,athena,apigw,crawler (the default) or any
+# picks sections: BENCH_ONLY=s3,fn,queue,sql,stream,conv,flow,kv,athena,apigw,crawler,rdb (the default) or any
 # part of it; bench/apigw_bench.sh times the HTTP API front door against Invoke.
 #
 # Peers: nginx serving the same bytes as static files (GET only: the ceiling
@@ -35,13 +35,13 @@ mkdir -p "$OUT"
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 
-ONLY=",${BENCH_ONLY:-s3,fn,queue,sql,stream,conv,flow,kv,athena,apigw,crawler},"
+ONLY=",${BENCH_ONLY:-s3,fn,queue,sql,stream,conv,flow,kv,athena,apigw,crawler,rdb},"
 want() { [[ $ONLY == *",$1,"* ]]; }
 # The sections after S3, each a script of its own that starts its own
 # servers; 1 when one of them failed.
 others() {
   local s rc=0
-  for s in fn queue sql stream conv flow kv athena apigw crawler; do
+  for s in fn queue sql stream conv flow kv athena apigw crawler rdb; do
     want "$s" || continue
     echo
     TARN=$TARN BUILD=$BUILD "bench/${s}_bench.sh" || { say "the $s section failed"; rc=1; }

@@ -28,6 +28,8 @@ pc libbrotlidec libbrotli-dev
 pc libpcre2-8 libpcre2-dev
 pc libzip libzip-dev
 pc libcurl libcurl4-openssl-dev
+pc libpq libpq-dev                 # the Data API talks to PostgreSQL through libpq
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql)   # RDS clusters (PostgreSQL 15)
 [ -f /usr/include/bzlib.h ] || need+=(libbz2-dev)   # no pkg-config file in Debian 12
 cmd sqlite3 sqlite3
 cmd zstd zstd

@@ -21,6 +21,9 @@
 #include "api/iam.h"
 #include "api/glue.h"
 #include "api/kinesis.h"
+#include "api/rds.h"
+#include "api/rds_data.h"
+#include "api/secretsmanager.h"
 #include "api/lambda.h"
 #include "api/lambda_events.h"
 #include "api/lambda_urls.h"
@@ -272,6 +275,11 @@ static void write_stream_metrics(void *ctx, buf *out)
   stream_metrics(ctx, out);
 }
 
+static void write_rdb_metrics(void *ctx, buf *out)
+{
+  rdb_metrics(ctx, out);
+}
+
 static void log_delivery_failed(const char *subscription, const char *why)
 {
   log_warn("delivery to '%s' failed: %s", subscription, why);
@@ -365,6 +373,10 @@ static int cmd_server(int argc, char **argv)
   crawlers *crawls = NULL;
   gateway *gw = NULL;
   apigw *apis = NULL;
+  rdb *dbs = NULL;
+  http_service *rds_svc = NULL;
+  http_service *rds_data_svc = NULL;
+  http_service *secrets_svc = NULL;
   http_server *srv = NULL;
 
   if (cli_make_dir(dir, &e) != 0) {
@@ -480,9 +492,27 @@ static int cmd_server(int argc, char **argv)
     goto out;
   }
   lambda_urls_attach(gw);
-  http_service *services[14] = {s3, sqs, sns, iam_svc, kinesis, firehose, states_svc, ddb, glue,
+  /* serverless PostgreSQL: clusters, the Data API, the secrets they read */
+  rdb_options ro = {.data_dir = real};
+  const char *tx_idle = getenv("TARN_RDB_TX_IDLE_SECONDS"); /* AWS: 180 */
+  if (tx_idle != NULL && atol(tx_idle) > 0)
+    ro.tx_idle_ms = (int64_t)atol(tx_idle) * 1000;
+  if (rdb_open(&ro, &dbs, &e) != 0) {
+    log_warn("RDS clusters and the Data API are off: %s", e.msg);
+    err_clear(&e);
+  }
+  http_service *services[17] = {s3, sqs, sns, iam_svc, kinesis, firehose, states_svc, ddb, glue,
                                 athena_svc};
   size_t nservices = 10;
+  if (dbs != NULL) {
+    rds_svc = rds_service_new(dbs);
+    rds_data_svc = rds_data_service_new(dbs);
+    secrets_svc = secretsmanager_service_new(dbs);
+    services[nservices++] = rds_svc;
+    services[nservices++] = rds_data_svc;
+    services[nservices++] = secrets_svc;
+    native_service_add_metrics(native, write_rdb_metrics, dbs);
+  }
   if (fns.lambda != NULL) {
     apis = apigw_new(gw, fns.fn);
     services[nservices++] = fns.lambda;
@@ -551,6 +581,10 @@ out:
   api_authz_attach(NULL, NULL, false);
   functions_close(&fns);
   apis = apigw_free(apis); /* after every server that used it stopped */
+  dbs = rdb_close(dbs); /* stops every PostgreSQL cleanly */
+  rds_svc = rds_service_free(rds_svc);
+  rds_data_svc = rds_data_service_free(rds_data_svc);
+  secrets_svc = secretsmanager_service_free(secrets_svc);
   lambda_urls_attach(NULL);
   gw = gateway_close(gw);
   states_svc = states_service_free(states_svc);

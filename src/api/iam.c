@@ -88,6 +88,8 @@ static const char *const default_actions[] = {
     "dynamodb:TransactGetItems", "dynamodb:TransactWriteItems", "dynamodb:DescribeTable",
     "dynamodb:ListTables", "dynamodb:DescribeStream", "dynamodb:GetShardIterator",
     "dynamodb:GetRecords", "dynamodb:ListStreams",
+    "rds-data:ExecuteStatement", "rds-data:BatchExecuteStatement", "rds-data:BeginTransaction",
+    "rds-data:CommitTransaction", "rds-data:RollbackTransaction",
 };
 
 static bool default_allows(const char *action)

@@ -1,0 +1,339 @@
+"""tests/e2e/test_rds_data.py -- serverless PostgreSQL behind the RDS Data API.
+
+boto3's rds, secretsmanager and rds-data clients (and the AWS CLI) against a
+real tarn running real PostgreSQL clusters: create a cluster, typed
+parameters and results, JSON records, batches, transactions, SQL errors,
+auto-pause and resume, durability across a restart and kill -9, delete.
+"""
+import base64
+import json
+import os
+import subprocess
+import time
+import urllib.parse
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+import tarnlib
+
+pytestmark = pytest.mark.skipif(not os.path.exists("/usr/lib/postgresql/15/bin/postgres"),
+                                reason="Debian's postgresql is not installed")
+
+WAIT = 120  # seconds: generous, the machine is loaded
+
+
+def clients(srv):
+    cfg = Config(retries={"total_max_attempts": 1}, read_timeout=180, connect_timeout=10)
+    kw = dict(endpoint_url=srv.endpoint, region_name=tarnlib.REGION,
+              aws_access_key_id=srv.access_key, aws_secret_access_key=srv.secret_key,
+              config=cfg)
+    s = boto3.session.Session()
+    return s.client("rds", **kw), s.client("secretsmanager", **kw), s.client("rds-data", **kw)
+
+
+def create(rds, name, pause=300, min_cap=0.0):
+    # Debian 12's botocore predates ManageMasterUserPassword and
+    # SecondsUntilAutoPause: they are added to the signed form as newer SDKs send them.
+    extra = {"ManageMasterUserPassword": "true",
+             "ServerlessV2ScalingConfiguration.SecondsUntilAutoPause": str(pause)}
+
+    def add(request, **kw):
+        if isinstance(request.data, dict):
+            request.data.update(extra)
+        else:
+            body = request.data.decode() if isinstance(request.data, bytes) else request.data
+            request.data = body + "&" + urllib.parse.urlencode(extra)
+
+    rds.meta.events.register("before-sign.rds.CreateDBCluster", add)
+    try:
+        c = rds.create_db_cluster(
+            DBClusterIdentifier=name, Engine="aurora-postgresql", MasterUsername="master",
+            DatabaseName="app", EnableHttpEndpoint=True,
+            ServerlessV2ScalingConfiguration={"MinCapacity": min_cap, "MaxCapacity": 4})
+    finally:
+        rds.meta.events.unregister("before-sign.rds.CreateDBCluster", add)
+    c = c["DBCluster"]
+    return c["DBClusterArn"], manage_secret(rds, name)
+
+
+def manage_secret(rds, name):
+    """The managed secret's ARN (MasterUserSecret is newer than Debian's
+    botocore too: read it from DescribeDBClusters' XML)."""
+    out = {}
+
+    def grab(http_response, parsed, **kw):
+        body = http_response.content.decode()
+        a = body.index("<SecretArn>") + len("<SecretArn>")
+        out["arn"] = body[a:body.index("</SecretArn>")]
+
+    rds.meta.events.register("after-call.rds.DescribeDBClusters", grab)
+    try:
+        rds.describe_db_clusters(DBClusterIdentifier=name)
+    finally:
+        rds.meta.events.unregister("after-call.rds.DescribeDBClusters", grab)
+    return out["arn"]
+
+
+def wait_for(what, fn, timeout=WAIT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for " + what)
+
+
+@pytest.fixture(scope="module")
+def env(tarn):
+    rds, sm, data = clients(tarn)
+    arn, secret = create(rds, "main")
+    ex = lambda sql, **kw: data.execute_statement(resourceArn=arn, secretArn=secret,
+                                                  database="app", sql=sql, **kw)
+    return dict(srv=tarn, rds=rds, sm=sm, data=data, arn=arn, secret=secret, ex=ex)
+
+
+def test_cluster_and_secret(env):
+    rds, sm = env["rds"], env["sm"]
+    c = rds.describe_db_clusters(DBClusterIdentifier="main")["DBClusters"][0]
+    assert c["Engine"] == "aurora-postgresql"
+    assert c["Status"] == "available"
+    assert c["HttpEndpointEnabled"] is True
+    assert c["ServerlessV2ScalingConfiguration"]["MinCapacity"] == 0
+    value = json.loads(sm.get_secret_value(SecretId=env["secret"])["SecretString"])
+    meta = os.path.join(env["srv"].data, "rdb", "meta")
+    for name in os.listdir(meta):  # the secrets live here: private files
+        assert os.stat(os.path.join(meta, name)).st_mode & 0o077 == 0
+    assert value["username"] == "master" and len(value["password"]) >= 8
+    with pytest.raises(ClientError) as ei:
+        create(rds, "main")
+    assert ei.value.response["Error"]["Code"] == "DBClusterAlreadyExistsFault"
+    with pytest.raises(ClientError) as ei:
+        rds.describe_db_clusters(DBClusterIdentifier="nope")
+    assert ei.value.response["Error"]["Code"] == "DBClusterNotFoundFault"
+    with pytest.raises(ClientError) as ei:
+        rds.create_db_cluster(DBClusterIdentifier="x1", Engine="mysql",
+                              MasterUsername="m", MasterUserPassword="secret123")
+    assert ei.value.response["Error"]["Code"] == "InvalidParameterValue"
+    # a user's own secret works too; a wrong password is refused by PostgreSQL
+    mine = sm.create_secret(Name="app-creds", SecretString=json.dumps(value))["ARN"]
+    assert any(s["ARN"] == mine for s in sm.list_secrets()["SecretList"])
+    r = env["data"].execute_statement(resourceArn=env["arn"], secretArn=mine, sql="SELECT 1")
+    assert r["records"] == [[{"longValue": 1}]]
+    bad = sm.create_secret(Name="bad-creds", SecretString=json.dumps(
+        {"username": "master", "password": "wrong-password"}))["ARN"]
+    with pytest.raises(ClientError) as ei:
+        env["data"].execute_statement(resourceArn=env["arn"], secretArn=bad, sql="SELECT 1")
+    assert ei.value.response["Error"]["Code"] == "BadRequestException"
+    assert "password authentication failed" in ei.value.response["Error"]["Message"]
+    sm.delete_secret(SecretId=bad, ForceDeleteWithoutRecovery=True)
+    with pytest.raises(ClientError) as ei:
+        sm.get_secret_value(SecretId=bad)
+    assert ei.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_types_and_parameters(env):
+    ex = env["ex"]
+    ex("CREATE TABLE t (id bigint PRIMARY KEY, name text, score double precision, ok boolean,"
+       " raw bytea, born date, at timestamp, amount numeric(10,2), u uuid, doc jsonb,"
+       " code text)")
+    r = ex("INSERT INTO t VALUES (:id, :name, :score, :ok, :raw, :born, :at, :amount, :u,"
+           " :doc, :code)", parameters=[
+               {"name": "id", "value": {"longValue": 1}},
+               {"name": "name", "value": {"stringValue": "it's ok"}},
+               {"name": "score", "value": {"doubleValue": 2.5}},
+               {"name": "ok", "value": {"booleanValue": True}},
+               {"name": "raw", "value": {"blobValue": b"\x00\x01\xff"}},
+               {"name": "born", "value": {"stringValue": "2020-02-29"}, "typeHint": "DATE"},
+               {"name": "at", "value": {"stringValue": "2024-01-02 03:04:05"},
+                "typeHint": "TIMESTAMP"},
+               {"name": "amount", "value": {"stringValue": "12.34"}, "typeHint": "DECIMAL"},
+               {"name": "u", "value": {"stringValue": "6f1c2a8e-2b4e-4d4c-9a55-0c0a3c9d1e11"},
+                "typeHint": "UUID"},
+               {"name": "doc", "value": {"stringValue": '{"a": [1, 2]}'}, "typeHint": "JSON"},
+               {"name": "code", "value": {"stringValue": "000042"}},
+           ])
+    assert r["numberOfRecordsUpdated"] == 1
+    ex("INSERT INTO t (id, name) VALUES (2, NULL)")
+    r = ex("SELECT id, name, score, ok, raw, born, at, amount, u, doc, code FROM t ORDER BY id",
+           includeResultMetadata=True)
+    row = r["records"][0]
+    assert row[0] == {"longValue": 1}
+    assert row[1] == {"stringValue": "it's ok"}
+    assert row[2] == {"doubleValue": 2.5}
+    assert row[3] == {"booleanValue": True}
+    assert row[4] == {"blobValue": b"\x00\x01\xff"}
+    assert row[5] == {"stringValue": "2020-02-29"}
+    assert row[6] == {"stringValue": "2024-01-02 03:04:05"}
+    assert row[7] == {"stringValue": "12.34"}
+    assert row[8] == {"stringValue": "6f1c2a8e-2b4e-4d4c-9a55-0c0a3c9d1e11"}
+    assert json.loads(row[9]["stringValue"]) == {"a": [1, 2]}
+    assert row[10] == {"stringValue": "000042"}
+    assert r["records"][1][1] == {"isNull": True}
+    names = [c["name"] for c in r["columnMetadata"]]
+    assert names[:3] == ["id", "name", "score"]
+    assert r["columnMetadata"][0]["typeName"] == "int8"
+    # JSON records
+    r = ex("SELECT id, name, ok FROM t WHERE id = :id", formatRecordsAs="JSON",
+           parameters=[{"name": "id", "value": {"longValue": 1}}])
+    assert json.loads(r["formattedRecords"]) == [{"id": 1, "name": "it's ok", "ok": True}]
+    assert "records" not in r
+    # arrays
+    r = ex("SELECT ARRAY[1,2,3] AS a, ARRAY['x','y z'] AS b, ARRAY[[1,2],[3,4]] AS c,"
+           " ARRAY[1,NULL] AS d")
+    a, b, c, d = r["records"][0]
+    assert a == {"arrayValue": {"longValues": [1, 2, 3]}}
+    assert b == {"arrayValue": {"stringValues": ["x", "y z"]}}
+    assert c == {"arrayValue": {"arrayValues": [{"longValues": [1, 2]}, {"longValues": [3, 4]}]}}
+    assert d == {"stringValue": "{1,NULL}"}
+    # a literal ':x' and a '::' cast are not parameters
+    r = ex("SELECT ':x' AS s, 5::text AS n")
+    assert r["records"] == [[{"stringValue": ":x"}, {"stringValue": "5"}]]
+
+
+def test_sql_error_changes_nothing(env):
+    ex = env["ex"]
+    ex("CREATE TABLE e (id int PRIMARY KEY)")
+    ex("INSERT INTO e VALUES (1)")
+    with pytest.raises(ClientError) as ei:
+        ex("INSERT INTO e VALUES (2), (1)")
+    err = ei.value.response["Error"]
+    assert err["Code"] == "BadRequestException"
+    assert "duplicate key value violates unique constraint" in err["Message"]
+    with pytest.raises(ClientError) as ei:
+        ex("SELECT * FROM no_such_table")
+    assert 'relation "no_such_table" does not exist' in ei.value.response["Error"]["Message"]
+    assert ex("SELECT count(*) FROM e")["records"] == [[{"longValue": 1}]]
+
+
+def test_batch_and_transactions(env):
+    ex, data, arn, secret = env["ex"], env["data"], env["arn"], env["secret"]
+    ex("CREATE TABLE b (id int PRIMARY KEY, v text)")
+    r = data.batch_execute_statement(
+        resourceArn=arn, secretArn=secret, database="app", sql="INSERT INTO b VALUES (:id, :v)",
+        parameterSets=[[{"name": "id", "value": {"longValue": i}},
+                        {"name": "v", "value": {"stringValue": "v%d" % i}}] for i in range(5)])
+    assert len(r["updateResults"]) == 5
+    # a failing set rolls the whole batch back
+    with pytest.raises(ClientError):
+        data.batch_execute_statement(
+            resourceArn=arn, secretArn=secret, database="app", sql="INSERT INTO b VALUES (:id)",
+            parameterSets=[[{"name": "id", "value": {"longValue": 10}}],
+                           [{"name": "id", "value": {"longValue": 1}}]])
+    assert ex("SELECT count(*) FROM b")["records"] == [[{"longValue": 5}]]
+    # committed
+    tx = data.begin_transaction(resourceArn=arn, secretArn=secret, database="app")["transactionId"]
+    ex("INSERT INTO b VALUES (100, 'tx')", transactionId=tx)
+    assert ex("SELECT count(*) FROM b WHERE id = 100")["records"] == [[{"longValue": 0}]]
+    r = data.commit_transaction(resourceArn=arn, secretArn=secret, transactionId=tx)
+    assert r["transactionStatus"] == "Transaction Committed"
+    assert ex("SELECT v FROM b WHERE id = 100")["records"] == [[{"stringValue": "tx"}]]
+    # rolled back
+    tx = data.begin_transaction(resourceArn=arn, secretArn=secret, database="app")["transactionId"]
+    ex("DELETE FROM b", transactionId=tx)
+    r = data.rollback_transaction(resourceArn=arn, secretArn=secret, transactionId=tx)
+    assert r["transactionStatus"] == "Rollback Complete"
+    assert ex("SELECT count(*) FROM b")["records"] == [[{"longValue": 6}]]
+    with pytest.raises(ClientError) as ei:
+        data.commit_transaction(resourceArn=arn, secretArn=secret, transactionId=tx)
+    assert ei.value.response["Error"]["Code"] == "BadRequestException"
+
+
+def test_result_limit(env):
+    with pytest.raises(ClientError) as ei:
+        env["ex"]("SELECT repeat('x', 1000) FROM generate_series(1, 2000)")
+    assert "response size limit" in ei.value.response["Error"]["Message"]
+
+
+def test_aws_cli(env):
+    srv = env["srv"]
+    r = srv.aws_ok("rds-data", "execute-statement", "--resource-arn", env["arn"],
+                   "--secret-arn", env["secret"], "--database", "app",
+                   "--sql", "SELECT 41 + 1 AS answer", "--region", tarnlib.REGION)
+    assert json.loads(r.stdout)["records"] == [[{"longValue": 42}]]
+
+
+def pg_running(srv, name):
+    return os.path.exists(os.path.join(srv.data, "rdb", name, "pg", "postmaster.pid"))
+
+
+def test_auto_pause_and_resume(env):
+    rds, data, sm = env["rds"], env["data"], env["sm"]
+    arn, secret = create(rds, "sleepy", pause=1)
+    ex = lambda sql: data.execute_statement(resourceArn=arn, secretArn=secret, database="app",
+                                            sql=sql)
+    ex("CREATE TABLE k (v int)")
+    ex("INSERT INTO k VALUES (7)")
+    cap = lambda: rds.describe_db_clusters(DBClusterIdentifier="sleepy")["DBClusters"][0]["Capacity"]
+    wait_for("the cluster to pause", lambda: cap() == 0)
+    assert not pg_running(env["srv"], "sleepy")
+    assert ex("SELECT v FROM k")["records"] == [[{"longValue": 7}]]  # resumes
+    assert pg_running(env["srv"], "sleepy")
+    # stop / start
+    rds.stop_db_cluster(DBClusterIdentifier="sleepy")
+    assert rds.describe_db_clusters(DBClusterIdentifier="sleepy")["DBClusters"][0]["Status"] == "stopped"
+    with pytest.raises(ClientError):
+        ex("SELECT 1")
+    rds.start_db_cluster(DBClusterIdentifier="sleepy")
+    assert ex("SELECT v FROM k")["records"] == [[{"longValue": 7}]]
+    # delete removes the directory and the managed secret
+    rds.delete_db_cluster(DBClusterIdentifier="sleepy", SkipFinalSnapshot=True)
+    assert not os.path.exists(os.path.join(env["srv"].data, "rdb", "sleepy"))
+    with pytest.raises(ClientError) as ei:
+        sm.get_secret_value(SecretId=secret)
+    assert ei.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as ei:
+        rds.describe_db_clusters(DBClusterIdentifier="sleepy")
+    assert ei.value.response["Error"]["Code"] == "DBClusterNotFoundFault"
+
+
+def test_restart_and_kill9(tarn_factory):
+    srv = tarn_factory()
+    rds, _, data = clients(srv)
+    arn, secret = create(rds, "durable", min_cap=0.5)
+    ex = lambda sql: data.execute_statement(resourceArn=arn, secretArn=secret, database="app",
+                                            sql=sql)
+    ex("CREATE TABLE d (v int)")
+    ex("INSERT INTO d VALUES (1)")
+    srv.restart()  # clean stop: PostgreSQL stopped with it
+    rds, _, data = clients(srv)
+    assert ex("SELECT count(*) FROM d")["records"] == [[{"longValue": 1}]]
+    ex("INSERT INTO d VALUES (2)")
+    pidfile = os.path.join(srv.data, "rdb", "durable", "pg", "postmaster.pid")
+    pgpid = int(open(pidfile).read().split()[0])
+    srv.kill9()
+    # PostgreSQL follows tarn down (no orphan)
+    wait_for("PostgreSQL to stop after tarn died",
+             lambda: not os.path.exists("/proc/%d" % pgpid) or
+             open("/proc/%d/stat" % pgpid).read().split()[2] == "Z")
+    srv.start()
+    rds, _, data = clients(srv)
+    assert ex("SELECT count(*) FROM d")["records"] == [[{"longValue": 2}]]
+
+
+def test_idle_transaction_expires(tarn_factory):
+    # AWS rolls back a transaction after 3 idle minutes; this server says 2 s
+    srv = tarn_factory(env={"TARN_RDB_TX_IDLE_SECONDS": "2"})
+    rds, _, data = clients(srv)
+    arn, secret = create(rds, "expiry", pause=1)
+    ex = lambda sql, **kw: data.execute_statement(resourceArn=arn, secretArn=secret,
+                                                  database="app", sql=sql, **kw)
+    ex("CREATE TABLE x (v int)")
+    tx = data.begin_transaction(resourceArn=arn, secretArn=secret)["transactionId"]
+    ex("INSERT INTO x VALUES (1)", transactionId=tx)
+
+    # watched from outside the transaction (a call in it would keep it alive)
+    idle = lambda: ex("SELECT count(*) FROM pg_stat_activity WHERE state = "
+                      "'idle in transaction'")["records"][0][0]["longValue"]
+    assert idle() == 1
+    wait_for("the transaction to expire", lambda: idle() == 0)
+    with pytest.raises(ClientError) as ei:
+        data.commit_transaction(resourceArn=arn, secretArn=secret, transactionId=tx)
+    assert "is not found" in ei.value.response["Error"]["Message"]
+    assert ex("SELECT count(*) FROM x")["records"] == [[{"longValue": 0}]]
+    # with nothing open the cluster still pauses
+    cap = lambda: rds.describe_db_clusters(DBClusterIdentifier="expiry")["DBClusters"][0]["Capacity"]
+    wait_for("the cluster to pause", lambda: cap() == 0)
