@@ -79,7 +79,7 @@
   X(NO_SUCH_CORS,           -64,  404, "NoSuchCORSConfiguration")          \
   X(NO_SUCH_LIFECYCLE,      -65,  404, "NoSuchLifecycleConfiguration")     \
   X(NO_SUCH_PUBLIC_ACCESS_BLOCK, -66, 404, "NoSuchPublicAccessBlockConfiguration") \
-  X(CORS_FORBIDDEN,         -67,  403, "AccessForbidden") \
+  X(CORS_FORBIDDEN,         -67,  403, "AccessForbidden")                  \
   X(DB_RESUMING,            -68,  400, "DatabaseResumingException")
 
 enum {
