@@ -32,7 +32,6 @@
 #include <string.h>
 #include <time.h>
 
-#define STOP_CHECK_MS 200
 #define IDLE_WAIT_MS 1000
 #define RESULT_MAX 8192    /* bytes of a task's ResultMessage kept (a function's resultString) */
 
@@ -248,34 +247,6 @@ static str_pair *pairs_of(json_t *tags, arena *a, size_t *n)
   return p;
 }
 
-typedef struct waiter {
-  pthread_mutex_t mu;
-  pthread_cond_t cond;
-  bool done;
-  int rc;
-  bool function_error;
-  err e;
-  buf answer;
-  fn_invocation *running;
-} waiter;
-
-static void invoke_done(void *ctx, int rc, fn_invoke_result *res, const err *e)
-{
-  waiter *w = ctx;
-  pthread_mutex_lock(&w->mu);
-  w->rc = rc;
-  if (rc == 0) {
-    w->function_error = res->function_error != NULL;
-    w->answer = res->payload;
-    buf_init(&res->payload, 0);
-  } else if (e != NULL) {
-    w->e = *e;
-  }
-  w->done = true;
-  pthread_cond_signal(&w->cond);
-  pthread_mutex_unlock(&w->mu);
-}
-
 static bool stopping(batch_system *s)
 {
   pthread_mutex_lock(&s->mu);
@@ -284,57 +255,9 @@ static bool stopping(batch_system *s)
   return st;
 }
 
-/* Invokes fname with payload and waits for its end (or for stop: then
- * ERR_UNAVAILABLE and the task stays without a result). */
-static int invoke(batch_system *s, const char *fname, const char *payload, waiter *w, err *e)
+static bool stopping_ctx(void *ctx)
 {
-  memset(w, 0, sizeof *w);
-  pthread_mutex_init(&w->mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&w->cond, &ca);
-  pthread_condattr_destroy(&ca);
-  buf_init(&w->answer, 0);
-  fn_invoke_params p = {.name = fname, .type = FN_INVOKE_SYNC, .payload = payload,
-                        .len = strlen(payload), .done = invoke_done, .done_ctx = w,
-                        .running = &w->running};
-  arena *a = arena_new();
-  fn_invoke_result res;
-  int rc = fn_invoke(s->fn, &p, a, &res, e);
-  arena_free(a);
-  while (rc == 0) {
-    pthread_mutex_lock(&w->mu);
-    if (!w->done) {
-      struct timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      ts.tv_nsec += STOP_CHECK_MS * 1000000L;
-      if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-      }
-      pthread_cond_timedwait(&w->cond, &w->mu, &ts);
-    }
-    bool done = w->done;
-    pthread_mutex_unlock(&w->mu);
-    if (done) {
-      rc = w->rc;
-      if (rc != 0)
-        err_set(e, rc, "%s", w->e.msg);
-      break;
-    }
-    if (stopping(s)) {
-      fn_invoke_forget(s->fn, &w->running);
-      pthread_mutex_lock(&w->mu);
-      done = w->done;
-      pthread_mutex_unlock(&w->mu);
-      rc = done ? w->rc : err_set(e, ERR_UNAVAILABLE, "tarn is stopping");
-      break;
-    }
-  }
-  pthread_cond_destroy(&w->cond);
-  pthread_mutex_destroy(&w->mu);
-  return rc;
+  return stopping(ctx);
 }
 
 /* LambdaInvoke: the Batch Operations event (schema 1.0 or 2.0), the
@@ -375,12 +298,12 @@ static int op_lambda(batch_system *s, const char *jid, json_t *op, uint64_t idx,
   json_decref(ev);
   int rc = 0;
   for (unsigned attempt = 1;; attempt++) {
-    waiter w;
+    fn_answer w = {0};
     err e = {0};
-    rc = s->fn != NULL ? invoke(s, fname, payload, &w, &e)
+    rc = s->fn != NULL ? fn_invoke_wait(s->fn, fname, NULL, payload, stopping_ctx, s, &w, &e)
                        : err_set(&e, ERR_UNAVAILABLE, "functions are not running");
     if (rc == ERR_UNAVAILABLE && stopping(s)) {
-      buf_release(&w.answer);
+      buf_release(&w.payload);
       break;
     }
     if (rc != 0) {
@@ -393,8 +316,8 @@ static int op_lambda(batch_system *s, const char *jid, json_t *op, uint64_t idx,
       rc = 0;
       break;
     }
-    json_t *ans = json_loadb(w.answer.data ? w.answer.data : "", w.answer.len, 0, NULL);
-    buf_release(&w.answer);
+    json_t *ans = json_loadb(w.payload.data ? w.payload.data : "", w.payload.len, 0, NULL);
+    buf_release(&w.payload);
     if (w.function_error) {
       const char *m = batch__str(ans, "errorMessage");
       res_set(r, false, "PermanentFailure", 200, "Lambda returned function error: %s",

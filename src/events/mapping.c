@@ -53,7 +53,6 @@
 
 #define POLL_WAIT_SECONDS 20
 #define BATCH_BYTES_MAX (5u << 20)     /* stop gathering past this (6 MB payload limit) */
-#define STOP_CHECK_MS 200              /* a waiting worker looks at `stopping` this often */
 
 typedef struct slot slot;
 
@@ -608,107 +607,22 @@ static bool cancel_polls(events_system *ev, mapping_rt *m)
 
 /* ---- running a batch ---- */
 
-typedef struct waiter {
-  pthread_mutex_t mu;
-  pthread_cond_t cond;
-  bool done;
-  int rc;
-  bool function_error;
-  err e;
-  buf answer;                  /* the function's answer (moved from fn) */
-  fn_invocation *running;      /* fn's, see fn_invoke_params.running */
-} waiter;
-
-static void invoke_done(void *ctx, int rc, fn_invoke_result *res, const err *e)
+static bool stopping(void *ctx)
 {
-  waiter *w = ctx;
-  pthread_mutex_lock(&w->mu);
-  w->rc = rc;
-  if (rc == 0) {
-    w->function_error = res->function_error != NULL;
-    w->answer = res->payload;
-    buf_init(&res->payload, 0);
-  } else if (e != NULL) {
-    w->e = *e;
-  }
-  w->done = true;
-  pthread_cond_signal(&w->cond);
-  pthread_mutex_unlock(&w->mu);
-}
-
-static bool stopping(events_system *ev)
-{
+  events_system *ev = ctx;
   pthread_mutex_lock(&ev->map_mu);
   bool s = ev->map_stopping;
   pthread_mutex_unlock(&ev->map_mu);
   return s;
 }
 
-/* Invokes name:qual with payload and waits for the end, or for stop (then
- * the invocation is forgotten and counts as failed). */
-static int invoke_sync(events_system *ev, const char *name, const char *qual,
-                       const char *payload, waiter *w, err *e)
-{
-  pthread_mutex_init(&w->mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&w->cond, &ca);
-  pthread_condattr_destroy(&ca);
-  buf_init(&w->answer, 0);
-  fn_invoke_params p = { .name = name, .qualifier = qual, .type = FN_INVOKE_SYNC,
-                         .payload = payload, .len = strlen(payload), .done = invoke_done,
-                         .done_ctx = w, .running = &w->running };
-  arena *a = arena_new();
-  fn_invoke_result res;
-  int rc = fn_invoke(ev->fn, &p, a, &res, e);
-  arena_free(a);
-  if (rc == 0) {
-    for (;;) {
-      pthread_mutex_lock(&w->mu);
-      if (!w->done) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += STOP_CHECK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000) {
-          ts.tv_sec++;
-          ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&w->cond, &w->mu, &ts);
-      }
-      bool done = w->done;
-      pthread_mutex_unlock(&w->mu);
-      if (done)
-        break;
-      if (stopping(ev)) {
-        fn_invoke_forget(ev->fn, &w->running);
-        pthread_mutex_lock(&w->mu);
-        done = w->done;
-        pthread_mutex_unlock(&w->mu);
-        if (!done) {
-          w->rc = ERR_UNAVAILABLE;
-          err_set(&w->e, ERR_UNAVAILABLE, "tarn is stopping");
-        }
-        break;
-      }
-    }
-    rc = w->rc;
-    if (rc != 0)
-      err_set(e, rc, "%s", w->e.msg);
-  }
-  pthread_cond_destroy(&w->cond);
-  pthread_mutex_destroy(&w->mu);
-  return rc;
-}
-
 int events__mapping_invoke(events_system *ev, const char *name, const char *qual,
                            const char *payload, bool *function_error, err *e)
 {
-  waiter w;
-  memset(&w, 0, sizeof w);
-  int rc = invoke_sync(ev, name, qual, payload, &w, e);
+  fn_answer w;
+  int rc = fn_invoke_wait(ev->fn, name, qual, payload, stopping, ev, &w, e);
   *function_error = rc == 0 && w.function_error;
-  buf_release(&w.answer);
+  buf_release(&w.payload);
   return rc;
 }
 
@@ -846,10 +760,9 @@ static void run_batch(events_system *ev, batch_job *j)
   gather(ev, source, batch, window, j);
   size_t first_receive = j->n;
   const char *payload = events_sqs_message(j->a, source, j->msgs, j->n);
-  waiter w;
-  memset(&w, 0, sizeof w);
+  fn_answer w;
   err e = { 0 };
-  int rc = invoke_sync(ev, fname, fqual, payload, &w, &e);
+  int rc = fn_invoke_wait(ev->fn, fname, fqual, payload, stopping, ev, &w, &e);
   const char *result;
   const char **failed = NULL;
   size_t nfailed = 0;
@@ -863,7 +776,7 @@ static void run_batch(events_system *ev, batch_job *j)
     result = "PROBLEM: Function call failed";
   } else {
     err fe = { 0 };
-    if (report && events_batch_failures(w.answer.data, w.answer.len, j->msgs, j->n, j->a,
+    if (report && events_batch_failures(w.payload.data, w.payload.len, j->msgs, j->n, j->a,
                                         &failed, &nfailed, &fe) != 0) {
       result = arena_sprintf(j->a, "PROBLEM: %s", fe.msg);
     } else {
@@ -872,7 +785,7 @@ static void run_batch(events_system *ev, batch_job *j)
       result = nfailed == 0 ? "OK" : arena_sprintf(j->a, "OK: %zu of %zu failed", nfailed, j->n);
     }
   }
-  buf_release(&w.answer);
+  buf_release(&w.payload);
 
   char when[25];
   time_format_iso8601_ms(time_now_ms(), when);
@@ -992,18 +905,17 @@ static void kinesis_poll(events_system *ev, slot *sl)
     window_until = 0;
     ran = true;
     const char *payload = events_kinesis_message(a, source, &b);
-    waiter w;
-    memset(&w, 0, sizeof w);
-    rc = invoke_sync(ev, fname, fqual, payload, &w, &e);
+    fn_answer w;
+    rc = fn_invoke_wait(ev->fn, fname, fqual, payload, stopping, ev, &w, &e);
     if (rc != 0)
       result = arena_sprintf(a, "PROBLEM: %s", e.msg);
     else if (w.function_error)
       result = "PROBLEM: Function call failed";
-    else if ((done = report ? kinesis_succeeded(&w.answer, &b) : (long)b.n) < 0)
+    else if ((done = report ? kinesis_succeeded(&w.payload, &b) : (long)b.n) < 0)
       result = "PROBLEM: the function's batchItemFailures name no record of the batch";
     else
       ok = done == (long)b.n;
-    buf_release(&w.answer);
+    buf_release(&w.payload);
     if (done < 0)
       done = 0;
     if (rc != 0 || w.function_error)

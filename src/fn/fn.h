@@ -405,6 +405,21 @@ int fn_invoke(fn_system *s, const fn_invoke_params *p, arena *a, fn_invoke_resul
  * invocation already ended (*running is NULL then). */
 void fn_invoke_forget(fn_system *s, fn_invocation **running);
 
+/* A synchronous invocation's answer, for fn_invoke_wait. */
+typedef struct fn_answer {
+  buf payload;          /* the function's answer; the caller releases it */
+  bool function_error;  /* the function failed (its error is the payload) */
+} fn_answer;
+
+/* Invokes name:qualifier (NULL: $LATEST) synchronously and waits for the
+ * end on this thread, asking stop(stop_ctx) every 200 ms: when it says yes
+ * the invocation is forgotten and ERR_UNAVAILABLE ("tarn is stopping") is
+ * returned. Returns 0 with *out filled (a failure of the function is not an
+ * error), or fn_invoke's error (ERR_THROTTLED, ...), or the invocation's.
+ * out->payload is initialised in every case (fn/wait.c). */
+int fn_invoke_wait(fn_system *s, const char *name, const char *qualifier, const char *payload,
+                   bool (*stop)(void *ctx), void *stop_ctx, fn_answer *out, err *e);
+
 /* ---- asynchronous outcomes ----
  * What happens to an Event beyond its retries is event wiring (events/:
  * PutFunctionEventInvokeConfig, destinations, dead-letter queues); fn asks

@@ -53,7 +53,6 @@
 
 #define RETRY_MS 5000
 #define TICK_MS 1000
-#define STOP_CHECK_MS 200    /* a delivery waiting for its function looks at stopping */
 #define TRIM_EVERY_MS 60000
 #define PULL_MAX (8u << 20) /* bytes moved from a Kinesis source per tick */
 #define BODY_MAX (512u << 20) /* bytes of one object (a buffer is at most 128 MiB) */
@@ -77,30 +76,6 @@ typedef struct drec {
   const char *group;         /* the partition's identity */
 } drec;
 
-typedef struct waiter {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  bool done;
-  int rc;
-  buf payload;
-  bool failed;
-} waiter;
-
-static void invoke_done(void *ctx, int rc, fn_invoke_result *res, const err *e)
-{
-  waiter *w = ctx;
-  pthread_mutex_lock(&w->mu);
-  w->rc = rc;
-  if (rc == 0) {
-    w->payload = res->payload;
-    memset(&res->payload, 0, sizeof res->payload);
-    w->failed = res->function_error != NULL;
-  }
-  w->done = true;
-  pthread_cond_signal(&w->cv);
-  pthread_mutex_unlock(&w->mu);
-}
-
 static void fail_all(drec *r, size_t n, const char *code, const char *msg, arena *a)
 {
   for (size_t i = 0; i < n; i++) {
@@ -111,8 +86,9 @@ static void fail_all(drec *r, size_t n, const char *code, const char *msg, arena
   }
 }
 
-static bool stopping(stream_system *s)
+static bool stopping(void *ctx)
 {
+  stream_system *s = ctx;
   pthread_mutex_lock(&s->mu);
   bool v = s->stopping;
   pthread_mutex_unlock(&s->mu);
@@ -150,50 +126,10 @@ static int process_batch(stream_system *s, const char *stream_name, const dconfi
                          "region", "us-east-1", "records", records);
   char *payload = json_dumps(ev, JSON_COMPACT);
   json_decref(ev);
-  waiter w = {.done = false};
-  pthread_mutex_init(&w.mu, NULL);
-  pthread_cond_init(&w.cv, NULL);
-  fn_invocation *running = NULL;
-  fn_invoke_params p = {.name = cfg->lambda_arn, .type = FN_INVOKE_SYNC, .payload = payload,
-                        .len = strlen(payload), .done = invoke_done, .done_ctx = &w,
-                        .running = &running};
-  fn_invoke_result res;
-  memset(&res, 0, sizeof res);
+  fn_answer w;
   err e = {0};
-  arena *ia = arena_new();
-  int rc = fn_invoke(s->fn, &p, ia, &res, &e);
-  arena_free(ia);
-  if (rc == 0) {
-    /* wait for the answer, looking at `stopping` now and then: a stop
-       forgets the invocation and leaves the records buffered */
-    pthread_mutex_lock(&w.mu);
-    while (!w.done) {
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += STOP_CHECK_MS * 1000000L;
-      if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-      }
-      pthread_cond_timedwait(&w.cv, &w.mu, &ts);
-      if (!w.done) {
-        pthread_mutex_unlock(&w.mu);
-        bool stop = stopping(s);
-        if (stop)
-          fn_invoke_forget(s->fn, &running);
-        pthread_mutex_lock(&w.mu);
-        if (stop && !w.done) {
-          w.done = true;
-          w.rc = ERR_UNAVAILABLE;
-        }
-      }
-    }
-    pthread_mutex_unlock(&w.mu);
-    rc = w.rc;
-  }
+  int rc = fn_invoke_wait(s->fn, cfg->lambda_arn, NULL, payload, stopping, s, &w, &e);
   free(payload);
-  pthread_cond_destroy(&w.cv);
-  pthread_mutex_destroy(&w.mu);
   if (rc == ERR_UNAVAILABLE || rc == ERR_THROTTLED) {
     buf_release(&w.payload);
     return rc;
@@ -203,7 +139,7 @@ static int process_batch(stream_system *s, const char *stream_name, const dconfi
     buf_release(&w.payload);
     return 0;
   }
-  if (w.failed) {
+  if (w.function_error) {
     fail_all(r, n, "Lambda.FunctionError", "The Lambda function was successfully invoked but "
              "it returned an error result.", a);
     buf_release(&w.payload);
