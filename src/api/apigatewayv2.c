@@ -41,6 +41,7 @@
 #include "api/lambda_json.h"
 
 #include "base/mem.h"
+#include "base/text.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -644,15 +645,8 @@ static void *watchdog(void *arg)
       }
     }
     a->next_wake_ms = next;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t wait = next - now;
-    ts.tv_sec += wait / 1000;
-    ts.tv_nsec += (wait % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = time_deadline(CLOCK_MONOTONIC, wait);
     pthread_cond_timedwait(&a->wake, &a->mu, &ts);
   }
   pthread_mutex_unlock(&a->mu);

@@ -244,13 +244,7 @@ static void *watch_main(void *arg)
   native_sql *n = arg;
   pthread_mutex_lock(&n->lock);
   while (!n->quit) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += WATCH_MS * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = time_deadline(CLOCK_MONOTONIC, WATCH_MS);
     pthread_cond_timedwait(&n->wake, &n->lock, &ts);
     if (n->quit)
       break;

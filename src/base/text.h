@@ -49,6 +49,10 @@ uint64_t env_u64(const char *name, uint64_t def);
 /* Milliseconds since the epoch, wall clock and monotonic. */
 int64_t time_now_ms(void);
 int64_t time_mono_ms(void);
+/* The time ms milliseconds (>= 0) from now on clock, as
+ * pthread_cond_timedwait takes it (CLOCK_REALTIME unless the condition
+ * variable was made for CLOCK_MONOTONIC). */
+struct timespec time_deadline(clockid_t clock, int64_t ms);
 int64_t time_mono_us(void);
 
 /* "20130524T000000Z" <-> seconds since the epoch (UTC). parse returns false

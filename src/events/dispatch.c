@@ -23,6 +23,7 @@
  * Start reading at dispatcher_main().
  */
 #include "events/internal.h"
+#include "base/text.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -44,14 +45,7 @@ void events__feed_kick(void *ctx)
 /* Waits up to ms on the dispatcher's condition; true when stopping. */
 static bool wait_ms(events_system *ev, int64_t ms, bool until_kicked)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  ts.tv_sec += (time_t)(ms / 1000);
-  ts.tv_nsec += (long)(ms % 1000) * 1000000;
-  if (ts.tv_nsec >= 1000000000) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000;
-  }
+  struct timespec ts = time_deadline(CLOCK_MONOTONIC, ms);
   pthread_mutex_lock(&ev->mu);
   while (!ev->stopping && !(until_kicked && ev->kicked))
     if (pthread_cond_timedwait(&ev->wake, &ev->mu, &ts) != 0)

@@ -21,6 +21,7 @@
 #include "events/internal.h"
 
 #include "base/mem.h"
+#include "base/text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,13 +104,7 @@ static bool wait_round(events_system *ev)
 {
   pthread_mutex_lock(&ev->map_mu);
   if (!ev->stream_stop) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += STREAM_POLL_MS * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = time_deadline(CLOCK_MONOTONIC, STREAM_POLL_MS);
     pthread_cond_timedwait(&ev->stream_cond, &ev->map_mu, &ts);
   }
   bool stop = ev->stream_stop;

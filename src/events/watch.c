@@ -16,6 +16,7 @@
 #include "events/internal.h"
 
 #include "base/mem.h"
+#include "base/text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -46,14 +47,7 @@ int events_watch_read(events_system *ev, uint64_t after, size_t max, int wait_ms
     max = EVENTS_WATCH_KEEP;
   pthread_mutex_lock(&ev->wmu);
   if (wait_ms > 0 && ev->wlast <= after && !ev->wstop) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += wait_ms / 1000;
-    ts.tv_nsec += (long)(wait_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = time_deadline(CLOCK_MONOTONIC, wait_ms);
     while (ev->wlast <= after && !ev->wstop)
       if (pthread_cond_timedwait(&ev->wcond, &ev->wmu, &ts) != 0)
         break;

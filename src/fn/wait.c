@@ -14,6 +14,7 @@
  *       caller releases it whatever the result.
  */
 #include "fn/fn.h"
+#include "base/text.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -73,13 +74,7 @@ int fn_invoke_wait(fn_system *s, const char *name, const char *qualifier, const 
   while (rc == 0) {
     pthread_mutex_lock(&w.mu);
     if (!w.done) {
-      struct timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      ts.tv_nsec += FN_WAIT_CHECK_MS * 1000000L;
-      if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-      }
+      struct timespec ts = time_deadline(CLOCK_MONOTONIC, FN_WAIT_CHECK_MS);
       pthread_cond_timedwait(&w.cond, &w.mu, &ts);
     }
     bool done = w.done;

@@ -45,6 +45,7 @@
 #include "base/hash.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/text.h"
 #include "aws/chunked.h"
 #include "http/gate.h"
 
@@ -1674,14 +1675,7 @@ http_server *http_server_stop(http_server *srv, int deadline_ms)
     close(listen_fd);
   if (srv->cfg.listen_unix != NULL)
     unlink(srv->cfg.listen_unix);
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += deadline_ms / 1000;
-  until.tv_nsec += (long)(deadline_ms % 1000) * 1000000L;
-  if (until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
+  struct timespec until = time_deadline(CLOCK_REALTIME, deadline_ms);
   pthread_mutex_lock(&srv->lock);
   while (srv->in_flight > 0)
     if (pthread_cond_timedwait(&srv->idle, &srv->lock, &until) == ETIMEDOUT)

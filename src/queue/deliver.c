@@ -29,6 +29,7 @@
 #include "internal.h"
 
 #include "base/mem.h"
+#include "base/text.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -322,14 +323,7 @@ static void *worker_main(void *arg)
         wait = 1000;
       if (wait < 1)
         wait = 1;
-      struct timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      ts.tv_sec += wait / 1000;
-      ts.tv_nsec += (wait % 1000) * 1000000L;
-      if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-      }
+      struct timespec ts = time_deadline(CLOCK_MONOTONIC, wait);
       pthread_cond_timedwait(&q->dcv, &q->dmu, &ts);
     }
     if (q->dstop)

@@ -31,6 +31,7 @@
 #include "internal.h"
 
 #include "base/mem.h"
+#include "base/text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -463,14 +464,7 @@ void *queue__timer_main(void *arg)
       continue;
     if (sleep_ms > TIMER_MAX_SLEEP_MS)
       sleep_ms = TIMER_MAX_SLEEP_MS;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += sleep_ms / 1000;
-    ts.tv_nsec += (sleep_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = time_deadline(CLOCK_MONOTONIC, sleep_ms);
     pthread_cond_timedwait(&q->timer_cv, &q->wmu, &ts);
   }
   pthread_mutex_unlock(&q->wmu);

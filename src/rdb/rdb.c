@@ -1066,13 +1066,7 @@ static void *reaper_main(void *arg)
   rdb *r = arg;
   pthread_mutex_lock(&r->stop_mu);
   while (!r->stopping) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 250 * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = time_deadline(CLOCK_REALTIME, 250);
     pthread_cond_timedwait(&r->stop_cv, &r->stop_mu, &ts);
     if (r->stopping)
       break;

@@ -607,13 +607,7 @@ static int range_in_quote(qctx *q, morsel *m)
   int64_t before = 0;
   for (int k = 0; k < r; k++) {
     while (o->qcount[k] < 0 && !atomic_load(&q->failed)) {
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += 10 * 1000000;
-      if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-      }
+      struct timespec ts = time_deadline(CLOCK_REALTIME, 10);
       pthread_cond_timedwait(&o->qcv, &o->mu, &ts);
     }
     before += o->qcount[k];
@@ -2022,13 +2016,7 @@ static int rq_consume(void *state, batch *b)
   }
   pthread_mutex_lock(&r->mu);
   while (r->count == r->cap && !r->abort && !atomic_load(&r->q->failed)) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 50 * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = time_deadline(CLOCK_REALTIME, 50);
     pthread_cond_timedwait(&r->cv, &r->mu, &ts);
   }
   if (r->abort || atomic_load(&r->q->failed)) {
@@ -2103,13 +2091,7 @@ int sql__exec_stream(qctx *q, plan *p, batch_fn fn, void *arg)
   for (;;) {
     pthread_mutex_lock(&r.mu);
     while (r.count == 0 && !sr.done) {
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += 100 * 1000000;
-      if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-      }
+      struct timespec ts = time_deadline(CLOCK_REALTIME, 100);
       pthread_cond_timedwait(&r.cv, &r.mu, &ts);
       if (r.count == 0 && !sr.done) {
         pthread_mutex_unlock(&r.mu);

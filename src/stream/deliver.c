@@ -939,17 +939,10 @@ void *stream__deliver_main(void *arg)
       pthread_cond_broadcast(&s->drained);
       continue;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
     int64_t wait_ms = next - now;
     if (wait_ms < 10)
       wait_ms = 10;
-    ts.tv_sec += wait_ms / 1000;
-    ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = time_deadline(CLOCK_REALTIME, wait_ms);
     pthread_cond_timedwait(&s->wake, &s->mu, &ts);
   }
   pthread_mutex_unlock(&s->mu);
