@@ -252,3 +252,69 @@ def test_split_and_merge(kin):
             kin.split_shard(StreamName=name, **kw)
         assert ei.value.response["Error"]["Code"] == "InvalidArgumentException"
     assert len(kin.describe_stream(StreamName=name)["StreamDescription"]["Shards"]) == 4
+
+
+ITER_TTL_MS = 3000  # TARN_ITERATOR_TTL_MS for the expiry test (AWS: 300000)
+
+
+def _code(err):
+    return err.value.response["Error"]["Code"]
+
+
+def _within_ttl(step):
+    """Runs step (issue an iterator and use it) until one run finishes, as
+    the client sees it, inside the TTL: a loaded machine may stall a run."""
+    for _ in range(5):
+        t0 = time.monotonic()
+        try:
+            return step()
+        except ClientError as e:
+            if (e.response["Error"]["Code"] != "ExpiredIteratorException"
+                    or time.monotonic() - t0 <= ITER_TTL_MS / 1000):
+                raise
+    raise AssertionError("no run finished within the iterator TTL")
+
+
+def test_iterators_expire(tarn_factory):
+    import base64
+    srv = tarn_factory(env={"TARN_ITERATOR_TTL_MS": str(ITER_TTL_MS)})
+    k = client(srv, "kinesis")
+    name = unique("exp")
+    k.create_stream(StreamName=name, ShardCount=1)
+    shard = k.list_shards(StreamName=name)["Shards"][0]["ShardId"]
+    k.put_record(StreamName=name, Data=b"one", PartitionKey="p")
+
+    def fresh():
+        it = k.get_shard_iterator(StreamName=name, ShardId=shard,
+                                  ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        return it, k.get_records(ShardIterator=it)
+
+    old, r = _within_ttl(fresh)
+    assert [x["Data"] for x in r["Records"]] == [b"one"]
+    nxt = r["NextShardIterator"]
+    time.sleep(ITER_TTL_MS / 1000 + 1)  # let both iterators age past the TTL
+    for it in (old, nxt):
+        with pytest.raises(ClientError) as e:
+            k.get_records(ShardIterator=it)
+        assert _code(e) == "ExpiredIteratorException"
+        msg = e.value.response["Error"]["Message"]
+        assert msg.startswith("Iterator expired. The iterator was created at time ")
+        assert msg.endswith("which is further in the future than the tolerated delay of "
+                            "%d milliseconds." % ITER_TTL_MS)
+
+    # a NextShardIterator is fresh again: it reads the next record
+    def chain():
+        it, r = fresh()
+        k.put_record(StreamName=name, Data=b"two", PartitionKey="p")
+        r2 = k.get_records(ShardIterator=r["NextShardIterator"])
+        return r2
+
+    r2 = _within_ttl(chain)
+    assert b"two" in [x["Data"] for x in r2["Records"]]
+
+    # the issue time cannot be forged: a changed iterator is invalid, not young
+    raw = bytearray(base64.b64decode(old))
+    raw[-20] ^= 1
+    with pytest.raises(ClientError) as e:
+        k.get_records(ShardIterator=base64.b64encode(bytes(raw)).decode())
+    assert _code(e) == "InvalidArgumentException"
