@@ -2,14 +2,15 @@
 dynamodbstreams client: records for inserts, modifications and removals
 with the view type's images, in order, with iterators that resume; time to
 live (settings, and expired items deleted by the service with a stream
-record that says so).
+record that says so), and iterators that expire.
 """
+import base64
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
-from queue_util import client, unique
+from queue_util import client, unique, within_ttl
 
 
 @pytest.fixture(scope="module")
@@ -126,31 +127,18 @@ ITER_TTL_MS = 3000  # TARN_ITERATOR_TTL_MS for the expiry test (AWS: 900000)
 
 
 def test_iterators_expire(tarn_factory):
-    import base64
     srv = tarn_factory(env={"TARN_ITERATOR_TTL_MS": str(ITER_TTL_MS)})
     d, s = client(srv, "dynamodb"), client(srv, "dynamodbstreams")
     name, arn = make_table(d, "KEYS_ONLY")
     shard = s.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     d.put_item(TableName=name, Item={"pk": {"S": "a"}})
 
-    def within_ttl(step):
-        # a loaded machine may stall a run past the TTL: try again then
-        for _ in range(5):
-            t0 = time.monotonic()
-            try:
-                return step()
-            except ClientError as e:
-                if (e.response["Error"]["Code"] != "ExpiredIteratorException"
-                        or time.monotonic() - t0 <= ITER_TTL_MS / 1000):
-                    raise
-        raise AssertionError("no run finished within the iterator TTL")
-
     def fresh():
         it = s.get_shard_iterator(StreamArn=arn, ShardId=shard,
                                   ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
         return it, s.get_records(ShardIterator=it)
 
-    old, r = within_ttl(fresh)
+    old, r = within_ttl(fresh, ITER_TTL_MS)
     assert [x["dynamodb"]["Keys"]["pk"]["S"] for x in r["Records"]] == ["a"]
     nxt = r["NextShardIterator"]
     time.sleep(ITER_TTL_MS / 1000 + 1)  # let both iterators age past the TTL
@@ -167,7 +155,7 @@ def test_iterators_expire(tarn_factory):
         d.put_item(TableName=name, Item={"pk": {"S": "b"}})
         return s.get_records(ShardIterator=r["NextShardIterator"])
 
-    r2 = within_ttl(chain)
+    r2 = within_ttl(chain, ITER_TTL_MS)
     assert "b" in [x["dynamodb"]["Keys"]["pk"]["S"] for x in r2["Records"]]
 
     raw = bytearray(base64.b64decode(old))

@@ -1,8 +1,10 @@
 """tests/e2e/test_kinesis.py -- Kinesis Data Streams with boto3 and the AWS
 CLI: streams and shards, records hashed to shards by MD5 of the partition
 key, per-shard increasing sequence numbers, every iterator type, resharding,
-and bad input answered with Kinesis's error shapes while nothing changes.
+bad input answered with Kinesis's error shapes while nothing changes, and
+iterators that expire (sealed, so their age cannot be forged).
 """
+import base64
 import hashlib
 import json
 import time
@@ -11,7 +13,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from queue_util import client, unique
+from queue_util import client, unique, within_ttl
 
 MAX_HASH = 2 ** 128 - 1
 
@@ -261,22 +263,7 @@ def _code(err):
     return err.value.response["Error"]["Code"]
 
 
-def _within_ttl(step):
-    """Runs step (issue an iterator and use it) until one run finishes, as
-    the client sees it, inside the TTL: a loaded machine may stall a run."""
-    for _ in range(5):
-        t0 = time.monotonic()
-        try:
-            return step()
-        except ClientError as e:
-            if (e.response["Error"]["Code"] != "ExpiredIteratorException"
-                    or time.monotonic() - t0 <= ITER_TTL_MS / 1000):
-                raise
-    raise AssertionError("no run finished within the iterator TTL")
-
-
 def test_iterators_expire(tarn_factory):
-    import base64
     srv = tarn_factory(env={"TARN_ITERATOR_TTL_MS": str(ITER_TTL_MS)})
     k = client(srv, "kinesis")
     name = unique("exp")
@@ -289,7 +276,7 @@ def test_iterators_expire(tarn_factory):
                                   ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
         return it, k.get_records(ShardIterator=it)
 
-    old, r = _within_ttl(fresh)
+    old, r = within_ttl(fresh, ITER_TTL_MS)
     assert [x["Data"] for x in r["Records"]] == [b"one"]
     nxt = r["NextShardIterator"]
     time.sleep(ITER_TTL_MS / 1000 + 1)  # let both iterators age past the TTL
@@ -309,7 +296,7 @@ def test_iterators_expire(tarn_factory):
         r2 = k.get_records(ShardIterator=r["NextShardIterator"])
         return r2
 
-    r2 = _within_ttl(chain)
+    r2 = within_ttl(chain, ITER_TTL_MS)
     assert b"two" in [x["Data"] for x in r2["Records"]]
 
     # the issue time cannot be forged: a changed iterator is invalid, not young
