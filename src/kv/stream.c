@@ -6,14 +6,17 @@
  * in the transaction of the change; this file only reads them.
  *
  * A table's stream has one shard. A shard iterator is opaque to clients:
- * base64 of "TABLEID/NEXTSEQ/STREAMARN"; GetRecords answers the records
- * from NEXTSEQ on and a new iterator after the last one.
+ * "TABLEID/NEXTSEQ/STREAMARN" sealed with its issue time (base/seal.h);
+ * GetRecords answers the records from NEXTSEQ on and a new iterator after
+ * the last one.
  *
  * Invariants:
  *   (1) Sequence numbers grow per table and are never reused, so an
  *       iterator stays valid while its table lives.
  *   (2) An iterator of a deleted (or re-created) table is refused: its
  *       table id no longer matches.
+ *   (3) An iterator is refused with ExpiredIteratorException 15 minutes
+ *       after it was issued (TARN_ITERATOR_TTL_MS shortens that for tests).
  *
  * Start reading at kv_get_records().
  */
@@ -21,12 +24,15 @@
 
 #include "base/hash.h"
 #include "base/mem.h"
+#include "base/seal.h"
 #include "base/text.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define ITERATOR_TTL_MS 900000 /* AWS: a stream iterator lives 15 minutes */
 
 #define ARN_PREFIX "arn:aws:dynamodb:us-east-1:000000000000:table/"
 #define RECORDS_MAX 1000
@@ -181,8 +187,7 @@ static json_t *iterator(uint32_t id, uint64_t next, const char *arn)
 {
   char raw[1024];
   int n = snprintf(raw, sizeof raw, "%" PRIu32 "/%" PRIu64 "/%s", id, next, arn);
-  char *b64 = xmalloc(base64_encoded_len((size_t)n) + 1);
-  base64_encode((const uint8_t *)raw, (size_t)n, b64);
+  char *b64 = seal_make("dynamodb-iterator", raw, n < (int)sizeof raw ? (size_t)n : sizeof raw - 1);
   json_t *s = json_string(b64);
   free(b64);
   return s;
@@ -268,18 +273,18 @@ int kv_get_records(kv *k, json_t *in, json_t **out, err *e)
                    "1000", (long long)limit);
   if (it == NULL || strlen(it) > 2048)
     return err_set(e, KV_ERR_VALIDATION, "Invalid ShardIterator");
-  uint8_t raw[2048];
-  long n = base64_decode(it, strlen(it), raw, sizeof raw - 1);
+  uint8_t raw[SEAL_MAX_PAYLOAD + 1];
+  size_t n = 0;
+  int64_t issued = 0;
   uint32_t id = 0;
   uint64_t next = 0;
   int used = 0;
-  if (n > 0) {
-    raw[n] = '\0';
-    if (sscanf((const char *)raw, "%" SCNu32 "/%" SCNu64 "/%n", &id, &next, &used) < 2)
-      n = -1;
-  }
-  if (n <= 0 || used == 0)
+  if (seal_open("dynamodb-iterator", it, raw, sizeof raw, &n, &issued) != 0 ||
+      sscanf((const char *)raw, "%" SCNu32 "/%" SCNu64 "/%n", &id, &next, &used) < 2 || used == 0)
     return err_set(e, KV_ERR_VALIDATION, "Invalid ShardIterator");
+  char msg[256];
+  if (seal_expired(issued, seal_ttl_ms(ITERATOR_TTL_MS), msg, sizeof msg))
+    return err_set(e, KV_ERR_TRIMMED, "%s", msg); /* (3) */
   const char *arn = (const char *)raw + used;
   MDB_txn *txn;
   kv_table t;

@@ -19,6 +19,9 @@
  *       again does not read the old one's records.
  *   (4) Records older than the retention period are not returned; the
  *       delivery thread's sweep removes them (stream_kinesis_trim).
+ *   (5) An iterator is sealed with its issue time and refused with
+ *       ExpiredIteratorException 5 minutes later (TARN_ITERATOR_TTL_MS
+ *       shortens that for tests); each NextShardIterator is fresh.
  *
  * Start reading at stream_kinesis_put().
  */
@@ -26,6 +29,7 @@
 
 #include "base/hash.h"
 #include "base/mem.h"
+#include "base/seal.h"
 #include "base/text.h"
 
 #include <inttypes.h>
@@ -37,6 +41,7 @@ __extension__ typedef unsigned __int128 u128;
 
 #define U128_MAX (~(u128)0)
 #define ARN_PREFIX "arn:aws:kinesis:us-east-1:000000000000:stream/"
+#define ITERATOR_TTL_MS 300000 /* AWS: an iterator lives 5 minutes */
 
 /* ---- 128-bit hash keys ---- */
 
@@ -1064,14 +1069,15 @@ done:
 
 /* ---- iterators and reading ---- */
 
-/* name \n sid \n shard \n next sequence */
+/* name \n sid \n shard \n next sequence, sealed with its issue time
+ * (base/seal.h): a client cannot forge one, and it expires (5). */
 static const char *iterator_make(arena *a, const char *name, uint64_t sid, int shard,
                                  uint64_t seq)
 {
   char *text = arena_sprintf(a, "%s\n%" PRIu64 "\n%d\n%" PRIu64, name, sid, shard, seq);
-  size_t n = strlen(text);
-  char *out = arena_alloc(a, base64_encoded_len(n));
-  base64_encode((const uint8_t *)text, n, out);
+  char *sealed = seal_make("kinesis-iterator", text, strlen(text));
+  const char *out = arena_strdup(a, sealed);
+  free(sealed);
   return out;
 }
 
@@ -1079,11 +1085,13 @@ static int iterator_parse(const char *it, char name[STREAM_MAX_NAME + 1], uint64
                           int *shard, uint64_t *seq, err *e)
 {
   uint8_t raw[STREAM_MAX_NAME + 80];
-  size_t len = strlen(it);
-  long n = len < 512 ? base64_decode(it, len, raw, sizeof raw - 1) : -1;
-  if (n <= 0)
+  size_t n = 0;
+  int64_t issued = 0;
+  if (strlen(it) > 512 || seal_open("kinesis-iterator", it, raw, sizeof raw, &n, &issued) != 0)
     return err_set(e, STREAM_ERR_INVALID, "Invalid ShardIterator.");
-  raw[n] = '\0';
+  char msg[256];
+  if (seal_expired(issued, seal_ttl_ms(ITERATOR_TTL_MS), msg, sizeof msg))
+    return err_set(e, STREAM_ERR_EXPIRED_ITERATOR, "%s", msg); /* (5) */
   char *nl = strchr((char *)raw, '\n');
   if (nl == NULL || nl - (char *)raw > STREAM_MAX_NAME)
     return err_set(e, STREAM_ERR_INVALID, "Invalid ShardIterator.");

@@ -161,3 +161,19 @@ class Endpoint:
             return headers, json.loads(body)
         except ValueError:
             return headers, body
+
+
+def within_ttl(step, ttl_ms):
+    """Runs step (issue a shard iterator and use it) until one run finishes,
+    as the client sees it, inside ttl_ms: a loaded machine may stall a run
+    past a short TARN_ITERATOR_TTL_MS, and then only may it expire."""
+    from botocore.exceptions import ClientError
+    for _ in range(5):
+        t0 = time.monotonic()
+        try:
+            return step()
+        except ClientError as e:
+            if (e.response["Error"]["Code"] != "ExpiredIteratorException"
+                    or time.monotonic() - t0 <= ttl_ms / 1000):
+                raise
+    raise AssertionError("no run finished within the iterator TTL")

@@ -2,14 +2,15 @@
 dynamodbstreams client: records for inserts, modifications and removals
 with the view type's images, in order, with iterators that resume; time to
 live (settings, and expired items deleted by the service with a stream
-record that says so).
+record that says so), and iterators that expire.
 """
+import base64
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
-from queue_util import client, unique
+from queue_util import client, unique, within_ttl
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +121,45 @@ def test_ttl_deletes_expired_items_as_the_service(ddb, streams):
     with pytest.raises(ClientError) as ei:
         ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "exp"})
     assert ei.value.response["Error"]["Code"] == "ValidationException"
+
+
+ITER_TTL_MS = 3000  # TARN_ITERATOR_TTL_MS for the expiry test (AWS: 900000)
+
+
+def test_iterators_expire(tarn_factory):
+    srv = tarn_factory(env={"TARN_ITERATOR_TTL_MS": str(ITER_TTL_MS)})
+    d, s = client(srv, "dynamodb"), client(srv, "dynamodbstreams")
+    name, arn = make_table(d, "KEYS_ONLY")
+    shard = s.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    d.put_item(TableName=name, Item={"pk": {"S": "a"}})
+
+    def fresh():
+        it = s.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                  ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        return it, s.get_records(ShardIterator=it)
+
+    old, r = within_ttl(fresh, ITER_TTL_MS)
+    assert [x["dynamodb"]["Keys"]["pk"]["S"] for x in r["Records"]] == ["a"]
+    nxt = r["NextShardIterator"]
+    time.sleep(ITER_TTL_MS / 1000 + 1)  # let both iterators age past the TTL
+    for it in (old, nxt):
+        with pytest.raises(ClientError) as e:
+            s.get_records(ShardIterator=it)
+        assert e.value.response["Error"]["Code"] == "ExpiredIteratorException"
+        msg = e.value.response["Error"]["Message"]
+        assert msg.startswith("Iterator expired. The iterator was created at time ")
+        assert msg.endswith("tolerated delay of %d milliseconds." % ITER_TTL_MS)
+
+    def chain():
+        it, r = fresh()
+        d.put_item(TableName=name, Item={"pk": {"S": "b"}})
+        return s.get_records(ShardIterator=r["NextShardIterator"])
+
+    r2 = within_ttl(chain, ITER_TTL_MS)
+    assert "b" in [x["dynamodb"]["Keys"]["pk"]["S"] for x in r2["Records"]]
+
+    raw = bytearray(base64.b64decode(old))
+    raw[-20] ^= 1  # inside the issue time: the seal no longer matches
+    with pytest.raises(ClientError) as e:
+        s.get_records(ShardIterator=base64.b64encode(bytes(raw)).decode())
+    assert e.value.response["Error"]["Code"] == "ValidationException"

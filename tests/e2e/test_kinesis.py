@@ -1,8 +1,10 @@
 """tests/e2e/test_kinesis.py -- Kinesis Data Streams with boto3 and the AWS
 CLI: streams and shards, records hashed to shards by MD5 of the partition
 key, per-shard increasing sequence numbers, every iterator type, resharding,
-and bad input answered with Kinesis's error shapes while nothing changes.
+bad input answered with Kinesis's error shapes while nothing changes, and
+iterators that expire (sealed, so their age cannot be forged).
 """
+import base64
 import hashlib
 import json
 import time
@@ -11,7 +13,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from queue_util import client, unique
+from queue_util import client, unique, within_ttl
 
 MAX_HASH = 2 ** 128 - 1
 
@@ -252,3 +254,54 @@ def test_split_and_merge(kin):
             kin.split_shard(StreamName=name, **kw)
         assert ei.value.response["Error"]["Code"] == "InvalidArgumentException"
     assert len(kin.describe_stream(StreamName=name)["StreamDescription"]["Shards"]) == 4
+
+
+ITER_TTL_MS = 3000  # TARN_ITERATOR_TTL_MS for the expiry test (AWS: 300000)
+
+
+def _code(err):
+    return err.value.response["Error"]["Code"]
+
+
+def test_iterators_expire(tarn_factory):
+    srv = tarn_factory(env={"TARN_ITERATOR_TTL_MS": str(ITER_TTL_MS)})
+    k = client(srv, "kinesis")
+    name = unique("exp")
+    k.create_stream(StreamName=name, ShardCount=1)
+    shard = k.list_shards(StreamName=name)["Shards"][0]["ShardId"]
+    k.put_record(StreamName=name, Data=b"one", PartitionKey="p")
+
+    def fresh():
+        it = k.get_shard_iterator(StreamName=name, ShardId=shard,
+                                  ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        return it, k.get_records(ShardIterator=it)
+
+    old, r = within_ttl(fresh, ITER_TTL_MS)
+    assert [x["Data"] for x in r["Records"]] == [b"one"]
+    nxt = r["NextShardIterator"]
+    time.sleep(ITER_TTL_MS / 1000 + 1)  # let both iterators age past the TTL
+    for it in (old, nxt):
+        with pytest.raises(ClientError) as e:
+            k.get_records(ShardIterator=it)
+        assert _code(e) == "ExpiredIteratorException"
+        msg = e.value.response["Error"]["Message"]
+        assert msg.startswith("Iterator expired. The iterator was created at time ")
+        assert msg.endswith("which is further in the future than the tolerated delay of "
+                            "%d milliseconds." % ITER_TTL_MS)
+
+    # a NextShardIterator is fresh again: it reads the next record
+    def chain():
+        it, r = fresh()
+        k.put_record(StreamName=name, Data=b"two", PartitionKey="p")
+        r2 = k.get_records(ShardIterator=r["NextShardIterator"])
+        return r2
+
+    r2 = within_ttl(chain, ITER_TTL_MS)
+    assert b"two" in [x["Data"] for x in r2["Records"]]
+
+    # the issue time cannot be forged: a changed iterator is invalid, not young
+    raw = bytearray(base64.b64decode(old))
+    raw[-20] ^= 1
+    with pytest.raises(ClientError) as e:
+        k.get_records(ShardIterator=base64.b64encode(bytes(raw)).decode())
+    assert _code(e) == "InvalidArgumentException"
