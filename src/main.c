@@ -17,39 +17,39 @@
  * Start reading at cmd_server().
  */
 #include "api/apigatewayv2.h"
+#include "api/athena.h"
+#include "api/dynamodb.h"
 #include "api/firehose.h"
-#include "api/iam.h"
 #include "api/glue.h"
+#include "api/iam.h"
 #include "api/kinesis.h"
-#include "api/rds.h"
-#include "api/rds_data.h"
-#include "api/secretsmanager.h"
 #include "api/lambda.h"
 #include "api/lambda_events.h"
 #include "api/lambda_urls.h"
 #include "api/native.h"
 #include "api/native_events.h"
+#include "api/rds.h"
+#include "api/rds_data.h"
 #include "api/runtime_api.h"
 #include "api/s3.h"
+#include "api/s3control.h"
+#include "api/secretsmanager.h"
 #include "api/sns.h"
 #include "api/sqs.h"
-#include "api/s3control.h"
 #include "api/states.h"
-#include "api/dynamodb.h"
-#include "api/athena.h"
 #include "base/log.h"
-#include "catalog/catalog.h"
 #include "base/netpolicy.h"
+#include "base/seal.h"
+#include "batch/batch.h"
 #include "catalog/catalog.h"
+#include "cli/batch.h"
 #include "cli/cli.h"
 #include "cli/events.h"
-#include "cli/batch.h"
 #include "cli/flow.h"
 #include "cli/fn.h"
 #include "cli/queue.h"
 #include "cli/stream.h"
 #include "events/events.h"
-#include "batch/batch.h"
 #include "flow/flow.h"
 #include "fn/fn.h"
 #include "gateway/gateway.h"
@@ -398,6 +398,8 @@ static int cmd_server(int argc, char **argv)
     log_error("%s", e.msg);
     goto out;
   }
+  seal_set_secret(server_keys.secret_key); /* shard iterators outlive a restart */
+
   if (getenv("TARN_ACCESS_KEY") != NULL)
     log_info("credentials: from TARN_ACCESS_KEY / TARN_SECRET_KEY");
   else

@@ -5,9 +5,9 @@
  * client must not be able to change it (or anything else in the token).
  *
  * Invariants:
- *   (1) The key is 32 random bytes drawn once per process: tokens do not
- *       outlive the process that made them (they read as malformed after a
- *       restart, and a client asks for a new iterator as AWS clients do).
+ *   (1) The key is derived from the server's secret key (seal_set_secret),
+ *       so a token outlives a restart as AWS's do, for its time to live;
+ *       without a secret (unit tests) it is 32 random bytes per process.
  *   (2) The MAC covers the purpose, the payload and the time, so a token of
  *       one purpose never opens as another.
  *   (3) TARN_ITERATOR_TTL_MS is read once; it exists only to let tests wait
@@ -41,6 +41,15 @@ static void init(void)
     if (*end == '\0' && ms > 0)
       ttl_knob = ms;
   }
+}
+
+void seal_set_secret(const char *secret)
+{
+  pthread_once(&once, init);
+  static const char label[] = "tarn seal key v1";
+  uint8_t full[SHA256_LEN];
+  hmac_sha256(secret, strlen(secret), label, sizeof label - 1, full);
+  memcpy(key, full, sizeof key);
 }
 
 static void mac(const char *purpose, const uint8_t *body, size_t n, uint8_t out[MAC_LEN])

@@ -10,6 +10,12 @@
 
 #define SEAL_MAX_PAYLOAD 1024
 
+/* Derives this process's key from a secret that outlives it (the server's
+ * own secret key), so tokens stay valid across a restart; call it once at
+ * start, before any token is made. Without it the key is random (tokens then
+ * die with the process). */
+void seal_set_secret(const char *secret);
+
 /* base64(payload || issued ms, 8 bytes BE || HMAC-SHA256/128 of purpose,
  * payload and time under this process's key); xmalloc'd, NUL-terminated.
  * n must be at most SEAL_MAX_PAYLOAD. */

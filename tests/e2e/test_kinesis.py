@@ -305,3 +305,20 @@ def test_iterators_expire(tarn_factory):
     with pytest.raises(ClientError) as e:
         k.get_records(ShardIterator=base64.b64encode(bytes(raw)).decode())
     assert _code(e) == "InvalidArgumentException"
+
+
+def test_iterators_outlive_a_restart(tarn_factory):
+    # An iterator is valid for its time to live, across a server restart
+    # (its key derives from the server's secret), as a client expects.
+    srv = tarn_factory()
+    k = client(srv, "kinesis")
+    name = unique("rst")
+    k.create_stream(StreamName=name, ShardCount=1)
+    shard = k.list_shards(StreamName=name)["Shards"][0]["ShardId"]
+    k.put_record(StreamName=name, Data=b"kept", PartitionKey="p")
+    it = k.get_shard_iterator(StreamName=name, ShardId=shard,
+                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    srv.kill9()
+    srv.start()
+    k = client(srv, "kinesis")
+    assert [x["Data"] for x in k.get_records(ShardIterator=it)["Records"]] == [b"kept"]
