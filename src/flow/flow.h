@@ -66,12 +66,14 @@ typedef struct flow_system flow_system;
 
 struct queue_system;
 struct store;
+struct athena;
 
 typedef struct flow_options {
   const char *data_dir;   /* DATA: flow/ goes under it */
   fn_system *fn;          /* Task states invoke functions here; NULL: they fail */
   struct queue_system *q; /* sqs:sendMessage, sns:publish; NULL: they fail */
   struct store *st;       /* s3:getObject, s3:putObject; NULL: they fail */
+  struct athena *athena;  /* athena:startQueryExecution and friends; NULL: they fail */
   unsigned workers;       /* step threads; 0: 4 */
 } flow_options;
 
