@@ -1200,6 +1200,15 @@ static void lambda_error(const taken *k, char **error, char **cause)
   json_decref(doc);
 }
 
+/* Re-arms the Task's deadlines (after a restart too). */
+static void deadlines_rearm(stepper *st, touch *t)
+{
+  const char *keys[] = {"due", "hbdue"};
+  for (int i = 0; i < 2; i++)
+    if (json_object_get(t->rec, keys[i]) != NULL)
+      flow__effect_add(st, EF_TIMER, t->id, json_integer_value(json_object_get(t->rec, keys[i])));
+}
+
 /* A .sync Task: the execution it started (rec "child"). True when that
  * decides the step: it ended (*o from task_finish) or still runs (*o STOP,
  * deadlines re-armed); false when it was never started (lost in a crash). */
@@ -1212,10 +1221,7 @@ static bool child_outcome(stepper *st, touch *t, json_t *state, json_t *ctx, enu
   const char *status = flow__rec_str(child, "status");
   if (strcmp(status, "RUNNING") == 0) {
     json_decref(child);
-    const char *keys[] = {"due", "hbdue"};
-    for (int i = 0; i < 2; i++)
-      if (json_object_get(t->rec, keys[i]) != NULL)
-        flow__effect_add(st, EF_TIMER, t->id, json_integer_value(json_object_get(t->rec, keys[i])));
+    deadlines_rearm(st, t);
     *o = STOP;
     return true;
   }
@@ -1246,15 +1252,6 @@ static bool child_outcome(stepper *st, touch *t, json_t *state, json_t *ctx, enu
   free(text);
   json_decref(child);
   return true;
-}
-
-/* Re-arms the Task's deadlines (after a restart too). */
-static void deadlines_rearm(stepper *st, touch *t)
-{
-  const char *keys[] = {"due", "hbdue"};
-  for (int i = 0; i < 2; i++)
-    if (json_object_get(t->rec, keys[i]) != NULL)
-      flow__effect_add(st, EF_TIMER, t->id, json_integer_value(json_object_get(t->rec, keys[i])));
 }
 
 /* athena:startQueryExecution.sync: the query (rec "qid") is polled on a
@@ -1345,6 +1342,11 @@ enum outcome flow__step_once(stepper *st, touch *t, run *r)
       } else {
         json_object_set_new(t->rec, "qid", json_string(qid));
         json_object_set_new(t->rec, "qsince", json_integer(now));
+        const char *res = flow__rec_str(state, "Resource");
+        flow__emit(st, t, "TaskSubmitted", "taskSubmittedEventDetails",
+                   json_pack("{s:s, s:s, s:s, s:{s:b}}", "resourceType", resource_type(res),
+                             "resource", flow__kind_of(res).short_name, "output", k.result,
+                             "outputDetails", "truncated", 0));
         query_poll_later(st, t);
       }
       json_decref(started);
@@ -1372,10 +1374,7 @@ enum outcome flow__step_once(stepper *st, touch *t, run *r)
                       "the task was in flight when tarn stopped; its outcome is unknown");
     } else {
       /* nothing ended: the deadlines still stand (after a restart too) */
-      const char *keys[] = {"due", "hbdue"};
-      for (int i = 0; i < 2; i++)
-        if (json_object_get(t->rec, keys[i]) != NULL)
-          flow__effect_add(st, EF_TIMER, t->id, json_integer_value(json_object_get(t->rec, keys[i])));
+      deadlines_rearm(st, t);
     }
     free(k.result);
     free(k.error);
