@@ -461,7 +461,12 @@ static int cmd_server(int argc, char **argv)
     native_service_add_metrics(native, write_events_metrics, ev);
   kinesis = kinesis_service_new(streams);
   firehose = firehose_service_new(streams);
-  flow_options fo = {.data_dir = real, .fn = fns.fn, .q = qs, .st = st};
+  athena_options ao = {.data_dir = real, .st = st, .catalog = cat};
+  if (athena_open(&ao, &ath, &e) != 0) {
+    log_error("cannot open the query history in '%s': %s", real, e.msg);
+    goto out;
+  }
+  flow_options fo = {.data_dir = real, .fn = fns.fn, .q = qs, .st = st, .athena = ath};
   if (flow_system_open(&fo, &flows, &e) != 0) {
     log_error("cannot open the workflows in '%s': %s", real, e.msg);
     goto out;
@@ -473,11 +478,6 @@ static int cmd_server(int argc, char **argv)
   }
   events_observe(ev, crawlers_observe, crawls); /* crawlers in event mode */
   glue = glue_service_new(cat, crawls);
-  athena_options ao = {.data_dir = real, .st = st, .catalog = cat};
-  if (athena_open(&ao, &ath, &e) != 0) {
-    log_error("cannot open the query history in '%s': %s", real, e.msg);
-    goto out;
-  }
   native_service_set_catalog(native, cat); /* SQL sees the catalog's tables */
   athena_svc = athena_service_new(ath);
   native_service_add_metrics(native, athena_metrics, ath);

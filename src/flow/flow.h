@@ -19,7 +19,10 @@
  * flow_system_start resumes every running execution from its last step: a
  * Wait keeps its deadline, a Task that was in flight fails with
  * States.TaskFailed (so a Retry decides whether it runs again; it is never
- * run to completion twice otherwise).
+ * run to completion twice otherwise). An athena:startQueryExecution.sync
+ * Task keeps its query's id in its committed record and goes on polling it;
+ * Athena fails the queries a crash cut short, so that Task fails with
+ * States.TaskFailed and the query's execution as Cause.
  *
  * Threads: every function is safe to call from many threads.
  */
@@ -66,12 +69,14 @@ typedef struct flow_system flow_system;
 
 struct queue_system;
 struct store;
+struct athena;
 
 typedef struct flow_options {
   const char *data_dir;   /* DATA: flow/ goes under it */
   fn_system *fn;          /* Task states invoke functions here; NULL: they fail */
   struct queue_system *q; /* sqs:sendMessage, sns:publish; NULL: they fail */
   struct store *st;       /* s3:getObject, s3:putObject; NULL: they fail */
+  struct athena *athena;  /* athena:startQueryExecution and friends; NULL: they fail */
   unsigned workers;       /* step threads; 0: 4 */
 } flow_options;
 

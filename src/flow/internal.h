@@ -10,6 +10,7 @@
 #include "flow/flow.h"
 
 #include "base/buf.h"
+#include "athena/athena.h"
 #include "base/lmdb_env.h"
 #include "base/mem.h"
 #include "queue/queue.h"
@@ -76,6 +77,7 @@ struct flow_system {
   fn_system *fn;
   queue_system *q;          /* may be NULL */
   store *st;                /* may be NULL */
+  athena *athena;           /* may be NULL */
   pthread_mutex_t mu;       /* guards execs, tokens */
   exec_rt *execs;           /* live executions */
   json_t *tokens;           /* task token -> [exec ARN, run id] */
@@ -126,6 +128,12 @@ bool flow__service_known(const char *resource);
  * text), or -1 with *error and *cause (all malloc'd). */
 int flow__service_call(flow_system *s, const char *resource, json_t *params, char **result,
                        char **error, char **cause);
+/* athena:startQueryExecution.sync: the query id's state. 1 while it is
+ * queued or running; 0 when it succeeded (*result: GetQueryExecution's
+ * answer); -1 when it failed or was cancelled (*error States.TaskFailed,
+ * *cause that answer), or cannot be read. All malloc'd. */
+int flow__athena_poll(flow_system *s, const char *id, char **result, char **error,
+                      char **cause);
 
 /* Distributed Map: the items of an ItemReader (params: its evaluated
  * Parameters, Bucket and Key; ReaderConfig InputType JSON or CSV, MaxItems),
@@ -173,6 +181,7 @@ typedef struct task_kind {
   bool token;        /* .waitForTaskToken */
   bool lambda;       /* lambda:invoke (or plain) */
   bool sync;         /* .sync, .sync:2: the task ends with the execution it starts */
+  bool query;        /* athena:startQueryExecution.sync: ... with the query it starts */
   const char *short_name; /* "invoke", "invoke.waitForTaskToken" */
 } task_kind;
 

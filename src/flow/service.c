@@ -1,9 +1,13 @@
 /* flow/service.c -- Task states that call a service of tarn directly
  * instead of a function: sqs:sendMessage, sns:publish, S3 getObject and
- * putObject (as s3:... and aws-sdk:s3:...), states:startExecution; each in
- * its request-response form, and sqs:sendMessage / sns:publish /
- * states:startExecution with .waitForTaskToken; states:startExecution also
- * with .sync and .sync:2 (the engine waits for the execution's end).
+ * putObject (as s3:... and aws-sdk:s3:...), states:startExecution, Athena
+ * startQueryExecution / getQueryExecution / getQueryResults /
+ * stopQueryExecution; each in its request-response form, and
+ * sqs:sendMessage / sns:publish / states:startExecution with
+ * .waitForTaskToken; states:startExecution also with .sync and .sync:2 (the
+ * engine waits for the execution's end), athena:startQueryExecution with
+ * .sync (the run polls the query on a timer until it ends: the query id is
+ * in the run's committed record, so a restart goes on polling).
  *
  * Why synchronous: each of these is one durable commit in its part (a few
  * milliseconds), so the step thread makes the call itself and the result
@@ -11,8 +15,9 @@
  *
  * Results use the shapes of the AWS integrations ({"MessageId",
  * "MD5OfMessageBody"}, {"Body", "ContentLength", "ETag", ...},
- * {"ExecutionArn", "StartDate"}); errors are named SERVICE.CODE
- * (SQS.QueueDoesNotExist, S3.NoSuchKey, ...).
+ * {"ExecutionArn", "StartDate"}, {"QueryExecutionId"}); errors are named
+ * SERVICE.CODE (SQS.QueueDoesNotExist, S3.NoSuchKey,
+ * Athena.InvalidRequestException, ...).
  *
  * Start reading at flow__service_call().
  */
@@ -275,17 +280,101 @@ static int start_execution(flow_system *s, json_t *p, char **result, char **erro
   return 0;
 }
 
+/* ---- Athena ---- */
+
+static int athena_error(char **error, char **cause, const err *e)
+{
+  const char *code = e->code == ERR_INVALID || e->code == ERR_NOT_FOUND
+                         ? "InvalidRequestException"
+                     : e->code == ERR_THROTTLED ? "TooManyRequestsException"
+                                                : "InternalServerException";
+  char name[64];
+  snprintf(name, sizeof name, "Athena.%s", code);
+  return fail(error, cause, name, e->msg);
+}
+
+static int athena_call(flow_system *s, const char *op, json_t *p, char **result, char **error,
+                       char **cause)
+{
+  if (s->athena == NULL)
+    return fail(error, cause, "Athena.InternalServerException", "Athena is not available");
+  const char *id = json_string_value(json_object_get(p, "QueryExecutionId"));
+  json_t *r = NULL;
+  err e = {0};
+  int rc;
+  if (str_starts(op, "startQueryExecution")) {
+    char qid[37];
+    rc = athena_query_start(s->athena, p, NULL, qid, &e);
+    if (rc == 0)
+      r = json_pack("{s:s}", "QueryExecutionId", qid);
+  } else if (id == NULL) {
+    return fail(error, cause, "States.Runtime", "the Athena task needs QueryExecutionId");
+  } else if (strcmp(op, "getQueryExecution") == 0) {
+    json_t *qe = NULL;
+    rc = athena_query_get(s->athena, id, &qe, &e);
+    if (rc == 0)
+      r = json_pack("{s:o}", "QueryExecution", qe);
+  } else if (strcmp(op, "getQueryResults") == 0) {
+    rc = athena_query_results(s->athena, p, &r, &e);
+  } else {
+    rc = athena_query_stop(s->athena, id, &e);
+    if (rc == 0)
+      r = json_object();
+  }
+  if (rc != 0)
+    return athena_error(error, cause, &e);
+  *result = json_dumps(r, JSON_COMPACT);
+  json_decref(r);
+  return 0;
+}
+
+int flow__athena_poll(flow_system *s, const char *id, char **result, char **error,
+                      char **cause)
+{
+  *result = *error = *cause = NULL;
+  if (s->athena == NULL)
+    return fail(error, cause, "Athena.InternalServerException", "Athena is not available");
+  json_t *qe = NULL;
+  err e = {0};
+  if (athena_query_get(s->athena, id, &qe, &e) != 0)
+    return athena_error(error, cause, &e);
+  const char *state = json_string_value(json_object_get(json_object_get(qe, "Status"), "State"));
+  if (state == NULL || strcmp(state, "QUEUED") == 0 || strcmp(state, "RUNNING") == 0) {
+    json_decref(qe);
+    return 1;
+  }
+  bool ok = strcmp(state, "SUCCEEDED") == 0;
+  json_t *r = json_pack("{s:o}", "QueryExecution", qe);
+  char *text = json_dumps(r, JSON_COMPACT);
+  json_decref(r);
+  if (ok) {
+    *result = text;
+    return 0;
+  }
+  /* FAILED or CANCELLED: the cause is GetQueryExecution's answer (its
+   * Status says why) */
+  *error = xstrdup("States.TaskFailed");
+  *cause = text;
+  return -1;
+}
+
 bool flow__service_known(const char *resource)
 {
   static const char *const known[] = {
       "arn:aws:states:::sqs:sendMessage",   "arn:aws:states:::sns:publish",
       "arn:aws:states:::s3:getObject",      "arn:aws:states:::s3:putObject",
       "arn:aws:states:::aws-sdk:s3:getObject", "arn:aws:states:::aws-sdk:s3:putObject",
-      "arn:aws:states:::states:startExecution", NULL};
+      "arn:aws:states:::states:startExecution", "arn:aws:states:::athena:getQueryExecution",
+      "arn:aws:states:::athena:getQueryResults", "arn:aws:states:::athena:stopQueryExecution",
+      NULL};
+  if (strcmp(resource, "arn:aws:states:::athena:startQueryExecution") == 0 ||
+      strcmp(resource, "arn:aws:states:::athena:startQueryExecution.sync") == 0)
+    return true;
   for (size_t i = 0; known[i] != NULL; i++) {
     size_t n = strlen(known[i]);
     if (strncmp(resource, known[i], n) == 0 &&
-        (resource[n] == '\0' || strcmp(resource + n, ".waitForTaskToken") == 0))
+        (resource[n] == '\0' || (strcmp(resource + n, ".waitForTaskToken") == 0 &&
+                                  strstr(known[i], ":athena:") == NULL)))
       return true;
   }
   for (size_t i = 0; known[i] != NULL; i++) {
@@ -304,7 +393,8 @@ int flow__service_call(flow_system *s, const char *resource, json_t *params, cha
   if (!flow__service_known(resource))
     return fail(error, cause, "States.Runtime",
                 str_ends(resource, ".sync") || strstr(resource, ".sync:") != NULL
-                    ? "the .sync integration pattern is supported for states:startExecution only"
+                    ? "the .sync integration pattern is supported for states:startExecution "
+                      "and athena:startQueryExecution only"
                     : "the resource is not supported by tarn");
   const char *op = resource + strlen("arn:aws:states:::");
   if (str_starts(op, "aws-sdk:"))
@@ -317,6 +407,8 @@ int flow__service_call(flow_system *s, const char *resource, json_t *params, cha
     return s3_get(s, params, result, error, cause);
   if (str_starts(op, "s3:putObject"))
     return s3_put(s, params, result, error, cause);
+  if (str_starts(op, "athena:"))
+    return athena_call(s, op + strlen("athena:"), params, result, error, cause);
   return start_execution(s, params, result, error, cause);
 }
 

@@ -516,6 +516,8 @@ static enum outcome transition(stepper *st, touch *t, json_t *state, json_t *out
   json_object_del(t->rec, "token");
   json_object_del(t->rec, "child");
   json_object_del(t->rec, "child_name");
+  json_object_del(t->rec, "qid");
+  json_object_del(t->rec, "qsince");
   json_object_del(t->rec, "children");
   json_object_del(t->rec, "next_override");
   json_object_set_new(t->rec, "retries", json_array());
@@ -545,6 +547,9 @@ task_kind flow__kind_of(const char *res)
   } else {
     k.token = str_ends(res, ".waitForTaskToken");
     k.sync = strstr(res, ".sync") != NULL;
+    k.query = k.sync && strstr(res, ":athena:") != NULL;
+    if (k.query)
+      k.sync = false; /* a request-response start, then polled (query_outcome) */
     const char *p = str_starts(res, "arn:aws:states:::") ? res + strlen("arn:aws:states:::") : res;
     if (str_starts(p, "aws-sdk:"))
       p += strlen("aws-sdk:");
@@ -601,6 +606,8 @@ static enum outcome task_schedule(stepper *st, touch *t, json_t *state)
   json_t *eff = json_object_get(t->rec, "eff");
   if (k.token)
     token_new(t);
+  json_object_del(t->rec, "qid"); /* a retry's query is a new one */
+  json_object_del(t->rec, "qsince");
   if (k.sync && flow__rec_str(t->rec, "child") == NULL) {
     /* the child's ARN is known (and committed) before it starts */
     char uuid[37];
@@ -1193,6 +1200,15 @@ static void lambda_error(const taken *k, char **error, char **cause)
   json_decref(doc);
 }
 
+/* Re-arms the Task's deadlines (after a restart too). */
+static void deadlines_rearm(stepper *st, touch *t)
+{
+  const char *keys[] = {"due", "hbdue"};
+  for (int i = 0; i < 2; i++)
+    if (json_object_get(t->rec, keys[i]) != NULL)
+      flow__effect_add(st, EF_TIMER, t->id, json_integer_value(json_object_get(t->rec, keys[i])));
+}
+
 /* A .sync Task: the execution it started (rec "child"). True when that
  * decides the step: it ended (*o from task_finish) or still runs (*o STOP,
  * deadlines re-armed); false when it was never started (lost in a crash). */
@@ -1205,10 +1221,7 @@ static bool child_outcome(stepper *st, touch *t, json_t *state, json_t *ctx, enu
   const char *status = flow__rec_str(child, "status");
   if (strcmp(status, "RUNNING") == 0) {
     json_decref(child);
-    const char *keys[] = {"due", "hbdue"};
-    for (int i = 0; i < 2; i++)
-      if (json_object_get(t->rec, keys[i]) != NULL)
-        flow__effect_add(st, EF_TIMER, t->id, json_integer_value(json_object_get(t->rec, keys[i])));
+    deadlines_rearm(st, t);
     *o = STOP;
     return true;
   }
@@ -1239,6 +1252,33 @@ static bool child_outcome(stepper *st, touch *t, json_t *state, json_t *ctx, enu
   free(text);
   json_decref(child);
   return true;
+}
+
+/* athena:startQueryExecution.sync: the query (rec "qid") is polled on a
+ * timer, every 100 ms for its first 2 s, then every 500 ms. */
+static void query_poll_later(stepper *st, touch *t)
+{
+  int64_t now = time_now_ms();
+  json_t *since = json_object_get(t->rec, "qsince");
+  int64_t age = since != NULL ? now - json_integer_value(since) : 0;
+  flow__effect_add(st, EF_TIMER, t->id, now + (age < 2000 ? 100 : 500));
+  deadlines_rearm(st, t);
+}
+
+/* The query the Task started: it ended (task_finish) or still runs (STOP). */
+static enum outcome query_outcome(stepper *st, touch *t, json_t *state, json_t *ctx)
+{
+  char *result, *error, *cause;
+  int rc = flow__athena_poll(st->s, flow__rec_str(t->rec, "qid"), &result, &error, &cause);
+  enum outcome o = STOP;
+  if (rc > 0)
+    query_poll_later(st, t);
+  else
+    o = task_finish(st, t, state, ctx, result, error, cause);
+  free(result);
+  free(error);
+  free(cause);
+  return o;
 }
 
 /* One step of run r: see the top of the file. */
@@ -1292,6 +1332,24 @@ enum outcome flow__step_once(stepper *st, touch *t, run *r)
       free(cause);
     } else if (k.has && k.error != NULL) {
       o = task_finish(st, t, state, ctx, NULL, k.error, k.cause);
+    } else if (k.has && !token && flow__kind_of(flow__rec_str(state, "Resource")).query) {
+      /* the query started: its id is committed with this step, then polled */
+      json_t *started = json_loads(k.result ? k.result : "", 0, NULL);
+      const char *qid = json_string_value(json_object_get(started, "QueryExecutionId"));
+      if (qid == NULL) {
+        o = task_finish(st, t, state, ctx, NULL, "States.Runtime",
+                        "the query's start gave no QueryExecutionId");
+      } else {
+        json_object_set_new(t->rec, "qid", json_string(qid));
+        json_object_set_new(t->rec, "qsince", json_integer(now));
+        const char *res = flow__rec_str(state, "Resource");
+        flow__emit(st, t, "TaskSubmitted", "taskSubmittedEventDetails",
+                   json_pack("{s:s, s:s, s:s, s:{s:b}}", "resourceType", resource_type(res),
+                             "resource", flow__kind_of(res).short_name, "output", k.result,
+                             "outputDetails", "truncated", 0));
+        query_poll_later(st, t);
+      }
+      json_decref(started);
     } else if (k.has && !token) {
       o = task_finish(st, t, state, ctx, k.result, NULL, NULL);
     } else if (k.has && token && k.result != NULL) {
@@ -1299,7 +1357,13 @@ enum outcome flow__step_once(stepper *st, touch *t, run *r)
     } else if (!past_due && flow__rec_str(t->rec, "child") != NULL &&
                child_outcome(st, t, state, ctx, &o)) {
       /* the execution it started ended (o), or still runs (o STOP) */
+    } else if (!past_due && flow__rec_str(t->rec, "qid") != NULL) {
+      o = query_outcome(st, t, state, ctx);
     } else if (past_due) {
+      if (flow__rec_str(t->rec, "qid") != NULL && st->s->athena != NULL) {
+        err e = {0}; /* the query the Task waited for is stopped with it */
+        (void)athena_query_stop(st->s->athena, flow__rec_str(t->rec, "qid"), &e);
+      }
       o = task_finish(st, t, state, ctx, NULL, "States.Timeout", "the task timed out");
     } else if (json_object_get(t->rec, "hbdue") != NULL &&
                now >= json_integer_value(json_object_get(t->rec, "hbdue"))) {
@@ -1310,10 +1374,7 @@ enum outcome flow__step_once(stepper *st, touch *t, run *r)
                       "the task was in flight when tarn stopped; its outcome is unknown");
     } else {
       /* nothing ended: the deadlines still stand (after a restart too) */
-      const char *keys[] = {"due", "hbdue"};
-      for (int i = 0; i < 2; i++)
-        if (json_object_get(t->rec, keys[i]) != NULL)
-          flow__effect_add(st, EF_TIMER, t->id, json_integer_value(json_object_get(t->rec, keys[i])));
+      deadlines_rearm(st, t);
     }
     free(k.result);
     free(k.error);

@@ -143,6 +143,7 @@ int flow_system_open(const flow_options *o, flow_system **out, err *e)
   s->fn = o->fn;
   s->q = o->q;
   s->st = o->st;
+  s->athena = o->athena;
   s->nworkers = o->workers ? o->workers : 4;
   s->tokens = json_object();
   pthread_mutex_init(&s->mu, NULL);

@@ -1,7 +1,9 @@
 """tests/e2e/test_states_crash.py -- Step Functions durability under kill -9:
 an execution in a Wait state (alone and in Parallel branches) resumes after
 a restart and completes once; a Task whose function was running when tarn
-died fails with States.TaskFailed, and its Retry runs it again.
+died fails with States.TaskFailed, and its Retry runs it again; an
+athena:startQueryExecution.sync Task whose query was running fails with
+States.TaskFailed and that query's execution (failed by the restart).
 """
 import json
 import time
@@ -161,3 +163,37 @@ def test_map_iterations_survive_kill9(tarn_factory):
     assert json.loads(d["output"]) == [{"v": 1}, {"v": 2}, {"v": 3}, {"v": 4}]
     types = [e["type"] for e in history(sfn, ex)]
     assert types.count("MapIterationStarted") == 4 and types.count("MapIterationSucceeded") == 4
+
+
+def test_athena_sync_query_at_kill9(tarn_factory):
+    srv = tarn_factory()
+    sfn = sfn_client(srv)
+    s3 = srv.client()
+    b = unique("athcrash")
+    s3.create_bucket(Bucket=b)
+    s3.put_object(Bucket=b, Key="n/x.csv", Body=("x\n" + "".join(
+        "%d\n" % i for i in range(2000))).encode())
+    # 2,000 x 2,000 x 2,000 rows: minutes of work, still running at the kill
+    sql = ("SELECT count(*) AS n FROM 's3://{b}/n/' a CROSS JOIN 's3://{b}/n/' b "
+           "CROSS JOIN 's3://{b}/n/' c WHERE a.x + b.x + c.x < 0").format(b=b)
+    arn = machine(sfn, {"StartAt": "Q", "States": {
+        "Q": {"Type": "Task", "Resource": "arn:aws:states:::athena:startQueryExecution.sync",
+              "Parameters": {"QueryString": sql,
+                             "ResultConfiguration": {"OutputLocation": "s3://%s/out/" % b}},
+              "Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "Caught"}],
+              "End": True},
+        "Caught": {"Type": "Pass", "End": True}}})
+    ex = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    events = wait_event(sfn, ex, "TaskSubmitted", timeout=60)
+    sub = [e for e in events if e["type"] == "TaskSubmitted"][0]["taskSubmittedEventDetails"]
+    qid = json.loads(sub["output"])["QueryExecutionId"]
+    srv.kill9()
+    srv.start()
+    sfn = sfn_client(srv)
+    d = wait_done(sfn, ex, timeout=120)
+    assert d["status"] == "SUCCEEDED", d
+    caught = json.loads(d["output"])
+    assert caught["Error"] == "States.TaskFailed"
+    q = json.loads(caught["Cause"])["QueryExecution"]
+    assert q["QueryExecutionId"] == qid and q["Status"]["State"] == "FAILED"
+    check_history(history(sfn, ex))

@@ -2,7 +2,8 @@
 tarn's services directly: sqs:sendMessage (also with .waitForTaskToken: a
 worker receives the token from the queue and answers), sns:publish to a
 topic with a queue subscribed, S3 putObject / getObject (as s3: and
-aws-sdk:s3:) and states:startExecution; errors named SERVICE.CODE go
+aws-sdk:s3:), states:startExecution and Athena (startQueryExecution with
+.sync over a CSV object, getQueryResults); errors named SERVICE.CODE go
 through Catch.
 """
 import json
@@ -152,6 +153,67 @@ def test_start_execution_sync(sfn):
     caught = json.loads(desc["output"])
     assert caught["Error"] == "States.TaskFailed"
     assert json.loads(caught["Cause"])["Error"] == "Child.No"
+
+
+def test_athena_query_sync(sfn, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="athena-in/sales.csv",
+                  Body=b"id,name,amount\n1,alpha,10.5\n2,beta,000042\n")
+    d = {"StartAt": "Query", "States": {
+        "Query": {"Type": "Task", "Resource": "arn:aws:states:::athena:startQueryExecution.sync",
+                  "Parameters": {
+                      "QueryString.$": "$.sql",
+                      "ResultConfiguration": {"OutputLocation.$":
+                                              "States.Format('s3://{}/athena-out/', $.bucket)"}},
+                  "ResultPath": "$.query", "Next": "Results"},
+        "Results": {"Type": "Task", "Resource": "arn:aws:states:::athena:getQueryResults",
+                    "Parameters": {"QueryExecutionId.$": "$.query.QueryExecution.QueryExecutionId"},
+                    "ResultSelector": {"rows.$": "$.ResultSet.Rows"},
+                    "ResultPath": "$.results", "End": True}}}
+    sql = "SELECT name, amount FROM 's3://%s/athena-in/' ORDER BY id" % bucket
+    desc, arn = run(sfn, d, {"bucket": bucket, "sql": sql}, timeout=180)
+    assert desc["status"] == "SUCCEEDED", desc
+    out = json.loads(desc["output"])
+    qe = out["query"]["QueryExecution"]
+    assert qe["Status"]["State"] == "SUCCEEDED"
+    qid = qe["QueryExecutionId"]
+    assert qe["ResultConfiguration"]["OutputLocation"] == "s3://%s/athena-out/%s.csv" % (bucket, qid)
+    rows = [[c.get("VarCharValue") for c in r["Data"]] for r in out["results"]["rows"]]
+    assert rows == [["name", "amount"], ["alpha", "10.5"], ["beta", "000042"]]
+    body = s3.get_object(Bucket=bucket, Key="athena-out/%s.csv" % qid)["Body"].read()
+    assert body == b'"name","amount"\n"alpha","10.5"\n"beta","000042"\n'
+    done = [e for e in history(sfn, arn) if e["type"] == "TaskSucceeded"]
+    assert done[0]["taskSucceededEventDetails"]["resource"] == "startQueryExecution.sync"
+
+
+def test_athena_query_failures_are_caught(sfn, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="athena-in/t.csv", Body=b"id\n1\n")
+    catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.err", "Next": "Caught"}]
+    d = {"StartAt": "Query", "States": {
+        "Query": {"Type": "Task", "Resource": "arn:aws:states:::athena:startQueryExecution.sync",
+                  "Parameters": {"QueryString.$": "$.sql", "ResultConfiguration": {
+                      "OutputLocation": "s3://%s/athena-fail/" % bucket}},
+                  "Catch": catch, "End": True},
+        "Caught": {"Type": "Pass", "End": True}}}
+    # the query runs and fails: the task fails with the query execution as cause
+    sql = "SELECT nosuch FROM 's3://%s/athena-in/'" % bucket
+    desc, _ = run(sfn, d, {"sql": sql}, timeout=180)
+    assert desc["status"] == "SUCCEEDED", desc
+    err = json.loads(desc["output"])["err"]
+    assert err["Error"] == "States.TaskFailed"
+    status = json.loads(err["Cause"])["QueryExecution"]["Status"]
+    assert status["State"] == "FAILED" and "nosuch" in status["StateChangeReason"]
+    # the query cannot start: Athena's own error
+    desc, _ = run(sfn, d, {"sql": ""}, timeout=180)
+    assert desc["status"] == "SUCCEEDED", desc
+    assert json.loads(desc["output"])["err"]["Error"] == "Athena.InvalidRequestException"
+    # request-response: the id at once
+    rr = {"StartAt": "Q", "States": {"Q": {
+        "Type": "Task", "Resource": "arn:aws:states:::athena:startQueryExecution",
+        "Parameters": {"QueryString": "SELECT 1", "ResultConfiguration": {
+            "OutputLocation": "s3://%s/athena-rr/" % bucket}}, "End": True}}}
+    desc, _ = run(sfn, rr, timeout=180)
+    assert desc["status"] == "SUCCEEDED", desc
+    assert len(json.loads(desc["output"])["QueryExecutionId"]) == 36
 
 
 def dist_map(bucket, key, tolerated, writer=True, batch=None):
