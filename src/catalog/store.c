@@ -932,22 +932,34 @@ static int op_part_batch_create(catalog *c, MDB_txn *txn, op *o, err *e)
   return 0;
 }
 
-int catalog_partition_batch_create(catalog *c, const char *database, const char *table,
-                                   const json_t *inputs, json_t **errors, err *e)
+/* The shared entry of the partition batches: names checked, the list's
+ * length checked against max (member: its name in AWS's message), one
+ * commit running fn over it, its per-entry errors handed back. */
+static int partition_batch(catalog *c, const char *database, const char *table,
+                           const json_t *list, size_t max, const char *member,
+                           int (*fn)(catalog *c, MDB_txn *txn, op *o, err *e), json_t **errors,
+                           err *e)
 {
   *errors = NULL;
   char db[CATALOG_MAX_NAME + 1];
   char t[CATALOG_MAX_NAME + 1];
   if (names2(database, table, db, t, e) != 0)
     return e->code;
-  if (!json_is_array(inputs) || json_array_size(inputs) > CATALOG_MAX_BATCH_CREATE)
-    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at "
-                   "'partitionInputList' failed to satisfy constraint: Member must have length "
-                   "less than or equal to %d", CATALOG_MAX_BATCH_CREATE);
-  op o = {.fn = op_part_batch_create, .db = db, .table = t, .input = inputs};
+  if (!json_is_array(list) || json_array_size(list) > max)
+    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at '%s' failed to "
+                   "satisfy constraint: Member must have length less than or equal to %zu",
+                   member, max);
+  op o = {.fn = fn, .db = db, .table = t, .input = list, .values = list};
   int rc = run(c, &o, e);
   *errors = o.result;
   return rc;
+}
+
+int catalog_partition_batch_create(catalog *c, const char *database, const char *table,
+                                   const json_t *inputs, json_t **errors, err *e)
+{
+  return partition_batch(c, database, table, inputs, CATALOG_MAX_BATCH_CREATE,
+                         "partitionInputList", op_part_batch_create, errors, e);
 }
 
 int catalog_partition_get(catalog *c, const char *database, const char *table,
@@ -1182,19 +1194,8 @@ static int op_part_batch_delete(catalog *c, MDB_txn *txn, op *o, err *e)
 int catalog_partition_batch_delete(catalog *c, const char *database, const char *table,
                                    const json_t *values_list, json_t **errors, err *e)
 {
-  *errors = NULL;
-  char db[CATALOG_MAX_NAME + 1];
-  char t[CATALOG_MAX_NAME + 1];
-  if (names2(database, table, db, t, e) != 0)
-    return e->code;
-  if (!json_is_array(values_list) || json_array_size(values_list) > CATALOG_MAX_BATCH_DELETE)
-    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at "
-                   "'partitionsToDelete' failed to satisfy constraint: Member must have length "
-                   "less than or equal to %d", CATALOG_MAX_BATCH_DELETE);
-  op o = {.fn = op_part_batch_delete, .db = db, .table = t, .values = values_list};
-  int rc = run(c, &o, e);
-  *errors = o.result;
-  return rc;
+  return partition_batch(c, database, table, values_list, CATALOG_MAX_BATCH_DELETE,
+                         "partitionsToDelete", op_part_batch_delete, errors, e);
 }
 
 /* ---- open, close ---- */
