@@ -16,8 +16,13 @@
  *   FileMetaData, its length (4 bytes LE), "PAR1"
  *
  * Invariants:
- *   (1) Every column is OPTIONAL with max definition level 1 and no
- *       repetition levels (the engine's results are flat and nullable).
+ *   (1) Every column is OPTIONAL. A flat column has max definition level 1
+ *       and no repetition levels (the engine's results are flat and
+ *       nullable). A nested column is a tree of groups in the standard
+ *       three-level LIST and MAP forms (parquet_write.h); its leaves carry
+ *       the levels of their path (each OPTIONAL node adds a definition
+ *       level, each REPEATED one a definition and a repetition level), and
+ *       a row is written to every leaf or to none.
  *   (2) A chunk uses a dictionary only when it has repeated values and the
  *       dictionary stays small (DICT_MAX_VALUES, DICT_MAX_BYTES); booleans
  *       are always PLAIN.
@@ -35,10 +40,11 @@
  *       a chunk where a page's bound could not be written), then an
  *       OffsetIndex per chunk (each data page's offset, size with header,
  *       first row); the footer's ColumnChunks point at them. Pages break
- *       at the same rows in every column (PAGE_ROWS) unless a column's
- *       page reaches PAGE_BYTES first.
+ *       at the same rows in every flat column (PAGE_ROWS) unless a
+ *       column's page reaches PAGE_BYTES first; a nested leaf's pages
+ *       break only between rows (at repetition level 0).
  *
- * Start reading at pqw_append(), then flush_row_group().
+ * Start reading at pqw_append() and pqw_append_row(), then pqw_flush().
  */
 #include "parquet_write.h"
 
@@ -275,11 +281,19 @@ static int bit_width(uint32_t max)
 /* ---- the writer ---- */
 
 typedef struct colbuf {
-  pqw_column c;          /* name owned */
+  pqw_column c;          /* the leaf: kind, precision, scale (name borrowed from path) */
   int ptype;             /* PQ_* physical type */
-  uint8_t *def;          /* per row: 1 value, 0 NULL */
-  size_t nrows;
+  const char **path;     /* names from the top-level column down to the leaf */
+  int npath;
+  int max_def;           /* 1 for a flat column */
+  int max_rep;           /* 0 for a flat column */
+  bool required;         /* a MAP key */
+  uint8_t *def;          /* per level entry (a row, for a flat column): its definition level;
+                            a value when it is max_def */
+  uint8_t *rep;          /* per level entry: its repetition level (max_rep > 0 only) */
+  size_t nrows;          /* level entries */
   size_t defcap;
+  size_t repcap;
   int64_t *iv;           /* non-NULL values (I64 kinds) */
   double *fv;            /* (PQW_DOUBLE, PQW_FLOAT: rounded to float) */
   uint32_t *slen;        /* (PQW_STRING) lengths, bytes in sdata */
@@ -323,9 +337,28 @@ typedef struct rgmeta {
   uint64_t start;
 } rgmeta;
 
+/* A node of the schema tree as the footer lists it (pre-order). */
+typedef struct snode {
+  const char *name;      /* borrowed: a colbuf's path or a fixed name */
+  int repetition;        /* PQ_OPTIONAL, PQ_REQUIRED, PQ_REPEATED */
+  pqw_kind kind;         /* a leaf's kind, or PQW_STRUCT/LIST/MAP; the
+                            repeated groups inside LIST and MAP are PQW_STRUCT */
+  int leaf;              /* its colbuf, or -1 for a group */
+  int first_leaf;        /* its leaves: [first_leaf, first_leaf + nleaves) */
+  int nleaves;
+  int rep_level;         /* a REPEATED node: its repetition level */
+  struct snode *kids;
+  int nkids;
+} snode;
+
 struct pqw_writer {
-  colbuf *cols;
+  colbuf *cols;          /* the leaves */
   int ncols;
+  snode *top;            /* the top-level columns */
+  int ntop;
+  bool nested;           /* some column is nested */
+  char **names;          /* the copies of the columns' names */
+  size_t nnames;
   pqw_options opt;
   pqw_out_fn out;
   void *out_ctx;
@@ -343,6 +376,7 @@ struct pqw_writer {
   uint32_t *idx;         /* dictionary indices */
   size_t idxcap;
   uint32_t *lev;         /* a page's levels */
+  size_t levcap;
   uint32_t *slots;       /* the dictionary's hash table */
   size_t *first;         /* the dictionary's entries */
   bb body;
@@ -385,6 +419,118 @@ static int emit(pqw_writer *w, const void *p, size_t n, err *e)
   return rc;
 }
 
+/* ---- the schema tree ---- */
+
+static int count_leaves(const pqw_column *c, int depth, err *e)
+{
+  if (depth > PQW_MAX_DEPTH)
+    return err_set(e, ERR_INVALID, "cannot write column '%s': nested deeper than %d",
+                   c->name != NULL ? c->name : "", PQW_MAX_DEPTH);
+  if (c->kind == PQW_DECIMAL && (c->precision < 1 || c->precision > 18))
+    return err_set(e, ERR_INVALID, "cannot write column '%s': decimal precision %d is not 1..18",
+                   c->name, c->precision);
+  if (c->kind == PQW_DECIMAL_BYTES && (c->precision < 1 || c->precision > 38))
+    return err_set(e, ERR_INVALID, "cannot write column '%s': decimal precision %d is not 1..38",
+                   c->name, c->precision);
+  int want = c->kind == PQW_LIST ? 1 : c->kind == PQW_MAP ? 2 : -1;
+  if (c->kind == PQW_STRUCT)
+    want = c->nchildren >= 1 ? c->nchildren : 1;
+  if (want < 0)
+    return 1;
+  if (c->nchildren != want || c->children == NULL)
+    return err_set(e, ERR_INVALID, "cannot write column '%s': a %s needs %s",
+                   c->name != NULL ? c->name : "",
+                   c->kind == PQW_STRUCT ? "struct" : c->kind == PQW_LIST ? "list" : "map",
+                   c->kind == PQW_STRUCT ? "at least one field"
+                   : c->kind == PQW_LIST ? "one element type" : "a key and a value type");
+  int n = 0;
+  for (int i = 0; i < c->nchildren; i++) {
+    if (c->kind == PQW_STRUCT && (c->children[i].name == NULL || *c->children[i].name == '\0'))
+      return err_set(e, ERR_INVALID, "cannot write column '%s': a struct field has no name",
+                     c->name);
+    int k = count_leaves(&c->children[i], depth + 1, e);
+    if (k < 0)
+      return k;
+    n += k;
+    if (n > PQW_MAX_COLUMNS)
+      break;
+  }
+  return n;
+}
+
+/* Builds the node of column c (named name, with repetition r) whose parent
+   is at definition level def and repetition level rep; its leaves become
+   w->cols[*leaf...] with the path so far (path[0..npath) plus name). */
+static void build_node(pqw_writer *w, snode *nd, const pqw_column *c, const char *name, int r,
+                       int def, int rep, const char **path, int npath, int *leaf)
+{
+  memset(nd, 0, sizeof *nd);
+  nd->repetition = r;
+  nd->kind = c->kind;
+  nd->leaf = -1;
+  nd->first_leaf = *leaf;
+  w->names = xrealloc(w->names, (w->nnames + 1) * sizeof *w->names);
+  char *copy = xstrdup(name);
+  w->names[w->nnames++] = copy;
+  path[npath] = copy;
+  nd->name = path[npath];
+  int d = def + (r != PQ_REQUIRED ? 1 : 0);
+  if (c->kind == PQW_STRUCT) {
+    nd->nkids = c->nchildren;
+    nd->kids = xcalloc((size_t)c->nchildren, sizeof *nd->kids);
+    for (int i = 0; i < c->nchildren; i++)
+      build_node(w, &nd->kids[i], &c->children[i], c->children[i].name, PQ_OPTIONAL, d, rep,
+                 path, npath + 1, leaf);
+  } else if (c->kind == PQW_LIST || c->kind == PQW_MAP) {
+    /* the repeated group between the annotated group and its contents */
+    nd->nkids = 1;
+    nd->kids = xcalloc(1, sizeof *nd->kids);
+    snode *g = &nd->kids[0];
+    g->repetition = PQ_REPEATED;
+    g->kind = PQW_STRUCT;
+    g->leaf = -1;
+    g->first_leaf = *leaf;
+    g->rep_level = rep + 1;
+    g->name = c->kind == PQW_LIST ? "list" : "key_value";
+    path[npath + 1] = g->name;
+    g->nkids = c->nchildren;
+    g->kids = xcalloc((size_t)c->nchildren, sizeof *g->kids);
+    if (c->kind == PQW_LIST) {
+      build_node(w, &g->kids[0], &c->children[0], "element", PQ_OPTIONAL, d + 1, rep + 1, path,
+                 npath + 2, leaf);
+    } else {
+      build_node(w, &g->kids[0], &c->children[0], "key", PQ_REQUIRED, d + 1, rep + 1, path,
+                 npath + 2, leaf);
+      build_node(w, &g->kids[1], &c->children[1], "value", PQ_OPTIONAL, d + 1, rep + 1, path,
+                 npath + 2, leaf);
+    }
+    g->nleaves = *leaf - g->first_leaf;
+  } else {
+    colbuf *cb = &w->cols[*leaf];
+    nd->leaf = (*leaf)++;
+    cb->c = *c;
+    cb->c.children = NULL;
+    cb->c.nchildren = 0;
+    cb->ptype = ptype_of(c->kind);
+    cb->max_def = d;
+    cb->max_rep = rep;
+    cb->required = r == PQ_REQUIRED;
+    cb->npath = npath + 1;
+    cb->path = xcalloc((size_t)cb->npath, sizeof *cb->path);
+    for (int k = 0; k < cb->npath; k++)
+      cb->path[k] = path[k];
+    cb->c.name = path[npath];
+  }
+  nd->nleaves = *leaf - nd->first_leaf;
+}
+
+static void free_node(snode *nd)
+{
+  for (int i = 0; i < nd->nkids; i++)
+    free_node(&nd->kids[i]);
+  free(nd->kids);
+}
+
 int pqw_new(const pqw_column *cols, int ncols, const pqw_options *opt, pqw_out_fn out,
             void *out_ctx, pqw_writer **wout, err *e)
 {
@@ -392,17 +538,21 @@ int pqw_new(const pqw_column *cols, int ncols, const pqw_options *opt, pqw_out_f
   if (ncols < 1 || ncols > PQW_MAX_COLUMNS)
     return err_set(e, ERR_INVALID, "a parquet file needs 1 to %d columns, not %d",
                    PQW_MAX_COLUMNS, ncols);
+  int nleaves = 0;
   for (int i = 0; i < ncols; i++) {
-    if (cols[i].kind == PQW_DECIMAL && (cols[i].precision < 1 || cols[i].precision > 18))
-      return err_set(e, ERR_INVALID, "cannot write column '%s': decimal precision %d is not 1..18",
-                     cols[i].name, cols[i].precision);
-    if (cols[i].kind == PQW_DECIMAL_BYTES && (cols[i].precision < 1 || cols[i].precision > 38))
-      return err_set(e, ERR_INVALID, "cannot write column '%s': decimal precision %d is not 1..38",
-                     cols[i].name, cols[i].precision);
+    int k = count_leaves(&cols[i], 0, e);
+    if (k < 0)
+      return k;
+    nleaves += k;
+    if (nleaves > PQW_MAX_COLUMNS)
+      return err_set(e, ERR_INVALID, "a parquet file of at most %d leaf columns, not more",
+                     PQW_MAX_COLUMNS);
   }
   pqw_writer *w = xcalloc(1, sizeof *w);
-  w->cols = xcalloc((size_t)ncols, sizeof *w->cols);
-  w->ncols = ncols;
+  w->cols = xcalloc((size_t)nleaves, sizeof *w->cols);
+  w->ncols = nleaves;
+  w->top = xcalloc((size_t)ncols, sizeof *w->top);
+  w->ntop = ncols;
   if (opt != NULL)
     w->opt = *opt;
   if (w->opt.row_group_rows == 0)
@@ -411,10 +561,13 @@ int pqw_new(const pqw_column *cols, int ncols, const pqw_options *opt, pqw_out_f
     w->opt.row_group_bytes = PQW_ROW_GROUP_BYTES;
   w->out = out;
   w->out_ctx = out_ctx;
+  const char *path[2 * PQW_MAX_DEPTH + 2];
+  int leaf = 0;
   for (int i = 0; i < ncols; i++) {
-    w->cols[i].c = cols[i];
-    w->cols[i].c.name = xstrdup(cols[i].name != NULL ? cols[i].name : "");
-    w->cols[i].ptype = ptype_of(cols[i].kind);
+    build_node(w, &w->top[i], &cols[i], cols[i].name != NULL ? cols[i].name : "", PQ_OPTIONAL,
+               0, 0, path, 0, &leaf);
+    if (w->top[i].leaf < 0)
+      w->nested = true;
   }
   int rc = emit(w, PARQUET_MAGIC, PARQUET_MAGIC_LEN, e);
   if (rc < 0) {
@@ -438,8 +591,9 @@ pqw_writer *pqw_free(pqw_writer *w)
     return NULL;
   for (int i = 0; i < w->ncols; i++) {
     colbuf *c = &w->cols[i];
-    free((void *)c->c.name);
+    free(c->path);
     free(c->def);
+    free(c->rep);
     free(c->iv);
     free(c->fv);
     free(c->slen);
@@ -460,6 +614,12 @@ pqw_writer *pqw_free(pqw_writer *w)
   }
   free(w->rgs);
   free(w->cols);
+  for (int i = 0; i < w->ntop; i++)
+    free_node(&w->top[i]);
+  free(w->top);
+  for (size_t i = 0; i < w->nnames; i++)
+    free(w->names[i]);
+  free(w->names);
   free(w->soff);
   free(w->idx);
   free(w->lev);
@@ -546,6 +706,8 @@ int pqw_append(pqw_writer *w, const vec *cols, const uint16_t *rows, int n, err 
 {
   if (w->finished)
     return err_set(e, ERR_INTERNAL, "parquet writer already finished");
+  if (w->nested)
+    return err_set(e, ERR_INTERNAL, "nested parquet columns take rows, not vectors");
   int done = 0;
   while (done < n) {
     /* a row group ends at exactly row_group_rows rows */
@@ -559,6 +721,121 @@ int pqw_append(pqw_writer *w, const vec *cols, const uint16_t *rows, int n, err 
         return rc;
     }
   }
+  return 0;
+}
+
+/* ---- rows of value trees (nested columns) ---- */
+
+/* 0 when v can be written to nd (STRUCT values with all their fields, no
+   NULL map key), or ERR_INVALID. */
+static int row_value_check(const snode *nd, const pqw_value *v, err *e)
+{
+  if (v->null)
+    return nd->repetition == PQ_REQUIRED ? err_set(e, ERR_INVALID, "a map key is NULL") : 0;
+  if (nd->leaf >= 0)
+    return 0;
+  int rc = 0;
+  if (nd->kind == PQW_STRUCT) {
+    if (v->n != (size_t)nd->nkids)
+      return err_set(e, ERR_INVALID, "a value of struct '%s' has %zu fields, not %d", nd->name,
+                     v->n, nd->nkids);
+    for (int i = 0; i < nd->nkids && rc == 0; i++)
+      rc = row_value_check(&nd->kids[i], &v->items[i], e);
+    return rc;
+  }
+  const snode *g = &nd->kids[0];
+  size_t per = (size_t)g->nkids;   /* 1 per element, 2 per map entry */
+  if (v->n % per != 0)
+    return err_set(e, ERR_INVALID, "a value of map '%s' has a key without a value", nd->name);
+  for (size_t k = 0; k < v->n && rc == 0; k++)
+    rc = row_value_check(&g->kids[k % per], &v->items[k], e);
+  return rc;
+}
+
+/* One level entry of leaf c: repetition r, definition d, and the value
+   when d is the leaf's max_def. */
+static void leaf_entry(pqw_writer *w, colbuf *c, int r, int d, const pqw_value *v)
+{
+  size_t cap = c->defcap;
+  c->def = grow(c->def, &cap, c->nrows + 1, 1);
+  c->defcap = cap;
+  if (c->max_rep > 0) {
+    cap = c->repcap;
+    c->rep = grow(c->rep, &cap, c->nrows + 1, 1);
+    c->repcap = cap;
+    c->rep[c->nrows] = (uint8_t)r;
+  }
+  c->def[c->nrows++] = (uint8_t)d;
+  w->rg_bytes += 2;
+  if (d < c->max_def)
+    return;
+  cap = c->vcap;
+  if (is_fp(c))
+    c->fv = grow(c->fv, &cap, c->nvals + 1, sizeof(double));
+  else if (c->ptype == PQ_BYTE_ARRAY)
+    c->slen = grow(c->slen, &cap, c->nvals + 1, sizeof(uint32_t));
+  else
+    c->iv = grow(c->iv, &cap, c->nvals + 1, sizeof(int64_t));
+  c->vcap = cap;
+  if (c->c.kind == PQW_FLOAT) {
+    c->fv[c->nvals++] = (double)(float)v->f;
+  } else if (c->c.kind == PQW_DOUBLE) {
+    c->fv[c->nvals++] = v->f;
+  } else if (c->ptype == PQ_BYTE_ARRAY) {
+    c->slen[c->nvals++] = (uint32_t)v->s.len;
+    bb_put(&c->sdata, v->s.ptr, v->s.len);
+    w->rg_bytes += v->s.len;
+  } else {
+    c->iv[c->nvals++] = v->i;
+  }
+  w->rg_bytes += 8;
+}
+
+/* Writes v (NULL: absent) to the leaves of nd at repetition level r, its
+   parent being defined up to level d (Dremel's striping). */
+static void shred(pqw_writer *w, const snode *nd, const pqw_value *v, int r, int d)
+{
+  if (v == NULL || v->null) {
+    for (int k = nd->first_leaf; k < nd->first_leaf + nd->nleaves; k++)
+      leaf_entry(w, &w->cols[k], r, d, NULL);
+    return;
+  }
+  int dd = d + (nd->repetition == PQ_REQUIRED ? 0 : 1);
+  if (nd->leaf >= 0) {
+    leaf_entry(w, &w->cols[nd->leaf], r, dd, v);
+  } else if (nd->kind == PQW_STRUCT) {
+    for (int i = 0; i < nd->nkids; i++)
+      shred(w, &nd->kids[i], &v->items[i], r, dd);
+  } else if (v->n == 0) {
+    /* an empty list or map: defined, with no repeated entry */
+    for (int k = nd->first_leaf; k < nd->first_leaf + nd->nleaves; k++)
+      leaf_entry(w, &w->cols[k], r, dd, NULL);
+  } else {
+    const snode *g = &nd->kids[0];
+    size_t per = (size_t)g->nkids;
+    for (size_t k = 0; k < v->n; k += per) {
+      int rr = k == 0 ? r : g->rep_level;
+      for (size_t m = 0; m < per; m++)
+        shred(w, &g->kids[m], &v->items[k + m], rr, dd + 1);
+    }
+  }
+}
+
+int pqw_append_row(pqw_writer *w, const pqw_value *row, err *e)
+{
+  if (w->finished)
+    return err_set(e, ERR_INTERNAL, "parquet writer already finished");
+  for (int i = 0; i < w->ntop; i++) {
+    int rc = row_value_check(&w->top[i], &row[i], e);
+    if (rc < 0)
+      return rc;
+  }
+  for (int i = 0; i < w->ntop; i++)
+    shred(w, &w->top[i], &row[i], 0, 0);
+  w->rows++;
+  w->rg_rows++;
+  if (w->rg_rows >= w->opt.row_group_rows || w->rg_bytes >= w->opt.row_group_bytes)
+    return pqw_flush(w, e);
   return 0;
 }
 
@@ -842,9 +1119,6 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
 
   w->idx = grow(w->idx, &w->idxcap, c->nvals + 1, sizeof *w->idx);
   uint32_t *idx = w->idx;
-  if (w->lev == NULL && (w->lev = malloc((PAGE_ROWS + 1) * sizeof *w->lev)) == NULL)
-    abort();
-  uint32_t *lev = w->lev;
   size_t ndict = 0;
   m->dict = build_dict(w, c, soff, idx, &ndict);
   const size_t *first = w->first;
@@ -864,27 +1138,45 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
     rc = write_page(w, m, PQ_PAGE_DICTIONARY, &body, (int32_t)ndict, PQ_ENC_PLAIN, e);
   }
   m->data_off = w->off;
-  size_t row = 0;
-  size_t val = 0;
+  size_t row = 0;          /* level entries (rows, when flat) written */
+  size_t val = 0;          /* values written */
+  uint64_t rows_done = 0;  /* rows written */
   while (rc == 0 && (row < c->nrows || (row == 0 && c->nrows == 0))) {
-    /* the page's rows: up to PAGE_ROWS, or about PAGE_BYTES of values */
+    /* the page's entries: up to PAGE_ROWS, or about PAGE_BYTES of values,
+       and never a row cut in two (invariant (5)) */
     size_t r1 = row;
     size_t v1 = val;
     size_t bytes = 0;
-    while (r1 < c->nrows && r1 - row < PAGE_ROWS && bytes < PAGE_BYTES) {
-      if (c->def[r1]) {
+    while (r1 < c->nrows && ((c->rep != NULL && r1 > row && c->rep[r1] != 0) ||
+                             (r1 - row < PAGE_ROWS && bytes < PAGE_BYTES))) {
+      if (c->def[r1] == c->max_def) {
         bytes += m->dict ? 2 : c->ptype == PQ_BYTE_ARRAY ? 4 + c->slen[v1] : 8;
         v1++;
       }
       r1++;
     }
     body.len = 0;
-    /* definition levels: 4-byte length, then the hybrid */
+    w->lev = grow(w->lev, &w->levcap, r1 - row + 1, sizeof *w->lev);
+    uint32_t *lev = w->lev;
+    bb *levels = &w->levels;
+    uint64_t page_rows = r1 - row;
+    /* repetition levels (nested leaves), then definition levels: each a
+       4-byte length, then the hybrid */
+    if (c->rep != NULL) {
+      page_rows = 0;
+      for (size_t r = row; r < r1; r++) {
+        lev[r - row] = c->rep[r];
+        page_rows += c->rep[r] == 0;
+      }
+      levels->len = 0;
+      rle_encode(levels, lev, r1 - row, bit_width((uint32_t)c->max_rep));
+      bb_le(&body, levels->len, 4);
+      bb_put(&body, levels->p, levels->len);
+    }
     for (size_t r = row; r < r1; r++)
       lev[r - row] = c->def[r];
-    bb *levels = &w->levels;
     levels->len = 0;
-    rle_encode(levels, lev, r1 - row, 1);
+    rle_encode(levels, lev, r1 - row, bit_width((uint32_t)c->max_def));
     bb_le(&body, levels->len, 4);
     bb_put(&body, levels->p, levels->len);
     if (m->dict) {
@@ -912,7 +1204,8 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
     pageinfo *pg = &m->pg[m->npg++];
     memset(pg, 0, sizeof *pg);
     pg->off = w->off;
-    pg->first_row = row;
+    pg->first_row = rows_done;
+    rows_done += page_rows;
     pg->nulls = (r1 - row) - (v1 - val);
     pg->null_page = v1 == val;
     if (!pg->null_page && !bounds(c, val, v1, soff, NULL, &pg->min, &pg->max))
@@ -963,7 +1256,7 @@ static void schema_element(tc *t, const colbuf *c)
 {
   tc_begin(t, 0);
   tc_i32(t, 1, c->ptype);
-  tc_i32(t, 3, PQ_OPTIONAL);
+  tc_i32(t, 3, c->required ? PQ_REQUIRED : PQ_OPTIONAL);
   tc_bin(t, 4, c->c.name, strlen(c->c.name));
   switch (c->c.kind) {
   case PQW_STRING:
@@ -1020,6 +1313,37 @@ static void schema_element(tc *t, const colbuf *c)
   tc_end(t);
 }
 
+/* The schema elements of nd and everything under it, in pre-order. */
+static void schema_tree(tc *t, const pqw_writer *w, const snode *nd)
+{
+  if (nd->leaf >= 0) {
+    schema_element(t, &w->cols[nd->leaf]);
+    return;
+  }
+  tc_begin(t, 0);
+  tc_i32(t, 3, nd->repetition);
+  tc_bin(t, 4, nd->name, strlen(nd->name));
+  tc_i32(t, 5, nd->nkids);
+  if (nd->repetition != PQ_REPEATED && (nd->kind == PQW_LIST || nd->kind == PQW_MAP)) {
+    tc_i32(t, 6, nd->kind == PQW_LIST ? PQ_CT_LIST : PQ_CT_MAP);
+    tc_begin(t, 10);
+    tc_empty(t, nd->kind == PQW_LIST ? PQ_LT_LIST : PQ_LT_MAP);
+    tc_end(t);
+  }
+  tc_end(t);
+  for (int i = 0; i < nd->nkids; i++)
+    schema_tree(t, w, &nd->kids[i]);
+}
+
+/* Schema elements: the root and every node under it. */
+static size_t count_nodes(const snode *nd)
+{
+  size_t n = 1;
+  for (int i = 0; i < nd->nkids; i++)
+    n += count_nodes(&nd->kids[i]);
+  return n;
+}
+
 static void column_chunk(tc *t, const colbuf *c, const chunkmeta *m, int codec)
 {
   tc_begin(t, 0);
@@ -1036,9 +1360,11 @@ static void column_chunk(tc *t, const colbuf *c, const chunkmeta *m, int codec)
     bb_varint(t->b, zigzag(PQ_ENC_PLAIN));
     bb_varint(t->b, zigzag(PQ_ENC_RLE));
   }
-  tc_list(t, 3, THRIFT_BINARY, 1);
-  bb_varint(t->b, strlen(c->c.name));
-  bb_put(t->b, c->c.name, strlen(c->c.name));
+  tc_list(t, 3, THRIFT_BINARY, (size_t)c->npath);
+  for (int k = 0; k < c->npath; k++) {
+    bb_varint(t->b, strlen(c->path[k]));
+    bb_put(t->b, c->path[k], strlen(c->path[k]));
+  }
   tc_i32(t, 4, codec);
   tc_i64(t, 5, (int64_t)m->num_values);
   tc_i64(t, 6, (int64_t)m->usize);
@@ -1141,13 +1467,16 @@ int pqw_finish(pqw_writer *w, err *e)
   bb f = {0};
   tc t = {.b = &f};
   tc_i32(&t, 1, 1);
-  tc_list(&t, 2, THRIFT_STRUCT, (size_t)w->ncols + 1);
+  size_t nnodes = 1;
+  for (int i = 0; i < w->ntop; i++)
+    nnodes += count_nodes(&w->top[i]);
+  tc_list(&t, 2, THRIFT_STRUCT, nnodes);
   tc_begin(&t, 0);
   tc_bin(&t, 4, "schema", 6);
-  tc_i32(&t, 5, w->ncols);
+  tc_i32(&t, 5, w->ntop);
   tc_end(&t);
-  for (int i = 0; i < w->ncols; i++)
-    schema_element(&t, &w->cols[i]);
+  for (int i = 0; i < w->ntop; i++)
+    schema_tree(&t, w, &w->top[i]);
   tc_i64(&t, 3, (int64_t)w->rows);
   tc_list(&t, 4, THRIFT_STRUCT, w->nrgs);
   for (size_t g = 0; g < w->nrgs; g++) {

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "formats/codec.h"
+#include "formats/parquet.h"
 #include "formats/parquet_format.h"
 #include "formats/parquet_write.h"
 
@@ -255,9 +256,9 @@ static void read_footer(const mem *m, footer *f)
 /* ---- tests ---- */
 
 static const pqw_column COLS[] = {
-  {"id", PQW_INT64, 0, 0},    {"name", PQW_STRING, 0, 0}, {"price", PQW_DOUBLE, 0, 0},
-  {"ok", PQW_BOOLEAN, 0, 0},  {"day", PQW_DATE, 0, 0},    {"ts", PQW_TIMESTAMP, 0, 0},
-  {"amount", PQW_DECIMAL, 12, 2},
+  {.name = "id", .kind = PQW_INT64, },    {.name = "name", .kind = PQW_STRING, }, {.name = "price", .kind = PQW_DOUBLE, },
+  {.name = "ok", .kind = PQW_BOOLEAN, },  {.name = "day", .kind = PQW_DATE, },    {.name = "ts", .kind = PQW_TIMESTAMP, },
+  {.name = "amount", .kind = PQW_DECIMAL, .precision = 12, .scale = 2},
 };
 #define NC 7
 
@@ -492,7 +493,7 @@ static int count_defined(const unsigned char *p, size_t len, int n)
 static void test_pages_and_levels(void **state)
 {
   (void)state;
-  static const pqw_column col = {"name", PQW_STRING, 0, 0};
+  static const pqw_column col = {.name = "name", .kind = PQW_STRING};
   mem m = {0};
   pqw_writer *w;
   err e;
@@ -559,7 +560,7 @@ static void test_bad_columns(void **state)
   pqw_writer *w;
   err e;
   assert_int_equal(pqw_new(COLS, 0, NULL, mem_out, &m, &w, &e), ERR_INVALID);
-  pqw_column d = {"d", PQW_DECIMAL, 30, 2};
+  pqw_column d = {.name = "d", .kind = PQW_DECIMAL, .precision = 30, .scale = 2};
   assert_int_equal(pqw_new(&d, 1, NULL, mem_out, &m, &w, &e), ERR_INVALID);
   assert_non_null(strstr(e.msg, "precision 30"));
   free(m.p);
@@ -601,6 +602,181 @@ static void test_codecs_round_trip(void **state)
   free(src);
 }
 
+/* ---- nested columns: written row by row, read back by tarn's reader ---- */
+
+/* Field fi of the file in m, row group 0, as the reader's column. */
+static void read_field(const mem *m, int fi, pq_column *c)
+{
+  err e;
+  uint32_t fl;
+  assert_int_equal(pq_footer_len("n.parquet", m->len, m->p, m->len, &fl, &e), 0);
+  pq_file *pf = NULL;
+  assert_int_equal(pq_file_parse("n.parquet", m->len, m->p + m->len - 8 - fl, fl, &pf, &e), 0);
+  const pq_field *f = &pf->fields[fi];
+  const uint8_t *chunks[8];
+  size_t lens[8];
+  assert_true(f->nleaves <= 8);
+  for (int k = 0; k < f->nleaves; k++) {
+    uint64_t off, len;
+    assert_int_equal(pq_chunk_range(pf, 0, f->first_leaf + k, &off, &len, &e), 0);
+    chunks[k] = m->p + off;
+    lens[k] = (size_t)len;
+  }
+  int rc = pq_column_read(pf, 0, fi, chunks, lens, 64u << 20, c, &e);
+  if (rc != 0)
+    fail_msg("reading field %d: %s", fi, e.msg);
+  pq_file_free(pf);
+}
+
+static pqw_value S(const char *s)
+{
+  return (pqw_value){.s = {s, strlen(s)}};
+}
+
+static pqw_value I(int64_t i)
+{
+  return (pqw_value){.i = i};
+}
+
+static const pqw_value NUL = {.null = true};
+
+static void test_nested(void **state)
+{
+  (void)state;
+  static const pqw_column str = {.name = "s", .kind = PQW_STRING};
+  static const pqw_column i64 = {.name = "i", .kind = PQW_INT64};
+  static const pqw_column i32 = {.name = "i", .kind = PQW_INT32};
+  static const pqw_column kv[] = {{.name = "k", .kind = PQW_STRING},
+                                  {.name = "v", .kind = PQW_INT64}};
+  static const pqw_column nums = {.name = "n", .kind = PQW_LIST, .children = &i32,
+                                  .nchildren = 1};
+  static const pqw_column pt[] = {{.name = "x", .kind = PQW_DOUBLE},
+                                  {.name = "name", .kind = PQW_STRING},
+                                  {.name = "nums", .kind = PQW_LIST, .children = &i32,
+                                   .nchildren = 1}};
+  static const pqw_column cols[] = {
+      {.name = "id", .kind = PQW_INT64},
+      {.name = "tags", .kind = PQW_LIST, .children = &str, .nchildren = 1},
+      {.name = "attrs", .kind = PQW_MAP, .children = kv, .nchildren = 2},
+      {.name = "pt", .kind = PQW_STRUCT, .children = pt, .nchildren = 3},
+      {.name = "grid", .kind = PQW_LIST, .children = &nums, .nchildren = 1},
+  };
+  (void)i64;
+  mem m = {0};
+  pqw_writer *w;
+  err e;
+  assert_int_equal(pqw_new(cols, 5, NULL, mem_out, &m, &w, &e), 0);
+  /* a vector append is refused for nested columns */
+  assert_int_equal(pqw_append(w, NULL, NULL, 0, &e), ERR_INTERNAL);
+
+  /* row 1: everything present */
+  pqw_value tags1[] = {S("a"), S("b")};
+  pqw_value attrs1[] = {S("k"), I(1), S("z"), NUL};
+  pqw_value nums1[] = {I(1), I(2), I(3)};
+  pqw_value pt1[] = {{.f = 1.5}, S("p"), {.items = nums1, .n = 3}};
+  pqw_value g1a[] = {I(1)};
+  pqw_value g1[] = {{.items = g1a, .n = 1}, {.n = 0}, NUL};
+  pqw_value row1[] = {I(1), {.items = tags1, .n = 2}, {.items = attrs1, .n = 4},
+                      {.items = pt1, .n = 3}, {.items = g1, .n = 3}};
+  /* row 2: empty list, NULL map, struct of NULLs */
+  pqw_value pt2[] = {NUL, NUL, {.n = 0}};
+  pqw_value row2[] = {I(2), {.n = 0}, NUL, {.items = pt2, .n = 3}, {.n = 0}};
+  /* row 3: NULLs and an empty map */
+  pqw_value row3[] = {NUL, NUL, {.n = 0}, NUL, NUL};
+  /* row 4: a NULL element */
+  pqw_value tags4[] = {NUL, S("c")};
+  pqw_value pt4[] = {{.f = 2}, S("q"), NUL};
+  pqw_value row4[] = {I(4), {.items = tags4, .n = 2}, NUL, {.items = pt4, .n = 3}, NUL};
+  assert_int_equal(pqw_append_row(w, row1, &e), 0);
+  assert_int_equal(pqw_append_row(w, row2, &e), 0);
+  assert_int_equal(pqw_append_row(w, row3, &e), 0);
+  assert_int_equal(pqw_append_row(w, row4, &e), 0);
+  /* bad rows change nothing: a NULL map key, a struct missing a field */
+  pqw_value badmap[] = {NUL, I(1)};
+  pqw_value bad1[] = {I(9), NUL, {.items = badmap, .n = 2}, NUL, NUL};
+  assert_int_equal(pqw_append_row(w, bad1, &e), ERR_INVALID);
+  assert_non_null(strstr(e.msg, "map key"));
+  pqw_value bad2[] = {I(9), NUL, NUL, {.items = pt4, .n = 2}, NUL};
+  assert_int_equal(pqw_append_row(w, bad2, &e), ERR_INVALID);
+  assert_int_equal(pqw_rows(w), 4);
+  assert_int_equal(pqw_finish(w, &e), 0);
+  pqw_free(w);
+
+  static const char *want[5][4] = {
+      {"1", "2", NULL, "4"},
+      {"[\"a\",\"b\"]", "[]", NULL, "[null,\"c\"]"},
+      {"{\"k\":1,\"z\":null}", NULL, "{}", NULL},
+      {"{\"x\":1.5,\"name\":\"p\",\"nums\":[1,2,3]}",
+       "{\"x\":null,\"name\":null,\"nums\":[]}", NULL, "{\"x\":2.0,\"name\":\"q\",\"nums\":null}"},
+      {"[[1],[],null]", "[]", NULL, NULL},
+  };
+  for (int fi = 0; fi < 5; fi++) {
+    pq_column c;
+    read_field(&m, fi, &c);
+    assert_int_equal(c.n, 4);
+    for (int r = 0; r < 4; r++) {
+      bool null = c.nulls != NULL && c.nulls[r];
+      if (want[fi][r] == NULL) {
+        if (!null)
+          fail_msg("field %d row %d: want NULL", fi, r);
+        continue;
+      }
+      if (null)
+        fail_msg("field %d row %d: NULL, want %s", fi, r, want[fi][r]);
+      char got[256];
+      if (fi == 0)
+        snprintf(got, sizeof got, "%lld", (long long)c.i[r]);
+      else
+        snprintf(got, sizeof got, "%.*s", (int)c.s[r].len, c.s[r].ptr);
+      if (strcmp(got, want[fi][r]) != 0)
+        fail_msg("field %d row %d: %s, want %s", fi, r, got, want[fi][r]);
+    }
+    pq_column_release(&c);
+  }
+  if (getenv("PQW_TEST_DIR") != NULL) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/nested.parquet", getenv("PQW_TEST_DIR"));
+    FILE *f = fopen(path, "wb");
+    fwrite(m.p, 1, m.len, f);
+    fclose(f);
+  }
+  free(m.p);
+}
+
+/* A list longer than a page stays in one page: pages end between rows. */
+static void test_nested_long_row(void **state)
+{
+  (void)state;
+  static const pqw_column i64 = {.name = "i", .kind = PQW_INT64};
+  static const pqw_column col = {.name = "xs", .kind = PQW_LIST, .children = &i64,
+                                 .nchildren = 1};
+  mem m = {0};
+  pqw_writer *w;
+  err e;
+  assert_int_equal(pqw_new(&col, 1, NULL, mem_out, &m, &w, &e), 0);
+  enum { LONG = 50000 };
+  pqw_value *xs = calloc(LONG, sizeof *xs);
+  for (int k = 0; k < LONG; k++)
+    xs[k].i = k;
+  pqw_value one[] = {I(7)};
+  for (int r = 0; r < 30000; r++) {
+    pqw_value row = {.items = r == 15000 ? xs : one, .n = r == 15000 ? LONG : 1};
+    assert_int_equal(pqw_append_row(w, &row, &e), 0);
+  }
+  assert_int_equal(pqw_finish(w, &e), 0);
+  pqw_free(w);
+  pq_column c;
+  read_field(&m, 0, &c);
+  assert_int_equal(c.n, 30000);
+  assert_int_equal(c.s[0].len, 3);
+  assert_int_equal(memcmp(c.s[14999].ptr, "[7]", 3), 0);
+  assert_int_equal(memcmp(c.s[15000].ptr, "[0,1,2,", 7), 0);
+  assert_int_equal(memcmp(c.s[15001].ptr, "[7]", 3), 0);
+  pq_column_release(&c);
+  free(xs);
+  free(m.p);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -612,6 +788,8 @@ int main(void)
     cmocka_unit_test(test_pages_and_levels),
     cmocka_unit_test(test_bad_columns),
     cmocka_unit_test(test_codecs_round_trip),
+    cmocka_unit_test(test_nested),
+    cmocka_unit_test(test_nested_long_row),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
