@@ -18,8 +18,10 @@
  *       (OpenX CaseInsensitive, the default; Hive always), with OpenX's
  *       ColumnToJsonKeyMappings and ConvertDotsInJsonKeysToUnderscores.
  *       Keys the table lacks are ignored; columns the record lacks are NULL.
- *   (4) array, map and struct columns hold the value's JSON text as written
- *       (a STRING column): the writer writes flat columns only.
+ *   (4) array, map and struct columns (nested in any way) are written as
+ *       Parquet's LIST, MAP and STRUCT, their parts converted by the same
+ *       rules as columns: a struct's fields matched to JSON keys as in (3),
+ *       a map's JSON keys converted to its key type.
  *
  * Start reading at stream__conv_write().
  */
@@ -367,17 +369,23 @@ int stream__conv_parse(json_t *dst, const char *shape, conv_config **out, err *e
 
 typedef enum ckind {
   CK_STRING, CK_BOOLEAN, CK_TINYINT, CK_SMALLINT, CK_INT, CK_BIGINT, CK_FLOAT, CK_DOUBLE,
-  CK_DECIMAL, CK_DATE, CK_TIMESTAMP, CK_ARRAY, CK_OBJECT,
+  CK_DECIMAL, CK_DATE, CK_TIMESTAMP, CK_LIST, CK_MAP, CK_STRUCT,
 } ckind;
 
+/* A column, or a part of a nested one (a struct's field, a list's element,
+   a map's key or value). */
 typedef struct ccol {
-  char *name;                  /* the column's name */
+  char *name;                  /* the column's name; a part: "col.field", "col[]", ... */
   char *key;                   /* the JSON key it reads (lower-case when case-insensitive) */
   size_t keylen;
   ckind kind;
   int precision;               /* CK_DECIMAL */
   int scale;
   char *type;                  /* the Hive type, for messages */
+  struct ccol *kids;           /* CK_STRUCT: the fields; CK_LIST: the element;
+                                  CK_MAP: the key and the value */
+  size_t nkids;
+  pqw_column *pkids;           /* the writer's description of the kids */
 } ccol;
 
 struct conv_schema {
@@ -386,15 +394,23 @@ struct conv_schema {
   pqw_column *pcols;
 };
 
+static void ccol_free(ccol *c)
+{
+  for (size_t i = 0; i < c->nkids; i++)
+    ccol_free(&c->kids[i]);
+  free(c->kids);
+  free(c->pkids);
+  free(c->name);
+  free(c->key);
+  free(c->type);
+}
+
 conv_schema *stream__conv_schema_free(conv_schema *s)
 {
   if (s == NULL)
     return NULL;
-  for (size_t i = 0; i < s->n; i++) {
-    free(s->cols[i].name);
-    free(s->cols[i].key);
-    free(s->cols[i].type);
-  }
+  for (size_t i = 0; i < s->n; i++)
+    ccol_free(&s->cols[i]);
   free(s->cols);
   free(s->pcols);
   free(s);
@@ -407,69 +423,236 @@ static void lower(char *s)
     *s = (char)tolower((unsigned char)*s);
 }
 
-/* A Hive type name: 0, or -1 when tarn cannot write it. */
-static int hive_type(const char *t, ccol *c)
+/* A Hive type being parsed: the text, where the parser is, the nesting. */
+typedef struct tparse {
+  const char *p;
+  const char *e;
+} tparse;
+
+static void tp_ws(tparse *t)
 {
-  char s[64];
-  size_t n = strlen(t);
-  while (n > 0 && isspace((unsigned char)t[n - 1]))
-    n--;
-  while (n > 0 && isspace((unsigned char)*t)) {
-    t++;
-    n--;
+  while (t->p < t->e && isspace((unsigned char)*t->p))
+    t->p++;
+}
+
+static bool tp_char(tparse *t, char ch)
+{
+  tp_ws(t);
+  if (t->p < t->e && *t->p == ch) {
+    t->p++;
+    return true;
   }
-  if (n == 0)
-    return -1;
-  if (strncasecmp(t, "array<", 6) == 0 && t[n - 1] == '>') {
-    c->kind = CK_ARRAY;
-    return 0;
+  return false;
+}
+
+/* A struct field's name: up to ':' (backquotes removed), trimmed. */
+static char *tp_field_name(tparse *t)
+{
+  tp_ws(t);
+  const char *s = t->p;
+  bool quoted = t->p < t->e && *t->p == '`';
+  if (quoted) {
+    s = ++t->p;
+    while (t->p < t->e && *t->p != '`')
+      t->p++;
+    if (t->p >= t->e || t->p == s)
+      return NULL;
+    char *n = xstrndup(s, (size_t)(t->p - s));
+    t->p++;
+    return n;
   }
-  if ((strncasecmp(t, "map<", 4) == 0 || strncasecmp(t, "struct<", 7) == 0) && t[n - 1] == '>') {
-    c->kind = CK_OBJECT;
-    return 0;
-  }
-  if (n >= sizeof s)
-    return -1;
-  memcpy(s, t, n);
-  s[n] = '\0';
-  lower(s);
-  static const struct {
-    const char *name;
-    ckind kind;
-  } simple[] = {
-      {"string", CK_STRING}, {"boolean", CK_BOOLEAN}, {"tinyint", CK_TINYINT},
-      {"smallint", CK_SMALLINT}, {"int", CK_INT}, {"integer", CK_INT}, {"bigint", CK_BIGINT},
-      {"float", CK_FLOAT}, {"double", CK_DOUBLE}, {"date", CK_DATE},
-      {"timestamp", CK_TIMESTAMP},
-  };
-  for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++)
-    if (strcmp(s, simple[i].name) == 0) {
-      c->kind = simple[i].kind;
-      return 0;
+  while (t->p < t->e && *t->p != ':' && *t->p != ',' && *t->p != '<' && *t->p != '>')
+    t->p++;
+  const char *end = t->p;
+  while (end > s && isspace((unsigned char)end[-1]))
+    end--;
+  return end > s ? xstrndup(s, (size_t)(end - s)) : NULL;
+}
+
+static int hive_parse(tparse *t, ccol *c, int depth);
+
+/* The kids of a nested type: n of them, parsed at t (after its '<'). */
+static int hive_kids(tparse *t, ccol *c, int depth)
+{
+  for (;;) {
+    c->kids = xrealloc(c->kids, (c->nkids + 1) * sizeof *c->kids);
+    ccol *k = &c->kids[c->nkids];
+    memset(k, 0, sizeof *k);
+    c->nkids++;
+    if (c->kind == CK_STRUCT) {
+      char *fname = tp_field_name(t);
+      if (fname == NULL || !tp_char(t, ':')) {
+        free(fname);
+        return -1;
+      }
+      k->name = xasprintf("%s.%s", c->name, fname);
+      k->key = fname;
+      k->keylen = strlen(fname);
+    } else if (c->kind == CK_LIST) {
+      k->name = xasprintf("%s[]", c->name);
+    } else {
+      k->name = xasprintf("%s.%s", c->name, c->nkids == 1 ? "key" : "value");
     }
-  int len;
-  char tail;
-  if ((sscanf(s, "varchar(%d%c", &len, &tail) == 2 || sscanf(s, "char(%d%c", &len, &tail) == 2) &&
-      tail == ')' && s[n - 1] == ')' && len >= 1 && len <= 65535) {
-    c->kind = CK_STRING;
-    return 0;
-  }
-  if (strcmp(s, "decimal") == 0) {
-    c->kind = CK_DECIMAL;
-    c->precision = 10;
-    c->scale = 0;
-    return 0;
-  }
-  int p, sc;
-  if (sscanf(s, "decimal(%d,%d%c", &p, &sc, &tail) == 3 && tail == ')' && s[n - 1] == ')') {
-    if (p < 1 || p > 38 || sc < 0 || sc > p)
+    if (hive_parse(t, k, depth + 1) != 0)
       return -1;
-    c->kind = CK_DECIMAL;
-    c->precision = p;
-    c->scale = sc;
-    return 0;
+    if (!tp_char(t, ','))
+      break;
   }
-  return -1;
+  if (!tp_char(t, '>'))
+    return -1;
+  size_t want = c->kind == CK_LIST ? 1 : c->kind == CK_MAP ? 2 : c->nkids;
+  return c->nkids == want ? 0 : -1;
+}
+
+/* One Hive type at t into c (kind, precision, kids, type text): 0, or -1
+   when tarn cannot write it. */
+static int hive_parse(tparse *t, ccol *c, int depth)
+{
+  if (depth > PQW_MAX_DEPTH)
+    return -1;
+  tp_ws(t);
+  const char *start = t->p;
+  char w[16];
+  size_t n = 0;
+  while (t->p < t->e && (isalnum((unsigned char)*t->p) || *t->p == '_')) {
+    if (n + 1 >= sizeof w)
+      return -1;
+    w[n++] = (char)tolower((unsigned char)*t->p++);
+  }
+  w[n] = '\0';
+  int rc = 0;
+  if (strcmp(w, "array") == 0 || strcmp(w, "map") == 0 || strcmp(w, "struct") == 0) {
+    c->kind = w[0] == 'a' ? CK_LIST : w[0] == 'm' ? CK_MAP : CK_STRUCT;
+    rc = tp_char(t, '<') ? hive_kids(t, c, depth) : -1;
+  } else {
+    static const struct {
+      const char *name;
+      ckind kind;
+    } simple[] = {
+        {"string", CK_STRING}, {"boolean", CK_BOOLEAN}, {"tinyint", CK_TINYINT},
+        {"smallint", CK_SMALLINT}, {"int", CK_INT}, {"integer", CK_INT}, {"bigint", CK_BIGINT},
+        {"float", CK_FLOAT}, {"double", CK_DOUBLE}, {"date", CK_DATE},
+        {"timestamp", CK_TIMESTAMP}, {"varchar", CK_STRING}, {"char", CK_STRING},
+        {"decimal", CK_DECIMAL},
+    };
+    rc = -1;
+    for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++)
+      if (strcmp(w, simple[i].name) == 0) {
+        c->kind = simple[i].kind;
+        rc = 0;
+      }
+    bool sized = strcmp(w, "varchar") == 0 || strcmp(w, "char") == 0;
+    if (rc == 0 && (sized || c->kind == CK_DECIMAL)) {
+      long a = 10, b = 0;
+      char *end;
+      if (tp_char(t, '(')) {
+        tp_ws(t);
+        a = strtol(t->p, &end, 10);
+        rc = end == t->p ? -1 : 0;
+        t->p = end;
+        if (rc == 0 && c->kind == CK_DECIMAL) {
+          if (!tp_char(t, ','))
+            rc = -1;
+          tp_ws(t);
+          b = strtol(t->p, &end, 10);
+          rc = rc == 0 && end != t->p ? 0 : -1;
+          t->p = end;
+        }
+        if (rc == 0 && !tp_char(t, ')'))
+          rc = -1;
+      } else if (sized) {
+        rc = -1;   /* varchar and char take a length */
+      }
+      if (rc == 0 && sized && (a < 1 || a > 65535))
+        rc = -1;
+      if (rc == 0 && c->kind == CK_DECIMAL) {
+        if (a < 1 || a > 38 || b < 0 || b > a)
+          rc = -1;
+        c->precision = (int)a;
+        c->scale = (int)b;
+      }
+    }
+  }
+  if (rc == 0) {
+    const char *end = t->p;
+    while (end > start && isspace((unsigned char)end[-1]))
+      end--;
+    c->type = xstrndup(start, (size_t)(end - start));
+  }
+  return rc;
+}
+
+/* The writer's description of c (kids described in c->pkids). */
+static void describe(ccol *c, pqw_column *pc)
+{
+  memset(pc, 0, sizeof *pc);
+  pc->name = c->name;
+  switch (c->kind) {
+  case CK_BOOLEAN:
+    pc->kind = PQW_BOOLEAN;
+    break;
+  case CK_TINYINT:
+    pc->kind = PQW_INT8;
+    break;
+  case CK_SMALLINT:
+    pc->kind = PQW_INT16;
+    break;
+  case CK_INT:
+    pc->kind = PQW_INT32;
+    break;
+  case CK_BIGINT:
+    pc->kind = PQW_INT64;
+    break;
+  case CK_FLOAT:
+    pc->kind = PQW_FLOAT;
+    break;
+  case CK_DOUBLE:
+    pc->kind = PQW_DOUBLE;
+    break;
+  case CK_DECIMAL:
+    pc->kind = c->precision <= 18 ? PQW_DECIMAL : PQW_DECIMAL_BYTES;
+    pc->precision = c->precision;
+    pc->scale = c->scale;
+    break;
+  case CK_DATE:
+    pc->kind = PQW_DATE;
+    break;
+  case CK_TIMESTAMP:
+    pc->kind = PQW_TIMESTAMP;
+    break;
+  case CK_LIST:
+  case CK_MAP:
+  case CK_STRUCT:
+    pc->kind = c->kind == CK_LIST ? PQW_LIST : c->kind == CK_MAP ? PQW_MAP : PQW_STRUCT;
+    c->pkids = xcalloc(c->nkids, sizeof *c->pkids);
+    for (size_t i = 0; i < c->nkids; i++) {
+      describe(&c->kids[i], &c->pkids[i]);
+      if (c->kind == CK_STRUCT)   /* a field is named as the table names it */
+        c->pkids[i].name = c->kids[i].name + strlen(c->name) + 1;
+    }
+    pc->children = c->pkids;
+    pc->nchildren = (int)c->nkids;
+    break;
+  default:
+    pc->kind = PQW_STRING;
+    break;
+  }
+}
+
+/* Struct fields match JSON keys as columns do (invariant (3)). */
+static void field_keys(const conv_config *cfg, ccol *c)
+{
+  for (size_t i = 0; i < c->nkids; i++) {
+    ccol *k = &c->kids[i];
+    if (c->kind == CK_STRUCT && cfg->case_insensitive)
+      lower(k->key);
+    field_keys(cfg, k);
+  }
+}
+
+static int discard_out(void *ctx, const void *p, size_t n, err *e)
+{
+  return 0;
 }
 
 int stream__conv_schema_new(const conv_config *cfg, json_t *columns, conv_schema **out, err *e)
@@ -494,15 +677,20 @@ int stream__conv_schema_new(const conv_config *cfg, json_t *columns, conv_schema
       return err_set(e, ERR_INVALID, "column %zu of the table '%s.%s' has no name or type",
                      i + 1, cfg->database, cfg->table);
     }
-    if (hive_type(type, c) != 0) {
-      stream__conv_schema_free(s);
-      return err_set(e, ERR_INVALID, "column '%s' has type '%s', which tarn cannot write to "
-                     "Parquet (string, char, varchar, boolean, tinyint, smallint, int, bigint, "
-                     "float, double, decimal(p<=38,s), date, timestamp, array, map, struct)",
-                     name, type);
-    }
     s->n++;
     c->name = xstrdup(name);
+    tparse t = {type, type + strlen(type)};
+    int rc = hive_parse(&t, c, 0);
+    tp_ws(&t);
+    if (rc != 0 || t.p != t.e) {
+      err_set(e, ERR_INVALID, "column '%s' has type '%s', which tarn cannot write to "
+              "Parquet (string, char(n), varchar(n), boolean, tinyint, smallint, int, bigint, "
+              "float, double, decimal(p<=38,s), date, timestamp, and array<t>, map<k,v>, "
+              "struct<name:t,...> of them, nested up to %d levels)", name, type, PQW_MAX_DEPTH);
+      stream__conv_schema_free(s);
+      return ERR_INVALID;
+    }
+    free(c->type);
     c->type = xstrdup(type);
     const char *key = name;
     for (size_t m = 0; m < cfg->nmap; m++)
@@ -512,46 +700,17 @@ int stream__conv_schema_new(const conv_config *cfg, json_t *columns, conv_schema
     if (cfg->case_insensitive)
       lower(c->key);
     c->keylen = strlen(c->key);
-    pqw_column *pc = &s->pcols[i];
-    pc->name = c->name;
-    switch (c->kind) {
-    case CK_BOOLEAN:
-      pc->kind = PQW_BOOLEAN;
-      break;
-    case CK_TINYINT:
-      pc->kind = PQW_INT8;
-      break;
-    case CK_SMALLINT:
-      pc->kind = PQW_INT16;
-      break;
-    case CK_INT:
-      pc->kind = PQW_INT32;
-      break;
-    case CK_BIGINT:
-      pc->kind = PQW_INT64;
-      break;
-    case CK_FLOAT:
-      pc->kind = PQW_FLOAT;
-      break;
-    case CK_DOUBLE:
-      pc->kind = PQW_DOUBLE;
-      break;
-    case CK_DECIMAL:
-      pc->kind = c->precision <= 18 ? PQW_DECIMAL : PQW_DECIMAL_BYTES;
-      pc->precision = c->precision;
-      pc->scale = c->scale;
-      break;
-    case CK_DATE:
-      pc->kind = PQW_DATE;
-      break;
-    case CK_TIMESTAMP:
-      pc->kind = PQW_TIMESTAMP;
-      break;
-    default:
-      pc->kind = PQW_STRING;
-      break;
-    }
+    field_keys(cfg, c);
+    describe(c, &s->pcols[i]);
   }
+  err pe;
+  pqw_writer *probe = NULL;
+  if (pqw_new(s->pcols, (int)s->n, NULL, discard_out, NULL, &probe, &pe) != 0) {
+    stream__conv_schema_free(s);
+    return err_set(e, ERR_INVALID, "the table '%s.%s' cannot be written to Parquet: %s",
+                   cfg->database, cfg->table, pe.msg);
+  }
+  pqw_free(probe);
   *out = s;
   return 0;
 }
@@ -822,18 +981,15 @@ typedef struct jval {
   bool escaped;                /* 's': text still has escapes */
 } jval;
 
-typedef struct cell {
-  bool null;
-  int64_t i;
-  double f;
-  str_ref s;
-} cell;
+/* A converted value: a scalar, or a nested value's parts (parquet_write.h). */
+typedef pqw_value cell;
 
 typedef struct cctx {
   const conv_config *cfg;
   const conv_schema *sch;
   strheap *heap;
   arena *a;
+  arena *tree;                 /* the parts of nested values, per record */
   const char *code;            /* the failure: error code and message (arena) */
   const char *msg;
 } cctx;
@@ -1195,6 +1351,152 @@ static bool to_date(const jval *v, int64_t *days)
   return parse_ymd(&p, e, days) && p == e;
 }
 
+/* The value whose JSON text is [vstart, vend) (already checked), as a jval. */
+static void classify(const char *vstart, const char *vend, jval *v)
+{
+  memset(v, 0, sizeof *v);
+  switch (*vstart) {
+  case '"': {
+    jr sj = {vstart, vend, NULL};
+    v->t = 's';
+    jstring(&sj, &v->text, &v->escaped);
+    return;
+  }
+  case 'n':
+    return;                    /* null */
+  case 't':
+  case 'f':
+    v->t = 'b';
+    break;
+  case '{':
+  case '[':
+    v->t = *vstart;
+    break;
+  default:
+    v->t = 'n';
+    break;
+  }
+  v->text.ptr = vstart;
+  v->text.len = (size_t)(vend - vstart);
+  while (v->text.len > 0 && strchr(" \t\r\n", v->text.ptr[v->text.len - 1]) != NULL)
+    v->text.len--;
+}
+
+/* A JSON key as columns and struct fields are matched to it (invariant
+   (3)): unescaped, lower-cased when case-insensitive, dots made
+   underscores when asked; into scratch. False when it cannot match. */
+static bool match_key(const cctx *x, str_ref key, bool escaped, char *scratch, size_t cap,
+                      str_ref *out)
+{
+  str_ref k = key;
+  if (escaped) {
+    strheap tmp = {0};
+    str_ref u;
+    if (!unescape(key, &tmp, &u) || u.len >= cap) {
+      strheap_release(&tmp);
+      return false;
+    }
+    memcpy(scratch, u.ptr, u.len);
+    strheap_release(&tmp);
+    k.len = u.len;
+  } else {
+    if (key.len >= cap)
+      return false;
+    memcpy(scratch, key.ptr, key.len);
+  }
+  k.ptr = scratch;
+  for (size_t i = 0; i < k.len; i++) {
+    if (x->cfg->case_insensitive)
+      scratch[i] = (char)tolower((unsigned char)scratch[i]);
+    if (x->cfg->dots_to_underscores && scratch[i] == '.')
+      scratch[i] = '_';
+  }
+  *out = k;
+  return true;
+}
+
+/* The kid of c (or column of the schema, c NULL) whose key is k; -1 none. */
+static int find_key(const cctx *x, const ccol *c, str_ref k)
+{
+  const ccol *cols = c != NULL ? c->kids : x->sch->cols;
+  size_t n = c != NULL ? c->nkids : x->sch->n;
+  for (size_t i = 0; i < n; i++)
+    if (cols[i].keylen == k.len && memcmp(cols[i].key, k.ptr, k.len) == 0)
+      return (int)i;
+  return -1;
+}
+
+static bool convert_value(cctx *x, const ccol *c, jval *v, cell *out);
+
+/* A JSON array (list) or object (map, struct) for nested column c: its
+   parts converted into out->items (in x->tree). */
+static bool convert_nested(cctx *x, const ccol *c, jval *v, cell *out)
+{
+  char open = c->kind == CK_LIST ? '[' : '{';
+  if (v->t != open)
+    return mismatch(x, c, v, c->kind == CK_LIST ? "not a JSON array" : "not a JSON object");
+  jr j = {v->text.ptr + 1, v->text.ptr + v->text.len, NULL};
+  size_t cap = c->kind == CK_STRUCT ? c->nkids : 8;
+  size_t n = 0;
+  cell *items = arena_alloc(x->tree, cap * sizeof *items);
+  jval *fields = c->kind == CK_STRUCT ? arena_alloc(x->tree, c->nkids * sizeof *fields) : NULL;
+  char scratch[1024];
+  jws(&j);
+  while (j.p < j.e && *j.p != (open == '[' ? ']' : '}')) {
+    str_ref key = {0};
+    bool kesc = false;
+    if (open == '{') {
+      if (!jstring(&j, &key, &kesc))
+        return mismatch(x, c, v, "malformed JSON");
+      jws(&j);
+      j.p++;                   /* ':' (the record was checked whole) */
+      jws(&j);
+    }
+    const char *vs = j.p;
+    if (!jvalue(&j, 1))
+      return mismatch(x, c, v, "malformed JSON");
+    jval ev;
+    classify(vs, j.p, &ev);
+    jws(&j);
+    if (j.p < j.e && *j.p == ',') {
+      j.p++;
+      jws(&j);
+    }
+    if (c->kind == CK_STRUCT) {
+      str_ref k;
+      int f = match_key(x, key, kesc, scratch, sizeof scratch, &k) ? find_key(x, c, k) : -1;
+      if (f >= 0)
+        fields[f] = ev;        /* the last of a repeated key wins, as for columns */
+      continue;
+    }
+    size_t per = c->kind == CK_MAP ? 2 : 1;
+    if (n + per > cap) {
+      cell *more = arena_alloc(x->tree, cap * 2 * sizeof *more);
+      memcpy(more, items, n * sizeof *items);
+      items = more;
+      cap *= 2;
+    }
+    if (c->kind == CK_MAP) {
+      jval kv = {.t = 's', .text = key, .escaped = kesc};
+      if (!convert_value(x, &c->kids[0], &kv, &items[n]) ||
+          !convert_value(x, &c->kids[1], &ev, &items[n + 1]))
+        return false;
+    } else if (!convert_value(x, &c->kids[0], &ev, &items[n])) {
+      return false;
+    }
+    n += per;
+  }
+  if (c->kind == CK_STRUCT) {
+    for (size_t i = 0; i < c->nkids; i++)
+      if (!convert_value(x, &c->kids[i], &fields[i], &items[i]))
+        return false;
+    n = c->nkids;
+  }
+  out->items = items;
+  out->n = n;
+  return true;
+}
+
 /* Converts value v for column c into *out. */
 static bool convert_value(cctx *x, const ccol *c, jval *v, cell *out)
 {
@@ -1224,16 +1526,10 @@ static bool convert_value(cctx *x, const ccol *c, jval *v, cell *out)
   case CK_STRING:
     out->s = v->text;
     return true;
-  case CK_ARRAY:
-    if (v->t != '[')
-      return mismatch(x, c, v, "not a JSON array");
-    out->s = v->text;
-    return true;
-  case CK_OBJECT:
-    if (v->t != '{')
-      return mismatch(x, c, v, "not a JSON object");
-    out->s = v->text;
-    return true;
+  case CK_LIST:
+  case CK_MAP:
+  case CK_STRUCT:
+    return convert_nested(x, c, v, out);
   case CK_BOOLEAN:
     if (v->t == 'b' || v->t == 's') {
       if (v->text.len == 4 && strncasecmp(v->text.ptr, "true", 4) == 0) {
@@ -1302,41 +1598,6 @@ static bool convert_value(cctx *x, const ccol *c, jval *v, cell *out)
   return mismatch(x, c, v, "unsupported");
 }
 
-/* The column a key names (-1: none). key is the raw key's content. */
-static int column_of(const cctx *x, str_ref key, bool escaped, char *scratch, size_t cap)
-{
-  str_ref k = key;
-  if (escaped) {
-    strheap tmp = {0};
-    str_ref u;
-    if (!unescape(key, &tmp, &u) || u.len >= cap) {
-      strheap_release(&tmp);
-      return -1;
-    }
-    memcpy(scratch, u.ptr, u.len);
-    strheap_release(&tmp);
-    k.ptr = scratch;
-    k.len = u.len;
-  } else {
-    if (key.len >= cap)
-      return -1;
-    memcpy(scratch, key.ptr, key.len);
-    k.ptr = scratch;
-  }
-  for (size_t i = 0; i < k.len; i++) {
-    if (x->cfg->case_insensitive)
-      scratch[i] = (char)tolower((unsigned char)scratch[i]);
-    if (x->cfg->dots_to_underscores && scratch[i] == '.')
-      scratch[i] = '_';
-  }
-  for (size_t c = 0; c < x->sch->n; c++) {
-    const ccol *col = &x->sch->cols[c];
-    if (col->keylen == k.len && memcmp(col->key, scratch, k.len) == 0)
-      return (int)c;
-  }
-  return -1;
-}
-
 /* One object at j->p into row[]; false with x->code set. */
 static bool convert_object(cctx *x, jr *j, cell *row, jval *vals)
 {
@@ -1383,44 +1644,12 @@ static bool convert_object(cctx *x, jr *j, cell *row, jval *vals)
     const char *vstart = j->p;
     if (!jvalue(j, 1))
       break;
-    int c = column_of(x, key, kesc, scratch, sizeof scratch);
+    str_ref k;
+    int c = match_key(x, key, kesc, scratch, sizeof scratch, &k) ? find_key(x, NULL, k) : -1;
+    const char *vend = j->p;
     jws(j);
-    if (c < 0)
-      continue;
-    jval *v = &vals[c];
-    switch (*vstart) {
-    case '"':
-      v->t = 's';
-      {
-        jr sj = {vstart, j->e, NULL};
-        jstring(&sj, &v->text, &v->escaped);
-      }
-      break;
-    case '{':
-    case '[':
-      v->t = *vstart;
-      v->text.ptr = vstart;
-      v->text.len = (size_t)(j->p - vstart);
-      while (v->text.len > 0 && strchr(" \t\r\n", v->text.ptr[v->text.len - 1]) != NULL)
-        v->text.len--;
-      break;
-    case 'n':
-      v->t = 0;                /* null */
-      break;
-    case 't':
-    case 'f':
-      v->t = 'b';
-      v->text.ptr = vstart;
-      v->text.len = *vstart == 't' ? 4 : 5;
-      break;
-    default:
-      v->t = 'n';
-      v->text.ptr = vstart;
-      v->text.len = (size_t)(j->p - vstart);
-      while (v->text.len > 0 && strchr(" \t\r\n", v->text.ptr[v->text.len - 1]) != NULL)
-        v->text.len--;
-      break;
-    }
+    if (c >= 0)
+      classify(vstart, vend, &vals[c]);
   }
   if (j->error == NULL && (j->p >= j->e || *j->p != '}'))
     fail(j, "expected ',' or '}'");
@@ -1439,11 +1668,6 @@ static bool convert_object(cctx *x, jr *j, cell *row, jval *vals)
 
 /* ---- writing ---- */
 
-typedef struct batch {
-  vec *cols;
-  int n;                       /* rows held */
-} batch;
-
 static int out_fn(void *ctx, const void *p, size_t n, err *e)
 {
   buf *b = ctx;
@@ -1452,52 +1676,11 @@ static int out_fn(void *ctx, const void *p, size_t n, err *e)
   return 0;
 }
 
-static void batch_put(batch *b, const conv_schema *s, const cell *row)
-{
-  int r = b->n++;
-  for (size_t c = 0; c < s->n; c++) {
-    vec *v = &b->cols[c];
-    v->nulls[r] = row[c].null;
-    switch (v->phys) {
-    case PHYS_F64:
-      v->f[r] = row[c].f;
-      break;
-    case PHYS_STR:
-      v->s[r] = row[c].null ? (str_ref){"", 0} : row[c].s;
-      break;
-    default:
-      v->i[r] = row[c].i;
-      break;
-    }
-  }
-}
-
 int stream__conv_write(const conv_config *cfg, const conv_schema *s, conv_rec *recs, size_t n,
                        buf *out, arena *a, err *e)
 {
   strheap heap = {0};
-  cctx x = {cfg, s, &heap, a, NULL, NULL};
-  batch b = {xcalloc(s->n, sizeof(vec)), 0};
-  for (size_t c = 0; c < s->n; c++) {
-    vec *v = &b.cols[c];
-    switch (s->pcols[c].kind) {
-    case PQW_DOUBLE:
-    case PQW_FLOAT:
-      v->phys = PHYS_F64;
-      v->f = xcalloc(COL_BATCH, sizeof(double));
-      break;
-    case PQW_STRING:
-    case PQW_DECIMAL_BYTES:
-      v->phys = PHYS_STR;
-      v->s = xcalloc(COL_BATCH, sizeof(str_ref));
-      break;
-    default:
-      v->phys = PHYS_I64;
-      v->i = xcalloc(COL_BATCH, sizeof(int64_t));
-      break;
-    }
-    v->nulls = xcalloc(COL_BATCH, 1);
-  }
+  cctx x = {cfg, s, &heap, a, arena_new(), NULL, NULL};
   /* a record's rows, held until all of its objects convert (invariant (2)) */
   size_t rcap = 4;
   cell *rows = xcalloc(rcap * s->n, sizeof(cell));
@@ -1536,32 +1719,22 @@ int stream__conv_write(const conv_config *cfg, const conv_schema *s, conv_rec *r
     for (size_t k = 0; k < nrows && rc == 0; k++) {
       if (w == NULL)
         rc = pqw_new(s->pcols, (int)s->n, &po, out_fn, out, &w, e);
-      if (rc == 0 && b.n == COL_BATCH) {
-        rc = pqw_append(w, b.cols, NULL, b.n, e);
-        b.n = 0;
-      }
       if (rc == 0)
-        batch_put(&b, s, rows + k * s->n);
+        rc = pqw_append_row(w, rows + k * s->n, e);
     }
-    /* strings point into records (alive) or the heap: the heap is reset
-       only after the rows using it are appended */
-    if (rc == 0 && heap.used > (16u << 20)) {
-      if (b.n > 0)
-        rc = pqw_append(w, b.cols, NULL, b.n, e);
-      b.n = 0;
+    /* the writer copied the rows: their strings (in the heap) and parts
+       (in the tree arena) can go */
+    if (heap.used > (16u << 20))
       strheap_reset(&heap);
+    if (arena_used(x.tree) > (1u << 20)) {
+      arena_free(x.tree);
+      x.tree = arena_new();
     }
   }
-  if (rc == 0 && w != NULL && b.n > 0)
-    rc = pqw_append(w, b.cols, NULL, b.n, e);
   if (rc == 0 && w != NULL)
     rc = pqw_finish(w, e);
   pqw_free(w);
-  for (size_t c = 0; c < s->n; c++) {
-    free(b.cols[c].p);
-    free(b.cols[c].nulls);
-  }
-  free(b.cols);
+  arena_free(x.tree);
   free(rows);
   free(vals);
   strheap_release(&heap);

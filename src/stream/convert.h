@@ -57,8 +57,9 @@ typedef struct conv_schema conv_schema;
 /* Types the columns (a JSON array of {"Name", "Type"} with Hive type names,
  * as Glue's StorageDescriptor.Columns): string, char(n), varchar(n),
  * boolean, tinyint, smallint, int, bigint, float, double, decimal(p,s) with
- * p <= 38, date, timestamp, and array<...>, map<...>, struct<...> (written
- * as their JSON text). Other types: ERR_INVALID naming the column. */
+ * p <= 38, date, timestamp, and array<t>, map<k,v>, struct<name:t,...> of
+ * them, nested up to PQW_MAX_DEPTH levels (written as Parquet LIST, MAP and
+ * STRUCT). Other types: ERR_INVALID naming the column. */
 int stream__conv_schema_new(const conv_config *cfg, json_t *columns, conv_schema **out,
                             err *e);
 conv_schema *stream__conv_schema_free(conv_schema *s);

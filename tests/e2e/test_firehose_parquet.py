@@ -40,6 +40,7 @@ COLUMNS = [
     {"Name": "tags", "Type": "array<string>"},
     {"Name": "attrs", "Type": "struct<color:string,size:int>"},
     {"Name": "amount", "Type": "decimal(30,5)"},
+    {"Name": "lines", "Type": "array<struct<sku:string,n:int,opts:map<string,string>>>"},
 ]
 
 
@@ -103,9 +104,10 @@ GOOD = [
      "price": "12.345", "ratio": 0.1, "f": 1.5, "ok": True, "day": "2024-03-05",
      "ts": "2024-03-05T07:08:09.123456Z", "tags": ["a", "b"],
      "attrs": {"color": "red", "size": 3}, "ignored": "x",
-     "amount": "1234567890123456789012345.67891"},
+     "amount": "1234567890123456789012345.67891",
+     "lines": [{"sku": "000042", "n": 2, "opts": {"gift": "yes"}}, {"SKU": "x", "n": "3"}, None]},
     {"ID": "7", "Qty": "8", "price": 99999.5, "ok": "false", "ts": 1709622489,
-     "day": "2024-2-29", "amount": -0.5},
+     "day": "2024-2-29", "amount": -0.5, "tags": [], "lines": []},
     {"id": None, "ts": "2024-03-05 07:08:09.5", "price": -0.001},
 ]
 BAD = [
@@ -113,11 +115,13 @@ BAD = [
     b'{"id": "q", "qty": "many"}',            # not an int
     b'{"id": "t", "tiny": 128}',              # out of range for tinyint
     b'[{"id": "array"}]',                     # not an object
+    b'{"id": "l", "lines": [{"n": "two"}]}',  # a nested part not an int
+    b'{"id": "m", "tags": "a,b"}',            # not an array
 ]
 
 
 def test_json_records_become_parquet_and_failures_go_to_the_error_prefix(
-        fh, s3, bucket, table, tmp_path):
+        tarn, fh, s3, bucket, table, tmp_path):
     name = unique("pq")
     db, tbl = table
     create(fh, name, bucket, Prefix="orders/", ErrorOutputPrefix="errors/",
@@ -138,22 +142,39 @@ def test_json_records_become_parquet_and_failures_go_to_the_error_prefix(
     rows = duckdb([
         "SELECT " + ", ".join("CAST(%s AS VARCHAR)" % c["Name"] for c in COLUMNS) +
         " FROM 'out.parquet' ORDER BY ts",
+        "SELECT lines[1].sku, lines[1].opts['gift'], lines[2].n + 1, len(lines), len(tags) "
+        "FROM 'out.parquet' ORDER BY ts",
         "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM 'out.parquet')",
     ], cwd=tmp_path)
     assert rows[0] == [
         ["7", "8", None, None, None, "99999.500", None, None, "false", "2024-02-29",
-         "2024-03-05 07:08:09", None, None, "-0.50000"],
+         "2024-03-05 07:08:09", "[]", None, "-0.50000", "[]"],
         ["000042", "7", "9007199254740993", "-32768", "127", "12.345", "0.1", "1.5", "true",
-         "2024-03-05", "2024-03-05 07:08:09.123456", '["a", "b"]',
-         '{"color": "red", "size": 3}', "1234567890123456789012345.67891"],
+         "2024-03-05", "2024-03-05 07:08:09.123456", "[a, b]",
+         "{'color': red, 'size': 3}", "1234567890123456789012345.67891",
+         "[{'sku': 000042, 'n': 2, 'opts': {gift=yes}}, {'sku': x, 'n': 3, 'opts': NULL}, NULL]"],
         [None, None, None, None, None, "-0.001", None, None, None, None,
-         "2024-03-05 07:08:09.5", None, None, None],
+         "2024-03-05 07:08:09.5", None, None, None, None],
     ]
-    assert dict(rows[1]) == {
+    # nested columns are Parquet LIST, MAP and STRUCT: DuckDB reaches into them
+    assert rows[1] == [[None, None, None, "0", "0"],
+                       ["000042", "yes", "4", "3", "2"],
+                       [None, None, None, None, None]]
+    assert dict(rows[2]) == {
         "id": "VARCHAR", "qty": "INTEGER", "big": "BIGINT", "small": "SMALLINT",
         "tiny": "TINYINT", "price": "DECIMAL(12,3)", "ratio": "DOUBLE", "f": "FLOAT",
-        "ok": "BOOLEAN", "day": "DATE", "ts": "TIMESTAMP", "tags": "VARCHAR",
-        "attrs": "VARCHAR", "amount": "DECIMAL(30,5)"}
+        "ok": "BOOLEAN", "day": "DATE", "ts": "TIMESTAMP", "tags": "VARCHAR[]",
+        "attrs": "STRUCT(color VARCHAR, size INTEGER)", "amount": "DECIMAL(30,5)",
+        "lines": "STRUCT(sku VARCHAR, n INTEGER, opts MAP(VARCHAR, VARCHAR))[]"}
+    # and tarn's SQL reads them back as JSON text that json_extract takes apart
+    key_url = "s3://%s/%s" % (bucket, key)
+    r = tarn.request("POST", "/_tarn/sql", headers={"Accept": "application/json"},
+                     body=("SELECT json_extract(lines, '$[0].opts.gift') AS g, attrs, tags "
+                           "FROM read_parquet('%s') WHERE id = '000042'" % key_url).encode())
+    assert r.status_code == 200, r.text
+    got = r.json()
+    cells = got["rows"][0] if "rows" in got else got[0]
+    assert cells == ['"yes"', '{"color":"red","size":3}', '["a","b"]']
 
     errs = wait_for(lambda: objects(s3, bucket, "errors/"), timeout=120)
     assert len(errs) == 1
@@ -167,6 +188,10 @@ def test_json_records_become_parquet_and_failures_go_to_the_error_prefix(
     assert codes[BAD[1]] == "DataFormatConversion.MalformedData"
     assert codes[BAD[2]] == "DataFormatConversion.MalformedData"
     assert codes[BAD[3]] == "DataFormatConversion.MalformedData"
+    assert codes[BAD[4]] == "DataFormatConversion.MalformedData"
+    assert "lines[].n" in [x["lastErrorMessage"] for x in lines
+                           if base64.b64decode(x["rawData"]) == BAD[4]][0]
+    assert codes[BAD[5]] == "DataFormatConversion.MalformedData"
     for x in lines:
         assert x["attemptsMade"] >= 1 and x["lastErrorMessage"]
         assert x["arrivalTimestamp"] <= x["attemptEndingTimestamp"]

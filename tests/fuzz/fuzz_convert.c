@@ -33,7 +33,8 @@ static const char *const columns =
     " {\"Name\": \"dec\", \"Type\": \"decimal(10,3)\"}, {\"Name\": \"wide\", \"Type\": "
     "\"decimal(38,6)\"}, {\"Name\": \"dt\", \"Type\": \"date\"}, {\"Name\": \"ts\", \"Type\": "
     "\"timestamp\"}, {\"Name\": \"a\", \"Type\": \"array<int>\"}, {\"Name\": \"m\", \"Type\": "
-    "\"map<string,int>\"}]";
+    "\"map<string,int>\"}, {\"Name\": \"st\", \"Type\": \"struct<x:string,"
+    "y:array<struct<z:decimal(30,2),w:map<int,array<boolean>>>>>\"}]";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

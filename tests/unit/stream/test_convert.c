@@ -143,11 +143,17 @@ static void column(readback *rb, int fi, pq_column *c)
 {
   err e;
   err_clear(&e);
-  uint64_t off, len;
-  assert_int_equal(pq_chunk_range(rb->pf, 0, rb->pf->fields[fi].first_leaf, &off, &len, &e), 0);
-  const uint8_t *p = rb->file + off;
-  size_t l = (size_t)len;
-  int rc = pq_column_read(rb->pf, 0, fi, &p, &l, 1 << 24, c, &e);
+  const pq_field *f = &rb->pf->fields[fi];
+  const uint8_t *p[16];
+  size_t l[16];
+  assert_true(f->nleaves <= 16);
+  for (int k = 0; k < f->nleaves; k++) {
+    uint64_t off, len;
+    assert_int_equal(pq_chunk_range(rb->pf, 0, f->first_leaf + k, &off, &len, &e), 0);
+    p[k] = rb->file + off;
+    l[k] = (size_t)len;
+  }
+  int rc = pq_column_read(rb->pf, 0, fi, p, l, 1 << 24, c, &e);
   if (rc != 0)
     fail_msg("%s", e.msg);
 }
@@ -266,11 +272,11 @@ static void test_convert_openx(void **state)
   column(&rb, 7, &c); /* f */
   assert_true(c.f[0] == 1.5);
   pq_column_release(&c);
-  column(&rb, 8, &c); /* tags: the JSON text as written */
-  assert_true(str_is(&c, 0, "[\"a\", \"b\"]"));
+  column(&rb, 8, &c); /* tags: a Parquet LIST, read back as JSON text */
+  assert_true(str_is(&c, 0, "[\"a\",\"b\"]"));
   pq_column_release(&c);
-  column(&rb, 9, &c);
-  assert_true(str_is(&c, 0, "{\"a\": 1, \"b\": \"x\"}"));
+  column(&rb, 9, &c); /* attrs: a STRUCT */
+  assert_true(str_is(&c, 0, "{\"a\":1,\"b\":\"x\"}"));
   pq_column_release(&c);
   pq_file_free(rb.pf);
 
@@ -285,6 +291,97 @@ static void test_convert_openx(void **state)
   buf_release(&out);
   arena_free(a);
   stream__conv_schema_free(s);
+  stream__conv_free(cfg);
+}
+
+/* Nested columns: lists, maps and structs inside each other, their parts
+   converted by the columns' rules; a part that does not match fails the
+   record. */
+static void test_convert_nested(void **state)
+{
+  (void)state;
+  conv_config *cfg = NULL;
+  err e;
+  assert_int_equal(parse("{" GOOD_CONV "}", &cfg, &e), 0);
+  conv_schema *s = schema(
+      cfg, "[{\"Name\": \"id\", \"Type\": \"string\"},"
+           " {\"Name\": \"counts\", \"Type\": \"map<string,bigint>\"},"
+           " {\"Name\": \"who\", \"Type\": \"struct<Name:string,zip:string,"
+           "tags:array<string>,at:timestamp,amt:decimal(30,2)>\"},"
+           " {\"Name\": \"grid\", \"Type\": \"array<array<int>>\"},"
+           " {\"Name\": \"byid\", \"Type\": \"map<int,struct<ok:boolean>>\"}]");
+  const char *in[] = {
+      /* 0: all present; struct keys in another case, numbers kept exact */
+      "{\"id\": \"a\", \"counts\": {\"x\": 1, \"y\": null}, \"WHO\": {\"name\": \"Ann\","
+      " \"ZIP\": \"000042\", \"tags\": [\"p\", null], \"at\": \"2024-03-05T07:08:09Z\","
+      " \"amt\": \"12345678901234567890.25\", \"other\": 1},"
+      " \"grid\": [[1, 2], [], null], \"byid\": {\"7\": {\"ok\": true}, \"8\": null}}",
+      /* 1: empty and missing parts */
+      "{\"id\": \"b\", \"counts\": {}, \"who\": {}, \"grid\": []}",
+      /* 2: a part of the wrong kind fails the record */
+      "{\"id\": \"c\", \"grid\": [[1], \"x\"]}",
+      /* 3: a map key that is not of the key type fails the record */
+      "{\"id\": \"d\", \"byid\": {\"seven\": {\"ok\": true}}}",
+      /* 4: a struct field of the wrong type */
+      "{\"id\": \"e\", \"who\": {\"at\": \"yesterday\"}}",
+  };
+  size_t n = sizeof in / sizeof in[0];
+  conv_rec recs[5];
+  for (size_t i = 0; i < n; i++)
+    recs[i] = (conv_rec){(const uint8_t *)in[i], strlen(in[i]), NULL, NULL};
+  buf out;
+  buf_init(&out, 1u << 24);
+  arena *a = arena_new();
+  assert_int_equal(stream__conv_write(cfg, s, recs, n, &out, a, &e), 0);
+  assert_null(recs[0].err_code);
+  assert_null(recs[1].err_code);
+  assert_string_equal(recs[2].err_code, "DataFormatConversion.MalformedData");
+  assert_non_null(strstr(recs[2].err_msg, "Column 'grid[]' (array<int>): not a JSON array"));
+  assert_string_equal(recs[3].err_code, "DataFormatConversion.MalformedData");
+  assert_non_null(strstr(recs[3].err_msg, "byid.key"));
+  assert_string_equal(recs[4].err_code, "DataFormatConversion.MalformedData");
+  assert_non_null(strstr(recs[4].err_msg, "who.at"));
+
+  readback rb;
+  open_file(&rb, &out);
+  assert_int_equal(rb.pf->num_rows, 2);
+  assert_int_equal(rb.pf->nfields, 5);
+  pq_column c;
+  column(&rb, 1, &c);
+  assert_true(str_is(&c, 0, "{\"x\":1,\"y\":null}"));
+  assert_true(str_is(&c, 1, "{}"));
+  pq_column_release(&c);
+  column(&rb, 2, &c);
+  assert_true(str_is(&c, 0, "{\"Name\":\"Ann\",\"zip\":\"000042\",\"tags\":[\"p\",null],"
+                            "\"at\":\"2024-03-05 07:08:09\",\"amt\":\"12345678901234567890.25\"}"));
+  assert_true(str_is(&c, 1, "{\"Name\":null,\"zip\":null,\"tags\":null,\"at\":null,"
+                            "\"amt\":null}"));
+  pq_column_release(&c);
+  column(&rb, 3, &c);
+  assert_true(str_is(&c, 0, "[[1,2],[],null]"));
+  assert_true(str_is(&c, 1, "[]"));
+  pq_column_release(&c);
+  column(&rb, 4, &c);
+  assert_true(str_is(&c, 0, "{\"7\":{\"ok\":true},\"8\":null}"));
+  assert_true(c.nulls != NULL && c.nulls[1]);
+  pq_column_release(&c);
+  pq_file_free(rb.pf);
+  buf_release(&out);
+  arena_free(a);
+  stream__conv_schema_free(s);
+
+  /* types tarn cannot write are refused when the schema is read */
+  static const char *bad[] = {"array<>", "map<string>", "struct<a int>", "array<uniontype<int>>",
+                              "array<string", "struct<a:int>>", "varchar"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char cols[256];
+    snprintf(cols, sizeof cols, "[{\"Name\": \"x\", \"Type\": \"%s\"}]", bad[i]);
+    json_t *j = json_loads(cols, 0, NULL);
+    conv_schema *b = NULL;
+    if (stream__conv_schema_new(cfg, j, &b, &e) != ERR_INVALID)
+      fail_msg("type %s accepted", bad[i]);
+    json_decref(j);
+  }
   stream__conv_free(cfg);
 }
 
@@ -401,6 +498,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_validation),
       cmocka_unit_test(test_convert_openx),
+      cmocka_unit_test(test_convert_nested),
       cmocka_unit_test(test_convert_mappings_and_hive),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
