@@ -14,6 +14,9 @@
  *     width 1) then the values, PLAIN or RLE_DICTIONARY (1 byte bit width +
  *     the hybrid of dictionary indices))
  *   FileMetaData, its length (4 bytes LE), "PAR1"
+ *   (with the page_v2 option, data pages are DATA_PAGE_V2: the levels'
+ *   hybrids without length prefixes, uncompressed, then the values
+ *   compressed on their own; no_dictionary writes PLAIN values only)
  *
  * Invariants:
  *   (1) Every column is OPTIONAL. A flat column has max definition level 1
@@ -381,6 +384,7 @@ struct pqw_writer {
   size_t *first;         /* the dictionary's entries */
   bb body;
   bb levels;
+  bb v2levels;
 };
 
 static int ptype_of(pqw_kind k)
@@ -559,6 +563,8 @@ int pqw_new(const pqw_column *cols, int ncols, const pqw_options *opt, pqw_out_f
     w->opt.row_group_rows = PQW_ROW_GROUP_ROWS;
   if (w->opt.row_group_bytes == 0)
     w->opt.row_group_bytes = PQW_ROW_GROUP_BYTES;
+  if (w->opt.page_bytes == 0)
+    w->opt.page_bytes = PAGE_BYTES;
   w->out = out;
   w->out_ctx = out_ctx;
   const char *path[2 * PQW_MAX_DEPTH + 2];
@@ -627,6 +633,7 @@ pqw_writer *pqw_free(pqw_writer *w)
   free(w->first);
   bb_free(&w->body);
   bb_free(&w->levels);
+  bb_free(&w->v2levels);
   free(w);
   return NULL;
 }
@@ -1099,6 +1106,57 @@ static int write_page(pqw_writer *w, chunkmeta *m, int type, const bb *body, int
   return rc;
 }
 
+/* A v2 data page's levels (uncompressed, before the values) and counts. */
+typedef struct page_v2 {
+  const bb *levels;      /* repetition levels' hybrid, then definition levels' */
+  size_t rep_len;        /* bytes of the repetition levels */
+  int32_t nulls;
+  int32_t rows;
+} page_v2;
+
+/* Writes one DATA_PAGE_V2: header, the levels as they are, then the values
+   compressed on their own. */
+static int write_page_v2(pqw_writer *w, chunkmeta *m, const page_v2 *v2, const bb *values,
+                         int32_t nvalues, int encoding, err *e)
+{
+  char *z = NULL;
+  size_t zlen = 0;
+  int rc = compress(w->opt.codec, values, &z, &zlen, e);
+  if (rc < 0)
+    return rc;
+  size_t usize = v2->levels->len + values->len;
+  size_t csize = v2->levels->len + zlen;
+  if (usize > INT32_MAX || csize > INT32_MAX) {
+    free(z);
+    return err_set(e, ERR_ENTITY_TOO_LARGE, "a parquet page is larger than 2 GiB");
+  }
+  bb h = {0};
+  tc t = {.b = &h};
+  tc_i32(&t, 1, PQ_PAGE_DATA_V2);
+  tc_i32(&t, 2, (int32_t)usize);
+  tc_i32(&t, 3, (int32_t)csize);
+  tc_begin(&t, 8);
+  tc_i32(&t, 1, nvalues);
+  tc_i32(&t, 2, v2->nulls);
+  tc_i32(&t, 3, v2->rows);
+  tc_i32(&t, 4, encoding);
+  tc_i32(&t, 5, (int32_t)(v2->levels->len - v2->rep_len));
+  tc_i32(&t, 6, (int32_t)v2->rep_len);
+  tc_bool(&t, 7, w->opt.codec != PQW_UNCOMPRESSED);
+  tc_end(&t);
+  bb_byte(&h, THRIFT_STOP);
+  rc = emit(w, h.p, h.len, e);
+  if (rc == 0)
+    rc = emit(w, v2->levels->p, v2->levels->len, e);
+  if (rc == 0)
+    rc = emit(w, z != NULL ? (const void *)z : (const void *)values->p, zlen, e);
+  m->usize += h.len + usize;
+  m->csize += h.len + csize;
+  bb_free(&h);
+  free(z);
+  return rc;
+}
+
 static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
 {
   int rc = 0;
@@ -1120,7 +1178,7 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
   w->idx = grow(w->idx, &w->idxcap, c->nvals + 1, sizeof *w->idx);
   uint32_t *idx = w->idx;
   size_t ndict = 0;
-  m->dict = build_dict(w, c, soff, idx, &ndict);
+  m->dict = !w->opt.no_dictionary && build_dict(w, c, soff, idx, &ndict);
   const size_t *first = w->first;
 
   /* statistics (invariant (3)): over the dictionary's entries when there is one */
@@ -1148,7 +1206,7 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
     size_t v1 = val;
     size_t bytes = 0;
     while (r1 < c->nrows && ((c->rep != NULL && r1 > row && c->rep[r1] != 0) ||
-                             (r1 - row < PAGE_ROWS && bytes < PAGE_BYTES))) {
+                             (r1 - row < PAGE_ROWS && bytes < w->opt.page_bytes))) {
       if (c->def[r1] == c->max_def) {
         bytes += m->dict ? 2 : c->ptype == PQ_BYTE_ARRAY ? 4 + c->slen[v1] : 8;
         v1++;
@@ -1159,9 +1217,13 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
     w->lev = grow(w->lev, &w->levcap, r1 - row + 1, sizeof *w->lev);
     uint32_t *lev = w->lev;
     bb *levels = &w->levels;
+    bb *v2lev = &w->v2levels;
+    v2lev->len = 0;
+    size_t rep_len = 0;
     uint64_t page_rows = r1 - row;
-    /* repetition levels (nested leaves), then definition levels: each a
-       4-byte length, then the hybrid */
+    /* repetition levels (nested leaves), then definition levels: in a v1
+       page each a 4-byte length, then the hybrid, in the body; in a v2 page
+       the hybrids alone, before the (compressed) values */
     if (c->rep != NULL) {
       page_rows = 0;
       for (size_t r = row; r < r1; r++) {
@@ -1170,15 +1232,18 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
       }
       levels->len = 0;
       rle_encode(levels, lev, r1 - row, bit_width((uint32_t)c->max_rep));
-      bb_le(&body, levels->len, 4);
-      bb_put(&body, levels->p, levels->len);
+      if (!w->opt.page_v2)
+        bb_le(&body, levels->len, 4);
+      bb_put(w->opt.page_v2 ? v2lev : &body, levels->p, levels->len);
+      rep_len = levels->len;
     }
     for (size_t r = row; r < r1; r++)
       lev[r - row] = c->def[r];
     levels->len = 0;
     rle_encode(levels, lev, r1 - row, bit_width((uint32_t)c->max_def));
-    bb_le(&body, levels->len, 4);
-    bb_put(&body, levels->p, levels->len);
+    if (!w->opt.page_v2)
+      bb_le(&body, levels->len, 4);
+    bb_put(w->opt.page_v2 ? v2lev : &body, levels->p, levels->len);
     if (m->dict) {
       bb_byte(&body, (unsigned)bw);
       rle_encode(&body, idx + val, v1 - val, bw);
@@ -1210,8 +1275,14 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
     pg->null_page = v1 == val;
     if (!pg->null_page && !bounds(c, val, v1, soff, NULL, &pg->min, &pg->max))
       m->ci_ok = false;
-    rc = write_page(w, m, PQ_PAGE_DATA, &body, (int32_t)(r1 - row),
-                    m->dict ? PQ_ENC_RLE_DICTIONARY : PQ_ENC_PLAIN, e);
+    int enc = m->dict ? PQ_ENC_RLE_DICTIONARY : PQ_ENC_PLAIN;
+    if (w->opt.page_v2) {
+      page_v2 v2 = {.levels = v2lev, .rep_len = rep_len, .nulls = (int32_t)pg->nulls,
+                    .rows = (int32_t)page_rows};
+      rc = write_page_v2(w, m, &v2, &body, (int32_t)(r1 - row), enc, e);
+    } else {
+      rc = write_page(w, m, PQ_PAGE_DATA, &body, (int32_t)(r1 - row), enc, e);
+    }
     pg->size = w->off - pg->off;
     row = r1;
     val = v1;

@@ -43,6 +43,7 @@
 #include "base/err.h"
 #include "formats/column.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -111,6 +112,9 @@ typedef struct pqw_options {
   pqw_codec codec;
   uint64_t row_group_rows;   /* 0: PQW_ROW_GROUP_ROWS */
   uint64_t row_group_bytes;  /* 0: PQW_ROW_GROUP_BYTES */
+  uint64_t page_bytes;       /* a data page's values, about (0: 1 MiB) */
+  bool no_dictionary;        /* PLAIN values only */
+  bool page_v2;              /* DATA_PAGE_V2 pages (levels uncompressed, before the values) */
 } pqw_options;
 
 /* A writer of ncols top-level columns to out. Errors: ERR_INVALID (no

@@ -355,6 +355,15 @@ int stream__conv_parse(json_t *dst, const char *shape, conv_config **out, err *e
                                                      : PQW_UNCOMPRESSED;
   json_t *bs = json_object_get(pq, "BlockSizeBytes");
   c->block_bytes = json_is_integer(bs) ? (uint64_t)json_integer_value(bs) : DEFAULT_BLOCK_BYTES;
+  /* PageSizeBytes (1 MiB by default), EnableDictionaryCompression (on unless
+     false, as Hive's Parquet writer), WriterVersion V2: DATA_PAGE_V2 pages.
+     MaxPaddingBytes aligns row groups to HDFS blocks: tarn has none, so it
+     pads nothing (no byte of data depends on it). */
+  json_t *ps = json_object_get(pq, "PageSizeBytes");
+  c->page_bytes = json_is_integer(ps) ? (uint64_t)json_integer_value(ps) : 0;
+  c->no_dictionary = json_is_false(json_object_get(pq, "EnableDictionaryCompression"));
+  const char *wv = json_string_value(json_object_get(pq, "WriterVersion"));
+  c->page_v2 = wv != NULL && strcmp(wv, "V2") == 0;
   c->catalog_id = dup_str(json_object_get(schema, "CatalogId"));
   c->database = dup_str(json_object_get(schema, "DatabaseName"));
   c->table = dup_str(json_object_get(schema, "TableName"));
@@ -1686,7 +1695,9 @@ int stream__conv_write(const conv_config *cfg, const conv_schema *s, conv_rec *r
   cell *rows = xcalloc(rcap * s->n, sizeof(cell));
   jval *vals = xcalloc(s->n, sizeof(jval));
   pqw_writer *w = NULL;
-  pqw_options po = {.codec = cfg->codec, .row_group_bytes = cfg->block_bytes};
+  pqw_options po = {.codec = cfg->codec, .row_group_bytes = cfg->block_bytes,
+                    .page_bytes = cfg->page_bytes, .no_dictionary = cfg->no_dictionary,
+                    .page_v2 = cfg->page_v2};
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
     conv_rec *r = &recs[i];

@@ -27,6 +27,9 @@ typedef struct conv_config {
   char **ts_formats;
   pqw_codec codec;             /* ParquetSerDe Compression (SNAPPY by default) */
   uint64_t block_bytes;        /* ParquetSerDe BlockSizeBytes: a row group's size */
+  uint64_t page_bytes;         /* PageSizeBytes (0: the writer's 1 MiB) */
+  bool no_dictionary;          /* EnableDictionaryCompression false */
+  bool page_v2;                /* WriterVersion V2 */
   /* SchemaConfiguration */
   char *catalog_id;
   char *database;

@@ -352,3 +352,37 @@ def test_update_destination_checks_the_merged_configuration(fh, bucket, table):
     assert d["VersionId"] == "2"
     got = d["Destinations"][0]["ExtendedS3DestinationDescription"]
     assert got["DataFormatConversionConfiguration"]["SchemaConfiguration"]["DatabaseName"] == db
+
+
+def test_parquet_serde_settings_apply(fh, s3, bucket, table, tmp_path):
+    # WriterVersion V2 (DATA_PAGE_V2 pages), EnableDictionaryCompression
+    # false and a 64 KiB PageSizeBytes: DuckDB reads every value back, and
+    # no column chunk has a dictionary page
+    name = unique("v2")
+    db, tbl = table
+    create(fh, name, bucket, Prefix="v2/", ErrorOutputPrefix="v2err/",
+           DataFormatConversionConfiguration=conversion(
+               db, tbl, None, {"ParquetSerDe": {"WriterVersion": "V2",
+                                                "EnableDictionaryCompression": False,
+                                                "PageSizeBytes": 65536}}))
+    sent = []
+    for b in range(4):
+        recs = [{"id": "%06d" % (b * 500 + i), "qty": i % 3, "tags": ["t%d" % (i % 4)] * (i % 3),
+                 "lines": [{"sku": "s" * 100, "n": i}]} for i in range(500)]
+        sent += recs
+        r = fh.put_record_batch(DeliveryStreamName=name,
+                                Records=[{"Data": json.dumps(x).encode()} for x in recs])
+        assert r["FailedPutCount"] == 0
+    data = wait_for(lambda: objects(s3, bucket, "v2/"), timeout=120)
+    body = b"".join(data[k] for k in sorted(data))
+    assert len(data) == 1, sorted(data)
+    (tmp_path / "v2.parquet").write_bytes(body)
+    rows = duckdb([
+        "SELECT id, qty, len(tags), lines[1].n, length(lines[1].sku) FROM 'v2.parquet' ORDER BY id",
+        "SELECT count(*) FROM parquet_metadata('v2.parquet') "
+        "WHERE dictionary_page_offset IS NOT NULL",
+    ], cwd=tmp_path)
+    assert rows[0] == [[x["id"], str(x["qty"]), str(len(x["tags"])),
+                        str(x["lines"][0]["n"]), "100"] for x in sent]
+    assert rows[1] == [["0"]]
+    assert objects(s3, bucket, "v2err/") == {}

@@ -777,6 +777,88 @@ static void test_nested_long_row(void **state)
   free(m.p);
 }
 
+/* The options: DATA_PAGE_V2 pages (flat and nested, every codec), no
+   dictionary, a smaller page size; tarn's reader reads each back. */
+static void test_page_options(void **state)
+{
+  (void)state;
+  static const pqw_column str = {.name = "s", .kind = PQW_STRING};
+  static const pqw_column cols[] = {
+      {.name = "id", .kind = PQW_INT64},
+      {.name = "name", .kind = PQW_STRING},
+      {.name = "tags", .kind = PQW_LIST, .children = &str, .nchildren = 1},
+  };
+  static const pqw_codec codecs[] = {PQW_UNCOMPRESSED, PQW_SNAPPY, PQW_GZIP, PQW_ZSTD};
+  enum { ROWS = 30000 };
+  for (int variant = 0; variant < 5; variant++) {
+    pqw_options o = {.codec = codecs[variant % 4], .page_v2 = variant < 4,
+                     .no_dictionary = variant == 4, .page_bytes = variant == 4 ? 65536 : 0};
+    mem m = {0};
+    pqw_writer *w;
+    err e;
+    assert_int_equal(pqw_new(cols, 3, &o, mem_out, &m, &w, &e), 0);
+    char names[4][8] = {"ann", "bob", "cy", "dee"};
+    for (int r = 0; r < ROWS; r++) {
+      pqw_value tags[2] = {S(names[r % 4]), r % 5 == 0 ? NUL : S(names[(r + 1) % 4])};
+      pqw_value row[3] = {I(r), r % 7 == 0 ? NUL : S(names[r % 3]),
+                          r % 11 == 0 ? NUL : (pqw_value){.items = tags, .n = (size_t)(r % 3)}};
+      assert_int_equal(pqw_append_row(w, row, &e), 0);
+    }
+    assert_int_equal(pqw_finish(w, &e), 0);
+    pqw_free(w);
+    pq_column c[3];
+    for (int fi = 0; fi < 3; fi++)
+      read_field(&m, fi, &c[fi]);
+    for (int r = 0; r < ROWS; r++) {
+      assert_int_equal(c[0].i[r], r);
+      bool null = c[1].nulls != NULL && c[1].nulls[r];
+      assert_int_equal(null, r % 7 == 0);
+      if (!null)
+        assert_true(c[1].s[r].len == strlen(names[r % 3]) &&
+                    memcmp(c[1].s[r].ptr, names[r % 3], c[1].s[r].len) == 0);
+      null = c[2].nulls != NULL && c[2].nulls[r];
+      assert_int_equal(null, r % 11 == 0);
+      if (null)
+        continue;
+      char want[64];
+      if (r % 3 == 0)
+        snprintf(want, sizeof want, "[]");
+      else if (r % 3 == 1)
+        snprintf(want, sizeof want, "[\"%s\"]", names[r % 4]);
+      else if (r % 5 == 0)
+        snprintf(want, sizeof want, "[\"%s\",null]", names[r % 4]);
+      else
+        snprintf(want, sizeof want, "[\"%s\",\"%s\"]", names[r % 4], names[(r + 1) % 4]);
+      if (c[2].s[r].len != strlen(want) || memcmp(c[2].s[r].ptr, want, strlen(want)) != 0)
+        fail_msg("variant %d row %d: %.*s, want %s", variant, r, (int)c[2].s[r].len,
+                 c[2].s[r].ptr, want);
+    }
+    for (int fi = 0; fi < 3; fi++)
+      pq_column_release(&c[fi]);
+    /* the pages' kind, the dictionary, and how many pages id has */
+    uint32_t fl;
+    pq_file *pf = NULL;
+    assert_int_equal(pq_footer_len("o", m.len, m.p, m.len, &fl, &e), 0);
+    assert_int_equal(pq_file_parse("o", m.len, m.p + m.len - 8 - fl, fl, &pf, &e), 0);
+    const pq_chunk *id = &pf->rgs[0].chunks[0];
+    const pq_chunk *name = &pf->rgs[0].chunks[1];
+    assert_int_equal(name->dict_off >= 0, variant != 4);
+    /* the first page header's type: compact-protocol field 1 */
+    const uint8_t *ph = m.p + id->data_off;
+    assert_int_equal(ph[0], 0x15);
+    assert_int_equal(ph[1] >> 1, variant < 4 ? PQ_PAGE_DATA_V2 : PQ_PAGE_DATA);
+    uint64_t oi_off, oi_len, ci_off, ci_len;
+    pq_page_index_ranges(pf, 0, 0, &oi_off, &oi_len, &ci_off, &ci_len);
+    pq_pageidx px;
+    assert_int_equal(pq_page_index_parse(pf, 0, 0, m.p + oi_off, oi_len, NULL, 0, &px, &e), 0);
+    /* 30,000 8-byte values: 2 pages of 20,000 rows, or 4 of 64 KiB */
+    assert_int_equal(px.n, variant == 4 ? 4 : 2);
+    pq_page_index_free(&px);
+    pq_file_free(pf);
+    free(m.p);
+  }
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -790,6 +872,7 @@ int main(void)
     cmocka_unit_test(test_codecs_round_trip),
     cmocka_unit_test(test_nested),
     cmocka_unit_test(test_nested_long_row),
+    cmocka_unit_test(test_page_options),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
