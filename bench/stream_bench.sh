@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/stream_bench.sh -- streams (issue 11): durable records per second
 # through Firehose PutRecordBatch and Kinesis PutRecords (batches of 500
-# records of 100 bytes, from 1 and 8 clients), beside Redis XADD with
+# records of 1 KiB, the issue's load, from 1 and 8 clients), beside Redis XADD with
 # appendonly yes / appendfsync always (each write fsync'd before the answer,
 # pipelined 500 deep: the same durability contract, no SigV4, no JSON, no
 # base64) run on this machine in this run.
@@ -12,7 +12,8 @@
 #
 # Environment: TARN (build/tarn), BUILD (build), SLOAD (prebuilt program),
 # STREAM_SECS (2) seconds per run, STREAM_ROUNDS (3) runs per configuration
-# (the median is shown), REDIS_N (200000) XADDs per redis-benchmark row.
+# (the median is shown), REDIS_N (200000) XADDs per redis-benchmark row,
+# STREAM_RECORD_BYTES (1024) bytes per record.
 # Output: bench/out/stream.txt (the table), bench/out/stream-raw.txt (every
 # client line).
 set -euo pipefail
@@ -24,7 +25,7 @@ TARN=${TARN:-$BUILD/tarn}
 SECS=${STREAM_SECS:-2}
 ROUNDS=${STREAM_ROUNDS:-3}
 REDIS_N=${REDIS_N:-200000}
-SIZE=100
+SIZE=${STREAM_RECORD_BYTES:-1024}
 BATCH=500
 OUT=$ROOT/bench/out
 AK=benchaccesskey

@@ -20,6 +20,7 @@
 
 #include "api/iam.h"
 #include "aws/errors.h"
+#include "aws/json_load.h"
 #include "base/mem.h"
 #include "base/text.h"
 
@@ -132,8 +133,8 @@ static void ddb_handle(void *ctx, http_req *r)
     return;
   }
   r->op = canon;
-  json_error_t je;
-  json_t *in = r->body.len == 0 ? json_object() : json_loadb(r->body.data, r->body.len, 0, &je);
+  err pe = {0};
+  json_t *in = r->body.len == 0 ? json_object() : aws_json_load(r->body.data, r->body.len, &pe);
   int rc = 0;
   if (!json_is_object(in))
     rc = err_set(&e, KV_ERR_SERIALIZATION, "Start of structure or map found where not expected");

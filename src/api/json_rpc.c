@@ -14,6 +14,7 @@
 
 #include "api/iam.h"
 #include "aws/errors.h"
+#include "aws/json_load.h"
 #include "base/mem.h"
 #include "base/text.h"
 #include "stream/stream.h"
@@ -159,8 +160,8 @@ static void rpc_handle(void *ctx, http_req *r)
       r->op = op->name;
   }
   if (rc == 0) {
-    json_error_t je;
-    c->in = r->body.len == 0 ? json_object() : json_loadb(r->body.data, r->body.len, 0, &je);
+    err pe = {0};
+    c->in = r->body.len == 0 ? json_object() : aws_json_load(r->body.data, r->body.len, &pe);
     if (!json_is_object(c->in))
       rc = err_set(&e, RPC_ERR_SERIALIZATION, "the request body is not a JSON object");
   }

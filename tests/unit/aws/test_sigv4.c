@@ -609,5 +609,6 @@ int main(void)
   int failed = cmocka_run_group_tests_name("sigv4", tests, group_setup, group_teardown);
   failed += unit_aws_chunked_run();
   failed += unit_aws_eventstream_run();
+  failed += unit_aws_json_load_run();
   return failed;
 }

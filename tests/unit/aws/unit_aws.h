@@ -5,5 +5,6 @@
 
 int unit_aws_chunked_run(void);
 int unit_aws_eventstream_run(void);
+int unit_aws_json_load_run(void);
 
 #endif

@@ -197,6 +197,7 @@ static void test_base64(void **state)
   uint8_t out[16];
   assert_int_equal(base64_decode("Zm9", 3, out, sizeof out), -1);      /* no padding */
   assert_int_equal(base64_decode("Zm9v!A==", 8, out, sizeof out), -1); /* bad char */
+  assert_int_equal(base64_decode("\xffm9vYmFy", 8, out, sizeof out), -1); /* a high byte */
   assert_int_equal(base64_decode("Zg==Zg==", 8, out, sizeof out), -1); /* padding inside */
   assert_int_equal(base64_decode("Zh==", 4, out, sizeof out), -1);     /* stray bits */
   assert_int_equal(base64_decode("Z===", 4, out, sizeof out), -1);
