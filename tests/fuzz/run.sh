@@ -19,6 +19,15 @@ for t in chunked xml sigv4 gate; do
     || { tail -40 $out/fuzz_$t.log; exit 1; }
   tail -1 $out/fuzz_$t.log
 done
+# the fast JSON loader against jansson (aws/json_load.c), differential
+clang $flags -o $out/fuzz_json_load tests/fuzz/fuzz_json_load.c src/aws/json_load.c $base $libs \
+  -ljansson -lcrypto
+mkdir -p $out/corpus_json_load
+cp tests/fuzz/seeds/json_load.json $out/corpus_json_load/
+echo "fuzz_json_load: ${secs}s"
+$out/fuzz_json_load -max_total_time="$secs" -max_len=4096 $out/corpus_json_load \
+  >$out/fuzz_json_load.log 2>&1 || { tail -40 $out/fuzz_json_load.log; exit 1; }
+tail -1 $out/fuzz_json_load.log
 # Firehose prefixes and the jq subset (stream/prefix.c, with jansson)
 clang $flags -o $out/fuzz_prefix tests/fuzz/fuzz_prefix.c src/stream/prefix.c $base $libs -ljansson
 mkdir -p $out/corpus_prefix
