@@ -92,6 +92,16 @@ bool utf8_valid(const char *s, size_t n)
   const unsigned char *p = (const unsigned char *)s;
   size_t i = 0;
   while (i < n) {
+    /* ASCII runs, eight bytes at a time */
+    while (n - i >= 8) {
+      uint64_t w;
+      memcpy(&w, p + i, 8);
+      if (w & 0x8080808080808080ull)
+        break;
+      i += 8;
+    }
+    if (i >= n)
+      break;
     unsigned char c = p[i];
     if (c < 0x80) {
       i++;

@@ -321,6 +321,9 @@ static void test_utf8(void **state)
   assert_true(utf8_valid("plain", 5));
   assert_true(utf8_valid("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9)); /* é € 😀 */
   assert_false(utf8_valid("\xc0\xaf", 2));                            /* overlong '/' */
+  assert_true(utf8_valid("abcdefghijklmnop\xc3\xa9xyz", 21));          /* after a long ASCII run */
+  assert_false(utf8_valid("abcdefghijklmnop\xc0\xafxyz", 21));
+  assert_false(utf8_valid("abcdefghijklmno\xe2\x82", 17));             /* cut short at the end */
   assert_false(utf8_valid("\xe0\x80\xaf", 3));                        /* overlong */
   assert_false(utf8_valid("\xed\xa0\x80", 3));                        /* surrogate */
   assert_false(utf8_valid("\xf4\x90\x80\x80", 4));                    /* > U+10FFFF */
