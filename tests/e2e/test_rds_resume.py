@@ -43,8 +43,18 @@ def paused_cluster(srv, name):
     return rds, sm, data, arn, secret
 
 
-def test_resume_parks_requests(tarn_factory):
-    srv = tarn_factory(env={"TARN_RDB_TEST_RESUME_DELAY_MS": "4000"})
+@pytest.fixture(scope="module")
+def slow(tmp_path_factory):
+    """A server whose resumes take 4 s (the last test kills it)."""
+    srv = tarnlib.Tarn(tmp_path_factory.mktemp("tarn"),
+                       env={"TARN_RDB_TEST_RESUME_DELAY_MS": "4000"}).start()
+    yield srv
+    if srv.running():
+        srv.stop_clean()
+
+
+def test_resume_parks_requests(slow):
+    srv = slow
     rds, sm, data, arn, secret = paused_cluster(srv, "parked")
     s = boto3.session.Session()
     many = s.client("rds-data", endpoint_url=srv.endpoint, region_name=tarnlib.REGION,
@@ -116,8 +126,8 @@ def test_resuming_exception_at_once_as_aws(tarn_factory):
     retry_until_answered(data, arn, secret)
 
 
-def test_kill9_during_resume(tarn_factory):
-    srv = tarn_factory(env={"TARN_RDB_TEST_RESUME_DELAY_MS": "4000"})
+def test_kill9_during_resume(slow):  # last: it kills the server
+    srv = slow
     rds, sm, data, arn, secret = paused_cluster(srv, "crash")
     pidfile = os.path.join(srv.data, "rdb", "crash", "pg", "postmaster.pid")
     pool = concurrent.futures.ThreadPoolExecutor(1)
