@@ -18,8 +18,11 @@
  * the path down to its own directory and nothing else is granted.
  *
  * States of a cluster's process: stopped by the user (rec Stopped), paused
- * (pid 0), running (pid > 0). A statement on a paused cluster starts it and
- * waits (up to RDB_RESUME_WAIT_MS, else ERR_DB_RESUMING; the start goes on).
+ * (pid 0), running (pid > 0). A statement on a paused cluster parks
+ * (rdb_when_ready) while a worker thread starts it, and is handed back when
+ * it runs, or with ERR_DB_RESUMING past the wait (the start goes on). A
+ * statement that finds it paused anyway (it paused in between) starts it
+ * itself, on its own thread.
  * The reaper thread pauses a running cluster with MinCapacity 0 once it has
  * been idle SecondsUntilAutoPause with no statement in flight and no open
  * transaction, expires transactions idle for 3 minutes, and notices a

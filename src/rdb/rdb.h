@@ -3,14 +3,17 @@
  *
  * A cluster is a real PostgreSQL (Debian's postgresql 15) data directory
  * under DATA/rdb/<cluster>/pg, run by tarn as the unprivileged `postgres`
- * system user, listening only on a Unix socket in DATA/rdb/<cluster>/sock
- * (no TCP). tarn starts it on the first statement, pauses it (clean, fast
- * shutdown) after SecondsUntilAutoPause of idleness when MinCapacity is 0,
- * resumes it transparently on the next statement, and stops it on close.
+ * system user, listening on a Unix socket in DATA/rdb/<cluster>/sock (and
+ * on 127.0.0.1:Port only when the cluster was created with a Port). tarn
+ * starts it on the first statement, pauses it (clean, fast shutdown) after
+ * SecondsUntilAutoPause of idleness when MinCapacity is 0, resumes it on the
+ * next statement (rdb_when_ready: without the caller's thread), and stops
+ * it on close. Snapshots are stopped copies of the data directory.
  *
- * State: DATA/rdb/meta is an LMDB environment (mode 0600) with two
- * databases: "clusters" (identifier -> settings, JSON) and "secrets"
- * (name -> secret, JSON, with its value). Every write returns after its
+ * State: DATA/rdb/meta is an LMDB environment (mode 0600) with three
+ * databases: "clusters" (identifier -> settings, JSON), "secrets"
+ * (name -> secret, JSON, with its value) and "snapshots" (identifier ->
+ * record, with the managed master secret's value). Every write returns after its
  * commit.
  *
  * Wire shapes are the caller's; values are JSON in AWS's member names
