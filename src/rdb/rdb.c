@@ -807,6 +807,8 @@ static int cluster_make(rdb *r, json_t *in, json_t *snap, const char *from_dir, 
       password = "-"; /* the snapshot's own: nothing to set */
   }
   json_t *sc = json_object_get(in, "ServerlessV2ScalingConfiguration");
+  if (id0 != NULL && strcasecmp(id0, "meta") == 0) /* DATA/rdb/meta is the state */
+    return err_set(e, ERR_INVALID, "The DBClusterIdentifier 'meta' is reserved by tarn.");
   if (id0 == NULL || !valid_id(id0))
     return err_set(e, ERR_INVALID, "The parameter DBClusterIdentifier is not a valid "
                    "identifier. Identifiers must begin with a letter; must contain only ASCII "

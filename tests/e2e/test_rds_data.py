@@ -118,6 +118,11 @@ def test_cluster_and_secret(env):
         rds.create_db_cluster(DBClusterIdentifier="x1", Engine="mysql",
                               MasterUsername="m", MasterUserPassword="secret123")
     assert ei.value.response["Error"]["Code"] == "InvalidParameterValue"
+    with pytest.raises(ClientError) as ei:  # DATA/rdb/meta holds the state
+        rds.create_db_cluster(DBClusterIdentifier="Meta", Engine="aurora-postgresql",
+                              MasterUsername="m", MasterUserPassword="secret123")
+    assert ei.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert os.stat(os.path.join(env["srv"].data, "rdb", "meta")).st_uid == os.getuid()
     # a user's own secret works too; a wrong password is refused by PostgreSQL
     mine = sm.create_secret(Name="app-creds", SecretString=json.dumps(value))["ARN"]
     assert any(s["ARN"] == mine for s in sm.list_secrets()["SecretList"])
