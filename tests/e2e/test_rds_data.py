@@ -371,7 +371,11 @@ def test_auto_pause_and_resume(env):
     cap = lambda: rds.describe_db_clusters(DBClusterIdentifier="sleepy")["DBClusters"][0]["Capacity"]
     wait_for("the cluster to pause", lambda: cap() == 0)
     assert not pg_running(env["srv"], "sleepy")
-    assert ex("SELECT v FROM k")["records"] == [[{"longValue": 7}]]  # resumes
+    # the AWS CLI resumes it: its statement waits (TARN_RDB_RESUME_WAIT_SECONDS)
+    r = env["srv"].aws_ok("rds-data", "execute-statement", "--resource-arn", arn,
+                          "--secret-arn", secret, "--database", "app", "--sql", "SELECT v FROM k",
+                          "--region", tarnlib.REGION)
+    assert json.loads(r.stdout)["records"] == [[{"longValue": 7}]]
     assert pg_running(env["srv"], "sleepy")
     # stop / start
     rds.stop_db_cluster(DBClusterIdentifier="sleepy")

@@ -45,9 +45,10 @@ def paused_cluster(srv, name):
 
 @pytest.fixture(scope="module")
 def slow(tmp_path_factory):
-    """A server whose resumes take 4 s (the last test kills it)."""
+    """A server whose resumes take 8 s (the last test kills it): long enough
+    for N statements to arrive and park on a loaded machine."""
     srv = tarnlib.Tarn(tmp_path_factory.mktemp("tarn"),
-                       env={"TARN_RDB_TEST_RESUME_DELAY_MS": "4000"}).start()
+                       env={"TARN_RDB_TEST_RESUME_DELAY_MS": "8000"}).start()
     yield srv
     if srv.running():
         srv.stop_clean()
@@ -74,13 +75,8 @@ def test_resume_parks_requests(slow):
             assert f.result(timeout=WAIT) == [[{"longValue": 7 + i}]]
     assert metric(srv, "tarn_rdb_waiting", "parked") == 0
     assert metric(srv, "tarn_rdb_resumes_total", "parked") == 1  # one resume for them all
-    assert metric(srv, "tarn_rdb_last_resume_seconds", "parked") >= 4.0
-    # the AWS CLI waits through a resume too (within TARN_RDB_RESUME_WAIT_SECONDS)
-    cap = lambda: rds.describe_db_clusters(DBClusterIdentifier="parked")["DBClusters"][0]["Capacity"]
-    wait_for("the cluster to pause", lambda: cap() == 0)
-    r = srv.aws_ok("rds-data", "execute-statement", "--resource-arn", arn, "--secret-arn", secret,
-                   "--database", "app", "--sql", "SELECT v FROM k", "--region", tarnlib.REGION)
-    assert '"longValue": 7' in r.stdout
+    assert metric(srv, "tarn_rdb_last_resume_seconds", "parked") >= 8.0
+    # (the AWS CLI through a resume: test_rds_data.py's test_auto_pause_and_resume)
 
 
 def resuming_error(data, arn, secret):
@@ -106,7 +102,7 @@ def retry_until_answered(data, arn, secret):
 
 def test_resuming_exception_when_the_wait_runs_out(tarn_factory):
     srv = tarn_factory(env={"TARN_RDB_RESUME_WAIT_SECONDS": "1",
-                            "TARN_RDB_TEST_RESUME_DELAY_MS": "5000"})
+                            "TARN_RDB_TEST_RESUME_DELAY_MS": "3000"})
     rds, sm, data, arn, secret = paused_cluster(srv, "slow")
     t0 = time.monotonic()
     resuming_error(data, arn, secret)
