@@ -48,6 +48,7 @@
 
 #include "base/hash.h"
 #include "base/lmdb_env.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "base/text.h"
 
@@ -950,8 +951,8 @@ int rdb_cluster_create(rdb *r, json_t *in, json_t **out, err *e)
 
 /* ---- snapshots ----
  * A snapshot is a copy of a cluster's data directory taken while its
- * PostgreSQL is shut down cleanly (a running cluster is paused for the copy;
- * its next statement resumes it): DATA/rdb/.snapshots/<id>/pg, its record
+ * PostgreSQL is shut down cleanly (a running cluster is stopped for the copy
+ * and started again after it): DATA/rdb/.snapshots/<id>/pg, its record
  * in the "snapshots" database. A restore copies it into a new cluster. The
  * record is written "Creating" before the copy and completed after it, so a
  * copy cut short by a crash is removed at the next start (as a cluster's
@@ -1069,9 +1070,13 @@ int rdb_snapshot_create(rdb *r, const char *snap_id, const char *cluster_id, jso
   snprintf(top, sizeof top, "%s/.snapshots", r->root);
   snap_dir(r, id, dir, sizeof dir);
   if (rc == 0) {
+    bool was_running = c->pid > 0;
     stop_process(c); /* a clean shutdown: the copy is consistent */
     if ((rc = make_owned_dir(r, top, e)) == 0 && (rc = make_owned_dir(r, dir, e)) == 0)
       rc = copy_pg(r, c->dir, dir, e);
+    err e2 = {0};
+    if (was_running && rdb_cluster_ensure(r, c, &e2) != 0) /* else its next statement does */
+      log_warn("cluster %s did not start again after its snapshot: %s", c->id, e2.msg);
   }
   pthread_mutex_unlock(&c->mu);
   if (rc == 0) {

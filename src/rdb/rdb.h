@@ -80,8 +80,8 @@ int rdb_cluster_start(rdb *r, const char *id, json_t **out, err *e);
 
 /* ---- snapshots (a stopped copy of the data directory) ---- */
 
-/* CreateDBClusterSnapshot: pauses the cluster for the copy (its next
- * statement resumes it). ERR_CONFLICT with open transactions. */
+/* CreateDBClusterSnapshot: stops the cluster for the copy and starts it
+ * again if it ran. ERR_CONFLICT with open transactions. */
 int rdb_snapshot_create(rdb *r, const char *snap_id, const char *cluster_id, json_t **out,
                         err *e);
 /* All (both NULL), one (ERR_NOT_FOUND), or a cluster's; *out an array. */
