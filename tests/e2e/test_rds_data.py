@@ -278,6 +278,10 @@ def test_connection_pool(env):
     # sequential statements reuse one connection (one backend)
     pids = {pid() for _ in range(20)}
     assert len(pids) == 1
+    r = env["srv"].aws_ok("rds-data", "execute-statement", "--resource-arn", arn, "--secret-arn",
+                          secret, "--database", "app", "--sql", "SELECT pg_backend_pid()",
+                          "--region", tarnlib.REGION)  # the AWS CLI's statement too
+    assert {json.loads(r.stdout)["records"][0][0]["longValue"]} == pids
     # a pool per database: another database gets its own, reused too
     other = {pid(database="postgres") for _ in range(5)}
     assert len(other) == 1 and other != pids

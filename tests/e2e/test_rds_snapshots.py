@@ -36,6 +36,10 @@ def test_tcp_when_asked(tarn):
     c = rds.describe_db_clusters(DBClusterIdentifier="tcp")["DBClusters"][0]
     assert (c["Endpoint"], c["Port"]) == ("127.0.0.1", port)
     assert "listen_addresses=127.0.0.1" in postmaster_cmdline(tarn, "tcp")
+    r = tarn.aws_ok("rds", "describe-db-clusters", "--db-cluster-identifier", "tcp",
+                    "--region", tarnlib.REGION)
+    c_cli = json.loads(r.stdout)["DBClusters"][0]
+    assert (c_cli["Endpoint"], c_cli["Port"]) == ("127.0.0.1", port)
     secret = sm.create_secret(Name="tcp", SecretString=json.dumps(
         {"username": "master", "password": pw}))["ARN"]
     arn = c["DBClusterArn"]
