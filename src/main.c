@@ -499,6 +499,13 @@ static int cmd_server(int argc, char **argv)
   const char *tx_idle = getenv("TARN_RDB_TX_IDLE_SECONDS"); /* AWS: 180 */
   if (tx_idle != NULL && atol(tx_idle) > 0)
     ro.tx_idle_ms = (int64_t)atol(tx_idle) * 1000;
+  /* how long a statement waits for a resume (0: AWS's way, DatabaseResumingException at once) */
+  const char *rwait = getenv("TARN_RDB_RESUME_WAIT_SECONDS");
+  if (rwait != NULL && rwait[0] != '\0')
+    ro.resume_wait_ms = atol(rwait) > 0 ? (int64_t)atol(rwait) * 1000 : -1;
+  const char *rdelay = getenv("TARN_RDB_TEST_RESUME_DELAY_MS"); /* tests: a slow resume */
+  if (rdelay != NULL && atol(rdelay) > 0)
+    ro.resume_delay_ms = atol(rdelay);
   if (rdb_open(&ro, &dbs, &e) != 0) {
     log_warn("RDS clusters and the Data API are off: %s", e.msg);
     err_clear(&e);

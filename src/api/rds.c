@@ -2,8 +2,9 @@
  * rdb's clusters. Only Aurora PostgreSQL, Serverless v2.
  *
  * Operations: CreateDBCluster, DescribeDBClusters, ModifyDBCluster,
- * DeleteDBCluster, StopDBCluster, StartDBCluster. Others answer
- * InvalidAction.
+ * DeleteDBCluster, StopDBCluster, StartDBCluster, CreateDBClusterSnapshot,
+ * DescribeDBClusterSnapshots, DeleteDBClusterSnapshot,
+ * RestoreDBClusterFromSnapshot. Others answer InvalidAction.
  *
  * Errors: <ErrorResponse> with RDS's codes: DBClusterNotFoundFault (404),
  * DBClusterAlreadyExistsFault, InvalidParameterValue,
@@ -29,6 +30,8 @@
 #define RDS_NS "http://rds.amazonaws.com/doc/2014-10-31/"
 #define RDS_BODY_MAX (256u << 10)
 #define RDS_ERR_ACTION (-1601)
+#define RDS_ERR_SNAP_NOT_FOUND (-1602)
+#define RDS_ERR_SNAP_EXISTS (-1603)
 
 typedef struct rds_svc {
   http_service svc;
@@ -46,6 +49,8 @@ static void write_error(http_req *r, const err *e)
   case ERR_INVALID_REQUEST: code = "InvalidParameterCombination"; break;
   case ERR_CONFLICT: code = "InvalidDBClusterStateFault"; break;
   case RDS_ERR_ACTION: code = "InvalidAction"; break;
+  case RDS_ERR_SNAP_NOT_FOUND: status = 404; code = "DBClusterSnapshotNotFoundFault"; break;
+  case RDS_ERR_SNAP_EXISTS: code = "DBClusterSnapshotAlreadyExistsFault"; break;
   case ERR_SIGNATURE:
   case ERR_EXPIRED:
   case ERR_TIME_SKEWED: status = 403; code = "SignatureDoesNotMatch"; break;
@@ -134,6 +139,13 @@ static json_t *to_input(json_t *p)
     if (v != NULL)
       json_object_set_new(in, bools[i], json_boolean(is_true(v)));
   }
+  const char *port = json_string_value(json_object_get(p, "Port"));
+  if (port != NULL) { /* not a number: a value rdb refuses */
+    char *end;
+    long v = strtol(port, &end, 10);
+    json_object_set_new(in, "Port", *end == '\0' && port[0] != '\0' ? json_integer(v)
+                                                                    : json_string(port));
+  }
   json_t *sc = json_object_get(p, "ServerlessV2ScalingConfiguration");
   if (json_is_object(sc)) {
     json_t *o = json_object();
@@ -175,6 +187,43 @@ static int run(rds_svc *s, const char *a, json_t *p, buf *b, err *e)
       json_decref(in);
       return 0;
     }
+  } else if (strcmp(a, "CreateDBClusterSnapshot") == 0 ||
+             strcmp(a, "DeleteDBClusterSnapshot") == 0) {
+    const char *sid = json_string_value(json_object_get(p, "DBClusterSnapshotIdentifier"));
+    bool create = a[0] == 'C';
+    rc = create ? rdb_snapshot_create(s->r, sid, id, &o, e) : rdb_snapshot_delete(s->r, sid, &o, e);
+    if (rc == ERR_NOT_FOUND && !create)
+      e->code = rc = RDS_ERR_SNAP_NOT_FOUND;
+    if (rc == ERR_ENTITY_EXISTS)
+      e->code = rc = RDS_ERR_SNAP_EXISTS;
+    if (rc == 0)
+      xml_value(b, "DBClusterSnapshot", o);
+    json_decref(o);
+    json_decref(in);
+    return rc;
+  } else if (strcmp(a, "DescribeDBClusterSnapshots") == 0) {
+    const char *sid = json_string_value(json_object_get(p, "DBClusterSnapshotIdentifier"));
+    rc = rdb_snapshot_describe(s->r, sid, id, &o, e);
+    if (rc == ERR_NOT_FOUND)
+      e->code = rc = RDS_ERR_SNAP_NOT_FOUND;
+    if (rc == 0) {
+      buf_puts(b, "<DBClusterSnapshots>");
+      size_t i;
+      json_t *c;
+      json_array_foreach(o, i, c)
+      {
+        xml_value(b, "DBClusterSnapshot", c);
+      }
+      buf_puts(b, "</DBClusterSnapshots>");
+    }
+    json_decref(o);
+    json_decref(in);
+    return rc;
+  } else if (strcmp(a, "RestoreDBClusterFromSnapshot") == 0) {
+    const char *sid = json_string_value(json_object_get(p, "SnapshotIdentifier"));
+    rc = rdb_snapshot_restore(s->r, sid, in, &o, e);
+    if (rc == ERR_NOT_FOUND)
+      e->code = rc = RDS_ERR_SNAP_NOT_FOUND;
   } else if (strcmp(a, "ModifyDBCluster") == 0) {
     rc = rdb_cluster_modify(s->r, id, in, &o, e);
   } else if (strcmp(a, "DeleteDBCluster") == 0) {

@@ -9,13 +9,16 @@
  * and `::` casts; values go as text with the type their union member (or
  * typeHint) names, so PostgreSQL checks them. A statement without parameters
  * runs through PQexec (several statements allowed, the last one answers).
+ * Array parameters: see "arrays" below.
  *
  * Invariants:
  *   (1) Outside a transaction, a statement autocommits: an error leaves
  *       nothing changed. A batch runs in one transaction of its own.
  *   (2) A transaction pins one connection; one statement at a time runs on
  *       it (busy); it expires after RDB_TX_IDLE_MS without a call (rolled
- *       back, as AWS does after 3 minutes; rdb_options.tx_idle_ms).
+ *       back, as AWS does after 3 minutes; rdb_options.tx_idle_ms), and
+ *       after RDB_TX_LIFE_MS (24 hours) in all, busy or not at its next
+ *       idle moment.
  *   (3) No answer is larger than RDB_RESULT_MAX bytes.
  *
  * Start reading at rdb_execute().
@@ -167,6 +170,22 @@ static char *rewrite(const char *sql, json_t *names)
   return out;
 }
 
+typedef enum elem_kind { ELEM_LONG, ELEM_DOUBLE, ELEM_BOOL, ELEM_STRING } elem_kind;
+
+/* The array type a typeHint names for stringValues (0: PostgreSQL infers). */
+static unsigned hint_array_oid(const char *hint)
+{
+  static const struct {
+    const char *hint;
+    unsigned oid;
+  } t[] = {{"DATE", 1182}, {"TIME", 1183}, {"TIMESTAMP", 1115}, {"DECIMAL", 1231},
+           {"UUID", 2951}, {"JSON", 199}};
+  for (size_t i = 0; hint != NULL && i < sizeof t / sizeof t[0]; i++)
+    if (strcmp(hint, t[i].hint) == 0)
+      return t[i].oid;
+  return 0;
+}
+
 static unsigned hint_oid(const char *hint)
 {
   if (hint == NULL)
@@ -199,6 +218,68 @@ static void bound_release(bound *bd)
   free(bd->values);
   free(bd->types);
   memset(bd, 0, sizeof *bd);
+}
+
+/* An ArrayValue parameter as PostgreSQL's array text ({1,2}, {"a","b"},
+ * {{1,2},{3,4}}); *kind: the element kind (-1 while unknown: empty). */
+static int array_literal(json_t *a, buf *b, int *kind, int depth, err *e)
+{
+  static const char *members[] = {"longValues", "doubleValues", "booleanValues", "stringValues"};
+  if (depth > 6)
+    return err_set(e, ERR_INVALID, "arrayValue is nested more than 6 deep");
+  if (!json_is_object(a) || json_object_size(a) != 1)
+    return err_set(e, ERR_INVALID, "arrayValue must have exactly one of longValues, "
+                   "doubleValues, booleanValues, stringValues, arrayValues");
+  json_t *items = json_object_get(a, "arrayValues");
+  bool nested = items != NULL;
+  int k = -1;
+  for (int i = 0; i < 4 && items == NULL; i++)
+    if ((items = json_object_get(a, members[i])) != NULL)
+      k = i;
+  if (!json_is_array(items))
+    return err_set(e, ERR_INVALID, "arrayValue must have exactly one of longValues, "
+                   "doubleValues, booleanValues, stringValues, arrayValues");
+  if (k >= 0) {
+    if (*kind >= 0 && *kind != k)
+      return err_set(e, ERR_INVALID, "the arrays of an arrayValues hold values of one type");
+    *kind = k;
+  }
+  buf_append(b, "{", 1);
+  size_t i;
+  json_t *it;
+  json_array_foreach(items, i, it)
+  {
+    if (i > 0)
+      buf_append(b, ",", 1);
+    if (nested) {
+      int rc = array_literal(it, b, kind, depth + 1, e);
+      if (rc != 0)
+        return rc;
+    } else if (json_is_null(it)) {
+      buf_puts(b, "NULL");
+    } else if (k == ELEM_LONG && json_is_integer(it)) {
+      buf_printf(b, "%lld", (long long)json_integer_value(it));
+    } else if (k == ELEM_DOUBLE && json_is_number(it)) {
+      buf_printf(b, "%.17g", json_number_value(it));
+    } else if (k == ELEM_BOOL && json_is_boolean(it)) {
+      buf_puts(b, json_is_true(it) ? "t" : "f");
+    } else if (k == ELEM_STRING && json_is_string(it)) {
+      buf_append(b, "\"", 1);
+      for (const char *c = json_string_value(it); *c != '\0'; c++) {
+        if (*c == '"' || *c == '\\')
+          buf_append(b, "\\", 1);
+        buf_append(b, c, 1);
+      }
+      buf_append(b, "\"", 1);
+    } else {
+      return err_set(e, ERR_INVALID, "arrayValue.%s holds a value of another type",
+                     members[k]);
+    }
+    if (b->len > RDB_SQL_MAX * 16 - 64)
+      return err_set(e, ERR_INVALID, "arrayValue is too large");
+  }
+  buf_append(b, "}", 1);
+  return 0;
 }
 
 /* One SqlParameter's value as text and a type. */
@@ -239,8 +320,22 @@ static int bind_value(json_t *p, unsigned *type, char **text, err *e)
     hex_encode(raw, (size_t)got, *text + 2);
     free(raw);
     *type = OID_BYTEA;
-  } else if (json_object_get(v, "arrayValue") != NULL) {
-    return err_set(e, ERR_INVALID, "Array parameters are not supported.");
+  } else if ((m = json_object_get(v, "arrayValue")) != NULL) {
+    buf b;
+    buf_init(&b, RDB_SQL_MAX * 16);
+    int kind = -1;
+    int rc = array_literal(m, &b, &kind, 0, e);
+    if (rc != 0) {
+      buf_release(&b);
+      return rc;
+    }
+    buf_append(&b, "", 1);
+    *text = xstrdup(b.data);
+    buf_release(&b);
+    static const unsigned kinds[] = {1016, 1022, 1000, 0}; /* int8[] float8[] bool[] */
+    *type = kind >= 0 ? kinds[kind] : 0;
+    if (kind == ELEM_STRING || kind < 0)
+      *type = hint != NULL ? hint_array_oid(hint) : 1009; /* text[] */
   } else {
     return err_set(e, ERR_INVALID, "Invalid parameter value: expected one of stringValue, "
                    "longValue, doubleValue, booleanValue, blobValue, isNull");
@@ -302,18 +397,34 @@ static const char *type_name(unsigned oid, int *jdbc)
   case OID_TIMESTAMPTZ: *jdbc = 93; return "timestamptz";
   case OID_NUMERIC: *jdbc = 2; return "numeric";
   case OID_UUID: *jdbc = 1111; return "uuid";
-  default: *jdbc = 1111; return "unknown";
+  default: break;
   }
+  static const struct {
+    unsigned oid;
+    const char *name;
+  } arrays[] = {{1000, "_bool"}, {1005, "_int2"}, {1007, "_int4"}, {1016, "_int8"},
+                {1021, "_float4"}, {1022, "_float8"}, {1009, "_text"}, {1015, "_varchar"},
+                {1231, "_numeric"}, {1182, "_date"}, {1183, "_time"}, {1115, "_timestamp"},
+                {1185, "_timestamptz"}, {2951, "_uuid"}, {199, "_json"}, {3807, "_jsonb"}};
+  for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) {
+    if (arrays[i].oid == oid) {
+      *jdbc = 2003; /* java.sql.Types.ARRAY */
+      return arrays[i].name;
+    }
+  }
+  *jdbc = 1111;
+  return "unknown";
 }
 
 /* ---- arrays ----
  * A one-dimensional array of a scalar type comes back as arrayValue
  * (longValues, doubleValues, booleanValues or stringValues), parsed from
  * PostgreSQL's text form ({1,2,3}, {"a b",c}); a nested array as
- * arrayValues. One holding NULL has no Data API shape: it stays a
- * stringValue in PostgreSQL's text form. */
-
-typedef enum elem_kind { ELEM_LONG, ELEM_DOUBLE, ELEM_BOOL, ELEM_STRING } elem_kind;
+ * arrayValues. An array holding NULL stays a stringValue in PostgreSQL's
+ * text form (a Field's lists cannot hold null: SDKs fail to parse one); in
+ * formatRecordsAs JSON it is a JSON array with null. Array parameters
+ * (arrayValue in parameters, which AWS's Data API refuses) are sent as the
+ * same text form, typed int8[], float8[], bool[] or by the typeHint. */
 
 static bool array_kind(unsigned oid, elem_kind *k)
 {
@@ -322,7 +433,8 @@ static bool array_kind(unsigned oid, elem_kind *k)
   case 1021: case 1022: *k = ELEM_DOUBLE; return true;                         /* float4[] float8[] */
   case 1000: *k = ELEM_BOOL; return true;                                      /* bool[] */
   case 1009: case 1015: case 1014: case 1231: case 1182: case 1115: case 1183: /* text[] varchar[] bpchar[] numeric[] date[] timestamp[] time[] */
-  case 2951: *k = ELEM_STRING; return true;                                    /* uuid[] */
+  case 2951: case 199: case 3807: case 1185: case 1003: case 1002:            /* uuid[] json[] jsonb[] timestamptz[] name[] char[] */
+    *k = ELEM_STRING; return true;
   default: return false;
   }
 }
@@ -374,7 +486,9 @@ static json_t *parse_array(const char **p, elem_kind k, bool field)
         }
       }
       buf_append(&tok, "", 1);
-      v = !quoted && strcmp(tok.data, "NULL") == 0 ? NULL : elem_value(k, tok.data);
+      bool null = !quoted && strcmp(tok.data, "NULL") == 0;
+      /* a Field's lists cannot hold null (SDKs fail to parse it): see above */
+      v = null ? (field ? NULL : json_null()) : elem_value(k, tok.data);
     }
     if (v == NULL) {
       json_decref(items);
@@ -638,7 +752,8 @@ void rdb_tx_expire(rdb *r, int64_t now)
   for (int i = 0; i < RDB_TX_MAX; i++) {
     pthread_mutex_lock(&r->tx_mu);
     rdb_tx *t = &r->txs[i];
-    bool expired = t->id[0] != '\0' && !t->busy && now - t->last_used_ms >= r->tx_idle_ms;
+    bool expired = t->id[0] != '\0' && !t->busy &&
+                   (now - t->last_used_ms >= r->tx_idle_ms || now - t->begun_ms >= RDB_TX_LIFE_MS);
     PGconn *pg = t->pg;
     rdb_cluster *c = t->c;
     if (expired)
@@ -693,6 +808,7 @@ int rdb_tx_begin(rdb *r, json_t *in, json_t **out, err *e)
       slot->pg = pg;
       slot->busy = false;
       slot->last_used_ms = time_mono_ms();
+      slot->begun_ms = slot->last_used_ms;
     }
     pthread_mutex_unlock(&r->tx_mu);
     if (slot == NULL)

@@ -6,8 +6,9 @@
  * that scales to zero"; the engine must be the real one.
  *
  * Layout: DATA/rdb/meta (LMDB), DATA/rdb/<id>/ (owned by the run-as user,
- * mode 0700) holding pg/ (the data directory), sock/ (the Unix socket, no
- * TCP) and postgres.log.
+ * mode 0700) holding pg/ (the data directory), sock/ (the Unix socket; TCP
+ * on 127.0.0.1 only for a cluster created with a Port) and postgres.log;
+ * DATA/rdb/.snapshots/<snapshot>/pg (see "snapshots").
  *
  * Privileges: postgres refuses to run as root, so initdb and postgres are
  * started as the `postgres` system user (the Debian package's) when tarn
@@ -17,8 +18,11 @@
  * the path down to its own directory and nothing else is granted.
  *
  * States of a cluster's process: stopped by the user (rec Stopped), paused
- * (pid 0), running (pid > 0). A statement on a paused cluster starts it and
- * waits (up to RDB_RESUME_WAIT_MS, else ERR_DB_RESUMING; the start goes on).
+ * (pid 0), running (pid > 0). A statement on a paused cluster parks
+ * (rdb_when_ready) while a worker thread starts it, and is handed back when
+ * it runs, or with ERR_DB_RESUMING past the wait (the start goes on). A
+ * statement that finds it paused anyway (it paused in between) starts it
+ * itself, on its own thread.
  * The reaper thread pauses a running cluster with MinCapacity 0 once it has
  * been idle SecondsUntilAutoPause with no statement in flight and no open
  * transaction, expires transactions idle for 3 minutes, and notices a
@@ -44,6 +48,7 @@
 
 #include "base/hash.h"
 #include "base/lmdb_env.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "base/text.h"
 
@@ -71,7 +76,16 @@
 #define SECRET_ARN_PREFIX "arn:aws:secretsmanager:us-east-1:000000000000:secret:"
 #define START_WAIT_MS 60000
 #define STOP_WAIT_MS 30000
-#define PG_PORT "5432"
+#define PG_PORT 5432     /* a cluster's port unless CreateDBCluster gave Port */
+
+/* c's port as text (c->rec read: c->mu or r->mu held). TCP is on when the
+ * cluster was created with a Port. */
+static const char *port_of(rdb_cluster *c, char out[8])
+{
+  json_int_t p = json_integer_value(json_object_get(c->rec, "Port"));
+  snprintf(out, 8, "%d", p > 0 ? (int)p : PG_PORT);
+  return out;
+}
 
 static void sleep_ms(int ms)
 {
@@ -264,7 +278,11 @@ static int start_process(rdb *r, rdb_cluster *c, err *e)
   stop_stale(c->dir);
   char bin[1100];
   snprintf(bin, sizeof bin, "%s/postgres", r->bindir);
-  char *argv[] = {bin, "-D", pg, "-p", PG_PORT, "-c", "listen_addresses=", "-c", sockopt,
+  char port[8];
+  port_of(c, port);
+  bool tcp = json_integer_value(json_object_get(c->rec, "Port")) > 0;
+  char *argv[] = {bin, "-D", pg, "-p", port, "-c",
+                  tcp ? "listen_addresses=127.0.0.1" : "listen_addresses=", "-c", sockopt,
                   "-c", "unix_socket_permissions=0700", "-c", "shared_buffers=16MB",
                   "-c", "max_connections=40", "-c", "huge_pages=off", NULL};
   int64_t t0 = time_mono_ms();
@@ -273,7 +291,7 @@ static int start_process(rdb *r, rdb_cluster *c, err *e)
   if (rc != 0)
     return rc;
   const char *keys[] = {"host", "port", "dbname", "connect_timeout", NULL};
-  const char *vals[] = {sock, PG_PORT, "postgres", "5", NULL};
+  const char *vals[] = {sock, port, "postgres", "5", NULL};
   for (;;) {
     int st;
     if (waitpid(pid, &st, WNOHANG) == pid) {
@@ -292,6 +310,8 @@ static int start_process(rdb *r, rdb_cluster *c, err *e)
     }
     sleep_ms(5);
   }
+  if (r->resume_delay_ms > 0)
+    sleep_ms((int)r->resume_delay_ms);
   c->pid = pid;
   c->last_resume_ms = time_mono_ms() - t0;
   c->last_used_ms = time_mono_ms();
@@ -317,6 +337,167 @@ int rdb_cluster_ensure(rdb *r, rdb_cluster *c, err *e)
   if (rc == 0)
     c->resumes++;
   return rc;
+}
+
+/* ---- resumes without a thread ----
+ * A statement on a paused cluster parks (rdb_when_ready); one of
+ * RDB_WORKERS long-lived threads starts the cluster (long-lived: a
+ * postmaster gets SIGINT when the thread that forked it ends, (3)) and then
+ * hands each parked statement back to its caller, on those same threads.
+ * The reaper tells the ones whose wait ran out. */
+
+static void waiter_tell(rdb_waiter *w)
+{
+  w->fn(w->ctx, w->rc, &w->e);
+  free(w);
+}
+
+/* Moves c's waiters to the ready list, telling them rc; r->wmu held. */
+static void waiters_ready(rdb *r, rdb_cluster *c, int rc, const err *e)
+{
+  for (rdb_waiter **pp = &r->waiting; *pp != NULL;) {
+    rdb_waiter *w = *pp;
+    if (w->c != c) {
+      pp = &w->next;
+      continue;
+    }
+    *pp = w->next;
+    r->nwaiting--;
+    w->rc = rc;
+    if (rc != 0)
+      w->e = *e;
+    w->next = NULL;
+    *r->ready_tail = w;
+    r->ready_tail = &w->next;
+  }
+}
+
+static void *worker_main(void *arg)
+{
+  rdb *r = arg;
+  pthread_mutex_lock(&r->wmu);
+  while (!r->wstop) {
+    if (r->ready != NULL) {
+      rdb_waiter *w = r->ready;
+      r->ready = w->next;
+      if (r->ready == NULL)
+        r->ready_tail = &r->ready;
+      pthread_mutex_unlock(&r->wmu);
+      waiter_tell(w);
+      pthread_mutex_lock(&r->wmu);
+    } else if (r->nstartq > 0) {
+      rdb_cluster *c = r->startq[0];
+      memmove(r->startq, r->startq + 1, --r->nstartq * sizeof *r->startq);
+      pthread_mutex_unlock(&r->wmu);
+      err e = {0};
+      pthread_mutex_lock(&c->mu);
+      int rc = rdb_cluster_ensure(r, c, &e);
+      pthread_mutex_unlock(&c->mu);
+      pthread_mutex_lock(&r->wmu);
+      c->starting = false;
+      waiters_ready(r, c, rc, &e);
+      pthread_cond_broadcast(&r->wcv);
+    } else {
+      pthread_cond_wait(&r->wcv, &r->wmu);
+    }
+  }
+  pthread_mutex_unlock(&r->wmu);
+  return NULL;
+}
+
+/* Tells the parked statements whose wait ran out (now: INT64_MAX tells all,
+ * with code; else ERR_DB_RESUMING). */
+static void waiters_expire(rdb *r, int64_t now, int code)
+{
+  rdb_waiter *out = NULL;
+  pthread_mutex_lock(&r->wmu);
+  for (rdb_waiter **pp = &r->waiting; *pp != NULL;) {
+    rdb_waiter *w = *pp;
+    if (w->deadline_ms > now) {
+      pp = &w->next;
+      continue;
+    }
+    *pp = w->next;
+    r->nwaiting--;
+    w->next = out;
+    out = w;
+  }
+  if (now == INT64_MAX) { /* closing: the ready ones too */
+    while (r->ready != NULL) {
+      rdb_waiter *w = r->ready;
+      r->ready = w->next;
+      w->next = out;
+      out = w;
+    }
+    r->ready_tail = &r->ready;
+  }
+  pthread_mutex_unlock(&r->wmu);
+  while (out != NULL) {
+    rdb_waiter *w = out;
+    out = w->next;
+    if (code == ERR_DB_RESUMING)
+      err_set(&w->e, ERR_DB_RESUMING, "The database %s is resuming after being auto-paused. "
+              "Please wait a few seconds and try again.", w->c->id);
+    else
+      err_set(&w->e, code, "the server is stopping");
+    w->rc = code;
+    waiter_tell(w);
+  }
+}
+
+/* A resume under way holds c->mu for its length: looked at first, so that
+ * asking never waits for it. */
+static bool paused(rdb *r, rdb_cluster *c)
+{
+  pthread_mutex_lock(&r->wmu);
+  bool starting = c->starting;
+  pthread_mutex_unlock(&r->wmu);
+  if (starting)
+    return true;
+  pthread_mutex_lock(&c->mu);
+  bool p = !c->deleted && c->pid <= 0 && !json_is_true(json_object_get(c->rec, "Stopped")) &&
+           !json_is_true(json_object_get(c->rec, "Creating"));
+  pthread_mutex_unlock(&c->mu);
+  return p;
+}
+
+bool rdb_paused(rdb *r, const char *resource_arn)
+{
+  rdb_cluster *c = rdb_cluster_find(r, resource_arn);
+  return c != NULL && paused(r, c);
+}
+
+int rdb_when_ready(rdb *r, const char *resource_arn, rdb_ready_fn fn, void *ctx, err *e)
+{
+  rdb_cluster *c = rdb_cluster_find(r, resource_arn);
+  if (c == NULL || !paused(r, c))
+    return 0;
+  pthread_mutex_lock(&r->wmu);
+  if (r->wstop || r->nworkers == 0) {
+    pthread_mutex_unlock(&r->wmu);
+    return 0; /* closing: the statement resumes it itself */
+  }
+  if (!c->starting) {
+    c->starting = true;
+    r->startq = xrealloc(r->startq, (r->nstartq + 1) * sizeof *r->startq);
+    r->startq[r->nstartq++] = c;
+    pthread_cond_broadcast(&r->wcv);
+  }
+  if (r->resume_wait_ms < 0 || r->nwaiting >= RDB_WAITERS_MAX) {
+    pthread_mutex_unlock(&r->wmu);
+    return err_set(e, ERR_DB_RESUMING, "The database %s is resuming after being auto-paused. "
+                   "Please wait a few seconds and try again.", c->id);
+  }
+  rdb_waiter *w = xcalloc(1, sizeof *w);
+  w->c = c;
+  w->fn = fn;
+  w->ctx = ctx;
+  w->deadline_ms = time_mono_ms() + r->resume_wait_ms;
+  w->next = r->waiting;
+  r->waiting = w;
+  r->nwaiting++;
+  pthread_mutex_unlock(&r->wmu);
+  return RDB_WAITING;
 }
 
 /* ---- connections ---- */
@@ -363,8 +544,9 @@ int rdb_conn_get(rdb *r, rdb_cluster *c, const char *db, const char *user, const
     }
   }
   c->active++;
-  char sock[4200];
+  char sock[4200], port[8];
   snprintf(sock, sizeof sock, "%s/sock", c->dir);
+  port_of(c, port);
   pthread_mutex_unlock(&c->mu);
   free(key);
   if (pg != NULL && PQstatus(pg) == CONNECTION_OK) {
@@ -375,7 +557,7 @@ int rdb_conn_get(rdb *r, rdb_cluster *c, const char *db, const char *user, const
     PQfinish(pg);
   const char *keys[] = {"host", "port", "dbname", "user", "password", "connect_timeout",
                         "application_name", NULL};
-  const char *vals[] = {sock, PG_PORT, db, user, password, "10", "tarn-data-api", NULL};
+  const char *vals[] = {sock, port, db, user, password, "10", "tarn-data-api", NULL};
   pg = PQconnectdbParams(keys, vals, 0);
   if (PQstatus(pg) != CONNECTION_OK) {
     const char *m = PQerrorMessage(pg);
@@ -491,8 +673,13 @@ static json_t *describe(rdb_cluster *c)
   long cap = c->pid > 0 ? (long)(minc < 1 ? 1 : minc) : 0;
   json_object_set_new(d, "Capacity", json_integer(cap));
   json_object_set_new(d, "DBClusterArn", json_sprintf(ARN_PREFIX "%s", c->id));
-  json_object_set_new(d, "Endpoint", json_sprintf("%s.cluster.tarn.local", c->id));
-  json_object_set_new(d, "Port", json_integer(5432));
+  /* with a Port, PostgreSQL also listens on 127.0.0.1:Port (libpq, psql) */
+  json_int_t port = json_integer_value(json_object_get(c->rec, "Port"));
+  if (port > 0)
+    json_object_set_new(d, "Endpoint", json_string("127.0.0.1"));
+  else
+    json_object_set_new(d, "Endpoint", json_sprintf("%s.cluster.tarn.local", c->id));
+  json_object_set_new(d, "Port", json_integer(port > 0 ? port : PG_PORT));
   return d;
 }
 
@@ -530,7 +717,8 @@ static int cluster_init(rdb *r, rdb_cluster *c, const char *user, const char *pa
   int rc;
   char pg[4200], sock[4200], pwfile[4200], pwopt[4300], bin[1100];
   snprintf(pg, sizeof pg, "%s/pg", c->dir);
-  snprintf(sock, sizeof sock, "%s/sock/.s.PGSQL." PG_PORT, c->dir);
+  char port[8];
+  snprintf(sock, sizeof sock, "%s/sock/.s.PGSQL.%s", c->dir, port_of(c, port));
   if (strlen(sock) >= 107)
     return err_set(e, ERR_INVALID, "the data directory path is too long for a socket of "
                    "cluster '%s' (%zu bytes, at most 107)", c->id, strlen(sock));
@@ -567,7 +755,7 @@ static int cluster_init(rdb *r, rdb_cluster *c, const char *user, const char *pa
   if (rc != 0 || dbname == NULL || strcmp(dbname, "postgres") == 0)
     return rc;
   const char *keys[] = {"host", "port", "dbname", "user", "password", NULL};
-  const char *vals[] = {sock, PG_PORT, "postgres", user, password, NULL};
+  const char *vals[] = {sock, port, "postgres", user, password, NULL};
   PGconn *pg_conn = PQconnectdbParams(keys, vals, 0);
   if (PQstatus(pg_conn) != CONNECTION_OK) {
     rc = err_set(e, ERR_INTERNAL, "cannot connect to the new cluster '%s': %s", c->id,
@@ -588,9 +776,17 @@ static int cluster_init(rdb *r, rdb_cluster *c, const char *user, const char *pa
 
 static int secret_create_locked(rdb *r, const char *name, const char *value,
                                 const char *description, json_t **out, err *e);
+static json_t *secret_find(rdb *r, const char *id);
 static int update_rec(rdb *r, rdb_cluster *c, const char *member, json_t *value, err *e);
 
-int rdb_cluster_create(rdb *r, json_t *in, json_t **out, err *e)
+/* CreateDBCluster, or RestoreDBClusterFromSnapshot when snap (the
+ * snapshot's record, with its directory from_dir) is given: then the
+ * master user, database and managed secret's value are the snapshot's, and
+ * the data directory is a copy of the snapshot's instead of initdb. */
+static int cluster_copy_in(rdb *r, rdb_cluster *c, const char *from, err *e);
+
+static int cluster_make(rdb *r, json_t *in, json_t *snap, const char *from_dir, json_t **out,
+                        err *e)
 {
   *out = NULL;
   const char *id0 = json_string_value(json_object_get(in, "DBClusterIdentifier"));
@@ -599,7 +795,21 @@ int rdb_cluster_create(rdb *r, json_t *in, json_t **out, err *e)
   const char *password = json_string_value(json_object_get(in, "MasterUserPassword"));
   bool manage = json_is_true(json_object_get(in, "ManageMasterUserPassword"));
   const char *dbname = json_string_value(json_object_get(in, "DatabaseName"));
+  const char *snap_secret = NULL; /* the managed secret's value at the snapshot */
+  if (snap != NULL) {
+    if (engine == NULL)
+      engine = "aurora-postgresql";
+    user = json_string_value(json_object_get(snap, "MasterUsername"));
+    dbname = json_string_value(json_object_get(snap, "DatabaseName"));
+    snap_secret = json_string_value(json_object_get(snap, "SecretValue"));
+    password = NULL;
+    manage = snap_secret != NULL;
+    if (!manage)
+      password = "-"; /* the snapshot's own: nothing to set */
+  }
   json_t *sc = json_object_get(in, "ServerlessV2ScalingConfiguration");
+  if (id0 != NULL && strcasecmp(id0, "meta") == 0) /* DATA/rdb/meta is the state */
+    return err_set(e, ERR_INVALID, "The DBClusterIdentifier 'meta' is reserved by tarn.");
   if (id0 == NULL || !valid_id(id0))
     return err_set(e, ERR_INVALID, "The parameter DBClusterIdentifier is not a valid "
                    "identifier. Identifiers must begin with a letter; must contain only ASCII "
@@ -617,12 +827,16 @@ int rdb_cluster_create(rdb *r, json_t *in, json_t **out, err *e)
   if (password == NULL && !manage)
     return err_set(e, ERR_INVALID, "The parameter MasterUserPassword must be provided and must "
                    "not be blank.");
-  if (password != NULL && (strlen(password) < 8 || strlen(password) > 128 ||
+  if (snap == NULL && password != NULL && (strlen(password) < 8 || strlen(password) > 128 ||
                            strpbrk(password, "/\"@ \n") != NULL))
     return err_set(e, ERR_INVALID, "The parameter MasterUserPassword is not a valid password. "
                    "Only printable ASCII characters besides '/', '@', '\"', ' ' may be used.");
   if (dbname != NULL && !valid_pg_name(dbname))
     return err_set(e, ERR_INVALID, "The parameter DatabaseName is not a valid identifier.");
+  json_t *jport = json_object_get(in, "Port");
+  json_int_t port = jport != NULL ? json_integer_value(jport) : 0;
+  if (jport != NULL && (!json_is_integer(jport) || port < 1150 || port > 65535))
+    return err_set(e, ERR_INVALID, "The parameter Port must be between 1150 and 65535.");
   double minc = 0.5, maxc = 16;
   long pause_s = 300;
   if (sc != NULL) {
@@ -645,7 +859,7 @@ int rdb_cluster_create(rdb *r, json_t *in, json_t **out, err *e)
     id[i] = (char)tolower((unsigned char)id0[i]);
 
   char pwbuf[33];
-  if (manage) {
+  if (manage && snap == NULL) {
     uint8_t raw[16];
     random_bytes(raw, sizeof raw);
     hex_encode(raw, sizeof raw, pwbuf);
@@ -656,6 +870,11 @@ int rdb_cluster_create(rdb *r, json_t *in, json_t **out, err *e)
     if (strcmp(r->clusters[i]->id, id) == 0) {
       pthread_mutex_unlock(&r->mu);
       return err_set(e, ERR_ENTITY_EXISTS, "DB Cluster already exists");
+    }
+    if (port > 0 && json_integer_value(json_object_get(r->clusters[i]->rec, "Port")) == port) {
+      pthread_mutex_unlock(&r->mu);
+      return err_set(e, ERR_INVALID, "Port %lld is taken by DB cluster %s", (long long)port,
+                     r->clusters[i]->id);
     }
   }
   char created[25];
@@ -677,13 +896,16 @@ int rdb_cluster_create(rdb *r, json_t *in, json_t **out, err *e)
                           "AssociatedRoles");
   json_object_set_new(rec, "DbClusterResourceId", json_sprintf("cluster-%s", rid));
   json_object_set_new(rec, "Creating", json_true()); /* until initdb is done: see load() */
+  if (port > 0)
+    json_object_set_new(rec, "Port", json_integer(port));
   int rc = 0;
   if (manage) {
     json_t *secret = NULL;
     char name[128];
     snprintf(name, sizeof name, "rds!cluster-%s", rid);
-    json_t *val = json_pack("{s:s, s:s}", "username", user, "password", password);
-    char *text = json_dumps(val, JSON_COMPACT);
+    json_t *val = json_pack("{s:s, s:s}", "username", user, "password",
+                            password != NULL ? password : "");
+    char *text = snap_secret != NULL ? xstrdup(snap_secret) : json_dumps(val, JSON_COMPACT);
     json_decref(val);
     rc = secret_create_locked(r, name, text, "The secret associated with the primary RDS DB "
                               "cluster", &secret, e);
@@ -706,7 +928,8 @@ int rdb_cluster_create(rdb *r, json_t *in, json_t **out, err *e)
   r->clusters[r->nclusters++] = c;
   pthread_mutex_unlock(&r->mu);
   pthread_mutex_lock(&c->mu);
-  rc = cluster_init(r, c, user, password, dbname, e);
+  rc = snap != NULL ? cluster_copy_in(r, c, from_dir, e)
+                    : cluster_init(r, c, user, password, dbname, e);
   if (rc == 0)
     rc = update_rec(r, c, "Creating", json_false(), e);
   pthread_mutex_unlock(&c->mu);
@@ -719,6 +942,252 @@ int rdb_cluster_create(rdb *r, json_t *in, json_t **out, err *e)
   }
   *out = describe(c);
   return 0;
+}
+
+int rdb_cluster_create(rdb *r, json_t *in, json_t **out, err *e)
+{
+  return cluster_make(r, in, NULL, NULL, out, e);
+}
+
+/* ---- snapshots ----
+ * A snapshot is a copy of a cluster's data directory taken while its
+ * PostgreSQL is shut down cleanly (a running cluster is stopped for the copy
+ * and started again after it): DATA/rdb/.snapshots/<id>/pg, its record
+ * in the "snapshots" database. A restore copies it into a new cluster. The
+ * record is written "Creating" before the copy and completed after it, so a
+ * copy cut short by a crash is removed at the next start (as a cluster's
+ * initdb is). */
+
+static void snap_dir(rdb *r, const char *id, char *out, size_t cap)
+{
+  snprintf(out, cap, "%s/.snapshots/%.255s", r->root, id);
+}
+
+/* Copies src/pg into dst/pg as the database user (cp -a), then syncs. */
+static int copy_pg(rdb *r, const char *src, const char *dst, err *e)
+{
+  char from[4200], to[4200];
+  snprintf(from, sizeof from, "%s/pg", src);
+  snprintf(to, sizeof to, "%s/pg", dst);
+  char *argv[] = {"/bin/cp", "-a", "--", from, to, NULL};
+  int rc = run_wait(r, argv, dst, "copying the data directory", e);
+  if (rc != 0)
+    return rc;
+  int dfd = open(to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    syncfs(dfd);
+    close(dfd);
+  }
+  return 0;
+}
+
+static int cluster_copy_in(rdb *r, rdb_cluster *c, const char *from, err *e)
+{
+  char sock[4200];
+  snprintf(sock, sizeof sock, "%s/sock", c->dir);
+  int rc;
+  if ((rc = make_owned_dir(r, c->dir, e)) != 0 || (rc = make_owned_dir(r, sock, e)) != 0 ||
+      (rc = copy_pg(r, from, c->dir, e)) != 0)
+    return rc;
+  return start_process(r, c, e);
+}
+
+static json_t *snap_public(json_t *s)
+{
+  json_t *d = json_deep_copy(s);
+  json_object_del(d, "SecretValue");
+  json_object_del(d, "Creating");
+  return d;
+}
+
+int rdb_snapshot_create(rdb *r, const char *snap_id, const char *cluster_id, json_t **out,
+                        err *e)
+{
+  *out = NULL;
+  if (snap_id == NULL || !valid_id(snap_id))
+    return err_set(e, ERR_INVALID, "The parameter DBClusterSnapshotIdentifier is not a valid "
+                   "identifier.");
+  rdb_cluster *c = rdb_cluster_find(r, cluster_id);
+  if (c == NULL)
+    return err_set(e, ERR_NOT_FOUND, "DBCluster %s not found.", cluster_id != NULL ? cluster_id : "");
+  char id[64];
+  size_t n = strlen(snap_id);
+  for (size_t i = 0; i <= n; i++)
+    id[i] = (char)tolower((unsigned char)snap_id[i]);
+  /* no statement may run during the copy: wait for the running ones (30 s) */
+  int64_t t0 = time_mono_ms();
+  for (;;) {
+    pthread_mutex_lock(&c->mu);
+    if (c->ntx > 0) {
+      pthread_mutex_unlock(&c->mu);
+      return err_set(e, ERR_CONFLICT, "DbCluster %s has open transactions: commit or roll "
+                     "them back first.", c->id);
+    }
+    if (c->active == 0)
+      break;
+    pthread_mutex_unlock(&c->mu);
+    if (time_mono_ms() - t0 > 30000)
+      return err_set(e, ERR_CONFLICT, "DbCluster %s has statements running.", c->id);
+    sleep_ms(10);
+  }
+  if (json_is_true(json_object_get(c->rec, "Creating")) || c->deleted) {
+    pthread_mutex_unlock(&c->mu);
+    return err_set(e, ERR_CONFLICT, "DbCluster %s is not available.", c->id);
+  }
+  char created[25];
+  time_format_iso8601_ms(time_now_ms(), created);
+  json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:s, s:i, s:s, s:b}",
+                          "DBClusterSnapshotIdentifier", id, "DBClusterIdentifier", c->id,
+                          "SnapshotCreateTime", created, "Engine", "aurora-postgresql",
+                          "EngineVersion", "15.4", "MasterUsername",
+                          json_string_value(json_object_get(c->rec, "MasterUsername")),
+                          "DatabaseName", json_object_get(c->rec, "DatabaseName"),
+                          "Status", "available", "SnapshotType", "manual", "Port",
+                          json_integer_value(json_object_get(c->rec, "Port")) > 0
+                              ? (int)json_integer_value(json_object_get(c->rec, "Port"))
+                              : PG_PORT,
+                          "ClusterCreateTime",
+                          json_string_value(json_object_get(c->rec, "ClusterCreateTime")),
+                          "Creating", 1);
+  json_object_set_new(rec, "DBClusterSnapshotArn",
+                      json_sprintf("arn:aws:rds:us-east-1:000000000000:cluster-snapshot:%s", id));
+  pthread_mutex_lock(&r->mu);
+  const char *sarn = json_string_value(
+      json_object_get(json_object_get(c->rec, "MasterUserSecret"), "SecretArn"));
+  json_t *sec = secret_find(r, sarn);
+  if (sec != NULL) /* a restore makes a managed secret with this value */
+    json_object_set(rec, "SecretValue", json_object_get(sec, "SecretString"));
+  int rc = 0;
+  if (json_object_get(r->snapshots, id) != NULL)
+    rc = err_set(e, ERR_ENTITY_EXISTS, "Cannot create the cluster snapshot because one with "
+                 "the identifier %s already exists.", id);
+  if (rc == 0)
+    rc = put_rec(r, r->dbi_snapshots, id, rec, e);
+  if (rc == 0)
+    json_object_set(r->snapshots, id, rec);
+  pthread_mutex_unlock(&r->mu);
+  char dir[4400], top[4200];
+  snprintf(top, sizeof top, "%s/.snapshots", r->root);
+  snap_dir(r, id, dir, sizeof dir);
+  if (rc == 0) {
+    bool was_running = c->pid > 0;
+    stop_process(c); /* a clean shutdown: the copy is consistent */
+    if ((rc = make_owned_dir(r, top, e)) == 0 && (rc = make_owned_dir(r, dir, e)) == 0)
+      rc = copy_pg(r, c->dir, dir, e);
+    err e2 = {0};
+    if (was_running && rdb_cluster_ensure(r, c, &e2) != 0) /* else its next statement does */
+      log_warn("cluster %s did not start again after its snapshot: %s", c->id, e2.msg);
+  }
+  pthread_mutex_unlock(&c->mu);
+  if (rc == 0) {
+    pthread_mutex_lock(&r->mu);
+    json_object_del(rec, "Creating");
+    rc = put_rec(r, r->dbi_snapshots, id, rec, e);
+    pthread_mutex_unlock(&r->mu);
+  }
+  if (rc == 0) {
+    *out = snap_public(rec);
+  } else if (rc != ERR_ENTITY_EXISTS) {
+    pthread_mutex_lock(&r->mu);
+    err e2 = {0};
+    if (put_rec(r, r->dbi_snapshots, id, NULL, &e2) == 0)
+      json_object_del(r->snapshots, id);
+    pthread_mutex_unlock(&r->mu);
+    rm_tree(dir);
+  }
+  json_decref(rec);
+  return rc;
+}
+
+int rdb_snapshot_describe(rdb *r, const char *snap_id, const char *cluster_id, json_t **out,
+                          err *e)
+{
+  json_t *all = json_array();
+  pthread_mutex_lock(&r->mu);
+  const char *k;
+  json_t *v;
+  bool found = false;
+  json_object_foreach(r->snapshots, k, v)
+  {
+    if (json_is_true(json_object_get(v, "Creating")))
+      continue;
+    if (snap_id != NULL && strcasecmp(k, snap_id) != 0)
+      continue;
+    const char *cid = json_string_value(json_object_get(v, "DBClusterIdentifier"));
+    if (cluster_id != NULL && (cid == NULL || strcasecmp(cid, cluster_id) != 0))
+      continue;
+    found = true;
+    json_array_append_new(all, snap_public(v));
+  }
+  pthread_mutex_unlock(&r->mu);
+  if (snap_id != NULL && !found) {
+    json_decref(all);
+    return err_set(e, ERR_NOT_FOUND, "DBClusterSnapshot %s not found.", snap_id);
+  }
+  *out = all;
+  return 0;
+}
+
+int rdb_snapshot_delete(rdb *r, const char *snap_id, json_t **out, err *e)
+{
+  *out = NULL;
+  pthread_mutex_lock(&r->mu);
+  json_t *s = snap_id != NULL ? json_object_get(r->snapshots, snap_id) : NULL;
+  char id[64] = "";
+  if (s == NULL && snap_id != NULL && strlen(snap_id) < sizeof id) {
+    size_t n = strlen(snap_id);
+    for (size_t i = 0; i <= n; i++)
+      id[i] = (char)tolower((unsigned char)snap_id[i]);
+    s = json_object_get(r->snapshots, id);
+  }
+  int rc = 0;
+  if (s == NULL || json_is_true(json_object_get(s, "Creating")))
+    rc = err_set(e, ERR_NOT_FOUND, "DBClusterSnapshot %s not found.", snap_id != NULL ? snap_id : "");
+  char key[64] = "";
+  if (rc == 0) {
+    snprintf(key, sizeof key, "%s", json_string_value(json_object_get(s, "DBClusterSnapshotIdentifier")));
+    rc = put_rec(r, r->dbi_snapshots, key, NULL, e);
+  }
+  if (rc == 0) {
+    *out = snap_public(s);
+    json_object_set_new(*out, "Status", json_string("deleted"));
+    json_object_del(r->snapshots, key);
+  }
+  pthread_mutex_unlock(&r->mu);
+  if (rc == 0) {
+    char dir[4400];
+    snap_dir(r, key, dir, sizeof dir);
+    rm_tree(dir);
+  }
+  return rc;
+}
+
+int rdb_snapshot_restore(rdb *r, const char *snap_id, json_t *in, json_t **out, err *e)
+{
+  *out = NULL;
+  const char *arn = snap_id != NULL ? strstr(snap_id, ":cluster-snapshot:") : NULL;
+  if (arn != NULL && strncmp(snap_id, "arn:", 4) == 0)
+    snap_id = arn + strlen(":cluster-snapshot:");
+  pthread_mutex_lock(&r->mu);
+  json_t *s = NULL;
+  const char *k;
+  json_t *v;
+  json_object_foreach(r->snapshots, k, v)
+  {
+    if (snap_id != NULL && strcasecmp(k, snap_id) == 0 &&
+        !json_is_true(json_object_get(v, "Creating")))
+      s = json_deep_copy(v);
+  }
+  pthread_mutex_unlock(&r->mu);
+  if (s == NULL)
+    return err_set(e, ERR_NOT_FOUND, "DBClusterSnapshot %s not found.",
+                   snap_id != NULL ? snap_id : "");
+  char dir[4400];
+  snap_dir(r, json_string_value(json_object_get(s, "DBClusterSnapshotIdentifier")), dir,
+           sizeof dir);
+  int rc = cluster_make(r, in, s, dir, out, e);
+  json_decref(s);
+  return rc;
 }
 
 int rdb_cluster_describe(rdb *r, const char *id, json_t **out, err *e)
@@ -1038,7 +1507,7 @@ int rdb_secret_credentials(rdb *r, const char *arn, json_t **rec, const char **u
 void rdb_metrics(rdb *r, buf *out)
 {
   buf_puts(out, "# TYPE tarn_rdb_running gauge\n# TYPE tarn_rdb_resumes_total counter\n"
-                "# TYPE tarn_rdb_last_resume_seconds gauge\n");
+                "# TYPE tarn_rdb_last_resume_seconds gauge\n# TYPE tarn_rdb_waiting gauge\n");
   /* c->mu is never taken under r->mu (the order is c->mu, then r->mu) */
   pthread_mutex_lock(&r->mu);
   size_t n = r->nclusters;
@@ -1048,7 +1517,18 @@ void rdb_metrics(rdb *r, buf *out)
   pthread_mutex_unlock(&r->mu);
   for (size_t i = 0; i < n; i++) {
     rdb_cluster *c = cs[i];
-    pthread_mutex_lock(&c->mu);
+    size_t nw = 0;
+    pthread_mutex_lock(&r->wmu);
+    for (rdb_waiter *w = r->waiting; w != NULL; w = w->next)
+      nw += w->c == c;
+    bool starting = c->starting;
+    pthread_mutex_unlock(&r->wmu);
+    buf_printf(out, "tarn_rdb_waiting{cluster=\"%s\"} %zu\n", c->id, nw);
+    /* a resume holds c->mu for its length: a scrape does not wait for it */
+    if (starting ? pthread_mutex_trylock(&c->mu) != 0 : pthread_mutex_lock(&c->mu) != 0) {
+      buf_printf(out, "tarn_rdb_running{cluster=\"%s\"} 0\n", c->id);
+      continue;
+    }
     buf_printf(out, "tarn_rdb_running{cluster=\"%s\"} %d\n", c->id, c->pid > 0);
     buf_printf(out, "tarn_rdb_resumes_total{cluster=\"%s\"} %llu\n", c->id,
                (unsigned long long)c->resumes);
@@ -1073,6 +1553,7 @@ static void *reaper_main(void *arg)
     pthread_mutex_unlock(&r->stop_mu);
     int64_t now = time_mono_ms();
     rdb_tx_expire(r, now);
+    waiters_expire(r, now, ERR_DB_RESUMING);
     pthread_mutex_lock(&r->mu);
     size_t n = r->nclusters;
     rdb_cluster **cs = xmalloc((n + 1) * sizeof *cs);
@@ -1114,8 +1595,8 @@ static int load(rdb *r, err *e)
   int rc = lmdb_read_begin(r->env, &txn, e);
   if (rc != 0)
     return rc;
-  unsigned dbis[2] = {r->dbi_clusters, r->dbi_secrets};
-  for (int d = 0; d < 2 && rc == 0; d++) {
+  unsigned dbis[3] = {r->dbi_clusters, r->dbi_secrets, r->dbi_snapshots};
+  for (int d = 0; d < 3 && rc == 0; d++) {
     MDB_cursor *cur;
     if ((rc = mdb_cursor_open(txn, dbis[d], &cur)) != 0) {
       rc = lmdb_error(e, rc, "read the database state");
@@ -1135,8 +1616,10 @@ static int load(rdb *r, err *e)
       } else if (rec != NULL && d == 0) {
         r->clusters = xrealloc(r->clusters, (r->nclusters + 1) * sizeof *r->clusters);
         r->clusters[r->nclusters++] = cluster_new(r, key, rec);
-      } else if (rec != NULL) {
+      } else if (rec != NULL && d == 1) {
         json_object_set_new(r->secrets, key, rec);
+      } else if (rec != NULL) {
+        json_object_set_new(r->snapshots, key, rec);
       }
       mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
@@ -1154,7 +1637,13 @@ int rdb_open(const rdb_options *o, rdb **out, err *e)
   pthread_mutex_init(&r->tx_mu, NULL);
   pthread_mutex_init(&r->stop_mu, NULL);
   pthread_cond_init(&r->stop_cv, NULL);
+  pthread_mutex_init(&r->wmu, NULL);
+  pthread_cond_init(&r->wcv, NULL);
+  r->ready_tail = &r->ready;
+  r->resume_wait_ms = o->resume_wait_ms == 0 ? RDB_RESUME_WAIT_MS : o->resume_wait_ms;
+  r->resume_delay_ms = o->resume_delay_ms;
   r->secrets = json_object();
+  r->snapshots = json_object();
   r->tx_idle_ms = o->tx_idle_ms > 0 ? o->tx_idle_ms : RDB_TX_IDLE_MS;
   snprintf(r->root, sizeof r->root, "%s/rdb", o->data_dir);
   snprintf(r->bindir, sizeof r->bindir, "%s",
@@ -1185,16 +1674,18 @@ int rdb_open(const rdb_options *o, rdb **out, err *e)
   r->env = env;
   if (rc == 0) {
     MDB_txn *txn;
-    MDB_dbi a, b;
+    MDB_dbi a, b, c;
     int mrc;
     if ((mrc = mdb_txn_begin(env, NULL, 0, &txn)) != 0 ||
         (mrc = mdb_dbi_open(txn, "clusters", MDB_CREATE, &a)) != 0 ||
         (mrc = mdb_dbi_open(txn, "secrets", MDB_CREATE, &b)) != 0 ||
+        (mrc = mdb_dbi_open(txn, "snapshots", MDB_CREATE, &c)) != 0 ||
         (mrc = mdb_txn_commit(txn)) != 0) {
       rc = lmdb_error(e, mrc, "open the database state");
     } else {
       r->dbi_clusters = a;
       r->dbi_secrets = b;
+      r->dbi_snapshots = c;
     }
   }
   if (rc == 0)
@@ -1206,6 +1697,21 @@ int rdb_open(const rdb_options *o, rdb **out, err *e)
     if ((rc = put_rec(r, r->dbi_clusters, c->id, NULL, e)) == 0)
       rm_tree(c->dir);
   }
+  /* snapshots whose copy never finished: their record, then their directory */
+  const char *sk;
+  json_t *sv;
+  void *tmp;
+  json_object_foreach_safe(r->snapshots, tmp, sk, sv)
+  {
+    if (rc != 0 || !json_is_true(json_object_get(sv, "Creating")))
+      continue;
+    char dir[4400];
+    snap_dir(r, sk, dir, sizeof dir);
+    if ((rc = put_rec(r, r->dbi_snapshots, sk, NULL, e)) == 0) {
+      rm_tree(dir);
+      json_object_del(r->snapshots, sk);
+    }
+  }
   for (size_t i = 0; i < r->nhalfmade; i++)
     cluster_free(r->halfmade[i]);
   free(r->halfmade);
@@ -1216,6 +1722,12 @@ int rdb_open(const rdb_options *o, rdb **out, err *e)
       rc = err_set(e, ERR_INTERNAL, "cannot start the database reaper");
     else
       r->reaper_running = true;
+  }
+  for (int i = 0; rc == 0 && i < RDB_WORKERS; i++) {
+    if (pthread_create(&r->workers[i], NULL, worker_main, r) != 0)
+      rc = err_set(e, ERR_INTERNAL, "cannot start the database workers");
+    else
+      r->nworkers++;
   }
   if (rc != 0) {
     rdb_close(r);
@@ -1235,6 +1747,14 @@ rdb *rdb_close(rdb *r)
   pthread_mutex_unlock(&r->stop_mu);
   if (r->reaper_running)
     pthread_join(r->reaper, NULL);
+  pthread_mutex_lock(&r->wmu);
+  r->wstop = true;
+  pthread_cond_broadcast(&r->wcv);
+  pthread_mutex_unlock(&r->wmu);
+  for (int i = 0; i < r->nworkers; i++)
+    pthread_join(r->workers[i], NULL);
+  waiters_expire(r, INT64_MAX, ERR_UNAVAILABLE);
+  free(r->startq);
   rdb_tx_expire(r, INT64_MAX);
   for (size_t i = 0; i < r->nclusters; i++) {
     pthread_mutex_lock(&r->clusters[i]->mu);
@@ -1249,10 +1769,13 @@ rdb *rdb_close(rdb *r)
   if (r->env != NULL)
     mdb_env_close(r->env);
   json_decref(r->secrets);
+  json_decref(r->snapshots);
   pthread_mutex_destroy(&r->mu);
   pthread_mutex_destroy(&r->tx_mu);
   pthread_mutex_destroy(&r->stop_mu);
   pthread_cond_destroy(&r->stop_cv);
+  pthread_mutex_destroy(&r->wmu);
+  pthread_cond_destroy(&r->wcv);
   free(r);
   return NULL;
 }

@@ -3,14 +3,17 @@
  *
  * A cluster is a real PostgreSQL (Debian's postgresql 15) data directory
  * under DATA/rdb/<cluster>/pg, run by tarn as the unprivileged `postgres`
- * system user, listening only on a Unix socket in DATA/rdb/<cluster>/sock
- * (no TCP). tarn starts it on the first statement, pauses it (clean, fast
- * shutdown) after SecondsUntilAutoPause of idleness when MinCapacity is 0,
- * resumes it transparently on the next statement, and stops it on close.
+ * system user, listening on a Unix socket in DATA/rdb/<cluster>/sock (and
+ * on 127.0.0.1:Port only when the cluster was created with a Port). tarn
+ * starts it on the first statement, pauses it (clean, fast shutdown) after
+ * SecondsUntilAutoPause of idleness when MinCapacity is 0, resumes it on the
+ * next statement (rdb_when_ready: without the caller's thread), and stops
+ * it on close. Snapshots are stopped copies of the data directory.
  *
- * State: DATA/rdb/meta is an LMDB environment (mode 0600) with two
- * databases: "clusters" (identifier -> settings, JSON) and "secrets"
- * (name -> secret, JSON, with its value). Every write returns after its
+ * State: DATA/rdb/meta is an LMDB environment (mode 0600) with three
+ * databases: "clusters" (identifier -> settings, JSON), "secrets"
+ * (name -> secret, JSON, with its value) and "snapshots" (identifier ->
+ * record, with the managed master secret's value). Every write returns after its
  * commit.
  *
  * Wire shapes are the caller's; values are JSON in AWS's member names
@@ -29,7 +32,9 @@
 
 #define RDB_RESULT_MAX (1u << 20)       /* the Data API's 1 MB result limit */
 #define RDB_TX_IDLE_MS (180 * 1000)     /* a transaction expires after 3 idle minutes */
+#define RDB_TX_LIFE_MS (24LL * 3600 * 1000) /* ...and after 24 hours in all (AWS's limits) */
 #define RDB_RESUME_WAIT_MS (30 * 1000)  /* a statement waits this long for a resume */
+#define RDB_WAITERS_MAX 1024            /* statements parked on resumes, all clusters */
 #define RDB_SQL_MAX (64u << 10)         /* bytes of one statement (AWS's limit) */
 
 typedef struct rdb rdb;
@@ -39,6 +44,9 @@ typedef struct rdb_options {
   const char *pg_bindir;  /* NULL: /usr/lib/postgresql/15/bin */
   const char *run_as;     /* NULL: "postgres" */
   int64_t tx_idle_ms;     /* 0: RDB_TX_IDLE_MS (AWS's 3 minutes) */
+  int64_t resume_wait_ms; /* 0: RDB_RESUME_WAIT_MS; < 0: none (AWS's way: the first
+                             statement on a paused cluster gets ERR_DB_RESUMING) */
+  int64_t resume_delay_ms;/* tests: a resume takes at least this long */
 } rdb_options;
 
 /* Opens the state and adopts the clusters (none runs until used). Fails
@@ -70,7 +78,37 @@ int rdb_cluster_delete(rdb *r, const char *id, json_t **out, err *e);
 int rdb_cluster_stop(rdb *r, const char *id, json_t **out, err *e);
 int rdb_cluster_start(rdb *r, const char *id, json_t **out, err *e);
 
+/* ---- snapshots (a stopped copy of the data directory) ---- */
+
+/* CreateDBClusterSnapshot: stops the cluster for the copy and starts it
+ * again if it ran. ERR_CONFLICT with open transactions. */
+int rdb_snapshot_create(rdb *r, const char *snap_id, const char *cluster_id, json_t **out,
+                        err *e);
+/* All (both NULL), one (ERR_NOT_FOUND), or a cluster's; *out an array. */
+int rdb_snapshot_describe(rdb *r, const char *snap_id, const char *cluster_id, json_t **out,
+                          err *e);
+int rdb_snapshot_delete(rdb *r, const char *snap_id, json_t **out, err *e);
+/* RestoreDBClusterFromSnapshot: in as CreateDBCluster's (DBClusterIdentifier,
+ * EnableHttpEndpoint, ServerlessV2ScalingConfiguration, Port); the master
+ * user, password (and managed secret's value) and data are the snapshot's. */
+int rdb_snapshot_restore(rdb *r, const char *snap_id, json_t *in, json_t **out, err *e);
+
 /* ---- the Data API ---- */
+
+/* Resumes without a thread: before a statement, the caller asks whether
+ * the cluster resourceArn names is ready. 0: run it now (a cluster that
+ * does not exist, is stopped or runs: the statement itself tells).
+ * RDB_WAITING: the cluster is paused and resuming; fn(ctx, rc, e) is called
+ * exactly once from one of rdb's threads: rc 0 when it runs (then run the
+ * statement there), ERR_DB_RESUMING when it did not resume within the wait
+ * (rdb_options.resume_wait_ms; the resume goes on), another code when it
+ * could not start or rdb is closing. ERR_DB_RESUMING at once when waiting is
+ * off or too many statements wait (the resume is started all the same). */
+#define RDB_WAITING 1
+/* Whether that cluster is paused now (a cheap look before rdb_when_ready). */
+bool rdb_paused(rdb *r, const char *resource_arn);
+typedef void (*rdb_ready_fn)(void *ctx, int rc, const err *e);
+int rdb_when_ready(rdb *r, const char *resource_arn, rdb_ready_fn fn, void *ctx, err *e);
 
 /* in: ExecuteStatement's members (resourceArn, secretArn, database, sql,
  * parameters, includeResultMetadata, formatRecordsAs, transactionId);

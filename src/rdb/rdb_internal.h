@@ -31,6 +31,7 @@ typedef struct rdb_cluster {
   int64_t last_resume_ms; /* how long the last start from paused took */
   uint64_t resumes;       /* starts from paused */
   bool deleted;
+  bool starting;          /* a resume job is queued or runs (rdb->wmu guards it) */
   char dir[4096];         /* DATA/rdb/<id> */
 } rdb_cluster;
 
@@ -39,8 +40,22 @@ typedef struct rdb_tx {
   rdb_cluster *c;
   PGconn *pg;
   int64_t last_used_ms;
+  int64_t begun_ms;
   bool busy;              /* a statement runs on it */
 } rdb_tx;
+
+/* A statement parked until its cluster resumes (see rdb_when_ready). */
+typedef struct rdb_waiter {
+  rdb_cluster *c;
+  rdb_ready_fn fn;
+  void *ctx;
+  int64_t deadline_ms;    /* monotonic */
+  int rc;                 /* for the ready list: what fn is told */
+  err e;
+  struct rdb_waiter *next;
+} rdb_waiter;
+
+#define RDB_WORKERS 4     /* threads that resume clusters and run parked statements */
 
 struct rdb {
   char root[4000];        /* DATA/rdb */
@@ -51,8 +66,10 @@ struct rdb {
   void *env;              /* MDB_env */
   unsigned dbi_clusters;
   unsigned dbi_secrets;
+  unsigned dbi_snapshots;
   pthread_mutex_t mu;     /* guards clusters, secrets, graveyard, writes */
   json_t *secrets;        /* name -> record */
+  json_t *snapshots;      /* identifier -> record (with the managed secret's value) */
   rdb_cluster **clusters;
   size_t nclusters;
   rdb_cluster **graveyard; /* deleted clusters, freed at close */
@@ -66,6 +83,19 @@ struct rdb {
   pthread_cond_t stop_cv;
   bool stopping;
   bool reaper_running;
+  int64_t resume_wait_ms; /* < 0: none */
+  int64_t resume_delay_ms;
+  pthread_mutex_t wmu;    /* guards what follows and every cluster's starting */
+  pthread_cond_t wcv;
+  rdb_waiter *waiting;    /* parked until their cluster runs */
+  rdb_waiter *ready;      /* to be told (FIFO through ready_tail) */
+  rdb_waiter **ready_tail;
+  size_t nwaiting;
+  rdb_cluster **startq;   /* clusters to resume */
+  size_t nstartq;
+  pthread_t workers[RDB_WORKERS];
+  int nworkers;
+  bool wstop;
 };
 
 /* The cluster an ARN or identifier names, or NULL (under no lock). */

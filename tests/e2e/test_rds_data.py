@@ -118,6 +118,11 @@ def test_cluster_and_secret(env):
         rds.create_db_cluster(DBClusterIdentifier="x1", Engine="mysql",
                               MasterUsername="m", MasterUserPassword="secret123")
     assert ei.value.response["Error"]["Code"] == "InvalidParameterValue"
+    with pytest.raises(ClientError) as ei:  # DATA/rdb/meta holds the state
+        rds.create_db_cluster(DBClusterIdentifier="Meta", Engine="aurora-postgresql",
+                              MasterUsername="m", MasterUserPassword="secret123")
+    assert ei.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert os.stat(os.path.join(env["srv"].data, "rdb", "meta")).st_uid == os.getuid()
     # a user's own secret works too; a wrong password is refused by PostgreSQL
     mine = sm.create_secret(Name="app-creds", SecretString=json.dumps(value))["ARN"]
     assert any(s["ARN"] == mine for s in sm.list_secrets()["SecretList"])
@@ -182,16 +187,116 @@ def test_types_and_parameters(env):
     assert json.loads(r["formattedRecords"]) == [{"id": 1, "name": "it's ok", "ok": True}]
     assert "records" not in r
     # arrays
-    r = ex("SELECT ARRAY[1,2,3] AS a, ARRAY['x','y z'] AS b, ARRAY[[1,2],[3,4]] AS c,"
-           " ARRAY[1,NULL] AS d")
-    a, b, c, d = r["records"][0]
+    r = ex("SELECT ARRAY[1,2,3] AS a, ARRAY['x','y z'] AS b, ARRAY[[1,2],[3,4]] AS c")
+    a, b, c = r["records"][0]
     assert a == {"arrayValue": {"longValues": [1, 2, 3]}}
     assert b == {"arrayValue": {"stringValues": ["x", "y z"]}}
     assert c == {"arrayValue": {"arrayValues": [{"longValues": [1, 2]}, {"longValues": [3, 4]}]}}
-    assert d == {"stringValue": "{1,NULL}"}
+    r = ex("SELECT ARRAY[1.5, 2]::float8[] AS f, ARRAY[true, false] AS g,"
+           " ARRAY['2024-01-02'::date] AS h, ARRAY[1, NULL] AS d", includeResultMetadata=True)
+    f, g, h, d = r["records"][0]
+    assert f == {"arrayValue": {"doubleValues": [1.5, 2.0]}}
+    assert g == {"arrayValue": {"booleanValues": [True, False]}}
+    assert h == {"arrayValue": {"stringValues": ["2024-01-02"]}}
+    assert d == {"stringValue": "{1,NULL}"}  # a Field's list cannot hold null
+    assert [c["typeName"] for c in r["columnMetadata"]] == ["_float8", "_bool", "_date", "_int4"]
+    assert r["columnMetadata"][0]["type"] == 2003  # java.sql.Types.ARRAY
+    # formatRecordsAs JSON: plain JSON arrays, nulls included
+    r = ex("SELECT ARRAY[1, NULL] AS d, ARRAY[['a','b'],['c','d']] AS e", formatRecordsAs="JSON")
+    assert json.loads(r["formattedRecords"]) == [{"d": [1, None], "e": [["a", "b"], ["c", "d"]]}]
     # a literal ':x' and a '::' cast are not parameters
     r = ex("SELECT ':x' AS s, 5::text AS n")
     assert r["records"] == [[{"stringValue": ":x"}, {"stringValue": "5"}]]
+
+
+def test_array_parameters(env):
+    # arrayValue parameters (AWS's Data API refuses them; tarn sends them as
+    # PostgreSQL arrays, typed by their member or typeHint)
+    ex = env["ex"]
+    ex("CREATE TABLE arr (id int PRIMARY KEY, tags text[], nums bigint[], w float8[],"
+       " flags bool[], days date[], at timestamp[], t time[], amounts numeric[], ids uuid[],"
+       " docs json[], grid int[][])")
+    arr = lambda member, values, hint=None: dict(
+        {"value": {"arrayValue": {member: values}}}, **({"typeHint": hint} if hint else {}))
+    params = {
+        "tags": arr("stringValues", ["a", 'q"u\\o', "y z", "000042"]),
+        "nums": arr("longValues", [1, -2, 9007199254740993]),
+        "w": arr("doubleValues", [1.5, -0.25]),
+        "flags": arr("booleanValues", [True, False]),
+        "days": arr("stringValues", ["2020-02-29"], "DATE"),
+        "at": arr("stringValues", ["2024-01-02 03:04:05"], "TIMESTAMP"),
+        "t": arr("stringValues", ["12:34:56"], "TIME"),
+        "amounts": arr("stringValues", ["12.34", "0.10"], "DECIMAL"),
+        "ids": arr("stringValues", ["6f1c2a8e-2b4e-4d4c-9a55-0c0a3c9d1e11"], "UUID"),
+        "docs": arr("stringValues", ['{"a": 1}'], "JSON"),
+        "grid": {"value": {"arrayValue": {"arrayValues": [{"longValues": [1, 2]},
+                                                          {"longValues": [3, 4]}]}}},
+    }
+    plist = [dict(p, name=n) for n, p in params.items()]
+    plist.append({"name": "id", "value": {"longValue": 1}})
+    cols = ", ".join(params)
+    ex("INSERT INTO arr (id, %s) VALUES (:id, %s)" % (cols, ", ".join(":" + n for n in params)),
+       parameters=plist)
+    row = ex("SELECT %s FROM arr" % cols)["records"][0]
+    got = dict(zip(params, row))
+    assert got["tags"] == {"arrayValue": {"stringValues": ["a", 'q"u\\o', "y z", "000042"]}}
+    assert got["nums"] == {"arrayValue": {"longValues": [1, -2, 9007199254740993]}}
+    assert got["w"] == {"arrayValue": {"doubleValues": [1.5, -0.25]}}
+    assert got["flags"] == {"arrayValue": {"booleanValues": [True, False]}}
+    assert got["days"] == {"arrayValue": {"stringValues": ["2020-02-29"]}}
+    assert got["at"] == {"arrayValue": {"stringValues": ["2024-01-02 03:04:05"]}}
+    assert got["t"] == {"arrayValue": {"stringValues": ["12:34:56"]}}
+    assert got["amounts"] == {"arrayValue": {"stringValues": ["12.34", "0.10"]}}
+    assert got["ids"] == {"arrayValue": {"stringValues": ["6f1c2a8e-2b4e-4d4c-9a55-0c0a3c9d1e11"]}}
+    assert got["docs"] == {"arrayValue": {"stringValues": ['{"a": 1}']}}
+    assert got["grid"] == {"arrayValue": {"arrayValues": [{"longValues": [1, 2]},
+                                                          {"longValues": [3, 4]}]}}
+    # = ANY(:ids) with a list
+    r = ex("SELECT count(*) FROM arr WHERE id = ANY(:ids)",
+           parameters=[{"name": "ids", "value": {"arrayValue": {"longValues": [1, 5]}}}])
+    assert r["records"] == [[{"longValue": 1}]]
+    # mixed member types are refused and change nothing
+    with pytest.raises(ClientError) as ei:
+        ex("INSERT INTO arr (id, grid) VALUES (2, :g)", parameters=[{"name": "g", "value": {
+            "arrayValue": {"arrayValues": [{"longValues": [1]}, {"stringValues": ["x"]}]}}}])
+    assert ei.value.response["Error"]["Code"] == "BadRequestException"
+    assert ex("SELECT count(*) FROM arr")["records"] == [[{"longValue": 1}]]
+    # the AWS CLI sends them too
+    r = env["srv"].aws_ok(
+        "rds-data", "execute-statement", "--resource-arn", env["arn"], "--secret-arn",
+        env["secret"], "--database", "app", "--sql", "SELECT cardinality(:a) AS n",
+        "--parameters", '[{"name":"a","value":{"arrayValue":{"stringValues":["x","y"]}}}]',
+        "--region", tarnlib.REGION)
+    assert json.loads(r.stdout)["records"] == [[{"longValue": 2}]]
+
+
+def test_connection_pool(env):
+    data, arn, secret, ex = env["data"], env["arn"], env["secret"], env["ex"]
+    pid = lambda **kw: data.execute_statement(
+        resourceArn=arn, secretArn=secret, sql="SELECT pg_backend_pid()",
+        **dict({"database": "app"}, **kw))["records"][0][0]["longValue"]
+    # sequential statements reuse one connection (one backend)
+    pids = {pid() for _ in range(20)}
+    assert len(pids) == 1
+    r = env["srv"].aws_ok("rds-data", "execute-statement", "--resource-arn", arn, "--secret-arn",
+                          secret, "--database", "app", "--sql", "SELECT pg_backend_pid()",
+                          "--region", tarnlib.REGION)  # the AWS CLI's statement too
+    assert {json.loads(r.stdout)["records"][0][0]["longValue"]} == pids
+    # a pool per database: another database gets its own, reused too
+    other = {pid(database="postgres") for _ in range(5)}
+    assert len(other) == 1 and other != pids
+    # a transaction pins its connection; statements outside it take another
+    tx = data.begin_transaction(resourceArn=arn, secretArn=secret,
+                                database="app")["transactionId"]
+    in_tx = {pid(transactionId=tx) for _ in range(5)}
+    assert len(in_tx) == 1
+    assert pid() not in in_tx
+    data.rollback_transaction(resourceArn=arn, secretArn=secret, transactionId=tx)
+    # the backends tarn keeps stay bounded (8 idle per cluster)
+    for _ in range(10):
+        pid()
+    n = ex("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tarn-data-api'")
+    assert 1 <= n["records"][0][0]["longValue"] <= 9
 
 
 def test_sql_error_changes_nothing(env):
@@ -270,7 +375,11 @@ def test_auto_pause_and_resume(env):
     cap = lambda: rds.describe_db_clusters(DBClusterIdentifier="sleepy")["DBClusters"][0]["Capacity"]
     wait_for("the cluster to pause", lambda: cap() == 0)
     assert not pg_running(env["srv"], "sleepy")
-    assert ex("SELECT v FROM k")["records"] == [[{"longValue": 7}]]  # resumes
+    # the AWS CLI resumes it: its statement waits (TARN_RDB_RESUME_WAIT_SECONDS)
+    r = env["srv"].aws_ok("rds-data", "execute-statement", "--resource-arn", arn,
+                          "--secret-arn", secret, "--database", "app", "--sql", "SELECT v FROM k",
+                          "--region", tarnlib.REGION)
+    assert json.loads(r.stdout)["records"] == [[{"longValue": 7}]]
     assert pg_running(env["srv"], "sleepy")
     # stop / start
     rds.stop_db_cluster(DBClusterIdentifier="sleepy")
