@@ -6,7 +6,12 @@
  * StartExecution, StartSyncExecution (parks the request until the end),
  * DescribeExecution, DescribeStateMachineForExecution, StopExecution,
  * ListExecutions, GetExecutionHistory, SendTaskSuccess, SendTaskFailure,
- * SendTaskHeartbeat, TagResource, UntagResource, ListTagsForResource.
+ * SendTaskHeartbeat, TagResource, UntagResource, ListTagsForResource;
+ * versions and aliases (PublishStateMachineVersion, ListStateMachineVersions,
+ * DeleteStateMachineVersion, Create/Describe/Update/Delete/
+ * ListStateMachineAliases); activities (Create/Describe/Delete/
+ * ListActivities, GetActivityTask, which parks the request until a task
+ * comes or 60 s pass).
  * Others answer UnknownOperationException.
  *
  * Errors: {"__type": "InvalidDefinition", "message": ...} with the status
@@ -19,6 +24,10 @@
  *   (2) sync_done runs on a step thread under the execution's lock and
  *       takes only s->mu; nothing here calls flow while holding s->mu.
  *   (3) Bodies are bounded: STATES_BODY_MAX bytes.
+ *   (4) A parked GetActivityTask (actwait) is answered once, by
+ *       activity_done under amu while the request lives. cleanup cancels
+ *       the poll; when that fails, done has run (finished: cleanup frees
+ *       the actwait) or is about to (it frees it, seeing req NULL).
  *
  * Start reading at states_handle() and the ops[] table.
  */
@@ -45,6 +54,8 @@ typedef struct states {
   http_service svc;
   flow_system *f;
   pthread_mutex_t mu;   /* guards every syncwait's req */
+  pthread_mutex_t amu;  /* guards every actwait (never held calling into flow but to
+                           start or cancel a poll, which take no execution lock) */
 } states;
 
 typedef struct syncwait {
@@ -53,10 +64,19 @@ typedef struct syncwait {
   char *arn;
 } syncwait;
 
+/* A parked GetActivityTask. */
+typedef struct actwait {
+  states *s;
+  http_req *req;        /* NULL once answered or gone */
+  flow_activity_poll *poll;
+  bool finished;        /* done ran: free it at cleanup */
+} actwait;
+
 typedef struct states_call {
   const char *action;
   json_t *in;
   syncwait *w;
+  actwait *aw;
 } states_call;
 
 static const struct {
@@ -76,6 +96,10 @@ static const struct {
     {FLOW_ERR_TASK_GONE, 400, "TaskDoesNotExist"},
     {FLOW_ERR_TYPE, 400, "StateMachineTypeNotSupported"},
     {FLOW_ERR_OUTPUT, 400, "InvalidOutput"},
+    {FLOW_ERR_NOT_FOUND, 400, "ResourceNotFound"},
+    {FLOW_ERR_CONFLICT, 400, "ConflictException"},
+    {FLOW_ERR_QUOTA, 400, "ServiceQuotaExceededException"},
+    {FLOW_ERR_NO_ACTIVITY, 400, "ActivityDoesNotExist"},
     {STATES_ERR_OP, 400, "UnknownOperationException"},
     {STATES_ERR_VALIDATION, 400, "ValidationException"},
     {ERR_INVALID, 400, "ValidationException"},
@@ -150,6 +174,8 @@ typedef int (*op_fn)(states *s, http_req *r, states_call *c, json_t *in, json_t 
 
 /* ---- state machines ---- */
 
+static int publish_maybe(states *s, json_t *in, const char *arn, json_t *out, err *e);
+
 static int op_create(states *s, http_req *r, states_call *c, json_t *in, json_t **out, err *e)
 {
   flow_machine_params p = {.name = in_str(in, "name"), .definition = in_str(in, "definition"),
@@ -166,7 +192,35 @@ static int op_create(states *s, http_req *r, states_call *c, json_t *in, json_t 
   *out = json_pack("{s:O, s:O}", "stateMachineArn", json_object_get(m, "stateMachineArn"),
                    "creationDate", json_object_get(m, "creationDate"));
   json_decref(m);
+  return publish_maybe(s, in, in_str(*out, "stateMachineArn"), *out, e);
+}
+
+/* publish: true in Create/UpdateStateMachine: the new revision becomes a
+ * version, whose ARN joins the answer. */
+static int publish_maybe(states *s, json_t *in, const char *arn, json_t *out, err *e)
+{
+  if (!json_is_true(json_object_get(in, "publish"))) {
+    if (in_str(in, "versionDescription") != NULL)
+      return err_set(e, STATES_ERR_VALIDATION, "Version description can only be set when "
+                     "publish is true");
+    return 0;
+  }
+  json_t *v;
+  int rc = flow_version_publish(s->f, arn, NULL, in_str(in, "versionDescription"), &v, e);
+  if (rc != 0)
+    return rc;
+  json_object_set(out, "stateMachineVersionArn", json_object_get(v, "stateMachineVersionArn"));
+  json_decref(v);
   return 0;
+}
+
+static bool qualified(const char *arn, err *e)
+{
+  if (!flow_arn_qualified(arn))
+    return false;
+  err_set(e, STATES_ERR_VALIDATION, "The state machine ARN must not be qualified (a version or "
+          "an alias): '%s'", arn);
+  return true;
 }
 
 static int op_describe(states *s, http_req *r, states_call *c, json_t *in, json_t **out, err *e)
@@ -180,15 +234,34 @@ static int op_update(states *s, http_req *r, states_call *c, json_t *in, json_t 
 {
   const char *arn;
   int rc = need(in, "stateMachineArn", &arn, e);
-  return rc != 0 ? rc
-                 : flow_machine_update(s->f, arn, in_str(in, "definition"),
-                                       in_str(in, "roleArn"), out, e);
+  if (rc != 0)
+    return rc;
+  if (qualified(arn, e))
+    return e->code;
+  bool publish = json_is_true(json_object_get(in, "publish"));
+  if (publish && in_str(in, "definition") == NULL && in_str(in, "roleArn") == NULL) {
+    /* only a new version of the current revision */
+    json_t *m;
+    if ((rc = flow_machine_get(s->f, arn, &m, e)) != 0)
+      return rc;
+    *out = json_pack("{s:O, s:O}", "updateDate",
+                     json_object_get(m, "updateDate") ? json_object_get(m, "updateDate")
+                                                      : json_object_get(m, "creationDate"),
+                     "revisionId", json_object_get(m, "revisionId"));
+    json_decref(m);
+  } else if ((rc = flow_machine_update(s->f, arn, in_str(in, "definition"),
+                                       in_str(in, "roleArn"), out, e)) != 0) {
+    return rc;
+  }
+  return publish_maybe(s, in, arn, *out, e);
 }
 
 static int op_delete(states *s, http_req *r, states_call *c, json_t *in, json_t **out, err *e)
 {
   const char *arn;
   int rc = need(in, "stateMachineArn", &arn, e);
+  if (rc == 0 && qualified(arn, e))
+    return e->code;
   return rc != 0 ? rc : flow_machine_delete(s->f, arn, e);
 }
 
@@ -296,7 +369,7 @@ static int op_start_sync(states *s, http_req *r, states_call *c, json_t *in, jso
   if (rc != 0)
     return rc;
   json_t *m;
-  if ((rc = flow_machine_get(s->f, arn, &m, e)) != 0)
+  if ((rc = flow_machine_resolve(s->f, arn, &m, e)) != 0)
     return rc;
   bool express = strcmp(in_str(m, "type"), "EXPRESS") == 0;
   if (!express) {
@@ -350,7 +423,8 @@ static int op_machine_for_exec(states *s, http_req *r, states_call *c, json_t *i
   int rc = need(in, "executionArn", &arn, e);
   if (rc != 0 || (rc = flow_execution_get(s->f, arn, &x, e)) != 0)
     return rc;
-  rc = flow_machine_get(s->f, in_str(x, "stateMachineArn"), out, e);
+  const char *m = in_str(x, "stateMachineVersionArn");
+  rc = flow_machine_get(s->f, m != NULL ? m : in_str(x, "stateMachineArn"), out, e);
   json_decref(x);
   return rc;
 }
@@ -429,6 +503,188 @@ static int op_task_heartbeat(states *s, http_req *r, states_call *c, json_t *in,
   return rc != 0 ? rc : flow_task_heartbeat(s->f, tok, e);
 }
 
+/* ---- versions and aliases ---- */
+
+static int op_publish(states *s, http_req *r, states_call *c, json_t *in, json_t **out, err *e)
+{
+  const char *arn;
+  int rc = need(in, "stateMachineArn", &arn, e);
+  return rc != 0 ? rc
+                 : flow_version_publish(s->f, arn, in_str(in, "revisionId"),
+                                        in_str(in, "description"), out, e);
+}
+
+/* {key: items} and nextToken from a list call's result. */
+static int listed(int rc, const char *key, json_t *items, const char *next, json_t **out)
+{
+  if (rc != 0)
+    return rc;
+  *out = json_pack("{s:o}", key, items);
+  if (next != NULL)
+    json_object_set_new(*out, "nextToken", json_string(next));
+  return 0;
+}
+
+static int op_list_versions(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
+                            err *e)
+{
+  const char *arn, *next;
+  json_t *items;
+  int rc = need(in, "stateMachineArn", &arn, e);
+  if (rc != 0)
+    return rc;
+  rc = flow_version_list(s->f, arn, in_str(in, "nextToken"), max_results(in, 100), &items, &next,
+                         e);
+  return listed(rc, "stateMachineVersions", items, next, out);
+}
+
+static int op_delete_version(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
+                             err *e)
+{
+  const char *arn;
+  int rc = need(in, "stateMachineVersionArn", &arn, e);
+  return rc != 0 ? rc : flow_version_delete(s->f, arn, e);
+}
+
+static int op_create_alias(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
+                           err *e)
+{
+  const char *name;
+  int rc = need(in, "name", &name, e);
+  if (rc != 0)
+    return rc;
+  json_t *routing = json_object_get(in, "routingConfiguration");
+  if (routing == NULL)
+    return err_set(e, STATES_ERR_VALIDATION, "1 validation error detected: Value null at "
+                   "'routingConfiguration' failed to satisfy constraint: Member must not be "
+                   "null");
+  return flow_alias_create(s->f, name, in_str(in, "description"), routing, out, e);
+}
+
+static int op_describe_alias(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
+                             err *e)
+{
+  const char *arn;
+  int rc = need(in, "stateMachineAliasArn", &arn, e);
+  return rc != 0 ? rc : flow_alias_get(s->f, arn, out, e);
+}
+
+static int op_update_alias(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
+                           err *e)
+{
+  const char *arn;
+  int rc = need(in, "stateMachineAliasArn", &arn, e);
+  return rc != 0 ? rc
+                 : flow_alias_update(s->f, arn, in_str(in, "description"),
+                                     json_object_get(in, "routingConfiguration"), out, e);
+}
+
+static int op_delete_alias(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
+                           err *e)
+{
+  const char *arn;
+  int rc = need(in, "stateMachineAliasArn", &arn, e);
+  return rc != 0 ? rc : flow_alias_delete(s->f, arn, e);
+}
+
+static int op_list_aliases(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
+                           err *e)
+{
+  const char *arn, *next;
+  json_t *items;
+  int rc = need(in, "stateMachineArn", &arn, e);
+  if (rc != 0)
+    return rc;
+  rc = flow_alias_list(s->f, arn, in_str(in, "nextToken"), max_results(in, 100), &items, &next,
+                       e);
+  return listed(rc, "stateMachineAliases", items, next, out);
+}
+
+/* ---- activities ---- */
+
+#define ACTIVITY_WAIT_MS 60000  /* GetActivityTask's long poll (AWS: 60 s) */
+
+static int op_create_activity(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
+                              err *e)
+{
+  const char *name;
+  int rc = need(in, "name", &name, e);
+  return rc != 0 ? rc : flow_activity_create(s->f, name, out, e);
+}
+
+static int op_describe_activity(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
+                                err *e)
+{
+  const char *arn;
+  int rc = need(in, "activityArn", &arn, e);
+  return rc != 0 ? rc : flow_activity_get(s->f, arn, out, e);
+}
+
+static int op_delete_activity(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
+                              err *e)
+{
+  const char *arn;
+  int rc = need(in, "activityArn", &arn, e);
+  return rc != 0 ? rc : flow_activity_delete(s->f, arn, e);
+}
+
+static int op_list_activities(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
+                              err *e)
+{
+  const char *next;
+  json_t *items;
+  int rc = flow_activity_list(s->f, in_str(in, "nextToken"), max_results(in, 100), &items,
+                              &next, e);
+  return listed(rc, "activities", items, next, out);
+}
+
+/* Answers a parked GetActivityTask, on flow's dispatcher thread. */
+static void activity_done(void *ctx, json_t *task)
+{
+  actwait *w = ctx;
+  states *s = w->s;
+  pthread_mutex_lock(&s->amu);
+  w->finished = true;
+  bool gone = w->req == NULL; /* cleanup ran: the actwait is ours (4) */
+  if (!gone) {
+    write_result(w->req, task != NULL ? json_incref(task) : json_object());
+    http_req_resume(w->req);
+    w->req = NULL;
+  }
+  pthread_mutex_unlock(&s->amu);
+  if (gone)
+    free(w);
+}
+
+static int op_get_activity_task(states *s, http_req *r, states_call *c, json_t *in,
+                                json_t **out, err *e)
+{
+  const char *arn;
+  int rc = need(in, "activityArn", &arn, e);
+  if (rc != 0)
+    return rc;
+  const char *worker = in_str(in, "workerName");
+  if (worker != NULL && strlen(worker) > 80)
+    return err_set(e, STATES_ERR_VALIDATION, "1 validation error detected: Value at "
+                   "'workerName' failed to satisfy constraint: Member must have length less "
+                   "than or equal to 80");
+  actwait *w = xcalloc(1, sizeof *w);
+  w->s = s;
+  w->req = r;
+  pthread_mutex_lock(&s->amu);
+  rc = flow_activity_poll_start(s->f, arn, worker, ACTIVITY_WAIT_MS, activity_done, w, &w->poll,
+                                e);
+  if (rc != 0) {
+    pthread_mutex_unlock(&s->amu);
+    free(w);
+    return rc;
+  }
+  c->aw = w;
+  http_req_park(r);
+  pthread_mutex_unlock(&s->amu);
+  return STATES_PARKED;
+}
+
 /* ---- tags ---- */
 
 static int op_tag(states *s, http_req *r, states_call *c, json_t *in, json_t **out, err *e)
@@ -491,6 +747,19 @@ static const struct {
     {"TagResource", op_tag, "resourceArn"},
     {"UntagResource", op_untag, "resourceArn"},
     {"ListTagsForResource", op_list_tags, "resourceArn"},
+    {"PublishStateMachineVersion", op_publish, "stateMachineArn"},
+    {"ListStateMachineVersions", op_list_versions, "stateMachineArn"},
+    {"DeleteStateMachineVersion", op_delete_version, "stateMachineVersionArn"},
+    {"CreateStateMachineAlias", op_create_alias, NULL},
+    {"DescribeStateMachineAlias", op_describe_alias, "stateMachineAliasArn"},
+    {"UpdateStateMachineAlias", op_update_alias, "stateMachineAliasArn"},
+    {"DeleteStateMachineAlias", op_delete_alias, "stateMachineAliasArn"},
+    {"ListStateMachineAliases", op_list_aliases, "stateMachineArn"},
+    {"CreateActivity", op_create_activity, NULL},
+    {"DescribeActivity", op_describe_activity, "activityArn"},
+    {"DeleteActivity", op_delete_activity, "activityArn"},
+    {"ListActivities", op_list_activities, NULL},
+    {"GetActivityTask", op_get_activity_task, "activityArn"},
 };
 
 static int states_prepare(void *ctx, http_req *r, err *e)
@@ -568,6 +837,16 @@ static void states_cleanup(void *ctx, http_req *r)
     free(w);
     c->w = NULL;
   }
+  if (c->aw != NULL) {
+    actwait *w = c->aw;
+    pthread_mutex_lock(&s->amu);
+    w->req = NULL;
+    bool free_it = w->finished || flow_activity_poll_cancel(s->f, w->poll);
+    pthread_mutex_unlock(&s->amu);
+    if (free_it)
+      free(w);
+    c->aw = NULL;
+  }
   json_decref(c->in);
   c->in = NULL;
 }
@@ -577,6 +856,7 @@ http_service *states_service_new(flow_system *f)
   states *s = xcalloc(1, sizeof *s);
   s->f = f;
   pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_init(&s->amu, NULL);
   s->svc = (http_service){
       .name = "states",
       .ctx = s,
@@ -594,6 +874,7 @@ http_service *states_service_free(http_service *svc)
   if (svc != NULL) {
     states *s = (states *)svc;
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->amu);
     free(s);
   }
   return NULL;

@@ -147,6 +147,7 @@ int flow_system_open(const flow_options *o, flow_system **out, err *e)
   s->nworkers = o->workers ? o->workers : 4;
   s->tokens = json_object();
   pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_init(&s->vmu, NULL);
   pthread_mutex_init(&s->qmu, NULL);
   pthread_cond_init(&s->qcond, NULL);
   pthread_cond_init(&s->tcond, NULL);
@@ -161,7 +162,7 @@ int flow_system_open(const flow_options *o, flow_system **out, err *e)
     return rc;
   }
   snprintf(path, sizeof path, "%s/flow/meta", o->data_dir);
-  lmdb_env_options eo = {.map_size = MAP_SIZE, .max_dbs = 8};
+  lmdb_env_options eo = {.map_size = MAP_SIZE, .max_dbs = 16};
   rc = lmdb_env_open(&s->env, path, &eo, "the workflow database", e);
   if (rc != 0) {
     flow_system_close(s);
@@ -169,9 +170,11 @@ int flow_system_open(const flow_options *o, flow_system **out, err *e)
   }
   MDB_txn *txn = NULL;
   int mrc = mdb_txn_begin(s->env, NULL, 0, &txn);
-  const char *names[] = {"machines", "execs", "history", "runs", "mapdata"};
-  MDB_dbi *dbis[] = {&s->db_machines, &s->db_execs, &s->db_hist, &s->db_runs, &s->db_mapdata};
-  for (size_t i = 0; i < 5 && mrc == 0; i++)
+  const char *names[] = {"machines", "execs", "history", "runs", "mapdata", "versions",
+                         "aliases", "activities"};
+  MDB_dbi *dbis[] = {&s->db_machines, &s->db_execs, &s->db_hist, &s->db_runs, &s->db_mapdata,
+                     &s->db_versions, &s->db_aliases, &s->db_activities};
+  for (size_t i = 0; i < sizeof names / sizeof names[0] && mrc == 0; i++)
     mrc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i]);
   if (mrc == 0)
     mrc = mdb_txn_commit(txn);
@@ -179,6 +182,11 @@ int flow_system_open(const flow_options *o, flow_system **out, err *e)
     mdb_txn_abort(txn);
   if (mrc != 0) {
     lmdb_error(e, mrc, "open the workflow database");
+    flow_system_close(s);
+    return e->code;
+  }
+  if (flow__acts_open(s) != 0) {
+    err_set(e, ERR_INTERNAL, "cannot start the activity dispatcher");
     flow_system_close(s);
     return e->code;
   }
@@ -198,8 +206,10 @@ int flow_system_start(flow_system *s, err *e)
 
 void flow_system_stop(flow_system *s)
 {
-  if (s != NULL)
+  if (s != NULL) {
     flow__engine_stop(s);
+    flow__acts_stop(s);
+  }
 }
 
 flow_system *flow_system_close(flow_system *s)
@@ -207,6 +217,7 @@ flow_system *flow_system_close(flow_system *s)
   if (s == NULL)
     return NULL;
   flow__engine_stop(s);
+  flow__acts_close(s);
   lmdb_committer_stop(&s->committer);
   flow__queues_drain(s); /* what arrived after the stop */
   while (s->execs != NULL) {
@@ -218,6 +229,7 @@ flow_system *flow_system_close(flow_system *s)
     mdb_env_close(s->env);
   json_decref(s->tokens);
   pthread_mutex_destroy(&s->mu);
+  pthread_mutex_destroy(&s->vmu);
   pthread_mutex_destroy(&s->qmu);
   pthread_cond_destroy(&s->qcond);
   pthread_cond_destroy(&s->tcond);
@@ -328,6 +340,8 @@ int flow_machine_create(flow_system *s, const flow_machine_params *p, json_t **o
 
 int flow_machine_get(flow_system *s, const char *arn, json_t **out, err *e)
 {
+  if (flow_arn_qualified(arn))
+    return flow__version_get(s, arn, out, e);
   json_t *rec;
   int rc = machine_of(s, arn, &rec, e);
   if (rc != 0) {
@@ -383,6 +397,7 @@ int flow_machine_delete(flow_system *s, const char *arn, err *e)
   json_decref(rec);
   fchange c = {0};
   flow__change_del(&c, s->db_machines, arn, strlen(arn));
+  flow__versions_drop(s, arn, &c);
   return flow__commit(s, &c, e);
 }
 
