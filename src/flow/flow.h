@@ -74,6 +74,8 @@ typedef struct flow_system flow_system;
 struct queue_system;
 struct store;
 struct athena;
+struct kv;
+struct stream_system;
 
 typedef struct flow_options {
   const char *data_dir;   /* DATA: flow/ goes under it */
@@ -81,6 +83,8 @@ typedef struct flow_options {
   struct queue_system *q; /* sqs:sendMessage, sns:publish; NULL: they fail */
   struct store *st;       /* s3:getObject, s3:putObject; NULL: they fail */
   struct athena *athena;  /* athena:startQueryExecution and friends; NULL: they fail */
+  struct kv *kv;          /* dynamodb:..., aws-sdk:dynamodb:...; NULL: they fail */
+  struct stream_system *streams; /* aws-sdk:kinesis:putRecord, aws-sdk:firehose:putRecord */
   unsigned workers;       /* step threads; 0: 4 */
 } flow_options;
 

@@ -13,7 +13,9 @@
 #include "athena/athena.h"
 #include "base/lmdb_env.h"
 #include "base/mem.h"
+#include "kv/kv.h"
 #include "queue/queue.h"
+#include "stream/stream.h"
 #include "store/store.h"
 
 #include <pthread.h>
@@ -83,6 +85,8 @@ struct flow_system {
   queue_system *q;          /* may be NULL */
   store *st;                /* may be NULL */
   athena *athena;           /* may be NULL */
+  kv *kv;                   /* may be NULL */
+  stream_system *streams;   /* may be NULL */
   pthread_mutex_t mu;       /* guards execs, tokens */
   exec_rt *execs;           /* live executions */
   json_t *tokens;           /* task token -> [exec ARN, run id] */
@@ -126,6 +130,14 @@ int flow__scan(flow_system *s, MDB_dbi dbi, const char *prefix, json_t **keys, j
 size_t flow__hist_key(const char *arn, uint64_t id, char *out, size_t cap);
 
 double flow__now_epoch(void);
+
+/* ---- DynamoDB, Kinesis, Firehose integrations (integrations_sdk.c) ---- */
+bool flow__sdk_known(const char *resource);
+int flow__sdk_call(flow_system *s, const char *resource, json_t *params, char **result,
+                   char **error, char **cause);
+/* An AWS SDK integration's error as AWS names it: "SQS.QueueDoesNotExist"
+ * becomes "Sqs.QueueDoesNotExistException" for aws-sdk:sqs:... */
+void flow__sdk_error_name(const char *resource, char **error);
 
 /* ---- service integrations (service.c) ---- */
 bool flow__service_known(const char *resource);

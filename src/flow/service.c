@@ -360,10 +360,13 @@ int flow__athena_poll(flow_system *s, const char *id, char **result, char **erro
 
 bool flow__service_known(const char *resource)
 {
+  if (flow__sdk_known(resource))
+    return true;
   static const char *const known[] = {
       "arn:aws:states:::sqs:sendMessage",   "arn:aws:states:::sns:publish",
       "arn:aws:states:::s3:getObject",      "arn:aws:states:::s3:putObject",
       "arn:aws:states:::aws-sdk:s3:getObject", "arn:aws:states:::aws-sdk:s3:putObject",
+      "arn:aws:states:::aws-sdk:sqs:sendMessage", "arn:aws:states:::aws-sdk:sns:publish",
       "arn:aws:states:::states:startExecution", "arn:aws:states:::athena:getQueryExecution",
       "arn:aws:states:::athena:getQueryResults", "arn:aws:states:::athena:stopQueryExecution",
       NULL};
@@ -386,10 +389,12 @@ bool flow__service_known(const char *resource)
   return false;
 }
 
-int flow__service_call(flow_system *s, const char *resource, json_t *params, char **result,
-                       char **error, char **cause)
+static int service_call(flow_system *s, const char *resource, json_t *params, char **result,
+                        char **error, char **cause)
 {
   *result = *error = *cause = NULL;
+  if (flow__sdk_known(resource))
+    return flow__sdk_call(s, resource, params, result, error, cause);
   if (!flow__service_known(resource))
     return fail(error, cause, "States.Runtime",
                 str_ends(resource, ".sync") || strstr(resource, ".sync:") != NULL
@@ -410,6 +415,15 @@ int flow__service_call(flow_system *s, const char *resource, json_t *params, cha
   if (str_starts(op, "athena:"))
     return athena_call(s, op + strlen("athena:"), params, result, error, cause);
   return start_execution(s, params, result, error, cause);
+}
+
+int flow__service_call(flow_system *s, const char *resource, json_t *params, char **result,
+                       char **error, char **cause)
+{
+  int rc = service_call(s, resource, params, result, error, cause);
+  if (rc != 0)
+    flow__sdk_error_name(resource, error);
+  return rc;
 }
 
 /* ---- distributed Map: ItemReader and ResultWriter ---- */

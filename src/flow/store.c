@@ -144,6 +144,8 @@ int flow_system_open(const flow_options *o, flow_system **out, err *e)
   s->q = o->q;
   s->st = o->st;
   s->athena = o->athena;
+  s->kv = o->kv;
+  s->streams = o->streams;
   s->nworkers = o->workers ? o->workers : 4;
   s->tokens = json_object();
   pthread_mutex_init(&s->mu, NULL);
