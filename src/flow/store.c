@@ -539,7 +539,16 @@ int flow_execution_list(flow_system *s, const char *machine_arn, const char *sta
   *items = json_array();
   *next = NULL;
   json_t *m;
-  int rc = machine_of(s, machine_arn, &m, e);
+  /* a version or alias ARN: the executions it started */
+  const char *qual_key = NULL;
+  char base[512];
+  if (flow_arn_qualified(machine_arn)) {
+    const char *q = strrchr(machine_arn, ':') + 1;
+    qual_key = strspn(q, "0123456789") == strlen(q) ? "stateMachineVersionArn"
+                                                    : "stateMachineAliasArn";
+    snprintf(base, sizeof base, "%.*s", (int)(q - 1 - machine_arn), machine_arn);
+  }
+  int rc = machine_of(s, qual_key != NULL ? base : machine_arn, &m, e);
   if (rc != 0)
     return rc;
   const char *name = json_string_value(json_object_get(m, "name"));
@@ -562,7 +571,9 @@ int flow_execution_list(flow_system *s, const char *machine_arn, const char *sta
     json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
     if (rec == NULL)
       continue;
-    if (status != NULL && strcmp(json_string_value(json_object_get(rec, "status")), status) != 0) {
+    const char *qual = qual_key != NULL ? json_string_value(json_object_get(rec, qual_key)) : NULL;
+    if ((status != NULL && strcmp(json_string_value(json_object_get(rec, "status")), status) != 0) ||
+        (qual_key != NULL && (qual == NULL || strcmp(qual, machine_arn) != 0))) {
       json_decref(rec);
       continue;
     }
@@ -589,8 +600,11 @@ int flow_execution_list(flow_system *s, const char *machine_arn, const char *sta
                             json_object_get(all[i], "name"), "status",
                             json_object_get(all[i], "status"), "startDate",
                             json_object_get(all[i], "startDate"));
-      if (json_object_get(all[i], "stopDate"))
-        json_object_set(o, "stopDate", json_object_get(all[i], "stopDate"));
+      static const char *const extra[] = {"stopDate", "stateMachineVersionArn",
+                                          "stateMachineAliasArn"};
+      for (size_t x = 0; x < sizeof extra / sizeof extra[0]; x++)
+        if (json_object_get(all[i], extra[x]))
+          json_object_set(o, extra[x], json_object_get(all[i], extra[x]));
       json_array_append_new(*items, o);
       if (json_array_size(*items) == max && i + 1 < n) {
         static _Thread_local char token[1024];

@@ -132,6 +132,12 @@ def test_aliases_route_by_weight(sfn):
         seen.add(sfn.describe_execution(executionArn=ex)["stateMachineVersionArn"])
     assert seen == {v1, v2}
     assert "updateDate" in sfn.describe_state_machine_alias(stateMachineAliasArn=alias)
+    # ListExecutions of an alias: the executions it started, with their versions
+    listed = sfn.list_executions(stateMachineArn=alias)["executions"]
+    assert {x["executionArn"] for x in listed} == set(execs) | {desc["executionArn"]}
+    assert all(x["stateMachineAliasArn"] == alias for x in listed)
+    by_v1 = sfn.list_executions(stateMachineArn=v1)["executions"]
+    assert by_v1 and all(x["stateMachineVersionArn"] == v1 for x in by_v1)
     listed = sfn.list_state_machine_aliases(stateMachineArn=arn)["stateMachineAliases"]
     assert [x["stateMachineAliasArn"] for x in listed] == [alias]
     sfn.update_state_machine_alias(stateMachineAliasArn=alias, routingConfiguration=[
