@@ -223,13 +223,6 @@ static bool qualified(const char *arn, err *e)
   return true;
 }
 
-static int op_describe(states *s, http_req *r, states_call *c, json_t *in, json_t **out, err *e)
-{
-  const char *arn;
-  int rc = need(in, "stateMachineArn", &arn, e);
-  return rc != 0 ? rc : flow_machine_get(s->f, arn, out, e);
-}
-
 static int op_update(states *s, http_req *r, states_call *c, json_t *in, json_t **out, err *e)
 {
   const char *arn;
@@ -407,14 +400,6 @@ static int op_start_sync(states *s, http_req *r, states_call *c, json_t *in, jso
   return STATES_PARKED;
 }
 
-static int op_describe_exec(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
-                            err *e)
-{
-  const char *arn;
-  int rc = need(in, "executionArn", &arn, e);
-  return rc != 0 ? rc : flow_execution_get(s->f, arn, out, e);
-}
-
 static int op_machine_for_exec(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
                                err *e)
 {
@@ -538,14 +523,6 @@ static int op_list_versions(states *s, http_req *r, states_call *c, json_t *in, 
   return listed(rc, "stateMachineVersions", items, next, out);
 }
 
-static int op_delete_version(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
-                             err *e)
-{
-  const char *arn;
-  int rc = need(in, "stateMachineVersionArn", &arn, e);
-  return rc != 0 ? rc : flow_version_delete(s->f, arn, e);
-}
-
 static int op_create_alias(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
                            err *e)
 {
@@ -561,14 +538,6 @@ static int op_create_alias(states *s, http_req *r, states_call *c, json_t *in, j
   return flow_alias_create(s->f, name, in_str(in, "description"), routing, out, e);
 }
 
-static int op_describe_alias(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
-                             err *e)
-{
-  const char *arn;
-  int rc = need(in, "stateMachineAliasArn", &arn, e);
-  return rc != 0 ? rc : flow_alias_get(s->f, arn, out, e);
-}
-
 static int op_update_alias(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
                            err *e)
 {
@@ -577,14 +546,6 @@ static int op_update_alias(states *s, http_req *r, states_call *c, json_t *in, j
   return rc != 0 ? rc
                  : flow_alias_update(s->f, arn, in_str(in, "description"),
                                      json_object_get(in, "routingConfiguration"), out, e);
-}
-
-static int op_delete_alias(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
-                           err *e)
-{
-  const char *arn;
-  int rc = need(in, "stateMachineAliasArn", &arn, e);
-  return rc != 0 ? rc : flow_alias_delete(s->f, arn, e);
 }
 
 static int op_list_aliases(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
@@ -610,22 +571,6 @@ static int op_create_activity(states *s, http_req *r, states_call *c, json_t *in
   const char *name;
   int rc = need(in, "name", &name, e);
   return rc != 0 ? rc : flow_activity_create(s->f, name, out, e);
-}
-
-static int op_describe_activity(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
-                                err *e)
-{
-  const char *arn;
-  int rc = need(in, "activityArn", &arn, e);
-  return rc != 0 ? rc : flow_activity_get(s->f, arn, out, e);
-}
-
-static int op_delete_activity(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
-                              err *e)
-{
-  const char *arn;
-  int rc = need(in, "activityArn", &arn, e);
-  return rc != 0 ? rc : flow_activity_delete(s->f, arn, e);
 }
 
 static int op_list_activities(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
@@ -727,39 +672,42 @@ static const struct {
   const char *name;
   op_fn fn;
   const char *arn_field;  /* the member naming the resource authorized, or NULL (*) */
+  /* instead of fn: a call on the required arn_field alone */
+  int (*get)(flow_system *f, const char *arn, json_t **out, err *e);
+  int (*del)(flow_system *f, const char *arn, err *e);
 } ops[] = {
-    {"CreateStateMachine", op_create, NULL},
-    {"DescribeStateMachine", op_describe, "stateMachineArn"},
-    {"UpdateStateMachine", op_update, "stateMachineArn"},
-    {"DeleteStateMachine", op_delete, "stateMachineArn"},
-    {"ListStateMachines", op_list_machines, NULL},
-    {"ValidateStateMachineDefinition", op_validate, NULL},
-    {"StartExecution", op_start, "stateMachineArn"},
-    {"StartSyncExecution", op_start_sync, "stateMachineArn"},
-    {"DescribeExecution", op_describe_exec, "executionArn"},
-    {"DescribeStateMachineForExecution", op_machine_for_exec, "executionArn"},
-    {"StopExecution", op_stop, "executionArn"},
-    {"ListExecutions", op_list_execs, "stateMachineArn"},
-    {"GetExecutionHistory", op_history, "executionArn"},
-    {"SendTaskSuccess", op_task_success, NULL},
-    {"SendTaskFailure", op_task_failure, NULL},
-    {"SendTaskHeartbeat", op_task_heartbeat, NULL},
-    {"TagResource", op_tag, "resourceArn"},
-    {"UntagResource", op_untag, "resourceArn"},
-    {"ListTagsForResource", op_list_tags, "resourceArn"},
-    {"PublishStateMachineVersion", op_publish, "stateMachineArn"},
-    {"ListStateMachineVersions", op_list_versions, "stateMachineArn"},
-    {"DeleteStateMachineVersion", op_delete_version, "stateMachineVersionArn"},
-    {"CreateStateMachineAlias", op_create_alias, NULL},
-    {"DescribeStateMachineAlias", op_describe_alias, "stateMachineAliasArn"},
-    {"UpdateStateMachineAlias", op_update_alias, "stateMachineAliasArn"},
-    {"DeleteStateMachineAlias", op_delete_alias, "stateMachineAliasArn"},
-    {"ListStateMachineAliases", op_list_aliases, "stateMachineArn"},
-    {"CreateActivity", op_create_activity, NULL},
-    {"DescribeActivity", op_describe_activity, "activityArn"},
-    {"DeleteActivity", op_delete_activity, "activityArn"},
-    {"ListActivities", op_list_activities, NULL},
-    {"GetActivityTask", op_get_activity_task, "activityArn"},
+    {"CreateStateMachine", op_create, NULL, NULL, NULL},
+    {"DescribeStateMachine", NULL, "stateMachineArn", flow_machine_get, NULL},
+    {"UpdateStateMachine", op_update, "stateMachineArn", NULL, NULL},
+    {"DeleteStateMachine", op_delete, "stateMachineArn", NULL, NULL},
+    {"ListStateMachines", op_list_machines, NULL, NULL, NULL},
+    {"ValidateStateMachineDefinition", op_validate, NULL, NULL, NULL},
+    {"StartExecution", op_start, "stateMachineArn", NULL, NULL},
+    {"StartSyncExecution", op_start_sync, "stateMachineArn", NULL, NULL},
+    {"DescribeExecution", NULL, "executionArn", flow_execution_get, NULL},
+    {"DescribeStateMachineForExecution", op_machine_for_exec, "executionArn", NULL, NULL},
+    {"StopExecution", op_stop, "executionArn", NULL, NULL},
+    {"ListExecutions", op_list_execs, "stateMachineArn", NULL, NULL},
+    {"GetExecutionHistory", op_history, "executionArn", NULL, NULL},
+    {"SendTaskSuccess", op_task_success, NULL, NULL, NULL},
+    {"SendTaskFailure", op_task_failure, NULL, NULL, NULL},
+    {"SendTaskHeartbeat", op_task_heartbeat, NULL, NULL, NULL},
+    {"TagResource", op_tag, "resourceArn", NULL, NULL},
+    {"UntagResource", op_untag, "resourceArn", NULL, NULL},
+    {"ListTagsForResource", op_list_tags, "resourceArn", NULL, NULL},
+    {"PublishStateMachineVersion", op_publish, "stateMachineArn", NULL, NULL},
+    {"ListStateMachineVersions", op_list_versions, "stateMachineArn", NULL, NULL},
+    {"DeleteStateMachineVersion", NULL, "stateMachineVersionArn", NULL, flow_version_delete},
+    {"CreateStateMachineAlias", op_create_alias, NULL, NULL, NULL},
+    {"DescribeStateMachineAlias", NULL, "stateMachineAliasArn", flow_alias_get, NULL},
+    {"UpdateStateMachineAlias", op_update_alias, "stateMachineAliasArn", NULL, NULL},
+    {"DeleteStateMachineAlias", NULL, "stateMachineAliasArn", NULL, flow_alias_delete},
+    {"ListStateMachineAliases", op_list_aliases, "stateMachineArn", NULL, NULL},
+    {"CreateActivity", op_create_activity, NULL, NULL, NULL},
+    {"DescribeActivity", NULL, "activityArn", flow_activity_get, NULL},
+    {"DeleteActivity", NULL, "activityArn", NULL, flow_activity_delete},
+    {"ListActivities", op_list_activities, NULL, NULL, NULL},
+    {"GetActivityTask", op_get_activity_task, "activityArn", NULL, NULL},
 };
 
 static int states_prepare(void *ctx, http_req *r, err *e)
@@ -808,8 +756,11 @@ static void states_handle(void *ctx, http_req *r)
     rc = api_authorize(r, action, res != NULL ? res : "*", &e);
   }
   json_t *out = NULL;
-  if (rc == 0)
+  const char *arn;
+  if (rc == 0 && ops[op].fn != NULL)
     rc = ops[op].fn(s, r, c, c->in, &out, &e);
+  else if (rc == 0 && (rc = need(c->in, ops[op].arn_field, &arn, &e)) == 0)
+    rc = ops[op].get != NULL ? ops[op].get(s->f, arn, &out, &e) : ops[op].del(s->f, arn, &e);
   if (rc == STATES_PARKED)
     return;
   if (rc != 0) {

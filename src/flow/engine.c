@@ -415,13 +415,7 @@ static int stepper_commit(stepper *st, err *e)
         exec_unref(s, px);
       }
       if (x->done != NULL) {
-        json_t *pub = json_object();
-        const char *k;
-        json_t *v;
-        json_object_foreach(x->info, k, v) {
-          if (k[0] != '_')
-            json_object_set(pub, k, v);
-        }
+        json_t *pub = flow__public_copy(x->info);
         x->done(x->done_ctx, pub);
         json_decref(pub);
         x->done = NULL;

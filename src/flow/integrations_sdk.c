@@ -35,12 +35,6 @@
 #define STATES_PREFIX "arn:aws:states:::"
 #define SDK_PREFIX "arn:aws:states:::aws-sdk:"
 
-static int fail(char **error, char **cause, const char *name, const char *msg)
-{
-  *error = xstrdup(name);
-  *cause = xstrdup(msg);
-  return -1;
-}
 
 /* DynamoDB's type for a kv error (api/dynamodb.c sends the same). */
 static const char *kv_type(int code)
@@ -150,7 +144,7 @@ static int dynamodb_call(flow_system *s, const char *res, const char *prefix, js
   const char *canon;
   kv_op_fn fn = kv_op_find(action, false, &canon);
   if (s->kv == NULL || fn == NULL)
-    return fail(error, cause, "States.Runtime", "DynamoDB is not available");
+    return flow__task_fail(error, cause, "States.Runtime", "DynamoDB is not available");
   json_t *in = json_deep_copy(params);
   json_t *out = NULL;
   err e = {0};
@@ -162,7 +156,7 @@ static int dynamodb_call(flow_system *s, const char *res, const char *prefix, js
   if (rc != 0) {
     json_decref(out);
     snprintf(name, sizeof name, "%s.%s", prefix, kv_type(rc));
-    return fail(error, cause, name, e.msg);
+    return flow__task_fail(error, cause, name, e.msg);
   }
   *result = flow__dump(out);
   json_decref(out);
@@ -184,7 +178,7 @@ static char *blob_param(json_t *v)
 static int kinesis_put(flow_system *s, json_t *p, char **result, char **error, char **cause)
 {
   if (s->streams == NULL)
-    return fail(error, cause, "Kinesis.InternalFailureException", "Kinesis is not available");
+    return flow__task_fail(error, cause, "Kinesis.InternalFailureException", "Kinesis is not available");
   const char *name = flow__rec_str(p, "StreamName");
   const char *arn = flow__rec_str(p, "StreamARN");
   if (name == NULL && arn != NULL && strstr(arn, ":stream/") != NULL)
@@ -193,7 +187,7 @@ static int kinesis_put(flow_system *s, json_t *p, char **result, char **error, c
   char *data = blob_param(json_object_get(p, "Data"));
   if (name == NULL || key == NULL || data == NULL) {
     free(data);
-    return fail(error, cause, "Kinesis.InvalidArgumentException",
+    return flow__task_fail(error, cause, "Kinesis.InvalidArgumentException",
                 "kinesis:putRecord needs StreamName (or StreamARN), PartitionKey and Data");
   }
   stream_record_in in = {.partition_key = key,
@@ -210,7 +204,7 @@ static int kinesis_put(flow_system *s, json_t *p, char **result, char **error, c
   if (rc != 0) {
     char ename[96];
     snprintf(ename, sizeof ename, "Kinesis.%s", stream_type(rc));
-    return fail(error, cause, ename, e.msg);
+    return flow__task_fail(error, cause, ename, e.msg);
   }
   json_t *r = json_pack("{s:s, s:s, s:s}", "ShardId", out.shard_id, "SequenceNumber",
                         out.sequence, "EncryptionType", "NONE");
@@ -222,13 +216,13 @@ static int kinesis_put(flow_system *s, json_t *p, char **result, char **error, c
 static int firehose_put(flow_system *s, json_t *p, char **result, char **error, char **cause)
 {
   if (s->streams == NULL)
-    return fail(error, cause, "Firehose.ServiceUnavailableException",
+    return flow__task_fail(error, cause, "Firehose.ServiceUnavailableException",
                 "Firehose is not available");
   const char *name = flow__rec_str(p, "DeliveryStreamName");
   char *data = blob_param(json_object_get(json_object_get(p, "Record"), "Data"));
   if (name == NULL || data == NULL) {
     free(data);
-    return fail(error, cause, "Firehose.InvalidArgumentException",
+    return flow__task_fail(error, cause, "Firehose.InvalidArgumentException",
                 "firehose:putRecord needs DeliveryStreamName and Record.Data");
   }
   stream_blob b = {.data = data, .len = strlen(data)};
@@ -241,7 +235,7 @@ static int firehose_put(flow_system *s, json_t *p, char **result, char **error, 
     arena_free(a);
     char ename[96];
     snprintf(ename, sizeof ename, "Firehose.%s", stream_type(rc));
-    return fail(error, cause, ename, e.msg);
+    return flow__task_fail(error, cause, ename, e.msg);
   }
   json_t *r = json_pack("{s:s, s:b}", "RecordId", id, "Encrypted", 0);
   arena_free(a);

@@ -126,6 +126,8 @@ void flow__slot_key(const char *run_id, char kind, size_t slot, char *out, size_
 /* Every key (as strings) and value under prefix, in key order. */
 int flow__scan(flow_system *s, MDB_dbi dbi, const char *prefix, json_t **keys, json_t **vals,
                err *e);
+/* A copy of a record without its internal ("_") members. */
+json_t *flow__public_copy(json_t *rec);
 /* The history key of an event. */
 size_t flow__hist_key(const char *arn, uint64_t id, char *out, size_t cap);
 
@@ -140,6 +142,8 @@ int flow__sdk_call(flow_system *s, const char *resource, json_t *params, char **
 void flow__sdk_error_name(const char *resource, char **error);
 
 /* ---- service integrations (service.c) ---- */
+/* A Task's failure: *error and *cause (malloc'd copies); returns -1. */
+int flow__task_fail(char **error, char **cause, const char *name, const char *msg);
 bool flow__service_known(const char *resource);
 /* Calls the service of a Task resource with params: 0 and *result (JSON
  * text), or -1 with *error and *cause (all malloc'd). */

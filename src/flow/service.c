@@ -45,11 +45,16 @@ static char *text_param(json_t *p, const char *key)
   return d != NULL ? d : xstrdup("null");
 }
 
-static int fail(char **error, char **cause, const char *name, const char *msg)
+int flow__task_fail(char **error, char **cause, const char *name, const char *msg)
 {
   *error = xstrdup(name);
   *cause = xstrdup(msg);
   return -1;
+}
+
+static int fail(char **error, char **cause, const char *name, const char *msg)
+{
+  return flow__task_fail(error, cause, name, msg);
 }
 
 static const char *short_code(int code)

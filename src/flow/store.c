@@ -121,8 +121,7 @@ size_t flow__hist_key(const char *arn, uint64_t id, char *out, size_t cap)
   return n + 9;
 }
 
-/* A copy of rec without its "_" members. */
-static json_t *public_copy(json_t *rec)
+json_t *flow__public_copy(json_t *rec)
 {
   json_t *o = json_object();
   const char *k;
@@ -350,7 +349,7 @@ int flow_machine_get(flow_system *s, const char *arn, json_t **out, err *e)
     *out = NULL;
     return rc;
   }
-  *out = public_copy(rec);
+  *out = flow__public_copy(rec);
   json_decref(rec);
   return 0;
 }
@@ -520,7 +519,7 @@ int flow_execution_get(flow_system *s, const char *arn, json_t **out, err *e)
     return err_set(e, FLOW_ERR_NO_EXECUTION, "Execution Does Not Exist: '%s'", arn);
   if (rc != 0)
     return rc;
-  *out = public_copy(rec);
+  *out = flow__public_copy(rec);
   json_decref(rec);
   return 0;
 }

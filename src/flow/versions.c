@@ -94,6 +94,26 @@ bool flow_arn_qualified(const char *arn)
   return ok && qual != NULL;
 }
 
+static int description_check(const char *d, err *e)
+{
+  if (d == NULL || strlen(d) <= MAX_DESCRIPTION)
+    return 0;
+  return err_set(e, ERR_INVALID, "1 validation error detected: Value at 'description' failed "
+                 "to satisfy constraint: Member must have length less than or equal to %d",
+                 MAX_DESCRIPTION);
+}
+
+/* The ARN of a machine, not of a version or alias: *base (malloc'd). */
+static int unqualified(const char *arn, char **base, err *e)
+{
+  const char *qual;
+  if (arn_split(arn, base, &qual) && qual == NULL)
+    return 0;
+  free(*base);
+  *base = NULL;
+  return invalid_arn(e, arn);
+}
+
 static int machine_rec(flow_system *s, const char *base, json_t **out, err *e)
 {
   int rc = flow__get(s, s->db_machines, base, out, e);
@@ -121,18 +141,6 @@ static int version_rec(flow_system *s, const char *arn, json_t **out, err *e)
   return rc;
 }
 
-static json_t *public_of(json_t *rec)
-{
-  json_t *o = json_object();
-  const char *k;
-  json_t *v;
-  json_object_foreach(rec, k, v) {
-    if (k[0] != '_')
-      json_object_set(o, k, v);
-  }
-  return o;
-}
-
 int flow__version_get(flow_system *s, const char *arn, json_t **out, err *e)
 {
   json_t *rec;
@@ -141,7 +149,7 @@ int flow__version_get(flow_system *s, const char *arn, json_t **out, err *e)
     return err_set(e, FLOW_ERR_NO_MACHINE, "State Machine Does Not Exist: '%s'", arn);
   if (rc != 0)
     return rc;
-  *out = public_of(rec);
+  *out = flow__public_copy(rec);
   json_decref(rec);
   return 0;
 }
@@ -153,20 +161,16 @@ int flow_version_publish(flow_system *s, const char *machine_arn, const char *re
 {
   *out = NULL;
   char *base;
-  const char *qual;
-  if (!arn_split(machine_arn, &base, &qual) || qual != NULL) {
+  int rc = unqualified(machine_arn, &base, e);
+  if (rc != 0)
+    return rc;
+  if ((rc = description_check(description, e)) != 0) {
     free(base);
-    return invalid_arn(e, machine_arn);
-  }
-  if (description != NULL && strlen(description) > MAX_DESCRIPTION) {
-    free(base);
-    return err_set(e, ERR_INVALID, "1 validation error detected: Value at 'description' failed "
-                   "to satisfy constraint: Member must have length less than or equal to %d",
-                   MAX_DESCRIPTION);
+    return rc;
   }
   pthread_mutex_lock(&s->vmu);
   json_t *m = NULL, *keys = NULL, *vals = NULL;
-  int rc = machine_rec(s, base, &m, e);
+  rc = machine_rec(s, base, &m, e);
   if (rc != 0)
     goto done;
   const char *rev = flow__rec_str(m, "revisionId");
@@ -277,13 +281,11 @@ int flow_version_list(flow_system *s, const char *machine_arn, const char *after
   *items = NULL;
   *next = NULL;
   char *base;
-  const char *qual;
-  if (!arn_split(machine_arn, &base, &qual) || qual != NULL) {
-    free(base);
-    return invalid_arn(e, machine_arn);
-  }
+  int rc = unqualified(machine_arn, &base, e);
+  if (rc != 0)
+    return rc;
   json_t *m, *keys, *vals;
-  int rc = machine_rec(s, base, &m, e);
+  rc = machine_rec(s, base, &m, e);
   if (rc == 0) {
     json_decref(m);
     char prefix[1024];
@@ -478,10 +480,9 @@ int flow_alias_create(flow_system *s, const char *name, const char *description,
   if (name == NULL || !alias_name_ok(name))
     return err_set(e, ERR_INVALID, "Invalid Name: '%s' (an alias name has letters, digits, "
                    "'_', '-' and '.', and is not a number)", name ? name : "");
-  if (description != NULL && strlen(description) > MAX_DESCRIPTION)
-    return err_set(e, ERR_INVALID, "1 validation error detected: Value at 'description' failed "
-                   "to satisfy constraint: Member must have length less than or equal to %d",
-                   MAX_DESCRIPTION);
+  int drc = description_check(description, e);
+  if (drc != 0)
+    return drc;
   pthread_mutex_lock(&s->vmu);
   char *base = NULL;
   json_t *old = NULL, *all = NULL;
@@ -567,10 +568,9 @@ int flow_alias_update(flow_system *s, const char *arn, const char *description, 
   if (description == NULL && routing == NULL)
     return err_set(e, ERR_INVALID, "Either the description or the routingConfiguration must be "
                    "specified");
-  if (description != NULL && strlen(description) > MAX_DESCRIPTION)
-    return err_set(e, ERR_INVALID, "1 validation error detected: Value at 'description' failed "
-                   "to satisfy constraint: Member must have length less than or equal to %d",
-                   MAX_DESCRIPTION);
+  int drc = description_check(description, e);
+  if (drc != 0)
+    return drc;
   pthread_mutex_lock(&s->vmu);
   json_t *rec = NULL;
   char *base = NULL, *rbase = NULL;
@@ -625,13 +625,11 @@ int flow_alias_list(flow_system *s, const char *machine_arn, const char *after, 
   *items = NULL;
   *next = NULL;
   char *base;
-  const char *qual;
-  if (!arn_split(machine_arn, &base, &qual) || qual != NULL) {
-    free(base);
-    return invalid_arn(e, machine_arn);
-  }
+  int rc = unqualified(machine_arn, &base, e);
+  if (rc != 0)
+    return rc;
   json_t *m, *vals;
-  int rc = machine_rec(s, base, &m, e);
+  rc = machine_rec(s, base, &m, e);
   if (rc == 0) {
     json_decref(m);
     rc = aliases_of(s, base, &vals, e);
@@ -692,7 +690,7 @@ int flow_machine_resolve(flow_system *s, const char *arn, json_t **out, err *e)
   if (rc == FLOW_ERR_NOT_FOUND)
     rc = err_set(e, FLOW_ERR_NOT_FOUND, "Resource not found: '%s'", varn);
   if (rc == 0) {
-    *out = public_of(rec);
+    *out = flow__public_copy(rec);
     json_object_set_new(*out, "stateMachineArn", json_string(base));
     json_object_set_new(*out, "stateMachineVersionArn", json_string(varn));
     if (alias != NULL)
