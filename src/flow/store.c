@@ -324,9 +324,7 @@ int flow_machine_create(flow_system *s, const flow_machine_params *p, json_t **o
                           "creationDate", flow__now_epoch(), "revisionId", rev,
                           "loggingConfiguration", "level", "OFF", "includeExecutionData", 0,
                           "tracingConfiguration", "enabled", 0);
-  json_object_set(rec, "_tags", json_is_array(p->tags) ? p->tags : json_array());
-  if (!json_is_array(p->tags))
-    json_object_set_new(rec, "_tags", json_array());
+  json_object_set_new(rec, "_tags", json_is_array(p->tags) ? json_incref(p->tags) : json_array());
   fchange c = {0};
   flow__change_put(&c, s->db_machines, arn, strlen(arn), rec);
   rc = flow__commit(s, &c, e);
