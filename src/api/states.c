@@ -601,6 +601,16 @@ static void activity_done(void *ctx, json_t *task)
     free(w);
 }
 
+/* flow asks before it hands a task to a parked GetActivityTask. */
+static bool activity_gone(void *ctx)
+{
+  actwait *w = ctx;
+  pthread_mutex_lock(&w->s->amu);
+  bool gone = w->req == NULL || http_req_client_gone(w->req);
+  pthread_mutex_unlock(&w->s->amu);
+  return gone;
+}
+
 static int op_get_activity_task(states *s, http_req *r, states_call *c, json_t *in,
                                 json_t **out, err *e)
 {
@@ -617,8 +627,8 @@ static int op_get_activity_task(states *s, http_req *r, states_call *c, json_t *
   w->s = s;
   w->req = r;
   pthread_mutex_lock(&s->amu);
-  rc = flow_activity_poll_start(s->f, arn, worker, ACTIVITY_WAIT_MS, activity_done, w, &w->poll,
-                                e);
+  rc = flow_activity_poll_start(s->f, arn, worker, ACTIVITY_WAIT_MS, activity_done,
+                                activity_gone, w, &w->poll, e);
   if (rc != 0) {
     pthread_mutex_unlock(&s->amu);
     free(w);

@@ -21,7 +21,11 @@
  *       dropped then.
  *   (3) A poll's done is called exactly once unless
  *       flow_activity_poll_cancel returned true: by the dispatcher, with a
- *       task, or NULL at its deadline or when tarn stops.
+ *       task, or NULL at its deadline, when tarn stops or when its worker
+ *       is gone (asked before a task is handed to it, which then stays).
+ *   (4) A task taken off "pending" goes back to its head when it was not
+ *       handed out for a reason other than being stale, so it keeps its
+ *       turn.
  *
  * Lock order: flow_acts.mu is never held while an execution's lock is
  * taken or a done is called.
@@ -53,6 +57,7 @@ struct flow_activity_poll {
   char *worker;             /* workerName, or "" */
   int64_t deadline;         /* wall clock ms */
   flow_activity_done done;
+  flow_activity_gone gone;  /* or NULL */
   void *ctx;
   struct flow_activity_poll *next;
 };
@@ -158,6 +163,17 @@ static void *dispatcher(void *arg)
           a->tail = i;
       }
       pthread_mutex_unlock(&a->mu);
+      if (p->gone != NULL && p->gone(p->ctx)) {
+        /* nobody would receive it: the task waits for the next worker */
+        p->done(p->ctx, NULL);
+        poll_free(p);
+        pthread_mutex_lock(&a->mu);
+        q->next = a->head;
+        a->head = q;
+        if (a->tail == NULL)
+          a->tail = q;
+        continue;
+      }
       bool retry;
       json_t *task = hand_out(s, q, p->worker, &retry);
       if (task != NULL || retry) {
@@ -329,8 +345,8 @@ void flow__activity_resume(flow_system *s)
 /* ---- polls ---- */
 
 int flow_activity_poll_start(flow_system *s, const char *arn, const char *worker, int wait_ms,
-                             flow_activity_done done, void *ctx, flow_activity_poll **poll,
-                             err *e)
+                             flow_activity_done done, flow_activity_gone gone, void *ctx,
+                             flow_activity_poll **poll, err *e)
 {
   *poll = NULL;
   json_t *act;
@@ -344,6 +360,7 @@ int flow_activity_poll_start(flow_system *s, const char *arn, const char *worker
   p->worker = xstrdup(worker != NULL ? worker : "");
   p->deadline = time_now_ms() + (wait_ms > 0 ? wait_ms : 0);
   p->done = done;
+  p->gone = gone;
   p->ctx = ctx;
   pthread_mutex_lock(&a->mu);
   if (a->stopping) {

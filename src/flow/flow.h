@@ -191,13 +191,18 @@ typedef struct flow_activity_poll flow_activity_poll;
  * of its locks: task {"taskToken", "input"} (borrowed for the call), or
  * NULL when none came within the wait or tarn stops. */
 typedef void (*flow_activity_done)(void *ctx, json_t *task);
+/* Asked (on that thread, no lock of this part held) just before a task is
+ * handed to the poll: true when nobody would receive it (the worker went
+ * away); the poll then ends with done(ctx, NULL) and the task stays. */
+typedef bool (*flow_activity_gone)(void *ctx);
 /* GetActivityTask without a thread: done is called when a task of the
  * activity is handed to this worker or wait_ms pass, possibly before this
- * returns, unless flow_activity_poll_cancel returns true first. Errors
- * (FLOW_ERR_NO_ACTIVITY) are returned and done is never called. */
+ * returns, unless flow_activity_poll_cancel returns true first. gone may
+ * be NULL. Errors (FLOW_ERR_NO_ACTIVITY) are returned and done is never
+ * called. */
 int flow_activity_poll_start(flow_system *s, const char *arn, const char *worker, int wait_ms,
-                             flow_activity_done done, void *ctx, flow_activity_poll **poll,
-                             err *e);
+                             flow_activity_done done, flow_activity_gone gone, void *ctx,
+                             flow_activity_poll **poll, err *e);
 /* true: done will never be called. false: it has run or is about to.
  * Never waits for done. */
 bool flow_activity_poll_cancel(flow_system *s, flow_activity_poll *poll);

@@ -4,7 +4,8 @@ DescribeActivity, ListActivities, DeleteActivity; a Task on an activity ARN
 waiting for a worker's GetActivityTask (a long poll that holds no server
 thread: more workers wait than the server has threads), SendTaskSuccess,
 SendTaskFailure and SendTaskHeartbeat with the task's token,
-HeartbeatSeconds, and a scheduled task handed out after kill -9.
+HeartbeatSeconds, a worker that went away before a task came (the task
+waits for the next one), and a scheduled task handed out after kill -9.
 """
 import json
 import subprocess
@@ -147,6 +148,21 @@ def test_failure_heartbeat_and_timeout(sfn):
     d = wait_done(sfn, ex)
     assert d["status"] == "FAILED" and d["error"] == "States.HeartbeatTimeout"
     assert any(e["type"] == "ActivityTimedOut" for e in history(sfn, ex))
+
+
+def test_task_skips_a_worker_that_went_away(tarn, sfn):
+    act = sfn.create_activity(name=unique("gone"))["activityArn"]
+    impatient = sfn_client(tarn, read_timeout=1)
+    with pytest.raises(Exception):
+        impatient.get_activity_task(activityArn=act, workerName="impatient")
+    arn = activity_machine(sfn, act)
+    ex = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"job": 7}))["executionArn"]
+    t = sfn.get_activity_task(activityArn=act, workerName="patient")
+    assert json.loads(t["input"]) == {"job": 7}
+    sfn.send_task_success(taskToken=t["taskToken"], output="7")
+    assert wait_done(sfn, ex)["status"] == "SUCCEEDED"
+    started = [e for e in history(sfn, ex) if e["type"] == "ActivityStarted"]
+    assert [e["activityStartedEventDetails"]["workerName"] for e in started] == ["patient"]
 
 
 def test_scheduled_task_survives_kill9(tarn_factory):
