@@ -118,6 +118,12 @@ def test_aliases_route_by_weight(sfn):
     out, desc = run_output(sfn, alias)
     assert out == "one"
     assert desc["stateMachineAliasArn"] == alias and desc["stateMachineVersionArn"] == v1
+    started = sfn.get_execution_history(executionArn=desc["executionArn"])["events"][0]
+    assert started["executionStartedEventDetails"]["stateMachineAliasArn"] == alias
+    assert started["executionStartedEventDetails"]["stateMachineVersionArn"] == v1
+    # the definition it ran is the version's
+    ran = sfn.describe_state_machine_for_execution(executionArn=desc["executionArn"])
+    assert json.loads(ran["definition"]) == result("one")
     # a version an alias routes to cannot be deleted
     with pytest.raises(ClientError) as exc:
         sfn.delete_state_machine_version(stateMachineVersionArn=v1)
