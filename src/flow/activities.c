@@ -400,7 +400,7 @@ bool flow_activity_poll_cancel(flow_system *s, flow_activity_poll *poll)
 
 static int activity_arn_check(const char *arn, err *e)
 {
-  if (!flow__activity_arn(arn))
+  if (!flow__activity_arn(arn) || strlen(arn) > FLOW_MAX_ARN)
     return err_set(e, FLOW_ERR_ARN, "Invalid Arn: 'Resource type not valid in this context: "
                    "%s'", arn ? arn : "");
   return 0;

@@ -42,6 +42,7 @@
 #define FLOW_MAX_DEFINITION (1u << 20)   /* bytes of a definition (AWS: 1 MB) */
 #define FLOW_MAX_PAYLOAD 262144u         /* an input, output or task result (AWS: 256 KiB) */
 #define FLOW_MAX_NAME 80
+#define FLOW_MAX_ARN 256                 /* characters of an ARN a client gives (AWS's limit) */
 #define FLOW_MAX_STATES 10000            /* states in one definition, all levels */
 #define FLOW_MAX_HISTORY 25000           /* events of one execution (AWS's quota) */
 #define FLOW_MAX_BRANCHES 1000           /* Parallel branches or inline Map items */

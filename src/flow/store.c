@@ -261,9 +261,9 @@ bool flow__name_ok(const char *n)
 
 static int machine_of(flow_system *s, const char *arn, json_t **out, err *e)
 {
-  if (arn == NULL || !str_starts(arn, "arn:aws:states:"))
+  if (arn == NULL || !str_starts(arn, "arn:aws:states:") || strlen(arn) > FLOW_MAX_ARN)
     return err_set(e, FLOW_ERR_ARN, "Invalid Arn: 'Resource type not valid in this context: "
-                   "%s'", arn ? arn : "");
+                   "%.300s'", arn ? arn : "");
   int rc = flow__get(s, s->db_machines, arn, out, e);
   if (rc == ERR_NOT_FOUND)
     return err_set(e, FLOW_ERR_NO_MACHINE, "State Machine Does Not Exist: '%s'", arn);
@@ -499,7 +499,8 @@ int flow_machine_tag(flow_system *s, const char *arn, json_t *tags, json_t *remo
 
 static int exec_arn_check(const char *arn, err *e)
 {
-  if (arn == NULL || !str_starts(arn, "arn:aws:states:") || strstr(arn, ":execution:") == NULL)
+  if (arn == NULL || !str_starts(arn, "arn:aws:states:") || strstr(arn, ":execution:") == NULL ||
+      strlen(arn) > FLOW_MAX_ARN)
     return err_set(e, FLOW_ERR_ARN, "Invalid Arn: 'Resource type not valid in this context: "
                    "%s'", arn ? arn : "");
   return 0;

@@ -48,7 +48,7 @@ static bool arn_split(const char *arn, char **base, const char **qual)
 {
   *base = NULL;
   *qual = NULL;
-  if (arn == NULL || !str_starts(arn, "arn:aws:states:"))
+  if (arn == NULL || !str_starts(arn, "arn:aws:states:") || strlen(arn) > FLOW_MAX_ARN)
     return false;
   const char *m = strstr(arn, ":stateMachine:");
   if (m == NULL)

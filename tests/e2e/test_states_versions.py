@@ -197,6 +197,18 @@ def test_alias_and_version_errors(sfn):
     with pytest.raises(ClientError) as exc:
         sfn.publish_state_machine_version(stateMachineArn=arn + "-missing")
     assert code(exc) == "StateMachineDoesNotExist"
+    # ARNs longer than AWS allows are InvalidArn, whatever they name
+    long = arn + ":" + "x" * 300
+    for call, key in [(sfn.describe_state_machine_alias, "stateMachineAliasArn"),
+                      (sfn.delete_state_machine_version, "stateMachineVersionArn"),
+                      (sfn.describe_state_machine, "stateMachineArn"),
+                      (sfn.list_state_machine_versions, "stateMachineArn"),
+                      (sfn.start_execution, "stateMachineArn"),
+                      (sfn.describe_activity, "activityArn"),
+                      (sfn.describe_execution, "executionArn")]:
+        with pytest.raises(ClientError) as exc:
+            call(**{key: long})
+        assert code(exc) == "InvalidArn", call
     # nothing of the failures was kept
     assert sfn.list_state_machine_aliases(stateMachineArn=arn)["stateMachineAliases"] == []
 
