@@ -2,8 +2,9 @@
  * Firehose of tarn: the optimized DynamoDB integrations
  * (arn:aws:states:::dynamodb:getItem|putItem|updateItem|deleteItem) and the
  * AWS SDK integrations arn:aws:states:::aws-sdk:dynamodb:ACTION (every
- * action the kv part serves), aws-sdk:kinesis:putRecord and
- * aws-sdk:firehose:putRecord; also the names of AWS SDK integration errors
+ * action the kv part serves), aws-sdk:kinesis:putRecord,
+ * aws-sdk:firehose:putRecord, aws-sdk:s3:deleteObject and
+ * aws-sdk:s3:listObjectsV2; also the names of AWS SDK integration errors
  * for the services service.c calls (sqs, sns, s3).
  *
  * Why generic for DynamoDB: the kv part takes and returns DynamoDB's own
@@ -130,8 +131,88 @@ bool flow__sdk_known(const char *res)
   const char *canon;
   if (strcmp(svc, "dynamodb") == 0)
     return kv_op_find(action, false, &canon) != NULL;
+  if (strcmp(svc, "s3") == 0)
+    return strcmp(action, "DeleteObject") == 0 || strcmp(action, "ListObjectsV2") == 0;
   return (strcmp(svc, "kinesis") == 0 || strcmp(svc, "firehose") == 0) &&
          strcmp(action, "PutRecord") == 0;
+}
+
+/* ---- S3 ---- */
+
+static int s3_delete(flow_system *s, json_t *p, char **result, char **error, char **cause)
+{
+  const char *bucket = flow__rec_str(p, "Bucket");
+  const char *key = flow__rec_str(p, "Key");
+  if (s->st == NULL)
+    return flow__task_fail(error, cause, "S3.ServiceException", "the store is not available");
+  if (bucket == NULL || key == NULL)
+    return flow__task_fail(error, cause, "States.Runtime", "s3:deleteObject needs Bucket and Key");
+  bool existed;
+  err e = {0};
+  if (store_object_delete(s->st, bucket, key, &existed, &e) != 0)
+    return flow__service_error(error, cause, "S3", &e);
+  *result = xstrdup("{}");
+  return 0;
+}
+
+/* ListObjectsV2's answer; ContinuationToken is the last key or prefix of
+ * the page before. */
+static int s3_list(flow_system *s, json_t *p, char **result, char **error, char **cause)
+{
+  const char *bucket = flow__rec_str(p, "Bucket");
+  if (s->st == NULL)
+    return flow__task_fail(error, cause, "S3.ServiceException", "the store is not available");
+  if (bucket == NULL)
+    return flow__task_fail(error, cause, "States.Runtime", "s3:listObjectsV2 needs Bucket");
+  json_t *mk = json_object_get(p, "MaxKeys");
+  size_t max = json_is_integer(mk) && json_integer_value(mk) >= 0 &&
+                       json_integer_value(mk) < STORE_MAX_LIST_KEYS
+                   ? (size_t)json_integer_value(mk) : STORE_MAX_LIST_KEYS;
+  const char *token = flow__rec_str(p, "ContinuationToken");
+  store_list_params lp = {.prefix = flow__rec_str(p, "Prefix"),
+                          .delimiter = flow__rec_str(p, "Delimiter"),
+                          .after = token != NULL ? token : flow__rec_str(p, "StartAfter"),
+                          .max_keys = max};
+  arena *a = arena_new();
+  store_list_result out;
+  err e = {0};
+  if (store_object_list(s->st, bucket, &lp, a, &out, &e) != 0) {
+    arena_free(a);
+    return flow__service_error(error, cause, "S3", &e);
+  }
+  json_t *contents = json_array();
+  for (size_t i = 0; i < out.nobjects; i++) {
+    char modified[25];
+    time_format_iso8601_ms(out.objects[i].mtime_ms, modified);
+    json_array_append_new(contents, json_pack("{s:s, s:s, s:s, s:I, s:s}", "Key",
+                                              out.objects[i].key, "LastModified", modified,
+                                              "ETag", arena_sprintf(a, "\"%s\"",
+                                                                    out.objects[i].etag),
+                                              "Size", (json_int_t)out.objects[i].size,
+                                              "StorageClass", "STANDARD"));
+  }
+  json_t *r = json_pack("{s:b, s:s, s:s, s:I, s:I}", "IsTruncated", out.truncated, "Name",
+                        bucket, "Prefix", lp.prefix ? lp.prefix : "", "MaxKeys", (json_int_t)max,
+                        "KeyCount", (json_int_t)(out.nobjects + out.nprefixes));
+  if (out.nobjects > 0)
+    json_object_set(r, "Contents", contents);
+  json_decref(contents);
+  if (out.nprefixes > 0) {
+    json_t *cp = json_array();
+    for (size_t i = 0; i < out.nprefixes; i++)
+      json_array_append_new(cp, json_pack("{s:s}", "Prefix", out.prefixes[i]));
+    json_object_set_new(r, "CommonPrefixes", cp);
+  }
+  if (lp.delimiter != NULL)
+    json_object_set_new(r, "Delimiter", json_string(lp.delimiter));
+  if (token != NULL)
+    json_object_set_new(r, "ContinuationToken", json_string(token));
+  if (out.truncated && out.next_after != NULL)
+    json_object_set_new(r, "NextContinuationToken", json_string(out.next_after));
+  arena_free(a);
+  *result = flow__dump(r);
+  json_decref(r);
+  return 0;
 }
 
 /* ---- DynamoDB ---- */
@@ -255,6 +336,9 @@ int flow__sdk_call(flow_system *s, const char *res, json_t *params, char **resul
     return dynamodb_call(s, res, "DynamoDb", params, result, error, cause);
   if (strcmp(svc, "kinesis") == 0)
     return kinesis_put(s, params, result, error, cause);
+  if (strcmp(svc, "s3") == 0)
+    return strstr(res, ":deleteObject") != NULL ? s3_delete(s, params, result, error, cause)
+                                                : s3_list(s, params, result, error, cause);
   return firehose_put(s, params, result, error, cause);
 }
 

@@ -144,6 +144,8 @@ void flow__sdk_error_name(const char *resource, char **error);
 /* ---- service integrations (service.c) ---- */
 /* A Task's failure: *error and *cause (malloc'd copies); returns -1. */
 int flow__task_fail(char **error, char **cause, const char *name, const char *msg);
+/* A part's error e as SVC.CODE (S3.NoSuchBucket, SQS.QueueDoesNotExist). */
+int flow__service_error(char **error, char **cause, const char *svc, const err *e);
 bool flow__service_known(const char *resource);
 /* Calls the service of a Task resource with params: 0 and *result (JSON
  * text), or -1 with *error and *cause (all malloc'd). */

@@ -89,6 +89,11 @@ static int service_error(char **error, char **cause, const char *svc, const err 
   return fail(error, cause, name, e->msg);
 }
 
+int flow__service_error(char **error, char **cause, const char *svc, const err *e)
+{
+  return service_error(error, cause, svc, e);
+}
+
 static int sqs_send(flow_system *s, json_t *p, char **result, char **error, char **cause)
 {
   const char *url = json_string_value(json_object_get(p, "QueueUrl"));

@@ -3,7 +3,8 @@ tarn's DynamoDB, Kinesis, Firehose, SQS, SNS and S3, driven with boto3:
 the optimized DynamoDB integrations (dynamodb:putItem, getItem,
 updateItem, deleteItem) and the AWS SDK integrations (aws-sdk:dynamodb:*,
 aws-sdk:sqs:sendMessage also with .waitForTaskToken, aws-sdk:sns:publish,
-aws-sdk:s3:*, aws-sdk:kinesis:putRecord, aws-sdk:firehose:putRecord), with
+aws-sdk:s3:getObject|putObject|listObjectsV2|deleteObject,
+aws-sdk:kinesis:putRecord, aws-sdk:firehose:putRecord), with
 results in AWS's shapes and errors named as AWS names them, caught by Catch.
 """
 import json
@@ -153,6 +154,40 @@ def test_queues_and_objects_sdk(sfn, tarn, bucket):
     assert bodies == ["direct", "fanned"]
     s3 = client(tarn, "s3")
     assert s3.get_object(Bucket=bucket, Key="from-sfn.txt")["Body"].read() == b"hello"
+
+
+def test_s3_list_and_delete_sdk(sfn, tarn, bucket):
+    s3 = client(tarn, "s3")
+    for k in ["in/a.csv", "in/b.csv", "in/sub/c.csv", "other.txt"]:
+        s3.put_object(Bucket=bucket, Key=k, Body=b"000042")
+    d = {"StartAt": "List", "States": {
+        "List": {"Type": "Task", "Resource": SDK + "s3:listObjectsV2", "ResultPath": "$.page",
+                 "Parameters": {"Bucket": bucket, "Prefix": "in/", "Delimiter": "/",
+                                "MaxKeys": 1},
+                 "Next": "Rest"},
+        "Rest": {"Type": "Task", "Resource": SDK + "s3:listObjectsV2", "ResultPath": "$.rest",
+                 "Parameters": {"Bucket": bucket, "Prefix": "in/", "Delimiter": "/",
+                                "ContinuationToken.$": "$.page.NextContinuationToken"},
+                 "Next": "Delete"},
+        "Delete": {"Type": "Task", "Resource": SDK + "s3:deleteObject", "ResultPath": "$.del",
+                   "Parameters": {"Bucket": bucket, "Key": "other.txt"}, "Next": "NoBucket"},
+        "NoBucket": catch_all({"Type": "Task", "Resource": SDK + "s3:listObjectsV2",
+                               "Parameters": {"Bucket": bucket + "-none"},
+                               "Next": "Caught"}),
+        "Caught": {"Type": "Pass", "End": True}}}
+    desc, _ = run(sfn, d)
+    assert desc["status"] == "SUCCEEDED", desc
+    out = json.loads(desc["output"])
+    page, rest = out["page"], out["rest"]
+    assert page["IsTruncated"] is True and page["KeyCount"] == 1
+    assert [c["Key"] for c in page["Contents"]] == ["in/a.csv"]
+    assert page["Contents"][0]["Size"] == 6 and page["Contents"][0]["ETag"].startswith('"')
+    assert [c["Key"] for c in rest["Contents"]] == ["in/b.csv"]
+    assert rest["CommonPrefixes"] == [{"Prefix": "in/sub/"}] and rest["IsTruncated"] is False
+    assert out["del"] == {}
+    assert out["err"]["Error"] == "S3.NoSuchBucketException"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert "other.txt" not in keys and "in/a.csv" in keys
 
 
 def test_sdk_wait_for_task_token(sfn, tarn):
