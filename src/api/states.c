@@ -570,7 +570,7 @@ static int op_create_activity(states *s, http_req *r, states_call *c, json_t *in
 {
   const char *name;
   int rc = need(in, "name", &name, e);
-  return rc != 0 ? rc : flow_activity_create(s->f, name, out, e);
+  return rc != 0 ? rc : flow_activity_create(s->f, name, json_object_get(in, "tags"), out, e);
 }
 
 static int op_list_activities(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
@@ -714,7 +714,7 @@ static const struct {
     {"DeleteStateMachineAlias", NULL, "stateMachineAliasArn", NULL, flow_alias_delete},
     {"ListStateMachineAliases", op_list_aliases, "stateMachineArn", NULL, NULL},
     {"CreateActivity", op_create_activity, NULL, NULL, NULL},
-    {"DescribeActivity", NULL, "activityArn", flow_activity_get, NULL},
+    {"DescribeActivity", NULL, "activityArn", flow_activity_describe, NULL},
     {"DeleteActivity", NULL, "activityArn", NULL, flow_activity_delete},
     {"ListActivities", op_list_activities, NULL, NULL, NULL},
     {"GetActivityTask", op_get_activity_task, "activityArn", NULL, NULL},

@@ -406,17 +406,25 @@ static int activity_arn_check(const char *arn, err *e)
   return 0;
 }
 
-int flow_activity_create(flow_system *s, const char *name, json_t **out, err *e)
+int flow_activity_create(flow_system *s, const char *name, json_t *tags, json_t **out, err *e)
 {
   *out = NULL;
   if (!flow__name_ok(name))
     return err_set(e, FLOW_ERR_NAME, "Invalid Name: '%s'", name ? name : "");
+  if (json_array_size(tags) > 50)
+    return err_set(e, ERR_LIMIT_EXCEEDED, "too many tags: at most 50");
+  size_t i;
+  json_t *t;
+  json_array_foreach(tags, i, t)
+    if (!json_is_string(json_object_get(t, "key")))
+      return err_set(e, ERR_INVALID, "a tag has no key");
   char *arn = xasprintf("arn:aws:states:%s:%s:activity:%s", FLOW_REGION, FLOW_ACCOUNT_ID, name);
   json_t *rec;
   int rc = flow__get(s, s->db_activities, arn, &rec, e);
   if (rc == ERR_NOT_FOUND) {
-    rec = json_pack("{s:s, s:s, s:f}", "activityArn", arn, "name", name, "creationDate",
-                    flow__now_epoch());
+    rec = json_pack("{s:s, s:s, s:f, s:o}", "activityArn", arn, "name", name, "creationDate",
+                    flow__now_epoch(), "_tags",
+                    json_is_array(tags) ? json_incref(tags) : json_array());
     fchange c = {0};
     flow__change_put(&c, s->db_activities, arn, strlen(arn), rec);
     rc = flow__commit(s, &c, e);
@@ -443,6 +451,17 @@ int flow_activity_get(flow_system *s, const char *arn, json_t **out, err *e)
   rc = flow__get(s, s->db_activities, arn, out, e);
   if (rc == ERR_NOT_FOUND)
     return err_set(e, FLOW_ERR_NO_ACTIVITY, "Activity Does Not Exist: '%s'", arn);
+  return rc;
+}
+
+int flow_activity_describe(flow_system *s, const char *arn, json_t **out, err *e)
+{
+  json_t *rec;
+  int rc = flow_activity_get(s, arn, &rec, e);
+  if (rc == 0) {
+    *out = flow__public_copy(rec);
+    json_decref(rec);
+  }
   return rc;
 }
 
@@ -475,7 +494,7 @@ int flow_activity_list(flow_system *s, const char *after, size_t max, json_t **i
       skipping = strcmp(arn, after) != 0;
       continue;
     }
-    json_array_append(*items, v);
+    json_array_append_new(*items, flow__public_copy(v));
     if (json_array_size(*items) == max && i + 1 < n) {
       snprintf(token, sizeof token, "%s", arn);
       *next = token;

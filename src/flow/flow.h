@@ -128,7 +128,7 @@ int flow_machine_delete(flow_system *s, const char *arn, err *e);
 /* ListStateMachines' items after the token, at most max. */
 int flow_machine_list(flow_system *s, const char *after, size_t max, json_t **items,
                       const char **next, err *e);
-/* Tags of a machine: add/replace, remove by key, list. */
+/* Tags of a machine or an activity: add/replace, remove by key, list. */
 int flow_machine_tag(flow_system *s, const char *arn, json_t *tags, json_t *remove_keys,
                      json_t **out, err *e);
 
@@ -179,10 +179,13 @@ int flow_alias_list(flow_system *s, const char *machine_arn, const char *after, 
  * gets it, so after a crash it is handed to nobody else; one not yet
  * handed out is offered again. */
 
-/* out: {"activityArn", "creationDate"}; the same name again is idempotent. */
-int flow_activity_create(flow_system *s, const char *name, json_t **out, err *e);
-/* DescribeActivity: {"activityArn", "name", "creationDate"}. */
+/* out: {"activityArn", "creationDate"}; the same name again is idempotent.
+ * tags: [{"key", "value"}] or NULL. */
+int flow_activity_create(flow_system *s, const char *name, json_t *tags, json_t **out, err *e);
+/* The activity's record (with internal members), or FLOW_ERR_NO_ACTIVITY. */
 int flow_activity_get(flow_system *s, const char *arn, json_t **out, err *e);
+/* DescribeActivity: {"activityArn", "name", "creationDate"}. */
+int flow_activity_describe(flow_system *s, const char *arn, json_t **out, err *e);
 int flow_activity_delete(flow_system *s, const char *arn, err *e);
 int flow_activity_list(flow_system *s, const char *after, size_t max, json_t **items,
                        const char **next, err *e);

@@ -453,7 +453,10 @@ int flow_machine_tag(flow_system *s, const char *arn, json_t *tags, json_t *remo
 {
   *out = NULL;
   json_t *rec;
-  int rc = machine_of(s, arn, &rec, e);
+  /* activities have tags too */
+  MDB_dbi dbi = flow__activity_arn(arn) ? s->db_activities : s->db_machines;
+  int rc = flow__activity_arn(arn) ? flow_activity_get(s, arn, &rec, e)
+                                   : machine_of(s, arn, &rec, e);
   if (rc != 0)
     return rc;
   json_t *cur = json_object_get(rec, "_tags");
@@ -489,7 +492,7 @@ int flow_machine_tag(flow_system *s, const char *arn, json_t *tags, json_t *remo
     return err_set(e, ERR_LIMIT_EXCEEDED, "too many tags: at most 50");
   }
   fchange c = {0};
-  flow__change_put(&c, s->db_machines, arn, strlen(arn), rec);
+  flow__change_put(&c, dbi, arn, strlen(arn), rec);
   rc = flow__commit(s, &c, e);
   json_decref(rec);
   return rc;

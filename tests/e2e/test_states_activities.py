@@ -1,6 +1,6 @@
 """tests/e2e/test_states_activities.py -- Step Functions activities with
-boto3's `stepfunctions` client and the AWS CLI: CreateActivity,
-DescribeActivity, ListActivities, DeleteActivity; a Task on an activity ARN
+boto3's `stepfunctions` client and the AWS CLI: CreateActivity (with
+tags), DescribeActivity, ListActivities, DeleteActivity; a Task on an activity ARN
 waiting for a worker's GetActivityTask (a long poll that holds no server
 thread: more workers wait than the server has threads), SendTaskSuccess,
 SendTaskFailure and SendTaskHeartbeat with the task's token,
@@ -62,7 +62,20 @@ def test_activity_lifecycle_with_the_cli(tarn, sfn):
     assert d["name"] == name and d["activityArn"] == arn and "creationDate" in d
     listed = cli("list-activities")["activities"]
     assert any(a["activityArn"] == arn and a["name"] == name for a in listed)
-    other = sfn.create_activity(name=unique("act"))["activityArn"]
+    other = sfn.create_activity(name=unique("act"), tags=[{"key": "team", "value": "img"}])[
+        "activityArn"]
+    assert sfn.list_tags_for_resource(resourceArn=other)["tags"] == [
+        {"key": "team", "value": "img"}]
+    sfn.tag_resource(resourceArn=other, tags=[{"key": "env", "value": "dev"}])
+    sfn.untag_resource(resourceArn=other, tagKeys=["team"])
+    assert sfn.list_tags_for_resource(resourceArn=other)["tags"] == [
+        {"key": "env", "value": "dev"}]
+    assert set(sfn.describe_activity(activityArn=other)) - {"ResponseMetadata"} == {
+        "activityArn", "name", "creationDate"}
+    with pytest.raises(ClientError) as exc:
+        sfn.create_activity(name=unique("act"),
+                            tags=[{"key": "k%d" % i, "value": "v"} for i in range(51)])
+    assert code(exc) == "TooManyTags"
     page = sfn.list_activities(maxResults=1)
     assert len(page["activities"]) == 1 and "nextToken" in page
     cli("delete-activity", "--activity-arn", arn)
