@@ -15,7 +15,8 @@
  *   enter     at the start of "state" (nothing of it done yet)
  *   wait      in a Wait state until "due"
  *   task      a Task's function was invoked (or is about to be)
- *   token     a Task waits for SendTaskSuccess/Failure with "token"
+ *   token     a Task waits for SendTaskSuccess/Failure with "token" (an
+ *             activity's Task: first for a worker, then "worker" names it)
  *   retry     a failed Task/Parallel/Map waits until "due" to run again
  *   children  a Parallel or Map waits for its branches or iterations
  *

@@ -3,9 +3,10 @@
  * step engine, and each execution's history.
  *
  * Layout of DATA/flow/:
- *   meta/   LMDB environment: machines, executions, history events and the
+ *   meta/   LMDB environment: machines, executions, history events, the
  *           live "runs" (the committed position of every running execution
- *           and of every branch of its Parallel and Map states)
+ *           and of every branch of its Parallel and Map states), versions,
+ *           aliases and activities
  *
  * Records cross this header as jansson objects in the shapes of the Step
  * Functions API (DescribeStateMachine, DescribeExecution, history events):

@@ -1,5 +1,6 @@
 /* flow/service.c -- Task states that call a service of tarn directly
- * instead of a function: sqs:sendMessage, sns:publish, S3 getObject and
+ * instead of a function: sqs:sendMessage, sns:publish (also as aws-sdk:...),
+ * S3 getObject and
  * putObject (as s3:... and aws-sdk:s3:...), states:startExecution, Athena
  * startQueryExecution / getQueryExecution / getQueryResults /
  * stopQueryExecution; each in its request-response form, and
@@ -8,6 +9,9 @@
  * engine waits for the execution's end), athena:startQueryExecution with
  * .sync (the run polls the query on a timer until it ends: the query id is
  * in the run's committed record, so a restart goes on polling).
+ *
+ * DynamoDB, Kinesis and Firehose, aws-sdk:s3:deleteObject|listObjectsV2 and
+ * the names of AWS SDK integration errors are integrations_sdk.c's.
  *
  * Why synchronous: each of these is one durable commit in its part (a few
  * milliseconds), so the step thread makes the call itself and the result
