@@ -1,7 +1,7 @@
 /* flow/service.c -- Task states that call a service of tarn directly
  * instead of a function: sqs:sendMessage, sns:publish (also as aws-sdk:...),
- * S3 getObject and
- * putObject (as s3:... and aws-sdk:s3:...), states:startExecution, Athena
+ * S3 getObject and putObject (as s3:... and aws-sdk:s3:...),
+ * states:startExecution, Athena
  * startQueryExecution / getQueryExecution / getQueryResults /
  * stopQueryExecution; each in its request-response form, and
  * sqs:sendMessage / sns:publish / states:startExecution with
