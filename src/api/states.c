@@ -170,6 +170,20 @@ static size_t max_results(json_t *in, size_t dflt)
   return m <= 0 ? dflt : m > 1000 ? 1000 : (size_t)m;
 }
 
+/* {key: items} and nextToken from a list call's result (items taken: a
+ * failed call may have left an empty list). */
+static int listed(int rc, const char *key, json_t *items, const char *next, json_t **out)
+{
+  if (rc != 0) {
+    json_decref(items);
+    return rc;
+  }
+  *out = json_pack("{s:o}", key, items);
+  if (next != NULL)
+    json_object_set_new(*out, "nextToken", json_string(next));
+  return 0;
+}
+
 typedef int (*op_fn)(states *s, http_req *r, states_call *c, json_t *in, json_t **out, err *e);
 
 /* ---- state machines ---- */
@@ -265,12 +279,7 @@ static int op_list_machines(states *s, http_req *r, states_call *c, json_t *in, 
   const char *next;
   int rc = flow_machine_list(s->f, in_str(in, "nextToken"), max_results(in, 100), &items, &next,
                              e);
-  if (rc != 0)
-    return rc;
-  *out = json_pack("{s:o}", "stateMachines", items);
-  if (next != NULL)
-    json_object_set_new(*out, "nextToken", json_string(next));
-  return 0;
+  return listed(rc, "stateMachines", items, next, out);
 }
 
 static int op_validate(states *s, http_req *r, states_call *c, json_t *in, json_t **out, err *e)
@@ -432,13 +441,9 @@ static int op_list_execs(states *s, http_req *r, states_call *c, json_t *in, jso
     return rc;
   json_t *items;
   const char *next;
-  if ((rc = flow_execution_list(s->f, arn, in_str(in, "statusFilter"), in_str(in, "nextToken"),
-                                max_results(in, 100), &items, &next, e)) != 0)
-    return rc;
-  *out = json_pack("{s:o}", "executions", items);
-  if (next != NULL)
-    json_object_set_new(*out, "nextToken", json_string(next));
-  return 0;
+  rc = flow_execution_list(s->f, arn, in_str(in, "statusFilter"), in_str(in, "nextToken"),
+                           max_results(in, 100), &items, &next, e);
+  return listed(rc, "executions", items, next, out);
 }
 
 static int op_history(states *s, http_req *r, states_call *c, json_t *in, json_t **out, err *e)
@@ -449,14 +454,9 @@ static int op_history(states *s, http_req *r, states_call *c, json_t *in, json_t
     return rc;
   json_t *events;
   const char *next;
-  if ((rc = flow_execution_history(s->f, arn, json_is_true(json_object_get(in, "reverseOrder")),
-                                   in_str(in, "nextToken"), max_results(in, 100), &events, &next,
-                                   e)) != 0)
-    return rc;
-  *out = json_pack("{s:o}", "events", events);
-  if (next != NULL)
-    json_object_set_new(*out, "nextToken", json_string(next));
-  return 0;
+  rc = flow_execution_history(s->f, arn, json_is_true(json_object_get(in, "reverseOrder")),
+                              in_str(in, "nextToken"), max_results(in, 100), &events, &next, e);
+  return listed(rc, "events", events, next, out);
 }
 
 /* ---- task tokens ---- */
@@ -497,17 +497,6 @@ static int op_publish(states *s, http_req *r, states_call *c, json_t *in, json_t
   return rc != 0 ? rc
                  : flow_version_publish(s->f, arn, in_str(in, "revisionId"),
                                         in_str(in, "description"), out, e);
-}
-
-/* {key: items} and nextToken from a list call's result. */
-static int listed(int rc, const char *key, json_t *items, const char *next, json_t **out)
-{
-  if (rc != 0)
-    return rc;
-  *out = json_pack("{s:o}", key, items);
-  if (next != NULL)
-    json_object_set_new(*out, "nextToken", json_string(next));
-  return 0;
 }
 
 static int op_list_versions(states *s, http_req *r, states_call *c, json_t *in, json_t **out,

@@ -239,6 +239,21 @@ done:
   return rc;
 }
 
+/* The machine whose versions or aliases are listed: it exists, and arn is
+ * not qualified. *base: its ARN (malloc'd). */
+static int machine_listed(flow_system *s, const char *arn, char **base, err *e)
+{
+  json_t *m;
+  int rc = unqualified(arn, base, e);
+  if (rc == 0 && (rc = machine_rec(s, *base, &m, e)) == 0)
+    json_decref(m);
+  if (rc != 0) {
+    free(*base);
+    *base = NULL;
+  }
+  return rc;
+}
+
 static int cmp_version_desc(const void *a, const void *b)
 {
   const char *x = flow__rec_str(*(json_t *const *)a, "stateMachineVersionArn");
@@ -281,17 +296,13 @@ int flow_version_list(flow_system *s, const char *machine_arn, const char *after
   *items = NULL;
   *next = NULL;
   char *base;
-  int rc = unqualified(machine_arn, &base, e);
+  json_t *keys, *vals;
+  int rc = machine_listed(s, machine_arn, &base, e);
   if (rc != 0)
     return rc;
-  json_t *m, *keys, *vals;
-  rc = machine_rec(s, base, &m, e);
-  if (rc == 0) {
-    json_decref(m);
-    char prefix[1024];
-    snprintf(prefix, sizeof prefix, "%s#", base);
-    rc = flow__scan(s, s->db_versions, prefix, &keys, &vals, e);
-  }
+  char prefix[1024];
+  snprintf(prefix, sizeof prefix, "%s#", base);
+  rc = flow__scan(s, s->db_versions, prefix, &keys, &vals, e);
   free(base);
   if (rc != 0)
     return rc;
@@ -625,15 +636,11 @@ int flow_alias_list(flow_system *s, const char *machine_arn, const char *after, 
   *items = NULL;
   *next = NULL;
   char *base;
-  int rc = unqualified(machine_arn, &base, e);
+  json_t *vals;
+  int rc = machine_listed(s, machine_arn, &base, e);
   if (rc != 0)
     return rc;
-  json_t *m, *vals;
-  rc = machine_rec(s, base, &m, e);
-  if (rc == 0) {
-    json_decref(m);
-    rc = aliases_of(s, base, &vals, e);
-  }
+  rc = aliases_of(s, base, &vals, e);
   free(base);
   if (rc != 0)
     return rc;
