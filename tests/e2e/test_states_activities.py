@@ -150,11 +150,11 @@ def test_failure_heartbeat_and_timeout(sfn):
         sfn.send_task_success(taskToken=t["taskToken"], output="{}")
     assert code(exc) == "TaskDoesNotExist"
     # heartbeats keep a task alive past HeartbeatSeconds; silence ends it
-    arn = activity_machine(sfn, act, HeartbeatSeconds=2)
+    arn = activity_machine(sfn, act, HeartbeatSeconds=5)
     ex = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"job": 1}))["executionArn"]
     t = sfn.get_activity_task(activityArn=act)
     start = time.monotonic()
-    while time.monotonic() - start < 3:
+    while time.monotonic() - start < 7:
         sfn.send_task_heartbeat(taskToken=t["taskToken"])
         time.sleep(0.5)
     assert sfn.describe_execution(executionArn=ex)["status"] == "RUNNING"
