@@ -466,7 +466,8 @@ static int cmd_server(int argc, char **argv)
     log_error("cannot open the query history in '%s': %s", real, e.msg);
     goto out;
   }
-  flow_options fo = {.data_dir = real, .fn = fns.fn, .q = qs, .st = st, .athena = ath};
+  flow_options fo = {.data_dir = real, .fn = fns.fn, .q = qs, .st = st, .athena = ath,
+                     .kv = kvs, .streams = streams};
   if (flow_system_open(&fo, &flows, &e) != 0) {
     log_error("cannot open the workflows in '%s': %s", real, e.msg);
     goto out;

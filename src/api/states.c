@@ -6,7 +6,12 @@
  * StartExecution, StartSyncExecution (parks the request until the end),
  * DescribeExecution, DescribeStateMachineForExecution, StopExecution,
  * ListExecutions, GetExecutionHistory, SendTaskSuccess, SendTaskFailure,
- * SendTaskHeartbeat, TagResource, UntagResource, ListTagsForResource.
+ * SendTaskHeartbeat, TagResource, UntagResource, ListTagsForResource;
+ * versions and aliases (PublishStateMachineVersion, ListStateMachineVersions,
+ * DeleteStateMachineVersion, Create/Describe/Update/Delete/
+ * ListStateMachineAliases); activities (Create/Describe/Delete/
+ * ListActivities, GetActivityTask, which parks the request until a task
+ * comes or 60 s pass).
  * Others answer UnknownOperationException.
  *
  * Errors: {"__type": "InvalidDefinition", "message": ...} with the status
@@ -19,6 +24,10 @@
  *   (2) sync_done runs on a step thread under the execution's lock and
  *       takes only s->mu; nothing here calls flow while holding s->mu.
  *   (3) Bodies are bounded: STATES_BODY_MAX bytes.
+ *   (4) A parked GetActivityTask (actwait) is answered once, by
+ *       activity_done under amu while the request lives. cleanup cancels
+ *       the poll; when that fails, done has run (finished: cleanup frees
+ *       the actwait) or is about to (it frees it, seeing req NULL).
  *
  * Start reading at states_handle() and the ops[] table.
  */
@@ -45,6 +54,8 @@ typedef struct states {
   http_service svc;
   flow_system *f;
   pthread_mutex_t mu;   /* guards every syncwait's req */
+  pthread_mutex_t amu;  /* guards every actwait (never held calling into flow but to
+                           start or cancel a poll, which take no execution lock) */
 } states;
 
 typedef struct syncwait {
@@ -53,10 +64,19 @@ typedef struct syncwait {
   char *arn;
 } syncwait;
 
+/* A parked GetActivityTask. */
+typedef struct actwait {
+  states *s;
+  http_req *req;        /* NULL once answered or gone */
+  flow_activity_poll *poll;
+  bool finished;        /* done ran: free it at cleanup */
+} actwait;
+
 typedef struct states_call {
   const char *action;
   json_t *in;
   syncwait *w;
+  actwait *aw;
 } states_call;
 
 static const struct {
@@ -76,6 +96,10 @@ static const struct {
     {FLOW_ERR_TASK_GONE, 400, "TaskDoesNotExist"},
     {FLOW_ERR_TYPE, 400, "StateMachineTypeNotSupported"},
     {FLOW_ERR_OUTPUT, 400, "InvalidOutput"},
+    {FLOW_ERR_NOT_FOUND, 400, "ResourceNotFound"},
+    {FLOW_ERR_CONFLICT, 400, "ConflictException"},
+    {FLOW_ERR_QUOTA, 400, "ServiceQuotaExceededException"},
+    {FLOW_ERR_NO_ACTIVITY, 400, "ActivityDoesNotExist"},
     {STATES_ERR_OP, 400, "UnknownOperationException"},
     {STATES_ERR_VALIDATION, 400, "ValidationException"},
     {ERR_INVALID, 400, "ValidationException"},
@@ -146,9 +170,25 @@ static size_t max_results(json_t *in, size_t dflt)
   return m <= 0 ? dflt : m > 1000 ? 1000 : (size_t)m;
 }
 
+/* {key: items} and nextToken from a list call's result (items taken: a
+ * failed call may have left an empty list). */
+static int listed(int rc, const char *key, json_t *items, const char *next, json_t **out)
+{
+  if (rc != 0) {
+    json_decref(items);
+    return rc;
+  }
+  *out = json_pack("{s:o}", key, items);
+  if (next != NULL)
+    json_object_set_new(*out, "nextToken", json_string(next));
+  return 0;
+}
+
 typedef int (*op_fn)(states *s, http_req *r, states_call *c, json_t *in, json_t **out, err *e);
 
 /* ---- state machines ---- */
+
+static int publish_maybe(states *s, json_t *in, const char *arn, json_t *out, err *e);
 
 static int op_create(states *s, http_req *r, states_call *c, json_t *in, json_t **out, err *e)
 {
@@ -166,29 +206,69 @@ static int op_create(states *s, http_req *r, states_call *c, json_t *in, json_t 
   *out = json_pack("{s:O, s:O}", "stateMachineArn", json_object_get(m, "stateMachineArn"),
                    "creationDate", json_object_get(m, "creationDate"));
   json_decref(m);
+  return publish_maybe(s, in, in_str(*out, "stateMachineArn"), *out, e);
+}
+
+/* publish: true in Create/UpdateStateMachine: the new revision becomes a
+ * version, whose ARN joins the answer. */
+static int publish_maybe(states *s, json_t *in, const char *arn, json_t *out, err *e)
+{
+  if (!json_is_true(json_object_get(in, "publish"))) {
+    if (in_str(in, "versionDescription") != NULL)
+      return err_set(e, STATES_ERR_VALIDATION, "Version description can only be set when "
+                     "publish is true");
+    return 0;
+  }
+  json_t *v;
+  int rc = flow_version_publish(s->f, arn, NULL, in_str(in, "versionDescription"), &v, e);
+  if (rc != 0)
+    return rc;
+  json_object_set(out, "stateMachineVersionArn", json_object_get(v, "stateMachineVersionArn"));
+  json_decref(v);
   return 0;
 }
 
-static int op_describe(states *s, http_req *r, states_call *c, json_t *in, json_t **out, err *e)
+static bool qualified(const char *arn, err *e)
 {
-  const char *arn;
-  int rc = need(in, "stateMachineArn", &arn, e);
-  return rc != 0 ? rc : flow_machine_get(s->f, arn, out, e);
+  if (!flow_arn_qualified(arn))
+    return false;
+  err_set(e, STATES_ERR_VALIDATION, "The state machine ARN must not be qualified (a version or "
+          "an alias): '%s'", arn);
+  return true;
 }
 
 static int op_update(states *s, http_req *r, states_call *c, json_t *in, json_t **out, err *e)
 {
   const char *arn;
   int rc = need(in, "stateMachineArn", &arn, e);
-  return rc != 0 ? rc
-                 : flow_machine_update(s->f, arn, in_str(in, "definition"),
-                                       in_str(in, "roleArn"), out, e);
+  if (rc != 0)
+    return rc;
+  if (qualified(arn, e))
+    return e->code;
+  bool publish = json_is_true(json_object_get(in, "publish"));
+  if (publish && in_str(in, "definition") == NULL && in_str(in, "roleArn") == NULL) {
+    /* only a new version of the current revision */
+    json_t *m;
+    if ((rc = flow_machine_get(s->f, arn, &m, e)) != 0)
+      return rc;
+    *out = json_pack("{s:O, s:O}", "updateDate",
+                     json_object_get(m, "updateDate") ? json_object_get(m, "updateDate")
+                                                      : json_object_get(m, "creationDate"),
+                     "revisionId", json_object_get(m, "revisionId"));
+    json_decref(m);
+  } else if ((rc = flow_machine_update(s->f, arn, in_str(in, "definition"),
+                                       in_str(in, "roleArn"), out, e)) != 0) {
+    return rc;
+  }
+  return publish_maybe(s, in, arn, *out, e);
 }
 
 static int op_delete(states *s, http_req *r, states_call *c, json_t *in, json_t **out, err *e)
 {
   const char *arn;
   int rc = need(in, "stateMachineArn", &arn, e);
+  if (rc == 0 && qualified(arn, e))
+    return e->code;
   return rc != 0 ? rc : flow_machine_delete(s->f, arn, e);
 }
 
@@ -199,12 +279,7 @@ static int op_list_machines(states *s, http_req *r, states_call *c, json_t *in, 
   const char *next;
   int rc = flow_machine_list(s->f, in_str(in, "nextToken"), max_results(in, 100), &items, &next,
                              e);
-  if (rc != 0)
-    return rc;
-  *out = json_pack("{s:o}", "stateMachines", items);
-  if (next != NULL)
-    json_object_set_new(*out, "nextToken", json_string(next));
-  return 0;
+  return listed(rc, "stateMachines", items, next, out);
 }
 
 static int op_validate(states *s, http_req *r, states_call *c, json_t *in, json_t **out, err *e)
@@ -296,7 +371,7 @@ static int op_start_sync(states *s, http_req *r, states_call *c, json_t *in, jso
   if (rc != 0)
     return rc;
   json_t *m;
-  if ((rc = flow_machine_get(s->f, arn, &m, e)) != 0)
+  if ((rc = flow_machine_resolve(s->f, arn, &m, e)) != 0)
     return rc;
   bool express = strcmp(in_str(m, "type"), "EXPRESS") == 0;
   if (!express) {
@@ -334,14 +409,6 @@ static int op_start_sync(states *s, http_req *r, states_call *c, json_t *in, jso
   return STATES_PARKED;
 }
 
-static int op_describe_exec(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
-                            err *e)
-{
-  const char *arn;
-  int rc = need(in, "executionArn", &arn, e);
-  return rc != 0 ? rc : flow_execution_get(s->f, arn, out, e);
-}
-
 static int op_machine_for_exec(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
                                err *e)
 {
@@ -350,7 +417,8 @@ static int op_machine_for_exec(states *s, http_req *r, states_call *c, json_t *i
   int rc = need(in, "executionArn", &arn, e);
   if (rc != 0 || (rc = flow_execution_get(s->f, arn, &x, e)) != 0)
     return rc;
-  rc = flow_machine_get(s->f, in_str(x, "stateMachineArn"), out, e);
+  const char *m = in_str(x, "stateMachineVersionArn");
+  rc = flow_machine_get(s->f, m != NULL ? m : in_str(x, "stateMachineArn"), out, e);
   json_decref(x);
   return rc;
 }
@@ -373,13 +441,9 @@ static int op_list_execs(states *s, http_req *r, states_call *c, json_t *in, jso
     return rc;
   json_t *items;
   const char *next;
-  if ((rc = flow_execution_list(s->f, arn, in_str(in, "statusFilter"), in_str(in, "nextToken"),
-                                max_results(in, 100), &items, &next, e)) != 0)
-    return rc;
-  *out = json_pack("{s:o}", "executions", items);
-  if (next != NULL)
-    json_object_set_new(*out, "nextToken", json_string(next));
-  return 0;
+  rc = flow_execution_list(s->f, arn, in_str(in, "statusFilter"), in_str(in, "nextToken"),
+                           max_results(in, 100), &items, &next, e);
+  return listed(rc, "executions", items, next, out);
 }
 
 static int op_history(states *s, http_req *r, states_call *c, json_t *in, json_t **out, err *e)
@@ -390,14 +454,9 @@ static int op_history(states *s, http_req *r, states_call *c, json_t *in, json_t
     return rc;
   json_t *events;
   const char *next;
-  if ((rc = flow_execution_history(s->f, arn, json_is_true(json_object_get(in, "reverseOrder")),
-                                   in_str(in, "nextToken"), max_results(in, 100), &events, &next,
-                                   e)) != 0)
-    return rc;
-  *out = json_pack("{s:o}", "events", events);
-  if (next != NULL)
-    json_object_set_new(*out, "nextToken", json_string(next));
-  return 0;
+  rc = flow_execution_history(s->f, arn, json_is_true(json_object_get(in, "reverseOrder")),
+                              in_str(in, "nextToken"), max_results(in, 100), &events, &next, e);
+  return listed(rc, "events", events, next, out);
 }
 
 /* ---- task tokens ---- */
@@ -427,6 +486,147 @@ static int op_task_heartbeat(states *s, http_req *r, states_call *c, json_t *in,
   const char *tok;
   int rc = need(in, "taskToken", &tok, e);
   return rc != 0 ? rc : flow_task_heartbeat(s->f, tok, e);
+}
+
+/* ---- versions and aliases ---- */
+
+static int op_publish(states *s, http_req *r, states_call *c, json_t *in, json_t **out, err *e)
+{
+  const char *arn;
+  int rc = need(in, "stateMachineArn", &arn, e);
+  return rc != 0 ? rc
+                 : flow_version_publish(s->f, arn, in_str(in, "revisionId"),
+                                        in_str(in, "description"), out, e);
+}
+
+static int op_list_versions(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
+                            err *e)
+{
+  const char *arn, *next;
+  json_t *items;
+  int rc = need(in, "stateMachineArn", &arn, e);
+  if (rc != 0)
+    return rc;
+  rc = flow_version_list(s->f, arn, in_str(in, "nextToken"), max_results(in, 100), &items, &next,
+                         e);
+  return listed(rc, "stateMachineVersions", items, next, out);
+}
+
+static int op_create_alias(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
+                           err *e)
+{
+  const char *name;
+  int rc = need(in, "name", &name, e);
+  if (rc != 0)
+    return rc;
+  json_t *routing = json_object_get(in, "routingConfiguration");
+  if (routing == NULL)
+    return err_set(e, STATES_ERR_VALIDATION, "1 validation error detected: Value null at "
+                   "'routingConfiguration' failed to satisfy constraint: Member must not be "
+                   "null");
+  return flow_alias_create(s->f, name, in_str(in, "description"), routing, out, e);
+}
+
+static int op_update_alias(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
+                           err *e)
+{
+  const char *arn;
+  int rc = need(in, "stateMachineAliasArn", &arn, e);
+  return rc != 0 ? rc
+                 : flow_alias_update(s->f, arn, in_str(in, "description"),
+                                     json_object_get(in, "routingConfiguration"), out, e);
+}
+
+static int op_list_aliases(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
+                           err *e)
+{
+  const char *arn, *next;
+  json_t *items;
+  int rc = need(in, "stateMachineArn", &arn, e);
+  if (rc != 0)
+    return rc;
+  rc = flow_alias_list(s->f, arn, in_str(in, "nextToken"), max_results(in, 100), &items, &next,
+                       e);
+  return listed(rc, "stateMachineAliases", items, next, out);
+}
+
+/* ---- activities ---- */
+
+#define ACTIVITY_WAIT_MS 60000  /* GetActivityTask's long poll (AWS: 60 s) */
+
+static int op_create_activity(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
+                              err *e)
+{
+  const char *name;
+  int rc = need(in, "name", &name, e);
+  return rc != 0 ? rc : flow_activity_create(s->f, name, json_object_get(in, "tags"), out, e);
+}
+
+static int op_list_activities(states *s, http_req *r, states_call *c, json_t *in, json_t **out,
+                              err *e)
+{
+  const char *next;
+  json_t *items;
+  int rc = flow_activity_list(s->f, in_str(in, "nextToken"), max_results(in, 100), &items,
+                              &next, e);
+  return listed(rc, "activities", items, next, out);
+}
+
+/* Answers a parked GetActivityTask, on flow's dispatcher thread. */
+static void activity_done(void *ctx, json_t *task)
+{
+  actwait *w = ctx;
+  states *s = w->s;
+  pthread_mutex_lock(&s->amu);
+  w->finished = true;
+  bool gone = w->req == NULL; /* cleanup ran: the actwait is ours (4) */
+  if (!gone) {
+    write_result(w->req, task != NULL ? json_incref(task) : json_object());
+    http_req_resume(w->req);
+    w->req = NULL;
+  }
+  pthread_mutex_unlock(&s->amu);
+  if (gone)
+    free(w);
+}
+
+/* flow asks before it hands a task to a parked GetActivityTask. */
+static bool activity_gone(void *ctx)
+{
+  actwait *w = ctx;
+  pthread_mutex_lock(&w->s->amu);
+  bool gone = w->req == NULL || http_req_client_gone(w->req);
+  pthread_mutex_unlock(&w->s->amu);
+  return gone;
+}
+
+static int op_get_activity_task(states *s, http_req *r, states_call *c, json_t *in,
+                                json_t **out, err *e)
+{
+  const char *arn;
+  int rc = need(in, "activityArn", &arn, e);
+  if (rc != 0)
+    return rc;
+  const char *worker = in_str(in, "workerName");
+  if (worker != NULL && strlen(worker) > 80)
+    return err_set(e, STATES_ERR_VALIDATION, "1 validation error detected: Value at "
+                   "'workerName' failed to satisfy constraint: Member must have length less "
+                   "than or equal to 80");
+  actwait *w = xcalloc(1, sizeof *w);
+  w->s = s;
+  w->req = r;
+  pthread_mutex_lock(&s->amu);
+  rc = flow_activity_poll_start(s->f, arn, worker, ACTIVITY_WAIT_MS, activity_done,
+                                activity_gone, w, &w->poll, e);
+  if (rc != 0) {
+    pthread_mutex_unlock(&s->amu);
+    free(w);
+    return rc;
+  }
+  c->aw = w;
+  http_req_park(r);
+  pthread_mutex_unlock(&s->amu);
+  return STATES_PARKED;
 }
 
 /* ---- tags ---- */
@@ -471,26 +671,42 @@ static const struct {
   const char *name;
   op_fn fn;
   const char *arn_field;  /* the member naming the resource authorized, or NULL (*) */
+  /* instead of fn: a call on the required arn_field alone */
+  int (*get)(flow_system *f, const char *arn, json_t **out, err *e);
+  int (*del)(flow_system *f, const char *arn, err *e);
 } ops[] = {
-    {"CreateStateMachine", op_create, NULL},
-    {"DescribeStateMachine", op_describe, "stateMachineArn"},
-    {"UpdateStateMachine", op_update, "stateMachineArn"},
-    {"DeleteStateMachine", op_delete, "stateMachineArn"},
-    {"ListStateMachines", op_list_machines, NULL},
-    {"ValidateStateMachineDefinition", op_validate, NULL},
-    {"StartExecution", op_start, "stateMachineArn"},
-    {"StartSyncExecution", op_start_sync, "stateMachineArn"},
-    {"DescribeExecution", op_describe_exec, "executionArn"},
-    {"DescribeStateMachineForExecution", op_machine_for_exec, "executionArn"},
-    {"StopExecution", op_stop, "executionArn"},
-    {"ListExecutions", op_list_execs, "stateMachineArn"},
-    {"GetExecutionHistory", op_history, "executionArn"},
-    {"SendTaskSuccess", op_task_success, NULL},
-    {"SendTaskFailure", op_task_failure, NULL},
-    {"SendTaskHeartbeat", op_task_heartbeat, NULL},
-    {"TagResource", op_tag, "resourceArn"},
-    {"UntagResource", op_untag, "resourceArn"},
-    {"ListTagsForResource", op_list_tags, "resourceArn"},
+    {"CreateStateMachine", op_create, NULL, NULL, NULL},
+    {"DescribeStateMachine", NULL, "stateMachineArn", flow_machine_get, NULL},
+    {"UpdateStateMachine", op_update, "stateMachineArn", NULL, NULL},
+    {"DeleteStateMachine", op_delete, "stateMachineArn", NULL, NULL},
+    {"ListStateMachines", op_list_machines, NULL, NULL, NULL},
+    {"ValidateStateMachineDefinition", op_validate, NULL, NULL, NULL},
+    {"StartExecution", op_start, "stateMachineArn", NULL, NULL},
+    {"StartSyncExecution", op_start_sync, "stateMachineArn", NULL, NULL},
+    {"DescribeExecution", NULL, "executionArn", flow_execution_get, NULL},
+    {"DescribeStateMachineForExecution", op_machine_for_exec, "executionArn", NULL, NULL},
+    {"StopExecution", op_stop, "executionArn", NULL, NULL},
+    {"ListExecutions", op_list_execs, "stateMachineArn", NULL, NULL},
+    {"GetExecutionHistory", op_history, "executionArn", NULL, NULL},
+    {"SendTaskSuccess", op_task_success, NULL, NULL, NULL},
+    {"SendTaskFailure", op_task_failure, NULL, NULL, NULL},
+    {"SendTaskHeartbeat", op_task_heartbeat, NULL, NULL, NULL},
+    {"TagResource", op_tag, "resourceArn", NULL, NULL},
+    {"UntagResource", op_untag, "resourceArn", NULL, NULL},
+    {"ListTagsForResource", op_list_tags, "resourceArn", NULL, NULL},
+    {"PublishStateMachineVersion", op_publish, "stateMachineArn", NULL, NULL},
+    {"ListStateMachineVersions", op_list_versions, "stateMachineArn", NULL, NULL},
+    {"DeleteStateMachineVersion", NULL, "stateMachineVersionArn", NULL, flow_version_delete},
+    {"CreateStateMachineAlias", op_create_alias, NULL, NULL, NULL},
+    {"DescribeStateMachineAlias", NULL, "stateMachineAliasArn", flow_alias_get, NULL},
+    {"UpdateStateMachineAlias", op_update_alias, "stateMachineAliasArn", NULL, NULL},
+    {"DeleteStateMachineAlias", NULL, "stateMachineAliasArn", NULL, flow_alias_delete},
+    {"ListStateMachineAliases", op_list_aliases, "stateMachineArn", NULL, NULL},
+    {"CreateActivity", op_create_activity, NULL, NULL, NULL},
+    {"DescribeActivity", NULL, "activityArn", flow_activity_describe, NULL},
+    {"DeleteActivity", NULL, "activityArn", NULL, flow_activity_delete},
+    {"ListActivities", op_list_activities, NULL, NULL, NULL},
+    {"GetActivityTask", op_get_activity_task, "activityArn", NULL, NULL},
 };
 
 static int states_prepare(void *ctx, http_req *r, err *e)
@@ -539,8 +755,11 @@ static void states_handle(void *ctx, http_req *r)
     rc = api_authorize(r, action, res != NULL ? res : "*", &e);
   }
   json_t *out = NULL;
-  if (rc == 0)
+  const char *arn;
+  if (rc == 0 && ops[op].fn != NULL)
     rc = ops[op].fn(s, r, c, c->in, &out, &e);
+  else if (rc == 0 && (rc = need(c->in, ops[op].arn_field, &arn, &e)) == 0)
+    rc = ops[op].get != NULL ? ops[op].get(s->f, arn, &out, &e) : ops[op].del(s->f, arn, &e);
   if (rc == STATES_PARKED)
     return;
   if (rc != 0) {
@@ -568,6 +787,16 @@ static void states_cleanup(void *ctx, http_req *r)
     free(w);
     c->w = NULL;
   }
+  if (c->aw != NULL) {
+    actwait *w = c->aw;
+    pthread_mutex_lock(&s->amu);
+    w->req = NULL;
+    bool free_it = w->finished || flow_activity_poll_cancel(s->f, w->poll);
+    pthread_mutex_unlock(&s->amu);
+    if (free_it)
+      free(w);
+    c->aw = NULL;
+  }
   json_decref(c->in);
   c->in = NULL;
 }
@@ -577,6 +806,7 @@ http_service *states_service_new(flow_system *f)
   states *s = xcalloc(1, sizeof *s);
   s->f = f;
   pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_init(&s->amu, NULL);
   s->svc = (http_service){
       .name = "states",
       .ctx = s,
@@ -594,6 +824,7 @@ http_service *states_service_free(http_service *svc)
   if (svc != NULL) {
     states *s = (states *)svc;
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->amu);
     free(s);
   }
   return NULL;

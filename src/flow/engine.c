@@ -15,7 +15,8 @@
  *   enter     at the start of "state" (nothing of it done yet)
  *   wait      in a Wait state until "due"
  *   task      a Task's function was invoked (or is about to be)
- *   token     a Task waits for SendTaskSuccess/Failure with "token"
+ *   token     a Task waits for SendTaskSuccess/Failure with "token" (an
+ *             activity's Task: first for a worker, then "worker" names it)
  *   retry     a failed Task/Parallel/Map waits until "due" to run again
  *   children  a Parallel or Map waits for its branches or iterations
  *
@@ -205,6 +206,23 @@ static void invoke_start(flow_system *s, run *r)
     payload = json_object_get(eff, "Payload");
     if (fname == NULL)
       rc = err_set(&e, FLOW_ERR_RUNTIME, "lambda:invoke needs a FunctionName parameter");
+  } else if (k.activity) {
+    /* a worker takes it (activities.c); its token's answer ends the task */
+    char *error = NULL, *cause = NULL;
+    int arc = flow__activity_offer(s, r, res, &error, &cause);
+    pthread_mutex_lock(&s->qmu);
+    r->invoked = true;
+    if (arc != 0) {
+      r->has_result = true;
+      r->result_rc = 0;
+      r->fn_error = false;
+      r->result = NULL;
+      r->result_error = error;
+      r->result_cause = cause;
+      enqueue_locked(s, r->x, r->id, 0, false);
+    }
+    pthread_mutex_unlock(&s->qmu);
+    return;
   } else {
     char *result, *error, *cause;
     json_t *params = json_incref(eff);
@@ -398,13 +416,7 @@ static int stepper_commit(stepper *st, err *e)
         exec_unref(s, px);
       }
       if (x->done != NULL) {
-        json_t *pub = json_object();
-        const char *k;
-        json_t *v;
-        json_object_foreach(x->info, k, v) {
-          if (k[0] != '_')
-            json_object_set(pub, k, v);
-        }
+        json_t *pub = flow__public_copy(x->info);
         x->done(x->done_ctx, pub);
         json_decref(pub);
         x->done = NULL;
@@ -435,6 +447,26 @@ static int stepper_commit(stepper *st, err *e)
     exec_unlist(s, x);
   }
   return 0;
+}
+
+int flow__stepper_commit(stepper *st, err *e)
+{
+  return stepper_commit(st, e);
+}
+
+void flow__stepper_release(stepper *st)
+{
+  stepper_release(st);
+}
+
+exec_rt *flow__exec_find(flow_system *s, const char *arn)
+{
+  return exec_find(s, arn);
+}
+
+void flow__exec_unref(flow_system *s, exec_rt *x)
+{
+  exec_unref(s, x);
 }
 
 /* Runs run_id of x as far as it goes (x->mu held). */
@@ -697,6 +729,7 @@ int flow__engine_resume(flow_system *s, err *e)
     for (run *r = x->runs; r != NULL; r = r->next)
       enqueue_locked(s, x, r->id, 0, false);
   pthread_mutex_unlock(&s->qmu);
+  flow__activity_resume(s);
   threads_start(s);
   return 0;
 }
@@ -731,7 +764,7 @@ int flow__execution_start(flow_system *s, const char *machine_arn, const char *n
     return err_set(e, FLOW_ERR_INPUT, "Invalid State Machine Execution Input: 'Unexpected "
                    "character: the input is not JSON'");
   json_t *m;
-  int rc = flow_machine_get(s, machine_arn, &m, e);
+  int rc = flow_machine_resolve(s, machine_arn, &m, e);
   if (rc != 0) {
     json_decref(in);
     return rc;
@@ -767,12 +800,16 @@ int flow__execution_start(flow_system *s, const char *machine_arn, const char *n
   double now = flow__now_epoch();
   char *in_text = flow__dump(in);
   json_t *info = json_pack("{s:s, s:s, s:s, s:s, s:f, s:s, s:{s:b}, s:s, s:s, s:s}",
-                           "executionArn", arn, "stateMachineArn", machine_arn, "name", name,
+                           "executionArn", arn, "stateMachineArn", flow__rec_str(m, "stateMachineArn"), "name", name,
                            "status", "RUNNING", "startDate", now, "input", input,
                            "inputDetails", "included", 1, "_def", flow__rec_str(m, "definition"),
                            "_role", flow__rec_str(m, "roleArn"), "_type", flow__rec_str(m, "type"));
   if (parent != NULL)
     json_object_set(info, "_parent", parent);
+  static const char *const quals[] = {"stateMachineVersionArn", "stateMachineAliasArn"};
+  for (size_t i = 0; i < 2; i++)
+    if (json_object_get(m, quals[i]) != NULL)
+      json_object_set(info, quals[i], json_object_get(m, quals[i]));
   free(in_text);
   json_t *mts = json_object_get(def, "TimeoutSeconds");
   if (json_is_integer(mts))
@@ -792,9 +829,12 @@ int flow__execution_start(flow_system *s, const char *machine_arn, const char *n
   touch *t = flow__touch_new(&st, rid, rec);
   st.info = json_deep_copy(info);
   char *dumped = flow__dump(json_object_get(rec, "input"));
-  flow__emit(&st, t, "ExecutionStarted", "executionStartedEventDetails",
-       json_pack("{s:s, s:{s:b}, s:s}", "input", dumped, "inputDetails", "truncated", 0,
-                 "roleArn", flow__rec_str(m, "roleArn")));
+  json_t *started = json_pack("{s:s, s:{s:b}, s:s}", "input", dumped, "inputDetails",
+                              "truncated", 0, "roleArn", flow__rec_str(m, "roleArn"));
+  for (size_t i = 0; i < 2; i++)
+    if (json_object_get(m, quals[i]) != NULL)
+      json_object_set(started, quals[i], json_object_get(m, quals[i]));
+  flow__emit(&st, t, "ExecutionStarted", "executionStartedEventDetails", started);
   free(dumped);
   flow__effect_add(&st, EF_READY, rid, 0);
   if (json_object_get(info, "_deadline") != NULL) {

@@ -3,9 +3,10 @@
  * step engine, and each execution's history.
  *
  * Layout of DATA/flow/:
- *   meta/   LMDB environment: machines, executions, history events and the
+ *   meta/   LMDB environment: machines, executions, history events, the
  *           live "runs" (the committed position of every running execution
- *           and of every branch of its Parallel and Map states)
+ *           and of every branch of its Parallel and Map states), versions,
+ *           aliases and activities
  *
  * Records cross this header as jansson objects in the shapes of the Step
  * Functions API (DescribeStateMachine, DescribeExecution, history events):
@@ -42,6 +43,7 @@
 #define FLOW_MAX_DEFINITION (1u << 20)   /* bytes of a definition (AWS: 1 MB) */
 #define FLOW_MAX_PAYLOAD 262144u         /* an input, output or task result (AWS: 256 KiB) */
 #define FLOW_MAX_NAME 80
+#define FLOW_MAX_ARN 256                 /* characters of an ARN a client gives (AWS's limit) */
 #define FLOW_MAX_STATES 10000            /* states in one definition, all levels */
 #define FLOW_MAX_HISTORY 25000           /* events of one execution (AWS's quota) */
 #define FLOW_MAX_BRANCHES 1000           /* Parallel branches or inline Map items */
@@ -64,12 +66,18 @@
 #define FLOW_ERR_OUTPUT (-1312)           /* InvalidOutput */
 #define FLOW_ERR_RUNTIME (-1313)          /* inside an execution: States.Runtime */
 #define FLOW_ERR_INTRINSIC (-1314)        /* inside an execution: States.IntrinsicFailure */
+#define FLOW_ERR_NOT_FOUND (-1320)        /* ResourceNotFound (a version, an alias) */
+#define FLOW_ERR_CONFLICT (-1321)         /* ConflictException */
+#define FLOW_ERR_QUOTA (-1322)            /* ServiceQuotaExceededException */
+#define FLOW_ERR_NO_ACTIVITY (-1323)      /* ActivityDoesNotExist */
 
 typedef struct flow_system flow_system;
 
 struct queue_system;
 struct store;
 struct athena;
+struct kv;
+struct stream_system;
 
 typedef struct flow_options {
   const char *data_dir;   /* DATA: flow/ goes under it */
@@ -77,6 +85,8 @@ typedef struct flow_options {
   struct queue_system *q; /* sqs:sendMessage, sns:publish; NULL: they fail */
   struct store *st;       /* s3:getObject, s3:putObject; NULL: they fail */
   struct athena *athena;  /* athena:startQueryExecution and friends; NULL: they fail */
+  struct kv *kv;          /* dynamodb:..., aws-sdk:dynamodb:...; NULL: they fail */
+  struct stream_system *streams; /* aws-sdk:kinesis:putRecord, aws-sdk:firehose:putRecord */
   unsigned workers;       /* step threads; 0: 4 */
 } flow_options;
 
@@ -119,9 +129,88 @@ int flow_machine_delete(flow_system *s, const char *arn, err *e);
 /* ListStateMachines' items after the token, at most max. */
 int flow_machine_list(flow_system *s, const char *after, size_t max, json_t **items,
                       const char **next, err *e);
-/* Tags of a machine: add/replace, remove by key, list. */
+/* Tags of a machine or an activity: add/replace, remove by key, list. */
 int flow_machine_tag(flow_system *s, const char *arn, json_t *tags, json_t *remove_keys,
                      json_t **out, err *e);
+
+/* ---- versions and aliases (flow/versions.c) ----
+ * A version is an immutable copy of a machine's definition and role,
+ * "MACHINE_ARN:N"; an alias "MACHINE_ARN:NAME" routes starts to one or two
+ * versions by weight. flow_machine_get takes a version ARN too, and
+ * flow_execution_start both (the execution records stateMachineVersionArn
+ * and stateMachineAliasArn). Deleting a machine deletes them. */
+
+/* True for a version or alias ARN ("...:stateMachine:NAME:QUALIFIER"). */
+bool flow_arn_qualified(const char *arn);
+/* What a start with arn runs: DescribeStateMachine's shape with the base
+ * machine's ARN as stateMachineArn, plus stateMachineVersionArn (a version,
+ * or an alias's pick by weight) and stateMachineAliasArn when qualified. */
+int flow_machine_resolve(flow_system *s, const char *arn, json_t **out, err *e);
+/* PublishStateMachineVersion: out {"stateMachineVersionArn",
+ * "creationDate"}; the version of the current revision when there is one
+ * already. revision_id (NULL: any) must be the current one
+ * (FLOW_ERR_CONFLICT otherwise). */
+int flow_version_publish(flow_system *s, const char *machine_arn, const char *revision_id,
+                         const char *description, json_t **out, err *e);
+/* Newest first: [{"stateMachineVersionArn", "creationDate"}]. */
+int flow_version_list(flow_system *s, const char *machine_arn, const char *after, size_t max,
+                      json_t **items, const char **next, err *e);
+/* FLOW_ERR_CONFLICT while an alias routes to it; gone already: 0. */
+int flow_version_delete(flow_system *s, const char *version_arn, err *e);
+/* routing: [{"stateMachineVersionArn", "weight"}], 1 or 2 versions of one
+ * machine, weights adding up to 100. out {"stateMachineAliasArn",
+ * "creationDate"}; the same alias again is idempotent. */
+int flow_alias_create(flow_system *s, const char *name, const char *description,
+                      json_t *routing, json_t **out, err *e);
+/* DescribeStateMachineAlias's shape. */
+int flow_alias_get(flow_system *s, const char *arn, json_t **out, err *e);
+/* NULL keeps a member; out {"updateDate"}. */
+int flow_alias_update(flow_system *s, const char *arn, const char *description, json_t *routing,
+                      json_t **out, err *e);
+int flow_alias_delete(flow_system *s, const char *arn, err *e);
+/* [{"stateMachineAliasArn", "creationDate"}]. */
+int flow_alias_list(flow_system *s, const char *machine_arn, const char *after, size_t max,
+                    json_t **items, const char **next, err *e);
+
+/* ---- activities (flow/activities.c) ----
+ * A Task whose Resource is an activity ARN waits until a worker takes it
+ * with GetActivityTask, then for SendTaskSuccess/Failure with its token
+ * (HeartbeatSeconds and TimeoutSeconds hold as for .waitForTaskToken). A
+ * task handed to a worker is recorded (ActivityStarted) before the worker
+ * gets it, so after a crash it is handed to nobody else; one not yet
+ * handed out is offered again. */
+
+/* out: {"activityArn", "creationDate"}; the same name again is idempotent.
+ * tags: [{"key", "value"}] or NULL. */
+int flow_activity_create(flow_system *s, const char *name, json_t *tags, json_t **out, err *e);
+/* The activity's record (with internal members), or FLOW_ERR_NO_ACTIVITY. */
+int flow_activity_get(flow_system *s, const char *arn, json_t **out, err *e);
+/* DescribeActivity: {"activityArn", "name", "creationDate"}. */
+int flow_activity_describe(flow_system *s, const char *arn, json_t **out, err *e);
+int flow_activity_delete(flow_system *s, const char *arn, err *e);
+int flow_activity_list(flow_system *s, const char *after, size_t max, json_t **items,
+                       const char **next, err *e);
+
+typedef struct flow_activity_poll flow_activity_poll;
+/* Called once per started poll, from a thread of this part holding none
+ * of its locks: task {"taskToken", "input"} (borrowed for the call), or
+ * NULL when none came within the wait or tarn stops. */
+typedef void (*flow_activity_done)(void *ctx, json_t *task);
+/* Asked (on that thread, no lock of this part held) just before a task is
+ * handed to the poll: true when nobody would receive it (the worker went
+ * away); the poll then ends with done(ctx, NULL) and the task stays. */
+typedef bool (*flow_activity_gone)(void *ctx);
+/* GetActivityTask without a thread: done is called when a task of the
+ * activity is handed to this worker or wait_ms pass, possibly before this
+ * returns, unless flow_activity_poll_cancel returns true first. gone may
+ * be NULL. Errors (FLOW_ERR_NO_ACTIVITY) are returned and done is never
+ * called. */
+int flow_activity_poll_start(flow_system *s, const char *arn, const char *worker, int wait_ms,
+                             flow_activity_done done, flow_activity_gone gone, void *ctx,
+                             flow_activity_poll **poll, err *e);
+/* true: done will never be called. false: it has run or is about to.
+ * Never waits for done. */
+bool flow_activity_poll_cancel(flow_system *s, flow_activity_poll *poll);
 
 /* ---- executions ---- */
 

@@ -13,7 +13,9 @@
 #include "athena/athena.h"
 #include "base/lmdb_env.h"
 #include "base/mem.h"
+#include "kv/kv.h"
 #include "queue/queue.h"
+#include "stream/stream.h"
 #include "store/store.h"
 
 #include <pthread.h>
@@ -73,11 +75,18 @@ struct flow_system {
   MDB_dbi db_runs;          /* run id -> run record */
   MDB_dbi db_mapdata;       /* RUN!i/SLOT -> a Map item not started yet,
                                RUN!r/SLOT -> a branch's or iteration's result */
+  MDB_dbi db_versions;      /* MACHINE_ARN "#" %010u -> version (versions.c) */
+  MDB_dbi db_aliases;       /* alias ARN -> alias (versions.c) */
+  MDB_dbi db_activities;    /* activity ARN -> activity (activities.c) */
+  pthread_mutex_t vmu;      /* serialises version and alias writes */
+  struct flow_acts *acts;   /* activity tasks and polls (activities.c) */
   lmdb_committer committer;
   fn_system *fn;
   queue_system *q;          /* may be NULL */
   store *st;                /* may be NULL */
   athena *athena;           /* may be NULL */
+  kv *kv;                   /* may be NULL */
+  stream_system *streams;   /* may be NULL */
   pthread_mutex_t mu;       /* guards execs, tokens */
   exec_rt *execs;           /* live executions */
   json_t *tokens;           /* task token -> [exec ARN, run id] */
@@ -117,12 +126,26 @@ void flow__slot_key(const char *run_id, char kind, size_t slot, char *out, size_
 /* Every key (as strings) and value under prefix, in key order. */
 int flow__scan(flow_system *s, MDB_dbi dbi, const char *prefix, json_t **keys, json_t **vals,
                err *e);
+/* A copy of a record without its internal ("_") members. */
+json_t *flow__public_copy(json_t *rec);
 /* The history key of an event. */
 size_t flow__hist_key(const char *arn, uint64_t id, char *out, size_t cap);
 
 double flow__now_epoch(void);
 
+/* ---- DynamoDB, Kinesis, Firehose integrations (integrations_sdk.c) ---- */
+bool flow__sdk_known(const char *resource);
+int flow__sdk_call(flow_system *s, const char *resource, json_t *params, char **result,
+                   char **error, char **cause);
+/* An AWS SDK integration's error as AWS names it: "SQS.QueueDoesNotExist"
+ * becomes "Sqs.QueueDoesNotExistException" for aws-sdk:sqs:... */
+void flow__sdk_error_name(const char *resource, char **error);
+
 /* ---- service integrations (service.c) ---- */
+/* A Task's failure: *error and *cause (malloc'd copies); returns -1. */
+int flow__task_fail(char **error, char **cause, const char *name, const char *msg);
+/* A part's error e as SVC.CODE (S3.NoSuchBucket, SQS.QueueDoesNotExist). */
+int flow__service_error(char **error, char **cause, const char *svc, const err *e);
 bool flow__service_known(const char *resource);
 /* Calls the service of a Task resource with params: 0 and *result (JSON
  * text), or -1 with *error and *cause (all malloc'd). */
@@ -182,6 +205,7 @@ typedef struct task_kind {
   bool lambda;       /* lambda:invoke (or plain) */
   bool sync;         /* .sync, .sync:2: the task ends with the execution it starts */
   bool query;        /* athena:startQueryExecution.sync: ... with the query it starts */
+  bool activity;     /* an activity ARN: waits for a worker (GetActivityTask) */
   const char *short_name; /* "invoke", "invoke.waitForTaskToken" */
 } task_kind;
 
@@ -209,7 +233,33 @@ void flow__deadline_set(stepper *st, touch *t, const char *key, json_t *seconds)
 /* A live run by id (x->mu held). */
 run *flow__run_find(exec_rt *x, const char *id);
 
+/* ---- versions and aliases (versions.c) ---- */
+
+/* DescribeStateMachine's shape for a version ARN. */
+int flow__version_get(flow_system *s, const char *arn, json_t **out, err *e);
+/* Adds the deletes of a machine's versions and aliases to c. */
+void flow__versions_drop(flow_system *s, const char *machine_arn, fchange *c);
+
+/* ---- activities (activities.c) ---- */
+
+int flow__acts_open(flow_system *s);
+void flow__acts_stop(flow_system *s);
+void flow__acts_close(flow_system *s);
+bool flow__activity_arn(const char *res);
+/* Run r's Task (its "token" record committed) waits for a worker of the
+ * activity res: 0, or -1 with *error and *cause (malloc'd). */
+int flow__activity_offer(flow_system *s, run *r, const char *res, char **error, char **cause);
+/* After a restart: offers again every run waiting for an activity worker
+ * that no worker took before the crash. */
+void flow__activity_resume(flow_system *s);
+
 /* ---- the engine (engine.c) ---- */
+/* Commits a step made outside engine.c (x->mu held) and applies it. */
+int flow__stepper_commit(stepper *st, err *e);
+void flow__stepper_release(stepper *st);
+/* A live execution by ARN with a reference (flow__exec_unref), or NULL. */
+exec_rt *flow__exec_find(flow_system *s, const char *arn);
+void flow__exec_unref(flow_system *s, exec_rt *x);
 int flow__engine_resume(flow_system *s, err *e);
 /* flow_execution_start, for a .sync Task: parent {"exec", "run"} is told
  * (its run stepped) when the execution ends. */

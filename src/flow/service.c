@@ -1,6 +1,7 @@
 /* flow/service.c -- Task states that call a service of tarn directly
- * instead of a function: sqs:sendMessage, sns:publish, S3 getObject and
- * putObject (as s3:... and aws-sdk:s3:...), states:startExecution, Athena
+ * instead of a function: sqs:sendMessage, sns:publish (also as aws-sdk:...),
+ * S3 getObject and putObject (as s3:... and aws-sdk:s3:...),
+ * states:startExecution, Athena
  * startQueryExecution / getQueryExecution / getQueryResults /
  * stopQueryExecution; each in its request-response form, and
  * sqs:sendMessage / sns:publish / states:startExecution with
@@ -8,6 +9,9 @@
  * engine waits for the execution's end), athena:startQueryExecution with
  * .sync (the run polls the query on a timer until it ends: the query id is
  * in the run's committed record, so a restart goes on polling).
+ *
+ * DynamoDB, Kinesis and Firehose, aws-sdk:s3:deleteObject|listObjectsV2 and
+ * the names of AWS SDK integration errors are integrations_sdk.c's.
  *
  * Why synchronous: each of these is one durable commit in its part (a few
  * milliseconds), so the step thread makes the call itself and the result
@@ -45,11 +49,16 @@ static char *text_param(json_t *p, const char *key)
   return d != NULL ? d : xstrdup("null");
 }
 
-static int fail(char **error, char **cause, const char *name, const char *msg)
+int flow__task_fail(char **error, char **cause, const char *name, const char *msg)
 {
   *error = xstrdup(name);
   *cause = xstrdup(msg);
   return -1;
+}
+
+static int fail(char **error, char **cause, const char *name, const char *msg)
+{
+  return flow__task_fail(error, cause, name, msg);
 }
 
 static const char *short_code(int code)
@@ -82,6 +91,11 @@ static int service_error(char **error, char **cause, const char *svc, const err 
   char name[128];
   snprintf(name, sizeof name, "%s.%s", svc, short_code(e->code));
   return fail(error, cause, name, e->msg);
+}
+
+int flow__service_error(char **error, char **cause, const char *svc, const err *e)
+{
+  return service_error(error, cause, svc, e);
 }
 
 static int sqs_send(flow_system *s, json_t *p, char **result, char **error, char **cause)
@@ -360,10 +374,13 @@ int flow__athena_poll(flow_system *s, const char *id, char **result, char **erro
 
 bool flow__service_known(const char *resource)
 {
+  if (flow__sdk_known(resource))
+    return true;
   static const char *const known[] = {
       "arn:aws:states:::sqs:sendMessage",   "arn:aws:states:::sns:publish",
       "arn:aws:states:::s3:getObject",      "arn:aws:states:::s3:putObject",
       "arn:aws:states:::aws-sdk:s3:getObject", "arn:aws:states:::aws-sdk:s3:putObject",
+      "arn:aws:states:::aws-sdk:sqs:sendMessage", "arn:aws:states:::aws-sdk:sns:publish",
       "arn:aws:states:::states:startExecution", "arn:aws:states:::athena:getQueryExecution",
       "arn:aws:states:::athena:getQueryResults", "arn:aws:states:::athena:stopQueryExecution",
       NULL};
@@ -386,10 +403,12 @@ bool flow__service_known(const char *resource)
   return false;
 }
 
-int flow__service_call(flow_system *s, const char *resource, json_t *params, char **result,
-                       char **error, char **cause)
+static int service_call(flow_system *s, const char *resource, json_t *params, char **result,
+                        char **error, char **cause)
 {
   *result = *error = *cause = NULL;
+  if (flow__sdk_known(resource))
+    return flow__sdk_call(s, resource, params, result, error, cause);
   if (!flow__service_known(resource))
     return fail(error, cause, "States.Runtime",
                 str_ends(resource, ".sync") || strstr(resource, ".sync:") != NULL
@@ -410,6 +429,15 @@ int flow__service_call(flow_system *s, const char *resource, json_t *params, cha
   if (str_starts(op, "athena:"))
     return athena_call(s, op + strlen("athena:"), params, result, error, cause);
   return start_execution(s, params, result, error, cause);
+}
+
+int flow__service_call(flow_system *s, const char *resource, json_t *params, char **result,
+                       char **error, char **cause)
+{
+  int rc = service_call(s, resource, params, result, error, cause);
+  if (rc != 0)
+    flow__sdk_error_name(resource, error);
+  return rc;
 }
 
 /* ---- distributed Map: ItemReader and ResultWriter ---- */

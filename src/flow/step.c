@@ -514,6 +514,7 @@ static enum outcome transition(stepper *st, touch *t, json_t *state, json_t *out
   json_object_del(t->rec, "due");
   json_object_del(t->rec, "hbdue");
   json_object_del(t->rec, "token");
+  json_object_del(t->rec, "worker");
   json_object_del(t->rec, "child");
   json_object_del(t->rec, "child_name");
   json_object_del(t->rec, "qid");
@@ -539,6 +540,10 @@ task_kind flow__kind_of(const char *res)
   if (str_starts(res, "arn:aws:lambda:")) {
     k.plain = true;
     k.lambda = true;
+    k.short_name = res;
+  } else if (flow__activity_arn(res)) {
+    k.activity = true;
+    k.token = true;
     k.short_name = res;
   } else if (str_starts(res, "arn:aws:states:::lambda:invoke")) {
     k.lambda = true;
@@ -606,6 +611,7 @@ static enum outcome task_schedule(stepper *st, touch *t, json_t *state)
   json_t *eff = json_object_get(t->rec, "eff");
   if (k.token)
     token_new(t);
+  json_object_del(t->rec, "worker"); /* a retry's activity task is a new one */
   json_object_del(t->rec, "qid"); /* a retry's query is a new one */
   json_object_del(t->rec, "qsince");
   if (k.sync && flow__rec_str(t->rec, "child") == NULL) {
@@ -625,7 +631,15 @@ static enum outcome task_schedule(stepper *st, touch *t, json_t *state)
     free(child);
   }
   char *params = flow__dump(eff);
-  if (k.plain) {
+  if (k.activity) {
+    json_t *d = json_pack("{s:s, s:s, s:{s:b}}", "resource", res, "input", params,
+                          "inputDetails", "truncated", 0);
+    if (json_object_get(state, "TimeoutSeconds") != NULL)
+      json_object_set(d, "timeoutInSeconds", json_object_get(state, "TimeoutSeconds"));
+    if (json_object_get(state, "HeartbeatSeconds") != NULL)
+      json_object_set(d, "heartbeatInSeconds", json_object_get(state, "HeartbeatSeconds"));
+    flow__emit(st, t, "ActivityScheduled", "activityScheduledEventDetails", d);
+  } else if (k.plain) {
     flow__emit(st, t, "LambdaFunctionScheduled", "lambdaFunctionScheduledEventDetails",
          json_pack("{s:s, s:s, s:{s:b}}", "resource", res, "input", params, "inputDetails",
                    "truncated", 0));
@@ -653,7 +667,11 @@ static enum outcome task_finish(stepper *st, touch *t, json_t *state, json_t *ct
   if (error != NULL) {
     bool timed_out = strcmp(error, "States.Timeout") == 0 ||
                      strcmp(error, "States.HeartbeatTimeout") == 0;
-    if (k.plain)
+    if (k.activity)
+      flow__emit(st, t, timed_out ? "ActivityTimedOut" : "ActivityFailed",
+           timed_out ? "activityTimedOutEventDetails" : "activityFailedEventDetails",
+           json_pack("{s:s, s:s}", "error", error, "cause", cause ? cause : ""));
+    else if (k.plain)
       flow__emit(st, t, timed_out ? "LambdaFunctionTimedOut" : "LambdaFunctionFailed",
            timed_out ? "lambdaFunctionTimedOutEventDetails" : "lambdaFunctionFailedEventDetails",
            json_pack("{s:s, s:s}", "error", error, "cause", cause ? cause : ""));
@@ -679,7 +697,10 @@ static enum outcome task_finish(stepper *st, touch *t, json_t *state, json_t *ct
     result = wrapped;
   }
   char *d = flow__dump(result);
-  if (k.plain)
+  if (k.activity)
+    flow__emit(st, t, "ActivitySucceeded", "activitySucceededEventDetails",
+         json_pack("{s:s, s:{s:b}}", "output", d, "outputDetails", "truncated", 0));
+  else if (k.plain)
     flow__emit(st, t, "LambdaFunctionSucceeded", "lambdaFunctionSucceededEventDetails",
          json_pack("{s:s, s:{s:b}}", "output", d, "outputDetails", "truncated", 0));
   else

@@ -121,8 +121,7 @@ size_t flow__hist_key(const char *arn, uint64_t id, char *out, size_t cap)
   return n + 9;
 }
 
-/* A copy of rec without its "_" members. */
-static json_t *public_copy(json_t *rec)
+json_t *flow__public_copy(json_t *rec)
 {
   json_t *o = json_object();
   const char *k;
@@ -144,9 +143,12 @@ int flow_system_open(const flow_options *o, flow_system **out, err *e)
   s->q = o->q;
   s->st = o->st;
   s->athena = o->athena;
+  s->kv = o->kv;
+  s->streams = o->streams;
   s->nworkers = o->workers ? o->workers : 4;
   s->tokens = json_object();
   pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_init(&s->vmu, NULL);
   pthread_mutex_init(&s->qmu, NULL);
   pthread_cond_init(&s->qcond, NULL);
   pthread_cond_init(&s->tcond, NULL);
@@ -161,7 +163,7 @@ int flow_system_open(const flow_options *o, flow_system **out, err *e)
     return rc;
   }
   snprintf(path, sizeof path, "%s/flow/meta", o->data_dir);
-  lmdb_env_options eo = {.map_size = MAP_SIZE, .max_dbs = 8};
+  lmdb_env_options eo = {.map_size = MAP_SIZE, .max_dbs = 16};
   rc = lmdb_env_open(&s->env, path, &eo, "the workflow database", e);
   if (rc != 0) {
     flow_system_close(s);
@@ -169,9 +171,11 @@ int flow_system_open(const flow_options *o, flow_system **out, err *e)
   }
   MDB_txn *txn = NULL;
   int mrc = mdb_txn_begin(s->env, NULL, 0, &txn);
-  const char *names[] = {"machines", "execs", "history", "runs", "mapdata"};
-  MDB_dbi *dbis[] = {&s->db_machines, &s->db_execs, &s->db_hist, &s->db_runs, &s->db_mapdata};
-  for (size_t i = 0; i < 5 && mrc == 0; i++)
+  const char *names[] = {"machines", "execs", "history", "runs", "mapdata", "versions",
+                         "aliases", "activities"};
+  MDB_dbi *dbis[] = {&s->db_machines, &s->db_execs, &s->db_hist, &s->db_runs, &s->db_mapdata,
+                     &s->db_versions, &s->db_aliases, &s->db_activities};
+  for (size_t i = 0; i < sizeof names / sizeof names[0] && mrc == 0; i++)
     mrc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i]);
   if (mrc == 0)
     mrc = mdb_txn_commit(txn);
@@ -179,6 +183,11 @@ int flow_system_open(const flow_options *o, flow_system **out, err *e)
     mdb_txn_abort(txn);
   if (mrc != 0) {
     lmdb_error(e, mrc, "open the workflow database");
+    flow_system_close(s);
+    return e->code;
+  }
+  if (flow__acts_open(s) != 0) {
+    err_set(e, ERR_INTERNAL, "cannot start the activity dispatcher");
     flow_system_close(s);
     return e->code;
   }
@@ -198,8 +207,10 @@ int flow_system_start(flow_system *s, err *e)
 
 void flow_system_stop(flow_system *s)
 {
-  if (s != NULL)
+  if (s != NULL) {
     flow__engine_stop(s);
+    flow__acts_stop(s);
+  }
 }
 
 flow_system *flow_system_close(flow_system *s)
@@ -207,6 +218,7 @@ flow_system *flow_system_close(flow_system *s)
   if (s == NULL)
     return NULL;
   flow__engine_stop(s);
+  flow__acts_close(s);
   lmdb_committer_stop(&s->committer);
   flow__queues_drain(s); /* what arrived after the stop */
   while (s->execs != NULL) {
@@ -218,6 +230,7 @@ flow_system *flow_system_close(flow_system *s)
     mdb_env_close(s->env);
   json_decref(s->tokens);
   pthread_mutex_destroy(&s->mu);
+  pthread_mutex_destroy(&s->vmu);
   pthread_mutex_destroy(&s->qmu);
   pthread_cond_destroy(&s->qcond);
   pthread_cond_destroy(&s->tcond);
@@ -248,9 +261,9 @@ bool flow__name_ok(const char *n)
 
 static int machine_of(flow_system *s, const char *arn, json_t **out, err *e)
 {
-  if (arn == NULL || !str_starts(arn, "arn:aws:states:"))
+  if (arn == NULL || !str_starts(arn, "arn:aws:states:") || strlen(arn) > FLOW_MAX_ARN)
     return err_set(e, FLOW_ERR_ARN, "Invalid Arn: 'Resource type not valid in this context: "
-                   "%s'", arn ? arn : "");
+                   "%.300s'", arn ? arn : "");
   int rc = flow__get(s, s->db_machines, arn, out, e);
   if (rc == ERR_NOT_FOUND)
     return err_set(e, FLOW_ERR_NO_MACHINE, "State Machine Does Not Exist: '%s'", arn);
@@ -311,9 +324,7 @@ int flow_machine_create(flow_system *s, const flow_machine_params *p, json_t **o
                           "creationDate", flow__now_epoch(), "revisionId", rev,
                           "loggingConfiguration", "level", "OFF", "includeExecutionData", 0,
                           "tracingConfiguration", "enabled", 0);
-  json_object_set(rec, "_tags", json_is_array(p->tags) ? p->tags : json_array());
-  if (!json_is_array(p->tags))
-    json_object_set_new(rec, "_tags", json_array());
+  json_object_set_new(rec, "_tags", json_is_array(p->tags) ? json_incref(p->tags) : json_array());
   fchange c = {0};
   flow__change_put(&c, s->db_machines, arn, strlen(arn), rec);
   rc = flow__commit(s, &c, e);
@@ -328,13 +339,15 @@ int flow_machine_create(flow_system *s, const flow_machine_params *p, json_t **o
 
 int flow_machine_get(flow_system *s, const char *arn, json_t **out, err *e)
 {
+  if (flow_arn_qualified(arn))
+    return flow__version_get(s, arn, out, e);
   json_t *rec;
   int rc = machine_of(s, arn, &rec, e);
   if (rc != 0) {
     *out = NULL;
     return rc;
   }
-  *out = public_copy(rec);
+  *out = flow__public_copy(rec);
   json_decref(rec);
   return 0;
 }
@@ -383,6 +396,7 @@ int flow_machine_delete(flow_system *s, const char *arn, err *e)
   json_decref(rec);
   fchange c = {0};
   flow__change_del(&c, s->db_machines, arn, strlen(arn));
+  flow__versions_drop(s, arn, &c);
   return flow__commit(s, &c, e);
 }
 
@@ -439,7 +453,10 @@ int flow_machine_tag(flow_system *s, const char *arn, json_t *tags, json_t *remo
 {
   *out = NULL;
   json_t *rec;
-  int rc = machine_of(s, arn, &rec, e);
+  /* activities have tags too */
+  MDB_dbi dbi = flow__activity_arn(arn) ? s->db_activities : s->db_machines;
+  int rc = flow__activity_arn(arn) ? flow_activity_get(s, arn, &rec, e)
+                                   : machine_of(s, arn, &rec, e);
   if (rc != 0)
     return rc;
   json_t *cur = json_object_get(rec, "_tags");
@@ -475,7 +492,7 @@ int flow_machine_tag(flow_system *s, const char *arn, json_t *tags, json_t *remo
     return err_set(e, ERR_LIMIT_EXCEEDED, "too many tags: at most 50");
   }
   fchange c = {0};
-  flow__change_put(&c, s->db_machines, arn, strlen(arn), rec);
+  flow__change_put(&c, dbi, arn, strlen(arn), rec);
   rc = flow__commit(s, &c, e);
   json_decref(rec);
   return rc;
@@ -485,7 +502,8 @@ int flow_machine_tag(flow_system *s, const char *arn, json_t *tags, json_t *remo
 
 static int exec_arn_check(const char *arn, err *e)
 {
-  if (arn == NULL || !str_starts(arn, "arn:aws:states:") || strstr(arn, ":execution:") == NULL)
+  if (arn == NULL || !str_starts(arn, "arn:aws:states:") || strstr(arn, ":execution:") == NULL ||
+      strlen(arn) > FLOW_MAX_ARN)
     return err_set(e, FLOW_ERR_ARN, "Invalid Arn: 'Resource type not valid in this context: "
                    "%s'", arn ? arn : "");
   return 0;
@@ -503,7 +521,7 @@ int flow_execution_get(flow_system *s, const char *arn, json_t **out, err *e)
     return err_set(e, FLOW_ERR_NO_EXECUTION, "Execution Does Not Exist: '%s'", arn);
   if (rc != 0)
     return rc;
-  *out = public_copy(rec);
+  *out = flow__public_copy(rec);
   json_decref(rec);
   return 0;
 }
@@ -522,7 +540,16 @@ int flow_execution_list(flow_system *s, const char *machine_arn, const char *sta
   *items = json_array();
   *next = NULL;
   json_t *m;
-  int rc = machine_of(s, machine_arn, &m, e);
+  /* a version or alias ARN: the executions it started */
+  const char *qual_key = NULL;
+  char base[512];
+  if (flow_arn_qualified(machine_arn)) {
+    const char *q = strrchr(machine_arn, ':') + 1;
+    qual_key = strspn(q, "0123456789") == strlen(q) ? "stateMachineVersionArn"
+                                                    : "stateMachineAliasArn";
+    snprintf(base, sizeof base, "%.*s", (int)(q - 1 - machine_arn), machine_arn);
+  }
+  int rc = machine_of(s, qual_key != NULL ? base : machine_arn, &m, e);
   if (rc != 0)
     return rc;
   const char *name = json_string_value(json_object_get(m, "name"));
@@ -545,7 +572,9 @@ int flow_execution_list(flow_system *s, const char *machine_arn, const char *sta
     json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
     if (rec == NULL)
       continue;
-    if (status != NULL && strcmp(json_string_value(json_object_get(rec, "status")), status) != 0) {
+    const char *qual = qual_key != NULL ? json_string_value(json_object_get(rec, qual_key)) : NULL;
+    if ((status != NULL && strcmp(json_string_value(json_object_get(rec, "status")), status) != 0) ||
+        (qual_key != NULL && (qual == NULL || strcmp(qual, machine_arn) != 0))) {
       json_decref(rec);
       continue;
     }
@@ -572,8 +601,11 @@ int flow_execution_list(flow_system *s, const char *machine_arn, const char *sta
                             json_object_get(all[i], "name"), "status",
                             json_object_get(all[i], "status"), "startDate",
                             json_object_get(all[i], "startDate"));
-      if (json_object_get(all[i], "stopDate"))
-        json_object_set(o, "stopDate", json_object_get(all[i], "stopDate"));
+      static const char *const extra[] = {"stopDate", "stateMachineVersionArn",
+                                          "stateMachineAliasArn"};
+      for (size_t x = 0; x < sizeof extra / sizeof extra[0]; x++)
+        if (json_object_get(all[i], extra[x]))
+          json_object_set(o, extra[x], json_object_get(all[i], extra[x]));
       json_array_append_new(*items, o);
       if (json_array_size(*items) == max && i + 1 < n) {
         static _Thread_local char token[1024];

@@ -12,6 +12,7 @@ import botocore.auth
 import botocore.awsrequest
 import requests
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from tarnlib import REGION
 
@@ -81,3 +82,33 @@ def raw_call(tarn, operation, body):
     r = requests.post(req.url, data=req.body, headers=dict(req.headers.items()), timeout=30)
     assert r.status_code == 200, r.text
     return r.json()
+
+
+class RawSfn:
+    """A `stepfunctions` client for the operations and members this
+    botocore (Debian 12's) does not know (versions, aliases, the version
+    and alias ARNs of DescribeExecution): sfn.publish_state_machine_version(
+    stateMachineArn=...) is a signed JSON 1.0 call whose AWS errors raise
+    botocore's ClientError as boto3's would."""
+
+    def __init__(self, tarn):
+        self.tarn = tarn
+
+    def __getattr__(self, name):
+        op = "".join(p.capitalize() for p in name.split("_"))
+
+        def call(**body):
+            req = botocore.awsrequest.AWSRequest(
+                method="POST", url=self.tarn.endpoint + "/", data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/x-amz-json-1.0",
+                         "X-Amz-Target": "AWSStepFunctions." + op})
+            botocore.auth.SigV4Auth(self.tarn.credentials(), "states", REGION).add_auth(req)
+            r = requests.post(req.url, data=req.body, headers=dict(req.headers.items()),
+                              timeout=90)
+            doc = r.json() if r.content else {}
+            if r.status_code != 200:
+                raise ClientError({"Error": {"Code": doc.get("__type", "").split("#")[-1],
+                                             "Message": doc.get("message", "")},
+                                   "ResponseMetadata": {"HTTPStatusCode": r.status_code}}, op)
+            return doc
+        return call

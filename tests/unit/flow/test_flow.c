@@ -1,7 +1,8 @@
 /* tests/unit/flow/test_flow.c -- unit tests of flow/: JSONPath reading and
  * ResultPath, Parameters templates, the intrinsic functions, Choice rules,
- * and the definition check's verdicts and paths. The engine is covered
- * end to end (tests/e2e/test_states*.py).
+ * the definition check's verdicts and paths, and the rules of versions and
+ * aliases (numbering, idempotent publishing, routing checks). The engine
+ * is covered end to end (tests/e2e/test_states*.py).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,8 +12,10 @@
 
 #include "flow/flow.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static json_t *J(const char *text)
 {
@@ -211,6 +214,83 @@ static void test_definition_check(void **state)
   assert_non_null(strstr(e.msg, "INVALID_JSON_DESCRIPTION"));
 }
 
+static const char *version_of(json_t *out)
+{
+  return json_string_value(json_object_get(out, "stateMachineVersionArn"));
+}
+
+static void test_versions(void **state)
+{
+  char dir[] = "/tmp/tarn-flow-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  flow_options o = {.data_dir = dir};
+  flow_system *s;
+  err e = {0};
+  assert_int_equal(flow_system_open(&o, &s, &e), 0);
+  const char *def = "{\"StartAt\": \"A\", \"States\": {\"A\": {\"Type\": \"Succeed\"}}}";
+  flow_machine_params p = {.name = "m", .definition = def, .role_arn = "arn:aws:iam::0:role/r"};
+  json_t *m, *out, *again;
+  assert_int_equal(flow_machine_create(s, &p, &m, &e), 0);
+  const char *arn = json_string_value(json_object_get(m, "stateMachineArn"));
+  char v1[256], v2[256], v3[256];
+  snprintf(v1, sizeof v1, "%s:1", arn);
+  snprintf(v2, sizeof v2, "%s:2", arn);
+  snprintf(v3, sizeof v3, "%s:3", arn);
+  assert_true(flow_arn_qualified(v1));
+  assert_false(flow_arn_qualified(arn));
+  assert_false(flow_arn_qualified("arn:aws:states:us-east-1:0:activity:a"));
+  /* the current revision once: the same version again */
+  assert_int_equal(flow_version_publish(s, arn, NULL, "one", &out, &e), 0);
+  assert_string_equal(version_of(out), v1);
+  assert_int_equal(flow_version_publish(s, arn, NULL, NULL, &again, &e), 0);
+  assert_string_equal(version_of(again), v1);
+  json_decref(out);
+  json_decref(again);
+  assert_int_equal(flow_version_publish(s, arn, "stale", NULL, &out, &e), FLOW_ERR_CONFLICT);
+  /* numbers are never reused */
+  const char *def2 = "{\"StartAt\": \"B\", \"States\": {\"B\": {\"Type\": \"Succeed\"}}}";
+  assert_int_equal(flow_machine_update(s, arn, def2, NULL, &out, &e), 0);
+  json_decref(out);
+  assert_int_equal(flow_version_publish(s, arn, NULL, NULL, &out, &e), 0);
+  assert_string_equal(version_of(out), v2);
+  json_decref(out);
+  assert_int_equal(flow_version_delete(s, v2, &e), 0);
+  assert_int_equal(flow_machine_update(s, arn, def, NULL, &out, &e), 0);
+  json_decref(out);
+  assert_int_equal(flow_version_publish(s, arn, NULL, NULL, &out, &e), 0);
+  assert_string_equal(version_of(out), v3);
+  json_decref(out);
+  /* routing: weights add up to 100, versions exist and are distinct */
+  json_t *bad = json_pack("[{s:s, s:i}]", "stateMachineVersionArn", v1, "weight", 99);
+  assert_int_equal(flow_alias_create(s, "a", NULL, bad, &out, &e), ERR_INVALID);
+  json_decref(bad);
+  bad = json_pack("[{s:s, s:i}]", "stateMachineVersionArn", v2, "weight", 100);
+  assert_int_equal(flow_alias_create(s, "a", NULL, bad, &out, &e), FLOW_ERR_NOT_FOUND);
+  json_decref(bad);
+  json_t *ok = json_pack("[{s:s, s:i}, {s:s, s:i}]", "stateMachineVersionArn", v1, "weight", 30,
+                         "stateMachineVersionArn", v3, "weight", 70);
+  assert_int_equal(flow_alias_create(s, "live", NULL, ok, &out, &e), 0);
+  json_decref(out);
+  json_decref(ok);
+  assert_int_equal(flow_version_delete(s, v3, &e), FLOW_ERR_CONFLICT);
+  json_t *r;
+  char alias[256];
+  snprintf(alias, sizeof alias, "%s:live", arn);
+  assert_int_equal(flow_machine_resolve(s, alias, &r, &e), 0);
+  assert_string_equal(json_string_value(json_object_get(r, "stateMachineArn")), arn);
+  assert_string_equal(json_string_value(json_object_get(r, "stateMachineAliasArn")), alias);
+  json_decref(r);
+  /* the machine takes its versions and aliases with it */
+  assert_int_equal(flow_machine_delete(s, arn, &e), 0);
+  assert_int_equal(flow_alias_get(s, alias, &r, &e), FLOW_ERR_NOT_FOUND);
+  assert_int_equal(flow_machine_get(s, v1, &r, &e), FLOW_ERR_NO_MACHINE);
+  json_decref(m);
+  flow_system_close(s);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -219,6 +299,7 @@ int main(void)
       cmocka_unit_test(test_template_and_intrinsics),
       cmocka_unit_test(test_choice),
       cmocka_unit_test(test_definition_check),
+      cmocka_unit_test(test_versions),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
