@@ -10,7 +10,7 @@
 //       markup), so an object key or a message body cannot inject script.
 //   (2) Nothing is sent before the sign-in check passed (ListBuckets).
 
-import { s3, lambda, sqs, sns, sql, glue, rds, metrics, ApiError } from './aws.js';
+import { s3, lambda, sqs, sns, sql, glue, rds, metrics, parseExact, ApiError } from './aws.js';
 
 const KEY = 'tarn.console.credentials';
 const HISTORY = 'tarn.console.sqlHistory';
@@ -470,7 +470,7 @@ function renderResult(out, r) {
   const rows = r.rows || [];
   const st = r.stats || {};
   const numeric = (r.columns || []).map((c, i) => /INT|DOUBLE|DECIMAL|REAL|FLOAT|BIGINT/i.test(c.type || '') ||
-    (rows.length > 0 && rows.every((row) => typeof row[i] === 'number' || row[i] === null)));
+    (rows.length > 0 && rows.every((row) => row[i] === null || typeof row[i] === 'number')));
   const valueCol = numeric.findIndex((x) => x);
   let labelCol = numeric.findIndex((x) => !x);
   const chartBox = el('div', { id: 'sql-chart' });
@@ -487,8 +487,8 @@ function renderResult(out, r) {
   };
   kind.addEventListener('change', drawChart);
   out.replaceChildren(
-    el('p', { id: 'sql-stats' }, `${st.rows ?? rows.length} rows · ${human(st.bytes_scanned || 0)} scanned · ` +
-      `${st.objects_scanned || 0} objects · ${st.elapsed_ms || 0} ms · cost $${(st.cost_usd || 0).toFixed(8)}`),
+    el('p', { id: 'sql-stats' }, `${st.rows ?? rows.length} rows · ${human(Number(st.bytes_scanned || 0))} scanned · ` +
+      `${st.objects_scanned || 0} objects · ${st.elapsed_ms || 0} ms · cost $${st.cost_usd ?? 0}`),
     el('div', { class: 'scroll' }, table(cols, rows.slice(0, 1000), { id: 'sql-table' })),
     rows.length > 1000 ? el('p', { class: 'muted' }, `showing 1000 of ${rows.length} rows`) : '',
     el('div', { class: 'row' }, 'Chart: ', kind), chartBox);
@@ -509,7 +509,7 @@ views.rds = async (main) => {
       await guard(out, async () => {
         const c = clusters.find((x) => x.arn === cluster.value);
         const r = await rds.execute(creds, cluster.value, secret.value, database.value.trim() || (c && c.database), editor.value);
-        const recs = r.formattedRecords ? JSON.parse(r.formattedRecords) : [];
+        const recs = r.formattedRecords ? parseExact(r.formattedRecords) : [];
         const cols = (r.columnMetadata || []).map((m) => m.name || m.label);
         const names = cols.length ? cols : Object.keys(recs[0] || {});
         out.replaceChildren(

@@ -16,6 +16,13 @@ export class ApiError extends Error {
   }
 }
 
+// JSON.parse that keeps a number's text when a double would change it
+// (BIGINT past 2^53, long decimals): the console shows values as stored.
+export function parseExact(text) {
+  return JSON.parse(text, (k, v, ctx) =>
+    typeof v === 'number' && ctx && typeof ctx.source === 'string' && String(v) !== ctx.source ? ctx.source : v);
+}
+
 const EMPTY_HASH = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 function parseError(status, text) {
@@ -260,7 +267,7 @@ export const sql = {
     if (database) q.push(['database', database]);
     const r = await call(c, { service: 's3', method: 'POST', path: '/_tarn/sql', query: q,
       headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: statement });
-    const j = JSON.parse(await r.text());
+    const j = parseExact(await r.text());
     if (j.error && j.error.message) throw new ApiError(200, j.error.error, j.error.message);
     return j;
   },

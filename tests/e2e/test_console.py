@@ -22,6 +22,7 @@ from unittest import mock
 
 import botocore.auth
 import botocore.credentials
+import botocore.exceptions
 import pytest
 import requests
 from botocore.awsrequest import AWSRequest
@@ -35,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DRIVER_DIR = os.path.join(HERE, "console")
 CHROMIUM = "/usr/bin/chromium"
 POSTGRES = "/usr/lib/postgresql/15/bin/postgres"
+BIG = 9 * tarnlib.MiB + 5  # past the page's 8 MiB part size: a multipart upload
 RDS_SETUP_BUDGET = 45  # seconds the cluster may take to be created beside the rest
 
 
@@ -156,17 +158,23 @@ def test_console_in_chromium(tarn, s3, driver, bucket_name):
     env["CONSOLE_TEST"] = json.dumps({
         "url": tarn.endpoint + "/_tarn/console/", "accessKey": tarn.access_key,
         "secretKey": tarn.secret_key, "bucket": bucket_name, "function": fn, "queue": queue,
-        "rds": rds, "shots": shots})
+        "rds": rds, "shots": shots, "bigSize": BIG,
+        "every": os.environ.get("CONSOLE_SCREENSHOTS") == "1"})
     r = subprocess.run(["node", "console.mjs"], cwd=driver, env=env, capture_output=True,
                        text=True, timeout=300)
     print(r.stdout)
+    if os.environ.get("CONSOLE_SCREENSHOTS") == "1":
+        print("screenshots of every step in " + shots)
     assert r.returncode == 0, "the console test failed (screenshots in %s)\nstdout:\n%s\nstderr:\n%s" % (
         shots, r.stdout[-4000:], r.stderr[-3000:])
 
     # what the page wrote, read back by another client
-    got = s3.get_object(Bucket=bucket_name, Key="sales.csv")
-    assert got["Body"].read() == b"city,amount\nLyon,12\nNantes,30\nParis,45\n"
-    assert got["ContentType"] == "text/csv"
+    got = s3.get_object(Bucket=bucket_name, Key="big.bin")
+    assert got["Body"].read() == bytes(i % 251 for i in range(BIG))
+    assert got["ETag"].endswith('-2"')  # two parts
+    with pytest.raises(botocore.exceptions.ClientError) as ei:  # deleted in the page
+        s3.head_object(Bucket=bucket_name, Key="sales.csv")
+    assert tarnlib.client_error(ei.value)[1] == 404
     # the page received the message and left it in flight (not deleted)
     attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
     assert attrs["ApproximateNumberOfMessagesNotVisible"] == "1"

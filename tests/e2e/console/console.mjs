@@ -3,7 +3,8 @@
 // /usr/bin/chromium).
 //
 // Run by tests/e2e/test_console.py with CONSOLE_TEST set to a JSON object:
-// {url, accessKey, secretKey, bucket, function, queue, rds (or null), shots}.
+// {url, accessKey, secretKey, bucket, function, queue, rds (or null), bigSize,
+// shots, every (a screenshot after every step too)}.
 // Each step prints one "ok <step>" line; on the first failure a screenshot
 // goes to shots/ and its path is printed, and the process exits 1.
 import { chromium } from 'playwright-core';
@@ -28,6 +29,7 @@ async function run(name, fn) {
   step = name;
   await fn();
   console.log('ok ' + name);
+  if (cfg.every) await page.screenshot({ path: path.join(cfg.shots, name.replace(/[^a-z0-9]+/gi, '-') + '.png'), fullPage: true });
 }
 
 const text = (sel, hasText) => page.locator(sel, hasText ? { hasText } : {}).first().waitFor({ state: 'visible' });
@@ -80,6 +82,17 @@ try {
     await text('#object-detail td', 'text/csv');
   });
 
+  await run('multipart upload of a large file, with progress', async () => {
+    const big = Buffer.alloc(cfg.bigSize);
+    for (let i = 0; i < big.length; i++) big[i] = i % 251;
+    await page.setInputFiles('#upload-file', { name: 'big.bin', mimeType: 'application/octet-stream', buffer: big });
+    await page.click('#upload-button');
+    await text('#upload-status', 'uploaded big.bin');
+    const [value, max] = await page.locator('#upload-progress').evaluate((p) => [p.value, p.max]);
+    if (value !== max || max !== cfg.bigSize) throw new Error(`progress ${value} of ${max}`);
+    await text('#object-list a.object', 'big.bin');
+  });
+
   await run('SQL over the uploaded file: rows and chart', async () => {
     await page.click('nav button[data-view=sql]');
     await text('#sql-editor');
@@ -98,6 +111,10 @@ try {
     await page.selectOption('#chart-kind', 'line');
     await page.locator('#sql-chart svg polyline').waitFor();
     await text('#sql-history li', 'sales.csv');
+    // numbers a double would change are shown as the server sent them
+    await page.fill('#sql-editor', 'SELECT 9007199254740993 AS big');
+    await page.click('#sql-run');
+    await text('#sql-table td', '9007199254740993');
   });
 
   await run('invoke a function: result and log tail', async () => {
@@ -138,6 +155,16 @@ try {
       await text('#rds-table th', 'answer');
     });
   }
+
+  await run('delete an object', async () => {
+    page.once('dialog', (d) => d.accept());
+    await page.click('nav button[data-view=buckets]');
+    await page.locator('#bucket-list a.bucket', { hasText: cfg.bucket }).click();
+    const row = page.locator('#object-list tr', { hasText: 'sales.csv' });
+    await row.locator('button', { hasText: 'Delete' }).click();
+    await row.waitFor({ state: 'detached' });
+    await text('#object-list a.object', 'big.bin');
+  });
 
   await run('sign out clears the keys', async () => {
     await page.click('#signout');
