@@ -123,7 +123,11 @@ async function signIn(ev) {
   const status = $('#signin-status');
   status.replaceChildren('Checking…');
   try {
-    await s3.listBuckets(c);
+    // a valid key without s3:ListAllMyBuckets still signs in: the views
+    // show what its policies allow, and AccessDenied for the rest
+    await s3.listBuckets(c).catch((e) => {
+      if (!(e instanceof ApiError && e.code === 'AccessDenied')) throw e;
+    });
     status.replaceChildren();
     $('#secret-key').value = '';
     signedIn(c);
