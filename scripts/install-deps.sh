@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # install-deps.sh -- install what building and testing tarn needs, from Debian's
-# packages (and the npm registry for the JavaScript SDK tests). Only what is
+# packages (and the npm registry for the JavaScript SDK and console tests). Only what is
 # missing is installed, so a second run costs a few pkg-config calls.
 set -eu
 
@@ -55,7 +55,8 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# The JavaScript SDKs for the end-to-end tests live in tests/e2e/js*/node_modules.
+# The JavaScript SDKs for the end-to-end tests live in tests/e2e/js*/node_modules,
+# the console test's browser driver (playwright-core) in tests/e2e/console.
 here=$(cd "$(dirname "$0")/.." && pwd)
 if [ "${TARN_SKIP_NPM:-}" != 1 ]; then
   for dir in "$here"/tests/e2e/js "$here"/tests/e2e/js-sqs "$here"/tests/e2e/js-dynamodb "$here"/tests/e2e/duckdb \
