@@ -17,6 +17,7 @@ import os
 import subprocess
 import tempfile
 import threading
+import time
 import warnings
 from unittest import mock
 
@@ -125,6 +126,7 @@ def make_cluster(srv, out):
 
 def test_console_in_chromium(tarn, s3, driver, bucket_name):
     # the RDS cluster is created beside the other set-up (initdb takes a while)
+    t0 = time.monotonic()
     cluster = {}
     maker = None
     if os.path.exists(POSTGRES):
@@ -153,12 +155,17 @@ def test_console_in_chromium(tarn, s3, driver, bucket_name):
     if skipped:
         print("RDS step skipped: " + skipped)
 
+    print("set-up %.1f s" % (time.monotonic() - t0))
     shots = tempfile.mkdtemp(prefix="tarn-console-shots-")
+    big = (bytes(range(251)) * (BIG // 251 + 1))[:BIG]
+    big_file = os.path.join(tarn.workdir, "big.bin")
+    with open(big_file, "wb") as f:
+        f.write(big)
     env = clean_env()
     env["CONSOLE_TEST"] = json.dumps({
         "url": tarn.endpoint + "/_tarn/console/", "accessKey": tarn.access_key,
         "secretKey": tarn.secret_key, "bucket": bucket_name, "function": fn, "queue": queue,
-        "rds": rds, "shots": shots, "bigSize": BIG,
+        "rds": rds, "shots": shots, "bigSize": BIG, "bigFile": big_file,
         "every": os.environ.get("CONSOLE_SCREENSHOTS") == "1"})
     r = subprocess.run(["node", "console.mjs"], cwd=driver, env=env, capture_output=True,
                        text=True, timeout=300)
@@ -170,7 +177,7 @@ def test_console_in_chromium(tarn, s3, driver, bucket_name):
 
     # what the page wrote, read back by another client
     got = s3.get_object(Bucket=bucket_name, Key="big.bin")
-    assert got["Body"].read() == bytes(i % 251 for i in range(BIG))
+    assert got["Body"].read() == big
     assert got["ETag"].endswith('-2"')  # two parts
     with pytest.raises(botocore.exceptions.ClientError) as ei:  # deleted in the page
         s3.head_object(Bucket=bucket_name, Key="sales.csv")
