@@ -234,13 +234,10 @@ async function browse(main, bucket, prefix) {
 
   async function download(key) {
     await guard(detail, async () => {
-      const r = await s3.get(creds, bucket, key);
-      const url = URL.createObjectURL(await r.blob());
-      const a = el('a', { href: url, download: key.split('/').pop() });
+      const a = el('a', { href: await s3.downloadUrl(creds, bucket, key), download: key.split('/').pop() });
       document.body.append(a);
       a.click();
       a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 60000);
     });
   }
 

@@ -6,7 +6,7 @@
 // signed by sigv4.js. An error becomes an ApiError carrying the HTTP status
 // and the AWS error code, whatever the wire format.
 
-import { sign, sha256Hex, uriEncode, hasSubtle } from './sigv4.js';
+import { sign, presign, sha256Hex, uriEncode, hasSubtle } from './sigv4.js';
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -120,8 +120,11 @@ export const s3 = {
     r.headers.forEach((v, n) => { h[n] = v; });
     return h;
   },
-  async get(c, bucket, key) {
-    return call(c, { service: 's3', path: s3Path(bucket, key) });
+  // A short-lived presigned URL that downloads the object as a file.
+  async downloadUrl(c, bucket, key) {
+    const name = key.split('/').pop() || 'download';
+    return presign(c, { service: 's3', path: s3Path(bucket, key), expires: 300,
+      query: [['response-content-disposition', `attachment; filename*=UTF-8''${uriEncode(name)}`]] });
   },
   async del(c, bucket, key) {
     await call(c, { service: 's3', method: 'DELETE', path: s3Path(bucket, key) });

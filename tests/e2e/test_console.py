@@ -20,6 +20,7 @@ import threading
 import time
 import warnings
 from unittest import mock
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import botocore.auth
 import botocore.credentials
@@ -84,6 +85,12 @@ SIGN_CASES = [
     ("POST", "rds-data", "/Execute", [], {}, '{"sql": "SELECT 1"}'),
 ]
 
+PRESIGN_CASES = [
+    ("/b/k.csv", []),
+    ("/b/dir/na%20me%2B.csv", [["response-content-disposition",
+                               "attachment; filename*=UTF-8''na%20me%2B.csv"]]),
+]
+
 
 @pytest.mark.parametrize("no_subtle", ["0", "1"], ids=["subtle", "pure-js"])
 def test_sigv4_matches_botocore(driver, no_subtle):
@@ -96,11 +103,13 @@ def test_sigv4_matches_botocore(driver, no_subtle):
     payload = {"accessKey": tarnlib.ACCESS_KEY, "secretKey": tarnlib.SECRET_KEY,
                "region": tarnlib.REGION, "host": host, "date": when.isoformat() + "Z",
                "requests": [dict(method=m, service=svc, path=p, query=q, headers=h, body=b)
-                            for m, svc, p, q, h, b in SIGN_CASES]}
+                            for m, svc, p, q, h, b in SIGN_CASES],
+               "presign": [dict(path=p, query=q, expires=300) for p, q in PRESIGN_CASES]}
     r = subprocess.run(["node", "sigv4_check.mjs"], cwd=driver, env=env, input=json.dumps(payload),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]
     got = json.loads(r.stdout)
+    presigned = got[len(SIGN_CASES):]
     creds = botocore.credentials.Credentials(tarnlib.ACCESS_KEY, tarnlib.SECRET_KEY)
     for (method, svc, path, query, headers, body), js in zip(SIGN_CASES, got):
         url = "http://%s%s%s" % (host, path, "?" + js["query"] if js["query"] else "")
@@ -113,6 +122,17 @@ def test_sigv4_matches_botocore(driver, no_subtle):
             d.datetime.now.return_value = when
             auth.add_auth(req)
         assert js["authorization"] == req.headers["Authorization"], (method, svc, path)
+    # download links: botocore's presigned URL for the same object and time
+    for (path, query), js in zip(PRESIGN_CASES, presigned):
+        qs = "&".join("%s=%s" % (quote(n, safe="-_.~"), quote(v, safe="-_.~")) for n, v in query)
+        req = AWSRequest("GET", "http://%s%s%s" % (host, path, "?" + qs if qs else ""))
+        with mock.patch("botocore.auth.datetime") as d:
+            d.datetime.utcnow.return_value = when
+            d.datetime.now.return_value = when
+            botocore.auth.S3SigV4QueryAuth(creds, "s3", tarnlib.REGION, expires=300).add_auth(req)
+        want = dict(parse_qsl(urlsplit(req.url).query, keep_blank_values=True))
+        mine = dict(parse_qsl(urlsplit(js["url"]).query, keep_blank_values=True))
+        assert mine == want and len(mine["X-Amz-Signature"]) == 64, path
 
 
 def make_cluster(srv, out):

@@ -9,6 +9,7 @@
 // Each step prints one "ok <step>" line; on the first failure a screenshot
 // goes to shots/ and its path is printed, and the process exits 1.
 import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 const cfg = JSON.parse(process.env.CONSOLE_TEST);
@@ -82,6 +83,13 @@ try {
     await text('#object-list a.object', 'sales.csv');
     await page.locator('#object-list a.object', { hasText: 'sales.csv' }).click();
     await text('#object-detail td', 'text/csv');
+    const saved = page.waitForEvent('download');
+    await page.locator('#object-list tr', { hasText: 'sales.csv' }).locator('button', { hasText: 'Download' }).click();
+    const d = await saved;
+    const got = readFileSync(await d.path(), 'utf8');
+    if (d.suggestedFilename() !== 'sales.csv' || !got.startsWith('city,amount\nLyon,12')) {
+      throw new Error(`downloaded ${d.suggestedFilename()}: ${JSON.stringify(got)}`);
+    }
   });
 
   await run('multipart upload of a large file, with progress', async () => {
