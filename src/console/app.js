@@ -278,6 +278,7 @@ views.functions = async (main) => {
     detail.replaceChildren('Loading…');
     const cfg = await guard(detail, () => lambda.config(creds, name));
     if (!cfg) return;
+    metricsPanel(stats, name);
     const event = el('textarea', { id: 'test-event', rows: 6 }, '{\n  "hello": "world"\n}');
     const result = el('div', { id: 'invoke-result' });
     const vars = (cfg.Environment && cfg.Environment.Variables) || {};
@@ -294,7 +295,7 @@ views.functions = async (main) => {
             el('div', { class: r.error ? 'error' : 'ok' }, `Status ${r.status}${r.error ? ' · ' + r.error : ''}`),
             el('h4', {}, 'Result'), el('pre', { id: 'invoke-payload' }, r.payload),
             el('h4', {}, 'Log tail'), el('pre', { id: 'invoke-log' }, r.log));
-          metricsPanel(stats);
+          metricsPanel(stats, name);
         });
       } }, 'Invoke'), result,
       el('h4', {}, 'Environment (KEY=value per line)'), env,
@@ -309,25 +310,31 @@ views.functions = async (main) => {
   }
 };
 
-// Invocations, errors and durations of all functions from /_tarn/metrics
-// (the server counts them per server, not per function).
-async function metricsPanel(where) {
+// Invocations, errors and durations from /_tarn/metrics: one function's
+// (label function="NAME") when name is given, else all functions'.
+async function metricsPanel(where, name) {
   const m = await guard(where, () => metrics(creds));
   if (!m) return;
-  const buckets = Object.keys(m).filter((k) => k.startsWith('tarn_fn_duration_seconds_bucket{'))
+  const one = name != null && m[`tarn_fn_function_invocations_total{function="${name}"}`] !== undefined;
+  const prefix = one ? `tarn_fn_function_duration_seconds_bucket{function="${name}",` : 'tarn_fn_duration_seconds_bucket{';
+  const buckets = Object.keys(m).filter((k) => k.startsWith(prefix))
     .map((k) => [k.match(/le="([^"]+)"/)[1], m[k]]);
   const labels = [];
   const counts = [];
   let prev = 0;
   for (const [le, cum] of buckets) {
-    labels.push(le === '+Inf' ? '>' : '≤' + (Number(le) * 1000) + 'ms');
+    labels.push(le === '+Inf' ? '>10s' : '≤' + (Number(le) * 1000) + 'ms');
     counts.push(cum - prev);
     prev = cum;
   }
-  where.replaceChildren(el('h3', {}, 'Metrics (all functions, since the server started)'),
-    el('p', {}, `Invocations ${m.tarn_fn_invocations_total || 0} · errors ${m.tarn_fn_errors_total || 0} · ` +
+  const line = one
+    ? `Invocations ${m[`tarn_fn_function_invocations_total{function="${name}"}`]} · ` +
+      `errors ${m[`tarn_fn_function_errors_total{function="${name}"}`] || 0}`
+    : `Invocations ${m.tarn_fn_invocations_total || 0} · errors ${m.tarn_fn_errors_total || 0} · ` +
       `throttles ${m.tarn_fn_throttles_total || 0} · cold starts ${m.tarn_fn_cold_starts_total || 0} · ` +
-      `running ${m.tarn_fn_concurrent_executions || 0}`),
+      `running ${m.tarn_fn_concurrent_executions || 0}`;
+  where.replaceChildren(el('h3', {}, one ? `Metrics of ${name} (since the server started)` : 'Metrics (all functions, since the server started)'),
+    el('p', { id: 'function-metrics-line' }, line),
     counts.length ? el('div', {}, el('h4', {}, 'Durations (invocations per bucket)'), chart(labels, counts, 'bar', 'durations')) : '');
 }
 

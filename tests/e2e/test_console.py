@@ -205,5 +205,11 @@ def test_console_in_chromium(tarn, s3, driver, bucket_name):
     # the page received the message and left it in flight (not deleted)
     attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
     assert attrs["ApproximateNumberOfMessagesNotVisible"] == "1"
+    # the function's own numbers the page charted
+    text = tarn.request("GET", "/_tarn/metrics").text
+    assert 'tarn_fn_function_invocations_total{function="%s"} 1\n' % fn in text
+    assert 'tarn_fn_function_errors_total{function="%s"} 0\n' % fn in text
+    assert 'tarn_fn_function_duration_seconds_count{function="%s"} 1\n' % fn in text
+    assert 'tarn_fn_function_duration_seconds_bucket{function="%s",le="+Inf"} 1\n' % fn in text
     if skipped:
         warnings.warn("the console's RDS step was skipped: " + skipped)

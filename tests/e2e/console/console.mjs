@@ -137,7 +137,11 @@ try {
     for (const want of ['START RequestId', 'END RequestId', 'REPORT RequestId', 'echo called with']) {
       if (!log.includes(want)) throw new Error(`no '${want}' in the log tail:\n${log}`);
     }
-    await text('#function-metrics', 'Invocations');
+    // this function's own numbers from /_tarn/metrics
+    await text('#function-metrics h3', cfg.function);
+    await text('#function-metrics-line', 'Invocations 1 · errors 0');
+    const bars = await page.locator('#function-metrics svg rect.bar').count();
+    if (bars !== 13) throw new Error(`the durations chart has ${bars} bars, not 13`);
   });
 
   await run('send and receive a queue message', async () => {
