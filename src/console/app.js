@@ -394,6 +394,7 @@ views.queues = async (main) => {
                   refreshDepth();
                 } }, 'Delete')]), { id: 'received' }));
             refreshDepth();
+            loadQueues();
           });
         } }, 'Receive'),
         el('button', { class: 'danger', onclick: async () => {
@@ -408,9 +409,9 @@ views.queues = async (main) => {
     const arns = await guard(tlist, () => sns.list(creds));
     if (!arns) return;
     tlist.replaceChildren(arns.length === 0 ? el('p', {}, 'No topics yet.') : table(['Topic', 'Publish'], arns.map((a) => {
-      const msg = el('input', { placeholder: 'message' });
-      const res = el('span');
-      return [a, el('span', {}, msg, el('button', { class: 'small', onclick: async () => {
+      const msg = el('input', { placeholder: 'message', class: 'publish-message' });
+      const res = el('span', { class: 'publish-result' });
+      return [a, el('span', {}, msg, el('button', { class: 'small publish', onclick: async () => {
         await guard(res, async () => { res.replaceChildren(`published ${await sns.publish(creds, a, msg.value)}`); });
       } }, 'Publish'), ' ', res)];
     })));

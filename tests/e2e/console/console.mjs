@@ -3,7 +3,8 @@
 // /usr/bin/chromium).
 //
 // Run by tests/e2e/test_console.py with CONSOLE_TEST set to a JSON object:
-// {url, accessKey, secretKey, bucket, function, queue, rds (or null), bigFile
+// {url, accessKey, secretKey, bucket, function, queue, topic (its ARN),
+// rds (or null), bigFile
 // (a file past the page's multipart threshold, named big.bin), bigSize,
 // shots, every (a screenshot after every step too)}.
 // Each step prints one "ok <step>" line; on the first failure a screenshot
@@ -144,7 +145,7 @@ try {
     if (bars !== 13) throw new Error(`the durations chart has ${bars} bars, not 13`);
   });
 
-  await run('send and receive a queue message', async () => {
+  await run('send and receive a queue message, publish to a topic', async () => {
     await page.click('nav button[data-view=queues]');
     await page.locator('#queue-list a.queue', { hasText: cfg.queue }).click();
     await page.fill('#message-body', 'hello from the console');
@@ -153,6 +154,10 @@ try {
     await text('#queue-depth', '1 messages');
     await page.click('#receive-button');
     await text('#received pre.message', 'hello from the console');
+    const topic = page.locator('#topic-list tr', { hasText: cfg.topic });
+    await topic.locator('input.publish-message').fill('to the topic');
+    await topic.locator('button.publish').click();
+    await topic.locator('.publish-result', { hasText: 'published' }).waitFor();
   });
 
   if (cfg.rds) {
