@@ -153,6 +153,8 @@ def test_console_in_chromium(tarn, s3, driver, bucket_name):
         maker = threading.Thread(target=make_cluster, args=(tarn, cluster), daemon=True)
         maker.start()
     s3.create_bucket(Bucket=bucket_name)
+    s3.put_object(Bucket=bucket_name, Key="tables/cities/part-0.csv",
+                  Body=b"city,amount\nRennes,7\nBrest,9\n")
     lam = lambda_util.lambda_client(tarn)
     fn = lambda_util.unique_name("console-echo")
     lambda_util.create(lam, fn, code="python")

@@ -126,6 +126,31 @@ try {
     await text('#sql-table td', '9007199254740993');
   });
 
+  await run('catalog panel: a table made in the editor, queried from the panel', async () => {
+    const runSql = async (q) => {
+      await page.fill('#sql-editor', q);
+      await page.locator('#sql-result').evaluate((e) => e.replaceChildren());
+      await page.click('#sql-run');
+      await page.locator('#sql-result #sql-stats, #sql-result .error').first().waitFor();
+      const err = await page.locator('#sql-result .error').count();
+      if (err) throw new Error(`${q}: ${await page.locator('#sql-result .error').textContent()}`);
+    };
+    await runSql('CREATE DATABASE IF NOT EXISTS consoledb');
+    await runSql(`CREATE EXTERNAL TABLE consoledb.cities (city string, amount int)
+      ROW FORMAT DELIMITED FIELDS TERMINATED BY ','
+      LOCATION 's3://${cfg.bucket}/tables/cities/' TBLPROPERTIES ('skip.header.line.count'='1')`);
+    await page.click('nav button[data-view=sql]'); // the panel reloads
+    await page.locator('#catalog summary.database', { hasText: 'consoledb' }).click();
+    await text('#catalog ul.columns li', 'amount int');
+    await page.locator('#catalog a.table', { hasText: 'cities' }).click();
+    const q = await page.inputValue('#sql-editor');
+    if (q !== 'SELECT * FROM consoledb.cities LIMIT 100') throw new Error('the editor got: ' + q);
+    await page.click('#sql-run');
+    await text('#sql-table td', 'Rennes');
+    const n = await page.locator('#sql-table tbody tr').count();
+    if (n !== 2) throw new Error(`${n} rows from the table, not 2`);
+  });
+
   await run('invoke a function: result and log tail', async () => {
     await page.click('nav button[data-view=functions]');
     await page.locator('#function-list a.function', { hasText: cfg.function }).click();
