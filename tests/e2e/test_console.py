@@ -220,6 +220,8 @@ def test_console_in_chromium(tarn, s3, driver, bucket_name):
         return "to the topic" in bodies
 
     queue_util.wait_for(published, timeout=60, interval=0, what="the published message")
+    env_vars = lam.get_function_configuration(FunctionName=fn)["Environment"]["Variables"]
+    assert env_vars == {"GREETING": "hello from the console", "MODE": "test"}
     # the function's own numbers the page charted
     text = tarn.request("GET", "/_tarn/metrics").text
     assert 'tarn_fn_function_invocations_total{function="%s"} 1\n' % fn in text

@@ -84,6 +84,14 @@ try {
     await text('#object-list a.object', 'sales.csv');
     await page.locator('#object-list a.object', { hasText: 'sales.csv' }).click();
     await text('#object-detail td', 'text/csv');
+    await page.fill('#tag-edit', 'team=data\nstage=raw');
+    await page.locator('#object-detail button', { hasText: 'Save tags' }).click();
+    await text('#object-detail', 'Tags saved.');
+    await page.locator('#object-list a.object', { hasText: 'sales.csv' }).click(); // read back
+    await page.waitForFunction(() => {
+      const t = document.querySelector('#tag-edit');
+      return t && t.value.split('\n').sort().join(',') === 'stage=raw,team=data';
+    });
     const saved = page.waitForEvent('download');
     await page.locator('#object-list tr', { hasText: 'sales.csv' }).locator('button', { hasText: 'Download' }).click();
     const d = await saved;
@@ -166,6 +174,9 @@ try {
     // this function's own numbers from /_tarn/metrics
     await text('#function-metrics h3', cfg.function);
     await text('#function-metrics-line', 'Invocations 1 · errors 0');
+    await page.fill('#env-edit', 'GREETING=hello from the console\nMODE=test');
+    await page.click('#env-save');
+    await text('#function-detail', 'Environment saved.');
     const bars = await page.locator('#function-metrics svg rect.bar').count();
     if (bars !== 13) throw new Error(`the durations chart has ${bars} bars, not 13`);
   });
