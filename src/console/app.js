@@ -132,9 +132,12 @@ async function signIn(ev) {
     $('#secret-key').value = '';
     signedIn(c);
   } catch (e) {
-    const why = e instanceof ApiError && e.status === 403
-      ? `Sign-in refused (403 ${e.code || 'Forbidden'}): check the access key id and the secret.`
-      : `Sign-in failed: ${e.message}`;
+    let why = `Sign-in failed: ${e.message}`;
+    if (e instanceof ApiError && e.code === 'RequestTimeTooSkewed') {
+      why = "Sign-in refused (403 RequestTimeTooSkewed): this computer's clock is more than 15 minutes off the server's.";
+    } else if (e instanceof ApiError && e.status === 403) {
+      why = `Sign-in refused (403 ${e.code || 'Forbidden'}): check the access key id and the secret.`;
+    }
     status.replaceChildren(el('div', { class: 'error', role: 'alert', id: 'signin-error' }, why));
   }
 }

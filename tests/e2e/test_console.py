@@ -66,6 +66,8 @@ def test_static_files(tarn):
         assert r.status_code == 200 and r.headers["Content-Type"].startswith(kind)
         with open(os.path.join(tarnlib.ROOT, "src", "console", name), "rb") as f:
             assert r.content == f.read()
+        h = requests.head(tarn.endpoint + "/_tarn/console/" + name, timeout=30)
+        assert h.status_code == 200 and h.headers["Content-Length"] == str(len(r.content))
     for bad in ("nope.js", "%2e%2e/meson.build", "..%2fmain.c", "x/app.js"):
         assert requests.get(tarn.endpoint + "/_tarn/console/" + bad, timeout=30).status_code == 404
     r = requests.put(tarn.endpoint + "/_tarn/console/app.js", data=b"x", timeout=30)
