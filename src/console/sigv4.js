@@ -116,20 +116,37 @@ async function hmac(key, msg) {
 
 export const hasSubtle = !!subtle;
 
-// Signs a request. req: {method, service, region, path (already encoded),
+// The RFC 3986 encoded, sorted query string of [name, value] pairs.
+function canonicalQuery(params) {
+  const pairs = params.map(([n, v]) => [uriEncode(n, false), uriEncode(v == null ? '' : String(v), false)]);
+  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  return pairs.map(([n, v]) => n + '=' + v).join('&');
+}
+
+// The signature of a canonical request: the date, the scope, the key chain.
+async function signature(creds, amzDate, service, canonical) {
+  const day = amzDate.slice(0, 8);
+  const scope = `${day}/${creds.region}/${service}/aws4_request`;
+  const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, await sha256Hex(canonical)].join('\n');
+  let key = await hmac(enc.encode('AWS4' + creds.secretKey), day);
+  key = await hmac(key, creds.region);
+  key = await hmac(key, service);
+  key = await hmac(key, 'aws4_request');
+  return { scope, signature: hex(await hmac(key, toSign)) };
+}
+
+const amzDateOf = (now) => now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+
+// Signs a request. req: {method, service, path (already encoded),
 // query: [[name, value]...] (decoded), headers: {name: value}, payloadHash}.
 // Returns the headers to send (with Authorization, x-amz-date,
 // x-amz-content-sha256) and the query string to put after '?'.
 export async function sign(creds, req) {
-  const now = req.date || new Date();
-  const amzDate = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const day = amzDate.slice(0, 8);
+  const amzDate = amzDateOf(req.date || new Date());
   const headers = Object.assign({}, req.headers || {});
   headers['x-amz-date'] = amzDate;
   headers['x-amz-content-sha256'] = req.payloadHash;
-  const pairs = (req.query || []).map(([n, v]) => [uriEncode(n, false), uriEncode(v == null ? '' : String(v), false)]);
-  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
-  const query = pairs.map(([n, v]) => n + '=' + v).join('&');
+  const query = canonicalQuery(req.query || []);
   // host is the page's own: the browser sends it and it cannot be changed
   const signed = { host: req.host || location.host };
   for (const [n, v] of Object.entries(headers)) {
@@ -141,39 +158,25 @@ export async function sign(creds, req) {
   const signedHeaders = names.join(';');
   const path = req.service === 's3' ? req.path : uriEncode(req.path, true);
   const canonical = [req.method, path, query, canonicalHeaders, signedHeaders, req.payloadHash].join('\n');
-  const scope = `${day}/${creds.region}/${req.service}/aws4_request`;
-  const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, await sha256Hex(canonical)].join('\n');
-  let key = await hmac(enc.encode('AWS4' + creds.secretKey), day);
-  key = await hmac(key, creds.region);
-  key = await hmac(key, req.service);
-  key = await hmac(key, 'aws4_request');
-  const signature = hex(await hmac(key, toSign));
-  headers['Authorization'] = `AWS4-HMAC-SHA256 Credential=${creds.accessKeyId}/${scope}, ` +
-    `SignedHeaders=${signedHeaders}, Signature=${signature}`;
+  const sig = await signature(creds, amzDate, req.service, canonical);
+  headers['Authorization'] = `AWS4-HMAC-SHA256 Credential=${creds.accessKeyId}/${sig.scope}, ` +
+    `SignedHeaders=${signedHeaders}, Signature=${sig.signature}`;
   return { headers, query };
 }
 
 // A presigned URL (query-string SigV4, UNSIGNED-PAYLOAD, host signed): the
 // browser fetches it itself, so a download streams to disk instead of
-// through the page's memory. extra: more query parameters to sign.
+// through the page's memory. req: {service, path (encoded), query (more
+// parameters to sign), expires (seconds)}.
 export async function presign(creds, req) {
-  const now = req.date || new Date();
-  const amzDate = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const day = amzDate.slice(0, 8);
-  const scope = `${day}/${creds.region}/${req.service}/aws4_request`;
-  const params = (req.query || []).concat([
+  const amzDate = amzDateOf(req.date || new Date());
+  const scope = `${amzDate.slice(0, 8)}/${creds.region}/${req.service}/aws4_request`;
+  const query = canonicalQuery((req.query || []).concat([
     ['X-Amz-Algorithm', 'AWS4-HMAC-SHA256'], ['X-Amz-Credential', `${creds.accessKeyId}/${scope}`],
-    ['X-Amz-Date', amzDate], ['X-Amz-Expires', String(req.expires || 300)], ['X-Amz-SignedHeaders', 'host']]);
-  const pairs = params.map(([n, v]) => [uriEncode(n, false), uriEncode(String(v), false)]);
-  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
-  const query = pairs.map(([n, v]) => n + '=' + v).join('&');
+    ['X-Amz-Date', amzDate], ['X-Amz-Expires', String(req.expires || 300)], ['X-Amz-SignedHeaders', 'host']]));
   const host = req.host || location.host;
   const path = req.service === 's3' ? req.path : uriEncode(req.path, true);
   const canonical = [req.method || 'GET', path, query, `host:${host}\n`, 'host', 'UNSIGNED-PAYLOAD'].join('\n');
-  const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, await sha256Hex(canonical)].join('\n');
-  let key = await hmac(enc.encode('AWS4' + creds.secretKey), day);
-  key = await hmac(key, creds.region);
-  key = await hmac(key, req.service);
-  key = await hmac(key, 'aws4_request');
-  return `${req.path}?${query}&X-Amz-Signature=${hex(await hmac(key, toSign))}`;
+  const sig = await signature(creds, amzDate, req.service, canonical);
+  return `${req.path}?${query}&X-Amz-Signature=${sig.signature}`;
 }
