@@ -263,6 +263,34 @@ export const sns = {
 };
 
 // ---------------- SQL, Glue, metrics ----------------
+// A result the page holds at most (a larger one is cancelled: closing the
+// stream cancels the query on the server).
+const SQL_RESULT_MAX = 32 * 1024 * 1024;
+
+async function textUpTo(resp, max) {
+  const reader = resp.body.getReader();
+  const parts = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.length;
+    if (n > max) {
+      await reader.cancel();
+      throw new ApiError(0, 'ResultTooLarge', `the result is larger than ${max >> 20} MiB: ` +
+        'add a LIMIT, or write it to a bucket with COPY ... TO');
+    }
+    parts.push(value);
+  }
+  const all = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
 export const sql = {
   // POST /_tarn/sql (signed for s3, as the CLI signs it): {columns, rows, stats}.
   async run(c, statement, database) {
@@ -270,7 +298,7 @@ export const sql = {
     if (database) q.push(['database', database]);
     const r = await call(c, { service: 's3', method: 'POST', path: '/_tarn/sql', query: q,
       headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: statement });
-    const j = parseExact(await r.text());
+    const j = parseExact(await textUpTo(r, SQL_RESULT_MAX));
     if (j.error && j.error.message) throw new ApiError(200, j.error.error, j.error.message);
     return j;
   },
