@@ -219,6 +219,15 @@ try {
     await text('#object-list a.object', 'big.bin');
   });
 
+  await run('browse by prefix', async () => {
+    await page.locator('#object-list a.prefix', { hasText: 'tables/' }).click();
+    await page.locator('#object-list a.prefix', { hasText: 'cities/' }).click();
+    await text('#object-list a.object', 'part-0.csv');
+    await text('.crumbs a', 'cities');
+    await page.locator('.crumbs a', { hasText: cfg.bucket }).click();
+    await text('#object-list a.object', 'big.bin');
+  });
+
   await run('sign out clears the keys', async () => {
     await page.click('#signout');
     await text('#signin-form');
