@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # install-deps.sh -- install what building and testing tarn needs, from Debian's
-# packages (and the npm registry for the JavaScript SDK tests). Only what is
+# packages (and the npm registry for the JavaScript SDK and console tests). Only what is
 # missing is installed, so a second run costs a few pkg-config calls.
 set -eu
 
@@ -44,6 +44,7 @@ py pandas python3-pandas
 cmd node nodejs
 cmd npm npm
 cmd curl curl
+[ -x /usr/bin/chromium ] || need+=(chromium)   # the web console's browser tests (headless)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}"
@@ -54,10 +55,12 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# The JavaScript SDKs for the end-to-end tests live in tests/e2e/js*/node_modules.
+# The JavaScript SDKs for the end-to-end tests live in tests/e2e/js*/node_modules,
+# the console test's browser driver (playwright-core) in tests/e2e/console.
 here=$(cd "$(dirname "$0")/.." && pwd)
 if [ "${TARN_SKIP_NPM:-}" != 1 ]; then
-  for dir in "$here"/tests/e2e/js "$here"/tests/e2e/js-sqs "$here"/tests/e2e/js-dynamodb "$here"/tests/e2e/js-streams "$here"/tests/e2e/duckdb; do
+  for dir in "$here"/tests/e2e/js "$here"/tests/e2e/js-sqs "$here"/tests/e2e/js-dynamodb \
+             "$here"/tests/e2e/js-streams "$here"/tests/e2e/duckdb "$here"/tests/e2e/console; do
     if [ -f "$dir/package.json" ] && [ ! -f "$dir/node_modules/.package-lock.json" ]; then
       echo "install-deps: npm install in ${dir#$here/}"
       (cd "$dir" && npm ci --no-audit --no-fund --silent >/dev/null 2>&1 \

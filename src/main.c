@@ -18,6 +18,7 @@
  */
 #include "api/apigatewayv2.h"
 #include "api/athena.h"
+#include "api/console.h"
 #include "api/dynamodb.h"
 #include "api/firehose.h"
 #include "api/glue.h"
@@ -377,6 +378,7 @@ static int cmd_server(int argc, char **argv)
   http_service *rds_svc = NULL;
   http_service *rds_data_svc = NULL;
   http_service *secrets_svc = NULL;
+  http_service *console_svc = NULL;
   http_server *srv = NULL;
 
   if (cli_make_dir(dir, &e) != 0) {
@@ -511,7 +513,7 @@ static int cmd_server(int argc, char **argv)
     log_warn("RDS clusters and the Data API are off: %s", e.msg);
     err_clear(&e);
   }
-  http_service *services[17] = {s3, sqs, sns, iam_svc, kinesis, firehose, states_svc, ddb, glue,
+  http_service *services[18] = {s3, sqs, sns, iam_svc, kinesis, firehose, states_svc, ddb, glue,
                                 athena_svc};
   size_t nservices = 10;
   if (dbs != NULL) {
@@ -529,6 +531,8 @@ static int cmd_server(int argc, char **argv)
     services[nservices++] = apigw_management(apis);
     services[nservices++] = apigw_front_door(apis);
   }
+  console_svc = console_service_new(); /* the web console's files at /_tarn/console/ */
+  services[nservices++] = console_svc;
   http_config cfg = {
       .listen_host = host,
       .listen_port = port,
@@ -596,6 +600,7 @@ out:
   rds_data_svc = rds_data_service_free(rds_data_svc);
   secrets_svc = secretsmanager_service_free(secrets_svc);
   lambda_urls_attach(NULL);
+  console_svc = console_service_free(console_svc);
   gw = gateway_close(gw);
   states_svc = states_service_free(states_svc);
   athena_svc = athena_service_free(athena_svc);

@@ -76,6 +76,15 @@ struct pool {
   pool *next;                 /* the entry's pools */
 };
 
+/* One function's invocations since the server started (metrics.c). */
+typedef struct fn_entry_stats {
+  uint64_t invocations;
+  uint64_t errors;
+  uint64_t duration_buckets[12];
+  uint64_t duration_over;
+  double duration_sum;
+} fn_entry_stats;
+
 struct fn_entry {
   char name[65];
   conf *latest;
@@ -94,6 +103,7 @@ struct fn_entry {
   pthread_mutex_t log_lock;   /* guards log_fd, log_size and rotation */
   bool deleted;               /* removed from the table; freed when unused */
   uint32_t users;             /* pools with instances + invocations in flight */
+  fn_entry_stats stats;       /* under fn_system.lock; gone with the entry */
   fn_entry *hnext;
 };
 
@@ -339,6 +349,8 @@ invoc *fn__invoc_free(invoc *inv);                             /* accepts NULL *
 
 /* ---- metrics.c ---- */
 void fn__metrics_duration(fn_system *s, double ms);             /* under lock */
+/* One invocation of f ended (after ms, an error or not): f's own counters. */
+void fn__metrics_function(fn_entry *f, double ms, bool error);  /* under lock */
 void fn__metrics_init_duration(fn_system *s, double ms);        /* under lock */
 
 /* ---- small helpers (fn.c) ---- */

@@ -1,6 +1,7 @@
 /* fn/metrics.c -- the functions' numbers in Prometheus text: invocations,
  * errors, throttles, time-outs, cold starts, duration and init-duration
- * histograms, concurrency and instances.
+ * histograms, concurrency and instances; and per function (label
+ * function="NAME") its invocations, errors and duration histogram.
  *
  * Why: GET /_tarn/metrics shows what Lambda's CloudWatch metrics would.
  *
@@ -32,24 +33,75 @@ void fn__metrics_duration(fn_system *s, double ms)
   observe(s->c.duration_buckets, &s->c.duration_over, &s->c.duration_sum, ms);
 }
 
+void fn__metrics_function(fn_entry *f, double ms, bool error)
+{
+  f->stats.invocations++;
+  if (error)
+    f->stats.errors++;
+  observe(f->stats.duration_buckets, &f->stats.duration_over, &f->stats.duration_sum, ms);
+}
+
 void fn__metrics_init_duration(fn_system *s, double ms)
 {
   observe(s->c.init_buckets, &s->c.init_over, &s->c.init_sum, ms);
+}
+
+/* One histogram's series; label is "" or 'function="NAME"'. */
+static void histogram_series(buf *out, const char *name, const char *label,
+                             const uint64_t *buckets, uint64_t over, double sum_ms)
+{
+  const char *sep = label[0] != '\0' ? "," : "";
+  uint64_t cum = 0;
+  for (size_t i = 0; i < 12; i++) {
+    cum += buckets[i];
+    buf_printf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, label, sep, bounds_ms[i] / 1000.0,
+               (unsigned long long)cum);
+  }
+  cum += over;
+  const char *open = label[0] != '\0' ? "{" : "";
+  const char *close = label[0] != '\0' ? "}" : "";
+  buf_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n%s_sum%s%s%s %.6f\n%s_count%s%s%s %llu\n", name,
+             label, sep, (unsigned long long)cum, name, open, label, close, sum_ms / 1000.0, name,
+             open, label, close, (unsigned long long)cum);
 }
 
 static void histogram(buf *out, const char *name, const char *help, const uint64_t *buckets,
                       uint64_t over, double sum_ms)
 {
   buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-  uint64_t cum = 0;
-  for (size_t i = 0; i < 12; i++) {
-    cum += buckets[i];
-    buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, bounds_ms[i] / 1000.0,
-               (unsigned long long)cum);
+  histogram_series(out, name, "", buckets, over, sum_ms);
+}
+
+/* Per function, under s->lock (names are [A-Za-z0-9_-]: no label escaping). */
+static void per_function(fn_system *s, buf *out)
+{
+  static const char *const fam[3] = {"tarn_fn_function_invocations_total",
+                                     "tarn_fn_function_errors_total",
+                                     "tarn_fn_function_duration_seconds"};
+  buf_printf(out,
+             "# HELP %s Invocations of one function run to an end.\n# TYPE %s counter\n",
+             fam[0], fam[0]);
+  for (size_t b = 0; b < FN_HASH_BUCKETS; b++)
+    for (fn_entry *f = s->table[b]; f != NULL; f = f->hnext)
+      buf_printf(out, "%s{function=\"%s\"} %llu\n", fam[0], f->name,
+                 (unsigned long long)f->stats.invocations);
+  buf_printf(out,
+             "# HELP %s Invocations of one function that ended in an error.\n"
+             "# TYPE %s counter\n", fam[1], fam[1]);
+  for (size_t b = 0; b < FN_HASH_BUCKETS; b++)
+    for (fn_entry *f = s->table[b]; f != NULL; f = f->hnext)
+      buf_printf(out, "%s{function=\"%s\"} %llu\n", fam[1], f->name,
+                 (unsigned long long)f->stats.errors);
+  buf_printf(out, "# HELP %s Invocation duration of one function.\n# TYPE %s histogram\n",
+             fam[2], fam[2]);
+  for (size_t b = 0; b < FN_HASH_BUCKETS; b++) {
+    for (fn_entry *f = s->table[b]; f != NULL; f = f->hnext) {
+      char label[96];
+      snprintf(label, sizeof label, "function=\"%s\"", f->name);
+      histogram_series(out, fam[2], label, f->stats.duration_buckets, f->stats.duration_over,
+                       f->stats.duration_sum);
+    }
   }
-  cum += over;
-  buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
-             (unsigned long long)cum, name, sum_ms / 1000.0, name, (unsigned long long)cum);
 }
 
 void fn_metrics(fn_system *s, buf *out)
@@ -96,4 +148,7 @@ void fn_metrics(fn_system *s, buf *out)
             c.duration_over, c.duration_sum);
   histogram(out, "tarn_fn_init_duration_seconds", "Init duration of cold starts.", c.init_buckets,
             c.init_over, c.init_sum);
+  pthread_mutex_lock(&s->lock);
+  per_function(s, out);
+  pthread_mutex_unlock(&s->lock);
 }

@@ -301,6 +301,7 @@ void fn__sched_complete(fn_system *s, instance *in, invoc *inv, enum invoc_resul
   if (r != INV_OK)
     s->c.errors++;
   fn__metrics_duration(s, ms);
+  fn__metrics_function(f, ms, r != INV_OK);
   timer_remove(s, inv);
   call_back(inv, r);
   unadmit(s, f);
