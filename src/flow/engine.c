@@ -207,7 +207,7 @@ static void invoke_start(flow_system *s, run *r)
     if (fname == NULL)
       rc = err_set(&e, FLOW_ERR_RUNTIME, "lambda:invoke needs a FunctionName parameter");
   }
-  if (rc == 0 && !k.activity) {
+  if (rc == 0 && (k.plain || k.lambda || flow__service_known(res))) {
     /* the execution acts as its machine's role (permission.c) */
     char *error = NULL, *cause = NULL;
     if (flow__task_authorize(s, flow__rec_str(r->x->info, "_role"), res,

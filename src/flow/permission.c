@@ -145,10 +145,13 @@ int flow__task_authorize(flow_system *s, const char *role_arn, const char *resou
     snprintf(svc, sizeof svc, "%.*s", (int)(n < sizeof svc - 1 ? n : sizeof svc - 1), op);
     char api[64];
     api_action(op, api, sizeof api);
+    arn = resource_of(svc, api, params);
+    /* where IAM's action is not the API's name */
     if (strcmp(svc, "lambda") == 0 && strcmp(api, "Invoke") == 0)
       snprintf(api, sizeof api, "InvokeFunction");
+    if (strcmp(svc, "s3") == 0 && str_starts(api, "ListObjects"))
+      snprintf(api, sizeof api, "ListBucket");
     snprintf(action, sizeof action, "%s:%s", svc, api);
-    arn = resource_of(svc, api, params);
   }
   err e = {0};
   int rc = s->authorize(s->authorize_ctx, role_arn, action, arn, &e);
