@@ -276,6 +276,13 @@ static void write_stream_metrics(void *ctx, buf *out)
   stream_metrics(ctx, out);
 }
 
+/* A state machine's execution acts as its role (api/iam.h). */
+static int authorize_execution(void *ctx, const char *role_arn, const char *action,
+                               const char *resource, err *e)
+{
+  return api_authorize_role(role_arn, "StepFunctions", action, resource, e);
+}
+
 static void write_rdb_metrics(void *ctx, buf *out)
 {
   rdb_metrics(ctx, out);
@@ -469,7 +476,7 @@ static int cmd_server(int argc, char **argv)
     goto out;
   }
   flow_options fo = {.data_dir = real, .fn = fns.fn, .q = qs, .st = st, .athena = ath,
-                     .kv = kvs, .streams = streams};
+                     .kv = kvs, .streams = streams, .authorize = authorize_execution};
   if (flow_system_open(&fo, &flows, &e) != 0) {
     log_error("cannot open the workflows in '%s': %s", real, e.msg);
     goto out;

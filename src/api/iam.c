@@ -56,16 +56,27 @@ const char *api_authz_secret(const char *access_key, char secret[FN_KEY_MAX])
   return NULL;
 }
 
-void api_authz_warn_role(const char *function, const char *role_arn)
+static void warn_role(const char *what, const char *name, const char *role_arn,
+                      const char *gets)
 {
   bool known = false;
   iam_role_decide(atomic_load(&authz_iam), role_arn, "none:None", "*", NULL, &known);
   if (!known)
-    log_warn("function '%s': tarn does not know its role '%s': its keys get %s", function,
-             role_arn ? role_arn : "",
+    log_warn("%s '%s': tarn does not know its role '%s': %s %s", what, name,
+             role_arn ? role_arn : "", gets,
              atomic_load(&authz_strict) ? "no access (strict IAM)"
                                         : "the default data-plane access (see README, Access "
                                           "control)");
+}
+
+void api_authz_warn_role(const char *function, const char *role_arn)
+{
+  warn_role("function", function, role_arn, "its keys get");
+}
+
+void api_authz_warn_machine_role(const char *machine, const char *role_arn)
+{
+  warn_role("state machine", machine, role_arn, "its executions get");
 }
 
 /* What a function whose role tarn does not know may do. */
@@ -100,6 +111,22 @@ static bool default_allows(const char *action)
   return false;
 }
 
+/* What a state machine whose role tarn does not know may do besides: the
+   queries of its Athena integrations. */
+static const char *const default_workflow_actions[] = {
+    "athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
+    "athena:StopQueryExecution",
+};
+
+static bool default_workflow_allows(const char *action)
+{
+  for (size_t i = 0; i < sizeof default_workflow_actions / sizeof default_workflow_actions[0];
+       i++)
+    if (strcmp(default_workflow_actions[i], action) == 0)
+      return true;
+  return default_allows(action);
+}
+
 /* The last path segment of a role ARN: its name. */
 static const char *role_name(const char *arn)
 {
@@ -113,6 +140,31 @@ static int denied(err *e, const char *who, const char *action, const char *resou
   return err_set(e, ERR_DENIED, "User: %s is not authorized to perform: %s on resource: %s%s",
                  who, action, resource,
                  explicit_deny ? " with an explicit deny in an identity-based policy" : "");
+}
+
+/* A workload acting as role_arn (session: who in the message). */
+static int role_decide(const char *role_arn, const char *session, const char *action,
+                       const char *resource, const iam_context *ctx,
+                       bool (*default_ok)(const char *action), err *e)
+{
+  char who[256 + 2200];
+  snprintf(who, sizeof who, "arn:aws:sts::" API_ACCOUNT_ID ":assumed-role/%s/%s",
+           role_name(role_arn != NULL ? role_arn : ""), session);
+  bool known = false;
+  enum iam_decision d =
+      iam_role_decide(atomic_load(&authz_iam), role_arn, action, resource, ctx, &known);
+  if (known)
+    return d == IAM_ALLOW ? 0 : denied(e, who, action, resource, d == IAM_EXPLICIT_DENY);
+  if (!atomic_load(&authz_strict) && default_ok(action))
+    return 0;
+  return denied(e, who, action, resource, false);
+}
+
+int api_authorize_role(const char *role_arn, const char *session, const char *action,
+                       const char *resource, err *e)
+{
+  iam_context ctx = {0};
+  return role_decide(role_arn, session, action, resource, &ctx, default_workflow_allows, e);
 }
 
 int api_authorize(http_req *r, const char *action, const char *resource, err *e)
@@ -129,18 +181,8 @@ int api_authorize(http_req *r, const char *action, const char *resource, err *e)
   fn_system *fn = atomic_load(&authz_fn);
   char secret[FN_KEY_MAX];
   fn_principal *fp = arena_alloc(r->arena, sizeof *fp);
-  if (fn != NULL && fn_credentials_lookup(fn, r->auth.access_key, secret, fp)) {
-    char who[256 + 2200];
-    snprintf(who, sizeof who, "arn:aws:sts::" API_ACCOUNT_ID ":assumed-role/%s/%s",
-             role_name(fp->role), fp->function);
-    bool known = false;
-    enum iam_decision d = iam_role_decide(iam, fp->role, action, resource, &ctx, &known);
-    if (known)
-      return d == IAM_ALLOW ? 0 : denied(e, who, action, resource, d == IAM_EXPLICIT_DENY);
-    if (!atomic_load(&authz_strict) && default_allows(action))
-      return 0;
-    return denied(e, who, action, resource, false);
-  }
+  if (fn != NULL && fn_credentials_lookup(fn, r->auth.access_key, secret, fp))
+    return role_decide(fp->role, fp->function, action, resource, &ctx, default_allows, e);
   char user[65];
   if (iam != NULL && iam_key_lookup(iam, r->auth.access_key, secret, user)) {
     ctx.username = user;

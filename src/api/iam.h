@@ -15,6 +15,12 @@
  * delete; SNS publish; lambda:InvokeFunction), never a control plane, the
  * /_tarn/ endpoints or IAM.
  *
+ * A state machine acts as its role (api_authorize_role): a role tarn knows
+ * is enforced on every service call the engine makes for it; a role tarn
+ * does not know gets the same default (plus Athena's query actions), or
+ * nothing under strict IAM. Passing a role (CreateFunction,
+ * Create/UpdateStateMachine) needs iam:PassRole on it.
+ *
  * A service's hook, once per request where its operation and resource are
  * known (after routing, before doing anything):
  *   if ((rc = api_authorize(r, "s3:GetObject", "arn:aws:s3:::b/k", e)) != 0) return rc;
@@ -48,6 +54,14 @@ const char *api_authz_secret(const char *access_key, char secret[FN_KEY_MAX]);
 /* Logs a warning when a new function's role is one tarn does not know
  * (it then gets the default, or nothing under strict IAM). */
 void api_authz_warn_role(const char *function, const char *role_arn);
+/* Decides action on resource for a workload acting as role_arn (a state
+ * machine's execution: session names it in the message): 0, or ERR_DENIED
+ * with IAM's message. A role tarn does not know gets the default data-plane
+ * actions and Athena's query actions, or nothing under strict IAM. */
+int api_authorize_role(const char *role_arn, const char *session, const char *action,
+                       const char *resource, err *e);
+/* The warning of api_authz_warn_role, for a state machine. */
+void api_authz_warn_machine_role(const char *machine, const char *role_arn);
 
 /* The IAM endpoint. */
 http_service *iam_service_new(iam_system *iam);

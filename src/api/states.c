@@ -200,9 +200,13 @@ static int op_create(states *s, http_req *r, states_call *c, json_t *in, json_t 
   if ((rc = need(in, "name", &x, e)) != 0 || (rc = need(in, "definition", &x, e)) != 0 ||
       (rc = need(in, "roleArn", &x, e)) != 0)
     return rc;
+  /* executions act as the role: passing it is a permission of its own */
+  if (!r->admin && (rc = api_authorize(r, "iam:PassRole", p.role_arn, e)) != 0)
+    return rc;
   json_t *m;
   if ((rc = flow_machine_create(s->f, &p, &m, e)) != 0)
     return rc;
+  api_authz_warn_machine_role(p.name, p.role_arn);
   *out = json_pack("{s:O, s:O}", "stateMachineArn", json_object_get(m, "stateMachineArn"),
                    "creationDate", json_object_get(m, "creationDate"));
   json_decref(m);
@@ -245,8 +249,11 @@ static int op_update(states *s, http_req *r, states_call *c, json_t *in, json_t 
     return rc;
   if (qualified(arn, e))
     return e->code;
+  const char *role = in_str(in, "roleArn");
+  if (role != NULL && !r->admin && (rc = api_authorize(r, "iam:PassRole", role, e)) != 0)
+    return rc;
   bool publish = json_is_true(json_object_get(in, "publish"));
-  if (publish && in_str(in, "definition") == NULL && in_str(in, "roleArn") == NULL) {
+  if (publish && in_str(in, "definition") == NULL && role == NULL) {
     /* only a new version of the current revision */
     json_t *m;
     if ((rc = flow_machine_get(s->f, arn, &m, e)) != 0)
@@ -256,10 +263,12 @@ static int op_update(states *s, http_req *r, states_call *c, json_t *in, json_t 
                                                       : json_object_get(m, "creationDate"),
                      "revisionId", json_object_get(m, "revisionId"));
     json_decref(m);
-  } else if ((rc = flow_machine_update(s->f, arn, in_str(in, "definition"),
-                                       in_str(in, "roleArn"), out, e)) != 0) {
+  } else if ((rc = flow_machine_update(s->f, arn, in_str(in, "definition"), role, out, e)) !=
+             0) {
     return rc;
   }
+  if (role != NULL)
+    api_authz_warn_machine_role(arn, role);
   return publish_maybe(s, in, arn, *out, e);
 }
 

@@ -206,7 +206,26 @@ static void invoke_start(flow_system *s, run *r)
     payload = json_object_get(eff, "Payload");
     if (fname == NULL)
       rc = err_set(&e, FLOW_ERR_RUNTIME, "lambda:invoke needs a FunctionName parameter");
-  } else if (k.activity) {
+  }
+  if (rc == 0 && (k.plain || k.lambda || flow__service_known(res))) {
+    /* the execution acts as its machine's role (permission.c) */
+    char *error = NULL, *cause = NULL;
+    if (flow__task_authorize(s, flow__rec_str(r->x->info, "_role"), res,
+                             k.plain ? NULL : eff, &error, &cause) != 0) {
+      pthread_mutex_lock(&s->qmu);
+      r->invoked = true;
+      r->has_result = true;
+      r->result_rc = 0;
+      r->fn_error = false;
+      r->result = NULL;
+      r->result_error = error;
+      r->result_cause = cause;
+      enqueue_locked(s, r->x, r->id, 0, false);
+      pthread_mutex_unlock(&s->qmu);
+      return;
+    }
+  }
+  if (k.activity) {
     /* a worker takes it (activities.c); its token's answer ends the task */
     char *error = NULL, *cause = NULL;
     int arc = flow__activity_offer(s, r, res, &error, &cause);
@@ -223,7 +242,7 @@ static void invoke_start(flow_system *s, run *r)
     }
     pthread_mutex_unlock(&s->qmu);
     return;
-  } else {
+  } else if (!k.plain && !k.lambda) {
     char *result, *error, *cause;
     json_t *params = json_incref(eff);
     if (k.sync) {

@@ -88,6 +88,13 @@ typedef struct flow_options {
   struct kv *kv;          /* dynamodb:..., aws-sdk:dynamodb:...; NULL: they fail */
   struct stream_system *streams; /* aws-sdk:kinesis:putRecord, aws-sdk:firehose:putRecord */
   unsigned workers;       /* step threads; 0: 4 */
+  /* Decides whether an execution, acting as its machine's role, may do
+     action on resource (an ARN) before a Task calls a function or a
+     service: 0, or an error (ERR_DENIED, IAM's message) that fails the Task
+     with SERVICE.AccessDeniedException. NULL: every call is allowed. */
+  int (*authorize)(void *ctx, const char *role_arn, const char *action, const char *resource,
+                   err *e);
+  void *authorize_ctx;
 } flow_options;
 
 /* Opens DATA/flow (creating it). Nothing runs until flow_system_start. */

@@ -87,6 +87,9 @@ struct flow_system {
   athena *athena;           /* may be NULL */
   kv *kv;                   /* may be NULL */
   stream_system *streams;   /* may be NULL */
+  int (*authorize)(void *ctx, const char *role_arn, const char *action, const char *resource,
+                   err *e);   /* may be NULL (permission.c) */
+  void *authorize_ctx;
   pthread_mutex_t mu;       /* guards execs, tokens */
   exec_rt *execs;           /* live executions */
   json_t *tokens;           /* task token -> [exec ARN, run id] */
@@ -149,6 +152,11 @@ int flow__service_error(char **error, char **cause, const char *svc, const err *
 bool flow__service_known(const char *resource);
 /* Calls the service of a Task resource with params: 0 and *result (JSON
  * text), or -1 with *error and *cause (all malloc'd). */
+/* Asks the authorizer whether the execution acting as role_arn may make
+ * the call of a Task on resource with params: 0, or -1 with the Task's
+ * error and cause (permission.c). */
+int flow__task_authorize(flow_system *s, const char *role_arn, const char *resource,
+                         json_t *params, char **error, char **cause);
 int flow__service_call(flow_system *s, const char *resource, json_t *params, char **result,
                        char **error, char **cause);
 /* athena:startQueryExecution.sync: the query id's state. 1 while it is

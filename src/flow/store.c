@@ -145,6 +145,8 @@ int flow_system_open(const flow_options *o, flow_system **out, err *e)
   s->athena = o->athena;
   s->kv = o->kv;
   s->streams = o->streams;
+  s->authorize = o->authorize;
+  s->authorize_ctx = o->authorize_ctx;
   s->nworkers = o->workers ? o->workers : 4;
   s->tokens = json_object();
   pthread_mutex_init(&s->mu, NULL);
