@@ -36,12 +36,14 @@
 static _Atomic(iam_system *) authz_iam;
 static _Atomic(fn_system *) authz_fn;
 static atomic_bool authz_strict;
+static _Atomic(const char *) authz_root;
 
-void api_authz_attach(iam_system *iam, fn_system *fn, bool strict)
+void api_authz_attach(iam_system *iam, fn_system *fn, bool strict, const char *root_key)
 {
   atomic_store(&authz_iam, iam);
   atomic_store(&authz_fn, fn);
   atomic_store(&authz_strict, strict);
+  atomic_store(&authz_root, root_key);
 }
 
 const char *api_authz_secret(const char *access_key, char secret[FN_KEY_MAX])
@@ -115,6 +117,39 @@ static int denied(err *e, const char *who, const char *action, const char *resou
                  explicit_deny ? " with an explicit deny in an identity-based policy" : "");
 }
 
+/* The decision for a key that is not root's (ctx: what conditions see). */
+static int authorize_key(const char *access_key, iam_context *ctx, const char *action,
+                         const char *resource, err *e)
+{
+  iam_system *iam = atomic_load(&authz_iam);
+  fn_system *fn = atomic_load(&authz_fn);
+  char secret[FN_KEY_MAX];
+  fn_principal fpv, *fp = &fpv;
+  if (fn != NULL && fn_credentials_lookup(fn, access_key, secret, fp)) {
+    char who[256 + 2200];
+    snprintf(who, sizeof who, "arn:aws:sts::" API_ACCOUNT_ID ":assumed-role/%s/%s",
+             role_name(fp->role), fp->function);
+    bool known = false;
+    enum iam_decision d = iam_role_decide(iam, fp->role, action, resource, ctx, &known);
+    if (known)
+      return d == IAM_ALLOW ? 0 : denied(e, who, action, resource, d == IAM_EXPLICIT_DENY);
+    if (!atomic_load(&authz_strict) && default_allows(action))
+      return 0;
+    return denied(e, who, action, resource, false);
+  }
+  char user[65];
+  if (iam != NULL && iam_key_lookup(iam, access_key, secret, user)) {
+    ctx->username = user;
+    char who[128];
+    snprintf(who, sizeof who, "arn:aws:iam::" API_ACCOUNT_ID ":user/%s", user);
+    enum iam_decision d = iam_user_decide(iam, user, action, resource, ctx);
+    return d == IAM_ALLOW ? 0 : denied(e, who, action, resource, d == IAM_EXPLICIT_DENY);
+  }
+  /* the key was valid when the signature was checked; it is gone now */
+  return err_set(e, ERR_UNKNOWN_ACCESS_KEY,
+                 "The AWS Access Key Id you provided does not exist in our records.");
+}
+
 int api_authorize(http_req *r, const char *action, const char *resource, err *e)
 {
   if (r->admin)
@@ -125,33 +160,20 @@ int api_authorize(http_req *r, const char *action, const char *resource, err *e)
                      .secure_transport = false};
   if (strcmp(action, "s3:ListBucket") == 0)
     ctx.s3_prefix = http_req_param(r, "prefix");
-  iam_system *iam = atomic_load(&authz_iam);
-  fn_system *fn = atomic_load(&authz_fn);
-  char secret[FN_KEY_MAX];
-  fn_principal *fp = arena_alloc(r->arena, sizeof *fp);
-  if (fn != NULL && fn_credentials_lookup(fn, r->auth.access_key, secret, fp)) {
-    char who[256 + 2200];
-    snprintf(who, sizeof who, "arn:aws:sts::" API_ACCOUNT_ID ":assumed-role/%s/%s",
-             role_name(fp->role), fp->function);
-    bool known = false;
-    enum iam_decision d = iam_role_decide(iam, fp->role, action, resource, &ctx, &known);
-    if (known)
-      return d == IAM_ALLOW ? 0 : denied(e, who, action, resource, d == IAM_EXPLICIT_DENY);
-    if (!atomic_load(&authz_strict) && default_allows(action))
-      return 0;
-    return denied(e, who, action, resource, false);
-  }
-  char user[65];
-  if (iam != NULL && iam_key_lookup(iam, r->auth.access_key, secret, user)) {
-    ctx.username = user;
-    char who[128];
-    snprintf(who, sizeof who, "arn:aws:iam::" API_ACCOUNT_ID ":user/%s", user);
-    enum iam_decision d = iam_user_decide(iam, user, action, resource, &ctx);
-    return d == IAM_ALLOW ? 0 : denied(e, who, action, resource, d == IAM_EXPLICIT_DENY);
-  }
-  /* the key was valid when the signature was checked; it is gone now */
-  return err_set(e, ERR_UNKNOWN_ACCESS_KEY,
-                 "The AWS Access Key Id you provided does not exist in our records.");
+  return authorize_key(r->auth.access_key, &ctx, action, resource, e);
+}
+
+int api_authorize_later(void *ctx, const char *principal, const char *action,
+                        const char *resource, err *e)
+{
+  (void)ctx;
+  if (principal == NULL)
+    return 0;
+  const char *root = atomic_load(&authz_root);
+  if (root != NULL && strcmp(principal, root) == 0)
+    return 0;
+  iam_context ictx = {.source_ip = NULL};
+  return authorize_key(principal, &ictx, action, resource, e);
 }
 
 /* ---- the IAM endpoint ---- */

@@ -35,11 +35,20 @@
 #define API_REGION "us-east-1"
 
 /* What the authorizer consults (borrowed; NULLs detach). strict: a
- * function whose role tarn does not know gets nothing. */
-void api_authz_attach(iam_system *iam, fn_system *fn, bool strict);
+ * function whose role tarn does not know gets nothing. root_key: the
+ * server's own access key (for api_authorize_later). */
+void api_authz_attach(iam_system *iam, fn_system *fn, bool strict, const char *root_key);
 
 /* 0 when r may do action on resource; else ERR_DENIED with e set. */
 int api_authorize(http_req *r, const char *action, const char *resource, err *e);
+
+/* The same decision for work done after the request that asked for it
+ * (an Athena query reading objects): principal is the access key that
+ * signed it (NULL or root's: allowed). Conditions on the request (e.g.
+ * aws:SourceIp) see no value. A key revoked since is refused
+ * (ERR_UNKNOWN_ACCESS_KEY). ctx is unused (a callback's shape). */
+int api_authorize_later(void *ctx, const char *principal, const char *action,
+                        const char *resource, err *e);
 
 /* The keyring's non-root part: the secret of a function's or a user's
  * access key, or NULL (secret is the caller's, FN_KEY_MAX bytes). */

@@ -9,6 +9,7 @@ Invariants:
       is refused on the very next request: 403 InvalidAccessKeyId.
 """
 import json
+import time
 
 import boto3
 import botocore.auth
@@ -294,6 +295,57 @@ def test_unknown_role_gets_data_plane_only(tarn, s3, lam):
     assert native_status(tarn, "GET", "/_tarn/metrics", ak, sk) == 403
     assert requests.get(tarn.endpoint + "/_tarn/health", timeout=10).status_code == 200
     lam.delete_function(FunctionName=name)
+
+
+def athena_run(ath, sql, output):
+    qid = ath.start_query_execution(
+        QueryString=sql, ResultConfiguration={"OutputLocation": output})["QueryExecutionId"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        st = ath.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]
+        if st["State"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            return st
+        time.sleep(0.1)
+    raise AssertionError("query %s did not finish" % qid)
+
+
+def test_sql_reaches_only_objects_the_caller_may(tarn, s3, iam):
+    """Athena and /_tarn/sql read and write objects with their caller's S3
+    permissions: athena:* and glue:* do not open every bucket."""
+    victim = bucket_with(s3, "iam-victim", ["t/a.csv"])
+    s3.put_object(Bucket=victim, Key="t/a.csv", Body=b"a,b\n1,secret\n")
+    mine = bucket_with(s3, "iam-analyst", [])
+    iam.create_user(UserName="analyst")
+    iam.put_user_policy(UserName="analyst", PolicyName="p", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": ["athena:*", "glue:*", "tarn:RunSql"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "s3:*",
+         "Resource": ["arn:aws:s3:::%s" % mine, "arn:aws:s3:::%s/*" % mine]}))
+    k = iam.create_access_key(UserName="analyst")["AccessKey"]
+    ak, sk = k["AccessKeyId"], k["SecretAccessKey"]
+    ath = client(tarn, "athena", ak, sk)
+    out = "s3://%s/out/" % mine
+    for sql in ("SELECT * FROM 's3://%s/t/a.csv'" % victim,
+                "CREATE TABLE stolen WITH (external_location='s3://%s/evil/', format='PARQUET') "
+                "AS SELECT 1 AS x" % victim):
+        st = athena_run(ath, sql, out)
+        assert st["State"] == "FAILED", sql
+        assert "not authorized to perform: s3:ListBucket on resource: arn:aws:s3:::%s" % victim \
+            in st["StateChangeReason"], st
+    st = athena_run(ath, "CREATE EXTERNAL TABLE v (a string, b string) ROW FORMAT DELIMITED "
+                         "FIELDS TERMINATED BY ',' LOCATION 's3://%s/t/'" % victim, out)
+    assert st["State"] == "SUCCEEDED", st   # the catalog is glue's: allowed
+    st = athena_run(ath, "SELECT * FROM v", out)
+    assert st["State"] == "FAILED" and "s3:ListBucket" in st["StateChangeReason"], st
+    r = tarn.request("POST", "/_tarn/sql", body=("SELECT * FROM 's3://%s/t/a.csv'" % victim).encode(),
+                     access_key=ak, secret_key=sk)
+    assert "secret" not in r.text and "not authorized" in r.text, (r.status_code, r.text)
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=victim)["Contents"]] == ["t/a.csv"]
+    # the caller's own bucket is readable, and root reads everything
+    s3.put_object(Bucket=mine, Key="t/m.csv", Body=b"a,b\n2,mine\n")
+    assert athena_run(ath, "SELECT * FROM 's3://%s/t/m.csv'" % mine, out)["State"] == "SUCCEEDED"
+    root = client(tarn, "athena")
+    assert athena_run(root, "SELECT * FROM v", out)["State"] == "SUCCEEDED"
+    iam.delete_access_key(UserName="analyst", AccessKeyId=ak)
 
 
 class _Unsigned(botocore.auth.SigV4Auth):
