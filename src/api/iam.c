@@ -163,6 +163,15 @@ int api_authorize(http_req *r, const char *action, const char *resource, err *e)
   return authorize_key(r->auth.access_key, &ctx, action, resource, e);
 }
 
+int api_authorize_pass_role(http_req *r, const char *role_arn, err *e)
+{
+  if (r->admin || role_arn == NULL || role_arn[0] == '\0')
+    return 0;
+  if (strncmp(role_arn, "arn:", 4) != 0) /* a bare name (Glue's crawlers take one) */
+    role_arn = arena_sprintf(r->arena, "arn:aws:iam::" API_ACCOUNT_ID ":role/%s", role_arn);
+  return api_authorize(r, "iam:PassRole", role_arn, e);
+}
+
 int api_authorize_later(void *ctx, const char *principal, const char *action,
                         const char *resource, err *e)
 {

@@ -42,6 +42,12 @@ void api_authz_attach(iam_system *iam, fn_system *fn, bool strict, const char *r
 /* 0 when r may do action on resource; else ERR_DENIED with e set. */
 int api_authorize(http_req *r, const char *action, const char *resource, err *e);
 
+/* A caller that names a role for tarn to act as (a function's Role, a
+ * state machine's roleArn, a job's RoleArn, ...) must be allowed
+ * iam:PassRole on it, as in AWS: otherwise keys that may create a function
+ * could give it any role's permissions. NULL or empty role: 0. */
+int api_authorize_pass_role(http_req *r, const char *role_arn, err *e);
+
 /* The same decision for work done after the request that asked for it
  * (an Athena query reading objects): principal is the access key that
  * signed it (NULL or root's: allowed). Conditions on the request (e.g.

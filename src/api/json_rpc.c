@@ -168,6 +168,11 @@ static void rpc_handle(void *ctx, http_req *r)
     char action[96];
     snprintf(action, sizeof action, "%s:%s", s->def->service, op->name);
     rc = api_authorize(r, action, s->def->resource(r, op->name, c->in), &e);
+    const char *roles[4];
+    size_t nroles = rc == 0 && s->def->passed_roles != NULL
+                        ? s->def->passed_roles(op->name, c->in, roles) : 0;
+    for (size_t i = 0; i < nroles && rc == 0; i++)
+      rc = api_authorize_pass_role(r, roles[i], &e);
   }
   json_t *out = NULL;
   if (rc == 0)

@@ -389,6 +389,8 @@ static int op_create(lambda *l, http_req *r, call *c, err *e)
   if (rc == 0)
     rc = parse_settings(b, r->arena, &set, e);
   if (rc == 0)
+    rc = api_authorize_pass_role(r, set.role, e);
+  if (rc == 0)
     rc = lambda_json_bool(b, "Publish", &publish, e);
   const char *fname = NULL;
   const char *q = NULL;
@@ -497,6 +499,8 @@ static int op_update_config(lambda *l, http_req *r, call *c, err *e)
   rc = target(r, c, &name, &q, e);
   if (rc == 0)
     rc = parse_settings(b, r->arena, &set, e);
+  if (rc == 0)
+    rc = api_authorize_pass_role(r, set.role, e);
   if (rc == 0)
     rc = lambda_events_dead_letter_in(name, b, false, e);
   if (rc == 0)

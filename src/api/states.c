@@ -537,6 +537,8 @@ static void states_handle(void *ctx, http_req *r)
     snprintf(action, sizeof action, "states:%s", ops[op].name);
     const char *res = ops[op].arn_field ? in_str(c->in, ops[op].arn_field) : NULL;
     rc = api_authorize(r, action, res != NULL ? res : "*", &e);
+    if (rc == 0)
+      rc = api_authorize_pass_role(r, in_str(c->in, "roleArn"), &e);
   }
   json_t *out = NULL;
   if (rc == 0)

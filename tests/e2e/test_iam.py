@@ -10,6 +10,7 @@ Invariants:
 """
 import json
 import time
+import types
 
 import boto3
 import botocore.auth
@@ -20,6 +21,7 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+import batch_util
 import lambda_util as lu
 import tarnlib
 
@@ -346,6 +348,63 @@ def test_sql_reaches_only_objects_the_caller_may(tarn, s3, iam):
     root = client(tarn, "athena")
     assert athena_run(root, "SELECT * FROM v", out)["State"] == "SUCCEEDED"
     iam.delete_access_key(UserName="analyst", AccessKeyId=ak)
+
+
+def test_passing_a_role_needs_iam_pass_role(tarn, s3, iam):
+    """Keys that may create a function, state machine, delivery stream,
+    crawler or batch job may not hand it a role they were not allowed to
+    pass (iam:PassRole): else they would act through it with its rights."""
+    b = bucket_with(s3, "iam-pass", [])
+    iam.create_role(RoleName="powerful", AssumeRolePolicyDocument=TRUST)
+    iam.put_role_policy(RoleName="powerful", PolicyName="all", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "*", "Resource": "*"}))
+    role = "arn:aws:iam::%s:role/powerful" % ACCOUNT
+    iam.create_user(UserName="deployer")
+    iam.put_user_policy(UserName="deployer", PolicyName="p", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": ["lambda:*", "states:*", "firehose:*", "glue:*",
+                                       "s3:CreateJob", "s3:GetObject", "s3:PutObject"],
+         "Resource": "*"}))
+    k = iam.create_access_key(UserName="deployer")["AccessKey"]
+    ak, sk = k["AccessKeyId"], k["SecretAccessKey"]
+    ul = client(tarn, "lambda", ak, sk)
+    fname = lu.unique_name("iam-pass")
+    manifest = batch_util.put_manifest(s3, b, "manifest.csv", [(b, "x")])
+    ctl = batch_util.control_client(types.SimpleNamespace(
+        endpoint=tarn.endpoint, access_key=ak, secret_key=sk))
+    attempts = {
+        "lambda": lambda: lu.create(ul, fname, lu.zip_files({"app.py": (CREDS_FN, 0o100644)}),
+                                    handler="app.handler", runtime="python3.11", Role=role),
+        "states": lambda: client(tarn, "stepfunctions", ak, sk).create_state_machine(
+            name="iam-pass", roleArn=role, definition=json.dumps(
+                {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})),
+        "firehose": lambda: client(tarn, "firehose", ak, sk).create_delivery_stream(
+            DeliveryStreamName="iam-pass", ExtendedS3DestinationConfiguration={
+                "RoleARN": role, "BucketARN": "arn:aws:s3:::" + b}),
+        "glue": lambda: client(tarn, "glue", ak, sk).create_crawler(
+            Name="iam-pass", Role="powerful", Targets={"S3Targets": [{"Path": "s3://%s/" % b}]}),
+        "s3control": lambda: ctl.create_job(
+            AccountId=ACCOUNT, ConfirmationRequired=True, Priority=1, RoleArn=role,
+            Operation={"S3PutObjectTagging": {"TagSet": [{"Key": "k", "Value": "v"}]}},
+            Manifest=manifest, Report=batch_util.NO_REPORT, ClientRequestToken="iam-pass"),
+    }
+    for service, attempt in attempts.items():
+        with pytest.raises(ClientError) as e:
+            attempt()
+        assert "AccessDenied" in code(e), (service, e.value.response)
+        assert "iam:PassRole on resource: %s" % role in \
+            e.value.response["Error"]["Message"], service
+    # nothing was made
+    root_lam = lu.lambda_client(tarn)
+    assert fname not in [f["FunctionName"] for f in root_lam.list_functions()["Functions"]]
+    assert "iam-pass" not in [m["name"] for m in
+                              client(tarn, "stepfunctions").list_state_machines()["stateMachines"]]
+    assert "iam-pass" not in client(tarn, "firehose").list_delivery_streams()["DeliveryStreamNames"]
+    assert "iam-pass" not in client(tarn, "glue").list_crawlers()["CrawlerNames"]
+    # allowed to pass it: the function is made
+    iam.put_user_policy(UserName="deployer", PolicyName="pass", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": role}))
+    attempts["lambda"]()
+    root_lam.delete_function(FunctionName=fname)
 
 
 class _Unsigned(botocore.auth.SigV4Auth):
