@@ -407,6 +407,65 @@ def test_passing_a_role_needs_iam_pass_role(tarn, s3, iam):
     root_lam.delete_function(FunctionName=fname)
 
 
+def test_managed_policy_not_resource_and_conditions_enforced(tarn, s3, iam):
+    """A customer managed policy attached to a user counts; NotResource and
+    StringLike on s3:prefix decide as in AWS."""
+    b = bucket_with(s3, "iam-lang", ["home/ann/a", "home/bob/b", "shared/s"])
+    iam.create_user(UserName="ann")
+    pol = iam.create_policy(PolicyName="ann-home", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::%s" % b,
+         "Condition": {"StringLike": {"s3:prefix": ["home/ann/*", "shared/*"]}}},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::%s/*" % b},
+        {"Effect": "Deny", "Action": "s3:GetObject",
+         "NotResource": ["arn:aws:s3:::%s/home/ann/*" % b, "arn:aws:s3:::%s/shared/*" % b]}))
+    iam.attach_user_policy(UserName="ann", PolicyArn=pol["Policy"]["Arn"])
+    k = iam.create_access_key(UserName="ann")["AccessKey"]
+    us3 = tarn.client(k["AccessKeyId"], k["SecretAccessKey"])
+    assert [o["Key"] for o in us3.list_objects_v2(Bucket=b, Prefix="home/ann/")["Contents"]] \
+        == ["home/ann/a"]
+    assert us3.get_object(Bucket=b, Key="shared/s")["Body"].read() == b"data of shared/s"
+    for call in (lambda: us3.list_objects_v2(Bucket=b, Prefix="home/bob/"),
+                 lambda: us3.list_objects_v2(Bucket=b),
+                 lambda: us3.get_object(Bucket=b, Key="home/bob/b")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "AccessDenied"
+    # detaching it takes the rights away at once
+    iam.detach_user_policy(UserName="ann", PolicyArn=pol["Policy"]["Arn"])
+    with pytest.raises(ClientError) as e:
+        us3.get_object(Bucket=b, Key="shared/s")
+    assert code(e) == "AccessDenied"
+
+
+def test_strict_iam_gives_unknown_roles_nothing(tarn_factory):
+    srv = tarn_factory(env={"TARN_STRICT_IAM": "1"})
+    s3 = srv.client()
+    b = bucket_with(s3, "iam-strict", ["k"])
+    lam = lu.lambda_client(srv)
+    name = lu.unique_name("iam-strict")
+    role = "arn:aws:iam::%s:role/not-in-tarn" % ACCOUNT
+    ak, sk = function_keys(lam, name, role)
+    assert "not-in-tarn" in srv.logs(200) and "no access (strict IAM)" in srv.logs(200)
+    fs3 = srv.client(ak, sk)
+    for call in (lambda: fs3.get_object(Bucket=b, Key="k"),
+                 lambda: fs3.put_object(Bucket=b, Key="new", Body=b"x"),
+                 lambda: fs3.list_buckets()):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "AccessDenied"
+    # a role tarn knows is enforced as written
+    iam = client(srv, "iam")
+    iam.create_role(RoleName="reader", AssumeRolePolicyDocument=TRUST)
+    iam.put_role_policy(RoleName="reader", PolicyName="p", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::%s/*" % b}))
+    lam.update_function_configuration(FunctionName=name,
+                                      Role="arn:aws:iam::%s:role/reader" % ACCOUNT)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    ak2, sk2 = lu.invoke(lam, name)[1].values()
+    assert srv.client(ak2, sk2).get_object(Bucket=b, Key="k")["Body"].read() == b"data of k"
+    assert s3.list_objects_v2(Bucket=b)["KeyCount"] == 1
+
+
 class _Unsigned(botocore.auth.SigV4Auth):
     def payload(self, request):
         return "UNSIGNED-PAYLOAD"
@@ -420,6 +479,39 @@ def raw(tarn, service, method, path, body, headers):
               tarnlib.REGION).add_auth(req)
     return requests.request(method, tarn.endpoint + path, data=body,
                             headers=dict(req.headers.items()), timeout=30)
+
+
+def json_target(target, version="1.1"):
+    return {"Content-Type": "application/x-amz-json-%s" % version, "X-Amz-Target": target}
+
+
+@pytest.mark.parametrize("service,method,path,body,headers", [
+    ("sns", "POST", "/", b"Action=CreateTopic&Name=replayed",
+     {"Content-Type": "application/x-www-form-urlencoded"}),
+    ("lambda", "POST", "/2015-03-31/functions/replayed/invocations", b"{}", {}),
+    ("kinesis", "POST", "/", b'{"StreamName":"replayed","ShardCount":1}',
+     json_target("Kinesis_20131202.CreateStream")),
+    ("firehose", "POST", "/", b'{"DeliveryStreamName":"replayed"}',
+     json_target("Firehose_20150804.CreateDeliveryStream")),
+    ("states", "POST", "/", b'{"name":"replayed"}',
+     json_target("AWSStepFunctions.CreateStateMachine", "1.0")),
+    ("dynamodb", "POST", "/", b'{"TableName":"replayed"}',
+     json_target("DynamoDB_20120810.CreateTable", "1.0")),
+    ("glue", "POST", "/", b'{"DatabaseInput":{"Name":"replayed"}}',
+     json_target("AWSGlue.CreateDatabase")),
+    ("athena", "POST", "/", b'{"QueryString":"SELECT 1"}',
+     json_target("AmazonAthena.StartQueryExecution")),
+    ("secretsmanager", "POST", "/", b'{"Name":"replayed","SecretString":"x"}',
+     json_target("secretsmanager.CreateSecret")),
+    ("rds-data", "POST", "/Execute", b'{"sql":"SELECT 1"}', {"Content-Type": "application/json"}),
+    ("apigateway", "POST", "/v2/apis", b'{"Name":"replayed","ProtocolType":"HTTP"}',
+     {"Content-Type": "application/json"}),
+    ("s3", "POST", "/_tarn/sql", b"SELECT 1", {}),
+])
+def test_unsigned_payload_refused_outside_s3(tarn, service, method, path, body, headers):
+    r = raw(tarn, service, method, path, body, headers)
+    assert r.status_code in (400, 403), (service, r.status_code, r.text)
+    assert "UNSIGNED-PAYLOAD" in r.text, (service, r.text)
 
 
 def test_unsigned_payload_only_for_s3(tarn):
