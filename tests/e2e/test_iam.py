@@ -466,6 +466,45 @@ def test_strict_iam_gives_unknown_roles_nothing(tarn_factory):
     assert s3.list_objects_v2(Bucket=b)["KeyCount"] == 1
 
 
+def test_code_from_s3_needs_the_callers_read(tarn, s3, iam):
+    """CreateFunction, UpdateFunctionCode and PublishLayerVersion read their
+    S3 object with the caller's rights: lambda:* does not read others'
+    buckets (a layer's download URL would hand the object out)."""
+    zipped = lu.zip_files({"app.py": (CREDS_FN, 0o100644)})
+    victim = bucket_with(s3, "iam-code", [])
+    s3.put_object(Bucket=victim, Key="private.zip", Body=zipped)
+    iam.create_user(UserName="coder")
+    iam.put_user_policy(UserName="coder", PolicyName="p", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": ["lambda:*", "iam:PassRole"], "Resource": "*"}))
+    k = iam.create_access_key(UserName="coder")["AccessKey"]
+    ul = client(tarn, "lambda", k["AccessKeyId"], k["SecretAccessKey"])
+    name = lu.unique_name("iam-code")
+    src = {"S3Bucket": victim, "S3Key": "private.zip"}
+    attempts = (
+        lambda: ul.publish_layer_version(LayerName=name, Content=src),
+        lambda: ul.create_function(FunctionName=name, Runtime="python3.11", Handler="app.handler",
+                                   Role="arn:aws:iam::%s:role/r" % ACCOUNT, Code=src),
+    )
+    for attempt in attempts:
+        with pytest.raises(ClientError) as e:
+            attempt()
+        assert "AccessDenied" in code(e), e.value.response
+        assert "s3:GetObject on resource: arn:aws:s3:::%s/private.zip" % victim in \
+            e.value.response["Error"]["Message"]
+    ul.create_function(FunctionName=name, Runtime="python3.11", Handler="app.handler",
+                       Role="arn:aws:iam::%s:role/r" % ACCOUNT, Code={"ZipFile": zipped})
+    with pytest.raises(ClientError) as e:
+        ul.update_function_code(FunctionName=name, **src)
+    assert "AccessDenied" in code(e)
+    assert ul.list_layer_versions(LayerName=name)["LayerVersions"] == []
+    # allowed to read it: the layer is published
+    iam.put_user_policy(UserName="coder", PolicyName="read", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": "arn:aws:s3:::%s/*" % victim}))
+    assert ul.publish_layer_version(LayerName=name, Content=src)["Version"] == 1
+    lu.lambda_client(tarn).delete_function(FunctionName=name)
+
+
 class _Unsigned(botocore.auth.SigV4Auth):
     def payload(self, request):
         return "UNSIGNED-PAYLOAD"
