@@ -65,6 +65,7 @@ static const ddb_code codes[] = {
     {ERR_UNKNOWN_ACCESS_KEY, 400, "UnrecognizedClientException"},
     {ERR_AUTH_MALFORMED, 400, "IncompleteSignatureException"},
     {ERR_UNAVAILABLE, 503, "ServiceUnavailable"},
+    {ERR_INVALID_REQUEST, 400, "ValidationException"},  /* a malformed request head */
     {ERR_NO_SPACE, 500, "InternalServerError"},
 };
 

@@ -49,6 +49,7 @@ static const json_rpc_code common[] = {
     {ERR_DENIED, 400, "AccessDeniedException"},
     {ERR_ENTITY_TOO_LARGE, 413, "SerializationException"},
     {ERR_UNAVAILABLE, 503, "ServiceUnavailableException"},
+    {ERR_INVALID_REQUEST, 400, "ValidationException"},  /* a malformed request head */
     /* the stream part's codes, the same in both services (each lists
      * only what it maps differently, e.g. STREAM_ERR_BUSY) */
     {STREAM_ERR_NOT_FOUND, 400, "ResourceNotFoundException"},

@@ -88,6 +88,7 @@ static const struct {
     {ERR_DENIED, 400, "AccessDeniedException"},
     {ERR_AUTH_MALFORMED, 400, "IncompleteSignature"},
     {ERR_UNAVAILABLE, 503, "ServiceUnavailable"},
+    {ERR_INVALID_REQUEST, 400, "ValidationException"},  /* a malformed request head */
 };
 
 static void write_error(http_req *r, const err *e)
