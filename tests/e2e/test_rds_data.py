@@ -248,6 +248,30 @@ def test_result_limit(env):
     assert "response size limit" in ei.value.response["Error"]["Message"]
 
 
+def test_huge_result_is_never_held(env):
+    """Fifty million rows (gigabytes if buffered) end as the size error as
+    soon as the first megabyte is read: the statement is cancelled, the
+    server's memory stays small and the connection serves the next one."""
+    srv = env["srv"]
+
+    def rss_kb():
+        with open("/proc/%d/status" % srv.proc.pid) as f:
+            return int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
+
+    before = rss_kb()
+    for sql in ("SELECT generate_series(1, 50000000)",
+                "SELECT 1; SELECT repeat('x', 100000000)"):
+        with pytest.raises(ClientError) as ei:
+            env["ex"](sql)
+        assert "response size limit" in ei.value.response["Error"]["Message"], sql
+    assert rss_kb() - before < 512 * 1024, (before, rss_kb())
+    got = env["ex"]("SELECT 1 AS one; SELECT 'two' AS two", includeResultMetadata=True)
+    assert got["records"] == [[{"stringValue": "two"}]]
+    assert got["columnMetadata"][0]["name"] == "two"
+    assert env["ex"]("SELECT n FROM generate_series(1, 3) n")["records"] == [
+        [{"longValue": 1}], [{"longValue": 2}], [{"longValue": 3}]]
+
+
 def test_aws_cli(env):
     srv = env["srv"]
     r = srv.aws_ok("rds-data", "execute-statement", "--resource-arn", env["arn"],
