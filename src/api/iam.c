@@ -117,9 +117,11 @@ static int denied(err *e, const char *who, const char *action, const char *resou
                  explicit_deny ? " with an explicit deny in an identity-based policy" : "");
 }
 
-/* The decision for a key that is not root's (ctx: what conditions see). */
+/* The decision for a key that is not root's (ctx: what conditions see).
+ * implied: the default of a function whose role tarn does not know allows
+ * it whatever the action (see api_authorize_implied). */
 static int authorize_key(const char *access_key, iam_context *ctx, const char *action,
-                         const char *resource, err *e)
+                         const char *resource, bool implied, err *e)
 {
   iam_system *iam = atomic_load(&authz_iam);
   fn_system *fn = atomic_load(&authz_fn);
@@ -133,7 +135,7 @@ static int authorize_key(const char *access_key, iam_context *ctx, const char *a
     enum iam_decision d = iam_role_decide(iam, fp->role, action, resource, ctx, &known);
     if (known)
       return d == IAM_ALLOW ? 0 : denied(e, who, action, resource, d == IAM_EXPLICIT_DENY);
-    if (!atomic_load(&authz_strict) && default_allows(action))
+    if (!atomic_load(&authz_strict) && (implied || default_allows(action)))
       return 0;
     return denied(e, who, action, resource, false);
   }
@@ -160,7 +162,17 @@ int api_authorize(http_req *r, const char *action, const char *resource, err *e)
                      .secure_transport = false};
   if (strcmp(action, "s3:ListBucket") == 0)
     ctx.s3_prefix = http_req_param(r, "prefix");
-  return authorize_key(r->auth.access_key, &ctx, action, resource, e);
+  return authorize_key(r->auth.access_key, &ctx, action, resource, false, e);
+}
+
+int api_authorize_implied(http_req *r, const char *action, const char *resource, err *e)
+{
+  if (r->admin)
+    return 0;
+  if (!r->authenticated)
+    return err_set(e, ERR_DENIED, "anonymous access is not allowed: sign the request with SigV4");
+  iam_context ctx = {.source_ip = r->peer_addr != NULL && r->peer_addr[0] ? r->peer_addr : NULL};
+  return authorize_key(r->auth.access_key, &ctx, action, resource, true, e);
 }
 
 int api_authorize_pass_role(http_req *r, const char *role_arn, err *e)
@@ -182,7 +194,7 @@ int api_authorize_later(void *ctx, const char *principal, const char *action,
   if (root != NULL && strcmp(principal, root) == 0)
     return 0;
   iam_context ictx = {.source_ip = NULL};
-  return authorize_key(principal, &ictx, action, resource, e);
+  return authorize_key(principal, &ictx, action, resource, false, e);
 }
 
 /* ---- the IAM endpoint ---- */

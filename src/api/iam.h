@@ -42,6 +42,13 @@ void api_authz_attach(iam_system *iam, fn_system *fn, bool strict, const char *r
 /* 0 when r may do action on resource; else ERR_DENIED with e set. */
 int api_authorize(http_req *r, const char *action, const char *resource, err *e);
 
+/* An action a request implies besides its own (the Data API reading the
+ * secret it is given: secretsmanager:GetSecretValue), asked as
+ * api_authorize does, except that a function on the default role (its
+ * role unknown to tarn, IAM not strict) is allowed: the default grants
+ * the operation, and so what it needs. */
+int api_authorize_implied(http_req *r, const char *action, const char *resource, err *e);
+
 /* A caller that names a role for tarn to act as (a function's Role, a
  * state machine's roleArn, a job's RoleArn, ...) must be allowed
  * iam:PassRole on it, as in AWS: otherwise keys that may create a function
