@@ -505,6 +505,38 @@ def test_code_from_s3_needs_the_callers_read(tarn, s3, iam):
     lu.lambda_client(tarn).delete_function(FunctionName=name)
 
 
+def test_dynamodb_batches_are_authorized_per_table(tarn, iam):
+    ddb = client(tarn, "dynamodb")
+    for t in ("iam-mine", "iam-theirs"):
+        ddb.create_table(TableName=t, KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+    iam.create_user(UserName="tables")
+    iam.put_user_policy(UserName="tables", PolicyName="p", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "dynamodb:*",
+         "Resource": "arn:aws:dynamodb:us-east-1:%s:table/iam-mine" % ACCOUNT}))
+    k = iam.create_access_key(UserName="tables")["AccessKey"]
+    u = client(tarn, "dynamodb", k["AccessKeyId"], k["SecretAccessKey"])
+    put = lambda t, v: {"PutRequest": {"Item": {"k": {"S": v}}}}
+    u.batch_write_item(RequestItems={"iam-mine": [put("iam-mine", "a")]})
+    u.transact_write_items(TransactItems=[{"Put": {"TableName": "iam-mine",
+                                                   "Item": {"k": {"S": "b"}}}}])
+    got = u.batch_get_item(RequestItems={"iam-mine": {"Keys": [{"k": {"S": "a"}}]}})
+    assert got["Responses"]["iam-mine"] == [{"k": {"S": "a"}}]
+    for call in (lambda: u.batch_write_item(RequestItems={"iam-mine": [put("iam-mine", "c")],
+                                                          "iam-theirs": [put("iam-theirs", "c")]}),
+                 lambda: u.transact_write_items(TransactItems=[
+                     {"Put": {"TableName": "iam-mine", "Item": {"k": {"S": "c"}}}},
+                     {"Put": {"TableName": "iam-theirs", "Item": {"k": {"S": "c"}}}}]),
+                 lambda: u.batch_get_item(RequestItems={"iam-theirs": {"Keys": [{"k": {"S": "a"}}]}})):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "AccessDeniedException"
+        assert "table/iam-theirs" in e.value.response["Error"]["Message"]
+    assert ddb.scan(TableName="iam-theirs")["Count"] == 0
+    assert ddb.scan(TableName="iam-mine")["Count"] == 2
+
+
 class _Unsigned(botocore.auth.SigV4Auth):
     def payload(self, request):
         return "UNSIGNED-PAYLOAD"
