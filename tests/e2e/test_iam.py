@@ -537,6 +537,22 @@ def test_dynamodb_batches_are_authorized_per_table(tarn, iam):
     assert ddb.scan(TableName="iam-mine")["Count"] == 2
 
 
+def test_secret_named_by_name_is_decided_on_its_arn(tarn, iam):
+    sm = client(tarn, "secretsmanager")
+    mine = sm.create_secret(Name="iam-mine", SecretString="m")["ARN"]
+    sm.create_secret(Name="iam-theirs", SecretString="t")
+    iam.create_user(UserName="secrets")
+    iam.put_user_policy(UserName="secrets", PolicyName="p", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": mine}))
+    k = iam.create_access_key(UserName="secrets")["AccessKey"]
+    u = client(tarn, "secretsmanager", k["AccessKeyId"], k["SecretAccessKey"])
+    assert u.get_secret_value(SecretId="iam-mine")["SecretString"] == "m"
+    assert u.get_secret_value(SecretId=mine)["SecretString"] == "m"
+    with pytest.raises(ClientError) as e:
+        u.get_secret_value(SecretId="iam-theirs")
+    assert code(e) == "AccessDeniedException"
+
+
 class _Unsigned(botocore.auth.SigV4Auth):
     def payload(self, request):
         return "UNSIGNED-PAYLOAD"
