@@ -553,6 +553,45 @@ def test_secret_named_by_name_is_decided_on_its_arn(tarn, iam):
     assert code(e) == "AccessDeniedException"
 
 
+NO_POLICY_CALLS = [
+    ("kinesis", "create_stream", {"StreamName": "np", "ShardCount": 1}),
+    ("firehose", "list_delivery_streams", {}),
+    ("stepfunctions", "list_state_machines", {}),
+    ("dynamodb", "list_tables", {}),
+    ("dynamodbstreams", "list_streams", {}),
+    ("glue", "create_database", {"DatabaseInput": {"Name": "np"}}),
+    ("athena", "list_work_groups", {}),
+    ("apigatewayv2", "create_api", {"Name": "np", "ProtocolType": "HTTP"}),
+    ("lambda", "list_layers", {}),
+    ("lambda", "list_function_url_configs", {"FunctionName": "np"}),
+    ("lambda", "list_event_source_mappings", {}),
+    ("rds", "describe_db_clusters", {}),
+    ("secretsmanager", "list_secrets", {}),
+    ("s3", "get_bucket_website", {"Bucket": "np-bucket"}),
+    ("s3", "get_bucket_lifecycle_configuration", {"Bucket": "np-bucket"}),
+    ("s3", "get_bucket_cors", {"Bucket": "np-bucket"}),
+    ("s3", "put_bucket_policy", {"Bucket": "np-bucket", "Policy": "{}"}),
+    ("iam", "list_roles", {}),
+]
+
+
+@pytest.fixture(scope="module")
+def no_policy_keys(iam):
+    iam.create_user(UserName="nobody")
+    k = iam.create_access_key(UserName="nobody")["AccessKey"]
+    return k["AccessKeyId"], k["SecretAccessKey"]
+
+
+@pytest.mark.parametrize("service,op,kw", NO_POLICY_CALLS,
+                         ids=["%s.%s" % (c[0], c[1]) for c in NO_POLICY_CALLS])
+def test_user_without_policy_is_denied_by_every_service(tarn, no_policy_keys, service, op, kw):
+    c = client(tarn, service, *no_policy_keys)
+    with pytest.raises(ClientError) as e:
+        getattr(c, op)(**kw)
+    assert code(e) in ("AccessDenied", "AccessDeniedException"), e.value.response
+    assert "user/nobody is not authorized to perform" in e.value.response["Error"]["Message"]
+
+
 class _Unsigned(botocore.auth.SigV4Auth):
     def payload(self, request):
         return "UNSIGNED-PAYLOAD"
