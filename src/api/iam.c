@@ -14,6 +14,9 @@
  *       is refused from the next request on.
  *   (3) Only root, or a principal whose policies allow iam:ACTION, reaches
  *       an IAM operation.
+ *   (4) What tarn does for a caller after its request (an Athena query's
+ *       reads) is decided by api_authorize_later on the same key: a key
+ *       revoked meanwhile is refused, root's (authz_root) never asked.
  *
  * Start reading at api_authorize(), then iam_handle().
  */
