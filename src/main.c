@@ -439,7 +439,7 @@ static int cmd_server(int argc, char **argv)
     goto out;
   }
   iam_svc = iam_service_new(iam);
-  api_authz_attach(iam, fns.fn, strict_iam);
+  api_authz_attach(iam, fns.fn, strict_iam, server_keys.access_key);
   if (strict_iam)
     log_info("strict IAM: functions whose role tarn does not know get no access");
   /* before the streams: Firehose's format conversion reads its tables */
@@ -470,7 +470,8 @@ static int cmd_server(int argc, char **argv)
     native_service_add_metrics(native, write_events_metrics, ev);
   kinesis = kinesis_service_new(streams);
   firehose = firehose_service_new(streams);
-  athena_options ao = {.data_dir = real, .st = st, .catalog = cat};
+  athena_options ao = {.data_dir = real, .st = st, .catalog = cat,
+                       .authorize = api_authorize_later};
   if (athena_open(&ao, &ath, &e) != 0) {
     log_error("cannot open the query history in '%s': %s", real, e.msg);
     goto out;
@@ -599,7 +600,7 @@ out:
   athena_stop(ath); /* running queries end; they are failed at the next start */
   lambda_events_attach(NULL);
   ev = events_system_close(ev);
-  api_authz_attach(NULL, NULL, false);
+  api_authz_attach(NULL, NULL, false, NULL);
   functions_close(&fns);
   apis = apigw_free(apis); /* after every server that used it stopped */
   dbs = rdb_close(dbs); /* stops every PostgreSQL cleanly */

@@ -66,6 +66,7 @@ static const ddb_code codes[] = {
     {ERR_UNKNOWN_ACCESS_KEY, 400, "UnrecognizedClientException"},
     {ERR_AUTH_MALFORMED, 400, "IncompleteSignatureException"},
     {ERR_UNAVAILABLE, 503, "ServiceUnavailable"},
+    {ERR_INVALID_REQUEST, 400, "ValidationException"},  /* a malformed request head */
     {ERR_NO_SPACE, 500, "InternalServerError"},
 };
 
@@ -114,6 +115,42 @@ static int ddb_prepare(void *ctx, http_req *r, err *e)
   return 0;
 }
 
+static const char *table_arn(http_req *r, const char *table)
+{
+  return arena_sprintf(r->arena, "arn:aws:dynamodb:" API_REGION ":" API_ACCOUNT_ID ":table/%s",
+                       table);
+}
+
+/* The tables a batch (RequestItems' keys) or a transaction (each item's
+ * TableName) names, for IAM: a new array in r's arena, NULL when none. */
+static const char **batch_tables(http_req *r, json_t *in, size_t *n)
+{
+  *n = 0;
+  json_t *req = json_object_get(in, "RequestItems");
+  json_t *items = json_object_get(in, "TransactItems");
+  size_t max = json_is_object(req) ? json_object_size(req)
+                                   : json_is_array(items) ? json_array_size(items) : 0;
+  if (max == 0 || max > 100)  /* past the operations' own limits: they refuse it */
+    return NULL;
+  const char **out = arena_alloc(r->arena, max * sizeof *out);
+  if (json_is_object(req)) {
+    const char *name;
+    json_t *v;
+    json_object_foreach(req, name, v) out[(*n)++] = name;
+    return out;
+  }
+  for (size_t i = 0; i < max; i++) {
+    const char *key;
+    json_t *item = json_array_get(items, i), *v;
+    json_object_foreach(item, key, v) {
+      const char *t = json_string_value(json_object_get(v, "TableName"));
+      if (t != NULL && *n < max)
+        out[(*n)++] = t;
+    }
+  }
+  return out;
+}
+
 static void ddb_handle(void *ctx, http_req *r)
 {
   ddb *d = ctx;
@@ -144,11 +181,14 @@ static void ddb_handle(void *ctx, http_req *r)
     char action[64];
     snprintf(action, sizeof action, "dynamodb:%s", canon);
     const char *table = kv_op_table(canon, in);
-    const char *res = strcmp(table, "*") == 0
-                          ? "*"
-                          : arena_sprintf(r->arena, "arn:aws:dynamodb:" API_REGION ":"
-                                          API_ACCOUNT_ID ":table/%s", table);
-    rc = api_authorize(r, action, res, &e);
+    size_t ntables = 0;
+    const char **tables = strcmp(table, "*") == 0 ? batch_tables(r, in, &ntables) : NULL;
+    if (ntables > 0) { /* a batch or a transaction: the action on each table it names */
+      for (size_t i = 0; i < ntables && rc == 0; i++)
+        rc = api_authorize(r, action, table_arn(r, tables[i]), &e);
+    } else {
+      rc = api_authorize(r, action, strcmp(table, "*") == 0 ? "*" : table_arn(r, table), &e);
+    }
   }
   json_t *out = NULL;
   if (rc == 0)

@@ -173,6 +173,23 @@ static const char *resource(http_req *r, const char *op, json_t *in)
                        ":deliverystream/%s", name);
 }
 
+/* The roles a delivery stream acts as: its destination's and its Kinesis
+ * source's (iam:PassRole). */
+static size_t passed_roles(const char *op, json_t *in, const char *out[4])
+{
+  static const char *const members[] = {
+      "ExtendedS3DestinationConfiguration", "S3DestinationConfiguration",
+      "ExtendedS3DestinationUpdate", "S3DestinationUpdate", "KinesisStreamSourceConfiguration"};
+  size_t n = 0;
+  (void)op;
+  for (size_t i = 0; i < sizeof members / sizeof members[0] && n < 4; i++) {
+    const char *role = json_rpc_str(json_object_get(in, members[i]), "RoleARN");
+    if (role != NULL)
+      out[n++] = role;
+  }
+  return n;
+}
+
 static const json_rpc_def def = {
     .service = "firehose",
     .target_prefix = "Firehose_20150804.",
@@ -183,6 +200,7 @@ static const json_rpc_def def = {
     .ncodes = sizeof codes / sizeof codes[0],
     .body_max = FIREHOSE_BODY_MAX,
     .resource = resource,
+    .passed_roles = passed_roles,
 };
 
 http_service *firehose_service_new(stream_system *s)

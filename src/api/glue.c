@@ -592,6 +592,16 @@ static const char *resource(http_req *r, const char *op, json_t *in)
                        db, table);
 }
 
+/* A crawler's Role (iam:PassRole). */
+static size_t passed_roles(const char *op, json_t *in, const char *out[4])
+{
+  const char *role = json_rpc_str(in, "Role");
+  if (role == NULL || (strcmp(op, "CreateCrawler") != 0 && strcmp(op, "UpdateCrawler") != 0))
+    return 0;
+  out[0] = role;
+  return 1;
+}
+
 static const json_rpc_def def = {
     .service = "glue",
     .target_prefix = "AWSGlue.",
@@ -602,6 +612,7 @@ static const json_rpc_def def = {
     .ncodes = sizeof codes / sizeof codes[0],
     .body_max = GLUE_BODY_MAX,
     .resource = resource,
+    .passed_roles = passed_roles,
 };
 
 http_service *glue_service_new(catalog *c, crawlers *cr)

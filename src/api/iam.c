@@ -14,6 +14,9 @@
  *       is refused from the next request on.
  *   (3) Only root, or a principal whose policies allow iam:ACTION, reaches
  *       an IAM operation.
+ *   (4) What tarn does for a caller after its request (an Athena query's
+ *       reads) is decided by api_authorize_later on the same key: a key
+ *       revoked meanwhile is refused, root's (authz_root) never asked.
  *
  * Start reading at api_authorize(), then iam_handle().
  */
@@ -36,12 +39,14 @@
 static _Atomic(iam_system *) authz_iam;
 static _Atomic(fn_system *) authz_fn;
 static atomic_bool authz_strict;
+static _Atomic(const char *) authz_root;
 
-void api_authz_attach(iam_system *iam, fn_system *fn, bool strict)
+void api_authz_attach(iam_system *iam, fn_system *fn, bool strict, const char *root_key)
 {
   atomic_store(&authz_iam, iam);
   atomic_store(&authz_fn, fn);
   atomic_store(&authz_strict, strict);
+  atomic_store(&authz_root, root_key);
 }
 
 const char *api_authz_secret(const char *access_key, char secret[FN_KEY_MAX])
@@ -142,10 +147,12 @@ static int denied(err *e, const char *who, const char *action, const char *resou
                  explicit_deny ? " with an explicit deny in an identity-based policy" : "");
 }
 
-/* A workload acting as role_arn (session: who in the message). */
+/* A workload acting as role_arn (session: who in the message). implied:
+ * the default of a role tarn does not know allows it whatever the action
+ * (see api_authorize_implied). */
 static int role_decide(const char *role_arn, const char *session, const char *action,
                        const char *resource, const iam_context *ctx,
-                       bool (*default_ok)(const char *action), err *e)
+                       bool (*default_ok)(const char *action), bool implied, err *e)
 {
   char who[256 + 2200];
   snprintf(who, sizeof who, "arn:aws:sts::" API_ACCOUNT_ID ":assumed-role/%s/%s",
@@ -155,7 +162,7 @@ static int role_decide(const char *role_arn, const char *session, const char *ac
       iam_role_decide(atomic_load(&authz_iam), role_arn, action, resource, ctx, &known);
   if (known)
     return d == IAM_ALLOW ? 0 : denied(e, who, action, resource, d == IAM_EXPLICIT_DENY);
-  if (!atomic_load(&authz_strict) && default_ok(action))
+  if (!atomic_load(&authz_strict) && (implied || default_ok(action)))
     return 0;
   return denied(e, who, action, resource, false);
 }
@@ -164,7 +171,34 @@ int api_authorize_role(const char *role_arn, const char *session, const char *ac
                        const char *resource, err *e)
 {
   iam_context ctx = {0};
-  return role_decide(role_arn, session, action, resource, &ctx, default_workflow_allows, e);
+  return role_decide(role_arn, session, action, resource, &ctx, default_workflow_allows, false,
+                     e);
+}
+
+/* The decision for a key that is not root's (ctx: what conditions see).
+ * implied: the default of a function whose role tarn does not know allows
+ * it whatever the action (see api_authorize_implied). */
+static int authorize_key(const char *access_key, iam_context *ctx, const char *action,
+                         const char *resource, bool implied, err *e)
+{
+  iam_system *iam = atomic_load(&authz_iam);
+  fn_system *fn = atomic_load(&authz_fn);
+  char secret[FN_KEY_MAX];
+  fn_principal fpv, *fp = &fpv;
+  if (fn != NULL && fn_credentials_lookup(fn, access_key, secret, fp))
+    return role_decide(fp->role, fp->function, action, resource, ctx, default_allows, implied,
+                       e);
+  char user[65];
+  if (iam != NULL && iam_key_lookup(iam, access_key, secret, user)) {
+    ctx->username = user;
+    char who[128];
+    snprintf(who, sizeof who, "arn:aws:iam::" API_ACCOUNT_ID ":user/%s", user);
+    enum iam_decision d = iam_user_decide(iam, user, action, resource, ctx);
+    return d == IAM_ALLOW ? 0 : denied(e, who, action, resource, d == IAM_EXPLICIT_DENY);
+  }
+  /* the key was valid when the signature was checked; it is gone now */
+  return err_set(e, ERR_UNKNOWN_ACCESS_KEY,
+                 "The AWS Access Key Id you provided does not exist in our records.");
 }
 
 int api_authorize(http_req *r, const char *action, const char *resource, err *e)
@@ -177,23 +211,39 @@ int api_authorize(http_req *r, const char *action, const char *resource, err *e)
                      .secure_transport = false};
   if (strcmp(action, "s3:ListBucket") == 0)
     ctx.s3_prefix = http_req_param(r, "prefix");
-  iam_system *iam = atomic_load(&authz_iam);
-  fn_system *fn = atomic_load(&authz_fn);
-  char secret[FN_KEY_MAX];
-  fn_principal *fp = arena_alloc(r->arena, sizeof *fp);
-  if (fn != NULL && fn_credentials_lookup(fn, r->auth.access_key, secret, fp))
-    return role_decide(fp->role, fp->function, action, resource, &ctx, default_allows, e);
-  char user[65];
-  if (iam != NULL && iam_key_lookup(iam, r->auth.access_key, secret, user)) {
-    ctx.username = user;
-    char who[128];
-    snprintf(who, sizeof who, "arn:aws:iam::" API_ACCOUNT_ID ":user/%s", user);
-    enum iam_decision d = iam_user_decide(iam, user, action, resource, &ctx);
-    return d == IAM_ALLOW ? 0 : denied(e, who, action, resource, d == IAM_EXPLICIT_DENY);
-  }
-  /* the key was valid when the signature was checked; it is gone now */
-  return err_set(e, ERR_UNKNOWN_ACCESS_KEY,
-                 "The AWS Access Key Id you provided does not exist in our records.");
+  return authorize_key(r->auth.access_key, &ctx, action, resource, false, e);
+}
+
+int api_authorize_implied(http_req *r, const char *action, const char *resource, err *e)
+{
+  if (r->admin)
+    return 0;
+  if (!r->authenticated)
+    return err_set(e, ERR_DENIED, "anonymous access is not allowed: sign the request with SigV4");
+  iam_context ctx = {.source_ip = r->peer_addr != NULL && r->peer_addr[0] ? r->peer_addr : NULL};
+  return authorize_key(r->auth.access_key, &ctx, action, resource, true, e);
+}
+
+int api_authorize_pass_role(http_req *r, const char *role_arn, err *e)
+{
+  if (r->admin || role_arn == NULL || role_arn[0] == '\0')
+    return 0;
+  if (strncmp(role_arn, "arn:", 4) != 0) /* a bare name (Glue's crawlers take one) */
+    role_arn = arena_sprintf(r->arena, "arn:aws:iam::" API_ACCOUNT_ID ":role/%s", role_arn);
+  return api_authorize(r, "iam:PassRole", role_arn, e);
+}
+
+int api_authorize_later(void *ctx, const char *principal, const char *action,
+                        const char *resource, err *e)
+{
+  (void)ctx;
+  if (principal == NULL)
+    return 0;
+  const char *root = atomic_load(&authz_root);
+  if (root != NULL && strcmp(principal, root) == 0)
+    return 0;
+  iam_context ictx = {.source_ip = NULL};
+  return authorize_key(principal, &ictx, action, resource, false, e);
 }
 
 /* ---- the IAM endpoint ---- */

@@ -41,11 +41,33 @@
 #define API_REGION "us-east-1"
 
 /* What the authorizer consults (borrowed; NULLs detach). strict: a
- * function whose role tarn does not know gets nothing. */
-void api_authz_attach(iam_system *iam, fn_system *fn, bool strict);
+ * function whose role tarn does not know gets nothing. root_key: the
+ * server's own access key (for api_authorize_later). */
+void api_authz_attach(iam_system *iam, fn_system *fn, bool strict, const char *root_key);
 
 /* 0 when r may do action on resource; else ERR_DENIED with e set. */
 int api_authorize(http_req *r, const char *action, const char *resource, err *e);
+
+/* An action a request implies besides its own (the Data API reading the
+ * secret it is given: secretsmanager:GetSecretValue), asked as
+ * api_authorize does, except that a function on the default role (its
+ * role unknown to tarn, IAM not strict) is allowed: the default grants
+ * the operation, and so what it needs. */
+int api_authorize_implied(http_req *r, const char *action, const char *resource, err *e);
+
+/* A caller that names a role for tarn to act as (a function's Role, a
+ * state machine's roleArn, a job's RoleArn, ...) must be allowed
+ * iam:PassRole on it, as in AWS: otherwise keys that may create a function
+ * could give it any role's permissions. NULL or empty role: 0. */
+int api_authorize_pass_role(http_req *r, const char *role_arn, err *e);
+
+/* The same decision for work done after the request that asked for it
+ * (an Athena query reading objects): principal is the access key that
+ * signed it (NULL or root's: allowed). Conditions on the request (e.g.
+ * aws:SourceIp) see no value. A key revoked since is refused
+ * (ERR_UNKNOWN_ACCESS_KEY). ctx is unused (a callback's shape). */
+int api_authorize_later(void *ctx, const char *principal, const char *action,
+                        const char *resource, err *e);
 
 /* The keyring's non-root part: the secret of a function's or a user's
  * access key, or NULL (secret is the caller's, FN_KEY_MAX bytes). */

@@ -50,6 +50,7 @@ static const json_rpc_code common[] = {
     {ERR_DENIED, 400, "AccessDeniedException"},
     {ERR_ENTITY_TOO_LARGE, 413, "SerializationException"},
     {ERR_UNAVAILABLE, 503, "ServiceUnavailableException"},
+    {ERR_INVALID_REQUEST, 400, "ValidationException"},  /* a malformed request head */
     /* the stream part's codes, the same in both services (each lists
      * only what it maps differently, e.g. STREAM_ERR_BUSY) */
     {STREAM_ERR_NOT_FOUND, 400, "ResourceNotFoundException"},
@@ -169,6 +170,11 @@ static void rpc_handle(void *ctx, http_req *r)
     char action[96];
     snprintf(action, sizeof action, "%s:%s", s->def->service, op->name);
     rc = api_authorize(r, action, s->def->resource(r, op->name, c->in), &e);
+    const char *roles[4];
+    size_t nroles = rc == 0 && s->def->passed_roles != NULL
+                        ? s->def->passed_roles(op->name, c->in, roles) : 0;
+    for (size_t i = 0; i < nroles && rc == 0; i++)
+      rc = api_authorize_pass_role(r, roles[i], &e);
   }
   json_t *out = NULL;
   if (rc == 0)

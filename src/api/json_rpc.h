@@ -43,6 +43,10 @@ typedef struct json_rpc_def {
   size_t body_max;           /* bytes of request body */
   /* the ARN an operation acts on, for IAM ("*" when none); in r's arena */
   const char *(*resource)(http_req *r, const char *op, json_t *in);
+  /* optional: the roles an operation hands to tarn to act as (their
+     number, at most 4, in out); the caller must be allowed iam:PassRole on
+     each */
+  size_t (*passed_roles)(const char *op, json_t *in, const char *out[4]);
   /* optional: members the service adds to an error body besides __type
      and message (Athena's AthenaErrorCode); body is the object written */
   void (*error_fields)(const err *e, json_t *body);

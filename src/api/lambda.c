@@ -239,13 +239,6 @@ static int get_u32(json_t *o, const char *key, long lo, long hi, uint32_t *out, 
   return rc;
 }
 
-/* A function's keys act as its role: giving one (CreateFunction,
-   UpdateFunctionConfiguration) needs iam:PassRole on it, as on AWS. */
-static int pass_role(http_req *r, const char *role, err *e)
-{
-  return role == NULL || r->admin ? 0 : api_authorize(r, "iam:PassRole", role, e);
-}
-
 /* The settings CreateFunction and UpdateFunctionConfiguration share. */
 static int parse_settings(json_t *b, arena *a, fn_settings *set, err *e)
 {
@@ -396,7 +389,7 @@ static int op_create(lambda *l, http_req *r, call *c, err *e)
   if (rc == 0)
     rc = parse_settings(b, r->arena, &set, e);
   if (rc == 0)
-    rc = pass_role(r, set.role, e);
+    rc = api_authorize_pass_role(r, set.role, e);
   if (rc == 0)
     rc = lambda_json_bool(b, "Publish", &publish, e);
   const char *fname = NULL;
@@ -507,7 +500,7 @@ static int op_update_config(lambda *l, http_req *r, call *c, err *e)
   if (rc == 0)
     rc = parse_settings(b, r->arena, &set, e);
   if (rc == 0)
-    rc = pass_role(r, set.role, e);
+    rc = api_authorize_pass_role(r, set.role, e);
   if (rc == 0)
     rc = lambda_events_dead_letter_in(name, b, false, e);
   if (rc == 0)

@@ -14,6 +14,8 @@
  */
 #include "api/lambda_json.h"
 
+#include "api/iam.h"
+
 #include "base/buf.h"
 #include "base/hash.h"
 
@@ -145,6 +147,10 @@ int lambda_json_code(fn_system *fn, store *st, json_t *o, http_req *r, fn_code *
   if (bucket != NULL || key != NULL) {
     if (bucket == NULL || key == NULL)
       return err_set(e, ERR_INVALID, "Please provide a source for function code.");
+    /* tarn reads the object for the caller: only one it may read itself */
+    if ((rc = api_authorize(r, "s3:GetObject",
+                            arena_sprintf(r->arena, "arn:aws:s3:::%s/%s", bucket, key), e)) != 0)
+      return rc;
     store_object obj;
     int fd = -1;
     err se = {0};

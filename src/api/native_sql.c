@@ -44,6 +44,8 @@
  */
 #include "api/native_sql.h"
 
+#include "api/iam.h"
+
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/text.h"
@@ -441,6 +443,14 @@ static void end_stream(sql_job *j, int rc, const err *e, const sql_stats *s)
   http_stream_end(stream, trailers, rc != 0 ? 6 : 5);
 }
 
+/* sql_options.access: tarn:RunSql runs a query, the objects it reads and
+ * writes are the caller's S3 permissions' (root: everything). */
+static int job_access(void *ctx, const char *action, const char *resource, err *e)
+{
+  sql_job *j = ctx;
+  return api_authorize_later(NULL, j->principal, action, resource, e);
+}
+
 static void run_one(sql_job *j)
 {
   native_sql *n = j->owner;
@@ -448,7 +458,9 @@ static void run_one(sql_job *j)
                      .memory_limit = n->memory_limit,
                      .cancel = &j->cancel,
                      .catalog = n->cat,
-                     .database = j->database};
+                     .database = j->database,
+                     .access = job_access,
+                     .access_ctx = j};
   sql_sink sink = {.ctx = j, .columns = on_columns, .rows = on_rows};
   sql_stats stats;
   memset(&stats, 0, sizeof stats);

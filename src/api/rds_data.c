@@ -197,6 +197,11 @@ static void data_handle(void *ctx, http_req *r)
     const char *arn = json_string_value(json_object_get(in, "resourceArn"));
     rc = api_authorize(r, arena_sprintf(r->arena, "rds-data:%s", op), arn != NULL ? arn : "*",
                        &e);
+    /* the Data API reads the secret for its caller, as AWS's does: only
+       one the caller may read itself */
+    const char *secret = json_string_value(json_object_get(in, "secretArn"));
+    if (rc == 0 && secret != NULL)
+      rc = api_authorize_implied(r, "secretsmanager:GetSecretValue", secret, &e);
   }
   const char *arn = in != NULL ? json_string_value(json_object_get(in, "resourceArn")) : NULL;
   /* Commit and Rollback need no resume (an open transaction keeps it running) */

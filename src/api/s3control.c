@@ -321,6 +321,8 @@ static int do_op(ctl *s, http_req *req, call *c, const char **exc, err *e)
   switch (c->op) {
   case OP_CREATE:
     rc = body_json(req, "CreateJobRequest", &in, e);
+    if (rc == 0) /* the job acts as its role: the caller must be allowed to pass it */
+      rc = api_authorize_pass_role(req, json_string_value(json_object_get(in, "RoleArn")), e);
     if (rc == 0)
       rc = batch_job_create(s->b, c->account, in, &out, e);
     if (rc == 0)

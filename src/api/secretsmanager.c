@@ -10,9 +10,12 @@
 #include "api/iam.h"
 #include "api/json_rpc.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #define SM_BODY_MAX (128u << 10)
+
+static _Atomic(rdb *) sm_rdb;  /* for resource(): one service per process */
 
 static int op_create(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
 {
@@ -60,6 +63,19 @@ static const char *resource(http_req *r, const char *op, json_t *in)
     return "*";
   if (strncmp(id, "arn:", 4) == 0)
     return id;
+  /* a secret named by its name is the ARN it has (with its random
+     suffix), so a policy naming that ARN decides, as on AWS */
+  json_t *sec = NULL;
+  err ignored = {0};
+  rdb *db = atomic_load(&sm_rdb);
+  if (db != NULL && strcmp(op, "CreateSecret") != 0 &&
+      rdb_secret_get(db, id, &sec, &ignored) == 0) {
+    const char *arn = json_string_value(json_object_get(sec, "ARN"));
+    const char *res = arn != NULL ? arena_strdup(r->arena, arn) : NULL;
+    json_decref(sec);
+    if (res != NULL)
+      return res;
+  }
   return arena_sprintf(r->arena, "arn:aws:secretsmanager:" API_REGION ":" API_ACCOUNT_ID
                        ":secret:%s", id);
 }
@@ -78,10 +94,13 @@ static const json_rpc_def def = {
 
 http_service *secretsmanager_service_new(rdb *r)
 {
+  atomic_store(&sm_rdb, r);
   return json_rpc_service_new(&def, r);
 }
 
 http_service *secretsmanager_service_free(http_service *svc)
 {
+  if (svc != NULL)
+    atomic_store(&sm_rdb, NULL);
   return json_rpc_service_free(svc);
 }

@@ -112,6 +112,7 @@ static const struct {
     {ERR_DENIED, 400, "AccessDeniedException"},
     {ERR_AUTH_MALFORMED, 400, "IncompleteSignature"},
     {ERR_UNAVAILABLE, 503, "ServiceUnavailable"},
+    {ERR_INVALID_REQUEST, 400, "ValidationException"},  /* a malformed request head */
 };
 
 static void write_error(http_req *r, const err *e)
@@ -200,9 +201,6 @@ static int op_create(states *s, http_req *r, states_call *c, json_t *in, json_t 
   if ((rc = need(in, "name", &x, e)) != 0 || (rc = need(in, "definition", &x, e)) != 0 ||
       (rc = need(in, "roleArn", &x, e)) != 0)
     return rc;
-  /* executions act as the role: passing it is a permission of its own */
-  if (!r->admin && (rc = api_authorize(r, "iam:PassRole", p.role_arn, e)) != 0)
-    return rc;
   json_t *m;
   if ((rc = flow_machine_create(s->f, &p, &m, e)) != 0)
     return rc;
@@ -250,8 +248,6 @@ static int op_update(states *s, http_req *r, states_call *c, json_t *in, json_t 
   if (qualified(arn, e))
     return e->code;
   const char *role = in_str(in, "roleArn");
-  if (role != NULL && !r->admin && (rc = api_authorize(r, "iam:PassRole", role, e)) != 0)
-    return rc;
   bool publish = json_is_true(json_object_get(in, "publish"));
   if (publish && in_str(in, "definition") == NULL && role == NULL) {
     /* only a new version of the current revision */
@@ -762,6 +758,8 @@ static void states_handle(void *ctx, http_req *r)
     snprintf(action, sizeof action, "states:%s", ops[op].name);
     const char *res = ops[op].arn_field ? in_str(c->in, ops[op].arn_field) : NULL;
     rc = api_authorize(r, action, res != NULL ? res : "*", &e);
+    if (rc == 0)
+      rc = api_authorize_pass_role(r, in_str(c->in, "roleArn"), &e);
   }
   json_t *out = NULL;
   const char *arn;

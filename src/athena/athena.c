@@ -269,6 +269,8 @@ int athena_open(const athena_options *o, athena **out, err *e)
   athena *a = xcalloc(1, sizeof *a);
   a->st = o->st;
   a->catalog = o->catalog;
+  a->authorize = o->authorize;
+  a->authorize_ctx = o->authorize_ctx;
   pthread_mutex_init(&a->mu, NULL);
   pthread_mutex_init(&a->wg_mu, NULL);
   pthread_cond_init(&a->work, NULL);
@@ -816,9 +818,27 @@ int athena_query_start(athena *a, json_t *in, const char *principal, char id_out
 
 /* The one place that turns an execution into the engine's options: the
  * catalog and the default database (QueryExecutionContext) plug in here. */
-static void query_options(athena *a, ajob *j, sql_options *opt)
+/* sql_options.access: the caller's permissions on what its query reads and
+ * writes (athena_options.authorize), asked for by the job's principal. */
+typedef struct job_caller {
+  athena *a;
+  const char *principal;
+} job_caller;
+
+static int job_access(void *ctx, const char *action, const char *resource, err *e)
+{
+  job_caller *c = ctx;
+  return c->a->authorize(c->a->authorize_ctx, c->principal, action, resource, e);
+}
+
+static void query_options(athena *a, ajob *j, job_caller *caller, sql_options *opt)
 {
   memset(opt, 0, sizeof *opt);
+  if (a->authorize != NULL && j->principal != NULL) {
+    *caller = (job_caller){.a = a, .principal = j->principal};
+    opt->access = job_access;
+    opt->access_ctx = caller;
+  }
   opt->time_limit_ms = a->time_limit_ms;
   opt->memory_limit = a->memory_limit;
   opt->cancel = &j->cancel;
@@ -857,6 +877,8 @@ static void classify(int rc, int *category, int *type, bool *retryable)
   switch (rc) {
   case ERR_INVALID: *category = 2; *type = 1000; break;         /* user error */
   case ERR_NO_SUCH_BUCKET: *category = 2; *type = 1000; break;
+  case ERR_DENIED: *category = 2; *type = 1000; break;           /* no permission */
+  case ERR_UNKNOWN_ACCESS_KEY: *category = 2; *type = 1000; break;
   case ERR_NOT_IMPLEMENTED: *category = 2; *type = 1000; break;
   case ERR_ENTITY_TOO_LARGE: *category = 1; *type = 0; break;   /* exhausted resources */
   case ERR_REQUEST_TIMEOUT: *category = 2; *type = 206; break;  /* timed out */
@@ -883,7 +905,8 @@ static json_t *run_job(athena *a, ajob *j, bool *drop)
 {
   *drop = false;
   sql_options opt;
-  query_options(a, j, &opt);
+  job_caller caller;
+  query_options(a, j, &caller, &opt);
   opt.progress = on_progress;
   opt.progress_ctx = j;
   sql_stats stats;

@@ -65,6 +65,14 @@ typedef struct athena_options {
   uint64_t time_limit_ms;     /* per query; 0: TARN_SQL_TIMEOUT_SECONDS, else 30 minutes */
   uint64_t memory_limit;      /* per query; 0: the engine's default rule (sql.h) */
   catalog *catalog;           /* optional: the tables FROM db.table reads, DDL */
+  /* Optional: may principal (the access key that started a query) do
+     action ("s3:GetObject", ...) on resource (an S3 ARN)? 0, or an ERR_*
+     code with e set that fails the query. Asked for every bucket a query
+     lists and object it reads or writes (sql_options.access); a query
+     without a principal is the server's own and is never asked. */
+  int (*authorize)(void *ctx, const char *principal, const char *action, const char *resource,
+                   err *e);
+  void *authorize_ctx;
 } athena_options;
 
 /* Opens (creating) DATA/athena/meta, creates the work group "primary" when

@@ -44,6 +44,9 @@ typedef struct ajob {
 struct athena {
   store *st;
   catalog *catalog;         /* borrowed, or NULL */
+  int (*authorize)(void *ctx, const char *principal, const char *action, const char *resource,
+                   err *e);         /* athena_options.authorize */
+  void *authorize_ctx;
   char *dir;
   MDB_env *env;
   MDB_dbi db_execs;         /* id -> QueryExecution JSON ("_" members internal) */

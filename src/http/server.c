@@ -835,9 +835,29 @@ static const char *unsigned_service(const http_req *r)
         return "lambda";
     }
   }
+  /* the JSON protocols name their service in X-Amz-Target */
+  static const struct {
+    const char *prefix;
+    const char *service;
+  } targets[] = {
+      {"AmazonSQS.", "sqs"},           {"Kinesis_20131202.", "kinesis"},
+      {"Firehose_20150804.", "firehose"}, {"AWSStepFunctions.", "states"},
+      {"DynamoDB_20120810.", "dynamodb"}, {"DynamoDBStreams_20120810.", "dynamodb"},
+      {"AWSGlue.", "glue"},            {"AmazonAthena.", "athena"},
+      {"secretsmanager.", "secretsmanager"},
+  };
   const char *target = http_req_header(r, "x-amz-target");
-  if (target != NULL && str_starts(target, "AmazonSQS."))
-    return "sqs";
+  for (size_t i = 0; target != NULL && i < sizeof targets / sizeof targets[0]; i++)
+    if (str_starts(target, targets[i].prefix))
+      return targets[i].service;
+  /* REST-JSON APIs whose paths no bucket can have (uppercase, too short) */
+  static const char *const data_api[] = {"/Execute", "/BatchExecute", "/BeginTransaction",
+                                         "/CommitTransaction", "/RollbackTransaction"};
+  for (size_t i = 0; i < sizeof data_api / sizeof data_api[0]; i++)
+    if (strcmp(p, data_api[i]) == 0)
+      return "rds-data";
+  if (strncmp(p, "/v2/", 4) == 0)
+    return "apigateway";
   if (r->method == NULL || strcmp(r->method, "POST") != 0 || r->nquery != 0)
     return "s3";
   if (p[0] == '/' && strspn(p + 1, "0123456789") == 12 && p[13] == '/' && p[14] != '\0' &&

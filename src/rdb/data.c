@@ -8,7 +8,8 @@
  * Statements: named parameters (:name) become $n outside quotes, comments
  * and `::` casts; values go as text with the type their union member (or
  * typeHint) names, so PostgreSQL checks them. A statement without parameters
- * runs through PQexec (several statements allowed, the last one answers).
+ * is sent as one query string (several statements allowed, the last one
+ * answers); answers are read row by row, so none is held past RDB_RESULT_MAX.
  * Array parameters: see "arrays" below.
  *
  * Invariants:
@@ -602,6 +603,81 @@ static int pg_error(PGresult *res, PGconn *pg, err *e)
   return ERR_INVALID;
 }
 
+/* Reads the answer of the statements sent on pg, row by row (single-row
+ * mode), into one result: the last statement's, as PQexec would give.
+ * Rows past RDB_RESULT_MAX bytes (as answer() counts them) are never kept:
+ * the statement is cancelled and the answer is the size error, so a query
+ * of a billion rows costs the server 1 MB, not the rows. */
+static int collect(PGconn *pg, PGresult **res, err *e)
+{
+  PQsetSingleRowMode(pg);
+  PGresult *acc = NULL;    /* the rows of the statement being read */
+  PGresult *last = NULL;   /* the last finished statement's result */
+  PGresult *failed = NULL; /* the first error */
+  size_t bytes = 0;
+  bool over = false, oom = false;
+  PGresult *x;
+  while ((x = PQgetResult(pg)) != NULL) {
+    ExecStatusType st = PQresultStatus(x);
+    if (st == PGRES_SINGLE_TUPLE) {
+      int cols = PQnfields(x);
+      size_t size = 0;
+      for (int j = 0; j < cols; j++)
+        size += (size_t)PQgetlength(x, 0, j) + 24;
+      if (!over && !oom && bytes + size > RDB_RESULT_MAX) {
+        over = true;
+        PGcancel *cancel = PQgetCancel(pg);
+        char ebuf[256];
+        if (cancel != NULL)
+          PQcancel(cancel, ebuf, sizeof ebuf);
+        PQfreeCancel(cancel);
+      }
+      if (!over && !oom) {
+        if (acc == NULL)
+          acc = PQcopyResult(x, PG_COPYRES_ATTRS);
+        int row = acc != NULL ? PQntuples(acc) : 0;
+        for (int j = 0; j < cols && acc != NULL && !oom; j++)
+          oom = !PQsetvalue(acc, row, j, PQgetisnull(x, 0, j) ? NULL : PQgetvalue(x, 0, j),
+                            PQgetisnull(x, 0, j) ? -1 : PQgetlength(x, 0, j));
+        oom = oom || acc == NULL;
+        bytes += size;
+      }
+      PQclear(x);
+      continue;
+    }
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK || st == PGRES_EMPTY_QUERY) {
+      PQclear(last);
+      if (st == PGRES_TUPLES_OK && acc != NULL) {
+        last = acc;  /* the rows, with the statement's columns */
+        PQclear(x);
+      } else {
+        PQclear(acc);
+        last = x;
+      }
+      acc = NULL;
+      bytes = 0;
+      continue;
+    }
+    if (failed == NULL)
+      failed = x;
+    else
+      PQclear(x);
+  }
+  PQclear(acc);
+  int rc = 0;
+  if (over || oom)
+    rc = err_set(e, ERR_INVALID, "Database returned more than the allowed response size limit");
+  else if (failed != NULL)
+    rc = pg_error(failed, pg, e);
+  PQclear(failed);
+  if (rc != 0) {
+    PQclear(last);
+    return rc;
+  }
+  *res = last;
+  return 0;
+}
+
 /* Runs sql with params on pg; *res is the last result (the caller clears). */
 static int run(PGconn *pg, const char *sql, json_t *params, PGresult **res, err *e)
 {
@@ -619,28 +695,28 @@ static int run(PGconn *pg, const char *sql, json_t *params, PGresult **res, err 
     json_decref(names);
     return err_set(e, ERR_INVALID, "too many parameters (at most %d)", PARAMS_MAX);
   }
+  int sent;
   if (json_array_size(names) == 0 && json_array_size(params) == 0) {
-    r = PQexec(pg, text);
+    sent = PQsendQuery(pg, text);
   } else {
     bound bd;
     rc = bind(names, params, &bd, e);
-    if (rc == 0)
-      r = PQexecParams(pg, text, (int)bd.n, bd.types, (const char *const *)bd.values, NULL,
-                       NULL, 0);
+    sent = rc == 0 ? PQsendQueryParams(pg, text, (int)bd.n, bd.types,
+                                       (const char *const *)bd.values, NULL, NULL, 0)
+                   : 0;
     bound_release(&bd);
   }
   free(text);
   json_decref(names);
   if (rc != 0)
     return rc;
-  ExecStatusType st = PQresultStatus(r);
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
+  if (!sent) {
+    r = PQmakeEmptyPGresult(pg, PGRES_FATAL_ERROR);
     rc = pg_error(r, pg, e);
     PQclear(r);
     return rc;
   }
-  *res = r;
-  return 0;
+  return collect(pg, res, e);
 }
 
 /* The ExecuteStatement answer for res. */
@@ -650,7 +726,8 @@ static int answer(PGresult *res, bool meta, bool as_json, json_t **out, err *e)
   size_t size = 0;
   int rows = PQntuples(res);
   int cols = PQnfields(res);
-  if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+  ExecStatusType rst = PQresultStatus(res);
+  if (rst == PGRES_TUPLES_OK || rst == PGRES_SINGLE_TUPLE) { /* rows (collect()) */
     json_t *records = json_array();
     for (int i = 0; i < rows; i++) {
       json_t *rec = as_json ? json_object() : json_array();

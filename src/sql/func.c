@@ -59,6 +59,7 @@ static bool rt_fail(fn_ctx *c, const char *fmt, ...)
 
 #define FN_HEAP_FREE (4u << 20)
 #define FN_BIG_VALUE (1u << 20)
+#define FN_CHECK_VALUE (64u << 10)  /* results this large first check for cancellation */
 #define FN_CHARGE_STEP (1u << 20)
 
 typedef struct fn_block {
@@ -103,8 +104,13 @@ char *sql__fn_out_alloc(fn_ctx *c, const char *fname, uint64_t n)
               (unsigned long long)n, SQL_VALUE_MAX >> 20);
     return NULL;
   }
-  uint64_t after = c->heap->used + c->big_bytes + n + 1;
   qctx *q = c->q;
+  /* a large value takes milliseconds to fill: a query that was cancelled
+     (its client went away) or is past its time limit stops at the next
+     one, not at the end of a batch of them */
+  if (n >= FN_CHECK_VALUE && q != NULL && sql__qctx_check(q) != 0)
+    return NULL;
+  uint64_t after = c->heap->used + c->big_bytes + n + 1;
   if (after > FN_HEAP_FREE + (uint64_t)c->charged && q != NULL) {
     uint64_t want = (after - FN_HEAP_FREE + FN_CHARGE_STEP - 1) / FN_CHARGE_STEP * FN_CHARGE_STEP;
     int64_t delta = (int64_t)want - c->charged;
@@ -1674,19 +1680,29 @@ static bool f_date_trunc(fn_ctx *c, const bexpr *call, const value *a, value *o)
   return true;
 }
 
-static int64_t add_months(int64_t us, int64_t months)
+/* Years a timestamp (int64 microseconds) can hold, with a margin. */
+#define YEARS_MAX 290000
+
+/* us plus a number of months (the day clamped to the new month's last);
+ * false when the result is past YEARS_MAX. */
+static bool add_months(int64_t us, int64_t months, int64_t *out)
 {
   int64_t y, tod;
   unsigned m, d;
   civil(us, &y, &m, &d, &tod);
+  if (months > 12 * (int64_t)YEARS_MAX * 2 || months < -12 * (int64_t)YEARS_MAX * 2)
+    return false;
   int64_t total = y * 12 + (m - 1) + months;
   int64_t ny = floordiv(total, 12);
+  if (ny > YEARS_MAX || ny < -YEARS_MAX)
+    return false;
   unsigned nm = (unsigned)(total - ny * 12) + 1;
   static const unsigned md[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   unsigned maxd = md[nm - 1] + (nm == 2 && ((ny % 4 == 0 && ny % 100 != 0) || ny % 400 == 0));
   if (d > maxd)
     d = maxd;
-  return fmt_days_from_civil(ny, nm, d) * US_PER_DAY + tod;
+  *out = fmt_days_from_civil(ny, nm, d) * US_PER_DAY + tod;
+  return true;
 }
 
 static int b_date_add(qctx *q, bexpr *call, err *e, sql_pos *pos)
@@ -1708,11 +1724,15 @@ static bool f_date_add(fn_ctx *c, const bexpr *call, const value *a, value *o)
   int64_t n = a[1].i;
   static const int64_t mul[] = {1000, 1000000, 60000000, 3600000000LL, US_PER_DAY,
                                 7 * US_PER_DAY};
-  int64_t r;
+  int64_t r, step;
+  bool ok;
   if (u <= U_WEEK)
-    r = us + n * mul[u];
+    ok = !__builtin_mul_overflow(n, mul[u], &step) && !__builtin_add_overflow(us, step, &r);
   else
-    r = add_months(us, u == U_MONTH ? n : u == U_QUARTER ? n * 3 : n * 12);
+    ok = !__builtin_mul_overflow(n, u == U_MONTH ? 1 : u == U_QUARTER ? 3 : 12, &step) &&
+         add_months(us, step, &r);
+  if (!ok)
+    return rt_fail(c, "date_add: the result is out of range%s", "");
   o->i = is_date ? floordiv(r, US_PER_DAY) : r;
   return true;
 }
@@ -1735,7 +1755,10 @@ static bool f_date_diff(fn_ctx *c, const bexpr *call, const value *a, value *o)
   static const int64_t mul[] = {1000, 1000000, 60000000, 3600000000LL, US_PER_DAY,
                                 7 * US_PER_DAY};
   if (u <= U_WEEK) {
-    o->i = (y - x) / mul[u];
+    int64_t diff;
+    if (__builtin_sub_overflow(y, x, &diff))
+      return rt_fail(c, "date_diff: the difference is out of range%s", "");
+    o->i = diff / mul[u];
     return true;
   }
   int64_t y1, t1, y2, t2;
@@ -1950,36 +1973,43 @@ static int b_internal(qctx *q, bexpr *call, err *e, sql_pos *pos)
   return 0;
 }
 
+/* false when the result is out of range */
 static bool time_add(const bexpr *call, const value *a, value *o, int sign)
 {
   bool is_date = call->args[0]->type.t == SQL_DATE;
   int64_t us = ts_of(call, 0, a[0]);
-  int64_t r;
-  if (call->args[1]->type.t == SQL_INTERVAL_YM)
-    r = add_months(us, sign * a[1].i);
-  else
-    r = us + sign * a[1].i;
+  int64_t r, step;
+  if (__builtin_mul_overflow(a[1].i, (int64_t)sign, &step))
+    return false;
+  if (call->args[1]->type.t == SQL_INTERVAL_YM) {
+    if (!add_months(us, step, &r))
+      return false;
+  } else if (__builtin_add_overflow(us, step, &r)) {
+    return false;
+  }
   o->i = is_date && call->type.t == SQL_DATE ? floordiv(r, US_PER_DAY) : r;
   return true;
 }
 
 static bool f_time_plus(fn_ctx *c, const bexpr *call, const value *a, value *o)
 {
-  (void)c;
-  return time_add(call, a, o, 1);
+  if (!time_add(call, a, o, 1))
+    return rt_fail(c, "%s: the result is out of range", "+");
+  return true;
 }
 
 static bool f_time_minus(fn_ctx *c, const bexpr *call, const value *a, value *o)
 {
-  (void)c;
-  return time_add(call, a, o, -1);
+  if (!time_add(call, a, o, -1))
+    return rt_fail(c, "%s: the result is out of range", "-");
+  return true;
 }
 
 static bool f_time_diff(fn_ctx *c, const bexpr *call, const value *a, value *o)
 {
-  (void)c;
   (void)call;
-  o->i = a[0].i - a[1].i;
+  if (__builtin_sub_overflow(a[0].i, a[1].i, &o->i))
+    return rt_fail(c, "-: the difference is out of range%s", "");
   return true;
 }
 

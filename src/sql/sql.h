@@ -145,6 +145,14 @@ typedef struct sql_options {
      AS and INSERT INTO run against it. */
   catalog *catalog;
   const char *database;    /* the default database; NULL: "default" */
+  /* Optional: asked before the query lists a bucket ("s3:ListBucket",
+     "arn:aws:s3:::BUCKET"), reads an object ("s3:GetObject",
+     "arn:aws:s3:::BUCKET/KEY") or makes one visible ("s3:PutObject", same
+     form): 0 lets it, anything else (with e set) fails the query with that
+     code. A caller that is not the account's root runs its queries with
+     it, so SQL never reaches an object its caller could not. */
+  int (*access)(void *ctx, const char *action, const char *resource, err *e);
+  void *access_ctx;
 } sql_options;
 
 /* What a query did, filled on success and on failure. */

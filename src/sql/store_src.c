@@ -16,6 +16,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -130,10 +131,68 @@ void sql_objsrc_store(sql_objsrc *out, store *st)
   out->put_abort = store_put_abort;
 }
 
+/* ---- the caller's permissions (sql_options.access) in front of the store ---- */
+
+typedef struct checked_src {
+  store *st;
+  const sql_options *opt;
+} checked_src;
+
+static int check(const checked_src *c, const char *action, const char *bucket, const char *key,
+                 err *e)
+{
+  char res[2 * STORE_MAX_KEY];
+  if (key != NULL)
+    snprintf(res, sizeof res, "arn:aws:s3:::%s/%s", bucket, key);
+  else
+    snprintf(res, sizeof res, "arn:aws:s3:::%s", bucket);
+  return c->opt->access(c->opt->access_ctx, action, res, e);
+}
+
+static int checked_list(void *ctx, const char *bucket, const char *prefix, objsrc_list_fn fn,
+                        void *arg, err *e)
+{
+  checked_src *c = ctx;
+  int rc = check(c, "s3:ListBucket", bucket, NULL, e);
+  return rc != 0 ? rc : store_list(c->st, bucket, prefix, fn, arg, e);
+}
+
+static int checked_open(void *ctx, const char *bucket, const char *key, int *fd, uint64_t *size,
+                        err *e)
+{
+  checked_src *c = ctx;
+  int rc = check(c, "s3:GetObject", bucket, key, e);
+  return rc != 0 ? rc : store_open_obj(c->st, bucket, key, fd, size, e);
+}
+
+static int checked_put_new(void *ctx, void **w, err *e)
+{
+  return store_put_new(((checked_src *)ctx)->st, w, e);
+}
+
+static int checked_put_commit(void *ctx, void *w, const char *bucket, const char *key, err *e)
+{
+  checked_src *c = ctx;
+  int rc = check(c, "s3:PutObject", bucket, key, e);
+  if (rc != 0) {
+    store_put_abort(w);
+    return rc;
+  }
+  return store_put_commit(c->st, w, bucket, key, e);
+}
+
 int sql_run(store *st, const char *sql, const sql_options *opt, sql_sink *sink,
             sql_stats *stats, err *e)
 {
   sql_objsrc src;
   sql_objsrc_store(&src, st);
+  checked_src c = {.st = st, .opt = opt};
+  if (opt != NULL && opt->access != NULL) {
+    src.ctx = &c;
+    src.list = checked_list;
+    src.open = checked_open;
+    src.put_new = checked_put_new;
+    src.put_commit = checked_put_commit;
+  }
   return sql__run_src(&src, sql, opt, sink, stats, e);
 }

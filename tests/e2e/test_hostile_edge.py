@@ -321,6 +321,38 @@ def test_unsigned_lambda_and_sqs_get_their_error_shape(tarn, s3):
     assert assert_alive(tarn, s3) == before
 
 
+@pytest.mark.parametrize("target,version", [
+    ("Kinesis_20131202.ListStreams", "1.1"), ("Firehose_20150804.ListDeliveryStreams", "1.1"),
+    ("AWSStepFunctions.ListStateMachines", "1.0"), ("DynamoDB_20120810.ListTables", "1.0"),
+    ("DynamoDBStreams_20120810.ListStreams", "1.0"), ("AWSGlue.GetDatabases", "1.1"),
+    ("AmazonAthena.ListWorkGroups", "1.1"), ("secretsmanager.ListSecrets", "1.1"),
+])
+def test_json_services_answer_unsigned_and_malformed_in_json(tarn, target, version):
+    """The JSON 1.x services get their own error shape (JSON, __type) for an
+    unsigned request and for the heads the edge refuses, never S3's XML."""
+    head = (b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: %s\r\n"
+            b"Content-Type: application/x-amz-json-%s\r\n" % (target.encode(), version.encode()))
+    for data, status in ((head + b"Content-Length: 2\r\n\r\n{}", (400, 403)),
+                         (head + b"Content-Length: -1\r\n\r\n", (400,)),
+                         (head + b"X-A: b\r\n" * 250 + b"\r\n", (400,))):
+        got = raw(tarn, data)
+        assert got.count(b"HTTP/1.1 ") == 1, got[:300]
+        got_status, headers, body = parse_response(got)
+        assert got_status in status, body[:300]
+        assert headers["content-type"] == "application/x-amz-json-%s" % version, body[:300]
+        assert json.loads(body)["__type"], body
+
+
+def test_rest_json_services_answer_unsigned_in_json(tarn):
+    for data in (b"GET /v2/apis HTTP/1.1\r\nHost: x\r\n\r\n",
+                 b"POST /Execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 2\r\n\r\n{}"):
+        got_status, headers, body = parse_response(raw(tarn, data))
+        assert got_status == 403, body[:300]
+        assert headers["content-type"] == "application/json", body[:300]
+        assert "message" in json.loads(body)
+
+
 # ---- 4. storage classes and reserved bucket names ----
 
 def test_invalid_storage_class_is_refused(tarn, s3, bucket):

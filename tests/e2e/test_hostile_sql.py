@@ -101,6 +101,19 @@ def test_huge_string_results_are_errors_naming_the_function(tarn):
     assert_alive(tarn)
 
 
+def test_date_arithmetic_out_of_range_is_an_error(tarn):
+    for q, name in (("date_add('day', 9223372036854775807, DATE '2020-01-01')", "date_add:"),
+                    ("date_add('year', -9223372036854775808, DATE '2020-01-01')", "date_add:"),
+                    ("date_add('month', 4000000000, TIMESTAMP '2020-01-01 00:00:00')",
+                     "date_add:"),
+                    ("date_add('millisecond', 9223372036854775807, TIMESTAMP '2020-01-01 00:00:00')",
+                     "date_add:")):
+        assert_error(sql(tarn, "SELECT " + q), 400, name, "out of range")
+    r = sql(tarn, "SELECT date_add('month', 1, DATE '2020-01-31')")
+    assert r.status_code == 200 and r.json()["rows"] == [["2020-02-29"]], r.text
+    assert_alive(tarn)
+
+
 def test_regex_limit_is_an_error_not_a_wrong_answer(tarn):
     subject = "rpad('', 40, 'a') || 'b'"
     for call in ("regexp_like(%s, '(a+)+$')", "regexp_count(%s, '(a|aa)+$')",
@@ -130,6 +143,24 @@ def test_client_that_hangs_up_cancels_its_cross_join(tarn, s3, bucket):
     with open(tarn.stderr_path) as f1, open(tarn.stdout_path) as f2:
         log = f1.read() + f2.read()
     assert "query cancelled" in log and "client went away" in log
+    assert_alive(tarn)
+
+
+def test_client_that_hangs_up_cancels_a_batch_of_large_values(tarn, s3, bucket):
+    """Each row builds a 4 MB value: one batch of them is minutes of work,
+    and the query stops at the next value once its client is gone, not at
+    the end of the batch."""
+    put_table(s3, bucket)
+    before = metrics(tarn).get("tarn_sql_queries_cancelled_total", 0)
+    s = open_query(tarn, "SELECT max(length(rpad(CAST(id AS VARCHAR), 4000000, 'z'))) "
+                         "FROM 's3://%s/t.csv'" % bucket)
+    try:
+        wait_metrics(tarn, {"tarn_sql_queries_running": 1})
+        time.sleep(0.5)   # well into the batch
+    finally:
+        s.close()
+    wait_metrics(tarn, {"tarn_sql_queries_running": 0,
+                        "tarn_sql_queries_cancelled_total": before + 1}, timeout=20)
     assert_alive(tarn)
 
 

@@ -170,3 +170,47 @@ def test_bad_allowance_refused_at_start(tmp_path):
                        env=env, capture_output=True, timeout=30, text=True)
     assert p.returncode == 2 and "TARN_ALLOW_ENDPOINTS" in p.stderr, p.stderr
     assert not os.path.exists(tmp_path / "d")
+
+
+def test_redirects_are_not_followed(tarn_factory, listener):
+    """An allowed endpoint that answers with a redirect to a refused address
+    does not make tarn connect there."""
+    import http.server
+    import threading
+    hits = []
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            hits.append(self.headers.get("x-amz-sns-message-type"))
+            self.send_response(307)
+            self.send_header("Location", "http://127.0.0.1:%d/stolen" % listener.port)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        port = httpd.server_address[1]
+        srv = tarn_factory(allow_endpoints="localhost:%d" % port)
+        sns = client(srv, "sns")
+        arn = sns.create_topic(Name=unique("redirect"))["TopicArn"]
+        sns.subscribe(TopicArn=arn, Protocol="http", Endpoint="http://localhost:%d/" % port)
+        deadline = time.monotonic() + 30
+        while not hits and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert hits, "the allowed endpoint was never contacted"
+        # a second delivery reaches the endpoint after the first was answered
+        sns.subscribe(TopicArn=arn, Protocol="http", Endpoint="http://localhost:%d/2" % port)
+        deadline = time.monotonic() + 30
+        while len(hits) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(hits) >= 2
+        assert listener.connections(timeout=0.5) == 0
+        assert requests.get(srv.endpoint + "/_tarn/health", timeout=10).status_code == 200
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -9,6 +9,8 @@ Invariants:
       is refused on the very next request: 403 InvalidAccessKeyId.
 """
 import json
+import time
+import types
 
 import boto3
 import botocore.auth
@@ -19,6 +21,7 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+import batch_util
 import lambda_util as lu
 import tarnlib
 
@@ -296,6 +299,299 @@ def test_unknown_role_gets_data_plane_only(tarn, s3, lam):
     lam.delete_function(FunctionName=name)
 
 
+def athena_run(ath, sql, output):
+    qid = ath.start_query_execution(
+        QueryString=sql, ResultConfiguration={"OutputLocation": output})["QueryExecutionId"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        st = ath.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]
+        if st["State"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            return st
+        time.sleep(0.1)
+    raise AssertionError("query %s did not finish" % qid)
+
+
+def test_sql_reaches_only_objects_the_caller_may(tarn, s3, iam):
+    """Athena and /_tarn/sql read and write objects with their caller's S3
+    permissions: athena:* and glue:* do not open every bucket."""
+    victim = bucket_with(s3, "iam-victim", ["t/a.csv"])
+    s3.put_object(Bucket=victim, Key="t/a.csv", Body=b"a,b\n1,secret\n")
+    mine = bucket_with(s3, "iam-analyst", [])
+    iam.create_user(UserName="analyst")
+    iam.put_user_policy(UserName="analyst", PolicyName="p", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": ["athena:*", "glue:*", "tarn:RunSql"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "s3:*",
+         "Resource": ["arn:aws:s3:::%s" % mine, "arn:aws:s3:::%s/*" % mine]}))
+    k = iam.create_access_key(UserName="analyst")["AccessKey"]
+    ak, sk = k["AccessKeyId"], k["SecretAccessKey"]
+    ath = client(tarn, "athena", ak, sk)
+    out = "s3://%s/out/" % mine
+    for sql in ("SELECT * FROM 's3://%s/t/a.csv'" % victim,
+                "CREATE TABLE stolen WITH (external_location='s3://%s/evil/', format='PARQUET') "
+                "AS SELECT 1 AS x" % victim):
+        st = athena_run(ath, sql, out)
+        assert st["State"] == "FAILED", sql
+        assert "not authorized to perform: s3:ListBucket on resource: arn:aws:s3:::%s" % victim \
+            in st["StateChangeReason"], st
+    st = athena_run(ath, "CREATE EXTERNAL TABLE v (a string, b string) ROW FORMAT DELIMITED "
+                         "FIELDS TERMINATED BY ',' LOCATION 's3://%s/t/'" % victim, out)
+    assert st["State"] == "SUCCEEDED", st   # the catalog is glue's: allowed
+    st = athena_run(ath, "SELECT * FROM v", out)
+    assert st["State"] == "FAILED" and "s3:ListBucket" in st["StateChangeReason"], st
+    r = tarn.request("POST", "/_tarn/sql", body=("SELECT * FROM 's3://%s/t/a.csv'" % victim).encode(),
+                     access_key=ak, secret_key=sk)
+    assert "secret" not in r.text and "not authorized" in r.text, (r.status_code, r.text)
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=victim)["Contents"]] == ["t/a.csv"]
+    # the caller's own bucket is readable, and root reads everything
+    s3.put_object(Bucket=mine, Key="t/m.csv", Body=b"a,b\n2,mine\n")
+    assert athena_run(ath, "SELECT * FROM 's3://%s/t/m.csv'" % mine, out)["State"] == "SUCCEEDED"
+    root = client(tarn, "athena")
+    assert athena_run(root, "SELECT * FROM v", out)["State"] == "SUCCEEDED"
+    iam.delete_access_key(UserName="analyst", AccessKeyId=ak)
+
+
+def test_passing_a_role_needs_iam_pass_role(tarn, s3, iam):
+    """Keys that may create a function, state machine, delivery stream,
+    crawler or batch job may not hand it a role they were not allowed to
+    pass (iam:PassRole): else they would act through it with its rights."""
+    b = bucket_with(s3, "iam-pass", [])
+    iam.create_role(RoleName="powerful", AssumeRolePolicyDocument=TRUST)
+    iam.put_role_policy(RoleName="powerful", PolicyName="all", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "*", "Resource": "*"}))
+    role = "arn:aws:iam::%s:role/powerful" % ACCOUNT
+    iam.create_user(UserName="deployer")
+    iam.put_user_policy(UserName="deployer", PolicyName="p", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": ["lambda:*", "states:*", "firehose:*", "glue:*",
+                                       "s3:CreateJob", "s3:GetObject", "s3:PutObject"],
+         "Resource": "*"}))
+    k = iam.create_access_key(UserName="deployer")["AccessKey"]
+    ak, sk = k["AccessKeyId"], k["SecretAccessKey"]
+    ul = client(tarn, "lambda", ak, sk)
+    fname = lu.unique_name("iam-pass")
+    manifest = batch_util.put_manifest(s3, b, "manifest.csv", [(b, "x")])
+    ctl = batch_util.control_client(types.SimpleNamespace(
+        endpoint=tarn.endpoint, access_key=ak, secret_key=sk))
+    attempts = {
+        "lambda": lambda: lu.create(ul, fname, lu.zip_files({"app.py": (CREDS_FN, 0o100644)}),
+                                    handler="app.handler", runtime="python3.11", Role=role),
+        "states": lambda: client(tarn, "stepfunctions", ak, sk).create_state_machine(
+            name="iam-pass", roleArn=role, definition=json.dumps(
+                {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})),
+        "firehose": lambda: client(tarn, "firehose", ak, sk).create_delivery_stream(
+            DeliveryStreamName="iam-pass", ExtendedS3DestinationConfiguration={
+                "RoleARN": role, "BucketARN": "arn:aws:s3:::" + b}),
+        "glue": lambda: client(tarn, "glue", ak, sk).create_crawler(
+            Name="iam-pass", Role="powerful", Targets={"S3Targets": [{"Path": "s3://%s/" % b}]}),
+        "s3control": lambda: ctl.create_job(
+            AccountId=ACCOUNT, ConfirmationRequired=True, Priority=1, RoleArn=role,
+            Operation={"S3PutObjectTagging": {"TagSet": [{"Key": "k", "Value": "v"}]}},
+            Manifest=manifest, Report=batch_util.NO_REPORT, ClientRequestToken="iam-pass"),
+    }
+    for service, attempt in attempts.items():
+        with pytest.raises(ClientError) as e:
+            attempt()
+        assert "AccessDenied" in code(e), (service, e.value.response)
+        assert "iam:PassRole on resource: %s" % role in \
+            e.value.response["Error"]["Message"], service
+    # nothing was made
+    root_lam = lu.lambda_client(tarn)
+    assert fname not in [f["FunctionName"] for f in root_lam.list_functions()["Functions"]]
+    assert "iam-pass" not in [m["name"] for m in
+                              client(tarn, "stepfunctions").list_state_machines()["stateMachines"]]
+    assert "iam-pass" not in client(tarn, "firehose").list_delivery_streams()["DeliveryStreamNames"]
+    assert "iam-pass" not in client(tarn, "glue").list_crawlers()["CrawlerNames"]
+    # allowed to pass it: the function is made
+    iam.put_user_policy(UserName="deployer", PolicyName="pass", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": role}))
+    attempts["lambda"]()
+    root_lam.delete_function(FunctionName=fname)
+
+
+def test_managed_policy_not_resource_and_conditions_enforced(tarn, s3, iam):
+    """A customer managed policy attached to a user counts; NotResource and
+    StringLike on s3:prefix decide as in AWS."""
+    b = bucket_with(s3, "iam-lang", ["home/ann/a", "home/bob/b", "shared/s"])
+    iam.create_user(UserName="ann")
+    pol = iam.create_policy(PolicyName="ann-home", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::%s" % b,
+         "Condition": {"StringLike": {"s3:prefix": ["home/ann/*", "shared/*"]}}},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::%s/*" % b},
+        {"Effect": "Deny", "Action": "s3:GetObject",
+         "NotResource": ["arn:aws:s3:::%s/home/ann/*" % b, "arn:aws:s3:::%s/shared/*" % b]}))
+    iam.attach_user_policy(UserName="ann", PolicyArn=pol["Policy"]["Arn"])
+    k = iam.create_access_key(UserName="ann")["AccessKey"]
+    us3 = tarn.client(k["AccessKeyId"], k["SecretAccessKey"])
+    assert [o["Key"] for o in us3.list_objects_v2(Bucket=b, Prefix="home/ann/")["Contents"]] \
+        == ["home/ann/a"]
+    assert us3.get_object(Bucket=b, Key="shared/s")["Body"].read() == b"data of shared/s"
+    for call in (lambda: us3.list_objects_v2(Bucket=b, Prefix="home/bob/"),
+                 lambda: us3.list_objects_v2(Bucket=b),
+                 lambda: us3.get_object(Bucket=b, Key="home/bob/b")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "AccessDenied"
+    # detaching it takes the rights away at once
+    iam.detach_user_policy(UserName="ann", PolicyArn=pol["Policy"]["Arn"])
+    with pytest.raises(ClientError) as e:
+        us3.get_object(Bucket=b, Key="shared/s")
+    assert code(e) == "AccessDenied"
+
+
+def test_strict_iam_gives_unknown_roles_nothing(tarn_factory):
+    srv = tarn_factory(env={"TARN_STRICT_IAM": "1"})
+    s3 = srv.client()
+    b = bucket_with(s3, "iam-strict", ["k"])
+    lam = lu.lambda_client(srv)
+    name = lu.unique_name("iam-strict")
+    role = "arn:aws:iam::%s:role/not-in-tarn" % ACCOUNT
+    ak, sk = function_keys(lam, name, role)
+    assert "not-in-tarn" in srv.logs(200) and "no access (strict IAM)" in srv.logs(200)
+    fs3 = srv.client(ak, sk)
+    for call in (lambda: fs3.get_object(Bucket=b, Key="k"),
+                 lambda: fs3.put_object(Bucket=b, Key="new", Body=b"x"),
+                 lambda: fs3.list_buckets()):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "AccessDenied"
+    # a role tarn knows is enforced as written
+    iam = client(srv, "iam")
+    iam.create_role(RoleName="reader", AssumeRolePolicyDocument=TRUST)
+    iam.put_role_policy(RoleName="reader", PolicyName="p", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::%s/*" % b}))
+    lam.update_function_configuration(FunctionName=name,
+                                      Role="arn:aws:iam::%s:role/reader" % ACCOUNT)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    ak2, sk2 = lu.invoke(lam, name)[1].values()
+    assert srv.client(ak2, sk2).get_object(Bucket=b, Key="k")["Body"].read() == b"data of k"
+    assert s3.list_objects_v2(Bucket=b)["KeyCount"] == 1
+
+
+def test_code_from_s3_needs_the_callers_read(tarn, s3, iam):
+    """CreateFunction, UpdateFunctionCode and PublishLayerVersion read their
+    S3 object with the caller's rights: lambda:* does not read others'
+    buckets (a layer's download URL would hand the object out)."""
+    zipped = lu.zip_files({"app.py": (CREDS_FN, 0o100644)})
+    victim = bucket_with(s3, "iam-code", [])
+    s3.put_object(Bucket=victim, Key="private.zip", Body=zipped)
+    iam.create_user(UserName="coder")
+    iam.put_user_policy(UserName="coder", PolicyName="p", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": ["lambda:*", "iam:PassRole"], "Resource": "*"}))
+    k = iam.create_access_key(UserName="coder")["AccessKey"]
+    ul = client(tarn, "lambda", k["AccessKeyId"], k["SecretAccessKey"])
+    name = lu.unique_name("iam-code")
+    src = {"S3Bucket": victim, "S3Key": "private.zip"}
+    attempts = (
+        lambda: ul.publish_layer_version(LayerName=name, Content=src),
+        lambda: ul.create_function(FunctionName=name, Runtime="python3.11", Handler="app.handler",
+                                   Role="arn:aws:iam::%s:role/r" % ACCOUNT, Code=src),
+    )
+    for attempt in attempts:
+        with pytest.raises(ClientError) as e:
+            attempt()
+        assert "AccessDenied" in code(e), e.value.response
+        assert "s3:GetObject on resource: arn:aws:s3:::%s/private.zip" % victim in \
+            e.value.response["Error"]["Message"]
+    ul.create_function(FunctionName=name, Runtime="python3.11", Handler="app.handler",
+                       Role="arn:aws:iam::%s:role/r" % ACCOUNT, Code={"ZipFile": zipped})
+    with pytest.raises(ClientError) as e:
+        ul.update_function_code(FunctionName=name, **src)
+    assert "AccessDenied" in code(e)
+    assert ul.list_layer_versions(LayerName=name)["LayerVersions"] == []
+    # allowed to read it: the layer is published
+    iam.put_user_policy(UserName="coder", PolicyName="read", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": "arn:aws:s3:::%s/*" % victim}))
+    assert ul.publish_layer_version(LayerName=name, Content=src)["Version"] == 1
+    lu.lambda_client(tarn).delete_function(FunctionName=name)
+
+
+def test_dynamodb_batches_are_authorized_per_table(tarn, iam):
+    ddb = client(tarn, "dynamodb")
+    for t in ("iam-mine", "iam-theirs"):
+        ddb.create_table(TableName=t, KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+    iam.create_user(UserName="tables")
+    iam.put_user_policy(UserName="tables", PolicyName="p", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "dynamodb:*",
+         "Resource": "arn:aws:dynamodb:us-east-1:%s:table/iam-mine" % ACCOUNT}))
+    k = iam.create_access_key(UserName="tables")["AccessKey"]
+    u = client(tarn, "dynamodb", k["AccessKeyId"], k["SecretAccessKey"])
+    put = lambda t, v: {"PutRequest": {"Item": {"k": {"S": v}}}}
+    u.batch_write_item(RequestItems={"iam-mine": [put("iam-mine", "a")]})
+    u.transact_write_items(TransactItems=[{"Put": {"TableName": "iam-mine",
+                                                   "Item": {"k": {"S": "b"}}}}])
+    got = u.batch_get_item(RequestItems={"iam-mine": {"Keys": [{"k": {"S": "a"}}]}})
+    assert got["Responses"]["iam-mine"] == [{"k": {"S": "a"}}]
+    for call in (lambda: u.batch_write_item(RequestItems={"iam-mine": [put("iam-mine", "c")],
+                                                          "iam-theirs": [put("iam-theirs", "c")]}),
+                 lambda: u.transact_write_items(TransactItems=[
+                     {"Put": {"TableName": "iam-mine", "Item": {"k": {"S": "c"}}}},
+                     {"Put": {"TableName": "iam-theirs", "Item": {"k": {"S": "c"}}}}]),
+                 lambda: u.batch_get_item(RequestItems={"iam-theirs": {"Keys": [{"k": {"S": "a"}}]}})):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "AccessDeniedException"
+        assert "table/iam-theirs" in e.value.response["Error"]["Message"]
+    assert ddb.scan(TableName="iam-theirs")["Count"] == 0
+    assert ddb.scan(TableName="iam-mine")["Count"] == 2
+
+
+def test_secret_named_by_name_is_decided_on_its_arn(tarn, iam):
+    sm = client(tarn, "secretsmanager")
+    mine = sm.create_secret(Name="iam-mine", SecretString="m")["ARN"]
+    sm.create_secret(Name="iam-theirs", SecretString="t")
+    iam.create_user(UserName="secrets")
+    iam.put_user_policy(UserName="secrets", PolicyName="p", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": mine}))
+    k = iam.create_access_key(UserName="secrets")["AccessKey"]
+    u = client(tarn, "secretsmanager", k["AccessKeyId"], k["SecretAccessKey"])
+    assert u.get_secret_value(SecretId="iam-mine")["SecretString"] == "m"
+    assert u.get_secret_value(SecretId=mine)["SecretString"] == "m"
+    with pytest.raises(ClientError) as e:
+        u.get_secret_value(SecretId="iam-theirs")
+    assert code(e) == "AccessDeniedException"
+
+
+NO_POLICY_CALLS = [
+    ("kinesis", "create_stream", {"StreamName": "np", "ShardCount": 1}),
+    ("firehose", "list_delivery_streams", {}),
+    ("stepfunctions", "list_state_machines", {}),
+    ("dynamodb", "list_tables", {}),
+    ("dynamodbstreams", "list_streams", {}),
+    ("glue", "create_database", {"DatabaseInput": {"Name": "np"}}),
+    ("athena", "list_work_groups", {}),
+    ("apigatewayv2", "create_api", {"Name": "np", "ProtocolType": "HTTP"}),
+    ("lambda", "list_layers", {}),
+    ("lambda", "list_function_url_configs", {"FunctionName": "np"}),
+    ("lambda", "list_event_source_mappings", {}),
+    ("rds", "describe_db_clusters", {}),
+    ("secretsmanager", "list_secrets", {}),
+    ("s3", "get_bucket_website", {"Bucket": "np-bucket"}),
+    ("s3", "get_bucket_lifecycle_configuration", {"Bucket": "np-bucket"}),
+    ("s3", "get_bucket_cors", {"Bucket": "np-bucket"}),
+    ("s3", "put_bucket_policy", {"Bucket": "np-bucket", "Policy": "{}"}),
+    ("iam", "list_roles", {}),
+]
+
+
+@pytest.fixture(scope="module")
+def no_policy_keys(iam):
+    iam.create_user(UserName="nobody")
+    k = iam.create_access_key(UserName="nobody")["AccessKey"]
+    return k["AccessKeyId"], k["SecretAccessKey"]
+
+
+@pytest.mark.parametrize("service,op,kw", NO_POLICY_CALLS,
+                         ids=["%s.%s" % (c[0], c[1]) for c in NO_POLICY_CALLS])
+def test_user_without_policy_is_denied_by_every_service(tarn, no_policy_keys, service, op, kw):
+    c = client(tarn, service, *no_policy_keys)
+    with pytest.raises(ClientError) as e:
+        getattr(c, op)(**kw)
+    assert code(e) in ("AccessDenied", "AccessDeniedException"), e.value.response
+    assert "user/nobody is not authorized to perform" in e.value.response["Error"]["Message"]
+
+
 class _Unsigned(botocore.auth.SigV4Auth):
     def payload(self, request):
         return "UNSIGNED-PAYLOAD"
@@ -309,6 +605,39 @@ def raw(tarn, service, method, path, body, headers):
               tarnlib.REGION).add_auth(req)
     return requests.request(method, tarn.endpoint + path, data=body,
                             headers=dict(req.headers.items()), timeout=30)
+
+
+def json_target(target, version="1.1"):
+    return {"Content-Type": "application/x-amz-json-%s" % version, "X-Amz-Target": target}
+
+
+@pytest.mark.parametrize("service,method,path,body,headers", [
+    ("sns", "POST", "/", b"Action=CreateTopic&Name=replayed",
+     {"Content-Type": "application/x-www-form-urlencoded"}),
+    ("lambda", "POST", "/2015-03-31/functions/replayed/invocations", b"{}", {}),
+    ("kinesis", "POST", "/", b'{"StreamName":"replayed","ShardCount":1}',
+     json_target("Kinesis_20131202.CreateStream")),
+    ("firehose", "POST", "/", b'{"DeliveryStreamName":"replayed"}',
+     json_target("Firehose_20150804.CreateDeliveryStream")),
+    ("states", "POST", "/", b'{"name":"replayed"}',
+     json_target("AWSStepFunctions.CreateStateMachine", "1.0")),
+    ("dynamodb", "POST", "/", b'{"TableName":"replayed"}',
+     json_target("DynamoDB_20120810.CreateTable", "1.0")),
+    ("glue", "POST", "/", b'{"DatabaseInput":{"Name":"replayed"}}',
+     json_target("AWSGlue.CreateDatabase")),
+    ("athena", "POST", "/", b'{"QueryString":"SELECT 1"}',
+     json_target("AmazonAthena.StartQueryExecution")),
+    ("secretsmanager", "POST", "/", b'{"Name":"replayed","SecretString":"x"}',
+     json_target("secretsmanager.CreateSecret")),
+    ("rds-data", "POST", "/Execute", b'{"sql":"SELECT 1"}', {"Content-Type": "application/json"}),
+    ("apigateway", "POST", "/v2/apis", b'{"Name":"replayed","ProtocolType":"HTTP"}',
+     {"Content-Type": "application/json"}),
+    ("s3", "POST", "/_tarn/sql", b"SELECT 1", {}),
+])
+def test_unsigned_payload_refused_outside_s3(tarn, service, method, path, body, headers):
+    r = raw(tarn, service, method, path, body, headers)
+    assert r.status_code in (400, 403), (service, r.status_code, r.text)
+    assert "UNSIGNED-PAYLOAD" in r.text, (service, r.text)
 
 
 def test_unsigned_payload_only_for_s3(tarn):

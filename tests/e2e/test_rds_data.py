@@ -353,6 +353,59 @@ def test_result_limit(env):
     assert "response size limit" in ei.value.response["Error"]["Message"]
 
 
+def test_huge_result_is_never_held(env):
+    """Fifty million rows (gigabytes if buffered) end as the size error as
+    soon as the first megabyte is read: the statement is cancelled, the
+    server's memory stays small and the connection serves the next one."""
+    srv = env["srv"]
+
+    def rss_kb():
+        with open("/proc/%d/status" % srv.proc.pid) as f:
+            return int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
+
+    before = rss_kb()
+    for sql in ("SELECT generate_series(1, 50000000)",
+                "SELECT 1; SELECT repeat('x', 100000000)"):
+        with pytest.raises(ClientError) as ei:
+            env["ex"](sql)
+        assert "response size limit" in ei.value.response["Error"]["Message"], sql
+    assert rss_kb() - before < 512 * 1024, (before, rss_kb())
+    got = env["ex"]("SELECT 1 AS one; SELECT 'two' AS two", includeResultMetadata=True)
+    assert got["records"] == [[{"stringValue": "two"}]]
+    assert got["columnMetadata"][0]["name"] == "two"
+    assert env["ex"]("SELECT n FROM generate_series(1, 3) n")["records"] == [
+        [{"longValue": 1}], [{"longValue": 2}], [{"longValue": 3}]]
+
+
+def test_secret_needs_the_callers_read(env):
+    """The Data API reads the secret it is given for its caller: rds-data:*
+    alone does not let a user borrow a secret (a stronger database user)."""
+    srv = env["srv"]
+    kw = dict(endpoint_url=srv.endpoint, region_name=tarnlib.REGION,
+              config=Config(retries={"total_max_attempts": 1}))
+    iam = boto3.session.Session().client("iam", aws_access_key_id=srv.access_key,
+                                         aws_secret_access_key=srv.secret_key, **kw)
+    iam.create_user(UserName="data-user")
+    iam.put_user_policy(UserName="data-user", PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "rds-data:*", "Resource": env["arn"]}]}))
+    k = iam.create_access_key(UserName="data-user")["AccessKey"]
+    data = boto3.session.Session().client("rds-data", aws_access_key_id=k["AccessKeyId"],
+                                          aws_secret_access_key=k["SecretAccessKey"], **kw)
+    ex = lambda: data.execute_statement(resourceArn=env["arn"], secretArn=env["secret"],
+                                        database="app", sql="SELECT 1")
+    with pytest.raises(ClientError) as ei:
+        ex()
+    assert ei.value.response["Error"]["Code"] == "ForbiddenException"
+    assert "secretsmanager:GetSecretValue on resource: %s" % env["secret"] in \
+        ei.value.response["Error"]["Message"]
+    iam.put_user_policy(UserName="data-user", PolicyName="secret", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+             "Resource": env["secret"]}]}))
+    assert ex()["records"] == [[{"longValue": 1}]]
+
+
 def test_aws_cli(env):
     srv = env["srv"]
     r = srv.aws_ok("rds-data", "execute-statement", "--resource-arn", env["arn"],
