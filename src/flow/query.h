@@ -18,6 +18,8 @@ extern _Thread_local json_t *flow__vars_now;
 
 /* True when state (of the definition def) uses JSONata. */
 bool flow__ql_jsonata(json_t *def, json_t *state);
+/* The expression of a "{% expr %}" string (len bytes), or NULL. */
+const char *flow__jsonata_expr(json_t *v, size_t *len);
 /* A variable name: a letter or '_', then letters, digits, '_'. */
 bool flow__var_name_valid(const char *name, size_t len);
 /* A field value of a JSONata state: every "{% expr %}" string in it parses.

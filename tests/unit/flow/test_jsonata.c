@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "flow/flow.h"
 #include "flow/jsonata.h"
 
 #include <stdbool.h>
@@ -180,6 +181,13 @@ static const struct {
     {"$random() < 1", "true"},
     {"$millis() > 0", "true"},
     {"$contains($now(), 'T')", "true"},
+    {"Address.City[]", "[\"Winchester\"]"},
+    {"$sum(items.(p * q))", "25"},
+    {"Phone[type='office'][1].number", "\"01962 001235\""},
+    {"$count(Phone[type != 'home'])", "3"},
+    {"$map(nums, $string)", "[\"3\", \"1\", \"2\"]"},
+    {"($x := {\"a\": {\"b\": [5, 6]}}; $x.a.b[1])", "6"},
+    {"$states", "undefined"},
     /* comments */
     {"/* one */ 1 + /* two */ 1", "2"},
 };
@@ -306,6 +314,54 @@ static void test_bounds(void **state)
   assert_int_equal(jsonata_parse(deep, n, &j, &e), ERR_INVALID);
 }
 
+/* the definition check over JSONata states (flow/asl.c) */
+static void test_definition(void **state)
+{
+  (void)state;
+  static const struct {
+    const char *def;
+    const char *want; /* NULL: valid; else a part of the message */
+  } defs[] = {
+      {"{\"QueryLanguage\": \"JSONata\", \"StartAt\": \"P\", \"States\": {\"P\": "
+       "{\"Type\": \"Pass\", \"Output\": {\"a\": \"{% $states.input.x %}\"}, "
+       "\"Assign\": {\"v\": \"{% 1 %}\"}, \"End\": true}}}", NULL},
+      {"{\"QueryLanguage\": \"JSONata\", \"StartAt\": \"P\", \"States\": {\"P\": "
+       "{\"Type\": \"Pass\", \"Parameters\": {}, \"End\": true}}}",
+       "The field 'Parameters' is not supported for states with QueryLanguage JSONata at "
+       "/States/P/Parameters"},
+      {"{\"QueryLanguage\": \"JSONata\", \"StartAt\": \"P\", \"States\": {\"P\": "
+       "{\"Type\": \"Pass\", \"Output\": \"{% ( %}\", \"End\": true}}}",
+       "must be a valid JSONata expression"},
+      {"{\"QueryLanguage\": \"JSONata\", \"StartAt\": \"C\", \"States\": {\"C\": "
+       "{\"Type\": \"Choice\", \"Choices\": [{\"Condition\": \"{% $x > 1 %}\", "
+       "\"Next\": \"E\"}], \"Default\": \"E\"}, \"E\": {\"Type\": \"Succeed\"}}}", NULL},
+      {"{\"QueryLanguage\": \"JSONata\", \"StartAt\": \"W\", \"States\": {\"W\": "
+       "{\"Type\": \"Wait\", \"Seconds\": \"{% $n %}\", \"End\": true}}}", NULL},
+      {"{\"QueryLanguage\": \"JSONata\", \"StartAt\": \"T\", \"States\": {\"T\": "
+       "{\"Type\": \"Task\", \"Resource\": \"arn:aws:states:::lambda:invoke\", "
+       "\"Arguments\": {\"FunctionName\": \"f\"}, \"TimeoutSeconds\": \"{% 5 %}\", "
+       "\"Catch\": [{\"ErrorEquals\": [\"States.ALL\"], \"Next\": \"T\", "
+       "\"ResultPath\": \"$.e\"}], \"End\": true}}}",
+       "ResultPath"},
+      {"{\"StartAt\": \"P\", \"States\": {\"P\": {\"Type\": \"Pass\", "
+       "\"Assign\": {\"x.$\": \"$.a\", \"y.$\": \"$x.b\"}, \"End\": true}}}", NULL},
+      {"{\"StartAt\": \"P\", \"States\": {\"P\": {\"Type\": \"Pass\", "
+       "\"Assign\": {\"states\": 1}, \"End\": true}}}", "'states'"},
+      {"{\"StartAt\": \"P\", \"States\": {\"P\": {\"Type\": \"Succeed\", "
+       "\"Assign\": {\"a\": 1}}}}", "Assign"},
+      {"{\"QueryLanguage\": \"XPath\", \"StartAt\": \"P\", \"States\": {\"P\": "
+       "{\"Type\": \"Succeed\"}}}", "QueryLanguage"},
+  };
+  for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
+    err e = {0};
+    int rc = flow_definition_check(defs[i].def, strlen(defs[i].def), NULL, &e);
+    if (defs[i].want == NULL && rc != 0)
+      fail_msg("definition %zu: %s", i, e.msg);
+    if (defs[i].want != NULL && (rc != FLOW_ERR_DEFINITION || strstr(e.msg, defs[i].want) == NULL))
+      fail_msg("definition %zu: rc %d, '%s'", i, rc, e.msg);
+  }
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -313,6 +369,7 @@ int main(void)
       cmocka_unit_test(test_variables),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_bounds),
+      cmocka_unit_test(test_definition),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
