@@ -124,6 +124,22 @@ int flow__assign_path(stepper *st, touch *t, json_t *assign, json_t *doc, json_t
 
 /* ---- JSONata fields ---- */
 
+/* The field whose expression failed last (the EvaluationFailed event's
+ * location). */
+static _Thread_local const char *failed_field;
+
+/* History: AWS's EvaluationFailed event before a JSONata failure. */
+static void eval_failed(stepper *st, touch *t, int rc, err *e)
+{
+  if (rc != FLOW_ERR_QUERY)
+    return;
+  json_t *d = json_pack("{s:s, s:s, s:s}", "state", flow__rec_str(t->rec, "state"), "error",
+                        "States.QueryEvaluationError", "cause", e->msg);
+  if (failed_field != NULL)
+    json_object_set_new(d, "location", json_string(failed_field));
+  flow__emit(st, t, "EvaluationFailed", "evaluationFailedEventDetails", d);
+}
+
 /* The variables a JSONata expression of the state sees: the run's, and
  * $states {input, context, result, errorOutput} (NULLs left out). */
 static json_t *ja_vars(stepper *st, touch *t, json_t *input, json_t *ctx, json_t *result,
@@ -151,6 +167,7 @@ static int ja_value(json_t *v, json_t *input, json_t *vars, const char *field, j
   size_t len;
   const char *x = flow__jsonata_expr(v, &len);
   if (x != NULL) {
+    failed_field = field;
     jsonata *j;
     err pe = {0};
     if (jsonata_parse(x, len, &j, &pe) != 0)
@@ -263,6 +280,7 @@ int flow__result_shape(stepper *st, touch *t, json_t *state, json_t *input, json
   int rc = ja_shape(t, json_object_get(state, "Output"), json_object_get(state, "Assign"), NULL,
                     result, input, vars, out, e);
   json_decref(vars);
+  eval_failed(st, t, rc, e);
   return rc;
 }
 
@@ -273,10 +291,13 @@ int flow__catch_shape(stepper *st, touch *t, json_t *state, json_t *catcher, jso
   json_t *input = json_object_get(t->rec, "input");
   if (!flow__ql_jsonata(st->x->def, state))
     return flow__assign_path(st, t, json_object_get(catcher, "Assign"), errobj, NULL, e);
-  json_t *vars = ja_vars(st, t, input, NULL, NULL, errobj);
+  json_t *ctx = flow__context(st, t);
+  json_t *vars = ja_vars(st, t, input, ctx, NULL, errobj);
+  json_decref(ctx);
   int rc = ja_shape(t, json_object_get(catcher, "Output"), json_object_get(catcher, "Assign"),
                     NULL, errobj, input, vars, out, e);
   json_decref(vars);
+  eval_failed(st, t, rc, e);
   return rc != 0 ? rc : 1;
 }
 
@@ -291,6 +312,7 @@ int flow__ja_item(stepper *st, touch *t, json_t *sel, json_t *item, size_t i, js
   int rc = ja_value(sel, input, vars, "ItemSelector", out, e);
   json_decref(vars);
   json_decref(c);
+  eval_failed(st, t, rc, e);
   return rc;
 }
 
@@ -328,6 +350,7 @@ static int ja_seconds(json_t *state, const char *field, long long min, json_t *i
 
 static enum outcome ja_fail(stepper *st, touch *t, json_t *state, int rc, err *e)
 {
+  eval_failed(st, t, rc, e);
   return flow__fail_state(st, t, state, flow__error_name(rc), e->msg);
 }
 

@@ -59,5 +59,7 @@ void flow__exit_event(stepper *st, touch *t, const char *type, json_t *out);
 enum outcome flow__task_schedule(stepper *st, touch *t, json_t *state);
 enum outcome flow__spawn(stepper *st, touch *t, json_t *state, json_t *ctx, json_t *eff, err *e);
 const char *flow__token_new(touch *t);
+/* The context object ($$, $states.context) of run t (a new object). */
+json_t *flow__context(stepper *st, touch *t);
 
 #endif

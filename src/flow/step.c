@@ -1452,3 +1452,8 @@ const char *flow__token_new(touch *t)
   return token_new(t);
 }
 
+json_t *flow__context(stepper *st, touch *t)
+{
+  return context(st, t);
+}
+

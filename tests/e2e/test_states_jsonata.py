@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import lambda_util
-from states_util import history, machine, run, sfn_client, unique, wait_done
+from states_util import history, machine, raw_call, run, sfn_client, unique, wait_done
 
 CODE = '''
 def double(event, context):
@@ -101,22 +101,31 @@ def test_catch_output_and_fail_expressions(sfn, fns):
               "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "F",
                          "Assign": {"err": "{% $states.errorOutput.Error %}"},
                          "Output": {"why": "{% $states.errorOutput.Error %}",
-                                    "n": "{% $states.input.n %}"}}]},
+                                    "n": "{% $states.input.n %}",
+                                    "st": "{% $states.context.State.Name %}"}}]},
         "F": {"Type": "Fail", "Error": "{% 'Custom.' & $err %}",
-              "Cause": "{% 'n was ' & $string($states.input.n) & ', ' & $states.input.why %}"}}}
+              "Cause": "{% 'n was ' & $string($states.input.n) & ', ' & $states.input.why & ' in '"
+                       " & $states.input.st %}"}}}
     desc, _ = run(sfn, d, {"n": 3})
     assert desc["status"] == "FAILED", desc
     assert desc["error"] == "Custom.ValueError"
-    assert desc["cause"] == "n was 3, ValueError"
+    assert desc["cause"] == "n was 3, ValueError in T"
 
 
-def test_query_evaluation_error(sfn):
+def test_query_evaluation_error(sfn, tarn):
     d = {"QueryLanguage": "JSONata", "StartAt": "P", "States": {
         "P": {"Type": "Pass", "Output": "{% $states.input.a + 'x' %}", "End": True}}}
-    desc, _ = run(sfn, d, {"a": 1})
+    desc, arn = run(sfn, d, {"a": 1})
     assert desc["status"] == "FAILED", desc
     assert desc["error"] == "States.QueryEvaluationError"
     assert "$states.input.a + 'x'" in desc["cause"]
+    # this botocore predates evaluationFailedEventDetails: read the wire
+    raw = raw_call(tarn, "GetExecutionHistory", {"executionArn": arn})["events"]
+    ev = [e for e in raw if e["type"] == "EvaluationFailed"]
+    assert len(ev) == 1, raw
+    det = ev[0]["evaluationFailedEventDetails"]
+    assert det["state"] == "P" and det["location"] == "Output"
+    assert det["error"] == "States.QueryEvaluationError"
     # undefined where a value is needed, caught like any error
     d = {"QueryLanguage": "JSONata", "StartAt": "P", "States": {
         "P": {"Type": "Pass", "Output": "{% $states.input.nope %}", "End": True}}}
