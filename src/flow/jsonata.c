@@ -59,6 +59,7 @@ typedef struct node {
   struct node **v;      /* path steps, items, pairs (k, v, k, v), block, args, params */
   size_t n;
   bool keep;            /* N_PATH: a[] keeps a singleton array */
+  int height;           /* of the tree below, bounded (JSONATA_MAX_DEPTH) */
   size_t pos;
 } node;
 
@@ -371,6 +372,7 @@ static int lbp(parser *p)
 }
 
 static node *expr(parser *p, int rbp);
+static void height_set(parser *p, node *n);
 
 /* Items until close, separated by sep; each parsed by expr(0) (arrays:
  * a..b ranges). */
@@ -587,6 +589,7 @@ static node *led(parser *p, node *left)
         f->a = left->v[left->n - 1];
         f->b = pred;
         left->v[left->n - 1] = f;
+        height_set(p, f);
         n = left;
       } else {
         n = mk(N_PRED, pos);
@@ -636,6 +639,26 @@ static node *led(parser *p, node *left)
   return n;
 }
 
+/* Sets n's height from its children's; a tree higher than the bound
+ * (a long chain of binary operators) is refused, so that evaluating and
+ * freeing it never recurse deeper than that. */
+static void height_set(parser *p, node *n)
+{
+  if (n == NULL)
+    return;
+  int h = 0;
+  node *kids[3] = {n->a, n->b, n->c};
+  for (int i = 0; i < 3; i++)
+    if (kids[i] != NULL && kids[i]->height > h)
+      h = kids[i]->height;
+  for (size_t i = 0; i < n->n; i++)
+    if (n->v[i]->height > h)
+      h = n->v[i]->height;
+  n->height = h + 1;
+  if (n->height > JSONATA_MAX_DEPTH)
+    perr(p, n->pos, "the expression is nested more than %d levels deep", JSONATA_MAX_DEPTH);
+}
+
 static node *expr(parser *p, int rbp)
 {
   if (++p->depth > JSONATA_MAX_DEPTH) {
@@ -644,8 +667,11 @@ static node *expr(parser *p, int rbp)
     return NULL;
   }
   node *left = nud(p);
-  while (p->rc == 0 && left != NULL && rbp < lbp(p))
+  height_set(p, left);
+  while (p->rc == 0 && left != NULL && rbp < lbp(p)) {
     left = led(p, left);
+    height_set(p, left);
+  }
   p->depth--;
   if (p->rc != 0)
     return node_free(left);
@@ -1941,8 +1967,9 @@ static json_t *bi_join(ctx *c, json_t **a, size_t n, json_t *in, size_t pos)
       fail(c, pos, "$join takes an array of strings (got %s)", type_name(c, x));
       break;
     }
-    if ((i > 0 && ARG(1) && buf_append(&b, json_string_value(a[1]), json_string_length(a[1])) != 0) ||
-        buf_append(&b, json_string_value(x), json_string_length(x)) != 0) {
+    bool sep_ok = i == 0 || ARG(1) == NULL ||
+                  buf_append(&b, json_string_value(a[1]), json_string_length(a[1])) == 0;
+    if (!sep_ok || buf_append(&b, json_string_value(x), json_string_length(x)) != 0) {
       fail(c, pos, "a string would be longer than %u bytes", JSONATA_MAX_STRING);
       break;
     }

@@ -312,6 +312,19 @@ static void test_bounds(void **state)
   jsonata *j = NULL;
   err e = {0};
   assert_int_equal(jsonata_parse(deep, n, &j, &e), ERR_INVALID);
+  /* a long chain of operators: a tall tree without nesting */
+  char *chain = malloc(60001);
+  for (int i = 0; i < 30000; i++)
+    memcpy(chain + 2 * i, "1+", 2);
+  chain[59999] = '1';
+  chain[60000] = '\0';
+  assert_int_equal(jsonata_parse(chain, strlen(chain), &j, &e), ERR_INVALID);
+  for (int i = 0; i < 20000; i++)
+    memcpy(chain + 3 * i, "[0]", 3);
+  memcpy(chain, "a.b", 3);
+  chain[60000] = '\0';
+  assert_int_equal(jsonata_parse(chain, strlen(chain), &j, &e), ERR_INVALID);
+  free(chain);
 }
 
 /* the definition check over JSONata states (flow/asl.c) */
