@@ -1052,31 +1052,62 @@ static json_t *ev_name(ctx *c, node *n, json_t *input)
   return collapse(seq);
 }
 
-static json_t *ev_wild(ctx *c, node *n, json_t *input)
+/* Appends v to seq, arrays flattened all the way down (the wildcard's
+ * values). */
+static void flatten_into(ctx *c, json_t *seq, json_t *v, size_t pos, int depth)
+{
+  if (c->rc != 0)
+    return;
+  if (!json_is_array(v)) {
+    arr_push(c, seq, json_incref(v), pos);
+    return;
+  }
+  if (depth > JSONATA_MAX_DEPTH) {
+    fail(c, pos, "an array is nested more than %d levels deep", JSONATA_MAX_DEPTH);
+    return;
+  }
+  size_t i;
+  json_t *x;
+  json_array_foreach(v, i, x) {
+    flatten_into(c, seq, x, pos, depth + 1);
+  }
+}
+
+/* The wildcard over one item of a path: an object's values, or an array's
+ * elements (JavaScript's keys of an array), flattened. */
+static void wild_item(ctx *c, node *n, json_t *o, json_t *seq)
+{
+  if (json_is_array(o)) {
+    flatten_into(c, seq, o, n->pos, 0);
+    return;
+  }
+  if (!json_is_object(o) || fn_of(c, o) != NULL)
+    return;
+  const char *k;
+  json_t *v;
+  json_object_foreach(o, k, v) {
+    if (!step(c, n->pos))
+      break;
+    flatten_into(c, seq, v, n->pos, 0);
+  }
+}
+
+/* As a path's step (item) or on its own (the input, an array's elements
+ * one by one, as a path's first step takes them). */
+static json_t *ev_wild(ctx *c, node *n, json_t *input, bool item)
 {
   json_t *seq = json_array();
-  json_t *items = json_is_array(input) ? input : NULL;
-  size_t cnt = items ? json_array_size(items) : 1;
-  for (size_t i = 0; i < cnt && c->rc == 0; i++) {
-    json_t *o = items ? json_array_get(items, i) : input;
-    if (!json_is_object(o) || fn_of(c, o) != NULL)
-      continue;
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v) {
-      if (!step(c, n->pos))
+  if (json_is_array(input) && !item) {
+    size_t i;
+    json_t *o;
+    json_array_foreach(input, i, o) {
+      if (c->rc != 0)
         break;
-      if (json_is_array(v)) {
-        size_t j;
-        json_t *x;
-        json_array_foreach(v, j, x) {
-          if (!arr_push(c, seq, json_incref(x), n->pos))
-            break;
-        }
-      } else if (!arr_push(c, seq, json_incref(v), n->pos)) {
-        break;
-      }
+      if (!json_is_array(o))
+        wild_item(c, n, o, seq);
     }
+  } else {
+    wild_item(c, n, input, seq);
   }
   if (c->rc != 0) {
     json_decref(seq);
@@ -1153,7 +1184,7 @@ static json_t *ev_path(ctx *c, node *n, json_t *input, frame *f)
     return NULL;
   json_t *seq = json_array();
   bool kept = false; /* the last step kept an array it selected */
-  if (json_is_array(first) && n->v[0]->kind != N_ARR) {
+  if (json_is_array(first)) {
     json_array_extend(seq, first);
     json_decref(first);
   } else if (first != NULL) {
@@ -1170,7 +1201,8 @@ static json_t *ev_path(ctx *c, node *n, json_t *input, frame *f)
     size_t results = 0;
     for (size_t i = 0; i < cnt && c->rc == 0; i++) {
       json_t *item = json_array_get(seq, i);
-      json_t *r = ev(c, st, item, f);
+      json_t *r = st->kind == N_WILD && step(c, st->pos) ? ev_wild(c, st, item, true)
+                                                          : ev(c, st, item, f);
       if (r == NULL)
         continue;
       results++;
@@ -1460,7 +1492,7 @@ static json_t *ev(ctx *c, node *n, json_t *input, frame *f)
     out = ev_name(c, n, input);
     break;
   case N_WILD:
-    out = ev_wild(c, n, input);
+    out = ev_wild(c, n, input, false);
     break;
   case N_VAR:
     out = lookup(c, f, n->s, input);
@@ -1679,6 +1711,12 @@ static json_t *bi_number(ctx *c, json_t **a, size_t n, json_t *in, size_t pos)
     const char *s = json_string_value(v);
     char *end;
     double d = strtod(s, &end);
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'o' || s[1] == 'b') && s[2] != '\0') {
+      /* JSONata 2: 0x.., 0o.., 0b.. */
+      long long iv = strtoll(s + 2, &end, s[1] == 'x' ? 16 : s[1] == 'o' ? 8 : 2);
+      if (*end == '\0' && isalnum((unsigned char)s[2]))
+        return num(c, (double)iv, pos);
+    }
     bool hex = strncmp(s, "0x", 2) == 0 || strncmp(s, "0X", 2) == 0;
     if (*s != '\0' && !isspace((unsigned char)*s) && *end == '\0' && !hex && isfinite(d) &&
         strcasecmp(s, "nan") != 0 && strcasecmp(s, "inf") != 0 && strcasecmp(s, "infinity") != 0)
@@ -1718,7 +1756,7 @@ static json_t *bi_count(ctx *c, json_t **a, size_t n, json_t *in, size_t pos)
 static json_t *aggregate(ctx *c, json_t *v, int which, const char *name, size_t pos)
 {
   if (v == NULL)
-    return which == 0 ? json_integer(0) : NULL;
+    return NULL;
   json_t *s = as_seq(v);
   double acc = which == 0 || which == 3 ? 0 : NAN;
   size_t i;
@@ -2470,6 +2508,136 @@ static json_t *bi_reduce(ctx *c, json_t **a, size_t n, json_t *in, size_t pos)
   return acc;
 }
 
+static json_t *bi_pad(ctx *c, json_t **a, size_t n, json_t *in, size_t pos)
+{
+  (void)in;
+  if (a[0] == NULL)
+    return NULL;
+  if (!need_str(c, a[0], "pad", 1, pos) || !need_num(c, a[1], "pad", 2, pos) ||
+      !need_str(c, ARG(2), "pad", 3, pos) || a[1] == NULL)
+    return NULL;
+  const char *s = json_string_value(a[0]);
+  size_t have = u8_len(s, json_string_length(a[0]));
+  double w = json_number_value(a[1]);
+  size_t want = (size_t)fabs(w);
+  if (want > JSONATA_MAX_STRING)
+    return fail(c, pos, "a string would be longer than %u bytes", JSONATA_MAX_STRING);
+  const char *ch = ARG(2) != NULL && json_string_length(a[2]) > 0 ? json_string_value(a[2]) : " ";
+  size_t chl = strlen(ch);
+  buf pad;
+  buf_init(&pad, JSONATA_MAX_STRING);
+  /* the padding repeats the characters of ch, cut at the width */
+  size_t chcp = u8_len(ch, chl);
+  for (size_t i = have; i < want; i++) {
+    size_t k = (i - have) % chcp;
+    size_t b0 = u8_off(ch, chl, k), b1 = u8_off(ch, chl, k + 1);
+    if (buf_append(&pad, ch + b0, b1 - b0) != 0) {
+      buf_release(&pad);
+      return fail(c, pos, "a string would be longer than %u bytes", JSONATA_MAX_STRING);
+    }
+  }
+  buf b;
+  buf_init(&b, 2 * (size_t)JSONATA_MAX_STRING + 8);
+  if (w < 0)
+    buf_append(&b, pad.data ? pad.data : "", pad.len);
+  buf_append(&b, s, json_string_length(a[0]));
+  if (w >= 0)
+    buf_append(&b, pad.data ? pad.data : "", pad.len);
+  json_t *r = json_stringn_nocheck(b.data ? b.data : "", b.len);
+  buf_release(&b);
+  buf_release(&pad);
+  return r;
+}
+
+static json_t *bi_spread(ctx *c, json_t **a, size_t n, json_t *in, size_t pos)
+{
+  (void)in, (void)n;
+  if (a[0] == NULL)
+    return NULL;
+  json_t *s = as_seq(a[0]);
+  json_t *out = json_array();
+  size_t i;
+  json_t *o;
+  json_array_foreach(s, i, o) {
+    if (!json_is_object(o) || fn_of(c, o) != NULL) {
+      json_array_append(out, o);
+      continue;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) {
+      if (!step(c, pos) || !arr_push(c, out, json_pack("{s:O}", k, v), pos))
+        break;
+    }
+  }
+  json_decref(s);
+  if (c->rc != 0) {
+    json_decref(out);
+    return NULL;
+  }
+  return collapse(out);
+}
+
+static json_t *bi_each(ctx *c, json_t **a, size_t n, json_t *in, size_t pos)
+{
+  (void)in, (void)n;
+  if (a[0] == NULL)
+    return NULL;
+  if (!json_is_object(a[0]))
+    return fail(c, pos, "argument 1 of $each must be an object");
+  if (!need_fn(c, a[1], "each", 2, pos))
+    return NULL;
+  json_t *out = json_array();
+  size_t na = arity(c, a[1]);
+  const char *k;
+  json_t *v;
+  json_object_foreach(a[0], k, v) {
+    if (!step(c, pos))
+      break;
+    json_t *key = json_string_nocheck(k);
+    json_t *args[3] = {v, key, a[0]};
+    json_t *r = call(c, a[1], args, na > 3 ? 3 : na == 0 ? 1 : na, NULL, pos);
+    json_decref(key);
+    if (c->rc != 0)
+      break;
+    if (r != NULL)
+      arr_push(c, out, r, pos);
+  }
+  if (c->rc != 0) {
+    json_decref(out);
+    return NULL;
+  }
+  return collapse(out);
+}
+
+static json_t *bi_zip(ctx *c, json_t **a, size_t n, json_t *in, size_t pos)
+{
+  (void)in;
+  json_t *out = json_array();
+  size_t len = (size_t)-1;
+  json_t **seqs = xcalloc(n + 1, sizeof *seqs);
+  for (size_t i = 0; i < n; i++) {
+    seqs[i] = as_seq(a[i]);
+    if (json_array_size(seqs[i]) < len)
+      len = json_array_size(seqs[i]);
+  }
+  for (size_t j = 0; n > 0 && j < len && c->rc == 0; j++) {
+    json_t *row = json_array();
+    for (size_t i = 0; i < n; i++)
+      json_array_append(row, json_array_get(seqs[i], j));
+    if (!step(c, pos) || !arr_push(c, out, row, pos))
+      break;
+  }
+  for (size_t i = 0; i < n; i++)
+    json_decref(seqs[i]);
+  free(seqs);
+  if (c->rc != 0) {
+    json_decref(out);
+    return NULL;
+  }
+  return out;
+}
+
 /* ---- the Step Functions additions ---- */
 
 static json_t *bi_partition(ctx *c, json_t **a, size_t n, json_t *in, size_t pos)
@@ -2602,6 +2770,8 @@ static const builtin builtins[] = {
     {"partition", bi_partition, 2, 2, false}, {"range", bi_range, 3, 3, false},
     {"hash", bi_hash, 2, 2, false},          {"random", bi_random, 0, 1, false},
     {"uuid", bi_uuid, 0, 0, false},          {"parse", bi_parse, 1, 1, false},
+    {"pad", bi_pad, 2, 3, false},            {"spread", bi_spread, 1, 1, false},
+    {"each", bi_each, 2, 2, false},          {"zip", bi_zip, 1, -1, false},
 };
 
 static const builtin *builtin_find(const char *name)
