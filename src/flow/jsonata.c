@@ -1121,7 +1121,15 @@ static json_t *filter(ctx *c, json_t *seq, node *pred, frame *f, size_t pos)
 {
   json_t *out = json_array();
   size_t n = json_array_size(seq);
-  /* a number literal: an index without evaluating per item */
+  /* a number literal: an index, without evaluating it per item */
+  if (pred->kind == N_LIT && json_is_number(pred->lit)) {
+    double d = floor(json_number_value(pred->lit));
+    if (d < 0)
+      d += (double)n;
+    if (d >= 0 && d < (double)n)
+      json_array_append(out, json_array_get(seq, (size_t)d));
+    return out;
+  }
   for (size_t i = 0; i < n && c->rc == 0; i++) {
     if (!step(c, pos))
       break;

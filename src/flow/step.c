@@ -303,6 +303,8 @@ static void child_end(stepper *st, touch *t, json_t *output, const char *error,
     json_object_set_new(c, "retries", json_array());
     json_object_del(c, "token");
     json_object_del(c, "children");
+    json_object_del(c, "vars"); /* an iteration's variables are its own */
+    json_object_del(c, "ql");
     flow__touch_new(st, cid, c);
     flow__emit(st, pt, "MapIterationStarted", "mapIterationStartedEventDetails",
          json_pack("{s:s, s:i}", "name", pstate, "index", (int)next));

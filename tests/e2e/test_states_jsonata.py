@@ -198,10 +198,11 @@ def test_jsonpath_assign(sfn):
 
 
 def test_jsonata_map_scope(sfn):
-    # iterations see outer variables; what they assign stays theirs
+    # iterations see outer variables; what they assign stays theirs (one
+    # at a time: an iteration does not see the one before it either)
     d = {"QueryLanguage": "JSONata", "StartAt": "Init", "States": {
         "Init": {"Type": "Pass", "Assign": {"k": 10}, "Next": "M"},
-        "M": {"Type": "Map", "Items": "{% [1..3] %}", "Next": "After",
+        "M": {"Type": "Map", "Items": "{% [1..3] %}", "Next": "After", "MaxConcurrency": 1,
               "ItemProcessor": {"StartAt": "S", "States": {
                   "S": {"Type": "Pass", "Assign": {"k": "{% $k + $states.input %}"},
                         "Next": "T"},
