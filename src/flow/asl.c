@@ -12,7 +12,10 @@
  * reference paths are in the subset of flow/path.c; "x.$" values are paths
  * or known intrinsic functions; Retry and Catch (ErrorEquals, States.ALL
  * alone and last, the numbers in range); Parallel Branches and Map
- * ItemProcessor / Iterator recursively.
+ * ItemProcessor / Iterator recursively. QueryLanguage (top level and per
+ * state): a JSONata state has its own fields (Arguments, Output, Assign,
+ * Condition, Items) and no JSONPath ones, and each "{% expr %}" in them
+ * parses; Assign's variable names (flow/query.c).
  *
  * Messages: "Invalid State Machine Definition: 'CODE: what at /path'", the
  * codes AWS uses (SCHEMA_VALIDATION_FAILED, MISSING_TRANSITION_TARGET,
@@ -21,6 +24,7 @@
  * Start reading at flow_definition_check().
  */
 #include "flow/internal.h"
+#include "flow/query.h"
 
 #include "base/text.h"
 
@@ -29,6 +33,8 @@
 
 typedef struct checker {
   err *e;
+  bool ja_top;         /* the top-level QueryLanguage is JSONata */
+  bool ja;             /* the state being checked uses JSONata */
   int nstates;
   char path[1024];     /* where we are, "/States/A" */
 } checker;
@@ -106,14 +112,69 @@ static const char *const f_map[] = {"Next", "End", "InputPath", "OutputPath", "R
                                     "ToleratedFailureCountPath", "Label", "Retry", "Catch",
                                     NULL};
 
+static int check_template(checker *c, json_t *t, const char *field);
+
+/* the fields of the same states in JSONata */
+static const char *const j_pass[] = {"Next", "End", "Output", "Assign", NULL};
+static const char *const j_task[] = {"Next", "End", "Output", "Assign", "Arguments", "Resource",
+                                     "TimeoutSeconds", "HeartbeatSeconds", "Retry", "Catch",
+                                     "Credentials", NULL};
+static const char *const j_choice[] = {"Output", "Assign", "Choices", "Default", NULL};
+static const char *const j_wait[] = {"Next", "End", "Output", "Assign", "Seconds", "Timestamp",
+                                     NULL};
+static const char *const j_succeed[] = {"Output", NULL};
+static const char *const j_fail[] = {"Error", "Cause", NULL};
+static const char *const j_parallel[] = {"Next", "End", "Output", "Assign", "Arguments",
+                                         "Branches", "Retry", "Catch", NULL};
+static const char *const j_map[] = {"Next", "End", "Output", "Assign", "Items", "ItemSelector",
+                                    "Iterator", "ItemProcessor", "MaxConcurrency", "ItemReader",
+                                    "ItemBatcher", "ResultWriter", "ToleratedFailurePercentage",
+                                    "ToleratedFailureCount", "Label", "Retry", "Catch", NULL};
+
 static const struct {
   const char *type;
   const char *const *fields;
+  const char *const *jfields; /* with QueryLanguage JSONata */
   bool transition;   /* needs Next or End */
-} kinds[] = {{"Pass", f_pass, true},       {"Task", f_task, true},
-             {"Choice", f_choice, false},  {"Wait", f_wait, true},
-             {"Succeed", f_succeed, false}, {"Fail", f_fail, false},
-             {"Parallel", f_parallel, true}, {"Map", f_map, true}};
+} kinds[] = {{"Pass", f_pass, j_pass, true},       {"Task", f_task, j_task, true},
+             {"Choice", f_choice, j_choice, false},  {"Wait", f_wait, j_wait, true},
+             {"Succeed", f_succeed, j_succeed, false}, {"Fail", f_fail, j_fail, false},
+             {"Parallel", f_parallel, j_parallel, true}, {"Map", f_map, j_map, true}};
+
+/* A JSONata field's value: every "{% expr %}" in it parses. */
+static int check_jsonata(checker *c, json_t *v, const char *field)
+{
+  if (v == NULL)
+    return 0;
+  err pe = {0};
+  if (flow__jsonata_check(v, &pe) != 0)
+    return fail(c, "SCHEMA_VALIDATION_FAILED", field, "The value for the field '%s' must be a "
+                "valid JSONata expression: %s", field, pe.msg);
+  return 0;
+}
+
+/* Assign: variable names ("name.$" in JSONPath) and their values. */
+static int check_assign(checker *c, json_t *a, bool ja)
+{
+  if (a == NULL)
+    return 0;
+  if (!json_is_object(a))
+    return fail(c, "SCHEMA_VALIDATION_FAILED", "Assign", "The value for the field 'Assign' "
+                "must be an object");
+  const char *k;
+  json_t *v;
+  json_object_foreach(a, k, v) {
+    size_t kl = strlen(k);
+    if (!ja && kl > 2 && strcmp(k + kl - 2, ".$") == 0)
+      kl -= 2;
+    if (!flow__var_name_valid(k, kl) || (kl == 6 && strncmp(k, "states", 6) == 0))
+      return fail(c, "SCHEMA_VALIDATION_FAILED", "Assign", "The variable name '%.*s' is not "
+                  "valid: it must start with a letter or '_', have only letters, digits and "
+                  "'_', be at most %d characters long, and not be 'states'", (int)kl, k,
+                  FLOW_MAX_VARIABLE_NAME);
+  }
+  return ja ? check_jsonata(c, a, "Assign") : check_template(c, a, "Assign");
+}
 
 static int check_machine(checker *c, json_t *m, bool top);
 
@@ -183,7 +244,8 @@ static int check_rule(checker *c, json_t *r, bool top, json_t *states)
   json_t *v;
   int ops = 0;
   json_object_foreach(r, k, v) {
-    if (strcmp(k, "Next") == 0 || strcmp(k, "Comment") == 0 || strcmp(k, "Variable") == 0)
+    if (strcmp(k, "Next") == 0 || strcmp(k, "Comment") == 0 || strcmp(k, "Variable") == 0 ||
+        (top && strcmp(k, "Assign") == 0))
       continue;
     ops++;
     int t, rel;
@@ -234,6 +296,37 @@ static int check_rule(checker *c, json_t *r, bool top, json_t *states)
   return 0;
 }
 
+/* A JSONata Choice rule: Condition and Next (Assign, Output). */
+static int check_ja_rule(checker *c, json_t *r, json_t *states)
+{
+  if (!json_is_object(r))
+    return fail(c, "SCHEMA_VALIDATION_FAILED", NULL, "A Choice rule must be an object");
+  const char *k;
+  json_t *v;
+  json_object_foreach(r, k, v) {
+    if (strcmp(k, "Condition") != 0 && strcmp(k, "Next") != 0 && strcmp(k, "Comment") != 0 &&
+        strcmp(k, "Assign") != 0 && strcmp(k, "Output") != 0)
+      return fail(c, "SCHEMA_VALIDATION_FAILED", k, "The field '%s' is not supported for "
+                  "states with QueryLanguage JSONata", k);
+  }
+  const char *next = json_string_value(json_object_get(r, "Next"));
+  if (next == NULL)
+    return fail(c, "SCHEMA_VALIDATION_FAILED", NULL, "The field 'Next' is required but was "
+                "missing");
+  if (json_object_get(states, next) == NULL)
+    return fail(c, "MISSING_TRANSITION_TARGET", "Next", "Missing 'Next' target: %s", next);
+  json_t *cond = json_object_get(r, "Condition");
+  if (!json_is_string(cond) && !json_is_boolean(cond))
+    return fail(c, "SCHEMA_VALIDATION_FAILED", NULL, "The field 'Condition' is required and "
+                "must be a JSONata expression or a boolean");
+  int rc;
+  if ((rc = check_jsonata(c, cond, "Condition")) != 0 ||
+      (rc = check_jsonata(c, json_object_get(r, "Output"), "Output")) != 0 ||
+      (rc = check_assign(c, json_object_get(r, "Assign"), true)) != 0)
+    return rc;
+  return 0;
+}
+
 static int check_errors(checker *c, json_t *list, const char *field, json_t *states)
 {
   if (list == NULL)
@@ -268,7 +361,14 @@ static int check_errors(checker *c, json_t *list, const char *field, json_t *sta
                   "missing");
       else if (json_object_get(states, next) == NULL)
         rc = fail(c, "MISSING_TRANSITION_TARGET", "Next", "Missing 'Next' target: %s", next);
-      else
+      else if (c->ja && json_object_get(x, "ResultPath") != NULL)
+        rc = fail(c, "SCHEMA_VALIDATION_FAILED", "ResultPath", "The field 'ResultPath' is not "
+                  "supported for states with QueryLanguage JSONata");
+      else if (!c->ja && json_object_get(x, "Output") != NULL)
+        rc = fail(c, "SCHEMA_VALIDATION_FAILED", "Output", "The field 'Output' is not "
+                  "supported for states with QueryLanguage JSONPath");
+      else if ((rc = check_assign(c, json_object_get(x, "Assign"), c->ja)) == 0 &&
+               (rc = check_jsonata(c, json_object_get(x, "Output"), "Output")) == 0)
         rc = check_path(c, x, "ResultPath", true);
     } else if (rc == 0) {
       json_t *ma = json_object_get(x, "MaxAttempts");
@@ -321,11 +421,27 @@ static int check_state(checker *c, const char *name, json_t *st, json_t *states)
                 "one of [Pass, Task, Choice, Wait, Succeed, Fail, Parallel, Map]");
   const char *k;
   json_t *v;
+  json_t *ql = json_object_get(st, "QueryLanguage");
+  const char *qls = json_string_value(ql);
+  if (ql != NULL && (qls == NULL || (strcmp(qls, "JSONPath") != 0 && strcmp(qls, "JSONata") != 0)))
+    return fail(c, "SCHEMA_VALIDATION_FAILED", "QueryLanguage", "The value for the field "
+                "'QueryLanguage' must be one of [JSONPath, JSONata]");
+  bool ja = qls != NULL ? strcmp(qls, "JSONata") == 0 : c->ja_top;
+  if (c->ja_top && !ja)
+    return fail(c, "SCHEMA_VALIDATION_FAILED", "QueryLanguage", "A state cannot use JSONPath "
+                "when the state machine's QueryLanguage is JSONata");
+  c->ja = ja;
+  bool assigns = kinds[kind].fields != f_succeed && kinds[kind].fields != f_fail;
   json_object_foreach(st, k, v) {
-    if (strcmp(k, "QueryLanguage") == 0)
-      return fail(c, "SCHEMA_VALIDATION_FAILED", k, "JSONata is not supported: use JSONPath");
-    if (!in_list(k, common) && !in_list(k, kinds[kind].fields))
-      return fail(c, "SCHEMA_VALIDATION_FAILED", k, "Field '%s' is not supported", k);
+    const char *const *own = ja ? kinds[kind].jfields : kinds[kind].fields;
+    const char *const *other = ja ? kinds[kind].fields : kinds[kind].jfields;
+    if (strcmp(k, "QueryLanguage") == 0 || in_list(k, common) || in_list(k, own) ||
+        (assigns && strcmp(k, "Assign") == 0))
+      continue;
+    if (in_list(k, other))
+      return fail(c, "SCHEMA_VALIDATION_FAILED", k, "The field '%s' is not supported for "
+                  "states with QueryLanguage %s", k, ja ? "JSONata" : "JSONPath");
+    return fail(c, "SCHEMA_VALIDATION_FAILED", k, "Field '%s' is not supported", k);
   }
   if (kinds[kind].transition) {
     json_t *next = json_object_get(st, "Next");
@@ -345,7 +461,14 @@ static int check_state(checker *c, const char *name, json_t *st, json_t *states)
       (rc = check_path(c, st, "ResultPath", true)) != 0 ||
       (rc = check_path(c, st, "ItemsPath", false)) != 0 ||
       (rc = check_template(c, json_object_get(st, "Parameters"), "Parameters")) != 0 ||
-      (rc = check_template(c, json_object_get(st, "ItemSelector"), "ItemSelector")) != 0 ||
+      (rc = ja ? check_jsonata(c, json_object_get(st, "ItemSelector"), "ItemSelector")
+               : check_template(c, json_object_get(st, "ItemSelector"), "ItemSelector")) != 0 ||
+      (rc = check_assign(c, json_object_get(st, "Assign"), ja)) != 0 ||
+      (rc = check_jsonata(c, json_object_get(st, "Arguments"), "Arguments")) != 0 ||
+      (rc = check_jsonata(c, json_object_get(st, "Output"), "Output")) != 0 ||
+      (rc = check_jsonata(c, json_object_get(st, "Items"), "Items")) != 0 ||
+      (ja && (rc = check_jsonata(c, json_object_get(st, "Error"), "Error")) != 0) ||
+      (ja && (rc = check_jsonata(c, json_object_get(st, "Cause"), "Cause")) != 0) ||
       (rc = check_template(c, json_object_get(st, "ResultSelector"), "ResultSelector")) != 0 ||
       (rc = check_errors(c, json_object_get(st, "Retry"), "Retry", states)) != 0 ||
       (rc = check_errors(c, json_object_get(st, "Catch"), "Catch", states)) != 0)
@@ -361,13 +484,18 @@ static int check_state(checker *c, const char *name, json_t *st, json_t *states)
                   "available in this region.", res);
     json_t *ts = json_object_get(st, "TimeoutSeconds");
     json_t *hb = json_object_get(st, "HeartbeatSeconds");
-    if (ts && (!json_is_integer(ts) || json_integer_value(ts) < 1))
+    if (ja && json_is_string(ts) && (rc = check_jsonata(c, ts, "TimeoutSeconds")) != 0)
+      return rc;
+    if (ja && json_is_string(hb) && (rc = check_jsonata(c, hb, "HeartbeatSeconds")) != 0)
+      return rc;
+    if (ts && !(ja && json_is_string(ts)) && (!json_is_integer(ts) || json_integer_value(ts) < 1))
       return fail(c, "SCHEMA_VALIDATION_FAILED", "TimeoutSeconds", "TimeoutSeconds must be a "
                   "positive integer");
-    if (hb && (!json_is_integer(hb) || json_integer_value(hb) < 1))
+    if (hb && !(ja && json_is_string(hb)) && (!json_is_integer(hb) || json_integer_value(hb) < 1))
       return fail(c, "SCHEMA_VALIDATION_FAILED", "HeartbeatSeconds", "HeartbeatSeconds must "
                   "be a positive integer");
-    if (ts && hb && json_integer_value(hb) >= json_integer_value(ts))
+    if (json_is_integer(ts) && json_is_integer(hb) &&
+        json_integer_value(hb) >= json_integer_value(ts))
       return fail(c, "SCHEMA_VALIDATION_FAILED", "HeartbeatSeconds", "HeartbeatSeconds must "
                   "be smaller than TimeoutSeconds");
   } else if (strcmp(type, "Choice") == 0) {
@@ -379,7 +507,9 @@ static int check_state(checker *c, const char *name, json_t *st, json_t *states)
     json_t *r;
     json_array_foreach(choices, i, r) {
       size_t n = enter_index(c, "Choices", i);
-      rc = check_rule(c, r, true, states);
+      rc = ja ? check_ja_rule(c, r, states) : check_rule(c, r, true, states);
+      if (rc == 0 && !ja)
+        rc = check_assign(c, json_object_get(r, "Assign"), false);
       leave(c, n);
       if (rc != 0)
         return rc;
@@ -398,10 +528,14 @@ static int check_state(checker *c, const char *name, json_t *st, json_t *states)
       return fail(c, "SCHEMA_VALIDATION_FAILED", NULL, "A Wait state must have exactly one of "
                   "'Seconds', 'Timestamp', 'SecondsPath' or 'TimestampPath'");
     json_t *s = json_object_get(st, "Seconds");
+    json_t *t = json_object_get(st, "Timestamp");
+    if (ja && json_is_string(s))
+      return check_jsonata(c, s, "Seconds");
+    if (ja && json_is_string(t) && strncmp(json_string_value(t), "{%", 2) == 0)
+      return check_jsonata(c, t, "Timestamp");
     if (s && (!json_is_integer(s) || json_integer_value(s) < 0))
       return fail(c, "SCHEMA_VALIDATION_FAILED", "Seconds", "'Seconds' must be a non-negative "
                   "integer");
-    json_t *t = json_object_get(st, "Timestamp");
     int64_t ms;
     if (t && (!json_is_string(t) || !time_parse_iso8601(json_string_value(t), &ms)))
       return fail(c, "SCHEMA_VALIDATION_FAILED", "Timestamp", "'Timestamp' must be an RFC3339 "
@@ -508,8 +642,18 @@ static int check_machine(checker *c, json_t *m, bool top)
   json_t *v;
   json_object_foreach(m, k, v) {
     if (strcmp(k, "StartAt") != 0 && strcmp(k, "States") != 0 && strcmp(k, "Comment") != 0 &&
-        !(top && (strcmp(k, "Version") == 0 || strcmp(k, "TimeoutSeconds") == 0)))
+        !(top && (strcmp(k, "Version") == 0 || strcmp(k, "TimeoutSeconds") == 0 ||
+                  strcmp(k, "QueryLanguage") == 0)))
       return fail(c, "SCHEMA_VALIDATION_FAILED", k, "Field '%s' is not supported", k);
+  }
+  if (top) {
+    json_t *ql = json_object_get(m, "QueryLanguage");
+    const char *qls = json_string_value(ql);
+    if (ql != NULL && (qls == NULL || (strcmp(qls, "JSONPath") != 0 &&
+                                       strcmp(qls, "JSONata") != 0)))
+      return fail(c, "SCHEMA_VALIDATION_FAILED", "QueryLanguage", "The value for the field "
+                  "'QueryLanguage' must be one of [JSONPath, JSONata]");
+    c->ja_top = qls != NULL && strcmp(qls, "JSONata") == 0;
   }
   json_t *states = json_object_get(m, "States");
   const char *start = json_string_value(json_object_get(m, "StartAt"));

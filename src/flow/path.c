@@ -3,7 +3,8 @@
  * (ResultPath), payload templates (Parameters, ResultSelector) and the
  * intrinsic functions.
  *
- * The JSONPath subset: "$" (the input) or "$$" (the context object),
+ * The JSONPath subset: "$" (the input), "$$" (the context object) or
+ * "$name" (a workflow variable, flow/query.c),
  * followed by any number of ".name", "['name']" / ["name"], "[N]" (N < 0
  * counts from the end), "[*]" and ".*". A path with a wildcard is
  * indefinite: it gives the array of what matched (maybe empty); a definite
@@ -19,6 +20,7 @@
  * Start reading at flow_path_get().
  */
 #include "flow/internal.h"
+#include "flow/query.h"
 
 #include "base/hash.h"
 #include "base/text.h"
@@ -41,6 +43,7 @@ typedef struct seg {
 
 typedef struct jpath {
   bool context;    /* "$$" */
+  char *var;       /* "$name": a variable, malloc'd */
   seg *segs;
   size_t n;
   bool definite;
@@ -51,6 +54,8 @@ static void jpath_release(jpath *p)
   for (size_t i = 0; i < p->n; i++)
     free(p->segs[i].name);
   free(p->segs);
+  free(p->var);
+  p->var = NULL;
   p->segs = NULL;
   p->n = 0;
 }
@@ -76,6 +81,12 @@ static int jpath_parse(const char *text, bool reference, jpath *p)
       return -1;
     p->context = true;
     s++;
+  } else if (*s != '.' && *s != '[' && *s != '\0') {
+    size_t n = strcspn(s, ".[");
+    if (reference || !flow__var_name_valid(s, n))
+      return -1;
+    p->var = xstrndup(s, n);
+    s += n;
   }
   while (*s) {
     if (*s == '.') {
@@ -181,7 +192,13 @@ int flow_path_get(const char *path, json_t *input, json_t *ctx, json_t **out, er
   if (path == NULL || jpath_parse(path, false, &p) != 0)
     return err_set(e, FLOW_ERR_RUNTIME, "the path '%s' is not a valid JSONPath",
                    path ? path : "");
-  json_t *root = p.context ? ctx : input;
+  json_t *root = p.var != NULL ? json_object_get(flow__vars_now, p.var) : p.context ? ctx : input;
+  if (p.var != NULL && root == NULL) {
+    int rc = err_set(e, FLOW_ERR_RUNTIME, "The variable '$%s' in the path '%s' is not defined",
+                     p.var, path);
+    jpath_release(&p);
+    return rc;
+  }
   json_t *all = json_array();
   if (root != NULL)
     collect(root, p.segs, p.n, all);

@@ -15,6 +15,7 @@
  * Start reading at flow__step_once().
  */
 #include "flow/internal.h"
+#include "flow/query.h"
 
 #include "base/hash.h"
 #include "base/mem.h"
@@ -302,6 +303,8 @@ static void child_end(stepper *st, touch *t, json_t *output, const char *error,
     json_object_set_new(c, "retries", json_array());
     json_object_del(c, "token");
     json_object_del(c, "children");
+    json_object_del(c, "vars"); /* an iteration's variables are its own */
+    json_object_del(c, "ql");
     flow__touch_new(st, cid, c);
     flow__emit(st, pt, "MapIterationStarted", "mapIterationStartedEventDetails",
          json_pack("{s:s, s:i}", "name", pstate, "index", (int)next));
@@ -417,8 +420,14 @@ static enum outcome fail_state(stepper *st, touch *t, json_t *state, const char 
     json_t *rp = json_object_get(cat, "ResultPath");
     json_t *out = NULL;
     err e = {0};
-    int rc = 0;
-    if (rp != NULL && json_is_null(rp))
+    int rc = flow__catch_shape(st, t, state, cat, errobj, &out, &e);
+    if (rc < 0) {
+      json_decref(errobj);
+      run_end(st, t, NULL, flow__error_name(rc), e.msg);
+      return STOP;
+    } else if (rc == 1)
+      rc = 0;
+    else if (rp != NULL && json_is_null(rp))
       out = json_incref(json_object_get(t->rec, "input"));
     else
       rc = flow_path_set(json_object_get(t->rec, "input"), rp ? json_string_value(rp) : "$",
@@ -463,10 +472,12 @@ static int output_path(json_t *state, json_t *v, json_t *ctx, json_t **out, err 
 }
 
 /* result -> ResultSelector -> ResultPath (over raw) -> OutputPath */
-static int shape_result(json_t *state, json_t *raw, json_t *result, json_t *ctx, json_t **out,
-                        err *e)
+static int shape_result(stepper *st, touch *t, json_t *state, json_t *raw, json_t *result,
+                        json_t *ctx, json_t **out, err *e)
 {
   *out = NULL;
+  if (flow__ql_jsonata(st->x->def, state))
+    return flow__result_shape(st, t, state, raw, result, ctx, out, e);
   json_t *sel = json_object_get(state, "ResultSelector");
   json_t *r = NULL;
   int rc;
@@ -475,6 +486,10 @@ static int shape_result(json_t *state, json_t *raw, json_t *result, json_t *ctx,
       return rc;
   } else {
     r = json_incref(result);
+  }
+  if ((rc = flow__result_shape(st, t, state, raw, r, ctx, out, e)) != 0) {
+    json_decref(r);
+    return rc;
   }
   json_t *rp = json_object_get(state, "ResultPath");
   json_t *merged = NULL;
@@ -521,6 +536,7 @@ static enum outcome transition(stepper *st, touch *t, json_t *state, json_t *out
   json_object_del(t->rec, "qsince");
   json_object_del(t->rec, "children");
   json_object_del(t->rec, "next_override");
+  json_object_del(t->rec, "ql");
   json_object_set_new(t->rec, "retries", json_array());
   return GO_ON;
 }
@@ -650,8 +666,8 @@ static enum outcome task_schedule(stepper *st, touch *t, json_t *state)
   }
   free(params);
   json_object_set_new(t->rec, "phase", json_string(k.token ? "token" : "task"));
-  flow__deadline_set(st, t, "due", json_object_get(state, "TimeoutSeconds"));
-  flow__deadline_set(st, t, "hbdue", json_object_get(state, "HeartbeatSeconds"));
+  flow__deadline_set(st, t, "due", flow__task_seconds(t, state, "TimeoutSeconds"));
+  flow__deadline_set(st, t, "hbdue", flow__task_seconds(t, state, "HeartbeatSeconds"));
   if (k.token)
     flow__effect_add(st, EF_TOKEN_ADD, flow__rec_str(t->rec, "token"), 0);
   flow__effect_add(st, EF_INVOKE, t->id, 0);
@@ -710,11 +726,10 @@ static enum outcome task_finish(stepper *st, touch *t, json_t *state, json_t *ct
   free(d);
   json_t *out;
   err e = {0};
-  int rc = shape_result(state, json_object_get(t->rec, "input"), result, ctx, &out, &e);
+  int rc = shape_result(st, t, state, json_object_get(t->rec, "input"), result, ctx, &out, &e);
   json_decref(result);
   if (rc != 0)
-    return fail_state(st, t, state, rc == FLOW_ERR_INTRINSIC ? "States.IntrinsicFailure"
-                                                             : "States.Runtime", e.msg);
+    return fail_state(st, t, state, flow__error_name(rc), e.msg);
   exit_event(st, t, "Task", out);
   enum outcome o = transition(st, t, state, out);
   json_decref(out);
@@ -782,14 +797,17 @@ static enum outcome spawn(stepper *st, touch *t, json_t *state, json_t *ctx, jso
       if (sel != NULL) {
         json_object_set_new(ctx, "Map", json_pack("{s:{s:i, s:O}}", "Item", "Index", (int)i,
                                                   "Value", it));
-        rc = flow_template_eval(sel, eff, ctx, &in, e);
+        if (flow__ql_jsonata(st->x->def, state))
+          rc = flow__ja_item(st, t, sel, it, i, ctx, &in, e);
+        else
+          rc = flow_template_eval(sel, eff, ctx, &in, e);
         json_object_del(ctx, "Map");
         if (rc != 0) {
           json_decref(items);
           json_decref(inputs);
           json_decref(scopes);
           json_decref(base);
-          return fail_state(st, t, state, "States.Runtime", e->msg);
+          return fail_state(st, t, state, flow__error_name(rc), e->msg);
         }
       } else {
         in = json_incref(it);
@@ -926,6 +944,8 @@ static enum outcome enter_state(stepper *st, touch *t, json_t *state, json_t *ct
       rc = flow_template_eval(params, eff, ctx, &r, &e);
     else
       r = json_incref(eff);
+    if (rc == 0)
+      rc = flow__assign_path(st, t, json_object_get(state, "Assign"), r, ctx, &e);
     if (rc == 0) {
       json_t *rp = json_object_get(state, "ResultPath");
       json_t *merged = NULL;
@@ -955,9 +975,12 @@ static enum outcome enter_state(stepper *st, touch *t, json_t *state, json_t *ct
         break;
       if (m) {
         next = flow__rec_str(rule, "Next");
+        rc = flow__assign_path(st, t, json_object_get(rule, "Assign"), eff, ctx, &e);
         break;
       }
     }
+    if (rc == 0)
+      rc = flow__assign_path(st, t, json_object_get(state, "Assign"), eff, ctx, &e);
     if (rc == 0 && next == NULL)
       next = flow__rec_str(state, "Default");
     if (rc == 0 && next == NULL) {
@@ -1020,6 +1043,8 @@ static enum outcome enter_state(stepper *st, touch *t, json_t *state, json_t *ct
       due = ms;
     }
     json_decref(v);
+    if (rc == 0)
+      rc = flow__assign_path(st, t, json_object_get(state, "Assign"), eff, ctx, &e);
     if (rc == 0) {
       json_object_set_new(t->rec, "phase", json_string("wait"));
       json_object_set_new(t->rec, "due", json_integer(due));
@@ -1159,10 +1184,10 @@ static enum outcome children_done(stepper *st, touch *t, json_t *state, json_t *
   flow__emit(st, t, is_map ? "MapStateSucceeded" : "ParallelStateSucceeded", NULL, NULL);
   json_t *out;
   err e = {0};
-  int rc = shape_result(state, json_object_get(t->rec, "input"), results, ctx, &out, &e);
+  int rc = shape_result(st, t, state, json_object_get(t->rec, "input"), results, ctx, &out, &e);
   json_decref(results);
   if (rc != 0)
-    return fail_state(st, t, state, "States.Runtime", e.msg);
+    return fail_state(st, t, state, flow__error_name(rc), e.msg);
   exit_event(st, t, type, out);
   enum outcome o = transition(st, t, state, out);
   json_decref(out);
@@ -1313,12 +1338,15 @@ enum outcome flow__step_once(stepper *st, touch *t, run *r)
   }
   const char *phase = flow__rec_str(t->rec, "phase");
   json_t *ctx = context(st, t);
+  json_t *vars_before = flow__vars_now;
+  flow__vars_now = flow__vars_visible(st, t);
   enum outcome o = STOP;
   int64_t now = time_now_ms();
   json_t *due = json_object_get(t->rec, "due");
   bool past_due = due != NULL && now >= json_integer_value(due);
   if (strcmp(phase, "enter") == 0) {
-    o = enter_state(st, t, state, ctx);
+    o = flow__ql_jsonata(st->x->def, state) ? flow__ja_enter(st, t, state, ctx)
+                                             : enter_state(st, t, state, ctx);
   } else if (strcmp(phase, "wait") == 0) {
     if (!past_due) {
       flow__effect_add(st, EF_TIMER, t->id, json_integer_value(due));
@@ -1403,7 +1431,52 @@ enum outcome flow__step_once(stepper *st, touch *t, run *r)
   } else if (strcmp(phase, "children") == 0) {
     o = children_done(st, t, state, ctx);
   }
+  json_decref(flow__vars_now);
+  flow__vars_now = vars_before;
   json_decref(ctx);
   return o;
+}
+
+/* ---- for query.c (JSONata states) ---- */
+
+enum outcome flow__transition(stepper *st, touch *t, json_t *state, json_t *output)
+{
+  return transition(st, t, state, output);
+}
+
+enum outcome flow__fail_state(stepper *st, touch *t, json_t *state, const char *error,
+                              const char *cause)
+{
+  return fail_state(st, t, state, error, cause);
+}
+
+void flow__run_end(stepper *st, touch *t, json_t *output, const char *error, const char *cause)
+{
+  run_end(st, t, output, error, cause);
+}
+
+void flow__exit_event(stepper *st, touch *t, const char *type, json_t *out)
+{
+  exit_event(st, t, type, out);
+}
+
+enum outcome flow__task_schedule(stepper *st, touch *t, json_t *state)
+{
+  return task_schedule(st, t, state);
+}
+
+enum outcome flow__spawn(stepper *st, touch *t, json_t *state, json_t *ctx, json_t *eff, err *e)
+{
+  return spawn(st, t, state, ctx, eff, e);
+}
+
+const char *flow__token_new(touch *t)
+{
+  return token_new(t);
+}
+
+json_t *flow__context(stepper *st, touch *t)
+{
+  return context(st, t);
 }
 

@@ -9,7 +9,7 @@ secs=${1:-60}
 out=build-fuzz
 mkdir -p $out $out/corpus_asl
 base="src/base/arena.c src/base/buf.c src/base/err.c src/base/hash.c src/base/mem.c src/base/text.c"
-flow="src/flow/asl.c src/flow/path.c src/flow/choice.c"
+flow="src/flow/asl.c src/flow/path.c src/flow/choice.c src/flow/jsonata.c src/flow/qlang.c"
 clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc -pthread \
   -o $out/fuzz_asl tests/fuzz/fuzz_asl.c $base $flow -lcrypto -ljansson -lz -lm
 cp tests/fuzz/seeds/asl* $out/corpus_asl/
