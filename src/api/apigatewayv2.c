@@ -51,6 +51,8 @@
 #include <time.h>
 
 #define MGMT_BODY_MAX (1u << 20)
+#define DOOR_MAX_JOBS 256         /* requests in an authorizer or HTTP integration at once */
+#define AUTHZ_CACHE_MAX 10000     /* cached REQUEST authorizer results */
 
 typedef struct front front;
 
@@ -59,6 +61,11 @@ typedef struct apigw {
   http_service door;     /* "execute-api": invoke and function URLs */
   gateway *g;
   fn_system *fn;
+  const netpolicy *egress;   /* HTTP_PROXY integrations and JWKS fetches (borrowed) */
+  gateway_jwks *jwks;        /* JWT authorizers' keys */
+  pthread_cond_t idle;       /* a job ended (cleanup waits for its front's) */
+  int jobs;                  /* door jobs running (under mu), at most DOOR_MAX_JOBS */
+  json_t *authz_cache;       /* REQUEST authorizers' results: key -> {ok, authorizer, until} */
   /* the watchdog: parked invocations with a deadline shorter than fn's */
   pthread_mutex_t mu;
   pthread_cond_t wake;
@@ -158,6 +165,8 @@ static int mgmt_prepare(void *ctx, http_req *r, err *e)
         c->kind = GATEWAY_STAGE;
       else if (n == 11 && strncmp(s, "deployments", 11) == 0)
         c->kind = GATEWAY_DEPLOYMENT;
+      else if (n == 11 && strncmp(s, "authorizers", 11) == 0)
+        c->kind = GATEWAY_AUTHORIZER;
       else
         return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, r->path);
       c->child = true;
@@ -168,7 +177,8 @@ static int mgmt_prepare(void *ctx, http_req *r, err *e)
       }
     }
   }
-  static const char *const kinds[] = {"Route", "Integration", "Stage", "Deployment"};
+  static const char *const kinds[] = {"Route", "Integration", "Stage", "Deployment",
+                                      "Authorizer"};
   const char *m = r->method;
   const char *what = c->child ? kinds[c->kind] : "Api";
   bool one = c->child ? c->child_id != NULL : c->api_id != NULL;
@@ -292,6 +302,12 @@ struct front {
                                 the watchdog leaves f alone before, so it never
                                 races the invocation's admission */
   fn_invocation *running;    /* under fn's lock */
+  /* a door job (authorizer, HTTP integration) runs for f on its own thread */
+  bool busy;                 /* under a->mu: the job may still touch f and its request */
+  bool gone;                 /* under a->mu: cleanup began; the job must not answer */
+  json_t *authz;             /* what the authorizer found (requestContext.authorizer) */
+  const char *route_arn;     /* arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH */
+  apigw *a;
   int64_t deadline_ms;       /* monotonic; the watchdog's */
   front *next;               /* in a->waiting, under a->mu */
 };
@@ -334,6 +350,10 @@ static void door_error(void *ctx, http_req *r, const err *e)
   case ERR_DENIED:
     status = 403;
     msg = "Forbidden";
+    break;
+  case ERR_UNAUTHORIZED:
+    status = 401;
+    msg = "Unauthorized";
     break;
   case ERR_SIGNATURE:
   case ERR_UNKNOWN_ACCESS_KEY:
@@ -395,6 +415,7 @@ static int front_prepare(void *ctx, http_req *r, err *e)
   front *f = arena_alloc(r->arena, sizeof *f);
   memset(f, 0, sizeof *f);
   f->req = r;
+  f->a = a;
   buf_init(&f->event, 2 * FN_MAX_SYNC_PAYLOAD); /* fn refuses over 6 MB: 413 */
   r->svc = f;
   const char *path = r->path;
@@ -449,7 +470,10 @@ static int front_prepare(void *ctx, http_req *r, err *e)
     f->full_path = path;
     resource = arena_sprintf(r->arena, "arn:aws:execute-api:%s:%s:%s/%s/%s%s", GATEWAY_REGION,
                              GATEWAY_ACCOUNT_ID, id, f->t.stage, r->method, f->path);
+    f->route_arn = resource;
     action = "execute-api:Invoke";
+    if (strcmp(auth, "JWT") == 0 || strcmp(auth, "CUSTOM") == 0)
+      return 0; /* the authorizer decides, in handle */
   }
   if (auth == NULL || strcmp(auth, "NONE") != 0) {
     if (!r->authenticated)
@@ -523,19 +547,12 @@ static void invoke_done(void *ctx, int rc, fn_invoke_result *res, const err *e)
   http_req_resume(r);
 }
 
-static void front_handle(void *ctx, http_req *r)
+/* The request as the proxy shapes see it. */
+static void request_view(front *f, gateway_request *q)
 {
-  apigw *a = ctx;
-  front *f = r->svc;
-  err e = {0};
-  if (f->preflight) {
-    http_resp_status(r, 204);
-    http_resp_header(r, "apigw-requestid", r->request_id);
-    add_cors(r, f, true);
-    return;
-  }
+  http_req *r = f->req;
   const char *host = http_req_header(r, "host");
-  gateway_request q = {
+  *q = (gateway_request){
       .method = r->method,
       .path = f->path,
       .raw_query = r->raw_query ? r->raw_query : "",
@@ -549,9 +566,20 @@ static void front_handle(void *ctx, http_req *r)
       .request_id = r->request_id,
       .domain = host ? host : "",
       .access_key = r->authenticated ? r->auth.access_key : NULL,
+      .authorizer = f->authz,
   };
-  if (gateway_event_build(f->url ? NULL : &f->t, f->id, &q, f->full_path, &f->event, &e) != 0) {
+}
+
+/* Hands the event of q to the function (r is parked): invoke_done or the
+ * watchdog answers, or this does when the invocation cannot start. */
+static void start_invoke(apigw *a, front *f, const gateway_request *q)
+{
+  http_req *r = f->req;
+  err e = {0};
+  if (gateway_event_build(f->url ? NULL : &f->t, f->id, q, f->full_path, &f->event, &e) != 0) {
     door_error(a, r, &e);
+    f->answered = true;
+    http_req_resume(r);
     return;
   }
   fn_invoke_params p = {
@@ -564,8 +592,6 @@ static void front_handle(void *ctx, http_req *r)
       .done_ctx = f,
       .running = &f->running,
   };
-  f->parked = true;
-  http_req_park(r);
   if (!f->url) {
     f->deadline_ms = time_mono_ms() + f->t.timeout_ms;
     f->watched = true;
@@ -589,12 +615,242 @@ static void front_handle(void *ctx, http_req *r)
     return;
   }
   /* r is not freed before this returns (the server suspends a parked
-     request only after handle), so f is still valid here */
+     request only after handle, and cleanup waits for a job), so f is
+     still valid here */
   if (f->watched) {
     pthread_mutex_lock(&a->mu);
     f->handle_done = true;
     pthread_mutex_unlock(&a->mu);
   }
+}
+
+/* ---- door jobs: authorizers and HTTP integrations, off the pool ---- */
+
+/* An error answer from a job, with API Gateway's status and message. */
+static void job_message(http_req *r, int status, const char *msg)
+{
+  r_reset(r);
+  http_resp_status(r, status);
+  http_resp_header(r, "Content-Type", "application/json");
+  http_resp_header(r, "apigw-requestid", r->request_id);
+  write_message(r, "message", msg);
+}
+
+static bool door_stopping(void *ctx)
+{
+  apigw *a = ctx;
+  return __atomic_load_n(&a->stopping, __ATOMIC_RELAXED);
+}
+
+/* A REQUEST authorizer: identity, cache, the function, its answer. */
+static int authorize_request(apigw *a, front *f, const gateway_request *q, err *e)
+{
+  const gateway_target *t = &f->t;
+  json_t *ids = NULL;
+  int rc = gateway_identity(t, q, &ids, e);
+  if (rc != 0)
+    return rc;
+  const json_t *az = t->authorizer;
+  json_int_t ttl = json_integer_value(json_object_get(az, "authorizerResultTtlInSeconds"));
+  bool simple = json_is_true(json_object_get(az, "enableSimpleResponses"));
+  char *key = NULL;
+  if (ttl > 0) {
+    char *vals = json_dumps(ids, JSON_COMPACT);
+    key = xasprintf("%s\n%s\n%s\n%s", f->id,
+                    json_string_value(json_object_get(az, "authorizerId")), vals,
+                    simple ? "" : f->route_arn);
+    free(vals);
+    pthread_mutex_lock(&a->mu);
+    json_t *hit = json_object_get(a->authz_cache, key);
+    bool fresh = hit != NULL &&
+                 json_integer_value(json_object_get(hit, "until")) > time_mono_ms();
+    if (fresh) {
+      bool ok = json_is_true(json_object_get(hit, "ok"));
+      f->authz = json_incref(json_object_get(hit, "authorizer"));
+      pthread_mutex_unlock(&a->mu);
+      free(key);
+      json_decref(ids);
+      return ok ? 0 : err_set(e, ERR_DENIED, "the authorizer denied the request (cached)");
+    }
+    pthread_mutex_unlock(&a->mu);
+  }
+  buf ev;
+  buf_init(&ev, FN_MAX_SYNC_PAYLOAD);
+  rc = gateway_authorizer_event(t, q, f->full_path, f->route_arn, ids, &ev, e);
+  json_decref(ids);
+  fn_answer ans;
+  memset(&ans, 0, sizeof ans);
+  if (rc == 0) {
+    char *payload = xstrndup(ev.data ? ev.data : "", ev.len);
+    rc = fn_invoke_wait(a->fn, t->authorizer_function, NULL, payload, door_stopping, a, &ans, e);
+    free(payload);
+  }
+  buf_release(&ev);
+  if (rc == 0 && ans.function_error)
+    rc = err_set(e, ERR_INTERNAL, "the authorizer function failed");
+  bool ok = false;
+  if (rc == 0) {
+    const char *fmt = t->format;
+    rc = gateway_authorizer_answer(az, ans.payload.data ? ans.payload.data : "",
+                                   ans.payload.len, f->route_arn, fmt, &ok, &f->authz, e);
+  }
+  buf_release(&ans.payload);
+  if (rc != 0) {
+    free(key);
+    if (e->code != ERR_UNAUTHORIZED && e->code != ERR_DENIED)
+      e->code = ERR_INTERNAL;
+    return rc;
+  }
+  if (key != NULL) {
+    pthread_mutex_lock(&a->mu);
+    if (json_object_size(a->authz_cache) >= AUTHZ_CACHE_MAX)
+      json_object_clear(a->authz_cache);
+    json_object_set_new(a->authz_cache, key,
+                        json_pack("{s:b, s:O?, s:I}", "ok", ok, "authorizer", f->authz, "until",
+                                  (json_int_t)(time_mono_ms() + ttl * 1000)));
+    pthread_mutex_unlock(&a->mu);
+    free(key);
+  }
+  return ok ? 0 : err_set(e, ERR_DENIED, "the authorizer denied the request");
+}
+
+static int authorize(apigw *a, front *f, const gateway_request *q, err *e)
+{
+  const json_t *az = f->t.authorizer;
+  const char *type = json_string_value(json_object_get(az, "authorizerType"));
+  if (strcmp(type, "JWT") != 0)
+    return authorize_request(a, f, q, e);
+  json_t *ids = NULL;
+  int rc = gateway_identity(&f->t, q, &ids, e);
+  if (rc == 0)
+    rc = gateway_jwt_check(a->jwks, az, json_string_value(json_array_get(ids, 0)), f->t.scopes,
+                           f->t.format, &f->authz, e);
+  json_decref(ids);
+  return rc;
+}
+
+/* The HTTP_PROXY integration: the call, then the response relayed. */
+static void http_integration(apigw *a, front *f, const gateway_request *q)
+{
+  http_req *r = f->req;
+  err e = {0};
+  egress_request rq;
+  egress_response res;
+  memset(&res, 0, sizeof res);
+  int rc = gateway_http_request(&f->t, q, f->full_path, r->arena, &rq, &e);
+  if (rc == 0)
+    rc = egress_fetch(a->egress, &rq, r->arena, &res, &e);
+  pthread_mutex_lock(&a->mu);
+  if (!f->gone) {
+    if (rc == 0) {
+      gateway_response out;
+      gateway_http_response(&res, r->arena, &out);
+      r_reset(r);
+      http_resp_status(r, out.status);
+      for (size_t i = 0; i < out.nheaders; i++)
+        http_resp_header(r, out.headers[i].name, out.headers[i].value);
+      http_resp_header(r, "apigw-requestid", r->request_id);
+      add_cors(r, f, false);
+      buf_release(&r->resp_body);
+      r->resp_body = out.body;
+    } else if (e.code == ERR_REQUEST_TIMEOUT) {
+      job_message(r, 504, "Gateway Timeout");
+    } else if (e.code == ERR_ENTITY_TOO_LARGE) {
+      job_message(r, 502, "Bad Gateway");
+    } else {
+      job_message(r, e.code == ERR_INVALID ? 500 : 502, "Internal Server Error");
+    }
+    f->answered = true;
+    http_req_resume(r);
+  }
+  pthread_mutex_unlock(&a->mu);
+  buf_release(&res.body);
+}
+
+static void *door_job(void *arg)
+{
+  front *f = arg;
+  apigw *a = f->a;
+  http_req *r = f->req;
+  gateway_request q;
+  request_view(f, &q);
+  err e = {0};
+  int rc = f->t.authorizer != NULL ? authorize(a, f, &q, &e) : 0;
+  q.authorizer = f->authz;
+  pthread_mutex_lock(&a->mu);
+  bool gone = f->gone;
+  if (rc != 0 && !gone) {
+    r_reset(r);
+    door_error(a, r, &e);
+    f->answered = true;
+    http_req_resume(r);
+  }
+  pthread_mutex_unlock(&a->mu);
+  if (rc == 0 && !gone) {
+    if (f->t.http_proxy)
+      http_integration(a, f, &q);
+    else
+      start_invoke(a, f, &q);
+  }
+  pthread_mutex_lock(&a->mu);
+  f->busy = false;
+  a->jobs--;
+  pthread_cond_broadcast(&a->idle);
+  pthread_mutex_unlock(&a->mu);
+  return NULL;
+}
+
+/* Runs door_job for f on a thread of its own (r parked). */
+static void start_job(apigw *a, front *f)
+{
+  http_req *r = f->req;
+  pthread_mutex_lock(&a->mu);
+  bool room = a->jobs < DOOR_MAX_JOBS && !a->stopping;
+  if (room) {
+    a->jobs++;
+    f->busy = true;
+  }
+  pthread_mutex_unlock(&a->mu);
+  pthread_t th;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  if (room && pthread_create(&th, &attr, door_job, f) != 0) {
+    pthread_mutex_lock(&a->mu);
+    a->jobs--;
+    f->busy = false;
+    pthread_mutex_unlock(&a->mu);
+    room = false;
+  }
+  pthread_attr_destroy(&attr);
+  if (!room) {
+    err e = {0};
+    err_set(&e, ERR_THROTTLED, "too many requests wait for authorizers or integrations");
+    door_error(a, r, &e);
+    f->answered = true;
+    http_req_resume(r);
+  }
+}
+
+static void front_handle(void *ctx, http_req *r)
+{
+  apigw *a = ctx;
+  front *f = r->svc;
+  if (f->preflight) {
+    http_resp_status(r, 204);
+    http_resp_header(r, "apigw-requestid", r->request_id);
+    add_cors(r, f, true);
+    return;
+  }
+  f->parked = true;
+  http_req_park(r);
+  if (!f->url && (f->t.authorizer != NULL || f->t.http_proxy)) {
+    start_job(a, f);
+    return;
+  }
+  gateway_request q;
+  request_view(f, &q);
+  start_invoke(a, f, &q);
 }
 
 static void front_cleanup(void *ctx, http_req *r)
@@ -603,6 +859,12 @@ static void front_cleanup(void *ctx, http_req *r)
   front *f = r->svc;
   if (f == NULL)
     return;
+  pthread_mutex_lock(&a->mu);
+  f->gone = true;
+  while (f->busy)
+    pthread_cond_wait(&a->idle, &a->mu);
+  pthread_mutex_unlock(&a->mu);
+  json_decref(f->authz);
   if (f->parked) {
     unwatch(a, f);
     fn_invoke_forget(a->fn, &f->running);
@@ -655,11 +917,15 @@ static void *watchdog(void *arg)
 
 /* ---- the services ---- */
 
-apigw *apigw_new(gateway *g, fn_system *fn)
+apigw *apigw_new(gateway *g, fn_system *fn, const netpolicy *egress)
 {
   apigw *a = xcalloc(1, sizeof *a);
   a->g = g;
   a->fn = fn;
+  a->egress = egress;
+  a->jwks = gateway_jwks_new(egress);
+  a->authz_cache = json_object();
+  pthread_cond_init(&a->idle, NULL);
   pthread_mutex_init(&a->mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -708,6 +974,13 @@ apigw *apigw_free(apigw *a)
   pthread_mutex_unlock(&a->mu);
   if (a->running)
     pthread_join(a->thread, NULL);
+  pthread_mutex_lock(&a->mu);
+  while (a->jobs > 0) /* detached jobs end within their time-outs */
+    pthread_cond_wait(&a->idle, &a->mu);
+  pthread_mutex_unlock(&a->mu);
+  pthread_cond_destroy(&a->idle);
+  a->jwks = gateway_jwks_free(a->jwks);
+  json_decref(a->authz_cache);
   pthread_cond_destroy(&a->wake);
   pthread_mutex_destroy(&a->mu);
   free(a);

@@ -37,6 +37,7 @@
 
 #include "base/arena.h"
 #include "base/buf.h"
+#include "base/egress.h"
 #include "base/err.h"
 #include "base/text.h"
 
@@ -50,6 +51,7 @@
 #define GATEWAY_MAX_INTEGRATIONS 300     /* per API */
 #define GATEWAY_MAX_STAGES 10            /* per API */
 #define GATEWAY_MAX_DEPLOYMENTS 100      /* per API (records: every change is live at once) */
+#define GATEWAY_MAX_AUTHORIZERS 10       /* per API, as AWS's quota */
 #define GATEWAY_MAX_URLS 10000           /* function URLs */
 #define GATEWAY_MAX_DOCUMENT (256u << 10) /* one API with its children, as JSON */
 #define GATEWAY_MAX_PAYLOAD (10u << 20)  /* an HTTP API request or response body (the
@@ -68,7 +70,13 @@ gateway *gateway_close(gateway *g);
 /* ---- HTTP APIs ---- */
 
 /* The children of an API. */
-enum gateway_kind { GATEWAY_ROUTE, GATEWAY_INTEGRATION, GATEWAY_STAGE, GATEWAY_DEPLOYMENT };
+enum gateway_kind {
+  GATEWAY_ROUTE,
+  GATEWAY_INTEGRATION,
+  GATEWAY_STAGE,
+  GATEWAY_DEPLOYMENT,
+  GATEWAY_AUTHORIZER
+};
 
 /* CreateApi: in holds CreateApi's members. With target (quick create) an
  * AWS_PROXY integration (format 2.0), the route (routeKey, else $default)
@@ -113,6 +121,7 @@ typedef struct gateway_request {
   const char *request_id;
   const char *domain;          /* the Host header, or "" */
   const char *access_key;      /* the SigV4 key that signed it, or NULL (anonymous) */
+  const json_t *authorizer;    /* what an authorizer found (requestContext.authorizer), or NULL */
 } gateway_request;
 
 /* What a request resolved to (arena memory, or json held by snapshot). */
@@ -121,8 +130,15 @@ typedef struct gateway_target {
   const char *api_id;
   const char *stage;           /* "$default" or a stage name */
   const char *route_key;       /* the matched route's key */
-  const char *authorization;   /* "NONE" or "AWS_IAM" */
-  const char *function;        /* the integration's function (name or ARN) */
+  const char *authorization;   /* "NONE", "AWS_IAM", "JWT" or "CUSTOM" */
+  const json_t *authorizer;    /* JWT and CUSTOM: the authorizer (borrowed from snapshot) */
+  const json_t *scopes;        /* the route's authorizationScopes, or NULL (borrowed) */
+  const char *authorizer_function; /* REQUEST authorizers: the function to call */
+  bool http_proxy;             /* an HTTP_PROXY integration (else AWS_PROXY) */
+  const char *uri;             /* HTTP_PROXY: the integration's URL */
+  const char *http_method;     /* HTTP_PROXY: integrationMethod (ANY: the request's) */
+  const json_t *request_parameters; /* HTTP_PROXY: requestParameters, or NULL (borrowed) */
+  const char *function;        /* AWS_PROXY: the integration's function (name or ARN) */
   const char *format;          /* "1.0" or "2.0" */
   int timeout_ms;              /* the integration's */
   json_t *path_params;         /* object, borrowed from nothing: a new reference */
@@ -163,6 +179,60 @@ typedef struct gateway_response {
  * ERR_INVALID when it is not a valid answer (API Gateway then answers 500). */
 int gateway_response_map(const char *format, const void *payload, size_t len, arena *a,
                          gateway_response *out, err *e);
+
+/* ---- HTTP_PROXY integrations (gateway/http_proxy.c) ---- */
+
+/* The request the HTTP_PROXY integration of t sends for req (full_path:
+ * the request's path after the stage): URL with path variables filled,
+ * headers and query after requestParameters, the body as is, t's time-out.
+ * Arena memory; ERR_INVALID when the result is over its limits. */
+int gateway_http_request(const gateway_target *t, const gateway_request *req,
+                         const char *full_path, arena *a, egress_request *out, err *e);
+/* The response relayed from in (its body moved into out, hop-by-hop
+ * headers dropped). */
+void gateway_http_response(egress_response *in, arena *a, gateway_response *out);
+
+/* ---- authorizers (gateway/authorizer.c) ---- */
+
+/* The JWKS cache of JWT authorizers: keys fetched through policy
+ * (borrowed), shared by every API. Safe from many threads. */
+typedef struct gateway_jwks gateway_jwks;
+gateway_jwks *gateway_jwks_new(const netpolicy *policy);
+/* Accepts NULL; returns NULL. */
+gateway_jwks *gateway_jwks_free(gateway_jwks *k);
+
+/* Checks token (the identity source's value, "Bearer " allowed) under
+ * the JWT authorizer az and the route's scopes (NULL: none); may fetch the
+ * issuer's keys (blocking, at most a few seconds). 0 with *authorizer the
+ * requestContext.authorizer of format ("2.0": {"jwt":{claims,scopes}},
+ * "1.0": {claims,scopes}), a new reference; ERR_UNAUTHORIZED (401) for a
+ * missing or invalid token, ERR_DENIED (403) when no scope matches. */
+int gateway_jwt_check(gateway_jwks *k, const json_t *az, const char *token,
+                      const json_t *route_scopes, const char *format, json_t **authorizer,
+                      err *e);
+
+/* The values of t->authorizer's identitySource expressions for req (a new
+ * array); ERR_UNAUTHORIZED when one is missing or empty (API Gateway then
+ * answers 401 without calling the authorizer). */
+int gateway_identity(const gateway_target *t, const gateway_request *req, json_t **values,
+                     err *e);
+
+/* The event of a REQUEST authorizer (its authorizerPayloadFormatVersion:
+ * the proxy event without the body, plus type, routeArn or methodArn and
+ * identitySource) into out. */
+int gateway_authorizer_event(const gateway_target *t, const gateway_request *req,
+                             const char *full_path, const char *route_arn,
+                             const json_t *identity, buf *out, err *e);
+
+/* Reads a REQUEST authorizer's answer: a simple response
+ * {"isAuthorized":..,"context":{..}} when az enables them, else an IAM
+ * policy {"principalId","policyDocument","context"} evaluated for
+ * execute-api:Invoke on route_arn. *authorizer (when allowed) is the
+ * requestContext.authorizer of format. ERR_INTERNAL when the answer is
+ * malformed (API Gateway's 500). */
+int gateway_authorizer_answer(const json_t *az, const char *payload, size_t len,
+                              const char *route_arn, const char *format, bool *allowed,
+                              json_t **authorizer, err *e);
 
 /* ---- CORS ---- */
 

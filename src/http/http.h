@@ -75,7 +75,7 @@ typedef struct http_service {
   /* A public front door (HTTP APIs, function URLs): when set and true for a
      request (told by its path or Host header, before any signature check),
      the request is this service's. One that carries a signature (an
-     Authorization header or X-Amz-Signature) is verified as usual and
+     Authorization header "AWS4-..." or X-Amz-Signature) is verified as usual and
      reaches prepare authenticated; one without reaches prepare with
      authenticated false, and the service alone decides whether anonymous
      access is allowed for what it asks. NULL for every AWS API. */

@@ -1174,7 +1174,10 @@ static enum MHD_Result on_first_call(struct MHD_Connection *conn, http_req *r, c
   /* A public front door: anonymous requests go straight to prepare (the
      service decides what they may reach), signed ones are verified below. */
   http_service *front = front_service(srv, r);
-  if (front != NULL && http_req_header(r, "authorization") == NULL &&
+  const char *authz = http_req_header(r, "authorization");
+  /* there an Authorization header that is not SigV4 (a bearer token for
+     an authorizer, Basic for the backend) is the service's to read */
+  if (front != NULL && (authz == NULL || strncmp(authz, "AWS4-", 5) != 0) &&
       !http_req_has_param(r, "X-Amz-Signature")) {
     p->svc = front;
     r->service = front->name;
