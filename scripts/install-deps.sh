@@ -41,6 +41,8 @@ py boto3 python3-boto3
 py requests python3-requests
 py numpy python3-numpy          # packed into a layer by tests/e2e/test_lambda_layers.py
 py pandas python3-pandas
+py jwt python3-jwt              # signs tokens for tests/e2e/test_apigw_auth.py
+py cryptography python3-cryptography
 cmd node nodejs
 cmd npm npm
 cmd curl curl
