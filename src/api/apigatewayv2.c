@@ -37,17 +37,20 @@
  * Start reading at front_prepare() and mgmt_handle().
  */
 #include "api/apigatewayv2.h"
+#include "api/apigatewayv2_ws.h"
 #include "api/iam.h"
 #include "api/lambda_json.h"
 
 #include "base/mem.h"
 #include "base/text.h"
+#include "http/websocket.h"
 
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define MGMT_BODY_MAX (1u << 20)
@@ -66,6 +69,7 @@ typedef struct apigw {
   pthread_cond_t idle;       /* a job ended (cleanup waits for its front's) */
   int jobs;                  /* door jobs running (under mu), at most DOOR_MAX_JOBS */
   json_t *authz_cache;       /* REQUEST authorizers' results: key -> {ok, authorizer, until} */
+  ws_hub *hub;               /* WebSocket APIs' connections */
   /* the watchdog: parked invocations with a deadline shorter than fn's */
   pthread_mutex_t mu;
   pthread_cond_t wake;
@@ -308,6 +312,11 @@ struct front {
   json_t *authz;             /* what the authorizer found (requestContext.authorizer) */
   const char *route_arn;     /* arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH */
   apigw *a;
+  /* WebSocket APIs */
+  bool ws;                   /* a WebSocket API: a connect or an @connections call */
+  const char *ws_conn;       /* @connections/<id>: the id; NULL for a connect */
+  const char *ws_function;   /* the $connect route's function, or NULL */
+  gateway_ws_conn wsc;       /* the connection being opened */
   int64_t deadline_ms;       /* monotonic; the watchdog's */
   front *next;               /* in a->waiting, under a->mu */
 };
@@ -354,6 +363,10 @@ static void door_error(void *ctx, http_req *r, const err *e)
   case ERR_UNAUTHORIZED:
     status = 401;
     msg = "Unauthorized";
+    break;
+  case ERR_INVALID_REQUEST:
+    status = 400;
+    msg = "Bad Request";
     break;
   case ERR_SIGNATURE:
   case ERR_UNKNOWN_ACCESS_KEY:
@@ -408,6 +421,221 @@ static void add_cors(http_req *r, front *f, bool preflight)
     http_resp_header(r, h[i].name, h[i].value);
 }
 
+/* ---- WebSocket APIs: connect and @connections ---- */
+
+static void request_view(front *f, gateway_request *q);
+
+/* A request to a WebSocket API (doc: its document, kept in f->t.snapshot):
+ * an upgrade on a stage, or the @connections API (SigV4, IAM action
+ * execute-api:ManageConnections). */
+static int ws_prepare(apigw *a, http_req *r, front *f, json_t *doc, const char *path, err *e)
+{
+  f->ws = true;
+  f->t.snapshot = doc;
+  const char *stage;
+  const char *rest;
+  int rc = gateway_ws_stage(doc, path, r->arena, &stage, &rest, e);
+  if (rc != 0)
+    return rc;
+  f->t.stage = stage;
+  f->full_path = path;
+  if (str_starts(rest, "/@connections/") && rest[14] != '\0' && strchr(rest + 14, '/') == NULL) {
+    f->ws_conn = rest + 14;
+    const char *m = r->method;
+    r->op = strcmp(m, "POST") == 0     ? "PostToConnection"
+            : strcmp(m, "GET") == 0    ? "GetConnection"
+            : strcmp(m, "DELETE") == 0 ? "DeleteConnection"
+                                       : NULL;
+    if (r->op == NULL)
+      return err_set(e, ERR_NOT_FOUND, "no operation %s on @connections", m);
+    http_req_body_max(r, GATEWAY_WS_MAX_MESSAGE);
+    if (!r->authenticated)
+      return err_set(e, ERR_DENIED, "the @connections API needs a signed request");
+    if (r->admin)
+      return 0;
+    return api_authorize(r, "execute-api:ManageConnections",
+                         arena_sprintf(r->arena, "arn:aws:execute-api:%s:%s:%s/%s/%s/@connections/%s",
+                                       GATEWAY_REGION, GATEWAY_ACCOUNT_ID, f->id, stage, m,
+                                       f->ws_conn),
+                         e);
+  }
+  r->op = "Connect";
+  const char *upgrade = http_req_header(r, "upgrade");
+  const char *key = http_req_header(r, "sec-websocket-key");
+  const char *version = http_req_header(r, "sec-websocket-version");
+  if (strcmp(r->method, "GET") != 0 || upgrade == NULL || strcasecmp(upgrade, "websocket") != 0 ||
+      key == NULL || version == NULL || strcmp(version, "13") != 0)
+    return err_set(e, ERR_INVALID_REQUEST, "a WebSocket API takes WebSocket (RFC 6455) upgrades");
+  const char *auth = NULL;
+  f->ws_function = gateway_ws_route(doc, "$connect", r->arena, &auth);
+  if (f->ws_function != NULL && *f->ws_function == '\0')
+    return err_set(e, ERR_INTERNAL, "the $connect route has no integration");
+  if (auth != NULL && strcmp(auth, "AWS_IAM") == 0) {
+    if (!r->authenticated)
+      return err_set(e, ERR_DENIED, "a signed request is required");
+    if (!r->admin)
+      return api_authorize(r, "execute-api:Invoke",
+                           arena_sprintf(r->arena, "arn:aws:execute-api:%s:%s:%s/%s/$connect",
+                                         GATEWAY_REGION, GATEWAY_ACCOUNT_ID, f->id, stage),
+                           e);
+  }
+  return 0;
+}
+
+/* The 101 that hands the socket to the hub (or 429 when it is full). */
+static void ws_accept(apigw *a, front *f)
+{
+  http_req *r = f->req;
+  void *pending = ws_hub_expect(a->hub, &f->wsc, r->headers, r->nheaders);
+  if (pending == NULL) {
+    err e = {0};
+    err_set(&e, ERR_THROTTLED, "too many WebSocket connections");
+    door_error(a, r, &e);
+    return;
+  }
+  char accept[29];
+  ws_accept_key(http_req_header(r, "sec-websocket-key"), accept);
+  http_resp_header(r, "Upgrade", "websocket");
+  http_resp_header(r, "Connection", "Upgrade");
+  http_resp_header(r, "Sec-WebSocket-Accept", accept);
+  http_resp_header(r, "apigw-requestid", r->request_id);
+  http_resp_upgrade(r, ws_hub_upgraded, pending);
+}
+
+/* $connect's answer (under fn's lock): a 2xx statusCode (or none) accepts,
+ * anything else rejects the connection with that status. */
+static void ws_connect_done(void *ctx, int rc, fn_invoke_result *res, const err *e)
+{
+  front *f = ctx;
+  http_req *r = f->req;
+  if (rc != 0) {
+    door_error(NULL, r, e);
+  } else if (res->function_error != NULL) {
+    err fe = {0};
+    err_set(&fe, ERR_INTERNAL, "$connect failed");
+    door_error(NULL, r, &fe);
+  } else {
+    json_t *j = json_loadb(res->payload.data ? res->payload.data : "", res->payload.len,
+                           JSON_DECODE_ANY, NULL);
+    json_t *sc = json_is_object(j) ? json_object_get(j, "statusCode") : NULL;
+    long status = json_is_integer(sc) ? (long)json_integer_value(sc)
+                  : json_is_string(sc) ? strtol(json_string_value(sc), NULL, 10)
+                                       : 200;
+    if (status >= 200 && status <= 299) {
+      ws_accept(f->a, f);
+    } else {
+      http_resp_status(r, status >= 100 && status <= 599 ? (int)status : 500);
+      http_resp_header(r, "apigw-requestid", r->request_id);
+      const char *body = json_string_value(json_object_get(j, "body"));
+      if (body != NULL)
+        buf_puts(&r->resp_body, body);
+    }
+    json_decref(j);
+  }
+  if (res != NULL)
+    buf_release(&res->payload);
+  f->answered = true;
+  http_req_resume(r);
+}
+
+/* The @connections API's answers and errors (apigatewaymanagementapi's shapes). */
+static void ws_manage(apigw *a, http_req *r, front *f)
+{
+  err e = {0};
+  int rc = 0;
+  json_t *out = NULL;
+  if (r->method[0] == 'P')
+    rc = ws_hub_post(a->hub, f->id, f->ws_conn, r->body.data ? r->body.data : "", r->body.len,
+                     &e);
+  else if (r->method[0] == 'G')
+    rc = ws_hub_describe(a->hub, f->id, f->ws_conn, &out, &e);
+  else
+    rc = ws_hub_disconnect(a->hub, f->id, f->ws_conn, &e);
+  http_resp_header(r, "x-amzn-RequestId", r->request_id);
+  if (rc == 0) {
+    if (out != NULL)
+      lambda_json_send(r, 200, out);
+    else
+      http_resp_status(r, r->method[0] == 'D' ? 204 : 200);
+    return;
+  }
+  int status = 500;
+  const char *type = "InternalServerErrorException";
+  if (rc == ERR_NOT_FOUND) {
+    status = 410;
+    type = "GoneException";
+  } else if (rc == ERR_ENTITY_TOO_LARGE) {
+    status = 413;
+    type = "PayloadTooLargeException";
+  } else if (rc == ERR_LIMIT_EXCEEDED) {
+    status = 429;
+    type = "LimitExceededException";
+  }
+  http_resp_status(r, status);
+  http_resp_header(r, "Content-Type", "application/json");
+  http_resp_header(r, "x-amzn-ErrorType", type);
+  write_message(r, "message", e.msg);
+}
+
+/* A connect: $connect's function decides (parked), or it is accepted. */
+static void ws_handle(apigw *a, http_req *r, front *f)
+{
+  if (f->ws_conn != NULL) {
+    ws_manage(a, r, f);
+    return;
+  }
+  char *id = arena_alloc(r->arena, 17);
+  ws_hub_new_id(id);
+  const char *host = http_req_header(r, "host");
+  const char *ua = http_req_header(r, "user-agent");
+  bool on_host = host != NULL && host_id(r, ".execute-api.localhost") != NULL;
+  f->wsc = (gateway_ws_conn){
+      .api_id = f->id,
+      .stage = f->t.stage,
+      .connection_id = id,
+      /* https://{domainName}/{stage} is the @connections endpoint on AWS;
+         here http://{domainName}/{stage} */
+      .domain = on_host ? host
+                        : arena_sprintf(r->arena, "%s/_tarn/apis/%s", host ? host : "127.0.0.1",
+                                        f->id),
+      .source_ip = r->peer_addr && *r->peer_addr ? r->peer_addr : "127.0.0.1",
+      .user_agent = ua ? ua : "",
+      .connected_at_ms = time_now_ms(),
+  };
+  if (f->ws_function == NULL) {
+    ws_accept(a, f);
+    return;
+  }
+  gateway_request q;
+  request_view(f, &q);
+  json_t *ev = gateway_ws_event(&f->wsc, "CONNECT", "$connect", r->request_id, &q, NULL, 0,
+                                false, 0, NULL);
+  char *text = json_dumps(ev, JSON_COMPACT);
+  json_decref(ev);
+  buf_puts(&f->event, text);
+  free(text);
+  fn_invoke_params p = {
+      .name = f->ws_function,
+      .type = FN_INVOKE_SYNC,
+      .payload = f->event.data,
+      .len = f->event.len,
+      .done = ws_connect_done,
+      .done_ctx = f,
+      .running = &f->running,
+  };
+  f->parked = true;
+  http_req_park(r);
+  fn_invoke_result res;
+  err e = {0};
+  if (fn_invoke(a->fn, &p, r->arena, &res, &e) != 0) {
+    if (e.code == ERR_NOT_FOUND || e.code == ERR_INVALID)
+      e.code = ERR_INTERNAL;
+    door_error(a, r, &e);
+    f->answered = true;
+    http_req_resume(r);
+  }
+}
+
 /* Finds what r asks for and checks that the caller may ask (1). */
 static int front_prepare(void *ctx, http_req *r, err *e)
 {
@@ -458,6 +686,10 @@ static int front_prepare(void *ctx, http_req *r, err *e)
     f->full_path = path;
     action = "lambda:InvokeFunctionUrl";
   } else {
+    json_t *doc = gateway_api_snapshot(a->g, id);
+    if (doc != NULL && gateway_api_is_websocket(doc))
+      return ws_prepare(a, r, f, doc, path, e);
+    json_decref(doc);
     f->cors = gateway_api_cors(a->g, id);
     if (is_preflight(r, f))
       return 0;
@@ -842,6 +1074,10 @@ static void front_handle(void *ctx, http_req *r)
     add_cors(r, f, true);
     return;
   }
+  if (f->ws) {
+    ws_handle(a, r, f);
+    return;
+  }
   f->parked = true;
   http_req_park(r);
   if (!f->url && (f->t.authorizer != NULL || f->t.http_proxy)) {
@@ -925,6 +1161,7 @@ apigw *apigw_new(gateway *g, fn_system *fn, const netpolicy *egress)
   a->egress = egress;
   a->jwks = gateway_jwks_new(egress);
   a->authz_cache = json_object();
+  a->hub = ws_hub_new(g, fn);
   pthread_cond_init(&a->idle, NULL);
   pthread_mutex_init(&a->mu, NULL);
   pthread_condattr_t ca;
@@ -980,6 +1217,7 @@ apigw *apigw_free(apigw *a)
   pthread_mutex_unlock(&a->mu);
   pthread_cond_destroy(&a->idle);
   a->jwks = gateway_jwks_free(a->jwks);
+  a->hub = ws_hub_free(a->hub);
   json_decref(a->authz_cache);
   pthread_cond_destroy(&a->wake);
   pthread_mutex_destroy(&a->mu);

@@ -206,10 +206,17 @@ static int api_normalize(json_t *api, err *e)
   const char *proto = str_member(api, "protocolType");
   if (proto == NULL)
     return err_set(e, ERR_INVALID, "protocolType is required");
-  if (strcmp(proto, "WEBSOCKET") == 0)
-    return err_set(e, ERR_INVALID, "WebSocket APIs are not supported by tarn (use HTTP)");
-  if (strcmp(proto, "HTTP") != 0)
+  if (strcmp(proto, "WEBSOCKET") == 0) {
+    const char *rse = str_member(api, "routeSelectionExpression");
+    if (rse == NULL)
+      return err_set(e, ERR_INVALID, "routeSelectionExpression is required for WEBSOCKET APIs");
+    if (!gateway_ws_expression_ok(rse))
+      return err_set(e, ERR_INVALID,
+                     "Invalid routeSelectionExpression '%s': want $request.body.MEMBER[.MEMBER...]",
+                     rse);
+  } else if (strcmp(proto, "HTTP") != 0) {
     return err_set(e, ERR_INVALID, "Invalid protocolType '%s': must be HTTP or WEBSOCKET", proto);
+  }
   if (json_object_get(api, "routeSelectionExpression") == NULL)
     json_object_set_new(api, "routeSelectionExpression",
                         json_string("${request.method} ${request.path}"));
@@ -243,8 +250,14 @@ static int route_normalize(json_t *api_doc, json_t *r, const char *self_id, err 
   const char *key = str_member(r, "routeKey");
   if (key == NULL)
     return err_set(e, ERR_INVALID, "routeKey is required");
-  if (gateway__route_key_check(key, e) != 0)
+  bool ws = strcmp(str_member(json_object_get(api_doc, "api"), "protocolType"), "WEBSOCKET") == 0;
+  if (ws) {
+    size_t kl = strlen(key);
+    if (kl == 0 || kl > 128)
+      return err_set(e, ERR_INVALID, "Invalid route key '%s': 1 to 128 characters", key);
+  } else if (gateway__route_key_check(key, e) != 0) {
     return e->code;
+  }
   const char *auth = str_member(r, "authorizationType");
   if (auth == NULL)
     json_object_set_new(r, "authorizationType", json_string(auth = "NONE"));
@@ -253,6 +266,11 @@ static int route_normalize(json_t *api_doc, json_t *r, const char *self_id, err 
   if (strcmp(auth, "NONE") != 0 && strcmp(auth, "AWS_IAM") != 0 && !jwt && !custom)
     return err_set(e, ERR_INVALID,
                    "Invalid authorizationType '%s': must be NONE, AWS_IAM, CUSTOM or JWT", auth);
+  if (ws && (jwt || custom))
+    return err_set(e, ERR_INVALID, "authorizationType %s is not supported by tarn for WEBSOCKET "
+                                   "APIs (NONE or AWS_IAM on $connect)", auth);
+  if (ws && strcmp(auth, "AWS_IAM") == 0 && strcmp(key, "$connect") != 0)
+    return err_set(e, ERR_INVALID, "Only the $connect route may have authorizationType AWS_IAM");
   const char *authorizer_id = str_member(r, "authorizerId");
   if (jwt || custom) {
     json_t *az = authorizer_id != NULL
@@ -519,6 +537,8 @@ int gateway_api_create(gateway *g, const json_t *in, json_t **out, err *e)
   const char *route_key = str_member(in, "routeKey");
   if (rc == 0 && route_key != NULL && target == NULL)
     rc = err_set(e, ERR_INVALID, "routeKey is only allowed with target (quick create)");
+  if (rc == 0 && target != NULL && strcmp(str_member(api, "protocolType"), "HTTP") != 0)
+    rc = err_set(e, ERR_INVALID, "quick create (target) is for HTTP APIs");
   if (rc != 0) {
     json_decref(api);
     return rc;

@@ -234,6 +234,52 @@ int gateway_authorizer_answer(const json_t *az, const char *payload, size_t len,
                               const char *route_arn, const char *format, bool *allowed,
                               json_t **authorizer, err *e);
 
+/* ---- WebSocket APIs (gateway/websocket.c) ---- */
+
+#define GATEWAY_WS_MAX_FRAME (32u << 10)     /* a frame's payload, as API Gateway */
+#define GATEWAY_WS_MAX_MESSAGE (128u << 10)  /* a message, and an @connections POST */
+#define GATEWAY_WS_IDLE_MS (10 * 60 * 1000)  /* a connection with no traffic is closed */
+#define GATEWAY_WS_MAX_AGE_MS (2 * 3600 * 1000) /* every connection is closed after 2 h */
+
+/* A new reference to the stored document of api_id, or NULL. */
+json_t *gateway_api_snapshot(gateway *g, const char *api_id);
+/* Is doc (an API document) a WebSocket API? */
+bool gateway_api_is_websocket(const json_t *doc);
+/* Is expr a routeSelectionExpression tarn evaluates ($request.body.PATH)? */
+bool gateway_ws_expression_ok(const char *expr);
+/* The stage a WebSocket path opens on (the first segment when it names a
+ * stage, else $default) and the path after it; ERR_NOT_FOUND. */
+int gateway_ws_stage(const json_t *doc, const char *path, arena *a, const char **stage,
+                     const char **rest, err *e);
+/* The function of doc's route key (arena), "" when it has no usable
+ * integration, NULL when there is no such route; *authorization (when not
+ * NULL) its authorizationType. */
+const char *gateway_ws_route(const json_t *doc, const char *key, arena *a,
+                             const char **authorization);
+/* The route key a message takes (the routeSelectionExpression's value
+ * when a route has it, else $default), or NULL when none matches. */
+const char *gateway_ws_select(const json_t *doc, const void *msg, size_t len, bool binary,
+                              arena *a);
+
+/* What a WebSocket event says about its connection (strings borrowed). */
+typedef struct gateway_ws_conn {
+  const char *api_id;
+  const char *stage;
+  const char *connection_id;
+  const char *domain;          /* what the function's @connections endpoint is built from */
+  const char *source_ip;
+  const char *user_agent;
+  int64_t connected_at_ms;
+} gateway_ws_conn;
+
+/* The event of eventType CONNECT (q: the upgrade request's headers and
+ * query), MESSAGE (body, binary) or DISCONNECT (q: the connect request's
+ * headers, close_code and reason), as API Gateway sends it. A new
+ * reference. */
+json_t *gateway_ws_event(const gateway_ws_conn *c, const char *event_type, const char *route_key,
+                         const char *request_id, const gateway_request *q, const void *body,
+                         size_t len, bool binary, int close_code, const char *reason);
+
 /* ---- CORS ---- */
 
 /* The CORS configuration of an API (corsConfiguration) or function URL

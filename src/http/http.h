@@ -173,6 +173,24 @@ bool http_stream_client_gone(http_stream *s);
  * here on. For HEAD the length is announced and nothing is sent. */
 void http_resp_fd(http_req *r, int fd, uint64_t offset, uint64_t length);
 
+/* ---- upgraded connections (WebSocket) ----
+ * A service may answer a request by taking its TCP connection: it sets the
+ * 101's headers (Upgrade, Connection, Sec-WebSocket-Accept) and calls
+ * http_resp_upgrade from handle (or before resuming a parked request).
+ * Once the 101 is out, fn(ctx, u, fd, extra, n) runs on a server thread:
+ * it must not block (hand fd to a thread of the service's own); fd is the
+ * socket, non-blocking, and extra the bytes the client sent after its
+ * head. The service owns fd from then on but never closes it: it calls
+ * http_upgrade_close(u) exactly once. If the connection fails before the
+ * 101 is sent, fn is never called. When the server stops it shuts every
+ * upgraded socket down (the owner reads end-of-file) and waits, up to its
+ * deadline, for them to be closed. */
+typedef struct http_upgrade http_upgrade;
+typedef void (*http_upgrade_fn)(void *ctx, http_upgrade *u, int fd, const char *extra,
+                                size_t n);
+void http_resp_upgrade(http_req *r, http_upgrade_fn fn, void *ctx);
+void http_upgrade_close(http_upgrade *u);
+
 /* ---- the server ---- */
 
 typedef struct http_config {

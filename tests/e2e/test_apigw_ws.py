@@ -1,0 +1,208 @@
+"""tests/e2e/test_apigw_ws.py -- WebSocket APIs: made with boto3's
+apigatewayv2 client, used with Node's ws client (tests/e2e/ws/client.mjs)
+and boto3's apigatewaymanagementapi client.
+
+One function serves every route: $connect accepts (or rejects with 403
+when the query says deny=1), $disconnect writes its event to a bucket, and
+a message is answered through @connections with the function's own keys
+(POST /@connections/{id}, SigV4 service execute-api). Checked: the route
+selection ($request.body.action, else $default), the events' shape
+(eventType, routeKey, connectionId, stage), fragmented messages, ping/pong,
+GetConnection, PostToConnection and DeleteConnection from outside, 410 for
+a gone connection, the 32 KB frame limit (close 1009), and that
+$disconnect runs.
+"""
+import json
+import os
+import queue
+import subprocess
+import threading
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+
+import lambda_util as lu
+import tarnlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLIENT = os.path.join(HERE, "ws", "client.mjs")
+
+HANDLER = r'''
+import json, os
+import boto3
+
+def handler(event, context):
+    rc = event["requestContext"]
+    if rc["routeKey"] == "$connect":
+        if (event.get("queryStringParameters") or {}).get("deny") == "1":
+            return {"statusCode": 403}
+        return {"statusCode": 200}
+    if rc["routeKey"] == "$disconnect":
+        s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+        s3.put_object(Bucket=os.environ["BUCKET"], Key="disconnect/" + rc["connectionId"],
+                      Body=json.dumps(event).encode())
+        return {"statusCode": 200}
+    endpoint = "%s/_tarn/apis/%s/%s" % (os.environ["AWS_ENDPOINT_URL"], rc["apiId"], rc["stage"])
+    mgmt = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint)
+    reply = {"route": rc["routeKey"], "eventType": rc["eventType"], "body": event.get("body"),
+             "stage": rc["stage"], "connectionId": rc["connectionId"],
+             "domainName": rc["domainName"], "b64": event.get("isBase64Encoded")}
+    mgmt.post_to_connection(ConnectionId=rc["connectionId"], Data=json.dumps(reply).encode())
+    return {"statusCode": 200}
+'''
+
+
+class Client:
+    """A ws client in a node process; events() read with a deadline."""
+
+    def __init__(self, url, headers=None):
+        self.p = subprocess.Popen(["node", CLIENT, url, json.dumps(headers or {})],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.q = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.p.stdout:
+            self.q.put(json.loads(line))
+        self.q.put({"event": "exit"})
+
+    def send(self, **cmd):
+        self.p.stdin.write(json.dumps(cmd) + "\n")
+        self.p.stdin.flush()
+
+    def next(self, timeout=90):
+        return self.q.get(timeout=timeout)
+
+    def expect(self, kind, timeout=90):
+        deadline = time.monotonic() + timeout
+        while True:
+            ev = self.next(max(1, deadline - time.monotonic()))
+            if ev["event"] == kind:
+                return ev
+            assert ev["event"] not in ("close", "exit", "rejected", "error"), ev
+
+    def stop(self):
+        try:
+            self.p.kill()
+        except OSError:
+            pass
+        self.p.wait()
+
+
+@pytest.fixture(scope="module")
+def gw(tarn):
+    return boto3.session.Session().client(
+        "apigatewayv2", endpoint_url=tarn.endpoint, region_name=tarnlib.REGION,
+        aws_access_key_id=tarn.access_key, aws_secret_access_key=tarn.secret_key,
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=120))
+
+
+@pytest.fixture(scope="module")
+def api(tarn, gw, s3):
+    bucket = "ws-disconnects"
+    s3.create_bucket(Bucket=bucket)
+    lam = lu.lambda_client(tarn)
+    fn = lu.create(lam, lu.unique_name("ws-fn"), lu.zip_files({"w.py": (HANDLER, 0o100644)}),
+                   handler="w.handler", runtime="python3.11", Timeout=30,
+                   Environment={"Variables": {"BUCKET": bucket}})["FunctionArn"]
+    api_id = gw.create_api(Name="chat", ProtocolType="WEBSOCKET",
+                           RouteSelectionExpression="$request.body.action")["ApiId"]
+    integ = gw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=fn)
+    target = "integrations/" + integ["IntegrationId"]
+    for key in ["$connect", "$disconnect", "$default", "echo"]:
+        gw.create_route(ApiId=api_id, RouteKey=key, Target=target)
+    gw.create_stage(ApiId=api_id, StageName="dev")
+    return {"id": api_id, "bucket": bucket}
+
+
+def ws_url(tarn, api_id, query=""):
+    return "ws://127.0.0.1:%d/_tarn/apis/%s/dev%s" % (tarn.port, api_id, query)
+
+
+def mgmt_client(tarn, api_id):
+    return boto3.session.Session().client(
+        "apigatewaymanagementapi",
+        endpoint_url="%s/_tarn/apis/%s/dev" % (tarn.endpoint, api_id),
+        region_name=tarnlib.REGION, aws_access_key_id=tarn.access_key,
+        aws_secret_access_key=tarn.secret_key,
+        config=Config(retries={"total_max_attempts": 1}))
+
+
+def test_management(gw, api):
+    got = gw.get_api(ApiId=api["id"])
+    assert got["ProtocolType"] == "WEBSOCKET"
+    assert got["RouteSelectionExpression"] == "$request.body.action"
+    keys = sorted(r["RouteKey"] for r in gw.get_routes(ApiId=api["id"])["Items"])
+    assert keys == ["$connect", "$default", "$disconnect", "echo"]
+    with pytest.raises(gw.exceptions.BadRequestException):
+        gw.create_api(Name="bad", ProtocolType="WEBSOCKET", RouteSelectionExpression="action")
+
+
+def test_messages_routes_and_connections(tarn, api, s3):
+    c = Client(ws_url(tarn, api["id"]))
+    try:
+        c.expect("open")
+        c.send(op="send", data=json.dumps({"action": "echo", "n": "000042"}))
+        m = json.loads(c.expect("message")["data"])
+        assert m["route"] == "echo" and m["eventType"] == "MESSAGE" and m["stage"] == "dev"
+        assert json.loads(m["body"]) == {"action": "echo", "n": "000042"}
+        conn_id = m["connectionId"]
+        c.send(op="send", data="not json at all")
+        m = json.loads(c.expect("message")["data"])
+        assert m["route"] == "$default" and m["body"] == "not json at all"
+        # a message in three fragments is one message
+        c.send(op="fragments", parts=['{"action":', '"echo", "part', 's": 3}'])
+        m = json.loads(c.expect("message")["data"])
+        assert m["route"] == "echo" and json.loads(m["body"])["parts"] == 3
+        c.send(op="ping", data="hi")
+        assert c.expect("pong")["data"] == "hi"
+        # the management API from outside (the administrator's keys)
+        mgmt = mgmt_client(tarn, api["id"])
+        info = mgmt.get_connection(ConnectionId=conn_id)
+        assert info["Identity"]["SourceIp"] == "127.0.0.1"
+        assert info["ConnectedAt"] <= info["LastActiveAt"]
+        mgmt.post_to_connection(ConnectionId=conn_id, Data=b"from outside")
+        assert c.expect("message")["data"] == "from outside"
+        mgmt.delete_connection(ConnectionId=conn_id)
+        assert c.expect("close")["code"] == 1000
+        with pytest.raises(mgmt.exceptions.GoneException):
+            mgmt.post_to_connection(ConnectionId=conn_id, Data=b"too late")
+        # $disconnect ran with the DISCONNECT event
+        key = "disconnect/" + conn_id
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                ev = json.loads(s3.get_object(Bucket=api["bucket"], Key=key)["Body"].read())
+                break
+            except s3.exceptions.NoSuchKey:
+                assert time.monotonic() < deadline, "no $disconnect"
+                time.sleep(0.2)
+        assert ev["requestContext"]["eventType"] == "DISCONNECT"
+        assert ev["requestContext"]["routeKey"] == "$disconnect"
+        assert ev["requestContext"]["connectionId"] == conn_id
+    finally:
+        c.stop()
+
+
+def test_connect_rejected(tarn, api):
+    c = Client(ws_url(tarn, api["id"], "?deny=1"))
+    try:
+        assert c.next() == {"event": "rejected", "status": 403}
+    finally:
+        c.stop()
+
+
+def test_frame_limit_and_unsigned_management(tarn, api):
+    import requests
+    c = Client(ws_url(tarn, api["id"]))
+    try:
+        c.expect("open")
+        c.send(op="send", data="x" * (40 << 10))  # over 32 KB in one frame
+        assert c.expect("close")["code"] == 1009
+    finally:
+        c.stop()
+    r = requests.post("%s/_tarn/apis/%s/dev/@connections/abc" % (tarn.endpoint, api["id"]),
+                      data=b"x", timeout=60)
+    assert r.status_code == 403
