@@ -59,7 +59,7 @@ fi
 # The JavaScript SDKs for the end-to-end tests live in tests/e2e/js*/node_modules.
 here=$(cd "$(dirname "$0")/.." && pwd)
 if [ "${TARN_SKIP_NPM:-}" != 1 ]; then
-  for dir in "$here"/tests/e2e/js "$here"/tests/e2e/js-sqs "$here"/tests/e2e/js-dynamodb "$here"/tests/e2e/duckdb; do
+  for dir in "$here"/tests/e2e/js "$here"/tests/e2e/js-sqs "$here"/tests/e2e/js-dynamodb "$here"/tests/e2e/duckdb "$here"/tests/e2e/ws; do
     if [ -f "$dir/package.json" ] && [ ! -f "$dir/node_modules/.package-lock.json" ]; then
       echo "install-deps: npm install in ${dir#$here/}"
       (cd "$dir" && npm ci --no-audit --no-fund --silent >/dev/null 2>&1 \
