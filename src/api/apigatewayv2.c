@@ -421,6 +421,20 @@ static void add_cors(http_req *r, front *f, bool preflight)
     http_resp_header(r, h[i].name, h[i].value);
 }
 
+/* The synchronous invocation of function with f's event, answered to done. */
+static fn_invoke_params front_params(front *f, const char *function, fn_invoke_done done)
+{
+  return (fn_invoke_params){
+      .name = function,
+      .type = FN_INVOKE_SYNC,
+      .payload = f->event.data,
+      .len = f->event.len,
+      .done = done,
+      .done_ctx = f,
+      .running = &f->running,
+  };
+}
+
 /* ---- WebSocket APIs: connect and @connections ---- */
 
 static void request_view(front *f, gateway_request *q);
@@ -614,15 +628,7 @@ static void ws_handle(apigw *a, http_req *r, front *f)
   json_decref(ev);
   buf_puts(&f->event, text);
   free(text);
-  fn_invoke_params p = {
-      .name = f->ws_function,
-      .type = FN_INVOKE_SYNC,
-      .payload = f->event.data,
-      .len = f->event.len,
-      .done = ws_connect_done,
-      .done_ctx = f,
-      .running = &f->running,
-  };
+  fn_invoke_params p = front_params(f, f->ws_function, ws_connect_done);
   f->parked = true;
   http_req_park(r);
   fn_invoke_result res;
@@ -814,16 +820,8 @@ static void start_invoke(apigw *a, front *f, const gateway_request *q)
     http_req_resume(r);
     return;
   }
-  fn_invoke_params p = {
-      .name = f->function,
-      .qualifier = f->qualifier,
-      .type = FN_INVOKE_SYNC,
-      .payload = f->event.data,
-      .len = f->event.len,
-      .done = invoke_done,
-      .done_ctx = f,
-      .running = &f->running,
-  };
+  fn_invoke_params p = front_params(f, f->function, invoke_done);
+  p.qualifier = f->qualifier;
   if (!f->url) {
     f->deadline_ms = time_mono_ms() + f->t.timeout_ms;
     f->watched = true;

@@ -282,6 +282,8 @@ void ws_hub_upgraded(void *ctx, http_upgrade *u, int fd, const char *extra, size
 {
   wsconn *c = ctx;
   ws_hub *h = c->h;
+  /* all under mu: the hub thread sees the record OPEN only once its
+     socket is in the epoll set, so it never ends it half-added */
   pthread_mutex_lock(&h->mu);
   c->u = u;
   c->fd = fd;
@@ -293,13 +295,10 @@ void ws_hub_upgraded(void *ctx, http_upgrade *u, int fd, const char *extra, size
       c->dead = true;
     c->has_extra = true;
   }
-  pthread_mutex_unlock(&h->mu);
   struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
-  if (epoll_ctl(h->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    pthread_mutex_lock(&h->mu);
+  if (epoll_ctl(h->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
     c->dead = true;
-    pthread_mutex_unlock(&h->mu);
-  }
+  pthread_mutex_unlock(&h->mu);
   wake(h);
 }
 
