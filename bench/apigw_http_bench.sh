@@ -86,6 +86,7 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
+export TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK
 export AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK AWS_DEFAULT_REGION=us-east-1 \
   AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 AWS="/usr/bin/aws --endpoint-url http://127.0.0.1:$PORT"

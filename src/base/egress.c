@@ -10,6 +10,9 @@
  *       environment says), only http and https.
  *   (3) What comes back is bounded: the body by max_response, the headers
  *       by MAX_HEADERS and MAX_HEADER_BYTES, the time by timeout_ms.
+ *   (4) Connections are kept alive between requests (idle handles hold
+ *       them): a reused connection was judged by (1) when it was opened,
+ *       to the same host and port.
  *
  * Start reading at egress_fetch().
  */
@@ -149,11 +152,55 @@ static bool has_header(const egress_request *rq, const char *name)
   return false;
 }
 
+/* Idle handles: libcurl keeps a handle's connections open after a
+ * transfer, so taking a handle from here reuses a kept-alive connection
+ * to the same host and port (4). */
+#define POOL_MAX 32
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static CURL *pool[POOL_MAX];
+static size_t npool;
+
+static CURL *handle_take(void)
+{
+  pthread_mutex_lock(&pool_mu);
+  CURL *h = npool > 0 ? pool[--npool] : NULL;
+  pthread_mutex_unlock(&pool_mu);
+  if (h != NULL) {
+    curl_easy_reset(h); /* options only: its connections stay */
+    return h;
+  }
+  h = curl_easy_init();
+  if (h == NULL)
+    abort();
+  return h;
+}
+
+static void handle_put(CURL *h)
+{
+  pthread_mutex_lock(&pool_mu);
+  if (npool < POOL_MAX) {
+    pool[npool++] = h;
+    h = NULL;
+  }
+  pthread_mutex_unlock(&pool_mu);
+  if (h != NULL)
+    curl_easy_cleanup(h);
+}
+
+static void pool_release(void)
+{
+  pthread_mutex_lock(&pool_mu);
+  while (npool > 0)
+    curl_easy_cleanup(pool[--npool]);
+  pthread_mutex_unlock(&pool_mu);
+}
+
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 static void init_curl(void)
 {
   curl_global_init(CURL_GLOBAL_DEFAULT);
+  atexit(pool_release);
 }
 
 void egress_init(void)
@@ -175,9 +222,7 @@ int egress_fetch(const netpolicy *p, const egress_request *rq, arena *a, egress_
   }
   fetch_ctx x = {.policy = p, .host = host, .a = a, .out = out, .max_body = rq->max_response,
                  .keep_body = rq->max_response > 0};
-  CURL *h = curl_easy_init();
-  if (h == NULL)
-    abort();
+  CURL *h = handle_take();
   struct curl_slist *hdrs = NULL;
   for (size_t i = 0; i < rq->nheaders; i++) {
     const char *v = rq->headers[i].value;
@@ -222,7 +267,10 @@ int egress_fetch(const netpolicy *p, const egress_request *rq, arena *a, egress_
   CURLcode cc = curl_easy_perform(h);
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
   curl_slist_free_all(hdrs);
-  curl_easy_cleanup(h);
+  if (cc == CURLE_OK)
+    handle_put(h);
+  else
+    curl_easy_cleanup(h); /* a failed transfer's connections are not kept */
   int rc = 0;
   if (cc == CURLE_OK)
     return 0;
