@@ -1,6 +1,6 @@
-/* api/apigatewayv2.c -- API Gateway's HTTP APIs on the wire: the
- * management API (apigatewayv2 REST-JSON, SigV4 scope "apigateway") and
- * the front door that serves invoke URLs and function URLs to anyone.
+/* api/apigatewayv2.c -- API Gateway's HTTP and WebSocket APIs on the wire:
+ * the management API (apigatewayv2 REST-JSON, SigV4 scope "apigateway")
+ * and the front door that serves invoke URLs and function URLs to anyone.
  *
  * Management (bodies and answers in apigatewayv2's camelCase members,
  * errors as {"message": ...} with x-amzn-ErrorType):
@@ -8,31 +8,45 @@
  *   GET|PATCH|DELETE /v2/apis/A       GetApi, UpdateApi, DeleteApi (204)
  *   POST|GET /v2/apis/A/routes        CreateRoute (201), GetRoutes
  *   GET|PATCH|DELETE /v2/apis/A/routes/R
- *   ... the same for /integrations/I, /stages/S and /deployments/D
+ *   ... the same for /integrations/I, /stages/S, /deployments/D and
+ *   /authorizers/Z
  *
  * The front door (service "execute-api", http_service.claim):
  *   /_tarn/apis/A/[STAGE/]PATH, or Host A.execute-api.localhost -> /PATH
  *   /_tarn/urls/U/PATH,          or Host U.lambda-url.localhost  -> /PATH
  * A request resolves to a route (gateway_resolve) in prepare, before its
- * body is read; its function gets the proxy event and the answer is mapped
- * back (gateway/proxy.c). Errors are API Gateway's: {"message":"Not
- * Found"} 404, {"message":"Forbidden"} 403, {"message":"Internal Server
- * Error"} 500 (function URLs: 502 as Lambda answers them),
- * {"message":"Service Unavailable"} 503 when the integration times out.
+ * body is read. An AWS_PROXY route's function gets the proxy event and the
+ * answer is mapped back (gateway/proxy.c); a route with an authorizer
+ * (JWT, CUSTOM) or an HTTP_PROXY integration runs as a door job on a
+ * thread of its own (the authorizer, then the integration: JWKS fetches,
+ * the authorizer function and the outbound HTTP call block). Errors are
+ * API Gateway's: {"message":"Not Found"} 404, {"message":"Unauthorized"}
+ * 401, {"message":"Forbidden"} 403, {"message":"Internal Server Error"}
+ * 500 (function URLs and unreachable HTTP backends: 502),
+ * {"message":"Service Unavailable"} 503 when a function integration times
+ * out, {"message":"Gateway Timeout"} 504 when an HTTP one does.
+ * On a WebSocket API the door takes upgrades ($connect decides, then the
+ * socket goes to api/apigatewayv2_ws.c) and the @connections API.
  *
  * Invariants:
  *   (1) Anonymous access is deliberate and narrow: a request without a
- *       signature reaches a function only through a route whose
- *       authorizationType is NONE or a function URL whose AuthType is
- *       NONE; everything else answers 403 before the body is read. Signed
- *       requests were verified by the server before prepare, and callers
- *       other than the administrator are asked IAM for execute-api:Invoke
- *       or lambda:InvokeFunctionUrl.
- *   (2) A request holds no thread while its function runs (as Lambda's
- *       Invoke, api/lambda.c (2)): handle parks it, fn calls invoke_done
- *       once under fn's lock, cleanup forgets the invocation under the
- *       same lock. The integration's time-out is fn's own deadline, capped
- *       by the integration's timeoutInMillis through the watchdog below.
+ *       signature reaches a function or a backend only through a route
+ *       whose authorizationType is NONE (or whose authorizer allows it) or
+ *       a function URL whose AuthType is NONE; everything else answers
+ *       401/403. Signed requests were verified by the server before
+ *       prepare, and callers other than the administrator are asked IAM
+ *       for execute-api:Invoke, execute-api:ManageConnections or
+ *       lambda:InvokeFunctionUrl.
+ *   (2) A request holds no pool thread while its function runs (as
+ *       Lambda's Invoke, api/lambda.c (2)): handle parks it, fn calls
+ *       invoke_done once under fn's lock, cleanup forgets the invocation
+ *       under the same lock. The integration's time-out is fn's own
+ *       deadline, capped by the integration's timeoutInMillis through the
+ *       watchdog below.
+ *   (3) A door job may touch its front and request until it clears busy
+ *       (under a->mu); cleanup marks the front gone and waits for that, so
+ *       a job never answers a request whose cleanup has run. At most
+ *       DOOR_MAX_JOBS run at once (beyond: 429).
  *
  * Start reading at front_prepare() and mgmt_handle().
  */
