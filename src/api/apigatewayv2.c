@@ -452,6 +452,7 @@ static fn_invoke_params front_params(front *f, const char *function, fn_invoke_d
 /* ---- WebSocket APIs: connect and @connections ---- */
 
 static void request_view(front *f, gateway_request *q);
+static void start_job(apigw *a, front *f);
 
 /* A request to a WebSocket API (doc: its document, kept in f->t.snapshot):
  * an upgrade on a stage, or the @connections API (SigV4, IAM action
@@ -498,6 +499,22 @@ static int ws_prepare(apigw *a, http_req *r, front *f, json_t *doc, const char *
   f->ws_function = gateway_ws_route(doc, "$connect", r->arena, &auth);
   if (f->ws_function != NULL && *f->ws_function == '\0')
     return err_set(e, ERR_INTERNAL, "the $connect route has no integration");
+  if (auth != NULL && strcmp(auth, "CUSTOM") == 0) {
+    /* the authorizer decides, in a door job (see ws_handle) */
+    f->t.authorizer = gateway_ws_authorizer(doc, "$connect");
+    const char *uri = json_string_value(json_object_get(f->t.authorizer, "authorizerUri"));
+    if (uri == NULL)
+      return err_set(e, ERR_INTERNAL, "the $connect route's authorizer is missing");
+    f->t.authorizer_function = gateway_uri_function(uri, r->arena);
+    f->t.route_key = "$connect";
+    f->t.format = "1.0";
+    f->t.api_id = f->id;
+    f->t.stage_vars = json_object_get(json_object_get(json_object_get(doc, "stages"), stage),
+                                      "stageVariables");
+    f->route_arn = arena_sprintf(r->arena, "arn:aws:execute-api:%s:%s:%s/%s/$connect",
+                                 GATEWAY_REGION, GATEWAY_ACCOUNT_ID, f->id, stage);
+    return 0;
+  }
   if (auth != NULL && strcmp(auth, "AWS_IAM") == 0) {
     if (!r->authenticated)
       return err_set(e, ERR_DENIED, "a signed request is required");
@@ -605,7 +622,39 @@ static void ws_manage(apigw *a, http_req *r, front *f)
   write_message(r, "message", e.msg);
 }
 
-/* A connect: $connect's function decides (parked), or it is accepted. */
+/* A connect (r parked, authorized): $connect's function decides, or it is
+ * accepted. */
+static void ws_connect(apigw *a, front *f)
+{
+  http_req *r = f->req;
+  f->wsc.authorizer = f->authz;
+  if (f->ws_function == NULL) {
+    ws_accept(a, f);
+    f->answered = true;
+    http_req_resume(r);
+    return;
+  }
+  gateway_request q;
+  request_view(f, &q);
+  json_t *ev = gateway_ws_event(&f->wsc, "CONNECT", "$connect", r->request_id, &q, NULL, 0,
+                                false, 0, NULL);
+  char *text = json_dumps(ev, JSON_COMPACT);
+  json_decref(ev);
+  buf_puts(&f->event, text);
+  free(text);
+  fn_invoke_params p = front_params(f, f->ws_function, ws_connect_done);
+  fn_invoke_result res;
+  err e = {0};
+  if (fn_invoke(a->fn, &p, r->arena, &res, &e) != 0) {
+    if (e.code == ERR_NOT_FOUND || e.code == ERR_INVALID)
+      e.code = ERR_INTERNAL;
+    door_error(a, r, &e);
+    f->answered = true;
+    http_req_resume(r);
+  }
+}
+
+/* A connect: the authorizer (a door job) and $connect's function decide. */
 static void ws_handle(apigw *a, http_req *r, front *f)
 {
   if (f->ws_conn != NULL) {
@@ -630,30 +679,13 @@ static void ws_handle(apigw *a, http_req *r, front *f)
       .user_agent = ua ? ua : "",
       .connected_at_ms = time_now_ms(),
   };
-  if (f->ws_function == NULL) {
-    ws_accept(a, f);
-    return;
-  }
-  gateway_request q;
-  request_view(f, &q);
-  json_t *ev = gateway_ws_event(&f->wsc, "CONNECT", "$connect", r->request_id, &q, NULL, 0,
-                                false, 0, NULL);
-  char *text = json_dumps(ev, JSON_COMPACT);
-  json_decref(ev);
-  buf_puts(&f->event, text);
-  free(text);
-  fn_invoke_params p = front_params(f, f->ws_function, ws_connect_done);
   f->parked = true;
   http_req_park(r);
-  fn_invoke_result res;
-  err e = {0};
-  if (fn_invoke(a->fn, &p, r->arena, &res, &e) != 0) {
-    if (e.code == ERR_NOT_FOUND || e.code == ERR_INVALID)
-      e.code = ERR_INTERNAL;
-    door_error(a, r, &e);
-    f->answered = true;
-    http_req_resume(r);
+  if (f->t.authorizer != NULL) {
+    start_job(a, f);
+    return;
   }
+  ws_connect(a, f);
 }
 
 /* Finds what r asks for and checks that the caller may ask (1). */
@@ -920,7 +952,19 @@ static int authorize_request(apigw *a, front *f, const gateway_request *q, err *
   }
   buf ev;
   buf_init(&ev, FN_MAX_SYNC_PAYLOAD);
-  rc = gateway_authorizer_event(t, q, f->full_path, f->route_arn, ids, &ev, e);
+  if (f->ws) { /* the CONNECT event, plus what an authorizer gets */
+    json_t *j = gateway_ws_event(&f->wsc, "CONNECT", "$connect", q->request_id, q, NULL, 0,
+                                 false, 0, NULL);
+    json_object_set_new(j, "type", json_string("REQUEST"));
+    json_object_set_new(j, "methodArn", json_string(f->route_arn));
+    char *text = json_dumps(j, JSON_COMPACT);
+    rc = buf_puts(&ev, text) != 0 ? err_set(e, ERR_ENTITY_TOO_LARGE, "the event is too large")
+                                   : 0;
+    free(text);
+    json_decref(j);
+  } else {
+    rc = gateway_authorizer_event(t, q, f->full_path, f->route_arn, ids, &ev, e);
+  }
   json_decref(ids);
   fn_answer ans;
   memset(&ans, 0, sizeof ans);
@@ -1031,7 +1075,9 @@ static void *door_job(void *arg)
   }
   pthread_mutex_unlock(&a->mu);
   if (rc == 0 && !gone) {
-    if (f->t.http_proxy)
+    if (f->ws)
+      ws_connect(a, f);
+    else if (f->t.http_proxy)
       http_integration(a, f, &q);
     else
       start_invoke(a, f, &q);

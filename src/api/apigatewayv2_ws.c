@@ -249,6 +249,7 @@ void *ws_hub_expect(ws_hub *h, const gateway_ws_conn *ci, const str_pair *header
   c->info.source_ip = arena_strdup(c->a, ci->source_ip);
   c->info.user_agent = arena_strdup(c->a, ci->user_agent ? ci->user_agent : "");
   c->info.connected_at_ms = ci->connected_at_ms;
+  c->info.authorizer = ci->authorizer ? json_deep_copy(ci->authorizer) : NULL;
   c->headers = arena_alloc(c->a, (nheaders + 1) * sizeof *c->headers);
   for (size_t i = 0; i < nheaders; i++) {
     c->headers[i].name = arena_strdup(c->a, headers[i].name);
@@ -267,6 +268,7 @@ void *ws_hub_expect(ws_hub *h, const gateway_ws_conn *ci, const str_pair *header
     pthread_mutex_unlock(&h->mu);
     ws_reader_release(&c->rd);
     buf_release(&c->out);
+    json_decref((json_t *)c->info.authorizer);
     arena_free(c->a);
     free(c);
     return NULL;
@@ -508,6 +510,7 @@ static void finish(ws_hub *h, wsconn *c)
   }
   ws_reader_release(&c->rd);
   buf_release(&c->out);
+  json_decref((json_t *)c->info.authorizer);
   arena_free(c->a);
   free(c);
 }

@@ -443,6 +443,13 @@ int gateway_jwt_check(gateway_jwks *k, const json_t *az, const char *token,
 static const char *identity_value(const gateway_target *t, const gateway_request *q,
                                   const char *expr)
 {
+  /* WebSocket APIs spell them route.request.header.X, request.querystring.X,
+     stageVariables.X, context.X: the same without route. and with $ */
+  char spelled[300];
+  if (expr[0] != '$') {
+    snprintf(spelled, sizeof spelled, "$%s", str_starts(expr, "route.") ? expr + 6 : expr);
+    expr = spelled;
+  }
   if (str_starts(expr, "$request.header.")) {
     const char *name = expr + 16;
     for (size_t i = 0; i < q->nheaders; i++)

@@ -266,11 +266,12 @@ static int route_normalize(json_t *api_doc, json_t *r, const char *self_id, err 
   if (strcmp(auth, "NONE") != 0 && strcmp(auth, "AWS_IAM") != 0 && !jwt && !custom)
     return err_set(e, ERR_INVALID,
                    "Invalid authorizationType '%s': must be NONE, AWS_IAM, CUSTOM or JWT", auth);
-  if (ws && (jwt || custom))
-    return err_set(e, ERR_INVALID, "authorizationType %s is not supported by tarn for WEBSOCKET "
-                                   "APIs (NONE or AWS_IAM on $connect)", auth);
-  if (ws && strcmp(auth, "AWS_IAM") == 0 && strcmp(key, "$connect") != 0)
-    return err_set(e, ERR_INVALID, "Only the $connect route may have authorizationType AWS_IAM");
+  if (ws && jwt)
+    return err_set(e, ERR_INVALID, "WEBSOCKET APIs take authorizationType NONE, AWS_IAM or "
+                                   "CUSTOM (on $connect)");
+  if (ws && strcmp(auth, "NONE") != 0 && strcmp(key, "$connect") != 0)
+    return err_set(e, ERR_INVALID, "Only the $connect route may have authorizationType %s",
+                   auth);
   const char *authorizer_id = str_member(r, "authorizerId");
   if (jwt || custom) {
     json_t *az = authorizer_id != NULL
@@ -424,8 +425,12 @@ static int authorizer_normalize(json_t *doc, json_t *a, err *e)
   json_array_foreach(ids, i, v)
   {
     const char *s = json_string_value(v);
+    if (s != NULL && str_starts(s, "route.request.")) /* WebSocket APIs' spelling */
+      s += 6;
     if (s == NULL || (!str_starts(s, "$request.header.") && !str_starts(s, "$request.querystring.") &&
-                      !str_starts(s, "$context.") && !str_starts(s, "$stageVariables.")))
+                      !str_starts(s, "request.header.") && !str_starts(s, "request.querystring.") &&
+                      !str_starts(s, "$context.") && !str_starts(s, "$stageVariables.") &&
+                      !str_starts(s, "context.") && !str_starts(s, "stageVariables.")))
       return err_set(e, ERR_INVALID, "Invalid identitySource '%s'", s ? s : "");
   }
   if (json_array_size(ids) > 10)
@@ -444,6 +449,9 @@ static int authorizer_normalize(json_t *doc, json_t *a, err *e)
   } else if (strcmp(type, "REQUEST") == 0) {
     if (str_member(a, "authorizerUri") == NULL)
       return err_set(e, ERR_INVALID, "authorizerUri is required for REQUEST authorizers");
+    bool ws = strcmp(str_member(json_object_get(doc, "api"), "protocolType"), "WEBSOCKET") == 0;
+    if (ws && str_member(a, "authorizerPayloadFormatVersion") == NULL) /* IAM policies only */
+      json_object_set_new(a, "authorizerPayloadFormatVersion", json_string("1.0"));
     const char *fmt = str_member(a, "authorizerPayloadFormatVersion");
     if (fmt == NULL)
       return err_set(e, ERR_INVALID,
@@ -468,7 +476,6 @@ static int authorizer_normalize(json_t *doc, json_t *a, err *e)
   }
   if (json_object_get(a, "identitySource") == NULL)
     json_object_set_new(a, "identitySource", json_array());
-  (void)doc;
   return 0;
 }
 

@@ -155,6 +155,11 @@ typedef struct gateway_target {
 int gateway_resolve(gateway *g, const char *api_id, const char *method, const char *path,
                     arena *a, gateway_target *t, const char **path_out, err *e);
 
+/* The function an integration or authorizer URI names (arena): a function
+ * ARN or name, or API Gateway's
+ * arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/ARN/invocations. */
+const char *gateway_uri_function(const char *uri, arena *a);
+
 /* Matches method and path against route keys (an array of strings):
  * the index of the winner, or -1; fills params (an object) with the path
  * variables. Exposed for tests. */
@@ -256,6 +261,8 @@ int gateway_ws_stage(const json_t *doc, const char *path, arena *a, const char *
  * NULL) its authorizationType. */
 const char *gateway_ws_route(const json_t *doc, const char *key, arena *a,
                              const char **authorization);
+/* The authorizer of doc's route key (borrowed from doc), or NULL. */
+const json_t *gateway_ws_authorizer(const json_t *doc, const char *key);
 /* The route key a message takes (the routeSelectionExpression's value
  * when a route has it, else $default), or NULL when none matches. */
 const char *gateway_ws_select(const json_t *doc, const void *msg, size_t len, bool binary,
@@ -270,6 +277,7 @@ typedef struct gateway_ws_conn {
   const char *source_ip;
   const char *user_agent;
   int64_t connected_at_ms;
+  const json_t *authorizer;    /* what $connect's authorizer found, or NULL */
 } gateway_ws_conn;
 
 /* The event of eventType CONNECT (q: the upgrade request's headers and

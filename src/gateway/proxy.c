@@ -231,7 +231,7 @@ int gateway_route_match(const char *const *keys, size_t nkeys, const char *metho
 
 /* The function named by an integration URI: a function ARN, or API
  * Gateway's arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/ARN/invocations. */
-static const char *uri_function(const char *uri, arena *a)
+const char *gateway_uri_function(const char *uri, arena *a)
 {
   const char *f = strstr(uri, ":lambda:path/");
   if (f != NULL) {
@@ -314,7 +314,7 @@ int gateway_resolve(gateway *g, const char *api_id, const char *method, const ch
       t->http_method = method;
     t->request_parameters = json_object_get(integ, "requestParameters");
   } else {
-    t->function = uri_function(uri, a);
+    t->function = gateway_uri_function(uri, a);
   }
   if (strcmp(t->authorization, "JWT") == 0 || strcmp(t->authorization, "CUSTOM") == 0) {
     const char *az = json_string_value(json_object_get(route, "authorizerId"));
@@ -324,7 +324,7 @@ int gateway_resolve(gateway *g, const char *api_id, const char *method, const ch
     t->scopes = json_object_get(route, "authorizationScopes");
     const char *az_uri = json_string_value(json_object_get(t->authorizer, "authorizerUri"));
     if (az_uri != NULL)
-      t->authorizer_function = uri_function(az_uri, a);
+      t->authorizer_function = gateway_uri_function(az_uri, a);
   }
   t->format = json_string_value(json_object_get(integ, "payloadFormatVersion"));
   json_int_t ms = json_integer_value(json_object_get(integ, "timeoutInMillis"));

@@ -95,13 +95,21 @@ const char *gateway_ws_route(const json_t *doc, const char *key, arena *a,
     const char *uri = json_string_value(json_object_get(integ, "integrationUri"));
     if (uri == NULL)
       return "";
-    const char *f = strstr(uri, ":lambda:path/");
-    if (f != NULL && (f = strstr(f, "/functions/")) != NULL) {
-      f += strlen("/functions/");
-      const char *end = strstr(f, "/invocations");
-      return arena_strndup(a, f, end ? (size_t)(end - f) : strlen(f));
-    }
-    return arena_strdup(a, uri);
+    return gateway_uri_function(uri, a);
+  }
+  return NULL;
+}
+
+const json_t *gateway_ws_authorizer(const json_t *doc, const char *key)
+{
+  const char *rid;
+  json_t *r;
+  json_object_foreach(json_object_get(doc, "routes"), rid, r)
+  {
+    const char *k = json_string_value(json_object_get(r, "routeKey"));
+    const char *az = json_string_value(json_object_get(r, "authorizerId"));
+    if (k != NULL && strcmp(k, key) == 0 && az != NULL)
+      return json_object_get(json_object_get(doc, "authorizers"), az);
   }
   return NULL;
 }
@@ -148,6 +156,8 @@ json_t *gateway_ws_event(const gateway_ws_conn *c, const char *event_type, const
       c->user_agent ? c->user_agent : "", "requestId", request_id, "domainName", c->domain,
       "connectionId", c->connection_id, "apiId", c->api_id);
   json_t *ev = json_object();
+  if (c->authorizer != NULL)
+    json_object_set(ctx, "authorizer", (json_t *)c->authorizer);
   if (strcmp(event_type, "MESSAGE") == 0)
     json_object_set_new(ctx, "messageId", json_string(request_id));
   if (strcmp(event_type, "DISCONNECT") == 0) {

@@ -10,7 +10,8 @@ selection ($request.body.action, else $default), the events' shape
 (eventType, routeKey, connectionId, stage), fragmented messages, ping/pong,
 GetConnection, PostToConnection and DeleteConnection from outside, 410 for
 a gone connection, the 32 KB frame limit (close 1009), and that
-$disconnect runs.
+$disconnect runs; a Lambda REQUEST authorizer on $connect (token in the
+query string, IAM policy answer) whose context reaches later events.
 """
 import json
 import os
@@ -48,9 +49,22 @@ def handler(event, context):
     mgmt = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint)
     reply = {"route": rc["routeKey"], "eventType": rc["eventType"], "body": event.get("body"),
              "stage": rc["stage"], "connectionId": rc["connectionId"],
-             "domainName": rc["domainName"], "b64": event.get("isBase64Encoded")}
+             "domainName": rc["domainName"], "b64": event.get("isBase64Encoded"),
+             "authorizer": rc.get("authorizer")}
     mgmt.post_to_connection(ConnectionId=rc["connectionId"], Data=json.dumps(reply).encode())
     return {"statusCode": 200}
+'''
+
+
+AUTHORIZER = r'''
+def handler(event, context):
+    token = (event.get("queryStringParameters") or {}).get("token")
+    effect = "Allow" if token == "letmein" and event["type"] == "REQUEST" else "Deny"
+    return {"principalId": "u-%s" % token,
+            "policyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Action": "execute-api:Invoke", "Effect": effect,
+                 "Resource": event["methodArn"]}]},
+            "context": {"user": "u1", "route": event["requestContext"]["routeKey"]}}
 '''
 
 
@@ -114,7 +128,7 @@ def api(tarn, gw, s3):
     for key in ["$connect", "$disconnect", "$default", "echo"]:
         gw.create_route(ApiId=api_id, RouteKey=key, Target=target)
     gw.create_stage(ApiId=api_id, StageName="dev")
-    return {"id": api_id, "bucket": bucket}
+    return {"id": api_id, "bucket": bucket, "fn": fn, "lam": lam}
 
 
 def ws_url(tarn, api_id, query=""):
@@ -206,3 +220,39 @@ def test_frame_limit_and_unsigned_management(tarn, api):
     r = requests.post("%s/_tarn/apis/%s/dev/@connections/abc" % (tarn.endpoint, api["id"]),
                       data=b"x", timeout=60)
     assert r.status_code == 403
+
+
+def test_connect_authorizer(tarn, gw, api):
+    authz = lu.create(api["lam"], lu.unique_name("ws-authz"),
+                      lu.zip_files({"a.py": (AUTHORIZER, 0o100644)}),
+                      handler="a.handler", runtime="python3.11", Timeout=30)["FunctionArn"]
+    api_id = gw.create_api(Name="guarded", ProtocolType="WEBSOCKET",
+                           RouteSelectionExpression="$request.body.action")["ApiId"]
+    az = gw.create_authorizer(ApiId=api_id, Name="token", AuthorizerType="REQUEST",
+                              AuthorizerUri=authz,
+                              IdentitySource=["route.request.querystring.token"])
+    target = "integrations/" + gw.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=api["fn"])["IntegrationId"]
+    gw.create_route(ApiId=api_id, RouteKey="$connect", Target=target,
+                    AuthorizationType="CUSTOM", AuthorizerId=az["AuthorizerId"])
+    gw.create_route(ApiId=api_id, RouteKey="$default", Target=target)
+    gw.create_stage(ApiId=api_id, StageName="dev")
+    for query, status in [("", 401), ("?token=bad", 403)]:
+        c = Client(ws_url(tarn, api_id, query))
+        try:
+            assert c.next() == {"event": "rejected", "status": status}
+        finally:
+            c.stop()
+    # by host name this time: Host <api-id>.execute-api.localhost
+    c = Client("ws://127.0.0.1:%d/dev?token=letmein" % tarn.port,
+               {"Host": "%s.execute-api.localhost:%d" % (api_id, tarn.port)})
+    try:
+        c.expect("open")
+        c.send(op="send", data="hello")
+        m = json.loads(c.expect("message")["data"])
+        assert m["route"] == "$default"
+        assert m["authorizer"] == {"user": "u1", "route": "$connect",
+                                   "principalId": "u-letmein"}
+        assert m["domainName"] == "%s.execute-api.localhost:%d" % (api_id, tarn.port)
+    finally:
+        c.stop()
