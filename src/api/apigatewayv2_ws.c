@@ -449,11 +449,21 @@ static void read_conn(ws_hub *h, wsconn *c)
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
       return;
-    /* end-of-file or a broken connection */
+    /* end-of-file (the client left, or the server stops: it shuts the
+       socket down for reading) or a broken connection: a last close frame,
+       best effort, for a client that still listens */
     pthread_mutex_lock(&h->mu);
     if (!c->close_sent) {
       c->close_code = 1006;
       c->close_reason = "Connection closed abnormally";
+    }
+    if (!c->close_sent && c->out.len == 0) { /* never inside a half-sent frame */
+      buf bye;
+      buf_init(&bye, 256);
+      ws_close_append(&bye, WS_CLOSE_GOING_AWAY, "Going away");
+      ssize_t w = write(c->fd, bye.data, bye.len);
+      (void)w;
+      buf_release(&bye);
     }
     c->dead = true;
     pthread_mutex_unlock(&h->mu);

@@ -183,8 +183,9 @@ void http_resp_fd(http_req *r, int fd, uint64_t offset, uint64_t length);
  * head. The service owns fd from then on but never closes it: it calls
  * http_upgrade_close(u) exactly once. If the connection fails before the
  * 101 is sent, fn is never called. When the server stops it shuts every
- * upgraded socket down (the owner reads end-of-file) and waits, up to its
- * deadline, for them to be closed. */
+ * upgraded socket down for reading (the owner reads end-of-file and may
+ * still write a last word) and waits, up to its deadline, for them to be
+ * closed. */
 typedef struct http_upgrade http_upgrade;
 typedef void (*http_upgrade_fn)(void *ctx, http_upgrade *u, int fd, const char *extra,
                                 size_t n);

@@ -1760,9 +1760,10 @@ http_server *http_server_stop(http_server *srv, int deadline_ms)
     unlink(srv->cfg.listen_unix);
   struct timespec until = time_deadline(CLOCK_REALTIME, deadline_ms);
   pthread_mutex_lock(&srv->lock);
-  /* upgraded connections: their owners read end-of-file and close them */
+  /* upgraded connections: their owners read end-of-file (and may still
+     write a goodbye, a WebSocket close frame) and close them */
   for (http_upgrade *u = srv->upgrades; u != NULL; u = u->next)
-    shutdown(u->fd, SHUT_RDWR);
+    shutdown(u->fd, SHUT_RD);
   while (srv->upgrades != NULL)
     if (pthread_cond_timedwait(&srv->idle, &srv->lock, &until) == ETIMEDOUT)
       break;
