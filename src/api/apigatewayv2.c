@@ -768,6 +768,18 @@ static int front_prepare(void *ctx, http_req *r, err *e)
   return 0;
 }
 
+/* Writes out (an integration's answer, its body moved) as r's response. */
+static void send_response(http_req *r, front *f, gateway_response *out)
+{
+  http_resp_status(r, out->status);
+  for (size_t i = 0; i < out->nheaders; i++)
+    http_resp_header(r, out->headers[i].name, out->headers[i].value);
+  http_resp_header(r, "apigw-requestid", r->request_id);
+  add_cors(r, f, false);
+  buf_release(&r->resp_body);
+  r->resp_body = out->body;
+}
+
 /* Fills the response from the function's answer. */
 static void front_answer(front *f, fn_invoke_result *res)
 {
@@ -784,13 +796,7 @@ static void front_answer(front *f, fn_invoke_result *res)
     door_error(NULL, r, &e);
     return;
   }
-  http_resp_status(r, out.status);
-  for (size_t i = 0; i < out.nheaders; i++)
-    http_resp_header(r, out.headers[i].name, out.headers[i].value);
-  http_resp_header(r, "apigw-requestid", r->request_id);
-  add_cors(r, f, false);
-  buf_release(&r->resp_body);
-  r->resp_body = out.body;
+  send_response(r, f, &out);
 }
 
 /* Takes f off the watchdog's list; true when it was there. */
@@ -1034,13 +1040,7 @@ static void http_integration(apigw *a, front *f, const gateway_request *q)
       gateway_response out;
       gateway_http_response(&res, r->arena, &out);
       r_reset(r);
-      http_resp_status(r, out.status);
-      for (size_t i = 0; i < out.nheaders; i++)
-        http_resp_header(r, out.headers[i].name, out.headers[i].value);
-      http_resp_header(r, "apigw-requestid", r->request_id);
-      add_cors(r, f, false);
-      buf_release(&r->resp_body);
-      r->resp_body = out.body;
+      send_response(r, f, &out);
     } else if (e.code == ERR_REQUEST_TIMEOUT) {
       job_message(r, 504, "Gateway Timeout");
     } else if (e.code == ERR_ENTITY_TOO_LARGE) {

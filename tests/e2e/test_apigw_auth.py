@@ -17,15 +17,12 @@ import json
 import threading
 import time
 
-import boto3
 import jwt
 import pytest
 import requests
-from botocore.config import Config
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import lambda_util as lu
-import tarnlib
 
 ECHO = r'''
 import json
@@ -104,10 +101,7 @@ def issuer(key):
 
 @pytest.fixture(scope="module")
 def gw(tarn):
-    return boto3.session.Session().client(
-        "apigatewayv2", endpoint_url=tarn.endpoint, region_name=tarnlib.REGION,
-        aws_access_key_id=tarn.access_key, aws_secret_access_key=tarn.secret_key,
-        config=Config(retries={"total_max_attempts": 1}, read_timeout=120))
+    return tarn.service_client("apigatewayv2")
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,8 @@ import http.server
 import json
 import threading
 
-import boto3
 import pytest
 import requests
-from botocore.config import Config
-
-import tarnlib
 
 
 class Backend(http.server.BaseHTTPRequestHandler):
@@ -70,10 +66,7 @@ def backend():
 
 @pytest.fixture(scope="module")
 def gw(tarn):
-    return boto3.session.Session().client(
-        "apigatewayv2", endpoint_url=tarn.endpoint, region_name=tarnlib.REGION,
-        aws_access_key_id=tarn.access_key, aws_secret_access_key=tarn.secret_key,
-        config=Config(retries={"total_max_attempts": 1}, read_timeout=120))
+    return tarn.service_client("apigatewayv2")
 
 
 def route(gw, api_id, key, uri, method="ANY", **kw):

@@ -20,12 +20,9 @@ import subprocess
 import threading
 import time
 
-import boto3
 import pytest
-from botocore.config import Config
 
 import lambda_util as lu
-import tarnlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENT = os.path.join(HERE, "ws", "client.mjs")
@@ -107,10 +104,7 @@ class Client:
 
 @pytest.fixture(scope="module")
 def gw(tarn):
-    return boto3.session.Session().client(
-        "apigatewayv2", endpoint_url=tarn.endpoint, region_name=tarnlib.REGION,
-        aws_access_key_id=tarn.access_key, aws_secret_access_key=tarn.secret_key,
-        config=Config(retries={"total_max_attempts": 1}, read_timeout=120))
+    return tarn.service_client("apigatewayv2")
 
 
 @pytest.fixture(scope="module")
@@ -136,12 +130,8 @@ def ws_url(tarn, api_id, query=""):
 
 
 def mgmt_client(tarn, api_id):
-    return boto3.session.Session().client(
-        "apigatewaymanagementapi",
-        endpoint_url="%s/_tarn/apis/%s/dev" % (tarn.endpoint, api_id),
-        region_name=tarnlib.REGION, aws_access_key_id=tarn.access_key,
-        aws_secret_access_key=tarn.secret_key,
-        config=Config(retries={"total_max_attempts": 1}))
+    return tarn.service_client("apigatewaymanagementapi",
+                               endpoint="%s/_tarn/apis/%s/dev" % (tarn.endpoint, api_id))
 
 
 def test_management(gw, api):
