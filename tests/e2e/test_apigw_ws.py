@@ -13,6 +13,7 @@ a gone connection, the 32 KB frame limit (close 1009), and that
 $disconnect runs; a Lambda REQUEST authorizer on $connect (token in the
 query string, IAM policy answer) whose context reaches later events.
 """
+import base64
 import json
 import os
 import queue
@@ -156,6 +157,12 @@ def test_messages_routes_and_connections(tarn, api, s3):
         c.send(op="send", data="not json at all")
         m = json.loads(c.expect("message")["data"])
         assert m["route"] == "$default" and m["body"] == "not json at all"
+        # a binary message reaches $default in base64, byte-exact
+        raw = bytes(range(256))
+        c.send(op="send", data=base64.b64encode(raw).decode(), binary=True)
+        m = json.loads(c.expect("message")["data"])
+        assert m["route"] == "$default" and m["b64"] is True
+        assert base64.b64decode(m["body"]) == raw
         # a message in three fragments is one message
         c.send(op="fragments", parts=['{"action":', '"echo", "part', 's": 3}'])
         m = json.loads(c.expect("message")["data"])
