@@ -402,7 +402,9 @@ static void process(ws_hub *h, wsconn *c)
     case WS_PING:
       pthread_mutex_lock(&h->mu);
       c->last_active_mono = now;
-      ws_frame_append(&c->out, WS_OP_PONG, it.data, it.len);
+      size_t before = c->out.len;
+      if (ws_frame_append(&c->out, WS_OP_PONG, it.data, it.len) != 0)
+        c->out.len = before; /* no room: the pong is dropped, never half-written (4) */
       pthread_mutex_unlock(&h->mu);
       break;
     case WS_PONG:
@@ -572,7 +574,11 @@ static void *hub_main(void *arg)
         }
       }
       if (c->want_close && !c->close_sent) {
-        ws_close_append(&c->out, c->close_code, c->close_reason);
+        size_t before = c->out.len;
+        if (ws_close_append(&c->out, c->close_code, c->close_reason) != 0) {
+          c->out.len = before; /* a client that reads nothing: let it go */
+          c->dead = true;
+        }
         c->close_sent = true;
         c->state = CLOSING;
       }
