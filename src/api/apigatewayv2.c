@@ -101,6 +101,7 @@ typedef struct mgmt_call {
   enum gateway_kind kind;
   bool child;            /* the path names a child collection */
   const char *child_id;
+  const char *route_id;  /* route responses: the route they belong to */
 } mgmt_call;
 
 /* The body of every error here: {"<key>": msg}. */
@@ -189,14 +190,26 @@ static int mgmt_prepare(void *ctx, http_req *r, err *e)
         return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, r->path);
       c->child = true;
       if (end != NULL && end[1] != '\0') {
-        if (strchr(end + 1, '/') != NULL)
+        const char *slash = strchr(end + 1, '/');
+        if (slash != NULL && c->kind == GATEWAY_ROUTE &&
+            str_starts(slash, "/routeresponses") &&
+            (slash[15] == '\0' || (slash[15] == '/' && slash[16] != '\0' &&
+                                   strchr(slash + 16, '/') == NULL))) {
+          /* /routes/R/routeresponses[/RR] */
+          c->kind = GATEWAY_ROUTE_RESPONSE;
+          c->route_id = arena_strndup(r->arena, end + 1, (size_t)(slash - end - 1));
+          if (slash[15] == '/')
+            c->child_id = arena_strdup(r->arena, slash + 16);
+        } else if (slash != NULL) {
           return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, r->path);
-        c->child_id = arena_strdup(r->arena, end + 1);
+        } else {
+          c->child_id = arena_strdup(r->arena, end + 1);
+        }
       }
     }
   }
   static const char *const kinds[] = {"Route", "Integration", "Stage", "Deployment",
-                                      "Authorizer"};
+                                      "Authorizer", "RouteResponse"};
   const char *m = r->method;
   const char *what = c->child ? kinds[c->kind] : "Api";
   bool one = c->child ? c->child_id != NULL : c->api_id != NULL;
@@ -244,6 +257,36 @@ static void send_items(http_req *r, json_t *items, bool apis)
   lambda_json_send(r, 200, json_pack("{s:o}", "items", items));
 }
 
+/* Route responses live in the API's flat map with the route's id: the path
+ * names the route; one of another route is not found. */
+static int route_response_scope(apigw *a, mgmt_call *c, json_t **in, err *e)
+{
+  json_t *rt = NULL;
+  int rc = gateway_child_get(a->g, GATEWAY_ROUTE, c->api_id, c->route_id, &rt, e);
+  json_decref(rt);
+  if (rc != 0)
+    return rc;
+  if (c->child_id != NULL) {
+    json_t *rr = NULL;
+    rc = gateway_child_get(a->g, GATEWAY_ROUTE_RESPONSE, c->api_id, c->child_id, &rr, e);
+    const char *of = rc == 0 ? json_string_value(json_object_get(rr, "routeId")) : NULL;
+    if (rc == 0 && (of == NULL || strcmp(of, c->route_id) != 0))
+      rc = err_set(e, ERR_NOT_FOUND, "Invalid RouteResponse identifier specified %s",
+                   c->child_id);
+    json_decref(rr);
+    if (rc != 0)
+      return rc;
+  }
+  if (*in != NULL) {
+    json_t *copy = json_deep_copy(*in);
+    json_decref(*in);
+    *in = copy;
+    if (json_is_object(copy))
+      json_object_set_new(copy, "routeId", json_string(c->route_id));
+  }
+  return 0;
+}
+
 static int mgmt_run(apigw *a, http_req *r, mgmt_call *c, err *e)
 {
   json_t *in = NULL;
@@ -265,6 +308,12 @@ static int mgmt_run(apigw *a, http_req *r, mgmt_call *c, err *e)
     else if (rc == 0 && out != NULL)
       lambda_json_send(r, verb == 'C' ? 201 : 200, api_out(r, out));
   } else {
+    if (c->kind == GATEWAY_ROUTE_RESPONSE)
+      rc = route_response_scope(a, c, &in, e);
+    if (rc != 0) {
+      json_decref(in);
+      return rc;
+    }
     switch (verb) {
     case 'C': rc = gateway_child_create(a->g, c->kind, c->api_id, in, &out, e); break;
     case 'U': rc = gateway_child_update(a->g, c->kind, c->api_id, c->child_id, in, &out, e); break;
@@ -272,6 +321,17 @@ static int mgmt_run(apigw *a, http_req *r, mgmt_call *c, err *e)
     default:
       rc = c->child_id ? gateway_child_get(a->g, c->kind, c->api_id, c->child_id, &out, e)
                        : gateway_child_list(a->g, c->kind, c->api_id, &out, e);
+    }
+    if (rc == 0 && out != NULL && c->kind == GATEWAY_ROUTE_RESPONSE && c->child_id == NULL &&
+        verb == 'G') { /* the route's own */
+      size_t i = 0;
+      while (i < json_array_size(out)) {
+        const char *of = json_string_value(json_object_get(json_array_get(out, i), "routeId"));
+        if (of != NULL && strcmp(of, c->route_id) == 0)
+          i++;
+        else
+          json_array_remove(out, i);
+      }
     }
     if (rc == 0 && out != NULL && c->child_id == NULL && verb == 'G')
       send_items(r, out, false);

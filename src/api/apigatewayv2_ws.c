@@ -22,7 +22,8 @@
  *       that was OPEN (whatever ended it: a close frame, end-of-file, a
  *       protocol error, idle or age limit, DeleteConnection, the stop).
  *   (3) Invocations are fire-and-forget: what they need (payload, ids) is
- *       in a job of their own, and the hub stays allocated until the last
+ *       in a job of their own (a two-way route's answer is posted to the
+ *       connection like an @connections POST), and the hub stays allocated until the last
  *       job's done has run (refs).
  *   (4) Output per connection is bounded (WS_HUB_MAX_PENDING_OUT): a
  *       client that does not read gets LimitExceeded, never unbounded
@@ -133,6 +134,7 @@ typedef struct job {
   char id[17];
   char request_id[37];
   bool reply_errors;           /* MESSAGE: tell the client when it fails */
+  bool reply_body;             /* a two-way route: the answer goes to the client */
   fn_invocation *running;
 } job;
 
@@ -148,11 +150,35 @@ static void post_error(ws_hub *h, const char *api_id, const char *id, const char
   json_decref(j);
 }
 
+/* A two-way route's answer: the body of a proxy response
+ * ({"statusCode":..,"body":..}), else the whole answer. */
+static void reply(job *j, const char *payload, size_t len)
+{
+  json_t *a = json_loadb(payload, len, JSON_DECODE_ANY, NULL);
+  json_t *body = json_is_object(a) && json_object_get(a, "statusCode") != NULL
+                     ? json_object_get(a, "body")
+                     : NULL;
+  err e = {0};
+  if (json_is_string(body)) {
+    ws_hub_post(j->h, j->api_id, j->id, json_string_value(body), json_string_length(body), &e);
+  } else if (body != NULL && !json_is_null(body)) {
+    char *s = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+    ws_hub_post(j->h, j->api_id, j->id, s, strlen(s), &e);
+    free(s);
+  } else if (!(json_is_object(a) && json_object_get(a, "statusCode") != NULL) && len > 0 &&
+             !(len == 4 && memcmp(payload, "null", 4) == 0)) {
+    ws_hub_post(j->h, j->api_id, j->id, payload, len, &e);
+  }
+  json_decref(a);
+}
+
 static void job_done(void *ctx, int rc, fn_invoke_result *res, const err *e)
 {
   job *j = ctx;
   (void)e;
   bool failed = rc != 0 || (res != NULL && res->function_error != NULL);
+  if (!failed && j->reply_body && !atomic_load(&j->h->stopping))
+    reply(j, res->payload.data ? res->payload.data : "", res->payload.len);
   if (res != NULL)
     buf_release(&res->payload);
   if (failed && j->reply_errors && !atomic_load(&j->h->stopping))
@@ -164,7 +190,7 @@ static void job_done(void *ctx, int rc, fn_invoke_result *res, const err *e)
 
 /* Invokes function with ev (consumed); false when it could not start. */
 static bool invoke(ws_hub *h, const char *function, json_t *ev, const wsconn *c,
-                   const char *request_id, bool reply_errors)
+                   const char *request_id, bool reply_errors, bool reply_body)
 {
   job *j = xcalloc(1, sizeof *j);
   j->h = h;
@@ -174,6 +200,7 @@ static bool invoke(ws_hub *h, const char *function, json_t *ev, const wsconn *c,
   memcpy(j->id, c->id, sizeof j->id);
   snprintf(j->request_id, sizeof j->request_id, "%s", request_id);
   j->reply_errors = reply_errors;
+  j->reply_body = reply_body;
   atomic_fetch_add(&h->refs, 1);
   fn_invoke_params p = {
       .name = function,
@@ -219,6 +246,7 @@ static void dispatch(ws_hub *h, wsconn *c, const uint8_t *data, size_t len, bool
   arena *a = arena_new();
   const char *key = gateway_ws_select(doc, data, len, binary, a);
   const char *function = key ? gateway_ws_route(doc, key, a, NULL) : NULL;
+  bool two_way = key != NULL && gateway_ws_two_way(doc, key);
   json_decref(doc);
   if (key == NULL) {
     post_error(h, c->info.api_id, c->id, rid, "Forbidden");
@@ -227,7 +255,7 @@ static void dispatch(ws_hub *h, wsconn *c, const uint8_t *data, size_t len, bool
   } else {
     json_t *ev = gateway_ws_event(&c->info, "MESSAGE", key, rid, NULL, data, len, binary, 0,
                                   NULL);
-    if (!invoke(h, function, ev, c, rid, true))
+    if (!invoke(h, function, ev, c, rid, true, two_way))
       post_error(h, c->info.api_id, c->id, rid, "Internal server error");
   }
   arena_free(a);
@@ -515,7 +543,7 @@ static void finish(ws_hub *h, wsconn *c)
       json_t *ev = gateway_ws_event(&c->info, "DISCONNECT", "$disconnect", rid, &q, NULL, 0,
                                     false, c->close_code ? c->close_code : WS_CLOSE_NORMAL,
                                     c->close_reason);
-      invoke(h, function, ev, c, rid, false);
+      invoke(h, function, ev, c, rid, false, false);
     }
     arena_free(a);
     json_decref(doc);

@@ -232,7 +232,10 @@ static int api_normalize(json_t *api, err *e)
 
 static const char *const route_members[] = {
     "srouteKey", "sauthorizationType", "starget", "bapiKeyRequired", "soperationName",
-    "sauthorizerId", "aauthorizationScopes", NULL};
+    "sauthorizerId", "aauthorizationScopes", "srouteResponseSelectionExpression", NULL};
+static const char *const route_response_members[] = {
+    "srouteId", "srouteResponseKey", "smodelSelectionExpression", "oresponseModels",
+    "oresponseParameters", NULL};
 static const char *const integration_members[] = {
     "sintegrationType", "sintegrationUri", "spayloadFormatVersion", "iintegrationTimeoutInMillis",
     "itimeoutInMillis", "sintegrationMethod", "sconnectionType", "sdescription",
@@ -664,6 +667,8 @@ static const kind_def kinds[] = {
                             GATEWAY_MAX_DEPLOYMENTS},
     [GATEWAY_AUTHORIZER] = {"authorizers", "authorizerId", "Authorizer", authorizer_members,
                             GATEWAY_MAX_AUTHORIZERS},
+    [GATEWAY_ROUTE_RESPONSE] = {"routeResponses", "routeResponseId", "RouteResponse",
+                                route_response_members, GATEWAY_MAX_ROUTES},
 };
 
 static const char *kind_map(enum gateway_kind k)
@@ -714,6 +719,14 @@ static int child_normalize(json_t *doc, enum gateway_kind k, json_t *c, const ch
     return deployment_normalize(doc, c, id, e);
   case GATEWAY_AUTHORIZER:
     return authorizer_normalize(doc, c, e);
+  case GATEWAY_ROUTE_RESPONSE: {
+    const char *rid = str_member(c, "routeId");
+    if (rid == NULL || json_object_get(json_object_get(doc, "routes"), rid) == NULL)
+      return err_set(e, ERR_NOT_FOUND, "Invalid Route identifier specified %s", rid ? rid : "");
+    if (strcmp(str_member(json_object_get(doc, "api"), "protocolType"), "WEBSOCKET") != 0)
+      return err_set(e, ERR_INVALID, "route responses are for WEBSOCKET APIs");
+    return check_length(c, "routeResponseKey", 128, true, e);
+  }
   }
   return 0;
 }

@@ -75,7 +75,8 @@ enum gateway_kind {
   GATEWAY_INTEGRATION,
   GATEWAY_STAGE,
   GATEWAY_DEPLOYMENT,
-  GATEWAY_AUTHORIZER
+  GATEWAY_AUTHORIZER,
+  GATEWAY_ROUTE_RESPONSE       /* WebSocket routes' responses; routeId names the route */
 };
 
 /* CreateApi: in holds CreateApi's members. With target (quick create) an
@@ -261,6 +262,9 @@ int gateway_ws_stage(const json_t *doc, const char *path, arena *a, const char *
  * NULL) its authorizationType. */
 const char *gateway_ws_route(const json_t *doc, const char *key, arena *a,
                              const char **authorization);
+/* Does doc's route key answer the client (a two-way route: a
+ * routeResponseSelectionExpression and a route response)? */
+bool gateway_ws_two_way(const json_t *doc, const char *key);
 /* The authorizer of doc's route key (borrowed from doc), or NULL. */
 const json_t *gateway_ws_authorizer(const json_t *doc, const char *key);
 /* The route key a message takes (the routeSelectionExpression's value

@@ -100,6 +100,28 @@ const char *gateway_ws_route(const json_t *doc, const char *key, arena *a,
   return NULL;
 }
 
+bool gateway_ws_two_way(const json_t *doc, const char *key)
+{
+  const char *rid;
+  json_t *r;
+  json_object_foreach(json_object_get(doc, "routes"), rid, r)
+  {
+    const char *k = json_string_value(json_object_get(r, "routeKey"));
+    if (k == NULL || strcmp(k, key) != 0 ||
+        json_string_value(json_object_get(r, "routeResponseSelectionExpression")) == NULL)
+      continue;
+    const char *id;
+    json_t *rr;
+    json_object_foreach(json_object_get(doc, "routeResponses"), id, rr)
+    {
+      const char *of = json_string_value(json_object_get(rr, "routeId"));
+      if (of != NULL && strcmp(of, rid) == 0)
+        return true;
+    }
+  }
+  return false;
+}
+
 const json_t *gateway_ws_authorizer(const json_t *doc, const char *key)
 {
   const char *rid;

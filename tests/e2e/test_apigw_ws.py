@@ -7,7 +7,8 @@ when the query says deny=1), $disconnect writes its event to a bucket, and
 a message is answered through @connections with the function's own keys
 (POST /@connections/{id}, SigV4 service execute-api). Checked: the route
 selection ($request.body.action, else $default), the events' shape
-(eventType, routeKey, connectionId, stage), fragmented messages, ping/pong,
+(eventType, routeKey, connectionId, stage), a two-way route (route
+response) answering with the function's body, fragmented messages, ping/pong,
 GetConnection, PostToConnection and DeleteConnection from outside, 410 for
 a gone connection, the 32 KB frame limit (close 1009), and that
 $disconnect runs; a Lambda REQUEST authorizer on $connect (token in the
@@ -38,6 +39,8 @@ def handler(event, context):
         if (event.get("queryStringParameters") or {}).get("deny") == "1":
             return {"statusCode": 403}
         return {"statusCode": 200}
+    if rc["routeKey"] == "ping":  # a two-way route: the answer's body goes back
+        return {"statusCode": 200, "body": "pong " + event["body"]}
     if rc["routeKey"] == "$disconnect":
         s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
         s3.put_object(Bucket=os.environ["BUCKET"], Key="disconnect/" + rc["connectionId"],
@@ -122,6 +125,9 @@ def api(tarn, gw, s3):
     target = "integrations/" + integ["IntegrationId"]
     for key in ["$connect", "$disconnect", "$default", "echo"]:
         gw.create_route(ApiId=api_id, RouteKey=key, Target=target)
+    ping = gw.create_route(ApiId=api_id, RouteKey="ping", Target=target,
+                           RouteResponseSelectionExpression="$default")
+    gw.create_route_response(ApiId=api_id, RouteId=ping["RouteId"], RouteResponseKey="$default")
     gw.create_stage(ApiId=api_id, StageName="dev")
     return {"id": api_id, "bucket": bucket, "fn": fn, "lam": lam}
 
@@ -139,8 +145,21 @@ def test_management(gw, api):
     got = gw.get_api(ApiId=api["id"])
     assert got["ProtocolType"] == "WEBSOCKET"
     assert got["RouteSelectionExpression"] == "$request.body.action"
-    keys = sorted(r["RouteKey"] for r in gw.get_routes(ApiId=api["id"])["Items"])
-    assert keys == ["$connect", "$default", "$disconnect", "echo"]
+    routes = gw.get_routes(ApiId=api["id"])["Items"]
+    assert sorted(r["RouteKey"] for r in routes) == ["$connect", "$default", "$disconnect",
+                                                      "echo", "ping"]
+    ping = [r for r in routes if r["RouteKey"] == "ping"][0]
+    assert ping["RouteResponseSelectionExpression"] == "$default"
+    rrs = gw.get_route_responses(ApiId=api["id"], RouteId=ping["RouteId"])["Items"]
+    assert [rr["RouteResponseKey"] for rr in rrs] == ["$default"]
+    got = gw.get_route_response(ApiId=api["id"], RouteId=ping["RouteId"],
+                                RouteResponseId=rrs[0]["RouteResponseId"])
+    assert got["RouteResponseKey"] == "$default"
+    other = [r for r in routes if r["RouteKey"] == "echo"][0]
+    assert gw.get_route_responses(ApiId=api["id"], RouteId=other["RouteId"])["Items"] == []
+    with pytest.raises(gw.exceptions.NotFoundException):
+        gw.get_route_response(ApiId=api["id"], RouteId=other["RouteId"],
+                              RouteResponseId=rrs[0]["RouteResponseId"])
     with pytest.raises(gw.exceptions.BadRequestException):
         gw.create_api(Name="bad", ProtocolType="WEBSOCKET", RouteSelectionExpression="action")
 
@@ -167,6 +186,9 @@ def test_messages_routes_and_connections(tarn, api, s3):
         c.send(op="fragments", parts=['{"action":', '"echo", "part', 's": 3}'])
         m = json.loads(c.expect("message")["data"])
         assert m["route"] == "echo" and json.loads(m["body"])["parts"] == 3
+        # a two-way route answers the client with the function's body
+        c.send(op="send", data='{"action": "ping"}')
+        assert c.expect("message")["data"] == 'pong {"action": "ping"}'
         c.send(op="ping", data="hi")
         assert c.expect("pong")["data"] == "hi"
         # the management API from outside (the administrator's keys)
