@@ -869,6 +869,18 @@ int gateway_child_delete(gateway *g, enum gateway_kind k, const char *api_id, co
   }
   if (rc == 0) {
     json_object_del(map, id);
+    if (k == GATEWAY_ROUTE) { /* its route responses go with it */
+      json_t *rrs = json_object_get(doc, "routeResponses");
+      const char *rr_id;
+      json_t *rr;
+      void *tmp;
+      json_object_foreach_safe(rrs, tmp, rr_id, rr)
+      {
+        const char *of = str_member(rr, "routeId");
+        if (of != NULL && strcmp(of, id) == 0)
+          json_object_del(rrs, rr_id);
+      }
+    }
     rc = commit(g, g->apis_db, g->apis, api_id, doc, e);
   }
   pthread_mutex_unlock(&g->write_mu);
