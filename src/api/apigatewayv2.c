@@ -46,7 +46,11 @@
  *   (3) A door job may touch its front and request until it clears busy
  *       (under a->mu); cleanup marks the front gone and waits for that, so
  *       a job never answers a request whose cleanup has run. At most
- *       DOOR_MAX_JOBS run at once (beyond: 429).
+ *       DOOR_MAX_JOBS are queued or run at once (beyond: 429).
+ *   (4) Jobs run on job threads that stay for WORKER_IDLE_MS after their
+ *       last job (a request does not pay for a thread's start); a job is
+ *       queued only when a worker is idle or a new one started, so it never
+ *       waits behind another job.
  *
  * Start reading at front_prepare() and mgmt_handle().
  */
@@ -70,6 +74,7 @@
 #define MGMT_BODY_MAX (1u << 20)
 #define DOOR_MAX_JOBS 256         /* requests in an authorizer or HTTP integration at once */
 #define AUTHZ_CACHE_MAX 10000     /* cached REQUEST authorizer results */
+#define WORKER_IDLE_MS 30000      /* a job thread with nothing to do this long ends */
 
 typedef struct front front;
 
@@ -80,8 +85,14 @@ typedef struct apigw {
   fn_system *fn;
   const netpolicy *egress;   /* HTTP_PROXY integrations and JWKS fetches (borrowed) */
   gateway_jwks *jwks;        /* JWT authorizers' keys */
-  pthread_cond_t idle;       /* a job ended (cleanup waits for its front's) */
-  int jobs;                  /* door jobs running (under mu), at most DOOR_MAX_JOBS */
+  pthread_cond_t idle;       /* a job or a worker ended (cleanup waits for its front's) */
+  int jobs;                  /* door jobs queued or running (under mu), at most DOOR_MAX_JOBS */
+  front *queue;              /* jobs not taken yet, oldest first (under mu) */
+  front *queue_tail;
+  int queued;                /* jobs in queue */
+  pthread_cond_t job_ready;  /* a job was queued, or the door stops */
+  int workers;               /* job threads alive (under mu) */
+  int idle_workers;          /* ... waiting for a job */
   json_t *authz_cache;       /* REQUEST authorizers' results: key -> {ok, authorizer, until} */
   ws_hub *hub;               /* WebSocket APIs' connections */
   /* the watchdog: parked invocations with a deadline shorter than fn's */
@@ -384,6 +395,7 @@ struct front {
   bool busy;                 /* under a->mu: the job may still touch f and its request */
   bool gone;                 /* under a->mu: cleanup began; the job must not answer */
   json_t *authz;             /* what the authorizer found (requestContext.authorizer) */
+  front *next_job;           /* in a->queue, under a->mu */
   const char *route_arn;     /* arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH */
   apigw *a;
   /* WebSocket APIs */
@@ -1115,11 +1127,15 @@ static void http_integration(apigw *a, front *f, const gateway_request *q)
   buf_release(&res.body);
 }
 
-static void *door_job(void *arg)
+/* One door job: the authorizer, then the integration (4). */
+static void run_job(apigw *a, front *f)
 {
-  front *f = arg;
-  apigw *a = f->a;
   http_req *r = f->req;
+  pthread_mutex_lock(&a->mu);
+  bool left = f->gone; /* cleaned up while queued */
+  pthread_mutex_unlock(&a->mu);
+  if (left)
+    return;
   gateway_request q;
   request_view(f, &q);
   err e = {0};
@@ -1142,37 +1158,75 @@ static void *door_job(void *arg)
     else
       start_invoke(a, f, &q);
   }
+}
+
+/* A job thread: takes queued jobs; ends after WORKER_IDLE_MS without one,
+ * or when the door stops. */
+static void *job_worker(void *arg)
+{
+  apigw *a = arg;
   pthread_mutex_lock(&a->mu);
-  f->busy = false;
-  a->jobs--;
+  for (;;) {
+    if (a->queue == NULL) {
+      if (a->stopping)
+        break;
+      a->idle_workers++;
+      struct timespec until = time_deadline(CLOCK_MONOTONIC, WORKER_IDLE_MS);
+      int w = pthread_cond_timedwait(&a->job_ready, &a->mu, &until);
+      a->idle_workers--;
+      if (w != 0 && a->queue == NULL)
+        break; /* idle long enough */
+      continue;
+    }
+    front *f = a->queue;
+    a->queue = f->next_job;
+    if (a->queue == NULL)
+      a->queue_tail = NULL;
+    a->queued--;
+    pthread_mutex_unlock(&a->mu);
+    run_job(a, f);
+    pthread_mutex_lock(&a->mu);
+    f->busy = false;
+    a->jobs--;
+    pthread_cond_broadcast(&a->idle);
+  }
+  a->workers--;
   pthread_cond_broadcast(&a->idle);
   pthread_mutex_unlock(&a->mu);
   return NULL;
 }
 
-/* Runs door_job for f on a thread of its own (r parked). */
+/* Queues run_job for f (r parked): an idle worker takes it, or a new one
+ * starts (up to DOOR_MAX_JOBS). */
 static void start_job(apigw *a, front *f)
 {
   http_req *r = f->req;
   pthread_mutex_lock(&a->mu);
   bool room = a->jobs < DOOR_MAX_JOBS && !a->stopping;
+  if (room && a->queued >= a->idle_workers) { /* no idle worker left for it (4) */
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &attr, job_worker, a) == 0)
+      a->workers++;
+    else if (a->workers == 0)
+      room = false;
+    pthread_attr_destroy(&attr);
+  }
   if (room) {
     a->jobs++;
     f->busy = true;
+    f->next_job = NULL;
+    if (a->queue_tail != NULL)
+      a->queue_tail->next_job = f;
+    else
+      a->queue = f;
+    a->queue_tail = f;
+    a->queued++;
+    pthread_cond_signal(&a->job_ready);
   }
   pthread_mutex_unlock(&a->mu);
-  pthread_t th;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  if (room && pthread_create(&th, &attr, door_job, f) != 0) {
-    pthread_mutex_lock(&a->mu);
-    a->jobs--;
-    f->busy = false;
-    pthread_mutex_unlock(&a->mu);
-    room = false;
-  }
-  pthread_attr_destroy(&attr);
   if (!room) {
     err e = {0};
     err_set(&e, ERR_THROTTLED, "too many requests wait for authorizers or integrations");
@@ -1281,6 +1335,11 @@ apigw *apigw_new(gateway *g, fn_system *fn, const netpolicy *egress)
   a->authz_cache = json_object();
   a->hub = ws_hub_new(g, fn);
   pthread_cond_init(&a->idle, NULL);
+  pthread_condattr_t wa;
+  pthread_condattr_init(&wa);
+  pthread_condattr_setclock(&wa, CLOCK_MONOTONIC);
+  pthread_cond_init(&a->job_ready, &wa);
+  pthread_condattr_destroy(&wa);
   pthread_mutex_init(&a->mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -1330,10 +1389,12 @@ apigw *apigw_free(apigw *a)
   if (a->running)
     pthread_join(a->thread, NULL);
   pthread_mutex_lock(&a->mu);
-  while (a->jobs > 0) /* detached jobs end within their time-outs */
+  pthread_cond_broadcast(&a->job_ready);
+  while (a->jobs > 0 || a->workers > 0) /* jobs end within their time-outs */
     pthread_cond_wait(&a->idle, &a->mu);
   pthread_mutex_unlock(&a->mu);
   pthread_cond_destroy(&a->idle);
+  pthread_cond_destroy(&a->job_ready);
   a->jwks = gateway_jwks_free(a->jwks);
   a->hub = ws_hub_free(a->hub);
   json_decref(a->authz_cache);
