@@ -450,30 +450,7 @@ static const char *identity_value(const gateway_target *t, const gateway_request
     snprintf(spelled, sizeof spelled, "$%s", str_starts(expr, "route.") ? expr + 6 : expr);
     expr = spelled;
   }
-  if (str_starts(expr, "$request.header.")) {
-    const char *name = expr + 16;
-    for (size_t i = 0; i < q->nheaders; i++)
-      if (strcasecmp(q->headers[i].name, name) == 0)
-        return q->headers[i].value;
-    return NULL;
-  }
-  if (str_starts(expr, "$request.querystring.")) {
-    for (size_t i = 0; i < q->nquery; i++)
-      if (strcmp(q->query[i].name, expr + 21) == 0)
-        return q->query[i].value;
-    return NULL;
-  }
-  if (str_starts(expr, "$stageVariables."))
-    return json_string_value(json_object_get(t->stage_vars, expr + 16));
-  if (strcmp(expr, "$context.requestId") == 0)
-    return q->request_id;
-  if (strcmp(expr, "$context.stage") == 0)
-    return t->stage;
-  if (strcmp(expr, "$context.routeKey") == 0)
-    return t->route_key;
-  if (strcmp(expr, "$context.identity.sourceIp") == 0)
-    return q->source_ip;
-  return NULL;
+  return gateway__request_value(t, q, q->path, expr);
 }
 
 int gateway_identity(const gateway_target *t, const gateway_request *q, json_t **values, err *e)

@@ -52,15 +52,9 @@ static const char *find_pair(const str_pair *p, size_t n, const char *name, bool
   return NULL;
 }
 
-/* A requestParameters value: a static string, or one of
- * $request.header.X, $request.querystring.X, $request.path.X,
- * $request.path, $context.requestId|apiId|stage|routeKey|httpMethod,
- * $stageVariables.X. NULL when the expression has no value. */
-static const char *param_value(const gateway_target *t, const gateway_request *q,
-                               const char *full_path, const char *v)
+const char *gateway__request_value(const gateway_target *t, const gateway_request *q,
+                                   const char *full_path, const char *v)
 {
-  if (v[0] != '$')
-    return v;
   if (str_starts(v, "$request.header."))
     return find_pair(q->headers, q->nheaders, v + 16, true);
   if (str_starts(v, "$request.querystring."))
@@ -81,7 +75,16 @@ static const char *param_value(const gateway_target *t, const gateway_request *q
     return t->route_key;
   if (strcmp(v, "$context.httpMethod") == 0)
     return q->method;
-  return v;
+  if (strcmp(v, "$context.identity.sourceIp") == 0)
+    return q->source_ip;
+  return NULL;
+}
+
+/* A requestParameters value: a static string or an expression. */
+static const char *param_value(const gateway_target *t, const gateway_request *q,
+                               const char *full_path, const char *v)
+{
+  return v[0] != '$' ? v : gateway__request_value(t, q, full_path, v);
 }
 
 /* A growable list of pairs in the arena. */

@@ -16,4 +16,12 @@ json_t *gateway__api_snapshot(gateway *g, const char *api_id);
 json_t *gateway__event_json(const gateway_target *t, const char *format, const char *url_id,
                             const gateway_request *q, const char *full_path);
 
+/* The value of a mapping expression over q routed to t ($request.header.X
+ * (any case), $request.querystring.X, $request.path.X, $request.path (=
+ * full_path), $stageVariables.X, $context.requestId|apiId|stage|routeKey|
+ * httpMethod|identity.sourceIp), or NULL when it has none. Shared by
+ * requestParameters and authorizers' identity sources. */
+const char *gateway__request_value(const gateway_target *t, const gateway_request *q,
+                                   const char *full_path, const char *expr);
+
 #endif
