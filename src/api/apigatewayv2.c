@@ -599,8 +599,10 @@ static int ws_prepare(apigw *a, http_req *r, front *f, json_t *doc, const char *
   return 0;
 }
 
-/* The 101 that hands the socket to the hub (or 429 when it is full). */
-static void ws_accept(apigw *a, front *f)
+/* The 101 that hands the socket to the hub (or 429 when it is full);
+ * protocol: the subprotocol $connect chose (Sec-WebSocket-Protocol), or
+ * NULL. */
+static void ws_accept(apigw *a, front *f, const char *protocol)
 {
   http_req *r = f->req;
   void *pending = ws_hub_expect(a->hub, &f->wsc, r->headers, r->nheaders);
@@ -615,6 +617,8 @@ static void ws_accept(apigw *a, front *f)
   http_resp_header(r, "Upgrade", "websocket");
   http_resp_header(r, "Connection", "Upgrade");
   http_resp_header(r, "Sec-WebSocket-Accept", accept);
+  if (protocol != NULL)
+    http_resp_header(r, "Sec-WebSocket-Protocol", protocol);
   http_resp_header(r, "apigw-requestid", r->request_id);
   http_resp_upgrade(r, ws_hub_upgraded, pending);
 }
@@ -639,7 +643,15 @@ static void ws_connect_done(void *ctx, int rc, fn_invoke_result *res, const err 
                   : json_is_string(sc) ? strtol(json_string_value(sc), NULL, 10)
                                        : 200;
     if (status >= 200 && status <= 299) {
-      ws_accept(f->a, f);
+      const char *protocol = NULL;
+      const char *name;
+      json_t *v;
+      json_object_foreach(json_object_get(j, "headers"), name, v)
+      {
+        if (strcasecmp(name, "sec-websocket-protocol") == 0 && json_is_string(v))
+          protocol = json_string_value(v);
+      }
+      ws_accept(f->a, f, protocol);
     } else {
       http_resp_status(r, status >= 100 && status <= 599 ? (int)status : 500);
       http_resp_header(r, "apigw-requestid", r->request_id);
@@ -701,7 +713,7 @@ static void ws_connect(apigw *a, front *f)
   http_req *r = f->req;
   f->wsc.authorizer = f->authz;
   if (f->ws_function == NULL) {
-    ws_accept(a, f);
+    ws_accept(a, f, NULL);
     f->answered = true;
     http_req_resume(r);
     return;

@@ -38,6 +38,10 @@ def handler(event, context):
     if rc["routeKey"] == "$connect":
         if (event.get("queryStringParameters") or {}).get("deny") == "1":
             return {"statusCode": 403}
+        asked = (event.get("headers") or {}).get("sec-websocket-protocol")
+        if asked:  # $connect picks the subprotocol
+            return {"statusCode": 200,
+                    "headers": {"Sec-WebSocket-Protocol": asked.split(",")[0].strip()}}
         return {"statusCode": 200}
     if rc["routeKey"] == "ping":  # a two-way route: the answer's body goes back
         return {"statusCode": 200, "body": "pong " + event["body"]}
@@ -72,8 +76,9 @@ def handler(event, context):
 class Client:
     """A ws client in a node process; events() read with a deadline."""
 
-    def __init__(self, url, headers=None):
-        self.p = subprocess.Popen(["node", CLIENT, url, json.dumps(headers or {})],
+    def __init__(self, url, headers=None, protocols=None):
+        self.p = subprocess.Popen(["node", CLIENT, url, json.dumps(headers or {}),
+                                   json.dumps(protocols or [])],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.q = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -215,6 +220,14 @@ def test_messages_routes_and_connections(tarn, api, s3):
         assert ev["requestContext"]["eventType"] == "DISCONNECT"
         assert ev["requestContext"]["routeKey"] == "$disconnect"
         assert ev["requestContext"]["connectionId"] == conn_id
+    finally:
+        c.stop()
+
+
+def test_connect_subprotocol(tarn, api):
+    c = Client(ws_url(tarn, api["id"]), protocols=["chat.v2", "chat.v1"])
+    try:
+        assert c.expect("open") == {"event": "open", "protocol": "chat.v2"}
     finally:
         c.stop()
 

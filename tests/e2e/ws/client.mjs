@@ -1,17 +1,18 @@
 // tests/e2e/ws/client.mjs -- a WebSocket client (the ws package) driven by
 // tests/e2e/test_apigw_ws.py: commands as JSON lines on stdin, what
 // happens as JSON lines on stdout.
-//   node client.mjs URL [HEADERS_JSON]
+//   node client.mjs URL [HEADERS_JSON [SUBPROTOCOLS_JSON]]
 //   {"op":"send","data":"..."}  {"op":"send","data":"<base64>","binary":true}
 //   {"op":"fragments","parts":["a","b"]}  {"op":"ping","data":"x"}
 //   {"op":"close","code":1000}
 import readline from 'node:readline';
 import WebSocket from 'ws';
 
-const [url, headers] = process.argv.slice(2);
+const [url, headers, protocols] = process.argv.slice(2);
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
-const ws = new WebSocket(url, { headers: JSON.parse(headers || '{}'), maxPayload: 1 << 20 });
-ws.on('open', () => out({ event: 'open' }));
+const ws = new WebSocket(url, JSON.parse(protocols || '[]'),
+  { headers: JSON.parse(headers || '{}'), maxPayload: 1 << 20 });
+ws.on('open', () => out(ws.protocol ? { event: 'open', protocol: ws.protocol } : { event: 'open' }));
 ws.on('message', (data, isBinary) =>
   out({ event: 'message', binary: isBinary,
         data: isBinary ? Buffer.from(data).toString('base64') : data.toString() }));
