@@ -12,7 +12,8 @@ response) answering with the function's body, fragmented messages, ping/pong,
 GetConnection, PostToConnection and DeleteConnection from outside, 410 for
 a gone connection, the 32 KB frame limit (close 1009), and that
 $disconnect runs; a Lambda REQUEST authorizer on $connect (token in the
-query string, IAM policy answer) whose context reaches later events.
+query string, IAM policy answer) whose context reaches later events; AWS_IAM
+on $connect with a presigned URL.
 """
 import base64
 import json
@@ -286,5 +287,36 @@ def test_connect_authorizer(tarn, gw, api):
         assert m["authorizer"] == {"user": "u1", "route": "$connect",
                                    "principalId": "u-letmein"}
         assert m["domainName"] == "%s.execute-api.localhost:%d" % (api_id, tarn.port)
+    finally:
+        c.stop()
+
+
+def test_connect_with_iam(tarn, gw, api):
+    """$connect with AWS_IAM: an unsigned upgrade is refused, a presigned
+    URL (SigV4 in the query, service execute-api) opens."""
+    import botocore.auth
+    import botocore.credentials
+    from botocore.awsrequest import AWSRequest
+    api_id = gw.create_api(Name="iam", ProtocolType="WEBSOCKET",
+                           RouteSelectionExpression="$request.body.action")["ApiId"]
+    target = "integrations/" + gw.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=api["fn"])["IntegrationId"]
+    gw.create_route(ApiId=api_id, RouteKey="$connect", Target=target,
+                    AuthorizationType="AWS_IAM")
+    gw.create_route(ApiId=api_id, RouteKey="$default", Target=target)
+    gw.create_stage(ApiId=api_id, StageName="dev")
+    c = Client(ws_url(tarn, api_id))
+    try:
+        assert c.next() == {"event": "rejected", "status": 403}
+    finally:
+        c.stop()
+    req = AWSRequest(method="GET", url="http://127.0.0.1:%d/_tarn/apis/%s/dev" % (tarn.port, api_id))
+    creds = botocore.credentials.Credentials(tarn.access_key, tarn.secret_key)
+    botocore.auth.SigV4QueryAuth(creds, "execute-api", "us-east-1", expires=300).add_auth(req)
+    c = Client("ws" + req.url[4:])
+    try:
+        c.expect("open")
+        c.send(op="send", data="signed")
+        assert json.loads(c.expect("message")["data"])["body"] == "signed"
     finally:
         c.stop()
