@@ -5,8 +5,9 @@
 # (queues, event latency), bench/sql_bench.sh (SQL against DuckDB) and
 # bench/flow_bench.sh (workflow transitions), bench/kv_bench.sh (DynamoDB
 # against moto), bench/athena_bench.sh (Athena API round trip against /_tarn/sql), each with the same tarn binary and build folder. BENCH_ONLY
-# picks sections: BENCH_ONLY=s3,fn,queue,sql,stream,conv,flow,kv,athena,apigw,crawler,rdb (the default) or any
-# part of it; bench/apigw_bench.sh times the HTTP API front door against Invoke.
+# picks sections: BENCH_ONLY=s3,fn,queue,sql,stream,conv,flow,kv,athena,apigw,apigw_http,crawler,rdb (the default) or any
+# part of it; bench/apigw_bench.sh times the HTTP API front door against Invoke,
+# bench/apigw_http_bench.sh an HTTP_PROXY route against nginx's proxy_pass.
 #
 # Peers: nginx serving the same bytes as static files (GET only: the ceiling
 # for an HTTP server here) and s3rver (an S3 server in Node.js). Each server
@@ -35,13 +36,13 @@ mkdir -p "$OUT"
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 
-ONLY=",${BENCH_ONLY:-s3,fn,queue,sql,stream,conv,flow,kv,athena,apigw,crawler,rdb},"
+ONLY=",${BENCH_ONLY:-s3,fn,queue,sql,stream,conv,flow,kv,athena,apigw,apigw_http,crawler,rdb},"
 want() { [[ $ONLY == *",$1,"* ]]; }
 # The sections after S3, each a script of its own that starts its own
 # servers; 1 when one of them failed.
 others() {
   local s rc=0
-  for s in fn queue sql stream conv flow kv athena apigw crawler rdb; do
+  for s in fn queue sql stream conv flow kv athena apigw apigw_http crawler rdb; do
     want "$s" || continue
     echo
     TARN=$TARN BUILD=$BUILD "bench/${s}_bench.sh" || { say "the $s section failed"; rc=1; }

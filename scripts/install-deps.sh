@@ -41,6 +41,8 @@ py boto3 python3-boto3
 py requests python3-requests
 py numpy python3-numpy          # packed into a layer by tests/e2e/test_lambda_layers.py
 py pandas python3-pandas
+py jwt python3-jwt              # signs tokens for tests/e2e/test_apigw_auth.py
+py cryptography python3-cryptography
 cmd node nodejs
 cmd npm npm
 cmd curl curl
@@ -60,7 +62,8 @@ fi
 here=$(cd "$(dirname "$0")/.." && pwd)
 if [ "${TARN_SKIP_NPM:-}" != 1 ]; then
   for dir in "$here"/tests/e2e/js "$here"/tests/e2e/js-sqs "$here"/tests/e2e/js-dynamodb \
-             "$here"/tests/e2e/js-streams "$here"/tests/e2e/duckdb "$here"/tests/e2e/console; do
+             "$here"/tests/e2e/js-streams "$here"/tests/e2e/duckdb "$here"/tests/e2e/console \
+             "$here"/tests/e2e/ws; do
     if [ -f "$dir/package.json" ] && [ ! -f "$dir/node_modules/.package-lock.json" ]; then
       echo "install-deps: npm install in ${dir#$here/}"
       (cd "$dir" && npm ci --no-audit --no-fund --silent >/dev/null 2>&1 \

@@ -534,7 +534,7 @@ static int cmd_server(int argc, char **argv)
     native_service_add_metrics(native, write_rdb_metrics, dbs);
   }
   if (fns.lambda != NULL) {
-    apis = apigw_new(gw, fns.fn);
+    apis = apigw_new(gw, fns.fn, egress);
     services[nservices++] = fns.lambda;
     services[nservices++] = apigw_management(apis);
     services[nservices++] = apigw_front_door(apis);

@@ -14,9 +14,11 @@
 
 typedef struct apigw apigw;
 
-/* Over g and fn (borrowed: both outlive it). Starts the integration
- * time-out watchdog. Never fails (out-of-memory aborts). */
-apigw *apigw_new(gateway *g, fn_system *fn);
+/* Over g and fn (borrowed: both outlive it); egress (borrowed) is the
+ * outbound policy of HTTP_PROXY integrations and JWT authorizers' key
+ * fetches. Starts the integration time-out watchdog. Never fails
+ * (out-of-memory aborts). */
+apigw *apigw_new(gateway *g, fn_system *fn, const netpolicy *egress);
 /* The two services to hand the HTTP server. */
 http_service *apigw_management(apigw *a);
 http_service *apigw_front_door(apigw *a);

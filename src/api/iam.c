@@ -94,6 +94,7 @@ static const char *const default_actions[] = {
     "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueues",
     "sns:Publish", "sns:ListTopics", "sns:GetTopicAttributes",
     "lambda:InvokeFunction",
+    "execute-api:ManageConnections",  /* replying on a WebSocket API (@connections) */
     "kinesis:PutRecord", "kinesis:PutRecords", "kinesis:GetRecords", "kinesis:GetShardIterator",
     "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListShards",
     "firehose:PutRecord", "firehose:PutRecordBatch",

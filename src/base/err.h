@@ -80,7 +80,8 @@
   X(NO_SUCH_LIFECYCLE,      -65,  404, "NoSuchLifecycleConfiguration")     \
   X(NO_SUCH_PUBLIC_ACCESS_BLOCK, -66, 404, "NoSuchPublicAccessBlockConfiguration") \
   X(CORS_FORBIDDEN,         -67,  403, "AccessForbidden")                  \
-  X(DB_RESUMING,            -68,  400, "DatabaseResumingException")
+  X(DB_RESUMING,            -68,  400, "DatabaseResumingException")      \
+  X(UNAUTHORIZED,           -69,  401, "Unauthorized")
 
 enum {
   ERR_OK = 0,

@@ -9,7 +9,7 @@
  *
  * Layout (named databases):
  *   "apis"  API_ID -> {"api":{...},"routes":{ID:..},"integrations":{ID:..},"stages":{NAME:..},
- *                      "deployments":{ID:..}}
+ *                      "deployments":{ID:..},"authorizers":{ID:..}}
  *   "urls"  URL_ID -> a function URL configuration
  *
  * Invariants:
@@ -206,10 +206,17 @@ static int api_normalize(json_t *api, err *e)
   const char *proto = str_member(api, "protocolType");
   if (proto == NULL)
     return err_set(e, ERR_INVALID, "protocolType is required");
-  if (strcmp(proto, "WEBSOCKET") == 0)
-    return err_set(e, ERR_INVALID, "WebSocket APIs are not supported by tarn (use HTTP)");
-  if (strcmp(proto, "HTTP") != 0)
+  if (strcmp(proto, "WEBSOCKET") == 0) {
+    const char *rse = str_member(api, "routeSelectionExpression");
+    if (rse == NULL)
+      return err_set(e, ERR_INVALID, "routeSelectionExpression is required for WEBSOCKET APIs");
+    if (!gateway_ws_expression_ok(rse))
+      return err_set(e, ERR_INVALID,
+                     "Invalid routeSelectionExpression '%s': want $request.body.MEMBER[.MEMBER...]",
+                     rse);
+  } else if (strcmp(proto, "HTTP") != 0) {
     return err_set(e, ERR_INVALID, "Invalid protocolType '%s': must be HTTP or WEBSOCKET", proto);
+  }
   if (json_object_get(api, "routeSelectionExpression") == NULL)
     json_object_set_new(api, "routeSelectionExpression",
                         json_string("${request.method} ${request.path}"));
@@ -225,11 +232,18 @@ static int api_normalize(json_t *api, err *e)
 
 static const char *const route_members[] = {
     "srouteKey", "sauthorizationType", "starget", "bapiKeyRequired", "soperationName",
-    "sauthorizerId", "aauthorizationScopes", NULL};
+    "sauthorizerId", "aauthorizationScopes", "srouteResponseSelectionExpression", NULL};
+static const char *const route_response_members[] = {
+    "srouteId", "srouteResponseKey", "smodelSelectionExpression", "oresponseModels",
+    "oresponseParameters", NULL};
 static const char *const integration_members[] = {
     "sintegrationType", "sintegrationUri", "spayloadFormatVersion", "iintegrationTimeoutInMillis",
     "itimeoutInMillis", "sintegrationMethod", "sconnectionType", "sdescription",
     "scredentialsArn", "orequestParameters", NULL};
+static const char *const authorizer_members[] = {
+    "sname", "sauthorizerType", "sauthorizerUri", "aidentitySource", "ojwtConfiguration",
+    "sauthorizerPayloadFormatVersion", "benableSimpleResponses", "iauthorizerResultTtlInSeconds",
+    "sauthorizerCredentialsArn", "sidentityValidationExpression", NULL};
 static const char *const stage_members[] = {
     "sstageName", "bautoDeploy", "ostageVariables", "sdescription", "odefaultRouteSettings",
     "orouteSettings", "otags", "sdeploymentId", NULL};
@@ -239,17 +253,53 @@ static int route_normalize(json_t *api_doc, json_t *r, const char *self_id, err 
   const char *key = str_member(r, "routeKey");
   if (key == NULL)
     return err_set(e, ERR_INVALID, "routeKey is required");
-  if (gateway__route_key_check(key, e) != 0)
+  bool ws = strcmp(str_member(json_object_get(api_doc, "api"), "protocolType"), "WEBSOCKET") == 0;
+  if (ws) {
+    size_t kl = strlen(key);
+    if (kl == 0 || kl > 128)
+      return err_set(e, ERR_INVALID, "Invalid route key '%s': 1 to 128 characters", key);
+  } else if (gateway__route_key_check(key, e) != 0) {
     return e->code;
+  }
   const char *auth = str_member(r, "authorizationType");
   if (auth == NULL)
     json_object_set_new(r, "authorizationType", json_string(auth = "NONE"));
-  if (strcmp(auth, "NONE") != 0 && strcmp(auth, "AWS_IAM") != 0)
+  bool jwt = strcmp(auth, "JWT") == 0;
+  bool custom = strcmp(auth, "CUSTOM") == 0;
+  if (strcmp(auth, "NONE") != 0 && strcmp(auth, "AWS_IAM") != 0 && !jwt && !custom)
     return err_set(e, ERR_INVALID,
-                   strcmp(auth, "JWT") == 0 || strcmp(auth, "CUSTOM") == 0
-                       ? "authorizationType '%s' is not supported by tarn (NONE or AWS_IAM)"
-                       : "Invalid authorizationType '%s'",
+                   "Invalid authorizationType '%s': must be NONE, AWS_IAM, CUSTOM or JWT", auth);
+  if (ws && jwt)
+    return err_set(e, ERR_INVALID, "WEBSOCKET APIs take authorizationType NONE, AWS_IAM or "
+                                   "CUSTOM (on $connect)");
+  if (ws && strcmp(auth, "NONE") != 0 && strcmp(key, "$connect") != 0)
+    return err_set(e, ERR_INVALID, "Only the $connect route may have authorizationType %s",
                    auth);
+  const char *authorizer_id = str_member(r, "authorizerId");
+  if (jwt || custom) {
+    json_t *az = authorizer_id != NULL
+                     ? json_object_get(json_object_get(api_doc, "authorizers"), authorizer_id)
+                     : NULL;
+    if (az == NULL)
+      return err_set(e, ERR_INVALID, "Invalid authorizerId '%s' for authorizationType %s",
+                     authorizer_id ? authorizer_id : "", auth);
+    const char *type = str_member(az, "authorizerType");
+    if ((jwt && strcmp(type, "JWT") != 0) || (custom && strcmp(type, "REQUEST") != 0))
+      return err_set(e, ERR_INVALID, "authorizationType %s does not match authorizer %s (%s)",
+                     auth, authorizer_id, type);
+  } else if (authorizer_id != NULL && *authorizer_id != '\0') {
+    return err_set(e, ERR_INVALID, "authorizerId is only allowed with JWT or CUSTOM");
+  }
+  json_t *scopes = json_object_get(r, "authorizationScopes");
+  size_t si;
+  json_t *sv;
+  json_array_foreach(scopes, si, sv)
+  {
+    if (!json_is_string(sv) || json_string_length(sv) == 0 || json_string_length(sv) > 256)
+      return err_set(e, ERR_INVALID, "authorizationScopes must be strings of 1 to 256 characters");
+  }
+  if (json_array_size(scopes) > 50)
+    return err_set(e, ERR_INVALID, "at most 50 authorizationScopes");
   if (json_object_get(r, "apiKeyRequired") == NULL)
     json_object_set_new(r, "apiKeyRequired", json_false());
   const char *target = str_member(r, "target");
@@ -269,25 +319,85 @@ static int route_normalize(json_t *api_doc, json_t *r, const char *self_id, err 
   return 0;
 }
 
+/* requestParameters of an HTTP_PROXY integration: "ACTION:WHERE" ->
+ * value, ACTION append, overwrite or remove, WHERE header.NAME,
+ * querystring.NAME or path (overwrite only). */
+static int request_parameters_check(const json_t *in, err *e)
+{
+  json_t *m = json_object_get(in, "requestParameters");
+  if (m == NULL)
+    return 0;
+  if (json_object_size(m) > 50)
+    return err_set(e, ERR_INVALID, "at most 50 requestParameters");
+  const char *k;
+  json_t *v;
+  json_object_foreach(m, k, v)
+  {
+    if (!json_is_string(v) || json_string_length(v) > 512)
+      return err_set(e, ERR_INVALID, "requestParameters: the value of '%s' must be a string", k);
+    const char *colon = strchr(k, ':');
+    bool ok = colon != NULL;
+    if (ok) {
+      size_t an = (size_t)(colon - k);
+      const char *w = colon + 1;
+      bool act = (an == 6 && strncmp(k, "append", 6) == 0) ||
+                 (an == 9 && strncmp(k, "overwrite", 9) == 0) ||
+                 (an == 6 && strncmp(k, "remove", 6) == 0);
+      bool where = (str_starts(w, "header.") && w[7] != '\0') ||
+                   (str_starts(w, "querystring.") && w[12] != '\0') ||
+                   (strcmp(w, "path") == 0 && an == 9);
+      ok = act && where;
+    }
+    if (!ok)
+      return err_set(e, ERR_INVALID,
+                     "Invalid mapping expression specified: '%s' (want append, overwrite or "
+                     "remove:header.NAME, :querystring.NAME, or overwrite:path)", k);
+  }
+  return 0;
+}
+
 static int integration_normalize(json_t *in, err *e)
 {
   const char *type = str_member(in, "integrationType");
   if (type == NULL)
     return err_set(e, ERR_INVALID, "integrationType is required");
-  if (strcmp(type, "AWS_PROXY") != 0)
+  bool http = strcmp(type, "HTTP_PROXY") == 0;
+  if (strcmp(type, "AWS_PROXY") != 0 && !http)
     return err_set(e, ERR_INVALID,
-                   "integrationType '%s' is not supported by tarn (AWS_PROXY to a function)",
-                   type);
+                   "integrationType '%s' is not supported by tarn (AWS_PROXY to a function, "
+                   "HTTP_PROXY to a URL)", type);
   const char *uri = str_member(in, "integrationUri");
   if (uri == NULL || *uri == '\0')
-    return err_set(e, ERR_INVALID, "integrationUri is required for AWS_PROXY integrations");
+    return err_set(e, ERR_INVALID, "integrationUri is required for %s integrations", type);
   if (strlen(uri) > 2048)
     return err_set(e, ERR_INVALID, "integrationUri is too long");
   const char *fmt = str_member(in, "payloadFormatVersion");
   if (fmt == NULL)
-    json_object_set_new(in, "payloadFormatVersion", json_string(fmt = "2.0"));
+    json_object_set_new(in, "payloadFormatVersion", json_string(fmt = http ? "1.0" : "2.0"));
   if (strcmp(fmt, "1.0") != 0 && strcmp(fmt, "2.0") != 0)
     return err_set(e, ERR_INVALID, "Invalid payloadFormatVersion '%s': must be 1.0 or 2.0", fmt);
+  if (http) {
+    if (!str_istarts(uri, "http://") && !str_istarts(uri, "https://"))
+      return err_set(e, ERR_INVALID, "Invalid integrationUri '%s': an HTTP_PROXY integration "
+                                     "needs an http:// or https:// URL", uri);
+    if (strcmp(fmt, "1.0") != 0)
+      return err_set(e, ERR_INVALID, "HTTP_PROXY integrations support payloadFormatVersion 1.0");
+    const char *m = str_member(in, "integrationMethod");
+    if (m == NULL)
+      return err_set(e, ERR_INVALID, "integrationMethod is required for HTTP_PROXY integrations");
+    static const char *const ok[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS",
+                                     "ANY", NULL};
+    bool known = false;
+    for (size_t i = 0; ok[i] != NULL; i++)
+      known |= strcmp(ok[i], m) == 0;
+    if (!known)
+      return err_set(e, ERR_INVALID, "Invalid integrationMethod '%s'", m);
+  } else if (json_object_get(in, "requestParameters") != NULL) {
+    return err_set(e, ERR_INVALID, "requestParameters are for HTTP_PROXY integrations");
+  }
+  int rc = request_parameters_check(in, e);
+  if (rc != 0)
+    return rc;
   json_t *t = json_object_get(in, "timeoutInMillis");
   if (t == NULL) {
     json_object_set_new(in, "timeoutInMillis", json_integer(GATEWAY_TIMEOUT_MS));
@@ -299,6 +409,76 @@ static int integration_normalize(json_t *in, err *e)
     json_object_set_new(in, "integrationMethod", json_string("POST"));
   if (json_object_get(in, "connectionType") == NULL)
     json_object_set_new(in, "connectionType", json_string("INTERNET"));
+  return 0;
+}
+
+/* An authorizer: JWT (issuer and audiences of tokens, keys from the
+ * issuer's JWKS) or REQUEST (a function that answers allow or deny). */
+static int authorizer_normalize(json_t *doc, json_t *a, err *e)
+{
+  int rc = check_length(a, "name", 128, true, e);
+  if (rc != 0)
+    return rc;
+  const char *type = str_member(a, "authorizerType");
+  if (type == NULL)
+    return err_set(e, ERR_INVALID, "authorizerType is required");
+  json_t *ids = json_object_get(a, "identitySource");
+  size_t i;
+  json_t *v;
+  json_array_foreach(ids, i, v)
+  {
+    const char *s = json_string_value(v);
+    if (s != NULL && str_starts(s, "route.request.")) /* WebSocket APIs' spelling */
+      s += 6;
+    if (s == NULL || (!str_starts(s, "$request.header.") && !str_starts(s, "$request.querystring.") &&
+                      !str_starts(s, "request.header.") && !str_starts(s, "request.querystring.") &&
+                      !str_starts(s, "$context.") && !str_starts(s, "$stageVariables.") &&
+                      !str_starts(s, "context.") && !str_starts(s, "stageVariables.")))
+      return err_set(e, ERR_INVALID, "Invalid identitySource '%s'", s ? s : "");
+  }
+  if (json_array_size(ids) > 10)
+    return err_set(e, ERR_INVALID, "at most 10 identitySource expressions");
+  if (strcmp(type, "JWT") == 0) {
+    json_t *jc = json_object_get(a, "jwtConfiguration");
+    const char *iss = str_member(jc, "issuer");
+    if (iss == NULL || (!str_istarts(iss, "https://") && !str_istarts(iss, "http://")))
+      return err_set(e, ERR_INVALID, "jwtConfiguration.issuer must be an http(s) URL");
+    json_t *aud = json_object_get(jc, "audience");
+    if (aud != NULL && !json_is_array(aud))
+      return err_set(e, ERR_INVALID, "jwtConfiguration.audience must be a list");
+    if (json_array_size(ids) != 1)
+      return err_set(e, ERR_INVALID, "a JWT authorizer takes exactly one identitySource");
+    json_object_del(a, "authorizerUri");
+  } else if (strcmp(type, "REQUEST") == 0) {
+    if (str_member(a, "authorizerUri") == NULL)
+      return err_set(e, ERR_INVALID, "authorizerUri is required for REQUEST authorizers");
+    bool ws = strcmp(str_member(json_object_get(doc, "api"), "protocolType"), "WEBSOCKET") == 0;
+    if (ws && str_member(a, "authorizerPayloadFormatVersion") == NULL) /* IAM policies only */
+      json_object_set_new(a, "authorizerPayloadFormatVersion", json_string("1.0"));
+    const char *fmt = str_member(a, "authorizerPayloadFormatVersion");
+    if (fmt == NULL)
+      return err_set(e, ERR_INVALID,
+                     "authorizerPayloadFormatVersion is required for REQUEST authorizers");
+    if (strcmp(fmt, "1.0") != 0 && strcmp(fmt, "2.0") != 0)
+      return err_set(e, ERR_INVALID, "authorizerPayloadFormatVersion must be 1.0 or 2.0");
+    if (json_is_true(json_object_get(a, "enableSimpleResponses")) && strcmp(fmt, "2.0") != 0)
+      return err_set(e, ERR_INVALID, "enableSimpleResponses needs payload format 2.0");
+    json_t *ttl = json_object_get(a, "authorizerResultTtlInSeconds");
+    if (ttl == NULL)
+      json_object_set_new(a, "authorizerResultTtlInSeconds", json_integer(0));
+    else if (json_integer_value(ttl) < 0 || json_integer_value(ttl) > 3600)
+      return err_set(e, ERR_INVALID, "authorizerResultTtlInSeconds must be 0 to 3600");
+    if (json_integer_value(json_object_get(a, "authorizerResultTtlInSeconds")) > 0 &&
+        json_array_size(ids) == 0)
+      return err_set(e, ERR_INVALID, "caching an authorizer's result needs an identitySource");
+    if (json_object_get(a, "enableSimpleResponses") == NULL)
+      json_object_set_new(a, "enableSimpleResponses", json_false());
+    json_object_del(a, "jwtConfiguration");
+  } else {
+    return err_set(e, ERR_INVALID, "Invalid authorizerType '%s': must be JWT or REQUEST", type);
+  }
+  if (json_object_get(a, "identitySource") == NULL)
+    json_object_set_new(a, "identitySource", json_array());
   return 0;
 }
 
@@ -367,6 +547,8 @@ int gateway_api_create(gateway *g, const json_t *in, json_t **out, err *e)
   const char *route_key = str_member(in, "routeKey");
   if (rc == 0 && route_key != NULL && target == NULL)
     rc = err_set(e, ERR_INVALID, "routeKey is only allowed with target (quick create)");
+  if (rc == 0 && target != NULL && strcmp(str_member(api, "protocolType"), "HTTP") != 0)
+    rc = err_set(e, ERR_INVALID, "quick create (target) is for HTTP APIs");
   if (rc != 0) {
     json_decref(api);
     return rc;
@@ -483,6 +665,10 @@ static const kind_def kinds[] = {
     [GATEWAY_STAGE] = {"stages", "stageName", "Stage", stage_members, GATEWAY_MAX_STAGES},
     [GATEWAY_DEPLOYMENT] = {"deployments", "deploymentId", "Deployment", deployment_members,
                             GATEWAY_MAX_DEPLOYMENTS},
+    [GATEWAY_AUTHORIZER] = {"authorizers", "authorizerId", "Authorizer", authorizer_members,
+                            GATEWAY_MAX_AUTHORIZERS},
+    [GATEWAY_ROUTE_RESPONSE] = {"routeResponses", "routeResponseId", "RouteResponse",
+                                route_response_members, GATEWAY_MAX_ROUTES},
 };
 
 static const char *kind_map(enum gateway_kind k)
@@ -531,6 +717,16 @@ static int child_normalize(json_t *doc, enum gateway_kind k, json_t *c, const ch
     return stage_normalize(c, e);
   case GATEWAY_DEPLOYMENT:
     return deployment_normalize(doc, c, id, e);
+  case GATEWAY_AUTHORIZER:
+    return authorizer_normalize(doc, c, e);
+  case GATEWAY_ROUTE_RESPONSE: {
+    const char *rid = str_member(c, "routeId");
+    if (rid == NULL || json_object_get(json_object_get(doc, "routes"), rid) == NULL)
+      return err_set(e, ERR_NOT_FOUND, "Invalid Route identifier specified %s", rid ? rid : "");
+    if (strcmp(str_member(json_object_get(doc, "api"), "protocolType"), "WEBSOCKET") != 0)
+      return err_set(e, ERR_INVALID, "route responses are for WEBSOCKET APIs");
+    return check_length(c, "routeResponseKey", 128, true, e);
+  }
   }
   return 0;
 }
@@ -653,20 +849,38 @@ int gateway_child_delete(gateway *g, enum gateway_kind k, const char *api_id, co
   json_t *map = rc == 0 ? json_object_get(doc, kind_map(k)) : NULL;
   if (rc == 0 && json_object_get(map, id) == NULL)
     rc = no_child(k, id, e);
-  if (rc == 0 && k == GATEWAY_INTEGRATION) {
+  if (rc == 0 && (k == GATEWAY_INTEGRATION || k == GATEWAY_AUTHORIZER)) {
     const char *rid;
     json_t *r;
     json_object_foreach(json_object_get(doc, "routes"), rid, r)
     {
       const char *t = str_member(r, "target");
-      if (t != NULL && str_starts(t, "integrations/") && strcmp(t + 13, id) == 0) {
+      const char *az = str_member(r, "authorizerId");
+      if (k == GATEWAY_INTEGRATION && t != NULL && str_starts(t, "integrations/") &&
+          strcmp(t + 13, id) == 0) {
         rc = err_set(e, ERR_CONFLICT, "Integration %s is the target of route %s", id, rid);
+        break;
+      }
+      if (k == GATEWAY_AUTHORIZER && az != NULL && strcmp(az, id) == 0) {
+        rc = err_set(e, ERR_CONFLICT, "Authorizer %s is used by route %s", id, rid);
         break;
       }
     }
   }
   if (rc == 0) {
     json_object_del(map, id);
+    if (k == GATEWAY_ROUTE) { /* its route responses go with it */
+      json_t *rrs = json_object_get(doc, "routeResponses");
+      const char *rr_id;
+      json_t *rr;
+      void *tmp;
+      json_object_foreach_safe(rrs, tmp, rr_id, rr)
+      {
+        const char *of = str_member(rr, "routeId");
+        if (of != NULL && strcmp(of, id) == 0)
+          json_object_del(rrs, rr_id);
+      }
+    }
     rc = commit(g, g->apis_db, g->apis, api_id, doc, e);
   }
   pthread_mutex_unlock(&g->write_mu);

@@ -12,4 +12,16 @@ int gateway__route_key_check(const char *key, err *e);
 /* A new reference to the stored document of api_id, or NULL. */
 json_t *gateway__api_snapshot(gateway *g, const char *api_id);
 
+/* The proxy event of format "1.0" or "2.0" as JSON (a new reference). */
+json_t *gateway__event_json(const gateway_target *t, const char *format, const char *url_id,
+                            const gateway_request *q, const char *full_path);
+
+/* The value of a mapping expression over q routed to t ($request.header.X
+ * (any case), $request.querystring.X, $request.path.X, $request.path (=
+ * full_path), $stageVariables.X, $context.requestId|apiId|stage|routeKey|
+ * httpMethod|identity.sourceIp), or NULL when it has none. Shared by
+ * requestParameters and authorizers' identity sources. */
+const char *gateway__request_value(const gateway_target *t, const gateway_request *q,
+                                   const char *full_path, const char *expr);
+
 #endif

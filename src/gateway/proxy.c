@@ -231,7 +231,7 @@ int gateway_route_match(const char *const *keys, size_t nkeys, const char *metho
 
 /* The function named by an integration URI: a function ARN, or API
  * Gateway's arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/ARN/invocations. */
-static const char *uri_function(const char *uri, arena *a)
+const char *gateway_uri_function(const char *uri, arena *a)
 {
   const char *f = strstr(uri, ":lambda:path/");
   if (f != NULL) {
@@ -304,7 +304,28 @@ int gateway_resolve(gateway *g, const char *api_id, const char *method, const ch
   json_t *integ = json_object_get(json_object_get(doc, "integrations"), target + 13);
   if (integ == NULL)
     return err_set(e, ERR_INVALID, "the integration of route '%s' is missing", t->route_key);
-  t->function = uri_function(json_string_value(json_object_get(integ, "integrationUri")), a);
+  const char *uri = json_string_value(json_object_get(integ, "integrationUri"));
+  t->http_proxy = strcmp(json_string_value(json_object_get(integ, "integrationType")),
+                         "HTTP_PROXY") == 0;
+  if (t->http_proxy) {
+    t->uri = uri;
+    t->http_method = json_string_value(json_object_get(integ, "integrationMethod"));
+    if (t->http_method == NULL || strcmp(t->http_method, "ANY") == 0)
+      t->http_method = method;
+    t->request_parameters = json_object_get(integ, "requestParameters");
+  } else {
+    t->function = gateway_uri_function(uri, a);
+  }
+  if (strcmp(t->authorization, "JWT") == 0 || strcmp(t->authorization, "CUSTOM") == 0) {
+    const char *az = json_string_value(json_object_get(route, "authorizerId"));
+    t->authorizer = az ? json_object_get(json_object_get(doc, "authorizers"), az) : NULL;
+    if (t->authorizer == NULL)
+      return err_set(e, ERR_INVALID, "the authorizer of route '%s' is missing", t->route_key);
+    t->scopes = json_object_get(route, "authorizationScopes");
+    const char *az_uri = json_string_value(json_object_get(t->authorizer, "authorizerUri"));
+    if (az_uri != NULL)
+      t->authorizer_function = gateway_uri_function(az_uri, a);
+  }
   t->format = json_string_value(json_object_get(integ, "payloadFormatVersion"));
   json_int_t ms = json_integer_value(json_object_get(integ, "timeoutInMillis"));
   t->timeout_ms = ms > 0 && ms <= GATEWAY_TIMEOUT_MS ? (int)ms : GATEWAY_TIMEOUT_MS;
@@ -466,7 +487,9 @@ static void build_v2(const gateway_target *t, const char *url_id, const gateway_
                           "requestId", q->request_id, "routeKey",
                           t ? t->route_key : "$default", "stage", t ? t->stage : "$default",
                           "time", clf, "timeEpoch", (json_int_t)epoch);
-  if (q->access_key != NULL)
+  if (q->authorizer != NULL)
+    json_object_set(ctx, "authorizer", (json_t *)q->authorizer);
+  else if (q->access_key != NULL)
     json_object_set_new(ctx, "authorizer",
                         json_pack("{s:{s:s, s:s, s:s, s:s, s:s}}", "iam", "accessKey",
                                   q->access_key, "accountId", GATEWAY_ACCOUNT_ID, "callerId",
@@ -532,6 +555,8 @@ static void build_v1(const gateway_target *t, const gateway_request *q, const ch
                           "requestId", q->request_id, "requestTime", clf, "requestTimeEpoch",
                           (json_int_t)epoch, "resourceId", t->route_key, "resourcePath",
                           t->resource_path, "stage", t->stage);
+  if (q->authorizer != NULL)
+    json_object_set(ctx, "authorizer", (json_t *)q->authorizer);
   json_object_set_new(ev, "requestContext", ctx);
   json_object_set_new(ev, "pathParameters", or_null(json_deep_copy(t->path_params)));
   json_object_set_new(ev, "stageVariables",
@@ -539,14 +564,21 @@ static void build_v1(const gateway_target *t, const gateway_request *q, const ch
   put_body(ev, q, true);
 }
 
-int gateway_event_build(const gateway_target *t, const char *url_id, const gateway_request *q,
-                        const char *full_path, buf *out, err *e)
+json_t *gateway__event_json(const gateway_target *t, const char *format, const char *url_id,
+                            const gateway_request *q, const char *full_path)
 {
   json_t *ev = json_object();
-  if (t != NULL && strcmp(t->format, "1.0") == 0)
+  if (t != NULL && strcmp(format, "1.0") == 0)
     build_v1(t, q, full_path, ev);
   else
     build_v2(t, url_id, q, full_path, ev);
+  return ev;
+}
+
+int gateway_event_build(const gateway_target *t, const char *url_id, const gateway_request *q,
+                        const char *full_path, buf *out, err *e)
+{
+  json_t *ev = gateway__event_json(t, t != NULL ? t->format : "2.0", url_id, q, full_path);
   char *s = json_dumps(ev, JSON_COMPACT);
   int rc = buf_puts(out, s);
   free(s);

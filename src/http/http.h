@@ -75,7 +75,7 @@ typedef struct http_service {
   /* A public front door (HTTP APIs, function URLs): when set and true for a
      request (told by its path or Host header, before any signature check),
      the request is this service's. One that carries a signature (an
-     Authorization header or X-Amz-Signature) is verified as usual and
+     Authorization header "AWS4-..." or X-Amz-Signature) is verified as usual and
      reaches prepare authenticated; one without reaches prepare with
      authenticated false, and the service alone decides whether anonymous
      access is allowed for what it asks. NULL for every AWS API. */
@@ -172,6 +172,25 @@ bool http_stream_client_gone(http_stream *s);
 /* Sends length bytes of fd from offset as the body; the server owns fd from
  * here on. For HEAD the length is announced and nothing is sent. */
 void http_resp_fd(http_req *r, int fd, uint64_t offset, uint64_t length);
+
+/* ---- upgraded connections (WebSocket) ----
+ * A service may answer a request by taking its TCP connection: it sets the
+ * 101's headers (Upgrade, Connection, Sec-WebSocket-Accept) and calls
+ * http_resp_upgrade from handle (or before resuming a parked request).
+ * Once the 101 is out, fn(ctx, u, fd, extra, n) runs on a server thread:
+ * it must not block (hand fd to a thread of the service's own); fd is the
+ * socket, non-blocking, and extra the bytes the client sent after its
+ * head. The service owns fd from then on but never closes it: it calls
+ * http_upgrade_close(u) exactly once. If the connection fails before the
+ * 101 is sent, fn is never called. When the server stops it shuts every
+ * upgraded socket down for reading (the owner reads end-of-file and may
+ * still write a last word) and waits, up to its deadline, for them to be
+ * closed. */
+typedef struct http_upgrade http_upgrade;
+typedef void (*http_upgrade_fn)(void *ctx, http_upgrade *u, int fd, const char *extra,
+                                size_t n);
+void http_resp_upgrade(http_req *r, http_upgrade_fn fn, void *ctx);
+void http_upgrade_close(http_upgrade *u);
 
 /* ---- the server ---- */
 

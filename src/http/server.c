@@ -52,6 +52,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <poll.h>
 #include <pthread.h>
@@ -100,6 +101,7 @@ struct http_server {
   atomic_uint_fast64_t next_request; /* the second half */
   struct req_private *parked;    /* suspended requests, a list through next_parked */
   http_stream *streams;          /* streams being sent, a list through next_live */
+  http_upgrade *upgrades;        /* upgraded connections not closed yet, through next */
   op_metric metrics[METRIC_SLOTS];
   size_t nmetrics;
   uint64_t bytes_in;
@@ -157,7 +159,20 @@ typedef struct req_private {
   hasher checksum;
   int64_t decoded_length;      /* x-amz-decoded-content-length, or -1 */
   uint64_t bytes_out;
+  http_upgrade_fn upgrade_fn;  /* http_resp_upgrade: the response is a 101 */
+  void *upgrade_ctx;
 } req_private;
+
+/* An upgraded connection: its socket belongs to the service until
+ * http_upgrade_close. */
+struct http_upgrade {
+  http_server *server;
+  struct MHD_UpgradeResponseHandle *urh;
+  int fd;
+  http_upgrade_fn fn;
+  void *ctx;
+  http_upgrade *next;          /* in server->upgrades, under server->lock */
+};
 
 /* One open TCP connection (libmicrohttpd's socket context). The gate
  * checked its first head; a later head on the kept-alive connection must be
@@ -167,6 +182,7 @@ typedef struct conn_info {
   struct sockaddr_storage addr;  /* the client */
   int fd;
   int64_t head_deadline_us;      /* 0 while a request is being handled */
+  bool upgraded;                 /* a service owns the socket now: no deadline */
   struct conn_info *prev, *next;
 } conn_info;
 
@@ -519,7 +535,7 @@ static void conn_head_deadline(http_server *srv, struct MHD_Connection *conn, in
     return;
   int64_t at = time_mono_us() + (int64_t)seconds * 1000000;
   pthread_mutex_lock(&srv->conns_lock);
-  if (seconds == 0)
+  if (seconds == 0 || c->upgraded)
     c->head_deadline_us = 0;
   else if (c->head_deadline_us == 0 || at < c->head_deadline_us)
     c->head_deadline_us = at;
@@ -753,11 +769,75 @@ static bool inline_small_file(http_req *r)
   return true;
 }
 
+void http_resp_upgrade(http_req *r, http_upgrade_fn fn, void *ctx)
+{
+  req_private *p = r->server_private;
+  p->upgrade_fn = fn;
+  p->upgrade_ctx = ctx;
+  r->status = 101;
+}
+
+/* libmicrohttpd sent the 101: the socket is the service's from here. */
+static void on_upgrade(void *cls, struct MHD_Connection *conn, void *req_cls,
+                       const char *extra, size_t extra_len, MHD_socket sock,
+                       struct MHD_UpgradeResponseHandle *urh)
+{
+  http_upgrade *u = cls;
+  http_server *srv = u->server;
+  (void)req_cls;
+  u->urh = urh;
+  u->fd = sock;
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  conn_info *c = ci != NULL ? ci->socket_context : NULL;
+  if (c != NULL) {
+    pthread_mutex_lock(&srv->conns_lock);
+    c->upgraded = true;
+    c->head_deadline_us = 0;
+    pthread_mutex_unlock(&srv->conns_lock);
+  }
+  pthread_mutex_lock(&srv->lock);
+  u->next = srv->upgrades;
+  srv->upgrades = u;
+  pthread_mutex_unlock(&srv->lock);
+  int fl = fcntl(sock, F_GETFL);
+  if (fl >= 0)
+    fcntl(sock, F_SETFL, fl | O_NONBLOCK);
+  u->fn(u->ctx, u, sock, extra, extra_len);
+}
+
+void http_upgrade_close(http_upgrade *u)
+{
+  http_server *srv = u->server;
+  pthread_mutex_lock(&srv->lock);
+  for (http_upgrade **pp = &srv->upgrades; *pp != NULL; pp = &(*pp)->next) {
+    if (*pp == u) {
+      *pp = u->next;
+      break;
+    }
+  }
+  pthread_cond_broadcast(&srv->idle);
+  pthread_mutex_unlock(&srv->lock);
+  MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+  free(u);
+}
+
 static enum MHD_Result queue(struct MHD_Connection *conn, http_req *r)
 {
   req_private *p = r->server_private;
   struct MHD_Response *resp;
-  if (r->resp_stream != NULL) {
+  if (p->upgrade_fn != NULL) {
+    http_upgrade *u = xcalloc(1, sizeof *u);
+    u->server = p->server;
+    u->fd = -1;
+    u->fn = p->upgrade_fn;
+    u->ctx = p->upgrade_ctx;
+    p->upgrade_fn = NULL;
+    resp = MHD_create_response_for_upgrade(on_upgrade, u);
+    if (resp == NULL)
+      free(u);
+    p->bytes_out = 0;
+  } else if (r->resp_stream != NULL) {
     resp = stream_response(r->resp_stream, conn);
     p->bytes_out = 0;
   } else if (r->resp_fd >= 0 && r->resp_fd_length <= SMALL_FILE_INLINE &&
@@ -1194,7 +1274,10 @@ static enum MHD_Result on_first_call(struct MHD_Connection *conn, http_req *r, c
   /* A public front door: anonymous requests go straight to prepare (the
      service decides what they may reach), signed ones are verified below. */
   http_service *front = front_service(srv, r);
-  if (front != NULL && http_req_header(r, "authorization") == NULL &&
+  const char *authz = http_req_header(r, "authorization");
+  /* there an Authorization header that is not SigV4 (a bearer token for
+     an authorizer, Basic for the backend) is the service's to read */
+  if (front != NULL && (authz == NULL || strncmp(authz, "AWS4-", 5) != 0) &&
       !http_req_has_param(r, "X-Amz-Signature")) {
     p->svc = front;
     r->service = front->name;
@@ -1594,7 +1677,7 @@ int http_server_start(const http_config *cfg, http_server **out, err *e)
   if (cfg->thread_per_connection)
     flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
   else {
-    flags |= MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME;
+    flags |= MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;
     pool = HTTP_POOL_THREADS;
   }
   if (cfg->listen_unix != NULL) {
@@ -1697,6 +1780,13 @@ http_server *http_server_stop(http_server *srv, int deadline_ms)
     unlink(srv->cfg.listen_unix);
   struct timespec until = time_deadline(CLOCK_REALTIME, deadline_ms);
   pthread_mutex_lock(&srv->lock);
+  /* upgraded connections: their owners read end-of-file (and may still
+     write a goodbye, a WebSocket close frame) and close them */
+  for (http_upgrade *u = srv->upgrades; u != NULL; u = u->next)
+    shutdown(u->fd, SHUT_RD);
+  while (srv->upgrades != NULL)
+    if (pthread_cond_timedwait(&srv->idle, &srv->lock, &until) == ETIMEDOUT)
+      break;
   while (srv->in_flight > 0)
     if (pthread_cond_timedwait(&srv->idle, &srv->lock, &until) == ETIMEDOUT)
       break;

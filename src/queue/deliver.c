@@ -1,6 +1,6 @@
 /* queue/deliver.c -- the outbox and its workers: deliveries of
  * notifications to functions (through the registered callback) and to
- * HTTP/HTTPS endpoints (POST with libcurl), with retries and backoff.
+ * HTTP/HTTPS endpoints (POST through base/egress.h), with retries and backoff.
  *
  * Why an outbox: a publish is acknowledged once committed; what leaves the
  * process (a function call, an HTTP POST) cannot be in that commit, so the
@@ -15,9 +15,9 @@
  *       due at once; attempts count from zero again after a restart.
  *   (4) Retries wait retry_base_ms, doubling, at most 60 s; lambda
  *       deliveries wait without counting until a deliverer is registered.
- *   (5) An HTTP delivery connects only to an address the egress policy
- *       allows (base/netpolicy.h), judged on the resolved address in
- *       libcurl's open-socket callback, so a name that resolves (or
+ *   (5) An HTTP delivery goes through base/egress.h: it connects only to
+ *       an address the egress policy allows (base/netpolicy.h), judged on
+ *       the resolved address at connect time, so a name that resolves (or
  *       rebinds) to loopback or a private range is refused like an
  *       unreachable endpoint: retries and giving up apply. Redirects are
  *       not followed (Amazon SNS treats a 3xx as a failed delivery), and
@@ -28,10 +28,10 @@
  */
 #include "internal.h"
 
+#include "base/egress.h"
 #include "base/mem.h"
 #include "base/text.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,122 +132,45 @@ static int apply_outbox_del(queue_system *q, qchange *c, MDB_txn *txn, arena *a,
   return mrc && mrc != MDB_NOTFOUND ? lmdb_error(e, mrc, "delete a delivery") : 0;
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *ctx)
-{
-  (void)p;
-  (void)ctx;
-  return size * n;
-}
-
-/* What the open-socket callback needs, and what it found. */
-typedef struct egress_ctx {
-  const netpolicy *policy;
-  const char *host;                       /* the URL's host, as libcurl parsed it */
-  err refused;                            /* why a connection was refused */
-} egress_ctx;
-
-/* libcurl calls this for every address it tries (after resolving): the
- * one place where a connection is allowed or not (5). */
-static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
-{
-  egress_ctx *x = clientp;
-  if (purpose != CURLSOCKTYPE_IPCXN)
-    return CURL_SOCKET_BAD;
-  err e = {0};
-  if (netpolicy_addr_check(x->policy, x->host, &addr->addr, addr->addrlen, &e) != 0) {
-    x->refused = e;
-    return CURL_SOCKET_BAD;
-  }
-  return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-}
-
-/* The host and port of an http(s) URL, as libcurl will use them. */
-static int url_host(const char *url, char *host, size_t n, unsigned *port, err *e)
-{
-  CURLU *u = curl_url();
-  if (u == NULL)
-    abort();
-  char *h = NULL;
-  char *p = NULL;
-  int rc = 0;
-  if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-      curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK ||
-      curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) != CURLUE_OK || strlen(h) >= n)
-    rc = err_set(e, ERR_INVALID, "endpoint '%s' is not a valid URL", url);
-  else {
-    snprintf(host, n, "%s", h);
-    *port = (unsigned)strtoul(p, NULL, 10);
-  }
-  curl_free(h);
-  curl_free(p);
-  curl_url_cleanup(u);
-  return rc;
-}
-
 int queue__endpoint_check(queue_system *q, const char *url, err *e)
 {
-  char host[NETPOLICY_HOST_MAX];
-  unsigned port = 0;
-  int rc = url_host(url, host, sizeof host, &port, e);
-  if (rc != 0)
-    return rc;
-  return netpolicy_host_check(q->egress, host, port, e);
+  return egress_url_check(q->egress, url, e);
 }
 
 static int http_post(const netpolicy *policy, const char *url, const char *type, const char *message_id,
                      const char *topic, const char *sub, bool raw, const char *body, err *e)
 {
-  egress_ctx x = {.policy = policy};
-  char host[NETPOLICY_HOST_MAX];
-  unsigned port = 0;
-  if (url_host(url, host, sizeof host, &port, e) != 0)
-    return e->code;
-  x.host = host;
-  CURL *h = curl_easy_init();
-  if (h == NULL)
-    return err_set(e, ERR_INTERNAL, "cannot start an HTTP client");
-  struct curl_slist *hdrs = NULL;
-  char line[1024];
-  hdrs = curl_slist_append(hdrs, "Content-Type: text/plain; charset=UTF-8");
-  snprintf(line, sizeof line, "x-amz-sns-message-type: %s", type);
-  hdrs = curl_slist_append(hdrs, line);
-  snprintf(line, sizeof line, "x-amz-sns-message-id: %s", message_id);
-  hdrs = curl_slist_append(hdrs, line);
-  snprintf(line, sizeof line, "x-amz-sns-topic-arn: %s", topic);
-  hdrs = curl_slist_append(hdrs, line);
-  if (strcmp(type, "Notification") == 0) {
-    snprintf(line, sizeof line, "x-amz-sns-subscription-arn: %s", sub);
-    hdrs = curl_slist_append(hdrs, line);
-  }
+  str_pair h[6];
+  size_t n = 0;
+  h[n++] = (str_pair){"Content-Type", "text/plain; charset=UTF-8"};
+  h[n++] = (str_pair){"x-amz-sns-message-type", type};
+  h[n++] = (str_pair){"x-amz-sns-message-id", message_id};
+  h[n++] = (str_pair){"x-amz-sns-topic-arn", topic};
+  if (strcmp(type, "Notification") == 0)
+    h[n++] = (str_pair){"x-amz-sns-subscription-arn", sub};
   if (raw)
-    hdrs = curl_slist_append(hdrs, "x-amz-sns-rawdelivery: true");
-  hdrs = curl_slist_append(hdrs, "Expect:");
-  curl_easy_setopt(h, CURLOPT_URL, url);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "Amazon Simple Notification Service Agent");
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)HTTP_TIMEOUT_MS);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)HTTP_CONNECT_TIMEOUT_MS);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-  curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &x);
-  CURLcode cc = curl_easy_perform(h);
-  long status = 0;
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(hdrs);
-  curl_easy_cleanup(h);
-  if (cc != CURLE_OK && x.refused.code != 0)
-    return err_set(e, ERR_DENIED, "cannot post to '%s': %s", url, x.refused.msg);
-  if (cc != CURLE_OK)
-    return err_set(e, ERR_UNAVAILABLE, "cannot post to '%s': %s", url, curl_easy_strerror(cc));
-  if (status < 200 || status > 299)
-    return err_set(e, ERR_UNAVAILABLE, "'%s' answered %ld", url, status);
-  return 0;
+    h[n++] = (str_pair){"x-amz-sns-rawdelivery", "true"};
+  egress_request rq = {
+      .method = "POST",
+      .url = url,
+      .headers = h,
+      .nheaders = n,
+      .body = body,
+      .body_len = strlen(body),
+      .user_agent = "Amazon Simple Notification Service Agent",
+      .timeout_ms = HTTP_TIMEOUT_MS,
+      .connect_timeout_ms = HTTP_CONNECT_TIMEOUT_MS,
+  };
+  arena *a = arena_new();
+  egress_response res;
+  int rc = egress_fetch(policy, &rq, a, &res, e);
+  if (rc == 0) {
+    buf_release(&res.body);
+    if (res.status < 200 || res.status > 299)
+      rc = err_set(e, ERR_UNAVAILABLE, "'%s' answered %ld", url, res.status);
+  }
+  arena_free(a);
+  return rc;
 }
 
 /* Whether the subscription still exists, in the database (the cache is
@@ -364,7 +287,7 @@ int queue__deliver_start(queue_system *q, err *e)
 {
   if (q->ndthreads > 0)
     return 0;
-  curl_global_init(CURL_GLOBAL_DEFAULT);
+  egress_init();
   q->dthreads = xcalloc(q->workers, sizeof *q->dthreads);
   pthread_mutex_lock(&q->dmu);
   q->dstop = false;

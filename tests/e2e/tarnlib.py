@@ -306,6 +306,15 @@ class Tarn:
             aws_secret_access_key=secret_key or self.secret_key,
             config=Config(**cfg))
 
+    def service_client(self, service, endpoint=None, **config):
+        """A boto3 client of any service with the server's keys, no retries."""
+        cfg = dict(retries={"total_max_attempts": 1}, read_timeout=120)
+        cfg.update(config)
+        return boto3.session.Session().client(
+            service, endpoint_url=endpoint or self.endpoint, region_name=REGION,
+            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
+            config=Config(**cfg))
+
     def aws_env(self):
         env = clean_env()
         env.update(AWS_ACCESS_KEY_ID=self.access_key,

@@ -17,7 +17,6 @@ import botocore.awsrequest
 import boto3
 import pytest
 import requests
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 import lambda_util as lu
@@ -58,10 +57,7 @@ def lam(tarn):
 
 @pytest.fixture(scope="module")
 def gw(tarn):
-    return boto3.session.Session().client(
-        "apigatewayv2", endpoint_url=tarn.endpoint, region_name=tarnlib.REGION,
-        aws_access_key_id=tarn.access_key, aws_secret_access_key=tarn.secret_key,
-        config=Config(retries={"total_max_attempts": 1}, read_timeout=120))
+    return tarn.service_client("apigatewayv2")
 
 
 @pytest.fixture(scope="module")

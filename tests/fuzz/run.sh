@@ -8,10 +8,10 @@ secs=${1:-60}
 out=build-fuzz
 mkdir -p $out
 base="src/base/arena.c src/base/buf.c src/base/err.c src/base/hash.c src/base/mem.c src/base/text.c src/base/xml.c"
-aws="src/aws/sigv4.c src/aws/chunked.c src/http/gate.c"
+aws="src/aws/sigv4.c src/aws/chunked.c src/http/gate.c src/http/websocket.c"
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc"
 libs="-lcrypto -lexpat -lz"
-for t in chunked xml sigv4 gate; do
+for t in chunked xml sigv4 gate websocket; do
   clang $flags -o $out/fuzz_$t tests/fuzz/fuzz_$t.c $base $aws $libs
   mkdir -p $out/corpus_$t
   echo "fuzz_$t: ${secs}s"

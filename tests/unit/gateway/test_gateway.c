@@ -1,7 +1,9 @@
 /* tests/unit/gateway/test_gateway.c -- route precedence and route key
  * syntax (gateway/proxy.c), the proxy response mapping of payload formats
  * 1.0 and 2.0, and the definitions' round trip through LMDB
- * (gateway/gateway.c). */
+ * (gateway/gateway.c); the request an HTTP_PROXY integration sends
+ * (gateway/http_proxy.c) and WebSocket route selection
+ * (gateway/websocket.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -131,10 +133,95 @@ static void test_store_round_trip(void **state)
   assert_int_equal(system(cmd), 0);
 }
 
+/* The HTTP_PROXY request for method/path routed to route key `key`. */
+static void http_request(const char *key, const char *uri, json_t *params, json_t *rp,
+                         const char *path, const char *raw_query, egress_request *out,
+                         arena *a)
+{
+  gateway_target t = {.api_id = "abc", .stage = "$default", .route_key = key,
+                      .http_proxy = true, .uri = uri, .http_method = "GET",
+                      .request_parameters = rp, .path_params = params, .timeout_ms = 1000};
+  str_pair headers[] = {{"x-keep", "1"}, {"connection", "close"}, {"x-drop", "2"},
+                        {"host", "example"}};
+  str_pair query[] = {{"a", "1"}, {"b", "x y"}};
+  gateway_request q = {.method = "GET", .path = path, .raw_query = raw_query, .query = query,
+                       .nquery = 2, .headers = headers, .nheaders = 4, .body = "",
+                       .source_ip = "10.0.0.1", .request_id = "rid"};
+  err e = {0};
+  assert_int_equal(gateway_http_request(&t, &q, path, a, out, &e), 0);
+}
+
+static const char *out_header(const egress_request *o, const char *name)
+{
+  for (size_t i = 0; i < o->nheaders; i++)
+    if (strcmp(o->headers[i].name, name) == 0)
+      return o->headers[i].value;
+  return NULL;
+}
+
+static void test_http_proxy_request(void **state)
+{
+  (void)state;
+  arena *a = arena_new();
+  egress_request o;
+  /* greedy variable into {proxy}; slashes kept, the rest encoded */
+  json_t *p = json_pack("{s:s}", "proxy+", "dogs/a b");
+  http_request("ANY /pets/{proxy+}", "http://h:1/store/{proxy}", p, NULL, "/pets/dogs/a b",
+               "a=1&b=x%20y", &o, a);
+  assert_string_equal(o.url, "http://h:1/store/dogs/a%20b?a=1&b=x%20y");
+  assert_string_equal(out_header(&o, "x-keep"), "1");
+  assert_null(out_header(&o, "connection"));  /* hop-by-hop */
+  assert_null(out_header(&o, "host"));
+  assert_string_equal(out_header(&o, "x-forwarded-for"), "10.0.0.1");
+  json_decref(p);
+  /* $default appends the path to the URI's */
+  p = json_object();
+  http_request("$default", "https://h/base/", p, NULL, "/x/y", "", &o, a);
+  assert_string_equal(o.url, "https://h/base/x/y");
+  /* requestParameters: remove, overwrite, append; the query rebuilt */
+  json_t *rp = json_pack("{s:s, s:s, s:s, s:s}", "remove:header.x-drop", "''",
+                         "overwrite:querystring.a", "$request.header.x-keep",
+                         "append:header.x-new", "$context.requestId", "overwrite:path", "/p");
+  http_request("GET /x", "http://h/orig?z=0", p, rp, "/x", "a=1&b=x%20y", &o, a);
+  assert_string_equal(o.url, "http://h/p?z=0&b=x%20y&a=1");
+  assert_null(out_header(&o, "x-drop"));
+  assert_string_equal(out_header(&o, "x-new"), "rid");
+  json_decref(rp);
+  json_decref(p);
+  arena_free(a);
+}
+
+static void test_ws_select(void **state)
+{
+  (void)state;
+  json_t *doc = json_pack(
+      "{s:{s:s, s:s}, s:{s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s}}, s:{s:{s:s}}}", "api",
+      "protocolType", "WEBSOCKET", "routeSelectionExpression", "$request.body.msg.kind",
+      "routes", "r1", "routeKey", "send", "target", "integrations/i1", "r2", "routeKey",
+      "$default", "target", "integrations/i1", "r3", "routeKey", "$connect", "integrations",
+      "i1", "integrationUri", "arn:aws:lambda:us-east-1:000000000000:function:f");
+  arena *a = arena_new();
+  const char *m1 = "{\"msg\":{\"kind\":\"send\"}}";
+  const char *m2 = "{\"msg\":{\"kind\":\"$connect\"}}";
+  assert_string_equal(gateway_ws_select(doc, m1, strlen(m1), false, a), "send");
+  assert_string_equal(gateway_ws_select(doc, m2, strlen(m2), false, a), "$default");
+  assert_string_equal(gateway_ws_select(doc, "plain", 5, false, a), "$default");
+  assert_string_equal(gateway_ws_select(doc, m1, strlen(m1), true, a), "$default");
+  assert_string_equal(gateway_ws_route(doc, "send", a, NULL),
+                      "arn:aws:lambda:us-east-1:000000000000:function:f");
+  assert_string_equal(gateway_ws_route(doc, "$connect", a, NULL), ""); /* no target */
+  assert_null(gateway_ws_route(doc, "nope", a, NULL));
+  assert_true(gateway_ws_expression_ok("${request.body.action}"));
+  assert_false(gateway_ws_expression_ok("$request.header.x"));
+  arena_free(a);
+  json_decref(doc);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_precedence), cmocka_unit_test(test_route_keys),
-      cmocka_unit_test(test_response_map), cmocka_unit_test(test_store_round_trip)};
+      cmocka_unit_test(test_response_map), cmocka_unit_test(test_store_round_trip),
+      cmocka_unit_test(test_http_proxy_request), cmocka_unit_test(test_ws_select)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

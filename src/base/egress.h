@@ -1,0 +1,63 @@
+/* base/egress.h -- the one HTTP client for requests tarn makes on a
+ * caller's behalf (SNS HTTP/HTTPS deliveries, API Gateway HTTP_PROXY
+ * integrations, the JWKS of JWT authorizers), always under the outbound
+ * address policy (base/netpolicy.h).
+ *
+ * Every connection is judged on its resolved address at connect time
+ * (libcurl's open-socket callback), redirects are never followed (a 3xx is
+ * handed back as it came), no proxy is used, only http and https are
+ * spoken. The call blocks its thread for at most timeout_ms: callers that
+ * serve HTTP requests run it off the server's pool.
+ */
+#ifndef TARN_BASE_EGRESS_H
+#define TARN_BASE_EGRESS_H
+
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/netpolicy.h"
+#include "base/text.h"
+
+#include <stddef.h>
+
+typedef struct egress_request {
+  const char *method;          /* "GET", "POST", ... */
+  const char *url;             /* http(s)://... */
+  const str_pair *headers;     /* sent as given (name: value), in order */
+  size_t nheaders;
+  const void *body;            /* NULL: none */
+  size_t body_len;
+  const char *user_agent;      /* NULL: none unless a header sets it */
+  int timeout_ms;              /* the whole exchange */
+  int connect_timeout_ms;      /* 0: the whole timeout */
+  size_t max_response;         /* response body bytes kept; 0: discarded */
+} egress_request;
+
+typedef struct egress_response {
+  long status;
+  str_pair *headers;           /* arena memory, lower-case names, in order */
+  size_t nheaders;
+  buf body;                    /* the caller releases it (buf_release) */
+} egress_response;
+
+/* Initialises the client library once (any thread, any number of times);
+ * egress_fetch calls it too. */
+void egress_init(void);
+
+/* Performs rq. 0 with out filled (any status), or: ERR_INVALID (not an
+ * http(s) URL), ERR_DENIED (the policy refused every address: the message
+ * says why), ERR_REQUEST_TIMEOUT (timeout_ms passed), ERR_ENTITY_TOO_LARGE
+ * (the response body is over max_response), ERR_UNAVAILABLE (no
+ * connection, or the exchange failed). out->body is released on error. */
+int egress_fetch(const netpolicy *p, const egress_request *rq, arena *a, egress_response *out,
+                 err *e);
+
+/* The host and port of an http(s) URL as the client will use them: for
+ * checks before any connection (netpolicy_host_check). */
+int egress_url_host(const char *url, char *host, size_t n, unsigned *port, err *e);
+
+/* Request time: refuses a URL that is malformed, not http(s), or whose
+ * host is an address literal the policy refuses. */
+int egress_url_check(const netpolicy *p, const char *url, err *e);
+
+#endif
