@@ -842,8 +842,8 @@ static int write_chunk(pqw_writer *w, colbuf *c, chunkmeta *m, err *e)
 
   w->idx = grow(w->idx, &w->idxcap, c->nvals + 1, sizeof *w->idx);
   uint32_t *idx = w->idx;
-  if (w->lev == NULL && (w->lev = malloc((PAGE_ROWS + 1) * sizeof *w->lev)) == NULL)
-    abort();
+  if (w->lev == NULL)
+    w->lev = xmalloc((PAGE_ROWS + 1) * sizeof *w->lev);
   uint32_t *lev = w->lev;
   size_t ndict = 0;
   m->dict = build_dict(w, c, soff, idx, &ndict);

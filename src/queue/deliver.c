@@ -55,7 +55,7 @@ int queue__outbox_put(queue_system *q, qchange *c, MDB_txn *txn, json_t *entry, 
     return e->code;
   char *text = json_dumps(entry, JSON_COMPACT);
   if (text == NULL)
-    abort();
+    mem_out_of_memory();
   uint8_t kb[8];
   queue__be64_put(kb, key);
   MDB_val k = {8, kb};
@@ -166,7 +166,7 @@ static int url_host(const char *url, char *host, size_t n, unsigned *port, err *
 {
   CURLU *u = curl_url();
   if (u == NULL)
-    abort();
+    mem_out_of_memory();
   char *h = NULL;
   char *p = NULL;
   int rc = 0;

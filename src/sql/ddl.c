@@ -1128,7 +1128,7 @@ static int repair_key(void *arg, const char *key, uint64_t size)
     s = slash + 1;
   }
   if (k == r->ti->nkeys && *s != 0) {
-    char *name = strndup(rel, (size_t)(s - rel - 1));
+    char *name = xstrndup(rel, (size_t)(s - rel - 1));
     if (json_object_get(r->seen, name) == NULL)
       json_object_set(r->seen, name, vals);
     free(name);
