@@ -13,6 +13,7 @@
  *       becomes a memfd holding a copy of its bytes.
  */
 #include "exec.h"
+#include "base/mem.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -41,7 +42,7 @@ static int store_list(void *ctx, const char *bucket, const char *prefix, objsrc_
       rc = fn(arg, res.objects[i].key, res.objects[i].size);
     bool more = res.truncated && res.next_after != NULL && rc == 0;
     free(after_copy);
-    after_copy = more ? strdup(res.next_after) : NULL;
+    after_copy = more ? xstrdup(res.next_after) : NULL;
     arena_free(a);
     if (!more)
       break;
@@ -119,7 +120,7 @@ static void store_put_abort(void *w)
   store_writer_free(w);
 }
 
-void sql_objsrc_store(sql_objsrc *out, store *st)
+void sql__objsrc_store(sql_objsrc *out, store *st)
 {
   out->ctx = st;
   out->list = store_list;
@@ -134,6 +135,6 @@ int sql_run(store *st, const char *sql, const sql_options *opt, sql_sink *sink,
             sql_stats *stats, err *e)
 {
   sql_objsrc src;
-  sql_objsrc_store(&src, st);
+  sql__objsrc_store(&src, st);
   return sql__run_src(&src, sql, opt, sink, stats, e);
 }
