@@ -145,9 +145,13 @@ def test_part_number_of_single_part_object(s3, bucket):
     assert "PartsCount" not in r
     h = s3.head_object(Bucket=bucket, Key="small", PartNumber=1)
     assert h["ContentLength"] == 10
+    # past part 1 of an object not uploaded in parts: 400 InvalidPart
     with pytest.raises(ClientError) as ei:
         s3.get_object(Bucket=bucket, Key="small", PartNumber=2)
-    assert client_error(ei.value) == ("InvalidPartNumber", 416)
+    assert client_error(ei.value) == ("InvalidPart", 400)
+    with pytest.raises(ClientError) as ei:
+        s3.head_object(Bucket=bucket, Key="small", PartNumber=2)
+    assert client_error(ei.value)[1] == 400
 
 
 # ---- bucket tagging ----
