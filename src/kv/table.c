@@ -825,7 +825,7 @@ static int tag_fn(kv *k, alter_arg *a, MDB_txn *txn, json_t *desc, err *e)
 
 int kv__tag_resource(kv *k, json_t *in, json_t **out, err *e)
 {
-  const char *name;
+  const char *name = NULL;
   int rc = arn_table(in, &name, e);
   return rc != 0 ? rc : alter(k, in, name, tag_fn, out, e);
 }
@@ -837,7 +837,7 @@ int kv__untag_resource(kv *k, json_t *in, json_t **out, err *e)
 
 int kv__list_tags(kv *k, json_t *in, json_t **out, err *e)
 {
-  const char *name;
+  const char *name = NULL;
   int rc = arn_table(in, &name, e);
   if (rc != 0)
     return rc;
