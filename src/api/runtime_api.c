@@ -105,6 +105,7 @@ static int rt_init_error(fn_system *fn, http_req *r, rt_call *c, err *e)
 
 typedef int (*rt_fn)(fn_system *fn, http_req *r, rt_call *c, err *e);
 
+/* In the order of enum rt_op: ops[op - 1] is op's entry. */
 static const struct rt_op_def {
   enum rt_op op;
   const char *method;
