@@ -15,19 +15,11 @@
 # Environment: TARN (build/tarn), BUILD (build). Output: bench/out/apigw.txt,
 # every fnload line in bench/out/apigw-raw.txt.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-TARN=${TARN:-$BUILD/tarn}
+BENCH_NAME=apigw
+source "$(dirname "$0")/lib.sh"
 SECS=${APIGW_SECS:-2}
 ROUNDS=${APIGW_ROUNDS:-3}
-OUT=$ROOT/bench/out
-AK=benchaccesskey
-SK=benchsecretkey0123456789
-mkdir -p "$OUT"
 : >"$OUT/apigw-raw.txt"
-say() { printf 'bench apigw: %s\n' "$*" >&2; }
 
 [ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" --buildtype=release >/dev/null
 ninja -C "$BUILD" bench/fn/fnload bench/fn/bootstrap >"$OUT/apigw-build.log" 2>&1 ||
@@ -36,25 +28,7 @@ FNLOAD=$BUILD/bench/fn/fnload
 BOOTSTRAP=$BUILD/bench/fn/bootstrap
 [ -x "$TARN" ] || { say "no tarn binary at '$TARN' (set TARN)"; exit 1; }
 
-T=$(mktemp -d /tmp/tarn-apigw-bench.XXXXXX)
-PID=""
-cleanup() {
-  if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
-  rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PORT=$("$FNLOAD" freeport)
-TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK "$TARN" server --data "$T/data" \
-  --listen "127.0.0.1:$PORT" >"$T/tarn.log" 2>&1 &
-PID=$!
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$PORT/_tarn/health" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -sf "http://127.0.0.1:$PORT/_tarn/health" >/dev/null ||
-  { say "tarn does not answer on 127.0.0.1:$PORT"; tail -n 5 "$T/tarn.log" >&2; exit 1; }
+bench_tarn_start
 if grep -q "functions disabled" "$T/tarn.log"; then
   say "functions are disabled on this machine: skipped"
   exit 0
@@ -90,7 +64,6 @@ run() {
   printf '%s  # fnload %s\n' "${out:-error}" "$*" >>"$OUT/apigw-raw.txt"
 }
 kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
-median() { sort -g | awk '{v[NR]=$1} END { if (NR) print v[int((NR+1)/2)]; else print "-" }'; }
 
 declare -A OPS P99 P50
 for conns in 1 8; do

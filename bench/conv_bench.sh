@@ -9,25 +9,18 @@
 # Environment: BUILD (build), CONV_RECORDS (300000), CONV_ROUNDS (3) runs of
 # each (the median is shown). Output: bench/out/conv.txt.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+BENCH_NAME=conv
+source "$(dirname "$0")/lib.sh"
 N=${CONV_RECORDS:-300000}
 ROUNDS=${CONV_ROUNDS:-3}
-OUT=$ROOT/bench/out
-mkdir -p "$OUT"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+bench_tmp
 [ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" --buildtype=release >/dev/null
 ninja -C "$BUILD" bench/stream/convload >"$OUT/conv-build.log" 2>&1 ||
   { echo "bench conv: cannot build convload (see bench/out/conv-build.log)" >&2; exit 1; }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
 tarn_secs=()
 for r in $(seq "$ROUNDS"); do
-  line=$("$BUILD/bench/stream/convload" "$N" "$TMP/in.ndjson")
+  line=$("$BUILD/bench/stream/convload" "$N" "$T/in.ndjson")
   tarn_secs+=("$(echo "$line" | sed 's/.* seconds \([0-9.]*\) .*/\1/')")
   mib=$(echo "$line" | sed 's/input_mib \([0-9.]*\) .*/\1/')
 done
@@ -36,12 +29,12 @@ cols="{'id': 'VARCHAR', 'customer': 'VARCHAR', 'qty': 'INTEGER', 'seq': 'BIGINT'
   'tags': 'VARCHAR[]', 'note': 'VARCHAR'}"
 duck_secs=()
 for r in $(seq "$ROUNDS"); do
-  sql="COPY (SELECT * FROM read_json('$TMP/in.ndjson', format = 'newline_delimited', columns = $cols)) TO '$TMP/duck.parquet' (FORMAT parquet, COMPRESSION snappy)"
+  sql="COPY (SELECT * FROM read_json('$T/in.ndjson', format = 'newline_delimited', columns = $cols)) TO '$T/duck.parquet' (FORMAT parquet, COMPRESSION snappy)"
   t0=$(date +%s.%N)
   printf '%s' "$(python3 -c 'import json,sys; print(json.dumps([sys.argv[1]]))' "$sql")" |
-    node tests/e2e/duckdb/run.mjs >"$TMP/duck.out"
+    node tests/e2e/duckdb/run.mjs >"$T/duck.out"
   t1=$(date +%s.%N)
-  grep -q '"results"' "$TMP/duck.out" || { cat "$TMP/duck.out" >&2; exit 1; }
+  grep -q '"results"' "$T/duck.out" || { cat "$T/duck.out" >&2; exit 1; }
   duck_secs+=("$(echo "$t1 - $t0" | bc -l)")
 done
 t=$(printf '%s\n' "${tarn_secs[@]}" | median)

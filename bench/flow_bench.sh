@@ -15,29 +15,9 @@
 # Environment: TARN (build/tarn), BUILD (build), FLOW_LOOPS (2000),
 # FLOW_ROUNDS (3, the median is shown). Output: bench/out/flow.txt.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-TARN=${TARN:-$BUILD/tarn}
-OUT=$ROOT/bench/out
-mkdir -p "$OUT"
-AK=benchaccesskey
-SK=benchsecretkey0123456789
+BENCH_NAME=flow
+source "$(dirname "$0")/lib.sh"
 
-say() { printf 'bench flow: %s\n' "$*" >&2; }
-
-[ -x "$TARN" ] || { say "no tarn binary at $TARN (build it first)"; exit 1; }
-DIR=$(mktemp -d)
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK "$TARN" server --data "$DIR/data" \
-  --listen "127.0.0.1:$PORT" >"$DIR/server.log" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$PORT/_tarn/health" >/dev/null && break
-  sleep 0.1
-done
-say "tarn on port $PORT, $("$TARN" version)"
+bench_tarn_start
 ENDPOINT=http://127.0.0.1:$PORT AK=$AK SK=$SK LOOPS=${FLOW_LOOPS:-2000} \
   ROUNDS=${FLOW_ROUNDS:-3} /usr/bin/python3 bench/flow_load.py | tee "$OUT/flow.txt"

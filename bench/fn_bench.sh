@@ -19,21 +19,12 @@
 # test's SANDBOX_BENCH=1 mode (about 15 s). Output: bench/out/fn.txt (the
 # table), bench/out/fn-raw.txt (every fnload line).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-TARN=${TARN:-$BUILD/tarn}
+BENCH_NAME=fn
+source "$(dirname "$0")/lib.sh"
 SECS=${FN_SECS:-3}
 COLD_N=${FN_COLD_N:-100}
 SANDBOXES=${FN_SANDBOXES:-200}
-OUT=$ROOT/bench/out
-AK=benchaccesskey
-SK=benchsecretkey0123456789
-mkdir -p "$OUT"
 : >"$OUT/fn-raw.txt"
-
-say() { printf 'bench fn: %s\n' "$*" >&2; }
 
 # --- programs -------------------------------------------------------------------
 if [ -z "${FNLOAD:-}" ] || [ -z "${BOOTSTRAP:-}" ]; then
@@ -48,25 +39,7 @@ PY=/usr/bin/python3   # what python3.x functions run (registry.c), not a pyenv s
 NODE=/usr/bin/node
 
 # --- server ---------------------------------------------------------------------
-T=$(mktemp -d /tmp/tarn-fn-bench.XXXXXX)
-PID=""
-cleanup() {
-  if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
-  rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PORT=$("$FNLOAD" freeport)
-TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK "$TARN" server --data "$T/data" \
-  --listen "127.0.0.1:$PORT" >"$T/tarn.log" 2>&1 &
-PID=$!
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$PORT/_tarn/health" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -sf "http://127.0.0.1:$PORT/_tarn/health" >/dev/null ||
-  { say "tarn does not answer on 127.0.0.1:$PORT"; tail -n 5 "$T/tarn.log" >&2; exit 1; }
+bench_tarn_start
 if grep -q "functions disabled" "$T/tarn.log"; then
   say "functions are disabled on this machine (no user namespaces?): skipped"
   grep "functions disabled" "$T/tarn.log" >&2
@@ -100,15 +73,6 @@ run() {
     say "fnload $1 failed: $(head -c 300 "$T/err")"
   fi
   printf '%s  # fnload %s\n' "${out:-error}" "$*" >>"$OUT/fn-raw.txt"
-}
-kv() { # kv LINE KEY: the value of KEY=... in LINE, or "-"
-  local v
-  v=$(printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p")
-  printf '%s' "${v:--}"
-}
-ratio() { # ratio A B: A/B with 2 decimals, or "-"
-  awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-";
-                                   else printf "%.2fx", a / b }'
 }
 
 # --- measurements -----------------------------------------------------------------

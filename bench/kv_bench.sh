@@ -14,46 +14,23 @@
 # KV_PROCS (4) client processes, MOTO (moto_server: pip's moto). Output:
 # bench/out/kv.txt (the table), bench/out/kv-raw.txt (every client line).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-TARN=${TARN:-$BUILD/tarn}
+BENCH_NAME=kv
+source "$(dirname "$0")/lib.sh"
 SECS=${KV_SECS:-3}
 ROUNDS=${KV_ROUNDS:-3}
 PROCS=${KV_PROCS:-4}
 MOTO=${MOTO:-$(command -v moto_server || true)}
-OUT=$ROOT/bench/out
-export AK=benchaccesskey SK=benchsecretkey0123456789
-mkdir -p "$OUT"
+export AK SK
 : >"$OUT/kv-raw.txt"
-say() { printf 'bench kv: %s\n' "$*" >&2; }
 
-[ -x "$TARN" ] || { say "no tarn binary at '$TARN' (set TARN)"; exit 1; }
 [ -n "$MOTO" ] || { say "no moto_server (pip install 'moto[server]', or set MOTO)"; exit 1; }
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
-trap cleanup EXIT
-
-TPORT=$(free_port)
-TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK "$TARN" server --data "$TMP/tarn" \
-  --listen "127.0.0.1:$TPORT" >"$TMP/tarn.log" 2>&1 &
-PIDS+=($!)
-MPORT=$(free_port)
-"$MOTO" -H 127.0.0.1 -p "$MPORT" >"$TMP/moto.log" 2>&1 &
-PIDS+=($!)
-wait_up() {
-  for _ in $(seq 100); do
-    curl -s -o /dev/null "$1" && return 0
-    sleep 0.1
-  done
-  say "server at $1 did not start"; exit 1
-}
-wait_up "http://127.0.0.1:$TPORT/_tarn/health"
-wait_up "http://127.0.0.1:$MPORT/"
+bench_tarn_start
+TPORT=$PORT
+MPORT=$(bench_free_port)
+"$MOTO" -H 127.0.0.1 -p "$MPORT" >"$T/moto.log" 2>&1 &
+bench_track $!
+bench_wait_up "http://127.0.0.1:$MPORT/" || exit 1
 
 make_table() {
   AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK AWS_DEFAULT_REGION=us-east-1 \

@@ -20,23 +20,14 @@
 # requests per row. Output: bench/out/queue.txt (the table),
 # bench/out/queue-raw.txt (every client line).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-TARN=${TARN:-$BUILD/tarn}
+BENCH_NAME=queue
+source "$(dirname "$0")/lib.sh"
 SECS=${QUEUE_SECS:-2}
 ROUNDS=${QUEUE_ROUNDS:-3}
 EVENTS=${QUEUE_EVENTS:-200}
 REDIS_N=${REDIS_N:-40000}
 SIZE=100
-OUT=$ROOT/bench/out
-AK=benchaccesskey
-SK=benchsecretkey0123456789
-mkdir -p "$OUT"
 : >"$OUT/queue-raw.txt"
-
-say() { printf 'bench queue: %s\n' "$*" >&2; }
 
 # --- programs -------------------------------------------------------------------
 if [ -z "${QLOAD:-}" ] || [ -z "${FNLOAD:-}" ] || [ -z "${BOOTSTRAP:-}" ]; then
@@ -49,53 +40,12 @@ QLOAD=${QLOAD:-$BUILD/bench/queue/qload}
 FNLOAD=${FNLOAD:-$BUILD/bench/fn/fnload}
 BOOTSTRAP=${BOOTSTRAP:-$BUILD/bench/fn/bootstrap}
 [ -x "$TARN" ] || { say "no tarn binary at '$TARN' (set TARN)"; exit 1; }
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-  say "installing redis-server (Debian)"
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null
-fi
+bench_need_redis
 
 # --- servers --------------------------------------------------------------------
-T=$(mktemp -d /tmp/tarn-queue-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PORT=$("$QLOAD" freeport)
-TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK "$TARN" server --data "$T/data" \
-  --listen "127.0.0.1:$PORT" >"$T/tarn.log" 2>&1 &
-PIDS+=($!)
-RPORT=$("$QLOAD" freeport)
-redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-  --loglevel warning >"$T/redis.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$PORT/_tarn/health" >/dev/null 2>&1 &&
-    redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -sf "http://127.0.0.1:$PORT/_tarn/health" >/dev/null ||
-  { say "tarn does not answer on 127.0.0.1:$PORT"; tail -n 5 "$T/tarn.log" >&2; exit 1; }
-redis-cli -p "$RPORT" ping >/dev/null || { say "redis-server did not start"; cat "$T/redis.log" >&2; exit 1; }
+bench_tarn_start
+bench_redis_start --save '' --appendonly no
 export TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK
-
-kv() { # kv LINE KEY: the value of KEY=... in LINE, or "-"
-  local v
-  v=$(printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p")
-  printf '%s' "${v:--}"
-}
-ratio() { # ratio A B: A/B with 2 decimals, or "-"
-  awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-";
-                                   else printf "%.2fx", a / b }'
-}
 
 # --- SQS on tarn ------------------------------------------------------------------
 # Each configuration runs ROUNDS times on a new queue; per phase the table

@@ -14,29 +14,12 @@
 #
 # Environment: TARN (build/tarn), BUILD (build). Output: bench/out/rdb.txt.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-TARN=${TARN:-$BUILD/tarn}
-OUT=$ROOT/bench/out
-mkdir -p "$OUT"
-say() { printf 'bench rdb: %s\n' "$*" >&2; }
+BENCH_NAME=rdb
+source "$(dirname "$0")/lib.sh"
 [ -x "$TARN" ] || { say "no tarn binary at '$TARN' (set TARN)"; exit 1; }
 command -v pgbench >/dev/null || { say "pgbench is missing (apt-get install postgresql)"; exit 1; }
 
-T=$(mktemp -d /tmp/tarn-rdb-bench.XXXXXX)
-PID=""
-cleanup() {
-  [ -z "$PID" ] || { kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
-  rm -rf "$T"
-}
-trap cleanup EXIT
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-TARN_ACCESS_KEY=benchaccesskey TARN_SECRET_KEY=benchsecretkey0123456789 \
-  "$TARN" server --data "$T/data" --listen "127.0.0.1:$PORT" >"$T/server.log" 2>&1 &
-PID=$!
-say "tarn $TARN on port $PORT"
+bench_tarn_start
 
 RDB_N=${RDB_N:-1000} RDB_ROUNDS=${RDB_ROUNDS:-3} RDB_RESUMES=${RDB_RESUMES:-5} \
   ENDPOINT="http://127.0.0.1:$PORT" DATA="$T/data" WORK="$T" \

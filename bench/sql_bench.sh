@@ -27,24 +27,16 @@
 # gives the bytes tarn scanned for a one-column query (sum(price)) against
 # the object's size.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-TARN=${TARN:-$BUILD/tarn}
+BENCH_NAME=sql
+source "$(dirname "$0")/lib.sh"
 ROWS_CSV=${SQL_ROWS_CSV:-13000000}
 ROWS_JSON=${SQL_ROWS_JSON:-10000000}
 RUNS=${SQL_RUNS:-2}
 FORMATS=${SQL_FORMATS:-"csv jsonl parquet"}
 THREADS=$(nproc)   # tarn's engine uses every core; DuckDB is given as many
-OUT=$ROOT/bench/out
 DATA=$OUT/sql
-AK=benchaccesskey
-SK=benchsecretkey0123456789
 mkdir -p "$DATA"
 : >"$OUT/sql-raw.txt"
-
-say() { printf 'bench sql: %s\n' "$*" >&2; }
 
 # --- programs and peer ------------------------------------------------------------
 if [ -z "${SQLGEN:-}" ]; then
@@ -81,34 +73,10 @@ if [[ " $FORMATS " == *" parquet "* ]] && [ ! -s "$DATA/sales.parquet" ]; then
 fi
 
 # --- tarn -------------------------------------------------------------------------
-T=$(mktemp -d /tmp/tarn-sql-bench.XXXXXX)
-PID=""
+bench_tmp
 DUCK_PID=""
-stop_tarn() {
-  if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
-  PID=""
-}
-cleanup() {
-  stop_tarn
-  if [ -n "$DUCK_PID" ]; then kill "$DUCK_PID" 2>/dev/null || true; fi
-  rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-PORT=""
-start_tarn() {
-  PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK "$TARN" server --data "$T/data" \
-    --listen "127.0.0.1:$PORT" >>"$T/tarn.log" 2>&1 &
-  PID=$!
-  for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$PORT/_tarn/health" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  say "tarn does not answer on 127.0.0.1:$PORT"
-  tail -n 5 "$T/tarn.log" >&2
-  exit 1
-}
+bench_at_exit '[ -z "$DUCK_PID" ] || kill "$DUCK_PID" 2>/dev/null'
+BENCH_QUIET=1
 SIGN=(--aws-sigv4 "aws:amz:us-east-1:s3" --user "$AK:$SK" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
 # /_tarn/sql wants the body's SHA-256 signed (UNSIGNED-PAYLOAD is S3's only): curl
 # computes it when no x-amz-content-sha256 header is given
@@ -120,12 +88,12 @@ s3_put() { # s3_put FILE KEY
   [ "$code" = 200 ] || { say "PUT lake/$2: $code $(head -c 300 "$T/put.out")"; exit 1; }
 }
 
-start_tarn
+bench_tarn_start
 say "putting the data into tarn (bucket lake)"
 curl -sSf -o /dev/null "${SIGN[@]}" -X PUT "http://127.0.0.1:$PORT/lake"
 s3_put "$DATA/grams.csv" grams.csv
 for fmt in $FORMATS; do s3_put "$DATA/sales.$fmt" "sales.$fmt"; done
-stop_tarn
+bench_tarn_stop
 
 # CPU seconds (user + system) the tarn server has used so far
 tarn_cpu() {
@@ -197,7 +165,7 @@ for fmt in $FORMATS; do
   say "$fmt: ${#QUERIES[@]} queries, $RUNS run(s) each, tarn then DuckDB, $THREADS threads"
   # Both engines read from the page cache: tarn its blobs, DuckDB the files.
   find "$T/data" "$DATA/sales.$fmt" -type f -exec cat {} + >/dev/null 2>&1 || true
-  start_tarn
+  bench_tarn_start
   coproc DUCK { cd bench/sql && exec node duckdb_times.mjs "$THREADS"; }
   echo "0 0" >"$T/mem.tarn"
   echo "0 0" >"$T/mem.duck"
@@ -249,7 +217,7 @@ for fmt in $FORMATS; do
   HWM_D[$fmt]=${h#hwm_kb }
   wait "$DUCK_PID" 2>/dev/null || true
   DUCK_PID=""
-  stop_tarn
+  bench_tarn_stop
 done
 
 # --- table ------------------------------------------------------------------------

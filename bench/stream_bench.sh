@@ -17,23 +17,14 @@
 # Output: bench/out/stream.txt (the table), bench/out/stream-raw.txt (every
 # client line).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-TARN=${TARN:-$BUILD/tarn}
+BENCH_NAME=stream
+source "$(dirname "$0")/lib.sh"
 SECS=${STREAM_SECS:-2}
 ROUNDS=${STREAM_ROUNDS:-3}
 REDIS_N=${REDIS_N:-200000}
 SIZE=${STREAM_RECORD_BYTES:-1024}
 BATCH=500
-OUT=$ROOT/bench/out
-AK=benchaccesskey
-SK=benchsecretkey0123456789
-mkdir -p "$OUT"
 : >"$OUT/stream-raw.txt"
-
-say() { printf 'bench stream: %s\n' "$*" >&2; }
 
 # --- programs -------------------------------------------------------------------
 if [ -z "${SLOAD:-}" ]; then
@@ -44,52 +35,13 @@ fi
 SLOAD=${SLOAD:-$BUILD/bench/stream/sload}
 QLOAD=${QLOAD:-$BUILD/bench/queue/qload}
 [ -x "$TARN" ] || { say "no tarn binary at '$TARN' (set TARN)"; exit 1; }
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-  say "installing redis-server (Debian)"
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null
-fi
+bench_need_redis
 
 # --- servers --------------------------------------------------------------------
-T=$(mktemp -d /tmp/tarn-stream-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PORT=$("$QLOAD" freeport)
-TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK "$TARN" server --data "$T/data" \
-  --listen "127.0.0.1:$PORT" >"$T/tarn.log" 2>&1 &
-PIDS+=($!)
-RPORT=$("$QLOAD" freeport)
+bench_tarn_start
 mkdir -p "$T/redis"
-redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly yes \
-  --appendfsync always --dir "$T/redis" --daemonize no --loglevel warning \
-  >"$T/redis.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$PORT/_tarn/health" >/dev/null 2>&1 &&
-    redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -sf "http://127.0.0.1:$PORT/_tarn/health" >/dev/null ||
-  { say "tarn does not answer on 127.0.0.1:$PORT"; tail -n 5 "$T/tarn.log" >&2; exit 1; }
-redis-cli -p "$RPORT" ping >/dev/null || { say "redis-server did not start"; cat "$T/redis.log" >&2; exit 1; }
+bench_redis_start --save '' --appendonly yes --appendfsync always --dir "$T/redis"
 export TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK
-
-kv() { # kv LINE KEY: the value of KEY=... in LINE, or "-"
-  local v
-  v=$(printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p")
-  printf '%s' "${v:--}"
-}
-median() { sort -g | awk '{ v[NR] = $0 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
 
 # --- tarn -------------------------------------------------------------------------
 declare -A TR TP

@@ -177,7 +177,8 @@ typedef struct functions {
 /* Opens the function system (sandbox_system_init must have succeeded). */
 static int functions_open(functions *f, const char *data, store *st, err *e)
 {
-  snprintf(f->run_dir, sizeof f->run_dir, "%s/run", data);
+  if (snprintf(f->run_dir, sizeof f->run_dir, "%s/run", data) >= (int)sizeof f->run_dir)
+    return err_set(e, ERR_INVALID, "the data directory's path '%s' is too long", data);
   if (cli_make_dir(f->run_dir, e) != 0)
     return -1;
   char runtime_dir[PATH_MAX];

@@ -24,7 +24,7 @@
  *   (2) Errors are returned, never written here: lambda.c's lambda_error
  *       writes every Lambda error the same way.
  *
- * Start reading at lambda_events_handle().
+ * Start reading at the ops[] table and lambda_events_handle().
  */
 #include "api/lambda_events.h"
 
@@ -91,37 +91,6 @@ bool lambda_events_route(const http_req *r)
 {
   const char *arg;
   return route_of(r, &arg) != R_NONE;
-}
-
-static const struct {
-  enum route route;
-  const char *method;
-  const char *name;
-} ops[] = {
-  {R_ESM_ROOT, "POST", "CreateEventSourceMapping"},
-  {R_ESM_ROOT, "GET", "ListEventSourceMappings"},
-  {R_ESM_ONE, "GET", "GetEventSourceMapping"},
-  {R_ESM_ONE, "PUT", "UpdateEventSourceMapping"},
-  {R_ESM_ONE, "DELETE", "DeleteEventSourceMapping"},
-  {R_EIC, "PUT", "PutFunctionEventInvokeConfig"},
-  {R_EIC, "POST", "UpdateFunctionEventInvokeConfig"},
-  {R_EIC, "GET", "GetFunctionEventInvokeConfig"},
-  {R_EIC, "DELETE", "DeleteFunctionEventInvokeConfig"},
-  {R_EIC_LIST, "GET", "ListFunctionEventInvokeConfigs"},
-};
-
-int lambda_events_prepare(http_req *r, err *e)
-{
-  const char *arg;
-  enum route rt = route_of(r, &arg);
-  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
-    if (ops[i].route == rt && strcmp(ops[i].method, r->method) == 0) {
-      r->op = ops[i].name;
-      http_req_body_max(r, BODY_MAX);
-      return 0;
-    }
-  }
-  return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, r->path);
 }
 
 /* ---- JSON ---- */
@@ -232,7 +201,7 @@ static int mapping_params(json_t *b, events_mapping_params *p, err *e)
   return 0;
 }
 
-static int esm_create(events_system *ev, http_req *r, err *e)
+static int esm_create(events_system *ev, http_req *r, const char *arg, err *e)
 {
   json_t *b = NULL;
   int rc = lambda_json_body(r, &b, e);
@@ -255,7 +224,7 @@ static int esm_create(events_system *ev, http_req *r, err *e)
   return rc;
 }
 
-static int esm_list(events_system *ev, http_req *r, err *e)
+static int esm_list(events_system *ev, http_req *r, const char *arg, err *e)
 {
   const char *mi = http_req_param(r, "MaxItems");
   long max = mi != NULL ? strtol(mi, NULL, 10) : 100;
@@ -276,30 +245,38 @@ static int esm_list(events_system *ev, http_req *r, err *e)
   return 0;
 }
 
-static int esm_one(events_system *ev, http_req *r, const char *uuid, err *e)
+static int esm_get(events_system *ev, http_req *r, const char *uuid, err *e)
 {
   events_mapping m;
-  int rc;
-  int status = 200;
-  if (strcmp(r->method, "GET") == 0) {
-    rc = events_mapping_get(ev, uuid, r->arena, &m, e);
-  } else if (strcmp(r->method, "DELETE") == 0) {
-    rc = events_mapping_delete(ev, uuid, r->arena, &m, e);
-    status = 202;
-  } else {
-    json_t *b = NULL;
-    rc = lambda_json_body(r, &b, e);
-    if (rc != 0)
-      return rc;
-    events_mapping_params p = {0};
-    rc = mapping_params(b, &p, e);
-    if (rc == 0)
-      rc = events_mapping_update(ev, uuid, &p, r->arena, &m, e);
-    json_decref(b);
-    status = 202;
-  }
+  int rc = events_mapping_get(ev, uuid, r->arena, &m, e);
   if (rc == 0)
-    lambda_json_send(r, status, mapping_json(&m));
+    lambda_json_send(r, 200, mapping_json(&m));
+  return rc;
+}
+
+static int esm_delete(events_system *ev, http_req *r, const char *uuid, err *e)
+{
+  events_mapping m;
+  int rc = events_mapping_delete(ev, uuid, r->arena, &m, e);
+  if (rc == 0)
+    lambda_json_send(r, 202, mapping_json(&m));
+  return rc;
+}
+
+static int esm_update(events_system *ev, http_req *r, const char *uuid, err *e)
+{
+  json_t *b = NULL;
+  int rc = lambda_json_body(r, &b, e);
+  if (rc != 0)
+    return rc;
+  events_mapping_params p = {0};
+  events_mapping m;
+  rc = mapping_params(b, &p, e);
+  if (rc == 0)
+    rc = events_mapping_update(ev, uuid, &p, r->arena, &m, e);
+  json_decref(b);
+  if (rc == 0)
+    lambda_json_send(r, 202, mapping_json(&m));
   return rc;
 }
 
@@ -335,24 +312,32 @@ static int destination_in(json_t *dc, const char *which, const char **out, err *
   return rc;
 }
 
-static int eic(events_system *ev, http_req *r, const char *function, err *e)
+static int eic_get(events_system *ev, http_req *r, const char *function, err *e)
+{
+  events_invoke_config out;
+  int rc = events_invoke_config_get(ev, function, http_req_param(r, "Qualifier"), r->arena,
+                                    &out, e);
+  if (rc == 0)
+    lambda_json_send(r, 200, invoke_config_json(&out));
+  return rc;
+}
+
+static int eic_delete(events_system *ev, http_req *r, const char *function, err *e)
+{
+  int rc = events_invoke_config_delete(ev, function, http_req_param(r, "Qualifier"), e);
+  if (rc == 0) {
+    http_resp_status(r, 204);
+    http_resp_header(r, "x-amzn-RequestId", r->request_id);
+  }
+  return rc;
+}
+
+/* Put replaces the configuration; update (merge) changes only what the
+ * body names. */
+static int eic_write(events_system *ev, http_req *r, const char *function, bool merge, err *e)
 {
   const char *qualifier = http_req_param(r, "Qualifier");
   events_invoke_config out;
-  if (strcmp(r->method, "GET") == 0) {
-    int rc = events_invoke_config_get(ev, function, qualifier, r->arena, &out, e);
-    if (rc == 0)
-      lambda_json_send(r, 200, invoke_config_json(&out));
-    return rc;
-  }
-  if (strcmp(r->method, "DELETE") == 0) {
-    int rc = events_invoke_config_delete(ev, function, qualifier, e);
-    if (rc == 0) {
-      http_resp_status(r, 204);
-      http_resp_header(r, "x-amzn-RequestId", r->request_id);
-    }
-    return rc;
-  }
   json_t *b = NULL;
   int rc = lambda_json_body(r, &b, e);
   if (rc != 0)
@@ -373,13 +358,22 @@ static int eic(events_system *ev, http_req *r, const char *function, err *e)
     if (rc == 0)
       rc = destination_in(dc, "OnFailure", &c.on_failure, e);
   }
-  bool merge = strcmp(r->method, "POST") == 0;
   if (rc == 0)
     rc = events_invoke_config_put(ev, function, qualifier, &c, merge, r->arena, &out, e);
   if (rc == 0)
     lambda_json_send(r, 200, invoke_config_json(&out));
   json_decref(b);
   return rc;
+}
+
+static int eic_put(events_system *ev, http_req *r, const char *function, err *e)
+{
+  return eic_write(ev, r, function, false, e);
+}
+
+static int eic_update(events_system *ev, http_req *r, const char *function, err *e)
+{
+  return eic_write(ev, r, function, true, e);
 }
 
 static int eic_list(events_system *ev, http_req *r, const char *function, err *e)
@@ -396,25 +390,59 @@ static int eic_list(events_system *ev, http_req *r, const char *function, err *e
   return 0;
 }
 
+/* ---- dispatch ---- */
+
+typedef int (*op_fn)(events_system *ev, http_req *r, const char *arg, err *e);
+
+static const struct op {
+  enum route route;
+  const char *method;
+  const char *name;
+  op_fn fn;  /* arg: the mapping's UUID or the function's name */
+} ops[] = {
+  {R_ESM_ROOT, "POST", "CreateEventSourceMapping", esm_create},
+  {R_ESM_ROOT, "GET", "ListEventSourceMappings", esm_list},
+  {R_ESM_ONE, "GET", "GetEventSourceMapping", esm_get},
+  {R_ESM_ONE, "PUT", "UpdateEventSourceMapping", esm_update},
+  {R_ESM_ONE, "DELETE", "DeleteEventSourceMapping", esm_delete},
+  {R_EIC, "PUT", "PutFunctionEventInvokeConfig", eic_put},
+  {R_EIC, "POST", "UpdateFunctionEventInvokeConfig", eic_update},
+  {R_EIC, "GET", "GetFunctionEventInvokeConfig", eic_get},
+  {R_EIC, "DELETE", "DeleteFunctionEventInvokeConfig", eic_delete},
+  {R_EIC_LIST, "GET", "ListFunctionEventInvokeConfigs", eic_list},
+};
+
+/* r's entry of ops[] (and its path's argument), or NULL. */
+static const struct op *op_of(http_req *r, const char **arg)
+{
+  enum route rt = route_of(r, arg);
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+    if (ops[i].route == rt && strcmp(ops[i].method, r->method) == 0)
+      return &ops[i];
+  return NULL;
+}
+
+int lambda_events_prepare(http_req *r, err *e)
+{
+  const char *arg;
+  const struct op *op = op_of(r, &arg);
+  if (op == NULL)
+    return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, r->path);
+  r->op = op->name;
+  http_req_body_max(r, BODY_MAX);
+  return 0;
+}
+
 int lambda_events_handle(http_req *r, err *e)
 {
   events_system *ev = atomic_load(&attached);
   if (ev == NULL)
     return err_set(e, ERR_UNAVAILABLE, "event wiring is not running");
   const char *arg;
-  switch (route_of(r, &arg)) {
-  case R_ESM_ROOT:
-    return strcmp(r->method, "POST") == 0 ? esm_create(ev, r, e) : esm_list(ev, r, e);
-  case R_ESM_ONE:
-    return esm_one(ev, r, arg, e);
-  case R_EIC:
-    return eic(ev, r, arg, e);
-  case R_EIC_LIST:
-    return eic_list(ev, r, arg, e);
-  case R_NONE:
-    break;
-  }
-  return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, r->path);
+  const struct op *op = op_of(r, &arg);
+  if (op == NULL)
+    return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, r->path);
+  return op->fn(ev, r, arg, e);
 }
 
 /* ---- DeadLetterConfig ---- */

@@ -18,6 +18,7 @@
 
 #include "base/buf.h"
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,7 +104,7 @@ void lambda_json_send(http_req *r, int status, json_t *j)
   char *text = json_dumps(j, JSON_COMPACT);
   json_decref(j);
   if (text == NULL)
-    abort();
+    mem_out_of_memory();
   buf_puts(&r->resp_body, text);
   free(text);
 }

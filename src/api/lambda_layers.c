@@ -22,7 +22,7 @@
  *   (2) Content.Location is left out: tarn keeps a zip's files, not the
  *       zip (GetFunction's Code has no Location either).
  *
- * Start reading at lambda_layers_handle().
+ * Start reading at the ops[] table and lambda_layers_handle().
  */
 #include "api/lambda_layers.h"
 
@@ -90,40 +90,6 @@ static where route_of(const http_req *r)
 bool lambda_layers_route(const http_req *r)
 {
   return route_of(r).route != R_NONE;
-}
-
-static const struct {
-  enum route route;
-  const char *method;
-  const char *name;
-  size_t body_max;
-} ops[] = {
-  {R_ROOT, "GET", "ListLayers", 0},
-  {R_VERSIONS, "POST", "PublishLayerVersion", CODE_BODY_MAX},
-  {R_VERSIONS, "GET", "ListLayerVersions", 0},
-  {R_VERSION, "GET", "GetLayerVersion", 0},
-  {R_VERSION, "DELETE", "DeleteLayerVersion", 0},
-  {R_POLICY, "POST", "AddLayerVersionPermission", SMALL_BODY_MAX},
-  {R_POLICY, "GET", "GetLayerVersionPolicy", 0},
-  {R_STATEMENT, "DELETE", "RemoveLayerVersionPermission", 0},
-};
-
-int lambda_layers_prepare(http_req *r, err *e)
-{
-  where w = route_of(r);
-  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
-    if (ops[i].route == w.route && strcmp(ops[i].method, r->method) == 0) {
-      r->op = ops[i].name;
-      if (w.route == R_ROOT) {
-        const char *find = http_req_param(r, "find");
-        if (find != NULL && strcmp(find, "LayerVersion") == 0)
-          r->op = "GetLayerVersionByArn";
-      }
-      http_req_body_max(r, ops[i].body_max ? ops[i].body_max : SMALL_BODY_MAX);
-      return 0;
-    }
-  }
-  return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, r->path);
 }
 
 /* ---- JSON ---- */
@@ -241,7 +207,7 @@ static int publish(fn_system *fn, store *st, http_req *r, const where *w, err *e
   return rc;
 }
 
-static int list(fn_system *fn, http_req *r, const where *w, err *e)
+static int list(fn_system *fn, store *st, http_req *r, const where *w, err *e)
 {
   int rc = 0;
   size_t max = max_items(r, e, &rc);
@@ -267,7 +233,7 @@ static int list(fn_system *fn, http_req *r, const where *w, err *e)
   return 0;
 }
 
-static int get(fn_system *fn, http_req *r, const where *w, err *e)
+static int get(fn_system *fn, store *st, http_req *r, const where *w, err *e)
 {
   fn_layer_version v;
   int rc;
@@ -284,7 +250,7 @@ static int get(fn_system *fn, http_req *r, const where *w, err *e)
   return rc;
 }
 
-static int delete_version(fn_system *fn, http_req *r, const where *w, err *e)
+static int delete_version(fn_system *fn, store *st, http_req *r, const where *w, err *e)
 {
   uint32_t number = 0;
   int rc = version_of(w->version, &number, e);
@@ -295,7 +261,7 @@ static int delete_version(fn_system *fn, http_req *r, const where *w, err *e)
   return rc;
 }
 
-static int permission_add(fn_system *fn, http_req *r, const where *w, err *e)
+static int permission_add(fn_system *fn, store *st, http_req *r, const where *w, err *e)
 {
   uint32_t number = 0;
   int rc = version_of(w->version, &number, e);
@@ -324,7 +290,7 @@ static int permission_add(fn_system *fn, http_req *r, const where *w, err *e)
   return rc;
 }
 
-static int policy_get(fn_system *fn, http_req *r, const where *w, err *e)
+static int policy_get(fn_system *fn, store *st, http_req *r, const where *w, err *e)
 {
   uint32_t number = 0;
   const char *policy = NULL;
@@ -337,7 +303,7 @@ static int policy_get(fn_system *fn, http_req *r, const where *w, err *e)
   return rc;
 }
 
-static int permission_remove(fn_system *fn, http_req *r, const where *w, err *e)
+static int permission_remove(fn_system *fn, store *st, http_req *r, const where *w, err *e)
 {
   uint32_t number = 0;
   int rc = version_of(w->version, &number, e);
@@ -349,25 +315,59 @@ static int permission_remove(fn_system *fn, http_req *r, const where *w, err *e)
   return rc;
 }
 
+/* ---- dispatch ---- */
+
+typedef int (*op_fn)(fn_system *fn, store *st, http_req *r, const where *w, err *e);
+
+static const struct op {
+  enum route route;
+  const char *method;
+  bool by_arn;       /* ?find=LayerVersion */
+  const char *name;
+  size_t body_max;   /* 0: SMALL_BODY_MAX */
+  op_fn fn;
+} ops[] = {
+  {R_ROOT, "GET", false, "ListLayers", 0, list},
+  {R_ROOT, "GET", true, "GetLayerVersionByArn", 0, get},
+  {R_VERSIONS, "POST", false, "PublishLayerVersion", CODE_BODY_MAX, publish},
+  {R_VERSIONS, "GET", false, "ListLayerVersions", 0, list},
+  {R_VERSION, "GET", false, "GetLayerVersion", 0, get},
+  {R_VERSION, "DELETE", false, "DeleteLayerVersion", 0, delete_version},
+  {R_POLICY, "POST", false, "AddLayerVersionPermission", SMALL_BODY_MAX, permission_add},
+  {R_POLICY, "GET", false, "GetLayerVersionPolicy", 0, policy_get},
+  {R_STATEMENT, "DELETE", false, "RemoveLayerVersionPermission", 0, permission_remove},
+};
+
+/* r's entry of ops[], or NULL. */
+static const struct op *op_of(http_req *r, const where *w)
+{
+  const char *find = w->route == R_ROOT ? http_req_param(r, "find") : NULL;
+  bool by_arn = find != NULL && strcmp(find, "LayerVersion") == 0;
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+    if (ops[i].route == w->route && ops[i].by_arn == by_arn &&
+        strcmp(ops[i].method, r->method) == 0)
+      return &ops[i];
+  return NULL;
+}
+
+int lambda_layers_prepare(http_req *r, err *e)
+{
+  where w = route_of(r);
+  const struct op *op = op_of(r, &w);
+  if (op == NULL)
+    return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, r->path);
+  r->op = op->name;
+  http_req_body_max(r, op->body_max ? op->body_max : SMALL_BODY_MAX);
+  return 0;
+}
+
 int lambda_layers_handle(fn_system *fn, store *st, http_req *r, err *e)
 {
   where w = route_of(r);
-  const char *op = r->op ? r->op : "";
-  if (strcmp(op, "ListLayers") == 0 || strcmp(op, "ListLayerVersions") == 0)
-    return list(fn, r, &w, e);
-  if (strcmp(op, "GetLayerVersion") == 0 || strcmp(op, "GetLayerVersionByArn") == 0)
-    return get(fn, r, &w, e);
-  if (strcmp(op, "PublishLayerVersion") == 0)
-    return publish(fn, st, r, &w, e);
-  if (strcmp(op, "DeleteLayerVersion") == 0)
-    return delete_version(fn, r, &w, e);
-  if (strcmp(op, "AddLayerVersionPermission") == 0)
-    return permission_add(fn, r, &w, e);
-  if (strcmp(op, "GetLayerVersionPolicy") == 0)
-    return policy_get(fn, r, &w, e);
-  if (strcmp(op, "RemoveLayerVersionPermission") == 0)
-    return permission_remove(fn, r, &w, e);
-  return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, r->path);
+  const struct op *op = op_of(r, &w);
+  if (op == NULL)
+    return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, r->path);
+  return op->fn(fn, st, r, &w, e);
 }
 
 const char *lambda_layers_resource(http_req *r)

@@ -11,7 +11,7 @@
  *       reached it (the Host header): http://HOST/_tarn/urls/URL_ID/.
  *   (2) Input is checked before anything changes (gateway_url_*).
  *
- * Start reading at lambda_urls_handle().
+ * Start reading at the ops[] table and lambda_urls_handle().
  */
 #include "api/lambda_urls.h"
 #include "api/lambda_json.h"
@@ -52,32 +52,6 @@ bool lambda_urls_route(const http_req *r)
   return split(r->path, &f, &n, &rest);
 }
 
-int lambda_urls_prepare(http_req *r, const char **function, err *e)
-{
-  const char *f = "";
-  size_t n = 0;
-  const char *rest = "";
-  split(r->path, &f, &n, &rest);
-  *function = arena_strndup(r->arena, f, n);
-  const char *m = r->method;
-  if (strcmp(rest, "/urls") == 0)
-    r->op = strcmp(m, "GET") == 0 ? "ListFunctionUrlConfigs" : NULL;
-  else if (strcmp(m, "POST") == 0)
-    r->op = "CreateFunctionUrlConfig";
-  else if (strcmp(m, "GET") == 0)
-    r->op = "GetFunctionUrlConfig";
-  else if (strcmp(m, "PUT") == 0)
-    r->op = "UpdateFunctionUrlConfig";
-  else if (strcmp(m, "DELETE") == 0)
-    r->op = "DeleteFunctionUrlConfig";
-  else
-    r->op = NULL;
-  if (r->op == NULL)
-    return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", m, r->path);
-  http_req_body_max(r, URL_BODY_MAX);
-  return 0;
-}
-
 /* A stored configuration as the wire shows it (u consumed). */
 static json_t *url_out(http_req *r, json_t *u, bool created)
 {
@@ -98,11 +72,124 @@ static json_t *url_out(http_req *r, json_t *u, bool created)
   return o;
 }
 
+/* ---- operations ---- */
+
+static int url_list(gateway *g, http_req *r, const char *name, const char *qual, err *e)
+{
+  json_t *out = NULL;
+  int rc = gateway_url_list(g, name, &out, e);
+  if (rc != 0)
+    return rc;
+  size_t i;
+  json_t *u;
+  json_array_foreach(out, i, u) json_array_set_new(out, i, url_out(r, json_incref(u), false));
+  lambda_json_send(r, 200, json_pack("{s:o}", "FunctionUrlConfigs", out));
+  return 0;
+}
+
+static int url_delete(gateway *g, http_req *r, const char *name, const char *qual, err *e)
+{
+  int rc = gateway_url_delete(g, name, qual, e);
+  if (rc == 0) {
+    http_resp_status(r, 204);
+    http_resp_header(r, "x-amzn-RequestId", r->request_id);
+  }
+  return rc;
+}
+
+static int url_get(gateway *g, http_req *r, const char *name, const char *qual, err *e)
+{
+  json_t *out = NULL;
+  int rc = gateway_url_get(g, name, qual, &out, e);
+  if (rc == 0)
+    lambda_json_send(r, 200, url_out(r, out, false));
+  return rc;
+}
+
+static int url_create(gateway *g, http_req *r, const char *name, const char *qual, err *e)
+{
+  json_t *in = NULL;
+  json_t *out = NULL;
+  int rc = lambda_json_body(r, &in, e);
+  if (rc != 0)
+    return rc;
+  const char *arn = arena_sprintf(r->arena, "arn:aws:lambda:%s:%s:function:%s%s%s", FN_REGION,
+                                  FN_ACCOUNT_ID, name, qual ? ":" : "", qual ? qual : "");
+  rc = gateway_url_create(g, name, qual, arn, in, &out, e);
+  json_decref(in);
+  if (rc == 0)
+    lambda_json_send(r, 201, url_out(r, out, true));
+  return rc;
+}
+
+static int url_update(gateway *g, http_req *r, const char *name, const char *qual, err *e)
+{
+  json_t *in = NULL;
+  json_t *out = NULL;
+  int rc = lambda_json_body(r, &in, e);
+  if (rc != 0)
+    return rc;
+  rc = gateway_url_update(g, name, qual, in, &out, e);
+  json_decref(in);
+  if (rc == 0)
+    lambda_json_send(r, 200, url_out(r, out, false));
+  return rc;
+}
+
+/* ---- dispatch ---- */
+
+typedef int (*op_fn)(gateway *g, http_req *r, const char *name, const char *qual, err *e);
+
+static const struct op {
+  const char *rest;    /* after functions/F */
+  const char *method;
+  const char *name;
+  op_fn fn;
+} ops[] = {
+  {"/urls", "GET", "ListFunctionUrlConfigs", url_list},
+  {"/url", "POST", "CreateFunctionUrlConfig", url_create},
+  {"/url", "GET", "GetFunctionUrlConfig", url_get},
+  {"/url", "PUT", "UpdateFunctionUrlConfig", url_update},
+  {"/url", "DELETE", "DeleteFunctionUrlConfig", url_delete},
+};
+
+/* r's entry of ops[] (and the function's part of the path), or NULL. */
+static const struct op *op_of(const http_req *r, const char **f, size_t *flen)
+{
+  const char *rest = "";
+  *f = "";
+  *flen = 0;
+  if (!split(r->path, f, flen, &rest))
+    return NULL;
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+    if (strcmp(ops[i].rest, rest) == 0 && strcmp(ops[i].method, r->method) == 0)
+      return &ops[i];
+  return NULL;
+}
+
+int lambda_urls_prepare(http_req *r, const char **function, err *e)
+{
+  const char *f;
+  size_t n;
+  const struct op *op = op_of(r, &f, &n);
+  *function = arena_strndup(r->arena, f, n);
+  if (op == NULL)
+    return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, r->path);
+  r->op = op->name;
+  http_req_body_max(r, URL_BODY_MAX);
+  return 0;
+}
+
 int lambda_urls_handle(fn_system *fn, http_req *r, const char *function, err *e)
 {
   gateway *g = atomic_load(&attached);
   if (g == NULL)
     return err_set(e, ERR_UNAVAILABLE, "function URLs are not running");
+  const char *f;
+  size_t n;
+  const struct op *op = op_of(r, &f, &n);
+  if (op == NULL)
+    return err_set(e, ERR_METHOD_NOT_ALLOWED, "no operation %s %s", r->method, r->path);
   const char *name;
   const char *qual;
   int rc = fn_name_parse(function, http_req_param(r, "Qualifier"), r->arena, &name, &qual, e);
@@ -111,44 +198,7 @@ int lambda_urls_handle(fn_system *fn, http_req *r, const char *function, err *e)
   fn_config cfg;
   if ((rc = fn_function_get(fn, name, qual, r->arena, &cfg, e)) != 0)
     return rc;
-  const char *op = r->op;
-  json_t *out = NULL;
-  if (strcmp(op, "ListFunctionUrlConfigs") == 0) {
-    if ((rc = gateway_url_list(g, name, &out, e)) != 0)
-      return rc;
-    size_t i;
-    json_t *u;
-    json_array_foreach(out, i, u) json_array_set_new(out, i, url_out(r, json_incref(u), false));
-    lambda_json_send(r, 200, json_pack("{s:o}", "FunctionUrlConfigs", out));
-    return 0;
-  }
-  if (strcmp(op, "DeleteFunctionUrlConfig") == 0) {
-    if ((rc = gateway_url_delete(g, name, qual, e)) == 0) {
-      http_resp_status(r, 204);
-      http_resp_header(r, "x-amzn-RequestId", r->request_id);
-    }
-    return rc;
-  }
-  if (strcmp(op, "GetFunctionUrlConfig") == 0) {
-    if ((rc = gateway_url_get(g, name, qual, &out, e)) == 0)
-      lambda_json_send(r, 200, url_out(r, out, false));
-    return rc;
-  }
-  json_t *in = NULL;
-  if ((rc = lambda_json_body(r, &in, e)) != 0)
-    return rc;
-  bool create = strcmp(op, "CreateFunctionUrlConfig") == 0;
-  if (create) {
-    const char *arn = arena_sprintf(r->arena, "arn:aws:lambda:%s:%s:function:%s%s%s", FN_REGION,
-                                    FN_ACCOUNT_ID, name, qual ? ":" : "", qual ? qual : "");
-    rc = gateway_url_create(g, name, qual, arn, in, &out, e);
-  } else {
-    rc = gateway_url_update(g, name, qual, in, &out, e);
-  }
-  json_decref(in);
-  if (rc == 0)
-    lambda_json_send(r, create ? 201 : 200, url_out(r, out, create));
-  return rc;
+  return op->fn(g, r, name, qual, e);
 }
 
 void lambda_urls_function_deleted(const char *function)

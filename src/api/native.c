@@ -12,7 +12,7 @@
  *       already answer /_tarn/metrics: the pointer is atomic, and metrics
  *       leave out the HTTP part until it is set.
  *
- * Start reading at native_handle().
+ * Start reading at endpoints[] and native_prepare().
  */
 #include "api/native.h"
 
@@ -39,51 +39,36 @@ typedef struct native {
   size_t nproviders;
 } native;
 
-static int native_prepare(void *ctx, http_req *r, err *e)
+/* ---- endpoints ---- */
+
+static int sql_prepare(native *n, http_req *r, err *e)
 {
-  native *n = ctx;
-  int rc;
-  if (strcmp(r->raw_path, "/_tarn/sql") == 0) {
-    r->op = "Sql";
-    if ((rc = api_authorize(r, "tarn:RunSql", "*", e)) != 0)
-      return rc;
-    return native_sql_prepare(n->sql, r, e);
-  }
-  if (strcmp(r->raw_path, "/_tarn/events") == 0) {
-    r->op = "Events";
-    if ((rc = api_authorize(r, "tarn:ReadEvents", "*", e)) != 0)
-      return rc;
-    return native_events_prepare(r, e);
-  }
-  if (strcmp(r->raw_path, "/_tarn/health") == 0) {
-    r->op = "Health";
-  } else if (strcmp(r->raw_path, "/_tarn/metrics") == 0) {
-    r->op = "Metrics";
-    if ((rc = api_authorize(r, "tarn:ReadMetrics", "*", e)) != 0)
-      return rc;
-  } else
-    return err_set(e, ERR_NOT_FOUND, "no endpoint '%s'", r->raw_path);
-  if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
-    return err_set(e, ERR_METHOD_NOT_ALLOWED, "'%s' answers GET only", r->raw_path);
-  return 0;
+  return native_sql_prepare(n->sql, r, e);
 }
 
-static void native_handle(void *ctx, http_req *r)
+static void sql_handle(native *n, http_req *r)
 {
-  native *n = ctx;
-  if (strcmp(r->op, "Sql") == 0) {
-    native_sql_handle(n->sql, r);
-    return;
-  }
-  if (strcmp(r->op, "Events") == 0) {
-    native_events_handle(r);
-    return;
-  }
-  if (strcmp(r->op, "Health") == 0) {
-    http_resp_header(r, "Content-Type", "application/json");
-    buf_printf(&r->resp_body, "{\"status\":\"ok\",\"version\":\"%s\"}\n", n->version);
-    return;
-  }
+  native_sql_handle(n->sql, r);
+}
+
+static int events_prepare(native *n, http_req *r, err *e)
+{
+  return native_events_prepare(r, e);
+}
+
+static void events_handle(native *n, http_req *r)
+{
+  native_events_handle(r);
+}
+
+static void health_handle(native *n, http_req *r)
+{
+  http_resp_header(r, "Content-Type", "application/json");
+  buf_printf(&r->resp_body, "{\"status\":\"ok\",\"version\":\"%s\"}\n", n->version);
+}
+
+static void metrics_handle(native *n, http_req *r)
+{
   http_resp_header(r, "Content-Type", "text/plain; version=0.0.4");
   http_server *srv = atomic_load(&n->srv);
   if (srv != NULL)
@@ -108,6 +93,53 @@ static void native_handle(void *ctx, http_req *r)
              (unsigned long long)s.commits, (unsigned long long)s.swept_blobs);
   for (size_t i = 0; i < n->nproviders; i++)
     n->providers[i].write(n->providers[i].ctx, &r->resp_body);
+}
+
+/* ---- dispatch ---- */
+
+static const struct endpoint {
+  const char *path;
+  const char *op;       /* r->op */
+  const char *action;   /* the IAM action asked for; NULL: none (health) */
+  int (*prepare)(native *n, http_req *r, err *e);  /* NULL: GET (or HEAD) only */
+  void (*handle)(native *n, http_req *r);
+} endpoints[] = {
+  {"/_tarn/sql", "Sql", "tarn:RunSql", sql_prepare, sql_handle},
+  {"/_tarn/events", "Events", "tarn:ReadEvents", events_prepare, events_handle},
+  {"/_tarn/health", "Health", NULL, NULL, health_handle},
+  {"/_tarn/metrics", "Metrics", "tarn:ReadMetrics", NULL, metrics_handle},
+};
+
+static const struct endpoint *endpoint_of(const http_req *r)
+{
+  for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++)
+    if (strcmp(r->raw_path, endpoints[i].path) == 0)
+      return &endpoints[i];
+  return NULL;
+}
+
+static int native_prepare(void *ctx, http_req *r, err *e)
+{
+  native *n = ctx;
+  const struct endpoint *ep = endpoint_of(r);
+  if (ep == NULL)
+    return err_set(e, ERR_NOT_FOUND, "no endpoint '%s'", r->raw_path);
+  r->op = ep->op;
+  int rc = ep->action != NULL ? api_authorize(r, ep->action, "*", e) : 0;
+  if (rc != 0)
+    return rc;
+  if (ep->prepare != NULL)
+    return ep->prepare(n, r, e);
+  if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
+    return err_set(e, ERR_METHOD_NOT_ALLOWED, "'%s' answers GET only", r->raw_path);
+  return 0;
+}
+
+static void native_handle(void *ctx, http_req *r)
+{
+  const struct endpoint *ep = endpoint_of(r);
+  if (ep != NULL)
+    ep->handle(ctx, r);
 }
 
 static void native_cleanup(void *ctx, http_req *r)

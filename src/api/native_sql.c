@@ -597,9 +597,9 @@ void native_sql_handle(native_sql *n, http_req *r)
   j->st = n->st;
   j->text = xstrndup(r->body.data, r->body.len);
   snprintf(j->request_id, sizeof j->request_id, "%s", r->request_id);
-  j->principal = r->authenticated ? strdup(r->auth.access_key) : NULL;
+  j->principal = r->authenticated ? xstrdup(r->auth.access_key) : NULL;
   const char *db = http_req_param(r, "database");
-  j->database = db != NULL && db[0] != 0 ? strdup(db) : NULL;
+  j->database = db != NULL && db[0] != 0 ? xstrdup(db) : NULL;
   j->format = format;
   buf_init(&j->line, 64u << 20);
   j->refs = 2; /* the thread's and the request's */

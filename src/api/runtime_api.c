@@ -16,7 +16,7 @@
  *       its invocation at once.
  *   (2) Errors are the Runtime API's JSON: {"errorMessage","errorType"}.
  *
- * Start reading at rt_prepare().
+ * Start reading at the ops[] table and rt_prepare().
  */
 #include "api/runtime_api.h"
 
@@ -50,52 +50,6 @@ static void answer_json(http_req *r, int status, const char *type, const char *m
   buf_printf(&r->resp_body, ",\"errorType\":\"%s\"}", type);
 }
 
-static int rt_prepare(void *ctx, http_req *r, err *e)
-{
-  rt_call *c = arena_alloc(r->arena, sizeof *c);
-  memset(c, 0, sizeof *c);
-  r->svc = c;
-  const char *p = r->path;
-  if (!str_starts(p, PREFIX))
-    return err_set(e, ERR_NOT_FOUND, "no such path '%s'", p);
-  p += strlen(PREFIX);
-  if (strcmp(p, "invocation/next") == 0) {
-    c->op = RT_NEXT;
-    r->op = "RuntimeNext";
-    if (strcmp(r->method, "GET") != 0)
-      return err_set(e, ERR_METHOD_NOT_ALLOWED, "invocation/next answers GET");
-    return 0;
-  }
-  if (strcmp(r->method, "POST") != 0)
-    return err_set(e, ERR_METHOD_NOT_ALLOWED, "'%s' answers POST", r->path);
-  if (strcmp(p, "init/error") == 0) {
-    c->op = RT_INIT_ERROR;
-    r->op = "RuntimeInitError";
-    http_req_body_max(r, ERROR_BODY_MAX);
-    return 0;
-  }
-  if (str_starts(p, "invocation/")) {
-    p += strlen("invocation/");
-    const char *slash = strchr(p, '/');
-    if (slash != NULL && slash > p && slash - p < REQUEST_ID_MAX) {
-      c->id = arena_strndup(r->arena, p, (size_t)(slash - p));
-      if (strcmp(slash, "/response") == 0) {
-        c->op = RT_RESPONSE;
-        r->op = "RuntimeResponse";
-        http_req_body_max(r, FN_RESPONSE_MAX);
-        return 0;
-      }
-      if (strcmp(slash, "/error") == 0) {
-        c->op = RT_ERROR;
-        r->op = "RuntimeError";
-        http_req_body_max(r, ERROR_BODY_MAX);
-        return 0;
-      }
-    }
-  }
-  return err_set(e, ERR_NOT_FOUND, "no such path '%s'", r->path);
-}
-
 /* The Runtime API's answers to the scheduler's refusals. */
 static void answer_error(http_req *r, const err *e)
 {
@@ -112,14 +66,12 @@ static void answer_error(http_req *r, const err *e)
   }
 }
 
-static void rt_next(fn_system *fn, http_req *r)
+static int rt_next(fn_system *fn, http_req *r, rt_call *c, err *e)
 {
   fn_runtime_work w;
-  err e;
-  if (fn_runtime_next(fn, r->peer_pid, r->arena, &w, &r->resp_body, &e) != 0) {
-    answer_error(r, &e);
-    return;
-  }
+  int rc = fn_runtime_next(fn, r->peer_pid, r->arena, &w, &r->resp_body, e);
+  if (rc != 0)
+    return rc;
   http_resp_header(r, "Lambda-Runtime-Aws-Request-Id", w.request_id);
   http_resp_headerf(r, "Lambda-Runtime-Deadline-Ms", "%lld", (long long)w.deadline_ms);
   http_resp_header(r, "Lambda-Runtime-Invoked-Function-Arn", w.invoked_arn);
@@ -127,31 +79,101 @@ static void rt_next(fn_system *fn, http_req *r)
   if (w.client_context != NULL)
     http_resp_header(r, "Lambda-Runtime-Client-Context", w.client_context);
   http_resp_header(r, "Content-Type", "application/json");
+  return 0;
+}
+
+/* invocation/{id}/response and invocation/{id}/error */
+static int rt_result(fn_system *fn, http_req *r, rt_call *c, err *e)
+{
+  const char *type = http_req_header(r, "lambda-runtime-function-error-type");
+  int rc = fn_runtime_result(fn, r->peer_pid, c->id, c->op == RT_ERROR, type, &r->body, e);
+  if (rc == 0)
+    answer_json(r, 202, NULL, "OK");
+  return rc;
+}
+
+static int rt_init_error(fn_system *fn, http_req *r, rt_call *c, err *e)
+{
+  const char *type = http_req_header(r, "lambda-runtime-function-error-type");
+  int rc = fn_runtime_init_error(fn, r->peer_pid, type, r->body.data, r->body.len, e);
+  if (rc == 0)
+    answer_json(r, 202, NULL, "OK");
+  return rc;
+}
+
+/* ---- dispatch ---- */
+
+typedef int (*rt_fn)(fn_system *fn, http_req *r, rt_call *c, err *e);
+
+/* In the order of enum rt_op: ops[op - 1] is op's entry. */
+static const struct rt_op_def {
+  enum rt_op op;
+  const char *method;
+  const char *name;
+  size_t body_max;   /* 0: the server's default */
+  rt_fn fn;
+} ops[] = {
+  {RT_NEXT, "GET", "RuntimeNext", 0, rt_next},
+  {RT_RESPONSE, "POST", "RuntimeResponse", FN_RESPONSE_MAX, rt_result},
+  {RT_ERROR, "POST", "RuntimeError", ERROR_BODY_MAX, rt_result},
+  {RT_INIT_ERROR, "POST", "RuntimeInitError", ERROR_BODY_MAX, rt_init_error},
+};
+
+/* The operation of r's path (and the invocation's id), or 0. */
+static enum rt_op path_op(http_req *r, const char **id)
+{
+  const char *p = r->path;
+  *id = NULL;
+  if (!str_starts(p, PREFIX))
+    return 0;
+  p += strlen(PREFIX);
+  if (strcmp(p, "invocation/next") == 0)
+    return RT_NEXT;
+  if (strcmp(p, "init/error") == 0)
+    return RT_INIT_ERROR;
+  if (!str_starts(p, "invocation/"))
+    return 0;
+  p += strlen("invocation/");
+  const char *slash = strchr(p, '/');
+  if (slash == NULL || slash == p || slash - p >= REQUEST_ID_MAX)
+    return 0;
+  enum rt_op op = strcmp(slash, "/response") == 0 ? RT_RESPONSE
+                  : strcmp(slash, "/error") == 0  ? RT_ERROR
+                                                  : 0;
+  if (op != 0)
+    *id = arena_strndup(r->arena, p, (size_t)(slash - p));
+  return op;
+}
+
+static int rt_prepare(void *ctx, http_req *r, err *e)
+{
+  rt_call *c = arena_alloc(r->arena, sizeof *c);
+  memset(c, 0, sizeof *c);
+  r->svc = c;
+  if (!str_starts(r->path, PREFIX))
+    return err_set(e, ERR_NOT_FOUND, "no such path '%s'", r->path);
+  enum rt_op op = path_op(r, &c->id);
+  if (op != RT_NEXT && strcmp(r->method, "POST") != 0)
+    return err_set(e, ERR_METHOD_NOT_ALLOWED, "'%s' answers POST", r->path);
+  if (op == 0)
+    return err_set(e, ERR_NOT_FOUND, "no such path '%s'", r->path);
+  const struct rt_op_def *d = &ops[op - 1];
+  c->op = op;
+  r->op = d->name;
+  if (strcmp(r->method, d->method) != 0)
+    return err_set(e, ERR_METHOD_NOT_ALLOWED, "invocation/next answers GET");
+  if (d->body_max)
+    http_req_body_max(r, d->body_max);
+  return 0;
 }
 
 static void rt_handle(void *ctx, http_req *r)
 {
-  fn_system *fn = ctx;
   rt_call *c = r->svc;
-  const char *type = http_req_header(r, "lambda-runtime-function-error-type");
   err e;
-  int rc = 0;
-  switch (c->op) {
-  case RT_NEXT:
-    rt_next(fn, r);
-    return;
-  case RT_RESPONSE:
-  case RT_ERROR:
-    rc = fn_runtime_result(fn, r->peer_pid, c->id, c->op == RT_ERROR, type, &r->body, &e);
-    break;
-  case RT_INIT_ERROR:
-    rc = fn_runtime_init_error(fn, r->peer_pid, type, r->body.data, r->body.len, &e);
-    break;
-  }
+  int rc = ops[c->op - 1].fn(ctx, r, c, &e);
   if (rc != 0)
     answer_error(r, &e);
-  else
-    answer_json(r, 202, NULL, "OK");
 }
 
 static void rt_error(void *ctx, http_req *r, const err *e)

@@ -67,6 +67,7 @@
 #include "api/s3control.h"
 #include "aws/errors.h"
 #include "base/hash.h"
+#include "base/mem.h"
 #include "base/xml.h"
 
 #include <stdarg.h>
@@ -595,11 +596,7 @@ static void s3_cleanup(void *ctx, http_req *req)
 
 http_service *s3_service_new(store *st)
 {
-  s3_svc *s = calloc(1, sizeof *s);
-  if (s == NULL) {
-    fputs("tarn: out of memory\n", stderr);
-    abort();
-  }
+  s3_svc *s = xcalloc(1, sizeof *s);
   s->st = st;
   s->select = s3_select_pool_new();
   s->base.name = "s3";

@@ -16,8 +16,9 @@
  *       the request's arena, copied into the response body.
  *   (5) ?partNumber=n answers the bytes of part n (206, Content-Range,
  *       x-amz-mp-parts-count) from the part sizes the store recorded at
- *       complete; a non-multipart object is one part. No such part is 416
- *       InvalidPartNumber.
+ *       complete; a non-multipart object is one part. No such part of a
+ *       multipart object is 416 InvalidPartNumber; a part past 1 of a
+ *       non-multipart object is 400 InvalidPart.
  *
  * Start reading at s3_put_object_prepare() and s3_send_object().
  */
@@ -248,6 +249,12 @@ int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key
   int ranged = 0;
   if (part != 0) {
     ranged = part_span(&o, part, &first, &len);
+    if (ranged < 0 && o.nparts == 0) {
+      if (fd >= 0)
+        close(fd);
+      return err_set(e, ERR_INVALID_PART, "the object was not uploaded in parts: "
+                     "part %d does not exist", part);
+    }
     if (ranged < 0) {
       if (fd >= 0)
         close(fd);

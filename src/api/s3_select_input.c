@@ -375,7 +375,8 @@ int s3_select_json_lines(const char *p, size_t n, sel_writer *w, sel_err *se)
     }
   }
 #undef EMIT
-  sel_writer_put(w, chunk, cl);
+  if (cl > 0)
+    sel_writer_put(w, chunk, cl);
   if (in_str || depth != 0)
     return s3_select_fail(se, "JSONParsingError", "the JSON document ends inside a value");
   return w->rc != 0 ? s3_select_fail(se, "InternalError", "cannot hold the object's records") : 0;

@@ -314,107 +314,135 @@ static int body_json(http_req *req, const char *root, json_t **out, err *e)
   return 0;
 }
 
-static int do_op(ctl *s, http_req *req, call *c, const char **exc, err *e)
+/* ---- operations ---- */
+
+static int op_create(ctl *s, http_req *req, call *c, const char **exc, err *e)
 {
   json_t *in = NULL, *out = NULL;
-  int rc = 0;
-  switch (c->op) {
-  case OP_CREATE:
-    rc = body_json(req, "CreateJobRequest", &in, e);
-    if (rc == 0) /* the job acts as its role: the caller must be allowed to pass it */
-      rc = api_authorize_pass_role(req, json_string_value(json_object_get(in, "RoleArn")), e);
-    if (rc == 0)
-      rc = batch_job_create(s->b, c->account, in, &out, e);
-    if (rc == 0)
-      answer(req, "CreateJobResult", out);
-    break;
-  case OP_DESCRIBE:
-    rc = batch_job_get(s->b, c->account, c->job, &out, e);
-    if (rc == 0)
-      answer(req, "DescribeJobResult", json_pack("{s:o}", "Job", out));
-    break;
-  case OP_LIST: {
-    long max = BATCH_MAX_LIST;
-    const char *mr = http_req_param(req, "maxResults");
-    if (mr != NULL) {
-      char *end;
-      max = strtol(mr, &end, 10);
-      if (end == mr || *end != '\0' || max < 0 || max > BATCH_MAX_LIST)
-        return err_set(e, ERR_INVALID, "maxResults must be between 0 and %d", BATCH_MAX_LIST);
-    }
-    if (max == 0)
-      max = BATCH_MAX_LIST;
-    json_t *statuses = json_array();
-    for (size_t i = 0; i < req->nquery; i++)
-      if (strcmp(req->query[i].name, "jobStatuses") == 0)
-        json_array_append_new(statuses, json_string(req->query[i].value));
-    const char *token = http_req_param(req, "nextToken");
-    if (token != NULL && (strlen(token) != 36 || strspn(token, "0123456789abcdef-") != 36)) {
-      json_decref(statuses);
-      *exc = "InvalidNextTokenException";
-      return err_set(e, ERR_INVALID, "the nextToken is not one ListJobs gave");
-    }
-    json_t *items;
-    char *next = NULL;
-    rc = batch_job_list(s->b, c->account, statuses, token, (size_t)max, &items, &next, e);
-    json_decref(statuses);
-    if (rc == 0) {
-      json_t *o = json_object();
-      if (next != NULL)
-        json_object_set_new(o, "NextToken", json_string(next));
-      json_object_set_new(o, "Jobs", items);
-      answer(req, "ListJobsResult", o);
-    }
-    free(next);
-    break;
-  }
-  case OP_PRIORITY: {
-    const char *p = http_req_param(req, "priority");
-    char *end = NULL;
-    long long v = p != NULL ? strtoll(p, &end, 10) : -1;
-    if (p == NULL || end == p || *end != '\0')
-      return err_set(e, ERR_INVALID, "the priority parameter must be an integer");
-    rc = batch_job_priority(s->b, c->account, c->job, v, e);
-    if (rc == 0)
-      answer(req, "UpdateJobPriorityResult",
-             json_pack("{s:s, s:I}", "JobId", c->job, "Priority", (json_int_t)v));
-    break;
-  }
-  case OP_STATUS:
-    rc = batch_job_status(s->b, c->account, c->job, http_req_param(req, "requestedJobStatus"),
-                          http_req_param(req, "statusUpdateReason"), &out, e);
-    if (rc == 0)
-      answer(req, "UpdateJobStatusResult", out);
-    break;
-  case OP_TAGS_GET:
-    rc = batch_job_tags_get(s->b, c->account, c->job, &out, e);
-    if (rc == 0)
-      answer(req, "GetJobTaggingResult", json_pack("{s:o}", "Tags", out));
-    break;
-  case OP_TAGS_PUT:
-    rc = body_json(req, "PutJobTaggingRequest", &in, e);
-    if (rc == 0) {
-      json_t *tags = json_object_get(in, "Tags");
-      if (!json_is_array(tags))
-        rc = err_set(e, ERR_INVALID, "PutJobTagging needs Tags");
-      else
-        rc = batch_job_tags_set(s->b, c->account, c->job, tags, e);
-    }
-    if (rc == 0)
-      answer(req, "PutJobTaggingResult", NULL);
-    break;
-  case OP_TAGS_DELETE: {
-    json_t *none = json_array();
-    rc = batch_job_tags_set(s->b, c->account, c->job, none, e);
-    json_decref(none);
-    if (rc == 0)
-      answer(req, "DeleteJobTaggingResult", NULL);
-    break;
-  }
-  }
+  int rc = body_json(req, "CreateJobRequest", &in, e);
+  if (rc == 0) /* the job acts as its role: the caller must be allowed to pass it */
+    rc = api_authorize_pass_role(req, json_string_value(json_object_get(in, "RoleArn")), e);
+  if (rc == 0)
+    rc = batch_job_create(s->b, c->account, in, &out, e);
+  if (rc == 0)
+    answer(req, "CreateJobResult", out);
   json_decref(in);
   return rc;
 }
+
+static int op_describe(ctl *s, http_req *req, call *c, const char **exc, err *e)
+{
+  json_t *out = NULL;
+  int rc = batch_job_get(s->b, c->account, c->job, &out, e);
+  if (rc == 0)
+    answer(req, "DescribeJobResult", json_pack("{s:o}", "Job", out));
+  return rc;
+}
+
+static int op_list(ctl *s, http_req *req, call *c, const char **exc, err *e)
+{
+  long max = BATCH_MAX_LIST;
+  const char *mr = http_req_param(req, "maxResults");
+  if (mr != NULL) {
+    char *end;
+    max = strtol(mr, &end, 10);
+    if (end == mr || *end != '\0' || max < 0 || max > BATCH_MAX_LIST)
+      return err_set(e, ERR_INVALID, "maxResults must be between 0 and %d", BATCH_MAX_LIST);
+  }
+  if (max == 0)
+    max = BATCH_MAX_LIST;
+  json_t *statuses = json_array();
+  for (size_t i = 0; i < req->nquery; i++)
+    if (strcmp(req->query[i].name, "jobStatuses") == 0)
+      json_array_append_new(statuses, json_string(req->query[i].value));
+  const char *token = http_req_param(req, "nextToken");
+  if (token != NULL && (strlen(token) != 36 || strspn(token, "0123456789abcdef-") != 36)) {
+    json_decref(statuses);
+    *exc = "InvalidNextTokenException";
+    return err_set(e, ERR_INVALID, "the nextToken is not one ListJobs gave");
+  }
+  json_t *items;
+  char *next = NULL;
+  int rc = batch_job_list(s->b, c->account, statuses, token, (size_t)max, &items, &next, e);
+  json_decref(statuses);
+  if (rc == 0) {
+    json_t *o = json_object();
+    if (next != NULL)
+      json_object_set_new(o, "NextToken", json_string(next));
+    json_object_set_new(o, "Jobs", items);
+    answer(req, "ListJobsResult", o);
+  }
+  free(next);
+  return rc;
+}
+
+static int op_priority(ctl *s, http_req *req, call *c, const char **exc, err *e)
+{
+  const char *p = http_req_param(req, "priority");
+  char *end = NULL;
+  long long v = p != NULL ? strtoll(p, &end, 10) : -1;
+  if (p == NULL || end == p || *end != '\0')
+    return err_set(e, ERR_INVALID, "the priority parameter must be an integer");
+  int rc = batch_job_priority(s->b, c->account, c->job, v, e);
+  if (rc == 0)
+    answer(req, "UpdateJobPriorityResult",
+           json_pack("{s:s, s:I}", "JobId", c->job, "Priority", (json_int_t)v));
+  return rc;
+}
+
+static int op_status(ctl *s, http_req *req, call *c, const char **exc, err *e)
+{
+  json_t *out = NULL;
+  int rc = batch_job_status(s->b, c->account, c->job, http_req_param(req, "requestedJobStatus"),
+                            http_req_param(req, "statusUpdateReason"), &out, e);
+  if (rc == 0)
+    answer(req, "UpdateJobStatusResult", out);
+  return rc;
+}
+
+static int op_tags_get(ctl *s, http_req *req, call *c, const char **exc, err *e)
+{
+  json_t *out = NULL;
+  int rc = batch_job_tags_get(s->b, c->account, c->job, &out, e);
+  if (rc == 0)
+    answer(req, "GetJobTaggingResult", json_pack("{s:o}", "Tags", out));
+  return rc;
+}
+
+static int op_tags_put(ctl *s, http_req *req, call *c, const char **exc, err *e)
+{
+  json_t *in = NULL;
+  int rc = body_json(req, "PutJobTaggingRequest", &in, e);
+  if (rc == 0) {
+    json_t *tags = json_object_get(in, "Tags");
+    if (!json_is_array(tags))
+      rc = err_set(e, ERR_INVALID, "PutJobTagging needs Tags");
+    else
+      rc = batch_job_tags_set(s->b, c->account, c->job, tags, e);
+  }
+  if (rc == 0)
+    answer(req, "PutJobTaggingResult", NULL);
+  json_decref(in);
+  return rc;
+}
+
+static int op_tags_delete(ctl *s, http_req *req, call *c, const char **exc, err *e)
+{
+  json_t *none = json_array();
+  int rc = batch_job_tags_set(s->b, c->account, c->job, none, e);
+  json_decref(none);
+  if (rc == 0)
+    answer(req, "DeleteJobTaggingResult", NULL);
+  return rc;
+}
+
+/* What each operation does, in the order of enum op_id. */
+typedef int (*op_fn)(ctl *s, http_req *req, call *c, const char **exc, err *e);
+static const op_fn op_fns[] = {
+    [OP_CREATE] = op_create,       [OP_LIST] = op_list,         [OP_DESCRIBE] = op_describe,
+    [OP_PRIORITY] = op_priority,   [OP_STATUS] = op_status,     [OP_TAGS_GET] = op_tags_get,
+    [OP_TAGS_PUT] = op_tags_put,   [OP_TAGS_DELETE] = op_tags_delete,
+};
 
 static void ctl_handle(void *ctx, http_req *req)
 {
@@ -423,7 +451,7 @@ static void ctl_handle(void *ctx, http_req *req)
   err e;
   err_clear(&e);
   const char *exc = NULL;
-  int rc = do_op(s, req, c, &exc, &e);
+  int rc = op_fns[c->op](s, req, c, &exc, &e);
   if (rc != 0) {
     if (e.code == 0)
       err_set(&e, rc, "%s failed", req->op);

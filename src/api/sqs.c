@@ -642,7 +642,7 @@ static int op_list_queues(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t *
 
 static int op_delete_queue(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **out, err *e)
 {
-  const char *ref;
+  const char *ref = NULL;
   int rc = queue_of(r, in, &ref, e);
   if (rc == 0)
     rc = queue_delete(s->q, ref, e);
@@ -651,7 +651,7 @@ static int op_delete_queue(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t 
 
 static int op_purge_queue(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **out, err *e)
 {
-  const char *ref;
+  const char *ref = NULL;
   int rc = queue_of(r, in, &ref, e);
   if (rc == 0)
     rc = queue_purge(s->q, ref, e);
@@ -676,7 +676,7 @@ static bool in_list(const char *const *list, size_t n, const char *s)
 
 static int op_get_attrs(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **out, err *e)
 {
-  const char *ref;
+  const char *ref = NULL;
   int rc = queue_of(r, in, &ref, e);
   const char **names = NULL;
   size_t nnames = 0;
@@ -707,7 +707,7 @@ static int op_get_attrs(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **o
 
 static int op_set_attrs(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **out, err *e)
 {
-  const char *ref;
+  const char *ref = NULL;
   int rc = queue_of(r, in, &ref, e);
   str_pair *attrs;
   size_t n;
@@ -720,7 +720,7 @@ static int op_set_attrs(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **o
 
 static int op_dlq_sources(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **out, err *e)
 {
-  const char *ref;
+  const char *ref = NULL;
   int rc = queue_of(r, in, &ref, e);
   const char **names;
   size_t n;
@@ -737,7 +737,7 @@ static int op_dlq_sources(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t *
 
 static int op_tag(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **out, err *e)
 {
-  const char *ref;
+  const char *ref = NULL;
   int rc = queue_of(r, in, &ref, e);
   str_pair *tags;
   size_t n;
@@ -750,7 +750,7 @@ static int op_tag(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **out, er
 
 static int op_untag(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **out, err *e)
 {
-  const char *ref;
+  const char *ref = NULL;
   int rc = queue_of(r, in, &ref, e);
   const char **keys;
   size_t n;
@@ -763,7 +763,7 @@ static int op_untag(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **out, 
 
 static int op_list_tags(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **out, err *e)
 {
-  const char *ref;
+  const char *ref = NULL;
   int rc = queue_of(r, in, &ref, e);
   str_pair *tags;
   size_t n;
@@ -798,7 +798,7 @@ static json_t *sent_json(const queue_sent *m)
 
 static int op_send(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **out, err *e)
 {
-  const char *ref;
+  const char *ref = NULL;
   int rc = queue_of(r, in, &ref, e);
   queue_send m;
   if (rc == 0)
@@ -813,7 +813,7 @@ static int op_send(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **out, e
 
 static int op_send_batch(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **out, err *e)
 {
-  const char *ref;
+  const char *ref = NULL;
   json_t *entries = NULL;
   int rc = queue_of(r, in, &ref, e);
   if (rc == 0)
@@ -993,7 +993,7 @@ static void poll_done(void *ctx, int rc, queue_message *msgs, size_t n, const er
 
 static int op_receive(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **out, err *e)
 {
-  const char *ref;
+  const char *ref = NULL;
   int rc = queue_of(r, in, &ref, e);
   if (rc != 0)
     return rc;
@@ -1046,7 +1046,7 @@ static int op_receive(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **out
 static int op_delete_message(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **out,
                              err *e)
 {
-  const char *ref;
+  const char *ref = NULL;
   int rc = queue_of(r, in, &ref, e);
   if (rc != 0)
     return rc;
@@ -1059,7 +1059,7 @@ static int op_delete_message(sqs *s, http_req *r, sqs_call *c, json_t *in, json_
 
 static int op_visibility(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **out, err *e)
 {
-  const char *ref;
+  const char *ref = NULL;
   int rc = queue_of(r, in, &ref, e);
   if (rc != 0)
     return rc;
@@ -1080,7 +1080,7 @@ static int op_visibility(sqs *s, http_req *r, sqs_call *c, json_t *in, json_t **
 static int handles_batch(sqs *s, http_req *r, json_t *in, bool visibility, json_t **out,
                          err *e)
 {
-  const char *ref;
+  const char *ref = NULL;
   json_t *entries = NULL;
   int rc = queue_of(r, in, &ref, e);
   if (rc == 0)

@@ -225,7 +225,7 @@ static void res_set(result *r, bool ok, const char *code, int http, const char *
   va_list ap;
   va_start(ap, fmt);
   if (vasprintf(&r->msg, fmt, ap) < 0)
-    abort();
+    mem_out_of_memory();
   va_end(ap);
 }
 

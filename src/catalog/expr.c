@@ -561,7 +561,7 @@ int catalog__pattern_compile(const char *text, catalog_pattern **out, err *e)
   p->md = pcre2_match_data_create_from_pattern(code, NULL);
   p->mctx = pcre2_match_context_create(NULL);
   if (p->md == NULL || p->mctx == NULL)
-    abort(); /* out of memory on a small allocation */
+    mem_out_of_memory();
   pcre2_set_match_limit(p->mctx, MATCH_LIMIT);
   pcre2_set_depth_limit(p->mctx, MATCH_LIMIT);
   *out = p;

@@ -267,16 +267,17 @@ static int cmd_exec(ctx *c, int argc, char **argv)
 {
   if (argc < 2)
     return cli_usage_error("flow", usage, "%s wants EXECUTION_ARN", argv[0]);
-  const char *op = strcmp(argv[0], "status") == 0 ? "DescribeExecution"
-                   : strcmp(argv[0], "stop") == 0 ? "StopExecution"
-                                                  : "GetExecutionHistory";
+  bool status = strcmp(argv[0], "status") == 0;
+  bool stop = !status && strcmp(argv[0], "stop") == 0;
+  bool history = !status && !stop;
+  const char *op = status ? "DescribeExecution" : stop ? "StopExecution" : "GetExecutionHistory";
   json_t *in = json_pack("{s:s}", "executionArn", argv[1]);
-  if (strcmp(op, "GetExecutionHistory") == 0)
+  if (history)
     json_object_set_new(in, "maxResults", json_integer(1000));
   json_t *r = call(c, op, in);
   if (r == NULL)
     return c->rc;
-  if (strcmp(op, "GetExecutionHistory") == 0) {
+  if (history) {
     size_t i;
     json_t *ev;
     json_array_foreach(json_object_get(r, "events"), i, ev) {
@@ -292,7 +293,7 @@ static int cmd_exec(ctx *c, int argc, char **argv)
       printf("%lld\t%s\t%s\n", (long long)json_integer_value(json_object_get(ev, "id")),
              json_string_value(json_object_get(ev, "type")), detail);
     }
-  } else if (strcmp(op, "DescribeExecution") == 0) {
+  } else if (status) {
     print_json(r);
   }
   json_decref(r);

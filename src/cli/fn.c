@@ -344,10 +344,8 @@ static int deploy_parse(int argc, char **argv, deploy_args *d)
         return cli_usage_error(WHO, usage_text, "--env takes KEY=VALUE, not '%s'", v);
       if (d->env == NULL)
         d->env = json_object();
-      char *key = strndup(v, (size_t)(eq - v));
+      char *key = xstrndup(v, (size_t)(eq - v));
       json_t *val = json_string(eq + 1);
-      if (key == NULL)
-        abort();
       int rc = val != NULL ? json_object_set_new(d->env, key, val) : -1;
       free(key);
       if (rc != 0)

@@ -121,13 +121,13 @@ static char *cell_text(json_t *v)
 {
   char *s;
   if (json_is_null(v))
-    s = strdup("NULL");
+    s = xstrdup("NULL");
   else if (json_is_string(v))
-    s = strdup(json_string_value(v));
+    s = xstrdup(json_string_value(v));
   else
     s = json_dumps(v, JSON_ENCODE_ANY);
   if (s == NULL)
-    abort();
+    mem_out_of_memory();
   for (char *p = s; *p; p++)
     if (*p == '\n' || *p == '\r' || *p == '\t')
       *p = ' ';

@@ -223,7 +223,7 @@ static int s_tail(ctx *c)
                                 "ShardIteratorType", c->from_start ? "TRIM_HORIZON" : "LATEST"),
                       &rc);
     if (it != NULL)
-      its[i] = strdup(json_string_value(json_object_get(it, "ShardIterator")));
+      its[i] = xstrdup(json_string_value(json_object_get(it, "ShardIterator")));
     json_decref(it);
   }
   json_decref(r);
@@ -254,7 +254,7 @@ static int s_tail(ctx *c)
       fflush(stdout);
       free(its[i]);
       const char *next = json_string_value(json_object_get(g, "NextShardIterator"));
-      its[i] = next != NULL ? strdup(next) : NULL;
+      its[i] = next != NULL ? xstrdup(next) : NULL;
       open = open || its[i] != NULL;
       json_decref(g);
     }

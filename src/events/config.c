@@ -14,6 +14,8 @@
  */
 #include "events/internal.h"
 
+#include "base/mem.h"
+
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,7 +170,7 @@ char *events_config_to_json(const events_config *c, arena *a)
   char *text = json_dumps(root, JSON_COMPACT);
   json_decref(root);
   if (text == NULL)
-    abort();
+    mem_out_of_memory();
   char *out = arena_strdup(a, text);
   free(text);
   return out;

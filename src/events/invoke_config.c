@@ -23,6 +23,8 @@
  */
 #include "events/internal.h"
 
+#include "base/mem.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,7 +154,7 @@ int events_invoke_config_put(events_system *ev, const char *function, const char
   char *text = json_dumps(o, JSON_COMPACT);
   json_decref(o);
   if (text == NULL)
-    abort();
+    mem_out_of_memory();
   rc = events__meta_write(ev, key, text, e);
   free(text);
   if (rc != 0)

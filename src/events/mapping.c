@@ -159,7 +159,7 @@ static char *mapping_json(const mapping_rt *m)
   char *text = json_dumps(o, JSON_COMPACT);
   json_decref(o);
   if (text == NULL)
-    abort();
+    mem_out_of_memory();
   return text;
 }
 

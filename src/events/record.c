@@ -18,6 +18,7 @@
 #include "events/internal.h"
 
 #include "base/hash.h"
+#include "base/mem.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -30,7 +31,7 @@ static char *dump(arena *a, json_t *j)
   char *text = json_dumps(j, JSON_COMPACT);
   json_decref(j);
   if (text == NULL)
-    abort();
+    mem_out_of_memory();
   char *out = arena_strdup(a, text);
   free(text);
   return out;

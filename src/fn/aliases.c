@@ -170,7 +170,7 @@ int fn_alias_get(fn_system *s, const char *function, const char *alias, arena *a
   alias_rec *al = rc == 0 ? fn__entry_alias(f, alias) : NULL;
   if (rc == 0 && al == NULL)
     rc = alias_not_found(function, alias, e);
-  if (rc == 0)
+  else if (rc == 0)
     alias_copy(f, al, a, out);
   pthread_mutex_unlock(&s->lock);
   return rc;

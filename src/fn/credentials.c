@@ -104,23 +104,23 @@ bool fn_credentials_lookup(fn_system *s, const char *access_key, char secret_key
   size_t b = (size_t)(d0 << 10 | d1 << 5 | d2);
   if (b >= FN_HASH_BUCKETS)
     return false;
-  bool found = false;
+  const conf *hit = NULL;
+  const fn_entry *owner = NULL;
   pthread_mutex_lock(&s->lock);
-  for (fn_entry *f = s->table[b]; f != NULL && !found; f = f->hnext) {
-    const conf *hit = NULL;
+  for (fn_entry *f = s->table[b]; f != NULL && hit == NULL; f = f->hnext) {
+    owner = f;
     if (f->latest != NULL && strcmp(f->latest->access_key, access_key) == 0)
       hit = f->latest;
     for (size_t i = 0; hit == NULL && i < f->nversions; i++)
       if (strcmp(f->versions[i]->access_key, access_key) == 0)
         hit = f->versions[i];
-    if (hit != NULL && who != NULL) {
-      snprintf(who->function, sizeof who->function, "%s", f->name);
-      snprintf(who->role, sizeof who->role, "%s", hit->cfg.role);
-    }
-    found = hit != NULL;
+  }
+  if (hit != NULL && owner != NULL && who != NULL) {
+    snprintf(who->function, sizeof who->function, "%s", owner->name);
+    snprintf(who->role, sizeof who->role, "%s", hit->cfg.role);
   }
   pthread_mutex_unlock(&s->lock);
-  if (!found)
+  if (hit == NULL)
     return false;
   uint8_t base[SHA256_LEN];
   base_key(s, base);

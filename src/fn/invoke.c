@@ -32,6 +32,7 @@
 #include "fn/internal.h"
 
 #include "base/hash.h"
+#include "base/lmdb_env.h"
 #include "base/mem.h"
 
 #include <errno.h>
@@ -293,7 +294,7 @@ static int enqueue(fn_system *s, const char *name, const char *qualifier, const 
   char *head = json_dumps(h, JSON_COMPACT);
   json_decref(h);
   if (head == NULL)
-    abort();
+    mem_out_of_memory();
   size_t hlen = strlen(head);
   char key[19];
   seq_key(seq, key);
@@ -316,8 +317,7 @@ static int enqueue(fn_system *s, const char *name, const char *qualifier, const 
   pthread_mutex_unlock(&s->write_lock);
   free(head);
   if (rc != 0)
-    return err_set(e, rc == MDB_MAP_FULL ? ERR_NO_SPACE : ERR_IO,
-                   "cannot queue the invocation: %s", mdb_strerror(rc));
+    return lmdb_error(e, rc, "queue the invocation");
   async_item *it = xcalloc(1, sizeof *it);
   it->seq = seq;
   pthread_mutex_lock(&s->lock);
@@ -359,7 +359,7 @@ static void queue_count_attempt(fn_system *s, uint64_t seq, int attempts, int64_
   char *head = json_dumps(h, JSON_COMPACT);
   json_decref(h);
   if (head == NULL)
-    abort();
+    mem_out_of_memory();
   size_t hlen = strlen(head);
   MDB_val nv = {hlen + 1 + plen, NULL};
   rc = mdb_put(txn, s->dbi, &k, &nv, MDB_RESERVE);
@@ -416,9 +416,9 @@ static bool queue_read(fn_system *s, uint64_t seq, char **name, char **qualifier
       const char *q = json_string_value(json_object_get(h, "q"));
       const char *i = json_string_value(json_object_get(h, "id"));
       if (f != NULL && i != NULL) {
-        *name = strdup(f);
-        *qualifier = q ? strdup(q) : NULL;
-        *id = strdup(i);
+        *name = xstrdup(f);
+        *qualifier = q ? xstrdup(q) : NULL;
+        *id = xstrdup(i);
         *queued_ms = (int64_t)json_integer_value(json_object_get(h, "t"));
         size_t off = (size_t)(nul - p) + 1;
         buf_append(payload, p + off, v.mv_size - off);
@@ -529,11 +529,11 @@ int fn__async_open(fn_system *s, err *e)
   MDB_txn *txn;
   int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
   if (rc)
-    return err_set(e, ERR_IO, "cannot read the invocation queue: %s", mdb_strerror(rc));
+    return lmdb_error(e, rc, "read the invocation queue");
   MDB_cursor *cur;
   if ((rc = mdb_cursor_open(txn, s->dbi, &cur)) != 0) {
     mdb_txn_abort(txn);
-    return err_set(e, ERR_IO, "cannot read the invocation queue: %s", mdb_strerror(rc));
+    return lmdb_error(e, rc, "read the invocation queue");
   }
   MDB_val k = {2, "q/"};
   MDB_val v;

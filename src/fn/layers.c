@@ -643,7 +643,7 @@ static char *dump(arena *a, json_t *j)
 {
   char *text = json_dumps(j, JSON_COMPACT);
   if (text == NULL)
-    abort();
+    mem_out_of_memory();
   char *out = arena_strdup(a, text);
   free(text);
   return out;

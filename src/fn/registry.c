@@ -449,7 +449,7 @@ int fn__txn_put_json(wtxn *w, fn_system *s, const char *key, json_t *j, err *e)
 {
   char *text = json_dumps(j, JSON_COMPACT);
   if (text == NULL)
-    abort();
+    mem_out_of_memory();
   MDB_val k = {strlen(key), (void *)key};
   MDB_val v = {strlen(text), text};
   int rc = mdb_put(w->txn, s->dbi, &k, &v, 0);
@@ -540,7 +540,7 @@ char *fn__published_revision_of(fn_system *s, const char *name)
     json_t *j = json_loadb(v.mv_data, v.mv_size, 0, NULL);
     const char *r = json_string_value(json_object_get(j, "PublishedRevision"));
     if (r != NULL)
-      out = strdup(r);
+      out = xstrdup(r);
     json_decref(j);
   }
   mdb_txn_abort(txn);
@@ -614,7 +614,7 @@ static int load_all(fn_system *s, err *e)
   json_t *j;
   json_array_foreach(aliases, i, j)
   {
-    char *kk = strdup(json_string_value(json_object_get(j, "_key")));
+    char *kk = xstrdup(json_string_value(json_object_get(j, "_key")));
     char *slash = strchr(kk + 2, '/');
     fn_entry *f = NULL;
     if (slash != NULL) {

@@ -169,7 +169,7 @@ int fn_runtime_init_error(fn_system *s, int peer_pid, const char *error_type, co
   in->init_error_type = error_type ? xstrdup(error_type) : NULL;
   if (in->init_error[0] == '\0') {
     free(in->init_error);
-    in->init_error = strdup("{\"errorMessage\":\"Runtime failed to initialize\","
+    in->init_error = xstrdup("{\"errorMessage\":\"Runtime failed to initialize\","
                             "\"errorType\":\"Runtime.Unknown\"}");
   }
   if (in->inv != NULL) {

@@ -233,7 +233,7 @@ static int unzstd(const void *src, size_t n, size_t max, char **out, size_t *out
 {
   ZSTD_DStream *z = ZSTD_createDStream();
   if (z == NULL)
-    abort();
+    mem_out_of_memory();
   ZSTD_initDStream(z);
   char *buf = NULL;
   size_t cap = 0;

@@ -28,7 +28,7 @@
 
 /* ---- Thrift compact protocol ---- */
 
-void thrift_init(thrift *t, const uint8_t *p, size_t n)
+void formats__thrift_init(thrift *t, const uint8_t *p, size_t n)
 {
   t->p = p;
   t->end = p + n;
@@ -37,7 +37,7 @@ void thrift_init(thrift *t, const uint8_t *p, size_t n)
   t->why = NULL;
 }
 
-void thrift_fail(thrift *t, const char *why)
+void formats__thrift_fail(thrift *t, const char *why)
 {
   if (!t->bad)
     t->why = why;
@@ -45,12 +45,12 @@ void thrift_fail(thrift *t, const char *why)
   t->p = t->end;
 }
 
-uint64_t thrift_varint(thrift *t)
+uint64_t formats__thrift_varint(thrift *t)
 {
   uint64_t v = 0;
   for (int shift = 0; shift < 64; shift += 7) {
     if (t->p >= t->end) {
-      thrift_fail(t, "truncated");
+      formats__thrift_fail(t, "truncated");
       return 0;
     }
     uint8_t b = *t->p++;
@@ -58,21 +58,21 @@ uint64_t thrift_varint(thrift *t)
     if (!(b & 0x80))
       return v;
   }
-  thrift_fail(t, "varint too long");
+  formats__thrift_fail(t, "varint too long");
   return 0;
 }
 
-int64_t thrift_zigzag(thrift *t)
+int64_t formats__thrift_zigzag(thrift *t)
 {
-  uint64_t v = thrift_varint(t);
+  uint64_t v = formats__thrift_varint(t);
   return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
-const uint8_t *thrift_binary(thrift *t, uint32_t *n)
+const uint8_t *formats__thrift_binary(thrift *t, uint32_t *n)
 {
-  uint64_t len = thrift_varint(t);
+  uint64_t len = formats__thrift_varint(t);
   if (len > (uint64_t)(t->end - t->p)) {
-    thrift_fail(t, "string past the end");
+    formats__thrift_fail(t, "string past the end");
     *n = 0;
     return (const uint8_t *)"";
   }
@@ -82,10 +82,10 @@ const uint8_t *thrift_binary(thrift *t, uint32_t *n)
   return p;
 }
 
-bool thrift_field(thrift *t, int16_t *last, int16_t *id, int *type, bool *bval)
+bool formats__thrift_field(thrift *t, int16_t *last, int16_t *id, int *type, bool *bval)
 {
   if (t->p >= t->end) {
-    thrift_fail(t, "truncated struct");
+    formats__thrift_fail(t, "truncated struct");
     return false;
   }
   uint8_t b = *t->p++;
@@ -96,51 +96,51 @@ bool thrift_field(thrift *t, int16_t *last, int16_t *id, int *type, bool *bval)
   if (delta != 0)
     *id = (int16_t)(*last + delta);
   else
-    *id = (int16_t)thrift_zigzag(t);
+    *id = (int16_t)formats__thrift_zigzag(t);
   *last = *id;
   if (ty == THRIFT_TRUE || ty == THRIFT_FALSE) {
     *bval = ty == THRIFT_TRUE;
   } else if (ty < THRIFT_I8 || ty > THRIFT_STRUCT) {
-    thrift_fail(t, "bad field type");
+    formats__thrift_fail(t, "bad field type");
     return false;
   }
   *type = ty;
   return !t->bad;
 }
 
-uint32_t thrift_list(thrift *t, int *etype)
+uint32_t formats__thrift_list(thrift *t, int *etype)
 {
   if (t->p >= t->end) {
-    thrift_fail(t, "truncated list");
+    formats__thrift_fail(t, "truncated list");
     return 0;
   }
   uint8_t b = *t->p++;
   uint64_t n = b >> 4;
   if (n == 15)
-    n = thrift_varint(t);
+    n = formats__thrift_varint(t);
   *etype = b & 0x0f;
   if (n > (uint64_t)(t->end - t->p)) {
-    thrift_fail(t, "list longer than its bytes");
+    formats__thrift_fail(t, "list longer than its bytes");
     return 0;
   }
   return (uint32_t)n;
 }
 
-bool thrift_enter(thrift *t)
+bool formats__thrift_enter(thrift *t)
 {
   if (++t->depth > THRIFT_DEPTH_MAX) {
-    thrift_fail(t, "nested too deeply");
+    formats__thrift_fail(t, "nested too deeply");
     return false;
   }
   return true;
 }
 
-void thrift_leave(thrift *t)
+void formats__thrift_leave(thrift *t)
 {
   t->depth--;
 }
 
-void thrift_skip(thrift *t, int type)
+void formats__thrift_skip(thrift *t, int type)
 {
   switch (type) {
   case THRIFT_TRUE:
@@ -148,88 +148,88 @@ void thrift_skip(thrift *t, int type)
     return;
   case THRIFT_I8:
     if (t->p >= t->end)
-      thrift_fail(t, "truncated");
+      formats__thrift_fail(t, "truncated");
     else
       t->p++;
     return;
   case THRIFT_I16:
   case THRIFT_I32:
   case THRIFT_I64:
-    thrift_varint(t);
+    formats__thrift_varint(t);
     return;
   case THRIFT_DOUBLE:
     if (t->end - t->p < 8)
-      thrift_fail(t, "truncated");
+      formats__thrift_fail(t, "truncated");
     else
       t->p += 8;
     return;
   case THRIFT_BINARY: {
     uint32_t n;
-    thrift_binary(t, &n);
+    formats__thrift_binary(t, &n);
     return;
   }
   case THRIFT_LIST:
   case THRIFT_SET: {
     int et;
-    uint32_t n = thrift_list(t, &et);
-    if (!thrift_enter(t))
+    uint32_t n = formats__thrift_list(t, &et);
+    if (!formats__thrift_enter(t))
       return;
     for (uint32_t i = 0; i < n && !t->bad; i++) {
       if (et == THRIFT_TRUE || et == THRIFT_FALSE)
-        thrift_skip(t, THRIFT_I8);   /* list booleans take a byte */
+        formats__thrift_skip(t, THRIFT_I8);   /* list booleans take a byte */
       else
-        thrift_skip(t, et);
+        formats__thrift_skip(t, et);
     }
-    thrift_leave(t);
+    formats__thrift_leave(t);
     return;
   }
   case THRIFT_MAP: {
-    uint64_t n = thrift_varint(t);
+    uint64_t n = formats__thrift_varint(t);
     if (n == 0)
       return;
     if (t->p >= t->end || n > (uint64_t)(t->end - t->p)) {
-      thrift_fail(t, "map longer than its bytes");
+      formats__thrift_fail(t, "map longer than its bytes");
       return;
     }
     uint8_t kv = *t->p++;
-    if (!thrift_enter(t))
+    if (!formats__thrift_enter(t))
       return;
     for (uint64_t i = 0; i < n && !t->bad; i++) {
-      thrift_skip(t, kv >> 4);
-      thrift_skip(t, kv & 0x0f);
+      formats__thrift_skip(t, kv >> 4);
+      formats__thrift_skip(t, kv & 0x0f);
     }
-    thrift_leave(t);
+    formats__thrift_leave(t);
     return;
   }
   case THRIFT_STRUCT: {
-    if (!thrift_enter(t))
+    if (!formats__thrift_enter(t))
       return;
     int16_t last = 0, id;
     int ty;
     bool bv;
-    while (thrift_field(t, &last, &id, &ty, &bv))
-      thrift_skip(t, ty);
-    thrift_leave(t);
+    while (formats__thrift_field(t, &last, &id, &ty, &bv))
+      formats__thrift_skip(t, ty);
+    formats__thrift_leave(t);
     return;
   }
   default:
-    thrift_fail(t, "bad type");
+    formats__thrift_fail(t, "bad type");
   }
 }
 
-int64_t thrift_int(thrift *t, int type)
+int64_t formats__thrift_int(thrift *t, int type)
 {
   if (type == THRIFT_I8) {
     if (t->p >= t->end) {
-      thrift_fail(t, "truncated");
+      formats__thrift_fail(t, "truncated");
       return 0;
     }
     return (int8_t)*t->p++;
   }
   if (type == THRIFT_I16 || type == THRIFT_I32 || type == THRIFT_I64)
-    return thrift_zigzag(t);
-  thrift_skip(t, type);
-  thrift_fail(t, "a number expected");
+    return formats__thrift_zigzag(t);
+  formats__thrift_skip(t, type);
+  formats__thrift_fail(t, "a number expected");
   return 0;
 }
 
@@ -253,56 +253,56 @@ typedef struct selem {
 static void read_unit(thrift *t, int *unit)
 {
   /* TimeUnit union: the field id is the unit */
-  if (!thrift_enter(t))
+  if (!formats__thrift_enter(t))
     return;
   int16_t last = 0, id;
   int ty;
   bool bv;
-  while (thrift_field(t, &last, &id, &ty, &bv)) {
+  while (formats__thrift_field(t, &last, &id, &ty, &bv)) {
     *unit = id;
-    thrift_skip(t, ty);
+    formats__thrift_skip(t, ty);
   }
-  thrift_leave(t);
+  formats__thrift_leave(t);
 }
 
 static void read_logical(thrift *t, selem *s)
 {
-  if (!thrift_enter(t))
+  if (!formats__thrift_enter(t))
     return;
   int16_t last = 0, id;
   int ty;
   bool bv;
-  while (thrift_field(t, &last, &id, &ty, &bv)) {
+  while (formats__thrift_field(t, &last, &id, &ty, &bv)) {
     s->logical = id;
     if (ty != THRIFT_STRUCT) {
-      thrift_skip(t, ty);
+      formats__thrift_skip(t, ty);
       continue;
     }
-    if (!thrift_enter(t))
+    if (!formats__thrift_enter(t))
       break;
     int16_t l2 = 0, i2;
     int t2;
     bool b2 = false;
-    while (thrift_field(t, &l2, &i2, &t2, &b2)) {
+    while (formats__thrift_field(t, &l2, &i2, &t2, &b2)) {
       if (id == PQ_LT_DECIMAL && i2 == 1 && t2 == THRIFT_I32)
-        s->scale = (int)thrift_zigzag(t);
+        s->scale = (int)formats__thrift_zigzag(t);
       else if (id == PQ_LT_DECIMAL && i2 == 2 && t2 == THRIFT_I32)
-        s->prec = (int)thrift_zigzag(t);
+        s->prec = (int)formats__thrift_zigzag(t);
       else if ((id == PQ_LT_TIMESTAMP || id == PQ_LT_TIME) && i2 == 1 &&
                (t2 == THRIFT_TRUE || t2 == THRIFT_FALSE))
         s->utc = b2;
       else if ((id == PQ_LT_TIMESTAMP || id == PQ_LT_TIME) && i2 == 2 && t2 == THRIFT_STRUCT)
         read_unit(t, &s->unit);
       else if (id == PQ_LT_INTEGER && i2 == 1 && t2 == THRIFT_I8)
-        s->bits = (int)thrift_int(t, t2);
+        s->bits = (int)formats__thrift_int(t, t2);
       else if (id == PQ_LT_INTEGER && i2 == 2 && (t2 == THRIFT_TRUE || t2 == THRIFT_FALSE))
         s->is_signed = b2;
       else
-        thrift_skip(t, t2);
+        formats__thrift_skip(t, t2);
     }
-    thrift_leave(t);
+    formats__thrift_leave(t);
   }
-  thrift_leave(t);
+  formats__thrift_leave(t);
 }
 
 static void read_selem(thrift *t, arena *a, selem *s)
@@ -311,16 +311,16 @@ static void read_selem(thrift *t, arena *a, selem *s)
   s->type = -1;
   s->converted = -1;
   s->is_signed = true;
-  if (!thrift_enter(t))
+  if (!formats__thrift_enter(t))
     return;
   int16_t last = 0, id;
   int ty;
   bool bv;
-  while (thrift_field(t, &last, &id, &ty, &bv)) {
+  while (formats__thrift_field(t, &last, &id, &ty, &bv)) {
     if (ty == THRIFT_I32 && id >= 1 && id <= 8 && id != 4) {
-      int64_t v = thrift_zigzag(t);
+      int64_t v = formats__thrift_zigzag(t);
       if (v < INT32_MIN || v > INT32_MAX)
-        thrift_fail(t, "schema number out of range");
+        formats__thrift_fail(t, "schema number out of range");
       int iv = (int)v;
       switch (id) {
       case 1: s->type = iv; break;
@@ -333,15 +333,15 @@ static void read_selem(thrift *t, arena *a, selem *s)
       }
     } else if (id == 4 && ty == THRIFT_BINARY) {
       uint32_t n;
-      const uint8_t *p = thrift_binary(t, &n);
+      const uint8_t *p = formats__thrift_binary(t, &n);
       s->name = arena_strndup(a, (const char *)p, n);
     } else if (id == 10 && ty == THRIFT_STRUCT) {
       read_logical(t, s);
     } else {
-      thrift_skip(t, ty);
+      formats__thrift_skip(t, ty);
     }
   }
-  thrift_leave(t);
+  formats__thrift_leave(t);
 }
 
 static void read_stats(thrift *t, pq_stats *st)
@@ -349,15 +349,15 @@ static void read_stats(thrift *t, pq_stats *st)
   const uint8_t *omin = NULL, *omax = NULL;
   uint32_t ominl = 0, omaxl = 0;
   st->null_count = -1;
-  if (!thrift_enter(t))
+  if (!formats__thrift_enter(t))
     return;
   int16_t last = 0, id;
   int ty;
   bool bv;
-  while (thrift_field(t, &last, &id, &ty, &bv)) {
+  while (formats__thrift_field(t, &last, &id, &ty, &bv)) {
     if (ty == THRIFT_BINARY && (id == 1 || id == 2 || id == 5 || id == 6)) {
       uint32_t n;
-      const uint8_t *p = thrift_binary(t, &n);
+      const uint8_t *p = formats__thrift_binary(t, &n);
       if (id == 1) {
         omax = p;
         omaxl = n;
@@ -372,12 +372,12 @@ static void read_stats(thrift *t, pq_stats *st)
         st->min_len = n;
       }
     } else if (id == 3 && ty == THRIFT_I64) {
-      st->null_count = thrift_zigzag(t);
+      st->null_count = formats__thrift_zigzag(t);
     } else {
-      thrift_skip(t, ty);
+      formats__thrift_skip(t, ty);
     }
   }
-  thrift_leave(t);
+  formats__thrift_leave(t);
   /* the old min/max (signed order) stand in only when the new ones are
      absent; pq_stat_value refuses them where the orders differ */
   if (st->min == NULL && st->max == NULL && omin != NULL && omax != NULL) {
@@ -394,31 +394,31 @@ static void read_stats(thrift *t, pq_stats *st)
 static void read_enc_stats(thrift *t, pq_chunk *c)
 {
   int et;
-  uint32_t n = thrift_list(t, &et);
+  uint32_t n = formats__thrift_list(t, &et);
   bool all = n > 0 && et == THRIFT_STRUCT;
   for (uint32_t i = 0; i < n && !t->bad; i++) {
     if (et != THRIFT_STRUCT) {
-      thrift_skip(t, et);
+      formats__thrift_skip(t, et);
       continue;
     }
-    if (!thrift_enter(t))
+    if (!formats__thrift_enter(t))
       return;
     int16_t last = 0, id;
     int ty;
     bool bv;
     int ptype = -1, enc = -1;
     int64_t count = 1;
-    while (thrift_field(t, &last, &id, &ty, &bv)) {
+    while (formats__thrift_field(t, &last, &id, &ty, &bv)) {
       if (id == 1 && ty == THRIFT_I32)
-        ptype = (int)thrift_zigzag(t);
+        ptype = (int)formats__thrift_zigzag(t);
       else if (id == 2 && ty == THRIFT_I32)
-        enc = (int)thrift_zigzag(t);
+        enc = (int)formats__thrift_zigzag(t);
       else if (id == 3 && ty == THRIFT_I32)
-        count = thrift_zigzag(t);
+        count = formats__thrift_zigzag(t);
       else
-        thrift_skip(t, ty);
+        formats__thrift_skip(t, ty);
     }
-    thrift_leave(t);
+    formats__thrift_leave(t);
     if ((ptype == PQ_PAGE_DATA || ptype == PQ_PAGE_DATA_V2) && count > 0 &&
         enc != PQ_ENC_PLAIN_DICTIONARY && enc != PQ_ENC_RLE_DICTIONARY)
       all = false;
@@ -431,15 +431,15 @@ static void read_enc_stats(thrift *t, pq_chunk *c)
 static void read_encodings(thrift *t, pq_chunk *c)
 {
   int et;
-  uint32_t n = thrift_list(t, &et);
+  uint32_t n = formats__thrift_list(t, &et);
   bool dict = false, other = false;
   for (uint32_t i = 0; i < n && !t->bad; i++) {
     if (et != THRIFT_I32) {
-      thrift_skip(t, et);
+      formats__thrift_skip(t, et);
       other = true;
       continue;
     }
-    int64_t enc = thrift_zigzag(t);
+    int64_t enc = formats__thrift_zigzag(t);
     if (enc == PQ_ENC_PLAIN_DICTIONARY || enc == PQ_ENC_RLE_DICTIONARY)
       dict = true;
     else if (enc != PQ_ENC_RLE && enc != PQ_ENC_BIT_PACKED)
@@ -451,13 +451,13 @@ static void read_encodings(thrift *t, pq_chunk *c)
 
 static void read_colmeta(thrift *t, pq_chunk *c)
 {
-  if (!thrift_enter(t))
+  if (!formats__thrift_enter(t))
     return;
   int16_t last = 0, id;
   int ty;
   bool bv;
   int from_stats = -1;
-  while (thrift_field(t, &last, &id, &ty, &bv)) {
+  while (formats__thrift_field(t, &last, &id, &ty, &bv)) {
     if (id == 2 && ty == THRIFT_LIST)
       read_encodings(t, c);
     else if (id == 13 && ty == THRIFT_LIST) {
@@ -466,23 +466,23 @@ static void read_colmeta(thrift *t, pq_chunk *c)
       from_stats = c->all_dict;
       c->all_dict = keep;
     } else if (id == 1 && ty == THRIFT_I32)
-      c->ptype = (int)thrift_zigzag(t);
+      c->ptype = (int)formats__thrift_zigzag(t);
     else if (id == 4 && ty == THRIFT_I32)
-      c->codec = (int)thrift_zigzag(t);
+      c->codec = (int)formats__thrift_zigzag(t);
     else if (id == 5 && ty == THRIFT_I64)
-      c->num_values = thrift_zigzag(t);
+      c->num_values = formats__thrift_zigzag(t);
     else if (id == 7 && ty == THRIFT_I64)
-      c->total = thrift_zigzag(t);
+      c->total = formats__thrift_zigzag(t);
     else if (id == 9 && ty == THRIFT_I64)
-      c->data_off = thrift_zigzag(t);
+      c->data_off = formats__thrift_zigzag(t);
     else if (id == 11 && ty == THRIFT_I64)
-      c->dict_off = thrift_zigzag(t);
+      c->dict_off = formats__thrift_zigzag(t);
     else if (id == 12 && ty == THRIFT_STRUCT)
       read_stats(t, &c->st);
     else
-      thrift_skip(t, ty);
+      formats__thrift_skip(t, ty);
   }
-  thrift_leave(t);
+  formats__thrift_leave(t);
   if (from_stats >= 0)
     c->all_dict = from_stats;
   if (c->all_dict < 0)
@@ -499,37 +499,37 @@ static void read_chunk(thrift *t, pq_chunk *c, bool *external)
   c->st.null_count = -1;
   c->oi_off = -1;
   c->ci_off = -1;
-  if (!thrift_enter(t))
+  if (!formats__thrift_enter(t))
     return;
   int16_t last = 0, id;
   int ty;
   bool bv;
-  while (thrift_field(t, &last, &id, &ty, &bv)) {
+  while (formats__thrift_field(t, &last, &id, &ty, &bv)) {
     if (id == 1 && ty == THRIFT_BINARY) {
       uint32_t n;
-      thrift_binary(t, &n);
+      formats__thrift_binary(t, &n);
       if (n > 0)
         *external = true;
     } else if (id == 3 && ty == THRIFT_STRUCT) {
       read_colmeta(t, c);
     } else if ((id == 4 || id == 6) && ty == THRIFT_I64) {
-      int64_t v = thrift_zigzag(t);
+      int64_t v = formats__thrift_zigzag(t);
       if (id == 4)
         c->oi_off = v;
       else
         c->ci_off = v;
     } else if ((id == 5 || id == 7) && ty == THRIFT_I32) {
-      int64_t v = thrift_zigzag(t);
+      int64_t v = formats__thrift_zigzag(t);
       int32_t l = v > 0 && v <= INT32_MAX ? (int32_t)v : 0;
       if (id == 5)
         c->oi_len = l;
       else
         c->ci_len = l;
     } else {
-      thrift_skip(t, ty);
+      formats__thrift_skip(t, ty);
     }
   }
-  thrift_leave(t);
+  formats__thrift_leave(t);
 }
 
 /* ---- schema tree ---- */
@@ -699,7 +699,7 @@ int pq_file_parse(const char *name, uint64_t size, const uint8_t *footer, size_t
   /* keep the footer: statistics point into it */
   const uint8_t *fb = arena_memdup(a, footer, n > 0 ? n : 1);
   thrift t;
-  thrift_init(&t, fb, n);
+  formats__thrift_init(&t, fb, n);
   selem *els = NULL;
   uint32_t nel = 0;
   pq_rowgroup *rgs = NULL;
@@ -710,25 +710,25 @@ int pq_file_parse(const char *name, uint64_t size, const uint8_t *footer, size_t
   int ty;
   bool bv;
   int rc = 0;
-  thrift_enter(&t);
-  while (thrift_field(&t, &last, &id, &ty, &bv)) {
+  formats__thrift_enter(&t);
+  while (formats__thrift_field(&t, &last, &id, &ty, &bv)) {
     if (id == 2 && ty == THRIFT_LIST && els == NULL) {
       int et;
-      nel = thrift_list(&t, &et);
+      nel = formats__thrift_list(&t, &et);
       if (et != THRIFT_STRUCT && nel > 0) {
-        thrift_fail(&t, "schema is not a list of structs");
+        formats__thrift_fail(&t, "schema is not a list of structs");
         break;
       }
       els = arena_alloc(a, sizeof(selem) * (nel ? nel : 1));
       for (uint32_t i = 0; i < nel && !t.bad; i++)
         read_selem(&t, a, &els[i]);
     } else if (id == 3 && ty == THRIFT_I64) {
-      f->num_rows = thrift_zigzag(&t);
+      f->num_rows = formats__thrift_zigzag(&t);
     } else if (id == 4 && ty == THRIFT_LIST && rgs == NULL) {
       int et;
-      nrg = thrift_list(&t, &et);
+      nrg = formats__thrift_list(&t, &et);
       if (et != THRIFT_STRUCT && nrg > 0) {
-        thrift_fail(&t, "row groups are not structs");
+        formats__thrift_fail(&t, "row groups are not structs");
         break;
       }
       rgs = arena_alloc(a, sizeof(pq_rowgroup) * (nrg ? nrg : 1));
@@ -737,19 +737,19 @@ int pq_file_parse(const char *name, uint64_t size, const uint8_t *footer, size_t
         pq_rowgroup *g = &rgs[i];
         memset(g, 0, sizeof *g);
         rg_nchunks[i] = 0;
-        if (!thrift_enter(&t))
+        if (!formats__thrift_enter(&t))
           break;
         int16_t l2 = 0, i2;
         int t2;
         bool b2;
         bool seen_cols = false;
-        while (thrift_field(&t, &l2, &i2, &t2, &b2)) {
+        while (formats__thrift_field(&t, &l2, &i2, &t2, &b2)) {
           if (i2 == 1 && t2 == THRIFT_LIST && !seen_cols) {
             seen_cols = true;
             int e2;
-            uint32_t nc = thrift_list(&t, &e2);
+            uint32_t nc = formats__thrift_list(&t, &e2);
             if (e2 != THRIFT_STRUCT && nc > 0) {
-              thrift_fail(&t, "column chunks are not structs");
+              formats__thrift_fail(&t, "column chunks are not structs");
               break;
             }
             g->chunks = arena_alloc(a, sizeof(pq_chunk) * (nc ? nc : 1));
@@ -757,15 +757,15 @@ int pq_file_parse(const char *name, uint64_t size, const uint8_t *footer, size_t
               read_chunk(&t, &g->chunks[k], &external);
             rg_nchunks[i] = nc;
           } else if (i2 == 3 && t2 == THRIFT_I64) {
-            g->num_rows = thrift_zigzag(&t);
+            g->num_rows = formats__thrift_zigzag(&t);
           } else {
-            thrift_skip(&t, t2);
+            formats__thrift_skip(&t, t2);
           }
         }
-        thrift_leave(&t);
+        formats__thrift_leave(&t);
       }
     } else {
-      thrift_skip(&t, ty);
+      formats__thrift_skip(&t, ty);
     }
   }
   if (t.bad) {
@@ -1023,25 +1023,25 @@ static bool read_list_n(thrift *t, int n, int64_t *i64, uint8_t *bools, pq_stats
                         bool max)
 {
   int et;
-  uint32_t m = thrift_list(t, &et);
+  uint32_t m = formats__thrift_list(t, &et);
   if (t->bad || m != (uint32_t)n) {
     for (uint32_t k = 0; k < m && !t->bad; k++)
-      thrift_skip(t, et);
+      formats__thrift_skip(t, et);
     return false;
   }
   for (int k = 0; k < n && !t->bad; k++) {
     if (bools != NULL) {
       /* compact protocol: booleans in lists are one byte, 1 true */
       if (t->p >= t->end) {
-        thrift_fail(t, "truncated list");
+        formats__thrift_fail(t, "truncated list");
         break;
       }
       bools[k] = *t->p++ == 1;
     } else if (i64 != NULL) {
-      i64[k] = thrift_zigzag(t);
+      i64[k] = formats__thrift_zigzag(t);
     } else {
       uint32_t len;
-      const uint8_t *b = thrift_binary(t, &len);
+      const uint8_t *b = formats__thrift_binary(t, &len);
       if (max) {
         st[k].max = b;
         st[k].max_len = len & 0x7fffffffu;
@@ -1067,20 +1067,20 @@ int pq_page_index_parse(const pq_file *f, int rg, int leaf, const uint8_t *oi, s
   const pq_chunk *c = &f->rgs[rg].chunks[leaf];
   int64_t rows = f->rgs[rg].num_rows;
   thrift t;
-  thrift_init(&t, oi, oin);
-  if (!thrift_enter(&t))
+  formats__thrift_init(&t, oi, oin);
+  if (!formats__thrift_enter(&t))
     return pidx_bad(f, leaf, "is unreadable", e);
   int16_t last = 0, id;
   int ty;
   bool bv;
   int cap = 0;
-  while (thrift_field(&t, &last, &id, &ty, &bv)) {
+  while (formats__thrift_field(&t, &last, &id, &ty, &bv)) {
     if (id != 1 || ty != THRIFT_LIST || out->n > 0) {
-      thrift_skip(&t, ty);
+      formats__thrift_skip(&t, ty);
       continue;
     }
     int et;
-    uint32_t m = thrift_list(&t, &et);
+    uint32_t m = formats__thrift_list(&t, &et);
     if (t.bad || et != THRIFT_STRUCT || m == 0 || m > (1u << 24))
       break;
     cap = (int)m;
@@ -1088,24 +1088,24 @@ int pq_page_index_parse(const pq_file *f, int rg, int leaf, const uint8_t *oi, s
     out->size = xcalloc(m, sizeof(int32_t));
     out->first_row = xcalloc(m + 1, sizeof(int64_t));
     for (uint32_t k = 0; k < m && !t.bad; k++) {
-      if (!thrift_enter(&t))
+      if (!formats__thrift_enter(&t))
         break;
       int16_t l2 = 0;
-      while (thrift_field(&t, &l2, &id, &ty, &bv)) {
+      while (formats__thrift_field(&t, &l2, &id, &ty, &bv)) {
         if (id == 1 && ty == THRIFT_I64)
-          out->offset[k] = thrift_zigzag(&t);
+          out->offset[k] = formats__thrift_zigzag(&t);
         else if (id == 2 && ty == THRIFT_I32)
-          out->size[k] = (int32_t)thrift_zigzag(&t);
+          out->size[k] = (int32_t)formats__thrift_zigzag(&t);
         else if (id == 3 && ty == THRIFT_I64)
-          out->first_row[k] = thrift_zigzag(&t);
+          out->first_row[k] = formats__thrift_zigzag(&t);
         else
-          thrift_skip(&t, ty);
+          formats__thrift_skip(&t, ty);
       }
-      thrift_leave(&t);
+      formats__thrift_leave(&t);
     }
     out->n = (int)m;
   }
-  thrift_leave(&t);
+  formats__thrift_leave(&t);
   if (t.bad || out->n == 0 || out->n != cap) {
     pq_page_index_free(out);
     return pidx_bad(f, leaf, "is unreadable", e);
@@ -1133,17 +1133,17 @@ int pq_page_index_parse(const pq_file *f, int rg, int leaf, const uint8_t *oi, s
   if (ci == NULL || cin == 0)
     return 0;
   /* the ColumnIndex: unusable (not an error) when it does not match */
-  thrift_init(&t, ci, cin);
-  if (!thrift_enter(&t))
+  formats__thrift_init(&t, ci, cin);
+  if (!formats__thrift_enter(&t))
     return 0;
   out->null_page = xcalloc((size_t)out->n, 1);
   out->st = xcalloc((size_t)out->n, sizeof(pq_stats));
   int64_t *nc = xcalloc((size_t)out->n, sizeof(int64_t));
   bool have_np = false, have_min = false, have_max = false, have_nc = false;
   last = 0;
-  while (!t.bad && thrift_field(&t, &last, &id, &ty, &bv)) {
+  while (!t.bad && formats__thrift_field(&t, &last, &id, &ty, &bv)) {
     if (ty != THRIFT_LIST) {
-      thrift_skip(&t, ty);
+      formats__thrift_skip(&t, ty);
       continue;
     }
     if (id == 1)
@@ -1155,7 +1155,7 @@ int pq_page_index_parse(const pq_file *f, int rg, int leaf, const uint8_t *oi, s
     else if (id == 5)
       have_nc = read_list_n(&t, out->n, nc, NULL, NULL, false);
     else
-      thrift_skip(&t, ty);
+      formats__thrift_skip(&t, ty);
   }
   for (int k = 0; k < out->n; k++) {
     out->st[k].null_count = have_nc ? nc[k] : -1;

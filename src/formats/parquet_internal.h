@@ -21,23 +21,23 @@ typedef struct thrift {
   const char *why;     /* the first problem */
 } thrift;
 
-void thrift_init(thrift *t, const uint8_t *p, size_t n);
-void thrift_fail(thrift *t, const char *why);
-uint64_t thrift_varint(thrift *t);
-int64_t thrift_zigzag(thrift *t);
+void formats__thrift_init(thrift *t, const uint8_t *p, size_t n);
+void formats__thrift_fail(thrift *t, const char *why);
+uint64_t formats__thrift_varint(thrift *t);
+int64_t formats__thrift_zigzag(thrift *t);
 /* A string/binary: pointer into the input and its length. */
-const uint8_t *thrift_binary(thrift *t, uint32_t *n);
+const uint8_t *formats__thrift_binary(thrift *t, uint32_t *n);
 /* The next field of a struct: false at its end (STOP). *last is the
  * previous field id (start with 0); *bval holds a boolean field's value. */
-bool thrift_field(thrift *t, int16_t *last, int16_t *id, int *type, bool *bval);
+bool formats__thrift_field(thrift *t, int16_t *last, int16_t *id, int *type, bool *bval);
 /* A list header: element type and count (count checked against bytes left). */
-uint32_t thrift_list(thrift *t, int *etype);
-void thrift_skip(thrift *t, int type);
+uint32_t formats__thrift_list(thrift *t, int *etype);
+void formats__thrift_skip(thrift *t, int type);
 /* Starts / ends a nested struct (depth limit). */
-bool thrift_enter(thrift *t);
-void thrift_leave(thrift *t);
+bool formats__thrift_enter(thrift *t);
+void formats__thrift_leave(thrift *t);
 
 /* Reads a value of a simple type given its field type (i8..i64 as ints). */
-int64_t thrift_int(thrift *t, int type);
+int64_t formats__thrift_int(thrift *t, int type);
 
 #endif

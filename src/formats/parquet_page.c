@@ -920,24 +920,24 @@ typedef struct pagehdr {
 
 static void read_dph(thrift *t, pagehdr *h, bool v2)
 {
-  if (!thrift_enter(t))
+  if (!formats__thrift_enter(t))
     return;
   int16_t last = 0, id;
   int ty;
   bool bv = false;
-  while (thrift_field(t, &last, &id, &ty, &bv)) {
+  while (formats__thrift_field(t, &last, &id, &ty, &bv)) {
     if (ty == THRIFT_TRUE || ty == THRIFT_FALSE) {
       if (v2 && id == 7)
         h->v2_compressed = bv;
       continue;
     }
     if (ty != THRIFT_I32) {
-      thrift_skip(t, ty);
+      formats__thrift_skip(t, ty);
       continue;
     }
-    int64_t v = thrift_zigzag(t);
+    int64_t v = formats__thrift_zigzag(t);
     if (v < INT32_MIN || v > INT32_MAX) {
-      thrift_fail(t, "page number out of range");
+      formats__thrift_fail(t, "page number out of range");
       break;
     }
     int32_t x = (int32_t)v;
@@ -955,7 +955,7 @@ static void read_dph(thrift *t, pagehdr *h, bool v2)
       else if (id == 6) h->v2_rlen = x;
     }
   }
-  thrift_leave(t);
+  formats__thrift_leave(t);
 }
 
 static int page_header(rd *r, const uint8_t *p, size_t n, pagehdr *h, size_t *hlen)
@@ -966,16 +966,16 @@ static int page_header(rd *r, const uint8_t *p, size_t n, pagehdr *h, size_t *hl
   h->rep_enc = PQ_ENC_RLE;
   h->v2_compressed = true;
   thrift t;
-  thrift_init(&t, p, n);
-  thrift_enter(&t);
+  formats__thrift_init(&t, p, n);
+  formats__thrift_enter(&t);
   int16_t last = 0, id;
   int ty;
   bool bv;
-  while (thrift_field(&t, &last, &id, &ty, &bv)) {
+  while (formats__thrift_field(&t, &last, &id, &ty, &bv)) {
     if (id >= 1 && id <= 3 && ty == THRIFT_I32) {
-      int64_t v = thrift_zigzag(&t);
+      int64_t v = formats__thrift_zigzag(&t);
       if (v < 0 || v > INT32_MAX) {
-        thrift_fail(&t, "negative size");
+        formats__thrift_fail(&t, "negative size");
         break;
       }
       if (id == 1) h->type = (int)v;
@@ -991,7 +991,7 @@ static int page_header(rd *r, const uint8_t *p, size_t n, pagehdr *h, size_t *hl
       h->has_v2 = true;
       read_dph(&t, h, true);
     } else {
-      thrift_skip(&t, ty);
+      formats__thrift_skip(&t, ty);
     }
   }
   if (t.bad)

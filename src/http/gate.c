@@ -25,7 +25,7 @@
  *       clients delays nobody else by more than their own arrival.
  *   (3) A client address other than loopback holds at most
  *       GATE_MAX_PER_ADDRESS connections, in the gate and admitted ones
- *       together (admitted ones are counted until gate_release). Loopback
+ *       together (admitted ones are counted until http__gate_release). Loopback
  *       is the machine itself (local tools, the functions' sandboxes): it
  *       is bounded only by (2) and the server's connection limit.
  *   (4) Every connection the gate does not admit gets an answer, written by
@@ -79,13 +79,13 @@ struct gate {
   gate_config cfg;
   pthread_t thread;
   int epfd;
-  int wakefd;                      /* eventfd: gate_stop wakes the loop */
+  int wakefd;                      /* eventfd: http__gate_stop wakes the loop */
   atomic_bool stopping;
   slot *slots;
   size_t nhead;                    /* slots in HEAD */
   char *peek;                      /* max_head + 1 bytes */
   str_pair headers[GATE_MAX_HEADERS + 1];
-  pthread_mutex_t lock;            /* guards counts (gate_release is called
+  pthread_mutex_t lock;            /* guards counts (http__gate_release is called
                                       from libmicrohttpd's threads) */
   addr_count *counts;              /* addresses with open connections */
   size_t ncounts;
@@ -165,7 +165,7 @@ static void count_remove(gate *g, const struct sockaddr_storage *sa)
   pthread_mutex_unlock(&g->lock);
 }
 
-void gate_release(gate *g, const struct sockaddr *addr)
+void http__gate_release(gate *g, const struct sockaddr *addr)
 {
   struct sockaddr_storage ss = {0};
   if (addr->sa_family == AF_INET)
@@ -294,7 +294,7 @@ static int check_head(char *p, char *end, gate_head *h, str_pair *headers, err *
   return 0;
 }
 
-int gate_head_check(char *p, size_t n, size_t max_head, gate_head *h, str_pair *headers,
+int http__gate_head_check(char *p, size_t n, size_t max_head, gate_head *h, str_pair *headers,
                     err *e)
 {
   char *end = p + n;
@@ -408,7 +408,7 @@ static void slot_read(gate *g, slot *s, bool hup)
   }
   gate_head h = {0};
   err e = {0};
-  int rc = gate_head_check(g->peek, (size_t)n, max, &h, g->headers, &e);
+  int rc = http__gate_head_check(g->peek, (size_t)n, max, &h, g->headers, &e);
   if (rc == GATE_HEAD_MORE && hup) {
     slot_close(g, s); /* it will never be complete: the client stopped sending */
     return;
@@ -542,7 +542,7 @@ static void *gate_loop(void *arg)
   return NULL;
 }
 
-int gate_start(const gate_config *cfg, gate **out, err *e)
+int http__gate_start(const gate_config *cfg, gate **out, err *e)
 {
   gate *g = xcalloc(1, sizeof *g);
   g->cfg = *cfg;
@@ -574,7 +574,7 @@ int gate_start(const gate_config *cfg, gate **out, err *e)
   return 0;
 }
 
-void gate_stop(gate *g)
+void http__gate_stop(gate *g)
 {
   if (g == NULL)
     return;
@@ -591,7 +591,7 @@ void gate_stop(gate *g)
   close(g->wakefd);
 }
 
-gate *gate_free(gate *g)
+gate *http__gate_free(gate *g)
 {
   if (g == NULL)
     return NULL;

@@ -42,7 +42,7 @@ typedef struct gate_head {
  * line that is not "name: value", a Content-Length that is not digits, two
  * that differ, one with Transfer-Encoding, or a coding other than chunked. */
 #define GATE_HEAD_MORE 1
-int gate_head_check(char *p, size_t n, size_t max_head, gate_head *h, str_pair *headers,
+int http__gate_head_check(char *p, size_t n, size_t max_head, gate_head *h, str_pair *headers,
                     err *e);
 
 typedef struct gate_config {
@@ -60,14 +60,14 @@ typedef struct gate_config {
 
 typedef struct gate gate;
 
-int gate_start(const gate_config *cfg, gate **out, err *e);
+int http__gate_start(const gate_config *cfg, gate **out, err *e);
 /* A connection the gate admitted has closed (call once per admitted
  * connection; addr as given to admit). */
-void gate_release(gate *g, const struct sockaddr *addr);
+void http__gate_release(gate *g, const struct sockaddr *addr);
 /* Stops accepting, closes the connections still in the gate and the
- * listening socket. gate_release may still be called until gate_free. */
-void gate_stop(gate *g);
+ * listening socket. http__gate_release may still be called until http__gate_free. */
+void http__gate_stop(gate *g);
 /* Accepts NULL; returns NULL. */
-gate *gate_free(gate *g);
+gate *http__gate_free(gate *g);
 
 #endif

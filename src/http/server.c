@@ -635,8 +635,8 @@ void http_stream_end(http_stream *st, const str_pair *trailers, size_t ntrailers
   if (ntrailers > 0) {
     st->trailers = xcalloc(ntrailers, sizeof *st->trailers);
     for (size_t i = 0; i < ntrailers; i++) {
-      st->trailers[i].name = strdup(trailers[i].name);
-      st->trailers[i].value = strdup(trailers[i].value);
+      st->trailers[i].name = xstrdup(trailers[i].name);
+      st->trailers[i].value = xstrdup(trailers[i].value);
     }
     st->ntrailers = ntrailers;
   }
@@ -1572,7 +1572,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (c->next != NULL)
       c->next->prev = c->prev;
     pthread_mutex_unlock(&srv->conns_lock);
-    gate_release(srv->gate, (struct sockaddr *)&c->addr);
+    http__gate_release(srv->gate, (struct sockaddr *)&c->addr);
     free(c);
     *socket_context = NULL;
   }
@@ -1748,7 +1748,7 @@ int http_server_start(const http_config *cfg, http_server **out, err *e)
   gate_config gc = {.listen_fd = lfd, .max_head = HTTP_MAX_HEADER_BYTES,
                     .admit = edge_admit, .reject = edge_reject, .sweep = edge_sweep,
                     .ctx = srv};
-  if (srv->daemon == NULL || gate_start(&gc, &srv->gate, e) != 0) {
+  if (srv->daemon == NULL || http__gate_start(&gc, &srv->gate, e) != 0) {
     if (srv->daemon != NULL)
       MHD_stop_daemon(srv->daemon);
     else
@@ -1772,7 +1772,7 @@ http_server *http_server_stop(http_server *srv, int deadline_ms)
 {
   if (srv == NULL)
     return NULL;
-  gate_stop(srv->gate); /* no new connections; those still sending a head are closed */
+  http__gate_stop(srv->gate); /* no new connections; those still sending a head are closed */
   MHD_socket listen_fd = srv->gate ? MHD_INVALID_SOCKET : MHD_quiesce_daemon(srv->daemon);
   if (listen_fd != MHD_INVALID_SOCKET)
     close(listen_fd);
@@ -1815,7 +1815,7 @@ http_server *http_server_stop(http_server *srv, int deadline_ms)
       break;
   pthread_mutex_unlock(&srv->lock);
   MHD_stop_daemon(srv->daemon);
-  srv->gate = gate_free(srv->gate);
+  srv->gate = http__gate_free(srv->gate);
   pthread_mutex_destroy(&srv->conns_lock);
   pthread_mutex_destroy(&srv->lock);
   pthread_cond_destroy(&srv->idle);

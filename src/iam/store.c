@@ -591,7 +591,7 @@ json_t *iam_entity_list(iam_system *s, const char *kind)
   json_t *arr = json_array();
   pthread_rwlock_rdlock(&s->rw);
   json_t *all = json_object_get(s->db, kind);
-  const char **names = calloc(json_object_size(all) + 1, sizeof *names);
+  const char **names = xcalloc(json_object_size(all) + 1, sizeof *names);
   size_t n = 0;
   const char *k;
   json_t *v;

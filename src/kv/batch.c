@@ -20,7 +20,7 @@
  *       always empty (nothing here throttles); BatchGetItem moves the keys
  *       past 16 MB of response into UnprocessedKeys.
  *
- * Start reading at kv_transact_write().
+ * Start reading at kv__transact_write().
  */
 #include "internal.h"
 
@@ -86,12 +86,12 @@ static int transact_items(json_t *in, json_t **items, err *e)
  * NULL without one); cx is to be released whatever this returns. */
 static int projection_begin(kx_ctx *cx, json_t *spec, arena *a, kx_node **pn, err *e)
 {
-  const char *proj = kv_in_str(spec, "ProjectionExpression");
-  int rc = kv_expr_begin(cx, spec, a, proj != NULL, e);
+  const char *proj = kv__in_str(spec, "ProjectionExpression");
+  int rc = kv__expr_begin(cx, spec, a, proj != NULL, e);
   if (rc == 0 && proj != NULL)
-    rc = kx_parse_projection(cx, proj, pn, e);
+    rc = kv__parse_projection(cx, proj, pn, e);
   if (rc == 0)
-    rc = kx_ctx_check_unused(cx, e);
+    rc = kv__ctx_check_unused(cx, e);
   return rc;
 }
 
@@ -125,7 +125,7 @@ static kv_capacity *caps_for(many_caps *mc, const char *table, bool read, size_t
   while (j < mc->n && strcmp(mc->c[j].table, table) != 0)
     j++;
   if (j == mc->n)
-    kv_capacity_init(&mc->c[mc->n++], table, read);
+    kv__capacity_init(&mc->c[mc->n++], table, read);
   return &mc->c[j];
 }
 
@@ -137,8 +137,8 @@ static void many_caps_finish(many_caps *mc, json_t *out, double factor)
   json_t *list = json_array();
   for (size_t i = 0; i < mc->n; i++) {
     if (out != NULL)
-      json_array_append_new(list, kv_capacity_json(&mc->c[i], mc->mode, factor));
-    kv_capacity_release(&mc->c[i]);
+      json_array_append_new(list, kv__capacity_json(&mc->c[i], mc->mode, factor));
+    kv__capacity_release(&mc->c[i]);
   }
   if (out != NULL)
     json_object_set(out, "ConsumedCapacity", list);
@@ -148,7 +148,7 @@ static void many_caps_finish(many_caps *mc, json_t *out, double factor)
 
 /* ---- BatchGetItem ---- */
 
-int kv_batch_get(kv *k, json_t *in, json_t **out, err *e)
+int kv__batch_get(kv *k, json_t *in, json_t **out, err *e)
 {
   json_t *req;
   size_t total;
@@ -168,18 +168,18 @@ int kv_batch_get(kv *k, json_t *in, json_t **out, err *e)
   json_t *seen = json_object();
   size_t bytes = 0;
   many_caps mc = {0};
-  rc = kv_capacity_mode(in, &mc.mode, e);
+  rc = kv__capacity_mode(in, &mc.mode, e);
   json_object_foreach(req, tname, spec) {
     if (rc != 0)
       break;
     json_t *tin = json_pack("{ss}", "TableName", tname);
     const char *name;
-    rc = kv_need_table_name(tin, &name, e);
+    rc = kv__need_table_name(tin, &name, e);
     json_decref(tin);
     if (rc != 0)
       break;
     kv_table t;
-    if ((rc = kv_table_open(k, txn, tname, &t, e)) != 0)
+    if ((rc = kv__table_open(k, txn, tname, &t, e)) != 0)
       break;
     kx_ctx cx;
     kx_node *pn = NULL;
@@ -190,7 +190,7 @@ int kv_batch_get(kv *k, json_t *in, json_t **out, err *e)
     json_array_foreach(json_object_get(spec, "Keys"), i, key) {
       if (rc != 0)
         break;
-      if ((rc = kv_key_check(&t, key, e)) != 0)
+      if ((rc = kv__key_check(&t, key, e)) != 0)
         break;
       if (seen_key(seen, tname, key)) {
         rc = err_set(e, KV_ERR_VALIDATION, "Provided list of item keys contains duplicates");
@@ -207,20 +207,20 @@ int kv_batch_get(kv *k, json_t *in, json_t **out, err *e)
         continue;
       }
       json_t *item = NULL;
-      rc = kv_item_read(k, txn, &t, key, &item, e);
+      rc = kv__item_read(k, txn, &t, key, &item, e);
       if (mc.mode != NULL)
-        kv_capacity_read(caps_for(&mc, tname, true, json_object_size(req)), NULL,
-                         item != NULL ? kv_item_size(item) : 0,
+        kv__capacity_read(caps_for(&mc, tname, true, json_object_size(req)), NULL,
+                         item != NULL ? kv__item_size(item) : 0,
                          json_is_true(json_object_get(spec, "ConsistentRead")));
       if (item != NULL) {
-        bytes += kv_item_size(item);
-        json_array_append_new(list, pn != NULL ? kx_project(pn, item) : json_incref(item));
+        bytes += kv__item_size(item);
+        json_array_append_new(list, pn != NULL ? kv__project(pn, item) : json_incref(item));
         json_decref(item);
       }
     }
     json_object_set_new(responses, tname, list);
-    kx_ctx_release(&cx);
-    kv_table_release(&t);
+    kv__ctx_release(&cx);
+    kv__table_release(&t);
     if (rc != 0)
       break;
   }
@@ -299,7 +299,7 @@ static int many_apply(kv *k, void *arg, MDB_txn *txn, arena *a, err *e)
       kv_write_req *w = &m->reqs[i];
       w->check_only = true;
       err ee = {0};
-      int r = kv_write_req_apply(k, w, txn, &ee);
+      int r = kv__write_req_apply(k, w, txn, &ee);
       w->check_only = false;
       if (r == KV_ERR_CONDITION) {
         failed = true;
@@ -332,14 +332,14 @@ static int many_apply(kv *k, void *arg, MDB_txn *txn, arena *a, err *e)
       json_t *r;
       json_array_foreach(reasons, i, r) l += (size_t)snprintf(list + l, l < sizeof list ?
                                                               sizeof list - l : 0, "%s%s",
-                                                              i ? ", " : "", kv_in_str(r, "Code"));
+                                                              i ? ", " : "", kv__in_str(r, "Code"));
       return err_set(e, KV_ERR_TX_CANCELED, "Transaction cancelled, please refer cancellation "
                      "reasons for specific reasons [%s]", list);
     }
     json_decref(reasons);
   }
   for (size_t i = 0; i < m->n && rc == 0; i++)
-    rc = kv_write_req_apply(k, &m->reqs[i], txn, e);
+    rc = kv__write_req_apply(k, &m->reqs[i], txn, e);
   if (rc == 0)
     rc = token_store(k, m, txn, e);
   return rc;
@@ -355,7 +355,7 @@ static json_t **many_init(many *m, size_t total)
 static void many_release(many *m, json_t **ins)
 {
   for (size_t i = 0; i < m->n; i++) {
-    kv_write_req_release(&m->reqs[i]);
+    kv__write_req_release(&m->reqs[i]);
     json_decref(ins[i]);
   }
   free(m->reqs);
@@ -379,17 +379,17 @@ static int distinct(kv *k, many *m, const char *message, err *e)
   json_t *seen = json_object();
   for (size_t i = 0; i < m->n && rc == 0; i++) {
     kv_table t;
-    rc = kv_table_open(k, txn, m->reqs[i].table, &t, e);
+    rc = kv__table_open(k, txn, m->reqs[i].table, &t, e);
     if (rc != 0)
       break;
-    json_t *key = m->reqs[i].item != NULL ? kv_item_key(&t, NULL, m->reqs[i].item)
+    json_t *key = m->reqs[i].item != NULL ? kv__item_key(&t, NULL, m->reqs[i].item)
                                           : json_incref(m->reqs[i].key);
     if (m->reqs[i].item == NULL)
-      rc = kv_key_check(&t, key, e);
+      rc = kv__key_check(&t, key, e);
     if (rc == 0 && seen_key(seen, m->reqs[i].table, key))
       rc = err_set(e, KV_ERR_VALIDATION, "%s", message);
     json_decref(key);
-    kv_table_release(&t);
+    kv__table_release(&t);
   }
   json_decref(seen);
   mdb_txn_abort(txn);
@@ -402,11 +402,11 @@ static int many_run(kv *k, many *m, const char *message, err *e)
 {
   int rc = distinct(k, m, message, e);
   if (rc == 0)
-    rc = kv_write(k, many_apply, m, e);
+    rc = kv__write(k, many_apply, m, e);
   return rc;
 }
 
-int kv_batch_write(kv *k, json_t *in, json_t **out, err *e)
+int kv__batch_write(kv *k, json_t *in, json_t **out, err *e)
 {
   json_t *req;
   size_t total;
@@ -434,7 +434,7 @@ int kv_batch_write(kv *k, json_t *in, json_t **out, err *e)
       }
       ins[m.n] = json_pack("{sssO}", "TableName", tname, put != NULL ? "Item" : "Key",
                            put != NULL ? put : del);
-      rc = kv_write_req_parse(&m.reqs[m.n], put != NULL ? "Put" : "Delete", ins[m.n], a, e);
+      rc = kv__write_req_parse(&m.reqs[m.n], put != NULL ? "Put" : "Delete", ins[m.n], a, e);
       m.n++;
     }
     if (rc != 0)
@@ -442,7 +442,7 @@ int kv_batch_write(kv *k, json_t *in, json_t **out, err *e)
   }
   many_caps mc = {0};
   if (rc == 0)
-    rc = kv_capacity_mode(in, &mc.mode, e);
+    rc = kv__capacity_mode(in, &mc.mode, e);
   if (rc == 0)
     many_caps_attach(&mc, &m);
   /* duplicates: keys are known only with the table's schema */
@@ -456,7 +456,7 @@ int kv_batch_write(kv *k, json_t *in, json_t **out, err *e)
   return rc;
 }
 
-int kv_transact_write(kv *k, json_t *in, json_t **out, err *e)
+int kv__transact_write(kv *k, json_t *in, json_t **out, err *e)
 {
   json_t *items;
   int rc = transact_items(in, &items, e);
@@ -466,7 +466,7 @@ int kv_transact_write(kv *k, json_t *in, json_t **out, err *e)
   arena *a = arena_new();
   many m = {0};
   m.transact = true;
-  m.token = kv_in_str(in, "ClientRequestToken");
+  m.token = kv__in_str(in, "ClientRequestToken");
   char *body = json_dumps(items, JSON_COMPACT | JSON_SORT_KEYS);
   sha256(body, strlen(body), m.digest);
   free(body);
@@ -495,20 +495,20 @@ int kv_transact_write(kv *k, json_t *in, json_t **out, err *e)
       break;
     }
     ins[m.n] = json_incref(op);
-    rc = kv_write_req_parse(&m.reqs[m.n], kind, op, a, e);
+    rc = kv__write_req_parse(&m.reqs[m.n], kind, op, a, e);
     m.n++;
     if (rc != 0)
       break;
   }
   size_t aggregate = 0; /* Put items whole, the others by their key */
   for (size_t j = 0; rc == 0 && j < m.n; j++)
-    aggregate += kv_item_size(m.reqs[j].item != NULL ? m.reqs[j].item : m.reqs[j].key);
+    aggregate += kv__item_size(m.reqs[j].item != NULL ? m.reqs[j].item : m.reqs[j].key);
   if (rc == 0 && aggregate > TRANSACT_BYTES)
     rc = err_set(e, KV_ERR_VALIDATION, "Transaction request is too large: the aggregate size of "
                  "the items in the transaction cannot exceed 4 MB");
   many_caps mc = {0};
   if (rc == 0)
-    rc = kv_capacity_mode(in, &mc.mode, e);
+    rc = kv__capacity_mode(in, &mc.mode, e);
   if (rc == 0)
     many_caps_attach(&mc, &m);
   if (rc == 0)
@@ -524,7 +524,7 @@ int kv_transact_write(kv *k, json_t *in, json_t **out, err *e)
   return rc;
 }
 
-int kv_transact_get(kv *k, json_t *in, json_t **out, err *e)
+int kv__transact_get(kv *k, json_t *in, json_t **out, err *e)
 {
   json_t *items;
   int rc = transact_items(in, &items, e);
@@ -537,7 +537,7 @@ int kv_transact_get(kv *k, json_t *in, json_t **out, err *e)
   arena *a = arena_new();
   json_t *res = json_array();
   many_caps mc = {0};
-  rc = kv_capacity_mode(in, &mc.mode, e);
+  rc = kv__capacity_mode(in, &mc.mode, e);
   size_t i;
   json_t *x;
   json_array_foreach(items, i, x) {
@@ -549,30 +549,30 @@ int kv_transact_get(kv *k, json_t *in, json_t **out, err *e)
       rc = err_set(e, KV_ERR_VALIDATION, "TransactGetItems can only contain Get");
       break;
     }
-    if ((rc = kv_need_table_name(get, &name, e)) != 0)
+    if ((rc = kv__need_table_name(get, &name, e)) != 0)
       break;
     kv_table t;
-    if ((rc = kv_table_open(k, txn, name, &t, e)) != 0)
+    if ((rc = kv__table_open(k, txn, name, &t, e)) != 0)
       break;
     kx_ctx cx;
     kx_node *pn = NULL;
     rc = projection_begin(&cx, get, a, &pn, e);
     json_t *key = json_object_get(get, "Key");
     if (rc == 0)
-      rc = kv_key_check(&t, key, e);
+      rc = kv__key_check(&t, key, e);
     json_t *item = NULL;
     if (rc == 0)
-      rc = kv_item_read(k, txn, &t, key, &item, e);
+      rc = kv__item_read(k, txn, &t, key, &item, e);
     if (rc == 0 && mc.mode != NULL)
-      kv_capacity_read(caps_for(&mc, name, true, json_array_size(items)), NULL,
-                       item != NULL ? kv_item_size(item) : 0, true);
+      kv__capacity_read(caps_for(&mc, name, true, json_array_size(items)), NULL,
+                       item != NULL ? kv__item_size(item) : 0, true);
     json_t *r = json_object();
     if (item != NULL)
-      json_object_set_new(r, "Item", pn != NULL ? kx_project(pn, item) : json_incref(item));
+      json_object_set_new(r, "Item", pn != NULL ? kv__project(pn, item) : json_incref(item));
     json_array_append_new(res, r);
     json_decref(item);
-    kx_ctx_release(&cx);
-    kv_table_release(&t);
+    kv__ctx_release(&cx);
+    kv__table_release(&t);
     if (rc != 0)
       break;
   }

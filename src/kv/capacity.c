@@ -21,9 +21,9 @@
 
 #include <string.h>
 
-int kv_capacity_mode(json_t *in, const char **mode, err *e)
+int kv__capacity_mode(json_t *in, const char **mode, err *e)
 {
-  const char *m = kv_in_str(in, "ReturnConsumedCapacity");
+  const char *m = kv__in_str(in, "ReturnConsumedCapacity");
   *mode = NULL;
   if (m == NULL || strcmp(m, "NONE") == 0)
     return 0;
@@ -35,7 +35,7 @@ int kv_capacity_mode(json_t *in, const char **mode, err *e)
   return 0;
 }
 
-void kv_capacity_init(kv_capacity *c, const char *table, bool read)
+void kv__capacity_init(kv_capacity *c, const char *table, bool read)
 {
   memset(c, 0, sizeof *c);
   c->table = xstrdup(table);
@@ -44,7 +44,7 @@ void kv_capacity_init(kv_capacity *c, const char *table, bool read)
   c->lsi = json_object();
 }
 
-void kv_capacity_release(kv_capacity *c)
+void kv__capacity_release(kv_capacity *c)
 {
   free(c->table);
   json_decref(c->gsi);
@@ -65,25 +65,25 @@ static void add_index(kv_capacity *c, const kv_index *ix, double u)
   json_object_set_new(map, ix->name, json_real(u + (old != NULL ? json_real_value(old) : 0)));
 }
 
-void kv_capacity_write(kv_capacity *c, const kv_table *t, const json_t *old, const json_t *nw)
+void kv__capacity_write(kv_capacity *c, const kv_table *t, const json_t *old, const json_t *nw)
 {
-  size_t so = old != NULL ? kv_item_size(old) : 0, sn = nw != NULL ? kv_item_size(nw) : 0;
+  size_t so = old != NULL ? kv__item_size(old) : 0, sn = nw != NULL ? kv__item_size(nw) : 0;
   c->table_units += units(so > sn ? so : sn, 1024);
   for (size_t i = 0; i < t->nidx; i++) {
     const kv_index *ix = &t->idx[i];
-    json_t *po = old != NULL ? kv_index_entry(t, ix, old) : NULL;
-    json_t *pn = nw != NULL ? kv_index_entry(t, ix, nw) : NULL;
+    json_t *po = old != NULL ? kv__index_entry(t, ix, old) : NULL;
+    json_t *pn = nw != NULL ? kv__index_entry(t, ix, nw) : NULL;
     double u = 0;
     if (po != NULL && pn != NULL && !json_equal(po, pn)) {
-      bool moved = !kv_av_eq(json_object_get(po, ix->hash), json_object_get(pn, ix->hash)) ||
-                   (ix->range != NULL && !kv_av_eq(json_object_get(po, ix->range),
+      bool moved = !kv__av_eq(json_object_get(po, ix->hash), json_object_get(pn, ix->hash)) ||
+                   (ix->range != NULL && !kv__av_eq(json_object_get(po, ix->range),
                                                    json_object_get(pn, ix->range)));
-      u = moved ? units(kv_item_size(po), 1024) + units(kv_item_size(pn), 1024)
-                : units(kv_item_size(pn), 1024);
+      u = moved ? units(kv__item_size(po), 1024) + units(kv__item_size(pn), 1024)
+                : units(kv__item_size(pn), 1024);
     } else if (po != NULL && pn == NULL) {
-      u = units(kv_item_size(po), 1024);
+      u = units(kv__item_size(po), 1024);
     } else if (pn != NULL && po == NULL) {
-      u = units(kv_item_size(pn), 1024);
+      u = units(kv__item_size(pn), 1024);
     }
     if (u > 0)
       add_index(c, ix, u);
@@ -92,7 +92,7 @@ void kv_capacity_write(kv_capacity *c, const kv_table *t, const json_t *old, con
   }
 }
 
-void kv_capacity_read(kv_capacity *c, const kv_index *ix, size_t bytes, bool consistent)
+void kv__capacity_read(kv_capacity *c, const kv_index *ix, size_t bytes, bool consistent)
 {
   double u = units(bytes, 4096) * (consistent ? 1 : 0.5);
   if (ix == NULL || ix->no == 0)
@@ -101,7 +101,7 @@ void kv_capacity_read(kv_capacity *c, const kv_index *ix, size_t bytes, bool con
     add_index(c, ix, u);
 }
 
-json_t *kv_capacity_json(const kv_capacity *c, const char *mode, double factor)
+json_t *kv__capacity_json(const kv_capacity *c, const char *mode, double factor)
 {
   double total = c->table_units * factor;
   const char *k;

@@ -24,14 +24,14 @@
  *
  * Invariants:
  *   (1) Every placeholder is resolved at parse time; the request fails when
- *       one is undefined or (kx_ctx_check_unused) one is never used.
+ *       one is undefined or (kv__ctx_check_unused) one is never used.
  *   (2) The right-hand sides of an update are evaluated over the item as it
  *       was before the update; removed list elements are compacted last, so
  *       REMOVE a[0], a[1] removes the first two elements.
  *   (3) A comparison with a missing attribute or of two different types is
  *       false (<> is true).
  *
- * Start reading at kx_parse_condition().
+ * Start reading at kv__parse_condition().
  */
 #include "internal.h"
 
@@ -85,7 +85,7 @@ typedef struct parser {
   int rc;
 } parser;
 
-void kx_ctx_init(kx_ctx *c, arena *a, json_t *names, json_t *values)
+void kv__ctx_init(kx_ctx *c, arena *a, json_t *names, json_t *values)
 {
   c->a = a;
   c->names = names;
@@ -94,7 +94,7 @@ void kx_ctx_init(kx_ctx *c, arena *a, json_t *names, json_t *values)
   c->used_values = json_object();
 }
 
-void kx_ctx_release(kx_ctx *c)
+void kv__ctx_release(kx_ctx *c)
 {
   json_decref(c->used_names);
   json_decref(c->used_values);
@@ -118,7 +118,7 @@ static int unused(json_t *given, json_t *used, const char *what, err *e)
                  "Value provided in %s unused in expressions: keys: {%s}", what, list);
 }
 
-int kx_ctx_check_unused(kx_ctx *c, err *e)
+int kv__ctx_check_unused(kx_ctx *c, err *e)
 {
   int rc = unused(c->names, c->used_names, "ExpressionAttributeNames", e);
   return rc != 0 ? rc : unused(c->values, c->used_values, "ExpressionAttributeValues", e);
@@ -236,7 +236,7 @@ static const char *resolve_name(parser *p)
 {
   char *t = tok_text(p);
   if (p->t == T_NAME) {
-    if (kv_reserved_word(t, p->tlen)) {
+    if (kv__reserved_word(t, p->tlen)) {
       fail(p, "Attribute name is a reserved keyword; reserved keyword: %s", t);
       return NULL;
     }
@@ -595,7 +595,7 @@ static int finish(parser *p, kx_node *n, kx_node **out)
   return 0;
 }
 
-int kx_parse_condition(kx_ctx *c, const char *text, const char *what, kx_node **out, err *e)
+int kv__parse_condition(kx_ctx *c, const char *text, const char *what, kx_node **out, err *e)
 {
   parser p;
   int rc = start(&p, c, text, what, e);
@@ -604,7 +604,7 @@ int kx_parse_condition(kx_ctx *c, const char *text, const char *what, kx_node **
   return finish(&p, parse_or(&p), out);
 }
 
-int kx_parse_projection(kx_ctx *c, const char *text, kx_node **out, err *e)
+int kv__parse_projection(kx_ctx *c, const char *text, kx_node **out, err *e)
 {
   parser p;
   int rc = start(&p, c, text, "ProjectionExpression", e);
@@ -672,7 +672,7 @@ static bool overlap(const kx_node *x, const kx_node *y)
   return true;
 }
 
-int kx_parse_update(kx_ctx *c, const char *text, kx_node **out, err *e)
+int kv__parse_update(kx_ctx *c, const char *text, kx_node **out, err *e)
 {
   parser p;
   int rc = start(&p, c, text, "UpdateExpression", e);
@@ -742,7 +742,7 @@ int kx_parse_update(kx_ctx *c, const char *text, kx_node **out, err *e)
   return 0;
 }
 
-void kx_update_names(const kx_node *n, json_t *names)
+void kv__update_names(const kx_node *n, json_t *names)
 {
   for (size_t i = 0; i < n->n; i++)
     json_object_set_new(names, n->list[i]->a->path[0].name, json_true());
@@ -790,11 +790,11 @@ bad:
   return err_set(e, KV_ERR_VALIDATION, "Query key condition not supported");
 }
 
-int kx_parse_keycond(kx_ctx *c, const char *text, kx_keycond *out, err *e)
+int kv__parse_keycond(kx_ctx *c, const char *text, kx_keycond *out, err *e)
 {
   kx_node *n;
   memset(out, 0, sizeof *out);
-  int rc = kx_parse_condition(c, text, "KeyConditionExpression", &n, e);
+  int rc = kv__parse_condition(c, text, "KeyConditionExpression", &n, e);
   if (rc != 0)
     return rc;
   if (n->kind == N_AND) {
@@ -818,7 +818,7 @@ int kx_parse_keycond(kx_ctx *c, const char *text, kx_keycond *out, err *e)
 
 static bool begins(const json_t *v, const json_t *prefix)
 {
-  const char *tv = kv_av_type(v), *tp = kv_av_type(prefix);
+  const char *tv = kv__av_type(v), *tp = kv__av_type(prefix);
   if (tv == NULL || tp == NULL || strcmp(tv, tp) != 0)
     return false;
   if (strcmp(tv, "S") == 0) {
@@ -829,7 +829,7 @@ static bool begins(const json_t *v, const json_t *prefix)
   if (strcmp(tv, "B") == 0) {
     arena *ar = arena_new();
     uint8_t *x, *y;
-    long nx = kv_av_bytes(v, ar, &x), ny = kv_av_bytes(prefix, ar, &y);
+    long nx = kv__av_bytes(v, ar, &x), ny = kv__av_bytes(prefix, ar, &y);
     bool ok = nx >= 0 && ny >= 0 && nx >= ny && memcmp(x, y, (size_t)ny) == 0;
     arena_free(ar);
     return ok;
@@ -837,7 +837,7 @@ static bool begins(const json_t *v, const json_t *prefix)
   return false;
 }
 
-bool kx_keycond_match(const kx_keycond *k, const json_t *v)
+bool kv__keycond_match(const kx_keycond *k, const json_t *v)
 {
   if (k->range_name == NULL)
     return true;
@@ -846,7 +846,7 @@ bool kx_keycond_match(const kx_keycond *k, const json_t *v)
   int c;
   if (strcmp(k->op, "begins_with") == 0)
     return begins(v, k->v1);
-  if (!kv_av_cmp(v, k->v1, &c))
+  if (!kv__av_cmp(v, k->v1, &c))
     return false;
   if (strcmp(k->op, "=") == 0)
     return c == 0;
@@ -859,7 +859,7 @@ bool kx_keycond_match(const kx_keycond *k, const json_t *v)
   if (strcmp(k->op, ">=") == 0)
     return c >= 0;
   int c2;
-  return c >= 0 && kv_av_cmp(v, k->v2, &c2) && c2 <= 0;
+  return c >= 0 && kv__av_cmp(v, k->v2, &c2) && c2 <= 0;
 }
 
 /* ---- evaluation ---- */
@@ -890,7 +890,7 @@ static json_t *operand(const kx_node *n, const json_t *item)
     return json_incref(n->val);
   case N_SIZE: {
     json_t *v = path_get(n->a, item);
-    const char *t = kv_av_type(v);
+    const char *t = kv__av_type(v);
     if (t == NULL)
       return NULL;
     json_t *x = json_object_get(v, t);
@@ -918,7 +918,7 @@ static json_t *operand(const kx_node *n, const json_t *item)
 
 static bool contains(const json_t *hay, const json_t *needle)
 {
-  const char *th = kv_av_type(hay), *tn = kv_av_type(needle);
+  const char *th = kv__av_type(hay), *tn = kv__av_type(needle);
   if (th == NULL || tn == NULL)
     return false;
   json_t *h = json_object_get(hay, th);
@@ -928,7 +928,7 @@ static bool contains(const json_t *hay, const json_t *needle)
   if (strcmp(th, "L") == 0) {
     size_t i;
     json_t *x;
-    json_array_foreach(h, i, x) if (kv_av_eq(x, needle)) return true;
+    json_array_foreach(h, i, x) if (kv__av_eq(x, needle)) return true;
     return false;
   }
   if (strlen(th) == 2 && th[1] == 'S' && th[0] == tn[0] && tn[1] == '\0') {
@@ -938,7 +938,7 @@ static bool contains(const json_t *hay, const json_t *needle)
       json_array_foreach(h, i, x) {
         json_t *av = json_pack("{sO}", "N", x);
         int c;
-        bool eq = kv_av_cmp(av, needle, &c) && c == 0;
+        bool eq = kv__av_cmp(av, needle, &c) && c == 0;
         json_decref(av);
         if (eq)
           return true;
@@ -952,29 +952,29 @@ static bool contains(const json_t *hay, const json_t *needle)
   return false;
 }
 
-int kx_eval_condition(const kx_node *n, const json_t *item, bool *out, err *e)
+int kv__eval_condition(const kx_node *n, const json_t *item, bool *out, err *e)
 {
   bool a;
   int rc;
   switch (n->kind) {
   case N_AND:
-    if ((rc = kx_eval_condition(n->a, item, &a, e)) != 0)
+    if ((rc = kv__eval_condition(n->a, item, &a, e)) != 0)
       return rc;
     if (!a) {
       *out = false;
       return 0;
     }
-    return kx_eval_condition(n->b, item, out, e);
+    return kv__eval_condition(n->b, item, out, e);
   case N_OR:
-    if ((rc = kx_eval_condition(n->a, item, &a, e)) != 0)
+    if ((rc = kv__eval_condition(n->a, item, &a, e)) != 0)
       return rc;
     if (a) {
       *out = true;
       return 0;
     }
-    return kx_eval_condition(n->b, item, out, e);
+    return kv__eval_condition(n->b, item, out, e);
   case N_NOT:
-    if ((rc = kx_eval_condition(n->a, item, &a, e)) != 0)
+    if ((rc = kv__eval_condition(n->a, item, &a, e)) != 0)
       return rc;
     *out = !a;
     return 0;
@@ -984,10 +984,10 @@ int kx_eval_condition(const kx_node *n, const json_t *item, bool *out, err *e)
     if (x == NULL || y == NULL)
       *out = n->op == T_NE;
     else if (n->op == T_EQ)
-      *out = kv_av_eq(x, y);
+      *out = kv__av_eq(x, y);
     else if (n->op == T_NE)
-      *out = !kv_av_eq(x, y);
-    else if (!kv_av_cmp(x, y, &c))
+      *out = !kv__av_eq(x, y);
+    else if (!kv__av_cmp(x, y, &c))
       *out = false;
     else
       *out = n->op == T_LT ? c < 0 : n->op == T_LE ? c <= 0 : n->op == T_GT ? c > 0 : c >= 0;
@@ -998,8 +998,8 @@ int kx_eval_condition(const kx_node *n, const json_t *item, bool *out, err *e)
   case N_BETWEEN: {
     json_t *x = operand(n->a, item), *lo = operand(n->b, item), *hi = operand(n->c, item);
     int c1, c2;
-    *out = x != NULL && lo != NULL && hi != NULL && kv_av_cmp(x, lo, &c1) && c1 >= 0 &&
-           kv_av_cmp(x, hi, &c2) && c2 <= 0;
+    *out = x != NULL && lo != NULL && hi != NULL && kv__av_cmp(x, lo, &c1) && c1 >= 0 &&
+           kv__av_cmp(x, hi, &c2) && c2 <= 0;
     json_decref(x);
     json_decref(lo);
     json_decref(hi);
@@ -1010,7 +1010,7 @@ int kx_eval_condition(const kx_node *n, const json_t *item, bool *out, err *e)
     *out = false;
     for (size_t i = 0; i < n->n && x != NULL && !*out; i++) {
       json_t *y = operand(n->list[i], item);
-      *out = y != NULL && kv_av_eq(x, y);
+      *out = y != NULL && kv__av_eq(x, y);
       json_decref(y);
     }
     json_decref(x);
@@ -1023,7 +1023,7 @@ int kx_eval_condition(const kx_node *n, const json_t *item, bool *out, err *e)
     case F_EXISTS: *out = x != NULL; break;
     case F_NOT_EXISTS: *out = x == NULL; break;
     case F_TYPE: {
-      const char *t = kv_av_type(x);
+      const char *t = kv__av_type(x);
       const char *want = json_string_value(json_object_get(y, "S"));
       *out = t != NULL && want != NULL && strcmp(t, want) == 0;
       break;
@@ -1092,13 +1092,13 @@ static int set_value(const kx_node *n, const json_t *item, json_t **out, err *e)
       *out = json_pack("{so}", "L", l);
     } else {
       kv_num a, b, r;
-      rc = kv_num_parse(json_string_value(xv), &a, e);
+      rc = kv__num_parse(json_string_value(xv), &a, e);
       if (rc == 0)
-        rc = kv_num_parse(json_string_value(yv), &b, e);
+        rc = kv__num_parse(json_string_value(yv), &b, e);
       if (rc == 0)
-        rc = kv_num_add(&a, &b, n->kind == N_MINUS, &r, e);
+        rc = kv__num_add(&a, &b, n->kind == N_MINUS, &r, e);
       if (rc == 0)
-        *out = kv_av_num(&r);
+        *out = kv__av_num(&r);
     }
     json_decref(x);
     json_decref(y);
@@ -1183,7 +1183,7 @@ static void compact(json_t *av)
 
 static int set_op(const kx_node *act, json_t *cur, json_t *v, json_t **out, err *e)
 {
-  const char *tv = kv_av_type(v);
+  const char *tv = kv__av_type(v);
   bool add = act->kind == N_ADD;
   if (tv == NULL || (add && strcmp(tv, "N") != 0 && strcmp(tv, "SS") != 0 &&
                      strcmp(tv, "NS") != 0 && strcmp(tv, "BS") != 0) ||
@@ -1195,18 +1195,18 @@ static int set_op(const kx_node *act, json_t *cur, json_t *v, json_t **out, err 
     *out = add ? json_deep_copy(v) : NULL;
     return 0;
   }
-  const char *tc = kv_av_type(cur);
+  const char *tc = kv__av_type(cur);
   if (tc == NULL || strcmp(tc, tv) != 0)
     return bad_type(e);
   if (strcmp(tv, "N") == 0) {
     kv_num a, b, r;
-    int rc = kv_num_parse(json_string_value(json_object_get(cur, "N")), &a, e);
+    int rc = kv__num_parse(json_string_value(json_object_get(cur, "N")), &a, e);
     if (rc == 0)
-      rc = kv_num_parse(json_string_value(json_object_get(v, "N")), &b, e);
+      rc = kv__num_parse(json_string_value(json_object_get(v, "N")), &b, e);
     if (rc == 0)
-      rc = kv_num_add(&a, &b, false, &r, e);
+      rc = kv__num_add(&a, &b, false, &r, e);
     if (rc == 0)
-      *out = kv_av_num(&r);
+      *out = kv__av_num(&r);
     return rc;
   }
   json_t *set = json_deep_copy(json_object_get(cur, tc));
@@ -1221,7 +1221,7 @@ static int set_op(const kx_node *act, json_t *cur, json_t *v, json_t **out, err 
       if (!eq && tv[0] == 'N') {
         json_t *ax = json_pack("{sO}", "N", x), *ay = json_pack("{sO}", "N", y);
         int c;
-        eq = kv_av_cmp(ax, ay, &c) && c == 0;
+        eq = kv__av_cmp(ax, ay, &c) && c == 0;
         json_decref(ax);
         json_decref(ay);
       }
@@ -1243,7 +1243,7 @@ static int set_op(const kx_node *act, json_t *cur, json_t *v, json_t **out, err 
   return 0;
 }
 
-int kx_apply_update(const kx_node *n, const json_t *item, json_t **out, json_t *touched, err *e)
+int kv__apply_update(const kx_node *n, const json_t *item, json_t **out, json_t *touched, err *e)
 {
   json_t *old = item != NULL ? (json_t *)item : NULL;
   json_t *empty = json_object();
@@ -1326,7 +1326,7 @@ static void project_into(json_t *dst, const json_t *src, const kx_node *path, si
   project_into(dsub, sub, path, i + 1);
 }
 
-json_t *kx_project(const kx_node *n, const json_t *item)
+json_t *kv__project(const kx_node *n, const json_t *item)
 {
   json_t *out = json_object();
   for (size_t i = 0; i < n->n; i++)
@@ -1334,16 +1334,16 @@ json_t *kx_project(const kx_node *n, const json_t *item)
   return out;
 }
 
-bool kx_names(const kx_node *n, const char *name)
+bool kv__names(const kx_node *n, const char *name)
 {
   if (n == NULL)
     return false;
   if (n->kind == N_PATH)
     return n->npath > 0 && strcmp(n->path[0].name, name) == 0;
-  if (kx_names(n->a, name) || kx_names(n->b, name) || kx_names(n->c, name))
+  if (kv__names(n->a, name) || kv__names(n->b, name) || kv__names(n->c, name))
     return true;
   for (size_t i = 0; i < n->n; i++)
-    if (kx_names(n->list[i], name))
+    if (kv__names(n->list[i], name))
       return true;
   return false;
 }

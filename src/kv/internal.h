@@ -63,41 +63,41 @@ typedef struct kv_num {
   uint8_t d[KV_NUM_DIGITS];  /* 0..9, d[0] and d[nd-1] nonzero */
 } kv_num;
 
-int kv_num_parse(const char *s, kv_num *out, err *e);
-void kv_num_format(const kv_num *n, char out[KV_NUM_TEXT]);
-int kv_num_cmp(const kv_num *a, const kv_num *b);
-int kv_num_add(const kv_num *a, const kv_num *b, bool subtract, kv_num *out, err *e);
-size_t kv_num_key(const kv_num *n, uint8_t out[KV_NUM_KEY]);
+int kv__num_parse(const char *s, kv_num *out, err *e);
+void kv__num_format(const kv_num *n, char out[KV_NUM_TEXT]);
+int kv__num_cmp(const kv_num *a, const kv_num *b);
+int kv__num_add(const kv_num *a, const kv_num *b, bool subtract, kv_num *out, err *e);
+size_t kv__num_key(const kv_num *n, uint8_t out[KV_NUM_KEY]);
 
 /* ---- value.c ---- */
 /* The type of an AttributeValue ("S", "N", ...), or NULL when av is not one. */
-const char *kv_av_type(const json_t *av);
+const char *kv__av_type(const json_t *av);
 /* Checks an AttributeValue from a client and normalises it in place (numbers
  * to their canonical text). what names it in messages. */
-int kv_av_check(json_t *av, int depth, err *e);
+int kv__av_check(json_t *av, int depth, err *e);
 /* Checks every attribute of an item map. */
-int kv_item_check(json_t *item, err *e);
+int kv__item_check(json_t *item, err *e);
 /* Deep equality (sets as sets). */
-bool kv_av_eq(const json_t *a, const json_t *b);
+bool kv__av_eq(const json_t *a, const json_t *b);
 /* Orders two S, N or B values; false when they are not of one such type. */
-bool kv_av_cmp(const json_t *a, const json_t *b, int *out);
+bool kv__av_cmp(const json_t *a, const json_t *b, int *out);
 /* Whether name[0..len) is one of DynamoDB's reserved words (any case). */
-bool kv_reserved_word(const char *name, size_t len);
+bool kv__reserved_word(const char *name, size_t len);
 
 /* The size AWS charges for an item (names plus values). */
-size_t kv_item_size(const json_t *item);
+size_t kv__item_size(const json_t *item);
 /* The storage codec of an item (a map of AttributeValues). */
-int kv_item_encode(const json_t *item, buf *out);
-json_t *kv_item_decode(const void *p, size_t n);
+int kv__item_encode(const json_t *item, buf *out);
+json_t *kv__item_decode(const void *p, size_t n);
 /* Appends the order-preserving, prefix-free encoding of a key value of
  * type t ("S", "N", "B") to out. */
-int kv_key_append(buf *out, const char *t, const json_t *av, err *e);
+int kv__key_append(buf *out, const char *t, const json_t *av, err *e);
 /* The same; partition keys (partition == true) may be replaced by a digest. */
-int kv_key_append_mode(buf *out, const char *t, const json_t *av, bool partition, err *e);
+int kv__key_append_mode(buf *out, const char *t, const json_t *av, bool partition, err *e);
 /* A number AttributeValue from a kv_num. */
-json_t *kv_av_num(const kv_num *n);
+json_t *kv__av_num(const kv_num *n);
 /* The bytes of a B value (decoded), in a; -1 on bad base64. */
-long kv_av_bytes(const json_t *av, arena *a, uint8_t **out);
+long kv__av_bytes(const json_t *av, arena *a, uint8_t **out);
 
 /* ---- expr.c ---- */
 typedef struct kx_node kx_node;
@@ -109,27 +109,27 @@ typedef struct kx_ctx {
   json_t *used_values;
 } kx_ctx;
 
-void kx_ctx_init(kx_ctx *c, arena *a, json_t *names, json_t *values);
-void kx_ctx_release(kx_ctx *c);
+void kv__ctx_init(kx_ctx *c, arena *a, json_t *names, json_t *values);
+void kv__ctx_release(kx_ctx *c);
 /* After every expression of a request was parsed: unused placeholders are
  * AWS errors. */
-int kx_ctx_check_unused(kx_ctx *c, err *e);
+int kv__ctx_check_unused(kx_ctx *c, err *e);
 /* Parse one expression; what is "ConditionExpression", "UpdateExpression", ... */
-int kx_parse_condition(kx_ctx *c, const char *text, const char *what, kx_node **out, err *e);
-int kx_parse_update(kx_ctx *c, const char *text, kx_node **out, err *e);
-int kx_parse_projection(kx_ctx *c, const char *text, kx_node **out, err *e);
+int kv__parse_condition(kx_ctx *c, const char *text, const char *what, kx_node **out, err *e);
+int kv__parse_update(kx_ctx *c, const char *text, kx_node **out, err *e);
+int kv__parse_projection(kx_ctx *c, const char *text, kx_node **out, err *e);
 /* Evaluates a condition over item (NULL: no item). */
-int kx_eval_condition(const kx_node *n, const json_t *item, bool *out, err *e);
+int kv__eval_condition(const kx_node *n, const json_t *item, bool *out, err *e);
 /* Applies an update to a copy of item: *out is the new item; touched (an
  * object) gets the top-level names the update wrote or removed. */
-int kx_apply_update(const kx_node *n, const json_t *item, json_t **out, json_t *touched,
+int kv__apply_update(const kx_node *n, const json_t *item, json_t **out, json_t *touched,
                     err *e);
 /* The projection of item. */
-json_t *kx_project(const kx_node *n, const json_t *item);
+json_t *kv__project(const kx_node *n, const json_t *item);
 /* True when a path of n starts at the top-level attribute name. */
-bool kx_names(const kx_node *n, const char *name);
+bool kv__names(const kx_node *n, const char *name);
 /* The top-level attribute names of an update's paths (for key checks). */
-void kx_update_names(const kx_node *n, json_t *names);
+void kv__update_names(const kx_node *n, json_t *names);
 /* A key condition: the partition key's name and value, and optionally a
  * condition on the sort key (op: "=", "<", "<=", ">", ">=", "BETWEEN",
  * "begins_with"). */
@@ -140,9 +140,9 @@ typedef struct kx_keycond {
   const char *op;
   json_t *v1, *v2;
 } kx_keycond;
-int kx_parse_keycond(kx_ctx *c, const char *text, kx_keycond *out, err *e);
+int kv__parse_keycond(kx_ctx *c, const char *text, kx_keycond *out, err *e);
 /* True when a sort-key value v satisfies the condition. */
-bool kx_keycond_match(const kx_keycond *k, const json_t *v);
+bool kv__keycond_match(const kx_keycond *k, const json_t *v);
 
 /* ---- system.c ---- */
 typedef struct kv_change kv_change;
@@ -161,15 +161,15 @@ struct kv {
 };
 
 /* ttl.c: the sweeper thread */
-int kv_ttl_start(kv *k, err *e);
-void kv_ttl_stop(kv *k);
+int kv__ttl_start(kv *k, err *e);
+void kv__ttl_stop(kv *k);
 
 /* Runs fn on the committer thread inside the batch's write transaction;
  * returns once it committed (or failed and was rolled back). */
-int kv_write(kv *k, kv_apply_fn fn, void *arg, err *e);
+int kv__write(kv *k, kv_apply_fn fn, void *arg, err *e);
 /* The description of table name (ERR via KV_ERR_NO_TABLE). */
-int kv_table_load(kv *k, MDB_txn *txn, const char *name, json_t **out, err *e);
-int kv_table_store(kv *k, MDB_txn *txn, const char *name, json_t *desc, err *e);
+int kv__table_load(kv *k, MDB_txn *txn, const char *name, json_t **out, err *e);
+int kv__table_store(kv *k, MDB_txn *txn, const char *name, json_t *desc, err *e);
 
 /* ---- item.c: one table's shape, resolved from its description ---- */
 typedef struct kv_index {
@@ -192,62 +192,62 @@ typedef struct kv_table {
   const char *stream_view;   /* NULL: no stream */
 } kv_table;
 
-int kv_table_open(kv *k, MDB_txn *txn, const char *name, kv_table *t, err *e);
+int kv__table_open(kv *k, MDB_txn *txn, const char *name, kv_table *t, err *e);
 /* The same from a description (t takes a reference to desc). */
-int kv_table_from_desc(json_t *desc, kv_table *t, err *e);
+int kv__table_from_desc(json_t *desc, kv_table *t, err *e);
 /* Fills index no of t from the table's items (UpdateTable's Create). */
-int kv_index_fill(kv *k, MDB_txn *txn, const kv_table *t, uint8_t no, err *e);
-void kv_table_release(kv_table *t);
+int kv__index_fill(kv *k, MDB_txn *txn, const kv_table *t, uint8_t no, err *e);
+void kv__table_release(kv_table *t);
 /* The index of t named name, or NULL (sets e). */
-const kv_index *kv_table_index(const kv_table *t, const char *name, err *e);
+const kv_index *kv__table_index(const kv_table *t, const char *name, err *e);
 /* Checks that key holds exactly t's key attributes with their types. */
-int kv_key_check(const kv_table *t, json_t *key, err *e);
+int kv__key_check(const kv_table *t, json_t *key, err *e);
 /* The LMDB key of an item in index ix (for the base table: its key). false
  * when the item has no entry there (a sparse index). */
-int kv_entry_key(const kv_table *t, const kv_index *ix, const json_t *item, buf *out, bool *has,
+int kv__entry_key(const kv_table *t, const kv_index *ix, const json_t *item, buf *out, bool *has,
                  err *e);
 /* The primary key attributes of item (and those of ix). */
-json_t *kv_item_key(const kv_table *t, const kv_index *ix, const json_t *item);
+json_t *kv__item_key(const kv_table *t, const kv_index *ix, const json_t *item);
 /* Reads the item with key (a map of key attributes); *out NULL when none. */
-int kv_item_read(kv *k, MDB_txn *txn, const kv_table *t, const json_t *key, json_t **out,
+int kv__item_read(kv *k, MDB_txn *txn, const kv_table *t, const json_t *key, json_t **out,
                  err *e);
 /* The one write path: replaces old by new (either may be NULL) in the
  * table and every index, and appends the stream record, in txn. */
-int kv_item_write(kv *k, MDB_txn *txn, const kv_table *t, const json_t *old, const json_t *nw,
+int kv__item_write(kv *k, MDB_txn *txn, const kv_table *t, const json_t *old, const json_t *nw,
                   bool by_service, err *e);
 /* Key prefix of a table's index: [id][no]. */
-void kv_prefix(const kv_table *t, uint8_t no, buf *out);
+void kv__prefix(const kv_table *t, uint8_t no, buf *out);
 
 /* ops, by file */
-int kv_create_table(kv *k, json_t *in, json_t **out, err *e);
-int kv_describe_table(kv *k, json_t *in, json_t **out, err *e);
-int kv_list_tables(kv *k, json_t *in, json_t **out, err *e);
-int kv_update_table(kv *k, json_t *in, json_t **out, err *e);
-int kv_delete_table(kv *k, json_t *in, json_t **out, err *e);
-int kv_update_ttl(kv *k, json_t *in, json_t **out, err *e);
-int kv_describe_ttl(kv *k, json_t *in, json_t **out, err *e);
-int kv_tag_resource(kv *k, json_t *in, json_t **out, err *e);
-int kv_untag_resource(kv *k, json_t *in, json_t **out, err *e);
-int kv_list_tags(kv *k, json_t *in, json_t **out, err *e);
-int kv_put_item(kv *k, json_t *in, json_t **out, err *e);
-int kv_get_item(kv *k, json_t *in, json_t **out, err *e);
-int kv_update_item(kv *k, json_t *in, json_t **out, err *e);
-int kv_delete_item(kv *k, json_t *in, json_t **out, err *e);
-int kv_query(kv *k, json_t *in, json_t **out, err *e);
-int kv_scan(kv *k, json_t *in, json_t **out, err *e);
-int kv_batch_get(kv *k, json_t *in, json_t **out, err *e);
-int kv_batch_write(kv *k, json_t *in, json_t **out, err *e);
-int kv_transact_write(kv *k, json_t *in, json_t **out, err *e);
-int kv_transact_get(kv *k, json_t *in, json_t **out, err *e);
-int kv_describe_limits(kv *k, json_t *in, json_t **out, err *e);
-int kv_describe_endpoints(kv *k, json_t *in, json_t **out, err *e);
-int kv_describe_backups(kv *k, json_t *in, json_t **out, err *e);
-int kv_execute_statement(kv *k, json_t *in, json_t **out, err *e);
-int kv_batch_execute_statement(kv *k, json_t *in, json_t **out, err *e);
-int kv_list_streams(kv *k, json_t *in, json_t **out, err *e);
-int kv_describe_stream(kv *k, json_t *in, json_t **out, err *e);
-int kv_get_shard_iterator(kv *k, json_t *in, json_t **out, err *e);
-int kv_get_records(kv *k, json_t *in, json_t **out, err *e);
+int kv__create_table(kv *k, json_t *in, json_t **out, err *e);
+int kv__describe_table(kv *k, json_t *in, json_t **out, err *e);
+int kv__list_tables(kv *k, json_t *in, json_t **out, err *e);
+int kv__update_table(kv *k, json_t *in, json_t **out, err *e);
+int kv__delete_table(kv *k, json_t *in, json_t **out, err *e);
+int kv__update_ttl(kv *k, json_t *in, json_t **out, err *e);
+int kv__describe_ttl(kv *k, json_t *in, json_t **out, err *e);
+int kv__tag_resource(kv *k, json_t *in, json_t **out, err *e);
+int kv__untag_resource(kv *k, json_t *in, json_t **out, err *e);
+int kv__list_tags(kv *k, json_t *in, json_t **out, err *e);
+int kv__put_item(kv *k, json_t *in, json_t **out, err *e);
+int kv__get_item(kv *k, json_t *in, json_t **out, err *e);
+int kv__update_item(kv *k, json_t *in, json_t **out, err *e);
+int kv__delete_item(kv *k, json_t *in, json_t **out, err *e);
+int kv__query(kv *k, json_t *in, json_t **out, err *e);
+int kv__scan(kv *k, json_t *in, json_t **out, err *e);
+int kv__batch_get(kv *k, json_t *in, json_t **out, err *e);
+int kv__batch_write(kv *k, json_t *in, json_t **out, err *e);
+int kv__transact_write(kv *k, json_t *in, json_t **out, err *e);
+int kv__transact_get(kv *k, json_t *in, json_t **out, err *e);
+int kv__describe_limits(kv *k, json_t *in, json_t **out, err *e);
+int kv__describe_endpoints(kv *k, json_t *in, json_t **out, err *e);
+int kv__describe_backups(kv *k, json_t *in, json_t **out, err *e);
+int kv__execute_statement(kv *k, json_t *in, json_t **out, err *e);
+int kv__batch_execute_statement(kv *k, json_t *in, json_t **out, err *e);
+int kv__list_streams(kv *k, json_t *in, json_t **out, err *e);
+int kv__describe_stream(kv *k, json_t *in, json_t **out, err *e);
+int kv__get_shard_iterator(kv *k, json_t *in, json_t **out, err *e);
+int kv__get_records(kv *k, json_t *in, json_t **out, err *e);
 
 /* Shared by item.c and batch.c: one write request, parsed and checked. */
 typedef struct kv_write_req {
@@ -277,29 +277,29 @@ typedef struct kv_capacity {
 
 /* The request's ReturnConsumedCapacity: NULL for none (absent or NONE),
  * "TOTAL" or "INDEXES"; another value is a ValidationException. */
-int kv_capacity_mode(json_t *in, const char **mode, err *e);
-void kv_capacity_init(kv_capacity *c, const char *table, bool read);
-void kv_capacity_release(kv_capacity *c);
+int kv__capacity_mode(json_t *in, const char **mode, err *e);
+void kv__capacity_init(kv_capacity *c, const char *table, bool read);
+void kv__capacity_release(kv_capacity *c);
 /* Charges a write of old -> nw (either may be NULL) to the table and the
  * indexes whose entries it changes. */
-void kv_capacity_write(kv_capacity *c, const kv_table *t, const json_t *old, const json_t *nw);
+void kv__capacity_write(kv_capacity *c, const kv_table *t, const json_t *old, const json_t *nw);
 /* Charges a read of bytes (summed item sizes) to ix (NULL: the table). */
-void kv_capacity_read(kv_capacity *c, const kv_index *ix, size_t bytes, bool consistent);
+void kv__capacity_read(kv_capacity *c, const kv_index *ix, size_t bytes, bool consistent);
 /* The ConsumedCapacity object for mode, every figure times factor (2 for
  * transactions). */
-json_t *kv_capacity_json(const kv_capacity *c, const char *mode, double factor);
+json_t *kv__capacity_json(const kv_capacity *c, const char *mode, double factor);
 /* The projected entry an item has in ix, or NULL when it has none. */
-json_t *kv_index_entry(const kv_table *t, const kv_index *ix, const json_t *item);
+json_t *kv__index_entry(const kv_table *t, const kv_index *ix, const json_t *item);
 
-int kv_write_req_parse(kv_write_req *w, const char *kind, json_t *in, arena *a, err *e);
-void kv_write_req_release(kv_write_req *w);
+int kv__write_req_parse(kv_write_req *w, const char *kind, json_t *in, arena *a, err *e);
+void kv__write_req_release(kv_write_req *w);
 /* Runs w in txn: reads the old item, checks the condition, writes. */
-int kv_write_req_apply(kv *k, kv_write_req *w, MDB_txn *txn, err *e);
+int kv__write_req_apply(kv *k, kv_write_req *w, MDB_txn *txn, err *e);
 /* Starts a request's expressions: checks ExpressionAttributeNames/Values and
  * rejects the legacy parameters. has_expr: the request has an expression. */
-int kv_expr_begin(kx_ctx *cx, json_t *in, arena *a, bool has_expr, err *e);
+int kv__expr_begin(kx_ctx *cx, json_t *in, arena *a, bool has_expr, err *e);
 /* Common input helpers */
-const char *kv_in_str(json_t *in, const char *key);
-int kv_need_table_name(json_t *in, const char **out, err *e);
+const char *kv__in_str(json_t *in, const char *key);
+int kv__need_table_name(json_t *in, const char **out, err *e);
 
 #endif

@@ -1,5 +1,5 @@
 /* kv/item.c -- items: PutItem, GetItem, UpdateItem, DeleteItem, and the one
- * write path every item change takes (kv_item_write), which keeps the
+ * write path every item change takes (kv__item_write), which keeps the
  * table's indexes and its stream in the same transaction as the change.
  *
  * Why one write path: batch writes, transactions and TTL deletions change
@@ -15,7 +15,7 @@
  *   (3) A write request checks its condition against the item as it is in
  *       the write transaction (on the committer thread), never a stale read.
  *
- * Start reading at kv_write_req_apply().
+ * Start reading at kv__write_req_apply().
  */
 #include "internal.h"
 
@@ -34,13 +34,13 @@ static void index_from(kv_index *ix, json_t *schema, json_t *defs)
   size_t i;
   json_t *k;
   json_array_foreach(schema, i, k) {
-    const char *name = kv_in_str(k, "AttributeName");
+    const char *name = kv__in_str(k, "AttributeName");
     const char *type = NULL;
     size_t j;
     json_t *d;
-    json_array_foreach(defs, j, d) if (strcmp(kv_in_str(d, "AttributeName"), name) == 0) type =
-        kv_in_str(d, "AttributeType");
-    if (strcmp(kv_in_str(k, "KeyType"), "HASH") == 0) {
+    json_array_foreach(defs, j, d) if (strcmp(kv__in_str(d, "AttributeName"), name) == 0) type =
+        kv__in_str(d, "AttributeType");
+    if (strcmp(kv__in_str(k, "KeyType"), "HASH") == 0) {
       ix->hash = name;
       ix->hash_type = type;
     } else {
@@ -50,11 +50,11 @@ static void index_from(kv_index *ix, json_t *schema, json_t *defs)
   }
 }
 
-int kv_table_from_desc(json_t *desc, kv_table *t, err *e)
+int kv__table_from_desc(json_t *desc, kv_table *t, err *e)
 {
   memset(t, 0, sizeof *t);
   t->desc = json_incref(desc);
-  t->name = kv_in_str(desc, "TableName");
+  t->name = kv__in_str(desc, "TableName");
   t->id = (uint32_t)json_integer_value(json_object_get(desc, "TarnId"));
   json_t *defs = json_object_get(desc, "AttributeDefinitions");
   index_from(&t->base, json_object_get(desc, "KeySchema"), defs);
@@ -67,40 +67,40 @@ int kv_table_from_desc(json_t *desc, kv_table *t, err *e)
       if (t->nidx == KV_GSI_MAX + KV_LSI_MAX)
         break;
       kv_index *ix = &t->idx[t->nidx++];
-      ix->name = kv_in_str(x, "IndexName");
+      ix->name = kv__in_str(x, "IndexName");
       ix->no = (uint8_t)json_integer_value(json_object_get(x, "TarnIndex"));
       ix->global = l == 0;
       index_from(ix, json_object_get(x, "KeySchema"), defs);
       json_t *p = json_object_get(x, "Projection");
-      ix->projection = kv_in_str(p, "ProjectionType");
+      ix->projection = kv__in_str(p, "ProjectionType");
       ix->include = json_object_get(p, "NonKeyAttributes");
     }
   }
   json_t *spec = json_object_get(desc, "StreamSpecification");
   if (json_is_true(json_object_get(spec, "StreamEnabled")))
-    t->stream_view = kv_in_str(spec, "StreamViewType");
+    t->stream_view = kv__in_str(spec, "StreamViewType");
   return 0;
 }
 
-int kv_table_open(kv *k, MDB_txn *txn, const char *name, kv_table *t, err *e)
+int kv__table_open(kv *k, MDB_txn *txn, const char *name, kv_table *t, err *e)
 {
   json_t *desc;
   memset(t, 0, sizeof *t);
-  int rc = kv_table_load(k, txn, name, &desc, e);
+  int rc = kv__table_load(k, txn, name, &desc, e);
   if (rc != 0)
     return rc;
-  rc = kv_table_from_desc(desc, t, e);
+  rc = kv__table_from_desc(desc, t, e);
   json_decref(desc);
   return rc;
 }
 
-void kv_table_release(kv_table *t)
+void kv__table_release(kv_table *t)
 {
   json_decref(t->desc);
   t->desc = NULL;
 }
 
-const kv_index *kv_table_index(const kv_table *t, const char *name, err *e)
+const kv_index *kv__table_index(const kv_table *t, const char *name, err *e)
 {
   for (size_t i = 0; i < t->nidx; i++)
     if (strcmp(t->idx[i].name, name) == 0)
@@ -110,7 +110,7 @@ const kv_index *kv_table_index(const kv_table *t, const char *name, err *e)
   return NULL;
 }
 
-void kv_prefix(const kv_table *t, uint8_t no, buf *out)
+void kv__prefix(const kv_table *t, uint8_t no, buf *out)
 {
   uint8_t p[5] = {(uint8_t)(t->id >> 24), (uint8_t)(t->id >> 16), (uint8_t)(t->id >> 8),
                   (uint8_t)t->id, no};
@@ -124,7 +124,7 @@ static bool empty_value(const json_t *av)
   return (s != NULL && json_string_length(s) == 0) || (b != NULL && json_string_length(b) == 0);
 }
 
-int kv_key_check(const kv_table *t, json_t *key, err *e)
+int kv__key_check(const kv_table *t, json_t *key, err *e)
 {
   if (!json_is_object(key))
     return err_set(e, KV_ERR_VALIDATION, "1 validation error detected: Value null at 'key' "
@@ -138,10 +138,10 @@ int kv_key_check(const kv_table *t, json_t *key, err *e)
     json_t *v = json_object_get(key, names[i]);
     if (v == NULL)
       return err_set(e, KV_ERR_VALIDATION, "The provided key element does not match the schema");
-    int rc = kv_av_check(v, 1, e);
+    int rc = kv__av_check(v, 1, e);
     if (rc != 0)
       return rc;
-    const char *at = kv_av_type(v);
+    const char *at = kv__av_type(v);
     if (strcmp(at, types[i]) != 0)
       return err_set(e, KV_ERR_VALIDATION, "The provided key element does not match the schema");
     if (empty_value(v))
@@ -165,7 +165,7 @@ static int item_keys_check(const kv_table *t, const json_t *item, err *e)
     if (v == NULL)
       return err_set(e, KV_ERR_VALIDATION, "One or more parameter values were invalid: Missing "
                      "the key %s in the item", names[i]);
-    const char *at = kv_av_type(v);
+    const char *at = kv__av_type(v);
     if (strcmp(at, types[i]) != 0)
       return err_set(e, KV_ERR_VALIDATION, "One or more parameter values were invalid: Type "
                      "mismatch for key %s expected: %s actual: %s", names[i], types[i], at);
@@ -189,7 +189,7 @@ static int item_keys_check(const kv_table *t, const json_t *item, err *e)
       json_t *v = in[i] != NULL ? json_object_get(item, in[i]) : NULL;
       if (v == NULL)
         continue;
-      const char *at = kv_av_type(v);
+      const char *at = kv__av_type(v);
       if (strcmp(at, it[i]) != 0)
         return err_set(e, KV_ERR_VALIDATION, "One or more parameter values were invalid: Type "
                        "mismatch for Index Key %s Expected: %s Actual: %s IndexName: %s", in[i],
@@ -204,7 +204,7 @@ static int item_keys_check(const kv_table *t, const json_t *item, err *e)
   return 0;
 }
 
-int kv_entry_key(const kv_table *t, const kv_index *ix, const json_t *item, buf *out, bool *has,
+int kv__entry_key(const kv_table *t, const kv_index *ix, const json_t *item, buf *out, bool *has,
                  err *e)
 {
   *has = false;
@@ -212,25 +212,25 @@ int kv_entry_key(const kv_table *t, const kv_index *ix, const json_t *item, buf 
   json_t *r = ix->range != NULL ? json_object_get(item, ix->range) : NULL;
   if (h == NULL || (ix->range != NULL && r == NULL))
     return 0;
-  const char *ht = kv_av_type(h);
+  const char *ht = kv__av_type(h);
   if (ht == NULL || strcmp(ht, ix->hash_type) != 0 ||
-      (r != NULL && strcmp(kv_av_type(r), ix->range_type) != 0))
+      (r != NULL && strcmp(kv__av_type(r), ix->range_type) != 0))
     return 0;
-  kv_prefix(t, ix->no, out);
-  int rc = kv_key_append_mode(out, ix->hash_type, h, true, e);
+  kv__prefix(t, ix->no, out);
+  int rc = kv__key_append_mode(out, ix->hash_type, h, true, e);
   if (rc == 0 && r != NULL)
-    rc = kv_key_append(out, ix->range_type, r, e);
+    rc = kv__key_append(out, ix->range_type, r, e);
   if (rc == 0 && ix->no != 0) {
     /* the base key makes index entries unique */
-    rc = kv_key_append_mode(out, t->base.hash_type, json_object_get(item, t->base.hash), true, e);
+    rc = kv__key_append_mode(out, t->base.hash_type, json_object_get(item, t->base.hash), true, e);
     if (rc == 0 && t->base.range != NULL)
-      rc = kv_key_append(out, t->base.range_type, json_object_get(item, t->base.range), e);
+      rc = kv__key_append(out, t->base.range_type, json_object_get(item, t->base.range), e);
   }
   *has = rc == 0;
   return rc;
 }
 
-json_t *kv_item_key(const kv_table *t, const kv_index *ix, const json_t *item)
+json_t *kv__item_key(const kv_table *t, const kv_index *ix, const json_t *item)
 {
   json_t *k = json_object();
   const char *names[4] = {t->base.hash, t->base.range, ix != NULL ? ix->hash : NULL,
@@ -247,7 +247,7 @@ static json_t *projection(const kv_table *t, const kv_index *ix, const json_t *i
 {
   if (strcmp(ix->projection, "ALL") == 0)
     return json_incref((json_t *)item);
-  json_t *p = kv_item_key(t, ix, item);
+  json_t *p = kv__item_key(t, ix, item);
   size_t i;
   json_t *n;
   json_array_foreach(ix->include, i, n) {
@@ -258,29 +258,29 @@ static json_t *projection(const kv_table *t, const kv_index *ix, const json_t *i
   return p;
 }
 
-json_t *kv_index_entry(const kv_table *t, const kv_index *ix, const json_t *item)
+json_t *kv__index_entry(const kv_table *t, const kv_index *ix, const json_t *item)
 {
   buf key;
   buf_init(&key, 1 << 16);
   bool has = false;
   err e = {0};
-  int rc = kv_entry_key(t, ix, item, &key, &has, &e);
+  int rc = kv__entry_key(t, ix, item, &key, &has, &e);
   buf_release(&key);
   return rc == 0 && has ? projection(t, ix, item) : NULL;
 }
 
-int kv_item_read(kv *k, MDB_txn *txn, const kv_table *t, const json_t *key, json_t **out, err *e)
+int kv__item_read(kv *k, MDB_txn *txn, const kv_table *t, const json_t *key, json_t **out, err *e)
 {
   buf kb;
   buf_init(&kb, 1 << 16);
   bool has;
   *out = NULL;
-  int rc = kv_entry_key(t, &t->base, key, &kb, &has, e);
+  int rc = kv__entry_key(t, &t->base, key, &kb, &has, e);
   if (rc == 0 && has) {
     MDB_val mk = {kb.len, kb.data}, val;
     int mrc = mdb_get(txn, k->items, &mk, &val);
     if (mrc == 0) {
-      *out = kv_item_decode(val.mv_data, val.mv_size);
+      *out = kv__item_decode(val.mv_data, val.mv_size);
       if (*out == NULL)
         rc = err_set(e, ERR_INTERNAL, "an item of table '%s' is damaged", t->name);
     } else if (mrc != MDB_NOTFOUND) {
@@ -295,7 +295,7 @@ static int put_entry(kv *k, MDB_txn *txn, buf *key, const json_t *item, err *e)
 {
   buf v;
   buf_init(&v, (size_t)KV_ITEM_MAX * 4);
-  int rc = kv_item_encode(item, &v);
+  int rc = kv__item_encode(item, &v);
   if (rc == 0) {
     MDB_val mk = {key->len, key->data}, mv = {v.len, v.data};
     int mrc = mdb_put(txn, k->items, &mk, &mv, 0);
@@ -325,9 +325,9 @@ static int write_index(kv *k, MDB_txn *txn, const kv_table *t, const kv_index *i
   bool has_old = false, has_new = false;
   int rc = 0;
   if (old != NULL)
-    rc = kv_entry_key(t, ix, old, &ok, &has_old, e);
+    rc = kv__entry_key(t, ix, old, &ok, &has_old, e);
   if (rc == 0 && nw != NULL)
-    rc = kv_entry_key(t, ix, nw, &nk, &has_new, e);
+    rc = kv__entry_key(t, ix, nw, &nk, &has_new, e);
   if (rc == 0 && has_old && !(has_new && ok.len == nk.len && memcmp(ok.data, nk.data, ok.len) == 0))
     rc = del_entry(k, txn, &ok, e);
   if (rc == 0 && has_new) {
@@ -369,7 +369,7 @@ static int stream_append(kv *k, MDB_txn *txn, const kv_table *t, const json_t *o
   }
   mdb_cursor_close(cur);
   const json_t *any = nw != NULL ? nw : old;
-  json_t *keys = kv_item_key(t, NULL, any);
+  json_t *keys = kv__item_key(t, NULL, any);
   char seqtext[32];
   snprintf(seqtext, sizeof seqtext, "%020llu", (unsigned long long)seq);
   json_t *ddb = json_pack("{sIsossss}", "ApproximateCreationDateTime",
@@ -383,7 +383,7 @@ static int stream_append(kv *k, MDB_txn *txn, const kv_table *t, const json_t *o
     json_object_set(ddb, "NewImage", (json_t *)nw);
   if (old_img && old != NULL)
     json_object_set(ddb, "OldImage", (json_t *)old);
-  json_object_set_new(ddb, "SizeBytes", json_integer((json_int_t)kv_item_size(any)));
+  json_object_set_new(ddb, "SizeBytes", json_integer((json_int_t)kv__item_size(any)));
   char id[37];
   uuid_v4(id);
   json_t *rec = json_pack("{ssssssssssso}", "eventID", id, "eventName",
@@ -406,7 +406,7 @@ static int stream_append(kv *k, MDB_txn *txn, const kv_table *t, const json_t *o
   return mrc == 0 ? 0 : lmdb_error(e, mrc, "append a stream record");
 }
 
-int kv_item_write(kv *k, MDB_txn *txn, const kv_table *t, const json_t *old, const json_t *nw,
+int kv__item_write(kv *k, MDB_txn *txn, const kv_table *t, const json_t *old, const json_t *nw,
                   bool by_service, err *e)
 {
   if (old == NULL && nw == NULL)
@@ -419,7 +419,7 @@ int kv_item_write(kv *k, MDB_txn *txn, const kv_table *t, const json_t *old, con
   return rc;
 }
 
-int kv_index_fill(kv *k, MDB_txn *txn, const kv_table *t, uint8_t no, err *e)
+int kv__index_fill(kv *k, MDB_txn *txn, const kv_table *t, uint8_t no, err *e)
 {
   const kv_index *ix = NULL;
   for (size_t i = 0; i < t->nidx; i++)
@@ -429,7 +429,7 @@ int kv_index_fill(kv *k, MDB_txn *txn, const kv_table *t, uint8_t no, err *e)
     return 0;
   buf pre;
   buf_init(&pre, 16);
-  kv_prefix(t, 0, &pre);
+  kv__prefix(t, 0, &pre);
   MDB_cursor *cur;
   int mrc = mdb_cursor_open(txn, k->items, &cur);
   MDB_val key = {pre.len, pre.data}, val;
@@ -437,7 +437,7 @@ int kv_index_fill(kv *k, MDB_txn *txn, const kv_table *t, uint8_t no, err *e)
   if (mrc == 0)
     mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
   while (rc == 0 && mrc == 0 && key.mv_size >= 5 && memcmp(key.mv_data, pre.data, 5) == 0) {
-    json_t *item = kv_item_decode(val.mv_data, val.mv_size);
+    json_t *item = kv__item_decode(val.mv_data, val.mv_size);
     if (item != NULL) {
       /* writing into the same database moves the cursor: copy the key */
       buf at;
@@ -491,7 +491,7 @@ static int check_values(json_t *in, err *e)
       if (k[0] != ':')
         return err_set(e, KV_ERR_VALIDATION, "ExpressionAttributeValues contains invalid key: "
                        "Syntax error; key: \"%s\"", k);
-      int rc = kv_av_check(v, 1, e);
+      int rc = kv__av_check(v, 1, e);
       if (rc != 0) {
         if (e->code == KV_ERR_VALIDATION && strstr(e->msg, "ExpressionAttributeValues") == NULL)
           err_wrap(e, "ExpressionAttributeValues contains invalid value");
@@ -502,9 +502,9 @@ static int check_values(json_t *in, err *e)
   return 0;
 }
 
-int kv_expr_begin(kx_ctx *cx, json_t *in, arena *a, bool has_expr, err *e)
+int kv__expr_begin(kx_ctx *cx, json_t *in, arena *a, bool has_expr, err *e)
 {
-  kx_ctx_init(cx, a, json_object_get(in, "ExpressionAttributeNames"),
+  kv__ctx_init(cx, a, json_object_get(in, "ExpressionAttributeNames"),
               json_object_get(in, "ExpressionAttributeValues"));
   int rc = check_values(in, e);
   if (rc != 0)
@@ -518,17 +518,17 @@ int kv_expr_begin(kx_ctx *cx, json_t *in, arena *a, bool has_expr, err *e)
   return kv_legacy_rewrite(in, e); /* batches and transactions: per entry */
 }
 
-int kv_write_req_parse(kv_write_req *w, const char *kind, json_t *in, arena *a, err *e)
+int kv__write_req_parse(kv_write_req *w, const char *kind, json_t *in, arena *a, err *e)
 {
   memset(w, 0, sizeof *w);
   w->kind = kind;
   w->in = in;
-  int rc = kv_need_table_name(in, &w->table, e);
+  int rc = kv__need_table_name(in, &w->table, e);
   if (rc != 0)
     return rc;
-  const char *cond = kv_in_str(in, "ConditionExpression");
-  const char *upd = kv_in_str(in, "UpdateExpression");
-  rc = kv_expr_begin(&w->cx, in, a, cond != NULL || upd != NULL, e);
+  const char *cond = kv__in_str(in, "ConditionExpression");
+  const char *upd = kv__in_str(in, "UpdateExpression");
+  rc = kv__expr_begin(&w->cx, in, a, cond != NULL || upd != NULL, e);
   if (rc != 0)
     return rc;
   if (strcmp(kind, "Put") == 0) {
@@ -536,9 +536,9 @@ int kv_write_req_parse(kv_write_req *w, const char *kind, json_t *in, arena *a, 
     if (w->item == NULL)
       return err_set(e, KV_ERR_VALIDATION, "1 validation error detected: Value null at 'item' "
                      "failed to satisfy constraint: Member must not be null");
-    if ((rc = kv_item_check(w->item, e)) != 0)
+    if ((rc = kv__item_check(w->item, e)) != 0)
       return rc;
-    if (kv_item_size(w->item) > KV_ITEM_MAX)
+    if (kv__item_size(w->item) > KV_ITEM_MAX)
       return err_set(e, KV_ERR_VALIDATION, "Item size has exceeded the maximum allowed size");
   } else {
     w->key = json_object_get(in, "Key");
@@ -547,16 +547,16 @@ int kv_write_req_parse(kv_write_req *w, const char *kind, json_t *in, arena *a, 
                      "failed to satisfy constraint: Member must not be null");
   }
   if (strcmp(kind, "Update") == 0 && upd != NULL &&
-      (rc = kx_parse_update(&w->cx, upd, &w->update, e)) != 0)
+      (rc = kv__parse_update(&w->cx, upd, &w->update, e)) != 0)
     return rc;
   if (strcmp(kind, "ConditionCheck") == 0 && cond == NULL)
     return err_set(e, KV_ERR_VALIDATION, "1 validation error detected: Value null at "
                    "'conditionExpression' failed to satisfy constraint: Member must not be null");
-  if (cond != NULL && (rc = kx_parse_condition(&w->cx, cond, "ConditionExpression", &w->cond, e)) != 0)
+  if (cond != NULL && (rc = kv__parse_condition(&w->cx, cond, "ConditionExpression", &w->cond, e)) != 0)
     return rc;
-  if ((rc = kx_ctx_check_unused(&w->cx, e)) != 0)
+  if ((rc = kv__ctx_check_unused(&w->cx, e)) != 0)
     return rc;
-  const char *rv = kv_in_str(in, "ReturnValues");
+  const char *rv = kv__in_str(in, "ReturnValues");
   w->return_values = rv != NULL ? rv : "NONE";
   bool ok = strcmp(w->return_values, "NONE") == 0 || strcmp(w->return_values, "ALL_OLD") == 0;
   if (strcmp(kind, "Update") == 0)
@@ -565,14 +565,14 @@ int kv_write_req_parse(kv_write_req *w, const char *kind, json_t *in, arena *a, 
          strcmp(w->return_values, "UPDATED_NEW") == 0;
   if (!ok)
     return err_set(e, KV_ERR_VALIDATION, "Return values set to invalid value");
-  const char *rvf = kv_in_str(in, "ReturnValuesOnConditionCheckFailure");
+  const char *rvf = kv__in_str(in, "ReturnValuesOnConditionCheckFailure");
   w->return_old_on_fail = rvf != NULL && strcmp(rvf, "ALL_OLD") == 0;
   return 0;
 }
 
-void kv_write_req_release(kv_write_req *w)
+void kv__write_req_release(kv_write_req *w)
 {
-  kx_ctx_release(&w->cx);
+  kv__ctx_release(&w->cx);
   json_decref(w->result);
   json_decref(w->fail_item);
   w->result = w->fail_item = NULL;
@@ -591,26 +591,26 @@ static json_t *pick(const json_t *item, json_t *names)
   return o;
 }
 
-int kv_write_req_apply(kv *k, kv_write_req *w, MDB_txn *txn, err *e)
+int kv__write_req_apply(kv *k, kv_write_req *w, MDB_txn *txn, err *e)
 {
   kv_table t;
-  int rc = kv_table_open(k, txn, w->table, &t, e);
+  int rc = kv__table_open(k, txn, w->table, &t, e);
   if (rc != 0)
     return rc;
   json_t *key = NULL;
   if (w->item != NULL) {
     rc = item_keys_check(&t, w->item, e);
     if (rc == 0)
-      key = kv_item_key(&t, NULL, w->item);
+      key = kv__item_key(&t, NULL, w->item);
   } else {
-    rc = kv_key_check(&t, w->key, e);
+    rc = kv__key_check(&t, w->key, e);
     if (rc == 0)
       key = json_incref(w->key);
   }
   json_t *old = NULL, *nw = NULL, *touched = json_object();
   if (rc == 0 && w->update != NULL) {
     json_t *names = json_object();
-    kx_update_names(w->update, names);
+    kv__update_names(w->update, names);
     const char *keys[2] = {t.base.hash, t.base.range};
     for (int i = 0; i < 2 && rc == 0; i++)
       if (keys[i] != NULL && json_object_get(names, keys[i]) != NULL)
@@ -619,10 +619,10 @@ int kv_write_req_apply(kv *k, kv_write_req *w, MDB_txn *txn, err *e)
     json_decref(names);
   }
   if (rc == 0)
-    rc = kv_item_read(k, txn, &t, key, &old, e);
+    rc = kv__item_read(k, txn, &t, key, &old, e);
   if (rc == 0 && w->cond != NULL) {
     bool ok;
-    rc = kx_eval_condition(w->cond, old, &ok, e);
+    rc = kv__eval_condition(w->cond, old, &ok, e);
     if (rc == 0 && !ok) {
       if (w->return_old_on_fail && old != NULL)
         w->fail_item = json_incref(old);
@@ -635,11 +635,11 @@ int kv_write_req_apply(kv *k, kv_write_req *w, MDB_txn *txn, err *e)
     } else if (strcmp(w->kind, "Update") == 0) {
       json_t *base = old != NULL ? json_incref(old) : json_deep_copy(key);
       if (w->update != NULL)
-        rc = kx_apply_update(w->update, base, &nw, touched, e);
+        rc = kv__apply_update(w->update, base, &nw, touched, e);
       else
         nw = json_incref(base);
       json_decref(base);
-      if (rc == 0 && kv_item_size(nw) > KV_ITEM_MAX)
+      if (rc == 0 && kv__item_size(nw) > KV_ITEM_MAX)
         rc = err_set(e, KV_ERR_VALIDATION, "Item size to update has exceeded the maximum "
                      "allowed size");
       if (rc == 0)
@@ -647,9 +647,9 @@ int kv_write_req_apply(kv *k, kv_write_req *w, MDB_txn *txn, err *e)
     }
   }
   if (rc == 0 && strcmp(w->kind, "ConditionCheck") != 0 && !w->check_only)
-    rc = kv_item_write(k, txn, &t, old, nw, false, e);
+    rc = kv__item_write(k, txn, &t, old, nw, false, e);
   if (w->cap != NULL && !w->check_only) /* a ConditionCheck costs a write of the item as is */
-    kv_capacity_write(w->cap, &t, old, rc == 0 && nw != NULL ? nw : old);
+    kv__capacity_write(w->cap, &t, old, rc == 0 && nw != NULL ? nw : old);
   if (rc == 0) {
     const char *rv = w->return_values;
     if (strcmp(rv, "ALL_OLD") == 0 && old != NULL)
@@ -665,7 +665,7 @@ int kv_write_req_apply(kv *k, kv_write_req *w, MDB_txn *txn, err *e)
   json_decref(old);
   json_decref(nw);
   json_decref(key);
-  kv_table_release(&t);
+  kv__table_release(&t);
   return rc;
 }
 
@@ -673,7 +673,7 @@ int kv_write_req_apply(kv *k, kv_write_req *w, MDB_txn *txn, err *e)
 
 static int write_apply(kv *k, void *arg, MDB_txn *txn, arena *a, err *e)
 {
-  return kv_write_req_apply(k, arg, txn, e);
+  return kv__write_req_apply(k, arg, txn, e);
 }
 
 static int one_write(kv *k, const char *kind, json_t *in, json_t **out, err *e)
@@ -682,95 +682,95 @@ static int one_write(kv *k, const char *kind, json_t *in, json_t **out, err *e)
   kv_write_req w;
   const char *mode = NULL;
   kv_capacity cap = {0};
-  int rc = kv_write_req_parse(&w, kind, in, a, e);
+  int rc = kv__write_req_parse(&w, kind, in, a, e);
   if (rc == 0)
-    rc = kv_capacity_mode(in, &mode, e);
+    rc = kv__capacity_mode(in, &mode, e);
   if (rc == 0 && mode != NULL) {
-    kv_capacity_init(&cap, w.table, false);
+    kv__capacity_init(&cap, w.table, false);
     w.cap = &cap;
   }
   if (rc == 0)
-    rc = kv_write(k, write_apply, &w, e);
+    rc = kv__write(k, write_apply, &w, e);
   if (rc == 0) {
     *out = json_object();
     if (w.result != NULL && json_object_size(w.result) > 0)
       json_object_set(*out, "Attributes", w.result);
     if (mode != NULL)
-      json_object_set_new(*out, "ConsumedCapacity", kv_capacity_json(&cap, mode, 1));
+      json_object_set_new(*out, "ConsumedCapacity", kv__capacity_json(&cap, mode, 1));
   } else if (rc == KV_ERR_CONDITION && w.fail_item != NULL) {
     *out = json_pack("{sO}", "Item", w.fail_item);
   }
   if (mode != NULL && cap.table != NULL)
-    kv_capacity_release(&cap);
-  kv_write_req_release(&w);
+    kv__capacity_release(&cap);
+  kv__write_req_release(&w);
   arena_free(a);
   return rc;
 }
 
-int kv_put_item(kv *k, json_t *in, json_t **out, err *e)
+int kv__put_item(kv *k, json_t *in, json_t **out, err *e)
 {
   return one_write(k, "Put", in, out, e);
 }
 
-int kv_update_item(kv *k, json_t *in, json_t **out, err *e)
+int kv__update_item(kv *k, json_t *in, json_t **out, err *e)
 {
   return one_write(k, "Update", in, out, e);
 }
 
-int kv_delete_item(kv *k, json_t *in, json_t **out, err *e)
+int kv__delete_item(kv *k, json_t *in, json_t **out, err *e)
 {
   return one_write(k, "Delete", in, out, e);
 }
 
-int kv_get_item(kv *k, json_t *in, json_t **out, err *e)
+int kv__get_item(kv *k, json_t *in, json_t **out, err *e)
 {
   const char *name;
-  int rc = kv_need_table_name(in, &name, e);
+  int rc = kv__need_table_name(in, &name, e);
   if (rc != 0)
     return rc;
   arena *a = arena_new();
   kx_ctx cx;
-  const char *proj = kv_in_str(in, "ProjectionExpression");
+  const char *proj = kv__in_str(in, "ProjectionExpression");
   kx_node *pn = NULL;
   const char *mode;
-  rc = kv_capacity_mode(in, &mode, e);
+  rc = kv__capacity_mode(in, &mode, e);
   if (rc == 0)
-    rc = kv_expr_begin(&cx, in, a, proj != NULL, e);
+    rc = kv__expr_begin(&cx, in, a, proj != NULL, e);
   if (rc == 0 && proj != NULL)
-    rc = kx_parse_projection(&cx, proj, &pn, e);
+    rc = kv__parse_projection(&cx, proj, &pn, e);
   if (rc == 0)
-    rc = kx_ctx_check_unused(&cx, e);
+    rc = kv__ctx_check_unused(&cx, e);
   MDB_txn *txn = NULL;
   if (rc == 0)
     rc = lmdb_read_begin(k->env, &txn, e);
   kv_table t;
   memset(&t, 0, sizeof t);
   if (rc == 0)
-    rc = kv_table_open(k, txn, name, &t, e);
+    rc = kv__table_open(k, txn, name, &t, e);
   json_t *key = json_object_get(in, "Key");
   if (rc == 0)
-    rc = kv_key_check(&t, key, e);
+    rc = kv__key_check(&t, key, e);
   json_t *item = NULL;
   if (rc == 0)
-    rc = kv_item_read(k, txn, &t, key, &item, e);
+    rc = kv__item_read(k, txn, &t, key, &item, e);
   if (txn != NULL)
     mdb_txn_abort(txn);
   if (rc == 0) {
     *out = json_object();
     if (item != NULL)
-      json_object_set_new(*out, "Item", pn != NULL ? kx_project(pn, item) : json_incref(item));
+      json_object_set_new(*out, "Item", pn != NULL ? kv__project(pn, item) : json_incref(item));
     if (mode != NULL) {
       kv_capacity cap;
-      kv_capacity_init(&cap, name, true);
-      kv_capacity_read(&cap, NULL, item != NULL ? kv_item_size(item) : 0,
+      kv__capacity_init(&cap, name, true);
+      kv__capacity_read(&cap, NULL, item != NULL ? kv__item_size(item) : 0,
                        json_is_true(json_object_get(in, "ConsistentRead")));
-      json_object_set_new(*out, "ConsumedCapacity", kv_capacity_json(&cap, mode, 1));
-      kv_capacity_release(&cap);
+      json_object_set_new(*out, "ConsumedCapacity", kv__capacity_json(&cap, mode, 1));
+      kv__capacity_release(&cap);
     }
   }
   json_decref(item);
-  kv_table_release(&t);
-  kx_ctx_release(&cx);
+  kv__table_release(&t);
+  kv__ctx_release(&cx);
   arena_free(a);
   return rc;
 }

@@ -48,7 +48,7 @@ static const char *val(lg *g, json_t *v)
  * Expected's {Value, Exists}) written to g->out. */
 static int one(lg *g, const char *attr, json_t *c)
 {
-  const char *op = kv_in_str(c, "ComparisonOperator");
+  const char *op = kv__in_str(c, "ComparisonOperator");
   json_t *list = json_object_get(c, "AttributeValueList");
   json_t *value = json_object_get(c, "Value");
   json_t *exists = json_object_get(c, "Exists");
@@ -138,7 +138,7 @@ static int updates(lg *g, json_t *in)
   const char *attr;
   json_t *u;
   json_object_foreach(m, attr, u) {
-    const char *action = kv_in_str(u, "Action");
+    const char *action = kv__in_str(u, "Action");
     json_t *v = json_object_get(u, "Value");
     const char *a = nm(g, attr);
     if (action == NULL || strcmp(action, "PUT") == 0) {
@@ -209,7 +209,7 @@ int kv_legacy_rewrite(json_t *in, err *e)
                    "parameters: {%s}", old, nw);
   lg g = {json_object(), json_object(), {0}, e, 0};
   buf_init(&g.out, 1 << 20);
-  const char *join = kv_in_str(in, "ConditionalOperator");
+  const char *join = kv__in_str(in, "ConditionalOperator");
   if (join == NULL)
     join = "AND";
   if (strcmp(join, "AND") != 0 && strcmp(join, "OR") != 0)

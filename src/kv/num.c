@@ -11,10 +11,10 @@
  * Invariants:
  *   (1) Every kv_num is normalised (no leading or trailing zero digits), so
  *       equal values have equal representations and one text form.
- *   (2) kv_num_key() is order-preserving and prefix-free: memcmp of two keys
+ *   (2) kv__num_key() is order-preserving and prefix-free: memcmp of two keys
  *       orders them as the numbers, and no key is a prefix of another.
  *
- * Start reading at kv_num_parse().
+ * Start reading at kv__num_parse().
  */
 #include "internal.h"
 
@@ -65,7 +65,7 @@ static int from_digits(bool neg, const uint8_t *dig, int len, int exp, kv_num *o
   return range_check(out, e);
 }
 
-int kv_num_parse(const char *s, kv_num *out, err *e)
+int kv__num_parse(const char *s, kv_num *out, err *e)
 {
   const char *p = s;
   bool neg = false;
@@ -112,7 +112,7 @@ int kv_num_parse(const char *s, kv_num *out, err *e)
   return from_digits(neg, dig, len, (int)exp, out, e);
 }
 
-void kv_num_format(const kv_num *n, char out[KV_NUM_TEXT])
+void kv__num_format(const kv_num *n, char out[KV_NUM_TEXT])
 {
   char *o = out;
   if (n->nd == 0) {
@@ -162,7 +162,7 @@ static int cmp_mag(const kv_num *a, const kv_num *b)
   return 0;
 }
 
-int kv_num_cmp(const kv_num *a, const kv_num *b)
+int kv__num_cmp(const kv_num *a, const kv_num *b)
 {
   int sa = a->nd == 0 ? 0 : a->neg ? -1 : 1;
   int sb = b->nd == 0 ? 0 : b->neg ? -1 : 1;
@@ -174,7 +174,7 @@ int kv_num_cmp(const kv_num *a, const kv_num *b)
   return sa > 0 ? m : -m;
 }
 
-int kv_num_add(const kv_num *a, const kv_num *b, bool subtract, kv_num *out, err *e)
+int kv__num_add(const kv_num *a, const kv_num *b, bool subtract, kv_num *out, err *e)
 {
   kv_num bb = *b;
   if (subtract && bb.nd > 0)
@@ -235,7 +235,7 @@ int kv_num_add(const kv_num *a, const kv_num *b, bool subtract, kv_num *out, err
   return from_digits(neg, dig, width, hi + 1, out, e);
 }
 
-size_t kv_num_key(const kv_num *n, uint8_t out[KV_NUM_KEY])
+size_t kv__num_key(const kv_num *n, uint8_t out[KV_NUM_KEY])
 {
   size_t k = 0;
   if (n->nd == 0) {

@@ -21,7 +21,7 @@
  *       on every key attribute, ANDed at its top.
  *   (2) Parameters (?) are used in order and all of them.
  *
- * Start reading at kv_execute_statement().
+ * Start reading at kv__execute_statement().
  */
 #include "internal.h"
 
@@ -130,7 +130,7 @@ static void lex(pq *p)
       if (s[p->pos] == two[k][0] && s[p->pos + 1] == two[k][1])
         i = p->pos + 2;
   }
-  p->text = strndup(s + p->pos, i - p->pos);
+  p->text = xstrndup(s + p->pos, i - p->pos);
   p->pos = i;
 }
 
@@ -256,13 +256,13 @@ static json_t *literal(pq *p)
     json_t *l = collection(p, ">>", false);
     if (l == NULL)
       return NULL;
-    const char *t = kv_av_type(json_array_get(l, 0));
+    const char *t = kv__av_type(json_array_get(l, 0));
     json_t *set = json_array();
     size_t i;
     json_t *x;
     bool ok = t != NULL && (strcmp(t, "S") == 0 || strcmp(t, "N") == 0 || strcmp(t, "B") == 0);
     json_array_foreach(l, i, x) {
-      const char *xt = kv_av_type(x);
+      const char *xt = kv__av_type(x);
       ok = ok && xt != NULL && strcmp(xt, t) == 0;
       if (ok)
         json_array_append(set, json_object_get(x, t));
@@ -516,7 +516,7 @@ static int where_key(kv *k, pq *p, const char *table, json_t **key, bool *only_k
   if (rc != 0)
     return rc;
   kv_table t;
-  rc = kv_table_open(k, txn, table, &t, e);
+  rc = kv__table_open(k, txn, table, &t, e);
   mdb_txn_abort(txn);
   if (rc != 0)
     return rc;
@@ -533,7 +533,7 @@ static int where_key(kv *k, pq *p, const char *table, json_t **key, bool *only_k
       json_object_set(*key, names[i], v);
   }
   *only_keys = json_object_size(p->eqs) == json_object_size(*key);
-  kv_table_release(&t);
+  kv__table_release(&t);
   if (rc != 0) {
     json_decref(*key);
     *key = NULL;
@@ -597,7 +597,7 @@ static int run_select(kv *k, pq *p, json_t *in, json_t **out, err *e)
     json_t *lim = json_object_get(in, "Limit");
     if (lim != NULL)
       json_object_set(req, "Limit", lim);
-    const char *token = kv_in_str(in, "NextToken");
+    const char *token = kv__in_str(in, "NextToken");
     if (token != NULL) {
       uint8_t raw[8192];
       long n = base64_decode(token, strlen(token), raw, sizeof raw - 1);
@@ -609,7 +609,7 @@ static int run_select(kv *k, pq *p, json_t *in, json_t **out, err *e)
     }
     json_t *res = NULL;
     if (rc == 0)
-      rc = kv_scan(k, req, &res, e);
+      rc = kv__scan(k, req, &res, e);
     if (rc == 0) {
       *out = json_pack("{sO}", "Items", json_object_get(res, "Items"));
       json_t *lek = json_object_get(res, "LastEvaluatedKey");
@@ -647,7 +647,7 @@ static int run_insert(kv *k, pq *p, json_t **out, err *e)
   if (rc == 0)
     rc = lmdb_read_begin(k->env, &txn, e);
   if (rc == 0) {
-    rc = kv_table_open(k, txn, table, &t, e);
+    rc = kv__table_open(k, txn, table, &t, e);
     mdb_txn_abort(txn);
   }
   if (rc == 0) {
@@ -656,7 +656,7 @@ static int run_insert(kv *k, pq *p, json_t **out, err *e)
                             "attribute_not_exists(#k)", "ExpressionAttributeNames", "#k",
                             t.base.hash);
     json_t *res = NULL;
-    rc = kv_put_item(k, req, &res, e);
+    rc = kv__put_item(k, req, &res, e);
     json_decref(res);
     json_decref(req);
     if (rc == KV_ERR_CONDITION)
@@ -664,7 +664,7 @@ static int run_insert(kv *k, pq *p, json_t **out, err *e)
     if (rc == 0)
       *out = json_pack("{s[]}", "Items");
   }
-  kv_table_release(&t);
+  kv__table_release(&t);
   json_decref(item);
   free(table);
   return rc;
@@ -757,11 +757,11 @@ static int run_update(kv *k, pq *p, json_t *in, json_t **out, err *e)
                             upd.data, "ConditionExpression", cond);
     free(cond);
     add_placeholders(p, req);
-    const char *rv = kv_in_str(in, "ReturnValuesOnConditionCheckFailure");
+    const char *rv = kv__in_str(in, "ReturnValuesOnConditionCheckFailure");
     if (rv != NULL)
       json_object_set_new(req, "ReturnValuesOnConditionCheckFailure", json_string(rv));
     json_t *res = NULL;
-    rc = kv_update_item(k, req, &res, e);
+    rc = kv__update_item(k, req, &res, e);
     if (rc == 0)
       *out = json_pack("{s[]}", "Items");
     else
@@ -801,7 +801,7 @@ static int run_delete(kv *k, pq *p, json_t *in, json_t **out, err *e)
       add_placeholders(p, req);
     }
     json_t *res = NULL;
-    rc = kv_delete_item(k, req, &res, e);
+    rc = kv__delete_item(k, req, &res, e);
     if (rc == 0)
       *out = json_pack("{s[]}", "Items");
     json_decref(res);
@@ -858,17 +858,17 @@ static int execute(kv *k, const char *stmt, json_t *params, json_t *in, json_t *
   return rc;
 }
 
-int kv_execute_statement(kv *k, json_t *in, json_t **out, err *e)
+int kv__execute_statement(kv *k, json_t *in, json_t **out, err *e)
 {
   json_t *params = json_object_get(in, "Parameters");
   if (params != NULL && (!json_is_array(params) || json_array_size(params) == 0))
     return err_set(e, KV_ERR_VALIDATION, "1 validation error detected: Value '[]' at "
                    "'parameters' failed to satisfy constraint: Member must have length greater "
                    "than or equal to 1");
-  return execute(k, kv_in_str(in, "Statement"), params, in, out, e);
+  return execute(k, kv__in_str(in, "Statement"), params, in, out, e);
 }
 
-int kv_batch_execute_statement(kv *k, json_t *in, json_t **out, err *e)
+int kv__batch_execute_statement(kv *k, json_t *in, json_t **out, err *e)
 {
   json_t *stmts = json_object_get(in, "Statements");
   if (!json_is_array(stmts) || json_array_size(stmts) == 0 ||
@@ -882,7 +882,7 @@ int kv_batch_execute_statement(kv *k, json_t *in, json_t **out, err *e)
   json_array_foreach(stmts, i, s) {
     json_t *res = NULL;
     err se = {0};
-    int rc = execute(k, kv_in_str(s, "Statement"), json_object_get(s, "Parameters"), s, &res,
+    int rc = execute(k, kv__in_str(s, "Statement"), json_object_get(s, "Parameters"), s, &res,
                      &se);
     json_t *r = json_object();
     if (rc == 0) {

@@ -48,10 +48,10 @@ static int parse(qreq *q, json_t *in, bool query, arena *a, err *e)
   memset(q, 0, sizeof *q);
   q->query = query;
   q->forward = true;
-  int rc = kv_need_table_name(in, &q->table, e);
+  int rc = kv__need_table_name(in, &q->table, e);
   if (rc != 0)
     return rc;
-  q->index = kv_in_str(in, "IndexName");
+  q->index = kv__in_str(in, "IndexName");
   json_t *lim = json_object_get(in, "Limit");
   if (lim != NULL) {
     q->limit = json_integer_value(lim);
@@ -61,10 +61,10 @@ static int parse(qreq *q, json_t *in, bool query, arena *a, err *e)
                      "to 1", (long long)q->limit);
   }
   q->esk = json_object_get(in, "ExclusiveStartKey");
-  q->select = kv_in_str(in, "Select");
-  const char *proj = kv_in_str(in, "ProjectionExpression");
-  const char *filter = kv_in_str(in, "FilterExpression");
-  const char *kce = kv_in_str(in, "KeyConditionExpression");
+  q->select = kv__in_str(in, "Select");
+  const char *proj = kv__in_str(in, "ProjectionExpression");
+  const char *filter = kv__in_str(in, "FilterExpression");
+  const char *kce = kv__in_str(in, "KeyConditionExpression");
   if (q->select != NULL && strcmp(q->select, "ALL_ATTRIBUTES") != 0 &&
       strcmp(q->select, "ALL_PROJECTED_ATTRIBUTES") != 0 && strcmp(q->select, "COUNT") != 0 &&
       strcmp(q->select, "SPECIFIC_ATTRIBUTES") != 0)
@@ -78,7 +78,7 @@ static int parse(qreq *q, json_t *in, bool query, arena *a, err *e)
     return bad(e, "%s", "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an "
                "IndexName");
   q->consistent = json_is_true(json_object_get(in, "ConsistentRead"));
-  if ((rc = kv_capacity_mode(in, &q->capacity_mode, e)) != 0)
+  if ((rc = kv__capacity_mode(in, &q->capacity_mode, e)) != 0)
     return rc;
   if (json_is_false(json_object_get(in, "ScanIndexForward")))
     q->forward = false;
@@ -102,28 +102,28 @@ static int parse(qreq *q, json_t *in, bool query, arena *a, err *e)
                      "than parameter TotalSegments: Segment: %ld is not less than TotalSegments: "
                      "%ld", q->segment, q->total);
   }
-  rc = kv_expr_begin(&q->cx, in, a, proj != NULL || filter != NULL || kce != NULL, e);
+  rc = kv__expr_begin(&q->cx, in, a, proj != NULL || filter != NULL || kce != NULL, e);
   if (rc != 0)
     return rc;
   if (query) {
     if (kce == NULL)
       return bad(e, "%s", "Either the KeyConditions or KeyConditionExpression parameter must be "
                  "specified in the request.");
-    rc = kx_parse_keycond(&q->cx, kce, &q->kc, e);
+    rc = kv__parse_keycond(&q->cx, kce, &q->kc, e);
     if (rc != 0)
       return rc;
     q->has_kc = true;
   }
-  if (filter != NULL && (rc = kx_parse_condition(&q->cx, filter, "FilterExpression", &q->filter, e)) != 0)
+  if (filter != NULL && (rc = kv__parse_condition(&q->cx, filter, "FilterExpression", &q->filter, e)) != 0)
     return rc;
-  if (proj != NULL && (rc = kx_parse_projection(&q->cx, proj, &q->proj, e)) != 0)
+  if (proj != NULL && (rc = kv__parse_projection(&q->cx, proj, &q->proj, e)) != 0)
     return rc;
-  return kx_ctx_check_unused(&q->cx, e);
+  return kv__ctx_check_unused(&q->cx, e);
 }
 
 static bool key_type_ok(const json_t *v, const char *t)
 {
-  const char *vt = kv_av_type(v);
+  const char *vt = kv__av_type(v);
   return vt != NULL && t != NULL && strcmp(vt, t) == 0;
 }
 
@@ -149,7 +149,7 @@ static int check_keycond(const qreq *q, const kv_index *ix, err *e)
                "function; operator or function: begins_with, operand type: N");
   if (k->op != NULL && strcmp(k->op, "BETWEEN") == 0) {
     int c;
-    if (kv_av_cmp(k->v1, k->v2, &c) && c > 0)
+    if (kv__av_cmp(k->v1, k->v2, &c) && c > 0)
       return bad(e, "%s", "Invalid KeyConditionExpression: The BETWEEN operator requires upper "
                  "bound to be greater than or equal to lower bound");
   }
@@ -171,7 +171,7 @@ static bool in_segment(const qreq *q, const kv_index *base, const json_t *item, 
     return true;
   buf k;
   buf_init(&k, 1 << 16);
-  kv_key_append_mode(&k, base->hash_type, json_object_get(item, base->hash), true, e);
+  kv__key_append_mode(&k, base->hash_type, json_object_get(item, base->hash), true, e);
   uint8_t d[32];
   sha256(k.data, k.len, d);
   buf_release(&k);
@@ -186,13 +186,13 @@ static int run(kv *k, qreq *q, json_t **out, err *e)
   if (rc != 0)
     return rc;
   kv_table t;
-  rc = kv_table_open(k, txn, q->table, &t, e);
+  rc = kv__table_open(k, txn, q->table, &t, e);
   if (rc != 0) {
     mdb_txn_abort(txn);
     return rc;
   }
   const kv_index *ix = &t.base;
-  if (q->index != NULL && (ix = kv_table_index(&t, q->index, e)) == NULL)
+  if (q->index != NULL && (ix = kv__table_index(&t, q->index, e)) == NULL)
     rc = e->code;
   if (rc == 0 && q->index == NULL && q->select != NULL &&
       strcmp(q->select, "ALL_PROJECTED_ATTRIBUTES") == 0)
@@ -210,7 +210,7 @@ static int run(kv *k, qreq *q, json_t **out, err *e)
     /* a Query's filter may not name the key attributes of what it reads */
     const char *keys[2] = {ix->hash, ix->range};
     for (int i = 0; i < 2 && rc == 0; i++)
-      if (keys[i] != NULL && kx_names(q->filter, keys[i]))
+      if (keys[i] != NULL && kv__names(q->filter, keys[i]))
         rc = bad(e, "Filter Expression can only contain non-primary key attributes: Primary key "
                  "attribute: %s", keys[i]);
   }
@@ -227,10 +227,10 @@ static int run(kv *k, qreq *q, json_t **out, err *e)
   buf_init(&hi, 1 << 16);
   buf_init(&at, 1 << 16);
   if (rc == 0) {
-    kv_prefix(&t, ix->no, &lo);
+    kv__prefix(&t, ix->no, &lo);
     if (q->has_kc) {
       json_t *hk = json_pack("{sO}", ix->hash, q->kc.hash_value);
-      rc = kv_key_append_mode(&lo, ix->hash_type, q->kc.hash_value, true, e);
+      rc = kv__key_append_mode(&lo, ix->hash_type, q->kc.hash_value, true, e);
       json_decref(hk);
     }
     buf_append(&hi, lo.data, lo.len);
@@ -238,18 +238,18 @@ static int run(kv *k, qreq *q, json_t **out, err *e)
   }
   if (rc == 0 && q->esk != NULL) {
     bool has = false;
-    rc = kv_item_check(q->esk, e);
+    rc = kv__item_check(q->esk, e);
     if (rc == 0)
-      rc = kv_entry_key(&t, ix, q->esk, &at, &has, e);
+      rc = kv__entry_key(&t, ix, q->esk, &at, &has, e);
     if (rc == 0 && (!has || json_object_size(q->esk) > 4))
       rc = err_set(e, KV_ERR_VALIDATION, "The provided starting key is invalid: The provided key "
                    "element does not match the schema");
     else if (rc != 0)
       rc = err_set(e, KV_ERR_VALIDATION, "The provided starting key is invalid: %s", e->msg);
     if (rc == 0 && q->has_kc &&
-        (!kv_av_eq(json_object_get(q->esk, ix->hash), q->kc.hash_value) ||
+        (!kv__av_eq(json_object_get(q->esk, ix->hash), q->kc.hash_value) ||
          (ix->range != NULL &&
-          !kx_keycond_match(&q->kc, json_object_get(q->esk, ix->range)))))
+          !kv__keycond_match(&q->kc, json_object_get(q->esk, ix->range)))))
       rc = err_set(e, KV_ERR_VALIDATION, "The provided starting key is outside query boundaries "
                    "based on provided conditions");
   }
@@ -280,24 +280,24 @@ static int run(kv *k, qreq *q, json_t **out, err *e)
       bool inside = key.mv_size >= lo.len && memcmp(key.mv_data, lo.data, lo.len) == 0;
       if (!inside)
         break;
-      json_t *item = kv_item_decode(val.mv_data, val.mv_size);
+      json_t *item = kv__item_decode(val.mv_data, val.mv_size);
       bool take = item != NULL;
       if (take && q->has_kc)
-        take = kv_av_eq(json_object_get(item, ix->hash), q->kc.hash_value) &&
-               kx_keycond_match(&q->kc, ix->range != NULL ? json_object_get(item, ix->range) : NULL);
+        take = kv__av_eq(json_object_get(item, ix->hash), q->kc.hash_value) &&
+               kv__keycond_match(&q->kc, ix->range != NULL ? json_object_get(item, ix->range) : NULL);
       if (take)
         take = in_segment(q, &t.base, item, e);
       if (take) {
         scanned++;
         bytes += val.mv_size;
-        charged += kv_item_size(item);
+        charged += kv__item_size(item);
         bool pass = true;
         if (!ix->global && ix->no != 0 && strcmp(ix->projection, "ALL") != 0 &&
             (q->select == NULL || strcmp(q->select, "ALL_ATTRIBUTES") == 0 || q->proj != NULL)) {
           /* a local index fetches what it does not project from the table */
           json_t *full = NULL;
-          json_t *bk = kv_item_key(&t, NULL, item);
-          kv_item_read(k, txn, &t, bk, &full, e);
+          json_t *bk = kv__item_key(&t, NULL, item);
+          kv__item_read(k, txn, &t, bk, &full, e);
           json_decref(bk);
           if (full != NULL) {
             json_decref(item);
@@ -305,15 +305,15 @@ static int run(kv *k, qreq *q, json_t **out, err *e)
           }
         }
         if (q->filter != NULL)
-          kx_eval_condition(q->filter, item, &pass, e);
+          kv__eval_condition(q->filter, item, &pass, e);
         if (pass) {
           count++;
           if (!count_only)
-            json_array_append_new(items, q->proj != NULL ? kx_project(q->proj, item)
+            json_array_append_new(items, q->proj != NULL ? kv__project(q->proj, item)
                                                          : json_incref(item));
         }
         if ((q->limit > 0 && scanned == q->limit) || bytes >= KV_PAGE_BYTES) {
-          lek = kv_item_key(&t, ix->no != 0 ? ix : NULL, item);
+          lek = kv__item_key(&t, ix->no != 0 ? ix : NULL, item);
           json_decref(item);
           break;
         }
@@ -330,12 +330,12 @@ static int run(kv *k, qreq *q, json_t **out, err *e)
   json_t *capacity = NULL;
   if (rc == 0 && q->capacity_mode != NULL) {
     kv_capacity cap;
-    kv_capacity_init(&cap, q->table, true);
-    kv_capacity_read(&cap, ix, charged, q->consistent);
-    capacity = kv_capacity_json(&cap, q->capacity_mode, 1);
-    kv_capacity_release(&cap);
+    kv__capacity_init(&cap, q->table, true);
+    kv__capacity_read(&cap, ix, charged, q->consistent);
+    capacity = kv__capacity_json(&cap, q->capacity_mode, 1);
+    kv__capacity_release(&cap);
   }
-  kv_table_release(&t);
+  kv__table_release(&t);
   if (rc != 0) {
     json_decref(items);
     json_decref(lek);
@@ -361,17 +361,17 @@ static int query_or_scan(kv *k, json_t *in, bool query, json_t **out, err *e)
   int rc = parse(&q, in, query, a, e);
   if (rc == 0)
     rc = run(k, &q, out, e);
-  kx_ctx_release(&q.cx);
+  kv__ctx_release(&q.cx);
   arena_free(a);
   return rc;
 }
 
-int kv_query(kv *k, json_t *in, json_t **out, err *e)
+int kv__query(kv *k, json_t *in, json_t **out, err *e)
 {
   return query_or_scan(k, in, true, out, e);
 }
 
-int kv_scan(kv *k, json_t *in, json_t **out, err *e)
+int kv__scan(kv *k, json_t *in, json_t **out, err *e)
 {
   return query_or_scan(k, in, false, out, e);
 }

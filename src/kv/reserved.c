@@ -119,7 +119,7 @@ static int cmp_word(const void *key, const void *elem)
   return strcmp(key, *(const char *const *)elem);
 }
 
-bool kv_reserved_word(const char *name, size_t len)
+bool kv__reserved_word(const char *name, size_t len)
 {
   char up[32];
   if (len == 0 || len >= sizeof up)

@@ -18,7 +18,7 @@
  *   (3) An iterator is refused with ExpiredIteratorException 15 minutes
  *       after it was issued (TARN_ITERATOR_TTL_MS shortens that for tests).
  *
- * Start reading at kv_get_records().
+ * Start reading at kv__get_records().
  */
 #include "internal.h"
 
@@ -61,10 +61,10 @@ static int stream_table(kv *k, MDB_txn *txn, const char *arn, kv_table *t, err *
   char tname[256];
   snprintf(tname, sizeof tname, "%.*s", (int)(sep - name), name);
   err ignored = {0};
-  if (kv_table_open(k, txn, tname, t, &ignored) != 0 ||
-      kv_in_str(t->desc, "LatestStreamArn") == NULL ||
-      strcmp(kv_in_str(t->desc, "LatestStreamArn"), arn) != 0) {
-    kv_table_release(t);
+  if (kv__table_open(k, txn, tname, t, &ignored) != 0 ||
+      kv__in_str(t->desc, "LatestStreamArn") == NULL ||
+      strcmp(kv__in_str(t->desc, "LatestStreamArn"), arn) != 0) {
+    kv__table_release(t);
     return err_set(e, KV_ERR_NO_STREAM, "Requested resource not found: Stream: %s not found", arn);
   }
   return 0;
@@ -90,20 +90,20 @@ static int stream_open(kv *k, const char *arn, MDB_txn **txn, kv_table *t, err *
 
 static void stream_close(MDB_txn *txn, kv_table *t)
 {
-  kv_table_release(t);
+  kv__table_release(t);
   if (txn != NULL)
     mdb_txn_abort(txn);
 }
 
-int kv_list_streams(kv *k, json_t *in, json_t **out, err *e)
+int kv__list_streams(kv *k, json_t *in, json_t **out, err *e)
 {
-  const char *only = kv_in_str(in, "TableName");
+  const char *only = kv__in_str(in, "TableName");
   json_int_t limit = json_object_get(in, "Limit") ? json_integer_value(json_object_get(in, "Limit")) : 100;
   if (limit < 1 || limit > 100)
     return err_set(e, KV_ERR_VALIDATION, "1 validation error detected: Value '%lld' at 'limit' "
                    "failed to satisfy constraint: Member must have value less than or equal to "
                    "100", (long long)limit);
-  const char *start = kv_in_str(in, "ExclusiveStartStreamArn");
+  const char *start = kv__in_str(in, "ExclusiveStartStreamArn");
   MDB_txn *txn;
   int rc = lmdb_read_begin(k->env, &txn, e);
   if (rc != 0)
@@ -117,8 +117,8 @@ int kv_list_streams(kv *k, json_t *in, json_t **out, err *e)
   int mrc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
   for (; mrc == 0; mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
     json_t *d = json_loadb(val.mv_data, val.mv_size, 0, NULL);
-    const char *arn = kv_in_str(d, "LatestStreamArn");
-    const char *tname = kv_in_str(d, "TableName");
+    const char *arn = kv__in_str(d, "LatestStreamArn");
+    const char *tname = kv__in_str(d, "TableName");
     bool want = arn != NULL && (only == NULL || strcmp(only, tname) == 0);
     if (want && skipping) {
       if (strcmp(arn, start) == 0)
@@ -127,7 +127,7 @@ int kv_list_streams(kv *k, json_t *in, json_t **out, err *e)
     }
     if (want && (json_int_t)json_array_size(list) == limit) {
       json_object_set_new(res, "LastEvaluatedStreamArn",
-                          json_string(kv_in_str(json_array_get(list, json_array_size(list) - 1),
+                          json_string(kv__in_str(json_array_get(list, json_array_size(list) - 1),
                                                 "StreamArn")));
       json_decref(d);
       break;
@@ -144,9 +144,9 @@ int kv_list_streams(kv *k, json_t *in, json_t **out, err *e)
   return 0;
 }
 
-int kv_describe_stream(kv *k, json_t *in, json_t **out, err *e)
+int kv__describe_stream(kv *k, json_t *in, json_t **out, err *e)
 {
-  const char *arn = kv_in_str(in, "StreamArn");
+  const char *arn = kv__in_str(in, "StreamArn");
   MDB_txn *txn;
   kv_table t;
   int rc = stream_open(k, arn, &txn, &t, e);
@@ -214,12 +214,12 @@ static uint64_t last_seq(kv *k, MDB_txn *txn, uint32_t id)
   return seq;
 }
 
-int kv_get_shard_iterator(kv *k, json_t *in, json_t **out, err *e)
+int kv__get_shard_iterator(kv *k, json_t *in, json_t **out, err *e)
 {
-  const char *arn = kv_in_str(in, "StreamArn");
-  const char *shard = kv_in_str(in, "ShardId");
-  const char *type = kv_in_str(in, "ShardIteratorType");
-  const char *seqtext = kv_in_str(in, "SequenceNumber");
+  const char *arn = kv__in_str(in, "StreamArn");
+  const char *shard = kv__in_str(in, "ShardId");
+  const char *type = kv__in_str(in, "ShardIteratorType");
+  const char *seqtext = kv__in_str(in, "SequenceNumber");
   if (type == NULL || shard == NULL)
     return err_set(e, KV_ERR_VALIDATION, "1 validation error detected: Value null at '%s' failed "
                    "to satisfy constraint: Member must not be null",
@@ -262,9 +262,9 @@ int kv_get_shard_iterator(kv *k, json_t *in, json_t **out, err *e)
 static uint64_t read_from(kv *k, MDB_txn *txn, uint32_t id, uint64_t from, size_t max,
                           json_t *records);
 
-int kv_get_records(kv *k, json_t *in, json_t **out, err *e)
+int kv__get_records(kv *k, json_t *in, json_t **out, err *e)
 {
-  const char *it = kv_in_str(in, "ShardIterator");
+  const char *it = kv__in_str(in, "ShardIterator");
   json_t *lim = json_object_get(in, "Limit");
   json_int_t limit = lim != NULL ? json_integer_value(lim) : RECORDS_MAX;
   if (limit < 1 || limit > RECORDS_MAX)

@@ -7,7 +7,7 @@
  * writes share one sync, and a write is durable before it is acknowledged.
  *
  * Invariants:
- *   (1) Only kv_write's closures write; readers use their own read
+ *   (1) Only kv__write's closures write; readers use their own read
  *       transactions and see whole commits.
  *   (2) A closure that fails is rolled back alone (the committer's nested
  *       transaction): a failed condition changes nothing.
@@ -37,7 +37,7 @@ static int apply_change(void *ctx, lmdb_change *base, MDB_txn *txn, arena *a, er
   return c->fn(c->k, c->arg, txn, a, e);
 }
 
-int kv_write(kv *k, kv_apply_fn fn, void *arg, err *e)
+int kv__write(kv *k, kv_apply_fn fn, void *arg, err *e)
 {
   kchange c;
   memset(&c, 0, sizeof c);
@@ -81,7 +81,7 @@ int kv_open(const char *data_dir, kv **out, err *e)
   }
   lmdb_committer_hooks hooks = {.ctx = k};
   rc = lmdb_committer_start(&k->committer, k->env, &hooks, "the key-value tables", e);
-  if (rc == 0 && (rc = kv_ttl_start(k, e)) != 0)
+  if (rc == 0 && (rc = kv__ttl_start(k, e)) != 0)
     lmdb_committer_stop(&k->committer);
   if (rc != 0) {
     mdb_env_close(k->env);
@@ -96,14 +96,14 @@ kv *kv_close(kv *k)
 {
   if (k == NULL)
     return NULL;
-  kv_ttl_stop(k);
+  kv__ttl_stop(k);
   lmdb_committer_stop(&k->committer);
   mdb_env_close(k->env);
   free(k);
   return NULL;
 }
 
-int kv_table_load(kv *k, MDB_txn *txn, const char *name, json_t **out, err *e)
+int kv__table_load(kv *k, MDB_txn *txn, const char *name, json_t **out, err *e)
 {
   MDB_val key = {strlen(name), (void *)name}, val;
   int mrc = mdb_get(txn, k->tables, &key, &val);
@@ -118,7 +118,7 @@ int kv_table_load(kv *k, MDB_txn *txn, const char *name, json_t **out, err *e)
   return 0;
 }
 
-int kv_table_store(kv *k, MDB_txn *txn, const char *name, json_t *desc, err *e)
+int kv__table_store(kv *k, MDB_txn *txn, const char *name, json_t *desc, err *e)
 {
   char *text = json_dumps(desc, JSON_COMPACT);
   MDB_val key = {strlen(name), (void *)name}, val = {strlen(text), text};
@@ -127,14 +127,14 @@ int kv_table_store(kv *k, MDB_txn *txn, const char *name, json_t *desc, err *e)
   return mrc == 0 ? 0 : lmdb_error(e, mrc, "write a table");
 }
 
-const char *kv_in_str(json_t *in, const char *key)
+const char *kv__in_str(json_t *in, const char *key)
 {
   return json_string_value(json_object_get(in, key));
 }
 
-int kv_need_table_name(json_t *in, const char **out, err *e)
+int kv__need_table_name(json_t *in, const char **out, err *e)
 {
-  const char *name = kv_in_str(in, "TableName");
+  const char *name = kv__in_str(in, "TableName");
   if (name == NULL)
     return err_set(e, KV_ERR_VALIDATION, "1 validation error detected: Value null at "
                    "'tableName' failed to satisfy constraint: Member must not be null");
@@ -163,35 +163,35 @@ static const struct {
   kv_op_fn fn;
   bool streams;
 } ops[] = {
-    {"CreateTable", kv_create_table, false},
-    {"DescribeTable", kv_describe_table, false},
-    {"ListTables", kv_list_tables, false},
-    {"UpdateTable", kv_update_table, false},
-    {"DeleteTable", kv_delete_table, false},
-    {"UpdateTimeToLive", kv_update_ttl, false},
-    {"DescribeTimeToLive", kv_describe_ttl, false},
-    {"TagResource", kv_tag_resource, false},
-    {"UntagResource", kv_untag_resource, false},
-    {"ListTagsOfResource", kv_list_tags, false},
-    {"PutItem", kv_put_item, false},
-    {"GetItem", kv_get_item, false},
-    {"UpdateItem", kv_update_item, false},
-    {"DeleteItem", kv_delete_item, false},
-    {"Query", kv_query, false},
-    {"Scan", kv_scan, false},
-    {"BatchGetItem", kv_batch_get, false},
-    {"BatchWriteItem", kv_batch_write, false},
-    {"TransactWriteItems", kv_transact_write, false},
-    {"TransactGetItems", kv_transact_get, false},
-    {"DescribeLimits", kv_describe_limits, false},
-    {"DescribeEndpoints", kv_describe_endpoints, false},
-    {"DescribeContinuousBackups", kv_describe_backups, false},
-    {"ExecuteStatement", kv_execute_statement, false},
-    {"BatchExecuteStatement", kv_batch_execute_statement, false},
-    {"ListStreams", kv_list_streams, true},
-    {"DescribeStream", kv_describe_stream, true},
-    {"GetShardIterator", kv_get_shard_iterator, true},
-    {"GetRecords", kv_get_records, true},
+    {"CreateTable", kv__create_table, false},
+    {"DescribeTable", kv__describe_table, false},
+    {"ListTables", kv__list_tables, false},
+    {"UpdateTable", kv__update_table, false},
+    {"DeleteTable", kv__delete_table, false},
+    {"UpdateTimeToLive", kv__update_ttl, false},
+    {"DescribeTimeToLive", kv__describe_ttl, false},
+    {"TagResource", kv__tag_resource, false},
+    {"UntagResource", kv__untag_resource, false},
+    {"ListTagsOfResource", kv__list_tags, false},
+    {"PutItem", kv__put_item, false},
+    {"GetItem", kv__get_item, false},
+    {"UpdateItem", kv__update_item, false},
+    {"DeleteItem", kv__delete_item, false},
+    {"Query", kv__query, false},
+    {"Scan", kv__scan, false},
+    {"BatchGetItem", kv__batch_get, false},
+    {"BatchWriteItem", kv__batch_write, false},
+    {"TransactWriteItems", kv__transact_write, false},
+    {"TransactGetItems", kv__transact_get, false},
+    {"DescribeLimits", kv__describe_limits, false},
+    {"DescribeEndpoints", kv__describe_endpoints, false},
+    {"DescribeContinuousBackups", kv__describe_backups, false},
+    {"ExecuteStatement", kv__execute_statement, false},
+    {"BatchExecuteStatement", kv__batch_execute_statement, false},
+    {"ListStreams", kv__list_streams, true},
+    {"DescribeStream", kv__describe_stream, true},
+    {"GetShardIterator", kv__get_shard_iterator, true},
+    {"GetRecords", kv__get_records, true},
 };
 
 kv_op_fn kv_op_find(const char *name, bool streams, const char **canon)
@@ -206,12 +206,12 @@ kv_op_fn kv_op_find(const char *name, bool streams, const char **canon)
 
 const char *kv_op_table(const char *op, json_t *in)
 {
-  const char *t = kv_in_str(in, "TableName");
+  const char *t = kv__in_str(in, "TableName");
   if (t != NULL)
     return t;
-  const char *arn = kv_in_str(in, "ResourceArn");
+  const char *arn = kv__in_str(in, "ResourceArn");
   if (arn == NULL)
-    arn = kv_in_str(in, "StreamArn");
+    arn = kv__in_str(in, "StreamArn");
   if (arn != NULL && strstr(arn, ":table/") != NULL)
     return strstr(arn, ":table/") + 7;
   return "*";

@@ -12,7 +12,7 @@
  *   (2) A new global secondary index is filled from the table's items in the
  *       same transaction that adds it, so it is ACTIVE at once.
  *
- * Start reading at kv_create_table().
+ * Start reading at kv__create_table().
  */
 #include "internal.h"
 
@@ -37,9 +37,9 @@ static const char *def_type(json_t *defs, const char *name)
   size_t i;
   json_t *d;
   json_array_foreach(defs, i, d) {
-    const char *n = kv_in_str(d, "AttributeName");
+    const char *n = kv__in_str(d, "AttributeName");
     if (n != NULL && strcmp(n, name) == 0)
-      return kv_in_str(d, "AttributeType");
+      return kv__in_str(d, "AttributeType");
   }
   return NULL;
 }
@@ -49,9 +49,9 @@ static const char *schema_key(json_t *schema, const char *type)
   size_t i;
   json_t *k;
   json_array_foreach(schema, i, k) {
-    const char *t = kv_in_str(k, "KeyType");
+    const char *t = kv__in_str(k, "KeyType");
     if (t != NULL && strcmp(t, type) == 0)
-      return kv_in_str(k, "AttributeName");
+      return kv__in_str(k, "AttributeName");
   }
   return NULL;
 }
@@ -98,7 +98,7 @@ static int check_schema(json_t *schema, json_t *defs, json_t *used, const char *
 static int check_projection(json_t *ix, err *e)
 {
   json_t *p = json_object_get(ix, "Projection");
-  const char *t = kv_in_str(p, "ProjectionType");
+  const char *t = kv__in_str(p, "ProjectionType");
   if (t == NULL)
     return err_set(e, KV_ERR_VALIDATION, "1 validation error detected: Value null at "
                    "'projection' failed to satisfy constraint: Member must not be null");
@@ -123,7 +123,7 @@ static json_t *throughput(json_t *in, bool ppr)
 
 static int check_billing(json_t *in, bool *ppr, err *e)
 {
-  const char *mode = kv_in_str(in, "BillingMode");
+  const char *mode = kv__in_str(in, "BillingMode");
   json_t *pt = json_object_get(in, "ProvisionedThroughput");
   *ppr = mode != NULL && strcmp(mode, "PAY_PER_REQUEST") == 0;
   if (mode != NULL && !*ppr && strcmp(mode, "PROVISIONED") != 0)
@@ -145,7 +145,7 @@ static int check_stream(json_t *spec, err *e)
   if (spec == NULL)
     return 0;
   json_t *en = json_object_get(spec, "StreamEnabled");
-  const char *view = kv_in_str(spec, "StreamViewType");
+  const char *view = kv__in_str(spec, "StreamViewType");
   if (json_is_true(en)) {
     if (view == NULL)
       return invalid(e, "You must specify a StreamViewType when enabling a stream");
@@ -181,7 +181,7 @@ static void set_stream(json_t *desc, const char *name, json_t *spec)
 static int index_desc(json_t *ix, json_t *defs, const char *table, const char *table_hash,
                       bool global, bool ppr, uint8_t no, json_t *used, json_t **out, err *e)
 {
-  const char *name = kv_in_str(ix, "IndexName");
+  const char *name = kv__in_str(ix, "IndexName");
   if (name == NULL || strlen(name) < 3 || strlen(name) > 255)
     return err_set(e, KV_ERR_VALIDATION, "1 validation error detected: Value '%s' at "
                    "'indexName' failed to satisfy constraint: Member must have length greater "
@@ -225,7 +225,7 @@ static bool index_named(json_t *desc, const char *name)
     size_t i;
     json_t *x;
     json_array_foreach(json_object_get(desc, lists[l]), i, x) {
-      const char *n = kv_in_str(x, "IndexName");
+      const char *n = kv__in_str(x, "IndexName");
       if (n != NULL && strcmp(n, name) == 0)
         return true;
     }
@@ -265,16 +265,16 @@ static int create_apply(kv *k, void *argp, MDB_txn *txn, arena *a, err *e)
   char tid[40];
   snprintf(tid, sizeof tid, "%08x-0000-4000-8000-%012x", id, id);
   json_object_set_new(c->desc, "TableId", json_string(tid));
-  return kv_table_store(k, txn, c->name, c->desc, e);
+  return kv__table_store(k, txn, c->name, c->desc, e);
 }
 
 /* A copy of desc without the private fields, with live counts. */
 static json_t *public_desc(kv *k, MDB_txn *txn, json_t *desc);
 
-int kv_create_table(kv *k, json_t *in, json_t **out, err *e)
+int kv__create_table(kv *k, json_t *in, json_t **out, err *e)
 {
   const char *name;
-  int rc = kv_need_table_name(in, &name, e);
+  int rc = kv__need_table_name(in, &name, e);
   if (rc != 0)
     return rc;
   json_t *defs = json_object_get(in, "AttributeDefinitions");
@@ -325,16 +325,16 @@ int kv_create_table(kv *k, json_t *in, json_t **out, err *e)
       rc = index_desc(ix, defs, name, hash, l == 0, ppr, no++, used, &d, e);
       if (rc != 0)
         break;
-      if (index_named(desc, kv_in_str(d, "IndexName")) ||
+      if (index_named(desc, kv__in_str(d, "IndexName")) ||
           json_array_size(arr) > 0) {
-        bool dup = index_named(desc, kv_in_str(d, "IndexName"));
+        bool dup = index_named(desc, kv__in_str(d, "IndexName"));
         size_t j;
         json_t *o;
-        json_array_foreach(arr, j, o) dup = dup || strcmp(kv_in_str(o, "IndexName"),
-                                                          kv_in_str(d, "IndexName")) == 0;
+        json_array_foreach(arr, j, o) dup = dup || strcmp(kv__in_str(o, "IndexName"),
+                                                          kv__in_str(d, "IndexName")) == 0;
         if (dup) {
           char msg[300];
-          snprintf(msg, sizeof msg, "Duplicate index name: %s", kv_in_str(d, "IndexName"));
+          snprintf(msg, sizeof msg, "Duplicate index name: %s", kv__in_str(d, "IndexName"));
           json_decref(d);
           rc = invalid(e, msg);
           break;
@@ -357,7 +357,7 @@ int kv_create_table(kv *k, json_t *in, json_t **out, err *e)
   if (json_is_array(json_object_get(in, "Tags")))
     json_object_set(desc, "TarnTags", json_object_get(in, "Tags"));
   create_arg c = {name, desc};
-  rc = kv_write(k, create_apply, &c, e);
+  rc = kv__write(k, create_apply, &c, e);
   if (rc == 0) {
     json_t *pub = public_desc(k, NULL, desc);
     json_object_set_new(pub, "TableStatus", json_string("ACTIVE"));
@@ -428,17 +428,17 @@ static json_t *public_desc(kv *k, MDB_txn *txn, json_t *desc)
   return d;
 }
 
-int kv_describe_table(kv *k, json_t *in, json_t **out, err *e)
+int kv__describe_table(kv *k, json_t *in, json_t **out, err *e)
 {
   const char *name;
-  int rc = kv_need_table_name(in, &name, e);
+  int rc = kv__need_table_name(in, &name, e);
   if (rc != 0)
     return rc;
   MDB_txn *txn;
   if ((rc = lmdb_read_begin(k->env, &txn, e)) != 0)
     return rc;
   json_t *desc;
-  rc = kv_table_load(k, txn, name, &desc, e);
+  rc = kv__table_load(k, txn, name, &desc, e);
   if (rc == 0) {
     *out = json_pack("{so}", "Table", public_desc(k, txn, desc));
     json_decref(desc);
@@ -447,7 +447,7 @@ int kv_describe_table(kv *k, json_t *in, json_t **out, err *e)
   return rc;
 }
 
-int kv_list_tables(kv *k, json_t *in, json_t **out, err *e)
+int kv__list_tables(kv *k, json_t *in, json_t **out, err *e)
 {
   json_t *lim = json_object_get(in, "Limit");
   json_int_t limit = lim != NULL ? json_integer_value(lim) : 100;
@@ -455,7 +455,7 @@ int kv_list_tables(kv *k, json_t *in, json_t **out, err *e)
     return err_set(e, KV_ERR_VALIDATION, "1 validation error detected: Value '%lld' at 'limit' "
                    "failed to satisfy constraint: Member must have value %s", (long long)limit,
                    limit < 1 ? "greater than or equal to 1" : "less than or equal to 100");
-  const char *start = kv_in_str(in, "ExclusiveStartTableName");
+  const char *start = kv__in_str(in, "ExclusiveStartTableName");
   MDB_txn *txn;
   int rc = lmdb_read_begin(k->env, &txn, e);
   if (rc != 0)
@@ -502,12 +502,12 @@ static int alter_apply(kv *k, void *argp, MDB_txn *txn, arena *a, err *e)
 {
   alter_arg *c = argp;
   json_t *desc;
-  int rc = kv_table_load(k, txn, c->name, &desc, e);
+  int rc = kv__table_load(k, txn, c->name, &desc, e);
   if (rc != 0)
     return rc;
   rc = c->fn(k, c, txn, desc, e);
   if (rc == 0)
-    rc = kv_table_store(k, txn, c->name, desc, e);
+    rc = kv__table_store(k, txn, c->name, desc, e);
   if (rc == 0 && c->out == NULL)
     c->out = public_desc(k, txn, desc);
   json_decref(desc);
@@ -519,7 +519,7 @@ static int alter(kv *k, json_t *in, const char *name,
                  json_t **out, err *e)
 {
   alter_arg c = {name, in, fn, NULL};
-  int rc = kv_write(k, alter_apply, &c, e);
+  int rc = kv__write(k, alter_apply, &c, e);
   if (rc != 0) {
     json_decref(c.out);
     return rc;
@@ -578,7 +578,7 @@ static int delete_apply(kv *k, void *argp, MDB_txn *txn, arena *a, err *e)
 {
   alter_arg *c = argp;
   json_t *desc;
-  int rc = kv_table_load(k, txn, c->name, &desc, e);
+  int rc = kv__table_load(k, txn, c->name, &desc, e);
   if (rc != 0)
     return rc;
   rc = delete_fn(k, c, txn, desc, e);
@@ -586,14 +586,14 @@ static int delete_apply(kv *k, void *argp, MDB_txn *txn, arena *a, err *e)
   return rc == 1 ? 0 : rc;
 }
 
-int kv_delete_table(kv *k, json_t *in, json_t **out, err *e)
+int kv__delete_table(kv *k, json_t *in, json_t **out, err *e)
 {
   const char *name;
-  int rc = kv_need_table_name(in, &name, e);
+  int rc = kv__need_table_name(in, &name, e);
   if (rc != 0)
     return rc;
   alter_arg c = {name, in, NULL, NULL};
-  rc = kv_write(k, delete_apply, &c, e);
+  rc = kv__write(k, delete_apply, &c, e);
   if (rc != 0) {
     json_decref(c.out);
     return rc;
@@ -637,7 +637,7 @@ static int update_fn(kv *k, alter_arg *a, MDB_txn *txn, json_t *desc, err *e)
   size_t i;
   json_t *d;
   json_array_foreach(newdefs, i, d) {
-    if (def_type(defs, kv_in_str(d, "AttributeName")) == NULL)
+    if (def_type(defs, kv__in_str(d, "AttributeName")) == NULL)
       json_array_append(defs, d);
   }
   json_t *updates = json_object_get(in, "GlobalSecondaryIndexUpdates");
@@ -651,7 +651,7 @@ static int update_fn(kv *k, alter_arg *a, MDB_txn *txn, json_t *desc, err *e)
       json_object_set_new(desc, "GlobalSecondaryIndexes", gsis);
     }
     if (create != NULL) {
-      const char *ixname = kv_in_str(create, "IndexName");
+      const char *ixname = kv__in_str(create, "IndexName");
       if (ixname != NULL && index_named(desc, ixname))
         return err_set(e, KV_ERR_VALIDATION, "One or more parameter values were invalid: Index "
                        "with name %s already exists", ixname);
@@ -672,18 +672,18 @@ static int update_fn(kv *k, alter_arg *a, MDB_txn *txn, json_t *desc, err *e)
       /* (2): fill it from the table's items */
       kv_table t;
       memset(&t, 0, sizeof t);
-      rc = kv_table_from_desc(desc, &t, e);
+      rc = kv__table_from_desc(desc, &t, e);
       if (rc == 0)
-        rc = kv_index_fill(k, txn, &t, no, e);
-      kv_table_release(&t);
+        rc = kv__index_fill(k, txn, &t, no, e);
+      kv__table_release(&t);
       if (rc != 0)
         return rc;
     } else if (del != NULL) {
-      const char *ixname = kv_in_str(del, "IndexName");
+      const char *ixname = kv__in_str(del, "IndexName");
       bool found = false;
       for (size_t j = 0; j < json_array_size(gsis) && !found; j++) {
         json_t *x = json_array_get(gsis, j);
-        if (ixname != NULL && strcmp(kv_in_str(x, "IndexName"), ixname) == 0) {
+        if (ixname != NULL && strcmp(kv__in_str(x, "IndexName"), ixname) == 0) {
           uint32_t id = (uint32_t)json_integer_value(json_object_get(desc, "TarnId"));
           rc = drop_prefix(k, txn, id, (int)json_integer_value(json_object_get(x, "TarnIndex")), e);
           if (rc != 0)
@@ -700,10 +700,10 @@ static int update_fn(kv *k, alter_arg *a, MDB_txn *txn, json_t *desc, err *e)
   return 0;
 }
 
-int kv_update_table(kv *k, json_t *in, json_t **out, err *e)
+int kv__update_table(kv *k, json_t *in, json_t **out, err *e)
 {
   const char *name;
-  int rc = kv_need_table_name(in, &name, e);
+  int rc = kv__need_table_name(in, &name, e);
   if (rc != 0)
     return rc;
   json_t *d;
@@ -718,7 +718,7 @@ int kv_update_table(kv *k, json_t *in, json_t **out, err *e)
 static int ttl_fn(kv *k, alter_arg *a, MDB_txn *txn, json_t *desc, err *e)
 {
   json_t *spec = json_object_get(a->in, "TimeToLiveSpecification");
-  const char *attr = kv_in_str(spec, "AttributeName");
+  const char *attr = kv__in_str(spec, "AttributeName");
   json_t *en = json_object_get(spec, "Enabled");
   if (attr == NULL || !json_is_boolean(en))
     return err_set(e, KV_ERR_VALIDATION, "1 validation error detected: Value null at "
@@ -734,10 +734,10 @@ static int ttl_fn(kv *k, alter_arg *a, MDB_txn *txn, json_t *desc, err *e)
   return 0;
 }
 
-int kv_update_ttl(kv *k, json_t *in, json_t **out, err *e)
+int kv__update_ttl(kv *k, json_t *in, json_t **out, err *e)
 {
   const char *name;
-  int rc = kv_need_table_name(in, &name, e);
+  int rc = kv__need_table_name(in, &name, e);
   if (rc != 0)
     return rc;
   return alter(k, in, name, ttl_fn, out, e);
@@ -750,15 +750,15 @@ static int load_desc(kv *k, const char *name, json_t **desc, err *e)
   int rc = lmdb_read_begin(k->env, &txn, e);
   if (rc != 0)
     return rc;
-  rc = kv_table_load(k, txn, name, desc, e);
+  rc = kv__table_load(k, txn, name, desc, e);
   mdb_txn_abort(txn);
   return rc;
 }
 
-int kv_describe_ttl(kv *k, json_t *in, json_t **out, err *e)
+int kv__describe_ttl(kv *k, json_t *in, json_t **out, err *e)
 {
   const char *name;
-  int rc = kv_need_table_name(in, &name, e);
+  int rc = kv__need_table_name(in, &name, e);
   if (rc != 0)
     return rc;
   json_t *desc;
@@ -778,7 +778,7 @@ int kv_describe_ttl(kv *k, json_t *in, json_t **out, err *e)
 
 static int arn_table(json_t *in, const char **name, err *e)
 {
-  const char *arn = kv_in_str(in, "ResourceArn");
+  const char *arn = kv__in_str(in, "ResourceArn");
   if (arn == NULL || !str_starts(arn, ARN_PREFIX) || strlen(arn) <= strlen(ARN_PREFIX))
     return err_set(e, KV_ERR_VALIDATION, "Invalid TableArn: Invalid ResourceArn provided as "
                    "input %s", arn != NULL ? arn : "null");
@@ -801,20 +801,20 @@ static int tag_fn(kv *k, alter_arg *a, MDB_txn *txn, json_t *desc, err *e)
   size_t i;
   json_t *t;
   json_array_foreach(add, i, t) {
-    const char *key = kv_in_str(t, "Key");
-    if (key == NULL || kv_in_str(t, "Value") == NULL)
+    const char *key = kv__in_str(t, "Key");
+    if (key == NULL || kv__in_str(t, "Value") == NULL)
       return err_set(e, KV_ERR_VALIDATION, "1 validation error detected: Value null at "
                      "'tags.%zu.member.key' failed to satisfy constraint: Member must not be null",
                      i + 1);
     for (size_t j = json_array_size(tags); j > 0; j--)
-      if (strcmp(kv_in_str(json_array_get(tags, j - 1), "Key"), key) == 0)
+      if (strcmp(kv__in_str(json_array_get(tags, j - 1), "Key"), key) == 0)
         json_array_remove(tags, j - 1);
     json_array_append(tags, t);
   }
   json_array_foreach(remove, i, t) {
     for (size_t j = json_array_size(tags); j > 0; j--)
       if (json_is_string(t) &&
-          strcmp(kv_in_str(json_array_get(tags, j - 1), "Key"), json_string_value(t)) == 0)
+          strcmp(kv__in_str(json_array_get(tags, j - 1), "Key"), json_string_value(t)) == 0)
         json_array_remove(tags, j - 1);
   }
   if (json_array_size(tags) > 50)
@@ -823,21 +823,21 @@ static int tag_fn(kv *k, alter_arg *a, MDB_txn *txn, json_t *desc, err *e)
   return 0;
 }
 
-int kv_tag_resource(kv *k, json_t *in, json_t **out, err *e)
+int kv__tag_resource(kv *k, json_t *in, json_t **out, err *e)
 {
-  const char *name;
+  const char *name = NULL;
   int rc = arn_table(in, &name, e);
   return rc != 0 ? rc : alter(k, in, name, tag_fn, out, e);
 }
 
-int kv_untag_resource(kv *k, json_t *in, json_t **out, err *e)
+int kv__untag_resource(kv *k, json_t *in, json_t **out, err *e)
 {
-  return kv_tag_resource(k, in, out, e);
+  return kv__tag_resource(k, in, out, e);
 }
 
-int kv_list_tags(kv *k, json_t *in, json_t **out, err *e)
+int kv__list_tags(kv *k, json_t *in, json_t **out, err *e)
 {
-  const char *name;
+  const char *name = NULL;
   int rc = arn_table(in, &name, e);
   if (rc != 0)
     return rc;
@@ -853,7 +853,7 @@ int kv_list_tags(kv *k, json_t *in, json_t **out, err *e)
 
 /* ---- account-level answers SDKs and tools ask for ---- */
 
-int kv_describe_limits(kv *k, json_t *in, json_t **out, err *e)
+int kv__describe_limits(kv *k, json_t *in, json_t **out, err *e)
 {
   *out = json_pack("{sisisisi}", "AccountMaxReadCapacityUnits", 80000,
                    "AccountMaxWriteCapacityUnits", 80000, "TableMaxReadCapacityUnits", 40000,
@@ -861,7 +861,7 @@ int kv_describe_limits(kv *k, json_t *in, json_t **out, err *e)
   return 0;
 }
 
-int kv_describe_endpoints(kv *k, json_t *in, json_t **out, err *e)
+int kv__describe_endpoints(kv *k, json_t *in, json_t **out, err *e)
 {
   *out = json_pack("{s[{sssi}]}", "Endpoints", "Address", "dynamodb.us-east-1.amazonaws.com",
                    "CachePeriodInMinutes", 1440);
@@ -869,10 +869,10 @@ int kv_describe_endpoints(kv *k, json_t *in, json_t **out, err *e)
 }
 
 /* Point-in-time recovery is not kept: the table exists, backups are off. */
-int kv_describe_backups(kv *k, json_t *in, json_t **out, err *e)
+int kv__describe_backups(kv *k, json_t *in, json_t **out, err *e)
 {
   const char *name;
-  int rc = kv_need_table_name(in, &name, e);
+  int rc = kv__need_table_name(in, &name, e);
   json_t *desc = NULL;
   if (rc == 0)
     rc = load_desc(k, name, &desc, e);

@@ -6,7 +6,7 @@
  * time: an expired item stays readable until the sweeper removes it.
  *
  * Invariants:
- *   (1) A deletion goes through kv_item_write in a committer closure that
+ *   (1) A deletion goes through kv__item_write in a committer closure that
  *       re-reads the item and re-checks its expiry, so an item rewritten
  *       after the scan (with a later TTL) is never deleted.
  *   (2) Items whose TTL lies more than five years in the past are left
@@ -47,16 +47,16 @@ static bool expired(const json_t *item, const char *attr, int64_t now)
     return false;
   kv_num v, t;
   err e = {0};
-  if (kv_num_parse(n, &v, &e) != 0)
+  if (kv__num_parse(n, &v, &e) != 0)
     return false;
   char text[32];
   snprintf(text, sizeof text, "%lld", (long long)now);
-  kv_num_parse(text, &t, &e);
-  if (kv_num_cmp(&v, &t) >= 0)
+  kv__num_parse(text, &t, &e);
+  if (kv__num_cmp(&v, &t) >= 0)
     return false;
   snprintf(text, sizeof text, "%lld", (long long)(now - FIVE_YEARS_S));
-  kv_num_parse(text, &t, &e);
-  return kv_num_cmp(&v, &t) >= 0;
+  kv__num_parse(text, &t, &e);
+  return kv__num_cmp(&v, &t) >= 0;
 }
 
 typedef struct sweep {
@@ -70,21 +70,21 @@ static int sweep_apply(kv *k, void *arg, MDB_txn *txn, arena *a, err *e)
 {
   sweep *s = arg;
   kv_table t;
-  int rc = kv_table_open(k, txn, s->table, &t, e);
+  int rc = kv__table_open(k, txn, s->table, &t, e);
   if (rc != 0)
     return rc;
   size_t i;
   json_t *key;
   json_array_foreach(s->keys, i, key) {
     json_t *old = NULL;
-    rc = kv_item_read(k, txn, &t, key, &old, e);
+    rc = kv__item_read(k, txn, &t, key, &old, e);
     if (rc == 0 && old != NULL && expired(old, s->attr, s->now)) /* (1) */
-      rc = kv_item_write(k, txn, &t, old, NULL, true, e);
+      rc = kv__item_write(k, txn, &t, old, NULL, true, e);
     json_decref(old);
     if (rc != 0)
       break;
   }
-  kv_table_release(&t);
+  kv__table_release(&t);
   return rc;
 }
 
@@ -105,12 +105,12 @@ static void sweep_round(kv *k)
     json_t *ttl = json_object_get(d, "TarnTtl");
     if (json_is_true(json_object_get(ttl, "Enabled"))) {
       kv_table t;
-      kv_table_from_desc(d, &t, &e);
-      const char *attr = kv_in_str(ttl, "AttributeName");
+      kv__table_from_desc(d, &t, &e);
+      const char *attr = kv__in_str(ttl, "AttributeName");
       json_t *keys = json_array();
       buf pre;
       buf_init(&pre, 16);
-      kv_prefix(&t, 0, &pre);
+      kv__prefix(&t, 0, &pre);
       MDB_cursor *ic;
       mdb_cursor_open(txn, k->items, &ic);
       /* (5): resume where the last round stopped in this table */
@@ -122,9 +122,9 @@ static void sweep_round(kv *k)
       size_t scanned = 0;
       while (r == 0 && ik.mv_size >= 5 && memcmp(ik.mv_data, pre.data, 5) == 0 &&
              json_array_size(keys) < TTL_BATCH && scanned++ < TTL_SCAN) {
-        json_t *item = kv_item_decode(iv.mv_data, iv.mv_size);
+        json_t *item = kv__item_decode(iv.mv_data, iv.mv_size);
         if (item != NULL && expired(item, attr, now))
-          json_array_append_new(keys, kv_item_key(&t, NULL, item));
+          json_array_append_new(keys, kv__item_key(&t, NULL, item));
         json_decref(item);
         r = mdb_cursor_get(ic, &ik, &iv, MDB_NEXT);
       }
@@ -140,7 +140,7 @@ static void sweep_round(kv *k)
                                               "attr", attr, "keys", keys));
       else
         json_decref(keys);
-      kv_table_release(&t);
+      kv__table_release(&t);
     }
     json_decref(d);
   }
@@ -149,9 +149,9 @@ static void sweep_round(kv *k)
   size_t i;
   json_t *w;
   json_array_foreach(work, i, w) {
-    sweep s = {kv_in_str(w, "table"), kv_in_str(w, "attr"), json_object_get(w, "keys"), now};
+    sweep s = {kv__in_str(w, "table"), kv__in_str(w, "attr"), json_object_get(w, "keys"), now};
     err we = {0};
-    kv_write(k, sweep_apply, &s, &we); /* a table deleted meanwhile: nothing to do */
+    kv__write(k, sweep_apply, &s, &we); /* a table deleted meanwhile: nothing to do */
   }
   json_decref(work);
 }
@@ -219,7 +219,7 @@ static void trim_round(kv *k)
   size_t old = trim(k, txn, horizon, false, &e);
   mdb_txn_abort(txn);
   if (old > 0)
-    kv_write(k, trim_apply, &horizon, &e); /* a failure waits for the next round */
+    kv__write(k, trim_apply, &horizon, &e); /* a failure waits for the next round */
 }
 
 static void *sweeper_main(void *arg)
@@ -244,7 +244,7 @@ static void *sweeper_main(void *arg)
   return NULL;
 }
 
-int kv_ttl_start(kv *k, err *e)
+int kv__ttl_start(kv *k, err *e)
 {
   pthread_mutex_init(&k->ttl_mu, NULL);
   pthread_cond_init(&k->ttl_cv, NULL);
@@ -256,7 +256,7 @@ int kv_ttl_start(kv *k, err *e)
   return 0;
 }
 
-void kv_ttl_stop(kv *k)
+void kv__ttl_stop(kv *k)
 {
   if (!k->ttl_running) {
     json_decref(k->ttl_resume);

@@ -7,7 +7,7 @@
  * binary values as raw bytes, numbers as their canonical text).
  *
  * Invariants:
- *   (1) Every value that reaches storage passed kv_av_check(): one type,
+ *   (1) Every value that reaches storage passed kv__av_check(): one type,
  *       numbers canonical (kv/num.c), sets non-empty and without
  *       duplicates, binary valid base64, nesting at most KV_DEPTH_MAX.
  *   (2) Key encodings sort as DynamoDB sorts sort keys: numbers by value,
@@ -18,7 +18,7 @@
  *       keep a prefix and a digest, so only such long keys that share the
  *       prefix may sort by digest (LMDB keys are at most 511 bytes).
  *
- * Start reading at kv_av_check().
+ * Start reading at kv__av_check().
  */
 #include "internal.h"
 
@@ -45,7 +45,7 @@ static int type_no(const char *t)
   return -1;
 }
 
-const char *kv_av_type(const json_t *av)
+const char *kv__av_type(const json_t *av)
 {
   if (!json_is_object(av) || json_object_size(av) != 1)
     return NULL;
@@ -54,14 +54,14 @@ const char *kv_av_type(const json_t *av)
   return no < 0 ? NULL : types[no];
 }
 
-json_t *kv_av_num(const kv_num *n)
+json_t *kv__av_num(const kv_num *n)
 {
   char text[KV_NUM_TEXT];
-  kv_num_format(n, text);
+  kv__num_format(n, text);
   return json_pack("{ss}", "N", text);
 }
 
-long kv_av_bytes(const json_t *av, arena *a, uint8_t **out)
+long kv__av_bytes(const json_t *av, arena *a, uint8_t **out)
 {
   const char *s = json_string_value(json_object_get(av, "B"));
   if (s == NULL)
@@ -78,11 +78,11 @@ static int norm_number(json_t *str, err *e)
   if (!json_is_string(str))
     return err_set(e, KV_ERR_SERIALIZATION, "NUMBER_VALUE cannot be converted to String");
   kv_num n;
-  int rc = kv_num_parse(json_string_value(str), &n, e);
+  int rc = kv__num_parse(json_string_value(str), &n, e);
   if (rc != 0)
     return rc;
   char text[KV_NUM_TEXT];
-  kv_num_format(&n, text);
+  kv__num_format(&n, text);
   json_string_set(str, text);
   return 0;
 }
@@ -102,7 +102,7 @@ static bool valid_b64(const char *s)
   return true;
 }
 
-int kv_av_check(json_t *av, int depth, err *e)
+int kv__av_check(json_t *av, int depth, err *e)
 {
   if (depth > KV_DEPTH_MAX)
     return err_set(e, KV_ERR_VALIDATION, "Nesting Levels have exceeded supported limits");
@@ -146,7 +146,7 @@ int kv_av_check(json_t *av, int depth, err *e)
       return err_set(e, KV_ERR_SERIALIZATION, "Unrecognized collection type class java.util.List");
     size_t i;
     json_t *x;
-    json_array_foreach(v, i, x) if ((rc = kv_av_check(x, depth + 1, e)) != 0) return rc;
+    json_array_foreach(v, i, x) if ((rc = kv__av_check(x, depth + 1, e)) != 0) return rc;
     return 0;
   }
   case T_M: {
@@ -154,7 +154,7 @@ int kv_av_check(json_t *av, int depth, err *e)
       return err_set(e, KV_ERR_SERIALIZATION, "Unrecognized collection type class java.util.Map");
     const char *k;
     json_t *x;
-    json_object_foreach(v, k, x) if ((rc = kv_av_check(x, depth + 1, e)) != 0) return rc;
+    json_object_foreach(v, k, x) if ((rc = kv__av_check(x, depth + 1, e)) != 0) return rc;
     return 0;
   }
   case T_SS:
@@ -190,7 +190,7 @@ int kv_av_check(json_t *av, int depth, err *e)
   }
 }
 
-int kv_item_check(json_t *item, err *e)
+int kv__item_check(json_t *item, err *e)
 {
   if (!json_is_object(item))
     return err_set(e, KV_ERR_SERIALIZATION, "an item must be a map of attribute values");
@@ -202,7 +202,7 @@ int kv_item_check(json_t *item, err *e)
                      "One or more parameter values are not valid. A value specified for a "
                      "secondary index key is not supported. The AttributeValue for a key "
                      "attribute cannot contain an empty string value.");
-    int rc = kv_av_check(v, 1, e);
+    int rc = kv__av_check(v, 1, e);
     if (rc != 0)
       return rc;
   }
@@ -227,10 +227,10 @@ static bool set_eq(const json_t *a, const json_t *b)
   return true;
 }
 
-bool kv_av_eq(const json_t *a, const json_t *b)
+bool kv__av_eq(const json_t *a, const json_t *b)
 {
-  const char *ta = kv_av_type(a);
-  const char *tb = kv_av_type(b);
+  const char *ta = kv__av_type(a);
+  const char *tb = kv__av_type(b);
   if (ta == NULL || tb == NULL || strcmp(ta, tb) != 0)
     return false;
   json_t *va = json_object_get(a, ta);
@@ -244,7 +244,7 @@ bool kv_av_eq(const json_t *a, const json_t *b)
     if (json_array_size(va) != json_array_size(vb))
       return false;
     for (size_t i = 0; i < json_array_size(va); i++)
-      if (!kv_av_eq(json_array_get(va, i), json_array_get(vb, i)))
+      if (!kv__av_eq(json_array_get(va, i), json_array_get(vb, i)))
         return false;
     return true;
   }
@@ -253,7 +253,7 @@ bool kv_av_eq(const json_t *a, const json_t *b)
       return false;
     const char *k;
     json_t *x;
-    json_object_foreach(va, k, x) if (!kv_av_eq(x, json_object_get(vb, k))) return false;
+    json_object_foreach(va, k, x) if (!kv__av_eq(x, json_object_get(vb, k))) return false;
     return true;
   }
   default:
@@ -269,10 +269,10 @@ static int bytes_cmp(const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
   return na == nb ? 0 : na < nb ? -1 : 1;
 }
 
-bool kv_av_cmp(const json_t *a, const json_t *b, int *out)
+bool kv__av_cmp(const json_t *a, const json_t *b, int *out)
 {
-  const char *ta = kv_av_type(a);
-  const char *tb = kv_av_type(b);
+  const char *ta = kv__av_type(a);
+  const char *tb = kv__av_type(b);
   if (ta == NULL || tb == NULL || strcmp(ta, tb) != 0)
     return false;
   json_t *va = json_object_get(a, ta);
@@ -285,17 +285,17 @@ bool kv_av_cmp(const json_t *a, const json_t *b, int *out)
   case T_N: {
     kv_num x, y;
     err e;
-    if (kv_num_parse(json_string_value(va), &x, &e) != 0 ||
-        kv_num_parse(json_string_value(vb), &y, &e) != 0)
+    if (kv__num_parse(json_string_value(va), &x, &e) != 0 ||
+        kv__num_parse(json_string_value(vb), &y, &e) != 0)
       return false;
-    *out = kv_num_cmp(&x, &y);
+    *out = kv__num_cmp(&x, &y);
     return true;
   }
   case T_B: {
     arena *ar = arena_new();
     uint8_t *x, *y;
-    long nx = kv_av_bytes(a, ar, &x);
-    long ny = kv_av_bytes(b, ar, &y);
+    long nx = kv__av_bytes(a, ar, &x);
+    long ny = kv__av_bytes(b, ar, &y);
     bool ok = nx >= 0 && ny >= 0;
     if (ok)
       *out = bytes_cmp(x, (size_t)nx, y, (size_t)ny);
@@ -326,7 +326,7 @@ static size_t b64_size(const char *s)
 
 static size_t av_size(const json_t *av)
 {
-  const char *t = kv_av_type(av);
+  const char *t = kv__av_type(av);
   if (t == NULL)
     return 0;
   json_t *v = json_object_get(av, t);
@@ -366,7 +366,7 @@ static size_t av_size(const json_t *av)
   return 0;
 }
 
-size_t kv_item_size(const json_t *item)
+size_t kv__item_size(const json_t *item)
 {
   size_t n = 0;
   const char *k;
@@ -425,7 +425,7 @@ static int encode_map(const json_t *m, buf *b)
 
 static int encode_av(const json_t *av, buf *b)
 {
-  const char *t = kv_av_type(av);
+  const char *t = kv__av_type(av);
   int no = t == NULL ? T_NULL : type_no(t);
   json_t *v = json_object_get(av, types[no]);
   uint8_t tag = (uint8_t)no;
@@ -463,7 +463,7 @@ static int encode_av(const json_t *av, buf *b)
   }
 }
 
-int kv_item_encode(const json_t *item, buf *out)
+int kv__item_encode(const json_t *item, buf *out)
 {
   return encode_map(item, out);
 }
@@ -522,7 +522,7 @@ static json_t *decode_map(rd *r, int depth)
     const uint8_t *k = get_bytes(r, &kl);
     if (k == NULL)
       break;
-    char *name = strndup((const char *)k, kl);
+    char *name = xstrndup((const char *)k, kl);
     json_t *v = decode_av(r, depth + 1);
     if (v != NULL)
       json_object_set_new(m, name, v);
@@ -598,7 +598,7 @@ static json_t *decode_av(rd *r, int depth)
   return av;
 }
 
-json_t *kv_item_decode(const void *p, size_t n)
+json_t *kv__item_decode(const void *p, size_t n)
 {
   rd r = {p, (const uint8_t *)p + n, false};
   json_t *m = decode_map(&r, 0);
@@ -622,16 +622,16 @@ static void escape_bytes(buf *o, const uint8_t *p, size_t n)
   buf_append(o, "\0\0", 2);
 }
 
-int kv_key_append(buf *out, const char *t, const json_t *av, err *e)
+int kv__key_append(buf *out, const char *t, const json_t *av, err *e)
 {
-  return kv_key_append_mode(out, t, av, false, e);
+  return kv__key_append_mode(out, t, av, false, e);
 }
 
-int kv_key_append_mode(buf *out, const char *t, const json_t *av, bool partition, err *e)
+int kv__key_append_mode(buf *out, const char *t, const json_t *av, bool partition, err *e)
 {
   buf k;
   buf_init(&k, 1 << 20);
-  const char *at = kv_av_type(av);
+  const char *at = kv__av_type(av);
   if (at == NULL || strcmp(at, t) != 0) {
     buf_release(&k);
     return err_set(e, KV_ERR_VALIDATION, "The provided key element does not match the schema");
@@ -639,19 +639,19 @@ int kv_key_append_mode(buf *out, const char *t, const json_t *av, bool partition
   json_t *v = json_object_get(av, t);
   if (strcmp(t, "N") == 0) {
     kv_num n;
-    int rc = kv_num_parse(json_string_value(v), &n, e);
+    int rc = kv__num_parse(json_string_value(v), &n, e);
     if (rc != 0) {
       buf_release(&k);
       return rc;
     }
     uint8_t nk[KV_NUM_KEY];
-    buf_append(&k, nk, kv_num_key(&n, nk));
+    buf_append(&k, nk, kv__num_key(&n, nk));
   } else if (strcmp(t, "S") == 0) {
     escape_bytes(&k, (const uint8_t *)json_string_value(v), json_string_length(v));
   } else {
     arena *a = arena_new();
     uint8_t *p;
-    long n = kv_av_bytes(av, a, &p);
+    long n = kv__av_bytes(av, a, &p);
     escape_bytes(&k, p, n < 0 ? 0 : (size_t)n);
     arena_free(a);
   }

@@ -55,7 +55,7 @@ int queue__outbox_put(queue_system *q, qchange *c, MDB_txn *txn, json_t *entry, 
     return e->code;
   char *text = json_dumps(entry, JSON_COMPACT);
   if (text == NULL)
-    abort();
+    mem_out_of_memory();
   uint8_t kb[8];
   queue__be64_put(kb, key);
   MDB_val k = {8, kb};

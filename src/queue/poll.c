@@ -413,7 +413,7 @@ void *queue__timer_main(void *arg)
           wake_at = p->deadline_ms;
       }
     }
-    wview *views = nw ? malloc(nw * sizeof *views) : NULL;
+    wview *views = nw ? xmalloc(nw * sizeof *views) : NULL;
     size_t k = 0;
     for (queue_poll *p = q->waiters; p != NULL && k < nw; p = p->next)
       views[k++] = (wview){p, p->s.id, p->tried_ms};
@@ -425,7 +425,7 @@ void *queue__timer_main(void *arg)
       finish(p, 0, NULL);
     }
     /* visibility: which waiters have something new to look at (invariant 2) */
-    uint64_t *wake_q = nw ? calloc(nw, sizeof *wake_q) : NULL;
+    uint64_t *wake_q = nw ? xcalloc(nw, sizeof *wake_q) : NULL;
     size_t nwake = 0;
     MDB_txn *txn = NULL;
     err e = {0};

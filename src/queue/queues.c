@@ -273,7 +273,7 @@ static char *mq_record(const mqueue *m)
   char *s = json_dumps(j, JSON_COMPACT);
   json_decref(j);
   if (s == NULL)
-    abort();
+    mem_out_of_memory();
   return s;
 }
 

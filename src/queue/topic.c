@@ -239,7 +239,7 @@ static char *topic_record(const mtopic *t)
   char *s = json_dumps(j, JSON_COMPACT);
   json_decref(j);
   if (s == NULL)
-    abort();
+    mem_out_of_memory();
   return s;
 }
 
@@ -251,7 +251,7 @@ static char *sub_record(const msub *s)
   char *r = json_dumps(j, JSON_COMPACT);
   json_decref(j);
   if (r == NULL)
-    abort();
+    mem_out_of_memory();
   return r;
 }
 

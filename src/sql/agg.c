@@ -155,15 +155,15 @@ static gtable *gt_new(qctx *q, int nk, const uint8_t *kphys, int na, const aggca
   gtable *g = xcalloc(1, sizeof *g);
   g->q = q;
   g->nk = nk;
-  g->kphys = malloc((size_t)nk + 1);
+  g->kphys = xmalloc((size_t)nk + 1);
   memcpy(g->kphys, kphys, (size_t)nk);
   g->na = na;
   g->aggs = aggs;
-  g->kv = calloc((size_t)nk + 1, sizeof(int64_t *));
-  g->ks = calloc((size_t)nk + 1, sizeof(str_ref *));
-  g->kn = calloc((size_t)nk + 1, sizeof(uint8_t *));
+  g->kv = xcalloc((size_t)nk + 1, sizeof(int64_t *));
+  g->ks = xcalloc((size_t)nk + 1, sizeof(str_ref *));
+  g->kn = xcalloc((size_t)nk + 1, sizeof(uint8_t *));
   g->nslots = 64;
-  g->slots = calloc(g->nslots, sizeof(gslot));
+  g->slots = xcalloc(g->nslots, sizeof(gslot));
   g->inline_key = nk == 1 && kphys[0] == PHYS_I64;
   g->null_gid = UINT32_MAX;
   g->bank = sql__sbank_new();
@@ -968,7 +968,7 @@ static int agg_finish(void *state)
 /* merges table b into a */
 static int gt_merge(gtable *a, gtable *b)
 {
-  vec *keys = calloc((size_t)(a->nk > 0 ? a->nk : 1), sizeof(vec));
+  vec *keys = xcalloc((size_t)(a->nk > 0 ? a->nk : 1), sizeof(vec));
   uint8_t nul;
   int rc = 0;
   for (size_t gid = 0; gid < b->n && rc == 0; gid++) {

@@ -696,9 +696,9 @@ static int on_batch(void *arg, const batch *b, err *e)
     int nt = 0;
     for (int j = 0; j < b->nsel && rc == 0; j++) {
       int r = ROW(b, j);
-      cfile *f;
+      cfile *f = NULL;
       rc = partition_of(c, b, r, &f, e);
-      if (rc < 0)
+      if (rc < 0 || f == NULL)
         break;
       if (f->nsel == 0)
         touched[nt++] = f;

@@ -675,32 +675,41 @@ static int drop_table(qctx *q, ast_ddl *d, err *e, sql_pos *pos)
   return rc < 0 ? cat_err(e, pos, rc, d->name_line, d->name_col) : 0;
 }
 
-static int show_dbs(qctx *q, ast_ddl *d, plan **out, err *e)
+/* Adds the names of the databases (db NULL) or of db's tables that match
+ * pattern to r, page by page. */
+static int names_matching(qctx *q, const char *db, const char *pattern, rows *r, err *e)
 {
-  static const char *const names[] = {"database_name"};
-  rows r;
-  rows_init(&r, q, 1, names);
   char *ptok = NULL;
   int rc = 0;
   do {
     json_t *page = NULL;
     char *next = NULL;
-    rc = catalog_database_list(q->cat, ptok, 0, &page, &next, e);
+    rc = db == NULL ? catalog_database_list(q->cat, ptok, 0, &page, &next, e)
+                    : catalog_table_list(q->cat, db, NULL, ptok, 0, &page, &next, e);
     free(ptok);
     ptok = next;
     if (rc < 0)
       break;
     size_t i;
-    json_t *db;
-    json_array_foreach(page, i, db)
+    json_t *o;
+    json_array_foreach(page, i, o)
     {
-      const char *n = json_string_value(json_object_get(db, "Name"));
-      if (n != NULL && hive_like(d->pattern, n))
-        rows_add1(&r, n);
+      const char *n = json_string_value(json_object_get(o, "Name"));
+      if (n != NULL && hive_like(pattern, n))
+        rows_add1(r, n);
     }
     json_decref(page);
   } while (ptok != NULL);
   free(ptok);
+  return rc;
+}
+
+static int show_dbs(qctx *q, ast_ddl *d, plan **out, err *e)
+{
+  static const char *const names[] = {"database_name"};
+  rows r;
+  rows_init(&r, q, 1, names);
+  int rc = names_matching(q, NULL, d->pattern, &r, e);
   *out = r.p;
   return rc;
 }
@@ -710,27 +719,7 @@ static int show_tables(qctx *q, ast_ddl *d, plan **out, err *e, sql_pos *pos)
   static const char *const names[] = {"tab_name"};
   rows r;
   rows_init(&r, q, 1, names);
-  char *ptok = NULL;
-  int rc = 0;
-  do {
-    json_t *page = NULL;
-    char *next = NULL;
-    rc = catalog_table_list(q->cat, dbname(q, d), NULL, ptok, 0, &page, &next, e);
-    free(ptok);
-    ptok = next;
-    if (rc < 0)
-      break;
-    size_t i;
-    json_t *t;
-    json_array_foreach(page, i, t)
-    {
-      const char *n = json_string_value(json_object_get(t, "Name"));
-      if (n != NULL && hive_like(d->pattern, n))
-        rows_add1(&r, n);
-    }
-    json_decref(page);
-  } while (ptok != NULL);
-  free(ptok);
+  int rc = names_matching(q, dbname(q, d), d->pattern, &r, e);
   *out = r.p;
   if (rc < 0)
     return cat_err(e, pos, rc, d->db != NULL ? d->name_line : d->line,
@@ -780,6 +769,15 @@ static int table_info(qctx *q, ast_ddl *d, tinfo *ti, err *e, sql_pos *pos)
   return 0;
 }
 
+/* The table's columns (not its partition keys), in the query's arena. */
+static catalog_column *table_columns(qctx *q, const tinfo *ti, size_t *n)
+{
+  *n = catalog_columns(ti->doc, NULL, 0);
+  catalog_column *cols = arena_alloc(q->a, sizeof(catalog_column) * (*n + 1));
+  catalog_columns(ti->doc, cols, *n);
+  return cols;
+}
+
 static int show_partitions(qctx *q, ast_ddl *d, plan **out, err *e, sql_pos *pos)
 {
   tinfo ti;
@@ -814,15 +812,21 @@ static int show_partitions(qctx *q, ast_ddl *d, plan **out, err *e, sql_pos *pos
   return 0;
 }
 
+/* DESCRIBE's row of one column: name, type, comment. */
+static void describe_row(rows *r, const catalog_column *c)
+{
+  const char *cells[3] = {c->name, c->type, c->comment != NULL ? c->comment : ""};
+  rows_add(r, cells);
+}
+
 static int describe(qctx *q, ast_ddl *d, plan **out, err *e, sql_pos *pos)
 {
   tinfo ti;
   int rc = table_info(q, d, &ti, e, pos);
   if (rc < 0)
     return rc;
-  size_t nc = catalog_columns(ti.doc, NULL, 0);
-  catalog_column *cols = arena_alloc(q->a, sizeof(catalog_column) * (nc + 1));
-  catalog_columns(ti.doc, cols, nc);
+  size_t nc;
+  catalog_column *cols = table_columns(q, &ti, &nc);
   rows r;
   if (d->kind == DDL_SHOW_COLUMNS) {
     static const char *const names[] = {"field"};
@@ -831,31 +835,24 @@ static int describe(qctx *q, ast_ddl *d, plan **out, err *e, sql_pos *pos)
       rows_add1(&r, cols[i].name);
     for (size_t i = 0; i < ti.nkeys; i++)
       rows_add1(&r, ti.keys[i].name);
-  } else {
-    static const char *const names[] = {"col_name", "data_type", "comment"};
-    rows_init(&r, q, 3, names);
-    for (size_t i = 0; i < nc; i++) {
-      const char *c[3] = {cols[i].name, cols[i].type, cols[i].comment != NULL ? cols[i].comment : ""};
-      rows_add(&r, c);
-    }
-    for (size_t i = 0; i < ti.nkeys; i++) {
-      const char *c[3] = {ti.keys[i].name, ti.keys[i].type,
-                          ti.keys[i].comment != NULL ? ti.keys[i].comment : ""};
-      rows_add(&r, c);
-    }
-    if (ti.nkeys > 0) {
-      const char *blank[3] = {"", "", ""};
-      const char *head[3] = {"# Partition Information", "", ""};
-      const char *head2[3] = {"# col_name", "data_type", "comment"};
-      rows_add(&r, blank);
-      rows_add(&r, head);
-      rows_add(&r, head2);
-      for (size_t i = 0; i < ti.nkeys; i++) {
-        const char *c[3] = {ti.keys[i].name, ti.keys[i].type,
-                            ti.keys[i].comment != NULL ? ti.keys[i].comment : ""};
-        rows_add(&r, c);
-      }
-    }
+    *out = r.p;
+    return 0;
+  }
+  static const char *const names[] = {"col_name", "data_type", "comment"};
+  rows_init(&r, q, 3, names);
+  for (size_t i = 0; i < nc; i++)
+    describe_row(&r, &cols[i]);
+  for (size_t i = 0; i < ti.nkeys; i++)
+    describe_row(&r, &ti.keys[i]);
+  if (ti.nkeys > 0) {
+    static const char *const blank[3] = {"", "", ""};
+    static const char *const head[3] = {"# Partition Information", "", ""};
+    static const char *const head2[3] = {"# col_name", "data_type", "comment"};
+    rows_add(&r, blank);
+    rows_add(&r, head);
+    rows_add(&r, head2);
+    for (size_t i = 0; i < ti.nkeys; i++)
+      describe_row(&r, &ti.keys[i]);
   }
   *out = r.p;
   return 0;
@@ -895,9 +892,8 @@ static int show_create(qctx *q, ast_ddl *d, plan **out, err *e, sql_pos *pos)
   int rc = table_info(q, d, &ti, e, pos);
   if (rc < 0)
     return rc;
-  size_t nc = catalog_columns(ti.doc, NULL, 0);
-  catalog_column *cols = arena_alloc(q->a, sizeof(catalog_column) * (nc + 1));
-  catalog_columns(ti.doc, cols, nc);
+  size_t nc;
+  catalog_column *cols = table_columns(q, &ti, &nc);
   buf b;
   buf_init(&b, 4u << 20);
   buf_printf(&b, "CREATE EXTERNAL TABLE `%s`.`%s`(", ti.db, d->name);
@@ -1128,7 +1124,7 @@ static int repair_key(void *arg, const char *key, uint64_t size)
     s = slash + 1;
   }
   if (k == r->ti->nkeys && *s != 0) {
-    char *name = strndup(rel, (size_t)(s - rel - 1));
+    char *name = xstrndup(rel, (size_t)(s - rel - 1));
     if (json_object_get(r->seen, name) == NULL)
       json_object_set(r->seen, name, vals);
     free(name);

@@ -929,15 +929,15 @@ static op *scan_build(qctx *q, plan *p)
   s->t = p->table;
   table *t = p->table;
   s->ncols_all = t->ncols;
-  s->cols = calloc((size_t)t->ncols + 1, sizeof(int));
-  s->is_filter_col = calloc((size_t)t->ncols + 1, sizeof(bool));
-  s->vecs = calloc((size_t)t->ncols + 1, sizeof(vec));
-  s->spans = calloc((size_t)t->ncols + 1, sizeof(fspan *));
-  s->nullbufs = calloc((size_t)t->ncols + 1, sizeof(uint8_t *));
-  s->rec = calloc(COL_BATCH, sizeof(char *));
-  s->bad = calloc(COL_BATCH, 1);
+  s->cols = xcalloc((size_t)t->ncols + 1, sizeof(int));
+  s->is_filter_col = xcalloc((size_t)t->ncols + 1, sizeof(bool));
+  s->vecs = xcalloc((size_t)t->ncols + 1, sizeof(vec));
+  s->spans = xcalloc((size_t)t->ncols + 1, sizeof(fspan *));
+  s->nullbufs = xcalloc((size_t)t->ncols + 1, sizeof(uint8_t *));
+  s->rec = xcalloc(COL_BATCH, sizeof(char *));
+  s->bad = xcalloc(COL_BATCH, 1);
   s->base.out.cols = sql__ectx_alloc(&s->base.x, 1); /* replaced below */
-  bool *fcols = calloc((size_t)t->ncols + 1, sizeof(bool));
+  bool *fcols = xcalloc((size_t)t->ncols + 1, sizeof(bool));
   for (int k = 0; k < p->npreds; k++) {
     /* mark the columns the pushed filters read */
     const bexpr *stack[256];
@@ -958,24 +958,24 @@ static op *scan_build(qctx *q, plan *p)
     int k = s->ncols++;
     s->cols[k] = c;
     s->is_filter_col[k] = fcols[c];
-    s->spans[k] = calloc(COL_BATCH, sizeof(fspan));
-    s->nullbufs[k] = calloc(COL_BATCH, 1);
+    s->spans[k] = xcalloc(COL_BATCH, sizeof(fspan));
+    s->nullbufs[k] = xcalloc(COL_BATCH, 1);
     int phys = t->types[c] == FT_DOUBLE ? PHYS_F64 : t->types[c] == FT_VARCHAR ? PHYS_STR
                                                                                : PHYS_I64;
     s->vecs[c].phys = (uint8_t)phys;
     s->vecs[c].nulls = NULL;
     s->vecs[c].is_const = 0;
-    s->vecs[c].p = calloc(COL_BATCH, phys == PHYS_STR ? sizeof(str_ref) : 8);
+    s->vecs[c].p = xcalloc(COL_BATCH, phys == PHYS_STR ? sizeof(str_ref) : 8);
   }
   free(fcols);
   /* the batch's column array lives as long as the op */
-  s->base.out.cols = calloc((size_t)t->ncols + 1, sizeof(vec));
+  s->base.out.cols = xcalloc((size_t)t->ncols + 1, sizeof(vec));
   sql__exec_defer(q, free, s->base.out.cols);
   for (int c = 0; c < t->ncols; c++)
     s->base.out.cols[c] = s->vecs[c];
   if (t->format == FMT_PARQUET) {
     s->pc = sql__pqt_cur_new(s->cols, s->ncols);
-    s->pvecs = calloc((size_t)s->ncols + 1, sizeof(vec));
+    s->pvecs = xcalloc((size_t)s->ncols + 1, sizeof(vec));
     for (int k = 0; k < s->ncols; k++)
       s->pvecs[k].phys = s->vecs[s->cols[k]].phys;
   }
@@ -1367,11 +1367,11 @@ static op *join_build_op(qctx *q, plan *p, node_rt *stop)
   jo->base.next = join_next;
   jo->base.close = join_close;
   jo->j = rt_of(q, p)->join;
-  jo->hash = calloc(COL_BATCH, 8);
-  jo->pmatch = calloc(COL_BATCH, 1);
-  jo->prow = calloc(COL_BATCH, sizeof(uint16_t));
-  jo->bid = calloc(COL_BATCH, sizeof(uint32_t));
-  jo->keys = calloc((size_t)(p->nkeys > 0 ? p->nkeys : 1), sizeof(vec));
+  jo->hash = xcalloc(COL_BATCH, 8);
+  jo->pmatch = xcalloc(COL_BATCH, 1);
+  jo->prow = xcalloc(COL_BATCH, sizeof(uint16_t));
+  jo->bid = xcalloc(COL_BATCH, sizeof(uint32_t));
+  jo->keys = xcalloc((size_t)(p->nkeys > 0 ? p->nkeys : 1), sizeof(vec));
   sql__ectx_init(&jo->kx, q);
   jo->nl = p->child->ncols;
   jo->nr = p->right->ncols;
@@ -1463,7 +1463,7 @@ static int build_hash(qctx *q, plan *p)
   sql__exec_defer(q, free, j->hashes);
   if ((rc = sql__qctx_mem(q, (int64_t)(size * 4 + nids * 12))) < 0)
     return rc;
-  pcol *kc = calloc((size_t)p->nkeys, sizeof(pcol));
+  pcol *kc = xcalloc((size_t)p->nkeys, sizeof(pcol));
   for (int k = 0; k < p->nkeys; k++)
     kc[k].type = p->rkeys[k]->type;
   j->keys = sql__rowset_new(q, p->nkeys, kc);
@@ -1598,9 +1598,9 @@ static int cut_morsels(qctx *q, plan *p)
   size_t k = 0;
   for (size_t i = 0; i < t->nobjs; i++) {
     tobj *o = &t->objs[i];
-    o->firsts = calloc((size_t)o->nranges, sizeof(size_t));
-    o->ends = calloc((size_t)o->nranges, sizeof(size_t));
-    o->starts = calloc((size_t)o->nranges, sizeof(size_t));
+    o->firsts = xcalloc((size_t)o->nranges, sizeof(size_t));
+    o->ends = xcalloc((size_t)o->nranges, sizeof(size_t));
+    o->starts = xcalloc((size_t)o->nranges, sizeof(size_t));
     sql__exec_defer(q, free, o->firsts);
     sql__exec_defer(q, free, o->ends);
     sql__exec_defer(q, free, o->starts);
@@ -1709,9 +1709,9 @@ static int prepare(qctx *q, plan *p, bool top)
       rc = 0;
       for (int i = 0; i < p->nrows && rc == 0; i++) {
         /* one row as a batch of constants */
-        vec *cols = calloc((size_t)(p->ncols > 0 ? p->ncols : 1), sizeof(vec));
-        uint8_t *nulls = calloc((size_t)(p->ncols > 0 ? p->ncols : 1), 1);
-        value *vals = calloc((size_t)(p->ncols > 0 ? p->ncols : 1), sizeof(value));
+        vec *cols = xcalloc((size_t)(p->ncols > 0 ? p->ncols : 1), sizeof(vec));
+        uint8_t *nulls = xcalloc((size_t)(p->ncols > 0 ? p->ncols : 1), 1);
+        value *vals = xcalloc((size_t)(p->ncols > 0 ? p->ncols : 1), sizeof(value));
         for (int c = 0; c < p->ncols; c++) {
           vals[c] = p->rows[i][c];
           nulls[c] = p->rows[i][c].null;

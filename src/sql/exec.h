@@ -48,11 +48,11 @@ int sql__run_src(const sql_objsrc *src, const char *sql, const sql_options *opt,
                 sql_stats *stats, err *e);
 
 /* A folder as a source: bucket = subfolder, key = path below it. Free
- * with sql_objsrc_dir_free. */
-void sql_objsrc_dir(sql_objsrc *out, const char *root);
-void sql_objsrc_dir_free(sql_objsrc *src);
+ * with sql__objsrc_dir_free. */
+void sql__objsrc_dir(sql_objsrc *out, const char *root);
+void sql__objsrc_dir_free(sql_objsrc *src);
 /* The store as a source. */
-void sql_objsrc_store(sql_objsrc *out, store *st);
+void sql__objsrc_store(sql_objsrc *out, store *st);
 /* One given object as the only source (sql_options.object): the bucket
  * SQL__OBJECT_BUCKET holds it as key "object"; every other bucket is an
  * error naming the table to use. Read-only. */
@@ -380,7 +380,7 @@ int sql__agg_state_final(qctx *q, const aggcall *a, const void *state, value *ou
 void sql__agg_state_clear(const aggcall *a, void *state);
 
 /* batch helpers */
-void batch_alloc_cols(ectx *x, batch *b, int ncols, const pcol *cols);
+void sql__batch_alloc_cols(ectx *x, batch *b, int ncols, const pcol *cols);
 int sql__cmp_rows(const rowset *r, const sortkey *keys, int nkeys, uint32_t a, uint32_t b);
 
 #endif

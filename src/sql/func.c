@@ -839,7 +839,7 @@ static rx_scratch *rxs(fn_ctx *c)
     x->md = pcre2_match_data_create(64, NULL);
     x->mctx = pcre2_match_context_create(NULL);
     if (x->md == NULL || x->mctx == NULL)
-      abort();
+      mem_out_of_memory();
     pcre2_set_match_limit(x->mctx, RX_MATCH_LIMIT);
     pcre2_set_depth_limit(x->mctx, RX_DEPTH_LIMIT);
     pcre2_set_heap_limit(x->mctx, RX_HEAP_LIMIT_KIB);

@@ -1513,12 +1513,12 @@ static int copy_stmt_end(parser *p, ast_copy *c, ast_copy **out)
 /* name {'.' name}: a table's name, qualified or not. */
 static int parse_table_name(parser *p, const char **out)
 {
-  const char *name;
+  const char *name = NULL;
   int rc;
   if ((rc = parse_ident(p, &name, "a table name")) < 0)
     return rc;
   while (accept_op(p, ".")) {
-    const char *part;
+    const char *part = NULL;
     if ((rc = parse_ident(p, &part, "a table name")) < 0)
       return rc;
     name = arena_sprintf(p->a, "%s.%s", name, part);

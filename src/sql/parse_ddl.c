@@ -302,7 +302,7 @@ static int row_format(parser *p, ast_ddl *d)
     return rc;
   d->serde = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe";
   for (;;) {
-    const char *v;
+    const char *v = NULL;
     if (accept_kw(p, "fields")) {
       if ((rc = expect_kw(p, "terminated")) < 0 || (rc = expect_kw(p, "by")) < 0 ||
           (rc = string(p, &v, "the delimiter as a string")) < 0)

@@ -427,7 +427,7 @@ static int window_one(qctx *q, rowset *r, const wincall *w, wres *res)
   uint32_t *ids = all_ids(r, &n);
   /* sort by partition, then order */
   int nk = w->npart + w->norder;
-  sortkey *keys = calloc((size_t)(nk > 0 ? nk : 1), sizeof(sortkey));
+  sortkey *keys = xcalloc((size_t)(nk > 0 ? nk : 1), sizeof(sortkey));
   for (int k = 0; k < w->npart; k++) {
     keys[k].col = w->part[k];
     keys[k].nulls_first = true;
@@ -436,7 +436,7 @@ static int window_one(qctx *q, rowset *r, const wincall *w, wres *res)
     keys[w->npart + k] = w->order[k];
   sort_ids(r, keys, nk, ids, n);
   int sz = sql__agg_state_size();
-  char *st = calloc(1, (size_t)sz);
+  char *st = xcalloc(1, (size_t)sz);
   int rc = 0;
   size_t ps = 0;
   while (ps < n && rc == 0) {
@@ -528,7 +528,7 @@ static int window_one(qctx *q, rowset *r, const wincall *w, wres *res)
             if (rc == 0)
               rc = sql__agg_state_final(q, ac, st, &out);
           } else {
-            char *tmp = calloc(1, (size_t)sz);
+            char *tmp = xcalloc(1, (size_t)sz);
             for (size_t k = fs; k < fe && rc == 0; k++) {
               value v = ac->arg != NULL ? get_val(r, ac->arg->colno, ids[k]) : one;
               rc = sql__agg_state_add(q, ac, tmp, v);
@@ -565,7 +565,7 @@ int sql__exec_window(qctx *q, plan *p, rowset **out)
   size_t nids = r->nchunks * COL_BATCH;
   int base = r->ncols;
   int nw = p->nwins;
-  wres *res = calloc((size_t)nw, sizeof(wres));
+  wres *res = xcalloc((size_t)nw, sizeof(wres));
   for (int k = 0; k < nw && rc == 0; k++) {
     res[k].v = xcalloc(nids + 1, sizeof(value));
     res[k].null = xcalloc(nids + 1, 1);

@@ -13,6 +13,7 @@
  * Start reading at sql__run_src().
  */
 #include "ddl.h"
+#include "base/mem.h"
 #include "base/text.h"
 
 #include <math.h>
@@ -273,7 +274,7 @@ static int run_once(const sql_objsrc *src, const char *sql, const sql_options *o
   }
   /* the resplit name must outlive the arena */
   if (*resplit != NULL)
-    *resplit = strdup(*resplit);
+    *resplit = xstrdup(*resplit);
   arena_free(q.a);
   pthread_mutex_destroy(&q.mu);
   return rc;

@@ -13,6 +13,7 @@
  *       becomes a memfd holding a copy of its bytes.
  */
 #include "exec.h"
+#include "base/mem.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -42,7 +43,7 @@ static int store_list(void *ctx, const char *bucket, const char *prefix, objsrc_
       rc = fn(arg, res.objects[i].key, res.objects[i].size);
     bool more = res.truncated && res.next_after != NULL && rc == 0;
     free(after_copy);
-    after_copy = more ? strdup(res.next_after) : NULL;
+    after_copy = more ? xstrdup(res.next_after) : NULL;
     arena_free(a);
     if (!more)
       break;
@@ -120,7 +121,7 @@ static void store_put_abort(void *w)
   store_writer_free(w);
 }
 
-void sql_objsrc_store(sql_objsrc *out, store *st)
+void sql__objsrc_store(sql_objsrc *out, store *st)
 {
   out->ctx = st;
   out->list = store_list;
@@ -185,7 +186,7 @@ int sql_run(store *st, const char *sql, const sql_options *opt, sql_sink *sink,
             sql_stats *stats, err *e)
 {
   sql_objsrc src;
-  sql_objsrc_store(&src, st);
+  sql__objsrc_store(&src, st);
   checked_src c = {.st = st, .opt = opt};
   if (opt != NULL && opt->access != NULL) {
     src.ctx = &c;

@@ -1293,7 +1293,7 @@ static void walk(const char *base, const char *rel, keylist *kl)
         kl->cap = kl->cap ? kl->cap * 2 : 64;
         kl->v = xrealloc(kl->v, sizeof(keyent) * kl->cap);
       }
-      kl->v[kl->n].key = strdup(r2);
+      kl->v[kl->n].key = xstrdup(r2);
       kl->v[kl->n].size = (uint64_t)stt.st_size;
       kl->n++;
     }
@@ -1348,7 +1348,7 @@ static int dir_open(void *ctx, const char *bucket, const char *key, int *fd, uin
   return 0;
 }
 
-void sql_objsrc_dir(sql_objsrc *out, const char *root)
+void sql__objsrc_dir(sql_objsrc *out, const char *root)
 {
   dirsrc *d = xcalloc(1, sizeof *d);
   snprintf(d->root, sizeof d->root, "%s", root);
@@ -1361,7 +1361,7 @@ void sql_objsrc_dir(sql_objsrc *out, const char *root)
   out->put_abort = NULL;
 }
 
-void sql_objsrc_dir_free(sql_objsrc *src)
+void sql__objsrc_dir_free(sql_objsrc *src)
 {
   free(src->ctx);
   src->ctx = NULL;

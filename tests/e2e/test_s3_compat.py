@@ -145,9 +145,13 @@ def test_part_number_of_single_part_object(s3, bucket):
     assert "PartsCount" not in r
     h = s3.head_object(Bucket=bucket, Key="small", PartNumber=1)
     assert h["ContentLength"] == 10
+    # past part 1 of an object not uploaded in parts: 400 InvalidPart
     with pytest.raises(ClientError) as ei:
         s3.get_object(Bucket=bucket, Key="small", PartNumber=2)
-    assert client_error(ei.value) == ("InvalidPartNumber", 416)
+    assert client_error(ei.value) == ("InvalidPart", 400)
+    with pytest.raises(ClientError) as ei:
+        s3.head_object(Bucket=bucket, Key="small", PartNumber=2)
+    assert client_error(ei.value)[1] == 400
 
 
 # ---- bucket tagging ----
@@ -314,6 +318,25 @@ def test_list_fields_decoded_unless_url_encoding_asked(tarn, s3, bucket):
         quote("dir one/a+b.txt", safe="/"), quote("dir one/é", safe="/")]
     assert [p.findtext("Prefix") for p in root.findall("CommonPrefixes")] == [
         quote("dir one/sub dir/", safe="/")]
+    # ListObjects (v1) and ListMultipartUploads answer their fields the same way
+    q1 = [("prefix", "dir one/"), ("delimiter", "/"), ("marker", "dir one/a b")]
+    root = parse_xml(tarn.request("GET", key_path(bucket), query=q1).content)
+    assert root.findtext("Prefix") == "dir one/"
+    assert root.findtext("Marker") == "dir one/a b"
+    root = parse_xml(tarn.request("GET", key_path(bucket),
+                                  query=q1 + [("encoding-type", "url")]).content)
+    assert root.findtext("Prefix") == quote("dir one/", safe="/")
+    assert root.findtext("Marker") == quote("dir one/a b", safe="/")
+    s3.create_multipart_upload(Bucket=bucket, Key="dir one/up load")
+    qu = [("uploads", ""), ("prefix", "dir one/")]
+    root = parse_xml(tarn.request("GET", key_path(bucket), query=qu).content)
+    assert root.findtext("Prefix") == "dir one/"
+    assert [u.findtext("Key") for u in root.findall("Upload")] == ["dir one/up load"]
+    root = parse_xml(tarn.request("GET", key_path(bucket),
+                                  query=qu + [("encoding-type", "url")]).content)
+    assert root.findtext("Prefix") == quote("dir one/", safe="/")
+    assert [u.findtext("Key") for u in root.findall("Upload")] == [
+        quote("dir one/up load", safe="/")]
     # boto3 asks for url encoding and decodes: the user sees the keys
     r = s3.list_objects_v2(Bucket=bucket, Prefix="dir one/", Delimiter="/")
     assert r["Prefix"] == "dir one/"

@@ -61,3 +61,84 @@ def test_in_flight_messages_come_back_after_kill9(tarn_factory):
     wait_for(lambda: sqs.get_queue_attributes(
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
         ["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "0", what="deletes")
+
+
+def test_stop_while_parked_polls_are_being_answered(tarn_factory):
+    """SIGTERM arrives while long polls are parked and sends keep waking
+    them: the stop and the queue service both want to answer a parked
+    receive. Each must be answered once, by one of them (a message or a
+    503), the server must exit 0 (the sanitizers of the test build turn a
+    write to a freed connection into a crash), and every acknowledged send
+    is there after the restart."""
+    from botocore.exceptions import ClientError
+    from botocore.parsers import ResponseParserError
+
+    srv = tarn_factory()
+    sqs = client(srv, "sqs")
+    url = sqs.create_queue(QueueName=unique("stop-race"),
+                           Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+    acked = set()
+    answers = {"messages": 0, "503": 0, "other": []}
+    lock = threading.Lock()
+    stopping = threading.Event()
+
+    def receiver():
+        rc = client(srv, "sqs")
+        while not stopping.is_set():
+            try:
+                r = rc.receive_message(QueueUrl=url, WaitTimeSeconds=20,
+                                       MaxNumberOfMessages=1)
+                with lock:
+                    answers["messages"] += len(r.get("Messages", []))
+            except ClientError as e:
+                with lock:
+                    if e.response["ResponseMetadata"]["HTTPStatusCode"] == 503:
+                        answers["503"] += 1
+                    else:
+                        answers["other"].append(repr(e))
+                return
+            except ResponseParserError as e:  # a torn or doubled answer
+                with lock:
+                    answers["other"].append(repr(e))
+                return
+            except Exception:  # refused or cut: the stop has begun
+                return
+
+    def sender(k):
+        sc = client(srv, "sqs")
+        i = 0
+        while not stopping.is_set():
+            body = "s%d-%d" % (k, i)
+            try:
+                sc.send_message(QueueUrl=url, MessageBody=body)
+            except Exception:
+                return  # refused or cut by the stop: not acknowledged
+            with lock:
+                acked.add(body)
+            i += 1
+
+    receivers = [threading.Thread(target=receiver) for _ in range(12)]
+    senders = [threading.Thread(target=sender, args=(k,)) for k in range(3)]
+    for t in receivers + senders:
+        t.start()
+    # the stop comes while polls are being woken by sends
+    wait_for(lambda: answers["messages"] >= 20, timeout=120, what="polls answered by sends")
+    rc = srv.stop()
+    stopping.set()
+    for t in receivers + senders:
+        t.join(60)
+        assert not t.is_alive(), "a client is still waiting after the stop"
+    assert rc == 0, "tarn exited with %r while answering parked polls\n%s" % (rc, srv.logs())
+    assert answers["other"] == [], answers["other"]
+
+    srv.start()
+    sqs = client(srv, "sqs")
+    seen = set()
+
+    def all_back():
+        r = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                VisibilityTimeout=300)
+        seen.update(m["Body"] for m in r.get("Messages", []))
+        return acked <= seen
+
+    wait_for(all_back, timeout=120, interval=0, what="every acknowledged send")

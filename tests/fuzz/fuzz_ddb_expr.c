@@ -31,39 +31,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   json_t *names = json_loads(names_text, 0, NULL);
   arena *a = arena_new();
   kx_ctx cx;
-  kx_ctx_init(&cx, a, names, values);
+  kv__ctx_init(&cx, a, names, values);
   kx_node *n = NULL;
   err e = {0};
   switch (data[0] % 4) {
   case 0:
-    if (kx_parse_condition(&cx, text, "ConditionExpression", &n, &e) == 0) {
+    if (kv__parse_condition(&cx, text, "ConditionExpression", &n, &e) == 0) {
       bool out;
-      kx_eval_condition(n, item, &out, &e);
-      kx_eval_condition(n, NULL, &out, &e);
+      kv__eval_condition(n, item, &out, &e);
+      kv__eval_condition(n, NULL, &out, &e);
     }
     break;
   case 1:
-    if (kx_parse_update(&cx, text, &n, &e) == 0) {
+    if (kv__parse_update(&cx, text, &n, &e) == 0) {
       json_t *touched = json_object();
       json_t *out = NULL;
-      if (kx_apply_update(n, item, &out, touched, &e) == 0)
+      if (kv__apply_update(n, item, &out, touched, &e) == 0)
         json_decref(out);
       json_decref(touched);
     }
     break;
   case 2:
-    if (kx_parse_projection(&cx, text, &n, &e) == 0)
-      json_decref(kx_project(n, item));
+    if (kv__parse_projection(&cx, text, &n, &e) == 0)
+      json_decref(kv__project(n, item));
     break;
   default: {
     kx_keycond kc;
-    if (kx_parse_keycond(&cx, text, &kc, &e) == 0)
-      (void)kx_keycond_match(&kc, json_object_get(item, "a"));
+    if (kv__parse_keycond(&cx, text, &kc, &e) == 0)
+      (void)kv__keycond_match(&kc, json_object_get(item, "a"));
     break;
   }
   }
-  kx_ctx_check_unused(&cx, &e);
-  kx_ctx_release(&cx);
+  kv__ctx_check_unused(&cx, &e);
+  kv__ctx_release(&cx);
   arena_free(a);
   json_decref(item);
   json_decref(values);

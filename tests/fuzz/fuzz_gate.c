@@ -1,5 +1,5 @@
 /* fuzz_gate.c -- libFuzzer target for the gate's request head check
- * (gate_head_check in http/gate.c).
+ * (http__gate_head_check in http/gate.c).
  *
  * The input is what a client sent so far. The check must never crash or
  * read out of bounds, and when it accepts a head, every string it hands
@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   str_pair headers[GATE_MAX_HEADERS];
   gate_head h = {0};
   err e = {0};
-  int rc = gate_head_check(p, size, 16u << 10, &h, headers, &e);
+  int rc = http__gate_head_check(p, size, 16u << 10, &h, headers, &e);
   if (rc == 0) {
     inside(h.method, p, size);
     inside(h.target, p, size);

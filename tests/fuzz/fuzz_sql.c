@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   memcpy(sql, data, size);
   sql[size] = '\0';
   sql_objsrc src;
-  sql_objsrc_dir(&src, "/nonexistent-tarn-fuzz");
+  sql__objsrc_dir(&src, "/nonexistent-tarn-fuzz");
   sql_options opt;
   memset(&opt, 0, sizeof opt);
   opt.threads = 1;
@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   int rc = sql__run_src(&src, sql, &opt, NULL, &st, &e);
   if (rc < 0 && e.msg[0] == '\0')
     abort(); /* every failure has a message */
-  sql_objsrc_dir_free(&src);
+  sql__objsrc_dir_free(&src);
   free(sql);
   return 0;
 }

@@ -180,7 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (over_table)
     put(&g, " FROM 's3://b/t.csv'");
   sql_objsrc src;
-  sql_objsrc_dir(&src, root);
+  sql__objsrc_dir(&src, root);
   sql_options opt;
   memset(&opt, 0, sizeof opt);
   opt.threads = 1;
@@ -197,6 +197,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fprintf(stderr, "  -> %d %s\n", rc, e.msg);
   if (rc < 0 && e.msg[0] == '\0')
     abort(); /* every failure has a message */
-  sql_objsrc_dir_free(&src);
+  sql__objsrc_dir_free(&src);
   return 0;
 }

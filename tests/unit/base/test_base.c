@@ -20,6 +20,7 @@
 #include "base/text.h"
 #include "base/xml.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -373,6 +374,59 @@ static void test_lmdb_ops(void **state)
   assert_int_equal(system(cmd), 0);
 }
 
+/* One error mapping for every part: a full map or disk is ERR_NO_SPACE,
+ * anything else ERR_IO, and a change that fills the map through the group
+ * committer fails with ERR_NO_SPACE while the ones before it stay. */
+static void test_lmdb_errors(void **state)
+{
+  (void)state;
+  err e = {0};
+  assert_int_equal(lmdb_error(&e, MDB_MAP_FULL, "write the state"), ERR_NO_SPACE);
+  assert_non_null(strstr(e.msg, "cannot write the state: "));
+  assert_int_equal(lmdb_error(&e, ENOSPC, "write"), ERR_NO_SPACE);
+  assert_int_equal(lmdb_error(&e, EIO, "write"), ERR_IO);
+  assert_int_equal(lmdb_error(&e, MDB_CORRUPTED, "read"), ERR_IO);
+
+  char dir[] = "/tmp/tarn-unit-lmdb-full-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  MDB_env *env;
+  lmdb_env_options o = {.map_size = 64 << 10, .max_dbs = 1};
+  assert_int_equal(lmdb_env_open(&env, dir, &o, "the test state", &e), 0);
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "t", MDB_CREATE, &dbi), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  lmdb_committer c = {0};
+  assert_int_equal(lmdb_committer_start(&c, env, &(lmdb_committer_hooks){0}, "the test", &e), 0);
+  static char big[16 << 10];
+  memset(big, 'x', sizeof big);
+  int rc = 0;
+  int written = 0;
+  for (int i = 0; i < 64 && rc == 0; i++) {
+    char key[16];
+    int kl = snprintf(key, sizeof key, "k%d", i);
+    lmdb_ops ops = {.what = "write the test state"};
+    lmdb_ops_put(&ops, dbi, key, (size_t)kl, big, sizeof big);
+    rc = lmdb_ops_commit(&c, &ops, &e);
+    if (rc == 0)
+      written++;
+  }
+  assert_int_equal(rc, ERR_NO_SPACE);
+  assert_non_null(strstr(e.msg, "cannot write the test state"));
+  assert_true(written > 0);
+  assert_int_equal(lmdb_read_begin(env, &txn, &e), 0);
+  MDB_stat st;
+  assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+  assert_int_equal((int)st.ms_entries, written);
+  mdb_txn_abort(txn);
+  lmdb_committer_stop(&c);
+  mdb_env_close(env);
+  char cmd[64];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 static void test_str(void **state)
 {
   (void)state;
@@ -583,6 +637,7 @@ int main(void)
     cmocka_unit_test(test_percent_decode),
     cmocka_unit_test(test_utf8),
     cmocka_unit_test(test_lmdb_ops),
+    cmocka_unit_test(test_lmdb_errors),
     cmocka_unit_test(test_str),
     cmocka_unit_test(test_time),
     cmocka_unit_test(test_xml_complete_upload),

@@ -1,5 +1,5 @@
 /* tests/unit/http/test_gate.c -- unit tests of http/gate.c's head check
- * (gate_head_check), the unit-http program.
+ * (http__gate_head_check), the unit-http program.
  *
  * Each case is a head as a client would send it, whole and cut at every
  * byte: a good head is "more" at every cut and accepted whole; a bad one
@@ -19,7 +19,7 @@
 
 #define MAX_HEAD (32u << 10)
 
-/* gate_head_check over a copy of the first n bytes of text. */
+/* http__gate_head_check over a copy of the first n bytes of text. */
 static int check_n(const char *text, size_t n, gate_head *h, str_pair *headers, char **copy)
 {
   *copy = malloc(n + 1);
@@ -28,7 +28,7 @@ static int check_n(const char *text, size_t n, gate_head *h, str_pair *headers, 
   (*copy)[n] = '\0';
   memset(h, 0, sizeof *h);
   err e = {0};
-  int rc = gate_head_check(*copy, n, MAX_HEAD, h, headers, &e);
+  int rc = http__gate_head_check(*copy, n, MAX_HEAD, h, headers, &e);
   if (rc < 0)
     assert_true(e.code == rc && e.msg[0] != '\0');
   return rc;

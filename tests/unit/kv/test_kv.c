@@ -21,9 +21,9 @@ static void canon(const char *in, const char *want)
 {
   kv_num n;
   err e = {0};
-  assert_int_equal(kv_num_parse(in, &n, &e), 0);
+  assert_int_equal(kv__num_parse(in, &n, &e), 0);
   char out[KV_NUM_TEXT];
-  kv_num_format(&n, out);
+  kv__num_format(&n, out);
   assert_string_equal(out, want);
 }
 
@@ -40,27 +40,27 @@ static void test_num_parse_format(void **state)
   canon("00042", "42");
   kv_num n;
   err e = {0};
-  assert_int_equal(kv_num_parse("1.23456789012345678901234567890123456789", &n, &e),
+  assert_int_equal(kv__num_parse("1.23456789012345678901234567890123456789", &n, &e),
                    KV_ERR_VALIDATION);
   assert_non_null(strstr(e.msg, "38 significant digits"));
-  assert_int_equal(kv_num_parse("1E126", &n, &e), KV_ERR_VALIDATION);
-  assert_int_equal(kv_num_parse("1E-131", &n, &e), KV_ERR_VALIDATION);
-  assert_int_equal(kv_num_parse("abc", &n, &e), KV_ERR_VALIDATION);
-  assert_int_equal(kv_num_parse("1.2.3", &n, &e), KV_ERR_VALIDATION);
-  assert_int_equal(kv_num_parse("", &n, &e), KV_ERR_VALIDATION);
-  assert_int_equal(kv_num_parse("1e", &n, &e), KV_ERR_VALIDATION);
-  assert_int_equal(kv_num_parse(".5", &n, &e), 0);
+  assert_int_equal(kv__num_parse("1E126", &n, &e), KV_ERR_VALIDATION);
+  assert_int_equal(kv__num_parse("1E-131", &n, &e), KV_ERR_VALIDATION);
+  assert_int_equal(kv__num_parse("abc", &n, &e), KV_ERR_VALIDATION);
+  assert_int_equal(kv__num_parse("1.2.3", &n, &e), KV_ERR_VALIDATION);
+  assert_int_equal(kv__num_parse("", &n, &e), KV_ERR_VALIDATION);
+  assert_int_equal(kv__num_parse("1e", &n, &e), KV_ERR_VALIDATION);
+  assert_int_equal(kv__num_parse(".5", &n, &e), 0);
 }
 
 static void sum(const char *a, const char *b, bool sub, const char *want)
 {
   kv_num x, y, r;
   err e = {0};
-  assert_int_equal(kv_num_parse(a, &x, &e), 0);
-  assert_int_equal(kv_num_parse(b, &y, &e), 0);
-  assert_int_equal(kv_num_add(&x, &y, sub, &r, &e), 0);
+  assert_int_equal(kv__num_parse(a, &x, &e), 0);
+  assert_int_equal(kv__num_parse(b, &y, &e), 0);
+  assert_int_equal(kv__num_add(&x, &y, sub, &r, &e), 0);
   char out[KV_NUM_TEXT];
-  kv_num_format(&r, out);
+  kv__num_format(&r, out);
   assert_string_equal(out, want);
 }
 
@@ -76,9 +76,9 @@ static void test_num_add(void **state)
   sum("1000", "0.001", true, "999.999");
   kv_num x, y, r;
   err e = {0};
-  kv_num_parse("99999999999999999999999999999999999999", &x, &e);
-  kv_num_parse("0.1", &y, &e);
-  assert_int_equal(kv_num_add(&x, &y, false, &r, &e), KV_ERR_VALIDATION);
+  kv__num_parse("99999999999999999999999999999999999999", &x, &e);
+  kv__num_parse("0.1", &y, &e);
+  assert_int_equal(kv__num_add(&x, &y, false, &r, &e), KV_ERR_VALIDATION);
 }
 
 /* Keys of increasing numbers must compare increasing byte-wise, and no key
@@ -94,8 +94,8 @@ static void test_num_key_order(void **state)
   for (size_t i = 0; i < n; i++) {
     kv_num x;
     err e = {0};
-    assert_int_equal(kv_num_parse(order[i], &x, &e), 0);
-    lens[i] = kv_num_key(&x, keys[i]);
+    assert_int_equal(kv__num_parse(order[i], &x, &e), 0);
+    lens[i] = kv__num_key(&x, keys[i]);
   }
   for (size_t i = 0; i + 1 < n; i++) {
     size_t m = lens[i] < lens[i + 1] ? lens[i] : lens[i + 1];
@@ -114,7 +114,7 @@ static void test_key_encoding_strings(void **state)
     buf k;
     buf_init(&k, 1 << 16);
     err e = {0};
-    assert_int_equal(kv_key_append(&k, "S", av, &e), 0);
+    assert_int_equal(kv__key_append(&k, "S", av, &e), 0);
     if (i > 0) {
       size_t m = prev.len < k.len ? prev.len : k.len;
       assert_true(memcmp(prev.data, k.data, m) < 0);
@@ -132,8 +132,8 @@ static void test_key_encoding_strings(void **state)
   buf_init(&ka, 1 << 16);
   buf_init(&kb, 1 << 16);
   err e = {0};
-  kv_key_append(&ka, "S", a, &e);
-  kv_key_append(&kb, "S", b, &e);
+  kv__key_append(&ka, "S", a, &e);
+  kv__key_append(&kb, "S", b, &e);
   assert_true(memcmp(ka.data, kb.data, ka.len < kb.len ? ka.len : kb.len) < 0);
   buf_release(&ka);
   buf_release(&kb);
@@ -150,16 +150,16 @@ static void test_item_codec(void **state)
       "\"bs\":{\"BS\":[\"AQ==\"]}}";
   json_t *item = json_loads(text, 0, NULL);
   err e = {0};
-  assert_int_equal(kv_item_check(item, &e), 0);
+  assert_int_equal(kv__item_check(item, &e), 0);
   buf b;
   buf_init(&b, 1 << 20);
-  assert_int_equal(kv_item_encode(item, &b), 0);
-  json_t *back = kv_item_decode(b.data, b.len);
+  assert_int_equal(kv__item_encode(item, &b), 0);
+  json_t *back = kv__item_decode(b.data, b.len);
   assert_non_null(back);
   assert_true(json_equal(item, back));
   /* truncated input is refused, never read past */
   for (size_t cut = 0; cut < b.len; cut++) {
-    json_t *x = kv_item_decode(b.data, cut);
+    json_t *x = kv__item_decode(b.data, cut);
     if (x != NULL)
       assert_true(json_object_size(x) < json_object_size(item));
     json_decref(x);
@@ -175,15 +175,15 @@ static bool cond(const char *expr, const char *values, const char *item_text)
   json_t *vals = values != NULL ? json_loads(values, 0, NULL) : NULL;
   json_t *item = json_loads(item_text, 0, NULL);
   kx_ctx cx;
-  kx_ctx_init(&cx, a, NULL, vals);
+  kv__ctx_init(&cx, a, NULL, vals);
   kx_node *n;
   err e = {0};
-  int rc = kx_parse_condition(&cx, expr, "ConditionExpression", &n, &e);
+  int rc = kv__parse_condition(&cx, expr, "ConditionExpression", &n, &e);
   if (rc != 0)
     fail_msg("%s: %s", expr, e.msg);
   bool out = false;
-  assert_int_equal(kx_eval_condition(n, item, &out, &e), 0);
-  kx_ctx_release(&cx);
+  assert_int_equal(kv__eval_condition(n, item, &out, &e), 0);
+  kv__ctx_release(&cx);
   json_decref(vals);
   json_decref(item);
   arena_free(a);
@@ -217,14 +217,14 @@ static void test_parse_errors(void **state)
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     arena *a = arena_new();
     kx_ctx cx;
-    kx_ctx_init(&cx, a, NULL, vals);
+    kv__ctx_init(&cx, a, NULL, vals);
     kx_node *n;
     err e = {0};
-    int rc = kx_parse_condition(&cx, bad[i], "ConditionExpression", &n, &e);
+    int rc = kv__parse_condition(&cx, bad[i], "ConditionExpression", &n, &e);
     if (rc != KV_ERR_VALIDATION)
       fail_msg("'%s' parsed", bad[i]);
     assert_non_null(strstr(e.msg, "ConditionExpression"));
-    kx_ctx_release(&cx);
+    kv__ctx_release(&cx);
     arena_free(a);
   }
   json_decref(vals);
@@ -238,15 +238,15 @@ static void test_update_apply(void **state)
   json_t *item = json_loads("{\"n\":{\"N\":\"1.5\"},\"l\":{\"L\":[{\"S\":\"a\"},{\"S\":\"b\"},"
                             "{\"S\":\"c\"}]},\"ns\":{\"NS\":[\"1\",\"2\"]}}", 0, NULL);
   kx_ctx cx;
-  kx_ctx_init(&cx, a, NULL, vals);
+  kv__ctx_init(&cx, a, NULL, vals);
   kx_node *n;
   err e = {0};
-  assert_int_equal(kx_parse_update(&cx, "set n = n + :one, m = if_not_exists(m, :one), "
+  assert_int_equal(kv__parse_update(&cx, "set n = n + :one, m = if_not_exists(m, :one), "
                                    "l2 = list_append(:l, l) remove l[0], l[1] add ns :s", &n, &e), 0);
-  assert_int_equal(kx_ctx_check_unused(&cx, &e), 0);
+  assert_int_equal(kv__ctx_check_unused(&cx, &e), 0);
   json_t *touched = json_object();
   json_t *out;
-  assert_int_equal(kx_apply_update(n, item, &out, touched, &e), 0);
+  assert_int_equal(kv__apply_update(n, item, &out, touched, &e), 0);
   char *text = json_dumps(out, JSON_SORT_KEYS | JSON_COMPACT);
   assert_string_equal(text, "{\"l\":{\"L\":[{\"S\":\"c\"}]},\"l2\":{\"L\":[{\"S\":\"z\"},{\"S\":\"a\"},"
                       "{\"S\":\"b\"},{\"S\":\"c\"}]},\"m\":{\"N\":\"1\"},\"n\":{\"N\":\"2.5\"},"
@@ -254,7 +254,7 @@ static void test_update_apply(void **state)
   free(text);
   json_decref(out);
   json_decref(touched);
-  kx_ctx_release(&cx);
+  kv__ctx_release(&cx);
   json_decref(vals);
   json_decref(item);
   arena_free(a);
@@ -278,16 +278,16 @@ static void test_part_put_condition_reopen(void **state)
   json_decref(out);
   in = json_loads("{\"TableName\":\"tab\",\"Item\":{\"pk\":{\"N\":\"1.0\"}},"
                   "\"ConditionExpression\":\"attribute_not_exists(pk)\"}", 0, NULL);
-  assert_int_equal(kv_put_item(k, in, &out, &e), 0);
+  assert_int_equal(kv__put_item(k, in, &out, &e), 0);
   json_decref(out);
   out = NULL;
-  assert_int_equal(kv_put_item(k, in, &out, &e), KV_ERR_CONDITION);
+  assert_int_equal(kv__put_item(k, in, &out, &e), KV_ERR_CONDITION);
   json_decref(out);
   json_decref(in);
   k = kv_close(k);
   assert_int_equal(kv_open(dir, &k, &e), 0);
   in = json_loads("{\"TableName\":\"tab\",\"Key\":{\"pk\":{\"N\":\"1\"}}}", 0, NULL);
-  assert_int_equal(kv_get_item(k, in, &out, &e), 0);
+  assert_int_equal(kv__get_item(k, in, &out, &e), 0);
   assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(
                           out, "Item"), "pk"), "N")), "1");
   json_decref(out);
@@ -304,12 +304,12 @@ static void test_reserved_words(void **state)
   const char *yes[] = {"ABORT", "abort", "ZONE", "status", "Name", "data", "YEAR", "Timestamp",
                        "KEYS", "value", "DATE", "user", "size"};
   for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
-    assert_true(kv_reserved_word(yes[i], strlen(yes[i])));
+    assert_true(kv__reserved_word(yes[i], strlen(yes[i])));
   const char *no[] = {"statuses", "pk", "sk", "id", "AAA", "ZZZZ", "named", "attribute_exists",
                       "a_very_long_name_that_is_not_a_word"};
   for (size_t i = 0; i < sizeof no / sizeof *no; i++)
-    assert_false(kv_reserved_word(no[i], strlen(no[i])));
-  assert_true(kv_reserved_word("statuses", 6)); /* the prefix "status" */
+    assert_false(kv__reserved_word(no[i], strlen(no[i])));
+  assert_true(kv__reserved_word("statuses", 6)); /* the prefix "status" */
 }
 
 int main(void)

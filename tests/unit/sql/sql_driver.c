@@ -91,7 +91,7 @@ int main(int argc, char **argv)
   }
   buf_init(&o.b, (size_t)1 << 40);
   sql_objsrc src;
-  sql_objsrc_dir(&src, argv[optind]);
+  sql__objsrc_dir(&src, argv[optind]);
   sql_sink sink = {&o, on_columns, on_rows};
   sql_stats st;
   err e;
@@ -99,7 +99,7 @@ int main(int argc, char **argv)
   if (o.b.len)
     fwrite(o.b.data, 1, o.b.len, stdout);
   buf_release(&o.b);
-  sql_objsrc_dir_free(&src);
+  sql__objsrc_dir_free(&src);
   if (rc < 0) {
     fprintf(stderr, "error: %s", e.msg);
     if (st.error_line > 0)

@@ -99,14 +99,14 @@ static int on_rows(void *ctx, const sql_batch *b, err *e)
 static char *run_opt(const char *sql, sql_options *opt, int *code, err *e, sql_stats *st)
 {
   sql_objsrc src;
-  sql_objsrc_dir(&src, root);
+  sql__objsrc_dir(&src, root);
   res r;
   buf_init(&r.b, 1 << 26);
   sql_sink sink = {&r, on_cols, on_rows};
   int rc = sql__run_src(&src, sql, opt, &sink, st, e);
   if (code != NULL)
     *code = rc;
-  sql_objsrc_dir_free(&src);
+  sql__objsrc_dir_free(&src);
   if (rc < 0) {
     buf_release(&r.b);
     return NULL;
