@@ -112,7 +112,7 @@ int egress_url_host(const char *url, char *host, size_t n, unsigned *port, err *
 {
   CURLU *u = curl_url();
   if (u == NULL)
-    abort();
+    mem_out_of_memory();
   char *h = NULL;
   char *p = NULL;
   char *scheme = NULL;
@@ -171,7 +171,7 @@ static CURL *handle_take(void)
   }
   h = curl_easy_init();
   if (h == NULL)
-    abort();
+    mem_out_of_memory();
   return h;
 }
 
