@@ -80,7 +80,11 @@
   X(NO_SUCH_LIFECYCLE,      -65,  404, "NoSuchLifecycleConfiguration")     \
   X(NO_SUCH_PUBLIC_ACCESS_BLOCK, -66, 404, "NoSuchPublicAccessBlockConfiguration") \
   X(CORS_FORBIDDEN,         -67,  403, "AccessForbidden")                  \
-  X(DB_RESUMING,            -68,  400, "DatabaseResumingException")
+  X(DB_RESUMING,            -68,  400, "DatabaseResumingException")  \
+  X(MALFORMED_POST,         -69,  400, "MalformedPOSTRequest")             \
+  X(CONDITIONAL_CONFLICT,   -70,  409, "ConditionalRequestConflict")   \
+  X(INVALID_POLICY_DOCUMENT, -71, 400, "InvalidPolicyDocument")          \
+  X(MAX_POST_PRE_DATA,      -72,  400, "MaxPostPreDataLengthExceededError")
 
 enum {
   ERR_OK = 0,
