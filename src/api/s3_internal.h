@@ -97,6 +97,14 @@ int s3_put_object(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_object(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_head_object(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_delete_object(s3_svc *s, http_req *req, s3_call *c, err *e);
+/* Conditional writes (PutObject, CompleteMultipartUpload): If-None-Match
+ * ("*" only) and If-Match (an ETag) into x. Errors: ERR_NOT_IMPLEMENTED
+ * for any other If-None-Match. */
+int s3_write_expect(http_req *req, store_expect *x, err *e);
+/* x against the current object, before the body is read (the commit checks
+ * again atomically). Errors: ERR_PRECONDITION, ERR_NO_SUCH_KEY. */
+int s3_write_expect_check(s3_svc *s, http_req *req, const s3_call *c, const store_expect *x,
+                          err *e);
 int s3_delete_objects(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);

@@ -302,26 +302,59 @@ def test_post_cors_preflight(tarn, s3, b):
 
 
 # ---- conditional writes ----
+# Debian's botocore predates the IfNoneMatch / IfMatch parameters: the
+# headers go out on raw requests signed by botocore (tarnlib), as current
+# SDKs send them.
+
+def put(tarn, b, key, body, **headers):
+    return tarn.request("PUT", "/%s/%s" % (b, key), body=body, headers=headers)
+
+
+def error_code(r):
+    return s3_error(r)[0]
+
 
 def test_put_if_none_match(tarn, s3, b):
-    s3.put_object(Bucket=b, Key="c", Body=b"1", IfNoneMatch="*")
-    with pytest.raises(ClientError) as e:
-        s3.put_object(Bucket=b, Key="c", Body=b"2", IfNoneMatch="*")
-    assert client_error(e.value) == ("PreconditionFailed", 412)
+    r = put(tarn, b, "c", b"1", **{"If-None-Match": "*"})
+    assert r.status_code == 200, r.text
+    r = put(tarn, b, "c", b"2", **{"If-None-Match": "*"})
+    assert r.status_code == 412 and error_code(r) == "PreconditionFailed", r.text
     assert s3.get_object(Bucket=b, Key="c")["Body"].read() == b"1"
+    r = put(tarn, b, "c", b"2", **{"If-None-Match": '"abc"'})
+    assert r.status_code == 501, r.text
+
+
+def test_put_if_none_match_races(tarn, s3, b):
+    # many writers, one key: exactly one If-None-Match: * create wins
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        rs = list(ex.map(lambda i: put(tarn, b, "race", b"w%d" % i, **{"If-None-Match": "*"}),
+                         range(16)))
+    codes = sorted(r.status_code for r in rs)
+    assert codes.count(200) == 1 and codes.count(412) == 15, codes
+    winner = [i for i, r in enumerate(rs) if r.status_code == 200][0]
+    assert s3.get_object(Bucket=b, Key="race")["Body"].read() == b"w%d" % winner
 
 
 def test_put_if_match(tarn, s3, b):
     etag = s3.put_object(Bucket=b, Key="m", Body=b"1")["ETag"]
-    etag2 = s3.put_object(Bucket=b, Key="m", Body=b"2", IfMatch=etag)["ETag"]
-    with pytest.raises(ClientError) as e:
-        s3.put_object(Bucket=b, Key="m", Body=b"3", IfMatch=etag)
-    assert client_error(e.value) == ("PreconditionFailed", 412)
+    r = put(tarn, b, "m", b"2", **{"If-Match": etag})
+    assert r.status_code == 200, r.text
+    etag2 = r.headers["ETag"]
+    r = put(tarn, b, "m", b"3", **{"If-Match": etag})
+    assert r.status_code == 412 and error_code(r) == "PreconditionFailed", r.text
     assert s3.get_object(Bucket=b, Key="m")["Body"].read() == b"2"
-    with pytest.raises(ClientError) as e:
-        s3.put_object(Bucket=b, Key="absent", Body=b"3", IfMatch=etag2)
-    assert client_error(e.value) == ("NoSuchKey", 404)
+    r = put(tarn, b, "absent", b"3", **{"If-Match": etag2})
+    assert r.status_code == 404 and error_code(r) == "NoSuchKey", r.text
     assert not exists(s3, b, "absent")
+
+
+def complete(tarn, b, key, upload, parts, **headers):
+    xml = "<CompleteMultipartUpload>%s</CompleteMultipartUpload>" % "".join(
+        "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>" % (p["PartNumber"], p["ETag"])
+        for p in parts["Parts"])
+    return tarn.request("POST", "/%s/%s" % (b, key), query={"uploadId": upload},
+                        body=xml.encode(), headers=headers)
 
 
 def mpu(s3, b, key, data):
@@ -332,29 +365,26 @@ def mpu(s3, b, key, data):
 
 def test_complete_multipart_conditions(tarn, s3, b):
     u, parts = mpu(s3, b, "mp", b"first")
-    s3.complete_multipart_upload(Bucket=b, Key="mp", UploadId=u, MultipartUpload=parts,
-                                 IfNoneMatch="*")
+    r = complete(tarn, b, "mp", u, parts, **{"If-None-Match": "*"})
+    assert r.status_code == 200, r.text
     etag = s3.head_object(Bucket=b, Key="mp")["ETag"]
     u, parts = mpu(s3, b, "mp", b"second")
-    with pytest.raises(ClientError) as e:
-        s3.complete_multipart_upload(Bucket=b, Key="mp", UploadId=u, MultipartUpload=parts,
-                                     IfNoneMatch="*")
-    assert client_error(e.value) == ("PreconditionFailed", 412)
-    with pytest.raises(ClientError) as e:
-        s3.complete_multipart_upload(Bucket=b, Key="mp", UploadId=u, MultipartUpload=parts,
-                                     IfMatch='"0123456789abcdef0123456789abcdef"')
-    assert client_error(e.value) == ("PreconditionFailed", 412)
+    r = complete(tarn, b, "mp", u, parts, **{"If-None-Match": "*"})
+    assert r.status_code == 412 and error_code(r) == "PreconditionFailed", r.text
+    r = complete(tarn, b, "mp", u, parts, **{"If-Match": '"0123456789abcdef0123456789abcdef-1"'})
+    assert r.status_code == 412 and error_code(r) == "PreconditionFailed", r.text
     assert s3.get_object(Bucket=b, Key="mp")["Body"].read() == b"first"
-    s3.complete_multipart_upload(Bucket=b, Key="mp", UploadId=u, MultipartUpload=parts,
-                                 IfMatch=etag)
+    r = complete(tarn, b, "mp", u, parts, **{"If-Match": etag})
+    assert r.status_code == 200, r.text
     assert s3.get_object(Bucket=b, Key="mp")["Body"].read() == b"second"
 
 
 def test_delete_if_match(tarn, s3, b):
     etag = s3.put_object(Bucket=b, Key="d", Body=b"1")["ETag"]
-    with pytest.raises(ClientError) as e:
-        s3.delete_object(Bucket=b, Key="d", IfMatch='"0123456789abcdef0123456789abcdef"')
-    assert client_error(e.value) == ("PreconditionFailed", 412)
+    r = tarn.request("DELETE", "/%s/d" % b,
+                     headers={"If-Match": '"0123456789abcdef0123456789abcdef"'})
+    assert r.status_code == 412 and error_code(r) == "PreconditionFailed", r.text
     assert exists(s3, b, "d")
-    s3.delete_object(Bucket=b, Key="d", IfMatch=etag)
+    r = tarn.request("DELETE", "/%s/d" % b, headers={"If-Match": etag})
+    assert r.status_code == 204, r.text
     assert not exists(s3, b, "d")
