@@ -547,6 +547,8 @@ static void s3_error(void *ctx, http_req *req, const err *e)
   }
   if (c != NULL) {
     write_error(req, c->bucket, c->key, c->upload_id, e);
+    if (c->op == &op_post_object)  /* a page's script reads why its upload was refused */
+      s3_cors_actual(ctx, req, c);
     return;
   }
   const char *bucket = NULL;

@@ -120,6 +120,13 @@ int s3_put_object(s3_svc *s, http_req *req, s3_call *c, err *e)
   store_object o;
   rc = store_object_commit_if(c->writer, c->bucket, c->key, etag, c->meta, c->nmeta,
                               c->tags, c->ntags, &x, req->arena, &o, e);
+  if (rc == ERR_NO_SUCH_KEY && x.etag != NULL) {
+    /* it matched in prepare and was deleted while the body arrived: S3's
+       409, which asks the client to retry */
+    err_clear(e);
+    return err_set(e, ERR_CONDITIONAL_CONFLICT, "A conflicting operation occurred. If using "
+                   "PutObject you can retry the request.");
+  }
   if (rc != 0)
     return rc;
   http_resp_header(req, "ETag", s3_quote_etag(req->arena, etag));

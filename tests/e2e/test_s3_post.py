@@ -18,8 +18,10 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+import lambda_util as lu
 import tarnlib
 from tarnlib import client_error, parse_xml, s3_error
+from test_iam import ACCOUNT, TRUST, function_keys
 
 
 @pytest.fixture(scope="module")
@@ -254,6 +256,24 @@ def test_post_iam_user_without_put_refused(tarn, s3, b):
     refused(tarn, s3, b, "no/a", r, "AccessDenied", 403, "is not authorized to perform: s3:PutObject")
 
 
+def test_post_function_keys_follow_its_role(tarn, s3, b):
+    iam = boto3.session.Session().client(
+        "iam", endpoint_url=tarn.endpoint, region_name=tarnlib.REGION,
+        aws_access_key_id=tarn.access_key, aws_secret_access_key=tarn.secret_key,
+        config=Config(retries={"total_max_attempts": 1}))
+    iam.create_role(RoleName="post-reader", AssumeRolePolicyDocument=TRUST)
+    iam.put_role_policy(RoleName="post-reader", PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::%s/*" % b}]}))
+    name = lu.unique_name("post-fn")
+    ak, sk = function_keys(lu.lambda_client(tarn), name,
+                           "arn:aws:iam::%s:role/post-reader" % ACCOUNT)
+    fs3 = tarn.client(ak, sk, signature_version="s3v4")
+    r = post(tarn, b, presigned(fs3, b, "fn/a")["fields"])
+    refused(tarn, s3, b, "fn/a", r, "AccessDenied", 403,
+            "assumed-role/post-reader/%s is not authorized to perform: s3:PutObject" % name)
+
+
 def test_post_large_streamed_and_virtual_host(tarn, s3, b, tmp_path):
     size = 20 << 20
     path = tmp_path / "big.bin"
@@ -298,6 +318,13 @@ def test_post_cors_preflight(tarn, s3, b):
                       files={"file": ("c", b"cors")}, headers={"Origin": "https://app.example"},
                       timeout=60)
     assert r.status_code == 204, r.text
+    assert r.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    # a refusal too, so the page can read why
+    f = dict(p["fields"], key="c2.txt")
+    r = requests.post("%s/%s" % (tarn.endpoint, b), data=f,
+                      files={"file": ("c", b"cors")}, headers={"Origin": "https://app.example"},
+                      timeout=60)
+    assert r.status_code == 403, r.text
     assert r.headers["Access-Control-Allow-Origin"] == "https://app.example"
 
 
@@ -388,3 +415,41 @@ def test_delete_if_match(tarn, s3, b):
     r = tarn.request("DELETE", "/%s/d" % b, headers={"If-Match": etag})
     assert r.status_code == 204, r.text
     assert not exists(s3, b, "d")
+
+
+def test_put_if_match_object_deleted_meanwhile(tarn, s3, b):
+    """If-Match held when the request began, the object was deleted while its
+    body was on the way: 409 ConditionalRequestConflict, as S3 answers."""
+    import socket
+    etag = s3.put_object(Bucket=b, Key="gone", Body=b"1")["ETag"]
+    body = b"new bytes"
+    url, headers = tarn.prepare("PUT", "/%s/gone" % b, body=body, payload_hash="UNSIGNED-PAYLOAD",
+                                headers={"If-Match": etag, "Expect": "100-continue",
+                                         "Content-Length": str(len(body)),
+                                         "x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+    sock = socket.create_connection((tarn.host, tarn.port), timeout=60)
+    try:
+        head = "PUT /%s/gone HTTP/1.1\r\n" % b + "".join(
+            "%s: %s\r\n" % (k, v) for k, v in headers.items())
+        if "host" not in {k.lower() for k in headers}:
+            head += "Host: %s:%d\r\n" % (tarn.host, tarn.port)
+        sock.sendall((head + "\r\n").encode())
+        got = b""
+        while b"\r\n\r\n" not in got:   # the server read the head and checked If-Match
+            chunk = sock.recv(4096)
+            assert chunk, got
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 100"), got
+        s3.delete_object(Bucket=b, Key="gone")
+        sock.sendall(body)
+        resp = b""
+        while b"</Error>" not in resp:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            resp += chunk
+    finally:
+        sock.close()
+    assert resp.startswith(b"HTTP/1.1 409"), resp
+    assert b"<Code>ConditionalRequestConflict</Code>" in resp
+    assert not exists(s3, b, "gone")
