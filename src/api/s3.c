@@ -573,7 +573,8 @@ static void s3_handle(void *ctx, http_req *req)
   err e;
   err_clear(&e);
   store_origin origin = {.request_id = req->request_id,
-                         .principal = req->authenticated ? req->auth.access_key : NULL};
+                         .principal = req->authenticated ? req->auth.access_key : NULL,
+                         .event = c->op == &op_post_object ? STORE_EVENT_POST : 0};
   store_origin_set(&origin);  /* the change feed records who changed what */
   int rc = c->op->handle(s, req, c, &e);
   store_origin_set(NULL);

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 import lambda_util as lu
 import tarnlib
 from tarnlib import client_error, parse_xml, s3_error
+from test_events import aws_client, make_queue, queue_rule, receive_all
 from test_iam import ACCOUNT, TRUST, function_keys
 
 
@@ -72,6 +73,21 @@ def test_post_default_204_and_metadata(tarn, s3, b):
     assert o["ContentType"] == "text/plain"
     assert o["Metadata"] == {"owner": "ann"}
     assert o["CacheControl"] == "max-age=60"
+
+
+def test_post_event_is_object_created_post(tarn, s3, b):
+    sqs = aws_client(tarn, "sqs")
+    qurl, qarn = make_queue(sqs, b + "-q")
+    s3.put_bucket_notification_configuration(Bucket=b, NotificationConfiguration={
+        "QueueConfigurations": [queue_rule(qarn, ["s3:ObjectCreated:Post"])]})
+    receive_all(sqs, qurl, 1)   # the s3:TestEvent
+    s3.put_object(Bucket=b, Key="put.txt", Body=b"not this one")
+    p = presigned(s3, b, "ev.txt")
+    assert post(tarn, b, p["fields"], b"event").status_code == 204
+    recs = [json.loads(x)["Records"][0] for x in receive_all(sqs, qurl, 1, timeout=60)]
+    assert [(r["eventName"], r["s3"]["object"]["key"]) for r in recs] == [
+        ("ObjectCreated:Post", "ev.txt")]
+    assert recs[0]["userIdentity"]["principalId"] == "AWS:" + tarn.access_key
 
 
 def test_post_filename_and_201_200(tarn, s3, b):
