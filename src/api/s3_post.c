@@ -48,6 +48,7 @@ typedef struct s3_post {
   uint64_t len_max;
   const char *status;     /* success_action_status, or NULL */
   const char *redirect;   /* success_action_redirect / redirect, or NULL */
+  uint64_t body_bytes;    /* received so far, at most POST_BODY_MAX */
 } s3_post;
 
 /* A canned ACL (tarn keeps no ACLs, but refuses what S3 refuses). */
@@ -255,9 +256,16 @@ static int file_data(void *ctx, const void *d, size_t n, err *e)
   return store_writer_write(p->c->writer, d, n, e);
 }
 
+/* The whole body: the file, the fields before it and some room for what
+ * follows it (read and ignored, but not without end). */
+#define POST_BODY_MAX (S3_MAX_PUT_SIZE + 2 * S3_POST_FIELDS_MAX + (64u << 10))
+
 static int sink_write(void *ctx, const void *d, size_t n, err *e)
 {
   s3_post *p = ctx;
+  p->body_bytes += n;
+  if (p->body_bytes > POST_BODY_MAX)
+    return too_large(POST_BODY_MAX, e);
   return s3_form_feed(p->form, d, n, e);
 }
 
@@ -273,6 +281,8 @@ int s3_post_object_prepare(s3_svc *s, http_req *req, s3_call *c, err *e)
   p->req = req;
   p->c = c;
   p->len_max = UINT64_MAX;
+  if (req->content_length > 0 && (uint64_t)req->content_length > POST_BODY_MAX)
+    return too_large(POST_BODY_MAX, e);
   s3_form_cb cb = {.file_begin = file_begin, .file_data = file_data, .ctx = p};
   if ((rc = s3_form_new(req->arena, http_req_header(req, "content-type"), &cb, &p->form, e)) != 0)
     return rc;
