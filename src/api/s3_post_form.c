@@ -17,6 +17,8 @@
  *       file bytes that cannot start a delimiter are handed on at once.
  *   (2) The fields before the file count against S3_POST_FIELDS_MAX,
  *       their part headers included.
+ *   (3) A field name (compared without case) appears once: the value the
+ *       policy approved is the value used.
  *
  * The policy (S3's "Creating a POST Policy"): {"expiration": ISO 8601,
  * "conditions": [...]} where a condition is {"field": "value"} (exact),
@@ -138,6 +140,10 @@ static int field_add(s3_form *f, const char *name, const char *v, size_t n, err 
 {
   if (memchr(v, '\0', n) != NULL)
     return err_set(e, ERR_INVALID, "the form field '%s' holds a NUL character", name);
+  /* one value per field: the policy checks the value that is used */
+  for (size_t i = 0; i < f->nfields; i++)
+    if (strcmp(f->fields[i].name, name) == 0)
+      return err_set(e, ERR_INVALID, "the form field '%.64s' appears more than once", name);
   if (f->nfields == f->cap) {
     size_t cap = f->cap == 0 ? 16 : 2 * f->cap;
     str_pair *p = arena_alloc(f->a, cap * sizeof *p);

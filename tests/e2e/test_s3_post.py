@@ -196,6 +196,12 @@ def test_post_refusals(tarn, s3, b):
     f = dict(p["fields"], **{"x-amz-meta-sneaky": "1"})
     refused(tarn, s3, b, "k5", post(tarn, b, f), "AccessDenied", 403,
             "Invalid according to Policy: Extra input fields: x-amz-meta-sneaky")
+    # a field sent twice (the policy saw the first value)
+    p = presigned(s3, b, "k5b", {"x-amz-meta-a": "ok"}, [{"x-amz-meta-a": "ok"}])
+    f = list(p["fields"].items()) + [("X-Amz-Meta-A", "evil")]
+    r = requests.post("%s/%s" % (tarn.endpoint, b), data=f, files={"file": ("f", b"x")},
+                      timeout=60)
+    refused(tarn, s3, b, "k5b", r, "InvalidArgument", 400, "appears more than once")
     # too large / too small
     p = presigned(s3, b, "k6", conditions=[["content-length-range", 10, 20]])
     refused(tarn, s3, b, "k6", post(tarn, b, p["fields"], b"x" * 21), "EntityTooLarge", 400)
