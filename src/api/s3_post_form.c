@@ -13,8 +13,9 @@
  *   AFTER_DELIM -> END on "--" (the closing delimiter).
  * Invariants:
  *   (1) The window holds at most S3_POST_FIELDS_MAX bytes plus one feed
- *       before the file, and less than a delimiter plus one feed in it:
- *       file bytes that cannot start a delimiter are handed on at once.
+ *       before the file, and less than a delimiter in it (the carry):
+ *       file bytes that cannot start a delimiter are handed on at once,
+ *       from the feed itself when it is at least a delimiter long.
  *   (2) The fields before the file count against S3_POST_FIELDS_MAX,
  *       their part headers included.
  *   (3) A field name (compared without case) appears once: the value the
@@ -239,8 +240,8 @@ static int process(s3_form *f, err *e)
         skip = 2;
       } else {
         const char *hit = memmem(d, avail, "\r\n\r\n", 4);
-        if (hit == NULL) {
-          if (f->pre_bytes + avail > S3_POST_FIELDS_MAX)
+        if (hit == NULL) {  /* the headers take at least avail - 3 bytes */
+          if (f->pre_bytes + avail > S3_POST_FIELDS_MAX + 3)
             return too_much(e);
           break;
         }
@@ -264,8 +265,8 @@ static int process(s3_form *f, err *e)
       }
     } else if (f->state == F_FIELD) {
       const char *hit = memmem(d, avail, f->delim, f->dlen);
-      if (hit == NULL) {
-        if (f->pre_bytes + avail > S3_POST_FIELDS_MAX)
+      if (hit == NULL) {  /* the value takes at least avail - (dlen - 1) bytes */
+        if (f->pre_bytes + avail > S3_POST_FIELDS_MAX + f->dlen - 1)
           return too_much(e);
         break;
       }
@@ -296,12 +297,49 @@ static int process(s3_form *f, err *e)
   return 0;
 }
 
+/* The file's bytes straight from the feed (no copy through the window):
+ * the carry (less than a delimiter) is looked at joined to the feed's
+ * first bytes, then the feed alone. n is at least a delimiter. */
+static int feed_file(s3_form *f, const char *p, size_t n, err *e)
+{
+  int rc;
+  size_t cl = f->win.len;
+  if (cl > 0) {
+    char tmp[2 * (S3_POST_BOUNDARY_MAX + 4)];
+    memcpy(tmp, f->win.data, cl);
+    memcpy(tmp + cl, p, f->dlen - 1);
+    const char *hit = memmem(tmp, cl + f->dlen - 1, f->delim, f->dlen);
+    if (hit != NULL && (size_t)(hit - tmp) < cl) {  /* the first one starts in the carry */
+      size_t i = (size_t)(hit - tmp);
+      rc = i > 0 ? f->cb.file_data(f->cb.ctx, f->win.data, i, e) : 0;
+      f->win.len = 0;
+      f->state = F_REST;
+      return rc;
+    }
+    if ((rc = f->cb.file_data(f->cb.ctx, f->win.data, cl, e)) != 0)
+      return rc;
+    f->win.len = 0;
+  }
+  const char *hit = memmem(p, n, f->delim, f->dlen);
+  if (hit != NULL) {
+    size_t i = (size_t)(hit - p);
+    f->state = F_REST;
+    return i > 0 ? f->cb.file_data(f->cb.ctx, p, i, e) : 0;
+  }
+  size_t out = n - (f->dlen - 1);
+  if ((rc = f->cb.file_data(f->cb.ctx, p, out, e)) != 0)
+    return rc;
+  return buf_append(&f->win, p + out, f->dlen - 1) != 0 ? malformed(e) : 0;
+}
+
 int s3_form_feed(s3_form *f, const void *p, size_t n, err *e)
 {
   if (f->state == F_REST || f->state == F_END)
     return 0;
   if (n == 0)
     return 0;
+  if (f->state == F_FILE && n >= f->dlen && f->win.len < f->dlen)
+    return feed_file(f, p, n, e);
   if (buf_append(&f->win, p, n) != 0)
     return malformed(e);
   return process(f, e);
