@@ -117,7 +117,8 @@ int s3_delete_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key, bool whole,
                    err *e);
 
-/* s3_policy.c: bucket policies, only as far as anonymous reads need them */
+/* s3_policy.c: bucket policies, only as far as anonymous reads and POST
+ * uploads need them */
 int s3_put_bucket_policy(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_bucket_policy(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_delete_bucket_policy(s3_svc *s, http_req *req, s3_call *c, err *e);
