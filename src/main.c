@@ -429,6 +429,7 @@ static int cmd_server(int argc, char **argv)
   sns = sns_service_new(qs);
   native = native_service_new(st, TARN_VERSION);
   s3 = s3_service_new(st);
+  s3_service_set_keys(s3, lookup_secret, NULL, server_keys.access_key);
   if (sandboxes && functions_open(&fns, real, st, &e) != 0) {
     log_error("cannot start functions: %s", e.msg);
     goto out;

@@ -38,7 +38,9 @@
  *       anonymous reads: GetObject / HeadObject of an object the bucket
  *       policy lets "*" read (s3_policy.c), and the website endpoint
  *       (s3_website.c), which checks the same policy on every read; and
- *       CORS preflights (OPTIONS, s3_cors.c), which change nothing.
+ *       CORS preflights (OPTIONS, s3_cors.c), which change nothing; and
+ *       browser POST uploads (s3_post.c), which carry their own signature
+ *       over a policy (or need a bucket policy that lets "*" PutObject).
  *   (4) HEAD answers and 304s carry no body, errors included.
  *
  * Bucket notifications (?notification) are in s3_notify.c, over the
@@ -54,8 +56,7 @@
  *
  * Not implemented (501 NotImplemented, naming the subresource): versioning,
  * logging, encryption,
- * replication, object lock, PUT ?acl, browser POST uploads, and the rest of
- * S3's subresources. GET ?acl on a
+ * replication, object lock, PUT ?acl, and the rest of S3's subresources. GET ?acl on a
  * bucket or an object answers a fixed owner-FULL_CONTROL policy, because
  * common tools read it.
  *
@@ -93,7 +94,7 @@ static const s3_op op_list_objects = {"ListObjects", NULL, s3_list_objects, 0};
 static const s3_op op_list_objects_v2 = {"ListObjectsV2", NULL, s3_list_objects_v2, 0};
 static const s3_op op_list_uploads = {"ListMultipartUploads", NULL, s3_list_uploads, 0};
 static const s3_op op_delete_objects = {"DeleteObjects", NULL, s3_delete_objects, S3_DELETE_BODY_MAX};
-static const s3_op op_post_object = {"PostObject", NULL, NULL, 0};
+static const s3_op op_post_object = {"PostObject", s3_post_object_prepare, s3_post_object, 0};
 static const s3_op op_put_object = {"PutObject", s3_put_object_prepare, s3_put_object, 0};
 static const s3_op op_copy_object = {"CopyObject", NULL, s3_copy_object, 0};
 static const s3_op op_get_object = {"GetObject", NULL, s3_get_object, 0};
@@ -407,10 +408,13 @@ static int authorize(http_req *req, s3_call *c, err *e)
 }
 
 /* Invariant (3): an unsigned request may only read an object (GetObject,
- * HeadObject) that the bucket's policy lets anyone read. */
+ * HeadObject) that the bucket's policy lets anyone read, or POST a form,
+ * which s3_post.c authenticates by its own signature. */
 static bool anonymous_allowed(s3_svc *s, http_req *req, s3_call *c, int routed)
 {
   if (routed == 0 && c->op == &op_preflight)  /* CORS preflights are never signed */
+    return true;
+  if (routed == 0 && c->op == &op_post_object)  /* the form carries its own signature (s3_post.c) */
     return true;
   if (routed != 0 || c->key == NULL || (c->op != &op_get_object && c->op != &op_head_object))
     return false;
@@ -422,11 +426,15 @@ static bool anonymous_allowed(s3_svc *s, http_req *req, s3_call *c, int routed)
  * every object in one class, and reports it as STANDARD. */
 static int storage_class_check(const http_req *req, err *e)
 {
+  return s3_storage_class_check(http_req_header(req, "x-amz-storage-class"), e);
+}
+
+int s3_storage_class_check(const char *v, err *e)
+{
   static const char *const classes[] = {
       "STANDARD",     "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA",
       "INTELLIGENT_TIERING", "GLACIER",     "DEEP_ARCHIVE", "OUTPOSTS",
       "GLACIER_IR",   "SNOW",               "EXPRESS_ONEZONE"};
-  const char *v = http_req_header(req, "x-amz-storage-class");
   if (v == NULL)
     return 0;
   for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++)
@@ -540,6 +548,8 @@ static void s3_error(void *ctx, http_req *req, const err *e)
   }
   if (c != NULL) {
     write_error(req, c->bucket, c->key, c->upload_id, e);
+    if (c->op == &op_post_object)  /* a page's script reads why its upload was refused */
+      s3_cors_actual(ctx, req, c);
     return;
   }
   const char *bucket = NULL;
@@ -564,7 +574,8 @@ static void s3_handle(void *ctx, http_req *req)
   err e;
   err_clear(&e);
   store_origin origin = {.request_id = req->request_id,
-                         .principal = req->authenticated ? req->auth.access_key : NULL};
+                         .principal = req->authenticated ? req->auth.access_key : NULL,
+                         .event = c->op == &op_post_object ? STORE_EVENT_POST : 0};
   store_origin_set(&origin);  /* the change feed records who changed what */
   int rc = c->op->handle(s, req, c, &e);
   store_origin_set(NULL);
@@ -591,6 +602,7 @@ static void s3_cleanup(void *ctx, http_req *req)
   if (c == NULL)
     return;
   c->writer = store_writer_free(c->writer);
+  s3_post_cleanup(c);
   s3_select_cleanup(c);
 }
 
@@ -611,6 +623,15 @@ http_service *s3_service_new(store *st)
 void s3_service_set_events(http_service *svc, struct events_system *ev)
 {
   ((s3_svc *)svc->ctx)->ev = ev;
+}
+
+void s3_service_set_keys(http_service *svc, sigv4_secret_fn lookup, void *ctx,
+                         const char *admin_access_key)
+{
+  s3_svc *s = svc->ctx;
+  s->secret_lookup = lookup;
+  s->secret_ctx = ctx;
+  s->admin_key = admin_access_key;
 }
 
 void s3_service_set_control(http_service *svc, http_service *control)
@@ -858,21 +879,27 @@ static const char *strip_aws_chunked(arena *a, const char *v)
 
 int s3_meta_from_headers(http_req *req, str_pair **out, size_t *n, err *e)
 {
-  str_pair *m = arena_alloc(req->arena, (req->nheaders + 1) * sizeof *m);
+  return s3_meta_from_pairs(req->arena, req->headers, req->nheaders, out, n, e);
+}
+
+int s3_meta_from_pairs(arena *a, const str_pair *pairs, size_t npairs, str_pair **out, size_t *n,
+                       err *e)
+{
+  str_pair *m = arena_alloc(a, (npairs + 1) * sizeof *m);
   size_t k = 0;
   size_t user_bytes = 0;
   size_t total = 0;
   bool have_type = false;
-  for (size_t i = 0; i < req->nheaders; i++) {
-    const char *name = req->headers[i].name;
-    const char *value = req->headers[i].value;
+  for (size_t i = 0; i < npairs; i++) {
+    const char *name = pairs[i].name;
+    const char *value = pairs[i].value;
     bool user = str_starts(name, "x-amz-meta-");
     if (!user && !is_system_meta(name))
       continue;
     if (user && name[11] == '\0')
       continue;
     if (strcmp(name, "content-encoding") == 0) {
-      value = strip_aws_chunked(req->arena, value);
+      value = strip_aws_chunked(a, value);
       if (value == NULL)
         continue;
     }
@@ -889,7 +916,7 @@ int s3_meta_from_headers(http_req *req, str_pair **out, size_t *n, err *e)
     while (j < k && strcmp(m[j].name, name) != 0)
       j++;
     if (j < k) {  /* a repeated header: S3 joins the values with commas */
-      m[j].value = arena_sprintf(req->arena, "%s,%s", m[j].value, value);
+      m[j].value = arena_sprintf(a, "%s,%s", m[j].value, value);
       continue;
     }
     m[k].name = name;
@@ -963,6 +990,9 @@ int s3_tagging_write(http_req *req, const str_pair *tags, size_t n, err *e)
   return s3_xml_done(&x, e);
 }
 
+static int tagging_from_xml(arena *a, xml_node *root, size_t max, const char *what, str_pair **out,
+                            size_t *n, err *e);
+
 int s3_tagging_parse(http_req *req, size_t max, const char *what, str_pair **out, size_t *n,
                      err *e)
 {
@@ -972,6 +1002,29 @@ int s3_tagging_parse(http_req *req, size_t max, const char *what, str_pair **out
   int rc = s3_body_xml(req, "Tagging", &root, e);
   if (rc != 0)
     return rc;
+  return tagging_from_xml(req->arena, root, max, what, out, n, e);
+}
+
+int s3_tagging_parse_text(arena *a, const char *text, size_t len, size_t max, const char *what,
+                          str_pair **out, size_t *n, err *e)
+{
+  *out = NULL;
+  *n = 0;
+  xml_node *root;
+  if (len == 0 || xml_parse(text, len, a, &root, e) != 0) {
+    err_clear(e);
+    return err_set(e, ERR_MALFORMED_XML, "the XML you provided was not well-formed");
+  }
+  if (strcmp(root->name, "Tagging") != 0)
+    return err_set(e, ERR_MALFORMED_XML, "expected the XML root element 'Tagging', got '%s'",
+                   root->name);
+  return tagging_from_xml(a, root, max, what, out, n, e);
+}
+
+static int tagging_from_xml(arena *a, xml_node *root, size_t max, const char *what, str_pair **out,
+                            size_t *n, err *e)
+{
+  int rc;
   xml_node *set = xml_child(root, "TagSet");
   if (set == NULL)
     return err_set(e, ERR_MALFORMED_XML, "<Tagging> must hold a <TagSet>");
@@ -980,7 +1033,7 @@ int s3_tagging_parse(http_req *req, size_t max, const char *what, str_pair **out
     count++;
   if (count > max)
     return err_set(e, ERR_INVALID_TAG, "%s tags cannot be greater than %zu", what, max);
-  str_pair *tags = arena_alloc(req->arena, (count + 1) * sizeof *tags);
+  str_pair *tags = arena_alloc(a, (count + 1) * sizeof *tags);
   size_t k = 0;
   for (xml_node *t = xml_child(set, "Tag"); t != NULL; t = xml_next_same(t)) {
     xml_node *kn = xml_child(t, "Key");

@@ -29,6 +29,13 @@ void s3_service_set_events(http_service *svc, struct events_system *ev);
  * Operations jobs, signed for "s3" too) go to control (borrowed). */
 void s3_service_set_control(http_service *svc, http_service *control);
 
+/* Browser POST uploads sign their policy with an access key's secret:
+ * lookup finds it (the server's own keyring, as http_config's), and
+ * admin_access_key is the root key (as http_config's). Without a lookup,
+ * signed POST forms are refused. */
+void s3_service_set_keys(http_service *svc, sigv4_secret_fn lookup, void *ctx,
+                         const char *admin_access_key);
+
 /* Frees a service made by s3_service_new, once the server that used it has
  * stopped. Accepts NULL; returns NULL. */
 http_service *s3_service_free(http_service *svc);

@@ -52,6 +52,9 @@ struct s3_svc {
   struct events_system *ev;  /* borrowed, or NULL: ?notification answers NotImplemented */
   s3_select_pool *select;    /* running SelectObjectContent queries (s3_select.c) */
   http_service *control;     /* borrowed, or NULL: S3 Control (/v20180820/...) */
+  sigv4_secret_fn secret_lookup;  /* access key -> secret, for POST policies (s3_post.c) */
+  void *secret_ctx;
+  const char *admin_key;     /* the root access key (NULL: every known key is root) */
 };
 
 /* Per-request state, in the request's arena (req->svc). */
@@ -72,6 +75,7 @@ struct s3_call {
                              after the bucket, from its '/'; NULL otherwise */
   const char *site_base;  /* what precedes that path in this site's URLs:
                              "" or "/_tarn/sites/<bucket>" */
+  struct s3_post *post;   /* a POST upload's form state (s3_post.c), freed in cleanup */
 };
 
 /* ---- the operations: one handler each, grouped by file ---- */
@@ -93,6 +97,14 @@ int s3_put_object(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_object(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_head_object(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_delete_object(s3_svc *s, http_req *req, s3_call *c, err *e);
+/* Conditional writes (PutObject, CompleteMultipartUpload): If-None-Match
+ * ("*" only) and If-Match (an ETag) into x. Errors: ERR_NOT_IMPLEMENTED
+ * for any other If-None-Match. */
+int s3_write_expect(http_req *req, store_expect *x, err *e);
+/* x against the current object, before the body is read (the commit checks
+ * again atomically). Errors: ERR_PRECONDITION, ERR_NO_SUCH_KEY. */
+int s3_write_expect_check(s3_svc *s, http_req *req, const s3_call *c, const store_expect *x,
+                          err *e);
 int s3_delete_objects(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
@@ -105,7 +117,8 @@ int s3_delete_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key, bool whole,
                    err *e);
 
-/* s3_policy.c: bucket policies, only as far as anonymous reads need them */
+/* s3_policy.c: bucket policies, only as far as anonymous reads and POST
+ * uploads need them */
 int s3_put_bucket_policy(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_bucket_policy(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_delete_bucket_policy(s3_svc *s, http_req *req, s3_call *c, err *e);
@@ -154,6 +167,14 @@ bool s3_site_address(http_req *req, s3_call *c);
 int s3_site_serve(s3_svc *s, http_req *req, s3_call *c, err *e);
 /* The HTML error page of the website endpoint for e. */
 void s3_site_error_page(http_req *req, s3_call *c, const err *e);
+
+/* s3_post.c: browser uploads (POST with a multipart/form-data body and a
+ * signed policy). prepare installs the form parser as the sink; the file
+ * part is checked (policy, signature, IAM) when it begins and streamed
+ * into a writer; handle commits. */
+int s3_post_object_prepare(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_post_object(s3_svc *s, http_req *req, s3_call *c, err *e);
+void s3_post_cleanup(s3_call *c);
 
 /* s3_select.c */
 int s3_select_object(s3_svc *s, http_req *req, s3_call *c, err *e);
@@ -233,6 +254,13 @@ int s3_key_check(const char *key, err *e);
  * Cache-Control, Content-Language, Expires and x-amz-meta-*. Errors:
  * ERR_METADATA_TOO_LARGE. */
 int s3_meta_from_headers(http_req *req, str_pair **out, size_t *n, err *e);
+/* The same from any list of lower-case names and values (a POST form's
+ * fields), in a. */
+int s3_meta_from_pairs(arena *a, const str_pair *pairs, size_t npairs, str_pair **out, size_t *n,
+                       err *e);
+/* x-amz-storage-class's value (NULL: none sent) must name one of S3's
+ * classes. Errors: ERR_INVALID_STORAGE_CLASS. */
+int s3_storage_class_check(const char *v, err *e);
 
 /* Parses x-amz-tagging ("k1=v1&k2=v2", URL-query-encoded) and checks the
  * tags; an absent header gives no tags. Errors: ERR_INVALID_TAG. */
@@ -248,6 +276,10 @@ int s3_tagset_check(const str_pair *tags, size_t n, err *e);
  * ERR_INVALID_TAG. */
 int s3_tagging_parse(http_req *req, size_t max, const char *what, str_pair **out, size_t *n,
                      err *e);
+/* The same from a <Tagging> document given as text (a POST form's tagging
+ * field), in a. */
+int s3_tagging_parse_text(arena *a, const char *text, size_t len, size_t max, const char *what,
+                          str_pair **out, size_t *n, err *e);
 /* Answers with <Tagging><TagSet> of the tags (GetObjectTagging,
  * GetBucketTagging): s3_xml_done's result. */
 int s3_tagging_write(http_req *req, const str_pair *tags, size_t n, err *e);

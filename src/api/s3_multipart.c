@@ -422,9 +422,12 @@ int s3_complete_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
   if (rc != 0)
     return rc;
 
+  store_expect x;
+  if ((rc = s3_write_expect(req, &x, e)) != 0)
+    return rc;
   store_object o;
-  rc = store_upload_complete(s->st, c->bucket, c->key, c->upload_id, refs, n,
-                             have_sum ? &sum : NULL, have_sum ? 1 : 0, req->arena, &o, e);
+  rc = store_upload_complete_if(s->st, c->bucket, c->key, c->upload_id, refs, n,
+                                have_sum ? &sum : NULL, have_sum ? 1 : 0, &x, req->arena, &o, e);
   if (rc != 0)
     return rc;
   s3_expiration_header(s, req, &o);

@@ -45,6 +45,11 @@ int s3_put_object_prepare(s3_svc *s, http_req *req, s3_call *c, err *e)
   rc = store_bucket_get(s->st, c->bucket, req->arena, &b, e);
   if (rc != 0)
     return rc;
+  /* a conditional write that cannot hold fails before its body is read
+     (and is checked again in the commit itself) */
+  store_expect x;
+  if ((rc = s3_write_expect(req, &x, e)) != 0 || (rc = s3_write_expect_check(s, req, c, &x, e)) != 0)
+    return rc;
   return s3_stream_begin(s, req, c, S3_MAX_PUT_SIZE, e);
 }
 
@@ -62,27 +67,67 @@ static void meta_add_checksum(http_req *req, s3_call *c)
   c->nmeta++;
 }
 
+int s3_write_expect(http_req *req, store_expect *x, err *e)
+{
+  x->absent = false;
+  x->etag = NULL;
+  const char *inm = http_req_header(req, "if-none-match");
+  const char *im = http_req_header(req, "if-match");
+  if (inm != NULL) {
+    if (strcmp(inm, "*") != 0)
+      return err_set(e, ERR_NOT_IMPLEMENTED, "A header you provided implies functionality that is "
+                     "not implemented: If-None-Match supports only '*' on writes");
+    x->absent = true;
+  }
+  if (im != NULL) {
+    if (im[0] == '\0' || strcmp(im, "*") == 0)
+      return err_set(e, ERR_NOT_IMPLEMENTED, "A header you provided implies functionality that is "
+                     "not implemented: If-Match needs an ETag on writes");
+    x->etag = im;
+  }
+  return 0;
+}
+
+int s3_write_expect_check(s3_svc *s, http_req *req, const s3_call *c, const store_expect *x,
+                          err *e)
+{
+  if (!x->absent && x->etag == NULL)
+    return 0;
+  store_object old;
+  int rc = store_object_get(s->st, c->bucket, c->key, req->arena, &old, NULL, e);
+  if (rc == ERR_NO_SUCH_KEY) {
+    if (x->etag == NULL) {
+      err_clear(e);
+      return 0;
+    }
+    return err_set(e, ERR_NO_SUCH_KEY, "The specified key does not exist.");
+  }
+  if (rc != 0)
+    return rc;
+  if (x->absent || strcmp(s3_unquote_etag(req->arena, x->etag), old.etag) != 0)
+    return err_set(e, ERR_PRECONDITION, "At least one of the pre-conditions you specified did not "
+                   "hold");
+  return 0;
+}
+
 int s3_put_object(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
-  const char *inm = http_req_header(req, "if-none-match");
-  if (inm != NULL) {
-    /* conditional create; checked just before the commit, not atomically */
-    if (strcmp(inm, "*") != 0)
-      return err_set(e, ERR_NOT_IMPLEMENTED, "If-None-Match on PutObject supports only '*'");
-    store_object old;
-    int rc = store_object_get(s->st, c->bucket, c->key, req->arena, &old, NULL, e);
-    if (rc == 0)
-      return err_set(e, ERR_PRECONDITION, "at least one of the pre-conditions you specified did not hold: "
-                     "the object exists and If-None-Match is '*'");
-    if (rc != ERR_NO_SUCH_KEY)
-      return rc;
-    err_clear(e);
-  }
+  store_expect x;
+  int rc = s3_write_expect(req, &x, e);
+  if (rc != 0)
+    return rc;
   const char *etag = s3_writer_etag(req, c);
   meta_add_checksum(req, c);
   store_object o;
-  int rc = store_object_commit(c->writer, c->bucket, c->key, etag, c->meta, c->nmeta,
-                               c->tags, c->ntags, req->arena, &o, e);
+  rc = store_object_commit_if(c->writer, c->bucket, c->key, etag, c->meta, c->nmeta,
+                              c->tags, c->ntags, &x, req->arena, &o, e);
+  if (rc == ERR_NO_SUCH_KEY && x.etag != NULL) {
+    /* it matched in prepare and was deleted while the body arrived: S3's
+       409, which asks the client to retry */
+    err_clear(e);
+    return err_set(e, ERR_CONDITIONAL_CONFLICT, "A conflicting operation occurred. If using "
+                   "PutObject you can retry the request.");
+  }
   if (rc != 0)
     return rc;
   http_resp_header(req, "ETag", s3_quote_etag(req->arena, etag));
@@ -326,7 +371,9 @@ int s3_head_object(s3_svc *s, http_req *req, s3_call *c, err *e)
 
 int s3_delete_object(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
-  int rc = store_object_delete(s->st, c->bucket, c->key, NULL, e);
+  const char *im = http_req_header(req, "if-match");
+  int rc = im != NULL ? store_object_delete_if_match(s->st, c->bucket, c->key, im, NULL, e)
+                      : store_object_delete(s->st, c->bucket, c->key, NULL, e);
   if (rc != 0)
     return rc;
   http_resp_status(req, 204);

@@ -80,8 +80,12 @@
   X(NO_SUCH_LIFECYCLE,      -65,  404, "NoSuchLifecycleConfiguration")     \
   X(NO_SUCH_PUBLIC_ACCESS_BLOCK, -66, 404, "NoSuchPublicAccessBlockConfiguration") \
   X(CORS_FORBIDDEN,         -67,  403, "AccessForbidden")                  \
-  X(DB_RESUMING,            -68,  400, "DatabaseResumingException")      \
-  X(UNAUTHORIZED,           -69,  401, "Unauthorized")
+  X(DB_RESUMING,            -68,  400, "DatabaseResumingException")       \
+  X(UNAUTHORIZED,           -69,  401, "Unauthorized")                    \
+  X(MALFORMED_POST,         -70,  400, "MalformedPOSTRequest")            \
+  X(CONDITIONAL_CONFLICT,   -71,  409, "ConditionalRequestConflict")      \
+  X(INVALID_POLICY_DOCUMENT, -72, 400, "InvalidPolicyDocument")           \
+  X(MAX_POST_PRE_DATA,      -73,  400, "MaxPostPreDataLengthExceededError")
 
 enum {
   ERR_OK = 0,

@@ -54,6 +54,7 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define REC_VERSION 1
 #define OBJ_REC_V2 2        /* object records with a form byte: invariant (6) */
@@ -435,6 +436,45 @@ void store__part_key(uint8_t out[36], const char *upload_id, uint32_t number)
   out[33] = (uint8_t)(number >> 16);
   out[34] = (uint8_t)(number >> 8);
   out[35] = (uint8_t)number;
+}
+
+bool store__etag_match(const char *given, const char *ours)
+{
+  if (given == NULL)
+    return false;
+  size_t n = strlen(given);
+  if (n >= 2 && given[0] == '"' && given[n - 1] == '"') {
+    given++;
+    n -= 2;
+  }
+  return strlen(ours) == n && strncasecmp(given, ours, n) == 0;
+}
+
+int store__expect_check(store *s, MDB_txn *txn, const ikey *k, const store_expect *x, arena *a,
+                        err *e)
+{
+  if (x == NULL || (!x->absent && x->etag == NULL))
+    return 0;
+  MDB_val kv = store__ikey_val(k);
+  MDB_val v;
+  int mrc = mdb_get(txn, s->db_objects, &kv, &v);
+  if (mrc != 0 && mrc != MDB_NOTFOUND)
+    return lmdb_error(e, mrc, "read an object record");
+  if (mrc == MDB_NOTFOUND) {
+    if (x->etag != NULL)
+      return err_set(e, ERR_NO_SUCH_KEY, "the object does not exist (If-Match '%.80s')", x->etag);
+    return 0;
+  }
+  if (x->absent)
+    return err_set(e, ERR_PRECONDITION, "At least one of the pre-conditions you specified did not "
+                   "hold: the object exists and If-None-Match is '*'");
+  obj_rec r;
+  if (store__obj_rec_decode(&kv, &v, a, &r) != 0)
+    return store__corrupt(e, "object");
+  if (!store__etag_match(x->etag, r.etag))
+    return err_set(e, ERR_PRECONDITION, "At least one of the pre-conditions you specified did not "
+                   "hold: the object's ETag is not '%.80s'", x->etag);
+  return 0;
 }
 
 int store__obj_replace(change *c, MDB_txn *txn, const ikey *k, MDB_val val, uint64_t size,

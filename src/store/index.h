@@ -134,6 +134,12 @@ void store__part_key(uint8_t out[36], const char *upload_id, uint32_t number);
 /* Inside a change: makes k -> val the object record (size; blob, or NULL
  * for an inline object), dropping the blob of the record it replaces (if it
  * had one) and updating the counters. */
+/* Checks x (NULL: nothing) against the record at k in txn (a: scratch): 0,
+ * ERR_PRECONDITION or ERR_NO_SUCH_KEY. */
+int store__expect_check(store *s, MDB_txn *txn, const ikey *k, const store_expect *x, arena *a,
+                        err *e);
+/* A client's etag (quotes allowed) against ours. */
+bool store__etag_match(const char *given, const char *ours);
 int store__obj_replace(change *c, MDB_txn *txn, const ikey *k, MDB_val val, uint64_t size,
                 const blob_id *blob, err *e);
 /* Inside a change: deletes every upload of a bucket and their parts,

@@ -354,6 +354,7 @@ typedef struct complete_arg {
   uint64_t size;
   blob_id blob;                 /* the joined bytes */
   feed_note note;               /* the change, for the feed */
+  const store_expect *expect;   /* the precondition, or NULL */
 } complete_arg;
 
 static int apply_complete(change *c, MDB_txn *txn, arena *a, err *e)
@@ -379,7 +380,9 @@ static int apply_complete(change *c, MDB_txn *txn, arena *a, err *e)
       return err_set(e, ERR_INVALID_PART, "part %d of upload '%s' changed while completing",
                      x->parts[i].number, x->upload_id);
   }
-  rc = store__obj_replace(c, txn, &x->k, x->val, x->size, &x->blob, e);
+  rc = store__expect_check(s, txn, &x->k, x->expect, a, e);
+  if (rc == 0)
+    rc = store__obj_replace(c, txn, &x->k, x->val, x->size, &x->blob, e);
   if (rc == 0)
     rc = store__parts_delete_all(c, txn, x->upload_id, e);
   if (rc != 0)
@@ -389,19 +392,6 @@ static int apply_complete(change *c, MDB_txn *txn, arena *a, err *e)
   if (mrc != 0)
     return lmdb_error(e, mrc, "delete an upload record");
   return store__feed_append(c, txn, &x->note, e);
-}
-
-/* Compares a client's etag (quotes allowed) with ours. */
-static bool etag_match(const char *given, const char *ours)
-{
-  if (given == NULL)
-    return false;
-  size_t n = strlen(given);
-  if (n >= 2 && given[0] == '"' && given[n - 1] == '"') {
-    given++;
-    n -= 2;
-  }
-  return strlen(ours) == n && strncasecmp(given, ours, n) == 0;
 }
 
 /* Appends len bytes of in to out (copy_file_range, else read/write). */
@@ -489,7 +479,7 @@ static int validate(store *s, const char *bucket, const char *key, const char *i
       rc = lmdb_error(e, mrc, "read a part record");
     } else if (store__part_rec_decode(&pv, a, &r) != 0) {
       rc = store__corrupt(e, "part");
-    } else if (!etag_match(parts[i].etag, r.etag)) {
+    } else if (!store__etag_match(parts[i].etag, r.etag)) {
       rc = err_set(e, ERR_INVALID_PART, "part %d of upload '%s' has etag '%s', not '%s'",
                    parts[i].number, id, r.etag, parts[i].etag ? parts[i].etag : "");
     } else {
@@ -575,6 +565,15 @@ int store_upload_complete(store *s, const char *bucket, const char *key, const c
                           const str_pair *extra_meta, size_t nextra,
                           arena *a, store_object *out, err *e)
 {
+  return store_upload_complete_if(s, bucket, key, upload_id, parts, nparts, extra_meta, nextra,
+                                  NULL, a, out, e);
+}
+
+int store_upload_complete_if(store *s, const char *bucket, const char *key,
+                             const char *upload_id, const store_part_ref *parts, size_t nparts,
+                             const str_pair *extra_meta, size_t nextra, const store_expect *xp,
+                             arena *a, store_object *out, err *e)
+{
   int rc = check_upload_args(bucket, key, upload_id, e);
   if (rc != 0)
     return rc;
@@ -649,6 +648,7 @@ int store_upload_complete(store *s, const char *bucket, const char *key, const c
       .bucket = bucket, .key = key, .upload_id = upload_id, .parts = parts,
       .blobs = pl.blobs, .nparts = nparts, .size = pl.total, .blob = id,
       .note = { STORE_EVENT_COMPLETE, bucket, key, pl.total, etag, r.mtime_ms },
+      .expect = xp,
     };
     bool lng = store__ikey_make(&x.k, bucket, r.lk, r.lkn);
     buf b;

@@ -47,12 +47,15 @@ typedef struct put_arg {
   uint64_t size;       /* the object's size */
   bool inlined;        /* the bytes are in val: no blob */
   blob_id blob;        /* its bytes, when !inlined */
+  const store_expect *expect; /* the precondition, or NULL */
 } put_arg;
 
 static int apply_put(change *c, MDB_txn *txn, arena *a, err *e)
 {
   put_arg *p = c->arg;
   int rc = store__bucket_check(c->s, txn, p->bucket, e);
+  if (rc == 0)
+    rc = store__expect_check(c->s, txn, &p->k, p->expect, a, e);
   if (rc == 0)
     rc = store__obj_replace(c, txn, &p->k, p->val, p->size, p->inlined ? NULL : &p->blob, e);
   if (rc == 0)
@@ -63,11 +66,12 @@ static int apply_put(change *c, MDB_txn *txn, arena *a, err *e)
 /* Encodes r as bucket/key's record and commits it (event: the feed's
  * STORE_EVENT_*). On success out (when not NULL) gets the record, decoded
  * into a. */
-static int put_record(store *s, const char *bucket, obj_rec *r, int event, arena *a,
-                      store_object *out, err *e)
+static int put_record(store *s, const char *bucket, obj_rec *r, int event,
+                      const store_expect *x, arena *a, store_object *out, err *e)
 {
   char *key = xstrndup((const char *)r->lk, r->lkn);
   put_arg p = { .bucket = bucket, .size = r->size, .inlined = r->inlined, .blob = r->blob,
+                .expect = x,
                 .note = { event, bucket, key, r->size, r->etag, r->mtime_ms } };
   bool lng = store__ikey_make(&p.k, bucket, r->lk, r->lkn);
   buf b;
@@ -95,6 +99,14 @@ int store_object_commit(store_writer *w, const char *bucket, const char *key,
                         const char *etag, const str_pair *meta, size_t nmeta,
                         const str_pair *tags, size_t ntags,
                         arena *a, store_object *out, err *e)
+{
+  return store_object_commit_if(w, bucket, key, etag, meta, nmeta, tags, ntags, NULL, a, out, e);
+}
+
+int store_object_commit_if(store_writer *w, const char *bucket, const char *key,
+                           const char *etag, const str_pair *meta, size_t nmeta,
+                           const str_pair *tags, size_t ntags, const store_expect *x,
+                           arena *a, store_object *out, err *e)
 {
   if (w == NULL || w->consumed)
     return err_set(e, ERR_INVALID, "writer already committed");
@@ -124,7 +136,7 @@ int store_object_commit(store_writer *w, const char *bucket, const char *key,
     .inlined = !w->has_blob, .blob = w->id, .data = w->head, .etag = etag,
     .meta = (str_pair *)meta, .nmeta = nmeta, .tags = (str_pair *)tags, .ntags = ntags,
   };
-  rc = put_record(w->s, bucket, &r, STORE_EVENT_PUT, a, out, e);
+  rc = put_record(w->s, bucket, &r, STORE_EVENT_PUT, x, a, out, e);
   if (rc == 0)
     w->committed = true;
   return rc;
@@ -246,6 +258,7 @@ typedef struct delete_arg {
   const char *key;
   int64_t if_mtime_ms; /* when not 0: delete only the object committed then */
   bool existed;        /* out */
+  const char *if_etag; /* when not NULL: delete only an object with this etag */
 } delete_arg;
 
 static int apply_delete(change *c, MDB_txn *txn, arena *a, err *e)
@@ -259,16 +272,21 @@ static int apply_delete(change *c, MDB_txn *txn, arena *a, err *e)
   ikey k;
   MDB_val v;
   int mrc = store__index_get(txn, s->db_objects, d->bucket, d->key, strlen(d->key), &k, &v);
+  if (mrc == MDB_NOTFOUND && d->if_etag != NULL)
+    return err_set(e, ERR_NO_SUCH_KEY, "the object does not exist (If-Match '%.80s')", d->if_etag);
   if (mrc == MDB_NOTFOUND)
     return 0;
   if (mrc != 0)
     return lmdb_error(e, mrc, "read an object record");
   MDB_val kv = store__ikey_val(&k);
   obj_rec r;
-  if (store__obj_rec_decode(&kv, &v, NULL, &r) != 0)
+  if (store__obj_rec_decode(&kv, &v, d->if_etag != NULL ? a : NULL, &r) != 0)
     return store__corrupt(e, "object");
   if (d->if_mtime_ms != 0 && r.mtime_ms != d->if_mtime_ms)
     return 0;   /* replaced since the caller looked: keep it */
+  if (d->if_etag != NULL && !store__etag_match(d->if_etag, r.etag))
+    return err_set(e, ERR_PRECONDITION, "At least one of the pre-conditions you specified did not "
+                   "hold: the object's ETag is not '%.80s'", d->if_etag);
   rc = r.inlined ? 0 : store__change_drop_blob(c, txn, &r.blob, e);
   if (rc == 0)
     rc = store__counters_add(s, txn, -1, -(int64_t)r.size, e);
@@ -287,23 +305,35 @@ int store_object_delete(store *s, const char *bucket, const char *key, bool *exi
   return store__object_delete_if(s, bucket, key, 0, existed, e);
 }
 
-int store__object_delete_if(store *s, const char *bucket, const char *key, int64_t mtime_ms,
-                            bool *existed, err *e)
+static int delete_run(store *s, delete_arg *d, bool *existed, err *e)
 {
   if (existed != NULL)
     *existed = false;
-  int rc = store__check_bucket_arg(bucket, e);
+  int rc = store__check_bucket_arg(d->bucket, e);
   if (rc == 0)
-    rc = store__check_key(key, e);
+    rc = store__check_key(d->key, e);
   if (rc != 0)
     return rc;
-  delete_arg d = { bucket, key, mtime_ms, false };
   change c;
-  store__change_init(&c, s, apply_delete, &d, NULL);
+  store__change_init(&c, s, apply_delete, d, NULL);
   rc = store__commit_run(s, &c, e);
   if (rc == 0 && existed != NULL)
-    *existed = d.existed;
+    *existed = d->existed;
   return rc;
+}
+
+int store_object_delete_if_match(store *s, const char *bucket, const char *key, const char *etag,
+                                 bool *existed, err *e)
+{
+  delete_arg d = { .bucket = bucket, .key = key, .if_etag = etag };
+  return delete_run(s, &d, existed, e);
+}
+
+int store__object_delete_if(store *s, const char *bucket, const char *key, int64_t mtime_ms,
+                            bool *existed, err *e)
+{
+  delete_arg d = { .bucket = bucket, .key = key, .if_mtime_ms = mtime_ms };
+  return delete_run(s, &d, existed, e);
 }
 
 /* ---- copy ---- */
@@ -383,7 +413,7 @@ int store_object_copy(store *s, const char *src_bucket, const char *src_key,
       .tags = tags != NULL ? (str_pair *)tags : src.tags,
       .ntags = tags != NULL ? ntags : src.ntags,
     };
-    rc = put_record(s, dst_bucket, &r, STORE_EVENT_COPY, a, out, e);
+    rc = put_record(s, dst_bucket, &r, STORE_EVENT_COPY, NULL, a, out, e);
     if (rc != 0 && !src.inlined)
       store__blob_unlink(s, &id);
     if (!src.inlined)

@@ -160,6 +160,22 @@ int store_object_commit(store_writer *w, const char *bucket, const char *key,
                         const str_pair *tags, size_t ntags,
                         arena *a, store_object *out, err *e);
 
+/* A write's precondition on the object it would replace (S3's conditional
+ * writes), checked inside the commit that replaces it, so no other write
+ * can come in between. */
+typedef struct store_expect {
+  bool absent;       /* If-None-Match: *: there must be no object */
+  const char *etag;  /* If-Match: the current object's etag (quotes allowed), or NULL */
+} store_expect;
+
+/* store_object_commit under x (NULL: none). Errors as store_object_commit,
+ * and ERR_PRECONDITION (an object exists, or its etag differs),
+ * ERR_NO_SUCH_KEY (x->etag set and there is no object). */
+int store_object_commit_if(store_writer *w, const char *bucket, const char *key,
+                           const char *etag, const str_pair *meta, size_t nmeta,
+                           const str_pair *tags, size_t ntags, const store_expect *x,
+                           arena *a, store_object *out, err *e);
+
 /* ---- reading ---- */
 
 /* Looks up bucket/key. When fd is not NULL also gives the object's bytes,
@@ -181,6 +197,12 @@ int store_object_read(const store_object *o, int fd, uint64_t offset, void *p, s
 /* Deletes bucket/key; deleting a missing key succeeds (S3 semantics), a
  * missing bucket is ERR_NO_SUCH_BUCKET. *existed (optional) tells which. */
 int store_object_delete(store *s, const char *bucket, const char *key, bool *existed, err *e);
+/* store_object_delete only when the current object's etag is etag
+ * (quotes allowed), checked in the deleting commit. Errors as
+ * store_object_delete, and ERR_PRECONDITION (another etag),
+ * ERR_NO_SUCH_KEY (no object). */
+int store_object_delete_if_match(store *s, const char *bucket, const char *key, const char *etag,
+                                 bool *existed, err *e);
 
 /* Copies src to dst without copying a blob's bytes (blobs are immutable;
  * the copy gets a hard link of its own); the copy of an inline object is
@@ -287,6 +309,12 @@ int store_upload_complete(store *s, const char *bucket, const char *key, const c
                           const store_part_ref *parts, size_t nparts,
                           const str_pair *extra_meta, size_t nextra,
                           arena *a, store_object *out, err *e);
+/* store_upload_complete under x (NULL: none), checked in the commit that
+ * makes the object; errors as store_object_commit_if adds. */
+int store_upload_complete_if(store *s, const char *bucket, const char *key,
+                             const char *upload_id, const store_part_ref *parts, size_t nparts,
+                             const str_pair *extra_meta, size_t nextra, const store_expect *x,
+                             arena *a, store_object *out, err *e);
 int store_upload_abort(store *s, const char *bucket, const char *key, const char *upload_id,
                        err *e);
 

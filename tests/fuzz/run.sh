@@ -28,6 +28,15 @@ echo "fuzz_json_load: ${secs}s"
 $out/fuzz_json_load -max_total_time="$secs" -max_len=4096 $out/corpus_json_load \
   >$out/fuzz_json_load.log 2>&1 || { tail -40 $out/fuzz_json_load.log; exit 1; }
 tail -1 $out/fuzz_json_load.log
+# browser POST forms and POST policies (api/s3_post_form.c, with jansson)
+clang $flags -o $out/fuzz_s3_post tests/fuzz/fuzz_s3_post.c src/api/s3_post_form.c $base $libs \
+  -ljansson
+mkdir -p $out/corpus_s3_post
+cp tests/fuzz/seeds/post_form.txt $out/corpus_s3_post/
+echo "fuzz_s3_post: ${secs}s"
+$out/fuzz_s3_post -max_total_time="$secs" -max_len=65536 $out/corpus_s3_post \
+  >$out/fuzz_s3_post.log 2>&1 || { tail -40 $out/fuzz_s3_post.log; exit 1; }
+tail -1 $out/fuzz_s3_post.log
 # Firehose prefixes and the jq subset (stream/prefix.c, with jansson)
 clang $flags -o $out/fuzz_prefix tests/fuzz/fuzz_prefix.c src/stream/prefix.c $base $libs -ljansson
 mkdir -p $out/corpus_prefix

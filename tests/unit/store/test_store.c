@@ -1467,6 +1467,52 @@ static void test_writer_free(void **state)
 
 /* Lifecycle rules: the checks, which rule expires what and when (a real day
  * rounds up to midnight UTC), and a sweep applying an Expiration Date. */
+/* Conditional writes: the expectation is checked in the committing
+ * transaction; a refused write changes nothing. */
+static int put_if(fixture *f, const char *key, const char *text, const store_expect *x, err *e)
+{
+  store_writer *w = NULL;
+  assert_int_equal(store_writer_new(f->s, &w, e), 0);
+  assert_int_equal(store_writer_write(w, text, strlen(text), e), 0);
+  int rc = store_object_commit_if(w, "bkt", key, NULL, NULL, 0, NULL, 0, x, NULL, NULL, e);
+  store_writer_free(w);
+  return rc;
+}
+
+static void test_expect(void **state)
+{
+  fixture *f = *state;
+  err e = { 0 };
+  assert_int_equal(store_bucket_create(f->s, "bkt", &e), 0);
+  store_expect absent = { .absent = true };
+  assert_int_equal(put_if(f, "k", "one", &absent, &e), 0);
+  assert_int_equal(put_if(f, "k", "two", &absent, &e), ERR_PRECONDITION);
+  check_text(f, "bkt", "k", "one");
+  char one[33];
+  md5_hex("one", 3, one);
+  char quoted[40];
+  snprintf(quoted, sizeof quoted, "\"%s\"", one);
+  store_expect match = { .etag = quoted };
+  assert_int_equal(put_if(f, "k", "two", &match, &e), 0);
+  check_text(f, "bkt", "k", "two");
+  assert_int_equal(put_if(f, "k", "three", &match, &e), ERR_PRECONDITION);
+  assert_int_equal(put_if(f, "none", "x", &match, &e), ERR_NO_SUCH_KEY);
+  store_object o;
+  assert_int_equal(store_object_get(f->s, "bkt", "none", f->a, &o, NULL, &e), ERR_NO_SUCH_KEY);
+  check_text(f, "bkt", "k", "two");
+
+  bool existed = true;
+  assert_int_equal(store_object_delete_if_match(f->s, "bkt", "k", quoted, &existed, &e),
+                   ERR_PRECONDITION);
+  check_text(f, "bkt", "k", "two");
+  char two[33];
+  md5_hex("two", 3, two);
+  assert_int_equal(store_object_delete_if_match(f->s, "bkt", "k", two, &existed, &e), 0);
+  assert_true(existed);
+  assert_int_equal(store_object_delete_if_match(f->s, "bkt", "k", two, &existed, &e),
+                   ERR_NO_SUCH_KEY);
+}
+
 static void test_lifecycle(void **state)
 {
   fixture *f = *state;
@@ -1555,6 +1601,7 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
     cmocka_unit_test_setup_teardown(test_writer_free, setup, teardown),
     cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_expect, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
