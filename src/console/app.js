@@ -14,6 +14,7 @@
 import { s3, lambda, sqs, sns, sql, glue, rds, events, metrics, parseExact, ApiError } from './aws.js';
 
 const KEY = 'tarn.console.credentials';
+const ZIP_MAX = 50 * 1024 * 1024;
 const HISTORY = 'tarn.console.sqlHistory';
 let creds = null;
 
@@ -324,8 +325,9 @@ views.functions = async (main) => {
   const list = el('div', { id: 'function-list' }, 'Loading…');
   const detail = el('div', { id: 'function-detail' });
   const stats = el('div', { id: 'function-metrics' });
+  let fns = null; // the listed functions (the deploy form picks create or update by them)
   main.append(el('h2', {}, 'Functions'), deployForm(), el('div', { class: 'split' }, list, detail), stats);
-  const fns = await guard(list, () => lambda.list(creds));
+  fns = await guard(list, () => lambda.list(creds));
   if (!fns) return;
   const showList = () => list.replaceChildren(fns.length === 0 ? el('p', {}, 'No functions yet.')
     : table(['Function', 'Runtime', 'Memory', 'Modified'], fns.map((f) => [
@@ -334,7 +336,7 @@ views.functions = async (main) => {
   showList();
   metricsPanel(stats);
 
-  // Deploy a .zip: CreateFunction for a new name, UpdateFunctionCode for an
+  // Deploy a .zip (at most Lambda's 50 MiB for a direct upload): CreateFunction for a new name, UpdateFunctionCode for an
   // existing one (then runtime, handler and role are left as they are).
   function deployForm() {
     const name = el('input', { id: 'deploy-name', placeholder: 'function name', required: true });
@@ -354,6 +356,7 @@ views.functions = async (main) => {
         const f = zip.files[0];
         const fn = name.value.trim();
         if (!f || !fn) { status.replaceChildren('Pick a name and a .zip.'); return; }
+        if (f.size > ZIP_MAX) { status.replaceChildren(`${f.name} is over ${ZIP_MAX >> 20} MiB: Lambda takes a larger zip from S3 only.`); return; }
         status.replaceChildren(`deploying ${f.name}…`);
         await guard(status, async () => {
           const body = await f.arrayBuffer();
@@ -362,8 +365,10 @@ views.functions = async (main) => {
             : await lambda.create(creds, { name: fn, runtime: runtime.value, handler: handler.value.trim(),
               role: role.value.trim() }, body);
           const again = await lambda.list(creds);
-          fns.splice(0, fns.length, ...again);
-          showList();
+          if (fns) {
+            fns.splice(0, fns.length, ...again);
+            showList();
+          }
           await open(fn);
           status.replaceChildren(el('span', { class: 'ok' }, `${exists ? 'updated' : 'created'} ${fn} (${human(cfg.CodeSize || f.size)})`));
         });
@@ -741,6 +746,7 @@ function eventsPanel(open) {
       } catch (e) {
         if (ctl.signal.aborted) return;
         showError(status, e);
+        if (e instanceof ApiError && e.status === 403) return; // no tarn:ReadEvents: retrying will not help
       }
       await new Promise((res) => setTimeout(res, 2000)); // the server ended the stream: follow again
     }
