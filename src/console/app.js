@@ -1,5 +1,6 @@
-// app.js -- the console's views: sign-in, Buckets, Functions, Queues and
-// topics, SQL, RDS.
+// app.js -- the console's views: sign-in, Buckets (and their event rules),
+// Functions (deploy a zip, invoke, metrics), Queues and topics (depth over
+// time), SQL, RDS, and the live event panel beside them.
 //
 // Why: one page over the AWS APIs (aws.js), so what the console shows is
 // what the CLI would show. The keys live in sessionStorage only (gone when
@@ -10,9 +11,10 @@
 //       markup), so an object key or a message body cannot inject script.
 //   (2) Nothing is sent before the sign-in check passed (ListBuckets).
 
-import { s3, lambda, sqs, sns, sql, glue, rds, metrics, parseExact, ApiError } from './aws.js';
+import { s3, lambda, sqs, sns, sql, glue, rds, events, metrics, parseExact, ApiError } from './aws.js';
 
 const KEY = 'tarn.console.credentials';
+const ZIP_MAX = 50 * 1024 * 1024;
 const HISTORY = 'tarn.console.sqlHistory';
 let creds = null;
 
@@ -74,12 +76,14 @@ function fmt(v) {
   return String(v);
 }
 
-// A bar or line chart of labels/values as SVG.
-function chart(labels, values, kind, title) {
+// A bar or line chart of labels/values as SVG; a line chart draws the
+// series of `others` too ([{name, values}], classes line-2, line-3...).
+function chart(labels, values, kind, title, others) {
   const W = 640;
   const H = 240;
   const pad = 36;
-  const max = Math.max(1e-12, ...values.map((v) => Math.abs(v)));
+  const more = kind === 'line' ? others || [] : [];
+  const max = Math.max(1e-12, ...values.map((v) => Math.abs(v)), ...more.flatMap((o) => o.values.map((v) => Math.abs(v))));
   const n = Math.max(1, values.length);
   const step = (W - 2 * pad) / n;
   const y = (v) => H - pad - (Math.max(0, v) / max) * (H - 2 * pad);
@@ -88,10 +92,13 @@ function chart(labels, values, kind, title) {
   g.append(svg('line', { x1: pad, y1: H - pad, x2: W - pad, y2: H - pad, class: 'axis' }));
   g.append(svg('text', { x: 4, y: pad - 8, class: 'tick' }, fmt(+max.toPrecision(4))));
   if (kind === 'line') {
-    const pts = values.map((v, i) => `${pad + step * i + step / 2},${y(v)}`).join(' ');
-    g.append(svg('polyline', { points: pts, class: 'line' }));
-    values.forEach((v, i) => g.append(svg('circle', { cx: pad + step * i + step / 2, cy: y(v), r: 3, class: 'dot' },
-      svg('title', {}, `${labels[i]}: ${v}`))));
+    [{ name: title, values }].concat(more).forEach((s, k) => {
+      const cls = k === 0 ? '' : ` line-${k + 1}`;
+      const pts = s.values.map((v, i) => `${pad + step * i + step / 2},${y(v)}`).join(' ');
+      g.append(svg('polyline', { points: pts, class: 'line' + cls, 'data-series': s.name || '' }));
+      s.values.forEach((v, i) => g.append(svg('circle', { cx: pad + step * i + step / 2, cy: y(v), r: 3, class: 'dot' + cls },
+        svg('title', {}, `${s.name ? s.name + ' ' : ''}${labels[i]}: ${v}`))));
+    });
   } else {
     values.forEach((v, i) => g.append(svg('rect', { x: pad + step * i + step * 0.1, y: y(v), width: step * 0.8,
       height: Math.max(0, H - pad - y(v)), class: 'bar' }, svg('title', {}, `${labels[i]}: ${v}`))));
@@ -143,6 +150,7 @@ async function signIn(ev) {
 }
 
 function signOut() {
+  eventsPanel(false);
   sessionStorage.removeItem(KEY);
   creds = null;
   $('#app').hidden = true;
@@ -209,9 +217,11 @@ async function browse(main, bucket, prefix) {
       showError(status, e);
     }
   };
+  const rules = el('div', { id: 'bucket-events' });
   main.append(el('h2', {}, 'Bucket ', bucket), crumbs,
     el('div', { class: 'row' }, file, el('button', { id: 'upload-button', onclick: doUpload }, 'Upload'), progress, status),
-    el('div', { class: 'split' }, listing, detail));
+    el('div', { class: 'split' }, listing, detail), rules);
+  eventRules(rules, bucket);
 
   async function refresh(token) {
     const page = await guard(listing, () => s3.list(creds, bucket, prefix, token));
@@ -263,19 +273,107 @@ async function browse(main, bucket, prefix) {
   await refresh();
 }
 
+// The bucket's notification configuration: its rules, a form adding one
+// (ObjectCreated:* with an optional prefix, to a queue or a function) and
+// a Remove button per rule. Every change rewrites the whole configuration,
+// as PutBucketNotificationConfiguration does.
+async function eventRules(box, bucket) {
+  const list = el('div', { id: 'rule-list' }, 'Loading…');
+  const target = el('select', { id: 'rule-target' });
+  const prefix = el('input', { id: 'rule-prefix', placeholder: 'key prefix (optional)' });
+  const msg = el('span', { id: 'rule-status' });
+  let current = [];
+  const save = async (next, done) => {
+    await guard(msg, async () => {
+      await s3.putNotification(creds, bucket, next);
+      msg.replaceChildren(done);
+      await load();
+    });
+  };
+  box.replaceChildren(el('h3', {}, 'Event rules'), list,
+    el('div', { class: 'row' }, 'On s3:ObjectCreated:* send to ', target, prefix,
+      el('button', { id: 'rule-add', onclick: () => {
+        if (!target.value) return;
+        const kind = target.value.includes(':lambda:') ? 'CloudFunction' : 'Queue';
+        const filters = prefix.value ? [['prefix', prefix.value]] : [];
+        save(current.concat([{ kind, id: '', arn: target.value, events: ['s3:ObjectCreated:*'], filters }]), 'Rule added.');
+      } }, 'Add rule'), msg));
+  async function load() {
+    const got = await guard(list, () => s3.notification(creds, bucket));
+    if (!got) return;
+    current = got;
+    list.replaceChildren(got.length === 0 ? el('p', { class: 'muted' }, 'No event rules.')
+      : table(['Id', 'Target', 'Events', 'Filter', ''], got.map((r, i) => [r.id, r.arn, r.events.join(', '),
+        r.filters.map(([n, v]) => `${n}=${v}`).join(', '),
+        el('button', { class: 'small danger rule-remove', onclick: () =>
+          save(current.filter((_, j) => j !== i), 'Rule removed.') }, 'Remove')]), { id: 'rule-table' }));
+  }
+  await load();
+  // the targets a rule can name: queues (their ARNs) and functions
+  const opts = [];
+  const urls = await sqs.list(creds).catch(() => []);
+  for (const u of urls) {
+    const arn = await sqs.arn(creds, u).catch(() => '');
+    if (arn) opts.push(el('option', { value: arn }, 'queue ' + u.split('/').pop()));
+  }
+  for (const f of await lambda.list(creds).catch(() => [])) opts.push(el('option', { value: f.FunctionArn }, 'function ' + f.FunctionName));
+  target.replaceChildren(...opts);
+}
+
 // ---------------- Functions ----------------
 views.functions = async (main) => {
   const list = el('div', { id: 'function-list' }, 'Loading…');
   const detail = el('div', { id: 'function-detail' });
   const stats = el('div', { id: 'function-metrics' });
-  main.append(el('h2', {}, 'Functions'), el('div', { class: 'split' }, list, detail), stats);
-  const fns = await guard(list, () => lambda.list(creds));
+  let fns = null; // the listed functions (the deploy form picks create or update by them)
+  main.append(el('h2', {}, 'Functions'), deployForm(), el('div', { class: 'split' }, list, detail), stats);
+  fns = await guard(list, () => lambda.list(creds));
   if (!fns) return;
-  list.replaceChildren(fns.length === 0 ? el('p', {}, 'No functions yet.')
+  const showList = () => list.replaceChildren(fns.length === 0 ? el('p', {}, 'No functions yet.')
     : table(['Function', 'Runtime', 'Memory', 'Modified'], fns.map((f) => [
       el('a', { href: '#', class: 'function', onclick: (ev) => { ev.preventDefault(); open(f.FunctionName); } }, f.FunctionName),
       f.Runtime || '', f.MemorySize || '', f.LastModified || ''])));
+  showList();
   metricsPanel(stats);
+
+  // Deploy a .zip (at most Lambda's 50 MiB for a direct upload): CreateFunction for a new name, UpdateFunctionCode for an
+  // existing one (then runtime, handler and role are left as they are).
+  function deployForm() {
+    const name = el('input', { id: 'deploy-name', placeholder: 'function name', required: true });
+    const runtime = el('select', { id: 'deploy-runtime' },
+      ['python3.11', 'nodejs20.x', 'provided.al2023'].map((r) => el('option', { value: r }, r)));
+    const handler = el('input', { id: 'deploy-handler', value: 'lambda_function.handler' });
+    const role = el('input', { id: 'deploy-role', size: 40, value: 'arn:aws:iam::000000000000:role/lambda-role' });
+    const zip = el('input', { id: 'deploy-zip', type: 'file', accept: '.zip,application/zip' });
+    const status = el('span', { id: 'deploy-status' });
+    runtime.addEventListener('change', () => {
+      handler.value = { 'python3.11': 'lambda_function.handler', 'nodejs20.x': 'index.handler',
+        'provided.al2023': 'function.handler' }[runtime.value];
+    });
+    return el('details', { id: 'deploy', open: true }, el('summary', {}, 'Deploy a .zip'),
+      el('form', { class: 'row', onsubmit: async (ev) => {
+        ev.preventDefault();
+        const f = zip.files[0];
+        const fn = name.value.trim();
+        if (!f || !fn) { status.replaceChildren('Pick a name and a .zip.'); return; }
+        if (f.size > ZIP_MAX) { status.replaceChildren(`${f.name} is over ${ZIP_MAX >> 20} MiB: Lambda takes a larger zip from S3 only.`); return; }
+        status.replaceChildren(`deploying ${f.name}…`);
+        await guard(status, async () => {
+          const body = await f.arrayBuffer();
+          const exists = (fns || []).some((x) => x.FunctionName === fn);
+          const cfg = exists ? await lambda.updateCode(creds, fn, body)
+            : await lambda.create(creds, { name: fn, runtime: runtime.value, handler: handler.value.trim(),
+              role: role.value.trim() }, body);
+          const again = await lambda.list(creds);
+          if (fns) {
+            fns.splice(0, fns.length, ...again);
+            showList();
+          }
+          await open(fn);
+          status.replaceChildren(el('span', { class: 'ok' }, `${exists ? 'updated' : 'created'} ${fn} (${human(cfg.CodeSize || f.size)})`));
+        });
+      } }, name, runtime, handler, role, zip, el('button', { id: 'deploy-button' }, 'Deploy'), status));
+  }
 
   async function open(name) {
     detail.replaceChildren('Loading…');
@@ -338,7 +436,41 @@ async function metricsPanel(where, name) {
       `running ${m.tarn_fn_concurrent_executions || 0}`;
   where.replaceChildren(el('h3', {}, one ? `Metrics of ${name} (since the server started)` : 'Metrics (all functions, since the server started)'),
     el('p', { id: 'function-metrics-line' }, line),
-    counts.length ? el('div', {}, el('h4', {}, 'Durations (invocations per bucket)'), chart(labels, counts, 'bar', 'durations')) : '');
+    counts.length ? el('div', {}, el('h4', {}, 'Durations (invocations per bucket)'), chart(labels, counts, 'bar', 'durations')) : '',
+    el('h4', {}, 'Per function: cold starts and duration percentiles'), percentiles(m));
+}
+
+// A table of every function's invocations, cold starts and p50/p90/p99
+// durations, the percentiles estimated from its histogram's buckets as
+// Prometheus' histogram_quantile does (linear inside the bucket).
+function percentiles(m) {
+  const names = Object.keys(m).map((k) => k.match(/^tarn_fn_function_invocations_total\{function="([^"]+)"\}$/))
+    .filter(Boolean).map((x) => x[1]).sort();
+  const q = (name, p) => {
+    const pre = `tarn_fn_function_duration_seconds_bucket{function="${name}",le="`;
+    const bk = Object.keys(m).filter((k) => k.startsWith(pre)).map((k) => [k.slice(pre.length, -2), m[k]]);
+    const total = bk.length ? bk[bk.length - 1][1] : 0;
+    if (total === 0) return '–';
+    const rank = p * total;
+    let lo = 0;
+    let prev = 0;
+    for (const [le, cum] of bk) {
+      if (cum >= rank) {
+        if (le === '+Inf') return `> ${lo * 1000} ms`;
+        const hi = Number(le);
+        const at = cum === prev ? hi : lo + (hi - lo) * ((rank - prev) / (cum - prev));
+        return `${+(at * 1000).toPrecision(3)} ms`;
+      }
+      lo = Number(le);
+      prev = cum;
+    }
+    return '–';
+  };
+  return names.length === 0 ? el('p', { class: 'muted' }, 'No functions.')
+    : table(['Function', 'Invocations', 'Cold starts', 'p50', 'p90', 'p99'], names.map((n) => [n,
+      m[`tarn_fn_function_invocations_total{function="${n}"}`],
+      m[`tarn_fn_function_cold_starts_total{function="${n}"}`] ?? '–', q(n, 0.5), q(n, 0.9), q(n, 0.99)]),
+    { id: 'function-percentiles' });
 }
 
 // ---------------- Queues and topics ----------------
@@ -370,11 +502,28 @@ views.queues = async (main) => {
     const body = el('textarea', { id: 'message-body', rows: 3 }, '');
     const out = el('div', { id: 'queue-messages' });
     const depth = el('span', { id: 'queue-depth' });
+    const graph = el('div', { id: 'queue-chart' });
+    // depth over time: a sample every 2 s while this queue stays open
+    const SAMPLES = 90;
+    const when = [];
+    const visible = [];
+    const inflight = [];
     const refreshDepth = async () => {
       const d = await guard(out, () => sqs.depth(creds, url));
-      if (d) depth.replaceChildren(`${d.visible} messages, ${d.inflight} in flight`);
+      if (!d) return;
+      depth.replaceChildren(`${d.visible} messages, ${d.inflight} in flight`);
+      when.push(new Date().toTimeString().slice(0, 8));
+      visible.push(d.visible);
+      inflight.push(d.inflight);
+      if (when.length > SAMPLES) [when, visible, inflight].forEach((a) => a.shift());
+      graph.replaceChildren(el('p', { class: 'muted' }, 'Depth over time: visible (blue), in flight (orange)'),
+        chart(when, visible, 'line', 'visible', [{ name: 'in flight', values: inflight }]));
     };
-    qdetail.replaceChildren(el('h3', {}, url.split('/').pop()), el('p', {}, depth),
+    const timer = setInterval(() => {
+      if (!graph.isConnected) clearInterval(timer);
+      else refreshDepth();
+    }, 2000);
+    qdetail.replaceChildren(el('h3', {}, url.split('/').pop()), el('p', {}, depth), graph,
       el('h4', {}, 'Message'), body,
       el('div', { class: 'row' },
         el('button', { id: 'send-button', onclick: async () => {
@@ -547,10 +696,68 @@ views.rds = async (main) => {
   });
 };
 
+// ---------------- live events ----------------
+// A panel beside every view following GET /_tarn/events?follow=1: the last
+// lines kept, then each new one as it comes (newest first, 200 at most).
+// Closing the panel or signing out aborts the stream.
+let eventsFollow = null;
+
+function describe(ev) {
+  const what = ev.bucket != null ? `${ev.bucket}/${ev.key || ''}`
+    : [ev.queue || ev.stream || ev.source, ev.function].filter(Boolean).join(' → ') || ev.arn || '';
+  const result = Array.isArray(ev.deliveries)
+    ? ev.deliveries.map((d) => `${d.target} ${d.result}`).join('; ') || 'no rule'
+    : ev.result || ev.condition || '';
+  return [ev.time || '', ev.type || '', ev.event || (ev.messages != null ? `${ev.messages} messages` : ''), what, result];
+}
+
+function eventsPanel(open) {
+  const panel = $('#events-panel');
+  if (eventsFollow) eventsFollow.abort();
+  eventsFollow = null;
+  panel.hidden = !open;
+  $('#events-toggle').classList.toggle('active', open);
+  if (!open) {
+    panel.replaceChildren();
+    return;
+  }
+  const status = el('span', { id: 'events-status', class: 'muted' }, 'connecting…');
+  const rows = el('tbody');
+  panel.replaceChildren(el('h3', {}, 'Live events ', status),
+    el('table', { id: 'events-table' },
+      el('thead', {}, el('tr', {}, ['Time', 'Type', 'Event', 'Bucket/key or source', 'Result'].map((c) => el('th', {}, c)))),
+      rows));
+  const ctl = new AbortController();
+  eventsFollow = ctl;
+  const add = (ev) => {
+    rows.prepend(el('tr', { class: 'event' }, describe(ev).map((v) => el('td', {}, v))));
+    while (rows.children.length > 200) rows.lastChild.remove();
+  };
+  (async () => {
+    let last = 0;
+    const t = await events.tail(creds).catch((e) => { showError(status, e); return null; });
+    if (!t) return;
+    t.lines.slice(-20).forEach(add);
+    last = Number(t.last);
+    while (!ctl.signal.aborted) {
+      status.replaceChildren('following');
+      try {
+        await events.follow(creds, last, ctl.signal, (ev) => { last++; add(ev); });
+      } catch (e) {
+        if (ctl.signal.aborted) return;
+        showError(status, e);
+        if (e instanceof ApiError && e.status === 403) return; // no tarn:ReadEvents: retrying will not help
+      }
+      await new Promise((res) => setTimeout(res, 2000)); // the server ended the stream: follow again
+    }
+  })();
+}
+
 // ---------------- start ----------------
 document.addEventListener('DOMContentLoaded', () => {
   $('#signin-form').addEventListener('submit', signIn);
   $('#signout').addEventListener('click', signOut);
+  $('#events-toggle').addEventListener('click', () => eventsPanel($('#events-panel').hidden));
   for (const b of document.querySelectorAll('nav button[data-view]')) b.addEventListener('click', () => show(b.dataset.view));
   $('#origin').textContent = location.origin;
   const saved = sessionStorage.getItem(KEY);

@@ -2,7 +2,8 @@
 //
 // Why: the console speaks the same wire formats as the CLI and the SDKs
 // (S3 REST-XML, Lambda REST-JSON, SQS JSON, SNS and RDS query, Glue and
-// Secrets Manager JSON 1.1, the RDS Data API, POST /_tarn/sql), each request
+// Secrets Manager JSON 1.1, the RDS Data API, POST /_tarn/sql, GET
+// /_tarn/events), each request
 // signed by sigv4.js. An error becomes an ApiError carrying the HTTP status
 // and the AWS error code, whatever the wire format.
 
@@ -56,7 +57,7 @@ export async function call(creds, opts) {
     headers: opts.headers, payloadHash });
   const url = opts.path + (s.query ? '?' + s.query : '');
   const resp = await fetch(url, { method, headers: s.headers, body: body == null ? undefined : body,
-    cache: 'no-store', credentials: 'omit' });
+    cache: 'no-store', credentials: 'omit', signal: opts.signal });
   if (!resp.ok && !(opts.okStatus || []).includes(resp.status)) {
     throw parseError(resp.status, await resp.text());
   }
@@ -139,6 +140,29 @@ export const s3 = {
       `<Tag><Key>${esc(k)}</Key><Value>${esc(v)}</Value></Tag>`).join('') + '</TagSet></Tagging>';
     await call(c, { service: 's3', method: 'PUT', path: s3Path(bucket, key), query: [['tagging', '']], body });
   },
+  // The bucket's event rules: [{kind: Queue|Topic|CloudFunction, id, arn,
+  // events: [...], filters: [[name, value]]}] (GetBucketNotificationConfiguration).
+  async notification(c, bucket) {
+    const d = await xmlDoc(await call(c, { service: 's3', path: s3Path(bucket), query: [['notification', '']] }));
+    const out = [];
+    for (const kind of ['Queue', 'Topic', 'CloudFunction']) {
+      for (const n of kids(d, kind + 'Configuration')) {
+        out.push({ kind, id: text(n, 'Id'), arn: text(n, kind), events: kids(n, 'Event').map((e) => e.textContent),
+          filters: kids(n, 'FilterRule').map((f) => [text(f, 'Name'), text(f, 'Value')]) });
+      }
+    }
+    return out;
+  },
+  async putNotification(c, bucket, rules) {
+    const esc = (v) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    const body = '<NotificationConfiguration>' + rules.map((r) => `<${r.kind}Configuration>` +
+      (r.id ? `<Id>${esc(r.id)}</Id>` : '') + `<${r.kind}>${esc(r.arn)}</${r.kind}>` +
+      r.events.map((e) => `<Event>${esc(e)}</Event>`).join('') +
+      (r.filters.length ? '<Filter><S3Key>' + r.filters.map(([n, v]) =>
+        `<FilterRule><Name>${esc(n)}</Name><Value>${esc(v)}</Value></FilterRule>`).join('') + '</S3Key></Filter>' : '') +
+      `</${r.kind}Configuration>`).join('') + '</NotificationConfiguration>';
+    await call(c, { service: 's3', method: 'PUT', path: s3Path(bucket), query: [['notification', '']], body });
+  },
   // Uploads a File: one PUT up to PART bytes, multipart above, with progress
   // (bytes sent so far) reported through onProgress.
   async putFile(c, bucket, key, file, onProgress) {
@@ -174,6 +198,13 @@ export const s3 = {
 const L = '/2015-03-31/functions';
 const jsonOf = async (r) => JSON.parse((await r.text()) || '{}');
 
+function base64(buffer) {
+  const bytes = new Uint8Array(buffer);
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
 export const lambda = {
   async list(c) {
     let out = [];
@@ -192,6 +223,18 @@ export const lambda = {
   async setEnv(c, name, vars) {
     return jsonOf(await call(c, { service: 'lambda', method: 'PUT', path: `${L}/${uriEncode(name)}/configuration`,
       headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ Environment: { Variables: vars } }) }));
+  },
+  // CreateFunction from a .zip (an ArrayBuffer), sent as ZipFile base64.
+  async create(c, fn, zip) {
+    return jsonOf(await call(c, { service: 'lambda', method: 'POST', path: L,
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ FunctionName: fn.name, Runtime: fn.runtime, Handler: fn.handler, Role: fn.role,
+        Code: { ZipFile: base64(zip) } }) }));
+  },
+  // UpdateFunctionCode of an existing function from a .zip.
+  async updateCode(c, name, zip) {
+    return jsonOf(await call(c, { service: 'lambda', method: 'PUT', path: `${L}/${uriEncode(name)}/code`,
+      headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ ZipFile: base64(zip) }) }));
   },
   // Invokes synchronously with the log tail; returns {status, payload, log, error}.
   async invoke(c, name, payload) {
@@ -225,6 +268,10 @@ export const sqs = {
   },
   async create(c, name) {
     return (await jsonRpc(c, 'sqs', 'AmazonSQS.CreateQueue', '1.0', { QueueName: name })).QueueUrl;
+  },
+  async arn(c, url) {
+    return ((await jsonRpc(c, 'sqs', 'AmazonSQS.GetQueueAttributes', '1.0', { QueueUrl: url,
+      AttributeNames: ['QueueArn'] })).Attributes || {}).QueueArn;
   },
   async depth(c, url) {
     const a = (await jsonRpc(c, 'sqs', 'AmazonSQS.GetQueueAttributes', '1.0', { QueueUrl: url,
@@ -323,6 +370,38 @@ export async function metrics(c) {
   }
   return out;
 }
+
+// The events part's live log (GET /_tarn/events, tarn:ReadEvents), signed
+// for s3 as the CLI signs it. tail: {lines, last} of what is kept now;
+// follow: calls onLine(object) for each new line after `after` until
+// signal aborts or the server ends the stream.
+const EVENTS_TAIL_MAX = 8 * 1024 * 1024;
+export const events = {
+  async tail(c) {
+    const r = await call(c, { service: 's3', path: '/_tarn/events' });
+    const lines = (await textUpTo(r, EVENTS_TAIL_MAX)).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    return { lines, last: r.headers.get('x-tarn-events-last') || '0' };
+  },
+  async follow(c, after, signal, onLine) {
+    const r = await call(c, { service: 's3', path: '/_tarn/events',
+      query: [['after', String(after)], ['follow', '1']], signal });
+    const reader = r.body.getReader();
+    const dec = new TextDecoder();
+    let pending = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      pending += dec.decode(value, { stream: true });
+      let nl;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        if (line.trim()) onLine(JSON.parse(line));
+      }
+      if (pending.length > EVENTS_TAIL_MAX) throw new ApiError(0, 'LineTooLong', 'an event line is too long');
+    }
+  },
+};
 
 // ---------------- RDS, Secrets Manager, the Data API ----------------
 export const rds = {

@@ -80,6 +80,7 @@ struct pool {
 typedef struct fn_entry_stats {
   uint64_t invocations;
   uint64_t errors;
+  uint64_t cold_starts;          /* instances started for it */
   uint64_t duration_buckets[12];
   uint64_t duration_over;
   double duration_sum;

@@ -1,7 +1,7 @@
 /* fn/metrics.c -- the functions' numbers in Prometheus text: invocations,
  * errors, throttles, time-outs, cold starts, duration and init-duration
  * histograms, concurrency and instances; and per function (label
- * function="NAME") its invocations, errors and duration histogram.
+ * function="NAME") its invocations, errors, cold starts and duration histogram.
  *
  * Why: GET /_tarn/metrics shows what Lambda's CloudWatch metrics would.
  *
@@ -13,7 +13,9 @@
  */
 #include "fn/internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 static const double bounds_ms[12] = {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
 
@@ -72,33 +74,39 @@ static void histogram(buf *out, const char *name, const char *help, const uint64
   histogram_series(out, name, "", buckets, over, sum_ms);
 }
 
+/* One per-function counter family: the fn_entry_stats field at offset. */
+static void per_function_counter(fn_system *s, buf *out, const char *name, const char *help,
+                                 size_t offset)
+{
+  buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+  for (size_t b = 0; b < FN_HASH_BUCKETS; b++)
+    for (fn_entry *f = s->table[b]; f != NULL; f = f->hnext) {
+      uint64_t v;
+      memcpy(&v, (const char *)&f->stats + offset, sizeof v);
+      buf_printf(out, "%s{function=\"%s\"} %llu\n", name, f->name, (unsigned long long)v);
+    }
+}
+
 /* Per function, under s->lock (names are [A-Za-z0-9_-]: no label escaping). */
 static void per_function(fn_system *s, buf *out)
 {
-  static const char *const fam[3] = {"tarn_fn_function_invocations_total",
-                                     "tarn_fn_function_errors_total",
-                                     "tarn_fn_function_duration_seconds"};
-  buf_printf(out,
-             "# HELP %s Invocations of one function run to an end.\n# TYPE %s counter\n",
-             fam[0], fam[0]);
-  for (size_t b = 0; b < FN_HASH_BUCKETS; b++)
-    for (fn_entry *f = s->table[b]; f != NULL; f = f->hnext)
-      buf_printf(out, "%s{function=\"%s\"} %llu\n", fam[0], f->name,
-                 (unsigned long long)f->stats.invocations);
-  buf_printf(out,
-             "# HELP %s Invocations of one function that ended in an error.\n"
-             "# TYPE %s counter\n", fam[1], fam[1]);
-  for (size_t b = 0; b < FN_HASH_BUCKETS; b++)
-    for (fn_entry *f = s->table[b]; f != NULL; f = f->hnext)
-      buf_printf(out, "%s{function=\"%s\"} %llu\n", fam[1], f->name,
-                 (unsigned long long)f->stats.errors);
+  per_function_counter(s, out, "tarn_fn_function_invocations_total",
+                       "Invocations of one function run to an end.",
+                       offsetof(fn_entry_stats, invocations));
+  per_function_counter(s, out, "tarn_fn_function_errors_total",
+                       "Invocations of one function that ended in an error.",
+                       offsetof(fn_entry_stats, errors));
+  per_function_counter(s, out, "tarn_fn_function_cold_starts_total",
+                       "Instances started for an invocation of one function.",
+                       offsetof(fn_entry_stats, cold_starts));
+  const char *hist = "tarn_fn_function_duration_seconds";
   buf_printf(out, "# HELP %s Invocation duration of one function.\n# TYPE %s histogram\n",
-             fam[2], fam[2]);
+             hist, hist);
   for (size_t b = 0; b < FN_HASH_BUCKETS; b++) {
     for (fn_entry *f = s->table[b]; f != NULL; f = f->hnext) {
       char label[96];
       snprintf(label, sizeof label, "function=\"%s\"", f->name);
-      histogram_series(out, fam[2], label, f->stats.duration_buckets, f->stats.duration_over,
+      histogram_series(out, hist, label, f->stats.duration_buckets, f->stats.duration_over,
                        f->stats.duration_sum);
     }
   }

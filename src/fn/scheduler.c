@@ -453,6 +453,7 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
   s->by_pid[(unsigned)in->pid % FN_PID_BUCKETS] = in;
   s->c.instances_started++;
   s->c.cold_starts++;
+  f->stats.cold_starts++;
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)(uintptr_t)in};
   epoll_ctl(s->epfd, EPOLL_CTL_ADD, in->log_rd, &ev);
   in->log_open = true;

@@ -6,14 +6,18 @@ What a user would check: the page loads without a signature, a wrong secret
 is refused (the API answers 403 and the page says so), and once signed in the
 page uploads a file and lists it, runs SQL over it (rows, chart, bytes
 scanned and cost), invokes a function (result and START/END/REPORT lines),
-sends and receives a queue message, and runs a statement on an RDS cluster,
-all through signed AWS API calls. boto3 prepares what the page works on and
+deploys a function from a .zip and updates its code (then its cold starts
+and duration percentiles), sends and receives a queue message (the depth
+chart), adds a bucket event rule sending uploads to a queue (the queue gets
+the event, and the live event panel shows it), and runs a statement on an
+RDS cluster, all through signed AWS API calls. boto3 prepares what the page works on and
 reads back what it wrote.
 """
 import datetime
 import hashlib
 import json
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -185,6 +189,17 @@ def test_console_in_chromium(tarn, s3, driver, bucket_name):
     if skipped:
         print("RDS step skipped: " + skipped)
 
+    events_queue = "console-events-q"
+    events_url = sqs.create_queue(QueueName=events_queue)["QueueUrl"]
+    deploy = {"name": lambda_util.unique_name("console-deployed")}
+    for v in (1, 2):
+        path = os.path.join(tarn.workdir, "deploy-v%d.zip" % v)
+        with open(path, "wb") as f:
+            f.write(lambda_util.zip_files({"lambda_function.py": (
+                "def handler(event, context):\n"
+                "    return {'version': %d, 'answer': event['n'] + 1}\n" % v, 0o644)}))
+        deploy["v%d" % v] = path
+
     print("set-up %.1f s" % (time.monotonic() - t0))
     shots = tempfile.mkdtemp(prefix="tarn-console-shots-")
     big = (bytes(range(251)) * (BIG // 251 + 1))[:BIG]
@@ -195,7 +210,7 @@ def test_console_in_chromium(tarn, s3, driver, bucket_name):
     env["CONSOLE_TEST"] = json.dumps({
         "url": tarn.endpoint + "/_tarn/console/", "accessKey": tarn.access_key,
         "secretKey": tarn.secret_key, "bucket": bucket_name, "function": fn, "queue": queue,
-        "topic": topic,
+        "topic": topic, "eventsQueue": events_queue, "deploy": deploy,
         "rds": rds, "shots": shots, "bigSize": BIG, "bigFile": big_file,
         "every": os.environ.get("CONSOLE_SCREENSHOTS") == "1"})
     r = subprocess.run(["node", "console.mjs"], cwd=driver, env=env, capture_output=True,
@@ -230,5 +245,30 @@ def test_console_in_chromium(tarn, s3, driver, bucket_name):
     assert 'tarn_fn_function_errors_total{function="%s"} 0\n' % fn in text
     assert 'tarn_fn_function_duration_seconds_count{function="%s"} 1\n' % fn in text
     assert 'tarn_fn_function_duration_seconds_bucket{function="%s",le="+Inf"} 1\n' % fn in text
+    # the function the page deployed, then updated
+    got = lam.get_function_configuration(FunctionName=deploy["name"])
+    assert got["Runtime"] == "python3.11" and got["Handler"] == "lambda_function.handler"
+    _, body = lambda_util.invoke(lam, deploy["name"], {"n": 1})
+    assert body == {"version": 2, "answer": 2}
+    m = re.search(r'tarn_fn_function_cold_starts_total\{function="%s"\} (\d+)\n' % deploy["name"], text)
+    assert m and int(m.group(1)) >= 1
+    # the event rule the page wrote, and the event it sent to the queue
+    conf = s3.get_bucket_notification_configuration(Bucket=bucket_name)
+    rules = conf.get("QueueConfigurations", [])
+    assert len(rules) == 1 and not conf.get("LambdaFunctionConfigurations")
+    assert rules[0]["Events"] == ["s3:ObjectCreated:*"]
+    assert rules[0]["Filter"]["Key"]["FilterRules"] == [{"Name": "Prefix", "Value": "events"}] or \
+        rules[0]["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "events"}]
+    records = []
+
+    def notified():
+        r = sqs.receive_message(QueueUrl=events_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        for msg in r.get("Messages", []):
+            records.extend(json.loads(msg["Body"]).get("Records", []))
+        return any(x["s3"]["object"]["key"] == "events.csv" for x in records)
+
+    queue_util.wait_for(notified, timeout=60, interval=0, what="the upload's event in the queue")
+    rec = [x for x in records if x["s3"]["object"]["key"] == "events.csv"][0]
+    assert rec["eventName"].startswith("ObjectCreated:") and rec["s3"]["bucket"]["name"] == bucket_name
     if skipped:
         warnings.warn("the console's RDS step was skipped: " + skipped)

@@ -4,7 +4,8 @@
 //
 // Run by tests/e2e/test_console.py with CONSOLE_TEST set to a JSON object:
 // {url, accessKey, secretKey, bucket, function, queue, topic (its ARN),
-// rds (or null), bigFile
+// eventsQueue (a queue for the bucket's event rule), deploy {name, v1, v2
+// (paths of two python .zip files)}, rds (or null), bigFile
 // (a file past the page's multipart threshold, named big.bin), bigSize,
 // shots, every (a screenshot after every step too)}.
 // Each step prints one "ok <step>" line; on the first failure a screenshot
@@ -181,6 +182,38 @@ try {
     if (bars !== 13) throw new Error(`the durations chart has ${bars} bars, not 13`);
   });
 
+  await run('deploy a .zip: create, invoke, update the code, invoke; cold starts and percentiles', async () => {
+    const deploy = async (file, want) => {
+      await page.setInputFiles('#deploy-zip', file);
+      await page.fill('#deploy-name', cfg.deploy.name);
+      await page.click('#deploy-button');
+      await text('#deploy-status .ok', `${want} ${cfg.deploy.name}`);
+      await text('#function-detail h3', cfg.deploy.name);
+    };
+    const invoke = async (version) => {
+      await page.locator('#invoke-result').evaluate((e) => e.replaceChildren());
+      await page.fill('#test-event', '{"n": 41}');
+      await page.click('#invoke-button');
+      await text('#invoke-log', 'REPORT');
+      const payload = JSON.parse(await page.locator('#invoke-payload').textContent());
+      if (payload.version !== version || payload.answer !== 42) throw new Error('payload: ' + JSON.stringify(payload));
+    };
+    await page.selectOption('#deploy-runtime', 'python3.11');
+    if (await page.inputValue('#deploy-handler') !== 'lambda_function.handler') throw new Error('default handler');
+    await deploy(cfg.deploy.v1, 'created');
+    await text('#function-list a.function', cfg.deploy.name);
+    await invoke(1);
+    await deploy(cfg.deploy.v2, 'updated');
+    await invoke(2);
+    // the per-function table: cold starts and p50/p90/p99 from the histogram
+    const row = page.locator('#function-percentiles tr', { hasText: cfg.deploy.name });
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    if (cells[1] !== '2' || !(Number(cells[2]) >= 1) || !cells.slice(3).every((c) => / ms$/.test(c))) {
+      throw new Error('percentiles row: ' + JSON.stringify(cells));
+    }
+  });
+
   await run('send and receive a queue message, publish to a topic', async () => {
     await page.click('nav button[data-view=queues]');
     await page.locator('#queue-list a.queue', { hasText: cfg.queue }).click();
@@ -190,10 +223,52 @@ try {
     await text('#queue-depth', '1 messages');
     await page.click('#receive-button');
     await text('#received pre.message', 'hello from the console');
+    // the depth chart samples every 2 s (and after each action): the visible
+    // and in-flight series
+    await page.waitForFunction(() => document.querySelectorAll('#queue-chart svg circle.dot:not(.line-2)').length >= 5);
+    await page.locator('#queue-chart svg polyline.line-2').waitFor({ state: 'attached' });
+    const series = await page.locator('#queue-chart svg polyline').evaluateAll((ls) => ls.map((l) => l.dataset.series));
+    if (series.join(',') !== 'visible,in flight') throw new Error('depth series: ' + series);
+    await page.waitForFunction(() => Array.from(document.querySelectorAll('#queue-chart svg circle.line-2 title'))
+      .some((t) => / 1$/.test(t.textContent)));
     const topic = page.locator('#topic-list tr', { hasText: cfg.topic });
     await topic.locator('input.publish-message').fill('to the topic');
     await topic.locator('button.publish').click();
     await topic.locator('.publish-result', { hasText: 'published' }).waitFor();
+  });
+
+  await run('event rule to a queue, an upload, its event in the live panel', async () => {
+    await page.click('#events-toggle');
+    await text('#events-status', 'following');
+    await page.click('nav button[data-view=buckets]');
+    await page.locator('#bucket-list a.bucket', { hasText: cfg.bucket }).click();
+    await text('#rule-list p', 'No event rules.');
+    await page.locator('#rule-target option', { hasText: 'queue ' + cfg.eventsQueue }).waitFor({ state: 'attached' });
+    const queueArn = await page.locator('#rule-target option', { hasText: 'queue ' + cfg.eventsQueue }).getAttribute('value');
+    await page.selectOption('#rule-target', queueArn);
+    await page.fill('#rule-prefix', 'events');
+    await page.click('#rule-add');
+    await text('#rule-status', 'Rule added.');
+    await text('#rule-table td', queueArn);
+    // a second rule, to a function, then removed
+    const fnArn = await page.locator('#rule-target option', { hasText: 'function ' + cfg.function }).getAttribute('value');
+    await page.selectOption('#rule-target', fnArn);
+    await page.fill('#rule-prefix', 'nothing/');
+    await page.click('#rule-add');
+    await text('#rule-table td', fnArn);
+    await page.locator('#rule-table tr', { hasText: fnArn }).locator('button.rule-remove').click();
+    await text('#rule-status', 'Rule removed.');
+    await page.locator('#rule-table td', { hasText: fnArn }).waitFor({ state: 'detached' });
+    await text('#rule-table td', 'prefix=events');
+    await page.setInputFiles('#upload-file', { name: 'events.csv', mimeType: 'text/csv', buffer: Buffer.from('a,b\n1,2\n') });
+    await page.click('#upload-button');
+    await text('#upload-status', 'uploaded events.csv');
+    const ev = page.locator('#events-table tr.event', { hasText: `${cfg.bucket}/events.csv` });
+    await ev.waitFor();
+    const cells = await ev.locator('td').allTextContents();
+    if (cells[1] !== 's3' || !cells[2].startsWith('ObjectCreated:')) throw new Error('event row: ' + JSON.stringify(cells));
+    await page.waitForFunction((k) => Array.from(document.querySelectorAll('#events-table tr.event'))
+      .some((r) => r.textContent.includes(k) && r.textContent.includes('queue delivered')), `${cfg.bucket}/events.csv`);
   });
 
   if (cfg.rds) {
@@ -210,6 +285,8 @@ try {
   }
 
   await run('delete an object', async () => {
+    await page.click('#events-toggle'); // closing the event panel ends its stream
+    if (await page.locator('#events-panel').isVisible()) throw new Error('the event panel did not close');
     page.once('dialog', (d) => d.accept());
     await page.click('nav button[data-view=buckets]');
     await page.locator('#bucket-list a.bucket', { hasText: cfg.bucket }).click();
