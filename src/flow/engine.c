@@ -185,6 +185,19 @@ static void task_done(void *ctx, int rc, fn_invoke_result *res, const err *e)
   free(ic);
 }
 
+/* Run r's Task ends now with a service's answer: result, or error and
+   cause (taken); its next step is queued. Call with s->qmu held. */
+static void task_answered_locked(flow_system *s, run *r, char *result, char *error, char *cause)
+{
+  r->has_result = true;
+  r->result_rc = 0;
+  r->fn_error = false;
+  r->result = result;
+  r->result_error = error;
+  r->result_cause = cause;
+  enqueue_locked(s, r->x, r->id, 0, false);
+}
+
 /* Starts the invocation of run r's Task (after its "task" record committed). */
 static void invoke_start(flow_system *s, run *r)
 {
@@ -214,13 +227,7 @@ static void invoke_start(flow_system *s, run *r)
                              k.plain ? NULL : eff, &error, &cause) != 0) {
       pthread_mutex_lock(&s->qmu);
       r->invoked = true;
-      r->has_result = true;
-      r->result_rc = 0;
-      r->fn_error = false;
-      r->result = NULL;
-      r->result_error = error;
-      r->result_cause = cause;
-      enqueue_locked(s, r->x, r->id, 0, false);
+      task_answered_locked(s, r, NULL, error, cause);
       pthread_mutex_unlock(&s->qmu);
       return;
     }
@@ -231,15 +238,8 @@ static void invoke_start(flow_system *s, run *r)
     int arc = flow__activity_offer(s, r, res, &error, &cause);
     pthread_mutex_lock(&s->qmu);
     r->invoked = true;
-    if (arc != 0) {
-      r->has_result = true;
-      r->result_rc = 0;
-      r->fn_error = false;
-      r->result = NULL;
-      r->result_error = error;
-      r->result_cause = cause;
-      enqueue_locked(s, r->x, r->id, 0, false);
-    }
+    if (arc != 0)
+      task_answered_locked(s, r, NULL, error, cause);
     pthread_mutex_unlock(&s->qmu);
     return;
   } else if (!k.plain && !k.lambda) {
@@ -260,13 +260,7 @@ static void invoke_start(flow_system *s, run *r)
       r->invoked = true;
       free(result);
     } else {
-      r->has_result = true;
-      r->result_rc = 0;
-      r->fn_error = false;
-      r->result = result;
-      r->result_error = error;
-      r->result_cause = cause;
-      enqueue_locked(s, r->x, r->id, 0, false);
+      task_answered_locked(s, r, result, error, cause);
     }
     pthread_mutex_unlock(&s->qmu);
     return;
