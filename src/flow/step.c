@@ -68,6 +68,12 @@ static json_t *info_of(stepper *st)
 
 void flow__emit(stepper *st, touch *t, const char *type, const char *key, json_t *details)
 {
+  if (t != NULL && json_is_true(json_object_get(t->rec, "quiet"))) {
+    /* a distributed Map's iterations keep no events in the execution's
+       history (on AWS they are child executions of their own) */
+    json_decref(details);
+    return;
+  }
   uint64_t id = st->x->next_event++;
   json_t *ev = json_pack("{s:f, s:s, s:I, s:I}", "timestamp", flow__now_epoch(), "type", type,
                          "id", (json_int_t)id, "previousEventId",
@@ -244,6 +250,7 @@ static void child_end(stepper *st, touch *t, json_t *output, const char *error,
   touch *pt = flow__touch_of(st, pr);
   json_t *ch = json_object_get(pt->rec, "children");
   bool is_map = json_is_true(json_object_get(ch, "map"));
+  bool dist = json_is_true(json_object_get(ch, "dist"));
   if (ch == NULL || pt->rec == NULL) {
     json_decref(rec);
     return;
@@ -251,7 +258,7 @@ static void child_end(stepper *st, touch *t, json_t *output, const char *error,
   const char *pstate = flow__rec_str(pt->rec, "state");
   if (output != NULL) {
     slot_put(st, pt->id, 'r', slot, output);
-    if (is_map)
+    if (is_map && !dist)
       flow__emit(st, pt, "MapIterationSucceeded", "mapIterationSucceededEventDetails",
            json_pack("{s:s, s:i}", "name", pstate, "index", (int)slot));
   } else if (json_object_get(ch, "tolerate") != NULL) {
@@ -267,14 +274,14 @@ static void child_end(stepper *st, touch *t, json_t *output, const char *error,
                           json_pack("{s:s, s:s}", "Error", "States.ExceedToleratedFailureThreshold",
                                     "Cause", "The specified tolerated failure threshold was "
                                     "exceeded"));
-    if (is_map)
+    if (is_map && !dist)
       flow__emit(st, pt, "MapIterationFailed", "mapIterationFailedEventDetails",
            json_pack("{s:s, s:i}", "name", pstate, "index", (int)slot));
   } else {
     if (json_object_get(ch, "failed") == NULL)
       json_object_set_new(ch, "failed", json_pack("{s:s, s:s}", "Error", error ? error : "",
                                                   "Cause", cause ? cause : ""));
-    if (is_map)
+    if (is_map && !dist)
       flow__emit(st, pt, "MapIterationFailed", "mapIterationFailedEventDetails",
            json_pack("{s:s, s:i}", "name", pstate, "index", (int)slot));
   }
@@ -306,8 +313,9 @@ static void child_end(stepper *st, touch *t, json_t *output, const char *error,
     json_object_del(c, "vars"); /* an iteration's variables are its own */
     json_object_del(c, "ql");
     flow__touch_new(st, cid, c);
-    flow__emit(st, pt, "MapIterationStarted", "mapIterationStartedEventDetails",
-         json_pack("{s:s, s:i}", "name", pstate, "index", (int)next));
+    if (!dist)
+      flow__emit(st, pt, "MapIterationStarted", "mapIterationStartedEventDetails",
+                 json_pack("{s:s, s:i}", "name", pstate, "index", (int)next));
     flow__effect_add(st, EF_READY, cid, 0);
     free(cid);
     json_object_set_new(ch, "next", json_integer((json_int_t)next + 1));
@@ -876,6 +884,8 @@ static enum outcome spawn(stepper *st, touch *t, json_t *state, json_t *ctx, jso
     json_t *tp = json_object_get(state, "ToleratedFailurePercentage");
     const char *mode = flow__rec_str(json_object_get(json_object_get(state, "ItemProcessor"),
                                                "ProcessorConfig"), "Mode");
+    if (mode != NULL && strcmp(mode, "DISTRIBUTED") == 0)
+      json_object_set_new(ch, "dist", json_true());
     if (tc != NULL || tp != NULL || (mode != NULL && strcmp(mode, "DISTRIBUTED") == 0)) {
       json_int_t tol = tc != NULL ? json_integer_value(tc) : (json_int_t)n;
       if (tp != NULL) {
@@ -901,8 +911,12 @@ static enum outcome spawn(stepper *st, touch *t, json_t *state, json_t *ctx, jso
                           json_array_get(inputs, i), "parent", t->id, "slot", (json_int_t)i,
                           "retries", "prev", json_integer_value(json_object_get(t->rec, "prev")),
                           "entered", (json_int_t)time_now_ms());
+    /* runs inside a distributed Map's iterations keep no history */
+    if (json_is_true(json_object_get(ch, "dist")) ||
+        json_is_true(json_object_get(t->rec, "quiet")))
+      json_object_set_new(c, "quiet", json_true());
     flow__touch_new(st, cid, c);
-    if (is_map)
+    if (is_map && !json_is_true(json_object_get(ch, "dist")))
       flow__emit(st, t, "MapIterationStarted", "mapIterationStartedEventDetails",
            json_pack("{s:s, s:i}", "name", sname, "index", (int)i));
     flow__effect_add(st, EF_READY, cid, 0);
