@@ -188,26 +188,7 @@ static bool string_at(jl *j, const char **out, size_t *len)
     } else if (cp == 0) {
       return fail(j, "\\u0000 is not allowed in a string"), false;
     }
-    char *o = j->scratch + n;
-    if (cp < 0x80) {
-      o[0] = (char)cp;
-      n += 1;
-    } else if (cp < 0x800) {
-      o[0] = (char)(0xC0 | (cp >> 6));
-      o[1] = (char)(0x80 | (cp & 0x3F));
-      n += 2;
-    } else if (cp < 0x10000) {
-      o[0] = (char)(0xE0 | (cp >> 12));
-      o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-      o[2] = (char)(0x80 | (cp & 0x3F));
-      n += 3;
-    } else {
-      o[0] = (char)(0xF0 | (cp >> 18));
-      o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-      o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-      o[3] = (char)(0x80 | (cp & 0x3F));
-      n += 4;
-    }
+    n += utf8_encode(j->scratch + n, (uint32_t)cp);
   }
   return fail(j, "an unterminated string"), false;
 }

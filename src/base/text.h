@@ -30,6 +30,9 @@ char *percent_decode(arena *a, const char *s, size_t n, size_t *outlen);
 
 /* True when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates). */
 bool utf8_valid(const char *s, size_t n);
+/* Writes the UTF-8 of code point cp (at most U+10FFFF) into out; returns
+ * its length, 1 to 4. */
+size_t utf8_encode(char out[4], uint32_t cp);
 /* Characters (code points) of valid UTF-8 s: the lengths S3 counts. */
 size_t utf8_chars(const char *s);
 

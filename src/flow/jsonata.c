@@ -137,27 +137,7 @@ static bool name_char(unsigned char ch)
 static void utf8_put(buf *b, unsigned cp)
 {
   char o[4];
-  size_t n;
-  if (cp < 0x80) {
-    o[0] = (char)cp;
-    n = 1;
-  } else if (cp < 0x800) {
-    o[0] = (char)(0xC0 | (cp >> 6));
-    o[1] = (char)(0x80 | (cp & 0x3F));
-    n = 2;
-  } else if (cp < 0x10000) {
-    o[0] = (char)(0xE0 | (cp >> 12));
-    o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[2] = (char)(0x80 | (cp & 0x3F));
-    n = 3;
-  } else {
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    n = 4;
-  }
-  buf_append(b, o, n);
+  buf_append(b, o, utf8_encode(o, cp));
 }
 
 static const char *const ops[] = {"..", ":=", "!=", "<=", ">=", "~>", "**", ".", "[", "]",

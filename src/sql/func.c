@@ -20,6 +20,7 @@
 #include "exec.h"
 
 #include "base/mem.h"
+#include "base/text.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -714,28 +715,9 @@ static bool f_chr(fn_ctx *c, const bexpr *call, const value *a, value *o)
   (void)call;
   int64_t cp = a[0].i;
   char b[4];
-  size_t n;
   if (cp < 0 || cp > 0x10FFFF)
     return rt_fail(c, "not a valid Unicode code point%s", "");
-  if (cp < 0x80) {
-    b[0] = (char)cp;
-    n = 1;
-  } else if (cp < 0x800) {
-    b[0] = (char)(0xC0 | (cp >> 6));
-    b[1] = (char)(0x80 | (cp & 0x3F));
-    n = 2;
-  } else if (cp < 0x10000) {
-    b[0] = (char)(0xE0 | (cp >> 12));
-    b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    b[2] = (char)(0x80 | (cp & 0x3F));
-    n = 3;
-  } else {
-    b[0] = (char)(0xF0 | (cp >> 18));
-    b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    b[3] = (char)(0x80 | (cp & 0x3F));
-    n = 4;
-  }
+  size_t n = utf8_encode(b, (uint32_t)cp);
   if (!out_copy(c, "chr", b, n, &o->s))
     return false;
   return true;

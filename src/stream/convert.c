@@ -796,30 +796,6 @@ static unsigned hex4(const char *p)
   return v;
 }
 
-static size_t put_utf8(char *o, unsigned cp)
-{
-  if (cp < 0x80) {
-    o[0] = (char)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    o[0] = (char)(0xc0 | (cp >> 6));
-    o[1] = (char)(0x80 | (cp & 0x3f));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    o[0] = (char)(0xe0 | (cp >> 12));
-    o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    o[2] = (char)(0x80 | (cp & 0x3f));
-    return 3;
-  }
-  o[0] = (char)(0xf0 | (cp >> 18));
-  o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-  o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-  o[3] = (char)(0x80 | (cp & 0x3f));
-  return 4;
-}
-
 /* Unescapes a checked string's content into h; false on a lone surrogate. */
 static bool unescape(str_ref in, strheap *h, str_ref *out)
 {
@@ -862,7 +838,7 @@ static bool unescape(str_ref in, strheap *h, str_ref *out)
       } else if (cp >= 0xdc00 && cp < 0xe000) {
         return false;
       }
-      n += put_utf8(o + n, cp);
+      n += utf8_encode(o + n, cp);
       break;
     }
     default:

@@ -322,6 +322,17 @@ static void test_utf8(void **state)
   assert_true(utf8_valid("plain", 5));
   assert_true(utf8_valid("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9)); /* é € 😀 */
   assert_false(utf8_valid("\xc0\xaf", 2));                            /* overlong '/' */
+  /* utf8_encode: each width, and what it writes is valid UTF-8 */
+  char u[4];
+  assert_int_equal(utf8_encode(u, 'A'), 1);
+  assert_memory_equal(u, "A", 1);
+  assert_int_equal(utf8_encode(u, 0xE9), 2);
+  assert_memory_equal(u, "\xc3\xa9", 2);
+  assert_int_equal(utf8_encode(u, 0x20AC), 3);
+  assert_memory_equal(u, "\xe2\x82\xac", 3);
+  assert_int_equal(utf8_encode(u, 0x1F600), 4);
+  assert_memory_equal(u, "\xf0\x9f\x98\x80", 4);
+  assert_true(utf8_valid(u, utf8_encode(u, 0x10FFFF)));
   assert_true(utf8_valid("abcdefghijklmnop\xc3\xa9xyz", 21));          /* after a long ASCII run */
   assert_false(utf8_valid("abcdefghijklmnop\xc0\xafxyz", 21));
   assert_false(utf8_valid("abcdefghijklmno\xe2\x82", 17));             /* cut short at the end */
