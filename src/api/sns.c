@@ -40,11 +40,11 @@
 #define SNS_NS "http://sns.amazonaws.com/doc/2010-03-31/"
 #define SNS_BODY_MAX (4u << 20)
 
-#define SNS_ERR_ACTION (-1301)
-#define SNS_ERR_EMPTY_BATCH (-1302)
-#define SNS_ERR_TOO_MANY (-1303)
-#define SNS_ERR_NOT_DISTINCT (-1304)
-#define SNS_ERR_BAD_ENTRY_ID (-1305)
+#define SNS_ERR_ACTION (-1251)
+#define SNS_ERR_EMPTY_BATCH (-1252)
+#define SNS_ERR_TOO_MANY (-1253)
+#define SNS_ERR_NOT_DISTINCT (-1254)
+#define SNS_ERR_BAD_ENTRY_ID (-1255)
 
 typedef struct sns {
   http_service svc;

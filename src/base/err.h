@@ -5,6 +5,14 @@
  * its own. A function that can fail returns 0 or one of these negative codes
  * and fills the `err *` it was given with one message (lower-case, no full
  * stop, subject in quotes).
+ *
+ * Codes from -1 down to -999 are this table's. A part that maps its own
+ * errors to a service's wire codes numbers them in its own range, so that no
+ * two parts' codes meet if one's code reaches another's mapping:
+ *   -1101.. queue     -1201.. api/sqs    -1251.. api/sns
+ *   -1301.. flow (jsonata -1330, api/states -1351)
+ *   -1390.. api/json_rpc and api/dynamodb   -1401.. stream   -1501.. kv
+ *   -1601.. api/rds (api/rds_data -1611)
  */
 #ifndef TARN_BASE_ERR_H
 #define TARN_BASE_ERR_H

@@ -24,17 +24,17 @@
 #include <stdint.h>
 
 /* The part's error codes; api/dynamodb.c maps them to DynamoDB's types. */
-#define KV_ERR_VALIDATION (-1301)     /* ValidationException */
-#define KV_ERR_NO_TABLE (-1302)       /* ResourceNotFoundException */
-#define KV_ERR_IN_USE (-1303)         /* ResourceInUseException */
-#define KV_ERR_CONDITION (-1304)      /* ConditionalCheckFailedException */
-#define KV_ERR_TX_CANCELED (-1305)    /* TransactionCanceledException */
-#define KV_ERR_IDEMPOTENT (-1306)     /* IdempotentParameterMismatchException */
-#define KV_ERR_LIMIT (-1307)          /* LimitExceededException */
-#define KV_ERR_SERIALIZATION (-1308)  /* SerializationException */
-#define KV_ERR_NO_STREAM (-1309)      /* ResourceNotFoundException (streams) */
-#define KV_ERR_TRIMMED (-1310)        /* TrimmedDataAccessException / ExpiredIteratorException */
-#define KV_ERR_DUPLICATE (-1311)      /* DuplicateItemException (PartiQL INSERT) */
+#define KV_ERR_VALIDATION (-1501)     /* ValidationException */
+#define KV_ERR_NO_TABLE (-1502)       /* ResourceNotFoundException */
+#define KV_ERR_IN_USE (-1503)         /* ResourceInUseException */
+#define KV_ERR_CONDITION (-1504)      /* ConditionalCheckFailedException */
+#define KV_ERR_TX_CANCELED (-1505)    /* TransactionCanceledException */
+#define KV_ERR_IDEMPOTENT (-1506)     /* IdempotentParameterMismatchException */
+#define KV_ERR_LIMIT (-1507)          /* LimitExceededException */
+#define KV_ERR_SERIALIZATION (-1508)  /* SerializationException */
+#define KV_ERR_NO_STREAM (-1509)      /* ResourceNotFoundException (streams) */
+#define KV_ERR_TRIMMED (-1510)        /* TrimmedDataAccessException / ExpiredIteratorException */
+#define KV_ERR_DUPLICATE (-1511)      /* DuplicateItemException (PartiQL INSERT) */
 
 typedef struct kv kv;
 

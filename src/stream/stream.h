@@ -55,14 +55,14 @@ typedef struct fn_system fn_system;
 #define STREAM_MAX_BUFFERED (8u << 20)
 
 /* Errors of this part, beyond base/err.h (the API maps them to AWS names). */
-#define STREAM_ERR_NOT_FOUND (-1301)        /* ResourceNotFoundException */
-#define STREAM_ERR_IN_USE (-1302)           /* ResourceInUseException */
-#define STREAM_ERR_INVALID (-1303)          /* InvalidArgumentException */
-#define STREAM_ERR_LIMIT (-1304)            /* LimitExceededException */
-#define STREAM_ERR_EXPIRED_ITERATOR (-1305) /* ExpiredIteratorException */
-#define STREAM_ERR_BUSY (-1306)             /* ServiceUnavailableException */
-#define STREAM_ERR_VERSION (-1307)          /* ConcurrentModificationException */
-#define STREAM_ERR_VALIDATION (-1308)       /* ValidationException */
+#define STREAM_ERR_NOT_FOUND (-1401)        /* ResourceNotFoundException */
+#define STREAM_ERR_IN_USE (-1402)           /* ResourceInUseException */
+#define STREAM_ERR_INVALID (-1403)          /* InvalidArgumentException */
+#define STREAM_ERR_LIMIT (-1404)            /* LimitExceededException */
+#define STREAM_ERR_EXPIRED_ITERATOR (-1405) /* ExpiredIteratorException */
+#define STREAM_ERR_BUSY (-1406)             /* ServiceUnavailableException */
+#define STREAM_ERR_VERSION (-1407)          /* ConcurrentModificationException */
+#define STREAM_ERR_VALIDATION (-1408)       /* ValidationException */
 
 /* A catalog table's columns, for Firehose's record format conversion
  * (SchemaConfiguration): sets *columns to a new JSON array of {"Name",
