@@ -413,7 +413,8 @@ static int op_batch_update_partition(void *ctx, http_req *r, json_t *in, json_t 
   const char *table;
   json_t *entries;
   json_t *errors;
-  if (need_table(in, &db, &table, e) != 0 || need_values(in, "Entries", "entries", &entries, e) != 0 ||
+  if (need_table(in, &db, &table, e) != 0 ||
+      need_values(in, "Entries", "entries", &entries, e) != 0 ||
       catalog_partition_batch_update(CAT(ctx), db, table, entries, &errors, e) != 0)
     return e->code;
   *out = json_pack("{s:o}", "Errors", errors);

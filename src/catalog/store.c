@@ -538,7 +538,9 @@ static int token_parse(const char *token, unsigned char *out, size_t cap, size_t
   return 0;
 }
 
-/* A filter on one record; NULL accepts all. */
+/* A filter on one record; NULL accepts all. It is called twice: first
+ * with doc NULL, on the key alone (false skips the record unparsed; true
+ * when the key cannot tell), then with the parsed document. */
 typedef bool (*scan_filter)(const void *ctx, const json_t *doc, const MDB_val *k);
 
 /* Appends up to max documents of dbi whose keys start with prefix, from
@@ -580,6 +582,8 @@ static int scan(MDB_env *env, MDB_dbi dbi, const void *prefix, size_t plen, size
       *next = token_of(last + plen, lastn - plen);
       break;
     }
+    if (filter != NULL && !filter(fctx, NULL, &k))
+      continue;
     json_error_t je;
     json_t *doc = v.mv_size >= skip
                       ? json_loadb((const char *)v.mv_data + skip, v.mv_size - skip, 0, &je)
@@ -718,7 +722,8 @@ int catalog_table_get(catalog *c, const char *database, const char *name, json_t
 static bool table_filter(const void *ctx, const json_t *doc, const MDB_val *k)
 {
   (void)k;
-  return catalog__pattern_match(ctx, json_string_value(json_object_get(doc, "Name")));
+  return doc == NULL ||
+         catalog__pattern_match(ctx, json_string_value(json_object_get(doc, "Name")));
 }
 
 int catalog_table_list(catalog *c, const char *database, const char *pattern, const char *token,
@@ -1185,8 +1190,8 @@ static unsigned segment_of(const MDB_val *k, unsigned total)
 static bool part_filter(const void *ctx, const json_t *doc, const MDB_val *k)
 {
   const part_query *q = ctx;
-  if (q->total > 1 && segment_of(k, q->total) != q->segment)
-    return false;
+  if (doc == NULL)
+    return q->total <= 1 || segment_of(k, q->total) == q->segment;
   return q->x == NULL || catalog_expr_match(q->x, json_object_get(doc, "Values"));
 }
 

@@ -201,7 +201,7 @@ def test_trino_partitions_added_in_batches_and_listed_in_segments(glue, glue_raw
     assert [p["Values"] for p in again] == [p["Values"] for p in segments[0]]
 
     # a predicate pushed down as Trino's GlueExpressionUtil writes it, with segments
-    expr = "((dt >= '2024-01-10' AND dt <= '2024-01-20')) AND ((region IN ('eu', 'żółw')))"
+    expr = "((dt >= '2024-01-10' AND dt <= '2024-01-20')) AND ((region in ('eu', 'żółw')))"
     got = [p["Values"] for s in range(3) for p in all_pages(
         glue.get_partitions, "Partitions", DatabaseName="segs", TableName="t", Expression=expr,
         Segment={"SegmentNumber": s, "TotalSegments": 3}, ExcludeColumnSchema=True)]
