@@ -23,7 +23,6 @@ Replayed clients (their request shapes, not their code):
 The reader: hyparquet (tests/e2e/lake/read.mjs, node) fetches the footer by
 suffix ranges (bytes=-8, then the footer) and the column chunks by ranges.
 """
-import base64
 import datetime
 import json
 import os
@@ -371,6 +370,37 @@ def test_trino_schema_evolution_and_statistics(glue):
         DatabaseName="evo", TableName="t", ColumnNames=["order_id"])["ColumnStatisticsList"] == []
 
 
+def test_statistics_and_versions_survive_kill9(tarn_factory):
+    srv = tarn_factory()
+    glue = srv.service_client("glue")
+    loc = "s3://lake/crash/"
+    glue.create_database(DatabaseInput={"Name": "crash"})
+    glue.create_table(DatabaseName="crash", TableInput=table_input("t", loc))
+    glue.batch_create_partition(DatabaseName="crash", TableName="t", PartitionInputList=[
+        partition_input(loc, "2024-01-01", "eu", 1)])
+    long_stats = stats("order_id", "bigint", "LONG", {"MinimumValue": 1, "MaximumValue": 9,
+                                                      "NumberOfNulls": 0,
+                                                      "NumberOfDistinctValues": 9})
+    glue.update_column_statistics_for_table(DatabaseName="crash", TableName="t",
+                                            ColumnStatisticsList=[long_stats])
+    glue.update_column_statistics_for_partition(DatabaseName="crash", TableName="t",
+                                                PartitionValues=["2024-01-01", "eu"],
+                                                ColumnStatisticsList=[long_stats])
+    version = glue.get_table(DatabaseName="crash", Name="t")["Table"]["VersionId"]
+    glue.update_table(DatabaseName="crash", TableInput=table_input("t", loc), VersionId=version)
+    srv.kill9()
+    srv.start()
+    glue = srv.service_client("glue")
+    assert glue.get_column_statistics_for_table(
+        DatabaseName="crash", TableName="t",
+        ColumnNames=["order_id"])["ColumnStatisticsList"] == [long_stats]
+    assert glue.get_column_statistics_for_partition(
+        DatabaseName="crash", TableName="t", PartitionValues=["2024-01-01", "eu"],
+        ColumnNames=["order_id"])["ColumnStatisticsList"] == [long_stats]
+    assert code_of(glue.update_table, DatabaseName="crash", TableInput=table_input("t", loc),
+                   VersionId=version) == "ConcurrentModificationException"
+
+
 # ---- Iceberg's GlueCatalog ---------------------------------------------------
 
 def iceberg_input(name, metadata, previous=None, columns=None):
@@ -569,3 +599,65 @@ def test_parquet_written_by_tarn_read_by_another_reader(tarn, s3, glue, bucket):
     want = [(i, code, amt, micros(ts) if ts else None, note, ok, region)
             for i, code, amt, ts, note, ok, region in ROWS]
     assert sorted(got, key=lambda r: r[0]) == want
+
+
+FIREHOSE_RECORDS = [
+    {"order_id": 1, "code": "000042", "amount": "1234.50", "placed": "2024-01-01T10:00:00.25Z",
+     "lines": [{"sku": "żółw-1", "qty": 2, "price": "9.99"}, {"sku": "b", "qty": None,
+                                                               "price": "0.01"}],
+     "attrs": {"gift": 1, "東京": 2}, "note": "ok"},
+    {"order_id": 2, "code": "7", "amount": None, "placed": None, "lines": [], "attrs": {},
+     "note": None},
+]
+
+
+def test_firehose_parquet_in_a_glue_partition_read_by_another_reader(tarn, s3, glue, bucket):
+    """The write path of streaming ingest: Firehose converts JSON to Parquet by
+    the Glue table's columns (nested ones too); the partition is registered as
+    an engine's partition sync would, and read back by hyparquet."""
+    from test_events import wait_for
+    fh = tarn.service_client("firehose", parameter_validation=False)
+    loc = "s3://%s/lake/stream/" % bucket
+    glue.create_database(DatabaseInput={"Name": "stream"})
+    glue.create_table(DatabaseName="stream", TableInput=table_input("orders", loc))
+    prefix = "lake/stream/dt=2024-01-01/region=eu/"
+    fh.create_delivery_stream(
+        DeliveryStreamName="lake-orders", DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::000000000000:role/firehose",
+            "BucketARN": "arn:aws:s3:::" + bucket, "Prefix": prefix,
+            "ErrorOutputPrefix": "lake/errors/",
+            "BufferingHints": {"SizeInMBs": 64, "IntervalInSeconds": 1},
+            "DataFormatConversionConfiguration": {
+                "Enabled": True,
+                "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
+                "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {
+                    "Compression": "SNAPPY"}}},
+                "SchemaConfiguration": {"DatabaseName": "stream", "TableName": "orders",
+                                        "RoleARN": "arn:aws:iam::000000000000:role/firehose",
+                                        "Region": "us-east-1"}}})
+    r = fh.put_record_batch(DeliveryStreamName="lake-orders", Records=[
+        {"Data": json.dumps(x).encode()} for x in FIREHOSE_RECORDS])
+    assert r["FailedPutCount"] == 0
+    keys = wait_for(lambda: tarnlib.list_all_keys(s3, bucket, Prefix=prefix), timeout=180)
+    assert tarnlib.list_all_keys(s3, bucket, Prefix="lake/errors/") == []
+    glue.batch_create_partition(DatabaseName="stream", TableName="orders", PartitionInputList=[
+        partition_input(loc, "2024-01-01", "eu", len(FIREHOSE_RECORDS))])
+    p = glue.get_partitions(DatabaseName="stream", TableName="orders",
+                            Expression="(dt = '2024-01-01')")["Partitions"]
+    assert [x["StorageDescriptor"]["Location"] for x in p] == [loc + prefix[len("lake/stream/"):].rstrip("/")]
+
+    files = read_with_hyparquet(tarn, bucket, keys)
+    rows = sorted((row for f in files for row in f["rows"]), key=lambda r: int(r["order_id"]))
+    schema = {c["name"]: c for c in files[0]["schema"]}
+    assert schema["attrs"]["converted"] in ("MAP", "MAP_KEY_VALUE")
+    assert schema["lines"]["converted"] == "LIST"
+    first, second = rows
+    assert (first["code"], first["amount"], first["note"]) == ("000042", "1234.50", "ok")
+    assert int(first["placed"].split(":")[-1]) == micros("2024-01-01 10:00:00.250000")
+    assert [(x["sku"], x["qty"], round(x["price"], 2)) for x in first["lines"]] == [
+        ("żółw-1", 2, 9.99), ("b", None, 0.01)]
+    assert first["attrs"] == {"gift": 1, "東京": 2}
+    assert (second["code"], second["amount"], second["placed"], second["note"]) == (
+        "7", None, None, None)
+    assert second["lines"] == [] and second["attrs"] in ({}, None)
