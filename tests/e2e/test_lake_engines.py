@@ -21,7 +21,10 @@ Replayed clients (their request shapes, not their code):
     the "default" database, GetUserDefinedFunctions at start, Spark's
     data-source table parameters (the schema split in parts).
 The reader: hyparquet (tests/e2e/lake/read.mjs, node) fetches the footer by
-suffix ranges (bytes=-8, then the footer) and the column chunks by ranges.
+suffix ranges (bytes=-8, then the footer) and the column chunks by ranges, of
+Parquet written two ways: by tarn's SQL (CREATE TABLE AS, partitioned) and by
+Firehose's record format conversion (nested columns typed by the Glue table).
+Statistics and table versions are also checked across kill -9.
 """
 import datetime
 import json
