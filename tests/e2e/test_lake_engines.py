@@ -211,6 +211,14 @@ def test_trino_partitions_added_in_batches_and_listed_in_segments(glue, glue_raw
     p = glue.get_partitions(DatabaseName="segs", TableName="t", Expression=expr,
                             ExcludeColumnSchema=True)["Partitions"][0]
     assert "Columns" not in p["StorageDescriptor"]
+    # the Hive client's expressions (Spark on EMR): lower-case operators, NOT IN
+    for expr, n in (("((dt = '2024-01-10') and (region = 'eu'))", 1),
+                    ("((dt = '2024-01-10') and region NOT IN ('us', 'żółw'))", 1),
+                    ("(dt between '2024-01-01' and '2024-01-03')", 9),
+                    ("((dt like '2024-02-%') or (dt = '2024-03-01'))", (28 + 1) * 3)):
+        got = all_pages(glue.get_partitions, "Partitions", DatabaseName="segs", TableName="t",
+                        Expression=expr)
+        assert len(got) == n, expr
 
     # bad segments: Glue's InvalidInputException, nothing listed
     for seg in ({"SegmentNumber": 4, "TotalSegments": 4},
