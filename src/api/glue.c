@@ -8,8 +8,8 @@
  * UpdatePartition, BatchUpdatePartition, DeletePartition,
  * BatchDeletePartition; column statistics: GetColumnStatisticsForTable,
  * UpdateColumnStatisticsForTable, DeleteColumnStatisticsForTable and the
- * same ForPartition; GetUserDefinedFunctions / GetUserDefinedFunction (the
- * catalog keeps no functions: an empty list, EntityNotFoundException);
+ * same ForPartition; Create/Update/Delete/GetUserDefinedFunction and
+ * GetUserDefinedFunctions;
  * crawlers (catalog/crawler.h):
  * CreateCrawler, GetCrawler, GetCrawlers, ListCrawlers, UpdateCrawler,
  * DeleteCrawler, StartCrawler, StopCrawler, GetCrawlerMetrics.
@@ -542,29 +542,42 @@ static int op_delete_stats_partition(void *ctx, http_req *r, json_t *in, json_t 
 }
 
 /* ---- user-defined functions ----
- * Engines list them when they start or resolve a name (Spark's Hive client,
- * Trino's function namespace); tarn's catalog keeps none. */
+ * Spark's Hive client lists them when it resolves a name; Trino keeps its
+ * SQL routines as functions named trino__NAME__SIGNATURE. */
 
-static int op_get_functions(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+static int op_create_function(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
 {
-  long limit;
-  const char *token;
-  const char *pattern;
-  if (catalog_id(in, e) != 0 || need(in, "Pattern", "pattern", &pattern, e) != 0 ||
-      page_args(in, 100, &limit, &token, e) != 0)
+  const char *db;
+  json_t *input;
+  if (need_db(in, &db, e) != 0 ||
+      need_values(in, "FunctionInput", "functionInput", &input, e) != 0 ||
+      catalog_function_create(CAT(ctx), db, input, e) != 0)
     return e->code;
-  if (strlen(pattern) == 0 || strlen(pattern) > CATALOG_MAX_NAME)
-    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at 'pattern' "
-                   "failed to satisfy constraint: Member must have length between 1 and %d",
-                   CATALOG_MAX_NAME);
-  const char *db = json_rpc_str(in, "DatabaseName");
-  if (db != NULL) {
-    json_t *d;
-    if (catalog_database_get(CAT(ctx), db, &d, e) != 0)
-      return e->code;
-    json_decref(d);
-  }
-  *out = json_pack("{s:[]}", "UserDefinedFunctions");
+  *out = json_object();
+  return 0;
+}
+
+static int op_update_function(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *name;
+  json_t *input;
+  if (need_db(in, &db, e) != 0 || need(in, "FunctionName", "functionName", &name, e) != 0 ||
+      need_values(in, "FunctionInput", "functionInput", &input, e) != 0 ||
+      catalog_function_update(CAT(ctx), db, name, input, e) != 0)
+    return e->code;
+  *out = json_object();
+  return 0;
+}
+
+static int op_delete_function(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *name;
+  if (need_db(in, &db, e) != 0 || need(in, "FunctionName", "functionName", &name, e) != 0 ||
+      catalog_function_delete(CAT(ctx), db, name, e) != 0)
+    return e->code;
+  *out = json_object();
   return 0;
 }
 
@@ -572,12 +585,33 @@ static int op_get_function(void *ctx, http_req *r, json_t *in, json_t **out, err
 {
   const char *db;
   const char *name;
-  json_t *d;
+  json_t *f;
   if (need_db(in, &db, e) != 0 || need(in, "FunctionName", "functionName", &name, e) != 0 ||
-      catalog_database_get(CAT(ctx), db, &d, e) != 0)
+      catalog_function_get(CAT(ctx), db, name, &f, e) != 0)
     return e->code;
-  json_decref(d);
-  return err_set(e, ERR_ENTITY_NOT_FOUND, "Function %s not found.", name);
+  *out = json_pack("{s:o}", "UserDefinedFunction", f);
+  return 0;
+}
+
+static int op_get_functions(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  long limit;
+  const char *token;
+  const char *pattern;
+  json_t *list;
+  char *next;
+  if (catalog_id(in, e) != 0 || need(in, "Pattern", "pattern", &pattern, e) != 0 ||
+      page_args(in, CATALOG_MAX_PAGE_FUNCTIONS, &limit, &token, e) != 0)
+    return e->code;
+  if (strlen(pattern) == 0 || strlen(pattern) > CATALOG_MAX_NAME)
+    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at 'pattern' "
+                   "failed to satisfy constraint: Member must have length between 1 and %d",
+                   CATALOG_MAX_NAME);
+  if (catalog_function_list(CAT(ctx), json_rpc_str(in, "DatabaseName"), pattern, token,
+                            (size_t)limit, &list, &next, e) != 0)
+    return e->code;
+  *out = page("UserDefinedFunctions", list, next);
+  return 0;
 }
 
 /* ---- crawlers ---- */
@@ -723,8 +757,11 @@ static const json_rpc_op ops[] = {
     {"GetColumnStatisticsForPartition", op_get_stats_partition},
     {"UpdateColumnStatisticsForPartition", op_update_stats_partition},
     {"DeleteColumnStatisticsForPartition", op_delete_stats_partition},
-    {"GetUserDefinedFunctions", op_get_functions},
+    {"CreateUserDefinedFunction", op_create_function},
+    {"UpdateUserDefinedFunction", op_update_function},
+    {"DeleteUserDefinedFunction", op_delete_function},
     {"GetUserDefinedFunction", op_get_function},
+    {"GetUserDefinedFunctions", op_get_functions},
     {"CreateCrawler", op_create_crawler},
     {"UpdateCrawler", op_update_crawler},
     {"GetCrawler", op_get_crawler},

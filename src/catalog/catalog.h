@@ -247,6 +247,30 @@ int catalog_column_stats_get(catalog *c, const char *database, const char *table
 int catalog_column_stats_delete(catalog *c, const char *database, const char *table,
                                 const json_t *values, const char *column, err *e);
 
+/* ---- user-defined functions ----
+ * Glue's UserDefinedFunction documents {FunctionName, DatabaseName,
+ * ClassName, OwnerName, OwnerType, CreateTime, ResourceUris[{ResourceType,
+ * Uri}], CatalogId}, per database, from a UserDefinedFunctionInput
+ * {FunctionName, ClassName, OwnerName, OwnerType (USER, ROLE, GROUP),
+ * ResourceUris (at most 1000 of {ResourceType (JAR, FILE, ARCHIVE), Uri})}.
+ * Function names are kept exactly (case-sensitive); a database's functions
+ * go with it. ERR_ENTITY_NOT_FOUND for a missing database or function. */
+#define CATALOG_MAX_FUNCTIONS 100000    /* in the catalog (tarn's) */
+#define CATALOG_MAX_PAGE_FUNCTIONS 100
+
+int catalog_function_create(catalog *c, const char *database, const json_t *input, err *e);
+int catalog_function_get(catalog *c, const char *database, const char *name, json_t **out,
+                         err *e);
+/* Replaces function name with input; input's FunctionName may name it anew
+ * (ERR_ALREADY_EXISTS when taken). CreateTime stays. */
+int catalog_function_update(catalog *c, const char *database, const char *name,
+                            const json_t *input, err *e);
+int catalog_function_delete(catalog *c, const char *database, const char *name, err *e);
+/* One page of functions in (database, name) order: database's, or every
+ * database's when NULL; pattern (NULL or "": all) as catalog_table_list's. */
+int catalog_function_list(catalog *c, const char *database, const char *pattern,
+                          const char *token, size_t max, json_t **out, char **next, err *e);
+
 /* ---- partition predicates (expr.c) ----
  * The Expression of GetPartitions, as Glue and Athena accept it: comparisons
  * of a partition key with a literal (=, <>, !=, <, >, <=, >=), IN (...),

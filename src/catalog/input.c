@@ -194,6 +194,22 @@ static const member COLUMN_STATS[] = {
     {"StatisticsData", K_OBJ, 0, true, ST_DATA},
     END};
 
+/* UserDefinedFunctionInput. */
+#define FUNCTION_MAX_URIS 1000
+
+static const member RESOURCE_URI[] = {
+    {"ResourceType", K_NAME, 16, false, NULL},
+    {"Uri", K_NAME, 1024, false, NULL},
+    END};
+
+static const member FUNCTION[] = {
+    {"FunctionName", K_NAME, CATALOG_MAX_NAME, true, NULL},
+    {"ClassName", K_NAME, CATALOG_MAX_NAME, false, NULL},
+    {"OwnerName", K_NAME, CATALOG_MAX_NAME, false, NULL},
+    {"OwnerType", K_NAME, 16, false, NULL},
+    {"ResourceUris", K_OBJLIST, 0, false, RESOURCE_URI},
+    END};
+
 /* "storageDescriptor" from "StorageDescriptor", appended to path. */
 static void path_push(char *path, size_t cap, const char *name)
 {
@@ -418,10 +434,51 @@ static int stats_type(json_t *doc, const char *where, json_t **out, err *e)
                  where);
 }
 
+static bool one_of(const char *v, const char *const *set)
+{
+  for (; *set != NULL; set++)
+    if (strcmp(v, *set) == 0)
+      return true;
+  return false;
+}
+
+/* A function's OwnerType and ResourceTypes are Glue's enums; at most
+ * FUNCTION_MAX_URIS resource URIs. */
+static int function_enums(json_t *doc, const char *where, json_t **out, err *e)
+{
+  static const char *const owners[] = {"USER", "ROLE", "GROUP", NULL};
+  static const char *const kinds[] = {"JAR", "FILE", "ARCHIVE", NULL};
+  const char *owner = json_string_value(json_object_get(doc, "OwnerType"));
+  json_t *uris = json_object_get(doc, "ResourceUris");
+  int rc = 0;
+  if (owner != NULL && !one_of(owner, owners))
+    rc = err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value '%s' at "
+                 "'%s.ownerType' failed to satisfy constraint: Member must satisfy enum value "
+                 "set: [USER, ROLE, GROUP]", owner, where);
+  else if (json_array_size(uris) > FUNCTION_MAX_URIS)
+    rc = err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at "
+                 "'%s.resourceUris' failed to satisfy constraint: Member must have length "
+                 "less than or equal to %d", where, FUNCTION_MAX_URIS);
+  size_t i;
+  json_t *u;
+  json_array_foreach(uris, i, u)
+  {
+    const char *type = json_string_value(json_object_get(u, "ResourceType"));
+    if (rc == 0 && type != NULL && !one_of(type, kinds))
+      rc = err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value '%s' at "
+                   "'%s.resourceUris.%zu.member.resourceType' failed to satisfy constraint: "
+                   "Member must satisfy enum value set: [JAR, FILE, ARCHIVE]", type, where,
+                   i + 1);
+  }
+  if (rc != 0)
+    *out = (json_decref(doc), NULL);
+  return rc;
+}
+
 int catalog__input(enum catalog_shape shape, const json_t *input, const char *where,
                    json_t **out, err *e)
 {
-  static const member *const shapes[] = {DATABASE, TABLE, PARTITION, COLUMN_STATS};
+  static const member *const shapes[] = {DATABASE, TABLE, PARTITION, COLUMN_STATS, FUNCTION};
   *out = NULL;
   char path[512];
   snprintf(path, sizeof path, "%s", where);
@@ -432,6 +489,8 @@ int catalog__input(enum catalog_shape shape, const json_t *input, const char *wh
     return e->code;
   if (shape == SHAPE_COLUMN_STATS)
     return stats_type(*out, where, out, e);
+  if (shape == SHAPE_FUNCTION)
+    return function_enums(*out, where, out, e);
   return 0;
 }
 

@@ -5,7 +5,8 @@
 #include "catalog/catalog.h"
 
 /* The shapes of Glue's inputs (input.c). */
-enum catalog_shape { SHAPE_DATABASE, SHAPE_TABLE, SHAPE_PARTITION, SHAPE_COLUMN_STATS };
+enum catalog_shape { SHAPE_DATABASE, SHAPE_TABLE, SHAPE_PARTITION, SHAPE_COLUMN_STATS,
+                   SHAPE_FUNCTION };
 
 /* Validates input against shape and returns a new document holding only
  * the shape's members (*out), or ERR_INVALID_INPUT naming the member

@@ -17,6 +17,7 @@
  *   "meta"        "next_id" -> u64; "t" DB -> tables in DB (u64);
  *                 "p" ID -> partitions of table ID (u64); "seeded" -> ""
  *   "crawlers"    NAME                       -> crawler document (JSON)
+ *   "functions"   DB \0 NAME                 -> user-defined function document
  *   "stats"       ID 0x00 COLUMN             -> a table column's statistics (JSON)
  *                 ID 0x01 SHA-256(VALUE\0 ...) COLUMN
  *                                            -> a partition column's statistics
@@ -61,6 +62,7 @@ struct catalog {
   MDB_dbi meta;       /* "meta" */
   MDB_dbi crawlers;   /* "crawlers" */
   MDB_dbi stats;      /* "stats" */
+  MDB_dbi funcs;      /* "functions" */
   lmdb_committer committer;
 };
 
@@ -496,6 +498,8 @@ static int op_db_delete(catalog *c, MDB_txn *txn, op *o, err *e)
   mdb_cursor_close(cur);
   if (rc != 0 && rc != MDB_NOTFOUND)
     return store_error(rc, e);
+  if (drop_range(txn, c->funcs, (const unsigned char *)o->db, strlen(o->db) + 1, e) != 0)
+    return e->code;
   key ck;
   key_count(&ck, 't', o->db, strlen(o->db));
   if (rec_del(txn, c->meta, &ck, e) != 0)
@@ -1581,6 +1585,194 @@ int catalog_column_stats_delete(catalog *c, const char *database, const char *ta
   return run(c, &o, e);
 }
 
+/* ---- user-defined functions ---- */
+
+/* A function name from a request: 1..255 bytes of one line. */
+static int function_name(const char *name, const char *what, err *e)
+{
+  char scratch[CATALOG_MAX_NAME + 1];
+  return catalog__name(name, what, scratch, e);
+}
+
+static int function_load(catalog *c, MDB_txn *txn, const char *db, const char *name,
+                         json_t **out, err *e)
+{
+  key k;
+  key_table(&k, db, name);
+  int rc = rec_get(txn, c->funcs, &k, 0, NULL, out, e);
+  if (rc == ERR_ENTITY_NOT_FOUND)
+    return err_set(e, rc, "Function %s not found.", name);
+  return rc;
+}
+
+/* Writes the function document of a validated input; old: the document it
+ * replaces (its CreateTime stays), NULL for a new one. */
+static int function_put(catalog *c, MDB_txn *txn, const char *db, json_t *doc, const json_t *old,
+                        err *e)
+{
+  json_object_set_new(doc, "DatabaseName", json_string(db));
+  if (old != NULL)
+    json_object_set(doc, "CreateTime", json_object_get(old, "CreateTime"));
+  else
+    json_object_set_new(doc, "CreateTime", json_real(now_seconds()));
+  json_object_set_new(doc, "CatalogId", json_string(CATALOG_ID));
+  key k;
+  key_table(&k, db, json_string_value(json_object_get(doc, "FunctionName")));
+  return rec_put(txn, c->funcs, &k, NULL, doc, e);
+}
+
+/* Fails when a function of that name is in db. */
+static int function_free(catalog *c, MDB_txn *txn, const char *db, const char *name, err *e)
+{
+  key k;
+  key_table(&k, db, name);
+  json_t *other;
+  int rc = rec_get(txn, c->funcs, &k, 0, NULL, &other, e);
+  json_decref(other);
+  if (rc == 0)
+    return err_set(e, ERR_ALREADY_EXISTS, "Function already exists.");
+  return rc == ERR_ENTITY_NOT_FOUND ? 0 : rc;
+}
+
+static int op_fn_create(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  json_t *d;
+  if (db_load(c, txn, o->db, &d, e) != 0)
+    return e->code;
+  json_decref(d);
+  json_t *doc;
+  if (catalog__input(SHAPE_FUNCTION, o->input, "functionInput", &doc, e) != 0)
+    return e->code;
+  int rc = function_free(c, txn, o->db, json_string_value(json_object_get(doc, "FunctionName")),
+                         e);
+  MDB_stat st = {0};
+  if (rc == 0 && (rc = mdb_stat(txn, c->funcs, &st)) != 0)
+    rc = store_error(rc, e);
+  if (rc == 0 && st.ms_entries >= CATALOG_MAX_FUNCTIONS)
+    rc = err_set(e, ERR_RESOURCE_LIMIT, "Number of functions exceeds the limit of %d",
+                 CATALOG_MAX_FUNCTIONS);
+  if (rc == 0)
+    rc = function_put(c, txn, o->db, doc, NULL, e);
+  json_decref(doc);
+  return rc;
+}
+
+int catalog_function_create(catalog *c, const char *database, const json_t *input, err *e)
+{
+  char db[CATALOG_MAX_NAME + 1];
+  if (catalog__name(database, "databaseName", db, e) != 0)
+    return e->code;
+  op o = {.fn = op_fn_create, .db = db, .input = input};
+  return run(c, &o, e);
+}
+
+int catalog_function_get(catalog *c, const char *database, const char *name, json_t **out,
+                         err *e)
+{
+  *out = NULL;
+  char db[CATALOG_MAX_NAME + 1];
+  if (catalog__name(database, "databaseName", db, e) != 0 ||
+      function_name(name, "functionName", e) != 0)
+    return e->code;
+  MDB_txn *txn;
+  if (lmdb_read_begin(c->env, &txn, e) != 0)
+    return e->code;
+  json_t *d;
+  int rc = db_load(c, txn, db, &d, e);
+  json_decref(d);
+  if (rc == 0)
+    rc = function_load(c, txn, db, name, out, e);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+static int op_fn_update(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  json_t *old;
+  if (function_load(c, txn, o->db, o->table, &old, e) != 0)
+    return e->code;
+  json_t *doc = NULL;
+  int rc = catalog__input(SHAPE_FUNCTION, o->input, "functionInput", &doc, e);
+  const char *name = json_string_value(json_object_get(doc, "FunctionName"));
+  if (rc == 0 && strcmp(name, o->table) != 0) {
+    if ((rc = function_free(c, txn, o->db, name, e)) == 0) {
+      key k;
+      key_table(&k, o->db, o->table);
+      rc = rec_del(txn, c->funcs, &k, e);
+    }
+  }
+  if (rc == 0)
+    rc = function_put(c, txn, o->db, doc, old, e);
+  json_decref(doc);
+  json_decref(old);
+  return rc;
+}
+
+int catalog_function_update(catalog *c, const char *database, const char *name,
+                            const json_t *input, err *e)
+{
+  char db[CATALOG_MAX_NAME + 1];
+  if (catalog__name(database, "databaseName", db, e) != 0 ||
+      function_name(name, "functionName", e) != 0)
+    return e->code;
+  op o = {.fn = op_fn_update, .db = db, .table = name, .input = input};
+  return run(c, &o, e);
+}
+
+static int op_fn_delete(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  json_t *old;
+  if (function_load(c, txn, o->db, o->table, &old, e) != 0)
+    return e->code;
+  json_decref(old);
+  key k;
+  key_table(&k, o->db, o->table);
+  return rec_del(txn, c->funcs, &k, e);
+}
+
+int catalog_function_delete(catalog *c, const char *database, const char *name, err *e)
+{
+  char db[CATALOG_MAX_NAME + 1];
+  if (catalog__name(database, "databaseName", db, e) != 0 ||
+      function_name(name, "functionName", e) != 0)
+    return e->code;
+  op o = {.fn = op_fn_delete, .db = db, .table = name};
+  return run(c, &o, e);
+}
+
+static bool function_filter(const void *ctx, const json_t *doc, const MDB_val *k)
+{
+  (void)k;
+  return doc == NULL ||
+         catalog__pattern_match(ctx, json_string_value(json_object_get(doc, "FunctionName")));
+}
+
+int catalog_function_list(catalog *c, const char *database, const char *pattern,
+                          const char *token, size_t max, json_t **out, char **next, err *e)
+{
+  *out = NULL;
+  *next = NULL;
+  char db[CATALOG_MAX_NAME + 1] = "";
+  size_t plen = 0;
+  if (database != NULL) {
+    json_t *d;
+    if (catalog__name(database, "databaseName", db, e) != 0 ||
+        catalog_database_get(c, db, &d, e) != 0)
+      return e->code;
+    json_decref(d);
+    plen = strlen(db) + 1;
+  }
+  catalog_pattern *p = NULL;
+  if (pattern != NULL && pattern[0] != '\0' && catalog__pattern_compile(pattern, &p, e) != 0)
+    return e->code;
+  if (max == 0 || max > CATALOG_MAX_PAGE_FUNCTIONS)
+    max = CATALOG_MAX_PAGE_FUNCTIONS;
+  int rc = scan(c->env, c->funcs, db, plen, 0, token, max, p != NULL ? function_filter : NULL, p,
+                out, next, e);
+  catalog__pattern_free(p);
+  return rc;
+}
+
 /* ---- open, close ---- */
 
 /* ---- crawler records ---- */
@@ -1692,7 +1884,7 @@ int catalog_open(const char *data_dir, catalog **out, err *e)
   *out = NULL;
   catalog *c = xcalloc(1, sizeof *c);
   char *path = xasprintf("%s/catalog", data_dir);
-  lmdb_env_options opt = {.map_size = MAP_SIZE, .max_dbs = 6};
+  lmdb_env_options opt = {.map_size = MAP_SIZE, .max_dbs = 7};
   int rc = lmdb_env_open(&c->env, path, &opt, "the catalog", e);
   free(path);
   if (rc != 0) {
@@ -1706,7 +1898,8 @@ int catalog_open(const char *data_dir, catalog **out, err *e)
         (rc = mdb_dbi_open(txn, "partitions", MDB_CREATE, &c->parts)) == 0 &&
         (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &c->meta)) == 0 &&
         (rc = mdb_dbi_open(txn, "crawlers", MDB_CREATE, &c->crawlers)) == 0 &&
-        (rc = mdb_dbi_open(txn, "stats", MDB_CREATE, &c->stats)) == 0)
+        (rc = mdb_dbi_open(txn, "stats", MDB_CREATE, &c->stats)) == 0 &&
+        (rc = mdb_dbi_open(txn, "functions", MDB_CREATE, &c->funcs)) == 0)
       rc = mdb_txn_commit(txn);
     else
       mdb_txn_abort(txn);

@@ -19,13 +19,17 @@ Replayed clients (their request shapes, not their code):
     (ConcurrentModificationException for a stale one).
   - The AWS Glue Data Catalog client for the Hive metastore (Spark on EMR):
     the "default" database, GetUserDefinedFunctions at start, Spark's
-    data-source table parameters (the schema split in parts).
+    data-source table parameters (the schema split in parts), the Hive
+    client's partition expressions.
+  - User-defined functions: Trino's SQL routines (trino__NAME__SIGNATURE,
+    listed by Pattern) and Spark's CREATE FUNCTION ... USING JAR.
 The reader: hyparquet (tests/e2e/lake/read.mjs, node) fetches the footer by
 suffix ranges (bytes=-8, then the footer) and the column chunks by ranges, of
 Parquet written two ways: by tarn's SQL (CREATE TABLE AS, partitioned) and by
 Firehose's record format conversion (nested columns typed by the Glue table).
 Statistics and table versions are also checked across kill -9.
 """
+import base64
 import datetime
 import json
 import os
@@ -501,6 +505,84 @@ def test_spark_hive_client(glue):
     assert_kept(t, {k: v for k, v in given.items() if k != "LastAccessTime"})
     assert "".join(t["Parameters"]["spark.sql.sources.schema.part.%d" % i]
                    for i in range(len(parts))) == schema
+
+
+def test_functions_as_trino_and_spark_keep_them(glue, glue_raw):
+    glue.create_database(DatabaseInput={"Name": "fns"})
+    # Trino's SQL routines (CREATE FUNCTION in a Hive schema): the routine in
+    # FILE resource URIs, named trino__NAME__SIGNATURE
+    body = base64.b64encode(json.dumps({"sql": "RETURN x * 2", "note": "żółw"}).encode()).decode()
+    chunks = [body[i:i + 1000] for i in range(0, len(body), 1000)] + ["x" * 1024]
+    trino_fn = {"FunctionName": "trino__double_it__7f3a", "ClassName": "TrinoFunction",
+                "OwnerName": "alice", "OwnerType": "USER",
+                "ResourceUris": [{"ResourceType": "FILE", "Uri": c} for c in chunks]}
+    glue.create_user_defined_function(DatabaseName="fns", FunctionInput=trino_fn)
+    assert code_of(glue.create_user_defined_function, DatabaseName="fns",
+                   FunctionInput=trino_fn) == "AlreadyExistsException"
+    # Spark's CREATE FUNCTION ... USING JAR
+    spark_fn = {"FunctionName": "toUpper", "ClassName": "com.example.ToUpper",
+                "OwnerName": "hadoop", "OwnerType": "USER",
+                "ResourceUris": [{"ResourceType": "JAR", "Uri": "s3a://lake/jars/udf.jar"}]}
+    glue.create_user_defined_function(DatabaseName="fns", FunctionInput=spark_fn)
+    got = glue.get_user_defined_function(DatabaseName="fns",
+                                         FunctionName="trino__double_it__7f3a")
+    f = got["UserDefinedFunction"]
+    assert_kept(f, trino_fn)
+    assert f["DatabaseName"] == "fns" and isinstance(f["CreateTime"], datetime.datetime)
+    # names are kept exactly: Spark's camel case is its own name
+    assert glue.get_user_defined_function(
+        DatabaseName="fns", FunctionName="toUpper")["UserDefinedFunction"]["ClassName"] == \
+        "com.example.ToUpper"
+    # Trino's listings: every routine, then one name (quoted as Java's Pattern.quote does)
+    listed = all_pages(glue.get_user_defined_functions, "UserDefinedFunctions",
+                       DatabaseName="fns", Pattern="trino__.*", MaxResults=100)
+    assert [x["FunctionName"] for x in listed] == ["trino__double_it__7f3a"]
+    listed = glue.get_user_defined_functions(DatabaseName="fns",
+                                             Pattern="trino__\\Qdouble_it\\E__.*")
+    assert [x["FunctionName"] for x in listed["UserDefinedFunctions"]] == [
+        "trino__double_it__7f3a"]
+    # Spark's listing of all functions, every database, paged
+    names = [x["FunctionName"] for x in all_pages(
+        glue.get_user_defined_functions, "UserDefinedFunctions", Pattern=".*", MaxResults=1)]
+    assert names == ["toUpper", "trino__double_it__7f3a"]
+    # CREATE OR REPLACE: UpdateUserDefinedFunction; CreateTime stays
+    before = glue.get_user_defined_function(DatabaseName="fns", FunctionName="toUpper")
+    glue.update_user_defined_function(DatabaseName="fns", FunctionName="toUpper",
+                                      FunctionInput=dict(spark_fn, ClassName="com.example.V2"))
+    g = glue.get_user_defined_function(DatabaseName="fns", FunctionName="toUpper")
+    assert g["UserDefinedFunction"]["ClassName"] == "com.example.V2"
+    assert g["UserDefinedFunction"]["CreateTime"] == \
+        before["UserDefinedFunction"]["CreateTime"]
+    # a rename onto a taken name is refused
+    assert code_of(glue.update_user_defined_function, DatabaseName="fns",
+                   FunctionName="toUpper",
+                   FunctionInput=dict(spark_fn, FunctionName="trino__double_it__7f3a")) == \
+        "AlreadyExistsException"
+    # bad input: Glue's errors, nothing changes
+    for bad in (dict(spark_fn, FunctionName="f2", OwnerType="NOBODY"),
+                dict(spark_fn, FunctionName="f2",
+                     ResourceUris=[{"ResourceType": "ZIP", "Uri": "s3://x"}]),
+                dict(spark_fn, FunctionName="f2",
+                     ResourceUris=[{"ResourceType": "FILE", "Uri": "u" * 1025}]),
+                dict(spark_fn, FunctionName="f" * 256)):
+        assert code_of(glue_raw.create_user_defined_function, DatabaseName="fns",
+                       FunctionInput=bad) == "InvalidInputException"
+    assert code_of(glue.create_user_defined_function, DatabaseName="nosuch",
+                   FunctionInput=spark_fn) == "EntityNotFoundException"
+    assert code_of(glue.get_user_defined_functions, DatabaseName="nosuch",
+                   Pattern=".*") == "EntityNotFoundException"
+    assert code_of(glue.get_user_defined_functions, DatabaseName="fns",
+                   Pattern="(") == "InvalidInputException"
+    assert code_of(glue.get_user_defined_function, DatabaseName="fns",
+                   FunctionName="f2") == "EntityNotFoundException"
+    # DROP FUNCTION, and a database's functions go with it
+    glue.delete_user_defined_function(DatabaseName="fns", FunctionName="toUpper")
+    assert code_of(glue.delete_user_defined_function, DatabaseName="fns",
+                   FunctionName="toUpper") == "EntityNotFoundException"
+    glue.delete_database(Name="fns")
+    glue.create_database(DatabaseInput={"Name": "fns"})
+    assert glue.get_user_defined_functions(DatabaseName="fns",
+                                           Pattern=".*")["UserDefinedFunctions"] == []
 
 
 # ---- a third-party Parquet reader over tarn's S3 ------------------------------
