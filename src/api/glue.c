@@ -798,6 +798,12 @@ static const char *resource(http_req *r, const char *op, json_t *in)
                          ":crawler/%s", name);
   }
   const char *db = json_rpc_str(in, "DatabaseName");
+  const char *fn = json_rpc_str(in, "FunctionName");
+  if (fn == NULL)
+    fn = json_rpc_str(json_object_get(in, "FunctionInput"), "FunctionName");
+  if (db != NULL && fn != NULL && strstr(op, "UserDefinedFunction") != NULL)
+    return arena_sprintf(r->arena, "arn:aws:glue:" API_REGION ":" API_ACCOUNT_ID
+                         ":userDefinedFunction/%s/%s", db, fn);
   if (db == NULL && strstr(op, "Database") != NULL && strcmp(op, "GetDatabases") != 0) {
     db = json_rpc_str(in, "Name");
     if (db == NULL)
