@@ -9,10 +9,9 @@
  * BatchDeletePartition; column statistics: GetColumnStatisticsForTable,
  * UpdateColumnStatisticsForTable, DeleteColumnStatisticsForTable and the
  * same ForPartition; Create/Update/Delete/GetUserDefinedFunction and
- * GetUserDefinedFunctions;
- * crawlers (catalog/crawler.h):
- * CreateCrawler, GetCrawler, GetCrawlers, ListCrawlers, UpdateCrawler,
- * DeleteCrawler, StartCrawler, StopCrawler, GetCrawlerMetrics.
+ * GetUserDefinedFunctions; crawlers (catalog/crawler.h): CreateCrawler,
+ * GetCrawler, GetCrawlers, ListCrawlers, UpdateCrawler, DeleteCrawler,
+ * StartCrawler, StopCrawler, GetCrawlerMetrics.
  *
  * Invariants:
  *   (1) Documents leave as the catalog keeps them (Glue's shapes); this file
@@ -453,20 +452,20 @@ static int op_batch_delete_partition(void *ctx, http_req *r, json_t *in, json_t 
 
 /* ---- column statistics ---- */
 
-/* The partition of a ...ForPartition call (PartitionValues), or NULL for a
- * ...ForTable call. */
-static int stats_target(json_t *in, const char *op, const char **db, const char **table,
+/* The table, and for a ...ForPartition call (partition) its partition's
+ * PartitionValues (else *values NULL). */
+static int stats_target(json_t *in, bool partition, const char **db, const char **table,
                         json_t **values, err *e)
 {
   *values = NULL;
   if (need_table(in, db, table, e) != 0)
     return e->code;
-  if (strstr(op, "ForPartition") == NULL)
+  if (!partition)
     return 0;
   return need_values(in, "PartitionValues", "partitionValues", values, e);
 }
 
-static int get_stats(void *ctx, const char *op, json_t *in, json_t **out, err *e)
+static int get_stats(void *ctx, bool partition, json_t *in, json_t **out, err *e)
 {
   const char *db;
   const char *table;
@@ -474,7 +473,7 @@ static int get_stats(void *ctx, const char *op, json_t *in, json_t **out, err *e
   json_t *names;
   json_t *list;
   json_t *errors;
-  if (stats_target(in, op, &db, &table, &values, e) != 0 ||
+  if (stats_target(in, partition, &db, &table, &values, e) != 0 ||
       need_values(in, "ColumnNames", "columnNames", &names, e) != 0 ||
       catalog_column_stats_get(CAT(ctx), db, table, values, names, &list, &errors, e) != 0)
     return e->code;
@@ -482,14 +481,14 @@ static int get_stats(void *ctx, const char *op, json_t *in, json_t **out, err *e
   return 0;
 }
 
-static int update_stats(void *ctx, const char *op, json_t *in, json_t **out, err *e)
+static int update_stats(void *ctx, bool partition, json_t *in, json_t **out, err *e)
 {
   const char *db;
   const char *table;
   json_t *values;
   json_t *list;
   json_t *errors;
-  if (stats_target(in, op, &db, &table, &values, e) != 0 ||
+  if (stats_target(in, partition, &db, &table, &values, e) != 0 ||
       need_values(in, "ColumnStatisticsList", "columnStatisticsList", &list, e) != 0 ||
       catalog_column_stats_update(CAT(ctx), db, table, values, list, &errors, e) != 0)
     return e->code;
@@ -497,13 +496,13 @@ static int update_stats(void *ctx, const char *op, json_t *in, json_t **out, err
   return 0;
 }
 
-static int delete_stats(void *ctx, const char *op, json_t *in, json_t **out, err *e)
+static int delete_stats(void *ctx, bool partition, json_t *in, json_t **out, err *e)
 {
   const char *db;
   const char *table;
   json_t *values;
   const char *column;
-  if (stats_target(in, op, &db, &table, &values, e) != 0 ||
+  if (stats_target(in, partition, &db, &table, &values, e) != 0 ||
       need(in, "ColumnName", "columnName", &column, e) != 0 ||
       catalog_column_stats_delete(CAT(ctx), db, table, values, column, e) != 0)
     return e->code;
@@ -513,32 +512,32 @@ static int delete_stats(void *ctx, const char *op, json_t *in, json_t **out, err
 
 static int op_get_stats_table(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
 {
-  return get_stats(ctx, "ForTable", in, out, e);
+  return get_stats(ctx, false, in, out, e);
 }
 
 static int op_get_stats_partition(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
 {
-  return get_stats(ctx, "ForPartition", in, out, e);
+  return get_stats(ctx, true, in, out, e);
 }
 
 static int op_update_stats_table(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
 {
-  return update_stats(ctx, "ForTable", in, out, e);
+  return update_stats(ctx, false, in, out, e);
 }
 
 static int op_update_stats_partition(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
 {
-  return update_stats(ctx, "ForPartition", in, out, e);
+  return update_stats(ctx, true, in, out, e);
 }
 
 static int op_delete_stats_table(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
 {
-  return delete_stats(ctx, "ForTable", in, out, e);
+  return delete_stats(ctx, false, in, out, e);
 }
 
 static int op_delete_stats_partition(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
 {
-  return delete_stats(ctx, "ForPartition", in, out, e);
+  return delete_stats(ctx, true, in, out, e);
 }
 
 /* ---- user-defined functions ----
