@@ -645,6 +645,7 @@ def test_parquet_written_by_tarn_read_by_another_reader(tarn, s3, glue, bucket):
 
     # what an engine does: the table and its partitions from Glue ...
     t = glue.get_table(DatabaseName="shop", Name="orders")["Table"]
+    assert t["TableType"] == "EXTERNAL_TABLE"      # Trino: an external table, never dropped data
     sd = t["StorageDescriptor"]
     assert sd["SerdeInfo"]["SerializationLibrary"] == PARQUET_SERDE
     assert sd["InputFormat"] == PARQUET_IN and sd["OutputFormat"] == PARQUET_OUT
