@@ -4,10 +4,14 @@
  * Operations: CreateDatabase, GetDatabase, GetDatabases, UpdateDatabase,
  * DeleteDatabase, CreateTable, GetTable, GetTables, UpdateTable,
  * DeleteTable, BatchDeleteTable, CreatePartition, BatchCreatePartition,
- * GetPartition, GetPartitions, BatchGetPartition, UpdatePartition,
- * DeletePartition, BatchDeletePartition; crawlers (catalog/crawler.h):
- * CreateCrawler, GetCrawler, GetCrawlers, ListCrawlers, UpdateCrawler,
- * DeleteCrawler, StartCrawler, StopCrawler, GetCrawlerMetrics.
+ * GetPartition, GetPartitions (with Segment), BatchGetPartition,
+ * UpdatePartition, BatchUpdatePartition, DeletePartition,
+ * BatchDeletePartition; column statistics: GetColumnStatisticsForTable,
+ * UpdateColumnStatisticsForTable, DeleteColumnStatisticsForTable and the
+ * same ForPartition; Create/Update/Delete/GetUserDefinedFunction and
+ * GetUserDefinedFunctions; crawlers (catalog/crawler.h): CreateCrawler,
+ * GetCrawler, GetCrawlers, ListCrawlers, UpdateCrawler, DeleteCrawler,
+ * StartCrawler, StopCrawler, GetCrawlerMetrics.
  *
  * Invariants:
  *   (1) Documents leave as the catalog keeps them (Glue's shapes); this file
@@ -195,11 +199,22 @@ static int op_get_tables(void *ctx, http_req *r, json_t *in, json_t **out, err *
   return 0;
 }
 
+/* UpdateTable: VersionId (optimistic writers) and SkipArchive (tarn keeps
+ * no table versions to skip) are Glue's members; TransactionId is refused,
+ * as tarn has no Lake Formation transactions. */
 static int op_update_table(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
 {
   const char *db;
-  if (need_db(in, &db, e) != 0 ||
-      catalog_table_update(CAT(ctx), db, json_object_get(in, "TableInput"), e) != 0)
+  if (need_db(in, &db, e) != 0)
+    return e->code;
+  const char *version = json_rpc_str(in, "VersionId");
+  if (version != NULL && (strlen(version) == 0 || strlen(version) > CATALOG_MAX_NAME))
+    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at 'versionId' "
+                   "failed to satisfy constraint: Member must have length between 1 and %d",
+                   CATALOG_MAX_NAME);
+  if (json_rpc_str(in, "TransactionId") != NULL)
+    return err_set(e, ERR_INVALID_INPUT, "Transactions are not supported: TransactionId");
+  if (catalog_table_update_at(CAT(ctx), db, json_object_get(in, "TableInput"), version, e) != 0)
     return e->code;
   *out = json_object();
   return 0;
@@ -301,7 +316,28 @@ static int op_get_partitions(void *ctx, http_req *r, json_t *in, json_t **out, e
       page_args(in, CATALOG_MAX_PAGE_PARTITIONS, &limit, &token, e) != 0)
     return e->code;
   const char *expr = json_rpc_str(in, "Expression");
-  if (catalog_partition_list(CAT(ctx), db, table, expr, token, (size_t)limit, &list, &next, e) != 0)
+  if (expr != NULL && strlen(expr) > CATALOG_MAX_EXPRESSION)
+    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at 'expression' "
+                   "failed to satisfy constraint: Member must have length less than or equal "
+                   "to %d", CATALOG_MAX_EXPRESSION);
+  long segment = 0;
+  long total = 0;
+  json_t *seg = json_object_get(in, "Segment");
+  if (seg != NULL) {
+    bool present;
+    if (!json_is_object(seg))
+      return err_set(e, ERR_INVALID_INPUT, "Value at 'segment' must be a structure");
+    if (json_rpc_int(seg, "SegmentNumber", 0, 2147483647L, &segment, &present, e) != 0)
+      return e->code;
+    if (!present)
+      return required("segment.segmentNumber", e);
+    if (json_rpc_int(seg, "TotalSegments", 1, CATALOG_MAX_SEGMENTS, &total, &present, e) != 0)
+      return e->code;
+    if (!present)
+      return required("segment.totalSegments", e);
+  }
+  if (catalog_partition_list_segment(CAT(ctx), db, table, expr, (int)segment, (int)total, token,
+                                     (size_t)limit, &list, &next, e) != 0)
     return e->code;
   if (json_is_true(json_object_get(in, "ExcludeColumnSchema"))) {
     size_t i;
@@ -370,6 +406,20 @@ static int op_update_partition(void *ctx, http_req *r, json_t *in, json_t **out,
   return 0;
 }
 
+static int op_batch_update_partition(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *table;
+  json_t *entries;
+  json_t *errors;
+  if (need_table(in, &db, &table, e) != 0 ||
+      need_values(in, "Entries", "entries", &entries, e) != 0 ||
+      catalog_partition_batch_update(CAT(ctx), db, table, entries, &errors, e) != 0)
+    return e->code;
+  *out = json_pack("{s:o}", "Errors", errors);
+  return 0;
+}
+
 static int op_delete_partition(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
 {
   const char *db;
@@ -397,6 +447,169 @@ static int op_batch_delete_partition(void *ctx, http_req *r, json_t *in, json_t 
   if (rc != 0)
     return rc;
   *out = json_pack("{s:o}", "Errors", errors);
+  return 0;
+}
+
+/* ---- column statistics ---- */
+
+/* The table, and for a ...ForPartition call (partition) its partition's
+ * PartitionValues (else *values NULL). */
+static int stats_target(json_t *in, bool partition, const char **db, const char **table,
+                        json_t **values, err *e)
+{
+  *values = NULL;
+  if (need_table(in, db, table, e) != 0)
+    return e->code;
+  if (!partition)
+    return 0;
+  return need_values(in, "PartitionValues", "partitionValues", values, e);
+}
+
+static int get_stats(void *ctx, bool partition, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *table;
+  json_t *values;
+  json_t *names;
+  json_t *list;
+  json_t *errors;
+  if (stats_target(in, partition, &db, &table, &values, e) != 0 ||
+      need_values(in, "ColumnNames", "columnNames", &names, e) != 0 ||
+      catalog_column_stats_get(CAT(ctx), db, table, values, names, &list, &errors, e) != 0)
+    return e->code;
+  *out = json_pack("{s:o, s:o}", "ColumnStatisticsList", list, "Errors", errors);
+  return 0;
+}
+
+static int update_stats(void *ctx, bool partition, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *table;
+  json_t *values;
+  json_t *list;
+  json_t *errors;
+  if (stats_target(in, partition, &db, &table, &values, e) != 0 ||
+      need_values(in, "ColumnStatisticsList", "columnStatisticsList", &list, e) != 0 ||
+      catalog_column_stats_update(CAT(ctx), db, table, values, list, &errors, e) != 0)
+    return e->code;
+  *out = json_pack("{s:o}", "Errors", errors);
+  return 0;
+}
+
+static int delete_stats(void *ctx, bool partition, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *table;
+  json_t *values;
+  const char *column;
+  if (stats_target(in, partition, &db, &table, &values, e) != 0 ||
+      need(in, "ColumnName", "columnName", &column, e) != 0 ||
+      catalog_column_stats_delete(CAT(ctx), db, table, values, column, e) != 0)
+    return e->code;
+  *out = json_object();
+  return 0;
+}
+
+static int op_get_stats_table(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  return get_stats(ctx, false, in, out, e);
+}
+
+static int op_get_stats_partition(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  return get_stats(ctx, true, in, out, e);
+}
+
+static int op_update_stats_table(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  return update_stats(ctx, false, in, out, e);
+}
+
+static int op_update_stats_partition(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  return update_stats(ctx, true, in, out, e);
+}
+
+static int op_delete_stats_table(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  return delete_stats(ctx, false, in, out, e);
+}
+
+static int op_delete_stats_partition(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  return delete_stats(ctx, true, in, out, e);
+}
+
+/* ---- user-defined functions ----
+ * Spark's Hive client lists them when it resolves a name; Trino keeps its
+ * SQL routines as functions named trino__NAME__SIGNATURE. */
+
+static int op_create_function(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  json_t *input;
+  if (need_db(in, &db, e) != 0 ||
+      need_values(in, "FunctionInput", "functionInput", &input, e) != 0 ||
+      catalog_function_create(CAT(ctx), db, input, e) != 0)
+    return e->code;
+  *out = json_object();
+  return 0;
+}
+
+static int op_update_function(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *name;
+  json_t *input;
+  if (need_db(in, &db, e) != 0 || need(in, "FunctionName", "functionName", &name, e) != 0 ||
+      need_values(in, "FunctionInput", "functionInput", &input, e) != 0 ||
+      catalog_function_update(CAT(ctx), db, name, input, e) != 0)
+    return e->code;
+  *out = json_object();
+  return 0;
+}
+
+static int op_delete_function(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *name;
+  if (need_db(in, &db, e) != 0 || need(in, "FunctionName", "functionName", &name, e) != 0 ||
+      catalog_function_delete(CAT(ctx), db, name, e) != 0)
+    return e->code;
+  *out = json_object();
+  return 0;
+}
+
+static int op_get_function(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  const char *db;
+  const char *name;
+  json_t *f;
+  if (need_db(in, &db, e) != 0 || need(in, "FunctionName", "functionName", &name, e) != 0 ||
+      catalog_function_get(CAT(ctx), db, name, &f, e) != 0)
+    return e->code;
+  *out = json_pack("{s:o}", "UserDefinedFunction", f);
+  return 0;
+}
+
+static int op_get_functions(void *ctx, http_req *r, json_t *in, json_t **out, err *e)
+{
+  long limit;
+  const char *token;
+  const char *pattern;
+  json_t *list;
+  char *next;
+  if (catalog_id(in, e) != 0 || need(in, "Pattern", "pattern", &pattern, e) != 0 ||
+      page_args(in, CATALOG_MAX_PAGE_FUNCTIONS, &limit, &token, e) != 0)
+    return e->code;
+  if (strlen(pattern) == 0 || strlen(pattern) > CATALOG_MAX_NAME)
+    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at 'pattern' "
+                   "failed to satisfy constraint: Member must have length between 1 and %d",
+                   CATALOG_MAX_NAME);
+  if (catalog_function_list(CAT(ctx), json_rpc_str(in, "DatabaseName"), pattern, token,
+                            (size_t)limit, &list, &next, e) != 0)
+    return e->code;
+  *out = page("UserDefinedFunctions", list, next);
   return 0;
 }
 
@@ -534,8 +747,20 @@ static const json_rpc_op ops[] = {
     {"GetPartitions", op_get_partitions},
     {"BatchGetPartition", op_batch_get_partition},
     {"UpdatePartition", op_update_partition},
+    {"BatchUpdatePartition", op_batch_update_partition},
     {"DeletePartition", op_delete_partition},
     {"BatchDeletePartition", op_batch_delete_partition},
+    {"GetColumnStatisticsForTable", op_get_stats_table},
+    {"UpdateColumnStatisticsForTable", op_update_stats_table},
+    {"DeleteColumnStatisticsForTable", op_delete_stats_table},
+    {"GetColumnStatisticsForPartition", op_get_stats_partition},
+    {"UpdateColumnStatisticsForPartition", op_update_stats_partition},
+    {"DeleteColumnStatisticsForPartition", op_delete_stats_partition},
+    {"CreateUserDefinedFunction", op_create_function},
+    {"UpdateUserDefinedFunction", op_update_function},
+    {"DeleteUserDefinedFunction", op_delete_function},
+    {"GetUserDefinedFunction", op_get_function},
+    {"GetUserDefinedFunctions", op_get_functions},
     {"CreateCrawler", op_create_crawler},
     {"UpdateCrawler", op_update_crawler},
     {"GetCrawler", op_get_crawler},
@@ -554,6 +779,7 @@ static const json_rpc_code codes[] = {
     {ERR_INVALID_INPUT, 400, "InvalidInputException"},
     {ERR_INVALID, 400, "InvalidInputException"},
     {ERR_RESOURCE_LIMIT, 400, "ResourceNumberLimitExceededException"},
+    {ERR_CONFLICT, 400, "ConcurrentModificationException"},
     {ERR_CRAWLER_RUNNING, 400, "CrawlerRunningException"},
     {ERR_CRAWLER_NOT_RUNNING, 400, "CrawlerNotRunningException"},
     {ERR_CRAWLER_STOPPING, 400, "CrawlerStoppingException"},
@@ -571,6 +797,12 @@ static const char *resource(http_req *r, const char *op, json_t *in)
                          ":crawler/%s", name);
   }
   const char *db = json_rpc_str(in, "DatabaseName");
+  const char *fn = json_rpc_str(in, "FunctionName");
+  if (fn == NULL)
+    fn = json_rpc_str(json_object_get(in, "FunctionInput"), "FunctionName");
+  if (db != NULL && fn != NULL && strstr(op, "UserDefinedFunction") != NULL)
+    return arena_sprintf(r->arena, "arn:aws:glue:" API_REGION ":" API_ACCOUNT_ID
+                         ":userDefinedFunction/%s/%s", db, fn);
   if (db == NULL && strstr(op, "Database") != NULL && strcmp(op, "GetDatabases") != 0) {
     db = json_rpc_str(in, "Name");
     if (db == NULL)

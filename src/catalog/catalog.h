@@ -88,6 +88,9 @@
 #define CATALOG_MAX_BATCH_DELETE 25   /* BatchDeletePartition */
 #define CATALOG_MAX_BATCH_GET 1000    /* BatchGetPartition */
 #define CATALOG_MAX_BATCH_TABLES 100  /* BatchDeleteTable */
+#define CATALOG_MAX_BATCH_UPDATE 100  /* BatchUpdatePartition */
+#define CATALOG_MAX_STATS_GET 100     /* GetColumnStatisticsFor*: ColumnNames */
+#define CATALOG_MAX_STATS_UPDATE 25   /* UpdateColumnStatisticsFor*: ColumnStatisticsList */
 /* Pages (Glue's MaxResults). 0 as max means the largest. A page also ends
  * early, with a next token, once it holds 16 MiB of documents. */
 #define CATALOG_MAX_PAGE_DATABASES 100
@@ -143,6 +146,12 @@ int catalog_table_list(catalog *c, const char *database, const char *pattern, co
 /* Replaces the table named by input's Name with input (CreateTime stays,
  * UpdateTime moves, VersionId grows); its partitions stay. */
 int catalog_table_update(catalog *c, const char *database, const json_t *input, err *e);
+/* The same, only while the table's VersionId is version (NULL: any): else
+ * ERR_CONFLICT (Glue's ConcurrentModificationException), and nothing
+ * changes. Optimistic writers (Iceberg's GlueCatalog) read the table, then
+ * update it at the version they read. */
+int catalog_table_update_at(catalog *c, const char *database, const json_t *input,
+                            const char *version, err *e);
 /* Deletes the table and its partitions, in one commit. */
 int catalog_table_delete(catalog *c, const char *database, const char *name, err *e);
 /* names: an array of table names (at most CATALOG_MAX_BATCH_TABLES). Deletes
@@ -179,12 +188,29 @@ int catalog_partition_update(catalog *c, const char *database, const char *table
 int catalog_partition_list(catalog *c, const char *database, const char *table,
                            const char *expression, const char *token, size_t max, json_t **out,
                            char **next, err *e);
+/* The same over one segment of the partitions (Glue's Segment: readers
+ * page through segment 0..total-1 in parallel): a partition is in exactly
+ * one segment of total, chosen by a hash of its values, so the segments'
+ * union is every partition, each once. total 0 or 1: all; total at most
+ * CATALOG_MAX_SEGMENTS, segment below total (ERR_INVALID_INPUT otherwise).
+ * A page token belongs to its segment. */
+#define CATALOG_MAX_SEGMENTS 10
+int catalog_partition_list_segment(catalog *c, const char *database, const char *table,
+                                   const char *expression, int segment, int total,
+                                   const char *token, size_t max, json_t **out, char **next,
+                                   err *e);
 /* values_list: an array of values arrays (at most CATALOG_MAX_BATCH_GET).
  * *out a new array of the partitions found (missing ones are left out);
  * *unprocessed a new array of {Values} not read (empty: tarn reads all). */
 int catalog_partition_batch_get(catalog *c, const char *database, const char *table,
                                 const json_t *values_list, json_t **out, json_t **unprocessed,
                                 err *e);
+/* entries: an array of {PartitionValueList, PartitionInput} (1 to
+ * CATALOG_MAX_BATCH_UPDATE), each as catalog_partition_update. Applies the
+ * valid ones in one commit; *errors a new array of {PartitionValueList,
+ * ErrorDetail{ErrorCode, ErrorMessage}} for the others. */
+int catalog_partition_batch_update(catalog *c, const char *database, const char *table,
+                                   const json_t *entries, json_t **errors, err *e);
 int catalog_partition_delete(catalog *c, const char *database, const char *table,
                              const json_t *values, err *e);
 /* values_list: at most CATALOG_MAX_BATCH_DELETE values arrays. Deletes those
@@ -192,6 +218,58 @@ int catalog_partition_delete(catalog *c, const char *database, const char *table
  * (EntityNotFoundException for a missing one). */
 int catalog_partition_batch_delete(catalog *c, const char *database, const char *table,
                                    const json_t *values_list, json_t **errors, err *e);
+
+/* ---- column statistics ----
+ * A table's, or one partition's (values not NULL), statistics per column,
+ * as Glue's ColumnStatistics documents {ColumnName, ColumnType,
+ * AnalyzedTime, StatisticsData{Type, <Type>ColumnStatisticsData}} kept as
+ * given. A table's columns are its data columns and partition keys; a
+ * partition's, its own data columns (the table's when it has none).
+ * Statistics go with their table or partition (deleted, or renamed by an
+ * update of its values). ERR_ENTITY_NOT_FOUND for a missing table or
+ * partition. */
+
+/* list: 1 to CATALOG_MAX_STATS_UPDATE ColumnStatistics. A bad member fails
+ * the call (ERR_INVALID_INPUT, nothing written); a column the table or
+ * partition lacks is left out and reported in *errors, a new array of
+ * {ColumnStatistics, Error{ErrorCode, ErrorMessage}}; the others are
+ * written, replacing earlier ones, in one commit. */
+int catalog_column_stats_update(catalog *c, const char *database, const char *table,
+                                const json_t *values, const json_t *list, json_t **errors,
+                                err *e);
+/* names: 1 to CATALOG_MAX_STATS_GET column names. *out a new array of the
+ * statistics found, *errors a new array of {ColumnName, Error{ErrorCode,
+ * ErrorMessage}} for the names without (EntityNotFoundException). */
+int catalog_column_stats_get(catalog *c, const char *database, const char *table,
+                             const json_t *values, const json_t *names, json_t **out,
+                             json_t **errors, err *e);
+/* ERR_ENTITY_NOT_FOUND when the column has no statistics. */
+int catalog_column_stats_delete(catalog *c, const char *database, const char *table,
+                                const json_t *values, const char *column, err *e);
+
+/* ---- user-defined functions ----
+ * Glue's UserDefinedFunction documents {FunctionName, DatabaseName,
+ * ClassName, OwnerName, OwnerType, CreateTime, ResourceUris[{ResourceType,
+ * Uri}], CatalogId}, per database, from a UserDefinedFunctionInput
+ * {FunctionName, ClassName, OwnerName, OwnerType (USER, ROLE, GROUP),
+ * ResourceUris (at most 1000 of {ResourceType (JAR, FILE, ARCHIVE), Uri})}.
+ * Function names are kept exactly (case-sensitive); a database's functions
+ * go with it. ERR_ENTITY_NOT_FOUND for a missing database or function. */
+#define CATALOG_MAX_FUNCTIONS 100000    /* in the catalog (tarn's) */
+#define CATALOG_MAX_PAGE_FUNCTIONS 100
+
+int catalog_function_create(catalog *c, const char *database, const json_t *input, err *e);
+int catalog_function_get(catalog *c, const char *database, const char *name, json_t **out,
+                         err *e);
+/* Replaces function name with input; input's FunctionName may name it anew
+ * (ERR_ALREADY_EXISTS when taken). CreateTime stays. */
+int catalog_function_update(catalog *c, const char *database, const char *name,
+                            const json_t *input, err *e);
+int catalog_function_delete(catalog *c, const char *database, const char *name, err *e);
+/* One page of functions in (database, name) order: database's, or every
+ * database's when NULL; pattern (NULL or "": all) as catalog_table_list's. */
+int catalog_function_list(catalog *c, const char *database, const char *pattern,
+                          const char *token, size_t max, json_t **out, char **next, err *e);
 
 /* ---- partition predicates (expr.c) ----
  * The Expression of GetPartitions, as Glue and Athena accept it: comparisons

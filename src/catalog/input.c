@@ -31,6 +31,7 @@ typedef enum kind {
   K_SINT,     /* integer in [-max - 1, max] (NumberOfBuckets: Hive writes -1) */
   K_BOOL,
   K_TIME,     /* epoch seconds (number) */
+  K_NUM,      /* any number (a statistic's double bounds) */
   K_MAP,      /* object of string -> string (Parameters) */
   K_STRLIST,  /* array of strings of at most max bytes */
   K_OBJ,      /* object of shape sub */
@@ -117,6 +118,98 @@ static const member PARTITION[] = {
     {"LastAnalyzedTime", K_TIME, 0, false, NULL},
     END};
 
+/* Column statistics (UpdateColumnStatisticsFor{Table,Partition}): counts
+ * are non-negative longs, bounds as Glue types them (long, double, epoch
+ * seconds, a decimal's unscaled big-endian bytes in base64 and its scale). */
+#define COUNT 9223372036854775807L
+#define STATS_BLOB_MAX 1024 /* base64 of a decimal's unscaled value (tarn's) */
+
+static const member ST_BOOL[] = {
+    {"NumberOfTrues", K_INT, COUNT, true, NULL},
+    {"NumberOfFalses", K_INT, COUNT, true, NULL},
+    {"NumberOfNulls", K_INT, COUNT, true, NULL},
+    END};
+
+static const member ST_DATE[] = {
+    {"MinimumValue", K_TIME, 0, false, NULL},
+    {"MaximumValue", K_TIME, 0, false, NULL},
+    {"NumberOfNulls", K_INT, COUNT, true, NULL},
+    {"NumberOfDistinctValues", K_INT, COUNT, true, NULL},
+    END};
+
+static const member ST_DECIMAL_NUMBER[] = {
+    {"UnscaledValue", K_STR, STATS_BLOB_MAX, true, NULL},
+    {"Scale", K_SINT, 2147483647L, true, NULL},
+    END};
+
+static const member ST_DECIMAL[] = {
+    {"MinimumValue", K_OBJ, 0, false, ST_DECIMAL_NUMBER},
+    {"MaximumValue", K_OBJ, 0, false, ST_DECIMAL_NUMBER},
+    {"NumberOfNulls", K_INT, COUNT, true, NULL},
+    {"NumberOfDistinctValues", K_INT, COUNT, true, NULL},
+    END};
+
+static const member ST_DOUBLE[] = {
+    {"MinimumValue", K_NUM, 0, false, NULL},
+    {"MaximumValue", K_NUM, 0, false, NULL},
+    {"NumberOfNulls", K_INT, COUNT, true, NULL},
+    {"NumberOfDistinctValues", K_INT, COUNT, true, NULL},
+    END};
+
+static const member ST_LONG[] = {
+    {"MinimumValue", K_SINT, COUNT, false, NULL},
+    {"MaximumValue", K_SINT, COUNT, false, NULL},
+    {"NumberOfNulls", K_INT, COUNT, true, NULL},
+    {"NumberOfDistinctValues", K_INT, COUNT, true, NULL},
+    END};
+
+static const member ST_STRING[] = {
+    {"MaximumLength", K_INT, COUNT, true, NULL},
+    {"AverageLength", K_NUM, 0, true, NULL},
+    {"NumberOfNulls", K_INT, COUNT, true, NULL},
+    {"NumberOfDistinctValues", K_INT, COUNT, true, NULL},
+    END};
+
+static const member ST_BINARY[] = {
+    {"MaximumLength", K_INT, COUNT, true, NULL},
+    {"AverageLength", K_NUM, 0, true, NULL},
+    {"NumberOfNulls", K_INT, COUNT, true, NULL},
+    END};
+
+static const member ST_DATA[] = {
+    {"Type", K_NAME, 16, true, NULL},
+    {"BooleanColumnStatisticsData", K_OBJ, 0, false, ST_BOOL},
+    {"DateColumnStatisticsData", K_OBJ, 0, false, ST_DATE},
+    {"DecimalColumnStatisticsData", K_OBJ, 0, false, ST_DECIMAL},
+    {"DoubleColumnStatisticsData", K_OBJ, 0, false, ST_DOUBLE},
+    {"LongColumnStatisticsData", K_OBJ, 0, false, ST_LONG},
+    {"StringColumnStatisticsData", K_OBJ, 0, false, ST_STRING},
+    {"BinaryColumnStatisticsData", K_OBJ, 0, false, ST_BINARY},
+    END};
+
+static const member COLUMN_STATS[] = {
+    {"ColumnName", K_NAME, CATALOG_MAX_NAME, true, NULL},
+    {"ColumnType", K_STR, 20000, true, NULL},
+    {"AnalyzedTime", K_TIME, 0, true, NULL},
+    {"StatisticsData", K_OBJ, 0, true, ST_DATA},
+    END};
+
+/* UserDefinedFunctionInput. */
+#define FUNCTION_MAX_URIS 1000
+
+static const member RESOURCE_URI[] = {
+    {"ResourceType", K_NAME, 16, false, NULL},
+    {"Uri", K_NAME, 1024, false, NULL},
+    END};
+
+static const member FUNCTION[] = {
+    {"FunctionName", K_NAME, CATALOG_MAX_NAME, true, NULL},
+    {"ClassName", K_NAME, CATALOG_MAX_NAME, false, NULL},
+    {"OwnerName", K_NAME, CATALOG_MAX_NAME, false, NULL},
+    {"OwnerType", K_NAME, 16, false, NULL},
+    {"ResourceUris", K_OBJLIST, 0, false, RESOURCE_URI},
+    END};
+
 /* "storageDescriptor" from "StorageDescriptor", appended to path. */
 static void path_push(char *path, size_t cap, const char *name)
 {
@@ -196,8 +289,9 @@ static int check_member(const member *m, const json_t *v, char *path, size_t cap
     *out = json_incref((json_t *)v);
     return 0;
   case K_TIME:
+  case K_NUM:
     if (!json_is_number(v))
-      return wrong_type(path, "a timestamp", e);
+      return wrong_type(path, m->k == K_TIME ? "a timestamp" : "a number", e);
     *out = json_incref((json_t *)v);
     return 0;
   case K_MAP: {
@@ -307,17 +401,97 @@ static int check_shape(const member *shape, const json_t *in, char *path, size_t
   return 0;
 }
 
+/* A statistic's Type names which one member of StatisticsData carries its
+ * figures (Glue's union): that member must be there, and no other. */
+static int stats_type(json_t *doc, const char *where, json_t **out, err *e)
+{
+  static const struct {
+    const char *type;
+    const char *member;
+  } types[] = {
+      {"BOOLEAN", "BooleanColumnStatisticsData"}, {"DATE", "DateColumnStatisticsData"},
+      {"DECIMAL", "DecimalColumnStatisticsData"}, {"DOUBLE", "DoubleColumnStatisticsData"},
+      {"LONG", "LongColumnStatisticsData"},       {"STRING", "StringColumnStatisticsData"},
+      {"BINARY", "BinaryColumnStatisticsData"},
+  };
+  json_t *data = json_object_get(doc, "StatisticsData");
+  const char *type = json_string_value(json_object_get(data, "Type"));
+  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+    if (strcmp(type, types[i].type) != 0)
+      continue;
+    if (json_object_get(data, types[i].member) == NULL || json_object_size(data) != 2)
+      break;
+    return 0;
+  }
+  *out = (json_decref(doc), NULL);
+  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+    if (strcmp(type, types[i].type) == 0)
+      return err_set(e, ERR_INVALID_INPUT, "%s.statisticsData of type %s must carry %s and "
+                     "no other statistics", where, type, types[i].member);
+  return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value '%s' at "
+                 "'%s.statisticsData.type' failed to satisfy constraint: Member must satisfy "
+                 "enum value set: [BOOLEAN, DATE, DECIMAL, DOUBLE, LONG, STRING, BINARY]", type,
+                 where);
+}
+
+static bool one_of(const char *v, const char *const *set)
+{
+  for (; *set != NULL; set++)
+    if (strcmp(v, *set) == 0)
+      return true;
+  return false;
+}
+
+/* A function's OwnerType and ResourceTypes are Glue's enums; at most
+ * FUNCTION_MAX_URIS resource URIs. */
+static int function_enums(json_t *doc, const char *where, json_t **out, err *e)
+{
+  static const char *const owners[] = {"USER", "ROLE", "GROUP", NULL};
+  static const char *const kinds[] = {"JAR", "FILE", "ARCHIVE", NULL};
+  const char *owner = json_string_value(json_object_get(doc, "OwnerType"));
+  json_t *uris = json_object_get(doc, "ResourceUris");
+  int rc = 0;
+  if (owner != NULL && !one_of(owner, owners))
+    rc = err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value '%s' at "
+                 "'%s.ownerType' failed to satisfy constraint: Member must satisfy enum value "
+                 "set: [USER, ROLE, GROUP]", owner, where);
+  else if (json_array_size(uris) > FUNCTION_MAX_URIS)
+    rc = err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at "
+                 "'%s.resourceUris' failed to satisfy constraint: Member must have length "
+                 "less than or equal to %d", where, FUNCTION_MAX_URIS);
+  size_t i;
+  json_t *u;
+  json_array_foreach(uris, i, u)
+  {
+    const char *type = json_string_value(json_object_get(u, "ResourceType"));
+    if (rc == 0 && type != NULL && !one_of(type, kinds))
+      rc = err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value '%s' at "
+                   "'%s.resourceUris.%zu.member.resourceType' failed to satisfy constraint: "
+                   "Member must satisfy enum value set: [JAR, FILE, ARCHIVE]", type, where,
+                   i + 1);
+  }
+  if (rc != 0)
+    *out = (json_decref(doc), NULL);
+  return rc;
+}
+
 int catalog__input(enum catalog_shape shape, const json_t *input, const char *where,
                    json_t **out, err *e)
 {
-  static const member *const shapes[] = {DATABASE, TABLE, PARTITION};
+  static const member *const shapes[] = {DATABASE, TABLE, PARTITION, COLUMN_STATS, FUNCTION};
   *out = NULL;
   char path[512];
   snprintf(path, sizeof path, "%s", where);
   if (!json_is_object(input))
     return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value null at '%s' "
                    "failed to satisfy constraint: Member must not be null", where);
-  return check_shape(shapes[shape], input, path, sizeof path, out, e);
+  if (check_shape(shapes[shape], input, path, sizeof path, out, e) != 0)
+    return e->code;
+  if (shape == SHAPE_COLUMN_STATS)
+    return stats_type(*out, where, out, e);
+  if (shape == SHAPE_FUNCTION)
+    return function_enums(*out, where, out, e);
+  return 0;
 }
 
 int catalog__name(const char *name, const char *what, char out[CATALOG_MAX_NAME + 1], err *e)

@@ -5,11 +5,13 @@
 #include "catalog/catalog.h"
 
 /* The shapes of Glue's inputs (input.c). */
-enum catalog_shape { SHAPE_DATABASE, SHAPE_TABLE, SHAPE_PARTITION };
+enum catalog_shape { SHAPE_DATABASE, SHAPE_TABLE, SHAPE_PARTITION, SHAPE_COLUMN_STATS,
+                   SHAPE_FUNCTION };
 
 /* Validates input against shape and returns a new document holding only
  * the shape's members (*out), or ERR_INVALID_INPUT naming the member
- * (where: "databaseInput", "tableInput", "partitionInput"). */
+ * (where: "databaseInput", "tableInput", "partitionInput", or a column
+ * statistic's path "columnStatisticsList.1.member"). */
 int catalog__input(enum catalog_shape shape, const json_t *input, const char *where,
                    json_t **out, err *e);
 

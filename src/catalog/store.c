@@ -17,6 +17,10 @@
  *   "meta"        "next_id" -> u64; "t" DB -> tables in DB (u64);
  *                 "p" ID -> partitions of table ID (u64); "seeded" -> ""
  *   "crawlers"    NAME                       -> crawler document (JSON)
+ *   "functions"   DB \0 NAME                 -> user-defined function document
+ *   "stats"       ID 0x00 COLUMN             -> a table column's statistics (JSON)
+ *                 ID 0x01 SHA-256(VALUE\0 ...) COLUMN
+ *                                            -> a partition column's statistics
  *
  * Invariants:
  *   (1) Names in keys are folded (catalog__name); names are at most 255
@@ -27,6 +31,9 @@
  *   (3) Every check (exists, not found, quota, input) runs inside the
  *       change, before its first write: a failing change wrote nothing.
  *   (4) The counters in "meta" equal the records they count.
+ *   (5) Statistics live under their table's id: they go with the table
+ *       (the id's range), and with a partition (its hash's range) when it
+ *       is deleted or renamed.
  *
  * Start reading at catalog_open(), then the op_* functions (one per write).
  */
@@ -54,6 +61,8 @@ struct catalog {
   MDB_dbi parts;      /* "partitions" */
   MDB_dbi meta;       /* "meta" */
   MDB_dbi crawlers;   /* "crawlers" */
+  MDB_dbi stats;      /* "stats" */
+  MDB_dbi funcs;      /* "functions" */
   lmdb_committer committer;
 };
 
@@ -67,6 +76,7 @@ struct op {
   const char *table;      /* folded table name */
   const json_t *input;    /* the call's input */
   const json_t *values;   /* a partition's values, a list of them, or names */
+  const char *version;    /* UpdateTable's VersionId, or a column name */
   json_t *result;         /* a new document or errors array (the caller's) */
   int mode;               /* enum catalog_put */
 };
@@ -130,6 +140,34 @@ static void key_partition(key *k, uint64_t id, const json_t *values)
   hash_final(&h, k->b + n);
   hash_release(&h);
   k->n = n + SHA256_LEN;
+}
+
+/* The statistics of a table's column (values NULL) or a partition's. With
+ * column NULL: the prefix of all of them. */
+static void key_stats(key *k, uint64_t id, const json_t *values, const char *column)
+{
+  id_put(k->b, id);
+  size_t n = ID_LEN;
+  if (values == NULL) {
+    k->b[n++] = 0x00;
+  } else {
+    k->b[n++] = 0x01;
+    hasher h;
+    hash_init(&h, HASH_SHA256);
+    size_t i;
+    json_t *v;
+    json_array_foreach(values, i, v) hash_update(&h, json_string_value(v),
+                                                 json_string_length(v) + 1);
+    hash_final(&h, k->b + n);
+    hash_release(&h);
+    n += SHA256_LEN;
+  }
+  if (column != NULL) {
+    size_t c = strlen(column); /* at most CATALOG_MAX_NAME: checked by the caller */
+    memcpy(k->b + n, column, c);
+    n += c;
+  }
+  k->n = n;
 }
 
 static int store_error(int rc, err *e)
@@ -285,27 +323,45 @@ static int run(catalog *c, op *o, err *e)
   return rc;
 }
 
-/* Deletes every record of the partitions of table id. */
-static int drop_partitions(catalog *c, MDB_txn *txn, uint64_t id, err *e)
+/* Deletes every record of dbi whose key starts with prefix. */
+static int drop_range(MDB_txn *txn, MDB_dbi dbi, const unsigned char *prefix, size_t plen,
+                      err *e)
 {
   MDB_cursor *cur;
-  int rc = mdb_cursor_open(txn, c->parts, &cur);
+  int rc = mdb_cursor_open(txn, dbi, &cur);
   if (rc != 0)
     return store_error(rc, e);
-  unsigned char prefix[ID_LEN];
-  id_put(prefix, id);
   for (;;) {
-    MDB_val k = {ID_LEN, prefix};
+    MDB_val k = {plen, (void *)prefix};
     MDB_val v;
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    if (rc != 0 || k.mv_size < ID_LEN || memcmp(k.mv_data, prefix, ID_LEN) != 0)
+    if (rc != 0 || k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
       break;
     if ((rc = mdb_cursor_del(cur, 0)) != 0)
       break;
   }
   mdb_cursor_close(cur);
-  if (rc != 0 && rc != MDB_NOTFOUND)
-    return store_error(rc, e);
+  return rc != 0 && rc != MDB_NOTFOUND ? store_error(rc, e) : 0;
+}
+
+/* Deletes the statistics of a partition of table id. */
+static int drop_partition_stats(catalog *c, MDB_txn *txn, uint64_t id, const json_t *values,
+                                err *e)
+{
+  key k;
+  key_stats(&k, id, values, NULL);
+  return drop_range(txn, c->stats, k.b, k.n, e);
+}
+
+/* Deletes every record of the partitions of table id, and every statistic
+ * of the table and its partitions. */
+static int drop_partitions(catalog *c, MDB_txn *txn, uint64_t id, err *e)
+{
+  unsigned char prefix[ID_LEN];
+  id_put(prefix, id);
+  if (drop_range(txn, c->parts, prefix, ID_LEN, e) != 0 ||
+      drop_range(txn, c->stats, prefix, ID_LEN, e) != 0)
+    return e->code;
   key ck;
   key_count(&ck, 'p', prefix, ID_LEN);
   return rec_del(txn, c->meta, &ck, e);
@@ -442,6 +498,8 @@ static int op_db_delete(catalog *c, MDB_txn *txn, op *o, err *e)
   mdb_cursor_close(cur);
   if (rc != 0 && rc != MDB_NOTFOUND)
     return store_error(rc, e);
+  if (drop_range(txn, c->funcs, (const unsigned char *)o->db, strlen(o->db) + 1, e) != 0)
+    return e->code;
   key ck;
   key_count(&ck, 't', o->db, strlen(o->db));
   if (rec_del(txn, c->meta, &ck, e) != 0)
@@ -484,7 +542,9 @@ static int token_parse(const char *token, unsigned char *out, size_t cap, size_t
   return 0;
 }
 
-/* A filter on one record; NULL accepts all. */
+/* A filter on one record; NULL accepts all. It is called twice: first
+ * with doc NULL, on the key alone (false skips the record unparsed; true
+ * when the key cannot tell), then with the parsed document. */
 typedef bool (*scan_filter)(const void *ctx, const json_t *doc, const MDB_val *k);
 
 /* Appends up to max documents of dbi whose keys start with prefix, from
@@ -526,6 +586,8 @@ static int scan(MDB_env *env, MDB_dbi dbi, const void *prefix, size_t plen, size
       *next = token_of(last + plen, lastn - plen);
       break;
     }
+    if (filter != NULL && !filter(fctx, NULL, &k))
+      continue;
     json_error_t je;
     json_t *doc = v.mv_size >= skip
                       ? json_loadb((const char *)v.mv_data + skip, v.mv_size - skip, 0, &je)
@@ -664,7 +726,8 @@ int catalog_table_get(catalog *c, const char *database, const char *name, json_t
 static bool table_filter(const void *ctx, const json_t *doc, const MDB_val *k)
 {
   (void)k;
-  return catalog__pattern_match(ctx, json_string_value(json_object_get(doc, "Name")));
+  return doc == NULL ||
+         catalog__pattern_match(ctx, json_string_value(json_object_get(doc, "Name")));
 }
 
 int catalog_table_list(catalog *c, const char *database, const char *pattern, const char *token,
@@ -701,10 +764,16 @@ static int op_table_update(catalog *c, MDB_txn *txn, op *o, err *e)
   uint64_t id;
   if (table_load(c, txn, o->db, name, &id, &old, e) != 0)
     return e->code;
+  const char *vid = json_string_value(json_object_get(old, "VersionId"));
+  if (o->version != NULL && (vid == NULL || strcmp(vid, o->version) != 0)) {
+    err_set(e, ERR_CONFLICT, "Update table failed due to concurrent modifications: the "
+            "table's version is %s, not %s.", vid != NULL ? vid : "0", o->version);
+    json_decref(old);
+    return e->code;
+  }
   table_doc(doc, o->db, name);
   json_object_set(doc, "CreateTime", json_object_get(old, "CreateTime"));
   json_object_set_new(doc, "UpdateTime", json_real(now_seconds()));
-  const char *vid = json_string_value(json_object_get(old, "VersionId"));
   long version = vid != NULL ? atol(vid) : 0;
   char vs[32];
   snprintf(vs, sizeof vs, "%ld", version + 1);
@@ -717,10 +786,16 @@ static int op_table_update(catalog *c, MDB_txn *txn, op *o, err *e)
 
 int catalog_table_update(catalog *c, const char *database, const json_t *input, err *e)
 {
+  return catalog_table_update_at(c, database, input, NULL, e);
+}
+
+int catalog_table_update_at(catalog *c, const char *database, const json_t *input,
+                            const char *version, err *e)
+{
   char db[CATALOG_MAX_NAME + 1];
   if (catalog__name(database, "databaseName", db, e) != 0)
     return e->code;
-  op o = {.fn = op_table_update, .db = db, .input = input};
+  op o = {.fn = op_table_update, .db = db, .input = input, .version = version};
   int rc = run(c, &o, e);
   json_decref(o.result);
   return rc;
@@ -985,12 +1060,15 @@ int catalog_partition_get(catalog *c, const char *database, const char *table,
   return rc;
 }
 
-static int op_part_update(catalog *c, MDB_txn *txn, op *o, err *e)
+/* Replaces the partition named by values with input (renaming it when
+ * input's Values differ: its statistics are dropped then). */
+static int part_update(catalog *c, MDB_txn *txn, const char *db, const char *table,
+                       const json_t *values, const json_t *input, err *e)
 {
   uint64_t id;
   key k;
   json_t *old;
-  if (part_target(c, txn, o->db, o->table, o->values, &id, &k, e) != 0)
+  if (part_target(c, txn, db, table, values, &id, &k, e) != 0)
     return e->code;
   int rc = rec_get(txn, c->parts, &k, 0, NULL, &old, e);
   if (rc == ERR_ENTITY_NOT_FOUND)
@@ -998,24 +1076,24 @@ static int op_part_update(catalog *c, MDB_txn *txn, op *o, err *e)
   if (rc != 0)
     return rc;
   json_t *doc = NULL;
-  rc = catalog__input(SHAPE_PARTITION, o->input, "partitionInput", &doc, e);
+  rc = catalog__input(SHAPE_PARTITION, input, "partitionInput", &doc, e);
   if (rc == 0 && json_object_get(doc, "Values") == NULL)
     json_object_set(doc, "Values", json_object_get(old, "Values"));
   key nk;
   if (rc == 0)
-    rc = part_target(c, txn, o->db, o->table, json_object_get(doc, "Values"), &id, &nk, e);
+    rc = part_target(c, txn, db, table, json_object_get(doc, "Values"), &id, &nk, e);
   if (rc == 0 && (nk.n != k.n || memcmp(nk.b, k.b, k.n) != 0)) {
     json_t *other;
     rc = rec_get(txn, c->parts, &nk, 0, NULL, &other, e);
     json_decref(other);
     if (rc == 0)
       rc = err_set(e, ERR_ALREADY_EXISTS, "Partition already exists.");
-    else if (rc == ERR_ENTITY_NOT_FOUND)
-      rc = rec_del(txn, c->parts, &k, e);
+    else if (rc == ERR_ENTITY_NOT_FOUND && (rc = rec_del(txn, c->parts, &k, e)) == 0)
+      rc = drop_partition_stats(c, txn, id, values, e);
   }
   if (rc == 0) {
-    json_object_set_new(doc, "DatabaseName", json_string(o->db));
-    json_object_set_new(doc, "TableName", json_string(o->table));
+    json_object_set_new(doc, "DatabaseName", json_string(db));
+    json_object_set_new(doc, "TableName", json_string(table));
     json_object_set(doc, "CreationTime", json_object_get(old, "CreationTime"));
     json_object_set_new(doc, "CatalogId", json_string(CATALOG_ID));
     if (json_object_get(doc, "Parameters") == NULL)
@@ -1025,6 +1103,11 @@ static int op_part_update(catalog *c, MDB_txn *txn, op *o, err *e)
   json_decref(doc);
   json_decref(old);
   return rc;
+}
+
+static int op_part_update(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  return part_update(c, txn, o->db, o->table, o->values, o->input, e);
 }
 
 int catalog_partition_update(catalog *c, const char *database, const char *table,
@@ -1038,18 +1121,106 @@ int catalog_partition_update(catalog *c, const char *database, const char *table
   return run(c, &o, e);
 }
 
+static int op_part_batch_update(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  uint64_t id;
+  json_t *t;
+  if (table_load(c, txn, o->db, o->table, &id, &t, e) != 0)
+    return e->code;
+  json_decref(t);
+  o->result = json_array();
+  size_t i;
+  json_t *entry;
+  json_array_foreach(o->input, i, entry)
+  {
+    err one = {0};
+    json_t *values = json_object_get(entry, "PartitionValueList");
+    int rc = part_update(c, txn, o->db, o->table, values,
+                         json_object_get(entry, "PartitionInput"), &one);
+    if (fatal(rc)) {
+      *e = one;
+      return rc;
+    }
+    if (rc != 0)
+      json_array_append_new(o->result, error_entry("PartitionValueList", values, &one));
+  }
+  return 0;
+}
+
+int catalog_partition_batch_update(catalog *c, const char *database, const char *table,
+                                   const json_t *entries, json_t **errors, err *e)
+{
+  *errors = NULL;
+  if (!json_is_array(entries) || json_array_size(entries) == 0)
+    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at 'entries' "
+                   "failed to satisfy constraint: Member must have length greater than or "
+                   "equal to 1");
+  size_t i;
+  json_t *entry;
+  json_array_foreach(entries, i, entry)
+  {
+    if (!json_is_array(json_object_get(entry, "PartitionValueList")))
+      return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value null at "
+                     "'entries.%zu.member.partitionValueList' failed to satisfy constraint: "
+                     "Member must not be null", i + 1);
+    if (!json_is_object(json_object_get(entry, "PartitionInput")))
+      return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value null at "
+                     "'entries.%zu.member.partitionInput' failed to satisfy constraint: "
+                     "Member must not be null", i + 1);
+  }
+  return partition_batch(c, database, table, entries, CATALOG_MAX_BATCH_UPDATE, "entries",
+                         op_part_batch_update, errors, e);
+}
+
+/* GetPartitions' filters: an expression, one segment of total. */
+typedef struct part_query {
+  catalog_expr *x;
+  unsigned segment;
+  unsigned total;
+} part_query;
+
+/* FNV-1a over the values part of a partition key: stable for a partition,
+ * spread over the segments. */
+static unsigned segment_of(const MDB_val *k, unsigned total)
+{
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = ID_LEN; i < k->mv_size; i++) {
+    h ^= ((const unsigned char *)k->mv_data)[i];
+    h *= 1099511628211ull;
+  }
+  return (unsigned)(h % total);
+}
+
 static bool part_filter(const void *ctx, const json_t *doc, const MDB_val *k)
 {
-  (void)k;
-  return catalog_expr_match(ctx, json_object_get(doc, "Values"));
+  const part_query *q = ctx;
+  if (doc == NULL)
+    return q->total <= 1 || segment_of(k, q->total) == q->segment;
+  return q->x == NULL || catalog_expr_match(q->x, json_object_get(doc, "Values"));
 }
 
 int catalog_partition_list(catalog *c, const char *database, const char *table,
                            const char *expression, const char *token, size_t max, json_t **out,
                            char **next, err *e)
 {
+  return catalog_partition_list_segment(c, database, table, expression, 0, 0, token, max, out,
+                                        next, e);
+}
+
+int catalog_partition_list_segment(catalog *c, const char *database, const char *table,
+                                   const char *expression, int segment, int total,
+                                   const char *token, size_t max, json_t **out, char **next,
+                                   err *e)
+{
   *out = NULL;
   *next = NULL;
+  if (total < 0 || total > CATALOG_MAX_SEGMENTS)
+    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value '%d' at "
+                   "'segment.totalSegments' failed to satisfy constraint: Member must have "
+                   "value between 1 and %d", total, CATALOG_MAX_SEGMENTS);
+  if (segment < 0 || (total > 0 && segment >= total) || (total == 0 && segment != 0))
+    return err_set(e, ERR_INVALID_INPUT, "The segment number %d is not below the total "
+                   "number of segments %d", segment, total);
   json_t *t;
   if (catalog_table_get(c, database, table, &t, e) != 0)
     return e->code;
@@ -1076,8 +1247,9 @@ int catalog_partition_list(catalog *c, const char *database, const char *table,
       max = CATALOG_MAX_PAGE_PARTITIONS;
     unsigned char prefix[ID_LEN];
     id_put(prefix, id);
-    rc = scan(c->env, c->parts, prefix, ID_LEN, 0, token, max, x != NULL ? part_filter : NULL,
-              x, out, next, e);
+    part_query q = {.x = x, .segment = (unsigned)segment, .total = (unsigned)total};
+    rc = scan(c->env, c->parts, prefix, ID_LEN, 0, token, max,
+              x != NULL || total > 1 ? part_filter : NULL, &q, out, next, e);
   }
   catalog_expr_free(x);
   return rc;
@@ -1142,7 +1314,7 @@ static int part_drop(catalog *c, MDB_txn *txn, const char *db, const char *table
     return err_set(e, rc, "Cannot find partition.");
   if (rc != 0)
     return rc;
-  if (rec_del(txn, c->parts, &k, e) != 0)
+  if (rec_del(txn, c->parts, &k, e) != 0 || drop_partition_stats(c, txn, id, values, e) != 0)
     return e->code;
   unsigned char b[ID_LEN];
   id_put(b, id);
@@ -1196,6 +1368,409 @@ int catalog_partition_batch_delete(catalog *c, const char *database, const char 
 {
   return partition_batch(c, database, table, values_list, CATALOG_MAX_BATCH_DELETE,
                          "partitionsToDelete", op_part_batch_delete, errors, e);
+}
+
+/* ---- column statistics ---- */
+
+/* True when the table (or the partition, when not NULL) has the column. */
+static bool has_column(const json_t *table, const json_t *part, const char *name)
+{
+  const json_t *doc = table;
+  json_t *own = json_object_get(json_object_get(part, "StorageDescriptor"), "Columns");
+  if (part != NULL && json_array_size(own) > 0)
+    doc = part;
+  json_t *lists[2] = {json_object_get(json_object_get(doc, "StorageDescriptor"), "Columns"),
+                      part == NULL ? json_object_get(table, "PartitionKeys") : NULL};
+  for (int l = 0; l < 2; l++) {
+    size_t i;
+    json_t *col;
+    json_array_foreach(lists[l], i, col)
+    {
+      const char *n = json_string_value(json_object_get(col, "Name"));
+      if (n != NULL && strcmp(n, name) == 0)
+        return true;
+    }
+  }
+  return false;
+}
+
+/* Loads the table (its id and document) and, when values, its partition. */
+static int stats_target(catalog *c, MDB_txn *txn, const char *db, const char *table,
+                        const json_t *values, uint64_t *id, json_t **t, json_t **p, err *e)
+{
+  *t = NULL;
+  *p = NULL;
+  if (table_load(c, txn, db, table, id, t, e) != 0)
+    return e->code;
+  if (values == NULL)
+    return 0;
+  key k;
+  int rc = part_target(c, txn, db, table, values, id, &k, e);
+  if (rc == 0) {
+    rc = rec_get(txn, c->parts, &k, 0, NULL, p, e);
+    if (rc == ERR_ENTITY_NOT_FOUND)
+      rc = err_set(e, rc, "Cannot find partition.");
+  }
+  if (rc != 0)
+    *t = (json_decref(*t), NULL);
+  return rc;
+}
+
+static json_t *stats_error(const char *member, json_t *id, int code, const char *msg)
+{
+  return json_pack("{s:O, s:{s:s, s:s}}", member, id, "Error", "ErrorCode", err_aws_code(code),
+                   "ErrorMessage", msg);
+}
+
+static int op_stats_update(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  uint64_t id;
+  json_t *t;
+  json_t *p;
+  if (stats_target(c, txn, o->db, o->table, o->values, &id, &t, &p, e) != 0)
+    return e->code;
+  /* every entry checked before the first write */
+  json_t *docs = json_array();
+  int rc = 0;
+  size_t i;
+  json_t *in;
+  json_array_foreach(o->input, i, in)
+  {
+    char where[64];
+    snprintf(where, sizeof where, "columnStatisticsList.%zu.member", i + 1);
+    json_t *doc;
+    if ((rc = catalog__input(SHAPE_COLUMN_STATS, in, where, &doc, e)) != 0)
+      break;
+    json_array_append_new(docs, doc);
+  }
+  o->result = json_array();
+  json_t *doc;
+  json_array_foreach(docs, i, doc)
+  {
+    if (rc != 0)
+      break;
+    const char *name = json_string_value(json_object_get(doc, "ColumnName"));
+    if (!has_column(t, p, name)) {
+      char msg[CATALOG_MAX_NAME + 64];
+      snprintf(msg, sizeof msg, "Column %s not found in the %s.", name,
+               p != NULL ? "partition" : "table");
+      json_array_append_new(o->result, stats_error("ColumnStatistics",
+                                                   json_array_get(o->input, i),
+                                                   ERR_ENTITY_NOT_FOUND, msg));
+      continue;
+    }
+    key k;
+    key_stats(&k, id, o->values, name);
+    rc = rec_put(txn, c->stats, &k, NULL, doc, e);
+  }
+  json_decref(docs);
+  json_decref(t);
+  json_decref(p);
+  return rc;
+}
+
+int catalog_column_stats_update(catalog *c, const char *database, const char *table,
+                                const json_t *values, const json_t *list, json_t **errors,
+                                err *e)
+{
+  *errors = NULL;
+  char db[CATALOG_MAX_NAME + 1];
+  char t[CATALOG_MAX_NAME + 1];
+  if (names2(database, table, db, t, e) != 0)
+    return e->code;
+  if (!json_is_array(list) || json_array_size(list) == 0 ||
+      json_array_size(list) > CATALOG_MAX_STATS_UPDATE)
+    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at "
+                   "'columnStatisticsList' failed to satisfy constraint: Member must have "
+                   "length between 1 and %d", CATALOG_MAX_STATS_UPDATE);
+  op o = {.fn = op_stats_update, .db = db, .table = t, .values = values, .input = list};
+  int rc = run(c, &o, e);
+  *errors = o.result;
+  return rc;
+}
+
+int catalog_column_stats_get(catalog *c, const char *database, const char *table,
+                             const json_t *values, const json_t *names, json_t **out,
+                             json_t **errors, err *e)
+{
+  *out = NULL;
+  *errors = NULL;
+  char db[CATALOG_MAX_NAME + 1];
+  char t[CATALOG_MAX_NAME + 1];
+  if (names2(database, table, db, t, e) != 0)
+    return e->code;
+  if (!json_is_array(names) || json_array_size(names) == 0 ||
+      json_array_size(names) > CATALOG_MAX_STATS_GET)
+    return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at 'columnNames' "
+                   "failed to satisfy constraint: Member must have length between 1 and %d",
+                   CATALOG_MAX_STATS_GET);
+  size_t i;
+  json_t *n;
+  json_array_foreach(names, i, n)
+  {
+    char folded[CATALOG_MAX_NAME + 1];
+    if (catalog__name(json_string_value(n), "columnNames", folded, e) != 0)
+      return e->code;
+  }
+  MDB_txn *txn;
+  if (lmdb_read_begin(c->env, &txn, e) != 0)
+    return e->code;
+  uint64_t id;
+  json_t *td;
+  json_t *pd;
+  int rc = stats_target(c, txn, db, t, values, &id, &td, &pd, e);
+  json_decref(td);
+  json_decref(pd);
+  json_t *found = json_array();
+  json_t *missing = json_array();
+  json_array_foreach(names, i, n)
+  {
+    if (rc != 0)
+      break;
+    key k;
+    key_stats(&k, id, values, json_string_value(n));
+    json_t *doc;
+    rc = rec_get(txn, c->stats, &k, 0, NULL, &doc, e);
+    if (rc == 0) {
+      json_array_append_new(found, doc);
+    } else if (rc == ERR_ENTITY_NOT_FOUND) {
+      char msg[CATALOG_MAX_NAME + 64];
+      snprintf(msg, sizeof msg, "Column statistics for %s not found.", json_string_value(n));
+      json_array_append_new(missing, stats_error("ColumnName", n, rc, msg));
+      rc = 0;
+    }
+  }
+  mdb_txn_abort(txn);
+  if (rc != 0) {
+    json_decref(found);
+    json_decref(missing);
+    return rc;
+  }
+  *out = found;
+  *errors = missing;
+  return 0;
+}
+
+static int op_stats_delete(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  uint64_t id;
+  json_t *t;
+  json_t *p;
+  if (stats_target(c, txn, o->db, o->table, o->values, &id, &t, &p, e) != 0)
+    return e->code;
+  json_decref(t);
+  json_decref(p);
+  key k;
+  key_stats(&k, id, o->values, o->version);
+  json_t *old;
+  int rc = rec_get(txn, c->stats, &k, 0, NULL, &old, e);
+  json_decref(old);
+  if (rc == ERR_ENTITY_NOT_FOUND)
+    return err_set(e, rc, "Column statistics for %s not found.", o->version);
+  if (rc != 0)
+    return rc;
+  return rec_del(txn, c->stats, &k, e);
+}
+
+int catalog_column_stats_delete(catalog *c, const char *database, const char *table,
+                                const json_t *values, const char *column, err *e)
+{
+  char db[CATALOG_MAX_NAME + 1];
+  char t[CATALOG_MAX_NAME + 1];
+  char folded[CATALOG_MAX_NAME + 1];
+  if (names2(database, table, db, t, e) != 0 ||
+      catalog__name(column, "columnName", folded, e) != 0)
+    return e->code;
+  op o = {.fn = op_stats_delete, .db = db, .table = t, .values = values, .version = column};
+  return run(c, &o, e);
+}
+
+/* ---- user-defined functions ---- */
+
+/* A function name from a request: 1..255 bytes of one line. */
+static int function_name(const char *name, const char *what, err *e)
+{
+  char scratch[CATALOG_MAX_NAME + 1];
+  return catalog__name(name, what, scratch, e);
+}
+
+static int function_load(catalog *c, MDB_txn *txn, const char *db, const char *name,
+                         json_t **out, err *e)
+{
+  key k;
+  key_table(&k, db, name);
+  int rc = rec_get(txn, c->funcs, &k, 0, NULL, out, e);
+  if (rc == ERR_ENTITY_NOT_FOUND)
+    return err_set(e, rc, "Function %s not found.", name);
+  return rc;
+}
+
+/* Writes the function document of a validated input; old: the document it
+ * replaces (its CreateTime stays), NULL for a new one. */
+static int function_put(catalog *c, MDB_txn *txn, const char *db, json_t *doc, const json_t *old,
+                        err *e)
+{
+  json_object_set_new(doc, "DatabaseName", json_string(db));
+  if (old != NULL)
+    json_object_set(doc, "CreateTime", json_object_get(old, "CreateTime"));
+  else
+    json_object_set_new(doc, "CreateTime", json_real(now_seconds()));
+  json_object_set_new(doc, "CatalogId", json_string(CATALOG_ID));
+  key k;
+  key_table(&k, db, json_string_value(json_object_get(doc, "FunctionName")));
+  return rec_put(txn, c->funcs, &k, NULL, doc, e);
+}
+
+/* Fails when a function of that name is in db. */
+static int function_free(catalog *c, MDB_txn *txn, const char *db, const char *name, err *e)
+{
+  key k;
+  key_table(&k, db, name);
+  json_t *other;
+  int rc = rec_get(txn, c->funcs, &k, 0, NULL, &other, e);
+  json_decref(other);
+  if (rc == 0)
+    return err_set(e, ERR_ALREADY_EXISTS, "Function already exists.");
+  return rc == ERR_ENTITY_NOT_FOUND ? 0 : rc;
+}
+
+static int op_fn_create(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  json_t *d;
+  if (db_load(c, txn, o->db, &d, e) != 0)
+    return e->code;
+  json_decref(d);
+  json_t *doc;
+  if (catalog__input(SHAPE_FUNCTION, o->input, "functionInput", &doc, e) != 0)
+    return e->code;
+  int rc = function_free(c, txn, o->db, json_string_value(json_object_get(doc, "FunctionName")),
+                         e);
+  MDB_stat st = {0};
+  if (rc == 0 && (rc = mdb_stat(txn, c->funcs, &st)) != 0)
+    rc = store_error(rc, e);
+  if (rc == 0 && st.ms_entries >= CATALOG_MAX_FUNCTIONS)
+    rc = err_set(e, ERR_RESOURCE_LIMIT, "Number of functions exceeds the limit of %d",
+                 CATALOG_MAX_FUNCTIONS);
+  if (rc == 0)
+    rc = function_put(c, txn, o->db, doc, NULL, e);
+  json_decref(doc);
+  return rc;
+}
+
+int catalog_function_create(catalog *c, const char *database, const json_t *input, err *e)
+{
+  char db[CATALOG_MAX_NAME + 1];
+  if (catalog__name(database, "databaseName", db, e) != 0)
+    return e->code;
+  op o = {.fn = op_fn_create, .db = db, .input = input};
+  return run(c, &o, e);
+}
+
+int catalog_function_get(catalog *c, const char *database, const char *name, json_t **out,
+                         err *e)
+{
+  *out = NULL;
+  char db[CATALOG_MAX_NAME + 1];
+  if (catalog__name(database, "databaseName", db, e) != 0 ||
+      function_name(name, "functionName", e) != 0)
+    return e->code;
+  MDB_txn *txn;
+  if (lmdb_read_begin(c->env, &txn, e) != 0)
+    return e->code;
+  json_t *d;
+  int rc = db_load(c, txn, db, &d, e);
+  json_decref(d);
+  if (rc == 0)
+    rc = function_load(c, txn, db, name, out, e);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+static int op_fn_update(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  json_t *old;
+  if (function_load(c, txn, o->db, o->table, &old, e) != 0)
+    return e->code;
+  json_t *doc = NULL;
+  int rc = catalog__input(SHAPE_FUNCTION, o->input, "functionInput", &doc, e);
+  const char *name = json_string_value(json_object_get(doc, "FunctionName"));
+  if (rc == 0 && strcmp(name, o->table) != 0) {
+    if ((rc = function_free(c, txn, o->db, name, e)) == 0) {
+      key k;
+      key_table(&k, o->db, o->table);
+      rc = rec_del(txn, c->funcs, &k, e);
+    }
+  }
+  if (rc == 0)
+    rc = function_put(c, txn, o->db, doc, old, e);
+  json_decref(doc);
+  json_decref(old);
+  return rc;
+}
+
+int catalog_function_update(catalog *c, const char *database, const char *name,
+                            const json_t *input, err *e)
+{
+  char db[CATALOG_MAX_NAME + 1];
+  if (catalog__name(database, "databaseName", db, e) != 0 ||
+      function_name(name, "functionName", e) != 0)
+    return e->code;
+  op o = {.fn = op_fn_update, .db = db, .table = name, .input = input};
+  return run(c, &o, e);
+}
+
+static int op_fn_delete(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  json_t *old;
+  if (function_load(c, txn, o->db, o->table, &old, e) != 0)
+    return e->code;
+  json_decref(old);
+  key k;
+  key_table(&k, o->db, o->table);
+  return rec_del(txn, c->funcs, &k, e);
+}
+
+int catalog_function_delete(catalog *c, const char *database, const char *name, err *e)
+{
+  char db[CATALOG_MAX_NAME + 1];
+  if (catalog__name(database, "databaseName", db, e) != 0 ||
+      function_name(name, "functionName", e) != 0)
+    return e->code;
+  op o = {.fn = op_fn_delete, .db = db, .table = name};
+  return run(c, &o, e);
+}
+
+static bool function_filter(const void *ctx, const json_t *doc, const MDB_val *k)
+{
+  (void)k;
+  return doc == NULL ||
+         catalog__pattern_match(ctx, json_string_value(json_object_get(doc, "FunctionName")));
+}
+
+int catalog_function_list(catalog *c, const char *database, const char *pattern,
+                          const char *token, size_t max, json_t **out, char **next, err *e)
+{
+  *out = NULL;
+  *next = NULL;
+  char db[CATALOG_MAX_NAME + 1] = "";
+  size_t plen = 0;
+  if (database != NULL) {
+    json_t *d;
+    if (catalog__name(database, "databaseName", db, e) != 0 ||
+        catalog_database_get(c, db, &d, e) != 0)
+      return e->code;
+    json_decref(d);
+    plen = strlen(db) + 1;
+  }
+  catalog_pattern *p = NULL;
+  if (pattern != NULL && pattern[0] != '\0' && catalog__pattern_compile(pattern, &p, e) != 0)
+    return e->code;
+  if (max == 0 || max > CATALOG_MAX_PAGE_FUNCTIONS)
+    max = CATALOG_MAX_PAGE_FUNCTIONS;
+  int rc = scan(c->env, c->funcs, db, plen, 0, token, max, p != NULL ? function_filter : NULL, p,
+                out, next, e);
+  catalog__pattern_free(p);
+  return rc;
 }
 
 /* ---- open, close ---- */
@@ -1309,7 +1884,7 @@ int catalog_open(const char *data_dir, catalog **out, err *e)
   *out = NULL;
   catalog *c = xcalloc(1, sizeof *c);
   char *path = xasprintf("%s/catalog", data_dir);
-  lmdb_env_options opt = {.map_size = MAP_SIZE, .max_dbs = 5};
+  lmdb_env_options opt = {.map_size = MAP_SIZE, .max_dbs = 7};
   int rc = lmdb_env_open(&c->env, path, &opt, "the catalog", e);
   free(path);
   if (rc != 0) {
@@ -1322,7 +1897,9 @@ int catalog_open(const char *data_dir, catalog **out, err *e)
         (rc = mdb_dbi_open(txn, "tables", MDB_CREATE, &c->tables)) == 0 &&
         (rc = mdb_dbi_open(txn, "partitions", MDB_CREATE, &c->parts)) == 0 &&
         (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &c->meta)) == 0 &&
-        (rc = mdb_dbi_open(txn, "crawlers", MDB_CREATE, &c->crawlers)) == 0)
+        (rc = mdb_dbi_open(txn, "crawlers", MDB_CREATE, &c->crawlers)) == 0 &&
+        (rc = mdb_dbi_open(txn, "stats", MDB_CREATE, &c->stats)) == 0 &&
+        (rc = mdb_dbi_open(txn, "functions", MDB_CREATE, &c->funcs)) == 0)
       rc = mdb_txn_commit(txn);
     else
       mdb_txn_abort(txn);
