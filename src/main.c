@@ -70,6 +70,7 @@
 
 #define TARN_VERSION "0.1.0"
 #define SHUTDOWN_DEADLINE_MS 10000
+#define RUNTIME_API_THREADS 4   /* the Runtime API socket's server (functions_open) */
 
 static cli_credentials server_keys;
 static const char *progname = "tarn";
@@ -199,10 +200,11 @@ static int functions_open(functions *f, const char *data, store *st, err *e)
   };
   if (fn_system_open(&o, &f->fn, e) != 0)
     return -1;
-  /* A thread per connection: each instance's GET next waits in its handler. */
+  /* A small pool: every call is short, and an idle instance's GET next is
+     parked (api/runtime_api.c), holding no thread. */
   f->runtime_api = runtime_api_service_new(f->fn);
   http_config rt = {.listen_unix = rt_sock, .open_service = f->runtime_api,
-                    .thread_per_connection = true};
+                    .threads = RUNTIME_API_THREADS};
   if (http_server_start(&rt, &f->runtime_srv, e) != 0)
     return -1;
   f->lambda = lambda_service_new(f->fn, st);

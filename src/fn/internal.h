@@ -136,7 +136,7 @@ struct instance {
   double init_ms;             /* set at the first GET next */
   bool cold_pending;          /* the next invocation reports Init Duration */
   int64_t idle_since_ms;
-  pthread_cond_t cond;        /* GET next waits here */
+  fn_runtime_wait *waiter;    /* its parked GET next, or NULL (runtime.c) */
   pthread_mutex_t log_lock;   /* guards reading log_rd and log_inv */
   invoc *log_inv;             /* whose tail the output goes to */
   instance *idle_next;
@@ -330,6 +330,8 @@ void fn__instance_unref(fn_system *s, instance *in);           /* under lock */
 /* Moves what the instance printed so far into its function's log. */
 void fn__sched_drain_log(fn_system *s, instance *in);
 void fn__sched_kill(fn_system *s, instance *in);                /* under lock */
+/* Answers in's parked GET next if it has work or is stopping (runtime.c). */
+void fn__runtime_wake(fn_system *s, instance *in);              /* under lock */
 /* After a response: back to the idle stack, or killed when retired. */
 void fn__sched_release(fn_system *s, instance *in);             /* under lock */
 

@@ -119,7 +119,7 @@ void fn__sched_kill(fn_system *s, instance *in)
     in->killed = true;
     sandbox_kill(in->sb);
   }
-  pthread_cond_broadcast(&in->cond);
+  fn__runtime_wake(s, in);
 }
 
 void fn__sched_recycle(fn_system *s, pool *p)
@@ -162,7 +162,6 @@ void fn__instance_unref(fn_system *s, instance *in)
   fn__conf_unref(in->conf);
   free(in->init_error);
   free(in->init_error_type);
-  pthread_cond_destroy(&in->cond);
   pthread_mutex_destroy(&in->log_lock);
   free(in);
   fn__entry_release(s, f);
@@ -352,11 +351,6 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
   in->refs = 1;
   in->pidfd = -1;
   in->log_rd = -1;
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&in->cond, &ca);
-  pthread_condattr_destroy(&ca);
   pthread_mutex_init(&in->log_lock, NULL);
   memcpy(in->id, "i-", 2);
   random_hex(in->id + 2, 8);
@@ -539,7 +533,7 @@ int fn__sched_run(fn_system *s, fn_entry *f, pool *p, invoc *inv, err *e)
     in->state = INST_BUSY;
     in->inv = inv;
     inv->inst = in;
-    pthread_cond_signal(&in->cond);
+    fn__runtime_wake(s, in);
   } else if ((rc = instance_start(s, p, inv, e)) != 0) {
     timer_remove(s, inv);
     unadmit(s, f);
@@ -613,7 +607,7 @@ static void instance_exited(fn_system *s, instance *in)
                                                          : "error\tError Type: Runtime.ExitError");
   }
   in->inv = NULL;
-  pthread_cond_broadcast(&in->cond);
+  fn__runtime_wake(s, in);
   sandbox *sb = in->sb;
   in->sb = NULL;
   pthread_mutex_unlock(&s->lock);

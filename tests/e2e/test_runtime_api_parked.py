@@ -1,0 +1,183 @@
+"""tests/e2e/test_runtime_api_parked.py -- idle instances hold no thread of
+the Runtime API's server: each idle instance's GET next is parked, answered
+when an invocation is assigned, when the instance is killed or reaped, and
+when the server stops.
+
+The runtime socket's server runs a pool of 4 threads (RUNTIME_API_THREADS in
+src/main.c); these tests keep more idle Python instances than that (real
+sandboxes running tarn's Python runtime client) and check that invocations,
+their responses and new instances are still served, that killing parked
+instances releases their connections, and that a server stopping with
+parked instances exits cleanly with no leak (LeakSanitizer on).
+"""
+import os
+import signal
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+import lambda_util as lu
+from lambda_util import create, invoke, unique_name
+
+IDLE = 10          # idle instances kept, over the runtime server's 4 threads
+RUNTIME_THREADS = 4
+
+
+@pytest.fixture(scope="module")
+def lam(tarn):
+    return lu.lambda_client(tarn, max_pool_connections=IDLE + 8)
+
+
+def wait_for(fn, timeout=120.0, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met within %.0f s" % timeout)
+        time.sleep(interval)
+
+
+def metric(tarn, name):
+    r = tarn.request("GET", "/_tarn/metrics")
+    assert r.status_code == 200, r.text
+    for line in r.text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("no %s in /_tarn/metrics" % name)
+
+
+def sockets_of(pid):
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:"):
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+def descendants(pid):
+    """Pids of the processes below pid (this test's own server only)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def runtime_clients(tarn):
+    """The Python runtime clients of the server's instances."""
+    out = []
+    for p in descendants(tarn.proc.pid):
+        try:
+            with open("/proc/%d/cmdline" % p, "rb") as f:
+                if b"bootstrap.py" in f.read():
+                    out.append(p)
+        except OSError:
+            pass
+    return out
+
+
+def make_idle(tarn, lam, s3, bucket, name, n):
+    """n instances of a new function, all idle (their GET next parked): n
+    invocations wait together on a release object, so each has its own
+    instance, then end."""
+    create(lam, name, "python", handler="app.wait_release", Timeout=60)
+    key = "release-" + name
+    url = urllib.parse.urlsplit(tarn.presign("GET", "/%s/%s" % (bucket, key), 600))
+    event = {"path": url.path + "?" + url.query, "host": url.netloc, "timeout": 55}
+    results = [None] * n
+
+    def one(i):
+        resp, body = invoke(lam, name, event)
+        results[i] = (resp["StatusCode"], resp.get("FunctionError"), body)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(lambda: lu.concurrent_executions(tarn) >= n, interval=0.05)
+    finally:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"go")
+        for t in threads:
+            t.join()
+    assert results == [(200, None, {"released": "go"})] * n
+    wait_for(lambda: metric(tarn, "tarn_fn_instances_idle") >= n)
+    return event
+
+
+def test_idle_instances_hold_no_runtime_threads(tarn, lam, s3, bucket):
+    name = unique_name("parked")
+    event = make_idle(tarn, lam, s3, bucket, name, IDLE)
+    assert IDLE > RUNTIME_THREADS
+    # Every idle instance is waiting in GET next; each still gets its
+    # invocation and its response (a POST on the same server) goes through.
+    results = [None] * IDLE
+
+    def one(i):
+        resp, body = invoke(lam, name, event)
+        results[i] = (resp["StatusCode"], body)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(IDLE)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert results == [(200, {"released": "go"})] * IDLE
+    # A new function's instance starts and answers while they are all idle.
+    other = unique_name("parked-echo")
+    create(lam, other, "python")
+    resp, body = invoke(lam, other, {"k": 1})
+    assert resp["StatusCode"] == 200 and body["event"] == {"k": 1}
+    lam.delete_function(FunctionName=other)
+    lam.delete_function(FunctionName=name)
+    wait_for(lambda: metric(tarn, "tarn_fn_instances") == 0)
+
+
+def test_killed_parked_instances_release_their_connections(tarn, lam, s3, bucket):
+    pid = tarn.proc.pid
+    wait_for(lambda: metric(tarn, "tarn_fn_instances") == 0)
+    before = sockets_of(pid)
+    name = unique_name("parked-kill")
+    make_idle(tarn, lam, s3, bucket, name, IDLE)
+    during = sockets_of(pid)
+    assert during >= before + IDLE, (before, during)
+    # Kill half the runtime clients (their GET next parked), then delete the
+    # function, which kills the rest: every connection goes, and so does
+    # every instance.
+    clients = runtime_clients(tarn)
+    assert len(clients) >= IDLE, clients
+    for p in clients[: IDLE // 2]:
+        os.kill(p, signal.SIGKILL)
+    wait_for(lambda: metric(tarn, "tarn_fn_instances") <= IDLE - IDLE // 2)
+    resp, body = invoke(lam, name, {"path": "/", "host": "x", "timeout": 0})
+    assert resp["StatusCode"] == 200
+    lam.delete_function(FunctionName=name)
+    wait_for(lambda: metric(tarn, "tarn_fn_instances") == 0)
+    wait_for(lambda: sockets_of(pid) <= before + 2)
+
+
+def test_stop_with_parked_instances_exits_clean(tarn_factory):
+    srv = tarn_factory(env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0"})
+    lam = lu.lambda_client(srv, max_pool_connections=IDLE + 8)
+    s3 = srv.client()
+    bucket = unique_name("stop").lower()
+    s3.create_bucket(Bucket=bucket)
+    make_idle(srv, lam, s3, bucket, unique_name("parked-stop"), RUNTIME_THREADS + 2)
+    srv.stop_clean()
