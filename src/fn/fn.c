@@ -152,6 +152,13 @@ int fn_system_open(const fn_options *o, fn_system **out, err *e)
   s->host_python[pn > 0 ? pn : 0] = '\0';
   if (strncmp(s->host_python, "python3.", 8) != 0 || strchr(s->host_python, '/') != NULL)
     s->host_python[0] = '\0';
+  /* and /usr/bin/ruby to rubyX.Y: X.Y.0 names its gem folders */
+  char ruby[32];
+  ssize_t rn = readlink("/usr/bin/ruby", ruby, sizeof ruby - 1);
+  ruby[rn > 0 ? rn : 0] = '\0';
+  s->host_ruby[0] = '\0';
+  if (strncmp(ruby, "ruby", 4) == 0 && strchr(ruby, '/') == NULL && strlen(ruby) < 12)
+    snprintf(s->host_ruby, sizeof s->host_ruby, "%s.0", ruby + 4);
   s->epfd = -1;
   s->wake_fd = -1;
   pthread_mutex_init(&s->lock, NULL);

@@ -245,6 +245,7 @@ struct fn_system {
   size_t nlayers;
   size_t cap_layers;
   char host_python[32];       /* "python3.11": what /usr/bin/python3 runs, or "" */
+  char host_ruby[16];         /* "3.1.0": the gem folder version of /usr/bin/ruby, or "" */
 
   /* the monitor: one thread over every instance's log pipe and pidfd */
   int epfd;

@@ -68,8 +68,8 @@ static bool user_sets(const fn_config *f, const char *name)
  * The search paths are Lambda's (its "Defined runtime environment
  * variables" and layer paths): /opt/bin, /opt/lib, /opt/python (and its
  * lib/python3.X/site-packages), /opt/nodejs/node_modules (and
- * nodejsNN/node_modules); a variable of the function's own replaces
- * ours. */
+ * nodejsNN/node_modules), /opt/ruby/gems/X.Y.0 and /opt/ruby/lib; a
+ * variable of the function's own replaces ours. */
 static void conf_environment(fn_system *s, conf *c)
 {
   const fn_config *f = &c->cfg;
@@ -111,6 +111,16 @@ static void conf_environment(fn_system *s, conf *c)
     ENV("NODE_PATH=/opt/nodejs/node%d/node_modules:/opt/nodejs/node_modules:"
         "/var/runtime/node_modules:/var/task", major);
   }
+  if (str_starts(f->runtime, "ruby")) {
+    /* Lambda's gem and library paths: the runtime's X.Y.0, and the host's */
+    const char *own = f->runtime + 4;
+    const char *host = s->host_ruby[0] && !str_starts(s->host_ruby, own) ? s->host_ruby : NULL;
+    if (!user_sets(f, "GEM_PATH"))
+      ENV("GEM_PATH=/var/task/vendor/bundle/ruby/%s.0:/opt/ruby/gems/%s.0%s%s", own, own,
+          host ? ":/opt/ruby/gems/" : "", host ? host : "");
+    if (!user_sets(f, "RUBYLIB"))
+      ENV("RUBYLIB=/var/task:/opt/ruby/lib");
+  }
   ENV("HOME=/tmp");
   char ak[FN_KEY_MAX];
   char sk[FN_KEY_MAX];
@@ -132,6 +142,9 @@ static void conf_environment(fn_system *s, conf *c)
   } else if (str_starts(f->runtime, "nodejs")) {
     argv[0] = "/usr/bin/node";
     argv[1] = "/var/runtime/node/bootstrap.js";
+  } else if (str_starts(f->runtime, "ruby")) {
+    argv[0] = "/usr/bin/ruby";
+    argv[1] = "/var/runtime/ruby/bootstrap.rb";
   } else {
     argv[0] = "/var/task/bootstrap";
   }
