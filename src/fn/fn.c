@@ -133,6 +133,7 @@ int fn_system_open(const fn_options *o, fn_system **out, err *e)
   snprintf(s->code_dir, n, "%s/fn/code", s->data_dir);
   snprintf(s->log_dir, n, "%s/fn/logs", s->data_dir);
   s->runtime_dir = dup_or_die(o->runtime_dir);
+  s->java_runtime_dir = o->java_runtime_dir ? xstrdup(o->java_runtime_dir) : NULL;
   s->runtime_socket = dup_or_die(o->runtime_socket);
   s->platform_socket = dup_or_die(o->platform_socket);
   s->access_key = dup_or_die(o->access_key);
@@ -230,6 +231,7 @@ fn_system *fn_system_close(fn_system *s)
   free(s->code_dir);
   free(s->log_dir);
   free(s->runtime_dir);
+  free(s->java_runtime_dir);
   free(s->runtime_socket);
   free(s->platform_socket);
   free(s->access_key);

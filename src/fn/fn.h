@@ -67,6 +67,9 @@ typedef struct fn_system fn_system;
 typedef struct fn_options {
   const char *data_dir;          /* DATA: fn/ and run/ go under it */
   const char *runtime_dir;       /* host folder with python/ and node/ (runtimes/) */
+  const char *java_runtime_dir;  /* host folder with tarn-runtime.jar (built from
+                                    runtimes/java), or NULL: Java functions
+                                    compile runtime_dir/java as they start */
   const char *runtime_socket;    /* Unix socket of the Runtime API server */
   const char *platform_socket;   /* Unix socket of the platform endpoint */
   const char *access_key;        /* credentials handed to functions (see */

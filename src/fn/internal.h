@@ -54,6 +54,7 @@ typedef struct conf {
   const char **opt_dirs;      /* DATA/fn/code/<hex> of each layer, in order */
   size_t nopt_dirs;
   const char **argv;          /* what the sandbox runs */
+  const char *runtime_dir;    /* shown at /var/runtime; NULL: fn_system's */
   const char **envp;          /* the environment, but the per-instance log stream */
   size_t nenvp;
 } conf;
@@ -214,6 +215,7 @@ struct fn_system {
   char *code_dir;             /* DATA/fn/code */
   char *log_dir;              /* DATA/fn/logs */
   char *runtime_dir;
+  char *java_runtime_dir;     /* or NULL (fn_options) */
   char *runtime_socket;
   char *platform_socket;
   char *access_key;

@@ -135,7 +135,7 @@ static void conf_environment(fn_system *s, conf *c)
   c->envp = env;
   c->nenvp = n;
 
-  const char **argv = arena_alloc(c->a, 4 * sizeof *argv);
+  const char **argv = arena_alloc(c->a, 12 * sizeof *argv);
   if (str_starts(f->runtime, "python")) {
     argv[0] = "/usr/bin/python3";
     argv[1] = "/var/runtime/python/bootstrap.py";
@@ -145,6 +145,25 @@ static void conf_environment(fn_system *s, conf *c)
   } else if (str_starts(f->runtime, "ruby")) {
     argv[0] = "/usr/bin/ruby";
     argv[1] = "/var/runtime/ruby/bootstrap.rb";
+  } else if (str_starts(f->runtime, "java")) {
+    /* Lambda's flags for a fast start; the heap sized from the function's
+       memory, since the JVM cannot see the sandbox's cgroup limit */
+    size_t i = 0;
+    argv[i++] = "/usr/bin/java";
+    argv[i++] = "-XX:+UseSerialGC";
+    argv[i++] = "-XX:TieredStopAtLevel=1";
+    argv[i++] = "-Xshare:auto";
+    argv[i++] = "-XX:-UsePerfData";
+    argv[i++] = arena_sprintf(c->a, "-Xmx%um", f->memory_mb * 3 / 5);
+    if (s->java_runtime_dir != NULL) {
+      c->runtime_dir = s->java_runtime_dir; /* the client compiled at build time */
+      argv[i++] = "-cp";
+      argv[i++] = "/var/runtime/tarn-runtime.jar";
+      argv[i++] = "TarnRuntime";
+    } else {
+      argv[i++] = "/var/runtime/java/TarnRuntime.java";
+    }
+    argv[i] = NULL;
   } else {
     argv[0] = "/var/task/bootstrap";
   }

@@ -388,7 +388,7 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
     sandbox_spec spec = {
         .id = in->id + 2,
         .code_dir = c->code_dir,
-        .runtime_dir = s->runtime_dir,
+        .runtime_dir = c->runtime_dir != NULL ? c->runtime_dir : s->runtime_dir,
         .opt_dirs = c->opt_dirs,
         .nopt_dirs = c->nopt_dirs,
         .argv = c->argv,
