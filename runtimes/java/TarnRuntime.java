@@ -585,7 +585,9 @@ public final class TarnRuntime {
     }
     if (Files.isDirectory(Paths.get("/opt/java")))
       urls.add(Paths.get("/opt/java").toUri().toURL());
-    return new URLClassLoader(urls.toArray(new URL[0]), ClassLoader.getSystemClassLoader());
+    // Above it only the JDK's own classes: the function's never come from the
+    // launcher's class path (the working folder, or this client's jar).
+    return new URLClassLoader(urls.toArray(new URL[0]), ClassLoader.getPlatformClassLoader());
   }
 
   static final class InitError extends Exception {
