@@ -25,8 +25,11 @@
  *       f->users, from fn__sched_run's admission to fn__sched_complete, whatever
  *       the outcome.
  *   (3) Lock order: s->lock, then in->log_lock, then f->log_lock; an
- *       invoker's done callback (under s->lock) may take its own locks
- *       (the HTTP server's), never s->lock.
+ *       invoker's done callback and a parked GET next's answer (both under
+ *       s->lock) may take their own locks (the HTTP server's), never
+ *       s->lock.
+ *   (3a) Whatever gives an instance an invocation or kills it calls
+ *       fn__runtime_wake (runtime.c), which answers its parked GET next.
  *   (4) Nobody waits for an invocation here: fn__sched_run assigns it and
  *       returns; whatever ends it (the runtime's answer, init error, the
  *       instance's exit, the timer, stop) calls fn__sched_complete, which calls
