@@ -118,16 +118,16 @@ typedef struct fn_runtime_work {
 /* The answer to a GET next, called exactly once unless
  * fn_runtime_next_forget comes first, under the system's lock: do little
  * (fill a response, resume it) and call no fn_* function. rc is 0 (w is
- * valid during the call only) or ERR_UNAVAILABLE (the instance or the
- * system is stopping; w is NULL). */
+ * valid during the call only), ERR_UNAVAILABLE (the instance or the system
+ * is stopping) or ERR_DENIED (the caller is no instance); w is NULL then. */
 typedef void (*fn_runtime_next_done)(void *ctx, int rc, const fn_runtime_work *w, const err *e);
 typedef struct fn_runtime_wait fn_runtime_wait;
 
 /* GET next: answers through done once the instance has an invocation
  * (handing it over), or stops; maybe before this returns, maybe later on
  * another thread. No thread waits meanwhile: *wait holds the parked call
- * and is cleared just before done. Returns 0, or ERR_DENIED (done is then
- * never called). */
+ * and is cleared just before done. Returns 0, or ERR_DENIED while the
+ * system stops (done is then never called). */
 int fn_runtime_next(fn_system *s, int peer_pid, fn_runtime_next_done done, void *ctx,
                     fn_runtime_wait **wait, err *e);
 /* Takes a parked GET next back (its client went away): after this, done

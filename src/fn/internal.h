@@ -231,6 +231,7 @@ struct fn_system {
 
   pthread_mutex_t lock;       /* see the top of this file */
   pthread_cond_t registered;  /* an instance's pid became known */
+  fn_runtime_wait *unregistered; /* GET nexts of pids not yet known (runtime.c) */
   fn_entry *table[FN_HASH_BUCKETS];
   size_t nfunctions;
   instance *by_pid[FN_PID_BUCKETS];
@@ -335,6 +336,11 @@ void fn__sched_drain_log(fn_system *s, instance *in);
 void fn__sched_kill(fn_system *s, instance *in);                /* under lock */
 /* Answers in's parked GET next if it has work or is stopping (runtime.c). */
 void fn__runtime_wake(fn_system *s, instance *in);              /* under lock */
+/* in's pid became known: GET nexts that came before it attach (runtime.c). */
+void fn__runtime_registered(fn_system *s, instance *in);        /* under lock */
+/* Refuses the GET nexts of unknown pids parked since before now_us, or all
+ * of them once stopping (runtime.c). */
+void fn__runtime_expire(fn_system *s, int64_t now_us);          /* under lock */
 /* After a response: back to the idle stack, or killed when retired. */
 void fn__sched_release(fn_system *s, instance *in);             /* under lock */
 

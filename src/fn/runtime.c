@@ -23,6 +23,13 @@
  *   (5) A waiter holds a reference on its instance until it is answered or
  *       forgotten (fn_runtime_next_forget, from the request's cleanup);
  *       either way exactly once, under the lock, and then it is freed.
+ *   (6) A runtime may call GET next before sandbox_start returned its pid to
+ *       the scheduler: that waiter parks on s->unregistered (no instance
+ *       yet) until fn__runtime_registered attaches it, or the reaper's
+ *       fn__runtime_expire refuses it REGISTER_WAIT_MS later (a process that
+ *       is no instance), or the stop does. The other calls come after
+ *       GET next (response, error) or rarely race the registration (init
+ *       error): caller() waits for it in its thread, up to REGISTER_WAIT_MS.
  */
 #include "fn/internal.h"
 
@@ -70,7 +77,10 @@ static void trace_id(char out[80])
 }
 
 struct fn_runtime_wait {
-  instance *in;                /* with a reference (5) */
+  instance *in;                /* with a reference (5); NULL while unregistered (6) */
+  int pid;                     /* the caller's */
+  int64_t until_us;            /* unregistered: refused after (6) */
+  fn_runtime_wait *next;       /* on s->unregistered */
   fn_runtime_next_done done;
   void *ctx;
   fn_runtime_wait **handle;    /* the caller's, cleared before done */
@@ -107,25 +117,33 @@ static void hand_over(fn_system *s, instance *in, fn_runtime_work *w, char trace
   };
 }
 
-/* Unhooks w from its instance (lock held); the caller then answers or
- * drops it and calls waiter_free. */
-static void waiter_take(fn_runtime_wait *w)
+/* Unhooks w from its instance, or from s->unregistered (lock held); the
+ * caller then answers or drops it and calls waiter_free. */
+static void waiter_take(fn_system *s, fn_runtime_wait *w)
 {
-  w->in->waiter = NULL;
+  if (w->in != NULL) {
+    w->in->waiter = NULL;
+  } else {
+    fn_runtime_wait **pp = &s->unregistered;
+    while (*pp != w)
+      pp = &(*pp)->next;
+    *pp = w->next;
+  }
   *w->handle = NULL;
 }
 
 static void waiter_free(fn_system *s, fn_runtime_wait *w)
 {
-  fn__instance_unref(s, w->in);
+  if (w->in != NULL)
+    fn__instance_unref(s, w->in);
   free(w);
 }
 
-static void waiter_refuse(fn_system *s, fn_runtime_wait *w, const char *why)
+static void waiter_refuse(fn_system *s, fn_runtime_wait *w, int code, const char *why)
 {
-  waiter_take(w);
+  waiter_take(s, w);
   err e;
-  w->done(w->ctx, err_set(&e, ERR_UNAVAILABLE, "%s", why), NULL, &e);
+  w->done(w->ctx, err_set(&e, code, "%s", why), NULL, &e);
   waiter_free(s, w);
 }
 
@@ -135,7 +153,7 @@ void fn__runtime_wake(fn_system *s, instance *in)
   if (w == NULL)
     return;
   if (in->state == INST_DEAD || s->stopping) {
-    waiter_refuse(s, w, "the instance is stopping");
+    waiter_refuse(s, w, ERR_UNAVAILABLE, "the instance is stopping");
     return;
   }
   if (in->inv == NULL || in->inv->handed)
@@ -143,20 +161,16 @@ void fn__runtime_wake(fn_system *s, instance *in)
   fn_runtime_work work;
   char trace[80];
   hand_over(s, in, &work, trace);
-  waiter_take(w);
+  waiter_take(s, w);
   w->done(w->ctx, 0, &work, NULL);
   waiter_free(s, w);
 }
 
-int fn_runtime_next(fn_system *s, int peer_pid, fn_runtime_next_done done, void *ctx,
-                    fn_runtime_wait **wait, err *e)
+/* Makes w in's GET next (lock held): its first ends init. */
+static void attach(fn_system *s, fn_runtime_wait *w, instance *in)
 {
-  pthread_mutex_lock(&s->lock);
-  instance *in = caller(s, peer_pid);
-  if (in == NULL) {
-    pthread_mutex_unlock(&s->lock);
-    return not_an_instance(e);
-  }
+  in->refs++;
+  w->in = in;
   if (in->state == INST_STARTING) {
     in->init_ms = (double)(time_mono_us() - in->started_us) / 1000.0;
     in->cold_pending = true;
@@ -166,12 +180,54 @@ int fn_runtime_next(fn_system *s, int peer_pid, fn_runtime_next_done done, void 
       fn__sched_release(s, in); /* onto the idle stack */
   }
   if (in->waiter != NULL) /* (4): the older one's connection is gone */
-    waiter_refuse(s, in->waiter, "another GET next of this instance took its place");
-  fn_runtime_wait *w = xcalloc(1, sizeof *w);
-  *w = (fn_runtime_wait){.in = in, .done = done, .ctx = ctx, .handle = wait};
-  *wait = w;
+    waiter_refuse(s, in->waiter, ERR_UNAVAILABLE,
+                  "another GET next of this instance took its place");
   in->waiter = w;
   fn__runtime_wake(s, in); /* work may be there already */
+}
+
+void fn__runtime_registered(fn_system *s, instance *in)
+{
+  for (fn_runtime_wait *w = s->unregistered, *next; w != NULL; w = next) {
+    next = w->next;
+    if (w->pid == in->pid) {
+      waiter_take(s, w);
+      *w->handle = w; /* still parked, now on its instance */
+      attach(s, w, in);
+    }
+  }
+}
+
+void fn__runtime_expire(fn_system *s, int64_t now_us)
+{
+  for (fn_runtime_wait *w = s->unregistered, *next; w != NULL; w = next) {
+    next = w->next;
+    if (s->stopping)
+      waiter_refuse(s, w, ERR_UNAVAILABLE, "tarn is stopping");
+    else if (w->until_us <= now_us)
+      waiter_refuse(s, w, ERR_DENIED, "not an instance of tarn");
+  }
+}
+
+int fn_runtime_next(fn_system *s, int peer_pid, fn_runtime_next_done done, void *ctx,
+                    fn_runtime_wait **wait, err *e)
+{
+  pthread_mutex_lock(&s->lock);
+  instance *in = fn__sched_by_pid(s, peer_pid);
+  if (in == NULL && s->stopping) {
+    pthread_mutex_unlock(&s->lock);
+    return not_an_instance(e);
+  }
+  fn_runtime_wait *w = xcalloc(1, sizeof *w);
+  *w = (fn_runtime_wait){.pid = peer_pid, .done = done, .ctx = ctx, .handle = wait};
+  *wait = w;
+  if (in == NULL) { /* (6) */
+    w->until_us = time_mono_us() + REGISTER_WAIT_MS * 1000;
+    w->next = s->unregistered;
+    s->unregistered = w;
+  } else {
+    attach(s, w, in);
+  }
   pthread_mutex_unlock(&s->lock);
   return 0;
 }
@@ -181,7 +237,7 @@ void fn_runtime_next_forget(fn_system *s, fn_runtime_wait **wait)
   pthread_mutex_lock(&s->lock);
   fn_runtime_wait *w = *wait;
   if (w != NULL) {
-    waiter_take(w);
+    waiter_take(s, w);
     waiter_free(s, w);
   }
   pthread_mutex_unlock(&s->lock);

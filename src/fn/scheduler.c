@@ -457,6 +457,7 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
   ev.data.u64 = (uint64_t)(uintptr_t)in | TAG_PIDFD;
   epoll_ctl(s->epfd, EPOLL_CTL_ADD, in->pidfd, &ev);
   pthread_cond_broadcast(&s->registered);
+  fn__runtime_registered(s, in);
   /* Killed while starting (time-out, update, stop)? */
   if (in->state == INST_DEAD || s->stopping) {
     in->killed = true;
@@ -681,6 +682,7 @@ static void *reaper_main(void *arg)
     struct timespec ts;
     abs_deadline(&ts, time_mono_us() + 1000000);
     pthread_cond_timedwait(&s->reaper_cond, &s->lock, &ts);
+    fn__runtime_expire(s, time_mono_us());
     int64_t cutoff = time_mono_ms() - (int64_t)s->idle_seconds * 1000;
     for (size_t b = 0; b < FN_HASH_BUCKETS; b++)
       for (fn_entry *f = s->table[b]; f != NULL; f = f->hnext)
@@ -729,6 +731,7 @@ void fn__sched_stop(fn_system *s)
       for (pool *p = f->pools; p != NULL; p = p->next)
         for (instance *in = p->all; in != NULL; in = in->all_next)
           fn__sched_kill(s, in);
+  fn__runtime_expire(s, INT64_MAX);
   pthread_cond_broadcast(&s->reaper_cond);
   pthread_cond_broadcast(&s->timer_cond);
   pthread_mutex_unlock(&s->lock);
