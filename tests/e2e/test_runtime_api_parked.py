@@ -7,11 +7,13 @@ The runtime socket's server runs a pool of 4 threads (RUNTIME_API_THREADS in
 src/main.c); these tests keep more idle Python instances than that (real
 sandboxes running tarn's Python runtime client) and check that invocations,
 their responses and new instances are still served, that killing parked
-instances releases their connections, and that a server stopping with
-parked instances exits cleanly with no leak (LeakSanitizer on).
+instances releases their connections, that a server stopping with
+parked instances exits cleanly with no leak (LeakSanitizer on), and that
+callers that are no instance park too and are refused.
 """
 import os
 import signal
+import socket
 import threading
 import time
 import urllib.parse
@@ -193,3 +195,28 @@ def test_stop_with_parked_instances_exits_clean(tarn_factory):
     s3.create_bucket(Bucket=bucket)
     make_idle(srv, lam, s3, bucket, unique_name("parked-stop"), RUNTIME_THREADS + 2)
     srv.stop_clean()
+
+
+def test_unknown_callers_park_then_are_refused(tarn, lam):
+    # GET next from a process that is no instance (this test) waits for its
+    # pid to become an instance's, parked like the others, and is refused
+    # with 403 after a few seconds; meanwhile more such callers than the
+    # server has threads do not stop a function from being served.
+    path = os.path.join(tarn.data, "run", "runtime.sock")
+    n = RUNTIME_THREADS + 2
+    socks = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        s.sendall(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n")
+        socks.append(s)
+    name = unique_name("parked-unknown")
+    create(lam, name, "python")
+    resp, body = invoke(lam, name, {"k": 2})
+    assert resp["StatusCode"] == 200 and body["event"] == {"k": 2}
+    for s in socks:
+        s.settimeout(120)
+        head = s.recv(4096)
+        assert head.startswith(b"HTTP/1.1 403"), head[:200]
+        s.close()
+    lam.delete_function(FunctionName=name)
