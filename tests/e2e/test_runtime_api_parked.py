@@ -15,41 +15,22 @@ import os
 import signal
 import socket
 import threading
-import time
 import urllib.parse
 
 import pytest
 
 import lambda_util as lu
-from lambda_util import create, invoke, unique_name
+from lambda_util import create, invoke, metric, unique_name
+from queue_util import wait_for
 
 IDLE = 10          # idle instances kept, over the runtime server's 4 threads
 RUNTIME_THREADS = 4
+WAIT = 120.0       # seconds: a generous bound on a loaded machine, not a speed check
 
 
 @pytest.fixture(scope="module")
 def lam(tarn):
     return lu.lambda_client(tarn, max_pool_connections=IDLE + 8)
-
-
-def wait_for(fn, timeout=120.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met within %.0f s" % timeout)
-        time.sleep(interval)
-
-
-def metric(tarn, name):
-    r = tarn.request("GET", "/_tarn/metrics")
-    assert r.status_code == 200, r.text
-    for line in r.text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError("no %s in /_tarn/metrics" % name)
 
 
 def unix_connections(pid):
@@ -126,13 +107,13 @@ def make_idle(tarn, lam, s3, bucket, name, n):
     for t in threads:
         t.start()
     try:
-        wait_for(lambda: lu.concurrent_executions(tarn) >= n, interval=0.05)
+        wait_for(lambda: lu.concurrent_executions(tarn) >= n, interval=0.05, timeout=WAIT)
     finally:
         s3.put_object(Bucket=bucket, Key=key, Body=b"go")
         for t in threads:
             t.join()
     assert results == [(200, None, {"released": "go"})] * n
-    wait_for(lambda: metric(tarn, "tarn_fn_instances_idle") >= n)
+    wait_for(lambda: metric(tarn, "tarn_fn_instances_idle") >= n, timeout=WAIT)
     return event
 
 
@@ -161,12 +142,12 @@ def test_idle_instances_hold_no_runtime_threads(tarn, lam, s3, bucket):
     assert resp["StatusCode"] == 200 and body["event"] == {"k": 1}
     lam.delete_function(FunctionName=other)
     lam.delete_function(FunctionName=name)
-    wait_for(lambda: metric(tarn, "tarn_fn_instances") == 0)
+    wait_for(lambda: metric(tarn, "tarn_fn_instances") == 0, timeout=WAIT)
 
 
 def test_killed_parked_instances_release_their_connections(tarn, lam, s3, bucket):
     pid = tarn.proc.pid
-    wait_for(lambda: metric(tarn, "tarn_fn_instances") == 0)
+    wait_for(lambda: metric(tarn, "tarn_fn_instances") == 0, timeout=WAIT)
     before = unix_connections(pid)  # the listeners and the like
     name = unique_name("parked-kill")
     make_idle(tarn, lam, s3, bucket, name, IDLE)
@@ -179,12 +160,12 @@ def test_killed_parked_instances_release_their_connections(tarn, lam, s3, bucket
     assert len(clients) >= IDLE, clients
     for p in clients[: IDLE // 2]:
         os.kill(p, signal.SIGKILL)
-    wait_for(lambda: metric(tarn, "tarn_fn_instances") <= IDLE - IDLE // 2)
+    wait_for(lambda: metric(tarn, "tarn_fn_instances") <= IDLE - IDLE // 2, timeout=WAIT)
     resp, body = invoke(lam, name, {"path": "/", "host": "x", "timeout": 0})
     assert resp["StatusCode"] == 200
     lam.delete_function(FunctionName=name)
-    wait_for(lambda: metric(tarn, "tarn_fn_instances") == 0)
-    wait_for(lambda: unix_connections(pid) <= before)
+    wait_for(lambda: metric(tarn, "tarn_fn_instances") == 0, timeout=WAIT)
+    wait_for(lambda: unix_connections(pid) <= before, timeout=WAIT)
 
 
 def test_stop_with_parked_instances_exits_clean(tarn_factory):
