@@ -44,6 +44,8 @@ py pandas python3-pandas
 py jwt python3-jwt              # signs tokens for tests/e2e/test_apigw_auth.py
 py cryptography python3-cryptography
 cmd node nodejs
+cmd ruby ruby                   # the ruby3.x function runtimes (runtimes/ruby)
+cmd javac openjdk-17-jdk-headless   # java17/java21 functions; builds runtimes/java's client
 cmd npm npm
 cmd curl curl
 [ -x /usr/bin/chromium ] || need+=(chromium)   # the web console's browser tests (headless)

@@ -70,6 +70,7 @@
 
 #define TARN_VERSION "0.1.0"
 #define SHUTDOWN_DEADLINE_MS 10000
+#define RUNTIME_API_THREADS 4   /* the Runtime API socket's server (functions_open) */
 
 static cli_credentials server_keys;
 static const char *progname = "tarn";
@@ -159,6 +160,23 @@ static void find_runtime_dir(char *out, size_t cap)
   snprintf(out, cap, "/usr/share/tarn/runtimes");
 }
 
+/* The built Java runtime client's folder (runtimes/java/meson.build) beside
+ * the binary, or "" when there is none. */
+static void find_java_runtime_dir(char *out, size_t cap)
+{
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  exe[n > 0 ? n : 0] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash != NULL)
+    *slash = '\0';
+  char path[PATH_MAX + 64];
+  snprintf(path, sizeof path, "%s/runtimes/java/tarn-runtime.jar", exe);
+  out[0] = '\0';
+  if (access(path, R_OK) == 0)
+    snprintf(out, cap, "%s/runtimes/java", exe);
+}
+
 static uint32_t env_u32(const char *name)
 {
   const char *v = getenv(name);
@@ -187,9 +205,12 @@ static int functions_open(functions *f, const char *data, store *st, err *e)
   char pf_sock[PATH_MAX + 16];
   snprintf(rt_sock, sizeof rt_sock, "%s/runtime.sock", f->run_dir);
   snprintf(pf_sock, sizeof pf_sock, "%s/platform.sock", f->run_dir);
+  char java_dir[PATH_MAX + 64];
+  find_java_runtime_dir(java_dir, sizeof java_dir);
   fn_options o = {
       .data_dir = data,
       .runtime_dir = runtime_dir,
+      .java_runtime_dir = java_dir[0] ? java_dir : NULL,
       .runtime_socket = rt_sock,
       .platform_socket = pf_sock,
       .access_key = server_keys.access_key,
@@ -199,10 +220,11 @@ static int functions_open(functions *f, const char *data, store *st, err *e)
   };
   if (fn_system_open(&o, &f->fn, e) != 0)
     return -1;
-  /* A thread per connection: each instance's GET next waits in its handler. */
+  /* A small pool: every call is short, and an idle instance's GET next is
+     parked (api/runtime_api.c), holding no thread. */
   f->runtime_api = runtime_api_service_new(f->fn);
   http_config rt = {.listen_unix = rt_sock, .open_service = f->runtime_api,
-                    .thread_per_connection = true};
+                    .threads = RUNTIME_API_THREADS};
   if (http_server_start(&rt, &f->runtime_srv, e) != 0)
     return -1;
   f->lambda = lambda_service_new(f->fn, st);

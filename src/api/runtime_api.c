@@ -6,7 +6,7 @@
  * (fn_runtime_* in fn/runtime.c). No AWS client calls it and it carries no
  * signature: the caller is the connecting process (req->peer_pid).
  *
- *   GET  /2018-06-01/runtime/invocation/next         blocks until work
+ *   GET  /2018-06-01/runtime/invocation/next         parked until work
  *   POST /2018-06-01/runtime/invocation/{id}/response 202
  *   POST /2018-06-01/runtime/invocation/{id}/error    202
  *   POST /2018-06-01/runtime/init/error               202
@@ -15,6 +15,10 @@
  *   (1) A response body over FN_RESPONSE_MAX is refused with 413 and fails
  *       its invocation at once.
  *   (2) Errors are the Runtime API's JSON: {"errorMessage","errorType"}.
+ *   (3) GET next holds no thread while it waits: rt_next parks the request
+ *       before asking fn, and next_done (under fn's lock) fills and resumes
+ *       it; cleanup() forgets the wait under that same lock, so after it
+ *       returns fn never touches the request.
  *
  * Start reading at the ops[] table and rt_prepare().
  */
@@ -34,6 +38,8 @@ enum rt_op { RT_NEXT = 1, RT_RESPONSE, RT_ERROR, RT_INIT_ERROR };
 typedef struct rt_call {
   enum rt_op op;
   const char *id;  /* the invocation's request id, for response and error */
+  bool parked;     /* GET next: parked, answered by next_done (3) */
+  fn_runtime_wait *wait;
 } rt_call;
 
 static void answer_json(http_req *r, int status, const char *type, const char *msg)
@@ -66,19 +72,36 @@ static void answer_error(http_req *r, const err *e)
   }
 }
 
+/* The answer to a parked GET next (fn_runtime_next_done: under fn's lock). */
+static void next_done(void *ctx, int rc, const fn_runtime_work *w, const err *e)
+{
+  http_req *r = ctx;
+  if (rc != 0) {
+    answer_error(r, e);
+    http_req_resume(r);
+    return;
+  }
+  http_resp_header(r, "Lambda-Runtime-Aws-Request-Id", w->request_id);
+  http_resp_headerf(r, "Lambda-Runtime-Deadline-Ms", "%lld", (long long)w->deadline_ms);
+  http_resp_header(r, "Lambda-Runtime-Invoked-Function-Arn", w->invoked_arn);
+  http_resp_header(r, "Lambda-Runtime-Trace-Id", w->trace_id);
+  if (w->client_context != NULL)
+    http_resp_header(r, "Lambda-Runtime-Client-Context", w->client_context);
+  http_resp_header(r, "Content-Type", "application/json");
+  buf_reset(&r->resp_body);
+  buf_append(&r->resp_body, w->payload, w->len);
+  http_req_resume(r);
+}
+
+/* Parked before it asks: the answer may come before fn_runtime_next returns. */
 static int rt_next(fn_system *fn, http_req *r, rt_call *c, err *e)
 {
-  fn_runtime_work w;
-  int rc = fn_runtime_next(fn, r->peer_pid, r->arena, &w, &r->resp_body, e);
-  if (rc != 0)
-    return rc;
-  http_resp_header(r, "Lambda-Runtime-Aws-Request-Id", w.request_id);
-  http_resp_headerf(r, "Lambda-Runtime-Deadline-Ms", "%lld", (long long)w.deadline_ms);
-  http_resp_header(r, "Lambda-Runtime-Invoked-Function-Arn", w.invoked_arn);
-  http_resp_header(r, "Lambda-Runtime-Trace-Id", w.trace_id);
-  if (w.client_context != NULL)
-    http_resp_header(r, "Lambda-Runtime-Client-Context", w.client_context);
-  http_resp_header(r, "Content-Type", "application/json");
+  c->parked = true;
+  http_req_park(r);
+  if (fn_runtime_next(fn, r->peer_pid, next_done, r, &c->wait, e) != 0) {
+    answer_error(r, e);
+    http_req_resume(r);
+  }
   return 0;
 }
 
@@ -187,6 +210,14 @@ static void rt_error(void *ctx, http_req *r, const err *e)
               e->msg);
 }
 
+/* Forgets a parked GET next whose client went away or whose server stops. */
+static void rt_cleanup(void *ctx, http_req *r)
+{
+  rt_call *c = r->svc;
+  if (c != NULL && c->parked)
+    fn_runtime_next_forget(ctx, &c->wait);
+}
+
 http_service *runtime_api_service_new(fn_system *fn)
 {
   http_service *svc = xcalloc(1, sizeof *svc);
@@ -196,7 +227,7 @@ http_service *runtime_api_service_new(fn_system *fn)
       .prepare = rt_prepare,
       .handle = rt_handle,
       .error = rt_error,
-      .cleanup = NULL,
+      .cleanup = rt_cleanup,
   };
   return svc;
 }

@@ -10,8 +10,9 @@
 #include "http/http.h"
 
 /* Creates the service over fn (borrowed: it must outlive the service), for
- * a server with http_config.open_service on the runtime socket and a
- * thread per connection (GET next waits in its handler). */
+ * a server with http_config.open_service on the runtime socket. GET next
+ * parks its request while it waits, so a small pool of threads serves any
+ * number of idle instances. */
 http_service *runtime_api_service_new(fn_system *fn);
 
 /* Accepts NULL; returns NULL. Call once the server using it has stopped. */

@@ -341,14 +341,14 @@ views.functions = async (main) => {
   function deployForm() {
     const name = el('input', { id: 'deploy-name', placeholder: 'function name', required: true });
     const runtime = el('select', { id: 'deploy-runtime' },
-      ['python3.11', 'nodejs20.x', 'provided.al2023'].map((r) => el('option', { value: r }, r)));
+      ['python3.11', 'nodejs20.x', 'ruby3.3', 'provided.al2023'].map((r) => el('option', { value: r }, r)));
     const handler = el('input', { id: 'deploy-handler', value: 'lambda_function.handler' });
     const role = el('input', { id: 'deploy-role', size: 40, value: 'arn:aws:iam::000000000000:role/lambda-role' });
     const zip = el('input', { id: 'deploy-zip', type: 'file', accept: '.zip,application/zip' });
     const status = el('span', { id: 'deploy-status' });
     runtime.addEventListener('change', () => {
       handler.value = { 'python3.11': 'lambda_function.handler', 'nodejs20.x': 'index.handler',
-        'provided.al2023': 'function.handler' }[runtime.value];
+        'ruby3.3': 'lambda_function.lambda_handler', 'provided.al2023': 'function.handler' }[runtime.value];
     });
     return el('details', { id: 'deploy', open: true }, el('summary', {}, 'Deploy a .zip'),
       el('form', { class: 'row', onsubmit: async (ev) => {

@@ -133,6 +133,7 @@ int fn_system_open(const fn_options *o, fn_system **out, err *e)
   snprintf(s->code_dir, n, "%s/fn/code", s->data_dir);
   snprintf(s->log_dir, n, "%s/fn/logs", s->data_dir);
   s->runtime_dir = dup_or_die(o->runtime_dir);
+  s->java_runtime_dir = o->java_runtime_dir ? xstrdup(o->java_runtime_dir) : NULL;
   s->runtime_socket = dup_or_die(o->runtime_socket);
   s->platform_socket = dup_or_die(o->platform_socket);
   s->access_key = dup_or_die(o->access_key);
@@ -152,6 +153,13 @@ int fn_system_open(const fn_options *o, fn_system **out, err *e)
   s->host_python[pn > 0 ? pn : 0] = '\0';
   if (strncmp(s->host_python, "python3.", 8) != 0 || strchr(s->host_python, '/') != NULL)
     s->host_python[0] = '\0';
+  /* and /usr/bin/ruby to rubyX.Y: X.Y.0 names its gem folders */
+  char ruby[32];
+  ssize_t rn = readlink("/usr/bin/ruby", ruby, sizeof ruby - 1);
+  ruby[rn > 0 ? rn : 0] = '\0';
+  s->host_ruby[0] = '\0';
+  if (strncmp(ruby, "ruby", 4) == 0 && strchr(ruby, '/') == NULL && strlen(ruby) < 12)
+    snprintf(s->host_ruby, sizeof s->host_ruby, "%s.0", ruby + 4);
   s->epfd = -1;
   s->wake_fd = -1;
   pthread_mutex_init(&s->lock, NULL);
@@ -223,6 +231,7 @@ fn_system *fn_system_close(fn_system *s)
   free(s->code_dir);
   free(s->log_dir);
   free(s->runtime_dir);
+  free(s->java_runtime_dir);
   free(s->runtime_socket);
   free(s->platform_socket);
   free(s->access_key);

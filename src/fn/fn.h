@@ -67,6 +67,9 @@ typedef struct fn_system fn_system;
 typedef struct fn_options {
   const char *data_dir;          /* DATA: fn/ and run/ go under it */
   const char *runtime_dir;       /* host folder with python/ and node/ (runtimes/) */
+  const char *java_runtime_dir;  /* host folder with tarn-runtime.jar (built from
+                                    runtimes/java), or NULL: Java functions
+                                    compile runtime_dir/java as they start */
   const char *runtime_socket;    /* Unix socket of the Runtime API server */
   const char *platform_socket;   /* Unix socket of the platform endpoint */
   const char *access_key;        /* credentials handed to functions (see */
@@ -108,13 +111,28 @@ typedef struct fn_runtime_work {
   const char *invoked_arn;     /* Lambda-Runtime-Invoked-Function-Arn */
   const char *trace_id;        /* Lambda-Runtime-Trace-Id */
   const char *client_context;  /* Lambda-Runtime-Client-Context, or NULL */
+  const void *payload;         /* the event */
+  size_t len;
 } fn_runtime_work;
 
-/* GET next: waits until the instance has an invocation, hands it over and
- * appends its payload to payload. ERR_UNAVAILABLE when the instance or the
- * system is stopping. */
-int fn_runtime_next(fn_system *s, int peer_pid, arena *a, fn_runtime_work *out, buf *payload,
-                    err *e);
+/* The answer to a GET next, called exactly once unless
+ * fn_runtime_next_forget comes first, under the system's lock: do little
+ * (fill a response, resume it) and call no fn_* function. rc is 0 (w is
+ * valid during the call only), ERR_UNAVAILABLE (the instance or the system
+ * is stopping) or ERR_DENIED (the caller is no instance); w is NULL then. */
+typedef void (*fn_runtime_next_done)(void *ctx, int rc, const fn_runtime_work *w, const err *e);
+typedef struct fn_runtime_wait fn_runtime_wait;
+
+/* GET next: answers through done once the instance has an invocation
+ * (handing it over), or stops; maybe before this returns, maybe later on
+ * another thread. No thread waits meanwhile: *wait holds the parked call
+ * and is cleared just before done. Returns 0, or ERR_DENIED while the
+ * system stops (done is then never called). */
+int fn_runtime_next(fn_system *s, int peer_pid, fn_runtime_next_done done, void *ctx,
+                    fn_runtime_wait **wait, err *e);
+/* Takes a parked GET next back (its client went away): after this, done
+ * is never called. Accepts *wait NULL (answered already). */
+void fn_runtime_next_forget(fn_system *s, fn_runtime_wait **wait);
 /* POST response (failed false) or error (failed true, error_type from
  * Lambda-Runtime-Function-Error-Type, may be NULL): ends the invocation
  * with body, which is taken (left empty). ERR_INVALID for a request id that

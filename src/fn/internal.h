@@ -54,6 +54,7 @@ typedef struct conf {
   const char **opt_dirs;      /* DATA/fn/code/<hex> of each layer, in order */
   size_t nopt_dirs;
   const char **argv;          /* what the sandbox runs */
+  const char *runtime_dir;    /* shown at /var/runtime; NULL: fn_system's */
   const char **envp;          /* the environment, but the per-instance log stream */
   size_t nenvp;
 } conf;
@@ -136,7 +137,7 @@ struct instance {
   double init_ms;             /* set at the first GET next */
   bool cold_pending;          /* the next invocation reports Init Duration */
   int64_t idle_since_ms;
-  pthread_cond_t cond;        /* GET next waits here */
+  fn_runtime_wait *waiter;    /* its parked GET next, or NULL (runtime.c) */
   pthread_mutex_t log_lock;   /* guards reading log_rd and log_inv */
   invoc *log_inv;             /* whose tail the output goes to */
   instance *idle_next;
@@ -214,6 +215,7 @@ struct fn_system {
   char *code_dir;             /* DATA/fn/code */
   char *log_dir;              /* DATA/fn/logs */
   char *runtime_dir;
+  char *java_runtime_dir;     /* or NULL (fn_options) */
   char *runtime_socket;
   char *platform_socket;
   char *access_key;
@@ -229,6 +231,7 @@ struct fn_system {
 
   pthread_mutex_t lock;       /* see the top of this file */
   pthread_cond_t registered;  /* an instance's pid became known */
+  fn_runtime_wait *unregistered; /* GET nexts of pids not yet known (runtime.c) */
   fn_entry *table[FN_HASH_BUCKETS];
   size_t nfunctions;
   instance *by_pid[FN_PID_BUCKETS];
@@ -245,6 +248,7 @@ struct fn_system {
   size_t nlayers;
   size_t cap_layers;
   char host_python[32];       /* "python3.11": what /usr/bin/python3 runs, or "" */
+  char host_ruby[16];         /* "3.1.0": the gem folder version of /usr/bin/ruby, or "" */
 
   /* the monitor: one thread over every instance's log pipe and pidfd */
   int epfd;
@@ -330,6 +334,13 @@ void fn__instance_unref(fn_system *s, instance *in);           /* under lock */
 /* Moves what the instance printed so far into its function's log. */
 void fn__sched_drain_log(fn_system *s, instance *in);
 void fn__sched_kill(fn_system *s, instance *in);                /* under lock */
+/* Answers in's parked GET next if it has work or is stopping (runtime.c). */
+void fn__runtime_wake(fn_system *s, instance *in);              /* under lock */
+/* in's pid became known: GET nexts that came before it attach (runtime.c). */
+void fn__runtime_registered(fn_system *s, instance *in);        /* under lock */
+/* Refuses the GET nexts of unknown pids parked since before now_us, or all
+ * of them once stopping (runtime.c). */
+void fn__runtime_expire(fn_system *s, int64_t now_us);          /* under lock */
 /* After a response: back to the idle stack, or killed when retired. */
 void fn__sched_release(fn_system *s, instance *in);             /* under lock */
 

@@ -145,6 +145,12 @@ static bool runtime_ok(const char *r)
     return true;
   if (str_starts(r, "python3.") && fn__all_digits(r + 8))
     return true;
+  /* Lambda's Ruby runtimes; each runs on the host's Ruby (registry.c) */
+  if (strcmp(r, "ruby3.2") == 0 || strcmp(r, "ruby3.3") == 0 || strcmp(r, "ruby3.4") == 0)
+    return true;
+  /* and Java's, run on the host's JDK */
+  if (strcmp(r, "java17") == 0 || strcmp(r, "java21") == 0)
+    return true;
   size_t n = strlen(r);
   if (str_starts(r, "nodejs") && n > 8 && strcmp(r + n - 2, ".x") == 0) {
     for (size_t i = 6; i < n - 2; i++)
@@ -160,7 +166,7 @@ int fn__validate(const fn_settings *set, bool creating, err *e)
   if (set->runtime != NULL && !runtime_ok(set->runtime))
     return err_set(e, ERR_INVALID,
                    "Value %s at 'runtime' failed to satisfy constraint: Member must satisfy "
-                   "enum value set: [python3.x, nodejs*.x, provided, provided.al2, "
+                   "enum value set: [python3.x, nodejs*.x, ruby3.2, ruby3.3, ruby3.4, java17, java21, provided, provided.al2, "
                    "provided.al2023] or be a valid ARN",
                    set->runtime);
   if (creating && set->runtime == NULL)

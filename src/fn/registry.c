@@ -68,8 +68,8 @@ static bool user_sets(const fn_config *f, const char *name)
  * The search paths are Lambda's (its "Defined runtime environment
  * variables" and layer paths): /opt/bin, /opt/lib, /opt/python (and its
  * lib/python3.X/site-packages), /opt/nodejs/node_modules (and
- * nodejsNN/node_modules); a variable of the function's own replaces
- * ours. */
+ * nodejsNN/node_modules), /opt/ruby/gems/X.Y.0 and /opt/ruby/lib; a
+ * variable of the function's own replaces ours. */
 static void conf_environment(fn_system *s, conf *c)
 {
   const fn_config *f = &c->cfg;
@@ -111,6 +111,16 @@ static void conf_environment(fn_system *s, conf *c)
     ENV("NODE_PATH=/opt/nodejs/node%d/node_modules:/opt/nodejs/node_modules:"
         "/var/runtime/node_modules:/var/task", major);
   }
+  if (str_starts(f->runtime, "ruby")) {
+    /* Lambda's gem and library paths: the runtime's X.Y.0, and the host's */
+    const char *own = f->runtime + 4;
+    const char *host = s->host_ruby[0] && !str_starts(s->host_ruby, own) ? s->host_ruby : NULL;
+    if (!user_sets(f, "GEM_PATH"))
+      ENV("GEM_PATH=/var/task/vendor/bundle/ruby/%s.0:/opt/ruby/gems/%s.0%s%s", own, own,
+          host ? ":/opt/ruby/gems/" : "", host ? host : "");
+    if (!user_sets(f, "RUBYLIB"))
+      ENV("RUBYLIB=/var/task:/opt/ruby/lib");
+  }
   ENV("HOME=/tmp");
   char ak[FN_KEY_MAX];
   char sk[FN_KEY_MAX];
@@ -125,13 +135,35 @@ static void conf_environment(fn_system *s, conf *c)
   c->envp = env;
   c->nenvp = n;
 
-  const char **argv = arena_alloc(c->a, 4 * sizeof *argv);
+  const char **argv = arena_alloc(c->a, 12 * sizeof *argv);
   if (str_starts(f->runtime, "python")) {
     argv[0] = "/usr/bin/python3";
     argv[1] = "/var/runtime/python/bootstrap.py";
   } else if (str_starts(f->runtime, "nodejs")) {
     argv[0] = "/usr/bin/node";
     argv[1] = "/var/runtime/node/bootstrap.js";
+  } else if (str_starts(f->runtime, "ruby")) {
+    argv[0] = "/usr/bin/ruby";
+    argv[1] = "/var/runtime/ruby/bootstrap.rb";
+  } else if (str_starts(f->runtime, "java")) {
+    /* Lambda's flags for a fast start; the heap sized from the function's
+       memory, since the JVM cannot see the sandbox's cgroup limit */
+    size_t i = 0;
+    argv[i++] = "/usr/bin/java";
+    argv[i++] = "-XX:+UseSerialGC";
+    argv[i++] = "-XX:TieredStopAtLevel=1";
+    argv[i++] = "-Xshare:auto";
+    argv[i++] = "-XX:-UsePerfData";
+    argv[i++] = arena_sprintf(c->a, "-Xmx%um", f->memory_mb * 3 / 5);
+    if (s->java_runtime_dir != NULL) {
+      c->runtime_dir = s->java_runtime_dir; /* the client compiled at build time */
+      argv[i++] = "-cp";
+      argv[i++] = "/var/runtime/tarn-runtime.jar";
+      argv[i++] = "TarnRuntime";
+    } else {
+      argv[i++] = "/var/runtime/java/TarnRuntime.java";
+    }
+    argv[i] = NULL;
   } else {
     argv[0] = "/var/task/bootstrap";
   }

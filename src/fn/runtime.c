@@ -14,8 +14,22 @@
  *       the monitor never frees an instance a handler is using.
  *   (3) An invocation is reached through in->inv under the lock only: once
  *       ended it is freed, so a handler that dropped the lock looks again.
- *   (4) fn_runtime_next waits in its caller's thread (a long poll per
- *       instance): the runtime socket's server runs a thread per connection.
+ *   (4) A GET next waits without a thread: fn_runtime_next parks a waiter
+ *       on its instance (in->waiter, at most one; a newer GET next answers
+ *       the older) and returns. fn__runtime_wake, called under the lock
+ *       wherever an instance gets an invocation or stops, answers it: the
+ *       runtime socket's server parks the request meanwhile (http.h), so a
+ *       small pool of threads serves any number of idle instances.
+ *   (5) A waiter holds a reference on its instance until it is answered or
+ *       forgotten (fn_runtime_next_forget, from the request's cleanup);
+ *       either way exactly once, under the lock, and then it is freed.
+ *   (6) A runtime may call GET next before sandbox_start returned its pid to
+ *       the scheduler: that waiter parks on s->unregistered (no instance
+ *       yet) until fn__runtime_registered attaches it, or the reaper's
+ *       fn__runtime_expire refuses it REGISTER_WAIT_MS later (a process that
+ *       is no instance), or the stop does. The other calls come after
+ *       GET next (response, error) or rarely race the registration (init
+ *       error): caller() waits for it in its thread, up to REGISTER_WAIT_MS.
  */
 #include "fn/internal.h"
 
@@ -62,33 +76,20 @@ static void trace_id(char out[80])
            (unsigned long long)time(NULL), hex, hex + 24);
 }
 
-int fn_runtime_next(fn_system *s, int peer_pid, arena *a, fn_runtime_work *out, buf *payload,
-                    err *e)
+struct fn_runtime_wait {
+  instance *in;                /* with a reference (5); NULL while unregistered (6) */
+  int pid;                     /* the caller's */
+  int64_t until_us;            /* unregistered: refused after (6) */
+  fn_runtime_wait *next;       /* on s->unregistered */
+  fn_runtime_next_done done;
+  void *ctx;
+  fn_runtime_wait **handle;    /* the caller's, cleared before done */
+};
+
+/* Hands in's invocation over (lock held): from here on its runtime has it
+ * and its time-out counts. w's strings point into inv and trace. */
+static void hand_over(fn_system *s, instance *in, fn_runtime_work *w, char trace[80])
 {
-  pthread_mutex_lock(&s->lock);
-  instance *in = caller(s, peer_pid);
-  if (in == NULL) {
-    pthread_mutex_unlock(&s->lock);
-    return not_an_instance(e);
-  }
-  if (in->state == INST_STARTING) {
-    in->init_ms = (double)(time_mono_us() - in->started_us) / 1000.0;
-    in->cold_pending = true;
-    fn__metrics_init_duration(s, in->init_ms);
-    if (in->inv != NULL) {
-      in->state = INST_BUSY;
-    } else {
-      in->state = INST_BUSY; /* fn__sched_release puts it on the idle stack */
-      fn__sched_release(s, in);
-    }
-  }
-  while (in->state != INST_DEAD && !s->stopping && (in->inv == NULL || in->inv->handed))
-    pthread_cond_wait(&in->cond, &s->lock);
-  if (in->state == INST_DEAD || s->stopping) {
-    fn__instance_unref(s, in);
-    pthread_mutex_unlock(&s->lock);
-    return err_set(e, ERR_UNAVAILABLE, "the instance is stopping");
-  }
   invoc *inv = in->inv;
   inv->handed = true;
   inv->handed_us = time_mono_us();
@@ -104,18 +105,142 @@ int fn_runtime_next(fn_system *s, int peer_pid, arena *a, fn_runtime_work *out, 
   fn__logs_printf(s, in->pool->fn, inv, "START RequestId: %s Version: %s\n", inv->id,
               inv->conf->cfg.version);
   pthread_mutex_unlock(&in->log_lock);
-  /* Copied under the lock: the invocation is freed once it ends. */
-  out->request_id = arena_strdup(a, inv->id);
-  out->deadline_ms = inv->deadline_wall_ms;
-  out->invoked_arn = arena_strdup(a, inv->invoked_arn);
-  char trace[80];
   trace_id(trace);
-  out->trace_id = arena_strdup(a, trace);
-  out->client_context = inv->client_context != NULL ? arena_strdup(a, inv->client_context) : NULL;
-  buf_append(payload, inv->payload, inv->len);
-  fn__instance_unref(s, in);
+  *w = (fn_runtime_work){
+      .request_id = inv->id,
+      .deadline_ms = inv->deadline_wall_ms,
+      .invoked_arn = inv->invoked_arn,
+      .trace_id = trace,
+      .client_context = inv->client_context,
+      .payload = inv->payload,
+      .len = inv->len,
+  };
+}
+
+/* Unhooks w from its instance, or from s->unregistered (lock held); the
+ * caller then answers or drops it and calls waiter_free. */
+static void waiter_take(fn_system *s, fn_runtime_wait *w)
+{
+  if (w->in != NULL) {
+    w->in->waiter = NULL;
+  } else {
+    fn_runtime_wait **pp = &s->unregistered;
+    while (*pp != w)
+      pp = &(*pp)->next;
+    *pp = w->next;
+  }
+  *w->handle = NULL;
+}
+
+static void waiter_free(fn_system *s, fn_runtime_wait *w)
+{
+  if (w->in != NULL)
+    fn__instance_unref(s, w->in);
+  free(w);
+}
+
+static void waiter_refuse(fn_system *s, fn_runtime_wait *w, int code, const char *why)
+{
+  waiter_take(s, w);
+  err e;
+  w->done(w->ctx, err_set(&e, code, "%s", why), NULL, &e);
+  waiter_free(s, w);
+}
+
+void fn__runtime_wake(fn_system *s, instance *in)
+{
+  fn_runtime_wait *w = in->waiter;
+  if (w == NULL)
+    return;
+  if (in->state == INST_DEAD || s->stopping) {
+    waiter_refuse(s, w, ERR_UNAVAILABLE, "the instance is stopping");
+    return;
+  }
+  if (in->inv == NULL || in->inv->handed)
+    return;
+  fn_runtime_work work;
+  char trace[80];
+  hand_over(s, in, &work, trace);
+  waiter_take(s, w);
+  w->done(w->ctx, 0, &work, NULL);
+  waiter_free(s, w);
+}
+
+/* Makes w in's GET next (lock held): its first ends init. */
+static void attach(fn_system *s, fn_runtime_wait *w, instance *in)
+{
+  in->refs++;
+  w->in = in;
+  if (in->state == INST_STARTING) {
+    in->init_ms = (double)(time_mono_us() - in->started_us) / 1000.0;
+    in->cold_pending = true;
+    fn__metrics_init_duration(s, in->init_ms);
+    in->state = INST_BUSY;
+    if (in->inv == NULL)
+      fn__sched_release(s, in); /* onto the idle stack */
+  }
+  if (in->waiter != NULL) /* (4): the older one's connection is gone */
+    waiter_refuse(s, in->waiter, ERR_UNAVAILABLE,
+                  "another GET next of this instance took its place");
+  in->waiter = w;
+  fn__runtime_wake(s, in); /* work may be there already */
+}
+
+void fn__runtime_registered(fn_system *s, instance *in)
+{
+  for (fn_runtime_wait *w = s->unregistered, *next; w != NULL; w = next) {
+    next = w->next;
+    if (w->pid == in->pid) {
+      waiter_take(s, w);
+      *w->handle = w; /* still parked, now on its instance */
+      attach(s, w, in);
+    }
+  }
+}
+
+void fn__runtime_expire(fn_system *s, int64_t now_us)
+{
+  for (fn_runtime_wait *w = s->unregistered, *next; w != NULL; w = next) {
+    next = w->next;
+    if (s->stopping)
+      waiter_refuse(s, w, ERR_UNAVAILABLE, "tarn is stopping");
+    else if (w->until_us <= now_us)
+      waiter_refuse(s, w, ERR_DENIED, "not an instance of tarn");
+  }
+}
+
+int fn_runtime_next(fn_system *s, int peer_pid, fn_runtime_next_done done, void *ctx,
+                    fn_runtime_wait **wait, err *e)
+{
+  pthread_mutex_lock(&s->lock);
+  instance *in = fn__sched_by_pid(s, peer_pid);
+  if (in == NULL && s->stopping) {
+    pthread_mutex_unlock(&s->lock);
+    return not_an_instance(e);
+  }
+  fn_runtime_wait *w = xcalloc(1, sizeof *w);
+  *w = (fn_runtime_wait){.pid = peer_pid, .done = done, .ctx = ctx, .handle = wait};
+  *wait = w;
+  if (in == NULL) { /* (6) */
+    w->until_us = time_mono_us() + REGISTER_WAIT_MS * 1000;
+    w->next = s->unregistered;
+    s->unregistered = w;
+  } else {
+    attach(s, w, in);
+  }
   pthread_mutex_unlock(&s->lock);
   return 0;
+}
+
+void fn_runtime_next_forget(fn_system *s, fn_runtime_wait **wait)
+{
+  pthread_mutex_lock(&s->lock);
+  fn_runtime_wait *w = *wait;
+  if (w != NULL) {
+    waiter_take(s, w);
+    waiter_free(s, w);
+  }
+  pthread_mutex_unlock(&s->lock);
 }
 
 int fn_runtime_result(fn_system *s, int peer_pid, const char *request_id, bool failed,

@@ -25,8 +25,11 @@
  *       f->users, from fn__sched_run's admission to fn__sched_complete, whatever
  *       the outcome.
  *   (3) Lock order: s->lock, then in->log_lock, then f->log_lock; an
- *       invoker's done callback (under s->lock) may take its own locks
- *       (the HTTP server's), never s->lock.
+ *       invoker's done callback and a parked GET next's answer (both under
+ *       s->lock) may take their own locks (the HTTP server's), never
+ *       s->lock.
+ *   (3a) Whatever gives an instance an invocation or kills it calls
+ *       fn__runtime_wake (runtime.c), which answers its parked GET next.
  *   (4) Nobody waits for an invocation here: fn__sched_run assigns it and
  *       returns; whatever ends it (the runtime's answer, init error, the
  *       instance's exit, the timer, stop) calls fn__sched_complete, which calls
@@ -119,7 +122,7 @@ void fn__sched_kill(fn_system *s, instance *in)
     in->killed = true;
     sandbox_kill(in->sb);
   }
-  pthread_cond_broadcast(&in->cond);
+  fn__runtime_wake(s, in);
 }
 
 void fn__sched_recycle(fn_system *s, pool *p)
@@ -162,7 +165,6 @@ void fn__instance_unref(fn_system *s, instance *in)
   fn__conf_unref(in->conf);
   free(in->init_error);
   free(in->init_error_type);
-  pthread_cond_destroy(&in->cond);
   pthread_mutex_destroy(&in->log_lock);
   free(in);
   fn__entry_release(s, f);
@@ -352,11 +354,6 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
   in->refs = 1;
   in->pidfd = -1;
   in->log_rd = -1;
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&in->cond, &ca);
-  pthread_condattr_destroy(&ca);
   pthread_mutex_init(&in->log_lock, NULL);
   memcpy(in->id, "i-", 2);
   random_hex(in->id + 2, 8);
@@ -394,7 +391,7 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
     sandbox_spec spec = {
         .id = in->id + 2,
         .code_dir = c->code_dir,
-        .runtime_dir = s->runtime_dir,
+        .runtime_dir = c->runtime_dir != NULL ? c->runtime_dir : s->runtime_dir,
         .opt_dirs = c->opt_dirs,
         .nopt_dirs = c->nopt_dirs,
         .argv = c->argv,
@@ -460,6 +457,7 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
   ev.data.u64 = (uint64_t)(uintptr_t)in | TAG_PIDFD;
   epoll_ctl(s->epfd, EPOLL_CTL_ADD, in->pidfd, &ev);
   pthread_cond_broadcast(&s->registered);
+  fn__runtime_registered(s, in);
   /* Killed while starting (time-out, update, stop)? */
   if (in->state == INST_DEAD || s->stopping) {
     in->killed = true;
@@ -539,7 +537,7 @@ int fn__sched_run(fn_system *s, fn_entry *f, pool *p, invoc *inv, err *e)
     in->state = INST_BUSY;
     in->inv = inv;
     inv->inst = in;
-    pthread_cond_signal(&in->cond);
+    fn__runtime_wake(s, in);
   } else if ((rc = instance_start(s, p, inv, e)) != 0) {
     timer_remove(s, inv);
     unadmit(s, f);
@@ -613,7 +611,7 @@ static void instance_exited(fn_system *s, instance *in)
                                                          : "error\tError Type: Runtime.ExitError");
   }
   in->inv = NULL;
-  pthread_cond_broadcast(&in->cond);
+  fn__runtime_wake(s, in);
   sandbox *sb = in->sb;
   in->sb = NULL;
   pthread_mutex_unlock(&s->lock);
@@ -684,6 +682,7 @@ static void *reaper_main(void *arg)
     struct timespec ts;
     abs_deadline(&ts, time_mono_us() + 1000000);
     pthread_cond_timedwait(&s->reaper_cond, &s->lock, &ts);
+    fn__runtime_expire(s, time_mono_us());
     int64_t cutoff = time_mono_ms() - (int64_t)s->idle_seconds * 1000;
     for (size_t b = 0; b < FN_HASH_BUCKETS; b++)
       for (fn_entry *f = s->table[b]; f != NULL; f = f->hnext)
@@ -732,6 +731,7 @@ void fn__sched_stop(fn_system *s)
       for (pool *p = f->pools; p != NULL; p = p->next)
         for (instance *in = p->all; in != NULL; in = in->all_next)
           fn__sched_kill(s, in);
+  fn__runtime_expire(s, INT64_MAX);
   pthread_cond_broadcast(&s->reaper_cond);
   pthread_cond_broadcast(&s->timer_cond);
   pthread_mutex_unlock(&s->lock);

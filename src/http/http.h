@@ -202,8 +202,7 @@ typedef struct http_config {
   http_service *open_service;   /* when set, every request goes here with no
                                    SigV4 check (the Runtime API on its private
                                    socket); services and native are unused */
-  bool thread_per_connection;   /* a thread per connection instead of the pool
-                                   (parking is then unavailable) */
+  unsigned threads;             /* the pool's threads; 0: HTTP_POOL_THREADS */
   sigv4_secret_fn secret_lookup;/* access key -> secret */
   const char *admin_access_key; /* requests signed with it are admin; others
                                    (functions' derived keys) are not; NULL:

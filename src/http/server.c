@@ -1017,7 +1017,7 @@ static enum MHD_Result answer(struct MHD_Connection *conn, http_req *r)
   req_private *p = r->server_private;
   http_server *srv = p->server;
   p->svc->handle(p->svc->ctx, r);
-  if (p->park_requested && !srv->cfg.thread_per_connection) {
+  if (p->park_requested) {
     pthread_mutex_lock(&srv->lock);
     bool already = p->resumed;
     if (!already) {
@@ -1673,13 +1673,8 @@ int http_server_start(const http_config *cfg, http_server **out, err *e)
   random_bytes(seed, sizeof seed);
   srv->id_prefix = (uint32_t)seed[0] << 24 | (uint32_t)seed[1] << 16 | (uint32_t)seed[2] << 8 | seed[3];
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
-  unsigned pool = 0;
-  if (cfg->thread_per_connection)
-    flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
-  else {
-    flags |= MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;
-    pool = HTTP_POOL_THREADS;
-  }
+  flags |= MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;
+  unsigned pool = cfg->threads ? cfg->threads : HTTP_POOL_THREADS;
   if (cfg->listen_unix != NULL) {
     int fd = listen_unix(cfg->listen_unix, e);
     if (fd < 0) {

@@ -249,6 +249,7 @@ static void build_etc(const sandbox__job *job)
   mirror(job, "etc/alternatives", true);
   mirror(job, "etc/ld.so.cache", true);
   mirror(job, "etc/mime.types", true);
+  mirror(job, "etc/java-17-openjdk", true); /* Debian's JDK reads its conf/ here */
 }
 
 static void build_dev(const sandbox__job *job)

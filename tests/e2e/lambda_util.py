@@ -134,11 +134,16 @@ def log_tail(resp):
     return base64.b64decode(resp.get("LogResult", "")).decode("utf-8", "replace")
 
 
-def concurrent_executions(tarn):
-    """Invocations running now, from the server's metrics."""
+def metric(tarn, name):
+    """A metric without labels, from the server's /_tarn/metrics."""
     r = tarn.request("GET", "/_tarn/metrics")
     assert r.status_code == 200, r.text
     for line in r.text.splitlines():
-        if line.startswith("tarn_fn_concurrent_executions "):
+        if line.startswith(name + " "):
             return float(line.split()[1])
-    raise AssertionError("no tarn_fn_concurrent_executions in /_tarn/metrics")
+    raise AssertionError("no %s in /_tarn/metrics" % name)
+
+
+def concurrent_executions(tarn):
+    """Invocations running now, from the server's metrics."""
+    return metric(tarn, "tarn_fn_concurrent_executions")

@@ -1,0 +1,2 @@
+# Fails while the runtime loads it (before any invocation).
+raise IOError, "cannot load the model"
