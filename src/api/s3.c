@@ -1219,7 +1219,7 @@ const char *s3_writer_etag(http_req *req, const s3_call *c)
 {
   uint8_t d[MD5_LEN];
   char *hex = arena_alloc(req->arena, 2 * MD5_LEN + 1);
-  store_writer_md5(c->writer, d);
+  store_writer_etag_md5(c->writer, d);
   hex_encode(d, MD5_LEN, hex);
   return hex;
 }
