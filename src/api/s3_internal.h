@@ -183,8 +183,9 @@ void s3_sse_answer(http_req *req, int mode, const char *key_md5);
 int s3_sse_unlock(s3_svc *s, http_req *req, store_object *o, bool copy_source,
                   const char **key_md5, err *e);
 /* Answers len bytes of encrypted o from first, decrypted as they are sent
- * (takes fd). */
-void s3_sse_send(http_req *req, const store_object *o, int fd, uint64_t first, uint64_t len);
+ * (takes fd, even on an error). Errors: the first chunk's (ERR_IO). */
+int s3_sse_send(http_req *req, const store_object *o, int fd, uint64_t first, uint64_t len,
+                err *e);
 
 /* s3_lifecycle.c: lifecycle configurations (rules and sweep: store/lifecycle.c) */
 int s3_put_bucket_lifecycle(s3_svc *s, http_req *req, s3_call *c, err *e);

@@ -301,10 +301,21 @@ static void body_free(void *ctx)
   free(b);
 }
 
-void s3_sse_send(http_req *req, const store_object *o, int fd, uint64_t first, uint64_t len)
+int s3_sse_send(http_req *req, const store_object *o, int fd, uint64_t first, uint64_t len,
+                err *e)
 {
   sse_body *b = xcalloc(1, sizeof *b);
   b->r = store_reader_new(o, fd);
   b->first = first;
+  /* the first chunk is opened before the answer starts, so a chunk that
+     fails its integrity check there is a clean 500, not a cut body */
+  uint8_t one;
+  size_t got;
+  int rc = len > 0 ? store_reader_read(b->r, first, &one, 1, &got, e) : 0;
+  if (rc != 0) {
+    body_free(b);
+    return rc;
+  }
   http_resp_reader(req, len, body_read, body_free, b);
+  return 0;
 }
