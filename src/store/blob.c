@@ -20,6 +20,10 @@
  *       written to the file first. So an object that stays small never has
  *       a file, and no file is ever created and then left for the sweep
  *       because its object turned out small.
+ *   (6) An encrypting writer (store_writer_encrypt, crypt.c) creates its
+ *       blob at once and never holds bytes in head: size and md5 count the
+ *       plaintext, the file holds the segment (header, chunks and tags),
+ *       the last partial chunk written by writer_finish.
  *
  * Start reading at store_writer_new().
  */

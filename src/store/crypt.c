@@ -184,6 +184,35 @@ static int gcm(bool enc, const uint8_t *key, const uint8_t *nonce, size_t nonce_
   return 0;
 }
 
+/* A context keyed once for a stream of chunks (the key schedule and the
+ * cipher lookup are paid once, not per chunk). */
+static EVP_CIPHER_CTX *ctx_keyed(bool enc, const uint8_t key[CRYPT_KEY])
+{
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  if (ctx == NULL || EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, NULL, enc ? 1 : 0) != 1)
+    abort();
+  return ctx;
+}
+
+/* One chunk under a keyed context, with a 12-byte nonce and no additional
+ * data: 0, or -1 when decryption's tag fails. */
+static int gcm_chunk(EVP_CIPHER_CTX *ctx, bool enc, const uint8_t nonce[12], const uint8_t *in,
+                     size_t n, uint8_t *out, uint8_t tag[CRYPT_TAG])
+{
+  int len = 0;
+  if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, enc ? 1 : 0) != 1)
+    abort();
+  if (n > 0 && EVP_CipherUpdate(ctx, out, &len, in, (int)n) != 1)
+    abort();
+  if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CRYPT_TAG, tag) != 1)
+    abort();
+  if (EVP_CipherFinal_ex(ctx, out + (n > 0 ? len : 0), &len) != 1)
+    return -1;
+  if (enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CRYPT_TAG, tag) != 1)
+    abort();
+  return 0;
+}
+
 static EVP_CIPHER_CTX *ctx_new(void)
 {
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
@@ -338,7 +367,7 @@ static void chunk_nonce(const uint8_t prefix[8], uint32_t index, uint8_t nonce[1
 crypt_wr *store__crypt_wr_new(const struct store_crypt *k)
 {
   crypt_wr *c = xcalloc(1, sizeof *c);
-  c->ctx = ctx_new();
+  c->ctx = ctx_keyed(true, k->key);
   c->k = *k;
   random_bytes(c->prefix, sizeof c->prefix);  /* invariant (1) */
   return c;
@@ -356,8 +385,7 @@ static int flush_chunk(crypt_wr *c, crypt_emit_fn emit, void *ctx, err *e)
 {
   uint8_t nonce[12];
   chunk_nonce(c->prefix, c->index++, nonce);
-  gcm(true, c->k.key, nonce, sizeof nonce, NULL, 0, c->plain, c->fill, c->out,
-      c->out + c->fill, c->ctx);
+  gcm_chunk(c->ctx, true, nonce, c->plain, c->fill, c->out, c->out + c->fill);
   size_t n = c->fill + CRYPT_TAG;
   c->fill = 0;
   return emit(ctx, c->out, n, e);
@@ -450,7 +478,6 @@ store_reader *store_reader_new(const store_object *o, int fd)
       r->k = *o->crypt;
     else
       r->k.mode = STORE_SSE_NONE;  /* locked: every read is refused */
-    r->ctx = ctx_new();
     if (o->nparts > 0 && o->part_sizes != NULL) {
       r->nseg = o->nparts;
       r->seg_plain = xmalloc(o->nparts * sizeof *r->seg_plain);
@@ -530,8 +557,9 @@ static int load_chunk(store_reader *r, uint64_t off, err *e)
   uint8_t nonce[12];
   chunk_nonce(r->hprefix, index, nonce);
   r->cvalid = false;
-  if (gcm(false, r->k.key, nonce, sizeof nonce, NULL, 0, r->cbuf, len, r->cplain, r->cbuf + len,
-          r->ctx) != 0)
+  if (r->ctx == NULL)
+    r->ctx = ctx_keyed(false, r->k.key);
+  if (gcm_chunk(r->ctx, false, nonce, r->cbuf, len, r->cplain, r->cbuf + len) != 0)
     return err_set(e, ERR_IO, "cannot read %s: chunk %u of its bytes fails its integrity check",
                    r->what, (unsigned)index);
   r->cvalid = true;

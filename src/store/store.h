@@ -11,7 +11,8 @@
  * Small objects are inline: an object written with store_object_commit (or
  * copied from such an object) whose size is at most STORE_INLINE_MAX keeps
  * its bytes in its LMDB record and has no blob. Parts and the objects
- * multipart uploads make always have a blob.
+ * multipart uploads make always have a blob, and so do encrypted objects
+ * (crypt.c).
  *
  * Durability: a write is acknowledged (the call returns 0) only after its
  * blob is fsync'd, its directory entry fsync'd and the LMDB transaction that

@@ -381,11 +381,16 @@ def test_awscli_sse_and_sse_c(tarn, bucket, tmp_path):
 # ---- durability ----
 
 def test_kill9_after_encrypted_put(tarn_factory):
-    srv = tarn_factory()
+    # this server encrypts every bucket without a configuration, as AWS does
+    srv = tarn_factory(env={"TARN_S3_DEFAULT_SSE": "AES256"})
     s3 = srv.client()
     s3.create_bucket(Bucket="crash-sse")
+    got = s3.get_bucket_encryption(Bucket="crash-sse")["ServerSideEncryptionConfiguration"]
+    assert got["Rules"][0]["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    bodies = {"default": marker_body("crashdefault", 30000)}
+    r = s3.put_object(Bucket="crash-sse", Key="default", Body=bodies["default"])
+    assert r["ServerSideEncryption"] == "AES256"
     key, _ = customer_key("crash")
-    bodies = {}
     for i in range(6):
         bodies["s3-%d" % i] = marker_body("crash%d" % i, 40000 + i * 70000)
         s3.put_object(Bucket="crash-sse", Key="s3-%d" % i, Body=bodies["s3-%d" % i],
@@ -398,6 +403,8 @@ def test_kill9_after_encrypted_put(tarn_factory):
     for k, body in bodies.items():
         kw = sse_c(key) if k == "c" else {}
         assert s3.get_object(Bucket="crash-sse", Key=k, **kw)["Body"].read() == body, k
+    for tag in ("crashdefault", "crash0", "crash5", "crashc"):
+        assert_not_on_disk(srv, ("plaintext-%s-" % tag).encode())
     srv.stop_clean()
 
 
