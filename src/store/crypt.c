@@ -160,16 +160,25 @@ static void seal_aad(uint8_t aad[10], int mode)
   aad[9] = (uint8_t)mode;
 }
 
-/* AES-256-GCM of n bytes, in one call: 0, or -1 when decryption's tag fails. */
-static int gcm(bool enc, const uint8_t *key, const uint8_t *nonce, size_t nonce_len,
-               const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t n, uint8_t *out,
-               uint8_t tag[CRYPT_TAG], EVP_CIPHER_CTX *ctx)
+/* A context keyed once for a stream of chunks (the key schedule and the
+ * cipher lookup are paid once, not per chunk). */
+static EVP_CIPHER_CTX *ctx_keyed(bool enc, const uint8_t key[CRYPT_KEY])
+{
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  if (ctx == NULL || EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, NULL, enc ? 1 : 0) != 1)
+    abort();
+  return ctx;
+}
+
+/* AES-256-GCM of n bytes under a keyed context, with a 12-byte nonce (the
+ * GCM default) and optional additional data: 0, or -1 when decryption's
+ * tag fails. */
+static int gcm_chunk(EVP_CIPHER_CTX *ctx, bool enc, const uint8_t nonce[12], const uint8_t *aad,
+                     size_t aad_len, const uint8_t *in, size_t n, uint8_t *out,
+                     uint8_t tag[CRYPT_TAG])
 {
   int len = 0;
-  int ok = EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc ? 1 : 0) == 1 &&
-           EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, (int)nonce_len, NULL) == 1 &&
-           EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc ? 1 : 0) == 1;
-  if (!ok)
+  if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, enc ? 1 : 0) != 1)
     abort();
   if (aad_len > 0 && EVP_CipherUpdate(ctx, NULL, &len, aad, (int)aad_len) != 1)
     abort();
@@ -184,41 +193,14 @@ static int gcm(bool enc, const uint8_t *key, const uint8_t *nonce, size_t nonce_
   return 0;
 }
 
-/* A context keyed once for a stream of chunks (the key schedule and the
- * cipher lookup are paid once, not per chunk). */
-static EVP_CIPHER_CTX *ctx_keyed(bool enc, const uint8_t key[CRYPT_KEY])
+/* gcm_chunk in one call, for sealing and opening data keys. */
+static int gcm(bool enc, const uint8_t *key, const uint8_t nonce[12], const uint8_t *aad,
+               size_t aad_len, const uint8_t *in, size_t n, uint8_t *out, uint8_t tag[CRYPT_TAG])
 {
-  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-  if (ctx == NULL || EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, NULL, enc ? 1 : 0) != 1)
-    abort();
-  return ctx;
-}
-
-/* One chunk under a keyed context, with a 12-byte nonce and no additional
- * data: 0, or -1 when decryption's tag fails. */
-static int gcm_chunk(EVP_CIPHER_CTX *ctx, bool enc, const uint8_t nonce[12], const uint8_t *in,
-                     size_t n, uint8_t *out, uint8_t tag[CRYPT_TAG])
-{
-  int len = 0;
-  if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, enc ? 1 : 0) != 1)
-    abort();
-  if (n > 0 && EVP_CipherUpdate(ctx, out, &len, in, (int)n) != 1)
-    abort();
-  if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CRYPT_TAG, tag) != 1)
-    abort();
-  if (EVP_CipherFinal_ex(ctx, out + (n > 0 ? len : 0), &len) != 1)
-    return -1;
-  if (enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CRYPT_TAG, tag) != 1)
-    abort();
-  return 0;
-}
-
-static EVP_CIPHER_CTX *ctx_new(void)
-{
-  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-  if (ctx == NULL)
-    abort();
-  return ctx;
+  EVP_CIPHER_CTX *ctx = ctx_keyed(enc, key);
+  int rc = gcm_chunk(ctx, enc, nonce, aad, aad_len, in, n, out, tag);
+  EVP_CIPHER_CTX_free(ctx);
+  return rc;
 }
 
 int store_sse_new(store *s, int mode, const uint8_t *customer_key, arena *a,
@@ -240,10 +222,8 @@ int store_sse_new(store *s, int mode, const uint8_t *customer_key, arena *a,
   random_bytes(raw + 2, SEAL_NONCE);
   random_bytes(data_key, sizeof data_key);
   seal_aad(aad, mode);
-  EVP_CIPHER_CTX *ctx = ctx_new();
-  gcm(true, wrap, raw + 2, SEAL_NONCE, aad, sizeof aad, data_key, CRYPT_KEY,
-      raw + 2 + SEAL_NONCE, raw + 2 + SEAL_NONCE + CRYPT_KEY, ctx);
-  EVP_CIPHER_CTX_free(ctx);
+  gcm(true, wrap, raw + 2, aad, sizeof aad, data_key, CRYPT_KEY, raw + 2 + SEAL_NONCE,
+      raw + 2 + SEAL_NONCE + CRYPT_KEY);
   char *text = arena_alloc(a, base64_encoded_len(sizeof raw));
   base64_encode(raw, sizeof raw, text);
   *sealed = text;
@@ -290,10 +270,8 @@ int store__crypt_open(store *s, const char *sealed, const uint8_t *customer_key,
   }
   uint8_t aad[10];
   seal_aad(aad, raw[1]);
-  EVP_CIPHER_CTX *ctx = ctx_new();
-  int rc = gcm(false, wrap, raw + 2, SEAL_NONCE, aad, sizeof aad, raw + 2 + SEAL_NONCE, CRYPT_KEY,
-               out->key, raw + 2 + SEAL_NONCE + CRYPT_KEY, ctx);
-  EVP_CIPHER_CTX_free(ctx);
+  int rc = gcm(false, wrap, raw + 2, aad, sizeof aad, raw + 2 + SEAL_NONCE, CRYPT_KEY, out->key,
+               raw + 2 + SEAL_NONCE + CRYPT_KEY);
   out->mode = raw[1];
   if (rc != 0) {
     memset(out->key, 0, sizeof out->key);
@@ -385,7 +363,7 @@ static int flush_chunk(crypt_wr *c, crypt_emit_fn emit, void *ctx, err *e)
 {
   uint8_t nonce[12];
   chunk_nonce(c->prefix, c->index++, nonce);
-  gcm_chunk(c->ctx, true, nonce, c->plain, c->fill, c->out, c->out + c->fill);
+  gcm_chunk(c->ctx, true, nonce, NULL, 0, c->plain, c->fill, c->out, c->out + c->fill);
   size_t n = c->fill + CRYPT_TAG;
   c->fill = 0;
   return emit(ctx, c->out, n, e);
@@ -559,7 +537,7 @@ static int load_chunk(store_reader *r, uint64_t off, err *e)
   r->cvalid = false;
   if (r->ctx == NULL)
     r->ctx = ctx_keyed(false, r->k.key);
-  if (gcm_chunk(r->ctx, false, nonce, r->cbuf, len, r->cplain, r->cbuf + len) != 0)
+  if (gcm_chunk(r->ctx, false, nonce, NULL, 0, r->cbuf, len, r->cplain, r->cbuf + len) != 0)
     return err_set(e, ERR_IO, "cannot read %s: chunk %u of its bytes fails its integrity check",
                    r->what, (unsigned)index);
   r->cvalid = true;
