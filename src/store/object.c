@@ -128,7 +128,7 @@ int store_object_commit_if(store_writer *w, const char *bucket, const char *key,
   char md5hex[33];
   if (etag == NULL) {
     uint8_t md5[16];
-    store_writer_md5(w, md5);
+    store_writer_etag_md5(w, md5);
     hex_encode(md5, sizeof md5, md5hex);
     etag = md5hex;
   }
