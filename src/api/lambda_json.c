@@ -158,6 +158,12 @@ int lambda_json_code(fn_system *fn, store *st, json_t *o, http_req *r, fn_code *
     if (store_object_get(st, bucket, key, r->arena, &obj, &fd, &se) != 0)
       return err_set(e, ERR_INVALID, "Error occurred while GetObject. S3 Error Code: %s. S3 Error "
                                      "Message: %s", err_aws_code(se.code), se.msg);
+    if (store_object_plain_fd(&obj, &fd, &se) != 0) {
+      if (fd >= 0)
+        close(fd);
+      return err_set(e, ERR_INVALID, "Error occurred while GetObject. S3 Error Code: %s. S3 Error "
+                                     "Message: %s", err_aws_code(se.code), se.msg);
+    }
     *given = true;
     if (fd < 0)  /* a small object, inline in the store: its bytes are in obj.data */
       return fn_code_add(fn, obj.data, (size_t)obj.size, code, e);

@@ -54,8 +54,11 @@
  * s3_cors.c; ?lifecycle and x-amz-expiration in s3_lifecycle.c (the sweep:
  * store/lifecycle.c).
  *
+ * Server-side encryption (SSE-S3, SSE-C, ?encryption) is in s3_sse.c (the
+ * cipher: store/crypt.c).
+ *
  * Not implemented (501 NotImplemented, naming the subresource): versioning,
- * logging, encryption,
+ * logging,
  * replication, object lock, PUT ?acl, and the rest of S3's subresources. GET ?acl on a
  * bucket or an object answers a fixed owner-FULL_CONTROL policy, because
  * common tools read it.
@@ -125,6 +128,9 @@ static const s3_op op_preflight = {"PreflightRequest", NULL, s3_cors_preflight, 
 static const s3_op op_get_lifecycle = {"GetBucketLifecycleConfiguration", NULL, s3_get_bucket_lifecycle, 0};
 static const s3_op op_put_lifecycle = {"PutBucketLifecycleConfiguration", NULL, s3_put_bucket_lifecycle, 0};
 static const s3_op op_delete_lifecycle = {"DeleteBucketLifecycle", NULL, s3_delete_bucket_lifecycle, 0};
+static const s3_op op_get_encryption = {"GetBucketEncryption", NULL, s3_get_bucket_encryption, 0};
+static const s3_op op_put_encryption = {"PutBucketEncryption", NULL, s3_put_bucket_encryption, 0};
+static const s3_op op_delete_encryption = {"DeleteBucketEncryption", NULL, s3_delete_bucket_encryption, 0};
 static const s3_op op_get_pab = {"GetPublicAccessBlock", NULL, s3_get_public_access_block, 0};
 static const s3_op op_put_pab = {"PutPublicAccessBlock", NULL, s3_put_public_access_block, 0};
 static const s3_op op_delete_pab = {"DeletePublicAccessBlock", NULL, s3_delete_public_access_block, 0};
@@ -156,6 +162,7 @@ static const route routes[] = {
   {"GET",    AT_BUCKET,  "policy",      NULL,       NULL,                &op_get_policy},
   {"GET",    AT_BUCKET,  "cors",        NULL,       NULL,                &op_get_cors},
   {"GET",    AT_BUCKET,  "lifecycle",   NULL,       NULL,                &op_get_lifecycle},
+  {"GET",    AT_BUCKET,  "encryption",  NULL,       NULL,                &op_get_encryption},
   {"GET",    AT_BUCKET,  "publicAccessBlock", NULL, NULL,                &op_get_pab},
   {"GET",    AT_BUCKET,  "policyStatus", NULL,      NULL,                &op_get_policy_status},
   {"GET",    AT_BUCKET,  "uploads",     NULL,       NULL,                &op_list_uploads},
@@ -168,6 +175,7 @@ static const route routes[] = {
   {"PUT",    AT_BUCKET,  "policy",      NULL,       NULL,                &op_put_policy},
   {"PUT",    AT_BUCKET,  "cors",        NULL,       NULL,                &op_put_cors},
   {"PUT",    AT_BUCKET,  "lifecycle",   NULL,       NULL,                &op_put_lifecycle},
+  {"PUT",    AT_BUCKET,  "encryption",  NULL,       NULL,                &op_put_encryption},
   {"PUT",    AT_BUCKET,  "publicAccessBlock", NULL, NULL,                &op_put_pab},
   {"PUT",    AT_BUCKET,  NULL,          NULL,       NULL,                &op_create_bucket},
   {"DELETE", AT_BUCKET,  "tagging",     NULL,       NULL,                &op_delete_bucket_tagging},
@@ -175,6 +183,7 @@ static const route routes[] = {
   {"DELETE", AT_BUCKET,  "policy",      NULL,       NULL,                &op_delete_policy},
   {"DELETE", AT_BUCKET,  "cors",        NULL,       NULL,                &op_delete_cors},
   {"DELETE", AT_BUCKET,  "lifecycle",   NULL,       NULL,                &op_delete_lifecycle},
+  {"DELETE", AT_BUCKET,  "encryption",  NULL,       NULL,                &op_delete_encryption},
   {"DELETE", AT_BUCKET,  "publicAccessBlock", NULL, NULL,                &op_delete_pab},
   {"OPTIONS", AT_BUCKET, NULL,          NULL,       NULL,                &op_preflight},
   {"OPTIONS", AT_OBJECT, NULL,          NULL,       NULL,                &op_preflight},
@@ -369,6 +378,9 @@ static const struct {
     {&op_get_lifecycle, "s3:GetLifecycleConfiguration"},
     {&op_put_lifecycle, "s3:PutLifecycleConfiguration"},
     {&op_delete_lifecycle, "s3:PutLifecycleConfiguration"},
+    {&op_get_encryption, "s3:GetEncryptionConfiguration"},
+    {&op_put_encryption, "s3:PutEncryptionConfiguration"},
+    {&op_delete_encryption, "s3:PutEncryptionConfiguration"},
     {&op_get_pab, "s3:GetBucketPublicAccessBlock"}, {&op_put_pab, "s3:PutBucketPublicAccessBlock"},
     {&op_delete_pab, "s3:PutBucketPublicAccessBlock"},
     {&op_get_policy_status, "s3:GetBucketPolicyStatus"},
@@ -1219,7 +1231,7 @@ const char *s3_writer_etag(http_req *req, const s3_call *c)
 {
   uint8_t d[MD5_LEN];
   char *hex = arena_alloc(req->arena, 2 * MD5_LEN + 1);
-  store_writer_md5(c->writer, d);
+  store_writer_etag_md5(c->writer, d);
   hex_encode(d, MD5_LEN, hex);
   return hex;
 }

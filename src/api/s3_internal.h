@@ -76,6 +76,8 @@ struct s3_call {
   const char *site_base;  /* what precedes that path in this site's URLs:
                              "" or "/_tarn/sites/<bucket>" */
   struct s3_post *post;   /* a POST upload's form state (s3_post.c), freed in cleanup */
+  int sse;                /* STORE_SSE_*: how the object written is encrypted */
+  const char *sse_key_md5; /* SSE-C: the key's MD5 as the client sent it */
 };
 
 /* ---- the operations: one handler each, grouped by file ---- */
@@ -143,6 +145,47 @@ int s3_cors_preflight(s3_svc *s, http_req *req, s3_call *c, err *e);
 /* Adds the Access-Control-* headers when the request has an Origin that
  * one of the bucket's rules allows with its method. */
 void s3_cors_actual(s3_svc *s, http_req *req, s3_call *c);
+
+/* s3_sse.c: server-side encryption headers and ?encryption */
+typedef struct s3_sse_key {
+  bool given;                       /* the SSE-C headers were sent */
+  uint8_t key[STORE_SSE_KEY_LEN];   /* the customer's key (this request only) */
+  const char *key_md5;              /* its MD5, base64, as sent */
+} s3_sse_key;
+int s3_put_bucket_encryption(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_bucket_encryption(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_delete_bucket_encryption(s3_svc *s, http_req *req, s3_call *c, err *e);
+/* The SSE-C headers (copy_source: the x-amz-copy-source-... ones), checked
+ * as S3 does (algorithm AES256, a 256-bit key, its MD5); k->given false
+ * when none was sent. Errors: ERR_INVALID, ERR_INVALID_ENCRYPTION. */
+int s3_sse_customer_key(http_req *req, bool copy_source, s3_sse_key *k, err *e);
+/* How a new object of bucket is encrypted (*mode STORE_SSE_*): the
+ * request's headers, else the bucket's default; k gets an SSE-C key.
+ * Errors: ERR_INVALID, ERR_INVALID_ENCRYPTION, ERR_NOT_IMPLEMENTED (KMS). */
+int s3_sse_target(s3_svc *s, http_req *req, const char *bucket, s3_sse_key *k, int *mode,
+                  err *e);
+/* s3_sse_target for a value of x-amz-server-side-encryption given some
+ * other way (a POST form field; NULL: none), without SSE-C. */
+int s3_sse_target_value(s3_svc *s, http_req *req, const char *bucket, const char *h, int *mode,
+                        err *e);
+/* True when the request names an encryption (x-amz-server-side-encryption
+ * or SSE-C) for what it writes. */
+bool s3_sse_requested(http_req *req);
+/* Makes w encrypt with a new data key for mode (nothing for NONE). */
+int s3_sse_writer(s3_svc *s, http_req *req, store_writer *w, int mode, const s3_sse_key *k,
+                  err *e);
+/* The headers S3 answers about an object's encryption. */
+void s3_sse_answer(http_req *req, int mode, const char *key_md5);
+/* Opens an object for reading: an SSE-C object needs its key in the
+ * request (copy_source: the copy-source headers); *key_md5 gets the MD5
+ * to echo. Errors: ERR_INVALID_REQUEST (no key, or a key for an object
+ * without SSE-C), ERR_DENIED (wrong key), and s3_sse_customer_key's. */
+int s3_sse_unlock(s3_svc *s, http_req *req, store_object *o, bool copy_source,
+                  const char **key_md5, err *e);
+/* Answers len bytes of encrypted o from first, decrypted as they are sent
+ * (takes fd, even on an error). Errors: the first chunk's (ERR_IO). */
+int s3_sse_send(http_req *req, const store_object *o, int fd, uint64_t first, uint64_t len,
+                err *e);
 
 /* s3_lifecycle.c: lifecycle configurations (rules and sweep: store/lifecycle.c) */
 int s3_put_bucket_lifecycle(s3_svc *s, http_req *req, s3_call *c, err *e);

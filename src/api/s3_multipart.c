@@ -81,6 +81,61 @@ static bool part_checksum(arena *a, const char *stored, const char **algo, const
   return true;
 }
 
+/* ---- encryption: the upload's data key is made at create, kept (sealed)
+ * in its metadata, and opened by each part (with the customer's key for
+ * SSE-C, which every UploadPart carries) ---- */
+
+/* Adds the sealed data key of a new upload to *meta as the request (or the
+ * bucket's default) asks. */
+static int upload_sse(s3_svc *s, http_req *req, s3_call *c, str_pair **meta, size_t *nmeta,
+                      err *e)
+{
+  s3_sse_key k;
+  int rc = s3_sse_target(s, req, c->bucket, &k, &c->sse, e);
+  if (rc != 0 || c->sse == STORE_SSE_NONE)
+    return rc;
+  c->sse_key_md5 = k.key_md5;
+  const char *sealed;
+  rc = store_sse_new(s->st, c->sse, k.given ? k.key : NULL, req->arena, &sealed, e);
+  if (rc != 0)
+    return rc;
+  str_pair *m = arena_alloc(req->arena, (*nmeta + 1) * sizeof *m);
+  if (*nmeta > 0)
+    memcpy(m, *meta, *nmeta * sizeof *m);
+  m[*nmeta].name = STORE_SSE_META;
+  m[*nmeta].value = sealed;
+  *meta = m;
+  (*nmeta)++;
+  return 0;
+}
+
+/* Makes w encrypt a part of upload u as u requires. */
+static int part_sse(s3_svc *s, http_req *req, s3_call *c, const store_upload *u,
+                    store_writer *w, err *e)
+{
+  s3_sse_key k;
+  int rc = s3_sse_customer_key(req, false, &k, e);
+  if (rc != 0)
+    return rc;
+  if (u->sse == STORE_SSE_C && !k.given)
+    return err_set(e, ERR_INVALID_REQUEST, "The multipart upload initiate requested encryption. "
+                   "Subsequent part requests must include the appropriate encryption "
+                   "parameters.");
+  if (u->sse != STORE_SSE_C && k.given)
+    return err_set(e, ERR_INVALID_REQUEST, "The multipart upload initiate did not request "
+                   "encryption with a customer-provided key: the part request must not "
+                   "include customer key parameters.");
+  c->sse = u->sse;
+  c->sse_key_md5 = k.key_md5;
+  if (u->sse == STORE_SSE_NONE)
+    return 0;
+  rc = store_writer_encrypt(w, u->sse_sealed, k.given ? k.key : NULL, e);
+  if (rc == ERR_DENIED)
+    return err_set(e, ERR_DENIED, "Access Denied: the customer-provided key is not the one the "
+                   "multipart upload was initiated with");
+  return rc;
+}
+
 /* ---- create ---- */
 
 int s3_create_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
@@ -103,6 +158,9 @@ int s3_create_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
     if (s3_checksum_xml_name(lower) == NULL)
       return err_set(e, ERR_INVALID, "checksum algorithm '%s' is not supported", algo);
   }
+  rc = upload_sse(s, req, c, &meta, &nmeta, e);
+  if (rc != 0)
+    return rc;
   const char *id;
   rc = store_upload_create(s->st, c->bucket, c->key, meta, nmeta, tags, ntags, req->arena, &id, e);
   if (rc == 0)
@@ -111,6 +169,7 @@ int s3_create_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
     return rc;
   if (algo != NULL)
     http_resp_header(req, "x-amz-checksum-algorithm", algo);
+  s3_sse_answer(req, c->sse, c->sse_key_md5);
   s3_xml x;
   s3_xml_open(&x, req, "InitiateMultipartUploadResult");
   s3_xml_text(&x, "Bucket", c->bucket);
@@ -131,7 +190,10 @@ int s3_upload_part_prepare(s3_svc *s, http_req *req, s3_call *c, err *e)
   rc = upload_lookup(s, req, c, &u, e);
   if (rc != 0)
     return rc;
-  return s3_stream_begin(s, req, c, STORE_MAX_PART_SIZE, e);
+  rc = s3_stream_begin(s, req, c, STORE_MAX_PART_SIZE, e);
+  if (rc == 0)
+    rc = part_sse(s, req, c, &u, c->writer, e);
+  return rc;
 }
 
 int s3_upload_part(s3_svc *s, http_req *req, s3_call *c, err *e)
@@ -147,6 +209,7 @@ int s3_upload_part(s3_svc *s, http_req *req, s3_call *c, err *e)
   if (rc != 0)
     return rc;
   http_resp_header(req, "ETag", s3_quote_etag(req->arena, etag));
+  s3_sse_answer(req, c->sse, c->sse_key_md5);
   if (checksum != NULL)
     http_resp_header(req, req->checksum_name, req->checksum_value);
   return 0;
@@ -186,10 +249,12 @@ malformed:
 
 /* Copies len bytes of src from first into c->writer (fd: as
  * store_object_get gave it, -1 for an inline object). */
-static int copy_bytes(s3_svc *s, s3_call *c, const store_object *src, int fd, uint64_t first,
-                      uint64_t len, err *e)
+static int copy_bytes(s3_svc *s, http_req *req, s3_call *c, const store_upload *u,
+                      const store_object *src, int fd, uint64_t first, uint64_t len, err *e)
 {
   int rc = store_writer_new(s->st, &c->writer, e);
+  if (rc == 0)
+    rc = part_sse(s, req, c, u, c->writer, e);
   if (rc != 0)
     return rc;
   char *chunk = xmalloc(COPY_CHUNK);
@@ -230,14 +295,17 @@ int s3_upload_part_copy(s3_svc *s, http_req *req, s3_call *c, err *e)
     return rc;
   uint64_t first;
   uint64_t len;
-  rc = s3_conditions(req, "x-amz-copy-source-if-", &src, e);
+  const char *src_md5;
+  rc = s3_sse_unlock(s, req, &src, true, &src_md5, e);
+  if (rc == 0)
+    rc = s3_conditions(req, "x-amz-copy-source-if-", &src, e);
   if (rc == 0)
     rc = copy_range(req, src.size, &first, &len, e);
   if (rc == 0 && len > STORE_MAX_PART_SIZE)
     rc = err_set(e, ERR_INVALID_REQUEST, "the specified copy source is larger than the maximum "
                  "allowable size for a copy source: %llu", (unsigned long long)STORE_MAX_PART_SIZE);
   if (rc == 0)
-    rc = copy_bytes(s, c, &src, fd, first, len, e);
+    rc = copy_bytes(s, req, c, &u, &src, fd, first, len, e);
   if (fd >= 0)
     close(fd);
   if (rc != 0)
@@ -248,6 +316,7 @@ int s3_upload_part_copy(s3_svc *s, http_req *req, s3_call *c, err *e)
                          req->arena, &p, e);
   if (rc != 0)
     return rc;
+  s3_sse_answer(req, c->sse, c->sse_key_md5);
   s3_xml x;
   s3_xml_open(&x, req, "CopyPartResult");
   s3_xml_etag(&x, "ETag", etag);
@@ -431,6 +500,7 @@ int s3_complete_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
   if (rc != 0)
     return rc;
   s3_expiration_header(s, req, &o);
+  s3_sse_answer(req, o.sse, NULL);
   return complete_answer(req, c, &o, have_sum ? &sum : NULL, e);
 }
 

@@ -24,6 +24,8 @@
  */
 #include "api/s3_internal.h"
 
+#include "base/hash.h"
+#include "base/mem.h"
 #include "base/xml.h"
 
 #include <stdio.h>
@@ -50,7 +52,14 @@ int s3_put_object_prepare(s3_svc *s, http_req *req, s3_call *c, err *e)
   store_expect x;
   if ((rc = s3_write_expect(req, &x, e)) != 0 || (rc = s3_write_expect_check(s, req, c, &x, e)) != 0)
     return rc;
-  return s3_stream_begin(s, req, c, S3_MAX_PUT_SIZE, e);
+  s3_sse_key k;
+  if ((rc = s3_sse_target(s, req, c->bucket, &k, &c->sse, e)) != 0)
+    return rc;
+  c->sse_key_md5 = k.key_md5;
+  rc = s3_stream_begin(s, req, c, S3_MAX_PUT_SIZE, e);
+  if (rc == 0)
+    rc = s3_sse_writer(s, req, c->writer, c->sse, &k, e);
+  return rc;
 }
 
 /* meta plus the verified checksum of the body, when the client sent one. */
@@ -131,6 +140,7 @@ int s3_put_object(s3_svc *s, http_req *req, s3_call *c, err *e)
   if (rc != 0)
     return rc;
   http_resp_header(req, "ETag", s3_quote_etag(req->arena, etag));
+  s3_sse_answer(req, c->sse, c->sse_key_md5);
   s3_expiration_header(s, req, &o);
   if (req->checksum_name != NULL && req->checksum_value != NULL)
     http_resp_header(req, req->checksum_name, req->checksum_value);
@@ -279,6 +289,13 @@ int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key
   int rc = store_object_get(s->st, bucket, key, req->arena, &o, &fd, e);
   if (rc != 0)
     return rc;
+  const char *key_md5 = NULL;
+  rc = s3_sse_unlock(s, req, &o, false, &key_md5, e);
+  if (rc != 0) {
+    if (fd >= 0)
+      close(fd);
+    return rc;
+  }
   if (!whole)
     s3_expiration_header(s, req, &o);
   rc = whole ? 0 : s3_conditions(req, "if-", &o, e);
@@ -342,6 +359,7 @@ int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key
       http_resp_header(req, header_name(overrides[i][1]), v);
   }
   object_headers(req, &o);
+  s3_sse_answer(req, o.sse, key_md5);
   http_resp_header(req, "Accept-Ranges", "bytes");
   if (o.ntags > 0)
     http_resp_headerf(req, "x-amz-tagging-count", "%zu", o.ntags);
@@ -350,6 +368,8 @@ int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key
     http_resp_headerf(req, "Content-Range", "bytes %llu-%llu/%llu", (unsigned long long)first,
                       (unsigned long long)(first + len - 1), (unsigned long long)o.size);
   }
+  if (fd >= 0 && o.sse != STORE_SSE_NONE)
+    return s3_sse_send(req, &o, fd, first, len, e);  /* decrypted as it is sent */
   if (fd >= 0)
     http_resp_fd(req, fd, first, len);
   else if (len > 0 && buf_append(&req->resp_body, (const char *)o.data + first, (size_t)len) != 0)
@@ -449,6 +469,56 @@ static int directive(http_req *req, const char *header, bool *replace, err *e)
   return err_set(e, ERR_INVALID, "unknown %s '%s': COPY or REPLACE", header, v);
 }
 
+#define COPY_CHUNK (1u << 20)
+
+/* CopyObject through a decrypting reader and an encrypting writer: the
+ * source or the target is encrypted, so the copy cannot share the
+ * source's blob (each object has its own data key, or none). meta / tags
+ * NULL keep the source's. The answer's etag is the copy's own (for SSE-S3
+ * the MD5 of the data, as a PUT's). */
+static int copy_through(s3_svc *s, http_req *req, s3_call *c, const char *sb, const char *sk,
+                        const str_pair *meta, size_t nmeta, const str_pair *tags, size_t ntags,
+                        int mode, const s3_sse_key *k, store_object *out, err *e)
+{
+  store_object src;
+  int fd = -1;
+  int rc = store_object_get(s->st, sb, sk, req->arena, &src, &fd, e);
+  if (rc != 0)
+    return rc;
+  const char *md5_ignored;
+  rc = s3_sse_unlock(s, req, &src, true, &md5_ignored, e);
+  store_reader *r = store_reader_new(&src, fd);
+  store_writer *w = NULL;
+  if (rc == 0)
+    rc = store_writer_new(s->st, &w, e);
+  if (rc == 0)
+    rc = s3_sse_writer(s, req, w, mode, k, e);
+  uint8_t *chunk = rc == 0 ? xmalloc(COPY_CHUNK) : NULL;
+  for (uint64_t off = 0; rc == 0 && off < src.size;) {
+    size_t got = 0;
+    rc = store_reader_read(r, off, chunk, COPY_CHUNK, &got, e);
+    if (rc == 0 && got == 0)
+      rc = err_set(e, ERR_IO, "the source object is shorter than its record");
+    if (rc == 0)
+      rc = store_writer_write(w, chunk, got, e);
+    off += got;
+  }
+  free(chunk);
+  store_reader_free(r);
+  if (rc == 0) {
+    uint8_t d[16];
+    char etag[33];
+    store_writer_etag_md5(w, d);
+    hex_encode(d, sizeof d, etag);
+    rc = store_object_commit(w, c->bucket, c->key, etag,
+                             meta != NULL ? meta : src.meta, meta != NULL ? nmeta : src.nmeta,
+                             tags != NULL ? tags : src.tags, tags != NULL ? ntags : src.ntags,
+                             req->arena, out, e);
+  }
+  store_writer_free(w);
+  return rc;
+}
+
 int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
   const char *sb;
@@ -463,7 +533,8 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
     rc = directive(req, "x-amz-tagging-directive", &replace_tags, e);
   if (rc != 0)
     return rc;
-  if (strcmp(sb, c->bucket) == 0 && strcmp(sk, c->key) == 0 && !replace_meta)
+  if (strcmp(sb, c->bucket) == 0 && strcmp(sk, c->key) == 0 && !replace_meta &&
+      !s3_sse_requested(req))
     return err_set(e, ERR_INVALID_REQUEST,
                    "this copy request is illegal because it is trying to copy an object to itself "
                    "without changing the object's metadata, storage class, website redirect "
@@ -475,6 +546,11 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
     return rc;
   rc = s3_conditions(req, "x-amz-copy-source-if-", &src, e);
   if (rc != 0)
+    return rc;
+  s3_sse_key tk;
+  const char *src_md5;
+  if ((rc = s3_sse_unlock(s, req, &src, true, &src_md5, e)) != 0 ||
+      (rc = s3_sse_target(s, req, c->bucket, &tk, &c->sse, e)) != 0)
     return rc;
 
   str_pair *meta = NULL;
@@ -505,10 +581,14 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
       tags = arena_alloc(req->arena, sizeof *tags);  /* REPLACE with no tags */
   }
   store_object o;
-  rc = store_object_copy(s->st, sb, sk, c->bucket, c->key, meta, nmeta, tags, ntags,
-                         req->arena, &o, e);
+  if (src.sse != STORE_SSE_NONE || c->sse != STORE_SSE_NONE)
+    rc = copy_through(s, req, c, sb, sk, meta, nmeta, tags, ntags, c->sse, &tk, &o, e);
+  else
+    rc = store_object_copy(s->st, sb, sk, c->bucket, c->key, meta, nmeta, tags, ntags,
+                           req->arena, &o, e);
   if (rc != 0)
     return rc;
+  s3_sse_answer(req, c->sse, tk.key_md5);
   s3_expiration_header(s, req, &o);
   s3_xml x;
   s3_xml_open(&x, req, "CopyObjectResult");

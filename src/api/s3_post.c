@@ -238,7 +238,12 @@ static int file_begin(void *ctx, const char *filename, err *e)
   store_bucket b;
   if ((rc = store_bucket_get(p->s->st, c->bucket, r->arena, &b, e)) != 0)
     return rc;
-  return store_writer_new(p->s->st, &c->writer, e);
+  const char *sse = s3_form_field(p->form, "x-amz-server-side-encryption");
+  if ((rc = s3_sse_target_value(p->s, r, c->bucket, sse, &c->sse, e)) != 0 ||
+      (rc = store_writer_new(p->s->st, &c->writer, e)) != 0)
+    return rc;
+  s3_sse_key none = { .given = false };
+  return s3_sse_writer(p->s, r, c->writer, c->sse, &none, e);
 }
 
 static int too_large(uint64_t max, err *e)
@@ -330,6 +335,7 @@ int s3_post_object(s3_svc *s, http_req *req, s3_call *c, err *e)
   const char *location = arena_sprintf(req->arena, "http://%s/%s/%s", host != NULL ? host : "localhost",
                                        c->bucket, ekey);
   http_resp_header(req, "ETag", qetag);
+  s3_sse_answer(req, c->sse, NULL);
   s3_expiration_header(s, req, &o);
   if (redirect_ok(p->redirect)) {
     const char *u = p->redirect;

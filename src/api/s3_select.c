@@ -853,7 +853,12 @@ int s3_select_object(s3_svc *s, http_req *req, s3_call *c, err *e)
   store_object o;
   int fd = -1;
   rc = store_object_get(s->st, c->bucket, c->key, a, &o, &fd, e);
+  const char *key_md5;
+  if (rc == 0 && (rc = s3_sse_unlock(s, req, &o, false, &key_md5, e)) == 0)
+    rc = store_object_plain_fd(&o, &fd, e);  /* the engine reads plaintext */
   if (rc != 0) {
+    if (fd >= 0)
+      close(fd);
     arena_free(a);
     return rc;
   }

@@ -93,7 +93,8 @@
   X(MALFORMED_POST,         -70,  400, "MalformedPOSTRequest")            \
   X(CONDITIONAL_CONFLICT,   -71,  409, "ConditionalRequestConflict")      \
   X(INVALID_POLICY_DOCUMENT, -72, 400, "InvalidPolicyDocument")           \
-  X(MAX_POST_PRE_DATA,      -73,  400, "MaxPostPreDataLengthExceededError")
+  X(MAX_POST_PRE_DATA,      -73,  400, "MaxPostPreDataLengthExceededError") \
+  X(NO_SUCH_ENCRYPTION,     -74,  404, "ServerSideEncryptionConfigurationNotFoundError")
 
 enum {
   ERR_OK = 0,

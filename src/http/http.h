@@ -43,6 +43,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define HTTP_DEFAULT_BODY_MAX (1u << 20)   /* buffered bodies, unless a service raises it */
 #define HTTP_MAX_HEADER_BYTES (32u << 10)  /* request line + headers (S3 allows 8 KiB) */
@@ -172,6 +173,16 @@ bool http_stream_client_gone(http_stream *s);
 /* Sends length bytes of fd from offset as the body; the server owns fd from
  * here on. For HEAD the length is announced and nothing is sent. */
 void http_resp_fd(http_req *r, int fd, uint64_t offset, uint64_t length);
+
+/* Sends length bytes produced on demand as the body (Content-Length known):
+ * fn(ctx, pos, buf, max) fills buf with up to max bytes from pos and
+ * returns their count, or -1 on an error (the connection is then cut short).
+ * It runs on the server's thread, so it must not block for long (reading a
+ * local file is fine). free_fn(ctx) runs once the request is over, sent or
+ * not. For HEAD the length is announced and fn never called. */
+typedef ssize_t (*http_read_fn)(void *ctx, uint64_t pos, char *buf, size_t max);
+void http_resp_reader(http_req *r, uint64_t length, http_read_fn fn, void (*free_fn)(void *),
+                      void *ctx);
 
 /* ---- upgraded connections (WebSocket) ----
  * A service may answer a request by taking its TCP connection: it sets the

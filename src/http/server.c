@@ -161,6 +161,10 @@ typedef struct req_private {
   uint64_t bytes_out;
   http_upgrade_fn upgrade_fn;  /* http_resp_upgrade: the response is a 101 */
   void *upgrade_ctx;
+  http_read_fn reader_fn;      /* http_resp_reader: the body, produced on demand */
+  void (*reader_free)(void *);
+  void *reader_ctx;            /* owned here until the response takes it */
+  uint64_t reader_length;
 } req_private;
 
 /* An upgraded connection: its socket belongs to the service until
@@ -211,9 +215,20 @@ static http_req *req_new(http_server *srv)
   return r;
 }
 
+/* Drops a reader the response never took. */
+static void reader_drop(req_private *p)
+{
+  if (p->reader_fn != NULL && p->reader_free != NULL)
+    p->reader_free(p->reader_ctx);
+  p->reader_fn = NULL;
+  p->reader_free = NULL;
+  p->reader_ctx = NULL;
+}
+
 static void req_free(http_req *r)
 {
   req_private *p = r->server_private;
+  reader_drop(p);
   aws_chunked_free(p->chunked);
   hash_release(&p->sha256);
   hash_release(&p->md5);
@@ -769,6 +784,27 @@ static bool inline_small_file(http_req *r)
   return true;
 }
 
+void http_resp_reader(http_req *r, uint64_t length, http_read_fn fn, void (*free_fn)(void *),
+                      void *ctx)
+{
+  req_private *p = r->server_private;
+  reader_drop(p);
+  p->reader_fn = fn;
+  p->reader_free = free_fn;
+  p->reader_ctx = ctx;
+  p->reader_length = length;
+}
+
+/* libmicrohttpd asks a reader for the bytes at pos. */
+static ssize_t reader_read(void *cls, uint64_t pos, char *to, size_t max)
+{
+  req_private *p = cls;
+  if (pos >= p->reader_length)
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  ssize_t n = p->reader_fn(p->reader_ctx, pos, to, max);
+  return n > 0 ? n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
 void http_resp_upgrade(http_req *r, http_upgrade_fn fn, void *ctx)
 {
   req_private *p = r->server_private;
@@ -840,6 +876,10 @@ static enum MHD_Result queue(struct MHD_Connection *conn, http_req *r)
   } else if (r->resp_stream != NULL) {
     resp = stream_response(r->resp_stream, conn);
     p->bytes_out = 0;
+  } else if (p->reader_fn != NULL) {
+    /* the reader stays p's: req_free (after the transfer) drops it */
+    resp = MHD_create_response_from_callback(p->reader_length, 64 * 1024, reader_read, p, NULL);
+    p->bytes_out = p->reader_length;
   } else if (r->resp_fd >= 0 && r->resp_fd_length <= SMALL_FILE_INLINE &&
              strcmp(r->method, "HEAD") != 0 && inline_small_file(r)) {
     return queue(conn, r); /* now a buffer response */
@@ -959,6 +999,7 @@ static void write_error(http_server *srv, http_req *r, http_service *svc, const 
     svc = service_named(srv, "s3");
   r->nresp_headers = 0;
   buf_reset(&r->resp_body);
+  reader_drop(r->server_private);
   if (r->resp_fd >= 0) {
     close(r->resp_fd);
     r->resp_fd = -1;

@@ -75,6 +75,12 @@ static int store_open_obj(void *ctx, const char *bucket, const char *key, int *f
   arena *a = arena_new();
   store_object o;
   int rc = store_object_get(s, bucket, key, a, &o, fd, e);
+  if (rc == 0)
+    rc = store_object_plain_fd(&o, fd, e);  /* encrypted: its plaintext */
+  if (rc != 0 && *fd >= 0) {
+    close(*fd);
+    *fd = -1;
+  }
   if (rc == 0 && *fd < 0)
     rc = inline_fd(&o, fd, e);
   if (rc == 0)

@@ -20,10 +20,16 @@
  *       written to the file first. So an object that stays small never has
  *       a file, and no file is ever created and then left for the sweep
  *       because its object turned out small.
+ *   (6) An encrypting writer (store_writer_encrypt, crypt.c) creates its
+ *       blob at once and never holds bytes in head: size and md5 count the
+ *       plaintext, the file holds the segment (header, chunks and tags),
+ *       the last partial chunk written by writer_finish.
  *
  * Start reading at store_writer_new().
  */
 #include "blob.h"
+
+#include "crypt.h"
 
 #include "base/hash.h"
 #include "base/mem.h"
@@ -152,6 +158,40 @@ static int blob_create(store_writer *w, err *e)
   return write_all(w->fd, w->head, (size_t)w->size, e);
 }
 
+/* crypt_emit_fn: ciphertext to the writer's blob. */
+static int emit_blob(void *ctx, const void *p, size_t n, err *e)
+{
+  store_writer *w = ctx;
+  return write_all(w->fd, p, n, e);
+}
+
+int store_writer_encrypt(store_writer *w, const char *sealed, const uint8_t *customer_key,
+                         err *e)
+{
+  if (w->consumed || w->size > 0 || w->crypt != NULL)
+    return err_set(e, ERR_INVALID, "a writer is encrypted before its first byte");
+  struct store_crypt k;
+  int rc = store__crypt_open(w->s, sealed, customer_key, &k, e);
+  if (rc != 0)
+    return rc;
+  rc = blob_create(w, e);  /* crypt.c (3): never inline */
+  if (rc != 0) {
+    memset(&k, 0, sizeof k);
+    return rc;
+  }
+  w->crypt = store__crypt_wr_new(&k);
+  memset(&k, 0, sizeof k);
+  w->sealed = xstrdup(sealed);
+  return store__crypt_wr_head(w->crypt, emit_blob, w, e);
+}
+
+void store_writer_etag_md5(const store_writer *w, uint8_t out[16])
+{
+  uint8_t md5[16];
+  store_writer_md5(w, md5);
+  store__crypt_etag(w->crypt, md5, out);
+}
+
 int store_writer_write(store_writer *w, const void *p, size_t n, err *e)
 {
   if (w->consumed)
@@ -160,7 +200,11 @@ int store_writer_write(store_writer *w, const void *p, size_t n, err *e)
     return err_set(e, ERR_ENTITY_TOO_LARGE, "object larger than the maximum of %llu bytes",
                    (unsigned long long)STORE_MAX_OBJECT_SIZE);
   int rc = 0;
-  if (!w->has_blob && n <= STORE_INLINE_MAX - w->size) {
+  if (w->crypt != NULL) {
+    rc = store__crypt_wr_feed(w->crypt, p, n, emit_blob, w, e);
+    if (rc != 0)
+      return rc;
+  } else if (!w->has_blob && n <= STORE_INLINE_MAX - w->size) {
     if (n > 0)
       memcpy(w->head + w->size, p, n);
   } else {
@@ -202,6 +246,8 @@ int store__writer_finish(store_writer *w, bool need_blob, err *e)
     rc = blob_create(w, e);
   if (!w->has_blob)
     return rc;
+  if (rc == 0 && w->crypt != NULL)
+    rc = store__crypt_wr_end(w->crypt, emit_blob, w, e);
   if (rc == 0 && fsync(w->fd) != 0) {
     int saved = errno;
     rc = err_set(e, err_from_errno(saved), "cannot sync blob: %s", strerror(saved));
@@ -226,6 +272,8 @@ store_writer *store_writer_free(store_writer *w)
     store__fly_del(w->s, &w->id);
   }
   EVP_MD_CTX_free(w->md5);
+  store__crypt_wr_free(w->crypt);
+  free(w->sealed);
   free(w);
   return NULL;
 }

@@ -19,6 +19,9 @@ struct store_writer {
   uint64_t size;       /* bytes written so far */
   bool consumed;       /* handed to a commit call: no more writes */
   bool committed;      /* the index references the blob: keep it */
+  struct crypt_wr *crypt; /* encrypting (crypt.c): the bytes are in a blob,
+                          as chunks; size and md5 count the plaintext */
+  char *sealed;        /* the sealed data key, when crypt (heap) */
   uint8_t head[STORE_INLINE_MAX]; /* the bytes while !has_blob (size of them) */
 };
 

@@ -50,6 +50,7 @@
 
 #include "codec.h"
 #include "commit.h"
+#include "crypt.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -542,6 +543,20 @@ int store__parts_delete_all(change *c, MDB_txn *txn, const char *upload_id, err 
   return rc;
 }
 
+/* Moves the sealed data key out of the metadata (crypt.c (4)); the
+ * record's array is left as it was. */
+static void sse_out(arena *a, str_pair **meta, size_t *nmeta, int *sse, const char **sealed)
+{
+  *sse = STORE_SSE_NONE;
+  *sealed = NULL;
+  if (store__crypt_find(*meta, *nmeta) == NULL)
+    return;
+  str_pair *m = arena_memdup(a, *meta, *nmeta * sizeof *m);
+  *sealed = store__crypt_take(m, nmeta);
+  *meta = m;
+  *sse = store__crypt_mode(*sealed);
+}
+
 void store__obj_out(arena *a, const char *bucket, const obj_rec *r, store_object *out)
 {
   out->bucket = arena_strdup(a, bucket);
@@ -557,6 +572,8 @@ void store__obj_out(arena *a, const char *bucket, const obj_rec *r, store_object
   out->upload_id = r->upload_id != NULL ? r->upload_id : "";
   out->nparts = r->nparts;
   out->part_sizes = NULL;
+  sse_out(a, &out->meta, &out->nmeta, &out->sse, &out->sse_sealed);
+  out->crypt = NULL;
 }
 
 void store__upload_out(arena *a, const char *bucket, const upload_rec *r, store_upload *out)
@@ -572,4 +589,5 @@ void store__upload_out(arena *a, const char *bucket, const upload_rec *r, store_
   out->nmeta = r->nmeta;
   out->tags = r->tags;
   out->ntags = r->ntags;
+  sse_out(a, &out->meta, &out->nmeta, &out->sse, &out->sse_sealed);
 }

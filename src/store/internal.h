@@ -57,6 +57,10 @@ struct store {
   blob_id *fly;                /* blobs created, not yet committed nor removed */
   size_t nfly;                 /* entries in fly */
   size_t capfly;               /* entries allocated */
+
+  pthread_mutex_t crypt_mu;    /* guards the two below (crypt.c) */
+  bool crypt_loaded;           /* master holds DIR/sse-master.key */
+  uint8_t master[32];          /* the server-side encryption master key */
 };
 
 /* Wall clock in milliseconds since the epoch. */

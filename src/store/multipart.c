@@ -29,6 +29,7 @@
 
 #include "blob.h"
 #include "commit.h"
+#include "crypt.h"
 #include "index.h"
 
 #include "base/hash.h"
@@ -242,7 +243,7 @@ int store_part_commit(store_writer *w, const char *bucket, const char *key,
   part_rec r = {
     .size = w->size, .mtime_ms = store__clock_ms(), .blob = w->id, .checksum = checksum,
   };
-  store_writer_md5(w, r.md5);
+  store_writer_etag_md5(w, r.md5);  /* SSE-C: not the data's MD5 (crypt.c) */
   char md5hex[33];
   hex_encode(r.md5, sizeof r.md5, md5hex);
   r.etag = etag != NULL ? etag : md5hex;
@@ -447,6 +448,7 @@ typedef struct plan {
   uint64_t *sizes;     /* per named part (heap) */
   uint8_t *md5s;       /* 16 bytes per named part (heap) */
   uint64_t total;      /* sum of sizes */
+  bool encrypted;      /* the upload is: each part's blob is a segment (crypt.c) */
 } plan;
 
 static int validate(store *s, const char *bucket, const char *key, const char *id,
@@ -465,6 +467,7 @@ static int validate(store *s, const char *bucket, const char *key, const char *i
       rc = store__corrupt(e, "upload");
   }
   pl->total = 0;
+  pl->encrypted = rc == 0 && store__crypt_find(pl->up.meta, pl->up.nmeta) != NULL;
   for (size_t i = 0; rc == 0 && i < nparts; i++) {
     uint8_t kb[36];
     store__part_key(kb, id, (uint32_t)parts[i].number);
@@ -530,7 +533,8 @@ static int join(store *s, const blob_id *id, const plan *pl, size_t nparts, blob
       *missed = true;
       break;
     }
-    rc = copy_bytes(in, out, pl->sizes[i], e);
+    rc = copy_bytes(in, out,
+                    pl->encrypted ? store__crypt_stored_size(pl->sizes[i]) : pl->sizes[i], e);
     close(in);
   }
   if (rc == 0 && fsync(out) != 0) {

@@ -26,6 +26,7 @@
 
 #include "blob.h"
 #include "commit.h"
+#include "crypt.h"
 #include "index.h"
 
 #include "base/hash.h"
@@ -127,7 +128,7 @@ int store_object_commit_if(store_writer *w, const char *bucket, const char *key,
   char md5hex[33];
   if (etag == NULL) {
     uint8_t md5[16];
-    store_writer_md5(w, md5);
+    store_writer_etag_md5(w, md5);
     hex_encode(md5, sizeof md5, md5hex);
     etag = md5hex;
   }
@@ -136,7 +137,13 @@ int store_object_commit_if(store_writer *w, const char *bucket, const char *key,
     .inlined = !w->has_blob, .blob = w->id, .data = w->head, .etag = etag,
     .meta = (str_pair *)meta, .nmeta = nmeta, .tags = (str_pair *)tags, .ntags = ntags,
   };
+  arena *tmp = NULL;
+  if (w->crypt != NULL) {  /* the sealed key goes with the record (crypt.c) */
+    tmp = arena_new();
+    r.meta = store__crypt_meta_add(tmp, meta, nmeta, w->sealed, &r.nmeta);
+  }
   rc = put_record(w->s, bucket, &r, STORE_EVENT_PUT, x, a, out, e);
+  arena_free(tmp);
   if (rc == 0)
     w->committed = true;
   return rc;
@@ -216,6 +223,14 @@ int store_object_get(store *s, const char *bucket, const char *key, arena *a,
     out->part_sizes = sizes;
     if (sizes == NULL)
       out->nparts = 0;
+    if (fd != NULL && out->sse == STORE_SSE_S3) {
+      rc = store_object_unlock(s, out, NULL, a, e);
+      if (rc != 0) {
+        if (opened >= 0)
+          close(opened);
+        return rc;
+      }
+    }
     if (fd != NULL)
       *fd = opened;
     return 0;
@@ -227,6 +242,8 @@ int store_object_read(const store_object *o, int fd, uint64_t offset, void *p, s
                       size_t *got, err *e)
 {
   *got = 0;
+  if (o->sse != STORE_SSE_NONE)
+    return store__object_read_crypt(o, fd, offset, p, n, got, e);
   if (offset >= o->size)
     return 0;
   if (n > o->size - offset)
@@ -413,6 +430,14 @@ int store_object_copy(store *s, const char *src_bucket, const char *src_key,
       .tags = tags != NULL ? (str_pair *)tags : src.tags,
       .ntags = tags != NULL ? ntags : src.ntags,
     };
+    const char *sealed = store__crypt_find(src.meta, src.nmeta);
+    if (sealed != NULL) {
+      /* the linked bytes stay encrypted: the copy keeps their key and,
+         for a multipart source, the part sizes that locate its segments */
+      r.meta = store__crypt_meta_add(ra, r.meta, r.nmeta, sealed, &r.nmeta);
+      r.part_sizes = store__obj_rec_parts(&src, ra);
+      r.nparts = r.part_sizes != NULL ? src.nparts : 0;
+    }
     rc = put_record(s, dst_bucket, &r, STORE_EVENT_COPY, NULL, a, out, e);
     if (rc != 0 && !src.inlined)
       store__blob_unlink(s, &id);

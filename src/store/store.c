@@ -187,6 +187,7 @@ int store_open(const char *dir, store **out, err *e)
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->sweep_mu, NULL);
   pthread_mutex_init(&s->fly_mu, NULL);
+  pthread_mutex_init(&s->crypt_mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -236,6 +237,8 @@ store *store_close(store *s)
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->sweep_mu);
   pthread_mutex_destroy(&s->fly_mu);
+  pthread_mutex_destroy(&s->crypt_mu);
+  memset(s->master, 0, sizeof s->master);
   free(s->fly);
   free(s->dir);
   free(s);

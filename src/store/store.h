@@ -11,7 +11,8 @@
  * Small objects are inline: an object written with store_object_commit (or
  * copied from such an object) whose size is at most STORE_INLINE_MAX keeps
  * its bytes in its LMDB record and has no blob. Parts and the objects
- * multipart uploads make always have a blob.
+ * multipart uploads make always have a blob, and so do encrypted objects
+ * (crypt.c).
  *
  * Durability: a write is acknowledged (the call returns 0) only after its
  * blob is fsync'd, its directory entry fsync'd and the LMDB transaction that
@@ -86,6 +87,11 @@ typedef struct store_object {
   const uint64_t *part_sizes; /* their sizes, in part order: filled by
                             store_object_get and store_upload_complete
                             only (NULL otherwise) */
+  int sse;               /* STORE_SSE_*: how its bytes are encrypted */
+  const char *sse_sealed; /* its sealed data key (sse != NONE) */
+  const struct store_crypt *crypt; /* the opened data key: set by
+                            store_object_get (fd not NULL) for SSE_S3, by
+                            store_object_unlock for SSE_C; NULL otherwise */
 } store_object;
 
 /* Opens (creating when needed) the store in dir, runs the start-up sweep and
@@ -258,6 +264,8 @@ typedef struct store_upload {
   size_t nmeta;
   str_pair *tags;
   size_t ntags;
+  int sse;                 /* STORE_SSE_*: how its parts are encrypted */
+  const char *sse_sealed;  /* the upload's sealed data key (sse != NONE) */
 } store_upload;
 
 typedef struct store_part {
@@ -448,6 +456,56 @@ bool store_lifecycle_abort_date(const store_lifecycle *lc, const char *key, int6
 int64_t store_lifecycle_day_ms(void);
 /* Runs one sweep now: returns how many objects and uploads it removed. */
 long store_lifecycle_sweep(store *s, err *e);
+
+/* ---- server-side encryption (crypt.c) ----
+ *
+ * An encrypted object's bytes are AES-256-GCM in chunks under a data key of
+ * its own; the data key is sealed under the server's master key
+ * (DIR/sse-master.key, SSE-S3) or the customer's key (SSE-C, never
+ * stored). Encrypted objects always have a blob. Readers see plaintext:
+ * store_object_read and store_reader decrypt; store_object_plain_fd gives
+ * a plain descriptor to readers that need one (mmap). */
+
+enum { STORE_SSE_NONE = 0, STORE_SSE_S3 = 1, STORE_SSE_C = 2 };
+#define STORE_SSE_KEY_LEN 32     /* AES-256 */
+/* The metadata pair that carries the sealed data key (never shown: the
+ * store strips it from store_object.meta and store_upload.meta). Pass it
+ * in store_upload_create's meta to make an encrypted upload. */
+#define STORE_SSE_META "x-tarn-sse"
+
+/* A fresh data key sealed for mode (STORE_SSE_S3, or STORE_SSE_C with the
+ * customer's STORE_SSE_KEY_LEN-byte key); *sealed (in a) is text. The
+ * master key is created on first use. Errors: ERR_IO. */
+int store_sse_new(store *s, int mode, const uint8_t *customer_key, arena *a,
+                  const char **sealed, err *e);
+/* From now on w encrypts with the data key sealed (call before the first
+ * write): the object or part committed from w is encrypted, its sealed key
+ * kept in the object's record. Errors: ERR_DENIED (customer_key does not
+ * open it), ERR_INVALID_REQUEST (SSE-C without a key). */
+int store_writer_encrypt(store_writer *w, const char *sealed, const uint8_t *customer_key,
+                         err *e);
+/* The MD5 to make w's ETag of: store_writer_md5, except for SSE-C writers
+ * (as on S3, the ETag of an SSE-C object is not the MD5 of its data). */
+void store_writer_etag_md5(const store_writer *w, uint8_t out[16]);
+/* Opens o's data key with the customer's key (SSE-C; the store opens
+ * SSE-S3 keys by itself). Errors: ERR_DENIED (wrong key),
+ * ERR_INVALID_REQUEST (no key given). A no-op for plain objects. */
+int store_object_unlock(store *s, store_object *o, const uint8_t *customer_key, arena *a,
+                        err *e);
+
+/* A reader of an object's plaintext: plain, inline or encrypted alike,
+ * keeping the last chunk it decrypted, for streaming a GET. Takes fd (as
+ * store_object_get gave it; closed by store_reader_free); copies what it
+ * needs of o (inline bytes excepted: they must outlive the reader). */
+typedef struct store_reader store_reader;
+store_reader *store_reader_new(const store_object *o, int fd);
+/* store_object_read through the reader. */
+int store_reader_read(store_reader *r, uint64_t offset, void *p, size_t n, size_t *got, err *e);
+store_reader *store_reader_free(store_reader *r);
+/* For readers that need a plain descriptor (mmap, pread): when o is
+ * encrypted, replaces *fd (closing it) by a memfd holding the plaintext.
+ * Plain objects are left as they are. */
+int store_object_plain_fd(const store_object *o, int *fd, err *e);
 
 /* ---- statistics ---- */
 

@@ -1,7 +1,7 @@
 /* tests/unit/store/test_store.c -- unit tests of store/: buckets, objects,
  * inline (small) objects, listings (long keys included), multipart uploads,
- * copies, group commit, reopening, the sweep, abandoned writers and
- * lifecycle rules.
+ * copies, group commit, reopening, the sweep, abandoned writers,
+ * lifecycle rules and server-side encryption.
  *
  * Each test opens a store in a fresh temporary directory and checks what a
  * user would: bytes read back (through the descriptor, or the inline copy),
@@ -1581,6 +1581,139 @@ static void test_lifecycle(void **state)
   assert_int_equal(store_object_get(f->s, "lcb", "new/a", f->a, &got, NULL, &e), 0);
 }
 
+/* ---- server-side encryption (crypt.c) ---- */
+
+/* Writes p as bucket/key encrypted with sealed (key: SSE-C), in pieces of
+ * 1000 bytes. */
+static int put_sealed(fixture *f, const char *bucket, const char *key, const void *p, size_t n,
+                      const char *sealed, const uint8_t *ckey, store_object *out, err *e)
+{
+  store_writer *w = NULL;
+  assert_int_equal(store_writer_new(f->s, &w, e), 0);
+  int rc = store_writer_encrypt(w, sealed, ckey, e);
+  for (size_t off = 0; rc == 0 && off < n; off += 1000)
+    rc = store_writer_write(w, (const uint8_t *)p + off, n - off < 1000 ? n - off : 1000, e);
+  str_pair meta[] = { { "content-type", "text/plain" } };
+  if (rc == 0)
+    rc = store_object_commit(w, bucket, key, NULL, meta, 1, NULL, 0, f->a, out, e);
+  store_writer_free(w);
+  return rc;
+}
+
+static void test_encrypted(void **state)
+{
+  fixture *f = *state;
+  err e = { 0 };
+  assert_int_equal(store_bucket_create(f->s, "enc", &e), 0);
+  const char *sealed;
+  static const size_t sizes[] = { 0, 1, 65535, 65536, 65537, 200000 };
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    size_t n = sizes[i];
+    uint8_t *p = pattern(n, (unsigned)i);
+    char key[32];
+    snprintf(key, sizeof key, "s3-%zu", n);
+    store_object o;
+    assert_int_equal(store_sse_new(f->s, STORE_SSE_S3, NULL, f->a, &sealed, &e), 0);
+    assert_int_equal(put_sealed(f, "enc", key, p, n, sealed, NULL, &o, &e), 0);
+    char want[33];
+    md5_hex(p, n, want);
+    assert_string_equal(o.etag, want);  /* SSE-S3: the MD5 of the data */
+    assert_int_equal(o.sse, STORE_SSE_S3);
+    assert_int_equal(o.nmeta, 1);       /* the sealed key is not shown */
+    assert_false(check_bytes(f, "enc", key, p, n));  /* never inline */
+    /* the blob: header, chunks, one tag per chunk */
+    int fd = -1;
+    assert_int_equal(store_object_get(f->s, "enc", key, f->a, &o, &fd, &e), 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal((uint64_t)st.st_size, 16 + n + (n + 65535) / 65536 * 16);
+    assert_int_equal(store_object_plain_fd(&o, &fd, &e), 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal((uint64_t)st.st_size, n);
+    close(fd);
+    free(p);
+  }
+
+  /* SSE-C: nothing reads without the key; a wrong key is refused */
+  uint8_t ckey[32];
+  uint8_t wrong[32];
+  memset(ckey, 7, sizeof ckey);
+  memset(wrong, 8, sizeof wrong);
+  uint8_t *p = pattern(100000, 9);
+  store_object o;
+  assert_int_equal(store_sse_new(f->s, STORE_SSE_C, ckey, f->a, &sealed, &e), 0);
+  assert_int_equal(put_sealed(f, "enc", "c", p, 100000, sealed, ckey, &o, &e), 0);
+  char plain_md5[33];
+  md5_hex(p, 100000, plain_md5);
+  assert_string_not_equal(o.etag, plain_md5);
+  int fd = -1;
+  assert_int_equal(store_object_get(f->s, "enc", "c", f->a, &o, &fd, &e), 0);
+  assert_int_equal(o.sse, STORE_SSE_C);
+  assert_null(o.crypt);
+  uint8_t buf[100];
+  size_t got = 0;
+  assert_int_equal(store_object_read(&o, fd, 0, buf, sizeof buf, &got, &e), ERR_INVALID_REQUEST);
+  assert_int_equal(store_object_unlock(f->s, &o, wrong, f->a, &e), ERR_DENIED);
+  assert_int_equal(store_object_unlock(f->s, &o, ckey, f->a, &e), 0);
+  assert_int_equal(store_object_read(&o, fd, 70000, buf, sizeof buf, &got, &e), 0);
+  assert_int_equal(got, sizeof buf);
+  assert_memory_equal(buf, p + 70000, sizeof buf);
+  close(fd);
+  store_writer *w = NULL;
+  assert_int_equal(store_writer_new(f->s, &w, &e), 0);
+  assert_int_equal(store_writer_encrypt(w, sealed, wrong, &e), ERR_DENIED);
+  store_writer_free(w);
+
+  /* a copy with its metadata replaced keeps the bytes' key */
+  assert_int_equal(store_sse_new(f->s, STORE_SSE_S3, NULL, f->a, &sealed, &e), 0);
+  assert_int_equal(put_sealed(f, "enc", "src", p, 100000, sealed, NULL, &o, &e), 0);
+  str_pair meta2[] = { { "content-type", "application/json" } };
+  assert_int_equal(store_object_copy(f->s, "enc", "src", "enc", "dst", meta2, 1, NULL, 0, f->a, &o,
+                                     &e), 0);
+  check_bytes(f, "enc", "dst", p, 100000);
+
+  /* an encrypted multipart upload: parts are segments of the object */
+  str_pair um[] = { { STORE_SSE_META, sealed } };
+  const char *id;
+  assert_int_equal(store_upload_create(f->s, "enc", "mp", um, 1, NULL, 0, f->a, &id, &e), 0);
+  store_upload u;
+  assert_int_equal(store_upload_get(f->s, "enc", "mp", id, f->a, &u, &e), 0);
+  assert_int_equal(u.sse, STORE_SSE_S3);
+  assert_int_equal(u.nmeta, 0);
+  size_t n1 = STORE_MIN_PART_SIZE + 1;
+  uint8_t *whole = pattern(n1 + 100000, 11);
+  store_part_ref refs[2];
+  for (int part = 1; part <= 2; part++) {
+    assert_int_equal(store_writer_new(f->s, &w, &e), 0);
+    assert_int_equal(store_writer_encrypt(w, u.sse_sealed, NULL, &e), 0);
+    const uint8_t *from = part == 1 ? whole : whole + n1;
+    assert_int_equal(store_writer_write(w, from, part == 1 ? n1 : 100000, &e), 0);
+    store_part sp;
+    assert_int_equal(store_part_commit(w, "enc", "mp", id, part, NULL, NULL, f->a, &sp, &e), 0);
+    refs[part - 1].number = part;
+    refs[part - 1].etag = sp.etag;
+    store_writer_free(w);
+  }
+  assert_int_equal(store_upload_complete(f->s, "enc", "mp", id, refs, 2, NULL, 0, f->a, &o, &e), 0);
+  assert_int_equal(o.sse, STORE_SSE_S3);
+  check_bytes(f, "enc", "mp", whole, n1 + 100000);
+  free(whole);
+  free(p);
+
+  /* the master key: 32 bytes, mode 0600, the same after a reopen */
+  char path[128];
+  snprintf(path, sizeof path, "%s/sse-master.key", f->dir);
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0600);
+  assert_int_equal(st.st_size, 32);
+  f->s = store_close(f->s);
+  assert_int_equal(store_open(f->dir, &f->s, &e), 0);
+  p = pattern(100000, 9);
+  check_bytes(f, "enc", "dst", p, 100000);
+  free(p);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -1602,6 +1735,7 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_writer_free, setup, teardown),
     cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
     cmocka_unit_test_setup_teardown(test_expect, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_encrypted, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
