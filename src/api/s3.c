@@ -497,6 +497,8 @@ static int s3_prepare(void *ctx, http_req *req, err *e)
     if (rc != 0)
       return rc;
   }
+  /* a complete's x-amz-checksum-* is the whole object's (s3_multipart.c) */
+  req->checksum_not_body = c->op == &op_complete_upload;
   http_req_body_max(req, c->op->body_max != 0 ? c->op->body_max : S3_XML_BODY_MAX);
   if (c->op->prepare != NULL)
     return c->op->prepare(s, req, c, e);
@@ -813,6 +815,11 @@ const char *s3_list_enc(http_req *req, bool url, const char *s)
   if (!url || s == NULL)
     return s;
   return uri_encode(req->arena, s, strlen(s), true);
+}
+
+bool s3_meta_internal(const char *name)
+{
+  return str_starts(name, "x-tarn-");
 }
 
 const char *s3_checksum_xml_name(const char *suffix)

@@ -317,4 +317,8 @@ int s3_token_decode(http_req *req, const char *token, const char **out, err *e);
  * ("ChecksumCRC32"). Returns NULL for an unknown suffix. */
 const char *s3_checksum_xml_name(const char *suffix);
 
+/* Object metadata tarn keeps for itself ("x-tarn-..."): an object's ACL,
+ * an upload's checksum choice. Never answered as a header. */
+bool s3_meta_internal(const char *name);
+
 #endif

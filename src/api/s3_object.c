@@ -326,6 +326,8 @@ int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key
   bool checksums = mode != NULL && str_ieq(mode, "ENABLED") && ranged == 0;
   for (size_t i = 0; i < o.nmeta; i++) {
     const char *name = o.meta[i].name;
+    if (s3_meta_internal(name))
+      continue;
     if (str_starts(name, "x-amz-checksum-")) {
       if (!checksums)
         continue;
