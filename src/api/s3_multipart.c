@@ -146,9 +146,14 @@ int s3_create_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
     return rc;
   const char *algo;
   const char *type;
+  const char *acl;
   rc = checksum_choice(req, &algo, &type, e);
+  if (rc == 0)
+    rc = s3_acl_for_write(s, req, c->bucket, &acl, e);
   if (rc != 0)
     return rc;
+  if (acl != NULL)  /* x-amz-acl, x-amz-grant-*: the object's at complete */
+    s3_acl_meta_add(req, acl, &meta, &nmeta);
   if (algo != NULL) {  /* kept with the upload for Complete (invariant 3) */
     str_pair *m = arena_alloc(req->arena, (nmeta + 1) * sizeof *m);
     if (nmeta > 0)

@@ -506,6 +506,8 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
     if (tags == NULL)
       tags = arena_alloc(req->arena, sizeof *tags);  /* REPLACE with no tags */
   }
+  if ((rc = s3_acl_copy_meta(s, req, c->bucket, &src, &meta, &nmeta, e)) != 0)
+    return rc;
   store_object o;
   rc = store_object_copy(s->st, sb, sk, c->bucket, c->key, meta, nmeta, tags, ntags,
                          req->arena, &o, e);

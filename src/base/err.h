@@ -85,7 +85,14 @@
   X(MALFORMED_POST,         -70,  400, "MalformedPOSTRequest")            \
   X(CONDITIONAL_CONFLICT,   -71,  409, "ConditionalRequestConflict")      \
   X(INVALID_POLICY_DOCUMENT, -72, 400, "InvalidPolicyDocument")           \
-  X(MAX_POST_PRE_DATA,      -73,  400, "MaxPostPreDataLengthExceededError")
+  X(MAX_POST_PRE_DATA,      -73,  400, "MaxPostPreDataLengthExceededError") \
+  X(MALFORMED_ACL,          -74,  400, "MalformedACLError")               \
+  X(UNRESOLVABLE_GRANT_BY_EMAIL, -75, 400, "UnresolvableGrantByEmailAddress") \
+  X(INVALID_BUCKET_ACL_WITH_OWNERSHIP, -76, 400, "InvalidBucketAclWithObjectOwnership") \
+  X(ACL_NOT_SUPPORTED,      -77,  400, "AccessControlListNotSupported")   \
+  X(OWNERSHIP_CONTROLS_NOT_FOUND, -78, 404, "OwnershipControlsNotFoundError") \
+  X(UNEXPECTED_CONTENT,     -79,  400, "UnexpectedContent")               \
+  X(MISSING_SECURITY_HEADER, -80, 400, "MissingSecurityHeader")
 
 enum {
   ERR_OK = 0,
