@@ -133,6 +133,7 @@ static const s3_op op_get_pab = {"GetPublicAccessBlock", NULL, s3_get_public_acc
 static const s3_op op_put_pab = {"PutPublicAccessBlock", NULL, s3_put_public_access_block, 0};
 static const s3_op op_delete_pab = {"DeletePublicAccessBlock", NULL, s3_delete_public_access_block, 0};
 static const s3_op op_get_policy_status = {"GetBucketPolicyStatus", NULL, s3_get_policy_status, 0};
+static const s3_op op_get_attributes = {"GetObjectAttributes", NULL, s3_get_object_attributes, 0};
 static const s3_op op_put_bucket_acl = {"PutBucketAcl", NULL, s3_put_acl, 0};
 static const s3_op op_put_object_acl = {"PutObjectAcl", NULL, s3_put_acl, 0};
 static const s3_op op_get_ownership = {"GetBucketOwnershipControls", NULL, s3_get_ownership, 0};
@@ -198,6 +199,7 @@ static const route routes[] = {
   {"GET",    AT_OBJECT,  "uploadId",    NULL,       NULL,                &op_list_parts},
   {"GET",    AT_OBJECT,  "tagging",     NULL,       NULL,                &op_get_tagging},
   {"GET",    AT_OBJECT,  "acl",         NULL,       NULL,                &op_get_object_acl},
+  {"GET",    AT_OBJECT,  "attributes",  NULL,       NULL,                &op_get_attributes},
   {"GET",    AT_OBJECT,  "partNumber",  NULL,       NULL,                &op_get_object},
   {"GET",    AT_OBJECT,  NULL,          NULL,       NULL,                &op_get_object},
   {"HEAD",   AT_OBJECT,  "partNumber",  NULL,       NULL,                &op_head_object},
@@ -386,6 +388,7 @@ static const struct {
     {&op_get_pab, "s3:GetBucketPublicAccessBlock"}, {&op_put_pab, "s3:PutBucketPublicAccessBlock"},
     {&op_delete_pab, "s3:PutBucketPublicAccessBlock"},
     {&op_get_policy_status, "s3:GetBucketPolicyStatus"},
+    {&op_get_attributes, "s3:GetObjectAttributes"},
     {&op_put_bucket_acl, "s3:PutBucketAcl"},        {&op_put_object_acl, "s3:PutObjectAcl"},
     {&op_get_ownership, "s3:GetBucketOwnershipControls"},
     {&op_put_ownership, "s3:PutBucketOwnershipControls"},

@@ -120,6 +120,9 @@ int s3_delete_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key, bool whole,
                    err *e);
 
+/* s3_attributes.c */
+int s3_get_object_attributes(s3_svc *s, http_req *req, s3_call *c, err *e);
+
 /* s3_acl.c: ACLs and object ownership */
 int s3_get_acl(s3_svc *s, http_req *req, s3_call *c, err *e);   /* bucket or object */
 int s3_put_acl(s3_svc *s, http_req *req, s3_call *c, err *e);
