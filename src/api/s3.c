@@ -421,6 +421,28 @@ static void action_of(http_req *req, const s3_call *c, const char **action, cons
  * bucket policy or a group grant of an ACL (s3_acl.c); an unsigned one the
  * bucket policy (unless RestrictPublicBuckets) or an AllUsers grant.
  * CopyObject and UploadPartCopy also need s3:GetObject on their source. */
+int s3_access(s3_svc *s, http_req *req, const char *bucket, const char *key, const char *action,
+              const char *res, bool policy_op, err *e)
+{
+  enum s3_policy_decision pd = s3_policy_decide(s, req, bucket, action, res);
+  if (pd == S3_POLICY_DENY && !policy_op)
+    return err_set(e, ERR_DENIED, "Access Denied: %s on %s is denied by the bucket policy",
+                   action, res);
+  int rc;
+  if (!req->authenticated) {
+    if ((pd != S3_POLICY_ALLOW || s3_pab_on(s, req, bucket, "RestrictPublicBuckets")) &&
+        !s3_acl_allows(s, req, bucket, key, action, true))
+      return err_set(e, ERR_DENIED, "Access Denied: anonymous access needs a bucket policy or "
+                     "an ACL that allows it (or sign the request with SigV4)");
+  } else if (!req->admin && (rc = api_authorize(req, action, res, e)) != 0) {
+    if (rc != ERR_DENIED || api_denied_explicitly(e) ||
+        (pd != S3_POLICY_ALLOW && !s3_acl_allows(s, req, bucket, key, action, false)))
+      return rc;
+    err_clear(e);
+  }
+  return 0;
+}
+
 static int authorize(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
   const char *action;
@@ -428,23 +450,9 @@ static int authorize(s3_svc *s, http_req *req, s3_call *c, err *e)
   action_of(req, c, &action, &res);
   bool policy_op = c->op == &op_get_policy || c->op == &op_put_policy ||
                    c->op == &op_delete_policy;
-  enum s3_policy_decision pd = s3_policy_decide(s, req, c->bucket, action, res);
-  if (pd == S3_POLICY_DENY && !policy_op)
-    return err_set(e, ERR_DENIED, "Access Denied: %s on %s is denied by the bucket policy",
-                   action, res);
-  int rc = 0;
-  if (!req->authenticated) {
-    if ((pd != S3_POLICY_ALLOW || s3_pab_on(s, req, c->bucket, "RestrictPublicBuckets")) &&
-        !s3_acl_allows(s, req, c->bucket, c->key, action, true))
-      return err_set(e, ERR_DENIED, "Access Denied: anonymous access needs a bucket policy or "
-                     "an ACL that allows it (or sign the request with SigV4)");
-  } else if (!req->admin && (rc = api_authorize(req, action, res, e)) != 0) {
-    if (rc != ERR_DENIED || api_denied_explicitly(e) ||
-        (pd != S3_POLICY_ALLOW && !s3_acl_allows(s, req, c->bucket, c->key, action, false)))
-      return rc;
-    err_clear(e);
-    rc = 0;
-  }
+  int rc = s3_access(s, req, c->bucket, c->key, action, res, policy_op, e);
+  if (rc != 0)
+    return rc;
   const char *src = http_req_header(req, "x-amz-copy-source");
   if (req->authenticated && !req->admin && src != NULL &&
       (c->op == &op_copy_object || c->op == &op_upload_part_copy)) {

@@ -120,6 +120,14 @@ int s3_delete_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key, bool whole,
                    err *e);
 
+/* s3.c: whether the caller may do action on res (the ARN) in bucket (key:
+ * the object, or NULL), as every operation is decided: the bucket policy,
+ * the caller's identity policies, the ACLs (see s3.c's invariant 3).
+ * policy_op: a bucket-policy call, which a policy's Deny does not refuse.
+ * Errors: ERR_DENIED. */
+int s3_access(s3_svc *s, http_req *req, const char *bucket, const char *key, const char *action,
+              const char *res, bool policy_op, err *e);
+
 /* s3_attributes.c */
 int s3_get_object_attributes(s3_svc *s, http_req *req, s3_call *c, err *e);
 

@@ -199,12 +199,8 @@ static int file_begin(void *ctx, const char *filename, err *e)
     return rc;
 
   const char *arn = arena_sprintf(r->arena, "arn:aws:s3:::%s/%s", c->bucket, key);
-  if (!r->authenticated) {
-    if (!s3_policy_public(p->s, r, c->bucket, "s3:PutObject", arn))
-      return err_set(e, ERR_DENIED, "Access Denied");
-  } else if (!r->admin && (rc = api_authorize(r, "s3:PutObject", arn, e)) != 0) {
-    return rc;
-  }
+  if ((rc = s3_access(p->s, r, c->bucket, key, "s3:PutObject", arn, false, e)) != 0)
+    return r->authenticated ? rc : err_set(e, ERR_DENIED, "Access Denied");
 
   /* what PutObject takes from headers, from the fields */
   if ((rc = s3_meta_from_pairs(r->arena, fields, n, &c->meta, &c->nmeta, e)) != 0)
