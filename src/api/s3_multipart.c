@@ -560,6 +560,21 @@ int s3_abort_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
 
 /* ---- listings ---- */
 
+/* <ChecksumAlgorithm> and <ChecksumType> of an upload created with one. */
+static void checksum_choice_xml(s3_xml *x, http_req *req, const store_upload *u)
+{
+  const char *algo;
+  bool full;
+  if (!upload_choice(req->arena, u, &algo, &full))
+    return;
+  char *upper = arena_strdup(req->arena, algo);
+  for (char *p = upper; *p != '\0'; p++)
+    if (*p >= 'a' && *p <= 'z')
+      *p = (char)(*p - 'a' + 'A');
+  s3_xml_text(x, "ChecksumAlgorithm", upper);
+  s3_xml_text(x, "ChecksumType", full ? "FULL_OBJECT" : "COMPOSITE");
+}
+
 int s3_list_parts(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
   const char *pm = http_req_param(req, "part-number-marker");
@@ -597,6 +612,7 @@ int s3_list_parts(s3_svc *s, http_req *req, s3_call *c, err *e)
   s3_xml_textf(&x, "NextPartNumberMarker", "%d", n > 0 ? parts[n - 1].number : 0);
   s3_xml_textf(&x, "MaxParts", "%ld", max);
   s3_xml_bool(&x, "IsTruncated", truncated);
+  checksum_choice_xml(&x, req, &u);
   for (size_t i = 0; i < n; i++) {
     s3_xml_start(&x, "Part");
     s3_xml_textf(&x, "PartNumber", "%d", parts[i].number);
@@ -715,6 +731,7 @@ int s3_list_uploads(s3_svc *s, http_req *req, s3_call *c, err *e)
     s3_xml_owner(&x, "Initiator");
     s3_xml_owner(&x, "Owner");
     s3_xml_text(&x, "StorageClass", "STANDARD");
+    checksum_choice_xml(&x, req, up);
     s3_xml_time(&x, "Initiated", up->initiated_ms);
     s3_xml_end(&x, "Upload");
   }

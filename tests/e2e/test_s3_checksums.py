@@ -129,6 +129,8 @@ def test_multipart_full_object_crc64nvme(tarn, s3, bucket):
     assert r.headers["x-amz-checksum-algorithm"] == "CRC64NVME"
     assert r.headers["x-amz-checksum-type"] == "FULL_OBJECT"
     lp = parse_xml(tarn.request("GET", key_path(bucket, "mp"), query=[("uploadId", uid)]).content)
+    assert lp.findtext("ChecksumAlgorithm") == "CRC64NVME"
+    assert lp.findtext("ChecksumType") == "FULL_OBJECT"
     assert [p.findtext("ChecksumCRC64NVME") for p in lp.iter("Part")] == [
         b64_64(crc_a), b64_64(crc64nvme(b))]
     # a whole-object checksum that is not the object's: BadDigest, nothing made
