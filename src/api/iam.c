@@ -140,12 +140,18 @@ static const char *role_name(const char *arn)
   return slash != NULL ? slash + 1 : arn;
 }
 
+#define EXPLICIT_DENY_MSG " with an explicit deny in an identity-based policy"
+
 static int denied(err *e, const char *who, const char *action, const char *resource,
                   bool explicit_deny)
 {
   return err_set(e, ERR_DENIED, "User: %s is not authorized to perform: %s on resource: %s%s",
-                 who, action, resource,
-                 explicit_deny ? " with an explicit deny in an identity-based policy" : "");
+                 who, action, resource, explicit_deny ? EXPLICIT_DENY_MSG : "");
+}
+
+bool api_denied_explicitly(const err *e)
+{
+  return e->code == ERR_DENIED && strstr(e->msg, EXPLICIT_DENY_MSG) != NULL;
 }
 
 /* A workload acting as role_arn (session: who in the message). implied:

@@ -47,6 +47,10 @@ void api_authz_attach(iam_system *iam, fn_system *fn, bool strict, const char *r
 
 /* 0 when r may do action on resource; else ERR_DENIED with e set. */
 int api_authorize(http_req *r, const char *action, const char *resource, err *e);
+/* Whether e, an ERR_DENIED of api_authorize, came from an explicit Deny
+ * (which a resource's own grants cannot override) rather than from no
+ * Allow. */
+bool api_denied_explicitly(const err *e);
 
 /* An action a request implies besides its own (the Data API reading the
  * secret it is given: secretsmanager:GetSecretValue), asked as

@@ -34,13 +34,16 @@
  *       metadata (2 KiB), tags (10 per object, 50 per bucket), XML bodies (1 MiB; DeleteObjects and
  *       CompleteMultipartUpload 2 MiB: 10,000 parts with checksums pass 1 MiB),
  *       one PUT (5 GiB), listings (1000 entries), answers (S3_MAX_RESPONSE).
- *   (3) Only authenticated requests reach an operation, but for two
- *       anonymous reads: GetObject / HeadObject of an object the bucket
- *       policy lets "*" read (s3_policy.c), and the website endpoint
- *       (s3_website.c), which checks the same policy on every read; and
- *       CORS preflights (OPTIONS, s3_cors.c), which change nothing; and
- *       browser POST uploads (s3_post.c), which carry their own signature
- *       over a policy (or need a bucket policy that lets "*" PutObject).
+ *   (3) Every request is authorized before it reaches an operation
+ *       (authorize()): a bucket policy's Deny refuses everyone; signed
+ *       callers need the root key, or their identity policies, or (short
+ *       of an explicit Deny there) the bucket policy or an ACL's group
+ *       grant; unsigned requests need the bucket policy (s3_policy.c) or an
+ *       AllUsers grant of an ACL (s3_acl.c). Besides: the website endpoint
+ *       (s3_website.c), which checks the policy on every read; CORS
+ *       preflights (OPTIONS, s3_cors.c), which change nothing; and browser
+ *       POST uploads (s3_post.c), which carry their own signature over a
+ *       policy (or need a bucket policy that lets "*" PutObject).
  *   (4) HEAD answers and 304s carry no body, errors included.
  *
  * Bucket notifications (?notification) are in s3_notify.c, over the
@@ -57,11 +60,11 @@
  * Server-side encryption (SSE-S3, SSE-C, ?encryption) is in s3_sse.c (the
  * cipher: store/crypt.c).
  *
+ * ACLs (?acl on buckets and objects, x-amz-acl and x-amz-grant-* on writes)
+ * and ?ownershipControls are in s3_acl.c.
+ *
  * Not implemented (501 NotImplemented, naming the subresource): versioning,
- * logging,
- * replication, object lock, PUT ?acl, and the rest of S3's subresources. GET ?acl on a
- * bucket or an object answers a fixed owner-FULL_CONTROL policy, because
- * common tools read it.
+ * logging, replication, object lock, and the rest of S3's subresources.
  *
  * Start reading at s3_prepare() and the routes[] table.
  */
@@ -135,6 +138,12 @@ static const s3_op op_get_pab = {"GetPublicAccessBlock", NULL, s3_get_public_acc
 static const s3_op op_put_pab = {"PutPublicAccessBlock", NULL, s3_put_public_access_block, 0};
 static const s3_op op_delete_pab = {"DeletePublicAccessBlock", NULL, s3_delete_public_access_block, 0};
 static const s3_op op_get_policy_status = {"GetBucketPolicyStatus", NULL, s3_get_policy_status, 0};
+static const s3_op op_get_attributes = {"GetObjectAttributes", NULL, s3_get_object_attributes, 0};
+static const s3_op op_put_bucket_acl = {"PutBucketAcl", NULL, s3_put_acl, 0};
+static const s3_op op_put_object_acl = {"PutObjectAcl", NULL, s3_put_acl, 0};
+static const s3_op op_get_ownership = {"GetBucketOwnershipControls", NULL, s3_get_ownership, 0};
+static const s3_op op_put_ownership = {"PutBucketOwnershipControls", NULL, s3_put_ownership, 0};
+static const s3_op op_delete_ownership = {"DeleteBucketOwnershipControls", NULL, s3_delete_ownership, 0};
 
 /* ---- routing ---- */
 
@@ -165,6 +174,7 @@ static const route routes[] = {
   {"GET",    AT_BUCKET,  "encryption",  NULL,       NULL,                &op_get_encryption},
   {"GET",    AT_BUCKET,  "publicAccessBlock", NULL, NULL,                &op_get_pab},
   {"GET",    AT_BUCKET,  "policyStatus", NULL,      NULL,                &op_get_policy_status},
+  {"GET",    AT_BUCKET,  "ownershipControls", NULL, NULL,                &op_get_ownership},
   {"GET",    AT_BUCKET,  "uploads",     NULL,       NULL,                &op_list_uploads},
   {"GET",    AT_BUCKET,  "list-type=2", NULL,       NULL,                &op_list_objects_v2},
   {"GET",    AT_BUCKET,  NULL,          NULL,       NULL,                &op_list_objects},
@@ -177,6 +187,8 @@ static const route routes[] = {
   {"PUT",    AT_BUCKET,  "lifecycle",   NULL,       NULL,                &op_put_lifecycle},
   {"PUT",    AT_BUCKET,  "encryption",  NULL,       NULL,                &op_put_encryption},
   {"PUT",    AT_BUCKET,  "publicAccessBlock", NULL, NULL,                &op_put_pab},
+  {"PUT",    AT_BUCKET,  "acl",         NULL,       NULL,                &op_put_bucket_acl},
+  {"PUT",    AT_BUCKET,  "ownershipControls", NULL, NULL,                &op_put_ownership},
   {"PUT",    AT_BUCKET,  NULL,          NULL,       NULL,                &op_create_bucket},
   {"DELETE", AT_BUCKET,  "tagging",     NULL,       NULL,                &op_delete_bucket_tagging},
   {"DELETE", AT_BUCKET,  "website",     NULL,       NULL,                &op_delete_website},
@@ -185,6 +197,7 @@ static const route routes[] = {
   {"DELETE", AT_BUCKET,  "lifecycle",   NULL,       NULL,                &op_delete_lifecycle},
   {"DELETE", AT_BUCKET,  "encryption",  NULL,       NULL,                &op_delete_encryption},
   {"DELETE", AT_BUCKET,  "publicAccessBlock", NULL, NULL,                &op_delete_pab},
+  {"DELETE", AT_BUCKET,  "ownershipControls", NULL, NULL,                &op_delete_ownership},
   {"OPTIONS", AT_BUCKET, NULL,          NULL,       NULL,                &op_preflight},
   {"OPTIONS", AT_OBJECT, NULL,          NULL,       NULL,                &op_preflight},
   {"DELETE", AT_BUCKET,  NULL,          NULL,       NULL,                &op_delete_bucket},
@@ -194,6 +207,7 @@ static const route routes[] = {
   {"GET",    AT_OBJECT,  "uploadId",    NULL,       NULL,                &op_list_parts},
   {"GET",    AT_OBJECT,  "tagging",     NULL,       NULL,                &op_get_tagging},
   {"GET",    AT_OBJECT,  "acl",         NULL,       NULL,                &op_get_object_acl},
+  {"GET",    AT_OBJECT,  "attributes",  NULL,       NULL,                &op_get_attributes},
   {"GET",    AT_OBJECT,  "partNumber",  NULL,       NULL,                &op_get_object},
   {"GET",    AT_OBJECT,  NULL,          NULL,       NULL,                &op_get_object},
   {"HEAD",   AT_OBJECT,  "partNumber",  NULL,       NULL,                &op_head_object},
@@ -201,6 +215,7 @@ static const route routes[] = {
   {"PUT",    AT_OBJECT,  "partNumber",  "uploadId", "x-amz-copy-source", &op_upload_part_copy},
   {"PUT",    AT_OBJECT,  "partNumber",  "uploadId", NULL,                &op_upload_part},
   {"PUT",    AT_OBJECT,  "tagging",     NULL,       NULL,                &op_put_tagging},
+  {"PUT",    AT_OBJECT,  "acl",         NULL,       NULL,                &op_put_object_acl},
   {"PUT",    AT_OBJECT,  NULL,          NULL,       "x-amz-copy-source", &op_copy_object},
   {"PUT",    AT_OBJECT,  NULL,          NULL,       NULL,                &op_put_object},
   {"DELETE", AT_OBJECT,  "uploadId",    NULL,       NULL,                &op_abort_upload},
@@ -384,27 +399,74 @@ static const struct {
     {&op_get_pab, "s3:GetBucketPublicAccessBlock"}, {&op_put_pab, "s3:PutBucketPublicAccessBlock"},
     {&op_delete_pab, "s3:PutBucketPublicAccessBlock"},
     {&op_get_policy_status, "s3:GetBucketPolicyStatus"},
+    {&op_get_attributes, "s3:GetObjectAttributes"},
+    {&op_put_bucket_acl, "s3:PutBucketAcl"},        {&op_put_object_acl, "s3:PutObjectAcl"},
+    {&op_get_ownership, "s3:GetBucketOwnershipControls"},
+    {&op_put_ownership, "s3:PutBucketOwnershipControls"},
+    {&op_delete_ownership, "s3:PutBucketOwnershipControls"},
 };
 
-/* Asks api/iam.c whether a caller who is not root may run c. DeleteObjects
- * and PostObject name their keys in the body: they are checked on every key
- * of the bucket (bucket/\*). CopyObject also needs s3:GetObject on its source. */
-static int authorize(http_req *req, s3_call *c, err *e)
+/* The IAM action of c and the ARN it acts on. DeleteObjects and PostObject
+ * name their keys in the body: they act on every key of the bucket
+ * (bucket/\*). */
+static void action_of(http_req *req, const s3_call *c, const char **action, const char **res)
 {
-  const char *action = "s3:*";
+  *action = "s3:*";
   for (size_t i = 0; i < sizeof iam_actions / sizeof iam_actions[0]; i++)
     if (iam_actions[i].op == c->op)
-      action = iam_actions[i].action;
-  const char *res = "*";
+      *action = iam_actions[i].action;
+  *res = "*";
   if (c->op == &op_delete_objects || c->op == &op_post_object)
-    res = arena_sprintf(req->arena, "arn:aws:s3:::%s/*", c->bucket);
+    *res = arena_sprintf(req->arena, "arn:aws:s3:::%s/*", c->bucket);
   else if (c->key != NULL)
-    res = arena_sprintf(req->arena, "arn:aws:s3:::%s/%s", c->bucket, c->key);
+    *res = arena_sprintf(req->arena, "arn:aws:s3:::%s/%s", c->bucket, c->key);
   else if (c->bucket != NULL)
-    res = arena_sprintf(req->arena, "arn:aws:s3:::%s", c->bucket);
-  int rc = api_authorize(req, action, res, e);
+    *res = arena_sprintf(req->arena, "arn:aws:s3:::%s", c->bucket);
+}
+
+/* Whether the caller may run c, as S3 decides within one account
+ * (invariant 3): a matching Deny in the bucket policy refuses everyone
+ * (but the policy operations, so that a bad policy can be repaired);
+ * the root key may do the rest; another signed caller needs its identity
+ * policies (api/iam.c) to allow, or, when they do not explicitly deny, the
+ * bucket policy or a group grant of an ACL (s3_acl.c); an unsigned one the
+ * bucket policy (unless RestrictPublicBuckets) or an AllUsers grant.
+ * CopyObject and UploadPartCopy also need s3:GetObject on their source. */
+int s3_access(s3_svc *s, http_req *req, const char *bucket, const char *key, const char *action,
+              const char *res, bool policy_op, err *e)
+{
+  enum s3_policy_decision pd = s3_policy_decide(s, req, bucket, action, res);
+  if (pd == S3_POLICY_DENY && !policy_op)
+    return err_set(e, ERR_DENIED, "Access Denied: %s on %s is denied by the bucket policy",
+                   action, res);
+  int rc;
+  if (!req->authenticated) {
+    if ((pd != S3_POLICY_ALLOW || s3_pab_on(s, req, bucket, "RestrictPublicBuckets")) &&
+        !s3_acl_allows(s, req, bucket, key, action, true))
+      return err_set(e, ERR_DENIED, "Access Denied: anonymous access needs a bucket policy or "
+                     "an ACL that allows it (or sign the request with SigV4)");
+  } else if (!req->admin && (rc = api_authorize(req, action, res, e)) != 0) {
+    if (rc != ERR_DENIED || api_denied_explicitly(e) ||
+        (pd != S3_POLICY_ALLOW && !s3_acl_allows(s, req, bucket, key, action, false)))
+      return rc;
+    err_clear(e);
+  }
+  return 0;
+}
+
+static int authorize(s3_svc *s, http_req *req, s3_call *c, err *e)
+{
+  const char *action;
+  const char *res;
+  action_of(req, c, &action, &res);
+  bool policy_op = c->op == &op_get_policy || c->op == &op_put_policy ||
+                   c->op == &op_delete_policy;
+  int rc = s3_access(s, req, c->bucket, c->key, action, res, policy_op, e);
+  if (rc != 0)
+    return rc;
   const char *src = http_req_header(req, "x-amz-copy-source");
-  if (rc == 0 && src != NULL && (c->op == &op_copy_object || c->op == &op_upload_part_copy)) {
+  if (req->authenticated && !req->admin && src != NULL &&
+      (c->op == &op_copy_object || c->op == &op_upload_part_copy)) {
     size_t n;
     char *path = percent_decode(req->arena, src, strlen(src), &n);
     if (path == NULL)
@@ -419,19 +481,11 @@ static int authorize(http_req *req, s3_call *c, err *e)
   return rc;
 }
 
-/* Invariant (3): an unsigned request may only read an object (GetObject,
- * HeadObject) that the bucket's policy lets anyone read, or POST a form,
- * which s3_post.c authenticates by its own signature. */
-static bool anonymous_allowed(s3_svc *s, http_req *req, s3_call *c, int routed)
+/* Requests that need no signature of the usual kind (invariant 3). */
+static bool unsigned_ok(const http_req *req, const s3_call *c)
 {
-  if (routed == 0 && c->op == &op_preflight)  /* CORS preflights are never signed */
-    return true;
-  if (routed == 0 && c->op == &op_post_object)  /* the form carries its own signature (s3_post.c) */
-    return true;
-  if (routed != 0 || c->key == NULL || (c->op != &op_get_object && c->op != &op_head_object))
-    return false;
-  return s3_policy_public(s, req, c->bucket, "s3:GetObject",
-                          arena_sprintf(req->arena, "arn:aws:s3:::%s/%s", c->bucket, c->key));
+  return c->op == &op_preflight ||  /* CORS preflights are never signed */
+         (c->op == &op_post_object && !req->authenticated);  /* the form's own signature (s3_post.c) */
 }
 
 /* x-amz-storage-class, when sent, must name one of S3's classes; tarn keeps
@@ -489,15 +543,14 @@ static int s3_prepare(void *ctx, http_req *req, err *e)
     return rc;
   rc = route_request(req, c, e);
   req->op = c->op != NULL ? c->op->name : "Unsupported";
-  if (!req->authenticated && !anonymous_allowed(s, req, c, rc)) {
+  if (!req->authenticated && rc != 0) {  /* no details for anyone unknown */
     err_clear(e);
-    return err_set(e, ERR_DENIED, "Access Denied: anonymous access needs a bucket policy that "
-                   "allows it (or sign the request with SigV4)");
+    return err_set(e, ERR_DENIED, "Access Denied: anonymous access needs a bucket policy or an "
+                   "ACL that allows it (or sign the request with SigV4)");
   }
   if (rc != 0)
     return rc;
-  if (req->authenticated && !req->admin && c->op != &op_preflight &&
-      (rc = authorize(req, c, e)) != 0)
+  if (!unsigned_ok(req, c) && (rc = authorize(s, req, c, e)) != 0)
     return rc;
   if ((c->op == &op_put_object || c->op == &op_copy_object || c->op == &op_create_upload) &&
       (rc = storage_class_check(req, e)) != 0)
@@ -509,9 +562,18 @@ static int s3_prepare(void *ctx, http_req *req, err *e)
     if (rc != 0)
       return rc;
   }
+  /* a complete's x-amz-checksum-* is the whole object's (s3_multipart.c) */
+  req->checksum_not_body = c->op == &op_complete_upload;
   http_req_body_max(req, c->op->body_max != 0 ? c->op->body_max : S3_XML_BODY_MAX);
-  if (c->op->prepare != NULL)
-    return c->op->prepare(s, req, c, e);
+  if (c->op->prepare != NULL && (rc = c->op->prepare(s, req, c, e)) != 0)
+    return rc;
+  if (c->op == &op_put_object) {  /* x-amz-acl, x-amz-grant-* (s3_acl.c) */
+    const char *acl;
+    if ((rc = s3_acl_for_write(s, req, c->bucket, &acl, e)) != 0)
+      return rc;
+    if (acl != NULL)
+      s3_acl_meta_add(req, acl, &c->meta, &c->nmeta);
+  }
   return 0;
 }
 
@@ -733,7 +795,7 @@ void s3_xml_etag(s3_xml *x, const char *name, const char *etag)
 void s3_xml_owner(s3_xml *x, const char *name)
 {
   s3_xml_start(x, name);
-  s3_xml_text(x, "ID", S3_OWNER);
+  s3_xml_text(x, "ID", S3_OWNER_ID);
   s3_xml_text(x, "DisplayName", S3_OWNER);
   s3_xml_end(x, name);
 }
@@ -825,6 +887,11 @@ const char *s3_list_enc(http_req *req, bool url, const char *s)
   if (!url || s == NULL)
     return s;
   return uri_encode(req->arena, s, strlen(s), true);
+}
+
+bool s3_meta_internal(const char *name)
+{
+  return str_starts(name, "x-tarn-");
 }
 
 const char *s3_checksum_xml_name(const char *suffix)

@@ -1,12 +1,12 @@
 /* api/s3_bucket.c -- S3's bucket operations: ListBuckets, CreateBucket,
- * DeleteBucket, HeadBucket, GetBucketLocation, bucket tagging, and the
- * fixed ACL answer.
+ * DeleteBucket, HeadBucket, GetBucketLocation and bucket tagging (ACLs and
+ * object ownership: s3_acl.c).
  *
  * Invariants:
  *   (1) tarn has one region, us-east-1: GetBucketLocation answers an empty
  *       LocationConstraint and any LocationConstraint at creation is
  *       accepted (the data is local anyway).
- *   (2) Every bucket belongs to the one owner "tarn".
+ *   (2) Every bucket belongs to the one owner, the account (S3_OWNER_ID).
  *   (3) Creating a bucket that exists answers 200 when no region or
  *       us-east-1 is asked (S3's legacy us-east-1 behaviour), and 409
  *       BucketAlreadyOwnedByYou with any other LocationConstraint.
@@ -87,12 +87,18 @@ int s3_create_bucket(s3_svc *s, http_req *req, s3_call *c, err *e)
       return rc;
     where = xml_child_text(root, "LocationConstraint");
   }
-  int rc = store_bucket_create(s->st, c->bucket, e);
+  int rc = s3_acl_bucket_create(s, req, c, false, e);  /* checks only */
+  if (rc != 0)
+    return rc;
+  rc = store_bucket_create(s->st, c->bucket, e);
+  bool created = rc == 0;
   if (rc == ERR_BUCKET_EXISTS && (where == NULL || *where == '\0' ||
                                   strcmp(where, S3_REGION) == 0)) {
     err_clear(e);  /* invariant (3) */
     rc = 0;
   }
+  if (rc == 0 && created)
+    rc = s3_acl_bucket_create(s, req, c, true, e);
   if (rc != 0)
     return rc;
   http_resp_headerf(req, "Location", "/%s", c->bucket);
@@ -127,37 +133,6 @@ int s3_get_bucket_location(s3_svc *s, http_req *req, s3_call *c, err *e)
   s3_xml x;
   s3_xml_open(&x, req, "LocationConstraint");  /* empty: us-east-1 */
   s3_xml_close(&x, "LocationConstraint");
-  return s3_xml_done(&x, e);
-}
-
-/* GetBucketAcl and GetObjectAcl: the owner has FULL_CONTROL, nobody else
- * has anything (tarn has no ACLs; tools such as s3cmd read this). */
-int s3_get_acl(s3_svc *s, http_req *req, s3_call *c, err *e)
-{
-  int rc;
-  if (c->key != NULL) {
-    store_object o;
-    rc = store_object_get(s->st, c->bucket, c->key, req->arena, &o, NULL, e);
-  } else {
-    store_bucket b;
-    rc = store_bucket_get(s->st, c->bucket, req->arena, &b, e);
-  }
-  if (rc != 0)
-    return rc;
-  s3_xml x;
-  s3_xml_open(&x, req, "AccessControlPolicy");
-  s3_xml_owner(&x, "Owner");
-  s3_xml_start(&x, "AccessControlList");
-  s3_xml_start(&x, "Grant");
-  s3_xml_start(&x, "Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
-                   "xsi:type=\"CanonicalUser\"");
-  s3_xml_text(&x, "ID", S3_OWNER);
-  s3_xml_text(&x, "DisplayName", S3_OWNER);
-  s3_xml_end(&x, "Grantee");
-  s3_xml_text(&x, "Permission", "FULL_CONTROL");
-  s3_xml_end(&x, "Grant");
-  s3_xml_end(&x, "AccessControlList");
-  s3_xml_close(&x, "AccessControlPolicy");
   return s3_xml_done(&x, e);
 }
 

@@ -20,7 +20,11 @@
 #include <stdint.h>
 
 #define S3_XMLNS "http://s3.amazonaws.com/doc/2006-03-01/"
-#define S3_OWNER "tarn"                          /* Owner ID and DisplayName */
+#define S3_OWNER "tarn"                          /* the owner's DisplayName */
+/* The account's canonical user id (the Owner ID of every bucket and object,
+ * and what ACL grants name): hex SHA-256 of "tarn account 000000000000". */
+#define S3_OWNER_ID "8b570c6ff1160fe5be8854a2f585a0e4520a04d5916ea69341729b77bb673746"
+#define S3_ACL_META "x-tarn-acl"                 /* an object's ACL in its metadata */
 #define S3_REGION "us-east-1"
 #define S3_MAX_USER_META 2048                    /* x-amz-meta-* names (after the prefix) + values */
 #define S3_MAX_TAG_KEY 128                       /* characters */
@@ -88,7 +92,6 @@ int s3_create_bucket(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_delete_bucket(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_head_bucket(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_bucket_location(s3_svc *s, http_req *req, s3_call *c, err *e);
-int s3_get_acl(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_bucket_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_put_bucket_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_delete_bucket_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
@@ -119,15 +122,62 @@ int s3_delete_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key, bool whole,
                    err *e);
 
-/* s3_policy.c: bucket policies, only as far as anonymous reads and POST
- * uploads need them */
+/* s3.c: whether the caller may do action on res (the ARN) in bucket (key:
+ * the object, or NULL), as every operation is decided: the bucket policy,
+ * the caller's identity policies, the ACLs (see s3.c's invariant 3).
+ * policy_op: a bucket-policy call, which a policy's Deny does not refuse.
+ * Errors: ERR_DENIED. */
+int s3_access(s3_svc *s, http_req *req, const char *bucket, const char *key, const char *action,
+              const char *res, bool policy_op, err *e);
+
+/* s3_attributes.c */
+int s3_get_object_attributes(s3_svc *s, http_req *req, s3_call *c, err *e);
+
+/* s3_acl.c: ACLs and object ownership */
+int s3_get_acl(s3_svc *s, http_req *req, s3_call *c, err *e);   /* bucket or object */
+int s3_put_acl(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_put_ownership(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_ownership(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_delete_ownership(s3_svc *s, http_req *req, s3_call *c, err *e);
+/* The ACL a write of an object into bucket asks for in its headers
+ * (x-amz-acl, x-amz-grant-*), checked against the bucket's ownership
+ * setting and PublicAccessBlock: *text is what to keep under S3_ACL_META,
+ * NULL for the default (the owner's FULL_CONTROL). Errors: ERR_INVALID,
+ * ERR_INVALID_REQUEST, ERR_ACL_NOT_SUPPORTED, ERR_DENIED, ... */
+int s3_acl_for_write(s3_svc *s, http_req *req, const char *bucket, const char **text, err *e);
+/* The same for a canned ACL given by name (a POST form's acl field). */
+int s3_acl_canned_for_write(s3_svc *s, http_req *req, const char *bucket, const char *name,
+                            const char **text, err *e);
+/* CopyObject's: the ACL of the copy (the request's, never the source's)
+ * into *meta (NULL: the source's metadata is kept, then made explicit when
+ * the ACL changes). */
+int s3_acl_copy_meta(s3_svc *s, http_req *req, const char *bucket, const store_object *src,
+                     str_pair **meta, size_t *n, err *e);
+/* meta without any S3_ACL_META, plus text's when not NULL (arena copy). */
+void s3_acl_meta_add(http_req *req, const char *text, str_pair **meta, size_t *n);
+/* CreateBucket's x-amz-object-ownership and ACL headers: checked, and
+ * kept when created (the bucket is new). */
+int s3_acl_bucket_create(s3_svc *s, http_req *req, s3_call *c, bool created, err *e);
+/* Whether the ACL of bucket (or of bucket/key, for object permissions)
+ * grants action to anyone (anonymous) or to any signed caller. */
+bool s3_acl_allows(s3_svc *s, http_req *req, const char *bucket, const char *key,
+                   const char *action, bool anonymous);
+
+/* s3_policy.c: bucket policies (statements whose principal is "*") */
 int s3_put_bucket_policy(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_bucket_policy(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_delete_bucket_policy(s3_svc *s, http_req *req, s3_call *c, err *e);
 /* True when the bucket's policy lets anyone (Principal "*") do action on
- * the resource ARN, and no statement denies it. False without a policy. */
+ * the resource ARN, and no statement denies it, unless the bucket's
+ * PublicAccessBlock RestrictPublicBuckets is on. False without a policy. */
 bool s3_policy_public(s3_svc *s, http_req *req, const char *bucket, const char *action,
                       const char *resource);
+/* What the bucket's policy says about action on resource, for anyone. */
+enum s3_policy_decision { S3_POLICY_NONE, S3_POLICY_ALLOW, S3_POLICY_DENY };
+enum s3_policy_decision s3_policy_decide(s3_svc *s, http_req *req, const char *bucket,
+                                         const char *action, const char *resource);
+/* Whether the bucket's PublicAccessBlock sets flag ("BlockPublicAcls"...). */
+bool s3_pab_on(s3_svc *s, http_req *req, const char *bucket, const char *flag);
 
 /* PublicAccessBlock (s3_policy.c): kept in the bucket record; it can
  * refuse public policies and make policies grant nothing. */
@@ -359,5 +409,9 @@ int s3_token_decode(http_req *req, const char *token, const char **out, err *e);
  * ("crc32" for x-amz-checksum-crc32) and their XML element name
  * ("ChecksumCRC32"). Returns NULL for an unknown suffix. */
 const char *s3_checksum_xml_name(const char *suffix);
+
+/* Object metadata tarn keeps for itself ("x-tarn-..."): an object's ACL,
+ * an upload's checksum choice. Never answered as a header. */
+bool s3_meta_internal(const char *name);
 
 #endif

@@ -9,10 +9,16 @@
  *       (algo as in its header, e.g. "crc32:AAAAAA=="), so ListParts can
  *       answer it and Complete can combine them.
  *   (3) When every part named in Complete carries a checksum of the same
- *       algorithm, the object gets S3's composite checksum under
- *       x-amz-checksum-<algo>: base64(H(decoded part checksums in order))
- *       "-" N, where H is that algorithm. Order, sizes and ETags of the
- *       parts are the store's to check.
+ *       algorithm, the object gets S3's checksum under x-amz-checksum-<algo>:
+ *       COMPOSITE: base64(H(decoded part checksums in order)) "-" N, where
+ *       H is that algorithm; FULL_OBJECT (CRC64NVME always, CRC32 and
+ *       CRC32C when the upload asked for it): the CRC of the whole object,
+ *       combined from the parts' CRCs and sizes (base/hash crc_combine)
+ *       without reading a byte. The algorithm and type chosen at create are
+ *       kept in the upload's metadata under CHECKSUM_META (never answered
+ *       as a header: s3_meta_internal); Complete then refuses parts without
+ *       that checksum. Order, sizes and ETags of the parts are the store's
+ *       to check.
  *   (4) A complete of an upload that is gone succeeds when the object at
  *       the key was made by that upload (the store's record remembers it
  *       until the object is overwritten or deleted): a client retrying a
@@ -32,6 +38,7 @@
 #include <unistd.h>
 
 #define COPY_CHUNK (256u << 10)
+#define CHECKSUM_META "x-tarn-checksum"  /* "<algo> FULL_OBJECT|COMPOSITE" of an upload */
 #define PAGE_MAX 1000
 
 static int part_number(http_req *req, s3_call *c, err *e)
@@ -64,6 +71,8 @@ static enum hash_algo algo_of(const char *name, bool *ok)
     return HASH_SHA1;
   if (strcmp(name, "sha256") == 0)
     return HASH_SHA256;
+  if (strcmp(name, "crc64nvme") == 0)
+    return HASH_CRC64NVME;
   *ok = false;
   return HASH_CRC32;
 }
@@ -138,6 +147,47 @@ static int part_sse(s3_svc *s, http_req *req, s3_call *c, const store_upload *u,
 
 /* ---- create ---- */
 
+/* x-amz-checksum-algorithm and x-amz-checksum-type of a create: *algo the
+ * algorithm in lower case ("crc64nvme") or NULL, *type "FULL_OBJECT" or
+ * "COMPOSITE" (CRC64NVME is only FULL_OBJECT, SHA-1 and SHA-256 only
+ * COMPOSITE; the default is the one each allows, COMPOSITE for CRC32 and
+ * CRC32C). Errors: ERR_INVALID (an unknown algorithm or type),
+ * ERR_INVALID_REQUEST (a type without algorithm, or one it does not allow). */
+static int checksum_choice(http_req *req, const char **algo, const char **type, err *e)
+{
+  const char *a = http_req_header(req, "x-amz-checksum-algorithm");
+  const char *t = http_req_header(req, "x-amz-checksum-type");
+  *algo = NULL;
+  *type = NULL;
+  if (t != NULL && strcmp(t, "FULL_OBJECT") != 0 && strcmp(t, "COMPOSITE") != 0)
+    return err_set(e, ERR_INVALID, "Value for x-amz-checksum-type header is invalid.");
+  if (a == NULL) {
+    if (t != NULL)
+      return err_set(e, ERR_INVALID_REQUEST, "The x-amz-checksum-type header can only be used "
+                     "with the x-amz-checksum-algorithm header.");
+    return 0;
+  }
+  char *lower = arena_strdup(req->arena, a);
+  for (char *p = lower; *p != '\0'; p++)
+    if (*p >= 'A' && *p <= 'Z')
+      *p = (char)(*p - 'A' + 'a');
+  bool ok;
+  enum hash_algo h = algo_of(lower, &ok);
+  if (!ok)
+    return err_set(e, ERR_INVALID, "Checksum algorithm provided is unsupported. Please try again "
+                   "with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]");
+  bool crc = h == HASH_CRC32 || h == HASH_CRC32C || h == HASH_CRC64NVME;
+  if (t == NULL)
+    t = h == HASH_CRC64NVME ? "FULL_OBJECT" : "COMPOSITE";
+  if ((strcmp(t, "FULL_OBJECT") == 0 && !crc) ||
+      (strcmp(t, "COMPOSITE") == 0 && h == HASH_CRC64NVME))
+    return err_set(e, ERR_INVALID_REQUEST, "The %s checksum type cannot be used with the %s "
+                   "checksum algorithm.", t, a);
+  *algo = lower;
+  *type = t;
+  return 0;
+}
+
 int s3_create_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
   str_pair *meta;
@@ -149,14 +199,24 @@ int s3_create_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
     rc = s3_tags_from_header(req, &tags, &ntags, e);
   if (rc != 0)
     return rc;
-  const char *algo = http_req_header(req, "x-amz-checksum-algorithm");
-  if (algo != NULL) {
-    char *lower = arena_strdup(req->arena, algo);
-    for (char *p = lower; *p != '\0'; p++)
-      if (*p >= 'A' && *p <= 'Z')
-        *p = (char)(*p - 'A' + 'a');
-    if (s3_checksum_xml_name(lower) == NULL)
-      return err_set(e, ERR_INVALID, "checksum algorithm '%s' is not supported", algo);
+  const char *algo;
+  const char *type;
+  const char *acl;
+  rc = checksum_choice(req, &algo, &type, e);
+  if (rc == 0)
+    rc = s3_acl_for_write(s, req, c->bucket, &acl, e);
+  if (rc != 0)
+    return rc;
+  if (acl != NULL)  /* x-amz-acl, x-amz-grant-*: the object's at complete */
+    s3_acl_meta_add(req, acl, &meta, &nmeta);
+  if (algo != NULL) {  /* kept with the upload for Complete (invariant 3) */
+    str_pair *m = arena_alloc(req->arena, (nmeta + 1) * sizeof *m);
+    if (nmeta > 0)
+      memcpy(m, meta, nmeta * sizeof *m);
+    m[nmeta].name = CHECKSUM_META;
+    m[nmeta].value = arena_sprintf(req->arena, "%s %s", algo, type);
+    meta = m;
+    nmeta++;
   }
   rc = upload_sse(s, req, c, &meta, &nmeta, e);
   if (rc != 0)
@@ -167,8 +227,10 @@ int s3_create_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
     s3_abort_date_header(s, req, c->bucket, c->key);
   if (rc != 0)
     return rc;
-  if (algo != NULL)
-    http_resp_header(req, "x-amz-checksum-algorithm", algo);
+  if (algo != NULL) {
+    http_resp_header(req, "x-amz-checksum-algorithm", http_req_header(req, "x-amz-checksum-algorithm"));
+    http_resp_header(req, "x-amz-checksum-type", type);
+  }
   s3_sse_answer(req, c->sse, c->sse_key_md5);
   s3_xml x;
   s3_xml_open(&x, req, "InitiateMultipartUploadResult");
@@ -351,14 +413,36 @@ static int parts_by_number(s3_svc *s, http_req *req, s3_call *c, store_part ***o
   return 0;
 }
 
-/* The composite checksum of the named parts, or NULL when they do not all
- * carry one of the same (supported) algorithm. Fails with ERR_INVALID_PART
- * when the document names a checksum that differs from the stored one. */
-static int composite_checksum(http_req *req, store_part **by, const store_part_ref *refs,
-                              const xml_node **xparts, size_t n, str_pair *out, bool *have,
-                              err *e)
+/* The checksum the upload asked for at create (invariant 3): false when
+ * none. */
+static bool upload_choice(arena *a, const store_upload *u, const char **algo, bool *full)
+{
+  for (size_t i = 0; i < u->nmeta; i++) {
+    if (strcmp(u->meta[i].name, CHECKSUM_META) != 0)
+      continue;
+    const char *sp = strchr(u->meta[i].value, ' ');
+    if (sp == NULL)
+      return false;
+    *algo = arena_strndup(a, u->meta[i].value, (size_t)(sp - u->meta[i].value));
+    *full = strcmp(sp + 1, "FULL_OBJECT") == 0;
+    return true;
+  }
+  return false;
+}
+
+/* The object's checksum from the named parts (invariant 3), or *have false
+ * when they do not all carry one of the same (supported) algorithm and the
+ * upload asked for none. Errors: ERR_INVALID_PART when the document names a
+ * checksum that differs from the stored one, ERR_INVALID_REQUEST when the
+ * upload asked for an algorithm some part lacks. */
+static int object_checksum(http_req *req, const store_upload *u, store_part **by,
+                           const store_part_ref *refs, const xml_node **xparts, size_t n,
+                           str_pair *out, bool *have, err *e)
 {
   *have = false;
+  const char *want = NULL;
+  bool full = false;
+  bool chosen = upload_choice(req->arena, u, &want, &full);
   const char *algo = NULL;
   bool all = true;
   for (size_t i = 0; i < n; i++) {
@@ -367,8 +451,15 @@ static int composite_checksum(http_req *req, store_part **by, const store_part_r
     const char *pv;
     if (p == NULL || !part_checksum(req->arena, p->checksum, &pa, &pv)) {
       all = false;
+      if (chosen && p != NULL)
+        return err_set(e, ERR_INVALID_REQUEST, "The upload was created using a %s checksum. "
+                       "The complete request must include the checksum for each part. It was "
+                       "missing for part %d in the request.", want, refs[i].number);
       continue;
     }
+    if (chosen && strcmp(pa, want) != 0)
+      return err_set(e, ERR_INVALID_REQUEST, "Checksum Type mismatch occurred, expected checksum "
+                     "Type: %s, actual checksum Type: %s", want, pa);
     const char *xname = s3_checksum_xml_name(pa);
     const char *sent = xname != NULL ? xml_child_text(xparts[i], xname) : NULL;
     if (sent != NULL && strcmp(sent, pv) != 0)
@@ -383,27 +474,48 @@ static int composite_checksum(http_req *req, store_part **by, const store_part_r
   enum hash_algo h = algo != NULL ? algo_of(algo, &ok) : HASH_CRC32;
   if (!all || algo == NULL || !ok)
     return 0;
-  hasher hs;
-  hash_init(&hs, h);
+  if (!chosen)
+    full = h == HASH_CRC64NVME;
   size_t dl = hash_len(h);
+  hasher hs;
+  hash_init(&hs, full ? HASH_CRC32 : h);  /* composite: H over the part digests */
+  uint64_t crc = 0;
   for (size_t i = 0; i < n; i++) {
+    const store_part *p = by[refs[i].number];
     const char *pa = NULL;
     const char *pv = NULL;
     uint8_t d[SHA256_LEN];
-    if (!part_checksum(req->arena, by[refs[i].number]->checksum, &pa, &pv) ||
+    if (!part_checksum(req->arena, p->checksum, &pa, &pv) ||
         base64_decode(pv, strlen(pv), d, sizeof d) != (long)dl) {
       hash_release(&hs);
       return 0;
     }
-    hash_update(&hs, d, dl);
+    if (full) {
+      uint64_t v = 0;
+      for (size_t k = 0; k < dl; k++)
+        v = (v << 8) | d[k];
+      crc = i == 0 ? v : crc_combine(h, crc, v, p->size);
+    } else {
+      hash_update(&hs, d, dl);
+    }
   }
   uint8_t digest[SHA256_LEN];
-  hash_final(&hs, digest);
+  if (full) {
+    for (size_t k = 0; k < dl; k++)
+      digest[k] = (uint8_t)(crc >> (8 * (dl - 1 - k)));
+  } else {
+    hash_final(&hs, digest);
+  }
   hash_release(&hs);
   char *b64 = arena_alloc(req->arena, base64_encoded_len(dl));
   base64_encode(digest, dl, b64);
   out->name = arena_sprintf(req->arena, "x-amz-checksum-%s", algo);
-  out->value = arena_sprintf(req->arena, "%s-%zu", b64, n);
+  out->value = full ? b64 : arena_sprintf(req->arena, "%s-%zu", b64, n);
+  /* the whole object's checksum sent with the complete must be this one */
+  const char *sent = http_req_header(req, out->name);
+  if (sent != NULL && strcmp(sent, out->value) != 0)
+    return err_set(e, ERR_BAD_DIGEST, "The %s you specified did not match the calculated "
+                   "checksum.", out->name);
   *have = true;
   return 0;
 }
@@ -422,8 +534,10 @@ static int complete_answer(http_req *req, s3_call *c, const store_object *o, con
   s3_xml_text(&x, "Bucket", c->bucket);
   s3_xml_text(&x, "Key", c->key);
   s3_xml_etag(&x, "ETag", o->etag);
-  if (sum != NULL)
+  if (sum != NULL) {
     s3_xml_text(&x, s3_checksum_xml_name(sum->name + 15), sum->value);
+    s3_xml_text(&x, "ChecksumType", strchr(sum->value, '-') != NULL ? "COMPOSITE" : "FULL_OBJECT");
+  }
   s3_xml_close(&x, "CompleteMultipartUploadResult");
   return s3_xml_done(&x, e);
 }
@@ -487,7 +601,7 @@ int s3_complete_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
     return rc;
   str_pair sum;
   bool have_sum;
-  rc = composite_checksum(req, by, refs, xparts, n, &sum, &have_sum, e);
+  rc = object_checksum(req, &u, by, refs, xparts, n, &sum, &have_sum, e);
   if (rc != 0)
     return rc;
 
@@ -515,6 +629,21 @@ int s3_abort_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
 }
 
 /* ---- listings ---- */
+
+/* <ChecksumAlgorithm> and <ChecksumType> of an upload created with one. */
+static void checksum_choice_xml(s3_xml *x, http_req *req, const store_upload *u)
+{
+  const char *algo;
+  bool full;
+  if (!upload_choice(req->arena, u, &algo, &full))
+    return;
+  char *upper = arena_strdup(req->arena, algo);
+  for (char *p = upper; *p != '\0'; p++)
+    if (*p >= 'a' && *p <= 'z')
+      *p = (char)(*p - 'a' + 'A');
+  s3_xml_text(x, "ChecksumAlgorithm", upper);
+  s3_xml_text(x, "ChecksumType", full ? "FULL_OBJECT" : "COMPOSITE");
+}
 
 int s3_list_parts(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
@@ -553,6 +682,7 @@ int s3_list_parts(s3_svc *s, http_req *req, s3_call *c, err *e)
   s3_xml_textf(&x, "NextPartNumberMarker", "%d", n > 0 ? parts[n - 1].number : 0);
   s3_xml_textf(&x, "MaxParts", "%ld", max);
   s3_xml_bool(&x, "IsTruncated", truncated);
+  checksum_choice_xml(&x, req, &u);
   for (size_t i = 0; i < n; i++) {
     s3_xml_start(&x, "Part");
     s3_xml_textf(&x, "PartNumber", "%d", parts[i].number);
@@ -671,6 +801,7 @@ int s3_list_uploads(s3_svc *s, http_req *req, s3_call *c, err *e)
     s3_xml_owner(&x, "Initiator");
     s3_xml_owner(&x, "Owner");
     s3_xml_text(&x, "StorageClass", "STANDARD");
+    checksum_choice_xml(&x, req, up);
     s3_xml_time(&x, "Initiated", up->initiated_ms);
     s3_xml_end(&x, "Upload");
   }

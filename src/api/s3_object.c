@@ -343,6 +343,8 @@ int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key
   bool checksums = mode != NULL && str_ieq(mode, "ENABLED") && ranged == 0;
   for (size_t i = 0; i < o.nmeta; i++) {
     const char *name = o.meta[i].name;
+    if (s3_meta_internal(name))
+      continue;
     if (str_starts(name, "x-amz-checksum-")) {
       if (!checksums)
         continue;
@@ -580,6 +582,8 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
     if (tags == NULL)
       tags = arena_alloc(req->arena, sizeof *tags);  /* REPLACE with no tags */
   }
+  if ((rc = s3_acl_copy_meta(s, req, c->bucket, &src, &meta, &nmeta, e)) != 0)
+    return rc;
   store_object o;
   if (src.sse != STORE_SSE_NONE || c->sse != STORE_SSE_NONE)
     rc = copy_through(s, req, c, sb, sk, meta, nmeta, tags, ntags, c->sse, &tk, &o, e);

@@ -14,8 +14,12 @@
  * MalformedPolicy naming it, so a stored policy always means what it says.
  *
  * Invariants:
- *   (1) A policy decides only for anonymous callers (unsigned requests and
- *       the website endpoint): signed callers are decided by IAM as before.
+ *   (1) Every principal is "*": an Allow grants to anonymous callers
+ *       (unsigned requests and the website endpoint) and to the account's
+ *       signed callers that their identity policies do not explicitly deny
+ *       (S3's union within one account); a matching Deny refuses everyone,
+ *       the root key included, but for the policy operations themselves
+ *       (so that the owner can always repair a policy). s3.c decides.
  *   (2) A Deny statement that matches wins over every Allow.
  *   (3) The document is stored as sent (at most S3_MAX_POLICY bytes) in the
  *       bucket's record under "policy", durably; GetBucketPolicy answers it
@@ -25,7 +29,7 @@
  *       BlockPublicPolicy a policy that allows anything (every principal
  *       tarn accepts is "*", so every Allow is public) is refused with
  *       AccessDenied; with RestrictPublicBuckets no policy grants anything.
- *       BlockPublicAcls and IgnorePublicAcls are kept (tarn has no ACLs).
+ *       BlockPublicAcls and IgnorePublicAcls are honoured by s3_acl.c.
  *
  * Start reading at s3_put_bucket_policy().
  */
@@ -45,8 +49,7 @@
 static const char *const pab_flags[] = {"BlockPublicAcls", "IgnorePublicAcls",
                                         "BlockPublicPolicy", "RestrictPublicBuckets"};
 
-/* Whether the bucket's PublicAccessBlock sets flag. */
-static bool pab_on(s3_svc *s, http_req *req, const char *bucket, const char *flag)
+bool s3_pab_on(s3_svc *s, http_req *req, const char *bucket, const char *flag)
 {
   const char *text;
   err e;
@@ -217,7 +220,7 @@ int s3_put_bucket_policy(s3_svc *s, http_req *req, s3_call *c, err *e)
   if (doc == NULL)
     return malformed(e, "Policies must be valid JSON and the first byte must be '{'");
   int rc = policy_check(doc, c->bucket, e);
-  if (rc == 0 && doc_public(doc) && pab_on(s, req, c->bucket, "BlockPublicPolicy"))
+  if (rc == 0 && doc_public(doc) && s3_pab_on(s, req, c->bucket, "BlockPublicPolicy"))
     rc = err_set(e, ERR_DENIED, "Access Denied: the bucket's PublicAccessBlock "
                  "(BlockPublicPolicy) refuses public policies");
   json_decref(doc);
@@ -266,17 +269,18 @@ static bool any_match(json_t *v, const char *s, bool nocase)
   return false;
 }
 
-bool s3_policy_public(s3_svc *s, http_req *req, const char *bucket, const char *action,
-                      const char *resource)
+enum s3_policy_decision s3_policy_decide(s3_svc *s, http_req *req, const char *bucket,
+                                         const char *action, const char *resource)
 {
   const char *text;
   err e;
-  if (store_bucket_conf_get(s->st, bucket, POLICY_CONF, req->arena, &text, &e) != 0 ||
-      text == NULL || pab_on(s, req, bucket, "RestrictPublicBuckets"))
-    return false;
+  if (bucket == NULL ||
+      store_bucket_conf_get(s->st, bucket, POLICY_CONF, req->arena, &text, &e) != 0 ||
+      text == NULL)
+    return S3_POLICY_NONE;
   json_t *doc = json_loads(text, 0, NULL);
   if (doc == NULL)
-    return false;
+    return S3_POLICY_NONE;
   json_t *st = json_object_get(doc, "Statement");
   json_t *one = json_array();
   if (json_is_object(st)) {
@@ -299,7 +303,14 @@ bool s3_policy_public(s3_svc *s, http_req *req, const char *bucket, const char *
   }
   json_decref(one);
   json_decref(doc);
-  return allow && !deny;
+  return deny ? S3_POLICY_DENY : allow ? S3_POLICY_ALLOW : S3_POLICY_NONE;
+}
+
+bool s3_policy_public(s3_svc *s, http_req *req, const char *bucket, const char *action,
+                      const char *resource)
+{
+  return s3_policy_decide(s, req, bucket, action, resource) == S3_POLICY_ALLOW &&
+         !s3_pab_on(s, req, bucket, "RestrictPublicBuckets");
 }
 
 /* ---- PublicAccessBlock and the policy status ---- */

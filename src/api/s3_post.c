@@ -51,18 +51,6 @@ typedef struct s3_post {
   uint64_t body_bytes;    /* received so far, at most POST_BODY_MAX */
 } s3_post;
 
-/* A canned ACL (tarn keeps no ACLs, but refuses what S3 refuses). */
-static bool acl_known(const char *v)
-{
-  static const char *const acls[] = {"private", "public-read", "public-read-write",
-                                     "aws-exec-read", "authenticated-read", "bucket-owner-read",
-                                     "bucket-owner-full-control", "log-delivery-write"};
-  for (size_t i = 0; i < sizeof acls / sizeof acls[0]; i++)
-    if (strcmp(v, acls[i]) == 0)
-      return true;
-  return false;
-}
-
 /* x-amz-credential: AKID/yyyymmdd/region/s3/aws4_request. Fills the
  * request's auth as a verified header signature would. */
 static int verify_signature(s3_post *p, const char *policy64, err *e)
@@ -211,12 +199,8 @@ static int file_begin(void *ctx, const char *filename, err *e)
     return rc;
 
   const char *arn = arena_sprintf(r->arena, "arn:aws:s3:::%s/%s", c->bucket, key);
-  if (!r->authenticated) {
-    if (!s3_policy_public(p->s, r, c->bucket, "s3:PutObject", arn))
-      return err_set(e, ERR_DENIED, "Access Denied");
-  } else if (!r->admin && (rc = api_authorize(r, "s3:PutObject", arn, e)) != 0) {
-    return rc;
-  }
+  if ((rc = s3_access(p->s, r, c->bucket, key, "s3:PutObject", arn, false, e)) != 0)
+    return r->authenticated ? rc : err_set(e, ERR_DENIED, "Access Denied");
 
   /* what PutObject takes from headers, from the fields */
   if ((rc = s3_meta_from_pairs(r->arena, fields, n, &c->meta, &c->nmeta, e)) != 0)
@@ -229,8 +213,13 @@ static int file_begin(void *ctx, const char *filename, err *e)
   if ((rc = s3_storage_class_check(s3_form_field(p->form, "x-amz-storage-class"), e)) != 0)
     return rc;
   const char *acl = s3_form_field(p->form, "acl");
-  if (acl != NULL && !acl_known(acl))
-    return err_set(e, ERR_INVALID, "the canned ACL '%.64s' is not valid", acl);
+  if (acl != NULL) {  /* checked as x-amz-acl is (s3_acl.c) */
+    const char *text;
+    if ((rc = s3_acl_canned_for_write(p->s, r, c->bucket, acl, &text, e)) != 0)
+      return rc;
+    if (text != NULL)
+      s3_acl_meta_add(r, text, &c->meta, &c->nmeta);
+  }
   p->status = s3_form_field(p->form, "success_action_status");
   p->redirect = s3_form_field(p->form, "success_action_redirect");
   if (p->redirect == NULL)

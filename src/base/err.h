@@ -94,7 +94,14 @@
   X(CONDITIONAL_CONFLICT,   -71,  409, "ConditionalRequestConflict")      \
   X(INVALID_POLICY_DOCUMENT, -72, 400, "InvalidPolicyDocument")           \
   X(MAX_POST_PRE_DATA,      -73,  400, "MaxPostPreDataLengthExceededError") \
-  X(NO_SUCH_ENCRYPTION,     -74,  404, "ServerSideEncryptionConfigurationNotFoundError")
+  X(NO_SUCH_ENCRYPTION,     -74,  404, "ServerSideEncryptionConfigurationNotFoundError") \
+  X(MALFORMED_ACL,          -75,  400, "MalformedACLError")               \
+  X(UNRESOLVABLE_GRANT_BY_EMAIL, -76, 400, "UnresolvableGrantByEmailAddress") \
+  X(INVALID_BUCKET_ACL_WITH_OWNERSHIP, -77, 400, "InvalidBucketAclWithObjectOwnership") \
+  X(ACL_NOT_SUPPORTED,      -78,  400, "AccessControlListNotSupported")   \
+  X(OWNERSHIP_CONTROLS_NOT_FOUND, -79, 404, "OwnershipControlsNotFoundError") \
+  X(UNEXPECTED_CONTENT,     -80,  400, "UnexpectedContent")               \
+  X(MISSING_SECURITY_HEADER, -81, 400, "MissingSecurityHeader")
 
 enum {
   ERR_OK = 0,

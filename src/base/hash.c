@@ -10,8 +10,11 @@
  *   (1) The OpenSSL algorithm objects are fetched once (pthread_once) and
  *       never freed; every context made from them is per call or per hasher.
  *   (2) A zeroed hasher is a valid argument to hash_release.
- *   (3) CRC32C is the reflected Castagnoli polynomial 0x82F63B78, computed
- *       slice-by-8 from tables built once; CRC32 is zlib's.
+ *   (3) CRC32C is the reflected Castagnoli polynomial 0x82F63B78 and
+ *       CRC-64/NVME the reflected 0x9A6C9329AC4BC9B5, both computed
+ *       slice-by-8 from tables built once; CRC32 is zlib's. crc_combine
+ *       works for all three (zlib's method: multiply by x^(8 len) modulo
+ *       the polynomial, by repeated squaring of the shift operator).
  *   (4) Allocation failure inside OpenSSL aborts, as for any small internal
  *       allocation; so does a kernel that has no random bytes to give.
  *
@@ -36,6 +39,8 @@ static EVP_MD *md_md5;
 static EVP_MD *md_sha1;
 static EVP_MAC *mac_hmac;
 static uint32_t crc32c_table[8][256]; /* slice-by-8 tables, see (3) */
+static uint64_t crc64_table[8][256];
+#define CRC64NVME_POLY 0x9A6C9329AC4BC9B5ull
 
 static void die(const char *what)
 {
@@ -65,6 +70,19 @@ static void algos_load(void)
       crc32c_table[t][i] = c;
     }
   }
+  for (uint64_t i = 0; i < 256; i++) {
+    uint64_t c = i;
+    for (int k = 0; k < 8; k++)
+      c = (c & 1) ? (c >> 1) ^ CRC64NVME_POLY : c >> 1;
+    crc64_table[0][i] = c;
+  }
+  for (uint32_t i = 0; i < 256; i++) {
+    uint64_t c = crc64_table[0][i];
+    for (int t = 1; t < 8; t++) {
+      c = crc64_table[0][c & 0xff] ^ (c >> 8);
+      crc64_table[t][i] = c;
+    }
+  }
 }
 
 static void algos(void)
@@ -84,6 +102,7 @@ static const EVP_MD *algo_md(enum hash_algo algo)
     return md_sha1;
   case HASH_CRC32:
   case HASH_CRC32C:
+  case HASH_CRC64NVME:
     break;
   }
   return NULL;
@@ -101,6 +120,8 @@ size_t hash_len(enum hash_algo algo)
   case HASH_CRC32:
   case HASH_CRC32C:
     return 4;
+  case HASH_CRC64NVME:
+    return 8;
   }
   return 0;
 }
@@ -125,10 +146,13 @@ void hash_update(hasher *h, const void *p, size_t n)
     return;
   switch (h->algo) {
   case HASH_CRC32:
-    h->crc = crc32_update(h->crc, p, n);
+    h->crc = crc32_update((uint32_t)h->crc, p, n);
     return;
   case HASH_CRC32C:
-    h->crc = crc32c_update(h->crc, p, n);
+    h->crc = crc32c_update((uint32_t)h->crc, p, n);
+    return;
+  case HASH_CRC64NVME:
+    h->crc = crc64nvme_update(h->crc, p, n);
     return;
   case HASH_SHA256:
   case HASH_MD5:
@@ -141,12 +165,11 @@ void hash_update(hasher *h, const void *p, size_t n)
 
 size_t hash_final(hasher *h, uint8_t *out)
 {
-  if (h->algo == HASH_CRC32 || h->algo == HASH_CRC32C) {
-    out[0] = (uint8_t)(h->crc >> 24);
-    out[1] = (uint8_t)(h->crc >> 16);
-    out[2] = (uint8_t)(h->crc >> 8);
-    out[3] = (uint8_t)h->crc;
-    return 4;
+  if (h->algo == HASH_CRC32 || h->algo == HASH_CRC32C || h->algo == HASH_CRC64NVME) {
+    size_t len = hash_len(h->algo);
+    for (size_t i = 0; i < len; i++)
+      out[i] = (uint8_t)(h->crc >> (8 * (len - 1 - i)));
+    return len;
   }
   unsigned int len = 0;
   if (EVP_DigestFinal_ex(h->md_ctx, out, &len) != 1)
@@ -240,6 +263,83 @@ uint32_t crc32c_update(uint32_t crc, const void *p, size_t n)
     n--;
   }
   return ~c;
+}
+
+uint64_t crc64nvme_update(uint64_t crc, const void *p, size_t n)
+{
+  algos();
+  const uint8_t *b = p;
+  uint64_t c = ~crc;
+  while (n > 0 && ((uintptr_t)b & 7) != 0) {
+    c = crc64_table[0][(c ^ *b++) & 0xff] ^ (c >> 8);
+    n--;
+  }
+  while (n >= 8) {
+    uint64_t w = 0;
+    for (int i = 7; i >= 0; i--)
+      w = (w << 8) | b[i];
+    c ^= w;
+    c = crc64_table[7][c & 0xff] ^ crc64_table[6][(c >> 8) & 0xff]
+        ^ crc64_table[5][(c >> 16) & 0xff] ^ crc64_table[4][(c >> 24) & 0xff]
+        ^ crc64_table[3][(c >> 32) & 0xff] ^ crc64_table[2][(c >> 40) & 0xff]
+        ^ crc64_table[1][(c >> 48) & 0xff] ^ crc64_table[0][c >> 56];
+    b += 8;
+    n -= 8;
+  }
+  while (n > 0) {
+    c = crc64_table[0][(c ^ *b++) & 0xff] ^ (c >> 8);
+    n--;
+  }
+  return ~c;
+}
+
+/* The product of the width x width GF(2) matrix mat (one column per entry)
+ * and the vector vec. */
+static uint64_t gf2_times(const uint64_t *mat, uint64_t vec)
+{
+  uint64_t sum = 0;
+  for (int i = 0; vec != 0; i++, vec >>= 1)
+    if (vec & 1)
+      sum ^= mat[i];
+  return sum;
+}
+
+static void gf2_square(uint64_t *sq, const uint64_t *mat, int width)
+{
+  for (int i = 0; i < width; i++)
+    sq[i] = gf2_times(mat, mat[i]);
+}
+
+uint64_t crc_combine(enum hash_algo algo, uint64_t crc_a, uint64_t crc_b, uint64_t len_b)
+{
+  int width = algo == HASH_CRC64NVME ? 64 : 32;
+  uint64_t poly = algo == HASH_CRC64NVME ? CRC64NVME_POLY
+                  : algo == HASH_CRC32C  ? 0x82F63B78u : 0xEDB88320u;
+  if (len_b == 0)
+    return crc_a;
+  uint64_t even[64];
+  uint64_t odd[64];
+  odd[0] = poly;  /* the operator for one zero bit */
+  uint64_t row = 1;
+  for (int i = 1; i < width; i++) {
+    odd[i] = row;
+    row <<= 1;
+  }
+  gf2_square(even, odd, width);  /* two zero bits */
+  gf2_square(odd, even, width);  /* four */
+  do {  /* apply len_b zero bytes to crc_a */
+    gf2_square(even, odd, width);
+    if (len_b & 1)
+      crc_a = gf2_times(even, crc_a);
+    len_b >>= 1;
+    if (len_b == 0)
+      break;
+    gf2_square(odd, even, width);
+    if (len_b & 1)
+      crc_a = gf2_times(odd, crc_a);
+    len_b >>= 1;
+  } while (len_b != 0);
+  return crc_a ^ crc_b;
 }
 
 void hex_encode(const uint8_t *p, size_t n, char *out)

@@ -1,5 +1,6 @@
 /* base/hash.h -- digests and checksums: SHA-256, HMAC-SHA256, MD5 and SHA-1
- * (through OpenSSL's libcrypto), CRC32 (zlib's) and CRC32C (our own table),
+ * (through OpenSSL's libcrypto), CRC32 (zlib's), CRC32C and CRC64/NVME (our
+ * own tables) with the combination of two CRCs of adjacent byte runs,
  * plus hex and base64 codecs, random bytes and random UUIDs.
  *
  * Streaming hashers are plain structs the caller owns (hash_init/update/final);
@@ -16,22 +17,22 @@
 #define MD5_LEN 16
 #define SHA1_LEN 20
 
-enum hash_algo { HASH_SHA256, HASH_MD5, HASH_SHA1, HASH_CRC32, HASH_CRC32C };
+enum hash_algo { HASH_SHA256, HASH_MD5, HASH_SHA1, HASH_CRC32, HASH_CRC32C, HASH_CRC64NVME };
 
 /* A streaming digest of any algo. Release with hash_release even on error
  * paths (it accepts a never-initialised, zeroed struct). */
 typedef struct hasher {
   enum hash_algo algo;
   void *md_ctx;   /* EVP_MD_CTX for SHA/MD5, NULL for CRCs */
-  uint32_t crc;   /* running CRC for the CRC algos */
+  uint64_t crc;   /* running CRC for the CRC algos */
 } hasher;
 
 void hash_init(hasher *h, enum hash_algo algo);
 void hash_update(hasher *h, const void *p, size_t n);
-/* Writes the digest (CRCs as 4 big-endian bytes) and returns its length. */
+/* Writes the digest (CRCs as 4 or 8 big-endian bytes) and returns its length. */
 size_t hash_final(hasher *h, uint8_t *out);
 void hash_release(hasher *h);
-/* Bytes of digest for algo: 32, 16, 20, 4, 4. */
+/* Bytes of digest for algo: 32, 16, 20, 4, 4, 8. */
 size_t hash_len(enum hash_algo algo);
 
 void sha256(const void *p, size_t n, uint8_t out[SHA256_LEN]);
@@ -39,6 +40,13 @@ void md5(const void *p, size_t n, uint8_t out[MD5_LEN]);
 void hmac_sha256(const void *key, size_t keylen, const void *p, size_t n, uint8_t out[SHA256_LEN]);
 uint32_t crc32_update(uint32_t crc, const void *p, size_t n);  /* start with 0 */
 uint32_t crc32c_update(uint32_t crc, const void *p, size_t n); /* start with 0 */
+/* CRC-64/NVME (reflected polynomial 0x9A6C9329AC4BC9B5, init and xorout
+ * all ones): the check value of "123456789" is 0xAE8B14860A799888. */
+uint64_t crc64nvme_update(uint64_t crc, const void *p, size_t n); /* start with 0 */
+/* The CRC (of algo HASH_CRC32, HASH_CRC32C or HASH_CRC64NVME) of A then B
+ * from crc_a = CRC(A), crc_b = CRC(B) and len_b = |B|, without the bytes:
+ * how a multipart upload's full-object checksum is made from its parts'. */
+uint64_t crc_combine(enum hash_algo algo, uint64_t crc_a, uint64_t crc_b, uint64_t len_b);
 
 /* The value of one hex digit (either case), or -1. */
 int hex_value(char c);

@@ -108,6 +108,9 @@ struct http_req {
   uint64_t body_len;          /* decoded body bytes received so far */
   const char *checksum_name;  /* "x-amz-checksum-crc32", ... when the request carried one */
   const char *checksum_value; /* its base64 value, verified against the body */
+  bool checksum_not_body;     /* set by prepare: x-amz-checksum-* describes
+                                 something else (an object made of parts),
+                                 the server leaves it unchecked */
 
   /* response */
   int status;                 /* 200 unless set */

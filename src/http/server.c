@@ -1104,6 +1104,7 @@ static const struct {
     {"x-amz-checksum-crc32c", HASH_CRC32C},
     {"x-amz-checksum-sha1", HASH_SHA1},
     {"x-amz-checksum-sha256", HASH_SHA256},
+    {"x-amz-checksum-crc64nvme", HASH_CRC64NVME},
 };
 
 /* Sets up the payload checks the headers ask for. */
@@ -1185,7 +1186,7 @@ static int finish_payload_checks(http_req *r, err *e)
     if (!mem_equal_ct(got, p->want_md5, MD5_LEN))
       return err_set(e, ERR_BAD_DIGEST, "the Content-MD5 you specified did not match what we received");
   }
-  if (p->checksum_name != NULL) {
+  if (p->checksum_name != NULL && !r->checksum_not_body) {
     const char *want = p->checksum_header;
     if (want == NULL)
       want = aws_chunked_trailer(p->chunked, p->checksum_name);
@@ -1195,6 +1196,9 @@ static int finish_payload_checks(http_req *r, err *e)
     size_t n = hash_final(&p->checksum, got);
     char *got64 = arena_alloc(r->arena, base64_encoded_len(n));
     base64_encode(got, n, got64);
+    uint8_t sent[SHA256_LEN];
+    if (base64_decode(want, strlen(want), sent, sizeof sent) != (long)n)
+      return err_set(e, ERR_INVALID_REQUEST, "Value for %s header is invalid.", p->checksum_name);
     if (strcmp(got64, want) != 0)
       return err_set(e, ERR_BAD_DIGEST, "the %s you specified did not match the calculated checksum",
                      p->checksum_name);

@@ -448,13 +448,15 @@ int store_object_copy(store *s, const char *src_bucket, const char *src_key,
   return rc;
 }
 
-/* ---- tags ---- */
+/* ---- tags, and metadata set in place ---- */
 
 typedef struct tags_arg {
   const char *bucket;
   const char *key;
-  const str_pair *tags;
+  const str_pair *tags;   /* with meta NULL: the new tags */
   size_t ntags;
+  const str_pair *meta;   /* not NULL: the new metadata, tags kept */
+  size_t nmeta;
 } tags_arg;
 
 static int apply_tags(change *c, MDB_txn *txn, arena *a, err *e)
@@ -478,8 +480,13 @@ static int apply_tags(change *c, MDB_txn *txn, arena *a, err *e)
   r.lk = (const uint8_t *)t->key;  /* v's pages may move when we write */
   if (r.inlined)
     r.data = arena_memdup(a, r.data, r.size > 0 ? (size_t)r.size : 1);
-  r.tags = (str_pair *)t->tags;
-  r.ntags = t->ntags;
+  if (t->meta != NULL) {
+    r.meta = (str_pair *)t->meta;
+    r.nmeta = t->nmeta;
+  } else {
+    r.tags = (str_pair *)t->tags;
+    r.ntags = t->ntags;
+  }
   r.part_sizes = store__obj_rec_parts(&r, a);  /* keep the upload's parts */
   if (r.part_sizes == NULL)
     r.nparts = 0;
@@ -502,7 +509,24 @@ int store_object_tags_set(store *s, const char *bucket, const char *key,
     rc = store__check_tags(tags, ntags, e);
   if (rc != 0)
     return rc;
-  tags_arg t = { bucket, key, tags, ntags };
+  tags_arg t = { bucket, key, tags, ntags, NULL, 0 };
+  change c;
+  store__change_init(&c, s, apply_tags, &t, NULL);
+  return store__commit_run(s, &c, e);
+}
+
+int store_object_meta_set(store *s, const char *bucket, const char *key,
+                          const str_pair *meta, size_t nmeta, err *e)
+{
+  int rc = store__check_bucket_arg(bucket, e);
+  if (rc == 0)
+    rc = store__check_key(key, e);
+  if (rc == 0)
+    rc = store__check_meta(meta, nmeta, e);
+  if (rc != 0)
+    return rc;
+  static const str_pair none[1];
+  tags_arg t = { bucket, key, NULL, 0, nmeta > 0 ? meta : none, nmeta };
   change c;
   store__change_init(&c, s, apply_tags, &t, NULL);
   return store__commit_run(s, &c, e);

@@ -225,6 +225,11 @@ int store_object_copy(store *s, const char *src_bucket, const char *src_key,
 /* Replaces an object's tags (ntags may be 0 to delete them). */
 int store_object_tags_set(store *s, const char *bucket, const char *key,
                           const str_pair *tags, size_t ntags, err *e);
+/* Replaces an object's metadata in place (its bytes, etag, mtime and tags
+ * kept): an ACL set on an existing object. Errors: ERR_NO_SUCH_KEY,
+ * ERR_METADATA_TOO_LARGE. */
+int store_object_meta_set(store *s, const char *bucket, const char *key,
+                          const str_pair *meta, size_t nmeta, err *e);
 
 /* ---- listing ---- */
 
