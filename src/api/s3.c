@@ -54,9 +54,13 @@
  * s3_cors.c; ?lifecycle and x-amz-expiration in s3_lifecycle.c (the sweep:
  * store/lifecycle.c).
  *
- * Not implemented (501 NotImplemented, naming the subresource): versioning,
+ * Versioning (?versioning, ?versions, ?versionId) and object lock
+ * (?object-lock, ?retention, ?legal-hold) are in s3_version.c, over
+ * store/version.c.
+ *
+ * Not implemented (501 NotImplemented, naming the subresource):
  * logging, encryption,
- * replication, object lock, PUT ?acl, and the rest of S3's subresources. GET ?acl on a
+ * replication, PUT ?acl, and the rest of S3's subresources. GET ?acl on a
  * bucket or an object answers a fixed owner-FULL_CONTROL policy, because
  * common tools read it.
  *
@@ -129,6 +133,15 @@ static const s3_op op_get_pab = {"GetPublicAccessBlock", NULL, s3_get_public_acc
 static const s3_op op_put_pab = {"PutPublicAccessBlock", NULL, s3_put_public_access_block, 0};
 static const s3_op op_delete_pab = {"DeletePublicAccessBlock", NULL, s3_delete_public_access_block, 0};
 static const s3_op op_get_policy_status = {"GetBucketPolicyStatus", NULL, s3_get_policy_status, 0};
+static const s3_op op_get_versioning = {"GetBucketVersioning", NULL, s3_get_bucket_versioning, 0};
+static const s3_op op_put_versioning = {"PutBucketVersioning", NULL, s3_put_bucket_versioning, 0};
+static const s3_op op_list_versions = {"ListObjectVersions", NULL, s3_list_object_versions, 0};
+static const s3_op op_get_lock_config = {"GetObjectLockConfiguration", NULL, s3_get_object_lock_config, 0};
+static const s3_op op_put_lock_config = {"PutObjectLockConfiguration", NULL, s3_put_object_lock_config, 0};
+static const s3_op op_get_retention = {"GetObjectRetention", NULL, s3_get_object_retention, 0};
+static const s3_op op_put_retention = {"PutObjectRetention", NULL, s3_put_object_retention, 0};
+static const s3_op op_get_legal_hold = {"GetObjectLegalHold", NULL, s3_get_object_legal_hold, 0};
+static const s3_op op_put_legal_hold = {"PutObjectLegalHold", NULL, s3_put_object_legal_hold, 0};
 
 /* ---- routing ---- */
 
@@ -159,6 +172,9 @@ static const route routes[] = {
   {"GET",    AT_BUCKET,  "publicAccessBlock", NULL, NULL,                &op_get_pab},
   {"GET",    AT_BUCKET,  "policyStatus", NULL,      NULL,                &op_get_policy_status},
   {"GET",    AT_BUCKET,  "uploads",     NULL,       NULL,                &op_list_uploads},
+  {"GET",    AT_BUCKET,  "versioning",  NULL,       NULL,                &op_get_versioning},
+  {"GET",    AT_BUCKET,  "versions",    NULL,       NULL,                &op_list_versions},
+  {"GET",    AT_BUCKET,  "object-lock", NULL,       NULL,                &op_get_lock_config},
   {"GET",    AT_BUCKET,  "list-type=2", NULL,       NULL,                &op_list_objects_v2},
   {"GET",    AT_BUCKET,  NULL,          NULL,       NULL,                &op_list_objects},
   {"HEAD",   AT_BUCKET,  NULL,          NULL,       NULL,                &op_head_bucket},
@@ -169,6 +185,8 @@ static const route routes[] = {
   {"PUT",    AT_BUCKET,  "cors",        NULL,       NULL,                &op_put_cors},
   {"PUT",    AT_BUCKET,  "lifecycle",   NULL,       NULL,                &op_put_lifecycle},
   {"PUT",    AT_BUCKET,  "publicAccessBlock", NULL, NULL,                &op_put_pab},
+  {"PUT",    AT_BUCKET,  "versioning",  NULL,       NULL,                &op_put_versioning},
+  {"PUT",    AT_BUCKET,  "object-lock", NULL,       NULL,                &op_put_lock_config},
   {"PUT",    AT_BUCKET,  NULL,          NULL,       NULL,                &op_create_bucket},
   {"DELETE", AT_BUCKET,  "tagging",     NULL,       NULL,                &op_delete_bucket_tagging},
   {"DELETE", AT_BUCKET,  "website",     NULL,       NULL,                &op_delete_website},
@@ -185,6 +203,8 @@ static const route routes[] = {
   {"GET",    AT_OBJECT,  "uploadId",    NULL,       NULL,                &op_list_parts},
   {"GET",    AT_OBJECT,  "tagging",     NULL,       NULL,                &op_get_tagging},
   {"GET",    AT_OBJECT,  "acl",         NULL,       NULL,                &op_get_object_acl},
+  {"GET",    AT_OBJECT,  "retention",   NULL,       NULL,                &op_get_retention},
+  {"GET",    AT_OBJECT,  "legal-hold",  NULL,       NULL,                &op_get_legal_hold},
   {"GET",    AT_OBJECT,  "partNumber",  NULL,       NULL,                &op_get_object},
   {"GET",    AT_OBJECT,  NULL,          NULL,       NULL,                &op_get_object},
   {"HEAD",   AT_OBJECT,  "partNumber",  NULL,       NULL,                &op_head_object},
@@ -192,6 +212,8 @@ static const route routes[] = {
   {"PUT",    AT_OBJECT,  "partNumber",  "uploadId", "x-amz-copy-source", &op_upload_part_copy},
   {"PUT",    AT_OBJECT,  "partNumber",  "uploadId", NULL,                &op_upload_part},
   {"PUT",    AT_OBJECT,  "tagging",     NULL,       NULL,                &op_put_tagging},
+  {"PUT",    AT_OBJECT,  "retention",   NULL,       NULL,                &op_put_retention},
+  {"PUT",    AT_OBJECT,  "legal-hold",  NULL,       NULL,                &op_put_legal_hold},
   {"PUT",    AT_OBJECT,  NULL,          NULL,       "x-amz-copy-source", &op_copy_object},
   {"PUT",    AT_OBJECT,  NULL,          NULL,       NULL,                &op_put_object},
   {"DELETE", AT_OBJECT,  "uploadId",    NULL,       NULL,                &op_abort_upload},
@@ -372,6 +394,12 @@ static const struct {
     {&op_get_pab, "s3:GetBucketPublicAccessBlock"}, {&op_put_pab, "s3:PutBucketPublicAccessBlock"},
     {&op_delete_pab, "s3:PutBucketPublicAccessBlock"},
     {&op_get_policy_status, "s3:GetBucketPolicyStatus"},
+    {&op_get_versioning, "s3:GetBucketVersioning"}, {&op_put_versioning, "s3:PutBucketVersioning"},
+    {&op_list_versions, "s3:ListBucketVersions"},
+    {&op_get_lock_config, "s3:GetBucketObjectLockConfiguration"},
+    {&op_put_lock_config, "s3:PutBucketObjectLockConfiguration"},
+    {&op_get_retention, "s3:GetObjectRetention"},    {&op_put_retention, "s3:PutObjectRetention"},
+    {&op_get_legal_hold, "s3:GetObjectLegalHold"},   {&op_put_legal_hold, "s3:PutObjectLegalHold"},
 };
 
 /* Asks api/iam.c whether a caller who is not root may run c. DeleteObjects

@@ -93,6 +93,9 @@ int s3_create_bucket(s3_svc *s, http_req *req, s3_call *c, err *e)
     err_clear(e);  /* invariant (3) */
     rc = 0;
   }
+  const char *lock = http_req_header(req, "x-amz-bucket-object-lock-enabled");
+  if (rc == 0 && lock != NULL && str_ieq(lock, "true"))
+    rc = s3_bucket_lock_enable(s, c->bucket, e);  /* s3_version.c */
   if (rc != 0)
     return rc;
   http_resp_headerf(req, "Location", "/%s", c->bucket);

@@ -154,6 +154,37 @@ void s3_expiration_header(s3_svc *s, http_req *req, const store_object *o);
  * answer when an AbortIncompleteMultipartUpload rule covers key. */
 void s3_abort_date_header(s3_svc *s, http_req *req, const char *bucket, const char *key);
 
+/* s3_version.c: versioning and object lock (the versions: store/version.c) */
+int s3_put_bucket_versioning(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_bucket_versioning(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_list_object_versions(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_put_object_lock_config(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_object_lock_config(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_put_object_retention(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_object_retention(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_put_object_legal_hold(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_object_legal_hold(s3_svc *s, http_req *req, s3_call *c, err *e);
+/* DeleteObject with ?versionId= or in a bucket with versioning (markers). */
+int s3_delete_object_version(s3_svc *s, http_req *req, s3_call *c, err *e);
+/* CreateBucket with x-amz-bucket-object-lock-enabled: versioning and lock on. */
+int s3_bucket_lock_enable(s3_svc *s, const char *bucket, err *e);
+/* x-amz-version-id, x-amz-delete-marker and the object lock headers of o. */
+void s3_version_headers(http_req *req, const store_object *o);
+/* On a 404 for key: x-amz-delete-marker and the marker's id when the key's
+ * current version is a delete marker. */
+void s3_missing_object_headers(s3_svc *s, http_req *req, const char *bucket, const char *key);
+/* ?versionId=, or NULL. */
+const char *s3_version_param(http_req *req);
+/* The versionId of x-amz-copy-source (decoded), or NULL. */
+const char *s3_copy_source_version(http_req *req);
+/* x-amz-bypass-governance-retention: true into *bypass, checked against
+ * s3:BypassGovernanceRetention on bucket/key for callers other than root. */
+int s3_bypass_governance(http_req *req, const char *bucket, const char *key, bool *bypass,
+                         err *e);
+/* PutObject's x-amz-object-lock-* headers into x (the bucket must have
+ * object lock). Errors: ERR_INVALID, ERR_INVALID_REQUEST. */
+int s3_lock_from_headers(s3_svc *s, http_req *req, const char *bucket, store_expect *x, err *e);
+
 /* s3_website.c: the website configuration and the website endpoint */
 int s3_put_bucket_website(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_bucket_website(s3_svc *s, http_req *req, s3_call *c, err *e);
@@ -234,6 +265,10 @@ void s3_error_doc(http_req *req, const char *bucket, const char *key, const char
  * whose root element is called root. */
 struct xml_node;
 int s3_body_xml(http_req *req, const char *root, struct xml_node **out, err *e);
+
+/* s3_version.c: one <Deleted> of DeleteObjects for key (version vid). */
+void s3_delete_result_xml(s3_xml *x, const char *key, const char *vid,
+                          const store_delete_result *dr);
 
 /* ---- helpers (s3.c) ---- */
 

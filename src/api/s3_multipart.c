@@ -431,6 +431,8 @@ int s3_complete_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
   if (rc != 0)
     return rc;
   s3_expiration_header(s, req, &o);
+  if (o.version_id != NULL)
+    http_resp_header(req, "x-amz-version-id", o.version_id);
   return complete_answer(req, c, &o, have_sum ? &sum : NULL, e);
 }
 

@@ -50,6 +50,8 @@ int s3_put_object_prepare(s3_svc *s, http_req *req, s3_call *c, err *e)
   store_expect x;
   if ((rc = s3_write_expect(req, &x, e)) != 0 || (rc = s3_write_expect_check(s, req, c, &x, e)) != 0)
     return rc;
+  if ((rc = s3_lock_from_headers(s, req, c->bucket, &x, e)) != 0)
+    return rc;
   return s3_stream_begin(s, req, c, S3_MAX_PUT_SIZE, e);
 }
 
@@ -69,8 +71,7 @@ static void meta_add_checksum(http_req *req, s3_call *c)
 
 int s3_write_expect(http_req *req, store_expect *x, err *e)
 {
-  x->absent = false;
-  x->etag = NULL;
+  memset(x, 0, sizeof *x);
   const char *inm = http_req_header(req, "if-none-match");
   const char *im = http_req_header(req, "if-match");
   if (inm != NULL) {
@@ -114,6 +115,8 @@ int s3_put_object(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
   store_expect x;
   int rc = s3_write_expect(req, &x, e);
+  if (rc == 0)
+    rc = s3_lock_from_headers(s, req, c->bucket, &x, e);
   if (rc != 0)
     return rc;
   const char *etag = s3_writer_etag(req, c);
@@ -132,6 +135,8 @@ int s3_put_object(s3_svc *s, http_req *req, s3_call *c, err *e)
     return rc;
   http_resp_header(req, "ETag", s3_quote_etag(req->arena, etag));
   s3_expiration_header(s, req, &o);
+  if (o.version_id != NULL)
+    http_resp_header(req, "x-amz-version-id", o.version_id);
   if (req->checksum_name != NULL && req->checksum_value != NULL)
     http_resp_header(req, req->checksum_name, req->checksum_value);
   return 0;
@@ -251,6 +256,25 @@ static void object_headers(http_req *req, const store_object *o)
   http_resp_header(req, "Last-Modified", date);
 }
 
+/* The object a GET or HEAD names: ?versionId= picks a version (a delete
+ * marker is 405 MethodNotAllowed); a key whose current version is a delete
+ * marker is 404 with x-amz-delete-marker. The website (whole) reads the
+ * current version. */
+static int versioned_get(s3_svc *s, http_req *req, const char *bucket, const char *key,
+                         bool whole, store_object *o, int *fd, err *e)
+{
+  const char *vid = whole ? NULL : s3_version_param(req);
+  int rc = store_object_get_version(s->st, bucket, key, vid, req->arena, o, fd, e);
+  if (rc == ERR_NO_SUCH_KEY && vid == NULL)
+    s3_missing_object_headers(s, req, bucket, key);
+  if (rc == 0 && o->delete_marker) {
+    s3_version_headers(req, o);
+    return err_set(e, ERR_METHOD_NOT_ALLOWED, "The specified method is not allowed against this "
+                   "resource.");
+  }
+  return rc;
+}
+
 int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key, bool whole,
                    err *e)
 {
@@ -276,7 +300,7 @@ int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key
   }
   store_object o;
   int fd = -1;
-  int rc = store_object_get(s->st, bucket, key, req->arena, &o, &fd, e);
+  int rc = versioned_get(s, req, bucket, key, whole, &o, &fd, e);
   if (rc != 0)
     return rc;
   if (!whole)
@@ -342,6 +366,7 @@ int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key
       http_resp_header(req, header_name(overrides[i][1]), v);
   }
   object_headers(req, &o);
+  s3_version_headers(req, &o);
   http_resp_header(req, "Accept-Ranges", "bytes");
   if (o.ntags > 0)
     http_resp_headerf(req, "x-amz-tagging-count", "%zu", o.ntags);
@@ -372,12 +397,14 @@ int s3_head_object(s3_svc *s, http_req *req, s3_call *c, err *e)
 int s3_delete_object(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
   const char *im = http_req_header(req, "if-match");
-  int rc = im != NULL ? store_object_delete_if_match(s->st, c->bucket, c->key, im, NULL, e)
-                      : store_object_delete(s->st, c->bucket, c->key, NULL, e);
-  if (rc != 0)
-    return rc;
-  http_resp_status(req, 204);
-  return 0;
+  if (im != NULL && s3_version_param(req) == NULL) {
+    int rc = store_object_delete_if_match(s->st, c->bucket, c->key, im, NULL, e);
+    if (rc != 0)
+      return rc;
+    http_resp_status(req, 204);
+    return 0;
+  }
+  return s3_delete_object_version(s, req, c, e);
 }
 
 int s3_delete_objects(s3_svc *s, http_req *req, s3_call *c, err *e)
@@ -415,18 +442,24 @@ int s3_delete_objects(s3_svc *s, http_req *req, s3_call *c, err *e)
       rc = err_set(&ke, ERR_INVALID, "object key must not be empty");
     else
       rc = s3_key_check(key, &ke);
+    const char *vid = xml_child_text(o, "VersionId");
+    store_delete_result dr;
+    memset(&dr, 0, sizeof dr);
+    bool bypass = false;
     if (rc == 0)
-      rc = store_object_delete(s->st, c->bucket, key, NULL, &ke);
+      rc = s3_bypass_governance(req, c->bucket, key, &bypass, &ke);
+    if (rc == 0)
+      rc = store_object_delete_version(s->st, c->bucket, key, vid, bypass, &dr, &ke);
     if (rc != 0) {
       s3_xml_start(&x, "Error");
       s3_xml_text(&x, "Key", key);
+      if (vid != NULL)
+        s3_xml_text(&x, "VersionId", vid);
       s3_xml_text(&x, "Code", err_aws_code(rc));
       s3_xml_text(&x, "Message", ke.msg);
       s3_xml_end(&x, "Error");
     } else if (!quiet) {
-      s3_xml_start(&x, "Deleted");
-      s3_xml_text(&x, "Key", key);
-      s3_xml_end(&x, "Deleted");
+      s3_delete_result_xml(&x, key, vid, &dr);
     }
   }
   s3_xml_close(&x, "DeleteResult");
@@ -469,8 +502,15 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
                    "without changing the object's metadata, storage class, website redirect "
                    "location or encryption attributes");
 
+  const char *svid = s3_copy_source_version(req);
+  if (svid != NULL && !store_version_id_valid(svid))
+    return err_set(e, ERR_INVALID, "Invalid version id specified");
   store_object src;
-  rc = store_object_get(s->st, sb, sk, req->arena, &src, NULL, e);
+  rc = store_object_get_version(s->st, sb, sk, svid, req->arena, &src, NULL, e);
+  if (rc == 0 && src.delete_marker)
+    rc = err_set(e, svid != NULL ? ERR_INVALID_REQUEST : ERR_NO_SUCH_KEY,
+                 "The source of a copy request may not specifically refer to a delete marker "
+                 "by version id.");
   if (rc != 0)
     return rc;
   rc = s3_conditions(req, "x-amz-copy-source-if-", &src, e);
@@ -505,11 +545,15 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
       tags = arena_alloc(req->arena, sizeof *tags);  /* REPLACE with no tags */
   }
   store_object o;
-  rc = store_object_copy(s->st, sb, sk, c->bucket, c->key, meta, nmeta, tags, ntags,
-                         req->arena, &o, e);
+  rc = store_object_copy_version(s->st, sb, sk, svid, c->bucket, c->key, meta, nmeta, tags, ntags,
+                                 req->arena, &o, e);
   if (rc != 0)
     return rc;
   s3_expiration_header(s, req, &o);
+  if (src.version_id != NULL)
+    http_resp_header(req, "x-amz-copy-source-version-id", src.version_id);
+  if (o.version_id != NULL)
+    http_resp_header(req, "x-amz-version-id", o.version_id);
   s3_xml x;
   s3_xml_open(&x, req, "CopyObjectResult");
   s3_xml_etag(&x, "ETag", o.etag);

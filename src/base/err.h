@@ -85,7 +85,11 @@
   X(MALFORMED_POST,         -70,  400, "MalformedPOSTRequest")            \
   X(CONDITIONAL_CONFLICT,   -71,  409, "ConditionalRequestConflict")      \
   X(INVALID_POLICY_DOCUMENT, -72, 400, "InvalidPolicyDocument")           \
-  X(MAX_POST_PRE_DATA,      -73,  400, "MaxPostPreDataLengthExceededError")
+  X(MAX_POST_PRE_DATA,      -73,  400, "MaxPostPreDataLengthExceededError") \
+  X(NO_SUCH_VERSION,        -90,  404, "NoSuchVersion")                   \
+  X(INVALID_BUCKET_STATE,   -91,  409, "InvalidBucketState")              \
+  X(NO_LOCK_CONFIG,         -92,  404, "ObjectLockConfigurationNotFoundError") \
+  X(NO_SUCH_LOCK_CONFIG,    -93,  404, "NoSuchObjectLockConfiguration")
 
 enum {
   ERR_OK = 0,

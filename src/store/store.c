@@ -165,6 +165,7 @@ static int open_index(store *s, err *e)
     { "uploads", &s->db_uploads }, { "parts", &s->db_parts },
     { "counters", &s->db_counters }, { "blobs", &s->db_blobs },
     { "notify", &s->db_notify }, { "feed", &s->db_feed },
+    { "versions", &s->db_versions },
   };
   for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
     mrc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
@@ -350,7 +351,11 @@ static int apply_bucket_delete(change *c, MDB_txn *txn, arena *a, err *e)
     return rc;
   bool objects = false;
   bool uploads = false;
+  bool versions = false;
   int mrc = bucket_has_entries(txn, c->s->db_objects, b->name, &objects);
+  if (mrc == 0)
+    mrc = bucket_has_entries(txn, c->s->db_versions, b->name, &versions);
+  objects = objects || versions;  /* S3: a bucket with versions is not empty */
   if (mrc == 0)
     mrc = bucket_has_entries(txn, c->s->db_uploads, b->name, &uploads);
   if (mrc != 0)
