@@ -432,10 +432,13 @@ void store_feed_watch(store *s, void (*fn)(void *ctx), void *ctx);
  * A bucket's lifecycle rules are its "lifecycle" configuration document
  * (store_bucket_conf_set), S3's LifecycleConfiguration XML. A background
  * thread applies them every TARN_LIFECYCLE_SWEEP_SECONDS (default 3600):
- * Expiration deletes current objects (feed event LifecycleExpiration:Delete)
- * and AbortIncompleteMultipartUpload aborts stale uploads. Transitions and
- * NoncurrentVersion* actions are checked and kept but do nothing (one
- * storage tier, no versioning). A day lasts TARN_LIFECYCLE_DAY_SECONDS
+ * Expiration deletes current objects (feed event LifecycleExpiration:Delete;
+ * in a versioned bucket that adds a delete marker, as S3 does),
+ * NoncurrentVersionExpiration removes noncurrent versions (days after they
+ * became noncurrent, keeping NewerNoncurrentVersions), ExpiredObjectDeleteMarker
+ * removes delete markers that are a key's only version, and
+ * AbortIncompleteMultipartUpload aborts stale uploads. Transitions are
+ * checked and kept but do nothing (one storage tier). A day lasts TARN_LIFECYCLE_DAY_SECONDS
  * (default 86400; shorter for tests). */
 
 typedef struct store_lc_rule {
@@ -449,6 +452,9 @@ typedef struct store_lc_rule {
   int64_t exp_days;        /* Expiration Days, 0 when absent */
   int64_t exp_date_ms;     /* Expiration Date, 0 when absent */
   int64_t abort_days;      /* AbortIncompleteMultipartUpload, 0 when absent */
+  int64_t nc_days;         /* NoncurrentVersionExpiration NoncurrentDays, 0 when absent */
+  int64_t nc_keep;         /* its NewerNoncurrentVersions, 0 when absent */
+  bool expired_marker;     /* Expiration ExpiredObjectDeleteMarker true */
 } store_lc_rule;
 
 typedef struct store_lifecycle {
