@@ -411,6 +411,13 @@ static int authorize(http_req *req, s3_call *c, err *e)
   for (size_t i = 0; i < sizeof iam_actions / sizeof iam_actions[0]; i++)
     if (iam_actions[i].op == c->op)
       action = iam_actions[i].action;
+  /* a version is read or removed for good with its own actions (as S3) */
+  if (http_req_param(req, "versionId") != NULL) {
+    if (c->op == &op_get_object || c->op == &op_head_object)
+      action = "s3:GetObjectVersion";
+    else if (c->op == &op_delete_object)
+      action = "s3:DeleteObjectVersion";
+  }
   const char *res = "*";
   if (c->op == &op_delete_objects || c->op == &op_post_object)
     res = arena_sprintf(req->arena, "arn:aws:s3:::%s/*", c->bucket);

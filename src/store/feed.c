@@ -60,6 +60,7 @@ const char *store_event_name(int event)
     [STORE_EVENT_DELETE] = "ObjectRemoved:Delete",
     [STORE_EVENT_DELETE_MARKER] = "ObjectRemoved:DeleteMarkerCreated",
     [STORE_EVENT_LIFECYCLE_DELETE] = "LifecycleExpiration:Delete",
+    [STORE_EVENT_LIFECYCLE_MARKER] = "LifecycleExpiration:DeleteMarkerCreated",
   };
   if (event <= STORE_EVENT_NONE || event >= STORE_EVENT_MAX)
     return "";
@@ -119,6 +120,8 @@ int store__feed_append(change *c, MDB_txn *txn, const feed_note *n, err *e)
   int event = o != NULL && o->event > STORE_EVENT_NONE && o->event < STORE_EVENT_MAX
                   ? o->event
                   : n->event;
+  if (event == STORE_EVENT_LIFECYCLE_DELETE && n->event == STORE_EVENT_DELETE_MARKER)
+    event = STORE_EVENT_LIFECYCLE_MARKER;
   buf b;
   buf_init(&b, 64 << 10);
   uint8_t head[2] = { FEED_VERSION, (uint8_t)event };

@@ -372,6 +372,8 @@ enum store_event {
   STORE_EVENT_DELETE,          /* ObjectRemoved:Delete */
   STORE_EVENT_DELETE_MARKER,   /* ObjectRemoved:DeleteMarkerCreated */
   STORE_EVENT_LIFECYCLE_DELETE, /* LifecycleExpiration:Delete (the lifecycle sweep) */
+  STORE_EVENT_LIFECYCLE_MARKER, /* LifecycleExpiration:DeleteMarkerCreated (its marker in a
+                                   versioned bucket; an origin of LIFECYCLE_DELETE becomes it) */
   STORE_EVENT_MAX
 };
 
