@@ -92,6 +92,12 @@ int s3_create_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
   int rc = s3_meta_from_headers(req, &meta, &nmeta, e);
   if (rc == 0)
     rc = s3_tags_from_header(req, &tags, &ntags, e);
+  if (rc == 0 && (http_req_header(req, "x-amz-object-lock-mode") != NULL ||
+                  http_req_header(req, "x-amz-object-lock-retain-until-date") != NULL ||
+                  http_req_header(req, "x-amz-object-lock-legal-hold") != NULL))
+    rc = err_set(e, ERR_NOT_IMPLEMENTED, "x-amz-object-lock-* headers on CreateMultipartUpload "
+                 "are not implemented by tarn: use the bucket's default retention, or "
+                 "PutObjectRetention / PutObjectLegalHold after completing the upload");
   if (rc != 0)
     return rc;
   const char *algo = http_req_header(req, "x-amz-checksum-algorithm");
@@ -223,11 +229,19 @@ int s3_upload_part_copy(s3_svc *s, http_req *req, s3_call *c, err *e)
   rc = s3_copy_source(req, &sb, &sk, e);
   if (rc != 0)
     return rc;
+  const char *svid = s3_copy_source_version(req);  /* s3_version.c */
+  if (svid != NULL && !store_version_id_valid(svid))
+    return err_set(e, ERR_INVALID, "Invalid version id specified");
   store_object src;
   int fd = -1;
-  rc = store_object_get(s->st, sb, sk, req->arena, &src, &fd, e);
+  rc = store_object_get_version(s->st, sb, sk, svid, req->arena, &src, &fd, e);
+  if (rc == 0 && src.delete_marker)
+    rc = err_set(e, ERR_INVALID_REQUEST, "The source of a copy request may not specifically "
+                 "refer to a delete marker by version id.");
   if (rc != 0)
     return rc;
+  if (src.version_id != NULL)
+    http_resp_header(req, "x-amz-copy-source-version-id", src.version_id);
   uint64_t first;
   uint64_t len;
   rc = s3_conditions(req, "x-amz-copy-source-if-", &src, e);

@@ -567,10 +567,27 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
 int s3_get_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
   store_object o;
-  int rc = store_object_get(s->st, c->bucket, c->key, req->arena, &o, NULL, e);
+  int rc = store_object_get_version(s->st, c->bucket, c->key, s3_version_param(req), req->arena,
+                                    &o, NULL, e);
+  if (rc == 0 && o.delete_marker)
+    rc = err_set(e, ERR_METHOD_NOT_ALLOWED, "The specified method is not allowed against this "
+                 "resource.");
   if (rc != 0)
     return rc;
+  if (o.version_id != NULL)
+    http_resp_header(req, "x-amz-version-id", o.version_id);
   return s3_tagging_write(req, o.tags, o.ntags, e);
+}
+
+/* Replaces the tags of the version ?versionId= names (or the current one). */
+static int tags_set(s3_svc *s, http_req *req, s3_call *c, const str_pair *tags, size_t n, err *e)
+{
+  char vid[STORE_VID_MAX];
+  int rc = store_object_tags_set_version(s->st, c->bucket, c->key, s3_version_param(req), tags,
+                                         n, vid, e);
+  if (rc == 0 && vid[0] != '\0')
+    http_resp_header(req, "x-amz-version-id", vid);
+  return rc;
 }
 
 int s3_put_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)
@@ -580,12 +597,12 @@ int s3_put_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)
   int rc = s3_tagging_parse(req, STORE_MAX_TAGS, "object", &tags, &k, e);
   if (rc != 0)
     return rc;
-  return store_object_tags_set(s->st, c->bucket, c->key, tags, k, e);
+  return tags_set(s, req, c, tags, k, e);
 }
 
 int s3_delete_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
-  int rc = store_object_tags_set(s->st, c->bucket, c->key, NULL, 0, e);
+  int rc = tags_set(s, req, c, NULL, 0, e);
   if (rc != 0)
     return rc;
   http_resp_status(req, 204);

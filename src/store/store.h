@@ -571,6 +571,14 @@ typedef struct store_lock_change {
 int store_object_lock_set(store *s, const char *bucket, const char *key, const char *version_id,
                           const store_lock_change *ch, char vid[STORE_VID_MAX], err *e);
 
+/* store_object_tags_set on one version (NULL: the current one); vid gets
+ * the version's id ("" in a bucket that never had versioning). Errors:
+ * ERR_NO_SUCH_KEY, ERR_NO_SUCH_VERSION, ERR_INVALID, ERR_METHOD_NOT_ALLOWED
+ * (a delete marker). */
+int store_object_tags_set_version(store *s, const char *bucket, const char *key,
+                                  const char *version_id, const str_pair *tags, size_t ntags,
+                                  char vid[STORE_VID_MAX], err *e);
+
 /* ---- statistics ---- */
 
 typedef struct store_stats {

@@ -693,19 +693,25 @@ bool store_object_latest_marker(store *s, const char *bucket, const char *key, a
   return found;
 }
 
-/* ---- object lock on one version ---- */
+/* ---- changes to one version's record: object lock, tags ---- */
 
-typedef struct lock_arg {
+/* Changes a decoded record in place (strings in a): 0 or an error. */
+typedef int (*version_edit)(obj_rec *r, const void *ctx, arena *a, err *e);
+
+typedef struct vupdate_arg {
   const char *bucket;
   const char *key;
   const char *version_id;     /* NULL: the current version */
-  const store_lock_change *ch;
+  version_edit edit;
+  const void *ctx;            /* edit's */
   char *vid;                  /* out: the version changed */
-} lock_arg;
+} vupdate_arg;
 
-static int apply_lock(change *c, MDB_txn *txn, arena *a, err *e)
+/* Finds the version (current record or db_versions entry), lets the edit
+ * change it and writes it back where it was. */
+static int apply_vupdate(change *c, MDB_txn *txn, arena *a, err *e)
 {
-  lock_arg *l = c->arg;
+  vupdate_arg *l = c->arg;
   store *s = c->s;
   const uint8_t *lk = (const uint8_t *)l->key;
   size_t lkn = strlen(l->key);
@@ -713,78 +719,62 @@ static int apply_lock(change *c, MDB_txn *txn, arena *a, err *e)
   int rc = store__versioning_in(s, txn, l->bucket, &state, e);
   if (rc != 0)
     return rc;
+  if (l->version_id != NULL && !store_version_id_valid(l->version_id))
+    return err_set(e, ERR_INVALID, "Invalid version id specified");
   ikey k;
   obj_rec r;
   bool in_versions = false;
-  MDB_cursor *cur = NULL;
   rc = current_get(s, txn, l->bucket, lk, lkn, &k, a, &r, e);
   if (rc != 0 && rc != MDB_NOTFOUND)
     return rc;
-  if (l->version_id != NULL && !store_version_id_valid(l->version_id))
-    return err_set(e, ERR_INVALID, "Invalid version id specified");
   if (rc == MDB_NOTFOUND && l->version_id == NULL)
     return err_set(e, ERR_NO_SUCH_KEY, "The specified key does not exist.");
   if (l->version_id != NULL && (rc == MDB_NOTFOUND || !vid_is(&r, l->version_id))) {
+    MDB_cursor *cur = NULL;
     int mrc = mdb_cursor_open(txn, s->db_versions, &cur);
     if (mrc != 0)
       return lmdb_error(e, mrc, "open a cursor");
     rc = version_find(s, cur, l->bucket, lk, lkn, l->version_id, a, &r, e);
+    mdb_cursor_close(cur);
     if (rc == MDB_NOTFOUND)
-      rc = err_set(e, ERR_NO_SUCH_VERSION, "The specified version does not exist.");
+      return err_set(e, ERR_NO_SUCH_VERSION, "The specified version does not exist.");
+    if (rc != 0)
+      return rc;
     in_versions = true;
   }
-  if (rc == 0 && r.marker)
-    rc = err_set(e, ERR_METHOD_NOT_ALLOWED, "The specified method is not allowed against this "
-                 "resource.");
-  const store_lock_change *ch = l->ch;
-  int64_t now = store__clock_ms();
-  if (rc == 0 && ch->set_retention) {
-    bool active = r.lock_mode != 0 && r.retain_until_ms > now;
-    bool weaker = ch->mode == 0 || ch->retain_until_ms < r.retain_until_ms ||
-                  (r.lock_mode == STORE_LOCK_COMPLIANCE && ch->mode != STORE_LOCK_COMPLIANCE);
-    if (active && weaker && r.lock_mode == STORE_LOCK_COMPLIANCE)
-      rc = err_set(e, ERR_DENIED, "Access Denied: a COMPLIANCE retention cannot be shortened, "
-                   "removed or changed to GOVERNANCE");
-    else if (active && weaker && !ch->bypass_governance)
-      rc = err_set(e, ERR_DENIED, "Access Denied: shortening or removing a GOVERNANCE "
-                   "retention needs x-amz-bypass-governance-retention");
-    if (rc == 0) {
-      r.lock_mode = (uint8_t)ch->mode;
-      r.retain_until_ms = ch->mode != 0 ? ch->retain_until_ms : 0;
-    }
+  if (r.marker)
+    return err_set(e, ERR_METHOD_NOT_ALLOWED, "The specified method is not allowed against "
+                   "this resource.");
+  rc = l->edit(&r, l->ctx, a, e);
+  if (rc != 0)
+    return rc;
+  buf b;
+  buf_init(&b, 1 << 20);
+  int mrc;
+  if (in_versions) {
+    vkey vk;
+    vkey_prefix(&vk, l->bucket, lk, lkn);
+    vkey_seq(&vk, r.vseq);
+    store__obj_rec_reencode(&b, &r, a, vk.lng);
+    MDB_val kv = vkey_val(&vk);
+    MDB_val v = { b.len, b.data };
+    mrc = mdb_put(txn, s->db_versions, &kv, &v, 0);
+  } else {
+    MDB_val kv = store__ikey_val(&k);
+    store__obj_rec_reencode(&b, &r, a, store__ikey_is_long(&kv));
+    MDB_val v = { b.len, b.data };
+    mrc = mdb_put(txn, s->db_objects, &kv, &v, 0);
   }
-  if (rc == 0 && ch->set_legal_hold)
-    r.legal_hold = ch->legal_hold;
-  if (rc == 0) {
-    buf b;
-    buf_init(&b, 1 << 20);
-    int mrc;
-    if (in_versions) {
-      vkey vk;
-      vkey_prefix(&vk, l->bucket, lk, lkn);
-      vkey_seq(&vk, r.vseq);
-      store__obj_rec_reencode(&b, &r, a, vk.lng);
-      MDB_val kv = vkey_val(&vk);
-      MDB_val v = { b.len, b.data };
-      mrc = mdb_put(txn, s->db_versions, &kv, &v, 0);
-    } else {
-      MDB_val kv = store__ikey_val(&k);
-      store__obj_rec_reencode(&b, &r, a, store__ikey_is_long(&kv));
-      MDB_val v = { b.len, b.data };
-      mrc = mdb_put(txn, s->db_objects, &kv, &v, 0);
-    }
-    buf_release(&b);
-    if (mrc != 0)
-      rc = lmdb_error(e, mrc, "write an object record");
+  buf_release(&b);
+  if (mrc != 0)
+    return lmdb_error(e, mrc, "write an object record");
+  if (state != STORE_VERSIONING_OFF || r.vseq != 0)
     snprintf(l->vid, STORE_VID_MAX, "%s", is_null(&r) ? "null" : r.version_id);
-  }
-  if (cur != NULL)
-    mdb_cursor_close(cur);
-  return rc;
+  return 0;
 }
 
-int store_object_lock_set(store *s, const char *bucket, const char *key, const char *version_id,
-                          const store_lock_change *ch, char vid[STORE_VID_MAX], err *e)
+static int vupdate_run(store *s, const char *bucket, const char *key, const char *version_id,
+                       version_edit edit, const void *ctx, char vid[STORE_VID_MAX], err *e)
 {
   vid[0] = '\0';
   int rc = store__check_bucket_arg(bucket, e);
@@ -792,10 +782,65 @@ int store_object_lock_set(store *s, const char *bucket, const char *key, const c
     rc = store__check_key(key, e);
   if (rc != 0)
     return rc;
-  lock_arg l = { bucket, key, version_id, ch, vid };
+  vupdate_arg l = { bucket, key, version_id, edit, ctx, vid };
   change c;
-  store__change_init(&c, s, apply_lock, &l, NULL);
+  store__change_init(&c, s, apply_vupdate, &l, NULL);
   return store__commit_run(s, &c, e);
+}
+
+static int edit_lock(obj_rec *r, const void *ctx, arena *a, err *e)
+{
+  (void)a;
+  const store_lock_change *ch = ctx;
+  int64_t now = store__clock_ms();
+  if (ch->set_retention) {
+    bool active = r->lock_mode != 0 && r->retain_until_ms > now;
+    bool weaker = ch->mode == 0 || ch->retain_until_ms < r->retain_until_ms ||
+                  (r->lock_mode == STORE_LOCK_COMPLIANCE && ch->mode != STORE_LOCK_COMPLIANCE);
+    if (active && weaker && r->lock_mode == STORE_LOCK_COMPLIANCE)
+      return err_set(e, ERR_DENIED, "Access Denied: a COMPLIANCE retention cannot be shortened, "
+                     "removed or changed to GOVERNANCE");
+    if (active && weaker && !ch->bypass_governance)
+      return err_set(e, ERR_DENIED, "Access Denied: shortening or removing a GOVERNANCE "
+                     "retention needs x-amz-bypass-governance-retention");
+    r->lock_mode = (uint8_t)ch->mode;
+    r->retain_until_ms = ch->mode != 0 ? ch->retain_until_ms : 0;
+  }
+  if (ch->set_legal_hold)
+    r->legal_hold = ch->legal_hold;
+  return 0;
+}
+
+int store_object_lock_set(store *s, const char *bucket, const char *key, const char *version_id,
+                          const store_lock_change *ch, char vid[STORE_VID_MAX], err *e)
+{
+  return vupdate_run(s, bucket, key, version_id, edit_lock, ch, vid, e);
+}
+
+typedef struct tag_set {
+  const str_pair *tags;
+  size_t ntags;
+} tag_set;
+
+static int edit_tags(obj_rec *r, const void *ctx, arena *a, err *e)
+{
+  (void)a;
+  (void)e;
+  const tag_set *t = ctx;
+  r->tags = (str_pair *)t->tags;
+  r->ntags = t->ntags;
+  return 0;
+}
+
+int store_object_tags_set_version(store *s, const char *bucket, const char *key,
+                                  const char *version_id, const str_pair *tags, size_t ntags,
+                                  char vid[STORE_VID_MAX], err *e)
+{
+  int rc = store__check_tags(tags, ntags, e);
+  if (rc != 0)
+    return rc;
+  tag_set t = { tags, ntags };
+  return vupdate_run(s, bucket, key, version_id, edit_tags, &t, vid, e);
 }
 
 /* ---- ListObjectVersions ---- */

@@ -175,12 +175,17 @@ def test_bypass_needs_the_permission(tarn, s3, locked):
                         ObjectLockRetainUntilDate=later(1))["VersionId"]
     user = "lock-" + locked[:40]
     iam.create_user(UserName=user)
-    allow = ["s3:GetObject", "s3:DeleteObject", "s3:PutObjectRetention"]
+    allow = ["s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion",
+             "s3:PutObjectRetention"]
     iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Action": allow, "Resource": "arn:aws:s3:::%s/*" % locked}]}))
     k = iam.create_access_key(UserName=user)["AccessKey"]
     us3 = tarn.client(k["AccessKeyId"], k["SecretAccessKey"])
+    assert us3.get_object(Bucket=locked, Key="u")["Body"].read() == b"x"
+    with pytest.raises(ClientError) as ei:  # a version by id needs s3:GetObjectVersion
+        us3.get_object(Bucket=locked, Key="u", VersionId=vid)
+    assert code_of(ei) == "AccessDenied"
     with pytest.raises(ClientError) as ei:
         us3.delete_object(Bucket=locked, Key="u", VersionId=vid, BypassGovernanceRetention=True)
     assert code_of(ei) == "AccessDenied"

@@ -237,3 +237,32 @@ def test_presigned_get_of_a_version(tarn, s3, bucket):
     r = requests.get(url, timeout=30)
     assert r.status_code == 200 and r.content == b"one"
     assert r.headers["x-amz-version-id"] == v1
+
+
+def test_tagging_and_part_copy_by_version(s3, bucket):
+    enable(s3, bucket)
+    v1 = s3.put_object(Bucket=bucket, Key="t", Body=b"a" * 100, Tagging="gen=1")["VersionId"]
+    v2 = s3.put_object(Bucket=bucket, Key="t", Body=b"b" * 100, Tagging="gen=2")["VersionId"]
+    r = s3.get_object_tagging(Bucket=bucket, Key="t", VersionId=v1)
+    assert r["VersionId"] == v1 and r["TagSet"] == [{"Key": "gen", "Value": "1"}]
+    r = s3.put_object_tagging(Bucket=bucket, Key="t", VersionId=v1,
+                              Tagging={"TagSet": [{"Key": "gen", "Value": "old"}]})
+    assert r["VersionId"] == v1
+    assert s3.get_object_tagging(Bucket=bucket, Key="t", VersionId=v1)["TagSet"] == [
+        {"Key": "gen", "Value": "old"}]
+    r = s3.get_object_tagging(Bucket=bucket, Key="t")
+    assert r["VersionId"] == v2 and r["TagSet"] == [{"Key": "gen", "Value": "2"}]
+    with pytest.raises(ClientError) as ei:
+        s3.get_object_tagging(Bucket=bucket, Key="t", VersionId="0" * 15 + "1" + "0" * 16)
+    assert code_of(ei) == "NoSuchVersion"
+
+    up = s3.create_multipart_upload(Bucket=bucket, Key="joined")["UploadId"]
+    r = s3.upload_part_copy(Bucket=bucket, Key="joined", UploadId=up, PartNumber=1,
+                            CopySource={"Bucket": bucket, "Key": "t", "VersionId": v1})
+    assert r["CopySourceVersionId"] == v1
+    s3.complete_multipart_upload(Bucket=bucket, Key="joined", UploadId=up, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": r["CopyPartResult"]["ETag"]}]})
+    assert body(s3, bucket, "joined") == b"a" * 100
+    with pytest.raises(ClientError) as ei:
+        s3.create_multipart_upload(Bucket=bucket, Key="locked", ObjectLockLegalHoldStatus="ON")
+    assert code_of(ei) == "NotImplemented"
