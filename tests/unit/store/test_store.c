@@ -1262,6 +1262,19 @@ static void test_old_records(void **state)
   assert_true(check_bytes(f, "bkt", "old", "new", 3));
   assert_int_equal(count_blobs(f), 0);
   check_stats(f, 1, 3);
+  /* versioning on: a record written before it is the null version, kept
+     as a noncurrent version when overwritten */
+  assert_int_equal(store_bucket_versioning_set(f->s, "bkt", STORE_VERSIONING_ENABLED, &e), 0);
+  store_object o3;
+  assert_int_equal(store_object_get(f->s, "bkt", "old2", f->a, &o3, NULL, &e), 0);
+  assert_string_equal(o3.version_id, "null");
+  assert_int_equal(put(f, "bkt", "old2", "v"), 0);
+  fd = 0;
+  assert_int_equal(store_object_get_version(f->s, "bkt", "old2", "null", f->a, &o3, &fd, &e), 0);
+  assert_int_equal(fd, -1);
+  assert_int_equal(o3.size, 2);
+  assert_memory_equal(o3.data, "hi", 2);
+  assert_true(check_bytes(f, "bkt", "old2", "v", 1));
 }
 
 /* ---- group commit ---- */
