@@ -87,15 +87,14 @@ int s3_create_bucket(s3_svc *s, http_req *req, s3_call *c, err *e)
       return rc;
     where = xml_child_text(root, "LocationConstraint");
   }
-  int rc = store_bucket_create(s->st, c->bucket, e);
+  str_pair conf[2];
+  size_t nconf = s3_bucket_lock_conf(req, conf);  /* object lock: s3_version.c */
+  int rc = store_bucket_create_conf(s->st, c->bucket, conf, nconf, e);
   if (rc == ERR_BUCKET_EXISTS && (where == NULL || *where == '\0' ||
                                   strcmp(where, S3_REGION) == 0)) {
     err_clear(e);  /* invariant (3) */
     rc = 0;
   }
-  const char *lock = http_req_header(req, "x-amz-bucket-object-lock-enabled");
-  if (rc == 0 && lock != NULL && str_ieq(lock, "true"))
-    rc = s3_bucket_lock_enable(s, c->bucket, e);  /* s3_version.c */
   if (rc != 0)
     return rc;
   http_resp_headerf(req, "Location", "/%s", c->bucket);

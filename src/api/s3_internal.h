@@ -166,8 +166,10 @@ int s3_put_object_legal_hold(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_object_legal_hold(s3_svc *s, http_req *req, s3_call *c, err *e);
 /* DeleteObject with ?versionId= or in a bucket with versioning (markers). */
 int s3_delete_object_version(s3_svc *s, http_req *req, s3_call *c, err *e);
-/* CreateBucket with x-amz-bucket-object-lock-enabled: versioning and lock on. */
-int s3_bucket_lock_enable(s3_svc *s, const char *bucket, err *e);
+/* CreateBucket with x-amz-bucket-object-lock-enabled: the configuration
+ * documents (versioning and lock on) the new bucket is created with, in
+ * conf; returns their count (0 without the header). */
+size_t s3_bucket_lock_conf(http_req *req, str_pair conf[2]);
 /* x-amz-version-id, x-amz-delete-marker and the object lock headers of o. */
 void s3_version_headers(http_req *req, const store_object *o);
 /* On a 404 for key: x-amz-delete-marker and the marker's id when the key's

@@ -496,13 +496,13 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
     rc = directive(req, "x-amz-tagging-directive", &replace_tags, e);
   if (rc != 0)
     return rc;
-  if (strcmp(sb, c->bucket) == 0 && strcmp(sk, c->key) == 0 && !replace_meta)
+  const char *svid = s3_copy_source_version(req);  /* s3_version.c */
+  if (strcmp(sb, c->bucket) == 0 && strcmp(sk, c->key) == 0 && !replace_meta && svid == NULL)
     return err_set(e, ERR_INVALID_REQUEST,
                    "this copy request is illegal because it is trying to copy an object to itself "
                    "without changing the object's metadata, storage class, website redirect "
                    "location or encryption attributes");
 
-  const char *svid = s3_copy_source_version(req);
   if (svid != NULL && !store_version_id_valid(svid))
     return err_set(e, ERR_INVALID, "Invalid version id specified");
   store_object src;

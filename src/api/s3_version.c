@@ -298,13 +298,14 @@ int s3_list_object_versions(s3_svc *s, http_req *req, s3_call *c, err *e)
 
 /* ---- object lock configuration ---- */
 
-int s3_bucket_lock_enable(s3_svc *s, const char *bucket, err *e)
+size_t s3_bucket_lock_conf(http_req *req, str_pair conf[2])
 {
-  int rc = store_bucket_versioning_set(s->st, bucket, STORE_VERSIONING_ENABLED, e);
-  if (rc == 0)
-    rc = store_bucket_conf_set(s->st, bucket, LOCK_CONF,
-                               "<ObjectLockEnabled>Enabled</ObjectLockEnabled>", e);
-  return rc;
+  const char *lock = http_req_header(req, "x-amz-bucket-object-lock-enabled");
+  if (lock == NULL || !str_ieq(lock, "true"))
+    return 0;
+  conf[0] = (str_pair){"versioning", "Enabled"};
+  conf[1] = (str_pair){LOCK_CONF, "<ObjectLockEnabled>Enabled</ObjectLockEnabled>"};
+  return 2;
 }
 
 int s3_put_object_lock_config(s3_svc *s, http_req *req, s3_call *c, err *e)

@@ -311,12 +311,22 @@ static int apply_bucket_create(change *c, MDB_txn *txn, arena *a, err *e)
 
 int store_bucket_create(store *s, const char *name, err *e)
 {
+  return store_bucket_create_conf(s, name, NULL, 0, e);
+}
+
+int store_bucket_create_conf(store *s, const char *name, const str_pair *conf, size_t nconf,
+                             err *e)
+{
   if (!store_bucket_name_valid(name))
     return err_set(e, ERR_INVALID_BUCKET_NAME, "bucket name '%s' is not valid",
                    name ? name : "");
+  for (size_t i = 0; i < nconf; i++)
+    if (strlen(conf[i].name) > 64 || strlen(conf[i].value) > STORE_MAX_BUCKET_CONF)
+      return err_set(e, ERR_ENTITY_TOO_LARGE, "the '%.64s' configuration is too large",
+                     conf[i].name);
   buf b;
   buf_init(&b, 1 << 20);
-  bucket_rec rec = { .created_ms = store__clock_ms() };
+  bucket_rec rec = { .created_ms = store__clock_ms(), .conf = (str_pair *)conf, .nconf = nconf };
   store__bucket_rec_encode(&b, &rec);
   bucket_arg arg = { name, { b.len, b.data } };
   change c;

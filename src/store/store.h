@@ -122,6 +122,10 @@ store *store_close(store *s);
 bool store_bucket_name_valid(const char *name);
 
 int store_bucket_create(store *s, const char *name, err *e);   /* ERR_BUCKET_EXISTS, ERR_INVALID_BUCKET_NAME */
+/* store_bucket_create with configuration documents (store_bucket_conf_set)
+ * in the same commit, e.g. "versioning" for a bucket made with object lock. */
+int store_bucket_create_conf(store *s, const char *name, const str_pair *conf, size_t nconf,
+                             err *e);
 /* Deletes an empty bucket: multipart uploads still in progress are aborted
  * with it (their parts' blobs unlinked after the commit). Errors:
  * ERR_NO_SUCH_BUCKET, ERR_BUCKET_NOT_EMPTY (objects). */

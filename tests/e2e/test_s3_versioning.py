@@ -196,6 +196,11 @@ def test_copy_from_version_and_multipart(s3, bucket):
     assert r["CopySourceVersionId"] == v1
     assert r["VersionId"] and r["VersionId"] != v1
     assert body(s3, bucket, "dst") == b"first"
+    # restoring an old version: copy it onto its own key
+    r = s3.copy_object(Bucket=bucket, Key="src",
+                       CopySource={"Bucket": bucket, "Key": "src", "VersionId": v1})
+    assert body(s3, bucket, "src") == b"first"
+    assert s3.head_object(Bucket=bucket, Key="src")["VersionId"] == r["VersionId"]
     m = s3.delete_object(Bucket=bucket, Key="src")["VersionId"]
     with pytest.raises(ClientError) as ei:
         s3.copy_object(Bucket=bucket, Key="dst2",
