@@ -19,6 +19,10 @@
  *       complete; a non-multipart object is one part. No such part of a
  *       multipart object is 416 InvalidPartNumber; a part past 1 of a
  *       non-multipart object is 400 InvalidPart.
+ *   (6) ?versionId= (GET, HEAD, DELETE, tagging) and a copy source's
+ *       versionId name one version; the version headers, delete markers and
+ *       object lock headers come from s3_version.c (s3_version_headers,
+ *       s3_delete_object_version), kept out of this file's handlers.
  *
  * Start reading at s3_put_object_prepare() and s3_send_object().
  */

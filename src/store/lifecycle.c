@@ -444,6 +444,18 @@ typedef struct doomed {
 
 /* NoncurrentVersionExpiration and ExpiredObjectDeleteMarker: read the
  * bucket's versions in order, then remove what the rules name. */
+static void doom(doomed **list, size_t *n, size_t *cap, arena *keep, const char *key,
+                 const char *vid)
+{
+  if (*n == LC_MAX_VERSION_REMOVALS)
+    return;
+  if (*n == *cap) {
+    *cap *= 2;
+    *list = xrealloc(*list, *cap * sizeof **list);
+  }
+  (*list)[(*n)++] = (doomed){arena_strdup(keep, key), arena_strdup(keep, vid)};
+}
+
 static void sweep_versions(store *s, const char *bucket, const store_lifecycle *lc, int64_t now,
                            long *removed)
 {
@@ -452,7 +464,8 @@ static void sweep_versions(store *s, const char *bucket, const store_lifecycle *
     any = any || (lc->rules[i].enabled && (lc->rules[i].nc_days > 0 || lc->rules[i].expired_marker));
   if (!any)
     return;
-  arena *a = arena_new();
+  arena *keep = arena_new();    /* what outlives a page: the removals, the walk's state */
+  arena *page = NULL;           /* one listing page, freed before the next */
   size_t cap = 64;
   size_t n = 0;
   doomed *list = xmalloc(cap * sizeof *list);
@@ -462,14 +475,16 @@ static void sweep_versions(store *s, const char *bucket, const store_lifecycle *
   int64_t newer_ms = 0;         /* the time of the previous (newer) version of cur_key */
   size_t noncurrent = 0;        /* noncurrent versions of cur_key seen */
   size_t count = 0;             /* versions of cur_key seen */
-  const store_object *lone = NULL; /* cur_key's latest version, a marker, while it is its only one */
+  const char *lone = NULL;      /* the id of cur_key's latest version, a marker, or NULL */
   bool done = false;
   while (!done && !stopping(s)) {
+    page = arena_free(page);
+    page = arena_new();
     store_version_params p = {.key_marker = km, .version_id_marker = vm,
                               .max_keys = STORE_MAX_LIST_KEYS};
     store_version_list l;
     err e;
-    if (store_object_versions(s, bucket, &p, a, &l, &e) != 0)
+    if (store_object_versions(s, bucket, &p, page, &l, &e) != 0)
       break;
     for (size_t i = 0; i <= l.nversions; i++) {
       const store_object *o = i < l.nversions ? &l.versions[i] : NULL;
@@ -477,42 +492,31 @@ static void sweep_versions(store *s, const char *bucket, const store_lifecycle *
       if (o == NULL && !end)
         break;
       if (end || cur_key == NULL || strcmp(o->key, cur_key) != 0) {
-        if (lone != NULL && count == 1 && marker_expires(lc, lone->key) &&
-            n < LC_MAX_VERSION_REMOVALS) {
-          if (n == cap) {
-            cap *= 2;
-            list = xrealloc(list, cap * sizeof *list);
-          }
-          list[n++] = (doomed){lone->key, lone->version_id};
-        }
+        if (lone != NULL && count == 1 && marker_expires(lc, cur_key))
+          doom(&list, &n, &cap, keep, cur_key, lone);
         if (end)
           break;
-        cur_key = o->key;
+        cur_key = arena_strdup(keep, o->key);
         noncurrent = 0;
         count = 0;
         lone = NULL;
       }
       count++;
       if (o->is_latest) {
-        lone = o->delete_marker ? o : NULL;
+        lone = o->delete_marker ? arena_strdup(keep, o->version_id) : NULL;
       } else {  /* a key's first entry is its latest: newer_ms is set */
-        if (noncurrent_expires(lc, o, newer_ms, noncurrent, now) &&
-            n < LC_MAX_VERSION_REMOVALS) {
-          if (n == cap) {
-            cap *= 2;
-            list = xrealloc(list, cap * sizeof *list);
-          }
-          list[n++] = (doomed){o->key, o->version_id};
-        }
+        if (noncurrent_expires(lc, o, newer_ms, noncurrent, now))
+          doom(&list, &n, &cap, keep, o->key, o->version_id);
         noncurrent++;
       }
       newer_ms = o->mtime_ms;
     }
     if (!l.truncated || l.next_version_id_marker == NULL)
       done = true;
-    km = l.next_key_marker;
-    vm = l.next_version_id_marker;
+    km = l.next_key_marker != NULL ? arena_strdup(keep, l.next_key_marker) : NULL;
+    vm = l.next_version_id_marker != NULL ? arena_strdup(keep, l.next_version_id_marker) : NULL;
   }
+  arena_free(page);
   store_origin origin = {.event = STORE_EVENT_LIFECYCLE_DELETE,
                          .principal = "s3.amazonaws.com",
                          .source_ip = "s3.amazonaws.com"};
@@ -526,7 +530,7 @@ static void sweep_versions(store *s, const char *bucket, const store_lifecycle *
     store_origin_set(NULL);
   }
   free(list);
-  arena_free(a);
+  arena_free(keep);
 }
 
 static void sweep_uploads(store *s, const char *bucket, const store_lifecycle *lc, int64_t now,
