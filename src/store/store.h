@@ -569,8 +569,9 @@ typedef struct store_lock_change {
 
 /* Applies ch to the version (NULL: the current one), in one commit; vid
  * gets the version's id. A COMPLIANCE retention still running cannot be
- * shortened, removed or made GOVERNANCE; a GOVERNANCE one only with
- * bypass_governance. Errors: ERR_NO_SUCH_KEY, ERR_NO_SUCH_VERSION,
+ * shortened, removed or made GOVERNANCE; a GOVERNANCE one can be shortened,
+ * removed or made COMPLIANCE only with bypass_governance (extending a
+ * retention in its own mode needs nothing). Errors: ERR_NO_SUCH_KEY, ERR_NO_SUCH_VERSION,
  * ERR_INVALID, ERR_DENIED, ERR_METHOD_NOT_ALLOWED (a delete marker). */
 int store_object_lock_set(store *s, const char *bucket, const char *key, const char *version_id,
                           const store_lock_change *ch, char vid[STORE_VID_MAX], err *e);

@@ -794,15 +794,15 @@ static int edit_lock(obj_rec *r, const void *ctx, arena *a, err *e)
   const store_lock_change *ch = ctx;
   int64_t now = store__clock_ms();
   if (ch->set_retention) {
+    /* only extending a running retention in its own mode needs nothing */
     bool active = r->lock_mode != 0 && r->retain_until_ms > now;
-    bool weaker = ch->mode == 0 || ch->retain_until_ms < r->retain_until_ms ||
-                  (r->lock_mode == STORE_LOCK_COMPLIANCE && ch->mode != STORE_LOCK_COMPLIANCE);
+    bool weaker = ch->mode != r->lock_mode || ch->retain_until_ms < r->retain_until_ms;
     if (active && weaker && r->lock_mode == STORE_LOCK_COMPLIANCE)
       return err_set(e, ERR_DENIED, "Access Denied: a COMPLIANCE retention cannot be shortened, "
                      "removed or changed to GOVERNANCE");
     if (active && weaker && !ch->bypass_governance)
-      return err_set(e, ERR_DENIED, "Access Denied: shortening or removing a GOVERNANCE "
-                     "retention needs x-amz-bypass-governance-retention");
+      return err_set(e, ERR_DENIED, "Access Denied: shortening, removing or changing the mode "
+                     "of a GOVERNANCE retention needs x-amz-bypass-governance-retention");
     r->lock_mode = (uint8_t)ch->mode;
     r->retain_until_ms = ch->mode != 0 ? ch->retain_until_ms : 0;
   }

@@ -105,6 +105,12 @@ def test_default_retention_and_governance(s3, locked):
     assert code_of(ei) == "AccessDenied"
     s3.put_object_retention(Bucket=locked, Key="g", VersionId=vid, Retention={
         "Mode": "GOVERNANCE", "RetainUntilDate": later(2)})  # extending is fine
+    until = s3.get_object_retention(Bucket=locked, Key="g", VersionId=vid)["Retention"][
+        "RetainUntilDate"]
+    with pytest.raises(ClientError) as ei:  # changing the mode is overriding it
+        s3.put_object_retention(Bucket=locked, Key="g", VersionId=vid, Retention={
+            "Mode": "COMPLIANCE", "RetainUntilDate": until})
+    assert code_of(ei) == "AccessDenied"
     r = s3.delete_object(Bucket=locked, Key="g", VersionId=vid, BypassGovernanceRetention=True)
     assert r["VersionId"] == vid
     with pytest.raises(ClientError) as ei:
