@@ -230,8 +230,8 @@ int s3_upload_part_copy(s3_svc *s, http_req *req, s3_call *c, err *e)
   if (rc != 0)
     return rc;
   const char *svid = s3_copy_source_version(req);  /* s3_version.c */
-  if (svid != NULL && !store_version_id_valid(svid))
-    return err_set(e, ERR_INVALID, "Invalid version id specified");
+  if (svid != NULL && (rc = store_version_id_check(svid, e)) != 0)
+    return rc;
   store_object src;
   int fd = -1;
   rc = store_object_get_version(s->st, sb, sk, svid, req->arena, &src, &fd, e);

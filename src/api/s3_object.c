@@ -507,8 +507,8 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
                    "without changing the object's metadata, storage class, website redirect "
                    "location or encryption attributes");
 
-  if (svid != NULL && !store_version_id_valid(svid))
-    return err_set(e, ERR_INVALID, "Invalid version id specified");
+  if (svid != NULL && (rc = store_version_id_check(svid, e)) != 0)
+    return rc;
   store_object src;
   rc = store_object_get_version(s->st, sb, sk, svid, req->arena, &src, NULL, e);
   if (rc == 0 && src.delete_marker)

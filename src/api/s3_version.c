@@ -246,8 +246,9 @@ int s3_list_object_versions(s3_svc *s, http_req *req, s3_call *c, err *e)
     if (p.key_marker == NULL || p.key_marker[0] == '\0')
       return err_set(e, ERR_INVALID, "A version-id marker cannot be specified without a key "
                      "marker.");
-    if (!store_version_id_valid(p.version_id_marker))
-      return err_set(e, ERR_INVALID, "Invalid version id specified");
+    int rc = store_version_id_check(p.version_id_marker, e);
+    if (rc != 0)
+      return rc;
   }
   store_version_list l;
   int rc = store_object_versions(s->st, c->bucket, &p, req->arena, &l, e);

@@ -382,8 +382,9 @@ int store_object_delete_version(store *s, const char *bucket, const char *key,
                                 store_delete_result *out, err *e)
 {
   memset(out, 0, sizeof *out);
-  if (version_id != NULL && !store_version_id_valid(version_id))
-    return err_set(e, ERR_INVALID, "Invalid version id specified");
+  int rc = version_id != NULL ? store_version_id_check(version_id, e) : 0;
+  if (rc != 0)
+    return rc;
   delete_arg d = { .bucket = bucket, .key = key, .version_id = version_id,
                    .bypass_governance = bypass_governance, .res = out };
   return delete_run(s, &d, NULL, e);

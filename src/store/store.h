@@ -493,6 +493,8 @@ int store_bucket_versioning_get(store *s, const char *bucket, int *state, err *e
 int store_bucket_versioning_set(store *s, const char *bucket, int state, err *e);
 /* "null" or a version id the store could have made. */
 bool store_version_id_valid(const char *vid);
+/* 0, or ERR_INVALID with S3's message for text that is no version id. */
+int store_version_id_check(const char *vid, err *e);
 
 /* store_object_get of one version (version_id NULL: the current one). A
  * delete marker answers 0 with out->delete_marker set and no bytes (*fd

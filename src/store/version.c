@@ -257,6 +257,15 @@ bool store_version_id_valid(const char *vid)
   return vid != NULL && (strcmp(vid, "null") == 0 || vid_parse(vid, &seq));
 }
 
+int store_version_id_check(const char *vid, err *e)
+{
+  if (vid != NULL && vid[0] == '\0')
+    return err_set(e, ERR_INVALID, "Version id cannot be the empty string");
+  if (!store_version_id_valid(vid))
+    return err_set(e, ERR_INVALID, "Invalid version id specified");
+  return 0;
+}
+
 static bool is_null(const obj_rec *r)
 {
   return r->version_id == NULL || r->version_id[0] == '\0';
@@ -644,8 +653,9 @@ int store__version_lookup(store *s, MDB_txn *txn, const char *bucket, const char
 {
   const uint8_t *lk = (const uint8_t *)key;
   size_t lkn = strlen(key);
-  if (!store_version_id_valid(vid))
-    return err_set(e, ERR_INVALID, "Invalid version id specified");
+  int vrc = store_version_id_check(vid, e);
+  if (vrc != 0)
+    return vrc;
   ikey k;
   int rc = current_get(s, txn, bucket, lk, lkn, &k, a, r, e);
   if (rc == 0 && vid_is(r, vid))
@@ -719,8 +729,8 @@ static int apply_vupdate(change *c, MDB_txn *txn, arena *a, err *e)
   int rc = store__versioning_in(s, txn, l->bucket, &state, e);
   if (rc != 0)
     return rc;
-  if (l->version_id != NULL && !store_version_id_valid(l->version_id))
-    return err_set(e, ERR_INVALID, "Invalid version id specified");
+  if (l->version_id != NULL && (rc = store_version_id_check(l->version_id, e)) != 0)
+    return rc;
   ikey k;
   obj_rec r;
   bool in_versions = false;
