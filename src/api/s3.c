@@ -63,8 +63,12 @@
  * ACLs (?acl on buckets and objects, x-amz-acl and x-amz-grant-* on writes)
  * and ?ownershipControls are in s3_acl.c.
  *
- * Not implemented (501 NotImplemented, naming the subresource): versioning,
- * logging, replication, object lock, and the rest of S3's subresources.
+ * Versioning (?versioning, ?versions, ?versionId) and object lock
+ * (?object-lock, ?retention, ?legal-hold) are in s3_version.c, over
+ * store/version.c.
+ *
+ * Not implemented (501 NotImplemented, naming the subresource): logging,
+ * replication, and the rest of S3's subresources.
  *
  * Start reading at s3_prepare() and the routes[] table.
  */
@@ -144,6 +148,15 @@ static const s3_op op_put_object_acl = {"PutObjectAcl", NULL, s3_put_acl, 0};
 static const s3_op op_get_ownership = {"GetBucketOwnershipControls", NULL, s3_get_ownership, 0};
 static const s3_op op_put_ownership = {"PutBucketOwnershipControls", NULL, s3_put_ownership, 0};
 static const s3_op op_delete_ownership = {"DeleteBucketOwnershipControls", NULL, s3_delete_ownership, 0};
+static const s3_op op_get_versioning = {"GetBucketVersioning", NULL, s3_get_bucket_versioning, 0};
+static const s3_op op_put_versioning = {"PutBucketVersioning", NULL, s3_put_bucket_versioning, 0};
+static const s3_op op_list_versions = {"ListObjectVersions", NULL, s3_list_object_versions, 0};
+static const s3_op op_get_lock_config = {"GetObjectLockConfiguration", NULL, s3_get_object_lock_config, 0};
+static const s3_op op_put_lock_config = {"PutObjectLockConfiguration", NULL, s3_put_object_lock_config, 0};
+static const s3_op op_get_retention = {"GetObjectRetention", NULL, s3_get_object_retention, 0};
+static const s3_op op_put_retention = {"PutObjectRetention", NULL, s3_put_object_retention, 0};
+static const s3_op op_get_legal_hold = {"GetObjectLegalHold", NULL, s3_get_object_legal_hold, 0};
+static const s3_op op_put_legal_hold = {"PutObjectLegalHold", NULL, s3_put_object_legal_hold, 0};
 
 /* ---- routing ---- */
 
@@ -176,6 +189,9 @@ static const route routes[] = {
   {"GET",    AT_BUCKET,  "policyStatus", NULL,      NULL,                &op_get_policy_status},
   {"GET",    AT_BUCKET,  "ownershipControls", NULL, NULL,                &op_get_ownership},
   {"GET",    AT_BUCKET,  "uploads",     NULL,       NULL,                &op_list_uploads},
+  {"GET",    AT_BUCKET,  "versioning",  NULL,       NULL,                &op_get_versioning},
+  {"GET",    AT_BUCKET,  "versions",    NULL,       NULL,                &op_list_versions},
+  {"GET",    AT_BUCKET,  "object-lock", NULL,       NULL,                &op_get_lock_config},
   {"GET",    AT_BUCKET,  "list-type=2", NULL,       NULL,                &op_list_objects_v2},
   {"GET",    AT_BUCKET,  NULL,          NULL,       NULL,                &op_list_objects},
   {"HEAD",   AT_BUCKET,  NULL,          NULL,       NULL,                &op_head_bucket},
@@ -189,6 +205,8 @@ static const route routes[] = {
   {"PUT",    AT_BUCKET,  "publicAccessBlock", NULL, NULL,                &op_put_pab},
   {"PUT",    AT_BUCKET,  "acl",         NULL,       NULL,                &op_put_bucket_acl},
   {"PUT",    AT_BUCKET,  "ownershipControls", NULL, NULL,                &op_put_ownership},
+  {"PUT",    AT_BUCKET,  "versioning",  NULL,       NULL,                &op_put_versioning},
+  {"PUT",    AT_BUCKET,  "object-lock", NULL,       NULL,                &op_put_lock_config},
   {"PUT",    AT_BUCKET,  NULL,          NULL,       NULL,                &op_create_bucket},
   {"DELETE", AT_BUCKET,  "tagging",     NULL,       NULL,                &op_delete_bucket_tagging},
   {"DELETE", AT_BUCKET,  "website",     NULL,       NULL,                &op_delete_website},
@@ -208,6 +226,8 @@ static const route routes[] = {
   {"GET",    AT_OBJECT,  "tagging",     NULL,       NULL,                &op_get_tagging},
   {"GET",    AT_OBJECT,  "acl",         NULL,       NULL,                &op_get_object_acl},
   {"GET",    AT_OBJECT,  "attributes",  NULL,       NULL,                &op_get_attributes},
+  {"GET",    AT_OBJECT,  "retention",   NULL,       NULL,                &op_get_retention},
+  {"GET",    AT_OBJECT,  "legal-hold",  NULL,       NULL,                &op_get_legal_hold},
   {"GET",    AT_OBJECT,  "partNumber",  NULL,       NULL,                &op_get_object},
   {"GET",    AT_OBJECT,  NULL,          NULL,       NULL,                &op_get_object},
   {"HEAD",   AT_OBJECT,  "partNumber",  NULL,       NULL,                &op_head_object},
@@ -216,6 +236,8 @@ static const route routes[] = {
   {"PUT",    AT_OBJECT,  "partNumber",  "uploadId", NULL,                &op_upload_part},
   {"PUT",    AT_OBJECT,  "tagging",     NULL,       NULL,                &op_put_tagging},
   {"PUT",    AT_OBJECT,  "acl",         NULL,       NULL,                &op_put_object_acl},
+  {"PUT",    AT_OBJECT,  "retention",   NULL,       NULL,                &op_put_retention},
+  {"PUT",    AT_OBJECT,  "legal-hold",  NULL,       NULL,                &op_put_legal_hold},
   {"PUT",    AT_OBJECT,  NULL,          NULL,       "x-amz-copy-source", &op_copy_object},
   {"PUT",    AT_OBJECT,  NULL,          NULL,       NULL,                &op_put_object},
   {"DELETE", AT_OBJECT,  "uploadId",    NULL,       NULL,                &op_abort_upload},
@@ -404,6 +426,12 @@ static const struct {
     {&op_get_ownership, "s3:GetBucketOwnershipControls"},
     {&op_put_ownership, "s3:PutBucketOwnershipControls"},
     {&op_delete_ownership, "s3:PutBucketOwnershipControls"},
+    {&op_get_versioning, "s3:GetBucketVersioning"}, {&op_put_versioning, "s3:PutBucketVersioning"},
+    {&op_list_versions, "s3:ListBucketVersions"},
+    {&op_get_lock_config, "s3:GetBucketObjectLockConfiguration"},
+    {&op_put_lock_config, "s3:PutBucketObjectLockConfiguration"},
+    {&op_get_retention, "s3:GetObjectRetention"},    {&op_put_retention, "s3:PutObjectRetention"},
+    {&op_get_legal_hold, "s3:GetObjectLegalHold"},   {&op_put_legal_hold, "s3:PutObjectLegalHold"},
 };
 
 /* The IAM action of c and the ARN it acts on. DeleteObjects and PostObject
@@ -415,6 +443,13 @@ static void action_of(http_req *req, const s3_call *c, const char **action, cons
   for (size_t i = 0; i < sizeof iam_actions / sizeof iam_actions[0]; i++)
     if (iam_actions[i].op == c->op)
       *action = iam_actions[i].action;
+  /* a version is read or removed for good with its own actions (as S3) */
+  if (http_req_param(req, "versionId") != NULL) {
+    if (c->op == &op_get_object || c->op == &op_head_object)
+      *action = "s3:GetObjectVersion";
+    else if (c->op == &op_delete_object)
+      *action = "s3:DeleteObjectVersion";
+  }
   *res = "*";
   if (c->op == &op_delete_objects || c->op == &op_post_object)
     *res = arena_sprintf(req->arena, "arn:aws:s3:::%s/*", c->bucket);

@@ -440,7 +440,8 @@ int s3_acl_copy_meta(s3_svc *s, http_req *req, const char *bucket, const store_o
   return 0;
 }
 
-int s3_acl_bucket_create(s3_svc *s, http_req *req, s3_call *c, bool created, err *e)
+int s3_acl_bucket_conf(s3_svc *s, http_req *req, s3_call *c, str_pair *conf, size_t *nconf,
+                       err *e)
 {
   const char *own = http_req_header(req, "x-amz-object-ownership");
   if (own != NULL && !ownership_known(own))
@@ -456,14 +457,11 @@ int s3_acl_bucket_create(s3_svc *s, http_req *req, s3_call *c, bool created, err
   if (!only && strcmp(own, "BucketOwnerEnforced") == 0)
     return err_set(e, ERR_INVALID_BUCKET_ACL_WITH_OWNERSHIP, "Bucket cannot have ACLs set with "
                    "ObjectOwnership's BucketOwnerEnforced setting");
-  if (!created)
-    return 0;  /* an existing bucket keeps its settings (S3's us-east-1 answer) */
-  if ((rc = store_bucket_conf_set(s->st, c->bucket, OWNERSHIP_CONF, own, e)) != 0)
-    return rc;
+  conf[(*nconf)++] = (str_pair){OWNERSHIP_CONF, own};
   if (!only) {
     if (acl_public(&a) && s3_pab_on(s, req, c->bucket, "BlockPublicAcls"))
       return err_set(e, ERR_DENIED, "Access Denied");
-    return store_bucket_conf_set(s->st, c->bucket, ACL_CONF, acl_text(req->arena, &a), e);
+    conf[(*nconf)++] = (str_pair){ACL_CONF, acl_text(req->arena, &a)};
   }
   return 0;
 }

@@ -87,18 +87,17 @@ int s3_create_bucket(s3_svc *s, http_req *req, s3_call *c, err *e)
       return rc;
     where = xml_child_text(root, "LocationConstraint");
   }
-  int rc = s3_acl_bucket_create(s, req, c, false, e);  /* checks only */
+  str_pair conf[4];  /* created in the bucket's own commit */
+  size_t nconf = s3_bucket_lock_conf(req, conf);  /* object lock: s3_version.c */
+  int rc = s3_acl_bucket_conf(s, req, c, conf, &nconf, e);  /* ownership, ACL: s3_acl.c */
   if (rc != 0)
     return rc;
-  rc = store_bucket_create(s->st, c->bucket, e);
-  bool created = rc == 0;
+  rc = store_bucket_create_conf(s->st, c->bucket, conf, nconf, e);
   if (rc == ERR_BUCKET_EXISTS && (where == NULL || *where == '\0' ||
                                   strcmp(where, S3_REGION) == 0)) {
-    err_clear(e);  /* invariant (3) */
+    err_clear(e);  /* invariant (3): an existing bucket keeps its settings */
     rc = 0;
   }
-  if (rc == 0 && created)
-    rc = s3_acl_bucket_create(s, req, c, true, e);
   if (rc != 0)
     return rc;
   http_resp_headerf(req, "Location", "/%s", c->bucket);

@@ -155,9 +155,11 @@ int s3_acl_copy_meta(s3_svc *s, http_req *req, const char *bucket, const store_o
                      str_pair **meta, size_t *n, err *e);
 /* meta without any S3_ACL_META, plus text's when not NULL (arena copy). */
 void s3_acl_meta_add(http_req *req, const char *text, str_pair **meta, size_t *n);
-/* CreateBucket's x-amz-object-ownership and ACL headers: checked, and
- * kept when created (the bucket is new). */
-int s3_acl_bucket_create(s3_svc *s, http_req *req, s3_call *c, bool created, err *e);
+/* CreateBucket's x-amz-object-ownership and ACL headers, checked: appends
+ * their configuration documents (at most two) to conf, which the bucket's
+ * creation commits with it. */
+int s3_acl_bucket_conf(s3_svc *s, http_req *req, s3_call *c, str_pair *conf, size_t *nconf,
+                       err *e);
 /* Whether the ACL of bucket (or of bucket/key, for object permissions)
  * grants action to anyone (anonymous) or to any signed caller. */
 bool s3_acl_allows(s3_svc *s, http_req *req, const char *bucket, const char *key,
@@ -247,6 +249,39 @@ void s3_expiration_header(s3_svc *s, http_req *req, const store_object *o);
  * answer when an AbortIncompleteMultipartUpload rule covers key. */
 void s3_abort_date_header(s3_svc *s, http_req *req, const char *bucket, const char *key);
 
+/* s3_version.c: versioning and object lock (the versions: store/version.c) */
+int s3_put_bucket_versioning(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_bucket_versioning(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_list_object_versions(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_put_object_lock_config(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_object_lock_config(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_put_object_retention(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_object_retention(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_put_object_legal_hold(s3_svc *s, http_req *req, s3_call *c, err *e);
+int s3_get_object_legal_hold(s3_svc *s, http_req *req, s3_call *c, err *e);
+/* DeleteObject with ?versionId= or in a bucket with versioning (markers). */
+int s3_delete_object_version(s3_svc *s, http_req *req, s3_call *c, err *e);
+/* CreateBucket with x-amz-bucket-object-lock-enabled: the configuration
+ * documents (versioning and lock on) the new bucket is created with, in
+ * conf; returns their count (0 without the header). */
+size_t s3_bucket_lock_conf(http_req *req, str_pair conf[2]);
+/* x-amz-version-id, x-amz-delete-marker and the object lock headers of o. */
+void s3_version_headers(http_req *req, const store_object *o);
+/* On a 404 for key: x-amz-delete-marker and the marker's id when the key's
+ * current version is a delete marker. */
+void s3_missing_object_headers(s3_svc *s, http_req *req, const char *bucket, const char *key);
+/* ?versionId=, or NULL. */
+const char *s3_version_param(http_req *req);
+/* The versionId of x-amz-copy-source (decoded), or NULL. */
+const char *s3_copy_source_version(http_req *req);
+/* x-amz-bypass-governance-retention: true into *bypass, checked against
+ * s3:BypassGovernanceRetention on bucket/key for callers other than root. */
+int s3_bypass_governance(http_req *req, const char *bucket, const char *key, bool *bypass,
+                         err *e);
+/* PutObject's x-amz-object-lock-* headers into x (the bucket must have
+ * object lock). Errors: ERR_INVALID, ERR_INVALID_REQUEST. */
+int s3_lock_from_headers(s3_svc *s, http_req *req, const char *bucket, store_expect *x, err *e);
+
 /* s3_website.c: the website configuration and the website endpoint */
 int s3_put_bucket_website(s3_svc *s, http_req *req, s3_call *c, err *e);
 int s3_get_bucket_website(s3_svc *s, http_req *req, s3_call *c, err *e);
@@ -327,6 +362,10 @@ void s3_error_doc(http_req *req, const char *bucket, const char *key, const char
  * whose root element is called root. */
 struct xml_node;
 int s3_body_xml(http_req *req, const char *root, struct xml_node **out, err *e);
+
+/* s3_version.c: one <Deleted> of DeleteObjects for key (version vid). */
+void s3_delete_result_xml(s3_xml *x, const char *key, const char *vid,
+                          const store_delete_result *dr);
 
 /* ---- helpers (s3.c) ---- */
 

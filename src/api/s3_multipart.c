@@ -197,6 +197,12 @@ int s3_create_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
   int rc = s3_meta_from_headers(req, &meta, &nmeta, e);
   if (rc == 0)
     rc = s3_tags_from_header(req, &tags, &ntags, e);
+  if (rc == 0 && (http_req_header(req, "x-amz-object-lock-mode") != NULL ||
+                  http_req_header(req, "x-amz-object-lock-retain-until-date") != NULL ||
+                  http_req_header(req, "x-amz-object-lock-legal-hold") != NULL))
+    rc = err_set(e, ERR_NOT_IMPLEMENTED, "x-amz-object-lock-* headers on CreateMultipartUpload "
+                 "are not implemented by tarn: use the bucket's default retention, or "
+                 "PutObjectRetention / PutObjectLegalHold after completing the upload");
   if (rc != 0)
     return rc;
   const char *algo;
@@ -350,11 +356,19 @@ int s3_upload_part_copy(s3_svc *s, http_req *req, s3_call *c, err *e)
   rc = s3_copy_source(req, &sb, &sk, e);
   if (rc != 0)
     return rc;
+  const char *svid = s3_copy_source_version(req);  /* s3_version.c */
+  if (svid != NULL && (rc = store_version_id_check(svid, e)) != 0)
+    return rc;
   store_object src;
   int fd = -1;
-  rc = store_object_get(s->st, sb, sk, req->arena, &src, &fd, e);
+  rc = store_object_get_version(s->st, sb, sk, svid, req->arena, &src, &fd, e);
+  if (rc == 0 && src.delete_marker)
+    rc = err_set(e, ERR_INVALID_REQUEST, "The source of a copy request may not specifically "
+                 "refer to a delete marker by version id.");
   if (rc != 0)
     return rc;
+  if (src.version_id != NULL)
+    http_resp_header(req, "x-amz-copy-source-version-id", src.version_id);
   uint64_t first;
   uint64_t len;
   const char *src_md5;
@@ -615,6 +629,8 @@ int s3_complete_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
     return rc;
   s3_expiration_header(s, req, &o);
   s3_sse_answer(req, o.sse, NULL);
+  if (o.version_id != NULL)
+    http_resp_header(req, "x-amz-version-id", o.version_id);
   return complete_answer(req, c, &o, have_sum ? &sum : NULL, e);
 }
 

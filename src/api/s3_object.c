@@ -19,6 +19,10 @@
  *       complete; a non-multipart object is one part. No such part of a
  *       multipart object is 416 InvalidPartNumber; a part past 1 of a
  *       non-multipart object is 400 InvalidPart.
+ *   (6) ?versionId= (GET, HEAD, DELETE, tagging) and a copy source's
+ *       versionId name one version; the version headers, delete markers and
+ *       object lock headers come from s3_version.c (s3_version_headers,
+ *       s3_delete_object_version), kept out of this file's handlers.
  *
  * Start reading at s3_put_object_prepare() and s3_send_object().
  */
@@ -52,6 +56,8 @@ int s3_put_object_prepare(s3_svc *s, http_req *req, s3_call *c, err *e)
   store_expect x;
   if ((rc = s3_write_expect(req, &x, e)) != 0 || (rc = s3_write_expect_check(s, req, c, &x, e)) != 0)
     return rc;
+  if ((rc = s3_lock_from_headers(s, req, c->bucket, &x, e)) != 0)
+    return rc;
   s3_sse_key k;
   if ((rc = s3_sse_target(s, req, c->bucket, &k, &c->sse, e)) != 0)
     return rc;
@@ -78,8 +84,7 @@ static void meta_add_checksum(http_req *req, s3_call *c)
 
 int s3_write_expect(http_req *req, store_expect *x, err *e)
 {
-  x->absent = false;
-  x->etag = NULL;
+  memset(x, 0, sizeof *x);
   const char *inm = http_req_header(req, "if-none-match");
   const char *im = http_req_header(req, "if-match");
   if (inm != NULL) {
@@ -123,6 +128,8 @@ int s3_put_object(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
   store_expect x;
   int rc = s3_write_expect(req, &x, e);
+  if (rc == 0)
+    rc = s3_lock_from_headers(s, req, c->bucket, &x, e);
   if (rc != 0)
     return rc;
   const char *etag = s3_writer_etag(req, c);
@@ -142,6 +149,8 @@ int s3_put_object(s3_svc *s, http_req *req, s3_call *c, err *e)
   http_resp_header(req, "ETag", s3_quote_etag(req->arena, etag));
   s3_sse_answer(req, c->sse, c->sse_key_md5);
   s3_expiration_header(s, req, &o);
+  if (o.version_id != NULL)
+    http_resp_header(req, "x-amz-version-id", o.version_id);
   if (req->checksum_name != NULL && req->checksum_value != NULL)
     http_resp_header(req, req->checksum_name, req->checksum_value);
   return 0;
@@ -261,6 +270,25 @@ static void object_headers(http_req *req, const store_object *o)
   http_resp_header(req, "Last-Modified", date);
 }
 
+/* The object a GET or HEAD names: ?versionId= picks a version (a delete
+ * marker is 405 MethodNotAllowed); a key whose current version is a delete
+ * marker is 404 with x-amz-delete-marker. The website (whole) reads the
+ * current version. */
+static int versioned_get(s3_svc *s, http_req *req, const char *bucket, const char *key,
+                         bool whole, store_object *o, int *fd, err *e)
+{
+  const char *vid = whole ? NULL : s3_version_param(req);
+  int rc = store_object_get_version(s->st, bucket, key, vid, req->arena, o, fd, e);
+  if (rc == ERR_NO_SUCH_KEY && vid == NULL)
+    s3_missing_object_headers(s, req, bucket, key);
+  if (rc == 0 && o->delete_marker) {
+    s3_version_headers(req, o);
+    return err_set(e, ERR_METHOD_NOT_ALLOWED, "The specified method is not allowed against this "
+                   "resource.");
+  }
+  return rc;
+}
+
 int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key, bool whole,
                    err *e)
 {
@@ -286,7 +314,7 @@ int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key
   }
   store_object o;
   int fd = -1;
-  int rc = store_object_get(s->st, bucket, key, req->arena, &o, &fd, e);
+  int rc = versioned_get(s, req, bucket, key, whole, &o, &fd, e);
   if (rc != 0)
     return rc;
   const char *key_md5 = NULL;
@@ -362,6 +390,7 @@ int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key
   }
   object_headers(req, &o);
   s3_sse_answer(req, o.sse, key_md5);
+  s3_version_headers(req, &o);
   http_resp_header(req, "Accept-Ranges", "bytes");
   if (o.ntags > 0)
     http_resp_headerf(req, "x-amz-tagging-count", "%zu", o.ntags);
@@ -394,12 +423,14 @@ int s3_head_object(s3_svc *s, http_req *req, s3_call *c, err *e)
 int s3_delete_object(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
   const char *im = http_req_header(req, "if-match");
-  int rc = im != NULL ? store_object_delete_if_match(s->st, c->bucket, c->key, im, NULL, e)
-                      : store_object_delete(s->st, c->bucket, c->key, NULL, e);
-  if (rc != 0)
-    return rc;
-  http_resp_status(req, 204);
-  return 0;
+  if (im != NULL && s3_version_param(req) == NULL) {
+    int rc = store_object_delete_if_match(s->st, c->bucket, c->key, im, NULL, e);
+    if (rc != 0)
+      return rc;
+    http_resp_status(req, 204);
+    return 0;
+  }
+  return s3_delete_object_version(s, req, c, e);
 }
 
 int s3_delete_objects(s3_svc *s, http_req *req, s3_call *c, err *e)
@@ -437,18 +468,24 @@ int s3_delete_objects(s3_svc *s, http_req *req, s3_call *c, err *e)
       rc = err_set(&ke, ERR_INVALID, "object key must not be empty");
     else
       rc = s3_key_check(key, &ke);
+    const char *vid = xml_child_text(o, "VersionId");
+    store_delete_result dr;
+    memset(&dr, 0, sizeof dr);
+    bool bypass = false;
     if (rc == 0)
-      rc = store_object_delete(s->st, c->bucket, key, NULL, &ke);
+      rc = s3_bypass_governance(req, c->bucket, key, &bypass, &ke);
+    if (rc == 0)
+      rc = store_object_delete_version(s->st, c->bucket, key, vid, bypass, &dr, &ke);
     if (rc != 0) {
       s3_xml_start(&x, "Error");
       s3_xml_text(&x, "Key", key);
+      if (vid != NULL)
+        s3_xml_text(&x, "VersionId", vid);
       s3_xml_text(&x, "Code", err_aws_code(rc));
       s3_xml_text(&x, "Message", ke.msg);
       s3_xml_end(&x, "Error");
     } else if (!quiet) {
-      s3_xml_start(&x, "Deleted");
-      s3_xml_text(&x, "Key", key);
-      s3_xml_end(&x, "Deleted");
+      s3_delete_result_xml(&x, key, vid, &dr);
     }
   }
   s3_xml_close(&x, "DeleteResult");
@@ -479,12 +516,12 @@ static int directive(http_req *req, const char *header, bool *replace, err *e)
  * NULL keep the source's. The answer's etag is the copy's own (for SSE-S3
  * the MD5 of the data, as a PUT's). */
 static int copy_through(s3_svc *s, http_req *req, s3_call *c, const char *sb, const char *sk,
-                        const str_pair *meta, size_t nmeta, const str_pair *tags, size_t ntags,
+                        const char *svid, const str_pair *meta, size_t nmeta, const str_pair *tags, size_t ntags,
                         int mode, const s3_sse_key *k, store_object *out, err *e)
 {
   store_object src;
   int fd = -1;
-  int rc = store_object_get(s->st, sb, sk, req->arena, &src, &fd, e);
+  int rc = store_object_get_version(s->st, sb, sk, svid, req->arena, &src, &fd, e);
   if (rc != 0)
     return rc;
   const char *md5_ignored;
@@ -535,15 +572,22 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
     rc = directive(req, "x-amz-tagging-directive", &replace_tags, e);
   if (rc != 0)
     return rc;
+  const char *svid = s3_copy_source_version(req);  /* s3_version.c */
   if (strcmp(sb, c->bucket) == 0 && strcmp(sk, c->key) == 0 && !replace_meta &&
-      !s3_sse_requested(req))
+      !s3_sse_requested(req) && svid == NULL)
     return err_set(e, ERR_INVALID_REQUEST,
                    "this copy request is illegal because it is trying to copy an object to itself "
                    "without changing the object's metadata, storage class, website redirect "
                    "location or encryption attributes");
 
+  if (svid != NULL && (rc = store_version_id_check(svid, e)) != 0)
+    return rc;
   store_object src;
-  rc = store_object_get(s->st, sb, sk, req->arena, &src, NULL, e);
+  rc = store_object_get_version(s->st, sb, sk, svid, req->arena, &src, NULL, e);
+  if (rc == 0 && src.delete_marker)
+    rc = err_set(e, svid != NULL ? ERR_INVALID_REQUEST : ERR_NO_SUCH_KEY,
+                 "The source of a copy request may not specifically refer to a delete marker "
+                 "by version id.");
   if (rc != 0)
     return rc;
   rc = s3_conditions(req, "x-amz-copy-source-if-", &src, e);
@@ -586,14 +630,18 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
     return rc;
   store_object o;
   if (src.sse != STORE_SSE_NONE || c->sse != STORE_SSE_NONE)
-    rc = copy_through(s, req, c, sb, sk, meta, nmeta, tags, ntags, c->sse, &tk, &o, e);
+    rc = copy_through(s, req, c, sb, sk, svid, meta, nmeta, tags, ntags, c->sse, &tk, &o, e);
   else
-    rc = store_object_copy(s->st, sb, sk, c->bucket, c->key, meta, nmeta, tags, ntags,
-                           req->arena, &o, e);
+    rc = store_object_copy_version(s->st, sb, sk, svid, c->bucket, c->key, meta, nmeta, tags,
+                                   ntags, req->arena, &o, e);
   if (rc != 0)
     return rc;
   s3_sse_answer(req, c->sse, tk.key_md5);
   s3_expiration_header(s, req, &o);
+  if (src.version_id != NULL)
+    http_resp_header(req, "x-amz-copy-source-version-id", src.version_id);
+  if (o.version_id != NULL)
+    http_resp_header(req, "x-amz-version-id", o.version_id);
   s3_xml x;
   s3_xml_open(&x, req, "CopyObjectResult");
   s3_xml_etag(&x, "ETag", o.etag);
@@ -607,10 +655,27 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
 int s3_get_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
   store_object o;
-  int rc = store_object_get(s->st, c->bucket, c->key, req->arena, &o, NULL, e);
+  int rc = store_object_get_version(s->st, c->bucket, c->key, s3_version_param(req), req->arena,
+                                    &o, NULL, e);
+  if (rc == 0 && o.delete_marker)
+    rc = err_set(e, ERR_METHOD_NOT_ALLOWED, "The specified method is not allowed against this "
+                 "resource.");
   if (rc != 0)
     return rc;
+  if (o.version_id != NULL)
+    http_resp_header(req, "x-amz-version-id", o.version_id);
   return s3_tagging_write(req, o.tags, o.ntags, e);
+}
+
+/* Replaces the tags of the version ?versionId= names (or the current one). */
+static int tags_set(s3_svc *s, http_req *req, s3_call *c, const str_pair *tags, size_t n, err *e)
+{
+  char vid[STORE_VID_MAX];
+  int rc = store_object_tags_set_version(s->st, c->bucket, c->key, s3_version_param(req), tags,
+                                         n, vid, e);
+  if (rc == 0 && vid[0] != '\0')
+    http_resp_header(req, "x-amz-version-id", vid);
+  return rc;
 }
 
 int s3_put_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)
@@ -620,12 +685,12 @@ int s3_put_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)
   int rc = s3_tagging_parse(req, STORE_MAX_TAGS, "object", &tags, &k, e);
   if (rc != 0)
     return rc;
-  return store_object_tags_set(s->st, c->bucket, c->key, tags, k, e);
+  return tags_set(s, req, c, tags, k, e);
 }
 
 int s3_delete_object_tagging(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
-  int rc = store_object_tags_set(s->st, c->bucket, c->key, NULL, 0, e);
+  int rc = tags_set(s, req, c, NULL, 0, e);
   if (rc != 0)
     return rc;
   http_resp_status(req, 204);

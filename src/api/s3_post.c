@@ -326,6 +326,8 @@ int s3_post_object(s3_svc *s, http_req *req, s3_call *c, err *e)
   http_resp_header(req, "ETag", qetag);
   s3_sse_answer(req, c->sse, NULL);
   s3_expiration_header(s, req, &o);
+  if (o.version_id != NULL)
+    http_resp_header(req, "x-amz-version-id", o.version_id);
   if (redirect_ok(p->redirect)) {
     const char *u = p->redirect;
     const char *sep = strchr(u, '?') != NULL ? "&" : "?";

@@ -101,7 +101,11 @@
   X(ACL_NOT_SUPPORTED,      -78,  400, "AccessControlListNotSupported")   \
   X(OWNERSHIP_CONTROLS_NOT_FOUND, -79, 404, "OwnershipControlsNotFoundError") \
   X(UNEXPECTED_CONTENT,     -80,  400, "UnexpectedContent")               \
-  X(MISSING_SECURITY_HEADER, -81, 400, "MissingSecurityHeader")
+  X(MISSING_SECURITY_HEADER, -81, 400, "MissingSecurityHeader") \
+  X(NO_SUCH_VERSION,        -82,  404, "NoSuchVersion")                   \
+  X(INVALID_BUCKET_STATE,   -83,  409, "InvalidBucketState")              \
+  X(NO_LOCK_CONFIG,         -84,  404, "ObjectLockConfigurationNotFoundError") \
+  X(NO_SUCH_LOCK_CONFIG,    -85,  404, "NoSuchObjectLockConfiguration")
 
 enum {
   ERR_OK = 0,

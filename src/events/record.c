@@ -94,6 +94,8 @@ char *events_s3_message(arena *a, const store_change *ch, const char *configurat
     json_object_set_new(object, "size", json_integer((json_int_t)ch->size));
     json_object_set_new(object, "eTag", json_string(ch->etag != NULL ? ch->etag : ""));
   }
+  if (ch->version_id != NULL && ch->version_id[0] != '\0')
+    json_object_set_new(object, "versionId", json_string(ch->version_id));
   json_object_set_new(object, "sequencer", json_string(events__sequencer(a, ch->seq)));
   json_t *rec = json_pack(
       "{s:s, s:s, s:s, s:s, s:s, s:{s:s}, s:{s:s}, s:{s:s, s:s},"

@@ -60,6 +60,7 @@ const char *store_event_name(int event)
     [STORE_EVENT_DELETE] = "ObjectRemoved:Delete",
     [STORE_EVENT_DELETE_MARKER] = "ObjectRemoved:DeleteMarkerCreated",
     [STORE_EVENT_LIFECYCLE_DELETE] = "LifecycleExpiration:Delete",
+    [STORE_EVENT_LIFECYCLE_MARKER] = "LifecycleExpiration:DeleteMarkerCreated",
   };
   if (event <= STORE_EVENT_NONE || event >= STORE_EVENT_MAX)
     return "";
@@ -119,6 +120,8 @@ int store__feed_append(change *c, MDB_txn *txn, const feed_note *n, err *e)
   int event = o != NULL && o->event > STORE_EVENT_NONE && o->event < STORE_EVENT_MAX
                   ? o->event
                   : n->event;
+  if (event == STORE_EVENT_LIFECYCLE_DELETE && n->event == STORE_EVENT_DELETE_MARKER)
+    event = STORE_EVENT_LIFECYCLE_MARKER;
   buf b;
   buf_init(&b, 64 << 10);
   uint8_t head[2] = { FEED_VERSION, (uint8_t)event };
@@ -131,6 +134,8 @@ int store__feed_append(change *c, MDB_txn *txn, const feed_note *n, err *e)
   store__put_str(&b, o != NULL ? o->source_ip : NULL);
   store__put_var(&b, n->size);
   store__put_var(&b, (uint64_t)n->time_ms);
+  if (n->version_id != NULL && n->version_id[0] != '\0')
+    store__put_str(&b, n->version_id);  /* optional tail: older entries end before it */
   uint8_t kb[8];
   seq_key(seq, kb);
   MDB_val k = { sizeof kb, kb };
@@ -194,6 +199,7 @@ int store_feed_read(store *s, uint64_t after, size_t max, arena *a, store_change
     ch->source_ip = store__get_str(&d, a);
     ch->size = store__get_var(&d);
     ch->time_ms = (int64_t)store__get_var(&d);
+    ch->version_id = !d.bad && d.p < d.end ? store__get_str(&d, a) : "";
     if (d.bad) {
       rc = store__corrupt(e, "change feed");
       break;

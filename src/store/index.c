@@ -43,6 +43,13 @@
  *       the bucket's tags (pairs), then its configuration documents (pairs
  *       of a name such as "website" or "policy" and the document's text).
  *       Version 1 (no tags) and 2 (no documents) records still decode.
+ *   (9) A version 3 object record may end with tagged sections; the only
+ *       one is 'V' (versioning, version.c): the version id ("" for the null
+ *       version), its sequence number, flags (bit 0: delete marker, bit 1:
+ *       legal hold), the retention mode and retain-until time. Records
+ *       without it (every record written before versioning existed, and
+ *       every record of a bucket that never had versioning) decode as the
+ *       null version with no lock, so old data directories open unchanged.
  *
  * Start reading at store__ikey_make().
  */
@@ -143,6 +150,24 @@ void store__obj_rec_encode(buf *b, const obj_rec *r, bool lng)
     store__put_var(&sizes, r->part_sizes[i]);
   store__put_bytes(b, sizes.data, sizes.len);
   buf_release(&sizes);
+  if (r->vseq != 0 || r->marker || r->lock_mode != 0 || r->legal_hold ||
+      (r->version_id != NULL && r->version_id[0] != '\0')) {
+    store__put_u8(b, 'V');
+    store__put_str(b, r->version_id);
+    store__put_var(b, r->vseq);
+    store__put_u8(b, (uint8_t)((r->marker ? 1 : 0) | (r->legal_hold ? 2 : 0)));
+    store__put_u8(b, r->lock_mode);
+    store__put_var(b, (uint64_t)r->retain_until_ms);
+  }
+}
+
+void store__obj_rec_reencode(buf *b, const obj_rec *r, arena *a, bool lng)
+{
+  obj_rec c = *r;
+  c.part_sizes = store__obj_rec_parts(r, a);
+  if (c.part_sizes == NULL)
+    c.nparts = 0;
+  store__obj_rec_encode(b, &c, lng);
 }
 
 void store__upload_rec_encode(buf *b, const upload_rec *r, bool lng)
@@ -246,6 +271,15 @@ int store__obj_rec_decode(const MDB_val *k, const MDB_val *v, arena *a, obj_rec 
       r->parts = store__get_bytes(&d, &r->parts_len);
       if (r->nparts > STORE_MAX_PARTS || r->nparts > r->parts_len)
         d.bad = true;
+      if (!d.bad && d.p < d.end && store__get_u8(&d) == 'V') {  /* invariant (9) */
+        r->version_id = store__get_str(&d, a);
+        r->vseq = store__get_var(&d);
+        uint8_t flags = store__get_u8(&d);
+        r->marker = (flags & 1) != 0;
+        r->legal_hold = (flags & 2) != 0;
+        r->lock_mode = store__get_u8(&d);
+        r->retain_until_ms = (int64_t)store__get_var(&d);
+      }
     }
   }
   return d.bad ? ERR_INTERNAL : 0;
@@ -414,6 +448,15 @@ static int counter_add(store *s, MDB_txn *txn, const char *name, int64_t delta)
   return mdb_put(txn, s->db_counters, &k, &v, 0);
 }
 
+int store__counter_add(store *s, MDB_txn *txn, const char *name, int64_t delta, uint64_t *out,
+                       err *e)
+{
+  int mrc = counter_add(s, txn, name, delta);
+  if (mrc == 0 && out != NULL)
+    mrc = counter_get(s, txn, name, out);
+  return mrc ? lmdb_error(e, mrc, "update a counter") : 0;
+}
+
 int store__counters_add(store *s, MDB_txn *txn, int64_t objects, int64_t bytes, err *e)
 {
   int mrc = counter_add(s, txn, "objects", objects);
@@ -478,10 +521,17 @@ int store__expect_check(store *s, MDB_txn *txn, const ikey *k, const store_expec
   return 0;
 }
 
-int store__obj_replace(change *c, MDB_txn *txn, const ikey *k, MDB_val val, uint64_t size,
-                const blob_id *blob, err *e)
+int store__obj_replace(change *c, MDB_txn *txn, const char *bucket, const ikey *k, MDB_val val,
+                       uint64_t size, const blob_id *blob, char *vid, err *e)
 {
   store *s = c->s;
+  vid[0] = '\0';
+  int state = 0;
+  int rc = store__versioning_in(s, txn, bucket, &state, e);
+  if (rc != 0)
+    return rc;
+  if (state != STORE_VERSIONING_OFF)
+    return store__version_replace(c, txn, bucket, k, val, size, blob, state, vid, e);
   MDB_val kv = store__ikey_val(k);
   MDB_val old;
   int mrc = mdb_get(txn, s->db_objects, &kv, &old);
@@ -489,7 +539,7 @@ int store__obj_replace(change *c, MDB_txn *txn, const ikey *k, MDB_val val, uint
     obj_rec r;
     if (store__obj_rec_decode(&kv, &old, NULL, &r) != 0)
       return store__corrupt(e, "object");
-    int rc = r.inlined ? 0 : store__change_drop_blob(c, txn, &r.blob, e);
+    rc = r.inlined ? 0 : store__change_drop_blob(c, txn, &r.blob, e);
     if (rc == 0)
       rc = store__counters_add(s, txn, -1, -(int64_t)r.size, e);
     if (rc != 0)
@@ -500,7 +550,7 @@ int store__obj_replace(change *c, MDB_txn *txn, const ikey *k, MDB_val val, uint
   mrc = mdb_put(txn, s->db_objects, &kv, &val, 0);
   if (mrc != 0)
     return lmdb_error(e, mrc, "write an object record");
-  int rc = blob != NULL ? store__change_ref_blob(c, txn, blob, 'o', e) : 0;
+  rc = blob != NULL ? store__change_ref_blob(c, txn, blob, 'o', e) : 0;
   if (rc == 0)
     rc = store__counters_add(s, txn, 1, (int64_t)size, e);
   return rc;
@@ -574,6 +624,14 @@ void store__obj_out(arena *a, const char *bucket, const obj_rec *r, store_object
   out->part_sizes = NULL;
   sse_out(a, &out->meta, &out->nmeta, &out->sse, &out->sse_sealed);
   out->crypt = NULL;
+  out->version_id = r->version_id != NULL && r->version_id[0] != '\0'
+                        ? r->version_id
+                        : r->vseq != 0 ? "null" : NULL;
+  out->delete_marker = r->marker;
+  out->is_latest = false;
+  out->lock_mode = r->lock_mode;
+  out->retain_until_ms = r->retain_until_ms;
+  out->legal_hold = r->legal_hold;
 }
 
 void store__upload_out(arena *a, const char *bucket, const upload_rec *r, store_upload *out)

@@ -39,7 +39,7 @@ int store__rec_lkey(const MDB_val *k, const MDB_val *v, const uint8_t **lk, size
 
 /* ---- records (version byte, then length-prefixed fields) ---- */
 
-typedef struct obj_rec {
+typedef struct obj_rec {  /* forward-declared in internal.h */
   const uint8_t *lk;      /* the key, not NUL-terminated (decode: into k or v) */
   size_t lkn;             /* its length */
   uint64_t size;          /* bytes */
@@ -58,6 +58,14 @@ typedef struct obj_rec {
   size_t nparts;          /* parts; 0 for an object not made by an upload */
   const uint8_t *parts;   /* decode: the sizes as varints (into v) */
   size_t parts_len;       /* their bytes */
+  /* versioning (version.c), the record's optional 'V' section: */
+  const char *version_id; /* NULL or "" for the null version */
+  uint64_t vseq;          /* the version's place in the bucket's history
+                             (newer is larger); 0: none given yet */
+  bool marker;            /* a delete marker (only in db_versions) */
+  uint8_t lock_mode;      /* STORE_LOCK_* retention mode, 0 for none */
+  int64_t retain_until_ms; /* retention date, 0 for none */
+  bool legal_hold;        /* a legal hold is on */
 } obj_rec;
 
 typedef struct upload_rec {
@@ -140,8 +148,22 @@ int store__expect_check(store *s, MDB_txn *txn, const ikey *k, const store_expec
                         err *e);
 /* A client's etag (quotes allowed) against ours. */
 bool store__etag_match(const char *given, const char *ours);
-int store__obj_replace(change *c, MDB_txn *txn, const ikey *k, MDB_val val, uint64_t size,
-                const blob_id *blob, err *e);
+/* vid (at least STORE_VID_MAX bytes) gets the new version's id: "" in a
+ * bucket that never had versioning, "null" or a new id otherwise. In a
+ * versioned bucket the record is re-encoded with its version fields and the
+ * one it replaces kept in db_versions (version.c). */
+int store__obj_replace(change *c, MDB_txn *txn, const char *bucket, const ikey *k, MDB_val val,
+                       uint64_t size, const blob_id *blob, char *vid, err *e);
+/* version.c: store__obj_replace in a bucket with versioning (state). */
+int store__version_replace(change *c, MDB_txn *txn, const char *bucket, const ikey *k,
+                           MDB_val val, uint64_t size, const blob_id *blob, int state, char *vid,
+                           err *e);
+/* Adds delta to the named counter in db_counters; *out (optional) gets
+ * the new value. */
+int store__counter_add(store *s, MDB_txn *txn, const char *name, int64_t delta, uint64_t *out,
+                       err *e);
+/* Re-encodes a decoded record (its parts included) into b. */
+void store__obj_rec_reencode(buf *b, const obj_rec *r, arena *a, bool lng);
 /* Inside a change: deletes every upload of a bucket and their parts,
  * dropping the parts' blobs (multipart.c). */
 int store__uploads_drop_all(change *c, MDB_txn *txn, const char *bucket, err *e);

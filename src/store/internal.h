@@ -39,6 +39,7 @@ struct store {
   MDB_dbi db_blobs;            /* blob id (16 bytes) -> kind: every referenced blob */
   MDB_dbi db_notify;           /* bucket name -> notification configuration text (feed.c) */
   MDB_dbi db_feed;             /* seq (8 bytes BE) -> change feed entry (feed.c) */
+  MDB_dbi db_versions;         /* bucket, key, ~seq -> noncurrent versions and delete markers (version.c) */
 
   lmdb_committer committer;    /* the one thread that writes to LMDB (commit.c) */
   pthread_mutex_t mu;          /* guards everything down to `feed_ctx` */
@@ -87,6 +88,7 @@ typedef struct feed_note {
   uint64_t size;
   const char *etag;            /* NULL for removals */
   int64_t time_ms;
+  const char *version_id;      /* the version made or removed; NULL or "" when unversioned */
 } feed_note;
 int store__feed_append(change *c, MDB_txn *txn, const feed_note *n, err *e);
 /* feed.c: the thread's origin (store_origin_set), or NULL. */
@@ -101,6 +103,26 @@ int store__sweeper_start(store *s, err *e);
  * committed at mtime_ms (0: any); *existed false when it was not. */
 int store__object_delete_if(store *s, const char *bucket, const char *key, int64_t mtime_ms,
                             bool *existed, err *e);
+/* version.c: the bucket's versioning state (STORE_VERSIONING_*), read in
+ * txn. Errors: ERR_NO_SUCH_BUCKET. */
+int store__versioning_in(store *s, MDB_txn *txn, const char *bucket, int *state, err *e);
+/* version.c: a DeleteObject in a bucket with versioning (d->version_id NULL:
+ * a new delete marker; else that version for good). */
+typedef struct store_vdelete {
+  const char *bucket;
+  const char *key;
+  const char *version_id;     /* NULL: add a delete marker */
+  bool bypass_governance;
+  int64_t if_mtime_ms;        /* not 0: only while the current version is that one */
+  const char *if_etag;        /* not NULL: only while the current version has it */
+  store_delete_result *out;   /* what happened */
+} store_vdelete;
+int store__version_delete(change *c, MDB_txn *txn, const store_vdelete *d, arena *a, err *e);
+/* version.c: the record of key's version vid ("null" allowed) in txn,
+ * owned by a. Errors: ERR_INVALID (not a version id), ERR_NO_SUCH_VERSION. */
+struct obj_rec;
+int store__version_lookup(store *s, MDB_txn *txn, const char *bucket, const char *key,
+                          const char *vid, arena *a, struct obj_rec *r, err *e);
 /* lifecycle.c: starts the thread that applies lifecycle rules. */
 int store__lifecycle_start(store *s, err *e);
 

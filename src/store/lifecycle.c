@@ -9,10 +9,13 @@
  * it, parsed again on each use.
  *
  * Invariants:
- *   (1) Only Expiration (Days or Date) and AbortIncompleteMultipartUpload
- *       act. Transitions are recorded (tarn has one storage tier),
- *       NoncurrentVersion* actions are recorded and inert (no versioning),
- *       ExpiredObjectDeleteMarker has nothing to act on.
+ *   (1) Expiration (Days, Date, ExpiredObjectDeleteMarker),
+ *       NoncurrentVersionExpiration and AbortIncompleteMultipartUpload act.
+ *       Transitions are recorded (tarn has one storage tier). A version
+ *       becomes noncurrent when the next newer one was written: its
+ *       NoncurrentDays count from that version's time. Versions are removed
+ *       by id (store_object_delete_version) after the bucket's listing
+ *       was read, so removals never disturb the listing's markers.
  *   (2) Every removal goes through the store's delete (only while the
  *       object is still the one listed: an overwrite in between survives)
  *       with the origin event STORE_EVENT_LIFECYCLE_DELETE
@@ -150,6 +153,7 @@ static int parse_expiration(const xml_node *x, store_lc_rule *r, err *e)
   if (marker != NULL && r->ntags > 0)
     return err_set(e, ERR_INVALID, "ExpiredObjectDeleteMarker cannot be specified with "
                    "object tags");
+  r->expired_marker = marker != NULL && strcmp(marker, "true") == 0;
   return 0;
 }
 
@@ -227,12 +231,11 @@ static int parse_rule(const xml_node *x, arena *a, store_lc_rule *r, err *e)
   const xml_node *nve = xml_child(x, "NoncurrentVersionExpiration");
   if (nve != NULL) {
     action = true;
-    int64_t v;
-    if (!parse_int(xml_child_text(nve, "NoncurrentDays"), 1, 1000000, &v))
+    if (!parse_int(xml_child_text(nve, "NoncurrentDays"), 1, 1000000, &r->nc_days))
       return err_set(e, ERR_INVALID, "'NoncurrentDays' for NoncurrentVersionExpiration action "
                      "must be a positive integer");
     const char *keep = xml_child_text(nve, "NewerNoncurrentVersions");
-    if (keep != NULL && !parse_int(keep, 1, 100, &v))
+    if (keep != NULL && !parse_int(keep, 1, 100, &r->nc_keep))
       return err_set(e, ERR_INVALID, "'NewerNoncurrentVersions' must be between 1 and 100");
   }
   const xml_node *abort_ = xml_child(x, "AbortIncompleteMultipartUpload");
@@ -409,6 +412,127 @@ static void sweep_objects(store *s, const char *bucket, const store_lifecycle *l
   arena_free(page);
 }
 
+/* Whether a rule removes a noncurrent version: since_ms is when it became
+ * noncurrent, newer the noncurrent versions of its key newer than it. */
+static bool noncurrent_expires(const store_lifecycle *lc, const store_object *o, int64_t since_ms,
+                               size_t newer, int64_t now)
+{
+  for (size_t i = 0; i < lc->nrules; i++) {
+    const store_lc_rule *r = &lc->rules[i];
+    if (r->nc_days == 0 || !rule_matches(r, o->key, o->delete_marker ? NULL : o))
+      continue;
+    if ((int64_t)newer >= r->nc_keep && after_days(since_ms, r->nc_days) <= now)
+      return true;
+  }
+  return false;
+}
+
+static bool marker_expires(const store_lifecycle *lc, const char *key)
+{
+  for (size_t i = 0; i < lc->nrules; i++)
+    if (lc->rules[i].expired_marker && rule_matches(&lc->rules[i], key, NULL))
+      return true;
+  return false;
+}
+
+typedef struct doomed {
+  const char *key;
+  const char *vid;
+} doomed;
+
+#define LC_MAX_VERSION_REMOVALS 100000   /* per bucket and sweep; the rest next time */
+
+/* NoncurrentVersionExpiration and ExpiredObjectDeleteMarker: read the
+ * bucket's versions in order, then remove what the rules name. */
+static void doom(doomed **list, size_t *n, size_t *cap, arena *keep, const char *key,
+                 const char *vid)
+{
+  if (*n == LC_MAX_VERSION_REMOVALS)
+    return;
+  if (*n == *cap) {
+    *cap *= 2;
+    *list = xrealloc(*list, *cap * sizeof **list);
+  }
+  (*list)[(*n)++] = (doomed){arena_strdup(keep, key), arena_strdup(keep, vid)};
+}
+
+static void sweep_versions(store *s, const char *bucket, const store_lifecycle *lc, int64_t now,
+                           long *removed)
+{
+  bool any = false;
+  for (size_t i = 0; i < lc->nrules; i++)
+    any = any || (lc->rules[i].enabled && (lc->rules[i].nc_days > 0 || lc->rules[i].expired_marker));
+  if (!any)
+    return;
+  arena *keep = arena_new();    /* what outlives a page: the removals, the walk's state */
+  arena *page = NULL;           /* one listing page, freed before the next */
+  size_t cap = 64;
+  size_t n = 0;
+  doomed *list = xmalloc(cap * sizeof *list);
+  const char *km = NULL;
+  const char *vm = NULL;
+  const char *cur_key = NULL;   /* the key being walked */
+  int64_t newer_ms = 0;         /* the time of the previous (newer) version of cur_key */
+  size_t noncurrent = 0;        /* noncurrent versions of cur_key seen */
+  size_t count = 0;             /* versions of cur_key seen */
+  const char *lone = NULL;      /* the id of cur_key's latest version, a marker, or NULL */
+  bool done = false;
+  while (!done && !stopping(s)) {
+    page = arena_free(page);
+    page = arena_new();
+    store_version_params p = {.key_marker = km, .version_id_marker = vm,
+                              .max_keys = STORE_MAX_LIST_KEYS};
+    store_version_list l;
+    err e;
+    if (store_object_versions(s, bucket, &p, page, &l, &e) != 0)
+      break;
+    for (size_t i = 0; i <= l.nversions; i++) {
+      const store_object *o = i < l.nversions ? &l.versions[i] : NULL;
+      bool end = o == NULL && !l.truncated;
+      if (o == NULL && !end)
+        break;
+      if (end || cur_key == NULL || strcmp(o->key, cur_key) != 0) {
+        if (lone != NULL && count == 1 && marker_expires(lc, cur_key))
+          doom(&list, &n, &cap, keep, cur_key, lone);
+        if (end)
+          break;
+        cur_key = arena_strdup(keep, o->key);
+        noncurrent = 0;
+        count = 0;
+        lone = NULL;
+      }
+      count++;
+      if (o->is_latest) {
+        lone = o->delete_marker ? arena_strdup(keep, o->version_id) : NULL;
+      } else {  /* a key's first entry is its latest: newer_ms is set */
+        if (noncurrent_expires(lc, o, newer_ms, noncurrent, now))
+          doom(&list, &n, &cap, keep, o->key, o->version_id);
+        noncurrent++;
+      }
+      newer_ms = o->mtime_ms;
+    }
+    if (!l.truncated || l.next_version_id_marker == NULL)
+      done = true;
+    km = l.next_key_marker != NULL ? arena_strdup(keep, l.next_key_marker) : NULL;
+    vm = l.next_version_id_marker != NULL ? arena_strdup(keep, l.next_version_id_marker) : NULL;
+  }
+  arena_free(page);
+  store_origin origin = {.event = STORE_EVENT_LIFECYCLE_DELETE,
+                         .principal = "s3.amazonaws.com",
+                         .source_ip = "s3.amazonaws.com"};
+  for (size_t i = 0; i < n && !stopping(s); i++) {
+    store_delete_result r;
+    err e;
+    store_origin_set(&origin);
+    if (store_object_delete_version(s, bucket, list[i].key, list[i].vid, false, &r, &e) == 0 &&
+        r.existed)
+      (*removed)++;
+    store_origin_set(NULL);
+  }
+  free(list);
+  arena_free(keep);
+}
+
 static void sweep_uploads(store *s, const char *bucket, const store_lifecycle *lc, int64_t now,
                           long *removed)
 {
@@ -456,6 +580,7 @@ long store_lifecycle_sweep(store *s, err *e)
     if (store_lifecycle_parse(doc, strlen(doc), a, &lc, &ie) != 0)
       continue;
     sweep_objects(s, buckets[i].name, &lc, now, &removed);
+    sweep_versions(s, buckets[i].name, &lc, now, &removed);
     sweep_uploads(s, buckets[i].name, &lc, now, &removed);
   }
   arena_free(a);

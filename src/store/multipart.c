@@ -356,6 +356,7 @@ typedef struct complete_arg {
   blob_id blob;                 /* the joined bytes */
   feed_note note;               /* the change, for the feed */
   const store_expect *expect;   /* the precondition, or NULL */
+  char vid[STORE_VID_MAX];      /* out: the version made ("" unversioned) */
 } complete_arg;
 
 static int apply_complete(change *c, MDB_txn *txn, arena *a, err *e)
@@ -383,7 +384,8 @@ static int apply_complete(change *c, MDB_txn *txn, arena *a, err *e)
   }
   rc = store__expect_check(s, txn, &x->k, x->expect, a, e);
   if (rc == 0)
-    rc = store__obj_replace(c, txn, &x->k, x->val, x->size, &x->blob, e);
+    rc = store__obj_replace(c, txn, x->bucket, &x->k, x->val, x->size, &x->blob, x->vid, e);
+  x->note.version_id = x->vid;
   if (rc == 0)
     rc = store__parts_delete_all(c, txn, x->upload_id, e);
   if (rc != 0)
@@ -647,6 +649,9 @@ int store_upload_complete_if(store *s, const char *bucket, const char *key,
       .mtime_ms = store__clock_ms(), .blob = id, .etag = etag, .meta = meta, .nmeta = nmeta,
       .tags = pl.up.tags, .ntags = pl.up.ntags,
       .upload_id = upload_id, .part_sizes = pl.sizes, .nparts = nparts,
+      .lock_mode = xp != NULL ? (uint8_t)xp->lock_mode : 0,
+      .retain_until_ms = xp != NULL ? xp->retain_until_ms : 0,
+      .legal_hold = xp != NULL && xp->legal_hold,
     };
     complete_arg x = {
       .bucket = bucket, .key = key, .upload_id = upload_id, .parts = parts,
@@ -670,6 +675,8 @@ int store_upload_complete_if(store *s, const char *bucket, const char *key,
         rc = store__corrupt(e, "object");
       else
         store__obj_out(a, bucket, &d, out);
+      if (rc == 0 && x.vid[0] != '\0')
+        out->version_id = arena_strdup(a, x.vid);
     } else if (rc != 0) {
       store__blob_unlink(s, &id);
       if (rc == ERR_NO_SUCH_UPLOAD && completed_by(s, bucket, key, upload_id, a, out) == 0) {

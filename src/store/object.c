@@ -49,6 +49,7 @@ typedef struct put_arg {
   bool inlined;        /* the bytes are in val: no blob */
   blob_id blob;        /* its bytes, when !inlined */
   const store_expect *expect; /* the precondition, or NULL */
+  char vid[STORE_VID_MAX];    /* out: the version made ("" unversioned) */
 } put_arg;
 
 static int apply_put(change *c, MDB_txn *txn, arena *a, err *e)
@@ -58,7 +59,9 @@ static int apply_put(change *c, MDB_txn *txn, arena *a, err *e)
   if (rc == 0)
     rc = store__expect_check(c->s, txn, &p->k, p->expect, a, e);
   if (rc == 0)
-    rc = store__obj_replace(c, txn, &p->k, p->val, p->size, p->inlined ? NULL : &p->blob, e);
+    rc = store__obj_replace(c, txn, p->bucket, &p->k, p->val, p->size,
+                            p->inlined ? NULL : &p->blob, p->vid, e);
+  p->note.version_id = p->vid;
   if (rc == 0)
     rc = store__feed_append(c, txn, &p->note, e);
   return rc;
@@ -75,6 +78,11 @@ static int put_record(store *s, const char *bucket, obj_rec *r, int event,
                 .expect = x,
                 .note = { event, bucket, key, r->size, r->etag, r->mtime_ms } };
   bool lng = store__ikey_make(&p.k, bucket, r->lk, r->lkn);
+  if (x != NULL) {
+    r->lock_mode = (uint8_t)x->lock_mode;
+    r->retain_until_ms = x->retain_until_ms;
+    r->legal_hold = x->legal_hold;
+  }
   buf b;
   buf_init(&b, 1 << 20);
   store__obj_rec_encode(&b, r, lng);
@@ -90,6 +98,8 @@ static int put_record(store *s, const char *bucket, obj_rec *r, int event,
       rc = store__corrupt(e, "object");
     else
       store__obj_out(a, bucket, &d, out);
+    if (rc == 0 && p.vid[0] != '\0')
+      out->version_id = arena_strdup(a, p.vid);
   }
   buf_release(&b);
   free(key);
@@ -151,13 +161,17 @@ int store_object_commit_if(store_writer *w, const char *bucket, const char *key,
 
 /* ---- reading ---- */
 
-/* Looks up bucket/key in txn: 0, ERR_NO_SUCH_BUCKET or ERR_NO_SUCH_KEY. */
-static int lookup(store *s, MDB_txn *txn, const char *bucket, const char *key, arena *a,
-                  obj_rec *r, err *e)
+/* Looks up bucket/key (version vid, NULL: the current one) in txn: 0,
+ * ERR_NO_SUCH_BUCKET, ERR_NO_SUCH_KEY or store__version_lookup's errors.
+ * *state gets the bucket's versioning. */
+static int lookup(store *s, MDB_txn *txn, const char *bucket, const char *key, const char *vid,
+                  arena *a, obj_rec *r, int *state, err *e)
 {
-  int rc = store__bucket_check(s, txn, bucket, e);
+  int rc = store__versioning_in(s, txn, bucket, state, e);
   if (rc != 0)
     return rc;
+  if (vid != NULL && (*state != STORE_VERSIONING_OFF || strcmp(vid, "null") != 0))
+    return store__version_lookup(s, txn, bucket, key, vid, a, r, e);
   ikey k;
   MDB_val v;
   int mrc = store__index_get(txn, s->db_objects, bucket, key, strlen(key), &k, &v);
@@ -176,6 +190,27 @@ static int lookup(store *s, MDB_txn *txn, const char *bucket, const char *key, a
 int store_object_get(store *s, const char *bucket, const char *key, arena *a,
                      store_object *out, int *fd, err *e)
 {
+  return store_object_get_version(s, bucket, key, NULL, a, out, fd, e);
+}
+
+/* The version fields of out from r, in a bucket in versioning state. */
+static void version_out(arena *a, const obj_rec *r, int state, store_object *out)
+{
+  out->version_id = NULL;
+  if (r->version_id != NULL && r->version_id[0] != '\0')
+    out->version_id = arena_strdup(a, r->version_id);
+  else if (state != STORE_VERSIONING_OFF || r->vseq != 0)
+    out->version_id = "null";
+  out->delete_marker = r->marker;
+  out->lock_mode = r->lock_mode;
+  out->retain_until_ms = r->retain_until_ms;
+  out->legal_hold = r->legal_hold;
+}
+
+int store_object_get_version(store *s, const char *bucket, const char *key,
+                             const char *version_id, arena *a, store_object *out, int *fd,
+                             err *e)
+{
   if (fd != NULL)
     *fd = -1;
   int rc = store__check_bucket_arg(bucket, e);
@@ -191,13 +226,14 @@ int store_object_get(store *s, const char *bucket, const char *key, arena *a,
     if (rc != 0)
       return rc;
     obj_rec r;
-    rc = lookup(s, txn, bucket, key, a, &r, e);
+    int state = 0;
+    rc = lookup(s, txn, bucket, key, version_id, a, &r, &state, e);
     int opened = -1;
     const void *data = NULL;
     const uint64_t *sizes = rc == 0 ? store__obj_rec_parts(&r, a) : NULL;
     if (rc == 0 && fd != NULL && r.inlined) {
       data = arena_memdup(a, r.data, r.size > 0 ? (size_t)r.size : 1);  /* invariant (5) */
-    } else if (rc == 0 && fd != NULL) {
+    } else if (rc == 0 && fd != NULL && !r.marker) {
       char path[BLOB_PATH_MAX];
       store__blob_path(s, &r.blob, path);
       opened = open(path, O_RDONLY | O_CLOEXEC);
@@ -219,6 +255,7 @@ int store_object_get(store *s, const char *bucket, const char *key, arena *a,
     if (rc != 0)
       return rc;
     store__obj_out(a, bucket, &r, out);
+    version_out(a, &r, state, out);
     out->data = data;
     out->part_sizes = sizes;
     if (sizes == NULL)
@@ -276,6 +313,9 @@ typedef struct delete_arg {
   int64_t if_mtime_ms; /* when not 0: delete only the object committed then */
   bool existed;        /* out */
   const char *if_etag; /* when not NULL: delete only an object with this etag */
+  const char *version_id;  /* versioned buckets: the version to remove, or NULL */
+  bool bypass_governance;
+  store_delete_result *res; /* out, when not NULL */
 } delete_arg;
 
 static int apply_delete(change *c, MDB_txn *txn, arena *a, err *e)
@@ -283,9 +323,19 @@ static int apply_delete(change *c, MDB_txn *txn, arena *a, err *e)
   delete_arg *d = c->arg;
   store *s = c->s;
   d->existed = false;
-  int rc = store__bucket_check(s, txn, d->bucket, e);
+  int state = 0;
+  int rc = store__versioning_in(s, txn, d->bucket, &state, e);
   if (rc != 0)
     return rc;
+  if (state != STORE_VERSIONING_OFF ||
+      (d->version_id != NULL && strcmp(d->version_id, "null") != 0)) {
+    store_delete_result scratch;
+    store_vdelete vd = { d->bucket, d->key, d->version_id, d->bypass_governance, d->if_mtime_ms,
+                         d->if_etag, d->res != NULL ? d->res : &scratch };
+    rc = store__version_delete(c, txn, &vd, a, e);
+    d->existed = rc == 0 && vd.out->existed;
+    return rc;
+  }
   ikey k;
   MDB_val v;
   int mrc = store__index_get(txn, s->db_objects, d->bucket, d->key, strlen(d->key), &k, &v);
@@ -313,7 +363,12 @@ static int apply_delete(change *c, MDB_txn *txn, arena *a, err *e)
   if (mrc != 0)
     return lmdb_error(e, mrc, "delete an object record");
   d->existed = true;
-  feed_note note = { STORE_EVENT_DELETE, d->bucket, d->key, 0, NULL, store__clock_ms() };
+  if (d->res != NULL) {
+    d->res->existed = true;
+    if (d->version_id != NULL)  /* "null" in a bucket without versioning */
+      snprintf(d->res->version_id, STORE_VID_MAX, "null");
+  }
+  feed_note note = { STORE_EVENT_DELETE, d->bucket, d->key, 0, NULL, store__clock_ms(), NULL };
   return store__feed_append(c, txn, &note, e);
 }
 
@@ -339,6 +394,19 @@ static int delete_run(store *s, delete_arg *d, bool *existed, err *e)
   return rc;
 }
 
+int store_object_delete_version(store *s, const char *bucket, const char *key,
+                                const char *version_id, bool bypass_governance,
+                                store_delete_result *out, err *e)
+{
+  memset(out, 0, sizeof *out);
+  int rc = version_id != NULL ? store_version_id_check(version_id, e) : 0;
+  if (rc != 0)
+    return rc;
+  delete_arg d = { .bucket = bucket, .key = key, .version_id = version_id,
+                   .bypass_governance = bypass_governance, .res = out };
+  return delete_run(s, &d, NULL, e);
+}
+
 int store_object_delete_if_match(store *s, const char *bucket, const char *key, const char *etag,
                                  bool *existed, err *e)
 {
@@ -360,6 +428,17 @@ int store_object_copy(store *s, const char *src_bucket, const char *src_key,
                       const str_pair *meta, size_t nmeta,
                       const str_pair *tags, size_t ntags,
                       arena *a, store_object *out, err *e)
+{
+  return store_object_copy_version(s, src_bucket, src_key, NULL, dst_bucket, dst_key, meta, nmeta,
+                                   tags, ntags, a, out, e);
+}
+
+int store_object_copy_version(store *s, const char *src_bucket, const char *src_key,
+                              const char *src_version_id,
+                              const char *dst_bucket, const char *dst_key,
+                              const str_pair *meta, size_t nmeta,
+                              const str_pair *tags, size_t ntags,
+                              arena *a, store_object *out, err *e)
 {
   int rc = store__check_bucket_arg(src_bucket, e);
   if (rc == 0)
@@ -389,7 +468,11 @@ int store_object_copy(store *s, const char *src_bucket, const char *src_key,
     rc = store__read_begin(s, &txn, e);
     if (rc != 0)
       break;
-    rc = lookup(s, txn, src_bucket, src_key, ra, &src, e);
+    int state = 0;
+    rc = lookup(s, txn, src_bucket, src_key, src_version_id, ra, &src, &state, e);
+    if (rc == 0 && src.marker)
+      rc = err_set(e, ERR_INVALID_REQUEST, "The source of a copy request may not specifically "
+                   "refer to a delete marker by version id.");
     if (rc == 0 && src.inlined) {
       src.data = arena_memdup(ra, src.data, src.size > 0 ? (size_t)src.size : 1);
       linked = true;

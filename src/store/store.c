@@ -165,6 +165,7 @@ static int open_index(store *s, err *e)
     { "uploads", &s->db_uploads }, { "parts", &s->db_parts },
     { "counters", &s->db_counters }, { "blobs", &s->db_blobs },
     { "notify", &s->db_notify }, { "feed", &s->db_feed },
+    { "versions", &s->db_versions },
   };
   for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
     mrc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
@@ -313,12 +314,22 @@ static int apply_bucket_create(change *c, MDB_txn *txn, arena *a, err *e)
 
 int store_bucket_create(store *s, const char *name, err *e)
 {
+  return store_bucket_create_conf(s, name, NULL, 0, e);
+}
+
+int store_bucket_create_conf(store *s, const char *name, const str_pair *conf, size_t nconf,
+                             err *e)
+{
   if (!store_bucket_name_valid(name))
     return err_set(e, ERR_INVALID_BUCKET_NAME, "bucket name '%s' is not valid",
                    name ? name : "");
+  for (size_t i = 0; i < nconf; i++)
+    if (strlen(conf[i].name) > 64 || strlen(conf[i].value) > STORE_MAX_BUCKET_CONF)
+      return err_set(e, ERR_ENTITY_TOO_LARGE, "the '%.64s' configuration is too large",
+                     conf[i].name);
   buf b;
   buf_init(&b, 1 << 20);
-  bucket_rec rec = { .created_ms = store__clock_ms() };
+  bucket_rec rec = { .created_ms = store__clock_ms(), .conf = (str_pair *)conf, .nconf = nconf };
   store__bucket_rec_encode(&b, &rec);
   bucket_arg arg = { name, { b.len, b.data } };
   change c;
@@ -353,7 +364,11 @@ static int apply_bucket_delete(change *c, MDB_txn *txn, arena *a, err *e)
     return rc;
   bool objects = false;
   bool uploads = false;
+  bool versions = false;
   int mrc = bucket_has_entries(txn, c->s->db_objects, b->name, &objects);
+  if (mrc == 0)
+    mrc = bucket_has_entries(txn, c->s->db_versions, b->name, &versions);
+  objects = objects || versions;  /* S3: a bucket with versions is not empty */
   if (mrc == 0)
     mrc = bucket_has_entries(txn, c->s->db_uploads, b->name, &uploads);
   if (mrc != 0)

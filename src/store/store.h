@@ -92,7 +92,25 @@ typedef struct store_object {
   const struct store_crypt *crypt; /* the opened data key: set by
                             store_object_get (fd not NULL) for SSE_S3, by
                             store_object_unlock for SSE_C; NULL otherwise */
+  const char *version_id; /* NULL in a bucket that never had versioning;
+                            else "null" or the version's id */
+  bool delete_marker;    /* a delete marker (version lookups, listings) */
+  bool is_latest;        /* the key's current version (version listings) */
+  int lock_mode;         /* STORE_LOCK_* retention of this version */
+  int64_t retain_until_ms; /* its retain-until date (0: none) */
+  bool legal_hold;       /* a legal hold is on */
 } store_object;
+
+/* ---- versioning (version.c) ----
+ *
+ * A bucket's versioning state is its "versioning" configuration document
+ * ("Enabled" or "Suspended"; none: never enabled, and then objects behave
+ * exactly as without versioning). Version ids are 32 characters; objects
+ * written before versioning was enabled, and while it is suspended, are
+ * the "null" version. */
+#define STORE_VID_MAX 40                   /* bytes of a version id, NUL included */
+enum { STORE_VERSIONING_OFF = 0, STORE_VERSIONING_ENABLED = 1, STORE_VERSIONING_SUSPENDED = 2 };
+enum { STORE_LOCK_NONE = 0, STORE_LOCK_GOVERNANCE = 1, STORE_LOCK_COMPLIANCE = 2 };
 
 /* Opens (creating when needed) the store in dir, runs the start-up sweep and
  * starts the committer and background sweep threads. */
@@ -110,6 +128,10 @@ store *store_close(store *s);
 bool store_bucket_name_valid(const char *name);
 
 int store_bucket_create(store *s, const char *name, err *e);   /* ERR_BUCKET_EXISTS, ERR_INVALID_BUCKET_NAME */
+/* store_bucket_create with configuration documents (store_bucket_conf_set)
+ * in the same commit, e.g. "versioning" for a bucket made with object lock. */
+int store_bucket_create_conf(store *s, const char *name, const str_pair *conf, size_t nconf,
+                             err *e);
 /* Deletes an empty bucket: multipart uploads still in progress are aborted
  * with it (their parts' blobs unlinked after the commit). Errors:
  * ERR_NO_SUCH_BUCKET, ERR_BUCKET_NOT_EMPTY (objects). */
@@ -172,6 +194,11 @@ int store_object_commit(store_writer *w, const char *bucket, const char *key,
 typedef struct store_expect {
   bool absent;       /* If-None-Match: *: there must be no object */
   const char *etag;  /* If-Match: the current object's etag (quotes allowed), or NULL */
+  /* and the object lock the new version starts with (PutObject's
+   * x-amz-object-lock-* headers; else the bucket's default retention): */
+  int lock_mode;     /* STORE_LOCK_*, 0 for none */
+  int64_t retain_until_ms;
+  bool legal_hold;
 } store_expect;
 
 /* store_object_commit under x (NULL: none). Errors as store_object_commit,
@@ -362,6 +389,8 @@ enum store_event {
   STORE_EVENT_DELETE,          /* ObjectRemoved:Delete */
   STORE_EVENT_DELETE_MARKER,   /* ObjectRemoved:DeleteMarkerCreated */
   STORE_EVENT_LIFECYCLE_DELETE, /* LifecycleExpiration:Delete (the lifecycle sweep) */
+  STORE_EVENT_LIFECYCLE_MARKER, /* LifecycleExpiration:DeleteMarkerCreated (its marker in a
+                                   versioned bucket; an origin of LIFECYCLE_DELETE becomes it) */
   STORE_EVENT_MAX
 };
 
@@ -398,6 +427,7 @@ typedef struct store_change {
   const char *key;
   uint64_t size;             /* created: the object's size; removed: 0 */
   const char *etag;          /* created: without quotes; removed: "" */
+  const char *version_id;    /* the version made or removed; "" when unversioned */
   int64_t time_ms;           /* when the change was made (wall clock) */
   const char *request_id;    /* the origin's fields, "" when unknown */
   const char *principal;
@@ -421,10 +451,13 @@ void store_feed_watch(store *s, void (*fn)(void *ctx), void *ctx);
  * A bucket's lifecycle rules are its "lifecycle" configuration document
  * (store_bucket_conf_set), S3's LifecycleConfiguration XML. A background
  * thread applies them every TARN_LIFECYCLE_SWEEP_SECONDS (default 3600):
- * Expiration deletes current objects (feed event LifecycleExpiration:Delete)
- * and AbortIncompleteMultipartUpload aborts stale uploads. Transitions and
- * NoncurrentVersion* actions are checked and kept but do nothing (one
- * storage tier, no versioning). A day lasts TARN_LIFECYCLE_DAY_SECONDS
+ * Expiration deletes current objects (feed event LifecycleExpiration:Delete;
+ * in a versioned bucket that adds a delete marker, as S3 does),
+ * NoncurrentVersionExpiration removes noncurrent versions (days after they
+ * became noncurrent, keeping NewerNoncurrentVersions), ExpiredObjectDeleteMarker
+ * removes delete markers that are a key's only version, and
+ * AbortIncompleteMultipartUpload aborts stale uploads. Transitions are
+ * checked and kept but do nothing (one storage tier). A day lasts TARN_LIFECYCLE_DAY_SECONDS
  * (default 86400; shorter for tests). */
 
 typedef struct store_lc_rule {
@@ -438,6 +471,9 @@ typedef struct store_lc_rule {
   int64_t exp_days;        /* Expiration Days, 0 when absent */
   int64_t exp_date_ms;     /* Expiration Date, 0 when absent */
   int64_t abort_days;      /* AbortIncompleteMultipartUpload, 0 when absent */
+  int64_t nc_days;         /* NoncurrentVersionExpiration NoncurrentDays, 0 when absent */
+  int64_t nc_keep;         /* its NewerNoncurrentVersions, 0 when absent */
+  bool expired_marker;     /* Expiration ExpiredObjectDeleteMarker true */
 } store_lc_rule;
 
 typedef struct store_lifecycle {
@@ -511,6 +547,106 @@ store_reader *store_reader_free(store_reader *r);
  * encrypted, replaces *fd (closing it) by a memfd holding the plaintext.
  * Plain objects are left as they are. */
 int store_object_plain_fd(const store_object *o, int *fd, err *e);
+/* ---- versions (version.c) ---- */
+
+/* The bucket's STORE_VERSIONING_* state. Errors: ERR_NO_SUCH_BUCKET. */
+int store_bucket_versioning_get(store *s, const char *bucket, int *state, err *e);
+/* Enables or suspends versioning (never back to off), in one commit. */
+int store_bucket_versioning_set(store *s, const char *bucket, int state, err *e);
+/* "null" or a version id the store could have made. */
+bool store_version_id_valid(const char *vid);
+/* 0, or ERR_INVALID with S3's message for text that is no version id. */
+int store_version_id_check(const char *vid, err *e);
+
+/* store_object_get of one version (version_id NULL: the current one). A
+ * delete marker answers 0 with out->delete_marker set and no bytes (*fd
+ * -1). Errors: as store_object_get, ERR_INVALID (a malformed id),
+ * ERR_NO_SUCH_VERSION. */
+int store_object_get_version(store *s, const char *bucket, const char *key,
+                             const char *version_id, arena *a, store_object *out, int *fd,
+                             err *e);
+/* True when key has no current version because its newest one is a delete
+ * marker; *vid gets the marker's id (in a). */
+bool store_object_latest_marker(store *s, const char *bucket, const char *key, arena *a,
+                                const char **vid);
+
+typedef struct store_delete_result {
+  char version_id[STORE_VID_MAX]; /* the marker made or the version removed; "" unversioned */
+  bool delete_marker;             /* a marker was made, or the version removed was one */
+  bool existed;                   /* something was there */
+} store_delete_result;
+
+/* DeleteObject as S3 does it: in a bucket that never had versioning, as
+ * store_object_delete; otherwise without version_id a new delete marker
+ * ("null" one while suspended, replacing the null version), with one that
+ * version for good (the next one becomes current). A version under object
+ * lock is refused: ERR_DENIED (legal hold, compliance retention, or
+ * governance retention without bypass_governance). A version id that
+ * names nothing succeeds. Errors: ERR_INVALID (malformed id). */
+int store_object_delete_version(store *s, const char *bucket, const char *key,
+                                const char *version_id, bool bypass_governance,
+                                store_delete_result *out, err *e);
+
+/* store_object_copy from one version of the source (NULL: current). A
+ * delete marker as source is ERR_INVALID_REQUEST. */
+int store_object_copy_version(store *s, const char *src_bucket, const char *src_key,
+                              const char *src_version_id,
+                              const char *dst_bucket, const char *dst_key,
+                              const str_pair *meta, size_t nmeta,
+                              const str_pair *tags, size_t ntags,
+                              arena *a, store_object *out, err *e);
+
+typedef struct store_version_params {
+  const char *prefix;             /* NULL or "" for all */
+  const char *delimiter;          /* NULL or "" for none */
+  const char *key_marker;         /* start after this key (all its versions) ... */
+  const char *version_id_marker;  /* ... or after this version of it */
+  size_t max_keys;                /* versions + prefixes, 0..STORE_MAX_LIST_KEYS */
+} store_version_params;
+
+typedef struct store_version_list {
+  store_object *versions;         /* by key, then newest first: version_id,
+                                     delete_marker and is_latest set */
+  size_t nversions;
+  const char **prefixes;          /* common prefixes */
+  size_t nprefixes;
+  bool truncated;
+  const char *next_key_marker;    /* when truncated */
+  const char *next_version_id_marker; /* when truncated; NULL after a prefix */
+} store_version_list;
+
+/* ListObjectVersions: current versions (db_objects) merged with the others,
+ * in key order, each key's versions newest first. Keys longer than about
+ * 460 bytes that share their first 460 may come out of order. */
+int store_object_versions(store *s, const char *bucket, const store_version_params *p, arena *a,
+                          store_version_list *out, err *e);
+
+/* A change to one version's object lock. */
+typedef struct store_lock_change {
+  bool set_retention;             /* change mode and retain_until_ms */
+  int mode;                       /* STORE_LOCK_*; NONE removes the retention */
+  int64_t retain_until_ms;
+  bool bypass_governance;         /* may shorten or remove a GOVERNANCE retention */
+  bool set_legal_hold;
+  bool legal_hold;
+} store_lock_change;
+
+/* Applies ch to the version (NULL: the current one), in one commit; vid
+ * gets the version's id. A COMPLIANCE retention still running cannot be
+ * shortened, removed or made GOVERNANCE; a GOVERNANCE one can be shortened,
+ * removed or made COMPLIANCE only with bypass_governance (extending a
+ * retention in its own mode needs nothing). Errors: ERR_NO_SUCH_KEY, ERR_NO_SUCH_VERSION,
+ * ERR_INVALID, ERR_DENIED, ERR_METHOD_NOT_ALLOWED (a delete marker). */
+int store_object_lock_set(store *s, const char *bucket, const char *key, const char *version_id,
+                          const store_lock_change *ch, char vid[STORE_VID_MAX], err *e);
+
+/* store_object_tags_set on one version (NULL: the current one); vid gets
+ * the version's id ("" in a bucket that never had versioning). Errors:
+ * ERR_NO_SUCH_KEY, ERR_NO_SUCH_VERSION, ERR_INVALID, ERR_METHOD_NOT_ALLOWED
+ * (a delete marker). */
+int store_object_tags_set_version(store *s, const char *bucket, const char *key,
+                                  const char *version_id, const str_pair *tags, size_t ntags,
+                                  char vid[STORE_VID_MAX], err *e);
 
 /* ---- statistics ---- */
 

@@ -1262,6 +1262,19 @@ static void test_old_records(void **state)
   assert_true(check_bytes(f, "bkt", "old", "new", 3));
   assert_int_equal(count_blobs(f), 0);
   check_stats(f, 1, 3);
+  /* versioning on: a record written before it is the null version, kept
+     as a noncurrent version when overwritten */
+  assert_int_equal(store_bucket_versioning_set(f->s, "bkt", STORE_VERSIONING_ENABLED, &e), 0);
+  store_object o3;
+  assert_int_equal(store_object_get(f->s, "bkt", "old2", f->a, &o3, NULL, &e), 0);
+  assert_string_equal(o3.version_id, "null");
+  assert_int_equal(put(f, "bkt", "old2", "v"), 0);
+  fd = 0;
+  assert_int_equal(store_object_get_version(f->s, "bkt", "old2", "null", f->a, &o3, &fd, &e), 0);
+  assert_int_equal(fd, -1);
+  assert_int_equal(o3.size, 2);
+  assert_memory_equal(o3.data, "hi", 2);
+  assert_true(check_bytes(f, "bkt", "old2", "v", 1));
 }
 
 /* ---- group commit ---- */
@@ -1385,6 +1398,96 @@ static void test_reopen(void **state)
   assert_int_equal(st.bytes, 13 + BIG);
   assert_int_equal(st.swept_blobs, 0);  /* nothing was garbage */
   assert_int_equal(count_blobs(f), 2);  /* "big" and the part */
+}
+
+/* Reads version vid of key and compares its bytes. */
+static bool version_is(fixture *f, const char *key, const char *vid, const void *want, size_t n)
+{
+  err e = { 0 };
+  store_object o;
+  int fd = -1;
+  if (store_object_get_version(f->s, "vbk", key, vid, f->a, &o, &fd, &e) != 0 || o.size != n)
+    return false;
+  uint8_t *got = malloc(n + 1);
+  size_t have = 0;
+  bool ok = store_object_read(&o, fd, 0, got, n, &have, &e) == 0 && have == n &&
+            memcmp(got, want, n) == 0;
+  free(got);
+  if (fd >= 0)
+    close(fd);
+  return ok;
+}
+
+static const char *put_version(fixture *f, const char *key, const void *p, size_t n)
+{
+  err e = { 0 };
+  store_writer *w = NULL;
+  assert_int_equal(store_writer_new(f->s, &w, &e), 0);
+  assert_int_equal(store_writer_write(w, p, n, &e), 0);
+  store_object o;
+  assert_int_equal(store_object_commit(w, "vbk", key, NULL, NULL, 0, NULL, 0, f->a, &o, &e), 0);
+  store_writer_free(w);
+  assert_non_null(o.version_id);
+  return o.version_id;
+}
+
+static void test_versions(void **state)
+{
+  fixture *f = *state;
+  err e = { 0 };
+  assert_int_equal(store_bucket_create(f->s, "vbk", &e), 0);
+  assert_int_equal(put(f, "vbk", "k", "before"), 0);  /* the null version */
+  assert_int_equal(store_bucket_versioning_set(f->s, "vbk", STORE_VERSIONING_ENABLED, &e), 0);
+  uint8_t *big = pattern(BIG, 7);
+  const char *v1 = put_version(f, "k", big, BIG);
+  const char *v2 = put_version(f, "k", "two", 3);
+  char lkey[1001];
+  memset(lkey, 'x', 1000);
+  lkey[1000] = '\0';
+  const char *l1 = put_version(f, lkey, "long1", 5);
+  const char *l2 = put_version(f, lkey, big, BIG);
+  store_delete_result dr;
+  assert_int_equal(store_object_delete_version(f->s, "vbk", lkey, NULL, false, &dr, &e), 0);
+  assert_true(dr.delete_marker);
+
+  reopen(f);
+  assert_int_equal(store_sweep(f->s, 0, &e), 0);  /* noncurrent blobs are referenced */
+  assert_int_equal(count_blobs(f), 2);
+  assert_true(version_is(f, "k", "null", "before", 6));
+  assert_true(version_is(f, "k", v1, big, BIG));
+  assert_true(version_is(f, "k", v2, "two", 3));
+  assert_true(version_is(f, lkey, l1, "long1", 5));
+  assert_true(version_is(f, lkey, l2, big, BIG));
+  store_object o;
+  assert_int_equal(store_object_get(f->s, "vbk", lkey, f->a, &o, NULL, &e), ERR_NO_SUCH_KEY);
+  const char *mid = NULL;
+  assert_true(store_object_latest_marker(f->s, "vbk", lkey, f->a, &mid));
+  assert_string_equal(mid, dr.version_id);
+
+  store_version_params p = { .max_keys = 1000 };
+  store_version_list l;
+  assert_int_equal(store_object_versions(f->s, "vbk", &p, f->a, &l, &e), 0);
+  assert_int_equal(l.nversions, 6);
+  assert_string_equal(l.versions[0].version_id, v2);
+  assert_true(l.versions[0].is_latest);
+  assert_string_equal(l.versions[2].version_id, "null");
+  assert_true(l.versions[3].delete_marker && l.versions[3].is_latest);
+  assert_string_equal(l.versions[3].key, lkey);
+  assert_string_equal(l.versions[5].version_id, l1);
+
+  /* removing versions gives their blobs back; the bucket empties */
+  assert_int_equal(store_object_delete_version(f->s, "vbk", "k", v1, false, &dr, &e), 0);
+  assert_int_equal(store_object_delete_version(f->s, "vbk", lkey, l2, false, &dr, &e), 0);
+  assert_int_equal(count_blobs(f), 0);
+  assert_int_equal(store_bucket_delete(f->s, "vbk", &e), ERR_BUCKET_NOT_EMPTY);
+  const char *rest[][2] = { { "k", v2 }, { "k", "null" }, { lkey, l1 }, { lkey, mid } };
+  for (size_t i = 0; i < 4; i++)
+    assert_int_equal(store_object_delete_version(f->s, "vbk", rest[i][0], rest[i][1], false, &dr,
+                                                 &e), 0);
+  assert_int_equal(store_object_versions(f->s, "vbk", &p, f->a, &l, &e), 0);
+  assert_int_equal(l.nversions, 0);
+  assert_int_equal(store_bucket_delete(f->s, "vbk", &e), 0);
+  free(big);
 }
 
 static void make_orphan(const fixture *f, const char *name)
@@ -1736,6 +1839,7 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
     cmocka_unit_test_setup_teardown(test_expect, setup, teardown),
     cmocka_unit_test_setup_teardown(test_encrypted, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
