@@ -1,9 +1,12 @@
 /* sql/agg.c -- hash aggregation (GROUP BY, DISTINCT) and the set
  * operations (UNION, INTERSECT, EXCEPT), both on one group table.
  *
- * Parallel plan: every thread aggregates its batches into a table of its
- * own (pre-aggregation, no locks); when the pipeline ends, the tables are
- * merged into the first one, group by group, and the result is read out.
+ * Parallel plan (see "the sink" below): every thread aggregates its
+ * batches into a bounded table of its own (pre-aggregation, no locks),
+ * flushed into 64 hash partitions whenever it fills; when the pipeline
+ * ends, each partition's table is built once from every thread's flushed
+ * groups, sized from their number, and read out. A global aggregation
+ * (no GROUP BY) merges the threads' single groups.
  *
  * The group table: key columns stored column-wise (strings copied into its
  * bank), a stored hash per group, an open-addressing index of group ids,
@@ -246,9 +249,9 @@ static void *grow_arr(void *p, size_t old, size_t n, size_t es)
   return q;
 }
 
-static void gt_grow_groups(gtable *g)
+/* room for nc groups in the arrays (nc > cap) */
+static void gt_grow_to(gtable *g, size_t nc)
 {
-  size_t nc = g->cap ? g->cap * 2 : 256;
   for (int k = 0; k < g->nk; k++) {
     if (g->kphys[k] == PHYS_STR) {
       g->ks[k] = grow_arr(g->ks[k], g->cap, nc, sizeof(str_ref));
@@ -272,6 +275,11 @@ static void gt_grow_groups(gtable *g)
   size_t per = (size_t)g->nk * 9 + 8 + sizeof(astate) * (size_t)g->na + 16;
   gt_account(g, (nc - g->cap) * per);
   g->cap = nc;
+}
+
+static void gt_grow_groups(gtable *g)
+{
+  gt_grow_to(g, g->cap ? g->cap * 2 : 256);
 }
 
 /* the slot array rebuilt with ns slots (a power of two, > 2 n). In group
@@ -825,6 +833,16 @@ void sql__agg_state_clear(const aggcall *a, void *state)
 
 typedef struct aggthread aggthread;
 
+/* a partition's flushed groups: blocks of LIST_BLOCK groups (tables
+ * without slots), filled in turn; a block never grows, so no group is
+ * ever copied twice */
+#define LIST_BLOCK 4096
+typedef struct plist {
+  gtable **blk;
+  int n, cap;
+  size_t groups;
+} plist;
+
 typedef struct aggrun {
   qctx *q;
   plan *p;
@@ -835,7 +853,7 @@ typedef struct aggrun {
 struct aggthread {
   aggrun *run;
   gtable *g;          /* phase 1 (or the one group of a global aggregation) */
-  gtable **lists;     /* grouped: NPART lists of flushed groups (no slots) */
+  plist *lists;       /* grouped: NPART lists of flushed groups */
   ectx x;
   uint32_t gid[COL_BATCH];
   astate *base[COL_BATCH];   /* per row: its group's first state */
@@ -852,9 +870,7 @@ static void *agg_init(void *arg, int thread)
   t->run = r;
   t->g = gt_new(r->q, r->p->ngroups, r->kphys, r->p->naggs, r->p->aggs, false);
   if (r->p->ngroups > 0) {
-    t->lists = xcalloc(NPART, sizeof(gtable *));
-    for (int i = 0; i < NPART; i++)
-      t->lists[i] = gt_new(r->q, r->p->ngroups, r->kphys, r->p->naggs, r->p->aggs, false);
+    t->lists = xcalloc(NPART, sizeof(plist));
   }
   sql__ectx_init(&t->x, r->q);
   r->th[thread] = t;
@@ -886,12 +902,21 @@ static void gt_clear(gtable *g, bool free_sets)
   memset(g->slots, 0, g->nslots * sizeof(gslot));
 }
 
-/* appends group gid of table g to list l: keys (strings stay in g's bank),
- * hash and states (their sets now l's) */
-static void list_append(gtable *l, const gtable *g, size_t gid)
+/* appends group gid of table g to list pl: keys (strings stay in g's
+ * bank), hash and states (their sets now the list's) */
+static void list_append(plist *pl, const gtable *g, size_t gid)
 {
-  if (l->n == l->cap)
-    gt_grow_groups(l);
+  gtable *l = pl->n > 0 ? pl->blk[pl->n - 1] : NULL;
+  if (l == NULL || l->n == l->cap) {
+    if (pl->n == pl->cap) {
+      pl->cap = pl->cap ? pl->cap * 2 : 8;
+      pl->blk = xrealloc(pl->blk, sizeof(gtable *) * (size_t)pl->cap);
+    }
+    l = gt_new(g->q, g->nk, g->kphys, g->na, g->aggs, false);
+    gt_grow_to(l, LIST_BLOCK);
+    pl->blk[pl->n++] = l;
+  }
+  pl->groups++;
   size_t d = l->n++;
   for (int k = 0; k < g->nk; k++) {
     l->kn[k][d] = g->kn[k][gid];
@@ -911,7 +936,7 @@ static void agg_flush(aggthread *t)
 {
   gtable *g = t->g;
   for (size_t gid = 0; gid < g->n; gid++)
-    list_append(t->lists[g->hash[gid] >> NPART_SHIFT], g, gid);
+    list_append(&t->lists[g->hash[gid] >> NPART_SHIFT], g, gid);
   gt_clear(g, false);
 }
 
@@ -1218,7 +1243,7 @@ static void *merge_main(void *arg)
     size_t total = 0;
     for (int t = 0; t <= r->q->threads; t++)
       if (r->th[t] != NULL)
-        total += r->th[t]->lists[i]->n;
+        total += r->th[t]->lists[i].groups;
     if (total == 0)
       continue;
     if (w == NULL)
@@ -1231,9 +1256,14 @@ static void *merge_main(void *arg)
     for (int t = 0; t <= r->q->threads && rc == 0; t++) {
       if (r->th[t] == NULL)
         continue;
-      rc = gt_merge(w, r->th[t]->lists[i]);
-      gt_free(r->th[t]->lists[i]);
-      r->th[t]->lists[i] = NULL;
+      plist *pl = &r->th[t]->lists[i];
+      for (int k = 0; k < pl->n; k++) {
+        if (rc == 0)
+          rc = gt_merge(w, pl->blk[k]);
+        gt_free(pl->blk[k]);
+      }
+      free(pl->blk);
+      *pl = (plist){0};
     }
     if (rc == 0) {
       pthread_mutex_lock(&m->mu);
@@ -1309,8 +1339,11 @@ int sql__exec_agg(qctx *q, plan *p, rowset **out)
     if (th == NULL)
       continue;
     if (th->lists != NULL)
-      for (int i = 0; i < NPART; i++)
-        gt_free(th->lists[i]);
+      for (int i = 0; i < NPART; i++) {
+        for (int k = 0; k < th->lists[i].n; k++)
+          gt_free(th->lists[i].blk[k]);
+        free(th->lists[i].blk);
+      }
     free(th->lists);
     gt_free(th->g);
     free(th);
