@@ -68,6 +68,29 @@ static bool has_set(const aggcall *a)
   return a->distinct || a->fn == AGG_APPROX_DISTINCT;
 }
 
+/* the bytes of a state that aggregates other than by, variance and the
+ * set ones use (n and v): a partition block stores only these when every
+ * aggregate is such (fewer fresh pages written per flushed group) */
+#define SLIM offsetof(astate, set)
+
+static bool slim_aggs(int na, const aggcall *aggs)
+{
+  for (int a = 0; a < na; a++) {
+    const aggcall *ac = &aggs[a];
+    if (has_set(ac))
+      return false;
+    switch (ac->fn) {
+    case AGG_COUNT_STAR: case AGG_COUNT: case AGG_COUNT_IF: case AGG_SUM: case AGG_AVG:
+    case AGG_MIN: case AGG_MAX: case AGG_BOOL_AND: case AGG_BOOL_OR: case AGG_ARBITRARY:
+      break;
+    default:
+      return false;
+    }
+  }
+  return true;
+}
+
+
 typedef struct gslot {
   uint64_t tg;        /* (hash tag << 32) | (group id + 1) */
   int64_t key;        /* a single non-NULL integer key, kept here to compare
@@ -94,9 +117,17 @@ typedef struct gtable {
   sbank *bank;
   size_t accounted;
   bool inline_key;    /* one key column of PHYS_I64 */
+  bool slim;          /* a partition block whose states are stored without
+                         their last union (SLIM bytes each: see slim_aggs) */
   uint32_t null_gid;  /* inline_key: the NULL key's group (never in slots), or
                          UINT32_MAX */
 } gtable;
+
+/* the size of one state in g's array */
+static size_t st_size(const gtable *g)
+{
+  return g->slim ? SLIM : sizeof(astate);
+}
 
 /* zeroed memory for slot arrays. Not calloc: its fresh pages are the shared
  * zero page until written, and a table is read (probed) before it is
@@ -196,7 +227,7 @@ static void gt_free(gtable *g)
     arr_free(g->ks[k], g->cap, sizeof(str_ref));
     arr_free(g->kn[k], g->cap, 1);
   }
-  if (g->st != NULL) {
+  if (g->st != NULL && !g->slim) {
     for (int a = 0; a < g->na; a++)
       if (has_set(&g->aggs[a]))
         for (size_t i = 0; i < g->n; i++)
@@ -208,7 +239,7 @@ static void gt_free(gtable *g)
   free(g->kphys);
   arr_free(g->hash, g->cap, sizeof(uint64_t));
   table_free(g->slots, g->nslots * sizeof(gslot));
-  arr_free(g->st, g->cap * (size_t)g->na, sizeof(astate));
+  arr_free(g->st, g->cap * (size_t)g->na, st_size(g));
   if (g->cnt[0] != NULL && g->cnt[0] != (int64_t *)1) {
     free(g->cnt[0]);
     free(g->cnt[1]);
@@ -262,7 +293,7 @@ static void gt_grow_to(gtable *g, size_t nc)
   }
   g->hash = grow_arr(g->hash, g->cap, nc, sizeof(uint64_t));
   if (g->na > 0) {
-    g->st = grow_arr(g->st, g->cap * (size_t)g->na, nc * (size_t)g->na, sizeof(astate));
+    g->st = grow_arr(g->st, g->cap * (size_t)g->na, nc * (size_t)g->na, st_size(g));
   }
   if (g->cnt[0] != NULL) {
     if (g->cnt[0] == (int64_t *)1) {
@@ -913,6 +944,7 @@ static void list_append(plist *pl, const gtable *g, size_t gid)
       pl->blk = xrealloc(pl->blk, sizeof(gtable *) * (size_t)pl->cap);
     }
     l = gt_new(g->q, g->nk, g->kphys, g->na, g->aggs, false);
+    l->slim = g->na > 0 && slim_aggs(g->na, g->aggs);
     gt_grow_to(l, LIST_BLOCK);
     pl->blk[pl->n++] = l;
   }
@@ -926,9 +958,14 @@ static void list_append(plist *pl, const gtable *g, size_t gid)
       l->kv[k][d] = g->kv[k][gid];
   }
   l->hash[d] = g->hash[gid];
-  if (g->na > 0)
+  if (l->slim) {
+    char *dst = (char *)l->st + d * (size_t)g->na * SLIM;
+    for (int a = 0; a < g->na; a++)
+      memcpy(dst + (size_t)a * SLIM, &g->st[gid * (size_t)g->na + (size_t)a], SLIM);
+  } else if (g->na > 0) {
     memcpy(&l->st[d * (size_t)g->na], &g->st[gid * (size_t)g->na],
            sizeof(astate) * (size_t)g->na);
+  }
 }
 
 /* phase 1's table into the partition lists, and emptied */
@@ -1145,9 +1182,18 @@ static int gt_merge(gtable *a, gtable *b)
     } else {
       ag = gt_find(a, keys, 0, b->hash[gid], true);
     }
-    for (int x = 0; x < a->na && rc == 0; x++)
-      rc = agg_merge(a, &a->aggs[x], &a->st[(size_t)ag * (size_t)a->na + (size_t)x],
-                     &b->st[gid * (size_t)b->na + (size_t)x]);
+    for (int x = 0; x < a->na && rc == 0; x++) {
+      const astate *bs;
+      astate full;
+      if (b->slim) {
+        memset(&full, 0, sizeof full);
+        memcpy(&full, (const char *)b->st + (gid * (size_t)b->na + (size_t)x) * SLIM, SLIM);
+        bs = &full;
+      } else {
+        bs = &b->st[gid * (size_t)b->na + (size_t)x];
+      }
+      rc = agg_merge(a, &a->aggs[x], &a->st[(size_t)ag * (size_t)a->na + (size_t)x], bs);
+    }
     if (a->cnt[0] != NULL) {
       a->cnt[0][ag] += b->cnt[0][gid];
       a->cnt[1][ag] += b->cnt[1][gid];
