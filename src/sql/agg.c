@@ -90,7 +90,6 @@ static bool slim_aggs(int na, const aggcall *aggs)
   return true;
 }
 
-
 typedef struct gslot {
   uint64_t tg;        /* (hash tag << 32) | (group id + 1) */
   int64_t key;        /* a single non-NULL integer key, kept here to compare
@@ -111,7 +110,6 @@ typedef struct gtable {
   uint64_t *hash;
   gslot *slots;       /* open addressing; tg 0 = empty */
   size_t nslots;
-  size_t probes;      /* rows looked up so far (the growth factor) */
   astate *st;         /* n * na */
   int64_t *cnt[2];    /* set operations: rows from each side */
   sbank *bank;
@@ -341,13 +339,10 @@ static void gt_resize(gtable *g, size_t ns)
   g->nslots = ns;
 }
 
-/* the table is half full: twice the slots, or four times when most rows
- * so far made a new group (a high-cardinality key: the table will keep
- * growing with the input, and each growth re-inserts every group) */
+/* the table is half full: twice the slots */
 static void gt_rehash(gtable *g)
 {
-  size_t f = g->n >= 4096 && g->n * 2 > g->probes ? 4 : 2;
-  gt_resize(g, g->nslots * f);
+  gt_resize(g, g->nslots * 2);
 }
 
 /* room for n groups in all, without a rehash on the way (merges) */
@@ -928,7 +923,6 @@ static void gt_clear(gtable *g, bool free_sets)
     }
   }
   g->n = 0;
-  g->probes = 0;
   g->null_gid = UINT32_MAX;
   memset(g->slots, 0, g->nslots * sizeof(gslot));
 }
@@ -1054,7 +1048,6 @@ static int agg_consume(void *state, batch *b)
         __builtin_prefetch(&g->slots[hs[ra] & (g->nslots - 1)]);
       }
       int r = ROW(b, j);
-      g->probes++;
       uint32_t gid;
       if (inl && (k0->nulls == NULL || !k0->nulls[r]))
         gid = gt_find_i64(g, keys, r, k0->i[r], hs[r], true);
