@@ -1,9 +1,12 @@
 /* sql/agg.c -- hash aggregation (GROUP BY, DISTINCT) and the set
  * operations (UNION, INTERSECT, EXCEPT), both on one group table.
  *
- * Parallel plan: every thread aggregates its batches into a table of its
- * own (pre-aggregation, no locks); when the pipeline ends, the tables are
- * merged into the first one, group by group, and the result is read out.
+ * Parallel plan (see "the sink" below): every thread aggregates its
+ * batches into a bounded table of its own (pre-aggregation, no locks),
+ * flushed into 64 hash partitions whenever it fills; when the pipeline
+ * ends, each partition's table is built once from every thread's flushed
+ * groups, sized from their number, and read out. A global aggregation
+ * (no GROUP BY) merges the threads' single groups.
  *
  * The group table: key columns stored column-wise (strings copied into its
  * bank), a stored hash per group, an open-addressing index of group ids,
@@ -65,6 +68,28 @@ static bool has_set(const aggcall *a)
   return a->distinct || a->fn == AGG_APPROX_DISTINCT;
 }
 
+/* the bytes of a state that aggregates other than by, variance and the
+ * set ones use (n and v): a partition block stores only these when every
+ * aggregate is such (fewer fresh pages written per flushed group) */
+#define SLIM offsetof(astate, set)
+
+static bool slim_aggs(int na, const aggcall *aggs)
+{
+  for (int a = 0; a < na; a++) {
+    const aggcall *ac = &aggs[a];
+    if (has_set(ac))
+      return false;
+    switch (ac->fn) {
+    case AGG_COUNT_STAR: case AGG_COUNT: case AGG_COUNT_IF: case AGG_SUM: case AGG_AVG:
+    case AGG_MIN: case AGG_MAX: case AGG_BOOL_AND: case AGG_BOOL_OR: case AGG_ARBITRARY:
+      break;
+    default:
+      return false;
+    }
+  }
+  return true;
+}
+
 typedef struct gslot {
   uint64_t tg;        /* (hash tag << 32) | (group id + 1) */
   int64_t key;        /* a single non-NULL integer key, kept here to compare
@@ -90,9 +115,17 @@ typedef struct gtable {
   sbank *bank;
   size_t accounted;
   bool inline_key;    /* one key column of PHYS_I64 */
+  bool slim;          /* a partition block whose states are stored without
+                         their last union (SLIM bytes each: see slim_aggs) */
   uint32_t null_gid;  /* inline_key: the NULL key's group (never in slots), or
                          UINT32_MAX */
 } gtable;
+
+/* the size of one state in g's array */
+static size_t st_size(const gtable *g)
+{
+  return g->slim ? SLIM : sizeof(astate);
+}
 
 /* zeroed memory for slot arrays. Not calloc: its fresh pages are the shared
  * zero page until written, and a table is read (probed) before it is
@@ -127,6 +160,15 @@ static void table_free(void *p, size_t bytes)
 {
   if (p != NULL && bytes >= TABLE_MAP_MIN)
     munmap(p, bytes);
+  else
+    free(p);
+}
+
+/* frees an array of n elements of size es grown by grow_arr */
+static void arr_free(void *p, size_t n, size_t es)
+{
+  if (p != NULL && n * es >= TABLE_MAP_MIN)
+    munmap(p, n * es);
   else
     free(p);
 }
@@ -179,11 +221,11 @@ static void gt_free(gtable *g)
   if (g == NULL)
     return;
   for (int k = 0; k < g->nk; k++) {
-    free(g->kv[k]);
-    free(g->ks[k]);
-    free(g->kn[k]);
+    arr_free(g->kv[k], g->cap, sizeof(int64_t));
+    arr_free(g->ks[k], g->cap, sizeof(str_ref));
+    arr_free(g->kn[k], g->cap, 1);
   }
-  if (g->st != NULL) {
+  if (g->st != NULL && !g->slim) {
     for (int a = 0; a < g->na; a++)
       if (has_set(&g->aggs[a]))
         for (size_t i = 0; i < g->n; i++)
@@ -193,9 +235,9 @@ static void gt_free(gtable *g)
   free(g->ks);
   free(g->kn);
   free(g->kphys);
-  free(g->hash);
+  arr_free(g->hash, g->cap, sizeof(uint64_t));
   table_free(g->slots, g->nslots * sizeof(gslot));
-  free(g->st);
+  arr_free(g->st, g->cap * (size_t)g->na, st_size(g));
   if (g->cnt[0] != NULL && g->cnt[0] != (int64_t *)1) {
     free(g->cnt[0]);
     free(g->cnt[1]);
@@ -206,23 +248,39 @@ static void gt_free(gtable *g)
   free(g);
 }
 
-/* an array of groups grown from old to n elements of size es; a large
-   one's new pages faulted in at once (see table_zalloc) */
+/* an array of groups grown from old to n elements of size es. A large one
+   lives in its own mapping and grows by mremap: its pages move, they are
+   not copied (a realloc copies each doubling: a twentieth of a
+   high-cardinality GROUP BY), and its new pages are faulted in at once
+   (see table_zalloc). arr_free frees it by the same size rule. */
 static void *grow_arr(void *p, size_t old, size_t n, size_t es)
 {
-  char *q = xrealloc(p, n * es);
-  if (n * es >= TABLE_MAP_MIN) {
-    uintptr_t a = ((uintptr_t)q + old * es + 4095) & ~(uintptr_t)4095;
-    uintptr_t z = ((uintptr_t)q + n * es) & ~(uintptr_t)4095;
-    if (z > a)
-      madvise((void *)a, z - a, MADV_POPULATE_WRITE);
+  size_t ob = old * es, nb = n * es;
+  if (nb < TABLE_MAP_MIN)
+    return xrealloc(p, nb);
+  char *q;
+  if (ob >= TABLE_MAP_MIN) {
+    q = mremap(p, ob, nb, MREMAP_MAYMOVE);
+    if (q == MAP_FAILED)
+      mem_out_of_memory();
+  } else {
+    q = mmap(NULL, nb, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (q == MAP_FAILED)
+      mem_out_of_memory();
+    if (ob > 0)
+      memcpy(q, p, ob);
+    free(p);
   }
+  uintptr_t a = ((uintptr_t)q + ob + 4095) & ~(uintptr_t)4095;
+  uintptr_t z = ((uintptr_t)q + nb) & ~(uintptr_t)4095;
+  if (z > a)
+    madvise((void *)a, z - a, MADV_POPULATE_WRITE);
   return q;
 }
 
-static void gt_grow_groups(gtable *g)
+/* room for nc groups in the arrays (nc > cap) */
+static void gt_grow_to(gtable *g, size_t nc)
 {
-  size_t nc = g->cap ? g->cap * 2 : 256;
   for (int k = 0; k < g->nk; k++) {
     if (g->kphys[k] == PHYS_STR) {
       g->ks[k] = grow_arr(g->ks[k], g->cap, nc, sizeof(str_ref));
@@ -233,7 +291,7 @@ static void gt_grow_groups(gtable *g)
   }
   g->hash = grow_arr(g->hash, g->cap, nc, sizeof(uint64_t));
   if (g->na > 0) {
-    g->st = grow_arr(g->st, g->cap * (size_t)g->na, nc * (size_t)g->na, sizeof(astate));
+    g->st = grow_arr(g->st, g->cap * (size_t)g->na, nc * (size_t)g->na, st_size(g));
   }
   if (g->cnt[0] != NULL) {
     if (g->cnt[0] == (int64_t *)1) {
@@ -248,26 +306,53 @@ static void gt_grow_groups(gtable *g)
   g->cap = nc;
 }
 
-static void gt_rehash(gtable *g)
+static void gt_grow_groups(gtable *g)
 {
-  size_t ns = g->nslots * 2;
+  gt_grow_to(g, g->cap ? g->cap * 2 : 256);
+}
+
+/* the slot array rebuilt with ns slots (a power of two, > 2 n). In group
+ * order: hash[] and the keys are read in sequence, the slots written at
+ * random, each prefetched PF_DIST groups ahead (without, every group's
+ * probe is a cache miss in a row: a fifth of a high-cardinality
+ * aggregation) */
+static void gt_resize(gtable *g, size_t ns)
+{
   gslot *sl = table_zalloc(ns * sizeof(gslot));
-  /* in group order: hash[] and the keys are read in sequence, the slots
-     written at random (stores do not stall as loads would) */
+  size_t mask = ns - 1;
   for (size_t i = 0; i < g->n; i++) {
+    if (i + PF_DIST < g->n)
+      __builtin_prefetch(&sl[g->hash[i + PF_DIST] & mask], 1);
     if (i == g->null_gid)
       continue;
-    size_t j = g->hash[i] & (ns - 1);
+    size_t j = g->hash[i] & mask;
     while (sl[j].tg != 0)
-      j = (j + 1) & (ns - 1);
+      j = (j + 1) & mask;
     sl[j].tg = (g->hash[i] >> 32 << 32) | ((uint64_t)i + 1);
     if (g->inline_key)
       sl[j].key = g->kv[0][i];
   }
-  gt_account(g, (ns - g->nslots) * sizeof(gslot));
+  if (ns > g->nslots)
+    gt_account(g, (ns - g->nslots) * sizeof(gslot));
   table_free(g->slots, g->nslots * sizeof(gslot));
   g->slots = sl;
   g->nslots = ns;
+}
+
+/* the table is half full: twice the slots */
+static void gt_rehash(gtable *g)
+{
+  gt_resize(g, g->nslots * 2);
+}
+
+/* room for n groups in all, without a rehash on the way (merges) */
+static void gt_reserve(gtable *g, size_t n)
+{
+  size_t ns = g->nslots;
+  while (n * 2 > ns)
+    ns *= 2;
+  if (ns > g->nslots)
+    gt_resize(g, ns);
 }
 
 static bool key_eq(const gtable *g, size_t gid, const vec *keys, int r)
@@ -755,40 +840,135 @@ void sql__agg_state_clear(const aggcall *a, void *state)
 
 /* ---- the sink ---- */
 
-#define NPART 16   /* hash partitions of a grouped aggregation */
+/* A grouped aggregation runs in two phases, as a partitioned aggregation:
+ *   1. each thread aggregates its rows into one table of its own, bounded
+ *      (P1_GROUPS groups: its slots stay in the cache, and its memory is
+ *      reused, never grown past that); when the next batch might not fit,
+ *      the table's groups are appended to NPART lists by the top bits of
+ *      their hash (sequential writes) and the table is emptied;
+ *   2. the partitions are then finished one by one, in parallel: each
+ *      worker builds one table, sized once from the lists' lengths, from
+ *      the lists of every thread, outputs it, and empties it for its next
+ *      partition.
+ * No table ever grows by rehashing its groups into fresh memory: on this
+ * kind of machine the first touch of each fresh page costs more than the
+ * probe that touches it. */
+#define NPART 64         /* partitions of a grouped aggregation */
+#define NPART_SHIFT 58   /* the partition: the hash's top 6 bits */
+#define P1_GROUPS 16384  /* phase 1: groups per thread table at most */
+
+typedef struct aggthread aggthread;
+
+/* a partition's flushed groups: blocks of LIST_BLOCK groups (tables
+ * without slots), filled in turn; a block never grows, so no group is
+ * ever copied twice */
+#define LIST_BLOCK 4096
+typedef struct plist {
+  gtable **blk;
+  int n, cap;
+  size_t groups;
+} plist;
 
 typedef struct aggrun {
   qctx *q;
   plan *p;
-  int npart;          /* 1 for a global aggregation */
-  gtable ***tables;   /* [thread][partition] */
+  aggthread **th;     /* per thread (NULL: did not run) */
   uint8_t *kphys;
 } aggrun;
 
-typedef struct aggthread {
+struct aggthread {
   aggrun *run;
-  gtable **parts;
+  gtable *g;          /* phase 1 (or the one group of a global aggregation) */
+  plist *lists;       /* grouped: NPART lists of flushed groups */
   ectx x;
   uint32_t gid[COL_BATCH];
-  uint8_t part[COL_BATCH];
   astate *base[COL_BATCH];   /* per row: its group's first state */
 #define HMEMO 64
   const char *memo_ptr[HMEMO];   /* string key hashes by address (one batch) */
   uint32_t memo_len[HMEMO];
   uint64_t memo_h[HMEMO];
-} aggthread;
+};
 
 static void *agg_init(void *arg, int thread)
 {
   aggrun *r = arg;
   aggthread *t = xcalloc(1, sizeof *t);
   t->run = r;
-  t->parts = xcalloc((size_t)r->npart, sizeof(gtable *));
-  for (int i = 0; i < r->npart; i++)
-    t->parts[i] = gt_new(r->q, r->p->ngroups, r->kphys, r->p->naggs, r->p->aggs, false);
+  t->g = gt_new(r->q, r->p->ngroups, r->kphys, r->p->naggs, r->p->aggs, false);
+  if (r->p->ngroups > 0) {
+    t->lists = xcalloc(NPART, sizeof(plist));
+  }
   sql__ectx_init(&t->x, r->q);
-  r->tables[thread] = t->parts;
+  r->th[thread] = t;
   return t;
+}
+
+/* empties table g for reuse (its slots zeroed in place, its arrays kept);
+ * with free_sets its states' sets are freed and its strings dropped, else
+ * they have moved to the lists and its strings stay for them */
+static void gt_clear(gtable *g, bool free_sets)
+{
+  if (free_sets) {
+    if (g->st != NULL)
+      for (int a = 0; a < g->na; a++)
+        if (has_set(&g->aggs[a]))
+          for (size_t i = 0; i < g->n; i++)
+            sql__valset_free(g->st[i * (size_t)g->na + (size_t)a].set);
+    size_t sb = sql__sbank_bytes(g->bank);
+    if (sb > 0) {
+      sql__sbank_free(g->bank);
+      g->bank = sql__sbank_new();
+      g->accounted -= sb;
+      sql__qctx_mem(g->q, -(int64_t)sb);
+    }
+  }
+  g->n = 0;
+  g->null_gid = UINT32_MAX;
+  memset(g->slots, 0, g->nslots * sizeof(gslot));
+}
+
+/* appends group gid of table g to list pl: keys (strings stay in g's
+ * bank), hash and states (their sets now the list's) */
+static void list_append(plist *pl, const gtable *g, size_t gid)
+{
+  gtable *l = pl->n > 0 ? pl->blk[pl->n - 1] : NULL;
+  if (l == NULL || l->n == l->cap) {
+    if (pl->n == pl->cap) {
+      pl->cap = pl->cap ? pl->cap * 2 : 8;
+      pl->blk = xrealloc(pl->blk, sizeof(gtable *) * (size_t)pl->cap);
+    }
+    l = gt_new(g->q, g->nk, g->kphys, g->na, g->aggs, false);
+    l->slim = g->na > 0 && slim_aggs(g->na, g->aggs);
+    gt_grow_to(l, LIST_BLOCK);
+    pl->blk[pl->n++] = l;
+  }
+  pl->groups++;
+  size_t d = l->n++;
+  for (int k = 0; k < g->nk; k++) {
+    l->kn[k][d] = g->kn[k][gid];
+    if (g->kphys[k] == PHYS_STR)
+      l->ks[k][d] = g->ks[k][gid];
+    else
+      l->kv[k][d] = g->kv[k][gid];
+  }
+  l->hash[d] = g->hash[gid];
+  if (l->slim) {
+    char *dst = (char *)l->st + d * (size_t)g->na * SLIM;
+    for (int a = 0; a < g->na; a++)
+      memcpy(dst + (size_t)a * SLIM, &g->st[gid * (size_t)g->na + (size_t)a], SLIM);
+  } else if (g->na > 0) {
+    memcpy(&l->st[d * (size_t)g->na], &g->st[gid * (size_t)g->na],
+           sizeof(astate) * (size_t)g->na);
+  }
+}
+
+/* phase 1's table into the partition lists, and emptied */
+static void agg_flush(aggthread *t)
+{
+  gtable *g = t->g;
+  for (size_t gid = 0; gid < g->n; gid++)
+    list_append(&t->lists[g->hash[gid] >> NPART_SHIFT], g, gid);
+  gt_clear(g, false);
 }
 
 static int agg_consume(void *state, batch *b)
@@ -802,21 +982,21 @@ static int agg_consume(void *state, batch *b)
   for (int k = 0; k < p->ngroups; k++)
     if ((rc = sql__expr_eval(&t->x, p->groups[k], b, &keys[k])) < 0)
       return rc;
+  gtable *g = t->g;
   if (p->ngroups == 0) {
-    gtable *g = t->parts[0];
     if (g->n == 0) {
       gt_grow_groups(g);
       g->n = 1;
       g->hash[0] = 0;
       states_init(g, 0);
     }
-    for (int j = 0; j < b->nsel; j++) {
-      int r = ROW(b, j);
-      t->gid[r] = 0;
-      t->part[r] = 0;
-    }
+    for (int j = 0; j < b->nsel; j++)
+      t->gid[ROW(b, j)] = 0;
   } else {
-    int shift = t->run->npart > 1 ? 60 : 64;
+    /* room for every row of the batch as a new group (the groups of rows
+       already probed must stay where they are until the states are set) */
+    if (g->n + (size_t)b->nsel > P1_GROUPS)
+      agg_flush(t);
     uint64_t *hs = sql__ectx_alloc(&t->x, sizeof(uint64_t) * (size_t)(b->n > 0 ? b->n : 1));
     /* row_hash, column by column; a string key's hash is remembered by
        its address (a dictionary-encoded column's rows share the entry's
@@ -854,24 +1034,20 @@ static int agg_consume(void *state, batch *b)
     }
     for (int j = 0; j < b->nsel; j++) {
       int r = ROW(b, j);
-      uint64_t h = hs[r] ^ (hs[r] >> 29);
-      hs[r] = h;
-      t->part[r] = (uint8_t)(shift < 64 ? h >> shift : 0);
+      hs[r] ^= hs[r] >> 29;
     }
     /* the memo holds addresses of this batch only */
     memset(t->memo_ptr, 0, sizeof t->memo_ptr);
     /* probe with the slots of rows PF_DIST ahead already on their way,
        and start loading each group's states as soon as it is known */
     const vec *k0 = &keys[0];
-    bool inl = t->parts[0]->inline_key && !k0->is_const;
+    bool inl = g->inline_key && !k0->is_const;
     for (int j = 0; j < b->nsel; j++) {
       if (j + PF_DIST < b->nsel) {
         int ra = ROW(b, j + PF_DIST);
-        const gtable *ga = t->parts[t->part[ra]];
-        __builtin_prefetch(&ga->slots[hs[ra] & (ga->nslots - 1)]);
+        __builtin_prefetch(&g->slots[hs[ra] & (g->nslots - 1)]);
       }
       int r = ROW(b, j);
-      gtable *g = t->parts[t->part[r]];
       uint32_t gid;
       if (inl && (k0->nulls == NULL || !k0->nulls[r]))
         gid = gt_find_i64(g, keys, r, k0->i[r], hs[r], true);
@@ -884,7 +1060,7 @@ static int agg_consume(void *state, batch *b)
   if (na > 0)
     for (int j = 0; j < b->nsel; j++) {
       int r = ROW(b, j);
-      t->base[r] = &t->parts[t->part[r]]->st[(size_t)t->gid[r] * (size_t)na];
+      t->base[r] = &g->st[(size_t)t->gid[r] * (size_t)na];
     }
   /* states of rows PF_DIST ahead on their way (tables too large for the
      cache miss on every state otherwise) */
@@ -895,7 +1071,6 @@ static int agg_consume(void *state, batch *b)
   } while (0)
   for (int a = 0; a < na; a++) {
     const aggcall *ac = &p->aggs[a];
-    gtable *g0 = t->parts[0];
     batch fb = *b;
     if (ac->filter != NULL && (rc = sql__expr_filter(&t->x, ac->filter, &fb)) < 0)
       return rc;
@@ -919,7 +1094,7 @@ static int agg_consume(void *state, batch *b)
         int r = ROW(&fb, j);
         astate *st = &t->base[r][a];
         if (__builtin_add_overflow(st->v.i, v.i[r], &st->v.i))
-          return agg_fail(g0->q, "numeric overflow in sum");
+          return agg_fail(g->q, "numeric overflow in sum");
         st->n++;
       }
       continue;
@@ -949,7 +1124,7 @@ static int agg_consume(void *state, batch *b)
       PF_STATE(j);
       int r = ROW(&fb, j);
       value k2 = ac->arg2 != NULL ? vec_get(&v2, r) : none;
-      if ((rc = agg_add(t->parts[t->part[r]], ac, &t->base[r][a], vec_get(&v, r), k2)) < 0)
+      if ((rc = agg_add(g, ac, &t->base[r][a], vec_get(&v, r), k2)) < 0)
         return rc;
     }
   }
@@ -961,17 +1136,24 @@ static int agg_finish(void *state)
 {
   aggthread *t = state;
   sql__ectx_release(&t->x);
-  free(t);
-  return 0;
+  return 0; /* its tables stay for the merge (freed by sql__exec_agg) */
 }
 
 /* merges table b into a */
 static int gt_merge(gtable *a, gtable *b)
 {
   vec *keys = xcalloc((size_t)(a->nk > 0 ? a->nk : 1), sizeof(vec));
-  uint8_t nul;
   int rc = 0;
+  /* sized once for both: no rehash while merging, and the probes of groups
+     PF_DIST ahead can be sent before they are needed */
+  if (a->nk > 0) {
+    gt_reserve(a, a->n + b->n);
+    while (a->cap < a->n + b->n)
+      gt_grow_groups(a);
+  }
   for (size_t gid = 0; gid < b->n && rc == 0; gid++) {
+    if (a->nk > 0 && gid + PF_DIST < b->n)
+      __builtin_prefetch(&a->slots[b->hash[gid + PF_DIST] & (a->nslots - 1)]);
     for (int k = 0; k < a->nk; k++) {
       keys[k].phys = a->kphys[k];
       keys[k].is_const = 1;
@@ -993,15 +1175,23 @@ static int gt_merge(gtable *a, gtable *b)
     } else {
       ag = gt_find(a, keys, 0, b->hash[gid], true);
     }
-    for (int x = 0; x < a->na && rc == 0; x++)
-      rc = agg_merge(a, &a->aggs[x], &a->st[(size_t)ag * (size_t)a->na + (size_t)x],
-                     &b->st[gid * (size_t)b->na + (size_t)x]);
+    for (int x = 0; x < a->na && rc == 0; x++) {
+      const astate *bs;
+      astate full;
+      if (b->slim) {
+        memset(&full, 0, sizeof full);
+        memcpy(&full, (const char *)b->st + (gid * (size_t)b->na + (size_t)x) * SLIM, SLIM);
+        bs = &full;
+      } else {
+        bs = &b->st[gid * (size_t)b->na + (size_t)x];
+      }
+      rc = agg_merge(a, &a->aggs[x], &a->st[(size_t)ag * (size_t)a->na + (size_t)x], bs);
+    }
     if (a->cnt[0] != NULL) {
       a->cnt[0][ag] += b->cnt[0][gid];
       a->cnt[1][ag] += b->cnt[1][gid];
     }
   }
-  (void)nul;
   free(keys);
   if (rc == 0)
     rc = sql__qctx_check(a->q);
@@ -1070,40 +1260,62 @@ static int gt_output(gtable *g, plan *p, rowset *out, bool setmode, int setop, b
 
 typedef struct merge_job {
   aggrun *r;
+  rowset *res;
   atomic_int next;
   int rc;
   pthread_mutex_t mu;
 } merge_job;
 
-/* merges partition i of every thread into thread 0's */
+/* phase 2: builds partitions' tables from the lists of every thread and
+ * outputs them, one partition after another, in one reused table */
 static void *merge_main(void *arg)
 {
   merge_job *m = arg;
   aggrun *r = m->r;
+  plan *p = r->p;
+  gtable *w = NULL;
+  int rc = 0;
   for (;;) {
     int i = atomic_fetch_add(&m->next, 1);
-    if (i >= r->npart)
+    if (i >= NPART || rc < 0 || atomic_load(&r->q->failed))
       break;
-    gtable *dst = NULL;
-    int rc = 0;
-    for (int t = 0; t <= r->q->threads; t++) {
-      if (r->tables[t] == NULL)
+    size_t total = 0;
+    for (int t = 0; t <= r->q->threads; t++)
+      if (r->th[t] != NULL)
+        total += r->th[t]->lists[i].groups;
+    if (total == 0)
+      continue;
+    if (w == NULL)
+      w = gt_new(r->q, p->ngroups, r->kphys, p->naggs, p->aggs, false);
+    else
+      gt_clear(w, true);
+    gt_reserve(w, total);
+    while (w->cap < total)
+      gt_grow_groups(w);
+    for (int t = 0; t <= r->q->threads && rc == 0; t++) {
+      if (r->th[t] == NULL)
         continue;
-      if (dst == NULL) {
-        dst = r->tables[t][i];
-        continue;
+      plist *pl = &r->th[t]->lists[i];
+      for (int k = 0; k < pl->n; k++) {
+        if (rc == 0)
+          rc = gt_merge(w, pl->blk[k]);
+        gt_free(pl->blk[k]);
       }
-      if (rc == 0)
-        rc = gt_merge(dst, r->tables[t][i]);
-      gt_free(r->tables[t][i]);
-      r->tables[t][i] = NULL;
+      free(pl->blk);
+      *pl = (plist){0};
     }
-    if (rc < 0) {
+    if (rc == 0) {
       pthread_mutex_lock(&m->mu);
-      if (m->rc == 0)
-        m->rc = rc;
+      rc = gt_output(w, p, m->res, false, 0, false);
       pthread_mutex_unlock(&m->mu);
     }
+  }
+  gt_free(w);
+  if (rc < 0) {
+    pthread_mutex_lock(&m->mu);
+    if (m->rc == 0)
+      m->rc = rc;
+    pthread_mutex_unlock(&m->mu);
   }
   return NULL;
 }
@@ -1111,27 +1323,43 @@ static void *merge_main(void *arg)
 int sql__exec_agg(qctx *q, plan *p, rowset **out)
 {
   aggrun r = {.q = q, .p = p};
-  r.npart = p->ngroups > 0 && q->threads > 1 ? NPART : 1;
-  r.tables = xcalloc((size_t)q->threads + 1, sizeof(gtable **));
+  r.th = xcalloc((size_t)q->threads + 1, sizeof(aggthread *));
   r.kphys = xcalloc((size_t)p->ngroups + 1, 1);
   for (int k = 0; k < p->ngroups; k++)
     r.kphys[k] = (uint8_t)sql__phys(p->groups[k]->type.t);
   pipe_sink s = {agg_init, agg_consume, agg_finish, &r};
   int rc = sql__exec_pipeline(q, p->child, &s, 0);
-  /* the first thread that ran keeps the merged partitions */
-  int first = -1;
-  int nthreads = 0;
-  for (int i = 0; i <= q->threads; i++) {
-    if (r.tables[i] != NULL) {
-      if (first < 0)
-        first = i;
-      nthreads++;
+  rowset *res = sql__rowset_new(q, p->ncols, p->cols);
+  if (p->ngroups == 0) {
+    /* one group: every thread's state merged into the first's */
+    gtable *g = NULL;
+    for (int i = 0; i <= q->threads && rc == 0; i++) {
+      if (r.th[i] == NULL)
+        continue;
+      if (g == NULL)
+        g = r.th[i]->g;
+      else
+        rc = gt_merge(g, r.th[i]->g);
     }
-  }
-  if (rc == 0 && nthreads > 1) {
-    merge_job m = {.r = &r};
+    gtable *own = NULL;
+    if (g == NULL)
+      g = own = gt_new(q, 0, r.kphys, p->naggs, p->aggs, false); /* no input at all */
+    if (rc == 0 && g->n == 0) {
+      gt_grow_groups(g);
+      g->n = 1;
+      g->hash[0] = 0;
+      states_init(g, 0);
+    }
+    if (rc == 0)
+      rc = gt_output(g, p, res, false, 0, false);
+    gt_free(own);
+  } else if (rc == 0) {
+    for (int i = 0; i <= q->threads; i++)
+      if (r.th[i] != NULL)
+        agg_flush(r.th[i]);
+    merge_job m = {.r = &r, .res = res};
     pthread_mutex_init(&m.mu, NULL);
-    int nw = q->threads < r.npart ? q->threads : r.npart;
+    int nw = q->threads < NPART ? q->threads : NPART;
     pthread_t tids[64];
     if (nw > 64)
       nw = 64;
@@ -1145,39 +1373,21 @@ int sql__exec_agg(qctx *q, plan *p, rowset **out)
     if (rc == 0)
       rc = sql__qctx_check(q);
   }
-  rowset *res = sql__rowset_new(q, p->ncols, p->cols);
-  if (first < 0) {
-    /* no thread ran (no input at all) */
-    gtable *g = gt_new(q, p->ngroups, r.kphys, p->naggs, p->aggs, false);
-    if (rc == 0 && p->ngroups == 0) {
-      gt_grow_groups(g);
-      g->n = 1;
-      g->hash[0] = 0;
-      states_init(g, 0);
-    }
-    if (rc == 0)
-      rc = gt_output(g, p, res, false, 0, false);
-    gt_free(g);
-  } else {
-    if (rc == 0 && p->ngroups == 0 && r.tables[first][0]->n == 0) {
-      gtable *g = r.tables[first][0];
-      gt_grow_groups(g);
-      g->n = 1;
-      g->hash[0] = 0;
-      states_init(g, 0);
-    }
-    for (int i = 0; i < r.npart; i++)
-      if (rc == 0 && r.tables[first][i] != NULL)
-        rc = gt_output(r.tables[first][i], p, res, false, 0, false);
-  }
   for (int t = 0; t <= q->threads; t++) {
-    if (r.tables[t] == NULL)
+    aggthread *th = r.th[t];
+    if (th == NULL)
       continue;
-    for (int i = 0; i < r.npart; i++)
-      gt_free(r.tables[t][i]);
-    free(r.tables[t]);
+    if (th->lists != NULL)
+      for (int i = 0; i < NPART; i++) {
+        for (int k = 0; k < th->lists[i].n; k++)
+          gt_free(th->lists[i].blk[k]);
+        free(th->lists[i].blk);
+      }
+    free(th->lists);
+    gt_free(th->g);
+    free(th);
   }
-  free(r.tables);
+  free(r.th);
   free(r.kphys);
   if (rc < 0) {
     sql__rowset_free(res);
