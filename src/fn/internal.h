@@ -245,6 +245,7 @@ struct fn_system {
   size_t nlayers;
   size_t cap_layers;
   char host_python[32];       /* "python3.11": what /usr/bin/python3 runs, or "" */
+  sandbox_zygote *zygote_python; /* the python3.x runtime, pre-initialised (zygote.c), or NULL */
 
   /* the monitor: one thread over every instance's log pipe and pidfd */
   int epfd;
@@ -287,6 +288,12 @@ int fn__registry_resolve(fn_entry *f, const char *qualifier, conf **out, const c
                      err *e);
 bool fn__registry_code_used(fn_system *s, const char *hex);    /* under lock */
 void fn__entry_release(fn_system *s, fn_entry *f);             /* under lock: users-- */
+
+/* ---- zygote.c ---- */
+void fn__zygotes_open(fn_system *s);
+void fn__zygotes_close(fn_system *s);
+/* The zygote an instance of c is forked from, or NULL: exec its runtime. */
+sandbox_zygote *fn__zygote_for(fn_system *s, const conf *c);
 
 /* ---- code.c ---- */
 void fn__code_sweep(fn_system *s);

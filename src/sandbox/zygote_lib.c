@@ -1,0 +1,161 @@
+/* sandbox/zygote_lib.c -- the library a zygote's interpreter loads
+ * (libtarn-zygote.so): it turns a pre-initialised interpreter into a
+ * spawner whose instances are copies of it.
+ *
+ * Why: a Python function's start was the interpreter's start (tens of ms
+ * of imports) on top of the sandbox's few ms. A zygote pays the
+ * interpreter's start once; each instance is a fork of it, placed into a
+ * fresh sandbox exactly as an exec'd program is (zygote.c says what it
+ * shares with its zygote and why that is safe).
+ *
+ * The interpreter (runtimes/python/zygote.py) loads this library from a
+ * sealed memfd (fd 4: its mapping names no host path), calls
+ * tarn_zygote_init() once, then tarn_zygote_serve(), which runs the
+ * spawner's own loop (spawner.c, sandbox__serve) on fd 3 with three hooks:
+ *   before/after each clone: the interpreter's fork hooks
+ *       (PyOS_BeforeFork / PyOS_AfterFork_Parent when the host process is
+ *       a CPython), so that its locks are in a known state in the copies;
+ *   in the clone child (the instance's init): the interpreter's signal
+ *       handlers are saved and reset (init has none: init.c (2)), its
+ *       command line becomes "tarn-init", and job->resume is set, so that
+ *       init forks the program instead of exec'ing it (init.c).
+ * The program calls resume(): it gets the interpreter's handlers back,
+ * the command line and environment the exec would have given it, and
+ * longjmps out of tarn_zygote_serve(), which returns 0 in it; in the
+ * zygote it never returns (it exits when the server closes fd 3).
+ *
+ * Invariants:
+ *   (1) The library holds nothing but the state folder, the seccomp filter
+ *       and the command line's room; init closes every fd of the zygote
+ *       (init.c keep_fds) before the program exists.
+ *   (2) tarn_zygote_serve is called on the interpreter's only thread, with
+ *       its lock held (ctypes.PyDLL), so the copies are single-threaded.
+ */
+#include "sandbox/internal.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define API __attribute__((visibility("default")))
+
+extern char **environ;
+
+/* What the interpreter calls (through ctypes or an addon's loader). */
+API int tarn_zygote_init(void);
+API int tarn_zygote_serve(void);
+API char **tarn_zygote_environ(void);
+
+static char *state_dir;
+static struct sock_fprog filter;
+static jmp_buf resume_point;
+static struct sigaction saved[NSIG];
+static void (*py_before)(void);
+static void (*py_parent)(void);
+
+static int read_all(int fd, void *p, size_t n)
+{
+  for (size_t got = 0; got < n;) {
+    ssize_t r = read(fd, (char *)p + got, n - got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return r < 0 ? -errno : -EIO;
+    got += (size_t)r;
+  }
+  return 0;
+}
+
+/* Reads fd 5 (internal.h, sandbox__zyg_setup); 0 or -errno. */
+API int tarn_zygote_init(void)
+{
+  sandbox__zyg_setup z;
+  int rc = read_all(5, &z, sizeof z);
+  if (rc == 0 && (z.state_len == 0 || z.state_len >= SANDBOX_PATH_MAX || z.nfilter == 0 ||
+                  z.nfilter > 65535))
+    rc = -EINVAL;
+  if (rc == 0) {
+    state_dir = calloc(1, z.state_len + 1);
+    filter.filter = calloc(z.nfilter, sizeof *filter.filter);
+    filter.len = (unsigned short)z.nfilter;
+    if (state_dir == NULL || filter.filter == NULL)
+      rc = -ENOMEM;
+  }
+  if (rc == 0)
+    rc = read_all(5, state_dir, z.state_len);
+  if (rc == 0)
+    rc = read_all(5, filter.filter, z.nfilter * sizeof *filter.filter);
+  close(5);
+  close(4); /* the library's memfd: mapped by now */
+  /* POSIX's way to a function's address from dlsym */
+  *(void **)&py_before = dlsym(RTLD_DEFAULT, "PyOS_BeforeFork");
+  *(void **)&py_parent = dlsym(RTLD_DEFAULT, "PyOS_AfterFork_Parent");
+  return rc;
+}
+
+static void before_clone(void)
+{
+  if (py_before != NULL)
+    py_before();
+}
+
+static void after_clone(void)
+{
+  if (py_parent != NULL)
+    py_parent();
+}
+
+static void resume(const sandbox__job *job) __attribute__((noreturn));
+
+static void resume(const sandbox__job *job)
+{
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      sigaction(sig, &saved[sig], NULL);
+  sandbox__set_cmdline((const char *const *)job->argv);
+  environ = job->envp;
+  longjmp(resume_point, 1);
+}
+
+static void in_child(sandbox__job *job)
+{
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      sigaction(sig, &dfl, &saved[sig]);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  static const char *const init_name[] = {"tarn-init", NULL};
+  sandbox__set_cmdline(init_name);
+  job->resume = resume;
+}
+
+static const sandbox__serve_hooks hooks = {
+    .before_clone = before_clone,
+    .after_clone = after_clone,
+    .in_child = in_child,
+};
+
+/* 0 in an instance's program (its environment is the function's: see
+ * tarn_zygote_environ); never returns in the zygote. */
+API int tarn_zygote_serve(void)
+{
+  if (state_dir == NULL)
+    return -EINVAL;
+  if (setjmp(resume_point) != 0)
+    return 0;
+  sandbox__serve(state_dir, &filter, &hooks);
+}
+
+/* The program's environment (the C environ), for the interpreter's own copy. */
+API char **tarn_zygote_environ(void)
+{
+  return environ;
+}
