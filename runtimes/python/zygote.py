@@ -46,6 +46,11 @@ def _serve():
     base_path = [p for p in sys.path if p]  # the stdlib and site's folders
     if lib.tarn_zygote_init() != 0:
         os._exit(1)
+    # The collector would walk (and so write, page by page) every object the
+    # zygote made, in each instance: they are kept out of its sight.
+    import gc
+    gc.collect()
+    gc.freeze()
     if lib.tarn_zygote_serve() != 0:
         os._exit(1)
 
@@ -59,13 +64,18 @@ def _serve():
         k, _, v = env[i].partition(b"=")
         data[k] = v
         i += 1
+    import logging
     import time
     time.tzset()
+    logging._startTime = time.time()  # relativeCreated counts from the instance's start
     sys.argv = [_BOOTSTRAP]
     sys.orig_argv = ["/usr/bin/python3", _BOOTSTRAP]
     extra = [p for p in os.environ.get("PYTHONPATH", "").split(":") if p]
     sys.path[:] = [os.path.dirname(_BOOTSTRAP)] + extra + base_path
-    sys.path_importer_cache.clear()
+    # the system's folders are the same inside; any other is not
+    for p in list(sys.path_importer_cache):
+        if not p.startswith("/usr/"):
+            del sys.path_importer_cache[p]
     main["main"]()
 
 

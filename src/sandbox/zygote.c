@@ -97,8 +97,8 @@ static int64_t mono_ms(void)
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 static int lib_fd = -1;
 
-/* $TARN_ZYGOTE_LIB, else beside the binary: its build tree's
- * src/sandbox/, or an install's ../lib/tarn/. */
+/* $TARN_ZYGOTE_LIB when set (empty: no zygotes), else beside the binary:
+ * its build tree's src/sandbox/, or an install's ../lib/tarn/. */
 static void lib_load(void)
 {
   char exe[PATH_MAX];
@@ -113,8 +113,8 @@ static void lib_load(void)
   snprintf(paths[1], sizeof paths[1], "%s/src/sandbox/libtarn-zygote.so", exe);
   snprintf(paths[2], sizeof paths[2], "%s/../lib/tarn/libtarn-zygote.so", exe);
   for (int i = 0; i < 3 && lib_fd < 0; i++) {
-    if (paths[i][0] == '\0')
-      continue;
+    if (paths[i][0] == '\0' || (env != NULL && i > 0))
+      continue; /* a set $TARN_ZYGOTE_LIB is the only place ("": none) */
     int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
     if (fd < 0)
       continue;
