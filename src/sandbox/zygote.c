@@ -44,6 +44,18 @@
  * it runs the interpreter and the runtime client, never user code, and is
  * not reachable from an instance (another pid namespace, no shared fd).
  *
+ * Why a zygote per runtime, and not (yet) one per function with its
+ * handler's module imported: such a template would have run the function's
+ * code, so it must live in that function's sandbox with no capabilities
+ * and the seccomp filter on, and then its forks can make no namespace of
+ * their own (unshare and CLONE_NEW* are what the filter denies, and a new
+ * pid namespace needs a clone by a process that may make one). Its
+ * instances would share the template's pid, mount (/tmp), network and IPC
+ * namespaces and cgroup: one function's instances could see each other's
+ * processes and files, which Lambda's never can. Keeping the template
+ * privileged until its forks rebuild themselves would mean running user
+ * code with capabilities. The per-runtime zygote has neither problem.
+ *
  * Invariants:
  *   (1) A zygote is used by one start at a time (z->mu held across its
  *       request and reply), like the spawner.
