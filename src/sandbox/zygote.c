@@ -80,7 +80,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -185,12 +187,14 @@ sandbox_zygote *sandbox_zygote_new(const char *const *argv, const char *const *e
   return z;
 }
 
-/* Closes its channel (it exits on EOF) and reaps it (3). Under z->mu. */
+/* Ends it and reaps it (3). Under z->mu, so it is between requests: it
+ * would exit on EOF of its channel; the kill makes sure the wait ends. */
 static void stop(sandbox_zygote *z)
 {
   if (z->chan >= 0)
     close(z->chan);
   if (z->pidfd >= 0) {
+    syscall(SYS_pidfd_send_signal, z->pidfd, SIGKILL, NULL, 0);
     siginfo_t si;
     while (waitid((idtype_t)P_PIDFD, (id_t)z->pidfd, &si, WEXITED) < 0 && errno == EINTR) {
     }
