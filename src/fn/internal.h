@@ -246,6 +246,7 @@ struct fn_system {
   size_t cap_layers;
   char host_python[32];       /* "python3.11": what /usr/bin/python3 runs, or "" */
   sandbox_zygote *zygote_python; /* the python3.x runtime, pre-initialised (zygote.c), or NULL */
+  sandbox_zygote *zygote_node;   /* the nodejs*.x runtime, likewise */
 
   /* the monitor: one thread over every instance's log pipe and pidfd */
   int epfd;

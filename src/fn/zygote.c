@@ -4,8 +4,8 @@
  * Why: a python3.x function's instance started by exec'ing python3 and
  * importing the runtime client, tens of ms before the handler's module is
  * even looked at; a fork of a python that did this once starts in a few
- * ms. The zygote is started at the first python instance and serves every
- * python function: it holds the runtime client only, never a function's
+ * ms. Likewise for nodejs*.x with `node`. A zygote is started at its
+ * runtime's first instance and serves every function of that runtime: it holds the runtime client only, never a function's
  * code (see sandbox/zygote.c for what an instance shares with it).
  *
  * A fork is what an exec would have been only when nothing in the
@@ -13,8 +13,9 @@
  * loader start, since those have already started in the zygote. So an
  * instance is exec'd, as before, when
  *   - the function's own environment sets a variable read at start:
- *     PYTHON* (but PYTHONPATH, which zygote.py applies), LD_*, LC_*, LANG,
- *     LANGUAGE, HOME, MALLOC_*, GLIBC_TUNABLES;
+ *     PYTHON* (but PYTHONPATH, which zygote.py applies), NODE_* (but
+ *     NODE_PATH, which zygote.js applies), LD_*, LC_*, LANG, LANGUAGE,
+ *     HOME, MALLOC_*, GLIBC_TUNABLES, OPENSSL_*, SSL_CERT_*;
  *   - its code or a layer has a lib/ folder (LD_LIBRARY_PATH's
  *     /var/task/lib and /opt/lib: the loader reads that variable once, at
  *     start, and the zygote's start had no such folders);
@@ -42,25 +43,37 @@
   "import sys;exec(compile(open(sys.argv[1]+'/python/zygote.py','rb').read(),"      \
   "'/var/runtime/python/zygote.py','exec'),{'__name__':'_tarn_zygote'})"
 
+/* and `node -e`: runtimes/node/zygote.js, likewise */
+#define NODE_LOADER                                                                  \
+  "const M=require('module');const f='/var/runtime/node/zygote.js';"                \
+  "const m=new M(f,null);m.filename=f;m.paths=[];"                                  \
+  "m._compile(require('fs').readFileSync(process.argv[1]+'/node/zygote.js','utf8'),f)"
+
 void fn__zygotes_open(fn_system *s)
 {
-  const char *argv[] = {"/usr/bin/python3", "-c", PY_LOADER, s->runtime_dir, NULL};
   const char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin", "LANG=en_US.UTF-8",
                         "TZ=:UTC", "HOME=/nonexistent", NULL};
-  s->zygote_python = sandbox_zygote_new(argv, envp);
+  const char *py[] = {"/usr/bin/python3", "-c", PY_LOADER, s->runtime_dir, NULL};
+  s->zygote_python = sandbox_zygote_new(py, envp);
+  const char *node[] = {"/usr/bin/node", "--single-threaded", "-e", NODE_LOADER, s->runtime_dir, NULL};
+  s->zygote_node = sandbox_zygote_new(node, envp);
 }
 
 void fn__zygotes_close(fn_system *s)
 {
   s->zygote_python = sandbox_zygote_free(s->zygote_python);
+  s->zygote_node = sandbox_zygote_free(s->zygote_node);
 }
 
 static bool read_at_start(const char *name)
 {
-  static const char *const prefixes[] = {"LD_", "LC_", "MALLOC_", "GLIBC_TUNABLES"};
+  static const char *const prefixes[] = {"LD_", "LC_", "MALLOC_", "GLIBC_TUNABLES", "OPENSSL_",
+                                         "SSL_CERT_"};
   static const char *const names[] = {"LANG", "LANGUAGE", "HOME"};
   if (strncmp(name, "PYTHON", 6) == 0)
     return strcmp(name, "PYTHONPATH") != 0;
+  if (strncmp(name, "NODE_", 5) == 0)
+    return strcmp(name, "NODE_PATH") != 0;
   for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
     if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
       return true;
@@ -80,7 +93,10 @@ static bool has_lib(const char *dir)
 
 sandbox_zygote *fn__zygote_for(fn_system *s, const conf *c)
 {
-  if (s->zygote_python == NULL || !str_starts(c->cfg.runtime, "python3"))
+  sandbox_zygote *z = str_starts(c->cfg.runtime, "python3") ? s->zygote_python
+                     : str_starts(c->cfg.runtime, "nodejs") ? s->zygote_node
+                                                            : NULL;
+  if (z == NULL)
     return NULL;
   for (size_t i = 0; i < c->cfg.nenv; i++)
     if (read_at_start(c->cfg.env[i].name))
@@ -90,5 +106,5 @@ sandbox_zygote *fn__zygote_for(fn_system *s, const conf *c)
   for (size_t i = 0; i < c->nopt_dirs; i++)
     if (has_lib(c->opt_dirs[i]))
       return NULL;
-  return s->zygote_python;
+  return z;
 }

@@ -275,9 +275,21 @@ static void run_program(const sandbox__job *job)
 /* A zygote's program (zygote.c): forked by init, it sets itself up as
  * run_program does, says it started, and returns into the interpreter it
  * is a copy of. Never returns. */
-static void become_program(const sandbox__job *job) __attribute__((noreturn));
+/* What an fd of init was just before the program's fork. */
+typedef struct fd_id {
+  dev_t dev;
+  ino_t ino;
+} fd_id;
 
-static void become_program(const sandbox__job *job)
+static void become_program(const sandbox__job *job, int top, const fd_id *ids)
+    __attribute__((noreturn));
+
+/* ids[fd] for fd in 3..top: what init held there (its fds and
+ * placeholders, see the fork below). An fd that is something else now was
+ * made in this process by the interpreter's atfork handlers (libuv re-makes
+ * its signal lock pipe, on the numbers of the old one) and is the
+ * program's own; so is one above top but FD_LOG's. */
+static void become_program(const sandbox__job *job, int top, const fd_id *ids)
 {
   sigset_t none;
   sigemptyset(&none);
@@ -289,9 +301,16 @@ static void become_program(const sandbox__job *job)
     set_limit(RLIMIT_FSIZE, job->max_file_bytes);
   set_limit(RLIMIT_NPROC, job->max_procs);
   set_limit(RLIMIT_CORE, 0);
+  for (int fd = 3; fd <= top; fd++) {
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_dev == ids[fd].dev && st.st_ino == ids[fd].ino)
+      close(fd);
+  }
   if (dup2(job->log_fd, 1) < 0 || dup2(job->log_fd, 2) < 0 || dup3(job->sync_fd, 3, O_CLOEXEC) < 0)
     _exit(EXIT_SETUP);
-  close_range(4, ~0u, 0);
+  close(job->log_fd);
+  close(job->sync_fd);
+  close_range(FD_LOG + 2, ~0u, 0);
   if (chdir("/var/task") != 0)
     _exit(EXIT_SETUP);
   /* what an exec would have made it: dumpable again (init is not) */
@@ -580,12 +599,33 @@ void sandbox__instance_main(sandbox__job *job)
 
   if (job->resume != NULL) {
     /* a zygote's instance: the program is a copy of init, which is a copy
-     * of the pre-initialised interpreter; it reports its own start */
+     * of the pre-initialised interpreter; it reports its own start. The
+     * interpreter's atfork handlers may make fds in it (libuv re-makes its
+     * signal lock pipe), and then re-make the fds of its own the zygote had,
+     * closing their old numbers: placeholders on every free fd up to the
+     * highest the zygote or init holds push the new ones above them. */
+    int top = job->zygote_top_fd;
+    for (int fd = 3; fd < FD_LOG; fd++)
+      if (fcntl(fd, F_GETFD) >= 0 && fd > top)
+        top = fd;
+    int placeholders[FD_LOG];
+    int nph = 0;
+    fd_id ids[FD_LOG];
+    memset(ids, 0, sizeof ids);
+    for (int fd = 3; fd <= top; fd++) {
+      if (fcntl(fd, F_GETFD) < 0 && dup3(0, fd, O_CLOEXEC) == fd)
+        placeholders[nph++] = fd;
+      struct stat st;
+      if (fstat(fd, &st) == 0)
+        ids[fd] = (fd_id){st.st_dev, st.st_ino};
+    }
     pid_t program = fork();
     if (program < 0)
       sandbox__fail(job, errno, "cannot start the program");
     if (program == 0)
-      become_program(job);
+      become_program(job, top, ids);
+    for (int i = 0; i < nph; i++)
+      close(placeholders[i]);
     close(job->log_fd);
     close(job->sync_fd);
     serve(job, program, sfd, listeners);

@@ -138,6 +138,7 @@ typedef struct sandbox__job {
    * exec'ing it, and the program calls resume, which returns into the
    * pre-initialised interpreter; NULL: exec argv as usual. */
   void (*resume)(const struct sandbox__job *job) __attribute__((noreturn));
+  int zygote_top_fd;                      /* the highest fd the zygote held (below FD_LOG) */
 } sandbox__job;
 
 /* --- spawner.c ------------------------------------------------------------ */

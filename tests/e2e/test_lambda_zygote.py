@@ -187,3 +187,93 @@ def test_start_changing_environment_is_execd(lam):
     r = call(lam, name)
     assert r["hash"] != call(lam, other)["hash"]
     assert r["hash"] == call(lam, make(lam, "zyg-seed2", "S", {"PYTHONHASHSEED": "7"}))["hash"]
+
+
+NODE_PROBE = r'''
+const fs = require('fs');
+const crypto = require('crypto');
+const state = require('./state.js');
+exports.handler = async (event) => {
+  if (event.hold) await new Promise((r) => setTimeout(r, event.hold * 1000));
+  const st = fs.readFileSync('/proc/self/status', 'utf8');
+  const field = (k) => st.split('\n').find((l) => l.startsWith(k)).split(/\s+/)[1];
+  // a hot loop: V8 must still optimise and finish it in a fork
+  let x = 0;
+  for (let i = 0; i < 2e6; i++) x += i % 7;
+  const child = require('child_process').execFileSync('/bin/echo', ['spawned']).toString().trim();
+  return {
+    name: process.env.AWS_LAMBDA_FUNCTION_NAME,
+    secret: process.env.SECRET,
+    key: process.env.AWS_ACCESS_KEY_ID,
+    state: state.STATE,
+    random: Math.random(),
+    uuid: crypto.randomUUID(),
+    bytes: crypto.randomBytes(8).toString('hex'),
+    pid: process.pid,
+    uid: process.getuid(),
+    caps: field('CapEff:'),
+    seccomp: field('Seccomp:'),
+    argv: process.argv,
+    cmdline: fs.readFileSync('/proc/self/cmdline', 'utf8').split('\0'),
+    forked: fs.readFileSync('/proc/self/maps', 'utf8').includes('memfd:tarn-zygote'),
+    hostPaths: fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('/work/')),
+    loop: x,
+    child,
+  };
+};
+'''
+
+
+def node_zip(state):
+    return lu.zip_files({"index.js": (NODE_PROBE, 0o100644),
+                         "state.js": ("exports.STATE = %r;\n" % state, 0o100644)})
+
+
+def make_node(lam, hint, state, env=None):
+    name = lu.unique_name(hint)
+    kw = {"Environment": {"Variables": env}} if env else {}
+    lu.create(lam, name, code=node_zip(state), handler="index.handler",
+              runtime="nodejs20.x", **kw)
+    return name
+
+
+def test_node_instances_are_forks_of_their_own(lam):
+    a = make_node(lam, "zyg-node-a", "A", {"SECRET": "alpha"})
+    b = make_node(lam, "zyg-node-b", "B", {"SECRET": "beta"})
+    ra, rb = call(lam, a), call(lam, b)
+    assert ra["forked"] and rb["forked"]
+    assert (ra["name"], ra["secret"], ra["state"]) == (a, "alpha", "A")
+    assert (rb["name"], rb["secret"], rb["state"]) == (b, "beta", "B")
+    assert ra["key"] != rb["key"]
+    for r in (ra, rb):
+        assert r["uid"] == 993 and r["caps"] == "0000000000000000" and r["seccomp"] == "2"
+        assert r["argv"][1:] == ["/var/runtime/node/bootstrap.js"]
+        assert r["cmdline"][:2] == ["/usr/bin/node", "/var/runtime/node/bootstrap.js"]
+        assert r["pid"] == 2 and r["hostPaths"] == [] and r["child"] == "spawned"
+        assert r["loop"] == sum(i % 7 for i in range(2000000))
+    assert ra["random"] != rb["random"] and ra["uuid"] != rb["uuid"]
+    assert ra["bytes"] != rb["bytes"]
+    # a second invocation on the same (warm) instance works too
+    assert call(lam, a)["secret"] == "alpha"
+
+
+def test_node_forks_get_fresh_randomness(lam):
+    name = make_node(lam, "zyg-node-rand", "R")
+    out = [None] * 3
+
+    def one(i):
+        out[i] = call(lam, name, {"hold": 1})
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert all(r["forked"] for r in out)
+    for field in ("random", "uuid", "bytes"):
+        assert len({r[field] for r in out}) == 3, field
+
+
+def test_node_start_changing_environment_is_execd(lam):
+    name = make_node(lam, "zyg-node-opts", "O", {"NODE_OPTIONS": "--max-old-space-size=100"})
+    r = call(lam, name)
+    assert not r["forked"] and r["state"] == "O"
