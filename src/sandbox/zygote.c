@@ -1,11 +1,12 @@
 /* sandbox/zygote.c -- zygotes on the server's side: pre-initialised
  * interpreters whose forks are instances.
  *
- * Why: an instance of a Python function used to exec /usr/bin/python3,
- * which spends tens of ms importing what the runtime client needs before
- * the handler is even looked at. A zygote is that interpreter, started
- * once with the runtime client loaded (runtimes/python/zygote.py); an
- * instance is a fork of it. The zygote runs the spawner's loop itself
+ * Why: an instance of a Python or Node.js function used to exec
+ * python3 or node, which spends tens of ms starting and loading what the
+ * runtime client needs before the handler is even looked at. A zygote is
+ * that interpreter, started once with the runtime client loaded
+ * (runtimes/python/zygote.py, runtimes/node/zygote.js); an instance is a
+ * fork of it. The zygote runs the spawner's loop itself
  * (zygote_lib.c), so an instance is built exactly as an exec'd one is:
  * the zygote clones init into new user and pid namespaces, init unshares
  * the others, joins the instance's cgroups, builds the root, drops every
@@ -20,11 +21,13 @@
  *     imported in the instance, after the fork) and takes requests only
  *     from the server (a socketpair). So the only thing in it is the
  *     runtime client, the same for every function of the runtime.
- *   - Randomness that lives in that memory: the str hash secret
- *     (PYTHONHASHSEED) and the address layout (ASLR) are the zygote's, the
- *     same in every instance it forked; the random module's state is
- *     reseeded in each instance by the interpreter's fork hooks, and
- *     os.urandom, uuid4 and the ssl module read the kernel each time. A
+ *   - Randomness that lives in that memory: the string hash secret
+ *     (Python's PYTHONHASHSEED, V8's hash seed) and the address layout
+ *     (ASLR) are the zygote's, the same in every instance it forked;
+ *     Python's random module is reseeded in each instance by the
+ *     interpreter's fork hooks, Node's Math.random is replaced by one that
+ *     draws from the kernel (runtimes/node/zygote.js), and os.urandom,
+ *     uuid4, OpenSSL (which reseeds when its pid changes) read the kernel. A
  *     zygote is replaced after SANDBOX_ZYGOTE_FORKS instances, so the
  *     shared hash secret and layout do not outlive a few hundred starts.
  *     (Lambda SnapStart restores every instance of a version from one
@@ -39,6 +42,14 @@
  *   - Pages the zygote touched stay charged to the zygote's cgroup (the
  *     server's), not the instance's: an instance's memory limit counts what
  *     it writes, not the interpreter it was given.
+ * Node.js needs more than a fork (zygote_lib.c, zygote.js): it marks V8's
+ * heap MADV_DONTFORK, which the zygote undoes before each clone; a fork has
+ * one thread, so V8 runs --single-threaded (no background compilation or
+ * GC tasks that would wait for threads the copy does not have) and an
+ * instance leaves with _exit; its event loop is re-made (uv_loop_fork) and
+ * the signal lock pipe libuv re-makes in its atfork handler is kept
+ * (init.c).
+ *
  * The zygote process itself has the server's credentials (it must: it
  * clones user namespaces and writes their id maps, as the spawner does);
  * it runs the interpreter and the runtime client, never user code, and is

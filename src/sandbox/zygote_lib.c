@@ -8,7 +8,8 @@
  * fresh sandbox exactly as an exec'd program is (zygote.c says what it
  * shares with its zygote and why that is safe).
  *
- * The interpreter (runtimes/python/zygote.py) loads this library from a
+ * The interpreter (runtimes/python/zygote.py through ctypes,
+ * runtimes/node/zygote.js as an N-API addon) loads this library from a
  * sealed memfd (fd 4: its mapping names no host path), calls
  * tarn_zygote_init() once, then tarn_zygote_serve(), which runs the
  * spawner's own loop (spawner.c, sandbox__serve) on fd 3 with three hooks:
@@ -28,8 +29,11 @@
  *   (1) The library holds nothing but the state folder, the seccomp filter
  *       and the command line's room; init closes every fd of the zygote
  *       (init.c keep_fds) before the program exists.
- *   (2) tarn_zygote_serve is called on the interpreter's only thread, with
- *       its lock held (ctypes.PyDLL), so the copies are single-threaded.
+ *   (2) tarn_zygote_serve is called on the interpreter's main thread, with
+ *       its lock held (ctypes.PyDLL), and never returns in the zygote: no
+ *       interpreter code runs there again. CPython has no other thread;
+ *       Node's other threads (V8's platform workers, idle: V8 runs
+ *       --single-threaded) are not in the copies, which are single-threaded.
  */
 #include "sandbox/internal.h"
 
