@@ -1,6 +1,6 @@
-"""tests/e2e/test_lambda_zygote.py -- Python functions' instances are forks
-of a pre-initialised runtime (src/sandbox/zygote.c, src/fn/zygote.c): what
-a user would check of them.
+"""tests/e2e/test_lambda_zygote.py -- Python and Node.js functions'
+instances are forks of a pre-initialised runtime (src/sandbox/zygote.c,
+src/fn/zygote.c): what a user would check of them.
 
 Invariants:
   (1) An instance forked from the runtime's zygote is what an exec'd one
@@ -14,7 +14,12 @@ Invariants:
       client's, the stdlib's, builtins) changes nothing for another
       function, nor for the next instance of its own.
   (4) A function whose environment changes the interpreter's start
-      (PYTHONHASHSEED here) is exec'd, and gets what it asked for.
+      (PYTHONHASHSEED, NODE_OPTIONS here) is exec'd, and gets what it asked
+      for.
+  (5) A Node.js fork shows tarn's library mapped from a memfd (how the test
+      knows it is one); it still optimises hot code, spawns processes and
+      serves a second invocation, with Math.random, randomUUID and
+      randomBytes of its own.
 """
 import json
 import threading
