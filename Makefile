@@ -12,7 +12,7 @@ LISTEN     ?= 127.0.0.1:9000
 
 all: deps
 	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) --buildtype=release >/dev/null
-	@ninja -C $(BUILD) tarn >/dev/null
+	@ninja -C $(BUILD) tarn src/sandbox/libtarn-zygote.so >/dev/null
 	@echo "built $(BUILD)/tarn"
 
 deps:

@@ -79,7 +79,7 @@ fi
 TARN_OK=1
 if [ -z "${TARN:-}" ]; then
   TARN=$BUILD/tarn
-  ninja -C "$BUILD" tarn >"$OUT/build.log" 2>&1 ||
+  ninja -C "$BUILD" tarn src/sandbox/libtarn-zygote.so >"$OUT/build.log" 2>&1 ||
     { say "tarn does not build (see bench/out/build.log); peers only"; TARN_OK=0; }
 fi
 if ! want s3; then

@@ -112,7 +112,7 @@ function toFormatted(error) {
 
 // ------------------------------------------------------------------ logging
 
-const jsonLogs = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+let jsonLogs = false; // AWS_LAMBDA_LOG_FORMAT=JSON, read by main()
 
 function jsonErrorReplacer(_k, v) {
   if (v instanceof Error) {
@@ -590,6 +590,7 @@ async function handleOnceStreaming(handler, scheduleNext) {
 }
 
 async function main() {
+  jsonLogs = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
   patchConsole();
   process.on('uncaughtException', (error) => {
     logError('Uncaught Exception', error);
@@ -608,10 +609,8 @@ async function main() {
     process.chdir(appRoot);
   } catch (_) { /* keep the current folder */ }
   const nodePath = (process.env.NODE_PATH || '').split(':').filter(Boolean);
-  if (!nodePath.includes(appRoot)) {
-    process.env.NODE_PATH = nodePath.concat(appRoot).join(':');
-    require('module')._initPaths();
-  }
+  if (!nodePath.includes(appRoot)) process.env.NODE_PATH = nodePath.concat(appRoot).join(':');
+  require('module')._initPaths(); // (in a fork of the zygote, NODE_PATH is new to it too)
 
   let handler;
   try {
@@ -633,4 +632,5 @@ async function main() {
   scheduleNext();
 }
 
-main();
+if (globalThis.__tarnZygote) module.exports = { main }; // runtimes/node/zygote.js calls it
+else main();

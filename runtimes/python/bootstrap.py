@@ -275,7 +275,7 @@ def _parse_json_header(value, name):
 
 # ---------------------------------------------------------------- logging
 
-_JSON_LOGS = (os.environ.get("AWS_LAMBDA_LOG_FORMAT") or "").upper() == "JSON"
+_JSON_LOGS = False  # AWS_LAMBDA_LOG_FORMAT=JSON (read by main())
 
 
 class _RequestIdFilter(logging.Filter):
@@ -520,7 +520,40 @@ def _post(api, path, body, headers):
         sys.stderr.flush()
 
 
+# ---------------------------------------------------------------- SnapStart hooks
+
+
+def _snapshot_restore_module():
+    """Lambda's snapshot_restore_py (its python runtimes include it), so that
+    a handler written for SnapStart imports unchanged. tarn takes no snapshot
+    of a function's initialised instance (a new instance is a fork of the
+    runtime, before the handler's module is imported, and re-initialises
+    what it must itself: zygote.py), so the hooks are kept, never called,
+    as on Lambda when SnapStart is off."""
+    import types
+    m = types.ModuleType("snapshot_restore_py")
+    m._before_snapshot = []
+    m._after_restore = []
+
+    def register_before_snapshot(func, *args, **kwargs):
+        m._before_snapshot.append((func, args, kwargs))
+        return func
+
+    def register_after_restore(func, *args, **kwargs):
+        m._after_restore.append((func, args, kwargs))
+        return func
+
+    m.register_before_snapshot = register_before_snapshot
+    m.register_after_restore = register_after_restore
+    m.get_before_snapshot = lambda: list(m._before_snapshot)
+    m.get_after_restore = lambda: list(m._after_restore)
+    return m
+
+
 def main():
+    global _JSON_LOGS
+    _JSON_LOGS = (os.environ.get("AWS_LAMBDA_LOG_FORMAT") or "").upper() == "JSON"
+    sys.modules.setdefault("snapshot_restore_py", _snapshot_restore_module())
     # Line-buffered output: every print() line reaches the log at once.
     for s in (sys.stdout, sys.stderr):
         try:
@@ -564,5 +597,5 @@ def main():
         handle_invocation(api, handler, status, headers, body)
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__" and "_tarn_zygote" not in globals():
+    main()  # else zygote.py calls it, in each instance

@@ -162,6 +162,7 @@ int fn_system_open(const fn_options *o, fn_system **out, err *e)
     snprintf(s->host_ruby, sizeof s->host_ruby, "%s.0", ruby + 4);
   s->epfd = -1;
   s->wake_fd = -1;
+  fn__zygotes_open(s);
   pthread_mutex_init(&s->lock, NULL);
   pthread_mutex_init(&s->write_lock, NULL);
   pthread_condattr_t ca;
@@ -215,6 +216,7 @@ fn_system *fn_system_close(fn_system *s)
   if (s == NULL)
     return NULL;
   fn_system_stop(s);
+  fn__zygotes_close(s);
   fn__registry_close(s);
   for (async_item *it = s->queue, *next; it != NULL; it = next) {
     next = it->next;

@@ -249,6 +249,8 @@ struct fn_system {
   size_t cap_layers;
   char host_python[32];       /* "python3.11": what /usr/bin/python3 runs, or "" */
   char host_ruby[16];         /* "3.1.0": the gem folder version of /usr/bin/ruby, or "" */
+  sandbox_zygote *zygote_python; /* the python3.x runtime, pre-initialised (zygote.c), or NULL */
+  sandbox_zygote *zygote_node;   /* the nodejs*.x runtime, likewise */
 
   /* the monitor: one thread over every instance's log pipe and pidfd */
   int epfd;
@@ -291,6 +293,12 @@ int fn__registry_resolve(fn_entry *f, const char *qualifier, conf **out, const c
                      err *e);
 bool fn__registry_code_used(fn_system *s, const char *hex);    /* under lock */
 void fn__entry_release(fn_system *s, fn_entry *f);             /* under lock: users-- */
+
+/* ---- zygote.c ---- */
+void fn__zygotes_open(fn_system *s);
+void fn__zygotes_close(fn_system *s);
+/* The zygote an instance of c is forked from, or NULL: exec its runtime. */
+sandbox_zygote *fn__zygote_for(fn_system *s, const conf *c);
 
 /* ---- code.c ---- */
 void fn__code_sweep(fn_system *s);

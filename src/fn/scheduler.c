@@ -404,6 +404,7 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
         .forwards = fw,
         .nforwards = 2,
         .log_fd = pipefd[1],
+        .zygote = fn__zygote_for(s, c),
     };
     in->started_us = time_mono_us();
     rc = sandbox_start(&spec, &sb, e);

@@ -18,7 +18,9 @@
  *            namespace
  *   DROP     forward listeners bound, then every capability dropped
  *            (bounding set too), no_new_privs, not dumpable, seccomp
- *   RUN      program vfork'ed and exec'd; init loops on epoll
+ *   RUN      program vfork'ed and exec'd; init loops on epoll (in a
+ *            zygote's instance: fork'ed, and it returns into the
+ *            interpreter instead of an exec, zygote.c)
  *   EXIT     the program ended: init exits with its status, 128+signal
  *            when killed; the kernel then kills what is left in the pid ns
  * A failure before RUN is reported on the start socket (sandbox__fail).
@@ -268,6 +270,57 @@ static void run_program(const sandbox__job *job)
   snprintf(r.msg, sizeof r.msg, "cannot run '%s': %s", job->argv[0], strerror(errnum));
   (void)!send(3, &r, sizeof r, MSG_NOSIGNAL);
   _exit(127);
+}
+
+/* A zygote's program (zygote.c): forked by init, it sets itself up as
+ * run_program does, says it started, and returns into the interpreter it
+ * is a copy of. Never returns. */
+/* What an fd of init was just before the program's fork. */
+typedef struct fd_id {
+  dev_t dev;
+  ino_t ino;
+} fd_id;
+
+static void become_program(const sandbox__job *job, int top, const fd_id *ids)
+    __attribute__((noreturn));
+
+/* ids[fd] for fd in 3..top: what init held there (its fds and
+ * placeholders, see the fork below). An fd that is something else now was
+ * made in this process by the interpreter's atfork handlers (libuv re-makes
+ * its signal lock pipe, on the numbers of the old one) and is the
+ * program's own; so is one above top but FD_LOG's. */
+static void become_program(const sandbox__job *job, int top, const fd_id *ids)
+{
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  setsid();
+  if (job->max_open_files > 0)
+    set_limit(RLIMIT_NOFILE, job->max_open_files);
+  if (job->max_file_bytes > 0)
+    set_limit(RLIMIT_FSIZE, job->max_file_bytes);
+  set_limit(RLIMIT_NPROC, job->max_procs);
+  set_limit(RLIMIT_CORE, 0);
+  for (int fd = 3; fd <= top; fd++) {
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_dev == ids[fd].dev && st.st_ino == ids[fd].ino)
+      close(fd);
+  }
+  if (dup2(job->log_fd, 1) < 0 || dup2(job->log_fd, 2) < 0 || dup3(job->sync_fd, 3, O_CLOEXEC) < 0)
+    _exit(EXIT_SETUP);
+  close(job->log_fd);
+  close(job->sync_fd);
+  close_range(FD_LOG + 2, ~0u, 0);
+  if (chdir("/var/task") != 0)
+    _exit(EXIT_SETUP);
+  /* what an exec would have made it: dumpable again (init is not) */
+  prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+  sandbox__report r;
+  memset(&r, 0, sizeof r);
+  r.kind = SANDBOX_REPORT_STARTED;
+  (void)!send(3, &r, sizeof r, MSG_NOSIGNAL);
+  close(3);
+  job->resume(job);
 }
 
 /* --- the forwards --------------------------------------------------------- */
@@ -544,6 +597,39 @@ void sandbox__instance_main(sandbox__job *job)
   if (sfd < 0)
     sandbox__fail(job, errno, "cannot create a signalfd");
 
+  if (job->resume != NULL) {
+    /* a zygote's instance: the program is a copy of init, which is a copy
+     * of the pre-initialised interpreter; it reports its own start. The
+     * interpreter's atfork handlers may make fds in it (libuv re-makes its
+     * signal lock pipe), and then re-make the fds of its own the zygote had,
+     * closing their old numbers: placeholders on every free fd up to the
+     * highest the zygote or init holds push the new ones above them. */
+    int top = job->zygote_top_fd;
+    for (int fd = 3; fd < FD_LOG; fd++)
+      if (fcntl(fd, F_GETFD) >= 0 && fd > top)
+        top = fd;
+    int placeholders[FD_LOG];
+    int nph = 0;
+    fd_id ids[FD_LOG];
+    memset(ids, 0, sizeof ids);
+    for (int fd = 3; fd <= top; fd++) {
+      if (fcntl(fd, F_GETFD) < 0 && dup3(0, fd, O_CLOEXEC) == fd)
+        placeholders[nph++] = fd;
+      struct stat st;
+      if (fstat(fd, &st) == 0)
+        ids[fd] = (fd_id){st.st_dev, st.st_ino};
+    }
+    pid_t program = fork();
+    if (program < 0)
+      sandbox__fail(job, errno, "cannot start the program");
+    if (program == 0)
+      become_program(job, top, ids);
+    for (int i = 0; i < nph; i++)
+      close(placeholders[i]);
+    close(job->log_fd);
+    close(job->sync_fd);
+    serve(job, program, sfd, listeners);
+  }
   pid_t program = vfork(); /* init's pages are not copied for a process that execs */
   if (program < 0)
     sandbox__fail(job, errno, "cannot start the program");

@@ -24,6 +24,7 @@
 #include "sandbox/sandbox.h"
 
 #include <linux/filter.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -133,6 +134,11 @@ typedef struct sandbox__job {
   uint32_t host_uid;                      /* as in the request */
   uint32_t host_gid;
   const struct sock_fprog *filter;        /* seccomp program, built once */
+  /* Zygote instances only (zygote.c): init forks the program instead of
+   * exec'ing it, and the program calls resume, which returns into the
+   * pre-initialised interpreter; NULL: exec argv as usual. */
+  void (*resume)(const struct sandbox__job *job) __attribute__((noreturn));
+  int zygote_top_fd;                      /* the highest fd the zygote held (below FD_LOG) */
 } sandbox__job;
 
 /* --- spawner.c ------------------------------------------------------------ */
@@ -140,6 +146,43 @@ typedef struct sandbox__job {
 /* Namespaces made by the clone, and by the child right after. */
 #define SANDBOX_CLONE_FLAGS (CLONE_NEWUSER | CLONE_NEWPID)
 #define SANDBOX_UNSHARE_FLAGS (CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
+
+/* What a zygote (zygote.c) adds around each clone of serve(): the
+ * interpreter's own fork hooks, and the clone child's preparation. */
+typedef struct sandbox__serve_hooks {
+  void (*before_clone)(void);
+  void (*after_clone)(void);              /* in the parent */
+  void (*in_child)(sandbox__job *job);    /* in the clone child, before it builds the instance */
+} sandbox__serve_hooks;
+
+/* The spawner's loop on fd 3: one clone per request, until EOF (then
+ * _exit(0)). hooks NULL: the spawner (with its network namespace pool);
+ * else a zygote's (no pool). */
+void sandbox__serve(const char *state_dir, const struct sock_fprog *filter,
+                    const sandbox__serve_hooks *hooks) __attribute__((noreturn));
+
+/* A zygote's start request (server -> spawner): the head, then argv[nargv]
+ * and envp[nenvp] as NUL-terminated strings; beside it the zygote's library
+ * (a sealed memfd). The spawner clones it as the server's child with fds
+ * 0-2 on /dev/null, 3 its channel, 4 the library, 5 a memfd holding the
+ * state folder and the seccomp filter (SANDBOX_ZYG_* below), and execs it. */
+#define SANDBOX_ZYG_MAGIC 0x74726e7au     /* "trnz" */
+typedef struct sandbox__zyg_head {
+  uint32_t magic;
+  uint32_t nargv;
+  uint32_t nenvp;
+} sandbox__zyg_head;
+
+/* fd 5 of a new zygote: this head, the state folder (state_len bytes, no
+ * NUL), then nfilter struct sock_filter. */
+typedef struct sandbox__zyg_setup {
+  uint32_t state_len;
+  uint32_t nfilter;
+} sandbox__zyg_setup;
+
+/* Overwrites the command line that /proc/PID/cmdline shows (within the
+ * room the process was started with). */
+void sandbox__set_cmdline(const char *const *argv);
 
 /* Forks the spawner. It first probes one clone with every namespace flag;
  * *probe_errno gets that clone's errno (0: namespaces work). */
@@ -247,6 +290,26 @@ void sandbox__cgroup_remove(sandbox__cgroup *cg);
 
 /* CPU share of a memory size, as Lambda's: one full vCPU at 1,769 MB. */
 uint32_t sandbox__cpu_shares(uint32_t memory_mb);
+
+/* --- requests (sandbox.c) ------------------------------------------------- */
+
+/* One request on a spawner's or zygote's channel (under mu, unless NULL) with nfds fds
+ * beside it, and its reply with the two fds that come back (-1 when none).
+ * -1 when the channel is gone (the process at its end died). */
+int sandbox__exchange(int chan, pthread_mutex_t *mu, const void *msg, size_t len, const int *fds,
+                      size_t nfds, sandbox__reply *r, int back[2]);
+/* The same on the spawner's channel. */
+int sandbox__spawner_exchange(const void *msg, size_t len, const int *fds, size_t nfds,
+                              sandbox__reply *r, int back[2]);
+
+/* --- zygote.c (server side) ------------------------------------------------- */
+
+/* Sends a start request to z (started first if it is not running): 0 and
+ * its reply, or -1 when z cannot serve (the caller asks the spawner). */
+int sandbox__zygote_exchange(sandbox_zygote *z, const void *msg, size_t len, const int *fds,
+                             size_t nfds, sandbox__reply *r, int back[2]);
+/* The library's memfd for a new zygote, or -1 when there is none. */
+int sandbox__zygote_library(void);
 
 /* --- small helpers (sandbox.c) --------------------------------------------- */
 

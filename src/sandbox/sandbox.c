@@ -350,9 +350,70 @@ static char *encode(const sandbox_spec *s, size_t *len, err *e)
   return msg;
 }
 
-/* Step 3: one exchange with the spawner. *attached: the instance is (or
- * will put itself) in its cgroups, and the spawner sent it "go". On an
- * error after the clone, sb holds the instance, to be killed. */
+int sandbox__exchange(int chan, pthread_mutex_t *mu, const void *msg, size_t len, const int *fds,
+                      size_t nfds, sandbox__reply *r, int back[2])
+{
+  struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
+  union {
+    char buf[CMSG_SPACE((1 + CG_COUNT) * sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  if (nfds > 0) {
+    mh.msg_control = u.buf;
+    mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    if (cm == NULL)
+      abort(); /* msg_controllen is set: cannot happen */
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+    memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+  }
+  memset(r, 0, sizeof *r);
+  back[0] = back[1] = -1;
+  ssize_t n;
+  if (mu != NULL)
+    pthread_mutex_lock(mu);
+  while ((n = sendmsg(chan, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+  }
+  if (n == (ssize_t)len) {
+    struct iovec riov = {.iov_base = r, .iov_len = sizeof *r};
+    memset(&u, 0, sizeof u);
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = &riov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = u.buf;
+    mh.msg_controllen = sizeof u.buf;
+    while ((n = recvmsg(chan, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+    }
+  } else {
+    n = -1;
+  }
+  if (mu != NULL)
+    pthread_mutex_unlock(mu);
+  if (n != sizeof *r)
+    return -1;
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  if (cm != NULL && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(2 * sizeof(int)))
+    memcpy(back, CMSG_DATA(cm), 2 * sizeof(int));
+  return 0;
+}
+
+int sandbox__spawner_exchange(const void *msg, size_t len, const int *fds, size_t nfds,
+                              sandbox__reply *r, int back[2])
+{
+  return sandbox__exchange(sys.chan, &sys.chan_mu, msg, len, fds, nfds, r, back);
+}
+
+/* Step 3: one exchange with the spawner, or with the spec's zygote when it
+ * can serve. *attached: the instance is (or will put itself) in its
+ * cgroups, and it was sent "go". On an error after the clone, sb holds the
+ * instance, to be killed. */
 static int spawn(const sandbox_spec *spec, char *msg, size_t len, sandbox *sb, int *sync_fd,
                  bool *attached, err *e)
 {
@@ -370,57 +431,20 @@ static int spawn(const sandbox_spec *spec, char *msg, size_t len, sandbox *sb, i
   h.host_gid = sys.root ? SANDBOX_HOST_ID_BASE + (uint32_t)sb->slot : (uint32_t)getegid();
   memcpy(msg, &h, sizeof h);
 
-  struct iovec iov = {.iov_base = msg, .iov_len = len};
-  union {
-    char buf[CMSG_SPACE((1 + CG_COUNT) * sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr mh;
-  memset(&mh, 0, sizeof mh);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = u.buf;
-  mh.msg_controllen = CMSG_SPACE((1 + ncg) * sizeof(int));
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-  if (cm == NULL)
-    abort(); /* msg_controllen is set: cannot happen */
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN((1 + ncg) * sizeof(int));
   int sent[1 + CG_COUNT];
   sent[0] = spec->log_fd;
   memcpy(sent + 1, cgfds, ncg * sizeof(int));
-  memcpy(CMSG_DATA(cm), sent, (1 + ncg) * sizeof(int));
-
   sandbox__reply r;
-  memset(&r, 0, sizeof r);
   int fds[2] = {-1, -1};
-  ssize_t n;
-  pthread_mutex_lock(&sys.chan_mu);
-  while ((n = sendmsg(sys.chan, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-  }
-  if (n == (ssize_t)len) {
-    struct iovec riov = {.iov_base = &r, .iov_len = sizeof r};
-    memset(&u, 0, sizeof u);
-    memset(&mh, 0, sizeof mh);
-    mh.msg_iov = &riov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = u.buf;
-    mh.msg_controllen = sizeof u.buf;
-    while ((n = recvmsg(sys.chan, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
-    }
-  } else {
-    n = -1;
-  }
-  pthread_mutex_unlock(&sys.chan_mu);
+  int gone = 1;
+  if (spec->zygote != NULL)
+    gone = sandbox__zygote_exchange(spec->zygote, msg, len, sent, 1 + ncg, &r, fds);
+  if (gone)
+    gone = sandbox__exchange(sys.chan, &sys.chan_mu, msg, len, sent, 1 + ncg, &r, fds);
   for (size_t i = 0; i < ncg; i++)
     close(cgfds[i]);
-  if (n != sizeof r)
+  if (gone)
     return err_set(e, ERR_INTERNAL, "cannot start sandbox '%s': the sandbox spawner is gone", spec->id);
-  cm = CMSG_FIRSTHDR(&mh);
-  if (cm != NULL && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(2 * sizeof(int)))
-    memcpy(fds, CMSG_DATA(cm), sizeof fds);
   if (r.errnum != 0 || fds[0] < 0 || fds[1] < 0) {
     if (fds[0] >= 0)
       close(fds[0]);

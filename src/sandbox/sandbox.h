@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 typedef struct sandbox sandbox;
+typedef struct sandbox_zygote sandbox_zygote;
 
 #define SANDBOX_MAX_OPT_DIRS 8
 
@@ -51,6 +52,10 @@ typedef struct sandbox_spec {
   const sandbox_forward *forwards;
   size_t nforwards;             /* at most 16, ports distinct */
   int log_fd;                   /* the program's stdout and stderr go here */
+  sandbox_zygote *zygote;       /* NULL; or the program is a fork of this zygote, which
+                                   stands for argv[0]'s exec (argv and envp are still
+                                   what the program is told it was started with); when
+                                   the zygote cannot serve, argv is exec'd as usual */
 } sandbox_spec;
 
 typedef struct sandbox_exit {
@@ -88,6 +93,16 @@ void sandbox_system_release(void);
  * when the sandbox could not be built). The caller owns *out. Safe to call
  * from several threads at once. */
 int sandbox_start(const sandbox_spec *spec, sandbox **out, err *e);
+
+/* A zygote: a program started once (argv, envp: a clean environment, not
+ * the server's) that loads libtarn-zygote (zygote_lib.c), pre-initialises
+ * an interpreter and serves forks of itself as instances (zygote.c). It is
+ * started at its first use and replaced after SANDBOX_ZYGOTE_FORKS
+ * instances. NULL when zygotes cannot work here (no library). Safe to use
+ * from several threads; free it after every sandbox_start using it. */
+#define SANDBOX_ZYGOTE_FORKS 512
+sandbox_zygote *sandbox_zygote_new(const char *const *argv, const char *const *envp);
+sandbox_zygote *sandbox_zygote_free(sandbox_zygote *z);
 
 /* Host pid of the instance's init (pid 1 inside). */
 int sandbox_pid(const sandbox *sb);

@@ -40,6 +40,11 @@
  *   (6) A pooled network namespace (netpool.c) is entered for one clone
  *       only: the spawner goes back to its own right after, or exits.
  *       Not for a forward below port 1024 (see netpool.c (2)).
+ *   (7) A zygote (zygote.c) is started like an instance, by a clone of
+ *       ours as the server's child, but it execs its interpreter at once:
+ *       it holds nothing of ours but fds 3-5 (channel, library, setup).
+ *       Each zygote then runs this same loop (sandbox__serve with hooks)
+ *       for the instances the server asks of it.
  *
  * Start reading at sandbox__spawner_start().
  */
@@ -55,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -110,40 +116,53 @@ static int probe(void)
 
 /* /proc/PID/cmdline is readable by every process that sees PID, so each
  * instance's init would show the server's command line to the function:
- * overwrite it (in the spawner only; the clones inherit it). */
-static void wipe_cmdline(void)
+ * the spawner overwrites its own (the clones inherit it), and a zygote's
+ * init and program theirs. */
+void sandbox__set_cmdline(const char *const *argv)
 {
-  char stat[4096];
-  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return;
-  ssize_t n = read(fd, stat, sizeof stat - 1);
-  close(fd);
-  if (n <= 0)
-    return;
-  stat[n] = '\0';
-  char *p = strrchr(stat, ')');
-  if (p == NULL)
-    return;
-  /* fields 48 and 49 are arg_start and arg_end; the token after ')' is field 3 */
-  unsigned long start = 0;
-  unsigned long end = 0;
-  int field = 2;
-  for (char *tok = strtok(p + 1, " "); tok != NULL; tok = strtok(NULL, " ")) {
-    field++;
-    if (field == 48)
-      start = strtoul(tok, NULL, 10);
-    if (field == 49) {
-      end = strtoul(tok, NULL, 10);
-      break;
+  static char *start;
+  static size_t size;
+  if (start == NULL) {
+    char stat[4096];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      return;
+    ssize_t n = read(fd, stat, sizeof stat - 1);
+    close(fd);
+    if (n <= 0)
+      return;
+    stat[n] = '\0';
+    char *p = strrchr(stat, ')');
+    if (p == NULL)
+      return;
+    /* fields 48 and 49 are arg_start and arg_end; the token after ')' is field 3 */
+    unsigned long s = 0;
+    unsigned long end = 0;
+    int field = 2;
+    char *save = NULL;
+    for (char *tok = strtok_r(p + 1, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+      field++;
+      if (field == 48)
+        s = strtoul(tok, NULL, 10);
+      if (field == 49) {
+        end = strtoul(tok, NULL, 10);
+        break;
+      }
     }
+    if (s == 0 || end <= s || end - s > (1u << 20))
+      return;
+    start = (char *)s;
+    size = end - s;
   }
-  if (start == 0 || end <= start || end - start > (1u << 20))
-    return;
-  memset((void *)start, 0, end - start);
-  static const char name[] = "tarn-init"; /* what ps shows for pid 1 inside */
-  if (end - start > sizeof name)
-    memcpy((void *)start, name, sizeof name);
+  memset(start, 0, size);
+  size_t off = 0;
+  for (size_t i = 0; argv[i] != NULL; i++) {
+    size_t l = strlen(argv[i]) + 1;
+    if (off + l >= size) /* the last byte stays NUL */
+      break;
+    memcpy(start + off, argv[i], l);
+    off += l;
+  }
 }
 
 static void setup(int chan, pid_t server)
@@ -152,7 +171,8 @@ static void setup(int chan, pid_t server)
   if (getppid() != server)
     _exit(0);
   prctl(PR_SET_NAME, "tarn-spawner", 0, 0, 0);
-  wipe_cmdline();
+  static const char *const init_name[] = {"tarn-init", NULL}; /* what ps shows for pid 1 inside */
+  sandbox__set_cmdline(init_name);
 
   /* Instances start from our signal state: all default, none blocked. */
   struct sigaction sa;
@@ -326,12 +346,79 @@ static bool pool_fits(const sandbox__job *job)
   return true;
 }
 
-static void serve(const char *state_dir, const struct sock_fprog *filter)
+/* (7): a zygote, cloned as the server's child and exec'd; see internal.h
+ * (sandbox__zyg_head). Answers like an instance's clone: its pidfd and the
+ * server's end of its channel. */
+static void start_zygote(const char *msg, size_t len, const int *fds, size_t nfds,
+                         const char *state_dir, const struct sock_fprog *filter)
 {
-  /* (6): our own network namespace, to come back to after each clone */
-  int home_net = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-  sandbox__netpool pool;
-  sandbox__netpool_start(&pool);
+  sandbox__zyg_head h;
+  int errnum = 0;
+  char **argv = NULL;
+  char **envp = NULL;
+  if (len < sizeof h || nfds != 1) {
+    errnum = EINVAL;
+  } else {
+    memcpy(&h, msg, sizeof h);
+    const char *p = msg + sizeof h;
+    const char *end = msg + len;
+    if (h.nargv == 0 || (uint64_t)h.nargv + h.nenvp > SANDBOX_MAX_STRINGS)
+      errnum = EINVAL;
+    else if ((argv = take_list(&p, end, h.nargv)) == NULL || (envp = take_list(&p, end, h.nenvp)) == NULL)
+      errnum = EINVAL;
+  }
+  int sp[2] = {-1, -1};
+  int pidfd = -1;
+  pid_t pid = -1;
+  if (errnum == 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0)
+    errnum = errno;
+  if (errnum == 0) {
+    pid = clone3_fork(CLONE_PARENT | CLONE_PIDFD, &pidfd, 0, -1);
+    if (pid < 0)
+      errnum = errno;
+  }
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    int setup = memfd_create("tarn-zygote-setup", MFD_CLOEXEC);
+    if (setup < 0)
+      _exit(127);
+    sandbox__zyg_setup z = {.state_len = (uint32_t)strlen(state_dir), .nfilter = filter->len};
+    size_t fbytes = (size_t)filter->len * sizeof *filter->filter;
+    if (write(setup, &z, sizeof z) != (ssize_t)sizeof z ||
+        write(setup, state_dir, z.state_len) != (ssize_t)z.state_len ||
+        write(setup, filter->filter, fbytes) != (ssize_t)fbytes || lseek(setup, 0, SEEK_SET) != 0)
+      _exit(127);
+    /* out of the way of 3-5 first, then into place (dup2 clears CLOEXEC) */
+    int chan = fcntl(sp[1], F_DUPFD_CLOEXEC, 16);
+    int lib = fcntl(fds[0], F_DUPFD_CLOEXEC, 16);
+    int set = fcntl(setup, F_DUPFD_CLOEXEC, 16);
+    if (chan < 0 || lib < 0 || set < 0 || dup2(chan, 3) != 3 || dup2(lib, 4) != 4 || dup2(set, 5) != 5)
+      _exit(127);
+    close_range(6, ~0u, 0);
+    if (chdir("/") != 0) /* not the server's folder */
+      _exit(127);
+    execve(argv[0], argv, envp);
+    _exit(127);
+  }
+  reply(errnum, pid, 1, 0, pidfd, sp[0]);
+  if (pidfd >= 0)
+    close(pidfd);
+  for (int i = 0; i < 2; i++)
+    if (sp[i] >= 0)
+      close(sp[i]);
+  free(argv);
+  free(envp);
+}
+
+void sandbox__serve(const char *state_dir, const struct sock_fprog *filter,
+                    const sandbox__serve_hooks *hooks)
+{
+  /* (6): our own network namespace, to come back to after each clone; a
+   * zygote has no pool (its helper would be a copy of the interpreter) */
+  int home_net = hooks == NULL ? open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC) : -1;
+  sandbox__netpool pool = {.sock = -1, .filler = -1};
+  if (hooks == NULL)
+    sandbox__netpool_start(&pool);
   char *msg = xmalloc(SANDBOX_MSG_MAX);
   for (;;) {
     struct iovec iov = {.iov_base = msg, .iov_len = SANDBOX_MSG_MAX};
@@ -347,7 +434,8 @@ static void serve(const char *state_dir, const struct sock_fprog *filter)
     mh.msg_controllen = sizeof u.buf;
     ssize_t n = recvmsg(CHAN_FD, &mh, MSG_CMSG_CLOEXEC);
     if (n == 0) {
-      sandbox__netpool_stop(&pool);
+      if (hooks == NULL)
+        sandbox__netpool_stop(&pool);
       _exit(0); /* the server closed the channel */
     }
     if (n < 0) {
@@ -362,6 +450,16 @@ static void serve(const char *state_dir, const struct sock_fprog *filter)
         cm->cmsg_len >= CMSG_LEN(sizeof(int)) && cm->cmsg_len <= CMSG_LEN(sizeof fds)) {
       nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
       memcpy(fds, CMSG_DATA(cm), nfds * sizeof(int));
+    }
+
+    uint32_t magic = 0;
+    if ((size_t)n >= sizeof magic)
+      memcpy(&magic, msg, sizeof magic);
+    if (magic == SANDBOX_ZYG_MAGIC && hooks == NULL) {
+      start_zygote(msg, (size_t)n, fds, nfds, state_dir, filter);
+      for (size_t i = 0; i < nfds; i++)
+        close(fds[i]);
+      continue;
     }
 
     sandbox__job job;
@@ -394,6 +492,8 @@ static void serve(const char *state_dir, const struct sock_fprog *filter)
       job.net_ready = net >= 0;
       uint64_t flags = SANDBOX_CLONE_FLAGS | CLONE_PARENT | CLONE_PIDFD;
       bool into = job.cg_mode == SANDBOX_CG_V2_CLONE;
+      if (hooks != NULL)
+        hooks->before_clone();
       pid = clone3_fork(flags | (into ? CLONE_INTO_CGROUP : 0), &pidfd, 0, into ? job.cg_fds[0] : -1);
       if (pid < 0 && into) {
         /* an old kernel, or a cgroup we may not clone into: the server moves it */
@@ -405,8 +505,12 @@ static void serve(const char *state_dir, const struct sock_fprog *filter)
       if (pid == 0) {
         close(sp[0]);
         job.sync_fd = sp[1];
+        if (hooks != NULL)
+          hooks->in_child(&job);
         sandbox__instance_main(&job);
       }
+      if (hooks != NULL)
+        hooks->after_clone();
       if (pid < 0)
         errnum = errno;
       if (net >= 0) {
@@ -455,7 +559,7 @@ int sandbox__spawner_start(const char *state_dir, const struct sock_fprog *filte
     int32_t probed = probe();
     if (send(CHAN_FD, &probed, sizeof probed, MSG_NOSIGNAL) != sizeof probed)
       _exit(1);
-    serve(state_dir, filter);
+    sandbox__serve(state_dir, filter, NULL);
   }
   close(sv[1]);
   int32_t probed = 0;

@@ -1,0 +1,87 @@
+// runtimes/node/zygote.js -- the nodejs*.x runtime, pre-initialised.
+//
+// tarn starts this once per server (src/sandbox/zygote.c says how, and what
+// an instance shares with it):
+//   /usr/bin/node --single-threaded -e "<loader>" RUNTIME_DIR
+// with a clean environment, fd 3 its channel to the server, fd 4 tarn's
+// zygote library (an N-API addon). It loads bootstrap.js (the runtime
+// client, not its main) and the built-in modules it needs, then hands the
+// process to the library, which forks an instance for each request. In an
+// instance, serve() returns 0 (the event loop already re-made) and the code
+// below makes the process what `node /var/runtime/node/bootstrap.js` would
+// be in the function's environment, then runs the client's main().
+//
+// Invariants:
+// - Nothing here runs code of a function: its handler is loaded by main(),
+//   in the instance.
+// - V8 runs --single-threaded: a fork keeps only the calling thread, so V8
+//   must not count on background threads (concurrent compilation, GC).
+//   For the same reason an instance leaves with _exit (process.exit is
+//   replaced): Node's own exit joins the platform's threads.
+// - An instance re-initialises what the fork copied and must not share:
+//   Math.random (V8's generator state is the zygote's) draws from the
+//   kernel through crypto (OpenSSL reseeds itself in a new process), the
+//   environment (process.env reads the C environ, which is the function's),
+//   process.argv / execArgv / pid, the module search paths (NODE_PATH). A
+//   function whose environment changes Node's start (NODE_OPTIONS, ...) is
+//   exec'd, not forked (src/fn/zygote.c).
+// - Host paths show nowhere: the modules are compiled under their
+//   /var/runtime names and the addon is mapped from a memfd.
+'use strict';
+
+const Module = require('module');
+const fs = require('fs');
+const crypto = require('crypto');
+
+const BOOTSTRAP = '/var/runtime/node/bootstrap.js';
+
+function load(runtimeDir) {
+  const m = new Module(BOOTSTRAP, null);
+  m.filename = BOOTSTRAP;
+  m.paths = Module._nodeModulePaths('/var/runtime/node');
+  globalThis.__tarnZygote = true;
+  m._compile(fs.readFileSync(runtimeDir + '/node/bootstrap.js', 'utf8'), BOOTSTRAP);
+  delete globalThis.__tarnZygote;
+  return m;
+}
+
+// Math.random from the kernel's randomness, 53 bits a draw, as V8's.
+function reseedMathRandom() {
+  const pool = new Uint32Array(1024);
+  let next = pool.length;
+  Math.random = function random() {
+    if (next + 2 > pool.length) {
+      crypto.randomFillSync(pool);
+      next = 0;
+    }
+    const hi = pool[next++] >>> 5;
+    const lo = pool[next++] >>> 6;
+    return (hi * 67108864 + lo) / 9007199254740992;
+  };
+}
+
+function serve(runtimeDir) {
+  const boot = load(runtimeDir);
+  const addon = { exports: {} };
+  process.dlopen(addon, '/proc/self/fd/4');
+  const lib = addon.exports;
+  if (typeof lib.serve !== 'function' || lib.init() !== 0) process.reallyExit(1);
+  if (lib.serve() !== 0) process.reallyExit(1);
+
+  // --- an instance of a function from here on
+  reseedMathRandom();
+  // process.pid is read once, at Node's start: the zygote's
+  Object.defineProperty(process, 'pid', {
+    value: Number(fs.readlinkSync('/proc/self')), enumerable: true, configurable: true, writable: true,
+  });
+  process.exit = (code) => {
+    if (code === undefined) code = process.exitCode || 0;
+    lib.exit(code | 0);
+  };
+  process.argv = [process.execPath, BOOTSTRAP];
+  process.execArgv = [];
+  process.mainModule = boot;
+  boot.exports.main();
+}
+
+serve(process.argv[1]);

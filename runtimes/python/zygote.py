@@ -1,0 +1,84 @@
+# runtimes/python/zygote.py -- the python3.x runtime, pre-initialised.
+#
+# tarn starts this once per server (src/sandbox/zygote.c says how, and what
+# an instance shares with it):
+#   /usr/bin/python3 -c "<loader>" RUNTIME_DIR
+# with a clean environment, fd 3 its channel to the server, fd 4 tarn's
+# zygote library. It loads bootstrap.py (the runtime client: its imports,
+# classes and functions, not its main), then hands the process to the
+# library, which forks an instance for each request. In an instance,
+# tarn_zygote_serve() returns 0 and the code below makes the process what
+# `python3 /var/runtime/python/bootstrap.py` would be in the function's
+# environment, then runs the client's main().
+#
+# Invariants:
+# - Nothing here runs code of a function: its handler module is imported
+#   by main(), in the instance.
+# - An instance re-initialises what the fork copied and must not share:
+#   the interpreter's fork hooks run (PyOS_AfterFork_Child: the random
+#   module reseeds from os.urandom, locks and threads are reset), the
+#   environment is the function's (os.environ, time zone), and sys.argv,
+#   sys.path and the import caches are rebuilt from it as python's start
+#   would have. A function whose environment changes the interpreter's
+#   start (PYTHON* other than PYTHONPATH, LD_*) is exec'd, not forked
+#   (src/fn/zygote.c).
+# - Host paths show nowhere: the client is compiled under its /var/runtime
+#   name and the library is mapped from a memfd.
+
+import ctypes
+import os
+import sys
+
+_BOOTSTRAP = "/var/runtime/python/bootstrap.py"
+
+
+def _serve():
+    runtime_dir = sys.argv[1]
+    lib = ctypes.PyDLL("/proc/self/fd/4")
+    lib.tarn_zygote_environ.restype = ctypes.POINTER(ctypes.c_char_p)
+    main = sys.modules["__main__"].__dict__
+    with open(runtime_dir + "/python/bootstrap.py", "rb") as f:
+        code = compile(f.read(), _BOOTSTRAP, "exec")
+    main["__file__"] = _BOOTSTRAP
+    main["_tarn_zygote"] = True  # bootstrap.py: define, do not run main()
+    exec(code, main)
+    del main["_tarn_zygote"]
+    base_path = [p for p in sys.path if p]  # the stdlib and site's folders
+    if lib.tarn_zygote_init() != 0:
+        os._exit(1)
+    # The collector would walk (and so write, page by page) every object the
+    # zygote made, in each instance: they are kept out of its sight.
+    import gc
+    gc.collect()
+    gc.freeze()
+    if lib.tarn_zygote_serve() != 0:
+        os._exit(1)
+
+    # --- an instance of a function from here on
+    ctypes.pythonapi.PyOS_AfterFork_Child()
+    env = lib.tarn_zygote_environ()
+    data = os.environ._data  # the C environ is already the function's
+    data.clear()
+    i = 0
+    while env[i] is not None:
+        k, _, v = env[i].partition(b"=")
+        data[k] = v
+        i += 1
+    import logging
+    import time
+    time.tzset()
+    logging._startTime = time.time()  # relativeCreated counts from the instance's start
+    sys.argv = [_BOOTSTRAP]
+    sys.orig_argv = ["/usr/bin/python3", _BOOTSTRAP]
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(":") if p]
+    sys.path[:] = [os.path.dirname(_BOOTSTRAP)] + extra + base_path
+    # the system's folders are the same inside; any other is not
+    for p in list(sys.path_importer_cache):
+        if not p.startswith("/usr/"):
+            del sys.path_importer_cache[p]
+    main["main"]()
+
+
+if sys.path and sys.path[0] == "":
+    del sys.path[0]  # the current folder is the server's: never import from it
+_serve()

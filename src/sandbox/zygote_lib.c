@@ -1,0 +1,271 @@
+/* sandbox/zygote_lib.c -- the library a zygote's interpreter loads
+ * (libtarn-zygote.so): it turns a pre-initialised interpreter into a
+ * spawner whose instances are copies of it.
+ *
+ * Why: a Python function's start was the interpreter's start (tens of ms
+ * of imports) on top of the sandbox's few ms. A zygote pays the
+ * interpreter's start once; each instance is a fork of it, placed into a
+ * fresh sandbox exactly as an exec'd program is (zygote.c says what it
+ * shares with its zygote and why that is safe).
+ *
+ * The interpreter (runtimes/python/zygote.py through ctypes,
+ * runtimes/node/zygote.js as an N-API addon) loads this library from a
+ * sealed memfd (fd 4: its mapping names no host path), calls
+ * tarn_zygote_init() once, then tarn_zygote_serve(), which runs the
+ * spawner's own loop (spawner.c, sandbox__serve) on fd 3 with three hooks:
+ *   before/after each clone: the interpreter's fork hooks
+ *       (PyOS_BeforeFork / PyOS_AfterFork_Parent when the host process is
+ *       a CPython), so that its locks are in a known state in the copies;
+ *   in the clone child (the instance's init): the interpreter's signal
+ *       handlers are saved and reset (init has none: init.c (2)), its
+ *       command line becomes "tarn-init", and job->resume is set, so that
+ *       init forks the program instead of exec'ing it (init.c).
+ * The program calls resume(): it gets the interpreter's handlers back,
+ * the command line and environment the exec would have given it, and
+ * longjmps out of tarn_zygote_serve(), which returns 0 in it; in the
+ * zygote it never returns (it exits when the server closes fd 3).
+ *
+ * Invariants:
+ *   (1) The library holds nothing but the state folder, the seccomp filter
+ *       and the command line's room; init closes every fd of the zygote
+ *       (init.c keep_fds) before the program exists.
+ *   (2) tarn_zygote_serve is called on the interpreter's main thread, with
+ *       its lock held (ctypes.PyDLL), and never returns in the zygote: no
+ *       interpreter code runs there again. CPython has no other thread;
+ *       Node's other threads (V8's platform workers, idle: V8 runs
+ *       --single-threaded) are not in the copies, which are single-threaded.
+ */
+#include "sandbox/internal.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define API __attribute__((visibility("default")))
+
+extern char **environ;
+
+/* What the interpreter calls (through ctypes or an addon's loader). */
+API int tarn_zygote_init(void);
+API int tarn_zygote_serve(void);
+API char **tarn_zygote_environ(void);
+
+static char *state_dir;
+static int top_fd;                        /* the highest fd the interpreter holds */
+static bool node;                         /* loaded by Node.js (napi_register_module_v1) */
+static struct sock_fprog filter;
+static jmp_buf resume_point;
+static struct sigaction saved[NSIG];
+static void (*py_before)(void);
+static void (*py_parent)(void);
+
+static int read_all(int fd, void *p, size_t n)
+{
+  for (size_t got = 0; got < n;) {
+    ssize_t r = read(fd, (char *)p + got, n - got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return r < 0 ? -errno : -EIO;
+    got += (size_t)r;
+  }
+  return 0;
+}
+
+/* Reads fd 5 (internal.h, sandbox__zyg_setup); 0 or -errno. */
+API int tarn_zygote_init(void)
+{
+  sandbox__zyg_setup z;
+  int rc = read_all(5, &z, sizeof z);
+  if (rc == 0 && (z.state_len == 0 || z.state_len >= SANDBOX_PATH_MAX || z.nfilter == 0 ||
+                  z.nfilter > 65535))
+    rc = -EINVAL;
+  if (rc == 0) {
+    state_dir = calloc(1, z.state_len + 1);
+    filter.filter = calloc(z.nfilter, sizeof *filter.filter);
+    filter.len = (unsigned short)z.nfilter;
+    if (state_dir == NULL || filter.filter == NULL)
+      rc = -ENOMEM;
+  }
+  if (rc == 0)
+    rc = read_all(5, state_dir, z.state_len);
+  if (rc == 0)
+    rc = read_all(5, filter.filter, z.nfilter * sizeof *filter.filter);
+  close(5);
+  close(4); /* the library's memfd: mapped by now */
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *de;
+  while (d != NULL && (de = readdir(d)) != NULL) {
+    int fd = atoi(de->d_name);
+    if (fd > top_fd && fd != dirfd(d) && fd < 100)
+      top_fd = fd;
+  }
+  if (d != NULL)
+    closedir(d);
+  /* POSIX's way to a function's address from dlsym */
+  *(void **)&py_before = dlsym(RTLD_DEFAULT, "PyOS_BeforeFork");
+  *(void **)&py_parent = dlsym(RTLD_DEFAULT, "PyOS_AfterFork_Parent");
+  return rc;
+}
+
+/* Node.js marks V8's heap MADV_DONTFORK (so that its own fork+exec of a
+ * child copies less): a copy would have no heap. Every mapping is made
+ * inheritable again before each clone. */
+static void all_inheritable(void)
+{
+  FILE *f = fopen("/proc/self/maps", "re");
+  char line[512];
+  while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+    unsigned long a;
+    unsigned long b;
+    if (sscanf(line, "%lx-%lx", &a, &b) == 2)
+      madvise((void *)a, b - a, MADV_DOFORK);
+  }
+  if (f != NULL)
+    fclose(f);
+}
+
+static void before_clone(void)
+{
+  if (py_before != NULL)
+    py_before();
+  if (node)
+    all_inheritable();
+}
+
+static void after_clone(void)
+{
+  if (py_parent != NULL)
+    py_parent();
+}
+
+static void resume(const sandbox__job *job) __attribute__((noreturn));
+
+static void resume(const sandbox__job *job)
+{
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      sigaction(sig, &saved[sig], NULL);
+  sandbox__set_cmdline((const char *const *)job->argv);
+  environ = job->envp;
+  longjmp(resume_point, 1);
+}
+
+static void in_child(sandbox__job *job)
+{
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      sigaction(sig, &dfl, &saved[sig]);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  static const char *const init_name[] = {"tarn-init", NULL};
+  sandbox__set_cmdline(init_name);
+  job->resume = resume;
+  job->zygote_top_fd = top_fd;
+}
+
+static const sandbox__serve_hooks hooks = {
+    .before_clone = before_clone,
+    .after_clone = after_clone,
+    .in_child = in_child,
+};
+
+/* 0 in an instance's program (its environment is the function's: see
+ * tarn_zygote_environ); never returns in the zygote. */
+API int tarn_zygote_serve(void)
+{
+  if (state_dir == NULL)
+    return -EINVAL;
+  if (setjmp(resume_point) != 0)
+    return 0;
+  sandbox__serve(state_dir, &filter, &hooks);
+}
+
+/* The program's environment (the C environ), for the interpreter's own copy. */
+API char **tarn_zygote_environ(void)
+{
+  return environ;
+}
+
+/* --- Node.js: the same three calls as an N-API addon ------------------------
+ * Declared here, weak: the library is also loaded where they do not exist
+ * (CPython), and N-API's ABI is stable across Node.js versions. */
+typedef struct napi_env__ *napi_env;
+typedef struct napi_value__ *napi_value;
+typedef struct napi_callback_info__ *napi_callback_info;
+typedef napi_value (*napi_callback)(napi_env env, napi_callback_info info);
+typedef struct uv_loop_s uv_loop_t;
+extern int napi_create_function(napi_env env, const char *name, size_t length, napi_callback cb,
+                                void *data, napi_value *result) __attribute__((weak));
+extern int napi_set_named_property(napi_env env, napi_value object, const char *name,
+                                   napi_value value) __attribute__((weak));
+extern int napi_create_int32(napi_env env, int32_t value, napi_value *result) __attribute__((weak));
+extern int napi_get_cb_info(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv,
+                            napi_value *this_arg, void **data) __attribute__((weak));
+extern int napi_get_value_int32(napi_env env, napi_value value, int32_t *result) __attribute__((weak));
+extern uv_loop_t *uv_default_loop(void) __attribute__((weak));
+extern int uv_loop_fork(uv_loop_t *loop) __attribute__((weak));
+
+API napi_value napi_register_module_v1(napi_env env, napi_value exports);
+
+static napi_value int_value(napi_env env, int v)
+{
+  napi_value out = NULL;
+  napi_create_int32(env, v, &out);
+  return out;
+}
+
+static napi_value js_init(napi_env env, napi_callback_info info)
+{
+  return int_value(env, tarn_zygote_init());
+}
+
+/* 0 in an instance's program, after its event loop was re-made (the
+ * zygote's epoll and eventfds are gone with init's fd clean-up). */
+static napi_value js_serve(napi_env env, napi_callback_info info)
+{
+  int rc = tarn_zygote_serve();
+  if (rc == 0 && uv_loop_fork(uv_default_loop()) != 0)
+    _exit(125);
+  return int_value(env, rc);
+}
+
+/* process.exit in an instance: Node's own would join the platform's worker
+ * threads, which a fork does not have. */
+static napi_value js_exit(napi_env env, napi_callback_info info)
+{
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t code = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == 0 && argc == 1)
+    napi_get_value_int32(env, argv[0], &code);
+  _exit(code);
+}
+
+API napi_value napi_register_module_v1(napi_env env, napi_value exports)
+{
+  static const struct {
+    const char *name;
+    napi_callback cb;
+  } fns[] = {{"init", js_init}, {"serve", js_serve}, {"exit", js_exit}};
+  if (napi_create_function == NULL || uv_loop_fork == NULL)
+    return exports;
+  node = true;
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    if (napi_create_function(env, fns[i].name, strlen(fns[i].name), fns[i].cb, NULL, &f) == 0)
+      napi_set_named_property(env, exports, fns[i].name, f);
+  }
+  return exports;
+}
