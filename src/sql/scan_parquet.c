@@ -298,6 +298,85 @@ static bool maybe(const table *t, const statsrc *src, const int *fmap, const bex
   return true;
 }
 
+static bool tn_norm(const scan_topn *tn, const void *p, int64_t i, uint64_t *out);
+
+/* the best key a row group holds by its statistics (false: unknown);
+   *nulls: it may hold NULLs. An integer column's min and max are values of
+   its rows (only byte arrays may be truncated bounds). */
+static bool tn_group_best(const scan_topn *tn, const tobj *o, int rg, uint64_t *best,
+                          bool *nulls)
+{
+  const pq_file *f = o->pq;
+  int fi = o->pqmap[tn->col];
+  if (tn->phys != PHYS_I64 || fi < 0 || f->fields[fi].nested)
+    return false;   /* (NaN is left out of DOUBLE statistics) */
+  int leaf = f->fields[fi].first_leaf;
+  const pq_stats *st = &f->rgs[rg].chunks[leaf].st;
+  int64_t lo, hi;
+  double dd;
+  str_ref ss;
+  if (!pq_stat_value(f, leaf, st->min, st->min_len, &lo, &dd, &ss) ||
+      !pq_stat_value(f, leaf, st->max, st->max_len, &hi, &dd, &ss))
+    return false;
+  *nulls = st->null_count != 0;
+  return tn_norm(tn, tn->desc ? (const void *)&hi : (const void *)&lo, 0, best);
+}
+
+typedef struct rgbest {
+  uint64_t best;
+  bool known;
+  tobj *o;
+  int rg;
+} rgbest;
+
+static int rgbest_cmp(const void *a, const void *b)
+{
+  const rgbest *x = a, *y = b;
+  if (x->known != y->known)
+    return x->known ? -1 : 1;
+  if (x->best != y->best)
+    return x->best < y->best ? -1 : 1;
+  return 0;
+}
+
+/* Under a top-N: the row groups whose best key (by statistics) is best
+   come first, so the scans' bars tighten at once. Without filters every
+   group's best key is a row the scan emits, so the keep-th best of them is
+   a bar already: groups that cannot beat it are dropped unread. Returns
+   the groups left. */
+static size_t topn_order(plan *p, tobj **os, int *gs, size_t n)
+{
+  scan_topn *tn = p->topn;
+  if (n < 2)
+    return n;
+  rgbest *b = xcalloc(n, sizeof *b);
+  size_t known = 0;
+  for (size_t i = 0; i < n; i++) {
+    bool nulls = true;
+    b[i].o = os[i];
+    b[i].rg = gs[i];
+    b[i].known = tn_group_best(tn, os[i], gs[i], &b[i].best, &nulls) &&
+                 !(nulls && tn->nulls_first);
+    known += b[i].known;
+  }
+  qsort(b, n, sizeof *b, rgbest_cmp);
+  size_t m = n;
+  if (p->npreds == 0 && known >= tn->keep && tn->keep > 0) {
+    uint64_t bar = b[tn->keep - 1].best;
+    atomic_store(&tn->bar, bar);
+    m = 0;
+    for (size_t i = 0; i < n; i++)
+      if (!b[i].known || b[i].best <= bar)
+        b[m++] = b[i];
+  }
+  for (size_t i = 0; i < m; i++) {
+    os[i] = b[i].o;
+    gs[i] = b[i].rg;
+  }
+  free(b);
+  return m;
+}
+
 int sql__pqt_cut(qctx *q, plan *p, tobj ***objs, int **rgs, size_t *n, err *e)
 {
   table *t = p->table;
@@ -353,6 +432,8 @@ int sql__pqt_cut(qctx *q, plan *p, tobj ***objs, int **rgs, size_t *n, err *e)
     free(gs);
     return rc;
   }
+  if (p->topn != NULL)
+    k = topn_order(p, os, gs, k);
   *objs = os;
   *rgs = gs;
   *n = k;
@@ -1026,24 +1107,12 @@ void sql__pqt_topn_feed(pqt_cur *c, scan_topn *tn, const vec *v, const uint16_t 
 }
 
 /* can no row of the group beat the bar, by its statistics? */
-static bool tn_stats_skip(const pqt_cur *c, const scan_topn *tn, int fi, uint64_t bar)
+static bool tn_stats_skip(const pqt_cur *c, const scan_topn *tn, uint64_t bar)
 {
-  const pq_file *f = c->obj->pq;
-  const pq_field *fd = &f->fields[fi];
-  if (tn->phys != PHYS_I64 || fd->nested)
-    return false;   /* NaN is left out of DOUBLE statistics */
-  const pq_stats *st = &f->rgs[c->rg].chunks[fd->first_leaf].st;
-  if (st->null_count != 0 && tn->nulls_first)
-    return false;
-  int64_t lo, hi;
-  double dd;
-  str_ref ss;
-  if (!pq_stat_value(f, fd->first_leaf, st->min, st->min_len, &lo, &dd, &ss) ||
-      !pq_stat_value(f, fd->first_leaf, st->max, st->max_len, &hi, &dd, &ss))
-    return false;
   uint64_t best = 0;
-  tn_norm(tn, tn->desc ? (const void *)&hi : (const void *)&lo, 0, &best);
-  return best > bar;
+  bool nulls = true;
+  return tn_group_best(tn, c->obj, c->rg, &best, &nulls) && !(nulls && tn->nulls_first) &&
+         best > bar;
 }
 
 int sql__pqt_cur_topn(qctx *q, pqt_cur *c, scan_topn *tn, bool feed, err *e)
@@ -1056,8 +1125,7 @@ int sql__pqt_cur_topn(qctx *q, pqt_cur *c, scan_topn *tn, bool feed, err *e)
       k = j;
   if (k < 0 || c->absent[k])
     return 1;
-  int fi = c->obj->pqmap[tn->col];
-  if (tn_stats_skip(c, tn, fi, tn_bar(c, tn)))
+  if (tn_stats_skip(c, tn, tn_bar(c, tn)))
     return 0;
   bool *which = xcalloc((size_t)c->ncols + 1, sizeof(bool));
   which[k] = true;
