@@ -20,6 +20,10 @@
  *       pq_column_release.
  *   (3) Values are never changed except by the documented type mapping
  *       (parquet.h): strings are the stored bytes.
+ *   (4) With wanted row ranges (pq_column_read_rows), a flat leaf's data
+ *       page holding none of them is skipped by its header alone; its rows
+ *       read as NULL (zero when the leaf has no definition levels), which
+ *       the caller never hands out.
  *
  * Start reading at pq_column_read().
  */

@@ -25,6 +25,13 @@
  *       only when some row passes (a selective filter that statistics
  *       cannot prune, such as an equality on unsorted data, then reads
  *       only the filter column of most row groups).
+ *   (6) Under a top-N whose rows reach the sort unchanged (scan_topn), a
+ *       row group's sort key column is read first; only its rows whose key
+ *       is no worse than the bar (the keep-th best key emitted so far by
+ *       any scan, or by the groups' statistics) are kept, and the other
+ *       columns decode only the pages holding them. Keys equal to the bar
+ *       stay (ties are the sort's to break), NULLs stay when they sort
+ *       first, NaN always stays.
  *
  * Start reading at sql__pqt_open().
  */
