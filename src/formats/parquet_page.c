@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 __extension__ typedef __int128 i128;
 __extension__ typedef unsigned __int128 u128;
@@ -54,6 +55,7 @@ struct pq_buf {
 
 #define POOL_SLOTS 96
 #define POOL_MIN (16u << 10)   /* smaller buffers are not kept */
+#define POOL_POPULATE_MIN (256u << 10)   /* larger fresh buffers are faulted in at once */
 
 struct pq_pool {
   void *blk[POOL_SLOTS];
@@ -91,7 +93,17 @@ void *pq_pool_take(pq_pool *p, size_t n)
       return b;
     }
   }
-  return xmalloc(n ? n : 1);
+  void *b = xmalloc(n ? n : 1);
+  if (n >= POOL_POPULATE_MIN) {
+    /* fresh pages: faulted in by one madvise rather than a trap per 4 KB
+       page as the decoder first writes them (dear on a virtual machine);
+       an older kernel refuses it and the pages fault in as before */
+    uintptr_t a = ((uintptr_t)b + 4095) & ~(uintptr_t)4095;
+    uintptr_t z = ((uintptr_t)b + n) & ~(uintptr_t)4095;
+    if (z > a)
+      (void)madvise((void *)a, z - a, MADV_POPULATE_WRITE);
+  }
+  return b;
 }
 
 void pq_pool_give(pq_pool *p, void *buf)
