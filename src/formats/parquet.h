@@ -209,6 +209,14 @@ void pq_column_release(pq_column *c);
 int pq_column_read_pool(const pq_file *f, int rg, int fi, const uint8_t *const *chunks,
                         const size_t *lens, size_t max, pq_pool *pool, pq_column *out, err *e);
 void pq_column_recycle(pq_column *c, pq_pool *pool);
+/* The same for a flat field, decoding only the data pages that hold a row
+ * of the row ranges rr ([rr[2i], rr[2i+1]), sorted, disjoint, within the
+ * row group): the rows of the other pages are NULL (or zero / empty when
+ * the column has no NULLs), their pages neither decompressed nor decoded.
+ * A nested field is decoded whole. */
+int pq_column_read_rows(const pq_file *f, int rg, int fi, const uint8_t *const *chunks,
+                        const size_t *lens, size_t max, pq_pool *pool, const int64_t *rr,
+                        int nrr, pq_column *out, err *e);
 /* Decodes a flat field (one leaf, no repetition) from some of its chunk's
  * pages only: chunk holds its dictionary page (if any) followed by the
  * chosen data pages, which hold `rows` rows in all. */

@@ -20,6 +20,10 @@
  *       pq_column_release.
  *   (3) Values are never changed except by the documented type mapping
  *       (parquet.h): strings are the stored bytes.
+ *   (4) With wanted row ranges (pq_column_read_rows), a flat leaf's data
+ *       page holding none of them is skipped by its header alone; its rows
+ *       read as NULL (zero when the leaf has no definition levels), which
+ *       the caller never hands out.
  *
  * Start reading at pq_column_read().
  */
@@ -34,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 __extension__ typedef __int128 i128;
 __extension__ typedef unsigned __int128 u128;
@@ -50,6 +55,7 @@ struct pq_buf {
 
 #define POOL_SLOTS 96
 #define POOL_MIN (16u << 10)   /* smaller buffers are not kept */
+#define POOL_POPULATE_MIN (256u << 10)   /* larger fresh buffers are faulted in at once */
 
 struct pq_pool {
   void *blk[POOL_SLOTS];
@@ -87,7 +93,17 @@ void *pq_pool_take(pq_pool *p, size_t n)
       return b;
     }
   }
-  return xmalloc(n ? n : 1);
+  void *b = xmalloc(n ? n : 1);
+  if (n >= POOL_POPULATE_MIN) {
+    /* fresh pages: faulted in by one madvise rather than a trap per 4 KB
+       page as the decoder first writes them (dear on a virtual machine);
+       an older kernel refuses it and the pages fault in as before */
+    uintptr_t a = ((uintptr_t)b + 4095) & ~(uintptr_t)4095;
+    uintptr_t z = ((uintptr_t)b + n) & ~(uintptr_t)4095;
+    if (z > a)
+      (void)madvise((void *)a, z - a, MADV_POPULATE_WRITE);
+  }
+  return b;
 }
 
 void pq_pool_give(pq_pool *p, void *buf)
@@ -140,6 +156,8 @@ typedef struct rd {
   pq_pool *pool;           /* where buffers come from (may be NULL) */
   bool some_pages;         /* the chunk holds some pages only: */
   int64_t rows;            /* their rows */
+  const int64_t *rr;       /* flat fields: the row ranges [b, e) wanted (NULL all); */
+  int nrr;                 /* pages holding none of them are not decoded */
   size_t max;
   size_t used;
   err *e;
@@ -247,6 +265,76 @@ static bool hybrid_varint(hybrid *h, uint64_t *out)
   return false;
 }
 
+/* reads the next run's header: an RLE run (rle_left) or a bit-packed one
+   (bp_left), or nothing for an empty run; false when the data ends */
+static bool hybrid_run(hybrid *h)
+{
+  uint64_t hd;
+  if (!hybrid_varint(h, &hd))
+    return false;
+  if (hd & 1) {
+    uint64_t groups = hd >> 1;
+    uint64_t bytes = groups * (uint64_t)h->bw;
+    if (groups == 0 || groups > (1u << 26) || bytes > (uint64_t)(h->end - h->p)) {
+      /* a short last run: take what is there */
+      if (groups == 0)
+        return true;
+      bytes = (uint64_t)(h->end - h->p);
+      if (bytes == 0)
+        return false;
+      groups = h->bw ? bytes * 8 / (uint64_t)h->bw / 8 : groups;
+      if (h->bw && bytes * 8 / (uint64_t)h->bw == 0)
+        return false;
+      h->bp_left = h->bw ? (uint32_t)(bytes * 8 / (uint64_t)h->bw) : (uint32_t)(groups * 8);
+    } else {
+      h->bp_left = (uint32_t)(groups * 8);
+    }
+    h->bp = h->p;
+    h->bp_n = (size_t)bytes;
+    h->bp_pos = 0;
+    h->p += bytes;
+    if (h->bw == 0) {
+      h->rle_left = h->bp_left;
+      h->rle_val = 0;
+      h->bp_left = 0;
+    }
+  } else {
+    uint64_t cnt = hd >> 1;
+    int vb = (h->bw + 7) / 8;
+    if (cnt == 0 || cnt > UINT32_MAX || h->end - h->p < vb)
+      return false;
+    uint64_t v = 0;
+    for (int j = 0; j < vb; j++)
+      v |= (uint64_t)h->p[j] << (8 * j);
+    h->p += vb;
+    h->rle_left = (uint32_t)cnt;
+    h->rle_val = v;
+  }
+  return true;
+}
+
+/* m values of a bit-packed run from position pos (width <= 32), one 8-byte
+   load each while 8 bytes remain, value by value after */
+static void unpack_run(const uint8_t *p, size_t n, uint64_t pos, size_t m, int bw,
+                       uint32_t *out)
+{
+  uint64_t mask = ((uint64_t)1 << bw) - 1;
+  /* values j with j * bw / 8 + 8 <= n can take the 8-byte load */
+  uint64_t fast_end = n >= 8 ? (uint64_t)(n - 8) * 8 / (uint64_t)bw + 1 : 0;
+  size_t j = 0;
+  if (pos < fast_end) {
+    size_t f = fast_end - pos < m ? (size_t)(fast_end - pos) : m;
+    uint64_t bit = pos * (uint64_t)bw;
+    for (; j < f; j++, bit += (uint64_t)bw) {
+      uint64_t w;
+      memcpy(&w, p + (bit >> 3), 8);
+      out[j] = (uint32_t)((w >> (bit & 7)) & mask);
+    }
+  }
+  for (; j < m; j++)
+    out[j] = (uint32_t)unpack_one(p, n, pos + j, bw);
+}
+
 /* n values into out; false when the data ends first */
 static bool hybrid_get(hybrid *h, uint32_t *out, size_t n)
 {
@@ -254,30 +342,17 @@ static bool hybrid_get(hybrid *h, uint32_t *out, size_t n)
   while (k < n) {
     if (h->rle_left > 0) {
       size_t m = h->rle_left < n - k ? h->rle_left : n - k;
+      uint32_t v = (uint32_t)h->rle_val;
       for (size_t j = 0; j < m; j++)
-        out[k + j] = (uint32_t)h->rle_val;
+        out[k + j] = v;
       k += m;
       h->rle_left -= (uint32_t)m;
       continue;
     }
     if (h->bp_left > 0) {
       size_t m = h->bp_left < n - k ? h->bp_left : n - k;
-      if (h->bw == 1) {
-        for (size_t j = 0; j < m; j++) {
-          uint64_t b = h->bp_pos + j;
-          out[k + j] = (h->bp[b >> 3] >> (b & 7)) & 1;
-        }
-      } else if (h->bw <= 24) {
-        /* one 4-byte load per value where 4 bytes remain */
-        uint32_t mask = (1u << h->bw) - 1;
-        for (size_t j = 0; j < m; j++) {
-          uint64_t bit = (h->bp_pos + j) * (uint64_t)h->bw;
-          size_t byte = (size_t)(bit >> 3);
-          if (byte + 4 <= h->bp_n)
-            out[k + j] = (le32(h->bp + byte) >> (bit & 7)) & mask;
-          else
-            out[k + j] = (uint32_t)unpack_one(h->bp, h->bp_n, h->bp_pos + j, h->bw);
-        }
+      if (h->bw <= 32) {
+        unpack_run(h->bp, h->bp_n, h->bp_pos, m, h->bw, out + k);
       } else {
         for (size_t j = 0; j < m; j++)
           out[k + j] = (uint32_t)unpack_one(h->bp, h->bp_n, h->bp_pos + j, h->bw);
@@ -287,47 +362,8 @@ static bool hybrid_get(hybrid *h, uint32_t *out, size_t n)
       h->bp_left -= (uint32_t)m;
       continue;
     }
-    uint64_t hd;
-    if (!hybrid_varint(h, &hd))
+    if (!hybrid_run(h))
       return false;
-    if (hd & 1) {
-      uint64_t groups = hd >> 1;
-      uint64_t bytes = groups * (uint64_t)h->bw;
-      if (groups == 0 || groups > (1u << 26) || bytes > (uint64_t)(h->end - h->p)) {
-        /* a short last run: take what is there */
-        if (groups == 0)
-          continue;
-        bytes = (uint64_t)(h->end - h->p);
-        if (bytes == 0)
-          return false;
-        groups = h->bw ? bytes * 8 / (uint64_t)h->bw / 8 : groups;
-        if (h->bw && bytes * 8 / (uint64_t)h->bw == 0)
-          return false;
-        h->bp_left = h->bw ? (uint32_t)(bytes * 8 / (uint64_t)h->bw) : (uint32_t)(groups * 8);
-      } else {
-        h->bp_left = (uint32_t)(groups * 8);
-      }
-      h->bp = h->p;
-      h->bp_n = (size_t)bytes;
-      h->bp_pos = 0;
-      h->p += bytes;
-      if (h->bw == 0) {
-        h->rle_left = h->bp_left;
-        h->rle_val = 0;
-        h->bp_left = 0;
-      }
-    } else {
-      uint64_t cnt = hd >> 1;
-      int vb = (h->bw + 7) / 8;
-      if (cnt == 0 || cnt > UINT32_MAX || h->end - h->p < vb)
-        return false;
-      uint64_t v = 0;
-      for (int j = 0; j < vb; j++)
-        v |= (uint64_t)h->p[j] << (8 * j);
-      h->p += vb;
-      h->rle_left = (uint32_t)cnt;
-      h->rle_val = v;
-    }
   }
   return true;
 }
@@ -1149,9 +1185,52 @@ static int page_values(rd *r, const pq_leaf *l, int enc, const uint8_t *p, size_
   return convert(r, l, tmp, (char *)d->p + d->nvals * esize(d->phys));
 }
 
-static int levels_v1(rd *r, const uint8_t **pp, size_t *np, int max, int enc, size_t count,
-                     uint8_t *out)
+/* count levels (at most max) into out; *nmax gets how many equal max.
+   An RLE run (a column without NULLs is one run of max) is a memset. */
+static int levels_dec(rd *r, hybrid *h, int max, size_t count, uint8_t *out, size_t *nmax)
 {
+  size_t k = 0, nm = 0;
+  uint32_t b[256];
+  while (k < count) {
+    if (h->rle_left > 0) {
+      size_t m = h->rle_left < count - k ? h->rle_left : count - k;
+      if (h->rle_val > (uint64_t)max)
+        return fail(r, "level %llu above the column's maximum %d",
+                    (unsigned long long)h->rle_val, max);
+      memset(out + k, (int)h->rle_val, m);
+      if (h->rle_val == (uint64_t)max)
+        nm += m;
+      h->rle_left -= (uint32_t)m;
+      k += m;
+      continue;
+    }
+    if (h->bp_left > 0) {
+      size_t m = count - k;
+      if (m > h->bp_left)
+        m = h->bp_left;
+      if (m > 256)
+        m = 256;
+      hybrid_get(h, b, m);
+      for (size_t j = 0; j < m; j++) {
+        if (b[j] > (uint32_t)max)
+          return fail(r, "level %u above the column's maximum %d", b[j], max);
+        out[k + j] = (uint8_t)b[j];
+        nm += b[j] == (uint32_t)max;
+      }
+      k += m;
+      continue;
+    }
+    if (!hybrid_run(h))
+      return fail(r, "truncated levels");
+  }
+  *nmax = nm;
+  return 0;
+}
+
+static int levels_v1(rd *r, const uint8_t **pp, size_t *np, int max, int enc, size_t count,
+                     uint8_t *out, size_t *nmax)
+{
+  *nmax = count;
   if (max == 0)
     return 0;
   if (enc != PQ_ENC_RLE)
@@ -1163,48 +1242,44 @@ static int levels_v1(rd *r, const uint8_t **pp, size_t *np, int max, int enc, si
     return fail(r, "levels run past their page");
   hybrid h;
   hybrid_init(&h, *pp + 4, len, bit_width(max));
-  uint32_t b[1024];
-  for (size_t k = 0; k < count;) {
-    size_t m = count - k < 1024 ? count - k : 1024;
-    if (!hybrid_get(&h, b, m))
-      return fail(r, "truncated levels");
-    for (size_t j = 0; j < m; j++) {
-      if (b[j] > (uint32_t)max)
-        return fail(r, "level %u above the column's maximum %d", b[j], max);
-      out[k + j] = (uint8_t)b[j];
-    }
-    k += m;
-  }
+  int rc = levels_dec(r, &h, max, count, out, nmax);
+  if (rc < 0)
+    return rc;
   *pp += 4 + len;
   *np -= 4 + len;
   return 0;
 }
 
-static int levels_v2(rd *r, const uint8_t *p, size_t n, int max, size_t count, uint8_t *out)
+static int levels_v2(rd *r, const uint8_t *p, size_t n, int max, size_t count, uint8_t *out,
+                     size_t *nmax)
 {
+  *nmax = count;
   if (max == 0)
     return 0;
   hybrid h;
   hybrid_init(&h, p, n, bit_width(max));
-  uint32_t b[1024];
-  for (size_t k = 0; k < count;) {
-    size_t m = count - k < 1024 ? count - k : 1024;
-    if (!hybrid_get(&h, b, m))
-      return fail(r, "truncated levels");
-    for (size_t j = 0; j < m; j++) {
-      if (b[j] > (uint32_t)max)
-        return fail(r, "level %u above the column's maximum %d", b[j], max);
-      out[k + j] = (uint8_t)b[j];
-    }
-    k += m;
-  }
-  return 0;
+  return levels_dec(r, &h, max, count, out, nmax);
 }
 
 static bool keeps_strings(const pq_leaf *l)
 {
   return l->out == PQO_VARCHAR &&
          (l->node->ptype == PQ_BYTE_ARRAY || l->node->ptype == PQ_FIXED_LEN_BYTE_ARRAY);
+}
+
+/* may rows [b, b + n) of the row group hold a wanted row (r->rr)? */
+static bool rows_wanted(const rd *r, int64_t b, int64_t n)
+{
+  int lo = 0, hi = r->nrr;
+  /* the first range ending after b */
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    if (r->rr[2 * mid + 1] <= b)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < r->nrr && r->rr[2 * lo] < b + n;
 }
 
 static int read_leaf(rd *r, int rg, int li, const uint8_t *chunk, size_t len, leafdata *d)
@@ -1267,6 +1342,27 @@ static int read_leaf(rd *r, int rg, int li, const uint8_t *chunk, size_t len, le
       }
       lvl = (size_t)h.v2_dlen + (size_t)h.v2_rlen;
     }
+    if (r->rr != NULL && h.type != PQ_PAGE_DICTIONARY && nd->max_rep == 0 &&
+        !rows_wanted(r, got, (int64_t)h.nvals)) {
+      /* a flat leaf's page whose rows nobody reads: NULLs (or zeros) in
+         their place, nothing decompressed or decoded */
+      size_t count = (size_t)h.nvals;
+      if ((int64_t)count > want - got) {
+        rc = fail(r, "the pages hold more values than the column chunk");
+        break;
+      }
+      if ((rc = leaf_grow(r, d, d->n + count, d->nvals + count, nd)) < 0)
+        break;
+      if (d->def != NULL) {
+        memset(d->def + d->n, 0, count);
+      } else {
+        memset((char *)d->p + d->nvals * esize(d->phys), 0, count * esize(d->phys));
+        d->nvals += count;
+      }
+      d->n += count;
+      got += (int64_t)count;
+      continue;
+    }
     bool compressed = c->codec != PQ_CODEC_UNCOMPRESSED &&
                       (h.type != PQ_PAGE_DATA_V2 || h.v2_compressed);
     if (compressed) {
@@ -1312,29 +1408,23 @@ static int read_leaf(rd *r, int rg, int li, const uint8_t *chunk, size_t len, le
       break;
     const uint8_t *vp = data;
     size_t vn = dlen;
+    size_t nrep, nonnull;   /* nonnull: entries at the maximum definition level */
     if (h.type == PQ_PAGE_DATA) {
       if ((rc = levels_v1(r, &vp, &vn, nd->max_rep, h.rep_enc, count,
-                          d->rep ? d->rep + d->n : NULL)) < 0)
+                          d->rep ? d->rep + d->n : NULL, &nrep)) < 0)
         break;
       if ((rc = levels_v1(r, &vp, &vn, nd->max_def, h.def_enc, count,
-                          d->def ? d->def + d->n : NULL)) < 0)
+                          d->def ? d->def + d->n : NULL, &nonnull)) < 0)
         break;
     } else {
       if ((rc = levels_v2(r, data, (size_t)h.v2_rlen, nd->max_rep, count,
-                          d->rep ? d->rep + d->n : NULL)) < 0)
+                          d->rep ? d->rep + d->n : NULL, &nrep)) < 0)
         break;
       if ((rc = levels_v2(r, data + h.v2_rlen, (size_t)h.v2_dlen, nd->max_def, count,
-                          d->def ? d->def + d->n : NULL)) < 0)
+                          d->def ? d->def + d->n : NULL, &nonnull)) < 0)
         break;
       vp = data + lvl;
       vn = dlen - lvl;
-    }
-    size_t nonnull = count;
-    if (nd->max_def > 0 && count > 0) {
-      nonnull = 0;
-      const uint8_t *df = d->def + d->n;
-      for (size_t k = 0; k < count; k++)
-        nonnull += df[k] == nd->max_def;
     }
     if ((rc = page_values(r, l, h.enc, vp, vn, nonnull, dict, ndict, d, &tmp)) < 0)
       break;
@@ -1686,11 +1776,15 @@ int pq_column_read(const pq_file *f, int rg, int fi, const uint8_t *const *chunk
 
 static int column_read(const pq_file *f, int rg, int fi, const uint8_t *const *chunks,
                        const size_t *lens, size_t max, pq_pool *pool, int64_t pool_pages_rows,
-                       pq_column *out, err *e)
+                       const int64_t *rr, int nrr, pq_column *out, err *e)
 {
   memset(out, 0, sizeof *out);
   const pq_field *fd = &f->fields[fi];
   rd r = {.f = f, .col = out, .pool = pool, .max = max, .e = e};
+  if (rr != NULL && !fd->nested && fd->nleaves == 1 && fd->node->max_rep == 0) {
+    r.rr = rr;
+    r.nrr = nrr;
+  }
   int64_t rows = f->rgs[rg].num_rows;
   if (pool_pages_rows >= 0) {
     if (fd->nested || fd->nleaves != 1 || fd->node->max_rep > 0)
@@ -1756,7 +1850,14 @@ out:
 int pq_column_read_pool(const pq_file *f, int rg, int fi, const uint8_t *const *chunks,
                         const size_t *lens, size_t max, pq_pool *pool, pq_column *out, err *e)
 {
-  return column_read(f, rg, fi, chunks, lens, max, pool, -1, out, e);
+  return column_read(f, rg, fi, chunks, lens, max, pool, -1, NULL, 0, out, e);
+}
+
+int pq_column_read_rows(const pq_file *f, int rg, int fi, const uint8_t *const *chunks,
+                        const size_t *lens, size_t max, pq_pool *pool, const int64_t *rr,
+                        int nrr, pq_column *out, err *e)
+{
+  return column_read(f, rg, fi, chunks, lens, max, pool, -1, rr, nrr, out, e);
 }
 
 int pq_column_read_pages(const pq_file *f, int rg, int fi, const uint8_t *chunk, size_t len,
@@ -1764,7 +1865,8 @@ int pq_column_read_pages(const pq_file *f, int rg, int fi, const uint8_t *chunk,
 {
   const uint8_t *chunks[1] = {chunk};
   size_t lens[1] = {len};
-  return column_read(f, rg, fi, chunks, lens, max, pool, rows < 0 ? 0 : rows, out, e);
+  return column_read(f, rg, fi, chunks, lens, max, pool, rows < 0 ? 0 : rows, NULL, 0, out,
+                     e);
 }
 
 void pq_column_recycle(pq_column *c, pq_pool *pool)

@@ -786,6 +786,15 @@ static int scan_next_pq(scan_op *s, batch **out)
         sql__pqt_cur_close(q, s->pc);
         continue;
       }
+      /* under a top-N: the sort key first, the rest only for rows that
+         can enter */
+      if (o->p->topn != NULL &&
+          (rc = sql__pqt_cur_topn(q, s->pc, o->p->topn, o->p->npreds == 0, &e)) <= 0) {
+        if (rc < 0)
+          return sql__qctx_fail(q, rc, &e);
+        sql__pqt_cur_close(q, s->pc);
+        continue;
+      }
       if ((rc = sql__pqt_cur_load(q, s->pc, NULL, &e)) < 0)
         return sql__qctx_fail(q, rc, &e);
       continue;
@@ -804,6 +813,8 @@ static int scan_next_pq(scan_op *s, batch **out)
         return rc;
     if (b->nsel == 0)
       continue;
+    if (o->p->topn != NULL && o->p->npreds > 0)
+      sql__pqt_topn_feed(s->pc, o->p->topn, &b->cols[o->p->topn->col], b->sel, b->nsel);
     *out = b;
     return 1;
   }

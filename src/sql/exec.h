@@ -191,6 +191,27 @@ void sql__pqt_cur_close(qctx *q, pqt_cur *c);
 /* Points vecs[k] (column cols[k]) at the next rows; 0 at the group's end. */
 int sql__pqt_cur_next(pqt_cur *c, vec *vecs, const vec *nullv);
 
+/* Late materialization under a top-N (ORDER BY key LIMIT n over a Parquet
+   scan whose rows reach the sort unchanged, through projections only): each
+   scan keeps the best `keep` keys it has emitted; a row whose key is worse
+   than the keep-th of them (or of another thread's, through `bar`) cannot
+   enter the result. Keys are ordered as unsigned integers, smaller better. */
+typedef struct scan_topn {
+  int col;                /* table column of the first sort key (BIGINT-like or DOUBLE) */
+  int phys;               /* PHYS_I64 / PHYS_F64 */
+  bool desc, nulls_first;
+  size_t keep;            /* limit + offset */
+  _Atomic uint64_t bar;   /* the best bar of all scans; UINT64_MAX none */
+} scan_topn;
+/* Before the group's other columns are read: reads the key column and
+   keeps only the group's rows that can still enter (the others' pages are
+   then not decoded). feed: the scan emits every row of the group (no
+   filters), so its keys count now. 1 rows are left, 0 none (skip the
+   group), or a failure. */
+int sql__pqt_cur_topn(qctx *q, pqt_cur *c, scan_topn *tn, bool feed, err *e);
+/* Counts the keys of emitted rows (scans with filters) towards the bar. */
+void sql__pqt_topn_feed(pqt_cur *c, scan_topn *tn, const vec *v, const uint16_t *sel, int n);
+
 /* ---- COPY (copy.c) ---- */
 
 typedef struct ast_copy ast_copy;

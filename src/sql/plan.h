@@ -196,6 +196,10 @@ struct plan {
   /* P_SETOP */
   int setop;            /* Q_UNION, Q_INTERSECT, Q_EXCEPT */
   bool all;
+  /* P_SCAN of Parquet under a top-N that reads its rows unchanged: the
+     first sort key, so that the scan decodes the other columns only for
+     rows that can still enter (sort.c sets it for the run; exec.h) */
+  struct scan_topn *topn;
   /* executor state of this node (exec.c), NULL before execution */
   struct node_rt *rt;
 };

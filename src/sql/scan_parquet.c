@@ -25,6 +25,13 @@
  *       only when some row passes (a selective filter that statistics
  *       cannot prune, such as an equality on unsorted data, then reads
  *       only the filter column of most row groups).
+ *   (6) Under a top-N whose rows reach the sort unchanged (scan_topn), a
+ *       row group's sort key column is read first; only its rows whose key
+ *       is no worse than the bar (the keep-th best key emitted so far by
+ *       any scan, or by the groups' statistics) are kept, and the other
+ *       columns decode only the pages holding them. Keys equal to the bar
+ *       stay (ties are the sort's to break), NULLs stay when they sort
+ *       first, NaN always stays.
  *
  * Start reading at sql__pqt_open().
  */
@@ -298,6 +305,85 @@ static bool maybe(const table *t, const statsrc *src, const int *fmap, const bex
   return true;
 }
 
+static bool tn_norm(const scan_topn *tn, const void *p, int64_t i, uint64_t *out);
+
+/* the best key a row group holds by its statistics (false: unknown);
+   *nulls: it may hold NULLs. An integer column's min and max are values of
+   its rows (only byte arrays may be truncated bounds). */
+static bool tn_group_best(const scan_topn *tn, const tobj *o, int rg, uint64_t *best,
+                          bool *nulls)
+{
+  const pq_file *f = o->pq;
+  int fi = o->pqmap[tn->col];
+  if (tn->phys != PHYS_I64 || fi < 0 || f->fields[fi].nested)
+    return false;   /* (NaN is left out of DOUBLE statistics) */
+  int leaf = f->fields[fi].first_leaf;
+  const pq_stats *st = &f->rgs[rg].chunks[leaf].st;
+  int64_t lo, hi;
+  double dd;
+  str_ref ss;
+  if (!pq_stat_value(f, leaf, st->min, st->min_len, &lo, &dd, &ss) ||
+      !pq_stat_value(f, leaf, st->max, st->max_len, &hi, &dd, &ss))
+    return false;
+  *nulls = st->null_count != 0;
+  return tn_norm(tn, tn->desc ? (const void *)&hi : (const void *)&lo, 0, best);
+}
+
+typedef struct rgbest {
+  uint64_t best;
+  bool known;
+  tobj *o;
+  int rg;
+} rgbest;
+
+static int rgbest_cmp(const void *a, const void *b)
+{
+  const rgbest *x = a, *y = b;
+  if (x->known != y->known)
+    return x->known ? -1 : 1;
+  if (x->best != y->best)
+    return x->best < y->best ? -1 : 1;
+  return 0;
+}
+
+/* Under a top-N: the row groups whose best key (by statistics) is best
+   come first, so the scans' bars tighten at once. Without filters every
+   group's best key is a row the scan emits, so the keep-th best of them is
+   a bar already: groups that cannot beat it are dropped unread. Returns
+   the groups left. */
+static size_t topn_order(plan *p, tobj **os, int *gs, size_t n)
+{
+  scan_topn *tn = p->topn;
+  if (n < 2)
+    return n;
+  rgbest *b = xcalloc(n, sizeof *b);
+  size_t known = 0;
+  for (size_t i = 0; i < n; i++) {
+    bool nulls = true;
+    b[i].o = os[i];
+    b[i].rg = gs[i];
+    b[i].known = tn_group_best(tn, os[i], gs[i], &b[i].best, &nulls) &&
+                 !(nulls && tn->nulls_first);
+    known += b[i].known;
+  }
+  qsort(b, n, sizeof *b, rgbest_cmp);
+  size_t m = n;
+  if (p->npreds == 0 && known >= tn->keep && tn->keep > 0) {
+    uint64_t bar = b[tn->keep - 1].best;
+    atomic_store(&tn->bar, bar);
+    m = 0;
+    for (size_t i = 0; i < n; i++)
+      if (!b[i].known || b[i].best <= bar)
+        b[m++] = b[i];
+  }
+  for (size_t i = 0; i < m; i++) {
+    os[i] = b[i].o;
+    gs[i] = b[i].rg;
+  }
+  free(b);
+  return m;
+}
+
 int sql__pqt_cut(qctx *q, plan *p, tobj ***objs, int **rgs, size_t *n, err *e)
 {
   table *t = p->table;
@@ -353,6 +439,8 @@ int sql__pqt_cut(qctx *q, plan *p, tobj ***objs, int **rgs, size_t *n, err *e)
     free(gs);
     return rc;
   }
+  if (p->topn != NULL)
+    k = topn_order(p, os, gs, k);
   *objs = os;
   *rgs = gs;
   *n = k;
@@ -386,6 +474,10 @@ struct pqt_cur {
   int8_t *pstate;
   uint8_t **pbytes;
   int npidx;
+  /* top-N (sql__pqt_cur_topn): the best keys this scan has emitted, a
+     max-heap of at most keep of them (the root is the bar) */
+  uint64_t *heap;
+  size_t nheap;
 };
 
 pqt_cur *sql__pqt_cur_new(const int *cols, int ncols)
@@ -447,6 +539,7 @@ void sql__pqt_cur_free(qctx *q, pqt_cur *c)
   free(c->data);
   free(c->absent);
   free(c->loaded);
+  free(c->heap);
   pq_pool_free(c->pool);
   free(c);
 }
@@ -839,7 +932,8 @@ int sql__pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e)
     int64_t room = (int64_t)q->mem_limit - atomic_load(&q->mem_used);
     if (room < (1 << 20))
       room = 1 << 20;
-    rc = pq_column_read_pool(f, rg, fi, ptrs, lens, (size_t)room, c->pool, &c->data[k], e);
+    rc = pq_column_read_rows(f, rg, fi, ptrs, lens, (size_t)room, c->pool, c->rr, c->nrr,
+                             &c->data[k], e);
     free(ptrs);
     free(lens);
     if (rc == 0) {
@@ -927,4 +1021,163 @@ int sql__pqt_cur_next(pqt_cur *c, vec *vecs, const vec *nullv)
   }
   c->pos += n;
   return (int)n;
+}
+
+/* ---- top-N: late materialization ---- */
+
+/* a key as an unsigned integer ordered as the sort wants it (smaller
+   first); false for NaN, which is left to the sort */
+static bool tn_norm(const scan_topn *tn, const void *p, int64_t i, uint64_t *out)
+{
+  uint64_t u;
+  if (tn->phys == PHYS_F64) {
+    double d = ((const double *)p)[i];
+    if (d != d)
+      return false;
+    if (d == 0)
+      d = 0;   /* -0.0 sorts with 0.0 */
+    memcpy(&u, &d, 8);
+    u = (u >> 63) ? ~u : u | (1ULL << 63);
+  } else {
+    u = (uint64_t)((const int64_t *)p)[i] ^ (1ULL << 63);
+  }
+  *out = tn->desc ? ~u : u;
+  return true;
+}
+
+static void heap_push(pqt_cur *c, size_t keep, uint64_t u)
+{
+  uint64_t *h = c->heap;
+  if (c->nheap < keep) {
+    size_t i = c->nheap++;
+    while (i > 0 && h[(i - 1) / 2] < u) {
+      h[i] = h[(i - 1) / 2];
+      i = (i - 1) / 2;
+    }
+    h[i] = u;
+    return;
+  }
+  if (u >= h[0])
+    return;
+  size_t i = 0, n = c->nheap;
+  for (;;) {
+    size_t l = 2 * i + 1, m = i;
+    uint64_t best = u;
+    if (l < n && h[l] > best) {
+      m = l;
+      best = h[l];
+    }
+    if (l + 1 < n && h[l + 1] > best)
+      m = l + 1;
+    if (m == i)
+      break;
+    h[i] = h[m];
+    i = m;
+  }
+  h[i] = u;
+}
+
+/* the bar: this scan's keep-th best key, or a better one of another scan
+   (published both ways) */
+static uint64_t tn_bar(pqt_cur *c, scan_topn *tn)
+{
+  uint64_t g = atomic_load(&tn->bar);
+  if (c->nheap < tn->keep)
+    return g;
+  uint64_t mine = c->heap[0];
+  while (mine < g && !atomic_compare_exchange_weak(&tn->bar, &g, mine))
+    ;
+  return mine < g ? mine : g;
+}
+
+static void tn_feed(pqt_cur *c, scan_topn *tn, const void *p, const uint8_t *nulls,
+                    const uint16_t *sel, int64_t n)
+{
+  if (c->heap == NULL)
+    c->heap = xmalloc(sizeof(uint64_t) * (tn->keep + 1));
+  for (int64_t j = 0; j < n; j++) {
+    int64_t r = sel != NULL ? sel[j] : j;
+    uint64_t u;
+    if ((nulls != NULL && nulls[r]) || !tn_norm(tn, p, r, &u))
+      continue;
+    if (c->nheap == tn->keep && u >= c->heap[0])
+      continue;
+    heap_push(c, tn->keep, u);
+  }
+}
+
+void sql__pqt_topn_feed(pqt_cur *c, scan_topn *tn, const vec *v, const uint16_t *sel, int n)
+{
+  if (v->is_const)
+    return;
+  tn_feed(c, tn, v->p, v->nulls, sel, n);
+}
+
+/* can no row of the group beat the bar, by its statistics? */
+static bool tn_stats_skip(const pqt_cur *c, const scan_topn *tn, uint64_t bar)
+{
+  uint64_t best = 0;
+  bool nulls = true;
+  return tn_group_best(tn, c->obj, c->rg, &best, &nulls) && !(nulls && tn->nulls_first) &&
+         best > bar;
+}
+
+int sql__pqt_cur_topn(qctx *q, pqt_cur *c, scan_topn *tn, bool feed, err *e)
+{
+  if (c->obj == NULL || c->rr != NULL || tn->keep == 0)
+    return 1;
+  int k = -1;
+  for (int j = 0; j < c->ncols; j++)
+    if (c->cols[j] == tn->col)
+      k = j;
+  if (k < 0 || c->absent[k])
+    return 1;
+  if (tn_stats_skip(c, tn, tn_bar(c, tn)))
+    return 0;
+  bool *which = xcalloc((size_t)c->ncols + 1, sizeof(bool));
+  which[k] = true;
+  int rc = sql__pqt_cur_load(q, c, which, e);
+  free(which);
+  if (rc < 0)
+    return rc;
+  const pq_column *d = &c->data[k];
+  if (d->n != c->rows)
+    return 1;
+  if (feed)
+    tn_feed(c, tn, d->p, d->nulls, NULL, d->n);
+  uint64_t bar = tn_bar(c, tn);
+  if (bar == UINT64_MAX)
+    return 1;
+  /* the rows that can still enter: ranges of them */
+  rset keep = {0};
+  int64_t nkeep = 0;
+  for (int64_t r = 0; r < d->n; r++) {
+    uint64_t u;
+    bool in;
+    if (d->nulls != NULL && d->nulls[r])
+      in = tn->nulls_first;
+    else
+      in = !tn_norm(tn, d->p, r, &u) || u <= bar;
+    if (in) {
+      rs_add(&keep, r, r + 1);
+      nkeep++;
+    }
+  }
+  if (nkeep == 0) {
+    free(keep.r);
+    return 0;
+  }
+  if (nkeep * 4 > d->n * 3) {
+    free(keep.r);
+    return 1;   /* most rows stay: not worth it */
+  }
+  c->rr = keep.r;
+  c->nrr = keep.n;
+  c->rows = nkeep;
+  c->pos = 0;
+  int64_t all[2] = {0, c->obj->pq->rgs[c->rg].num_rows};
+  for (int j = 0; j < c->ncols; j++)
+    if (c->loaded[j] && !c->absent[j])
+      compact(c, &c->data[j], all, 1);
+  return 1;
 }

@@ -305,6 +305,26 @@ static int coll_finish(void *state)
   return 0;
 }
 
+/* The Parquet scan whose rows reach top-N p unchanged (through projections
+   that pass the first sort key through as a column), with the key's table
+   column in *col; NULL when there is none. */
+static plan *topn_scan(plan *p, int *col)
+{
+  int c = p->keys[0].col;
+  plan *x = p->child;
+  while (x != NULL && x->kind == P_PROJECT) {
+    if (c < 0 || c >= x->ncols || x->exprs[c]->kind != BX_COL)
+      return NULL;
+    c = x->exprs[c]->colno;
+    x = x->child;
+  }
+  if (x == NULL || x->kind != P_SCAN || x->table == NULL || x->table->format != FMT_PARQUET ||
+      c < 0 || c >= x->table->ncols || c >= x->table->nfile || x->topn != NULL)
+    return NULL;
+  *col = c;
+  return x;
+}
+
 int sql__exec_sort(qctx *q, plan *p, rowset **out)
 {
   rowset *all = sql__rowset_new(q, p->ncols, p->cols);
@@ -313,7 +333,24 @@ int sql__exec_sort(qctx *q, plan *p, rowset **out)
   if (p->limit >= 0) {
     topn t = {.q = q, .p = p, .keep = (size_t)(p->limit + p->offset), .locals = locals};
     pipe_sink s = {topn_init, topn_consume, topn_finish, &t};
+    /* late materialization: the scan reads the key first */
+    int col = -1;
+    plan *scan = p->nkeys_sort > 0 && t.keep > 0 && t.keep <= (1u << 16) ? topn_scan(p, &col)
+                                                                         : NULL;
+    scan_topn tn = {0};
+    if (scan != NULL) {
+      int ph = sql__phys(scan->table->stypes[col].t);
+      tn = (scan_topn){.col = col, .phys = ph, .desc = p->keys[0].desc,
+                       .nulls_first = p->keys[0].nulls_first, .keep = t.keep};
+      atomic_init(&tn.bar, UINT64_MAX);
+      if (ph == PHYS_I64 || ph == PHYS_F64)
+        scan->topn = &tn;
+      else
+        scan = NULL;
+    }
     rc = sql__exec_pipeline(q, p->child, &s, 0);
+    if (scan != NULL)
+      scan->topn = NULL;
   } else {
     coll c = {.q = q, .p = p, .locals = locals};
     pipe_sink s = {coll_init, coll_consume, coll_finish, &c};

@@ -352,6 +352,77 @@ static void test_hadoop_lz4_and_dictionary_nulls(void **state)
   pq_column_release(&pc);
 }
 
+/* reads the one column of file f with only the rows [rr[0], rr[1]) wanted
+   (rr NULL: all) */
+static int read_rows(const uint8_t *f, size_t n, const int64_t *rr, pq_column *c, err *e)
+{
+  uint32_t fl;
+  pq_file *pf = NULL;
+  int rc = pq_footer_len("s3://b/x.parquet", n, f, n, &fl, e);
+  if (rc == 0)
+    rc = pq_file_parse("s3://b/x.parquet", n, f + n - 8 - fl, fl, &pf, e);
+  uint64_t off, len;
+  if (rc == 0)
+    rc = pq_chunk_range(pf, 0, 0, &off, &len, e);
+  if (rc == 0) {
+    const uint8_t *p = f + off;
+    size_t l = (size_t)len;
+    rc = pq_column_read_rows(pf, 0, 0, &p, &l, 1 << 20, NULL, rr, rr ? 1 : 0, c, e);
+  }
+  pq_file_free(pf);
+  return rc;
+}
+
+/* A chunk that falls back from its dictionary to PLAIN mid-way (as
+   parquet-mr and Arrow write when a dictionary grows too large): a
+   dictionary page, an RLE_DICTIONARY page with a NULL, then a PLAIN page;
+   read whole, and with only the rows of one page or the other wanted. */
+static void test_dictionary_fallback_mid_chunk(void **state)
+{
+  (void)state;
+  static const uint8_t dict[] = {1, 0, 0, 0, 'a', 2, 0, 0, 0, 'b', 'b', 3, 0, 0, 0, 'c', 'c', 'c'};
+  /* 8 rows: def levels 1,1,0,1,1,1,1,1 (one bit-packed group), then 7
+     indices of width 2 (0,1,2,0,2,1,1) */
+  static const uint8_t p1[] = {2, 0, 0, 0, 0x03, 0xFB, 2, 0x03, 0x24, 0x16};
+  /* 4 rows, all defined (one RLE run), PLAIN strings */
+  static const uint8_t p2[] = {2, 0, 0, 0, 0x08, 0x01,
+                               2, 0, 0, 0, 'x', 'y', 1, 0, 0, 0, 'z', 0, 0, 0, 0,
+                               4, 0, 0, 0, 'l', 'a', 's', 't'};
+  static const char *want[12] = {"a", "bb", NULL, "ccc", "a", "ccc", "bb", "bb",
+                                 "xy", "z", "", "last"};
+  uint8_t pages[512];
+  size_t np = page(pages, PQ_PAGE_DICTIONARY, 3, PQ_ENC_PLAIN, dict, sizeof dict, sizeof dict);
+  np += page(pages + np, PQ_PAGE_DATA, 8, PQ_ENC_RLE_DICTIONARY, p1, sizeof p1, sizeof p1);
+  np += page(pages + np, PQ_PAGE_DATA, 4, PQ_ENC_PLAIN, p2, sizeof p2, sizeof p2);
+  col c = {"s", PQ_BYTE_ARRAY, PQ_OPTIONAL, PQ_CT_UTF8, PQ_CODEC_UNCOMPRESSED, 12, pages, np};
+  uint8_t f[4096];
+  size_t n = build(f, &c, 12);
+  static const int64_t only2[2] = {9, 11}, only1[2] = {1, 3};
+  const int64_t *cases[3] = {NULL, only2, only1};
+  for (int k = 0; k < 3; k++) {
+    pq_column pc;
+    err e;
+    err_clear(&e);
+    if (read_rows(f, n, cases[k], &pc, &e) != 0)
+      fail_msg("case %d: %s", k, e.msg);
+    assert_int_equal(pc.n, 12);
+    assert_non_null(pc.nulls);
+    for (int r = 0; r < 12; r++) {
+      bool decoded = cases[k] == NULL || (cases[k] == only2 ? r >= 8 : r < 8);
+      if (!decoded) {
+        assert_int_equal(pc.nulls[r], 1);
+        continue;
+      }
+      assert_int_equal(pc.nulls[r], want[r] == NULL);
+      if (want[r] == NULL)
+        continue;
+      assert_int_equal(pc.s[r].len, strlen(want[r]));
+      assert_memory_equal(pc.s[r].ptr, want[r], strlen(want[r]));
+    }
+    pq_column_release(&pc);
+  }
+}
+
 static void test_damaged(void **state)
 {
   (void)state;
@@ -403,6 +474,7 @@ int main(void)
     cmocka_unit_test(test_int96),
     cmocka_unit_test(test_delta_byte_array),
     cmocka_unit_test(test_hadoop_lz4_and_dictionary_nulls),
+    cmocka_unit_test(test_dictionary_fallback_mid_chunk),
     cmocka_unit_test(test_damaged),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -859,6 +859,80 @@ static void test_page_options(void **state)
   }
 }
 
+/* Dictionary indices of every width the reader meets (2 to 70,000 entries:
+   1 to 17 bits), NULLs among them, read whole and then with only the rows
+   of the second page wanted (pq_column_read_rows): the other pages' rows
+   come back NULL, the wanted ones exact. */
+static void test_dictionary_widths_and_some_pages(void **state)
+{
+  (void)state;
+  static const pqw_column col = {.name = "s", .kind = PQW_STRING};
+  static const int sizes[] = {2, 3, 50, 300, 5000, 70000};
+  int rows = 50000;   /* pages of 20,000 rows: three pages */
+  char(*text)[16] = malloc((size_t)COL_BATCH * 16);
+  for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+    int nd = sizes[z];
+    mem m = {0};
+    pqw_writer *w;
+    err e;
+    pqw_options o = {.codec = PQW_SNAPPY};
+    assert_int_equal(pqw_new(&col, 1, &o, mem_out, &m, &w, &e), 0);
+    str_ref sv[COL_BATCH];
+    uint8_t nulls[COL_BATCH];
+    for (int base = 0; base < rows; base += COL_BATCH) {
+      int n = rows - base < COL_BATCH ? rows - base : COL_BATCH;
+      for (int j = 0; j < n; j++) {
+        int r = base + j;
+        snprintf(text[j], 16, "v%d", (int)(((int64_t)r * 7919) % nd));
+        sv[j] = (str_ref){text[j], strlen(text[j])};
+        nulls[j] = r % 11 == 5;
+      }
+      vec v = {.phys = PHYS_STR, .s = sv, .nulls = nulls};
+      assert_int_equal(pqw_append(w, &v, NULL, n, &e), 0);
+    }
+    assert_int_equal(pqw_finish(w, &e), 0);
+    pqw_free(w);
+    uint32_t fl;
+    pq_file *pf = NULL;
+    assert_int_equal(pq_footer_len("d", m.len, m.p, m.len, &fl, &e), 0);
+    assert_int_equal(pq_file_parse("d", m.len, m.p + m.len - 8 - fl, fl, &pf, &e), 0);
+    uint64_t off, len;
+    assert_int_equal(pq_chunk_range(pf, 0, 0, &off, &len, &e), 0);
+    const uint8_t *chunks[1] = {m.p + off};
+    size_t lens[1] = {(size_t)len};
+    int64_t want[2] = {25000, 25003};
+    for (int pass = 0; pass < 2; pass++) {
+      pq_column c;
+      int rc = pass == 0 ? pq_column_read(pf, 0, 0, chunks, lens, 64u << 20, &c, &e)
+                         : pq_column_read_rows(pf, 0, 0, chunks, lens, 64u << 20, NULL, want, 1,
+                                               &c, &e);
+      if (rc != 0)
+        fail_msg("%d entries, pass %d: %s", nd, pass, e.msg);
+      assert_int_equal(c.n, rows);
+      for (int r = 0; r < rows; r++) {
+        bool in_page2 = r >= 20000 && r < 40000;
+        bool null = c.nulls != NULL && c.nulls[r];
+        if (pass == 1 && !in_page2) {
+          assert_true(null);
+          continue;
+        }
+        assert_int_equal(null, r % 11 == 5);
+        if (null)
+          continue;
+        char t[16];
+        int tl = snprintf(t, sizeof t, "v%d", (int)(((int64_t)r * 7919) % nd));
+        if (c.s[r].len != (size_t)tl || memcmp(c.s[r].ptr, t, (size_t)tl) != 0)
+          fail_msg("%d entries, pass %d, row %d: '%.*s', not '%s'", nd, pass, r,
+                   (int)c.s[r].len, c.s[r].ptr, t);
+      }
+      pq_column_release(&c);
+    }
+    pq_file_free(pf);
+    free(m.p);
+  }
+  free(text);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -873,6 +947,7 @@ int main(void)
     cmocka_unit_test(test_nested),
     cmocka_unit_test(test_nested_long_row),
     cmocka_unit_test(test_page_options),
+    cmocka_unit_test(test_dictionary_widths_and_some_pages),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
