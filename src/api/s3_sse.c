@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SSE_CONF "encryption"   /* the document's name in the bucket record */
+#define SSE_CONF STORE_SSE_CONF  /* the document's name in the bucket record */
 #define SSE_C_PREFIX "x-amz-server-side-encryption-customer-"
 #define SSE_COPY_PREFIX "x-amz-copy-source-server-side-encryption-customer-"
 
@@ -89,16 +89,8 @@ static int sse_choose(s3_svc *s, http_req *req, const char *bucket, const char *
 /* The bucket's default: STORE_SSE_S3 or STORE_SSE_NONE (invariant (1)). */
 static int bucket_default(s3_svc *s, http_req *req, const char *bucket, bool *configured)
 {
-  const char *text = NULL;
-  err ignored;
-  *configured = false;
-  if (store_bucket_conf_get(s->st, bucket, SSE_CONF, req->arena, &text, &ignored) == 0 &&
-      text != NULL) {
-    *configured = true;
-    return STORE_SSE_S3;
-  }
-  const char *env = getenv("TARN_S3_DEFAULT_SSE");
-  return env != NULL && strcmp(env, "AES256") == 0 ? STORE_SSE_S3 : STORE_SSE_NONE;
+  (void)req;
+  return store_bucket_sse_default(s->st, bucket, configured);
 }
 
 int s3_sse_target(s3_svc *s, http_req *req, const char *bucket, s3_sse_key *k, int *mode,

@@ -5,11 +5,14 @@ the key's length; versioned tagging and ACLs are authorised with S3's
 default encryption. boto3 throughout.
 """
 import json
+import os
+import stat
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tarnlib import unique_bucket_name
+from queue_util import client, unique, wait_for
+from tarnlib import list_all_keys
 
 
 def refused(call, want, http):
@@ -79,3 +82,75 @@ def test_versioned_tagging_needs_the_version_actions(tarn, s3, bucket):
     assert s3.get_object_tagging(Bucket=bucket, Key="t", VersionId=vid)["TagSet"] == []
     versioned.get_object_acl(Bucket=bucket, Key="t", VersionId=vid)
     refused(lambda: versioned.get_object_tagging(Bucket=bucket, Key="t"), "AccessDenied", 403)
+
+
+# ---- internal writers and the bucket's default encryption ----
+
+def disk_holds(tarn, needle):
+    """A file of the object store (its blobs and index) holding needle.
+    (Firehose's own buffer of records not yet delivered is not the store.)"""
+    for root, _dirs, files in os.walk(tarn.data):
+        if os.path.relpath(root, tarn.data).split(os.sep)[0] not in ("blobs", "meta"):
+            continue
+        for name in files:
+            path = os.path.join(root, name)
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                with open(path, "rb") as f:
+                    if needle in f.read():
+                        return path
+    return None
+
+
+def sql(tarn, query):
+    r = tarn.request("POST", "/_tarn/sql", headers={"Accept": "application/json"},
+                     body=query.encode(), timeout=120)
+    doc = json.loads(r.text)
+    assert r.status_code == 200 and "error" not in doc, doc
+    return doc
+
+
+def default_aes256(s3, bucket):
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+
+
+def test_firehose_delivery_honours_default_encryption(tarn, s3, bucket):
+    default_aes256(s3, bucket)
+    fh = client(tarn, "firehose", parameter_validation=False)
+    name = unique("enc")
+    fh.create_delivery_stream(DeliveryStreamName=name, DeliveryStreamType="DirectPut",
+                              ExtendedS3DestinationConfiguration={
+                                  "RoleARN": "arn:aws:iam::000000000000:role/firehose",
+                                  "BucketARN": "arn:aws:s3:::" + bucket, "Prefix": "fh/",
+                                  "BufferingHints": {"SizeInMBs": 64, "IntervalInSeconds": 1}})
+    recs = [{"Data": ('{"id": "%06d", "tag": "fh-plain-%d"}\n' % (i, i)).encode()}
+            for i in range(200)]
+    fh.put_record_batch(DeliveryStreamName=name, Records=recs)
+    keys = wait_for(lambda: list_all_keys(s3, bucket, Prefix="fh/"), timeout=120,
+                    what="the delivery")
+    assert len(keys) == 1
+    assert s3.head_object(Bucket=bucket, Key=keys[0])["ServerSideEncryption"] == "AES256"
+    assert disk_holds(tarn, b"fh-plain-199") is None
+    got = sql(tarn, "SELECT count(*) AS n, max(tag) AS m FROM read_json('s3://%s/%s')"
+              % (bucket, keys[0]))["rows"]
+    assert got == [[200, "fh-plain-99"]]
+
+
+def test_ctas_and_copy_honour_default_encryption(tarn, s3, bucket):
+    default_aes256(s3, bucket)
+    src = "".join("%06d,ctas-plain-%d\n" % (i, i) for i in range(500))
+    s3.put_object(Bucket=bucket, Key="in/data.csv", Body=("id,name\n" + src).encode())
+    sql(tarn, "CREATE DATABASE IF NOT EXISTS encdb LOCATION 's3://%s/warehouse/'" % bucket)
+    sql(tarn, "CREATE TABLE encdb.t WITH (format='JSON') AS SELECT id, name "
+              "FROM read_csv('s3://%s/in/data.csv') WHERE id > '000100'" % bucket)
+    keys = list_all_keys(s3, bucket, Prefix="warehouse/t/")
+    assert len(keys) == 1
+    assert s3.head_object(Bucket=bucket, Key=keys[0])["ServerSideEncryption"] == "AES256"
+    assert disk_holds(tarn, b"ctas-plain-499") is None
+    assert sql(tarn, "SELECT count(*), min(id), max(name) FROM encdb.t")["rows"] == [
+        [399, "000101", "ctas-plain-499"]]
+    # COPY ... TO as well
+    sql(tarn, "COPY (SELECT id FROM encdb.t WHERE id = '000123') TO 's3://%s/out/one.csv' "
+              "(FORMAT CSV, HEADER)" % bucket)
+    assert s3.head_object(Bucket=bucket, Key="out/one.csv")["ServerSideEncryption"] == "AES256"
+    assert s3.get_object(Bucket=bucket, Key="out/one.csv")["Body"].read() == b"id\n000123\n"
