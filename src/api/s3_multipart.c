@@ -24,6 +24,9 @@
  *       until the object is overwritten or deleted): a client retrying a
  *       complete whose answer it lost gets the same ETag, not NoSuchUpload.
  *       A part uploaded twice is the last upload (the store replaces it).
+ *   (5) CreateMultipartUpload's x-amz-object-lock-* headers (checked as
+ *       PutObject's) are kept with the upload under LOCK_META and become
+ *       the completed object's retention and legal hold, as on S3.
  *
  * Start reading at s3_complete_upload().
  */
@@ -33,12 +36,14 @@
 #include "base/mem.h"
 #include "base/xml.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define COPY_CHUNK (256u << 10)
 #define CHECKSUM_META "x-tarn-checksum"  /* "<algo> FULL_OBJECT|COMPOSITE" of an upload */
+#define LOCK_META "x-tarn-lock"   /* "<mode> <retain until ms> <hold 0|1>" of an upload */
 #define PAGE_MAX 1000
 
 static int part_number(http_req *req, s3_call *c, err *e)
@@ -197,14 +202,21 @@ int s3_create_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
   int rc = s3_meta_from_headers(req, &meta, &nmeta, e);
   if (rc == 0)
     rc = s3_tags_from_header(req, &tags, &ntags, e);
-  if (rc == 0 && (http_req_header(req, "x-amz-object-lock-mode") != NULL ||
-                  http_req_header(req, "x-amz-object-lock-retain-until-date") != NULL ||
-                  http_req_header(req, "x-amz-object-lock-legal-hold") != NULL))
-    rc = err_set(e, ERR_NOT_IMPLEMENTED, "x-amz-object-lock-* headers on CreateMultipartUpload "
-                 "are not implemented by tarn: use the bucket's default retention, or "
-                 "PutObjectRetention / PutObjectLegalHold after completing the upload");
+  store_expect lx;   /* x-amz-object-lock-*: the object's at complete */
+  if (rc == 0)
+    rc = s3_lock_from_headers(s, req, c->bucket, &lx, e);
   if (rc != 0)
     return rc;
+  if (lx.lock_mode != STORE_LOCK_NONE || lx.legal_hold) {
+    str_pair *m = arena_alloc(req->arena, (nmeta + 1) * sizeof *m);
+    if (nmeta > 0)
+      memcpy(m, meta, nmeta * sizeof *m);
+    m[nmeta].name = LOCK_META;
+    m[nmeta].value = arena_sprintf(req->arena, "%d %lld %d", lx.lock_mode,
+                                   (long long)lx.retain_until_ms, lx.legal_hold ? 1 : 0);
+    meta = m;
+    nmeta++;
+  }
   const char *algo;
   const char *type;
   const char *acl;
@@ -444,6 +456,21 @@ static bool upload_choice(arena *a, const store_upload *u, const char **algo, bo
   return false;
 }
 
+/* The object lock CreateMultipartUpload's headers asked for, into x. */
+static void upload_lock(const store_upload *u, store_expect *x)
+{
+  for (size_t i = 0; i < u->nmeta; i++) {
+    int mode, hold;
+    long long until;
+    if (strcmp(u->meta[i].name, LOCK_META) == 0 &&
+        sscanf(u->meta[i].value, "%d %lld %d", &mode, &until, &hold) == 3) {
+      x->lock_mode = mode;
+      x->retain_until_ms = until;
+      x->legal_hold = hold != 0;
+    }
+  }
+}
+
 /* The object's checksum from the named parts (invariant 3), or *have false
  * when they do not all carry one of the same (supported) algorithm and the
  * upload asked for none. Errors: ERR_INVALID_PART when the document names a
@@ -622,6 +649,7 @@ int s3_complete_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
   store_expect x;
   if ((rc = s3_write_expect(req, &x, e)) != 0)
     return rc;
+  upload_lock(&u, &x);
   store_object o;
   rc = store_upload_complete_if(s->st, c->bucket, c->key, c->upload_id, refs, n,
                                 have_sum ? &sum : NULL, have_sum ? 1 : 0, &x, req->arena, &o, e);

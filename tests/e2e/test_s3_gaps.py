@@ -4,6 +4,7 @@ the key's length; versioned tagging and ACLs are authorised with S3's
 *Version* actions; internal writers (Firehose, SQL CTAS) honour a bucket's
 default encryption. boto3 throughout.
 """
+import datetime
 import json
 import os
 import stat
@@ -154,3 +155,53 @@ def test_ctas_and_copy_honour_default_encryption(tarn, s3, bucket):
               "(FORMAT CSV, HEADER)" % bucket)
     assert s3.head_object(Bucket=bucket, Key="out/one.csv")["ServerSideEncryption"] == "AES256"
     assert s3.get_object(Bucket=bucket, Key="out/one.csv")["Body"].read() == b"id\n000123\n"
+
+
+# ---- object lock on multipart uploads ----
+
+def test_multipart_upload_with_object_lock_headers(s3, bucket_name):
+    s3.create_bucket(Bucket=bucket_name, ObjectLockEnabledForBucket=True)
+    until = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)).replace(
+        microsecond=0)
+    up = s3.create_multipart_upload(Bucket=bucket_name, Key="locked",
+                                    ObjectLockMode="GOVERNANCE",
+                                    ObjectLockRetainUntilDate=until,
+                                    ObjectLockLegalHoldStatus="ON")
+    part = s3.upload_part(Bucket=bucket_name, Key="locked", UploadId=up["UploadId"],
+                          PartNumber=1, Body=b"p" * 1024)
+    done = s3.complete_multipart_upload(
+        Bucket=bucket_name, Key="locked", UploadId=up["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    vid = done["VersionId"]
+    h = s3.head_object(Bucket=bucket_name, Key="locked")
+    assert (h["ObjectLockMode"], h["ObjectLockRetainUntilDate"], h["ObjectLockLegalHoldStatus"]) \
+        == ("GOVERNANCE", until, "ON")
+    assert "x-tarn-lock" not in str(h["ResponseMetadata"]["HTTPHeaders"])
+    r = s3.get_object_retention(Bucket=bucket_name, Key="locked", VersionId=vid)["Retention"]
+    assert (r["Mode"], r["RetainUntilDate"]) == ("GOVERNANCE", until)
+    assert s3.get_object_legal_hold(Bucket=bucket_name, Key="locked")["LegalHold"]["Status"] == "ON"
+    refused(lambda: s3.delete_object(Bucket=bucket_name, Key="locked", VersionId=vid),
+            "AccessDenied", 403)
+    # a legal hold alone; then the refusals of PutObject's
+    up = s3.create_multipart_upload(Bucket=bucket_name, Key="held",
+                                    ObjectLockLegalHoldStatus="ON")
+    part = s3.upload_part(Bucket=bucket_name, Key="held", UploadId=up["UploadId"],
+                          PartNumber=1, Body=b"h")
+    s3.complete_multipart_upload(
+        Bucket=bucket_name, Key="held", UploadId=up["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    h = s3.head_object(Bucket=bucket_name, Key="held")
+    assert h["ObjectLockLegalHoldStatus"] == "ON" and "ObjectLockMode" not in h
+    refused(lambda: s3.create_multipart_upload(Bucket=bucket_name, Key="x",
+                                               ObjectLockMode="GOVERNANCE"), "InvalidArgument", 400)
+    past = until - datetime.timedelta(days=5)
+    refused(lambda: s3.create_multipart_upload(Bucket=bucket_name, Key="x",
+                                               ObjectLockMode="COMPLIANCE",
+                                               ObjectLockRetainUntilDate=past),
+            "InvalidArgument", 400)
+    plain = bucket_name + "-plain"
+    s3.create_bucket(Bucket=plain)
+    refused(lambda: s3.create_multipart_upload(Bucket=plain, Key="x",
+                                               ObjectLockLegalHoldStatus="ON"),
+            "InvalidRequest", 400)
+    assert s3.list_multipart_uploads(Bucket=bucket_name).get("Uploads", []) == []
