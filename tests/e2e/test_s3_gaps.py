@@ -205,3 +205,70 @@ def test_multipart_upload_with_object_lock_headers(s3, bucket_name):
                                                ObjectLockLegalHoldStatus="ON"),
             "InvalidRequest", 400)
     assert s3.list_multipart_uploads(Bucket=bucket_name).get("Uploads", []) == []
+
+
+# ---- SSE-C over plain HTTP ----
+
+SSE_C_KEY = b"0123456789abcdef0123456789abcdef"
+SSE_C = dict(SSECustomerAlgorithm="AES256", SSECustomerKey=SSE_C_KEY.decode())
+SSE_C_MSG = ("Requests specifying Server Side Encryption with Customer provided keys must be "
+             "made over a secure connection.")
+
+
+def https_proxy_header(s3):
+    """What a TLS-terminating proxy in front of tarn adds."""
+    def add(request, **_kw):
+        request.headers["X-Forwarded-Proto"] = "https"
+    s3.meta.events.register("before-sign.s3.*", add)
+
+
+def refused_sse_c(call):
+    with pytest.raises(ClientError) as ei:
+        call()
+    err = ei.value.response
+    assert (err["Error"]["Code"], err["Error"]["Message"],
+            err["ResponseMetadata"]["HTTPStatusCode"]) == ("InvalidRequest", SSE_C_MSG, 400)
+
+
+def non_loopback_address():
+    """This machine's address on a network interface, or None."""
+    import socket
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))
+            addr = s.getsockname()[0]
+    except OSError:
+        return None
+    return None if addr.startswith("127.") else addr
+
+
+def test_sse_c_needs_a_secure_connection(tarn_factory, s3, bucket):
+    # loopback (this module's server): accepted
+    s3.put_object(Bucket=bucket, Key="c", Body=b"loop", **SSE_C)
+    assert s3.get_object(Bucket=bucket, Key="c", **SSE_C)["Body"].read() == b"loop"
+    # a server that refuses plain HTTP as S3 does
+    srv = tarn_factory(env={"TARN_S3_SSE_C_HTTP": "refuse"})
+    c = srv.client()
+    c.create_bucket(Bucket="ssec")
+    refused_sse_c(lambda: c.put_object(Bucket="ssec", Key="c", Body=b"x", **SSE_C))
+    refused(lambda: c.head_object(Bucket="ssec", Key="c"), "404", 404)   # nothing written
+    c.put_object(Bucket="ssec", Key="plain", Body=b"p")
+    refused_sse_c(lambda: c.copy_object(Bucket="ssec", Key="c2", CopySource="ssec/plain", **SSE_C))
+    # behind a TLS-terminating proxy
+    p = srv.client()
+    https_proxy_header(p)
+    p.put_object(Bucket="ssec", Key="c", Body=b"proxied", **SSE_C)
+    assert p.get_object(Bucket="ssec", Key="c", **SSE_C)["Body"].read() == b"proxied"
+    refused_sse_c(lambda: c.get_object(Bucket="ssec", Key="c", **SSE_C))
+    srv.stop_clean()
+    # the default from another machine: refused (when this one has a network address)
+    addr = non_loopback_address()
+    if addr is None:
+        return
+    srv = tarn_factory(start=False)
+    srv.host = "0.0.0.0"
+    srv.start()
+    r = srv.client(endpoint="http://%s:%d" % (addr, srv.port))
+    r.create_bucket(Bucket="remote")
+    refused_sse_c(lambda: r.put_object(Bucket="remote", Key="c", Body=b"x", **SSE_C))
+    r.put_object(Bucket="remote", Key="s3", Body=b"x", ServerSideEncryption="AES256")
