@@ -23,6 +23,11 @@
  *       versionId name one version; the version headers, delete markers and
  *       object lock headers come from s3_version.c (s3_version_headers,
  *       s3_delete_object_version), kept out of this file's handlers.
+ *   (7) CopyObject with x-amz-checksum-algorithm computes the copy's
+ *       checksum from the source's bytes (read through the store: the
+ *       plaintext of an encrypted source), keeps it instead of the source's
+ *       and answers it in CopyObjectResult (FULL_OBJECT); without it the
+ *       source's checksums go with the bytes.
  *
  * Start reading at s3_put_object_prepare() and s3_send_object().
  */
@@ -582,21 +587,30 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
 
   if (svid != NULL && (rc = store_version_id_check(svid, e)) != 0)
     return rc;
+  const char *algo;
+  enum hash_algo h;
+  if ((rc = s3_copy_checksum_algo(req, &algo, &h, e)) != 0)
+    return rc;
   store_object src;
-  rc = store_object_get_version(s->st, sb, sk, svid, req->arena, &src, NULL, e);
+  int fd = -1;   /* only to compute the copy's checksum */
+  rc = store_object_get_version(s->st, sb, sk, svid, req->arena, &src, algo != NULL ? &fd : NULL,
+                                e);
   if (rc == 0 && src.delete_marker)
     rc = err_set(e, svid != NULL ? ERR_INVALID_REQUEST : ERR_NO_SUCH_KEY,
                  "The source of a copy request may not specifically refer to a delete marker "
                  "by version id.");
-  if (rc != 0)
-    return rc;
-  rc = s3_conditions(req, "x-amz-copy-source-if-", &src, e);
-  if (rc != 0)
-    return rc;
+  if (rc == 0)
+    rc = s3_conditions(req, "x-amz-copy-source-if-", &src, e);
   s3_sse_key tk;
   const char *src_md5;
-  if ((rc = s3_sse_unlock(s, req, &src, true, &src_md5, e)) != 0 ||
-      (rc = s3_sse_target(s, req, c->bucket, &tk, &c->sse, e)) != 0)
+  if (rc == 0 && (rc = s3_sse_unlock(s, req, &src, true, &src_md5, e)) == 0)
+    rc = s3_sse_target(s, req, c->bucket, &tk, &c->sse, e);
+  const char *sum = NULL;   /* the copy's new checksum (invariant 7) */
+  if (rc == 0 && algo != NULL)
+    rc = s3_checksum_of(req, &src, fd, 0, src.size, h, &sum, e);
+  if (fd >= 0)
+    close(fd);
+  if (rc != 0)
     return rc;
 
   str_pair *meta = NULL;
@@ -612,11 +626,18 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
         nsum++;
     str_pair *m = arena_alloc(req->arena, (nmeta + nsum + 1) * sizeof *m);
     memcpy(m, meta, nmeta * sizeof *m);
-    for (size_t i = 0; i < src.nmeta; i++)
+    for (size_t i = 0; sum == NULL && i < src.nmeta; i++)
       if (str_starts(src.meta[i].name, "x-amz-checksum-"))
         m[nmeta++] = src.meta[i];
     meta = m;
+  } else if (sum != NULL) {   /* the source's metadata, its checksum replaced */
+    meta = arena_alloc(req->arena, (src.nmeta + 1) * sizeof *meta);
+    for (size_t i = 0; i < src.nmeta; i++)
+      if (!str_starts(src.meta[i].name, "x-amz-checksum-"))
+        meta[nmeta++] = src.meta[i];
   }
+  if (sum != NULL)
+    meta[nmeta++] = (str_pair){arena_sprintf(req->arena, "x-amz-checksum-%s", algo), sum};
   str_pair *tags = NULL;
   size_t ntags = 0;
   if (replace_tags) {
@@ -646,6 +667,10 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
   s3_xml_open(&x, req, "CopyObjectResult");
   s3_xml_etag(&x, "ETag", o.etag);
   s3_xml_time(&x, "LastModified", o.mtime_ms);
+  if (sum != NULL) {
+    s3_xml_text(&x, "ChecksumType", "FULL_OBJECT");
+    s3_xml_text(&x, s3_checksum_xml_name(algo), sum);
+  }
   s3_xml_close(&x, "CopyObjectResult");
   return s3_xml_done(&x, e);
 }

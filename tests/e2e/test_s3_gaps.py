@@ -272,3 +272,55 @@ def test_sse_c_needs_a_secure_connection(tarn_factory, s3, bucket):
     r.create_bucket(Bucket="remote")
     refused_sse_c(lambda: r.put_object(Bucket="remote", Key="c", Body=b"x", **SSE_C))
     r.put_object(Bucket="remote", Key="s3", Body=b"x", ServerSideEncryption="AES256")
+
+
+# ---- checksums of copies ----
+
+def test_copy_checksums(s3, bucket):
+    import base64
+    import hashlib
+    import zlib
+    body = b"".join(b"copy-%06d\n" % i for i in range(560000))   # parts of 5 MiB and more
+    crc32 = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+    sha256 = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    s3.put_object(Bucket=bucket, Key="src", Body=body)
+    r = s3.copy_object(Bucket=bucket, Key="plain", CopySource="%s/src" % bucket,
+                       ChecksumAlgorithm="CRC32")
+    assert r["CopyObjectResult"]["ChecksumCRC32"] == crc32
+    h = s3.head_object(Bucket=bucket, Key="plain", ChecksumMode="ENABLED")
+    assert h["ChecksumCRC32"] == crc32 and h["ResponseMetadata"]["HTTPHeaders"].get(
+        "x-amz-checksum-type") == "FULL_OBJECT"
+    # an encrypted copy, with new metadata: computed over the plaintext
+    r = s3.copy_object(Bucket=bucket, Key="enc", CopySource="%s/plain" % bucket,
+                       ChecksumAlgorithm="SHA256", ServerSideEncryption="AES256",
+                       MetadataDirective="REPLACE", Metadata={"m": "1"})
+    assert r["CopyObjectResult"]["ChecksumSHA256"] == sha256
+    h = s3.head_object(Bucket=bucket, Key="enc", ChecksumMode="ENABLED")
+    assert (h["ChecksumSHA256"], h["Metadata"], h["ServerSideEncryption"]) == (
+        sha256, {"m": "1"}, "AES256")
+    assert "ChecksumCRC32" not in h
+    # without the header the source's checksum goes with the bytes
+    s3.copy_object(Bucket=bucket, Key="again", CopySource="%s/plain" % bucket)
+    assert s3.head_object(Bucket=bucket, Key="again", ChecksumMode="ENABLED")["ChecksumCRC32"] \
+        == crc32
+    refused(lambda: s3.copy_object(Bucket=bucket, Key="bad", CopySource="%s/src" % bucket,
+                                   ChecksumAlgorithm="MD5"), "InvalidArgument", 400)
+    # UploadPartCopy: the part's checksum, and the object's from the parts
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp", ChecksumAlgorithm="CRC32")
+    half = 5 * 1024 * 1024
+    parts = []
+    raw = b""
+    for n, rng in ((1, "bytes=0-%d" % (half - 1)), (2, "bytes=%d-%d" % (half, len(body) - 1))):
+        r = s3.upload_part_copy(Bucket=bucket, Key="mp", UploadId=up["UploadId"], PartNumber=n,
+                                CopySource="%s/enc" % bucket, CopySourceRange=rng)
+        lo, hi = (0, half) if n == 1 else (half, len(body))
+        want = base64.b64encode(zlib.crc32(body[lo:hi]).to_bytes(4, "big")).decode()
+        assert r["CopyPartResult"]["ChecksumCRC32"] == want
+        raw += base64.b64decode(want)
+        parts.append({"PartNumber": n, "ETag": r["CopyPartResult"]["ETag"], "ChecksumCRC32": want})
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up["UploadId"],
+                                        MultipartUpload={"Parts": parts})
+    # COMPOSITE: the CRC32 of the parts' CRC32s, "-2"
+    assert done["ChecksumCRC32"] == "%s-2" % base64.b64encode(
+        zlib.crc32(raw).to_bytes(4, "big")).decode()
+    assert s3.get_object(Bucket=bucket, Key="mp")["Body"].read() == body
