@@ -82,6 +82,7 @@ static int put_record(store *s, const char *bucket, obj_rec *r, int event,
     r->lock_mode = (uint8_t)x->lock_mode;
     r->retain_until_ms = x->retain_until_ms;
     r->legal_hold = x->legal_hold;
+    r->legal_hold_set = x->legal_hold;
   }
   buf b;
   buf_init(&b, 1 << 20);
@@ -205,6 +206,7 @@ static void version_out(arena *a, const obj_rec *r, int state, store_object *out
   out->lock_mode = r->lock_mode;
   out->retain_until_ms = r->retain_until_ms;
   out->legal_hold = r->legal_hold;
+  out->legal_hold_set = r->legal_hold_set;
 }
 
 int store_object_get_version(store *s, const char *bucket, const char *key,

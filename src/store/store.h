@@ -99,6 +99,8 @@ typedef struct store_object {
   int lock_mode;         /* STORE_LOCK_* retention of this version */
   int64_t retain_until_ms; /* its retain-until date (0: none) */
   bool legal_hold;       /* a legal hold is on */
+  bool legal_hold_set;   /* a legal hold status was ever set (GetObjectLegalHold
+                            answers one only then, as S3) */
 } store_object;
 
 /* ---- versioning (version.c) ----

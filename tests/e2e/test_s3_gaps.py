@@ -324,3 +324,29 @@ def test_copy_checksums(s3, bucket):
     assert done["ChecksumCRC32"] == "%s-2" % base64.b64encode(
         zlib.crc32(raw).to_bytes(4, "big")).decode()
     assert s3.get_object(Bucket=bucket, Key="mp")["Body"].read() == body
+
+
+def test_legal_hold_of_a_version_that_never_had_one(s3, bucket_name):
+    """As S3: 404 NoSuchObjectLockConfiguration until a hold is placed;
+    after ON then OFF, OFF."""
+    s3.create_bucket(Bucket=bucket_name, ObjectLockEnabledForBucket=True)
+    vid = s3.put_object(Bucket=bucket_name, Key="k", Body=b"x")["VersionId"]
+    refused(lambda: s3.get_object_legal_hold(Bucket=bucket_name, Key="k"),
+            "NoSuchObjectLockConfiguration", 404)
+    refused(lambda: s3.get_object_legal_hold(Bucket=bucket_name, Key="k", VersionId=vid),
+            "NoSuchObjectLockConfiguration", 404)
+    s3.put_object_legal_hold(Bucket=bucket_name, Key="k", LegalHold={"Status": "ON"})
+    assert s3.get_object_legal_hold(Bucket=bucket_name, Key="k")["LegalHold"]["Status"] == "ON"
+    s3.put_object_legal_hold(Bucket=bucket_name, Key="k", LegalHold={"Status": "OFF"})
+    assert s3.get_object_legal_hold(Bucket=bucket_name, Key="k")["LegalHold"]["Status"] == "OFF"
+    # the older version keeps its answer once a newer one exists
+    s3.put_object(Bucket=bucket_name, Key="k", Body=b"y")
+    got = s3.get_object_legal_hold(Bucket=bucket_name, Key="k", VersionId=vid)
+    assert got["LegalHold"]["Status"] == "OFF"
+    refused(lambda: s3.get_object_legal_hold(Bucket=bucket_name, Key="k"),
+            "NoSuchObjectLockConfiguration", 404)
+    # a bucket without object lock
+    plain = bucket_name + "-p"
+    s3.create_bucket(Bucket=plain)
+    s3.put_object(Bucket=plain, Key="k", Body=b"x")
+    refused(lambda: s3.get_object_legal_hold(Bucket=plain, Key="k"), "InvalidRequest", 400)
