@@ -350,3 +350,30 @@ def test_legal_hold_of_a_version_that_never_had_one(s3, bucket_name):
     s3.create_bucket(Bucket=plain)
     s3.put_object(Bucket=plain, Key="k", Body=b"x")
     refused(lambda: s3.get_object_legal_hold(Bucket=plain, Key="k"), "InvalidRequest", 400)
+
+
+def test_batch_copy_and_report_honour_default_encryption(tarn, s3, bucket):
+    import uuid
+    from batch_util import ACCOUNT, ROLE, control_client, put_manifest, report, wait_done
+    src = bucket + "-src"
+    s3.create_bucket(Bucket=src)
+    for i in range(3):
+        s3.put_object(Bucket=src, Key="in/%d" % i, Body=b"batch-plain-%d" % i)
+    default_aes256(s3, bucket)
+    ctl = control_client(tarn)
+    job = ctl.create_job(
+        AccountId=ACCOUNT, ConfirmationRequired=False, Priority=10, RoleArn=ROLE,
+        ClientRequestToken=uuid.uuid4().hex,
+        Operation={"S3PutObjectCopy": {"TargetResource": "arn:aws:s3:::" + bucket}},
+        Manifest=put_manifest(s3, src, "m.csv", [(src, "in/%d" % i) for i in range(3)]),
+        Report=report(bucket))["JobId"]
+    d = wait_done(ctl, job)
+    assert d["Status"] == "Complete" and d["ProgressSummary"]["NumberOfTasksSucceeded"] == 3
+    for i in range(3):
+        o = s3.get_object(Bucket=bucket, Key="in/%d" % i)
+        assert (o["Body"].read(), o["ServerSideEncryption"]) == (b"batch-plain-%d" % i, "AES256")
+    # the source stays as it was
+    assert "ServerSideEncryption" not in s3.head_object(Bucket=src, Key="in/0")
+    reports = list_all_keys(s3, bucket, Prefix="reports/")
+    assert reports and all(
+        s3.head_object(Bucket=bucket, Key=k)["ServerSideEncryption"] == "AES256" for k in reports)
