@@ -513,7 +513,6 @@ static int directive(http_req *req, const char *header, bool *replace, err *e)
   return err_set(e, ERR_INVALID, "unknown %s '%s': COPY or REPLACE", header, v);
 }
 
-#define COPY_CHUNK (1u << 20)
 
 /* CopyObject through a decrypting reader and an encrypting writer: the
  * source or the target is encrypted, so the copy cannot share the
@@ -531,24 +530,15 @@ static int copy_through(s3_svc *s, http_req *req, s3_call *c, const char *sb, co
     return rc;
   const char *md5_ignored;
   rc = s3_sse_unlock(s, req, &src, true, &md5_ignored, e);
-  store_reader *r = store_reader_new(&src, fd);
   store_writer *w = NULL;
   if (rc == 0)
     rc = store_writer_new(s->st, &w, e);
   if (rc == 0)
     rc = s3_sse_writer(s, req, w, mode, k, e);
-  uint8_t *chunk = rc == 0 ? xmalloc(COPY_CHUNK) : NULL;
-  for (uint64_t off = 0; rc == 0 && off < src.size;) {
-    size_t got = 0;
-    rc = store_reader_read(r, off, chunk, COPY_CHUNK, &got, e);
-    if (rc == 0 && got == 0)
-      rc = err_set(e, ERR_IO, "the source object is shorter than its record");
-    if (rc == 0)
-      rc = store_writer_write(w, chunk, got, e);
-    off += got;
-  }
-  free(chunk);
-  store_reader_free(r);
+  if (rc == 0)
+    rc = store_writer_copy_object(w, &src, fd, e);   /* takes fd */
+  else if (fd >= 0)
+    close(fd);
   if (rc == 0) {
     uint8_t d[16];
     char etag[33];

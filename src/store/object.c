@@ -435,6 +435,26 @@ int store_object_copy(store *s, const char *src_bucket, const char *src_key,
                                    tags, ntags, a, out, e);
 }
 
+int store_writer_copy_object(store_writer *w, const store_object *o, int fd, err *e)
+{
+  enum { CHUNK = 1 << 20 };
+  store_reader *r = store_reader_new(o, fd);
+  uint8_t *chunk = xmalloc(CHUNK);
+  int rc = 0;
+  for (uint64_t off = 0; rc == 0 && off < o->size;) {
+    size_t got = 0;
+    rc = store_reader_read(r, off, chunk, CHUNK, &got, e);
+    if (rc == 0 && got == 0)
+      rc = err_set(e, ERR_IO, "the source object is shorter than its record");
+    if (rc == 0)
+      rc = store_writer_write(w, chunk, got, e);
+    off += got;
+  }
+  free(chunk);
+  store_reader_free(r);
+  return rc;
+}
+
 /* A copy of a plain source into a bucket whose default encryption is
  * SSE-S3: its bytes read and written again under a data key of its own
  * (*done false: the source is encrypted already, so linking keeps it so). */
@@ -456,24 +476,14 @@ static int copy_encrypting(store *s, const char *src_bucket, const char *src_key
     return rc;
   }
   *done = true;
-  store_reader *r = store_reader_new(&src, fd);
   store_writer *w = NULL;
   rc = store_writer_new(s, &w, e);
   if (rc == 0)
     rc = store_writer_encrypt_default(s, w, dst_bucket, NULL, e);
-  enum { CHUNK = 1 << 20 };
-  uint8_t *chunk = rc == 0 ? xmalloc(CHUNK) : NULL;
-  for (uint64_t off = 0; rc == 0 && off < src.size;) {
-    size_t got = 0;
-    rc = store_reader_read(r, off, chunk, CHUNK, &got, e);
-    if (rc == 0 && got == 0)
-      rc = err_set(e, ERR_IO, "the source object is shorter than its record");
-    if (rc == 0)
-      rc = store_writer_write(w, chunk, got, e);
-    off += got;
-  }
-  free(chunk);
-  store_reader_free(r);
+  if (rc == 0)
+    rc = store_writer_copy_object(w, &src, fd, e);   /* takes fd */
+  else if (fd >= 0)
+    close(fd);
   if (rc == 0) {
     uint8_t d[16];
     char etag[33];

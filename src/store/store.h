@@ -527,6 +527,11 @@ int store_sse_new(store *s, int mode, const uint8_t *customer_key, arena *a,
  * open it), ERR_INVALID_REQUEST (SSE-C without a key). */
 int store_writer_encrypt(store_writer *w, const char *sealed, const uint8_t *customer_key,
                          err *e);
+/* Writes all of o's plaintext (decrypted when o is encrypted and opened)
+ * to w: the bytes of a copy that cannot share o's blob. Takes fd (as
+ * store_object_get gave it; closed, as by store_reader_free). Errors: ERR_IO (o is shorter than its record), and
+ * store_reader_read's. */
+int store_writer_copy_object(store_writer *w, const store_object *o, int fd, err *e);
 /* A bucket's default encryption (Put/GetBucketEncryption): its document
  * in the bucket record, named STORE_SSE_CONF (the canonical "AES256 true" or
  * "AES256 false"). Without one, the server's default: SSE-S3 when the
