@@ -513,7 +513,6 @@ static int directive(http_req *req, const char *header, bool *replace, err *e)
   return err_set(e, ERR_INVALID, "unknown %s '%s': COPY or REPLACE", header, v);
 }
 
-
 /* CopyObject through a decrypting reader and an encrypting writer: the
  * source or the target is encrypted, so the copy cannot share the
  * source's blob (each object has its own data key, or none). meta / tags
