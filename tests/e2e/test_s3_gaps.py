@@ -1,8 +1,12 @@
-"""tests/e2e/test_s3_gaps.py -- corners of S3 access and encryption: an
-identity policy's explicit Deny wins over a bucket policy's Allow whatever
-the key's length; versioned tagging and ACLs are authorised with S3's
-*Version* actions; internal writers (Firehose, SQL CTAS) honour a bucket's
-default encryption. boto3 throughout.
+"""tests/e2e/test_s3_gaps.py -- corners of S3 access, encryption, object
+lock and checksums: an identity policy's explicit Deny wins over a bucket
+policy's Allow whatever the key's length; versioned tagging and ACLs are
+authorised with S3's *Version* actions; what tarn writes itself (Firehose
+deliveries, SQL CTAS and COPY, Athena results, Batch copies and reports)
+follows the bucket's default encryption; object lock headers on
+CreateMultipartUpload; SSE-C refused on plain HTTP from other machines;
+checksums of CopyObject and UploadPartCopy; GetObjectLegalHold of a version
+that never had a hold. boto3 throughout, with S3's error codes.
 """
 import datetime
 import json
@@ -155,6 +159,20 @@ def test_ctas_and_copy_honour_default_encryption(tarn, s3, bucket):
               "(FORMAT CSV, HEADER)" % bucket)
     assert s3.head_object(Bucket=bucket, Key="out/one.csv")["ServerSideEncryption"] == "AES256"
     assert s3.get_object(Bucket=bucket, Key="out/one.csv")["Body"].read() == b"id\n000123\n"
+    # Athena's results and their .metadata
+    ath = tarn.service_client("athena")
+    qid = ath.start_query_execution(
+        QueryString="SELECT name FROM encdb.t WHERE id = '000321'",
+        ResultConfiguration={"OutputLocation": "s3://%s/athena/" % bucket})["QueryExecutionId"]
+    state = wait_for(lambda: ath.get_query_execution(QueryExecutionId=qid)["QueryExecution"][
+        "Status"]["State"] in ("SUCCEEDED", "FAILED", "CANCELLED") or None, timeout=120,
+        what="the query")
+    assert ath.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"][
+        "State"] == "SUCCEEDED", state
+    rows = ath.get_query_results(QueryExecutionId=qid)["ResultSet"]["Rows"]
+    assert rows[1]["Data"][0]["VarCharValue"] == "ctas-plain-321"
+    for k in ("athena/%s.csv" % qid, "athena/%s.csv.metadata" % qid):
+        assert s3.head_object(Bucket=bucket, Key=k)["ServerSideEncryption"] == "AES256"
 
 
 # ---- object lock on multipart uploads ----
