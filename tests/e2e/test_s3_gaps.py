@@ -2,7 +2,8 @@
 lock and checksums: an identity policy's explicit Deny wins over a bucket
 policy's Allow whatever the key's length; versioned tagging and ACLs are
 authorised with S3's *Version* actions; what tarn writes itself (Firehose
-deliveries, SQL CTAS and COPY, Athena results, Batch copies and reports)
+deliveries, SQL CTAS and COPY, Athena results, Batch copies and reports,
+Step Functions' s3:putObject)
 follows the bucket's default encryption; object lock headers on
 CreateMultipartUpload; SSE-C refused on plain HTTP from other machines;
 checksums of CopyObject and UploadPartCopy; GetObjectLegalHold of a version
@@ -395,3 +396,17 @@ def test_batch_copy_and_report_honour_default_encryption(tarn, s3, bucket):
     reports = list_all_keys(s3, bucket, Prefix="reports/")
     assert reports and all(
         s3.head_object(Bucket=bucket, Key=k)["ServerSideEncryption"] == "AES256" for k in reports)
+
+
+def test_step_functions_put_object_honours_default_encryption(tarn, s3, bucket):
+    from states_util import run, sfn_client
+    default_aes256(s3, bucket)
+    d = {"StartAt": "Put", "States": {"Put": {
+        "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:putObject",
+        "Parameters": {"Bucket": bucket, "Key": "sfn/out.json", "Body.$": "$.doc"},
+        "End": True}}}
+    desc, _ = run(sfn_client(tarn), d, {"doc": {"tag": "sfn-plain-text"}})
+    assert desc["status"] == "SUCCEEDED", desc
+    o = s3.get_object(Bucket=bucket, Key="sfn/out.json")
+    assert o["ServerSideEncryption"] == "AES256"
+    assert json.loads(o["Body"].read()) == {"tag": "sfn-plain-text"}
