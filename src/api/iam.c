@@ -142,16 +142,25 @@ static const char *role_name(const char *arn)
 
 #define EXPLICIT_DENY_MSG " with an explicit deny in an identity-based policy"
 
+/* The refusal's message. api_denied_explicitly reads the decision back from
+   its end, so the end is never cut: the rest (a long who or resource: keys
+   are up to 1,024 bytes) is truncated to the room the phrase leaves. */
 static int denied(err *e, const char *who, const char *action, const char *resource,
                   bool explicit_deny)
 {
-  return err_set(e, ERR_DENIED, "User: %s is not authorized to perform: %s on resource: %s%s",
-                 who, action, resource, explicit_deny ? EXPLICIT_DENY_MSG : "");
+  char head[ERR_MSG_MAX];
+  int n = snprintf(head, sizeof head, "User: %s is not authorized to perform: %s on resource: %s",
+                   who, action, resource);
+  const char *tail = explicit_deny ? EXPLICIT_DENY_MSG : "";
+  size_t room = ERR_MSG_MAX - 1 - strlen(tail);
+  int keep = n < 0 ? 0 : (size_t)n < room ? n : (int)room;
+  return err_set(e, ERR_DENIED, "%.*s%s", keep, head, tail);
 }
 
 bool api_denied_explicitly(const err *e)
 {
-  return e->code == ERR_DENIED && strstr(e->msg, EXPLICIT_DENY_MSG) != NULL;
+  size_t n = strlen(e->msg), t = strlen(EXPLICIT_DENY_MSG);
+  return e->code == ERR_DENIED && n >= t && strcmp(e->msg + n - t, EXPLICIT_DENY_MSG) == 0;
 }
 
 /* A workload acting as role_arn (session: who in the message). implied:

@@ -449,6 +449,18 @@ static void action_of(http_req *req, const s3_call *c, const char **action, cons
       *action = "s3:GetObjectVersion";
     else if (c->op == &op_delete_object)
       *action = "s3:DeleteObjectVersion";
+    else if (c->op == &op_get_tagging)
+      *action = "s3:GetObjectVersionTagging";
+    else if (c->op == &op_put_tagging)
+      *action = "s3:PutObjectVersionTagging";
+    else if (c->op == &op_delete_tagging)
+      *action = "s3:DeleteObjectVersionTagging";
+    else if (c->op == &op_get_object_acl)
+      *action = "s3:GetObjectVersionAcl";
+    else if (c->op == &op_put_object_acl)
+      *action = "s3:PutObjectVersionAcl";
+    else if (c->op == &op_get_attributes)
+      *action = "s3:GetObjectVersionAttributes";
   }
   *res = "*";
   if (c->op == &op_delete_objects || c->op == &op_post_object)

@@ -448,6 +448,15 @@ int s3_token_decode(http_req *req, const char *token, const char **out, err *e);
  * ("crc32" for x-amz-checksum-crc32) and their XML element name
  * ("ChecksumCRC32"). Returns NULL for an unknown suffix. */
 const char *s3_checksum_xml_name(const char *suffix);
+/* The x-amz-checksum-algorithm of a copy (CopyObject, UploadPartCopy):
+ * *lower its header suffix ("crc64nvme"), or NULL when not sent.
+ * Errors: ERR_INVALID (an unknown algorithm). s3_multipart.c. */
+int s3_copy_checksum_algo(http_req *req, const char **lower, enum hash_algo *h, err *e);
+/* The base64 checksum (algo h) of len bytes of o from first, read through
+ * the store (plaintext of encrypted objects; fd as store_object_get gave
+ * it), in req's arena. s3_multipart.c. */
+int s3_checksum_of(http_req *req, const store_object *o, int fd, uint64_t first, uint64_t len,
+                   enum hash_algo h, const char **b64, err *e);
 
 /* Object metadata tarn keeps for itself ("x-tarn-..."): an object's ACL,
  * an upload's checksum choice. Never answered as a header. */

@@ -7,7 +7,9 @@
  *       prepare, streams into a store writer, and commits in handle only.
  *   (2) A part's verified checksum is stored with it as "<algo>:<base64>"
  *       (algo as in its header, e.g. "crc32:AAAAAA=="), so ListParts can
- *       answer it and Complete can combine them.
+ *       answer it and Complete can combine them. UploadPartCopy computes
+ *       it from the bytes it copies when its x-amz-checksum-algorithm or
+ *       the upload's asks for one, and answers it in CopyPartResult.
  *   (3) When every part named in Complete carries a checksum of the same
  *       algorithm, the object gets S3's checksum under x-amz-checksum-<algo>:
  *       COMPOSITE: base64(H(decoded part checksums in order)) "-" N, where
@@ -24,6 +26,9 @@
  *       until the object is overwritten or deleted): a client retrying a
  *       complete whose answer it lost gets the same ETag, not NoSuchUpload.
  *       A part uploaded twice is the last upload (the store replaces it).
+ *   (5) CreateMultipartUpload's x-amz-object-lock-* headers (checked as
+ *       PutObject's) are kept with the upload under LOCK_META and become
+ *       the completed object's retention and legal hold, as on S3.
  *
  * Start reading at s3_complete_upload().
  */
@@ -33,12 +38,14 @@
 #include "base/mem.h"
 #include "base/xml.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define COPY_CHUNK (256u << 10)
 #define CHECKSUM_META "x-tarn-checksum"  /* "<algo> FULL_OBJECT|COMPOSITE" of an upload */
+#define LOCK_META "x-tarn-lock"   /* "<mode> <retain until ms> <hold 0|1>" of an upload */
 #define PAGE_MAX 1000
 
 static int part_number(http_req *req, s3_call *c, err *e)
@@ -75,6 +82,54 @@ static enum hash_algo algo_of(const char *name, bool *ok)
     return HASH_CRC64NVME;
   *ok = false;
   return HASH_CRC32;
+}
+
+int s3_copy_checksum_algo(http_req *req, const char **lower, enum hash_algo *h, err *e)
+{
+  const char *a = http_req_header(req, "x-amz-checksum-algorithm");
+  *lower = NULL;
+  if (a == NULL)
+    return 0;
+  char *l = arena_strdup(req->arena, a);
+  for (char *q = l; *q != '\0'; q++)
+    if (*q >= 'A' && *q <= 'Z')
+      *q = (char)(*q - 'A' + 'a');
+  bool ok;
+  *h = algo_of(l, &ok);
+  if (!ok)
+    return err_set(e, ERR_INVALID, "Checksum algorithm provided is unsupported. Please try again "
+                   "with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]");
+  *lower = l;
+  return 0;
+}
+
+int s3_checksum_of(http_req *req, const store_object *o, int fd, uint64_t first, uint64_t len,
+                   enum hash_algo h, const char **b64, err *e)
+{
+  hasher hs;
+  hash_init(&hs, h);
+  char *chunk = xmalloc(COPY_CHUNK);
+  int rc = 0;
+  for (uint64_t done = 0; rc == 0 && done < len;) {
+    size_t want = len - done < COPY_CHUNK ? (size_t)(len - done) : COPY_CHUNK;
+    size_t got = 0;
+    rc = store_object_read(o, fd, first + done, chunk, want, &got, e);
+    if (rc == 0 && got == 0)
+      rc = err_set(e, ERR_IO, "the copy source ended early");
+    if (rc == 0)
+      hash_update(&hs, chunk, got);
+    done += (uint64_t)got;
+  }
+  free(chunk);
+  uint8_t d[SHA256_LEN];
+  size_t n = hash_final(&hs, d);
+  hash_release(&hs);
+  if (rc == 0) {
+    char *out = arena_alloc(req->arena, base64_encoded_len(n));
+    base64_encode(d, n, out);
+    *b64 = out;
+  }
+  return rc;
 }
 
 /* Splits a stored part checksum "algo:value"; false when there is none. */
@@ -197,14 +252,21 @@ int s3_create_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
   int rc = s3_meta_from_headers(req, &meta, &nmeta, e);
   if (rc == 0)
     rc = s3_tags_from_header(req, &tags, &ntags, e);
-  if (rc == 0 && (http_req_header(req, "x-amz-object-lock-mode") != NULL ||
-                  http_req_header(req, "x-amz-object-lock-retain-until-date") != NULL ||
-                  http_req_header(req, "x-amz-object-lock-legal-hold") != NULL))
-    rc = err_set(e, ERR_NOT_IMPLEMENTED, "x-amz-object-lock-* headers on CreateMultipartUpload "
-                 "are not implemented by tarn: use the bucket's default retention, or "
-                 "PutObjectRetention / PutObjectLegalHold after completing the upload");
+  store_expect lx;   /* x-amz-object-lock-*: the object's at complete */
+  if (rc == 0)
+    rc = s3_lock_from_headers(s, req, c->bucket, &lx, e);
   if (rc != 0)
     return rc;
+  if (lx.lock_mode != STORE_LOCK_NONE || lx.legal_hold) {
+    str_pair *m = arena_alloc(req->arena, (nmeta + 1) * sizeof *m);
+    if (nmeta > 0)
+      memcpy(m, meta, nmeta * sizeof *m);
+    m[nmeta].name = LOCK_META;
+    m[nmeta].value = arena_sprintf(req->arena, "%d %lld %d", lx.lock_mode,
+                                   (long long)lx.retain_until_ms, lx.legal_hold ? 1 : 0);
+    meta = m;
+    nmeta++;
+  }
   const char *algo;
   const char *type;
   const char *acl;
@@ -318,7 +380,8 @@ malformed:
 /* Copies len bytes of src from first into c->writer (fd: as
  * store_object_get gave it, -1 for an inline object). */
 static int copy_bytes(s3_svc *s, http_req *req, s3_call *c, const store_upload *u,
-                      const store_object *src, int fd, uint64_t first, uint64_t len, err *e)
+                      const store_object *src, int fd, uint64_t first, uint64_t len,
+                      hasher *hs, err *e)
 {
   int rc = store_writer_new(s->st, &c->writer, e);
   if (rc == 0)
@@ -334,6 +397,8 @@ static int copy_bytes(s3_svc *s, http_req *req, s3_call *c, const store_upload *
     if (rc == 0 && got == 0)
       rc = err_set(e, ERR_IO, "the copy source ended early");
     if (rc == 0) {
+      if (hs != NULL)
+        hash_update(hs, chunk, got);
       rc = store_writer_write(c->writer, chunk, got, e);
       done += (uint64_t)got;
     }
@@ -341,6 +406,8 @@ static int copy_bytes(s3_svc *s, http_req *req, s3_call *c, const store_upload *
   free(chunk);
   return rc;
 }
+
+static bool upload_choice(arena *a, const store_upload *u, const char **algo, bool *full);
 
 int s3_upload_part_copy(s3_svc *s, http_req *req, s3_call *c, err *e)
 {
@@ -380,15 +447,38 @@ int s3_upload_part_copy(s3_svc *s, http_req *req, s3_call *c, err *e)
   if (rc == 0 && len > STORE_MAX_PART_SIZE)
     rc = err_set(e, ERR_INVALID_REQUEST, "the specified copy source is larger than the maximum "
                  "allowable size for a copy source: %llu", (unsigned long long)STORE_MAX_PART_SIZE);
+  /* the part's checksum: as the request or the upload asks (invariant 2) */
+  const char *algo = NULL;
+  enum hash_algo h = HASH_CRC32;
+  bool full_ignored;
   if (rc == 0)
-    rc = copy_bytes(s, req, c, &u, &src, fd, first, len, e);
+    rc = s3_copy_checksum_algo(req, &algo, &h, e);
+  if (rc == 0 && algo == NULL && upload_choice(req->arena, &u, &algo, &full_ignored)) {
+    bool ok;
+    h = algo_of(algo, &ok);
+  }
+  hasher hs = {0};
+  if (algo != NULL)
+    hash_init(&hs, h);
+  if (rc == 0)
+    rc = copy_bytes(s, req, c, &u, &src, fd, first, len, algo != NULL ? &hs : NULL, e);
   if (fd >= 0)
     close(fd);
+  const char *sum = NULL;
+  if (rc == 0 && algo != NULL) {
+    uint8_t d[SHA256_LEN];
+    size_t n = hash_final(&hs, d);
+    char *b64 = arena_alloc(req->arena, base64_encoded_len(n));
+    base64_encode(d, n, b64);
+    sum = b64;
+  }
+  hash_release(&hs);
   if (rc != 0)
     return rc;
   const char *etag = s3_writer_etag(req, c);
   store_part p;
-  rc = store_part_commit(c->writer, c->bucket, c->key, c->upload_id, c->part_number, etag, NULL,
+  rc = store_part_commit(c->writer, c->bucket, c->key, c->upload_id, c->part_number, etag,
+                         sum != NULL ? arena_sprintf(req->arena, "%s:%s", algo, sum) : NULL,
                          req->arena, &p, e);
   if (rc != 0)
     return rc;
@@ -397,6 +487,8 @@ int s3_upload_part_copy(s3_svc *s, http_req *req, s3_call *c, err *e)
   s3_xml_open(&x, req, "CopyPartResult");
   s3_xml_etag(&x, "ETag", etag);
   s3_xml_time(&x, "LastModified", p.mtime_ms);
+  if (sum != NULL)
+    s3_xml_text(&x, s3_checksum_xml_name(algo), sum);
   s3_xml_close(&x, "CopyPartResult");
   return s3_xml_done(&x, e);
 }
@@ -442,6 +534,21 @@ static bool upload_choice(arena *a, const store_upload *u, const char **algo, bo
     return true;
   }
   return false;
+}
+
+/* The object lock CreateMultipartUpload's headers asked for, into x. */
+static void upload_lock(const store_upload *u, store_expect *x)
+{
+  for (size_t i = 0; i < u->nmeta; i++) {
+    int mode, hold;
+    long long until;
+    if (strcmp(u->meta[i].name, LOCK_META) == 0 &&
+        sscanf(u->meta[i].value, "%d %lld %d", &mode, &until, &hold) == 3) {
+      x->lock_mode = mode;
+      x->retain_until_ms = until;
+      x->legal_hold = hold != 0;
+    }
+  }
 }
 
 /* The object's checksum from the named parts (invariant 3), or *have false
@@ -622,6 +729,7 @@ int s3_complete_upload(s3_svc *s, http_req *req, s3_call *c, err *e)
   store_expect x;
   if ((rc = s3_write_expect(req, &x, e)) != 0)
     return rc;
+  upload_lock(&u, &x);
   store_object o;
   rc = store_upload_complete_if(s->st, c->bucket, c->key, c->upload_id, refs, n,
                                 have_sum ? &sum : NULL, have_sum ? 1 : 0, &x, req->arena, &o, e);

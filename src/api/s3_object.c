@@ -23,6 +23,11 @@
  *       versionId name one version; the version headers, delete markers and
  *       object lock headers come from s3_version.c (s3_version_headers,
  *       s3_delete_object_version), kept out of this file's handlers.
+ *   (7) CopyObject with x-amz-checksum-algorithm computes the copy's
+ *       checksum from the source's bytes (read through the store: the
+ *       plaintext of an encrypted source), keeps it instead of the source's
+ *       and answers it in CopyObjectResult (FULL_OBJECT); without it the
+ *       source's checksums go with the bytes.
  *
  * Start reading at s3_put_object_prepare() and s3_send_object().
  */
@@ -508,8 +513,6 @@ static int directive(http_req *req, const char *header, bool *replace, err *e)
   return err_set(e, ERR_INVALID, "unknown %s '%s': COPY or REPLACE", header, v);
 }
 
-#define COPY_CHUNK (1u << 20)
-
 /* CopyObject through a decrypting reader and an encrypting writer: the
  * source or the target is encrypted, so the copy cannot share the
  * source's blob (each object has its own data key, or none). meta / tags
@@ -526,24 +529,15 @@ static int copy_through(s3_svc *s, http_req *req, s3_call *c, const char *sb, co
     return rc;
   const char *md5_ignored;
   rc = s3_sse_unlock(s, req, &src, true, &md5_ignored, e);
-  store_reader *r = store_reader_new(&src, fd);
   store_writer *w = NULL;
   if (rc == 0)
     rc = store_writer_new(s->st, &w, e);
   if (rc == 0)
     rc = s3_sse_writer(s, req, w, mode, k, e);
-  uint8_t *chunk = rc == 0 ? xmalloc(COPY_CHUNK) : NULL;
-  for (uint64_t off = 0; rc == 0 && off < src.size;) {
-    size_t got = 0;
-    rc = store_reader_read(r, off, chunk, COPY_CHUNK, &got, e);
-    if (rc == 0 && got == 0)
-      rc = err_set(e, ERR_IO, "the source object is shorter than its record");
-    if (rc == 0)
-      rc = store_writer_write(w, chunk, got, e);
-    off += got;
-  }
-  free(chunk);
-  store_reader_free(r);
+  if (rc == 0)
+    rc = store_writer_copy_object(w, &src, fd, e);   /* takes fd */
+  else if (fd >= 0)
+    close(fd);
   if (rc == 0) {
     uint8_t d[16];
     char etag[33];
@@ -582,21 +576,30 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
 
   if (svid != NULL && (rc = store_version_id_check(svid, e)) != 0)
     return rc;
+  const char *algo;
+  enum hash_algo h;
+  if ((rc = s3_copy_checksum_algo(req, &algo, &h, e)) != 0)
+    return rc;
   store_object src;
-  rc = store_object_get_version(s->st, sb, sk, svid, req->arena, &src, NULL, e);
+  int fd = -1;   /* only to compute the copy's checksum */
+  rc = store_object_get_version(s->st, sb, sk, svid, req->arena, &src, algo != NULL ? &fd : NULL,
+                                e);
   if (rc == 0 && src.delete_marker)
     rc = err_set(e, svid != NULL ? ERR_INVALID_REQUEST : ERR_NO_SUCH_KEY,
                  "The source of a copy request may not specifically refer to a delete marker "
                  "by version id.");
-  if (rc != 0)
-    return rc;
-  rc = s3_conditions(req, "x-amz-copy-source-if-", &src, e);
-  if (rc != 0)
-    return rc;
+  if (rc == 0)
+    rc = s3_conditions(req, "x-amz-copy-source-if-", &src, e);
   s3_sse_key tk;
   const char *src_md5;
-  if ((rc = s3_sse_unlock(s, req, &src, true, &src_md5, e)) != 0 ||
-      (rc = s3_sse_target(s, req, c->bucket, &tk, &c->sse, e)) != 0)
+  if (rc == 0 && (rc = s3_sse_unlock(s, req, &src, true, &src_md5, e)) == 0)
+    rc = s3_sse_target(s, req, c->bucket, &tk, &c->sse, e);
+  const char *sum = NULL;   /* the copy's new checksum (invariant 7) */
+  if (rc == 0 && algo != NULL)
+    rc = s3_checksum_of(req, &src, fd, 0, src.size, h, &sum, e);
+  if (fd >= 0)
+    close(fd);
+  if (rc != 0)
     return rc;
 
   str_pair *meta = NULL;
@@ -612,11 +615,18 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
         nsum++;
     str_pair *m = arena_alloc(req->arena, (nmeta + nsum + 1) * sizeof *m);
     memcpy(m, meta, nmeta * sizeof *m);
-    for (size_t i = 0; i < src.nmeta; i++)
+    for (size_t i = 0; sum == NULL && i < src.nmeta; i++)
       if (str_starts(src.meta[i].name, "x-amz-checksum-"))
         m[nmeta++] = src.meta[i];
     meta = m;
+  } else if (sum != NULL) {   /* the source's metadata, its checksum replaced */
+    meta = arena_alloc(req->arena, (src.nmeta + 1) * sizeof *meta);
+    for (size_t i = 0; i < src.nmeta; i++)
+      if (!str_starts(src.meta[i].name, "x-amz-checksum-"))
+        meta[nmeta++] = src.meta[i];
   }
+  if (sum != NULL)
+    meta[nmeta++] = (str_pair){arena_sprintf(req->arena, "x-amz-checksum-%s", algo), sum};
   str_pair *tags = NULL;
   size_t ntags = 0;
   if (replace_tags) {
@@ -646,6 +656,10 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
   s3_xml_open(&x, req, "CopyObjectResult");
   s3_xml_etag(&x, "ETag", o.etag);
   s3_xml_time(&x, "LastModified", o.mtime_ms);
+  if (sum != NULL) {
+    s3_xml_text(&x, "ChecksumType", "FULL_OBJECT");
+    s3_xml_text(&x, s3_checksum_xml_name(algo), sum);
+  }
   s3_xml_close(&x, "CopyObjectResult");
   return s3_xml_done(&x, e);
 }

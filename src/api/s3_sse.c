@@ -19,6 +19,14 @@
  *       naming it: tarn has no key management service.
  *   (4) The bucket configuration is kept as its canonical answer (one rule,
  *       AES256, BucketKeyEnabled) in the bucket record under "encryption".
+ *   (5) tarn speaks plain HTTP; S3 refuses SSE-C headers on a connection
+ *       that is not HTTPS (400 InvalidRequest), since the key would travel
+ *       in clear. tarn accepts them from loopback and Unix-socket peers
+ *       (the key never leaves the machine) and behind a TLS-terminating
+ *       proxy (X-Forwarded-Proto: https), and refuses them otherwise.
+ *       TARN_S3_SSE_C_HTTP=allow accepts them on any connection (a private
+ *       network the operator trusts); =refuse refuses them from loopback
+ *       too (only a proxy's https requests pass), as S3 does.
  *
  * Start reading at s3_sse_target().
  */
@@ -31,8 +39,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#define SSE_CONF "encryption"   /* the document's name in the bucket record */
+#define SSE_CONF STORE_SSE_CONF  /* the document's name in the bucket record */
 #define SSE_C_PREFIX "x-amz-server-side-encryption-customer-"
 #define SSE_COPY_PREFIX "x-amz-copy-source-server-side-encryption-customer-"
 
@@ -41,6 +50,22 @@ static const char *header2(http_req *req, const char *prefix, const char *name)
   char h[96];
   snprintf(h, sizeof h, "%s%s", prefix, name);
   return http_req_header(req, h);
+}
+
+/* Whether a customer key may travel on req's connection (invariant (5)). */
+static bool sse_c_channel_ok(http_req *req)
+{
+  const char *proto = http_req_header(req, "x-forwarded-proto");
+  if (proto != NULL && strcasecmp(proto, "https") == 0)
+    return true;
+  const char *policy = getenv("TARN_S3_SSE_C_HTTP");
+  if (policy != NULL && strcmp(policy, "allow") == 0)
+    return true;
+  if (policy != NULL && strcmp(policy, "refuse") == 0)
+    return false;
+  const char *a = req->peer_addr != NULL ? req->peer_addr : "";
+  return a[0] == '\0' || strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0 ||
+         strncmp(a, "::ffff:127.", 11) == 0;
 }
 
 int s3_sse_customer_key(http_req *req, bool copy_source, s3_sse_key *k, err *e)
@@ -52,6 +77,9 @@ int s3_sse_customer_key(http_req *req, bool copy_source, s3_sse_key *k, err *e)
   memset(k, 0, sizeof *k);
   if (alg == NULL && key == NULL && md5h == NULL)
     return 0;
+  if (!sse_c_channel_ok(req))
+    return err_set(e, ERR_INVALID_REQUEST, "Requests specifying Server Side Encryption with "
+                   "Customer provided keys must be made over a secure connection.");
   if (alg == NULL)
     return err_set(e, ERR_INVALID, "Requests specifying Server Side Encryption with Customer "
                    "provided keys must provide a valid encryption algorithm.");
@@ -89,16 +117,8 @@ static int sse_choose(s3_svc *s, http_req *req, const char *bucket, const char *
 /* The bucket's default: STORE_SSE_S3 or STORE_SSE_NONE (invariant (1)). */
 static int bucket_default(s3_svc *s, http_req *req, const char *bucket, bool *configured)
 {
-  const char *text = NULL;
-  err ignored;
-  *configured = false;
-  if (store_bucket_conf_get(s->st, bucket, SSE_CONF, req->arena, &text, &ignored) == 0 &&
-      text != NULL) {
-    *configured = true;
-    return STORE_SSE_S3;
-  }
-  const char *env = getenv("TARN_S3_DEFAULT_SSE");
-  return env != NULL && strcmp(env, "AES256") == 0 ? STORE_SSE_S3 : STORE_SSE_NONE;
+  (void)req;
+  return store_bucket_sse_default(s->st, bucket, configured);
 }
 
 int s3_sse_target(s3_svc *s, http_req *req, const char *bucket, s3_sse_key *k, int *mode,

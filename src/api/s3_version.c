@@ -479,6 +479,10 @@ int s3_get_object_legal_hold(s3_svc *s, http_req *req, s3_call *c, err *e)
   int rc = lock_get(s, req, c, &o, e);
   if (rc != 0)
     return rc;
+  /* a version that never had a hold placed has none to show (as S3: 404) */
+  if (!o.legal_hold && !o.legal_hold_set)
+    return err_set(e, ERR_NO_SUCH_LOCK_CONFIG, "The specified object does not have a ObjectLock "
+                   "configuration");
   s3_xml x;
   s3_xml_open(&x, req, "LegalHold");
   s3_xml_text(&x, "Status", o.legal_hold ? "ON" : "OFF");

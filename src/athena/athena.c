@@ -913,7 +913,7 @@ static json_t *run_job(athena *a, ajob *j, bool *drop)
   memset(&stats, 0, sizeof stats);
   err e = {0};
   result_writer rw;
-  int rc = athena__result_init(&rw, a->st, &e);
+  int rc = athena__result_init(&rw, a->st, j->out_bucket, &e);
   arena *ar = arena_new();
   store_bucket b;
   if (rc == 0 && store_bucket_get(a->st, j->out_bucket, ar, &b, &e) != 0)

@@ -110,7 +110,8 @@ typedef struct result_writer {
   uint64_t bytes;           /* CSV bytes */
 } result_writer;
 
-int athena__result_init(result_writer *rw, store *st, err *e);
+/* The result's bytes are encrypted as bucket's default encryption says. */
+int athena__result_init(result_writer *rw, store *st, const char *bucket, err *e);
 void athena__result_release(result_writer *rw);
 /* The sink that writes rows into rw. */
 sql_sink athena__result_sink(result_writer *rw);

@@ -40,13 +40,14 @@
 
 /* ---- writing ---- */
 
-int athena__result_init(result_writer *rw, store *st, err *e)
+int athena__result_init(result_writer *rw, store *st, const char *bucket, err *e)
 {
   memset(rw, 0, sizeof *rw);
   rw->st = st;
   buf_init(&rw->line, 2 * (size_t)SQL_VALUE_MAX + FLUSH_AT + 16);
   buf_init(&rw->cell, (size_t)SQL_VALUE_MAX + 16);
-  return store_writer_new(st, &rw->w, e);
+  int rc = store_writer_new(st, &rw->w, e);
+  return rc != 0 ? rc : store_writer_encrypt_default(st, rw->w, bucket, NULL, e);
 }
 
 void athena__result_release(result_writer *rw)
@@ -179,6 +180,8 @@ static void *commit_metadata(void *arg)
   store_writer *w = NULL;
   arena *ar = arena_new();
   m->rc = store_writer_new(m->st, &w, &m->e);
+  if (m->rc == 0)
+    m->rc = store_writer_encrypt_default(m->st, w, m->bucket, NULL, &m->e);
   if (m->rc == 0)
     m->rc = store_writer_write(w, m->text, strlen(m->text), &m->e);
   if (m->rc == 0) {

@@ -505,6 +505,8 @@ static int output_commit(emitter *em, json_t *gen, json_t **desc, err *e)
     rc = store_writer_new(em->s->st, &w, e);
   }
   if (rc == 0)
+    rc = store_writer_encrypt_default(em->s->st, w, bucket, NULL, e);
+  if (rc == 0)
     rc = store_writer_write(w, text, strlen(text), e);
   if (rc == 0) {
     store_writer_md5(w, d);
@@ -546,8 +548,14 @@ static int load_generated(emitter *em, json_t *gen, json_t **desc, err *e)
   const char *lprefix = json_array_size(pre) == 1 ? json_string_value(json_array_get(pre, 0)) : NULL;
   char *after_key = NULL;
   int rc = 0;
-  if (json_is_true(json_object_get(gen, "EnableManifestOutput")))
+  if (json_is_true(json_object_get(gen, "EnableManifestOutput"))) {
+    char ob[80];
+    const char *out_bucket = batch__bucket_of_arn(
+        batch__str(json_object_get(gen, "ManifestOutputLocation"), "Bucket"), ob, sizeof ob);
     rc = store_writer_new(em->s->st, &em->out, e);
+    if (rc == 0)
+      rc = store_writer_encrypt_default(em->s->st, em->out, out_bucket, NULL, e);
+  }
   for (; rc == 0;) {
     arena *a = arena_new();
     store_list_params p = {.prefix = lprefix, .after = after_key,

@@ -692,8 +692,11 @@ static int report_write(batch_system *s, const char *id, json_t *rec, uint64_t t
                               : arena_sprintf(a, "job-%s", id);
   report_file files[2] = {{NULL, 0, "succeeded"}, {NULL, 0, "failed"}};
   int rc = 0;
-  for (int f = failed_only ? 1 : 0; f < 2 && rc == 0; f++)
+  for (int f = failed_only ? 1 : 0; f < 2 && rc == 0; f++) {
     rc = store_writer_new(s->st, &files[f].w, e);
+    if (rc == 0)
+      rc = store_writer_encrypt_default(s->st, files[f].w, bucket, NULL, e);
+  }
   MDB_txn *txn = NULL;
   if (rc == 0)
     rc = lmdb_read_begin(s->env, &txn, e);
@@ -764,6 +767,8 @@ static int report_write(batch_system *s, const char *id, json_t *rec, uint64_t t
     json_decref(m);
     store_writer *w = NULL;
     rc = store_writer_new(s->st, &w, e);
+    if (rc == 0)
+      rc = store_writer_encrypt_default(s->st, w, bucket, NULL, e);
     if (rc == 0)
       rc = store_writer_write(w, text, strlen(text), e);
     char md5hex[33];

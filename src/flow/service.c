@@ -240,6 +240,8 @@ static int object_put(flow_system *s, const char *bucket, const char *key, char 
   store_writer *w = NULL;
   err e = {0};
   int rc = store_writer_new(s->st, &w, &e);
+  if (rc == 0)   /* as S3's PutObject without SSE headers: the bucket's default */
+    rc = store_writer_encrypt_default(s->st, w, bucket, NULL, &e);
   if (rc == 0)
     rc = store_writer_write(w, body, strlen(body), &e);
   free(body);

@@ -391,7 +391,7 @@ static int file_start(copyrun *c, cfile *f, outctx *oc, err *e)
   if (strlen(f->key) > 1024)
     return err_set(e, ERR_INVALID, "cannot write 's3://%s/%s...': the key is longer than 1024 bytes",
                    c->bucket, arena_strndup(c->q->a, f->key, 64));
-  int rc = c->src->put_new(c->src->ctx, &f->w, e);
+  int rc = c->src->put_new(c->src->ctx, c->bucket, &f->w, e);
   if (rc < 0)
     return rc;
   f->text_out = 0;

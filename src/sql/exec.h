@@ -36,8 +36,9 @@ typedef struct sql_objsrc {
   /* Writing (COPY ... TO, copy.c); NULL when the source is read-only. A new
      object's bytes go to a writer *w and become visible only when
      put_commit (which consumes w) replaces bucket/key in one step;
-     put_abort drops them. */
-  int (*put_new)(void *ctx, void **w, err *e);
+     put_abort drops them. put_new encrypts the bytes as bucket's default
+     encryption says. */
+  int (*put_new)(void *ctx, const char *bucket, void **w, err *e);
   int (*put_write)(void *w, const void *p, size_t n, err *e);
   int (*put_commit)(void *ctx, void *w, const char *bucket, const char *key, err *e);
   void (*put_abort)(void *w);

@@ -91,9 +91,15 @@ static int store_open_obj(void *ctx, const char *bucket, const char *key, int *f
 
 /* ---- writing (COPY ... TO): a store_writer per object ---- */
 
-static int store_put_new(void *ctx, void **w, err *e)
+/* Encrypted as the bucket's default says, like a PUT without SSE headers. */
+static int store_put_new(void *ctx, const char *bucket, void **w, err *e)
 {
-  return store_writer_new(ctx, (store_writer **)w, e);
+  store_writer *sw = NULL;
+  int rc = store_writer_new(ctx, &sw, e);
+  if (rc == 0 && (rc = store_writer_encrypt_default(ctx, sw, bucket, NULL, e)) != 0)
+    sw = store_writer_free(sw);
+  *w = sw;
+  return rc;
 }
 
 static int store_put_write(void *w, const void *p, size_t n, err *e)
@@ -172,9 +178,9 @@ static int checked_open(void *ctx, const char *bucket, const char *key, int *fd,
   return rc != 0 ? rc : store_open_obj(c->st, bucket, key, fd, size, e);
 }
 
-static int checked_put_new(void *ctx, void **w, err *e)
+static int checked_put_new(void *ctx, const char *bucket, void **w, err *e)
 {
-  return store_put_new(((checked_src *)ctx)->st, w, e);
+  return store_put_new(((checked_src *)ctx)->st, bucket, w, e);
 }
 
 static int checked_put_commit(void *ctx, void *w, const char *bucket, const char *key, err *e)

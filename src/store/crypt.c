@@ -658,3 +658,36 @@ int store_object_plain_fd(const store_object *o, int *fd, err *e)
   *fd = mfd;
   return 0;
 }
+
+int store_bucket_sse_default(store *s, const char *bucket, bool *configured)
+{
+  arena *a = arena_new();
+  const char *text = NULL;
+  err ignored;
+  bool has = store_bucket_conf_get(s, bucket, STORE_SSE_CONF, a, &text, &ignored) == 0 &&
+             text != NULL;
+  arena_free(a);
+  if (configured != NULL)
+    *configured = has;
+  if (has)
+    return STORE_SSE_S3;
+  const char *env = getenv("TARN_S3_DEFAULT_SSE");
+  return env != NULL && strcmp(env, "AES256") == 0 ? STORE_SSE_S3 : STORE_SSE_NONE;
+}
+
+int store_writer_encrypt_default(store *s, store_writer *w, const char *bucket, int *mode,
+                                 err *e)
+{
+  int m = store_bucket_sse_default(s, bucket, NULL);
+  if (mode != NULL)
+    *mode = m;
+  if (m == STORE_SSE_NONE)
+    return 0;
+  arena *a = arena_new();
+  const char *sealed;
+  int rc = store_sse_new(s, m, NULL, a, &sealed, e);
+  if (rc == 0)
+    rc = store_writer_encrypt(w, sealed, NULL, e);
+  arena_free(a);
+  return rc;
+}

@@ -150,12 +150,13 @@ void store__obj_rec_encode(buf *b, const obj_rec *r, bool lng)
     store__put_var(&sizes, r->part_sizes[i]);
   store__put_bytes(b, sizes.data, sizes.len);
   buf_release(&sizes);
-  if (r->vseq != 0 || r->marker || r->lock_mode != 0 || r->legal_hold ||
+  if (r->vseq != 0 || r->marker || r->lock_mode != 0 || r->legal_hold || r->legal_hold_set ||
       (r->version_id != NULL && r->version_id[0] != '\0')) {
     store__put_u8(b, 'V');
     store__put_str(b, r->version_id);
     store__put_var(b, r->vseq);
-    store__put_u8(b, (uint8_t)((r->marker ? 1 : 0) | (r->legal_hold ? 2 : 0)));
+    store__put_u8(b, (uint8_t)((r->marker ? 1 : 0) | (r->legal_hold ? 2 : 0) |
+                               (r->legal_hold_set ? 4 : 0)));
     store__put_u8(b, r->lock_mode);
     store__put_var(b, (uint64_t)r->retain_until_ms);
   }
@@ -277,6 +278,7 @@ int store__obj_rec_decode(const MDB_val *k, const MDB_val *v, arena *a, obj_rec 
         uint8_t flags = store__get_u8(&d);
         r->marker = (flags & 1) != 0;
         r->legal_hold = (flags & 2) != 0;
+        r->legal_hold_set = (flags & 6) != 0;   /* older records: only when on */
         r->lock_mode = store__get_u8(&d);
         r->retain_until_ms = (int64_t)store__get_var(&d);
       }
@@ -632,6 +634,7 @@ void store__obj_out(arena *a, const char *bucket, const obj_rec *r, store_object
   out->lock_mode = r->lock_mode;
   out->retain_until_ms = r->retain_until_ms;
   out->legal_hold = r->legal_hold;
+  out->legal_hold_set = r->legal_hold_set;
 }
 
 void store__upload_out(arena *a, const char *bucket, const upload_rec *r, store_upload *out)

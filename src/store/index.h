@@ -66,6 +66,7 @@ typedef struct obj_rec {  /* forward-declared in internal.h */
   uint8_t lock_mode;      /* STORE_LOCK_* retention mode, 0 for none */
   int64_t retain_until_ms; /* retention date, 0 for none */
   bool legal_hold;        /* a legal hold is on */
+  bool legal_hold_set;    /* a legal hold was ever placed (ON, maybe OFF since) */
 } obj_rec;
 
 typedef struct upload_rec {

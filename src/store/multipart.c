@@ -652,6 +652,7 @@ int store_upload_complete_if(store *s, const char *bucket, const char *key,
       .lock_mode = xp != NULL ? (uint8_t)xp->lock_mode : 0,
       .retain_until_ms = xp != NULL ? xp->retain_until_ms : 0,
       .legal_hold = xp != NULL && xp->legal_hold,
+      .legal_hold_set = xp != NULL && xp->legal_hold,
     };
     complete_arg x = {
       .bucket = bucket, .key = key, .upload_id = upload_id, .parts = parts,

@@ -82,6 +82,7 @@ static int put_record(store *s, const char *bucket, obj_rec *r, int event,
     r->lock_mode = (uint8_t)x->lock_mode;
     r->retain_until_ms = x->retain_until_ms;
     r->legal_hold = x->legal_hold;
+    r->legal_hold_set = x->legal_hold;
   }
   buf b;
   buf_init(&b, 1 << 20);
@@ -205,6 +206,7 @@ static void version_out(arena *a, const obj_rec *r, int state, store_object *out
   out->lock_mode = r->lock_mode;
   out->retain_until_ms = r->retain_until_ms;
   out->legal_hold = r->legal_hold;
+  out->legal_hold_set = r->legal_hold_set;
 }
 
 int store_object_get_version(store *s, const char *bucket, const char *key,
@@ -433,6 +435,69 @@ int store_object_copy(store *s, const char *src_bucket, const char *src_key,
                                    tags, ntags, a, out, e);
 }
 
+int store_writer_copy_object(store_writer *w, const store_object *o, int fd, err *e)
+{
+  enum { CHUNK = 1 << 20 };
+  store_reader *r = store_reader_new(o, fd);
+  uint8_t *chunk = xmalloc(CHUNK);
+  int rc = 0;
+  for (uint64_t off = 0; rc == 0 && off < o->size;) {
+    size_t got = 0;
+    rc = store_reader_read(r, off, chunk, CHUNK, &got, e);
+    if (rc == 0 && got == 0)
+      rc = err_set(e, ERR_IO, "the source object is shorter than its record");
+    if (rc == 0)
+      rc = store_writer_write(w, chunk, got, e);
+    off += got;
+  }
+  free(chunk);
+  store_reader_free(r);
+  return rc;
+}
+
+/* A copy of a plain source into a bucket whose default encryption is
+ * SSE-S3: its bytes read and written again under a data key of its own
+ * (*done false: the source is encrypted already, so linking keeps it so). */
+static int copy_encrypting(store *s, const char *src_bucket, const char *src_key,
+                           const char *src_version_id, const char *dst_bucket,
+                           const char *dst_key, const str_pair *meta, size_t nmeta,
+                           const str_pair *tags, size_t ntags, arena *a, store_object *out,
+                           bool *done, err *e)
+{
+  *done = false;
+  arena *tmp = arena_new();
+  store_object src;
+  int fd = -1;
+  int rc = store_object_get_version(s, src_bucket, src_key, src_version_id, tmp, &src, &fd, e);
+  if (rc != 0 || src.sse != STORE_SSE_NONE) {
+    if (fd >= 0)
+      close(fd);
+    arena_free(tmp);
+    return rc;
+  }
+  *done = true;
+  store_writer *w = NULL;
+  rc = store_writer_new(s, &w, e);
+  if (rc == 0)
+    rc = store_writer_encrypt_default(s, w, dst_bucket, NULL, e);
+  if (rc == 0)
+    rc = store_writer_copy_object(w, &src, fd, e);   /* takes fd */
+  else if (fd >= 0)
+    close(fd);
+  if (rc == 0) {
+    uint8_t d[16];
+    char etag[33];
+    store_writer_etag_md5(w, d);
+    hex_encode(d, sizeof d, etag);
+    rc = store_object_commit(w, dst_bucket, dst_key, etag, meta != NULL ? meta : src.meta,
+                             meta != NULL ? nmeta : src.nmeta, tags != NULL ? tags : src.tags,
+                             tags != NULL ? ntags : src.ntags, a != NULL ? a : tmp, out, e);
+  }
+  store_writer_free(w);
+  arena_free(tmp);
+  return rc;
+}
+
 int store_object_copy_version(store *s, const char *src_bucket, const char *src_key,
                               const char *src_version_id,
                               const char *dst_bucket, const char *dst_key,
@@ -453,6 +518,13 @@ int store_object_copy_version(store *s, const char *src_bucket, const char *src_
     rc = store__check_tags(tags, ntags, e);
   if (rc != 0)
     return rc;
+  if (store_bucket_sse_default(s, dst_bucket, NULL) == STORE_SSE_S3) {
+    bool done;
+    rc = copy_encrypting(s, src_bucket, src_key, src_version_id, dst_bucket, dst_key, meta,
+                         nmeta, tags, ntags, a, out, &done, e);
+    if (rc != 0 || done)
+      return rc;
+  }
 
   arena *tmp = arena_new();   /* the source record, when a is NULL */
   arena *ra = a != NULL ? a : tmp;

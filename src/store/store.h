@@ -99,6 +99,8 @@ typedef struct store_object {
   int lock_mode;         /* STORE_LOCK_* retention of this version */
   int64_t retain_until_ms; /* its retain-until date (0: none) */
   bool legal_hold;       /* a legal hold is on */
+  bool legal_hold_set;   /* a legal hold status was ever set (GetObjectLegalHold
+                            answers one only then, as S3) */
 } store_object;
 
 /* ---- versioning (version.c) ----
@@ -525,6 +527,25 @@ int store_sse_new(store *s, int mode, const uint8_t *customer_key, arena *a,
  * open it), ERR_INVALID_REQUEST (SSE-C without a key). */
 int store_writer_encrypt(store_writer *w, const char *sealed, const uint8_t *customer_key,
                          err *e);
+/* Writes all of o's plaintext (decrypted when o is encrypted and opened)
+ * to w: the bytes of a copy that cannot share o's blob. Takes fd (as
+ * store_object_get gave it; closed, as by store_reader_free). Errors: ERR_IO (o is shorter than its record), and
+ * store_reader_read's. */
+int store_writer_copy_object(store_writer *w, const store_object *o, int fd, err *e);
+/* A bucket's default encryption (Put/GetBucketEncryption): its document
+ * in the bucket record, named STORE_SSE_CONF (the canonical "AES256 true" or
+ * "AES256 false"). Without one, the server's default: SSE-S3 when the
+ * server runs with TARN_S3_DEFAULT_SSE=AES256, else none. Returns
+ * STORE_SSE_S3 or STORE_SSE_NONE; *configured (may be NULL): whether the
+ * bucket has a document. */
+#define STORE_SSE_CONF "encryption"
+int store_bucket_sse_default(store *s, const char *bucket, bool *configured);
+/* Encrypts w as bucket's default encryption says (before w's first byte):
+ * the one call of every writer that puts objects in a bucket without an
+ * S3 request to say how (Firehose, SQL COPY/CTAS, Athena, Batch). *mode
+ * (may be NULL): the mode applied. Errors: ERR_IO. */
+int store_writer_encrypt_default(store *s, store_writer *w, const char *bucket, int *mode,
+                                 err *e);
 /* The MD5 to make w's ETag of: store_writer_md5, except for SSE-C writers
  * (as on S3, the ETag of an SSE-C object is not the MD5 of its data). */
 void store_writer_etag_md5(const store_writer *w, uint8_t out[16]);
@@ -588,7 +609,9 @@ int store_object_delete_version(store *s, const char *bucket, const char *key,
                                 store_delete_result *out, err *e);
 
 /* store_object_copy from one version of the source (NULL: current). A
- * delete marker as source is ERR_INVALID_REQUEST. */
+ * delete marker as source is ERR_INVALID_REQUEST. A plain source copied
+ * into a bucket whose default encryption is SSE-S3 is read and written
+ * encrypted (store_writer_encrypt_default), its ETag the MD5 of its data. */
 int store_object_copy_version(store *s, const char *src_bucket, const char *src_key,
                               const char *src_version_id,
                               const char *dst_bucket, const char *dst_key,

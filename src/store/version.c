@@ -816,8 +816,10 @@ static int edit_lock(obj_rec *r, const void *ctx, arena *a, err *e)
     r->lock_mode = (uint8_t)ch->mode;
     r->retain_until_ms = ch->mode != 0 ? ch->retain_until_ms : 0;
   }
-  if (ch->set_legal_hold)
+  if (ch->set_legal_hold) {
     r->legal_hold = ch->legal_hold;
+    r->legal_hold_set = true;
+  }
   return 0;
 }
 
@@ -1036,6 +1038,7 @@ int store_object_versions(store *s, const char *bucket, const store_version_para
           ob->lock_mode = r.lock_mode;
           ob->retain_until_ms = r.retain_until_ms;
           ob->legal_hold = r.legal_hold;
+          ob->legal_hold_set = r.legal_hold_set;
           count++;
           out->next_key_marker = key;
           out->next_version_id_marker = id;

@@ -405,6 +405,8 @@ static int write_object(stream_system *s, const dconfig *cfg, const char *bucket
   store_writer *w = NULL;
   if (rc == 0)
     rc = store_writer_new(s->st, &w, e);
+  if (rc == 0)
+    rc = store_writer_encrypt_default(s->st, w, bucket, NULL, e);
   if (rc == 0 && packed.len > 0)
     rc = store_writer_write(w, packed.data, packed.len, e);
   if (rc == 0) {
