@@ -87,6 +87,11 @@ int csv_cursor_init(csv_cursor *c, const csv_schema *s, const char *base, size_t
 int csv_cursor_init_at(csv_cursor *c, const csv_schema *s, const char *base, size_t size,
                        size_t start, size_t stop, const char *object, bool skip_malformed,
                        int in_quote, err *e);
+/* Positions c at base[0], a record start (no BOM or header is skipped):
+ * a range read on in another piece of memory, [0, size) holding whole
+ * records only. */
+void csv_cursor_resume(csv_cursor *c, const csv_schema *s, const char *base, size_t size,
+                       size_t stop, const char *object, bool skip_malformed);
 /* How many bytes of p[0..n) are q. */
 size_t csv_count_quotes(const char *p, size_t n, char q);
 
