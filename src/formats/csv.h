@@ -2,8 +2,10 @@
  * dialect, header and column types from a sample, and tokenizing a byte
  * range of an object into field spans, only for the columns a query uses.
  *
- * The reader works on the whole object in memory (a read-only mapping, or
- * the decompressed bytes of a .gz/.zst object). A byte range [start, stop)
+ * The reader works on bytes in memory: the whole object (a read-only
+ * mapping, or the decompressed bytes of a .gz/.zst object), or a piece of
+ * it holding whole records (csv_cursor_resume: the SQL engine reads ranges
+ * through a reused buffer, sql/scan_win.c). A byte range [start, stop)
  * owns the records whose first byte lies in it (DESIGN.md §7), so ranges
  * can be read in parallel: a cursor starts at the first line start at or
  * after `start` and reads records while they start before `stop`; the last

@@ -7,7 +7,9 @@ smallest range), so the fixtures place, at exact multiples of 1 MiB: a
 line break inside a quoted field, a CRLF whose CR and LF fall on either side,
 a record longer than a whole range (quoted, with line breaks and doubled
 quotes inside), a record ending exactly at the edge, and for JSON lines a
-backslash escape split across the edge and a line longer than a range.
+backslash escape split across the edge and a line longer than a range. A
+range read in pieces of 1 MiB from its first record (as the engine does,
+scan_win.c) also meets a CRLF and an escape cut by such a piece.
 Whatever reads those ranges (a mapping, or buffers of the same or other
 sizes) must give DuckDB's rows.
 """
@@ -76,11 +78,15 @@ def csv_body():
     assert MIB + 200000 < len(long_txt) < 1800000
     rec = b'%d,"%s",7\r\n' % (1000003, long_txt)
     b.place(rec, 0, 3 * MIB - 300000)
-    assert len(b.b) > 4 * MIB
+    first4 = len(b.b)   # the first record of the range at 4 MiB
+    assert first4 > 4 * MIB
     # 5 MiB: a record ending exactly at the edge, the next starting on it
     rec = b"%d,edge,1\r\n" % 1000004
     b.place(rec, len(rec), 5 * MIB)
     b.add(b"%d,after,2\r\n" % 1000005)
+    # 1 MiB after that range's first record: CR and LF on either side
+    rec = b"%d,crlf2,3\r\n" % 1000006
+    b.place(rec, len(rec) - 2, first4 + MIB - 1)
     for _ in range(500):
         b.add(b.filler(b.i, 10))
     return bytes(b.b)
@@ -103,10 +109,14 @@ def jsonl_body():
     long_txt = "".join(parts).encode()
     rec = b'{"id":1000003,"n":3,"txt":"%s"}\n' % long_txt
     b.place(rec, 0, 3 * MIB - 300000)
-    assert len(b.b) > 4 * MIB
+    first4 = len(b.b)   # the first line of the range at 4 MiB
+    assert first4 > 4 * MIB
     # 5 MiB: a line starting exactly on the edge, its key after a space
     rec = b'{ "id":1000004,"txt":"start","n":4}\n'
     b.place(rec, 0, 5 * MIB)
+    # 1 MiB after that range's first line: an escape split again
+    rec = b'{"id":1000005,"txt":"x\\ty","n":5}\n'
+    b.place(rec, rec.index(b"\\t"), first4 + MIB - 1)
     for _ in range(500):
         b.add(b.filler(b.i, 10))
     return bytes(b.b)
