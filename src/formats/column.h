@@ -9,8 +9,10 @@
  *             DATE (days since 1970-01-01), TIMESTAMP (microseconds since
  *             1970-01-01 00:00:00, no zone), INTERVAL (microseconds or months)
  *   PHYS_F64  DOUBLE
- *   PHYS_STR  VARCHAR: str_ref into a buffer that outlives the batch (the
- *             mapped object) or into the batch's string heap
+ *   PHYS_STR  VARCHAR: str_ref into the reader's bytes (a mapping, a
+ *             buffer of the scan, decoded Parquet pages) or into the batch's
+ *             string heap: valid for the batch only; an operator that keeps
+ *             a string longer copies it
  *
  * Invariants:
  *   (1) A vector's nulls is NULL when no value is NULL; otherwise nulls[i]

@@ -517,6 +517,20 @@ int csv_cursor_init_at(csv_cursor *c, const csv_schema *s, const char *base, siz
   return 0;
 }
 
+void csv_cursor_resume(csv_cursor *c, const csv_schema *s, const char *base, size_t size,
+                       size_t stop, const char *object, bool skip_malformed)
+{
+  memset(c, 0, sizeof *c);
+  c->s = s;
+  c->base = base;
+  c->end = base + size;
+  c->stop = base + (stop < size ? stop : size);
+  c->pos = base;
+  c->first = base;
+  c->object = object;
+  c->skip_malformed = skip_malformed;
+}
+
 #define QUOTE_WINDOW (256 * 1024)
 
 /* the first byte at or after p that is the delimiter or '\n' (or end);

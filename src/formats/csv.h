@@ -2,8 +2,10 @@
  * dialect, header and column types from a sample, and tokenizing a byte
  * range of an object into field spans, only for the columns a query uses.
  *
- * The reader works on the whole object in memory (a read-only mapping, or
- * the decompressed bytes of a .gz/.zst object). A byte range [start, stop)
+ * The reader works on bytes in memory: the whole object (a read-only
+ * mapping, or the decompressed bytes of a .gz/.zst object), or a piece of
+ * it holding whole records (csv_cursor_resume: the SQL engine reads ranges
+ * through a reused buffer, sql/scan_win.c). A byte range [start, stop)
  * owns the records whose first byte lies in it (DESIGN.md §7), so ranges
  * can be read in parallel: a cursor starts at the first line start at or
  * after `start` and reads records while they start before `stop`; the last
@@ -87,6 +89,11 @@ int csv_cursor_init(csv_cursor *c, const csv_schema *s, const char *base, size_t
 int csv_cursor_init_at(csv_cursor *c, const csv_schema *s, const char *base, size_t size,
                        size_t start, size_t stop, const char *object, bool skip_malformed,
                        int in_quote, err *e);
+/* Positions c at base[0], a record start (no BOM or header is skipped):
+ * a range read on in another piece of memory, [0, size) holding whole
+ * records only. */
+void csv_cursor_resume(csv_cursor *c, const csv_schema *s, const char *base, size_t size,
+                       size_t stop, const char *object, bool skip_malformed);
 /* How many bytes of p[0..n) are q. */
 size_t csv_count_quotes(const char *p, size_t n, char q);
 

@@ -731,6 +731,15 @@ void jsonl_cursor_init(jsonl_cursor *c, const jsonl_schema *s, const char *base,
   c->cache = NULL;
 }
 
+void jsonl_cursor_resume(jsonl_cursor *c, const char *base, size_t size, size_t stop)
+{
+  c->base = base;
+  c->end = base + size;
+  c->stop = base + (stop < size ? stop : size);
+  c->pos = base;
+  c->first = base;
+}
+
 void jsonl_cursor_release(jsonl_cursor *c)
 {
   free(c->cache);

@@ -48,6 +48,10 @@ typedef struct jsonl_cursor {
 
 void jsonl_cursor_init(jsonl_cursor *c, const jsonl_schema *s, const char *base, size_t size,
                        size_t start, size_t stop, const char *object, bool skip_malformed);
+/* Moves an initialized c to base[0], a line start, over [0, size) holding
+ * whole lines only (another piece of memory); keeps its schema, options,
+ * count of skipped lines and key cache. */
+void jsonl_cursor_resume(jsonl_cursor *c, const char *base, size_t size, size_t stop);
 
 /* Frees what tokenizing cached; the cursor can be initialized again. */
 void jsonl_cursor_release(jsonl_cursor *c);

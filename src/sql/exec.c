@@ -26,6 +26,7 @@
 #include "base/mem.h"
 #include "base/text.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -454,6 +455,15 @@ typedef struct scan_op {
   int ncols_all;
   pqt_cur *pc;            /* Parquet: the row group being read */
   vec *pvecs;             /* Parquet: per used column */
+  /* CSV / JSON lines: the cursor reads cur_base[i] = byte cur_off + i of the
+     object: the mapping (cur_off 0), or the window win (scan_win.c) */
+  scan_win win;
+  const char *cur_base;
+  uint64_t cur_off;
+  bool win_on;            /* the cursor is on win now */
+  bool win_started;       /* the morsel began on win: its first record is win_first */
+  uint64_t win_first;
+  uint64_t win_skipped;   /* CSV: rows skipped in the morsel's earlier windows */
 } scan_op;
 
 static uint8_t nv_nulls[COL_BATCH];
@@ -497,21 +507,25 @@ static void scan_close(op *o)
   if (s->m != NULL)
     sql__tobj_release(o->q, s->m->obj);
   jsonl_cursor_release(&s->jc);
+  sql__win_free(&s->win);
 }
 
 static int scan_finish_morsel(scan_op *s)
 {
   morsel *m = s->m;
-  size_t end = s->t->format == FMT_CSV ? (size_t)(s->cc.pos - s->cc.base)
-                                       : (size_t)(s->jc.pos - s->jc.base);
+  size_t end = s->t->format == FMT_CSV ? (size_t)(s->cc.pos - s->cur_base)
+                                       : (size_t)(s->jc.pos - s->cur_base);
+  end += s->cur_off;
   size_t first = s->t->format == FMT_CSV ? (size_t)(s->cc.first - s->cc.base)
                                          : (size_t)(s->jc.first - s->jc.base);
+  if (s->win_started)
+    first = s->win_first;
   m->obj->firsts[m->range] = first;
   m->obj->ends[m->range] = end;
-  uint64_t skipped = s->t->format == FMT_CSV ? s->cc.skipped : s->jc.skipped;
+  uint64_t skipped = s->t->format == FMT_CSV ? s->cc.skipped + s->win_skipped : s->jc.skipped;
   if (skipped)
     atomic_fetch_add(&s->t->skipped, skipped);
-  if (m->obj->mapped && end > first) {
+  if (m->obj->mapped && !s->win_on && end > first) {
     /* drop the pages of this range from the process (they stay in the page
        cache): a scan's memory stays a few morsels, not the object */
     uintptr_t pg = 4096;
@@ -546,7 +560,8 @@ static int scan_bad_value(scan_op *s, int col, int row)
   fspan *sp = &s->spans[col][row];
   int tc = s->cols[col];
   const char *base = s->m->obj->data;
-  size_t line = fmt_count_lines(base, (size_t)(s->rec[row] - base)) + 1;
+  size_t off = s->cur_off + (size_t)(s->rec[row] - s->cur_base);
+  size_t line = fmt_count_lines(base, off) + 1;
   err e;
   err_set(&e, ERR_INVALID,
           "cannot read '%.*s' as %s in '%s' line %zu column '%s' (the type was guessed from a "
@@ -586,7 +601,7 @@ static int scan_convert(scan_op *s, int k, const uint16_t *sel, int nsel, batch 
  * counts the quotes of its own bytes (in parallel), then adds up those of
  * the ranges before it, which were handed out earlier and only count, so
  * the wait is short and cannot deadlock. -1 when unknown (no parity). */
-static int range_in_quote(qctx *q, morsel *m)
+static int range_in_quote(qctx *q, morsel *m, scan_win *w)
 {
   tobj *o = m->obj;
   if (o->qcount == NULL)
@@ -598,9 +613,9 @@ static int range_in_quote(qctx *q, morsel *m)
     from = o->len;
   if (to > o->len)
     to = o->len;
-  int64_t mine = to > from ? (int64_t)csv_count_quotes(o->data + from, to - from,
-                                                     (char)o->quote)
-                           : 0;
+  int64_t mine = 0;
+  if (to > from && (!o->has_fd || sql__win_count_quotes(w, o, from, to, &mine) < 0))
+    mine = (int64_t)csv_count_quotes(o->data + from, to - from, (char)o->quote);
   pthread_mutex_lock(&o->mu);
   o->qcount[r] = mine;
   pthread_cond_broadcast(&o->qcv);
@@ -820,6 +835,120 @@ static int scan_next_pq(scan_op *s, batch **out)
   }
 }
 
+/* ---- CSV / JSON lines through a window (scan_win.c) ---- */
+
+static bool win_usable(const scan_op *s, const tobj *o)
+{
+  return o->has_fd && o->nranges > 1 && (s->t->format == FMT_JSONL || o->quote >= 0);
+}
+
+/* the rest of the morsel from object offset at (a record start) on the mapping */
+static void scan_map_at(scan_op *s, uint64_t at)
+{
+  tobj *o = s->m->obj;
+  size_t stop = s->m->stop > o->len ? o->len : s->m->stop;
+  if (s->t->format == FMT_CSV) {
+    s->win_skipped += s->cc.skipped;
+    csv_cursor_resume(&s->cc, &s->t->csv, o->data, o->len, stop, o->name, s->t->skip_malformed);
+    s->cc.pos = o->data + at;
+  } else {
+    jsonl_cursor_resume(&s->jc, o->data, o->len, stop);
+    s->jc.pos = o->data + at;
+  }
+  s->win_on = false;
+  s->cur_base = o->data;
+  s->cur_off = 0;
+}
+
+static int win_io(const tobj *o, err *e)
+{
+  return err_set(e, ERR_IO, "cannot read '%s': %s", o->name, strerror(errno));
+}
+
+/* the cursor on the window of whole records from object offset at */
+static int scan_win_next(scan_op *s, uint64_t at, err *e)
+{
+  tobj *o = s->m->obj;
+  bool csv = s->t->format == FMT_CSV;
+  int rc = sql__win_fill(&s->win, o, csv, at);
+  if (rc < 0)
+    return win_io(o, e);
+  if (rc > 0) {
+    scan_map_at(s, at);
+    return 0;
+  }
+  size_t stop = s->m->stop > o->len ? o->len : s->m->stop;
+  size_t wstop = stop > at ? (size_t)(stop - at) : 0;
+  if (csv) {
+    s->win_skipped += s->cc.skipped;
+    csv_cursor_resume(&s->cc, &s->t->csv, s->win.buf, s->win.len, wstop, o->name,
+                      s->t->skip_malformed);
+  } else {
+    jsonl_cursor_resume(&s->jc, s->win.buf, s->win.len, wstop);
+  }
+  s->win_on = true;
+  s->cur_base = s->win.buf;
+  s->cur_off = at;
+  return 0;
+}
+
+/* The morsel's first window: 0, 1 to read it from the mapping instead
+   (its header is malformed or longer than a window), or a failure. */
+static int scan_win_start(scan_op *s, size_t start, size_t stop, int inq, err *e)
+{
+  tobj *o = s->m->obj;
+  bool csv = s->t->format == FMT_CSV;
+  bool skip = s->t->skip_malformed;
+  if (csv)
+    memset(&s->cc, 0, sizeof s->cc);
+  else
+    jsonl_cursor_init(&s->jc, &s->t->js, "", 0, 0, 0, o->name, skip);
+  uint64_t first;
+  if (start == 0) {
+    int rc = sql__win_fill(&s->win, o, csv, 0);
+    if (rc < 0)
+      return win_io(o, e);
+    if (rc > 0)
+      return 1;
+    size_t wstop = stop < s->win.len ? stop : s->win.len;
+    if (csv) {
+      err e2;
+      err_clear(&e2);
+      if (csv_cursor_init_at(&s->cc, &s->t->csv, s->win.buf, s->win.len, 0, wstop, o->name,
+                             skip, inq, &e2) < 0)
+        return 1;
+      first = (uint64_t)(s->cc.pos - s->win.buf);
+    } else {
+      jsonl_cursor_release(&s->jc);
+      jsonl_cursor_init(&s->jc, &s->t->js, s->win.buf, s->win.len, 0, wstop, o->name, skip);
+      first = (uint64_t)(s->jc.pos - s->win.buf);
+    }
+    s->win_on = true;
+    s->cur_base = s->win.buf;
+    s->cur_off = 0;
+  } else {
+    if (sql__win_first(&s->win, o, csv, start, csv ? inq : -1, &first) < 0)
+      return win_io(o, e);
+    if (first < stop) {
+      int rc = scan_win_next(s, first, e);
+      if (rc < 0)
+        return rc;
+    } else {
+      /* no record starts in the range: an empty window at first */
+      if (csv)
+        csv_cursor_resume(&s->cc, &s->t->csv, s->win.buf, 0, 0, o->name, skip);
+      else
+        jsonl_cursor_resume(&s->jc, s->win.buf, 0, 0);
+      s->win_on = true;
+      s->cur_base = s->win.buf;
+      s->cur_off = first;
+    }
+  }
+  s->win_started = true;
+  s->win_first = first;
+  return 0;
+}
+
 static int scan_next(op *o, batch **out)
 {
   scan_op *s = (scan_op *)o;
@@ -845,8 +974,18 @@ static int scan_next(op *o, batch **out)
       s->m = m;
       size_t stop = m->stop > m->obj->len ? m->obj->len : m->stop;
       size_t start = m->start > m->obj->len ? m->obj->len : m->start;
+      s->win_on = s->win_started = false;
+      s->win_skipped = 0;
+      s->cur_base = m->obj->data;
+      s->cur_off = 0;
+      int inq = s->t->format == FMT_CSV ? range_in_quote(q, m, &s->win) : -1;
+      if (win_usable(s, m->obj)) {
+        if ((rc = scan_win_start(s, start, stop, inq, &e)) < 0)
+          return sql__qctx_fail(q, rc, &e);
+        if (rc == 0)
+          continue;
+      }
       if (s->t->format == FMT_CSV) {
-        int inq = range_in_quote(q, m);
         rc = csv_cursor_init_at(&s->cc, &s->t->csv, m->obj->data, m->obj->len, start, stop,
                                 m->obj->name, s->t->skip_malformed, inq, &e);
         if (rc < 0)
@@ -861,13 +1000,33 @@ static int scan_next(op *o, batch **out)
     err e;
     err_clear(&e);
     int n;
-    if (s->t->format == FMT_CSV)
+    bool csv = s->t->format == FMT_CSV;
+    const char *bpos = csv ? s->cc.pos : s->jc.pos;
+    uint64_t bskip = csv ? s->cc.skipped : s->jc.skipped;
+    if (csv)
       n = csv_tokenize(&s->cc, s->cols, s->ncols, s->spans, s->rec, COL_BATCH, &e);
     else
       n = jsonl_tokenize(&s->jc, s->cols, s->ncols, s->spans, s->rec, COL_BATCH, &e);
+    if (n < 0 && s->win_on) {
+      /* again on the mapping, for the message's line (or a record the
+         quote parity cut wrongly) */
+      if (csv)
+        s->cc.skipped = bskip;
+      else
+        s->jc.skipped = bskip;
+      scan_map_at(s, s->cur_off + (uint64_t)(bpos - s->cur_base));
+      continue;
+    }
     if (n < 0)
       return scan_malformed(s, &e);
     if (n == 0) {
+      uint64_t at = s->cur_off + (uint64_t)((csv ? s->cc.pos : s->jc.pos) - s->cur_base);
+      size_t stop = s->m->stop > s->m->obj->len ? s->m->obj->len : s->m->stop;
+      if (s->win_on && at < stop) {
+        if ((rc = scan_win_next(s, at, &e)) < 0)
+          return sql__qctx_fail(q, rc, &e);
+        continue;
+      }
       scan_finish_morsel(s);
       continue;
     }

@@ -76,6 +76,8 @@ typedef struct tobj {
   const char *data;      /* the bytes (mapping or decompressed buffer) */
   size_t len;
   bool mapped;
+  bool has_fd;           /* mapped: fd stays open for pread (scan_win.c) */
+  int fd;
   int nranges;           /* morsels over this object */
   size_t *firsts;        /* per range: offset of its first record */
   size_t *ends;          /* per range: offset where its last record ended */
@@ -151,6 +153,30 @@ int sql__table_open(qctx *q, const char *path, const table_opts *o, table **out,
 /* An object's bytes for a morsel (opened on first use); release once per
  * morsel. */
 int sql__tobj_acquire(qctx *q, tobj *o, err *e);
+
+/* ---- a CSV / JSON-lines range through a reused buffer (scan_win.c) ---- */
+
+#define SCAN_WIN_MIN (1u << 20)
+#define SCAN_WIN_MAX (64u << 20)   /* a longer record: read from the mapping */
+
+typedef struct scan_win {
+  char *buf;
+  size_t cap;
+  uint64_t from;         /* object offset of buf[0] */
+  size_t len;            /* buf[0..len): whole records (or up to the object's end) */
+} scan_win;
+
+/* Quotes (o->quote) in bytes [from, to) of o into *count; -1 on a read failure. */
+int sql__win_count_quotes(scan_win *w, const tobj *o, uint64_t from, uint64_t to,
+                          int64_t *count);
+/* The first record start of the range beginning at start > 0, given whether
+ * byte start-1 is inside quotes (CSV; -1 unknown); -1 on a read failure. */
+int sql__win_first(scan_win *w, const tobj *o, bool csv, uint64_t start, int in_quote,
+                   uint64_t *first);
+/* Reads whole records from the record start at into w: 0, 1 when a record
+ * is longer than SCAN_WIN_MAX, -1 on a read failure. */
+int sql__win_fill(scan_win *w, const tobj *o, bool csv, uint64_t at);
+void sql__win_free(scan_win *w);
 void sql__tobj_release(qctx *q, tobj *o);
 /* Unmaps whatever is still open (end of query, also after failures). */
 void sql__table_release_all(qctx *q);

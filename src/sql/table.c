@@ -1185,7 +1185,6 @@ int sql__tobj_acquire(qctx *q, tobj *o, err *e)
     }
     data = m;
   }
-  close(fd);
   codec_kind k = o->codec != CODEC_NONE ? o->codec : codec_sniff(data, size);
   if (k != CODEC_NONE && size > 0) {
     char *d;
@@ -1195,6 +1194,7 @@ int sql__tobj_acquire(qctx *q, tobj *o, err *e)
       room = 1 << 20;
     rc = codec_decompress(k, data, size, (size_t)room, &d, &dl, e);
     munmap((void *)data, size);
+    close(fd);
     if (rc < 0) {
       o->state = 2;
       pthread_mutex_unlock(&o->mu);
@@ -1206,11 +1206,16 @@ int sql__tobj_acquire(qctx *q, tobj *o, err *e)
     o->data = d;
     o->len = dl;
     o->mapped = false;
+    o->has_fd = false;
     sql__qctx_mem(q, (int64_t)dl);
   } else {
     o->data = data;
     o->len = size;
     o->mapped = size > 0;
+    o->has_fd = size > 0;
+    o->fd = fd;
+    if (size == 0)
+      close(fd);
   }
   o->state = 1;
   pthread_mutex_unlock(&o->mu);
@@ -1221,6 +1226,9 @@ static void tobj_unmap(qctx *q, tobj *o)
 {
   if (o->state != 1)
     return;
+  if (o->has_fd)
+    close(o->fd);
+  o->has_fd = false;
   if (o->mapped)
     munmap((void *)o->data, o->len);
   else if (o->len > 0) {
