@@ -30,6 +30,7 @@
 #include "blob.h"
 
 #include "crypt.h"
+#include "remote.h"
 
 #include "base/hash.h"
 #include "base/mem.h"
@@ -57,7 +58,14 @@ int store__blob_unlink(const store *s, const blob_id *id)
 {
   char path[BLOB_PATH_MAX];
   store__blob_path(s, id, path);
-  return unlink(path) == 0 ? 0 : -errno;
+  if (unlink(path) == 0)
+    return 0;
+  int saved = errno;
+  if (saved != ENOENT || s->remote == NULL)
+    return -saved;
+  err e;  /* no local file: the bytes are in the backend (remote.c (2)) */
+  err_clear(&e);
+  return store__remote_delete((store *)s, id, &e) == 0 ? 0 : -EIO;
 }
 
 /* ---- the in-flight set ---- */

@@ -31,6 +31,7 @@
 #include "commit.h"
 #include "crypt.h"
 #include "index.h"
+#include "remote.h"
 
 #include "base/hash.h"
 #include "base/mem.h"
@@ -613,6 +614,11 @@ int store_upload_complete_if(store *s, const char *bucket, const char *key,
   }
   if (rc == 1)
     rc = err_set(e, ERR_UNAVAILABLE, "upload '%s' keeps changing", upload_id);
+  bool uploaded = false;  /* remote.c (1) */
+  if (rc == 0 && s->remote != NULL) {
+    rc = store__remote_put(s, &id, e);
+    uploaded = rc == 0;
+  }
   if (rc == ERR_NO_SUCH_UPLOAD && completed_by(s, bucket, key, upload_id, a, out) == 0) {
     err_clear(e);  /* invariant (4): a retry of a complete that succeeded */
     store__blob_unlink(s, &id);
@@ -668,6 +674,8 @@ int store_upload_complete_if(store *s, const char *bucket, const char *key,
     change c;
     store__change_init(&c, s, apply_complete, &x, &id);
     rc = store__commit_run(s, &c, e);
+    if (uploaded)
+      store__remote_settle(s, &id, rc == 0);
     if (rc == 0 && out != NULL) {
       MDB_val kv = store__ikey_val(&x.k);
       obj_rec d;
@@ -686,6 +694,8 @@ int store_upload_complete_if(store *s, const char *bucket, const char *key,
     }
     buf_release(&b);
   } else {
+    if (uploaded)
+      store__remote_settle(s, &id, false);
     store__blob_unlink(s, &id);
   }
   store__fly_del(s, &id);
