@@ -293,6 +293,8 @@ int egress_fetch(const netpolicy *p, const egress_request *rq, arena *a, egress_
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)rq->timeout_ms);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                    (long)(rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : rq->timeout_ms));
+  if (rq->max_response >= (1u << 20))  /* large answers: fewer, larger reads */
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);

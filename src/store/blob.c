@@ -24,6 +24,9 @@
  *       blob at once and never holds bytes in head: size and md5 count the
  *       plaintext, the file holds the segment (header, chunks and tags),
  *       the last partial chunk written by writer_finish.
+ *   (7) With an object backend (remote.c), an object's blob is staged: not
+ *       fsync'd, since the backend's answer to its upload is its durability
+ *       point and the file is removed before the commit.
  *
  * Start reading at store_writer_new().
  */
@@ -63,7 +66,7 @@ int store__blob_unlink(const store *s, const blob_id *id)
   int saved = errno;
   if (saved != ENOENT || s->remote == NULL)
     return -saved;
-  err e;  /* no local file: the bytes are in the backend (remote.c (2)) */
+  err e;  /* no local file: the bytes are (or may be) in the backend, remote.c (2) */
   err_clear(&e);
   return store__remote_delete((store *)s, id, &e) == 0 ? 0 : -EIO;
 }
@@ -256,7 +259,7 @@ int store__writer_finish(store_writer *w, bool need_blob, err *e)
     return rc;
   if (rc == 0 && w->crypt != NULL)
     rc = store__crypt_wr_end(w->crypt, emit_blob, w, e);
-  if (rc == 0 && fsync(w->fd) != 0) {
+  if (rc == 0 && !w->staged && fsync(w->fd) != 0) {
     int saved = errno;
     rc = err_set(e, err_from_errno(saved), "cannot sync blob: %s", strerror(saved));
   }

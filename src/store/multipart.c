@@ -540,7 +540,7 @@ static int join(store *s, const blob_id *id, const plan *pl, size_t nparts, blob
                     pl->encrypted ? store__crypt_stored_size(pl->sizes[i]) : pl->sizes[i], e);
     close(in);
   }
-  if (rc == 0 && fsync(out) != 0) {
+  if (rc == 0 && s->remote == NULL && fsync(out) != 0) {  /* else remote.c (1) */
     int saved = errno;
     rc = err_set(e, err_from_errno(saved), "cannot sync blob '%s': %s", path, strerror(saved));
   }
@@ -614,10 +614,8 @@ int store_upload_complete_if(store *s, const char *bucket, const char *key,
   }
   if (rc == 1)
     rc = err_set(e, ERR_UNAVAILABLE, "upload '%s' keeps changing", upload_id);
-  bool uploaded = false;  /* remote.c (1) */
-  if (rc == 0 && s->remote != NULL) {
-    rc = store__remote_put(s, &id, e);
-    uploaded = rc == 0;
+  if (rc == 0 && s->remote != NULL) {  /* remote.c (1) */
+    rc = store__remote_stage(s, &id, e);
   }
   if (rc == ERR_NO_SUCH_UPLOAD && completed_by(s, bucket, key, upload_id, a, out) == 0) {
     err_clear(e);  /* invariant (4): a retry of a complete that succeeded */
@@ -674,8 +672,6 @@ int store_upload_complete_if(store *s, const char *bucket, const char *key,
     change c;
     store__change_init(&c, s, apply_complete, &x, &id);
     rc = store__commit_run(s, &c, e);
-    if (uploaded)
-      store__remote_settle(s, &id, rc == 0);
     if (rc == 0 && out != NULL) {
       MDB_val kv = store__ikey_val(&x.k);
       obj_rec d;
@@ -694,8 +690,6 @@ int store_upload_complete_if(store *s, const char *bucket, const char *key,
     }
     buf_release(&b);
   } else {
-    if (uploaded)
-      store__remote_settle(s, &id, false);
     store__blob_unlink(s, &id);
   }
   store__fly_del(s, &id);

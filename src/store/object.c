@@ -133,9 +133,10 @@ int store_object_commit_if(store_writer *w, const char *bucket, const char *key,
     w->consumed = true;
     return rc;
   }
+  w->staged = w->s->remote != NULL;  /* blob.c (7) */
   rc = store__writer_finish(w, false, e);
   if (rc == 0 && w->has_blob && w->s->remote != NULL)
-    rc = store__remote_put(w->s, &w->id, e);  /* remote.c (1) */
+    rc = store__remote_stage(w->s, &w->id, e);  /* remote.c (1) */
   if (rc != 0)
     return rc;
   char md5hex[33];
@@ -159,8 +160,6 @@ int store_object_commit_if(store_writer *w, const char *bucket, const char *key,
   arena_free(tmp);
   if (rc == 0)
     w->committed = true;
-  if (w->has_blob && w->s->remote != NULL)
-    store__remote_settle(w->s, &w->id, rc == 0);
   return rc;
 }
 

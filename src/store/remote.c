@@ -5,15 +5,21 @@
  * its index, events and SigV4 front here; only blob bytes move.
  *
  * Invariants:
- *   (1) A blob is staged locally (blob.c) and uploaded before the commit
- *       that references it; the backend's 2xx is its durability point. The
- *       local file is removed only after that commit returned.
- *   (2) A committed blob lives in exactly one place: its local file (if
- *       one is left, e.g. by a crash between commit and removal, or from
- *       before the backend was configured), else the backend object
- *       PREFIX + 32 hex of its id. Readers try the local file first.
- *   (3) Reads are ranged GETs into a buffer of at most RD_MAX bytes per
- *       reader: no object is ever held whole in memory.
+ *   (1) A blob is staged locally (blob.c, not fsync'd: blob.c (7)),
+ *       uploaded, and its file removed, all before the commit that
+ *       references it: the backend's 2xx is its durability point. It stays
+ *       in flight until that commit returned; when the commit fails, the
+ *       drop (store__blob_unlink, finding no local file) deletes it in the
+ *       backend.
+ *   (2) A committed blob lives in exactly one place: its local file (one
+ *       committed before the backend was configured, or a copy of one),
+ *       else the backend object PREFIX + 32 hex of its id. Readers try the
+ *       local file first. The commit fsyncs the blob's directory (commit.c),
+ *       so the removal of a staged file is durable before the record is:
+ *       a crash never leaves a staged (unsynced) file that a record names.
+ *   (3) Reads are ranged GETs into at most two buffers of RD_MAX bytes per
+ *       reader (the window being read, the next one fetched ahead): no
+ *       object is ever held whole in memory.
  *   (4) Every request is signed (SigV4, service s3, path style) and goes
  *       only to the configured endpoint (its own netpolicy).
  *
@@ -31,6 +37,7 @@
 #include "base/xml.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,29 +282,40 @@ int store__remote_delete(store *s, const blob_id *id, err *e)
   return rc;
 }
 
-void store__remote_settle(store *s, const blob_id *id, bool committed)
+int store__remote_stage(store *s, const blob_id *id, err *e)
 {
-  if (committed) {  /* (1): the backend holds it, the index names it */
+  int rc = store__remote_put(s, id, e);
+  if (rc == 0) {
     char path[BLOB_PATH_MAX];
     store__blob_path(s, id, path);
     unlink(path);
-    return;
   }
-  err e;
-  err_clear(&e);
-  store__remote_delete(s, id, &e);
+  return rc;
 }
 
-/* ---- reading (3) ---- */
+/* ---- reading (3) ----
+ * A reader holds the window it serves from and, once it has been read
+ * sequentially past its first two fetches, the next window fetched by a
+ * thread of its own while the current one is sent: two buffers of RD_MAX
+ * at most. */
+
+typedef struct window {
+  uint8_t *b;                  /* len bytes (at most RD_MAX), heap */
+  uint64_t start;              /* the object offset of b[0] */
+  size_t len;                  /* bytes held */
+  bool eof;                    /* the object ends at start + len */
+} window;
 
 struct remote_rd {
   const store_remote *r;
   char *name;
-  uint8_t *b;                  /* RD_MAX bytes, allocated at the first fetch */
-  uint64_t start;              /* the object offset of b[0] */
-  size_t len;                  /* bytes held */
+  window cur;
   unsigned fetches;
-  bool eof;                    /* the object ends at start + len */
+  bool ahead;                  /* the thread fetches next (join it) */
+  pthread_t thread;
+  window next;
+  int next_rc;
+  err next_err;
 };
 
 remote_rd *store__remote_rd_new(const store_remote *r, const char *name)
@@ -308,49 +326,73 @@ remote_rd *store__remote_rd_new(const store_remote *r, const char *name)
   return rd;
 }
 
+static void ahead_join(remote_rd *rd)
+{
+  if (rd->ahead)
+    pthread_join(rd->thread, NULL);
+  rd->ahead = false;
+}
+
 remote_rd *store__remote_rd_free(remote_rd *rd)
 {
   if (rd == NULL)
     return NULL;
-  free(rd->b);
+  ahead_join(rd);
+  free(rd->cur.b);
+  free(rd->next.b);
   free(rd->name);
   free(rd);
   return NULL;
 }
 
-static int fetch(remote_rd *rd, uint64_t off, size_t n, err *e)
+/* Fills w with up to want bytes at off (a ranged GET). */
+static int fetch(const store_remote *r, const char *name, window *w, uint64_t off, size_t want,
+                 err *e)
 {
-  size_t want = rd->fetches == 0 ? RD_FIRST : RD_MAX;
-  if (want < n)
-    want = n < RD_MAX ? n : RD_MAX;
-  if (rd->b == NULL)
-    rd->b = xmalloc(RD_MAX);
   arena *a = arena_new();
   str_pair h[1] = {{"range", arena_sprintf(a, "bytes=%llu-%llu", (unsigned long long)off,
                                            (unsigned long long)(off + want - 1))}};
   egress_response out;
-  int rc = call(rd->r, "GET", rd->name, h, 1, NULL, want, a, &out, e);
-  rd->fetches++;
-  rd->start = off;
-  rd->len = 0;
-  rd->eof = false;
+  int rc = call(r, "GET", name, h, 1, NULL, want, a, &out, e);
+  w->start = off;
+  w->len = 0;
+  w->eof = false;
   if (rc == 0) {
     if (out.status == 200 && off > 0)
       rc = err_set(e, ERR_UNAVAILABLE, "object backend: ranges are not supported");
     else {
-      rd->len = out.body.len;
-      if (rd->len > 0)
-        memcpy(rd->b, out.body.data, rd->len);
-      rd->eof = rd->len < want;
+      free(w->b);  /* the answer's buffer becomes the window's */
+      w->b = (uint8_t *)out.body.data;
+      w->len = out.body.len;
+      out.body.data = NULL;
+      w->eof = w->len < want;
     }
     buf_release(&out.body);
   } else if (e->code == ERR_UNAVAILABLE && strstr(e->msg, "answered 416") != NULL) {
     err_clear(e);
-    rd->eof = true;
+    w->eof = true;
     rc = 0;
   }
   arena_free(a);
   return rc;
+}
+
+static void *ahead_main(void *arg)
+{
+  remote_rd *rd = arg;
+  err_clear(&rd->next_err);
+  rd->next_rc = fetch(rd->r, rd->name, &rd->next, rd->next.start, RD_MAX, &rd->next_err);
+  return NULL;
+}
+
+/* Starts fetching the window after cur, when reads have been sequential. */
+static void ahead_start(remote_rd *rd)
+{
+  if (rd->ahead || rd->cur.eof || rd->fetches < 2)
+    return;
+  rd->next.start = rd->cur.start + rd->cur.len;
+  rd->next.len = 0;
+  rd->ahead = pthread_create(&rd->thread, NULL, ahead_main, rd) == 0;
 }
 
 int store__remote_rd_read(remote_rd *rd, uint64_t off, void *p, size_t n, size_t *got, err *e)
@@ -358,18 +400,38 @@ int store__remote_rd_read(remote_rd *rd, uint64_t off, void *p, size_t n, size_t
   *got = 0;
   if (n == 0)
     return 0;
-  if (off < rd->start || off >= rd->start + rd->len) {
-    if (rd->eof && off >= rd->start + rd->len && rd->len > 0)
+  window *c = &rd->cur;
+  if (off < c->start || off >= c->start + c->len) {
+    if (c->eof && off >= c->start + c->len && c->len > 0)
       return 0;
-    int rc = fetch(rd, off, n, e);
-    if (rc != 0)
-      return rc;
-    if (rd->len == 0)
+    bool took = false;
+    if (rd->ahead && rd->next.start == off) {  /* the window fetched ahead */
+      ahead_join(rd);
+      if (rd->next_rc == 0) {
+        window t = *c;
+        *c = rd->next;
+        rd->next = t;
+        rd->fetches++;
+        took = true;
+      }
+    }
+    ahead_join(rd);  /* a window not wanted, or failed: fetch here */
+    if (!took) {
+      size_t want = rd->fetches == 0 ? RD_FIRST : RD_MAX;
+      if (want < n)
+        want = n < RD_MAX ? n : RD_MAX;
+      int rc = fetch(rd->r, rd->name, c, off, want, e);
+      rd->fetches++;
+      if (rc != 0)
+        return rc;
+    }
+    if (c->len == 0)
       return 0;
   }
-  size_t from = (size_t)(off - rd->start);
-  size_t take = rd->len - from < n ? rd->len - from : n;
-  memcpy(p, rd->b + from, take);
+  ahead_start(rd);
+  size_t from = (size_t)(off - c->start);
+  size_t take = c->len - from < n ? c->len - from : n;
+  memcpy(p, c->b + from, take);
   *got = take;
   return 0;
 }

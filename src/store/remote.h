@@ -11,9 +11,9 @@ const char *store__remote_name(const store_remote *r, const blob_id *id, arena *
 /* Uploads the (finished, fsync'd) local blob id to the backend: 0 once the
  * backend acknowledged it (its 200 is the durability point). */
 int store__remote_put(store *s, const blob_id *id, err *e);
-/* After the commit that tried to reference an uploaded blob: committed,
- * removes its local file; else its backend object. */
-void store__remote_settle(store *s, const blob_id *id, bool committed);
+/* store__remote_put, then removes the local file: the blob is only in the
+ * backend (invariant (1) of remote.c). */
+int store__remote_stage(store *s, const blob_id *id, err *e);
 /* Server-side copy of blob from to blob to in the backend. ERR_NO_SUCH_KEY
  * when from is not there (an overwrite removed it meanwhile). */
 int store__remote_copy(store *s, const blob_id *from, const blob_id *to, err *e);
