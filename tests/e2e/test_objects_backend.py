@@ -232,3 +232,59 @@ def test_unreachable_backend_refused_at_start(tmp_path, backend):
     with pytest.raises(AssertionError) as ex:
         srv.start()
     assert "no bucket" in str(ex.value)
+
+
+S3RVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench",
+                      "node_modules", ".bin", "s3rver")
+
+
+def test_s3rver_backend(tmp_path):
+    """An independent S3 implementation (s3rver, Node.js) as the backend."""
+    if not os.access(S3RVER, os.X_OK):
+        pytest.skip("s3rver is not installed in bench/node_modules")
+    import subprocess
+    port = tarnlib.free_port()
+    os.makedirs(tmp_path / "s3rver")
+    env = dict(os.environ, NODE_OPTIONS="--openssl-legacy-provider")
+    proc = subprocess.Popen([S3RVER, "-d", str(tmp_path / "s3rver"), "-a", "127.0.0.1",
+                             "-p", str(port), "--silent"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        peer = boto3.session.Session().client(
+            "s3", endpoint_url="http://127.0.0.1:%d" % port, region_name="us-east-1",
+            aws_access_key_id="S3RVER", aws_secret_access_key="S3RVER",
+            config=Config(s3={"addressing_style": "path"}))
+        wait_for(lambda: _try(lambda: peer.create_bucket(Bucket="blobs")), "s3rver up")
+        srv = Tarn(tmp_path / "front", env={
+            "TARN_OBJECTS": "s3://blobs/front", "TARN_OBJECTS_ENDPOINT": "http://127.0.0.1:%d" % port,
+            "TARN_OBJECTS_ACCESS_KEY": "S3RVER", "TARN_OBJECTS_SECRET_KEY": "S3RVER"})
+        os.makedirs(srv.workdir, exist_ok=True)
+        srv.start()
+        try:
+            s3 = srv.client()
+            s3.create_bucket(Bucket="data")
+            data = os.urandom(2 << 20)
+            s3.put_object(Bucket="data", Key="a", Body=data)
+            s3.copy_object(Bucket="data", Key="b", CopySource={"Bucket": "data", "Key": "a"})
+            names = [o["Key"] for o in peer.list_objects_v2(Bucket="blobs").get("Contents", [])]
+            assert len(names) == 2 and all(n.startswith("front/") for n in names)
+            assert s3.get_object(Bucket="data", Key="b")["Body"].read() == data
+            r = s3.get_object(Bucket="data", Key="a", Range="bytes=100-1048675")
+            assert r["Body"].read() == data[100:1048676]
+            s3.delete_object(Bucket="data", Key="a")
+            s3.delete_object(Bucket="data", Key="b")
+            assert peer.list_objects_v2(Bucket="blobs").get("Contents", []) == []
+            assert local_blobs(srv) == []
+        finally:
+            srv.stop_clean()
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def _try(f):
+    try:
+        f()
+        return True
+    except Exception:
+        return False
