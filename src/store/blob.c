@@ -66,9 +66,8 @@ int store__blob_unlink(const store *s, const blob_id *id)
   int saved = errno;
   if (saved != ENOENT || s->remote == NULL)
     return -saved;
-  err e;  /* no local file: the bytes are (or may be) in the backend, remote.c (2) */
-  err_clear(&e);
-  return store__remote_delete((store *)s, id, &e) == 0 ? 0 : -EIO;
+  store__remote_delete_later((store *)s, id);  /* no local file: remote.c (2), (5) */
+  return 0;
 }
 
 /* ---- the in-flight set ---- */

@@ -22,6 +22,10 @@
  *       object is ever held whole in memory.
  *   (4) Every request is signed (SigV4, service s3, path style) and goes
  *       only to the configured endpoint (its own netpolicy).
+ *   (5) Backend deletes of dropped blobs are queued and made by a thread
+ *       of their own, never on the committer's thread: a slow or absent
+ *       backend never holds up a commit. The queue is drained when the
+ *       store closes; a delete still queued at a crash leaves an orphan.
  *
  * Start reading at store_remote_set().
  */
@@ -32,6 +36,7 @@
 #include "aws/sigv4.h"
 #include "base/egress.h"
 #include "base/hash.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "base/netpolicy.h"
 #include "base/xml.h"
@@ -63,6 +68,15 @@ struct store_remote {
   char *secret_key;
   char *region;
   netpolicy *policy;           /* allows the endpoint only (4) */
+
+  pthread_mutex_t mu;          /* guards the queue below (5) */
+  pthread_cond_t wake;
+  bool stopping;
+  bool running;                /* the deleter was started (join it) */
+  pthread_t deleter;
+  blob_id *dq;                 /* blobs to delete in the backend */
+  size_t ndq;
+  size_t capdq;
 };
 
 const char *store__remote_name(const store_remote *r, const blob_id *id, arena *a)
@@ -293,6 +307,43 @@ int store__remote_stage(store *s, const blob_id *id, err *e)
   return rc;
 }
 
+/* ---- deletes (5) ---- */
+
+void store__remote_delete_later(store *s, const blob_id *id)
+{
+  store_remote *r = s->remote;
+  pthread_mutex_lock(&r->mu);
+  if (r->ndq == r->capdq) {
+    r->capdq = r->capdq ? r->capdq * 2 : 64;
+    r->dq = xrealloc(r->dq, r->capdq * sizeof *r->dq);
+  }
+  r->dq[r->ndq++] = *id;
+  pthread_cond_signal(&r->wake);
+  pthread_mutex_unlock(&r->mu);
+}
+
+static void *deleter_main(void *arg)
+{
+  store *s = arg;
+  store_remote *r = s->remote;
+  pthread_mutex_lock(&r->mu);
+  for (;;) {
+    while (r->ndq == 0 && !r->stopping)
+      pthread_cond_wait(&r->wake, &r->mu);
+    if (r->ndq == 0)
+      break;
+    blob_id id = r->dq[--r->ndq];
+    pthread_mutex_unlock(&r->mu);
+    err e;
+    err_clear(&e);
+    if (store__remote_delete(s, &id, &e) != 0)
+      log_warn("cannot delete a dropped object in the backend: %s", e.msg);
+    pthread_mutex_lock(&r->mu);
+  }
+  pthread_mutex_unlock(&r->mu);
+  return NULL;
+}
+
 /* ---- reading (3) ----
  * A reader holds the window it serves from and, once it has been read
  * sequentially past its first two fetches, the next window fetched by a
@@ -442,6 +493,15 @@ void store__remote_free(store_remote *r)
 {
   if (r == NULL)
     return;
+  pthread_mutex_lock(&r->mu);
+  r->stopping = true;
+  pthread_cond_signal(&r->wake);
+  pthread_mutex_unlock(&r->mu);
+  if (r->running)
+    pthread_join(r->deleter, NULL);  /* drains the queue */
+  pthread_mutex_destroy(&r->mu);
+  pthread_cond_destroy(&r->wake);
+  free(r->dq);
   free(r->endpoint);
   free(r->hostport);
   free(r->bucket);
@@ -464,6 +524,8 @@ int store_remote_set(store *s, const store_remote_conf *c, err *e)
   if (c->access_key == NULL || c->secret_key == NULL)
     return err_set(e, ERR_INVALID, "the object backend needs an access key and a secret key");
   store_remote *r = xcalloc(1, sizeof *r);
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_cond_init(&r->wake, NULL);
   const char *b = c->url + 5;
   const char *slash = strchr(b, '/');
   r->bucket = slash ? xstrndup(b, (size_t)(slash - b)) : xstrdup(b);
@@ -516,5 +578,11 @@ int store_remote_set(store *s, const store_remote_conf *c, err *e)
     return rc;
   }
   s->remote = r;
+  if (pthread_create(&r->deleter, NULL, deleter_main, s) != 0) {
+    s->remote = NULL;
+    store__remote_free(r);
+    return err_set(e, ERR_INTERNAL, "cannot start the object backend's deleter");
+  }
+  r->running = true;
   return 0;
 }

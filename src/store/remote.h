@@ -19,6 +19,8 @@ int store__remote_stage(store *s, const blob_id *id, err *e);
 int store__remote_copy(store *s, const blob_id *from, const blob_id *to, err *e);
 /* Removes blob id from the backend (a missing one is no error). */
 int store__remote_delete(store *s, const blob_id *id, err *e);
+/* Queues that removal for the deleter thread (invariant (5)). */
+void store__remote_delete_later(store *s, const blob_id *id);
 
 /* A reader of one backend object: ranged GETs into a read-ahead buffer of
  * bounded size, never the whole object. */

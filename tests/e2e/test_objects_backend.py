@@ -115,14 +115,16 @@ def test_overwrite_copy_delete(s3, bs3, bucket):
     a, b = os.urandom(1 << 20), os.urandom(1 << 20)
     s3.put_object(Bucket=bucket, Key="k", Body=a)
     s3.put_object(Bucket=bucket, Key="k", Body=b)     # the first one's bytes go
-    assert len(set(backend_objects(bs3)) - before) == 1
+    # backend deletes are made after the commit, by a thread of their own
+    added = lambda: len(set(backend_objects(bs3)) - before)
+    wait_for(lambda: added() == 1, "the overwritten bytes deleted in the backend")
     s3.copy_object(Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "k"})
-    assert len(set(backend_objects(bs3)) - before) == 2
+    assert added() == 2
     s3.delete_object(Bucket=bucket, Key="k")
     assert s3.get_object(Bucket=bucket, Key="c")["Body"].read() == b
-    assert len(set(backend_objects(bs3)) - before) == 1
+    wait_for(lambda: added() == 1, "the deleted object's bytes deleted in the backend")
     s3.delete_object(Bucket=bucket, Key="c")
-    assert set(backend_objects(bs3)) - before == set()
+    wait_for(lambda: added() == 0, "the copy's bytes deleted in the backend")
 
 
 def test_multipart(s3, bs3, front, bucket):
@@ -273,7 +275,8 @@ def test_s3rver_backend(tmp_path):
             assert r["Body"].read() == data[100:1048676]
             s3.delete_object(Bucket="data", Key="a")
             s3.delete_object(Bucket="data", Key="b")
-            assert peer.list_objects_v2(Bucket="blobs").get("Contents", []) == []
+            wait_for(lambda: peer.list_objects_v2(Bucket="blobs").get("Contents", []) == [],
+                     "the bytes deleted in s3rver")
             assert local_blobs(srv) == []
         finally:
             srv.stop_clean()
