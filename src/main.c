@@ -101,6 +101,10 @@ static void usage(FILE *f)
         "127.0.0.1:9000)\n"
         "         [--allow-endpoint HOST[:PORT]]...   let SNS deliver to this loopback or private\n"
         "                                             host (also TARN_ALLOW_ENDPOINTS=h1,h2)\n"
+        "         [--objects s3://BUCKET[/PREFIX]]    keep object bytes in another S3 endpoint\n"
+        "         [--objects-endpoint URL] [--objects-region R]   (also TARN_OBJECTS,\n"
+        "                                             TARN_OBJECTS_ENDPOINT, TARN_OBJECTS_REGION,\n"
+        "                                             TARN_OBJECTS_ACCESS_KEY, TARN_OBJECTS_SECRET_KEY)\n"
         "  env    [--data DIR] [--listen HOST:PORT]   print export lines for the AWS CLI and SDKs\n"
         "  sql    [--format table|csv|json] \"SQL\"     run SQL over the objects in the buckets\n"
         "         [--database DB]                     and the catalog's tables (default: default)\n"
@@ -336,6 +340,12 @@ static int cmd_server(int argc, char **argv)
     egress = netpolicy_free(egress);
     return 2;
   }
+  /* the object backend (store/remote.c): flags, else the environment */
+  store_remote_conf objects = {.url = getenv("TARN_OBJECTS"),
+                               .endpoint = getenv("TARN_OBJECTS_ENDPOINT"),
+                               .access_key = getenv("TARN_OBJECTS_ACCESS_KEY"),
+                               .secret_key = getenv("TARN_OBJECTS_SECRET_KEY"),
+                               .region = getenv("TARN_OBJECTS_REGION")};
   const char *strict_env = getenv("TARN_STRICT_IAM");
   bool strict_iam = strict_env != NULL && strcmp(strict_env, "1") == 0;
   for (int i = 0; i < argc; i++) {
@@ -345,6 +355,12 @@ static int cmd_server(int argc, char **argv)
       dir = argv[++i];
     else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
       listen = argv[++i];
+    else if (strcmp(argv[i], "--objects") == 0 && i + 1 < argc)
+      objects.url = argv[++i];
+    else if (strcmp(argv[i], "--objects-endpoint") == 0 && i + 1 < argc)
+      objects.endpoint = argv[++i];
+    else if (strcmp(argv[i], "--objects-region") == 0 && i + 1 < argc)
+      objects.region = argv[++i];
     else if (strcmp(argv[i], "--allow-endpoint") == 0 && i + 1 < argc) {
       if (netpolicy_allow(egress, argv[++i], &pe) != 0) {
         fprintf(stderr, "tarn server: --allow-endpoint: %s\n", pe.msg);
@@ -439,6 +455,14 @@ static int cmd_server(int argc, char **argv)
   if (store_open(real, &st, &e) != 0) {
     log_error("cannot open the store in '%s': %s", real, e.msg);
     goto out;
+  }
+  if (objects.url != NULL && *objects.url) {
+    if (store_remote_set(st, &objects, &e) != 0) {
+      log_error("object backend %s: %s", objects.url, e.msg);
+      goto out;
+    }
+    log_info("objects: %s at %s", objects.url,
+             objects.endpoint != NULL ? objects.endpoint : "AWS S3");
   }
   queue_options qo = {.data_dir = real, .access_key = server_keys.access_key,
                       .secret_key = server_keys.secret_key, .egress = egress,

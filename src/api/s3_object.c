@@ -404,8 +404,8 @@ int s3_send_object(s3_svc *s, http_req *req, const char *bucket, const char *key
     http_resp_headerf(req, "Content-Range", "bytes %llu-%llu/%llu", (unsigned long long)first,
                       (unsigned long long)(first + len - 1), (unsigned long long)o.size);
   }
-  if (fd >= 0 && o.sse != STORE_SSE_NONE)
-    return s3_sse_send(req, &o, fd, first, len, e);  /* decrypted as it is sent */
+  if ((fd >= 0 && o.sse != STORE_SSE_NONE) || o.remote != NULL)
+    return s3_sse_send(req, &o, fd, first, len, e);  /* decrypted, or fetched, as it is sent */
   if (fd >= 0)
     http_resp_fd(req, fd, first, len);
   else if (len > 0 && buf_append(&req->resp_body, (const char *)o.data + first, (size_t)len) != 0)

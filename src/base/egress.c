@@ -21,6 +21,7 @@
 #include "base/mem.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
 #include <curl/curl.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #define MAX_HEADERS 200
 #define MAX_HEADER_BYTES (64u << 10)
@@ -57,6 +59,33 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
     return CURL_SOCKET_BAD;
   }
   return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
+/* An upload's body, read from its file as libcurl sends it. */
+typedef struct upload_ctx {
+  int fd;
+  uint64_t base;               /* the file offset of the body's first byte */
+  uint64_t off;                /* body bytes sent */
+  uint64_t len;
+} upload_ctx;
+
+static size_t on_upload(char *p, size_t size, size_t n, void *ctx)
+{
+  upload_ctx *u = ctx;
+  size_t want = size * n;
+  if (want > u->len - u->off)
+    want = (size_t)(u->len - u->off);
+  if (want == 0)
+    return 0;
+  for (;;) {
+    ssize_t r = pread(u->fd, p, want, (off_t)(u->base + u->off));
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return CURL_READFUNC_ABORT;  /* the file ended before upload_len */
+    u->off += (uint64_t)r;
+    return (size_t)r;
+  }
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *ctx)
@@ -239,7 +268,15 @@ int egress_fetch(const netpolicy *p, const egress_request *rq, arena *a, egress_
   curl_easy_setopt(h, CURLOPT_URL, rq->url);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
   const char *m = rq->method ? rq->method : "GET";
-  if (rq->body != NULL) {
+  upload_ctx up = {.fd = rq->upload_fd, .base = rq->upload_off, .len = rq->upload_len};
+  if (rq->upload) {
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, on_upload);
+    curl_easy_setopt(h, CURLOPT_READDATA, &up);
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)rq->upload_len);
+    if (strcmp(m, "PUT") != 0)
+      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
+  } else if (rq->body != NULL) {
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body_len ? rq->body : "");
     if (strcmp(m, "POST") != 0)
@@ -256,6 +293,8 @@ int egress_fetch(const netpolicy *p, const egress_request *rq, arena *a, egress_
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)rq->timeout_ms);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                    (long)(rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : rq->timeout_ms));
+  if (rq->max_response >= (1u << 20))  /* large answers: fewer, larger reads */
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);

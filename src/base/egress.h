@@ -18,7 +18,9 @@
 #include "base/netpolicy.h"
 #include "base/text.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct egress_request {
   const char *method;          /* "GET", "POST", ... */
@@ -31,6 +33,11 @@ typedef struct egress_request {
   int timeout_ms;              /* the whole exchange */
   int connect_timeout_ms;      /* 0: the whole timeout */
   size_t max_response;         /* response body bytes kept; 0: discarded */
+  bool upload;                 /* the body is upload_len bytes of upload_fd from
+                                  upload_off, read as it is sent (body NULL) */
+  int upload_fd;
+  uint64_t upload_off;
+  uint64_t upload_len;
 } egress_request;
 
 typedef struct egress_response {

@@ -24,12 +24,16 @@
  *       blob at once and never holds bytes in head: size and md5 count the
  *       plaintext, the file holds the segment (header, chunks and tags),
  *       the last partial chunk written by writer_finish.
+ *   (7) With an object backend (remote.c), an object's blob is staged: not
+ *       fsync'd, since the backend's answer to its upload is its durability
+ *       point and the file is removed before the commit.
  *
  * Start reading at store_writer_new().
  */
 #include "blob.h"
 
 #include "crypt.h"
+#include "remote.h"
 
 #include "base/hash.h"
 #include "base/mem.h"
@@ -57,7 +61,13 @@ int store__blob_unlink(const store *s, const blob_id *id)
 {
   char path[BLOB_PATH_MAX];
   store__blob_path(s, id, path);
-  return unlink(path) == 0 ? 0 : -errno;
+  if (unlink(path) == 0)
+    return 0;
+  int saved = errno;
+  if (saved != ENOENT || s->remote == NULL)
+    return -saved;
+  store__remote_delete_later((store *)s, id);  /* no local file: remote.c (2), (5) */
+  return 0;
 }
 
 /* ---- the in-flight set ---- */
@@ -248,7 +258,7 @@ int store__writer_finish(store_writer *w, bool need_blob, err *e)
     return rc;
   if (rc == 0 && w->crypt != NULL)
     rc = store__crypt_wr_end(w->crypt, emit_blob, w, e);
-  if (rc == 0 && fsync(w->fd) != 0) {
+  if (rc == 0 && !w->staged && fsync(w->fd) != 0) {
     int saved = errno;
     rc = err_set(e, err_from_errno(saved), "cannot sync blob: %s", strerror(saved));
   }

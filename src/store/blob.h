@@ -19,6 +19,8 @@ struct store_writer {
   uint64_t size;       /* bytes written so far */
   bool consumed;       /* handed to a commit call: no more writes */
   bool committed;      /* the index references the blob: keep it */
+  bool staged;         /* the blob goes to the object backend (remote.c):
+                          writer_finish does not fsync it */
   struct crypt_wr *crypt; /* encrypting (crypt.c): the bytes are in a blob,
                           as chunks; size and md5 count the plaintext */
   char *sealed;        /* the sealed data key, when crypt (heap) */

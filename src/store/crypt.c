@@ -43,6 +43,7 @@
  * Start reading at store_sse_new() and store__crypt_wr_feed().
  */
 #include "crypt.h"
+#include "remote.h"
 
 #include "blob.h"
 
@@ -420,6 +421,7 @@ crypt_wr *store__crypt_wr_free(crypt_wr *c)
 
 struct store_reader {
   int fd;                    /* the blob */
+  struct remote_rd *rd;      /* or its backend object (remote.c), fd -1 */
   bool own_fd;               /* close it on free */
   bool plain;                /* not encrypted: pread straight through */
   const void *data;          /* an inline object's bytes (fd -1), borrowed */
@@ -451,6 +453,8 @@ store_reader *store_reader_new(const store_object *o, int fd)
   snprintf(r->what, wl, "key '%s' in bucket '%s'", o->key ? o->key : "",
            o->bucket ? o->bucket : "");
   r->plain = o->sse == STORE_SSE_NONE;
+  if (o->remote != NULL && fd < 0)
+    r->rd = store__remote_rd_new(o->remote, o->remote_name);
   if (!r->plain) {
     if (o->crypt != NULL)
       r->k = *o->crypt;
@@ -476,6 +480,7 @@ store_reader *store_reader_free(store_reader *r)
   if (r->own_fd && r->fd >= 0)
     close(r->fd);
   EVP_CIPHER_CTX_free(r->ctx);
+  store__remote_rd_free(r->rd);
   memset(&r->k, 0, sizeof r->k);
   free(r->seg_plain);
   free(r->what);
@@ -486,6 +491,15 @@ store_reader *store_reader_free(store_reader *r)
 static int pread_all(store_reader *r, void *p, size_t n, uint64_t off, err *e)
 {
   size_t done = 0;
+  while (r->rd != NULL && done < n) {
+    size_t got = 0;
+    int rc = store__remote_rd_read(r->rd, off + done, (uint8_t *)p + done, n - done, &got, e);
+    if (rc != 0)
+      return rc;
+    if (got == 0)
+      return err_set(e, ERR_IO, "cannot read %s: its blob is shorter than its record", r->what);
+    done += got;
+  }
   while (done < n) {
     ssize_t got = pread(r->fd, (uint8_t *)p + done, n - done, (off_t)(off + done));
     if (got < 0 && errno == EINTR)
@@ -553,6 +567,8 @@ int store_reader_read(store_reader *r, uint64_t off, void *p, size_t n, size_t *
     return 0;
   if (n > r->size - off)
     n = (size_t)(r->size - off);
+  if (r->plain && r->rd != NULL)
+    return store__remote_rd_read(r->rd, off, p, n, got, e);
   if (r->plain && r->fd < 0) {
     memcpy(p, (const uint8_t *)r->data + off, n);
     *got = n;
@@ -619,9 +635,9 @@ int store__object_read_crypt(const store_object *o, int fd, uint64_t offset, voi
 
 int store_object_plain_fd(const store_object *o, int *fd, err *e)
 {
-  if (o->sse == STORE_SSE_NONE)
+  if (o->sse == STORE_SSE_NONE && (o->remote == NULL || *fd >= 0))
     return 0;
-  if (*fd < 0)
+  if (*fd < 0 && o->remote == NULL)
     return err_set(e, ERR_INTERNAL, "encrypted key '%s' has no blob", o->key);
   int mfd = memfd_create("tarn-sse", MFD_CLOEXEC);
   if (mfd < 0)
@@ -654,7 +670,8 @@ int store_object_plain_fd(const store_object *o, int *fd, err *e)
     close(mfd);
     return rc;
   }
-  close(*fd);
+  if (*fd >= 0)
+    close(*fd);
   *fd = mfd;
   return 0;
 }

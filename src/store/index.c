@@ -626,6 +626,8 @@ void store__obj_out(arena *a, const char *bucket, const obj_rec *r, store_object
   out->part_sizes = NULL;
   sse_out(a, &out->meta, &out->nmeta, &out->sse, &out->sse_sealed);
   out->crypt = NULL;
+  out->remote = NULL;
+  out->remote_name = NULL;
   out->version_id = r->version_id != NULL && r->version_id[0] != '\0'
                         ? r->version_id
                         : r->vseq != 0 ? "null" : NULL;

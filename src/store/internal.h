@@ -62,6 +62,8 @@ struct store {
   pthread_mutex_t crypt_mu;    /* guards the two below (crypt.c) */
   bool crypt_loaded;           /* master holds DIR/sse-master.key */
   uint8_t master[32];          /* the server-side encryption master key */
+
+  store_remote *remote;        /* the object backend (remote.c), or NULL: local files */
 };
 
 /* Wall clock in milliseconds since the epoch. */

@@ -31,6 +31,7 @@
 #include "commit.h"
 #include "crypt.h"
 #include "index.h"
+#include "remote.h"
 
 #include "base/hash.h"
 #include "base/mem.h"
@@ -539,7 +540,7 @@ static int join(store *s, const blob_id *id, const plan *pl, size_t nparts, blob
                     pl->encrypted ? store__crypt_stored_size(pl->sizes[i]) : pl->sizes[i], e);
     close(in);
   }
-  if (rc == 0 && fsync(out) != 0) {
+  if (rc == 0 && s->remote == NULL && fsync(out) != 0) {  /* else remote.c (1) */
     int saved = errno;
     rc = err_set(e, err_from_errno(saved), "cannot sync blob '%s': %s", path, strerror(saved));
   }
@@ -613,6 +614,9 @@ int store_upload_complete_if(store *s, const char *bucket, const char *key,
   }
   if (rc == 1)
     rc = err_set(e, ERR_UNAVAILABLE, "upload '%s' keeps changing", upload_id);
+  if (rc == 0 && s->remote != NULL) {  /* remote.c (1) */
+    rc = store__remote_stage(s, &id, e);
+  }
   if (rc == ERR_NO_SUCH_UPLOAD && completed_by(s, bucket, key, upload_id, a, out) == 0) {
     err_clear(e);  /* invariant (4): a retry of a complete that succeeded */
     store__blob_unlink(s, &id);

@@ -28,6 +28,7 @@
 #include "commit.h"
 #include "crypt.h"
 #include "index.h"
+#include "remote.h"
 
 #include "base/hash.h"
 #include "base/mem.h"
@@ -133,7 +134,10 @@ int store_object_commit_if(store_writer *w, const char *bucket, const char *key,
     w->consumed = true;
     return rc;
   }
+  w->staged = w->s->remote != NULL;  /* blob.c (7) */
   rc = store__writer_finish(w, false, e);
+  if (rc == 0 && w->has_blob && w->s->remote != NULL)
+    rc = store__remote_stage(w->s, &w->id, e);  /* remote.c (1) */
   if (rc != 0)
     return rc;
   char md5hex[33];
@@ -231,6 +235,8 @@ int store_object_get_version(store *s, const char *bucket, const char *key,
     int state = 0;
     rc = lookup(s, txn, bucket, key, version_id, a, &r, &state, e);
     int opened = -1;
+    blob_id remote;
+    bool in_remote = false;
     const void *data = NULL;
     const uint64_t *sizes = rc == 0 ? store__obj_rec_parts(&r, a) : NULL;
     if (rc == 0 && fd != NULL && r.inlined) {
@@ -239,7 +245,10 @@ int store_object_get_version(store *s, const char *bucket, const char *key,
       char path[BLOB_PATH_MAX];
       store__blob_path(s, &r.blob, path);
       opened = open(path, O_RDONLY | O_CLOEXEC);
-      if (opened < 0) {
+      if (opened < 0 && errno == ENOENT && s->remote != NULL) {
+        remote = r.blob;  /* remote.c (2): in the backend */
+        in_remote = true;
+      } else if (opened < 0) {
         int saved = errno;
         mdb_txn_abort(txn);
         if (saved == ENOENT && missed && memcmp(&missing, &r.blob, sizeof missing) == 0)
@@ -259,6 +268,10 @@ int store_object_get_version(store *s, const char *bucket, const char *key,
     store__obj_out(a, bucket, &r, out);
     version_out(a, &r, state, out);
     out->data = data;
+    if (in_remote) {
+      out->remote = s->remote;
+      out->remote_name = store__remote_name(s->remote, &remote, a);
+    }
     out->part_sizes = sizes;
     if (sizes == NULL)
       out->nparts = 0;
@@ -281,7 +294,7 @@ int store_object_read(const store_object *o, int fd, uint64_t offset, void *p, s
                       size_t *got, err *e)
 {
   *got = 0;
-  if (o->sse != STORE_SSE_NONE)
+  if (o->sse != STORE_SSE_NONE || o->remote != NULL)
     return store__object_read_crypt(o, fd, offset, p, n, got, e);
   if (offset >= o->size)
     return 0;
@@ -555,10 +568,24 @@ int store_object_copy_version(store *s, const char *src_bucket, const char *src_
       store__fly_add(s, &id);
       store__blob_path(s, &src.blob, from);
       store__blob_path(s, &id, to);
-      if (link(from, to) == 0) {
+      int lrc = link(from, to) == 0 ? 0 : errno;
+      if (lrc == ENOENT && s->remote != NULL) {  /* remote.c (2) */
+        err re;
+        err_clear(&re);
+        lrc = store__remote_copy(s, &src.blob, &id, &re);
+        if (lrc == ERR_NO_SUCH_KEY)
+          lrc = ENOENT;  /* overwritten meanwhile, as below */
+        else if (lrc != 0) {
+          store__fly_del(s, &id);
+          rc = err_set(e, lrc, "%s", re.msg);
+          mdb_txn_abort(txn);
+          break;
+        }
+      }
+      if (lrc == 0) {
         linked = true;
       } else {
-        int saved = errno;
+        int saved = lrc;
         store__fly_del(s, &id);
         if (saved == ENOENT && missed && memcmp(&missing, &src.blob, sizeof missing) == 0)
           rc = err_set(e, ERR_IO, "the bytes of key '%s' in bucket '%s' are missing", src_key,

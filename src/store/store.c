@@ -23,6 +23,7 @@
 #include "blob.h"
 #include "commit.h"
 #include "index.h"
+#include "remote.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -240,6 +241,7 @@ store *store_close(store *s)
   pthread_mutex_destroy(&s->fly_mu);
   pthread_mutex_destroy(&s->crypt_mu);
   memset(s->master, 0, sizeof s->master);
+  store__remote_free(s->remote);
   free(s->fly);
   free(s->dir);
   free(s);

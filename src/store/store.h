@@ -101,6 +101,12 @@ typedef struct store_object {
   bool legal_hold;       /* a legal hold is on */
   bool legal_hold_set;   /* a legal hold status was ever set (GetObjectLegalHold
                             answers one only then, as S3) */
+  const struct store_remote *remote; /* set by store_object_get (fd not
+                            NULL) when the bytes are in the object backend
+                            (remote.c): *fd is then -1 and store_reader,
+                            store_object_read and store_object_plain_fd
+                            read them; NULL otherwise */
+  const char *remote_name; /* the backend object, when remote */
 } store_object;
 
 /* ---- versioning (version.c) ----
@@ -117,6 +123,21 @@ enum { STORE_LOCK_NONE = 0, STORE_LOCK_GOVERNANCE = 1, STORE_LOCK_COMPLIANCE = 2
 /* Opens (creating when needed) the store in dir, runs the start-up sweep and
  * starts the committer and background sweep threads. */
 int store_open(const char *dir, store **out, err *e);
+
+/* ---- the object backend (remote.c) ----
+ * Blob bytes kept in another S3 endpoint; the index stays local. Set once,
+ * right after store_open and before any other call. */
+typedef struct store_remote store_remote;
+typedef struct store_remote_conf {
+  const char *url;        /* s3://BUCKET[/PREFIX] */
+  const char *endpoint;   /* http(s)://host[:port]; NULL: AWS S3 of region */
+  const char *access_key;
+  const char *secret_key;
+  const char *region;     /* NULL: us-east-1 */
+} store_remote_conf;
+/* Checks the bucket answers (HEAD). Errors: ERR_INVALID (a bad URL or
+ * missing keys), ERR_NO_SUCH_BUCKET, ERR_UNAVAILABLE (no answer, refused). */
+int store_remote_set(store *s, const store_remote_conf *c, err *e);
 /* Stops the threads after the pending commits and closes the index. Accepts
  * NULL; returns NULL. */
 store *store_close(store *s);

@@ -1,0 +1,588 @@
+/* store/remote.c -- the object backend: blob bytes kept in another S3
+ * endpoint (Ceph RGW, MinIO, AWS S3, another tarn), the index kept here.
+ *
+ * Why: a store that outgrows one disk keeps its bytes in an S3 cluster and
+ * its index, events and SigV4 front here; only blob bytes move.
+ *
+ * Invariants:
+ *   (1) A blob is staged locally (blob.c, not fsync'd: blob.c (7)),
+ *       uploaded, and its file removed, all before the commit that
+ *       references it: the backend's 2xx is its durability point. It stays
+ *       in flight until that commit returned; when the commit fails, the
+ *       drop (store__blob_unlink, finding no local file) deletes it in the
+ *       backend.
+ *   (2) A committed blob lives in exactly one place: its local file (one
+ *       committed before the backend was configured, or a copy of one),
+ *       else the backend object PREFIX + 32 hex of its id. Readers try the
+ *       local file first. The commit fsyncs the blob's directory (commit.c),
+ *       so the removal of a staged file is durable before the record is:
+ *       a crash never leaves a staged (unsynced) file that a record names.
+ *   (3) Reads are ranged GETs into at most two buffers of RD_MAX bytes per
+ *       reader (the window being read, the next one fetched ahead): no
+ *       object is ever held whole in memory.
+ *   (4) Every request is signed (SigV4, service s3, path style) and goes
+ *       only to the configured endpoint (its own netpolicy).
+ *   (5) Backend deletes of dropped blobs are queued and made by a thread
+ *       of their own, never on the committer's thread: a slow or absent
+ *       backend never holds up a commit. The queue is drained when the
+ *       store closes; a delete still queued at a crash leaves an orphan.
+ *
+ * Start reading at store_remote_set().
+ */
+#include "remote.h"
+
+#include "blob.h"
+
+#include "aws/sigv4.h"
+#include "base/egress.h"
+#include "base/hash.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/netpolicy.h"
+#include "base/xml.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RD_FIRST (256u << 10)   /* a reader's first fetch */
+#define RD_MAX (4u << 20)       /* later fetches (sequential reads), at most */
+#define CALL_TIMEOUT_MS 120000
+#define PUT_TIMEOUT_MS 3600000
+#define ERROR_BODY_MAX (64u << 10)
+#define MULTIPART_OVER ((uint64_t)64 << 20)  /* larger blobs go up in parts */
+#define PART_SIZE ((uint64_t)64 << 20)
+
+struct store_remote {
+  char *endpoint;              /* scheme://host[:port], no trailing slash */
+  char *hostport;              /* the Host header */
+  char *bucket;
+  char *prefix;                /* "" or ends with '/' */
+  char *access_key;
+  char *secret_key;
+  char *region;
+  netpolicy *policy;           /* allows the endpoint only (4) */
+
+  pthread_mutex_t mu;          /* guards the queue below (5) */
+  pthread_cond_t wake;
+  bool stopping;
+  bool running;                /* the deleter was started (join it) */
+  pthread_t deleter;
+  blob_id *dq;                 /* blobs to delete in the backend */
+  size_t ndq;
+  size_t capdq;
+};
+
+const char *store__remote_name(const store_remote *r, const blob_id *id, arena *a)
+{
+  char hex[33];
+  hex_encode(id->b, sizeof id->b, hex);
+  return arena_sprintf(a, "%s%s", r->prefix, hex);
+}
+
+/* One signed request. name NULL: the bucket itself. extra: more headers
+ * (lower-case names). up: an upload body (or NULL). */
+static int call_q(const store_remote *r, const char *method, const char *name,
+                  const str_pair *query, size_t nquery,
+                  const str_pair *extra, size_t nextra, const egress_request *up,
+                  size_t max_response, arena *a, egress_response *out, err *e)
+{
+  char *path = name == NULL ? arena_sprintf(a, "/%s", r->bucket)
+                            : arena_sprintf(a, "/%s/%s", r->bucket,
+                                            uri_encode(a, name, strlen(name), true));
+  char *qs = "";
+  for (size_t i = 0; i < nquery; i++)
+    qs = arena_sprintf(a, "%s%c%s=%s", qs, i == 0 ? '?' : '&', query[i].name,
+                       uri_encode(a, query[i].value, strlen(query[i].value), false));
+  char amz_date[17];
+  time_format_iso8601_basic(time(NULL), amz_date);
+  const char *payload = up != NULL ? SIGV4_UNSIGNED_PAYLOAD
+                                   : "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  size_t nh = 3 + nextra;
+  str_pair *h = arena_alloc(a, (nh + 1) * sizeof *h);
+  h[0] = (str_pair){"host", r->hostport};
+  h[1] = (str_pair){"x-amz-date", arena_strdup(a, amz_date)};
+  h[2] = (str_pair){"x-amz-content-sha256", payload};
+  for (size_t i = 0; i < nextra; i++)
+    h[3 + i] = extra[i];
+  sigv4_request sr = {.method = method, .raw_path = path, .query = query, .nquery = nquery,
+                      .headers = h, .nheaders = nh};
+  char *authz = sigv4_sign_header(&sr, r->access_key, r->secret_key, r->region, "s3", amz_date,
+                                  NULL, payload, a);
+  h[nh++] = (str_pair){"authorization", authz};
+  egress_request rq = {.method = method,
+                       .url = arena_sprintf(a, "%s%s%s", r->endpoint, path, qs),
+                       .headers = h, .nheaders = nh, .timeout_ms = CALL_TIMEOUT_MS,
+                       .connect_timeout_ms = 10000,
+                       .max_response = max_response > ERROR_BODY_MAX ? max_response
+                                                                      : ERROR_BODY_MAX};
+  if (up != NULL && up->upload) {
+    rq.upload = true;
+    rq.upload_fd = up->upload_fd;
+    rq.upload_off = up->upload_off;
+    rq.upload_len = up->upload_len;
+    rq.timeout_ms = PUT_TIMEOUT_MS;
+  } else if (up != NULL) {  /* a small body in memory (multipart's XML) */
+    rq.body = up->body;
+    rq.body_len = up->body_len;
+  }
+  int rc = egress_fetch(r->policy, &rq, a, out, e);
+  if (rc != 0)
+    return err_set(e, ERR_UNAVAILABLE, "object backend: %s", e->msg);
+  /* (1): S3 may answer a failed copy or completion with 200 and an Error */
+  if (out->status == 200 && nquery + nextra > 0 && out->body.data != NULL &&
+      strstr(out->body.data, "<Error>") != NULL) {
+    rc = err_set(e, ERR_UNAVAILABLE, "object backend: %s %s failed: %.300s", method, path,
+                 out->body.data);
+    buf_release(&out->body);
+    return rc;
+  }
+  if (out->status >= 200 && out->status < 300)
+    return 0;
+  int code = out->status == 404 ? ERR_NO_SUCH_KEY : ERR_UNAVAILABLE;
+  size_t show = out->body.len < 300 ? out->body.len : 300;
+  rc = err_set(e, code, "object backend: %s %s answered %ld: %.*s", method, path, out->status,
+               (int)show, out->body.data != NULL ? out->body.data : "");
+  buf_release(&out->body);
+  return rc;
+}
+
+static int call(const store_remote *r, const char *method, const char *name,
+                const str_pair *extra, size_t nextra, const egress_request *up,
+                size_t max_response, arena *a, egress_response *out, err *e)
+{
+  return call_q(r, method, name, NULL, 0, extra, nextra, up, max_response, a, out, e);
+}
+
+static const char *header(const egress_response *o, const char *name)
+{
+  for (size_t i = 0; i < o->nheaders; i++)
+    if (strcmp(o->headers[i].name, name) == 0)
+      return o->headers[i].value;
+  return NULL;
+}
+
+/* A blob over MULTIPART_OVER bytes goes up in PART_SIZE parts (S3 limits a
+ * single PUT to 5 GiB; parts are retried one by one by nobody: a failed
+ * part aborts the upload, and the PUT fails). */
+static int put_multipart(store *s, const char *name, int fd, uint64_t size, arena *a, err *e)
+{
+  const store_remote *r = s->remote;
+  str_pair q1[1] = {{"uploads", ""}};
+  egress_request none = {.body = "", .body_len = 0};
+  egress_response out;
+  int rc = call_q(r, "POST", name, q1, 1, NULL, 0, &none, 0, a, &out, e);
+  if (rc != 0)
+    return rc;
+  xml_node *root = NULL;
+  const char *uid = NULL;
+  if (xml_parse(out.body.data ? out.body.data : "", out.body.len, a, &root, e) == 0)
+    uid = xml_child_text(root, "UploadId");
+  buf_release(&out.body);
+  if (uid == NULL || *uid == '\0')
+    return err_set(e, ERR_UNAVAILABLE, "object backend: no UploadId for '%s'", name);
+  uid = arena_strdup(a, uid);
+  uint64_t psize = PART_SIZE;
+  while ((size + psize - 1) / psize > 10000)  /* S3 takes at most 10,000 parts */
+    psize *= 2;
+  size_t nparts = (size_t)((size + psize - 1) / psize);
+  buf doc;
+  buf_init(&doc, 64 + nparts * 128);
+  char line[256];
+  buf_append(&doc, "<CompleteMultipartUpload>", 25);
+  for (size_t i = 0; rc == 0 && i < nparts; i++) {
+    char num[24];
+    snprintf(num, sizeof num, "%zu", i + 1);
+    str_pair q[2] = {{"partNumber", num}, {"uploadId", uid}};
+    uint64_t off = (uint64_t)i * psize;
+    egress_request up = {.upload = true, .upload_fd = fd, .upload_off = off,
+                         .upload_len = size - off < psize ? size - off : psize};
+    rc = call_q(r, "PUT", name, q, 2, NULL, 0, &up, 0, a, &out, e);
+    if (rc == 0) {
+      const char *etag = header(&out, "etag");
+      buf_release(&out.body);
+      if (etag == NULL)
+        rc = err_set(e, ERR_UNAVAILABLE, "object backend: part %zu of '%s' has no ETag", i + 1,
+                     name);
+      else if (strlen(etag) > 150 || strpbrk(etag, "<>&") != NULL)
+        rc = err_set(e, ERR_UNAVAILABLE, "object backend: part %zu of '%s' has a bad ETag",
+                     i + 1, name);
+      else
+        buf_append(&doc, line, (size_t)snprintf(line, sizeof line,
+                   "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>", i + 1, etag));
+    }
+  }
+  buf_append(&doc, "</CompleteMultipartUpload>", 26);
+  str_pair q2[1] = {{"uploadId", uid}};
+  if (rc == 0) {
+    egress_request body = {.body = doc.data, .body_len = doc.len};
+    rc = call_q(r, "POST", name, q2, 1, NULL, 0, &body, 0, a, &out, e);
+    if (rc == 0)
+      buf_release(&out.body);
+  }
+  if (rc != 0) {  /* the parts stored so far go */
+    err ignored;
+    err_clear(&ignored);
+    if (call_q(r, "DELETE", name, q2, 1, NULL, 0, NULL, 0, a, &out, &ignored) == 0)
+      buf_release(&out.body);
+  }
+  buf_release(&doc);
+  return rc;
+}
+
+int store__remote_put(store *s, const blob_id *id, err *e)
+{
+  char path[BLOB_PATH_MAX];
+  store__blob_path(s, id, path);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    int saved = errno;
+    if (fd >= 0)
+      close(fd);
+    return err_set(e, err_from_errno(saved), "cannot read blob '%s': %s", path,
+                   strerror(saved));
+  }
+  arena *a = arena_new();
+  const char *name = store__remote_name(s->remote, id, a);
+  int rc;
+  if ((uint64_t)st.st_size > MULTIPART_OVER) {
+    rc = put_multipart(s, name, fd, (uint64_t)st.st_size, a, e);
+  } else {
+    egress_request up = {.upload = true, .upload_fd = fd, .upload_len = (uint64_t)st.st_size};
+    egress_response out;
+    rc = call(s->remote, "PUT", name, NULL, 0, &up, 0, a, &out, e);
+    if (rc == 0)
+      buf_release(&out.body);
+  }
+  close(fd);
+  arena_free(a);
+  return rc;
+}
+
+int store__remote_copy(store *s, const blob_id *from, const blob_id *to, err *e)
+{
+  arena *a = arena_new();
+  const char *src = store__remote_name(s->remote, from, a);
+  str_pair h[1] = {{"x-amz-copy-source",
+                    arena_sprintf(a, "/%s/%s", s->remote->bucket,
+                                  uri_encode(a, src, strlen(src), true))}};
+  egress_response out;
+  int rc = call(s->remote, "PUT", store__remote_name(s->remote, to, a), h, 1, NULL, 0, a, &out,
+                e);
+  if (rc == 0)
+    buf_release(&out.body);
+  arena_free(a);
+  return rc;
+}
+
+int store__remote_delete(store *s, const blob_id *id, err *e)
+{
+  arena *a = arena_new();
+  egress_response out;
+  int rc = call(s->remote, "DELETE", store__remote_name(s->remote, id, a), NULL, 0, NULL, 0, a,
+                &out, e);
+  if (rc == 0)
+    buf_release(&out.body);
+  else if (rc == ERR_NO_SUCH_KEY)
+    rc = 0;
+  arena_free(a);
+  return rc;
+}
+
+int store__remote_stage(store *s, const blob_id *id, err *e)
+{
+  int rc = store__remote_put(s, id, e);
+  if (rc == 0) {
+    char path[BLOB_PATH_MAX];
+    store__blob_path(s, id, path);
+    unlink(path);
+  }
+  return rc;
+}
+
+/* ---- deletes (5) ---- */
+
+void store__remote_delete_later(store *s, const blob_id *id)
+{
+  store_remote *r = s->remote;
+  pthread_mutex_lock(&r->mu);
+  if (r->ndq == r->capdq) {
+    r->capdq = r->capdq ? r->capdq * 2 : 64;
+    r->dq = xrealloc(r->dq, r->capdq * sizeof *r->dq);
+  }
+  r->dq[r->ndq++] = *id;
+  pthread_cond_signal(&r->wake);
+  pthread_mutex_unlock(&r->mu);
+}
+
+static void *deleter_main(void *arg)
+{
+  store *s = arg;
+  store_remote *r = s->remote;
+  pthread_mutex_lock(&r->mu);
+  for (;;) {
+    while (r->ndq == 0 && !r->stopping)
+      pthread_cond_wait(&r->wake, &r->mu);
+    if (r->ndq == 0)
+      break;
+    blob_id id = r->dq[--r->ndq];
+    pthread_mutex_unlock(&r->mu);
+    err e;
+    err_clear(&e);
+    if (store__remote_delete(s, &id, &e) != 0)
+      log_warn("cannot delete a dropped object in the backend: %s", e.msg);
+    pthread_mutex_lock(&r->mu);
+  }
+  pthread_mutex_unlock(&r->mu);
+  return NULL;
+}
+
+/* ---- reading (3) ----
+ * A reader holds the window it serves from and, once it has been read
+ * sequentially past its first two fetches, the next window fetched by a
+ * thread of its own while the current one is sent: two buffers of RD_MAX
+ * at most. */
+
+typedef struct window {
+  uint8_t *b;                  /* len bytes (at most RD_MAX), heap */
+  uint64_t start;              /* the object offset of b[0] */
+  size_t len;                  /* bytes held */
+  bool eof;                    /* the object ends at start + len */
+} window;
+
+struct remote_rd {
+  const store_remote *r;
+  char *name;
+  window cur;
+  unsigned fetches;
+  bool ahead;                  /* the thread fetches next (join it) */
+  pthread_t thread;
+  window next;
+  int next_rc;
+  err next_err;
+};
+
+remote_rd *store__remote_rd_new(const store_remote *r, const char *name)
+{
+  remote_rd *rd = xcalloc(1, sizeof *rd);
+  rd->r = r;
+  rd->name = xstrdup(name);
+  return rd;
+}
+
+static void ahead_join(remote_rd *rd)
+{
+  if (rd->ahead)
+    pthread_join(rd->thread, NULL);
+  rd->ahead = false;
+}
+
+remote_rd *store__remote_rd_free(remote_rd *rd)
+{
+  if (rd == NULL)
+    return NULL;
+  ahead_join(rd);
+  free(rd->cur.b);
+  free(rd->next.b);
+  free(rd->name);
+  free(rd);
+  return NULL;
+}
+
+/* Fills w with up to want bytes at off (a ranged GET). */
+static int fetch(const store_remote *r, const char *name, window *w, uint64_t off, size_t want,
+                 err *e)
+{
+  arena *a = arena_new();
+  str_pair h[1] = {{"range", arena_sprintf(a, "bytes=%llu-%llu", (unsigned long long)off,
+                                           (unsigned long long)(off + want - 1))}};
+  egress_response out;
+  int rc = call(r, "GET", name, h, 1, NULL, want, a, &out, e);
+  w->start = off;
+  w->len = 0;
+  w->eof = false;
+  if (rc == 0) {
+    if (out.status == 200 && off > 0)
+      rc = err_set(e, ERR_UNAVAILABLE, "object backend: ranges are not supported");
+    else {
+      free(w->b);  /* the answer's buffer becomes the window's */
+      w->b = (uint8_t *)out.body.data;
+      w->len = out.body.len;
+      out.body.data = NULL;
+      w->eof = w->len < want;
+    }
+    buf_release(&out.body);
+  } else if (e->code == ERR_UNAVAILABLE && strstr(e->msg, "answered 416") != NULL) {
+    err_clear(e);
+    w->eof = true;
+    rc = 0;
+  }
+  arena_free(a);
+  return rc;
+}
+
+static void *ahead_main(void *arg)
+{
+  remote_rd *rd = arg;
+  err_clear(&rd->next_err);
+  rd->next_rc = fetch(rd->r, rd->name, &rd->next, rd->next.start, RD_MAX, &rd->next_err);
+  return NULL;
+}
+
+/* Starts fetching the window after cur, when reads have been sequential. */
+static void ahead_start(remote_rd *rd)
+{
+  if (rd->ahead || rd->cur.eof || rd->fetches < 2)
+    return;
+  rd->next.start = rd->cur.start + rd->cur.len;
+  rd->next.len = 0;
+  rd->ahead = pthread_create(&rd->thread, NULL, ahead_main, rd) == 0;
+}
+
+int store__remote_rd_read(remote_rd *rd, uint64_t off, void *p, size_t n, size_t *got, err *e)
+{
+  *got = 0;
+  if (n == 0)
+    return 0;
+  window *c = &rd->cur;
+  if (off < c->start || off >= c->start + c->len) {
+    if (c->eof && off >= c->start + c->len && c->len > 0)
+      return 0;
+    bool took = false;
+    if (rd->ahead && rd->next.start == off) {  /* the window fetched ahead */
+      ahead_join(rd);
+      if (rd->next_rc == 0) {
+        window t = *c;
+        *c = rd->next;
+        rd->next = t;
+        rd->fetches++;
+        took = true;
+      }
+    }
+    ahead_join(rd);  /* a window not wanted, or failed: fetch here */
+    if (!took) {
+      size_t want = rd->fetches == 0 ? RD_FIRST : RD_MAX;
+      if (want < n)
+        want = n < RD_MAX ? n : RD_MAX;
+      int rc = fetch(rd->r, rd->name, c, off, want, e);
+      rd->fetches++;
+      if (rc != 0)
+        return rc;
+    }
+    if (c->len == 0)
+      return 0;
+  }
+  ahead_start(rd);
+  size_t from = (size_t)(off - c->start);
+  size_t take = c->len - from < n ? c->len - from : n;
+  memcpy(p, c->b + from, take);
+  *got = take;
+  return 0;
+}
+
+/* ---- configuration ---- */
+
+void store__remote_free(store_remote *r)
+{
+  if (r == NULL)
+    return;
+  pthread_mutex_lock(&r->mu);
+  r->stopping = true;
+  pthread_cond_signal(&r->wake);
+  pthread_mutex_unlock(&r->mu);
+  if (r->running)
+    pthread_join(r->deleter, NULL);  /* drains the queue */
+  pthread_mutex_destroy(&r->mu);
+  pthread_cond_destroy(&r->wake);
+  free(r->dq);
+  free(r->endpoint);
+  free(r->hostport);
+  free(r->bucket);
+  free(r->prefix);
+  free(r->access_key);
+  if (r->secret_key != NULL)
+    memset(r->secret_key, 0, strlen(r->secret_key));
+  free(r->secret_key);
+  free(r->region);
+  netpolicy_free(r->policy);
+  free(r);
+}
+
+int store_remote_set(store *s, const store_remote_conf *c, err *e)
+{
+  if (c->url == NULL || strncmp(c->url, "s3://", 5) != 0 || c->url[5] == '\0' ||
+      c->url[5] == '/')
+    return err_set(e, ERR_INVALID, "--objects takes s3://BUCKET[/PREFIX], not '%s'",
+                   c->url ? c->url : "");
+  if (c->access_key == NULL || c->secret_key == NULL)
+    return err_set(e, ERR_INVALID, "the object backend needs an access key and a secret key");
+  store_remote *r = xcalloc(1, sizeof *r);
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_cond_init(&r->wake, NULL);
+  const char *b = c->url + 5;
+  const char *slash = strchr(b, '/');
+  r->bucket = slash ? xstrndup(b, (size_t)(slash - b)) : xstrdup(b);
+  const char *pre = slash ? slash + 1 : "";
+  size_t pl = strlen(pre);
+  while (pl > 0 && pre[pl - 1] == '/')
+    pl--;
+  r->prefix = xmalloc(pl + 2);
+  memcpy(r->prefix, pre, pl);
+  r->prefix[pl] = '/';
+  r->prefix[pl > 0 ? pl + 1 : 0] = '\0';
+  r->region = xstrdup(c->region != NULL && *c->region ? c->region : "us-east-1");
+  char aws[160];
+  snprintf(aws, sizeof aws, "https://s3.%s.amazonaws.com", r->region);
+  r->endpoint = xstrdup(c->endpoint != NULL && *c->endpoint ? c->endpoint : aws);
+  size_t el = strlen(r->endpoint);
+  while (el > 0 && r->endpoint[el - 1] == '/')
+    r->endpoint[--el] = '\0';
+  r->access_key = xstrdup(c->access_key);
+  r->secret_key = xstrdup(c->secret_key);
+  const char *hp = strstr(r->endpoint, "://");
+  hp = hp != NULL ? hp + 3 : r->endpoint;
+  r->hostport = xstrndup(hp, strcspn(hp, "/"));
+  if (strchr(hp, '/') != NULL) {
+    store__remote_free(r);
+    return err_set(e, ERR_INVALID, "the object backend's endpoint has no path: '%s'",
+                   c->endpoint);
+  }
+  char host[NETPOLICY_HOST_MAX];
+  unsigned port = 0;
+  r->policy = netpolicy_new();
+  int rc = egress_url_host(r->endpoint, host, sizeof host, &port, e);
+  if (rc == 0) {
+    char allow[NETPOLICY_HOST_MAX + 16];
+    snprintf(allow, sizeof allow, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+    rc = netpolicy_allow(r->policy, allow, e);
+  }
+  if (rc == 0) {  /* the bucket must answer now, not at the first PUT */
+    arena *a = arena_new();
+    egress_response out;
+    rc = call(r, "HEAD", NULL, NULL, 0, NULL, 0, a, &out, e);
+    if (rc == 0)
+      buf_release(&out.body);
+    else if (rc == ERR_NO_SUCH_KEY)
+      rc = err_set(e, ERR_NO_SUCH_BUCKET, "the object backend has no bucket '%s'", r->bucket);
+    arena_free(a);
+  }
+  if (rc != 0) {
+    store__remote_free(r);
+    return rc;
+  }
+  s->remote = r;
+  if (pthread_create(&r->deleter, NULL, deleter_main, s) != 0) {
+    s->remote = NULL;
+    store__remote_free(r);
+    return err_set(e, ERR_INTERNAL, "cannot start the object backend's deleter");
+  }
+  r->running = true;
+  return 0;
+}

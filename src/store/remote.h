@@ -1,0 +1,35 @@
+/* store/remote.h -- blob bytes kept in another S3 endpoint (remote.c).
+ * Private to src/store/. */
+#ifndef TARN_STORE_REMOTE_H
+#define TARN_STORE_REMOTE_H
+
+#include "internal.h"
+
+/* The backend object that holds blob id (arena memory). */
+const char *store__remote_name(const store_remote *r, const blob_id *id, arena *a);
+
+/* Uploads the (finished, fsync'd) local blob id to the backend: 0 once the
+ * backend acknowledged it (its 200 is the durability point). */
+int store__remote_put(store *s, const blob_id *id, err *e);
+/* store__remote_put, then removes the local file: the blob is only in the
+ * backend (invariant (1) of remote.c). */
+int store__remote_stage(store *s, const blob_id *id, err *e);
+/* Server-side copy of blob from to blob to in the backend. ERR_NO_SUCH_KEY
+ * when from is not there (an overwrite removed it meanwhile). */
+int store__remote_copy(store *s, const blob_id *from, const blob_id *to, err *e);
+/* Removes blob id from the backend (a missing one is no error). */
+int store__remote_delete(store *s, const blob_id *id, err *e);
+/* Queues that removal for the deleter thread (invariant (5)). */
+void store__remote_delete_later(store *s, const blob_id *id);
+
+/* A reader of one backend object: ranged GETs into a read-ahead buffer of
+ * bounded size, never the whole object. */
+typedef struct remote_rd remote_rd;
+remote_rd *store__remote_rd_new(const store_remote *r, const char *name);
+/* Up to n bytes at off (fewer only at the object's end). */
+int store__remote_rd_read(remote_rd *rd, uint64_t off, void *p, size_t n, size_t *got, err *e);
+remote_rd *store__remote_rd_free(remote_rd *rd);
+
+void store__remote_free(store_remote *r);
+
+#endif
