@@ -61,12 +61,13 @@ fi
 
 # The JavaScript SDKs for the end-to-end tests live in tests/e2e/js*/node_modules,
 # the console test's browser driver (playwright-core) in tests/e2e/console,
-# an independent Parquet reader (hyparquet) in tests/e2e/lake.
+# an independent Parquet reader (hyparquet) in tests/e2e/lake, and s3rver (bench/), which
+# the object backend's test also uses as an independent backend.
 here=$(cd "$(dirname "$0")/.." && pwd)
 if [ "${TARN_SKIP_NPM:-}" != 1 ]; then
   for dir in "$here"/tests/e2e/js "$here"/tests/e2e/js-sqs "$here"/tests/e2e/js-dynamodb \
              "$here"/tests/e2e/js-streams "$here"/tests/e2e/duckdb "$here"/tests/e2e/console \
-             "$here"/tests/e2e/ws "$here"/tests/e2e/lake; do
+             "$here"/tests/e2e/ws "$here"/tests/e2e/lake "$here"/bench; do
     if [ -f "$dir/package.json" ] && [ ! -f "$dir/node_modules/.package-lock.json" ]; then
       echo "install-deps: npm install in ${dir#$here/}"
       (cd "$dir" && npm ci --no-audit --no-fund --silent >/dev/null 2>&1 \

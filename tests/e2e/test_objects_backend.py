@@ -243,7 +243,7 @@ S3RVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "b
 def test_s3rver_backend(tmp_path):
     """An independent S3 implementation (s3rver, Node.js) as the backend."""
     if not os.access(S3RVER, os.X_OK):
-        pytest.skip("s3rver is not installed in bench/node_modules")
+        pytest.fail("s3rver is not installed in bench/node_modules: run scripts/install-deps.sh")
     import subprocess
     port = tarnlib.free_port()
     os.makedirs(tmp_path / "s3rver")
