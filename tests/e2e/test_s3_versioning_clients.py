@@ -1,10 +1,13 @@
 """tests/e2e/test_s3_versioning_clients.py -- S3 versioning with Debian's
 AWS CLI (s3api) and the AWS SDK for JavaScript v3 (js/s3_versions.mjs),
-read back with boto3: the clients agree on version ids and contents.
+read back with boto3: the clients agree on version ids and contents. Also
+ACLs, object ownership and object lock through the JavaScript SDK
+(js/s3_acl_lock.mjs).
 """
 import json
 import os
 import subprocess
+import urllib.request
 
 import pytest
 
@@ -60,3 +63,32 @@ def test_js_sdk_versioning(tarn, s3, bucket_name):
     assert got["markers"] == [[got["marker"], True]]
     b = s3.get_object(Bucket=bucket_name, Key="js/versioned.txt", VersionId=got["v1"])
     assert b["Body"].read() == b"first"
+
+
+def test_js_sdk_acl_and_object_lock(tarn, s3, bucket_name):
+    """ACLs, ownership and object lock through the JavaScript SDK v3."""
+    if not os.path.isdir(os.path.join(JS_DIR, "node_modules", "@aws-sdk", "client-s3")):
+        pytest.fail("the JavaScript SDK is not installed: run `npm install` in tests/e2e/js "
+                    "(scripts/install-deps.sh does)")
+    env = clean_env()
+    env.update(TARN_ENDPOINT=tarn.endpoint, TARN_BUCKET=bucket_name,
+               AWS_ACCESS_KEY_ID=tarn.access_key, AWS_SECRET_ACCESS_KEY=tarn.secret_key,
+               AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+               AWS_EC2_METADATA_DISABLED="true")
+    r = subprocess.run(["node", "s3_acl_lock.mjs"], cwd=JS_DIR, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, "node s3_acl_lock.mjs failed\nstdout:\n%s\nstderr:\n%s" % (
+        r.stdout[-3000:], r.stderr[-3000:])
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert ["http://acs.amazonaws.com/groups/global/AllUsers", "READ"] in got["grants"]
+    assert got["enforcedRefusal"] == "AccessControlListNotSupported"
+    assert got["mode"] == "GOVERNANCE"
+    assert got["deleteRefusal"] == "AccessDenied"
+    assert got["hold"] == "ON"
+    assert got["heldRefusal"] == "AccessDenied"
+    # the version is gone once the hold is off and the bypass is sent
+    versions = s3.list_object_versions(Bucket=bucket_name + "-lock").get("Versions", [])
+    assert [v["VersionId"] for v in versions if v["Key"] == "k"] == []
+    # anyone may read the public-read object, without signing
+    with urllib.request.urlopen("%s/%s-acl/pub.txt" % (tarn.endpoint, bucket_name)) as resp:
+        assert resp.read() == b"hi"
