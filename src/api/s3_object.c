@@ -535,19 +535,10 @@ static int copy_through(s3_svc *s, http_req *req, s3_call *c, const char *sb, co
   if (rc == 0)
     rc = s3_sse_writer(s, req, w, mode, k, e);
   if (rc == 0)
-    rc = store_writer_copy_object(w, &src, fd, e);   /* takes fd */
+    rc = store_writer_commit_copy(w, &src, fd, c->bucket, c->key, meta, nmeta, tags, ntags,
+                                  req->arena, out, e);   /* takes fd */
   else if (fd >= 0)
     close(fd);
-  if (rc == 0) {
-    uint8_t d[16];
-    char etag[33];
-    store_writer_etag_md5(w, d);
-    hex_encode(d, sizeof d, etag);
-    rc = store_object_commit(w, c->bucket, c->key, etag,
-                             meta != NULL ? meta : src.meta, meta != NULL ? nmeta : src.nmeta,
-                             tags != NULL ? tags : src.tags, tags != NULL ? ntags : src.ntags,
-                             req->arena, out, e);
-  }
   store_writer_free(w);
   return rc;
 }

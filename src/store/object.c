@@ -448,13 +448,16 @@ int store_object_copy(store *s, const char *src_bucket, const char *src_key,
                                    tags, ntags, a, out, e);
 }
 
-int store_writer_copy_object(store_writer *w, const store_object *o, int fd, err *e)
+int store_writer_commit_copy(store_writer *w, const store_object *src, int fd, const char *bucket,
+                             const char *key, const str_pair *meta, size_t nmeta,
+                             const str_pair *tags, size_t ntags, arena *a, store_object *out,
+                             err *e)
 {
   enum { CHUNK = 1 << 20 };
-  store_reader *r = store_reader_new(o, fd);
+  store_reader *r = store_reader_new(src, fd);
   uint8_t *chunk = xmalloc(CHUNK);
   int rc = 0;
-  for (uint64_t off = 0; rc == 0 && off < o->size;) {
+  for (uint64_t off = 0; rc == 0 && off < src->size;) {
     size_t got = 0;
     rc = store_reader_read(r, off, chunk, CHUNK, &got, e);
     if (rc == 0 && got == 0)
@@ -465,7 +468,15 @@ int store_writer_copy_object(store_writer *w, const store_object *o, int fd, err
   }
   free(chunk);
   store_reader_free(r);
-  return rc;
+  if (rc != 0)
+    return rc;
+  uint8_t d[16];
+  char etag[33];
+  store_writer_etag_md5(w, d);
+  hex_encode(d, sizeof d, etag);
+  return store_object_commit(w, bucket, key, etag, meta != NULL ? meta : src->meta,
+                             meta != NULL ? nmeta : src->nmeta, tags != NULL ? tags : src->tags,
+                             tags != NULL ? ntags : src->ntags, a, out, e);
 }
 
 /* A copy of a plain source into a bucket whose default encryption is
@@ -494,18 +505,10 @@ static int copy_encrypting(store *s, const char *src_bucket, const char *src_key
   if (rc == 0)
     rc = store_writer_encrypt_default(s, w, dst_bucket, NULL, e);
   if (rc == 0)
-    rc = store_writer_copy_object(w, &src, fd, e);   /* takes fd */
+    rc = store_writer_commit_copy(w, &src, fd, dst_bucket, dst_key, meta, nmeta, tags, ntags,
+                                  a != NULL ? a : tmp, out, e);   /* takes fd */
   else if (fd >= 0)
     close(fd);
-  if (rc == 0) {
-    uint8_t d[16];
-    char etag[33];
-    store_writer_etag_md5(w, d);
-    hex_encode(d, sizeof d, etag);
-    rc = store_object_commit(w, dst_bucket, dst_key, etag, meta != NULL ? meta : src.meta,
-                             meta != NULL ? nmeta : src.nmeta, tags != NULL ? tags : src.tags,
-                             tags != NULL ? ntags : src.ntags, a != NULL ? a : tmp, out, e);
-  }
   store_writer_free(w);
   arena_free(tmp);
   return rc;

@@ -548,11 +548,17 @@ int store_sse_new(store *s, int mode, const uint8_t *customer_key, arena *a,
  * open it), ERR_INVALID_REQUEST (SSE-C without a key). */
 int store_writer_encrypt(store_writer *w, const char *sealed, const uint8_t *customer_key,
                          err *e);
-/* Writes all of o's plaintext (decrypted when o is encrypted and opened)
- * to w: the bytes of a copy that cannot share o's blob. Takes fd (as
- * store_object_get gave it; closed, as by store_reader_free). Errors: ERR_IO (o is shorter than its record), and
- * store_reader_read's. */
-int store_writer_copy_object(store_writer *w, const store_object *o, int fd, err *e);
+/* Commits to bucket/key a copy of src that cannot share its blob: writes
+ * all of src's plaintext (decrypted when src is encrypted and opened) to w,
+ * which the caller made (and made encrypt as the target needs), then
+ * commits it with the ETag of what w wrote (store_writer_etag_md5). meta /
+ * tags NULL keep src's. Takes fd (as store_object_get gave it; closed in
+ * every case). Errors: ERR_IO (src is shorter than its record),
+ * store_reader_read's and store_object_commit's. */
+int store_writer_commit_copy(store_writer *w, const store_object *src, int fd, const char *bucket,
+                             const char *key, const str_pair *meta, size_t nmeta,
+                             const str_pair *tags, size_t ntags, arena *a, store_object *out,
+                             err *e);
 /* A bucket's default encryption (Put/GetBucketEncryption): its document
  * in the bucket record, named STORE_SSE_CONF (the canonical "AES256 true" or
  * "AES256 false"). Without one, the server's default: SSE-S3 when the
