@@ -978,7 +978,13 @@ static bool fatal(int rc)
   return rc == ERR_IO || rc == ERR_NO_SPACE || rc == ERR_INTERNAL;
 }
 
-static int op_part_batch_create(catalog *c, MDB_txn *txn, op *o, err *e)
+static int part_update(catalog *c, MDB_txn *txn, const char *db, const char *table,
+                       const json_t *values, const json_t *input, err *e);
+
+/* BatchCreatePartition (update false: each entry a PartitionInput) and
+ * BatchUpdatePartition (each {PartitionValueList, PartitionInput}): every
+ * entry on its own, its refusal in o->result; an I/O failure ends the batch. */
+static int part_batch(catalog *c, MDB_txn *txn, op *o, bool update, err *e)
 {
   uint64_t id;
   json_t *t;
@@ -987,17 +993,23 @@ static int op_part_batch_create(catalog *c, MDB_txn *txn, op *o, err *e)
   json_decref(t);
   o->result = json_array();
   size_t i;
-  json_t *in;
-  json_array_foreach(o->input, i, in)
+  json_t *entry;
+  json_array_foreach(o->input, i, entry)
   {
     err one = {0};
-    int rc = part_create(c, txn, o->db, o->table, in, &one);
+    json_t *values = json_object_get(entry, update ? "PartitionValueList" : "Values");
+    int rc = update ? part_update(c, txn, o->db, o->table, values,
+                                  json_object_get(entry, "PartitionInput"), &one)
+                    : part_create(c, txn, o->db, o->table, entry, &one);
     if (fatal(rc)) {
       *e = one;
       return rc;
     }
-    if (rc != 0) {
-      json_t *values = json_object_get(in, "Values");
+    if (rc == 0)
+      continue;
+    if (update) {
+      json_array_append_new(o->result, error_entry("PartitionValueList", values, &one));
+    } else {
       json_t *id_values = json_is_array(values) ? values : json_array();
       json_array_append_new(o->result, error_entry("PartitionValues", id_values, &one));
       if (id_values != values)
@@ -1005,6 +1017,11 @@ static int op_part_batch_create(catalog *c, MDB_txn *txn, op *o, err *e)
     }
   }
   return 0;
+}
+
+static int op_part_batch_create(catalog *c, MDB_txn *txn, op *o, err *e)
+{
+  return part_batch(c, txn, o, false, e);
 }
 
 /* The shared entry of the partition batches: names checked, the list's
@@ -1123,28 +1140,7 @@ int catalog_partition_update(catalog *c, const char *database, const char *table
 
 static int op_part_batch_update(catalog *c, MDB_txn *txn, op *o, err *e)
 {
-  uint64_t id;
-  json_t *t;
-  if (table_load(c, txn, o->db, o->table, &id, &t, e) != 0)
-    return e->code;
-  json_decref(t);
-  o->result = json_array();
-  size_t i;
-  json_t *entry;
-  json_array_foreach(o->input, i, entry)
-  {
-    err one = {0};
-    json_t *values = json_object_get(entry, "PartitionValueList");
-    int rc = part_update(c, txn, o->db, o->table, values,
-                         json_object_get(entry, "PartitionInput"), &one);
-    if (fatal(rc)) {
-      *e = one;
-      return rc;
-    }
-    if (rc != 0)
-      json_array_append_new(o->result, error_entry("PartitionValueList", values, &one));
-  }
-  return 0;
+  return part_batch(c, txn, o, true, e);
 }
 
 int catalog_partition_batch_update(catalog *c, const char *database, const char *table,
