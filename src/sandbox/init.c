@@ -245,7 +245,9 @@ static void set_limit(int resource, uint64_t value)
  * (errno aside). Never returns. */
 static void run_program(const sandbox__job *job) __attribute__((noreturn));
 
-static void run_program(const sandbox__job *job)
+/* What the program starts with, exec'd or forked from a zygote: signals
+ * unblocked, a session of its own, the job's resource limits, no core. */
+static void program_setup(const sandbox__job *job)
 {
   sigset_t none;
   sigemptyset(&none);
@@ -257,6 +259,11 @@ static void run_program(const sandbox__job *job)
     set_limit(RLIMIT_FSIZE, job->max_file_bytes);
   set_limit(RLIMIT_NPROC, job->max_procs);
   set_limit(RLIMIT_CORE, 0);
+}
+
+static void run_program(const sandbox__job *job)
+{
+  program_setup(job);
 
   /* (1): 0 is /dev/null already; 1, 2 the log; 3 the start socket */
   if (dup2(job->log_fd, 1) < 0 || dup2(job->log_fd, 2) < 0 || dup3(job->sync_fd, 3, O_CLOEXEC) < 0)
@@ -272,15 +279,15 @@ static void run_program(const sandbox__job *job)
   _exit(127);
 }
 
-/* A zygote's program (zygote.c): forked by init, it sets itself up as
- * run_program does, says it started, and returns into the interpreter it
- * is a copy of. Never returns. */
 /* What an fd of init was just before the program's fork. */
 typedef struct fd_id {
   dev_t dev;
   ino_t ino;
 } fd_id;
 
+/* A zygote's program (zygote.c): forked by init, it sets itself up as
+ * run_program does, says it started, and returns into the interpreter it
+ * is a copy of. Never returns. */
 static void become_program(const sandbox__job *job, int top, const fd_id *ids)
     __attribute__((noreturn));
 
@@ -291,16 +298,7 @@ static void become_program(const sandbox__job *job, int top, const fd_id *ids)
  * program's own; so is one above top but FD_LOG's. */
 static void become_program(const sandbox__job *job, int top, const fd_id *ids)
 {
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
-  setsid();
-  if (job->max_open_files > 0)
-    set_limit(RLIMIT_NOFILE, job->max_open_files);
-  if (job->max_file_bytes > 0)
-    set_limit(RLIMIT_FSIZE, job->max_file_bytes);
-  set_limit(RLIMIT_NPROC, job->max_procs);
-  set_limit(RLIMIT_CORE, 0);
+  program_setup(job);
   for (int fd = 3; fd <= top; fd++) {
     struct stat st;
     if (fstat(fd, &st) == 0 && st.st_dev == ids[fd].dev && st.st_ino == ids[fd].ino)
