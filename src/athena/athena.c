@@ -777,6 +777,11 @@ int athena_query_start(athena *a, json_t *in, const char *principal, char id_out
                    a->max_queued);
   }
   memcpy(id_out, j->id, 37);
+  /* The record to commit is copied before the job is queued: once queued, its runner may change
+     j->rec (the state becomes RUNNING) while this thread would be reading it. */
+  json_t *queued_rec = json_deep_copy(j->rec);
+  if (queued_rec == NULL)
+    mem_out_of_memory();
   if (token != NULL) {
     char found[37];
     j->token = xstrdup(token);
@@ -784,13 +789,14 @@ int athena_query_start(athena *a, json_t *in, const char *principal, char id_out
     if (rc != 0) { /* an execution of the token, or an error: j never ran */
       if (rc == 1)
         memcpy(id_out, found, 37);
+      json_decref(queued_rec);
       job_free(j);
       return rc == 1 ? 0 : rc;
     }
   } else {
     enqueue(a, j); /* the query may start at once (1) */
   }
-  start_change c = {.a = a, .rec = json_deep_copy(j->rec), .id = j->id, .wg = wgname,
+  start_change c = {.a = a, .rec = queued_rec, .id = j->id, .wg = wgname,
                     .token = token, .hash = hash};
   c.base.apply = apply_start;
   rc = lmdb_committer_run(&a->committer, &c.base, e);
