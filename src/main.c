@@ -40,6 +40,7 @@
 #include "api/states.h"
 #include "base/log.h"
 #include "base/netpolicy.h"
+#include "base/pg.h"
 #include "base/seal.h"
 #include "batch/batch.h"
 #include "catalog/catalog.h"
@@ -105,6 +106,8 @@ static void usage(FILE *f)
         "         [--objects-endpoint URL] [--objects-region R]   (also TARN_OBJECTS,\n"
         "                                             TARN_OBJECTS_ENDPOINT, TARN_OBJECTS_REGION,\n"
         "                                             TARN_OBJECTS_ACCESS_KEY, TARN_OBJECTS_SECRET_KEY)\n"
+        "         [--metadata postgres://...]         keep metadata in PostgreSQL, shared by nodes\n"
+        "                                             (also TARN_METADATA)\n"
         "  env    [--data DIR] [--listen HOST:PORT]   print export lines for the AWS CLI and SDKs\n"
         "  sql    [--format table|csv|json] \"SQL\"     run SQL over the objects in the buckets\n"
         "         [--database DB]                     and the catalog's tables (default: default)\n"
@@ -346,6 +349,8 @@ static int cmd_server(int argc, char **argv)
                                .access_key = getenv("TARN_OBJECTS_ACCESS_KEY"),
                                .secret_key = getenv("TARN_OBJECTS_SECRET_KEY"),
                                .region = getenv("TARN_OBJECTS_REGION")};
+  /* shared metadata (base/pg.h): flags, else the environment */
+  const char *metadata_url = getenv("TARN_METADATA");
   const char *strict_env = getenv("TARN_STRICT_IAM");
   bool strict_iam = strict_env != NULL && strcmp(strict_env, "1") == 0;
   for (int i = 0; i < argc; i++) {
@@ -361,6 +366,8 @@ static int cmd_server(int argc, char **argv)
       objects.endpoint = argv[++i];
     else if (strcmp(argv[i], "--objects-region") == 0 && i + 1 < argc)
       objects.region = argv[++i];
+    else if (strcmp(argv[i], "--metadata") == 0 && i + 1 < argc)
+      metadata_url = argv[++i];
     else if (strcmp(argv[i], "--allow-endpoint") == 0 && i + 1 < argc) {
       if (netpolicy_allow(egress, argv[++i], &pe) != 0) {
         fprintf(stderr, "tarn server: --allow-endpoint: %s\n", pe.msg);
@@ -373,6 +380,14 @@ static int cmd_server(int argc, char **argv)
       egress = netpolicy_free(egress);
       return 2;
     }
+  }
+  if (metadata_url != NULL && *metadata_url == '\0')
+    metadata_url = NULL;
+  if (metadata_url != NULL && strncmp(metadata_url, "postgres://", 11) != 0 &&
+      strncmp(metadata_url, "postgresql://", 13) != 0) {
+    fprintf(stderr, "tarn server: --metadata wants a postgres:// URL, not '%s'\n", metadata_url);
+    egress = netpolicy_free(egress);
+    return 2;
   }
   char host[256];
   int port;
@@ -395,6 +410,7 @@ static int cmd_server(int argc, char **argv)
   int rc = 1;
   err e = {0};
   store *st = NULL;
+  pg_pool *metadata = NULL; /* --metadata: the parts whose state it keeps share this pool */
   queue_system *qs = NULL;
   events_system *ev = NULL;
   functions fns = {0};
@@ -463,6 +479,13 @@ static int cmd_server(int argc, char **argv)
     }
     log_info("objects: %s at %s", objects.url,
              objects.endpoint != NULL ? objects.endpoint : "AWS S3");
+  }
+  if (metadata_url != NULL) {
+    if (pg_pool_open(metadata_url, 32, &metadata, &e) != 0) {
+      log_error("metadata database: %s", e.msg);
+      goto out;
+    }
+    log_info("metadata: PostgreSQL (--metadata)");
   }
   queue_options qo = {.data_dir = real, .access_key = server_keys.access_key,
                       .secret_key = server_keys.secret_key, .egress = egress,
@@ -680,6 +703,7 @@ out:
   crawls = crawlers_close(crawls); /* crawls write into the catalog; events stopped above */
   cat = catalog_close(cat); /* after the SQL queries that read it */
   st = store_close(st); /* last: pending commits finish */
+  pg_pool_close(metadata);
   sandbox_system_release();
   egress = netpolicy_free(egress); /* after the queues: their workers read it */
   if (rc == 0)

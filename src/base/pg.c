@@ -22,6 +22,8 @@
 
 #include "base/mem.h"
 
+#include <libpq-fe.h>
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

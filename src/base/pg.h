@@ -28,8 +28,12 @@
 
 #include "base/err.h"
 
-#include <libpq-fe.h>
 #include <stdbool.h>
+
+/* libpq's own handles (the same typedefs as <libpq-fe.h>, which a part that
+ * runs statements includes, adding `libpq` to its meson dependencies). */
+typedef struct pg_conn PGconn;
+typedef struct pg_result PGresult;
 
 #define PG_RETRIES 20
 
