@@ -151,6 +151,46 @@ static const char **batch_tables(http_req *r, json_t *in, size_t *n)
   return out;
 }
 
+/* PartiQL is authorized as DynamoDB authorizes it: by the statement's kind
+ * (dynamodb:PartiQLSelect, ...Insert, ...Update, ...Delete) on the table it
+ * names (on the index, for a SELECT from one); each statement of a batch. A
+ * statement that cannot be read that far needs the action on every table
+ * ("*"): the operation refuses it anyway, and nothing runs unauthorized. */
+static int authorize_statement(http_req *r, const char *stmt, err *e)
+{
+  const char *action = NULL;
+  char *table = NULL, *index = NULL;
+  int rc;
+  if (kv_statement_target(stmt, &action, &table, &index) != 0) {
+    rc = api_authorize(r, action != NULL ? action : "dynamodb:PartiQLSelect", "*", e);
+  } else {
+    const char *arn = table_arn(r, table);
+    if (index != NULL)
+      arn = arena_sprintf(r->arena, "%s/index/%s", arn, index);
+    rc = api_authorize(r, action, arn, e);
+  }
+  free(table);
+  free(index);
+  return rc;
+}
+
+static int authorize_statements(http_req *r, const char *op, json_t *in, err *e)
+{
+  if (strcmp(op, "ExecuteStatement") == 0)
+    return authorize_statement(r, json_string_value(json_object_get(in, "Statement")), e);
+  json_t *stmts = json_object_get(in, "Statements");
+  size_t i;
+  json_t *s;
+  if (!json_is_array(stmts) || json_array_size(stmts) > 25)
+    return 0; /* the operation refuses it before running anything */
+  json_array_foreach(stmts, i, s) {
+    int rc = authorize_statement(r, json_string_value(json_object_get(s, "Statement")), e);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
 static void ddb_handle(void *ctx, http_req *r)
 {
   ddb *d = ctx;
@@ -177,7 +217,10 @@ static void ddb_handle(void *ctx, http_req *r)
     rc = err_set(&e, KV_ERR_SERIALIZATION, "Start of structure or map found where not expected");
   if (rc == 0)
     rc = kv_legacy_rewrite(in, &e);
-  if (rc == 0 && !r->admin) {
+  if (rc == 0 && !r->admin && (strcmp(canon, "ExecuteStatement") == 0 ||
+                                strcmp(canon, "BatchExecuteStatement") == 0)) {
+    rc = authorize_statements(r, canon, in, &e);
+  } else if (rc == 0 && !r->admin) {
     char action[64];
     snprintf(action, sizeof action, "dynamodb:%s", canon);
     const char *table = kv_op_table(canon, in);

@@ -70,4 +70,10 @@ int kv_legacy_rewrite(json_t *in, err *e);
  * names none or many). Points into in. */
 const char *kv_op_table(const char *op, json_t *in);
 
+/* For authorization of a PartiQL statement: the IAM action it needs
+ * (dynamodb:PartiQLSelect, ...Insert, ...Update, ...Delete) and the table
+ * (and index, for a SELECT from one) it names, both malloc'd. -1 when the
+ * statement cannot be read that far (the operation then refuses it). */
+int kv_statement_target(const char *stmt, const char **action, char **table, char **index);
+
 #endif

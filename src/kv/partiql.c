@@ -858,6 +858,52 @@ static int execute(kv *k, const char *stmt, json_t *params, json_t *in, json_t *
   return rc;
 }
 
+int kv_statement_target(const char *stmt, const char **action, char **table, char **index)
+{
+  *action = NULL;
+  *table = *index = NULL;
+  if (stmt == NULL || *stmt == '\0' || strlen(stmt) > PQ_MAX)
+    return -1;
+  err e = {0};
+  pq p;
+  memset(&p, 0, sizeof p);
+  p.s = stmt;
+  p.e = &e;
+  lex(&p);
+  int rc = -1;
+  if (kw(&p, "SELECT")) {
+    *action = "dynamodb:PartiQLSelect";
+    while (p.t != P_EOF && p.t != P_BAD && !kw(&p, "FROM"))
+      lex(&p);
+    if (kw(&p, "FROM")) {
+      lex(&p);
+      rc = table_name(&p, table, index);
+    }
+  } else if (kw(&p, "INSERT")) {
+    *action = "dynamodb:PartiQLInsert";
+    lex(&p);
+    if (expect(&p, "INTO") == 0)
+      rc = table_name(&p, table, NULL);
+  } else if (kw(&p, "UPDATE")) {
+    *action = "dynamodb:PartiQLUpdate";
+    lex(&p);
+    rc = table_name(&p, table, NULL);
+  } else if (kw(&p, "DELETE")) {
+    *action = "dynamodb:PartiQLDelete";
+    lex(&p);
+    if (expect(&p, "FROM") == 0)
+      rc = table_name(&p, table, NULL);
+  }
+  free(p.text);
+  if (rc != 0) {
+    free(*table);
+    free(*index);
+    *table = *index = NULL;
+    return -1;
+  }
+  return 0;
+}
+
 int kv__execute_statement(kv *k, json_t *in, json_t **out, err *e)
 {
   json_t *params = json_object_get(in, "Parameters");

@@ -537,6 +537,43 @@ def test_dynamodb_batches_are_authorized_per_table(tarn, iam):
     assert ddb.scan(TableName="iam-mine")["Count"] == 2
 
 
+def test_partiql_is_decided_by_statement_kind_and_table(tarn, iam):
+    ddb = client(tarn, "dynamodb")
+    for t in ("pq-mine", "pq-theirs"):
+        ddb.create_table(TableName=t, KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+        ddb.put_item(TableName=t, Item={"k": {"S": "seed"}})
+    iam.create_user(UserName="partiql")
+    iam.put_user_policy(UserName="partiql", PolicyName="p", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": ["dynamodb:PartiQLSelect", "dynamodb:PartiQLInsert"],
+         "Resource": "arn:aws:dynamodb:us-east-1:%s:table/pq-mine" % ACCOUNT}))
+    k = iam.create_access_key(UserName="partiql")["AccessKey"]
+    u = client(tarn, "dynamodb", k["AccessKeyId"], k["SecretAccessKey"])
+    got = u.execute_statement(Statement='SELECT * FROM "pq-mine"')
+    assert got["Items"] == [{"k": {"S": "seed"}}]
+    u.execute_statement(Statement="INSERT INTO \"pq-mine\" VALUE {'k': 'new'}")
+    denied = [
+        ('SELECT * FROM "pq-theirs"', "table/pq-theirs"),
+        ("INSERT INTO \"pq-theirs\" VALUE {'k': 'x'}", "table/pq-theirs"),
+        ("DELETE FROM \"pq-mine\" WHERE k = 'seed'", "PartiQLDelete"),
+        ("UPDATE \"pq-mine\" SET v = 1 WHERE k = 'seed'", "PartiQLUpdate"),
+    ]
+    for stmt, why in denied:
+        with pytest.raises(ClientError) as e:
+            u.execute_statement(Statement=stmt)
+        assert code(e) == "AccessDeniedException", stmt
+        assert why in e.value.response["Error"]["Message"], stmt
+    # a batch is decided statement by statement: one denied statement refuses it all
+    with pytest.raises(ClientError) as e:
+        u.batch_execute_statement(Statements=[
+            {"Statement": "INSERT INTO \"pq-mine\" VALUE {'k': 'b1'}"},
+            {"Statement": "INSERT INTO \"pq-theirs\" VALUE {'k': 'b1'}"}])
+    assert code(e) == "AccessDeniedException"
+    assert sorted(i["k"]["S"] for i in ddb.scan(TableName="pq-mine")["Items"]) == ["new", "seed"]
+    assert ddb.scan(TableName="pq-theirs")["Items"] == [{"k": {"S": "seed"}}]
+
+
 def test_secret_named_by_name_is_decided_on_its_arn(tarn, iam):
     sm = client(tarn, "secretsmanager")
     mine = sm.create_secret(Name="iam-mine", SecretString="m")["ARN"]
