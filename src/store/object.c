@@ -116,10 +116,12 @@ int store_object_commit(store_writer *w, const char *bucket, const char *key,
   return store_object_commit_if(w, bucket, key, etag, meta, nmeta, tags, ntags, NULL, a, out, e);
 }
 
-int store_object_commit_if(store_writer *w, const char *bucket, const char *key,
-                           const char *etag, const str_pair *meta, size_t nmeta,
-                           const str_pair *tags, size_t ntags, const store_expect *x,
-                           arena *a, store_object *out, err *e)
+/* Commits what w wrote as bucket/key, raising `event` (a PUT's, or a
+ * rewritten copy's ObjectCreated:Copy). */
+static int commit_written(store_writer *w, const char *bucket, const char *key,
+                          const char *etag, const str_pair *meta, size_t nmeta,
+                          const str_pair *tags, size_t ntags, const store_expect *x,
+                          enum store_event event, arena *a, store_object *out, err *e)
 {
   if (w == NULL || w->consumed)
     return err_set(e, ERR_INVALID, "writer already committed");
@@ -157,11 +159,20 @@ int store_object_commit_if(store_writer *w, const char *bucket, const char *key,
     tmp = arena_new();
     r.meta = store__crypt_meta_add(tmp, meta, nmeta, w->sealed, &r.nmeta);
   }
-  rc = put_record(w->s, bucket, &r, STORE_EVENT_PUT, x, a, out, e);
+  rc = put_record(w->s, bucket, &r, event, x, a, out, e);
   arena_free(tmp);
   if (rc == 0)
     w->committed = true;
   return rc;
+}
+
+int store_object_commit_if(store_writer *w, const char *bucket, const char *key,
+                           const char *etag, const str_pair *meta, size_t nmeta,
+                           const str_pair *tags, size_t ntags, const store_expect *x,
+                           arena *a, store_object *out, err *e)
+{
+  return commit_written(w, bucket, key, etag, meta, nmeta, tags, ntags, x, STORE_EVENT_PUT, a,
+                        out, e);
 }
 
 /* ---- reading ---- */
@@ -474,9 +485,9 @@ int store_writer_commit_copy(store_writer *w, const store_object *src, int fd, c
   char etag[33];
   store_writer_etag_md5(w, d);
   hex_encode(d, sizeof d, etag);
-  return store_object_commit(w, bucket, key, etag, meta != NULL ? meta : src->meta,
-                             meta != NULL ? nmeta : src->nmeta, tags != NULL ? tags : src->tags,
-                             tags != NULL ? ntags : src->ntags, a, out, e);
+  return commit_written(w, bucket, key, etag, meta != NULL ? meta : src->meta,
+                        meta != NULL ? nmeta : src->nmeta, tags != NULL ? tags : src->tags,
+                        tags != NULL ? ntags : src->ntags, NULL, STORE_EVENT_COPY, a, out, e);
 }
 
 /* A copy of a plain source into a bucket whose default encryption is

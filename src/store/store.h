@@ -551,7 +551,8 @@ int store_writer_encrypt(store_writer *w, const char *sealed, const uint8_t *cus
 /* Commits to bucket/key a copy of src that cannot share its blob: writes
  * all of src's plaintext (decrypted when src is encrypted and opened) to w,
  * which the caller made (and made encrypt as the target needs), then
- * commits it with the ETag of what w wrote (store_writer_etag_md5). meta /
+ * commits it with the ETag of what w wrote (store_writer_etag_md5), raising
+ * ObjectCreated:Copy as any copy does. meta /
  * tags NULL keep src's. Takes fd (as store_object_get gave it; closed in
  * every case). Errors: ERR_IO (src is shorter than its record),
  * store_reader_read's and store_object_commit's. */

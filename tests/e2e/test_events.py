@@ -397,6 +397,26 @@ def test_event_type_filters(s3, sqs, bucket, qname):
         ("ObjectRemoved:Delete", "c")]
 
 
+def test_copy_rewritten_by_encryption_is_a_copy_event(s3, sqs, bucket, qname):
+    """A copy into a bucket whose default encryption is SSE-S3 rewrites the bytes
+    under a key of its own; S3 still calls it a copy."""
+    src = bucket + "-src"
+    s3.create_bucket(Bucket=src)
+    s3.put_object(Bucket=src, Key="plain", Body=b"plain bytes")
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    url, arn = make_queue(sqs, qname[:70] + "-enc")
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+        "QueueConfigurations": [queue_rule(arn, ["s3:ObjectCreated:*"])]})
+    receive_all(sqs, url, 1)  # the test event
+    got = s3.copy_object(Bucket=bucket, Key="copied", CopySource={"Bucket": src, "Key": "plain"})
+    assert got["ServerSideEncryption"] == "AES256"
+    records = s3_records(receive_all(sqs, url, 1, settle=1.0))
+    assert [(r["eventName"], r["s3"]["object"]["key"]) for r in records] == [
+        ("ObjectCreated:Copy", "copied")]
+    assert s3.get_object(Bucket=bucket, Key="copied")["Body"].read() == b"plain bytes"
+
+
 def test_prefix_and_suffix_filters(s3, sqs, bucket, qname):
     url, arn = make_queue(sqs, qname)
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
