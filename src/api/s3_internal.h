@@ -461,5 +461,9 @@ int s3_checksum_of(http_req *req, const store_object *o, int fd, uint64_t first,
 /* Object metadata tarn keeps for itself ("x-tarn-..."): an object's ACL,
  * an upload's checksum choice. Never answered as a header. */
 bool s3_meta_internal(const char *name);
+/* The internal pairs that belong to a multipart upload (its checksum choice
+ * and object lock), which its object keeps but a copy of it must not carry.
+ * s3_multipart.c. */
+bool s3_meta_upload_only(const char *name);
 
 #endif

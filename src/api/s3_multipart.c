@@ -536,6 +536,11 @@ static bool upload_choice(arena *a, const store_upload *u, const char **algo, bo
   return false;
 }
 
+bool s3_meta_upload_only(const char *name)
+{
+  return strcmp(name, CHECKSUM_META) == 0 || strcmp(name, LOCK_META) == 0;
+}
+
 /* The object lock CreateMultipartUpload's headers asked for, into x. */
 static void upload_lock(const store_upload *u, store_expect *x)
 {

@@ -618,6 +618,20 @@ int s3_copy_object(s3_svc *s, http_req *req, s3_call *c, err *e)
   }
   if (sum != NULL)
     meta[nmeta++] = (str_pair){arena_sprintf(req->arena, "x-amz-checksum-%s", algo), sum};
+  if (meta == NULL) { /* the source's metadata, without what belonged to its upload */
+    for (size_t i = 0; i < src.nmeta && meta == NULL; i++)
+      if (s3_meta_upload_only(src.meta[i].name))
+        meta = arena_alloc(req->arena, (src.nmeta + 1) * sizeof *meta);
+    for (size_t i = 0; meta != NULL && i < src.nmeta; i++)
+      if (!s3_meta_upload_only(src.meta[i].name))
+        meta[nmeta++] = src.meta[i];
+  } else {
+    size_t kept = 0;
+    for (size_t i = 0; i < nmeta; i++)
+      if (!s3_meta_upload_only(meta[i].name))
+        meta[kept++] = meta[i];
+    nmeta = kept;
+  }
   str_pair *tags = NULL;
   size_t ntags = 0;
   if (replace_tags) {
