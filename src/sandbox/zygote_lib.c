@@ -15,7 +15,9 @@
  * spawner's own loop (spawner.c, sandbox__serve) on fd 3 with three hooks:
  *   before/after each clone: the interpreter's fork hooks
  *       (PyOS_BeforeFork / PyOS_AfterFork_Parent when the host process is
- *       a CPython), so that its locks are in a known state in the copies;
+ *       a CPython), so that its locks are in a known state in the copies
+ *       (the after hook once the instance's id maps are written and the
+ *       server has its answer: it is off the instance's path);
  *   in the clone child (the instance's init): the interpreter's signal
  *       handlers are saved and reset (init has none: init.c (2)), its
  *       command line becomes "tarn-init", and job->resume is set, so that
