@@ -95,25 +95,27 @@ def _rehearse(lib, main, base_path):
     """The zygote's rehearsal (src/sandbox/zygote_lib.c): a copy of it,
     outside any sandbox, runs an instance's path through -- the client's
     main(), its handler's import, one event and its response -- with a
-    built-in handler and a Runtime API that is a socket pair; then the
-    library reports the pages it wrote. Never returns."""
-    import importlib.abc
-    import importlib.util
+    built-in handler (in a folder of its own, removed at the end) and a
+    Runtime API that is a socket pair; then the library reports the pages
+    it wrote. Never returns."""
     import socket
 
-    class Finder(importlib.abc.MetaPathFinder, importlib.abc.SourceLoader):
-        def find_spec(self, name, path=None, target=None):
-            if name != "tarn_rehearsal":
-                return None
-            return importlib.util.spec_from_loader(name, self, origin="/var/task/tarn_rehearsal.py")
+    # (os only: a module imported here would be pages written for nothing)
+    task = "/tmp/tarn-rehearsal-" + os.urandom(8).hex()
+    os.mkdir(task, 0o700)
+    handler = task + "/tarn_rehearsal.py"
 
-        def get_filename(self, name):
-            return "/var/task/tarn_rehearsal.py"
+    def done():
+        for rm in (lambda: os.unlink(handler), lambda: os.rmdir(task)):
+            try:
+                rm()
+            except OSError:
+                pass
+        lib.tarn_zygote_rehearsed()
 
-        def get_data(self, path):
-            return _REHEARSAL_HANDLER
-
-    sys.meta_path.insert(0, Finder())
+    with open(handler, "wb") as f:
+        f.write(_REHEARSAL_HANDLER)
+    sys.dont_write_bytecode = True  # as in /var/task, which is read-only
     ours, theirs = socket.socketpair()
     event = b'{"n": 1}'
     theirs.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -125,17 +127,17 @@ def _rehearse(lib, main, base_path):
 
     def connect(address, *args, **kwargs):
         if calls:  # the next GET next, after the response: done
-            lib.tarn_zygote_rehearsed()
+            done()
         calls.append(address)
         return ours
 
     socket.create_connection = connect
-    os.environ.update({"_HANDLER": "tarn_rehearsal.handler", "LAMBDA_TASK_ROOT": "/var/task",
+    os.environ.update({"_HANDLER": "tarn_rehearsal.handler", "LAMBDA_TASK_ROOT": task,
                        "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"})
     try:
         _instance(main, base_path)
     finally:
-        lib.tarn_zygote_rehearsed()
+        done()
 
 
 if sys.path and sys.path[0] == "":
