@@ -66,9 +66,18 @@ function serve(runtimeDir) {
   process.dlopen(addon, '/proc/self/fd/4');
   const lib = addon.exports;
   if (typeof lib.serve !== 'function' || lib.init() !== 0) process.reallyExit(1);
-  if (lib.serve() !== 0) process.reallyExit(1);
+  const rc = lib.serve();
+  if (rc === 2) {
+    rehearse(lib, boot);
+    return;
+  }
+  if (rc !== 0) process.reallyExit(1);
+  instance(lib, boot);
+}
 
-  // --- an instance of a function from here on
+// Makes this copy of the zygote the runtime of a function, whose
+// environment process.env holds, and runs it.
+function instance(lib, boot) {
   reseedMathRandom();
   // process.pid is read once, at Node's start: the zygote's
   Object.defineProperty(process, 'pid', {
@@ -82,6 +91,54 @@ function serve(runtimeDir) {
   process.execArgv = [];
   process.mainModule = boot;
   boot.exports.main();
+}
+
+// The zygote's rehearsal (src/sandbox/zygote_lib.c): a copy of it, outside
+// any sandbox, runs an instance's path through -- the client's main(), its
+// handler's load, one event and its response -- with a built-in handler
+// (in a folder of its own, removed at the end) and a Runtime API served in
+// this process on an abstract socket; then the library reports the pages
+// it wrote. Ends the process.
+function rehearse(lib, boot) {
+  const http = require('http');
+  const os = require('os');
+  const path = require('path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tarn-rehearsal-'));
+  const done = () => {
+    try { fs.rmSync(dir, { recursive: true, force: true }); } catch (_) { /* gone */ }
+    lib.rehearsed();
+  };
+  setTimeout(done, 5000); // the library gives up on us after 10 s
+  fs.writeFileSync(path.join(dir, 'index.js'), 'exports.handler = async (event) => ({ ok: event.n + 1 });\n');
+  const sock = `\0tarn-rehearsal-${crypto.randomBytes(8).toString('hex')}`;
+  let served = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.method === 'POST') {
+        res.writeHead(202, { 'Content-Type': 'application/json' });
+        res.end('{}');
+      } else if (served++ === 0) {
+        res.writeHead(200, {
+          'Content-Type': 'application/json',
+          'Lambda-Runtime-Aws-Request-Id': '00000000-0000-0000-0000-000000000000',
+          'Lambda-Runtime-Deadline-Ms': String(Date.now() + 60000),
+          'Lambda-Runtime-Invoked-Function-Arn': 'arn:aws:lambda:us-east-1:000000000000:function:rehearsal',
+        });
+        res.end('{"n":1}');
+      } else {
+        done(); // the next GET next: an instance's path has been run through
+      }
+    });
+  });
+  server.listen(sock, () => {
+    const request = http.request;
+    http.request = (options, cb) => request({ ...options, socketPath: sock }, cb);
+    Object.assign(process.env, {
+      _HANDLER: 'index.handler', LAMBDA_TASK_ROOT: dir, AWS_LAMBDA_RUNTIME_API: '127.0.0.1:9001',
+    });
+    instance(lib, boot);
+  });
 }
 
 serve(process.argv[1]);

@@ -51,11 +51,14 @@ def _serve():
     import gc
     gc.collect()
     gc.freeze()
-    if lib.tarn_zygote_serve() != 0:
+    rc = lib.tarn_zygote_serve()
+    if rc not in (0, 2):
         os._exit(1)
+    ctypes.pythonapi.PyOS_AfterFork_Child()
+    if rc == 2:
+        _rehearse(lib, main, base_path)
 
     # --- an instance of a function from here on
-    ctypes.pythonapi.PyOS_AfterFork_Child()
     env = lib.tarn_zygote_environ()
     data = os.environ._data  # the C environ is already the function's
     data.clear()
@@ -64,6 +67,12 @@ def _serve():
         k, _, v = env[i].partition(b"=")
         data[k] = v
         i += 1
+    _instance(main, base_path)
+
+
+def _instance(main, base_path):
+    """Makes this copy of the zygote the runtime of a function, whose
+    environment os.environ holds, and runs it."""
     import logging
     import time
     time.tzset()
@@ -77,6 +86,58 @@ def _serve():
         if not p.startswith("/usr/"):
             del sys.path_importer_cache[p]
     main["main"]()
+
+
+_REHEARSAL_HANDLER = b"def handler(event, context):\n    return {'ok': event.get('n', 0) + 1}\n"
+
+
+def _rehearse(lib, main, base_path):
+    """The zygote's rehearsal (src/sandbox/zygote_lib.c): a copy of it,
+    outside any sandbox, runs an instance's path through -- the client's
+    main(), its handler's import, one event and its response -- with a
+    built-in handler (in a folder of its own, removed at the end) and a
+    Runtime API that is a socket pair; then the library reports the pages
+    it wrote. Never returns."""
+    import socket
+
+    # (os only: a module imported here would be pages written for nothing)
+    task = "/tmp/tarn-rehearsal-" + os.urandom(8).hex()
+    os.mkdir(task, 0o700)
+    handler = task + "/tarn_rehearsal.py"
+
+    def done():
+        for rm in (lambda: os.unlink(handler), lambda: os.rmdir(task)):
+            try:
+                rm()
+            except OSError:
+                pass
+        lib.tarn_zygote_rehearsed()
+
+    with open(handler, "wb") as f:
+        f.write(_REHEARSAL_HANDLER)
+    sys.dont_write_bytecode = True  # as in /var/task, which is read-only
+    ours, theirs = socket.socketpair()
+    event = b'{"n": 1}'
+    theirs.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                   b"Lambda-Runtime-Aws-Request-Id: 00000000-0000-0000-0000-000000000000\r\n"
+                   b"Lambda-Runtime-Deadline-Ms: 0\r\nContent-Length: %d\r\n\r\n%s"
+                   b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n" % (len(event), event))
+    theirs.shutdown(socket.SHUT_WR)
+    calls = []
+
+    def connect(address, *args, **kwargs):
+        if calls:  # the next GET next, after the response: done
+            done()
+        calls.append(address)
+        return ours
+
+    socket.create_connection = connect
+    os.environ.update({"_HANDLER": "tarn_rehearsal.handler", "LAMBDA_TASK_ROOT": task,
+                       "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"})
+    try:
+        _instance(main, base_path)
+    finally:
+        done()
 
 
 if sys.path and sys.path[0] == "":

@@ -162,6 +162,10 @@ int fn_system_open(const fn_options *o, fn_system **out, err *e)
     snprintf(s->host_ruby, sizeof s->host_ruby, "%s.0", ruby + 4);
   s->epfd = -1;
   s->wake_fd = -1;
+  const char *trace = getenv("TARN_TRACE_STARTS");
+  s->trace_fd = trace != NULL && trace[0] != '\0'
+                    ? open(trace, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)
+                    : -1;
   fn__zygotes_open(s);
   pthread_mutex_init(&s->lock, NULL);
   pthread_mutex_init(&s->write_lock, NULL);
@@ -217,6 +221,8 @@ fn_system *fn_system_close(fn_system *s)
     return NULL;
   fn_system_stop(s);
   fn__zygotes_close(s);
+  if (s->trace_fd >= 0)
+    close(s->trace_fd);
   fn__registry_close(s);
   for (async_item *it = s->queue, *next; it != NULL; it = next) {
     next = it->next;

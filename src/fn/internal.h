@@ -134,6 +134,8 @@ struct instance {
   char *init_error;           /* body of /runtime/init/error (heap), or NULL */
   char *init_error_type;
   int64_t started_us;         /* for Init Duration */
+  int64_t registered_us;      /* sandbox_start returned (trace_start) */
+  int64_t next_us;            /* its first GET next arrived (trace_start) */
   double init_ms;             /* set at the first GET next */
   bool cold_pending;          /* the next invocation reports Init Duration */
   int64_t idle_since_ms;
@@ -210,6 +212,7 @@ typedef struct async_item {
 } async_item;
 
 struct fn_system {
+  int trace_fd;               /* $TARN_TRACE_STARTS: one line per cold start, or -1 */
   char *data_dir;
   char *fn_dir;               /* DATA/fn */
   char *code_dir;             /* DATA/fn/code */

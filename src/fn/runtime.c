@@ -172,6 +172,7 @@ static void attach(fn_system *s, fn_runtime_wait *w, instance *in)
   in->refs++;
   w->in = in;
   if (in->state == INST_STARTING) {
+    in->next_us = time_mono_us();
     in->init_ms = (double)(time_mono_us() - in->started_us) / 1000.0;
     in->cold_pending = true;
     fn__metrics_init_duration(s, in->init_ms);

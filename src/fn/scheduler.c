@@ -270,12 +270,35 @@ static void call_back(invoc *inv, enum invoc_result r)
   buf_release(&res.payload); /* moved out by a callback that keeps it */
 }
 
+/* $TARN_TRACE_STARTS: where a cold start's time went, as ms from the
+ * Invoke's admission to the end of each step, on one line (bench/README). */
+static void trace_start(fn_system *s, const instance *in, const invoc *inv, int64_t now)
+{
+  char line[1024];
+  int n = snprintf(line, sizeof line, "cold %s %s queue=%.3f", in->conf->cfg.runtime, in->id,
+                   (double)(in->started_us - inv->start_us) / 1000.0);
+  sandbox_phase ph[SANDBOX_PHASES];
+  size_t np = sandbox_phases(in->sb, ph);
+  for (size_t i = 0; i < np && n < (int)sizeof line - 64; i++)
+    if (ph[i].us != 0)
+      n += snprintf(line + n, sizeof line - (size_t)n, " %s=%.3f", ph[i].name,
+                    (double)(ph[i].us - inv->start_us) / 1000.0);
+  if (n < (int)sizeof line - 128)
+    n += snprintf(line + n, sizeof line - (size_t)n, " registered=%.3f next=%.3f result=%.3f\n",
+                  (double)(in->registered_us - inv->start_us) / 1000.0,
+                  (double)(in->next_us - inv->start_us) / 1000.0,
+                  (double)(now - inv->start_us) / 1000.0);
+  (void)!write(s->trace_fd, line, (size_t)n);
+}
+
 void fn__sched_complete(fn_system *s, instance *in, invoc *inv, enum invoc_result r,
                     const char *status)
 {
   int64_t now = time_mono_us();
   int64_t from = inv->handed ? inv->handed_us : inv->start_us;
   double ms = (double)(now - from) / 1000.0;
+  if (inv->cold && s->trace_fd >= 0 && in != NULL && in->sb != NULL)
+    trace_start(s, in, inv, now);
   fn_entry *f = inv->pool->fn;
   uint64_t max_mem = in != NULL && in->sb != NULL ? sandbox_max_memory(in->sb) : 0;
   char init[64] = "";
@@ -447,6 +470,7 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
     return pending ? err_wrap(e, "cannot start an instance of '%s'", f->name) : 0;
   }
   in->sb = sb;
+  in->registered_us = time_mono_us();
   in->pid_next = s->by_pid[(unsigned)in->pid % FN_PID_BUCKETS];
   s->by_pid[(unsigned)in->pid % FN_PID_BUCKETS] = in;
   s->c.instances_started++;

@@ -316,6 +316,8 @@ static void become_program(const sandbox__job *job, int top, const fd_id *ids)
   sandbox__report r;
   memset(&r, 0, sizeof r);
   r.kind = SANDBOX_REPORT_STARTED;
+  memcpy(r.phase_us, job->phase_us, sizeof r.phase_us);
+  r.phase_us[SANDBOX_P_PROGRAM] = sandbox__now_us();
   (void)!send(3, &r, sizeof r, MSG_NOSIGNAL);
   close(3);
   job->resume(job);
@@ -537,12 +539,14 @@ static void serve(const sandbox__job *job, pid_t program, int sfd, const int *li
 
 void sandbox__instance_main(sandbox__job *job)
 {
+  job->phase_us[SANDBOX_P_CHILD] = sandbox__now_us();
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   keep_fds(job);
   /* While the spawner writes our id maps: cgroups first, so that what the
    * kernel allocates for our namespaces counts against the instance (a
    * pooled network namespace is older than us: netpool.c (5)). */
   join_cgroups(job);
+  job->phase_us[SANDBOX_P_JOINED] = sandbox__now_us();
   /* The cgroup namespace's root is the cgroup we are in when we make it:
    * at once if we are in ours already, else after the server moved us. */
   int flags = SANDBOX_UNSHARE_FLAGS | (job->attach_later ? 0 : CLONE_NEWCGROUP);
@@ -550,9 +554,11 @@ void sandbox__instance_main(sandbox__job *job)
     flags &= ~CLONE_NEWNET; /* born in a fresh one (netpool.c) */
   if (unshare(flags) != 0)
     sandbox__fail(job, errno, "cannot create mount, network, IPC, UTS and cgroup namespaces");
+  job->phase_us[SANDBOX_P_UNSHARED] = sandbox__now_us();
   char go;
   if (read(job->sync_fd, &go, 1) != 1)
     _exit(EXIT_SETUP); /* the server gave up on us */
+  job->phase_us[SANDBOX_P_GO] = sandbox__now_us();
 
   umask(022);
   if (job->attach_later && unshare(CLONE_NEWCGROUP) != 0)
@@ -561,6 +567,7 @@ void sandbox__instance_main(sandbox__job *job)
     sandbox__fail(job, errno, "cannot set hostname '%s'", job->id);
   if (!job->net_ready)
     loopback_up(job);
+  job->phase_us[SANDBOX_P_HOST] = sandbox__now_us();
 
   sandbox__sources src;
   sandbox__rootfs_prepare(job, &src);
@@ -573,12 +580,14 @@ void sandbox__instance_main(sandbox__job *job)
     close(src.opt[i]);
   for (size_t i = 0; i < job->nforwards; i++)
     host_sockets[i] = src.sockets[i]; /* kept: see accept_all */
+  job->phase_us[SANDBOX_P_ROOTFS] = sandbox__now_us();
 
   int listeners[SANDBOX_MAX_FORWARDS];
   for (size_t i = 0; i < job->nforwards; i++)
     listeners[i] = listen_port(job, job->ports[i]);
 
   drop_privileges(job);
+  job->phase_us[SANDBOX_P_DROPPED] = sandbox__now_us();
 
   /* Forwarded connections take fds: give init its hard limit. */
   struct rlimit rl;
@@ -617,6 +626,7 @@ void sandbox__instance_main(sandbox__job *job)
       if (fstat(fd, &st) == 0)
         ids[fd] = (fd_id){st.st_dev, st.st_ino};
     }
+    job->phase_us[SANDBOX_P_FORK] = sandbox__now_us();
     pid_t program = fork();
     if (program < 0)
       sandbox__fail(job, errno, "cannot start the program");
@@ -628,6 +638,7 @@ void sandbox__instance_main(sandbox__job *job)
     close(job->sync_fd);
     serve(job, program, sfd, listeners);
   }
+  job->phase_us[SANDBOX_P_FORK] = sandbox__now_us();
   pid_t program = vfork(); /* init's pages are not copied for a process that execs */
   if (program < 0)
     sandbox__fail(job, errno, "cannot start the program");
@@ -638,6 +649,8 @@ void sandbox__instance_main(sandbox__job *job)
   sandbox__report r;
   memset(&r, 0, sizeof r);
   r.kind = SANDBOX_REPORT_STARTED;
+  job->phase_us[SANDBOX_P_PROGRAM] = sandbox__now_us(); /* the exec is done */
+  memcpy(r.phase_us, job->phase_us, sizeof r.phase_us);
   (void)!send(job->sync_fd, &r, sizeof r, MSG_NOSIGNAL);
   close(job->log_fd);
   close(job->sync_fd);

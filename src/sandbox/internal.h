@@ -99,10 +99,26 @@ enum {
   SANDBOX_REPORT_EXEC_FAILED = 3,         /* the program's execve failed */
 };
 
+/* Where the instance's time went before STARTED (CLOCK_MONOTONIC µs,
+ * which no namespace shifts; 0: not reached): sandbox_phases. */
+enum {
+  SANDBOX_P_CHILD,                        /* init's first instruction */
+  SANDBOX_P_JOINED,                       /* in its cgroups, fds sorted */
+  SANDBOX_P_UNSHARED,                     /* mount, net, IPC, UTS, cgroup ns made */
+  SANDBOX_P_GO,                           /* id maps written ("go" read) */
+  SANDBOX_P_HOST,                         /* hostname, loopback */
+  SANDBOX_P_ROOTFS,                       /* root built and pivoted into */
+  SANDBOX_P_DROPPED,                      /* listeners, capabilities, seccomp */
+  SANDBOX_P_FORK,                         /* the program's fork/vfork */
+  SANDBOX_P_PROGRAM,                      /* the program, just before its exec or resume */
+  SANDBOX_P_COUNT
+};
+
 typedef struct sandbox__report {
   int32_t kind;                           /* SANDBOX_REPORT_* */
   int32_t errnum;                         /* errno of the failure, or 0 */
   char msg[480];                          /* "what failed 'subject': why" */
+  int64_t phase_us[SANDBOX_P_COUNT];      /* STARTED: SANDBOX_P_* */
 } sandbox__report;
 
 /* One instance to build, as the spawner decoded it. The clone child reads
@@ -139,6 +155,7 @@ typedef struct sandbox__job {
    * pre-initialised interpreter; NULL: exec argv as usual. */
   void (*resume)(const struct sandbox__job *job) __attribute__((noreturn));
   int zygote_top_fd;                      /* the highest fd the zygote held (below FD_LOG) */
+  int64_t phase_us[SANDBOX_P_COUNT];      /* filled in the clone child, sent with STARTED */
 } sandbox__job;
 
 /* --- spawner.c ------------------------------------------------------------ */
@@ -312,6 +329,9 @@ int sandbox__zygote_exchange(sandbox_zygote *z, const void *msg, size_t len, con
 int sandbox__zygote_library(void);
 
 /* --- small helpers (sandbox.c) --------------------------------------------- */
+
+/* CLOCK_MONOTONIC in µs (async-signal-safe). */
+int64_t sandbox__now_us(void);
 
 /* Writes a whole short string to a file (cgroup, proc); 0 or -errno. */
 int sandbox__write_file(const char *path, const char *text);

@@ -62,6 +62,11 @@ struct sandbox {
   sandbox__cgroup cg;                     /* the instance's cgroups */
   atomic_bool ended;                      /* init was reaped; exit holds its status (5) */
   sandbox_exit exit;
+  int64_t begin_us;                       /* sandbox_phases */
+  int64_t cgroup_us;
+  int64_t reply_us;
+  int64_t started_us;
+  int64_t init_us[SANDBOX_P_COUNT];
 };
 
 static struct {
@@ -84,6 +89,13 @@ static struct {
 };
 
 /* --- small file helpers ----------------------------------------------------- */
+
+int64_t sandbox__now_us(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 int sandbox__write_file(const char *path, const char *text)
 {
@@ -453,6 +465,7 @@ static int spawn(const sandbox_spec *spec, char *msg, size_t len, sandbox *sb, i
     return err_set(e, ERR_INTERNAL, "cannot clone sandbox '%s': %s", spec->id,
                    strerror(r.errnum ? r.errnum : EPROTO));
   }
+  sb->reply_us = sandbox__now_us();
   sb->pid = r.pid;
   sb->pidfd = fds[0];
   *sync_fd = fds[1];
@@ -484,8 +497,11 @@ static int read_report(sandbox *sb, int sync_fd, bool *heard, err *e)
   if (got != sizeof r)
     return err_set(e, ERR_INTERNAL, "sandbox '%s' died while starting", sb->id);
   r.msg[sizeof r.msg - 1] = '\0';
-  if (r.kind == SANDBOX_REPORT_STARTED)
+  if (r.kind == SANDBOX_REPORT_STARTED) {
+    sb->started_us = sandbox__now_us();
+    memcpy(sb->init_us, r.phase_us, sizeof sb->init_us);
     return 0;
+  }
   if (r.kind == SANDBOX_REPORT_EXEC_FAILED)
     return err_set(e, ERR_INVALID, "sandbox '%s': %s", sb->id, r.msg);
   return err_set(e, ERR_INTERNAL, "cannot build sandbox '%s': %s", sb->id, r.msg);
@@ -541,7 +557,9 @@ int sandbox_start(const sandbox_spec *spec, sandbox **out, err *e)
     }
   }
   bool attached = true;
+  sb->begin_us = sandbox__now_us();
   rc = sandbox__cgroup_create(&sys.cgs, spec->id, spec, &sb->cg, e);
+  sb->cgroup_us = sandbox__now_us();
   if (rc == 0)
     rc = spawn(spec, msg, len, sb, &sync_fd, &attached, e);
   if (rc == 0 && !attached) {
@@ -576,6 +594,23 @@ fail:
 }
 
 /* --- the rest of the API ------------------------------------------------------ */
+
+size_t sandbox_phases(const sandbox *sb, sandbox_phase out[SANDBOX_PHASES])
+{
+  static const char *const names[SANDBOX_P_COUNT] = {
+      "init", "cgroup-join", "unshare", "id-maps", "host-net", "rootfs", "drop-seccomp", "fork",
+      "program"};
+  size_t n = 0;
+  out[n++] = (sandbox_phase){"begin", sb->begin_us};
+  out[n++] = (sandbox_phase){"cgroup-create", sb->cgroup_us};
+  for (int i = 0; i < SANDBOX_P_COUNT; i++) {
+    if (i == SANDBOX_P_GO)
+      out[n++] = (sandbox_phase){"clone-reply", sb->reply_us};
+    out[n++] = (sandbox_phase){names[i], sb->init_us[i]};
+  }
+  out[n++] = (sandbox_phase){"started", sb->started_us};
+  return n;
+}
 
 int sandbox_pid(const sandbox *sb)
 {

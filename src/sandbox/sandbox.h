@@ -104,6 +104,16 @@ int sandbox_start(const sandbox_spec *spec, sandbox **out, err *e);
 sandbox_zygote *sandbox_zygote_new(const char *const *argv, const char *const *envp);
 sandbox_zygote *sandbox_zygote_free(sandbox_zygote *z);
 
+/* Where a start's time went, for tracing: each step's name and when it
+ * ended (CLOCK_MONOTONIC µs; 0: not reached), in the order they happen
+ * (the spawner's clone reply and init's first steps overlap). */
+#define SANDBOX_PHASES 13
+typedef struct sandbox_phase {
+  const char *name;
+  int64_t us;
+} sandbox_phase;
+size_t sandbox_phases(const sandbox *sb, sandbox_phase out[SANDBOX_PHASES]);
+
 /* Host pid of the instance's init (pid 1 inside). */
 int sandbox_pid(const sandbox *sb);
 

@@ -480,6 +480,7 @@ void sandbox__serve(const char *state_dir, const struct sock_fprog *filter,
     pid_t pid = -1;
     int attached = 1;
     int maps_errnum = 0;
+    bool hooked = false;                  /* before_clone ran: after_clone is owed */
     if (errnum == 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0)
       errnum = errno;
     if (errnum == 0) {
@@ -492,7 +493,8 @@ void sandbox__serve(const char *state_dir, const struct sock_fprog *filter,
       job.net_ready = net >= 0;
       uint64_t flags = SANDBOX_CLONE_FLAGS | CLONE_PARENT | CLONE_PIDFD;
       bool into = job.cg_mode == SANDBOX_CG_V2_CLONE;
-      if (hooks != NULL)
+      hooked = hooks != NULL;
+      if (hooked)
         hooks->before_clone();
       pid = clone3_fork(flags | (into ? CLONE_INTO_CGROUP : 0), &pidfd, 0, into ? job.cg_fds[0] : -1);
       if (pid < 0 && into) {
@@ -509,8 +511,6 @@ void sandbox__serve(const char *state_dir, const struct sock_fprog *filter,
           hooks->in_child(&job);
         sandbox__instance_main(&job);
       }
-      if (hooks != NULL)
-        hooks->after_clone();
       if (pid < 0)
         errnum = errno;
       if (net >= 0) {
@@ -527,6 +527,11 @@ void sandbox__serve(const char *state_dir, const struct sock_fprog *filter,
         (void)!send(sp[0], "g", 1, MSG_NOSIGNAL); /* if it died, the server hears it */
     }
     reply(errnum, pid, attached, maps_errnum, pidfd, sp[0]);
+    /* A zygote's interpreter hooks run once the instance has its go and
+     * the server its answer: they run the interpreter (Python's at-fork
+     * callbacks), whose writes fault on pages shared with the copy. */
+    if (hooked)
+      hooks->after_clone();
     sandbox__netpool_refill(&pool);
     if (pidfd >= 0)
       close(pidfd);

@@ -55,17 +55,43 @@
  * it runs the interpreter and the runtime client, never user code, and is
  * not reachable from an instance (another pid namespace, no shared fd).
  *
- * Why a zygote per runtime, and not (yet) one per function with its
- * handler's module imported: such a template would have run the function's
- * code, so it must live in that function's sandbox with no capabilities
- * and the seccomp filter on, and then its forks can make no namespace of
- * their own (unshare and CLONE_NEW* are what the filter denies, and a new
- * pid namespace needs a clone by a process that may make one). Its
- * instances would share the template's pid, mount (/tmp), network and IPC
- * namespaces and cgroup: one function's instances could see each other's
- * processes and files, which Lambda's never can. Keeping the template
- * privileged until its forks rebuild themselves would mean running user
- * code with capabilities. The per-runtime zygote has neither problem.
+ * Why a zygote per runtime, and not one per function with its handler's
+ * module imported (a template whose forks are that function's instances).
+ * Importing a module runs its code: the template would run the function's
+ * code, so it must live in that function's sandbox. For its forks to be
+ * as isolated as an instance is today (pid, mount, network and IPC
+ * namespaces of their own, their own cgroup, no capability, the seccomp
+ * filter), each fork must make namespaces. The route that comes closest:
+ * the server makes a user namespace for the function, the template lives
+ * in it with capabilities only over namespaces it owns, imports the
+ * handler, and each fork unshares pid/mount/net/IPC, drops every
+ * capability and loads the filter before it returns to the handler. It is
+ * not built, because it is less safe than what exists, on three counts:
+ *   - The function's import-time code would run with CAP_SYS_ADMIN and
+ *     CAP_NET_ADMIN in a user namespace and with unshare, clone(CLONE_NEW*),
+ *     mount and setns allowed (the template needs them for its forks; a
+ *     capability-less template that may make a nested user namespace is
+ *     the same, it gets them back). Those calls are what the filter denies
+ *     today: they reach the kernel code that most namespace escapes went
+ *     through (netfilter from a new network namespace: CVE-2022-1015,
+ *     CVE-2023-32233, CVE-2024-1086; fsconfig, CVE-2022-0185; overlayfs,
+ *     CVE-2023-0386). Isolation between functions would rest on that code
+ *     being free of bugs instead of on its being out of reach.
+ *   - The forks' own drop cannot be trusted: it runs in the address space
+ *     the function's code already ran in, holding capabilities. That code
+ *     can rewrite the interpreter and this library (ctypes, monkeypatching
+ *     os, replacing the functions the fork path calls), install signal
+ *     handlers or start threads that live on in the template, so whether a
+ *     fork drops anything is up to the function.
+ *   - What the import made would be shared by every instance: a socket
+ *     opened at import (a database connection) would be one connection
+ *     used by several instances at once, where Lambda gives each
+ *     execution environment its own; closing such fds at each fork breaks
+ *     the module's state instead.
+ * A per-runtime zygote has none of these problems: it never runs a
+ * function's code, and its instances build their sandbox before anything
+ * of the function runs. What a template would save (the handler's import)
+ * is instead made cheaper by the rehearsal (zygote_lib.c).
  *
  * Invariants:
  *   (1) A zygote is used by one start at a time (z->mu held across its

@@ -15,7 +15,9 @@
  * spawner's own loop (spawner.c, sandbox__serve) on fd 3 with three hooks:
  *   before/after each clone: the interpreter's fork hooks
  *       (PyOS_BeforeFork / PyOS_AfterFork_Parent when the host process is
- *       a CPython), so that its locks are in a known state in the copies;
+ *       a CPython), so that its locks are in a known state in the copies
+ *       (the after hook once the instance's id maps are written and the
+ *       server has its answer: it is off the instance's path);
  *   in the clone child (the instance's init): the interpreter's signal
  *       handlers are saved and reset (init has none: init.c (2)), its
  *       command line becomes "tarn-init", and job->resume is set, so that
@@ -34,18 +36,26 @@
  *       interpreter code runs there again. CPython has no other thread;
  *       Node's other threads (V8's platform workers, idle: V8 runs
  *       --single-threaded) are not in the copies, which are single-threaded.
+ *   (3) Before its first instance the zygote forks one rehearsal (below):
+ *       each instance then writes, in one go when it resumes, the pages the
+ *       rehearsal wrote. Only page ranges inside the zygote's own writable
+ *       mappings are kept; a rehearsal that fails or is late leaves none.
  */
 #include "sandbox/internal.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define API __attribute__((visibility("default")))
@@ -56,6 +66,7 @@ extern char **environ;
 API int tarn_zygote_init(void);
 API int tarn_zygote_serve(void);
 API char **tarn_zygote_environ(void);
+API void tarn_zygote_rehearsed(void);
 
 static char *state_dir;
 static int top_fd;                        /* the highest fd the interpreter holds */
@@ -65,6 +76,23 @@ static jmp_buf resume_point;
 static struct sigaction saved[NSIG];
 static void (*py_before)(void);
 static void (*py_parent)(void);
+
+/* The rehearsal (see "the rehearsal" below). */
+#define SPANS_MAX 8192                    /* page ranges an instance pre-faults, at most */
+#define REHEARSAL_MS 10000                /* the rehearsal's time, at most */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+typedef struct span {
+  uintptr_t from;
+  uintptr_t to;                           /* exclusive; page-aligned both */
+} span;
+static span *vmas;                        /* the zygote's writable private mappings at its fork */
+static size_t nvmas;
+static span *hot;                         /* pages the rehearsal wrote */
+static size_t nhot;
+static bool rehearsed;
+static int rehearsal_fd = -1;             /* in the rehearsal: its pipe to the zygote */
 
 static int read_all(int fd, void *p, size_t n)
 {
@@ -150,6 +178,9 @@ static void resume(const sandbox__job *job) __attribute__((noreturn));
 
 static void resume(const sandbox__job *job)
 {
+  /* (3): one syscall per range instead of a fault per page */
+  for (size_t i = 0; i < nhot; i++)
+    madvise((void *)hot[i].from, hot[i].to - hot[i].from, MADV_POPULATE_WRITE);
   for (int sig = 1; sig < NSIG; sig++)
     if (sig != SIGKILL && sig != SIGSTOP)
       sigaction(sig, &saved[sig], NULL);
@@ -181,12 +212,170 @@ static const sandbox__serve_hooks hooks = {
     .in_child = in_child,
 };
 
+/* --- the rehearsal ------------------------------------------------------------
+ * A page fault costs tens of µs on the virtual machines tarn runs on, and
+ * an instance writes about a thousand pages of its zygote's memory (the
+ * interpreter's objects, refcounts, stacks, allocator state) before it
+ * answers its first event: that is most of its start. Which pages, is
+ * the same every time: so before serving, the zygote forks one copy of
+ * itself, outside any sandbox, that plays an instance through with a
+ * built-in handler and no server (zygote.py, zygote.js), then reports
+ * which pages of the zygote's mappings it wrote (present and exclusive in
+ * /proc/self/pagemap). Each instance copies those at once when it
+ * resumes (MADV_POPULATE_WRITE: one syscall a range, no fault per page).
+ * The rehearsal runs the runtime client only, never a function's code,
+ * and sends nothing but page ranges, which the zygote checks against its
+ * own mappings; an instance that would not have written a page only has
+ * a private copy of it (memory charged to its own cgroup). */
+
+/* The zygote's writable private mappings, into vmas. */
+static void snapshot_vmas(void)
+{
+  FILE *f = fopen("/proc/self/maps", "re");
+  char line[512];
+  size_t cap = 0;
+  while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+    unsigned long a;
+    unsigned long b;
+    char perm[8];
+    if (sscanf(line, "%lx-%lx %7s", &a, &b, perm) != 3 || perm[1] != 'w' || perm[3] != 'p')
+      continue;
+    if (nvmas == cap) {
+      size_t ncap = cap ? cap * 2 : 256;
+      span *n = realloc(vmas, ncap * sizeof *n);
+      if (n == NULL)
+        break;
+      vmas = n;
+      cap = ncap;
+    }
+    vmas[nvmas++] = (span){a, b};
+  }
+  if (f != NULL)
+    fclose(f);
+}
+
+/* In the rehearsal, once it answered its event: the pages it wrote, as
+ * spans on rehearsal_fd. Never returns. */
+API void tarn_zygote_rehearsed(void)
+{
+  if (rehearsal_fd < 0)
+    _exit(1);
+  int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  span out[256];
+  size_t n = 0;
+  size_t total = 0;
+  uint64_t e[512];
+  for (size_t v = 0; pm >= 0 && v < nvmas && total < SPANS_MAX; v++) {
+    for (uintptr_t a = vmas[v].from; a < vmas[v].to && total < SPANS_MAX;) {
+      size_t pages = (vmas[v].to - a) / 4096;
+      if (pages > 512)
+        pages = 512;
+      ssize_t r = pread(pm, e, pages * 8, (off_t)(a / 4096 * 8));
+      if (r <= 0)
+        break;
+      for (size_t i = 0; i < (size_t)r / 8 && total < SPANS_MAX; i++, a += 4096) {
+        if (!((e[i] >> 63) & 1) || !((e[i] >> 56) & 1))
+          continue; /* not present, or still shared with the zygote */
+        if (n > 0 && out[n - 1].to == a) {
+          out[n - 1].to = a + 4096;
+          continue;
+        }
+        if (n == sizeof out / sizeof out[0]) {
+          (void)!write(rehearsal_fd, out, sizeof out);
+          n = 0;
+        }
+        out[n++] = (span){a, a + 4096};
+        total++;
+      }
+      if ((size_t)r / 8 < pages)
+        break;
+    }
+  }
+  if (n > 0)
+    (void)!write(rehearsal_fd, out, n * sizeof out[0]);
+  _exit(0);
+}
+
+/* Keeps the spans that lie in the zygote's own mappings. */
+static bool span_ok(const span *s)
+{
+  if (s->from >= s->to || s->from % 4096 != 0 || s->to % 4096 != 0)
+    return false;
+  for (size_t v = 0; v < nvmas; v++)
+    if (s->from >= vmas[v].from && s->to <= vmas[v].to)
+      return true;
+  return false;
+}
+
+/* Forks the rehearsal: 2 in it; in the zygote, reads what it wrote into
+ * hot (nothing, when it failed or took too long: instances then fault as
+ * before) and returns 0. */
+static int rehearse(void)
+{
+  snapshot_vmas();
+  int p[2];
+  if (nvmas == 0 || pipe2(p, O_CLOEXEC) != 0)
+    return 0;
+  before_clone();
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    close(3); /* the server's channel: nothing of a request reaches the rehearsal */
+    rehearsal_fd = p[1];
+    return 2;
+  }
+  after_clone();
+  close(p[1]);
+  if (pid < 0) {
+    close(p[0]);
+    return 0;
+  }
+  hot = calloc(SPANS_MAX, sizeof *hot);
+  size_t got = 0;
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  while (hot != NULL && got < SPANS_MAX * sizeof *hot) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    long left = REHEARSAL_MS - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+    struct pollfd pf = {.fd = p[0], .events = POLLIN};
+    if (left <= 0 || poll(&pf, 1, (int)left) <= 0) {
+      kill(pid, SIGKILL);
+      got = 0; /* late: not trusted to be whole */
+      break;
+    }
+    ssize_t r = read(p[0], (char *)hot + got, SPANS_MAX * sizeof *hot - got);
+    if (r <= 0)
+      break;
+    got += (size_t)r;
+  }
+  close(p[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    got = 0;
+  for (size_t i = 0; hot != NULL && i < got / sizeof *hot; i++)
+    if (span_ok(&hot[i]))
+      hot[nhot++] = hot[i];
+  free(vmas);
+  vmas = NULL;
+  nvmas = 0;
+  return 0;
+}
+
 /* 0 in an instance's program (its environment is the function's: see
- * tarn_zygote_environ); never returns in the zygote. */
+ * tarn_zygote_environ); 2 in the rehearsal, once, which ends with
+ * tarn_zygote_rehearsed; never returns in the zygote. */
 API int tarn_zygote_serve(void)
 {
   if (state_dir == NULL)
     return -EINVAL;
+  if (!rehearsed) {
+    rehearsed = true;
+    if (rehearse() == 2)
+      return 2;
+  }
   if (setjmp(resume_point) != 0)
     return 0;
   sandbox__serve(state_dir, &filter, &hooks);
@@ -236,9 +425,15 @@ static napi_value js_init(napi_env env, napi_callback_info info)
 static napi_value js_serve(napi_env env, napi_callback_info info)
 {
   int rc = tarn_zygote_serve();
-  if (rc == 0 && uv_loop_fork(uv_default_loop()) != 0)
+  if ((rc == 0 || rc == 2) && uv_loop_fork(uv_default_loop()) != 0)
     _exit(125);
   return int_value(env, rc);
+}
+
+static napi_value js_rehearsed(napi_env env, napi_callback_info info)
+{
+  tarn_zygote_rehearsed();
+  return NULL;
 }
 
 /* process.exit in an instance: Node's own would join the platform's worker
@@ -258,7 +453,7 @@ API napi_value napi_register_module_v1(napi_env env, napi_value exports)
   static const struct {
     const char *name;
     napi_callback cb;
-  } fns[] = {{"init", js_init}, {"serve", js_serve}, {"exit", js_exit}};
+  } fns[] = {{"init", js_init}, {"serve", js_serve}, {"exit", js_exit}, {"rehearsed", js_rehearsed}};
   if (napi_create_function == NULL || uv_loop_fork == NULL)
     return exports;
   node = true;
