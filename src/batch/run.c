@@ -17,6 +17,11 @@
  *   (3) The report is written through the store (ObjectCreated events
  *       fire) before the job's final status is committed; a crash in
  *       between writes it again on restart.
+ *   (4) A job acts as its role (batch_options.authorize): before any task
+ *       runs, the role may read the manifest and write the report
+ *       (else the job fails AccessDenied, nothing changed); each task's
+ *       operation is asked for before it touches anything (else the task
+ *       fails AccessDenied).
  *
  * Start reading at worker().
  */
@@ -164,6 +169,57 @@ static bool pick(batch_system *s, work *w)
 
 /* ---- preparing ---- */
 
+/* Where job id's report goes in its bucket: PREFIX/job-ID (in a). */
+static const char *report_base(json_t *rep, const char *id, arena *a)
+{
+  const char *prefix = batch__str(rep, "Prefix");
+  size_t plen = prefix != NULL ? strlen(prefix) : 0;
+  if (plen > 0 && prefix[plen - 1] == '/')
+    plen--;
+  return plen > 0 ? arena_sprintf(a, "%.*s/job-%s", (int)plen, prefix, id)
+                  : arena_sprintf(a, "job-%s", id);
+}
+
+/* Whether the job's role may read its manifest (or list the bucket a
+ * manifest is generated from) and write its report, asked before any task
+ * runs: a job that could not report fails before it changes anything. */
+static int role_check(batch_system *s, const char *id, json_t *rec, err *e)
+{
+  if (s->authorize == NULL)
+    return 0;
+  const char *role = batch__str(rec, "RoleArn");
+  arena *a = arena_new();
+  int rc = 0;
+  const char *arn =
+      batch__str(json_object_get(json_object_get(rec, "Manifest"), "Location"), "ObjectArn");
+  json_t *gen = json_object_get(json_object_get(rec, "ManifestGenerator"),
+                                "S3JobManifestGenerator");
+  char b[80];
+  const char *source = batch__bucket_of_arn(batch__str(gen, "SourceBucket"), b, sizeof b);
+  if (arn != NULL)
+    rc = s->authorize(s->authorize_ctx, role, "s3:GetObject", arn, e);
+  else if (source != NULL)
+    rc = s->authorize(s->authorize_ctx, role, "s3:ListBucket",
+                      arena_sprintf(a, "arn:aws:s3:::%s", source), e);
+  if (rc != 0) {
+    err_set(e, rc, "Reading the manifest is forbidden: %.400s", arena_strdup(a, e->msg));
+    arena_free(a);
+    return rc;
+  }
+  json_t *rep = json_object_get(rec, "Report");
+  const char *bucket = batch__bucket_of_arn(batch__str(rep, "Bucket"), b, sizeof b);
+  if (json_is_true(json_object_get(rep, "Enabled")) && bucket != NULL) {
+    const char *key = arena_sprintf(a, "arn:aws:s3:::%s/%s/manifest.json", bucket,
+                                    report_base(rep, id, a));
+    rc = s->authorize(s->authorize_ctx, role, "s3:PutObject", key, e);
+    if (rc != 0)
+      err_set(e, rc, "Writing the completion report is forbidden: %.400s",
+              arena_strdup(a, e->msg));
+  }
+  arena_free(a);
+  return rc;
+}
+
 static void prepare(batch_system *s, work *w)
 {
   json_t *rec;
@@ -174,7 +230,11 @@ static void prepare(batch_system *s, work *w)
   const char *fcode = NULL;
   err e = {0};
   json_t *desc = NULL;
-  int rc = batch__manifest_load(s, w->id, rec, &total, &desc, &fcode, &e);
+  int rc = role_check(s, w->id, rec, &e);
+  if (rc != 0)
+    fcode = "AccessDenied";
+  else
+    rc = batch__manifest_load(s, w->id, rec, &total, &desc, &fcode, &e);
   json_decref(rec);
   pthread_mutex_lock(&s->mu);
   job *j = w->j;
@@ -714,13 +774,8 @@ static int report_write(batch_system *s, const char *id, json_t *rec, uint64_t t
   const char *bucket = batch__bucket_of_arn(batch__str(rep, "Bucket"), bb, sizeof bb);
   const char *scope = batch__str(rep, "ReportScope");
   bool failed_only = scope != NULL && strcmp(scope, "FailedTasksOnly") == 0;
-  const char *prefix = batch__str(rep, "Prefix");
   arena *a = arena_new();
-  size_t plen = prefix != NULL ? strlen(prefix) : 0;
-  if (plen > 0 && prefix[plen - 1] == '/')
-    plen--;
-  const char *base = plen > 0 ? arena_sprintf(a, "%.*s/job-%s", (int)plen, prefix, id)
-                              : arena_sprintf(a, "job-%s", id);
+  const char *base = report_base(rep, id, a);
   report_file files[2] = {{NULL, 0, "succeeded"}, {NULL, 0, "failed"}};
   int rc = 0;
   for (int f = failed_only ? 1 : 0; f < 2 && rc == 0; f++) {

@@ -96,7 +96,9 @@ def test_batch_job_acts_as_its_role(s3, ctl, iam):
                      {"Effect": "Allow", "Action": ["s3:PutObjectTagging", "s3:GetObject"],
                       "Resource": "arn:aws:s3:::%s/ok/*" % data},
                      {"Effect": "Allow", "Action": "s3:PutObject",
-                      "Resource": "arn:aws:s3:::%s/copied/*" % out})
+                      "Resource": "arn:aws:s3:::%s/copied/*" % out},
+                     {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+                      "Resource": "arn:aws:s3:::%s/*" % reports})
     manifest = put_manifest(s3, reports, "m.csv", [(data, "ok/a"), (data, "ok/b"),
                                                    (data, "no/c")])
     tags = [{"Key": "k", "Value": "v"}]
@@ -132,6 +134,15 @@ def test_batch_job_acts_as_its_role(s3, ctl, iam):
     assert d["ProgressSummary"]["NumberOfTasksFailed"] == 3, d
     rows = report_rows(s3, reports, "fn", job)["failed"]
     assert all(r[4] == "AccessDenied" and "lambda:InvokeFunction" in r[6] for r in rows)
+    # a job whose report the role may not write fails before any task runs
+    job, d = run_job(ctl, role, {"S3PutObjectTagging": {"TagSet": [{"Key": "x", "Value": "y"}]}},
+                     manifest, report(out, "reports"))
+    assert d["Status"] == "Failed", d
+    (why,) = d["FailureReasons"]
+    assert why["FailureCode"] == "AccessDenied", why
+    assert "s3:PutObject" in why["FailureReason"] and "report" in why["FailureReason"]
+    assert s3.get_object_tagging(Bucket=data, Key="ok/a")["TagSet"] == tags
+    assert sorted(list_all_keys(s3, out)) == ["copied/ok/a", "copied/ok/b"]
 
 
 # ---- Firehose ----
@@ -211,9 +222,13 @@ def test_unknown_role_default_and_strict(tarn_factory):
         job, d = run_job(ctl, made_up, {"S3PutObjectTagging": {"TagSet": [
             {"Key": "k", "Value": "v"}]}}, put_manifest(s3, data, "m/m.csv", [(data, "a.csv")]),
             {"Enabled": False})
-        p = d["ProgressSummary"]
-        assert (p["NumberOfTasksSucceeded"], p["NumberOfTasksFailed"]) == \
-            ((0, 1) if strict else (1, 0)), d
+        if strict:  # it may not even read its manifest
+            assert d["Status"] == "Failed", d
+            assert d["FailureReasons"][0]["FailureCode"] == "AccessDenied", d
+            assert s3.get_object_tagging(Bucket=data, Key="a.csv")["TagSet"] == []
+        else:
+            assert d["Status"] == "Complete", d
+            assert d["ProgressSummary"]["NumberOfTasksSucceeded"] == 1, d
         # a crawler
         glue = glue_client(srv)
         glue.create_crawler(Name="c", Role=made_up, DatabaseName="default",
