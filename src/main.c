@@ -327,11 +327,14 @@ static int authorize_delivery(void *ctx, const char *role_arn, const char *actio
   return api_authorize_role(role_arn, "Firehose", action, resource, e);
 }
 
-/* A crawler lists and reads its targets as its Role. */
+/* A crawler lists and reads its targets and writes its tables as its Role;
+   one tarn does not know may also write the catalog (AWSGlueServiceRole's
+   part), unless IAM is strict. */
 static int authorize_crawler(void *ctx, const char *role_arn, const char *action,
                              const char *resource, err *e)
 {
-  return api_authorize_role(role_arn, "AWS-Crawler", action, resource, e);
+  static const char *const glue[] = {"glue:", NULL};
+  return api_authorize_role_also(role_arn, "AWS-Crawler", action, resource, glue, e);
 }
 
 static void write_rdb_metrics(void *ctx, buf *out)

@@ -86,6 +86,12 @@ void api_authz_warn_role(const char *function, const char *role_arn);
  * actions and Athena's query actions, or nothing under strict IAM. */
 int api_authorize_role(const char *role_arn, const char *session, const char *action,
                        const char *resource, err *e);
+/* api_authorize_role for a service's own workload (a crawler writing its
+ * tables): a role tarn does not know also gets the actions that start
+ * with one of the prefixes in also (NULL-terminated, e.g. "glue:"), as
+ * the service's managed role would, unless IAM is strict. */
+int api_authorize_role_also(const char *role_arn, const char *session, const char *action,
+                            const char *resource, const char *const *also, err *e);
 /* The warning of api_authz_warn_role, for a state machine. */
 void api_authz_warn_machine_role(const char *machine, const char *role_arn);
 

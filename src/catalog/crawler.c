@@ -28,8 +28,9 @@
  *   (2) A crawl writes only through the catalog's calls (each one commit);
  *       a crawl stopped or failed half-way leaves whole tables behind.
  *   (3) The crawl threads hold no lock while listing, reading or writing.
- *   (4) A crawl reads as its crawler's Role (crawler_options.authorize):
- *       a target or object the role may not read is left out, never read.
+ *   (4) A crawl acts as its crawler's Role (crawler_options.authorize):
+ *       a target or object the role may not read is left out, never read;
+ *       a table it may not write is not written (nor its partitions).
  */
 #include "catalog/crawler.h"
 
@@ -443,7 +444,7 @@ static bool may(crawl *cw, const char *action, const char *resource)
     return true;
   if (cw->denied++ == 0)
     snprintf(cw->first_denial, sizeof cw->first_denial, "%s", e.msg);
-  log_warn("crawler %s: left out: %s", cw->r->name, e.msg);
+  log_warn("crawler %s: refused: %s", cw->r->name, e.msg);
   return false;
 }
 
@@ -916,12 +917,29 @@ typedef struct tally {
   long created, updated, deleted;
 } tally;
 
+/* The catalog ARN of table name of db (malloc'd). */
+static char *table_arn(const char *db, const char *name)
+{
+  return xasprintf("arn:aws:glue:us-east-1:" CATALOG_ID ":table/%s/%s", db, name);
+}
+
 static int write_table(crawl *cw, const char *db, const table *t, bool log_only, tally *n,
                        err *e)
 {
-  json_t *in = table_input(cw, t);
   json_t *old = NULL;
   int rc = catalog_table_get(cw->cr->cat, db, t->name, &old, e);
+  /* what the role must be allowed, asked before anything is written */
+  char *arn = table_arn(db, t->name);
+  bool ok = (rc != 0 || log_only || may(cw, "glue:UpdateTable", arn)) &&
+            (rc != ERR_ENTITY_NOT_FOUND || may(cw, "glue:CreateTable", arn)) &&
+            (t->nkeys <= 0 || may(cw, "glue:BatchCreatePartition", arn));
+  free(arn);
+  if (!ok) {
+    json_decref(old);
+    err_clear(e);
+    return 0;
+  }
+  json_t *in = table_input(cw, t);
   if (rc == 0) {
     json_decref(old);
     if (!log_only) {
@@ -982,6 +1000,12 @@ static int vanished(crawl *cw, const char *db, const char *behavior, tally *n, e
       if (name == NULL || by == NULL || strcmp(by, me) != 0 ||
           json_object_get(cw->tables, name) != NULL)
         continue;
+      char *arn = table_arn(db, name);
+      bool ok = may(cw, !strcmp(behavior, "DELETE_FROM_DATABASE") ? "glue:DeleteTable"
+                                                                 : "glue:UpdateTable", arn);
+      free(arn);
+      if (!ok)
+        continue;
       if (!strcmp(behavior, "DELETE_FROM_DATABASE")) {
         rc = catalog_table_delete(cw->cr->cat, db, name, e);
         n->deleted += rc == 0;
@@ -1023,6 +1047,7 @@ static int crawl_all(crawl *cw, tally *n, err *e)
   }
   if (atomic_load(&cw->r->stop))
     return 0;
+  size_t unread = cw->denied;
   json_t *scp = json_object_get(def, "SchemaChangePolicy");
   const char *ub = json_string_value(json_object_get(scp, "UpdateBehavior"));
   const char *delb = json_string_value(json_object_get(scp, "DeleteBehavior"));
@@ -1033,10 +1058,10 @@ static int crawl_all(crawl *cw, tally *n, err *e)
       rc = write_table(cw, db, &cw->tabs[k], ub != NULL && !strcmp(ub, "LOG"), n, e);
   }
   /* what the role could not read is not known to be gone */
-  if (rc == 0 && cw->denied == 0)
+  if (rc == 0 && unread == 0)
     rc = vanished(cw, db, delb != NULL ? delb : "DEPRECATE_IN_DATABASE", n, e);
   if (rc == 0 && cw->denied > 0)
-    rc = err_set(e, ERR_DENIED, "%zu S3 path%s could not be read as the crawler's role: %s",
+    rc = err_set(e, ERR_DENIED, "the crawler's role was refused %zu time%s (left out): %s",
                  cw->denied, cw->denied == 1 ? "" : "s", cw->first_denial);
   return rc;
 }

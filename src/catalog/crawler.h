@@ -42,12 +42,16 @@ typedef struct crawler_options {
   /* Decides whether a crawl, acting as its crawler's Role (a role name is
      taken as arn:aws:iam::ACCOUNT:role/NAME), may do action on resource
      (an ARN): s3:ListBucket on a target's bucket before listing it,
-     s3:GetObject on each object before reading it. A refused target or
-     object is left out (logged), the other targets are crawled and their
-     tables written; the crawl then ends FAILED with the first refusal in
-     LastCrawl.ErrorMessage, and tables the crawler made before are neither
-     deprecated nor deleted by it. In event mode a refused object is left
-     out. NULL: everything is allowed. */
+     s3:GetObject on each object before reading it, glue:CreateTable,
+     glue:UpdateTable and glue:BatchCreatePartition on a table
+     (arn:aws:glue:REGION:ACCOUNT:table/DB/NAME) before writing it,
+     glue:UpdateTable or glue:DeleteTable before deprecating or deleting
+     one. A refused target, object or table is left out (logged), the rest
+     is crawled and written; the crawl then ends FAILED with the first
+     refusal in LastCrawl.ErrorMessage, and when something could not be
+     read, tables the crawler made before are neither deprecated nor
+     deleted. In event mode a refusal leaves the object out. NULL:
+     everything is allowed. */
   int (*authorize)(void *ctx, const char *role_arn, const char *action, const char *resource,
                    err *e);
   void *authorize_ctx;

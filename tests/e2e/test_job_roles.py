@@ -185,15 +185,18 @@ def test_crawler_reads_as_its_role(s3, iam, tarn):
     lake = new_bucket(s3, "lake")
     other = new_bucket(s3, "other")
     s3.put_object(Bucket=lake, Key="ok/sales/a.csv", Body=b"id,qty\n1,10\n2,20\n")
+    s3.put_object(Bucket=lake, Key="ok/stock/s.csv", Body=b"id,n\n1,5\n")
     s3.put_object(Bucket=lake, Key="no/secret/b.csv", Body=b"id,pin\n1,1234\n")
     s3.put_object(Bucket=other, Key="x/hidden/c.csv", Body=b"id,v\n1,2\n")
+    db = "roles_" + uuid.uuid4().hex[:8]
     role = make_role(iam, "glue.amazonaws.com",
                      {"Effect": "Allow", "Action": "s3:ListBucket",
                       "Resource": "arn:aws:s3:::" + lake},
                      {"Effect": "Allow", "Action": "s3:GetObject",
-                      "Resource": "arn:aws:s3:::%s/ok/*" % lake})
+                      "Resource": "arn:aws:s3:::%s/ok/*" % lake},
+                     {"Effect": "Allow", "Action": "glue:*",
+                      "Resource": "arn:aws:glue:us-east-1:000000000000:table/%s/sales" % db})
     glue = glue_client(tarn)
-    db = "roles_" + uuid.uuid4().hex[:8]
     glue.create_database(DatabaseInput={"Name": db})
     name = "c-" + uuid.uuid4().hex[:8]
     glue.create_crawler(Name=name, Role=role.split("/")[-1], DatabaseName=db, Targets={
@@ -203,7 +206,8 @@ def test_crawler_reads_as_its_role(s3, iam, tarn):
     c = wait_ready(glue, name)
     assert c["LastCrawl"]["Status"] == "FAILED", c
     msg = c["LastCrawl"]["ErrorMessage"]
-    assert "2 S3 paths" in msg and "s3:GetObject" in msg and "no/secret/b.csv" in msg, msg
+    # refused: listing the other bucket, reading no/secret/b.csv, creating the table stock
+    assert "refused 3 times" in msg and "s3:GetObject" in msg and "no/secret/b.csv" in msg, msg
     tables = {t["Name"] for t in glue.get_tables(DatabaseName=db)["TableList"]}
     assert tables == {"sales"}
 
