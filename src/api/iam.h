@@ -18,7 +18,10 @@
  * A state machine acts as its role (api_authorize_role): a role tarn knows
  * is enforced on every service call the engine makes for it; a role tarn
  * does not know gets the same default (plus Athena's query actions), or
- * nothing under strict IAM. Passing a role (CreateFunction,
+ * nothing under strict IAM. So do a Batch Operations job (its RoleArn), a
+ * delivery stream (its destination's RoleARN) and a crawler (its Role;
+ * api_authorize_role_also: an unknown one keeps glue:*), through the
+ * authorize callbacks src/main.c gives their parts. Passing a role (CreateFunction,
  * Create/UpdateStateMachine) needs iam:PassRole on it.
  *
  * A service's hook, once per request where its operation and resource are

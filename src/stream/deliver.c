@@ -20,9 +20,10 @@
  *      the table's columns (looked up once per delivery through
  *      stream_options.schema_lookup); failed records as JSON lines under
  *      the error prefix; source records to the backup bucket when S3 backup
- *      is on. Each object is staged (written, not committed); once the
- *      stream's role may s3:PutObject every one of them they are committed
- *      (stream_options.authorize), else none is
+ *      is on. Each object is authorized as the stream's role
+ *      (stream_options.authorize: s3:PutObject) and staged (written, not
+ *      committed); they are committed together once all are staged, so a
+ *      refused one leaves none behind (see outbox)
  *   5. one commit removes the delivered records from the buffer
  *
  * Invariants:
@@ -396,12 +397,17 @@ static const char *extension(const dconfig *cfg, bool data)
   return ext[cfg->comp];
 }
 
-/* The objects of one delivery, written but not yet committed: they are
- * committed together once the stream's role may put every one of them, so
- * a refused object leaves none behind (the delivery is tried again). */
+/* The objects of one delivery, written but not yet committed: each one is
+ * authorized as the stream's role before its bytes are written, and they
+ * are committed together at the end, so a refused object leaves none behind
+ * (the delivery is tried again). A writer may hold an open blob: past
+ * OUTBOX_MAX objects (dynamic partitioning into that many partitions) the
+ * staged ones are committed early, and only a refusal after that leaves
+ * some written (they are written again when the delivery is retried). */
+#define OUTBOX_MAX 256
 typedef struct staged {
   store_writer *w;
-  const char *bucket, *key, *role;   /* in the delivery's arena */
+  const char *bucket, *key;   /* in the delivery's arena */
   char etag[33];
 } staged;
 
@@ -410,28 +416,6 @@ typedef struct outbox {
   size_t n, cap;
 } outbox;
 
-/* Asks for s3:PutObject of every staged object, then commits them in
- * order. Errors: ERR_DENIED (nothing committed), the store's. */
-static int outbox_commit(stream_system *s, outbox *ob, arena *a, err *e)
-{
-  for (size_t i = 0; i < ob->n && s->authorize != NULL; i++) {
-    const char *arn = arena_sprintf(a, "arn:aws:s3:::%s/%s", ob->v[i].bucket, ob->v[i].key);
-    int rc = s->authorize(s->authorize_ctx, ob->v[i].role, "s3:PutObject", arn, e);
-    if (rc != 0)
-      return rc;
-  }
-  for (size_t i = 0; i < ob->n; i++) {
-    int rc = store_object_commit(ob->v[i].w, ob->v[i].bucket, ob->v[i].key, ob->v[i].etag, NULL,
-                                 0, NULL, 0, a, NULL, e);
-    if (rc != 0)
-      return rc;
-    pthread_mutex_lock(&s->mu);
-    s->objects++;
-    pthread_mutex_unlock(&s->mu);
-  }
-  return 0;
-}
-
 /* Frees the writers (the uncommitted bytes go). */
 static void outbox_release(outbox *ob)
 {
@@ -439,6 +423,23 @@ static void outbox_release(outbox *ob)
     store_writer_free(ob->v[i].w);
   free(ob->v);
   memset(ob, 0, sizeof *ob);
+}
+
+/* Commits the staged objects in order and empties the outbox. */
+static int outbox_commit(stream_system *s, outbox *ob, arena *a, err *e)
+{
+  int rc = 0;
+  for (size_t i = 0; i < ob->n && rc == 0; i++) {
+    rc = store_object_commit(ob->v[i].w, ob->v[i].bucket, ob->v[i].key, ob->v[i].etag, NULL, 0,
+                             NULL, 0, a, NULL, e);
+    if (rc == 0) {
+      pthread_mutex_lock(&s->mu);
+      s->objects++;
+      pthread_mutex_unlock(&s->mu);
+    }
+  }
+  outbox_release(ob);
+  return rc;
 }
 
 /* Stages one object: prefix + "<stream>-<version>-YYYY-MM-dd-HH-mm-ss-<uuid><ext>",
@@ -456,9 +457,16 @@ static int write_object(stream_system *s, const dconfig *cfg, const char *bucket
                                    stream_name, cfg->version, tm.tm_year + 1900, tm.tm_mon + 1,
                                    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, uuid);
   const char *key = arena_sprintf(a, "%s%s%s", prefix, base, extension(cfg, data));
+  int rc = 0;
+  if (s->authorize != NULL &&
+      (rc = s->authorize(s->authorize_ctx, role, "s3:PutObject",
+                         arena_sprintf(a, "arn:aws:s3:::%s/%s", bucket, key), e)) != 0)
+    return rc;
+  if (ob->n >= OUTBOX_MAX && (rc = outbox_commit(s, ob, a, e)) != 0)
+    return rc;
   buf packed;
   buf_init(&packed, BODY_MAX);
-  int rc = compress_body(cfg->comp, body, base, &packed, e);
+  rc = compress_body(cfg->comp, body, base, &packed, e);
   store_writer *w = NULL;
   if (rc == 0)
     rc = store_writer_new(s->st, &w, e);
@@ -478,7 +486,6 @@ static int write_object(stream_system *s, const dconfig *cfg, const char *bucket
     st->w = w;
     st->bucket = arena_strdup(a, bucket);
     st->key = key;
-    st->role = role != NULL ? arena_strdup(a, role) : NULL;
     w = NULL;
   }
   store_writer_free(w);
@@ -870,7 +877,8 @@ static int deliver_one(stream_system *s, dstream *d, const dconfig *cfg, const c
   }
   if (rc == 0)
     rc = outbox_commit(s, &ob, a, e);
-  outbox_release(&ob);
+  else
+    outbox_release(&ob);
   for (size_t x = 0; x < n; x++)
     json_decref(r[x].keys);
   free(r);

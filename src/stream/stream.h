@@ -84,9 +84,9 @@ typedef struct stream_options {
   /* Decides whether a delivery stream, acting as its destination's role
      (ExtendedS3DestinationConfiguration.RoleARN; S3BackupConfiguration's
      for the backup), may do action on resource (an ARN): s3:PutObject of
-     each object a delivery writes (data, error output, backup), asked
-     for all of them before any is written, and lambda:InvokeFunction of
-     the Lambda processor. A refused object fails the whole delivery, as
+     each object a delivery writes (data, error output, backup), whose
+     objects are committed together once each was allowed (deliver.c's
+     outbox), and lambda:InvokeFunction of the Lambda processor. A refused object fails the whole delivery, as
      any failed write does: nothing is written, the records stay buffered
      and the delivery is tried again (S3.AccessDenied in the log). A
      refused invocation fails its records as Lambda.InvokeAccessDenied to

@@ -147,12 +147,12 @@ def test_batch_job_acts_as_its_role(s3, ctl, iam):
 
 # ---- Firehose ----
 
-def create_stream(fh, name, bucket, role, prefix, interval=0):
-    fh.create_delivery_stream(
-        DeliveryStreamName=name, DeliveryStreamType="DirectPut",
-        ExtendedS3DestinationConfiguration={
-            "RoleARN": role, "BucketARN": "arn:aws:s3:::" + bucket, "Prefix": prefix,
-            "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": interval}})
+def create_stream(fh, name, bucket, role, prefix, interval=0, **more):
+    d = {"RoleARN": role, "BucketARN": "arn:aws:s3:::" + bucket, "Prefix": prefix,
+         "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": interval}}
+    d.update(more)
+    fh.create_delivery_stream(DeliveryStreamName=name, DeliveryStreamType="DirectPut",
+                              ExtendedS3DestinationConfiguration=d)
 
 
 def test_delivery_stream_writes_as_its_role(tarn, s3, fh, iam):
@@ -177,6 +177,37 @@ def test_delivery_stream_writes_as_its_role(tarn, s3, fh, iam):
         {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::%s/*" % bucket}))
     keys = wait_for(lambda: list_all_keys(s3, bucket, Prefix="no/"), "the retried delivery")
     assert b"".join(s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys) == b"kept\n"
+
+
+def test_error_output_is_written_as_the_role_too(tarn, s3, fh, iam):
+    bucket = new_bucket(s3, "fherr")
+    role = make_role(iam, "firehose.amazonaws.com",
+                     {"Effect": "Allow", "Action": "s3:PutObject",
+                      "Resource": "arn:aws:s3:::%s/ok/*" % bucket})
+    name = "err-" + uuid.uuid4().hex[:8]
+    create_stream(fh, name, bucket, role, "ok/k=!{partitionKeyFromQuery:k}/",
+                  ErrorOutputPrefix="err/!{firehose:error-output-type}/",
+                  DynamicPartitioningConfiguration={"Enabled": True},
+                  ProcessingConfiguration={"Enabled": True, "Processors": [
+                      {"Type": "MetadataExtraction", "Parameters": [
+                          {"ParameterName": "MetadataExtractionQuery",
+                           "ParameterValue": "{k: .k}"},
+                          {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"}]}]})
+    failures = metric(tarn, "tarn_firehose_delivery_failures_total")
+    fh.put_record_batch(DeliveryStreamName=name, Records=[{"Data": b'{"k": "a"}'},
+                                                          {"Data": b"not json"}])
+    # the failed record's error output is refused: the delivery writes nothing at all
+    wait_for(lambda: metric(tarn, "tarn_firehose_delivery_failures_total") > failures,
+             "the refused delivery")
+    assert list_all_keys(s3, bucket) == []
+    iam.put_role_policy(RoleName=role.split("/")[-1], PolicyName="p", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "s3:PutObject",
+         "Resource": ["arn:aws:s3:::%s/ok/*" % bucket, "arn:aws:s3:::%s/err/*" % bucket]}))
+    keys = wait_for(lambda: len(list_all_keys(s3, bucket)) >= 2 and list_all_keys(s3, bucket),
+                    "the retried delivery")
+    assert len(keys) == 2
+    assert [k for k in keys if k.startswith("ok/k=a/")] and \
+        [k for k in keys if k.startswith("err/partitioning-failed/")], keys
 
 
 # ---- Glue crawlers ----
