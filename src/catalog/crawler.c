@@ -416,7 +416,7 @@ typedef struct crawl {
   char *buf;           /* sample buffer, CRAWLER_SAMPLE bytes */
   size_t objects;      /* looked at */
   char *role;          /* the crawler's Role as an ARN (malloc'd), or NULL */
-  size_t denied;       /* targets and objects the role may not read */
+  size_t denied;       /* refusals: targets, objects, tables (the role may not) */
   char first_denial[ERR_MSG_MAX];
 } crawl;
 
