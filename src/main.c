@@ -313,6 +313,30 @@ static int authorize_execution(void *ctx, const char *role_arn, const char *acti
   return api_authorize_role(role_arn, "StepFunctions", action, resource, e);
 }
 
+/* A Batch Operations job acts as its RoleArn on every task (api/iam.h). */
+static int authorize_job(void *ctx, const char *role_arn, const char *action,
+                         const char *resource, err *e)
+{
+  return api_authorize_role(role_arn, "s3-batch-operations", action, resource, e);
+}
+
+/* A delivery stream writes its objects as its destination's role. */
+static int authorize_delivery(void *ctx, const char *role_arn, const char *action,
+                              const char *resource, err *e)
+{
+  return api_authorize_role(role_arn, "Firehose", action, resource, e);
+}
+
+/* A crawler lists and reads its targets and writes its tables as its Role;
+   one tarn does not know may also write the catalog (AWSGlueServiceRole's
+   part), unless IAM is strict. */
+static int authorize_crawler(void *ctx, const char *role_arn, const char *action,
+                             const char *resource, err *e)
+{
+  static const char *const glue[] = {"glue:", NULL};
+  return api_authorize_role_also(role_arn, "AWS-Crawler", action, resource, glue, e);
+}
+
 static void write_rdb_metrics(void *ctx, buf *out)
 {
   rdb_metrics(ctx, out);
@@ -519,7 +543,8 @@ static int cmd_server(int argc, char **argv)
     goto out;
   }
   stream_options so = {.data_dir = real, .st = st, .fn = fns.fn,
-                       .schema_lookup = firehose_table_columns, .schema_ctx = cat};
+                       .schema_lookup = firehose_table_columns, .schema_ctx = cat,
+                       .authorize = authorize_delivery};
   if (stream_system_open(&so, &streams, &e) != 0) {
     log_error("cannot open the streams in '%s': %s", real, e.msg);
     goto out;
@@ -554,7 +579,8 @@ static int cmd_server(int argc, char **argv)
     goto out;
   }
   states_svc = states_service_new(flows);
-  if (crawlers_open(cat, st, &crawls, &e) != 0) {
+  crawler_options co = {.cat = cat, .st = st, .authorize = authorize_crawler};
+  if (crawlers_open(&co, &crawls, &e) != 0) {
     log_error("cannot open the crawlers: %s", e.msg);
     goto out;
   }
@@ -563,7 +589,7 @@ static int cmd_server(int argc, char **argv)
   native_service_set_catalog(native, cat); /* SQL sees the catalog's tables */
   athena_svc = athena_service_new(ath);
   native_service_add_metrics(native, athena_metrics, ath);
-  batch_options bo = {.data_dir = real, .fn = fns.fn, .st = st};
+  batch_options bo = {.data_dir = real, .fn = fns.fn, .st = st, .authorize = authorize_job};
   if (batch_system_open(&bo, &batches, &e) != 0) {
     log_error("cannot open the batch jobs in '%s': %s", real, e.msg);
     goto out;

@@ -191,6 +191,17 @@ int api_authorize_role(const char *role_arn, const char *session, const char *ac
                      e);
 }
 
+int api_authorize_role_also(const char *role_arn, const char *session, const char *action,
+                            const char *resource, const char *const *also, err *e)
+{
+  iam_context ctx = {0};
+  bool implied = false;
+  for (size_t i = 0; also != NULL && also[i] != NULL && !implied; i++)
+    implied = strncmp(action, also[i], strlen(also[i])) == 0;
+  return role_decide(role_arn, session, action, resource, &ctx, default_workflow_allows, implied,
+                     e);
+}
+
 /* The decision for a key that is not root's (ctx: what conditions see).
  * implied: the default of a function whose role tarn does not know allows
  * it whatever the action (see api_authorize_implied). */

@@ -18,7 +18,10 @@
  * A state machine acts as its role (api_authorize_role): a role tarn knows
  * is enforced on every service call the engine makes for it; a role tarn
  * does not know gets the same default (plus Athena's query actions), or
- * nothing under strict IAM. Passing a role (CreateFunction,
+ * nothing under strict IAM. So do a Batch Operations job (its RoleArn), a
+ * delivery stream (its destination's RoleARN) and a crawler (its Role;
+ * api_authorize_role_also: an unknown one keeps glue:*), through the
+ * authorize callbacks src/main.c gives their parts. Passing a role (CreateFunction,
  * Create/UpdateStateMachine) needs iam:PassRole on it.
  *
  * A service's hook, once per request where its operation and resource are
@@ -86,6 +89,12 @@ void api_authz_warn_role(const char *function, const char *role_arn);
  * actions and Athena's query actions, or nothing under strict IAM. */
 int api_authorize_role(const char *role_arn, const char *session, const char *action,
                        const char *resource, err *e);
+/* api_authorize_role for a service's own workload (a crawler writing its
+ * tables): a role tarn does not know also gets the actions that start
+ * with one of the prefixes in also (NULL-terminated, e.g. "glue:"), as
+ * the service's managed role would, unless IAM is strict. */
+int api_authorize_role_also(const char *role_arn, const char *session, const char *action,
+                            const char *resource, const char *const *also, err *e);
 /* The warning of api_authz_warn_role, for a state machine. */
 void api_authz_warn_machine_role(const char *machine, const char *role_arn);
 

@@ -53,6 +53,14 @@ typedef struct batch_options {
   struct store *st;       /* the objects the jobs work on */
   unsigned workers;       /* task threads; 0: 16 (they mostly wait for commits,
                              which they then share) */
+  /* Decides whether a job, acting as its role (CreateJob's RoleArn), may
+     do action on resource (an ARN) before each task's operation touches an
+     object or calls a function: 0, or an error (ERR_DENIED, IAM's message)
+     that fails the task with AccessDenied (HTTP 403) in the completion
+     report; the job goes on. NULL: every operation is allowed. */
+  int (*authorize)(void *ctx, const char *role_arn, const char *action, const char *resource,
+                   err *e);
+  void *authorize_ctx;
 } batch_options;
 
 /* Opens DATA/batch (creating it). Nothing runs until batch_system_start. */

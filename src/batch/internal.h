@@ -42,6 +42,9 @@ struct batch_system {
   lmdb_committer committer;
   fn_system *fn;
   store *st;
+  int (*authorize)(void *ctx, const char *role_arn, const char *action, const char *resource,
+                   err *e);         /* batch_options.authorize, or NULL */
+  void *authorize_ctx;
   pthread_mutex_t mu;       /* guards jobs and the flags below */
   pthread_cond_t cond;      /* workers wait: work or stop */
   job *jobs;                /* live jobs */

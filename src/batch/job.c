@@ -192,6 +192,8 @@ int batch_system_open(const batch_options *o, batch_system **out, err *e)
   batch_system *s = xcalloc(1, sizeof *s);
   s->fn = o->fn;
   s->st = o->st;
+  s->authorize = o->authorize;
+  s->authorize_ctx = o->authorize_ctx;
   s->nworkers = o->workers ? o->workers : 16;
   pthread_mutex_init(&s->mu, NULL);
   pthread_condattr_t ca;

@@ -17,6 +17,11 @@
  *   (3) The report is written through the store (ObjectCreated events
  *       fire) before the job's final status is committed; a crash in
  *       between writes it again on restart.
+ *   (4) A job acts as its role (batch_options.authorize): before any task
+ *       runs, the role may read the manifest and write the report
+ *       (else the job fails AccessDenied, nothing changed); each task's
+ *       operation is asked for before it touches anything (else the task
+ *       fails AccessDenied).
  *
  * Start reading at worker().
  */
@@ -42,6 +47,7 @@ typedef struct work {
   job *j;
   char *id;                    /* the job's id (a copy) */
   json_t *op;                  /* the job's Operation (a reference) */
+  char *role;                  /* the job's RoleArn (a copy), or NULL */
   uint64_t idx[BATCH_CHUNK];
   size_t n;
 } work;
@@ -163,6 +169,57 @@ static bool pick(batch_system *s, work *w)
 
 /* ---- preparing ---- */
 
+/* Where job id's report goes in its bucket: PREFIX/job-ID (in a). */
+static const char *report_base(json_t *rep, const char *id, arena *a)
+{
+  const char *prefix = batch__str(rep, "Prefix");
+  size_t plen = prefix != NULL ? strlen(prefix) : 0;
+  if (plen > 0 && prefix[plen - 1] == '/')
+    plen--;
+  return plen > 0 ? arena_sprintf(a, "%.*s/job-%s", (int)plen, prefix, id)
+                  : arena_sprintf(a, "job-%s", id);
+}
+
+/* Whether the job's role may read its manifest (or list the bucket a
+ * manifest is generated from) and write its report, asked before any task
+ * runs: a job that could not report fails before it changes anything. */
+static int role_check(batch_system *s, const char *id, json_t *rec, err *e)
+{
+  if (s->authorize == NULL)
+    return 0;
+  const char *role = batch__str(rec, "RoleArn");
+  arena *a = arena_new();
+  int rc = 0;
+  const char *arn =
+      batch__str(json_object_get(json_object_get(rec, "Manifest"), "Location"), "ObjectArn");
+  json_t *gen = json_object_get(json_object_get(rec, "ManifestGenerator"),
+                                "S3JobManifestGenerator");
+  char b[80];
+  const char *source = batch__bucket_of_arn(batch__str(gen, "SourceBucket"), b, sizeof b);
+  if (arn != NULL)
+    rc = s->authorize(s->authorize_ctx, role, "s3:GetObject", arn, e);
+  else if (source != NULL)
+    rc = s->authorize(s->authorize_ctx, role, "s3:ListBucket",
+                      arena_sprintf(a, "arn:aws:s3:::%s", source), e);
+  if (rc != 0) {
+    err_set(e, rc, "Reading the manifest is forbidden: %.400s", arena_strdup(a, e->msg));
+    arena_free(a);
+    return rc;
+  }
+  json_t *rep = json_object_get(rec, "Report");
+  const char *bucket = batch__bucket_of_arn(batch__str(rep, "Bucket"), b, sizeof b);
+  if (json_is_true(json_object_get(rep, "Enabled")) && bucket != NULL) {
+    const char *key = arena_sprintf(a, "arn:aws:s3:::%s/%s/manifest.json", bucket,
+                                    report_base(rep, id, a));
+    rc = s->authorize(s->authorize_ctx, role, "s3:PutObject", key, e);
+    if (rc != 0)
+      err_set(e, rc, "Writing the completion report is forbidden: %.400s",
+              arena_strdup(a, e->msg));
+  }
+  arena_free(a);
+  return rc;
+}
+
 static void prepare(batch_system *s, work *w)
 {
   json_t *rec;
@@ -173,7 +230,11 @@ static void prepare(batch_system *s, work *w)
   const char *fcode = NULL;
   err e = {0};
   json_t *desc = NULL;
-  int rc = batch__manifest_load(s, w->id, rec, &total, &desc, &fcode, &e);
+  int rc = role_check(s, w->id, rec, &e);
+  if (rc != 0)
+    fcode = "AccessDenied";
+  else
+    rc = batch__manifest_load(s, w->id, rec, &total, &desc, &fcode, &e);
   json_decref(rec);
   pthread_mutex_lock(&s->mu);
   job *j = w->j;
@@ -234,6 +295,26 @@ static void res_err(result *r, int rc, const err *e)
   res_set(r, false, err_aws_code(rc), err_http_status(rc), "%s", e->msg);
 }
 
+/* Whether the job's role may do action on resource; when not, r is the
+ * task's failure as S3 reports it (AccessDenied, 403, IAM's message). */
+static bool allowed(batch_system *s, const char *role, const char *action, const char *resource,
+                    result *r)
+{
+  if (s->authorize == NULL)
+    return true;
+  err e = {0};
+  if (s->authorize(s->authorize_ctx, role, action, resource, &e) == 0)
+    return true;
+  res_set(r, false, "AccessDenied", 403, "%s", e.msg[0] ? e.msg : "Access Denied");
+  return false;
+}
+
+/* "arn:aws:s3:::bucket/key" in a. */
+static const char *object_arn(const char *bucket, const char *key, arena *a)
+{
+  return arena_sprintf(a, "arn:aws:s3:::%s/%s", bucket, key);
+}
+
 /* tags [{Key, Value}] as str_pairs in a. */
 static str_pair *pairs_of(json_t *tags, arena *a, size_t *n)
 {
@@ -263,10 +344,12 @@ static bool stopping_ctx(void *ctx)
 /* LambdaInvoke: the Batch Operations event (schema 1.0 or 2.0), the
  * function's resultCode honoured (TemporaryFailure retried). Returns
  * ERR_UNAVAILABLE when stopping cut it short (no result then). */
-static int op_lambda(batch_system *s, const char *jid, json_t *op, uint64_t idx, json_t *row,
-                     result *r)
+static int op_lambda(batch_system *s, const char *jid, const char *role, json_t *op,
+                     uint64_t idx, json_t *row, result *r)
 {
   const char *fname = batch__str(op, "FunctionArn");
+  if (!allowed(s, role, "lambda:InvokeFunction", fname, r))
+    return 0;
   const char *ver = batch__str(op, "InvocationSchemaVersion");
   bool v2 = ver != NULL && strcmp(ver, "2.0") == 0;
   const char *bucket = json_string_value(json_array_get(row, 0));
@@ -363,7 +446,8 @@ static int op_lambda(batch_system *s, const char *jid, json_t *op, uint64_t idx,
   return rc;
 }
 
-static void op_copy(batch_system *s, json_t *op, json_t *row, arena *a, result *r)
+static void op_copy(batch_system *s, const char *role, json_t *op, json_t *row, arena *a,
+                    result *r)
 {
   const char *bucket = json_string_value(json_array_get(row, 0));
   const char *key = json_string_value(json_array_get(row, 1));
@@ -395,6 +479,10 @@ static void op_copy(batch_system *s, json_t *op, json_t *row, arena *a, result *
   json_t *nt = json_object_get(op, "NewObjectTagging");
   size_t ntags = 0;
   str_pair *tags = json_array_size(nt) > 0 ? pairs_of(nt, a, &ntags) : NULL;
+  if (!allowed(s, role, "s3:GetObject", object_arn(bucket, key, a), r) ||
+      !allowed(s, role, "s3:PutObject", object_arn(dst, dkey, a), r) ||
+      (tags != NULL && !allowed(s, role, "s3:PutObjectTagging", object_arn(dst, dkey, a), r)))
+    return;
   err e = {0};
   store_object out;
   int rc = store_object_copy(s->st, bucket, key, dst, dkey, meta, meta != NULL ? nmeta : 0, tags,
@@ -406,8 +494,8 @@ static void op_copy(batch_system *s, json_t *op, json_t *row, arena *a, result *
 }
 
 /* Runs one task; ERR_UNAVAILABLE: cut short by stop (no result). */
-static int task_run(batch_system *s, const char *jid, json_t *ops, uint64_t idx, json_t *row,
-                    result *r)
+static int task_run(batch_system *s, const char *jid, const char *role, json_t *ops,
+                    uint64_t idx, json_t *row, result *r)
 {
   const char *name = "";
   json_t *op = NULL;
@@ -422,7 +510,7 @@ static int task_run(batch_system *s, const char *jid, json_t *ops, uint64_t idx,
     return 0;
   }
   if (strcmp(name, "LambdaInvoke") == 0)
-    return op_lambda(s, jid, op, idx, row, r);
+    return op_lambda(s, jid, role, op, idx, row, r);
   if (vid != NULL && vid[0] != '\0' && strcmp(vid, "null") != 0) {
     res_set(r, false, "NoSuchVersion", 404, "tarn keeps no object versions: '%s' is not one",
             vid);
@@ -434,13 +522,16 @@ static int task_run(batch_system *s, const char *jid, json_t *ops, uint64_t idx,
   if (strcmp(name, "S3PutObjectTagging") == 0 || strcmp(name, "S3DeleteObjectTagging") == 0) {
     size_t n = 0;
     str_pair *tags = name[2] == 'P' ? pairs_of(json_object_get(op, "TagSet"), a, &n) : NULL;
-    rc = store_object_tags_set(s->st, bucket, key, tags, n, &e);
-    if (rc != 0)
-      res_err(r, rc, &e);
-    else
-      res_set(r, true, "", 200, "%s", "");
+    const char *action = name[2] == 'P' ? "s3:PutObjectTagging" : "s3:DeleteObjectTagging";
+    if (allowed(s, role, action, object_arn(bucket, key, a), r)) {
+      rc = store_object_tags_set(s->st, bucket, key, tags, n, &e);
+      if (rc != 0)
+        res_err(r, rc, &e);
+      else
+        res_set(r, true, "", 200, "%s", "");
+    }
   } else if (strcmp(name, "S3PutObjectCopy") == 0) {
-    op_copy(s, op, row, a, r);
+    op_copy(s, role, op, row, a, r);
   } else {
     res_set(r, false, "NotImplemented", 501, "tarn cannot run %s", name);
   }
@@ -587,7 +678,7 @@ static void chunk(batch_system *s, work *w)
   for (size_t i = 0; i < w->n; i++) {
     if (stopping(s))
       break;
-    if (task_run(s, w->id, w->op, w->idx[i], rows[i], &res[i]) == 0)
+    if (task_run(s, w->id, w->role, w->op, w->idx[i], rows[i], &res[i]) == 0)
       have[i] = true;
   }
   lmdb_ops ops = {0};
@@ -683,13 +774,8 @@ static int report_write(batch_system *s, const char *id, json_t *rec, uint64_t t
   const char *bucket = batch__bucket_of_arn(batch__str(rep, "Bucket"), bb, sizeof bb);
   const char *scope = batch__str(rep, "ReportScope");
   bool failed_only = scope != NULL && strcmp(scope, "FailedTasksOnly") == 0;
-  const char *prefix = batch__str(rep, "Prefix");
   arena *a = arena_new();
-  size_t plen = prefix != NULL ? strlen(prefix) : 0;
-  if (plen > 0 && prefix[plen - 1] == '/')
-    plen--;
-  const char *base = plen > 0 ? arena_sprintf(a, "%.*s/job-%s", (int)plen, prefix, id)
-                              : arena_sprintf(a, "job-%s", id);
+  const char *base = report_base(rep, id, a);
   report_file files[2] = {{NULL, 0, "succeeded"}, {NULL, 0, "failed"}};
   int rc = 0;
   for (int f = failed_only ? 1 : 0; f < 2 && rc == 0; f++) {
@@ -863,6 +949,8 @@ static void *worker(void *arg)
     }
     w.id = xstrdup(w.j->id);
     w.op = json_incref(json_object_get(w.j->rec, "Operation"));
+    const char *role = batch__str(w.j->rec, "RoleArn");
+    w.role = role != NULL ? xstrdup(role) : NULL;
     pthread_mutex_unlock(&s->mu);
     if (w.kind == W_PREPARE)
       prepare(s, &w);
@@ -871,6 +959,7 @@ static void *worker(void *arg)
     else
       finish(s, &w);
     free(w.id);
+    free(w.role);
     json_decref(w.op);
     pthread_mutex_lock(&s->mu);
   }

@@ -28,6 +28,9 @@
  *   (2) A crawl writes only through the catalog's calls (each one commit);
  *       a crawl stopped or failed half-way leaves whole tables behind.
  *   (3) The crawl threads hold no lock while listing, reading or writing.
+ *   (4) A crawl acts as its crawler's Role (crawler_options.authorize):
+ *       a target or object the role may not read is left out, never read;
+ *       a table it may not write is not written (nor its partitions).
  */
 #include "catalog/crawler.h"
 
@@ -69,6 +72,9 @@ typedef struct change {
 struct crawlers {
   catalog *cat;
   store *st;
+  int (*authorize)(void *ctx, const char *role_arn, const char *action, const char *resource,
+                   err *e);           /* crawler_options.authorize, or NULL */
+  void *authorize_ctx;
   pthread_mutex_t mu;
   pthread_cond_t idle;
   run *runs;          /* crawls in flight */
@@ -409,7 +415,38 @@ typedef struct crawl {
   size_t ntabs, cap;
   char *buf;           /* sample buffer, CRAWLER_SAMPLE bytes */
   size_t objects;      /* looked at */
+  char *role;          /* the crawler's Role as an ARN (malloc'd), or NULL */
+  size_t denied;       /* refusals: targets, objects, tables (the role may not) */
+  char first_denial[ERR_MSG_MAX];
 } crawl;
+
+/* A crawler's Role as an ARN (Glue takes a name or an ARN), malloc'd, or
+ * NULL without one. */
+static char *role_arn(const json_t *def)
+{
+  const char *role = json_string_value(json_object_get(def, "Role"));
+  if (role == NULL || role[0] == '\0')
+    return NULL;
+  if (strncmp(role, "arn:", 4) == 0)
+    return xstrdup(role);
+  return xasprintf("arn:aws:iam::" CATALOG_ID ":role/%s", role);
+}
+
+/* Whether the crawl's role may do action on resource; a refusal is
+ * counted, logged, and the first one kept for LastCrawl. */
+static bool may(crawl *cw, const char *action, const char *resource)
+{
+  crawlers *cr = cw->cr;
+  if (cr->authorize == NULL)
+    return true;
+  err e = {0};
+  if (cr->authorize(cr->authorize_ctx, cw->role, action, resource, &e) == 0)
+    return true;
+  if (cw->denied++ == 0)
+    snprintf(cw->first_denial, sizeof cw->first_denial, "%s", e.msg);
+  log_warn("crawler %s: refused: %s", cw->r->name, e.msg);
+  return false;
+}
 
 /* "Sales Data" -> "sales_data" (Glue's table names: lower case, [a-z0-9_]). */
 static char *table_name(const char *prefix, const char *p, size_t n)
@@ -671,6 +708,11 @@ static int place(crawl *cw, const char *tname, const char *tloc, const char *rel
   }
   if (depth != t->nkeys)
     return 0; /* Glue leaves objects at another depth out of the table */
+  char *arn = xasprintf("arn:aws:s3:::%s/%s", cw->bucket, key);
+  bool ok = may(cw, "s3:GetObject", arn);
+  free(arn);
+  if (!ok)
+    return 0;
   int rc = sniff(cw, t, key, size, e);
   if (rc < 0) { /* unreadable, removed meanwhile, not a format tarn reads: left out */
     log_warn("crawler %s: s3://%s/%s left out: %s", cw->r->name, cw->bucket, key, e->msg);
@@ -733,6 +775,14 @@ static int crawl_target(crawl *cw, const json_t *target, err *e)
   char *prefix = kl == 0 || kp[kl - 1] == '/' ? xstrdup(kp) : xasprintf("%s/", kp);
   size_t plen = strlen(prefix);
   json_t *excl = json_object_get(target, "Exclusions");
+  char *barn = xasprintf("arn:aws:s3:::%s", bucket);
+  bool listable = may(cw, "s3:ListBucket", barn);
+  free(barn);
+  if (!listable) {
+    free(prefix);
+    free(bucket);
+    return 0;
+  }
   obj *objs = NULL;
   size_t nobj = 0, cap = 0;
   char *after = NULL;
@@ -867,12 +917,29 @@ typedef struct tally {
   long created, updated, deleted;
 } tally;
 
+/* The catalog ARN of table name of db (malloc'd). */
+static char *table_arn(const char *db, const char *name)
+{
+  return xasprintf("arn:aws:glue:us-east-1:" CATALOG_ID ":table/%s/%s", db, name);
+}
+
 static int write_table(crawl *cw, const char *db, const table *t, bool log_only, tally *n,
                        err *e)
 {
-  json_t *in = table_input(cw, t);
   json_t *old = NULL;
   int rc = catalog_table_get(cw->cr->cat, db, t->name, &old, e);
+  /* what the role must be allowed, asked before anything is written */
+  char *arn = table_arn(db, t->name);
+  bool ok = (rc != 0 || log_only || may(cw, "glue:UpdateTable", arn)) &&
+            (rc != ERR_ENTITY_NOT_FOUND || may(cw, "glue:CreateTable", arn)) &&
+            (t->nkeys <= 0 || may(cw, "glue:BatchCreatePartition", arn));
+  free(arn);
+  if (!ok) {
+    json_decref(old);
+    err_clear(e);
+    return 0;
+  }
+  json_t *in = table_input(cw, t);
   if (rc == 0) {
     json_decref(old);
     if (!log_only) {
@@ -933,6 +1000,12 @@ static int vanished(crawl *cw, const char *db, const char *behavior, tally *n, e
       if (name == NULL || by == NULL || strcmp(by, me) != 0 ||
           json_object_get(cw->tables, name) != NULL)
         continue;
+      char *arn = table_arn(db, name);
+      bool ok = may(cw, !strcmp(behavior, "DELETE_FROM_DATABASE") ? "glue:DeleteTable"
+                                                                 : "glue:UpdateTable", arn);
+      free(arn);
+      if (!ok)
+        continue;
       if (!strcmp(behavior, "DELETE_FROM_DATABASE")) {
         rc = catalog_table_delete(cw->cr->cat, db, name, e);
         n->deleted += rc == 0;
@@ -974,6 +1047,7 @@ static int crawl_all(crawl *cw, tally *n, err *e)
   }
   if (atomic_load(&cw->r->stop))
     return 0;
+  size_t unread = cw->denied;
   json_t *scp = json_object_get(def, "SchemaChangePolicy");
   const char *ub = json_string_value(json_object_get(scp, "UpdateBehavior"));
   const char *delb = json_string_value(json_object_get(scp, "DeleteBehavior"));
@@ -983,8 +1057,12 @@ static int crawl_all(crawl *cw, tally *n, err *e)
     if (cw->tabs[k].format != NULL)
       rc = write_table(cw, db, &cw->tabs[k], ub != NULL && !strcmp(ub, "LOG"), n, e);
   }
-  if (rc == 0)
+  /* what the role could not read is not known to be gone */
+  if (rc == 0 && unread == 0)
     rc = vanished(cw, db, delb != NULL ? delb : "DEPRECATE_IN_DATABASE", n, e);
+  if (rc == 0 && cw->denied > 0)
+    rc = err_set(e, ERR_DENIED, "the crawler's role was refused %zu time%s (left out): %s",
+                 cw->denied, cw->denied == 1 ? "" : "s", cw->first_denial);
   return rc;
 }
 
@@ -1033,7 +1111,8 @@ static void finish(run *r, int rc, const err *e, const tally *n)
 static void *crawl_thread(void *arg)
 {
   run *r = arg;
-  crawl cw = {.cr = r->cr, .r = r, .tables = json_object(), .buf = xmalloc(CRAWLER_SAMPLE)};
+  crawl cw = {.cr = r->cr, .r = r, .tables = json_object(), .buf = xmalloc(CRAWLER_SAMPLE),
+              .role = role_arn(r->def)};
   err e = {0};
   tally n = {0};
   int rc = crawl_all(&cw, &n, &e);
@@ -1048,6 +1127,7 @@ static void *crawl_thread(void *arg)
   }
   free(cw.tabs);
   free(cw.buf);
+  free(cw.role);
   json_decref(cw.tables);
   json_decref(r->def);
   free(r->name);
@@ -1176,7 +1256,7 @@ static int event_object(crawlers *cr, json_t *def, const change *c, err *e)
              .def = def};
     atomic_init(&r.stop, false);
     crawl cw = {.cr = cr, .r = &r, .tables = json_object(), .buf = xmalloc(CRAWLER_SAMPLE),
-                .bucket = c->bucket};
+                .bucket = c->bucket, .role = role_arn(def)};
     /* the table: the target itself when it holds the object directly or
        through Hive folders, or when a table there exists; else the first
        folder (as a full crawl decides from the whole listing) */
@@ -1266,6 +1346,7 @@ static int event_object(crawlers *cr, json_t *def, const change *c, err *e)
     }
     free(cw.tabs);
     free(cw.buf);
+    free(cw.role);
     json_decref(cw.tables);
     free(prefix);
     if (rc != 0)
@@ -1336,11 +1417,14 @@ static void *event_thread(void *arg)
 
 /* ---- open, close ---- */
 
-int crawlers_open(catalog *c, store *st, crawlers **out, err *e)
+int crawlers_open(const crawler_options *o, crawlers **out, err *e)
 {
+  catalog *c = o->cat;
   crawlers *cr = xcalloc(1, sizeof *cr);
   cr->cat = c;
-  cr->st = st;
+  cr->st = o->st;
+  cr->authorize = o->authorize;
+  cr->authorize_ctx = o->authorize_ctx;
   pthread_mutex_init(&cr->mu, NULL);
   pthread_cond_init(&cr->idle, NULL);
   pthread_mutex_init(&cr->qmu, NULL);

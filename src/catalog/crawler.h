@@ -36,8 +36,29 @@ typedef struct crawlers crawlers;
 #define CRAWLER_MAX_OBJECTS 1000000 /* objects one crawl looks at */
 #define CRAWLER_SAMPLE (1u << 20)   /* bytes read from each object to infer its schema */
 
+typedef struct crawler_options {
+  catalog *cat;           /* where crawls write tables (and crawlers are kept) */
+  store *st;              /* what they list and read */
+  /* Decides whether a crawl, acting as its crawler's Role (a role name is
+     taken as arn:aws:iam::ACCOUNT:role/NAME), may do action on resource
+     (an ARN): s3:ListBucket on a target's bucket before listing it,
+     s3:GetObject on each object before reading it, glue:CreateTable,
+     glue:UpdateTable and glue:BatchCreatePartition on a table
+     (arn:aws:glue:REGION:ACCOUNT:table/DB/NAME) before writing it,
+     glue:UpdateTable or glue:DeleteTable before deprecating or deleting
+     one. A refused target, object or table is left out (logged), the rest
+     is crawled and written; the crawl then ends FAILED with the first
+     refusal in LastCrawl.ErrorMessage, and when something could not be
+     read, tables the crawler made before are neither deprecated nor
+     deleted. In event mode a refusal leaves the object out. NULL:
+     everything is allowed. */
+  int (*authorize)(void *ctx, const char *role_arn, const char *action, const char *resource,
+                   err *e);
+  void *authorize_ctx;
+} crawler_options;
+
 /* Recovers crawlers left RUNNING by a crash (READY, LastCrawl FAILED). */
-int crawlers_open(catalog *c, store *st, crawlers **out, err *e);
+int crawlers_open(const crawler_options *o, crawlers **out, err *e);
 /* Stops the crawls in flight and waits for them. Accepts NULL. */
 crawlers *crawlers_close(crawlers *cr);
 

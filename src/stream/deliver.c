@@ -20,7 +20,10 @@
  *      the table's columns (looked up once per delivery through
  *      stream_options.schema_lookup); failed records as JSON lines under
  *      the error prefix; source records to the backup bucket when S3 backup
- *      is on
+ *      is on. Each object is authorized as the stream's role
+ *      (stream_options.authorize: s3:PutObject) and staged (written, not
+ *      committed); they are committed together once all are staged, so a
+ *      refused one leaves none behind (see outbox)
  *   5. one commit removes the delivered records from the buffer
  *
  * Invariants:
@@ -29,8 +32,9 @@
  *       delivers them again: at least once, never lost.
  *   (2) An object's time (prefix and name) is the arrival time of its
  *       oldest record, in UTC.
- *   (3) A failed write (no bucket, no space) keeps the records and retries
- *       the stream after RETRY_MS; puts meanwhile fill the buffer up to
+ *   (3) A failed write (no bucket, no space, the role refused) keeps the
+ *       records and retries the stream after RETRY_MS (logged once per run
+ *       of failures with Firehose's error code, S3.AccessDenied, ...); puts meanwhile fill the buffer up to
  *       STREAM_MAX_BUFFERED and are then refused (back-pressure).
  *
  * Start reading at stream__deliver_main().
@@ -38,6 +42,7 @@
 #include "internal.h"
 
 #include "base/hash.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "base/text.h"
 #include "fn/fn.h"
@@ -104,6 +109,13 @@ static int process_batch(stream_system *s, const char *stream_name, const dconfi
 {
   if (s->fn == NULL) {
     fail_all(r, n, "Lambda.InvokeFailed", "functions are off on this server", a);
+    return 0;
+  }
+  err ae = {0};
+  if (s->authorize != NULL &&
+      s->authorize(s->authorize_ctx, cfg->role_arn, "lambda:InvokeFunction", cfg->lambda_arn,
+                   &ae) != 0) {
+    fail_all(r, n, "Lambda.InvokeAccessDenied", ae.msg, a);
     return 0;
   }
   char arn[200];
@@ -385,10 +397,56 @@ static const char *extension(const dconfig *cfg, bool data)
   return ext[cfg->comp];
 }
 
-/* Writes one object: prefix + "<stream>-<version>-YYYY-MM-dd-HH-mm-ss-<uuid><ext>". */
+/* The objects of one delivery, written but not yet committed: each one is
+ * authorized as the stream's role before its bytes are written, and they
+ * are committed together at the end, so a refused object leaves none behind
+ * (the delivery is tried again). A writer may hold an open blob: past
+ * OUTBOX_MAX objects (dynamic partitioning into that many partitions) the
+ * staged ones are committed early, and only a refusal after that leaves
+ * some written (they are written again when the delivery is retried). */
+#define OUTBOX_MAX 256
+typedef struct staged {
+  store_writer *w;
+  const char *bucket, *key;   /* in the delivery's arena */
+  char etag[33];
+} staged;
+
+typedef struct outbox {
+  staged *v;
+  size_t n, cap;
+} outbox;
+
+/* Frees the writers (the uncommitted bytes go). */
+static void outbox_release(outbox *ob)
+{
+  for (size_t i = 0; i < ob->n; i++)
+    store_writer_free(ob->v[i].w);
+  free(ob->v);
+  memset(ob, 0, sizeof *ob);
+}
+
+/* Commits the staged objects in order and empties the outbox. */
+static int outbox_commit(stream_system *s, outbox *ob, arena *a, err *e)
+{
+  int rc = 0;
+  for (size_t i = 0; i < ob->n && rc == 0; i++) {
+    rc = store_object_commit(ob->v[i].w, ob->v[i].bucket, ob->v[i].key, ob->v[i].etag, NULL, 0,
+                             NULL, 0, a, NULL, e);
+    if (rc == 0) {
+      pthread_mutex_lock(&s->mu);
+      s->objects++;
+      pthread_mutex_unlock(&s->mu);
+    }
+  }
+  outbox_release(ob);
+  return rc;
+}
+
+/* Stages one object: prefix + "<stream>-<version>-YYYY-MM-dd-HH-mm-ss-<uuid><ext>",
+ * to be written as role. */
 static int write_object(stream_system *s, const dconfig *cfg, const char *bucket,
-                        const char *prefix, const char *stream_name, int64_t ts,
-                        const buf *body, bool data, arena *a, err *e)
+                        const char *role, const char *prefix, const char *stream_name,
+                        int64_t ts, const buf *body, bool data, outbox *ob, arena *a, err *e)
 {
   time_t t = (time_t)(ts / 1000);
   struct tm tm;
@@ -399,9 +457,16 @@ static int write_object(stream_system *s, const dconfig *cfg, const char *bucket
                                    stream_name, cfg->version, tm.tm_year + 1900, tm.tm_mon + 1,
                                    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, uuid);
   const char *key = arena_sprintf(a, "%s%s%s", prefix, base, extension(cfg, data));
+  int rc = 0;
+  if (s->authorize != NULL &&
+      (rc = s->authorize(s->authorize_ctx, role, "s3:PutObject",
+                         arena_sprintf(a, "arn:aws:s3:::%s/%s", bucket, key), e)) != 0)
+    return rc;
+  if (ob->n >= OUTBOX_MAX && (rc = outbox_commit(s, ob, a, e)) != 0)
+    return rc;
   buf packed;
   buf_init(&packed, BODY_MAX);
-  int rc = compress_body(cfg->comp, body, base, &packed, e);
+  rc = compress_body(cfg->comp, body, base, &packed, e);
   store_writer *w = NULL;
   if (rc == 0)
     rc = store_writer_new(s->st, &w, e);
@@ -410,16 +475,18 @@ static int write_object(stream_system *s, const dconfig *cfg, const char *bucket
   if (rc == 0 && packed.len > 0)
     rc = store_writer_write(w, packed.data, packed.len, e);
   if (rc == 0) {
+    if (ob->n == ob->cap) {
+      ob->cap = ob->cap ? ob->cap * 2 : 8;
+      ob->v = xrealloc(ob->v, ob->cap * sizeof *ob->v);
+    }
+    staged *st = &ob->v[ob->n++];
     uint8_t md[16];
-    char etag[33];
     store_writer_md5(w, md);
-    hex_encode(md, 16, etag);
-    rc = store_object_commit(w, bucket, key, etag, NULL, 0, NULL, 0, a, NULL, e);
-  }
-  if (rc == 0) {
-    pthread_mutex_lock(&s->mu);
-    s->objects++;
-    pthread_mutex_unlock(&s->mu);
+    hex_encode(md, 16, st->etag);
+    st->w = w;
+    st->bucket = arena_strdup(a, bucket);
+    st->key = key;
+    w = NULL;
   }
   store_writer_free(w);
   buf_release(&packed);
@@ -460,7 +527,7 @@ static json_t *catalog_table(const conv_config *c)
 }
 
 static int write_errors(stream_system *s, const dconfig *cfg, const char *stream_name, drec *r,
-                        size_t n, arena *a, err *e)
+                        size_t n, outbox *ob, arena *a, err *e)
 {
   static const char *const types[] = {"processing-failed", "partitioning-failed",
                                       "format-conversion-failed"};
@@ -500,8 +567,8 @@ static int write_errors(stream_system *s, const dconfig *cfg, const char *stream
     if (body.len > 0) {
       const char *prefix = error_prefix(cfg, types[t], oldest, a, e);
       rc = prefix == NULL ? e->code
-                          : write_object(s, cfg, cfg->bucket, prefix, stream_name, oldest, &body,
-                                         false, a, e);
+                          : write_object(s, cfg, cfg->bucket, cfg->role_arn, prefix, stream_name,
+                                         oldest, &body, false, ob, a, e);
     }
     buf_release(&body);
     if (rc != 0)
@@ -738,6 +805,7 @@ static int deliver_one(stream_system *s, dstream *d, const dconfig *cfg, const c
   /* 4: objects, one per partition, in order of their records */
   qsort(r, n, sizeof *r, by_group);
   rc = 0;
+  outbox ob = {0};
   schema_state schema = {false, NULL, NULL, NULL};
   size_t i = 0;
   while (i < n && rc == 0) {
@@ -780,13 +848,14 @@ static int deliver_one(stream_system *s, dstream *d, const dconfig *cfg, const c
           r[x].error_msg = arena_strdup(a, pe.msg);
         }
     } else {
-      rc = write_object(s, cfg, cfg->bucket, prefix, name, first_ts, &body, true, a, e);
+      rc = write_object(s, cfg, cfg->bucket, cfg->role_arn, prefix, name, first_ts, &body, true,
+                        &ob, a, e);
     }
     buf_release(&body);
     i = j;
   }
   if (rc == 0)
-    rc = write_errors(s, cfg, name, r, n, a, e);
+    rc = write_errors(s, cfg, name, r, n, &ob, a, e);
   if (rc == 0 && cfg->backup_bucket != NULL) {
     qsort(r, n, sizeof *r, by_seq); /* the source records, in arrival order */
     buf body;
@@ -800,10 +869,16 @@ static int deliver_one(stream_system *s, dstream *d, const dconfig *cfg, const c
     const char *bp = stream__prefix_eval(cfg->backup_prefix ? cfg->backup_prefix : "", first_ts,
                                          NULL, NULL, a, e);
     rc = bp == NULL ? e->code
-                    : write_object(s, cfg, cfg->backup_bucket, bp, name, first_ts, &body, false,
-                                   a, e);
+                    : write_object(s, cfg, cfg->backup_bucket,
+                                   cfg->backup_role_arn != NULL ? cfg->backup_role_arn
+                                                                : cfg->role_arn,
+                                   bp, name, first_ts, &body, false, &ob, a, e);
     buf_release(&body);
   }
+  if (rc == 0)
+    rc = outbox_commit(s, &ob, a, e);
+  else
+    outbox_release(&ob);
   for (size_t x = 0; x < n; x++)
     json_decref(r[x].keys);
   free(r);
@@ -851,6 +926,22 @@ static void pull_sources(stream_system *s)
     } else {
       pp = &d->next;
     }
+  }
+}
+
+/* Firehose's error code of a failed S3 delivery (its CloudWatch log's). */
+static const char *s3_error_code(int rc)
+{
+  switch (rc) {
+  case ERR_DENIED:
+    return "S3.AccessDenied";
+  case ERR_NO_SUCH_BUCKET:
+    return "S3.NoSuchBucket";
+  case ERR_UNAVAILABLE:
+  case ERR_THROTTLED:
+    return "S3.ServiceUnavailable";
+  default:
+    return "S3.InternalError";
   }
 }
 
@@ -918,7 +1009,15 @@ void *stream__deliver_main(void *arg)
       if (rc != 0) {
         s->delivery_failures++;
         due->retry_at_ms = time_now_ms() + RETRY_MS;
+        if (!due->failing) /* once per run of failures, as Firehose's error log */
+          log_warn("firehose %s: delivery to S3 failed (%s): %s; the records stay buffered and "
+                   "the delivery is retried every %d s", due->name, s3_error_code(rc), e.msg,
+                   RETRY_MS / 1000);
+        due->failing = true;
       } else {
+        if (due->failing)
+          log_info("firehose %s: delivery to S3 succeeds again", due->name);
+        due->failing = false;
         due->retry_at_ms = 0;
         due->bytes -= bytes;
         due->count -= count;

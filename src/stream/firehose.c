@@ -49,6 +49,8 @@ void stream__dconfig_unref(dconfig *c)
   free(c->query);
   free(c->backup_bucket);
   free(c->backup_prefix);
+  free(c->role_arn);
+  free(c->backup_role_arn);
   stream__conv_free(c->conv);
   free(c);
 }
@@ -110,6 +112,7 @@ static int parse_destination(json_t *dst, const char *shape, uint64_t version, d
   c->refs = 1;
   c->version = version;
   c->bucket = xstrdup(bucket);
+  c->role_arn = dup_or_null(json_string_value(json_object_get(dst, "RoleARN")));
   c->prefix = dup_or_null(json_string_value(json_object_get(dst, "Prefix")));
   c->error_prefix = dup_or_null(json_string_value(json_object_get(dst, "ErrorOutputPrefix")));
   c->extension = dup_or_null(json_string_value(json_object_get(dst, "FileExtension")));
@@ -224,6 +227,7 @@ static int parse_destination(json_t *dst, const char *shape, uint64_t version, d
     else {
       c->backup_bucket = xstrdup(bb);
       c->backup_prefix = dup_or_null(json_string_value(json_object_get(b, "Prefix")));
+      c->backup_role_arn = dup_or_null(json_string_value(json_object_get(b, "RoleARN")));
     }
   }
   if (rc != 0) {

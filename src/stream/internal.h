@@ -41,6 +41,8 @@ typedef struct dconfig {
   char *query;                 /* MetadataExtractionQuery, or NULL */
   char *backup_bucket;         /* S3BackupMode Enabled: source records, or NULL */
   char *backup_prefix;
+  char *role_arn;              /* the destination's RoleARN: deliveries act as it */
+  char *backup_role_arn;       /* S3BackupConfiguration.RoleARN (else role_arn) */
   conv_config *conv;           /* DataFormatConversionConfiguration enabled, or NULL */
 } dconfig;
 
@@ -58,6 +60,7 @@ typedef struct dstream {
   int64_t oldest_ms;           /* arrival of the oldest buffered record (0: none) */
   int64_t retry_at_ms;         /* a failed delivery waits until then */
   bool busy;                   /* the delivery thread works on it */
+  bool failing;                /* the last delivery failed (logged once) */
   bool deleted;                /* gone: the delivery thread frees it */
   struct dstream *next;
 } dstream;
@@ -70,6 +73,9 @@ struct stream_system {
   fn_system *fn;
   stream_schema_fn schema_lookup;
   void *schema_ctx;
+  int (*authorize)(void *ctx, const char *role_arn, const char *action, const char *resource,
+                   err *e);
+  void *authorize_ctx;
   pthread_mutex_t mu;          /* guards dstreams and the fields below */
   pthread_cond_t wake;         /* the delivery thread: work, or stop */
   pthread_cond_t drained;      /* puts wait for room in a buffer */

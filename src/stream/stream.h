@@ -81,6 +81,19 @@ typedef struct stream_options {
   fn_system *fn;          /* the Lambda processor's functions, or NULL */
   stream_schema_fn schema_lookup; /* tables for format conversion, or NULL (none) */
   void *schema_ctx;
+  /* Decides whether a delivery stream, acting as its destination's role
+     (ExtendedS3DestinationConfiguration.RoleARN; S3BackupConfiguration's
+     for the backup), may do action on resource (an ARN): s3:PutObject of
+     each object a delivery writes (data, error output, backup), whose
+     objects are committed together once each was allowed (deliver.c's
+     outbox), and lambda:InvokeFunction of the Lambda processor. A refused object fails the whole delivery, as
+     any failed write does: nothing is written, the records stay buffered
+     and the delivery is tried again (S3.AccessDenied in the log). A
+     refused invocation fails its records as Lambda.InvokeAccessDenied to
+     the error output. NULL: everything is allowed. */
+  int (*authorize)(void *ctx, const char *role_arn, const char *action, const char *resource,
+                   err *e);
+  void *authorize_ctx;
 } stream_options;
 
 int stream_system_open(const stream_options *o, stream_system **out, err *e);

@@ -242,6 +242,8 @@ int stream_system_open(const stream_options *o, stream_system **out, err *e)
   s->fn = o->fn;
   s->schema_lookup = o->schema_lookup;
   s->schema_ctx = o->schema_ctx;
+  s->authorize = o->authorize;
+  s->authorize_ctx = o->authorize_ctx;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->wake, NULL);
   pthread_cond_init(&s->drained, NULL);

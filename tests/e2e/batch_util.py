@@ -20,12 +20,13 @@ ACCOUNT = "000000000000"
 ROLE = "arn:aws:iam::000000000000:role/batch-operations"
 
 
-def control_client(tarn):
+def control_client(tarn, ak=None, sk=None):
     cfg = Config(inject_host_prefix=False, retries={"total_max_attempts": 1},
                  connect_timeout=10, read_timeout=120)
     ctl = boto3.session.Session().client(
         "s3control", endpoint_url=tarn.endpoint, region_name=REGION,
-        aws_access_key_id=tarn.access_key, aws_secret_access_key=tarn.secret_key, config=cfg)
+        aws_access_key_id=ak or tarn.access_key, aws_secret_access_key=sk or tarn.secret_key,
+        config=cfg)
 
     def strip_account(request, **kw):
         request.url = re.sub(r"://[0-9]{12}\.", "://", request.url, count=1)
