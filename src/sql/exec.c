@@ -865,24 +865,27 @@ static int win_io(const tobj *o, err *e)
   return err_set(e, ERR_IO, "cannot read '%s': %s", o->name, strerror(errno));
 }
 
-/* the cursor on the window of whole records from object offset at */
+/* the cursor on the window from object offset at (a record start; CSV:
+   a larger window when the one before, also from at, held no whole record) */
 static int scan_win_next(scan_op *s, uint64_t at, err *e)
 {
   tobj *o = s->m->obj;
   bool csv = s->t->format == FMT_CSV;
-  int rc = sql__win_fill(&s->win, o, csv, at);
+  bool grow = csv && s->win_on && s->win.partial && s->win.from == at;
+  size_t stop = s->m->stop > o->len ? o->len : s->m->stop;
+  int rc = sql__win_fill(&s->win, o, csv, at, stop, grow);
   if (rc < 0)
     return win_io(o, e);
   if (rc > 0) {
     scan_map_at(s, at);
     return 0;
   }
-  size_t stop = s->m->stop > o->len ? o->len : s->m->stop;
   size_t wstop = stop > at ? (size_t)(stop - at) : 0;
   if (csv) {
     s->win_skipped += s->cc.skipped;
     csv_cursor_resume(&s->cc, &s->t->csv, s->win.buf, s->win.len, wstop, o->name,
                       s->t->skip_malformed);
+    s->cc.partial = s->win.partial;
   } else {
     jsonl_cursor_resume(&s->jc, s->win.buf, s->win.len, wstop);
   }
@@ -904,8 +907,9 @@ static int scan_win_start(scan_op *s, size_t start, size_t stop, int inq, err *e
   else
     jsonl_cursor_init(&s->jc, &s->t->js, "", 0, 0, 0, o->name, skip);
   uint64_t first;
+  s->win.partial = false;
   if (start == 0) {
-    int rc = sql__win_fill(&s->win, o, csv, 0);
+    int rc = sql__win_fill(&s->win, o, csv, 0, stop, false);
     if (rc < 0)
       return win_io(o, e);
     if (rc > 0)
@@ -917,6 +921,10 @@ static int scan_win_start(scan_op *s, size_t start, size_t stop, int inq, err *e
       if (csv_cursor_init_at(&s->cc, &s->t->csv, s->win.buf, s->win.len, 0, wstop, o->name,
                              skip, inq, &e2) < 0)
         return 1;
+      /* a header that runs past the window: read from the mapping */
+      if (s->win.partial && s->cc.pos == s->cc.end)
+        return 1;
+      s->cc.partial = s->win.partial;
       first = (uint64_t)(s->cc.pos - s->win.buf);
     } else {
       jsonl_cursor_release(&s->jc);
