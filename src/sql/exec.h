@@ -275,7 +275,14 @@ struct qctx {
   table **tables;          /* opened, for release */
   int ntables;
   int tables_cap;
-  const char **seq_objs;   /* objects to read as one range (retry) */
+  bool csv_no_guess;       /* (set by the caller) never guess, below */
+  bool csv_speculate;      /* no CSV row reaches the caller before the scan's
+                              ranges are checked: a range may guess where its
+                              first record starts (cut_morsels) */
+  atomic_bool csv_guessed; /* some range did: a failure may come from a wrong
+                              guess (the caller runs the query again) */
+  const char **seq_objs;   /* objects whose ranges did not line up, once per
+                              run (retry: another way to find records) */
   int nseq;
   const char *resplit;     /* an object whose ranges did not line up */
   int subquery_depth;
