@@ -1,10 +1,11 @@
 /* formats/csv.c -- CSV sniffing and tokenizing (see csv.h for the model).
  *
  * Why hand-written: this is the inner loop of most queries. The fast path
- * takes a whole line at a time: memchr finds its end, a cached memchr
- * position of the next quote tells whether the line has any quote; a line
- * without one is split on the delimiter alone, and only up to the last
- * column the query needs (the rest of the line is only counted).
+ * reads the bytes once: 64 at a time it marks the delimiters, line breaks
+ * and quotes (SSE2), and splits a line on those marks; a line with a quote
+ * goes to the careful parser (parse_record_slow). No separate pass looks
+ * for quotes or for the last whole record of a piece: a record that runs
+ * into the end of a piece (csv_cursor.partial) is left for the next one.
  *
  * Invariants:
  *   (1) A record starts at the object's start (after BOM and header) or
@@ -52,8 +53,29 @@ typedef struct rec_out {
   int row;
 } rec_out;
 
+/* the first byte at or after p that is the delimiter or '\n' (or end);
+ * 16 bytes at a time, never reading at or past end */
+static inline const char *next_special(const char *p, const char *end, char d)
+{
+#ifdef __SSE2__
+  const __m128i vd = _mm_set1_epi8(d);
+  const __m128i vn = _mm_set1_epi8('\n');
+  while (end - p >= 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    int m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, vd), _mm_cmpeq_epi8(v, vn)));
+    if (m != 0)
+      return p + __builtin_ctz((unsigned)m);
+    p += 16;
+  }
+#endif
+  while (p < end && *p != d && *p != '\n')
+    p++;
+  return p;
+}
+
 /* Parses the record at c->pos; on success advances c->pos past it and
- * returns the field count; on a malformed record returns -1 and *bad_at. */
+ * returns the field count; on a malformed record returns -1 and *bad_at,
+ * -2 when a quoted field runs to the end of the bytes. */
 static long parse_record_slow(csv_cursor *c, rec_out *o, const char **bad_at, const char **why)
 {
   const char *p = c->pos;
@@ -82,7 +104,7 @@ static long parse_record_slow(csv_cursor *c, rec_out *o, const char **bad_at, co
             if (p > end) {
               *bad_at = x;
               *why = "unterminated quoted field";
-              return -1;
+              return -2;
             }
             continue;
           }
@@ -94,7 +116,7 @@ static long parse_record_slow(csv_cursor *c, rec_out *o, const char **bad_at, co
         if (x >= end) {
           *bad_at = fs - 1;
           *why = "unterminated quoted field";
-          return -1;
+          return -2;
         }
         if (esc == q && x + 1 < end && x[1] == q) {
           flags |= SPAN_ESCAPED;
@@ -125,8 +147,7 @@ static long parse_record_slow(csv_cursor *c, rec_out *o, const char **bad_at, co
       }
     } else {
       fs = p;
-      while (p < end && *p != d && *p != '\n')
-        p++;
+      p = next_special(p, end, d);
       fe = p;
       if (p >= end) {
         last = true;
@@ -512,8 +533,6 @@ int csv_cursor_init_at(csv_cursor *c, const csv_schema *s, const char *base, siz
     c->pos = p < end ? p + 1 : end;
   }
   c->first = c->pos;
-  c->next_quote = NULL;
-  c->quote_scan = NULL;
   return 0;
 }
 
@@ -531,26 +550,86 @@ void csv_cursor_resume(csv_cursor *c, const csv_schema *s, const char *base, siz
   c->skip_malformed = skip_malformed;
 }
 
-#define QUOTE_WINDOW (256 * 1024)
+/* ---- the structural scan: 64 bytes at a time ----
+ *
+ * The tokenizer looks for three bytes: the delimiter, '\n' and the quote.
+ * One pass classifies 64 bytes into a bit mask; the fields of a line are
+ * then its bits (a shift and a count of trailing zeros each), so a quote
+ * is seen by the same scan that splits the fields, and a record with one
+ * goes to the careful parser. */
 
-/* the first byte at or after p that is the delimiter or '\n' (or end);
- * 16 bytes at a time, never reading at or past end */
-static inline const char *next_special(const char *p, const char *end, char d)
+/* bit i: p[i] is a, b or c (i < n <= 64) */
+static inline uint64_t block_mask(const char *p, size_t n, char a, char b, char c)
 {
 #ifdef __SSE2__
-  const __m128i vd = _mm_set1_epi8(d);
-  const __m128i vn = _mm_set1_epi8('\n');
-  while (end - p >= 16) {
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-    int m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, vd), _mm_cmpeq_epi8(v, vn)));
-    if (m != 0)
-      return p + __builtin_ctz((unsigned)m);
-    p += 16;
+  if (n == 64) {
+    const __m128i va = _mm_set1_epi8(a);
+    const __m128i vb = _mm_set1_epi8(b);
+    const __m128i vc = _mm_set1_epi8(c);
+    uint64_t m = 0;
+    for (int i = 0; i < 4; i++) {
+      __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
+      __m128i x = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, va), _mm_cmpeq_epi8(v, vb)),
+                               _mm_cmpeq_epi8(v, vc));
+      m |= (uint64_t)(unsigned)_mm_movemask_epi8(x) << (16 * i);
+    }
+    return m;
   }
 #endif
-  while (p < end && *p != d && *p != '\n')
-    p++;
-  return p;
+  uint64_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (p[i] == a || p[i] == b || p[i] == c)
+      m |= 1ull << i;
+  return m;
+}
+
+typedef struct scanner {
+  const char *blk;       /* the classified block [blk, bend) */
+  const char *bend;
+  uint64_t mask;         /* its bytes that are special */
+  const char *end;       /* never read at or past it */
+  char d, q;             /* the special bytes besides '\n' */
+} scanner;
+
+static inline void scanner_init(scanner *sc, const char *at, const char *end, char d, char q)
+{
+  sc->blk = sc->bend = at;
+  sc->mask = 0;
+  sc->end = end;
+  sc->d = d;
+  sc->q = q;
+}
+
+/* the first special byte at or after p, or end */
+static inline const char *scan_next(scanner *sc, const char *p)
+{
+  for (;;) {
+    if (p >= sc->blk && p < sc->bend) {
+      uint64_t m = sc->mask >> (unsigned)(p - sc->blk);
+      if (m != 0)
+        return p + __builtin_ctzll(m);
+      p = sc->bend;
+    }
+    if (p >= sc->end)
+      return sc->end;
+    size_t n = (size_t)(sc->end - p);
+    if (n > 64)
+      n = 64;
+    sc->blk = p;
+    sc->bend = p + n;
+    sc->mask = block_mask(p, n, sc->d, '\n', sc->q);
+  }
+}
+
+/* a record the slow path read (or failed on) that runs into the end of a
+   piece (c->partial): the rest of it is in the next piece */
+static bool cut_short(const csv_cursor *c, long f)
+{
+  if (!c->partial)
+    return false;
+  if (f == -2)
+    return true;
+  return f >= 0 && c->pos == c->end && c->end[-1] != '\n';
 }
 
 int csv_tokenize(csv_cursor *c, const int *cols, int ncols, fspan **spans, const char **rec,
@@ -563,8 +642,9 @@ int csv_tokenize(csv_cursor *c, const int *cols, int ncols, fspan **spans, const
   const char *end = c->end;
   const char *pos = c->pos;
   const char *stop = c->stop < end ? c->stop : end;
-  const char *nq = c->next_quote;   /* first quote in [.., qscan), or NULL */
-  const char *qscan = c->quote_scan != NULL ? c->quote_scan : pos;
+  /* with no column to read only line breaks and quotes matter */
+  scanner sc;
+  scanner_init(&sc, pos, end, ncols == 0 ? '\n' : d, q);
   int row = 0;
   while (row < max && pos < stop) {
     if (*pos == '\n') {
@@ -573,104 +653,92 @@ int csv_tokenize(csv_cursor *c, const int *cols, int ncols, fspan **spans, const
       continue;
     }
     if (*pos == '\r' && (pos + 1 == end || pos[1] == '\n')) {
+      if (pos + 1 == end && c->partial)
+        break;
       pos += pos + 1 == end ? 1 : 2;
       continue;
     }
-    if (nq != NULL && nq < pos) {
-      /* passed it: look again after it */
-      qscan = nq + 1;
-      nq = NULL;
-    }
-    if (qscan < pos)
-      qscan = pos;
-    if (nq == NULL && qscan == pos && pos < end) {
-      /* search a window ahead (not the whole object: ranges are read in parallel) */
-      const char *lim = end - pos > QUOTE_WINDOW ? pos + QUOTE_WINDOW : end;
-      nq = memchr(pos, q, (size_t)(lim - pos));
-      qscan = lim;
-    }
-    if (nq == NULL || nq > pos) {
-      /* fast path: fields end at the delimiter or the newline; valid when
-         no quote lies inside the record (checked at its end) */
-      const char *p = pos;
-      const char *x;
-      long f = 0;
-      int k = 0;
-      if (ncols == 0) {
-        x = memchr(pos, '\n', (size_t)(end - pos));
-        if (x == NULL)
-          x = end;
-      } else {
-        for (;;) {
-          x = next_special(p, end, d);
-          const char *fe = x;
-          if (k < ncols && f == cols[k]) {
-            if ((x == end || *x == '\n') && fe > p && fe[-1] == '\r')
-              fe--;
-            fspan *sp = &spans[k][row];
-            sp->p = p;
-            sp->n = (uint32_t)(fe - p);
-            sp->flags = 0;
-            k++;
-          }
-          f++;
-          if (x == end || *x == '\n')
-            break;
-          p = x + 1;
+    /* fast path: fields end at the delimiter or the newline; a quote
+       anywhere in the record sends it to the slow path */
+    const char *p = pos;
+    const char *x;
+    long f = 0;
+    int k = 0;
+    bool quoted = false;
+    if (ncols == 0) {
+      x = scan_next(&sc, p);
+      quoted = x < end && *x == q;
+    } else {
+      for (;;) {
+        x = scan_next(&sc, p);
+        if (x < end && *x == q) {
+          quoted = true;
+          break;
         }
-      }
-      /* make sure the quote search covers the whole record */
-      while (nq == NULL && qscan < x) {
-        const char *lim = end - qscan > QUOTE_WINDOW ? qscan + QUOTE_WINDOW : end;
-        nq = memchr(qscan, q, (size_t)(lim - qscan));
-        qscan = lim;
-      }
-      if (nq == NULL || nq >= x) {
-        if (ncols > 0 && f != want && s->lenient) {
-          for (; k < ncols; k++)
-            spans[k][row] = (fspan){NULL, 0, 0};
-        } else if (ncols > 0 && f != want) {
-          const char *le = x;
-          if (le > pos && le[-1] == '\r')
-            le--;
-          if (c->skip_malformed) {
-            c->skipped++;
-            pos = x < end ? x + 1 : end;
-            continue;
-          }
-          c->pos = pos;
-          char what[96];
-          snprintf(what, sizeof what, "expected %ld fields, found %ld", want, f);
-          return malformed(c, le, e, what);
+        const char *fe = x;
+        if (k < ncols && f == cols[k]) {
+          if ((x == end || *x == '\n') && fe > p && fe[-1] == '\r')
+            fe--;
+          fspan *sp = &spans[k][row];
+          sp->p = p;
+          sp->n = (uint32_t)(fe - p);
+          sp->flags = 0;
+          k++;
         }
-        rec[row++] = pos;
-        pos = x < end ? x + 1 : end;
-        continue;
+        f++;
+        if (x == end || *x == '\n')
+          break;
+        p = x + 1;
       }
-      /* a quote inside: read the record again, carefully */
+    }
+    if (!quoted) {
+      if (x == end && c->partial)
+        break; /* the record goes on in the next piece */
+      if (ncols > 0 && f != want && s->lenient) {
+        for (; k < ncols; k++)
+          spans[k][row] = (fspan){NULL, 0, 0};
+      } else if (ncols > 0 && f != want) {
+        const char *le = x;
+        if (le > pos && le[-1] == '\r')
+          le--;
+        if (c->skip_malformed) {
+          c->skipped++;
+          pos = x < end ? x + 1 : end;
+          continue;
+        }
+        c->pos = pos;
+        char what[96];
+        snprintf(what, sizeof what, "expected %ld fields, found %ld", want, f);
+        return malformed(c, le, e, what);
+      }
+      rec[row++] = pos;
+      pos = x < end ? x + 1 : end;
+      continue;
     }
     /* slow path: quotes, maybe newlines inside them */
     c->pos = pos;
     rec_out o = {.cols = cols, .ncols = ncols, .spans = spans, .row = row};
     const char *bad = NULL;
     const char *why = NULL;
-    long f = parse_record_slow(c, &o, &bad, &why);
+    f = parse_record_slow(c, &o, &bad, &why);
+    if (cut_short(c, f))
+      break;
     if (f >= 0 && f < want && ncols > 0 && s->lenient) {
-      for (int k = 0; k < ncols; k++)
-        if (cols[k] >= f)
-          spans[k][row] = (fspan){NULL, 0, 0};
+      for (int j = 0; j < ncols; j++)
+        if (cols[j] >= f)
+          spans[j][row] = (fspan){NULL, 0, 0};
     }
     if (f < 0 || (f != want && ncols > 0 && !s->lenient)) {
       if (c->skip_malformed) {
-        c->skipped++;
         if (f < 0) {
           /* resynchronize at the next line */
           const char *nl = memchr(bad, '\n', (size_t)(end - bad));
+          if (nl == NULL && c->partial)
+            break;
           c->pos = nl == NULL ? end : nl + 1;
         }
+        c->skipped++;
         pos = c->pos;
-        nq = NULL;
-        qscan = pos;
         continue;
       }
       if (f >= 0) {
@@ -689,12 +757,8 @@ int csv_tokenize(csv_cursor *c, const int *cols, int ncols, fspan **spans, const
     }
     rec[row++] = pos;
     pos = c->pos;
-    nq = NULL;
-    qscan = pos;
   }
   c->pos = pos;
-  c->next_quote = nq;
-  c->quote_scan = qscan;
   return row;
 }
 

@@ -4,8 +4,10 @@
  *
  * The reader works on bytes in memory: the whole object (a read-only
  * mapping, or the decompressed bytes of a .gz/.zst object), or a piece of
- * it holding whole records (csv_cursor_resume: the SQL engine reads ranges
- * through a reused buffer, sql/scan_win.c). A byte range [start, stop)
+ * it that starts at a record start (csv_cursor_resume: the SQL engine reads
+ * ranges through a reused buffer, sql/scan_win.c); a piece may end inside
+ * a record (csv_cursor.partial), which is then read from the next piece,
+ * so the pieces can be cut at any byte. A byte range [start, stop)
  * owns the records whose first byte lies in it (DESIGN.md §7), so ranges
  * can be read in parallel: a cursor starts at the first line start at or
  * after `start` and reads records while they start before `stop`; the last
@@ -70,8 +72,9 @@ typedef struct csv_cursor {
   const char *pos;       /* next record start */
   const char *stop;      /* records starting here or later are not ours */
   const char *first;     /* the first record start of the range */
-  const char *next_quote;/* cache: the first quote char in [.., quote_scan), or NULL */
-  const char *quote_scan;/* how far the quote search has looked */
+  bool partial;          /* end is not the object's end but a piece's (set after
+                            csv_cursor_resume): a record that runs into it is
+                            left unread, pos at its start, for the next piece */
   const char *object;    /* name for messages */
   bool skip_malformed;   /* drop malformed rows instead of failing */
   uint64_t skipped;      /* rows dropped */
@@ -99,8 +102,9 @@ size_t csv_count_quotes(const char *p, size_t n, char q);
 
 /* Reads up to max records: for the ncols columns cols[] (ascending column
  * numbers) fills spans[k][row]; rec[row] gets the record's first byte.
- * Returns the number of rows (0 at the end of the range) or a negative
- * code (malformed row, e names object, line and column). */
+ * Returns the number of rows (0 at the end of the range, or, on a partial
+ * piece, when the record at pos runs past its end) or a negative code
+ * (malformed row, e names object, line and column). */
 int csv_tokenize(csv_cursor *c, const int *cols, int ncols, fspan **spans, const char **rec,
                  int max, err *e);
 

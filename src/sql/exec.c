@@ -837,9 +837,9 @@ static int scan_next_pq(scan_op *s, batch **out)
 
 /* ---- CSV / JSON lines through a window (scan_win.c) ---- */
 
-static bool win_usable(const scan_op *s, const tobj *o)
+static bool win_usable(const tobj *o)
 {
-  return o->has_fd && o->nranges > 1 && (s->t->format == FMT_JSONL || o->quote >= 0);
+  return o->has_fd && o->nranges > 1;
 }
 
 /* the rest of the morsel from object offset at (a record start) on the mapping */
@@ -865,24 +865,27 @@ static int win_io(const tobj *o, err *e)
   return err_set(e, ERR_IO, "cannot read '%s': %s", o->name, strerror(errno));
 }
 
-/* the cursor on the window of whole records from object offset at */
+/* the cursor on the window from object offset at (a record start; CSV:
+   a larger window when the one before, also from at, held no whole record) */
 static int scan_win_next(scan_op *s, uint64_t at, err *e)
 {
   tobj *o = s->m->obj;
   bool csv = s->t->format == FMT_CSV;
-  int rc = sql__win_fill(&s->win, o, csv, at);
+  bool grow = csv && s->win_on && s->win.partial && s->win.from == at;
+  size_t stop = s->m->stop > o->len ? o->len : s->m->stop;
+  int rc = sql__win_fill(&s->win, o, csv, at, stop, grow);
   if (rc < 0)
     return win_io(o, e);
   if (rc > 0) {
     scan_map_at(s, at);
     return 0;
   }
-  size_t stop = s->m->stop > o->len ? o->len : s->m->stop;
   size_t wstop = stop > at ? (size_t)(stop - at) : 0;
   if (csv) {
     s->win_skipped += s->cc.skipped;
     csv_cursor_resume(&s->cc, &s->t->csv, s->win.buf, s->win.len, wstop, o->name,
                       s->t->skip_malformed);
+    s->cc.partial = s->win.partial;
   } else {
     jsonl_cursor_resume(&s->jc, s->win.buf, s->win.len, wstop);
   }
@@ -904,8 +907,9 @@ static int scan_win_start(scan_op *s, size_t start, size_t stop, int inq, err *e
   else
     jsonl_cursor_init(&s->jc, &s->t->js, "", 0, 0, 0, o->name, skip);
   uint64_t first;
+  s->win.partial = false;
   if (start == 0) {
-    int rc = sql__win_fill(&s->win, o, csv, 0);
+    int rc = sql__win_fill(&s->win, o, csv, 0, stop, false);
     if (rc < 0)
       return win_io(o, e);
     if (rc > 0)
@@ -917,6 +921,10 @@ static int scan_win_start(scan_op *s, size_t start, size_t stop, int inq, err *e
       if (csv_cursor_init_at(&s->cc, &s->t->csv, s->win.buf, s->win.len, 0, wstop, o->name,
                              skip, inq, &e2) < 0)
         return 1;
+      /* a header that runs past the window: read from the mapping */
+      if (s->win.partial && s->cc.pos == s->cc.end)
+        return 1;
+      s->cc.partial = s->win.partial;
       first = (uint64_t)(s->cc.pos - s->win.buf);
     } else {
       jsonl_cursor_release(&s->jc);
@@ -979,7 +987,7 @@ static int scan_next(op *o, batch **out)
       s->cur_base = m->obj->data;
       s->cur_off = 0;
       int inq = s->t->format == FMT_CSV ? range_in_quote(q, m, &s->win) : -1;
-      if (win_usable(s, m->obj)) {
+      if (win_usable(m->obj)) {
         if ((rc = scan_win_start(s, start, stop, inq, &e)) < 0)
           return sql__qctx_fail(q, rc, &e);
         if (rc == 0)
@@ -1738,6 +1746,15 @@ static int cut_row_groups(qctx *q, plan *p)
   return 0;
 }
 
+/* how many times the query ran before with o's ranges not lining up */
+static int seq_tries(const qctx *q, const char *name)
+{
+  int n = 0;
+  for (int k = 0; k < q->nseq; k++)
+    n += strcmp(q->seq_objs[k], name) == 0;
+  return n;
+}
+
 static int cut_morsels(qctx *q, plan *p)
 {
   node_rt *rt = rt_of(q, p);
@@ -1753,12 +1770,18 @@ static int cut_morsels(qctx *q, plan *p)
   if (msize > (32u << 20))
     msize = 32u << 20;
   size_t n = 0;
+  bool quotes = t->format == FMT_CSV && t->csv.escape == t->csv.quote;
   for (size_t i = 0; i < t->nobjs; i++) {
     tobj *o = &t->objs[i];
-    bool seq = o->codec != CODEC_NONE || o->sequential;
-    for (int k = 0; k < q->nseq && !seq; k++)
-      if (strcmp(q->seq_objs[k], o->name) == 0)
-        seq = true;
+    /* Where a CSV range's first record starts, tried in turn after ranges
+       that did not line up (verify_scan): the first line break after its
+       start (a guess, checked against the range before; with RFC 4180
+       quoting, only when no row reaches the caller before that check), the
+       parity of the quotes before it (RFC 4180 quoting: a pass over the
+       object that counts them), then the object as one range. */
+    int tries = seq_tries(q, o->name);
+    int ways = (q->csv_speculate ? 1 : 0) + (quotes ? 1 : 0);
+    bool seq = o->codec != CODEC_NONE || o->sequential || (tries > 0 && tries >= ways);
     o->sequential = seq;
     o->nranges = seq || o->size == 0 ? 1 : (int)((o->size + msize - 1) / msize);
     n += (size_t)o->nranges;
@@ -1778,7 +1801,10 @@ static int cut_morsels(qctx *q, plan *p)
                                                                      : -1;
     for (int r = 0; r < o->nranges; r++)
       o->starts[r] = o->nranges == 1 ? 0 : (size_t)r * msize;
-    if (o->quote >= 0 && o->nranges > 1) {
+    bool guess = t->format == FMT_CSV && q->csv_speculate && seq_tries(q, o->name) == 0;
+    if (guess && o->nranges > 1)
+      atomic_store(&q->csv_guessed, true);
+    if (o->quote >= 0 && o->nranges > 1 && !guess) {
       o->qcount = xmalloc(sizeof(int64_t) * (size_t)o->nranges);
       for (int r = 0; r < o->nranges; r++)
         o->qcount[r] = -1;
@@ -2245,8 +2271,20 @@ static void *stream_thread(void *arg)
   return NULL;
 }
 
+/* whether rows of a CSV scan reach the caller without a breaker between:
+   then they leave before verify_scan has checked its ranges */
+static bool csv_streams(const plan *p)
+{
+  if (p == NULL || (is_breaker(p) && p->kind != P_JOIN))
+    return false;
+  if (p->kind == P_SCAN)
+    return p->table != NULL && p->table->format == FMT_CSV;
+  return csv_streams(p->child) || csv_streams(p->right);
+}
+
 int sql__exec_stream(qctx *q, plan *p, batch_fn fn, void *arg)
 {
+  q->csv_speculate = !q->csv_no_guess && !csv_streams(p);
   rq r = {.cap = 8, .q = q, .p = p};
   pthread_mutex_init(&r.mu, NULL);
   pthread_cond_init(&r.cv, NULL);

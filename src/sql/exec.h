@@ -158,12 +158,17 @@ int sql__tobj_acquire(qctx *q, tobj *o, err *e);
 
 #define SCAN_WIN_MIN (1u << 20)
 #define SCAN_WIN_MAX (64u << 20)   /* a longer record: read from the mapping */
+#define SCAN_WIN_SLACK (16u << 10)
 
 typedef struct scan_win {
   char *buf;
   size_t cap;
   uint64_t from;         /* object offset of buf[0] */
-  size_t len;            /* buf[0..len): whole records (or up to the object's end) */
+  size_t len;            /* buf[0..len): JSON lines: whole records (or up to the
+                            object's end); CSV: from a record start, maybe cut
+                            inside a record (partial) */
+  size_t size;           /* CSV: the bytes asked for */
+  bool partial;          /* CSV: the object goes on after buf[len - 1] */
 } scan_win;
 
 /* Quotes (o->quote) in bytes [from, to) of o into *count; -1 on a read failure. */
@@ -173,9 +178,12 @@ int sql__win_count_quotes(scan_win *w, const tobj *o, uint64_t from, uint64_t to
  * byte start-1 is inside quotes (CSV; -1 unknown); -1 on a read failure. */
 int sql__win_first(scan_win *w, const tobj *o, bool csv, uint64_t start, int in_quote,
                    uint64_t *first);
-/* Reads whole records from the record start at into w: 0, 1 when a record
- * is longer than SCAN_WIN_MAX, -1 on a read failure. */
-int sql__win_fill(scan_win *w, const tobj *o, bool csv, uint64_t at);
+/* Reads from the record start at into w: JSON lines, whole records; CSV,
+ * SCAN_WIN_MIN bytes (no more than SCAN_WIN_SLACK past stop, where the
+ * range's records end), or twice as many as the last time when grow (the
+ * record at at did not fit). 0, 1 when a record is longer than
+ * SCAN_WIN_MAX, -1 on a read failure. */
+int sql__win_fill(scan_win *w, const tobj *o, bool csv, uint64_t at, uint64_t stop, bool grow);
 void sql__win_free(scan_win *w);
 void sql__tobj_release(qctx *q, tobj *o);
 /* Unmaps whatever is still open (end of query, also after failures). */
@@ -267,7 +275,14 @@ struct qctx {
   table **tables;          /* opened, for release */
   int ntables;
   int tables_cap;
-  const char **seq_objs;   /* objects to read as one range (retry) */
+  bool csv_no_guess;       /* (set by the caller) never guess, below */
+  bool csv_speculate;      /* no CSV row reaches the caller before the scan's
+                              ranges are checked: a range may guess where its
+                              first record starts (cut_morsels) */
+  atomic_bool csv_guessed; /* some range did: a failure may come from a wrong
+                              guess (the caller runs the query again) */
+  const char **seq_objs;   /* objects whose ranges did not line up, once per
+                              run (retry: another way to find records) */
   int nseq;
   const char *resplit;     /* an object whose ranges did not line up */
   int subquery_depth;

@@ -7,12 +7,12 @@
  * of about 1 MiB per worker and tokenizes that.
  *
  * Invariants:
- *   (1) A window starts at a record start and holds whole records only:
- *       it ends after the last line break outside quotes (CSV with
- *       RFC 4180 quoting: every quote toggles, so the parity of the quotes
- *       since the window's start tells), after the last line break (JSON
- *       lines), or at the object's end. A cursor over it never needs a byte
- *       past it, and a record never straddles two windows.
+ *   (1) A window starts at a record start. JSON lines: it holds whole
+ *       records only (it ends after its last line break, or at the
+ *       object's end). CSV: it holds the next SCAN_WIN_MIN bytes, cut
+ *       anywhere; the tokenizer leaves a record that runs past the window
+ *       unread (csv_cursor.partial), and the next window starts at it, so
+ *       no pass looks for the last whole record before tokenizing.
  *   (2) A record longer than the window doubles it, up to SCAN_WIN_MAX;
  *       past that the caller reads the rest of the range from the mapping.
  *   (3) Strings of a batch point into the window, which is overwritten by
@@ -75,7 +75,9 @@ int sql__win_first(scan_win *w, const tobj *o, bool csv, uint64_t start, int in_
   bool inq = in_quote == 1;
   char q = (char)o->quote;
   for (;;) {
-    ssize_t r = win_read(w, o, off, SCAN_WIN_MIN);
+    /* the first record is near: read a little at a time (the window
+       then reads from it) */
+    ssize_t r = win_read(w, o, off, 64u << 10);
     if (r < 0)
       return -1;
     if (r == 0) {
@@ -103,41 +105,39 @@ int sql__win_first(scan_win *w, const tobj *o, bool csv, uint64_t start, int in_
   }
 }
 
-/* the end of the last whole record of p[0..n), which starts at a record
-   start; 0 when none ends in it */
-static size_t last_boundary(const char *p, size_t n, bool csv, char q)
+int sql__win_fill(scan_win *w, const tobj *o, bool csv, uint64_t at, uint64_t stop, bool grow)
 {
-  if (!csv) {
-    const char *nl = memrchr(p, '\n', n);
-    return nl == NULL ? 0 : (size_t)(nl - p) + 1;
+  if (csv) {
+    size_t size = grow && w->size > 0 ? w->size * 2 : SCAN_WIN_MIN;
+    if (size > SCAN_WIN_MAX)
+      return 1;
+    /* records that start before stop are ours: the last one ends a little
+       past it (a larger window if not) */
+    if (!grow && stop > at && stop - at + SCAN_WIN_SLACK < size)
+      size = (size_t)(stop - at) + SCAN_WIN_SLACK;
+    ssize_t r = win_read(w, o, at, size);
+    if (r < 0)
+      return -1;
+    w->from = at;
+    w->len = (size_t)r;
+    w->size = size;
+    w->partial = at + (uint64_t)r < o->len;
+    return 0;
   }
-  size_t total = csv_count_quotes(p, n, q);
-  size_t tail = 0;   /* quotes in [x, n) */
-  for (size_t x = n; x > 0; x--) {
-    char ch = p[x - 1];
-    if (ch == '\n' && ((total - tail) & 1) == 0)
-      return x;
-    if (ch == q)
-      tail++;
-  }
-  return 0;
-}
-
-int sql__win_fill(scan_win *w, const tobj *o, bool csv, uint64_t at)
-{
   size_t size = SCAN_WIN_MIN;
   for (;;) {
     ssize_t r = win_read(w, o, at, size);
     if (r < 0)
       return -1;
     w->from = at;
+    w->partial = false;
     if (at + (uint64_t)r >= o->len) {
       w->len = (size_t)r;
       return 0;
     }
-    size_t b = last_boundary(w->buf, (size_t)r, csv, (char)o->quote);
-    if (b > 0) {
-      w->len = b;
+    const char *nl = memrchr(w->buf, '\n', (size_t)r);
+    if (nl != NULL) {
+      w->len = (size_t)(nl - w->buf) + 1;
       return 0;
     }
     if (size >= SCAN_WIN_MAX)

@@ -187,10 +187,12 @@ static uint64_t default_memory(void)
   return (uint64_t)pages * (uint64_t)psize / 4;
 }
 
-/* one attempt; *retry says whether it may run again (resplit) */
+/* one attempt; *resplit names an object whose ranges did not line up,
+ * *guessed tells that some CSV range guessed where its first record starts
+ * (guess false: none may) */
 static int run_once(const sql_objsrc *src, const char *sql, const sql_options *opt,
                     sql_sink *sink, sql_stats *stats, err *e, const char **seq, int nseq,
-                    const char **resplit, bool *sent)
+                    bool guess, const char **resplit, bool *guessed, bool *sent)
 {
   int64_t start = time_mono_us();
   qctx q;
@@ -213,6 +215,7 @@ static int run_once(const sql_objsrc *src, const char *sql, const sql_options *o
   q.database = opt != NULL ? opt->database : NULL;
   q.seq_objs = seq;
   q.nseq = nseq;
+  q.csv_no_guess = !guess;
   sql_objsrc object_src;
   if (opt != NULL && opt->object != NULL) { /* S3 Select: one object, nothing else */
     sql__objsrc_object(&object_src, opt->object);
@@ -261,6 +264,7 @@ static int run_once(const sql_objsrc *src, const char *sql, const sql_options *o
     *e = q.err;
   }
   *sent = r.columns_sent;
+  *guessed = atomic_load(&q.csv_guessed);
   sql__table_release_all(&q);
   sql__exec_run_deferred(&q);
   if (stats != NULL) {
@@ -288,12 +292,22 @@ int sql__run_src(const sql_objsrc *src, const char *sql, const sql_options *opt,
   err_clear(e);
   if (stats != NULL)
     memset(stats, 0, sizeof *stats);
+  bool guess = true;
   for (;;) {
     const char *resplit = NULL;
-    bool sent = false;
-    int rc = run_once(src, sql, opt, sink, stats, e, seq, nseq, &resplit, &sent);
+    bool sent = false, guessed = false;
+    int rc = run_once(src, sql, opt, sink, stats, e, seq, nseq, guess, &resplit, &guessed,
+                      &sent);
     if (rc < 0 && resplit != NULL && !sent && nseq < 8) {
       seq[nseq++] = resplit;
+      err_clear(e);
+      continue;
+    }
+    /* a failure after a guess may come from a range that started inside a
+       quoted field (values of no record): again, without guessing */
+    if (rc < 0 && guessed && !sent && rc != ERR_REQUEST_TIMEOUT) {
+      free((void *)resplit);
+      guess = false;
       err_clear(e);
       continue;
     }

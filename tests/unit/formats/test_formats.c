@@ -241,6 +241,144 @@ static void test_ranges(void **state)
   arena_free(a);
 }
 
+/* Every record of text from its first (after the header) as "fields\n",
+ * a field as its flags ('q' quoted, 'e' escaped), its bytes as written and
+ * '|' ("~|" when missing); "ERR" at a malformed row. piece 0: all of it at
+ * once; else in pieces the way sql/scan_win.c reads a range: each piece a
+ * copy of its own (so ASan sees a read past it) from a record start, cut
+ * at any byte (partial); a record cut short is read again from the next
+ * piece, and a piece that holds none is doubled. Batches of max rows (a
+ * malformed row fails its batch). */
+static char *dump_read(const char *text, size_t n, const csv_schema *s, size_t piece, bool skip,
+                       int max)
+{
+  size_t cap = 64 * n + 256, len = 0;
+  char *out = malloc(cap);
+  out[0] = 0;
+  csv_cursor c;
+  err e;
+  if (csv_cursor_init(&c, s, text, n, 0, n, "x", skip, &e) < 0) {
+    strcpy(out, "ERR");
+    return out;
+  }
+  size_t at = (size_t)(c.pos - text);
+  size_t size = piece;
+  int cols[16];
+  fspan *sp[16];
+  for (size_t i = 0; i < s->ncols; i++) {
+    cols[i] = (int)i;
+    sp[i] = malloc(sizeof(fspan) * 4);
+  }
+  const char *rec[4];
+  for (;;) {
+    size_t len_p = piece == 0 || size > n - at ? n - at : size;
+    char *copy = malloc(len_p + 1);
+    memcpy(copy, text + at, len_p);
+    csv_cursor_resume(&c, s, copy, len_p, n - at, "x", skip);
+    c.partial = at + len_p < n;
+    int r = csv_tokenize(&c, cols, (int)s->ncols, sp, rec, max, &e);
+    while (r > 0) {
+      for (int k = 0; k < r; k++) {
+        for (size_t i = 0; i < s->ncols; i++) {
+          const fspan *f = &sp[i][k];
+          if (f->p == NULL) {
+            len += (size_t)snprintf(out + len, cap - len, "~|");
+            continue;
+          }
+          len += (size_t)snprintf(out + len, cap - len, "%s%s%.*s|",
+                                  f->flags & SPAN_QUOTED ? "q" : "",
+                                  f->flags & SPAN_ESCAPED ? "e" : "", (int)f->n, f->p);
+        }
+        len += (size_t)snprintf(out + len, cap - len, "\n");
+      }
+      r = csv_tokenize(&c, cols, (int)s->ncols, sp, rec, max, &e);
+    }
+    size_t next = at + (size_t)(c.pos - copy);
+    bool partial = c.partial;
+    free(copy);
+    if (r < 0) {
+      len += (size_t)snprintf(out + len, cap - len, "ERR");
+      break;
+    }
+    if (!partial || next >= n)
+      break;
+    size = next == at ? size * 2 : piece;
+    at = next;
+  }
+  for (size_t i = 0; i < s->ncols; i++)
+    free(sp[i]);
+  return out;
+}
+
+/* pieces cut at every byte: quotes, escaped quotes, line breaks inside
+   quotes and CRLF at a piece's end read as from the whole object */
+static void test_pieces(void **state)
+{
+  (void)state;
+  arena *a = arena_new();
+  csv_options o = defaults();
+  o.header = 1;
+  csv_schema s;
+  err e;
+  const char *t = "id,a,b\r\n1,\"a, b\",x\r\n2,\"say \"\"hi\"\"\",\r\n3,\"two\nlines\",\"\"\r\n"
+                  "\r\n4,\"\"\"\",000042\n5,last,\"end\"";
+  size_t n = strlen(t);
+  assert_int_equal(csv_sniff(t, n, true, &o, a, &s, &e), 0);
+  char *whole = dump_read(t, n, &s, 0, false, 4);
+  assert_string_equal(whole, "1|qa, b|x|\n"
+                             "2|qesay \"\"hi\"\"||\n"
+                             "3|qtwo\nlines|q|\n"
+                             "4|qe\"\"|000042|\n"
+                             "5|last|qend|\n");
+  for (size_t piece = 1; piece <= n + 1; piece++) {
+    char *got = dump_read(t, n, &s, piece, false, 4);
+    assert_string_equal(got, whole);
+    free(got);
+  }
+  free(whole);
+  /* a quoted field (with an escaped quote and a line break) at every offset
+     of a line, so its quotes fall on every byte of a 64-byte block and of
+     a piece */
+  char *big = malloc(64 * 1024);
+  size_t m = (size_t)sprintf(big, "pad,q,t\n");
+  char *want = malloc(64 * 1024);
+  size_t wl = 0;
+  for (int i = 0; i < 140; i++) {
+    char pad[160];
+    memset(pad, 'x', (size_t)i);
+    pad[i] = 0;
+    m += (size_t)sprintf(big + m, "%s,\"q\"\"z\n\",%s\n", pad, i % 3 == 0 ? "\"\"" : "t");
+    wl += (size_t)sprintf(want + wl, "%s|qeq\"\"z\n|%s|\n", pad, i % 3 == 0 ? "q" : "t");
+  }
+  assert_int_equal(csv_sniff(big, m, true, &o, a, &s, &e), 0);
+  whole = dump_read(big, m, &s, 0, false, 4);
+  assert_string_equal(whole, want);
+  static const size_t pieces[] = {1, 2, 3, 5, 7, 13, 31, 63, 64, 65, 127, 128, 129, 200, 1000};
+  for (size_t k = 0; k < sizeof pieces / sizeof pieces[0]; k++) {
+    char *got = dump_read(big, m, &s, pieces[k], false, 4);
+    assert_string_equal(got, want);
+    free(got);
+  }
+  free(whole);
+  /* a malformed row is found (or skipped) the same way in pieces */
+  const char *bad = "a,b\n1,2\n3,\"x\"y\n4,5\n6\n7,8";
+  n = strlen(bad);
+  assert_int_equal(csv_sniff(bad, n, true, &o, a, &s, &e), 0);
+  for (int skip = 0; skip < 2; skip++) {
+    whole = dump_read(bad, n, &s, 0, skip, 1);
+    assert_string_equal(whole, skip ? "1|2|\n4|5|\n7|8|\n" : "1|2|\nERR");
+    for (size_t piece = 1; piece <= n + 1; piece++) {
+      char *got = dump_read(bad, n, &s, piece, skip, 1);
+      assert_string_equal(got, whole);
+      free(got);
+    }
+    free(whole);
+  }
+  free(big);
+  free(want);
+  arena_free(a);
+}
+
 static void test_jsonl(void **state)
 {
   (void)state;
@@ -559,6 +697,7 @@ int main(void)
     cmocka_unit_test(test_nulls_and_empty),
     cmocka_unit_test(test_malformed),
     cmocka_unit_test(test_ranges),
+    cmocka_unit_test(test_pieces),
     cmocka_unit_test(test_jsonl),
     cmocka_unit_test(test_jsonl_fast_path),
     cmocka_unit_test(test_values),

@@ -443,6 +443,51 @@ static void test_parallel_quoted_newlines(void **state)
          "OR body = 'plain')", want);
 }
 
+/* A range of 1 MiB whose byte before it is the opening quote of a field
+ * holding lines "8,oops,8,x": guessing its first record at the first line
+ * break reads those as records, whose CAST fails (not a malformed row, so
+ * no resplit); the query runs again without guessing and reads the
+ * object's own records. */
+static void test_guess_inside_quotes(void **state)
+{
+  (void)state;
+  size_t cap = 4u << 20;
+  char *text = malloc(cap);
+  size_t n = (size_t)sprintf(text, "id,body,n,pad\n1,\"a\",1,x\n");
+  char xs[128];
+  memset(xs, 'x', sizeof xs);
+  long sum = 0;
+  int rows = 0, id = 0;
+  for (int b = 1; b <= 3; b++) {
+    size_t at = ((size_t)b << 20) - 3; /* the special record's first byte */
+    while (n < at) {
+      int body = rows % 100;
+      char head[64];
+      int hl = sprintf(head, "%d,\"%d\",1,", id += 2, body);
+      /* the last record before it is padded to end right there */
+      size_t pad = at - n > 100 ? 20 : at - n - (size_t)hl - 1;
+      n += (size_t)sprintf(text + n, "%s%.*s\n", head, (int)pad, xs);
+      sum += body;
+      rows++;
+    }
+    /* more lines than a batch, so that the batch read from the guess is
+       all of them (not cut short by a malformed row) */
+    n += (size_t)sprintf(text + n, "1,\"\n");
+    for (int k = 0; k < COL_BATCH + 10; k++)
+      n += (size_t)sprintf(text + n, "8,oops,8,x\n");
+    n += (size_t)sprintf(text + n, "\",1,x\n");
+  }
+  n += (size_t)sprintf(text + n, "%d,\"5\",1,x\n", id += 2);
+  sum += 5;
+  rows++;
+  put("guess.csv", text);
+  free(text);
+  char want[128];
+  snprintf(want, sizeof want, "_col0,_col1\n%d,%ld\n", rows, sum);
+  expect("SELECT count(*), sum(CAST(body AS BIGINT)) FROM 's3://b/guess.csv' WHERE id % 2 = 0",
+         want);
+}
+
 static void test_limits(void **state)
 {
   (void)state;
@@ -599,6 +644,7 @@ int main(void)
     cmocka_unit_test(test_partitions),
     cmocka_unit_test(test_type_detection),
     cmocka_unit_test(test_parallel_quoted_newlines),
+      cmocka_unit_test(test_guess_inside_quotes),
     cmocka_unit_test(test_limits),
     cmocka_unit_test(test_value_limits),
     cmocka_unit_test(test_object_source),
