@@ -373,6 +373,36 @@ static int read_rows(const uint8_t *f, size_t n, const int64_t *rr, pq_column *c
   return rc;
 }
 
+/* reads the one column of file f whole, with dictionary codes when it has
+   them (pq_column_read_codes) */
+static int read_codes(const uint8_t *f, size_t n, pq_column *c, err *e)
+{
+  uint32_t fl;
+  pq_file *pf = NULL;
+  int rc = pq_footer_len("s3://b/x.parquet", n, f, n, &fl, e);
+  if (rc == 0)
+    rc = pq_file_parse("s3://b/x.parquet", n, f + n - 8 - fl, fl, &pf, e);
+  uint64_t off, len;
+  if (rc == 0)
+    rc = pq_chunk_range(pf, 0, 0, &off, &len, e);
+  if (rc == 0) {
+    const uint8_t *p = f + off;
+    size_t l = (size_t)len;
+    rc = pq_column_read_codes(pf, 0, 0, &p, &l, 1 << 20, NULL, c, e);
+  }
+  pq_file_free(pf);
+  return rc;
+}
+
+/* the string of row r of a column read with or without codes (NULL for a
+   NULL row) */
+static const str_ref *col_str(const pq_column *c, int r)
+{
+  if (c->nulls != NULL && c->nulls[r])
+    return NULL;
+  return c->codes != NULL ? &((const str_ref *)c->dict)[c->codes[r]] : &c->s[r];
+}
+
 /* A chunk that falls back from its dictionary to PLAIN mid-way (as
    parquet-mr and Arrow write when a dictionary grows too large): a
    dictionary page, an RLE_DICTIONARY page with a NULL, then a PLAIN page;
@@ -421,6 +451,47 @@ static void test_dictionary_fallback_mid_chunk(void **state)
     }
     pq_column_release(&pc);
   }
+  /* with codes asked for: none (a page is PLAIN), the values written out
+     from the codes of the first page when the PLAIN one came */
+  pq_column pc;
+  err e;
+  err_clear(&e);
+  if (read_codes(f, n, &pc, &e) != 0)
+    fail_msg("codes: %s", e.msg);
+  assert_null(pc.codes);
+  assert_non_null(pc.p);
+  for (int r = 0; r < 12; r++) {
+    const str_ref *s = col_str(&pc, r);
+    assert_int_equal(s == NULL, want[r] == NULL);
+    if (s == NULL)
+      continue;
+    assert_int_equal(s->len, strlen(want[r]));
+    assert_memory_equal(s->ptr, want[r], strlen(want[r]));
+  }
+  pq_column_release(&pc);
+  /* the dictionary-encoded page alone: codes, values not written out, a
+     NULL row's code past the dictionary and its value empty */
+  np = page(pages, PQ_PAGE_DICTIONARY, 3, PQ_ENC_PLAIN, dict, sizeof dict, sizeof dict);
+  np += page(pages + np, PQ_PAGE_DATA, 8, PQ_ENC_RLE_DICTIONARY, p1, sizeof p1, sizeof p1);
+  col c1 = {"s", PQ_BYTE_ARRAY, PQ_OPTIONAL, PQ_CT_UTF8, PQ_CODEC_UNCOMPRESSED, 8, pages, np};
+  n = build(f, &c1, 8);
+  if (read_codes(f, n, &pc, &e) != 0)
+    fail_msg("codes, one page: %s", e.msg);
+  assert_non_null(pc.codes);
+  assert_null(pc.p);
+  assert_int_equal(pc.ndict, 3);
+  assert_int_equal(((const str_ref *)pc.dict)[3].len, 0);
+  static const uint32_t wantc[8] = {0, 1, 3, 2, 0, 2, 1, 1};
+  for (int r = 0; r < 8; r++) {
+    assert_int_equal(pc.codes[r], wantc[r]);
+    const str_ref *s = col_str(&pc, r);
+    assert_int_equal(s == NULL, want[r] == NULL);
+    if (s == NULL)
+      continue;
+    assert_int_equal(s->len, strlen(want[r]));
+    assert_memory_equal(s->ptr, want[r], strlen(want[r]));
+  }
+  pq_column_release(&pc);
 }
 
 static void test_damaged(void **state)
