@@ -253,11 +253,24 @@ static void gt_free(gtable *g)
    not copied (a realloc copies each doubling: a twentieth of a
    high-cardinality GROUP BY), and its new pages are faulted in at once
    (see table_zalloc). arr_free frees it by the same size rule. */
+#define ARR_POPULATE_MIN (16u << 10)
+
 static void *grow_arr(void *p, size_t old, size_t n, size_t es)
 {
   size_t ob = old * es, nb = n * es;
-  if (nb < TABLE_MAP_MIN)
-    return xrealloc(p, nb);
+  if (nb < TABLE_MAP_MIN) {
+    char *q = xrealloc(p, nb);
+    if (nb - ob >= ARR_POPULATE_MIN) {
+      /* the new part's whole pages at once too (a partition block's
+         arrays are tens of KB, thousands of them in a high-cardinality
+         GROUP BY) */
+      uintptr_t a = ((uintptr_t)q + ob + 4095) & ~(uintptr_t)4095;
+      uintptr_t z = ((uintptr_t)q + nb) & ~(uintptr_t)4095;
+      if (z > a)
+        madvise((void *)a, z - a, MADV_POPULATE_WRITE);
+    }
+    return q;
+  }
   char *q;
   if (ob >= TABLE_MAP_MIN) {
     q = mremap(p, ob, nb, MREMAP_MAYMOVE);
