@@ -1129,19 +1129,21 @@ static int page_values(rd *r, const pq_leaf *l, int enc, const uint8_t *p, size_
     char *dst = (char *)d->p + d->nvals * es;
     for (size_t k = 0; k < count;) {
       size_t m = count - k < 1024 ? count - k : 1024;
-      if (!hybrid_get(&h, idx, m))
+      /* codes only: the indices go straight into place */
+      uint32_t *ix = d->lazy ? cd + d->nvals + k : idx;
+      if (!hybrid_get(&h, ix, m))
         return fail(r, "truncated dictionary indices");
       uint32_t top = 0;
       for (size_t j = 0; j < m; j++)
-        top = idx[j] > top ? idx[j] : top;
+        top = ix[j] > top ? ix[j] : top;
       if (top >= ndict)
         return fail(r, "dictionary index %u past the dictionary's %zu values", top, ndict);
-      if (cd != NULL)
-        memcpy(cd + d->nvals + k, idx, m * sizeof(uint32_t));
       if (d->lazy) {
         k += m;
         continue;
       }
+      if (cd != NULL)
+        memcpy(cd + d->nvals + k, idx, m * sizeof(uint32_t));
       if (es == sizeof(str_ref)) {
         const str_ref *ds = dict;
         str_ref *o = (str_ref *)dst + k;
