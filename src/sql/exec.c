@@ -732,6 +732,9 @@ static int scan_pq_dict_check(scan_op *s, int pk)
   return 0;
 }
 
+static int scan_pq_passes(scan_op *s);
+static int scan_pq_batch(scan_op *s, batch *b, int n);
+
 static int scan_pq_prefilter(scan_op *s)
 {
   op *o = &s->base;
@@ -754,22 +757,15 @@ static int scan_pq_prefilter(scan_op *s)
   int rc = sql__pqt_cur_load(o->q, s->pc, s->is_filter_col, &e);
   if (rc < 0)
     return sql__qctx_fail(o->q, rc, &e);
+  if ((rc = scan_pq_passes(s)) < 0)
+    return rc;
   batch *b = &o->out;
   int n;
   bool pass = false;
   while (!pass && (n = sql__pqt_cur_next(s->pc, s->pvecs, null_vec())) > 0) {
     sql__ectx_reset(&o->x);
-    b->n = n;
-    b->sel = NULL;
-    b->nsel = n;
-    b->ncols = s->ncols_all;
-    for (int k = 0; k < s->ncols; k++)
-      b->cols[s->cols[k]] = s->pvecs[k];
-    if (s->t->npart > 0)
-      sql__table_part_fill(s->t, s->m->obj, b);
-    for (int k = 0; k < o->p->npreds && b->nsel > 0; k++)
-      if ((rc = sql__expr_filter(&o->x, o->p->preds[k], b)) < 0)
-        return rc;
+    if ((rc = scan_pq_batch(s, b, n)) < 0)
+      return rc;
     pass = b->nsel > 0;
   }
   sql__pqt_cur_rewind(s->pc);
@@ -855,6 +851,39 @@ static void code_filter(ectx *x, batch *b, const uint32_t *codes, const uint8_t 
   b->nsel = m;
 }
 
+/* the batch of the cursor's last n rows, its dictionary codes, and the
+   pushed filters run over it (by code where they can be) */
+static int scan_pq_batch(scan_op *s, batch *b, int n)
+{
+  op *o = &s->base;
+  b->n = n;
+  b->sel = NULL;
+  b->nsel = n;
+  b->ncols = s->ncols_all;
+  for (int k = 0; k < s->ncols; k++) {
+    int c = s->cols[k];
+    b->cols[c] = s->pvecs[k];
+    bcodes *bc = &s->bc[c];
+    bc->codes = sql__pqt_cur_codes(s->pc, k, &bc->ncodes, &bc->gen, NULL);
+    bc->vals = s->pvecs[k].p;
+    bc->nulls = s->pvecs[k].nulls;
+  }
+  b->codes = s->bc;
+  if (s->t->npart > 0)
+    sql__table_part_fill(s->t, s->m->obj, b);
+  for (int k = 0; k < o->p->npreds && b->nsel > 0; k++) {
+    const bcodes *bc = s->pcol[k] >= 0 ? batch_codes(b, s->pcol[k]) : NULL;
+    if (bc != NULL && s->pass_gen[k] == bc->gen) {
+      code_filter(&o->x, b, bc->codes, s->pass[k]);
+      continue;
+    }
+    int rc = sql__expr_filter(&o->x, o->p->preds[k], b);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
 /* Parquet: morsels are row groups; values come decoded, no conversion */
 static int scan_next_pq(scan_op *s, batch **out)
 {
@@ -908,30 +937,8 @@ static int scan_next_pq(scan_op *s, batch **out)
       continue;
     }
     batch *b = &o->out;
-    b->n = n;
-    b->sel = NULL;
-    b->nsel = n;
-    b->ncols = s->ncols_all;
-    for (int k = 0; k < s->ncols; k++) {
-      int c = s->cols[k];
-      b->cols[c] = s->pvecs[k];
-      bcodes *bc = &s->bc[c];
-      bc->codes = sql__pqt_cur_codes(s->pc, k, &bc->ncodes, &bc->gen, NULL);
-      bc->vals = s->pvecs[k].p;
-      bc->nulls = s->pvecs[k].nulls;
-    }
-    b->codes = s->bc;
-    if (s->t->npart > 0)
-      sql__table_part_fill(s->t, s->m->obj, b);
-    for (int k = 0; k < o->p->npreds && b->nsel > 0; k++) {
-      const bcodes *bc = s->pcol[k] >= 0 ? batch_codes(b, s->pcol[k]) : NULL;
-      if (bc != NULL && s->pass_gen[k] == bc->gen) {
-        code_filter(&o->x, b, bc->codes, s->pass[k]);
-        continue;
-      }
-      if ((rc = sql__expr_filter(&o->x, o->p->preds[k], b)) < 0)
-        return rc;
-    }
+    if ((rc = scan_pq_batch(s, b, n)) < 0)
+      return rc;
     if (b->nsel == 0)
       continue;
     if (o->p->topn != NULL && o->p->npreds > 0)
