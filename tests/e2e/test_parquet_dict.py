@@ -9,8 +9,9 @@ Checked here against DuckDB on files DuckDB wrote: group keys with NULLs
 dictionaries that differ from row group to row group, key sets too large for
 the code map (the ordinary path), filters that match no dictionary entry,
 only NULL, or every entry, LIKE / NOT LIKE / ILIKE on dictionary strings,
-expressions over the keys (which are not grouped by code), and joins whose
-probe key is such a column (hashed once per dictionary entry).
+expressions over the keys (which are not grouped by code), joins whose
+probe key is such a column (hashed once per dictionary entry), and LIKE
+'%lit%' over long strings without a dictionary (its own substring search).
 
 Start reading at test_groups_on_codes_match_duckdb().
 """
@@ -35,7 +36,11 @@ TABLE = f"""CREATE TABLE t AS SELECT
   -- two keys whose code product passes the map's size (300 x 120)
   'w' || (i % 300) AS wide,
   (i % 120)::BIGINT AS wide2,
-  ((i % 1000) * 0.25)::DOUBLE AS price
+  ((i % 1000) * 0.25)::DOUBLE AS price,
+  -- long strings, nearly all distinct (PLAIN): LIKE '%lit%' without a dictionary
+  CASE WHEN i % 19 = 0 THEN NULL
+       ELSE 'https://example.com/' || i || '/' || repeat(chr((97 + i % 26)::INTEGER), (i % 40)::INTEGER)
+            || CASE WHEN i % 7 = 0 THEN '/checkout' ELSE '' END END AS url
 FROM range(0, {N}) r(i)"""
 
 QUERIES = [
@@ -74,6 +79,18 @@ QUERIES = [
     "SELECT count(*) FROM {t} WHERE s ILIKE 'NAME_C%'",
     "SELECT s, count(*) FROM {t} WHERE s LIKE '%3' GROUP BY s ORDER BY s",
     "SELECT y, count(*) FROM {t} WHERE s LIKE 'name_b%' AND y >= 2000 GROUP BY y ORDER BY y",
+    # LIKE '%lit%' over long strings: literals of 1, 2, 3 and more bytes, found at the
+    # start, the end, across 16-byte blocks, and nowhere
+    "SELECT count(*) FROM {t} WHERE url LIKE '%checkout%'",
+    "SELECT count(*) FROM {t} WHERE url LIKE '%/checkout'",
+    "SELECT count(*) FROM {t} WHERE url LIKE '%q%'",
+    "SELECT count(*) FROM {t} WHERE url LIKE '%zz%'",
+    "SELECT count(*) FROM {t} WHERE url LIKE '%https%'",
+    "SELECT count(*) FROM {t} WHERE url LIKE '%com/4%'",
+    "SELECT count(*) FROM {t} WHERE url LIKE '%7/hhhhhhhhhhhhhhhhh%'",
+    "SELECT count(*) FROM {t} WHERE url LIKE '%example.com/49999/%'",
+    "SELECT count(*) FROM {t} WHERE url NOT LIKE '%t/%'",
+    "SELECT count(*) FROM {t} WHERE url LIKE '%not there at all%'",
     # joins on a dictionary-coded key (NULL keys never match)
     "SELECT a.s, count(*), sum(b.n) FROM {t} a JOIN (SELECT s, count(*) AS n FROM {t} "
     "WHERE id < 300 GROUP BY s) b ON a.s = b.s GROUP BY a.s ORDER BY a.s NULLS FIRST",
