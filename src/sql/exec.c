@@ -670,6 +670,52 @@ static int single_column(const bexpr *e)
   return col;
 }
 
+/* runs pushed filter pk over the dn values of a dictionary (dv) of column
+   col, COL_BATCH at a time, and then over one NULL: with pass, each one's
+   result (pass[dn] the NULL's); without, stops at the first that passes.
+   1 some passes, 0 none, or a failure */
+static int dict_filter(scan_op *s, int pk, int col, const vec *dv, int64_t dn, uint8_t *pass)
+{
+  op *o = &s->base;
+  batch *b = &o->out;
+  b->ncols = s->ncols_all;
+  b->codes = NULL;
+  for (int j = 0; j < s->ncols_all; j++)
+    b->cols[j] = s->vecs[j];
+  bool any = false;
+  for (int64_t off = 0; off <= dn; off += COL_BATCH) {
+    int64_t n = dn - off > COL_BATCH ? COL_BATCH : dn - off;
+    vec v = *dv;
+    if (n == 0) {   /* off == dn: the NULL */
+      v = *null_vec();
+      v.phys = dv->phys;
+      n = 1;
+    } else {
+      v.p = (char *)dv->p + off * (dv->phys == PHYS_STR ? (int64_t)sizeof(str_ref) : 8);
+    }
+    sql__ectx_reset(&o->x);
+    b->cols[col] = v;
+    b->n = (int)n;
+    b->sel = NULL;
+    b->nsel = (int)n;
+    int rc = sql__expr_filter(&o->x, o->p->preds[pk], b);
+    if (rc < 0)
+      return rc;
+    any = any || b->nsel > 0;
+    if (pass == NULL && any)
+      break;
+    if (pass != NULL) {
+      memset(pass + off, 0, (size_t)n);
+      for (int j = 0; j < b->nsel; j++)
+        pass[off + ROW(b, j)] = 1;
+    }
+    if (off + COL_BATCH > dn && off < dn)
+      off = dn - COL_BATCH;   /* the NULL next */
+  }
+  sql__ectx_reset(&o->x);
+  return any ? 1 : 0;
+}
+
 /* may some row of the row group pass pred k, judged on the dictionary of
    the one column it reads? 1 yes or unknown, 0 no, or a failure */
 static int scan_pq_dict_check(scan_op *s, int pk)
@@ -691,45 +737,7 @@ static int scan_pq_dict_check(scan_op *s, int pk)
     return sql__qctx_fail(o->q, rc, &e);
   if (rc == 0)
     return 1;
-  batch *b = &o->out;
-  b->ncols = s->ncols_all;
-  for (int j = 0; j < s->ncols_all; j++)
-    b->cols[j] = s->vecs[j];
-  /* the values, then one NULL */
-  for (int64_t off = 0; off <= dn; off += COL_BATCH) {
-    sql__ectx_reset(&o->x);
-    int64_t n = dn - off > COL_BATCH ? COL_BATCH : dn - off;
-    vec v = dv;
-    if (n == 0) {
-      v = *null_vec();
-      v.phys = dv.phys;
-      n = 1;
-    } else {
-      v.p = (char *)dv.p + off * (dv.phys == PHYS_STR ? (int64_t)sizeof(str_ref) : 8);
-    }
-    b->cols[col] = v;
-    b->n = (int)n;
-    b->sel = NULL;
-    b->nsel = (int)n;
-    if ((rc = sql__expr_filter(&o->x, o->p->preds[pk], b)) < 0)
-      return rc;
-    if (b->nsel > 0)
-      return 1;
-    if (off + n >= dn && off < dn) {
-      /* the NULL row next */
-      v = *null_vec();
-      v.phys = dv.phys;
-      b->cols[col] = v;
-      b->n = 1;
-      b->sel = NULL;
-      b->nsel = 1;
-      sql__ectx_reset(&o->x);
-      if ((rc = sql__expr_filter(&o->x, o->p->preds[pk], b)) < 0)
-        return rc;
-      return b->nsel > 0;
-    }
-  }
-  return 0;
+  return dict_filter(s, pk, col, &dv, dn, NULL);
 }
 
 static int scan_pq_passes(scan_op *s);
@@ -793,38 +801,9 @@ static int scan_pq_passes(scan_op *s)
       continue;
     s->pass_gen[pk] = 0;
     s->pass[pk] = xrealloc(s->pass[pk], (size_t)nc + 1);
-    uint8_t *pass = s->pass[pk];
-    batch *b = &o->out;
-    b->ncols = s->ncols_all;
-    b->codes = NULL;
-    for (int j = 0; j < s->ncols_all; j++)
-      b->cols[j] = s->vecs[j];
-    /* the values COL_BATCH at a time, then one NULL (off == nc) */
-    for (int64_t off = 0; off <= (int64_t)nc; off += COL_BATCH) {
-      int64_t n = (int64_t)nc - off > COL_BATCH ? COL_BATCH : (int64_t)nc - off;
-      vec v = dv;
-      if (n == 0) {
-        v = *null_vec();
-        v.phys = dv.phys;
-        n = 1;
-      } else {
-        v.p = (char *)dv.p + off * (dv.phys == PHYS_STR ? (int64_t)sizeof(str_ref) : 8);
-      }
-      sql__ectx_reset(&o->x);
-      b->cols[col] = v;
-      b->n = (int)n;
-      b->sel = NULL;
-      b->nsel = (int)n;
-      int rc = sql__expr_filter(&o->x, o->p->preds[pk], b);
-      if (rc < 0)
-        return rc;
-      memset(pass + off, 0, (size_t)n);
-      for (int j = 0; j < b->nsel; j++)
-        pass[off + ROW(b, j)] = 1;
-      if (off + COL_BATCH > (int64_t)nc && off < (int64_t)nc)
-        off = (int64_t)nc - COL_BATCH;   /* the NULL next */
-    }
-    sql__ectx_reset(&o->x);
+    int rc = dict_filter(s, pk, col, &dv, (int64_t)nc, s->pass[pk]);
+    if (rc < 0)
+      return rc;
     s->pass_gen[pk] = gen;
   }
   return 0;

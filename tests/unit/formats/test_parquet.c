@@ -353,8 +353,9 @@ static void test_hadoop_lz4_and_dictionary_nulls(void **state)
 }
 
 /* reads the one column of file f with only the rows [rr[0], rr[1]) wanted
-   (rr NULL: all) */
-static int read_rows(const uint8_t *f, size_t n, const int64_t *rr, pq_column *c, err *e)
+   (rr NULL: all; codes: all, with dictionary codes when it has them) */
+static int read_rows_or_codes(const uint8_t *f, size_t n, const int64_t *rr, bool codes,
+                              pq_column *c, err *e)
 {
   uint32_t fl;
   pq_file *pf = NULL;
@@ -367,31 +368,21 @@ static int read_rows(const uint8_t *f, size_t n, const int64_t *rr, pq_column *c
   if (rc == 0) {
     const uint8_t *p = f + off;
     size_t l = (size_t)len;
-    rc = pq_column_read_rows(pf, 0, 0, &p, &l, 1 << 20, NULL, rr, rr ? 1 : 0, c, e);
+    rc = codes ? pq_column_read_codes(pf, 0, 0, &p, &l, 1 << 20, NULL, c, e)
+               : pq_column_read_rows(pf, 0, 0, &p, &l, 1 << 20, NULL, rr, rr ? 1 : 0, c, e);
   }
   pq_file_free(pf);
   return rc;
 }
 
-/* reads the one column of file f whole, with dictionary codes when it has
-   them (pq_column_read_codes) */
+static int read_rows(const uint8_t *f, size_t n, const int64_t *rr, pq_column *c, err *e)
+{
+  return read_rows_or_codes(f, n, rr, false, c, e);
+}
+
 static int read_codes(const uint8_t *f, size_t n, pq_column *c, err *e)
 {
-  uint32_t fl;
-  pq_file *pf = NULL;
-  int rc = pq_footer_len("s3://b/x.parquet", n, f, n, &fl, e);
-  if (rc == 0)
-    rc = pq_file_parse("s3://b/x.parquet", n, f + n - 8 - fl, fl, &pf, e);
-  uint64_t off, len;
-  if (rc == 0)
-    rc = pq_chunk_range(pf, 0, 0, &off, &len, e);
-  if (rc == 0) {
-    const uint8_t *p = f + off;
-    size_t l = (size_t)len;
-    rc = pq_column_read_codes(pf, 0, 0, &p, &l, 1 << 20, NULL, c, e);
-  }
-  pq_file_free(pf);
-  return rc;
+  return read_rows_or_codes(f, n, NULL, true, c, e);
 }
 
 /* the string of row r of a column read with or without codes (NULL for a
