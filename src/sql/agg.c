@@ -985,21 +985,8 @@ static void list_append(plist *pl, const gtable *g, size_t gid)
 static void agg_flush(aggthread *t)
 {
   gtable *g = t->g;
-  for (size_t gid = 0; gid < g->n; gid++) {
-    if (gid + PF_DIST < g->n) {
-      /* the places the group PF_DIST ahead goes to, on their way */
-      const plist *pl = &t->lists[g->hash[gid + PF_DIST] >> NPART_SHIFT];
-      const gtable *l = pl->n > 0 ? pl->blk[pl->n - 1] : NULL;
-      if (l != NULL && l->n < l->cap) {
-        __builtin_prefetch(&l->hash[l->n], 1);
-        if (l->na > 0)
-          __builtin_prefetch((const char *)l->st + l->n * (size_t)l->na * st_size(l), 1);
-        if (l->nk > 0 && l->kphys[0] != PHYS_STR)
-          __builtin_prefetch(&l->kv[0][l->n], 1);
-      }
-    }
+  for (size_t gid = 0; gid < g->n; gid++)
     list_append(&t->lists[g->hash[gid] >> NPART_SHIFT], g, gid);
-  }
   gt_clear(g, false);
 }
 
