@@ -904,17 +904,30 @@ typedef struct leafdata {
   uint32_t *codes;
   bool nocodes;
   bool lazy;         /* codes only: values not written (dict[codes[i]]) */
+  bool novals;       /* lazy from the start: no values array (p) until needed */
   const void *dict;  /* ndict values and a zero one (a NULL row's) */
   size_t ndict;
 } leafdata;
 
+static size_t esize(int phys)
+{
+  return phys == PHYS_STR ? sizeof(str_ref) : 8;
+}
+
 /* a lazy leaf's values written out from its codes (a page in another
    encoding follows, or codes cannot be kept) */
-static void leaf_materialize(leafdata *d)
+static int leaf_materialize(rd *r, leafdata *d)
 {
   if (!d->lazy)
-    return;
+    return 0;
   d->lazy = false;
+  if (d->novals) {
+    d->novals = false;
+    int rc = charge(r, d->vcap * esize(d->phys));
+    if (rc < 0)
+      return rc;
+    d->p = pq_pool_take(r->pool, d->vcap * esize(d->phys) + 1);
+  }
   if (d->phys == PHYS_STR) {
     const str_ref *ds = d->dict;
     for (size_t i = 0; i < d->nvals; i++)
@@ -924,6 +937,7 @@ static void leaf_materialize(leafdata *d)
     for (size_t i = 0; i < d->nvals; i++)
       d->i[i] = di[d->codes[i]];
   }
+  return 0;
 }
 
 static void leafdata_free(rd *r, leafdata *d)
@@ -933,11 +947,6 @@ static void leafdata_free(rd *r, leafdata *d)
   pq_pool_give(r->pool, d->p);
   pq_pool_give(r->pool, d->codes);
   memset(d, 0, sizeof *d);
-}
-
-static size_t esize(int phys)
-{
-  return phys == PHYS_STR ? sizeof(str_ref) : 8;
 }
 
 static int leaf_grow(rd *r, leafdata *d, size_t entries, size_t vals, const pq_node *nd)
@@ -962,10 +971,11 @@ static int leaf_grow(rd *r, leafdata *d, size_t entries, size_t vals, const pq_n
     /* flat columns spread values over rows in place: room for every entry */
     if (nd->max_rep == 0 && nc < d->cap)
       nc = d->cap;
-    if ((rc = charge(r, (nc - d->vcap) * esize(d->phys))) < 0)
+    if (!d->novals && (rc = charge(r, (nc - d->vcap) * esize(d->phys))) < 0)
       return rc;
-    d->p = pool_grow(r->pool, d->p, d->nvals * esize(d->phys), nc * esize(d->phys));
-    if (d->codes != NULL) {
+    if (!d->novals)
+      d->p = pool_grow(r->pool, d->p, d->nvals * esize(d->phys), nc * esize(d->phys));
+    if (d->codes != NULL || d->novals) {
       if ((rc = charge(r, (nc - d->vcap) * sizeof(uint32_t))) < 0)
         return rc;
       d->codes = pool_grow(r->pool, d->codes, d->nvals * sizeof(uint32_t),
@@ -1126,7 +1136,7 @@ static int page_values(rd *r, const pq_leaf *l, int enc, const uint8_t *p, size_
       d->lazy = d->nvals == 0;
     }
     uint32_t *cd = d->nocodes ? NULL : d->codes;
-    char *dst = (char *)d->p + d->nvals * es;
+    char *dst = d->lazy ? NULL : (char *)d->p + d->nvals * es;
     for (size_t k = 0; k < count;) {
       size_t m = count - k < 1024 ? count - k : 1024;
       /* codes only: the indices go straight into place */
@@ -1160,7 +1170,8 @@ static int page_values(rd *r, const pq_leaf *l, int enc, const uint8_t *p, size_
     return 0;
   }
   /* values not from the dictionary: no codes for the chunk */
-  leaf_materialize(d);
+  if ((rc = leaf_materialize(r, d)) < 0)
+    return rc;
   d->nocodes = true;
   if ((enc == PQ_ENC_PLAIN || enc == PQ_ENC_DELTA_BINARY_PACKED) && convert_is_copy(l)) {
     /* the values are the engine's: decode straight into place */
@@ -1342,6 +1353,13 @@ static int read_leaf(rd *r, int rg, int li, const uint8_t *chunk, size_t len, le
   r->leaf = nd;
   memset(d, 0, sizeof *d);
   d->phys = leaf_phys(l);
+  /* a flat chunk whose data pages all use its dictionary (by the footer):
+     codes only from the start, no values array unless a page proves the
+     footer wrong */
+  if (r->codes && c->all_dict == 1 && nd->max_rep == 0) {
+    d->novals = true;
+    d->lazy = true;
+  }
   int rc = 0;
   void *dict = NULL;
   size_t ndict = 0;
@@ -1883,8 +1901,8 @@ static int column_read(const pq_file *f, int rg, int fi, const uint8_t *const *c
   }
   if (rc < 0)
     goto out;
-  if (cd == NULL)
-    leaf_materialize(d);
+  if (cd == NULL && (rc = leaf_materialize(&r, d)) < 0)
+    goto out;
   d->codes = cd != NULL && cd == d->codes ? NULL : d->codes;
   uint32_t nullc = (uint32_t)d->ndict;
   bool lazy = d->lazy;

@@ -117,6 +117,7 @@ typedef struct col {
   int64_t nvals;
   const uint8_t *pages;  /* page headers and bodies */
   size_t npages;
+  int enc;               /* the one encoding the footer lists (0: PLAIN) */
 } col;
 
 /* PAR1, the pages of one column, the footer; returns the file size */
@@ -152,7 +153,7 @@ static size_t build(uint8_t *out, const col *c, int64_t rows)
   structf(&w, 3);                    /* ColumnMetaData */
   i32f(&w, 1, c->type);
   listf(&w, 2, THRIFT_I32, 1);
-  zigzag(&w, 0);
+  zigzag(&w, c->enc);
   listf(&w, 3, THRIFT_BINARY, 1);
   varint(&w, strlen(c->name));
   put(&w, c->name, strlen(c->name));
@@ -239,7 +240,7 @@ static void test_int96(void **state)
   }
   uint8_t pages[256];
   size_t np = page(pages, PQ_PAGE_DATA, 2, PQ_ENC_PLAIN, body, 24, 24);
-  col c = {"t", PQ_INT96, PQ_REQUIRED, -1, PQ_CODEC_UNCOMPRESSED, 2, pages, np};
+  col c = {"t", PQ_INT96, PQ_REQUIRED, -1, PQ_CODEC_UNCOMPRESSED, 2, pages, np, 0};
   uint8_t f[4096];
   size_t n = build(f, &c, 2);
   pq_column pc;
@@ -287,7 +288,7 @@ static void test_delta_byte_array(void **state)
   bn += 12;
   uint8_t pages[512];
   size_t np = page(pages, PQ_PAGE_DATA, 3, PQ_ENC_DELTA_BYTE_ARRAY, body, bn, bn);
-  col c = {"s", PQ_BYTE_ARRAY, PQ_REQUIRED, PQ_CT_UTF8, PQ_CODEC_UNCOMPRESSED, 3, pages, np};
+  col c = {"s", PQ_BYTE_ARRAY, PQ_REQUIRED, PQ_CT_UTF8, PQ_CODEC_UNCOMPRESSED, 3, pages, np, 0};
   uint8_t f[4096];
   size_t n = build(f, &c, 3);
   pq_column pc;
@@ -336,7 +337,7 @@ static void test_hadoop_lz4_and_dictionary_nulls(void **state)
   size_t np = page(pages, PQ_PAGE_DICTIONARY, 2, PQ_ENC_PLAIN_DICTIONARY, dframed,
                    (size_t)dl + 8, 16);
   np += page(pages + np, PQ_PAGE_DATA, 4, PQ_ENC_PLAIN_DICTIONARY, framed, (size_t)cl + 8, bn);
-  col c = {"v", PQ_INT64, PQ_OPTIONAL, -1, PQ_CODEC_LZ4, 4, pages, np};
+  col c = {"v", PQ_INT64, PQ_OPTIONAL, -1, PQ_CODEC_LZ4, 4, pages, np, 0};
   uint8_t f[4096];
   size_t n = build(f, &c, 4);
   pq_column pc;
@@ -415,7 +416,7 @@ static void test_dictionary_fallback_mid_chunk(void **state)
   size_t np = page(pages, PQ_PAGE_DICTIONARY, 3, PQ_ENC_PLAIN, dict, sizeof dict, sizeof dict);
   np += page(pages + np, PQ_PAGE_DATA, 8, PQ_ENC_RLE_DICTIONARY, p1, sizeof p1, sizeof p1);
   np += page(pages + np, PQ_PAGE_DATA, 4, PQ_ENC_PLAIN, p2, sizeof p2, sizeof p2);
-  col c = {"s", PQ_BYTE_ARRAY, PQ_OPTIONAL, PQ_CT_UTF8, PQ_CODEC_UNCOMPRESSED, 12, pages, np};
+  col c = {"s", PQ_BYTE_ARRAY, PQ_OPTIONAL, PQ_CT_UTF8, PQ_CODEC_UNCOMPRESSED, 12, pages, np, 0};
   uint8_t f[4096];
   size_t n = build(f, &c, 12);
   static const int64_t only2[2] = {9, 11}, only1[2] = {1, 3};
@@ -460,11 +461,28 @@ static void test_dictionary_fallback_mid_chunk(void **state)
     assert_memory_equal(s->ptr, want[r], strlen(want[r]));
   }
   pq_column_release(&pc);
+  /* the same with a footer that claims every page uses the dictionary (so
+     the reader starts with codes only and no values array) */
+  col cd = c;
+  cd.enc = PQ_ENC_RLE_DICTIONARY;
+  size_t n2 = build(f, &cd, 12);
+  if (read_codes(f, n2, &pc, &e) != 0)
+    fail_msg("codes, footer claims all dictionary: %s", e.msg);
+  assert_null(pc.codes);
+  for (int r = 0; r < 12; r++) {
+    const str_ref *s = col_str(&pc, r);
+    assert_int_equal(s == NULL, want[r] == NULL);
+    if (s == NULL)
+      continue;
+    assert_int_equal(s->len, strlen(want[r]));
+    assert_memory_equal(s->ptr, want[r], strlen(want[r]));
+  }
+  pq_column_release(&pc);
   /* the dictionary-encoded page alone: codes, values not written out, a
      NULL row's code past the dictionary and its value empty */
   np = page(pages, PQ_PAGE_DICTIONARY, 3, PQ_ENC_PLAIN, dict, sizeof dict, sizeof dict);
   np += page(pages + np, PQ_PAGE_DATA, 8, PQ_ENC_RLE_DICTIONARY, p1, sizeof p1, sizeof p1);
-  col c1 = {"s", PQ_BYTE_ARRAY, PQ_OPTIONAL, PQ_CT_UTF8, PQ_CODEC_UNCOMPRESSED, 8, pages, np};
+  col c1 = {"s", PQ_BYTE_ARRAY, PQ_OPTIONAL, PQ_CT_UTF8, PQ_CODEC_UNCOMPRESSED, 8, pages, np, 0};
   n = build(f, &c1, 8);
   if (read_codes(f, n, &pc, &e) != 0)
     fail_msg("codes, one page: %s", e.msg);
@@ -491,7 +509,7 @@ static void test_damaged(void **state)
   uint8_t body[16] = {0};
   uint8_t pages[256];
   size_t np = page(pages, PQ_PAGE_DATA, 2, PQ_ENC_PLAIN, body, 16, 16);
-  col c = {"i", PQ_INT64, PQ_REQUIRED, -1, PQ_CODEC_UNCOMPRESSED, 2, pages, np};
+  col c = {"i", PQ_INT64, PQ_REQUIRED, -1, PQ_CODEC_UNCOMPRESSED, 2, pages, np, 0};
   uint8_t f[4096];
   size_t n = build(f, &c, 2);
   pq_column pc;
@@ -522,7 +540,7 @@ static void test_damaged(void **state)
   }
   /* a page claiming more values than its bytes */
   np = page(pages, PQ_PAGE_DATA, 200, PQ_ENC_PLAIN, body, 16, 16);
-  col c2 = {"i", PQ_INT64, PQ_REQUIRED, -1, PQ_CODEC_UNCOMPRESSED, 200, pages, np};
+  col c2 = {"i", PQ_INT64, PQ_REQUIRED, -1, PQ_CODEC_UNCOMPRESSED, 200, pages, np, 0};
   n = build(f, &c2, 200);
   err_clear(&e);
   assert_int_equal(read_file(f, n, &pc, &e), ERR_INVALID);
