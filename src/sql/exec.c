@@ -848,6 +848,7 @@ static int scan_pq_batch(scan_op *s, batch *b, int n)
     bc->nulls = s->pvecs[k].nulls;
   }
   b->codes = s->bc;
+  b->nbcodes = s->ncols_all;
   if (s->t->npart > 0)
     sql__table_part_fill(s->t, s->m->obj, b);
   for (int k = 0; k < o->p->npreds && b->nsel > 0; k++) {

@@ -320,13 +320,14 @@ typedef struct batch {
   int nsel;              /* active rows */
   int ncols;
   vec *cols;
-  const bcodes *codes;   /* NULL, or one per column (bcodes) */
+  const bcodes *codes;   /* NULL, or nbcodes of them, one per column (bcodes) */
+  int nbcodes;
 } batch;
 
 /* the codes of b's column c when they still describe it, else NULL */
 static inline const bcodes *batch_codes(const batch *b, int c)
 {
-  if (b->codes == NULL || c < 0 || c >= b->ncols)
+  if (b->codes == NULL || c < 0 || c >= b->ncols || c >= b->nbcodes)
     return NULL;
   const bcodes *k = &b->codes[c];
   const vec *v = &b->cols[c];

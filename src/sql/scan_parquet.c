@@ -569,6 +569,7 @@ int sql__pqt_cur_open(qctx *q, table *t, pqt_cur *c, tobj *o, int rg, err *e)
   c->rg = rg;
   c->rows = f->rgs[rg].num_rows;
   c->pos = 0;
+  c->bpos = 0;
   int nleaves = 0;
   for (int k = 0; k < c->ncols; k++) {
     int fi = o->pqmap[c->cols[k]];
