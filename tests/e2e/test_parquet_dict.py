@@ -15,12 +15,10 @@ probe key is such a column (hashed once per dictionary entry), and LIKE
 
 Start reading at test_groups_on_codes_match_duckdb().
 """
-import os
-
 import pytest
 
 from duckdb_util import duckdb
-from test_parquet_read import assert_rows, ok
+from test_parquet_read import assert_rows, ok, put_folder
 
 N = 50000
 
@@ -107,10 +105,7 @@ def lake(tarn, s3, tmp_path_factory):
             "COPY t TO 'v2.parquet' (FORMAT parquet, PARQUET_VERSION V2, ROW_GROUP_SIZE 20000)"],
            cwd=str(d))
     b = "pq-dict"
-    s3.create_bucket(Bucket=b)
-    for name in sorted(os.listdir(d)):
-        with open(os.path.join(d, name), "rb") as fh:
-            s3.put_object(Bucket=b, Key=name, Body=fh.read())
+    put_folder(s3, b, str(d))
     return b, str(d)
 
 

@@ -395,6 +395,20 @@ static const str_ref *col_str(const pq_column *c, int r)
   return c->codes != NULL ? &((const str_ref *)c->dict)[c->codes[r]] : &c->s[r];
 }
 
+/* rows 0..n-1 of a string column read with or without codes are want[]
+   (NULL for a NULL row) */
+static void check_strs(const pq_column *pc, const char *const *want, int n)
+{
+  for (int r = 0; r < n; r++) {
+    const str_ref *s = col_str(pc, r);
+    assert_int_equal(s == NULL, want[r] == NULL);
+    if (s == NULL)
+      continue;
+    assert_int_equal(s->len, strlen(want[r]));
+    assert_memory_equal(s->ptr, want[r], strlen(want[r]));
+  }
+}
+
 /* A chunk that falls back from its dictionary to PLAIN mid-way (as
    parquet-mr and Arrow write when a dictionary grows too large): a
    dictionary page, an RLE_DICTIONARY page with a NULL, then a PLAIN page;
@@ -452,14 +466,7 @@ static void test_dictionary_fallback_mid_chunk(void **state)
     fail_msg("codes: %s", e.msg);
   assert_null(pc.codes);
   assert_non_null(pc.p);
-  for (int r = 0; r < 12; r++) {
-    const str_ref *s = col_str(&pc, r);
-    assert_int_equal(s == NULL, want[r] == NULL);
-    if (s == NULL)
-      continue;
-    assert_int_equal(s->len, strlen(want[r]));
-    assert_memory_equal(s->ptr, want[r], strlen(want[r]));
-  }
+  check_strs(&pc, want, 12);
   pq_column_release(&pc);
   /* the same with a footer that claims every page uses the dictionary (so
      the reader starts with codes only and no values array) */
@@ -469,14 +476,7 @@ static void test_dictionary_fallback_mid_chunk(void **state)
   if (read_codes(f, n2, &pc, &e) != 0)
     fail_msg("codes, footer claims all dictionary: %s", e.msg);
   assert_null(pc.codes);
-  for (int r = 0; r < 12; r++) {
-    const str_ref *s = col_str(&pc, r);
-    assert_int_equal(s == NULL, want[r] == NULL);
-    if (s == NULL)
-      continue;
-    assert_int_equal(s->len, strlen(want[r]));
-    assert_memory_equal(s->ptr, want[r], strlen(want[r]));
-  }
+  check_strs(&pc, want, 12);
   pq_column_release(&pc);
   /* the dictionary-encoded page alone: codes, values not written out, a
      NULL row's code past the dictionary and its value empty */
@@ -491,15 +491,9 @@ static void test_dictionary_fallback_mid_chunk(void **state)
   assert_int_equal(pc.ndict, 3);
   assert_int_equal(((const str_ref *)pc.dict)[3].len, 0);
   static const uint32_t wantc[8] = {0, 1, 3, 2, 0, 2, 1, 1};
-  for (int r = 0; r < 8; r++) {
+  for (int r = 0; r < 8; r++)
     assert_int_equal(pc.codes[r], wantc[r]);
-    const str_ref *s = col_str(&pc, r);
-    assert_int_equal(s == NULL, want[r] == NULL);
-    if (s == NULL)
-      continue;
-    assert_int_equal(s->len, strlen(want[r]));
-    assert_memory_equal(s->ptr, want[r], strlen(want[r]));
-  }
+  check_strs(&pc, want, 8);
   pq_column_release(&pc);
 }
 
