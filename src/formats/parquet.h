@@ -158,6 +158,16 @@ typedef struct pq_column {
   };
   struct pq_buf *bufs; /* owned buffers */
   size_t bytes;        /* memory held */
+  /* pq_column_read_codes of a chunk whose data pages all use its
+     dictionary: each row's dictionary index (a NULL row has ndict), and
+     the dictionary's values (engine types, owned by the column: ndict of
+     them and then a zero / empty one, a NULL row's value). The values are
+     then not written out: p is NULL, row r's value is dict[codes[r]].
+     codes is NULL otherwise (another encoding on some page, nested, no
+     dictionary), and p holds the values. */
+  uint32_t *codes;
+  const void *dict;
+  uint32_t ndict;
 } pq_column;
 
 /* The page index of a column chunk: its OffsetIndex (where each data page
@@ -209,6 +219,11 @@ void pq_column_release(pq_column *c);
 int pq_column_read_pool(const pq_file *f, int rg, int fi, const uint8_t *const *chunks,
                         const size_t *lens, size_t max, pq_pool *pool, pq_column *out, err *e);
 void pq_column_recycle(pq_column *c, pq_pool *pool);
+/* The same, also giving each row's dictionary code (pq_column.codes)
+ * when the field is flat and every data page of its chunk uses the
+ * dictionary. */
+int pq_column_read_codes(const pq_file *f, int rg, int fi, const uint8_t *const *chunks,
+                         const size_t *lens, size_t max, pq_pool *pool, pq_column *out, err *e);
 /* The same for a flat field, decoding only the data pages that hold a row
  * of the row ranges rr ([rr[2i], rr[2i+1]), sorted, disjoint, within the
  * row group): the rows of the other pages are NULL (or zero / empty when

@@ -158,6 +158,7 @@ typedef struct rd {
   int64_t rows;            /* their rows */
   const int64_t *rr;       /* flat fields: the row ranges [b, e) wanted (NULL all); */
   int nrr;                 /* pages holding none of them are not decoded */
+  bool codes;              /* flat fields: keep dictionary codes (pq_column.codes) */
   size_t max;
   size_t used;
   err *e;
@@ -898,19 +899,54 @@ typedef struct leafdata {
   };
   size_t vpos;       /* assembly cursor */
   size_t lpos;
+  /* rd.codes: the dictionary index of each dense value (vcap entries),
+     until a data page in another encoding (nocodes) */
+  uint32_t *codes;
+  bool nocodes;
+  bool lazy;         /* codes only: values not written (dict[codes[i]]) */
+  bool novals;       /* lazy from the start: no values array (p) until needed */
+  const void *dict;  /* ndict values and a zero one (a NULL row's) */
+  size_t ndict;
 } leafdata;
+
+static size_t esize(int phys)
+{
+  return phys == PHYS_STR ? sizeof(str_ref) : 8;
+}
+
+/* a lazy leaf's values written out from its codes (a page in another
+   encoding follows, or codes cannot be kept) */
+static int leaf_materialize(rd *r, leafdata *d)
+{
+  if (!d->lazy)
+    return 0;
+  d->lazy = false;
+  if (d->novals) {
+    d->novals = false;
+    int rc = charge(r, d->vcap * esize(d->phys));
+    if (rc < 0)
+      return rc;
+    d->p = pq_pool_take(r->pool, d->vcap * esize(d->phys) + 1);
+  }
+  if (d->phys == PHYS_STR) {
+    const str_ref *ds = d->dict;
+    for (size_t i = 0; i < d->nvals; i++)
+      d->s[i] = ds[d->codes[i]];
+  } else {
+    const int64_t *di = d->dict;
+    for (size_t i = 0; i < d->nvals; i++)
+      d->i[i] = di[d->codes[i]];
+  }
+  return 0;
+}
 
 static void leafdata_free(rd *r, leafdata *d)
 {
   pq_pool_give(r->pool, d->def);
   pq_pool_give(r->pool, d->rep);
   pq_pool_give(r->pool, d->p);
+  pq_pool_give(r->pool, d->codes);
   memset(d, 0, sizeof *d);
-}
-
-static size_t esize(int phys)
-{
-  return phys == PHYS_STR ? sizeof(str_ref) : 8;
 }
 
 static int leaf_grow(rd *r, leafdata *d, size_t entries, size_t vals, const pq_node *nd)
@@ -935,9 +971,16 @@ static int leaf_grow(rd *r, leafdata *d, size_t entries, size_t vals, const pq_n
     /* flat columns spread values over rows in place: room for every entry */
     if (nd->max_rep == 0 && nc < d->cap)
       nc = d->cap;
-    if ((rc = charge(r, (nc - d->vcap) * esize(d->phys))) < 0)
+    if (!d->novals && (rc = charge(r, (nc - d->vcap) * esize(d->phys))) < 0)
       return rc;
-    d->p = pool_grow(r->pool, d->p, d->nvals * esize(d->phys), nc * esize(d->phys));
+    if (!d->novals)
+      d->p = pool_grow(r->pool, d->p, d->nvals * esize(d->phys), nc * esize(d->phys));
+    if (d->codes != NULL || d->novals) {
+      if ((rc = charge(r, (nc - d->vcap) * sizeof(uint32_t))) < 0)
+        return rc;
+      d->codes = pool_grow(r->pool, d->codes, d->nvals * sizeof(uint32_t),
+                           nc * sizeof(uint32_t));
+    }
     d->vcap = nc;
   }
   return 0;
@@ -1086,16 +1129,31 @@ static int page_values(rd *r, const pq_leaf *l, int enc, const uint8_t *p, size_
     hybrid_init(&h, p + 1, n - 1, bw);
     uint32_t idx[1024];
     size_t es = esize(d->phys);
-    char *dst = (char *)d->p + d->nvals * es;
+    if (r->codes && !d->nocodes && d->codes == NULL) {
+      if ((rc = charge(r, d->vcap * sizeof(uint32_t))) < 0)
+        return rc;
+      d->codes = pq_pool_take(r->pool, d->vcap * sizeof(uint32_t) + 1);
+      d->lazy = d->nvals == 0;
+    }
+    uint32_t *cd = d->nocodes ? NULL : d->codes;
+    char *dst = d->lazy ? NULL : (char *)d->p + d->nvals * es;
     for (size_t k = 0; k < count;) {
       size_t m = count - k < 1024 ? count - k : 1024;
-      if (!hybrid_get(&h, idx, m))
+      /* codes only: the indices go straight into place */
+      uint32_t *ix = d->lazy ? cd + d->nvals + k : idx;
+      if (!hybrid_get(&h, ix, m))
         return fail(r, "truncated dictionary indices");
       uint32_t top = 0;
       for (size_t j = 0; j < m; j++)
-        top = idx[j] > top ? idx[j] : top;
+        top = ix[j] > top ? ix[j] : top;
       if (top >= ndict)
         return fail(r, "dictionary index %u past the dictionary's %zu values", top, ndict);
+      if (d->lazy) {
+        k += m;
+        continue;
+      }
+      if (cd != NULL)
+        memcpy(cd + d->nvals + k, idx, m * sizeof(uint32_t));
       if (es == sizeof(str_ref)) {
         const str_ref *ds = dict;
         str_ref *o = (str_ref *)dst + k;
@@ -1111,6 +1169,10 @@ static int page_values(rd *r, const pq_leaf *l, int enc, const uint8_t *p, size_
     }
     return 0;
   }
+  /* values not from the dictionary: no codes for the chunk */
+  if ((rc = leaf_materialize(r, d)) < 0)
+    return rc;
+  d->nocodes = true;
   if ((enc == PQ_ENC_PLAIN || enc == PQ_ENC_DELTA_BINARY_PACKED) && convert_is_copy(l)) {
     /* the values are the engine's: decode straight into place */
     raw direct = {.phys = raw_phys(nd->ptype), .n = count, .cap = count,
@@ -1291,6 +1353,13 @@ static int read_leaf(rd *r, int rg, int li, const uint8_t *chunk, size_t len, le
   r->leaf = nd;
   memset(d, 0, sizeof *d);
   d->phys = leaf_phys(l);
+  /* a flat chunk whose data pages all use its dictionary (by the footer):
+     codes only from the start, no values array unless a page proves the
+     footer wrong */
+  if (r->codes && c->all_dict == 1 && nd->max_rep == 0) {
+    d->novals = true;
+    d->lazy = true;
+  }
   int rc = 0;
   void *dict = NULL;
   size_t ndict = 0;
@@ -1393,10 +1462,13 @@ static int read_leaf(rd *r, int rg, int li, const uint8_t *chunk, size_t len, le
       tmp.phys = raw_phys(nd->ptype);
       if ((rc = charge(r, nv * 8)) < 0 || (rc = plain_decode(r, nd, data, dlen, nv, &tmp)) < 0)
         break;
-      dict = own(r, nv * esize(d->phys));
+      dict = own(r, (nv + 1) * esize(d->phys));
       if ((rc = convert(r, l, &tmp, dict)) < 0)
         break;
+      memset((char *)dict + nv * esize(d->phys), 0, esize(d->phys));
       ndict = nv;
+      d->dict = dict;
+      d->ndict = nv;
       continue;
     }
     size_t count = (size_t)h.nvals;
@@ -1776,11 +1848,13 @@ int pq_column_read(const pq_file *f, int rg, int fi, const uint8_t *const *chunk
 
 static int column_read(const pq_file *f, int rg, int fi, const uint8_t *const *chunks,
                        const size_t *lens, size_t max, pq_pool *pool, int64_t pool_pages_rows,
-                       const int64_t *rr, int nrr, pq_column *out, err *e)
+                       const int64_t *rr, int nrr, bool codes, pq_column *out, err *e)
 {
   memset(out, 0, sizeof *out);
   const pq_field *fd = &f->fields[fi];
   rd r = {.f = f, .col = out, .pool = pool, .max = max, .e = e};
+  r.codes = codes && rr == NULL && pool_pages_rows < 0 && !fd->nested && fd->nleaves == 1 &&
+            fd->node->max_rep == 0;
   if (rr != NULL && !fd->nested && fd->nleaves == 1 && fd->node->max_rep == 0) {
     r.rr = rr;
     r.nrr = nrr;
@@ -1815,7 +1889,38 @@ static int column_read(const pq_file *f, int rg, int fi, const uint8_t *const *c
     goto out;
   }
   out->phys = d->phys;
-  if (d->def != NULL && d->nvals < d->n) {
+  /* codes only when every value came from the dictionary, and when it
+     has fewer entries than UINT32_MAX (the NULL code is ndict) */
+  uint32_t *cd = NULL;
+  if (d->codes != NULL && !d->nocodes && d->dict != NULL && d->ndict < UINT32_MAX) {
+    cd = d->codes;
+  } else if (r.codes && !d->nocodes && d->dict != NULL && d->nvals == 0 && d->n > 0 &&
+             d->ndict < UINT32_MAX && (rc = charge(&r, d->n * sizeof(uint32_t))) == 0) {
+    /* no value at all (every row NULL): all the NULL code */
+    cd = pq_pool_take(pool, d->n * sizeof(uint32_t) + 1);
+  }
+  if (rc < 0)
+    goto out;
+  if (cd == NULL && (rc = leaf_materialize(&r, d)) < 0)
+    goto out;
+  d->codes = cd != NULL && cd == d->codes ? NULL : d->codes;
+  uint32_t nullc = (uint32_t)d->ndict;
+  bool lazy = d->lazy;
+  if (lazy && d->def != NULL && d->nvals < d->n) {
+    /* codes only: spread them, a NULL row gets the NULL code */
+    size_t jv = d->nvals;
+    for (size_t k = d->n; k-- > 0;) {
+      if (d->def[k] == nd->max_def) {
+        cd[k] = cd[--jv];
+        d->def[k] = 0;
+      } else {
+        cd[k] = nullc;
+        d->def[k] = 1;
+      }
+    }
+    out->nulls = d->def;
+    d->def = NULL;
+  } else if (d->def != NULL && d->nvals < d->n) {
     /* spread the dense values over the rows, from the back */
     size_t es = esize(d->phys);
     char *v = d->p;
@@ -1825,17 +1930,31 @@ static int column_read(const pq_file *f, int rg, int fi, const uint8_t *const *c
         jv--;
         if (jv != k)
           memcpy(v + k * es, v + jv * es, es);
+        if (cd != NULL)
+          cd[k] = cd[jv];
         d->def[k] = 0;
       } else {
         memset(v + k * es, 0, es);
+        if (cd != NULL)
+          cd[k] = nullc;
         d->def[k] = 1;
       }
     }
     out->nulls = d->def;
     d->def = NULL;
   }
-  out->p = d->p;
+  if (lazy) {
+    pq_pool_give(pool, d->p);   /* never written: values are dict[codes[r]] */
+    out->p = NULL;
+  } else {
+    out->p = d->p;
+  }
   d->p = NULL;
+  if (cd != NULL) {
+    out->codes = cd;
+    out->dict = d->dict;
+    out->ndict = nullc;
+  }
 out:
   for (int k = 0; k < done; k++)
     leafdata_free(&r, &ld[k]);
@@ -1850,14 +1969,20 @@ out:
 int pq_column_read_pool(const pq_file *f, int rg, int fi, const uint8_t *const *chunks,
                         const size_t *lens, size_t max, pq_pool *pool, pq_column *out, err *e)
 {
-  return column_read(f, rg, fi, chunks, lens, max, pool, -1, NULL, 0, out, e);
+  return column_read(f, rg, fi, chunks, lens, max, pool, -1, NULL, 0, false, out, e);
+}
+
+int pq_column_read_codes(const pq_file *f, int rg, int fi, const uint8_t *const *chunks,
+                         const size_t *lens, size_t max, pq_pool *pool, pq_column *out, err *e)
+{
+  return column_read(f, rg, fi, chunks, lens, max, pool, -1, NULL, 0, true, out, e);
 }
 
 int pq_column_read_rows(const pq_file *f, int rg, int fi, const uint8_t *const *chunks,
                         const size_t *lens, size_t max, pq_pool *pool, const int64_t *rr,
                         int nrr, pq_column *out, err *e)
 {
-  return column_read(f, rg, fi, chunks, lens, max, pool, -1, rr, nrr, out, e);
+  return column_read(f, rg, fi, chunks, lens, max, pool, -1, rr, nrr, false, out, e);
 }
 
 int pq_column_read_pages(const pq_file *f, int rg, int fi, const uint8_t *chunk, size_t len,
@@ -1865,8 +1990,8 @@ int pq_column_read_pages(const pq_file *f, int rg, int fi, const uint8_t *chunk,
 {
   const uint8_t *chunks[1] = {chunk};
   size_t lens[1] = {len};
-  return column_read(f, rg, fi, chunks, lens, max, pool, rows < 0 ? 0 : rows, NULL, 0, out,
-                     e);
+  return column_read(f, rg, fi, chunks, lens, max, pool, rows < 0 ? 0 : rows, NULL, 0, false,
+                     out, e);
 }
 
 void pq_column_recycle(pq_column *c, pq_pool *pool)
@@ -1879,6 +2004,7 @@ void pq_column_recycle(pq_column *c, pq_pool *pool)
   }
   pq_pool_give(pool, c->p);
   pq_pool_give(pool, c->nulls);
+  pq_pool_give(pool, c->codes);
   memset(c, 0, sizeof *c);
 }
 
@@ -1892,6 +2018,7 @@ void pq_column_release(pq_column *c)
   }
   free(c->p);
   free(c->nulls);
+  free(c->codes);
   memset(c, 0, sizeof *c);
 }
 

@@ -253,11 +253,24 @@ static void gt_free(gtable *g)
    not copied (a realloc copies each doubling: a twentieth of a
    high-cardinality GROUP BY), and its new pages are faulted in at once
    (see table_zalloc). arr_free frees it by the same size rule. */
+#define ARR_POPULATE_MIN (16u << 10)
+
 static void *grow_arr(void *p, size_t old, size_t n, size_t es)
 {
   size_t ob = old * es, nb = n * es;
-  if (nb < TABLE_MAP_MIN)
-    return xrealloc(p, nb);
+  if (nb < TABLE_MAP_MIN) {
+    char *q = xrealloc(p, nb);
+    if (nb - ob >= ARR_POPULATE_MIN) {
+      /* the new part's whole pages at once too (a partition block's
+         arrays are tens of KB, thousands of them in a high-cardinality
+         GROUP BY) */
+      uintptr_t a = ((uintptr_t)q + ob + 4095) & ~(uintptr_t)4095;
+      uintptr_t z = ((uintptr_t)q + nb) & ~(uintptr_t)4095;
+      if (z > a)
+        madvise((void *)a, z - a, MADV_POPULATE_WRITE);
+    }
+    return q;
+  }
   char *q;
   if (ob >= TABLE_MAP_MIN) {
     q = mremap(p, ob, nb, MREMAP_MAYMOVE);
@@ -887,6 +900,12 @@ struct aggthread {
   const char *memo_ptr[HMEMO];   /* string key hashes by address (one batch) */
   uint32_t memo_len[HMEMO];
   uint64_t memo_h[HMEMO];
+  /* grouping by dictionary codes (agg_by_codes) */
+#define CMAP_KEYS 4
+#define CMAP_MAX 16384
+  int cnk;                       /* keys the map is for (0: empty) */
+  uint64_t cgen[CMAP_KEYS];      /* their dictionaries */
+  uint32_t cmap[CMAP_MAX];       /* group id + 1 by code tuple, 0 unknown */
 };
 
 static void *agg_init(void *arg, int thread)
@@ -971,6 +990,60 @@ static void agg_flush(aggthread *t)
   gt_clear(g, false);
 }
 
+/* Grouping by dictionary codes (a Parquet scan's, see bcodes in exec.h):
+ * when every key is a column of b that still has its codes and the
+ * dictionaries' sizes (each with NULL) multiply to at most CMAP_MAX, a
+ * row's group is looked up by its tuple of codes in t->cmap, filled by the
+ * first row of each tuple through the table as usual (same hash, same
+ * group), so the other rows neither hash nor probe. The map is emptied
+ * when a dictionary changes (a new row group) and when the table is
+ * flushed (its group ids change). False: not applicable, nothing done. */
+static bool agg_by_codes(aggthread *t, const plan *p, const batch *b, const vec *keys)
+{
+  int nk = p->ngroups;
+  if (b->codes == NULL || nk > CMAP_KEYS)
+    return false;
+  const uint32_t *cs[CMAP_KEYS];
+  size_t mul[CMAP_KEYS];
+  uint64_t gen[CMAP_KEYS];
+  size_t size = 1;
+  bool same = t->cnk == nk;
+  for (int k = 0; k < nk; k++) {
+    const bexpr *x = p->groups[k];
+    if (x->kind != BX_COL)
+      return false;
+    const bcodes *bc = batch_codes(b, x->colno);
+    if (bc == NULL || keys[k].p != bc->vals || keys[k].nulls != bc->nulls || keys[k].is_const)
+      return false;
+    mul[k] = size;
+    size *= (size_t)bc->ncodes + 1;
+    if (size > CMAP_MAX)
+      return false;
+    cs[k] = bc->codes;
+    gen[k] = bc->gen;
+    same = same && t->cgen[k] == bc->gen;
+  }
+  if (!same) {
+    memset(t->cmap, 0, size * sizeof(uint32_t));
+    t->cnk = nk;
+    memcpy(t->cgen, gen, sizeof(uint64_t) * (size_t)nk);
+  }
+  gtable *g = t->g;
+  for (int j = 0; j < b->nsel; j++) {
+    int r = ROW(b, j);
+    size_t idx = 0;
+    for (int k = 0; k < nk; k++)
+      idx += cs[k][r] * mul[k];
+    uint32_t gid = t->cmap[idx];
+    if (gid == 0) {
+      gid = gt_find(g, keys, r, row_hash(keys, nk, r), true) + 1;
+      t->cmap[idx] = gid;
+    }
+    t->gid[r] = gid - 1;
+  }
+  return true;
+}
+
 static int agg_consume(void *state, batch *b)
 {
   aggthread *t = state;
@@ -995,8 +1068,12 @@ static int agg_consume(void *state, batch *b)
   } else {
     /* room for every row of the batch as a new group (the groups of rows
        already probed must stay where they are until the states are set) */
-    if (g->n + (size_t)b->nsel > P1_GROUPS)
+    if (g->n + (size_t)b->nsel > P1_GROUPS) {
       agg_flush(t);
+      t->cnk = 0;
+    }
+    if (agg_by_codes(t, p, b, keys))
+      goto grouped;
     uint64_t *hs = sql__ectx_alloc(&t->x, sizeof(uint64_t) * (size_t)(b->n > 0 ? b->n : 1));
     /* row_hash, column by column; a string key's hash is remembered by
        its address (a dictionary-encoded column's rows share the entry's
@@ -1056,6 +1133,7 @@ static int agg_consume(void *state, batch *b)
       t->gid[r] = gid;
     }
   }
+grouped:
   /* the tables are final for this batch: states can be addressed now */
   if (na > 0)
     for (int j = 0; j < b->nsel; j++) {

@@ -313,6 +313,7 @@ static void chunk_batch(const rowset *r, size_t ci, batch *b)
   b->nsel = c->n;
   b->ncols = r->ncols;
   b->cols = c->cols;
+  b->codes = NULL;
 }
 
 /* ---- runtime state per plan node ---- */
@@ -455,6 +456,10 @@ typedef struct scan_op {
   int ncols_all;
   pqt_cur *pc;            /* Parquet: the row group being read */
   vec *pvecs;             /* Parquet: per used column */
+  bcodes *bc;             /* Parquet: per table column, the batch's dictionary codes */
+  int *pcol;              /* Parquet: per pushed filter, the one column it reads (-1) */
+  uint8_t **pass;         /* per pushed filter: its result per dictionary entry */
+  uint64_t *pass_gen;     /* (and NULL last) for the dictionary of codes gen */
   /* CSV / JSON lines: the cursor reads cur_base[i] = byte cur_off + i of the
      object: the mapping (cur_off 0), or the window win (scan_win.c) */
   scan_win win;
@@ -504,6 +509,13 @@ static void scan_close(op *o)
   strheap_release(&s->heap);
   sql__pqt_cur_free(o->q, s->pc);
   free(s->pvecs);
+  free(s->bc);
+  free(s->pcol);
+  if (s->pass != NULL)
+    for (int k = 0; k < o->p->npreds; k++)
+      free(s->pass[k]);
+  free(s->pass);
+  free(s->pass_gen);
   if (s->m != NULL)
     sql__tobj_release(o->q, s->m->obj);
   jsonl_cursor_release(&s->jc);
@@ -658,6 +670,52 @@ static int single_column(const bexpr *e)
   return col;
 }
 
+/* runs pushed filter pk over the dn values of a dictionary (dv) of column
+   col, COL_BATCH at a time, and then over one NULL: with pass, each one's
+   result (pass[dn] the NULL's); without, stops at the first that passes.
+   1 some passes, 0 none, or a failure */
+static int dict_filter(scan_op *s, int pk, int col, const vec *dv, int64_t dn, uint8_t *pass)
+{
+  op *o = &s->base;
+  batch *b = &o->out;
+  b->ncols = s->ncols_all;
+  b->codes = NULL;
+  for (int j = 0; j < s->ncols_all; j++)
+    b->cols[j] = s->vecs[j];
+  bool any = false;
+  for (int64_t off = 0; off <= dn; off += COL_BATCH) {
+    int64_t n = dn - off > COL_BATCH ? COL_BATCH : dn - off;
+    vec v = *dv;
+    if (n == 0) {   /* off == dn: the NULL */
+      v = *null_vec();
+      v.phys = dv->phys;
+      n = 1;
+    } else {
+      v.p = (char *)dv->p + off * (dv->phys == PHYS_STR ? (int64_t)sizeof(str_ref) : 8);
+    }
+    sql__ectx_reset(&o->x);
+    b->cols[col] = v;
+    b->n = (int)n;
+    b->sel = NULL;
+    b->nsel = (int)n;
+    int rc = sql__expr_filter(&o->x, o->p->preds[pk], b);
+    if (rc < 0)
+      return rc;
+    any = any || b->nsel > 0;
+    if (pass == NULL && any)
+      break;
+    if (pass != NULL) {
+      memset(pass + off, 0, (size_t)n);
+      for (int j = 0; j < b->nsel; j++)
+        pass[off + ROW(b, j)] = 1;
+    }
+    if (off + COL_BATCH > dn && off < dn)
+      off = dn - COL_BATCH;   /* the NULL next */
+  }
+  sql__ectx_reset(&o->x);
+  return any ? 1 : 0;
+}
+
 /* may some row of the row group pass pred k, judged on the dictionary of
    the one column it reads? 1 yes or unknown, 0 no, or a failure */
 static int scan_pq_dict_check(scan_op *s, int pk)
@@ -679,46 +737,11 @@ static int scan_pq_dict_check(scan_op *s, int pk)
     return sql__qctx_fail(o->q, rc, &e);
   if (rc == 0)
     return 1;
-  batch *b = &o->out;
-  b->ncols = s->ncols_all;
-  for (int j = 0; j < s->ncols_all; j++)
-    b->cols[j] = s->vecs[j];
-  /* the values, then one NULL */
-  for (int64_t off = 0; off <= dn; off += COL_BATCH) {
-    sql__ectx_reset(&o->x);
-    int64_t n = dn - off > COL_BATCH ? COL_BATCH : dn - off;
-    vec v = dv;
-    if (n == 0) {
-      v = *null_vec();
-      v.phys = dv.phys;
-      n = 1;
-    } else {
-      v.p = (char *)dv.p + off * (dv.phys == PHYS_STR ? (int64_t)sizeof(str_ref) : 8);
-    }
-    b->cols[col] = v;
-    b->n = (int)n;
-    b->sel = NULL;
-    b->nsel = (int)n;
-    if ((rc = sql__expr_filter(&o->x, o->p->preds[pk], b)) < 0)
-      return rc;
-    if (b->nsel > 0)
-      return 1;
-    if (off + n >= dn && off < dn) {
-      /* the NULL row next */
-      v = *null_vec();
-      v.phys = dv.phys;
-      b->cols[col] = v;
-      b->n = 1;
-      b->sel = NULL;
-      b->nsel = 1;
-      sql__ectx_reset(&o->x);
-      if ((rc = sql__expr_filter(&o->x, o->p->preds[pk], b)) < 0)
-        return rc;
-      return b->nsel > 0;
-    }
-  }
-  return 0;
+  return dict_filter(s, pk, col, &dv, dn, NULL);
 }
+
+static int scan_pq_passes(scan_op *s);
+static int scan_pq_batch(scan_op *s, batch *b, int n);
 
 static int scan_pq_prefilter(scan_op *s)
 {
@@ -742,26 +765,103 @@ static int scan_pq_prefilter(scan_op *s)
   int rc = sql__pqt_cur_load(o->q, s->pc, s->is_filter_col, &e);
   if (rc < 0)
     return sql__qctx_fail(o->q, rc, &e);
+  if ((rc = scan_pq_passes(s)) < 0)
+    return rc;
   batch *b = &o->out;
   int n;
   bool pass = false;
   while (!pass && (n = sql__pqt_cur_next(s->pc, s->pvecs, null_vec())) > 0) {
     sql__ectx_reset(&o->x);
-    b->n = n;
-    b->sel = NULL;
-    b->nsel = n;
-    b->ncols = s->ncols_all;
-    for (int k = 0; k < s->ncols; k++)
-      b->cols[s->cols[k]] = s->pvecs[k];
-    if (s->t->npart > 0)
-      sql__table_part_fill(s->t, s->m->obj, b);
-    for (int k = 0; k < o->p->npreds && b->nsel > 0; k++)
-      if ((rc = sql__expr_filter(&o->x, o->p->preds[k], b)) < 0)
-        return rc;
+    if ((rc = scan_pq_batch(s, b, n)) < 0)
+      return rc;
     pass = b->nsel > 0;
   }
   sql__pqt_cur_rewind(s->pc);
   return pass ? 1 : 0;
+}
+
+/* Parquet, dictionary codes (scan_parquet.c invariant 7): each pushed
+   filter that reads one dictionary-coded column is judged once per
+   dictionary entry (and once for NULL) when the row group is loaded, and
+   its rows are then kept by their codes, not evaluated one by one */
+static int scan_pq_passes(scan_op *s)
+{
+  op *o = &s->base;
+  for (int pk = 0; pk < o->p->npreds; pk++) {
+    int col = s->pcol[pk], k = -1;
+    for (int j = 0; j < s->ncols && col >= 0; j++)
+      if (s->cols[j] == col)
+        k = j;
+    uint32_t nc = 0;
+    uint64_t gen = 0;
+    vec dv;
+    if (k < 0 || sql__pqt_cur_codes(s->pc, k, &nc, &gen, &dv) == NULL)
+      continue;
+    if (s->pass_gen[pk] == gen)
+      continue;
+    s->pass_gen[pk] = 0;
+    s->pass[pk] = xrealloc(s->pass[pk], (size_t)nc + 1);
+    int rc = dict_filter(s, pk, col, &dv, (int64_t)nc, s->pass[pk]);
+    if (rc < 0)
+      return rc;
+    s->pass_gen[pk] = gen;
+  }
+  return 0;
+}
+
+/* keeps the active rows of b whose code passes */
+static void code_filter(ectx *x, batch *b, const uint32_t *codes, const uint8_t *pass)
+{
+  uint16_t *sel = sql__ectx_alloc(x, sizeof(uint16_t) * (size_t)(b->n > 0 ? b->n : 1));
+  int m = 0;
+  if (b->sel == NULL) {
+    for (int i = 0; i < b->nsel; i++) {
+      sel[m] = (uint16_t)i;
+      m += pass[codes[i]];
+    }
+  } else {
+    for (int j = 0; j < b->nsel; j++) {
+      int i = b->sel[j];
+      sel[m] = (uint16_t)i;
+      m += pass[codes[i]];
+    }
+  }
+  b->sel = sel;
+  b->nsel = m;
+}
+
+/* the batch of the cursor's last n rows, its dictionary codes, and the
+   pushed filters run over it (by code where they can be) */
+static int scan_pq_batch(scan_op *s, batch *b, int n)
+{
+  op *o = &s->base;
+  b->n = n;
+  b->sel = NULL;
+  b->nsel = n;
+  b->ncols = s->ncols_all;
+  for (int k = 0; k < s->ncols; k++) {
+    int c = s->cols[k];
+    b->cols[c] = s->pvecs[k];
+    bcodes *bc = &s->bc[c];
+    bc->codes = sql__pqt_cur_codes(s->pc, k, &bc->ncodes, &bc->gen, NULL);
+    bc->vals = s->pvecs[k].p;
+    bc->nulls = s->pvecs[k].nulls;
+  }
+  b->codes = s->bc;
+  b->nbcodes = s->ncols_all;
+  if (s->t->npart > 0)
+    sql__table_part_fill(s->t, s->m->obj, b);
+  for (int k = 0; k < o->p->npreds && b->nsel > 0; k++) {
+    const bcodes *bc = s->pcol[k] >= 0 ? batch_codes(b, s->pcol[k]) : NULL;
+    if (bc != NULL && s->pass_gen[k] == bc->gen) {
+      code_filter(&o->x, b, bc->codes, s->pass[k]);
+      continue;
+    }
+    int rc = sql__expr_filter(&o->x, o->p->preds[k], b);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
 }
 
 /* Parquet: morsels are row groups; values come decoded, no conversion */
@@ -812,20 +912,13 @@ static int scan_next_pq(scan_op *s, batch **out)
       }
       if ((rc = sql__pqt_cur_load(q, s->pc, NULL, &e)) < 0)
         return sql__qctx_fail(q, rc, &e);
+      if ((rc = scan_pq_passes(s)) < 0)
+        return rc;
       continue;
     }
     batch *b = &o->out;
-    b->n = n;
-    b->sel = NULL;
-    b->nsel = n;
-    b->ncols = s->ncols_all;
-    for (int k = 0; k < s->ncols; k++)
-      b->cols[s->cols[k]] = s->pvecs[k];
-    if (s->t->npart > 0)
-      sql__table_part_fill(s->t, s->m->obj, b);
-    for (int k = 0; k < o->p->npreds && b->nsel > 0; k++)
-      if ((rc = sql__expr_filter(&o->x, o->p->preds[k], b)) < 0)
-        return rc;
+    if ((rc = scan_pq_batch(s, b, n)) < 0)
+      return rc;
     if (b->nsel == 0)
       continue;
     if (o->p->topn != NULL && o->p->npreds > 0)
@@ -1156,6 +1249,13 @@ static op *scan_build(qctx *q, plan *p)
     s->pvecs = xcalloc((size_t)s->ncols + 1, sizeof(vec));
     for (int k = 0; k < s->ncols; k++)
       s->pvecs[k].phys = s->vecs[s->cols[k]].phys;
+    s->bc = xcalloc((size_t)t->ncols + 1, sizeof(bcodes));
+    int np = p->npreds;
+    s->pcol = xcalloc((size_t)np + 1, sizeof(int));
+    s->pass = xcalloc((size_t)np + 1, sizeof(uint8_t *));
+    s->pass_gen = xcalloc((size_t)np + 1, sizeof(uint64_t));
+    for (int k = 0; k < np; k++)
+      s->pcol[k] = single_column(p->preds[k]);
   }
   return &s->base;
 }
@@ -1260,6 +1360,11 @@ typedef struct join_op {
   ectx kx;                /* key evaluation, lives as long as `in` */
   int nl;                 /* left columns */
   int nr;
+  /* one key with dictionary codes (bcodes): its hash per code, for the
+     dictionary cgen (cknown: computed) */
+  uint64_t cgen;
+  uint64_t *chash;
+  uint8_t *cknown;
 } join_op;
 
 static bool keys_equal(join_op *jo, int row, uint32_t id)
@@ -1357,13 +1462,36 @@ static int join_new_input(join_op *jo)
   for (int k = 0; k < p->nkeys; k++)
     if ((rc = sql__expr_eval(&jo->kx, p->lkeys[k], in, &jo->keys[k])) < 0)
       return rc;
-  for (int j = 0; j < in->nsel; j++) {
-    int r = ROW(in, j);
-    uint64_t h = 0x12345;
-    for (int k = 0; k < p->nkeys; k++)
-      h = h * 0x9E3779B97F4A7C15ULL ^ sql__hash_value(jo->keys[k].phys, &jo->keys[k], r);
-    jo->hash[r] = h;
-    jo->pmatch[r] = 0;
+  const bcodes *bc = p->nkeys == 1 && p->lkeys[0]->kind == BX_COL
+                        ? batch_codes(in, p->lkeys[0]->colno) : NULL;
+  if (bc != NULL && jo->keys[0].p == bc->vals && jo->keys[0].nulls == bc->nulls) {
+    /* a dictionary-coded key: each entry hashed once */
+    if (jo->cgen != bc->gen) {
+      jo->chash = xrealloc(jo->chash, sizeof(uint64_t) * ((size_t)bc->ncodes + 1));
+      jo->cknown = xrealloc(jo->cknown, (size_t)bc->ncodes + 1);
+      memset(jo->cknown, 0, (size_t)bc->ncodes + 1);
+      jo->cgen = bc->gen;
+    }
+    for (int j = 0; j < in->nsel; j++) {
+      int r = ROW(in, j);
+      uint32_t c = bc->codes[r];
+      if (!jo->cknown[c]) {
+        jo->chash[c] = 0x12345 * 0x9E3779B97F4A7C15ULL ^
+                       sql__hash_value(jo->keys[0].phys, &jo->keys[0], r);
+        jo->cknown[c] = 1;
+      }
+      jo->hash[r] = jo->chash[c];
+      jo->pmatch[r] = 0;
+    }
+  } else {
+    for (int j = 0; j < in->nsel; j++) {
+      int r = ROW(in, j);
+      uint64_t h = 0x12345;
+      for (int k = 0; k < p->nkeys; k++)
+        h = h * 0x9E3779B97F4A7C15ULL ^ sql__hash_value(jo->keys[k].phys, &jo->keys[k], r);
+      jo->hash[r] = h;
+      jo->pmatch[r] = 0;
+    }
   }
   jo->pos = 0;
   jo->chain = 0;
@@ -1534,6 +1662,8 @@ static void join_close(op *o)
   free(jo->prow);
   free(jo->bid);
   free(jo->keys);
+  free(jo->chash);
+  free(jo->cknown);
   sql__ectx_release(&jo->kx);
 }
 

@@ -225,6 +225,12 @@ void sql__pqt_cur_rewind(pqt_cur *c);
 void sql__pqt_cur_close(qctx *q, pqt_cur *c);
 /* Points vecs[k] (column cols[k]) at the next rows; 0 at the group's end. */
 int sql__pqt_cur_next(pqt_cur *c, vec *vecs, const vec *nullv);
+/* The dictionary codes of used column k for the last batch (one per row;
+ * a NULL row has code *ncodes), when it has them (scan_parquet.c
+ * invariant 7): *gen differs for every decoded dictionary; dict (may be
+ * NULL) gets the dictionary's *ncodes values. NULL otherwise. */
+const uint32_t *sql__pqt_cur_codes(const pqt_cur *c, int k, uint32_t *ncodes, uint64_t *gen,
+                                   vec *dict);
 
 /* Late materialization under a top-N (ORDER BY key LIMIT n over a Parquet
    scan whose rows reach the sort unchanged, through projections only): each
@@ -309,13 +315,41 @@ void sql__exec_defer(qctx *q, void (*fn)(void *), void *p);
 
 /* ---- batches ---- */
 
+/* Dictionary codes of one column of a batch (a Parquet scan's): codes[r]
+ * is physical row r's entry of a dictionary of ncodes values (ncodes: the
+ * row is NULL); gen names that dictionary. They describe the column only
+ * while its vector still points at vals and nulls: an operator that
+ * rewrites the column gives it another vector, and the codes no longer
+ * apply (check before use). */
+typedef struct bcodes {
+  const void *vals;
+  const uint8_t *nulls;
+  const uint32_t *codes;   /* NULL: none */
+  uint32_t ncodes;
+  uint64_t gen;
+} bcodes;
+
 typedef struct batch {
   int n;                 /* physical rows */
   uint16_t *sel;         /* NULL: rows 0..n-1 */
   int nsel;              /* active rows */
   int ncols;
   vec *cols;
+  const bcodes *codes;   /* NULL, or nbcodes of them, one per column (bcodes) */
+  int nbcodes;
 } batch;
+
+/* the codes of b's column c when they still describe it, else NULL */
+static inline const bcodes *batch_codes(const batch *b, int c)
+{
+  if (b->codes == NULL || c < 0 || c >= b->ncols || c >= b->nbcodes)
+    return NULL;
+  const bcodes *k = &b->codes[c];
+  const vec *v = &b->cols[c];
+  if (k->codes == NULL || v->is_const || v->p != k->vals || v->nulls != k->nulls)
+    return NULL;
+  return k;
+}
 
 #define ROW(b, j) ((b)->sel != NULL ? (b)->sel[j] : (j))
 

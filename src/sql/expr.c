@@ -27,6 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* ---- context ---- */
 
@@ -443,6 +446,41 @@ static bool mem_ieq(const char *a, const char *b, size_t n)
   return true;
 }
 
+/* does s[0..n) hold lit[0..m) (LIKE '%lit%')? Candidates are the places
+   where both the first and the last byte of lit match, 16 at a time
+   (glibc's memmem sets up its two-way search on every call, which is
+   most of the work on short strings such as URLs) */
+static bool has_lit(const char *s, size_t n, const char *lit, size_t m)
+{
+  if (m == 0)
+    return true;
+  if (n < m)
+    return false;
+  if (m == 1)
+    return memchr(s, lit[0], n) != NULL;
+  size_t last = n - m;   /* the last start */
+  size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i f = _mm_set1_epi8(lit[0]), l = _mm_set1_epi8(lit[m - 1]);
+  for (; i + 16 <= last + 1; i += 16) {
+    __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+    __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + i + m - 1));
+    unsigned mask =
+        (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, f), _mm_cmpeq_epi8(b, l)));
+    while (mask != 0) {
+      unsigned bit = (unsigned)__builtin_ctz(mask);
+      if (memcmp(s + i + bit + 1, lit + 1, m - 2) == 0)
+        return true;
+      mask &= mask - 1;
+    }
+  }
+#endif
+  for (; i <= last; i++)
+    if (s[i] == lit[0] && s[i + m - 1] == lit[m - 1] && memcmp(s + i + 1, lit + 1, m - 2) == 0)
+      return true;
+  return false;
+}
+
 bool sql__like_match(const like_pat *lp, const char *s, size_t n)
 {
   switch (lp->kind) {
@@ -463,7 +501,7 @@ bool sql__like_match(const like_pat *lp, const char *s, size_t n)
           return true;
       return false;
     }
-    return memmem(s, n, lp->lit, lp->litlen) != NULL;
+    return has_lit(s, n, lp->lit, lp->litlen);
   case 5:
     return true;
   default:

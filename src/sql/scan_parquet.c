@@ -32,6 +32,14 @@
  *       columns decode only the pages holding them. Keys equal to the bar
  *       stay (ties are the sort's to break), NULLs stay when they sort
  *       first, NaN always stays.
+ *   (7) A column decoded whole from a chunk whose data pages all use its
+ *       dictionary keeps each row's code (pq_column.codes) and a number
+ *       unique to that decoding (gen): the filters and the aggregation
+ *       above work per dictionary entry (sql__pqt_cur_codes). Its values
+ *       are not written out for the row group: each batch's are looked up
+ *       from the codes into a buffer of the cursor (bbuf, COL_BATCH
+ *       values, so they stay in the cache). Compacted columns (page
+ *       indexes, top-N) are written out first and drop their codes.
  *
  * Start reading at sql__pqt_open().
  */
@@ -454,6 +462,9 @@ struct pqt_cur {
   int rg;
   int64_t rows;
   int64_t pos;
+  int64_t bpos;         /* first row of the last batch handed out */
+  uint64_t *gen;        /* per used column: its codes' decoding (invariant 7) */
+  void **bbuf;          /* per used column: a batch of values looked up by code */
   int ncols;
   int *cols;            /* table columns */
   pq_column *data;      /* per used column */
@@ -488,6 +499,8 @@ pqt_cur *sql__pqt_cur_new(const int *cols, int ncols)
   c->data = xcalloc((size_t)ncols + 1, sizeof(pq_column));
   c->absent = xcalloc((size_t)ncols + 1, sizeof(bool));
   c->loaded = xcalloc((size_t)ncols + 1, sizeof(bool));
+  c->gen = xcalloc((size_t)ncols + 1, sizeof(uint64_t));
+  c->bbuf = xcalloc((size_t)ncols + 1, sizeof(void *));
   memcpy(c->cols, cols, sizeof(int) * (size_t)ncols);
   c->pool = pq_pool_new();
   return c;
@@ -539,6 +552,10 @@ void sql__pqt_cur_free(qctx *q, pqt_cur *c)
   free(c->data);
   free(c->absent);
   free(c->loaded);
+  free(c->gen);
+  for (int k = 0; k < c->ncols; k++)
+    free(c->bbuf[k]);
+  free(c->bbuf);
   free(c->heap);
   pq_pool_free(c->pool);
   free(c);
@@ -552,6 +569,7 @@ int sql__pqt_cur_open(qctx *q, table *t, pqt_cur *c, tobj *o, int rg, err *e)
   c->rg = rg;
   c->rows = f->rgs[rg].num_rows;
   c->pos = 0;
+  c->bpos = 0;
   int nleaves = 0;
   for (int k = 0; k < c->ncols; k++) {
     int fi = o->pqmap[c->cols[k]];
@@ -747,10 +765,36 @@ int sql__pqt_cur_pages(qctx *q, const table *t, pqt_cur *c, bexpr *const *preds,
   return 1;
 }
 
+/* a column kept as dictionary codes (invariant 7) written out as values,
+   its codes dropped */
+static void materialize(pqt_cur *c, pq_column *d)
+{
+  if (d->codes == NULL)
+    return;
+  if (d->p == NULL) {
+    if (d->phys == PHYS_STR) {
+      str_ref *o = pq_pool_take(c->pool, (size_t)d->n * sizeof(str_ref) + 1);
+      const str_ref *ds = d->dict;
+      for (int64_t r = 0; r < d->n; r++)
+        o[r] = ds[d->codes[r]];
+      d->s = o;
+    } else {
+      int64_t *o = pq_pool_take(c->pool, (size_t)d->n * 8 + 1);
+      const int64_t *di = d->dict;
+      for (int64_t r = 0; r < d->n; r++)
+        o[r] = di[d->codes[r]];
+      d->i = o;
+    }
+  }
+  pq_pool_give(c->pool, d->codes);
+  d->codes = NULL;
+}
+
 /* keeps only the rows of c->rr of a column decoded over the row ranges
    spans (sorted, disjoint, covering c->rr) */
 static void compact(pqt_cur *c, pq_column *d, const int64_t *spans, int nspans)
 {
+  materialize(c, d);
   size_t es = d->phys == PHYS_STR ? sizeof(str_ref) : 8;
   char *np = pq_pool_take(c->pool, (size_t)c->rows * es + 1);
   uint8_t *nn = d->nulls != NULL ? pq_pool_take(c->pool, (size_t)c->rows + 1) : NULL;
@@ -932,8 +976,14 @@ int sql__pqt_cur_load(qctx *q, pqt_cur *c, const bool *which, err *e)
     int64_t room = (int64_t)q->mem_limit - atomic_load(&q->mem_used);
     if (room < (1 << 20))
       room = 1 << 20;
-    rc = pq_column_read_rows(f, rg, fi, ptrs, lens, (size_t)room, c->pool, c->rr, c->nrr,
-                             &c->data[k], e);
+    rc = c->rr != NULL ? pq_column_read_rows(f, rg, fi, ptrs, lens, (size_t)room, c->pool,
+                                             c->rr, c->nrr, &c->data[k], e)
+                       : pq_column_read_codes(f, rg, fi, ptrs, lens, (size_t)room, c->pool,
+                                              &c->data[k], e);
+    if (rc == 0 && c->data[k].codes != NULL) {
+      static _Atomic uint64_t gens;
+      c->gen[k] = atomic_fetch_add(&gens, 1) + 1;
+    }
     free(ptrs);
     free(lens);
     if (rc == 0) {
@@ -1014,13 +1064,49 @@ int sql__pqt_cur_next(pqt_cur *c, vec *vecs, const vec *nullv)
     pq_column *d = &c->data[k];
     v->is_const = 0;
     v->nulls = d->nulls != NULL ? d->nulls + c->pos : NULL;
-    if (d->phys == PHYS_STR)
+    if (d->p == NULL && d->codes != NULL) {
+      /* the batch's values by code (a NULL row's code gives zero / empty) */
+      const uint32_t *cd = d->codes + c->pos;
+      if (c->bbuf[k] == NULL)
+        c->bbuf[k] = xmalloc(COL_BATCH * sizeof(str_ref));
+      if (d->phys == PHYS_STR) {
+        str_ref *o = c->bbuf[k];
+        const str_ref *ds = d->dict;
+        for (int64_t j = 0; j < n; j++)
+          o[j] = ds[cd[j]];
+      } else {
+        int64_t *o = c->bbuf[k];
+        const int64_t *di = d->dict;
+        for (int64_t j = 0; j < n; j++)
+          o[j] = di[cd[j]];
+      }
+      v->p = c->bbuf[k];
+    } else if (d->phys == PHYS_STR) {
       v->s = d->s + c->pos;
-    else
+    } else {
       v->i = d->i + c->pos;
+    }
   }
+  c->bpos = c->pos;
   c->pos += n;
   return (int)n;
+}
+
+const uint32_t *sql__pqt_cur_codes(const pqt_cur *c, int k, uint32_t *ncodes, uint64_t *gen,
+                                   vec *dict)
+{
+  if (c->obj == NULL || c->absent[k] || !c->loaded[k] || c->data[k].codes == NULL)
+    return NULL;
+  const pq_column *d = &c->data[k];
+  *ncodes = d->ndict;
+  *gen = c->gen[k];
+  if (dict != NULL) {
+    dict->phys = (uint8_t)d->phys;
+    dict->is_const = 0;
+    dict->nulls = NULL;
+    dict->p = (void *)d->dict;
+  }
+  return d->codes + c->bpos;
 }
 
 /* ---- top-N: late materialization ---- */
@@ -1140,9 +1226,10 @@ int sql__pqt_cur_topn(qctx *q, pqt_cur *c, scan_topn *tn, bool feed, err *e)
   free(which);
   if (rc < 0)
     return rc;
-  const pq_column *d = &c->data[k];
+  pq_column *d = &c->data[k];
   if (d->n != c->rows)
     return 1;
+  materialize(c, d);
   if (feed)
     tn_feed(c, tn, d->p, d->nulls, NULL, d->n);
   uint64_t bar = tn_bar(c, tn);

@@ -12,12 +12,10 @@ in one row group and PLAIN in another -- and on a file tarn wrote (pages of
 
 Start reading at test_top_n_matches_duckdb().
 """
-import os
-
 import pytest
 
 from duckdb_util import duckdb
-from test_parquet_read import assert_rows, ok
+from test_parquet_read import assert_rows, ok, put_folder
 
 N = 60000
 
@@ -76,10 +74,7 @@ def lake(tarn, s3, tmp_path_factory):
             "COPY t TO 'v2.parquet' (FORMAT parquet, PARQUET_VERSION V2, ROW_GROUP_SIZE 20480)"],
            cwd=str(d))
     b = "pq-late"
-    s3.create_bucket(Bucket=b)
-    for name in sorted(os.listdir(d)):
-        with open(os.path.join(d, name), "rb") as fh:
-            s3.put_object(Bucket=b, Key=name, Body=fh.read())
+    put_folder(s3, b, str(d))
     # tarn's own writer: pages of 20,000 rows, a page index
     ok(tarn, f"COPY (SELECT * FROM 's3://{b}/rg.parquet' ORDER BY id) TO 's3://{b}/tw/' "
              f"(FORMAT parquet, COMPRESSION snappy)")

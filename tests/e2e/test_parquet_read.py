@@ -85,6 +85,15 @@ def same(a, b):
     return math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9)
 
 
+def put_folder(s3, bucket, folder):
+    """Creates the bucket and puts every file of the folder into it under
+    its name."""
+    s3.create_bucket(Bucket=bucket)
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name), "rb") as fh:
+            s3.put_object(Bucket=bucket, Key=name, Body=fh.read())
+
+
 def assert_rows(got, want, what):
     assert len(got) == len(want), (what, len(got), len(want))
     for g, w in zip(got, want):

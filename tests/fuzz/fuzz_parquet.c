@@ -58,6 +58,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             sum += (size_t)c.i[r];
         }
         (void)sum;
+        /* read as dictionary codes: the same values (a NULL row's code the
+           dictionary's size) */
+        pq_column cc;
+        if (pq_column_read_codes(f, g, k, ptrs, lens, 64u << 20, NULL, &cc, &e) == 0) {
+          if (cc.n != c.n || cc.phys != c.phys)
+            __builtin_trap();
+          for (int64_t r = 0; r < cc.n; r++) {
+            bool nl = cc.nulls != NULL && cc.nulls[r];
+            if (nl != (c.nulls != NULL && c.nulls[r]))
+              __builtin_trap();
+            if (cc.codes == NULL) {
+              if (!nl && c.phys != PHYS_STR && cc.i[r] != c.i[r])
+                __builtin_trap();
+              continue;
+            }
+            if (cc.codes[r] > cc.ndict || nl != (cc.codes[r] == cc.ndict))
+              __builtin_trap();
+            if (nl)
+              continue;
+            if (c.phys == PHYS_STR) {
+              str_ref a = ((const str_ref *)cc.dict)[cc.codes[r]];
+              if (a.len != c.s[r].len || (a.len && memcmp(a.ptr, c.s[r].ptr, a.len) != 0))
+                __builtin_trap();
+            } else if (((const int64_t *)cc.dict)[cc.codes[r]] != c.i[r]) {
+              __builtin_trap();
+            }
+          }
+          pq_column_release(&cc);
+        }
         pq_column_release(&c);
       }
       uint64_t doff, dlen;

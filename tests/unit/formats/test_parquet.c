@@ -117,6 +117,7 @@ typedef struct col {
   int64_t nvals;
   const uint8_t *pages;  /* page headers and bodies */
   size_t npages;
+  int enc;               /* the one encoding the footer lists (0: PLAIN) */
 } col;
 
 /* PAR1, the pages of one column, the footer; returns the file size */
@@ -152,7 +153,7 @@ static size_t build(uint8_t *out, const col *c, int64_t rows)
   structf(&w, 3);                    /* ColumnMetaData */
   i32f(&w, 1, c->type);
   listf(&w, 2, THRIFT_I32, 1);
-  zigzag(&w, 0);
+  zigzag(&w, c->enc);
   listf(&w, 3, THRIFT_BINARY, 1);
   varint(&w, strlen(c->name));
   put(&w, c->name, strlen(c->name));
@@ -239,7 +240,7 @@ static void test_int96(void **state)
   }
   uint8_t pages[256];
   size_t np = page(pages, PQ_PAGE_DATA, 2, PQ_ENC_PLAIN, body, 24, 24);
-  col c = {"t", PQ_INT96, PQ_REQUIRED, -1, PQ_CODEC_UNCOMPRESSED, 2, pages, np};
+  col c = {"t", PQ_INT96, PQ_REQUIRED, -1, PQ_CODEC_UNCOMPRESSED, 2, pages, np, 0};
   uint8_t f[4096];
   size_t n = build(f, &c, 2);
   pq_column pc;
@@ -287,7 +288,7 @@ static void test_delta_byte_array(void **state)
   bn += 12;
   uint8_t pages[512];
   size_t np = page(pages, PQ_PAGE_DATA, 3, PQ_ENC_DELTA_BYTE_ARRAY, body, bn, bn);
-  col c = {"s", PQ_BYTE_ARRAY, PQ_REQUIRED, PQ_CT_UTF8, PQ_CODEC_UNCOMPRESSED, 3, pages, np};
+  col c = {"s", PQ_BYTE_ARRAY, PQ_REQUIRED, PQ_CT_UTF8, PQ_CODEC_UNCOMPRESSED, 3, pages, np, 0};
   uint8_t f[4096];
   size_t n = build(f, &c, 3);
   pq_column pc;
@@ -336,7 +337,7 @@ static void test_hadoop_lz4_and_dictionary_nulls(void **state)
   size_t np = page(pages, PQ_PAGE_DICTIONARY, 2, PQ_ENC_PLAIN_DICTIONARY, dframed,
                    (size_t)dl + 8, 16);
   np += page(pages + np, PQ_PAGE_DATA, 4, PQ_ENC_PLAIN_DICTIONARY, framed, (size_t)cl + 8, bn);
-  col c = {"v", PQ_INT64, PQ_OPTIONAL, -1, PQ_CODEC_LZ4, 4, pages, np};
+  col c = {"v", PQ_INT64, PQ_OPTIONAL, -1, PQ_CODEC_LZ4, 4, pages, np, 0};
   uint8_t f[4096];
   size_t n = build(f, &c, 4);
   pq_column pc;
@@ -353,8 +354,9 @@ static void test_hadoop_lz4_and_dictionary_nulls(void **state)
 }
 
 /* reads the one column of file f with only the rows [rr[0], rr[1]) wanted
-   (rr NULL: all) */
-static int read_rows(const uint8_t *f, size_t n, const int64_t *rr, pq_column *c, err *e)
+   (rr NULL: all; codes: all, with dictionary codes when it has them) */
+static int read_rows_or_codes(const uint8_t *f, size_t n, const int64_t *rr, bool codes,
+                              pq_column *c, err *e)
 {
   uint32_t fl;
   pq_file *pf = NULL;
@@ -367,10 +369,44 @@ static int read_rows(const uint8_t *f, size_t n, const int64_t *rr, pq_column *c
   if (rc == 0) {
     const uint8_t *p = f + off;
     size_t l = (size_t)len;
-    rc = pq_column_read_rows(pf, 0, 0, &p, &l, 1 << 20, NULL, rr, rr ? 1 : 0, c, e);
+    rc = codes ? pq_column_read_codes(pf, 0, 0, &p, &l, 1 << 20, NULL, c, e)
+               : pq_column_read_rows(pf, 0, 0, &p, &l, 1 << 20, NULL, rr, rr ? 1 : 0, c, e);
   }
   pq_file_free(pf);
   return rc;
+}
+
+static int read_rows(const uint8_t *f, size_t n, const int64_t *rr, pq_column *c, err *e)
+{
+  return read_rows_or_codes(f, n, rr, false, c, e);
+}
+
+static int read_codes(const uint8_t *f, size_t n, pq_column *c, err *e)
+{
+  return read_rows_or_codes(f, n, NULL, true, c, e);
+}
+
+/* the string of row r of a column read with or without codes (NULL for a
+   NULL row) */
+static const str_ref *col_str(const pq_column *c, int r)
+{
+  if (c->nulls != NULL && c->nulls[r])
+    return NULL;
+  return c->codes != NULL ? &((const str_ref *)c->dict)[c->codes[r]] : &c->s[r];
+}
+
+/* rows 0..n-1 of a string column read with or without codes are want[]
+   (NULL for a NULL row) */
+static void check_strs(const pq_column *pc, const char *const *want, int n)
+{
+  for (int r = 0; r < n; r++) {
+    const str_ref *s = col_str(pc, r);
+    assert_int_equal(s == NULL, want[r] == NULL);
+    if (s == NULL)
+      continue;
+    assert_int_equal(s->len, strlen(want[r]));
+    assert_memory_equal(s->ptr, want[r], strlen(want[r]));
+  }
 }
 
 /* A chunk that falls back from its dictionary to PLAIN mid-way (as
@@ -394,7 +430,7 @@ static void test_dictionary_fallback_mid_chunk(void **state)
   size_t np = page(pages, PQ_PAGE_DICTIONARY, 3, PQ_ENC_PLAIN, dict, sizeof dict, sizeof dict);
   np += page(pages + np, PQ_PAGE_DATA, 8, PQ_ENC_RLE_DICTIONARY, p1, sizeof p1, sizeof p1);
   np += page(pages + np, PQ_PAGE_DATA, 4, PQ_ENC_PLAIN, p2, sizeof p2, sizeof p2);
-  col c = {"s", PQ_BYTE_ARRAY, PQ_OPTIONAL, PQ_CT_UTF8, PQ_CODEC_UNCOMPRESSED, 12, pages, np};
+  col c = {"s", PQ_BYTE_ARRAY, PQ_OPTIONAL, PQ_CT_UTF8, PQ_CODEC_UNCOMPRESSED, 12, pages, np, 0};
   uint8_t f[4096];
   size_t n = build(f, &c, 12);
   static const int64_t only2[2] = {9, 11}, only1[2] = {1, 3};
@@ -421,6 +457,44 @@ static void test_dictionary_fallback_mid_chunk(void **state)
     }
     pq_column_release(&pc);
   }
+  /* with codes asked for: none (a page is PLAIN), the values written out
+     from the codes of the first page when the PLAIN one came */
+  pq_column pc;
+  err e;
+  err_clear(&e);
+  if (read_codes(f, n, &pc, &e) != 0)
+    fail_msg("codes: %s", e.msg);
+  assert_null(pc.codes);
+  assert_non_null(pc.p);
+  check_strs(&pc, want, 12);
+  pq_column_release(&pc);
+  /* the same with a footer that claims every page uses the dictionary (so
+     the reader starts with codes only and no values array) */
+  col cd = c;
+  cd.enc = PQ_ENC_RLE_DICTIONARY;
+  size_t n2 = build(f, &cd, 12);
+  if (read_codes(f, n2, &pc, &e) != 0)
+    fail_msg("codes, footer claims all dictionary: %s", e.msg);
+  assert_null(pc.codes);
+  check_strs(&pc, want, 12);
+  pq_column_release(&pc);
+  /* the dictionary-encoded page alone: codes, values not written out, a
+     NULL row's code past the dictionary and its value empty */
+  np = page(pages, PQ_PAGE_DICTIONARY, 3, PQ_ENC_PLAIN, dict, sizeof dict, sizeof dict);
+  np += page(pages + np, PQ_PAGE_DATA, 8, PQ_ENC_RLE_DICTIONARY, p1, sizeof p1, sizeof p1);
+  col c1 = {"s", PQ_BYTE_ARRAY, PQ_OPTIONAL, PQ_CT_UTF8, PQ_CODEC_UNCOMPRESSED, 8, pages, np, 0};
+  n = build(f, &c1, 8);
+  if (read_codes(f, n, &pc, &e) != 0)
+    fail_msg("codes, one page: %s", e.msg);
+  assert_non_null(pc.codes);
+  assert_null(pc.p);
+  assert_int_equal(pc.ndict, 3);
+  assert_int_equal(((const str_ref *)pc.dict)[3].len, 0);
+  static const uint32_t wantc[8] = {0, 1, 3, 2, 0, 2, 1, 1};
+  for (int r = 0; r < 8; r++)
+    assert_int_equal(pc.codes[r], wantc[r]);
+  check_strs(&pc, want, 8);
+  pq_column_release(&pc);
 }
 
 static void test_damaged(void **state)
@@ -429,7 +503,7 @@ static void test_damaged(void **state)
   uint8_t body[16] = {0};
   uint8_t pages[256];
   size_t np = page(pages, PQ_PAGE_DATA, 2, PQ_ENC_PLAIN, body, 16, 16);
-  col c = {"i", PQ_INT64, PQ_REQUIRED, -1, PQ_CODEC_UNCOMPRESSED, 2, pages, np};
+  col c = {"i", PQ_INT64, PQ_REQUIRED, -1, PQ_CODEC_UNCOMPRESSED, 2, pages, np, 0};
   uint8_t f[4096];
   size_t n = build(f, &c, 2);
   pq_column pc;
@@ -460,7 +534,7 @@ static void test_damaged(void **state)
   }
   /* a page claiming more values than its bytes */
   np = page(pages, PQ_PAGE_DATA, 200, PQ_ENC_PLAIN, body, 16, 16);
-  col c2 = {"i", PQ_INT64, PQ_REQUIRED, -1, PQ_CODEC_UNCOMPRESSED, 200, pages, np};
+  col c2 = {"i", PQ_INT64, PQ_REQUIRED, -1, PQ_CODEC_UNCOMPRESSED, 200, pages, np, 0};
   n = build(f, &c2, 200);
   err_clear(&e);
   assert_int_equal(read_file(f, n, &pc, &e), ERR_INVALID);
