@@ -194,6 +194,18 @@ static void drop_part(drops *d, const MDB_val *rec)
     drops_add(d, &r.blob);
 }
 
+/* The blobs of the part records in r's first column; clears r. */
+static void drop_parts(drops *d, PGresult *r)
+{
+  arena *a = arena_new();
+  for (int i = 0; i < PQntuples(r); i++) {
+    MDB_val v = col_bytes(r, i, 0, a);
+    drop_part(d, &v);
+  }
+  arena_free(a);
+  PQclear(r);
+}
+
 /* ---- refusals ---- */
 
 int store__pg_refuse(err *e, const char *feature)
@@ -328,13 +340,7 @@ static int txn_bucket_delete(PGconn *c, void *arg, err *e)
           &p, &r, "delete the bucket's parts", e);
   if (rc != 0)
     return rc;
-  arena *a = arena_new();
-  for (int i = 0; i < PQntuples(r); i++) {
-    MDB_val v = col_bytes(r, i, 0, a);
-    drop_part(&t->dead, &v);
-  }
-  arena_free(a);
-  PQclear(r);
+  drop_parts(&t->dead, r);
   rc = ex(c, "DELETE FROM tarn_uploads WHERE bucket = $1", &p, NULL, "delete the bucket's uploads",
           e);
   if (rc == 0)
@@ -353,25 +359,34 @@ int store__pg_bucket_delete(store *s, const char *name, err *e)
   return rc;
 }
 
+/* Inside a transaction: runs fn on the record old and writes what it made
+ * with sql, whose parameters are p's and then the new record. */
+static int rewrite(PGconn *c, const MDB_val *old, store_rec_edit fn, void *arg, arena *a,
+                   const char *sql, prm *p, const char *what, err *e)
+{
+  buf b;
+  buf_init(&b, 1 << 20);
+  int rc = fn(old, arg, a, &b, e);
+  if (rc == 0) {
+    MDB_val nv = { b.len, b.data };
+    p_bytes(p, &nv);
+    rc = ex(c, sql, p, NULL, what, e);
+  }
+  buf_release(&b);
+  return rc;
+}
+
 static int txn_bucket_update(PGconn *c, void *arg, err *e)
 {
   bucket_txn *t = arg;
   arena *a = arena_new();
   MDB_val old;
   int rc = bucket_lock(c, t->name, "NO KEY UPDATE", a, &old, e);
-  buf b;
-  buf_init(&b, 1 << 20);
+  prm p = { .n = 0 };
+  p_text(&p, t->name);
   if (rc == 0)
-    rc = t->fn(&old, t->arg, a, &b, e);
-  if (rc == 0) {
-    MDB_val nv = { b.len, b.data };
-    prm p = { .n = 0 };
-    p_text(&p, t->name);
-    p_bytes(&p, &nv);
-    rc = ex(c, "UPDATE tarn_buckets SET rec = $2 WHERE name = $1", &p, NULL,
-            "write a bucket record", e);
-  }
-  buf_release(&b);
+    rc = rewrite(c, &old, t->fn, t->arg, a, "UPDATE tarn_buckets SET rec = $2 WHERE name = $1",
+                 &p, "write a bucket record", e);
   arena_free(a);
   return rc;
 }
@@ -683,20 +698,13 @@ static int txn_edit(PGconn *c, void *arg, err *e)
     rc = object_row(c, t->bucket, t->key, a, &old, &had, e);
   if (rc == 0 && !had)
     rc = err_set(e, ERR_NO_SUCH_KEY, "no key '%s' in bucket '%s'", t->key, t->bucket);
-  buf b;
-  buf_init(&b, 1 << 20);
+  prm p = { .n = 0 };
+  p_text(&p, t->bucket);
+  p_text(&p, t->key);
   if (rc == 0)
-    rc = t->fn(&old, t->arg, a, &b, e);
-  if (rc == 0) {
-    MDB_val nv = { b.len, b.data };
-    prm p = { .n = 0 };
-    p_text(&p, t->bucket);
-    p_text(&p, t->key);
-    p_bytes(&p, &nv);
-    rc = ex(c, "UPDATE tarn_objects SET rec = $3 WHERE bucket = $1 AND key = $2", &p, NULL,
-            "write an object record", e);
-  }
-  buf_release(&b);
+    rc = rewrite(c, &old, t->fn, t->arg, a,
+                 "UPDATE tarn_objects SET rec = $3 WHERE bucket = $1 AND key = $2", &p,
+                 "write an object record", e);
   arena_free(a);
   return rc;
 }
@@ -882,13 +890,7 @@ static int txn_part_put(PGconn *c, void *arg, err *e)
           &p, &r, "write a part record", e);
   if (rc != 0)
     return rc;
-  arena *a = arena_new();
-  for (int i = 0; i < PQntuples(r); i++) {
-    MDB_val v = col_bytes(r, i, 0, a);
-    drop_part(&t->dead, &v);
-  }
-  arena_free(a);
-  PQclear(r);
+  drop_parts(&t->dead, r);
   return 0;
 }
 
