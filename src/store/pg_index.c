@@ -256,6 +256,33 @@ int store_metadata_set(store *s, pg_pool *p, err *e)
 
 /* ---- buckets ---- */
 
+/* The bucket record last read by this thread, kept for the rest of the same
+ * API request (its origin's request id): one request reads its bucket's
+ * record several times (policy, ACL, CORS...), and one read is also one
+ * consistent view. Any change made by the thread forgets it. */
+static _Thread_local struct {
+  char request[80];            /* the request it was read for, "" for none */
+  char bucket[BUCKET_MAX + 1];
+  uint8_t *rec;                /* heap */
+  size_t len;
+} seen;
+
+static void seen_forget(void)
+{
+  free(seen.rec);
+  memset(&seen, 0, sizeof seen);
+}
+
+static const char *request_now(void)
+{
+  const store_origin *o = store__origin_current();
+  if (o == NULL || o->request_id == NULL || o->request_id[0] == '\0' ||
+      strlen(o->request_id) >= sizeof seen.request)
+    return NULL;
+  return o->request_id;
+}
+
+
 /* Takes the bucket's row (lock: "KEY SHARE", "NO KEY UPDATE", "UPDATE");
  * rec (optional) gets its record. ERR_NO_SUCH_BUCKET when there is none. */
 static int bucket_lock(PGconn *c, const char *bucket, const char *lock, arena *a, MDB_val *rec,
@@ -302,6 +329,7 @@ static int txn_bucket_create(PGconn *c, void *arg, err *e)
 
 int store__pg_bucket_create(store *s, const char *name, const MDB_val *rec, err *e)
 {
+  seen_forget();
   bucket_txn t = { .name = name, .rec = rec };
   return pg_transaction(s->pg, NULL, txn_bucket_create, &t, e);
 }
@@ -353,6 +381,7 @@ static int txn_bucket_delete(PGconn *c, void *arg, err *e)
 
 int store__pg_bucket_delete(store *s, const char *name, err *e)
 {
+  seen_forget();
   bucket_txn t = { .name = name };
   int rc = pg_transaction(s->pg, NULL, txn_bucket_delete, &t, e);
   drops_end(s, &t.dead, rc == 0);
@@ -393,22 +422,43 @@ static int txn_bucket_update(PGconn *c, void *arg, err *e)
 
 int store__pg_bucket_update(store *s, const char *name, store_rec_edit fn, void *arg, err *e)
 {
+  seen_forget();
   bucket_txn t = { .name = name, .fn = fn, .arg = arg };
   return pg_transaction(s->pg, NULL, txn_bucket_update, &t, e);
 }
 
 int store__pg_bucket_read(store *s, const char *name, arena *a, MDB_val *v, err *e)
 {
+  const char *req = request_now();
+  if (req != NULL && seen.rec != NULL && strcmp(seen.request, req) == 0 &&
+      strcmp(seen.bucket, name) == 0) {
+    if (v != NULL) {
+      v->mv_size = seen.len;
+      v->mv_data = arena_memdup(a, seen.rec, seen.len > 0 ? seen.len : 1);
+    }
+    return 0;
+  }
   prm p = { .n = 0 };
   p_text(&p, name);
   PGresult *r = NULL;
   int rc = query(s, "SELECT rec FROM tarn_buckets WHERE name = $1", &p, &r, "read a bucket", e);
   if (rc != 0)
     return rc;
-  if (PQntuples(r) == 0)
+  if (PQntuples(r) == 0) {
     rc = err_set(e, ERR_NO_SUCH_BUCKET, "no bucket named '%s'", name);
-  else if (v != NULL)
-    *v = col_bytes(r, 0, 0, a);
+  } else {
+    MDB_val got = col_bytes(r, 0, 0, a);
+    if (v != NULL)
+      *v = got;
+    if (req != NULL && strlen(name) <= BUCKET_MAX) {
+      seen_forget();
+      snprintf(seen.request, sizeof seen.request, "%s", req);
+      snprintf(seen.bucket, sizeof seen.bucket, "%s", name);
+      seen.rec = xmalloc(got.mv_size > 0 ? got.mv_size : 1);
+      memcpy(seen.rec, got.mv_data, got.mv_size);
+      seen.len = got.mv_size;
+    }
+  }
   PQclear(r);
   return rc;
 }
