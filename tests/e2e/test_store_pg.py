@@ -155,6 +155,13 @@ def test_multipart_across_nodes(nodes):
         sa.list_parts(Bucket="mpu", Key="gone.bin", UploadId=up)
     assert code(ex) == "NoSuchUpload"
 
+    # an emptied bucket deleted on B is gone on A
+    sa.delete_object(Bucket="mpu", Key="whole.bin")
+    sb.delete_bucket(Bucket="mpu")
+    with pytest.raises(sa.exceptions.ClientError) as ex:
+        sa.head_bucket(Bucket="mpu")
+    assert ex.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
 
 def sqs_of(node):
     return boto3.session.Session().client(
