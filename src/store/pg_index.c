@@ -46,6 +46,7 @@
 
 #include "base/hash.h"
 #include "base/mem.h"
+#include "base/text.h"
 
 #include <libpq-fe.h>
 
@@ -121,8 +122,17 @@ static void p_int(prm *p, int64_t x)
   p_text(p, p->num[p->n]);
 }
 
+/* Keys, prefixes and markers go to text columns, which hold only UTF-8:
+ * other bytes are the client's error (S3's keys are UTF-8), not ours. */
 static int ex(PGconn *c, const char *sql, const prm *p, PGresult **out, const char *what, err *e)
 {
+  for (int i = 0; i < p->n; i++)
+    if (p->fmt[i] == 0 && !utf8_valid(p->v[i], strlen(p->v[i]))) {
+      if (out != NULL)
+        *out = NULL;
+      return err_set(e, ERR_INVALID, "cannot %s: a key, prefix or marker that is not UTF-8",
+                     what);
+    }
   return pg_exec_bin(c, sql, p->n, p->v, p->len, p->fmt, out, what, e);
 }
 
