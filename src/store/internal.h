@@ -5,6 +5,8 @@
  *   blob.h    blob names, the writer, the in-flight set (blob.c)
  *   index.h   index keys, record encoding, LMDB helpers (index.c)
  *   commit.h  changes and the group committer (commit.c)
+ *   pg_index.h the index in PostgreSQL, used instead of LMDB when s->pg is
+ *             set (pg_index.c)
  *
  * Functions shared between the store's files are named store__* (internal,
  * as libuv's uv__), so they never collide with another part's at link time.

@@ -7,6 +7,9 @@
  *                       with the buckets' notification configurations
  *   DIR/blobs/XX/ID     object bytes; ID is 32 hex characters chosen by the
  *                       store, XX its first two; never derived from user keys
+ * With an object backend (store_remote_set) blobs live there instead; with
+ * the shared index (store_metadata_set) DIR/meta is unused and the index,
+ * the feed and the notification configurations are tables in PostgreSQL.
  *
  * Small objects are inline: an object written with store_object_commit (or
  * copied from such an object) whose size is at most STORE_INLINE_MAX keeps
