@@ -987,9 +987,8 @@ int store__pg_parts_read(store *s, const char *id, int after, size_t max, arena 
   return 0;
 }
 
-/* Inside a transaction: deletes the upload's parts (their blobs dropped)
- * and, when del_upload, the upload. The parts are returned in parts (in a)
- * when not NULL. */
+/* Inside a transaction: deletes the upload's parts, their blobs dropped;
+ * numbers and recs (in a, when numbers is not NULL) get what they were. */
 static int parts_drop(PGconn *c, const char *id, drops *dead, arena *a, int **numbers,
                       MDB_val **recs, size_t *n, err *e)
 {
