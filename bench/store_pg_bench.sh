@@ -51,7 +51,8 @@ bench_tarn_start                  # the backend
 BPORT=$PORT
 "$S3LOAD" mb --port "$BPORT" --access-key $AK --secret-key $SK --bucket blobs >/dev/null
 
-# node NAME [ENV...]: a front on the backend; prints its port
+# node NAME [ENV...]: a front on the backend; sets NODE_PORT (not in a
+# subshell: the node must be tracked by this shell to be stopped at exit)
 node() {
   local name=$1 port
   shift
@@ -62,11 +63,14 @@ node() {
     >>"$T/$name.log" 2>&1 &
   bench_track $!
   bench_wait_up "http://127.0.0.1:$port/_tarn/health"
-  echo "$port"
+  NODE_PORT=$port
 }
-LPORT=$(node lmdb)
-APORT=$(node pg-a TARN_METADATA="$PGURL")
-BPORT2=$(node pg-b TARN_METADATA="$PGURL")
+node lmdb
+LPORT=$NODE_PORT
+node pg-a TARN_METADATA="$PGURL"
+APORT=$NODE_PORT
+node pg-b TARN_METADATA="$PGURL"
+BPORT2=$NODE_PORT
 "$S3LOAD" mb --port "$LPORT" --access-key $AK --secret-key $SK --bucket local >/dev/null
 "$S3LOAD" mb --port "$APORT" --access-key $AK --secret-key $SK --bucket shared >/dev/null
 for p in "$LPORT:local" "$APORT:shared"; do   # every key a GET or LIST asks for exists
