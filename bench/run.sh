@@ -5,11 +5,12 @@
 # (queues, event latency), bench/sql_bench.sh (SQL against DuckDB) and
 # bench/flow_bench.sh (workflow transitions), bench/kv_bench.sh (DynamoDB
 # against moto), bench/athena_bench.sh (Athena API round trip against /_tarn/sql), each with the same tarn binary and build folder. BENCH_ONLY
-# picks sections: BENCH_ONLY=s3,fn,queue,sql,stream,conv,flow,kv,athena,apigw,apigw_http,crawler,rdb,sse,objects (the default) or any
+# picks sections: BENCH_ONLY=s3,fn,queue,sql,stream,conv,flow,kv,athena,apigw,apigw_http,crawler,rdb,sse,objects,store_pg (the default) or any
 # part of it; bench/apigw_bench.sh times the HTTP API front door against Invoke,
 # bench/apigw_http_bench.sh an HTTP_PROXY route against nginx's proxy_pass,
 # bench/sse_bench.sh encrypted (SSE-S3) against plain PUT and GET, bench/objects_bench.sh
-# PUT and GET through a tarn whose object bytes live in another tarn against that one directly.
+# PUT and GET through a tarn whose object bytes live in another tarn against that one directly,
+# bench/store_pg_bench.sh a node whose object index is in PostgreSQL against one with LMDB.
 #
 # Peers: nginx serving the same bytes as static files (GET only: the ceiling
 # for an HTTP server here) and s3rver (an S3 server in Node.js). Each server
@@ -38,13 +39,13 @@ mkdir -p "$OUT"
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 
-ONLY=",${BENCH_ONLY:-s3,fn,queue,sql,stream,conv,flow,kv,athena,apigw,apigw_http,crawler,rdb,sse,objects},"
+ONLY=",${BENCH_ONLY:-s3,fn,queue,sql,stream,conv,flow,kv,athena,apigw,apigw_http,crawler,rdb,sse,objects,store_pg},"
 want() { [[ $ONLY == *",$1,"* ]]; }
 # The sections after S3, each a script of its own that starts its own
 # servers; 1 when one of them failed.
 others() {
   local s rc=0
-  for s in fn queue sql stream conv flow kv athena apigw apigw_http crawler rdb sse objects; do
+  for s in fn queue sql stream conv flow kv athena apigw apigw_http crawler rdb sse objects store_pg; do
     want "$s" || continue
     echo
     TARN=$TARN BUILD=$BUILD "bench/${s}_bench.sh" || { say "the $s section failed"; rc=1; }

@@ -509,6 +509,10 @@ static int cmd_server(int argc, char **argv)
       log_error("metadata database: %s", e.msg);
       goto out;
     }
+    if (store_metadata_set(st, metadata, &e) != 0) {
+      log_error("metadata database: the object index: %s", e.msg);
+      goto out;
+    }
     log_info("metadata: PostgreSQL (--metadata)");
   }
   queue_options qo = {.data_dir = real, .access_key = server_keys.access_key,

@@ -43,6 +43,7 @@
  * Start reading at store_sse_new() and store__crypt_wr_feed().
  */
 #include "crypt.h"
+#include "pg_index.h"
 #include "remote.h"
 
 #include "blob.h"
@@ -208,6 +209,8 @@ int store_sse_new(store *s, int mode, const uint8_t *customer_key, arena *a,
                   const char **sealed, err *e)
 {
   const uint8_t *wrap = customer_key;
+  if (mode == STORE_SSE_S3 && s->pg != NULL)  /* the master key is one node's */
+    return store__pg_refuse(e, "server-side encryption with the server's key (SSE-S3)");
   if (mode == STORE_SSE_S3) {
     int rc = master_key(s, &wrap, e);
     if (rc != 0)

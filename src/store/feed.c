@@ -30,6 +30,7 @@
 #include "codec.h"
 #include "commit.h"
 #include "index.h"
+#include "pg_index.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,46 @@ static uint64_t seq_of(const MDB_val *k)
   return v;
 }
 
+void store__feed_encode(buf *b, const feed_note *n, const store_origin *o)
+{
+  int event = o != NULL && o->event > STORE_EVENT_NONE && o->event < STORE_EVENT_MAX
+                  ? o->event
+                  : n->event;
+  if (event == STORE_EVENT_LIFECYCLE_DELETE && n->event == STORE_EVENT_DELETE_MARKER)
+    event = STORE_EVENT_LIFECYCLE_MARKER;
+  uint8_t head[2] = { FEED_VERSION, (uint8_t)event };
+  store__put(b, head, sizeof head);
+  store__put_str(b, n->bucket);
+  store__put_str(b, n->key);
+  store__put_str(b, n->etag);
+  store__put_str(b, o != NULL ? o->request_id : NULL);
+  store__put_str(b, o != NULL ? o->principal : NULL);
+  store__put_str(b, o != NULL ? o->source_ip : NULL);
+  store__put_var(b, n->size);
+  store__put_var(b, (uint64_t)n->time_ms);
+  if (n->version_id != NULL && n->version_id[0] != '\0')
+    store__put_str(b, n->version_id);  /* optional tail: older entries end before it */
+}
+
+int store__feed_decode(const MDB_val *v, arena *a, store_change *ch)
+{
+  rec_dec d = store__dec_of(v);
+  if (v->mv_size < 2 || d.p[0] != FEED_VERSION)
+    return ERR_INTERNAL;
+  ch->event = d.p[1];
+  d.p += 2;
+  ch->bucket = store__get_str(&d, a);
+  ch->key = store__get_str(&d, a);
+  ch->etag = store__get_str(&d, a);
+  ch->request_id = store__get_str(&d, a);
+  ch->principal = store__get_str(&d, a);
+  ch->source_ip = store__get_str(&d, a);
+  ch->size = store__get_var(&d);
+  ch->time_ms = (int64_t)store__get_var(&d);
+  ch->version_id = !d.bad && d.p < d.end ? store__get_str(&d, a) : "";
+  return d.bad ? ERR_INTERNAL : 0;
+}
+
 /* ---- appending (inside a change) ---- */
 
 int store__feed_append(change *c, MDB_txn *txn, const feed_note *n, err *e)
@@ -116,26 +157,9 @@ int store__feed_append(change *c, MDB_txn *txn, const feed_note *n, err *e)
   if (mrc != 0)
     return lmdb_error(e, mrc, "write the feed counter");
 
-  const store_origin *o = c->origin;
-  int event = o != NULL && o->event > STORE_EVENT_NONE && o->event < STORE_EVENT_MAX
-                  ? o->event
-                  : n->event;
-  if (event == STORE_EVENT_LIFECYCLE_DELETE && n->event == STORE_EVENT_DELETE_MARKER)
-    event = STORE_EVENT_LIFECYCLE_MARKER;
   buf b;
   buf_init(&b, 64 << 10);
-  uint8_t head[2] = { FEED_VERSION, (uint8_t)event };
-  store__put(&b, head, sizeof head);
-  store__put_str(&b, n->bucket);
-  store__put_str(&b, n->key);
-  store__put_str(&b, n->etag);
-  store__put_str(&b, o != NULL ? o->request_id : NULL);
-  store__put_str(&b, o != NULL ? o->principal : NULL);
-  store__put_str(&b, o != NULL ? o->source_ip : NULL);
-  store__put_var(&b, n->size);
-  store__put_var(&b, (uint64_t)n->time_ms);
-  if (n->version_id != NULL && n->version_id[0] != '\0')
-    store__put_str(&b, n->version_id);  /* optional tail: older entries end before it */
+  store__feed_encode(&b, n, c->origin);
   uint8_t kb[8];
   seq_key(seq, kb);
   MDB_val k = { sizeof kb, kb };
@@ -157,6 +181,8 @@ int store_feed_read(store *s, uint64_t after, size_t max, arena *a, store_change
   *n = 0;
   if (max == 0 || max > FEED_READ_MAX)
     max = FEED_READ_MAX;
+  if (s->pg != NULL)
+    return store__pg_feed_read(s, after, max, a, out, n, e);
   MDB_txn *txn = NULL;
   int rc = store__read_begin(s, &txn, e);
   if (rc != 0)
@@ -183,27 +209,11 @@ int store_feed_read(store *s, uint64_t after, size_t max, arena *a, store_change
       cap *= 2;
     }
     store_change *ch = &list[count];
-    rec_dec d = store__dec_of(&v);
-    if (v.mv_size < 2 || d.p[0] != FEED_VERSION || k.mv_size != 8) {
+    if (k.mv_size != 8 || store__feed_decode(&v, a, ch) != 0) {
       rc = store__corrupt(e, "change feed");
       break;
     }
     ch->seq = seq_of(&k);
-    ch->event = d.p[1];
-    d.p += 2;
-    ch->bucket = store__get_str(&d, a);
-    ch->key = store__get_str(&d, a);
-    ch->etag = store__get_str(&d, a);
-    ch->request_id = store__get_str(&d, a);
-    ch->principal = store__get_str(&d, a);
-    ch->source_ip = store__get_str(&d, a);
-    ch->size = store__get_var(&d);
-    ch->time_ms = (int64_t)store__get_var(&d);
-    ch->version_id = !d.bad && d.p < d.end ? store__get_str(&d, a) : "";
-    if (d.bad) {
-      rc = store__corrupt(e, "change feed");
-      break;
-    }
     count++;
   }
   if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
@@ -247,6 +257,8 @@ static int apply_trim(change *c, MDB_txn *txn, arena *a, err *e)
 
 int store_feed_trim(store *s, uint64_t upto, err *e)
 {
+  if (s->pg != NULL)
+    return store__pg_feed_trim(s, upto, e);
   trim_arg t = { upto };
   change c;
   store__change_init(&c, s, apply_trim, &t, NULL);
@@ -255,6 +267,8 @@ int store_feed_trim(store *s, uint64_t upto, err *e)
 
 uint64_t store_feed_backlog(store *s)
 {
+  if (s->pg != NULL)
+    return store__pg_feed_backlog(s);
   MDB_txn *txn = NULL;
   uint64_t n = 0;
   if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) == 0) {
@@ -314,6 +328,8 @@ int store_bucket_notification_set(store *s, const char *bucket, const char *conf
   if (config != NULL && strlen(config) > STORE_MAX_NOTIFICATION)
     return err_set(e, ERR_INVALID, "the notification configuration is larger than %u bytes",
                    STORE_MAX_NOTIFICATION);
+  if (s->pg != NULL)
+    return store__pg_notify_set(s, bucket, config, e);
   notify_arg x = { bucket, config };
   change c;
   store__change_init(&c, s, apply_notify, &x, NULL);
@@ -324,6 +340,8 @@ int store_bucket_notification_get(store *s, const char *bucket, arena *a, const 
                                   err *e)
 {
   *config = NULL;
+  if (s->pg != NULL)
+    return store__pg_notify_get(s, bucket, a, config, e);
   MDB_txn *txn;
   int rc = store__bucket_read_begin(s, bucket, &txn, NULL, e);
   if (rc != 0)

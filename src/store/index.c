@@ -496,6 +496,24 @@ bool store__etag_match(const char *given, const char *ours)
   return strlen(ours) == n && strncasecmp(given, ours, n) == 0;
 }
 
+int store__expect_judge(const store_expect *x, const obj_rec *r, err *e)
+{
+  if (x == NULL || (!x->absent && x->etag == NULL))
+    return 0;
+  if (r == NULL) {
+    if (x->etag != NULL)
+      return err_set(e, ERR_NO_SUCH_KEY, "the object does not exist (If-Match '%.80s')", x->etag);
+    return 0;
+  }
+  if (x->absent)
+    return err_set(e, ERR_PRECONDITION, "At least one of the pre-conditions you specified did not "
+                   "hold: the object exists and If-None-Match is '*'");
+  if (!store__etag_match(x->etag, r->etag))
+    return err_set(e, ERR_PRECONDITION, "At least one of the pre-conditions you specified did not "
+                   "hold: the object's ETag is not '%.80s'", x->etag);
+  return 0;
+}
+
 int store__expect_check(store *s, MDB_txn *txn, const ikey *k, const store_expect *x, arena *a,
                         err *e)
 {
@@ -506,21 +524,12 @@ int store__expect_check(store *s, MDB_txn *txn, const ikey *k, const store_expec
   int mrc = mdb_get(txn, s->db_objects, &kv, &v);
   if (mrc != 0 && mrc != MDB_NOTFOUND)
     return lmdb_error(e, mrc, "read an object record");
-  if (mrc == MDB_NOTFOUND) {
-    if (x->etag != NULL)
-      return err_set(e, ERR_NO_SUCH_KEY, "the object does not exist (If-Match '%.80s')", x->etag);
-    return 0;
-  }
-  if (x->absent)
-    return err_set(e, ERR_PRECONDITION, "At least one of the pre-conditions you specified did not "
-                   "hold: the object exists and If-None-Match is '*'");
+  if (mrc == MDB_NOTFOUND)
+    return store__expect_judge(x, NULL, e);
   obj_rec r;
   if (store__obj_rec_decode(&kv, &v, a, &r) != 0)
     return store__corrupt(e, "object");
-  if (!store__etag_match(x->etag, r.etag))
-    return err_set(e, ERR_PRECONDITION, "At least one of the pre-conditions you specified did not "
-                   "hold: the object's ETag is not '%.80s'", x->etag);
-  return 0;
+  return store__expect_judge(x, &r, e);
 }
 
 int store__obj_replace(change *c, MDB_txn *txn, const char *bucket, const ikey *k, MDB_val val,

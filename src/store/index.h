@@ -147,6 +147,9 @@ void store__part_key(uint8_t out[36], const char *upload_id, uint32_t number);
  * ERR_PRECONDITION or ERR_NO_SUCH_KEY. */
 int store__expect_check(store *s, MDB_txn *txn, const ikey *k, const store_expect *x, arena *a,
                         err *e);
+/* x (NULL: nothing) against the current record r (NULL: none), decoded
+ * with its strings: 0, ERR_PRECONDITION or ERR_NO_SUCH_KEY. */
+int store__expect_judge(const store_expect *x, const obj_rec *r, err *e);
 /* A client's etag (quotes allowed) against ours. */
 bool store__etag_match(const char *given, const char *ours);
 /* vid (at least STORE_VID_MAX bytes) gets the new version's id: "" in a

@@ -5,6 +5,8 @@
  *   blob.h    blob names, the writer, the in-flight set (blob.c)
  *   index.h   index keys, record encoding, LMDB helpers (index.c)
  *   commit.h  changes and the group committer (commit.c)
+ *   pg_index.h the index in PostgreSQL, used instead of LMDB when s->pg is
+ *             set (pg_index.c)
  *
  * Functions shared between the store's files are named store__* (internal,
  * as libuv's uv__), so they never collide with another part's at link time.
@@ -14,7 +16,9 @@
 
 #include "store.h"
 
+#include "base/buf.h"
 #include "base/lmdb_env.h"
+#include "base/pg.h"
 
 #include <lmdb.h>
 #include <pthread.h>
@@ -64,6 +68,9 @@ struct store {
   uint8_t master[32];          /* the server-side encryption master key */
 
   store_remote *remote;        /* the object backend (remote.c), or NULL: local files */
+  pg_pool *pg;                 /* the shared index in PostgreSQL (pg_index.c), or NULL:
+                                  the LMDB index above; not owned */
+  char node[33];               /* this node's name in the feed's claims (pg_index.c) */
 };
 
 /* Wall clock in milliseconds since the epoch. */
@@ -93,6 +100,10 @@ typedef struct feed_note {
   const char *version_id;      /* the version made or removed; NULL or "" when unversioned */
 } feed_note;
 int store__feed_append(change *c, MDB_txn *txn, const feed_note *n, err *e);
+/* feed.c: the byte form of a feed entry (the origin's event replaces the
+ * note's when set), and back (all of ch but seq): 0 or ERR_INTERNAL. */
+void store__feed_encode(buf *b, const feed_note *n, const store_origin *o);
+int store__feed_decode(const MDB_val *v, arena *a, store_change *ch);
 /* feed.c: the thread's origin (store_origin_set), or NULL. */
 const store_origin *store__origin_current(void);
 /* feed.c: inside a change, removes a bucket's configuration (bucket delete). */

@@ -27,6 +27,7 @@
 #include "base/mem.h"
 
 #include "index.h"
+#include "pg_index.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +256,72 @@ static int open_cursor(store *s, MDB_txn *txn, MDB_dbi db, MDB_cursor **cur, err
   return mrc ? lmdb_error(e, mrc, "open a cursor") : 0;
 }
 
+/* store_object_list on the PostgreSQL index: batches of rows in key order
+ * (the table's collation is bytewise), refetched past each common prefix
+ * (invariant (2), with the prefix's keys filtered out by the database). */
+static int list_pg(store *s, const char *bucket, const char *prefix, const char *delim,
+                   const char *after, size_t max, arena *a, store_list_result *out, err *e)
+{
+  size_t pl = strlen(prefix);
+  size_t dl = strlen(delim);
+  int rc = store__pg_bucket_read(s, bucket, a, NULL, e);
+  if (rc != 0 || max == 0)
+    return rc;
+  const char *from = NULL;   /* keys after this one */
+  const char *skip = NULL;   /* and not under this common prefix */
+  if (after != NULL && after[0] != '\0' && strcmp(after, prefix) >= 0) {
+    size_t an = strlen(after);
+    from = after;
+    if (starts((const uint8_t *)after, an, prefix, pl) &&
+        rollup_len((const uint8_t *)after, an, pl, delim, dl) == an)
+      skip = after;
+  }
+  size_t count = 0;
+  const char *last = NULL;
+  for (;;) {
+    pg_row *rows = NULL;
+    size_t n = 0;
+    size_t want = max - count + 1;
+    rc = store__pg_object_scan(s, bucket, prefix, from, skip, want, a, &rows, &n, e);
+    if (rc != 0)
+      return rc;
+    bool refetch = false;
+    for (size_t i = 0; i < n && !refetch; i++) {
+      if (count == max) {
+        out->truncated = true;
+        break;
+      }
+      const uint8_t *lk = (const uint8_t *)rows[i].key;
+      size_t lkn = strlen(rows[i].key);
+      size_t cpn = rollup_len(lk, lkn, pl, delim, dl);
+      from = rows[i].key;
+      count++;
+      if (cpn > 0) {
+        const char *cp = arena_strndup(a, rows[i].key, cpn);
+        out->prefixes[out->nprefixes++] = cp;
+        last = cp;
+        skip = cp;
+        refetch = true;
+        continue;
+      }
+      ikey k;
+      store__ikey_make(&k, bucket, lk, lkn);
+      MDB_val kv = store__ikey_val(&k);
+      obj_rec r;
+      if (store__obj_rec_decode(&kv, &rows[i].rec, a, &r) != 0)
+        return store__corrupt(e, "object");
+      store_object *o = &out->objects[out->nobjects++];
+      store__obj_out(a, bucket, &r, o);
+      last = o->key;
+    }
+    if (out->truncated || (!refetch && n < want))
+      break;
+  }
+  if (out->truncated)
+    out->next_after = last;
+  return 0;
+}
+
 int store_object_list(store *s, const char *bucket, const store_list_params *p,
                       arena *a, store_list_result *out, err *e)
 {
@@ -267,6 +334,14 @@ int store_object_list(store *s, const char *bucket, const store_list_params *p,
   size_t pl = strlen(prefix);
   size_t dl = strlen(delim);
   size_t max = p->max_keys < STORE_MAX_LIST_KEYS ? p->max_keys : STORE_MAX_LIST_KEYS;
+  if (s->pg != NULL) {
+    out->objects = arena_alloc(a, (max + 1) * sizeof *out->objects);
+    out->prefixes = arena_alloc(a, (max + 1) * sizeof *out->prefixes);
+    rc = list_pg(s, bucket, prefix, delim, p->after, max, a, out, e);
+    if (rc != 0)
+      memset(out, 0, sizeof *out);
+    return rc;
+  }
   MDB_txn *txn = NULL;
   rc = store__read_begin(s, &txn, e);
   if (rc != 0)
@@ -340,6 +415,43 @@ int store_object_list(store *s, const char *bucket, const store_list_params *p,
   return rc;
 }
 
+static int upload_list_pg(store *s, const char *bucket, const char *prefix,
+                          const char *key_marker, const char *upload_id_marker, size_t max,
+                          arena *a, store_upload **out, size_t *n, bool *truncated, err *e)
+{
+  int rc = store__pg_bucket_read(s, bucket, a, NULL, e);
+  pg_row *rows = NULL;
+  size_t count = 0;
+  if (rc == 0 && max > 0)
+    rc = store__pg_upload_scan(s, bucket, prefix, key_marker, upload_id_marker, max + 1, a,
+                               &rows, &count, e);
+  if (rc != 0)
+    return rc;
+  *truncated = count > max;
+  if (count > max)
+    count = max;
+  store_upload *list = arena_alloc(a, (count + 1) * sizeof *list);
+  for (size_t i = 0; i < count; i++) {
+    size_t kn = strlen(rows[i].key);
+    uint8_t *lk = arena_alloc(a, kn + 1 + 32);
+    memcpy(lk, rows[i].key, kn);
+    lk[kn] = '\0';
+    memcpy(lk + kn + 1, rows[i].id, 32);
+    ikey k;
+    store__ikey_make(&k, bucket, lk, kn + 1 + 32);
+    MDB_val kv = store__ikey_val(&k);
+    upload_rec r;
+    if (store__upload_rec_decode(&kv, &rows[i].rec, a, &r) != 0) {
+      *truncated = false;
+      return store__corrupt(e, "upload");
+    }
+    store__upload_out(a, bucket, &r, &list[i]);
+  }
+  *out = list;
+  *n = count;
+  return 0;
+}
+
 int store_upload_list(store *s, const char *bucket, const char *prefix,
                       const char *key_marker, const char *upload_id_marker, size_t max,
                       arena *a, store_upload **out, size_t *n, bool *truncated, err *e)
@@ -355,6 +467,9 @@ int store_upload_list(store *s, const char *bucket, const char *prefix,
   size_t pl = strlen(prefix);
   if (max > STORE_MAX_LIST_KEYS)
     max = STORE_MAX_LIST_KEYS;
+  if (s->pg != NULL)
+    return upload_list_pg(s, bucket, prefix, key_marker, upload_id_marker, max, a, out, n,
+                          truncated, e);
   MDB_txn *txn = NULL;
   rc = store__read_begin(s, &txn, e);
   if (rc != 0)

@@ -31,6 +31,7 @@
 #include "commit.h"
 #include "crypt.h"
 #include "index.h"
+#include "pg_index.h"
 #include "remote.h"
 
 #include "base/hash.h"
@@ -99,6 +100,17 @@ static int upload_find(store *s, MDB_txn *txn, const char *bucket, const char *k
   return mrc ? lmdb_error(e, mrc, "read an upload record") : 0;
 }
 
+/* The upload's record from the PostgreSQL index (pg_index.c) into v (in
+ * a), k its index key (to decode it with). */
+static int upload_read_pg(store *s, const char *bucket, const char *key, const char *id,
+                          arena *a, ikey *k, MDB_val *v, err *e)
+{
+  uint8_t lk[UPLOAD_LK_MAX];
+  size_t lkn = upload_lkey(lk, key, id);
+  store__ikey_make(k, bucket, lk, lkn);
+  return store__pg_upload_read(s, bucket, key, id, a, v, e);
+}
+
 /* ---- create and get ---- */
 
 typedef struct create_arg {
@@ -149,9 +161,13 @@ int store_upload_create(store *s, const char *bucket, const char *key,
   store__upload_rec_encode(&b, &r, lng);
   u.val.mv_size = b.len;
   u.val.mv_data = b.data;
-  change c;
-  store__change_init(&c, s, apply_create, &u, NULL);
-  rc = store__commit_run(s, &c, e);
+  if (s->pg != NULL) {
+    rc = store__pg_upload_create(s, bucket, key, id, &u.val, e);
+  } else {
+    change c;
+    store__change_init(&c, s, apply_create, &u, NULL);
+    rc = store__commit_run(s, &c, e);
+  }
   buf_release(&b);
   if (rc == 0)
     *upload_id = arena_strdup(a, id);
@@ -165,12 +181,16 @@ int store_upload_get(store *s, const char *bucket, const char *key, const char *
   if (rc != 0)
     return rc;
   MDB_txn *txn = NULL;
-  rc = store__read_begin(s, &txn, e);
-  if (rc != 0)
-    return rc;
   ikey k;
   MDB_val v;
-  rc = upload_find(s, txn, bucket, key, upload_id, &k, &v, e);
+  if (s->pg != NULL) {
+    rc = upload_read_pg(s, bucket, key, upload_id, a, &k, &v, e);
+  } else {
+    rc = store__read_begin(s, &txn, e);
+    if (rc != 0)
+      return rc;
+    rc = upload_find(s, txn, bucket, key, upload_id, &k, &v, e);
+  }
   if (rc == 0) {
     MDB_val kv = store__ikey_val(&k);
     upload_rec r;
@@ -238,7 +258,10 @@ int store_part_commit(store_writer *w, const char *bucket, const char *key,
     w->consumed = true;
     return rc;
   }
+  w->staged = w->s->pg != NULL && w->s->remote != NULL;  /* blob.c (7) */
   rc = store__writer_finish(w, true, e);  /* parts always have a blob */
+  if (rc == 0 && w->staged)  /* any node may complete the upload: remote.c (1) */
+    rc = store__remote_stage(w->s, &w->id, e);
   if (rc != 0)
     return rc;
   part_rec r = {
@@ -255,9 +278,13 @@ int store_part_commit(store_writer *w, const char *bucket, const char *key,
   store__part_rec_encode(&b, &r);
   p.val.mv_size = b.len;
   p.val.mv_data = b.data;
-  change c;
-  store__change_init(&c, w->s, apply_part, &p, &w->id);
-  rc = store__commit_run(w->s, &c, e);
+  if (w->s->pg != NULL) {
+    rc = store__pg_part_put(w->s, bucket, key, upload_id, number, &p.val, e);
+  } else {
+    change c;
+    store__change_init(&c, w->s, apply_part, &p, &w->id);
+    rc = store__commit_run(w->s, &c, e);
+  }
   buf_release(&b);
   if (rc != 0)
     return rc;
@@ -269,6 +296,37 @@ int store_part_commit(store_writer *w, const char *bucket, const char *key,
     out->etag = arena_strdup(a, r.etag);
     out->checksum = checksum != NULL ? arena_strdup(a, checksum) : NULL;
   }
+  return 0;
+}
+
+static int part_list_pg(store *s, const char *bucket, const char *key, const char *upload_id,
+                        int after, size_t max, arena *a, store_part **out, size_t *n,
+                        bool *truncated, err *e)
+{
+  ikey k;
+  MDB_val v;
+  int rc = upload_read_pg(s, bucket, key, upload_id, a, &k, &v, e);
+  int *numbers = NULL;
+  MDB_val *recs = NULL;
+  size_t count = 0;
+  if (rc == 0)
+    rc = store__pg_parts_read(s, upload_id, after, max + 1, a, &numbers, &recs, &count, e);
+  if (rc != 0)
+    return rc;
+  *truncated = count > max;
+  if (count > max)
+    count = max;
+  store_part *list = arena_alloc(a, (count + 1) * sizeof *list);
+  for (size_t i = 0; i < count; i++) {
+    part_rec r;
+    if (store__part_rec_decode(&recs[i], a, &r) != 0) {
+      *truncated = false;
+      return store__corrupt(e, "part");
+    }
+    list[i] = (store_part){ numbers[i], r.size, r.mtime_ms, r.etag, r.checksum };
+  }
+  *out = list;
+  *n = count;
   return 0;
 }
 
@@ -286,6 +344,8 @@ int store_part_list(store *s, const char *bucket, const char *key, const char *u
     max = STORE_MAX_PARTS;
   if (after < 0)
     after = 0;
+  if (s->pg != NULL)
+    return part_list_pg(s, bucket, key, upload_id, after, max, a, out, n, truncated, e);
   MDB_txn *txn = NULL;
   rc = store__read_begin(s, &txn, e);
   if (rc != 0)
@@ -444,6 +504,37 @@ static int copy_bytes(int in, int out, uint64_t len, err *e)
   return rc;
 }
 
+/* Appends len bytes of the backend's blob id to out. */
+static int copy_remote(store *s, const blob_id *id, int out, uint64_t len, err *e)
+{
+  arena *a = arena_new();
+  remote_rd *rd = store__remote_rd_new(s->remote, store__remote_name(s->remote, id, a));
+  enum { CHUNK = 1 << 20 };
+  uint8_t *chunk = xmalloc(CHUNK);
+  int rc = 0;
+  for (uint64_t off = 0; rc == 0 && off < len;) {
+    size_t got = 0;
+    size_t want = len - off < CHUNK ? (size_t)(len - off) : CHUNK;
+    rc = store__remote_rd_read(rd, off, chunk, want, &got, e);
+    if (rc == 0 && got == 0)
+      rc = err_set(e, ERR_IO, "cannot join parts: a part's blob is shorter than its record");
+    for (size_t done = 0; rc == 0 && done < got;) {
+      ssize_t w = write(out, chunk + done, got - done);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0)
+        rc = err_set(e, err_from_errno(errno), "cannot join parts: %s", strerror(errno));
+      else
+        done += (size_t)w;
+    }
+    off += got;
+  }
+  free(chunk);
+  store__remote_rd_free(rd);
+  arena_free(a);
+  return rc;
+}
+
 /* What complete learns from the read snapshot. */
 typedef struct plan {
   upload_rec up;       /* the upload (meta and tags in the arena) */
@@ -454,16 +545,45 @@ typedef struct plan {
   bool encrypted;      /* the upload is: each part's blob is a segment (crypt.c) */
 } plan;
 
+/* The record of part `number` of upload id into pv: 0, MDB_NOTFOUND or an
+ * LMDB code (txn), or from the parts read from PostgreSQL (numbers, recs). */
+static int part_get(store *s, MDB_txn *txn, const char *id, int number, const int *numbers,
+                    const MDB_val *recs, size_t nrecs, MDB_val *pv)
+{
+  if (txn == NULL) {
+    for (size_t i = 0; i < nrecs; i++)
+      if (numbers[i] == number) {
+        *pv = recs[i];
+        return 0;
+      }
+    return MDB_NOTFOUND;
+  }
+  uint8_t kb[36];
+  store__part_key(kb, id, (uint32_t)number);
+  MDB_val pk = { sizeof kb, kb };
+  return mdb_get(txn, s->db_parts, &pk, pv);
+}
+
 static int validate(store *s, const char *bucket, const char *key, const char *id,
                     const store_part_ref *parts, size_t nparts, arena *a, plan *pl, err *e)
 {
   MDB_txn *txn = NULL;
-  int rc = store__read_begin(s, &txn, e);
-  if (rc != 0)
-    return rc;
   ikey k;
   MDB_val v;
-  rc = upload_find(s, txn, bucket, key, id, &k, &v, e);
+  int *numbers = NULL;
+  MDB_val *recs = NULL;
+  size_t nrecs = 0;
+  int rc;
+  if (s->pg != NULL) {
+    rc = upload_read_pg(s, bucket, key, id, a, &k, &v, e);
+    if (rc == 0)
+      rc = store__pg_parts_read(s, id, 0, STORE_MAX_PARTS, a, &numbers, &recs, &nrecs, e);
+  } else {
+    rc = store__read_begin(s, &txn, e);
+    if (rc != 0)
+      return rc;
+    rc = upload_find(s, txn, bucket, key, id, &k, &v, e);
+  }
   if (rc == 0) {
     MDB_val kv = store__ikey_val(&k);
     if (store__upload_rec_decode(&kv, &v, a, &pl->up) != 0)
@@ -472,11 +592,8 @@ static int validate(store *s, const char *bucket, const char *key, const char *i
   pl->total = 0;
   pl->encrypted = rc == 0 && store__crypt_find(pl->up.meta, pl->up.nmeta) != NULL;
   for (size_t i = 0; rc == 0 && i < nparts; i++) {
-    uint8_t kb[36];
-    store__part_key(kb, id, (uint32_t)parts[i].number);
-    MDB_val pk = { sizeof kb, kb };
     MDB_val pv;
-    int mrc = mdb_get(txn, s->db_parts, &pk, &pv);
+    int mrc = part_get(s, txn, id, parts[i].number, numbers, recs, nrecs, &pv);
     part_rec r;
     if (mrc == MDB_NOTFOUND) {
       rc = err_set(e, ERR_INVALID_PART, "part %d of upload '%s' was not uploaded",
@@ -525,6 +642,11 @@ static int join(store *s, const blob_id *id, const plan *pl, size_t nparts, blob
     char from[BLOB_PATH_MAX];
     store__blob_path(s, &pl->blobs[i], from);
     int in = open(from, O_RDONLY | O_CLOEXEC);
+    uint64_t len = pl->encrypted ? store__crypt_stored_size(pl->sizes[i]) : pl->sizes[i];
+    if (in < 0 && errno == ENOENT && s->pg != NULL && s->remote != NULL) {
+      rc = copy_remote(s, &pl->blobs[i], out, len, e);  /* a part staged: remote.c (1) */
+      continue;
+    }
     if (in < 0) {
       int saved = errno;
       if (saved != ENOENT || (*missed && memcmp(missing, &pl->blobs[i], sizeof *missing) == 0))
@@ -536,8 +658,7 @@ static int join(store *s, const blob_id *id, const plan *pl, size_t nparts, blob
       *missed = true;
       break;
     }
-    rc = copy_bytes(in, out,
-                    pl->encrypted ? store__crypt_stored_size(pl->sizes[i]) : pl->sizes[i], e);
+    rc = copy_bytes(in, out, len, e);
     close(in);
   }
   if (rc == 0 && s->remote == NULL && fsync(out) != 0) {  /* else remote.c (1) */
@@ -670,9 +791,18 @@ int store_upload_complete_if(store *s, const char *bucket, const char *key,
     store__obj_rec_encode(&b, &r, lng);
     x.val.mv_size = b.len;
     x.val.mv_data = b.data;
-    change c;
-    store__change_init(&c, s, apply_complete, &x, &id);
-    rc = store__commit_run(s, &c, e);
+    if (s->pg != NULL) {
+      int *numbers = arena_alloc(a, nparts * sizeof *numbers);
+      for (size_t i = 0; i < nparts; i++)
+        numbers[i] = parts[i].number;
+      pg_complete pc = { upload_id, numbers, pl.blobs, nparts,
+                         { bucket, key, &x.k, x.val, pl.total, &id, xp, &x.note } };
+      rc = store__pg_upload_complete(s, &pc, e);
+    } else {
+      change c;
+      store__change_init(&c, s, apply_complete, &x, &id);
+      rc = store__commit_run(s, &c, e);
+    }
     if (rc == 0 && out != NULL) {
       MDB_val kv = store__ikey_val(&x.k);
       obj_rec d;
@@ -729,6 +859,8 @@ int store_upload_abort(store *s, const char *bucket, const char *key, const char
   int rc = check_upload_args(bucket, key, upload_id, e);
   if (rc != 0)
     return rc;
+  if (s->pg != NULL)
+    return store__pg_upload_abort(s, bucket, key, upload_id, e);
   abort_arg x = { bucket, key, upload_id };
   change c;
   store__change_init(&c, s, apply_abort, &x, NULL);

@@ -28,6 +28,7 @@
 #include "commit.h"
 #include "crypt.h"
 #include "index.h"
+#include "pg_index.h"
 #include "remote.h"
 
 #include "base/hash.h"
@@ -90,9 +91,15 @@ static int put_record(store *s, const char *bucket, obj_rec *r, int event,
   store__obj_rec_encode(&b, r, lng);
   p.val.mv_size = b.len;
   p.val.mv_data = b.data;
-  change c;
-  store__change_init(&c, s, apply_put, &p, p.inlined ? NULL : &p.blob);
-  int rc = store__commit_run(s, &c, e);
+  int rc;
+  if (s->pg != NULL) {
+    pg_put put = { bucket, key, &p.k, p.val, p.size, p.inlined ? NULL : &p.blob, x, &p.note };
+    rc = store__pg_object_put(s, &put, e);
+  } else {
+    change c;
+    store__change_init(&c, s, apply_put, &p, p.inlined ? NULL : &p.blob);
+    rc = store__commit_run(s, &c, e);
+  }
   if (rc == 0 && out != NULL && a != NULL) {
     MDB_val kv = store__ikey_val(&p.k);
     obj_rec d;
@@ -224,6 +231,50 @@ static void version_out(arena *a, const obj_rec *r, int state, store_object *out
   out->legal_hold_set = r->legal_hold_set;
 }
 
+/* store_object_get_version on the PostgreSQL index (pg_index.c): blobs are
+ * read from their local file if there is one, else from the backend
+ * (remote.c (2)); both are immutable, so no retry is needed. */
+static int get_pg(store *s, const char *bucket, const char *key, const char *version_id,
+                  arena *a, store_object *out, int *fd, err *e)
+{
+  if (version_id != NULL && strcmp(version_id, "null") != 0)
+    return store__pg_refuse(e, "versioning");
+  obj_rec r;
+  int rc = store__pg_object_lookup(s, bucket, key, a, &r, e);
+  if (rc != 0)
+    return rc;
+  store__obj_out(a, bucket, &r, out);
+  out->version_id = version_id != NULL ? "null" : NULL;
+  out->part_sizes = store__obj_rec_parts(&r, a);
+  if (out->part_sizes == NULL)
+    out->nparts = 0;
+  if (fd == NULL)
+    return 0;
+  if (r.inlined) {
+    out->data = r.data;  /* in a already (pg_index.c) */
+    return 0;
+  }
+  char path[BLOB_PATH_MAX];
+  store__blob_path(s, &r.blob, path);
+  *fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (*fd < 0 && s->remote != NULL) {
+    out->remote = s->remote;
+    out->remote_name = store__remote_name(s->remote, &r.blob, a);
+  } else if (*fd < 0) {
+    int saved = errno;
+    return err_set(e, err_from_errno(saved), "cannot open blob of '%s' in bucket '%s': %s", key,
+                   bucket, strerror(saved));
+  }
+  if (out->sse == STORE_SSE_S3) {
+    rc = store_object_unlock(s, out, NULL, a, e);
+    if (rc != 0 && *fd >= 0) {
+      close(*fd);
+      *fd = -1;
+    }
+  }
+  return rc;
+}
+
 int store_object_get_version(store *s, const char *bucket, const char *key,
                              const char *version_id, arena *a, store_object *out, int *fd,
                              err *e)
@@ -235,6 +286,8 @@ int store_object_get_version(store *s, const char *bucket, const char *key,
     rc = store__check_key(key, e);
   if (rc != 0)
     return rc;
+  if (s->pg != NULL)
+    return get_pg(s, bucket, key, version_id, a, out, fd, e);
   blob_id missing;   /* the blob an earlier attempt could not open */
   bool missed = false;
   for (int attempt = 0; attempt < RACE_RETRIES; attempt++) {
@@ -412,9 +465,22 @@ static int delete_run(store *s, delete_arg *d, bool *existed, err *e)
     rc = store__check_key(d->key, e);
   if (rc != 0)
     return rc;
-  change c;
-  store__change_init(&c, s, apply_delete, d, NULL);
-  rc = store__commit_run(s, &c, e);
+  if (s->pg != NULL && d->version_id != NULL && strcmp(d->version_id, "null") != 0)
+    return store__pg_refuse(e, "versioning");
+  if (s->pg != NULL) {
+    pg_delete pd = { d->bucket, d->key, d->if_mtime_ms, d->if_etag, false };
+    rc = store__pg_object_delete(s, &pd, e);
+    d->existed = pd.existed;
+    if (rc == 0 && d->res != NULL && pd.existed) {
+      d->res->existed = true;
+      if (d->version_id != NULL)
+        snprintf(d->res->version_id, STORE_VID_MAX, "null");
+    }
+  } else {
+    change c;
+    store__change_init(&c, s, apply_delete, d, NULL);
+    rc = store__commit_run(s, &c, e);
+  }
   if (rc == 0 && existed != NULL)
     *existed = d->existed;
   return rc;
@@ -525,6 +591,75 @@ static int copy_encrypting(store *s, const char *src_bucket, const char *src_key
   return rc;
 }
 
+/* The record of a copy of src as dst_key (blob: its bytes; meta / tags NULL:
+ * src's), with src's encryption key and part sizes (its segments). */
+static obj_rec copy_rec(const obj_rec *src, const blob_id *blob, const char *dst_key,
+                        const str_pair *meta, size_t nmeta, const str_pair *tags, size_t ntags,
+                        arena *ra)
+{
+  obj_rec r = {
+    .lk = (const uint8_t *)dst_key, .lkn = strlen(dst_key), .size = src->size,
+    .mtime_ms = store__clock_ms(), .inlined = src->inlined, .blob = *blob, .data = src->data,
+    .etag = src->etag,
+    .meta = meta != NULL ? (str_pair *)meta : src->meta,
+    .nmeta = meta != NULL ? nmeta : src->nmeta,
+    .tags = tags != NULL ? (str_pair *)tags : src->tags,
+    .ntags = tags != NULL ? ntags : src->ntags,
+  };
+  const char *sealed = store__crypt_find(src->meta, src->nmeta);
+  if (sealed != NULL) {
+    /* the bytes stay encrypted: the copy keeps their key and, for a
+       multipart source, the part sizes that locate its segments */
+    r.meta = store__crypt_meta_add(ra, r.meta, r.nmeta, sealed, &r.nmeta);
+    r.part_sizes = store__obj_rec_parts(src, ra);
+    r.nparts = r.part_sizes != NULL ? src->nparts : 0;
+  }
+  return r;
+}
+
+/* store_object_copy_version on the PostgreSQL index: the source's blob is
+ * copied in the backend under a new name (blobs are never shared between
+ * records, so a delete never needs to know about other references). */
+static int copy_pg(store *s, const char *src_bucket, const char *src_key,
+                   const char *src_version_id, const char *dst_bucket, const char *dst_key,
+                   const str_pair *meta, size_t nmeta, const str_pair *tags, size_t ntags,
+                   arena *a, store_object *out, err *e)
+{
+  if (src_version_id != NULL && strcmp(src_version_id, "null") != 0)
+    return store__pg_refuse(e, "versioning");
+  arena *tmp = arena_new();
+  arena *ra = a != NULL ? a : tmp;
+  obj_rec src;
+  blob_id id;
+  memset(&id, 0, sizeof id);
+  bool flying = false;
+  int rc = store__pg_object_lookup(s, src_bucket, src_key, ra, &src, e);
+  if (rc == 0 && !src.inlined) {
+    random_bytes(id.b, sizeof id.b);
+    store__fly_add(s, &id);
+    flying = true;
+    char from[BLOB_PATH_MAX];
+    char to[BLOB_PATH_MAX];
+    store__blob_path(s, &src.blob, from);
+    store__blob_path(s, &id, to);
+    int lrc = link(from, to) == 0 ? 0 : errno;
+    if (lrc == ENOENT && s->remote != NULL)
+      rc = store__remote_copy(s, &src.blob, &id, e);  /* remote.c (2) */
+    else if (lrc != 0)
+      rc = err_set(e, err_from_errno(lrc), "cannot link blob '%s': %s", to, strerror(lrc));
+  }
+  if (rc == 0) {
+    obj_rec r = copy_rec(&src, &id, dst_key, meta, nmeta, tags, ntags, ra);
+    rc = put_record(s, dst_bucket, &r, STORE_EVENT_COPY, NULL, a, out, e);
+    if (rc != 0 && !src.inlined)
+      store__blob_unlink(s, &id);
+  }
+  if (flying)
+    store__fly_del(s, &id);
+  arena_free(tmp);
+  return rc;
+}
+
 int store_object_copy_version(store *s, const char *src_bucket, const char *src_key,
                               const char *src_version_id,
                               const char *dst_bucket, const char *dst_key,
@@ -553,6 +688,9 @@ int store_object_copy_version(store *s, const char *src_bucket, const char *src_
       return rc;
   }
 
+  if (s->pg != NULL)
+    return copy_pg(s, src_bucket, src_key, src_version_id, dst_bucket, dst_key, meta, nmeta,
+                   tags, ntags, a, out, e);
   arena *tmp = arena_new();   /* the source record, when a is NULL */
   arena *ra = a != NULL ? a : tmp;
   obj_rec src;
@@ -617,23 +755,7 @@ int store_object_copy_version(store *s, const char *src_bucket, const char *src_
     rc = err_set(e, ERR_UNAVAILABLE, "key '%s' in bucket '%s' keeps changing", src_key,
                  src_bucket);
   if (rc == 0) {
-    obj_rec r = {
-      .lk = (const uint8_t *)dst_key, .lkn = strlen(dst_key), .size = src.size,
-      .mtime_ms = store__clock_ms(), .inlined = src.inlined, .blob = id, .data = src.data,
-      .etag = src.etag,
-      .meta = meta != NULL ? (str_pair *)meta : src.meta,
-      .nmeta = meta != NULL ? nmeta : src.nmeta,
-      .tags = tags != NULL ? (str_pair *)tags : src.tags,
-      .ntags = tags != NULL ? ntags : src.ntags,
-    };
-    const char *sealed = store__crypt_find(src.meta, src.nmeta);
-    if (sealed != NULL) {
-      /* the linked bytes stay encrypted: the copy keeps their key and,
-         for a multipart source, the part sizes that locate its segments */
-      r.meta = store__crypt_meta_add(ra, r.meta, r.nmeta, sealed, &r.nmeta);
-      r.part_sizes = store__obj_rec_parts(&src, ra);
-      r.nparts = r.part_sizes != NULL ? src.nparts : 0;
-    }
+    obj_rec r = copy_rec(&src, &id, dst_key, meta, nmeta, tags, ntags, ra);
     rc = put_record(s, dst_bucket, &r, STORE_EVENT_COPY, NULL, a, out, e);
     if (rc != 0 && !src.inlined)
       store__blob_unlink(s, &id);
@@ -655,6 +777,40 @@ typedef struct tags_arg {
   size_t nmeta;
 } tags_arg;
 
+/* The record v (at index key kv) with t's change, encoded into b. */
+static int tags_edit(const tags_arg *t, const MDB_val *kv, const MDB_val *v, arena *a, buf *b,
+                     err *e)
+{
+  obj_rec r;
+  if (store__obj_rec_decode(kv, v, a, &r) != 0)
+    return store__corrupt(e, "object");
+  r.lk = (const uint8_t *)t->key;  /* v's pages may move when we write */
+  if (r.inlined)
+    r.data = arena_memdup(a, r.data, r.size > 0 ? (size_t)r.size : 1);
+  if (t->meta != NULL) {
+    r.meta = (str_pair *)t->meta;
+    r.nmeta = t->nmeta;
+  } else {
+    r.tags = (str_pair *)t->tags;
+    r.ntags = t->ntags;
+  }
+  r.part_sizes = store__obj_rec_parts(&r, a);  /* keep the upload's parts */
+  if (r.part_sizes == NULL)
+    r.nparts = 0;
+  store__obj_rec_encode(b, &r, store__ikey_is_long(kv));
+  return 0;
+}
+
+/* tags_edit as a store_rec_edit (the PostgreSQL index). */
+static int tags_edit_pg(const MDB_val *v, void *arg, arena *a, buf *b, err *e)
+{
+  const tags_arg *t = arg;
+  ikey k;
+  store__ikey_make(&k, t->bucket, t->key, strlen(t->key));
+  MDB_val kv = store__ikey_val(&k);
+  return tags_edit(t, &kv, v, a, b, e);
+}
+
 static int apply_tags(change *c, MDB_txn *txn, arena *a, err *e)
 {
   tags_arg *t = c->arg;
@@ -670,29 +826,24 @@ static int apply_tags(change *c, MDB_txn *txn, arena *a, err *e)
   if (mrc != 0)
     return lmdb_error(e, mrc, "read an object record");
   MDB_val kv = store__ikey_val(&k);
-  obj_rec r;
-  if (store__obj_rec_decode(&kv, &v, a, &r) != 0)
-    return store__corrupt(e, "object");
-  r.lk = (const uint8_t *)t->key;  /* v's pages may move when we write */
-  if (r.inlined)
-    r.data = arena_memdup(a, r.data, r.size > 0 ? (size_t)r.size : 1);
-  if (t->meta != NULL) {
-    r.meta = (str_pair *)t->meta;
-    r.nmeta = t->nmeta;
-  } else {
-    r.tags = (str_pair *)t->tags;
-    r.ntags = t->ntags;
-  }
-  r.part_sizes = store__obj_rec_parts(&r, a);  /* keep the upload's parts */
-  if (r.part_sizes == NULL)
-    r.nparts = 0;
   buf b;
   buf_init(&b, 1 << 20);
-  store__obj_rec_encode(&b, &r, store__ikey_is_long(&kv));
+  rc = tags_edit(t, &kv, &v, a, &b, e);
   MDB_val nv = { b.len, b.data };
-  mrc = mdb_put(txn, s->db_objects, &kv, &nv, 0);
+  mrc = rc == 0 ? mdb_put(txn, s->db_objects, &kv, &nv, 0) : 0;
   buf_release(&b);
+  if (rc != 0)
+    return rc;
   return mrc ? lmdb_error(e, mrc, "write an object record") : 0;
+}
+
+static int tags_run(store *s, tags_arg *t, err *e)
+{
+  if (s->pg != NULL)
+    return store__pg_object_edit(s, t->bucket, t->key, tags_edit_pg, t, e);
+  change c;
+  store__change_init(&c, s, apply_tags, t, NULL);
+  return store__commit_run(s, &c, e);
 }
 
 int store_object_tags_set(store *s, const char *bucket, const char *key,
@@ -706,9 +857,7 @@ int store_object_tags_set(store *s, const char *bucket, const char *key,
   if (rc != 0)
     return rc;
   tags_arg t = { bucket, key, tags, ntags, NULL, 0 };
-  change c;
-  store__change_init(&c, s, apply_tags, &t, NULL);
-  return store__commit_run(s, &c, e);
+  return tags_run(s, &t, e);
 }
 
 int store_object_meta_set(store *s, const char *bucket, const char *key,
@@ -723,7 +872,5 @@ int store_object_meta_set(store *s, const char *bucket, const char *key,
     return rc;
   static const str_pair none[1];
   tags_arg t = { bucket, key, NULL, 0, nmeta > 0 ? meta : none, nmeta };
-  change c;
-  store__change_init(&c, s, apply_tags, &t, NULL);
-  return store__commit_run(s, &c, e);
+  return tags_run(s, &t, e);
 }

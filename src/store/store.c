@@ -23,6 +23,7 @@
 #include "blob.h"
 #include "commit.h"
 #include "index.h"
+#include "pg_index.h"
 #include "remote.h"
 
 #include <errno.h>
@@ -334,9 +335,16 @@ int store_bucket_create_conf(store *s, const char *name, const str_pair *conf, s
   bucket_rec rec = { .created_ms = store__clock_ms(), .conf = (str_pair *)conf, .nconf = nconf };
   store__bucket_rec_encode(&b, &rec);
   bucket_arg arg = { name, { b.len, b.data } };
-  change c;
-  store__change_init(&c, s, apply_bucket_create, &arg, NULL);
-  int rc = store__commit_run(s, &c, e);
+  int rc = 0;
+  for (size_t i = 0; s->pg != NULL && rc == 0 && i < nconf; i++)
+    rc = store__pg_refuse_conf(conf[i].name, e);
+  if (rc == 0 && s->pg != NULL) {
+    rc = store__pg_bucket_create(s, name, &arg.val, e);
+  } else if (rc == 0) {
+    change c;
+    store__change_init(&c, s, apply_bucket_create, &arg, NULL);
+    rc = store__commit_run(s, &c, e);
+  }
   buf_release(&b);
   return rc;
 }
@@ -393,6 +401,8 @@ int store_bucket_delete(store *s, const char *name, err *e)
   int rc = store__check_bucket_arg(name, e);
   if (rc != 0)
     return rc;
+  if (s->pg != NULL)
+    return store__pg_bucket_delete(s, name, e);
   bucket_arg arg = { name, { 0, NULL } };
   change c;
   store__change_init(&c, s, apply_bucket_delete, &arg, NULL);
@@ -408,16 +418,12 @@ typedef struct bupdate_arg {
   const char *value;   /* its new text, or NULL to remove it */
 } bupdate_arg;
 
-static int apply_bucket_update(change *c, MDB_txn *txn, arena *a, err *e)
+/* The record v with t's change, encoded into b (a store_rec_edit). */
+static int bucket_rec_edit(const MDB_val *v, void *arg, arena *a, buf *b, err *e)
 {
-  bupdate_arg *t = c->arg;
-  MDB_val k = { strlen(t->name), (void *)t->name };
-  MDB_val v;
-  int rc = store__bucket_read(c->s, txn, t->name, &v, e);
-  if (rc != 0)
-    return rc;
+  const bupdate_arg *t = arg;
   bucket_rec r;
-  if (store__bucket_rec_parse(&v, a, &r) != 0)
+  if (store__bucket_rec_parse(v, a, &r) != 0)
     return store__corrupt(e, "bucket");
   if (t->conf == NULL) {
     r.tags = (str_pair *)t->tags;
@@ -433,13 +439,48 @@ static int apply_bucket_update(change *c, MDB_txn *txn, arena *a, err *e)
     r.conf = conf;
     r.nconf = n;
   }
+  store__bucket_rec_encode(b, &r);
+  return 0;
+}
+
+static int apply_bucket_update(change *c, MDB_txn *txn, arena *a, err *e)
+{
+  bupdate_arg *t = c->arg;
+  MDB_val k = { strlen(t->name), (void *)t->name };
+  MDB_val v;
+  int rc = store__bucket_read(c->s, txn, t->name, &v, e);
+  if (rc != 0)
+    return rc;
   buf b;
   buf_init(&b, 1 << 20);
-  store__bucket_rec_encode(&b, &r);
+  rc = bucket_rec_edit(&v, t, a, &b, e);
   MDB_val nv = { b.len, b.data };
-  int mrc = mdb_put(txn, c->s->db_buckets, &k, &nv, 0);
+  int mrc = rc == 0 ? mdb_put(txn, c->s->db_buckets, &k, &nv, 0) : 0;
   buf_release(&b);
+  if (rc != 0)
+    return rc;
   return mrc ? lmdb_error(e, mrc, "write a bucket record") : 0;
+}
+
+/* Runs t on the bucket's record, in one commit. */
+static int bucket_update(store *s, bupdate_arg *t, err *e)
+{
+  if (s->pg != NULL)
+    return store__pg_bucket_update(s, t->name, bucket_rec_edit, t, e);
+  change c;
+  store__change_init(&c, s, apply_bucket_update, t, NULL);
+  return store__commit_run(s, &c, e);
+}
+
+/* The bucket's record into v (bytes valid until *txn ends, or in a when
+ * *txn is NULL: the PostgreSQL index). */
+static int bucket_record(store *s, const char *name, arena *a, MDB_txn **txn, MDB_val *v, err *e)
+{
+  *txn = NULL;
+  if (s->pg == NULL)
+    return store__bucket_read_begin(s, name, txn, v, e);
+  int rc = store__check_bucket_arg(name, e);
+  return rc != 0 ? rc : store__pg_bucket_read(s, name, a, v, e);
 }
 
 int store_bucket_tags_set(store *s, const char *name, const str_pair *tags, size_t ntags,
@@ -456,9 +497,7 @@ int store_bucket_tags_set(store *s, const char *name, const str_pair *tags, size
         (tags[i].value != NULL && strlen(tags[i].value) > 4 * 256))
       return err_set(e, ERR_INVALID_TAG, "tag %zu is too long", i + 1);
   bupdate_arg t = { name, tags, ntags, NULL, NULL };
-  change c;
-  store__change_init(&c, s, apply_bucket_update, &t, NULL);
-  return store__commit_run(s, &c, e);
+  return bucket_update(s, &t, e);
 }
 
 int store_bucket_tags_get(store *s, const char *name, arena *a, str_pair **tags, size_t *n,
@@ -468,7 +507,7 @@ int store_bucket_tags_get(store *s, const char *name, arena *a, str_pair **tags,
   *n = 0;
   MDB_txn *txn;
   MDB_val v;
-  int rc = store__bucket_read_begin(s, name, &txn, &v, e);
+  int rc = bucket_record(s, name, a, &txn, &v, e);
   if (rc != 0)
     return rc;
   bucket_rec r;
@@ -493,10 +532,12 @@ int store_bucket_conf_set(store *s, const char *name, const char *what, const ch
   if (value != NULL && strlen(value) > STORE_MAX_BUCKET_CONF)
     return err_set(e, ERR_ENTITY_TOO_LARGE, "the '%s' configuration is larger than %d bytes",
                    what, STORE_MAX_BUCKET_CONF);
+  if (s->pg != NULL && value != NULL)
+    rc = store__pg_refuse_conf(what, e);
+  if (rc != 0)
+    return rc;
   bupdate_arg t = { name, NULL, 0, what, value };
-  change c;
-  store__change_init(&c, s, apply_bucket_update, &t, NULL);
-  return store__commit_run(s, &c, e);
+  return bucket_update(s, &t, e);
 }
 
 int store_bucket_conf_get(store *s, const char *name, const char *what, arena *a,
@@ -505,7 +546,7 @@ int store_bucket_conf_get(store *s, const char *name, const char *what, arena *a
   *value = NULL;
   MDB_txn *txn;
   MDB_val v;
-  int rc = store__bucket_read_begin(s, name, &txn, &v, e);
+  int rc = bucket_record(s, name, a, &txn, &v, e);
   if (rc != 0)
     return rc;
   bucket_rec r;
@@ -523,7 +564,7 @@ int store_bucket_get(store *s, const char *name, arena *a, store_bucket *out, er
 {
   MDB_txn *txn;
   MDB_val v;
-  int rc = store__bucket_read_begin(s, name, &txn, &v, e);
+  int rc = bucket_record(s, name, a, &txn, &v, e);
   if (rc != 0)
     return rc;
   if (store__bucket_rec_decode(&v, &out->created_ms) != 0)
@@ -538,6 +579,8 @@ int store_bucket_list(store *s, arena *a, store_bucket **out, size_t *n, err *e)
 {
   *out = NULL;
   *n = 0;
+  if (s->pg != NULL)
+    return store__pg_bucket_list(s, a, out, n, e);
   MDB_txn *txn = NULL;
   int rc = store__read_begin(s, &txn, e);
   if (rc != 0)
@@ -581,7 +624,9 @@ void store_stats_get(store *s, store_stats *out)
 {
   memset(out, 0, sizeof *out);
   MDB_txn *txn = NULL;
-  if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) == 0) {
+  if (s->pg != NULL)
+    store__pg_stats(s, out);
+  else if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) == 0) {
     MDB_stat st;
     if (mdb_stat(txn, s->db_buckets, &st) == 0)
       out->buckets = st.ms_entries;

@@ -7,6 +7,9 @@
  *                       with the buckets' notification configurations
  *   DIR/blobs/XX/ID     object bytes; ID is 32 hex characters chosen by the
  *                       store, XX its first two; never derived from user keys
+ * With an object backend (store_remote_set) blobs live there instead; with
+ * the shared index (store_metadata_set) DIR/meta is unused and the index,
+ * the feed and the notification configurations are tables in PostgreSQL.
  *
  * Small objects are inline: an object written with store_object_commit (or
  * copied from such an object) whose size is at most STORE_INLINE_MAX keeps
@@ -138,6 +141,18 @@ typedef struct store_remote_conf {
 /* Checks the bucket answers (HEAD). Errors: ERR_INVALID (a bad URL or
  * missing keys), ERR_NO_SUCH_BUCKET, ERR_UNAVAILABLE (no answer, refused). */
 int store_remote_set(store *s, const store_remote_conf *c, err *e);
+
+/* ---- the shared index (pg_index.c) ----
+ * Buckets, objects, uploads, notification configurations and the change
+ * feed kept in PostgreSQL instead of DIR/meta, so that several nodes share
+ * them (`tarn server --metadata postgres://...`). Needs the object backend
+ * (store_remote_set first: every node must reach every blob). Set once,
+ * right after store_remote_set and before any other call; p is not owned
+ * and must outlive the store. Versioning, object lock, lifecycle rules and
+ * SSE-S3 answer ERR_NOT_IMPLEMENTED on such a store. Errors: ERR_INVALID
+ * (no object backend), pg_error's (creating the tables). */
+struct pg_pool;
+int store_metadata_set(store *s, struct pg_pool *p, err *e);
 /* Stops the threads after the pending commits and closes the index. Accepts
  * NULL; returns NULL. */
 store *store_close(store *s);

@@ -39,6 +39,7 @@
 #include "codec.h"
 #include "commit.h"
 #include "index.h"
+#include "pg_index.h"
 
 #include "base/hash.h"
 #include "base/mem.h"
@@ -134,6 +135,14 @@ static void lock_default(store *s, MDB_txn *txn, const char *bucket, obj_rec *r)
 int store_bucket_versioning_get(store *s, const char *bucket, int *state, err *e)
 {
   *state = STORE_VERSIONING_OFF;
+  if (s->pg != NULL) {  /* never on: pg_index.c refuses the document */
+    int rc = store__check_bucket_arg(bucket, e);
+    arena *a = arena_new();
+    if (rc == 0)
+      rc = store__pg_bucket_read(s, bucket, a, NULL, e);
+    arena_free(a);
+    return rc;
+  }
   MDB_txn *txn;
   MDB_val v;
   int rc = store__bucket_read_begin(s, bucket, &txn, &v, e);
@@ -678,6 +687,8 @@ bool store_object_latest_marker(store *s, const char *bucket, const char *key, a
 {
   *vid = NULL;
   MDB_txn *txn = NULL;
+  if (s->pg != NULL)
+    return false;  /* no versions there: pg_index.c */
   if (store__check_bucket_arg(bucket, NULL) != 0 || store__check_key(key, NULL) != 0 ||
       store__read_begin(s, &txn, NULL) != 0)
     return false;
@@ -790,6 +801,7 @@ static int vupdate_run(store *s, const char *bucket, const char *key, const char
   int rc = store__check_bucket_arg(bucket, e);
   if (rc == 0)
     rc = store__check_key(key, e);
+
   if (rc != 0)
     return rc;
   vupdate_arg l = { bucket, key, version_id, edit, ctx, vid };
@@ -826,6 +838,10 @@ static int edit_lock(obj_rec *r, const void *ctx, arena *a, err *e)
 int store_object_lock_set(store *s, const char *bucket, const char *key, const char *version_id,
                           const store_lock_change *ch, char vid[STORE_VID_MAX], err *e)
 {
+  if (s->pg != NULL) {
+    vid[0] = '\0';
+    return store__pg_refuse(e, "object lock");
+  }
   return vupdate_run(s, bucket, key, version_id, edit_lock, ch, vid, e);
 }
 
@@ -851,6 +867,12 @@ int store_object_tags_set_version(store *s, const char *bucket, const char *key,
   int rc = store__check_tags(tags, ntags, e);
   if (rc != 0)
     return rc;
+  if (s->pg != NULL) {
+    vid[0] = '\0';
+    if (version_id != NULL && strcmp(version_id, "null") != 0)
+      return store__pg_refuse(e, "versioning");
+    return store_object_tags_set(s, bucket, key, tags, ntags, e);
+  }
   tag_set t = { tags, ntags };
   return vupdate_run(s, bucket, key, version_id, edit_tags, &t, vid, e);
 }
@@ -921,6 +943,8 @@ int store_object_versions(store *s, const char *bucket, const store_version_para
                           store_version_list *out, err *e)
 {
   memset(out, 0, sizeof *out);
+  if (s->pg != NULL)
+    return store__pg_refuse(e, "versioning (ListObjectVersions)");
   MDB_txn *txn = NULL;
   int rc = store__bucket_read_begin(s, bucket, &txn, NULL, e);
   if (rc != 0)

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# bench/store_pg_bench.sh -- what the shared index costs: PUT, GET and LIST
+# rates of a node whose object index is in PostgreSQL (tarn server
+# --metadata, store/pg_index.c) against a node whose index is LMDB, both
+# with their bytes in the same backend tarn (--objects), and two PostgreSQL
+# nodes loaded at once against one. Same client (bench/s3load), same run,
+# alternating.
+#
+# Environment: TARN (build/tarn), BUILD (build), S3LOAD (BUILD/bench/s3load),
+# PG_BIN (/usr/lib/postgresql/15/bin), SPG_SECS (4) seconds per run,
+# SPG_ROUNDS (3) runs per cell (the median is shown), SPG_CONNS (4).
+# Output: bench/out/store_pg.txt, bench/out/store_pg-raw.txt.
+set -euo pipefail
+BENCH_NAME=store_pg
+source "$(dirname "$0")/lib.sh"
+SECS=${SPG_SECS:-4}
+ROUNDS=${SPG_ROUNDS:-3}
+CONNS=${SPG_CONNS:-4}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+if [ -z "${S3LOAD:-}" ]; then
+  ninja -C "$BUILD" bench/s3load >/dev/null
+  S3LOAD=$BUILD/bench/s3load
+fi
+: >"$OUT/store_pg-raw.txt"
+bench_tmp
+
+# PostgreSQL (it refuses to run as root: then as the postgres user)
+PGPORT=$(bench_free_port)
+PGDIR=$T/pg
+mkdir -p "$PGDIR"
+as_pg=()
+PGUSER=$(id -un)
+if [ "$(id -u)" = 0 ]; then
+  chown postgres "$PGDIR"
+  chmod o+x "$T"
+  as_pg=(runuser -u postgres --)
+  PGUSER=postgres
+fi
+"${as_pg[@]}" "$PG_BIN/initdb" -D "$PGDIR/data" -A trust -U "$PGUSER" -E UTF8 >/dev/null
+"${as_pg[@]}" "$PG_BIN/postgres" -D "$PGDIR/data" -p "$PGPORT" -h 127.0.0.1 -k "$PGDIR" \
+  -c max_connections=200 >>"$T/pg.log" 2>&1 &
+bench_track $!
+for _ in $(seq 200); do
+  "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT" && break
+  sleep 0.1
+done
+"${as_pg[@]}" psql -q -h 127.0.0.1 -p "$PGPORT" -U "$PGUSER" -d postgres -c "CREATE DATABASE tarn"
+PGURL=postgresql://$PGUSER@127.0.0.1:$PGPORT/tarn
+
+bench_tarn_start                  # the backend
+BPORT=$PORT
+"$S3LOAD" mb --port "$BPORT" --access-key $AK --secret-key $SK --bucket blobs >/dev/null
+
+# node NAME [ENV...]: a front on the backend; sets NODE_PORT (not in a
+# subshell: the node must be tracked by this shell to be stopped at exit)
+node() {
+  local name=$1 port
+  shift
+  port=$(bench_free_port)
+  env "$@" TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK TARN_OBJECTS=s3://blobs/shared \
+    TARN_OBJECTS_ENDPOINT=http://127.0.0.1:$BPORT TARN_OBJECTS_ACCESS_KEY=$AK \
+    TARN_OBJECTS_SECRET_KEY=$SK "$TARN" server --data "$T/$name" --listen "127.0.0.1:$port" \
+    >>"$T/$name.log" 2>&1 &
+  bench_track $!
+  bench_wait_up "http://127.0.0.1:$port/_tarn/health"
+  NODE_PORT=$port
+}
+node lmdb
+LPORT=$NODE_PORT
+node pg-a TARN_METADATA="$PGURL"
+APORT=$NODE_PORT
+node pg-b TARN_METADATA="$PGURL"
+BPORT2=$NODE_PORT
+"$S3LOAD" mb --port "$LPORT" --access-key $AK --secret-key $SK --bucket local >/dev/null
+"$S3LOAD" mb --port "$APORT" --access-key $AK --secret-key $SK --bucket shared >/dev/null
+for p in "$LPORT:local" "$APORT:shared"; do   # every key a GET or LIST asks for exists
+  "$S3LOAD" put --port "${p%%:*}" --access-key $AK --secret-key $SK --bucket "${p#*:}" \
+    --size 1K --conns "$CONNS" --count 50 --key-prefix "list/o" >/dev/null
+done
+
+# one s3load run: requests per second
+run() {
+  local port=$1 line
+  shift
+  line=$("$S3LOAD" "$@" --port "$port" --access-key $AK --secret-key $SK --duration "$SECS")
+  echo "$line port=$port $*" >>"$OUT/store_pg-raw.txt"
+  kv "$line" ops_s
+}
+
+# two runs at once, one per PostgreSQL node: the sum of their rates
+run2() {
+  local a b
+  run "$APORT" "$@" >"$T/r2a" &
+  local pa=$!
+  run "$BPORT2" "$@" >"$T/r2b"
+  wait $pa
+  a=$(cat "$T/r2a")
+  b=$(cat "$T/r2b")
+  awk -v a="$a" -v b="$b" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.0f\n", a + b }'
+}
+
+{
+  printf '%-24s %12s %12s %8s %14s %8s\n' metric "LMDB req/s" "PG req/s" "ratio" "2 PG nodes" "vs 1"
+  for op in "put 1K" "put 1M" "get 1K" "list"; do
+    set -- $op
+    args=("$1" --conns "$CONNS")
+    case $1 in
+      put) args+=(--size "$2" --keys 64 --key-prefix "p$2-") ;;
+      get) args+=(--size 1K --keys 50 --key-prefix "list/o") ;;
+      list) args+=(--prefix list/ --max-keys 100) ;;
+    esac
+    l=(); p=(); two=()
+    for _ in $(seq "$ROUNDS"); do
+      l+=("$(run "$LPORT" "${args[@]}" --bucket local)")
+      p+=("$(run "$APORT" "${args[@]}" --bucket shared)")
+      two+=("$(run2 "${args[@]}" --bucket shared)")
+    done
+    lm=$(printf '%s\n' "${l[@]}" | median)
+    pm=$(printf '%s\n' "${p[@]}" | median)
+    tm=$(printf '%s\n' "${two[@]}" | median)
+    printf '%-24s %12s %12s %8s %14s %8s\n' "$op c=$CONNS" "$lm" "$pm" "$(ratio "$pm" "$lm")" \
+      "$tm" "$(ratio "$tm" "$pm")"
+  done
+} | tee "$OUT/store_pg.txt"
