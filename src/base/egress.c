@@ -293,6 +293,10 @@ int egress_fetch(const netpolicy *p, const egress_request *rq, arena *a, egress_
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)rq->timeout_ms);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                    (long)(rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : rq->timeout_ms));
+  if (rq->stall_ms > 0) {  /* under 1 byte/s for that long: a stalled peer */
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)((rq->stall_ms + 999) / 1000));
+  }
   if (rq->max_response >= (1u << 20))  /* large answers: fewer, larger reads */
     curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -319,8 +323,11 @@ int egress_fetch(const netpolicy *p, const egress_request *rq, arena *a, egress_
     rc = err_set(e, ERR_ENTITY_TOO_LARGE, "the answer of '%s' is larger than %zu bytes", rq->url,
                  rq->max_response);
   else if (cc == CURLE_OPERATION_TIMEDOUT)
-    rc = err_set(e, ERR_REQUEST_TIMEOUT, "'%s' did not answer within %d ms", rq->url,
-                 rq->timeout_ms);
+    rc = rq->stall_ms > 0
+             ? err_set(e, ERR_REQUEST_TIMEOUT, "'%s' did not answer within %d ms, or "
+                       "stalled for %d ms", rq->url, rq->timeout_ms, rq->stall_ms)
+             : err_set(e, ERR_REQUEST_TIMEOUT, "'%s' did not answer within %d ms", rq->url,
+                       rq->timeout_ms);
   else
     rc = err_set(e, ERR_UNAVAILABLE, "cannot reach '%s': %s", rq->url, curl_easy_strerror(cc));
   buf_release(&out->body);

@@ -32,6 +32,8 @@ typedef struct egress_request {
   const char *user_agent;      /* NULL: none unless a header sets it */
   int timeout_ms;              /* the whole exchange */
   int connect_timeout_ms;      /* 0: the whole timeout */
+  int stall_ms;                /* not 0: fail when no byte moved for this long
+                                  (in whole seconds, rounded up) */
   size_t max_response;         /* response body bytes kept; 0: discarded */
   bool upload;                 /* the body is upload_len bytes of upload_fd from
                                   upload_off, read as it is sent (body NULL) */

@@ -22,6 +22,10 @@ int store__remote_delete(store *s, const blob_id *id, err *e);
 /* Queues that removal for the deleter thread (invariant (5)). */
 void store__remote_delete_later(store *s, const blob_id *id);
 
+/* The orphan sweep (remote.c (7)): deletes unreferenced backend objects
+ * older than the grace period; returns how many, or an error code. */
+long store__remote_sweep(store *s, err *e);
+
 /* A reader of one backend object: ranged GETs into a read-ahead buffer of
  * bounded size, never the whole object. */
 typedef struct remote_rd remote_rd;

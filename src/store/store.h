@@ -134,6 +134,11 @@ typedef struct store_remote_conf {
   const char *access_key;
   const char *secret_key;
   const char *region;     /* NULL: us-east-1 */
+  int timeout_s;          /* a call fails once nothing moved for this long (0: 30) */
+  int max_calls;          /* backend calls at once from request threads (0: 16) */
+  int delete_delay_s;     /* a dropped object's bytes go no sooner (0: 10) */
+  int orphan_grace_s;     /* the orphan sweep's minimum age (0: 3600) */
+  int sweep_s;            /* seconds between orphan sweeps (0: 600; one at start) */
 } store_remote_conf;
 /* Checks the bucket answers (HEAD). Errors: ERR_INVALID (a bad URL or
  * missing keys), ERR_NO_SUCH_BUCKET, ERR_UNAVAILABLE (no answer, refused). */

@@ -27,7 +27,7 @@ BIG = 3 << 20
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
-    srv = Tarn(tmp_path_factory.mktemp("backend")).start()
+    srv = Tarn(tmp_path_factory.mktemp("backend"), objects_backend=False).start()
     srv.client().create_bucket(Bucket="blobs")
     yield srv
     srv.stop_clean()
