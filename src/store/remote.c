@@ -36,8 +36,9 @@
  *   (7) The orphan sweep (at start, then every sweep_s) lists PREFIX in the
  *       backend, then snapshots the in-flight set, then reads db_blobs (the
  *       order of sweep.c (1)): it deletes a name of 32 hex digits that is
- *       not in flight, not referenced, not pinned, and older than grace_s
- *       by the backend's LastModified. Other names are left alone.
+ *       not in flight, not referenced, not pinned, not queued for (6), and
+ *       older than grace_s by the backend's LastModified. Other names are
+ *       left alone.
  *   (8) Calls made on a server thread take one of max_calls slots (waiting
  *       at most SLOT_WAIT_MS, else SlowDown), and every call fails once no
  *       byte moved for stall_s: a slow backend holds at most max_calls
@@ -462,8 +463,20 @@ static bool blob_of(const store_remote *r, const char *name, blob_id *id)
   return hex_decode(name + pl, 32, id->b, sizeof id->b);
 }
 
-/* Of the n candidates, deletes those not in flight, not referenced and not
- * pinned (7); *removed counts them. */
+/* Whether id waits in the delete queue: the janitor deletes it when due
+ * (6), never the sweep. */
+static bool queued_delete(store_remote *r, const blob_id *id)
+{
+  bool found = false;
+  pthread_mutex_lock(&r->mu);
+  for (size_t i = 0; !found && i < r->ndq; i++)
+    found = memcmp(&r->dq[i].id, id, sizeof *id) == 0;
+  pthread_mutex_unlock(&r->mu);
+  return found;
+}
+
+/* Of the n candidates, deletes those not in flight, not referenced, not
+ * pinned and not queued (7); *removed counts them. */
 static int sweep_some(store *s, const blob_id *ids, size_t n, long *removed, err *e)
 {
   store_remote *r = s->remote;
@@ -487,7 +500,7 @@ static int sweep_some(store *s, const blob_id *ids, size_t n, long *removed, err
     mdb_txn_abort(txn);
   free(fly);
   for (size_t i = 0; rc == 0 && i < n; i++) {
-    if (!drop[i] || pinned(r, &ids[i]))
+    if (!drop[i] || pinned(r, &ids[i]) || queued_delete(r, &ids[i]))
       continue;
     err de;
     err_clear(&de);

@@ -81,7 +81,12 @@ def objects_backend():
         srv.start()
         srv.client().create_bucket(Bucket="blobs")
         _backend = srv
-        atexit.register(srv.stop)
+
+        def close():
+            srv.stop()
+            import shutil
+            shutil.rmtree(srv.workdir, ignore_errors=True)
+        atexit.register(close)
     return _backend
 
 
@@ -237,6 +242,7 @@ class Tarn:
             objects_backend = OBJECTS_BACKEND and "TARN_OBJECTS" not in self.extra_env
         self.objects_prefix = ("f%d-%d" % (os.getpid(), next(_prefixes))
                                if objects_backend else None)
+        self.extra_args = []               # more `tarn server` arguments
         self.proc = None
         self.starts = 0
         self.stdout_path = None
@@ -259,7 +265,7 @@ class Tarn:
             env.update(objects_backend_env(self.objects_prefix))
         env.update(self.extra_env)
         cmd = [TARN_BIN, "server", "--data", self.data,
-               "--listen", "%s:%d" % (self.host, self.port)]
+               "--listen", "%s:%d" % (self.host, self.port)] + list(self.extra_args)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env,
                                          stdin=subprocess.DEVNULL, cwd=self.workdir)
