@@ -40,6 +40,11 @@ typedef struct egress_request {
   int upload_fd;
   uint64_t upload_off;
   uint64_t upload_len;
+  /* not NULL (with upload): the body's bytes come from this call instead of
+     upload_fd, which may block until it has some; it returns how many it
+     put in p (at most n), or -1 to abort the transfer */
+  long (*upload_fn)(void *ctx, void *p, size_t n);
+  void *upload_ctx;
 } egress_request;
 
 typedef struct egress_response {

@@ -615,7 +615,7 @@ int store_upload_complete_if(store *s, const char *bucket, const char *key,
   if (rc == 1)
     rc = err_set(e, ERR_UNAVAILABLE, "upload '%s' keeps changing", upload_id);
   if (rc == 0 && s->remote != NULL) {  /* remote.c (1) */
-    rc = store__remote_stage(s, &id, e);
+    rc = store__remote_stage(s, &id, NULL, e);
   }
   if (rc == ERR_NO_SUCH_UPLOAD && completed_by(s, bucket, key, upload_id, a, out) == 0) {
     err_clear(e);  /* invariant (4): a retry of a complete that succeeded */

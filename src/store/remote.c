@@ -39,6 +39,13 @@
  *       not in flight, not referenced, not pinned, not queued for (6), and
  *       older than grace_s by the backend's LastModified. Other names are
  *       left alone.
+ *   (9) A PUT whose length is announced (TAIL_MIN to MULTIPART_OVER) is
+ *       uploaded as its bytes come: a thread of its own sends the staged
+ *       file while it grows (remote_tail), so the client's upload and the
+ *       backend's overlap. Only a complete upload of exactly the announced
+ *       bytes stands in for store__remote_put; anything else (the client
+ *       gave up, a failed call) is abandoned, and the commit uploads the
+ *       file as before. (1) is unchanged: the 2xx comes before the commit.
  *   (8) Calls made on a server thread take one of max_calls slots (waiting
  *       at most SLOT_WAIT_MS, else SlowDown), and every call fails once no
  *       byte moved for stall_s: a slow backend holds at most max_calls
@@ -77,6 +84,8 @@
 #define MULTIPART_OVER ((uint64_t)64 << 20)  /* larger blobs go up in parts */
 #define PART_SIZE ((uint64_t)64 << 20)
 #define SLOT_WAIT_MS 1000        /* (8) */
+#define TAIL_MIN (4u << 20)      /* (9): smaller PUTs are uploaded once staged */
+#define TAIL_BATCH (1u << 20)    /* (9): the upload is woken per this many bytes */
 #define LIST_MAX (8u << 20)      /* a ListObjectsV2 page's answer, at most */
 
 /* (8): set in threads that serve no HTTP request, which take no slot */
@@ -250,6 +259,8 @@ static int call_q(const store_remote *r, const char *method, const char *name,
     rq.upload_fd = up->upload_fd;
     rq.upload_off = up->upload_off;
     rq.upload_len = up->upload_len;
+    rq.upload_fn = up->upload_fn;
+    rq.upload_ctx = up->upload_ctx;
     rq.timeout_ms = PUT_TIMEOUT_MS;
   } else if (up != NULL) {  /* a small body in memory (multipart's XML) */
     rq.body = up->body;
@@ -425,9 +436,144 @@ int store__remote_delete(store *s, const blob_id *id, err *e)
   return rc;
 }
 
-int store__remote_stage(store *s, const blob_id *id, err *e)
+/* ---- uploads as the bytes come (9) ---- */
+
+struct remote_tail {
+  store *s;
+  blob_id id;
+  uint64_t size;               /* the PutObject's Content-Length */
+  int fd;                      /* the blob's file, read as it grows */
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t grew;
+  uint64_t avail;              /* bytes in the file (guarded by mu) */
+  uint64_t sent;               /* bytes handed to the upload (its thread's) */
+  uint64_t need;               /* the upload waits for avail >= need (mu) */
+  bool abort;                  /* the writer gave up (guarded by mu) */
+  int rc;                      /* the upload's outcome, once joined */
+  err e;
+};
+
+static long tail_read(void *ctx, void *p, size_t n)
 {
-  int rc = store__remote_put(s, id, e);
+  remote_tail *t = ctx;
+  pthread_mutex_lock(&t->mu);
+  /* wakes once a batch of TAIL_BATCH bytes (or the rest) is there, not at
+     every write of the client's body */
+  uint64_t left = t->size - t->sent;
+  t->need = t->sent + (left < TAIL_BATCH ? left : TAIL_BATCH);
+  while (t->avail < t->need && !t->abort)
+    pthread_cond_wait(&t->grew, &t->mu);
+  t->need = 0;
+  bool stop = t->abort;
+  uint64_t have = t->avail - t->sent;
+  pthread_mutex_unlock(&t->mu);
+  if (stop)
+    return -1;
+  if (n > have)
+    n = (size_t)have;
+  for (;;) {
+    ssize_t r = pread(t->fd, p, n, (off_t)t->sent);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return -1;
+    t->sent += (uint64_t)r;
+    return (long)r;
+  }
+}
+
+static void *tail_main(void *arg)
+{
+  remote_tail *t = arg;
+  arena *a = arena_new();
+  egress_request up = {.upload = true, .upload_len = t->size, .upload_fn = tail_read,
+                       .upload_ctx = t};
+  egress_response out;
+  err_clear(&t->e);
+  t->rc = call(t->s->remote, "PUT", store__remote_name(t->s->remote, &t->id, a), NULL, 0, &up,
+               0, a, &out, &t->e);
+  if (t->rc == 0)
+    buf_release(&out.body);
+  arena_free(a);
+  return NULL;
+}
+
+remote_tail *store__remote_tail_start(store *s, const blob_id *id, uint64_t size)
+{
+  /* one PutObject: larger ones go up in parts; small ones arrive too fast
+     for the overlap to pay for a thread */
+  if (size > MULTIPART_OVER || size < TAIL_MIN)
+    return NULL;
+  char path[BLOB_PATH_MAX];
+  store__blob_path(s, id, path);
+  remote_tail *t = xcalloc(1, sizeof *t);
+  t->s = s;
+  t->id = *id;
+  t->size = size;
+  t->fd = open(path, O_RDONLY | O_CLOEXEC);
+  pthread_mutex_init(&t->mu, NULL);
+  pthread_cond_init(&t->grew, NULL);
+  if (t->fd < 0 || pthread_create(&t->thread, NULL, tail_main, t) != 0) {
+    if (t->fd >= 0)
+      close(t->fd);
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->grew);
+    free(t);
+    return NULL;
+  }
+  return t;
+}
+
+void store__remote_tail_grow(remote_tail *t, uint64_t n)
+{
+  pthread_mutex_lock(&t->mu);
+  t->avail = n;
+  if (t->need > 0 && n >= t->need)
+    pthread_cond_signal(&t->grew);
+  pthread_mutex_unlock(&t->mu);
+}
+
+int store__remote_tail_end(remote_tail *t, bool complete, err *e)
+{
+  pthread_mutex_lock(&t->mu);
+  if (!complete || t->avail != t->size)
+    t->abort = true;
+  bool aborted = t->abort;
+  pthread_cond_signal(&t->grew);
+  pthread_mutex_unlock(&t->mu);
+  pthread_join(t->thread, NULL);
+  int rc = 0;
+  if (aborted) {
+    /* a writer given up whose bytes went up whole: they go; a commit's
+       caller uploads the file again under the same name (a size that
+       differs from the one announced) */
+    if (t->rc == 0 && !complete)
+      store__remote_delete_later(t->s, &t->id);
+    rc = err_set(e, ERR_INVALID, "the upload as the bytes came was given up");
+  } else if (t->rc != 0) {
+    rc = err_set(e, t->rc, "%s", t->e.msg);
+  }
+  close(t->fd);
+  pthread_mutex_destroy(&t->mu);
+  pthread_cond_destroy(&t->grew);
+  free(t);
+  return rc;
+}
+
+int store__remote_stage(store *s, const blob_id *id, remote_tail **tail, err *e)
+{
+  int rc = -1;
+  if (tail != NULL && *tail != NULL) {  /* uploaded as it came (9)? else as before */
+    err te;
+    err_clear(&te);
+    rc = store__remote_tail_end(*tail, true, &te);
+    *tail = NULL;
+    if (rc != 0)
+      log_warn("object backend: uploading again: %s", te.msg);
+  }
+  if (rc != 0)
+    rc = store__remote_put(s, id, e);
   if (rc == 0) {
     char path[BLOB_PATH_MAX];
     store__blob_path(s, id, path);
@@ -633,6 +779,7 @@ struct remote_rd {
   bool pin;                    /* id is pinned (6) */
   blob_id id;
   window cur;
+  uint64_t end;                /* reads stop here (store__remote_rd_span), or 0 */
   unsigned fetches;
   bool ahead;                  /* the thread fetches next (join it) */
   pthread_t thread;
@@ -705,19 +852,39 @@ static int fetch(const store_remote *r, const char *name, window *w, uint64_t of
   return rc;
 }
 
+/* How much a fetch at off asks for: want, or with a known end, what is
+ * left up to it (at most RD_MAX, at least n). */
+static size_t fetch_size(const remote_rd *rd, uint64_t off, size_t want, size_t n)
+{
+  if (rd->end > off)
+    want = rd->end - off < RD_MAX ? (size_t)(rd->end - off) : RD_MAX;
+  if (want < n)
+    want = n < RD_MAX ? n : RD_MAX;
+  return want;
+}
+
 static void *ahead_main(void *arg)
 {
   remote_rd *rd = arg;
   background = true;
   err_clear(&rd->next_err);
-  rd->next_rc = fetch(rd->r, rd->name, &rd->next, rd->next.start, RD_MAX, &rd->next_err);
+  rd->next_rc = fetch(rd->r, rd->name, &rd->next, rd->next.start,
+                      fetch_size(rd, rd->next.start, RD_MAX, 0), &rd->next_err);
   return NULL;
 }
 
-/* Starts fetching the window after cur, when reads have been sequential. */
+void store__remote_rd_span(remote_rd *rd, uint64_t end)
+{
+  rd->end = end;
+}
+
+/* Starts fetching the window after cur, when reads have been sequential
+ * (or are known to go on: a span). */
 static void ahead_start(remote_rd *rd)
 {
-  if (rd->ahead || rd->cur.eof || rd->fetches < 2)
+  if (rd->ahead || rd->cur.eof || rd->fetches < (rd->end > 0 ? 1u : 2u))
+    return;
+  if (rd->end > 0 && rd->cur.start + rd->cur.len >= rd->end)
     return;
   rd->next.start = rd->cur.start + rd->cur.len;
   rd->next.len = 0;
@@ -746,9 +913,7 @@ int store__remote_rd_read(remote_rd *rd, uint64_t off, void *p, size_t n, size_t
     }
     ahead_join(rd);  /* a window not wanted, or failed: fetch here */
     if (!took) {
-      size_t want = rd->fetches == 0 ? RD_FIRST : RD_MAX;
-      if (want < n)
-        want = n < RD_MAX ? n : RD_MAX;
+      size_t want = fetch_size(rd, off, rd->fetches == 0 ? RD_FIRST : RD_MAX, n);
       int rc = fetch(rd->r, rd->name, c, off, want, e);
       rd->fetches++;
       if (rc != 0)

@@ -198,6 +198,10 @@ typedef struct store_writer store_writer;
 
 int store_writer_new(store *s, store_writer **out, err *e);
 int store_writer_write(store_writer *w, const void *p, size_t n, err *e);
+/* The object will have size bytes (a PUT's Content-Length), said before the
+ * first write: with an object backend its upload then starts as the bytes
+ * come (remote.c (9)). A different final size only costs that overlap. */
+void store_writer_expect(store_writer *w, uint64_t size);
 uint64_t store_writer_size(const store_writer *w);
 /* MD5 of everything written so far (the ETag of a single-part object). */
 void store_writer_md5(const store_writer *w, uint8_t out[16]);
@@ -593,6 +597,9 @@ int store_object_unlock(store *s, store_object *o, const uint8_t *customer_key, 
  * needs of o (inline bytes excepted: they must outlive the reader). */
 typedef struct store_reader store_reader;
 store_reader *store_reader_new(const store_object *o, int fd);
+/* The reader will read len bytes from first, in order (a GET's range): an
+ * object in the backend is then fetched in as few calls as that allows. */
+void store_reader_span(store_reader *r, uint64_t first, uint64_t len);
 /* store_object_read through the reader. */
 int store_reader_read(store_reader *r, uint64_t offset, void *p, size_t n, size_t *got, err *e);
 store_reader *store_reader_free(store_reader *r);

@@ -41,7 +41,9 @@ def front_env(backend, url="s3://blobs/front"):
 
 @pytest.fixture(scope="module")
 def front(tmp_path_factory, backend):
-    srv = Tarn(tmp_path_factory.mktemp("front"), env=front_env(backend)).start()
+    env = front_env(backend)
+    env["TARN_OBJECTS_DELETE_DELAY_SECONDS"] = "1"   # dropped bytes go after 1 s
+    srv = Tarn(tmp_path_factory.mktemp("front"), env=env).start()
     yield srv
     srv.stop_clean()
 
@@ -125,6 +127,31 @@ def test_overwrite_copy_delete(s3, bs3, bucket):
     wait_for(lambda: added() == 1, "the deleted object's bytes deleted in the backend")
     s3.delete_object(Bucket=bucket, Key="c")
     wait_for(lambda: added() == 0, "the copy's bytes deleted in the backend")
+
+
+def test_put_cut_midway_leaves_nothing(front, s3, bs3, bucket):
+    """A PUT whose client goes away midway (its upload to the backend had
+    begun as the bytes came) commits nothing and leaves nothing behind; a
+    whole one of the same size is uploaded as it came and reads back."""
+    import socket
+    before = set(backend_objects(bs3))
+    size = 16 << 20
+    data = os.urandom(size)
+    url, headers = front.prepare("PUT", "/%s/cut" % bucket, body=data,
+                                 payload_hash="UNSIGNED-PAYLOAD")
+    headers["Content-Length"] = str(size)
+    headers.setdefault("Host", "%s:%d" % (front.host, front.port))
+    with socket.create_connection((front.host, front.port)) as c:
+        head = "PUT /%s/cut HTTP/1.1\r\n" % bucket + "".join(
+            "%s: %s\r\n" % kv for kv in headers.items()) + "\r\n"
+        c.sendall(head.encode() + data[:size // 2])
+    with pytest.raises(Exception):
+        s3.head_object(Bucket=bucket, Key="cut")
+    wait_for(lambda: local_blobs(front) == [], "the staged half removed")
+    wait_for(lambda: set(backend_objects(bs3)) == before, "nothing left in the backend")
+    s3.put_object(Bucket=bucket, Key="whole", Body=data)
+    assert s3.get_object(Bucket=bucket, Key="whole")["Body"].read() == data
+    assert len(set(backend_objects(bs3)) - before) == 1
 
 
 def test_multipart(s3, bs3, front, bucket):
