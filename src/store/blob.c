@@ -26,7 +26,9 @@
  *       the last partial chunk written by writer_finish.
  *   (7) With an object backend (remote.c), an object's blob is staged: not
  *       fsync'd, since the backend's answer to its upload is its durability
- *       point and the file is removed before the commit.
+ *       point and the file is removed before the commit. A writer told
+ *       its size (store_writer_expect) uploads the file while it grows
+ *       (remote.c (9)); one never committed gives that upload up.
  *
  * Start reading at store_writer_new().
  */
