@@ -110,6 +110,7 @@ static void usage(FILE *f)
         "         [--objects-access-key K] [--objects-secret-key S] [--objects-timeout SECONDS]\n"
         "         [--objects-max-calls N] [--objects-delete-delay SECONDS]\n"
         "         [--objects-orphan-grace SECONDS] [--objects-sweep-interval SECONDS]\n"
+        "         [--metadata lmdb]                   the index (only the embedded one for now)\n"
         "         [--config FILE]                     the same settings from a file (name = value;\n"
         "                                             flags given as well win)\n"
         "  env    [--data DIR] [--listen HOST:PORT]   print export lines for the AWS CLI and SDKs\n"

@@ -25,8 +25,9 @@
  *   (5) Backend deletes of dropped blobs are queued and made by a thread
  *       of their own (the janitor), never on the committer's thread: a
  *       slow or absent backend never holds up a commit. The queue is
- *       drained when the store closes; a delete still queued at a crash
- *       leaves an orphan, which (7) removes.
+ *       drained when the store closes (up to the first failure: a backend
+ *       gone away does not hold the stop); a delete still queued at a
+ *       crash or left at a stop leaves an orphan, which (7) removes.
  *   (6) Backend names are per write (a new blob id for every PUT, copy and
  *       completion), so a reader never sees other bytes under its name. A
  *       dropped blob is deleted no sooner than delete_delay_s after the
@@ -745,9 +746,14 @@ static void *janitor_main(void *arg)
       pthread_mutex_unlock(&r->mu);
       err e;
       err_clear(&e);
-      if (store__remote_delete(s, &id, &e) != 0)
+      int drc = store__remote_delete(s, &id, &e);
+      if (drc != 0)
         log_warn("cannot delete a dropped object in the backend: %s", e.msg);
       pthread_mutex_lock(&r->mu);
+      if (drc != 0 && r->stopping && r->ndq > 0) {  /* the next start's sweep (7) */
+        log_warn("%zu deletes in the backend left to the orphan sweep", r->ndq);
+        r->ndq = 0;
+      }
       continue;
     }
     if (r->stopping)
