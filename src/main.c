@@ -554,8 +554,13 @@ static int cmd_server(int argc, char **argv)
     log_error("cannot open the store in '%s': %s", real, e.msg);
     goto out;
   }
+  if (store_remote_mark(st, objects.url, false, &e) != 0) {
+    log_error("%s", e.msg);
+    goto out;
+  }
   if (objects.url != NULL && *objects.url) {
-    if (store_remote_set(st, &objects, &e) != 0) {
+    if (store_remote_set(st, &objects, &e) != 0 ||
+        store_remote_mark(st, objects.url, true, &e) != 0) {
       log_error("object backend %s: %s", objects.url, e.msg);
       goto out;
     }

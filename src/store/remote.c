@@ -47,6 +47,10 @@
  *       bytes stands in for store__remote_put; anything else (the client
  *       gave up, a failed call) is abandoned, and the commit uploads the
  *       file as before. (1) is unchanged: the 2xx comes before the commit.
+ *   (10) DIR/objects-backend records s3://BUCKET[/PREFIX] the first time a
+ *       data directory runs with a backend; a start without it, or with
+ *       another one, is refused (store_remote_mark): the index would name
+ *       bytes that are not there.
  *   (8) Calls made on a server thread take one of max_calls slots (waiting
  *       at most SLOT_WAIT_MS, else SlowDown), and every call fails once no
  *       byte moved for stall_s: a slow backend holds at most max_calls
@@ -937,6 +941,67 @@ int store__remote_rd_read(remote_rd *rd, uint64_t off, void *p, size_t n, size_t
 }
 
 /* ---- configuration ---- */
+
+/* DIR/objects-backend names the bucket and prefix that hold this data
+ * directory's bytes (10). */
+#define MARK_MAX 2048
+
+/* a and b name the same bucket and prefix (trailing '/' aside) */
+static bool same_url(const char *a, const char *b)
+{
+  size_t na = strlen(a);
+  size_t nb = strlen(b);
+  while (na > 0 && a[na - 1] == '/')
+    na--;
+  while (nb > 0 && b[nb - 1] == '/')
+    nb--;
+  return na == nb && memcmp(a, b, na) == 0;
+}
+
+int store_remote_mark(store *s, const char *url, bool record, err *e)
+{
+  char path[STORE_DIR_MAX + 32];
+  snprintf(path, sizeof path, "%s/objects-backend", s->dir);
+  char had[MARK_MAX] = "";
+  FILE *f = fopen(path, "r");
+  if (f != NULL) {
+    size_t n = fread(had, 1, sizeof had - 1, f);
+    fclose(f);
+    had[n] = '\0';
+    had[strcspn(had, "\n")] = '\0';
+  }
+  if (url == NULL || *url == '\0') {
+    if (*had == '\0')
+      return 0;
+    return err_set(e, ERR_INVALID, "the object bytes of this data directory are in %s "
+                   "(%s): start with --objects %s (remove that file to go back to local "
+                   "files; the objects in the backend are then lost to this index)", had, path,
+                   had);
+  }
+  if (*had != '\0') {
+    if (same_url(had, url))
+      return 0;
+    return err_set(e, ERR_INVALID, "the object bytes of this data directory are in %s (%s), "
+                   "not %s", had, path, url);
+  }
+  if (!record)
+    return 0;
+  if (strlen(url) >= MARK_MAX)
+    return err_set(e, ERR_INVALID, "--objects is too long");
+  char tmp[STORE_DIR_MAX + 40];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  bool ok = fd >= 0 && write(fd, url, strlen(url)) == (ssize_t)strlen(url) &&
+            write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+  if (fd >= 0)
+    close(fd);
+  if (!ok || rename(tmp, path) != 0) {
+    int saved = errno;
+    unlink(tmp);
+    return err_set(e, err_from_errno(saved), "cannot write '%s': %s", path, strerror(saved));
+  }
+  return 0;
+}
 
 void store__remote_free(store_remote *r)
 {

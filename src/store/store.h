@@ -143,6 +143,13 @@ typedef struct store_remote_conf {
 /* Checks the bucket answers (HEAD). Errors: ERR_INVALID (a bad URL or
  * missing keys), ERR_NO_SUCH_BUCKET, ERR_UNAVAILABLE (no answer, refused). */
 int store_remote_set(store *s, const store_remote_conf *c, err *e);
+/* The backend url (s3://BUCKET[/PREFIX], NULL: none) this start uses,
+ * checked against the one the data directory recorded when it first ran
+ * with one (record: record url now if none was; call it so once
+ * store_remote_set succeeded). ERR_INVALID when they differ: the index
+ * would name bytes that are not there (and the orphan sweep would delete
+ * another directory's). */
+int store_remote_mark(store *s, const char *url, bool record, err *e);
 /* Stops the threads after the pending commits and closes the index. Accepts
  * NULL; returns NULL. */
 store *store_close(store *s);

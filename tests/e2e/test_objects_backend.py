@@ -249,6 +249,30 @@ def test_kill9_keeps_acknowledged(front, s3, bucket):
     assert front.client().get_object(Bucket=bucket, Key="durable")["Body"].read() == data
 
 
+def test_data_directory_keeps_its_backend(tmp_path, backend, bs3):
+    """A data directory that keeps its bytes in a backend refuses to start
+    without it, or with another bucket or prefix (its index would name bytes
+    that are not there): clearly, and without changing anything."""
+    srv = Tarn(tmp_path, env=front_env(backend, "s3://blobs/kept/"))
+    srv.start()
+    data = os.urandom(1 << 20)
+    srv.client().create_bucket(Bucket="data")
+    srv.client().put_object(Bucket="data", Key="k", Body=data)
+    srv.stop_clean()
+    for env, want in [({}, "start with --objects s3://blobs/kept"),
+                      (front_env(backend, "s3://blobs/other"), "not s3://blobs/other")]:
+        srv.extra_env = env
+        with pytest.raises(AssertionError) as ex:
+            srv.start()
+        assert want in str(ex.value)
+    srv.extra_env = front_env(backend, "s3://blobs/kept")   # the same, written otherwise
+    srv.start()
+    try:
+        assert srv.client().get_object(Bucket="data", Key="k")["Body"].read() == data
+    finally:
+        srv.stop_clean()
+
+
 def test_unreachable_backend_refused_at_start(tmp_path, backend):
     env = front_env(backend)
     env["TARN_OBJECTS_ENDPOINT"] = "http://127.0.0.1:%d" % tarnlib.free_port()
