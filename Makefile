@@ -8,7 +8,7 @@ TEST_BUILD := build-test
 DATA       ?= ./tarn-data
 LISTEN     ?= 127.0.0.1:9000
 
-.PHONY: all deps run test unit e2e bench fuzz clean
+.PHONY: all deps run test unit e2e test-objects bench fuzz clean
 
 all: deps
 	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) --buildtype=release >/dev/null
@@ -36,6 +36,12 @@ unit: deps $(TEST_BUILD)/build.ninja
 e2e: deps $(TEST_BUILD)/build.ninja
 	@ninja -C $(TEST_BUILD) >/dev/null
 	@/usr/bin/python3 tests/run.py --build $(TEST_BUILD) --e2e-only
+
+# Every S3 end-to-end file, with the servers' object bytes in a backend tarn
+# (tarn server --objects; tests/e2e/tarnlib.py, TARN_E2E_OBJECTS=1).
+test-objects: deps $(TEST_BUILD)/build.ninja
+	@ninja -C $(TEST_BUILD) >/dev/null
+	@/usr/bin/python3 tests/run.py --build $(TEST_BUILD) --objects
 
 # The seed talk in one command: a bucket, a Python function wired to its
 # uploads, CSV files cleaned into clean/, a queue, then SQL over the result.

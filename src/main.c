@@ -39,6 +39,7 @@
 #include "api/sqs.h"
 #include "api/states.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/netpolicy.h"
 #include "base/pg.h"
 #include "base/seal.h"
@@ -46,6 +47,7 @@
 #include "catalog/catalog.h"
 #include "cli/batch.h"
 #include "cli/cli.h"
+#include "cli/conf.h"
 #include "cli/events.h"
 #include "cli/flow.h"
 #include "cli/fn.h"
@@ -106,6 +108,11 @@ static void usage(FILE *f)
         "         [--objects-endpoint URL] [--objects-region R]   (also TARN_OBJECTS,\n"
         "                                             TARN_OBJECTS_ENDPOINT, TARN_OBJECTS_REGION,\n"
         "                                             TARN_OBJECTS_ACCESS_KEY, TARN_OBJECTS_SECRET_KEY)\n"
+        "         [--objects-access-key K] [--objects-secret-key S] [--objects-timeout SECONDS]\n"
+        "         [--objects-max-calls N] [--objects-delete-delay SECONDS]\n"
+        "         [--objects-orphan-grace SECONDS] [--objects-sweep-interval SECONDS]\n"
+        "         [--config FILE]                     the same settings from a file (name = value;\n"
+        "                                             flags given as well win)\n"
         "         [--metadata postgres://...]         keep metadata in PostgreSQL, shared by nodes\n"
         "                                             (also TARN_METADATA)\n"
         "  env    [--data DIR] [--listen HOST:PORT]   print export lines for the AWS CLI and SDKs\n"
@@ -182,6 +189,25 @@ static void find_java_runtime_dir(char *out, size_t cap)
   out[0] = '\0';
   if (access(path, R_OK) == 0)
     snprintf(out, cap, "%s/runtimes/java", exe);
+}
+
+/* The server's settings a configuration file may hold (cli/conf.h): the
+ * names of cmd_server's flags. */
+static const char *const server_settings[] = {
+  "data", "listen", "strict-iam", "allow-endpoint", "objects", "objects-endpoint",
+  "objects-region", "objects-access-key", "objects-secret-key", "objects-timeout",
+  "objects-max-calls", "objects-delete-delay", "objects-orphan-grace",
+  "objects-sweep-interval", "metadata", NULL};
+
+/* A positive number of seconds (or calls) of a flag or variable; -1 when
+ * it is not one. NULL: 0 (the default). */
+static int positive(const char *v)
+{
+  if (v == NULL)
+    return 0;
+  char *end;
+  long n = strtol(v, &end, 10);
+  return *v != '\0' && *end == '\0' && n > 0 && n <= 1000000 ? (int)n : -1;
 }
 
 static uint32_t env_u32(const char *name)
@@ -367,18 +393,63 @@ static int cmd_server(int argc, char **argv)
     egress = netpolicy_free(egress);
     return 2;
   }
-  /* the object backend (store/remote.c): flags, else the environment */
+  /* the object backend (store/remote.c): flags, else the configuration
+   * file, else the environment */
   store_remote_conf objects = {.url = getenv("TARN_OBJECTS"),
                                .endpoint = getenv("TARN_OBJECTS_ENDPOINT"),
                                .access_key = getenv("TARN_OBJECTS_ACCESS_KEY"),
                                .secret_key = getenv("TARN_OBJECTS_SECRET_KEY"),
                                .region = getenv("TARN_OBJECTS_REGION")};
+  const char *obj_num[5] = {getenv("TARN_OBJECTS_TIMEOUT_SECONDS"),
+                            getenv("TARN_OBJECTS_MAX_CALLS"),
+                            getenv("TARN_OBJECTS_DELETE_DELAY_SECONDS"),
+                            getenv("TARN_OBJECTS_ORPHAN_GRACE_SECONDS"),
+                            getenv("TARN_OBJECTS_SWEEP_SECONDS")};
+  static const char *const obj_flags[5] = {"--objects-timeout", "--objects-max-calls",
+                                           "--objects-delete-delay", "--objects-orphan-grace",
+                                           "--objects-sweep-interval"};
   /* shared metadata (base/pg.h): flags, else the environment */
   const char *metadata_url = getenv("TARN_METADATA");
   const char *strict_env = getenv("TARN_STRICT_IAM");
   bool strict_iam = strict_env != NULL && strcmp(strict_env, "1") == 0;
+  /* --config FILE: its settings come first, so flags given as well win */
+  static char **args;
+  static int nargs;
+  for (int i = 0; i + 1 < argc; i++) {
+    if (strcmp(argv[i], "--config") != 0)
+      continue;
+    if (args != NULL) {
+      fprintf(stderr, "tarn server: --config is given twice\n");
+      egress = netpolicy_free(egress);
+      return 2;
+    }
+    if (cli_conf_args(argv[i + 1], server_settings, &nargs, &args, &pe) != 0) {
+      fprintf(stderr, "tarn server: %s\n", pe.msg);
+      egress = netpolicy_free(egress);
+      return 2;
+    }
+  }
+  static char **all;  /* dir, listen and the rest point into it until exit */
+  all = xcalloc((size_t)(nargs + argc) + 1, sizeof *all);
+  int nall = 0;
+  for (int i = 0; i < nargs; i++)
+    all[nall++] = args[i];
   for (int i = 0; i < argc; i++) {
-    if (strcmp(argv[i], "--strict-iam") == 0)
+    if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+      i++;
+    else
+      all[nall++] = argv[i];
+  }
+  argv = all;
+  argc = nall;
+  for (int i = 0; i < argc; i++) {
+    int num = -1;
+    for (int k = 0; k < 5 && num < 0; k++)
+      if (strcmp(argv[i], obj_flags[k]) == 0)
+        num = k;
+    if (num >= 0 && i + 1 < argc)
+      obj_num[num] = argv[++i];
+    else if (strcmp(argv[i], "--strict-iam") == 0)
       strict_iam = true;
     else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
       dir = argv[++i];
@@ -390,27 +461,45 @@ static int cmd_server(int argc, char **argv)
       objects.endpoint = argv[++i];
     else if (strcmp(argv[i], "--objects-region") == 0 && i + 1 < argc)
       objects.region = argv[++i];
+    else if (strcmp(argv[i], "--objects-access-key") == 0 && i + 1 < argc)
+      objects.access_key = argv[++i];
+    else if (strcmp(argv[i], "--objects-secret-key") == 0 && i + 1 < argc)
+      objects.secret_key = argv[++i];
     else if (strcmp(argv[i], "--metadata") == 0 && i + 1 < argc)
       metadata_url = argv[++i];
     else if (strcmp(argv[i], "--allow-endpoint") == 0 && i + 1 < argc) {
       if (netpolicy_allow(egress, argv[++i], &pe) != 0) {
         fprintf(stderr, "tarn server: --allow-endpoint: %s\n", pe.msg);
         egress = netpolicy_free(egress);
+        free(all);
         return 2;
       }
     } else {
       fprintf(stderr, "tarn server: unknown argument '%s'\n", argv[i]);
       usage(stderr);
       egress = netpolicy_free(egress);
+      free(all);
       return 2;
     }
   }
-  if (metadata_url != NULL && *metadata_url == '\0')
-    metadata_url = NULL;
+  int *obj_val[5] = {&objects.timeout_s, &objects.max_calls, &objects.delete_delay_s,
+                     &objects.orphan_grace_s, &objects.sweep_s};
+  for (int k = 0; k < 5; k++)
+    if ((*obj_val[k] = positive(obj_num[k])) < 0) {
+      fprintf(stderr, "tarn server: %s wants a positive whole number, not '%s'\n",
+              obj_flags[k], obj_num[k]);
+      egress = netpolicy_free(egress);
+      free(all);
+      return 2;
+    }
+  if (metadata_url != NULL && (*metadata_url == '\0' || strcmp(metadata_url, "lmdb") == 0))
+    metadata_url = NULL; /* the embedded index, the default */
   if (metadata_url != NULL && strncmp(metadata_url, "postgres://", 11) != 0 &&
       strncmp(metadata_url, "postgresql://", 13) != 0) {
-    fprintf(stderr, "tarn server: --metadata wants a postgres:// URL, not '%s'\n", metadata_url);
+    fprintf(stderr, "tarn server: --metadata wants lmdb or a postgres:// URL, not '%s'\n",
+            metadata_url);
     egress = netpolicy_free(egress);
+    free(all);
     return 2;
   }
   char host[256];
@@ -496,8 +585,13 @@ static int cmd_server(int argc, char **argv)
     log_error("cannot open the store in '%s': %s", real, e.msg);
     goto out;
   }
+  if (store_remote_mark(st, objects.url, false, &e) != 0) {
+    log_error("%s", e.msg);
+    goto out;
+  }
   if (objects.url != NULL && *objects.url) {
-    if (store_remote_set(st, &objects, &e) != 0) {
+    if (store_remote_set(st, &objects, &e) != 0 ||
+        store_remote_mark(st, objects.url, true, &e) != 0) {
       log_error("object backend %s: %s", objects.url, e.msg);
       goto out;
     }

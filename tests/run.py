@@ -3,8 +3,11 @@
 
 Unit tests are the cmocka programs of the test build (their TAP output is
 counted case by case); end-to-end tests are the pytest suite in tests/e2e,
-run against the test build's `tarn` binary. The last line printed is
-`N passed, M failed`; the exit status is non-zero when anything failed.
+run against the test build's `tarn` binary. A few S3 files run a second time
+with their servers' object bytes in a backend tarn (TARN_E2E_OBJECTS=1,
+tests/e2e/tarnlib.py); `--objects` runs every S3 file that way instead (`make
+test-objects`). The last line printed is `N passed, M failed`; the exit status
+is non-zero when anything failed.
 """
 import argparse
 import glob
@@ -42,15 +45,25 @@ def run_unit(build):
     return passed, failed
 
 
-def run_e2e(build):
+# Run again over an object backend by `make test` (about a minute); `make
+# test-objects` runs every tests/e2e/test_s3_*.py file that way.
+OBJECTS_SUBSET = ["test_s3_boto3.py", "test_s3_versioning.py", "test_s3_versioning_crash.py",
+                  "test_s3_select.py"]
+
+
+def run_e2e(build, files=None, objects=False):
     binary = os.path.abspath(os.path.join(build, "tarn"))
+    e2e = os.path.join(ROOT, "tests", "e2e")
     with tempfile.TemporaryDirectory() as tmp:
         junit = os.path.join(tmp, "junit.xml")
         env = dict(os.environ, TARN_BIN=binary,
                    ASAN_OPTIONS="detect_leaks=0:abort_on_error=0",
                    PATH="/usr/bin:/bin:" + os.environ.get("PATH", ""))
+        if objects:
+            env["TARN_E2E_OBJECTS"] = "1"
+        targets = [os.path.join(e2e, f) for f in files] if files else [e2e]
         cmd = ["/usr/bin/python3", "-m", "pytest", "-q", "-p", "no:cacheprovider",
-               "--junitxml", junit, os.path.join(ROOT, "tests", "e2e")]
+               "--junitxml", junit] + targets
         r = subprocess.run(cmd, env=env, cwd=ROOT)
         if not os.path.exists(junit):
             return 0, 1
@@ -71,14 +84,26 @@ def main():
     ap.add_argument("--build", default="build-test")
     ap.add_argument("--unit-only", action="store_true")
     ap.add_argument("--e2e-only", action="store_true")
+    ap.add_argument("--objects", action="store_true",
+                    help="only the S3 end-to-end files, over an object backend")
     args = ap.parse_args()
     passed = failed = 0
+    if args.objects:
+        files = sorted(os.path.basename(f)
+                       for f in glob.glob(os.path.join(ROOT, "tests", "e2e", "test_s3_*.py")))
+        passed, failed = run_e2e(args.build, files, objects=True)
+        print(f"{passed} passed, {failed} failed (objects in a backend tarn)")
+        return 1 if failed else 0
     if not args.e2e_only:
         p, f = run_unit(args.build)
         passed += p
         failed += f
     if not args.unit_only:
         p, f = run_e2e(args.build)
+        passed += p
+        failed += f
+        p, f = run_e2e(args.build, OBJECTS_SUBSET, objects=True)
+        print(f"over an object backend: {p} passed, {f} failed")
         passed += p
         failed += f
     print(f"{passed} passed, {failed} failed")

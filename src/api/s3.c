@@ -1336,6 +1336,7 @@ int s3_stream_begin(s3_svc *s, http_req *req, s3_call *c, uint64_t max, err *e)
   if (rc != 0)
     return rc;
   c->max_size = max;
+  c->declared = declared;
   req->sink.write = sink_write;
   req->sink.ctx = c;
   return 0;

@@ -68,6 +68,7 @@ struct s3_call {
   const char *key;        /* NULL unless the path names an object */
   store_writer *writer;   /* bytes being streamed or copied; freed in cleanup */
   uint64_t max_size;      /* limit on what the writer may receive */
+  int64_t declared;       /* the body's announced length (s3_stream_begin), or -1 */
   str_pair *meta;         /* metadata parsed from the headers in prepare */
   size_t nmeta;
   str_pair *tags;         /* x-amz-tagging parsed in prepare */

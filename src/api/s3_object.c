@@ -70,6 +70,8 @@ int s3_put_object_prepare(s3_svc *s, http_req *req, s3_call *c, err *e)
   rc = s3_stream_begin(s, req, c, S3_MAX_PUT_SIZE, e);
   if (rc == 0)
     rc = s3_sse_writer(s, req, c->writer, c->sse, &k, e);
+  if (rc == 0 && c->declared > 0)
+    store_writer_expect(c->writer, (uint64_t)c->declared);
   return rc;
 }
 

@@ -326,6 +326,7 @@ int s3_sse_send(http_req *req, const store_object *o, int fd, uint64_t first, ui
 {
   sse_body *b = xcalloc(1, sizeof *b);
   b->r = store_reader_new(o, fd);
+  store_reader_span(b->r, first, len);
   b->first = first;
   /* the first chunk is opened before the answer starts, so a chunk that
      fails its integrity check there is a clean 500, not a cut body */

@@ -63,6 +63,8 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 
 /* An upload's body, read from its file as libcurl sends it. */
 typedef struct upload_ctx {
+  long (*fn)(void *ctx, void *p, size_t n);  /* or this (egress_request.upload_fn) */
+  void *fn_ctx;
   int fd;
   uint64_t base;               /* the file offset of the body's first byte */
   uint64_t off;                /* body bytes sent */
@@ -77,6 +79,13 @@ static size_t on_upload(char *p, size_t size, size_t n, void *ctx)
     want = (size_t)(u->len - u->off);
   if (want == 0)
     return 0;
+  if (u->fn != NULL) {
+    long r = u->fn(u->fn_ctx, p, want);
+    if (r <= 0)
+      return CURL_READFUNC_ABORT;
+    u->off += (uint64_t)r;
+    return (size_t)r;
+  }
   for (;;) {
     ssize_t r = pread(u->fd, p, want, (off_t)(u->base + u->off));
     if (r < 0 && errno == EINTR)
@@ -268,7 +277,8 @@ int egress_fetch(const netpolicy *p, const egress_request *rq, arena *a, egress_
   curl_easy_setopt(h, CURLOPT_URL, rq->url);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
   const char *m = rq->method ? rq->method : "GET";
-  upload_ctx up = {.fd = rq->upload_fd, .base = rq->upload_off, .len = rq->upload_len};
+  upload_ctx up = {.fn = rq->upload_fn, .fn_ctx = rq->upload_ctx, .fd = rq->upload_fd,
+                   .base = rq->upload_off, .len = rq->upload_len};
   if (rq->upload) {
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(h, CURLOPT_READFUNCTION, on_upload);
@@ -293,6 +303,10 @@ int egress_fetch(const netpolicy *p, const egress_request *rq, arena *a, egress_
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)rq->timeout_ms);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                    (long)(rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : rq->timeout_ms));
+  if (rq->stall_ms > 0) {  /* under 1 byte/s for that long: a stalled peer */
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)((rq->stall_ms + 999) / 1000));
+  }
   if (rq->max_response >= (1u << 20))  /* large answers: fewer, larger reads */
     curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -319,8 +333,11 @@ int egress_fetch(const netpolicy *p, const egress_request *rq, arena *a, egress_
     rc = err_set(e, ERR_ENTITY_TOO_LARGE, "the answer of '%s' is larger than %zu bytes", rq->url,
                  rq->max_response);
   else if (cc == CURLE_OPERATION_TIMEDOUT)
-    rc = err_set(e, ERR_REQUEST_TIMEOUT, "'%s' did not answer within %d ms", rq->url,
-                 rq->timeout_ms);
+    rc = rq->stall_ms > 0
+             ? err_set(e, ERR_REQUEST_TIMEOUT, "'%s' did not answer within %d ms, or "
+                       "stalled for %d ms", rq->url, rq->timeout_ms, rq->stall_ms)
+             : err_set(e, ERR_REQUEST_TIMEOUT, "'%s' did not answer within %d ms", rq->url,
+                       rq->timeout_ms);
   else
     rc = err_set(e, ERR_UNAVAILABLE, "cannot reach '%s': %s", rq->url, curl_easy_strerror(cc));
   buf_release(&out->body);

@@ -32,12 +32,19 @@ typedef struct egress_request {
   const char *user_agent;      /* NULL: none unless a header sets it */
   int timeout_ms;              /* the whole exchange */
   int connect_timeout_ms;      /* 0: the whole timeout */
+  int stall_ms;                /* not 0: fail when no byte moved for this long
+                                  (in whole seconds, rounded up) */
   size_t max_response;         /* response body bytes kept; 0: discarded */
   bool upload;                 /* the body is upload_len bytes of upload_fd from
                                   upload_off, read as it is sent (body NULL) */
   int upload_fd;
   uint64_t upload_off;
   uint64_t upload_len;
+  /* not NULL (with upload): the body's bytes come from this call instead of
+     upload_fd, which may block until it has some; it returns how many it
+     put in p (at most n), or -1 to abort the transfer */
+  long (*upload_fn)(void *ctx, void *p, size_t n);
+  void *upload_ctx;
 } egress_request;
 
 typedef struct egress_response {

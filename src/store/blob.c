@@ -26,7 +26,9 @@
  *       the last partial chunk written by writer_finish.
  *   (7) With an object backend (remote.c), an object's blob is staged: not
  *       fsync'd, since the backend's answer to its upload is its durability
- *       point and the file is removed before the commit.
+ *       point and the file is removed before the commit. A writer told
+ *       its size (store_writer_expect) uploads the file while it grows
+ *       (remote.c (9)); one never committed gives that upload up.
  *
  * Start reading at store_writer_new().
  */
@@ -165,7 +167,19 @@ static int blob_create(store_writer *w, err *e)
                      strerror(saved));
   }
   w->has_blob = true;
-  return write_all(w->fd, w->head, (size_t)w->size, e);
+  int rc = write_all(w->fd, w->head, (size_t)w->size, e);
+  if (rc == 0 && w->s->remote != NULL && w->expect > 0 && w->crypt == NULL) {
+    w->tail = store__remote_tail_start(w->s, &w->id, w->expect);  /* remote.c (9) */
+    if (w->tail != NULL)
+      store__remote_tail_grow(w->tail, w->size);
+  }
+  return rc;
+}
+
+void store_writer_expect(store_writer *w, uint64_t size)
+{
+  if (w->crypt == NULL && !w->has_blob)
+    w->expect = size;
 }
 
 /* crypt_emit_fn: ciphertext to the writer's blob. */
@@ -224,6 +238,8 @@ int store_writer_write(store_writer *w, const void *p, size_t n, err *e)
       rc = write_all(w->fd, p, n, e);
     if (rc != 0)
       return rc;
+    if (w->tail != NULL)
+      store__remote_tail_grow(w->tail, w->size + n);
   }
   if (n > 0 && EVP_DigestUpdate(w->md5, p, n) != 1)
     abort();
@@ -276,6 +292,11 @@ store_writer *store_writer_free(store_writer *w)
     return NULL;
   if (w->fd >= 0)
     close(w->fd);
+  if (w->tail != NULL) {  /* never committed: remote.c (9) */
+    err ignored;
+    err_clear(&ignored);
+    store__remote_tail_end(w->tail, false, &ignored);
+  }
   if (w->has_blob) {
     if (!w->committed)
       store__blob_unlink(w->s, &w->id);

@@ -21,6 +21,8 @@ struct store_writer {
   bool committed;      /* the index references the blob: keep it */
   bool staged;         /* the blob goes to the object backend (remote.c):
                           writer_finish does not fsync it */
+  uint64_t expect;     /* the size announced (store_writer_expect), or 0 */
+  struct remote_tail *tail; /* uploading while written (remote.c (9)), or NULL */
   struct crypt_wr *crypt; /* encrypting (crypt.c): the bytes are in a blob,
                           as chunks; size and md5 count the plaintext */
   char *sealed;        /* the sealed data key, when crypt (heap) */

@@ -476,6 +476,12 @@ store_reader *store_reader_new(const store_object *o, int fd)
   return r;
 }
 
+void store_reader_span(store_reader *r, uint64_t first, uint64_t len)
+{
+  if (r->plain && r->rd != NULL && len > 0)
+    store__remote_rd_span(r->rd, first + len);
+}
+
 store_reader *store_reader_free(store_reader *r)
 {
   if (r == NULL)

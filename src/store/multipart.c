@@ -261,7 +261,7 @@ int store_part_commit(store_writer *w, const char *bucket, const char *key,
   w->staged = w->s->pg != NULL && w->s->remote != NULL;  /* blob.c (7) */
   rc = store__writer_finish(w, true, e);  /* parts always have a blob */
   if (rc == 0 && w->staged)  /* any node may complete the upload: remote.c (1) */
-    rc = store__remote_stage(w->s, &w->id, e);
+    rc = store__remote_stage(w->s, &w->id, &w->tail, e);
   if (rc != 0)
     return rc;
   part_rec r = {
@@ -736,7 +736,7 @@ int store_upload_complete_if(store *s, const char *bucket, const char *key,
   if (rc == 1)
     rc = err_set(e, ERR_UNAVAILABLE, "upload '%s' keeps changing", upload_id);
   if (rc == 0 && s->remote != NULL) {  /* remote.c (1) */
-    rc = store__remote_stage(s, &id, e);
+    rc = store__remote_stage(s, &id, NULL, e);
   }
   if (rc == ERR_NO_SUCH_UPLOAD && completed_by(s, bucket, key, upload_id, a, out) == 0) {
     err_clear(e);  /* invariant (4): a retry of a complete that succeeded */

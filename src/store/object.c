@@ -146,7 +146,7 @@ static int commit_written(store_writer *w, const char *bucket, const char *key,
   w->staged = w->s->remote != NULL;  /* blob.c (7) */
   rc = store__writer_finish(w, false, e);
   if (rc == 0 && w->has_blob && w->s->remote != NULL)
-    rc = store__remote_stage(w->s, &w->id, e);  /* remote.c (1) */
+    rc = store__remote_stage(w->s, &w->id, &w->tail, e);  /* remote.c (1), (9) */
   if (rc != 0)
     return rc;
   char md5hex[33];

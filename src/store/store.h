@@ -137,6 +137,11 @@ typedef struct store_remote_conf {
   const char *access_key;
   const char *secret_key;
   const char *region;     /* NULL: us-east-1 */
+  int timeout_s;          /* a call fails once nothing moved for this long (0: 30) */
+  int max_calls;          /* backend calls at once from request threads (0: 16) */
+  int delete_delay_s;     /* a dropped object's bytes go no sooner (0: 10) */
+  int orphan_grace_s;     /* the orphan sweep's minimum age (0: 3600) */
+  int sweep_s;            /* seconds between orphan sweeps (0: 600; one at start) */
 } store_remote_conf;
 /* Checks the bucket answers (HEAD). Errors: ERR_INVALID (a bad URL or
  * missing keys), ERR_NO_SUCH_BUCKET, ERR_UNAVAILABLE (no answer, refused). */
@@ -153,6 +158,13 @@ int store_remote_set(store *s, const store_remote_conf *c, err *e);
  * (no object backend), pg_error's (creating the tables). */
 struct pg_pool;
 int store_metadata_set(store *s, struct pg_pool *p, err *e);
+/* The backend url (s3://BUCKET[/PREFIX], NULL: none) this start uses,
+ * checked against the one the data directory recorded when it first ran
+ * with one (record: record url now if none was; call it so once
+ * store_remote_set succeeded). ERR_INVALID when they differ: the index
+ * would name bytes that are not there (and the orphan sweep would delete
+ * another directory's). */
+int store_remote_mark(store *s, const char *url, bool record, err *e);
 /* Stops the threads after the pending commits and closes the index. Accepts
  * NULL; returns NULL. */
 store *store_close(store *s);
@@ -208,6 +220,10 @@ typedef struct store_writer store_writer;
 
 int store_writer_new(store *s, store_writer **out, err *e);
 int store_writer_write(store_writer *w, const void *p, size_t n, err *e);
+/* The object will have size bytes (a PUT's Content-Length), said before the
+ * first write: with an object backend its upload then starts as the bytes
+ * come (remote.c (9)). A different final size only costs that overlap. */
+void store_writer_expect(store_writer *w, uint64_t size);
 uint64_t store_writer_size(const store_writer *w);
 /* MD5 of everything written so far (the ETag of a single-part object). */
 void store_writer_md5(const store_writer *w, uint8_t out[16]);
@@ -604,6 +620,9 @@ int store_object_unlock(store *s, store_object *o, const uint8_t *customer_key, 
  * needs of o (inline bytes excepted: they must outlive the reader). */
 typedef struct store_reader store_reader;
 store_reader *store_reader_new(const store_object *o, int fd);
+/* The reader will read len bytes from first, in order (a GET's range): an
+ * object in the backend is then fetched in as few calls as that allows. */
+void store_reader_span(store_reader *r, uint64_t first, uint64_t len);
 /* store_object_read through the reader. */
 int store_reader_read(store_reader *r, uint64_t offset, void *p, size_t n, size_t *got, err *e);
 store_reader *store_reader_free(store_reader *r);

@@ -12,8 +12,15 @@ Invariants:
   (3) Raw requests are signed by botocore's SigV4 code, never by our own, so
       a bug shared by the server and the test cannot cancel out.
 
+With TARN_E2E_OBJECTS=1 in the environment, every server a test starts
+keeps its object bytes in another tarn (`--objects`): one backend tarn per
+test run, a prefix of its bucket per server (objects_backend_env()). The
+tests run unchanged; a test of something that cannot hold with a backend
+says so with `skip_with_objects_backend`.
+
 Start reading at Tarn.start().
 """
+import atexit
 import configparser
 import datetime
 import hashlib
@@ -31,6 +38,7 @@ from urllib.parse import quote
 import boto3
 import botocore.auth
 import botocore.credentials
+import pytest
 import requests
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
@@ -52,6 +60,41 @@ MiB = 1024 * 1024
 
 _live = []  # servers started and not yet stopped, for failure reports
 _names = itertools.count(1)
+
+OBJECTS_BACKEND = os.environ.get("TARN_E2E_OBJECTS") == "1"
+_backend = None           # the backend tarn of this run, once started
+_prefixes = itertools.count(1)
+
+
+def skip_with_objects_backend(why):
+    """Marks a test that cannot hold when object bytes live in a backend."""
+    return pytest.mark.skipif(OBJECTS_BACKEND, reason="objects in a backend: " + why)
+
+
+def objects_backend():
+    """The backend tarn shared by every server of this run (started once,
+    stopped at exit), with its bucket "blobs"."""
+    global _backend
+    if _backend is None:
+        import tempfile
+        srv = Tarn(tempfile.mkdtemp(prefix="tarn-objects-backend-"), objects_backend=False)
+        srv.start()
+        srv.client().create_bucket(Bucket="blobs")
+        _backend = srv
+
+        def close():
+            srv.stop()
+            import shutil
+            shutil.rmtree(srv.workdir, ignore_errors=True)
+        atexit.register(close)
+    return _backend
+
+
+def objects_backend_env(prefix):
+    """What a server needs to keep its bytes under blobs/PREFIX of the backend."""
+    b = objects_backend()
+    return {"TARN_OBJECTS": "s3://blobs/" + prefix, "TARN_OBJECTS_ENDPOINT": b.endpoint,
+            "TARN_OBJECTS_ACCESS_KEY": b.access_key, "TARN_OBJECTS_SECRET_KEY": b.secret_key}
 
 
 def free_port():
@@ -178,7 +221,8 @@ class Tarn:
     """One `tarn server` process on a data directory."""
 
     def __init__(self, workdir, access_key=ACCESS_KEY, secret_key=SECRET_KEY,
-                 env_credentials=True, allow_endpoints="127.0.0.1,localhost", env=None):
+                 env_credentials=True, allow_endpoints="127.0.0.1,localhost", env=None,
+                 objects_backend=None):
         self.workdir = str(workdir)
         self.data = os.path.join(self.workdir, "data")
         self.port = free_port()
@@ -191,6 +235,14 @@ class Tarn:
         # None starts a server with the default (strict) egress policy.
         self.allow_endpoints = allow_endpoints
         self.extra_env = dict(env or {})   # e.g. TARN_SQL_* limits
+        # TARN_E2E_OBJECTS=1: bytes in the run's backend tarn, under a prefix
+        # of this server's own (kept across restarts); None follows the
+        # environment, False never (the backend itself)
+        if objects_backend is None:
+            objects_backend = OBJECTS_BACKEND and "TARN_OBJECTS" not in self.extra_env
+        self.objects_prefix = ("f%d-%d" % (os.getpid(), next(_prefixes))
+                               if objects_backend else None)
+        self.extra_args = []               # more `tarn server` arguments
         self.proc = None
         self.starts = 0
         self.stdout_path = None
@@ -209,9 +261,11 @@ class Tarn:
             env["TARN_SECRET_KEY"] = self.secret_key
         if self.allow_endpoints:
             env["TARN_ALLOW_ENDPOINTS"] = self.allow_endpoints
+        if self.objects_prefix is not None:
+            env.update(objects_backend_env(self.objects_prefix))
         env.update(self.extra_env)
         cmd = [TARN_BIN, "server", "--data", self.data,
-               "--listen", "%s:%d" % (self.host, self.port)]
+               "--listen", "%s:%d" % (self.host, self.port)] + list(self.extra_args)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env,
                                          stdin=subprocess.DEVNULL, cwd=self.workdir)
