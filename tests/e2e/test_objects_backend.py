@@ -575,7 +575,7 @@ def test_config_file(tmp_path, backend, bs3):
     finally:
         srv.stop_clean()
     for line, want in [("objects_endpont = http://x\n", "unknown setting 'objects-endpont'"),
-                       ("metadata = postgres://db/tarn\n", "only the embedded index"),
+                       ("metadata = mysql://database/tarn\n", "wants lmdb or a postgres:// URL"),
                        ("objects-timeout = soon\n", "positive whole number")]:
         bad = tmp_path / "bad.conf"
         bad.write_text(line)
