@@ -13,6 +13,7 @@ import time
 import botocore.exceptions
 import pytest
 
+import tarnlib
 from pg_util import Postgres
 from queue_util import client, unique, wait_for
 
@@ -24,12 +25,18 @@ def pg(tmp_path_factory):
     p.stop()
 
 
-@pytest.fixture
-def nodes(pg, tarn_factory):
+@pytest.fixture(scope="module")
+def nodes(pg, tmp_path_factory):
+    """Two nodes over the same PostgreSQL, for the whole module; both must
+    stop cleanly at the end (the kill -9 test restarts the one it kills)."""
     env = {"TARN_METADATA": pg.url}
-    a = tarn_factory(env=env)
-    b = tarn_factory(env=env)
-    return a, b
+    made = [tarnlib.Tarn(tmp_path_factory.mktemp("node"), env=env) for _ in range(2)]
+    for srv in made:
+        srv.start()
+    yield made
+    for srv in made:
+        if srv.running():
+            srv.stop_clean()
 
 
 def sqs_of(srv, **kw):
@@ -194,6 +201,9 @@ def test_acknowledged_sends_survive_kill9_of_the_node(nodes):
 
     wait_for(more, 60, interval=0, what="%d messages" % len(acked))
     assert sorted(got) == sorted(acked)
+    # the node comes back on its data directory and serves the queue again
+    a.start()
+    assert sqs_of(a).get_queue_url(QueueName=url.rsplit("/", 1)[1])["QueueUrl"] == url
 
 
 def test_fifo_order_and_groups_across_nodes(nodes):
