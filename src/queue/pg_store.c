@@ -31,25 +31,31 @@
  *       visibility, on whichever node it is used.
  *   (3) A send returns 0 only after its commit (synchronous_commit, the
  *       pool's default): an acknowledged message survives kill -9 of the
- *       node. A send locks its queue's row FOR KEY SHARE, so a concurrent
- *       DeleteQueue waits for it and then deletes its message too.
+ *       node. A send does not lock its queue's row (concurrent senders
+ *       would contend on it): a message committed by a send that raced a
+ *       DeleteQueue is left without its queue, unseen, and the sweep
+ *       removes it.
  *   (4) FIFO sends and receives of a queue hold its row FOR UPDATE: they
  *       are serialised across nodes, so a group's messages are numbered in
  *       commit order and one receive at a time decides which groups are
  *       free (none with a message in flight).
- *   (5) Every notification is sent inside the transaction that makes its
- *       news true, so a node that hears it can see the change.
+ *   (5) A notification is sent only once its news is committed, so a node
+ *       that hears it can see the change. Wake-ups go through the notifier
+ *       thread, which sends them in batches outside the senders'
+ *       transactions: PostgreSQL serialises the commits of transactions
+ *       that notify, which would cost every send a commit of its own.
  *   (6) The cache of queues (queues.c) changes under meta_mu; the listener
  *       takes it to reload a queue another node changed.
  *
- * Threads: the listener (one pooled connection held in LISTEN) and
- * PG_POLL_WORKERS workers that run the receives of long polls (poll.c
+ * Threads: the listener (one pooled connection held in LISTEN), the
+ * notifier (sends wake-ups, invariant 5) and PG_POLL_WORKERS workers that run the receives of long polls (poll.c
  * hands them over through queue_store.submit).
  *
  * Start reading at pg_send() and pg_receive().
  */
 #include "internal.h"
 
+#include "base/buf.h"
 #include "base/hash.h"
 #include "base/mem.h"
 #include "base/text.h"
@@ -77,7 +83,7 @@ static const char schema[] =
     " retention_ms bigint NOT NULL);"
     "CREATE SEQUENCE IF NOT EXISTS tarn_queue_seq;"
     "CREATE TABLE IF NOT EXISTS tarn_queue_messages ("
-    " qid bigint NOT NULL REFERENCES tarn_queues (id) ON DELETE CASCADE,"
+    " qid bigint NOT NULL,"
     " seq bigint NOT NULL,"
     " visible_at bigint NOT NULL,"
     " received boolean NOT NULL DEFAULT false,"
@@ -116,6 +122,12 @@ struct qpg {
   size_t nworkers;
   pthread_t listener;
   bool listening;
+  pthread_cond_t ncv;         /* the notifier waits for wake-ups to send */
+  struct wake_note { uint64_t qid; uint64_t count; } *notes; /* to send */
+  size_t nnotes;
+  size_t capnotes;
+  pthread_t notifier;
+  bool notifying;
   int wake[2];                /* a pipe: stop wakes the listener */
 };
 
@@ -170,6 +182,30 @@ static char *record_of(const mqueue *m)
   mqueue t = *m;
   t.id = 0;
   return queue__mq_record(&t);
+}
+
+/* Queues a wake-up of count polls of queue qid on every node (invariant
+ * 5: call after the commit). */
+static void notify_wake(queue_system *q, uint64_t qid, uint64_t count)
+{
+  if (count == 0)
+    return;
+  qpg *g = q->pg;
+  pthread_mutex_lock(&g->mu);
+  size_t i = 0;
+  while (i < g->nnotes && g->notes[i].qid != qid)
+    i++;
+  if (i < g->nnotes) {
+    g->notes[i].count += count;
+  } else {
+    if (g->nnotes == g->capnotes) {
+      g->capnotes = g->capnotes ? g->capnotes * 2 : 16;
+      g->notes = xrealloc(g->notes, g->capnotes * sizeof *g->notes);
+    }
+    g->notes[g->nnotes++] = (struct wake_note){qid, count};
+  }
+  pthread_cond_signal(&g->ncv);
+  pthread_mutex_unlock(&g->mu);
 }
 
 /* ---- queues (meta_mu held: invariant 6) ---- */
@@ -255,7 +291,8 @@ static int pg_remove(queue_system *q, const mqueue *m, err *e)
   arena *a = arena_new();
   const char *p[1] = {i64(a, (int64_t)m->id)};
   int rc = exec1(q,
-                 "WITH d AS (DELETE FROM tarn_queues WHERE id = $1 RETURNING id, name)"
+                 "WITH d AS (DELETE FROM tarn_queues WHERE id = $1 RETURNING id, name),"
+                 " m AS (DELETE FROM tarn_queue_messages WHERE qid IN (SELECT id FROM d))"
                  " SELECT pg_notify('" CHANNEL "', 'm ' || name),"
                  " pg_notify('" CHANNEL "', 'w ' || id || ' -1') FROM d",
                  1, p, NULL, NULL, NULL, "delete a queue", e);
@@ -275,15 +312,14 @@ static int pg_purge(queue_system *q, const mqueue *m, err *e)
 
 /* ---- send ---- */
 
-/* Inserts one message; the queue's row is locked FOR KEY SHARE in the same
- * statement (invariant 3). 0 rows: the queue is gone. */
+/* Inserts one message if its queue exists (invariant 3); 0 rows: it is
+ * gone. Returns the seq and whether it is visible at once. */
 static const char insert_sql[] =
-    "WITH q AS (SELECT id FROM tarn_queues WHERE id = $1 FOR KEY SHARE),"
-    " m AS (INSERT INTO tarn_queue_messages (qid, seq, visible_at, sent_ms, id, sender, grp,"
+    "INSERT INTO tarn_queue_messages (qid, seq, visible_at, sent_ms, id, sender, grp,"
     " dedup, trace, md5_body, md5_attrs, body)"
-    " SELECT q.id, nextval('tarn_queue_seq'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM q"
-    " RETURNING qid, seq, visible_at <= sent_ms AS now)"
-    " SELECT seq, CASE WHEN now THEN pg_notify('" CHANNEL "', 'w ' || qid || ' 1') END FROM m";
+    " SELECT q.id, nextval('tarn_queue_seq'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11"
+    " FROM tarn_queues q WHERE q.id = $1"
+    " RETURNING seq, visible_at <= sent_ms";
 
 typedef struct send_ctx {
   queue_system *q;
@@ -292,10 +328,12 @@ typedef struct send_ctx {
   size_t n;
   queue_sent *out;
   err *errs;
+  uint64_t visible;       /* messages visible at once: polls to wake */
 } send_ctx;
 
+/* Sends m; *visible counts it when it is visible at once. */
 static int send_one(PGconn *c, const qsnap *s, const queue_send *m, int64_t now, arena *a,
-                    queue_sent *out, err *e)
+                    queue_sent *out, uint64_t *visible, err *e)
 {
   qprep p;
   queue__send_prepare(s, m, a, &p);
@@ -347,6 +385,8 @@ static int send_one(PGconn *c, const qsnap *s, const queue_send *m, int64_t now,
     return err_set(e, QUEUE_ERR_NO_QUEUE, no_queue_msg);
   }
   uint64_t seq = (uint64_t)col_i64(r, 0, 0);
+  if (PQgetvalue(r, 0, 1)[0] == 't')
+    (*visible)++;
   PQclear(r);
   if (s->fifo) {
     const char *dp[5] = {qid, p.dedup, i64(a, now + QUEUE_DEDUP_WINDOW_MS), i64(a, (int64_t)seq),
@@ -382,9 +422,10 @@ static int send_txn(PGconn *c, void *arg, err *e)
   arena *a = arena_new();
   int64_t now = queue__now_ms();
   int rc = sc->s->fifo ? fifo_lock(c, sc->s, a, e) : 0;
+  sc->visible = 0; /* counted again if the transaction runs again */
   for (size_t i = 0; rc == 0 && i < sc->n; i++)
     if (sc->errs[i].code == 0)
-      rc = send_one(c, sc->s, &sc->m[i], now, a, &sc->out[i], e);
+      rc = send_one(c, sc->s, &sc->m[i], now, a, &sc->out[i], &sc->visible, e);
   arena_free(a);
   return rc;
 }
@@ -392,18 +433,23 @@ static int send_txn(PGconn *c, void *arg, err *e)
 static int pg_send(queue_system *q, const qsnap *s, const queue_send *m, size_t n,
                    queue_sent *out, err *errs, err *e)
 {
-  send_ctx sc = {q, s, m, n, out, errs};
+  send_ctx sc = {q, s, m, n, out, errs, 0};
   if (n == 1 && !s->fifo) { /* one statement commits alone: one round trip */
     PGconn *c = pg_acquire(q->pg->pool, e);
     if (c == NULL)
       return e->code;
     arena *a = arena_new();
-    int rc = send_one(c, s, m, queue__now_ms(), a, out, e);
+    int rc = send_one(c, s, m, queue__now_ms(), a, out, &sc.visible, e);
     arena_free(a);
     pg_release(q->pg->pool, c, rc != 0 && PQstatus(c) != CONNECTION_OK);
+    if (rc == 0)
+      notify_wake(q, s->id, sc.visible);
     return rc;
   }
-  return pg_transaction(q->pg->pool, NULL, send_txn, &sc, e);
+  int rc = pg_transaction(q->pg->pool, NULL, send_txn, &sc, e);
+  if (rc == 0)
+    notify_wake(q, s->id, sc.visible);
+  return rc;
 }
 
 /* ---- receive ---- */
@@ -442,20 +488,21 @@ static const char take_fifo_sql[] =
 static const char redrive_sql[] =
     "WITH c AS (SELECT seq FROM tarn_queue_messages WHERE qid = $1 AND visible_at <= $2"
     " AND recv_count >= $3 ORDER BY visible_at, seq LIMIT 10 FOR UPDATE SKIP LOCKED),"
-    " d AS (SELECT id FROM tarn_queues WHERE id = $4 FOR KEY SHARE),"
-    " mv AS (UPDATE tarn_queue_messages m SET qid = d.id, seq = nextval('tarn_queue_seq'),"
+    " d AS (SELECT id FROM tarn_queues WHERE id = $4)"
+    " UPDATE tarn_queue_messages m SET qid = d.id, seq = nextval('tarn_queue_seq'),"
     " visible_at = $2, received = false, recv_count = 0, first_recv_ms = 0, token = 0,"
     " grp = CASE WHEN $5 THEN m.grp END, dedup = CASE WHEN $5 THEN m.dedup END"
-    " FROM c, d WHERE m.qid = $1 AND m.seq = c.seq RETURNING m.qid)"
-    " SELECT pg_notify('" CHANNEL "', 'w ' || qid || ' 1') FROM mv";
+    " FROM c, d WHERE m.qid = $1 AND m.seq = c.seq";
 
 typedef struct recv_ctx {
   queue_system *q;
   const qsnap *s;
+  const qsnap *dlq;         /* the dead-letter queue, or NULL */
   const queue_receive *r;
   arena *oa;
   queue_message *msgs;
   size_t n;
+  uint64_t redriven;        /* messages moved to the DLQ: its polls to wake */
 } recv_ctx;
 
 static int seq_cmp(const void *x, const void *y)
@@ -517,14 +564,15 @@ static int receive_on(PGconn *c, recv_ctx *rc, err *e)
   int64_t vt = rc->r->visibility_timeout >= 0 ? rc->r->visibility_timeout : (int64_t)s->visibility;
   int64_t dlq_count = INT32_MAX;
   int err_rc = 0;
-  qsnap dlq;
-  err ignore = {0};
-  if (s->max_receive > 0 && s->dlq_name[0] != '\0' &&
-      queue__snap_name(rc->q, s->dlq_name, &dlq, &ignore) == 0 && dlq.id != s->id) {
+  if (rc->dlq != NULL) {
     dlq_count = s->max_receive;
     const char *p[5] = {i64(a, (int64_t)s->id), i64(a, now), i64(a, dlq_count),
-                        i64(a, (int64_t)dlq.id), dlq.fifo ? "true" : "false"};
-    err_rc = pg_exec(c, redrive_sql, 5, p, NULL, "move messages to the dead-letter queue", e);
+                        i64(a, (int64_t)rc->dlq->id), rc->dlq->fifo ? "true" : "false"};
+    PGresult *moved = NULL;
+    err_rc = pg_exec(c, redrive_sql, 5, p, &moved, "move messages to the dead-letter queue", e);
+    if (err_rc == 0)
+      rc->redriven += strtoull(PQcmdTuples(moved), NULL, 10);
+    PQclear(moved);
   }
   int64_t cutoff = s->retention > 0 ? now - (int64_t)s->retention * 1000 : INT64_MIN;
   const char *p[6] = {i64(a, (int64_t)s->id), i64(a, now), i64(a, max), i64(a, now + vt * 1000),
@@ -543,6 +591,7 @@ static int receive_on(PGconn *c, recv_ctx *rc, err *e)
 static int receive_txn(PGconn *c, void *arg, err *e)
 {
   recv_ctx *rc = arg;
+  rc->redriven = 0; /* counted again if the transaction runs again */
   arena *a = arena_new();
   int r = fifo_lock(c, rc->s, a, e);
   arena_free(a);
@@ -555,6 +604,13 @@ static int pg_receive(queue_system *q, const qsnap *s, const queue_receive *r, a
   recv_ctx rc = {.q = q, .s = s, .r = r, .oa = a};
   *out = NULL;
   *n = 0;
+  /* before a connection is held: finding the DLQ may reload the cache,
+     under meta_mu, which the listener holds while it waits for one */
+  qsnap dlq;
+  err ignore = {0};
+  if (s->max_receive > 0 && s->dlq_name[0] != '\0' &&
+      queue__snap_name(q, s->dlq_name, &dlq, &ignore) == 0 && dlq.id != s->id)
+    rc.dlq = &dlq;
   int res;
   if (s->fifo) {
     res = pg_transaction(q->pg->pool, NULL, receive_txn, &rc, e);
@@ -569,6 +625,8 @@ static int pg_receive(queue_system *q, const qsnap *s, const queue_receive *r, a
     *out = rc.msgs;
     *n = rc.n;
   }
+  if (rc.dlq != NULL) /* a wake-up for moves a failed FIFO receive undid is harmless */
+    notify_wake(q, rc.dlq->id, rc.redriven);
   return res;
 }
 
@@ -580,6 +638,7 @@ typedef struct handles_ctx {
   const uint32_t *seconds;  /* NULL: delete */
   size_t n;
   err *errs;
+  uint64_t wake;            /* polls to wake after the commit */
 } handles_ctx;
 
 static int handle_one(PGconn *c, handles_ctx *hc, size_t i, int64_t now, arena *a, err *e)
@@ -598,13 +657,11 @@ static int handle_one(PGconn *c, handles_ctx *hc, size_t i, int64_t now, arena *
   if (hc->seconds == NULL) {
     /* a gone message or a stale handle is accepted, as SQS does; a FIFO
        delete may free its group: wake a poll */
-    rc = pg_exec(c, hc->s->fifo
-                        ? "WITH d AS (DELETE FROM tarn_queue_messages WHERE qid = $1 AND"
-                          " seq = $2 AND token = $3 AND received RETURNING qid)"
-                          " SELECT pg_notify('" CHANNEL "', 'w ' || qid || ' 1') FROM d"
-                        : "DELETE FROM tarn_queue_messages WHERE qid = $1 AND seq = $2 AND"
-                          " token = $3 AND received",
-                 3, key, NULL, "delete a message", e);
+    rc = pg_exec(c, "DELETE FROM tarn_queue_messages WHERE qid = $1 AND seq = $2 AND"
+                 " token = $3 AND received", 3, key, &r, "delete a message", e);
+    if (rc == 0 && hc->s->fifo)
+      hc->wake += strtoull(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
     return rc;
   }
   rc = pg_exec(c, "SELECT visible_at FROM tarn_queue_messages WHERE qid = $1 AND seq = $2"
@@ -626,12 +683,12 @@ static int handle_one(PGconn *c, handles_ctx *hc, size_t i, int64_t now, arena *
     return 0;
   }
   uint32_t secs = hc->seconds[i];
-  const char *p[4] = {key[0], key[1], i64(a, now + (int64_t)secs * 1000),
-                      secs == 0 ? "true" : "false"};
-  return pg_exec(c, "WITH u AS (UPDATE tarn_queue_messages SET visible_at = $3"
-                 " WHERE qid = $1 AND seq = $2 RETURNING qid)"
-                 " SELECT CASE WHEN $4 THEN pg_notify('" CHANNEL "', 'w ' || qid || ' 1') END"
-                 " FROM u", 4, p, NULL, "change a message's visibility", e);
+  const char *p[3] = {key[0], key[1], i64(a, now + (int64_t)secs * 1000)};
+  rc = pg_exec(c, "UPDATE tarn_queue_messages SET visible_at = $3 WHERE qid = $1 AND seq = $2",
+               3, p, NULL, "change a message's visibility", e);
+  if (rc == 0 && secs == 0)
+    hc->wake++;
+  return rc;
 }
 
 static int handles_txn(PGconn *c, void *arg, err *e)
@@ -640,6 +697,7 @@ static int handles_txn(PGconn *c, void *arg, err *e)
   arena *a = arena_new();
   int64_t now = queue__now_ms();
   int rc = 0;
+  hc->wake = 0; /* counted again if the transaction runs again */
   for (size_t i = 0; rc == 0 && i < hc->n; i++) {
     if (hc->errs[i].code == 0)
       rc = handle_one(c, hc, i, now, a, e);
@@ -651,16 +709,20 @@ static int handles_txn(PGconn *c, void *arg, err *e)
 static int pg_handles(queue_system *q, const qsnap *s, const char *const *handles,
                       const uint32_t *seconds, size_t n, err *errs, err *e)
 {
-  handles_ctx hc = {s, handles, seconds, n, errs};
+  handles_ctx hc = {s, handles, seconds, n, errs, 0};
+  int rc;
   if (n == 1 && seconds == NULL) { /* one DELETE commits alone */
     PGconn *c = pg_acquire(q->pg->pool, e);
     if (c == NULL)
       return e->code;
-    int rc = handles_txn(c, &hc, e);
+    rc = handles_txn(c, &hc, e);
     pg_release(q->pg->pool, c, rc != 0 && PQstatus(c) != CONNECTION_OK);
-    return rc;
+  } else {
+    rc = pg_transaction(q->pg->pool, NULL, handles_txn, &hc, e);
   }
-  return pg_transaction(q->pg->pool, NULL, handles_txn, &hc, e);
+  if (rc == 0)
+    notify_wake(q, s->id, hc.wake);
+  return rc;
 }
 
 static void pg_release_msgs(queue_system *q, const qsnap *s, const queue_message *msgs, size_t n)
@@ -728,6 +790,9 @@ static void pg_sweep(queue_system *q)
         "remove expired messages", &ignore);
   exec1(q, "DELETE FROM tarn_queue_dedup WHERE expires_ms < $1", 1, p, NULL, NULL, NULL,
         "remove expired deduplication ids", &ignore);
+  exec1(q, "DELETE FROM tarn_queue_messages m WHERE NOT EXISTS"
+        " (SELECT 1 FROM tarn_queues t WHERE t.id = m.qid)", 0, NULL, NULL, NULL, NULL,
+        "remove messages of deleted queues", &ignore); /* invariant 3 */
   arena_free(a);
 }
 
@@ -771,6 +836,40 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&g->mu);
   }
   pthread_mutex_unlock(&g->mu);
+  return NULL;
+}
+
+/* ---- the notifier (invariant 5) ---- */
+
+static void *notifier_main(void *arg)
+{
+  queue_system *q = arg;
+  qpg *g = q->pg;
+  buf b;
+  buf_init(&b, 16u << 20); /* bounded by the number of queues */
+  pthread_mutex_lock(&g->mu);
+  for (;;) {
+    while (g->nnotes == 0 && !g->stop)
+      pthread_cond_wait(&g->ncv, &g->mu);
+    if (g->nnotes == 0) /* stopping and drained */
+      break;
+    /* one statement for everything pending: {"w QID N",...} */
+    buf_reset(&b);
+    buf_puts(&b, "{");
+    for (size_t i = 0; i < g->nnotes; i++)
+      buf_printf(&b, "%s\"w %" PRIu64 " %" PRIu64 "\"", i ? "," : "", g->notes[i].qid,
+                 g->notes[i].count);
+    buf_puts(&b, "}");
+    g->nnotes = 0;
+    pthread_mutex_unlock(&g->mu);
+    const char *p[1] = {b.data};
+    err ignore = {0};
+    exec1(q, "SELECT pg_notify('" CHANNEL "', x) FROM unnest($1::text[]) AS x", 1, p, NULL,
+          NULL, NULL, "notify", &ignore); /* lost: the timer's checks still wake polls */
+    pthread_mutex_lock(&g->mu);
+  }
+  pthread_mutex_unlock(&g->mu);
+  buf_release(&b);
   return NULL;
 }
 
@@ -872,6 +971,7 @@ int queue__pg_open(queue_system *q, pg_pool *pool, err *e)
   g->wake[0] = g->wake[1] = -1;
   pthread_mutex_init(&g->mu, NULL);
   pthread_cond_init(&g->cv, NULL);
+  pthread_cond_init(&g->ncv, NULL);
   q->pg = g;
   if (pipe(g->wake) != 0)
     return err_set(e, ERR_INTERNAL, "cannot create a pipe: %s", strerror(errno));
@@ -885,7 +985,11 @@ int queue__pg_open(queue_system *q, pg_pool *pool, err *e)
     if (prc != 0)
       return err_set(e, ERR_INTERNAL, "cannot start a queue poll worker: %s", strerror(prc));
   }
-  int prc = pthread_create(&g->listener, NULL, listener_main, q);
+  int prc = pthread_create(&g->notifier, NULL, notifier_main, q);
+  if (prc != 0)
+    return err_set(e, ERR_INTERNAL, "cannot start the queue notifier: %s", strerror(prc));
+  g->notifying = true;
+  prc = pthread_create(&g->listener, NULL, listener_main, q);
   if (prc != 0)
     return err_set(e, ERR_INTERNAL, "cannot start the queue listener: %s", strerror(prc));
   g->listening = true;
@@ -900,6 +1004,7 @@ void queue__pg_stop(queue_system *q)
   pthread_mutex_lock(&g->mu);
   g->stop = true;
   pthread_cond_broadcast(&g->cv);
+  pthread_cond_signal(&g->ncv);
   pthread_mutex_unlock(&g->mu);
   if (g->wake[1] >= 0) {
     ssize_t w = write(g->wake[1], "x", 1);
@@ -912,6 +1017,10 @@ void queue__pg_stop(queue_system *q)
   for (size_t i = 0; i < g->nworkers; i++)
     pthread_join(g->workers[i], NULL);
   g->nworkers = 0;
+  if (g->notifying) {
+    pthread_join(g->notifier, NULL);
+    g->notifying = false;
+  }
 }
 
 void queue__pg_close(queue_system *q)
@@ -926,6 +1035,8 @@ void queue__pg_close(queue_system *q)
     close(g->wake[1]);
   pthread_mutex_destroy(&g->mu);
   pthread_cond_destroy(&g->cv);
+  pthread_cond_destroy(&g->ncv);
+  free(g->notes);
   free(g->jobs);
   free(g);
   q->pg = NULL;
