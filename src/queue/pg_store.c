@@ -242,48 +242,52 @@ static int pg_refresh(queue_system *q, const char *name, err *e)
   return rc;
 }
 
-static int pg_create(queue_system *q, mqueue *m, err *e)
+/* Writes m's record with sql ($1 the record, $2 the retention, then k1 and
+ * k2, the row's key), which returns one number into *out; no row is
+ * ERR_CONFLICT (`conflict` says why). */
+static int put_record(queue_system *q, const mqueue *m, const char *sql, const char *k1,
+                      const char *k2, const char *conflict, int64_t *out, err *e)
 {
   arena *a = arena_new();
   char *rec = record_of(m);
-  const char *p[3] = {m->name, rec, i64(a, (int64_t)m->retention * 1000)};
+  const char *p[4] = {rec, i64(a, (int64_t)m->retention * 1000), k1, k2};
   PGresult *r = NULL;
-  int rc = exec1(q,
-                 "WITH i AS (INSERT INTO tarn_queues (name, record, retention_ms)"
-                 " VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING id, name)"
-                 " SELECT id, pg_notify('" CHANNEL "', 'm ' || name) FROM i",
-                 3, p, NULL, NULL, &r, "create a queue", e);
+  int rc = exec1(q, sql, k2 != NULL ? 4 : 3, p, NULL, NULL, &r, "write a queue", e);
   if (rc == 0 && PQntuples(r) == 0)
-    rc = err_set(e, ERR_CONFLICT, "queue '%s' was created by another node", m->name);
+    rc = err_set(e, ERR_CONFLICT, "queue '%s' was %s by another node", m->name, conflict);
   else if (rc == 0)
-    m->id = (uint64_t)col_i64(r, 0, 0);
-  m->version = 0;
+    *out = col_i64(r, 0, 0);
   PQclear(r);
   free(rec);
   arena_free(a);
   return rc;
 }
 
+static int pg_create(queue_system *q, mqueue *m, err *e)
+{
+  int64_t id = 0;
+  int rc = put_record(q, m,
+                      "WITH i AS (INSERT INTO tarn_queues (record, retention_ms, name)"
+                      " VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING id, name)"
+                      " SELECT id, pg_notify('" CHANNEL "', 'm ' || name) FROM i",
+                      m->name, NULL, "created", &id, e);
+  m->id = (uint64_t)id;
+  m->version = 0;
+  return rc;
+}
+
 static int pg_update(queue_system *q, const mqueue *old, mqueue *m, err *e)
 {
-  arena *a = arena_new();
-  char *rec = record_of(m);
-  const char *p[4] = {i64(a, (int64_t)old->id), i64(a, old->version), rec,
-                      i64(a, (int64_t)m->retention * 1000)};
-  PGresult *r = NULL;
-  int rc = exec1(q,
-                 "WITH u AS (UPDATE tarn_queues SET record = $3, retention_ms = $4,"
-                 " version = version + 1 WHERE id = $1 AND version = $2 RETURNING version, name)"
-                 " SELECT version, pg_notify('" CHANNEL "', 'm ' || name) FROM u",
-                 4, p, NULL, NULL, &r, "update a queue", e);
-  if (rc == 0 && PQntuples(r) == 0)
-    rc = err_set(e, ERR_CONFLICT, "queue '%s' was changed by another node", m->name);
-  else if (rc == 0)
-    m->version = col_i64(r, 0, 0);
-  PQclear(r);
-  free(rec);
-  arena_free(a);
-  return rc;
+  char id[24];
+  char version[24];
+  snprintf(id, sizeof id, "%" PRIu64, old->id);
+  snprintf(version, sizeof version, "%" PRId64, old->version);
+  return put_record(q, m,
+                    "WITH u AS (UPDATE tarn_queues SET record = $1, retention_ms = $2,"
+                    " version = version + 1 WHERE id = $3 AND version = $4"
+                    " RETURNING version, name)"
+                    " SELECT version, pg_notify('" CHANNEL "', 'm ' || name) FROM u",
+                    id, version, "changed", &m->version, e);
 }
 
 static int pg_remove(queue_system *q, const mqueue *m, err *e)
