@@ -87,6 +87,15 @@ def test_queue_created_on_one_node_is_served_by_the_other(nodes):
     assert [e["Id"] for e in r["Successful"]] == ["1"]
     assert "Messages" not in qa.receive_message(QueueUrl=url_a, WaitTimeSeconds=0)
 
+    # tags set on B are A's; a purge on B empties the queue for A
+    qb.tag_queue(QueueUrl=url_b, Tags={"team": "000042"})
+    assert qa.list_queue_tags(QueueUrl=url_a)["Tags"] == {"team": "000042"}
+    qa.send_message_batch(QueueUrl=url_a, Entries=[
+        {"Id": str(i), "MessageBody": "p%d" % i} for i in range(3)])
+    qb.purge_queue(QueueUrl=url_b)
+    assert qa.get_queue_attributes(QueueUrl=url_a, AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"]["ApproximateNumberOfMessages"] == "0"
+
     # a queue deleted on A is gone on B (once B heard of it: SQS too says a
     # deletion may take a while to be seen everywhere)
     qa.delete_queue(QueueUrl=url_a)
