@@ -212,7 +212,6 @@ static void notify_wake(queue_system *q, uint64_t qid, uint64_t count)
 
 static int pg_refresh(queue_system *q, const char *name, err *e)
 {
-  arena *a = arena_new();
   PGresult *r = NULL;
   int rc;
   if (name != NULL) {
@@ -238,7 +237,6 @@ static int pg_refresh(queue_system *q, const char *name, err *e)
     }
   }
   PQclear(r);
-  arena_free(a);
   return rc;
 }
 
