@@ -590,13 +590,24 @@ static int receive_on(PGconn *c, recv_ctx *rc, err *e)
   return err_rc;
 }
 
+/* The plan of a receive must walk the (qid, visible_at, seq) index in order
+ * and stop after the first free rows: with statistics that lag a busy
+ * queue, the planner prefers reading every visible message of the queue
+ * and sorting them (a bitmap scan), which makes each receive cost the
+ * queue's length. */
+static const char receive_plan_sql[] =
+    "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off";
+
 static int receive_txn(PGconn *c, void *arg, err *e)
 {
   recv_ctx *rc = arg;
   rc->redriven = 0; /* counted again if the transaction runs again */
-  arena *a = arena_new();
-  int r = fifo_lock(c, rc->s, a, e);
-  arena_free(a);
+  int r = pg_exec(c, receive_plan_sql, 0, NULL, NULL, "plan a receive", e);
+  if (r == 0 && rc->s->fifo) {
+    arena *a = arena_new();
+    r = fifo_lock(c, rc->s, a, e);
+    arena_free(a);
+  }
   return r != 0 ? r : receive_on(c, rc, e);
 }
 
@@ -613,16 +624,7 @@ static int pg_receive(queue_system *q, const qsnap *s, const queue_receive *r, a
   if (s->max_receive > 0 && s->dlq_name[0] != '\0' &&
       queue__snap_name(q, s->dlq_name, &dlq, &ignore) == 0 && dlq.id != s->id)
     rc.dlq = &dlq;
-  int res;
-  if (s->fifo) {
-    res = pg_transaction(q->pg->pool, NULL, receive_txn, &rc, e);
-  } else { /* each statement commits alone (invariant 1 holds per statement) */
-    PGconn *c = pg_acquire(q->pg->pool, e);
-    if (c == NULL)
-      return e->code;
-    res = receive_on(c, &rc, e);
-    pg_release(q->pg->pool, c, res != 0 && PQstatus(c) != CONNECTION_OK);
-  }
+  int res = pg_transaction(q->pg->pool, NULL, receive_txn, &rc, e);
   if (res == 0) {
     *out = rc.msgs;
     *n = rc.n;
