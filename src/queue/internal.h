@@ -16,7 +16,11 @@
  *
  * Locks, in the order they may be taken (never the other way):
  *   meta_mu (metadata changes, one at a time) -> mu (the caches, rwlock)
- *   -> wmu (polls) -> the committer's lock (base/lmdb_env.c); dmu (deliveries) alone.
+ *   -> wmu (polls) -> the committer's lock (base/lmdb_env.c); dmu (deliveries) alone;
+ *   pg_store.c's own lock (its jobs and wake-ups) alone. With the PostgreSQL
+ *   store, only the listener waits for meta_mu while it holds a pooled
+ *   connection (its LISTEN one); every other holder of a connection finishes
+ *   without meta_mu, so a meta_mu holder waiting for a connection gets one.
  * Nobody waits for the committer while holding mu or wmu: an apply running
  * on the committer takes mu (read) and wmu.
  *
