@@ -13,6 +13,12 @@
 # (the function is bench/fn/bootstrap with handler "stamp": it writes its
 # start time, wall clock, to its log, read back through tarn's logs API).
 #
+# QUEUE_MODE=nodes runs only the comparison of nodes instead: the same qload
+# phases (8 clients, batches of 1 and 10) against one tarn on LMDB, one tarn
+# over PostgreSQL (--metadata) and two tarn nodes over that same PostgreSQL
+# (4 clients on each, qload --port2), with Debian's PostgreSQL 15 started
+# here (fsync on). Output: bench/out/queue-nodes.txt.
+#
 # Environment: TARN (build/tarn), BUILD (build), QLOAD / FNLOAD / BOOTSTRAP
 # (prebuilt programs), QUEUE_SECS (2) seconds per phase, QUEUE_ROUNDS (3)
 # runs of each configuration (the median is shown), QUEUE_EVENTS (200)
@@ -27,7 +33,7 @@ ROUNDS=${QUEUE_ROUNDS:-3}
 EVENTS=${QUEUE_EVENTS:-200}
 REDIS_N=${REDIS_N:-40000}
 SIZE=100
-: >"$OUT/queue-raw.txt"
+FAILED=0
 
 # --- programs -------------------------------------------------------------------
 if [ -z "${QLOAD:-}" ] || [ -z "${FNLOAD:-}" ] || [ -z "${BOOTSTRAP:-}" ]; then
@@ -40,9 +46,106 @@ QLOAD=${QLOAD:-$BUILD/bench/queue/qload}
 FNLOAD=${FNLOAD:-$BUILD/bench/fn/fnload}
 BOOTSTRAP=${BOOTSTRAP:-$BUILD/bench/fn/bootstrap}
 [ -x "$TARN" ] || { say "no tarn binary at '$TARN' (set TARN)"; exit 1; }
+
+# --- QUEUE_MODE=nodes: one node (LMDB), one and two nodes over PostgreSQL ------------
+if [ "${QUEUE_MODE:-}" = nodes ]; then
+  PGBIN=/usr/lib/postgresql/15/bin
+  [ -x "$PGBIN/postgres" ] || { say "no PostgreSQL 15 at $PGBIN (apt-get install postgresql)"; exit 1; }
+  bench_tmp
+  export TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK
+  # PostgreSQL refuses to run as root: as root, it runs as the postgres user
+  AS=() PGUSER_=$(id -un)
+  if [ "$(id -u)" = 0 ]; then
+    AS=(setpriv --reuid postgres --regid postgres --clear-groups --)
+    PGUSER_=postgres
+    chmod 755 "$T"
+  fi
+  mkdir -p "$T/pg"
+  [ "$(id -u)" != 0 ] || chown postgres: "$T/pg"
+  "${AS[@]}" "$PGBIN/initdb" -D "$T/pg/data" -A trust -U "$PGUSER_" -E UTF8 >"$T/pg/initdb.log" 2>&1 ||
+    { say "initdb failed: $(tail -n 3 "$T/pg/initdb.log")"; exit 1; }
+  PGPORT_=$(bench_free_port)
+  "${AS[@]}" "$PGBIN/postgres" -D "$T/pg/data" -p "$PGPORT_" -h 127.0.0.1 -k "$T/pg" \
+    -c fsync=on -c max_connections=200 >"$T/pg/postgres.log" 2>&1 &
+  bench_track $!
+  for _ in $(seq 100); do
+    "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT_" && break
+    sleep 0.1
+  done
+  "${AS[@]}" /usr/bin/psql -q -h 127.0.0.1 -p "$PGPORT_" -U "$PGUSER_" -d postgres \
+    -c "CREATE DATABASE tarn" >/dev/null
+  PGURL="postgresql://$PGUSER_@127.0.0.1:$PGPORT_/tarn"
+
+  node_start() { # node_start DIR [ARG...]: a tarn on a free port; prints the port
+    local dir=$1 port
+    shift
+    port=$(bench_free_port)
+    "$TARN" server --data "$T/$dir" --listen "127.0.0.1:$port" "$@" >>"$T/$dir.log" 2>&1 &
+    bench_track $!
+    for _ in $(seq 200); do
+      curl -sf "http://127.0.0.1:$port/_tarn/health" >/dev/null 2>&1 && break
+      sleep 0.1
+    done
+    curl -sf "http://127.0.0.1:$port/_tarn/health" >/dev/null 2>&1 ||
+      { say "tarn ($dir) does not answer: $(tail -n 3 "$T/$dir.log")"; exit 1; }
+    echo "$port"
+  }
+  LMDB_PORT=$(node_start lmdb)
+  PG1_PORT=$(node_start pg1 --metadata "$PGURL")
+  PG2_PORT=$(node_start pg2 --metadata "$PGURL")
+  say "tarn LMDB on $LMDB_PORT; tarn over PostgreSQL on $PG1_PORT and $PG2_PORT"
+  CONNS=8
+  declare -A NODES
+  : >"$OUT/queue-nodes-raw.txt"
+  for batch in 1 10; do
+    for cfg in lmdb pg1 pg2; do
+      case $cfg in
+        lmdb) args=(--port "$LMDB_PORT") ;;
+        pg1) args=(--port "$PG1_PORT") ;;
+        pg2) args=(--port "$PG1_PORT" --port2 "$PG2_PORT") ;;
+      esac
+      say "$cfg: batch $batch, $CONNS clients, $ROUNDS rounds of ${SECS} s per phase"
+      declare -A got=()
+      for r in $(seq "$ROUNDS"); do
+        if out=$("$QLOAD" "${args[@]}" --queue "nodes-$cfg-b$batch-r$r" --conns "$CONNS" \
+            --batch "$batch" --duration "$SECS" --size "$SIZE" 2>"$T/err"); then :; else
+          FAILED=1
+          say "qload failed: $(head -c 300 "$T/err")"
+        fi
+        printf '%s  # %s\n' "$out" "$cfg" >>"$OUT/queue-nodes-raw.txt"
+        while read -r line; do
+          [ -n "$line" ] && got[$(kv "$line" op)]+="$(kv "$line" msgs_s)"$'\n'
+        done <<<"$out"
+      done
+      for op in send receive delete; do
+        NODES[$op-$batch-$cfg]=$(printf '%s' "${got[$op]:-}" | grep -v '^-*$' | median)
+      done
+      unset got
+    done
+  done
+  {
+    echo "Queues on one and two nodes: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
+    echo "Messages of $SIZE bytes per second, $CONNS clients (bench/queue/qload; with two nodes"
+    echo "4 clients on each), the median of $ROUNDS runs of ${SECS} s per phase. LMDB: one tarn"
+    echo "on its data directory. PostgreSQL: tarn --metadata over one PostgreSQL 15 (fsync on) on"
+    echo "this machine; 2 nodes = two tarn processes over it. All processes share the machine's cores."
+    echo
+    printf '%-8s %5s  %10s  %12s  %12s  %9s  %s\n' op batch "LMDB 1" "PG 1 node" "PG 2 nodes" \
+      "2 vs 1" aim
+    for batch in 1 10; do
+      for op in send receive delete; do
+        a=${NODES[$op-$batch-lmdb]:--} b=${NODES[$op-$batch-pg1]:--} c=${NODES[$op-$batch-pg2]:--}
+        printf '%-8s %5s  %10s  %12s  %12s  %9s  %s\n' "$op" "$batch" "$a" "$b" "$c" \
+          "$(ratio "$c" "$b")" ">= 1.6x"
+      done
+    done
+  } | tee "$OUT/queue-nodes.txt"
+  exit $FAILED
+fi
 bench_need_redis
 
 # --- servers --------------------------------------------------------------------
+: >"$OUT/queue-raw.txt"
 bench_tarn_start
 bench_redis_start --save '' --appendonly no
 export TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK
@@ -51,7 +154,6 @@ export TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK
 # Each configuration runs ROUNDS times on a new queue; per phase the table
 # shows the round with the median rate (this machine's speed drifts).
 declare -A SQS
-FAILED=0
 for batch in 1 10; do
   for conns in 1 8; do
     say "tarn SQS: batch $batch, $conns client(s), send / receive / delete, ${SECS} s each, $ROUNDS rounds"

@@ -611,7 +611,7 @@ static int cmd_server(int argc, char **argv)
   }
   queue_options qo = {.data_dir = real, .access_key = server_keys.access_key,
                       .secret_key = server_keys.secret_key, .egress = egress,
-                      .delivery_failed = log_delivery_failed};
+                      .delivery_failed = log_delivery_failed, .metadata = metadata};
   if (queue_system_open(&qo, &qs, &e) != 0) {
     log_error("cannot open the queues in '%s': %s", real, e.msg);
     goto out;

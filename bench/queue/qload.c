@@ -4,7 +4,9 @@
  * current SDKs speak), each request signed with tarn's own SigV4 signer.
  *
  * Usage: qload --port N --queue NAME [--conns C] [--batch 1|10]
- *              [--duration SECS] [--size BYTES]
+ *              [--duration SECS] [--size BYTES] [--port2 M]
+ * With --port2, every second client talks to the node on port M (two
+ * nodes sharing their queues: `tarn server --metadata`).
  * creates the queue, then runs three timed phases, one line each on stdout:
  *   send     every client sends for --duration seconds;
  *   receive  every client receives (MaxNumberOfMessages = --batch, a
@@ -38,6 +40,7 @@
 
 typedef struct options {
   int port;
+  int port2;                   /* 0, or the second node's: odd clients use it */
   const char *access_key;
   const char *secret_key;
   const char *queue;
@@ -286,7 +289,8 @@ static int run_phase(worker *ws, enum phase ph)
 static void usage(void)
 {
   fputs("usage: qload --port N --queue NAME [--conns C] [--batch 1..10] [--duration SECS]\n"
-        "             [--size BYTES]   (credentials: TARN_ACCESS_KEY / TARN_SECRET_KEY)\n"
+        "             [--size BYTES] [--port2 N]   (credentials: TARN_ACCESS_KEY /\n"
+        "             TARN_SECRET_KEY)\n"
         "       qload freeport\n",
         stderr);
 }
@@ -297,7 +301,7 @@ int main(int argc, char **argv)
     {"port", required_argument, NULL, 'p'},     {"queue", required_argument, NULL, 'q'},
     {"conns", required_argument, NULL, 'c'},    {"batch", required_argument, NULL, 'b'},
     {"duration", required_argument, NULL, 'd'}, {"size", required_argument, NULL, 's'},
-    {NULL, 0, NULL, 0},
+    {"port2", required_argument, NULL, 'P'},    {NULL, 0, NULL, 0},
   };
   if (argc > 1 && strcmp(argv[1], "freeport") == 0) {
     printf("%d\n", httpc_free_port());
@@ -309,6 +313,7 @@ int main(int argc, char **argv)
   while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (ch) {
     case 'p': opt.port = atoi(optarg); break;
+    case 'P': opt.port2 = atoi(optarg); break;
     case 'q': opt.queue = optarg; break;
     case 'c': opt.conns = atoi(optarg); break;
     case 'b': opt.batch = atoi(optarg); break;
@@ -345,7 +350,8 @@ int main(int argc, char **argv)
   worker *ws = calloc((size_t)opt.conns, sizeof *ws);
   for (int i = 0; i < opt.conns; i++) {
     ws[i].id = i;
-    httpc_conn_init(&ws[i].c, "127.0.0.1", opt.port, opt.access_key, opt.secret_key);
+    httpc_conn_init(&ws[i].c, "127.0.0.1", opt.port2 > 0 && i % 2 == 1 ? opt.port2 : opt.port,
+                    opt.access_key, opt.secret_key);
   }
   int rc = run_phase(ws, SEND);
   rc |= run_phase(ws, RECEIVE);

@@ -12,10 +12,15 @@
  *   topic.c    topics and subscriptions
  *   publish.c  publish: filter, envelopes, fan-out, the outbox
  *   deliver.c  the delivery workers (functions, HTTP endpoints)
+ *   pg_store.c the queue store in PostgreSQL (--metadata), beside the LMDB one
  *
  * Locks, in the order they may be taken (never the other way):
  *   meta_mu (metadata changes, one at a time) -> mu (the caches, rwlock)
- *   -> wmu (polls) -> the committer's lock (base/lmdb_env.c); dmu (deliveries) alone.
+ *   -> wmu (polls) -> the committer's lock (base/lmdb_env.c); dmu (deliveries) alone;
+ *   pg_store.c's own lock (its jobs and wake-ups) alone. With the PostgreSQL
+ *   store, only the listener waits for meta_mu while it holds a pooled
+ *   connection (its LISTEN one); every other holder of a connection finishes
+ *   without meta_mu, so a meta_mu holder waiting for a connection gets one.
  * Nobody waits for the committer while holding mu or wmu: an apply running
  * on the committer takes mu (read) and wmu.
  *
@@ -72,6 +77,7 @@ struct qchange {
 typedef struct mqueue {
   char *name;
   uint64_t id;              /* message keys start with it; never reused */
+  int64_t version;          /* the shared store's record version (PostgreSQL) */
   bool fifo;
   int64_t created_ms;
   int64_t modified_ms;
@@ -126,6 +132,64 @@ typedef struct mtopic {
 } mtopic;
 
 typedef struct dentry dentry;   /* a delivery waiting (deliver.c) */
+typedef struct pg_pool pg_pool;
+typedef struct qpg qpg;         /* the PostgreSQL store's state (pg_store.c) */
+
+/* Where queues and messages are kept: one interface, two implementations.
+ * queue__lmdb_store is DATA/queue/meta (this node alone; its functions are
+ * in queues.c, message.c and poll.c); queue__pg_store is PostgreSQL
+ * (pg_store.c), shared by every node given the same --metadata. The files
+ * above it (validation, the cache, polls, the timer) are the same for both.
+ * Codes as in queue.h. */
+typedef struct queue_store {
+  /* Reloads the cached queue `name` (NULL: every queue) from the shared
+     store; NULL when the cache is the truth (LMDB). */
+  int (*refresh)(queue_system *q, const char *name, err *e);
+  /* Metadata changes (meta_mu held): create sets m->id; update replaces
+     the record `old` by m (ERR_CONFLICT when old is no longer current). */
+  int (*create)(queue_system *q, mqueue *m, err *e);
+  int (*update)(queue_system *q, const mqueue *old, mqueue *m, err *e);
+  int (*remove)(queue_system *q, const mqueue *m, err *e);
+  int (*purge)(queue_system *q, const mqueue *m, err *e);
+  /* Messages: entries whose errs[i] has a code are skipped. */
+  int (*send)(queue_system *q, const qsnap *s, const queue_send *m, size_t n, queue_sent *out,
+              err *errs, err *e);
+  int (*receive)(queue_system *q, const qsnap *s, const queue_receive *r, arena *a,
+                 queue_message **out, size_t *n, err *e);
+  /* Delete (seconds NULL) or change visibility of n handles. */
+  int (*handles)(queue_system *q, const qsnap *s, const char *const *handles,
+                 const uint32_t *seconds, size_t n, err *errs, err *e);
+  /* Makes messages visible again without waiting; errors ignored. */
+  void (*release)(queue_system *q, const qsnap *s, const queue_message *msgs, size_t n);
+  int (*counts)(queue_system *q, const qsnap *s, uint64_t *visible, uint64_t *inflight,
+                uint64_t *delayed, err *e);
+  /* Runs a poll's receive change asynchronously (false when stopping). */
+  bool (*submit)(queue_system *q, qchange *c);
+  /* The first visible_at of queue qid later than `after` (INT64_MAX: none). */
+  int64_t (*next_visible)(queue_system *q, uint64_t qid, int64_t after);
+  /* Retention and deduplication windows, from the timer. */
+  void (*sweep)(queue_system *q);
+} queue_store;
+
+extern const queue_store queue__lmdb_store;
+/* The LMDB store's functions (queues.c, message.c, poll.c). */
+int queue__lmdb_create(queue_system *q, mqueue *m, err *e);
+int queue__lmdb_update(queue_system *q, const mqueue *old, mqueue *m, err *e);
+int queue__lmdb_remove(queue_system *q, const mqueue *m, err *e);
+int queue__lmdb_purge(queue_system *q, const mqueue *m, err *e);
+int queue__lmdb_send(queue_system *q, const qsnap *s, const queue_send *m, size_t n,
+                     queue_sent *out, err *errs, err *e);
+int queue__lmdb_receive(queue_system *q, const qsnap *s, const queue_receive *r, arena *a,
+                        queue_message **out, size_t *n, err *e);
+int queue__lmdb_handles(queue_system *q, const qsnap *s, const char *const *handles,
+                        const uint32_t *seconds, size_t n, err *errs, err *e);
+void queue__lmdb_release(queue_system *q, const qsnap *s, const queue_message *msgs, size_t n);
+int queue__lmdb_counts(queue_system *q, const qsnap *s, uint64_t *visible, uint64_t *inflight,
+                       uint64_t *delayed, err *e);
+bool queue__lmdb_submit(queue_system *q, qchange *c);
+int64_t queue__lmdb_next_visible(queue_system *q, uint64_t qid, int64_t after);
+void queue__lmdb_sweep(queue_system *q);
+extern const queue_store queue__pg_store;
 
 struct queue_system {
   char *dir;                    /* DATA/queue */
@@ -139,6 +203,8 @@ struct queue_system {
   const netpolicy *egress;      /* HTTP endpoints' addresses (not owned) */
   void (*delivery_failed)(const char *sub, const char *why); /* or NULL */
 
+  const queue_store *store;     /* queues and messages: LMDB or PostgreSQL */
+  qpg *pg;                      /* the PostgreSQL store, or NULL */
   MDB_env *env;                 /* DATA/queue/meta */
   MDB_dbi db_queues;            /* name -> queue record (JSON) */
   MDB_dbi db_qids;              /* queue id (8 BE) -> name: the live ids */
@@ -260,6 +326,16 @@ size_t queue__attrs_size(const queue_attr *attrs, size_t n);
 bool queue__chars_valid(const char *s, size_t n);
 
 /* ---- queues.c ---- */
+/* A queue from its record (JSON, as stored); NULL when damaged. */
+mqueue *queue__mq_from_record(const char *name, size_t nlen, const char *rec, size_t len);
+/* The record of a queue (heap, to free). */
+char *queue__mq_record(const mqueue *m);
+mqueue *queue__mq_free(mqueue *m);
+/* Puts m into the cache (mu taken), replacing a queue of its name, or
+ * removes `name` (m NULL); takes m. */
+void queue__cache_set(queue_system *q, const char *name, mqueue *m);
+/* Replaces the whole cache by ms[0..n) (mu taken); takes them. */
+void queue__cache_replace(queue_system *q, mqueue **ms, size_t n);
 /* Finds a queue in the cache by name (mu held). */
 mqueue *queue__find(queue_system *q, const char *name);
 /* Copies a queue's settings (takes mu). QUEUE_ERR_NO_QUEUE. */
@@ -271,10 +347,22 @@ int queue__queues_load(queue_system *q, MDB_txn *txn, err *e);
 void queue__queues_free(queue_system *q);
 /* Deletes every record of queue id with key prefix qid from db. */
 int queue__delete_prefix(MDB_txn *txn, MDB_dbi db, uint64_t qid, err *e);
-/* Retention and deduplication windows, from the timer. */
-void queue__sweep(queue_system *q);
 
 /* ---- message.c ---- */
+/* What a send stores, computed the same way by both stores. */
+typedef struct qprep {
+  char id[37];              /* the new message id */
+  const char *dedup;        /* FIFO: the id given or the body's SHA-256 (hex,
+                               arena); else NULL */
+  int delay;                /* seconds */
+  bool has_attrs;
+  uint8_t md5_body[16];
+  uint8_t md5_attrs[16];
+} qprep;
+void queue__send_prepare(const qsnap *s, const queue_send *m, arena *a, qprep *p);
+/* The answer of a send of m stored as message id (seq: its FIFO number). */
+void queue__sent_fill(const queue_send *m, const char *id, uint64_t seq, bool fifo,
+                      queue_sent *out);
 /* Inserts a message inside an apply (publish uses it for sqs targets).
  * out may be NULL. */
 int queue__msg_insert(queue_system *q, qchange *c, MDB_txn *txn, arena *a, const qsnap *s,
@@ -283,9 +371,6 @@ int queue__msg_insert(queue_system *q, qchange *c, MDB_txn *txn, arena *a, const
 int queue__receive_apply(queue_system *q, qchange *c, MDB_txn *txn, const qsnap *s,
                          const queue_receive *r, int64_t now, arena *out_arena,
                          queue_message **out, size_t *n, err *e);
-/* The first visible_at of queue qid later than `after` (INT64_MAX: none;
- * after -1: the first of all). */
-int64_t queue__next_visible(queue_system *q, MDB_txn *txn, uint64_t qid, int64_t after);
 
 /* ---- poll.c ---- */
 /* After a batch: wake waiters of queue id (count messages; UINT64_MAX all). */
@@ -320,6 +405,17 @@ int queue__deliver_start(queue_system *q, err *e);
 void queue__deliver_stop(queue_system *q);
 /* Puts a delivery into the outbox inside an apply. */
 int queue__outbox_put(queue_system *q, qchange *c, MDB_txn *txn, json_t *entry, err *e);
+
+/* ---- pg_store.c ---- */
+/* Opens the tables (creating them) and starts the listener and the poll
+ * workers; loads the queues into the cache. */
+int queue__pg_open(queue_system *q, pg_pool *pool, err *e);
+void queue__pg_stop(queue_system *q);
+void queue__pg_close(queue_system *q);
+
+/* ---- topic.c ---- */
+/* 0, or ERR_UNAVAILABLE when topics are off (queues in PostgreSQL). */
+int queue__topics_check(queue_system *q, err *e);
 
 /* ---- small helpers ---- */
 char *queue__strdup(const char *s);   /* aborts on OOM */

@@ -22,6 +22,9 @@
  *   (4) FIFO: within a group, messages are returned in seq order and none
  *       while an earlier one of the group is in flight (or delayed).
  *   (5) Everything here that writes runs as an apply on the committer.
+ *   (6) The public functions check their input and the queue, then call
+ *       the store (q->store): the functions here are the LMDB store's;
+ *       pg_store.c keeps the same contract in PostgreSQL.
  *
  * Start reading at queue_message_send() and queue__receive_apply().
  */
@@ -194,21 +197,53 @@ static int send_check(const qsnap *s, const queue_send *m, err *e)
   return 0;
 }
 
-int queue__msg_insert(queue_system *q, qchange *c, MDB_txn *txn, arena *a, const qsnap *s,
-                      const queue_send *m, int64_t now, queue_sent *out, err *e)
+void queue__send_prepare(const qsnap *s, const queue_send *m, arena *a, qprep *p)
 {
-  const char *dedup = NULL;
-  uint8_t dkey[8 + 130];
-  size_t dklen = 0;
+  memset(p, 0, sizeof *p);
   if (s->fifo) {
-    dedup = m->dedup_id;
-    if (dedup == NULL || *dedup == '\0') {
+    p->dedup = m->dedup_id;
+    if (p->dedup == NULL || *p->dedup == '\0') {
       uint8_t d[SHA256_LEN];
       sha256(m->body, m->body_len, d);
       char *hex = arena_alloc(a, 2 * SHA256_LEN + 1);
       hex_encode(d, SHA256_LEN, hex);
-      dedup = hex;
+      p->dedup = hex;
     }
+  }
+  uuid_v4(p->id);
+  p->delay = m->delay_seconds >= 0 ? m->delay_seconds : (int)s->delay;
+  md5(m->body, m->body_len, p->md5_body);
+  p->has_attrs = m->nattrs > 0;
+  if (p->has_attrs) {
+    char hex[33];
+    queue_md5_attrs(m->attrs, m->nattrs, hex);
+    hex_decode(hex, 32, p->md5_attrs, 16);
+  }
+}
+
+void queue__sent_fill(const queue_send *m, const char *id, uint64_t seq, bool fifo,
+                      queue_sent *out)
+{
+  memset(out, 0, sizeof *out);
+  snprintf(out->message_id, sizeof out->message_id, "%s", id);
+  md5_hex(m->body, m->body_len, out->md5_body);
+  if (m->nattrs > 0)
+    queue_md5_attrs(m->attrs, m->nattrs, out->md5_attrs);
+  if (m->trace_header != NULL)
+    queue_md5_trace_header(m->trace_header, out->md5_sys_attrs);
+  if (fifo)
+    queue__seqnum(seq, out->sequence_number);
+}
+
+int queue__msg_insert(queue_system *q, qchange *c, MDB_txn *txn, arena *a, const qsnap *s,
+                      const queue_send *m, int64_t now, queue_sent *out, err *e)
+{
+  qprep p;
+  queue__send_prepare(s, m, a, &p);
+  const char *dedup = p.dedup;
+  uint8_t dkey[8 + 130];
+  size_t dklen = 0;
+  if (s->fifo) {
     size_t n = strlen(dedup);
     if (n > 128)
       n = 128;
@@ -221,15 +256,11 @@ int queue__msg_insert(queue_system *q, qchange *c, MDB_txn *txn, arena *a, const
     if (mrc == 0 && v.mv_size > 16 && (int64_t)queue__be64_get(v.mv_data) > now) {
       /* a duplicate: acknowledged again with the first send's ids */
       if (out != NULL) {
-        memset(out, 0, sizeof *out);
+        char first[QUEUE_ID_MAX];
         size_t idlen = v.mv_size - 16 < QUEUE_ID_MAX - 1 ? v.mv_size - 16 : QUEUE_ID_MAX - 1;
-        memcpy(out->message_id, (const uint8_t *)v.mv_data + 16, idlen);
-        out->message_id[idlen] = '\0';
-        queue__seqnum(queue__be64_get((const uint8_t *)v.mv_data + 8), out->sequence_number);
-        md5_hex(m->body, m->body_len, out->md5_body);
-        queue_md5_attrs(m->attrs, m->nattrs, out->md5_attrs);
-        if (m->trace_header != NULL)
-          queue_md5_trace_header(m->trace_header, out->md5_sys_attrs);
+        memcpy(first, (const uint8_t *)v.mv_data + 16, idlen);
+        first[idlen] = '\0';
+        queue__sent_fill(m, first, queue__be64_get((const uint8_t *)v.mv_data + 8), true, out);
       }
       return 0;
     }
@@ -239,26 +270,21 @@ int queue__msg_insert(queue_system *q, qchange *c, MDB_txn *txn, arena *a, const
   uint64_t seq = queue__counter_next(q, txn, "seq", &q->next_seq, e);
   if (seq == 0)
     return e->code;
-  char id[37];
-  uuid_v4(id);
-  int delay = m->delay_seconds >= 0 ? m->delay_seconds : (int)s->delay;
+  const char *id = p.id;
+  int delay = p.delay;
   qmsg h = {
       .state = MSG_NEW,
       .sent_ms = now,
       .visible_at = now + (int64_t)delay * 1000,
-      .has_attrs = m->nattrs > 0,
+      .has_attrs = p.has_attrs,
       .id = id,
       .sender = m->sender_id != NULL ? m->sender_id : QUEUE_ACCOUNT,
       .group = s->fifo ? m->group_id : NULL,
       .dedup = s->fifo ? dedup : NULL,
       .trace = m->trace_header,
   };
-  md5(m->body, m->body_len, h.md5_body);
-  if (m->nattrs > 0) {
-    char hex[33];
-    queue_md5_attrs(m->attrs, m->nattrs, hex);
-    hex_decode(hex, 32, h.md5_attrs, 16);
-  }
+  memcpy(h.md5_body, p.md5_body, 16);
+  memcpy(h.md5_attrs, p.md5_attrs, 16);
   int rc = put_header(q, txn, s->id, seq, &h, a, e);
   if (rc != 0)
     return rc;
@@ -285,17 +311,8 @@ int queue__msg_insert(queue_system *q, qchange *c, MDB_txn *txn, arena *a, const
     queue__note(c, NOTE_WAKE, s->id, 1);
   else
     queue__note(c, NOTE_TIMER, 0, 0);
-  if (out != NULL) {
-    memset(out, 0, sizeof *out);
-    snprintf(out->message_id, sizeof out->message_id, "%s", id);
-    hex_encode(h.md5_body, 16, out->md5_body);
-    if (m->nattrs > 0)
-      hex_encode(h.md5_attrs, 16, out->md5_attrs);
-    if (m->trace_header != NULL)
-      queue_md5_trace_header(m->trace_header, out->md5_sys_attrs);
-    if (s->fifo)
-      queue__seqnum(seq, out->sequence_number);
-  }
+  if (out != NULL)
+    queue__sent_fill(m, id, seq, s->fifo, out);
   return 0;
 }
 
@@ -323,24 +340,31 @@ static int apply_send(queue_system *q, qchange *c, MDB_txn *txn, arena *a, err *
   return 0;
 }
 
+int queue__lmdb_send(queue_system *q, const qsnap *s, const queue_send *m, size_t n,
+                     queue_sent *out, err *errs, err *e)
+{
+  send_arg arg = {.s = *s, .m = m, .n = n, .out = out, .errs = errs};
+  qchange c;
+  queue__change_init(&c, apply_send, &arg);
+  return queue__commit_run(q, &c, e);
+}
+
 int queue_message_send_batch(queue_system *q, const char *ref, const queue_send *m, size_t n,
                              queue_sent *out, err *errs, err *e)
 {
-  send_arg arg = {.m = m, .n = n, .out = out, .errs = errs};
-  int rc = queue__snap(q, ref, &arg.s, e);
+  qsnap s;
+  int rc = queue__snap(q, ref, &s, e);
   if (rc != 0)
     return rc;
   size_t good = 0;
   for (size_t i = 0; i < n; i++) {
     err_clear(&errs[i]);
-    if (send_check(&arg.s, &m[i], &errs[i]) == 0)
+    if (send_check(&s, &m[i], &errs[i]) == 0)
       good++;
   }
   if (good == 0)
     return 0;
-  qchange c;
-  queue__change_init(&c, apply_send, &arg);
-  return queue__commit_run(q, &c, e);
+  return q->store->send(q, &s, m, n, out, errs, e);
 }
 
 int queue_message_send(queue_system *q, const char *ref, const queue_send *m, queue_sent *out,
@@ -655,11 +679,17 @@ int queue__receive_apply(queue_system *q, qchange *c, MDB_txn *txn, const qsnap 
   return 0;
 }
 
-int64_t queue__next_visible(queue_system *q, MDB_txn *txn, uint64_t qid, int64_t after)
+int64_t queue__lmdb_next_visible(queue_system *q, uint64_t qid, int64_t after)
 {
-  MDB_cursor *cur = NULL;
-  if (mdb_cursor_open(txn, q->db_vis, &cur) != 0)
+  MDB_txn *txn = NULL;
+  err ignore = {0};
+  if (queue__read_begin(q, &txn, &ignore) != 0)
     return INT64_MAX;
+  MDB_cursor *cur = NULL;
+  if (mdb_cursor_open(txn, q->db_vis, &cur) != 0) {
+    mdb_txn_abort(txn);
+    return INT64_MAX;
+  }
   uint8_t k0[VIS_KEY_LEN];
   queue__vis_key(k0, qid, after + 1, 0);
   MDB_val k = {VIS_KEY_LEN, k0};
@@ -669,6 +699,7 @@ int64_t queue__next_visible(queue_system *q, MDB_txn *txn, uint64_t qid, int64_t
       queue__be64_get(k.mv_data) == qid)
     at = (int64_t)queue__be64_get((const uint8_t *)k.mv_data + 8);
   mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
   return at;
 }
 
@@ -680,6 +711,14 @@ int queue_counts(queue_system *q, const char *ref, uint64_t *visible, uint64_t *
   if (rc != 0)
     return rc;
   *visible = *inflight = *delayed = 0;
+  return q->store->counts(q, &s, visible, inflight, delayed, e);
+}
+
+int queue__lmdb_counts(queue_system *q, const qsnap *sp, uint64_t *visible, uint64_t *inflight,
+                       uint64_t *delayed, err *e)
+{
+  const qsnap s = *sp;
+  int rc;
   MDB_txn *txn = NULL;
   if ((rc = queue__read_begin(q, &txn, e)) != 0)
     return rc;
@@ -785,11 +824,20 @@ static int apply_handles(queue_system *q, qchange *c, MDB_txn *txn, arena *a, er
   return 0;
 }
 
+int queue__lmdb_handles(queue_system *q, const qsnap *s, const char *const *handles,
+                        const uint32_t *seconds, size_t n, err *errs, err *e)
+{
+  handle_arg arg = {.s = *s, .handles = handles, .seconds = seconds, .n = n, .errs = errs};
+  qchange c;
+  queue__change_init(&c, apply_handles, &arg);
+  return queue__commit_run(q, &c, e);
+}
+
 static int handles_run(queue_system *q, const char *ref, const char *const *handles,
                        const uint32_t *seconds, size_t n, err *errs, err *e)
 {
-  handle_arg arg = {.handles = handles, .seconds = seconds, .n = n, .errs = errs};
-  int rc = queue__snap(q, ref, &arg.s, e);
+  qsnap s;
+  int rc = queue__snap(q, ref, &s, e);
   if (rc != 0)
     return rc;
   for (size_t i = 0; i < n; i++) {
@@ -798,9 +846,7 @@ static int handles_run(queue_system *q, const char *ref, const char *const *hand
       err_set(&errs[i], ERR_INVALID, "Value %u for parameter VisibilityTimeout is invalid. "
               "Reason: Must be between 0 and 43200, if provided.", seconds[i]);
   }
-  qchange c;
-  queue__change_init(&c, apply_handles, &arg);
-  return queue__commit_run(q, &c, e);
+  return q->store->handles(q, &s, handles, seconds, n, errs, e);
 }
 
 int queue_message_delete_batch(queue_system *q, const char *ref, const char *const *handles,
@@ -865,12 +911,16 @@ void queue_message_release(queue_system *q, const char *ref, const queue_message
 {
   if (n == 0)
     return;
-  release_change *rc = xcalloc(1, sizeof *rc);
+  qsnap s;
   err ignore = {0};
-  if (queue__snap(q, ref, &rc->arg.s, &ignore) != 0) {
-    free(rc);
-    return;
-  }
+  if (queue__snap(q, ref, &s, &ignore) == 0)
+    q->store->release(q, &s, msgs, n);
+}
+
+void queue__lmdb_release(queue_system *q, const qsnap *s, const queue_message *msgs, size_t n)
+{
+  release_change *rc = xcalloc(1, sizeof *rc);
+  rc->arg.s = *s;
   rc->handles = xcalloc(n, sizeof *rc->handles);
   rc->zeros = xcalloc(n, sizeof *rc->zeros);
   rc->errs = xcalloc(n, sizeof *rc->errs);

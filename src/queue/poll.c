@@ -6,7 +6,9 @@
  * server. A poll is instead an asynchronous change (commit.c): it runs on
  * the committer, and when it finds nothing it waits in a list until a send
  * (a note of its batch), the timer (a deadline reached in db_vis) or its own
- * deadline wakes it.
+ * deadline wakes it. With queues in PostgreSQL the store runs the change
+ * (q->store->submit: on its own workers, txn NULL) and a send on any node
+ * wakes the waiters through a notification (pg_store.c).
  *
  * States of a poll:
  *   QUEUED   its receive change is queued on the committer
@@ -101,6 +103,8 @@ static int apply_poll(queue_system *q, qchange *c, MDB_txn *txn, arena *a, err *
   arena_free(p->arena);
   p->arena = arena_new();
   p->tried_ms = queue__now_ms();
+  if (txn == NULL) /* a store without LMDB runs the change (q->store->submit) */
+    return q->store->receive(q, &p->s, &p->r, p->arena, &p->msgs, &p->n, e);
   return queue__receive_apply(q, c, txn, &p->s, &p->r, p->tried_ms, p->arena, &p->msgs, &p->n,
                               e);
 }
@@ -139,7 +143,7 @@ static void poll_complete(queue_system *q, qchange *c)
 static void requeue(queue_system *q, queue_poll *p)
 {
   p->c.complete = poll_complete;
-  if (queue__commit_submit(q, &p->c))
+  if (q->store->submit(q, &p->c))
     return;
   pthread_mutex_lock(&q->wmu);
   bool cancelled = p->cancelled;
@@ -199,6 +203,23 @@ static int apply_receive_now(queue_system *q, qchange *c, MDB_txn *txn, arena *a
                               &pc->n, e);
 }
 
+int queue__lmdb_receive(queue_system *q, const qsnap *s, const queue_receive *r, arena *a,
+                        queue_message **out, size_t *n, err *e)
+{
+  polls_call pc = {.s = *s, .r = *r, .a = a};
+  qchange c;
+  queue__change_init(&c, apply_receive_now, &pc);
+  int rc = queue__commit_run(q, &c, e);
+  *out = pc.msgs;
+  *n = pc.n;
+  return rc;
+}
+
+bool queue__lmdb_submit(queue_system *q, qchange *c)
+{
+  return queue__commit_submit(q, c);
+}
+
 static int wait_of(const qsnap *s, const queue_receive *r, err *e)
 {
   int wait = r->wait_seconds >= 0 ? r->wait_seconds : (int)s->wait;
@@ -235,16 +256,8 @@ int queue_poll_start(queue_system *q, const char *ref, const queue_receive *r, a
   int wait = wait_of(&s, r, e);
   if (wait < 0)
     return wait;
-  if (wait == 0) {
-    polls_call pc = {.s = s, .r = *r, .a = a};
-    qchange c;
-    queue__change_init(&c, apply_receive_now, &pc);
-    if ((rc = queue__commit_run(q, &c, e)) != 0)
-      return rc;
-    *out = pc.msgs;
-    *n = pc.n;
-    return 0;
-  }
+  if (wait == 0)
+    return q->store->receive(q, &s, r, a, out, n, e);
   queue_poll *p = xcalloc(1, sizeof *p);
   p->s = s;
   p->r = *r;
@@ -257,7 +270,7 @@ int queue_poll_start(queue_system *q, const char *ref, const queue_receive *r, a
   pthread_mutex_lock(&q->wmu);
   bool closed = q->polls_closed;
   pthread_mutex_unlock(&q->wmu);
-  if (closed || !queue__commit_submit(q, &p->c)) {
+  if (closed || !q->store->submit(q, &p->c)) {
     poll_free(p);
     return err_set(e, ERR_UNAVAILABLE, "the queue service is stopping");
   }
@@ -427,11 +440,12 @@ void *queue__timer_main(void *arg)
     /* visibility: which waiters have something new to look at (invariant 2) */
     uint64_t *wake_q = nw ? xcalloc(nw, sizeof *wake_q) : NULL;
     size_t nwake = 0;
-    MDB_txn *txn = NULL;
-    err e = {0};
-    if (nw > 0 && queue__read_begin(q, &txn, &e) == 0) {
-      for (size_t i = 0; i < nw; i++) {
-        int64_t at = queue__next_visible(q, txn, views[i].qid, views[i].tried);
+    for (size_t i = 0; i < nw; i++) {
+      bool asked = false; /* the same question as an earlier waiter's */
+      for (size_t j = 0; j < i && !asked; j++)
+        asked = views[j].qid == views[i].qid && views[j].tried == views[i].tried;
+      if (!asked) {
+        int64_t at = q->store->next_visible(q, views[i].qid, views[i].tried);
         if (at <= now) {
           bool seen = false;
           for (size_t j = 0; j < nwake && !seen; j++)
@@ -442,7 +456,6 @@ void *queue__timer_main(void *arg)
           wake_at = at;
         }
       }
-      mdb_txn_abort(txn);
     }
     free(views);
     for (size_t i = 0; i < nwake; i++)
@@ -450,7 +463,7 @@ void *queue__timer_main(void *arg)
     free(wake_q);
 
     if (time_mono_ms() >= next_sweep) {
-      queue__sweep(q);
+      q->store->sweep(q);
       next_sweep = time_mono_ms() + SWEEP_EVERY_MS;
     }
 

@@ -317,6 +317,8 @@ static int apply_publish(queue_system *q, qchange *c, MDB_txn *txn, arena *a, er
 int queue_topic_publish_batch(queue_system *q, const char *topic_arn, const queue_publish *p,
                               size_t n, char (*message_ids)[QUEUE_ID_MAX], err *errs, err *e)
 {
+  if (queue__topics_check(q, e) != 0)
+    return e->code;
   arena *a = arena_new();
   const char *name = NULL;
   int rc = queue__topic_name(topic_arn, a, &name, e);
@@ -363,6 +365,8 @@ int queue_topic_publish_batch(queue_system *q, const char *topic_arn, const queu
 int queue_topic_publish(queue_system *q, const char *topic_arn, const queue_publish *p,
                         char message_id[QUEUE_ID_MAX], char sequence[24], err *e)
 {
+  if (queue__topics_check(q, e) != 0)
+    return e->code;
   err entry = {0};
   char ids[1][QUEUE_ID_MAX];
   int rc = queue_topic_publish_batch(q, topic_arn, p, 1, ids, &entry, e);

@@ -6,6 +6,9 @@
  * Layout of DATA/queue/:
  *   meta/   LMDB environment: queues, messages, the visibility index, FIFO
  *           deduplication, topics, subscriptions and the delivery outbox
+ * With queue_options.metadata (PostgreSQL, `--metadata`), queues and their
+ * messages live in its tables instead (tarn_queue*), shared by every node
+ * over the same database; topics are then refused (ERR_UNAVAILABLE).
  *
  * Naming: a queue is referred to ("ref") by its name, its ARN
  * (arn:aws:sqs:REGION:ACCOUNT:NAME) or its URL (any scheme and host,
@@ -37,6 +40,7 @@
 #include "base/arena.h"
 #include "base/err.h"
 #include "base/netpolicy.h"
+#include "base/pg.h"
 #include "base/text.h"
 
 #include <stdbool.h>
@@ -90,6 +94,9 @@ typedef struct queue_options {
   void (*delivery_failed)(const char *subscription, const char *why);
                                /* told why an HTTP delivery attempt failed
                                   (the server logs it); may be NULL */
+  pg_pool *metadata;           /* queues and messages in PostgreSQL, shared
+                                  with other nodes; NULL: LMDB. Must outlive
+                                  the queue system */
 } queue_options;
 
 /* Opens DATA/queue/meta (creating it), loads queues and topics, and starts

@@ -15,6 +15,11 @@
  *   (3) Attribute values are validated and normalised before they are
  *       stored (numbers as decimal, booleans "true"/"false", RedrivePolicy as
  *       compact JSON), so an idempotent CreateQueue compares normal forms.
+ *   (4) The store (q->store: LMDB or PostgreSQL) writes; this file decides.
+ *       With a shared store (PostgreSQL) the cache may lag another node's
+ *       change: a metadata change first reloads it, a lookup that misses
+ *       reloads the name, listings reload everything, and an update whose
+ *       record another node changed meanwhile is redone on the new record.
  *
  * Start reading at queue_create().
  */
@@ -174,26 +179,67 @@ static void cache_insert(queue_system *q, mqueue *m)
   q->nqueues++;
 }
 
-static void mq_free(mqueue *m)
+mqueue *queue__mq_free(mqueue *m)
 {
   if (m == NULL)
-    return;
+    return NULL;
   free(m->name);
   free(m->dlq_name);
   json_decref(m->attrs);
   json_decref(m->tags);
   free(m);
+  return NULL;
 }
 
 static void cache_remove(queue_system *q, const char *name)
 {
   size_t i = find_slot(q, name);
   if (i < q->nqueues && strcmp(q->queues[i]->name, name) == 0) {
-    mq_free(q->queues[i]);
+    queue__mq_free(q->queues[i]);
     if (q->nqueues > i + 1)
       memmove(q->queues + i, q->queues + i + 1, (q->nqueues - i - 1) * sizeof *q->queues);
     q->nqueues--;
   }
+}
+
+void queue__cache_set(queue_system *q, const char *name, mqueue *m)
+{
+  pthread_rwlock_wrlock(&q->mu);
+  cache_remove(q, name);
+  if (m != NULL)
+    cache_insert(q, m);
+  pthread_rwlock_unlock(&q->mu);
+}
+
+void queue__cache_replace(queue_system *q, mqueue **ms, size_t n)
+{
+  pthread_rwlock_wrlock(&q->mu);
+  queue__queues_free(q);
+  for (size_t i = 0; i < n; i++)
+    if (queue__find(q, ms[i]->name) == NULL)
+      cache_insert(q, ms[i]);
+    else
+      queue__mq_free(ms[i]);
+  pthread_rwlock_unlock(&q->mu);
+}
+
+/* Reloads the cache from a shared store (no-op for LMDB), meta_mu held
+ * (invariant 1: the cache changes under it, so a queue found under meta_mu
+ * stays). A failure keeps the cache as it was: the caller answers from it. */
+static void refresh_locked(queue_system *q, const char *name)
+{
+  err ignore = {0};
+  if (q->store->refresh != NULL)
+    q->store->refresh(q, name, &ignore);
+}
+
+static void refresh(queue_system *q, const char *name)
+{
+  if (q->store->refresh == NULL)
+    return;
+  pthread_mutex_lock(&q->meta_mu);
+  refresh_locked(q, name);
+  pthread_mutex_unlock(&q->meta_mu);
 }
 
 static const char *attr_str(json_t *attrs, const char *name)
@@ -239,9 +285,9 @@ static void mq_parse(mqueue *m)
   }
 }
 
-static mqueue *mq_from_record(const char *name, size_t nlen, const MDB_val *v)
+mqueue *queue__mq_from_record(const char *name, size_t nlen, const char *rec, size_t len)
 {
-  json_t *j = json_loadb(v->mv_data, v->mv_size, 0, NULL);
+  json_t *j = json_loadb(rec, len, 0, NULL);
   if (j == NULL)
     return NULL;
   mqueue *m = xcalloc(1, sizeof *m);
@@ -265,7 +311,7 @@ static mqueue *mq_from_record(const char *name, size_t nlen, const MDB_val *v)
   return m;
 }
 
-static char *mq_record(const mqueue *m)
+char *queue__mq_record(const mqueue *m)
 {
   json_t *j = json_pack("{s:I, s:b, s:I, s:I, s:O, s:O}", "id", (json_int_t)m->id, "fifo",
                         m->fifo, "created", (json_int_t)m->created_ms, "modified",
@@ -286,7 +332,7 @@ int queue__queues_load(queue_system *q, MDB_txn *txn, err *e)
   MDB_val k, v;
   for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    mqueue *m = mq_from_record(k.mv_data, k.mv_size, &v);
+    mqueue *m = queue__mq_from_record(k.mv_data, k.mv_size, v.mv_data, v.mv_size);
     if (m == NULL) {
       mdb_cursor_close(cur);
       return err_set(e, ERR_INTERNAL, "damaged record of queue '%.*s'", (int)k.mv_size,
@@ -301,7 +347,7 @@ int queue__queues_load(queue_system *q, MDB_txn *txn, err *e)
 void queue__queues_free(queue_system *q)
 {
   for (size_t i = 0; i < q->nqueues; i++)
-    mq_free(q->queues[i]);
+    queue__mq_free(q->queues[i]);
   free(q->queues);
   q->queues = NULL;
   q->nqueues = q->capqueues = 0;
@@ -326,14 +372,20 @@ static void snap_fill(const mqueue *m, qsnap *out)
 
 int queue__snap_name(queue_system *q, const char *name, qsnap *out, err *e)
 {
-  pthread_rwlock_rdlock(&q->mu);
-  mqueue *m = queue__find(q, name);
-  if (m != NULL)
-    snap_fill(m, out);
-  pthread_rwlock_unlock(&q->mu);
-  if (m == NULL)
-    return err_set(e, QUEUE_ERR_NO_QUEUE, "The specified queue does not exist.");
-  return 0;
+  for (int pass = 0; pass < 2; pass++) {
+    pthread_rwlock_rdlock(&q->mu);
+    mqueue *m = queue__find(q, name);
+    if (m != NULL)
+      snap_fill(m, out);
+    pthread_rwlock_unlock(&q->mu);
+    if (m != NULL)
+      return 0;
+    if (pass == 0 && q->store->refresh == NULL)
+      break;
+    if (pass == 0)
+      refresh(q, name); /* (4): created on another node */
+  }
+  return err_set(e, QUEUE_ERR_NO_QUEUE, "The specified queue does not exist.");
 }
 
 int queue__snap(queue_system *q, const char *ref, qsnap *out, err *e)
@@ -496,7 +548,7 @@ typedef struct meta_arg {
 
 static int put_record(queue_system *q, MDB_txn *txn, const mqueue *m, unsigned flags, err *e)
 {
-  char *rec = mq_record(m);
+  char *rec = queue__mq_record(m);
   MDB_val k = {strlen(m->name), m->name};
   MDB_val v = {strlen(rec), rec};
   int mrc = mdb_put(txn, q->db_queues, &k, &v, flags);
@@ -569,6 +621,37 @@ static int apply_purge(queue_system *q, qchange *c, MDB_txn *txn, arena *a, err 
   return rc;
 }
 
+/* ---- the LMDB store's metadata changes (queue__lmdb_store) ---- */
+
+static int lmdb_run(queue_system *q, qchange_fn apply, const mqueue *m, err *e)
+{
+  meta_arg arg = {.name = m->name, .m = (mqueue *)m, .id = m->id};
+  qchange c;
+  queue__change_init(&c, apply, &arg);
+  return queue__commit_run(q, &c, e);
+}
+
+int queue__lmdb_create(queue_system *q, mqueue *m, err *e)
+{
+  return lmdb_run(q, apply_create, m, e);
+}
+
+int queue__lmdb_update(queue_system *q, const mqueue *old, mqueue *m, err *e)
+{
+  (void)old; /* meta_mu held: this node is the only writer */
+  return lmdb_run(q, apply_update, m, e);
+}
+
+int queue__lmdb_remove(queue_system *q, const mqueue *m, err *e)
+{
+  return lmdb_run(q, apply_delete, m, e);
+}
+
+int queue__lmdb_purge(queue_system *q, const mqueue *m, err *e)
+{
+  return lmdb_run(q, apply_purge, m, e);
+}
+
 /* ---- the API ---- */
 
 static void info_fill(const mqueue *m, arena *a, queue_info *out)
@@ -593,15 +676,25 @@ int queue_lookup(queue_system *q, const char *ref, arena *a, queue_info *out, er
   int rc = queue_ref_name(ref, a, &name, e);
   if (rc != 0)
     return rc;
-  pthread_rwlock_rdlock(&q->mu);
-  mqueue *m = queue__find(q, name);
-  if (m != NULL)
-    info_fill(m, a, out);
-  pthread_rwlock_unlock(&q->mu);
-  if (m == NULL)
-    return err_set(e, QUEUE_ERR_NO_QUEUE, "The specified queue does not exist.");
-  return 0;
+  for (int pass = 0; pass < 2; pass++) {
+    pthread_rwlock_rdlock(&q->mu);
+    mqueue *m = queue__find(q, name);
+    if (m != NULL)
+      info_fill(m, a, out);
+    pthread_rwlock_unlock(&q->mu);
+    if (m != NULL)
+      return 0;
+    if (q->store->refresh == NULL)
+      break;
+    if (pass == 0)
+      refresh(q, name); /* (4) */
+  }
+  return err_set(e, QUEUE_ERR_NO_QUEUE, "The specified queue does not exist.");
 }
+
+static int create_locked(queue_system *q, const char *name, bool fifo, const str_pair *attrs,
+                         size_t nattrs, const str_pair *tags, size_t ntags, arena *a,
+                         queue_info *out, err *e);
 
 int queue_create(queue_system *q, const char *name, const str_pair *attrs, size_t nattrs,
                  const str_pair *tags, size_t ntags, arena *a, queue_info *out, err *e)
@@ -628,6 +721,24 @@ int queue_create(queue_system *q, const char *name, const str_pair *attrs, size_
     return rc;
 
   pthread_mutex_lock(&q->meta_mu);
+  refresh_locked(q, NULL); /* (4): the target of a RedrivePolicy, the queue itself */
+  for (int attempt = 0;; attempt++) {
+    rc = create_locked(q, name, fifo, attrs, nattrs, tags, ntags, a, out, e);
+    if (rc != ERR_CONFLICT || attempt > 0 || q->store->refresh == NULL)
+      break;
+    refresh_locked(q, name); /* another node created it meanwhile: compare with it */
+  }
+  pthread_mutex_unlock(&q->meta_mu);
+  return rc;
+}
+
+/* queue_create's work under meta_mu. ERR_CONFLICT: another node created
+ * the name between the cache's refresh and the store's create. */
+static int create_locked(queue_system *q, const char *name, bool fifo, const str_pair *attrs,
+                         size_t nattrs, const str_pair *tags, size_t ntags, arena *a,
+                         queue_info *out, err *e)
+{
+  int rc = 0;
   json_t *given = json_object();
   for (size_t i = 0; rc == 0 && i < nattrs; i++) {
     const char *norm = NULL;
@@ -653,12 +764,10 @@ int queue_create(queue_system *q, const char *name, const str_pair *attrs, size_
     if (rc == 0)
       info_fill(existing, a, out);
     json_decref(given);
-    pthread_mutex_unlock(&q->meta_mu);
     return rc;
   }
   if (rc != 0) {
     json_decref(given);
-    pthread_mutex_unlock(&q->meta_mu);
     return rc;
   }
   json_object_del(given, "FifoQueue");
@@ -671,25 +780,24 @@ int queue_create(queue_system *q, const char *name, const str_pair *attrs, size_
   for (size_t i = 0; i < ntags; i++)
     json_object_set_new(m->tags, tags[i].name, json_string(tags[i].value ? tags[i].value : ""));
   mq_parse(m);
-  meta_arg arg = {.name = name, .m = m};
-  qchange c;
-  queue__change_init(&c, apply_create, &arg);
-  rc = queue__commit_run(q, &c, e);
+  rc = q->store->create(q, m, e);
   if (rc == 0) {
-    pthread_rwlock_wrlock(&q->mu);
-    cache_insert(q, m);
     info_fill(m, a, out);
-    pthread_rwlock_unlock(&q->mu);
+    queue__cache_set(q, name, m);
   } else {
-    mq_free(m);
+    queue__mq_free(m);
   }
-  pthread_mutex_unlock(&q->meta_mu);
   return rc;
 }
 
-/* Runs a metadata change against an existing queue: fn gets a copy of the
- * queue to change (NULL ops: delete). */
-static int meta_change(queue_system *q, const char *ref, qchange_fn apply,
+enum meta_op { OP_UPDATE, OP_DELETE, OP_PURGE };
+
+#define META_ATTEMPTS 8
+
+/* Runs a metadata change against an existing queue: edit gets a copy of
+ * the queue to change (OP_UPDATE). With a shared store, a record changed
+ * by another node meanwhile (ERR_CONFLICT) is reloaded and edited again. */
+static int meta_change(queue_system *q, const char *ref, enum meta_op op,
                        int (*edit)(queue_system *q, mqueue *copy, void *ctx, arena *a, err *e),
                        void *ctx, err *e)
 {
@@ -701,42 +809,42 @@ static int meta_change(queue_system *q, const char *ref, qchange_fn apply,
     return rc;
   }
   pthread_mutex_lock(&q->meta_mu);
-  mqueue *m = queue__find(q, name);
-  if (m == NULL) {
-    pthread_mutex_unlock(&q->meta_mu);
-    arena_free(a);
-    return err_set(e, QUEUE_ERR_NO_QUEUE, "The specified queue does not exist.");
+  for (int attempt = 0; attempt < META_ATTEMPTS; attempt++) {
+    refresh_locked(q, op == OP_UPDATE ? NULL : name); /* (4) */
+    mqueue *m = queue__find(q, name);
+    if (m == NULL) {
+      rc = err_set(e, QUEUE_ERR_NO_QUEUE, "The specified queue does not exist.");
+      break;
+    }
+    mqueue *copy = NULL;
+    if (op == OP_UPDATE) {
+      copy = xcalloc(1, sizeof *copy);
+      copy->name = queue__strdup(m->name);
+      copy->id = m->id;
+      copy->version = m->version;
+      copy->fifo = m->fifo;
+      copy->created_ms = m->created_ms;
+      copy->modified_ms = m->modified_ms;
+      copy->attrs = json_deep_copy(m->attrs);
+      copy->tags = json_deep_copy(m->tags);
+      rc = edit(q, copy, ctx, a, e);
+      mq_parse(copy);
+      if (rc == 0)
+        rc = q->store->update(q, m, copy, e);
+    } else if (op == OP_DELETE) {
+      rc = q->store->remove(q, m, e);
+    } else {
+      rc = q->store->purge(q, m, e);
+    }
+    if (rc == 0 && op != OP_PURGE) {
+      queue__cache_set(q, name, copy); /* frees m; copy NULL removes */
+      copy = NULL;
+    }
+    queue__mq_free(copy);
+    if (rc != ERR_CONFLICT || q->store->refresh == NULL)
+      break;
+    err_clear(e);
   }
-  mqueue *copy = NULL;
-  if (edit != NULL) {
-    copy = xcalloc(1, sizeof *copy);
-    copy->name = queue__strdup(m->name);
-    copy->id = m->id;
-    copy->fifo = m->fifo;
-    copy->created_ms = m->created_ms;
-    copy->modified_ms = m->modified_ms;
-    copy->attrs = json_deep_copy(m->attrs);
-    copy->tags = json_deep_copy(m->tags);
-    rc = edit(q, copy, ctx, a, e);
-    mq_parse(copy);
-  }
-  if (rc == 0) {
-    meta_arg arg = {.name = m->name, .m = copy, .id = m->id};
-    qchange c;
-    queue__change_init(&c, apply, &arg);
-    rc = queue__commit_run(q, &c, e);
-  }
-  if (rc == 0 && apply != apply_purge) {
-    pthread_rwlock_wrlock(&q->mu);
-    char *n = queue__strdup(m->name);
-    cache_remove(q, n);
-    free(n);
-    if (copy != NULL)
-      cache_insert(q, copy);
-    copy = NULL;
-    pthread_rwlock_unlock(&q->mu);
-  }
-  mq_free(copy);
   pthread_mutex_unlock(&q->meta_mu);
   arena_free(a);
   return rc;
@@ -744,12 +852,12 @@ static int meta_change(queue_system *q, const char *ref, qchange_fn apply,
 
 int queue_delete(queue_system *q, const char *ref, err *e)
 {
-  return meta_change(q, ref, apply_delete, NULL, NULL, e);
+  return meta_change(q, ref, OP_DELETE, NULL, NULL, e);
 }
 
 int queue_purge(queue_system *q, const char *ref, err *e)
 {
-  return meta_change(q, ref, apply_purge, NULL, NULL, e);
+  return meta_change(q, ref, OP_PURGE, NULL, NULL, e);
 }
 
 typedef struct set_ctx {
@@ -780,7 +888,7 @@ int queue_attrs_set(queue_system *q, const char *ref, const str_pair *attrs, siz
                     err *e)
 {
   set_ctx s = {.pairs = attrs, .n = nattrs};
-  return meta_change(q, ref, apply_update, edit_attrs, &s, e);
+  return meta_change(q, ref, OP_UPDATE, edit_attrs, &s, e);
 }
 
 static int edit_tags_set(queue_system *q, mqueue *m, void *ctx, arena *a, err *e)
@@ -809,14 +917,14 @@ static int edit_tags_remove(queue_system *q, mqueue *m, void *ctx, arena *a, err
 int queue_tags_set(queue_system *q, const char *ref, const str_pair *tags, size_t n, err *e)
 {
   set_ctx s = {.pairs = tags, .n = n};
-  return meta_change(q, ref, apply_update, edit_tags_set, &s, e);
+  return meta_change(q, ref, OP_UPDATE, edit_tags_set, &s, e);
 }
 
 int queue_tags_remove(queue_system *q, const char *ref, const char *const *keys, size_t n,
                       err *e)
 {
   set_ctx s = {.keys = keys, .n = n};
-  return meta_change(q, ref, apply_update, edit_tags_remove, &s, e);
+  return meta_change(q, ref, OP_UPDATE, edit_tags_remove, &s, e);
 }
 
 int queue_tags_get(queue_system *q, const char *ref, arena *a, str_pair **out, size_t *n,
@@ -826,6 +934,7 @@ int queue_tags_get(queue_system *q, const char *ref, arena *a, str_pair **out, s
   int rc = queue_ref_name(ref, a, &name, e);
   if (rc != 0)
     return rc;
+  refresh(q, name); /* (4) */
   pthread_rwlock_rdlock(&q->mu);
   mqueue *m = queue__find(q, name);
   if (m != NULL) {
@@ -853,6 +962,7 @@ int queue_list(queue_system *q, const char *prefix, const char *marker, size_t m
     max = 1000;
   *n = 0;
   *next = NULL;
+  refresh(q, NULL); /* (4) */
   pthread_rwlock_rdlock(&q->mu);
   *names = arena_alloc(a, (q->nqueues + 1) * sizeof **names);
   size_t i = marker != NULL ? find_slot(q, marker) : 0;
@@ -880,6 +990,7 @@ int queue_dlq_sources(queue_system *q, const char *ref, arena *a, const char ***
   if (rc != 0)
     return rc;
   *n = 0;
+  refresh(q, NULL); /* (4) */
   pthread_rwlock_rdlock(&q->mu);
   bool exists = queue__find(q, name) != NULL;
   *names = arena_alloc(a, (q->nqueues + 1) * sizeof **names);
@@ -902,6 +1013,7 @@ int queue_attrs_get(queue_system *q, const char *ref, arena *a, str_pair **out, 
   const char *name = NULL;
   if ((rc = queue_ref_name(ref, a, &name, e)) != 0)
     return rc;
+  refresh(q, name); /* (4) */
   pthread_rwlock_rdlock(&q->mu);
   mqueue *m = queue__find(q, name);
   if (m == NULL) {
@@ -1039,7 +1151,7 @@ static int apply_sweep_all(queue_system *q, qchange *c, MDB_txn *txn, arena *a, 
   return rc;
 }
 
-void queue__sweep(queue_system *q)
+void queue__lmdb_sweep(queue_system *q)
 {
   int64_t now = queue__now_ms();
   pthread_rwlock_rdlock(&q->mu);

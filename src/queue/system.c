@@ -1,6 +1,7 @@
 /* queue/system.c -- the queue part's life cycle: the LMDB environment at
  * DATA/queue/meta, the caches loaded from it, and the threads (committer,
- * timer, delivery workers).
+ * timer, delivery workers); the choice of the queue store (LMDB, or
+ * PostgreSQL with queue_options.metadata).
  *
  * Invariants:
  *   (1) The environment is opened without MDB_NOSYNC: a commit is on disk
@@ -26,6 +27,22 @@
 
 #define MAP_SIZE (64ull << 30)  /* sparse: only pages in use take space */
 #define MAX_READERS 1024
+
+const queue_store queue__lmdb_store = {
+    .refresh = NULL, /* this node's cache is the truth */
+    .create = queue__lmdb_create,
+    .update = queue__lmdb_update,
+    .remove = queue__lmdb_remove,
+    .purge = queue__lmdb_purge,
+    .send = queue__lmdb_send,
+    .receive = queue__lmdb_receive,
+    .handles = queue__lmdb_handles,
+    .release = queue__lmdb_release,
+    .counts = queue__lmdb_counts,
+    .submit = queue__lmdb_submit,
+    .next_visible = queue__lmdb_next_visible,
+    .sweep = queue__lmdb_sweep,
+};
 
 int queue__read_begin(queue_system *q, MDB_txn **txn, err *e)
 {
@@ -83,6 +100,7 @@ int queue_system_open(const queue_options *o, queue_system **out, err *e)
   q->max_attempts = o->max_attempts ? o->max_attempts : 50;
   q->egress = o->egress;
   q->delivery_failed = o->delivery_failed;
+  q->store = &queue__lmdb_store;
   pthread_mutex_init(&q->meta_mu, NULL);
   pthread_rwlock_init(&q->mu, NULL);
   pthread_mutex_init(&q->wmu, NULL);
@@ -141,6 +159,14 @@ int queue_system_open(const queue_options *o, queue_system **out, err *e)
     queue_system_close(q);
     return rc;
   }
+  if (o->metadata != NULL) {
+    q->store = &queue__pg_store;
+    queue__queues_free(q); /* the LMDB queues stay there, unused */
+    if ((rc = queue__pg_open(q, o->metadata, e)) != 0) {
+      queue_system_close(q);
+      return rc;
+    }
+  }
   int prc = pthread_create(&q->timer, NULL, queue__timer_main, q);
   if (prc != 0) {
     queue_system_close(q);
@@ -173,6 +199,7 @@ void queue_system_stop(queue_system *q)
     return;
   queue__polls_close(q);
   queue__deliver_stop(q);
+  queue__pg_stop(q);
 }
 
 queue_system *queue_system_close(queue_system *q)
@@ -190,6 +217,7 @@ queue_system *queue_system_close(queue_system *q)
   }
   queue__committer_stop(q);
   queue__deliver_stop(q);  /* what the last batches scheduled */
+  queue__pg_close(q);
   queue__queues_free(q);
   queue__topics_free(q);
   if (q->env != NULL)

@@ -52,6 +52,14 @@ static bool topic_name_valid(const char *name, bool *fifo)
   return end > 0;
 }
 
+int queue__topics_check(queue_system *q, err *e)
+{
+  if (q->pg == NULL)
+    return 0;
+  return err_set(e, ERR_UNAVAILABLE, "topics are not available on a node whose queues are "
+                 "in PostgreSQL (--metadata): they would not be shared with the other nodes");
+}
+
 int queue__topic_name(const char *arn, arena *a, const char **name, err *e)
 {
   if (arn == NULL || *arn == '\0')
@@ -418,6 +426,8 @@ int queue_topic_create(queue_system *q, const char *name, const str_pair *attrs,
                        const str_pair *tags, size_t ntags, arena *a, queue_topic_info *out,
                        err *e)
 {
+  if (queue__topics_check(q, e) != 0)
+    return e->code;
   bool fifo_name = false;
   if (name == NULL || !topic_name_valid(name, &fifo_name))
     return err_set(e, ERR_INVALID, "Invalid parameter: Topic Name");
@@ -477,6 +487,8 @@ int queue_topic_create(queue_system *q, const char *name, const str_pair *attrs,
 
 int queue_topic_delete(queue_system *q, const char *arn, err *e)
 {
+  if (queue__topics_check(q, e) != 0)
+    return e->code;
   arena *a = arena_new();
   const char *name = NULL;
   int rc = queue__topic_name(arn, a, &name, e);
@@ -513,6 +525,8 @@ int queue_topic_delete(queue_system *q, const char *arn, err *e)
 int queue_topic_lookup(queue_system *q, const char *arn, arena *a, queue_topic_info *out,
                        err *e)
 {
+  if (queue__topics_check(q, e) != 0)
+    return e->code;
   const char *name = NULL;
   int rc = queue__topic_name(arn, a, &name, e);
   if (rc != 0)
@@ -528,6 +542,8 @@ int queue_topic_lookup(queue_system *q, const char *arn, arena *a, queue_topic_i
 int queue_topic_list(queue_system *q, const char *marker, size_t max, arena *a,
                      const char ***arns, size_t *n, const char **next, err *e)
 {
+  if (queue__topics_check(q, e) != 0)
+    return e->code;
   if (max == 0 || max > 100)
     max = 100;
   *n = 0;
@@ -569,6 +585,8 @@ static const char effective_delivery[] =
 int queue_topic_attrs_get(queue_system *q, const char *arn, arena *a, str_pair **out,
                           size_t *n, err *e)
 {
+  if (queue__topics_check(q, e) != 0)
+    return e->code;
   const char *name = NULL;
   int rc = queue__topic_name(arn, a, &name, e);
   if (rc != 0)
@@ -678,6 +696,8 @@ static int edit_topic_attr(mtopic *t, void *ctx, err *e)
 int queue_topic_attr_set(queue_system *q, const char *arn, const char *name, const char *value,
                          err *e)
 {
+  if (queue__topics_check(q, e) != 0)
+    return e->code;
   if (name == NULL)
     return err_set(e, ERR_INVALID, "Invalid parameter: AttributeName");
   kv_ctx k = {.name = name, .value = value};
@@ -711,6 +731,8 @@ static int edit_topic_tags_remove(mtopic *t, void *ctx, err *e)
 int queue_topic_tags_set(queue_system *q, const char *arn, const str_pair *tags, size_t n,
                          err *e)
 {
+  if (queue__topics_check(q, e) != 0)
+    return e->code;
   kv_ctx k = {.pairs = tags, .n = n};
   return topic_edit(q, arn, edit_topic_tags_set, &k, e);
 }
@@ -718,6 +740,8 @@ int queue_topic_tags_set(queue_system *q, const char *arn, const str_pair *tags,
 int queue_topic_tags_remove(queue_system *q, const char *arn, const char *const *keys,
                             size_t n, err *e)
 {
+  if (queue__topics_check(q, e) != 0)
+    return e->code;
   kv_ctx k = {.keys = keys, .n = n};
   return topic_edit(q, arn, edit_topic_tags_remove, &k, e);
 }
@@ -725,6 +749,8 @@ int queue_topic_tags_remove(queue_system *q, const char *arn, const char *const 
 int queue_topic_tags_get(queue_system *q, const char *arn, arena *a, str_pair **out, size_t *n,
                          err *e)
 {
+  if (queue__topics_check(q, e) != 0)
+    return e->code;
   const char *name = NULL;
   int rc = queue__topic_name(arn, a, &name, e);
   if (rc != 0)
@@ -875,6 +901,8 @@ int queue_sub_create(queue_system *q, const char *topic_arn, const char *protoco
                      const char *endpoint, const str_pair *attrs, size_t nattrs, arena *a,
                      queue_sub_info *out, err *e)
 {
+  if (queue__topics_check(q, e) != 0)
+    return e->code;
   const char *topic = NULL;
   int rc = queue__topic_name(topic_arn, a, &topic, e);
   if (rc != 0)
@@ -1001,6 +1029,8 @@ static msub *sub_copy(const msub *s)
 int queue_sub_confirm(queue_system *q, const char *topic_arn, const char *token, arena *a,
                       queue_sub_info *out, err *e)
 {
+  if (queue__topics_check(q, e) != 0)
+    return e->code;
   const char *topic = NULL;
   int rc = queue__topic_name(topic_arn, a, &topic, e);
   if (rc != 0)
@@ -1036,6 +1066,8 @@ int queue_sub_confirm(queue_system *q, const char *topic_arn, const char *token,
 
 int queue_sub_delete(queue_system *q, const char *sub_arn, err *e)
 {
+  if (queue__topics_check(q, e) != 0)
+    return e->code;
   if (sub_arn == NULL || !str_starts(sub_arn, "arn:aws:sns:"))
     return err_set(e, ERR_INVALID, "Invalid parameter: SubscriptionArn");
   pthread_mutex_lock(&q->meta_mu);
@@ -1060,6 +1092,8 @@ int queue_sub_delete(queue_system *q, const char *sub_arn, err *e)
 int queue_sub_list(queue_system *q, const char *topic_arn, const char *marker, size_t max,
                    arena *a, queue_sub_info **out, size_t *n, const char **next, err *e)
 {
+  if (queue__topics_check(q, e) != 0)
+    return e->code;
   const char *topic = NULL;
   if (topic_arn != NULL) {
     int rc = queue__topic_name(topic_arn, a, &topic, e);
@@ -1095,6 +1129,8 @@ int queue_sub_list(queue_system *q, const char *topic_arn, const char *marker, s
 int queue_sub_attrs_get(queue_system *q, const char *sub_arn, arena *a, str_pair **out,
                         size_t *n, err *e)
 {
+  if (queue__topics_check(q, e) != 0)
+    return e->code;
   pthread_rwlock_rdlock(&q->mu);
   msub *s = sub_arn != NULL ? sub_find(q, sub_arn) : NULL;
   if (s == NULL) {
@@ -1130,6 +1166,8 @@ int queue_sub_attrs_get(queue_system *q, const char *sub_arn, arena *a, str_pair
 int queue_sub_attr_set(queue_system *q, const char *sub_arn, const char *name,
                        const char *value, err *e)
 {
+  if (queue__topics_check(q, e) != 0)
+    return e->code;
   if (name == NULL)
     return err_set(e, ERR_INVALID, "Invalid parameter: AttributeName");
   pthread_mutex_lock(&q->meta_mu);
