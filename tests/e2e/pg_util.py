@@ -18,7 +18,9 @@ import shutil
 import subprocess
 import time
 
-from tarnlib import free_port
+import pytest
+
+from tarnlib import Tarn, free_port
 
 BINDIR = "/usr/lib/postgresql/15/bin"
 
@@ -108,3 +110,30 @@ class Postgres:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+# ---- a cluster's shared parts, for the tests of several nodes ----
+
+@pytest.fixture(scope="module")
+def pg(tmp_path_factory):
+    """One PostgreSQL for the module's nodes."""
+    db = Postgres(tmp_path_factory.mktemp("pg")).start()
+    yield db
+    db.stop()
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory):
+    """A third tarn holding the nodes' object bytes (bucket `blobs`)."""
+    srv = Tarn(tmp_path_factory.mktemp("backend")).start()
+    srv.client().create_bucket(Bucket="blobs")
+    yield srv
+    srv.stop_clean()
+
+
+def node_env(pg, backend, prefix="shared"):
+    """The environment of a node over pg's metadata and backend's bytes."""
+    return {"TARN_METADATA": pg.url, "TARN_OBJECTS": "s3://blobs/" + prefix,
+            "TARN_OBJECTS_ENDPOINT": backend.endpoint,
+            "TARN_OBJECTS_ACCESS_KEY": backend.access_key,
+            "TARN_OBJECTS_SECRET_KEY": backend.secret_key}

@@ -14,22 +14,16 @@ import botocore.exceptions
 import pytest
 
 import tarnlib
-from pg_util import Postgres
+from pg_util import backend, node_env, pg  # noqa: F401 (fixtures)
 from queue_util import client, unique, wait_for
 
 
 @pytest.fixture(scope="module")
-def pg(tmp_path_factory):
-    p = Postgres(tmp_path_factory.mktemp("pg")).start()
-    yield p
-    p.stop()
-
-
-@pytest.fixture(scope="module")
-def nodes(pg, tmp_path_factory):
-    """Two nodes over the same PostgreSQL, for the whole module; both must
-    stop cleanly at the end (the kill -9 test restarts the one it kills)."""
-    env = {"TARN_METADATA": pg.url}
+def nodes(pg, backend, tmp_path_factory):
+    """Two nodes over the same PostgreSQL (and object backend, which a node
+    with --metadata needs), for the whole module; both must stop cleanly at
+    the end (the kill -9 test restarts the one it kills)."""
+    env = node_env(pg, backend)
     made = [tarnlib.Tarn(tmp_path_factory.mktemp("node"), env=env) for _ in range(2)]
     for srv in made:
         srv.start()

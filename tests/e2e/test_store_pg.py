@@ -20,30 +20,8 @@ import pytest
 from botocore.config import Config
 
 import tarnlib
-from pg_util import Postgres
+from pg_util import backend, node_env, pg  # noqa: F401 (fixtures)
 from tarnlib import Tarn
-
-
-@pytest.fixture(scope="module")
-def pg(tmp_path_factory):
-    db = Postgres(tmp_path_factory.mktemp("pg")).start()
-    yield db
-    db.stop()
-
-
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory):
-    srv = Tarn(tmp_path_factory.mktemp("backend")).start()
-    srv.client().create_bucket(Bucket="blobs")
-    yield srv
-    srv.stop_clean()
-
-
-def node_env(pg, backend):
-    return {"TARN_METADATA": pg.url, "TARN_OBJECTS": "s3://blobs/shared",
-            "TARN_OBJECTS_ENDPOINT": backend.endpoint,
-            "TARN_OBJECTS_ACCESS_KEY": backend.access_key,
-            "TARN_OBJECTS_SECRET_KEY": backend.secret_key}
 
 
 @pytest.fixture(scope="module")
