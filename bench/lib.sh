@@ -103,6 +103,37 @@ bench_tarn_stop() {
   PID=""
 }
 
+# bench_pg_start: Debian's PostgreSQL 15 on a free port under $T/pg (as the
+# postgres user when run as root: it refuses root), with a database `tarn`;
+# sets PGURL. Stopped at exit with the rest.
+bench_pg_start() {
+  local bin=${PG_BIN:-/usr/lib/postgresql/15/bin} dir port user as=()
+  [ -x "$bin/postgres" ] || { say "no PostgreSQL 15 at $bin (apt-get install postgresql)"; exit 1; }
+  [ -n "$T" ] || bench_tmp
+  dir=$T/pg
+  mkdir -p "$dir"
+  user=$(id -un)
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres "$dir"
+    chmod o+x "$T"
+    as=(runuser -u postgres --)
+    user=postgres
+  fi
+  "${as[@]}" "$bin/initdb" -D "$dir/data" -A trust -U "$user" -E UTF8 >"$dir/initdb.log" 2>&1 ||
+    { say "initdb failed: $(tail -n 3 "$dir/initdb.log")"; exit 1; }
+  port=$(bench_free_port)
+  "${as[@]}" "$bin/postgres" -D "$dir/data" -p "$port" -h 127.0.0.1 -k "$dir" \
+    -c fsync=on -c max_connections=200 >>"$dir/postgres.log" 2>&1 &
+  bench_track $!
+  for _ in $(seq 200); do
+    "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" && break
+    sleep 0.1
+  done
+  "${as[@]}" /usr/bin/psql -q -h 127.0.0.1 -p "$port" -U "$user" -d postgres \
+    -c "CREATE DATABASE tarn" >/dev/null || { say "PostgreSQL did not start"; exit 1; }
+  PGURL=postgresql://$user@127.0.0.1:$port/tarn
+}
+
 bench_need_redis() {
   command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null && return 0
   say "installing redis-server (Debian)"

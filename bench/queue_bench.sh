@@ -49,34 +49,19 @@ BOOTSTRAP=${BOOTSTRAP:-$BUILD/bench/fn/bootstrap}
 
 # --- QUEUE_MODE=nodes: one node (LMDB), one and two nodes over PostgreSQL ------------
 if [ "${QUEUE_MODE:-}" = nodes ]; then
-  PGBIN=/usr/lib/postgresql/15/bin
-  [ -x "$PGBIN/postgres" ] || { say "no PostgreSQL 15 at $PGBIN (apt-get install postgresql)"; exit 1; }
   bench_tmp
   export TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK
-  # PostgreSQL refuses to run as root: as root, it runs as the postgres user
-  AS=() PGUSER_=$(id -un)
-  if [ "$(id -u)" = 0 ]; then
-    AS=(setpriv --reuid postgres --regid postgres --clear-groups --)
-    PGUSER_=postgres
-    chmod 755 "$T"
-  fi
-  mkdir -p "$T/pg"
-  [ "$(id -u)" != 0 ] || chown postgres: "$T/pg"
-  "${AS[@]}" "$PGBIN/initdb" -D "$T/pg/data" -A trust -U "$PGUSER_" -E UTF8 >"$T/pg/initdb.log" 2>&1 ||
-    { say "initdb failed: $(tail -n 3 "$T/pg/initdb.log")"; exit 1; }
-  PGPORT_=$(bench_free_port)
-  "${AS[@]}" "$PGBIN/postgres" -D "$T/pg/data" -p "$PGPORT_" -h 127.0.0.1 -k "$T/pg" \
-    -c fsync=on -c max_connections=200 >"$T/pg/postgres.log" 2>&1 &
-  bench_track $!
-  for _ in $(seq 100); do
-    "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT_" && break
-    sleep 0.1
-  done
-  "${AS[@]}" /usr/bin/psql -q -h 127.0.0.1 -p "$PGPORT_" -U "$PGUSER_" -d postgres \
-    -c "CREATE DATABASE tarn" >/dev/null
-  PGURL="postgresql://$PGUSER_@127.0.0.1:$PGPORT_/tarn"
+  bench_pg_start                    # sets PGURL
+  # --metadata needs an object backend: a tarn of its own, bucket blobs
+  bench_tarn_start
+  BACKEND=$ENDPOINT
+  AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK AWS_DEFAULT_REGION=us-east-1 \
+    /usr/bin/aws --endpoint-url "$BACKEND" s3api create-bucket --bucket blobs >/dev/null ||
+    { say "cannot create the backend's bucket"; exit 1; }
 
-  node_start() { # node_start DIR [ARG...]: a tarn on a free port; prints the port
+  # node_start DIR [ARG...]: a tarn on a free port; sets NODE_PORT (not in a
+  # subshell: the node must be tracked by this shell to be stopped at exit)
+  node_start() {
     local dir=$1 port
     shift
     port=$(bench_free_port)
@@ -88,11 +73,16 @@ if [ "${QUEUE_MODE:-}" = nodes ]; then
     done
     curl -sf "http://127.0.0.1:$port/_tarn/health" >/dev/null 2>&1 ||
       { say "tarn ($dir) does not answer: $(tail -n 3 "$T/$dir.log")"; exit 1; }
-    echo "$port"
+    NODE_PORT=$port
   }
-  LMDB_PORT=$(node_start lmdb)
-  PG1_PORT=$(node_start pg1 --metadata "$PGURL")
-  PG2_PORT=$(node_start pg2 --metadata "$PGURL")
+  SHARED=(--metadata "$PGURL" --objects s3://blobs/queues --objects-endpoint "$BACKEND"
+          --objects-access-key "$AK" --objects-secret-key "$SK")
+  node_start lmdb
+  LMDB_PORT=$NODE_PORT
+  node_start pg1 "${SHARED[@]}"
+  PG1_PORT=$NODE_PORT
+  node_start pg2 "${SHARED[@]}"
+  PG2_PORT=$NODE_PORT
   say "tarn LMDB on $LMDB_PORT; tarn over PostgreSQL on $PG1_PORT and $PG2_PORT"
   CONNS=8
   declare -A NODES

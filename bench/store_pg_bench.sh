@@ -16,7 +16,6 @@ source "$(dirname "$0")/lib.sh"
 SECS=${SPG_SECS:-4}
 ROUNDS=${SPG_ROUNDS:-3}
 CONNS=${SPG_CONNS:-4}
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 if [ -z "${S3LOAD:-}" ]; then
   ninja -C "$BUILD" bench/s3load >/dev/null
   S3LOAD=$BUILD/bench/s3load
@@ -24,28 +23,7 @@ fi
 : >"$OUT/store_pg-raw.txt"
 bench_tmp
 
-# PostgreSQL (it refuses to run as root: then as the postgres user)
-PGPORT=$(bench_free_port)
-PGDIR=$T/pg
-mkdir -p "$PGDIR"
-as_pg=()
-PGUSER=$(id -un)
-if [ "$(id -u)" = 0 ]; then
-  chown postgres "$PGDIR"
-  chmod o+x "$T"
-  as_pg=(runuser -u postgres --)
-  PGUSER=postgres
-fi
-"${as_pg[@]}" "$PG_BIN/initdb" -D "$PGDIR/data" -A trust -U "$PGUSER" -E UTF8 >/dev/null
-"${as_pg[@]}" "$PG_BIN/postgres" -D "$PGDIR/data" -p "$PGPORT" -h 127.0.0.1 -k "$PGDIR" \
-  -c max_connections=200 >>"$T/pg.log" 2>&1 &
-bench_track $!
-for _ in $(seq 200); do
-  "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT" && break
-  sleep 0.1
-done
-"${as_pg[@]}" psql -q -h 127.0.0.1 -p "$PGPORT" -U "$PGUSER" -d postgres -c "CREATE DATABASE tarn"
-PGURL=postgresql://$PGUSER@127.0.0.1:$PGPORT/tarn
+bench_pg_start                    # sets PGURL
 
 bench_tarn_start                  # the backend
 BPORT=$PORT
