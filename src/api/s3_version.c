@@ -327,7 +327,7 @@ int s3_put_object_lock_config(s3_svc *s, http_req *req, s3_call *c, err *e)
     if (dr == NULL)
       return err_set(e, ERR_MALFORMED_XML, "The XML you provided was not well-formed or did not "
                      "validate against our published schema: Rule needs DefaultRetention");
-    int mode;
+    int mode = STORE_LOCK_GOVERNANCE;
     rc = mode_parse(xml_child_text(dr, "Mode"), &mode, e);
     if (rc != 0)
       return err_set(e, ERR_MALFORMED_XML, "The XML you provided was not well-formed or did not "
