@@ -196,6 +196,27 @@ int pg_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
   return pg_exec_bin(c, sql, nparams, params, NULL, NULL, out, what, e);
 }
 
+int pg_pool_exec(pg_pool *p, const char *sql, int nparams, const char *const *params,
+                 const int *lengths, const int *formats, PGresult **out, const char *what,
+                 err *e)
+{
+  for (int attempt = 0;; attempt++) {
+    PGconn *c = pg_acquire(p, e);
+    if (c == NULL)
+      return e != NULL && e->code != 0 ? e->code : ERR_UNAVAILABLE;
+    int rc = pg_exec_bin(c, sql, nparams, params, lengths, formats, out, what, e);
+    bool broken = PQstatus(c) != CONNECTION_OK;
+    pg_release(p, c, broken);
+    if (rc == 0 || !broken || attempt > 0)
+      return rc;
+  }
+}
+
+long long pg_col_int(const PGresult *r, int row, int col)
+{
+  return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
 int pg_transaction(pg_pool *p, const char *isolation, pg_txn_fn fn, void *arg, err *e)
 {
   char begin[80];

@@ -64,6 +64,16 @@ int pg_exec_bin(PGconn *c, const char *sql, int nparams, const char *const *para
                 const int *lengths, const int *formats, PGresult **out, const char *what,
                 err *e);
 
+/* One statement on a connection of the pool, outside a transaction (it
+ * commits alone); run again once on a fresh connection when the one taken
+ * turned out to be lost. Arguments and result as pg_exec_bin's. */
+int pg_pool_exec(pg_pool *p, const char *sql, int nparams, const char *const *params,
+                 const int *lengths, const int *formats, PGresult **out, const char *what,
+                 err *e);
+
+/* A column of a text result as an integer; NULL is 0. */
+long long pg_col_int(const PGresult *r, int row, int col);
+
 /* Maps a failed result (r may be NULL: the connection's error is used). */
 int pg_error(PGconn *c, const PGresult *r, const char *what, err *e);
 

@@ -48,8 +48,9 @@
  *       takes it to reload a queue another node changed.
  *
  * Threads: the listener (one pooled connection held in LISTEN), the
- * notifier (sends wake-ups, invariant 5) and PG_POLL_WORKERS workers that run the receives of long polls (poll.c
- * hands them over through queue_store.submit).
+ * notifier (sends wake-ups, invariant 5) and PG_POLL_WORKERS workers that
+ * run the receives of long polls (poll.c hands them over through
+ * queue_store.submit).
  *
  * Start reading at pg_send() and pg_receive().
  */
@@ -140,28 +141,9 @@ static char *i64(arena *a, int64_t v)
   return arena_sprintf(a, "%" PRId64, v);
 }
 
-static int64_t col_i64(const PGresult *r, int row, int col)
-{
-  return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
-}
-
 static const char *col_str(const PGresult *r, int row, int col, arena *a)
 {
   return PQgetisnull(r, row, col) ? NULL : arena_strdup(a, PQgetvalue(r, row, col));
-}
-
-/* Runs one statement on a pooled connection, outside a transaction (it
- * commits alone). */
-static int exec1(queue_system *q, const char *sql, int n, const char *const *params,
-                 const int *lengths, const int *formats, PGresult **out, const char *what,
-                 err *e)
-{
-  PGconn *c = pg_acquire(q->pg->pool, e);
-  if (c == NULL)
-    return e->code;
-  int rc = pg_exec_bin(c, sql, n, params, lengths, formats, out, what, e);
-  pg_release(q->pg->pool, c, rc != 0 && PQstatus(c) != CONNECTION_OK);
-  return rc;
 }
 
 static mqueue *queue_from_row(const PGresult *r, int row, int name_col)
@@ -171,8 +153,8 @@ static mqueue *queue_from_row(const PGresult *r, int row, int name_col)
                                     (size_t)PQgetlength(r, row, 2));
   if (m == NULL)
     return NULL;
-  m->id = (uint64_t)col_i64(r, row, 0);
-  m->version = col_i64(r, row, 1);
+  m->id = (uint64_t)(int64_t)pg_col_int(r, row, 0);
+  m->version = (int64_t)pg_col_int(r, row, 1);
   return m;
 }
 
@@ -216,15 +198,16 @@ static int pg_refresh(queue_system *q, const char *name, err *e)
   int rc;
   if (name != NULL) {
     const char *p[1] = {name};
-    rc = exec1(q, "SELECT id, version, record, name FROM tarn_queues WHERE name = $1", 1, p,
-               NULL, NULL, &r, "read a queue", e);
+    rc = pg_pool_exec(q->pg->pool,
+                      "SELECT id, version, record, name FROM tarn_queues WHERE name = $1", 1, p,
+                      NULL, NULL, &r, "read a queue", e);
     if (rc == 0) {
       mqueue *m = PQntuples(r) > 0 ? queue_from_row(r, 0, 3) : NULL;
       queue__cache_set(q, name, m);
     }
   } else {
-    rc = exec1(q, "SELECT id, version, record, name FROM tarn_queues", 0, NULL, NULL, NULL, &r,
-               "read the queues", e);
+    rc = pg_pool_exec(q->pg->pool, "SELECT id, version, record, name FROM tarn_queues", 0, NULL,
+                      NULL, NULL, &r, "read the queues", e);
     if (rc == 0) {
       int n = PQntuples(r);
       mqueue **ms = xcalloc((size_t)n + 1, sizeof *ms);
@@ -250,11 +233,12 @@ static int put_record(queue_system *q, const mqueue *m, const char *sql, const c
   char *rec = record_of(m);
   const char *p[4] = {rec, i64(a, (int64_t)m->retention * 1000), k1, k2};
   PGresult *r = NULL;
-  int rc = exec1(q, sql, k2 != NULL ? 4 : 3, p, NULL, NULL, &r, "write a queue", e);
+  int rc = pg_pool_exec(q->pg->pool, sql, k2 != NULL ? 4 : 3, p, NULL, NULL, &r, "write a queue",
+                        e);
   if (rc == 0 && PQntuples(r) == 0)
     rc = err_set(e, ERR_CONFLICT, "queue '%s' was %s by another node", m->name, conflict);
   else if (rc == 0)
-    *out = col_i64(r, 0, 0);
+    *out = (int64_t)pg_col_int(r, 0, 0);
   PQclear(r);
   free(rec);
   arena_free(a);
@@ -292,12 +276,12 @@ static int pg_remove(queue_system *q, const mqueue *m, err *e)
 {
   arena *a = arena_new();
   const char *p[1] = {i64(a, (int64_t)m->id)};
-  int rc = exec1(q,
-                 "WITH d AS (DELETE FROM tarn_queues WHERE id = $1 RETURNING id, name),"
-                 " m AS (DELETE FROM tarn_queue_messages WHERE qid IN (SELECT id FROM d))"
-                 " SELECT pg_notify('" CHANNEL "', 'm ' || name),"
-                 " pg_notify('" CHANNEL "', 'w ' || id || ' -1') FROM d",
-                 1, p, NULL, NULL, NULL, "delete a queue", e);
+  int rc = pg_pool_exec(q->pg->pool,
+                         "WITH d AS (DELETE FROM tarn_queues WHERE id = $1 RETURNING id, name),"
+                         " m AS (DELETE FROM tarn_queue_messages WHERE qid IN (SELECT id FROM d))"
+                         " SELECT pg_notify('" CHANNEL "', 'm ' || name),"
+                         " pg_notify('" CHANNEL "', 'w ' || id || ' -1') FROM d",
+                         1, p, NULL, NULL, NULL, "delete a queue", e);
   arena_free(a);
   return rc;
 }
@@ -306,8 +290,8 @@ static int pg_purge(queue_system *q, const mqueue *m, err *e)
 {
   arena *a = arena_new();
   const char *p[1] = {i64(a, (int64_t)m->id)};
-  int rc = exec1(q, "DELETE FROM tarn_queue_messages WHERE qid = $1", 1, p, NULL, NULL, NULL,
-                 "purge a queue", e);
+  int rc = pg_pool_exec(q->pg->pool, "DELETE FROM tarn_queue_messages WHERE qid = $1", 1, p,
+                        NULL, NULL, NULL, "purge a queue", e);
   arena_free(a);
   return rc;
 }
@@ -349,7 +333,7 @@ static int send_one(PGconn *c, const qsnap *s, const queue_send *m, int64_t now,
     if (rc != 0)
       return rc;
     if (PQntuples(r) > 0) { /* a duplicate: the first send's ids */
-      queue__sent_fill(m, PQgetvalue(r, 0, 1), (uint64_t)col_i64(r, 0, 0), true, out);
+      queue__sent_fill(m, PQgetvalue(r, 0, 1), (uint64_t)(int64_t)pg_col_int(r, 0, 0), true, out);
       PQclear(r);
       return 0;
     }
@@ -386,7 +370,7 @@ static int send_one(PGconn *c, const qsnap *s, const queue_send *m, int64_t now,
     PQclear(r);
     return err_set(e, QUEUE_ERR_NO_QUEUE, no_queue_msg);
   }
-  uint64_t seq = (uint64_t)col_i64(r, 0, 0);
+  uint64_t seq = (uint64_t)(int64_t)pg_col_int(r, 0, 0);
   if (PQgetvalue(r, 0, 1)[0] == 't')
     (*visible)++;
   PQclear(r);
@@ -531,11 +515,11 @@ static int take_rows(recv_ctx *rc, const PGresult *r, err *e)
     PQfreemem(raw);
     if (drc != 0)
       return drc;
-    uint64_t seq = (uint64_t)col_i64(r, i, 0);
-    out->receipt_handle = queue__handle_make(rc->oa, rc->s->id, seq, (uint64_t)col_i64(r, i, 1));
-    out->receive_count = (uint32_t)col_i64(r, i, 2);
-    out->sent_ms = col_i64(r, i, 3);
-    out->first_receive_ms = col_i64(r, i, 4);
+    uint64_t seq = (uint64_t)(int64_t)pg_col_int(r, i, 0);
+    out->receipt_handle = queue__handle_make(rc->oa, rc->s->id, seq, (uint64_t)pg_col_int(r, i, 1));
+    out->receive_count = (uint32_t)pg_col_int(r, i, 2);
+    out->sent_ms = (int64_t)pg_col_int(r, i, 3);
+    out->first_receive_ms = (int64_t)pg_col_int(r, i, 4);
     out->message_id = col_str(r, i, 5, rc->oa);
     out->sender_id = col_str(r, i, 6, rc->oa);
     out->trace_header = col_str(r, i, 9, rc->oa);
@@ -674,7 +658,7 @@ static int handle_one(PGconn *c, handles_ctx *hc, size_t i, int64_t now, arena *
   if (rc != 0)
     return rc;
   bool found = PQntuples(r) > 0;
-  int64_t at = found ? col_i64(r, 0, 0) : 0;
+  int64_t at = found ? (int64_t)pg_col_int(r, 0, 0) : 0;
   PQclear(r);
   if (!found) {
     err_set(ee, ERR_INVALID, "Value %s for parameter ReceiptHandle is invalid. Reason: Message "
@@ -751,16 +735,16 @@ static int pg_counts(queue_system *q, const qsnap *s, uint64_t *visible, uint64_
   arena *a = arena_new();
   const char *p[2] = {i64(a, (int64_t)s->id), i64(a, queue__now_ms())};
   PGresult *r = NULL;
-  int rc = exec1(q,
-                 "SELECT count(*) FILTER (WHERE visible_at <= $2),"
-                 " count(*) FILTER (WHERE visible_at > $2 AND received),"
-                 " count(*) FILTER (WHERE visible_at > $2 AND NOT received)"
-                 " FROM tarn_queue_messages WHERE qid = $1",
-                 2, p, NULL, NULL, &r, "count messages", e);
+  int rc = pg_pool_exec(q->pg->pool,
+                         "SELECT count(*) FILTER (WHERE visible_at <= $2),"
+                         " count(*) FILTER (WHERE visible_at > $2 AND received),"
+                         " count(*) FILTER (WHERE visible_at > $2 AND NOT received)"
+                         " FROM tarn_queue_messages WHERE qid = $1",
+                         2, p, NULL, NULL, &r, "count messages", e);
   if (rc == 0) {
-    *visible = (uint64_t)col_i64(r, 0, 0);
-    *inflight = (uint64_t)col_i64(r, 0, 1);
-    *delayed = (uint64_t)col_i64(r, 0, 2);
+    *visible = (uint64_t)(int64_t)pg_col_int(r, 0, 0);
+    *inflight = (uint64_t)(int64_t)pg_col_int(r, 0, 1);
+    *delayed = (uint64_t)(int64_t)pg_col_int(r, 0, 2);
   }
   PQclear(r);
   arena_free(a);
@@ -774,10 +758,11 @@ static int64_t pg_next_visible(queue_system *q, uint64_t qid, int64_t after)
   PGresult *r = NULL;
   err ignore = {0};
   int64_t at = INT64_MAX;
-  if (exec1(q, "SELECT min(visible_at) FROM tarn_queue_messages WHERE qid = $1 AND"
-            " visible_at > $2", 2, p, NULL, NULL, &r, "read the next deadline", &ignore) == 0 &&
+  if (pg_pool_exec(q->pg->pool, "SELECT min(visible_at) FROM tarn_queue_messages WHERE qid = $1 AND"
+                   " visible_at > $2", 2, p, NULL, NULL, &r, "read the next deadline",
+                   &ignore) == 0 &&
       !PQgetisnull(r, 0, 0))
-    at = col_i64(r, 0, 0);
+    at = (int64_t)pg_col_int(r, 0, 0);
   PQclear(r);
   arena_free(a);
   return at;
@@ -788,15 +773,16 @@ static void pg_sweep(queue_system *q)
   arena *a = arena_new();
   const char *p[1] = {i64(a, queue__now_ms())};
   err ignore = {0};
+  pg_pool *pool = q->pg->pool;
   /* every node sweeps; the statements are idempotent */
-  exec1(q, "DELETE FROM tarn_queue_messages m USING tarn_queues t WHERE m.qid = t.id"
-        " AND m.sent_ms <= $1 - t.retention_ms", 1, p, NULL, NULL, NULL,
-        "remove expired messages", &ignore);
-  exec1(q, "DELETE FROM tarn_queue_dedup WHERE expires_ms < $1", 1, p, NULL, NULL, NULL,
-        "remove expired deduplication ids", &ignore);
-  exec1(q, "DELETE FROM tarn_queue_messages m WHERE NOT EXISTS"
-        " (SELECT 1 FROM tarn_queues t WHERE t.id = m.qid)", 0, NULL, NULL, NULL, NULL,
-        "remove messages of deleted queues", &ignore); /* invariant 3 */
+  pg_pool_exec(pool, "DELETE FROM tarn_queue_messages m USING tarn_queues t WHERE m.qid = t.id"
+               " AND m.sent_ms <= $1 - t.retention_ms", 1, p, NULL, NULL, NULL,
+               "remove expired messages", &ignore);
+  pg_pool_exec(pool, "DELETE FROM tarn_queue_dedup WHERE expires_ms < $1", 1, p, NULL, NULL, NULL,
+               "remove expired deduplication ids", &ignore);
+  pg_pool_exec(pool, "DELETE FROM tarn_queue_messages m WHERE NOT EXISTS"
+               " (SELECT 1 FROM tarn_queues t WHERE t.id = m.qid)", 0, NULL, NULL, NULL, NULL,
+               "remove messages of deleted queues", &ignore); /* invariant 3 */
   arena_free(a);
 }
 
@@ -868,8 +854,9 @@ static void *notifier_main(void *arg)
     pthread_mutex_unlock(&g->mu);
     const char *p[1] = {b.data};
     err ignore = {0};
-    exec1(q, "SELECT pg_notify('" CHANNEL "', x) FROM unnest($1::text[]) AS x", 1, p, NULL,
-          NULL, NULL, "notify", &ignore); /* lost: the timer's checks still wake polls */
+    /* a lost notification costs only time: the timer's checks still wake polls */
+    pg_pool_exec(q->pg->pool, "SELECT pg_notify('" CHANNEL "', x) FROM unnest($1::text[]) AS x",
+                 1, p, NULL, NULL, NULL, "notify", &ignore);
     pthread_mutex_lock(&g->mu);
   }
   pthread_mutex_unlock(&g->mu);

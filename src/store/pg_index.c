@@ -124,7 +124,7 @@ static void p_int(prm *p, int64_t x)
 
 /* Keys, prefixes and markers go to text columns, which hold only UTF-8:
  * other bytes are the client's error (S3's keys are UTF-8), not ours. */
-static int ex(PGconn *c, const char *sql, const prm *p, PGresult **out, const char *what, err *e)
+static int check_text(const prm *p, PGresult **out, const char *what, err *e)
 {
   for (int i = 0; i < p->n; i++)
     if (p->fmt[i] == 0 && !utf8_valid(p->v[i], strlen(p->v[i]))) {
@@ -133,24 +133,21 @@ static int ex(PGconn *c, const char *sql, const prm *p, PGresult **out, const ch
       return err_set(e, ERR_INVALID, "cannot %s: a key, prefix or marker that is not UTF-8",
                      what);
     }
-  return pg_exec_bin(c, sql, p->n, p->v, p->len, p->fmt, out, what, e);
+  return 0;
 }
 
-/* A statement outside a transaction (reads), on a connection of the pool;
- * run again once on a fresh connection when the one taken was lost. */
+static int ex(PGconn *c, const char *sql, const prm *p, PGresult **out, const char *what, err *e)
+{
+  int rc = check_text(p, out, what, e);
+  return rc != 0 ? rc : pg_exec_bin(c, sql, p->n, p->v, p->len, p->fmt, out, what, e);
+}
+
+/* A statement outside a transaction (reads), on a connection of the pool. */
 static int query(store *s, const char *sql, const prm *p, PGresult **out, const char *what,
                  err *e)
 {
-  for (int attempt = 0;; attempt++) {
-    PGconn *c = pg_acquire(s->pg, e);
-    if (c == NULL)
-      return e != NULL && e->code != 0 ? e->code : ERR_UNAVAILABLE;
-    int rc = ex(c, sql, p, out, what, e);
-    bool broken = PQstatus(c) != CONNECTION_OK;
-    pg_release(s->pg, c, broken);
-    if (rc == 0 || !broken || attempt > 0)
-      return rc;
-  }
+  int rc = check_text(p, out, what, e);
+  return rc != 0 ? rc : pg_pool_exec(s->pg, sql, p->n, p->v, p->len, p->fmt, out, what, e);
 }
 
 /* A bytea column of a text result, copied into a. */
@@ -163,11 +160,6 @@ static MDB_val col_bytes(const PGresult *r, int row, int col, arena *a)
   MDB_val v = { n, arena_memdup(a, raw, n > 0 ? n : 1) };
   PQfreemem(raw);
   return v;
-}
-
-static int64_t col_int(const PGresult *r, int row, int col)
-{
-  return strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
 /* ---- blobs dropped by a change (invariant (3)) ---- */
@@ -507,9 +499,9 @@ void store__pg_stats(store *s, store_stats *out)
                "FROM tarn_objects", &p, &r, "read the statistics", &e) != 0)
     return;
   if (PQntuples(r) == 1) {
-    out->buckets = (uint64_t)col_int(r, 0, 0);
-    out->objects = (uint64_t)col_int(r, 0, 1);
-    out->bytes = (uint64_t)col_int(r, 0, 2);
+    out->buckets = (uint64_t)(int64_t)pg_col_int(r, 0, 0);
+    out->objects = (uint64_t)(int64_t)pg_col_int(r, 0, 1);
+    out->bytes = (uint64_t)(int64_t)pg_col_int(r, 0, 2);
   }
   PQclear(r);
 }
@@ -979,7 +971,7 @@ int store__pg_parts_read(store *s, const char *id, int after, size_t max, arena 
   *numbers = arena_alloc(a, ((size_t)count + 1) * sizeof **numbers);
   *recs = arena_alloc(a, ((size_t)count + 1) * sizeof **recs);
   for (int i = 0; i < count; i++) {
-    (*numbers)[i] = (int)col_int(r, i, 0);
+    (*numbers)[i] = (int)(int64_t)pg_col_int(r, i, 0);
     (*recs)[i] = col_bytes(r, i, 1, a);
   }
   *n = (size_t)count;
@@ -1009,7 +1001,7 @@ static int parts_drop(PGconn *c, const char *id, drops *dead, arena *a, int **nu
     MDB_val v = col_bytes(r, i, 1, a);
     drop_part(dead, &v);
     if (numbers != NULL) {
-      (*numbers)[i] = (int)col_int(r, i, 0);
+      (*numbers)[i] = (int)(int64_t)pg_col_int(r, i, 0);
       (*recs)[i] = v;
     }
   }
@@ -1194,7 +1186,7 @@ static int txn_claim(PGconn *c, void *arg, err *e)
       rc = store__corrupt(e, "change feed");
       break;
     }
-    ch->seq = (uint64_t)col_int(r, i, 0);
+    ch->seq = (uint64_t)(int64_t)pg_col_int(r, i, 0);
     t->n++;
   }
   PQclear(r);
@@ -1231,7 +1223,7 @@ uint64_t store__pg_feed_backlog(store *s)
   err_clear(&e);
   if (query(s, "SELECT count(*) FROM tarn_feed", &p, &r, "count the change feed", &e) != 0)
     return 0;
-  uint64_t n = PQntuples(r) == 1 ? (uint64_t)col_int(r, 0, 0) : 0;
+  uint64_t n = PQntuples(r) == 1 ? (uint64_t)(int64_t)pg_col_int(r, 0, 0) : 0;
   PQclear(r);
   return n;
 }
