@@ -8,7 +8,10 @@
  * Keys:
  *   - The master key: 32 random bytes in DIR/sse-master.key (mode 0600),
  *     created on first use (written to a temporary name, fsync'd, renamed,
- *     directory fsync'd), read once per open store.
+ *     directory fsync'd), read once per open store. With the index in
+ *     PostgreSQL (--metadata) every node shares one master key, kept in
+ *     the database's tarn_keys table (pg_index.c), never in the object
+ *     backend with the bytes it protects.
  *   - Each object (each multipart upload) has its own random 32-byte data
  *     key. Its sealed form, kept in the object's (upload's) metadata as the
  *     internal pair STORE_SSE_META, is base64 of
@@ -137,7 +140,13 @@ static int master_key(store *s, const uint8_t **out, err *e)
 {
   pthread_mutex_lock(&s->crypt_mu);
   int rc = 0;
-  if (!s->crypt_loaded) {
+  if (!s->crypt_loaded && s->pg != NULL) {
+    uint8_t candidate[CRYPT_KEY];
+    random_bytes(candidate, sizeof candidate);
+    rc = store__pg_master_key(s, candidate, s->master, e);
+    memset(candidate, 0, sizeof candidate);
+    s->crypt_loaded = rc == 0;
+  } else if (!s->crypt_loaded) {
     char path[BLOB_PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", s->dir, MASTER_FILE);
     rc = master_read(path, s->master, e);
@@ -209,8 +218,6 @@ int store_sse_new(store *s, int mode, const uint8_t *customer_key, arena *a,
                   const char **sealed, err *e)
 {
   const uint8_t *wrap = customer_key;
-  if (mode == STORE_SSE_S3 && s->pg != NULL)  /* the master key is one node's */
-    return store__pg_refuse(e, "server-side encryption with the server's key (SSE-S3)");
   if (mode == STORE_SSE_S3) {
     int rc = master_key(s, &wrap, e);
     if (rc != 0)

@@ -22,7 +22,10 @@
  *       ("LifecycleExpiration:Delete"),
  *       and every abort through store_upload_abort: a sweep killed midway
  *       leaves each object either present or deleted with its event.
- *   (3) A day is STORE_LIFECYCLE_DAY seconds (86,400 unless
+ *   (3) With the index in PostgreSQL every node sweeps: a removal is
+ *       conditional on the listed object's mtime and commits with its
+ *       event, so a second node's removal finds nothing and raises none.
+ *   (4) A day is STORE_LIFECYCLE_DAY seconds (86,400 unless
  *       TARN_LIFECYCLE_DAY_SECONDS says otherwise, for tests); with a real
  *       day the expiry is rounded up to the next midnight UTC, as S3 does.
  *
@@ -460,6 +463,8 @@ static void sweep_versions(store *s, const char *bucket, const store_lifecycle *
                            long *removed)
 {
   bool any = false;
+  if (s->pg != NULL)
+    return;  /* no versions in a PostgreSQL index (pg_index.c refuses versioning) */
   for (size_t i = 0; i < lc->nrules; i++)
     any = any || (lc->rules[i].enabled && (lc->rules[i].nc_days > 0 || lc->rules[i].expired_marker));
   if (!any)

@@ -16,6 +16,8 @@
  *   tarn_parts    (upload id, number) -> record
  *   tarn_notify   bucket -> notification configuration text
  *   tarn_feed     seq -> feed entry (feed.c's bytes), owner, claimed_ms
+ *   tarn_keys     name -> key: "sse-master", the SSE-S3 master key that
+ *                 every node seals and opens data keys with (crypt.c)
  *
  * Invariants:
  *   (1) A change is one PostgreSQL transaction (pg_transaction): the index
@@ -86,7 +88,10 @@ static const char SCHEMA[] =
   "  seq bigserial PRIMARY KEY,"
   "  rec bytea NOT NULL,"
   "  owner text,"
-  "  claimed_ms bigint);";
+  "  claimed_ms bigint);"
+  "CREATE TABLE IF NOT EXISTS tarn_keys ("
+  "  name text COLLATE \"C\" PRIMARY KEY,"
+  "  key bytea NOT NULL);";
 
 /* ---- statement parameters ---- */
 
@@ -226,8 +231,6 @@ int store__pg_refuse_conf(const char *what, err *e)
     { "versioning", "bucket versioning" },
     { "objectlock", "object lock" },
     { "lock-default", "object lock" },
-    { "lifecycle", "a bucket lifecycle configuration" },
-    { STORE_SSE_CONF, "default bucket encryption (SSE-S3)" },
   };
   for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
     if (strcmp(what, refused[i].conf) == 0)
@@ -1127,6 +1130,34 @@ int store__pg_notify_get(store *s, const char *bucket, arena *a, const char **co
     rc = err_set(e, ERR_NO_SUCH_BUCKET, "no bucket named '%s'", bucket);
   else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0)
     *config = arena_strdup(a, PQgetvalue(r, 0, 0));
+  PQclear(r);
+  return rc;
+}
+
+/* ---- the SSE-S3 master key ---- */
+
+int store__pg_master_key(store *s, const uint8_t candidate[32], uint8_t key[32], err *e)
+{
+  prm p = { .n = 0 };
+  MDB_val v = { 32, (void *)candidate };
+  p_bytes(&p, &v);
+  PGresult *r = NULL;
+  /* the first node's candidate wins; every node then reads the same key */
+  int rc = query(s, "WITH ins AS (INSERT INTO tarn_keys (name, key) VALUES ('sse-master', $1) "
+                    "ON CONFLICT (name) DO NOTHING RETURNING key) "
+                    "SELECT key FROM ins UNION ALL "
+                    "SELECT key FROM tarn_keys WHERE name = 'sse-master'",
+                 &p, &r, "read the encryption master key", e);
+  if (rc != 0)
+    return rc;
+  arena *a = arena_new();
+  MDB_val got = PQntuples(r) > 0 ? col_bytes(r, 0, 0, a) : (MDB_val){ 0, NULL };
+  if (got.mv_size == 32)
+    memcpy(key, got.mv_data, 32);
+  else
+    rc = err_set(e, ERR_INTERNAL, "the encryption master key in the metadata database is "
+                 "missing or not 32 bytes");
+  arena_free(a);
   PQclear(r);
   return rc;
 }

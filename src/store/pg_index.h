@@ -14,8 +14,12 @@ typedef int (*store_rec_edit)(const MDB_val *old, void *arg, arena *a, buf *b, e
 /* ERR_NOT_IMPLEMENTED naming a feature this index does not carry. */
 int store__pg_refuse(err *e, const char *feature);
 /* store__pg_refuse for the bucket documents that turn such a feature on
- * (versioning, object lock, lifecycle, default encryption); 0 otherwise. */
+ * (versioning, object lock); 0 otherwise. */
 int store__pg_refuse_conf(const char *what, err *e);
+
+/* The SSE-S3 master key shared by every node (table tarn_keys): the one
+ * stored, or candidate when none was (the first node's key wins a race). */
+int store__pg_master_key(store *s, const uint8_t candidate[32], uint8_t key[32], err *e);
 
 /* ---- buckets ---- */
 int store__pg_bucket_create(store *s, const char *name, const MDB_val *rec, err *e);

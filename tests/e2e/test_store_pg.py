@@ -5,9 +5,11 @@ the index in PostgreSQL (`--metadata`), the bytes in an object backend
 What a user of two nodes checks: a bucket or object made on one is listed,
 read, copied, deleted and queried on the other; a multipart upload may send
 its parts to either; a bucket notification is delivered once, not once per
-node; acknowledged writes survive kill -9 of the node that took them; and
-what this index cannot carry yet (versioning, object lock, lifecycle,
-SSE-S3) is refused with NotImplemented instead of behaving differently.
+node; acknowledged writes survive kill -9 of the node that took them;
+lifecycle rules set on one node expire objects once, with one event;
+SSE-S3 objects written on one node read on the other (one master key); and
+what this index cannot carry yet (versioning, object lock) is refused with
+NotImplemented instead of behaving differently.
 
 Start reading at test_put_on_a_read_on_b().
 """
@@ -26,8 +28,11 @@ from tarnlib import Tarn
 
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory, pg, backend):
-    a = Tarn(tmp_path_factory.mktemp("node-a"), env=node_env(pg, backend)).start()
-    b = Tarn(tmp_path_factory.mktemp("node-b"), env=node_env(pg, backend)).start()
+    # a lifecycle "day" of 2 s, swept every second (test_lifecycle_on_both)
+    env = dict(node_env(pg, backend), TARN_LIFECYCLE_DAY_SECONDS="2",
+               TARN_LIFECYCLE_SWEEP_SECONDS="1")
+    a = Tarn(tmp_path_factory.mktemp("node-a"), env=env).start()
+    b = Tarn(tmp_path_factory.mktemp("node-b"), env=env).start()
     yield a, b
     for n in (a, b):
         if n.running():
@@ -212,17 +217,83 @@ def test_unsupported_features_refused(nodes):
     assert code(ex) == "NotImplemented"
     assert "versioning" in ex.value.response["Error"]["Message"]
     with pytest.raises(s.exceptions.ClientError) as ex:
-        s.put_bucket_lifecycle_configuration(Bucket="plain", LifecycleConfiguration={
-            "Rules": [{"ID": "r", "Status": "Enabled", "Filter": {"Prefix": ""},
-                       "Expiration": {"Days": 1}}]})
-    assert code(ex) == "NotImplemented"
-    with pytest.raises(s.exceptions.ClientError) as ex:
-        s.put_object(Bucket="plain", Key="k", Body=b"x", ServerSideEncryption="AES256")
-    assert code(ex) == "NotImplemented"
-    with pytest.raises(s.exceptions.ClientError) as ex:
         s.create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
     assert code(ex) == "NotImplemented"
     assert s.get_bucket_versioning(Bucket="plain").get("Status") is None
+    assert "locked" not in [x["Name"] for x in s.list_buckets()["Buckets"]]
+
+
+def test_sse_s3_across_nodes(nodes, backend):
+    """Both nodes seal and open data keys with one master key, kept in the
+    metadata database: an object encrypted on A reads on B, and the backend
+    holds no plaintext."""
+    a, b = nodes
+    sa, sb = a.client(), b.client()
+    sa.create_bucket(Bucket="secret")
+    body = b"000042,top secret row\n" * 5000
+    r = sa.put_object(Bucket="secret", Key="one.csv", Body=body, ServerSideEncryption="AES256")
+    assert r["ServerSideEncryption"] == "AES256"
+    got = sb.get_object(Bucket="secret", Key="one.csv")
+    assert got["ServerSideEncryption"] == "AES256" and got["Body"].read() == body
+    # default encryption set on B applies to a PUT on A
+    sb.put_bucket_encryption(Bucket="secret", ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    sa.put_object(Bucket="secret", Key="two.csv", Body=body)
+    assert sb.head_object(Bucket="secret", Key="two.csv")["ServerSideEncryption"] == "AES256"
+    assert sb.get_object(Bucket="secret", Key="two.csv", Range="bytes=70000-70099")[
+        "Body"].read() == body[70000:70100]
+    # the backend's copies of the bytes are ciphertext
+    blobs = backend.client()
+    found = 0
+    for page in blobs.get_paginator("list_objects_v2").paginate(Bucket="blobs"):
+        for o in page.get("Contents", []):
+            data = blobs.get_object(Bucket="blobs", Key=o["Key"])["Body"].read()
+            assert b"top secret row" not in data
+            found += 1
+    assert found > 0
+
+
+def test_lifecycle_on_both(nodes):
+    """A rule set on A expires on both nodes' sweeps; each expiry is one
+    delete with one event, not one per node."""
+    a, b = nodes
+    sa, sb = a.client(), b.client()
+    sa.create_bucket(Bucket="aging")
+    sqs = sqs_of(a)
+    url = sqs.create_queue(QueueName="aging-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    sb.put_bucket_notification_configuration(Bucket="aging", NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:LifecycleExpiration:*"]}]})
+    sb.put_bucket_lifecycle_configuration(Bucket="aging", LifecycleConfiguration={
+        "Rules": [{"ID": "tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"},
+                   "Expiration": {"Days": 1}}]})
+    assert sa.get_bucket_lifecycle_configuration(Bucket="aging")["Rules"][0]["ID"] == "tmp"
+    for i in range(5):
+        sa.put_object(Bucket="aging", Key="tmp/%d" % i, Body=b"x")
+        sb.put_object(Bucket="aging", Key="keep/%d" % i, Body=b"y")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        left, _ = keys(sb, "aging", Prefix="tmp/")
+        if not left:
+            break
+        time.sleep(0.5)
+    assert keys(sa, "aging", Prefix="tmp/")[0] == []
+    assert keys(sa, "aging", Prefix="keep/")[0] == ["keep/%d" % i for i in range(5)]
+    # one ObjectRemoved event per expired key
+    seen = []
+    deadline = time.monotonic() + 60
+    while len(seen) < 5 and time.monotonic() < deadline:
+        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                     WaitTimeSeconds=1).get("Messages", []):
+            for rec in json.loads(m["Body"]).get("Records", []):
+                seen.append((rec["eventName"], rec["s3"]["object"]["key"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    more = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=3)
+    for m in more.get("Messages", []):
+        for rec in json.loads(m["Body"]).get("Records", []):
+            seen.append((rec["eventName"], rec["s3"]["object"]["key"]))
+    assert sorted(seen) == [("LifecycleExpiration:Delete", "tmp/%d" % i) for i in range(5)]
 
 
 def test_kill9_of_a_loses_nothing(nodes):
