@@ -5,7 +5,7 @@ across nodes (four receivers, two per node, drain 500 messages: each is
 received exactly once), a receipt handle of one node deletes on the other,
 long polls on one node wake for sends on the other, acknowledged sends
 survive kill -9 of the node that took them, FIFO groups keep their order
-across nodes, and topics are refused rather than kept per node.
+across nodes (topics over PostgreSQL: test_sns_pg.py).
 """
 import threading
 import time
@@ -261,11 +261,3 @@ def test_dead_letter_redrive_across_nodes(nodes):
     assert "Messages" not in qa.receive_message(QueueUrl=src, WaitTimeSeconds=0)
     got = qb.receive_message(QueueUrl=dlq, WaitTimeSeconds=5)["Messages"]
     assert [x["Body"] for x in got] == ["poison"]
-
-
-def test_topics_are_refused_on_a_node_with_shared_queues(nodes):
-    a, _ = nodes
-    sns = client(a, "sns")
-    with pytest.raises(botocore.exceptions.ClientError) as ei:
-        sns.create_topic(Name=unique("t"))
-    assert "PostgreSQL" in str(ei.value)
