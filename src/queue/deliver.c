@@ -24,6 +24,10 @@
  *       no proxy is used. Subscribe refuses literal addresses early
  *       (queue__endpoint_check).
  *
+ * With --metadata the outbox is a PostgreSQL table and the workers run
+ * pg_topic.c's loop (claims with a lease); queue__deliver_entry() performs
+ * a delivery for both.
+ *
  * Start reading at worker_main().
  */
 #include "internal.h"

@@ -18,7 +18,8 @@
  * Locks, in the order they may be taken (never the other way):
  *   meta_mu (metadata changes, one at a time) -> mu (the caches, rwlock)
  *   -> wmu (polls) -> the committer's lock (base/lmdb_env.c); dmu (deliveries) alone;
- *   pg_store.c's own lock (its jobs and wake-ups) alone. With the PostgreSQL
+ *   pg_store.c's own lock (its jobs and wake-ups) alone. pg_topic.c takes
+ *   connections under meta_mu only to reload topics. With the PostgreSQL
  *   store, only the listener waits for meta_mu while it holds a pooled
  *   connection (its LISTEN one); every other holder of a connection finishes
  *   without meta_mu, so a meta_mu holder waiting for a connection gets one.

@@ -412,11 +412,7 @@ static void owner_init(void)
 
 static int64_t lease_ms(void)
 {
-  const char *v = getenv("TARN_SNS_LEASE_SECONDS");
-  long long s = v != NULL ? strtoll(v, NULL, 10) : 0;
-  if (s <= 0 || s > 86400)
-    s = LEASE_DEFAULT_S;
-  return (int64_t)s * 1000;
+  return (int64_t)pg_lease_ms("TARN_SNS_LEASE_SECONDS", LEASE_DEFAULT_S);
 }
 
 static const char claim_sql[] =

@@ -6,7 +6,9 @@
  * subscription even after a crash. Queues live in the same LMDB
  * environment, so their copies are written in the publish's transaction;
  * deliveries that leave the process are written to db_outbox in it and
- * sent by deliver.c until they succeed (at least once).
+ * sent by deliver.c until they succeed (at least once). With --metadata
+ * the topic store's publish (pg_topic.c) does the same in one PostgreSQL
+ * transaction, and may ask for the targets to be built again.
  *
  * Envelope (JSON, keys in this order, as SNS sends them):
  *   Type, MessageId, [SequenceNumber], TopicArn, [Subject], Message,

@@ -4,8 +4,12 @@
  *
  * Why a cache: publish matches every subscription of a topic; it must not
  * read and parse their records (and compile filter policies) each time. As
- * for queues (queues.c), the LMDB records are the truth and the cache
- * changes only after a commit, under meta_mu.
+ * for queues (queues.c), the store's records are the truth and the cache
+ * changes only after a commit, under meta_mu. The records are written by a
+ * topic_store (internal.h): LMDB (the apply functions below) or PostgreSQL
+ * (pg_topic.c), which is shared by several nodes; then every call reloads
+ * the topics it reads or changes first (sync_topic), and publish checks
+ * the topic's version in its own commit (pg_topic.c).
  *
  * HTTP subscriptions start pending: Subscribe commits the subscription and,
  * in the same commit, a SubscriptionConfirmation delivery in the outbox
