@@ -13,8 +13,7 @@ import time
 import botocore.exceptions
 import pytest
 
-import tarnlib
-from pg_util import backend, node_env, pg  # noqa: F401 (fixtures)
+from pg_util import backend, pg, two_nodes  # noqa: F401 (fixtures)
 from queue_util import client, unique, wait_for
 
 
@@ -23,14 +22,7 @@ def nodes(pg, backend, tmp_path_factory):
     """Two nodes over the same PostgreSQL (and object backend, which a node
     with --metadata needs), for the whole module; both must stop cleanly at
     the end (the kill -9 test restarts the one it kills)."""
-    env = node_env(pg, backend)
-    made = [tarnlib.Tarn(tmp_path_factory.mktemp("node"), env=env) for _ in range(2)]
-    for srv in made:
-        srv.start()
-    yield made
-    for srv in made:
-        if srv.running():
-            srv.stop_clean()
+    yield from two_nodes(pg, backend, tmp_path_factory)
 
 
 def sqs_of(srv, **kw):

@@ -14,8 +14,7 @@ import threading
 import botocore.exceptions
 import pytest
 
-import tarnlib
-from pg_util import backend, node_env, pg  # noqa: F401 (fixtures)
+from pg_util import backend, pg, two_nodes  # noqa: F401 (fixtures)
 from queue_util import Endpoint, client, queue_arn, unique, wait_for
 
 LEASE_SECONDS = 3
@@ -25,15 +24,8 @@ LEASE_SECONDS = 3
 def nodes(pg, backend, tmp_path_factory):
     """Two nodes over the same PostgreSQL and object backend; the kill -9
     test restarts the one it kills, so both stop cleanly at the end."""
-    env = node_env(pg, backend, prefix="sns")
-    env["TARN_SNS_LEASE_SECONDS"] = str(LEASE_SECONDS)
-    made = [tarnlib.Tarn(tmp_path_factory.mktemp("node"), env=env) for _ in range(2)]
-    for srv in made:
-        srv.start()
-    yield made
-    for srv in made:
-        if srv.running():
-            srv.stop_clean()
+    yield from two_nodes(pg, backend, tmp_path_factory, prefix="sns",
+                         extra={"TARN_SNS_LEASE_SECONDS": str(LEASE_SECONDS)})
 
 
 def sns_of(srv):
@@ -88,7 +80,7 @@ def test_publish_on_either_node_reaches_a_queue_once(nodes):
 
     def publisher(srv, tag):
         sns = sns_of(srv)
-        for i in range(10):
+        for i in range(6):
             body = "%s-%d" % (tag, i)
             sns.publish(TopicArn=arn, Message=body,
                         MessageAttributes={"n": {"DataType": "Number", "StringValue": "000042"}})
