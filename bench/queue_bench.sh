@@ -18,6 +18,9 @@
 # over PostgreSQL (--metadata) and two tarn nodes over that same PostgreSQL
 # (4 clients on each, qload --port2), with Debian's PostgreSQL 15 started
 # here (fsync on). Output: bench/out/queue-nodes.txt.
+# QUEUE_MODE=topics is the same comparison for SNS: the clients publish to a
+# topic (qload --topic) to which the queue is subscribed, then receive and
+# delete the copies. Output: bench/out/queue-topics.txt.
 #
 # Environment: TARN (build/tarn), BUILD (build), QLOAD / FNLOAD / BOOTSTRAP
 # (prebuilt programs), QUEUE_SECS (2) seconds per phase, QUEUE_ROUNDS (3)
@@ -48,7 +51,10 @@ BOOTSTRAP=${BOOTSTRAP:-$BUILD/bench/fn/bootstrap}
 [ -x "$TARN" ] || { say "no tarn binary at '$TARN' (set TARN)"; exit 1; }
 
 # --- QUEUE_MODE=nodes: one node (LMDB), one and two nodes over PostgreSQL ------------
-if [ "${QUEUE_MODE:-}" = nodes ]; then
+if [ "${QUEUE_MODE:-}" = nodes ] || [ "${QUEUE_MODE:-}" = topics ]; then
+  MODE=$QUEUE_MODE
+  TOPIC_ARGS=()
+  FIRST_OP=send
   bench_tmp
   export TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK
   bench_pg_start                    # sets PGURL
@@ -86,7 +92,7 @@ if [ "${QUEUE_MODE:-}" = nodes ]; then
   say "tarn LMDB on $LMDB_PORT; tarn over PostgreSQL on $PG1_PORT and $PG2_PORT"
   CONNS=8
   declare -A NODES
-  : >"$OUT/queue-nodes-raw.txt"
+  : >"$OUT/queue-$MODE-raw.txt"
   for batch in 1 10; do
     for cfg in lmdb pg1 pg2; do
       case $cfg in
@@ -97,23 +103,26 @@ if [ "${QUEUE_MODE:-}" = nodes ]; then
       say "$cfg: batch $batch, $CONNS clients, $ROUNDS rounds of ${SECS} s per phase"
       declare -A got=()
       for r in $(seq "$ROUNDS"); do
-        if out=$("$QLOAD" "${args[@]}" --queue "nodes-$cfg-b$batch-r$r" --conns "$CONNS" \
-            --batch "$batch" --duration "$SECS" --size "$SIZE" 2>"$T/err"); then :; else
+        [ "$MODE" = topics ] && TOPIC_ARGS=(--topic "topic-$cfg-b$batch-r$r") && FIRST_OP=publish
+        if out=$("$QLOAD" "${args[@]}" --queue "$MODE-$cfg-b$batch-r$r" --conns "$CONNS" \
+            --batch "$batch" --duration "$SECS" --size "$SIZE" "${TOPIC_ARGS[@]}" \
+            2>"$T/err"); then :; else
           FAILED=1
           say "qload failed: $(head -c 300 "$T/err")"
         fi
-        printf '%s  # %s\n' "$out" "$cfg" >>"$OUT/queue-nodes-raw.txt"
+        printf '%s  # %s\n' "$out" "$cfg" >>"$OUT/queue-$MODE-raw.txt"
         while read -r line; do
           [ -n "$line" ] && got[$(kv "$line" op)]+="$(kv "$line" msgs_s)"$'\n'
         done <<<"$out"
       done
-      for op in send receive delete; do
+      for op in $FIRST_OP receive delete; do
         NODES[$op-$batch-$cfg]=$(printf '%s' "${got[$op]:-}" | grep -v '^-*$' | median)
       done
       unset got
     done
   done
   {
+    [ "$MODE" = topics ] && echo "SNS publish to a topic with one SQS subscription (raw), then receive and delete its copies."
     echo "Queues on one and two nodes: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
     echo "Messages of $SIZE bytes per second, $CONNS clients (bench/queue/qload; with two nodes"
     echo "4 clients on each), the median of $ROUNDS runs of ${SECS} s per phase. LMDB: one tarn"
@@ -123,13 +132,13 @@ if [ "${QUEUE_MODE:-}" = nodes ]; then
     printf '%-8s %5s  %10s  %12s  %12s  %9s  %s\n' op batch "LMDB 1" "PG 1 node" "PG 2 nodes" \
       "2 vs 1" aim
     for batch in 1 10; do
-      for op in send receive delete; do
+      for op in $FIRST_OP receive delete; do
         a=${NODES[$op-$batch-lmdb]:--} b=${NODES[$op-$batch-pg1]:--} c=${NODES[$op-$batch-pg2]:--}
         printf '%-8s %5s  %10s  %12s  %12s  %9s  %s\n' "$op" "$batch" "$a" "$b" "$c" \
           "$(ratio "$c" "$b")" ">= 1.6x"
       done
     done
-  } | tee "$OUT/queue-nodes.txt"
+  } | tee "$OUT/queue-$MODE.txt"
   exit $FAILED
 fi
 bench_need_redis

@@ -7,6 +7,10 @@
  *              [--duration SECS] [--size BYTES] [--port2 M]
  * With --port2, every second client talks to the node on port M (two
  * nodes sharing their queues: `tarn server --metadata`).
+ * With --topic T, the send phase publishes instead (SNS Publish, or
+ * PublishBatch for --batch > 1) to topic T, to which the queue is
+ * subscribed (raw delivery): op=publish counts acknowledged publishes,
+ * and the receive phase shows that their copies arrived.
  * creates the queue, then runs three timed phases, one line each on stdout:
  *   send     every client sends for --duration seconds;
  *   receive  every client receives (MaxNumberOfMessages = --batch, a
@@ -44,6 +48,7 @@ typedef struct options {
   const char *access_key;
   const char *secret_key;
   const char *queue;
+  const char *topic;           /* --topic: publish instead of send */
   int conns;
   int batch;
   double duration;
@@ -52,10 +57,12 @@ typedef struct options {
 
 static options opt = {.conns = 1, .batch = 1, .duration = 2, .size = 100};
 static char queue_url[512];
+static char topic_arn[512];    /* form-encoded */
 static char *message;          /* --size bytes of text */
 
 enum phase { SEND, RECEIVE, DELETE };
 static const char *phase_name[] = {"send", "receive", "delete"};
+#define PHASE_NAME(ph) ((ph) == SEND && opt.topic != NULL ? "publish" : phase_name[ph])
 
 typedef struct worker {
   int id;
@@ -94,6 +101,15 @@ static int sqs_call(httpc_conn *c, const char *action, const char *body, size_t 
   str_pair h[2] = {{"Content-Type", "application/x-amz-json-1.0"}, {"X-Amz-Target", target}};
   httpc_request r = {.method = "POST", .path = "/", .headers = h, .nheaders = 2,
                      .service = "sqs", .body = body, .len = len};
+  return httpc_do(c, &r);
+}
+
+/* An SNS call (query protocol: a form body). */
+static int sns_call(httpc_conn *c, const char *body, size_t len)
+{
+  str_pair h[1] = {{"Content-Type", "application/x-www-form-urlencoded"}};
+  httpc_request r = {.method = "POST", .path = "/", .headers = h, .nheaders = 1,
+                     .service = "sns", .body = body, .len = len};
   return httpc_do(c, &r);
 }
 
@@ -158,6 +174,24 @@ static int step(worker *w, char *body, size_t cap, size_t *next_handle)
   size_t n = 0;
   switch (w->phase) {
   case SEND:
+    if (opt.topic != NULL) {
+      if (opt.batch == 1) {
+        n = (size_t)snprintf(body, cap, "Action=Publish&TopicArn=%s&Message=%s", topic_arn,
+                             message);
+      } else {
+        n = (size_t)snprintf(body, cap, "Action=PublishBatch&TopicArn=%s", topic_arn);
+        for (k = 1; k <= opt.batch; k++)
+          n += (size_t)snprintf(body + n, cap - n,
+                                "&PublishBatchRequestEntries.member.%d.Id=m%d"
+                                "&PublishBatchRequestEntries.member.%d.Message=%s",
+                                k, k, k, message);
+      }
+      if (sns_call(&w->c, body, n) != 200 || strstr(w->c.body, "<Failed><member>") != NULL) {
+        worker_fail(w, opt.batch == 1 ? "Publish" : "PublishBatch");
+        return -1;
+      }
+      return opt.batch;
+    }
     if (opt.batch == 1) {
       n = (size_t)snprintf(body, cap, "{\"QueueUrl\":\"%s\",\"MessageBody\":\"%s\"}", queue_url,
                            message);
@@ -277,7 +311,7 @@ static int run_phase(worker *ws, enum phase ph)
   double secs = t1 > t0 ? t1 - t0 : 1e-9;
   printf("op=%s conns=%d batch=%d msgs=%ld requests=%ld errors=%ld secs=%.3f msgs_s=%.1f "
          "p50_ms=%.3f p99_ms=%.3f\n",
-         phase_name[ph], opt.conns, opt.batch, msgs, requests, errors, secs, (double)msgs / secs,
+         PHASE_NAME(ph), opt.conns, opt.batch, msgs, requests, errors, secs, (double)msgs / secs,
          lat_ms(&all, 0.5), lat_ms(&all, 0.99));
   fflush(stdout);
   if (err != NULL)
@@ -289,7 +323,8 @@ static int run_phase(worker *ws, enum phase ph)
 static void usage(void)
 {
   fputs("usage: qload --port N --queue NAME [--conns C] [--batch 1..10] [--duration SECS]\n"
-        "             [--size BYTES] [--port2 N]   (credentials: TARN_ACCESS_KEY /\n"
+        "             [--size BYTES] [--port2 N] [--topic NAME]   (credentials:\n"
+        "             TARN_ACCESS_KEY /\n"
         "             TARN_SECRET_KEY)\n"
         "       qload freeport\n",
         stderr);
@@ -301,7 +336,8 @@ int main(int argc, char **argv)
     {"port", required_argument, NULL, 'p'},     {"queue", required_argument, NULL, 'q'},
     {"conns", required_argument, NULL, 'c'},    {"batch", required_argument, NULL, 'b'},
     {"duration", required_argument, NULL, 'd'}, {"size", required_argument, NULL, 's'},
-    {"port2", required_argument, NULL, 'P'},    {NULL, 0, NULL, 0},
+    {"port2", required_argument, NULL, 'P'},    {"topic", required_argument, NULL, 't'},
+    {NULL, 0, NULL, 0},
   };
   if (argc > 1 && strcmp(argv[1], "freeport") == 0) {
     printf("%d\n", httpc_free_port());
@@ -319,6 +355,7 @@ int main(int argc, char **argv)
     case 'b': opt.batch = atoi(optarg); break;
     case 'd': opt.duration = atof(optarg); break;
     case 's': opt.size = atoi(optarg); break;
+    case 't': opt.topic = optarg; break;
     default: usage(); return 2;
     }
   }
@@ -345,6 +382,20 @@ int main(int argc, char **argv)
   if (u == NULL || (u = strchr(u + 10, '"')) == NULL || strcspn(u + 1, "\"") >= sizeof queue_url)
     die("CreateQueue '%s': no QueueUrl in %.300s", opt.queue, c.body);
   snprintf(queue_url, sizeof queue_url, "%.*s", (int)strcspn(u + 1, "\""), u + 1);
+  if (opt.topic != NULL) { /* the topic, the queue subscribed with raw delivery */
+    n = snprintf(body, sizeof body, "Action=CreateTopic&Name=%s", opt.topic);
+    if (sns_call(&c, body, (size_t)n) != 200)
+      die("CreateTopic '%s': %d %s%.300s", opt.topic, c.status, c.status < 0 ? c.err : "",
+          c.body);
+    snprintf(topic_arn, sizeof topic_arn, "arn%%3Aaws%%3Asns%%3Aus-east-1%%3A000000000000%%3A%s",
+             opt.topic);
+    n = snprintf(body, sizeof body, "Action=Subscribe&TopicArn=%s&Protocol=sqs&Endpoint="
+                 "arn%%3Aaws%%3Asqs%%3Aus-east-1%%3A000000000000%%3A%s"
+                 "&Attributes.entry.1.key=RawMessageDelivery&Attributes.entry.1.value=true",
+                 topic_arn, opt.queue);
+    if (sns_call(&c, body, (size_t)n) != 200)
+      die("Subscribe: %d %s%.300s", c.status, c.status < 0 ? c.err : "", c.body);
+  }
   httpc_conn_release(&c);
 
   worker *ws = calloc((size_t)opt.conns, sizeof *ws);

@@ -212,6 +212,15 @@ int pg_pool_exec(pg_pool *p, const char *sql, int nparams, const char *const *pa
   }
 }
 
+long long pg_lease_ms(const char *env_name, long long default_s)
+{
+  const char *v = getenv(env_name);
+  long long s = v != NULL ? strtoll(v, NULL, 10) : 0;
+  if (s <= 0 || s > 86400)
+    s = default_s;
+  return s * 1000;
+}
+
 long long pg_col_int(const PGresult *r, int row, int col)
 {
   return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);

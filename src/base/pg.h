@@ -71,6 +71,11 @@ int pg_pool_exec(pg_pool *p, const char *sql, int nparams, const char *const *pa
                  const int *lengths, const int *formats, PGresult **out, const char *what,
                  err *e);
 
+/* A claim's lease in milliseconds: the environment variable env_name in
+ * seconds (1 to 86400), else default_s. For the parts whose rows are
+ * claimed by one node at a time and taken over when the lease ends. */
+long long pg_lease_ms(const char *env_name, long long default_s);
+
 /* A column of a text result as an integer; NULL is 0. */
 long long pg_col_int(const PGresult *r, int row, int col);
 

@@ -24,6 +24,10 @@
  *       no proxy is used. Subscribe refuses literal addresses early
  *       (queue__endpoint_check).
  *
+ * With --metadata the outbox is a PostgreSQL table and the workers run
+ * pg_topic.c's loop (claims with a lease); queue__deliver_entry() performs
+ * a delivery for both.
+ *
  * Start reading at worker_main().
  */
 #include "internal.h"
@@ -92,6 +96,8 @@ void queue__deliver_schedule(queue_system *q, uint64_t key, int64_t due_ms, uint
 
 int queue__deliver_load(queue_system *q, err *e)
 {
+  if (q->pg != NULL)
+    return 0; /* the workers claim from the shared outbox (pg_topic.c) */
   MDB_txn *txn = NULL;
   int rc = queue__read_begin(q, &txn, e);
   if (rc != 0)
@@ -182,14 +188,63 @@ static bool sub_exists(queue_system *q, MDB_txn *txn, const char *arn)
   return mdb_get(txn, q->db_subs, &k, &v) == 0;
 }
 
-enum outcome { DONE, RETRY, WAIT };
+enum queue_outcome queue__deliver_entry(queue_system *q, json_t *j, bool exists)
+{
+  err e = {0};
+  const char *sub = json_string_value(json_object_get(j, "sub"));
+  const char *protocol = json_string_value(json_object_get(j, "protocol"));
+  const char *endpoint = json_string_value(json_object_get(j, "endpoint"));
+  const char *type = json_string_value(json_object_get(j, "type"));
+  const char *id = json_string_value(json_object_get(j, "message_id"));
+  const char *topic = json_string_value(json_object_get(j, "topic"));
+  const char *body = json_string_value(json_object_get(j, "body"));
+  bool raw = json_is_true(json_object_get(j, "raw"));
+  enum queue_outcome out = QUEUE_DONE;
+  if (sub == NULL || protocol == NULL || endpoint == NULL || body == NULL || type == NULL ||
+      !exists) {
+    out = QUEUE_DONE;
+  } else if (strcmp(protocol, "lambda") == 0) {
+    pthread_mutex_lock(&q->dmu);
+    queue_lambda_deliver_fn fn = q->lambda_fn;
+    void *ctx = q->lambda_ctx;
+    pthread_mutex_unlock(&q->dmu);
+    if (fn == NULL)
+      out = QUEUE_WAIT;
+    else
+      out = fn(ctx, endpoint, body, strlen(body), &e) == 0 ? QUEUE_DONE : QUEUE_RETRY;
+  } else {
+    out = http_post(q->egress, endpoint, type, id ? id : "", topic ? topic : "", sub, raw, body,
+                    &e) == 0
+              ? QUEUE_DONE
+              : QUEUE_RETRY;
+    if (out == QUEUE_RETRY && q->delivery_failed != NULL)
+      q->delivery_failed(sub, e.msg);
+  }
+  return out;
+}
 
-static enum outcome deliver(queue_system *q, dentry *d)
+int64_t queue__retry_delay(queue_system *q, uint32_t attempts)
+{
+  int64_t delay = q->retry_base_ms;
+  for (uint32_t i = 0; i < attempts && delay < RETRY_MAX_MS; i++)
+    delay *= 2;
+  return delay > RETRY_MAX_MS ? RETRY_MAX_MS : delay;
+}
+
+void queue__deliver_kick(queue_system *q)
+{
+  pthread_mutex_lock(&q->dmu);
+  q->dkick++;
+  pthread_cond_broadcast(&q->dcv);
+  pthread_mutex_unlock(&q->dmu);
+}
+
+static enum queue_outcome deliver(queue_system *q, dentry *d)
 {
   MDB_txn *txn = NULL;
   err e = {0};
   if (queue__read_begin(q, &txn, &e) != 0)
-    return RETRY;
+    return QUEUE_RETRY;
   uint8_t kb[8];
   queue__be64_put(kb, d->key);
   MDB_val k = {8, kb};
@@ -200,37 +255,10 @@ static enum outcome deliver(queue_system *q, dentry *d)
   bool exists = sub != NULL && sub_exists(q, txn, sub);
   mdb_txn_abort(txn);
   if (mrc == MDB_NOTFOUND)
-    return DONE;
+    return QUEUE_DONE;
   if (j == NULL)
-    return mrc == 0 ? DONE : RETRY;  /* a damaged entry is dropped */
-  const char *protocol = json_string_value(json_object_get(j, "protocol"));
-  const char *endpoint = json_string_value(json_object_get(j, "endpoint"));
-  const char *type = json_string_value(json_object_get(j, "type"));
-  const char *id = json_string_value(json_object_get(j, "message_id"));
-  const char *topic = json_string_value(json_object_get(j, "topic"));
-  const char *body = json_string_value(json_object_get(j, "body"));
-  bool raw = json_is_true(json_object_get(j, "raw"));
-  enum outcome out = DONE;
-  if (sub == NULL || protocol == NULL || endpoint == NULL || body == NULL || type == NULL ||
-      !exists) {
-    out = DONE;
-  } else if (strcmp(protocol, "lambda") == 0) {
-    pthread_mutex_lock(&q->dmu);
-    queue_lambda_deliver_fn fn = q->lambda_fn;
-    void *ctx = q->lambda_ctx;
-    pthread_mutex_unlock(&q->dmu);
-    if (fn == NULL)
-      out = WAIT;
-    else
-      out = fn(ctx, endpoint, body, strlen(body), &e) == 0 ? DONE : RETRY;
-  } else {
-    out = http_post(q->egress, endpoint, type, id ? id : "", topic ? topic : "", sub, raw, body,
-                    &e) == 0
-              ? DONE
-              : RETRY;
-    if (out == RETRY && q->delivery_failed != NULL)
-      q->delivery_failed(sub, e.msg);
-  }
+    return mrc == 0 ? QUEUE_DONE : QUEUE_RETRY;  /* a damaged entry is dropped */
+  enum queue_outcome out = queue__deliver_entry(q, j, exists);
   json_decref(j);
   return out;
 }
@@ -255,25 +283,21 @@ static void *worker_main(void *arg)
     q->due = d->next;
     pthread_mutex_unlock(&q->dmu);
 
-    enum outcome out = deliver(q, d);
-    if (out == RETRY && d->attempts + 1 >= q->max_attempts)
-      out = DONE;  /* invariant 1: given up */
-    if (out == DONE) {
+    enum queue_outcome out = deliver(q, d);
+    if (out == QUEUE_RETRY && d->attempts + 1 >= q->max_attempts)
+      out = QUEUE_DONE;  /* invariant 1: given up */
+    if (out == QUEUE_DONE) {
       qchange c;
       uint64_t key = d->key;
       queue__change_init(&c, apply_outbox_del, &key);
       err e = {0};
       if (queue__commit_run(q, &c, &e) != 0)
-        out = RETRY;
+        out = QUEUE_RETRY;
     }
-    if (out == RETRY) {
-      int64_t delay = q->retry_base_ms;
-      for (uint32_t i = 0; i < d->attempts && delay < RETRY_MAX_MS; i++)
-        delay *= 2;
-      if (delay > RETRY_MAX_MS)
-        delay = RETRY_MAX_MS;
-      queue__deliver_schedule(q, d->key, queue__now_ms() + delay, d->attempts + 1);
-    } else if (out == WAIT) {
+    if (out == QUEUE_RETRY) {
+      queue__deliver_schedule(q, d->key, queue__now_ms() + queue__retry_delay(q, d->attempts),
+                              d->attempts + 1);
+    } else if (out == QUEUE_WAIT) {
       queue__deliver_schedule(q, d->key, queue__now_ms() + 1000, d->attempts);
     }
     free(d);
@@ -293,7 +317,8 @@ int queue__deliver_start(queue_system *q, err *e)
   q->dstop = false;
   pthread_mutex_unlock(&q->dmu);
   for (uint32_t i = 0; i < q->workers; i++) {
-    int rc = pthread_create(&q->dthreads[i], NULL, worker_main, q);
+    int rc = pthread_create(&q->dthreads[i], NULL,
+                            q->pg != NULL ? queue__pg_outbox_main : worker_main, q);
     if (rc != 0) {
       queue__deliver_stop(q);
       return err_set(e, ERR_INTERNAL, "cannot start a delivery worker: %s", strerror(rc));

@@ -13,11 +13,13 @@
  *   publish.c  publish: filter, envelopes, fan-out, the outbox
  *   deliver.c  the delivery workers (functions, HTTP endpoints)
  *   pg_store.c the queue store in PostgreSQL (--metadata), beside the LMDB one
+ *   pg_topic.c the topic store and the outbox in PostgreSQL (--metadata)
  *
  * Locks, in the order they may be taken (never the other way):
  *   meta_mu (metadata changes, one at a time) -> mu (the caches, rwlock)
  *   -> wmu (polls) -> the committer's lock (base/lmdb_env.c); dmu (deliveries) alone;
- *   pg_store.c's own lock (its jobs and wake-ups) alone. With the PostgreSQL
+ *   pg_store.c's own lock (its jobs and wake-ups) alone. pg_topic.c takes
+ *   connections under meta_mu only to reload topics. With the PostgreSQL
  *   store, only the listener waits for meta_mu while it holds a pooled
  *   connection (its LISTEN one); every other holder of a connection finishes
  *   without meta_mu, so a meta_mu holder waiting for a connection gets one.
@@ -32,6 +34,7 @@
 #include "queue.h"
 
 #include "base/lmdb_env.h"
+#include "base/pg.h"
 
 #include <jansson.h>
 #include <lmdb.h>
@@ -124,6 +127,7 @@ typedef struct msub {
 typedef struct mtopic {
   char *name;
   char *arn;
+  int64_t version;          /* the shared store's version (PostgreSQL), else 0 */
   bool fifo;
   bool content_dedup;
   int64_t created_ms;
@@ -191,6 +195,55 @@ int64_t queue__lmdb_next_visible(queue_system *q, uint64_t qid, int64_t after);
 void queue__lmdb_sweep(queue_system *q);
 extern const queue_store queue__pg_store;
 
+/* A publish, as publish.c prepares it for a topic store. */
+typedef struct pub_target {
+  bool sqs;                   /* else an outbox entry */
+  const char *queue;          /* sqs: the queue name */
+  queue_send send;            /* sqs: the message */
+  json_t *entry;              /* outbox entry */
+  const char *sub;            /* outbox: the subscription ARN */
+} pub_target;
+
+typedef struct pub_entry {
+  const queue_publish *p;
+  char message_id[QUEUE_ID_MAX];
+  pub_target *targets;
+  size_t ntargets;
+  err *e;                     /* the entry's own result */
+} pub_entry;
+
+typedef struct pub_arg {
+  const char *topic;
+  int64_t version;            /* the topic's version the targets were built from */
+  bool fifo;
+  pub_entry *entries;
+  size_t n;
+} pub_arg;
+
+/* Where topics, subscriptions and the outbox are kept: queue__lmdb_topics
+ * (DATA/queue/meta, topic.c and publish.c) or queue__pg_topics (pg_topic.c,
+ * shared by the nodes of one --metadata). topic.c validates and keeps the
+ * cache for both; a store only writes (and, if shared, reloads). */
+typedef struct topic_store {
+  /* Reloads topic `name` and its subscriptions (NULL: every topic) into the
+     cache (meta_mu held); NULL when the cache is the truth (LMDB). */
+  int (*refresh)(queue_system *q, const char *name, err *e);
+  /* create: ERR_CONFLICT when the name exists; else QUEUE_ERR_NO_TOPIC when gone. */
+  int (*topic_put)(queue_system *q, const mtopic *t, bool create, err *e);
+  int (*topic_delete)(queue_system *q, const char *name, char *const *subs, size_t nsubs,
+                      err *e);
+  /* confirm: an outbox entry committed with it, or NULL. create:
+     ERR_CONFLICT when (topic, protocol, endpoint) is subscribed already. */
+  int (*sub_put)(queue_system *q, const msub *s, bool create, json_t *confirm, err *e);
+  int (*sub_delete)(queue_system *q, const msub *s, err *e);
+  /* Commits the targets; a positive return: arg->version is no longer the
+     topic's (reload and build again). */
+  int (*publish)(queue_system *q, pub_arg *arg, err *e);
+} topic_store;
+
+extern const topic_store queue__lmdb_topics;
+extern const topic_store queue__pg_topics;
+
 struct queue_system {
   char *dir;                    /* DATA/queue */
   char *access_key;
@@ -204,6 +257,7 @@ struct queue_system {
   void (*delivery_failed)(const char *sub, const char *why); /* or NULL */
 
   const queue_store *store;     /* queues and messages: LMDB or PostgreSQL */
+  const topic_store *tstore;    /* topics and the outbox: LMDB or PostgreSQL */
   qpg *pg;                      /* the PostgreSQL store, or NULL */
   MDB_env *env;                 /* DATA/queue/meta */
   MDB_dbi db_queues;            /* name -> queue record (JSON) */
@@ -249,6 +303,7 @@ struct queue_system {
   pthread_mutex_t dmu;          /* guards the delivery schedule */
   pthread_cond_t dcv;           /* workers wait (monotonic clock) */
   dentry *due;                  /* deliveries by due time */
+  uint64_t dkick;               /* PostgreSQL outbox: bumped when there is work */
   bool dstop;
   pthread_t *dthreads;
   size_t ndthreads;
@@ -382,6 +437,18 @@ void queue__polls_close(queue_system *q);
 
 /* ---- topic.c ---- */
 mtopic *queue__topic_find(queue_system *q, const char *name);
+/* Records (JSON, as stored) and back; NULL when damaged. */
+mtopic *queue__topic_from_record(const char *name, size_t n, const char *rec, size_t len);
+msub *queue__sub_from_record(const char *arn, size_t n, const char *rec, size_t len);
+char *queue__topic_record(const mtopic *t);   /* heap */
+char *queue__sub_record(const msub *s);       /* heap */
+void queue__topic_free(mtopic *t);
+void queue__sub_free(msub *s);
+/* Replaces topic `name` and its subscriptions in the cache by t and
+ * subs[0..n) (t NULL: removes them), or, name NULL, the whole cache (mu
+ * taken); takes them. */
+void queue__topic_cache_set(queue_system *q, const char *name, mtopic **ts, size_t nt,
+                            msub **subs, size_t n);
 int queue__topics_load(queue_system *q, MDB_txn *txn, err *e);
 void queue__topics_free(queue_system *q);
 /* The topic name of an ARN (arena); ERR_INVALID / QUEUE_ERR_NO_TOPIC. */
@@ -413,9 +480,37 @@ int queue__pg_open(queue_system *q, pg_pool *pool, err *e);
 void queue__pg_stop(queue_system *q);
 void queue__pg_close(queue_system *q);
 
-/* ---- topic.c ---- */
-/* 0, or ERR_UNAVAILABLE when topics are off (queues in PostgreSQL). */
-int queue__topics_check(queue_system *q, err *e);
+/* ---- publish.c ---- */
+/* Whether a publish's copy m fits queue s (adjusting FIFO fields); false:
+ * it is dropped, as SNS drops what a queue refuses. */
+bool queue__publish_fits(const qsnap *s, queue_send *m);
+/* The LMDB store's publish (one commit with the queues' copies). */
+int queue__lmdb_publish(queue_system *q, pub_arg *arg, err *e);
+
+/* ---- pg_store.c, for pg_topic.c ---- */
+pg_pool *queue__pg_pool(queue_system *q);
+/* Sends m to queue s inside the caller's transaction on c (FIFO: locks the
+ * queue's row); *visible counts it when visible at once. */
+int queue__pg_send_on(PGconn *c, const qsnap *s, const queue_send *m, int64_t now, arena *a,
+                      uint64_t *visible, err *e);
+/* Wakes count polls of queue qid on every node (after the commit). */
+void queue__pg_wake(queue_system *q, uint64_t qid, uint64_t count);
+
+/* ---- pg_topic.c ---- */
+int queue__pg_topics_open(queue_system *q, err *e);
+/* The listener heard that topic `name` changed (NULL: reload all). */
+void queue__pg_topic_heard(queue_system *q, const char *name);
+/* A delivery worker over the PostgreSQL outbox (thread main). */
+void *queue__pg_outbox_main(void *arg);
+
+/* ---- deliver.c, for pg_topic.c ---- */
+enum queue_outcome { QUEUE_DONE, QUEUE_RETRY, QUEUE_WAIT };
+/* Performs one outbox entry (exists: its subscription still does). */
+enum queue_outcome queue__deliver_entry(queue_system *q, json_t *entry, bool exists);
+/* The wait before retry number attempts+1. */
+int64_t queue__retry_delay(queue_system *q, uint32_t attempts);
+/* Wakes the delivery workers: there is work (PostgreSQL outbox). */
+void queue__deliver_kick(queue_system *q);
 
 /* ---- small helpers ---- */
 char *queue__strdup(const char *s);   /* aborts on OOM */

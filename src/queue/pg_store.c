@@ -19,7 +19,8 @@
  *                        index (qid, visible_at, seq) for receives
  *   tarn_queue_dedup     (qid, dedup id) -> expiry, seq, message id (FIFO)
  * Notifications on channel tarn_queue: "w QID N" (N messages became
- * visible: wake N polls) and "m NAME" (a queue's record changed).
+ * visible: wake N polls), "m NAME" (a queue's record changed) and
+ * "t NAME" (a topic or its subscriptions changed: pg_topic.c).
  *
  * Invariants:
  *   (1) A receive selects visible rows FOR UPDATE SKIP LOCKED and moves
@@ -436,6 +437,26 @@ static int pg_send(queue_system *q, const qsnap *s, const queue_send *m, size_t 
   if (rc == 0)
     notify_wake(q, s->id, sc.visible);
   return rc;
+}
+
+/* ---- for pg_topic.c: a publish's copies in its own transaction ---- */
+
+pg_pool *queue__pg_pool(queue_system *q)
+{
+  return q->pg->pool;
+}
+
+int queue__pg_send_on(PGconn *c, const qsnap *s, const queue_send *m, int64_t now, arena *a,
+                      uint64_t *visible, err *e)
+{
+  queue_sent out;
+  int rc = s->fifo ? fifo_lock(c, s, a, e) : 0;
+  return rc != 0 ? rc : send_one(c, s, m, now, a, &out, visible, e);
+}
+
+void queue__pg_wake(queue_system *q, uint64_t qid, uint64_t count)
+{
+  notify_wake(q, qid, count);
 }
 
 /* ---- receive ---- */
@@ -878,6 +899,8 @@ static void heard(queue_system *q, const char *payload)
     pthread_mutex_lock(&q->meta_mu); /* invariant 6 */
     pg_refresh(q, payload + 2, &ignore);
     pthread_mutex_unlock(&q->meta_mu);
+  } else if (payload[0] == 't' && payload[1] == ' ') {
+    queue__pg_topic_heard(q, payload + 2); /* a topic or its subscriptions */
   }
 }
 
@@ -889,6 +912,7 @@ static void resync(queue_system *q)
   pthread_mutex_lock(&q->meta_mu);
   pg_refresh(q, NULL, &ignore);
   pthread_mutex_unlock(&q->meta_mu);
+  queue__pg_topic_heard(q, NULL);
   pthread_rwlock_rdlock(&q->mu);
   size_t n = q->nqueues;
   uint64_t *ids = xcalloc(n + 1, sizeof *ids);

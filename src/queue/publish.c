@@ -6,7 +6,9 @@
  * subscription even after a crash. Queues live in the same LMDB
  * environment, so their copies are written in the publish's transaction;
  * deliveries that leave the process are written to db_outbox in it and
- * sent by deliver.c until they succeed (at least once).
+ * sent by deliver.c until they succeed (at least once). With --metadata
+ * the topic store's publish (pg_topic.c) does the same in one PostgreSQL
+ * transaction, and may ask for the targets to be built again.
  *
  * Envelope (JSON, keys in this order, as SNS sends them):
  *   Type, MessageId, [SequenceNumber], TopicArn, [Subject], Message,
@@ -34,28 +36,6 @@
 #include <string.h>
 
 #define SNS_SENDER_ID "AIDAIT2UOQQY3AUEKVGXU"
-
-typedef struct target {
-  bool sqs;                   /* else an outbox entry */
-  const char *queue;          /* sqs: the queue name */
-  queue_send send;            /* sqs: the message */
-  json_t *entry;              /* outbox entry */
-} target;
-
-typedef struct pub_entry {
-  const queue_publish *p;
-  char message_id[QUEUE_ID_MAX];
-  target *targets;
-  size_t ntargets;
-  err *e;                     /* the entry's own result */
-} pub_entry;
-
-typedef struct pub_arg {
-  const char *topic;
-  bool fifo;
-  pub_entry *entries;
-  size_t n;
-} pub_arg;
 
 /* ---- checks ---- */
 
@@ -221,8 +201,9 @@ static void targets_build(queue_system *q, arena *a, const mtopic *t, pub_entry 
     if (s->filter != NULL &&
         !queue_filter_match(s->filter, s->body_scope, p->attrs, p->nattrs, message, mlen))
       continue;
-    target *tg = &pe->targets[pe->ntargets++];
+    pub_target *tg = &pe->targets[pe->ntargets++];
     memset(tg, 0, sizeof *tg);
+    tg->sub = arena_strdup(a, s->arn);
     if (strcmp(s->protocol, "sqs") == 0) {
       const char *name = NULL;
       err ignore = {0};
@@ -271,6 +252,17 @@ static void targets_build(queue_system *q, arena *a, const mtopic *t, pub_entry 
 
 /* ---- the commit ---- */
 
+bool queue__publish_fits(const qsnap *s, queue_send *m)
+{
+  if (!s->fifo) {
+    m->group_id = NULL;
+    m->dedup_id = NULL;
+  } else if (m->group_id == NULL) {
+    return false;  /* a standard topic cannot feed a FIFO queue */
+  }
+  return m->body_len + queue__attrs_size(m->attrs, m->nattrs) <= s->max_size;
+}
+
 static int apply_publish(queue_system *q, qchange *c, MDB_txn *txn, arena *a, err *e)
 {
   pub_arg *arg = c->arg;
@@ -287,7 +279,7 @@ static int apply_publish(queue_system *q, qchange *c, MDB_txn *txn, arena *a, er
     if (pe->e->code != 0)
       continue;
     for (size_t k2 = 0; k2 < pe->ntargets; k2++) {
-      target *tg = &pe->targets[k2];
+      pub_target *tg = &pe->targets[k2];
       int rc;
       if (tg->sqs) {
         qsnap s;
@@ -295,13 +287,7 @@ static int apply_publish(queue_system *q, qchange *c, MDB_txn *txn, arena *a, er
         if (queue__snap_name(q, tg->queue, &s, &ignore) != 0 || !queue__qid_live(q, txn, s.id))
           continue;  /* invariant 2 */
         queue_send m = tg->send;
-        if (!s.fifo) {
-          m.group_id = NULL;
-          m.dedup_id = NULL;
-        } else if (m.group_id == NULL) {
-          continue;  /* a standard topic cannot feed a FIFO queue */
-        }
-        if (m.body_len + queue__attrs_size(m.attrs, m.nattrs) > s.max_size)
+        if (!queue__publish_fits(&s, &m))
           continue;
         rc = queue__msg_insert(q, c, txn, a, &s, &m, now, NULL, e);
       } else {
@@ -314,11 +300,26 @@ static int apply_publish(queue_system *q, qchange *c, MDB_txn *txn, arena *a, er
   return 0;
 }
 
+int queue__lmdb_publish(queue_system *q, pub_arg *arg, err *e)
+{
+  qchange c;
+  queue__change_init(&c, apply_publish, arg);
+  return queue__commit_run(q, &c, e);
+}
+
+/* Drops the targets built by a try (their outbox entries). */
+static void targets_free(pub_arg *arg)
+{
+  for (size_t i = 0; i < arg->n; i++) {
+    for (size_t k = 0; k < arg->entries[i].ntargets; k++)
+      json_decref(arg->entries[i].targets[k].entry);
+    arg->entries[i].ntargets = 0;
+  }
+}
+
 int queue_topic_publish_batch(queue_system *q, const char *topic_arn, const queue_publish *p,
                               size_t n, char (*message_ids)[QUEUE_ID_MAX], err *errs, err *e)
 {
-  if (queue__topics_check(q, e) != 0)
-    return e->code;
   arena *a = arena_new();
   const char *name = NULL;
   int rc = queue__topic_name(topic_arn, a, &name, e);
@@ -328,36 +329,59 @@ int queue_topic_publish_batch(queue_system *q, const char *topic_arn, const queu
   }
   pub_arg arg = {.topic = name, .n = n};
   arg.entries = arena_alloc(a, (n + 1) * sizeof *arg.entries);
+  memset(arg.entries, 0, (n + 1) * sizeof *arg.entries);
   char ts[25];
   time_format_iso8601_ms(queue__now_ms(), ts);
-  pthread_rwlock_rdlock(&q->mu);
-  mtopic *t = queue__topic_find(q, name);
-  if (t == NULL) {
+  /* With a shared store, the targets are built from the cache and the
+     commit checks that the topic's version is still the one they were
+     built from; when another node changed the topic or its subscriptions
+     (rc > 0), the cache is reloaded and the targets built again. */
+  for (int attempt = 0;; attempt++) {
+    pthread_rwlock_rdlock(&q->mu);
+    mtopic *t = queue__topic_find(q, name);
+    if (t == NULL && attempt == 0 && q->tstore->refresh != NULL) {
+      pthread_rwlock_unlock(&q->mu);
+      pthread_mutex_lock(&q->meta_mu); /* a miss: perhaps made by another node */
+      q->tstore->refresh(q, name, e);
+      pthread_mutex_unlock(&q->meta_mu);
+      err_clear(e);
+      pthread_rwlock_rdlock(&q->mu);
+      t = queue__topic_find(q, name);
+    }
+    if (t == NULL) {
+      pthread_rwlock_unlock(&q->mu);
+      arena_free(a);
+      return err_set(e, QUEUE_ERR_NO_TOPIC, "Topic does not exist");
+    }
+    arg.fifo = t->fifo;
+    arg.version = t->version;
+    for (size_t i = 0; i < n; i++) {
+      pub_entry *pe = &arg.entries[i];
+      pe->p = &p[i];
+      pe->e = &errs[i];
+      err_clear(pe->e);
+      if (attempt == 0)
+        uuid_v4(pe->message_id);
+      if (publish_check(t, &p[i], pe->e) != 0)
+        continue;
+      targets_build(q, a, t, pe, NULL, ts);
+    }
     pthread_rwlock_unlock(&q->mu);
-    arena_free(a);
-    return err_set(e, QUEUE_ERR_NO_TOPIC, "Topic does not exist");
+    rc = q->tstore->publish(q, &arg, e);
+    targets_free(&arg);
+    if (rc <= 0 || attempt >= PG_RETRIES)
+      break;
+    pthread_mutex_lock(&q->meta_mu);
+    int rrc = q->tstore->refresh(q, name, e);
+    pthread_mutex_unlock(&q->meta_mu);
+    if (rrc != 0)
+      break;
   }
-  arg.fifo = t->fifo;
-  for (size_t i = 0; i < n; i++) {
-    pub_entry *pe = &arg.entries[i];
-    pe->p = &p[i];
-    pe->e = &errs[i];
-    err_clear(pe->e);
-    uuid_v4(pe->message_id);
-    if (publish_check(t, &p[i], pe->e) != 0)
-      continue;
-    targets_build(q, a, t, pe, NULL, ts);
-  }
-  pthread_rwlock_unlock(&q->mu);
-  qchange c;
-  queue__change_init(&c, apply_publish, &arg);
-  rc = queue__commit_run(q, &c, e);
-  for (size_t i = 0; i < n; i++) {
-    for (size_t k = 0; k < arg.entries[i].ntargets; k++)
-      json_decref(arg.entries[i].targets[k].entry);
+  if (rc > 0)
+    rc = err_set(e, ERR_CONFLICT, "the topic kept changing while it was published to");
+  for (size_t i = 0; i < n; i++)
     if (message_ids != NULL)
       snprintf(message_ids[i], QUEUE_ID_MAX, "%s", arg.entries[i].message_id);
-  }
   arena_free(a);
   return rc;
 }
@@ -365,8 +389,6 @@ int queue_topic_publish_batch(queue_system *q, const char *topic_arn, const queu
 int queue_topic_publish(queue_system *q, const char *topic_arn, const queue_publish *p,
                         char message_id[QUEUE_ID_MAX], char sequence[24], err *e)
 {
-  if (queue__topics_check(q, e) != 0)
-    return e->code;
   err entry = {0};
   char ids[1][QUEUE_ID_MAX];
   int rc = queue_topic_publish_batch(q, topic_arn, p, 1, ids, &entry, e);

@@ -101,6 +101,7 @@ int queue_system_open(const queue_options *o, queue_system **out, err *e)
   q->egress = o->egress;
   q->delivery_failed = o->delivery_failed;
   q->store = &queue__lmdb_store;
+  q->tstore = &queue__lmdb_topics;
   pthread_mutex_init(&q->meta_mu, NULL);
   pthread_rwlock_init(&q->mu, NULL);
   pthread_mutex_init(&q->wmu, NULL);
@@ -162,7 +163,9 @@ int queue_system_open(const queue_options *o, queue_system **out, err *e)
   if (o->metadata != NULL) {
     q->store = &queue__pg_store;
     queue__queues_free(q); /* the LMDB queues stay there, unused */
-    if ((rc = queue__pg_open(q, o->metadata, e)) != 0) {
+    q->tstore = &queue__pg_topics;
+    queue__topics_free(q); /* so do the LMDB topics */
+    if ((rc = queue__pg_open(q, o->metadata, e)) != 0 || (rc = queue__pg_topics_open(q, e)) != 0) {
       queue_system_close(q);
       return rc;
     }

@@ -4,8 +4,12 @@
  *
  * Why a cache: publish matches every subscription of a topic; it must not
  * read and parse their records (and compile filter policies) each time. As
- * for queues (queues.c), the LMDB records are the truth and the cache
- * changes only after a commit, under meta_mu.
+ * for queues (queues.c), the store's records are the truth and the cache
+ * changes only after a commit, under meta_mu. The records are written by a
+ * topic_store (internal.h): LMDB (the apply functions below) or PostgreSQL
+ * (pg_topic.c), which is shared by several nodes; then every call reloads
+ * the topics it reads or changes first (sync_topic), and publish checks
+ * the topic's version in its own commit (pg_topic.c).
  *
  * HTTP subscriptions start pending: Subscribe commits the subscription and,
  * in the same commit, a SubscriptionConfirmation delivery in the outbox
@@ -50,14 +54,6 @@ static bool topic_name_valid(const char *name, bool *fifo)
       return false;
   }
   return end > 0;
-}
-
-int queue__topics_check(queue_system *q, err *e)
-{
-  if (q->pg == NULL)
-    return 0;
-  return err_set(e, ERR_UNAVAILABLE, "topics are not available on a node whose queues are "
-                 "in PostgreSQL (--metadata): they would not be shared with the other nodes");
 }
 
 int queue__topic_name(const char *arn, arena *a, const char **name, err *e)
@@ -130,7 +126,7 @@ static void sub_insert(queue_system *q, msub *s)
   qsort(q->subs, q->nsubs, sizeof *q->subs, sub_cmp);
 }
 
-static void topic_free(mtopic *t)
+void queue__topic_free(mtopic *t)
 {
   if (t == NULL)
     return;
@@ -141,7 +137,7 @@ static void topic_free(mtopic *t)
   free(t);
 }
 
-static void sub_free(msub *s)
+void queue__sub_free(msub *s)
 {
   if (s == NULL)
     return;
@@ -159,7 +155,7 @@ static void topic_remove(queue_system *q, const char *name)
 {
   for (size_t i = 0; i < q->ntopics; i++)
     if (strcmp(q->topics[i]->name, name) == 0) {
-      topic_free(q->topics[i]);
+      queue__topic_free(q->topics[i]);
       memmove(q->topics + i, q->topics + i + 1, (q->ntopics - i - 1) * sizeof *q->topics);
       q->ntopics--;
       return;
@@ -170,7 +166,7 @@ static void sub_remove(queue_system *q, const char *arn)
 {
   for (size_t i = 0; i < q->nsubs; i++)
     if (strcmp(q->subs[i]->arn, arn) == 0) {
-      sub_free(q->subs[i]);
+      queue__sub_free(q->subs[i]);
       memmove(q->subs + i, q->subs + i + 1, (q->nsubs - i - 1) * sizeof *q->subs);
       q->nsubs--;
       return;
@@ -192,9 +188,9 @@ static void sub_parse(msub *s)
   }
 }
 
-static mtopic *topic_from_record(const char *name, size_t n, const MDB_val *v)
+mtopic *queue__topic_from_record(const char *name, size_t n, const char *rec, size_t len)
 {
-  json_t *j = json_loadb(v->mv_data, v->mv_size, 0, NULL);
+  json_t *j = json_loadb(rec, len, 0, NULL);
   if (j == NULL)
     return NULL;
   mtopic *t = xcalloc(1, sizeof *t);
@@ -218,9 +214,9 @@ static mtopic *topic_from_record(const char *name, size_t n, const MDB_val *v)
   return t;
 }
 
-static msub *sub_from_record(const char *arn, size_t n, const MDB_val *v)
+msub *queue__sub_from_record(const char *arn, size_t n, const char *rec, size_t len)
 {
-  json_t *j = json_loadb(v->mv_data, v->mv_size, 0, NULL);
+  json_t *j = json_loadb(rec, len, 0, NULL);
   if (j == NULL)
     return NULL;
   msub *s = xcalloc(1, sizeof *s);
@@ -240,7 +236,7 @@ static msub *sub_from_record(const char *arn, size_t n, const MDB_val *v)
   return s;
 }
 
-static char *topic_record(const mtopic *t)
+char *queue__topic_record(const mtopic *t)
 {
   json_t *j = json_pack("{s:b, s:I, s:O, s:O}", "fifo", t->fifo, "created",
                         (json_int_t)t->created_ms, "attrs", t->attrs, "tags", t->tags);
@@ -251,7 +247,7 @@ static char *topic_record(const mtopic *t)
   return s;
 }
 
-static char *sub_record(const msub *s)
+char *queue__sub_record(const msub *s)
 {
   json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:b, s:O}", "topic", s->topic, "protocol",
                         s->protocol, "endpoint", s->endpoint, "token", s->token, "confirmed",
@@ -275,13 +271,13 @@ int queue__topics_load(queue_system *q, MDB_txn *txn, err *e)
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
       if (d == 0) {
-        mtopic *t = topic_from_record(k.mv_data, k.mv_size, &v);
+        mtopic *t = queue__topic_from_record(k.mv_data, k.mv_size, v.mv_data, v.mv_size);
         if (t != NULL) {
           grow((void **)&q->topics, &q->captopics, q->ntopics, sizeof *q->topics);
           q->topics[q->ntopics++] = t;
         }
       } else {
-        msub *s = sub_from_record(k.mv_data, k.mv_size, &v);
+        msub *s = queue__sub_from_record(k.mv_data, k.mv_size, v.mv_data, v.mv_size);
         if (s != NULL) {
           grow((void **)&q->subs, &q->capsubs, q->nsubs, sizeof *q->subs);
           q->subs[q->nsubs++] = s;
@@ -296,14 +292,81 @@ int queue__topics_load(queue_system *q, MDB_txn *txn, err *e)
 void queue__topics_free(queue_system *q)
 {
   for (size_t i = 0; i < q->ntopics; i++)
-    topic_free(q->topics[i]);
+    queue__topic_free(q->topics[i]);
   for (size_t i = 0; i < q->nsubs; i++)
-    sub_free(q->subs[i]);
+    queue__sub_free(q->subs[i]);
   free(q->topics);
   free(q->subs);
   q->topics = NULL;
   q->subs = NULL;
   q->ntopics = q->nsubs = 0;
+  q->captopics = q->capsubs = 0;
+}
+
+void queue__topic_cache_set(queue_system *q, const char *name, mtopic **ts, size_t nt,
+                            msub **subs, size_t n)
+{
+  pthread_rwlock_wrlock(&q->mu);
+  if (name == NULL) {
+    queue__topics_free(q);
+  } else {
+    topic_remove(q, name);
+    for (size_t i = 0; i < q->nsubs;) {
+      if (strcmp(q->subs[i]->topic, name) == 0) {
+        queue__sub_free(q->subs[i]);
+        memmove(q->subs + i, q->subs + i + 1, (q->nsubs - i - 1) * sizeof *q->subs);
+        q->nsubs--;
+      } else {
+        i++;
+      }
+    }
+  }
+  for (size_t i = 0; i < nt; i++) {
+    grow((void **)&q->topics, &q->captopics, q->ntopics, sizeof *q->topics);
+    q->topics[q->ntopics++] = ts[i];
+  }
+  for (size_t i = 0; i < n; i++) {
+    grow((void **)&q->subs, &q->capsubs, q->nsubs, sizeof *q->subs);
+    q->subs[q->nsubs++] = subs[i];
+  }
+  if (q->ntopics > 0)
+    qsort(q->topics, q->ntopics, sizeof *q->topics, topic_cmp);
+  if (q->nsubs > 0)
+    qsort(q->subs, q->nsubs, sizeof *q->subs, sub_cmp);
+  pthread_rwlock_unlock(&q->mu);
+}
+
+/* With a shared store, reloads topic `name` (NULL: all) before the cache is
+ * read or changed (meta_mu held): another node may have changed it. A
+ * failed reload leaves the cache as it was; the store's own checks (rows
+ * and versions) still refuse what is out of date. */
+static void sync_topic(queue_system *q, const char *name)
+{
+  if (q->tstore->refresh == NULL)
+    return;
+  err ignore = {0};
+  q->tstore->refresh(q, name, &ignore);
+}
+
+static void sync_read(queue_system *q, const char *name)
+{
+  if (q->tstore->refresh == NULL)
+    return;
+  pthread_mutex_lock(&q->meta_mu);
+  sync_topic(q, name);
+  pthread_mutex_unlock(&q->meta_mu);
+}
+
+/* The topic of a subscription ARN (arena), "" when malformed. */
+static const char *sub_topic(const char *arn, arena *a)
+{
+  const char *colon = arn != NULL ? strrchr(arn, ':') : NULL;
+  const char *name = NULL;
+  err ignore = {0};
+  if (colon == NULL ||
+      queue__topic_name(arena_strndup(a, arn, (size_t)(colon - arn)), a, &name, &ignore) != 0)
+    return "";
+  return name;
 }
 
 /* ---- presigned URLs ---- */
@@ -391,7 +454,7 @@ typedef struct topic_arg {
 static int apply_topic_put(queue_system *q, qchange *c, MDB_txn *txn, arena *a, err *e)
 {
   topic_arg *arg = c->arg;
-  char *rec = topic_record(arg->t);
+  char *rec = queue__topic_record(arg->t);
   MDB_val k = {strlen(arg->t->name), arg->t->name};
   MDB_val v = {strlen(rec), rec};
   int mrc = mdb_put(txn, q->db_topics, &k, &v, 0);
@@ -426,8 +489,6 @@ int queue_topic_create(queue_system *q, const char *name, const str_pair *attrs,
                        const str_pair *tags, size_t ntags, arena *a, queue_topic_info *out,
                        err *e)
 {
-  if (queue__topics_check(q, e) != 0)
-    return e->code;
   bool fifo_name = false;
   if (name == NULL || !topic_name_valid(name, &fifo_name))
     return err_set(e, ERR_INVALID, "Invalid parameter: Topic Name");
@@ -447,6 +508,7 @@ int queue_topic_create(queue_system *q, const char *name, const str_pair *attrs,
     return err_set(e, ERR_INVALID, "Could not complete request: tag quota of per resource "
                    "exceeded");
   pthread_mutex_lock(&q->meta_mu);
+  sync_topic(q, name);
   mtopic *existing = queue__topic_find(q, name);
   if (existing != NULL) {
     topic_info(existing, a, out);
@@ -469,17 +531,24 @@ int queue_topic_create(queue_system *q, const char *name, const str_pair *attrs,
                         json_string(tags[i].value ? tags[i].value : ""));
   const char *cbd = json_string_value(json_object_get(t->attrs, "ContentBasedDeduplication"));
   t->content_dedup = cbd != NULL && str_ieq(cbd, "true");
-  topic_arg arg = {.t = t};
-  qchange c;
-  queue__change_init(&c, apply_topic_put, &arg);
-  int rc = queue__commit_run(q, &c, e);
+  int rc = q->tstore->topic_put(q, t, true, e);
   if (rc == 0) {
     pthread_rwlock_wrlock(&q->mu);
     topic_insert(q, t);
     topic_info(t, a, out);
     pthread_rwlock_unlock(&q->mu);
   } else {
-    topic_free(t);
+    queue__topic_free(t);
+    if (rc == ERR_CONFLICT) { /* created by another node meanwhile */
+      sync_topic(q, name);
+      pthread_rwlock_rdlock(&q->mu);
+      existing = queue__topic_find(q, name);
+      if (existing != NULL) {
+        topic_info(existing, a, out);
+        rc = 0;
+      }
+      pthread_rwlock_unlock(&q->mu);
+    }
   }
   pthread_mutex_unlock(&q->meta_mu);
   return rc;
@@ -487,8 +556,6 @@ int queue_topic_create(queue_system *q, const char *name, const str_pair *attrs,
 
 int queue_topic_delete(queue_system *q, const char *arn, err *e)
 {
-  if (queue__topics_check(q, e) != 0)
-    return e->code;
   arena *a = arena_new();
   const char *name = NULL;
   int rc = queue__topic_name(arn, a, &name, e);
@@ -497,6 +564,7 @@ int queue_topic_delete(queue_system *q, const char *arn, err *e)
     return rc;
   }
   pthread_mutex_lock(&q->meta_mu);
+  sync_topic(q, name);
   if (queue__topic_find(q, name) == NULL) {
     pthread_mutex_unlock(&q->meta_mu);
     arena_free(a);
@@ -507,9 +575,7 @@ int queue_topic_delete(queue_system *q, const char *arn, err *e)
   for (size_t i = 0; i < q->nsubs; i++)
     if (strcmp(q->subs[i]->topic, name) == 0)
       arg.sub_arns[arg.nsubs++] = arena_strdup(a, q->subs[i]->arn);
-  qchange c;
-  queue__change_init(&c, apply_topic_delete, &arg);
-  rc = queue__commit_run(q, &c, e);
+  rc = q->tstore->topic_delete(q, name, arg.sub_arns, arg.nsubs, e);
   if (rc == 0) {
     pthread_rwlock_wrlock(&q->mu);
     topic_remove(q, name);
@@ -525,12 +591,11 @@ int queue_topic_delete(queue_system *q, const char *arn, err *e)
 int queue_topic_lookup(queue_system *q, const char *arn, arena *a, queue_topic_info *out,
                        err *e)
 {
-  if (queue__topics_check(q, e) != 0)
-    return e->code;
   const char *name = NULL;
   int rc = queue__topic_name(arn, a, &name, e);
   if (rc != 0)
     return rc;
+  sync_read(q, name);
   pthread_rwlock_rdlock(&q->mu);
   mtopic *t = queue__topic_find(q, name);
   if (t != NULL)
@@ -542,12 +607,11 @@ int queue_topic_lookup(queue_system *q, const char *arn, arena *a, queue_topic_i
 int queue_topic_list(queue_system *q, const char *marker, size_t max, arena *a,
                      const char ***arns, size_t *n, const char **next, err *e)
 {
-  if (queue__topics_check(q, e) != 0)
-    return e->code;
   if (max == 0 || max > 100)
     max = 100;
   *n = 0;
   *next = NULL;
+  sync_read(q, NULL);
   pthread_rwlock_rdlock(&q->mu);
   *arns = arena_alloc(a, (q->ntopics + 1) * sizeof **arns);
   for (size_t i = 0; i < q->ntopics; i++) {
@@ -585,12 +649,11 @@ static const char effective_delivery[] =
 int queue_topic_attrs_get(queue_system *q, const char *arn, arena *a, str_pair **out,
                           size_t *n, err *e)
 {
-  if (queue__topics_check(q, e) != 0)
-    return e->code;
   const char *name = NULL;
   int rc = queue__topic_name(arn, a, &name, e);
   if (rc != 0)
     return rc;
+  sync_read(q, name);
   pthread_rwlock_rdlock(&q->mu);
   mtopic *t = queue__topic_find(q, name);
   if (t == NULL) {
@@ -641,6 +704,7 @@ static int topic_edit(queue_system *q, const char *arn,
     return rc;
   }
   pthread_mutex_lock(&q->meta_mu);
+  sync_topic(q, name);
   mtopic *t = queue__topic_find(q, name);
   if (t == NULL) {
     pthread_mutex_unlock(&q->meta_mu);
@@ -657,19 +721,15 @@ static int topic_edit(queue_system *q, const char *arn,
   rc = edit(copy, ctx, e);
   const char *cbd = json_string_value(json_object_get(copy->attrs, "ContentBasedDeduplication"));
   copy->content_dedup = cbd != NULL && str_ieq(cbd, "true");
-  if (rc == 0) {
-    topic_arg arg = {.t = copy};
-    qchange c;
-    queue__change_init(&c, apply_topic_put, &arg);
-    rc = queue__commit_run(q, &c, e);
-  }
+  if (rc == 0)
+    rc = q->tstore->topic_put(q, copy, false, e);
   if (rc == 0) {
     pthread_rwlock_wrlock(&q->mu);
     topic_remove(q, name);
     topic_insert(q, copy);
     pthread_rwlock_unlock(&q->mu);
   } else {
-    topic_free(copy);
+    queue__topic_free(copy);
   }
   pthread_mutex_unlock(&q->meta_mu);
   arena_free(a);
@@ -696,8 +756,6 @@ static int edit_topic_attr(mtopic *t, void *ctx, err *e)
 int queue_topic_attr_set(queue_system *q, const char *arn, const char *name, const char *value,
                          err *e)
 {
-  if (queue__topics_check(q, e) != 0)
-    return e->code;
   if (name == NULL)
     return err_set(e, ERR_INVALID, "Invalid parameter: AttributeName");
   kv_ctx k = {.name = name, .value = value};
@@ -731,8 +789,6 @@ static int edit_topic_tags_remove(mtopic *t, void *ctx, err *e)
 int queue_topic_tags_set(queue_system *q, const char *arn, const str_pair *tags, size_t n,
                          err *e)
 {
-  if (queue__topics_check(q, e) != 0)
-    return e->code;
   kv_ctx k = {.pairs = tags, .n = n};
   return topic_edit(q, arn, edit_topic_tags_set, &k, e);
 }
@@ -740,8 +796,6 @@ int queue_topic_tags_set(queue_system *q, const char *arn, const str_pair *tags,
 int queue_topic_tags_remove(queue_system *q, const char *arn, const char *const *keys,
                             size_t n, err *e)
 {
-  if (queue__topics_check(q, e) != 0)
-    return e->code;
   kv_ctx k = {.keys = keys, .n = n};
   return topic_edit(q, arn, edit_topic_tags_remove, &k, e);
 }
@@ -749,12 +803,11 @@ int queue_topic_tags_remove(queue_system *q, const char *arn, const char *const 
 int queue_topic_tags_get(queue_system *q, const char *arn, arena *a, str_pair **out, size_t *n,
                          err *e)
 {
-  if (queue__topics_check(q, e) != 0)
-    return e->code;
   const char *name = NULL;
   int rc = queue__topic_name(arn, a, &name, e);
   if (rc != 0)
     return rc;
+  sync_read(q, name);
   pthread_rwlock_rdlock(&q->mu);
   mtopic *t = queue__topic_find(q, name);
   if (t != NULL) {
@@ -836,7 +889,7 @@ typedef struct sub_arg {
 static int apply_sub_put(queue_system *q, qchange *c, MDB_txn *txn, arena *a, err *e)
 {
   sub_arg *arg = c->arg;
-  char *rec = sub_record(arg->s);
+  char *rec = queue__sub_record(arg->s);
   MDB_val k = {strlen(arg->s->arn), arg->s->arn};
   MDB_val v = {strlen(rec), rec};
   int mrc = mdb_put(txn, q->db_subs, &k, &v, 0);
@@ -901,8 +954,6 @@ int queue_sub_create(queue_system *q, const char *topic_arn, const char *protoco
                      const char *endpoint, const str_pair *attrs, size_t nattrs, arena *a,
                      queue_sub_info *out, err *e)
 {
-  if (queue__topics_check(q, e) != 0)
-    return e->code;
   const char *topic = NULL;
   int rc = queue__topic_name(topic_arn, a, &topic, e);
   if (rc != 0)
@@ -940,6 +991,7 @@ int queue_sub_create(queue_system *q, const char *topic_arn, const char *protoco
       json_object_set_new(jattrs, attrs[i].name, json_string(norm));
   }
   pthread_mutex_lock(&q->meta_mu);
+  sync_topic(q, topic);
   mtopic *t = queue__topic_find(q, topic);
   if (t == NULL) {
     pthread_mutex_unlock(&q->meta_mu);
@@ -976,9 +1028,7 @@ int queue_sub_create(queue_system *q, const char *topic_arn, const char *protoco
   sub_arg arg = {.s = s};
   if (http)
     arg.confirm = confirmation(q, s, t->arn, a);
-  qchange c;
-  queue__change_init(&c, apply_sub_put, &arg);
-  rc = queue__commit_run(q, &c, e);
+  rc = q->tstore->sub_put(q, s, true, arg.confirm, e);
   json_decref(arg.confirm);
   if (rc == 0) {
     pthread_rwlock_wrlock(&q->mu);
@@ -987,7 +1037,22 @@ int queue_sub_create(queue_system *q, const char *topic_arn, const char *protoco
     out->arn = arena_strdup(a, s->arn);
     pthread_rwlock_unlock(&q->mu);
   } else {
-    sub_free(s);
+    if (rc == ERR_CONFLICT) { /* the same subscription, made by another node meanwhile */
+      sync_topic(q, topic);
+      pthread_rwlock_rdlock(&q->mu);
+      for (size_t i = 0; i < q->nsubs; i++) {
+        msub *x = q->subs[i];
+        if (strcmp(x->topic, topic) == 0 && strcmp(x->protocol, protocol) == 0 &&
+            strcmp(x->endpoint, endpoint) == 0) {
+          sub_info(x, a, out);
+          out->arn = arena_strdup(a, x->arn);
+          rc = 0;
+          break;
+        }
+      }
+      pthread_rwlock_unlock(&q->mu);
+    }
+    queue__sub_free(s);
   }
   pthread_mutex_unlock(&q->meta_mu);
   return rc;
@@ -996,10 +1061,7 @@ int queue_sub_create(queue_system *q, const char *topic_arn, const char *protoco
 /* Replaces subscription arn by an edited copy (meta_mu held). */
 static int sub_replace(queue_system *q, msub *old, msub *copy, err *e)
 {
-  sub_arg arg = {.s = copy};
-  qchange c;
-  queue__change_init(&c, apply_sub_put, &arg);
-  int rc = queue__commit_run(q, &c, e);
+  int rc = q->tstore->sub_put(q, copy, false, NULL, e);
   if (rc == 0) {
     pthread_rwlock_wrlock(&q->mu);
     char *arn = queue__strdup(old->arn);
@@ -1008,7 +1070,7 @@ static int sub_replace(queue_system *q, msub *old, msub *copy, err *e)
     sub_insert(q, copy);
     pthread_rwlock_unlock(&q->mu);
   } else {
-    sub_free(copy);
+    queue__sub_free(copy);
   }
   return rc;
 }
@@ -1029,13 +1091,12 @@ static msub *sub_copy(const msub *s)
 int queue_sub_confirm(queue_system *q, const char *topic_arn, const char *token, arena *a,
                       queue_sub_info *out, err *e)
 {
-  if (queue__topics_check(q, e) != 0)
-    return e->code;
   const char *topic = NULL;
   int rc = queue__topic_name(topic_arn, a, &topic, e);
   if (rc != 0)
     return rc;
   pthread_mutex_lock(&q->meta_mu);
+  sync_topic(q, topic);
   if (queue__topic_find(q, topic) == NULL) {
     pthread_mutex_unlock(&q->meta_mu);
     return err_set(e, QUEUE_ERR_NO_TOPIC, "Topic does not exist");
@@ -1066,20 +1127,18 @@ int queue_sub_confirm(queue_system *q, const char *topic_arn, const char *token,
 
 int queue_sub_delete(queue_system *q, const char *sub_arn, err *e)
 {
-  if (queue__topics_check(q, e) != 0)
-    return e->code;
   if (sub_arn == NULL || !str_starts(sub_arn, "arn:aws:sns:"))
     return err_set(e, ERR_INVALID, "Invalid parameter: SubscriptionArn");
   pthread_mutex_lock(&q->meta_mu);
+  arena *a = arena_new();
+  sync_topic(q, sub_topic(sub_arn, a));
+  arena_free(a);
   msub *s = sub_find(q, sub_arn);
   if (s == NULL) {
     pthread_mutex_unlock(&q->meta_mu);
     return err_set(e, QUEUE_ERR_NO_SUB, "Subscription does not exist");
   }
-  sub_arg arg = {.arn = sub_arn};
-  qchange c;
-  queue__change_init(&c, apply_sub_delete, &arg);
-  int rc = queue__commit_run(q, &c, e);
+  int rc = q->tstore->sub_delete(q, s, e);
   if (rc == 0) {
     pthread_rwlock_wrlock(&q->mu);
     sub_remove(q, sub_arn);
@@ -1092,8 +1151,6 @@ int queue_sub_delete(queue_system *q, const char *sub_arn, err *e)
 int queue_sub_list(queue_system *q, const char *topic_arn, const char *marker, size_t max,
                    arena *a, queue_sub_info **out, size_t *n, const char **next, err *e)
 {
-  if (queue__topics_check(q, e) != 0)
-    return e->code;
   const char *topic = NULL;
   if (topic_arn != NULL) {
     int rc = queue__topic_name(topic_arn, a, &topic, e);
@@ -1104,6 +1161,7 @@ int queue_sub_list(queue_system *q, const char *topic_arn, const char *marker, s
     max = 100;
   *n = 0;
   *next = NULL;
+  sync_read(q, topic);
   pthread_rwlock_rdlock(&q->mu);
   if (topic != NULL && queue__topic_find(q, topic) == NULL) {
     pthread_rwlock_unlock(&q->mu);
@@ -1129,8 +1187,7 @@ int queue_sub_list(queue_system *q, const char *topic_arn, const char *marker, s
 int queue_sub_attrs_get(queue_system *q, const char *sub_arn, arena *a, str_pair **out,
                         size_t *n, err *e)
 {
-  if (queue__topics_check(q, e) != 0)
-    return e->code;
+  sync_read(q, sub_topic(sub_arn, a));
   pthread_rwlock_rdlock(&q->mu);
   msub *s = sub_arn != NULL ? sub_find(q, sub_arn) : NULL;
   if (s == NULL) {
@@ -1166,17 +1223,17 @@ int queue_sub_attrs_get(queue_system *q, const char *sub_arn, arena *a, str_pair
 int queue_sub_attr_set(queue_system *q, const char *sub_arn, const char *name,
                        const char *value, err *e)
 {
-  if (queue__topics_check(q, e) != 0)
-    return e->code;
   if (name == NULL)
     return err_set(e, ERR_INVALID, "Invalid parameter: AttributeName");
   pthread_mutex_lock(&q->meta_mu);
+  arena *a = arena_new();
+  sync_topic(q, sub_topic(sub_arn, a));
   msub *s = sub_arn != NULL ? sub_find(q, sub_arn) : NULL;
   if (s == NULL) {
     pthread_mutex_unlock(&q->meta_mu);
+    arena_free(a);
     return err_set(e, QUEUE_ERR_NO_SUB, "Subscription does not exist");
   }
-  arena *a = arena_new();
   const char *norm = NULL;
   int rc = sub_attr_check(s->protocol, name, value, a, &norm, e);
   if (rc == 0) {
@@ -1192,6 +1249,52 @@ int queue_sub_attr_set(queue_system *q, const char *sub_arn, const char *name,
   pthread_mutex_unlock(&q->meta_mu);
   return rc;
 }
+
+/* ---- the LMDB topic store ---- */
+
+static int lmdb_topic_put(queue_system *q, const mtopic *t, bool create, err *e)
+{
+  (void)create;
+  topic_arg arg = {.t = (mtopic *)t};
+  qchange c;
+  queue__change_init(&c, apply_topic_put, &arg);
+  return queue__commit_run(q, &c, e);
+}
+
+static int lmdb_topic_delete(queue_system *q, const char *name, char *const *subs, size_t nsubs,
+                             err *e)
+{
+  topic_arg arg = {.name = name, .sub_arns = (char **)subs, .nsubs = nsubs};
+  qchange c;
+  queue__change_init(&c, apply_topic_delete, &arg);
+  return queue__commit_run(q, &c, e);
+}
+
+static int lmdb_sub_put(queue_system *q, const msub *s, bool create, json_t *confirm, err *e)
+{
+  (void)create;
+  sub_arg arg = {.s = (msub *)s, .confirm = confirm};
+  qchange c;
+  queue__change_init(&c, apply_sub_put, &arg);
+  return queue__commit_run(q, &c, e);
+}
+
+static int lmdb_sub_delete(queue_system *q, const msub *s, err *e)
+{
+  sub_arg arg = {.arn = s->arn};
+  qchange c;
+  queue__change_init(&c, apply_sub_delete, &arg);
+  return queue__commit_run(q, &c, e);
+}
+
+const topic_store queue__lmdb_topics = {
+    .refresh = NULL,
+    .topic_put = lmdb_topic_put,
+    .topic_delete = lmdb_topic_delete,
+    .sub_put = lmdb_sub_put,
+    .sub_delete = lmdb_sub_delete,
+    .publish = queue__lmdb_publish,
+};
 
 /* ---- for publish.c and deliver.c ---- */
 

@@ -1166,11 +1166,7 @@ int store__pg_master_key(store *s, const uint8_t candidate[32], uint8_t key[32],
 
 static int64_t lease_ms(void)
 {
-  const char *v = getenv("TARN_FEED_LEASE_SECONDS");
-  long long s = v != NULL ? strtoll(v, NULL, 10) : 0;
-  if (s <= 0 || s > 86400)
-    s = LEASE_DEFAULT_S;
-  return (int64_t)s * 1000;
+  return (int64_t)pg_lease_ms("TARN_FEED_LEASE_SECONDS", LEASE_DEFAULT_S);
 }
 
 typedef struct claim_txn {

@@ -131,6 +131,21 @@ def backend(tmp_path_factory):
     srv.stop_clean()
 
 
+def two_nodes(pg, backend, tmp_path_factory, prefix="shared", extra=None):
+    """Two nodes over pg's metadata and backend's bytes, started; a
+    generator for a module fixture (`yield from`): at the end, each node
+    still running must stop cleanly (a test that kills one restarts it)."""
+    env = node_env(pg, backend, prefix)
+    env.update(extra or {})
+    made = [Tarn(tmp_path_factory.mktemp("node"), env=env) for _ in range(2)]
+    for srv in made:
+        srv.start()
+    yield made
+    for srv in made:
+        if srv.running():
+            srv.stop_clean()
+
+
 def node_env(pg, backend, prefix="shared"):
     """The environment of a node over pg's metadata and backend's bytes."""
     return {"TARN_METADATA": pg.url, "TARN_OBJECTS": "s3://blobs/" + prefix,

@@ -125,19 +125,7 @@ class Endpoint:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 n = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(n)
-                if owner.fail_next > 0:
-                    owner.fail_next -= 1
-                    owner.failed += 1
-                    self.send_response(500)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                owner.posts.put(({k.lower(): v for k, v in self.headers.items()},
-                                 body.decode()))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                owner.on_post(self, self.rfile.read(n))
 
             def log_message(self, *args):
                 pass
@@ -147,6 +135,22 @@ class Endpoint:
         self._thread = threading.Thread(target=self._srv.serve_forever, daemon=True)
         self._thread.start()
         return self
+
+    def on_post(self, handler, body):
+        """Answers one POST (handler: its BaseHTTPRequestHandler)."""
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            self.failed += 1
+            self.answer(handler, 500)
+            return
+        self.posts.put(({k.lower(): v for k, v in handler.headers.items()}, body.decode()))
+        self.answer(handler, 200)
+
+    @staticmethod
+    def answer(handler, status):
+        handler.send_response(status)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
 
     def stop(self):
         if self._srv is not None:

@@ -5,7 +5,7 @@ across nodes (four receivers, two per node, drain 500 messages: each is
 received exactly once), a receipt handle of one node deletes on the other,
 long polls on one node wake for sends on the other, acknowledged sends
 survive kill -9 of the node that took them, FIFO groups keep their order
-across nodes, and topics are refused rather than kept per node.
+across nodes (topics over PostgreSQL: test_sns_pg.py).
 """
 import threading
 import time
@@ -13,8 +13,7 @@ import time
 import botocore.exceptions
 import pytest
 
-import tarnlib
-from pg_util import backend, node_env, pg  # noqa: F401 (fixtures)
+from pg_util import backend, pg, two_nodes  # noqa: F401 (fixtures)
 from queue_util import client, unique, wait_for
 
 
@@ -23,14 +22,7 @@ def nodes(pg, backend, tmp_path_factory):
     """Two nodes over the same PostgreSQL (and object backend, which a node
     with --metadata needs), for the whole module; both must stop cleanly at
     the end (the kill -9 test restarts the one it kills)."""
-    env = node_env(pg, backend)
-    made = [tarnlib.Tarn(tmp_path_factory.mktemp("node"), env=env) for _ in range(2)]
-    for srv in made:
-        srv.start()
-    yield made
-    for srv in made:
-        if srv.running():
-            srv.stop_clean()
+    yield from two_nodes(pg, backend, tmp_path_factory)
 
 
 def sqs_of(srv, **kw):
@@ -261,11 +253,3 @@ def test_dead_letter_redrive_across_nodes(nodes):
     assert "Messages" not in qa.receive_message(QueueUrl=src, WaitTimeSeconds=0)
     got = qb.receive_message(QueueUrl=dlq, WaitTimeSeconds=5)["Messages"]
     assert [x["Body"] for x in got] == ["poison"]
-
-
-def test_topics_are_refused_on_a_node_with_shared_queues(nodes):
-    a, _ = nodes
-    sns = client(a, "sns")
-    with pytest.raises(botocore.exceptions.ClientError) as ei:
-        sns.create_topic(Name=unique("t"))
-    assert "PostgreSQL" in str(ei.value)
