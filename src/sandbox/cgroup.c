@@ -456,6 +456,12 @@ int sandbox__cgroup_create(const sandbox__cgroups *cgs, const char *id,
   return rc;
 }
 
+int sandbox__cgroup_limits(const sandbox__cgroups *cgs, const sandbox__cgroup *cg,
+                           const sandbox_spec *spec, err *e)
+{
+  return cgs->version == 2 ? limits_v2(cg, spec, e) : cgs->version == 1 ? limits_v1(cg, spec, e) : 0;
+}
+
 int sandbox__cgroup_join_fds(const sandbox__cgroups *cgs, const sandbox__cgroup *cg, int *mode,
                              int fds[CG_COUNT], size_t *n, err *e)
 {
