@@ -137,10 +137,8 @@ static sandbox *fill_one(sandbox_pool *p)
   };
   sandbox *sb = NULL;
   err e = {0};
-  if (sandbox__start_pooled(&spec, &sb, &e) != 0) {
-    fprintf(stderr, "DEBUG pool fill: %s\n", e.msg);
-    sb = NULL;
-  }
+  if (sandbox__start_pooled(&spec, &sb, &e) != 0)
+    sb = NULL; /* counted in stats.failures; the claims miss meanwhile (3) */
   close(devnull);
   return sb;
 }
@@ -218,7 +216,6 @@ int sandbox_pool_claim(sandbox_pool *p, const sandbox_spec *spec, sandbox **out,
     return 1;
   int rc = sandbox__claim(sb, spec, e);
   if (rc != 0) {
-    fprintf(stderr, "DEBUG pool claim: %s\n", e->msg);
     sandbox_free(sb);
     pthread_mutex_lock(&p->mu);
     p->stats.failures++;
