@@ -23,6 +23,11 @@
  *            interpreter instead of an exec, zygote.c)
  *   EXIT     the program ended: init exits with its status, 128+signal
  *            when killed; the kernel then kills what is left in the pid ns
+ * A pooled instance (pool.c) goes through JOIN, WAIT and BUILD without the
+ * function's code, forks the program (which drops its own privileges and
+ * waits in its interpreter), then waits for its claim: the function's code
+ * and layers attached, /tmp resized, and only then DROP for init and the
+ * claim handed to the program (pool_instance).
  * A failure before RUN is reported on the start socket (sandbox__fail).
  *
  * Invariants:
