@@ -80,7 +80,6 @@ struct sandbox_pool {
   size_t size;
   sandbox *ready[POOL_MAX];               /* (1), oldest first */
   size_t count;
-  sandbox_pool_stats stats;
 };
 
 static atomic_uint_fast64_t next_id;
@@ -138,7 +137,7 @@ static sandbox *fill_one(sandbox_pool *p)
   sandbox *sb = NULL;
   err e = {0};
   if (sandbox__start_pooled(&spec, &sb, &e) != 0)
-    sb = NULL; /* counted in stats.failures; the claims miss meanwhile (3) */
+    sb = NULL; /* the claims miss meanwhile (3) */
   close(devnull);
   return sb;
 }
@@ -155,7 +154,6 @@ static void *refill(void *arg)
       sandbox *sb = fill_one(p);
       pthread_mutex_lock(&p->mu);
       if (sb == NULL) {
-        p->stats.failures++;
         retry_at = sandbox__now_us() + RETRY_MS * 1000;
       } else if (p->stop || p->count >= p->size) {
         pthread_mutex_unlock(&p->mu);
@@ -206,9 +204,6 @@ int sandbox_pool_claim(sandbox_pool *p, const sandbox_spec *spec, sandbox **out,
   if (p->count > 0) {
     sb = p->ready[0]; /* the oldest (1) */
     memmove(p->ready, p->ready + 1, --p->count * sizeof p->ready[0]);
-    p->stats.claims++;
-  } else {
-    p->stats.misses++;
   }
   pthread_cond_signal(&p->cond); /* (2) */
   pthread_mutex_unlock(&p->mu);
@@ -217,24 +212,10 @@ int sandbox_pool_claim(sandbox_pool *p, const sandbox_spec *spec, sandbox **out,
   int rc = sandbox__claim(sb, spec, e);
   if (rc != 0) {
     sandbox_free(sb);
-    pthread_mutex_lock(&p->mu);
-    p->stats.failures++;
-    pthread_mutex_unlock(&p->mu);
     return rc;
   }
   *out = sb;
   return 0;
-}
-
-void sandbox_pool_get_stats(sandbox_pool *p, sandbox_pool_stats *out)
-{
-  memset(out, 0, sizeof *out);
-  if (p == NULL)
-    return;
-  pthread_mutex_lock(&p->mu);
-  *out = p->stats;
-  out->ready = p->count;
-  pthread_mutex_unlock(&p->mu);
 }
 
 sandbox_pool *sandbox_pool_free(sandbox_pool *p)

@@ -126,13 +126,6 @@ typedef struct sandbox_pool_conf {
   size_t size;                     /* instances kept ready; 0: no pool */
 } sandbox_pool_conf;
 
-typedef struct sandbox_pool_stats {
-  uint64_t claims;                 /* instances given to functions */
-  uint64_t misses;                 /* claims that found none ready */
-  uint64_t failures;               /* fills or claims that failed */
-  size_t ready;                    /* instances waiting now */
-} sandbox_pool_stats;
-
 /* NULL when conf->size is 0 or conf is unusable. */
 sandbox_pool *sandbox_pool_new(const sandbox_pool_conf *conf);
 /* 0 and *out: spec's instance, claimed from the pool (the caller owns it as
@@ -140,7 +133,6 @@ sandbox_pool *sandbox_pool_new(const sandbox_pool_conf *conf);
  * differs from the pool's conf), nothing done; else an error, and nothing
  * is left of the instance (the caller may sandbox_start instead). */
 int sandbox_pool_claim(sandbox_pool *p, const sandbox_spec *spec, sandbox **out, err *e);
-void sandbox_pool_get_stats(sandbox_pool *p, sandbox_pool_stats *out);
 /* Ends the waiting instances and the refill thread. Accepts NULL. */
 sandbox_pool *sandbox_pool_free(sandbox_pool *p);
 
