@@ -66,7 +66,14 @@ void fn__zygotes_open(fn_system *s)
                         "TZ=:UTC", "HOME=/nonexistent", NULL};
   const char *py[] = {"/usr/bin/python3", "-c", PY_LOADER, s->runtime_dir, NULL};
   s->zygote_python = sandbox_zygote_new(py, envp);
-  const char *node[] = {"/usr/bin/node", "--single-threaded", "-e", NODE_LOADER, s->runtime_dir, NULL};
+  /* --no-memory-reducer: V8's memory reducer runs full collections when
+   * the allocation rate, measured over wall time, is low, which it is for
+   * an instance that waited in the pool (sandbox/pool.c): each collection
+   * writes, page by page, the heap shared with the zygote, on the Invoke's
+   * path (bench/RESULTS.md, "instance pool"). Collections when the heap
+   * grows are unchanged. */
+  const char *node[] = {"/usr/bin/node", "--single-threaded", "--no-memory-reducer", "-e", NODE_LOADER,
+                        s->runtime_dir, NULL};
   s->zygote_node = sandbox_zygote_new(node, envp);
   const char *env = getenv("TARN_FN_POOL");
   size_t size = env != NULL && env[0] != '\0' ? (size_t)strtoul(env, NULL, 10) : FN_POOL_DEFAULT;
