@@ -46,6 +46,9 @@
  *   (3) A fill that fails (the zygote cannot serve, the host refuses)
  *       waits RETRY_MS before the next; claims meanwhile miss and callers
  *       start instances the usual way.
+ *   (4) After MAX_FAILED_CLAIMS claims in a row failed (a server that may
+ *       not make overlays: not root), the pool stops: its instances end and
+ *       every claim misses, instead of wasting an instance per cold start.
  */
 #include "sandbox/internal.h"
 
@@ -62,6 +65,7 @@
 
 #define POOL_MAX 64                       /* instances per pool, at most */
 #define RETRY_MS 2000                     /* (3) */
+#define MAX_FAILED_CLAIMS 3               /* (4) */
 
 struct sandbox_pool {
   pthread_mutex_t mu;
@@ -80,6 +84,7 @@ struct sandbox_pool {
   size_t size;
   sandbox *ready[POOL_MAX];               /* (1), oldest first */
   size_t count;
+  unsigned failed_claims;                 /* (4): in a row */
 };
 
 static atomic_uint_fast64_t next_id;
@@ -201,7 +206,7 @@ int sandbox_pool_claim(sandbox_pool *p, const sandbox_spec *spec, sandbox **out,
   if (!p->started && !p->stop)
     p->started = pthread_create(&p->thread, NULL, refill, p) == 0;
   sandbox *sb = NULL;
-  if (p->count > 0) {
+  if (p->count > 0 && !p->stop) {
     sb = p->ready[0]; /* the oldest (1) */
     memmove(p->ready, p->ready + 1, --p->count * sizeof p->ready[0]);
   }
@@ -210,6 +215,20 @@ int sandbox_pool_claim(sandbox_pool *p, const sandbox_spec *spec, sandbox **out,
   if (sb == NULL)
     return 1;
   int rc = sandbox__claim(sb, spec, e);
+  sandbox *stale[POOL_MAX];
+  size_t nstale = 0;
+  pthread_mutex_lock(&p->mu);
+  p->failed_claims = rc == 0 ? 0 : p->failed_claims + 1;
+  if (p->failed_claims >= MAX_FAILED_CLAIMS && !p->stop) {
+    p->stop = true; /* (4): the thread ends; claims miss from now on */
+    memcpy(stale, p->ready, p->count * sizeof p->ready[0]);
+    nstale = p->count;
+    p->count = 0;
+    pthread_cond_signal(&p->cond);
+  }
+  pthread_mutex_unlock(&p->mu);
+  for (size_t i = 0; i < nstale; i++)
+    sandbox_free(stale[i]);
   if (rc != 0) {
     sandbox_free(sb);
     return rc;
