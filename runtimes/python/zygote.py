@@ -57,6 +57,12 @@ def _serve():
     ctypes.pythonapi.PyOS_AfterFork_Child()
     if rc == 2:
         _rehearse(lib, main, base_path)
+    # A pooled instance (src/sandbox/init.c pool_instance) waits here, its
+    # fork hooks done, until a function claims it; elsewhere this returns
+    # at once. Its environment, command line and log are the function's
+    # from here on.
+    if lib.tarn_zygote_claimed() != 0:
+        os._exit(1)
 
     # --- an instance of a function from here on
     env = lib.tarn_zygote_environ()

@@ -34,6 +34,8 @@
 #define FN_PID_BUCKETS 1024
 #define FN_LOG_FILE_MAX (1u << 20)   /* a log file is rotated past this */
 #define FN_INIT_TIMEOUT_MS 10000     /* Lambda's init phase limit */
+#define FN_MAX_PROCS 1024            /* processes and threads per instance */
+#define FN_MAX_OPEN_FILES 1024       /* RLIMIT_NOFILE of an instance */
 
 typedef struct fn_entry fn_entry;
 typedef struct pool pool;
@@ -254,6 +256,8 @@ struct fn_system {
   char host_ruby[16];         /* "3.1.0": the gem folder version of /usr/bin/ruby, or "" */
   sandbox_zygote *zygote_python; /* the python3.x runtime, pre-initialised (zygote.c), or NULL */
   sandbox_zygote *zygote_node;   /* the nodejs*.x runtime, likewise */
+  sandbox_pool *pool_python;     /* instances of zygote_python started ahead, or NULL (zygote.c) */
+  sandbox_pool *pool_node;       /* and of zygote_node */
 
   /* the monitor: one thread over every instance's log pipe and pidfd */
   int epfd;
@@ -300,6 +304,8 @@ void fn__entry_release(fn_system *s, fn_entry *f);             /* under lock: us
 /* ---- zygote.c ---- */
 void fn__zygotes_open(fn_system *s);
 void fn__zygotes_close(fn_system *s);
+/* The pool of instances of z ahead, or NULL. */
+sandbox_pool *fn__pool_for(fn_system *s, const sandbox_zygote *z);
 /* The zygote an instance of c is forked from, or NULL: exec its runtime. */
 sandbox_zygote *fn__zygote_for(fn_system *s, const conf *c);
 

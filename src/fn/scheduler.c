@@ -275,7 +275,8 @@ static void call_back(invoc *inv, enum invoc_result r)
 static void trace_start(fn_system *s, const instance *in, const invoc *inv, int64_t now)
 {
   char line[1024];
-  int n = snprintf(line, sizeof line, "cold %s %s queue=%.3f", in->conf->cfg.runtime, in->id,
+  int n = snprintf(line, sizeof line, "cold %s%s %s queue=%.3f", in->conf->cfg.runtime,
+                   sandbox_pooled(in->sb) ? "/pool" : "", in->id,
                    (double)(in->started_us - inv->start_us) / 1000.0);
   sandbox_phase ph[SANDBOX_PHASES];
   size_t np = sandbox_phases(in->sb, ph);
@@ -421,8 +422,8 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
         .envp = envp,
         .memory_mb = c->cfg.memory_mb,
         .tmp_mb = c->cfg.ephemeral_mb,
-        .max_procs = 1024,
-        .max_open_files = 1024,
+        .max_procs = FN_MAX_PROCS,
+        .max_open_files = FN_MAX_OPEN_FILES,
         .max_file_bytes = (uint64_t)c->cfg.ephemeral_mb << 20,
         .forwards = fw,
         .nforwards = 2,
@@ -430,7 +431,11 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
         .zygote = fn__zygote_for(s, c),
     };
     in->started_us = time_mono_us();
-    rc = sandbox_start(&spec, &sb, e);
+    /* an instance started ahead when one is ready (sandbox/pool.c); any
+     * failure of the pool's leaves the usual start */
+    err pe = {0};
+    if (sandbox_pool_claim(fn__pool_for(s, spec.zygote), &spec, &sb, &pe) != 0)
+      rc = sandbox_start(&spec, &sb, e);
     close(pipefd[1]);
     if (rc != 0) {
       close(pipefd[0]);

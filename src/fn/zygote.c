@@ -21,6 +21,14 @@
  *     start, and the zygote's start had no such folders);
  *   - the zygote cannot serve (no library, it died): sandbox_start execs.
  *
+ * Each zygote has a pool of instances started ahead (sandbox/pool.c): a
+ * cold start claims one when one is ready, and only the function's part
+ * (its limits, code, layers, environment, handler import) is left on its
+ * path. $TARN_FN_POOL sets how many wait per runtime (default
+ * FN_POOL_DEFAULT, 0: none, at most 64); each costs a few MB of memory
+ * (bench/RESULTS.md, "instance pool"). The pool fills from its first claim
+ * on, so a server that runs no Python or Node.js function holds none.
+ *
  * Invariants:
  *   (1) The zygote is started with an environment of its own, fixed here
  *       (never the server's): the defaults every python instance gets
@@ -33,6 +41,7 @@
 #include "fn/internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -49,18 +58,48 @@
   "const m=new M(f,null);m.filename=f;m.paths=[];"                                  \
   "m._compile(require('fs').readFileSync(process.argv[1]+'/node/zygote.js','utf8'),f)"
 
+#define FN_POOL_DEFAULT 2
+
 void fn__zygotes_open(fn_system *s)
 {
   const char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin", "LANG=en_US.UTF-8",
                         "TZ=:UTC", "HOME=/nonexistent", NULL};
   const char *py[] = {"/usr/bin/python3", "-c", PY_LOADER, s->runtime_dir, NULL};
   s->zygote_python = sandbox_zygote_new(py, envp);
-  const char *node[] = {"/usr/bin/node", "--single-threaded", "-e", NODE_LOADER, s->runtime_dir, NULL};
+  /* --no-memory-reducer: V8's memory reducer runs full collections when
+   * the allocation rate, measured over wall time, is low, which it is for
+   * an instance that waited in the pool (sandbox/pool.c): each collection
+   * writes, page by page, the heap shared with the zygote, on the Invoke's
+   * path (bench/RESULTS.md, "instance pool"). Collections when the heap
+   * grows are unchanged. */
+  const char *node[] = {"/usr/bin/node", "--single-threaded", "--no-memory-reducer", "-e", NODE_LOADER,
+                        s->runtime_dir, NULL};
   s->zygote_node = sandbox_zygote_new(node, envp);
+  const char *env = getenv("TARN_FN_POOL");
+  size_t size = env != NULL && env[0] != '\0' ? (size_t)strtoul(env, NULL, 10) : FN_POOL_DEFAULT;
+  /* what scheduler.c gives every instance; a spec that differs is not served */
+  sandbox_forward fw[2] = {{9001, s->runtime_socket}, {9000, s->platform_socket}};
+  sandbox_pool_conf pc = {.runtime_dir = s->runtime_dir, .forwards = fw, .nforwards = 2,
+                          .max_procs = FN_MAX_PROCS, .max_open_files = FN_MAX_OPEN_FILES,
+                          .memory_mb = 128, .size = size};
+  pc.name = "python";
+  pc.zygote = s->zygote_python;
+  s->pool_python = s->zygote_python != NULL ? sandbox_pool_new(&pc) : NULL;
+  pc.name = "node";
+  pc.zygote = s->zygote_node;
+  s->pool_node = s->zygote_node != NULL ? sandbox_pool_new(&pc) : NULL;
+}
+
+sandbox_pool *fn__pool_for(fn_system *s, const sandbox_zygote *z)
+{
+  return z == NULL ? NULL : z == s->zygote_python ? s->pool_python : z == s->zygote_node ? s->pool_node : NULL;
 }
 
 void fn__zygotes_close(fn_system *s)
 {
+  /* the pools' instances first: they are the zygotes' forks */
+  s->pool_python = sandbox_pool_free(s->pool_python);
+  s->pool_node = sandbox_pool_free(s->pool_node);
   s->zygote_python = sandbox_zygote_free(s->zygote_python);
   s->zygote_node = sandbox_zygote_free(s->zygote_node);
 }

@@ -456,6 +456,21 @@ int sandbox__cgroup_create(const sandbox__cgroups *cgs, const char *id,
   return rc;
 }
 
+int sandbox__cgroup_limits(const sandbox__cgroups *cgs, const sandbox__cgroup *cg,
+                           const sandbox_spec *spec, err *e)
+{
+  if (cgs->version == 1 && cg->dir[CG_MEMORY][0] != '\0') {
+    /* v1 wants memory <= memory+swap at every step: raising, the second
+     * goes first (lowering, this write fails and limits_v1's order works) */
+    char path[SANDBOX_PATH_MAX + 64];
+    char v[32];
+    snprintf(path, sizeof path, "%s/memory.memsw.limit_in_bytes", cg->dir[CG_MEMORY]);
+    snprintf(v, sizeof v, "%" PRIu64, (uint64_t)spec->memory_mb << 20);
+    (void)sandbox__write_file(path, v);
+  }
+  return cgs->version == 2 ? limits_v2(cg, spec, e) : cgs->version == 1 ? limits_v1(cg, spec, e) : 0;
+}
+
 int sandbox__cgroup_join_fds(const sandbox__cgroups *cgs, const sandbox__cgroup *cg, int *mode,
                              int fds[CG_COUNT], size_t *n, err *e)
 {

@@ -23,6 +23,11 @@
  *            interpreter instead of an exec, zygote.c)
  *   EXIT     the program ended: init exits with its status, 128+signal
  *            when killed; the kernel then kills what is left in the pid ns
+ * A pooled instance (pool.c) goes through JOIN, WAIT and BUILD without the
+ * function's code, forks the program (which drops its own privileges and
+ * waits in its interpreter), then waits for its claim: the function's code
+ * and layers attached, /tmp resized, and only then DROP for init and the
+ * claim handed to the program (pool_instance).
  * A failure before RUN is reported on the start socket (sandbox__fail).
  *
  * Invariants:
@@ -50,6 +55,7 @@
 #include <linux/securebits.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -313,6 +319,8 @@ static void become_program(const sandbox__job *job, int top, const fd_id *ids)
     _exit(EXIT_SETUP);
   /* what an exec would have made it: dumpable again (init is not) */
   prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+  if (job->pooled)
+    job->resume(job); /* fd 3 is its pair with init: it says it is ready, and waits there for its claim */
   sandbox__report r;
   memset(&r, 0, sizeof r);
   r.kind = SANDBOX_REPORT_STARTED;
@@ -537,6 +545,167 @@ static void serve(const sandbox__job *job, pid_t program, int sfd, const int *li
   }
 }
 
+/* A zygote's instance: the program is a copy of init, which is a copy of
+ * the pre-initialised interpreter; it reports its own start. The
+ * interpreter's atfork handlers may make fds in it (libuv re-makes its
+ * signal lock pipe), and then re-make the fds of its own the zygote had,
+ * closing their old numbers: placeholders on every free fd up to the
+ * highest the zygote or init holds push the new ones above them. chan >= 0
+ * (a pooled instance): the program's fd 3 is chan instead of the start
+ * socket, and it drops its privileges itself (init keeps its own until the
+ * claim, pool_instance). */
+static pid_t fork_program(sandbox__job *job, int chan)
+{
+  int top = job->zygote_top_fd;
+  for (int fd = 3; fd < FD_LOG; fd++)
+    if (fcntl(fd, F_GETFD) >= 0 && fd > top)
+      top = fd;
+  int placeholders[FD_LOG];
+  int nph = 0;
+  fd_id ids[FD_LOG];
+  memset(ids, 0, sizeof ids);
+  for (int fd = 3; fd <= top; fd++) {
+    if (fcntl(fd, F_GETFD) < 0 && dup3(0, fd, O_CLOEXEC) == fd)
+      placeholders[nph++] = fd;
+    struct stat st;
+    if (fstat(fd, &st) == 0)
+      ids[fd] = (fd_id){st.st_dev, st.st_ino};
+  }
+  job->phase_us[SANDBOX_P_FORK] = sandbox__now_us();
+  pid_t program = fork();
+  if (program < 0)
+    sandbox__fail(job, errno, "cannot start the program");
+  if (program == 0) {
+    if (chan >= 0) {
+      if (dup3(chan, job->sync_fd, O_CLOEXEC) < 0)
+        _exit(EXIT_SETUP);
+      drop_privileges(job);
+    }
+    become_program(job, top, ids);
+  }
+  for (int i = 0; i < nph; i++)
+    close(placeholders[i]);
+  return program;
+}
+
+/* Waits until fd is readable; exits init when the program ended first
+ * (sfd: its SIGCHLD) or fd hung up. */
+static void pool_await(const sandbox__job *job, int fd, int sfd, pid_t program)
+{
+  for (;;) {
+    struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      _exit(EXIT_SETUP);
+    }
+    if (p[1].revents != 0) {
+      struct signalfd_siginfo si;
+      while (read(sfd, &si, sizeof si) > 0) {
+      }
+      int status;
+      pid_t pid;
+      while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+        if (pid == program)
+          _exit(exit_code(status));
+    }
+    if (p[0].revents & POLLIN)
+      return;
+    if (p[0].revents != 0)
+      _exit(EXIT_SETUP); /* the server dropped its pool */
+  }
+  (void)job;
+}
+
+/* A pooled instance (pool.c in sandbox.c): everything of a sandbox that
+ * does not depend on a function is built; the program is forked now,
+ * drops its privileges and runs the interpreter's after-fork work, then
+ * waits on its pair with init. Init keeps its capabilities (in the
+ * instance's user namespace only, as while it builds any instance) until
+ * the claim: it mounts the function's code and layers there, then drops
+ * them, exactly as any init does, and only then hands the program its
+ * command line, environment and log. So no function code ever runs
+ * while a process of the instance holds a capability, and an instance
+ * gets one claim: it ends with its program. */
+static void pool_instance(sandbox__job *job, int sfd, const int *listeners) __attribute__((noreturn));
+static void pool_instance(sandbox__job *job, int sfd, const int *listeners)
+{
+  if (job->resume == NULL)
+    sandbox__fail(job, EINVAL, "a pooled instance must be a zygote's");
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) /* (3), before the program exists */
+    sandbox__fail(job, errno, "cannot make init not dumpable");
+  int pp[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pp) != 0 ||
+      dup3(pp[0], FD_LOG + 2, O_CLOEXEC) < 0 || dup3(pp[1], FD_LOG + 3, O_CLOEXEC) < 0)
+    sandbox__fail(job, errno, "cannot make the program's claim socket");
+  close(pp[0]);
+  close(pp[1]);
+  int prog_chan = FD_LOG + 2;
+  pid_t program = fork_program(job, FD_LOG + 3);
+  close(FD_LOG + 3);
+  close(job->log_fd); /* /dev/null until the claim */
+
+  /* ready: the program's report (its phases), passed on as STARTED */
+  pool_await(job, prog_chan, sfd, program);
+  sandbox__report r;
+  if (recv(prog_chan, &r, sizeof r, 0) != (ssize_t)sizeof r || r.kind != SANDBOX_REPORT_STARTED)
+    sandbox__fail(job, EPROTO, "the pooled program did not get ready");
+  (void)!send(job->sync_fd, &r, sizeof r, MSG_NOSIGNAL);
+
+  /* the claim */
+  pool_await(job, job->sync_fd, sfd, program);
+  static char msg[SANDBOX_MSG_MAX];
+  int fds[2 + SANDBOX_MAX_OPT_DIRS];
+  size_t nfds = 0;
+  struct iovec iov = {.iov_base = msg, .iov_len = sizeof msg};
+  union {
+    char buf[CMSG_SPACE((2 + SANDBOX_MAX_OPT_DIRS) * sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                      .msg_controllen = sizeof u.buf};
+  ssize_t len = recvmsg(job->sync_fd, &mh, MSG_CMSG_CLOEXEC);
+  struct cmsghdr *cm = len > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+  if (cm != NULL && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len >= CMSG_LEN(0)) {
+    nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    memcpy(fds, CMSG_DATA(cm), nfds * sizeof(int));
+  }
+  sandbox__claim_head h;
+  if (len < (ssize_t)sizeof h || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+    sandbox__fail(job, EPROTO, "bad claim");
+  memcpy(&h, msg, sizeof h);
+  if (h.magic != SANDBOX_CLAIM_MAGIC || h.nopt_dirs > SANDBOX_MAX_OPT_DIRS ||
+      nfds != (h.nopt_dirs > 0 ? 3u : 2u))
+    sandbox__fail(job, EPROTO, "bad claim");
+  sandbox__rootfs_claim(job, fds[1], nfds > 2 ? fds[2] : -1, h.tmp_mb, h.memory_mb);
+  for (size_t i = 1; i < nfds; i++)
+    close(fds[i]);
+  drop_privileges(job);
+  job->phase_us[SANDBOX_P_CLAIM_MOUNTS] = sandbox__now_us();
+
+  /* the program's part, with the log beside it */
+  iov.iov_len = (size_t)len;
+  mh = (struct msghdr){.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                       .msg_controllen = CMSG_SPACE(sizeof(int))};
+  memset(u.buf, 0, sizeof u.buf);
+  cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &fds[0], sizeof(int));
+  if (sendmsg(prog_chan, &mh, MSG_NOSIGNAL) != len)
+    sandbox__fail(job, errno, "cannot hand the claim to the program");
+  close(fds[0]);
+  close(prog_chan);
+  job->phase_us[SANDBOX_P_CLAIM_SENT] = sandbox__now_us();
+  memset(&r, 0, sizeof r);
+  r.kind = SANDBOX_REPORT_CLAIMED;
+  memcpy(r.phase_us, job->phase_us, sizeof r.phase_us);
+  (void)!send(job->sync_fd, &r, sizeof r, MSG_NOSIGNAL);
+  close(job->sync_fd);
+  serve(job, program, sfd, listeners);
+}
+
 void sandbox__instance_main(sandbox__job *job)
 {
   job->phase_us[SANDBOX_P_CHILD] = sandbox__now_us();
@@ -586,7 +755,8 @@ void sandbox__instance_main(sandbox__job *job)
   for (size_t i = 0; i < job->nforwards; i++)
     listeners[i] = listen_port(job, job->ports[i]);
 
-  drop_privileges(job);
+  if (!job->pooled)
+    drop_privileges(job); /* pooled: at the claim (pool_instance) */
   job->phase_us[SANDBOX_P_DROPPED] = sandbox__now_us();
 
   /* Forwarded connections take fds: give init its hard limit. */
@@ -604,36 +774,10 @@ void sandbox__instance_main(sandbox__job *job)
   if (sfd < 0)
     sandbox__fail(job, errno, "cannot create a signalfd");
 
+  if (job->pooled)
+    pool_instance(job, sfd, listeners);
   if (job->resume != NULL) {
-    /* a zygote's instance: the program is a copy of init, which is a copy
-     * of the pre-initialised interpreter; it reports its own start. The
-     * interpreter's atfork handlers may make fds in it (libuv re-makes its
-     * signal lock pipe), and then re-make the fds of its own the zygote had,
-     * closing their old numbers: placeholders on every free fd up to the
-     * highest the zygote or init holds push the new ones above them. */
-    int top = job->zygote_top_fd;
-    for (int fd = 3; fd < FD_LOG; fd++)
-      if (fcntl(fd, F_GETFD) >= 0 && fd > top)
-        top = fd;
-    int placeholders[FD_LOG];
-    int nph = 0;
-    fd_id ids[FD_LOG];
-    memset(ids, 0, sizeof ids);
-    for (int fd = 3; fd <= top; fd++) {
-      if (fcntl(fd, F_GETFD) < 0 && dup3(0, fd, O_CLOEXEC) == fd)
-        placeholders[nph++] = fd;
-      struct stat st;
-      if (fstat(fd, &st) == 0)
-        ids[fd] = (fd_id){st.st_dev, st.st_ino};
-    }
-    job->phase_us[SANDBOX_P_FORK] = sandbox__now_us();
-    pid_t program = fork();
-    if (program < 0)
-      sandbox__fail(job, errno, "cannot start the program");
-    if (program == 0)
-      become_program(job, top, ids);
-    for (int i = 0; i < nph; i++)
-      close(placeholders[i]);
+    pid_t program = fork_program(job, -1);
     close(job->log_fd);
     close(job->sync_fd);
     serve(job, program, sfd, listeners);

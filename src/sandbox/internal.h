@@ -14,6 +14,8 @@
  *   init.c      pid 1 inside: drops privileges, starts the program, reaps,
  *               forwards TCP ports to host Unix sockets
  *   seccomp.c   the syscall filter, as a table with a reason per rule
+ *   zygote.c    pre-initialised interpreters whose forks are instances
+ *   pool.c      instances started ahead, claimed by a function
  *
  * Functions shared between the files are named sandbox__* (internal, as
  * libuv's uv__).
@@ -74,6 +76,7 @@ typedef struct sandbox__req_head {
   uint32_t host_uid;                      /* what the inside uid maps to on the host */
   uint32_t host_gid;                      /* and the inside gid */
   uint32_t nopt_dirs;                     /* folders for /opt after runtime_dir */
+  uint32_t pooled;                        /* 1: a pool's instance (pool.c): no code yet, waits for its claim */
   uint64_t max_file_bytes;
   uint16_t ports[SANDBOX_MAX_FORWARDS];   /* forward i: TCP port inside */
 } sandbox__req_head;
@@ -97,7 +100,26 @@ enum {
   SANDBOX_REPORT_STARTED = 1,             /* the program was exec'd */
   SANDBOX_REPORT_FAILED = 2,              /* building the sandbox failed */
   SANDBOX_REPORT_EXEC_FAILED = 3,         /* the program's execve failed */
+  SANDBOX_REPORT_CLAIMED = 4,             /* a pooled instance took its function (pool.c) */
 };
+
+/* --- a pooled instance's claim: server -> init on the start socket, then
+ * init -> program on their own socket pair (pool.c). A head, then argv[nargv]
+ * and envp[nenvp] as NUL-terminated strings. Beside it (SCM_RIGHTS), to
+ * init: the log fd, an O_PATH fd of code_dir, then nopt_dirs of opt_dirs;
+ * to the program: the log fd only. */
+#define SANDBOX_CLAIM_MAGIC 0x74726e63u   /* "trnc" */
+typedef struct sandbox__claim_head {
+  uint32_t magic;
+  uint32_t nargv;
+  uint32_t nenvp;
+  uint32_t nopt_dirs;
+  uint32_t tmp_mb;
+  uint32_t memory_mb;
+  uint32_t max_open_files;
+  uint32_t max_procs;
+  uint64_t max_file_bytes;
+} sandbox__claim_head;
 
 /* Where the instance's time went before STARTED (CLOCK_MONOTONIC µs,
  * which no namespace shifts; 0: not reached): sandbox_phases. */
@@ -111,6 +133,8 @@ enum {
   SANDBOX_P_DROPPED,                      /* listeners, capabilities, seccomp */
   SANDBOX_P_FORK,                         /* the program's fork/vfork */
   SANDBOX_P_PROGRAM,                      /* the program, just before its exec or resume */
+  SANDBOX_P_CLAIM_MOUNTS,                 /* pooled: the function's code mounted, init dropped */
+  SANDBOX_P_CLAIM_SENT,                   /* pooled: the claim handed to the program */
   SANDBOX_P_COUNT
 };
 
@@ -147,6 +171,7 @@ typedef struct sandbox__job {
   int cg_fds[CG_COUNT];                   /* as cg_mode says */
   bool attach_later;                      /* the server moves the instance into its cgroups before "go" */
   bool net_ready;                         /* born in a pooled network namespace, loopback up (netpool.c) */
+  bool pooled;                            /* a pool's instance: init.c pool_wait, pool.c */
   uint32_t host_uid;                      /* as in the request */
   uint32_t host_gid;
   const struct sock_fprog *filter;        /* seccomp program, built once */
@@ -260,6 +285,12 @@ typedef struct sandbox__sources {
  * root's tmpfs over state_dir, moves there, opens the sources. */
 void sandbox__rootfs_prepare(const sandbox__job *job, sandbox__sources *src);
 
+/* A pooled instance's claim, in init after the pivot, caps still on:
+ * attaches the overlays the server made (code at /var/task, opt at /opt
+ * when >= 0) and resizes /tmp and /dev/shm to the function's. */
+void sandbox__rootfs_claim(const sandbox__job *job, int code, int opt, uint32_t tmp_mb,
+                           uint32_t memory_mb);
+
 /* Step 2, as the inside uid with its caps in the user namespace still on:
  * fills the new root, makes it read-only and pivots into it. Both steps
  * fail through sandbox__fail. */
@@ -300,6 +331,9 @@ int sandbox__cgroup_create(const sandbox__cgroups *cgs, const char *id,
 int sandbox__cgroup_join_fds(const sandbox__cgroups *cgs, const sandbox__cgroup *cg, int *mode,
                              int fds[CG_COUNT], size_t *n, err *e);
 /* Moves pid into the instance's cgroups (the slow way: see SANDBOX_CG_*). */
+/* Writes spec's limits (memory, CPU share, pids) to cg again: a claim. */
+int sandbox__cgroup_limits(const sandbox__cgroups *cgs, const sandbox__cgroup *cg,
+                           const sandbox_spec *spec, err *e);
 int sandbox__cgroup_attach(const sandbox__cgroup *cg, pid_t pid, err *e);
 bool sandbox__cgroup_oom(const sandbox__cgroup *cg);
 uint64_t sandbox__cgroup_peak(const sandbox__cgroup *cg);
@@ -327,6 +361,17 @@ int sandbox__zygote_exchange(sandbox_zygote *z, const void *msg, size_t len, con
                              size_t nfds, sandbox__reply *r, int back[2]);
 /* The library's memfd for a new zygote, or -1 when there is none. */
 int sandbox__zygote_library(void);
+
+/* --- pools (sandbox.c, pool.c) ------------------------------------------------ */
+
+/* sandbox_start for a pool: the program is spec->zygote's fork (never an
+ * exec), it stops before anything of a function (init.c pool_instance),
+ * and the start socket stays open for the claim. */
+int sandbox__start_pooled(const sandbox_spec *spec, sandbox **out, err *e);
+/* Gives a pooled instance to spec's function (limits, code, layers, /tmp,
+ * command line, environment, log) and waits until init says it has it; on
+ * an error the caller frees sb. Once per instance. */
+int sandbox__claim(sandbox *sb, const sandbox_spec *spec, err *e);
 
 /* --- small helpers (sandbox.c) --------------------------------------------- */
 

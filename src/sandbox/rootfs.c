@@ -82,8 +82,8 @@ void sandbox__rootfs_prepare(const sandbox__job *job, sandbox__sources *src)
   if (chdir(job->state_dir) != 0)
     sandbox__fail(job, errno, "cannot enter '%s'", job->state_dir);
 
-  src->code = open(job->code_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (src->code < 0)
+  src->code = job->pooled ? -1 : open(job->code_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (src->code < 0 && !job->pooled)
     sandbox__fail(job, errno, "cannot open code folder '%s'", job->code_dir);
   src->runtime = -1;
   if (job->runtime_dir != NULL) {
@@ -252,6 +252,27 @@ static void build_etc(const sandbox__job *job)
   mirror(job, "etc/java-17-openjdk", true); /* Debian's JDK reads its conf/ here */
 }
 
+/* The options of /tmp for tmp_mb, and of /dev/shm for memory_mb. */
+static void tmp_opts(char *opts, size_t size, uint32_t tmp_mb)
+{
+  uint64_t inodes = (uint64_t)tmp_mb * 256;
+  if (inodes < 1024)
+    inodes = 1024;
+  if (inodes > (1u << 20))
+    inodes = 1u << 20;
+  snprintf(opts, size, "size=%um,nr_inodes=%llu,mode=1777", (unsigned)tmp_mb, (unsigned long long)inodes);
+}
+
+static void shm_opts(char *opts, size_t size, uint32_t memory_mb)
+{
+  uint32_t shm_mb = memory_mb / 4;
+  if (shm_mb > 64)
+    shm_mb = 64;
+  if (shm_mb < 1)
+    shm_mb = 1;
+  snprintf(opts, size, "size=%um,nr_inodes=1024,mode=1777", (unsigned)shm_mb);
+}
+
 static void build_dev(const sandbox__job *job)
 {
   static const char *const nodes[] = {"null", "zero", "full", "random", "urandom"};
@@ -269,13 +290,8 @@ static void build_dev(const sandbox__job *job)
   make_link(job, "/proc/self/fd/1", "dev/stdout");
   make_link(job, "/proc/self/fd/2", "dev/stderr");
   make_dir(job, "dev/shm", 0755);
-  uint32_t shm_mb = job->memory_mb / 4;
-  if (shm_mb > 64)
-    shm_mb = 64;
-  if (shm_mb < 1)
-    shm_mb = 1;
   char opts[96];
-  snprintf(opts, sizeof opts, "size=%um,nr_inodes=1024,mode=1777", (unsigned)shm_mb);
+  shm_opts(opts, sizeof opts, job->memory_mb);
   if (mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
     sandbox__fail(job, errno, "cannot mount '/dev/shm'");
 }
@@ -289,7 +305,8 @@ void sandbox__rootfs_build(const sandbox__job *job, const sandbox__sources *src)
 
   make_dir(job, "var", 0755);
   make_dir(job, "var/task", 0755);
-  show_folders(job, &src->code, 1, "tarn-code", "var/task");
+  if (src->code >= 0) /* a pooled instance's comes with its claim */
+    show_folders(job, &src->code, 1, "tarn-code", "var/task");
   if (src->runtime >= 0) {
     make_dir(job, "var/runtime", 0755);
     show_folders(job, &src->runtime, 1, "tarn-runtime", "var/runtime");
@@ -299,14 +316,8 @@ void sandbox__rootfs_build(const sandbox__job *job, const sandbox__sources *src)
     show_folders(job, src->opt, job->nopt_dirs, "tarn-opt", "opt");
 
   make_dir(job, "tmp", 01777);
-  uint64_t inodes = (uint64_t)job->tmp_mb * 256;
-  if (inodes < 1024)
-    inodes = 1024;
-  if (inodes > (1u << 20))
-    inodes = 1u << 20;
   char opts[96];
-  snprintf(opts, sizeof opts, "size=%um,nr_inodes=%llu,mode=1777", (unsigned)job->tmp_mb,
-           (unsigned long long)inodes);
+  tmp_opts(opts, sizeof opts, job->tmp_mb);
   if (mount("tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
     sandbox__fail(job, errno, "cannot mount '/tmp'");
 
@@ -330,4 +341,26 @@ void sandbox__rootfs_build(const sandbox__job *job, const sandbox__sources *src)
     sandbox__fail(job, errno, "cannot detach the host's root");
   if (chdir("/") != 0)
     sandbox__fail(job, errno, "cannot enter the new root");
+}
+
+/* After the pivot the host's tree is gone, and overlayfs takes no layer
+ * from another mount namespace: the server makes the overlays of the code
+ * and the layers itself (sandbox.c claim_overlay, read-only, detached) and
+ * sends them; init attaches them, so mountinfo shows them as a fresh
+ * instance's (6). /tmp and /dev/shm are still empty (nothing ran in the
+ * instance but the runtime client): a remount resizes them. */
+void sandbox__rootfs_claim(const sandbox__job *job, int code, int opt, uint32_t tmp_mb,
+                           uint32_t memory_mb)
+{
+  if (move_mount(code, "", AT_FDCWD, "/var/task", MOVE_MOUNT_F_EMPTY_PATH) != 0)
+    sandbox__fail(job, errno, "cannot mount the function's code at '/var/task'");
+  if (opt >= 0 && move_mount(opt, "", AT_FDCWD, "/opt", MOVE_MOUNT_F_EMPTY_PATH) != 0)
+    sandbox__fail(job, errno, "cannot mount the function's layers at '/opt'");
+  char opts[96];
+  tmp_opts(opts, sizeof opts, tmp_mb);
+  if (mount(NULL, "/tmp", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, opts) != 0)
+    sandbox__fail(job, errno, "cannot resize '/tmp'");
+  shm_opts(opts, sizeof opts, memory_mb);
+  if (mount(NULL, "/dev/shm", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, opts) != 0)
+    sandbox__fail(job, errno, "cannot resize '/dev/shm'");
 }

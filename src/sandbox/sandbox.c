@@ -48,7 +48,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -67,6 +69,8 @@ struct sandbox {
   int64_t reply_us;
   int64_t started_us;
   int64_t init_us[SANDBOX_P_COUNT];
+  int ctl;                                /* pooled, until claimed: the start socket (pool.c) */
+  bool pooled;                            /* claimed from a pool: sandbox_phases says the claim's */
 };
 
 static struct {
@@ -301,7 +305,7 @@ static int validate(const sandbox_spec *s, err *e)
 }
 
 /* The start request (internal.h); NULL and an error when too large. */
-static char *encode(const sandbox_spec *s, size_t *len, err *e)
+static char *encode(const sandbox_spec *s, bool pooled, size_t *len, err *e)
 {
   size_t nargv = 0;
   size_t nenvp = 0;
@@ -335,6 +339,7 @@ static char *encode(const sandbox_spec *s, size_t *len, err *e)
   h.nforwards = (uint32_t)s->nforwards;
   h.has_runtime = s->runtime_dir != NULL;
   h.nopt_dirs = (uint32_t)s->nopt_dirs;
+  h.pooled = pooled;
   for (size_t i = 0; i < s->nforwards; i++)
     h.ports[i] = s->forwards[i].port;
   memcpy(msg, &h, sizeof h);
@@ -426,8 +431,8 @@ int sandbox__spawner_exchange(const void *msg, size_t len, const int *fds, size_
  * can serve. *attached: the instance is (or will put itself) in its
  * cgroups, and it was sent "go". On an error after the clone, sb holds the
  * instance, to be killed. */
-static int spawn(const sandbox_spec *spec, char *msg, size_t len, sandbox *sb, int *sync_fd,
-                 bool *attached, err *e)
+static int spawn(const sandbox_spec *spec, bool pooled, char *msg, size_t len, sandbox *sb,
+                 int *sync_fd, bool *attached, err *e)
 {
   int mode;
   int cgfds[CG_COUNT];
@@ -451,7 +456,7 @@ static int spawn(const sandbox_spec *spec, char *msg, size_t len, sandbox *sb, i
   int gone = 1;
   if (spec->zygote != NULL)
     gone = sandbox__zygote_exchange(spec->zygote, msg, len, sent, 1 + ncg, &r, fds);
-  if (gone)
+  if (gone && !pooled) /* a pooled instance must be a zygote's */
     gone = sandbox__exchange(sys.chan, &sys.chan_mu, msg, len, sent, 1 + ncg, &r, fds);
   for (size_t i = 0; i < ncg; i++)
     close(cgfds[i]);
@@ -497,7 +502,7 @@ static int read_report(sandbox *sb, int sync_fd, bool *heard, err *e)
   if (got != sizeof r)
     return err_set(e, ERR_INTERNAL, "sandbox '%s' died while starting", sb->id);
   r.msg[sizeof r.msg - 1] = '\0';
-  if (r.kind == SANDBOX_REPORT_STARTED) {
+  if (r.kind == SANDBOX_REPORT_STARTED || r.kind == SANDBOX_REPORT_CLAIMED) {
     sb->started_us = sandbox__now_us();
     memcpy(sb->init_us, r.phase_us, sizeof sb->init_us);
     return 0;
@@ -529,7 +534,9 @@ static int await_exec(sandbox *sb, int sync_fd, const char *program, err *e)
   }
 }
 
-int sandbox_start(const sandbox_spec *spec, sandbox **out, err *e)
+/* sandbox_start, or a pool's instance (pooled: its start socket is kept in
+ * sb->ctl for the claim). */
+static int start(const sandbox_spec *spec, bool pooled, sandbox **out, err *e)
 {
   *out = NULL;
   if (!sys.ready)
@@ -538,7 +545,7 @@ int sandbox_start(const sandbox_spec *spec, sandbox **out, err *e)
   if (rc != 0)
     return rc;
   size_t len = 0;
-  char *msg = encode(spec, &len, e);
+  char *msg = encode(spec, pooled, &len, e);
   if (msg == NULL)
     return ERR_INVALID;
 
@@ -547,6 +554,7 @@ int sandbox_start(const sandbox_spec *spec, sandbox **out, err *e)
   sb->pid = -1;
   sb->pidfd = -1;
   sb->slot = -1;
+  sb->ctl = -1;
   int sync_fd = -1;
   if (sys.root) {
     sb->slot = slot_alloc();
@@ -561,7 +569,7 @@ int sandbox_start(const sandbox_spec *spec, sandbox **out, err *e)
   rc = sandbox__cgroup_create(&sys.cgs, spec->id, spec, &sb->cg, e);
   sb->cgroup_us = sandbox__now_us();
   if (rc == 0)
-    rc = spawn(spec, msg, len, sb, &sync_fd, &attached, e);
+    rc = spawn(spec, pooled, msg, len, sb, &sync_fd, &attached, e);
   if (rc == 0 && !attached) {
     /* step 4 */
     rc = sandbox__cgroup_attach(&sb->cg, sb->pid, e);
@@ -580,7 +588,10 @@ int sandbox_start(const sandbox_spec *spec, sandbox **out, err *e)
     rc = await_exec(sb, sync_fd, spec->argv[0], e);
   if (rc != 0)
     goto fail;
-  close(sync_fd);
+  if (pooled)
+    sb->ctl = sync_fd;
+  else
+    close(sync_fd);
   free(msg);
   *out = sb;
   return 0;
@@ -593,15 +604,184 @@ fail:
   return rc;
 }
 
+int sandbox_start(const sandbox_spec *spec, sandbox **out, err *e)
+{
+  return start(spec, false, out, e);
+}
+
+int sandbox__start_pooled(const sandbox_spec *spec, sandbox **out, err *e)
+{
+  return start(spec, true, out, e);
+}
+
+/* STATE/overlay-base: an empty folder, the bottom layer of every overlay
+ * claim_overlay makes (a read-only overlay needs two). Open for good. */
+static pthread_once_t empty_once = PTHREAD_ONCE_INIT;
+static int empty_fd = -1;
+
+static void empty_open(void)
+{
+  char path[SANDBOX_PATH_MAX + 32];
+  snprintf(path, sizeof path, "%s/overlay-base", sys.state_dir);
+  if (mkdir(path, 0755) != 0 && errno != EEXIST)
+    return;
+  empty_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* The folders dirs[0..n) stacked read-only (the last on top) as a new
+ * overlay, detached, for a pooled instance's init to attach (rootfs.c
+ * sandbox__rootfs_claim: overlayfs takes no layer from another mount
+ * namespace, so init cannot make it after its pivot). As rootfs.c
+ * show_folders, its layers are named by /proc/self/fd links, the bottom
+ * one an empty folder of ours, and a layer on a noexec mount makes it
+ * noexec. -1 and e when the host does not let the server make overlays
+ * (an unprivileged server): the caller starts a fresh instance instead. */
+static int claim_overlay(const char *const *dirs, size_t n, const char *source, err *e)
+{
+  pthread_once(&empty_once, empty_open);
+  if (empty_fd < 0)
+    return err_set(e, ERR_INTERNAL, "cannot make the empty folder of overlays in '%s'", sys.state_dir), -1;
+  int fds[SANDBOX_MAX_OPT_DIRS];
+  size_t opened = 0;
+  int m = -1;
+  unsigned attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  char lower[32 + 24 * (SANDBOX_MAX_OPT_DIRS + 1)];
+  size_t len = 0;
+  lower[0] = '\0';
+  for (size_t i = n; i-- > 0;) {
+    int fd = open(dirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+      err_set(e, ERR_INTERNAL, "cannot open folder '%s': %s", dirs[i], strerror(errno));
+      goto out;
+    }
+    fds[opened++] = fd;
+    struct statvfs sv;
+    if (fstatvfs(fd, &sv) == 0 && (sv.f_flag & ST_NOEXEC))
+      attrs |= MOUNT_ATTR_NOEXEC;
+    len += (size_t)snprintf(lower + len, sizeof lower - len, "/proc/self/fd/%d:", fd);
+  }
+  snprintf(lower + len, sizeof lower - len, "/proc/self/fd/%d", empty_fd);
+  int fs = fsopen("overlay", FSOPEN_CLOEXEC);
+  if (fs >= 0 && fsconfig(fs, FSCONFIG_SET_STRING, "source", source, 0) == 0 &&
+      fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir", lower, 0) == 0 &&
+      fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+    m = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
+  if (m < 0)
+    err_set(e, ERR_INTERNAL, "cannot make an overlay of '%s': %s", dirs[0], strerror(errno));
+  if (fs >= 0)
+    close(fs);
+out:
+  for (size_t i = 0; i < opened; i++)
+    close(fds[i]);
+  return m;
+}
+
+int sandbox__claim(sandbox *sb, const sandbox_spec *spec, err *e)
+{
+  int rc = validate(spec, e);
+  if (rc != 0)
+    return rc;
+  if (sb->ctl < 0)
+    return err_set(e, ERR_INTERNAL, "sandbox '%s' was claimed already", sb->id);
+  sb->begin_us = sandbox__now_us();
+  /* (the limits first: the function's code runs under them from its start) */
+  rc = sandbox__cgroup_limits(&sys.cgs, &sb->cg, spec, e);
+  sb->cgroup_us = sandbox__now_us();
+  if (rc != 0)
+    return rc;
+  size_t nargv = 0;
+  size_t nenvp = 0;
+  size_t len = sizeof(sandbox__claim_head);
+  for (; spec->argv[nargv] != NULL; nargv++)
+    len += strlen(spec->argv[nargv]) + 1;
+  for (; spec->envp[nenvp] != NULL; nenvp++)
+    len += strlen(spec->envp[nenvp]) + 1;
+  if (len > SANDBOX_MSG_MAX || nargv + nenvp > SANDBOX_MAX_STRINGS)
+    return err_set(e, ERR_INVALID, "program and environment of sandbox '%s' take %zu bytes, more than %d",
+                   spec->id, len, SANDBOX_MSG_MAX);
+  char *msg = xmalloc(len);
+  sandbox__claim_head h = {
+      .magic = SANDBOX_CLAIM_MAGIC,
+      .nargv = (uint32_t)nargv,
+      .nenvp = (uint32_t)nenvp,
+      .nopt_dirs = (uint32_t)spec->nopt_dirs,
+      .tmp_mb = spec->tmp_mb,
+      .memory_mb = spec->memory_mb,
+      .max_open_files = spec->max_open_files,
+      .max_procs = spec->max_procs,
+      .max_file_bytes = spec->max_file_bytes,
+  };
+  memcpy(msg, &h, sizeof h);
+  char *p = msg + sizeof h;
+  for (size_t i = 0; i < nargv; i++)
+    p = stpcpy(p, spec->argv[i]) + 1;
+  for (size_t i = 0; i < nenvp; i++)
+    p = stpcpy(p, spec->envp[i]) + 1;
+  /* the overlays are made here, as the server (claim_overlay) */
+  int fds[3];
+  size_t nfds = 0;
+  fds[nfds++] = spec->log_fd;
+  fds[nfds++] = claim_overlay(&spec->code_dir, 1, "tarn-code", e);
+  if (fds[1] < 0)
+    rc = ERR_INTERNAL;
+  if (rc == 0 && spec->nopt_dirs > 0) {
+    fds[nfds] = claim_overlay(spec->opt_dirs, spec->nopt_dirs, "tarn-opt", e);
+    if (fds[nfds] < 0)
+      rc = ERR_INTERNAL;
+    else
+      nfds++;
+  }
+  if (rc == 0) {
+    struct iovec iov = {.iov_base = msg, .iov_len = len};
+    union {
+      char buf[CMSG_SPACE(3 * sizeof(int))];
+      struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = CMSG_SPACE(nfds * sizeof(int))};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+    memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+    ssize_t n;
+    while ((n = sendmsg(sb->ctl, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+    }
+    sb->reply_us = sandbox__now_us();
+    if (n != (ssize_t)len)
+      rc = err_set(e, ERR_INTERNAL, "pooled sandbox '%s' died before its claim", sb->id);
+  }
+  for (size_t i = 1; i < nfds; i++)
+    if (fds[i] >= 0)
+      close(fds[i]);
+  free(msg);
+  if (rc == 0)
+    rc = await_exec(sb, sb->ctl, spec->argv[0], e);
+  close(sb->ctl);
+  sb->ctl = -1;
+  sb->pooled = true;
+  return rc;
+}
+
 /* --- the rest of the API ------------------------------------------------------ */
 
 size_t sandbox_phases(const sandbox *sb, sandbox_phase out[SANDBOX_PHASES])
 {
   static const char *const names[SANDBOX_P_COUNT] = {
       "init", "cgroup-join", "unshare", "id-maps", "host-net", "rootfs", "drop-seccomp", "fork",
-      "program"};
+      "program", "claim-mounts", "claim-sent"};
   size_t n = 0;
   out[n++] = (sandbox_phase){"begin", sb->begin_us};
+  if (sb->pooled) {
+    /* the rest was done ahead, before the function was known */
+    out[n++] = (sandbox_phase){"claim-limits", sb->cgroup_us};
+    out[n++] = (sandbox_phase){"claim-sent", sb->reply_us};
+    out[n++] = (sandbox_phase){"claim-mounts", sb->init_us[SANDBOX_P_CLAIM_MOUNTS]};
+    out[n++] = (sandbox_phase){"claim-handed", sb->init_us[SANDBOX_P_CLAIM_SENT]};
+    out[n++] = (sandbox_phase){"started", sb->started_us};
+    return n;
+  }
   out[n++] = (sandbox_phase){"cgroup-create", sb->cgroup_us};
   for (int i = 0; i < SANDBOX_P_COUNT; i++) {
     if (i == SANDBOX_P_GO)
@@ -688,8 +868,16 @@ sandbox *sandbox_free(sandbox *sb)
     }
     close(sb->pidfd);
   }
+  if (sb->ctl >= 0)
+    close(sb->ctl);
   sandbox__cgroup_remove(&sb->cg);
   slot_free(sb->slot);
   free(sb);
   return NULL;
 }
+
+bool sandbox_pooled(const sandbox *sb)
+{
+  return sb->pooled;
+}
+

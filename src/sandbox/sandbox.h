@@ -104,10 +104,45 @@ int sandbox_start(const sandbox_spec *spec, sandbox **out, err *e);
 sandbox_zygote *sandbox_zygote_new(const char *const *argv, const char *const *envp);
 sandbox_zygote *sandbox_zygote_free(sandbox_zygote *z);
 
+/* A pool of instances of one zygote, started ahead (pool.c): each is
+ * sandboxed (namespaces, cgroup, root, forwards, seccomp for its program)
+ * and its program has forked from the zygote and done its after-fork
+ * work, but nothing of a function is in it. sandbox_pool_claim gives one to
+ * a function: its limits, code at /var/task, layers at /opt, /tmp size,
+ * command line, environment and log are set then, and it is that
+ * function's instance until it ends; it never goes back to the pool. The
+ * pool starts filling at its first claim, refills in a thread of its own
+ * and holds at most size instances. */
+typedef struct sandbox_pool sandbox_pool;
+typedef struct sandbox_pool_conf {
+  const char *name;                /* [a-z0-9]{1,16}: names its instances' ids */
+  sandbox_zygote *zygote;          /* whose forks the instances are */
+  const char *runtime_dir;         /* as in sandbox_spec: only specs with the same one claim */
+  const sandbox_forward *forwards; /* likewise (copied) */
+  size_t nforwards;
+  uint32_t max_procs;              /* likewise */
+  uint32_t max_open_files;         /* likewise */
+  uint32_t memory_mb;              /* while it waits (the claim sets the function's) */
+  size_t size;                     /* instances kept ready; 0: no pool */
+} sandbox_pool_conf;
+
+/* NULL when conf->size is 0 or conf is unusable. */
+sandbox_pool *sandbox_pool_new(const sandbox_pool_conf *conf);
+/* 0 and *out: spec's instance, claimed from the pool (the caller owns it as
+ * sandbox_start's); 1: the pool cannot serve spec now (none ready, or spec
+ * differs from the pool's conf), nothing done; else an error, and nothing
+ * is left of the instance (the caller may sandbox_start instead). */
+int sandbox_pool_claim(sandbox_pool *p, const sandbox_spec *spec, sandbox **out, err *e);
+/* Ends the waiting instances and the refill thread. Accepts NULL. */
+sandbox_pool *sandbox_pool_free(sandbox_pool *p);
+
+/* True when sb was claimed from a pool (its phases are the claim's). */
+bool sandbox_pooled(const sandbox *sb);
+
 /* Where a start's time went, for tracing: each step's name and when it
  * ended (CLOCK_MONOTONIC µs; 0: not reached), in the order they happen
  * (the spawner's clone reply and init's first steps overlap). */
-#define SANDBOX_PHASES 13
+#define SANDBOX_PHASES 15
 typedef struct sandbox_phase {
   const char *name;
   int64_t us;

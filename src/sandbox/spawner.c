@@ -282,6 +282,7 @@ static int decode(const char *msg, size_t len, sandbox__job *job)
   job->ncgfds = h.ncgfds;
   job->host_uid = h.host_uid;
   job->host_gid = h.host_gid;
+  job->pooled = h.pooled != 0;
   return 0;
 }
 

@@ -91,7 +91,9 @@
  * A per-runtime zygote has none of these problems: it never runs a
  * function's code, and its instances build their sandbox before anything
  * of the function runs. What a template would save (the handler's import)
- * is instead made cheaper by the rehearsal (zygote_lib.c).
+ * is instead made cheaper by the rehearsal (zygote_lib.c), and the rest of
+ * an instance's start is done ahead by the pool (pool.c), whose instances
+ * likewise hold no function's code until one function claims them.
  *
  * Invariants:
  *   (1) A zygote is used by one start at a time (z->mu held across its

@@ -54,6 +54,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,6 +69,7 @@ API int tarn_zygote_init(void);
 API int tarn_zygote_serve(void);
 API char **tarn_zygote_environ(void);
 API void tarn_zygote_rehearsed(void);
+API int tarn_zygote_claimed(void);
 
 static char *state_dir;
 static int top_fd;                        /* the highest fd the interpreter holds */
@@ -76,6 +79,8 @@ static jmp_buf resume_point;
 static struct sigaction saved[NSIG];
 static void (*py_before)(void);
 static void (*py_parent)(void);
+static int claim_fd = -1;                 /* a pooled instance's program: its pair with init */
+static int64_t ready_phases[SANDBOX_P_COUNT];
 
 /* The rehearsal (see "the rehearsal" below). */
 #define SPANS_MAX 8192                    /* page ranges an instance pre-faults, at most */
@@ -186,6 +191,10 @@ static void resume(const sandbox__job *job)
       sigaction(sig, &saved[sig], NULL);
   sandbox__set_cmdline((const char *const *)job->argv);
   environ = job->envp;
+  if (job->pooled) {
+    claim_fd = 3; /* tarn_zygote_claimed */
+    memcpy(ready_phases, job->phase_us, sizeof ready_phases);
+  }
   longjmp(resume_point, 1);
 }
 
@@ -381,6 +390,80 @@ API int tarn_zygote_serve(void)
   sandbox__serve(state_dir, &filter, &hooks);
 }
 
+/* In a pooled instance's program (init.c pool_instance), once the
+ * interpreter's after-fork work is done: says it is ready, waits for its
+ * claim, and becomes the function's program (command line, environment,
+ * resource limits, log on 1 and 2, /var/task as its folder, now mounted).
+ * Returns at once elsewhere. Nothing of the function existed in the
+ * process before this returns. */
+API int tarn_zygote_claimed(void)
+{
+  if (claim_fd < 0)
+    return 0;
+  sandbox__report r;
+  memset(&r, 0, sizeof r);
+  r.kind = SANDBOX_REPORT_STARTED;
+  memcpy(r.phase_us, ready_phases, sizeof r.phase_us);
+  r.phase_us[SANDBOX_P_PROGRAM] = sandbox__now_us();
+  if (send(claim_fd, &r, sizeof r, MSG_NOSIGNAL) != (ssize_t)sizeof r)
+    _exit(125);
+  char *msg = malloc(SANDBOX_MSG_MAX);
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct iovec iov = {.iov_base = msg, .iov_len = SANDBOX_MSG_MAX};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                      .msg_controllen = sizeof u.buf};
+  ssize_t len;
+  while (msg != NULL && (len = recvmsg(claim_fd, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  if (msg == NULL || len < (ssize_t)sizeof(sandbox__claim_head))
+    _exit(125); /* init ended: so does the instance */
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  sandbox__claim_head h;
+  memcpy(&h, msg, sizeof h);
+  if (cm == NULL || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)) ||
+      h.magic != SANDBOX_CLAIM_MAGIC || h.nargv == 0 ||
+      (uint64_t)h.nargv + h.nenvp > SANDBOX_MAX_STRINGS)
+    _exit(125);
+  int log;
+  memcpy(&log, CMSG_DATA(cm), sizeof log);
+  char **list = calloc((size_t)h.nargv + h.nenvp + 2, sizeof *list);
+  char *p = msg + sizeof h;
+  char *end = msg + len;
+  for (size_t i = 0; list != NULL && i < (size_t)h.nargv + h.nenvp; i++) {
+    char *nul = memchr(p, '\0', (size_t)(end - p));
+    if (nul == NULL)
+      _exit(125);
+    list[i < h.nargv ? i : i + 1] = p;
+    p = nul + 1;
+  }
+  if (list == NULL || dup2(log, 1) < 0 || dup2(log, 2) < 0)
+    _exit(125);
+  close(log);
+  close(claim_fd);
+  claim_fd = -1;
+  /* the function's limits: lower than the pool's or equal (pool.c) */
+  struct rlimit rl;
+  if (h.max_open_files > 0) {
+    rl = (struct rlimit){h.max_open_files, h.max_open_files};
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      _exit(125);
+  }
+  if (h.max_file_bytes > 0) {
+    rl = (struct rlimit){h.max_file_bytes, h.max_file_bytes};
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+      _exit(125);
+  }
+  rl = (struct rlimit){h.max_procs, h.max_procs};
+  if (setrlimit(RLIMIT_NPROC, &rl) != 0 || chdir("/var/task") != 0)
+    _exit(125);
+  sandbox__set_cmdline((const char *const *)list);
+  environ = list + h.nargv + 1;
+  return 0;
+}
+
 /* The program's environment (the C environ), for the interpreter's own copy. */
 API char **tarn_zygote_environ(void)
 {
@@ -427,6 +510,8 @@ static napi_value js_serve(napi_env env, napi_callback_info info)
   int rc = tarn_zygote_serve();
   if ((rc == 0 || rc == 2) && uv_loop_fork(uv_default_loop()) != 0)
     _exit(125);
+  if (rc == 0)
+    tarn_zygote_claimed(); /* a pooled instance waits here for its function */
   return int_value(env, rc);
 }
 

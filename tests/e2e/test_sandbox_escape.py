@@ -96,10 +96,25 @@ def host_procs():
     return out
 
 
+def waiting_in_pool(pid):
+    """True for the program of an instance started ahead and not yet
+    claimed by any function (src/sandbox/pool.c): its command line."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().split(b"\0")[0] == b"tarn-pooled"
+    except OSError:
+        return False
+
+
 def sandbox_pids():
-    """Host pids of processes whose uid is a sandbox instance's."""
-    return {p for p, uid in host_procs().items()
-            if HOST_ID_BASE <= uid < HOST_ID_BASE + HOST_ID_SLOTS}
+    """Host pids of processes whose uid is a sandbox instance's, but those
+    of instances waiting in a pool (each instance has a host uid of its
+    own: its init and program share it), which the pool refills at any
+    time and which run nothing of a function."""
+    procs = {p: uid for p, uid in host_procs().items()
+             if HOST_ID_BASE <= uid < HOST_ID_BASE + HOST_ID_SLOTS}
+    pooled = {uid for p, uid in procs.items() if waiting_in_pool(p)}
+    return {p for p, uid in procs.items() if uid not in pooled}
 
 
 def needs_root_server():
