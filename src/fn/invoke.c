@@ -52,7 +52,8 @@
 #define DEFAULT_RETRIES 2
 #define DEFAULT_MAX_AGE_S 21600
 #define RETRY_MAX_MS (5 * 60 * 1000)
-#define PG_POLL_MS 200             /* a worker of the shared queue looks again after */
+#define PG_POLL_MS 1000            /* an idle worker of the shared queue looks again after
+                                      (an Event queued here wakes one at once) */
 
 invoc *fn__invoc_new(void)
 {
