@@ -226,7 +226,7 @@ typedef struct functions {
 } functions;
 
 /* Opens the function system (sandbox_system_init must have succeeded). */
-static int functions_open(functions *f, const char *data, store *st, err *e)
+static int functions_open(functions *f, const char *data, store *st, pg_pool *metadata, err *e)
 {
   if (snprintf(f->run_dir, sizeof f->run_dir, "%s/run", data) >= (int)sizeof f->run_dir)
     return err_set(e, ERR_INVALID, "the data directory's path '%s' is too long", data);
@@ -250,6 +250,7 @@ static int functions_open(functions *f, const char *data, store *st, err *e)
       .secret_key = server_keys.secret_key,
       .account_concurrency = env_u32("TARN_FN_CONCURRENCY"),
       .idle_seconds = env_u32("TARN_FN_IDLE_SECONDS"),
+      .metadata = metadata,
   };
   if (fn_system_open(&o, &f->fn, e) != 0)
     return -1;
@@ -621,7 +622,7 @@ static int cmd_server(int argc, char **argv)
   native = native_service_new(st, TARN_VERSION);
   s3 = s3_service_new(st);
   s3_service_set_keys(s3, lookup_secret, NULL, server_keys.access_key);
-  if (sandboxes && functions_open(&fns, real, st, &e) != 0) {
+  if (sandboxes && functions_open(&fns, real, st, metadata, &e) != 0) {
     log_error("cannot start functions: %s", e.msg);
     goto out;
   }

@@ -67,6 +67,7 @@ int fn_alias_create(fn_system *s, const char *function, const char *alias,
                     const char *version, const char *description, arena *a, fn_alias *out,
                     err *e)
 {
+  fn__registry_sync(s, function);
   if (alias == NULL || !fn__alias_name_ok(alias))
     return err_set(e, ERR_INVALID, "1 validation error detected: Value '%s' at 'name' failed to "
                                    "satisfy constraint: Member must satisfy regular expression "
@@ -115,6 +116,7 @@ int fn_alias_update(fn_system *s, const char *function, const char *alias,
                     const char *version, const char *description, const char *revision_id,
                     arena *a, fn_alias *out, err *e)
 {
+  fn__registry_sync(s, function);
   if (description != NULL && strlen(description) > 256)
     return err_set(e, ERR_INVALID, "Value at 'description' failed to satisfy constraint: Member "
                                    "must have length less than or equal to 256");
@@ -164,6 +166,7 @@ int fn_alias_update(fn_system *s, const char *function, const char *alias,
 int fn_alias_get(fn_system *s, const char *function, const char *alias, arena *a,
                  fn_alias *out, err *e)
 {
+  fn__registry_sync(s, function);
   pthread_mutex_lock(&s->lock);
   fn_entry *f = fn__registry_find(s, function);
   int rc = f ? 0 : fn__not_found(function, e);
@@ -178,6 +181,7 @@ int fn_alias_get(fn_system *s, const char *function, const char *alias, arena *a
 
 int fn_alias_delete(fn_system *s, const char *function, const char *alias, err *e)
 {
+  fn__registry_sync(s, function);
   pthread_mutex_lock(&s->write_lock);
   pthread_mutex_lock(&s->lock);
   fn_entry *f = fn__registry_find(s, function);
@@ -212,6 +216,7 @@ int fn_alias_list(fn_system *s, const char *function, const char *version,
                   const char *marker, size_t max, arena *a, fn_alias **out, size_t *n,
                   const char **next_marker, err *e)
 {
+  fn__registry_sync(s, function);
   size_t start;
   int rc = fn__page_args(marker, &start, &max, e);
   if (rc != 0)

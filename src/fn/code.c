@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -460,6 +461,8 @@ int fn_code_add(fn_system *s, const void *zip, size_t len, fn_code *out, err *e)
     return e->code;
   int rc = code_install(s, z, out, e);
   zip_discard(z);
+  if (rc == 0 && s->pg != NULL)
+    rc = fn__pg_code_put(s, out->sha256_hex, zip, len, e);
   return rc;
 }
 
@@ -504,6 +507,39 @@ int fn_code_add_fd(fn_system *s, int fd, fn_code *out, err *e)
   }
   int rc = code_install(s, z, out, e);
   zip_discard(z);
+  if (rc == 0 && s->pg != NULL && off > 0) {
+    void *m = mmap(NULL, (size_t)off, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED)
+      return err_set(e, err_from_errno(errno), "cannot read the code object: %s",
+                     strerror(errno));
+    rc = fn__pg_code_put(s, out->sha256_hex, m, (size_t)off, e);
+    munmap(m, (size_t)off);
+  }
+  return rc;
+}
+
+int fn__code_ensure(fn_system *s, const char *hex, err *e)
+{
+  char final[4096];
+  snprintf(final, sizeof final, "%s/%s", s->code_dir, hex);
+  struct stat st;
+  if (s->pg == NULL || hex[0] == '\0' || (stat(final, &st) == 0 && S_ISDIR(st.st_mode)))
+    return 0;
+  if (strlen(hex) != 2 * SHA256_LEN || strspn(hex, "0123456789abcdef") != 2 * SHA256_LEN)
+    return err_set(e, ERR_INTERNAL, "the code '%s' is no SHA-256", hex);
+  buf zip;
+  buf_init(&zip, (size_t)FN_MAX_ZIP_S3);
+  int rc = fn__pg_code_get(s, hex, &zip, e);
+  zip_t *z = NULL;
+  if (rc == 0 && (z = open_buffer(zip.data, zip.len, e)) == NULL)
+    rc = e->code;
+  if (rc == 0) {
+    fn_code c = {0};
+    snprintf(c.sha256_hex, sizeof c.sha256_hex, "%s", hex);
+    rc = code_install(s, z, &c, e);
+    zip_discard(z);
+  }
+  buf_release(&zip);
   return rc;
 }
 

@@ -23,6 +23,7 @@
 
 int fn_concurrency_put(fn_system *s, const char *function, int reserved, err *e)
 {
+  fn__registry_sync(s, function);
   uint32_t floor = s->account_limit < 100 ? 0 : 100;
   pthread_mutex_lock(&s->write_lock);
   pthread_mutex_lock(&s->lock);
@@ -67,6 +68,7 @@ int fn_concurrency_put(fn_system *s, const char *function, int reserved, err *e)
 
 int fn_concurrency_get(fn_system *s, const char *function, int *reserved, err *e)
 {
+  fn__registry_sync(s, function);
   pthread_mutex_lock(&s->lock);
   fn_entry *f = fn__registry_find(s, function);
   int rc = f ? 0 : fn__not_found(function, e);

@@ -143,6 +143,7 @@ int fn_system_open(const fn_options *o, fn_system **out, err *e)
   s->idle_seconds = o->idle_seconds ? o->idle_seconds : 300;
   s->async_workers = o->async_workers ? o->async_workers : 8;
   s->async_retry_ms = o->async_retry_ms;
+  s->pg = o->metadata;
   if (s->async_retry_ms == 0 && getenv("TARN_EVENT_RETRY_BASE_MS") != NULL)
     s->async_retry_ms = (uint32_t)strtoul(getenv("TARN_EVENT_RETRY_BASE_MS"), NULL, 10);
   if (s->async_retry_ms == 0)

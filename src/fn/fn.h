@@ -64,6 +64,8 @@
 typedef struct fn_system fn_system;
 
 /* Where the system lives and what it may use. Strings are copied. */
+struct pg_pool;
+
 typedef struct fn_options {
   const char *data_dir;          /* DATA: fn/ and run/ go under it */
   const char *runtime_dir;       /* host folder with python/ and node/ (runtimes/) */
@@ -79,6 +81,9 @@ typedef struct fn_options {
   uint32_t async_workers;        /* 0: 8 */
   uint32_t async_retry_ms;       /* first retry delay of a failed Event (doubles for
                                     the next); 0: $TARN_EVENT_RETRY_BASE_MS, else 1000 */
+  struct pg_pool *metadata;      /* --metadata: functions, their code and queued
+                                    Events shared by nodes in PostgreSQL; NULL:
+                                    DATA/fn/meta (LMDB) */
 } fn_options;
 
 /* Opens DATA/fn (creating it), loads the registry, removes code folders no

@@ -148,7 +148,7 @@ static int publish_locked(fn_system *s, fn_entry *f, const char *description, ar
   char key[KEY_MAX];
   snprintf(key, sizeof key, "v/%s/%010u", f->name, number);
   json_t *fr = fn__function_record(f, latest, number + 1, reserved, latest->cfg.revision_id);
-  if ((rc = fn__txn_begin(s, &w, e)) == 0 && (rc = fn__txn_put_json(&w, s, key, j, e)) == 0) {
+  if ((rc = fn__txn_begin(s, &w, e)) == 0 && (rc = fn__txn_put_new_json(&w, s, key, j, e)) == 0) {
     snprintf(key, sizeof key, "f/%s", f->name);
     if ((rc = fn__txn_put_json(&w, s, key, fr, e)) == 0)
       rc = fn__txn_commit(&w, e);
@@ -200,6 +200,7 @@ int fn_function_create(fn_system *s, const char *name, const fn_settings *set,
     json_decref(layers);
     return rc;
   }
+  fn__registry_sync(s, name);
   pthread_mutex_lock(&s->write_lock);
   pthread_mutex_lock(&s->lock);
   bool exists = fn__registry_find(s, name) != NULL;
@@ -215,8 +216,15 @@ int fn_function_create(fn_system *s, const char *name, const fn_settings *set,
   conf *c = conf_make(s, name, NULL, set, code, layers);
   json_decref(layers);
   json_t *fr = fn__function_record(NULL, c, 1, -1, NULL);
-  rc = fn__function_record_put(s, name, fr, e);
+  char key[KEY_MAX];
+  snprintf(key, sizeof key, "f/%s", name);
+  wtxn w = {0};
+  if ((rc = fn__txn_begin(s, &w, e)) == 0 && (rc = fn__txn_put_new_json(&w, s, key, fr, e)) == 0)
+    rc = fn__txn_commit(&w, e);
+  fn__txn_abort(&w);
   json_decref(fr);
+  if (rc == ERR_CONFLICT) /* another node created it meanwhile */
+    err_set(e, ERR_CONFLICT, "Function already exist: %s", name);
   if (rc != 0) {
     pthread_mutex_lock(&s->lock);
     fn__conf_unref(c);
@@ -239,6 +247,7 @@ int fn_function_create(fn_system *s, const char *name, const fn_settings *set,
 int fn_function_get(fn_system *s, const char *name, const char *qualifier, arena *a,
                     fn_config *out, err *e)
 {
+  fn__registry_sync(s, name);
   pthread_mutex_lock(&s->lock);
   fn_entry *f = fn__registry_find(s, name);
   int rc;
@@ -263,6 +272,7 @@ static int cmp_names(const void *x, const void *y)
 int fn_function_list(fn_system *s, const char *marker, size_t max, bool all_versions,
                      arena *a, fn_config **out, size_t *n, const char **next_marker, err *e)
 {
+  fn__registry_sync_all(s);
   size_t start;
   int rc = fn__page_args(marker, &start, &max, e);
   if (rc != 0)
@@ -344,6 +354,7 @@ int fn_function_update_code(fn_system *s, const char *name, const fn_code *code,
                             const char *revision_id, bool publish, arena *a, fn_config *out,
                             err *e)
 {
+  fn__registry_sync(s, name);
   pthread_mutex_lock(&s->write_lock);
   pthread_mutex_lock(&s->lock);
   fn_entry *f = fn__registry_find(s, name);
@@ -372,6 +383,7 @@ int fn_function_update_code(fn_system *s, const char *name, const fn_code *code,
 int fn_function_update_config(fn_system *s, const char *name, const fn_settings *set,
                               arena *a, fn_config *out, err *e)
 {
+  fn__registry_sync(s, name);
   int rc = fn__validate(set, false, e);
   if (rc)
     return rc;
@@ -403,6 +415,7 @@ int fn_function_update_config(fn_system *s, const char *name, const fn_settings 
 
 int fn_function_delete(fn_system *s, const char *name, const char *qualifier, err *e)
 {
+  fn__registry_sync(s, name);
   pthread_mutex_lock(&s->write_lock);
   pthread_mutex_lock(&s->lock);
   fn_entry *f = fn__registry_find(s, name);
@@ -473,6 +486,7 @@ int fn_version_publish(fn_system *s, const char *name, const char *code_sha256,
                        const char *description, const char *revision_id, arena *a,
                        fn_config *out, err *e)
 {
+  fn__registry_sync(s, name);
   if (description != NULL && strlen(description) > 256)
     return err_set(e, ERR_INVALID, "Value at 'description' failed to satisfy constraint: Member "
                                    "must have length less than or equal to 256");
@@ -495,6 +509,7 @@ int fn_version_publish(fn_system *s, const char *name, const char *code_sha256,
 int fn_version_list(fn_system *s, const char *name, const char *marker, size_t max, arena *a,
                     fn_config **out, size_t *n, const char **next_marker, err *e)
 {
+  fn__registry_sync(s, name);
   size_t start;
   int rc = fn__page_args(marker, &start, &max, e);
   if (rc != 0)

@@ -23,6 +23,7 @@
 #define TARN_FN_INTERNAL_H
 
 #include "fn/fn.h"
+#include "base/pg.h"
 #include "sandbox/sandbox.h"
 
 #include <jansson.h>
@@ -108,6 +109,8 @@ struct fn_entry {
   bool deleted;               /* removed from the table; freed when unused */
   uint32_t users;             /* pools with instances + invocations in flight */
   fn_entry_stats stats;       /* under fn_system.lock; gone with the entry */
+  int64_t gen;                /* --metadata: the generation memory holds
+                                 (pg_registry.c (2)); 0 unknown */
   fn_entry *hnext;
 };
 
@@ -230,8 +233,11 @@ struct fn_system {
   uint32_t async_workers;
   uint32_t async_retry_ms;
 
-  MDB_env *env;
+  MDB_env *env;               /* NULL with pg */
   MDB_dbi dbi;
+  pg_pool *pg;                /* --metadata: registry, code and Events shared
+                                 in PostgreSQL (pg_registry.c), or NULL */
+  char node[33];              /* this node's name in claims (pg_registry.c) */
   pthread_mutex_t write_lock; /* one registry writer at a time */
 
   pthread_mutex_t lock;       /* see the top of this file */
@@ -301,6 +307,48 @@ int fn__registry_resolve(fn_entry *f, const char *qualifier, conf **out, const c
 bool fn__registry_code_used(fn_system *s, const char *hex);    /* under lock */
 void fn__entry_release(fn_system *s, fn_entry *f);             /* under lock: users-- */
 
+/* Brings the memory of function `name` up to date with the shared
+ * registry (pg_registry.c (2)); nothing without pg. Takes the lock. */
+void fn__registry_sync(fn_system *s, const char *name);
+/* The same for every function (listing). */
+void fn__registry_sync_all(fn_system *s);
+
+/* ---- pg_registry.c (only with fn_system.pg) ---- */
+/* A function's records as read from the shared registry. */
+typedef struct fn_records {
+  int64_t gen;
+  json_t *records;            /* [[key, value]...] by key; empty: deleted */
+} fn_records;
+
+/* A claimed Event. */
+typedef struct fn_event {
+  int64_t seq;
+  char *name;                 /* heap */
+  char *qualifier;            /* heap, or NULL */
+  char *id;                   /* heap */
+  int64_t queued_ms;
+  int attempts;
+  buf payload;
+} fn_event;
+
+int fn__pg_open(fn_system *s, err *e);
+/* Runs a change's operations ([kind, key, value?]...) in one transaction. */
+int fn__pg_commit(fn_system *s, json_t *ops, err *e);
+json_t *fn__pg_get(fn_system *s, const char *key);             /* one record, or NULL */
+/* The records of name if its generation is not `have`: 0 (out filled),
+ * 1 (unchanged or unknown), or an error. */
+int fn__pg_sync(fn_system *s, const char *name, int64_t have, fn_records *out, err *e);
+int fn__pg_generations(fn_system *s, json_t **out, err *e);    /* {name: gen} */
+int fn__pg_code_put(fn_system *s, const char *hex, const void *zip, size_t len, err *e);
+int fn__pg_code_get(fn_system *s, const char *hex, buf *out, err *e);
+int fn__pg_event_add(fn_system *s, const char *name, const char *qualifier, const char *id,
+                     const void *payload, size_t len, err *e);
+/* 0: out filled (payload appended to its buf), 1: nothing due, or an error. */
+int fn__pg_event_claim(fn_system *s, fn_event *out, err *e);
+/* Hands a claimed Event back, due after delay_ms, with attempts counted. */
+void fn__pg_event_release(fn_system *s, int64_t seq, int attempts, int64_t delay_ms);
+void fn__pg_event_done(fn_system *s, int64_t seq);
+
 /* ---- zygote.c ---- */
 void fn__zygotes_open(fn_system *s);
 void fn__zygotes_close(fn_system *s);
@@ -311,6 +359,9 @@ sandbox_zygote *fn__zygote_for(fn_system *s, const conf *c);
 
 /* ---- code.c ---- */
 void fn__code_sweep(fn_system *s);
+/* With pg: unpacks the shared zip of hex into DATA/fn/code/<hex> unless
+ * it is there. */
+int fn__code_ensure(fn_system *s, const char *hex, err *e);
 
 /* ---- layers.c ---- */
 /* Loads one l/... record of the registry (under lock, at open). */

@@ -27,6 +27,11 @@
  *       restart goes on with the retries left, not with fresh ones; an
  *       attempt a crash cut short was not counted and runs again.
  *
+ * With --metadata (fn_system.pg) the queue is PostgreSQL's table of
+ * Events every node's workers claim from (pg_registry.c (4)); the same
+ * attempt logic (event_attempt) and invariants (2)-(5) hold, a claim taking
+ * the place of the in-memory item.
+ *
  * Start reading at fn_invoke().
  */
 #include "fn/internal.h"
@@ -47,6 +52,8 @@
 #define DEFAULT_RETRIES 2
 #define DEFAULT_MAX_AGE_S 21600
 #define RETRY_MAX_MS (5 * 60 * 1000)
+#define PG_POLL_MS 1000            /* an idle worker of the shared queue looks again after
+                                      (an Event queued here wakes one at once) */
 
 invoc *fn__invoc_new(void)
 {
@@ -110,6 +117,7 @@ static int start_sync(fn_system *s, const char *name, const char *qualifier,
   }
   inv->invoked_arn = xasprintf("arn:aws:lambda:%s:%s:function:%s%s%s", FN_REGION, FN_ACCOUNT_ID,
                                name, qualifier ? ":" : "", qualifier ? qualifier : "");
+  fn__registry_sync(s, name);
   pthread_mutex_lock(&s->lock);
   fn_entry *f = fn__registry_find(s, name);
   conf *c = NULL;
@@ -283,6 +291,15 @@ static void seq_key(uint64_t seq, char out[19])
 static int enqueue(fn_system *s, const char *name, const char *qualifier, const void *payload,
                    size_t len, const char *id, err *e)
 {
+  if (s->pg != NULL) {
+    int rc = fn__pg_event_add(s, name, qualifier, id, payload, len, e);
+    pthread_mutex_lock(&s->lock);
+    if (rc == 0)
+      s->c.async_queued++;
+    pthread_cond_signal(&s->queue_cond); /* a worker here claims it first, likely */
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+  }
   pthread_mutex_lock(&s->lock);
   uint64_t queued = s->c.async_queued - s->c.async_done;
   uint64_t seq = s->next_seq++;
@@ -431,9 +448,107 @@ static bool queue_read(fn_system *s, uint64_t seq, char **name, char **qualifier
   return ok;
 }
 
+/* How an attempt of an Event ended, for its queue. */
+enum attempt_end {
+  ATTEMPT_DONE,    /* ran to an end (the outcome hook heard): dequeue */
+  ATTEMPT_RETRY,   /* a function error with retries left: counted, due after delay */
+  ATTEMPT_WAIT     /* throttled or stopping: not counted, due after delay */
+};
+
+/* Runs one attempt of a queued Event (invariant (3)); *attempts counts
+ * those made, before and now. */
+static enum attempt_end event_attempt(fn_system *s, const char *name, const char *qualifier,
+                                      const char *id, const buf *payload, int64_t queued_ms,
+                                      int *attempts, int64_t *delay)
+{
+  int retries = DEFAULT_RETRIES;
+  int max_age_s = DEFAULT_MAX_AGE_S;
+  async_policy(s, name, qualifier, &retries, &max_age_s);
+  buf response;
+  buf_init(&response, 0);
+  char version[64] = "";
+  enum attempt_end end = ATTEMPT_DONE;
+  *delay = 0;
+  if (queued_ms > 0 && time_now_ms() - queued_ms > (int64_t)max_age_s * 1000) {
+    /* too old to try again: invariant (3) */
+    async_outcome(s, name, qualifier, id, "EventAgeExceeded", *attempts, NULL, *attempts > 0,
+                  payload, &response);
+  } else {
+    err e = {0};
+    bool function_error = false;
+    int rc = run_event(s, name, qualifier, payload->data ? payload->data : "", payload->len, id,
+                       &function_error, &response, version, &e);
+    if (rc == ERR_THROTTLED) {
+      end = ATTEMPT_WAIT;
+      *delay = THROTTLE_RETRY_MS;
+    } else if (rc == ERR_UNAVAILABLE) {
+      end = ATTEMPT_WAIT; /* stopping: it stays queued and runs after a restart */
+    } else if (rc == 0) {
+      (*attempts)++;
+      if (function_error && *attempts <= retries) {
+        end = ATTEMPT_RETRY;
+        *delay = (int64_t)s->async_retry_ms << (*attempts - 1);
+        if (*delay > RETRY_MAX_MS)
+          *delay = RETRY_MAX_MS;
+      } else {
+        async_outcome(s, name, qualifier, id, function_error ? "RetriesExhausted" : "Success",
+                      *attempts, version, function_error, payload, &response);
+      }
+    }
+  }
+  buf_release(&response);
+  return end;
+}
+
+/* A worker of the shared queue (pg_registry.c (4)): claims one due Event
+ * at a time, or waits a tick (or for an Event queued here). */
+static void *worker_pg(fn_system *s)
+{
+  for (;;) {
+    pthread_mutex_lock(&s->lock);
+    bool stopping = s->stopping;
+    pthread_mutex_unlock(&s->lock);
+    if (stopping)
+      return NULL;
+    fn_event ev = {0};
+    buf_init(&ev.payload, FN_MAX_ASYNC_PAYLOAD + 1);
+    err e = {0};
+    int rc = fn__pg_event_claim(s, &ev, &e);
+    if (rc != 0) {
+      buf_release(&ev.payload);
+      pthread_mutex_lock(&s->lock);
+      if (!s->stopping) {
+        int64_t at = time_mono_ms() + PG_POLL_MS;
+        struct timespec ts = {(time_t)(at / 1000), (long)(at % 1000) * 1000000};
+        pthread_cond_timedwait(&s->queue_cond, &s->lock, &ts);
+      }
+      pthread_mutex_unlock(&s->lock);
+      continue;
+    }
+    int64_t delay = 0;
+    int attempts = ev.attempts;
+    enum attempt_end end = event_attempt(s, ev.name, ev.qualifier, ev.id, &ev.payload,
+                                         ev.queued_ms, &attempts, &delay);
+    if (end == ATTEMPT_DONE) {
+      fn__pg_event_done(s, ev.seq);
+      pthread_mutex_lock(&s->lock);
+      s->c.async_done++;
+      pthread_mutex_unlock(&s->lock);
+    } else {
+      fn__pg_event_release(s, ev.seq, attempts, delay);
+    }
+    free(ev.name);
+    free(ev.qualifier);
+    free(ev.id);
+    buf_release(&ev.payload);
+  }
+}
+
 static void *worker_main(void *arg)
 {
   fn_system *s = arg;
+  if (s->pg != NULL)
+    return worker_pg(s);
   for (;;) {
     pthread_mutex_lock(&s->lock);
     async_item *it = NULL;
@@ -467,48 +582,16 @@ static void *worker_main(void *arg)
       buf_release(&payload);
       continue;
     }
-    int retries = DEFAULT_RETRIES;
-    int max_age_s = DEFAULT_MAX_AGE_S;
-    async_policy(s, name, qualifier, &retries, &max_age_s);
-    buf response;
-    buf_init(&response, 0);
-    char version[64] = "";
-    bool requeue = false;
     int64_t delay = 0;
-    if (queued_ms > 0 && time_now_ms() - queued_ms > (int64_t)max_age_s * 1000) {
-      /* too old to try again: invariant (3) */
-      async_outcome(s, name, qualifier, id, "EventAgeExceeded", it->attempts,
-                    version[0] ? version : NULL, it->attempts > 0, &payload, &response);
-    } else {
-      err e = {0};
-      bool function_error = false;
-      int rc = run_event(s, name, qualifier, payload.data ? payload.data : "", payload.len, id,
-                         &function_error, &response, version, &e);
-      if (rc == ERR_THROTTLED) {
-        requeue = true;
-        delay = THROTTLE_RETRY_MS;
-      } else if (rc == ERR_UNAVAILABLE) {
-        requeue = true; /* stopping: it stays in LMDB and runs after a restart */
-      } else if (rc == 0) {
-        it->attempts++;
-        if (function_error && it->attempts <= retries) {
-          requeue = true;
-          delay = (int64_t)s->async_retry_ms << (it->attempts - 1);
-          if (delay > RETRY_MAX_MS)
-            delay = RETRY_MAX_MS;
-          queue_count_attempt(s, it->seq, it->attempts, time_now_ms() + delay);
-        } else {
-          async_outcome(s, name, qualifier, id, function_error ? "RetriesExhausted" : "Success",
-                        it->attempts, version, function_error, &payload, &response);
-        }
-      }
-    }
+    enum attempt_end end = event_attempt(s, name, qualifier, id, &payload, queued_ms,
+                                         &it->attempts, &delay);
+    if (end == ATTEMPT_RETRY)
+      queue_count_attempt(s, it->seq, it->attempts, time_now_ms() + delay);
     free(name);
     free(qualifier);
     free(id);
     buf_release(&payload);
-    buf_release(&response);
-    if (requeue) {
+    if (end != ATTEMPT_DONE) {
       pthread_mutex_lock(&s->lock);
       if (s->stopping) {
         free(it);
@@ -526,6 +609,8 @@ static void *worker_main(void *arg)
 
 int fn__async_open(fn_system *s, err *e)
 {
+  if (s->pg != NULL)
+    return 0; /* the queue is shared (pg_registry.c) */
   MDB_txn *txn;
   int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
   if (rc)
@@ -639,6 +724,7 @@ int fn_invoke(fn_system *s, const fn_invoke_params *p, arena *a, fn_invoke_resul
   if (p->type == FN_INVOKE_SYNC)
     return start_sync(s, name, qualifier, p, NULL, res, e);
 
+  fn__registry_sync(s, name);
   pthread_mutex_lock(&s->lock);
   bool stopping = s->stopping;
   fn_entry *f = fn__registry_find(s, name);

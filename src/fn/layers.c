@@ -40,6 +40,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* With --metadata (fn_system.pg) layers are not shared by nodes: refused. */
+#define LAYERS_NOT_SHARED "layers are not supported by a tarn server with --metadata (they " \
+                          "are not shared between nodes)"
 #define LAYER_NAME_MAX 140
 #define NOT_THERE "The resource you requested does not exist."
 
@@ -387,6 +390,8 @@ static int settings_check(const fn_layer_settings *set, err *e)
 int fn_layer_publish(fn_system *s, const char *ref, const fn_layer_settings *set,
                      const fn_code *code, arena *a, fn_layer_version *out, err *e)
 {
+  if (s->pg != NULL)
+    return err_set(e, ERR_INVALID, LAYERS_NOT_SHARED);
   char name[LAYER_NAME_MAX + 1];
   int rc = name_parse(ref, name, e);
   if (rc == 0)
@@ -840,6 +845,8 @@ int fn_layer_permission_remove(fn_system *s, const char *ref, uint32_t number, c
 
 int fn__layers_resolve(fn_system *s, const char *const *arns, size_t n, json_t **out, err *e)
 {
+  if (s->pg != NULL && n > 0)
+    return err_set(e, ERR_INVALID, LAYERS_NOT_SHARED);
   if (n > FN_MAX_FUNCTION_LAYERS)
     return err_set(e, ERR_INVALID, "Cannot reference more than %d layers.",
                    FN_MAX_FUNCTION_LAYERS);

@@ -28,6 +28,13 @@
  * and validation), functions.c (functions and versions), aliases.c,
  * concurrency.c; registry.h is what they share.
  *
+ * With --metadata (fn_system.pg) the same records live in PostgreSQL
+ * (pg_registry.c): a write transaction (wtxn) collects its operations and
+ * commits them there in one transaction; nothing is loaded at open, and
+ * fn__registry_sync() brings one function's memory up to date with the
+ * shared records before each call that looks it up, so every node sees
+ * what any node wrote. Layers are refused there (layers.c).
+ *
  * Start reading at fn__registry_open() and load_all().
  */
 #include "fn/internal.h"
@@ -324,7 +331,8 @@ fn_entry *fn__registry_find(fn_system *s, const char *name)
   return NULL;
 }
 
-fn_entry *fn__entry_new(fn_system *s, const char *name)
+/* An entry in no table. */
+static fn_entry *entry_alloc(const char *name)
 {
   fn_entry *f = xcalloc(1, sizeof *f);
   snprintf(f->name, sizeof f->name, "%s", name);
@@ -332,6 +340,12 @@ fn_entry *fn__entry_new(fn_system *s, const char *name)
   f->next_version = 1;
   f->log_fd = -1;
   pthread_mutex_init(&f->log_lock, NULL);
+  return f;
+}
+
+fn_entry *fn__entry_new(fn_system *s, const char *name)
+{
+  fn_entry *f = entry_alloc(name);
   size_t b = bucket_of(name);
   f->hnext = s->table[b];
   s->table[b] = f;
@@ -473,24 +487,49 @@ static int db_error(int rc, const char *what, err *e)
 
 int fn__txn_begin(fn_system *s, wtxn *w, err *e)
 {
+  w->s = s;
+  if (s->pg != NULL) {
+    w->ops = json_array();
+    return 0;
+  }
   int rc = mdb_txn_begin(s->env, NULL, 0, &w->txn);
   return rc ? db_error(rc, "write", e) : 0;
 }
 
-int fn__txn_put_json(wtxn *w, fn_system *s, const char *key, json_t *j, err *e)
+static int txn_put(wtxn *w, fn_system *s, const char *key, json_t *j, bool fresh, err *e)
 {
+  if (w->ops != NULL) {
+    json_array_append_new(w->ops, json_pack("[s, s, O]", fresh ? "n" : "p", key, j));
+    return 0;
+  }
   char *text = json_dumps(j, JSON_COMPACT);
   if (text == NULL)
     mem_out_of_memory();
   MDB_val k = {strlen(key), (void *)key};
   MDB_val v = {strlen(text), text};
-  int rc = mdb_put(w->txn, s->dbi, &k, &v, 0);
+  int rc = mdb_put(w->txn, s->dbi, &k, &v, fresh ? MDB_NOOVERWRITE : 0);
   free(text);
+  if (rc == MDB_KEYEXIST)
+    return err_set(e, ERR_CONFLICT, "'%s' exists in the function registry", key);
   return rc ? db_error(rc, "write", e) : 0;
+}
+
+int fn__txn_put_json(wtxn *w, fn_system *s, const char *key, json_t *j, err *e)
+{
+  return txn_put(w, s, key, j, false, e);
+}
+
+int fn__txn_put_new_json(wtxn *w, fn_system *s, const char *key, json_t *j, err *e)
+{
+  return txn_put(w, s, key, j, true, e);
 }
 
 int fn__txn_del(wtxn *w, fn_system *s, const char *key, err *e)
 {
+  if (w->ops != NULL) {
+    json_array_append_new(w->ops, json_pack("[s, s]", "d", key));
+    return 0;
+  }
   MDB_val k = {strlen(key), (void *)key};
   int rc = mdb_del(w->txn, s->dbi, &k, NULL);
   return rc && rc != MDB_NOTFOUND ? db_error(rc, "write", e) : 0;
@@ -499,6 +538,10 @@ int fn__txn_del(wtxn *w, fn_system *s, const char *key, err *e)
 /* Deletes every key that starts with prefix. */
 int fn__txn_del_prefix(wtxn *w, fn_system *s, const char *prefix, err *e)
 {
+  if (w->ops != NULL) {
+    json_array_append_new(w->ops, json_pack("[s, s]", "x", prefix));
+    return 0;
+  }
   MDB_cursor *cur;
   int rc = mdb_cursor_open(w->txn, s->dbi, &cur);
   if (rc)
@@ -520,6 +563,12 @@ int fn__txn_del_prefix(wtxn *w, fn_system *s, const char *prefix, err *e)
 
 int fn__txn_commit(wtxn *w, err *e)
 {
+  if (w->ops != NULL) {
+    int rc = fn__pg_commit(w->s, w->ops, e);
+    json_decref(w->ops);
+    w->ops = NULL;
+    return rc;
+  }
   int rc = mdb_txn_commit(w->txn);
   w->txn = NULL;
   return rc ? db_error(rc, "commit", e) : 0;
@@ -530,6 +579,8 @@ void fn__txn_abort(wtxn *w)
   if (w->txn != NULL)
     mdb_txn_abort(w->txn);
   w->txn = NULL;
+  json_decref(w->ops);
+  w->ops = NULL;
 }
 
 json_t *fn__function_record(const fn_entry *f, const conf *latest, uint32_t next_version,
@@ -560,6 +611,15 @@ int fn__function_record_put(fn_system *s, const char *name, json_t *fr, err *e)
 /* The revision of $LATEST that the last version was published from. */
 char *fn__published_revision_of(fn_system *s, const char *name)
 {
+  if (s->pg != NULL) {
+    char key[KEY_MAX];
+    snprintf(key, sizeof key, "f/%s", name);
+    json_t *j = fn__pg_get(s, key);
+    const char *r = json_string_value(json_object_get(j, "PublishedRevision"));
+    char *out = r != NULL ? xstrdup(r) : NULL;
+    json_decref(j);
+    return out;
+  }
   MDB_txn *txn;
   if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
     return NULL;
@@ -668,8 +728,204 @@ static int load_all(fn_system *s, err *e)
   return 0;
 }
 
+/* ---- the shared registry (pg_registry.c (2)) ---- */
+
+/* An entry in no table from one function's records ([key, value]... by
+ * key); its latest is NULL when there is no f/ record (deleted). */
+static fn_entry *entry_parse(fn_system *s, const char *name, json_t *records)
+{
+  fn_entry *d = entry_alloc(name);
+  size_t i;
+  json_t *rec;
+  json_array_foreach(records, i, rec)
+  {
+    const char *key = json_string_value(json_array_get(rec, 0));
+    json_t *j = json_array_get(rec, 1);
+    if (key == NULL || strlen(key) < 3 || key[1] != '/')
+      continue;
+    if (key[0] == 'f') {
+      fn__conf_unref(d->latest);
+      d->latest = fn__conf_from_json(s, name, 0, j);
+      d->next_version = (uint32_t)json_integer_value(json_object_get(j, "NextVersion"));
+      d->reserved = (int)json_integer_value(json_object_get(j, "Reserved"));
+      d->created_ms = json_integer_value(json_object_get(j, "Created"));
+    } else if (key[0] == 'v') {
+      const char *slash = strrchr(key, '/');
+      if (d->nversions == d->cap_versions) {
+        d->cap_versions = d->cap_versions ? 2 * d->cap_versions : 8;
+        d->versions = xrealloc(d->versions, d->cap_versions * sizeof *d->versions);
+      }
+      d->versions[d->nversions++] =
+          fn__conf_from_json(s, name, (uint32_t)strtoul(slash + 1, NULL, 10), j);
+    } else if (key[0] == 'a') {
+      const char *slash = strchr(key + 2, '/');
+      if (slash == NULL)
+        continue;
+      d->aliases = xrealloc(d->aliases, (d->naliases + 1) * sizeof *d->aliases);
+      alias_rec *al = &d->aliases[d->naliases++];
+      const char *v = json_string_value(json_object_get(j, "FunctionVersion"));
+      al->name = xstrdup(slash + 1);
+      al->version = xstrdup(v ? v : "$LATEST");
+      al->description = xstrdup(or_empty(json_string_value(json_object_get(j, "Description"))));
+      snprintf(al->revision_id, sizeof al->revision_id, "%s",
+               or_empty(json_string_value(json_object_get(j, "RevisionId"))));
+    }
+  }
+  return d;
+}
+
+/* Makes f (in the table) hold what d holds; d's parts are taken or freed.
+ * Under lock. */
+static void entry_merge(fn_system *s, fn_entry *f, fn_entry *d)
+{
+  if (strcmp(f->latest->cfg.revision_id, d->latest->cfg.revision_id) != 0) {
+    conf *old = f->latest;
+    f->latest = d->latest;
+    for (pool *p = f->pools; p != NULL; p = p->next)
+      if (strcmp(p->version, "$LATEST") == 0) {
+        fn__conf_ref(f->latest);
+        fn__conf_unref(p->conf);
+        p->conf = f->latest;
+        fn__sched_recycle(s, p);
+      }
+    fn__conf_unref(old);
+  } else {
+    fn__conf_unref(d->latest);
+  }
+  d->latest = NULL;
+  /* versions never change: keep the confs memory has, drop the deleted */
+  for (size_t i = 0; i < d->nversions; i++) {
+    conf *have = entry_version(f, d->versions[i]->number);
+    if (have != NULL) {
+      fn__conf_ref(have);
+      fn__conf_unref(d->versions[i]);
+      d->versions[i] = have;
+    }
+  }
+  for (size_t i = 0; i < f->nversions; i++) {
+    if (entry_version(d, f->versions[i]->number) == NULL)
+      for (pool *p = f->pools; p != NULL; p = p->next)
+        if (p->conf == f->versions[i])
+          fn__sched_recycle(s, p);
+    fn__conf_unref(f->versions[i]);
+  }
+  free(f->versions);
+  f->versions = d->versions;
+  f->nversions = d->nversions;
+  f->cap_versions = d->cap_versions;
+  d->versions = NULL;
+  d->nversions = 0;
+  for (size_t i = 0; i < f->naliases; i++) {
+    free(f->aliases[i].name);
+    free(f->aliases[i].version);
+    free(f->aliases[i].description);
+  }
+  free(f->aliases);
+  f->aliases = d->aliases;
+  f->naliases = d->naliases;
+  d->aliases = NULL;
+  d->naliases = 0;
+  f->next_version = d->next_version;
+  f->created_ms = d->created_ms;
+  if (f->reserved != d->reserved) { /* as concurrency.c moves its runs */
+    if (f->reserved >= 0) {
+      s->reserved_sum -= (uint32_t)f->reserved;
+      s->unreserved_active += f->active;
+    }
+    f->reserved = d->reserved;
+    if (f->reserved >= 0) {
+      s->reserved_sum += (uint32_t)f->reserved;
+      s->unreserved_active -= f->active;
+    }
+  }
+}
+
+void fn__registry_sync(fn_system *s, const char *name)
+{
+  if (s->pg == NULL || !fn__name_ok(name))
+    return;
+  pthread_mutex_lock(&s->lock);
+  fn_entry *f = fn__registry_find(s, name);
+  int64_t have = f != NULL ? f->gen : -1;
+  pthread_mutex_unlock(&s->lock);
+  fn_records r;
+  err e = {0};
+  if (fn__pg_sync(s, name, have, &r, &e) != 0)
+    return; /* unchanged, or the database is out of reach: memory serves */
+  fn_entry *d = entry_parse(s, name, r.records);
+  json_decref(r.records);
+  /* invariant (3) there: the code is here before the conf is in memory */
+  if (d->latest != NULL) {
+    fn__code_ensure(s, d->latest->cfg.code.sha256_hex, &e);
+    for (size_t i = 0; i < d->nversions; i++)
+      fn__code_ensure(s, d->versions[i]->cfg.code.sha256_hex, &e);
+  }
+  pthread_mutex_lock(&s->lock);
+  f = fn__registry_find(s, name);
+  if (f != NULL && r.gen <= f->gen) {
+    /* a newer state came meanwhile */
+  } else if (d->latest == NULL) {
+    if (f != NULL)
+      fn__entry_unlink(s, f);
+  } else if (f == NULL) {
+    if (s->nfunctions < FN_MAX_FUNCTIONS) {
+      f = fn__entry_new(s, name);
+      f->latest = d->latest;
+      f->versions = d->versions;
+      f->nversions = d->nversions;
+      f->cap_versions = d->cap_versions;
+      f->aliases = d->aliases;
+      f->naliases = d->naliases;
+      f->next_version = d->next_version;
+      f->reserved = d->reserved;
+      f->created_ms = d->created_ms;
+      f->gen = r.gen;
+      if (f->reserved >= 0)
+        s->reserved_sum += (uint32_t)f->reserved;
+      d->latest = NULL;
+      d->versions = NULL;
+      d->nversions = 0;
+      d->aliases = NULL;
+      d->naliases = 0;
+    }
+  } else {
+    entry_merge(s, f, d);
+    f->gen = r.gen;
+  }
+  entry_free(d);
+  pthread_mutex_unlock(&s->lock);
+}
+
+void fn__registry_sync_all(fn_system *s)
+{
+  if (s->pg == NULL)
+    return;
+  json_t *gens = NULL;
+  err e = {0};
+  if (fn__pg_generations(s, &gens, &e) != 0)
+    return;
+  const char *name;
+  json_t *g;
+  json_object_foreach(gens, name, g)
+  {
+    pthread_mutex_lock(&s->lock);
+    fn_entry *f = fn__registry_find(s, name);
+    bool same = f != NULL ? f->gen == json_integer_value(g) : false;
+    pthread_mutex_unlock(&s->lock);
+    if (!same)
+      fn__registry_sync(s, name);
+  }
+  json_decref(gens);
+}
+
 int fn__registry_open(fn_system *s, err *e)
 {
+  if (s->pg != NULL) {
+    int rc = fn__pg_open(s, e);
+    if (rc == 0)
+      fn__registry_sync_all(s);
+    return rc;
+  }
   char path[4096];
   snprintf(path, sizeof path, "%s/meta", s->fn_dir);
   int rc = fn__mkdirs(path, e);

@@ -33,13 +33,18 @@ void fn__entry_unlink(fn_system *s, fn_entry *f);
 alias_rec *fn__entry_alias(fn_entry *f, const char *name);
 conf *fn__conf_of_version(fn_entry *f, const char *version);
 
-/* ---- registry.c: LMDB ---- */
+/* ---- registry.c: the records, in LMDB or (fn_system.pg) PostgreSQL ---- */
 typedef struct wtxn {
-  MDB_txn *txn;
+  MDB_txn *txn;               /* LMDB */
+  json_t *ops;                /* pg: [kind, key, value?]... run at commit */
+  fn_system *s;
 } wtxn;
 
 int fn__txn_begin(fn_system *s, wtxn *w, err *e);
 int fn__txn_put_json(wtxn *w, fn_system *s, const char *key, json_t *j, err *e);
+/* Same for a key that must not exist yet: the commit fails with ERR_CONFLICT
+ * when it does (with pg, another node may have written it). */
+int fn__txn_put_new_json(wtxn *w, fn_system *s, const char *key, json_t *j, err *e);
 int fn__txn_del(wtxn *w, fn_system *s, const char *key, err *e);
 int fn__txn_del_prefix(wtxn *w, fn_system *s, const char *prefix, err *e);
 int fn__txn_commit(wtxn *w, err *e);

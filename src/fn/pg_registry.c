@@ -1,0 +1,360 @@
+/* fn/pg_registry.c -- the function registry, function code and queued
+ * Events in PostgreSQL, shared by several tarn nodes (`tarn server
+ * --metadata postgres://...`): the other side of registry.c's LMDB records
+ * and invoke.c's LMDB queue.
+ *
+ * Why: a function created on one node must be invocable on every other, and
+ * an Event queued on one node may run on any, once.
+ *
+ * Tables (created at open, pg_pool_schema):
+ *   tarn_fn_registry  key -> value: registry.c's records, same keys and JSON
+ *                     (f/NAME, v/NAME/%010u, a/NAME/ALIAS), plus the name of
+ *                     the function a record belongs to
+ *   tarn_fn_gen       function name -> generation, bumped by every change
+ *                     to its records (kept after a delete)
+ *   tarn_fn_code      CodeSha256 hex -> the zip; every node unpacks it into
+ *                     its own DATA/fn/code/<hex> when it first needs it
+ *   tarn_fn_events    queued Events: function, qualifier, request id, payload,
+ *                     attempts, when due, and which node holds it until when
+ *
+ * Invariants:
+ *   (1) A registry change (fn__txn_commit) is one PostgreSQL transaction:
+ *       its records and the generations of the functions they belong to.
+ *   (2) A node's memory of a function is as new as the generation it keeps
+ *       (fn_entry.gen); the paths that look up one function compare it with
+ *       tarn_fn_gen first (fn__registry_sync) and reload the function's
+ *       records when it moved, so a function created, changed or deleted on
+ *       another node is seen on the next call, never an older state.
+ *   (3) A conf's code is unpacked locally before the conf is put in memory.
+ *   (4) An Event is claimed (FOR UPDATE SKIP LOCKED) by one node, with a
+ *       lease as long as its function's timeout plus the init timeout plus
+ *       TARN_FN_EVENT_LEASE_SECONDS (default 60): the claiming node runs it,
+ *       then deletes it or hands it back (a retry, a throttle). A node that
+ *       died leaves claims another node takes over once their lease ran
+ *       out. Times are the database's clock, so nodes' clocks do not matter.
+ *   (5) A node's name derives from its host and data directory; at open it
+ *       hands back what it had claimed before a restart.
+ *
+ * Start reading at fn__pg_open(), then fn__pg_commit() and fn__pg_sync().
+ */
+#include "fn/internal.h"
+#include "fn/registry.h"
+
+#include "base/hash.h"
+#include "base/mem.h"
+#include "base/pg.h"
+
+#include <libpq-fe.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LEASE_MARGIN_DEFAULT_S 60
+#define NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS tarn_fn_registry ("
+    "  key text COLLATE \"C\" PRIMARY KEY,"
+    "  fn text COLLATE \"C\" NOT NULL,"
+    "  value text NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS tarn_fn_registry_fn ON tarn_fn_registry (fn);"
+    "CREATE TABLE IF NOT EXISTS tarn_fn_gen ("
+    "  name text COLLATE \"C\" PRIMARY KEY,"
+    "  gen bigint NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS tarn_fn_code ("
+    "  hex text PRIMARY KEY,"
+    "  zip bytea NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS tarn_fn_events ("
+    "  seq bigserial PRIMARY KEY,"
+    "  fn text NOT NULL,"
+    "  qualifier text,"
+    "  id text NOT NULL,"
+    "  queued_ms bigint NOT NULL,"
+    "  attempts int NOT NULL DEFAULT 0,"
+    "  due_ms bigint NOT NULL,"
+    "  owner text,"
+    "  lease_until bigint NOT NULL DEFAULT 0,"
+    "  payload bytea NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS tarn_fn_events_due ON tarn_fn_events (due_ms, seq);";
+
+static int exec(fn_system *s, const char *sql, int n, const char *const *params,
+                PGresult **out, const char *what, err *e)
+{
+  return pg_pool_exec(s->pg, sql, n, params, NULL, NULL, out, what, e);
+}
+
+int fn__pg_open(fn_system *s, err *e)
+{
+  int rc = pg_pool_schema(s->pg, "tarn_fn", SCHEMA, e);
+  if (rc != 0)
+    return rc;
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  char *id = xasprintf("fn:%s:%s", host, s->data_dir);
+  uint8_t d[SHA256_LEN];
+  sha256(id, strlen(id), d);
+  free(id);
+  hex_encode(d, 16, s->node);
+  /* invariant (5) */
+  const char *p[] = {s->node};
+  return exec(s, "UPDATE tarn_fn_events SET owner = NULL, lease_until = 0 WHERE owner = $1", 1,
+              p, NULL, "hand back the queued invocations", e);
+}
+
+/* ---- registry records (invariant (1)) ---- */
+
+/* The function a key's record belongs to ("" for none), into out. */
+static void key_function(const char *key, char out[KEY_MAX])
+{
+  out[0] = '\0';
+  if ((key[0] == 'f' || key[0] == 'v' || key[0] == 'a') && key[1] == '/') {
+    snprintf(out, KEY_MAX, "%s", key + 2);
+    if (key[0] != 'f') {
+      char *slash = strchr(out, '/');
+      if (slash != NULL)
+        *slash = '\0';
+    }
+  }
+}
+
+static int txn_commit(PGconn *c, void *arg, err *e)
+{
+  json_t *ops = arg;
+  json_t *names = json_object();
+  size_t i;
+  json_t *op;
+  int rc = 0;
+  json_array_foreach(ops, i, op)
+  {
+    const char *kind = json_string_value(json_array_get(op, 0));
+    const char *key = json_string_value(json_array_get(op, 1));
+    char name[KEY_MAX];
+    key_function(key, name);
+    if (name[0])
+      json_object_set_new(names, name, json_true());
+    if (kind[0] == 'p' || kind[0] == 'n') {
+      char *text = json_dumps(json_array_get(op, 2), JSON_COMPACT);
+      if (text == NULL)
+        mem_out_of_memory();
+      const char *p[] = {key, name, text};
+      rc = pg_exec(c, kind[0] == 'p'
+                          ? "INSERT INTO tarn_fn_registry (key, fn, value) VALUES ($1, $2, $3) "
+                            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+                          : "INSERT INTO tarn_fn_registry (key, fn, value) VALUES ($1, $2, $3)",
+                   3, p, NULL, "write the function registry", e);
+      free(text);
+    } else if (kind[0] == 'd') {
+      const char *p[] = {key};
+      rc = pg_exec(c, "DELETE FROM tarn_fn_registry WHERE key = $1", 1, p, NULL,
+                   "write the function registry", e);
+    } else {
+      const char *p[] = {key, name};
+      rc = pg_exec(c, "DELETE FROM tarn_fn_registry WHERE fn = $2 AND starts_with(key, $1)", 2,
+                   p, NULL, "write the function registry", e);
+    }
+    if (rc != 0)
+      break;
+  }
+  const char *name;
+  json_t *v;
+  json_object_foreach(names, name, v)
+  {
+    if (rc != 0)
+      break;
+    const char *p[] = {name};
+    rc = pg_exec(c, "INSERT INTO tarn_fn_gen (name, gen) VALUES ($1, 1) ON CONFLICT (name) "
+                    "DO UPDATE SET gen = tarn_fn_gen.gen + 1",
+                 1, p, NULL, "write the function registry", e);
+  }
+  json_decref(names);
+  return rc;
+}
+
+int fn__pg_commit(fn_system *s, json_t *ops, err *e)
+{
+  return pg_transaction(s->pg, NULL, txn_commit, ops, e);
+}
+
+json_t *fn__pg_get(fn_system *s, const char *key)
+{
+  const char *p[] = {key};
+  PGresult *r = NULL;
+  err e = {0};
+  if (exec(s, "SELECT value FROM tarn_fn_registry WHERE key = $1", 1, p, &r,
+           "read the function registry", &e) != 0)
+    return NULL;
+  json_t *j = PQntuples(r) == 1 ? json_loads(PQgetvalue(r, 0, 0), 0, NULL) : NULL;
+  PQclear(r);
+  return j;
+}
+
+/* ---- a function's records (invariant (2)) ---- */
+
+int fn__pg_sync(fn_system *s, const char *name, int64_t have, fn_records *out, err *e)
+{
+  char gen[24];
+  snprintf(gen, sizeof gen, "%lld", (long long)have);
+  const char *p[] = {name, gen};
+  PGresult *r = NULL;
+  int rc = exec(s, "SELECT g.gen, r.key, r.value FROM tarn_fn_gen g LEFT JOIN tarn_fn_registry r "
+                   "ON r.fn = g.name WHERE g.name = $1 AND g.gen <> $2 ORDER BY r.key",
+                2, p, &r, "read the function registry", e);
+  if (rc != 0)
+    return rc;
+  memset(out, 0, sizeof *out);
+  int n = PQntuples(r);
+  if (n == 0) {
+    PQclear(r);
+    return 1; /* unchanged, or never created */
+  }
+  out->gen = pg_col_int(r, 0, 0);
+  out->records = json_array();
+  for (int i = 0; i < n; i++) {
+    if (PQgetisnull(r, i, 1))
+      continue;
+    json_t *j = json_loads(PQgetvalue(r, i, 2), 0, NULL);
+    if (j != NULL)
+      json_array_append_new(out->records, json_pack("[s, o]", PQgetvalue(r, i, 1), j));
+  }
+  PQclear(r);
+  return 0;
+}
+
+int fn__pg_generations(fn_system *s, json_t **out, err *e)
+{
+  PGresult *r = NULL;
+  int rc = exec(s, "SELECT name, gen FROM tarn_fn_gen", 0, NULL, &r,
+                "read the function registry", e);
+  if (rc != 0)
+    return rc;
+  *out = json_object();
+  for (int i = 0; i < PQntuples(r); i++)
+    json_object_set_new(*out, PQgetvalue(r, i, 0), json_integer(pg_col_int(r, i, 1)));
+  PQclear(r);
+  return 0;
+}
+
+/* ---- code (invariant (3)) ---- */
+
+int fn__pg_code_put(fn_system *s, const char *hex, const void *zip, size_t len, err *e)
+{
+  const char *p[] = {hex, zip};
+  int lengths[] = {0, (int)len};
+  int formats[] = {0, 1};
+  return pg_pool_exec(s->pg, "INSERT INTO tarn_fn_code (hex, zip) VALUES ($1, $2) "
+                             "ON CONFLICT (hex) DO NOTHING",
+                      2, p, lengths, formats, NULL, "store the function's code", e);
+}
+
+int fn__pg_code_get(fn_system *s, const char *hex, buf *out, err *e)
+{
+  const char *p[] = {hex};
+  PGresult *r = NULL;
+  int rc = exec(s, "SELECT zip FROM tarn_fn_code WHERE hex = $1", 1, p, &r,
+                "read the function's code", e);
+  if (rc != 0)
+    return rc;
+  if (PQntuples(r) != 1) {
+    PQclear(r);
+    return err_set(e, ERR_NOT_FOUND, "the code '%s' is not in the metadata database", hex);
+  }
+  size_t n = 0;
+  unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 0), &n);
+  PQclear(r);
+  if (raw == NULL)
+    mem_out_of_memory();
+  rc = buf_append(out, raw, n) == 0 ? 0
+                                    : err_set(e, ERR_INTERNAL, "the code '%s' is too large", hex);
+  PQfreemem(raw);
+  return rc;
+}
+
+/* ---- queued Events (invariant (4)) ---- */
+
+static long long lease_margin_ms(void)
+{
+  const char *v = getenv("TARN_FN_EVENT_LEASE_SECONDS");
+  long long sec = v != NULL ? strtoll(v, NULL, 10) : 0;
+  if (sec <= 0 || sec > 86400)
+    sec = LEASE_MARGIN_DEFAULT_S;
+  return sec * 1000;
+}
+
+int fn__pg_event_add(fn_system *s, const char *name, const char *qualifier, const char *id,
+                     const void *payload, size_t len, err *e)
+{
+  char now[24];
+  snprintf(now, sizeof now, "%lld", (long long)time_now_ms());
+  const char *p[] = {name, qualifier, id, now, len ? payload : ""};
+  int lengths[] = {0, 0, 0, 0, (int)len};
+  int formats[] = {0, 0, 0, 0, 1};
+  return pg_pool_exec(s->pg, "INSERT INTO tarn_fn_events (fn, qualifier, id, queued_ms, due_ms, "
+                             "payload) VALUES ($1, $2, $3, $4, " NOW_MS ", $5)",
+                      5, p, lengths, formats, NULL, "queue the invocation", e);
+}
+
+int fn__pg_event_claim(fn_system *s, fn_event *out, err *e)
+{
+  char margin[24];
+  snprintf(margin, sizeof margin, "%lld", lease_margin_ms() + FN_INIT_TIMEOUT_MS);
+  const char *p[] = {s->node, margin};
+  PGresult *r = NULL;
+  int rc = exec(s,
+                "UPDATE tarn_fn_events e SET owner = $1, lease_until = " NOW_MS " + $2::bigint + "
+                "1000 * COALESCE((SELECT max((g.value::json->>'Timeout')::bigint) FROM "
+                "tarn_fn_registry g WHERE g.fn = e.fn), 900) "
+                "WHERE seq = (SELECT seq FROM tarn_fn_events WHERE due_ms <= " NOW_MS
+                " AND (owner IS NULL OR lease_until < " NOW_MS ") ORDER BY due_ms, seq LIMIT 1 "
+                "FOR UPDATE SKIP LOCKED) "
+                "RETURNING seq, fn, qualifier, id, queued_ms, attempts, payload",
+                2, p, &r, "claim a queued invocation", e);
+  if (rc != 0)
+    return rc;
+  if (PQntuples(r) != 1) {
+    PQclear(r);
+    return 1;
+  }
+  out->seq = pg_col_int(r, 0, 0);
+  out->name = xstrdup(PQgetvalue(r, 0, 1));
+  out->qualifier = PQgetisnull(r, 0, 2) ? NULL : xstrdup(PQgetvalue(r, 0, 2));
+  out->id = xstrdup(PQgetvalue(r, 0, 3));
+  out->queued_ms = pg_col_int(r, 0, 4);
+  out->attempts = (int)pg_col_int(r, 0, 5);
+  size_t n = 0;
+  unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 6), &n);
+  PQclear(r);
+  if (raw == NULL)
+    mem_out_of_memory();
+  buf_append(&out->payload, raw, n);
+  PQfreemem(raw);
+  return 0;
+}
+
+void fn__pg_event_release(fn_system *s, int64_t seq, int attempts, int64_t delay_ms)
+{
+  char sq[24];
+  char at[24];
+  char dl[24];
+  snprintf(sq, sizeof sq, "%lld", (long long)seq);
+  snprintf(at, sizeof at, "%d", attempts);
+  snprintf(dl, sizeof dl, "%lld", (long long)delay_ms);
+  const char *p[] = {sq, s->node, at, dl};
+  err e = {0};
+  /* a failure leaves the claim: another node runs it after the lease */
+  exec(s, "UPDATE tarn_fn_events SET owner = NULL, lease_until = 0, attempts = $3, "
+          "due_ms = " NOW_MS " + $4::bigint WHERE seq = $1 AND owner = $2",
+       4, p, NULL, "hand back a queued invocation", &e);
+}
+
+void fn__pg_event_done(fn_system *s, int64_t seq)
+{
+  char sq[24];
+  snprintf(sq, sizeof sq, "%lld", (long long)seq);
+  const char *p[] = {sq, s->node};
+  err e = {0};
+  /* a failure leaves it claimed: it runs again after the lease (at least once) */
+  exec(s, "DELETE FROM tarn_fn_events WHERE seq = $1 AND owner = $2", 2, p, NULL,
+       "finish a queued invocation", &e);
+}
