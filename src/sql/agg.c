@@ -1063,8 +1063,6 @@ static int agg_consume(void *state, batch *b)
       g->hash[0] = 0;
       states_init(g, 0);
     }
-    for (int j = 0; j < b->nsel; j++)
-      t->gid[ROW(b, j)] = 0;
   } else {
     /* room for every row of the batch as a new group (the groups of rows
        already probed must stay where they are until the states are set) */
@@ -1133,9 +1131,14 @@ static int agg_consume(void *state, batch *b)
       t->gid[r] = gid;
     }
   }
-grouped:
+grouped:;
+  /* without GROUP BY every row's states are group 0's: addressed directly
+     (no per-row gid or base), a count(*) adds the batch's rows at once */
+  bool one = p->ngroups == 0;
+  astate *s0 = one ? g->st : NULL;
+#define ST(r) (one ? &s0[a] : &t->base[(r)][a])
   /* the tables are final for this batch: states can be addressed now */
-  if (na > 0)
+  if (na > 0 && !one)
     for (int j = 0; j < b->nsel; j++) {
       int r = ROW(b, j);
       t->base[r] = &g->st[(size_t)t->gid[r] * (size_t)na];
@@ -1144,7 +1147,7 @@ grouped:
      cache miss on every state otherwise) */
 #define PF_STATE(j)                                                   \
   do {                                                                \
-    if ((j) + PF_DIST < fb.nsel)                                      \
+    if (!one && (j) + PF_DIST < fb.nsel)                              \
       __builtin_prefetch(&t->base[ROW(&fb, (j) + PF_DIST)][a], 1);   \
   } while (0)
   for (int a = 0; a < na; a++) {
@@ -1153,6 +1156,10 @@ grouped:
     if (ac->filter != NULL && (rc = sql__expr_filter(&t->x, ac->filter, &fb)) < 0)
       return rc;
     if (ac->fn == AGG_COUNT_STAR && !ac->distinct) {
+      if (one) {
+        s0[a].n += fb.nsel;
+        continue;
+      }
       for (int j = 0; j < fb.nsel; j++) {
         PF_STATE(j);
         t->base[ROW(&fb, j)][a].n++;
@@ -1170,7 +1177,7 @@ grouped:
       for (int j = 0; j < fb.nsel; j++) {
         PF_STATE(j);
         int r = ROW(&fb, j);
-        astate *st = &t->base[r][a];
+        astate *st = ST(r);
         if (__builtin_add_overflow(st->v.i, v.i[r], &st->v.i))
           return agg_fail(g->q, "numeric overflow in sum");
         st->n++;
@@ -1183,7 +1190,7 @@ grouped:
       for (int j = 0; j < fb.nsel; j++) {
         PF_STATE(j);
         int r = ROW(&fb, j);
-        astate *st = &t->base[r][a];
+        astate *st = ST(r);
         st->v.f += v.f[r];
         st->n++;
       }
@@ -1193,7 +1200,7 @@ grouped:
       for (int j = 0; j < fb.nsel; j++) {
         PF_STATE(j);
         int r = ROW(&fb, j);
-        t->base[r][a].n += !vec_is_null(&v, r);
+        ST(r)->n += !vec_is_null(&v, r);
       }
       continue;
     }
@@ -1202,11 +1209,12 @@ grouped:
       PF_STATE(j);
       int r = ROW(&fb, j);
       value k2 = ac->arg2 != NULL ? vec_get(&v2, r) : none;
-      if ((rc = agg_add(g, ac, &t->base[r][a], vec_get(&v, r), k2)) < 0)
+      if ((rc = agg_add(g, ac, ST(r), vec_get(&v, r), k2)) < 0)
         return rc;
     }
   }
 #undef PF_STATE
+#undef ST
   return sql__qctx_check(t->run->q);
 }
 
