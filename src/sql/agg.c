@@ -873,9 +873,11 @@ void sql__agg_state_clear(const aggcall *a, void *state)
 typedef struct aggthread aggthread;
 
 /* a partition's flushed groups: blocks of LIST_BLOCK groups (tables
- * without slots), filled in turn; a block never grows, so no group is
- * ever copied twice */
+ * without slots), filled in turn; only the first block grows (from
+ * LIST_FIRST, doubling), so a group is copied at most a few times, and
+ * only while its partition holds fewer than LIST_BLOCK groups */
 #define LIST_BLOCK 4096
+#define LIST_FIRST 32    /* a partition's first block, at first */
 typedef struct plist {
   gtable **blk;
   int n, cap;
@@ -951,6 +953,8 @@ static void gt_clear(gtable *g, bool free_sets)
 static void list_append(plist *pl, const gtable *g, size_t gid)
 {
   gtable *l = pl->n > 0 ? pl->blk[pl->n - 1] : NULL;
+  if (l != NULL && l->n == l->cap && l->cap < LIST_BLOCK)
+    gt_grow_to(l, l->cap * 2 < LIST_BLOCK ? l->cap * 2 : LIST_BLOCK);
   if (l == NULL || l->n == l->cap) {
     if (pl->n == pl->cap) {
       pl->cap = pl->cap ? pl->cap * 2 : 8;
@@ -958,7 +962,9 @@ static void list_append(plist *pl, const gtable *g, size_t gid)
     }
     l = gt_new(g->q, g->nk, g->kphys, g->na, g->aggs, false);
     l->slim = g->na > 0 && slim_aggs(g->na, g->aggs);
-    gt_grow_to(l, LIST_BLOCK);
+    /* a partition's first block starts small and doubles: a GROUP BY of
+       a few groups does not fault in NPART blocks of LIST_BLOCK */
+    gt_grow_to(l, pl->n == 0 ? LIST_FIRST : LIST_BLOCK);
     pl->blk[pl->n++] = l;
   }
   pl->groups++;
