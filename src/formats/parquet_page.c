@@ -314,11 +314,52 @@ static bool hybrid_run(hybrid *h)
   return true;
 }
 
-/* m values of a bit-packed run from position pos (width <= 32), one 8-byte
-   load each while 8 bytes remain, value by value after */
+/* ng groups of 8 values of width bw (each group bw bytes) from p; every
+   8-byte load stays below p + ng * bw + 8. Inlined with a constant width
+   (unpack_groups_w) the loads, shifts and masks are constants. */
+static inline __attribute__((always_inline)) void unpack_groups(const uint8_t *p, uint32_t *o,
+                                                                size_t ng, int bw)
+{
+  const uint64_t mask = ((uint64_t)1 << bw) - 1;
+  for (size_t g = 0; g < ng; g++, p += bw, o += 8) {
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) {
+      uint64_t w;
+      memcpy(&w, p + ((j * bw) >> 3), 8);
+      o[j] = (uint32_t)((w >> ((j * bw) & 7)) & mask);
+    }
+  }
+}
+
+static void unpack_groups_w(const uint8_t *p, uint32_t *o, size_t ng, int bw)
+{
+  switch (bw) {
+#define UG(B) case B: unpack_groups(p, o, ng, B); return;
+  UG(1) UG(2) UG(3) UG(4) UG(5) UG(6) UG(7) UG(8) UG(9) UG(10) UG(11) UG(12) UG(13) UG(14)
+  UG(15) UG(16) UG(17) UG(18) UG(19) UG(20) UG(21) UG(22) UG(23) UG(24) UG(25) UG(26)
+  UG(27) UG(28) UG(29) UG(30) UG(31) UG(32)
+#undef UG
+  default: unpack_groups(p, o, ng, bw); return;
+  }
+}
+
+/* m values of a bit-packed run from position pos (width <= 32): whole
+   groups of 8 by unpack_groups_w while their loads stay in the run, then
+   one 8-byte load each while 8 bytes remain, value by value after */
 static void unpack_run(const uint8_t *p, size_t n, uint64_t pos, size_t m, int bw,
                        uint32_t *out)
 {
+  if (bw >= 1 && bw <= 32 && (pos & 7) == 0 && m >= 8) {
+    size_t byte = (size_t)(pos >> 3) * (size_t)bw;
+    size_t ng = m / 8;
+    size_t fit = n >= byte + (size_t)bw + 8 ? (n - byte - (size_t)bw - 8) / (size_t)bw + 1 : 0;
+    if (ng > fit)
+      ng = fit;
+    unpack_groups_w(p + byte, out, ng, bw);
+    pos += ng * 8;
+    m -= ng * 8;
+    out += ng * 8;
+  }
   uint64_t mask = ((uint64_t)1 << bw) - 1;
   /* values j with j * bw / 8 + 8 <= n can take the 8-byte load */
   uint64_t fast_end = n >= 8 ? (uint64_t)(n - 8) * 8 / (uint64_t)bw + 1 : 0;
@@ -353,7 +394,9 @@ static bool hybrid_get(hybrid *h, uint32_t *out, size_t n)
     if (h->bp_left > 0) {
       size_t m = h->bp_left < n - k ? h->bp_left : n - k;
       if (h->bw <= 32) {
-        unpack_run(h->bp, h->bp_n, h->bp_pos, m, h->bw, out + k);
+        /* the loads may read past the run (never past the data): short
+           runs, as writers make between RLE runs, take the fast path too */
+        unpack_run(h->bp, (size_t)(h->end - h->bp), h->bp_pos, m, h->bw, out + k);
       } else {
         for (size_t j = 0; j < m; j++)
           out[k + j] = (uint32_t)unpack_one(h->bp, h->bp_n, h->bp_pos + j, h->bw);

@@ -873,9 +873,11 @@ void sql__agg_state_clear(const aggcall *a, void *state)
 typedef struct aggthread aggthread;
 
 /* a partition's flushed groups: blocks of LIST_BLOCK groups (tables
- * without slots), filled in turn; a block never grows, so no group is
- * ever copied twice */
+ * without slots), filled in turn; only the first block grows (from
+ * LIST_FIRST, doubling), so a group is copied at most a few times, and
+ * only while its partition holds fewer than LIST_BLOCK groups */
 #define LIST_BLOCK 4096
+#define LIST_FIRST 32    /* a partition's first block, at first */
 typedef struct plist {
   gtable **blk;
   int n, cap;
@@ -951,6 +953,8 @@ static void gt_clear(gtable *g, bool free_sets)
 static void list_append(plist *pl, const gtable *g, size_t gid)
 {
   gtable *l = pl->n > 0 ? pl->blk[pl->n - 1] : NULL;
+  if (l != NULL && l->n == l->cap && l->cap < LIST_BLOCK)
+    gt_grow_to(l, l->cap * 2 < LIST_BLOCK ? l->cap * 2 : LIST_BLOCK);
   if (l == NULL || l->n == l->cap) {
     if (pl->n == pl->cap) {
       pl->cap = pl->cap ? pl->cap * 2 : 8;
@@ -958,7 +962,9 @@ static void list_append(plist *pl, const gtable *g, size_t gid)
     }
     l = gt_new(g->q, g->nk, g->kphys, g->na, g->aggs, false);
     l->slim = g->na > 0 && slim_aggs(g->na, g->aggs);
-    gt_grow_to(l, LIST_BLOCK);
+    /* a partition's first block starts small and doubles: a GROUP BY of
+       a few groups does not fault in NPART blocks of LIST_BLOCK */
+    gt_grow_to(l, pl->n == 0 ? LIST_FIRST : LIST_BLOCK);
     pl->blk[pl->n++] = l;
   }
   pl->groups++;
@@ -1063,8 +1069,6 @@ static int agg_consume(void *state, batch *b)
       g->hash[0] = 0;
       states_init(g, 0);
     }
-    for (int j = 0; j < b->nsel; j++)
-      t->gid[ROW(b, j)] = 0;
   } else {
     /* room for every row of the batch as a new group (the groups of rows
        already probed must stay where they are until the states are set) */
@@ -1133,9 +1137,14 @@ static int agg_consume(void *state, batch *b)
       t->gid[r] = gid;
     }
   }
-grouped:
+grouped:;
+  /* without GROUP BY every row's states are group 0's: addressed directly
+     (no per-row gid or base), a count(*) adds the batch's rows at once */
+  bool one = p->ngroups == 0;
+  astate *s0 = one ? g->st : NULL;
+#define ST(r) (one ? &s0[a] : &t->base[(r)][a])
   /* the tables are final for this batch: states can be addressed now */
-  if (na > 0)
+  if (na > 0 && !one)
     for (int j = 0; j < b->nsel; j++) {
       int r = ROW(b, j);
       t->base[r] = &g->st[(size_t)t->gid[r] * (size_t)na];
@@ -1144,7 +1153,7 @@ grouped:
      cache miss on every state otherwise) */
 #define PF_STATE(j)                                                   \
   do {                                                                \
-    if ((j) + PF_DIST < fb.nsel)                                      \
+    if (!one && (j) + PF_DIST < fb.nsel)                              \
       __builtin_prefetch(&t->base[ROW(&fb, (j) + PF_DIST)][a], 1);   \
   } while (0)
   for (int a = 0; a < na; a++) {
@@ -1153,6 +1162,10 @@ grouped:
     if (ac->filter != NULL && (rc = sql__expr_filter(&t->x, ac->filter, &fb)) < 0)
       return rc;
     if (ac->fn == AGG_COUNT_STAR && !ac->distinct) {
+      if (one) {
+        s0[a].n += fb.nsel;
+        continue;
+      }
       for (int j = 0; j < fb.nsel; j++) {
         PF_STATE(j);
         t->base[ROW(&fb, j)][a].n++;
@@ -1170,7 +1183,7 @@ grouped:
       for (int j = 0; j < fb.nsel; j++) {
         PF_STATE(j);
         int r = ROW(&fb, j);
-        astate *st = &t->base[r][a];
+        astate *st = ST(r);
         if (__builtin_add_overflow(st->v.i, v.i[r], &st->v.i))
           return agg_fail(g->q, "numeric overflow in sum");
         st->n++;
@@ -1183,7 +1196,7 @@ grouped:
       for (int j = 0; j < fb.nsel; j++) {
         PF_STATE(j);
         int r = ROW(&fb, j);
-        astate *st = &t->base[r][a];
+        astate *st = ST(r);
         st->v.f += v.f[r];
         st->n++;
       }
@@ -1193,7 +1206,7 @@ grouped:
       for (int j = 0; j < fb.nsel; j++) {
         PF_STATE(j);
         int r = ROW(&fb, j);
-        t->base[r][a].n += !vec_is_null(&v, r);
+        ST(r)->n += !vec_is_null(&v, r);
       }
       continue;
     }
@@ -1202,11 +1215,12 @@ grouped:
       PF_STATE(j);
       int r = ROW(&fb, j);
       value k2 = ac->arg2 != NULL ? vec_get(&v2, r) : none;
-      if ((rc = agg_add(g, ac, &t->base[r][a], vec_get(&v, r), k2)) < 0)
+      if ((rc = agg_add(g, ac, ST(r), vec_get(&v, r), k2)) < 0)
         return rc;
     }
   }
 #undef PF_STATE
+#undef ST
   return sql__qctx_check(t->run->q);
 }
 

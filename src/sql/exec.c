@@ -1365,7 +1365,14 @@ typedef struct join_op {
   uint64_t cgen;
   uint64_t *chash;
   uint8_t *cknown;
+  /* and its build match per code (CM_UNKNOWN, 0 none, id + 1 the only
+     one, CM_MANY), when the batch's key is that column (ccodes) */
+  uint32_t *cmatch;
+  const uint32_t *ccodes;
 } join_op;
+
+#define CM_UNKNOWN UINT32_MAX
+#define CM_MANY (UINT32_MAX - 1)
 
 static bool keys_equal(join_op *jo, int row, uint32_t id)
 {
@@ -1470,8 +1477,11 @@ static int join_new_input(join_op *jo)
       jo->chash = xrealloc(jo->chash, sizeof(uint64_t) * ((size_t)bc->ncodes + 1));
       jo->cknown = xrealloc(jo->cknown, (size_t)bc->ncodes + 1);
       memset(jo->cknown, 0, (size_t)bc->ncodes + 1);
+      jo->cmatch = xrealloc(jo->cmatch, sizeof(uint32_t) * ((size_t)bc->ncodes + 1));
+      memset(jo->cmatch, 0xff, sizeof(uint32_t) * ((size_t)bc->ncodes + 1));
       jo->cgen = bc->gen;
     }
+    jo->ccodes = bc->codes;
     for (int j = 0; j < in->nsel; j++) {
       int r = ROW(in, j);
       uint32_t c = bc->codes[r];
@@ -1484,6 +1494,7 @@ static int join_new_input(join_op *jo)
       jo->pmatch[r] = 0;
     }
   } else {
+    jo->ccodes = NULL;
     for (int j = 0; j < in->nsel; j++) {
       int r = ROW(in, j);
       uint64_t h = 0x12345;
@@ -1498,6 +1509,25 @@ static int join_new_input(join_op *jo)
   jo->nl_started = false;
   jo->phase = 0;
   return 1;
+}
+
+/* the build rows whose key equals probe row r's (one key): 0 none, id + 1
+   the only one, CM_MANY more */
+static uint32_t code_match(join_op *jo, int r)
+{
+  join_rt *j = jo->j;
+  if (vec_is_null(&jo->keys[0], r))
+    return 0;
+  uint32_t m = 0;
+  for (uint32_t c = j->heads[jo->hash[r] & j->mask]; c != 0; c = j->next[c - 1]) {
+    uint32_t id = c - 1;
+    if (j->hashes[id] == jo->hash[r] && keys_equal(jo, r, id)) {
+      if (m != 0 || id + 1 >= CM_MANY)
+        return CM_MANY;
+      m = id + 1;
+    }
+  }
+  return m;
 }
 
 static int join_next(op *o, batch **out)
@@ -1527,6 +1557,24 @@ static int join_next(op *o, batch **out)
       int np = 0;
       while (np < COL_BATCH && jo->pos < in->nsel) {
         int r = ROW(in, jo->pos);
+        if (jo->ccodes != NULL && jo->chain == 0 && !jo->nl_started) {
+          /* a dictionary-coded key: each entry's match found once */
+          uint32_t c = jo->ccodes[r];
+          uint32_t m = jo->cmatch[c];
+          if (m == CM_UNKNOWN)
+            m = jo->cmatch[c] = code_match(jo, r);
+          if (m != CM_MANY) {
+            if (m != 0 && semi && p->cond == NULL) {
+              jo->pmatch[r] = 1;
+            } else if (m != 0) {
+              jo->prow[np] = (uint16_t)r;
+              jo->bid[np] = m - 1;
+              np++;
+            }
+            jo->pos++;
+            continue;
+          }
+        }
         if (p->nkeys > 0) {
           if (jo->chain == 0 && !jo->nl_started) {
             bool nullkey = false;
@@ -1664,6 +1712,7 @@ static void join_close(op *o)
   free(jo->keys);
   free(jo->chash);
   free(jo->cknown);
+  free(jo->cmatch);
   sql__ectx_release(&jo->kx);
 }
 

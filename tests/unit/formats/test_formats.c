@@ -1,7 +1,7 @@
 /* tests/unit/formats/test_formats.c -- the readers: CSV dialect, header
  * and type sniffing, tokenizing (quotes, embedded newlines, CRLF, BOM, no
  * trailing newline, malformed rows), byte-range splitting, JSON lines,
- * value parsing and the codecs. */
+ * value parsing and the codecs (snappy blocks against libsnappy). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +18,7 @@
 #include <zlib.h>
 #include <bzlib.h>
 #include <zstd.h>
+#include <snappy-c.h>
 
 static csv_options defaults(void)
 {
@@ -689,6 +690,99 @@ static void test_codecs(void **state)
   free(out);
 }
 
+/* snappy blocks (Parquet pages): our decoder against libsnappy's output of
+   literals of every length class, overlapping copies of every short
+   period, URL-like text, and against libsnappy's own decoder on mutated
+   blocks (both accept the same blocks, with the same bytes) */
+static void snappy_round(const char *src, size_t n)
+{
+  char *z = NULL;
+  size_t zl = 0;
+  err e;
+  assert_int_equal(codec_snappy_compress(src, n, &z, &zl, &e), 0);
+  char *out = malloc(n + 1);
+  assert_int_equal(codec_block_snappy(z, zl, out, n, &e), 0);
+  assert_memory_equal(out, src, n);
+  if (n > 0)
+    assert_int_equal(codec_block_snappy(z, zl, out, n - 1, &e), ERR_INVALID);
+  assert_true(codec_block_snappy(z, zl - 1, out, n, &e) < 0 || zl == 1);
+  free(out);
+  free(z);
+}
+
+static void test_snappy_blocks(void **state)
+{
+  (void)state;
+  size_t cap = 300000;
+  char *b = malloc(cap);
+  uint32_t x = 12345;
+  for (size_t i = 0; i < cap; i++) {
+    x = x * 1103515245u + 12345u;
+    b[i] = (char)(x >> 16);
+  }
+  size_t sizes[] = {0, 1, 15, 16, 17, 60, 61, 64, 255, 256, 70000, 300000};
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+    snappy_round(b, sizes[k]);
+  /* periods 1..40: copies that overlap their own output */
+  for (size_t per = 1; per <= 40; per++) {
+    char *r = malloc(5000);
+    for (size_t i = 0; i < 5000; i++)
+      r[i] = b[i % per];
+    for (size_t len = 1; len < 5000; len = len * 3 + 1)
+      snappy_round(r, len);
+    snappy_round(r, 5000);
+    free(r);
+  }
+  /* URL-like strings with their lengths, as a Parquet page of them */
+  size_t un = 0;
+  char *u = malloc(200000);
+  for (int i = 0; un < 199000; i++) {
+    char s[80];
+    int l = snprintf(s, sizeof s, "https://example%d.com/%s%d", i % 50,
+                     i % 3 ? "checkout" : "product/", (int)((unsigned)i * 2654435761u % 60000));
+    memcpy(u + un, &l, 4);
+    memcpy(u + un + 4, s, (size_t)l);
+    un += 4 + (size_t)l;
+  }
+  snappy_round(u, un);
+  /* mutated blocks: accepted by both decoders or by neither */
+  char *z = NULL;
+  size_t zl = 0;
+  err e;
+  assert_int_equal(codec_snappy_compress(u, 3000, &z, &zl, &e), 0);
+  char *m = malloc(zl), *o1 = malloc(3000), *o2 = malloc(3000);
+  for (int t = 0; t < 3000; t++) {
+    memcpy(m, z, zl);
+    for (int f = 0; f < 1 + t % 3; f++) {
+      x = x * 1103515245u + 12345u;
+      m[(x >> 8) % zl] ^= (char)(1u << ((x >> 4) & 7));
+    }
+    size_t got = 3000;
+    bool theirs = snappy_uncompress(m, zl, o2, &got) == SNAPPY_OK && got == 3000;
+    bool ours = codec_block_snappy(m, zl, o1, 3000, &e) == 0;
+    assert_int_equal(ours, theirs);
+    if (ours)
+      assert_memory_equal(o1, o2, 3000);
+  }
+  /* hand-made: a copy before any output, offset 0, a literal past the end */
+  uint8_t bad1[] = {4, 0x01 | (0 << 2), 1};             /* copy off 1 at start */
+  uint8_t bad2[] = {5, 0x00, 'a', 0x01 | (0 << 2), 0};  /* 'a', copy off 0 */
+  uint8_t bad3[] = {3, 0x08, 'a', 'b'};                 /* literal of 3, 2 there */
+  uint8_t good[] = {6, 0x00, 'a', 0x05, 1};             /* 'a' + copy(5, off 1) */
+  char o[8];
+  assert_int_equal(codec_block_snappy(bad1, sizeof bad1, o, 4, &e), ERR_INVALID);
+  assert_int_equal(codec_block_snappy(bad2, sizeof bad2, o, 5, &e), ERR_INVALID);
+  assert_int_equal(codec_block_snappy(bad3, sizeof bad3, o, 3, &e), ERR_INVALID);
+  assert_int_equal(codec_block_snappy(good, sizeof good, o, 6, &e), 0);
+  assert_memory_equal(o, "aaaaaa", 6);
+  free(m);
+  free(o1);
+  free(o2);
+  free(z);
+  free(u);
+  free(b);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -702,6 +796,7 @@ int main(void)
     cmocka_unit_test(test_jsonl_fast_path),
     cmocka_unit_test(test_values),
     cmocka_unit_test(test_codecs),
+    cmocka_unit_test(test_snappy_blocks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
