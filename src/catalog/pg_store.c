@@ -1,0 +1,326 @@
+/* catalog/pg_store.c -- the catalog's spaces in PostgreSQL, so that several
+ * tarn nodes (`tarn server --metadata postgres://...`) share one catalog: a
+ * table created on one node is the table SQL, Athena and Glue see on every
+ * node.
+ *
+ * Tables (created once by pg_pool_schema), one per space of
+ * catalog/internal.h, each a map of byte keys to byte values holding
+ * exactly the records of the LMDB side (store.c documents the layout):
+ *   tarn_catalog_databases, tarn_catalog_tables, tarn_catalog_partitions,
+ *   tarn_catalog_meta, tarn_catalog_crawlers, tarn_catalog_stats,
+ *   tarn_catalog_functions    (k bytea PRIMARY KEY, v bytea NOT NULL)
+ * bytea compares as memcmp, then the shorter first: LMDB's order, so
+ * listings and their NextTokens are the same on both sides.
+ *
+ * Invariants:
+ *   (1) A write is one SERIALIZABLE transaction (pg_transaction): the
+ *       checks store.c makes (exists, quota, counters, next id) and its
+ *       writes commit together or not at all, whichever node runs them; a
+ *       serialization failure runs the whole call again.
+ *   (2) After a statement fails, the transaction is aborted in PostgreSQL:
+ *       later calls on it fail with the first error without running, and
+ *       the write returns that error whatever the catalog's logic made of
+ *       it (never COMMIT an aborted transaction, which would drop it
+ *       silently), so a retryable failure is retried.
+ *   (3) Reads run in one REPEATABLE READ READ ONLY transaction: one
+ *       snapshot, as LMDB's read transactions.
+ *   (4) Nothing is cached on a node: every call reads the database, so
+ *       nodes never disagree.
+ */
+#include "catalog/internal.h"
+
+#include "base/mem.h"
+#include "base/pg.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCAN_BATCH 256
+
+static const char *const tables[CS_COUNT] = {
+    [CS_DATABASES] = "tarn_catalog_databases", [CS_TABLES] = "tarn_catalog_tables",
+    [CS_PARTITIONS] = "tarn_catalog_partitions", [CS_META] = "tarn_catalog_meta",
+    [CS_CRAWLERS] = "tarn_catalog_crawlers",   [CS_STATS] = "tarn_catalog_stats",
+    [CS_FUNCTIONS] = "tarn_catalog_functions"};
+
+#define TABLE(n) "CREATE TABLE IF NOT EXISTS " n " (k bytea PRIMARY KEY, v bytea NOT NULL);"
+static const char SCHEMA[] =
+    TABLE("tarn_catalog_databases") TABLE("tarn_catalog_tables")
+    TABLE("tarn_catalog_partitions") TABLE("tarn_catalog_meta")
+    TABLE("tarn_catalog_crawlers") TABLE("tarn_catalog_stats") TABLE("tarn_catalog_functions");
+
+typedef struct ptx {
+  catalog_tx base;
+  PGconn *conn;
+  PGresult *last; /* the result the last get's value points into */
+  int failed;     /* the first failure's code; later calls return it (2) */
+  err first;      /* its message */
+} ptx;
+
+static const catalog_side pg_side;
+
+/* Runs sql with binary parameters and binary results. */
+static int run(ptx *x, const char *sql, int n, const void *const *vals, const size_t *lens,
+               PGresult **out, const char *what, err *e)
+{
+  if (out != NULL)
+    *out = NULL;
+  if (x->failed != 0) {
+    *e = x->first;
+    return x->failed;
+  }
+  const char *params[4];
+  int lengths[4];
+  int formats[4];
+  for (int i = 0; i < n; i++) {
+    params[i] = vals[i];
+    lengths[i] = (int)lens[i];
+    formats[i] = 1;
+  }
+  PGresult *r = PQexecParams(x->conn, sql, n, NULL, params, lengths, formats, 1);
+  ExecStatusType st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    int rc = pg_error(x->conn, r, what, e);
+    PQclear(r);
+    x->failed = rc;
+    x->first = *e;
+    return rc;
+  }
+  if (out != NULL)
+    *out = r;
+  else
+    PQclear(r);
+  return 0;
+}
+
+static int p_get(catalog_tx *t, int space, const void *k, size_t kn, const unsigned char **v,
+                 size_t *vn, err *e)
+{
+  ptx *x = (ptx *)t;
+  char sql[128];
+  snprintf(sql, sizeof sql, "SELECT v FROM %s WHERE k = $1", tables[space]);
+  PQclear(x->last);
+  x->last = NULL;
+  const void *vals[1] = {kn > 0 ? k : ""};
+  size_t lens[1] = {kn};
+  PGresult *r;
+  int rc = run(x, sql, 1, vals, lens, &r, "read the catalog", e);
+  if (rc != 0)
+    return rc;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return ERR_ENTITY_NOT_FOUND;
+  }
+  x->last = r;
+  *v = (const unsigned char *)PQgetvalue(r, 0, 0);
+  *vn = (size_t)PQgetlength(r, 0, 0);
+  return 0;
+}
+
+static int p_put(catalog_tx *t, int space, const void *k, size_t kn, const void *v, size_t vn,
+                 err *e)
+{
+  ptx *x = (ptx *)t;
+  char sql[160];
+  snprintf(sql, sizeof sql,
+           "INSERT INTO %s (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+           tables[space]);
+  const void *vals[2] = {kn > 0 ? k : "", vn > 0 ? v : ""};
+  size_t lens[2] = {kn, vn};
+  return run(x, sql, 2, vals, lens, NULL, "write the catalog", e);
+}
+
+static int p_del(catalog_tx *t, int space, const void *k, size_t kn, err *e)
+{
+  ptx *x = (ptx *)t;
+  char sql[128];
+  snprintf(sql, sizeof sql, "DELETE FROM %s WHERE k = $1", tables[space]);
+  const void *vals[1] = {kn > 0 ? k : ""};
+  size_t lens[1] = {kn};
+  PGresult *r;
+  int rc = run(x, sql, 1, vals, lens, &r, "write the catalog", e);
+  if (rc != 0)
+    return rc;
+  bool gone = strcmp(PQcmdTuples(r), "0") == 0;
+  PQclear(r);
+  return gone ? ERR_ENTITY_NOT_FOUND : 0;
+}
+
+/* The least key above every key starting with prefix: prefix with its
+ * trailing 0xff bytes dropped and its last byte grown; 0 when none is
+ * (every key is below no bound). */
+static size_t upper_of(const unsigned char *prefix, size_t plen, unsigned char *out)
+{
+  while (plen > 0 && prefix[plen - 1] == 0xff)
+    plen--;
+  if (plen == 0)
+    return 0;
+  memcpy(out, prefix, plen);
+  out[plen - 1]++;
+  return plen;
+}
+
+static int p_drop_prefix(catalog_tx *t, int space, const void *prefix, size_t plen, err *e)
+{
+  ptx *x = (ptx *)t;
+  unsigned char up[512];
+  size_t un = plen <= sizeof up ? upper_of(prefix, plen, up) : 0;
+  char sql[160];
+  const void *vals[2] = {plen > 0 ? prefix : "", up};
+  size_t lens[2] = {plen, un};
+  if (un > 0)
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE k >= $1 AND k < $2", tables[space]);
+  else
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE k >= $1 AND substring(k from 1 for %zu) = $1",
+             tables[space], plen);
+  return run(x, sql, un > 0 ? 2 : 1, vals, lens, NULL, "write the catalog", e);
+}
+
+static int p_count(catalog_tx *t, int space, uint64_t *n, err *e)
+{
+  ptx *x = (ptx *)t;
+  char sql[128];
+  snprintf(sql, sizeof sql, "SELECT count(*)::int8 FROM %s", tables[space]);
+  PGresult *r;
+  int rc = run(x, sql, 0, NULL, NULL, &r, "read the catalog", e);
+  if (rc != 0)
+    return rc;
+  uint64_t v = 0;
+  if (PQntuples(r) == 1 && PQgetlength(r, 0, 0) == 8) {
+    const unsigned char *b = (const unsigned char *)PQgetvalue(r, 0, 0);
+    for (int i = 0; i < 8; i++)
+      v = v << 8 | b[i];
+  }
+  PQclear(r);
+  *n = v;
+  return 0;
+}
+
+static int p_scan(catalog_tx *t, int space, const void *prefix, size_t plen, const void *from,
+                  size_t fn, bool after, catalog_visit visit, void *ctx, err *e)
+{
+  ptx *x = (ptx *)t;
+  unsigned char up[512];
+  size_t un = plen <= sizeof up ? upper_of(prefix, plen, up) : 0;
+  unsigned char *cur = xmalloc(fn > 0 ? fn : 1);
+  memcpy(cur, from, fn);
+  size_t cn = fn;
+  bool excl = after;
+  int rc = 0;
+  for (;;) {
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT k, v FROM %s WHERE k %s $1%s ORDER BY k LIMIT %d",
+             tables[space], excl ? ">" : ">=", un > 0 ? " AND k < $2" : "", SCAN_BATCH);
+    const void *vals[2] = {cn > 0 ? (const void *)cur : "", up};
+    size_t lens[2] = {cn, un};
+    PGresult *r;
+    if ((rc = run(x, sql, un > 0 ? 2 : 1, vals, lens, &r, "read the catalog", e)) != 0)
+      break;
+    int rows = PQntuples(r);
+    int stop = 0;
+    for (int i = 0; i < rows && stop == 0; i++) {
+      const unsigned char *k = (const unsigned char *)PQgetvalue(r, i, 0);
+      size_t kn = (size_t)PQgetlength(r, i, 0);
+      if (kn < plen || memcmp(k, prefix, plen) != 0) {
+        stop = 1;
+        break;
+      }
+      stop = visit(ctx, k, kn, (const unsigned char *)PQgetvalue(r, i, 1),
+                   (size_t)PQgetlength(r, i, 1), e);
+      if (stop == 0 && i == rows - 1) {
+        cur = xrealloc(cur, kn > 0 ? kn : 1);
+        memcpy(cur, k, kn);
+        cn = kn;
+      }
+    }
+    PQclear(r);
+    if (stop < 0)
+      rc = stop;
+    if (stop != 0 || rows < SCAN_BATCH)
+      break;
+    excl = true;
+  }
+  free(cur);
+  return rc;
+}
+
+static void tx_init(ptx *x, PGconn *c)
+{
+  memset(x, 0, sizeof *x);
+  x->base.side = &pg_side;
+  x->conn = c;
+}
+
+static int p_read_begin(void *impl, catalog_tx **out, err *e)
+{
+  pg_pool *pool = impl;
+  PGconn *c = pg_acquire(pool, e);
+  if (c == NULL)
+    return e->code != 0 ? e->code : ERR_UNAVAILABLE;
+  if (pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL,
+              "begin a read of the catalog", e) != 0) {
+    pg_release(pool, c, PQstatus(c) != CONNECTION_OK);
+    return e->code;
+  }
+  ptx *x = xmalloc(sizeof *x);
+  tx_init(x, c);
+  *out = &x->base;
+  return 0;
+}
+
+static void p_read_end(void *impl, catalog_tx *t)
+{
+  ptx *x = (ptx *)t;
+  PQclear(x->last);
+  PGresult *r = PQexec(x->conn, "ROLLBACK");
+  bool broken = r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK;
+  PQclear(r);
+  pg_release(impl, x->conn, broken);
+  free(x);
+}
+
+typedef struct pwrite {
+  int (*fn)(catalog_tx *tx, void *arg, err *e);
+  void *arg;
+} pwrite;
+
+static int write_txn(PGconn *c, void *arg, err *e)
+{
+  pwrite *w = arg;
+  ptx x;
+  tx_init(&x, c);
+  int rc = w->fn(&x.base, w->arg, e);
+  PQclear(x.last);
+  if (x.failed != 0) { /* (2) */
+    *e = x.first;
+    return x.failed;
+  }
+  return rc;
+}
+
+static int p_write(void *impl, int (*fn)(catalog_tx *tx, void *arg, err *e), void *arg, err *e)
+{
+  pwrite w = {.fn = fn, .arg = arg};
+  return pg_transaction(impl, "SERIALIZABLE", write_txn, &w, e);
+}
+
+static void p_close(void *impl)
+{
+  (void)impl; /* the pool is the server's */
+}
+
+static const catalog_side pg_side = {
+    .get = p_get, .put = p_put, .del = p_del, .drop_prefix = p_drop_prefix, .count = p_count,
+    .scan = p_scan, .read_begin = p_read_begin, .read_end = p_read_end, .write = p_write,
+    .close = p_close, .shared = true};
+
+int catalog__pg_open(struct pg_pool *pool, const catalog_side **side, void **impl, err *e)
+{
+  if (pg_pool_schema(pool, "tarn_catalog", SCHEMA, e) != 0)
+    return e->code;
+  *side = &pg_side;
+  *impl = pool;
+  return 0;
+}
