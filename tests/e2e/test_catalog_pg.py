@@ -263,3 +263,51 @@ def test_same_names_created_on_both_nodes_at_once(glue):
         if not token:
             break
     assert listed == names
+
+
+def wait_ready(g, name, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        c = g.get_crawler(Name=name)["Crawler"]
+        if c["State"] == "READY" and "LastCrawl" in c:
+            return c
+        assert time.monotonic() < deadline, "crawler %s still %s" % (name, c["State"])
+        time.sleep(0.1)
+
+
+def test_crawl_claimed_by_one_node(nodes, glue, pg):
+    a, b = nodes
+    ga, gb = glue
+    sa = a.client()
+    sa.create_bucket(Bucket="crawled")
+    for y in ("2023", "2024"):
+        sa.put_object(Bucket="crawled", Key="visits/year=%s/part-0.csv" % y,
+                      Body=b"page,hits\nhome,000042\nabout,7\n")
+    ga.create_database(DatabaseInput={"Name": "crawl"})
+    ga.create_crawler(Name="visits", Role="arn:aws:iam::000000000000:role/glue",
+                      DatabaseName="crawl",
+                      Targets={"S3Targets": [{"Path": "s3://crawled/visits/"}]})
+    ga.start_crawler(Name="visits")
+    c = wait_ready(gb, "visits")                  # its state, seen from B
+    assert c["LastCrawl"]["Status"] == "SUCCEEDED", c["LastCrawl"]
+    assert not any(k.startswith("_") for k in c)  # the claiming node is not shown
+    t = gb.get_table(DatabaseName="crawl", Name="visits")["Table"]
+    assert [k["Name"] for k in t["PartitionKeys"]] == ["year"]
+    parts = gb.get_partitions(DatabaseName="crawl", TableName="visits")["Partitions"]
+    assert sorted(p["Values"] for p in parts) == [["2023"], ["2024"]]
+
+    # a crawl another node claimed (and still runs, as far as B knows)
+    pg.sql("UPDATE tarn_catalog_crawlers SET v = convert_to(jsonb_set(jsonb_set("
+           "convert_from(v, 'UTF8')::jsonb, '{State}', '\"RUNNING\"'), '{_node}', "
+           "'\"elsewhere:/srv/n3\"')::text, 'UTF8') WHERE k = 'visits'::bytea")
+    with pytest.raises(ClientError) as ei:
+        gb.start_crawler(Name="visits")
+    assert code(ei) == "CrawlerRunningException"
+    b.restart()                                   # not B's crawl: B leaves it alone
+    gb = b.service_client("glue")
+    assert gb.get_crawler(Name="visits")["Crawler"]["State"] == "RUNNING"
+    gb.stop_crawler(Name="visits")                # asks the running node to stop
+    assert ga.get_crawler(Name="visits")["Crawler"]["State"] == "STOPPING"
+    with pytest.raises(ClientError) as ei:
+        ga.stop_crawler(Name="visits")
+    assert code(ei) == "CrawlerStoppingException"
