@@ -11,15 +11,14 @@ when both create it at once.
 Start reading at test_database_and_table_across_nodes().
 """
 import threading
-import time
 
 import pytest
 from botocore.exceptions import ClientError
 
 from pg_util import backend, node_env, pg  # noqa: F401 (fixtures)
 from tarnlib import Tarn
-
-FINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+from test_athena import wait_state
+from test_glue_crawler import wait_ready
 
 
 @pytest.fixture(scope="module")
@@ -104,16 +103,6 @@ def test_database_and_table_across_nodes(glue):
     with pytest.raises(ClientError) as ei:
         ga.get_crawler(Name="c-shared")
     assert code(ei) == "EntityNotFoundException"
-
-
-def wait_state(ath, qid, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        q = ath.get_query_execution(QueryExecutionId=qid)["QueryExecution"]
-        if q["Status"]["State"] in FINAL:
-            return q
-        assert time.monotonic() < deadline, "query %s still %s" % (qid, q["Status"])
-        time.sleep(0.05)
 
 
 def test_athena_on_b_over_a_table_of_a(nodes, glue):
@@ -263,16 +252,6 @@ def test_same_names_created_on_both_nodes_at_once(glue):
         if not token:
             break
     assert listed == names
-
-
-def wait_ready(g, name, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        c = g.get_crawler(Name=name)["Crawler"]
-        if c["State"] == "READY" and "LastCrawl" in c:
-            return c
-        assert time.monotonic() < deadline, "crawler %s still %s" % (name, c["State"])
-        time.sleep(0.1)
 
 
 def test_crawl_claimed_by_one_node(nodes, glue, pg):
