@@ -24,8 +24,13 @@
  *       silently), so a retryable failure is retried.
  *   (3) Reads run in one REPEATABLE READ READ ONLY transaction: one
  *       snapshot, as LMDB's read transactions.
- *   (4) Nothing is cached on a node: every call reads the database, so
- *       nodes never disagree.
+ *   (4) Nothing is cached on a node across calls: every call reads the
+ *       database, so nodes never disagree. Within one transaction, records
+ *       read or written are kept (ptx's cache: a batch of 100 partitions
+ *       reads its table and its counter once), and writes are sent once
+ *       per key, before anything that reads ranges (scan, count,
+ *       drop_prefix) and before COMMIT: what the transaction reads is
+ *       always what it wrote.
  */
 #include "catalog/internal.h"
 
@@ -38,6 +43,8 @@
 #include <string.h>
 
 #define SCAN_BATCH 256
+#define CACHE_BUCKETS 256
+#define CACHE_MAX 4096 /* entries; more: written out and forgotten */
 
 static const char *const tables[CS_COUNT] = {
     [CS_DATABASES] = "tarn_catalog_databases", [CS_TABLES] = "tarn_catalog_tables",
@@ -51,12 +58,25 @@ static const char SCHEMA[] =
     TABLE("tarn_catalog_partitions") TABLE("tarn_catalog_meta")
     TABLE("tarn_catalog_crawlers") TABLE("tarn_catalog_stats") TABLE("tarn_catalog_functions");
 
+/* One record as the transaction knows it (4). */
+typedef struct centry {
+  struct centry *next; /* in its bucket */
+  int space;
+  unsigned char *k;
+  size_t kn;
+  unsigned char *v;
+  size_t vn;
+  bool present; /* false: known to be absent */
+  bool dirty;   /* a put not sent yet */
+} centry;
+
 typedef struct ptx {
   catalog_tx base;
   PGconn *conn;
-  PGresult *last; /* the result the last get's value points into */
   int failed;     /* the first failure's code; later calls return it (2) */
   err first;      /* its message */
+  centry *cache[CACHE_BUCKETS];
+  size_t cached;
 } ptx;
 
 static const catalog_side pg_side;
@@ -95,27 +115,141 @@ static int run(ptx *x, const char *sql, int n, const void *const *vals, const si
   return 0;
 }
 
+/* ---- the transaction's cache (4) ---- */
+
+static unsigned cache_slot(int space, const void *k, size_t kn)
+{
+  uint64_t h = 1469598103934665603ull ^ (unsigned)space;
+  for (size_t i = 0; i < kn; i++) {
+    h ^= ((const unsigned char *)k)[i];
+    h *= 1099511628211ull;
+  }
+  return (unsigned)(h % CACHE_BUCKETS);
+}
+
+static centry *cache_find(ptx *x, int space, const void *k, size_t kn)
+{
+  for (centry *c = x->cache[cache_slot(space, k, kn)]; c != NULL; c = c->next)
+    if (c->space == space && c->kn == kn && memcmp(c->k, k, kn) == 0)
+      return c;
+  return NULL;
+}
+
+static void cache_clear(ptx *x)
+{
+  for (int i = 0; i < CACHE_BUCKETS; i++) {
+    while (x->cache[i] != NULL) {
+      centry *c = x->cache[i];
+      x->cache[i] = c->next;
+      free(c->k);
+      free(c->v);
+      free(c);
+    }
+  }
+  x->cached = 0;
+}
+
+static int p_put_now(ptx *x, int space, const void *k, size_t kn, const void *v, size_t vn,
+                     err *e);
+
+/* Sends every put not sent yet. */
+static int cache_flush(ptx *x, err *e)
+{
+  for (int i = 0; i < CACHE_BUCKETS; i++)
+    for (centry *c = x->cache[i]; c != NULL; c = c->next) {
+      if (!c->dirty)
+        continue;
+      int rc = p_put_now(x, c->space, c->k, c->kn, c->v, c->vn, e);
+      if (rc != 0)
+        return rc;
+      c->dirty = false;
+    }
+  return 0;
+}
+
+/* Records what k is now (v NULL: absent). */
+static int cache_set(ptx *x, int space, const void *k, size_t kn, const void *v, size_t vn,
+                     bool dirty, err *e)
+{
+  centry *c = cache_find(x, space, k, kn);
+  if (c == NULL) {
+    if (x->cached >= CACHE_MAX) {
+      int rc = cache_flush(x, e);
+      if (rc != 0)
+        return rc;
+      cache_clear(x);
+    }
+    c = xcalloc(1, sizeof *c);
+    c->space = space;
+    c->k = xmalloc(kn > 0 ? kn : 1);
+    memcpy(c->k, k, kn);
+    c->kn = kn;
+    unsigned slot = cache_slot(space, k, kn);
+    c->next = x->cache[slot];
+    x->cache[slot] = c;
+    x->cached++;
+  }
+  free(c->v);
+  c->v = NULL;
+  c->vn = 0;
+  c->present = v != NULL;
+  if (v != NULL) {
+    c->v = xmalloc(vn > 0 ? vn : 1);
+    memcpy(c->v, v, vn);
+    c->vn = vn;
+  }
+  c->dirty = dirty;
+  return 0;
+}
+
+/* Forgets the records of space whose keys start with prefix (sent). */
+static void cache_forget(ptx *x, int space, const void *prefix, size_t plen)
+{
+  for (int i = 0; i < CACHE_BUCKETS; i++) {
+    centry **pp = &x->cache[i];
+    while (*pp != NULL) {
+      centry *c = *pp;
+      if (c->space == space && c->kn >= plen && memcmp(c->k, prefix, plen) == 0) {
+        *pp = c->next;
+        free(c->k);
+        free(c->v);
+        free(c);
+        x->cached--;
+      } else {
+        pp = &c->next;
+      }
+    }
+  }
+}
+
 static int p_get(catalog_tx *t, int space, const void *k, size_t kn, const unsigned char **v,
                  size_t *vn, err *e)
 {
   ptx *x = (ptx *)t;
-  char sql[128];
-  snprintf(sql, sizeof sql, "SELECT v FROM %s WHERE k = $1", tables[space]);
-  PQclear(x->last);
-  x->last = NULL;
-  const void *vals[1] = {kn > 0 ? k : ""};
-  size_t lens[1] = {kn};
-  PGresult *r;
-  int rc = run(x, sql, 1, vals, lens, &r, "read the catalog", e);
-  if (rc != 0)
-    return rc;
-  if (PQntuples(r) == 0) {
+  centry *c = cache_find(x, space, k, kn);
+  if (c == NULL) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT v FROM %s WHERE k = $1", tables[space]);
+    const void *vals[1] = {kn > 0 ? k : ""};
+    size_t lens[1] = {kn};
+    PGresult *r;
+    int rc = run(x, sql, 1, vals, lens, &r, "read the catalog", e);
+    if (rc != 0)
+      return rc;
+    if (PQntuples(r) == 0)
+      rc = cache_set(x, space, k, kn, NULL, 0, false, e);
+    else
+      rc = cache_set(x, space, k, kn, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), false,
+                     e);
     PQclear(r);
-    return ERR_ENTITY_NOT_FOUND;
+    if (rc != 0)
+      return rc;
+    c = cache_find(x, space, k, kn);
   }
-  x->last = r;
-  *v = (const unsigned char *)PQgetvalue(r, 0, 0);
-  *vn = (size_t)PQgetlength(r, 0, 0);
+  if (!c->present)
+    return ERR_ENTITY_NOT_FOUND;
+  *v = c->v;
+  *vn = c->vn;
   return 0;
 }
 
@@ -123,6 +257,16 @@ static int p_put(catalog_tx *t, int space, const void *k, size_t kn, const void 
                  err *e)
 {
   ptx *x = (ptx *)t;
+  if (x->failed != 0) {
+    *e = x->first;
+    return x->failed;
+  }
+  return cache_set(x, space, k, kn, v != NULL ? v : "", vn, true, e);
+}
+
+static int p_put_now(ptx *x, int space, const void *k, size_t kn, const void *v, size_t vn,
+                     err *e)
+{
   char sql[160];
   snprintf(sql, sizeof sql,
            "INSERT INTO %s (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
@@ -135,6 +279,9 @@ static int p_put(catalog_tx *t, int space, const void *k, size_t kn, const void 
 static int p_del(catalog_tx *t, int space, const void *k, size_t kn, err *e)
 {
   ptx *x = (ptx *)t;
+  centry *c = cache_find(x, space, k, kn);
+  if (c != NULL && !c->present)
+    return x->failed != 0 ? (*e = x->first, x->failed) : ERR_ENTITY_NOT_FOUND;
   char sql[128];
   snprintf(sql, sizeof sql, "DELETE FROM %s WHERE k = $1", tables[space]);
   const void *vals[1] = {kn > 0 ? k : ""};
@@ -143,8 +290,11 @@ static int p_del(catalog_tx *t, int space, const void *k, size_t kn, err *e)
   int rc = run(x, sql, 1, vals, lens, &r, "write the catalog", e);
   if (rc != 0)
     return rc;
-  bool gone = strcmp(PQcmdTuples(r), "0") == 0;
+  /* present in the cache (maybe a put not sent yet): it was there */
+  bool gone = c == NULL && strcmp(PQcmdTuples(r), "0") == 0;
   PQclear(r);
+  if ((rc = cache_set(x, space, k, kn, NULL, 0, false, e)) != 0)
+    return rc;
   return gone ? ERR_ENTITY_NOT_FOUND : 0;
 }
 
@@ -165,6 +315,10 @@ static size_t upper_of(const unsigned char *prefix, size_t plen, unsigned char *
 static int p_drop_prefix(catalog_tx *t, int space, const void *prefix, size_t plen, err *e)
 {
   ptx *x = (ptx *)t;
+  int rc = cache_flush(x, e);
+  if (rc != 0)
+    return rc;
+  cache_forget(x, space, prefix, plen);
   unsigned char up[512];
   size_t un = plen <= sizeof up ? upper_of(prefix, plen, up) : 0;
   char sql[160];
@@ -181,10 +335,13 @@ static int p_drop_prefix(catalog_tx *t, int space, const void *prefix, size_t pl
 static int p_count(catalog_tx *t, int space, uint64_t *n, err *e)
 {
   ptx *x = (ptx *)t;
+  int rc = cache_flush(x, e);
+  if (rc != 0)
+    return rc;
   char sql[128];
   snprintf(sql, sizeof sql, "SELECT count(*)::int8 FROM %s", tables[space]);
   PGresult *r;
-  int rc = run(x, sql, 0, NULL, NULL, &r, "read the catalog", e);
+  rc = run(x, sql, 0, NULL, NULL, &r, "read the catalog", e);
   if (rc != 0)
     return rc;
   uint64_t v = 0;
@@ -202,13 +359,15 @@ static int p_scan(catalog_tx *t, int space, const void *prefix, size_t plen, con
                   size_t fn, bool after, catalog_visit visit, void *ctx, err *e)
 {
   ptx *x = (ptx *)t;
+  int rc = cache_flush(x, e);
+  if (rc != 0)
+    return rc;
   unsigned char up[512];
   size_t un = plen <= sizeof up ? upper_of(prefix, plen, up) : 0;
   unsigned char *cur = xmalloc(fn > 0 ? fn : 1);
   memcpy(cur, from, fn);
   size_t cn = fn;
   bool excl = after;
-  int rc = 0;
   for (;;) {
     char sql[200];
     snprintf(sql, sizeof sql, "SELECT k, v FROM %s WHERE k %s $1%s ORDER BY k LIMIT %d",
@@ -273,7 +432,7 @@ static int p_read_begin(void *impl, catalog_tx **out, err *e)
 static void p_read_end(void *impl, catalog_tx *t)
 {
   ptx *x = (ptx *)t;
-  PQclear(x->last);
+  cache_clear(x);
   PGresult *r = PQexec(x->conn, "ROLLBACK");
   bool broken = r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK;
   PQclear(r);
@@ -292,7 +451,9 @@ static int write_txn(PGconn *c, void *arg, err *e)
   ptx x;
   tx_init(&x, c);
   int rc = w->fn(&x.base, w->arg, e);
-  PQclear(x.last);
+  if (rc == 0)
+    rc = cache_flush(&x, e);
+  cache_clear(&x);
   if (x.failed != 0) { /* (2) */
     *e = x.first;
     return x.failed;
