@@ -17,6 +17,11 @@
  *       checks store.c makes (exists, quota, counters, next id) and its
  *       writes commit together or not at all, whichever node runs them; a
  *       serialization failure runs the whole call again.
+ *   (1a) The writes of one node go one at a time (pstore.wmu), as the LMDB
+ *       side's committer does: the threads of one node never fail each
+ *       other's transactions (a batch of partitions and another into the
+ *       same table both update its counter); only writes of two nodes at
+ *       once can meet a serialization failure, and are run again.
  *   (2) After a statement fails, the transaction is aborted in PostgreSQL:
  *       later calls on it fail with the first error without running, and
  *       the write returns that error whatever the catalog's logic made of
@@ -38,6 +43,7 @@
 #include "base/pg.h"
 
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +86,11 @@ typedef struct ptx {
 } ptx;
 
 static const catalog_side pg_side;
+
+typedef struct pstore {
+  pg_pool *pool;        /* the server's */
+  pthread_mutex_t wmu;  /* one write at a time on this node (1a) */
+} pstore;
 
 /* Runs sql with binary parameters and binary results. */
 static int run(ptx *x, const char *sql, int n, const void *const *vals, const size_t *lens,
@@ -414,7 +425,7 @@ static void tx_init(ptx *x, PGconn *c)
 
 static int p_read_begin(void *impl, catalog_tx **out, err *e)
 {
-  pg_pool *pool = impl;
+  pg_pool *pool = ((pstore *)impl)->pool;
   PGconn *c = pg_acquire(pool, e);
   if (c == NULL)
     return e->code != 0 ? e->code : ERR_UNAVAILABLE;
@@ -436,7 +447,7 @@ static void p_read_end(void *impl, catalog_tx *t)
   PGresult *r = PQexec(x->conn, "ROLLBACK");
   bool broken = r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK;
   PQclear(r);
-  pg_release(impl, x->conn, broken);
+  pg_release(((pstore *)impl)->pool, x->conn, broken);
   free(x);
 }
 
@@ -463,13 +474,19 @@ static int write_txn(PGconn *c, void *arg, err *e)
 
 static int p_write(void *impl, int (*fn)(catalog_tx *tx, void *arg, err *e), void *arg, err *e)
 {
+  pstore *s = impl;
   pwrite w = {.fn = fn, .arg = arg};
-  return pg_transaction(impl, "SERIALIZABLE", write_txn, &w, e);
+  pthread_mutex_lock(&s->wmu);
+  int rc = pg_transaction(s->pool, "SERIALIZABLE", write_txn, &w, e);
+  pthread_mutex_unlock(&s->wmu);
+  return rc;
 }
 
 static void p_close(void *impl)
 {
-  (void)impl; /* the pool is the server's */
+  pstore *s = impl;
+  pthread_mutex_destroy(&s->wmu);
+  free(s);
 }
 
 static const catalog_side pg_side = {
@@ -481,7 +498,10 @@ int catalog__pg_open(struct pg_pool *pool, const catalog_side **side, void **imp
 {
   if (pg_pool_schema(pool, "tarn_catalog", SCHEMA, e) != 0)
     return e->code;
+  pstore *s = xcalloc(1, sizeof *s);
+  s->pool = pool;
+  pthread_mutex_init(&s->wmu, NULL);
   *side = &pg_side;
-  *impl = pool;
+  *impl = s;
   return 0;
 }
