@@ -39,6 +39,7 @@
  */
 #include "catalog/internal.h"
 
+#include "base/hash.h"
 #include "base/mem.h"
 #include "base/pg.h"
 
@@ -92,9 +93,9 @@ typedef struct pstore {
   pthread_mutex_t wmu;  /* one write at a time on this node (1a) */
 } pstore;
 
-/* Runs sql with binary parameters and binary results. */
-static int run(ptx *x, const char *sql, int n, const void *const *vals, const size_t *lens,
-               PGresult **out, const char *what, err *e)
+/* Runs sql with binary parameters (text ones when text) and binary results. */
+static int run_params(ptx *x, const char *sql, int n, const void *const *vals,
+                      const size_t *lens, bool text, PGresult **out, const char *what, err *e)
 {
   if (out != NULL)
     *out = NULL;
@@ -108,7 +109,7 @@ static int run(ptx *x, const char *sql, int n, const void *const *vals, const si
   for (int i = 0; i < n; i++) {
     params[i] = vals[i];
     lengths[i] = (int)lens[i];
-    formats[i] = 1;
+    formats[i] = text ? 0 : 1;
   }
   PGresult *r = PQexecParams(x->conn, sql, n, NULL, params, lengths, formats, 1);
   ExecStatusType st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -124,6 +125,12 @@ static int run(ptx *x, const char *sql, int n, const void *const *vals, const si
   else
     PQclear(r);
   return 0;
+}
+
+static int run(ptx *x, const char *sql, int n, const void *const *vals, const size_t *lens,
+               PGresult **out, const char *what, err *e)
+{
+  return run_params(x, sql, n, vals, lens, false, out, what, e);
 }
 
 /* ---- the transaction's cache (4) ---- */
@@ -163,18 +170,86 @@ static void cache_clear(ptx *x)
 static int p_put_now(ptx *x, int space, const void *k, size_t kn, const void *v, size_t vn,
                      err *e);
 
+#define FLUSH_BYTES (8u << 20) /* of array text in one statement */
+
+/* Appends "\\xHEX" (an element of a bytea[] literal) at *p. */
+static void array_elem(char **p, const unsigned char *b, size_t n, bool first)
+{
+  if (!first)
+    *(*p)++ = ',';
+  memcpy(*p, "\"\\\\x", 4);
+  *p += 4;
+  hex_encode(b, n, *p);
+  *p += 2 * n;
+  *(*p)++ = '"';
+}
+
+/* Sends the puts of space not sent yet, many in one statement. */
+static int flush_space(ptx *x, int space, err *e)
+{
+  for (;;) {
+    size_t kt = 2, vt = 2, n = 0;
+    centry *one = NULL;
+    for (int i = 0; i < CACHE_BUCKETS; i++)
+      for (centry *c = x->cache[i]; c != NULL; c = c->next)
+        if (c->dirty && c->space == space && (n == 0 || kt + vt < FLUSH_BYTES)) {
+          kt += 2 * c->kn + 6;
+          vt += 2 * c->vn + 6;
+          n++;
+          one = c;
+        }
+    if (n == 0)
+      return 0;
+    int rc;
+    if (n == 1) {
+      rc = p_put_now(x, space, one->k, one->kn, one->v, one->vn, e);
+      if (rc == 0)
+        one->dirty = false;
+      if (rc != 0)
+        return rc;
+      continue;
+    }
+    char *ka = xmalloc(kt + 1);
+    char *va = xmalloc(vt + 1);
+    char *kp = ka;
+    char *vp = va;
+    *kp++ = '{';
+    *vp++ = '{';
+    size_t sent = 0;
+    for (int i = 0; i < CACHE_BUCKETS; i++)
+      for (centry *c = x->cache[i]; c != NULL && sent < n; c = c->next)
+        if (c->dirty && c->space == space) {
+          array_elem(&kp, c->k, c->kn, sent == 0);
+          array_elem(&vp, c->v, c->vn, sent == 0);
+          c->dirty = false; /* a failure fails the transaction (2) */
+          sent++;
+        }
+    *kp++ = '}';
+    *vp++ = '}';
+    *kp = '\0';
+    *vp = '\0';
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO %s (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) "
+             "ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v", tables[space]);
+    const void *vals[2] = {ka, va};
+    size_t lens[2] = {(size_t)(kp - ka), (size_t)(vp - va)};
+    rc = run_params(x, sql, 2, vals, lens, true, NULL, "write the catalog", e);
+    free(ka);
+    free(va);
+    if (rc != 0)
+      return rc;
+  }
+}
+
 /* Sends every put not sent yet. */
 static int cache_flush(ptx *x, err *e)
 {
-  for (int i = 0; i < CACHE_BUCKETS; i++)
-    for (centry *c = x->cache[i]; c != NULL; c = c->next) {
-      if (!c->dirty)
-        continue;
-      int rc = p_put_now(x, c->space, c->k, c->kn, c->v, c->vn, e);
-      if (rc != 0)
-        return rc;
-      c->dirty = false;
-    }
+  for (int s = 0; s < CS_COUNT; s++) {
+    int rc = flush_space(x, s, e);
+    if (rc != 0)
+      return rc;
+  }
   return 0;
 }
 
