@@ -24,21 +24,9 @@ boto3.client("s3", endpoint_url="http://127.0.0.1:%s" % sys.argv[1], region_name
              ).create_bucket(Bucket="blobs")
 PY
 
-node() {
-  local name=$1 port
-  shift
-  port=$(bench_free_port)
-  env "$@" TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK TARN_OBJECTS=s3://blobs/$name \
-    TARN_OBJECTS_ENDPOINT=http://127.0.0.1:$BPORT TARN_OBJECTS_ACCESS_KEY=$AK \
-    TARN_OBJECTS_SECRET_KEY=$SK "$TARN" server --data "$T/$name" --listen "127.0.0.1:$port" \
-    >>"$T/$name.log" 2>&1 &
-  bench_track $!
-  bench_wait_up "http://127.0.0.1:$port/_tarn/health"
-  NODE_PORT=$port
-}
-node lmdb
+bench_node lmdb lmdb
 LPORT=$NODE_PORT
-node pg TARN_METADATA="$PGURL"
+bench_node pg pg TARN_METADATA="$PGURL"
 PPORT=$NODE_PORT
 
 load() { python3 "$(dirname "$0")/catalog_load.py" "http://127.0.0.1:$1" "$AK" "$SK" "$SECS" "$THREADS"; }

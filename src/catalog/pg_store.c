@@ -133,6 +133,17 @@ static int run(ptx *x, const char *sql, int n, const void *const *vals, const si
   return run_params(x, sql, n, vals, lens, false, out, what, e);
 }
 
+/* Runs "HEAD FROM <the space's table> WHERE k = K". */
+static int run_key(ptx *x, const char *head, int space, const void *k, size_t kn, PGresult **out,
+                   const char *what, err *e)
+{
+  char sql[128];
+  snprintf(sql, sizeof sql, "%s FROM %s WHERE k = $1", head, tables[space]);
+  const void *vals[1] = {kn > 0 ? k : ""};
+  size_t lens[1] = {kn};
+  return run(x, sql, 1, vals, lens, out, what, e);
+}
+
 /* ---- the transaction's cache (4) ---- */
 
 static unsigned cache_slot(int space, const void *k, size_t kn)
@@ -314,12 +325,8 @@ static int p_get(catalog_tx *t, int space, const void *k, size_t kn, const unsig
   ptx *x = (ptx *)t;
   centry *c = cache_find(x, space, k, kn);
   if (c == NULL) {
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT v FROM %s WHERE k = $1", tables[space]);
-    const void *vals[1] = {kn > 0 ? k : ""};
-    size_t lens[1] = {kn};
     PGresult *r;
-    int rc = run(x, sql, 1, vals, lens, &r, "read the catalog", e);
+    int rc = run_key(x, "SELECT v", space, k, kn, &r, "read the catalog", e);
     if (rc != 0)
       return rc;
     if (PQntuples(r) == 0)
@@ -368,12 +375,8 @@ static int p_del(catalog_tx *t, int space, const void *k, size_t kn, err *e)
   centry *c = cache_find(x, space, k, kn);
   if (c != NULL && !c->present)
     return x->failed != 0 ? (*e = x->first, x->failed) : ERR_ENTITY_NOT_FOUND;
-  char sql[128];
-  snprintf(sql, sizeof sql, "DELETE FROM %s WHERE k = $1", tables[space]);
-  const void *vals[1] = {kn > 0 ? k : ""};
-  size_t lens[1] = {kn};
   PGresult *r;
-  int rc = run(x, sql, 1, vals, lens, &r, "write the catalog", e);
+  int rc = run_key(x, "DELETE", space, k, kn, &r, "write the catalog", e);
   if (rc != 0)
     return rc;
   /* present in the cache (maybe a put not sent yet): it was there */
