@@ -93,6 +93,23 @@ bench_tarn_start() {
   [ -n "${BENCH_QUIET:-}" ] || say "tarn on port $PORT, $("$TARN" version)"
 }
 
+# bench_node NAME PREFIX [ENV...]: a tarn node whose bytes are in the backend
+# tarn on port $BPORT (bucket blobs, under PREFIX), data in $T/NAME, with
+# ENV added; sets NODE_PORT. Call it in the script's shell, not a subshell:
+# the node is tracked and stopped at exit.
+bench_node() {
+  local name=$1 prefix=$2 port
+  shift 2
+  port=$(bench_free_port)
+  env "$@" TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK TARN_OBJECTS=s3://blobs/$prefix \
+    TARN_OBJECTS_ENDPOINT=http://127.0.0.1:$BPORT TARN_OBJECTS_ACCESS_KEY=$AK \
+    TARN_OBJECTS_SECRET_KEY=$SK "$TARN" server --data "$T/$name" --listen "127.0.0.1:$port" \
+    >>"$T/$name.log" 2>&1 &
+  bench_track $!
+  bench_wait_up "http://127.0.0.1:$port/_tarn/health"
+  NODE_PORT=$port
+}
+
 bench_tarn_stop() {
   [ -n "${PID:-}" ] || return 0
   kill "$PID" 2>/dev/null || true

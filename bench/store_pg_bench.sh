@@ -29,25 +29,11 @@ bench_tarn_start                  # the backend
 BPORT=$PORT
 "$S3LOAD" mb --port "$BPORT" --access-key $AK --secret-key $SK --bucket blobs >/dev/null
 
-# node NAME [ENV...]: a front on the backend; sets NODE_PORT (not in a
-# subshell: the node must be tracked by this shell to be stopped at exit)
-node() {
-  local name=$1 port
-  shift
-  port=$(bench_free_port)
-  env "$@" TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK TARN_OBJECTS=s3://blobs/shared \
-    TARN_OBJECTS_ENDPOINT=http://127.0.0.1:$BPORT TARN_OBJECTS_ACCESS_KEY=$AK \
-    TARN_OBJECTS_SECRET_KEY=$SK "$TARN" server --data "$T/$name" --listen "127.0.0.1:$port" \
-    >>"$T/$name.log" 2>&1 &
-  bench_track $!
-  bench_wait_up "http://127.0.0.1:$port/_tarn/health"
-  NODE_PORT=$port
-}
-node lmdb
+bench_node lmdb shared
 LPORT=$NODE_PORT
-node pg-a TARN_METADATA="$PGURL"
+bench_node pg-a shared TARN_METADATA="$PGURL"
 APORT=$NODE_PORT
-node pg-b TARN_METADATA="$PGURL"
+bench_node pg-b shared TARN_METADATA="$PGURL"
 BPORT2=$NODE_PORT
 "$S3LOAD" mb --port "$LPORT" --access-key $AK --secret-key $SK --bucket local >/dev/null
 "$S3LOAD" mb --port "$APORT" --access-key $AK --secret-key $SK --bucket shared >/dev/null

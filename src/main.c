@@ -637,8 +637,10 @@ static int cmd_server(int argc, char **argv)
   if (strict_iam)
     log_info("strict IAM: functions whose role tarn does not know get no access");
   /* before the streams: Firehose's format conversion reads its tables */
-  if (catalog_open(real, &cat, &e) != 0) {
-    log_error("cannot open the catalog in '%s': %s", real, e.msg);
+  if ((metadata != NULL ? catalog_open_pg(metadata, &cat, &e) : catalog_open(real, &cat, &e)) !=
+      0) {
+    log_error("cannot open the catalog in '%s': %s", metadata != NULL ? "PostgreSQL" : real,
+              e.msg);
     goto out;
   }
   stream_options so = {.data_dir = real, .st = st, .fn = fns.fn,
@@ -678,7 +680,14 @@ static int cmd_server(int argc, char **argv)
     goto out;
   }
   states_svc = states_service_new(flows);
-  crawler_options co = {.cat = cat, .st = st, .authorize = authorize_crawler};
+  char node[PATH_MAX + 300] = ""; /* on a shared catalog, crawls are claimed by this node */
+  if (metadata != NULL) {
+    char hostname[256] = "";
+    gethostname(hostname, sizeof hostname - 1);
+    snprintf(node, sizeof node, "%s:%s", hostname, real);
+  }
+  crawler_options co = {.cat = cat, .st = st, .authorize = authorize_crawler,
+                        .node = node[0] != '\0' ? node : NULL};
   if (crawlers_open(&co, &crawls, &e) != 0) {
     log_error("cannot open the crawlers: %s", e.msg);
     goto out;

@@ -44,8 +44,10 @@
  * ERR_NO_SPACE (storage). Messages read like Glue's:
  * "Database sales not found.", "Table clicks already exists.".
  *
- * Durability and threads: state is an LMDB environment in DATA/catalog.
- * Every write returns only after its one LMDB commit (it survives kill -9);
+ * Durability and threads: state is an LMDB environment in DATA/catalog
+ * (catalog_open), or PostgreSQL tables shared by several nodes
+ * (catalog_open_pg, `--metadata`; no cache: every call reads the database).
+ * Every write returns only after its one commit (it survives kill -9);
  * a call that fails changed nothing (a batch call commits the entries that
  * succeeded, in one commit, and reports the others). Every function is safe
  * to call from many threads at once; writes are serialised through one
@@ -102,9 +104,16 @@
 #define CATALOG_MAX_PARTITIONS 10000000 /* per table */
 
 typedef struct catalog catalog;
+struct pg_pool;
 
 /* Opens (creating) DATA/catalog, and the database "default" on first open. */
 int catalog_open(const char *data_dir, catalog **out, err *e);
+/* The same in PostgreSQL (base/pg.h; the pool outlives the catalog): the
+ * tables catalog_* are created when missing; every node opened over the
+ * same database sees the same catalog. */
+int catalog_open_pg(struct pg_pool *pool, catalog **out, err *e);
+/* True when other nodes share this catalog (catalog_open_pg). */
+bool catalog_shared(const catalog *c);
 /* Waits for writes in flight. Accepts NULL; returns NULL. */
 catalog *catalog_close(catalog *c);
 
@@ -372,9 +381,11 @@ char *catalog_hive_unescape(const char *p, size_t n);
  * The crawlers' definitions and state (catalog/crawler.h keeps them), one
  * JSON document per crawler name (case-sensitive, 1..255 bytes), in the
  * same environment and with the same durability as the rest. */
-enum catalog_put { CATALOG_PUT_CREATE, CATALOG_PUT_REPLACE };
+enum catalog_put { CATALOG_PUT_CREATE, CATALOG_PUT_REPLACE, CATALOG_PUT_CLAIM };
 /* CREATE: ERR_ALREADY_EXISTS when the name is taken; REPLACE:
- * ERR_ENTITY_NOT_FOUND when it is not. */
+ * ERR_ENTITY_NOT_FOUND when it is not; CLAIM: as REPLACE, and ERR_CONFLICT
+ * (without a message) unless the stored document's State is READY (or
+ * absent): one caller, of all nodes sharing the catalog, wins a crawl. */
 int catalog_crawler_put(catalog *c, const char *name, const json_t *doc, enum catalog_put mode,
                         err *e);
 /* ERR_ENTITY_NOT_FOUND (without a message) when missing. */

@@ -31,6 +31,12 @@
  *   (4) A crawl acts as its crawler's Role (crawler_options.authorize):
  *       a target or object the role may not read is left out, never read;
  *       a table it may not write is not written (nor its partitions).
+ *   (5) On a catalog other nodes share (catalog_shared), a crawl is one
+ *       node's: StartCrawler claims the crawler (READY -> RUNNING in one
+ *       commit, CATALOG_PUT_CLAIM; the node's identity in "_node"), so two
+ *       nodes never run the same crawl; StopCrawler on another node marks
+ *       it STOPPING, which the running node reads between objects; a
+ *       restart recovers only the crawls of its own node.
  */
 #include "catalog/crawler.h"
 
@@ -75,6 +81,7 @@ struct crawlers {
   int (*authorize)(void *ctx, const char *role_arn, const char *action, const char *resource,
                    err *e);           /* crawler_options.authorize, or NULL */
   void *authorize_ctx;
+  char *node;         /* crawler_options.node, or NULL */
   pthread_mutex_t mu;
   pthread_cond_t idle;
   run *runs;          /* crawls in flight */
@@ -258,6 +265,7 @@ int crawler_create(crawlers *cr, const json_t *in, err *e)
 static json_t *public_doc(json_t *doc)
 {
   json_object_del(doc, "_metrics");
+  json_object_del(doc, "_node");
   return doc;
 }
 
@@ -406,6 +414,11 @@ typedef struct table {
   double recsize;
 } table;
 
+/* True once the crawl is to stop: StopCrawler here, or (shared catalog,
+ * looked at every 64th call) a StopCrawler of another node (5). */
+struct crawl;
+static bool stopping(struct crawl *cw);
+
 typedef struct crawl {
   crawlers *cr;
   run *r;
@@ -418,7 +431,25 @@ typedef struct crawl {
   char *role;          /* the crawler's Role as an ARN (malloc'd), or NULL */
   size_t denied;       /* refusals: targets, objects, tables (the role may not) */
   char first_denial[ERR_MSG_MAX];
+  unsigned polls;      /* calls of stopping() */
 } crawl;
+
+static bool stopping(crawl *cw)
+{
+  if (atomic_load(&cw->r->stop))
+    return true;
+  if (!catalog_shared(cw->cr->cat) || cw->polls++ % 64 != 0)
+    return false;
+  json_t *doc;
+  err e = {0};
+  if (catalog_crawler_get(cw->cr->cat, cw->r->name, &doc, &e) == 0) {
+    const char *s = json_string_value(json_object_get(doc, "State"));
+    if (s != NULL && strcmp(s, "STOPPING") == 0)
+      atomic_store(&cw->r->stop, true);
+    json_decref(doc);
+  }
+  return atomic_load(&cw->r->stop);
+}
 
 /* A crawler's Role as an ARN (Glue takes a name or an ARN), malloc'd, or
  * NULL without one. */
@@ -845,7 +876,7 @@ static int crawl_target(crawl *cw, const json_t *target, err *e)
   }
   cw->bucket = bucket;
   for (size_t i = 0; i < nobj && rc == 0; i++) {
-    if (atomic_load(&cw->r->stop))
+    if (stopping(cw))
       break;
     const char *rel = objs[i].key + plen;
     if (one) {
@@ -1045,14 +1076,14 @@ static int crawl_all(crawl *cw, tally *n, err *e)
     if ((rc = crawl_target(cw, tg, e)) != 0)
       return rc;
   }
-  if (atomic_load(&cw->r->stop))
+  if (stopping(cw))
     return 0;
   size_t unread = cw->denied;
   json_t *scp = json_object_get(def, "SchemaChangePolicy");
   const char *ub = json_string_value(json_object_get(scp, "UpdateBehavior"));
   const char *delb = json_string_value(json_object_get(scp, "DeleteBehavior"));
   for (size_t k = 0; k < cw->ntabs && rc == 0; k++) {
-    if (atomic_load(&cw->r->stop))
+    if (stopping(cw))
       return 0;
     if (cw->tabs[k].format != NULL)
       rc = write_table(cw, db, &cw->tabs[k], ub != NULL && !strcmp(ub, "LOG"), n, e);
@@ -1145,7 +1176,11 @@ int crawler_start(crawlers *cr, const char *name, err *e)
   run *r = NULL;
   if (rc == 0) {
     json_object_set_new(doc, "State", json_string("RUNNING"));
-    rc = catalog_crawler_put(cr->cat, name, doc, CATALOG_PUT_REPLACE, e);
+    if (cr->node != NULL)
+      json_object_set_new(doc, "_node", json_string(cr->node));
+    rc = catalog_crawler_put(cr->cat, name, doc, CATALOG_PUT_CLAIM, e);
+    if (rc == ERR_CONFLICT) /* another node started it meanwhile */
+      rc = err_set(e, ERR_CRAWLER_RUNNING, "Crawler with name %s has already started", name);
   }
   if (rc == 0) {
     r = xcalloc(1, sizeof *r);
@@ -1188,13 +1223,15 @@ int crawler_stop(crawlers *cr, const char *name, err *e)
     const char *s = json_string_value(json_object_get(doc, "State"));
     if (s != NULL && !strcmp(s, "STOPPING"))
       rc = err_set(e, ERR_CRAWLER_STOPPING, "Crawler with name %s is stopping", name);
+    else if (r == NULL && catalog_shared(cr->cat) && s != NULL && !strcmp(s, "RUNNING"))
+      ; /* another node's crawl: it reads STOPPING (5) */
     else if (r == NULL)
       rc = err_set(e, ERR_CRAWLER_NOT_RUNNING, "Crawler with name %s isn't running", name);
   }
   if (rc == 0) {
     json_object_set_new(doc, "State", json_string("STOPPING"));
     rc = catalog_crawler_put(cr->cat, name, doc, CATALOG_PUT_REPLACE, e);
-    if (rc == 0)
+    if (rc == 0 && r != NULL)
       atomic_store(&r->stop, true);
   }
   pthread_mutex_unlock(&cr->mu);
@@ -1425,6 +1462,7 @@ int crawlers_open(const crawler_options *o, crawlers **out, err *e)
   cr->st = o->st;
   cr->authorize = o->authorize;
   cr->authorize_ctx = o->authorize_ctx;
+  cr->node = o->node != NULL ? xstrdup(o->node) : NULL;
   pthread_mutex_init(&cr->mu, NULL);
   pthread_cond_init(&cr->idle, NULL);
   pthread_mutex_init(&cr->qmu, NULL);
@@ -1446,6 +1484,9 @@ int crawlers_open(const crawler_options *o, crawlers **out, err *e)
       const char *s = json_string_value(json_object_get(doc, "State"));
       if (s == NULL || !strcmp(s, "READY"))
         continue;
+      const char *owner = json_string_value(json_object_get(doc, "_node"));
+      if (catalog_shared(c) && (owner == NULL || o->node == NULL || strcmp(owner, o->node) != 0))
+        continue; /* another node's crawl, maybe running (5) */
       json_t *lc = json_pack("{s:s, s:s, s:f}", "Status", "FAILED", "ErrorMessage",
                              "The crawl was interrupted: the server stopped while it ran",
                              "StartTime", now_s());
@@ -1498,6 +1539,7 @@ crawlers *crawlers_close(crawlers *cr)
   pthread_cond_destroy(&cr->qcond);
   pthread_mutex_destroy(&cr->mu);
   pthread_cond_destroy(&cr->idle);
+  free(cr->node);
   free(cr);
   return NULL;
 }

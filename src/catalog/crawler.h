@@ -55,9 +55,16 @@ typedef struct crawler_options {
   int (*authorize)(void *ctx, const char *role_arn, const char *action, const char *resource,
                    err *e);
   void *authorize_ctx;
+  /* This node's identity, stable across its restarts (host and data
+     directory), when the catalog is shared by several nodes: a crawl is
+     claimed by one node (StartCrawler on two nodes at once: one gets
+     CrawlerRunningException) and only its own node recovers it after a
+     crash. NULL: one node. */
+  const char *node;
 } crawler_options;
 
-/* Recovers crawlers left RUNNING by a crash (READY, LastCrawl FAILED). */
+/* Recovers crawlers left RUNNING by a crash (READY, LastCrawl FAILED);
+ * on a shared catalog only those this node ran. */
 int crawlers_open(const crawler_options *o, crawlers **out, err *e);
 /* Stops the crawls in flight and waits for them. Accepts NULL. */
 crawlers *crawlers_close(crawlers *cr);

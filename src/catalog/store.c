@@ -1,14 +1,16 @@
-/* catalog/store.c -- databases, tables and partitions, durable in
- * DATA/catalog (LMDB).
+/* catalog/store.c -- databases, tables and partitions over the store's
+ * ordered key-value spaces, kept by one of two sides (catalog/internal.h):
+ * DATA/catalog (LMDB, lmdb_store.c) or PostgreSQL shared by several nodes
+ * (`--metadata`, pg_store.c). The logic here is the same for both.
  *
- * Why LMDB and one change per call: a Glue call is one atomic step (a
- * database goes with its tables and their partitions, a batch of
- * partitions goes in together); each call is one change of the group
- * committer (base/lmdb_env.h), checked and applied inside its nested write
- * transaction, so a failing call leaves nothing behind and a returning one
- * is on disk.
+ * Why one write per call: a Glue call is one atomic step (a database goes
+ * with its tables and their partitions, a batch of partitions goes in
+ * together); each call is one write of the side (a change of LMDB's group
+ * committer, or one SERIALIZABLE PostgreSQL transaction), checked and
+ * applied inside it, so a failing call leaves nothing behind and a
+ * returning one is durable.
  *
- * Layout (named databases of the environment):
+ * Layout (spaces, enum catalog_space):
  *   "databases"   NAME                       -> database document (JSON)
  *   "tables"      DB \0 NAME                 -> u64 id (big-endian) + table document
  *   "partitions"  ID VALUE\0 VALUE\0 ...     -> partition document
@@ -40,38 +42,27 @@
 #include "catalog/internal.h"
 
 #include "base/hash.h"
-#include "base/lmdb_env.h"
 #include "base/mem.h"
 #include "base/text.h"
 
-#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAP_SIZE (8ull << 30)
 #define KEY_MAX 511
 #define ID_LEN 8
 #define PAGE_BYTES_MAX (16u << 20) /* a page ends early past this many bytes of documents */
 
 struct catalog {
-  MDB_env *env;
-  MDB_dbi dbs;        /* "databases" */
-  MDB_dbi tables;     /* "tables" */
-  MDB_dbi parts;      /* "partitions" */
-  MDB_dbi meta;       /* "meta" */
-  MDB_dbi crawlers;   /* "crawlers" */
-  MDB_dbi stats;      /* "stats" */
-  MDB_dbi funcs;      /* "functions" */
-  lmdb_committer committer;
+  const catalog_side *side;
+  void *impl;
 };
 
-/* One write: fn runs inside the committer's nested transaction. */
+/* One write: fn runs inside one write of the side. */
 typedef struct op op;
 struct op {
-  lmdb_change base;
   catalog *c;
-  int (*fn)(catalog *c, MDB_txn *txn, op *o, err *e);
+  int (*fn)(catalog *c, catalog_tx *txn, op *o, err *e);
   const char *db;         /* folded database name */
   const char *table;      /* folded table name */
   const json_t *input;    /* the call's input */
@@ -170,36 +161,29 @@ static void key_stats(key *k, uint64_t id, const json_t *values, const char *col
   k->n = n;
 }
 
-static int store_error(int rc, err *e)
-{
-  return lmdb_error(e, rc, "use the catalog");
-}
-
 /* The JSON at k (after skip bytes); ERR_ENTITY_NOT_FOUND without a message
  * when absent. */
-static int rec_get(MDB_txn *txn, MDB_dbi dbi, const key *k, size_t skip, uint64_t *id,
+static int rec_get(catalog_tx *txn, int space, const key *k, size_t skip, uint64_t *id,
                    json_t **out, err *e)
 {
-  MDB_val kv = {k->n, (void *)k->b};
-  MDB_val v;
+  const unsigned char *v;
+  size_t vn;
   *out = NULL;
-  int rc = mdb_get(txn, dbi, &kv, &v);
-  if (rc == MDB_NOTFOUND)
-    return ERR_ENTITY_NOT_FOUND;
+  int rc = txn->side->get(txn, space, k->b, k->n, &v, &vn, e);
   if (rc != 0)
-    return store_error(rc, e);
-  if (v.mv_size < skip)
+    return rc;
+  if (vn < skip)
     return err_set(e, ERR_INTERNAL, "a catalog record is damaged");
   if (id != NULL)
-    *id = id_get(v.mv_data);
+    *id = id_get(v);
   json_error_t je;
-  *out = json_loadb((const char *)v.mv_data + skip, v.mv_size - skip, 0, &je);
+  *out = json_loadb((const char *)v + skip, vn - skip, 0, &je);
   if (*out == NULL)
     return err_set(e, ERR_INTERNAL, "a catalog record is damaged: %s", je.text);
   return 0;
 }
 
-static int rec_put(MDB_txn *txn, MDB_dbi dbi, const key *k, const uint64_t *id,
+static int rec_put(catalog_tx *txn, int space, const key *k, const uint64_t *id,
                    const json_t *doc, err *e)
 {
   char *text = json_dumps(doc, JSON_COMPACT);
@@ -209,24 +193,25 @@ static int rec_put(MDB_txn *txn, MDB_dbi dbi, const key *k, const uint64_t *id,
     return err_set(e, ERR_INVALID_INPUT, "the definition is larger than %u bytes",
                    CATALOG_MAX_DOCUMENT);
   }
-  size_t skip = id != NULL ? ID_LEN : 0;
-  MDB_val kv = {k->n, (void *)k->b};
-  MDB_val v = {n + skip, NULL};
-  int rc = mdb_put(txn, dbi, &kv, &v, MDB_RESERVE);
-  if (rc == 0) {
-    if (id != NULL)
-      id_put(v.mv_data, *id);
-    memcpy((char *)v.mv_data + skip, text, n);
+  int rc;
+  if (id != NULL) {
+    unsigned char *v = xmalloc(n + ID_LEN);
+    id_put(v, *id);
+    memcpy(v + ID_LEN, text, n);
+    rc = txn->side->put(txn, space, k->b, k->n, v, n + ID_LEN, e);
+    free(v);
+  } else {
+    rc = txn->side->put(txn, space, k->b, k->n, text, n, e);
   }
   free(text);
-  return rc != 0 ? store_error(rc, e) : 0;
+  return rc;
 }
 
-static int rec_del(MDB_txn *txn, MDB_dbi dbi, const key *k, err *e)
+/* Deletes k; a missing record is no error. */
+static int rec_del(catalog_tx *txn, int space, const key *k, err *e)
 {
-  MDB_val kv = {k->n, (void *)k->b};
-  int rc = mdb_del(txn, dbi, &kv, NULL);
-  return rc != 0 && rc != MDB_NOTFOUND ? store_error(rc, e) : 0;
+  int rc = txn->side->del(txn, space, k->b, k->n, e);
+  return rc == ERR_ENTITY_NOT_FOUND ? 0 : rc;
 }
 
 /* meta counters: "t" DB and "p" ID */
@@ -237,28 +222,28 @@ static void key_count(key *k, char kind, const void *p, size_t n)
   k->n = n + 1;
 }
 
-static uint64_t count_get(catalog *c, MDB_txn *txn, const key *k)
+static uint64_t count_get(catalog *c, catalog_tx *txn, const key *k)
 {
-  MDB_val kv = {k->n, (void *)k->b};
-  MDB_val v;
-  if (mdb_get(txn, c->meta, &kv, &v) != 0 || v.mv_size != 8)
+  (void)c;
+  const unsigned char *v;
+  size_t vn;
+  err ignored = {0};
+  if (txn->side->get(txn, CS_META, k->b, k->n, &v, &vn, &ignored) != 0 || vn != 8)
     return 0;
-  return id_get(v.mv_data);
+  return id_get(v);
 }
 
-static int count_set(catalog *c, MDB_txn *txn, const key *k, uint64_t n, err *e)
+static int count_set(catalog *c, catalog_tx *txn, const key *k, uint64_t n, err *e)
 {
   if (n == 0)
-    return rec_del(txn, c->meta, k, e);
+    return rec_del(txn, CS_META, k, e);
+  (void)c;
   unsigned char b[8];
   id_put(b, n);
-  MDB_val kv = {k->n, (void *)k->b};
-  MDB_val v = {8, b};
-  int rc = mdb_put(txn, c->meta, &kv, &v, 0);
-  return rc != 0 ? store_error(rc, e) : 0;
+  return txn->side->put(txn, CS_META, k->b, k->n, b, 8, e);
 }
 
-static int count_add(catalog *c, MDB_txn *txn, const key *k, long delta, err *e)
+static int count_add(catalog *c, catalog_tx *txn, const key *k, long delta, err *e)
 {
   uint64_t n = count_get(c, txn, k);
   if (delta < 0 && n < (uint64_t)-delta)
@@ -275,23 +260,23 @@ static double now_seconds(void)
 
 /* ---- loading with Glue's messages ---- */
 
-static int db_load(catalog *c, MDB_txn *txn, const char *db, json_t **out, err *e)
+static int db_load(catalog *c, catalog_tx *txn, const char *db, json_t **out, err *e)
 {
   key k;
   k.n = strlen(db);
   memcpy(k.b, db, k.n);
-  int rc = rec_get(txn, c->dbs, &k, 0, NULL, out, e);
+  int rc = rec_get(txn, CS_DATABASES, &k, 0, NULL, out, e);
   if (rc == ERR_ENTITY_NOT_FOUND)
     return err_set(e, rc, "Database %s not found.", db);
   return rc;
 }
 
-static int table_load(catalog *c, MDB_txn *txn, const char *db, const char *name,
+static int table_load(catalog *c, catalog_tx *txn, const char *db, const char *name,
                       uint64_t *id, json_t **out, err *e)
 {
   key k;
   key_table(&k, db, name);
-  int rc = rec_get(txn, c->tables, &k, ID_LEN, id, out, e);
+  int rc = rec_get(txn, CS_TABLES, &k, ID_LEN, id, out, e);
   if (rc != ERR_ENTITY_NOT_FOUND)
     return rc;
   json_t *d;
@@ -301,75 +286,58 @@ static int table_load(catalog *c, MDB_txn *txn, const char *db, const char *name
   return err_set(e, rc, "Table %s not found.", name);
 }
 
-/* ---- the committer ---- */
+/* ---- writes ---- */
 
-static int apply(void *ctx, lmdb_change *ch, MDB_txn *txn, arena *a, err *e)
+static int apply(catalog_tx *txn, void *arg, err *e)
 {
-  (void)ctx;
-  (void)a;
-  op *o = (op *)ch;
+  op *o = arg;
+  o->result = (json_decref(o->result), NULL); /* a retried write starts afresh */
   return o->fn(o->c, txn, o, e);
 }
 
-/* Runs o as one change; on failure its result is released. */
+/* Runs o as one write; on failure its result is released. */
 static int run(catalog *c, op *o, err *e)
 {
-  o->base.apply = apply;
-  o->base.complete = NULL;
   o->c = c;
-  int rc = lmdb_committer_run(&c->committer, &o->base, e);
+  int rc = c->side->write(c->impl, apply, o, e);
   if (rc != 0)
     o->result = (json_decref(o->result), NULL);
   return rc;
 }
 
-/* Deletes every record of dbi whose key starts with prefix. */
-static int drop_range(MDB_txn *txn, MDB_dbi dbi, const unsigned char *prefix, size_t plen,
+/* Deletes every record of space whose key starts with prefix. */
+static int drop_range(catalog_tx *txn, int space, const unsigned char *prefix, size_t plen,
                       err *e)
 {
-  MDB_cursor *cur;
-  int rc = mdb_cursor_open(txn, dbi, &cur);
-  if (rc != 0)
-    return store_error(rc, e);
-  for (;;) {
-    MDB_val k = {plen, (void *)prefix};
-    MDB_val v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    if (rc != 0 || k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
-      break;
-    if ((rc = mdb_cursor_del(cur, 0)) != 0)
-      break;
-  }
-  mdb_cursor_close(cur);
-  return rc != 0 && rc != MDB_NOTFOUND ? store_error(rc, e) : 0;
+  return txn->side->drop_prefix(txn, space, prefix, plen, e);
 }
 
 /* Deletes the statistics of a partition of table id. */
-static int drop_partition_stats(catalog *c, MDB_txn *txn, uint64_t id, const json_t *values,
+static int drop_partition_stats(catalog *c, catalog_tx *txn, uint64_t id, const json_t *values,
                                 err *e)
 {
   key k;
   key_stats(&k, id, values, NULL);
-  return drop_range(txn, c->stats, k.b, k.n, e);
+  return drop_range(txn, CS_STATS, k.b, k.n, e);
 }
 
 /* Deletes every record of the partitions of table id, and every statistic
  * of the table and its partitions. */
-static int drop_partitions(catalog *c, MDB_txn *txn, uint64_t id, err *e)
+static int drop_partitions(catalog *c, catalog_tx *txn, uint64_t id, err *e)
 {
   unsigned char prefix[ID_LEN];
   id_put(prefix, id);
-  if (drop_range(txn, c->parts, prefix, ID_LEN, e) != 0 ||
-      drop_range(txn, c->stats, prefix, ID_LEN, e) != 0)
+  if (drop_range(txn, CS_PARTITIONS, prefix, ID_LEN, e) != 0 ||
+      drop_range(txn, CS_STATS, prefix, ID_LEN, e) != 0)
     return e->code;
   key ck;
   key_count(&ck, 'p', prefix, ID_LEN);
-  return rec_del(txn, c->meta, &ck, e);
+  return rec_del(txn, CS_META, &ck, e);
 }
 
 /* ---- databases ---- */
 
-static int op_db_create(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_db_create(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   json_t *doc;
   if (catalog__input(SHAPE_DATABASE, o->input, "databaseInput", &doc, e) != 0)
@@ -383,16 +351,16 @@ static int op_db_create(catalog *c, MDB_txn *txn, op *o, err *e)
   k.n = strlen(name);
   memcpy(k.b, name, k.n);
   json_t *old;
-  int rc = rec_get(txn, c->dbs, &k, 0, NULL, &old, e);
+  int rc = rec_get(txn, CS_DATABASES, &k, 0, NULL, &old, e);
   json_decref(old);
   if (rc == 0)
     return err_set(e, ERR_ALREADY_EXISTS, "Database already exists.");
   if (rc != ERR_ENTITY_NOT_FOUND)
     return rc;
-  MDB_stat st;
-  if ((rc = mdb_stat(txn, c->dbs, &st)) != 0)
-    return store_error(rc, e);
-  if (st.ms_entries >= CATALOG_MAX_DATABASES)
+  uint64_t ndb;
+  if ((rc = txn->side->count(txn, CS_DATABASES, &ndb, e)) != 0)
+    return rc;
+  if (ndb >= CATALOG_MAX_DATABASES)
     return err_set(e, ERR_RESOURCE_LIMIT, "Number of databases exceeds the limit of %d",
                    CATALOG_MAX_DATABASES);
   json_object_set_new(doc, "Name", json_string(name));
@@ -400,7 +368,7 @@ static int op_db_create(catalog *c, MDB_txn *txn, op *o, err *e)
     json_object_set_new(doc, "Parameters", json_object());
   json_object_set_new(doc, "CreateTime", json_real(now_seconds()));
   json_object_set_new(doc, "CatalogId", json_string(CATALOG_ID));
-  return rec_put(txn, c->dbs, &k, NULL, doc, e);
+  return rec_put(txn, CS_DATABASES, &k, NULL, doc, e);
 }
 
 int catalog_database_create(catalog *c, const json_t *input, json_t **out, err *e)
@@ -420,15 +388,15 @@ int catalog_database_get(catalog *c, const char *name, json_t **out, err *e)
   char db[CATALOG_MAX_NAME + 1];
   if (catalog__name(name, "name", db, e) != 0)
     return e->code;
-  MDB_txn *txn;
-  if (lmdb_read_begin(c->env, &txn, e) != 0)
+  catalog_tx *txn;
+  if (c->side->read_begin(c->impl, &txn, e) != 0)
     return e->code;
   int rc = db_load(c, txn, db, out, e);
-  mdb_txn_abort(txn);
+  c->side->read_end(c->impl, txn);
   return rc;
 }
 
-static int op_db_update(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_db_update(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   json_t *old;
   if (db_load(c, txn, o->db, &old, e) != 0)
@@ -450,7 +418,7 @@ static int op_db_update(catalog *c, MDB_txn *txn, op *o, err *e)
       key k;
       k.n = strlen(name);
       memcpy(k.b, name, k.n);
-      rc = rec_put(txn, c->dbs, &k, NULL, doc, e);
+      rc = rec_put(txn, CS_DATABASES, &k, NULL, doc, e);
     }
     json_decref(doc);
   }
@@ -467,47 +435,57 @@ int catalog_database_update(catalog *c, const char *name, const json_t *input, e
   return run(c, &o, e);
 }
 
-static int op_db_delete(catalog *c, MDB_txn *txn, op *o, err *e)
+typedef struct ids {
+  uint64_t *v;
+  size_t n, cap;
+} ids;
+
+/* A scan's visit over "tables": collects the tables' ids. */
+static int collect_id(void *ctx, const unsigned char *k, size_t kn, const unsigned char *v,
+                      size_t vn, err *e)
+{
+  (void)k;
+  (void)kn;
+  (void)kn;
+  ids *l = ctx;
+  if (vn < ID_LEN)
+    return err_set(e, ERR_INTERNAL, "a catalog record is damaged");
+  if (l->n == l->cap) {
+    l->cap = l->cap != 0 ? l->cap * 2 : 16;
+    l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+  }
+  l->v[l->n++] = id_get(v);
+  return 0;
+}
+
+static int op_db_delete(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   json_t *old;
   if (db_load(c, txn, o->db, &old, e) != 0)
     return e->code;
   json_decref(old);
-  MDB_cursor *cur;
-  int rc = mdb_cursor_open(txn, c->tables, &cur);
+  /* the ids of its tables, then their partitions, then the tables */
+  ids list = {0};
+  size_t plen = strlen(o->db) + 1; /* "DB\0": the string with its NUL */
+  int rc = txn->side->scan(txn, CS_TABLES, o->db, plen, o->db, plen, false, collect_id, &list,
+                           e);
+  for (size_t i = 0; rc == 0 && i < list.n; i++)
+    rc = drop_partitions(c, txn, list.v[i], e);
+  free(list.v);
+  if (rc == 0)
+    rc = drop_range(txn, CS_TABLES, (const unsigned char *)o->db, plen, e);
   if (rc != 0)
-    return store_error(rc, e);
-  size_t plen = strlen(o->db) + 1;
-  for (;;) {
-    MDB_val k = {plen, (void *)o->db}; /* "DB\0": the string with its NUL */
-    MDB_val v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    if (rc != 0 || k.mv_size < plen || memcmp(k.mv_data, o->db, plen) != 0)
-      break;
-    if (v.mv_size < ID_LEN) {
-      rc = MDB_CORRUPTED;
-      break;
-    }
-    if (drop_partitions(c, txn, id_get(v.mv_data), e) != 0) {
-      mdb_cursor_close(cur);
-      return e->code;
-    }
-    if ((rc = mdb_cursor_del(cur, 0)) != 0)
-      break;
-  }
-  mdb_cursor_close(cur);
-  if (rc != 0 && rc != MDB_NOTFOUND)
-    return store_error(rc, e);
-  if (drop_range(txn, c->funcs, (const unsigned char *)o->db, strlen(o->db) + 1, e) != 0)
+    return rc;
+  if (drop_range(txn, CS_FUNCTIONS, (const unsigned char *)o->db, strlen(o->db) + 1, e) != 0)
     return e->code;
   key ck;
   key_count(&ck, 't', o->db, strlen(o->db));
-  if (rec_del(txn, c->meta, &ck, e) != 0)
+  if (rec_del(txn, CS_META, &ck, e) != 0)
     return e->code;
   key dk;
   dk.n = strlen(o->db);
   memcpy(dk.b, o->db, dk.n);
-  return rec_del(txn, c->dbs, &dk, e);
+  return rec_del(txn, CS_DATABASES, &dk, e);
 }
 
 int catalog_database_delete(catalog *c, const char *name, err *e)
@@ -545,12 +523,52 @@ static int token_parse(const char *token, unsigned char *out, size_t cap, size_t
 /* A filter on one record; NULL accepts all. It is called twice: first
  * with doc NULL, on the key alone (false skips the record unparsed; true
  * when the key cannot tell), then with the parsed document. */
-typedef bool (*scan_filter)(const void *ctx, const json_t *doc, const MDB_val *k);
+typedef bool (*scan_filter)(const void *ctx, const json_t *doc, const unsigned char *k,
+                            size_t kn);
 
-/* Appends up to max documents of dbi whose keys start with prefix, from
+typedef struct page {
+  const void *prefix;
+  size_t plen, skip, max;
+  scan_filter filter;
+  const void *fctx;
+  json_t *list;
+  char *next;
+  unsigned char last[KEY_MAX];
+  size_t lastn;
+  size_t bytes; /* of the documents in the page */
+} page;
+
+static int page_visit(void *ctx, const unsigned char *k, size_t kn, const unsigned char *v,
+                      size_t vn, err *e)
+{
+  (void)e;
+  page *pg = ctx;
+  if (json_array_size(pg->list) == pg->max || pg->bytes >= PAGE_BYTES_MAX) {
+    pg->next = token_of(pg->last + pg->plen, pg->lastn - pg->plen);
+    return 1;
+  }
+  if (pg->filter != NULL && !pg->filter(pg->fctx, NULL, k, kn))
+    return 0;
+  json_error_t je;
+  json_t *doc = vn >= pg->skip ? json_loadb((const char *)v + pg->skip, vn - pg->skip, 0, &je)
+                               : NULL;
+  if (doc == NULL)
+    return 0;
+  if (pg->filter == NULL || pg->filter(pg->fctx, doc, k, kn)) {
+    json_array_append_new(pg->list, doc);
+    pg->bytes += vn;
+    memcpy(pg->last, k, kn);
+    pg->lastn = kn;
+  } else {
+    json_decref(doc);
+  }
+  return 0;
+}
+
+/* Appends up to max documents of space whose keys start with prefix, from
  * after the token on (a page also ends once it holds PAGE_BYTES_MAX bytes
  * of documents); *next when more records with the prefix follow. */
-static int scan(MDB_env *env, MDB_dbi dbi, const void *prefix, size_t plen, size_t skip,
+static int scan(catalog *c, int space, const void *prefix, size_t plen, size_t skip,
                 const char *token, size_t max, scan_filter filter, const void *fctx,
                 json_t **out, char **next, err *e)
 {
@@ -561,57 +579,21 @@ static int scan(MDB_env *env, MDB_dbi dbi, const void *prefix, size_t plen, size
   if (token_parse(token, start + plen, KEY_MAX - plen, &tlen, e) != 0)
     return e->code;
   memcpy(start, prefix, plen);
-  MDB_txn *txn;
-  if (lmdb_read_begin(env, &txn, e) != 0)
+  catalog_tx *txn;
+  if (c->side->read_begin(c->impl, &txn, e) != 0)
     return e->code;
-  MDB_cursor *cur;
-  int rc = mdb_cursor_open(txn, dbi, &cur);
+  page pg = {.prefix = prefix, .plen = plen, .skip = skip, .max = max, .filter = filter,
+             .fctx = fctx, .list = json_array()};
+  int rc = txn->side->scan(txn, space, prefix, plen, start, plen + tlen, tlen > 0, page_visit,
+                           &pg, e);
+  c->side->read_end(c->impl, txn);
   if (rc != 0) {
-    mdb_txn_abort(txn);
-    return store_error(rc, e);
+    json_decref(pg.list);
+    free(pg.next);
+    return rc;
   }
-  json_t *list = json_array();
-  MDB_val k = {plen + tlen, start};
-  MDB_val v;
-  rc = mdb_cursor_get(cur, &k, &v, k.mv_size > 0 ? MDB_SET_RANGE : MDB_FIRST);
-  if (rc == 0 && tlen > 0 && k.mv_size == plen + tlen && memcmp(k.mv_data, start, k.mv_size) == 0)
-    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-  unsigned char last[KEY_MAX];
-  size_t lastn = 0;
-  size_t bytes = 0; /* of the documents in the page */
-  for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
-      break;
-    if (json_array_size(list) == max || bytes >= PAGE_BYTES_MAX) {
-      *next = token_of(last + plen, lastn - plen);
-      break;
-    }
-    if (filter != NULL && !filter(fctx, NULL, &k))
-      continue;
-    json_error_t je;
-    json_t *doc = v.mv_size >= skip
-                      ? json_loadb((const char *)v.mv_data + skip, v.mv_size - skip, 0, &je)
-                      : NULL;
-    if (doc == NULL)
-      continue;
-    if (filter == NULL || filter(fctx, doc, &k)) {
-      json_array_append_new(list, doc);
-      bytes += v.mv_size;
-      memcpy(last, k.mv_data, k.mv_size);
-      lastn = k.mv_size;
-    } else {
-      json_decref(doc);
-    }
-  }
-  mdb_cursor_close(cur);
-  mdb_txn_abort(txn);
-  if (rc != 0 && rc != MDB_NOTFOUND) {
-    json_decref(list);
-    free(*next);
-    *next = NULL;
-    return store_error(rc, e);
-  }
-  *out = list;
+  *out = pg.list;
+  *next = pg.next;
   return 0;
 }
 
@@ -620,7 +602,7 @@ int catalog_database_list(catalog *c, const char *token, size_t max, json_t **ou
 {
   if (max == 0 || max > CATALOG_MAX_PAGE_DATABASES)
     max = CATALOG_MAX_PAGE_DATABASES;
-  return scan(c->env, c->dbs, "", 0, 0, token, max, NULL, NULL, out, next, e);
+  return scan(c, CS_DATABASES, "", 0, 0, token, max, NULL, NULL, out, next, e);
 }
 
 /* ---- tables ---- */
@@ -651,7 +633,7 @@ static int table_input(const json_t *input, json_t **doc, char name[CATALOG_MAX_
   return 0;
 }
 
-static int op_table_create(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_table_create(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   json_t *doc;
   char name[CATALOG_MAX_NAME + 1];
@@ -665,7 +647,7 @@ static int op_table_create(catalog *c, MDB_txn *txn, op *o, err *e)
   key k;
   key_table(&k, o->db, name);
   json_t *old;
-  int rc = rec_get(txn, c->tables, &k, ID_LEN, NULL, &old, e);
+  int rc = rec_get(txn, CS_TABLES, &k, ID_LEN, NULL, &old, e);
   json_decref(old);
   if (rc == 0)
     return err_set(e, ERR_ALREADY_EXISTS, "Table already exists.");
@@ -688,7 +670,7 @@ static int op_table_create(catalog *c, MDB_txn *txn, op *o, err *e)
   json_object_set_new(doc, "CreateTime", json_real(t));
   json_object_set_new(doc, "UpdateTime", json_real(t));
   json_object_set_new(doc, "VersionId", json_string("0"));
-  return rec_put(txn, c->tables, &k, &id, doc, e);
+  return rec_put(txn, CS_TABLES, &k, &id, doc, e);
 }
 
 int catalog_table_create(catalog *c, const char *database, const json_t *input, json_t **out,
@@ -715,17 +697,18 @@ int catalog_table_get(catalog *c, const char *database, const char *name, json_t
   char t[CATALOG_MAX_NAME + 1];
   if (catalog__name(database, "databaseName", db, e) != 0 || catalog__name(name, "name", t, e) != 0)
     return e->code;
-  MDB_txn *txn;
-  if (lmdb_read_begin(c->env, &txn, e) != 0)
+  catalog_tx *txn;
+  if (c->side->read_begin(c->impl, &txn, e) != 0)
     return e->code;
   int rc = table_load(c, txn, db, t, NULL, out, e);
-  mdb_txn_abort(txn);
+  c->side->read_end(c->impl, txn);
   return rc;
 }
 
-static bool table_filter(const void *ctx, const json_t *doc, const MDB_val *k)
+static bool table_filter(const void *ctx, const json_t *doc, const unsigned char *k, size_t kn)
 {
   (void)k;
+  (void)kn;
   return doc == NULL ||
          catalog__pattern_match(ctx, json_string_value(json_object_get(doc, "Name")));
 }
@@ -747,13 +730,13 @@ int catalog_table_list(catalog *c, const char *database, const char *pattern, co
     return e->code;
   if (max == 0 || max > CATALOG_MAX_PAGE_TABLES)
     max = CATALOG_MAX_PAGE_TABLES;
-  int rc = scan(c->env, c->tables, db, strlen(db) + 1, ID_LEN, token, max,
+  int rc = scan(c, CS_TABLES, db, strlen(db) + 1, ID_LEN, token, max,
                 p != NULL ? table_filter : NULL, p, out, next, e);
   catalog__pattern_free(p);
   return rc;
 }
 
-static int op_table_update(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_table_update(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   json_t *doc;
   char name[CATALOG_MAX_NAME + 1];
@@ -781,7 +764,7 @@ static int op_table_update(catalog *c, MDB_txn *txn, op *o, err *e)
   json_decref(old);
   key k;
   key_table(&k, o->db, name);
-  return rec_put(txn, c->tables, &k, &id, doc, e);
+  return rec_put(txn, CS_TABLES, &k, &id, doc, e);
 }
 
 int catalog_table_update(catalog *c, const char *database, const json_t *input, err *e)
@@ -801,7 +784,7 @@ int catalog_table_update_at(catalog *c, const char *database, const json_t *inpu
   return rc;
 }
 
-static int table_drop(catalog *c, MDB_txn *txn, const char *db, const char *name, err *e)
+static int table_drop(catalog *c, catalog_tx *txn, const char *db, const char *name, err *e)
 {
   json_t *old;
   uint64_t id;
@@ -812,14 +795,14 @@ static int table_drop(catalog *c, MDB_txn *txn, const char *db, const char *name
     return e->code;
   key k;
   key_table(&k, db, name);
-  if (rec_del(txn, c->tables, &k, e) != 0)
+  if (rec_del(txn, CS_TABLES, &k, e) != 0)
     return e->code;
   key ck;
   key_count(&ck, 't', db, strlen(db));
   return count_add(c, txn, &ck, -1, e);
 }
 
-static int op_table_delete(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_table_delete(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   return table_drop(c, txn, o->db, o->table, e);
 }
@@ -840,7 +823,7 @@ static json_t *error_entry(const char *member, json_t *id, const err *e)
                    err_aws_code(e->code), "ErrorMessage", e->msg);
 }
 
-static int op_table_batch_delete(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_table_batch_delete(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   json_t *d;
   if (db_load(c, txn, o->db, &d, e) != 0)
@@ -886,7 +869,7 @@ int catalog_table_batch_delete(catalog *c, const char *database, const json_t *n
 /* ---- partitions ---- */
 
 /* Loads the table (id, document) and checks values against its keys. */
-static int part_target(catalog *c, MDB_txn *txn, const char *db, const char *table,
+static int part_target(catalog *c, catalog_tx *txn, const char *db, const char *table,
                        const json_t *values, uint64_t *id, key *k, err *e)
 {
   json_t *t;
@@ -900,7 +883,7 @@ static int part_target(catalog *c, MDB_txn *txn, const char *db, const char *tab
 }
 
 /* Checks and writes one new partition. */
-static int part_create(catalog *c, MDB_txn *txn, const char *db, const char *table,
+static int part_create(catalog *c, catalog_tx *txn, const char *db, const char *table,
                        const json_t *input, err *e)
 {
   json_t *doc;
@@ -916,7 +899,7 @@ static int part_create(catalog *c, MDB_txn *txn, const char *db, const char *tab
                : part_target(c, txn, db, table, values, &id, &k, e);
   json_t *old = NULL;
   if (rc == 0) {
-    rc = rec_get(txn, c->parts, &k, 0, NULL, &old, e);
+    rc = rec_get(txn, CS_PARTITIONS, &k, 0, NULL, &old, e);
     if (rc == 0)
       rc = err_set(e, ERR_ALREADY_EXISTS, "Partition already exists.");
     else if (rc == ERR_ENTITY_NOT_FOUND)
@@ -938,7 +921,7 @@ static int part_create(catalog *c, MDB_txn *txn, const char *db, const char *tab
     json_object_set_new(doc, "CatalogId", json_string(CATALOG_ID));
     if (json_object_get(doc, "Parameters") == NULL)
       json_object_set_new(doc, "Parameters", json_object());
-    rc = rec_put(txn, c->parts, &k, NULL, doc, e);
+    rc = rec_put(txn, CS_PARTITIONS, &k, NULL, doc, e);
     if (rc == 0)
       rc = count_add(c, txn, &ck, 1, e);
   }
@@ -947,7 +930,7 @@ static int part_create(catalog *c, MDB_txn *txn, const char *db, const char *tab
   return rc;
 }
 
-static int op_part_create(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_part_create(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   return part_create(c, txn, o->db, o->table, o->input, e);
 }
@@ -978,13 +961,13 @@ static bool fatal(int rc)
   return rc == ERR_IO || rc == ERR_NO_SPACE || rc == ERR_INTERNAL;
 }
 
-static int part_update(catalog *c, MDB_txn *txn, const char *db, const char *table,
+static int part_update(catalog *c, catalog_tx *txn, const char *db, const char *table,
                        const json_t *values, const json_t *input, err *e);
 
 /* BatchCreatePartition (update false: each entry a PartitionInput) and
  * BatchUpdatePartition (each {PartitionValueList, PartitionInput}): every
  * entry on its own, its refusal in o->result; an I/O failure ends the batch. */
-static int part_batch(catalog *c, MDB_txn *txn, op *o, bool update, err *e)
+static int part_batch(catalog *c, catalog_tx *txn, op *o, bool update, err *e)
 {
   uint64_t id;
   json_t *t;
@@ -1019,7 +1002,7 @@ static int part_batch(catalog *c, MDB_txn *txn, op *o, bool update, err *e)
   return 0;
 }
 
-static int op_part_batch_create(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_part_batch_create(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   return part_batch(c, txn, o, false, e);
 }
@@ -1029,7 +1012,7 @@ static int op_part_batch_create(catalog *c, MDB_txn *txn, op *o, err *e)
  * commit running fn over it, its per-entry errors handed back. */
 static int partition_batch(catalog *c, const char *database, const char *table,
                            const json_t *list, size_t max, const char *member,
-                           int (*fn)(catalog *c, MDB_txn *txn, op *o, err *e), json_t **errors,
+                           int (*fn)(catalog *c, catalog_tx *txn, op *o, err *e), json_t **errors,
                            err *e)
 {
   *errors = NULL;
@@ -1062,24 +1045,24 @@ int catalog_partition_get(catalog *c, const char *database, const char *table,
   char t[CATALOG_MAX_NAME + 1];
   if (names2(database, table, db, t, e) != 0)
     return e->code;
-  MDB_txn *txn;
-  if (lmdb_read_begin(c->env, &txn, e) != 0)
+  catalog_tx *txn;
+  if (c->side->read_begin(c->impl, &txn, e) != 0)
     return e->code;
   uint64_t id;
   key k;
   int rc = part_target(c, txn, db, t, values, &id, &k, e);
   if (rc == 0) {
-    rc = rec_get(txn, c->parts, &k, 0, NULL, out, e);
+    rc = rec_get(txn, CS_PARTITIONS, &k, 0, NULL, out, e);
     if (rc == ERR_ENTITY_NOT_FOUND)
       rc = err_set(e, rc, "Cannot find partition.");
   }
-  mdb_txn_abort(txn);
+  c->side->read_end(c->impl, txn);
   return rc;
 }
 
 /* Replaces the partition named by values with input (renaming it when
  * input's Values differ: its statistics are dropped then). */
-static int part_update(catalog *c, MDB_txn *txn, const char *db, const char *table,
+static int part_update(catalog *c, catalog_tx *txn, const char *db, const char *table,
                        const json_t *values, const json_t *input, err *e)
 {
   uint64_t id;
@@ -1087,7 +1070,7 @@ static int part_update(catalog *c, MDB_txn *txn, const char *db, const char *tab
   json_t *old;
   if (part_target(c, txn, db, table, values, &id, &k, e) != 0)
     return e->code;
-  int rc = rec_get(txn, c->parts, &k, 0, NULL, &old, e);
+  int rc = rec_get(txn, CS_PARTITIONS, &k, 0, NULL, &old, e);
   if (rc == ERR_ENTITY_NOT_FOUND)
     return err_set(e, rc, "Cannot find partition.");
   if (rc != 0)
@@ -1101,11 +1084,11 @@ static int part_update(catalog *c, MDB_txn *txn, const char *db, const char *tab
     rc = part_target(c, txn, db, table, json_object_get(doc, "Values"), &id, &nk, e);
   if (rc == 0 && (nk.n != k.n || memcmp(nk.b, k.b, k.n) != 0)) {
     json_t *other;
-    rc = rec_get(txn, c->parts, &nk, 0, NULL, &other, e);
+    rc = rec_get(txn, CS_PARTITIONS, &nk, 0, NULL, &other, e);
     json_decref(other);
     if (rc == 0)
       rc = err_set(e, ERR_ALREADY_EXISTS, "Partition already exists.");
-    else if (rc == ERR_ENTITY_NOT_FOUND && (rc = rec_del(txn, c->parts, &k, e)) == 0)
+    else if (rc == ERR_ENTITY_NOT_FOUND && (rc = rec_del(txn, CS_PARTITIONS, &k, e)) == 0)
       rc = drop_partition_stats(c, txn, id, values, e);
   }
   if (rc == 0) {
@@ -1115,14 +1098,14 @@ static int part_update(catalog *c, MDB_txn *txn, const char *db, const char *tab
     json_object_set_new(doc, "CatalogId", json_string(CATALOG_ID));
     if (json_object_get(doc, "Parameters") == NULL)
       json_object_set_new(doc, "Parameters", json_object());
-    rc = rec_put(txn, c->parts, &nk, NULL, doc, e);
+    rc = rec_put(txn, CS_PARTITIONS, &nk, NULL, doc, e);
   }
   json_decref(doc);
   json_decref(old);
   return rc;
 }
 
-static int op_part_update(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_part_update(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   return part_update(c, txn, o->db, o->table, o->values, o->input, e);
 }
@@ -1138,7 +1121,7 @@ int catalog_partition_update(catalog *c, const char *database, const char *table
   return run(c, &o, e);
 }
 
-static int op_part_batch_update(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_part_batch_update(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   return part_batch(c, txn, o, true, e);
 }
@@ -1177,21 +1160,21 @@ typedef struct part_query {
 
 /* FNV-1a over the values part of a partition key: stable for a partition,
  * spread over the segments. */
-static unsigned segment_of(const MDB_val *k, unsigned total)
+static unsigned segment_of(const unsigned char *k, size_t kn, unsigned total)
 {
   uint64_t h = 1469598103934665603ull;
-  for (size_t i = ID_LEN; i < k->mv_size; i++) {
-    h ^= ((const unsigned char *)k->mv_data)[i];
+  for (size_t i = ID_LEN; i < kn; i++) {
+    h ^= k[i];
     h *= 1099511628211ull;
   }
   return (unsigned)(h % total);
 }
 
-static bool part_filter(const void *ctx, const json_t *doc, const MDB_val *k)
+static bool part_filter(const void *ctx, const json_t *doc, const unsigned char *k, size_t kn)
 {
   const part_query *q = ctx;
   if (doc == NULL)
-    return q->total <= 1 || segment_of(k, q->total) == q->segment;
+    return q->total <= 1 || segment_of(k, kn, q->total) == q->segment;
   return q->x == NULL || catalog_expr_match(q->x, json_object_get(doc, "Values"));
 }
 
@@ -1231,12 +1214,12 @@ int catalog_partition_list_segment(catalog *c, const char *database, const char 
   char db[CATALOG_MAX_NAME + 1];
   char tn[CATALOG_MAX_NAME + 1];
   names2(database, table, db, tn, e);
-  MDB_txn *txn;
+  catalog_tx *txn;
   uint64_t id = 0;
-  if ((rc = lmdb_read_begin(c->env, &txn, e)) == 0) {
+  if ((rc = c->side->read_begin(c->impl, &txn, e)) == 0) {
     rc = table_load(c, txn, db, tn, &id, &t, e);
     json_decref(t);
-    mdb_txn_abort(txn);
+    c->side->read_end(c->impl, txn);
   }
   if (rc == 0) {
     if (max == 0 || max > CATALOG_MAX_PAGE_PARTITIONS)
@@ -1244,7 +1227,7 @@ int catalog_partition_list_segment(catalog *c, const char *database, const char 
     unsigned char prefix[ID_LEN];
     id_put(prefix, id);
     part_query q = {.x = x, .segment = (unsigned)segment, .total = (unsigned)total};
-    rc = scan(c->env, c->parts, prefix, ID_LEN, 0, token, max,
+    rc = scan(c, CS_PARTITIONS, prefix, ID_LEN, 0, token, max,
               x != NULL || total > 1 ? part_filter : NULL, &q, out, next, e);
   }
   catalog_expr_free(x);
@@ -1265,8 +1248,8 @@ int catalog_partition_batch_get(catalog *c, const char *database, const char *ta
     return err_set(e, ERR_INVALID_INPUT, "1 validation error detected: Value at "
                    "'partitionsToGet' failed to satisfy constraint: Member must have length "
                    "less than or equal to %d", CATALOG_MAX_BATCH_GET);
-  MDB_txn *txn;
-  if (lmdb_read_begin(c->env, &txn, e) != 0)
+  catalog_tx *txn;
+  if (c->side->read_begin(c->impl, &txn, e) != 0)
     return e->code;
   json_t *found = json_array();
   int rc = 0;
@@ -1279,14 +1262,14 @@ int catalog_partition_batch_get(catalog *c, const char *database, const char *ta
     if ((rc = part_target(c, txn, db, t, values, &id, &k, e)) != 0)
       break;
     json_t *doc;
-    rc = rec_get(txn, c->parts, &k, 0, NULL, &doc, e);
+    rc = rec_get(txn, CS_PARTITIONS, &k, 0, NULL, &doc, e);
     if (rc == 0)
       json_array_append_new(found, doc);
     else if (rc != ERR_ENTITY_NOT_FOUND)
       break;
     rc = 0;
   }
-  mdb_txn_abort(txn);
+  c->side->read_end(c->impl, txn);
   if (rc != 0) {
     json_decref(found);
     return rc;
@@ -1296,7 +1279,7 @@ int catalog_partition_batch_get(catalog *c, const char *database, const char *ta
   return 0;
 }
 
-static int part_drop(catalog *c, MDB_txn *txn, const char *db, const char *table,
+static int part_drop(catalog *c, catalog_tx *txn, const char *db, const char *table,
                      const json_t *values, err *e)
 {
   uint64_t id;
@@ -1304,13 +1287,13 @@ static int part_drop(catalog *c, MDB_txn *txn, const char *db, const char *table
   if (part_target(c, txn, db, table, values, &id, &k, e) != 0)
     return e->code;
   json_t *old;
-  int rc = rec_get(txn, c->parts, &k, 0, NULL, &old, e);
+  int rc = rec_get(txn, CS_PARTITIONS, &k, 0, NULL, &old, e);
   json_decref(old);
   if (rc == ERR_ENTITY_NOT_FOUND)
     return err_set(e, rc, "Cannot find partition.");
   if (rc != 0)
     return rc;
-  if (rec_del(txn, c->parts, &k, e) != 0 || drop_partition_stats(c, txn, id, values, e) != 0)
+  if (rec_del(txn, CS_PARTITIONS, &k, e) != 0 || drop_partition_stats(c, txn, id, values, e) != 0)
     return e->code;
   unsigned char b[ID_LEN];
   id_put(b, id);
@@ -1319,7 +1302,7 @@ static int part_drop(catalog *c, MDB_txn *txn, const char *db, const char *table
   return count_add(c, txn, &ck, -1, e);
 }
 
-static int op_part_delete(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_part_delete(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   return part_drop(c, txn, o->db, o->table, o->values, e);
 }
@@ -1335,7 +1318,7 @@ int catalog_partition_delete(catalog *c, const char *database, const char *table
   return run(c, &o, e);
 }
 
-static int op_part_batch_delete(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_part_batch_delete(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   uint64_t id;
   json_t *t;
@@ -1391,7 +1374,7 @@ static bool has_column(const json_t *table, const json_t *part, const char *name
 }
 
 /* Loads the table (its id and document) and, when values, its partition. */
-static int stats_target(catalog *c, MDB_txn *txn, const char *db, const char *table,
+static int stats_target(catalog *c, catalog_tx *txn, const char *db, const char *table,
                         const json_t *values, uint64_t *id, json_t **t, json_t **p, err *e)
 {
   *t = NULL;
@@ -1403,7 +1386,7 @@ static int stats_target(catalog *c, MDB_txn *txn, const char *db, const char *ta
   key k;
   int rc = part_target(c, txn, db, table, values, id, &k, e);
   if (rc == 0) {
-    rc = rec_get(txn, c->parts, &k, 0, NULL, p, e);
+    rc = rec_get(txn, CS_PARTITIONS, &k, 0, NULL, p, e);
     if (rc == ERR_ENTITY_NOT_FOUND)
       rc = err_set(e, rc, "Cannot find partition.");
   }
@@ -1418,7 +1401,7 @@ static json_t *stats_error(const char *member, json_t *id, int code, const char 
                    "ErrorMessage", msg);
 }
 
-static int op_stats_update(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_stats_update(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   uint64_t id;
   json_t *t;
@@ -1457,7 +1440,7 @@ static int op_stats_update(catalog *c, MDB_txn *txn, op *o, err *e)
     }
     key k;
     key_stats(&k, id, o->values, name);
-    rc = rec_put(txn, c->stats, &k, NULL, doc, e);
+    rc = rec_put(txn, CS_STATS, &k, NULL, doc, e);
   }
   json_decref(docs);
   json_decref(t);
@@ -1508,8 +1491,8 @@ int catalog_column_stats_get(catalog *c, const char *database, const char *table
     if (catalog__name(json_string_value(n), "columnNames", folded, e) != 0)
       return e->code;
   }
-  MDB_txn *txn;
-  if (lmdb_read_begin(c->env, &txn, e) != 0)
+  catalog_tx *txn;
+  if (c->side->read_begin(c->impl, &txn, e) != 0)
     return e->code;
   uint64_t id;
   json_t *td;
@@ -1526,7 +1509,7 @@ int catalog_column_stats_get(catalog *c, const char *database, const char *table
     key k;
     key_stats(&k, id, values, json_string_value(n));
     json_t *doc;
-    rc = rec_get(txn, c->stats, &k, 0, NULL, &doc, e);
+    rc = rec_get(txn, CS_STATS, &k, 0, NULL, &doc, e);
     if (rc == 0) {
       json_array_append_new(found, doc);
     } else if (rc == ERR_ENTITY_NOT_FOUND) {
@@ -1536,7 +1519,7 @@ int catalog_column_stats_get(catalog *c, const char *database, const char *table
       rc = 0;
     }
   }
-  mdb_txn_abort(txn);
+  c->side->read_end(c->impl, txn);
   if (rc != 0) {
     json_decref(found);
     json_decref(missing);
@@ -1547,7 +1530,7 @@ int catalog_column_stats_get(catalog *c, const char *database, const char *table
   return 0;
 }
 
-static int op_stats_delete(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_stats_delete(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   uint64_t id;
   json_t *t;
@@ -1559,13 +1542,13 @@ static int op_stats_delete(catalog *c, MDB_txn *txn, op *o, err *e)
   key k;
   key_stats(&k, id, o->values, o->version);
   json_t *old;
-  int rc = rec_get(txn, c->stats, &k, 0, NULL, &old, e);
+  int rc = rec_get(txn, CS_STATS, &k, 0, NULL, &old, e);
   json_decref(old);
   if (rc == ERR_ENTITY_NOT_FOUND)
     return err_set(e, rc, "Column statistics for %s not found.", o->version);
   if (rc != 0)
     return rc;
-  return rec_del(txn, c->stats, &k, e);
+  return rec_del(txn, CS_STATS, &k, e);
 }
 
 int catalog_column_stats_delete(catalog *c, const char *database, const char *table,
@@ -1590,12 +1573,12 @@ static int function_name(const char *name, const char *what, err *e)
   return catalog__name(name, what, scratch, e);
 }
 
-static int function_load(catalog *c, MDB_txn *txn, const char *db, const char *name,
+static int function_load(catalog *c, catalog_tx *txn, const char *db, const char *name,
                          json_t **out, err *e)
 {
   key k;
   key_table(&k, db, name);
-  int rc = rec_get(txn, c->funcs, &k, 0, NULL, out, e);
+  int rc = rec_get(txn, CS_FUNCTIONS, &k, 0, NULL, out, e);
   if (rc == ERR_ENTITY_NOT_FOUND)
     return err_set(e, rc, "Function %s not found.", name);
   return rc;
@@ -1603,7 +1586,7 @@ static int function_load(catalog *c, MDB_txn *txn, const char *db, const char *n
 
 /* Writes the function document of a validated input; old: the document it
  * replaces (its CreateTime stays), NULL for a new one. */
-static int function_put(catalog *c, MDB_txn *txn, const char *db, json_t *doc, const json_t *old,
+static int function_put(catalog *c, catalog_tx *txn, const char *db, json_t *doc, const json_t *old,
                         err *e)
 {
   json_object_set_new(doc, "DatabaseName", json_string(db));
@@ -1614,23 +1597,23 @@ static int function_put(catalog *c, MDB_txn *txn, const char *db, json_t *doc, c
   json_object_set_new(doc, "CatalogId", json_string(CATALOG_ID));
   key k;
   key_table(&k, db, json_string_value(json_object_get(doc, "FunctionName")));
-  return rec_put(txn, c->funcs, &k, NULL, doc, e);
+  return rec_put(txn, CS_FUNCTIONS, &k, NULL, doc, e);
 }
 
 /* Fails when a function of that name is in db. */
-static int function_free(catalog *c, MDB_txn *txn, const char *db, const char *name, err *e)
+static int function_free(catalog *c, catalog_tx *txn, const char *db, const char *name, err *e)
 {
   key k;
   key_table(&k, db, name);
   json_t *other;
-  int rc = rec_get(txn, c->funcs, &k, 0, NULL, &other, e);
+  int rc = rec_get(txn, CS_FUNCTIONS, &k, 0, NULL, &other, e);
   json_decref(other);
   if (rc == 0)
     return err_set(e, ERR_ALREADY_EXISTS, "Function already exists.");
   return rc == ERR_ENTITY_NOT_FOUND ? 0 : rc;
 }
 
-static int op_fn_create(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_fn_create(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   json_t *d;
   if (db_load(c, txn, o->db, &d, e) != 0)
@@ -1641,10 +1624,10 @@ static int op_fn_create(catalog *c, MDB_txn *txn, op *o, err *e)
     return e->code;
   int rc = function_free(c, txn, o->db, json_string_value(json_object_get(doc, "FunctionName")),
                          e);
-  MDB_stat st = {0};
-  if (rc == 0 && (rc = mdb_stat(txn, c->funcs, &st)) != 0)
-    rc = store_error(rc, e);
-  if (rc == 0 && st.ms_entries >= CATALOG_MAX_FUNCTIONS)
+  uint64_t nfn = 0;
+  if (rc == 0)
+    rc = txn->side->count(txn, CS_FUNCTIONS, &nfn, e);
+  if (rc == 0 && nfn >= CATALOG_MAX_FUNCTIONS)
     rc = err_set(e, ERR_RESOURCE_LIMIT, "Number of functions exceeds the limit of %d",
                  CATALOG_MAX_FUNCTIONS);
   if (rc == 0)
@@ -1670,19 +1653,19 @@ int catalog_function_get(catalog *c, const char *database, const char *name, jso
   if (catalog__name(database, "databaseName", db, e) != 0 ||
       function_name(name, "functionName", e) != 0)
     return e->code;
-  MDB_txn *txn;
-  if (lmdb_read_begin(c->env, &txn, e) != 0)
+  catalog_tx *txn;
+  if (c->side->read_begin(c->impl, &txn, e) != 0)
     return e->code;
   json_t *d;
   int rc = db_load(c, txn, db, &d, e);
   json_decref(d);
   if (rc == 0)
     rc = function_load(c, txn, db, name, out, e);
-  mdb_txn_abort(txn);
+  c->side->read_end(c->impl, txn);
   return rc;
 }
 
-static int op_fn_update(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_fn_update(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   json_t *old;
   if (function_load(c, txn, o->db, o->table, &old, e) != 0)
@@ -1694,7 +1677,7 @@ static int op_fn_update(catalog *c, MDB_txn *txn, op *o, err *e)
     if ((rc = function_free(c, txn, o->db, name, e)) == 0) {
       key k;
       key_table(&k, o->db, o->table);
-      rc = rec_del(txn, c->funcs, &k, e);
+      rc = rec_del(txn, CS_FUNCTIONS, &k, e);
     }
   }
   if (rc == 0)
@@ -1715,7 +1698,7 @@ int catalog_function_update(catalog *c, const char *database, const char *name,
   return run(c, &o, e);
 }
 
-static int op_fn_delete(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_fn_delete(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   json_t *old;
   if (function_load(c, txn, o->db, o->table, &old, e) != 0)
@@ -1723,7 +1706,7 @@ static int op_fn_delete(catalog *c, MDB_txn *txn, op *o, err *e)
   json_decref(old);
   key k;
   key_table(&k, o->db, o->table);
-  return rec_del(txn, c->funcs, &k, e);
+  return rec_del(txn, CS_FUNCTIONS, &k, e);
 }
 
 int catalog_function_delete(catalog *c, const char *database, const char *name, err *e)
@@ -1736,9 +1719,10 @@ int catalog_function_delete(catalog *c, const char *database, const char *name, 
   return run(c, &o, e);
 }
 
-static bool function_filter(const void *ctx, const json_t *doc, const MDB_val *k)
+static bool function_filter(const void *ctx, const json_t *doc, const unsigned char *k, size_t kn)
 {
   (void)k;
+  (void)kn;
   return doc == NULL ||
          catalog__pattern_match(ctx, json_string_value(json_object_get(doc, "FunctionName")));
 }
@@ -1763,7 +1747,7 @@ int catalog_function_list(catalog *c, const char *database, const char *pattern,
     return e->code;
   if (max == 0 || max > CATALOG_MAX_PAGE_FUNCTIONS)
     max = CATALOG_MAX_PAGE_FUNCTIONS;
-  int rc = scan(c->env, c->funcs, db, plen, 0, token, max, p != NULL ? function_filter : NULL, p,
+  int rc = scan(c, CS_FUNCTIONS, db, plen, 0, token, max, p != NULL ? function_filter : NULL, p,
                 out, next, e);
   catalog__pattern_free(p);
   return rc;
@@ -1785,21 +1769,25 @@ static int crawler_key(const char *name, key *k, err *e)
   return 0;
 }
 
-static int op_crawler_put(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_crawler_put(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   key k;
   if (crawler_key(o->db, &k, e) != 0)
     return e->code;
   json_t *old = NULL;
-  int rc = rec_get(txn, c->crawlers, &k, 0, NULL, &old, e);
+  int rc = rec_get(txn, CS_CRAWLERS, &k, 0, NULL, &old, e);
+  const char *state = json_string_value(json_object_get(old, "State"));
+  bool ready = state == NULL || strcmp(state, "READY") == 0;
   json_decref(old);
   if (rc != 0 && rc != ERR_ENTITY_NOT_FOUND)
     return rc;
   if (rc == 0 && o->mode == CATALOG_PUT_CREATE)
     return err_set(e, ERR_ALREADY_EXISTS, "%s already exists", o->db);
-  if (rc == ERR_ENTITY_NOT_FOUND && o->mode == CATALOG_PUT_REPLACE)
+  if (rc == ERR_ENTITY_NOT_FOUND && o->mode != CATALOG_PUT_CREATE)
     return ERR_ENTITY_NOT_FOUND;
-  return rec_put(txn, c->crawlers, &k, NULL, o->input, e);
+  if (o->mode == CATALOG_PUT_CLAIM && !ready)
+    return ERR_CONFLICT;
+  return rec_put(txn, CS_CRAWLERS, &k, NULL, o->input, e);
 }
 
 int catalog_crawler_put(catalog *c, const char *name, const json_t *doc, enum catalog_put mode,
@@ -1815,11 +1803,11 @@ int catalog_crawler_get(catalog *c, const char *name, json_t **out, err *e)
   *out = NULL;
   if (crawler_key(name, &k, e) != 0)
     return e->code;
-  MDB_txn *txn;
-  if (lmdb_read_begin(c->env, &txn, e) != 0)
+  catalog_tx *txn;
+  if (c->side->read_begin(c->impl, &txn, e) != 0)
     return e->code;
-  int rc = rec_get(txn, c->crawlers, &k, 0, NULL, out, e);
-  mdb_txn_abort(txn);
+  int rc = rec_get(txn, CS_CRAWLERS, &k, 0, NULL, out, e);
+  c->side->read_end(c->impl, txn);
   return rc;
 }
 
@@ -1828,19 +1816,15 @@ int catalog_crawler_list(catalog *c, const char *token, size_t max, json_t **out
 {
   if (max == 0 || max > 1000)
     max = 1000;
-  return scan(c->env, c->crawlers, "", 0, 0, token, max, NULL, NULL, out, next, e);
+  return scan(c, CS_CRAWLERS, "", 0, 0, token, max, NULL, NULL, out, next, e);
 }
 
-static int op_crawler_delete(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_crawler_delete(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   key k;
   if (crawler_key(o->db, &k, e) != 0)
     return e->code;
-  MDB_val kv = {k.n, k.b};
-  int rc = mdb_del(txn, c->crawlers, &kv, NULL);
-  if (rc == MDB_NOTFOUND)
-    return ERR_ENTITY_NOT_FOUND;
-  return rc != 0 ? store_error(rc, e) : 0;
+  return txn->side->del(txn, CS_CRAWLERS, k.b, k.n, e);
 }
 
 int catalog_crawler_delete(catalog *c, const char *name, err *e)
@@ -1849,23 +1833,21 @@ int catalog_crawler_delete(catalog *c, const char *name, err *e)
   return run(c, &o, e);
 }
 
-static int op_seed(catalog *c, MDB_txn *txn, op *o, err *e)
+static int op_seed(catalog *c, catalog_tx *txn, op *o, err *e)
 {
   (void)o;
   key k;
   k.n = 6;
   memcpy(k.b, "seeded", 6);
-  MDB_val kv = {k.n, k.b};
-  MDB_val v;
-  int rc = mdb_get(txn, c->meta, &kv, &v);
+  const unsigned char *v;
+  size_t vn;
+  int rc = txn->side->get(txn, CS_META, k.b, k.n, &v, &vn, e);
   if (rc == 0)
     return 0;
-  if (rc != MDB_NOTFOUND)
-    return store_error(rc, e);
-  v.mv_size = 0;
-  v.mv_data = "";
-  if ((rc = mdb_put(txn, c->meta, &kv, &v, 0)) != 0)
-    return store_error(rc, e);
+  if (rc != ERR_ENTITY_NOT_FOUND)
+    return rc;
+  if ((rc = txn->side->put(txn, CS_META, k.b, k.n, "", 0, e)) != 0)
+    return rc;
   json_t *in = json_pack("{s:s, s:s}", "Name", CATALOG_DEFAULT_DATABASE, "Description",
                          "Default Hive database");
   op create = {.input = in};
@@ -1875,45 +1857,15 @@ static int op_seed(catalog *c, MDB_txn *txn, op *o, err *e)
   return rc == ERR_ALREADY_EXISTS ? 0 : rc;
 }
 
-int catalog_open(const char *data_dir, catalog **out, err *e)
+/* Seeds the database "default" once over a side just opened. */
+static int open_side(const catalog_side *side, void *impl, catalog **out, err *e)
 {
-  *out = NULL;
   catalog *c = xcalloc(1, sizeof *c);
-  char *path = xasprintf("%s/catalog", data_dir);
-  lmdb_env_options opt = {.map_size = MAP_SIZE, .max_dbs = 7};
-  int rc = lmdb_env_open(&c->env, path, &opt, "the catalog", e);
-  free(path);
-  if (rc != 0) {
-    free(c);
-    return rc;
-  }
-  MDB_txn *txn;
-  if ((rc = mdb_txn_begin(c->env, NULL, 0, &txn)) == 0) {
-    if ((rc = mdb_dbi_open(txn, "databases", MDB_CREATE, &c->dbs)) == 0 &&
-        (rc = mdb_dbi_open(txn, "tables", MDB_CREATE, &c->tables)) == 0 &&
-        (rc = mdb_dbi_open(txn, "partitions", MDB_CREATE, &c->parts)) == 0 &&
-        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &c->meta)) == 0 &&
-        (rc = mdb_dbi_open(txn, "crawlers", MDB_CREATE, &c->crawlers)) == 0 &&
-        (rc = mdb_dbi_open(txn, "stats", MDB_CREATE, &c->stats)) == 0 &&
-        (rc = mdb_dbi_open(txn, "functions", MDB_CREATE, &c->funcs)) == 0)
-      rc = mdb_txn_commit(txn);
-    else
-      mdb_txn_abort(txn);
-  }
-  if (rc != 0) {
-    store_error(rc, e);
-    mdb_env_close(c->env);
-    free(c);
-    return e->code;
-  }
-  lmdb_committer_hooks hooks = {0};
-  if ((rc = lmdb_committer_start(&c->committer, c->env, &hooks, "the catalog", e)) != 0) {
-    mdb_env_close(c->env);
-    free(c);
-    return rc;
-  }
+  c->side = side;
+  c->impl = impl;
   op o = {.fn = op_seed};
-  if ((rc = run(c, &o, e)) != 0) {
+  int rc = run(c, &o, e);
+  if (rc != 0) {
     catalog_close(c);
     return rc;
   }
@@ -1921,12 +1873,36 @@ int catalog_open(const char *data_dir, catalog **out, err *e)
   return 0;
 }
 
+int catalog_open(const char *data_dir, catalog **out, err *e)
+{
+  *out = NULL;
+  const catalog_side *side;
+  void *impl;
+  if (catalog__lmdb_open(data_dir, &side, &impl, e) != 0)
+    return e->code;
+  return open_side(side, impl, out, e);
+}
+
+int catalog_open_pg(struct pg_pool *pool, catalog **out, err *e)
+{
+  *out = NULL;
+  const catalog_side *side;
+  void *impl;
+  if (catalog__pg_open(pool, &side, &impl, e) != 0)
+    return e->code;
+  return open_side(side, impl, out, e);
+}
+
+bool catalog_shared(const catalog *c)
+{
+  return c->side != NULL && c->side->shared;
+}
+
 catalog *catalog_close(catalog *c)
 {
   if (c == NULL)
     return NULL;
-  lmdb_committer_stop(&c->committer);
-  mdb_env_close(c->env);
+  c->side->close(c->impl);
   free(c);
   return NULL;
 }

@@ -270,6 +270,20 @@ static void test_store(void **state)
   json_decref(t);
   assert_int_equal(catalog_database_delete(c, "sales", &e), 0);
   assert_int_equal(catalog_table_get(c, "sales", "clicks", &t, &e), ERR_ENTITY_NOT_FOUND);
+  assert_false(catalog_shared(c));
+
+  /* crawler records: CLAIM replaces only a READY one */
+  json_t *cr = json_pack("{s:s, s:s}", "Name", "c1", "State", "READY");
+  assert_int_equal(catalog_crawler_put(c, "c1", cr, CATALOG_PUT_CLAIM, &e), ERR_ENTITY_NOT_FOUND);
+  assert_int_equal(catalog_crawler_put(c, "c1", cr, CATALOG_PUT_CREATE, &e), 0);
+  json_object_set_new(cr, "State", json_string("RUNNING"));
+  assert_int_equal(catalog_crawler_put(c, "c1", cr, CATALOG_PUT_CLAIM, &e), 0);
+  assert_int_equal(catalog_crawler_put(c, "c1", cr, CATALOG_PUT_CLAIM, &e), ERR_CONFLICT);
+  json_t *got = NULL;
+  assert_int_equal(catalog_crawler_get(c, "c1", &got, &e), 0);
+  assert_string_equal(json_string_value(json_object_get(got, "State")), "RUNNING");
+  json_decref(got);
+  json_decref(cr);
   catalog_close(c);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
