@@ -78,9 +78,10 @@ int egress_url_check(const netpolicy *p, const char *url, err *e);
  * socket straight into the caller's buffer (egress_stream.c): for proxies
  * of large bodies. Plain http only, no request body; rq->stall_ms bounds
  * every wait for a byte. 0 with out's status and headers (out->body stays
- * empty) and *s open, whatever the status; an error code when the answer
- * could not be had or its body is not framed by Content-Length (then the
- * caller may use egress_fetch instead). The connection is kept alive
+ * empty) and *s open, whatever the status; ERR_NOT_IMPLEMENTED when the
+ * answer's head is not understood or its body is not framed by
+ * Content-Length (the caller may use egress_fetch instead); else as
+ * egress_fetch. The connection is kept alive
  * between requests, to the same host and port. */
 typedef struct egress_stream egress_stream;
 int egress_stream_open(const netpolicy *p, const egress_request *rq, arena *a,

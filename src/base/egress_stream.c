@@ -326,11 +326,12 @@ static int exchange(int fd, const char *req, size_t reqlen, int stall_ms, arena 
   bool framed = true;
   if (parse_head(h, hl, a, out, &clen, &close_after, &framed) != 0) {
     free(h);
-    return err_set(e, ERR_UNAVAILABLE, "'%s' answered with a malformed head", s->url);
+    return err_set(e, ERR_NOT_IMPLEMENTED, "'%s' answered with a head not understood here",
+                   s->url);
   }
   if (!framed || clen < 0) {
     free(h);
-    return err_set(e, ERR_UNAVAILABLE, "'%s' answered without a Content-Length", s->url);
+    return err_set(e, ERR_NOT_IMPLEMENTED, "'%s' answered without a Content-Length", s->url);
   }
   s->left = h;
   s->leftoff = hl + 4;

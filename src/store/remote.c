@@ -820,6 +820,8 @@ struct remote_rd {
   egress_stream *st;           /* the span streamed (3), or NULL */
   arena *sa;                   /* the stream's request */
   uint64_t st_pos;             /* the object offset of its next byte */
+  uint8_t back[64];            /* the last read of the stream, when it was */
+  size_t nback;                /* this small (a peek before the answer) */
   bool no_stream;              /* reads go by windows */
 };
 
@@ -937,8 +939,9 @@ static void ahead_start(remote_rd *rd)
 
 /* Streams [off, rd->end) in one ranged GET whose body is read straight
  * into the callers' buffers (3): 0 when it could, 1 when this reader goes
- * by windows instead (which report any error of the backend), or an error
- * (no slot). A slot is taken for the exchange of heads (8). */
+ * by windows instead (an answer not understood, or not the range asked
+ * for: the windows report what is wrong), or an error (no slot, no
+ * answer). A slot is taken for the exchange of heads (8). */
 static int stream_start(remote_rd *rd, uint64_t off, err *e)
 {
   store_remote *r = (store_remote *)rd->r;
@@ -955,10 +958,12 @@ static int stream_start(remote_rd *rd, uint64_t off, err *e)
   egress_request rq;
   build(r, "GET", rd->name, NULL, 0, h, 1, NULL, 0, rd->sa, &rq);
   egress_response out;
-  err ignored;
-  err_clear(&ignored);
-  rc = egress_stream_open(r->policy, &rq, rd->sa, &out, &rd->st, &ignored);
+  rc = egress_stream_open(r->policy, &rq, rd->sa, &out, &rd->st, e);
   slot_give(r);
+  if (rc != 0 && rc != ERR_NOT_IMPLEMENTED) {
+    stream_end(rd);
+    return err_set(e, ERR_UNAVAILABLE, "object backend: %s", e->msg);
+  }
   if (rc == 0) {
     buf_release(&out.body);
     const char *cr = header(&out, "content-range");
@@ -969,6 +974,7 @@ static int stream_start(remote_rd *rd, uint64_t off, err *e)
       rc = -1;  /* not the bytes asked for: windows tell what is wrong */
   }
   if (rc != 0) {
+    err_clear(e);
     stream_end(rd);
     return 1;
   }
@@ -995,6 +1001,8 @@ static int stream_read(remote_rd *rd, void *p, size_t n, size_t *got, err *e)
     stream_end(rd);
     return rc;
   }
+  rd->nback = *got <= sizeof rd->back ? *got : 0;
+  memcpy(rd->back, p, rd->nback);
   rd->st_pos += *got;
   return 0;
 }
@@ -1005,6 +1013,12 @@ int store__remote_rd_read(remote_rd *rd, uint64_t off, void *p, size_t n, size_t
   if (n == 0)
     return 0;
   window *c = &rd->cur;
+  if (rd->st != NULL && off < rd->st_pos && off >= rd->st_pos - rd->nback) {  /* again */
+    size_t from = rd->nback - (size_t)(rd->st_pos - off);
+    *got = rd->nback - from < n ? rd->nback - from : n;
+    memcpy(p, rd->back + from, *got);
+    return 0;
+  }
   if (rd->st != NULL && (off != rd->st_pos || egress_stream_left(rd->st) == 0))
     stream_end(rd);  /* a read elsewhere, or past the span: by windows */
   if (rd->st == NULL && !rd->no_stream && rd->end > off && rd->fetches == 0) {
