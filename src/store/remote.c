@@ -983,7 +983,9 @@ static int stream_start(remote_rd *rd, uint64_t off, err *e)
 }
 
 /* The next bytes of the stream: without a slot when they are there, else
- * waiting for them (at most stall_s) in a slot (8). */
+ * waiting for them (at most stall_s) in a slot (8). 1 when the backend
+ * closed the stream early (it may drop a connection left idle while the
+ * client was slow): the rest goes by windows. */
 static int stream_read(remote_rd *rd, void *p, size_t n, size_t *got, err *e)
 {
   store_remote *r = (store_remote *)rd->r;
@@ -993,12 +995,16 @@ static int stream_read(remote_rd *rd, void *p, size_t n, size_t *got, err *e)
     if (rc == 0) {
       rc = egress_stream_read(rd->st, p, n, true, got, e);
       slot_give(r);
-      if (rc != 0)
-        rc = err_set(e, ERR_UNAVAILABLE, "object backend: %s", e->msg);
     }
   }
   if (rc != 0) {
     stream_end(rd);
+    if (rc == ERR_UNAVAILABLE) {
+      err_clear(e);
+      return 1;
+    }
+    if (rc == ERR_REQUEST_TIMEOUT)
+      rc = err_set(e, ERR_UNAVAILABLE, "object backend: %s", e->msg);
     return rc;
   }
   rd->nback = *got <= sizeof rd->back ? *got : 0;
@@ -1026,8 +1032,11 @@ int store__remote_rd_read(remote_rd *rd, uint64_t off, void *p, size_t n, size_t
     if (rc < 0)
       return rc;
   }
-  if (rd->st != NULL)
-    return stream_read(rd, p, n, got, e);
+  if (rd->st != NULL) {
+    int rc = stream_read(rd, p, n, got, e);
+    if (rc <= 0)
+      return rc;
+  }
   if (off < c->start || off >= c->start + c->len) {
     if (c->eof && off >= c->start + c->len && c->len > 0)
       return 0;
