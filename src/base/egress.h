@@ -74,4 +74,25 @@ int egress_url_host(const char *url, char *host, size_t n, unsigned *port, err *
  * host is an address literal the policy refuses. */
 int egress_url_check(const netpolicy *p, const char *url, err *e);
 
+/* A GET whose response body is read by the caller as it comes, from the
+ * socket straight into the caller's buffer (egress_stream.c): for proxies
+ * of large bodies. Plain http only, no request body; rq->stall_ms bounds
+ * every wait for a byte. 0 with out's status and headers (out->body stays
+ * empty) and *s open, whatever the status; ERR_NOT_IMPLEMENTED when the
+ * answer's head is not understood or its body is not framed by
+ * Content-Length (the caller may use egress_fetch instead); else as
+ * egress_fetch. The connection is kept alive
+ * between requests, to the same host and port. */
+typedef struct egress_stream egress_stream;
+int egress_stream_open(const netpolicy *p, const egress_request *rq, arena *a,
+                       egress_response *out, egress_stream **s, err *e);
+/* Body bytes not read yet. */
+uint64_t egress_stream_left(const egress_stream *s);
+/* Reads up to n body bytes into p (*got; 0 once the body is read whole).
+ * wait false: *got is 0 when none has arrived yet. ERR_REQUEST_TIMEOUT
+ * when none came for stall_ms, ERR_UNAVAILABLE when the body ended early. */
+int egress_stream_read(egress_stream *s, void *p, size_t n, bool wait, size_t *got, err *e);
+/* Ends the stream: its connection is kept when its body was read whole. */
+egress_stream *egress_stream_close(egress_stream *s);
+
 #endif

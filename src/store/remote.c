@@ -19,7 +19,12 @@
  *       a crash never leaves a staged (unsynced) file that a record names.
  *   (3) Reads are ranged GETs into at most two buffers of RD_MAX bytes per
  *       reader (the window being read, the next one fetched ahead): no
- *       object is ever held whole in memory.
+ *       object is ever held whole in memory. A reader told its span (a
+ *       GET's range) over plain http streams it instead: one ranged GET
+ *       whose body goes from the backend's socket straight into the
+ *       caller's buffer (egress_stream), the socket's buffer being the
+ *       read-ahead; a read elsewhere, or an answer that is not exactly
+ *       the range asked for, sends that reader back to windows.
  *   (4) Every request is signed (SigV4, service s3, path style) and goes
  *       only to the configured endpoint (its own netpolicy).
  *   (5) Backend deletes of dropped blobs are queued and made by a thread
@@ -226,12 +231,12 @@ const char *store__remote_name(const store_remote *r, const blob_id *id, arena *
   return arena_sprintf(a, "%s%s", r->prefix, hex);
 }
 
-/* One signed request. name NULL: the bucket itself. extra: more headers
- * (lower-case names). up: an upload body (or NULL). */
-static int call_q(const store_remote *r, const char *method, const char *name,
-                  const str_pair *query, size_t nquery,
-                  const str_pair *extra, size_t nextra, const egress_request *up,
-                  size_t max_response, arena *a, egress_response *out, err *e)
+/* One signed request, built in rq (arena memory). name NULL: the bucket
+ * itself. extra: more headers (lower-case names). up: an upload body (or
+ * NULL). */
+static void build(const store_remote *r, const char *method, const char *name,
+                  const str_pair *query, size_t nquery, const str_pair *extra, size_t nextra,
+                  const egress_request *up, size_t max_response, arena *a, egress_request *out)
 {
   char *path = name == NULL ? arena_sprintf(a, "/%s", r->bucket)
                             : arena_sprintf(a, "/%s/%s", r->bucket,
@@ -256,7 +261,7 @@ static int call_q(const store_remote *r, const char *method, const char *name,
   char *authz = sigv4_sign_header(&sr, r->access_key, r->secret_key, r->region, "s3", amz_date,
                                   NULL, payload, a);
   h[nh++] = (str_pair){"authorization", authz};
-  egress_request rq = {.method = method,
+  *out = (egress_request){.method = method,
                        .url = arena_sprintf(a, "%s%s%s", r->endpoint, path, qs),
                        .headers = h, .nheaders = nh, .timeout_ms = CALL_TIMEOUT_MS,
                        .connect_timeout_ms = r->stall_s < 10 ? r->stall_s * 1000 : 10000,
@@ -264,17 +269,27 @@ static int call_q(const store_remote *r, const char *method, const char *name,
                        .max_response = max_response > ERROR_BODY_MAX ? max_response
                                                                       : ERROR_BODY_MAX};
   if (up != NULL && up->upload) {
-    rq.upload = true;
-    rq.upload_fd = up->upload_fd;
-    rq.upload_off = up->upload_off;
-    rq.upload_len = up->upload_len;
-    rq.upload_fn = up->upload_fn;
-    rq.upload_ctx = up->upload_ctx;
-    rq.timeout_ms = PUT_TIMEOUT_MS;
+    out->upload = true;
+    out->upload_fd = up->upload_fd;
+    out->upload_off = up->upload_off;
+    out->upload_len = up->upload_len;
+    out->upload_fn = up->upload_fn;
+    out->upload_ctx = up->upload_ctx;
+    out->timeout_ms = PUT_TIMEOUT_MS;
   } else if (up != NULL) {  /* a small body in memory (multipart's XML) */
-    rq.body = up->body;
-    rq.body_len = up->body_len;
+    out->body = up->body;
+    out->body_len = up->body_len;
   }
+}
+
+static int call_q(const store_remote *r, const char *method, const char *name,
+                  const str_pair *query, size_t nquery,
+                  const str_pair *extra, size_t nextra, const egress_request *up,
+                  size_t max_response, arena *a, egress_response *out, err *e)
+{
+  egress_request rq;
+  build(r, method, name, query, nquery, extra, nextra, up, max_response, a, &rq);
+  const char *path = rq.url + strlen(r->endpoint);
   store_remote *rw = (store_remote *)r;  /* the slots are mutable state */
   int rc = slot_take(rw, e);
   if (rc != 0)
@@ -802,6 +817,12 @@ struct remote_rd {
   window next;
   int next_rc;
   err next_err;
+  egress_stream *st;           /* the span streamed (3), or NULL */
+  arena *sa;                   /* the stream's request */
+  uint64_t st_pos;             /* the object offset of its next byte */
+  uint8_t back[64];            /* the last read of the stream, when it was */
+  size_t nback;                /* this small (a peek before the answer) */
+  bool no_stream;              /* reads go by windows */
 };
 
 remote_rd *store__remote_rd_new(const store_remote *r, const char *name)
@@ -822,11 +843,20 @@ static void ahead_join(remote_rd *rd)
   rd->ahead = false;
 }
 
+static void stream_end(remote_rd *rd)
+{
+  rd->st = egress_stream_close(rd->st);
+  if (rd->sa != NULL)
+    arena_free(rd->sa);
+  rd->sa = NULL;
+}
+
 remote_rd *store__remote_rd_free(remote_rd *rd)
 {
   if (rd == NULL)
     return NULL;
   ahead_join(rd);
+  stream_end(rd);
   if (rd->pin)
     pin_del((store_remote *)rd->r, &rd->id);
   free(rd->cur.b);
@@ -907,12 +937,106 @@ static void ahead_start(remote_rd *rd)
   rd->ahead = pthread_create(&rd->thread, NULL, ahead_main, rd) == 0;
 }
 
+/* Streams [off, rd->end) in one ranged GET whose body is read straight
+ * into the callers' buffers (3): 0 when it could, 1 when this reader goes
+ * by windows instead (an answer not understood, or not the range asked
+ * for: the windows report what is wrong), or an error (no slot, no
+ * answer). A slot is taken for the exchange of heads (8). */
+static int stream_start(remote_rd *rd, uint64_t off, err *e)
+{
+  store_remote *r = (store_remote *)rd->r;
+  rd->no_stream = true;  /* one try per reader */
+  if (strncmp(r->endpoint, "http://", 7) != 0)
+    return 1;
+  int rc = slot_take(r, e);
+  if (rc != 0)
+    return rc;
+  rd->sa = arena_new();
+  char *range = arena_sprintf(rd->sa, "bytes=%llu-%llu", (unsigned long long)off,
+                              (unsigned long long)(rd->end - 1));
+  str_pair h[1] = {{"range", range}};
+  egress_request rq;
+  build(r, "GET", rd->name, NULL, 0, h, 1, NULL, 0, rd->sa, &rq);
+  egress_response out;
+  rc = egress_stream_open(r->policy, &rq, rd->sa, &out, &rd->st, e);
+  slot_give(r);
+  if (rc != 0 && rc != ERR_NOT_IMPLEMENTED) {
+    stream_end(rd);
+    return err_set(e, ERR_UNAVAILABLE, "object backend: %s", e->msg);
+  }
+  if (rc == 0) {
+    buf_release(&out.body);
+    const char *cr = header(&out, "content-range");
+    const char *want = arena_sprintf(rd->sa, "bytes %llu-%llu/", (unsigned long long)off,
+                                     (unsigned long long)(rd->end - 1));
+    if (out.status != 206 || cr == NULL || strncmp(cr, want, strlen(want)) != 0 ||
+        egress_stream_left(rd->st) != rd->end - off)
+      rc = -1;  /* not the bytes asked for: windows tell what is wrong */
+  }
+  if (rc != 0) {
+    err_clear(e);
+    stream_end(rd);
+    return 1;
+  }
+  rd->st_pos = off;
+  return 0;
+}
+
+/* The next bytes of the stream: without a slot when they are there, else
+ * waiting for them (at most stall_s) in a slot (8). 1 when the backend
+ * closed the stream early (it may drop a connection left idle while the
+ * client was slow): the rest goes by windows. */
+static int stream_read(remote_rd *rd, void *p, size_t n, size_t *got, err *e)
+{
+  store_remote *r = (store_remote *)rd->r;
+  int rc = egress_stream_read(rd->st, p, n, false, got, e);
+  if (rc == 0 && *got == 0) {
+    rc = slot_take(r, e);
+    if (rc == 0) {
+      rc = egress_stream_read(rd->st, p, n, true, got, e);
+      slot_give(r);
+    }
+  }
+  if (rc != 0) {
+    stream_end(rd);
+    if (rc == ERR_UNAVAILABLE) {
+      err_clear(e);
+      return 1;
+    }
+    if (rc == ERR_REQUEST_TIMEOUT)
+      rc = err_set(e, ERR_UNAVAILABLE, "object backend: %s", e->msg);
+    return rc;
+  }
+  rd->nback = *got <= sizeof rd->back ? *got : 0;
+  memcpy(rd->back, p, rd->nback);
+  rd->st_pos += *got;
+  return 0;
+}
+
 int store__remote_rd_read(remote_rd *rd, uint64_t off, void *p, size_t n, size_t *got, err *e)
 {
   *got = 0;
   if (n == 0)
     return 0;
   window *c = &rd->cur;
+  if (rd->st != NULL && off < rd->st_pos && off >= rd->st_pos - rd->nback) {  /* again */
+    size_t from = rd->nback - (size_t)(rd->st_pos - off);
+    *got = rd->nback - from < n ? rd->nback - from : n;
+    memcpy(p, rd->back + from, *got);
+    return 0;
+  }
+  if (rd->st != NULL && (off != rd->st_pos || egress_stream_left(rd->st) == 0))
+    stream_end(rd);  /* a read elsewhere, or past the span: by windows */
+  if (rd->st == NULL && !rd->no_stream && rd->end > off && rd->fetches == 0) {
+    int rc = stream_start(rd, off, e);
+    if (rc < 0)
+      return rc;
+  }
+  if (rd->st != NULL) {
+    int rc = stream_read(rd, p, n, got, e);
+    if (rc <= 0)
+      return rc;
+  }
   if (off < c->start || off >= c->start + c->len) {
     if (c->eof && off >= c->start + c->len && c->len > 0)
       return 0;

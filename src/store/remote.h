@@ -39,11 +39,13 @@ void store__remote_delete_later(store *s, const blob_id *id);
 long store__remote_sweep(store *s, err *e);
 
 /* A reader of one backend object: ranged GETs into a read-ahead buffer of
- * bounded size, never the whole object. */
+ * bounded size, never the whole object; or, told its span over plain
+ * http, one ranged GET read straight into the caller's buffers. */
 typedef struct remote_rd remote_rd;
 remote_rd *store__remote_rd_new(const store_remote *r, const char *name);
-/* Reads will stop at end (a GET's range): fetches ask for what is left
- * (RD_MAX at most), and the next is fetched ahead at once. */
+/* Reads will stop at end (a GET's range): the span is streamed (remote.c
+ * (3)), or fetches ask for what is left (RD_MAX at most), and the next is
+ * fetched ahead at once. */
 void store__remote_rd_span(remote_rd *rd, uint64_t end);
 /* Up to n bytes at off (fewer only at the object's end). */
 int store__remote_rd_read(remote_rd *rd, uint64_t off, void *p, size_t n, size_t *got, err *e);
