@@ -17,7 +17,7 @@ import pytest
 
 import lambda_util as lu
 import tarnlib
-from pg_util import backend, node_env, pg  # noqa: F401 (fixtures)
+from pg_util import backend, pg, two_nodes  # noqa: F401 (fixtures)
 
 CODE = r"""
 import datetime, hashlib, hmac, os, time, urllib.request, uuid
@@ -68,15 +68,8 @@ def code(version):
 def nodes(pg, backend, tmp_path_factory):
     """Two nodes over one PostgreSQL and one object backend; a short lease
     margin so that a killed node's Events are taken over within the test."""
-    env = node_env(pg, backend, prefix="fnpg")
-    env["TARN_FN_EVENT_LEASE_SECONDS"] = "1"
-    made = [tarnlib.Tarn(tmp_path_factory.mktemp("node"), env=env) for _ in range(2)]
-    for srv in made:
-        srv.start()
-    yield made
-    for srv in made:
-        if srv.running():
-            srv.stop_clean()
+    yield from two_nodes(pg, backend, tmp_path_factory, prefix="fnpg",
+                         extra={"TARN_FN_EVENT_LEASE_SECONDS": "1"})
 
 
 def create(lam, name, version="v1", **kw):
