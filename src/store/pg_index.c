@@ -1141,24 +1141,32 @@ int store__pg_master_key(store *s, const uint8_t candidate[32], uint8_t key[32],
   prm p = { .n = 0 };
   MDB_val v = { 32, (void *)candidate };
   p_bytes(&p, &v);
-  PGresult *r = NULL;
-  /* the first node's candidate wins; every node then reads the same key */
-  int rc = query(s, "WITH ins AS (INSERT INTO tarn_keys (name, key) VALUES ('sse-master', $1) "
-                    "ON CONFLICT (name) DO NOTHING RETURNING key) "
-                    "SELECT key FROM ins UNION ALL "
-                    "SELECT key FROM tarn_keys WHERE name = 'sse-master'",
-                 &p, &r, "read the encryption master key", e);
-  if (rc != 0)
-    return rc;
-  arena *a = arena_new();
-  MDB_val got = PQntuples(r) > 0 ? col_bytes(r, 0, 0, a) : (MDB_val){ 0, NULL };
-  if (got.mv_size == 32)
-    memcpy(key, got.mv_data, 32);
-  else
-    rc = err_set(e, ERR_INTERNAL, "the encryption master key in the metadata database is "
-                 "missing or not 32 bytes");
-  arena_free(a);
-  PQclear(r);
+  /* the first node's candidate wins; every node then reads the same key.
+     A node whose insert waited for another's to commit sees neither row in
+     its statement's snapshot: the second try reads the winner's. */
+  int rc = 0;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    PGresult *r = NULL;
+    rc = query(s, "WITH ins AS (INSERT INTO tarn_keys (name, key) VALUES ('sse-master', $1) "
+                  "ON CONFLICT (name) DO NOTHING RETURNING key) "
+                  "SELECT key FROM ins UNION ALL "
+                  "SELECT key FROM tarn_keys WHERE name = 'sse-master'",
+               &p, &r, "read the encryption master key", e);
+    if (rc != 0)
+      return rc;
+    int rows = PQntuples(r);
+    arena *a = arena_new();
+    MDB_val got = rows > 0 ? col_bytes(r, 0, 0, a) : (MDB_val){ 0, NULL };
+    if (got.mv_size == 32)
+      memcpy(key, got.mv_data, 32);
+    else
+      rc = err_set(e, ERR_INTERNAL, "the encryption master key in the metadata database is "
+                   "missing or not 32 bytes");
+    arena_free(a);
+    PQclear(r);
+    if (rc == 0 || rows != 0)
+      break;
+  }
   return rc;
 }
 

@@ -16,7 +16,6 @@ import botocore.exceptions
 import pytest
 
 import lambda_util as lu
-import tarnlib
 from pg_util import backend, pg, two_nodes  # noqa: F401 (fixtures)
 
 CODE = r"""
