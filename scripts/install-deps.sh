@@ -37,6 +37,7 @@ cmd zip zip
 [ -x /usr/bin/aws ] || need+=(awscli)
 [ -x /usr/bin/python3 ] || need+=(python3)
 py pytest python3-pytest
+py xdist python3-pytest-xdist   # tests/run.py shares the end-to-end files out to 2 workers
 py boto3 python3-boto3
 py requests python3-requests
 py numpy python3-numpy          # packed into a layer by tests/e2e/test_lambda_layers.py

@@ -11,7 +11,6 @@ import hashlib
 import http.server
 import json
 import queue
-import socket
 import struct
 import threading
 import time
@@ -20,7 +19,7 @@ import uuid
 import boto3
 from botocore.config import Config
 
-from tarnlib import REGION
+from tarnlib import REGION, free_port
 
 ACCOUNT = "000000000000"
 
@@ -98,12 +97,6 @@ def receive_all(sqs, url, count, timeout=30.0, **kw):
 
     wait_for(more, timeout, interval=0, what="%d messages" % count)
     return got
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Endpoint:

@@ -97,10 +97,28 @@ def objects_backend_env(prefix):
             "TARN_OBJECTS_ACCESS_KEY": b.access_key, "TARN_OBJECTS_SECRET_KEY": b.secret_key}
 
 
+# When the suite runs in several pytest-xdist workers (tests/run.py), a port
+# one worker was given and has not bound yet (or a stopped server's port,
+# kept for its restart) must not be handed to another worker: each worker
+# takes only the ports of its own residue class.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+_WORKER_INDEX = int(_WORKER[2:]) if _WORKER.startswith("gw") and _WORKER[2:].isdigit() else 0
+_given = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free TCP port on 127.0.0.1, never one this process gave out before
+    (a server keeps its port across restarts) nor one of another worker."""
+    for _ in range(1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        # the kernel prefers odd ports for bind(0): the class is port // 2
+        if port not in _given and (port // 2) % _WORKERS == _WORKER_INDEX % _WORKERS:
+            _given.add(port)
+            return port
+    raise AssertionError("no free port of worker %s found" % (_WORKER or "main"))
 
 
 def clean_env():

@@ -204,9 +204,11 @@ def test_report_batch_item_failures(s3, lam, sqs, bucket, name):
 
 def test_poison_message_ends_in_the_dead_letter_queue(tarn, s3, lam, sqs, bucket, name):
     dlq_url, dlq_arn = make_queue(sqs, name + "-dlq")
-    # 3 s of visibility: a fine message's first (cold) invocation finishes
-    # well within it even on a loaded machine, so only the poison returns.
-    url, arn = make_queue(sqs, name, VisibilityTimeout=3, RedrivePolicy=json.dumps(
+    # 10 s of visibility: a fine message's invocation (a cold start when the
+    # pollers scale out) finishes within it even on a loaded machine, so only
+    # the poison returns (with 3 s, a fine message outlasted it three times
+    # while other test files ran beside this one)
+    url, arn = make_queue(sqs, name, VisibilityTimeout=10, RedrivePolicy=json.dumps(
         {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}))
     batch_function(lam, name, bucket)
     # with the AWS CLI this time
@@ -214,7 +216,7 @@ def test_poison_message_ends_in_the_dead_letter_queue(tarn, s3, lam, sqs, bucket
                 "--event-source-arn", arn, "--batch-size", "1")
     for body in ("fine-1", "poison", "fine-2"):
         sqs.send_message(QueueUrl=url, MessageBody=body)
-    dead = receive_all(sqs, dlq_url, 1, timeout=90)
+    dead = receive_all(sqs, dlq_url, 1, timeout=180)
     assert dead == ["poison"]
     wait_for(lambda: queue_counts(sqs, url) == (0, 0), timeout=60)
 

@@ -66,6 +66,9 @@ def slow(tmp_path_factory):
 def test_resume_parks_requests(slow):
     srv = slow
     rds, sm, data, arn, secret = paused_cluster(srv, "parked")
+    # on a loaded machine the cluster may have paused and resumed once
+    # already while it was being set up: count from here
+    resumes = metric(srv, "tarn_rdb_resumes_total", "parked") or 0
     s = boto3.session.Session()
     many = s.client("rds-data", endpoint_url=srv.endpoint, region_name=tarnlib.REGION,
                     aws_access_key_id=srv.access_key, aws_secret_access_key=srv.secret_key,
@@ -83,7 +86,7 @@ def test_resume_parks_requests(slow):
         for i, f in enumerate(futs):
             assert f.result(timeout=WAIT) == [[{"longValue": 7 + i}]]
     assert metric(srv, "tarn_rdb_waiting", "parked") == 0
-    assert metric(srv, "tarn_rdb_resumes_total", "parked") == 1  # one resume for them all
+    assert metric(srv, "tarn_rdb_resumes_total", "parked") == resumes + 1  # one for them all
     assert metric(srv, "tarn_rdb_last_resume_seconds", "parked") >= 8.0
     # (the AWS CLI through a resume: test_rds_data.py's test_auto_pause_and_resume)
 

@@ -79,20 +79,26 @@ def wait_until(fn, timeout=30.0, interval=0.05):
         time.sleep(interval)
 
 
-def host_procs():
-    """{host pid: real uid} of every process on the host."""
+def host_procs(with_parent=False):
+    """{host pid: real uid} of every process on the host ({host pid: (real
+    uid, parent pid)} with_parent)."""
     out = {}
     for p in os.listdir("/proc"):
         if not p.isdigit():
             continue
         try:
+            uid = ppid = None
             with open("/proc/%s/status" % p) as f:
                 for line in f:
-                    if line.startswith("Uid:"):
-                        out[int(p)] = int(line.split()[1])
+                    if line.startswith("PPid:"):
+                        ppid = int(line.split()[1])
+                    elif line.startswith("Uid:"):
+                        uid = int(line.split()[1])
                         break
         except OSError:
-            pass
+            continue
+        if uid is not None:
+            out[int(p)] = (uid, ppid) if with_parent else uid
     return out
 
 
@@ -106,15 +112,27 @@ def waiting_in_pool(pid):
         return False
 
 
-def sandbox_pids():
-    """Host pids of processes whose uid is a sandbox instance's, but those
-    of instances waiting in a pool (each instance has a host uid of its
-    own: its init and program share it), which the pool refills at any
-    time and which run nothing of a function."""
-    procs = {p: uid for p, uid in host_procs().items()
-             if HOST_ID_BASE <= uid < HOST_ID_BASE + HOST_ID_SLOTS}
-    pooled = {uid for p, uid in procs.items() if waiting_in_pool(p)}
-    return {p for p, uid in procs.items() if uid not in pooled}
+def sandbox_pids(server):
+    """Host pids of processes whose uid is a sandbox instance's, of the
+    instances of `server` (its children, and theirs): not those of other
+    servers running on the host at the same time, nor those of instances
+    waiting in a pool (each instance has a host uid of its own: its init
+    and program share it), which the pool refills at any time and which
+    run nothing of a function."""
+    procs = host_procs(with_parent=True)
+    out = {}
+    for p, (uid, _) in procs.items():
+        if not HOST_ID_BASE <= uid < HOST_ID_BASE + HOST_ID_SLOTS:
+            continue
+        q = p
+        for _ in range(64):
+            q = procs.get(q, (None, None))[1]
+            if q is None or q <= 1 or q == server.proc.pid:
+                break
+        if q == server.proc.pid:
+            out[p] = uid
+    pooled = {uid for p, uid in out.items() if waiting_in_pool(p)}
+    return {p for p, uid in out.items() if uid not in pooled}
 
 
 def needs_root_server():
@@ -397,13 +415,13 @@ def test_fork_bomb_contained(tarn, lam, hostile):
     needs_root_server()
     bomb = make(lam, "bomb", MemorySize=2048, Timeout=3)
     attempt(lam, hostile, "caps")  # the main instance is warm: part of "before"
-    before = sandbox_pids()
+    before = sandbox_pids(tarn)
     peak = [0]
     done = threading.Event()
 
     def sample():
         while not done.is_set():
-            peak[0] = max(peak[0], len(sandbox_pids() - before))
+            peak[0] = max(peak[0], len(sandbox_pids(tarn) - before))
             time.sleep(0.02)
     t = threading.Thread(target=sample)
     t.start()
@@ -419,8 +437,8 @@ def test_fork_bomb_contained(tarn, lam, hostile):
     assert 10 <= peak[0] <= MAX_PROCS, peak[0]
     assert healthy(tarn)
     assert attempt(lam, hostile, "caps")["NoNewPrivs"] == "1"
-    stray = wait_until(lambda: not (sandbox_pids() - before), timeout=30)
-    assert stray, "processes of the fork bomb remain: %d" % len(sandbox_pids() - before)
+    stray = wait_until(lambda: not (sandbox_pids(tarn) - before), timeout=30)
+    assert stray, "processes of the fork bomb remain: %d" % len(sandbox_pids(tarn) - before)
 
 
 def test_memory_limit_kills_and_reports(tarn, lam, hostile):
