@@ -657,7 +657,8 @@ static int cmd_server(int argc, char **argv)
     goto out;
   }
   ddb = dynamodb_service_new(kvs);
-  events_options eo = {.data_dir = real, .st = st, .q = qs, .fn = fns.fn, .streams = streams, .kv = kvs};
+  events_options eo = {.data_dir = real, .st = st, .q = qs, .fn = fns.fn, .streams = streams,
+                       .kv = kvs, .metadata = metadata};
   if (events_system_open(&eo, &ev, &e) != 0)
     log_warn("bucket notifications and event source mappings are off: %s", e.msg);
   s3_service_set_events(s3, ev);

@@ -11,8 +11,15 @@
  * States: open -> started (dispatcher, pollers, workers) -> stopping ->
  * stopped -> closed. Stop is idempotent; close stops first.
  *
+ * With --metadata (o->metadata, base/pg.h) the same records live in the
+ * PostgreSQL table tarn_events_meta instead, shared by every node: the three
+ * events__meta_* functions below are the only place that knows which; a
+ * write is one autocommitted statement, acknowledged once PostgreSQL
+ * committed it. Mappings read from there are reconciled (mapping.c).
+ *
  * Invariants:
- *   (1) Meta writes are one synced LMDB transaction each, under meta_mu.
+ *   (1) Meta writes are one synced LMDB transaction each, under meta_mu
+ *       (or one committed PostgreSQL statement each).
  *   (2) The dispatcher, pollers and workers are stopped before the queue
  *       and function systems are, so nothing of ours calls into them after.
  *
@@ -22,6 +29,9 @@
 
 #include "base/lmdb_env.h"
 #include "base/mem.h"
+#include "base/pg.h"
+
+#include <libpq-fe.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -31,10 +41,65 @@
 
 #define META_MAP_SIZE (1ull << 30)
 
+/* ---- the meta records in PostgreSQL (--metadata) ---- */
+
+#define PG_SCHEMA                                                                  \
+  "CREATE TABLE IF NOT EXISTS tarn_events_meta (key text COLLATE \"C\" PRIMARY KEY, " \
+  "value text NOT NULL)"
+
+static int pg_meta_write(events_system *ev, const char *key, const char *value, err *e)
+{
+  const char *params[2] = { key, value };
+  if (value == NULL)
+    return pg_pool_exec(ev->pg, "DELETE FROM tarn_events_meta WHERE key = $1", 1, params, NULL,
+                        NULL, NULL, "delete an events record", e);
+  return pg_pool_exec(ev->pg, "INSERT INTO tarn_events_meta (key, value) VALUES ($1, $2) "
+                              "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                      2, params, NULL, NULL, NULL, "write an events record", e);
+}
+
+static int pg_meta_get(events_system *ev, const char *key, arena *a, const char **value, err *e)
+{
+  const char *params[1] = { key };
+  PGresult *r = NULL;
+  int rc = pg_pool_exec(ev->pg, "SELECT value FROM tarn_events_meta WHERE key = $1", 1, params,
+                        NULL, NULL, &r, "read an events record", e);
+  if (rc != 0)
+    return rc;
+  if (PQntuples(r) > 0)
+    *value = arena_strdup(a, PQgetvalue(r, 0, 0));
+  PQclear(r);
+  return 0;
+}
+
+static int pg_meta_scan(events_system *ev, const char *prefix, arena *a, str_pair **out,
+                        size_t *n, err *e)
+{
+  const char *params[1] = { prefix };
+  PGresult *r = NULL;
+  int rc = pg_pool_exec(ev->pg, "SELECT key, value FROM tarn_events_meta WHERE key >= $1 AND "
+                                "left(key, length($1)) = $1 ORDER BY key",
+                        1, params, NULL, NULL, &r, "read the events records", e);
+  if (rc != 0)
+    return rc;
+  size_t count = (size_t)PQntuples(r);
+  str_pair *list = arena_alloc(a, (count + 1) * sizeof *list);
+  for (size_t i = 0; i < count; i++) {
+    list[i].name = arena_strdup(a, PQgetvalue(r, (int)i, 0));
+    list[i].value = arena_strdup(a, PQgetvalue(r, (int)i, 1));
+  }
+  PQclear(r);
+  *out = list;
+  *n = count;
+  return 0;
+}
+
 /* ---- the meta environment ---- */
 
 int events__meta_write(events_system *ev, const char *key, const char *value, err *e)
 {
+  if (ev->pg != NULL)
+    return pg_meta_write(ev, key, value, e);
   MDB_val k = { strlen(key), (void *)key };
   pthread_mutex_lock(&ev->meta_mu);
   MDB_txn *txn = NULL;
@@ -60,6 +125,8 @@ int events__meta_write(events_system *ev, const char *key, const char *value, er
 int events__meta_get(events_system *ev, const char *key, arena *a, const char **value, err *e)
 {
   *value = NULL;
+  if (ev->pg != NULL)
+    return pg_meta_get(ev, key, a, value, e);
   MDB_txn *txn = NULL;
   int mrc = mdb_txn_begin(ev->env, NULL, MDB_RDONLY, &txn);
   if (mrc != 0)
@@ -80,6 +147,8 @@ int events__meta_scan(events_system *ev, const char *prefix, arena *a, str_pair 
 {
   *out = NULL;
   *n = 0;
+  if (ev->pg != NULL)
+    return pg_meta_scan(ev, prefix, a, out, n, e);
   MDB_txn *txn = NULL;
   int mrc = mdb_txn_begin(ev->env, NULL, MDB_RDONLY, &txn);
   if (mrc != 0)
@@ -198,6 +267,7 @@ int events_system_open(const events_options *o, events_system **out, err *e)
   ev->fn = o->fn;
   ev->streams = o->streams;
   ev->kv = o->kv;
+  ev->pg = o->metadata;
   ev->retry_base_ms = o->retry_base_ms;
   if (ev->retry_base_ms == 0) {
     const char *v = getenv("TARN_EVENT_RETRY_BASE_MS");
@@ -216,10 +286,13 @@ int events_system_open(const events_options *o, events_system **out, err *e)
   pthread_cond_init(&ev->wake, &ca);
   pthread_cond_init(&ev->map_cond, &ca);
   pthread_cond_init(&ev->stream_cond, &ca);
+  pthread_cond_init(&ev->sync_cond, &ca);
+  pthread_mutex_init(&ev->sync_mu, NULL);
   pthread_cond_init(&ev->map_idle, &ca);
   pthread_cond_init(&ev->wcond, &ca);
   pthread_condattr_destroy(&ca);
-  int rc = open_meta(ev, e);
+  int rc = ev->pg != NULL ? pg_pool_schema(ev->pg, "tarn_events", PG_SCHEMA, e)
+                          : open_meta(ev, e);
   if (rc == 0)
     rc = events__mappings_load(ev, e);
   if (rc != 0) {
@@ -298,6 +371,8 @@ events_system *events_system_close(events_system *ev)
   pthread_cond_destroy(&ev->wake);
   pthread_cond_destroy(&ev->map_cond);
   pthread_cond_destroy(&ev->stream_cond);
+  pthread_cond_destroy(&ev->sync_cond);
+  pthread_mutex_destroy(&ev->sync_mu);
   pthread_cond_destroy(&ev->map_idle);
   pthread_cond_destroy(&ev->wcond);
   free(ev->dir);

@@ -63,6 +63,8 @@ typedef struct events_options {
   uint32_t retry_base_ms;     /* first retry of a failed delivery (doubles, up to
                                  60 s); 0: $TARN_EVENT_RETRY_BASE_MS, else 1000 */
   uint32_t workers;           /* threads that run mapping batches; 0: 16 */
+  struct pg_pool *metadata;   /* borrowed, or NULL: --metadata, the mappings and
+                                 invoke configs in PostgreSQL, shared by nodes */
 } events_options;
 
 /* Opens DATA/events/meta (creating it) and loads the mappings. */

@@ -14,7 +14,7 @@
  *   watch.c          the live log behind `tarn events`
  *
  * Locks, in the order they may be taken (never the other way):
- *   fn's lock (its callbacks) -> map_mu -> wmu;  mu (dispatcher) alone;
+ *   fn's lock (its callbacks) -> sync_mu -> map_mu -> wmu;  mu (dispatcher) alone;
  *   meta_mu alone. No lock of ours is held while calling into the store,
  *   the queue part or fn, except that map_mu is held around
  *   queue_poll_cancel (which never waits).
@@ -26,6 +26,7 @@
 
 #include "events/events.h"
 
+#include "base/pg.h"
 #include "base/text.h"
 
 #include <lmdb.h>
@@ -52,6 +53,8 @@ struct events_system {
   MDB_dbi db;                  /* "m/UUID" mappings, "c/NAME:QUAL" invoke configs,
                                   "d/NAME" dead-letter targets: JSON or text */
   pthread_mutex_t meta_mu;     /* one meta write transaction at a time */
+  pg_pool *pg;                 /* borrowed, or NULL: --metadata, the records in
+                                  PostgreSQL (table tarn_events_meta), not env */
 
   /* the dispatcher (dispatch.c) */
   pthread_mutex_t mu;          /* guards kicked, stopping, the counters below */
@@ -90,6 +93,14 @@ struct events_system {
   bool stream_running;         /* join it */
   bool stream_stop;            /* guarded by map_mu */
   pthread_cond_t stream_cond;  /* the poller waits: its interval, or stop */
+
+  /* --metadata: the reconciler of mappings changed by other nodes (mapping.c) */
+  pthread_t sync_thread;
+  bool sync_running;           /* join it */
+  pthread_cond_t sync_cond;    /* it waits (under map_mu): its interval, or stop */
+  pthread_mutex_t sync_mu;     /* one reconcile at a time; taken before map_mu */
+  uint64_t map_gen;            /* bumped (under map_mu) by every local change of a
+                                  mapping: a reconcile that saw it change skips */
 
   /* the live log (watch.c) */
   pthread_mutex_t wmu;         /* guards the ring */
@@ -155,6 +166,9 @@ char *events__invocation_record(arena *a, const events_outcome *o);
 /* ---- mappings (mapping.c) ---- */
 
 int events__mappings_load(events_system *ev, err *e);
+/* --metadata: brings the mappings in memory to the shared records (started,
+ * updated, stopped as other nodes changed them). A no-op without. */
+void events__mappings_reconcile(events_system *ev);
 /* Invokes name:qual synchronously with payload (mapping.c). */
 int events__mapping_invoke(events_system *ev, const char *name, const char *qual,
                            const char *payload, bool *function_error, err *e);

@@ -1038,6 +1038,8 @@ static void *worker_main(void *arg)
   return NULL;
 }
 
+static void *sync_main(void *arg);
+
 int events__mappings_start(events_system *ev, err *e)
 {
   int src = events__streams_start(ev, e);
@@ -1060,6 +1062,10 @@ int events__mappings_start(events_system *ev, err *e)
       break;
     ev->nworkers_running++;
   }
+  if (rc == 0 && ev->pg != NULL) {
+    rc = pthread_create(&ev->sync_thread, &at, sync_main, ev);
+    ev->sync_running = rc == 0;
+  }
   pthread_attr_destroy(&at);
   if (rc != 0)
     return err_set(e, ERR_INTERNAL, "cannot start the event source mapping workers: %s",
@@ -1076,7 +1082,11 @@ void events__mappings_stop(events_system *ev)
     cancel_polls(ev, m);
   }
   pthread_cond_broadcast(&ev->map_cond);
+  pthread_cond_broadcast(&ev->sync_cond);
   pthread_mutex_unlock(&ev->map_mu);
+  if (ev->sync_running)
+    pthread_join(ev->sync_thread, NULL);
+  ev->sync_running = false;
   events__streams_stop(ev);
   for (uint32_t i = 0; i < ev->nworkers_running; i++)
     pthread_join(ev->workers[i], NULL);
@@ -1120,6 +1130,139 @@ void events__mappings_free(events_system *ev)
 
 /* ---- the API ---- */
 
+/* m's enabled flag went from `was` to m->enabled: its first slot starts,
+ * or its polls end. *state gets what Lambda says then. Under map_mu; true
+ * when that freed m. */
+static bool enabled_changed(events_system *ev, mapping_rt *m, bool was, const char **state)
+{
+  if (!was && m->enabled) {
+    *state = "Enabling";
+    if (ev->map_started && !ev->map_stopping && m->slots == 0)
+      slot_add(ev, m);
+  } else if (was && !m->enabled) {
+    *state = "Disabling";
+    return cancel_polls(ev, m);
+  }
+  return false;
+}
+
+/* The in-memory end of a deleted mapping: polls cancelled, freed once its
+ * last slot ends (invariant (4)). Under map_mu. */
+static void drop_mapping(events_system *ev, mapping_rt *m)
+{
+  if (m->kinesis && ev->streams != NULL) {
+    err de = {0};
+    stream_consumer_drop(ev->streams, m->uuid, &de); /* a leftover is harmless */
+  }
+  m->deleted = true;
+  if (!cancel_polls(ev, m) && m->slots == 0) {
+    unlink_mapping(ev, m);
+    mapping_free(m);
+  }
+}
+
+/* Links a new mapping and starts its first slot when due. Under map_mu. */
+static void adopt_mapping(events_system *ev, mapping_rt *m)
+{
+  m->next = ev->maps;
+  ev->maps = m;
+  if (m->enabled && ev->map_started && !ev->map_stopping)
+    slot_add(ev, m);
+}
+
+/* Takes what another node changed in r's record into m (the last result
+   stays this node's own). Under map_mu; true when that freed m. */
+static bool take_record(events_system *ev, mapping_rt *m, mapping_rt *r)
+{
+  if (m->modified_ms == r->modified_ms)
+    return false;
+  char *t;
+  t = m->function_arn, m->function_arn = r->function_arn, r->function_arn = t;
+  t = m->fname, m->fname = r->fname, r->fname = t;
+  t = m->fqual, m->fqual = r->fqual, r->fqual = t;
+  m->batch_size = r->batch_size;
+  m->window_s = r->window_s;
+  m->report_failures = r->report_failures;
+  m->max_concurrency = r->max_concurrency;
+  m->modified_ms = r->modified_ms;
+  bool was = m->enabled;
+  m->enabled = r->enabled;
+  const char *state;
+  return enabled_changed(ev, m, was, &state);
+}
+
+void events__mappings_reconcile(events_system *ev)
+{
+  if (ev->pg == NULL)
+    return;
+  pthread_mutex_lock(&ev->sync_mu);
+  pthread_mutex_lock(&ev->map_mu);
+  uint64_t gen = ev->map_gen;
+  pthread_mutex_unlock(&ev->map_mu);
+  arena *a = arena_new();
+  str_pair *rows = NULL;
+  size_t n = 0;
+  err e = {0};
+  if (events__meta_scan(ev, "m/", a, &rows, &n, &e) != 0) {
+    arena_free(a);
+    pthread_mutex_unlock(&ev->sync_mu);
+    return; /* the database is away: keep what runs, look again later */
+  }
+  mapping_rt **recs = arena_alloc(a, (n + 1) * sizeof *recs);
+  for (size_t i = 0; i < n; i++) {
+    recs[i] = mapping_from_json(rows[i].value);
+    if (recs[i] != NULL && (recs[i]->ddb || recs[i]->kinesis))
+      recs[i] = mapping_free(recs[i]); /* streams are per node: never shared */
+  }
+  pthread_mutex_lock(&ev->map_mu);
+  if (ev->map_gen == gen && !ev->map_stopping) { /* else a local change raced the scan */
+    for (mapping_rt *m = ev->maps, *next; m != NULL; m = next) {
+      next = m->next;
+      if (m->deleted || m->ddb || m->kinesis)
+        continue;
+      size_t i = 0;
+      while (i < n && (recs[i] == NULL || strcmp(recs[i]->uuid, m->uuid) != 0))
+        i++;
+      if (i == n)
+        drop_mapping(ev, m);  /* deleted by another node */
+      else
+        take_record(ev, m, recs[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+      if (recs[i] != NULL && find(ev, recs[i]->uuid) == NULL) {
+        adopt_mapping(ev, recs[i]);  /* created by another node */
+        recs[i] = NULL;
+      }
+    }
+  }
+  pthread_mutex_unlock(&ev->map_mu);
+  for (size_t i = 0; i < n; i++)
+    mapping_free(recs[i]);
+  arena_free(a);
+  pthread_mutex_unlock(&ev->sync_mu);
+}
+
+#define SYNC_INTERVAL_MS 1000
+
+static void *sync_main(void *arg)
+{
+  events_system *ev = arg;
+  pthread_mutex_lock(&ev->map_mu);
+  while (!ev->map_stopping) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += SYNC_INTERVAL_MS / 1000;
+    pthread_cond_timedwait(&ev->sync_cond, &ev->map_mu, &ts);
+    if (ev->map_stopping)
+      break;
+    pthread_mutex_unlock(&ev->map_mu);
+    events__mappings_reconcile(ev);
+    pthread_mutex_lock(&ev->map_mu);
+  }
+  pthread_mutex_unlock(&ev->map_mu);
+  return NULL;
+}
+
 static int resolve(events_system *ev, const char *function, arena *a, const char **name,
                    const char **qual, const char **arn, err *e)
 {
@@ -1131,6 +1274,12 @@ int events_mapping_create(events_system *ev, const events_mapping_params *p, are
 {
   if (p->function == NULL || *p->function == '\0')
     return err_set(e, ERR_INVALID, "FunctionName is required");
+  if (ev->pg != NULL && (kinesis_stream(p->source_arn) != NULL ||
+                         (p->source_arn != NULL && str_starts(p->source_arn,
+                                                              "arn:aws:dynamodb:"))))
+    return err_set(e, ERR_INVALID, "tarn keeps Kinesis and DynamoDB streams on each node: with "
+                                   "--metadata, event source mappings are from SQS queues only");
+  events__mappings_reconcile(ev);  /* the conflict check below sees other nodes' */
   queue_info qi;
   memset(&qi, 0, sizeof qi);
   uint64_t pos = 0;
@@ -1207,10 +1356,8 @@ int events_mapping_create(events_system *ev, const events_mapping_params *p, are
     mapping_free(m);
     return rc;
   }
-  m->next = ev->maps;
-  ev->maps = m;
-  if (m->enabled && ev->map_started && !ev->map_stopping)
-    slot_add(ev, m);
+  ev->map_gen++;
+  adopt_mapping(ev, m);
   mapping_out(m, "Creating", a, out);
   pthread_mutex_unlock(&ev->map_mu);
   return 0;
@@ -1219,6 +1366,7 @@ int events_mapping_create(events_system *ev, const events_mapping_params *p, are
 int events_mapping_get(events_system *ev, const char *uuid, arena *a, events_mapping *out,
                        err *e)
 {
+  events__mappings_reconcile(ev);  /* --metadata: answer from the shared records */
   pthread_mutex_lock(&ev->map_mu);
   mapping_rt *m = find(ev, uuid);
   if (m != NULL)
@@ -1299,16 +1447,9 @@ int events_mapping_update(events_system *ev, const char *uuid, const events_mapp
     free(saved.fname);
     free(saved.fqual);
   }
+  ev->map_gen++;
   const char *state = "Updating";
-  bool freed = false;
-  if (!was && m->enabled) {
-    state = "Enabling";
-    if (ev->map_started && !ev->map_stopping && m->slots == 0)
-      slot_add(ev, m);
-  } else if (was && !m->enabled) {
-    state = "Disabling";
-    freed = cancel_polls(ev, m);
-  }
+  bool freed = enabled_changed(ev, m, was, &state);
   if (!freed)
     mapping_out(m, state, a, out);
   pthread_mutex_unlock(&ev->map_mu);
@@ -1318,6 +1459,7 @@ int events_mapping_update(events_system *ev, const char *uuid, const events_mapp
 int events_mapping_delete(events_system *ev, const char *uuid, arena *a, events_mapping *out,
                           err *e)
 {
+  events__mappings_reconcile(ev);
   pthread_mutex_lock(&ev->map_mu);
   mapping_rt *m = find(ev, uuid);
   if (m == NULL) {
@@ -1333,15 +1475,8 @@ int events_mapping_delete(events_system *ev, const char *uuid, arena *a, events_
     return rc;
   }
   mapping_out(m, "Deleting", a, out);
-  if (m->kinesis && ev->streams != NULL) {
-    err de = {0};
-    stream_consumer_drop(ev->streams, m->uuid, &de); /* a leftover is harmless */
-  }
-  m->deleted = true;
-  if (!cancel_polls(ev, m) && m->slots == 0) {
-    unlink_mapping(ev, m);
-    mapping_free(m);
-  }
+  ev->map_gen++;
+  drop_mapping(ev, m);
   pthread_mutex_unlock(&ev->map_mu);
   return 0;
 }
@@ -1367,6 +1502,7 @@ int events_mapping_list(events_system *ev, const char *source_arn, const char *f
     if (rc != 0)
       return rc;
   }
+  events__mappings_reconcile(ev);
   pthread_mutex_lock(&ev->map_mu);
   size_t total = 0;
   for (mapping_rt *m = ev->maps; m != NULL; m = m->next)
