@@ -36,6 +36,13 @@
  *   (5) A mapping from a DynamoDB stream has no slots: stream_mapping.c
  *       polls it, and its position (the last record its function took)
  *       moves here, under map_mu, only after a successful invocation.
+ *   (6) With --metadata (ev->pg) the records are shared by several nodes:
+ *       events__mappings_reconcile brings this node's mappings to them
+ *       (every SYNC_INTERVAL_MS, and before each API call) through the same
+ *       paths a local create, update or delete takes (adopt_mapping,
+ *       enabled_changed, drop_mapping). A scan that raced a local change
+ *       (map_gen moved) is not applied. Stream mappings stay per node and
+ *       are refused there.
  *
  * Start reading at worker_main().
  */
