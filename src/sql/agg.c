@@ -408,7 +408,26 @@ static void states_init(gtable *g, size_t gid)
   }
 }
 
-/* the group of row r (inserting it); keys[] are the key vectors */
+/* row r of keys[] as the keys of group d of table t (strings copied into
+ * the bank of table bank) */
+static void keys_put(gtable *t, size_t d, gtable *bank, const vec *keys, int r)
+{
+  for (int k = 0; k < t->nk; k++) {
+    const vec *v = &keys[k];
+    int i = v->is_const ? 0 : r;
+    bool vn = v->nulls != NULL && v->nulls[i];
+    t->kn[k][d] = vn;
+    if (t->kphys[k] == PHYS_STR) {
+      str_ref s = vn ? (str_ref){"", 0} : v->s[i];
+      if (s.len)
+        s.ptr = bank_copy(bank, s);
+      t->ks[k][d] = s;
+    } else {
+      t->kv[k][d] = vn ? 0 : v->i[i];
+    }
+  }
+}
+
 /* a new group for row r of keys, its slot j (none for the NULL key of an
  * inline_key table) */
 static uint32_t gt_insert(gtable *g, const vec *keys, int r, uint64_t h, size_t j, bool slot)
@@ -416,20 +435,7 @@ static uint32_t gt_insert(gtable *g, const vec *keys, int r, uint64_t h, size_t 
   if (g->n == g->cap)
     gt_grow_groups(g);
   size_t gid = g->n++;
-  for (int k = 0; k < g->nk; k++) {
-    const vec *v = &keys[k];
-    int i = v->is_const ? 0 : r;
-    bool vn = v->nulls != NULL && v->nulls[i];
-    g->kn[k][gid] = vn;
-    if (g->kphys[k] == PHYS_STR) {
-      str_ref s = vn ? (str_ref){"", 0} : v->s[i];
-      if (s.len)
-        s.ptr = bank_copy(g, s);
-      g->ks[k][gid] = s;
-    } else {
-      g->kv[k][gid] = vn ? 0 : v->i[i];
-    }
-  }
+  keys_put(g, gid, g, keys, r);
   g->hash[gid] = h;
   states_init(g, gid);
   if (!slot) {
@@ -1041,20 +1047,7 @@ static void direct_append(aggthread *t, const batch *b, const vec *keys, const u
     int r = ord[j];
     gtable *l = list_room(&t->lists[hs[r] >> NPART_SHIFT], g);
     size_t d = l->n++;
-    for (int k = 0; k < g->nk; k++) {
-      const vec *v = &keys[k];
-      int i = v->is_const ? 0 : r;
-      bool vn = v->nulls != NULL && v->nulls[i];
-      l->kn[k][d] = vn;
-      if (g->kphys[k] == PHYS_STR) {
-        str_ref s = vn ? (str_ref){"", 0} : v->s[i];
-        if (s.len)
-          s.ptr = bank_copy(g, s);
-        l->ks[k][d] = s;
-      } else {
-        l->kv[k][d] = vn ? 0 : v->i[i];
-      }
-    }
+    keys_put(l, d, g, keys, r);
     l->hash[d] = hs[r];
     if (na > 0)
       block_states(l, d, &t->scr[(size_t)r * (size_t)na]);
