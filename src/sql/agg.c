@@ -5,7 +5,10 @@
  * batches into a bounded table of its own (pre-aggregation, no locks),
  * flushed into 64 hash partitions whenever it fills; when the pipeline
  * ends, each partition's table is built once from every thread's flushed
- * groups, sized from their number, and read out. A global aggregation
+ * groups, sized from their number, and read out. A thread whose table
+ * barely reduces its rows (nearly unique keys) stops aggregating locally
+ * and writes each row straight into its partition (direct mode, see
+ * DIRECT_RATIO). A global aggregation
  * (no GROUP BY) merges the threads' single groups.
  *
  * The group table: key columns stored column-wise (strings copied into its
@@ -405,7 +408,26 @@ static void states_init(gtable *g, size_t gid)
   }
 }
 
-/* the group of row r (inserting it); keys[] are the key vectors */
+/* row r of keys[] as the keys of group d of table t (strings copied into
+ * the bank of table bank) */
+static void keys_put(gtable *t, size_t d, gtable *bank, const vec *keys, int r)
+{
+  for (int k = 0; k < t->nk; k++) {
+    const vec *v = &keys[k];
+    int i = v->is_const ? 0 : r;
+    bool vn = v->nulls != NULL && v->nulls[i];
+    t->kn[k][d] = vn;
+    if (t->kphys[k] == PHYS_STR) {
+      str_ref s = vn ? (str_ref){"", 0} : v->s[i];
+      if (s.len)
+        s.ptr = bank_copy(bank, s);
+      t->ks[k][d] = s;
+    } else {
+      t->kv[k][d] = vn ? 0 : v->i[i];
+    }
+  }
+}
+
 /* a new group for row r of keys, its slot j (none for the NULL key of an
  * inline_key table) */
 static uint32_t gt_insert(gtable *g, const vec *keys, int r, uint64_t h, size_t j, bool slot)
@@ -413,20 +435,7 @@ static uint32_t gt_insert(gtable *g, const vec *keys, int r, uint64_t h, size_t 
   if (g->n == g->cap)
     gt_grow_groups(g);
   size_t gid = g->n++;
-  for (int k = 0; k < g->nk; k++) {
-    const vec *v = &keys[k];
-    int i = v->is_const ? 0 : r;
-    bool vn = v->nulls != NULL && v->nulls[i];
-    g->kn[k][gid] = vn;
-    if (g->kphys[k] == PHYS_STR) {
-      str_ref s = vn ? (str_ref){"", 0} : v->s[i];
-      if (s.len)
-        s.ptr = bank_copy(g, s);
-      g->ks[k][gid] = s;
-    } else {
-      g->kv[k][gid] = vn ? 0 : v->i[i];
-    }
-  }
+  keys_put(g, gid, g, keys, r);
   g->hash[gid] = h;
   states_init(g, gid);
   if (!slot) {
@@ -869,6 +878,15 @@ void sql__agg_state_clear(const aggcall *a, void *state)
 #define NPART 64         /* partitions of a grouped aggregation */
 #define NPART_SHIFT 58   /* the partition: the hash's top 6 bits */
 #define P1_GROUPS 16384  /* phase 1: groups per thread table at most */
+/* Direct mode: when a thread's table fills with nearly as many groups as
+ * it took rows (more than DIRECT_RATIO of them: pre-aggregation barely
+ * reduces, as in a GROUP BY of nearly unique keys), the thread stops
+ * aggregating locally: each row's states are computed in a batch-sized
+ * scratch array and the row goes straight into its partition's list as a
+ * group of its own (phase 2 merges them as it merges any flushed groups),
+ * so no table is probed, filled, copied out and cleared. Not with a
+ * DISTINCT or approx_distinct aggregate (its states own sets). */
+#define DIRECT_RATIO 0.75
 
 typedef struct aggthread aggthread;
 
@@ -908,6 +926,10 @@ struct aggthread {
   int cnk;                       /* keys the map is for (0: empty) */
   uint64_t cgen[CMAP_KEYS];      /* their dictionaries */
   uint32_t cmap[CMAP_MAX];       /* group id + 1 by code tuple, 0 unknown */
+  size_t rows;                   /* rows into g since its last flush */
+  bool direct;                   /* direct mode (see DIRECT_RATIO) */
+  astate *scr;                   /* direct mode: COL_BATCH rows' states */
+  uint16_t ord[COL_BATCH];       /* direct mode: rows by partition */
 };
 
 static void *agg_init(void *arg, int thread)
@@ -948,9 +970,9 @@ static void gt_clear(gtable *g, bool free_sets)
   memset(g->slots, 0, g->nslots * sizeof(gslot));
 }
 
-/* appends group gid of table g to list pl: keys (strings stay in g's
- * bank), hash and states (their sets now the list's) */
-static void list_append(plist *pl, const gtable *g, size_t gid)
+/* the block of list pl that the next group of table g goes to (room for
+ * one more in it) */
+static gtable *list_room(plist *pl, const gtable *g)
 {
   gtable *l = pl->n > 0 ? pl->blk[pl->n - 1] : NULL;
   if (l != NULL && l->n == l->cap && l->cap < LIST_BLOCK)
@@ -968,6 +990,27 @@ static void list_append(plist *pl, const gtable *g, size_t gid)
     pl->blk[pl->n++] = l;
   }
   pl->groups++;
+  return l;
+}
+
+/* copies the states of one group, st (na of them, whole), to group d of
+ * block l (slim or not) */
+static void block_states(gtable *l, size_t d, const astate *st)
+{
+  if (l->slim) {
+    char *dst = (char *)l->st + d * (size_t)l->na * SLIM;
+    for (int a = 0; a < l->na; a++)
+      memcpy(dst + (size_t)a * SLIM, &st[a], SLIM);
+  } else if (l->na > 0) {
+    memcpy(&l->st[d * (size_t)l->na], st, sizeof(astate) * (size_t)l->na);
+  }
+}
+
+/* appends group gid of table g to list pl: keys (strings stay in g's
+ * bank), hash and states (their sets now the list's) */
+static void list_append(plist *pl, const gtable *g, size_t gid)
+{
+  gtable *l = list_room(pl, g);
   size_t d = l->n++;
   for (int k = 0; k < g->nk; k++) {
     l->kn[k][d] = g->kn[k][gid];
@@ -977,13 +1020,37 @@ static void list_append(plist *pl, const gtable *g, size_t gid)
       l->kv[k][d] = g->kv[k][gid];
   }
   l->hash[d] = g->hash[gid];
-  if (l->slim) {
-    char *dst = (char *)l->st + d * (size_t)g->na * SLIM;
-    for (int a = 0; a < g->na; a++)
-      memcpy(dst + (size_t)a * SLIM, &g->st[gid * (size_t)g->na + (size_t)a], SLIM);
-  } else if (g->na > 0) {
-    memcpy(&l->st[d * (size_t)g->na], &g->st[gid * (size_t)g->na],
-           sizeof(astate) * (size_t)g->na);
+  if (g->na > 0)
+    block_states(l, d, &g->st[gid * (size_t)g->na]);
+}
+
+/* Direct mode: the rows of batch b, each a group of its own, straight
+ * into the partition lists (keys from keys[], hashes hs[], states from
+ * t->scr, strings copied into t->g's bank, which outlives the lists) */
+static void direct_append(aggthread *t, const batch *b, const vec *keys, const uint64_t *hs)
+{
+  gtable *g = t->g;
+  int na = g->na;
+  /* the rows in partition order (a counting sort): each partition's
+     rows are written one after another, to the same few cache lines */
+  uint16_t start[NPART + 1] = {0};
+  for (int j = 0; j < b->nsel; j++)
+    start[(hs[ROW(b, j)] >> NPART_SHIFT) + 1]++;
+  for (int i = 0; i < NPART; i++)
+    start[i + 1] = (uint16_t)(start[i + 1] + start[i]);
+  uint16_t *ord = t->ord;
+  for (int j = 0; j < b->nsel; j++) {
+    int r = ROW(b, j);
+    ord[start[hs[r] >> NPART_SHIFT]++] = (uint16_t)r;
+  }
+  for (int j = 0; j < b->nsel; j++) {
+    int r = ord[j];
+    gtable *l = list_room(&t->lists[hs[r] >> NPART_SHIFT], g);
+    size_t d = l->n++;
+    keys_put(l, d, g, keys, r);
+    l->hash[d] = hs[r];
+    if (na > 0)
+      block_states(l, d, &t->scr[(size_t)r * (size_t)na]);
   }
 }
 
@@ -991,6 +1058,7 @@ static void list_append(plist *pl, const gtable *g, size_t gid)
 static void agg_flush(aggthread *t)
 {
   gtable *g = t->g;
+  t->rows = 0;
   for (size_t gid = 0; gid < g->n; gid++)
     list_append(&t->lists[g->hash[gid] >> NPART_SHIFT], g, gid);
   gt_clear(g, false);
@@ -1062,6 +1130,8 @@ static int agg_consume(void *state, batch *b)
     if ((rc = sql__expr_eval(&t->x, p->groups[k], b, &keys[k])) < 0)
       return rc;
   gtable *g = t->g;
+  const uint64_t *dhs = NULL;   /* direct mode: the batch's hashes */
+  const vec *dkeys = NULL;
   if (p->ngroups == 0) {
     if (g->n == 0) {
       gt_grow_groups(g);
@@ -1072,11 +1142,20 @@ static int agg_consume(void *state, batch *b)
   } else {
     /* room for every row of the batch as a new group (the groups of rows
        already probed must stay where they are until the states are set) */
-    if (g->n + (size_t)b->nsel > P1_GROUPS) {
+    if (!t->direct && g->n + (size_t)b->nsel > P1_GROUPS) {
+      bool sets = false;
+      for (int a = 0; a < na; a++)
+        sets = sets || has_set(&p->aggs[a]);
+      if ((double)g->n > DIRECT_RATIO * (double)t->rows && !sets) {
+        t->direct = true;
+        if (na > 0)
+          t->scr = xmalloc(sizeof(astate) * COL_BATCH * (size_t)na);
+      }
       agg_flush(t);
       t->cnk = 0;
     }
-    if (agg_by_codes(t, p, b, keys))
+    t->rows += (size_t)b->nsel;
+    if (!t->direct && agg_by_codes(t, p, b, keys))
       goto grouped;
     uint64_t *hs = sql__ectx_alloc(&t->x, sizeof(uint64_t) * (size_t)(b->n > 0 ? b->n : 1));
     /* row_hash, column by column; a string key's hash is remembered by
@@ -1119,6 +1198,17 @@ static int agg_consume(void *state, batch *b)
     }
     /* the memo holds addresses of this batch only */
     memset(t->memo_ptr, 0, sizeof t->memo_ptr);
+    if (t->direct) {
+      dhs = hs;
+      dkeys = keys;
+      if (na > 0)
+        for (int j = 0; j < b->nsel; j++) {
+          int r = ROW(b, j);
+          t->base[r] = &t->scr[(size_t)r * (size_t)na];
+          memset(t->base[r], 0, sizeof(astate) * (size_t)na);
+        }
+      goto grouped;
+    }
     /* probe with the slots of rows PF_DIST ahead already on their way,
        and start loading each group's states as soon as it is known */
     const vec *k0 = &keys[0];
@@ -1144,7 +1234,7 @@ grouped:;
   astate *s0 = one ? g->st : NULL;
 #define ST(r) (one ? &s0[a] : &t->base[(r)][a])
   /* the tables are final for this batch: states can be addressed now */
-  if (na > 0 && !one)
+  if (na > 0 && !one && dhs == NULL)
     for (int j = 0; j < b->nsel; j++) {
       int r = ROW(b, j);
       t->base[r] = &g->st[(size_t)t->gid[r] * (size_t)na];
@@ -1221,6 +1311,8 @@ grouped:;
   }
 #undef PF_STATE
 #undef ST
+  if (dhs != NULL)
+    direct_append(t, b, dkeys, dhs);
   return sql__qctx_check(t->run->q);
 }
 
@@ -1476,6 +1568,7 @@ int sql__exec_agg(qctx *q, plan *p, rowset **out)
         free(th->lists[i].blk);
       }
     free(th->lists);
+    free(th->scr);
     gt_free(th->g);
     free(th);
   }
