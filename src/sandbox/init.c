@@ -498,6 +498,21 @@ static int exit_code(int status)
   return 255;
 }
 
+/* Drains sfd's SIGCHLDs and reaps every ended child; exits init with the
+ * program's code when the program is among them (the kernel then kills
+ * the rest of the pid namespace). */
+static void reap(int sfd, pid_t program)
+{
+  struct signalfd_siginfo si;
+  while (read(sfd, &si, sizeof si) > 0) {
+  }
+  int status;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+    if (pid == program)
+      _exit(exit_code(status));
+}
+
 /* Pid 1's loop: until the program ends. */
 static void serve(const sandbox__job *job, pid_t program, int sfd, const int *listeners)
     __attribute__((noreturn));
@@ -527,14 +542,7 @@ static void serve(const sandbox__job *job, pid_t program, int sfd, const int *li
         if (!w->conn->dead)
           conn_event(ep, w->conn, w->index, evs[k].events);
       } else {
-        struct signalfd_siginfo si;
-        while (read(sfd, &si, sizeof si) > 0) {
-        }
-        int status;
-        pid_t pid;
-        while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-          if (pid == program)
-            _exit(exit_code(status)); /* the kernel kills the rest of the pid ns */
+        reap(sfd, program);
       }
     }
     while (graveyard != NULL) {
@@ -600,14 +608,7 @@ static void pool_await(const sandbox__job *job, int fd, int sfd, pid_t program)
       _exit(EXIT_SETUP);
     }
     if (p[1].revents != 0) {
-      struct signalfd_siginfo si;
-      while (read(sfd, &si, sizeof si) > 0) {
-      }
-      int status;
-      pid_t pid;
-      while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-        if (pid == program)
-          _exit(exit_code(status));
+      reap(sfd, program);
     }
     if (p[0].revents & POLLIN)
       return;
