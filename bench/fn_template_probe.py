@@ -174,9 +174,10 @@ def handler(event, context):
     import ctypes
     unshare = "allowed" if ctypes.CDLL(None).unshare(0x20000) == 0 else "refused"
     tmp = sorted(__import__("os").listdir("/tmp"))
+    procs = sorted(int(d) for d in __import__("os").listdir("/proc") if d.isdigit())
     open("/tmp/mine", "w").write("x")
     return {"pid": __import__("os").getpid(), "pidns": __import__("os").readlink("/proc/self/ns/pid"),
-            "rand": random.random(), "uuid": str(uuid.uuid4()), "restored": STATE["restored"],
+            "rand": random.random(), "uuid": str(uuid.uuid4()), "restored": STATE["restored"], "procs": procs,
             "tmp_before": tmp, "unshare": unshare, "hostname": __import__("socket").gethostname()}
 '''
 
@@ -256,6 +257,14 @@ def instance(ctl, app, inst_filter, nsfds, marks, t0, probe):
             exposure["raw socket (CAP_NET_RAW in N)"] = "allowed"
         except OSError:
             exposure["raw socket (CAP_NET_RAW in N)"] = "refused"
+        try:
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u.setsockopt(socket.SOL_SOCKET, 36, 1)    # SO_MARK: CAP_NET_ADMIN over the net ns
+            exposure["SO_MARK (CAP_NET_ADMIN over the net ns)"] = "allowed"
+        except OSError:
+            exposure["SO_MARK (CAP_NET_ADMIN over the net ns)"] = "refused"
+        finally:
+            u.close()
         exposure["sethostname in N"] = "allowed" if libc.sethostname(b"x", 1) == 0 else "refused"
         try:
             os.close(os.open("/proc/1/mem", os.O_RDWR))    # the instance's pid 1 (X2)
@@ -337,16 +346,24 @@ def prepare_namespaces(fpid, n, own_net):
             mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777")
             socket.sethostname("inst-%d" % n)
             unshare(CLONE_NEWPID)
+            # opened before X2 mounts its /proc over the one X reads them from;
+            # pid_for_children has no namespace behind it before X2 exists
+            names = ["user", "mnt", "uts", "ipc", "cgroup"] + (["net"] if own_net else [])
+            fds = [os.open("/proc/self/ns/" + k, os.O_RDONLY) for k in names]
+            gr, gw = os.pipe()
             x2 = os.fork()
             if x2 == 0:                   # pid 1 of the instance
+                os.close(gw)
+                os.read(gr, 1)
                 mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
                 drop_caps()
                 libc.prctl(4, 0, 0, 0, 0)  # not dumpable: caps in N give no way into its memory
                 b.send(b"up")
                 b.recv(1)                 # the instance is over: its pid ns goes with pid 1
                 os._exit(0)
-            names = ["user", "mnt", "uts", "ipc", "cgroup"] + (["net"] if own_net else []) + ["pid_for_children"]
-            send_fds(b, [os.open("/proc/self/ns/" + k, os.O_RDONLY) for k in names], b"fds")
+            fds.append(os.open("/proc/self/ns/pid_for_children", os.O_RDONLY))
+            os.write(gw, b"g")
+            send_fds(b, fds, b"fds")
             os._exit(0)
         except Exception as e:
             b.send(("error " + str(e)).encode())
@@ -440,11 +457,12 @@ def main():
         key = "two forks" if "two" in name else "vfork" if "vfork" in name else "bare"
         print("  " + name + ": " + ", ".join("%s %.2f" % (st, statistics.median(m[j] for m in ms))
                                             for j, st in enumerate(steps[key])) + " (p50, ms)")
-    pidns = {o["pidns"] for o in outs}
-    print("checks: %d instances, %d distinct pid namespaces, pids %s, /tmp empty in each: %s, "
+    ns = [o for o in outs if "exposure" in o and o["pid"] == 2]
+    print("checks: %d of %d instances in a pid namespace of their own (pid 2, /proc shows %s), "
+          "/tmp empty in each: %s, "
           "distinct random: %s, distinct uuid: %s, after_restore ran once in each: %s, unshare in G: %s, "
           "hostnames distinct: %s" % (
-              len(outs), len(pidns), sorted({o["pid"] for o in outs}),
+              len(ns), len(outs), sorted({tuple(o["procs"]) for o in ns}),
               all(o["tmp_before"] == [] for o in outs), len({o["rand"] for o in outs}) == len(outs),
               len({o["uuid"] for o in outs}) == len(outs), all(o["restored"] == 1 for o in outs),
               sorted({o["unshare"] for o in outs}), len({o["hostname"] for o in outs}) == len(outs)))

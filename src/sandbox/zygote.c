@@ -94,6 +94,28 @@
  * is instead made cheaper by the rehearsal (zygote_lib.c), and the rest of
  * an instance's start is done ahead by the pool (pool.c), whose instances
  * likewise hold no function's code until one function claims them.
+ * A second route answers the first two counts in part; it is modelled and
+ * measured outside the server (bench/fn_template_probe.py, RESULTS.md),
+ * not built. The trusted side (the spawner) makes each fork's namespaces
+ * ahead: it joins the template's user namespace U_F, takes the function's
+ * uid, makes a user namespace N nested in U_F and, owned by N, the mount
+ * (a fresh /tmp), UTS, IPC, cgroup and pid namespaces (pid 1 a
+ * non-dumpable init), and hands their nsfs fds to the template. The
+ * template holds no capability and its filter differs from an instance's
+ * only by allowing setns; a fork joins N (as N's owner in N's parent,
+ * the kernel gives it every capability in N), then the rest, and drops.
+ * A template cannot make namespaces, nor join another function's (no
+ * capability in U_G). What a fork that skips its drop holds is every
+ * capability in N: over N's mount, UTS, IPC, pid and cgroup namespaces
+ * (mount, unshare, sethostname stay denied by the filter; pid 1 is not
+ * dumpable), and, if N also owned a network namespace, CAP_NET_RAW and
+ * CAP_NET_ADMIN over it (raw sockets, links and qdiscs over the
+ * NETLINK_ROUTE the filter allows, netfilter setsockopts): the netfilter
+ * surface of the first count. So the forks would share the template's
+ * network namespace (owned by U_F, where they hold nothing): instances of
+ * one function would see each other's loopback listeners, unlike Lambda.
+ * The third count stands (SnapStart documents it: re-open connections in
+ * an after-restore hook).
  *
  * Invariants:
  *   (1) A zygote is used by one start at a time (z->mu held across its
