@@ -47,7 +47,12 @@ instance; the steps of each path; and the checks (distinct pid
 namespaces and /tmp, random values and uuids, the hook run once in each,
 unshare refused, what the hostile tries got).
 
-Usage: sudo bench/fn_template_probe.py [ROUNDS]   (default 30)
+A second function's template imports nothing ahead and its bare forks
+import the handler themselves (what the runtime zygote and its pool
+leave to an instance): the difference is what a template saves.
+PROBE_IMPORTS="boto3 ..." adds imports to the handler module.
+
+Usage: sudo [PROBE_IMPORTS=...] bench/fn_template_probe.py [ROUNDS]   (default 30)
 """
 import ctypes
 import ctypes.util
@@ -162,6 +167,7 @@ def recv_fds(sock):
 
 HANDLER = r'''
 import json, random, uuid, decimal, datetime, hashlib, base64, logging
+%s
 before = []
 after = []
 def register_before_snapshot(f): before.append(f); return f
@@ -182,7 +188,7 @@ def handler(event, context):
 '''
 
 
-def template_main(ctl, code_dir, lib):
+def template_main(ctl, code_dir, lib, lazy):
     """T: in F's namespaces, no capability, template filter; imports the
     handler, then forks an instance per request."""
     os.setresgid(UID, UID, UID)
@@ -202,9 +208,11 @@ def template_main(ctl, code_dir, lib):
     rc = libc.unshare(CLONE_NEWUSER)
     hostile["template: unshare(CLONE_NEWUSER)"] = "allowed" if rc == 0 else "refused"
     sys.path.insert(0, code_dir)
-    import app                            # the handler's import, once
-    for f in app.before:
-        f()
+    app = None
+    if not lazy:
+        import app                        # the handler's import, once
+        for f in app.before:
+            f()
     ctl.send(json.dumps(hostile).encode())
     while True:
         msg, nsfds = recv_fds(ctl)
@@ -277,8 +285,11 @@ def instance(ctl, app, inst_filter, nsfds, marks, t0, probe):
         marks.append(time.perf_counter())
         for fd in nsfds:
             os.close(fd)
-    for f in app.after:
-        f()
+    if app is None:
+        import app                        # a runtime-only template: the import is the instance's
+    else:
+        for f in app.after:
+            f()
     out = app.handler({"t0": t0.decode()}, None)
     marks.append(time.perf_counter())
     out["marks"] = [(b - a) * 1000 for a, b in zip(marks, marks[1:])]
@@ -287,7 +298,7 @@ def instance(ctl, app, inst_filter, nsfds, marks, t0, probe):
     os._exit(0)
 
 
-def make_function(code_dir, lib, other=None):
+def make_function(code_dir, lib, other=None, lazy=False):
     """F: a child in a new user namespace (map 993 -> 993) and fresh
     mount/net/UTS/IPC namespaces with /tmp a tmpfs; returns (pid, ctl)."""
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -302,7 +313,7 @@ def make_function(code_dir, lib, other=None):
         unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC)
         mount(None, "/", None, MS_REC | MS_PRIVATE)
         mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777")
-        template_main(b, code_dir, lib)
+        template_main(b, code_dir, lib, lazy)
     b.close()
     os.close(r)
     assert a.recv(64) == b"unshared"
@@ -400,13 +411,15 @@ def main():
     code = tempfile.mkdtemp(prefix="tmpl-", dir="/var/tmp")   # /tmp is hidden in F
     os.chmod(code, 0o755)
     with open(os.path.join(code, "app.py"), "w") as f:
-        f.write(HANDLER)
+        f.write(HANDLER % "".join("import %s\n" % m for m in os.environ.get("PROBE_IMPORTS", "").split()))
     os.chmod(os.path.join(code, "app.py"), 0o644)
     lib = os.path.join(code, "template_fork.so")
     subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", lib,
                     os.path.join(os.path.dirname(os.path.abspath(__file__)), "fn", "template_fork.c")],
                    check=True)
-    f2pid, f2ctl, _ = make_function(code, lib)    # another function, for the template to try to reach
+    # another function, for the template to try to reach; it imports nothing
+    # ahead, as the runtime zygote and its pool do
+    f2pid, f2ctl, _ = make_function(code, lib, lazy=True)
     fpid, ctl, hostile = make_function(code, lib, other=f2pid)
     variants = [("own net ns, two forks", True, b"py"), ("own net ns, vfork+fork", True, b"vfork"),
                 ("F's net ns, vfork+fork", False, b"vfork")]
@@ -434,6 +447,9 @@ def main():
         dt, out = cold(ctl, [], b"py")
         res.setdefault("bare fork of the template (no namespace)", []).append(dt)
         marks.setdefault("bare fork", []).append(out["marks"])
+        dt, out = cold(f2ctl, [], b"py")
+        res.setdefault("bare fork, no import ahead (the pool's way)", []).append(dt)
+        marks.setdefault("bare fork, import in the instance", []).append(out["marks"])
         t = time.perf_counter()
         subprocess.run([sys.executable, "-c", "pass"], check=True)
         res.setdefault("python3 -c pass", []).append((time.perf_counter() - t) * 1000)
