@@ -41,11 +41,11 @@ The route (src/sandbox/zygote.c, "a per-function template"):
 
 Printed: p50/p90 of a cold start through the template (request to
 answer) per variant, of a bare fork of T (no namespace: the floor), of
-`python3 -c pass` and of `python3` importing the handler and answering (an
-exec'd start), interleaved in one run; the trusted side's work ahead per
-instance; the steps of each path; and the checks (distinct pid
-namespaces and /tmp, random values and uuids, the hook run once in each,
-unshare refused, what the hostile tries got).
+`python3 -c pass` and of `python3` loading the runtime client's module,
+importing the handler and answering (an exec'd start), interleaved in one
+run; the trusted side's work ahead per instance; the steps of each path;
+and the checks (distinct pid namespaces and /tmp, random values and uuids,
+the hook run once in each, unshare refused, what the hostile tries got).
 
 A second function's template imports nothing ahead and its bare forks
 import the handler themselves (what the runtime zygote and its pool
@@ -56,6 +56,7 @@ Usage: sudo [PROBE_IMPORTS=...] bench/fn_template_probe.py [ROUNDS]   (default 3
 """
 import ctypes
 import ctypes.util
+import importlib.util
 import json
 import os
 import socket
@@ -68,6 +69,7 @@ import time
 
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 30
 UID = 993
+BOOTSTRAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtimes", "python", "bootstrap.py")
 
 libc = ctypes.CDLL(None, use_errno=True)
 libsc = ctypes.CDLL("libseccomp.so.2", use_errno=True)
@@ -168,10 +170,7 @@ def recv_fds(sock):
 HANDLER = r'''
 import json, random, uuid, decimal, datetime, hashlib, base64, logging
 %s
-before = []
-after = []
-def register_before_snapshot(f): before.append(f); return f
-def register_after_restore(f): after.append(f); return f
+from snapshot_restore_py import register_after_restore
 STATE = {"restored": 0}
 @register_after_restore
 def _restored():
@@ -208,11 +207,16 @@ def template_main(ctl, code_dir, lib, lazy):
     rc = libc.unshare(CLONE_NEWUSER)
     hostile["template: unshare(CLONE_NEWUSER)"] = "allowed" if rc == 0 else "refused"
     sys.path.insert(0, code_dir)
+    # the runtime client's snapshot_restore_py (runtimes/python/bootstrap.py)
+    spec = importlib.util.spec_from_file_location("tarn_bootstrap", BOOTSTRAP)
+    boot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(boot)
+    hooks = sys.modules["snapshot_restore_py"] = boot._snapshot_restore_module()
     app = None
     if not lazy:
         import app                        # the handler's import, once
-        for f in app.before:
-            f()
+        for f, a, k in hooks.get_before_snapshot():
+            f(*a, **k)
     ctl.send(json.dumps(hostile).encode())
     while True:
         msg, nsfds = recv_fds(ctl)
@@ -288,8 +292,8 @@ def instance(ctl, app, inst_filter, nsfds, marks, t0, probe):
     if app is None:
         import app                        # a runtime-only template: the import is the instance's
     else:
-        for f in app.after:
-            f()
+        for f, a, k in sys.modules["snapshot_restore_py"].get_after_restore():
+            f(*a, **k)
     out = app.handler({"t0": t0.decode()}, None)
     marks.append(time.perf_counter())
     out["marks"] = [(b - a) * 1000 for a, b in zip(marks, marks[1:])]
@@ -454,8 +458,11 @@ def main():
         subprocess.run([sys.executable, "-c", "pass"], check=True)
         res.setdefault("python3 -c pass", []).append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, %r); import app; "
-                        "app.handler({}, None)" % code], check=True, stdout=subprocess.DEVNULL,
+        subprocess.run([sys.executable, "-c", "import sys, importlib.util as u; "   # as the runtime client would
+                        "s = u.spec_from_file_location('b', %r); b = u.module_from_spec(s); s.loader.exec_module(b); "
+                        "sys.modules['snapshot_restore_py'] = b._snapshot_restore_module(); "
+                        "sys.path.insert(0, %r); import app; app.handler({}, None)" % (BOOTSTRAP, code)],
+                       check=True, stdout=subprocess.DEVNULL,
                        cwd=tempfile.gettempdir())
         res.setdefault("python3 exec'd, import, handle", []).append((time.perf_counter() - t) * 1000)
     ctl.close()
