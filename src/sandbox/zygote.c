@@ -113,7 +113,9 @@
  * NETLINK_ROUTE the filter allows, netfilter setsockopts): the netfilter
  * surface of the first count. So the forks would share the template's
  * network namespace (owned by U_F, where they hold nothing): instances of
- * one function would see each other's loopback listeners, unlike Lambda.
+ * one function would see each other's loopback listeners, unlike Lambda,
+ * and each would need a Runtime API port of its own (9001 is every
+ * instance's today, bound by its init in its own namespace).
  * The third count stands (SnapStart documents it: re-open connections in
  * an after-restore hook).
  *
