@@ -59,6 +59,7 @@ import ctypes.util
 import importlib.util
 import json
 import os
+import shutil
 import socket
 import statistics
 import struct
@@ -469,6 +470,7 @@ def main():
     os.waitpid(fpid, 0)
     f2ctl.close()
     os.waitpid(f2pid, 0)
+    shutil.rmtree(code)
     print("load %s, %d rounds, kernel %s" % (open("/proc/loadavg").read().split()[0], ROUNDS, os.uname().release))
     for k, xs in res.items():
         print("%-46s p50 %7.2f ms  p90 %7.2f ms" % (k, statistics.median(xs), p(xs, 0.9)))
