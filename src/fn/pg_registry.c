@@ -34,6 +34,18 @@
  *       out. Times are the database's clock, so nodes' clocks do not matter.
  *   (5) A node's name derives from its host and data directory; at open it
  *       hands back what it had claimed before a restart.
+ *   (6) A zip leaves tarn_fn_code only when no record names its hex (a
+ *       function's or version's CodeHex, a Layers entry, a layer version)
+ *       and it was put more than TARN_FN_CODE_GRACE_SECONDS (default an
+ *       hour) ago, by the database's clock: a put
+ *       for a create still in flight, even of a zip already there, makes it
+ *       young again, so the record that will name it is written first.
+ *   (7) Layers' records (l/NAME, l/NAME/%010u, as layers.c keeps them in
+ *       LMDB) belong to the pseudo-function FN_PG_LAYERS, one generation
+ *       for all layers. A version's number is taken from l/NAME's Next in
+ *       the transaction that writes the version (the row's lock orders
+ *       publishes), so two nodes publishing at once get two numbers, and a
+ *       number is never given twice.
  *
  * Start reading at fn__pg_open(), then fn__pg_commit() and fn__pg_sync().
  */
@@ -52,6 +64,7 @@
 #include <unistd.h>
 
 #define LEASE_MARGIN_DEFAULT_S 60
+#define CODE_GRACE_DEFAULT_S 3600 /* a zip this young is never swept (6) */
 #define NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 
 static const char SCHEMA[] =
@@ -66,6 +79,7 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS tarn_fn_code ("
     "  hex text PRIMARY KEY,"
     "  zip bytea NOT NULL);"
+    "ALTER TABLE tarn_fn_code ADD COLUMN IF NOT EXISTS added_ms bigint NOT NULL DEFAULT 0;"
     "CREATE TABLE IF NOT EXISTS tarn_fn_events ("
     "  seq bigserial PRIMARY KEY,"
     "  fn text NOT NULL,"
@@ -105,10 +119,15 @@ int fn__pg_open(fn_system *s, err *e)
 
 /* ---- registry records (invariant (1)) ---- */
 
-/* The function a key's record belongs to ("" for none), into out. */
+/* The function a key's record belongs to ("" for none; FN_PG_LAYERS for
+ * layers' records), into out. */
 static void key_function(const char *key, char out[KEY_MAX])
 {
   out[0] = '\0';
+  if (key[0] == 'l' && key[1] == '/') {
+    snprintf(out, KEY_MAX, "%s", FN_PG_LAYERS);
+    return;
+  }
   if ((key[0] == 'f' || key[0] == 'v' || key[0] == 'a') && key[1] == '/') {
     snprintf(out, KEY_MAX, "%s", key + 2);
     if (key[0] != 'f') {
@@ -243,8 +262,10 @@ int fn__pg_code_put(fn_system *s, const char *hex, const void *zip, size_t len, 
   const char *p[] = {hex, zip};
   int lengths[] = {0, (int)len};
   int formats[] = {0, 1};
-  return pg_pool_exec(s->pg, "INSERT INTO tarn_fn_code (hex, zip) VALUES ($1, $2) "
-                             "ON CONFLICT (hex) DO NOTHING",
+  /* invariant (6): a zip put again (a new function with known code) is
+     as young as a new one */
+  return pg_pool_exec(s->pg, "INSERT INTO tarn_fn_code (hex, zip, added_ms) VALUES ($1, $2, "
+                             NOW_MS ") ON CONFLICT (hex) DO UPDATE SET added_ms = " NOW_MS,
                       2, p, lengths, formats, NULL, "store the function's code", e);
 }
 
@@ -268,6 +289,71 @@ int fn__pg_code_get(fn_system *s, const char *hex, buf *out, err *e)
   rc = buf_append(out, raw, n) == 0 ? 0
                                     : err_set(e, ERR_INTERNAL, "the code '%s' is too large", hex);
   PQfreemem(raw);
+  return rc;
+}
+
+void fn__pg_code_sweep(fn_system *s)
+{
+  char grace[24];
+  snprintf(grace, sizeof grace, "%lld",
+           pg_lease_ms("TARN_FN_CODE_GRACE_SECONDS", CODE_GRACE_DEFAULT_S));
+  const char *p[] = {grace};
+  err e = {0};
+  /* invariant (6); a failure leaves the zips for the next sweep */
+  exec(s, "DELETE FROM tarn_fn_code c WHERE c.added_ms < " NOW_MS " - $1::bigint AND NOT EXISTS "
+          "(SELECT 1 FROM tarn_fn_registry r WHERE strpos(r.value, c.hex) > 0)",
+       1, p, NULL, "sweep the functions' code", &e);
+}
+
+/* ---- layers (invariant (7)) ---- */
+
+typedef struct publish_arg {
+  const char *name;
+  json_t *rec;
+  uint32_t number;            /* out */
+} publish_arg;
+
+static int txn_publish(PGconn *c, void *arg, err *e)
+{
+  publish_arg *a = arg;
+  char head[KEY_MAX];
+  snprintf(head, sizeof head, "l/%s", a->name);
+  const char *p[] = {head, FN_PG_LAYERS};
+  PGresult *r = NULL;
+  int rc = pg_exec(c, "INSERT INTO tarn_fn_registry (key, fn, value) VALUES ($1, $2, "
+                      "'{\"Next\":2}') ON CONFLICT (key) DO UPDATE SET value = json_build_object("
+                      "'Next', (tarn_fn_registry.value::json->>'Next')::bigint + 1)::text "
+                      "RETURNING (value::json->>'Next')::bigint - 1",
+                   2, p, &r, "number the layer version", e);
+  if (rc != 0)
+    return rc;
+  a->number = PQntuples(r) == 1 ? (uint32_t)pg_col_int(r, 0, 0) : 0;
+  PQclear(r);
+  if (a->number == 0)
+    return err_set(e, ERR_INTERNAL, "the layer '%s' has no version number", a->name);
+  char key[KEY_MAX];
+  snprintf(key, sizeof key, "l/%s/%010u", a->name, a->number);
+  char *text = json_dumps(a->rec, JSON_COMPACT);
+  if (text == NULL)
+    mem_out_of_memory();
+  const char *pv[] = {key, FN_PG_LAYERS, text};
+  rc = pg_exec(c, "INSERT INTO tarn_fn_registry (key, fn, value) VALUES ($1, $2, $3)", 3, pv,
+               NULL, "write the layer version", e);
+  free(text);
+  if (rc == 0) {
+    const char *pg[] = {FN_PG_LAYERS};
+    rc = pg_exec(c, "INSERT INTO tarn_fn_gen (name, gen) VALUES ($1, 1) ON CONFLICT (name) "
+                    "DO UPDATE SET gen = tarn_fn_gen.gen + 1",
+                 1, pg, NULL, "write the layer version", e);
+  }
+  return rc;
+}
+
+int fn__pg_layer_publish(fn_system *s, const char *name, json_t *rec, uint32_t *number, err *e)
+{
+  publish_arg a = {.name = name, .rec = rec};
+  int rc = pg_transaction(s->pg, NULL, txn_publish, &a, e);
+  *number = a.number;
   return rc;
 }
 
