@@ -350,6 +350,11 @@ void fn__pg_code_sweep(fn_system *s);
 #define FN_PG_LAYERS "/layers"
 /* Writes layer name's next version (rec) and sets *number to it. */
 int fn__pg_layer_publish(fn_system *s, const char *name, json_t *rec, uint32_t *number, err *e);
+/* Replaces a layer version's record if its PolicyRevision is still
+ * revision (NULL: none): 0, 1 when it is not (changed or deleted), or an
+ * error. */
+int fn__pg_layer_replace(fn_system *s, const char *key, json_t *rec, const char *revision,
+                         err *e);
 int fn__pg_event_add(fn_system *s, const char *name, const char *qualifier, const char *id,
                      const void *payload, size_t len, err *e);
 /* 0: out filled (payload appended to its buf), 1: nothing due, or an error. */

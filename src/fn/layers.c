@@ -32,7 +32,9 @@
  *       (fn__layers_sync) at the start of every operation; a version's
  *       number is the database's (fn__pg_layer_publish), and a layer's
  *       code is the shared zip, unpacked on a node when a function there
- *       first names it.
+ *       first names it. A policy change writes only over the record it
+ *       read (fn__pg_layer_replace): the other node's concurrent change
+ *       makes it fail (PreconditionFailedException) rather than be lost.
  *
  * Start reading at fn_layer_publish() and fn__layers_resolve().
  */
@@ -714,7 +716,19 @@ static int policy_store(fn_system *s, const char *name, uint32_t number, json_t 
   uuid_v4(revision);
   json_object_set(next, "Policy", statements);
   json_object_set_new(next, "PolicyRevision", json_string(revision));
-  int rc = put_version(s, name, number, next, NULL, e);
+  int rc;
+  if (s->pg != NULL) {
+    /* invariant (4): only over the record it was read from */
+    char key[KEY_MAX];
+    snprintf(key, sizeof key, "l/%s/%010u", name, number);
+    rc = fn__pg_layer_replace(s, key, next,
+                              json_string_value(json_object_get(rec, "PolicyRevision")), e);
+    if (rc == 1)
+      rc = err_set(e, ERR_PRECONDITION, "The layer version's policy was changed or the version "
+                                        "deleted meanwhile (on another node); retry.");
+  } else {
+    rc = put_version(s, name, number, next, NULL, e);
+  }
   if (rc == 0) {
     pthread_mutex_lock(&s->lock);
     layer_rec *l = layer_find(s, name);

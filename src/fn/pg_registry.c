@@ -45,7 +45,10 @@
  *       for all layers. A version's number is taken from l/NAME's Next in
  *       the transaction that writes the version (the row's lock orders
  *       publishes), so two nodes publishing at once get two numbers, and a
- *       number is never given twice.
+ *       number is never given twice. A version's policy is replaced only
+ *       if the version still has the PolicyRevision it was read with, so
+ *       two nodes changing it at once lose no statement, and a version
+ *       deleted meanwhile stays deleted.
  *
  * Start reading at fn__pg_open(), then fn__pg_commit() and fn__pg_sync().
  */
@@ -300,8 +303,12 @@ void fn__pg_code_sweep(fn_system *s)
   const char *p[] = {grace};
   err e = {0};
   /* invariant (6); a failure leaves the zips for the next sweep */
-  exec(s, "DELETE FROM tarn_fn_code c WHERE c.added_ms < " NOW_MS " - $1::bigint AND NOT EXISTS "
-          "(SELECT 1 FROM tarn_fn_registry r WHERE strpos(r.value, c.hex) > 0)",
+  /* every 64-hex run of every record counts as named: CodeHex wherever it
+     sits (a conf, its Layers, a layer version), in one pass over them */
+  exec(s, "WITH named AS (SELECT DISTINCT m[1] AS hex FROM tarn_fn_registry r, "
+          "regexp_matches(r.value, '([0-9a-f]{64})', 'g') AS m) "
+          "DELETE FROM tarn_fn_code c WHERE c.added_ms < " NOW_MS " - $1::bigint AND NOT EXISTS "
+          "(SELECT 1 FROM named n WHERE n.hex = c.hex)",
        1, p, NULL, "sweep the functions' code", &e);
 }
 
@@ -354,6 +361,43 @@ int fn__pg_layer_publish(fn_system *s, const char *name, json_t *rec, uint32_t *
   publish_arg a = {.name = name, .rec = rec};
   int rc = pg_transaction(s->pg, NULL, txn_publish, &a, e);
   *number = a.number;
+  return rc;
+}
+
+typedef struct replace_arg {
+  const char *key;
+  const char *text;
+  const char *revision;       /* the PolicyRevision it must still have, or NULL for none */
+} replace_arg;
+
+static int txn_replace(PGconn *c, void *arg, err *e)
+{
+  replace_arg *a = arg;
+  const char *p[] = {a->key, a->text, a->revision};
+  PGresult *r = NULL;
+  int rc = pg_exec(c, "UPDATE tarn_fn_registry SET value = $2 WHERE key = $1 AND "
+                      "(value::json->>'PolicyRevision') IS NOT DISTINCT FROM $3",
+                   3, p, &r, "write the layer version", e);
+  if (rc != 0)
+    return rc;
+  bool done = atoi(PQcmdTuples(r)) == 1;
+  PQclear(r);
+  if (!done)
+    return 1; /* rolled back: changed or deleted meanwhile */
+  const char *pg[] = {FN_PG_LAYERS};
+  return pg_exec(c, "UPDATE tarn_fn_gen SET gen = gen + 1 WHERE name = $1", 1, pg, NULL,
+                 "write the layer version", e);
+}
+
+int fn__pg_layer_replace(fn_system *s, const char *key, json_t *rec, const char *revision,
+                         err *e)
+{
+  char *text = json_dumps(rec, JSON_COMPACT);
+  if (text == NULL)
+    mem_out_of_memory();
+  replace_arg a = {.key = key, .text = text, .revision = revision};
+  int rc = pg_transaction(s->pg, NULL, txn_replace, &a, e);
+  free(text);
   return rc;
 }
 

@@ -101,15 +101,13 @@ static json_t *docs(PGresult *r)
   return out;
 }
 
-int gateway__pg_url_find(pg_pool *pg, const char *function, const char *qualifier, json_t **out,
-                         err *e)
+/* The one doc a statement selects into *out (NULL when none). */
+static int one_doc(pg_pool *pg, const char *sql, int n, const char *const *p, json_t **out,
+                   err *e)
 {
   *out = NULL;
-  const char *p[] = {function, qualifier ? qualifier : ""};
   PGresult *r = NULL;
-  int rc = pg_pool_exec(pg, "SELECT doc FROM tarn_gateway_urls WHERE function = $1 AND "
-                            "qualifier = $2",
-                        2, p, NULL, NULL, &r, "read the function URL", e);
+  int rc = pg_pool_exec(pg, sql, n, p, NULL, NULL, &r, "read the function URL", e);
   if (rc != 0)
     return rc;
   json_t *all = docs(r);
@@ -119,20 +117,18 @@ int gateway__pg_url_find(pg_pool *pg, const char *function, const char *qualifie
   return 0;
 }
 
+int gateway__pg_url_find(pg_pool *pg, const char *function, const char *qualifier, json_t **out,
+                         err *e)
+{
+  const char *p[] = {function, qualifier ? qualifier : ""};
+  return one_doc(pg, "SELECT doc FROM tarn_gateway_urls WHERE function = $1 AND qualifier = $2",
+                 2, p, out, e);
+}
+
 int gateway__pg_url_by_id(pg_pool *pg, const char *id, json_t **out, err *e)
 {
-  *out = NULL;
   const char *p[] = {id};
-  PGresult *r = NULL;
-  int rc = pg_pool_exec(pg, "SELECT doc FROM tarn_gateway_urls WHERE id = $1", 1, p, NULL, NULL,
-                        &r, "read the function URL", e);
-  if (rc != 0)
-    return rc;
-  json_t *all = docs(r);
-  PQclear(r);
-  *out = json_incref(json_array_get(all, 0));
-  json_decref(all);
-  return 0;
+  return one_doc(pg, "SELECT doc FROM tarn_gateway_urls WHERE id = $1", 1, p, out, e);
 }
 
 int gateway__pg_url_list(pg_pool *pg, const char *function, json_t **out, err *e)

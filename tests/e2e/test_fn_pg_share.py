@@ -58,16 +58,6 @@ def error(ei):
     return ei.value.response["Error"]["Code"]
 
 
-def wait_for(cond, timeout=120, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for " + what)
-
-
 def test_layer_published_on_a_runs_on_b(nodes):
     a, b = nodes
     la, lb = lu.lambda_client(a), lu.lambda_client(b)
@@ -145,6 +135,23 @@ def test_concurrent_publishes_get_distinct_numbers(nodes):
     assert sorted(numbers) == list(range(1, n + 1))
     listed = clients[1].list_layer_versions(LayerName=layer)["LayerVersions"]
     assert sorted(v["Version"] for v in listed) == list(range(1, n + 1))
+
+    # statements added at once on both nodes: each is kept or refused, never lost
+    def permit(i):
+        try:
+            clients[i % 2].add_layer_version_permission(
+                LayerName=layer, VersionNumber=1, StatementId="s%d" % i,
+                Action="lambda:GetLayerVersion", Principal="*")
+            return "s%d" % i
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "PreconditionFailedException", e.response
+            return None
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=n) as ex:
+        added = {sid for sid in ex.map(permit, range(n)) if sid}
+    assert added
+    pol = clients[0].get_layer_version_policy(LayerName=layer, VersionNumber=1)
+    assert {st["Sid"] for st in json.loads(pol["Policy"])["Statement"]} == added
 
 
 def url_id(fu):
