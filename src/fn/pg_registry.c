@@ -141,6 +141,15 @@ static void key_function(const char *key, char out[KEY_MAX])
   }
 }
 
+/* Moves name's generation on (invariant (1)), in the change's transaction. */
+static int gen_bump(PGconn *c, const char *name, err *e)
+{
+  const char *p[] = {name};
+  return pg_exec(c, "INSERT INTO tarn_fn_gen (name, gen) VALUES ($1, 1) ON CONFLICT (name) "
+                    "DO UPDATE SET gen = tarn_fn_gen.gen + 1",
+                 1, p, NULL, "write the function registry", e);
+}
+
 static int txn_commit(PGconn *c, void *arg, err *e)
 {
   json_t *ops = arg;
@@ -185,10 +194,7 @@ static int txn_commit(PGconn *c, void *arg, err *e)
   {
     if (rc != 0)
       break;
-    const char *p[] = {name};
-    rc = pg_exec(c, "INSERT INTO tarn_fn_gen (name, gen) VALUES ($1, 1) ON CONFLICT (name) "
-                    "DO UPDATE SET gen = tarn_fn_gen.gen + 1",
-                 1, p, NULL, "write the function registry", e);
+    rc = gen_bump(c, name, e);
   }
   json_decref(names);
   return rc;
@@ -347,13 +353,7 @@ static int txn_publish(PGconn *c, void *arg, err *e)
   rc = pg_exec(c, "INSERT INTO tarn_fn_registry (key, fn, value) VALUES ($1, $2, $3)", 3, pv,
                NULL, "write the layer version", e);
   free(text);
-  if (rc == 0) {
-    const char *pg[] = {FN_PG_LAYERS};
-    rc = pg_exec(c, "INSERT INTO tarn_fn_gen (name, gen) VALUES ($1, 1) ON CONFLICT (name) "
-                    "DO UPDATE SET gen = tarn_fn_gen.gen + 1",
-                 1, pg, NULL, "write the layer version", e);
-  }
-  return rc;
+  return rc == 0 ? gen_bump(c, FN_PG_LAYERS, e) : rc;
 }
 
 int fn__pg_layer_publish(fn_system *s, const char *name, json_t *rec, uint32_t *number, err *e)
@@ -384,9 +384,7 @@ static int txn_replace(PGconn *c, void *arg, err *e)
   PQclear(r);
   if (!done)
     return 1; /* rolled back: changed or deleted meanwhile */
-  const char *pg[] = {FN_PG_LAYERS};
-  return pg_exec(c, "UPDATE tarn_fn_gen SET gen = gen + 1 WHERE name = $1", 1, pg, NULL,
-                 "write the layer version", e);
+  return gen_bump(c, FN_PG_LAYERS, e);
 }
 
 int fn__pg_layer_replace(fn_system *s, const char *key, json_t *rec, const char *revision,
