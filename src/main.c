@@ -710,6 +710,10 @@ static int cmd_server(int argc, char **argv)
     log_error("cannot open the HTTP APIs in '%s': %s", real, e.msg);
     goto out;
   }
+  if (metadata != NULL && gateway_share(gw, metadata, &e) != 0) {
+    log_error("metadata database: function URLs: %s", e.msg);
+    goto out;
+  }
   lambda_urls_attach(gw);
   /* serverless PostgreSQL: clusters, the Data API, the secrets they read */
   rdb_options ro = {.data_dir = real};

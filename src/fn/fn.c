@@ -185,6 +185,10 @@ int fn_system_open(const fn_options *o, fn_system **out, err *e)
     return rc;
   }
   fn__code_sweep(s);
+  if (s->pg != NULL) {
+    fn__pg_code_sweep(s);
+    s->pg_swept_ms = time_mono_ms();
+  }
   if ((rc = fn__sched_start_threads(s, e)) != 0) {
     fn_system_close(s);
     return rc;

@@ -238,6 +238,8 @@ struct fn_system {
   pg_pool *pg;                /* --metadata: registry, code and Events shared
                                  in PostgreSQL (pg_registry.c), or NULL */
   char node[33];              /* this node's name in claims (pg_registry.c) */
+  bool pg_poller;             /* under lock: a worker polls the shared queue (invoke.c) */
+  int64_t pg_swept_ms;        /* under lock: when the poller last swept the shared code */
   pthread_mutex_t write_lock; /* one registry writer at a time */
 
   pthread_mutex_t lock;       /* see the top of this file */
@@ -258,6 +260,7 @@ struct fn_system {
   layer_rec **layers;         /* layers.c: by name */
   size_t nlayers;
   size_t cap_layers;
+  int64_t layers_gen;         /* with pg: the generation memory's layers are of */
   char host_python[32];       /* "python3.11": what /usr/bin/python3 runs, or "" */
   char host_ruby[16];         /* "3.1.0": the gem folder version of /usr/bin/ruby, or "" */
   sandbox_zygote *zygote_python; /* the python3.x runtime, pre-initialised (zygote.c), or NULL */
@@ -341,6 +344,17 @@ int fn__pg_sync(fn_system *s, const char *name, int64_t have, fn_records *out, e
 int fn__pg_generations(fn_system *s, json_t **out, err *e);    /* {name: gen} */
 int fn__pg_code_put(fn_system *s, const char *hex, const void *zip, size_t len, err *e);
 int fn__pg_code_get(fn_system *s, const char *hex, buf *out, err *e);
+/* Deletes the zips no record names any more (pg_registry.c (6)). */
+void fn__pg_code_sweep(fn_system *s);
+/* The records of layers belong to this name (no function's: it has '/'). */
+#define FN_PG_LAYERS "/layers"
+/* Writes layer name's next version (rec) and sets *number to it. */
+int fn__pg_layer_publish(fn_system *s, const char *name, json_t *rec, uint32_t *number, err *e);
+/* Replaces a layer version's record if its PolicyRevision is still
+ * revision (NULL: none): 0, 1 when it is not (changed or deleted), or an
+ * error. */
+int fn__pg_layer_replace(fn_system *s, const char *key, json_t *rec, const char *revision,
+                         err *e);
 int fn__pg_event_add(fn_system *s, const char *name, const char *qualifier, const char *id,
                      const void *payload, size_t len, err *e);
 /* 0: out filled (payload appended to its buf), 1: nothing due, or an error. */
@@ -368,6 +382,8 @@ int fn__code_ensure(fn_system *s, const char *hex, err *e);
 void fn__layers_load(fn_system *s, const char *key, json_t *j);
 void fn__layers_free(fn_system *s);                             /* at close */
 bool fn__layers_code_used(fn_system *s, const char *hex);      /* under lock */
+/* With pg: brings memory's layers up to date with the shared records. */
+void fn__layers_sync(fn_system *s);
 /* A configuration's Layers record from layer version ARNs (takes the lock):
  * [{"Arn","CodeSize","CodeHex","Unzipped"}...]; ERR_INVALID when one does
  * not exist or two are versions of one layer. */

@@ -52,8 +52,9 @@
 #define DEFAULT_RETRIES 2
 #define DEFAULT_MAX_AGE_S 21600
 #define RETRY_MAX_MS (5 * 60 * 1000)
-#define PG_POLL_MS 1000            /* an idle worker of the shared queue looks again after
-                                      (an Event queued here wakes one at once) */
+#define PG_POLL_MS 1000            /* an idle node's poller looks at the shared queue again
+                                      after (an Event queued here wakes a worker at once) */
+#define PG_SWEEP_MS (10 * 60 * 1000) /* and sweeps the shared code this often */
 
 invoc *fn__invoc_new(void)
 {
@@ -501,9 +502,14 @@ static enum attempt_end event_attempt(fn_system *s, const char *name, const char
 }
 
 /* A worker of the shared queue (pg_registry.c (4)): claims one due Event
- * at a time, or waits a tick (or for an Event queued here). */
+ * at a time. While the queue is empty one worker of the node (the poller,
+ * s->pg_poller) looks again every PG_POLL_MS, and sweeps unused code every
+ * PG_SWEEP_MS; the others sleep until an Event is queued here or a worker
+ * claimed one (which wakes one more, so a backlog from another node draws
+ * every worker in). An idle node asks PostgreSQL once per PG_POLL_MS. */
 static void *worker_pg(fn_system *s)
 {
+  bool poller = false;
   for (;;) {
     pthread_mutex_lock(&s->lock);
     bool stopping = s->stopping;
@@ -516,15 +522,37 @@ static void *worker_pg(fn_system *s)
     int rc = fn__pg_event_claim(s, &ev, &e);
     if (rc != 0) {
       buf_release(&ev.payload);
+      bool sweep = false;
       pthread_mutex_lock(&s->lock);
-      if (!s->stopping) {
+      if (!s->pg_poller) {
+        s->pg_poller = true;
+        poller = true;
+      }
+      if (poller && time_mono_ms() >= s->pg_swept_ms + PG_SWEEP_MS) {
+        s->pg_swept_ms = time_mono_ms();
+        sweep = true;
+      }
+      if (s->stopping || sweep) {
+        /* no wait */
+      } else if (poller) {
         int64_t at = time_mono_ms() + PG_POLL_MS;
         struct timespec ts = {(time_t)(at / 1000), (long)(at % 1000) * 1000000};
         pthread_cond_timedwait(&s->queue_cond, &s->lock, &ts);
+      } else {
+        pthread_cond_wait(&s->queue_cond, &s->lock);
       }
       pthread_mutex_unlock(&s->lock);
+      if (sweep)
+        fn__pg_code_sweep(s);
       continue;
     }
+    pthread_mutex_lock(&s->lock);
+    if (poller) {
+      s->pg_poller = false;
+      poller = false;
+    }
+    pthread_cond_signal(&s->queue_cond); /* there may be more: one more worker looks */
+    pthread_mutex_unlock(&s->lock);
     int64_t delay = 0;
     int attempts = ev.attempts;
     enum attempt_end end = event_attempt(s, ev.name, ev.qualifier, ev.id, &ev.payload,

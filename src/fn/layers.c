@@ -27,6 +27,14 @@
  *   (3) Mutations hold write_lock from their checks to their memory
  *       update and commit LMDB before memory changes; reads take s->lock
  *       only (registry.c, invariant (1)).
+ *   (4) With --metadata (fn_system.pg) the same records live in PostgreSQL
+ *       (pg_registry.c (7)) and memory is their copy, brought up to date
+ *       (fn__layers_sync) at the start of every operation; a version's
+ *       number is the database's (fn__pg_layer_publish), and a layer's
+ *       code is the shared zip, unpacked on a node when a function there
+ *       first names it. A policy change writes only over the record it
+ *       read (fn__pg_layer_replace): the other node's concurrent change
+ *       makes it fail (PreconditionFailedException) rather than be lost.
  *
  * Start reading at fn_layer_publish() and fn__layers_resolve().
  */
@@ -40,9 +48,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* With --metadata (fn_system.pg) layers are not shared by nodes: refused. */
-#define LAYERS_NOT_SHARED "layers are not supported by a tarn server with --metadata (they " \
-                          "are not shared between nodes)"
 #define LAYER_NAME_MAX 140
 #define NOT_THERE "The resource you requested does not exist."
 
@@ -305,6 +310,37 @@ void fn__layers_free(fn_system *s)
   s->nlayers = s->cap_layers = 0;
 }
 
+/* With pg, memory is a copy of the shared records (pg_registry.c (7)):
+ * reloaded whole when their generation moved. Every operation starts
+ * here, so a version published or deleted on another node is seen. */
+void fn__layers_sync(fn_system *s)
+{
+  if (s->pg == NULL)
+    return;
+  pthread_mutex_lock(&s->lock);
+  int64_t have = s->layers_gen;
+  pthread_mutex_unlock(&s->lock);
+  fn_records r;
+  err e = {0};
+  if (fn__pg_sync(s, FN_PG_LAYERS, have, &r, &e) != 0)
+    return; /* unchanged, or the database is out of reach: memory serves */
+  pthread_mutex_lock(&s->lock);
+  if (r.gen > s->layers_gen) {
+    fn__layers_free(s);
+    size_t i;
+    json_t *rec;
+    json_array_foreach(r.records, i, rec)
+    {
+      const char *key = json_string_value(json_array_get(rec, 0));
+      if (key != NULL && str_starts(key, "l/"))
+        fn__layers_load(s, key, json_array_get(rec, 1));
+    }
+    s->layers_gen = r.gen;
+  }
+  pthread_mutex_unlock(&s->lock);
+  json_decref(r.records);
+}
+
 bool fn__layers_code_used(fn_system *s, const char *hex)
 {
   for (size_t i = 0; i < s->nlayers; i++)
@@ -390,8 +426,6 @@ static int settings_check(const fn_layer_settings *set, err *e)
 int fn_layer_publish(fn_system *s, const char *ref, const fn_layer_settings *set,
                      const fn_code *code, arena *a, fn_layer_version *out, err *e)
 {
-  if (s->pg != NULL)
-    return err_set(e, ERR_INVALID, LAYERS_NOT_SHARED);
   char name[LAYER_NAME_MAX + 1];
   int rc = name_parse(ref, name, e);
   if (rc == 0)
@@ -413,6 +447,7 @@ int fn_layer_publish(fn_system *s, const char *ref, const fn_layer_settings *set
     json_object_set_new(rec, "License", json_string(set->license));
 
   pthread_mutex_lock(&s->write_lock);
+  fn__layers_sync(s);
   pthread_mutex_lock(&s->lock);
   layer_rec *l = layer_find(s, name);
   uint32_t number = l ? l->next : 1;
@@ -425,7 +460,9 @@ int fn_layer_publish(fn_system *s, const char *ref, const fn_layer_settings *set
     rc = err_set(e, ERR_INVALID, "layer '%s' has %d versions, the most it can have", name,
                  FN_MAX_LAYER_VERSIONS);
   json_t *head = json_pack("{s:I}", "Next", (json_int_t)number + 1);
-  if (rc == 0)
+  if (rc == 0 && s->pg != NULL)
+    rc = fn__pg_layer_publish(s, name, rec, &number, e); /* the number is the database's */
+  else if (rc == 0)
     rc = put_version(s, name, number, rec, head, e);
   json_decref(head);
   if (rc == 0) {
@@ -450,6 +487,7 @@ int fn_layer_get(fn_system *s, const char *ref, uint32_t number, arena *a,
     return rc;
   if (number < 1)
     return err_set(e, ERR_INVALID, "Layer Version Cannot be less than 1");
+  fn__layers_sync(s);
   pthread_mutex_lock(&s->lock);
   layer_rec *l = layer_find(s, name);
   layer_ver *v = version_find(l, number);
@@ -519,6 +557,7 @@ int fn_layer_list(fn_system *s, const char *ref, const char *runtime, const char
   size_t got = 0;
   size_t pos = 0;
   bool more = false;
+  fn__layers_sync(s);
   pthread_mutex_lock(&s->lock);
   if (none) {
     /* nothing */
@@ -564,6 +603,7 @@ int fn_layer_delete(fn_system *s, const char *ref, uint32_t number, err *e)
   if (number < 1)
     return err_set(e, ERR_INVALID, "Layer Version Cannot be less than 1");
   pthread_mutex_lock(&s->write_lock);
+  fn__layers_sync(s);
   pthread_mutex_lock(&s->lock);
   bool there = version_find(layer_find(s, name), number) != NULL;
   pthread_mutex_unlock(&s->lock);
@@ -676,7 +716,19 @@ static int policy_store(fn_system *s, const char *name, uint32_t number, json_t 
   uuid_v4(revision);
   json_object_set(next, "Policy", statements);
   json_object_set_new(next, "PolicyRevision", json_string(revision));
-  int rc = put_version(s, name, number, next, NULL, e);
+  int rc;
+  if (s->pg != NULL) {
+    /* invariant (4): only over the record it was read from */
+    char key[KEY_MAX];
+    snprintf(key, sizeof key, "l/%s/%010u", name, number);
+    rc = fn__pg_layer_replace(s, key, next,
+                              json_string_value(json_object_get(rec, "PolicyRevision")), e);
+    if (rc == 1)
+      rc = err_set(e, ERR_PRECONDITION, "The layer version's policy was changed or the version "
+                                        "deleted meanwhile (on another node); retry.");
+  } else {
+    rc = put_version(s, name, number, next, NULL, e);
+  }
   if (rc == 0) {
     pthread_mutex_lock(&s->lock);
     layer_rec *l = layer_find(s, name);
@@ -691,6 +743,7 @@ static int policy_store(fn_system *s, const char *name, uint32_t number, json_t 
 /* A copy of the version's record (write_lock held), or NULL. */
 static json_t *record_copy(fn_system *s, const char *name, uint32_t number)
 {
+  fn__layers_sync(s);
   pthread_mutex_lock(&s->lock);
   layer_ver *v = version_find(layer_find(s, name), number);
   json_t *rec = v ? json_deep_copy(v->rec) : NULL;
@@ -845,8 +898,6 @@ int fn_layer_permission_remove(fn_system *s, const char *ref, uint32_t number, c
 
 int fn__layers_resolve(fn_system *s, const char *const *arns, size_t n, json_t **out, err *e)
 {
-  if (s->pg != NULL && n > 0)
-    return err_set(e, ERR_INVALID, LAYERS_NOT_SHARED);
   if (n > FN_MAX_FUNCTION_LAYERS)
     return err_set(e, ERR_INVALID, "Cannot reference more than %d layers.",
                    FN_MAX_FUNCTION_LAYERS);
@@ -876,6 +927,8 @@ int fn__layers_resolve(fn_system *s, const char *const *arns, size_t n, json_t *
   json_t *arr = json_array();
   arena *a = arena_new();
   int rc = 0;
+  if (n > 0)
+    fn__layers_sync(s);
   pthread_mutex_lock(&s->lock);
   for (size_t i = 0; i < n && rc == 0; i++) {
     layer_ver *v = version_find(layer_find(s, names[i]), numbers[i]);
@@ -891,6 +944,10 @@ int fn__layers_resolve(fn_system *s, const char *const *arns, size_t n, json_t *
   }
   pthread_mutex_unlock(&s->lock);
   arena_free(a);
+  /* with pg, a layer published on another node is unpacked here first */
+  for (size_t i = 0; i < json_array_size(arr) && rc == 0; i++)
+    rc = fn__code_ensure(s, json_string_value(json_object_get(json_array_get(arr, i), "CodeHex")),
+                         e);
   if (rc != 0) {
     json_decref(arr);
     return rc;

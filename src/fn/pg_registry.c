@@ -34,6 +34,21 @@
  *       out. Times are the database's clock, so nodes' clocks do not matter.
  *   (5) A node's name derives from its host and data directory; at open it
  *       hands back what it had claimed before a restart.
+ *   (6) A zip leaves tarn_fn_code only when no record names its hex (a
+ *       function's or version's CodeHex, a Layers entry, a layer version)
+ *       and it was put more than TARN_FN_CODE_GRACE_SECONDS (default an
+ *       hour) ago, by the database's clock: a put
+ *       for a create still in flight, even of a zip already there, makes it
+ *       young again, so the record that will name it is written first.
+ *   (7) Layers' records (l/NAME, l/NAME/%010u, as layers.c keeps them in
+ *       LMDB) belong to the pseudo-function FN_PG_LAYERS, one generation
+ *       for all layers. A version's number is taken from l/NAME's Next in
+ *       the transaction that writes the version (the row's lock orders
+ *       publishes), so two nodes publishing at once get two numbers, and a
+ *       number is never given twice. A version's policy is replaced only
+ *       if the version still has the PolicyRevision it was read with, so
+ *       two nodes changing it at once lose no statement, and a version
+ *       deleted meanwhile stays deleted.
  *
  * Start reading at fn__pg_open(), then fn__pg_commit() and fn__pg_sync().
  */
@@ -52,6 +67,7 @@
 #include <unistd.h>
 
 #define LEASE_MARGIN_DEFAULT_S 60
+#define CODE_GRACE_DEFAULT_S 3600 /* a zip this young is never swept (6) */
 #define NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 
 static const char SCHEMA[] =
@@ -66,6 +82,7 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS tarn_fn_code ("
     "  hex text PRIMARY KEY,"
     "  zip bytea NOT NULL);"
+    "ALTER TABLE tarn_fn_code ADD COLUMN IF NOT EXISTS added_ms bigint NOT NULL DEFAULT 0;"
     "CREATE TABLE IF NOT EXISTS tarn_fn_events ("
     "  seq bigserial PRIMARY KEY,"
     "  fn text NOT NULL,"
@@ -105,10 +122,15 @@ int fn__pg_open(fn_system *s, err *e)
 
 /* ---- registry records (invariant (1)) ---- */
 
-/* The function a key's record belongs to ("" for none), into out. */
+/* The function a key's record belongs to ("" for none; FN_PG_LAYERS for
+ * layers' records), into out. */
 static void key_function(const char *key, char out[KEY_MAX])
 {
   out[0] = '\0';
+  if (key[0] == 'l' && key[1] == '/') {
+    snprintf(out, KEY_MAX, "%s", FN_PG_LAYERS);
+    return;
+  }
   if ((key[0] == 'f' || key[0] == 'v' || key[0] == 'a') && key[1] == '/') {
     snprintf(out, KEY_MAX, "%s", key + 2);
     if (key[0] != 'f') {
@@ -117,6 +139,15 @@ static void key_function(const char *key, char out[KEY_MAX])
         *slash = '\0';
     }
   }
+}
+
+/* Moves name's generation on (invariant (1)), in the change's transaction. */
+static int gen_bump(PGconn *c, const char *name, err *e)
+{
+  const char *p[] = {name};
+  return pg_exec(c, "INSERT INTO tarn_fn_gen (name, gen) VALUES ($1, 1) ON CONFLICT (name) "
+                    "DO UPDATE SET gen = tarn_fn_gen.gen + 1",
+                 1, p, NULL, "write the function registry", e);
 }
 
 static int txn_commit(PGconn *c, void *arg, err *e)
@@ -163,10 +194,7 @@ static int txn_commit(PGconn *c, void *arg, err *e)
   {
     if (rc != 0)
       break;
-    const char *p[] = {name};
-    rc = pg_exec(c, "INSERT INTO tarn_fn_gen (name, gen) VALUES ($1, 1) ON CONFLICT (name) "
-                    "DO UPDATE SET gen = tarn_fn_gen.gen + 1",
-                 1, p, NULL, "write the function registry", e);
+    rc = gen_bump(c, name, e);
   }
   json_decref(names);
   return rc;
@@ -243,8 +271,10 @@ int fn__pg_code_put(fn_system *s, const char *hex, const void *zip, size_t len, 
   const char *p[] = {hex, zip};
   int lengths[] = {0, (int)len};
   int formats[] = {0, 1};
-  return pg_pool_exec(s->pg, "INSERT INTO tarn_fn_code (hex, zip) VALUES ($1, $2) "
-                             "ON CONFLICT (hex) DO NOTHING",
+  /* invariant (6): a zip put again (a new function with known code) is
+     as young as a new one */
+  return pg_pool_exec(s->pg, "INSERT INTO tarn_fn_code (hex, zip, added_ms) VALUES ($1, $2, "
+                             NOW_MS ") ON CONFLICT (hex) DO UPDATE SET added_ms = " NOW_MS,
                       2, p, lengths, formats, NULL, "store the function's code", e);
 }
 
@@ -268,6 +298,104 @@ int fn__pg_code_get(fn_system *s, const char *hex, buf *out, err *e)
   rc = buf_append(out, raw, n) == 0 ? 0
                                     : err_set(e, ERR_INTERNAL, "the code '%s' is too large", hex);
   PQfreemem(raw);
+  return rc;
+}
+
+void fn__pg_code_sweep(fn_system *s)
+{
+  char grace[24];
+  snprintf(grace, sizeof grace, "%lld",
+           pg_lease_ms("TARN_FN_CODE_GRACE_SECONDS", CODE_GRACE_DEFAULT_S));
+  const char *p[] = {grace};
+  err e = {0};
+  /* invariant (6); a failure leaves the zips for the next sweep */
+  /* every 64-hex run of every record counts as named: CodeHex wherever it
+     sits (a conf, its Layers, a layer version), in one pass over them */
+  exec(s, "WITH named AS (SELECT DISTINCT m[1] AS hex FROM tarn_fn_registry r, "
+          "regexp_matches(r.value, '([0-9a-f]{64})', 'g') AS m) "
+          "DELETE FROM tarn_fn_code c WHERE c.added_ms < " NOW_MS " - $1::bigint AND NOT EXISTS "
+          "(SELECT 1 FROM named n WHERE n.hex = c.hex)",
+       1, p, NULL, "sweep the functions' code", &e);
+}
+
+/* ---- layers (invariant (7)) ---- */
+
+typedef struct publish_arg {
+  const char *name;
+  json_t *rec;
+  uint32_t number;            /* out */
+} publish_arg;
+
+static int txn_publish(PGconn *c, void *arg, err *e)
+{
+  publish_arg *a = arg;
+  char head[KEY_MAX];
+  snprintf(head, sizeof head, "l/%s", a->name);
+  const char *p[] = {head, FN_PG_LAYERS};
+  PGresult *r = NULL;
+  int rc = pg_exec(c, "INSERT INTO tarn_fn_registry (key, fn, value) VALUES ($1, $2, "
+                      "'{\"Next\":2}') ON CONFLICT (key) DO UPDATE SET value = json_build_object("
+                      "'Next', (tarn_fn_registry.value::json->>'Next')::bigint + 1)::text "
+                      "RETURNING (value::json->>'Next')::bigint - 1",
+                   2, p, &r, "number the layer version", e);
+  if (rc != 0)
+    return rc;
+  a->number = PQntuples(r) == 1 ? (uint32_t)pg_col_int(r, 0, 0) : 0;
+  PQclear(r);
+  if (a->number == 0)
+    return err_set(e, ERR_INTERNAL, "the layer '%s' has no version number", a->name);
+  char key[KEY_MAX];
+  snprintf(key, sizeof key, "l/%s/%010u", a->name, a->number);
+  char *text = json_dumps(a->rec, JSON_COMPACT);
+  if (text == NULL)
+    mem_out_of_memory();
+  const char *pv[] = {key, FN_PG_LAYERS, text};
+  rc = pg_exec(c, "INSERT INTO tarn_fn_registry (key, fn, value) VALUES ($1, $2, $3)", 3, pv,
+               NULL, "write the layer version", e);
+  free(text);
+  return rc == 0 ? gen_bump(c, FN_PG_LAYERS, e) : rc;
+}
+
+int fn__pg_layer_publish(fn_system *s, const char *name, json_t *rec, uint32_t *number, err *e)
+{
+  publish_arg a = {.name = name, .rec = rec};
+  int rc = pg_transaction(s->pg, NULL, txn_publish, &a, e);
+  *number = a.number;
+  return rc;
+}
+
+typedef struct replace_arg {
+  const char *key;
+  const char *text;
+  const char *revision;       /* the PolicyRevision it must still have, or NULL for none */
+} replace_arg;
+
+static int txn_replace(PGconn *c, void *arg, err *e)
+{
+  replace_arg *a = arg;
+  const char *p[] = {a->key, a->text, a->revision};
+  PGresult *r = NULL;
+  int rc = pg_exec(c, "UPDATE tarn_fn_registry SET value = $2 WHERE key = $1 AND "
+                      "(value::json->>'PolicyRevision') IS NOT DISTINCT FROM $3",
+                   3, p, &r, "write the layer version", e);
+  if (rc != 0)
+    return rc;
+  bool done = atoi(PQcmdTuples(r)) == 1;
+  PQclear(r);
+  if (!done)
+    return 1; /* rolled back: changed or deleted meanwhile */
+  return gen_bump(c, FN_PG_LAYERS, e);
+}
+
+int fn__pg_layer_replace(fn_system *s, const char *key, json_t *rec, const char *revision,
+                         err *e)
+{
+  char *text = json_dumps(rec, JSON_COMPACT);
+  if (text == NULL)
+    mem_out_of_memory();
+  replace_arg a = {.key = key, .text = text, .revision = revision};
+  int rc = pg_transaction(s->pg, NULL, txn_replace, &a, e);
+  free(text);
   return rc;
 }
 

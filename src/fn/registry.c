@@ -33,7 +33,8 @@
  * commits them there in one transaction; nothing is loaded at open, and
  * fn__registry_sync() brings one function's memory up to date with the
  * shared records before each call that looks it up, so every node sees
- * what any node wrote. Layers are refused there (layers.c).
+ * what any node wrote. Layers' records are there too, kept in memory by
+ * layers.c (fn__layers_sync).
  *
  * Start reading at fn__registry_open() and load_all().
  */
@@ -840,6 +841,20 @@ static void entry_merge(fn_system *s, fn_entry *f, fn_entry *d)
   }
 }
 
+/* Unpacks c's code and its layers' here (with pg), as far as it can. */
+static void conf_ensure(fn_system *s, const conf *c, err *e)
+{
+  fn__code_ensure(s, c->cfg.code.sha256_hex, e);
+  size_t i;
+  json_t *l;
+  json_array_foreach(c->layers, i, l)
+  {
+    const char *h = json_string_value(json_object_get(l, "CodeHex"));
+    if (h != NULL)
+      fn__code_ensure(s, h, e);
+  }
+}
+
 void fn__registry_sync(fn_system *s, const char *name)
 {
   if (s->pg == NULL || !fn__name_ok(name))
@@ -856,9 +871,9 @@ void fn__registry_sync(fn_system *s, const char *name)
   json_decref(r.records);
   /* invariant (3) there: the code is here before the conf is in memory */
   if (d->latest != NULL) {
-    fn__code_ensure(s, d->latest->cfg.code.sha256_hex, &e);
+    conf_ensure(s, d->latest, &e);
     for (size_t i = 0; i < d->nversions; i++)
-      fn__code_ensure(s, d->versions[i]->cfg.code.sha256_hex, &e);
+      conf_ensure(s, d->versions[i], &e);
   }
   pthread_mutex_lock(&s->lock);
   f = fn__registry_find(s, name);
@@ -900,6 +915,7 @@ void fn__registry_sync_all(fn_system *s)
 {
   if (s->pg == NULL)
     return;
+  fn__layers_sync(s);
   json_t *gens = NULL;
   err e = {0};
   if (fn__pg_generations(s, &gens, &e) != 0)

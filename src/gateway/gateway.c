@@ -22,6 +22,9 @@
  *       one step.
  *   (4) Every check runs before the commit: a failing call changes nothing.
  *
+ * With --metadata (gateway_share) function URLs live in PostgreSQL instead,
+ * shared by the nodes (pg_urls.c); HTTP APIs stay here.
+ *
  * Start reading at gateway_open(), then put_api() (every API write).
  */
 #include "gateway/internal.h"
@@ -48,6 +51,7 @@ struct gateway {
   pthread_rwlock_t lock;       /* guards the two objects below */
   json_t *apis;                /* API_ID -> API document (1) */
   json_t *urls;                /* URL_ID -> function URL configuration */
+  pg_pool *pg;                 /* --metadata: function URLs in PostgreSQL (pg_urls.c) */
 };
 
 /* ---- the committer: one record put or deleted ---- */
@@ -941,6 +945,13 @@ static int no_url(const char *function, err *e)
                  function);
 }
 
+static int url_exists(const char *function_arn, err *e)
+{
+  return err_set(e, ERR_CONFLICT, "Failed to create function url config for [functionArn = %s]. "
+                                  "Error message:  FunctionUrlConfig exists for this Lambda function",
+                 function_arn);
+}
+
 static int url_normalize(json_t *u, const json_t *in, err *e)
 {
   static const char *const members[] = {"sAuthType", "oCors", "sInvokeMode", NULL};
@@ -977,12 +988,18 @@ int gateway_url_create(gateway *g, const char *function, const char *qualifier,
   json_object_set_new(u, "FunctionArn", json_string(function_arn));
   json_object_set_new(u, "CreationTime", json_string(now));
   json_object_set_new(u, "LastModifiedTime", json_string(now));
+  if (g->pg != NULL) {
+    if (rc == 0 && (rc = gateway__pg_url_insert(g->pg, u, e)) == ERR_CONFLICT)
+      rc = url_exists(function_arn, e);
+    if (rc == 0)
+      *out = json_incref(u);
+    json_decref(u);
+    return rc;
+  }
   pthread_mutex_lock(&g->write_mu);
   json_t *old = rc == 0 ? url_lookup(g, function, qualifier, NULL) : NULL;
   if (old != NULL)
-    rc = err_set(e, ERR_CONFLICT, "Failed to create function url config for [functionArn = %s]. "
-                                  "Error message:  FunctionUrlConfig exists for this Lambda function",
-                 function_arn);
+    rc = url_exists(function_arn, e);
   if (rc == 0 && json_object_size(g->urls) >= GATEWAY_MAX_URLS)
     rc = err_set(e, ERR_LIMIT_EXCEEDED, "at most %d function URLs", GATEWAY_MAX_URLS);
   if (rc == 0)
@@ -998,7 +1015,14 @@ int gateway_url_create(gateway *g, const char *function, const char *qualifier,
 int gateway_url_get(gateway *g, const char *function, const char *qualifier, json_t **out,
                     err *e)
 {
-  json_t *u = url_lookup(g, function, qualifier, NULL);
+  json_t *u = NULL;
+  if (g->pg != NULL) {
+    int rc = gateway__pg_url_find(g->pg, function, qualifier, &u, e);
+    if (rc != 0)
+      return rc;
+  } else {
+    u = url_lookup(g, function, qualifier, NULL);
+  }
   if (u == NULL)
     return no_url(function, e);
   *out = u;
@@ -1010,8 +1034,14 @@ int gateway_url_update(gateway *g, const char *function, const char *qualifier, 
 {
   pthread_mutex_lock(&g->write_mu);
   char id[64];
-  json_t *old = url_lookup(g, function, qualifier, id);
-  int rc = old == NULL ? no_url(function, e) : 0;
+  json_t *old = NULL;
+  int rc = 0;
+  if (g->pg != NULL)
+    rc = gateway__pg_url_find(g->pg, function, qualifier, &old, e);
+  else
+    old = url_lookup(g, function, qualifier, id);
+  if (rc == 0 && old == NULL)
+    rc = no_url(function, e);
   json_t *u = old != NULL ? json_deep_copy(old) : NULL;
   if (rc == 0)
     rc = url_normalize(u, in, e);
@@ -1019,7 +1049,10 @@ int gateway_url_update(gateway *g, const char *function, const char *qualifier, 
     char now[32];
     gateway__now_iso(now);
     json_object_set_new(u, "LastModifiedTime", json_string(now));
-    rc = commit(g, g->urls_db, g->urls, id, u, e);
+    if (g->pg == NULL)
+      rc = commit(g, g->urls_db, g->urls, id, u, e);
+    else if ((rc = gateway__pg_url_update(g->pg, u, e)) == 1)
+      rc = no_url(function, e); /* deleted on another node meanwhile */
   }
   pthread_mutex_unlock(&g->write_mu);
   json_decref(old);
@@ -1031,6 +1064,10 @@ int gateway_url_update(gateway *g, const char *function, const char *qualifier, 
 
 int gateway_url_delete(gateway *g, const char *function, const char *qualifier, err *e)
 {
+  if (g->pg != NULL) {
+    int rc = gateway__pg_url_delete(g->pg, function, qualifier, false, e);
+    return rc == 1 ? no_url(function, e) : rc;
+  }
   pthread_mutex_lock(&g->write_mu);
   char id[64];
   json_t *old = url_lookup(g, function, qualifier, id);
@@ -1042,6 +1079,8 @@ int gateway_url_delete(gateway *g, const char *function, const char *qualifier, 
 
 int gateway_url_delete_all(gateway *g, const char *function, err *e)
 {
+  if (g->pg != NULL)
+    return gateway__pg_url_delete(g->pg, function, NULL, true, e);
   json_t *all = NULL;
   gateway_url_list(g, function, &all, e);
   int rc = 0;
@@ -1060,6 +1099,8 @@ int gateway_url_delete_all(gateway *g, const char *function, err *e)
 
 int gateway_url_list(gateway *g, const char *function, json_t **out, err *e)
 {
+  if (g->pg != NULL)
+    return gateway__pg_url_list(g->pg, function, out, e);
   *out = json_array();
   pthread_rwlock_rdlock(&g->lock);
   const char *id;
@@ -1075,7 +1116,14 @@ int gateway_url_list(gateway *g, const char *function, json_t **out, err *e)
 
 int gateway_url_by_id(gateway *g, const char *url_id, json_t **out, err *e)
 {
-  json_t *u = lookup(g, g->urls, url_id);
+  json_t *u = NULL;
+  if (g->pg != NULL) {
+    int rc = gateway__pg_url_by_id(g->pg, url_id, &u, e);
+    if (rc != 0)
+      return rc;
+  } else {
+    u = lookup(g, g->urls, url_id);
+  }
   if (u == NULL)
     return err_set(e, ERR_NOT_FOUND, "no function URL '%s'", url_id);
   *out = u;
@@ -1155,6 +1203,14 @@ int gateway_open(const char *data_dir, gateway **out, err *e)
   }
   *out = g;
   return 0;
+}
+
+int gateway_share(gateway *g, pg_pool *pg, err *e)
+{
+  int rc = gateway__pg_urls_open(pg, e);
+  if (rc == 0)
+    g->pg = pg;
+  return rc;
 }
 
 gateway *gateway_close(gateway *g)

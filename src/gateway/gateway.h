@@ -39,6 +39,7 @@
 #include "base/buf.h"
 #include "base/egress.h"
 #include "base/err.h"
+#include "base/pg.h"
 #include "base/text.h"
 
 #include <jansson.h>
@@ -66,6 +67,10 @@ typedef struct gateway gateway;
 int gateway_open(const char *data_dir, gateway **out, err *e);
 /* Accepts NULL; returns NULL. */
 gateway *gateway_close(gateway *g);
+/* With --metadata: function URL configurations live in pg (the pool
+ * outlives g), shared by every node opened on it; this node's LMDB URLs
+ * are left aside. HTTP APIs stay in DATA/gateway. */
+int gateway_share(gateway *g, pg_pool *pg, err *e);
 
 /* ---- HTTP APIs ---- */
 

@@ -24,4 +24,17 @@ json_t *gateway__event_json(const gateway_target *t, const char *format, const c
 const char *gateway__request_value(const gateway_target *t, const gateway_request *q,
                                    const char *full_path, const char *expr);
 
+/* pg_urls.c: function URLs in PostgreSQL (gateway_share). find and by_id
+ * set *out NULL when there is none; update and a single delete return 1
+ * when there was none. */
+int gateway__pg_urls_open(pg_pool *pg, err *e);
+int gateway__pg_url_insert(pg_pool *pg, const json_t *u, err *e);
+int gateway__pg_url_find(pg_pool *pg, const char *function, const char *qualifier, json_t **out,
+                         err *e);
+int gateway__pg_url_by_id(pg_pool *pg, const char *id, json_t **out, err *e);
+int gateway__pg_url_list(pg_pool *pg, const char *function, json_t **out, err *e);
+int gateway__pg_url_update(pg_pool *pg, const json_t *u, err *e);
+int gateway__pg_url_delete(pg_pool *pg, const char *function, const char *qualifier, bool all,
+                           err *e);
+
 #endif

@@ -4,7 +4,7 @@ function created on one node is invoked on the other right after, code
 updated on one runs on the other, a delete on one is seen on the other;
 Event invocations spread over both nodes each run exactly once; Events a
 node had claimed when it was killed (kill -9) run once, on the other node,
-after their lease; layers are refused on such a node.
+after their lease. Layers and function URLs: test_fn_pg_share.py.
 
 The function writes one marker object per run (under a fresh name), in the
 object store the nodes share, so a test counts runs, not distinct keys.
@@ -179,11 +179,3 @@ def test_claimed_events_of_a_killed_node_run_once_elsewhere(nodes, pg):
     assert runs(b.client(), "fnpg-kill") == {"k%d" % i: 1 for i in range(n)}
     a.start()
 
-
-def test_layers_are_refused(nodes):
-    a, _ = nodes
-    la = lu.lambda_client(a)
-    with pytest.raises(botocore.exceptions.ClientError) as ei:
-        la.publish_layer_version(LayerName="shared-layer", Content={"ZipFile": code("l")})
-    assert ei.value.response["Error"]["Code"] == "InvalidParameterValueException"
-    assert "--metadata" in ei.value.response["Error"]["Message"]
