@@ -1,5 +1,6 @@
-/* athena/athena.c -- query executions: the database, the queue and the
- * bounded pool of threads that runs them (see athena.h for the states).
+/* athena/athena.c -- query executions: the queue and the bounded pool of
+ * threads that runs them, over the records of a side (internal.h: LMDB, or
+ * PostgreSQL shared by several nodes); see athena.h for the states.
  *
  * Why: Athena's API is asynchronous (start, poll, read the results), so a
  * query must outlive the request that started it, its history must survive
@@ -17,18 +18,26 @@
  *   (1a) Tokens: a token already committed answers its execution at once
  *       (no commit); a token whose execution is being committed by another
  *       request waits for that commit; the commit checks the token again
- *       on the committer thread, so two requests with one token always
- *       make one execution.
+ *       (on the committer thread, or in the PostgreSQL transaction), so two
+ *       requests with one token always make one execution.
  *   (2) A final state is visible only once committed: the job stays in
  *       `active` (answering lookups with its in-memory state) until its
  *       final record is durable, and the result objects are committed
  *       before that record.
- *   (3) RUNNING is never written: after a crash an execution is final or
- *       QUEUED, and athena_open fails the QUEUED ones (never stuck).
+ *   (3) On LMDB RUNNING is never written: after a crash an execution is
+ *       final or QUEUED, and athena_open fails the QUEUED ones (never
+ *       stuck).
  *   (4) At most `workers` queries run; the rest wait in FIFO order, at most
  *       max_queued of them (then TooManyRequestsException).
  *   (5) Lock order: wg_mu, then mu; no lock is held across a commit or
  *       a query.
+ *   (6) On a shared side a query runs where it was started: its thread
+ *       writes RUNNING once its QUEUED record is committed (side.running),
+ *       the watch thread (watch_main) renews its lease and record every
+ *       quarter lease and cancels here what a StopQueryExecution on another
+ *       node marked; another node's execution is read from the side with
+ *       its times brought to now (load_exec), and stopped by marking it
+ *       (side.stop_remote). pg_store.c keeps the lease's rules.
  *
  * Start reading at athena_query_start(), then worker_main().
  */
@@ -67,6 +76,13 @@ int athena__invalid(err *e, const char *member, const char *constraint)
 {
   return err_set(e, ERR_INVALID, "1 validation error detected: Value at '%s' failed to satisfy "
                  "constraint: %s", member, constraint);
+}
+
+int athena__token_mismatch(err *e)
+{
+  return err_set(e, ERR_INVALID, "the ClientRequestToken was used before with other "
+                 "parameters (QueryString, WorkGroup, QueryExecutionContext or "
+                 "ResultConfiguration): idempotent parameters do not match");
 }
 
 int athena__max_results(json_t *in, json_int_t min, json_int_t max, json_int_t *out, err *e)
@@ -966,6 +982,7 @@ int athena_query_stop(athena *a, const char *id, err *e)
 static void *watch_main(void *arg)
 {
   athena *a = arg;
+  bool failing = false;
   pthread_mutex_lock(&a->mu);
   while (!a->stopping) {
     json_t *recs = json_object();
@@ -980,8 +997,12 @@ static void *watch_main(void *arg)
     pthread_mutex_unlock(&a->mu);
     json_t *cancel = NULL, *lost = NULL;
     err e = {0};
-    if (a->side->watch(a, recs, &cancel, &lost, &e) != 0)
-      log_warn("athena: watching the queries: %s", e.msg);
+    bool ok = a->side->watch(a, recs, &cancel, &lost, &e) == 0;
+    if (!ok && !failing) /* said once per outage */
+      log_warn("athena: cannot renew the queries' leases or read their stops: %s", e.msg);
+    else if (ok && failing)
+      log_info("athena: the queries' leases are renewed again");
+    failing = !ok;
     json_decref(recs);
     size_t i;
     json_t *v;

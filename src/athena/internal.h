@@ -141,6 +141,8 @@ struct pg_pool;
 int athena__pg_open(athena *a, struct pg_pool *pool, err *e);
 /* MaxResults of a request within [min, max]; *out = max when absent (or 0). */
 int athena__max_results(json_t *in, json_int_t min, json_int_t max, json_int_t *out, err *e);
+/* ERR_INVALID: a ClientRequestToken reused with other parameters. */
+int athena__token_mismatch(err *e);
 /* "InvalidRequestException"-style validation message for a member. */
 int athena__invalid(err *e, const char *member, const char *constraint);
 

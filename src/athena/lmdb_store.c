@@ -143,9 +143,7 @@ static int token_match(const MDB_val *v, const char *hash, char found[37], err *
   const char *thash = json_string_value(json_object_get(t, "Hash"));
   int rc = 1;
   if (id == NULL || thash == NULL || strcmp(thash, hash) != 0)
-    rc = err_set(e, ERR_INVALID, "the ClientRequestToken was used before with other "
-                 "parameters (QueryString, WorkGroup, QueryExecutionContext or "
-                 "ResultConfiguration): idempotent parameters do not match");
+    rc = athena__token_mismatch(e);
   else
     snprintf(found, 37, "%s", id);
   json_decref(t);

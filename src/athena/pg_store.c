@@ -234,9 +234,7 @@ static int start_txn(PGconn *c, void *arg, err *e)
         snprintf(t->found, 37, "%s", PQgetvalue(r, 0, 0));
         rc = 1; /* nothing to commit */
       } else {
-        rc = err_set(e, ERR_INVALID, "the ClientRequestToken was used before with other "
-                     "parameters (QueryString, WorkGroup, QueryExecutionContext or "
-                     "ResultConfiguration): idempotent parameters do not match");
+        rc = athena__token_mismatch(e);
       }
       PQclear(r);
       return rc;
@@ -274,9 +272,7 @@ static int p_token_lookup(athena *a, const char *token, const char *hash, char f
       snprintf(found, 37, "%s", PQgetvalue(r, 0, 0));
       rc = 1;
     } else {
-      rc = err_set(e, ERR_INVALID, "the ClientRequestToken was used before with other "
-                   "parameters (QueryString, WorkGroup, QueryExecutionContext or "
-                   "ResultConfiguration): idempotent parameters do not match");
+      rc = athena__token_mismatch(e);
     }
   }
   PQclear(r);
