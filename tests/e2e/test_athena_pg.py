@@ -14,6 +14,7 @@ query on A while a long one runs there is QUEUED; the lease is short
 
 Start reading at test_query_started_on_a_read_on_b().
 """
+import threading
 import time
 import uuid
 
@@ -130,6 +131,33 @@ def test_work_groups_shared(ath, lake):
     with pytest.raises(ClientError) as ei:
         aa.get_work_group(WorkGroup="analysts")
     assert ei.value.response["Error"]["Code"] == "InvalidRequestException"
+
+
+def test_same_token_and_work_group_on_both_nodes_at_once(ath, lake):
+    out = "s3://%s/race/" % lake
+    for round_ in range(3):
+        token = uuid.uuid4().hex
+        name = "race-%d" % round_
+        got = [None] * 4
+        def go(i):
+            cl = ath[i % 2]
+            try:
+                if i < 2:
+                    got[i] = start(cl, "SELECT %d AS r" % round_, out, ClientRequestToken=token)
+                else:
+                    cl.create_work_group(Name=name)
+                    got[i] = "made"
+            except ClientError as exc:
+                got[i] = exc.response["Error"]["Code"]
+        threads = [threading.Thread(target=go, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert got[0] == got[1] and len(got[0]) == 36, got   # one execution for the token
+        assert sorted(got[2:]) == ["InvalidRequestException", "made"], got
+        assert wait_state(ath[1], got[0])["Status"]["State"] == "SUCCEEDED"
+        ath[0].delete_work_group(WorkGroup=name)
 
 
 def test_stop_on_b_cancels_on_a(ath, lake):
