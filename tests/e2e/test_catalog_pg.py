@@ -5,8 +5,9 @@ PostgreSQL (`--metadata`), the objects in one object backend (`--objects`).
 What a user of two nodes checks: a database or table made on one node is
 read, listed and queried (Athena) on the other; partitions batch-created on
 one page the same on the other; a database deleted on one is gone, with its
-tables, on the other; and a name taken on one node is taken on both, even
-when both create it at once.
+tables, on the other; a name taken on one node is taken on both, even
+when both create it at once; a crawl runs on the one node that claimed it,
+and a crawl whose node never came back ends (FAILED) once its lease ran out.
 
 Start reading at test_database_and_table_across_nodes().
 """
