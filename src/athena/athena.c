@@ -976,28 +976,41 @@ int athena_query_stop(athena *a, const char *id, err *e)
   return rc;
 }
 
-/* Shared sides (6): every ATHENA_POLL_MS, this node's executions' leases
- * and records go to the side, and what the side says was stopped
- * elsewhere, or is no longer this node's, is cancelled here. */
+/* Shared sides (6): every ATHENA_POLL_MS the side is asked what was
+ * stopped elsewhere, and every renew_ms this node's executions' leases
+ * (and running ones' records) go to it; what was stopped elsewhere, or is
+ * no longer this node's, is cancelled here. */
 static void *watch_main(void *arg)
 {
   athena *a = arg;
   bool failing = false;
+  int64_t renewed = 0;
   pthread_mutex_lock(&a->mu);
   while (!a->stopping) {
-    json_t *recs = json_object();
     int64_t now = athena__now_ms();
+    bool local = false;
+    json_t *recs = NULL;
+    if (now - renewed >= a->renew_ms) { /* the records only then: queued ones stay */
+      recs = json_object();
+      renewed = now;
+    }
     for (ajob *j = a->active; j != NULL; j = j->next) {
       if (j->acked <= 0 || j->unrecorded)
         continue;
-      json_t *rec = json_deep_copy(j->rec);
-      live_stats(j, rec, now);
+      local = true;
+      if (recs == NULL)
+        break;
+      json_t *rec = json_null();
+      if (j->running) {
+        rec = json_deep_copy(j->rec);
+        live_stats(j, rec, now);
+      }
       json_object_set_new(recs, j->id, rec);
     }
     pthread_mutex_unlock(&a->mu);
     json_t *cancel = NULL, *lost = NULL;
     err e = {0};
-    bool ok = a->side->watch(a, recs, &cancel, &lost, &e) == 0;
+    bool ok = a->side->watch(a, local, recs, &cancel, &lost, &e) == 0;
     if (!ok && !failing) /* said once per outage */
       log_warn("athena: cannot renew the queries' leases or read their stops: %s", e.msg);
     else if (ok && failing)

@@ -21,7 +21,7 @@
  * stuck). On PostgreSQL an execution runs on the node that started it,
  * which writes RUNNING and keeps a lease on it; any node fails it once the
  * lease ran out (its node died), and a StopQueryExecution on another node
- * is seen by the running node within ATHENA_POLL_MS.
+ * is seen by the running node within half a second (ATHENA_POLL_MS).
  *
  * Results: a query that succeeds leaves two objects at its output location
  * (OutputLocation/ID.csv and ID.csv.metadata), committed through the store

@@ -84,12 +84,14 @@ typedef struct athena_side {
   int (*running)(athena *a, const char *id, json_t *rec, err *e);
   /* Asks the node running id to cancel it (StopQueryExecution). */
   int (*stop_remote)(athena *a, const char *id, err *e);
-  /* Called about every ATHENA_POLL_MS by the watch thread: renews the
-     leases of this node's executions (records of running ones in recs:
-     id -> record), returns the ids whose stop was asked elsewhere (cancel)
-     or that are no longer this node's (lost), and fails the executions
-     of other nodes whose lease ran out. */
-  int (*watch)(athena *a, json_t *recs, json_t **cancel, json_t **lost, err *e);
+  /* Called every ATHENA_POLL_MS by the watch thread: when local (this
+     node has executions), returns the ids whose stop was asked elsewhere
+     (cancel). Every athena.renew_ms, recs is not NULL: this node's
+     executions (id -> the record of a running one, null for a queued
+     one), whose leases it renews, returning those no longer this node's
+     (lost); and it fails the executions of other nodes whose lease ran
+     out. */
+  int (*watch)(athena *a, bool local, json_t *recs, json_t **cancel, json_t **lost, err *e);
   void (*close)(athena *a);
   bool shared;
 } athena_side;
@@ -119,6 +121,7 @@ struct athena {
   int nthreads;             /* started */
   pthread_t watcher;        /* shared sides: leases and remote stops */
   bool watching;
+  int64_t renew_ms;         /* shared sides: how often leases are renewed */
   int workers;              /* limits */
   int max_queued;
   uint64_t time_limit_ms;

@@ -80,7 +80,6 @@ typedef struct pstore {
   pg_pool *pool;           /* the server's */
   char *owner;             /* this node's name (4) */
   int64_t lease_ms;
-  int64_t renewed_ms;      /* the watch's last renewal and sweep */
 } pstore;
 
 static pstore *P(athena *a)
@@ -365,10 +364,15 @@ static int p_stop_remote(athena *a, const char *id, err *e)
                       "ask for the query's stop", e);
 }
 
-/* Appends s as an element of a text[] literal (the '{' before the first). */
+/* Appends s (NULL: SQL NULL) as an element of a text[] literal (the '{'
+ * before the first). */
 static void array_put(buf *b, const char *s)
 {
   buf_append(b, b->len > 0 ? "," : "{", 1);
+  if (s == NULL) {
+    buf_append(b, "NULL", 4);
+    return;
+  }
   buf_append(b, "\"", 1);
   for (const char *q = s; *q; q++) {
     if (*q == '"' || *q == '\\')
@@ -378,7 +382,7 @@ static void array_put(buf *b, const char *s)
   buf_append(b, "\"", 1);
 }
 
-static int p_watch(athena *a, json_t *recs, json_t **cancel, json_t **lost, err *e)
+static int p_watch(athena *a, bool local, json_t *recs, json_t **cancel, json_t **lost, err *e)
 {
   pstore *s = P(a);
   *cancel = json_array();
@@ -386,7 +390,7 @@ static int p_watch(athena *a, json_t *recs, json_t **cancel, json_t **lost, err 
   int64_t now = athena__now_ms();
   int rc = 0;
   PGresult *r;
-  if (json_object_size(recs) > 0) { /* (2): stops asked elsewhere */
+  if (local) { /* (2): stops asked elsewhere */
     const char *p[1] = {s->owner};
     rc = pg_pool_exec(s->pool, "SELECT id FROM tarn_athena_executions WHERE owner = $1 AND "
                       LIVE " AND cancel", 1, p, NULL, NULL, &r, "read the query history", e);
@@ -396,17 +400,16 @@ static int p_watch(athena *a, json_t *recs, json_t **cancel, json_t **lost, err 
       json_array_append_new(*cancel, json_string(PQgetvalue(r, i, 0)));
     PQclear(r);
   }
-  if (now - s->renewed_ms < s->lease_ms / 4)
+  if (recs == NULL)
     return 0;
-  s->renewed_ms = now;
-  if (json_object_size(recs) > 0) { /* (3): renew, with the records as of now */
+  if (json_object_size(recs) > 0) { /* (3): renew, with running records as of now */
     buf ids, texts;
     buf_init(&ids, SIZE_MAX);
     buf_init(&texts, SIZE_MAX);
     const char *id;
     json_t *rec;
     json_object_foreach(recs, id, rec) {
-      char *text = json_dumps(rec, JSON_COMPACT);
+      char *text = json_is_null(rec) ? NULL : json_dumps(rec, JSON_COMPACT);
       array_put(&ids, id);
       array_put(&texts, text);
       free(text);
@@ -416,7 +419,8 @@ static int p_watch(athena *a, json_t *recs, json_t **cancel, json_t **lost, err 
     char lease[24];
     i64s(lease, now + s->lease_ms);
     const char *p[4] = {s->owner, lease, ids.data, texts.data};
-    rc = pg_pool_exec(s->pool, "UPDATE tarn_athena_executions t SET lease_ms = $2, rec = u.rec "
+    rc = pg_pool_exec(s->pool, "UPDATE tarn_athena_executions t SET lease_ms = $2, "
+                      "rec = COALESCE(u.rec, t.rec) "
                       "FROM unnest($3::text[], $4::text[]) AS u(id, rec) "
                       "WHERE t.id = u.id AND t.owner = $1 AND t." LIVE " RETURNING t.id",
                       4, p, NULL, NULL, &r, "renew the queries' lease", e);
@@ -579,6 +583,7 @@ int athena__pg_open(athena *a, struct pg_pool *pool, err *e)
   a->impl = s;
   s->pool = pool;
   s->lease_ms = (int64_t)pg_lease_ms("TARN_ATHENA_LEASE_SECONDS", LEASE_DEFAULT_S);
+  a->renew_ms = s->lease_ms / 4; /* (3) */
   if (a->node != NULL) {
     s->owner = xstrdup(a->node);
   } else {

@@ -10,7 +10,7 @@ ran out it is FAILED with a reason that says so, seen from the other node.
 
 Each node runs one query at a time (TARN_ATHENA_MAX_QUERIES=1), so a second
 query on A while a long one runs there is QUEUED; the lease is short
-(TARN_ATHENA_LEASE_SECONDS=6) so that a dead node's query fails quickly.
+(TARN_ATHENA_LEASE_SECONDS=5) so that a dead node's query fails quickly.
 
 Start reading at test_query_started_on_a_read_on_b().
 """
@@ -25,7 +25,7 @@ from pg_util import backend, pg, two_nodes  # noqa: F401 (fixtures)
 from tarnlib import unique_bucket_name
 from test_athena import FINAL, LONG, wait_state
 
-LEASE_S = 6
+LEASE_S = 5
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +166,13 @@ def test_stop_on_b_cancels_on_a(ath, lake):
     long_id = start(aa, LONG.format(b=lake), out)
     q = wait_state(ab, long_id, ("RUNNING",))        # B sees it RUNNING
     assert q["Status"]["State"] == "RUNNING"
+    # ... and still RUNNING well past its lease: A renews it
+    until = time.monotonic() + 1.5 * LEASE_S
+    while time.monotonic() < until:
+        q = ab.get_query_execution(QueryExecutionId=long_id)["QueryExecution"]
+        assert q["Status"]["State"] == "RUNNING", q["Status"]
+        time.sleep(0.5)
+    assert q["Statistics"]["EngineExecutionTimeInMillis"] >= 1.5 * LEASE_S * 1000 - 1000
     queued = start(aa, "SELECT 42", out)              # A runs one at a time: it waits
     assert ab.get_query_execution(QueryExecutionId=queued)["QueryExecution"]["Status"][
         "State"] == "QUEUED"
