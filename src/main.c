@@ -668,8 +668,16 @@ static int cmd_server(int argc, char **argv)
     native_service_add_metrics(native, write_events_metrics, ev);
   kinesis = kinesis_service_new(streams);
   firehose = firehose_service_new(streams);
+  /* on shared metadata, crawls and Athena's queries are owned by this node */
+  char node[PATH_MAX + 300] = "";
+  if (metadata != NULL) {
+    char hostname[256] = "";
+    gethostname(hostname, sizeof hostname - 1);
+    snprintf(node, sizeof node, "%s:%s", hostname, real);
+  }
   athena_options ao = {.data_dir = real, .st = st, .catalog = cat,
-                       .authorize = api_authorize_later};
+                       .authorize = api_authorize_later, .metadata = metadata,
+                       .node = node[0] != '\0' ? node : NULL};
   if (athena_open(&ao, &ath, &e) != 0) {
     log_error("cannot open the query history in '%s': %s", real, e.msg);
     goto out;
@@ -681,12 +689,6 @@ static int cmd_server(int argc, char **argv)
     goto out;
   }
   states_svc = states_service_new(flows);
-  char node[PATH_MAX + 300] = ""; /* on a shared catalog, crawls are claimed by this node */
-  if (metadata != NULL) {
-    char hostname[256] = "";
-    gethostname(hostname, sizeof hostname - 1);
-    snprintf(node, sizeof node, "%s:%s", hostname, real);
-  }
   crawler_options co = {.cat = cat, .st = st, .authorize = authorize_crawler,
                         .node = node[0] != '\0' ? node : NULL};
   if (crawlers_open(&co, &crawls, &e) != 0) {

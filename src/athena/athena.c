@@ -1,5 +1,6 @@
-/* athena/athena.c -- query executions: the database, the queue and the
- * bounded pool of threads that runs them (see athena.h for the states).
+/* athena/athena.c -- query executions: the queue and the bounded pool of
+ * threads that runs them, over the records of a side (internal.h: LMDB, or
+ * PostgreSQL shared by several nodes); see athena.h for the states.
  *
  * Why: Athena's API is asynchronous (start, poll, read the results), so a
  * query must outlive the request that started it, its history must survive
@@ -17,24 +18,33 @@
  *   (1a) Tokens: a token already committed answers its execution at once
  *       (no commit); a token whose execution is being committed by another
  *       request waits for that commit; the commit checks the token again
- *       on the committer thread, so two requests with one token always
- *       make one execution.
+ *       (on the committer thread, or in the PostgreSQL transaction), so two
+ *       requests with one token always make one execution.
  *   (2) A final state is visible only once committed: the job stays in
  *       `active` (answering lookups with its in-memory state) until its
  *       final record is durable, and the result objects are committed
  *       before that record.
- *   (3) RUNNING is never written: after a crash an execution is final or
- *       QUEUED, and athena_open fails the QUEUED ones (never stuck).
+ *   (3) On LMDB RUNNING is never written: after a crash an execution is
+ *       final or QUEUED, and athena_open fails the QUEUED ones (never
+ *       stuck).
  *   (4) At most `workers` queries run; the rest wait in FIFO order, at most
  *       max_queued of them (then TooManyRequestsException).
  *   (5) Lock order: wg_mu, then mu; no lock is held across a commit or
  *       a query.
+ *   (6) On a shared side a query runs where it was started: its thread
+ *       writes RUNNING once its QUEUED record is committed (side.running),
+ *       the watch thread (watch_main) renews its lease and record every
+ *       quarter lease and cancels here what a StopQueryExecution on another
+ *       node marked; another node's execution is read from the side with
+ *       its times brought to now (load_exec), and stopped by marking it
+ *       (side.stop_remote). pg_store.c keeps the lease's rules.
  *
  * Start reading at athena_query_start(), then worker_main().
  */
 #include "athena/internal.h"
 
 #include "base/hash.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "base/text.h"
 #include "store/store.h"
@@ -47,7 +57,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAP_SIZE ((size_t)4 << 30)
 #define TIME_LIMIT_DEFAULT_S 1800u   /* Athena's default DML timeout: 30 minutes */
 #define ENGINE_VERSION "Athena engine version 3"
 
@@ -67,6 +76,13 @@ int athena__invalid(err *e, const char *member, const char *constraint)
 {
   return err_set(e, ERR_INVALID, "1 validation error detected: Value at '%s' failed to satisfy "
                  "constraint: %s", member, constraint);
+}
+
+int athena__token_mismatch(err *e)
+{
+  return err_set(e, ERR_INVALID, "the ClientRequestToken was used before with other "
+                 "parameters (QueryString, WorkGroup, QueryExecutionContext or "
+                 "ResultConfiguration): idempotent parameters do not match");
 }
 
 int athena__max_results(json_t *in, json_int_t min, json_int_t max, json_int_t *out, err *e)
@@ -99,89 +115,12 @@ static json_t *public_copy(json_t *rec)
   return o;
 }
 
-/* ---- the database ---- */
+/* ---- the records (the side's) ---- */
 
-typedef struct wchange {
-  lmdb_change base;
-  athena *a;
-  athena_put *puts;        /* copies: keys and JSON texts */
-  char **texts;
-  size_t n;
-} wchange;
-
-static int apply_puts(void *ctx, lmdb_change *base, MDB_txn *txn, arena *ar, err *e)
+int athena__get(athena *a, int space, const char *key, json_t **out, err *e)
 {
-  wchange *c = (wchange *)base;
-  for (size_t i = 0; i < c->n; i++) {
-    MDB_val k = {c->puts[i].klen, (void *)c->puts[i].key};
-    int mrc;
-    if (c->texts[i] != NULL) {
-      MDB_val v = {strlen(c->texts[i]), c->texts[i]};
-      mrc = mdb_put(txn, c->puts[i].dbi, &k, &v, 0);
-    } else {
-      mrc = mdb_del(txn, c->puts[i].dbi, &k, NULL);
-      if (mrc == MDB_NOTFOUND)
-        mrc = 0;
-    }
-    if (mrc != 0)
-      return lmdb_error(e, mrc, "write the query history");
-  }
-  return 0;
+  return a->side->get(a, space, key, out, e);
 }
-
-int athena__commit(athena *a, const athena_put *puts, size_t n, err *e)
-{
-  wchange c = {.a = a, .n = n};
-  c.base.apply = apply_puts;
-  c.puts = xcalloc(n, sizeof *c.puts);
-  c.texts = xcalloc(n, sizeof *c.texts);
-  for (size_t i = 0; i < n; i++) {
-    c.puts[i] = puts[i];
-    if (puts[i].val != NULL)
-      c.texts[i] = json_dumps(puts[i].val, JSON_COMPACT);
-  }
-  int rc = lmdb_committer_run(&a->committer, &c.base, e);
-  for (size_t i = 0; i < n; i++)
-    free(c.texts[i]);
-  free(c.texts);
-  free(c.puts);
-  return rc;
-}
-
-int athena__get(athena *a, MDB_dbi dbi, const char *key, json_t **out, err *e)
-{
-  *out = NULL;
-  MDB_txn *txn;
-  int rc = lmdb_read_begin(a->env, &txn, e);
-  if (rc != 0)
-    return rc;
-  MDB_val k = {strlen(key), (void *)key}, v;
-  int mrc = mdb_get(txn, dbi, &k, &v);
-  if (mrc == 0) {
-    *out = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-    rc = *out != NULL ? 0 : err_set(e, ERR_IO, "a query history record is not JSON");
-  } else {
-    rc = mrc == MDB_NOTFOUND ? err_set(e, ERR_NOT_FOUND, "no record '%s'", key)
-                             : lmdb_error(e, mrc, "read the query history");
-  }
-  mdb_txn_abort(txn);
-  return rc;
-}
-
-static size_t wg_key(const char *wg, uint64_t seq, char *out, size_t cap)
-{
-  size_t n = strlen(wg);
-  if (n + 9 > cap)
-    n = cap - 9;
-  memcpy(out, wg, n);
-  out[n] = '\0';
-  uint64_t inv = UINT64_MAX - seq; /* newest first */
-  for (int i = 0; i < 8; i++)
-    out[n + 1 + i] = (char)(inv >> (56 - 8 * i));
-  return n + 9;
-}
-
-/* ---- opening, recovery ---- */
 
 static const char *rec_state(json_t *rec)
 {
@@ -195,73 +134,20 @@ static void set_error(json_t *status, int category, int type, bool retryable, co
                                 type, "Retryable", retryable, "ErrorMessage", msg));
 }
 
-/* Fails what a previous process left QUEUED or RUNNING (3); finds the
- * highest sequence number in use. One write transaction, before the
- * committer starts. */
-static int recover(athena *a, err *e)
+void athena__fail_rec(json_t *rec, const char *msg, int64_t now)
 {
-  MDB_txn *txn;
-  int mrc = mdb_txn_begin(a->env, NULL, 0, &txn);
-  if (mrc != 0)
-    return lmdb_error(e, mrc, "open the query history");
-  MDB_cursor *cur;
-  mdb_cursor_open(txn, a->db_execs, &cur);
-  MDB_val k, v;
-  json_t *fix = json_array();
-  for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-       mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-    if (rec == NULL)
-      continue;
-    const char *st = rec_state(rec);
-    if (st != NULL && (strcmp(st, "QUEUED") == 0 || strcmp(st, "RUNNING") == 0))
-      json_array_append(fix, rec);
-    json_decref(rec);
-  }
-  mdb_cursor_close(cur);
-  /* the highest sequence: the index keys end in its complement */
-  mdb_cursor_open(txn, a->db_bywg, &cur);
-  for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-       mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    if (k.mv_size < 9)
-      continue;
-    uint64_t inv = 0;
-    for (int i = 0; i < 8; i++)
-      inv = inv << 8 | ((const uint8_t *)k.mv_data)[k.mv_size - 8 + (size_t)i];
-    if (UINT64_MAX - inv > a->seq)
-      a->seq = UINT64_MAX - inv;
-  }
-  mdb_cursor_close(cur);
-  int64_t now = athena__now_ms();
-  size_t i;
-  json_t *rec;
-  mrc = 0;
-  json_array_foreach(fix, i, rec) {
-    json_t *status = json_object_get(rec, "Status");
-    const char *msg = "the query did not finish: tarn stopped while it was queued or running "
-                      "(a crash or a restart); run it again";
-    json_object_set_new(status, "State", json_string("FAILED"));
-    json_object_set_new(status, "StateChangeReason", json_string(msg));
-    json_object_set_new(status, "CompletionDateTime", athena__time(now));
-    set_error(status, 1, 100, true, msg);
-    json_t *stats = json_object_get(rec, "Statistics");
-    int64_t submit = json_integer_value(json_object_get(rec, "_submit_ms"));
-    if (stats != NULL)
-      json_object_set_new(stats, "TotalExecutionTimeInMillis", json_integer(now - submit));
-    const char *id = json_string_value(json_object_get(rec, "QueryExecutionId"));
-    char *text = json_dumps(rec, JSON_COMPACT);
-    MDB_val rk = {strlen(id), (void *)id}, rv = {strlen(text), text};
-    if (mrc == 0)
-      mrc = mdb_put(txn, a->db_execs, &rk, &rv, 0);
-    free(text);
-  }
-  json_decref(fix);
-  if (mrc == 0)
-    mrc = mdb_txn_commit(txn);
-  else
-    mdb_txn_abort(txn);
-  return mrc != 0 ? lmdb_error(e, mrc, "recover the query history") : 0;
+  json_t *status = json_object_get(rec, "Status");
+  json_object_set_new(status, "State", json_string("FAILED"));
+  json_object_set_new(status, "StateChangeReason", json_string(msg));
+  json_object_set_new(status, "CompletionDateTime", athena__time(now));
+  set_error(status, 1, 100, true, msg);
+  json_t *stats = json_object_get(rec, "Statistics");
+  int64_t submit = json_integer_value(json_object_get(rec, "_submit_ms"));
+  if (stats != NULL)
+    json_object_set_new(stats, "TotalExecutionTimeInMillis", json_integer(now - submit));
 }
+
+/* ---- opening ---- */
 
 int athena_open(const athena_options *o, athena **out, err *e)
 {
@@ -275,6 +161,7 @@ int athena_open(const athena_options *o, athena **out, err *e)
   pthread_mutex_init(&a->wg_mu, NULL);
   pthread_cond_init(&a->work, NULL);
   pthread_cond_init(&a->acked, NULL);
+  pthread_cond_init(&a->wake, NULL);
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   if (cores < 1)
     cores = 1;
@@ -292,44 +179,10 @@ int athena_open(const athena_options *o, athena **out, err *e)
   a->memory_limit = o->memory_limit;
   if (a->memory_limit == 0 && getenv("TARN_SQL_MEMORY_MB") != NULL)
     a->memory_limit = env_u64("TARN_SQL_MEMORY_MB", 256) << 20;
-  char path[4096];
-  snprintf(path, sizeof path, "%s/athena", o->data_dir);
-  a->dir = xstrdup(path);
-  int rc;
-  if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-    rc = err_set(e, err_from_errno(errno), "cannot create directory '%s': %s", path,
-                 strerror(errno));
-    athena_close(a);
-    return rc;
-  }
-  snprintf(path, sizeof path, "%s/athena/meta", o->data_dir);
-  lmdb_env_options eo = {.map_size = MAP_SIZE, .max_dbs = 8};
-  if ((rc = lmdb_env_open(&a->env, path, &eo, "the query history", e)) != 0) {
-    athena_close(a);
-    return rc;
-  }
-  MDB_txn *txn = NULL;
-  int mrc = mdb_txn_begin(a->env, NULL, 0, &txn);
-  const char *names[] = {"executions", "by_workgroup", "tokens", "workgroups"};
-  MDB_dbi *dbis[] = {&a->db_execs, &a->db_bywg, &a->db_tokens, &a->db_wgs};
-  for (size_t i = 0; i < 4 && mrc == 0; i++)
-    mrc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i]);
-  if (mrc == 0)
-    mrc = mdb_txn_commit(txn);
-  else if (txn != NULL)
-    mdb_txn_abort(txn);
-  if (mrc != 0) {
-    rc = lmdb_error(e, mrc, "open the query history");
-    athena_close(a);
-    return rc;
-  }
-  if ((rc = recover(a, e)) != 0) {
-    athena_close(a);
-    return rc;
-  }
-  lmdb_committer_hooks hooks = {.ctx = a};
-  if ((rc = lmdb_committer_start(&a->committer, a->env, &hooks, "the query history", e)) != 0 ||
-      (rc = athena__workgroup_init(a, e)) != 0) {
+  a->node = o->node != NULL ? xstrdup(o->node) : NULL;
+  int rc = o->metadata != NULL ? athena__pg_open(a, o->metadata, e)
+                               : athena__lmdb_open(a, o->data_dir, e);
+  if (rc != 0 || (rc = athena__workgroup_init(a, e)) != 0) {
     athena_close(a);
     return rc;
   }
@@ -338,9 +191,15 @@ int athena_open(const athena_options *o, athena **out, err *e)
 }
 
 static void *worker_main(void *arg);
+static void *watch_main(void *arg);
 
 int athena_start(athena *a, err *e)
 {
+  if (a->side->watch != NULL && !a->watching) {
+    if (pthread_create(&a->watcher, NULL, watch_main, a) != 0)
+      return err_set(e, ERR_UNAVAILABLE, "cannot start the query watch thread");
+    a->watching = true;
+  }
   a->threads = xcalloc((size_t)a->workers, sizeof *a->threads);
   for (int i = 0; i < a->workers; i++) {
     if (pthread_create(&a->threads[i], NULL, worker_main, a) != 0) {
@@ -362,10 +221,14 @@ void athena_stop(athena *a)
   for (ajob *j = a->active; j != NULL; j = j->next)
     atomic_store(&j->cancel, true);
   pthread_cond_broadcast(&a->work);
+  pthread_cond_broadcast(&a->wake);
   pthread_mutex_unlock(&a->mu);
   for (int i = 0; i < a->nthreads; i++)
     pthread_join(a->threads[i], NULL);
   a->nthreads = 0;
+  if (a->watching)
+    pthread_join(a->watcher, NULL);
+  a->watching = false;
 }
 
 static void job_free(ajob *j)
@@ -386,20 +249,20 @@ athena *athena_close(athena *a)
   if (a == NULL)
     return NULL;
   athena_stop(a);
-  lmdb_committer_stop(&a->committer);
-  while (a->active != NULL) { /* left QUEUED in the database (3) */
+  if (a->side != NULL)
+    a->side->close(a);
+  while (a->active != NULL) { /* left QUEUED (or RUNNING) in the database (3) */
     ajob *j = a->active;
     a->active = j->next;
     job_free(j);
   }
-  if (a->env != NULL)
-    mdb_env_close(a->env);
   free(a->threads);
-  free(a->dir);
+  free(a->node);
   pthread_mutex_destroy(&a->mu);
   pthread_mutex_destroy(&a->wg_mu);
   pthread_cond_destroy(&a->work);
   pthread_cond_destroy(&a->acked);
+  pthread_cond_destroy(&a->wake);
   free(a);
   return NULL;
 }
@@ -539,32 +402,12 @@ static void unlink_active(athena *a, ajob *j)
   }
 }
 
-static int token_match(const MDB_val *v, const char *hash, char found[37], err *e);
-
-/* The committed execution of a token: 1 (found filled), 0 none, or an
- * error (ERR_INVALID: the token was used with other parameters). */
-static int token_lookup(athena *a, const char *token, const char *hash, char found[37], err *e)
-{
-  MDB_txn *txn;
-  int rc = lmdb_read_begin(a->env, &txn, e);
-  if (rc != 0)
-    return rc;
-  MDB_val k = {strlen(token), (void *)token}, v;
-  int mrc = mdb_get(txn, a->db_tokens, &k, &v);
-  if (mrc == 0)
-    rc = token_match(&v, hash, found, e);
-  else if (mrc != MDB_NOTFOUND)
-    rc = lmdb_error(e, mrc, "read the query tokens");
-  mdb_txn_abort(txn);
-  return rc;
-}
-
 /* Queues j unless its token has an execution (1a): 1 and found filled
  * when one is committed, 0 when j was queued, or an error. */
 static int claim_token(athena *a, ajob *j, const char *hash, char found[37], err *e)
 {
   for (;;) {
-    int rc = token_lookup(a, j->token, hash, found, e);
+    int rc = a->side->token_lookup(a, j->token, hash, found, e);
     if (rc != 0)
       return rc;
     pthread_mutex_lock(&a->mu);
@@ -586,71 +429,6 @@ static int claim_token(athena *a, ajob *j, const char *hash, char found[37], err
 static const char *object_str(json_t *o, const char *a, const char *b)
 {
   return json_string_value(json_object_get(json_object_get(o, a), b));
-}
-
-/* The start change: checks the token inside the commit (1). */
-typedef struct start_change {
-  lmdb_change base;
-  athena *a;
-  json_t *rec;              /* the QUEUED record (a copy: the job's may change) */
-  const char *id;
-  const char *wg;
-  const char *token;        /* or NULL */
-  const char *hash;         /* of the idempotent parameters */
-  char found[37];           /* an earlier execution of the token */
-} start_change;
-
-/* A token's record ({"Id", "Hash"}) against the request's hash: 1 and
- * found filled when they match, else ERR_INVALID. */
-static int token_match(const MDB_val *v, const char *hash, char found[37], err *e)
-{
-  json_t *t = json_loadb(v->mv_data, v->mv_size, 0, NULL);
-  const char *id = json_string_value(json_object_get(t, "Id"));
-  const char *thash = json_string_value(json_object_get(t, "Hash"));
-  int rc = 1;
-  if (id == NULL || thash == NULL || strcmp(thash, hash) != 0)
-    rc = err_set(e, ERR_INVALID, "the ClientRequestToken was used before with other "
-                 "parameters (QueryString, WorkGroup, QueryExecutionContext or "
-                 "ResultConfiguration): idempotent parameters do not match");
-  else
-    snprintf(found, 37, "%s", id);
-  json_decref(t);
-  return rc;
-}
-
-static int apply_start(void *ctx, lmdb_change *base, MDB_txn *txn, arena *ar, err *e)
-{
-  start_change *c = (start_change *)base;
-  int mrc;
-  if (c->token != NULL) {
-    MDB_val tk = {strlen(c->token), (void *)c->token}, tv;
-    mrc = mdb_get(txn, c->a->db_tokens, &tk, &tv);
-    if (mrc == 0) {
-      int rc = token_match(&tv, c->hash, c->found, e);
-      return rc < 0 ? rc : 0;
-    }
-    if (mrc != MDB_NOTFOUND)
-      return lmdb_error(e, mrc, "read the query tokens");
-    json_t *t = json_pack("{s:s, s:s}", "Id", c->id, "Hash", c->hash);
-    char *text = json_dumps(t, JSON_COMPACT);
-    json_decref(t);
-    MDB_val v = {strlen(text), text};
-    mrc = mdb_put(txn, c->a->db_tokens, &tk, &v, 0);
-    free(text);
-    if (mrc != 0)
-      return lmdb_error(e, mrc, "write the query tokens");
-  }
-  uint64_t seq = ++c->a->seq;
-  char key[160];
-  size_t klen = wg_key(c->wg, seq, key, sizeof key);
-  MDB_val k = {klen, key}, v = {strlen(c->id), (void *)c->id};
-  if ((mrc = mdb_put(txn, c->a->db_bywg, &k, &v, 0)) != 0)
-    return lmdb_error(e, mrc, "write the query history");
-  char *text = json_dumps(c->rec, JSON_COMPACT);
-  MDB_val ik = {strlen(c->id), (void *)c->id}, iv = {strlen(text), text};
-  mrc = mdb_put(txn, c->a->db_execs, &ik, &iv, 0);
-  free(text);
-  return mrc != 0 ? lmdb_error(e, mrc, "write the query history") : 0;
 }
 
 static int check_len(json_t *in, const char *name, size_t min, size_t max, bool required,
@@ -796,14 +574,12 @@ int athena_query_start(athena *a, json_t *in, const char *principal, char id_out
   } else {
     enqueue(a, j); /* the query may start at once (1) */
   }
-  start_change c = {.a = a, .rec = queued_rec, .id = j->id, .wg = wgname,
-                    .token = token, .hash = hash};
-  c.base.apply = apply_start;
-  rc = lmdb_committer_run(&a->committer, &c.base, e);
-  json_decref(c.rec);
-  bool ok = rc == 0 && c.found[0] == '\0';
+  char taken[37];
+  rc = a->side->start(a, queued_rec, j->id, wgname, token, hash, taken, e);
+  json_decref(queued_rec);
+  bool ok = rc == 0 && taken[0] == '\0';
   if (rc == 0 && !ok) /* the token was taken meanwhile (1a) */
-    memcpy(id_out, c.found, 37);
+    memcpy(id_out, taken, 37);
   pthread_mutex_lock(&a->mu);
   j->acked = ok ? 1 : -1;
   bool drop = false;
@@ -910,6 +686,24 @@ static bool wait_acked(athena *a, ajob *j)
 static json_t *run_job(athena *a, ajob *j, bool *drop)
 {
   *drop = false;
+  if (a->side->running != NULL) { /* shared: the others see it RUNNING (6) */
+    if (!wait_acked(a, j)) {
+      *drop = true;
+      return NULL;
+    }
+    pthread_mutex_lock(&a->mu);
+    json_t *now_rec = json_deep_copy(j->rec);
+    pthread_mutex_unlock(&a->mu);
+    err re = {0};
+    int rrc = a->side->running(a, j->id, now_rec, &re);
+    json_decref(now_rec);
+    if (rrc == 1) { /* failed meanwhile by another node (its lease ran out) */
+      *drop = true;
+      return NULL;
+    }
+    if (rrc != 0)
+      log_warn("athena: query %s: %s", j->id, re.msg);
+  }
   sql_options opt;
   job_caller caller;
   query_options(a, j, &caller, &opt);
@@ -1008,8 +802,7 @@ static void finish_job(athena *a, ajob *j, json_t *rec)
     job_free(j);
     return;
   }
-  athena_put p = {a->db_execs, j->id, strlen(j->id), rec};
-  int rc = athena__commit(a, &p, 1, &e);
+  int rc = a->side->finish(a, j->id, rec, &e);
   const char *state = rec_state(rec);
   pthread_mutex_lock(&a->mu);
   if (rc != 0) {
@@ -1059,6 +852,7 @@ static void *worker_main(void *arg)
     j->running = true;
     j->start_ms = athena__now_ms();
     json_object_set_new(json_object_get(j->rec, "Status"), "State", json_string("RUNNING"));
+    json_object_set_new(j->rec, "_start_ms", json_integer(j->start_ms));
     pthread_mutex_unlock(&a->mu);
     bool drop;
     json_t *rec = run_job(a, j, &drop);
@@ -1102,9 +896,25 @@ static int load_exec(athena *a, const char *id, json_t **out, err *e)
   pthread_mutex_unlock(&a->mu);
   if (j != NULL)
     return 0;
-  int rc = athena__get(a, a->db_execs, id, out, e);
+  int rc = athena__get(a, AS_EXECS, id, out, e);
   if (rc == ERR_NOT_FOUND)
     return err_set(e, ERR_NOT_FOUND, "QueryExecution %s was not found", id);
+  const char *state = rc == 0 ? rec_state(*out) : NULL;
+  if (state != NULL && (strcmp(state, "QUEUED") == 0 || strcmp(state, "RUNNING") == 0)) {
+    /* another node's (6): its times as of now, its bytes as of its last watch */
+    int64_t now = athena__now_ms();
+    int64_t submit = json_integer_value(json_object_get(*out, "_submit_ms"));
+    int64_t start = json_integer_value(json_object_get(*out, "_start_ms"));
+    bool running = strcmp(state, "RUNNING") == 0 && start > 0;
+    json_t *st = json_object_get(*out, "Statistics");
+    if (submit > 0 && st != NULL) {
+      json_object_set_new(st, "QueryQueueTimeInMillis",
+                          json_integer((running ? start : now) - submit));
+      json_object_set_new(st, "EngineExecutionTimeInMillis",
+                          json_integer(running ? now - start : 0));
+      json_object_set_new(st, "TotalExecutionTimeInMillis", json_integer(now - submit));
+    }
+  }
   return rc;
 }
 
@@ -1119,13 +929,10 @@ int athena_query_get(athena *a, const char *id, json_t **out, err *e)
   return 0;
 }
 
-int athena_query_stop(athena *a, const char *id, err *e)
+/* Stops a job of this node (StopQueryExecution here or, shared, on
+ * another node): false when id is not one. */
+static bool stop_local(athena *a, const char *id)
 {
-  json_t *rec;
-  int rc = load_exec(a, id, &rec, e); /* checks the id exists */
-  if (rc != 0)
-    return rc;
-  json_decref(rec);
   pthread_mutex_lock(&a->mu);
   ajob *j = find_active(a, id);
   bool was_queued = false;
@@ -1152,7 +959,87 @@ int athena_query_stop(athena *a, const char *id, err *e)
   pthread_mutex_unlock(&a->mu);
   if (final != NULL)
     finish_job(a, j, final);
-  return 0;
+  return j != NULL;
+}
+
+int athena_query_stop(athena *a, const char *id, err *e)
+{
+  json_t *rec;
+  int rc = load_exec(a, id, &rec, e); /* checks the id exists */
+  if (rc != 0)
+    return rc;
+  const char *state = rec_state(rec);
+  bool live = state != NULL && (strcmp(state, "QUEUED") == 0 || strcmp(state, "RUNNING") == 0);
+  json_decref(rec);
+  if (!stop_local(a, id) && live && a->side->stop_remote != NULL)
+    rc = a->side->stop_remote(a, id, e); /* its node reads it within ATHENA_POLL_MS (6) */
+  return rc;
+}
+
+/* Shared sides (6): every ATHENA_POLL_MS the side is asked what was
+ * stopped elsewhere, and every renew_ms this node's executions' leases
+ * (and running ones' records) go to it; what was stopped elsewhere, or is
+ * no longer this node's, is cancelled here. */
+static void *watch_main(void *arg)
+{
+  athena *a = arg;
+  bool failing = false;
+  int64_t renewed = 0;
+  pthread_mutex_lock(&a->mu);
+  while (!a->stopping) {
+    int64_t now = athena__now_ms();
+    bool local = false;
+    json_t *recs = NULL;
+    if (now - renewed >= a->renew_ms) { /* the records only then: queued ones stay */
+      recs = json_object();
+      renewed = now;
+    }
+    for (ajob *j = a->active; j != NULL; j = j->next) {
+      if (j->acked <= 0 || j->unrecorded)
+        continue;
+      local = true;
+      if (recs == NULL)
+        break;
+      json_t *rec = json_null();
+      if (j->running) {
+        rec = json_deep_copy(j->rec);
+        live_stats(j, rec, now);
+      }
+      json_object_set_new(recs, j->id, rec);
+    }
+    pthread_mutex_unlock(&a->mu);
+    json_t *cancel = NULL, *lost = NULL;
+    err e = {0};
+    bool ok = a->side->watch(a, local, recs, &cancel, &lost, &e) == 0;
+    if (!ok && !failing) /* said once per outage */
+      log_warn("athena: cannot renew the queries' leases or read their stops: %s", e.msg);
+    else if (ok && failing)
+      log_info("athena: the queries' leases are renewed again");
+    failing = !ok;
+    json_decref(recs);
+    size_t i;
+    json_t *v;
+    json_array_foreach(cancel, i, v)
+      stop_local(a, json_string_value(v));
+    pthread_mutex_lock(&a->mu);
+    json_array_foreach(lost, i, v) { /* failed by another node: ends, nothing written */
+      ajob *j = find_active(a, json_string_value(v));
+      if (j != NULL)
+        atomic_store(&j->cancel, true);
+    }
+    json_decref(cancel);
+    json_decref(lost);
+    if (a->stopping)
+      break;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += (long)ATHENA_POLL_MS * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(&a->wake, &a->mu, &ts);
+  }
+  pthread_mutex_unlock(&a->mu);
+  return NULL;
 }
 
 int athena_query_runtime(athena *a, const char *id, json_t **out, err *e)
@@ -1194,34 +1081,10 @@ int athena_query_list(athena *a, json_t *in, json_t **out, err *e)
   if ((rc = athena__workgroup_load(a, wgname, &wg, e)) != 0)
     return rc;
   json_decref(wg);
-  char key[160];
-  size_t plen = wg_key(wgname, 0, key, sizeof key) - 8; /* WORKGROUP \0 */
-  size_t klen = plen;
-  if (token != NULL) {
-    if (strlen(token) != 16 || !hex_decode(token, 16, (uint8_t *)key + plen, 8))
-      return err_set(e, ERR_INVALID, "the NextToken is not valid");
-    klen = plen + 8;
-  }
-  MDB_txn *txn;
-  if ((rc = lmdb_read_begin(a->env, &txn, e)) != 0)
+  json_t *ids;
+  char next[17];
+  if ((rc = a->side->list(a, wgname, token, max, &ids, next, e)) != 0)
     return rc;
-  MDB_cursor *cur;
-  mdb_cursor_open(txn, a->db_bywg, &cur);
-  MDB_val k = {klen, key}, v;
-  json_t *ids = json_array();
-  char next[17] = "";
-  for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
-       mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    if (k.mv_size != plen + 8 || memcmp(k.mv_data, key, plen) != 0)
-      break;
-    if ((json_int_t)json_array_size(ids) == max) {
-      hex_encode((const uint8_t *)k.mv_data + plen, 8, next);
-      break;
-    }
-    json_array_append_new(ids, json_stringn(v.mv_data, v.mv_size));
-  }
-  mdb_cursor_close(cur);
-  mdb_txn_abort(txn);
   *out = json_pack("{s:o}", "QueryExecutionIds", ids);
   if (next[0] != '\0')
     json_object_set_new(*out, "NextToken", json_string(next));

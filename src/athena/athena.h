@@ -1,9 +1,10 @@
 /* athena/athena.h -- query executions over the SQL engine (DESIGN.md §1:
  * Athena): queries run asynchronously on a bounded pool of threads, their
  * results are written through the store to the output location, and their
- * history is kept in LMDB.
+ * history is kept in LMDB, or with --metadata in PostgreSQL, where every
+ * node sees every execution and work group (athena/pg_store.c).
  *
- * Layout of DATA/athena/:
+ * Layout of DATA/athena/ (without --metadata):
  *   meta/   LMDB environment: executions (by id), the per-work-group index
  *           (newest first), ClientRequestTokens and work groups
  *
@@ -13,10 +14,14 @@
  *
  * An execution moves through
  *   QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED
- * (QUEUED -> CANCELLED when stopped before it ran). Only QUEUED and the
- * final states are committed: RUNNING lives in memory, so after a crash
- * an execution is either final or QUEUED, and athena_open turns every one
- * not final into FAILED with a reason that says so (never stuck).
+ * (QUEUED -> CANCELLED when stopped before it ran). On LMDB only QUEUED and
+ * the final states are committed: RUNNING lives in memory, so after a
+ * crash an execution is either final or QUEUED, and athena_open turns
+ * every one not final into FAILED with a reason that says so (never
+ * stuck). On PostgreSQL an execution runs on the node that started it,
+ * which writes RUNNING and keeps a lease on it; any node fails it once the
+ * lease ran out (its node died), and a StopQueryExecution on another node
+ * is seen by the running node within half a second (ATHENA_POLL_MS).
  *
  * Results: a query that succeeds leaves two objects at its output location
  * (OutputLocation/ID.csv and ID.csv.metadata), committed through the store
@@ -73,6 +78,10 @@ typedef struct athena_options {
   int (*authorize)(void *ctx, const char *principal, const char *action, const char *resource,
                    err *e);
   void *authorize_ctx;
+  /* Optional: keep the records in PostgreSQL (--metadata), shared by the
+     nodes of one cluster (athena/pg_store.c); DATA/athena/ is then unused. */
+  struct pg_pool *metadata;
+  const char *node;           /* this node's name (host:DATA), owner of its executions */
 } athena_options;
 
 /* Opens (creating) DATA/athena/meta, creates the work group "primary" when

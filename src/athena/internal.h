@@ -7,7 +7,6 @@
 
 #include "athena/athena.h"
 #include "base/buf.h"
-#include "base/lmdb_env.h"
 #include "sql/sql.h"
 
 #include <pthread.h>
@@ -41,23 +40,78 @@ typedef struct ajob {
   struct ajob *qnext;       /* athena.queue while QUEUED */
 } ajob;
 
+/* ---- the state's two sides ----
+ * athena.c and workgroup.c keep the logic (checks, the queue, the threads);
+ * a side keeps the records: lmdb_store.c in DATA/athena/meta (one node),
+ * pg_store.c in PostgreSQL (several nodes, `--metadata`). Records are the
+ * same JSON documents on both; keys and tokens read the same. */
+enum athena_space { AS_EXECS, AS_WGS };
+
+typedef struct athena_side {
+  /* One JSON record; ERR_NOT_FOUND (message naming key) when missing. On
+     a shared side an execution whose owner's lease ran out is failed first
+     (pg_store.c (3)). */
+  int (*get)(athena *a, int space, const char *key, json_t **out, err *e);
+  /* StartQueryExecution's write, one commit: the token (when not NULL) is
+     checked and taken, the record and its work group's index entry added.
+     found gets the token's earlier execution instead (nothing written). */
+  int (*start)(athena *a, json_t *rec, const char *id, const char *wg, const char *token,
+               const char *hash, char found[37], err *e);
+  /* The committed execution of a token: 1 (found filled), 0 none, or an
+     error (ERR_INVALID: used with other parameters). */
+  int (*token_lookup)(athena *a, const char *token, const char *hash, char found[37], err *e);
+  /* A page of wg's execution ids, newest first, from token (16 hex
+     digits, or NULL); next gets the token of the next page or "". */
+  int (*list)(athena *a, const char *wg, const char *token, json_int_t max, json_t **ids,
+              char next[17], err *e);
+  /* An execution's final record, written only while the execution is
+     still this node's and not final. */
+  int (*finish)(athena *a, const char *id, json_t *rec, err *e);
+  /* Work groups: create fails (ERR_INVALID) when the name is taken or
+     there are max groups; update runs fn over the record and writes it
+     back, one read-modify-write; delete: ERR_NOT_FOUND when missing. */
+  int (*wg_create)(athena *a, const char *name, json_t *rec, size_t max, err *e);
+  int (*wg_update)(athena *a, const char *name, int (*fn)(json_t *wg, void *arg, err *e),
+                   void *arg, err *e);
+  int (*wg_delete)(athena *a, const char *name, err *e);
+  /* A page of whole records in name order from token (a name, or NULL);
+     *next a name (malloc'd) or NULL. */
+  int (*wg_list)(athena *a, const char *token, json_int_t max, json_t **list, char **next,
+                 err *e);
+  /* ---- shared sides only (NULL on LMDB) ---- */
+  /* The job started running: its record (RUNNING) is written, the lease
+     renewed. 1: the execution is no longer this node's (dropped). */
+  int (*running)(athena *a, const char *id, json_t *rec, err *e);
+  /* Asks the node running id to cancel it (StopQueryExecution). */
+  int (*stop_remote)(athena *a, const char *id, err *e);
+  /* Called every ATHENA_POLL_MS by the watch thread: when local (this
+     node has executions), returns the ids whose stop was asked elsewhere
+     (cancel). Every athena.renew_ms, recs is not NULL: this node's
+     executions (id -> the record of a running one, null for a queued
+     one), whose leases it renews, returning those no longer this node's
+     (lost); and it fails the executions of other nodes whose lease ran
+     out. */
+  int (*watch)(athena *a, bool local, json_t *recs, json_t **cancel, json_t **lost, err *e);
+  void (*close)(athena *a);
+  bool shared;
+} athena_side;
+
+#define ATHENA_POLL_MS 500
+
 struct athena {
   store *st;
   catalog *catalog;         /* borrowed, or NULL */
   int (*authorize)(void *ctx, const char *principal, const char *action, const char *resource,
                    err *e);         /* athena_options.authorize */
   void *authorize_ctx;
-  char *dir;
-  MDB_env *env;
-  MDB_dbi db_execs;         /* id -> QueryExecution JSON ("_" members internal) */
-  MDB_dbi db_bywg;          /* WORKGROUP \0 ~seq (8 bytes, big-endian) -> id */
-  MDB_dbi db_tokens;        /* ClientRequestToken -> {"Id", "Hash"} */
-  MDB_dbi db_wgs;           /* name -> WorkGroup JSON */
-  lmdb_committer committer;
-  pthread_mutex_t wg_mu;    /* serializes work group read-modify-writes */
+  const athena_side *side;
+  void *impl;               /* the side's own state */
+  char *node;               /* this node's name (athena_options.node), or NULL */
+  pthread_mutex_t wg_mu;    /* serializes work group read-modify-writes on this node */
   pthread_mutex_t mu;       /* guards the fields below */
   pthread_cond_t work;      /* a job was queued, or stop */
   pthread_cond_t acked;     /* a job's QUEUED record was committed (or failed) */
+  pthread_cond_t wake;      /* the watch thread: stop */
   ajob *active;             /* queued and running jobs */
   ajob *qhead, *qtail;      /* queued, oldest first */
   int nqueued;
@@ -65,11 +119,13 @@ struct athena {
   bool stopping;
   pthread_t *threads;
   int nthreads;             /* started */
+  pthread_t watcher;        /* shared sides: leases and remote stops */
+  bool watching;
+  int64_t renew_ms;         /* shared sides: how often leases are renewed */
   int workers;              /* limits */
   int max_queued;
   uint64_t time_limit_ms;
   uint64_t memory_limit;
-  uint64_t seq;             /* last execution sequence (committer thread) */
   uint64_t n_succeeded, n_failed, n_cancelled; /* metrics */
 };
 
@@ -77,18 +133,19 @@ struct athena {
 int64_t athena__now_ms(void);
 /* JSON 1.1 timestamps: epoch seconds, milliseconds as the fraction. */
 json_t *athena__time(int64_t ms);
-/* Writes records through the committer: n (dbi, key, JSON or NULL=delete). */
-typedef struct athena_put {
-  MDB_dbi dbi;
-  const void *key;
-  size_t klen;
-  json_t *val;              /* NULL: delete the key */
-} athena_put;
-int athena__commit(athena *a, const athena_put *puts, size_t n, err *e);
 /* Reads one JSON record; ERR_NOT_FOUND when missing. */
-int athena__get(athena *a, MDB_dbi dbi, const char *key, json_t **out, err *e);
+int athena__get(athena *a, int space, const char *key, json_t **out, err *e);
+/* The execution record as a stopped or crashed node leaves it: FAILED with
+ * reason msg at now (rec changed in place). */
+void athena__fail_rec(json_t *rec, const char *msg, int64_t now);
+/* Orders the sides open: data_dir/athena/meta, or the shared pool. */
+int athena__lmdb_open(athena *a, const char *data_dir, err *e);
+struct pg_pool;
+int athena__pg_open(athena *a, struct pg_pool *pool, err *e);
 /* MaxResults of a request within [min, max]; *out = max when absent (or 0). */
 int athena__max_results(json_t *in, json_int_t min, json_int_t max, json_int_t *out, err *e);
+/* ERR_INVALID: a ClientRequestToken reused with other parameters. */
+int athena__token_mismatch(err *e);
 /* "InvalidRequestException"-style validation message for a member. */
 int athena__invalid(err *e, const char *member, const char *constraint);
 

@@ -8,8 +8,10 @@
  *
  * Invariants:
  *   (1) "primary" always exists: made at open, never deleted.
- *   (2) Changes are read-modify-writes under wg_mu, one commit each, so
- *       two updates never lose one another.
+ *   (2) Changes are read-modify-writes of the side (athena_side.wg_update:
+ *       under wg_mu on LMDB, one transaction reading the row FOR UPDATE on
+ *       PostgreSQL), so two updates, of one node or two, never lose one
+ *       another.
  *   (3) At most ATHENA_MAX_WORKGROUPS groups.
  *
  * Start reading at athena_workgroup_create().
@@ -49,7 +51,7 @@ static int need_name(json_t *in, const char *member, const char **out, err *e)
 
 int athena__workgroup_load(athena *a, const char *name, json_t **out, err *e)
 {
-  int rc = athena__get(a, a->db_wgs, name, out, e);
+  int rc = athena__get(a, AS_WGS, name, out, e);
   if (rc == ERR_NOT_FOUND)
     return err_set(e, ERR_INVALID, "WorkGroup %s is not found.", name);
   return rc;
@@ -85,25 +87,6 @@ static int result_config(json_t *rc_in, json_t **out, err *e)
   return 0;
 }
 
-static int count_groups(athena *a, size_t *n, err *e)
-{
-  MDB_txn *txn;
-  int rc = lmdb_read_begin(a->env, &txn, e);
-  if (rc != 0)
-    return rc;
-  MDB_stat st;
-  mdb_stat(txn, a->db_wgs, &st);
-  *n = st.ms_entries;
-  mdb_txn_abort(txn);
-  return 0;
-}
-
-static int put_group(athena *a, const char *name, json_t *wg, err *e)
-{
-  athena_put p = {a->db_wgs, name, strlen(name), wg};
-  return athena__commit(a, &p, 1, e);
-}
-
 static int create(athena *a, const char *name, const char *desc, json_t *cfg_in, bool enforce_def,
                   err *e)
 {
@@ -136,7 +119,7 @@ static int create(athena *a, const char *name, const char *desc, json_t *cfg_in,
                          "Configuration", cfg, "CreationTime", athena__time(athena__now_ms()));
   if (desc != NULL)
     json_object_set_new(wg, "Description", json_string(desc));
-  rc = put_group(a, name, wg, e);
+  rc = a->side->wg_create(a, name, wg, ATHENA_MAX_WORKGROUPS, e);
   json_decref(wg);
   return rc;
 }
@@ -144,7 +127,7 @@ static int create(athena *a, const char *name, const char *desc, json_t *cfg_in,
 int athena__workgroup_init(athena *a, err *e)
 {
   json_t *wg;
-  int rc = athena__get(a, a->db_wgs, "primary", &wg, e);
+  int rc = athena__get(a, AS_WGS, "primary", &wg, e);
   if (rc == 0) {
     json_decref(wg);
     return 0;
@@ -155,6 +138,10 @@ int athena__workgroup_init(athena *a, err *e)
   json_t *none = json_object();
   rc = create(a, "primary", NULL, none, false, e);
   json_decref(none);
+  if (rc == ERR_INVALID && a->side->shared) { /* another node made it meanwhile */
+    err_clear(e);
+    rc = 0;
+  }
   return rc;
 }
 
@@ -170,24 +157,9 @@ int athena_workgroup_create(athena *a, json_t *in, err *e)
   json_t *cfg = json_object_get(in, "Configuration");
   if (cfg != NULL && !json_is_object(cfg))
     return athena__invalid(e, "Configuration", "Member must be an object");
-  pthread_mutex_lock(&a->wg_mu);
-  json_t *old;
-  size_t n = 0;
-  rc = athena__get(a, a->db_wgs, name, &old, e);
-  if (rc == 0) {
-    json_decref(old);
-    rc = err_set(e, ERR_INVALID, "WorkGroup is already created");
-  } else if (rc == ERR_NOT_FOUND) {
-    err_clear(e);
-    rc = count_groups(a, &n, e);
-    if (rc == 0 && n >= ATHENA_MAX_WORKGROUPS)
-      rc = err_set(e, ERR_INVALID, "too many work groups (at most %d)", ATHENA_MAX_WORKGROUPS);
-    json_t *none = json_object();
-    if (rc == 0)
-      rc = create(a, name, desc, cfg != NULL ? cfg : none, true, e);
-    json_decref(none);
-  }
-  pthread_mutex_unlock(&a->wg_mu);
+  json_t *none = json_object();
+  rc = create(a, name, desc, cfg != NULL ? cfg : none, true, e);
+  json_decref(none);
   return rc;
 }
 
@@ -205,38 +177,26 @@ int athena_workgroup_list(athena *a, json_t *in, json_t **out, err *e)
   if (rc != 0)
     return rc;
   const char *token = json_string_value(json_object_get(in, "NextToken"));
-  MDB_txn *txn;
-  rc = lmdb_read_begin(a->env, &txn, e);
-  if (rc != 0)
+  json_t *wgs;
+  char *next;
+  if ((rc = a->side->wg_list(a, token, max, &wgs, &next, e)) != 0)
     return rc;
-  MDB_cursor *cur;
-  mdb_cursor_open(txn, a->db_wgs, &cur);
-  MDB_val k = {token ? strlen(token) : 0, (void *)token}, v;
   json_t *list = json_array();
-  char *next = NULL;
-  for (int mrc = mdb_cursor_get(cur, &k, &v, token ? MDB_SET_RANGE : MDB_FIRST); mrc == 0;
-       mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    if ((json_int_t)json_array_size(list) == max) {
-      next = xstrndup(k.mv_data, k.mv_size);
-      break;
-    }
-    json_t *wg = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-    if (wg == NULL)
-      continue;
+  size_t i;
+  json_t *wg;
+  json_array_foreach(wgs, i, wg) {
     json_t *sum = json_object();
     const char *keys[] = {"Name", "State", "Description", "CreationTime"};
-    for (size_t i = 0; i < 4; i++) {
-      json_t *x = json_object_get(wg, keys[i]);
+    for (size_t k = 0; k < 4; k++) {
+      json_t *x = json_object_get(wg, keys[k]);
       if (x != NULL)
-        json_object_set(sum, keys[i], x);
+        json_object_set(sum, keys[k], x);
     }
     json_object_set(sum, "EngineVersion",
                     json_object_get(json_object_get(wg, "Configuration"), "EngineVersion"));
     json_array_append_new(list, sum);
-    json_decref(wg);
   }
-  mdb_cursor_close(cur);
-  mdb_txn_abort(txn);
+  json_decref(wgs);
   *out = json_pack("{s:o}", "WorkGroups", list);
   if (next != NULL)
     json_object_set_new(*out, "NextToken", json_string(next));
@@ -269,31 +229,23 @@ static int apply_result_updates(json_t *res, json_t *up, err *e)
   return 0;
 }
 
-int athena_workgroup_update(athena *a, json_t *in, err *e)
+typedef struct wg_update {
+  const char *state;
+  const char *desc;
+  json_t *up;
+} wg_update;
+
+/* UpdateWorkGroup's changes onto the stored record (2). */
+static int apply_update(json_t *wg, void *arg, err *e)
 {
-  const char *name;
-  int rc = need_name(in, "WorkGroup", &name, e);
-  if (rc != 0)
-    return rc;
-  const char *state = json_string_value(json_object_get(in, "State"));
-  if (state != NULL && strcmp(state, "ENABLED") != 0 && strcmp(state, "DISABLED") != 0)
-    return athena__invalid(e, "State", "Member must satisfy enum value set: [ENABLED, DISABLED]");
-  const char *desc = json_string_value(json_object_get(in, "Description"));
-  if (desc != NULL && strlen(desc) > 1024)
-    return athena__invalid(e, "Description", "Member must have length less than or equal to 1024");
-  json_t *up = json_object_get(in, "ConfigurationUpdates");
-  pthread_mutex_lock(&a->wg_mu);
-  json_t *wg;
-  rc = athena__workgroup_load(a, name, &wg, e);
-  if (rc != 0) {
-    pthread_mutex_unlock(&a->wg_mu);
-    return rc;
-  }
+  wg_update *u = arg;
+  int rc = 0;
   json_t *cfg = json_object_get(wg, "Configuration");
-  if (state != NULL)
-    json_object_set_new(wg, "State", json_string(state));
-  if (desc != NULL)
-    json_object_set_new(wg, "Description", json_string(desc));
+  if (u->state != NULL)
+    json_object_set_new(wg, "State", json_string(u->state));
+  if (u->desc != NULL)
+    json_object_set_new(wg, "Description", json_string(u->desc));
+  json_t *up = u->up;
   if (json_is_object(up)) {
     json_t *res = json_object_get(cfg, "ResultConfiguration");
     json_t *rup = json_object_get(up, "ResultConfigurationUpdates");
@@ -317,10 +269,25 @@ int athena_workgroup_update(athena *a, json_t *in, err *e)
         json_object_set(cfg, "BytesScannedCutoffPerQuery", cutoff);
     }
   }
-  if (rc == 0)
-    rc = put_group(a, name, wg, e);
-  json_decref(wg);
-  pthread_mutex_unlock(&a->wg_mu);
+  return rc;
+}
+
+int athena_workgroup_update(athena *a, json_t *in, err *e)
+{
+  const char *name;
+  int rc = need_name(in, "WorkGroup", &name, e);
+  if (rc != 0)
+    return rc;
+  const char *state = json_string_value(json_object_get(in, "State"));
+  if (state != NULL && strcmp(state, "ENABLED") != 0 && strcmp(state, "DISABLED") != 0)
+    return athena__invalid(e, "State", "Member must satisfy enum value set: [ENABLED, DISABLED]");
+  const char *desc = json_string_value(json_object_get(in, "Description"));
+  if (desc != NULL && strlen(desc) > 1024)
+    return athena__invalid(e, "Description", "Member must have length less than or equal to 1024");
+  wg_update u = {.state = state, .desc = desc, .up = json_object_get(in, "ConfigurationUpdates")};
+  rc = a->side->wg_update(a, name, apply_update, &u, e);
+  if (rc == ERR_NOT_FOUND)
+    return err_set(e, ERR_INVALID, "WorkGroup %s is not found.", name);
   return rc;
 }
 
@@ -330,14 +297,8 @@ int athena_workgroup_delete(athena *a, const char *name, err *e)
     return athena__invalid(e, "WorkGroup", "Member must not be null");
   if (strcmp(name, "primary") == 0)
     return err_set(e, ERR_INVALID, "the primary WorkGroup cannot be deleted");
-  pthread_mutex_lock(&a->wg_mu);
-  json_t *wg;
-  int rc = athena__workgroup_load(a, name, &wg, e);
-  if (rc == 0) {
-    json_decref(wg);
-    athena_put p = {a->db_wgs, name, strlen(name), NULL};
-    rc = athena__commit(a, &p, 1, e);
-  }
-  pthread_mutex_unlock(&a->wg_mu);
+  int rc = a->side->wg_delete(a, name, e);
+  if (rc == ERR_NOT_FOUND)
+    return err_set(e, ERR_INVALID, "WorkGroup %s is not found.", name);
   return rc;
 }

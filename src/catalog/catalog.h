@@ -381,11 +381,17 @@ char *catalog_hive_unescape(const char *p, size_t n);
  * The crawlers' definitions and state (catalog/crawler.h keeps them), one
  * JSON document per crawler name (case-sensitive, 1..255 bytes), in the
  * same environment and with the same durability as the rest. */
-enum catalog_put { CATALOG_PUT_CREATE, CATALOG_PUT_REPLACE, CATALOG_PUT_CLAIM };
+enum catalog_put { CATALOG_PUT_CREATE, CATALOG_PUT_REPLACE, CATALOG_PUT_CLAIM,
+                   CATALOG_PUT_RENEW, CATALOG_PUT_OWNED, CATALOG_PUT_EXPIRE };
 /* CREATE: ERR_ALREADY_EXISTS when the name is taken; REPLACE:
  * ERR_ENTITY_NOT_FOUND when it is not; CLAIM: as REPLACE, and ERR_CONFLICT
  * (without a message) unless the stored document's State is READY (or
- * absent): one caller, of all nodes sharing the catalog, wins a crawl. */
+ * absent): one caller, of all nodes sharing the catalog, wins a crawl.
+ * The modes of a claimed crawl's lease (ERR_CONFLICT, no message, when
+ * they do not apply): RENEW sets only "_lease_ms" (epoch ms) of the stored
+ * document from doc's, OWNED replaces it; both only while it is not READY
+ * and its "_node" is doc's. EXPIRE replaces it only while it is not READY
+ * and its "_lease_ms" (absent: 0) is in the past. */
 int catalog_crawler_put(catalog *c, const char *name, const json_t *doc, enum catalog_put mode,
                         err *e);
 /* ERR_ENTITY_NOT_FOUND (without a message) when missing. */

@@ -37,12 +37,21 @@
  *       nodes never run the same crawl; StopCrawler on another node marks
  *       it STOPPING, which the running node reads between objects; a
  *       restart recovers only the crawls of its own node.
+ *   (6) A claimed crawl has a lease ("_lease_ms", TARN_CRAWLER_LEASE_SECONDS,
+ *       default 300) that its node's lease thread renews every quarter of
+ *       it (CATALOG_PUT_RENEW, only while the crawl is still that node's).
+ *       A crawl whose lease ran out (its node died and never came back) is
+ *       ended by whichever node reads it next: READY, its LastCrawl FAILED
+ *       with a message naming the node (CATALOG_PUT_EXPIRE, which checks
+ *       the lease again inside the commit). A node that finds its crawl
+ *       taken stops it and writes nothing more (finish: CATALOG_PUT_OWNED).
  */
 #include "catalog/crawler.h"
 
 #include "base/arena.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/pg.h"
 #include "base/text.h"
 #include "formats/codec.h"
 #include "formats/csv.h"
@@ -63,6 +72,7 @@ typedef struct run {
   struct run *next;
   char *name;
   atomic_bool stop;
+  atomic_bool lost;   /* another node ended it (6): nothing more is written */
   crawlers *cr;
   json_t *def;        /* the crawler's document at start */
   double start;
@@ -93,6 +103,12 @@ struct crawlers {
   bool qstop;
   bool qthread;
   pthread_t events;
+  /* shared catalog: the lease thread (6) */
+  int64_t lease_ms;
+  pthread_cond_t lcond;
+  bool lstop;
+  bool lthread;
+  pthread_t leases;
 };
 
 static double now_s(void)
@@ -105,11 +121,50 @@ static int not_found(const char *name, err *e)
   return err_set(e, ERR_ENTITY_NOT_FOUND, "Crawler entry with name %s does not exist", name);
 }
 
+/* (6): a crawl of another node whose lease ran out ends here; *doc is
+ * then the stored document as it is now. */
+static void expire(crawlers *cr, const char *name, json_t **doc)
+{
+  const char *s = json_string_value(json_object_get(*doc, "State"));
+  if (!catalog_shared(cr->cat) || s == NULL || strcmp(s, "READY") == 0 ||
+      json_integer_value(json_object_get(*doc, "_lease_ms")) >= time_now_ms())
+    return;
+  const char *owner = json_string_value(json_object_get(*doc, "_node"));
+  char msg[ERR_MSG_MAX];
+  snprintf(msg, sizeof msg, "The crawl was interrupted: the node running it (%.300s) stopped "
+           "renewing its lease of %lld s (it crashed or lost the metadata database)",
+           owner != NULL ? owner : "unknown", (long long)(cr->lease_ms / 1000));
+  json_t *d = json_deep_copy(*doc);
+  json_t *lc = json_pack("{s:s, s:s, s:f, s:s, s:s, s:s}", "Status", "FAILED", "ErrorMessage",
+                         msg, "StartTime", now_s(), "LogGroup", "/aws-glue/crawlers",
+                         "LogStream", name, "MessagePrefix", name);
+  json_object_set_new(d, "LastCrawl", lc);
+  json_object_set_new(d, "State", json_string("READY"));
+  json_object_set_new(d, "CrawlElapsedTime", json_integer(0));
+  json_object_del(d, "_lease_ms");
+  err e = {0};
+  int rc = catalog_crawler_put(cr->cat, name, d, CATALOG_PUT_EXPIRE, &e);
+  if (rc == 0) {
+    log_warn("crawler %s: %s", name, msg);
+    json_decref(*doc);
+    *doc = d;
+    return;
+  }
+  json_decref(d);
+  json_t *now = NULL;
+  if (catalog_crawler_get(cr->cat, name, &now, &e) == 0) { /* renewed or ended meanwhile */
+    json_decref(*doc);
+    *doc = now;
+  }
+}
+
 static int load(crawlers *cr, const char *name, json_t **doc, err *e)
 {
   int rc = catalog_crawler_get(cr->cat, name, doc, e);
   if (rc == ERR_ENTITY_NOT_FOUND)
     return not_found(name, e);
+  if (rc == 0)
+    expire(cr, name, doc);
   return rc;
 }
 
@@ -266,6 +321,7 @@ static json_t *public_doc(json_t *doc)
 {
   json_object_del(doc, "_metrics");
   json_object_del(doc, "_node");
+  json_object_del(doc, "_lease_ms");
   return doc;
 }
 
@@ -340,7 +396,14 @@ int crawler_list(crawlers *cr, const char *token, size_t max, bool names_only, j
     json_decref(list);
     list = names;
   } else {
-    json_array_foreach(list, i, d) public_doc(d);
+    for (i = 0; i < json_array_size(list); i++) {
+      json_t *doc = json_incref(json_array_get(list, i));
+      const char *name = json_string_value(json_object_get(doc, "Name"));
+      if (name != NULL)
+        expire(cr, name, &doc);
+      json_array_set(list, i, public_doc(doc));
+      json_decref(doc);
+    }
   }
   *out = list;
   return 0;
@@ -1106,7 +1169,7 @@ static void finish(run *r, int rc, const err *e, const tally *n)
   pthread_mutex_lock(&cr->mu);
   json_t *doc = NULL;
   err e2 = {0};
-  if (catalog_crawler_get(cr->cat, r->name, &doc, &e2) == 0) {
+  if (!atomic_load(&r->lost) && catalog_crawler_get(cr->cat, r->name, &doc, &e2) == 0) {
     bool stopped = atomic_load(&r->stop);
     const char *status = rc != 0 ? "FAILED" : stopped ? "CANCELLED" : "SUCCEEDED";
     json_t *lc = json_pack("{s:s, s:f, s:s, s:s, s:s}", "Status", status, "StartTime", r->start,
@@ -1128,7 +1191,12 @@ static void finish(run *r, int rc, const err *e, const tally *n)
     json_object_set_new(m, "TablesCreated", json_integer(n->created));
     json_object_set_new(m, "TablesUpdated", json_integer(n->updated));
     json_object_set_new(m, "TablesDeleted", json_integer(n->deleted));
-    catalog_crawler_put(cr->cat, r->name, doc, CATALOG_PUT_REPLACE, &e2);
+    json_object_del(doc, "_lease_ms");
+    /* shared: only while still this node's crawl (6) */
+    catalog_crawler_put(cr->cat, r->name, doc,
+                        catalog_shared(cr->cat) && cr->node != NULL ? CATALOG_PUT_OWNED
+                                                                    : CATALOG_PUT_REPLACE,
+                        &e2);
     json_decref(doc);
   }
   run **pp = &cr->runs;
@@ -1176,8 +1244,10 @@ int crawler_start(crawlers *cr, const char *name, err *e)
   run *r = NULL;
   if (rc == 0) {
     json_object_set_new(doc, "State", json_string("RUNNING"));
-    if (cr->node != NULL)
+    if (cr->node != NULL) {
       json_object_set_new(doc, "_node", json_string(cr->node));
+      json_object_set_new(doc, "_lease_ms", json_integer(time_now_ms() + cr->lease_ms));
+    }
     rc = catalog_crawler_put(cr->cat, name, doc, CATALOG_PUT_CLAIM, e);
     if (rc == ERR_CONFLICT) /* another node started it meanwhile */
       rc = err_set(e, ERR_CRAWLER_RUNNING, "Crawler with name %s has already started", name);
@@ -1189,6 +1259,7 @@ int crawler_start(crawlers *cr, const char *name, err *e)
     r->def = json_incref(doc);
     r->start = now_s();
     atomic_init(&r->stop, false);
+    atomic_init(&r->lost, false);
     pthread_t th;
     pthread_attr_t at;
     pthread_attr_init(&at);
@@ -1452,6 +1523,65 @@ static void *event_thread(void *arg)
   return NULL;
 }
 
+/* ---- leases (6) ---- */
+
+static void *lease_thread(void *arg)
+{
+  crawlers *cr = arg;
+  pthread_mutex_lock(&cr->mu);
+  while (!cr->lstop) {
+    int64_t now = time_now_ms();
+    for (run *r = cr->runs; r != NULL; r = r->next) {
+      json_t *d = json_pack("{s:s, s:I}", "_node", cr->node, "_lease_ms",
+                            (json_int_t)(now + cr->lease_ms));
+      err e = {0};
+      int rc = catalog_crawler_put(cr->cat, r->name, d, CATALOG_PUT_RENEW, &e);
+      json_decref(d);
+      if (rc == ERR_CONFLICT || rc == ERR_ENTITY_NOT_FOUND) { /* ended by another node */
+        log_warn("crawler %s: the crawl is no longer this node's; stopping it", r->name);
+        atomic_store(&r->lost, true);
+        atomic_store(&r->stop, true);
+      } else if (rc != 0) {
+        log_warn("crawler %s: cannot renew the crawl's lease: %s", r->name, e.msg);
+      }
+    }
+    pthread_mutex_unlock(&cr->mu);
+    /* other nodes' crawls whose lease ran out */
+    char *token = NULL;
+    err e = {0};
+    do {
+      json_t *list;
+      char *next = NULL;
+      if (catalog_crawler_list(cr->cat, token, 0, &list, &next, &e) != 0)
+        break;
+      free(token);
+      token = next;
+      for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t *doc = json_incref(json_array_get(list, i));
+        const char *name = json_string_value(json_object_get(doc, "Name"));
+        if (name != NULL)
+          expire(cr, name, &doc);
+        json_decref(doc);
+      }
+      json_decref(list);
+    } while (token != NULL);
+    free(token);
+    pthread_mutex_lock(&cr->mu);
+    if (cr->lstop)
+      break;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t wait_ms = cr->lease_ms / 4;
+    ts.tv_sec += (time_t)(wait_ms / 1000);
+    ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(&cr->lcond, &cr->mu, &ts);
+  }
+  pthread_mutex_unlock(&cr->mu);
+  return NULL;
+}
+
 /* ---- open, close ---- */
 
 int crawlers_open(const crawler_options *o, crawlers **out, err *e)
@@ -1467,6 +1597,8 @@ int crawlers_open(const crawler_options *o, crawlers **out, err *e)
   pthread_cond_init(&cr->idle, NULL);
   pthread_mutex_init(&cr->qmu, NULL);
   pthread_cond_init(&cr->qcond, NULL);
+  pthread_cond_init(&cr->lcond, NULL);
+  cr->lease_ms = pg_lease_ms("TARN_CRAWLER_LEASE_SECONDS", 300);
   char *token = NULL;
   int rc = 0;
   do {
@@ -1504,6 +1636,12 @@ int crawlers_open(const crawler_options *o, crawlers **out, err *e)
     rc = err_set(e, ERR_INTERNAL, "cannot start the crawlers' event thread");
   else if (rc == 0)
     cr->qthread = true;
+  if (rc == 0 && catalog_shared(c) && cr->node != NULL) {
+    if (pthread_create(&cr->leases, NULL, lease_thread, cr) != 0)
+      rc = err_set(e, ERR_INTERNAL, "cannot start the crawlers' lease thread");
+    else
+      cr->lthread = true;
+  }
   if (rc != 0) {
     crawlers_close(cr);
     return rc;
@@ -1521,7 +1659,11 @@ crawlers *crawlers_close(crawlers *cr)
     atomic_store(&r->stop, true);
   while (cr->runs != NULL)
     pthread_cond_wait(&cr->idle, &cr->mu);
+  cr->lstop = true;
+  pthread_cond_signal(&cr->lcond);
   pthread_mutex_unlock(&cr->mu);
+  if (cr->lthread)
+    pthread_join(cr->leases, NULL);
   pthread_mutex_lock(&cr->qmu);
   cr->qstop = true;
   pthread_cond_signal(&cr->qcond);
@@ -1539,6 +1681,7 @@ crawlers *crawlers_close(crawlers *cr)
   pthread_cond_destroy(&cr->qcond);
   pthread_mutex_destroy(&cr->mu);
   pthread_cond_destroy(&cr->idle);
+  pthread_cond_destroy(&cr->lcond);
   free(cr->node);
   free(cr);
   return NULL;

@@ -1778,16 +1778,29 @@ static int op_crawler_put(catalog *c, catalog_tx *txn, op *o, err *e)
   int rc = rec_get(txn, CS_CRAWLERS, &k, 0, NULL, &old, e);
   const char *state = json_string_value(json_object_get(old, "State"));
   bool ready = state == NULL || strcmp(state, "READY") == 0;
-  json_decref(old);
-  if (rc != 0 && rc != ERR_ENTITY_NOT_FOUND)
+  const char *node = json_string_value(json_object_get(old, "_node"));
+  const char *mine = json_string_value(json_object_get(o->input, "_node"));
+  bool owned = !ready && node != NULL && mine != NULL && strcmp(node, mine) == 0;
+  json_int_t lease = json_integer_value(json_object_get(old, "_lease_ms"));
+  if (rc != 0 && rc != ERR_ENTITY_NOT_FOUND) {
+    json_decref(old);
     return rc;
+  }
   if (rc == 0 && o->mode == CATALOG_PUT_CREATE)
-    return err_set(e, ERR_ALREADY_EXISTS, "%s already exists", o->db);
-  if (rc == ERR_ENTITY_NOT_FOUND && o->mode != CATALOG_PUT_CREATE)
-    return ERR_ENTITY_NOT_FOUND;
-  if (o->mode == CATALOG_PUT_CLAIM && !ready)
-    return ERR_CONFLICT;
-  return rec_put(txn, CS_CRAWLERS, &k, NULL, o->input, e);
+    rc = err_set(e, ERR_ALREADY_EXISTS, "%s already exists", o->db);
+  else if (rc == ERR_ENTITY_NOT_FOUND && o->mode != CATALOG_PUT_CREATE)
+    rc = ERR_ENTITY_NOT_FOUND;
+  else if ((o->mode == CATALOG_PUT_CLAIM && !ready) ||
+           ((o->mode == CATALOG_PUT_RENEW || o->mode == CATALOG_PUT_OWNED) && !owned) ||
+           (o->mode == CATALOG_PUT_EXPIRE && (ready || lease >= time_now_ms())))
+    rc = ERR_CONFLICT;
+  else if (o->mode == CATALOG_PUT_RENEW) { /* the stored document, its lease extended */
+    json_object_set(old, "_lease_ms", json_object_get(o->input, "_lease_ms"));
+    rc = rec_put(txn, CS_CRAWLERS, &k, NULL, old, e);
+  } else
+    rc = rec_put(txn, CS_CRAWLERS, &k, NULL, o->input, e);
+  json_decref(old);
+  return rc;
 }
 
 int catalog_crawler_put(catalog *c, const char *name, const json_t *doc, enum catalog_put mode,

@@ -5,12 +5,15 @@ PostgreSQL (`--metadata`), the objects in one object backend (`--objects`).
 What a user of two nodes checks: a database or table made on one node is
 read, listed and queried (Athena) on the other; partitions batch-created on
 one page the same on the other; a database deleted on one is gone, with its
-tables, on the other; and a name taken on one node is taken on both, even
-when both create it at once.
+tables, on the other; a name taken on one node is taken on both, even
+when both create it at once; a crawl runs on the one node that claimed it,
+and a crawl whose node never came back ends (FAILED) once its lease ran out.
 
 Start reading at test_database_and_table_across_nodes().
 """
+import json
 import threading
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -23,8 +26,10 @@ from test_glue_crawler import wait_ready
 
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory, pg, backend):
-    a = Tarn(tmp_path_factory.mktemp("node-a"), env=node_env(pg, backend, "cat")).start()
-    b = Tarn(tmp_path_factory.mktemp("node-b"), env=node_env(pg, backend, "cat")).start()
+    env = node_env(pg, backend, "cat")
+    env["TARN_CRAWLER_LEASE_SECONDS"] = "4"  # renewed every second while a crawl runs
+    a = Tarn(tmp_path_factory.mktemp("node-a"), env=env).start()
+    b = Tarn(tmp_path_factory.mktemp("node-b"), env=env).start()
     yield a, b
     for n in (a, b):
         if n.running():
@@ -254,6 +259,14 @@ def test_same_names_created_on_both_nodes_at_once(glue):
     assert listed == names
 
 
+def claim_elsewhere(pg, name, lease_ms):
+    """Marks crawler name RUNNING by a node that is not running here, its
+    lease ending at lease_ms (epoch ms)."""
+    patch = json.dumps({"State": "RUNNING", "_node": "elsewhere:/srv/n3", "_lease_ms": lease_ms})
+    pg.sql("UPDATE tarn_catalog_crawlers SET v = convert_to((convert_from(v, 'UTF8')::jsonb "
+           "|| '%s'::jsonb)::text, 'UTF8') WHERE k = '%s'::bytea" % (patch, name))
+
+
 def test_crawl_claimed_by_one_node(nodes, glue, pg):
     a, b = nodes
     ga, gb = glue
@@ -275,10 +288,8 @@ def test_crawl_claimed_by_one_node(nodes, glue, pg):
     parts = gb.get_partitions(DatabaseName="crawl", TableName="visits")["Partitions"]
     assert sorted(p["Values"] for p in parts) == [["2023"], ["2024"]]
 
-    # a crawl another node claimed (and still runs, as far as B knows)
-    pg.sql("UPDATE tarn_catalog_crawlers SET v = convert_to(jsonb_set(jsonb_set("
-           "convert_from(v, 'UTF8')::jsonb, '{State}', '\"RUNNING\"'), '{_node}', "
-           "'\"elsewhere:/srv/n3\"')::text, 'UTF8') WHERE k = 'visits'::bytea")
+    # a crawl another node claimed (and still runs, as far as B knows: its lease holds)
+    claim_elsewhere(pg, "visits", lease_ms=int(time.time() * 1000) + 3600 * 1000)
     with pytest.raises(ClientError) as ei:
         gb.start_crawler(Name="visits")
     assert code(ei) == "CrawlerRunningException"
@@ -290,3 +301,27 @@ def test_crawl_claimed_by_one_node(nodes, glue, pg):
     with pytest.raises(ClientError) as ei:
         ga.stop_crawler(Name="visits")
     assert code(ei) == "CrawlerStoppingException"
+
+
+def test_crawl_of_a_node_that_never_returns_ends_with_its_lease(nodes, glue, pg):
+    a, b = nodes
+    ga, gb = glue
+    ga.create_database(DatabaseInput={"Name": "orphans"})
+    ga.create_crawler(Name="orphan", Role="arn:aws:iam::000000000000:role/glue",
+                      DatabaseName="orphans",
+                      Targets={"S3Targets": [{"Path": "s3://crawled/visits/"}]})
+    # claimed by a node that died: its lease ended a minute ago
+    claim_elsewhere(pg, "orphan", lease_ms=int(time.time() * 1000) - 60 * 1000)
+    c = gb.get_crawler(Name="orphan")["Crawler"]     # the first reader ends it
+    assert c["State"] == "READY", c
+    assert c["LastCrawl"]["Status"] == "FAILED"
+    assert "elsewhere:/srv/n3" in c["LastCrawl"]["ErrorMessage"]
+    assert "lease" in c["LastCrawl"]["ErrorMessage"]
+    assert not any(k.startswith("_") for k in c)
+    assert ga.get_crawler(Name="orphan")["Crawler"]["State"] == "READY"
+    # listed the same way, and it can run again, here
+    listed = {x["Name"]: x for x in gb.get_crawlers()["Crawlers"]}
+    assert listed["orphan"]["State"] == "READY"
+    ga.start_crawler(Name="orphan")
+    c = wait_ready(gb, "orphan")
+    assert c["LastCrawl"]["Status"] == "SUCCEEDED", c["LastCrawl"]
