@@ -607,31 +607,37 @@ static int pv_cur_get(vtab *t, const uint8_t *lk, size_t lkn, arena *a, obj_rec 
                 &p, key, a, r, "read an object record", e);
 }
 
-/* r encoded for t's bucket into b. */
-static void pv_encode(vtab *t, const obj_rec *r, arena *a, buf *b)
+/* Writes r as t's bucket's current record of its key (version false) or as
+ * its version at r->vseq. */
+static int pv_write(vtab *t, const obj_rec *r, bool version, arena *a, err *e)
 {
   ikey k;
   bool lng = store__ikey_make(&k, t->bucket, r->lk, r->lkn);
-  buf_init(b, 1 << 20);
-  store__obj_rec_reencode(b, r, a, lng);
-}
-
-static int pv_cur_put(vtab *t, const obj_rec *r, arena *a, err *e)
-{
   buf b;
-  pv_encode(t, r, a, &b);
+  buf_init(&b, 1 << 20);
+  store__obj_rec_reencode(&b, r, a, lng);
   MDB_val v = { b.len, b.data };
   prm p = { .n = 0 };
   p_text(&p, t->bucket);
   p_text(&p, arena_strndup(a, (const char *)r->lk, r->lkn));
-  p_int(&p, (int64_t)r->size);
+  p_int(&p, version ? (int64_t)r->vseq : (int64_t)r->size);
+  p_text(&p, r->version_id != NULL ? r->version_id : "");
   p_bytes(&p, &v);
-  int rc = ex(pv_conn(t), "INSERT INTO tarn_objects (bucket, key, size, rec) "
-                          "VALUES ($1, $2, $3, $4) ON CONFLICT (bucket, key) "
-                          "DO UPDATE SET size = excluded.size, rec = excluded.rec",
-              &p, NULL, "write an object record", e);
+  int rc = ex(pv_conn(t),
+              version ? "INSERT INTO tarn_versions (bucket, key, seq, vid, rec) "
+                        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (bucket, key, seq) "
+                        "DO UPDATE SET vid = excluded.vid, rec = excluded.rec"
+                      : "INSERT INTO tarn_objects (bucket, key, size, rec) "
+                        "SELECT $1, $2, $3, $5 WHERE $4 = $4 ON CONFLICT (bucket, key) "
+                        "DO UPDATE SET size = excluded.size, rec = excluded.rec",
+              &p, NULL, version ? "write a version record" : "write an object record", e);
   buf_release(&b);
   return rc;
+}
+
+static int pv_cur_put(vtab *t, const obj_rec *r, arena *a, err *e)
+{
+  return pv_write(t, r, false, a, e);
 }
 
 static int pv_cur_del(vtab *t, const uint8_t *lk, size_t lkn, err *e)
@@ -663,21 +669,7 @@ static int pv_ver_get(vtab *t, const uint8_t *lk, size_t lkn, const char *vid, a
 
 static int pv_ver_put(vtab *t, const obj_rec *r, arena *a, err *e)
 {
-  buf b;
-  pv_encode(t, r, a, &b);
-  MDB_val v = { b.len, b.data };
-  prm p = { .n = 0 };
-  p_text(&p, t->bucket);
-  p_text(&p, arena_strndup(a, (const char *)r->lk, r->lkn));
-  p_int(&p, (int64_t)r->vseq);
-  p_text(&p, r->version_id != NULL ? r->version_id : "");
-  p_bytes(&p, &v);
-  int rc = ex(pv_conn(t), "INSERT INTO tarn_versions (bucket, key, seq, vid, rec) "
-                          "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (bucket, key, seq) "
-                          "DO UPDATE SET vid = excluded.vid, rec = excluded.rec",
-              &p, NULL, "write a version record", e);
-  buf_release(&b);
-  return rc;
+  return pv_write(t, r, true, a, e);
 }
 
 static int pv_ver_del(vtab *t, const obj_rec *r, err *e)
@@ -943,7 +935,10 @@ static int txn_vupdate(PGconn *c, void *arg, err *e)
   arena *a = arena_new();
   pgv x = { c, true, NULL, NULL, a, { 0, NULL }, false };
   vtab vt = { &PG_OPS, NULL, t->bucket, &x };
-  int rc = key_lock(c, t->bucket, t->key, e);
+  int state = 0;
+  int rc = store__vt_state(&vt, a, &state, e);  /* the bucket, then the key, as a put does */
+  if (rc == 0)
+    rc = key_lock(c, t->bucket, t->key, e);
   t->update->vid[0] = '\0';
   if (rc == 0)
     rc = store__vt_update(&vt, t->update, a, e);

@@ -1001,12 +1001,7 @@ int store__vt_list(const char *bucket, const store_version_params *p, vt_next ne
         store__obj_out(a, bucket, r, ob);
         ob->key = key;
         ob->version_id = id;
-        ob->delete_marker = r->marker;
         ob->is_latest = latest;
-        ob->lock_mode = r->lock_mode;
-        ob->retain_until_ms = r->retain_until_ms;
-        ob->legal_hold = r->legal_hold;
-        ob->legal_hold_set = r->legal_hold_set;
         count++;
         out->next_key_marker = key;
         out->next_version_id_marker = id;

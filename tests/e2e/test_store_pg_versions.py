@@ -13,6 +13,7 @@ on one node refuses the delete of that version on the other.
 Start reading at test_versions_across_nodes().
 """
 import datetime
+import threading
 
 import pytest
 
@@ -166,3 +167,36 @@ def test_object_lock_across_nodes(nodes):
     with pytest.raises(sa.exceptions.ClientError) as ex:
         sa.delete_object(Bucket="locked", Key="dflt", VersionId=vid)
     assert code(ex) == "AccessDenied"
+
+
+def test_concurrent_versions_and_copy(nodes):
+    a, b = nodes
+    sa, sb = a.client(), b.client()
+    sa.create_bucket(Bucket="race")
+    sa.put_bucket_versioning(Bucket="race", VersioningConfiguration={"Status": "Enabled"})
+    made = []
+
+    def writer(s, tag):
+        for i in range(8):
+            r = s.put_object(Bucket="race", Key="hot", Body=b"%s-%d" % (tag, i))
+            made.append(r["VersionId"])
+
+    threads = [threading.Thread(target=writer, args=(s, t)) for s, t in ((sa, b"a"), (sb, b"b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lv = sb.list_object_versions(Bucket="race")["Versions"]
+    assert sorted(v["VersionId"] for v in lv) == sorted(made) and len(set(made)) == 16
+    assert [v["IsLatest"] for v in lv] == [True] + [False] * 15
+    latest = sa.get_object(Bucket="race", Key="hot")
+    assert latest["VersionId"] == lv[0]["VersionId"]
+
+    # a copy of an older version, made on the other node, is a new latest version
+    old = lv[-1]["VersionId"]
+    body = sb.get_object(Bucket="race", Key="hot", VersionId=old)["Body"].read()
+    r = sb.copy_object(Bucket="race", Key="hot",
+                       CopySource={"Bucket": "race", "Key": "hot", "VersionId": old})
+    assert r["CopySourceVersionId"] == old and r["VersionId"] != old
+    assert sa.get_object(Bucket="race", Key="hot")["Body"].read() == body
+    assert len(sa.list_object_versions(Bucket="race")["Versions"]) == 17
