@@ -8,21 +8,39 @@ with KeyMarker/VersionIdMarker), read by versionId and deleted on the other;
 a delete adds a delete marker, after which a plain GET is a 404 that says
 so; deleting the marker brings the object back; suspended versioning
 overwrites the null version; an object lock retention or legal hold placed
-on one node refuses the delete of that version on the other.
+on one node refuses the delete of that version on the other; concurrent
+PUTs on both nodes make one version each; a multipart upload completed in a
+versioned bucket is a version; events carry version ids, delivered once;
+NoncurrentVersionExpiration removes old versions once.
 
 Start reading at test_versions_across_nodes().
 """
 import datetime
+import json
 import threading
+import time
 
 import pytest
 
 from pg_util import backend, pg, two_nodes  # noqa: F401 (fixtures)
+from test_store_pg import sqs_of
 
 
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory, pg, backend):
-    yield from two_nodes(pg, backend, tmp_path_factory, prefix="versions")
+    # a lifecycle "day" of 2 s, swept every second (test_multipart_lifecycle_events)
+    yield from two_nodes(pg, backend, tmp_path_factory, prefix="versions",
+                         extra={"TARN_LIFECYCLE_DAY_SECONDS": "2",
+                                "TARN_LIFECYCLE_SWEEP_SECONDS": "1"})
+
+
+def wait_for(cond, what, timeout=90.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.3)
+    raise AssertionError("timed out waiting for " + what)
 
 
 def code(exc_info):
@@ -200,3 +218,57 @@ def test_concurrent_versions_and_copy(nodes):
     assert r["CopySourceVersionId"] == old and r["VersionId"] != old
     assert sa.get_object(Bucket="race", Key="hot")["Body"].read() == body
     assert len(sa.list_object_versions(Bucket="race")["Versions"]) == 17
+
+
+def test_multipart_lifecycle_events(nodes):
+    a, b = nodes
+    sa, sb = a.client(), b.client()
+    sa.create_bucket(Bucket="mpv")
+    sa.put_bucket_versioning(Bucket="mpv", VersioningConfiguration={"Status": "Enabled"})
+    queues = []
+    for n in (a, b):
+        sqs = sqs_of(n)
+        queues.append((sqs, sqs.create_queue(QueueName="pg-versions-events")["QueueUrl"]))
+    arn = queues[0][0].get_queue_attributes(QueueUrl=queues[0][1], AttributeNames=[
+        "QueueArn"])["Attributes"]["QueueArn"]
+    sb.put_bucket_notification_configuration(Bucket="mpv", NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*",
+                                                             "s3:ObjectRemoved:*"]}]})
+
+    first = sa.put_object(Bucket="mpv", Key="big", Body=b"small first")["VersionId"]
+    up = sa.create_multipart_upload(Bucket="mpv", Key="big")["UploadId"]
+    part = b"p" * (5 << 20)
+    e1 = sb.upload_part(Bucket="mpv", Key="big", UploadId=up, PartNumber=1, Body=part)["ETag"]
+    e2 = sa.upload_part(Bucket="mpv", Key="big", UploadId=up, PartNumber=2, Body=b"end")["ETag"]
+    done = sb.complete_multipart_upload(Bucket="mpv", Key="big", UploadId=up, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})
+    second = done["VersionId"]
+    assert second not in (None, "null", first)
+    assert sa.head_object(Bucket="mpv", Key="big")["ContentLength"] == len(part) + 3
+    marker = sa.delete_object(Bucket="mpv", Key="big")["VersionId"]
+
+    want = sorted([("ObjectCreated:Put", first), ("ObjectCreated:CompleteMultipartUpload", second),
+                   ("ObjectRemoved:DeleteMarkerCreated", marker)])
+    seen = []
+
+    def drain():
+        for sqs, url in queues:
+            for m in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1,
+                                         MaxNumberOfMessages=10).get("Messages", []):
+                seen.extend((r["eventName"], r["s3"]["object"].get("versionId"))
+                            for r in json.loads(m["Body"]).get("Records", []))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return len(seen) >= len(want)
+
+    wait_for(drain, "the three events", timeout=120)
+    drain()
+    assert sorted(seen) == want
+
+    # both versions are noncurrent now (a marker is on top): a day later they go, once each
+    sb.put_bucket_lifecycle_configuration(Bucket="mpv", LifecycleConfiguration={
+        "Rules": [{"ID": "old", "Status": "Enabled", "Filter": {"Prefix": ""},
+                   "NoncurrentVersionExpiration": {"NoncurrentDays": 1}}]})
+    wait_for(lambda: "Versions" not in sa.list_object_versions(Bucket="mpv"),
+             "the noncurrent versions to expire")
+    lv = sb.list_object_versions(Bucket="mpv")
+    assert [m["VersionId"] for m in lv["DeleteMarkers"]] == [marker]
