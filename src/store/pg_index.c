@@ -984,7 +984,7 @@ typedef struct pg_walk {
   store *s;
   const char *bucket;
   const char *prefix;
-  char *key;                   /* the position: after (key, ord) */
+  const char *key;             /* the position: after (key, ord) */
   int64_t ord;                 /* 0: the current version, else ORD_MAX - seq */
   PGresult *res;               /* the page */
   int row;
@@ -1051,7 +1051,7 @@ int store__pg_object_versions(store *s, const char *bucket, const store_version_
     rc = store__pg_bucket_read(s, bucket, a, NULL, e);
   if (rc != 0)
     return rc;
-  pg_walk w = { s, bucket, p->prefix != NULL ? p->prefix : "", (char *)store__vt_from(p), -1,
+  pg_walk w = { s, bucket, p->prefix != NULL ? p->prefix : "", store__vt_from(p), -1,
                 NULL, 0, false };
   rc = store__vt_list(bucket, p, walk_next, &w, a, out, e);
   PQclear(w.res);
