@@ -47,11 +47,16 @@ def code(exc_info):
     return exc_info.value.response["Error"]["Code"]
 
 
+def versioned(s3, bucket):
+    """A new bucket with versioning enabled."""
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+
 def test_versions_across_nodes(nodes):
     a, b = nodes
     sa, sb = a.client(), b.client()
-    sa.create_bucket(Bucket="ver")
-    sa.put_bucket_versioning(Bucket="ver", VersioningConfiguration={"Status": "Enabled"})
+    versioned(sa, "ver")
     assert sb.get_bucket_versioning(Bucket="ver")["Status"] == "Enabled"
 
     ids = []
@@ -121,8 +126,7 @@ def test_versions_across_nodes(nodes):
 def test_suspended_null_version(nodes):
     a, b = nodes
     sa, sb = a.client(), b.client()
-    sa.create_bucket(Bucket="susp")
-    sa.put_bucket_versioning(Bucket="susp", VersioningConfiguration={"Status": "Enabled"})
+    versioned(sa, "susp")
     kept = sa.put_object(Bucket="susp", Key="k", Body=b"kept")["VersionId"]
     sb.put_bucket_versioning(Bucket="susp", VersioningConfiguration={"Status": "Suspended"})
     r = sa.put_object(Bucket="susp", Key="k", Body=b"first null")
@@ -190,8 +194,7 @@ def test_object_lock_across_nodes(nodes):
 def test_concurrent_versions_and_copy(nodes):
     a, b = nodes
     sa, sb = a.client(), b.client()
-    sa.create_bucket(Bucket="race")
-    sa.put_bucket_versioning(Bucket="race", VersioningConfiguration={"Status": "Enabled"})
+    versioned(sa, "race")
     made = []
 
     def writer(s, tag):
@@ -223,8 +226,7 @@ def test_concurrent_versions_and_copy(nodes):
 def test_multipart_lifecycle_events(nodes):
     a, b = nodes
     sa, sb = a.client(), b.client()
-    sa.create_bucket(Bucket="mpv")
-    sa.put_bucket_versioning(Bucket="mpv", VersioningConfiguration={"Status": "Enabled"})
+    versioned(sa, "mpv")
     queues = []
     for n in (a, b):
         sqs = sqs_of(n)
