@@ -1027,20 +1027,27 @@ static int walk_next(void *it, arena *a, vt_entry *out, err *e)
   int i = w->row++;
   char *key = arena_strdup(a, PQgetvalue(r, i, 0));
   int64_t ord = (int64_t)pg_col_int(r, i, 1);
-  MDB_val v = col_bytes(r, i, 2, a);
-  ikey k;
-  store__ikey_make(&k, w->bucket, key, strlen(key));
-  MDB_val kv = store__ikey_val(&k);
-  if (store__obj_rec_decode(&kv, &v, a, &out->r) != 0)
-    return store__corrupt(e, "version");
-  out->r.lk = (const uint8_t *)key;
-  out->r.lkn = strlen(key);
-  out->lk = out->r.lk;
-  out->lkn = out->r.lkn;
+  out->v = col_bytes(r, i, 2, a);
+  out->k = (MDB_val){ 0, NULL };
+  out->lk = (const uint8_t *)key;
+  out->lkn = strlen(key);
   out->current = ord == 0;
   w->key = key;
   w->ord = ord;
   return 1;
+}
+
+static int walk_decode(void *it, const vt_entry *en, arena *a, obj_rec *r, err *e)
+{
+  pg_walk *w = it;
+  ikey k;
+  store__ikey_make(&k, w->bucket, en->lk, en->lkn);
+  MDB_val kv = store__ikey_val(&k);
+  if (store__obj_rec_decode(&kv, &en->v, a, r) != 0)
+    return store__corrupt(e, "version");
+  r->lk = en->lk;  /* not into k */
+  r->lkn = en->lkn;
+  return 0;
 }
 
 int store__pg_object_versions(store *s, const char *bucket, const store_version_params *p,
@@ -1053,7 +1060,7 @@ int store__pg_object_versions(store *s, const char *bucket, const store_version_
     return rc;
   pg_walk w = { s, bucket, p->prefix != NULL ? p->prefix : "", store__vt_from(p), -1,
                 NULL, 0, false };
-  rc = store__vt_list(bucket, p, walk_next, &w, a, out, e);
+  rc = store__vt_list(bucket, p, walk_next, walk_decode, &w, a, out, e);
   PQclear(w.res);
   return rc;
 }

@@ -923,8 +923,8 @@ const char *store__vt_from(const store_version_params *p)
   return km != NULL && strcmp(km, prefix) > 0 ? km : prefix;
 }
 
-int store__vt_list(const char *bucket, const store_version_params *p, vt_next next, void *it,
-                   arena *a, store_version_list *out, err *e)
+int store__vt_list(const char *bucket, const store_version_params *p, vt_next next,
+                   vt_decode decode, void *it, arena *a, store_version_list *out, err *e)
 {
   const char *prefix = p->prefix != NULL ? p->prefix : "";
   size_t pl = strlen(prefix);
@@ -976,10 +976,18 @@ int store__vt_list(const char *bucket, const store_version_params *p, vt_next ne
     bool first = true;
     bool stop = false;
     while (have > 0 && lkcmp(cur.lk, cur.lkn, K, Kn) == 0) {
-      const obj_rec *r = &cur.r;
+      /* the record only of a version listed or looked at for the id marker */
+      bool need = vs_km > 0 || (vs_km == 0 && vm != NULL);
+      obj_rec rec;
+      const obj_rec *r = &rec;
+      if (need) {
+        int rc = decode(it, &cur, a, &rec, e);
+        if (rc != 0)
+          return rc;
+      }
       bool latest = first;
       first = false;
-      const char *id = is_null(r) ? "null" : r->version_id;
+      const char *id = need ? (is_null(r) ? "null" : r->version_id) : NULL;
       bool emit;
       if (vs_km != 0 || vm == NULL) {
         emit = vs_km > 0;
@@ -1082,15 +1090,24 @@ static int lm_next(void *it, arena *a, vt_entry *out, err *e)
     sd = &w->v;
   else
     return 0;
-  MDB_val kk = sd->k;
-  if ((sd->versions ? vrec_decode(&kk, &sd->v, a, &out->r)
-                    : store__obj_rec_decode(&kk, &sd->v, a, &out->r)) != 0)
-    return store__corrupt(e, "version");
-  out->lk = sd->lk;   /* in the read transaction's pages, stable until its end */
+  (void)a;
+  (void)e;
+  out->k = sd->k;     /* in the read transaction's pages, stable until its end */
+  out->v = sd->v;
+  out->lk = sd->lk;
   out->lkn = sd->lkn;
   out->current = !sd->versions;
   side_load(sd, w->bucket, w->bl, mdb_cursor_get(sd->cur, &sd->k, &sd->v, MDB_NEXT));
   return 1;
+}
+
+static int lm_decode(void *it, const vt_entry *en, arena *a, obj_rec *r, err *e)
+{
+  (void)it;
+  if ((en->current ? store__obj_rec_decode(&en->k, &en->v, a, r)
+                   : vrec_decode(&en->k, &en->v, a, r)) != 0)
+    return store__corrupt(e, "version");
+  return 0;
 }
 
 int store_object_versions(store *s, const char *bucket, const store_version_params *p, arena *a,
@@ -1113,7 +1130,7 @@ int store_object_versions(store *s, const char *bucket, const store_version_para
     const char *from = store__vt_from(p);
     side_seek(&w.o, bucket, from);
     side_seek(&w.v, bucket, from);
-    rc = store__vt_list(bucket, p, lm_next, &w, a, out, e);
+    rc = store__vt_list(bucket, p, lm_next, lm_decode, &w, a, out, e);
   }
   if (w.o.cur != NULL)
     mdb_cursor_close(w.o.cur);

@@ -83,17 +83,21 @@ int store__vt_update(vtab *t, const vupdate_arg *l, arena *a, err *e);
 /* One entry of a version listing, in the order S3 lists them: by key, the
  * current version first, then newest first. */
 typedef struct vt_entry {
-  const uint8_t *lk;           /* its key */
+  const uint8_t *lk;           /* its key, until the listing ends */
   size_t lkn;
-  obj_rec r;                   /* decoded into the listing's arena */
+  MDB_val k;                   /* its record as stored, for the walk's decode */
+  MDB_val v;
   bool current;
 } vt_entry;
 /* The next entry (1), none left (0) or an error. */
 typedef int (*vt_next)(void *it, arena *a, vt_entry *out, err *e);
+/* An entry's record into r (strings in a), for the entries listed only:
+ * 0 or an error. */
+typedef int (*vt_decode)(void *it, const vt_entry *en, arena *a, obj_rec *r, err *e);
 /* Lists the versions of bucket from the entries next yields, which start
  * at the first key >= the params' key marker or prefix (store__vt_from). */
-int store__vt_list(const char *bucket, const store_version_params *p, vt_next next, void *it,
-                   arena *a, store_version_list *out, err *e);
+int store__vt_list(const char *bucket, const store_version_params *p, vt_next next,
+                   vt_decode decode, void *it, arena *a, store_version_list *out, err *e);
 /* Where a listing starts: the key marker or the prefix, the later one. */
 const char *store__vt_from(const store_version_params *p);
 
