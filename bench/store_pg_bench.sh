@@ -8,7 +8,9 @@
 #
 # Environment: TARN (build/tarn), BUILD (build), S3LOAD (BUILD/bench/s3load),
 # PG_BIN (/usr/lib/postgresql/15/bin), SPG_SECS (4) seconds per run,
-# SPG_ROUNDS (3) runs per cell (the median is shown), SPG_CONNS (4).
+# SPG_ROUNDS (3) runs per cell (the median is shown), SPG_CONNS (4),
+# SPG_OPS ("put 1K,put 1M,get 1K,list") the rows, SPG_VERSIONING (unset:
+# off; Enabled) the versioning of the buckets measured (set with the AWS CLI).
 # Output: bench/out/store_pg.txt, bench/out/store_pg-raw.txt.
 set -euo pipefail
 BENCH_NAME=store_pg
@@ -37,6 +39,13 @@ bench_node pg-b shared TARN_METADATA="$PGURL"
 BPORT2=$NODE_PORT
 "$S3LOAD" mb --port "$LPORT" --access-key $AK --secret-key $SK --bucket local >/dev/null
 "$S3LOAD" mb --port "$APORT" --access-key $AK --secret-key $SK --bucket shared >/dev/null
+if [ -n "${SPG_VERSIONING:-}" ]; then
+  for p in "$LPORT:local" "$APORT:shared"; do
+    AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK AWS_DEFAULT_REGION=us-east-1 \
+      /usr/bin/aws --endpoint-url "http://127.0.0.1:${p%%:*}" s3api put-bucket-versioning \
+      --bucket "${p#*:}" --versioning-configuration "Status=$SPG_VERSIONING"
+  done
+fi
 for p in "$LPORT:local" "$APORT:shared"; do   # every key a GET or LIST asks for exists
   "$S3LOAD" put --port "${p%%:*}" --access-key $AK --secret-key $SK --bucket "${p#*:}" \
     --size 1K --conns "$CONNS" --count 50 --key-prefix "list/o" >/dev/null
@@ -65,7 +74,8 @@ run2() {
 
 {
   printf '%-24s %12s %12s %8s %14s %8s\n' metric "LMDB req/s" "PG req/s" "ratio" "2 PG nodes" "vs 1"
-  for op in "put 1K" "put 1M" "get 1K" "list"; do
+  IFS=, read -r -a ops <<<"${SPG_OPS:-put 1K,put 1M,get 1K,list}"
+  for op in "${ops[@]}"; do
     set -- $op
     args=("$1" --conns "$CONNS")
     case $1 in

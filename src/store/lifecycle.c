@@ -463,8 +463,6 @@ static void sweep_versions(store *s, const char *bucket, const store_lifecycle *
                            long *removed)
 {
   bool any = false;
-  if (s->pg != NULL)
-    return;  /* no versions in a PostgreSQL index (pg_index.c refuses versioning) */
   for (size_t i = 0; i < lc->nrules; i++)
     any = any || (lc->rules[i].enabled && (lc->rules[i].nc_days > 0 || lc->rules[i].expired_marker));
   if (!any)

@@ -796,7 +796,7 @@ int store_upload_complete_if(store *s, const char *bucket, const char *key,
       for (size_t i = 0; i < nparts; i++)
         numbers[i] = parts[i].number;
       pg_complete pc = { upload_id, numbers, pl.blobs, nparts,
-                         { bucket, key, &x.k, x.val, pl.total, &id, xp, &x.note } };
+                         { bucket, key, &x.k, x.val, pl.total, &id, xp, &x.note, x.vid } };
       rc = store__pg_upload_complete(s, &pc, e);
     } else {
       change c;

@@ -93,7 +93,8 @@ static int put_record(store *s, const char *bucket, obj_rec *r, int event,
   p.val.mv_data = b.data;
   int rc;
   if (s->pg != NULL) {
-    pg_put put = { bucket, key, &p.k, p.val, p.size, p.inlined ? NULL : &p.blob, x, &p.note };
+    pg_put put = { bucket, key, &p.k, p.val, p.size, p.inlined ? NULL : &p.blob, x, &p.note,
+                   p.vid };
     rc = store__pg_object_put(s, &put, e);
   } else {
     change c;
@@ -237,14 +238,13 @@ static void version_out(arena *a, const obj_rec *r, int state, store_object *out
 static int get_pg(store *s, const char *bucket, const char *key, const char *version_id,
                   arena *a, store_object *out, int *fd, err *e)
 {
-  if (version_id != NULL && strcmp(version_id, "null") != 0)
-    return store__pg_refuse(e, "versioning");
   obj_rec r;
-  int rc = store__pg_object_lookup(s, bucket, key, a, &r, e);
+  int state = 0;
+  int rc = store__pg_object_lookup(s, bucket, key, version_id, a, &r, &state, e);
   if (rc != 0)
     return rc;
   store__obj_out(a, bucket, &r, out);
-  out->version_id = version_id != NULL ? "null" : NULL;
+  version_out(a, &r, state, out);
   out->part_sizes = store__obj_rec_parts(&r, a);
   if (out->part_sizes == NULL)
     out->nparts = 0;
@@ -465,17 +465,11 @@ static int delete_run(store *s, delete_arg *d, bool *existed, err *e)
     rc = store__check_key(d->key, e);
   if (rc != 0)
     return rc;
-  if (s->pg != NULL && d->version_id != NULL && strcmp(d->version_id, "null") != 0)
-    return store__pg_refuse(e, "versioning");
   if (s->pg != NULL) {
-    pg_delete pd = { d->bucket, d->key, d->if_mtime_ms, d->if_etag, false };
+    pg_delete pd = { d->bucket, d->key, d->if_mtime_ms, d->if_etag, d->version_id,
+                     d->bypass_governance, d->res, false };
     rc = store__pg_object_delete(s, &pd, e);
     d->existed = pd.existed;
-    if (rc == 0 && d->res != NULL && pd.existed) {
-      d->res->existed = true;
-      if (d->version_id != NULL)
-        snprintf(d->res->version_id, STORE_VID_MAX, "null");
-    }
   } else {
     change c;
     store__change_init(&c, s, apply_delete, d, NULL);
@@ -625,15 +619,16 @@ static int copy_pg(store *s, const char *src_bucket, const char *src_key,
                    const str_pair *meta, size_t nmeta, const str_pair *tags, size_t ntags,
                    arena *a, store_object *out, err *e)
 {
-  if (src_version_id != NULL && strcmp(src_version_id, "null") != 0)
-    return store__pg_refuse(e, "versioning");
   arena *tmp = arena_new();
   arena *ra = a != NULL ? a : tmp;
   obj_rec src;
   blob_id id;
   memset(&id, 0, sizeof id);
   bool flying = false;
-  int rc = store__pg_object_lookup(s, src_bucket, src_key, ra, &src, e);
+  int rc = store__pg_object_lookup(s, src_bucket, src_key, src_version_id, ra, &src, NULL, e);
+  if (rc == 0 && src.marker)
+    rc = err_set(e, ERR_INVALID_REQUEST, "The source of a copy request may not specifically "
+                 "refer to a delete marker by version id.");
   if (rc == 0 && !src.inlined) {
     random_bytes(id.b, sizeof id.b);
     store__fly_add(s, &id);

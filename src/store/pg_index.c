@@ -4,9 +4,11 @@
  *
  * Why: one machine's LMDB cannot be shared; PostgreSQL already is the
  * database several writers share with transactions. The store's entry
- * points (store.c, object.c, list.c, multipart.c, feed.c) call these when
- * s->pg is set; records keep index.h's byte form (a bytea column next to
- * the columns queries need), so encoding and decoding stay in index.c.
+ * points (store.c, object.c, list.c, multipart.c, feed.c, version.c) call
+ * these when s->pg is set; records keep index.h's byte form (a bytea
+ * column next to the columns queries need), so encoding and decoding stay
+ * in index.c. Versioning and object lock are version.c's, run on this
+ * file's vtab (vtab.h: PG_OPS) inside the transaction of the change.
  *
  * Tables (created once by store_metadata_set, pg_pool_schema):
  *   tarn_buckets  name -> record (creation time, tags, documents)
@@ -18,6 +20,10 @@
  *   tarn_feed     seq -> feed entry (feed.c's bytes), owner, claimed_ms
  *   tarn_keys     name -> key: "sse-master", the SSE-S3 master key that
  *                 every node seals and opens data keys with (crypt.c)
+ *   tarn_versions (bucket, key, seq) -> version id, record: the versions
+ *                 of a versioned bucket's keys other than the current one
+ *                 (which stays in tarn_objects) and the delete markers
+ *                 (version.c's layout); seq from the sequence tarn_vseq
  *
  * Invariants:
  *   (1) A change is one PostgreSQL transaction (pg_transaction): the index
@@ -39,6 +45,15 @@
  *       restarted on the same directory takes back its own entries.
  *   (5) Object bytes are never here: inline objects live in the record,
  *       the others in the object backend, which every node reaches.
+ *   (6) A put or delete reads its bucket's row FOR SHARE (the versioning
+ *       state it acts on), which a versioning or lock configuration change
+ *       (FOR NO KEY UPDATE) waits for, and the other way round.
+ *   (7) In a bucket that has (had) versioning, the changes of one key take
+ *       a transaction-level advisory lock on it first: the reads of the
+ *       current and newest versions that decide what a change does are not
+ *       raced by another node, and a later version gets a larger seq.
+ *       A version listing pages through rows in (key, current first, newest
+ *       first) order; each page is its own snapshot.
  *
  * Start reading at store_metadata_set(), then store__pg_object_put().
  */
@@ -91,7 +106,15 @@ static const char SCHEMA[] =
   "  claimed_ms bigint);"
   "CREATE TABLE IF NOT EXISTS tarn_keys ("
   "  name text COLLATE \"C\" PRIMARY KEY,"
-  "  key bytea NOT NULL);";
+  "  key bytea NOT NULL);"
+  "CREATE TABLE IF NOT EXISTS tarn_versions ("
+  "  bucket text COLLATE \"C\" NOT NULL,"
+  "  key text COLLATE \"C\" NOT NULL,"
+  "  seq bigint NOT NULL,"
+  "  vid text COLLATE \"C\" NOT NULL,"
+  "  rec bytea NOT NULL,"
+  "  PRIMARY KEY (bucket, key, seq));"
+  "CREATE SEQUENCE IF NOT EXISTS tarn_vseq;";
 
 /* ---- statement parameters ---- */
 
@@ -213,31 +236,6 @@ static void drop_parts(drops *d, PGresult *r)
   PQclear(r);
 }
 
-/* ---- refusals ---- */
-
-int store__pg_refuse(err *e, const char *feature)
-{
-  return err_set(e, ERR_NOT_IMPLEMENTED,
-                 "%s is not available on a server whose metadata is in PostgreSQL (--metadata)",
-                 feature);
-}
-
-int store__pg_refuse_conf(const char *what, err *e)
-{
-  static const struct {
-    const char *conf;
-    const char *feature;
-  } refused[] = {
-    { "versioning", "bucket versioning" },
-    { "objectlock", "object lock" },
-    { "lock-default", "object lock" },
-  };
-  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
-    if (strcmp(what, refused[i].conf) == 0)
-      return store__pg_refuse(e, refused[i].feature);
-  return 0;
-}
-
 /* ---- opening ---- */
 
 int store_metadata_set(store *s, pg_pool *p, err *e)
@@ -288,13 +286,15 @@ static const char *request_now(void)
 }
 
 
-/* Takes the bucket's row (lock: "KEY SHARE", "NO KEY UPDATE", "UPDATE");
- * rec (optional) gets its record. ERR_NO_SUCH_BUCKET when there is none. */
+/* Takes the bucket's row (lock: "KEY SHARE", "SHARE", "NO KEY UPDATE",
+ * "UPDATE", or NULL: only reads it); rec (optional) gets its record.
+ * ERR_NO_SUCH_BUCKET when there is none. */
 static int bucket_lock(PGconn *c, const char *bucket, const char *lock, arena *a, MDB_val *rec,
                        err *e)
 {
   char sql[96];
-  snprintf(sql, sizeof sql, "SELECT rec FROM tarn_buckets WHERE name = $1 FOR %s", lock);
+  snprintf(sql, sizeof sql, "SELECT rec FROM tarn_buckets WHERE name = $1%s%s",
+           lock != NULL ? " FOR " : "", lock != NULL ? lock : "");
   prm p = { .n = 0 };
   p_text(&p, bucket);
   PGresult *r = NULL;
@@ -359,6 +359,9 @@ static int txn_bucket_delete(PGconn *c, void *arg, err *e)
   bool objects = false;
   if (rc == 0)
     rc = any_row(c, "SELECT 1 FROM tarn_objects WHERE bucket = $1 LIMIT 1", t->name, &objects,
+                 e);
+  if (rc == 0 && !objects)  /* delete markers and older versions count (S3) */
+    rc = any_row(c, "SELECT 1 FROM tarn_versions WHERE bucket = $1 LIMIT 1", t->name, &objects,
                  e);
   if (rc == 0 && objects)
     rc = err_set(e, ERR_BUCKET_NOT_EMPTY, "bucket '%s' is not empty", t->name);
@@ -546,6 +549,213 @@ static void feed_kick(store *s, bool fed)
     fn(ctx);
 }
 
+/* ---- versions: version.c's tables here (vtab.h) ---- */
+
+typedef struct pgv {
+  PGconn *c;
+  bool write;                  /* in a change: the rows read are locked */
+  drops *dead;                 /* blobs dropped (write) */
+  bool *fed;                   /* set when the feed was appended to (write) */
+  arena *a;                    /* the bucket's record, once read */
+  MDB_val brec;
+  bool have_brec;
+} pgv;
+
+static PGconn *pv_conn(vtab *t)
+{
+  return ((pgv *)t->ctx)->c;
+}
+
+/* A record of t's bucket and key (column 0 of row 0 of res) into r, its
+ * key and strings owned by a. */
+static int pv_decode(vtab *t, const char *key, const PGresult *res, arena *a, obj_rec *r,
+                     err *e)
+{
+  MDB_val v = col_bytes(res, 0, 0, a);
+  ikey k;
+  store__ikey_make(&k, t->bucket, key, strlen(key));
+  MDB_val kv = store__ikey_val(&k);
+  if (store__obj_rec_decode(&kv, &v, a, r) != 0)
+    return store__corrupt(e, "object");
+  r->lk = arena_memdup(a, r->lk, r->lkn > 0 ? r->lkn : 1);  /* not into k */
+  return 0;
+}
+
+/* The record sql (parameters p) returns: 0 or MDB_NOTFOUND. */
+static int pv_row(vtab *t, const char *sql, const prm *p, const char *key, arena *a, obj_rec *r,
+                  const char *what, err *e)
+{
+  PGresult *res = NULL;
+  int rc = ex(pv_conn(t), sql, p, &res, what, e);
+  if (rc == 0 && PQntuples(res) == 0)
+    rc = MDB_NOTFOUND;
+  if (rc == 0)
+    rc = pv_decode(t, key, res, a, r, e);
+  PQclear(res);
+  return rc;
+}
+
+static int pv_cur_get(vtab *t, const uint8_t *lk, size_t lkn, arena *a, obj_rec *r, err *e)
+{
+  char *key = arena_strndup(a, (const char *)lk, lkn);
+  prm p = { .n = 0 };
+  p_text(&p, t->bucket);
+  p_text(&p, key);
+  bool w = ((pgv *)t->ctx)->write;
+  return pv_row(t, w ? "SELECT rec FROM tarn_objects WHERE bucket = $1 AND key = $2 FOR UPDATE"
+                     : "SELECT rec FROM tarn_objects WHERE bucket = $1 AND key = $2",
+                &p, key, a, r, "read an object record", e);
+}
+
+/* Writes r as t's bucket's current record of its key (version false) or as
+ * its version at r->vseq. */
+static int pv_write(vtab *t, const obj_rec *r, bool version, arena *a, err *e)
+{
+  ikey k;
+  bool lng = store__ikey_make(&k, t->bucket, r->lk, r->lkn);
+  buf b;
+  buf_init(&b, 1 << 20);
+  store__obj_rec_reencode(&b, r, a, lng);
+  MDB_val v = { b.len, b.data };
+  prm p = { .n = 0 };
+  p_text(&p, t->bucket);
+  p_text(&p, arena_strndup(a, (const char *)r->lk, r->lkn));
+  p_int(&p, version ? (int64_t)r->vseq : (int64_t)r->size);
+  p_text(&p, r->version_id != NULL ? r->version_id : "");
+  p_bytes(&p, &v);
+  int rc = ex(pv_conn(t),
+              version ? "INSERT INTO tarn_versions (bucket, key, seq, vid, rec) "
+                        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (bucket, key, seq) "
+                        "DO UPDATE SET vid = excluded.vid, rec = excluded.rec"
+                      : "INSERT INTO tarn_objects (bucket, key, size, rec) "
+                        "SELECT $1, $2, $3, $5 WHERE $4 = $4 ON CONFLICT (bucket, key) "
+                        "DO UPDATE SET size = excluded.size, rec = excluded.rec",
+              &p, NULL, version ? "write a version record" : "write an object record", e);
+  buf_release(&b);
+  return rc;
+}
+
+static int pv_cur_put(vtab *t, const obj_rec *r, arena *a, err *e)
+{
+  return pv_write(t, r, false, a, e);
+}
+
+static int pv_cur_del(vtab *t, const uint8_t *lk, size_t lkn, err *e)
+{
+  char *key = xstrndup((const char *)lk, lkn);
+  prm p = { .n = 0 };
+  p_text(&p, t->bucket);
+  p_text(&p, key);
+  int rc = ex(pv_conn(t), "DELETE FROM tarn_objects WHERE bucket = $1 AND key = $2", &p, NULL,
+              "delete an object record", e);
+  free(key);
+  return rc;
+}
+
+static int pv_ver_get(vtab *t, const uint8_t *lk, size_t lkn, const char *vid, arena *a,
+                      obj_rec *r, err *e)
+{
+  char *key = arena_strndup(a, (const char *)lk, lkn);
+  prm p = { .n = 0 };
+  p_text(&p, t->bucket);
+  p_text(&p, key);
+  p_text(&p, vid == NULL ? "" : strcmp(vid, "null") == 0 ? "" : vid);
+  char sql[200];
+  snprintf(sql, sizeof sql, "SELECT rec FROM tarn_versions WHERE bucket = $1 AND key = $2 AND %s "
+           "ORDER BY seq DESC LIMIT 1%s", vid == NULL ? "$3 = $3" : "vid = $3",
+           ((pgv *)t->ctx)->write ? " FOR UPDATE" : "");
+  return pv_row(t, sql, &p, key, a, r, "read a version record", e);
+}
+
+static int pv_ver_put(vtab *t, const obj_rec *r, arena *a, err *e)
+{
+  return pv_write(t, r, true, a, e);
+}
+
+static int pv_ver_del(vtab *t, const obj_rec *r, err *e)
+{
+  char *key = xstrndup((const char *)r->lk, r->lkn);
+  prm p = { .n = 0 };
+  p_text(&p, t->bucket);
+  p_text(&p, key);
+  p_int(&p, (int64_t)r->vseq);
+  int rc = ex(pv_conn(t), "DELETE FROM tarn_versions WHERE bucket = $1 AND key = $2 AND seq = $3",
+              &p, NULL, "delete a version record", e);
+  free(key);
+  return rc;
+}
+
+static int pv_seq_next(vtab *t, uint64_t *seq, err *e)
+{
+  prm p = { .n = 0 };
+  PGresult *r = NULL;
+  int rc = ex(pv_conn(t), "SELECT nextval('tarn_vseq')", &p, &r, "number a version", e);
+  if (rc == 0)
+    *seq = (uint64_t)(int64_t)pg_col_int(r, 0, 0);
+  PQclear(r);
+  return rc;
+}
+
+static int pv_blob_ref(vtab *t, const blob_id *id, err *e)
+{
+  (void)t;
+  (void)id;
+  (void)e;
+  return 0;  /* a blob belongs to the one record naming it (invariant (3)) */
+}
+
+static int pv_blob_drop(vtab *t, const blob_id *id, err *e)
+{
+  (void)e;
+  drops_add(((pgv *)t->ctx)->dead, id);
+  return 0;
+}
+
+static int pv_count(vtab *t, int64_t objects, int64_t bytes, err *e)
+{
+  (void)t;
+  (void)objects;
+  (void)bytes;
+  (void)e;
+  return 0;  /* the statistics count tarn_objects' rows */
+}
+
+/* Invariant (6): a change reads the bucket FOR SHARE. */
+static int pv_bucket_rec(vtab *t, arena *a, MDB_val *v, err *e)
+{
+  (void)a;
+  pgv *x = t->ctx;
+  if (!x->have_brec) {
+    int rc = bucket_lock(x->c, t->bucket, x->write ? "SHARE" : NULL, x->a, &x->brec, e);
+    if (rc != 0)
+      return rc;
+    x->have_brec = true;
+  }
+  *v = x->brec;
+  return 0;
+}
+
+static int pv_feed(vtab *t, const feed_note *n, err *e)
+{
+  pgv *x = t->ctx;
+  return feed_append(x->c, n, x->fed, e);
+}
+
+static const vtab_ops PG_OPS = {
+  pv_cur_get, pv_cur_put, pv_cur_del, pv_ver_get, pv_ver_put, pv_ver_del, pv_seq_next,
+  pv_blob_ref, pv_blob_drop, pv_count, pv_bucket_rec, pv_feed,
+};
+
+/* Invariant (7): the versioned changes of one key wait for each other. */
+static int key_lock(PGconn *c, const char *bucket, const char *key, err *e)
+{
+  prm p = { .n = 0 };
+  p_text(&p, bucket);
+  p_text(&p, key);
+  return ex(c, "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 7))", &p, NULL,
+            "lock a key", e);
+}
+
 /* ---- objects ---- */
 
 /* The object row bucket/key FOR UPDATE: *had, and old (in a) when it had. */
@@ -577,7 +787,24 @@ typedef struct put_txn {
 static int put_in(PGconn *c, put_txn *t, arena *a, err *e)
 {
   pg_put *p = t->put;
-  int rc = bucket_lock(c, p->bucket, "KEY SHARE", NULL, NULL, e);
+  p->vid[0] = '\0';
+  pgv x = { c, true, &t->dead, &t->fed, a, { 0, NULL }, false };
+  vtab vt = { &PG_OPS, NULL, p->bucket, &x };
+  int state = 0;
+  int rc = store__vt_state(&vt, a, &state, e);
+  if (rc == 0 && state != STORE_VERSIONING_OFF) {
+    rc = key_lock(c, p->bucket, p->key, e);
+    obj_rec r;
+    int got = rc == 0 ? pv_cur_get(&vt, (const uint8_t *)p->key, strlen(p->key), a, &r, e) : rc;
+    if (got != 0 && got != MDB_NOTFOUND)
+      rc = got;
+    if (rc == 0)
+      rc = store__expect_judge(p->expect, got == 0 ? &r : NULL, e);
+    if (rc == 0)
+      rc = store__vt_replace(&vt, p->k, p->val, p->size, p->blob, state, p->vid, e);
+    p->note->version_id = p->vid;
+    return rc != 0 ? rc : feed_append(c, p->note, &t->fed, e);
+  }
   for (int round = 0; rc == 0; round++) {
     MDB_val old;
     bool had = false;
@@ -639,15 +866,50 @@ int store__pg_object_put(store *s, pg_put *p, err *e)
   return rc;
 }
 
-int store__pg_object_lookup(store *s, const char *bucket, const char *key, arena *a, obj_rec *r,
-                            err *e)
+typedef struct read_txn {
+  const char *bucket;
+  const char *key;
+  const char *vid;
+  arena *a;
+  obj_rec *r;
+  int state;
+  const vupdate_arg *update;   /* store__pg_version_update */
+  const char **marker;         /* store__pg_latest_marker: the marker's id */
+} read_txn;
+
+static int txn_lookup(PGconn *c, void *arg, err *e)
 {
+  read_txn *t = arg;
+  pgv x = { c, false, NULL, NULL, t->a, { 0, NULL }, false };
+  vtab vt = { &PG_OPS, NULL, t->bucket, &x };
+  int rc = store__vt_state(&vt, t->a, &t->state, e);
+  if (rc != 0)
+    return rc;
+  if (t->state != STORE_VERSIONING_OFF || strcmp(t->vid, "null") != 0)
+    return store__vt_lookup(&vt, t->key, t->vid, t->a, t->r, e);
+  rc = pv_cur_get(&vt, (const uint8_t *)t->key, strlen(t->key), t->a, t->r, e);
+  if (rc == MDB_NOTFOUND)
+    rc = err_set(e, ERR_NO_SUCH_KEY, "no key '%s' in bucket '%s'", t->key, t->bucket);
+  return rc;
+}
+
+int store__pg_object_lookup(store *s, const char *bucket, const char *key, const char *vid,
+                            arena *a, obj_rec *r, int *state, err *e)
+{
+  if (vid != NULL) {
+    read_txn t = { .bucket = bucket, .key = key, .vid = vid, .a = a, .r = r };
+    int rc = pg_transaction(s->pg, NULL, txn_lookup, &t, e);
+    if (state != NULL)
+      *state = t.state;
+    return rc;
+  }
   prm p = { .n = 0 };
   p_text(&p, bucket);
   p_text(&p, key);
   PGresult *res = NULL;
-  int rc = query(s, "SELECT o.rec, o.rec IS NULL FROM tarn_buckets b LEFT JOIN tarn_objects o "
-                    "ON o.bucket = b.name AND o.key = $2 WHERE b.name = $1",
+  int rc = query(s, "SELECT o.rec, o.rec IS NULL, b.rec FROM tarn_buckets b "
+                    "LEFT JOIN tarn_objects o ON o.bucket = b.name AND o.key = $2 "
+                    "WHERE b.name = $1",
                  &p, &res, "read an object record", e);
   if (rc != 0)
     return rc;
@@ -655,17 +917,151 @@ int store__pg_object_lookup(store *s, const char *bucket, const char *key, arena
     rc = err_set(e, ERR_NO_SUCH_BUCKET, "no bucket named '%s'", bucket);
   else if (strcmp(PQgetvalue(res, 0, 1), "t") == 0)
     rc = err_set(e, ERR_NO_SUCH_KEY, "no key '%s' in bucket '%s'", key, bucket);
+  if (rc == 0 && state != NULL) {
+    MDB_val bv = col_bytes(res, 0, 2, a);
+    *state = store__versioning_of(&bv);
+  }
   if (rc == 0) {
-    MDB_val v = col_bytes(res, 0, 0, a);
-    ikey k;
-    store__ikey_make(&k, bucket, key, strlen(key));
-    MDB_val kv = store__ikey_val(&k);
-    if (store__obj_rec_decode(&kv, &v, a, r) != 0)
-      rc = store__corrupt(e, "object");
-    else
-      r->lk = arena_memdup(a, r->lk, r->lkn > 0 ? r->lkn : 1);  /* not into k */
+    vtab vt = { &PG_OPS, NULL, bucket, NULL };
+    rc = pv_decode(&vt, key, res, a, r, e);
   }
   PQclear(res);
+  return rc;
+}
+
+static int txn_vupdate(PGconn *c, void *arg, err *e)
+{
+  read_txn *t = arg;
+  arena *a = arena_new();
+  pgv x = { c, true, NULL, NULL, a, { 0, NULL }, false };
+  vtab vt = { &PG_OPS, NULL, t->bucket, &x };
+  int state = 0;
+  int rc = store__vt_state(&vt, a, &state, e);  /* the bucket, then the key, as a put does */
+  if (rc == 0)
+    rc = key_lock(c, t->bucket, t->key, e);
+  t->update->vid[0] = '\0';
+  if (rc == 0)
+    rc = store__vt_update(&vt, t->update, a, e);
+  arena_free(a);
+  return rc;
+}
+
+int store__pg_version_update(store *s, const vupdate_arg *l, err *e)
+{
+  seen_forget();
+  read_txn t = { .bucket = l->bucket, .key = l->key, .update = l };
+  return pg_transaction(s->pg, NULL, txn_vupdate, &t, e);
+}
+
+static int txn_marker(PGconn *c, void *arg, err *e)
+{
+  (void)e;
+  read_txn *t = arg;
+  pgv x = { c, false, NULL, NULL, t->a, { 0, NULL }, false };
+  vtab vt = { &PG_OPS, NULL, t->bucket, &x };
+  *t->marker = NULL;
+  if (!store__vt_latest_marker(&vt, t->key, t->a, t->marker))
+    *t->marker = NULL;
+  return 0;
+}
+
+bool store__pg_latest_marker(store *s, const char *bucket, const char *key, arena *a,
+                             const char **vid)
+{
+  read_txn t = { .bucket = bucket, .key = key, .a = a, .marker = vid };
+  *vid = NULL;
+  err e;
+  err_clear(&e);
+  return pg_transaction(s->pg, NULL, txn_marker, &t, &e) == 0 && *vid != NULL;
+}
+
+/* ---- ListObjectVersions: version.c's listing over pages of rows ---- */
+
+#define WALK_PAGE 256
+#define ORD_MAX "9223372036854775807"
+
+typedef struct pg_walk {
+  store *s;
+  const char *bucket;
+  const char *prefix;
+  const char *key;             /* the position: after (key, ord) */
+  int64_t ord;                 /* 0: the current version, else ORD_MAX - seq */
+  PGresult *res;               /* the page */
+  int row;
+  bool last;                   /* the page was the last */
+} pg_walk;
+
+static int walk_next(void *it, arena *a, vt_entry *out, err *e)
+{
+  pg_walk *w = it;
+  if (w->res != NULL && w->row == PQntuples(w->res)) {
+    PQclear(w->res);
+    w->res = NULL;
+    if (w->last)
+      return 0;
+  }
+  if (w->res == NULL) {
+    prm p = { .n = 0 };
+    p_text(&p, w->bucket);
+    p_text(&p, w->key);
+    p_int(&p, w->ord);
+    p_int(&p, WALK_PAGE);
+    p_text(&p, w->prefix);
+    int rc = query(w->s,
+                   "SELECT key, ord, rec FROM ("
+                   "SELECT key, 0::bigint AS ord, rec FROM tarn_objects "
+                   "WHERE bucket = $1 AND key >= $2 AND starts_with(key, $5) "
+                   "UNION ALL SELECT key, " ORD_MAX " - seq, rec FROM tarn_versions "
+                   "WHERE bucket = $1 AND key >= $2 AND starts_with(key, $5)) u "
+                   "WHERE (key, ord) > ($2::text COLLATE \"C\", $3::bigint) "
+                   "ORDER BY key, ord LIMIT $4",
+                   &p, &w->res, "list versions", e);
+    if (rc != 0)
+      return rc;
+    w->row = 0;
+    w->last = PQntuples(w->res) < WALK_PAGE;
+    if (PQntuples(w->res) == 0)
+      return 0;
+  }
+  PGresult *r = w->res;
+  int i = w->row++;
+  char *key = arena_strdup(a, PQgetvalue(r, i, 0));
+  int64_t ord = (int64_t)pg_col_int(r, i, 1);
+  out->v = col_bytes(r, i, 2, a);
+  out->k = (MDB_val){ 0, NULL };
+  out->lk = (const uint8_t *)key;
+  out->lkn = strlen(key);
+  out->current = ord == 0;
+  w->key = key;
+  w->ord = ord;
+  return 1;
+}
+
+static int walk_decode(void *it, const vt_entry *en, arena *a, obj_rec *r, err *e)
+{
+  pg_walk *w = it;
+  ikey k;
+  store__ikey_make(&k, w->bucket, en->lk, en->lkn);
+  MDB_val kv = store__ikey_val(&k);
+  if (store__obj_rec_decode(&kv, &en->v, a, r) != 0)
+    return store__corrupt(e, "version");
+  r->lk = en->lk;  /* not into k */
+  r->lkn = en->lkn;
+  return 0;
+}
+
+int store__pg_object_versions(store *s, const char *bucket, const store_version_params *p,
+                              arena *a, store_version_list *out, err *e)
+{
+  int rc = store__check_bucket_arg(bucket, e);
+  if (rc == 0)
+    rc = store__pg_bucket_read(s, bucket, a, NULL, e);
+  if (rc != 0)
+    return rc;
+  pg_walk w = { s, bucket, p->prefix != NULL ? p->prefix : "", store__vt_from(p), -1,
+                NULL, 0, false };
+  rc = store__vt_list(bucket, p, walk_next, walk_decode, &w, a, out, e);
+  PQclear(w.res);
   return rc;
 }
 
@@ -685,7 +1081,21 @@ static int txn_delete(PGconn *c, void *arg, err *e)
   arena *a = arena_new();
   MDB_val old;
   bool had = false;
-  int rc = bucket_lock(c, d->bucket, "KEY SHARE", NULL, NULL, e);
+  pgv x = { c, true, &t->dead, &t->fed, a, { 0, NULL }, false };
+  vtab vt = { &PG_OPS, NULL, d->bucket, &x };
+  int state = 0;
+  int rc = store__vt_state(&vt, a, &state, e);
+  if (rc == 0 && (state != STORE_VERSIONING_OFF ||
+                  (d->version_id != NULL && strcmp(d->version_id, "null") != 0))) {
+    store_delete_result scratch;
+    store_vdelete vd = { d->bucket, d->key, d->version_id, d->bypass_governance, d->if_mtime_ms,
+                         d->if_etag, d->res != NULL ? d->res : &scratch };
+    rc = key_lock(c, d->bucket, d->key, e);
+    if (rc == 0)
+      rc = store__vt_delete(&vt, &vd, a, e);
+    d->existed = rc == 0 && vd.out->existed;
+    goto out;
+  }
   if (rc == 0)
     rc = object_row(c, d->bucket, d->key, a, &old, &had, e);
   obj_rec r;
@@ -717,6 +1127,11 @@ static int txn_delete(PGconn *c, void *arg, err *e)
   if (!r.inlined)
     drops_add(&t->dead, &r.blob);
   d->existed = true;
+  if (d->res != NULL) {
+    d->res->existed = true;
+    if (d->version_id != NULL)  /* "null" in a bucket without versioning */
+      snprintf(d->res->version_id, STORE_VID_MAX, "null");
+  }
   feed_note note = { STORE_EVENT_DELETE, d->bucket, d->key, 0, NULL, store__clock_ms(), NULL };
   rc = feed_append(c, &note, &t->fed, e);
 out:

@@ -7,15 +7,10 @@
 #define TARN_STORE_PG_INDEX_H
 
 #include "index.h"
+#include "vtab.h"
 
 /* Rewrites a record: old in, the new encoding appended to b. */
 typedef int (*store_rec_edit)(const MDB_val *old, void *arg, arena *a, buf *b, err *e);
-
-/* ERR_NOT_IMPLEMENTED naming a feature this index does not carry. */
-int store__pg_refuse(err *e, const char *feature);
-/* store__pg_refuse for the bucket documents that turn such a feature on
- * (versioning, object lock); 0 otherwise. */
-int store__pg_refuse_conf(const char *what, err *e);
 
 /* The SSE-S3 master key shared by every node (table tarn_keys): the one
  * stored, or candidate when none was (the first node's key wins a race). */
@@ -41,17 +36,23 @@ typedef struct pg_put {
   const blob_id *blob;         /* its bytes, NULL when inline */
   const store_expect *expect;  /* the precondition, or NULL */
   feed_note *note;             /* the change, for the feed */
+  char *vid;                   /* out (STORE_VID_MAX): the version made, "" unversioned */
 } pg_put;
 int store__pg_object_put(store *s, pg_put *p, err *e);
-/* The current record of bucket/key, decoded into a (inline bytes copied
- * too). Errors: ERR_NO_SUCH_BUCKET, ERR_NO_SUCH_KEY. */
-int store__pg_object_lookup(store *s, const char *bucket, const char *key, arena *a, obj_rec *r,
-                            err *e);
+/* The record of bucket/key's version vid (NULL: the current one; "null"
+ * allowed), decoded into a (inline bytes copied too); *state (optional)
+ * the bucket's STORE_VERSIONING_*. Errors: ERR_NO_SUCH_BUCKET,
+ * ERR_NO_SUCH_KEY, store__vt_lookup's. */
+int store__pg_object_lookup(store *s, const char *bucket, const char *key, const char *vid,
+                            arena *a, obj_rec *r, int *state, err *e);
 typedef struct pg_delete {
   const char *bucket;
   const char *key;
   int64_t if_mtime_ms;         /* not 0: only the object committed then */
   const char *if_etag;         /* not NULL: only an object with this etag */
+  const char *version_id;      /* not NULL: that version for good (versioning) */
+  bool bypass_governance;
+  store_delete_result *res;    /* out, when not NULL */
   bool existed;                /* out */
 } pg_delete;
 int store__pg_object_delete(store *s, pg_delete *d, err *e);
@@ -69,6 +70,14 @@ typedef struct pg_row {
 int store__pg_object_scan(store *s, const char *bucket, const char *prefix, const char *from,
                           const char *skip, size_t limit, arena *a, pg_row **rows, size_t *n,
                           err *e);
+
+/* ---- versions (the vtab of version.c) ---- */
+/* store_object_lock_set, store_object_tags_set_version */
+int store__pg_version_update(store *s, const vupdate_arg *l, err *e);
+bool store__pg_latest_marker(store *s, const char *bucket, const char *key, arena *a,
+                             const char **vid);
+int store__pg_object_versions(store *s, const char *bucket, const store_version_params *p,
+                              arena *a, store_version_list *out, err *e);
 
 /* ---- multipart uploads ---- */
 int store__pg_upload_create(store *s, const char *bucket, const char *key, const char *id,

@@ -336,11 +336,9 @@ int store_bucket_create_conf(store *s, const char *name, const str_pair *conf, s
   store__bucket_rec_encode(&b, &rec);
   bucket_arg arg = { name, { b.len, b.data } };
   int rc = 0;
-  for (size_t i = 0; s->pg != NULL && rc == 0 && i < nconf; i++)
-    rc = store__pg_refuse_conf(conf[i].name, e);
-  if (rc == 0 && s->pg != NULL) {
+  if (s->pg != NULL) {
     rc = store__pg_bucket_create(s, name, &arg.val, e);
-  } else if (rc == 0) {
+  } else {
     change c;
     store__change_init(&c, s, apply_bucket_create, &arg, NULL);
     rc = store__commit_run(s, &c, e);
@@ -532,10 +530,6 @@ int store_bucket_conf_set(store *s, const char *name, const char *what, const ch
   if (value != NULL && strlen(value) > STORE_MAX_BUCKET_CONF)
     return err_set(e, ERR_ENTITY_TOO_LARGE, "the '%s' configuration is larger than %d bytes",
                    what, STORE_MAX_BUCKET_CONF);
-  if (s->pg != NULL && value != NULL)
-    rc = store__pg_refuse_conf(what, e);
-  if (rc != 0)
-    return rc;
   bupdate_arg t = { name, NULL, 0, what, value };
   return bucket_update(s, &t, e);
 }

@@ -4,47 +4,54 @@
  * markers, while listings, SQL and plain GETs keep reading the current
  * version as fast as before.
  *
- * Layout: db_objects keeps holding the current version of each key (so
- * list.c, the SQL reader and a GET without versionId are unchanged);
- * db_versions holds every other version and every delete marker, keyed by
- * vkey = bucket "\0" K "\0" (~seq, 8 bytes big-endian), where K is the
- * object key, or for keys longer than the room, its first bytes and
- * SHA-256 (the record then holds the whole key, as in index.c). A key's
- * versions are contiguous, newest first.
+ * Layout: the current version of each key stays where an unversioned
+ * object is (LMDB's db_objects, PostgreSQL's tarn_objects), so list.c, the
+ * SQL reader and a GET without versionId are unchanged; every other
+ * version and every delete marker is in a second table (db_versions,
+ * tarn_versions). The decisions (what a versioned put or delete does to
+ * the two tables) are made here once, on a vtab (vtab.h): LMDB's is below,
+ * PostgreSQL's in pg_index.c.
+ *
+ * In LMDB db_versions is keyed by vkey = bucket "\0" K "\0" (~seq, 8 bytes
+ * big-endian), where K is the object key, or for keys longer than the room,
+ * its first bytes and SHA-256 (the record then holds the whole key, as in
+ * index.c). A key's versions are contiguous, newest first.
  *
  * Invariants:
- *   (1) For a key K of a bucket: db_objects has K exactly when K's newest
- *       version is not a delete marker, and then that record is the newest;
- *       otherwise the newest entry of K in db_versions is a delete marker
- *       (or K has no version at all). Every change below keeps this in its
- *       one transaction: removing the current version promotes the next
- *       one when it is an object.
+ *   (1) For a key K of a bucket: the current table has K exactly when K's
+ *       newest version is not a delete marker, and then that record is the
+ *       newest; otherwise the newest entry of K among the versions is a
+ *       delete marker (or K has no version at all). Every change below
+ *       keeps this in its one transaction: removing the current version
+ *       promotes the next one when it is an object.
  *   (2) Each version record lives in exactly one table, so db_blobs keeps
  *       naming each referenced blob once (index.c (5)): moving a record
  *       between the tables moves no reference.
- *   (3) Sequence numbers come from the "vseq" counter, in the transaction
- *       that creates the version; a version id is 16 hex digits of its
- *       sequence number then 16 random hex digits, so a lookup by id is a
- *       point read. The null version has id "" in its record and keeps a
- *       sequence number too (its place in the history).
+ *   (3) Sequence numbers come from the "vseq" counter (PostgreSQL: the
+ *       tarn_vseq sequence), in the transaction that creates the version; a
+ *       version id is 16 hex digits of its sequence number then 16 random
+ *       hex digits, so a lookup by id is a point read. The null version has
+ *       id "" in its record and keeps a sequence number too (its place in
+ *       the history).
  *   (4) A bucket that never had versioning has no versioning document and
  *       none of its records carries a 'V' section: everything behaves as
  *       before versioning existed.
  *   (5) The counters count current versions only.
  *
- * Start reading at store__version_replace().
+ * Start reading at store__vt_replace().
  */
-#include "store.h"
 
 #include "codec.h"
 #include "commit.h"
 #include "index.h"
 #include "pg_index.h"
+#include "vtab.h"
 
 #include "base/hash.h"
 #include "base/mem.h"
 
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,64 +108,6 @@ static int state_of(const MDB_val *bv)
   if (n == 9 && memcmp(v, "Suspended", 9) == 0)
     return STORE_VERSIONING_SUSPENDED;
   return STORE_VERSIONING_OFF;
-}
-
-int store__versioning_in(store *s, MDB_txn *txn, const char *bucket, int *state, err *e)
-{
-  MDB_val bv;
-  int rc = store__bucket_read(s, txn, bucket, &bv, e);
-  *state = rc == 0 ? state_of(&bv) : STORE_VERSIONING_OFF;
-  return rc;
-}
-
-/* The bucket's default retention ("lock-default": "GOVERNANCE <days>" or
- * "COMPLIANCE <days>"), into r when r has none of its own. */
-static void lock_default(store *s, MDB_txn *txn, const char *bucket, obj_rec *r)
-{
-  MDB_val bv;
-  const uint8_t *v;
-  size_t n;
-  if (r->lock_mode != 0 || store__bucket_read(s, txn, bucket, &bv, NULL) != 0 ||
-      !bucket_doc(&bv, "lock-default", &v, &n) || n > 40)
-    return;
-  char text[48];
-  memcpy(text, v, n);
-  text[n] = '\0';
-  char mode[16];
-  long days = 0;
-  if (sscanf(text, "%15s %ld", mode, &days) != 2 || days <= 0)
-    return;
-  r->lock_mode = strcmp(mode, "COMPLIANCE") == 0 ? STORE_LOCK_COMPLIANCE : STORE_LOCK_GOVERNANCE;
-  r->retain_until_ms = r->mtime_ms + (int64_t)days * 86400000;
-}
-
-int store_bucket_versioning_get(store *s, const char *bucket, int *state, err *e)
-{
-  *state = STORE_VERSIONING_OFF;
-  if (s->pg != NULL) {  /* never on: pg_index.c refuses the document */
-    int rc = store__check_bucket_arg(bucket, e);
-    arena *a = arena_new();
-    if (rc == 0)
-      rc = store__pg_bucket_read(s, bucket, a, NULL, e);
-    arena_free(a);
-    return rc;
-  }
-  MDB_txn *txn;
-  MDB_val v;
-  int rc = store__bucket_read_begin(s, bucket, &txn, &v, e);
-  if (rc != 0)
-    return rc;
-  *state = state_of(&v);
-  mdb_txn_abort(txn);
-  return 0;
-}
-
-int store_bucket_versioning_set(store *s, const char *bucket, int state, err *e)
-{
-  if (state != STORE_VERSIONING_ENABLED && state != STORE_VERSIONING_SUSPENDED)
-    return err_set(e, ERR_INVALID, "versioning can only be Enabled or Suspended");
-  return store_bucket_conf_set(s, bucket, "versioning",
-                               state == STORE_VERSIONING_ENABLED ? "Enabled" : "Suspended", e);
 }
 
 /* ---- keys and ids ---- */
@@ -285,28 +234,56 @@ static bool vid_is(const obj_rec *r, const char *vid)
   return strcmp(vid, "null") == 0 ? is_null(r) : !is_null(r) && strcmp(r->version_id, vid) == 0;
 }
 
-static int next_seq(store *s, MDB_txn *txn, uint64_t *seq, err *e)
+
+int store__versioning_of(const MDB_val *brec)
 {
-  return store__counter_add(s, txn, VSEQ_COUNTER, 1, seq, e);
+  return state_of(brec);
 }
 
-/* ---- moving records between the tables ---- */
+/* ---- the versioning document ---- */
 
-/* Writes r into db_versions at its sequence number. */
-static int version_put(store *s, MDB_txn *txn, const char *bucket, const obj_rec *r, arena *a,
-                       err *e)
+int store_bucket_versioning_get(store *s, const char *bucket, int *state, err *e)
 {
-  vkey k;
-  vkey_prefix(&k, bucket, r->lk, r->lkn);
-  vkey_seq(&k, r->vseq);
-  buf b;
-  buf_init(&b, 1 << 20);
-  store__obj_rec_reencode(&b, r, a, k.lng);
-  MDB_val kv = vkey_val(&k);
-  MDB_val v = { b.len, b.data };
-  int mrc = mdb_put(txn, s->db_versions, &kv, &v, 0);
-  buf_release(&b);
-  return mrc ? lmdb_error(e, mrc, "write a version record") : 0;
+  *state = STORE_VERSIONING_OFF;
+  if (s->pg != NULL) {
+    int rc = store__check_bucket_arg(bucket, e);
+    arena *a = arena_new();
+    MDB_val v;
+    if (rc == 0)
+      rc = store__pg_bucket_read(s, bucket, a, &v, e);
+    if (rc == 0)
+      *state = state_of(&v);
+    arena_free(a);
+    return rc;
+  }
+  MDB_txn *txn;
+  MDB_val v;
+  int rc = store__bucket_read_begin(s, bucket, &txn, &v, e);
+  if (rc != 0)
+    return rc;
+  *state = state_of(&v);
+  mdb_txn_abort(txn);
+  return 0;
+}
+
+int store_bucket_versioning_set(store *s, const char *bucket, int state, err *e)
+{
+  if (state != STORE_VERSIONING_ENABLED && state != STORE_VERSIONING_SUSPENDED)
+    return err_set(e, ERR_INVALID, "versioning can only be Enabled or Suspended");
+  return store_bucket_conf_set(s, bucket, "versioning",
+                               state == STORE_VERSIONING_ENABLED ? "Enabled" : "Suspended", e);
+}
+
+/* ---- LMDB's tables (vtab.h) ---- */
+
+typedef struct lm_ctx {
+  change *c;                   /* NULL in a read transaction */
+  MDB_txn *txn;
+} lm_ctx;
+
+static MDB_txn *lm_txn(vtab *t)
+{
+  return ((lm_ctx *)t->ctx)->txn;
 }
 
 /* Copies what a decoded record points at in the transaction's pages into
@@ -320,56 +297,42 @@ static void rec_own(obj_rec *r, arena *a)
     r->parts = arena_memdup(a, r->parts, r->parts_len > 0 ? r->parts_len : 1);
 }
 
-/* The current record of key (0 or MDB_NOTFOUND), decoded into r and owned
- * by a; k gets its index key. */
-static int current_get(store *s, MDB_txn *txn, const char *bucket, const uint8_t *lk, size_t lkn,
-                       ikey *k, arena *a, obj_rec *r, err *e)
+static int lm_cur_get(vtab *t, const uint8_t *lk, size_t lkn, arena *a, obj_rec *r, err *e)
 {
+  ikey k;
   MDB_val v;
-  int mrc = store__index_get(txn, s->db_objects, bucket, lk, lkn, k, &v);
+  int mrc = store__index_get(lm_txn(t), t->s->db_objects, t->bucket, lk, lkn, &k, &v);
   if (mrc == MDB_NOTFOUND)
     return MDB_NOTFOUND;
   if (mrc != 0)
     return lmdb_error(e, mrc, "read an object record");
-  MDB_val kv = store__ikey_val(k);
+  MDB_val kv = store__ikey_val(&k);
   if (store__obj_rec_decode(&kv, &v, a, r) != 0)
     return store__corrupt(e, "object");
   rec_own(r, a);
   return 0;
 }
 
-/* Drops a version's bytes (nothing for markers and inline objects). */
-static int drop_bytes(change *c, MDB_txn *txn, const obj_rec *r, err *e)
+static int lm_cur_put(vtab *t, const obj_rec *r, arena *a, err *e)
 {
-  return r->marker || r->inlined ? 0 : store__change_drop_blob(c, txn, &r->blob, e);
+  ikey k;
+  bool lng = store__ikey_make(&k, t->bucket, r->lk, r->lkn);
+  buf b;
+  buf_init(&b, 1 << 20);
+  store__obj_rec_reencode(&b, r, a, lng);
+  MDB_val kv = store__ikey_val(&k);
+  MDB_val v = { b.len, b.data };
+  int mrc = mdb_put(lm_txn(t), t->s->db_objects, &kv, &v, 0);
+  buf_release(&b);
+  return mrc ? lmdb_error(e, mrc, "write an object record") : 0;
 }
 
-/* Takes the current version of key out of db_objects: into db_versions,
- * or, when it is the null version and versioning is suspended, away. */
-static int demote_current(change *c, MDB_txn *txn, const char *bucket, const uint8_t *lk,
-                          size_t lkn, int state, arena *a, err *e)
+static int lm_cur_del(vtab *t, const uint8_t *lk, size_t lkn, err *e)
 {
-  store *s = c->s;
   ikey k;
-  obj_rec r;
-  int rc = current_get(s, txn, bucket, lk, lkn, &k, a, &r, e);
-  if (rc == MDB_NOTFOUND)
-    return 0;
-  if (rc != 0)
-    return rc;
-  rc = store__counters_add(s, txn, -1, -(int64_t)r.size, e);
-  if (rc == 0 && state == STORE_VERSIONING_SUSPENDED && is_null(&r)) {
-    rc = drop_bytes(c, txn, &r, e);
-  } else if (rc == 0) {
-    if (r.vseq == 0)
-      rc = next_seq(s, txn, &r.vseq, e);
-    if (rc == 0)
-      rc = version_put(s, txn, bucket, &r, a, e);
-  }
-  if (rc != 0)
-    return rc;
+  store__ikey_make(&k, t->bucket, lk, lkn);
   MDB_val kv = store__ikey_val(&k);
-  int mrc = mdb_del(txn, s->db_objects, &kv, NULL);
+  int mrc = mdb_del(lm_txn(t), t->s->db_objects, &kv, NULL);
   return mrc ? lmdb_error(e, mrc, "delete an object record") : 0;
 }
 
@@ -387,131 +350,260 @@ static int versions_first(MDB_cursor *cur, const char *bucket, const uint8_t *lk
   return mrc;
 }
 
-/* Finds the version of key whose id is vid in db_versions: 0 with the
- * cursor on it and r decoded (owned by a), or MDB_NOTFOUND. */
-static int version_find(store *s, MDB_cursor *cur, const char *bucket, const uint8_t *lk,
-                        size_t lkn, const char *vid, arena *a, obj_rec *r, err *e)
+/* Finds key's version vid (NULL: the newest) in db_versions: 0 with r
+ * decoded (owned by a), or MDB_NOTFOUND. */
+static int lm_ver_get(vtab *t, const uint8_t *lk, size_t lkn, const char *vid, arena *a,
+                      obj_rec *r, err *e)
 {
+  MDB_cursor *cur = NULL;
+  int mrc = mdb_cursor_open(lm_txn(t), t->s->db_versions, &cur);
+  if (mrc != 0)
+    return lmdb_error(e, mrc, "open a cursor");
   vkey k;
   MDB_val kv;
   MDB_val v;
   uint64_t seq = 0;
-  int mrc;
-  (void)s;
-  if (strcmp(vid, "null") != 0) {
+  int rc = MDB_NOTFOUND;
+  if (vid != NULL && strcmp(vid, "null") != 0) {
     if (!vid_parse(vid, &seq))
-      return MDB_NOTFOUND;
-    vkey_prefix(&k, bucket, lk, lkn);
+      goto out;
+    vkey_prefix(&k, t->bucket, lk, lkn);
     vkey_seq(&k, seq);
     kv = vkey_val(&k);
     mrc = mdb_cursor_get(cur, &kv, &v, MDB_SET_KEY);
   } else {
-    mrc = versions_first(cur, bucket, lk, lkn, &k, &kv, &v);
+    mrc = versions_first(cur, t->bucket, lk, lkn, &k, &kv, &v);
   }
   for (; mrc == 0; mrc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
     if (!vkey_has_prefix(&k, &kv))
-      return MDB_NOTFOUND;
-    if (vrec_decode(&kv, &v, a, r) != 0)
-      return store__corrupt(e, "version");
-    if (r->lkn == lkn && memcmp(r->lk, lk, lkn) == 0 && vid_is(r, vid)) {
+      goto out;
+    if (vrec_decode(&kv, &v, a, r) != 0) {
+      rc = store__corrupt(e, "version");
+      goto out;
+    }
+    if (r->lkn == lkn && memcmp(r->lk, lk, lkn) == 0 && (vid == NULL || vid_is(r, vid))) {
       rec_own(r, a);
-      return 0;
+      rc = 0;
+      goto out;
     }
     if (seq != 0)
-      return MDB_NOTFOUND;
+      goto out;
   }
-  return mrc == MDB_NOTFOUND ? MDB_NOTFOUND : lmdb_error(e, mrc, "read a version record");
-}
-
-/* Removes key's null version from db_versions (suspended versioning). */
-static int drop_null_version(change *c, MDB_txn *txn, const char *bucket, const uint8_t *lk,
-                             size_t lkn, arena *a, err *e)
-{
-  MDB_cursor *cur = NULL;
-  int mrc = mdb_cursor_open(txn, c->s->db_versions, &cur);
-  if (mrc != 0)
-    return lmdb_error(e, mrc, "open a cursor");
-  obj_rec r;
-  int rc = version_find(c->s, cur, bucket, lk, lkn, "null", a, &r, e);
-  if (rc == 0) {
-    rc = drop_bytes(c, txn, &r, e);
-    if (rc == 0 && (mrc = mdb_cursor_del(cur, 0)) != 0)
-      rc = lmdb_error(e, mrc, "delete a version record");
-  } else if (rc == MDB_NOTFOUND) {
-    rc = 0;
-  }
-  mdb_cursor_close(cur);
-  return rc;
-}
-
-/* Invariant (1): when key has no current record and its newest version is
- * an object, that version becomes the current one. */
-static int promote(change *c, MDB_txn *txn, const char *bucket, const uint8_t *lk, size_t lkn,
-                   arena *a, err *e)
-{
-  store *s = c->s;
-  ikey k;
-  obj_rec cur_r;
-  int rc = current_get(s, txn, bucket, lk, lkn, &k, a, &cur_r, e);
-  if (rc != MDB_NOTFOUND)
-    return rc;
-  MDB_cursor *cur = NULL;
-  int mrc = mdb_cursor_open(txn, s->db_versions, &cur);
-  if (mrc != 0)
-    return lmdb_error(e, mrc, "open a cursor");
-  vkey vk;
-  MDB_val kv;
-  MDB_val v;
-  obj_rec r;
-  mrc = versions_first(cur, bucket, lk, lkn, &vk, &kv, &v);
-  rc = 0;
-  if (mrc == 0) {
-    if (vrec_decode(&kv, &v, a, &r) != 0) {
-      rc = store__corrupt(e, "version");
-    } else if (!r.marker) {
-      rec_own(&r, a);
-      bool lng = store__ikey_make(&k, bucket, lk, lkn);
-      buf b;
-      buf_init(&b, 1 << 20);
-      store__obj_rec_reencode(&b, &r, a, lng);
-      MDB_val ok = store__ikey_val(&k);
-      MDB_val ov = { b.len, b.data };
-      mrc = mdb_cursor_del(cur, 0);
-      if (mrc == 0)
-        mrc = mdb_put(txn, s->db_objects, &ok, &ov, 0);
-      buf_release(&b);
-      rc = mrc ? lmdb_error(e, mrc, "promote a version") : 0;
-      if (rc == 0)
-        rc = store__counters_add(s, txn, 1, (int64_t)r.size, e);
-    }
-  } else if (mrc != MDB_NOTFOUND) {
+  if (mrc != MDB_NOTFOUND)
     rc = lmdb_error(e, mrc, "read a version record");
-  }
+out:
   mdb_cursor_close(cur);
   return rc;
 }
 
-/* ---- writes ---- */
+static int lm_ver_put(vtab *t, const obj_rec *r, arena *a, err *e)
+{
+  vkey k;
+  vkey_prefix(&k, t->bucket, r->lk, r->lkn);
+  vkey_seq(&k, r->vseq);
+  buf b;
+  buf_init(&b, 1 << 20);
+  store__obj_rec_reencode(&b, r, a, k.lng);
+  MDB_val kv = vkey_val(&k);
+  MDB_val v = { b.len, b.data };
+  int mrc = mdb_put(lm_txn(t), t->s->db_versions, &kv, &v, 0);
+  buf_release(&b);
+  return mrc ? lmdb_error(e, mrc, "write a version record") : 0;
+}
+
+static int lm_ver_del(vtab *t, const obj_rec *r, err *e)
+{
+  vkey k;
+  vkey_prefix(&k, t->bucket, r->lk, r->lkn);
+  vkey_seq(&k, r->vseq);
+  MDB_val kv = vkey_val(&k);
+  int mrc = mdb_del(lm_txn(t), t->s->db_versions, &kv, NULL);
+  return mrc ? lmdb_error(e, mrc, "delete a version record") : 0;
+}
+
+static int lm_seq_next(vtab *t, uint64_t *seq, err *e)
+{
+  return store__counter_add(t->s, lm_txn(t), VSEQ_COUNTER, 1, seq, e);
+}
+
+static int lm_blob_ref(vtab *t, const blob_id *id, err *e)
+{
+  return store__change_ref_blob(((lm_ctx *)t->ctx)->c, lm_txn(t), id, 'o', e);
+}
+
+static int lm_blob_drop(vtab *t, const blob_id *id, err *e)
+{
+  return store__change_drop_blob(((lm_ctx *)t->ctx)->c, lm_txn(t), id, e);
+}
+
+static int lm_count(vtab *t, int64_t objects, int64_t bytes, err *e)
+{
+  return store__counters_add(t->s, lm_txn(t), objects, bytes, e);
+}
+
+static int lm_bucket_rec(vtab *t, arena *a, MDB_val *v, err *e)
+{
+  (void)a;
+  return store__bucket_read(t->s, lm_txn(t), t->bucket, v, e);
+}
+
+static int lm_feed(vtab *t, const feed_note *n, err *e)
+{
+  return store__feed_append(((lm_ctx *)t->ctx)->c, lm_txn(t), n, e);
+}
+
+static const vtab_ops LM_OPS = {
+  lm_cur_get, lm_cur_put, lm_cur_del, lm_ver_get, lm_ver_put, lm_ver_del, lm_seq_next,
+  lm_blob_ref, lm_blob_drop, lm_count, lm_bucket_rec, lm_feed,
+};
+
+static vtab lm_vtab(store *s, const char *bucket, lm_ctx *ctx)
+{
+  vtab t = { &LM_OPS, s, bucket, ctx };
+  return t;
+}
+
+int store__versioning_in(store *s, MDB_txn *txn, const char *bucket, int *state, err *e)
+{
+  MDB_val bv;
+  int rc = store__bucket_read(s, txn, bucket, &bv, e);
+  *state = rc == 0 ? state_of(&bv) : STORE_VERSIONING_OFF;
+  return rc;
+}
 
 int store__version_replace(change *c, MDB_txn *txn, const char *bucket, const ikey *k,
                            MDB_val val, uint64_t size, const blob_id *blob, int state, char *vid,
                            err *e)
 {
-  store *s = c->s;
+  lm_ctx ctx = { c, txn };
+  vtab t = lm_vtab(c->s, bucket, &ctx);
+  return store__vt_replace(&t, k, val, size, blob, state, vid, e);
+}
+
+int store__version_delete(change *c, MDB_txn *txn, const store_vdelete *d, arena *a, err *e)
+{
+  lm_ctx ctx = { c, txn };
+  vtab t = lm_vtab(c->s, d->bucket, &ctx);
+  return store__vt_delete(&t, d, a, e);
+}
+
+int store__version_lookup(store *s, MDB_txn *txn, const char *bucket, const char *key,
+                          const char *vid, arena *a, obj_rec *r, err *e)
+{
+  lm_ctx ctx = { NULL, txn };
+  vtab t = lm_vtab(s, bucket, &ctx);
+  return store__vt_lookup(&t, key, vid, a, r, e);
+}
+
+/* ---- the decisions, on any vtab ---- */
+
+int store__vt_state(vtab *t, arena *a, int *state, err *e)
+{
+  MDB_val bv;
+  int rc = t->ops->bucket_rec(t, a, &bv, e);
+  *state = rc == 0 ? state_of(&bv) : STORE_VERSIONING_OFF;
+  return rc;
+}
+
+/* The bucket's default retention ("lock-default": "GOVERNANCE <days>" or
+ * "COMPLIANCE <days>"), into r when r has none of its own. */
+static void lock_default(vtab *t, arena *a, obj_rec *r)
+{
+  MDB_val bv;
+  const uint8_t *v;
+  size_t n;
+  if (r->lock_mode != 0 || t->ops->bucket_rec(t, a, &bv, NULL) != 0 ||
+      !bucket_doc(&bv, "lock-default", &v, &n) || n > 40)
+    return;
+  char text[48];
+  memcpy(text, v, n);
+  text[n] = '\0';
+  char mode[16];
+  long days = 0;
+  if (sscanf(text, "%15s %ld", mode, &days) != 2 || days <= 0)
+    return;
+  r->lock_mode = strcmp(mode, "COMPLIANCE") == 0 ? STORE_LOCK_COMPLIANCE : STORE_LOCK_GOVERNANCE;
+  r->retain_until_ms = r->mtime_ms + (int64_t)days * 86400000;
+}
+
+/* Drops a version's bytes (nothing for markers and inline objects). */
+static int drop_bytes(vtab *t, const obj_rec *r, err *e)
+{
+  return r->marker || r->inlined ? 0 : t->ops->blob_drop(t, &r->blob, e);
+}
+
+/* Takes the current version of key out of the current table: into the
+ * versions, or, when it is the null version and versioning is suspended,
+ * away. */
+static int demote_current(vtab *t, const uint8_t *lk, size_t lkn, int state, arena *a, err *e)
+{
+  obj_rec r;
+  int rc = t->ops->cur_get(t, lk, lkn, a, &r, e);
+  if (rc == MDB_NOTFOUND)
+    return 0;
+  if (rc != 0)
+    return rc;
+  rc = t->ops->count(t, -1, -(int64_t)r.size, e);
+  if (rc == 0 && state == STORE_VERSIONING_SUSPENDED && is_null(&r)) {
+    rc = drop_bytes(t, &r, e);
+  } else if (rc == 0) {
+    if (r.vseq == 0)
+      rc = t->ops->seq_next(t, &r.vseq, e);
+    if (rc == 0)
+      rc = t->ops->ver_put(t, &r, a, e);
+  }
+  return rc != 0 ? rc : t->ops->cur_del(t, lk, lkn, e);
+}
+
+/* Removes key's null version from the versions (suspended versioning). */
+static int drop_null_version(vtab *t, const uint8_t *lk, size_t lkn, arena *a, err *e)
+{
+  obj_rec r;
+  int rc = t->ops->ver_get(t, lk, lkn, "null", a, &r, e);
+  if (rc == MDB_NOTFOUND)
+    return 0;
+  if (rc == 0)
+    rc = drop_bytes(t, &r, e);
+  return rc != 0 ? rc : t->ops->ver_del(t, &r, e);
+}
+
+/* Invariant (1): when key has no current record and its newest version is
+ * an object, that version becomes the current one. */
+static int promote(vtab *t, const uint8_t *lk, size_t lkn, arena *a, err *e)
+{
+  obj_rec r;
+  int rc = t->ops->cur_get(t, lk, lkn, a, &r, e);
+  if (rc != MDB_NOTFOUND)
+    return rc;
+  rc = t->ops->ver_get(t, lk, lkn, NULL, a, &r, e);
+  if (rc == MDB_NOTFOUND || (rc == 0 && r.marker))
+    return 0;
+  if (rc == 0)
+    rc = t->ops->ver_del(t, &r, e);
+  if (rc == 0)
+    rc = t->ops->cur_put(t, &r, a, e);
+  if (rc == 0)
+    rc = t->ops->count(t, 1, (int64_t)r.size, e);
+  return rc;
+}
+
+int store__vt_replace(vtab *t, const ikey *k, MDB_val rec, uint64_t size, const blob_id *blob,
+                      int state, char *vid, err *e)
+{
   arena *a = arena_new();
   MDB_val kv = store__ikey_val(k);
   obj_rec r;
   int rc = 0;
-  if (store__obj_rec_decode(&kv, &val, a, &r) != 0)
+  if (store__obj_rec_decode(&kv, &rec, a, &r) != 0)
     rc = store__corrupt(e, "object");
   if (rc == 0) {
     rec_own(&r, a);
-    rc = demote_current(c, txn, bucket, r.lk, r.lkn, state, a, e);
+    rc = demote_current(t, r.lk, r.lkn, state, a, e);
   }
   if (rc == 0 && state == STORE_VERSIONING_SUSPENDED)
-    rc = drop_null_version(c, txn, bucket, r.lk, r.lkn, a, e);
+    rc = drop_null_version(t, r.lk, r.lkn, a, e);
   if (rc == 0)
-    rc = next_seq(s, txn, &r.vseq, e);
+    rc = t->ops->seq_next(t, &r.vseq, e);
   if (rc == 0) {
     char id[STORE_VID_MAX];
     id[0] = '\0';
@@ -519,20 +611,13 @@ int store__version_replace(change *c, MDB_txn *txn, const char *bucket, const ik
       vid_make(r.vseq, id);
     r.version_id = id;
     snprintf(vid, STORE_VID_MAX, "%s", id[0] ? id : "null");
-    lock_default(s, txn, bucket, &r);
-    buf b;
-    buf_init(&b, 1 << 20);
-    store__obj_rec_reencode(&b, &r, a, store__ikey_is_long(&kv));
-    MDB_val nv = { b.len, b.data };
-    int mrc = mdb_put(txn, s->db_objects, &kv, &nv, 0);
-    buf_release(&b);
-    if (mrc != 0)
-      rc = lmdb_error(e, mrc, "write an object record");
+    lock_default(t, a, &r);
+    rc = t->ops->cur_put(t, &r, a, e);
   }
   if (rc == 0 && blob != NULL)
-    rc = store__change_ref_blob(c, txn, blob, 'o', e);
+    rc = t->ops->blob_ref(t, blob, e);
   if (rc == 0)
-    rc = store__counters_add(s, txn, 1, (int64_t)size, e);
+    rc = t->ops->count(t, 1, (int64_t)size, e);
   arena_free(a);
   return rc;
 }
@@ -552,13 +637,12 @@ static int lock_check(const obj_rec *r, bool bypass, err *e)
   return 0;
 }
 
-int store__version_delete(change *c, MDB_txn *txn, const store_vdelete *d, arena *a, err *e)
+int store__vt_delete(vtab *t, const store_vdelete *d, arena *a, err *e)
 {
-  store *s = c->s;
   const uint8_t *lk = (const uint8_t *)d->key;
   size_t lkn = strlen(d->key);
   int state = 0;
-  int rc = store__versioning_in(s, txn, d->bucket, &state, e);
+  int rc = store__vt_state(t, a, &state, e);
   if (rc != 0)
     return rc;
   d->out->existed = false;
@@ -566,9 +650,8 @@ int store__version_delete(change *c, MDB_txn *txn, const store_vdelete *d, arena
   d->out->version_id[0] = '\0';
   if (d->version_id == NULL) {
     /* a new delete marker on top (conditions on the current version first) */
-    ikey k;
     obj_rec cur_r;
-    rc = current_get(s, txn, d->bucket, lk, lkn, &k, a, &cur_r, e);
+    rc = t->ops->cur_get(t, lk, lkn, a, &cur_r, e);
     if (rc != 0 && rc != MDB_NOTFOUND)
       return rc;
     bool have = rc == 0;
@@ -580,13 +663,13 @@ int store__version_delete(change *c, MDB_txn *txn, const store_vdelete *d, arena
     if (d->if_etag != NULL && !store__etag_match(d->if_etag, cur_r.etag))
       return err_set(e, ERR_PRECONDITION, "At least one of the pre-conditions you specified "
                      "did not hold: the object's ETag is not '%.80s'", d->if_etag);
-    rc = demote_current(c, txn, d->bucket, lk, lkn, state, a, e);
+    rc = demote_current(t, lk, lkn, state, a, e);
     if (rc == 0 && state == STORE_VERSIONING_SUSPENDED)
-      rc = drop_null_version(c, txn, d->bucket, lk, lkn, a, e);
+      rc = drop_null_version(t, lk, lkn, a, e);
     obj_rec m = { .lk = lk, .lkn = lkn, .mtime_ms = store__clock_ms(), .inlined = true,
                   .data = (const uint8_t *)"", .etag = "", .upload_id = "", .marker = true };
     if (rc == 0)
-      rc = next_seq(s, txn, &m.vseq, e);
+      rc = t->ops->seq_next(t, &m.vseq, e);
     if (rc != 0)
       return rc;
     char id[STORE_VID_MAX];
@@ -594,7 +677,7 @@ int store__version_delete(change *c, MDB_txn *txn, const store_vdelete *d, arena
     if (state == STORE_VERSIONING_ENABLED)
       vid_make(m.vseq, id);
     m.version_id = id;
-    rc = version_put(s, txn, d->bucket, &m, a, e);
+    rc = t->ops->ver_put(t, &m, a, e);
     if (rc != 0)
       return rc;
     snprintf(d->out->version_id, STORE_VID_MAX, "%s", id[0] ? id : "null");
@@ -602,49 +685,41 @@ int store__version_delete(change *c, MDB_txn *txn, const store_vdelete *d, arena
     d->out->existed = have;
     feed_note note = { STORE_EVENT_DELETE_MARKER, d->bucket, d->key, 0, NULL, m.mtime_ms,
                        d->out->version_id };
-    return store__feed_append(c, txn, &note, e);
+    return t->ops->feed(t, &note, e);
   }
 
   /* one version, for good */
-  ikey k;
   obj_rec r;
-  rc = current_get(s, txn, d->bucket, lk, lkn, &k, a, &r, e);
+  rc = t->ops->cur_get(t, lk, lkn, a, &r, e);
   if (rc != 0 && rc != MDB_NOTFOUND)
     return rc;
   if (rc == 0 && (vid_is(&r, d->version_id) ||
                   (state == STORE_VERSIONING_OFF && strcmp(d->version_id, "null") == 0))) {
     rc = lock_check(&r, d->bypass_governance, e);
     if (rc == 0)
-      rc = drop_bytes(c, txn, &r, e);
+      rc = drop_bytes(t, &r, e);
     if (rc == 0)
-      rc = store__counters_add(s, txn, -1, -(int64_t)r.size, e);
+      rc = t->ops->count(t, -1, -(int64_t)r.size, e);
+    if (rc == 0)
+      rc = t->ops->cur_del(t, lk, lkn, e);
     if (rc != 0)
       return rc;
-    MDB_val kv = store__ikey_val(&k);
-    int mrc = mdb_del(txn, s->db_objects, &kv, NULL);
-    if (mrc != 0)
-      return lmdb_error(e, mrc, "delete an object record");
   } else {
-    MDB_cursor *cur = NULL;
-    int mrc = mdb_cursor_open(txn, s->db_versions, &cur);
-    if (mrc != 0)
-      return lmdb_error(e, mrc, "open a cursor");
-    rc = version_find(s, cur, d->bucket, lk, lkn, d->version_id, a, &r, e);
-    if (rc == 0)
-      rc = lock_check(&r, d->bypass_governance, e);
-    if (rc == 0)
-      rc = drop_bytes(c, txn, &r, e);
-    if (rc == 0 && (mrc = mdb_cursor_del(cur, 0)) != 0)
-      rc = lmdb_error(e, mrc, "delete a version record");
-    mdb_cursor_close(cur);
+    rc = t->ops->ver_get(t, lk, lkn, d->version_id, a, &r, e);
     if (rc == MDB_NOTFOUND) {  /* S3 answers 204 for a version that is not there */
       snprintf(d->out->version_id, STORE_VID_MAX, "%s", d->version_id);
       return 0;
     }
+    if (rc == 0)
+      rc = lock_check(&r, d->bypass_governance, e);
+    if (rc == 0)
+      rc = drop_bytes(t, &r, e);
+    if (rc == 0)
+      rc = t->ops->ver_del(t, &r, e);
     if (rc != 0)
       return rc;
   }
-  rc = promote(c, txn, d->bucket, lk, lkn, a, e);
+  rc = promote(t, lk, lkn, a, e);
   if (rc != 0)
     return rc;
   snprintf(d->out->version_id, STORE_VID_MAX, "%s", d->version_id);
@@ -652,34 +727,39 @@ int store__version_delete(change *c, MDB_txn *txn, const store_vdelete *d, arena
   d->out->existed = true;
   feed_note note = { STORE_EVENT_DELETE, d->bucket, d->key, 0, NULL, store__clock_ms(),
                      d->out->version_id };
-  return store__feed_append(c, txn, &note, e);
+  return t->ops->feed(t, &note, e);
 }
 
 /* ---- reading ---- */
 
-int store__version_lookup(store *s, MDB_txn *txn, const char *bucket, const char *key,
-                          const char *vid, arena *a, obj_rec *r, err *e)
+int store__vt_lookup(vtab *t, const char *key, const char *vid, arena *a, obj_rec *r, err *e)
 {
   const uint8_t *lk = (const uint8_t *)key;
   size_t lkn = strlen(key);
-  int vrc = store_version_id_check(vid, e);
-  if (vrc != 0)
-    return vrc;
-  ikey k;
-  int rc = current_get(s, txn, bucket, lk, lkn, &k, a, r, e);
+  int rc = store_version_id_check(vid, e);
+  if (rc != 0)
+    return rc;
+  rc = t->ops->cur_get(t, lk, lkn, a, r, e);
   if (rc == 0 && vid_is(r, vid))
     return 0;
   if (rc != 0 && rc != MDB_NOTFOUND)
     return rc;
-  MDB_cursor *cur = NULL;
-  int mrc = mdb_cursor_open(txn, s->db_versions, &cur);
-  if (mrc != 0)
-    return lmdb_error(e, mrc, "open a cursor");
-  rc = version_find(s, cur, bucket, lk, lkn, vid, a, r, e);
-  mdb_cursor_close(cur);
+  rc = t->ops->ver_get(t, lk, lkn, vid, a, r, e);
   if (rc == MDB_NOTFOUND)
     return err_set(e, ERR_NO_SUCH_VERSION, "The specified version does not exist.");
   return rc;
+}
+
+bool store__vt_latest_marker(vtab *t, const char *key, arena *a, const char **vid)
+{
+  obj_rec r;
+  const uint8_t *lk = (const uint8_t *)key;
+  size_t lkn = strlen(key);
+  if (t->ops->cur_get(t, lk, lkn, a, &r, NULL) != MDB_NOTFOUND ||
+      t->ops->ver_get(t, lk, lkn, NULL, a, &r, NULL) != 0 || !r.marker)
+    return false;
+  *vid = is_null(&r) ? "null" : arena_strdup(a, r.version_id);
+  return true;
 }
 
 bool store_object_latest_marker(store *s, const char *bucket, const char *key, arena *a,
@@ -687,76 +767,40 @@ bool store_object_latest_marker(store *s, const char *bucket, const char *key, a
 {
   *vid = NULL;
   MDB_txn *txn = NULL;
-  if (s->pg != NULL)
-    return false;  /* no versions there: pg_index.c */
-  if (store__check_bucket_arg(bucket, NULL) != 0 || store__check_key(key, NULL) != 0 ||
-      store__read_begin(s, &txn, NULL) != 0)
+  if (store__check_bucket_arg(bucket, NULL) != 0 || store__check_key(key, NULL) != 0)
     return false;
-  bool found = false;
-  MDB_cursor *cur = NULL;
-  if (mdb_cursor_open(txn, s->db_versions, &cur) == 0) {
-    vkey k;
-    MDB_val kv;
-    MDB_val v;
-    obj_rec r;
-    ikey ik;
-    MDB_val ov;
-    if (store__index_get(txn, s->db_objects, bucket, key, strlen(key), &ik, &ov) ==
-            MDB_NOTFOUND &&
-        versions_first(cur, bucket, (const uint8_t *)key, strlen(key), &k, &kv, &v) == 0 &&
-        vrec_decode(&kv, &v, a, &r) == 0 && r.marker) {
-      found = true;
-      *vid = is_null(&r) ? "null" : r.version_id;
-    }
-    mdb_cursor_close(cur);
-  }
+  if (s->pg != NULL)
+    return store__pg_latest_marker(s, bucket, key, a, vid);
+  if (store__read_begin(s, &txn, NULL) != 0)
+    return false;
+  lm_ctx ctx = { NULL, txn };
+  vtab t = lm_vtab(s, bucket, &ctx);
+  bool found = store__vt_latest_marker(&t, key, a, vid);
   mdb_txn_abort(txn);
   return found;
 }
 
 /* ---- changes to one version's record: object lock, tags ---- */
 
-/* Changes a decoded record in place (strings in a): 0 or an error. */
-typedef int (*version_edit)(obj_rec *r, const void *ctx, arena *a, err *e);
-
-typedef struct vupdate_arg {
-  const char *bucket;
-  const char *key;
-  const char *version_id;     /* NULL: the current version */
-  version_edit edit;
-  const void *ctx;            /* edit's */
-  char *vid;                  /* out: the version changed */
-} vupdate_arg;
-
-/* Finds the version (current record or db_versions entry), lets the edit
- * change it and writes it back where it was. */
-static int apply_vupdate(change *c, MDB_txn *txn, arena *a, err *e)
+int store__vt_update(vtab *t, const vupdate_arg *l, arena *a, err *e)
 {
-  vupdate_arg *l = c->arg;
-  store *s = c->s;
   const uint8_t *lk = (const uint8_t *)l->key;
   size_t lkn = strlen(l->key);
   int state = 0;
-  int rc = store__versioning_in(s, txn, l->bucket, &state, e);
+  int rc = store__vt_state(t, a, &state, e);
   if (rc != 0)
     return rc;
   if (l->version_id != NULL && (rc = store_version_id_check(l->version_id, e)) != 0)
     return rc;
-  ikey k;
   obj_rec r;
   bool in_versions = false;
-  rc = current_get(s, txn, l->bucket, lk, lkn, &k, a, &r, e);
+  rc = t->ops->cur_get(t, lk, lkn, a, &r, e);
   if (rc != 0 && rc != MDB_NOTFOUND)
     return rc;
   if (rc == MDB_NOTFOUND && l->version_id == NULL)
     return err_set(e, ERR_NO_SUCH_KEY, "The specified key does not exist.");
   if (l->version_id != NULL && (rc == MDB_NOTFOUND || !vid_is(&r, l->version_id))) {
-    MDB_cursor *cur = NULL;
-    int mrc = mdb_cursor_open(txn, s->db_versions, &cur);
-    if (mrc != 0)
-      return lmdb_error(e, mrc, "open a cursor");
-    rc = version_find(s, cur, l->bucket, lk, lkn, l->version_id, a, &r, e);
-    mdb_cursor_close(cur);
+    rc = t->ops->ver_get(t, lk, lkn, l->version_id, a, &r, e);
     if (rc == MDB_NOTFOUND)
       return err_set(e, ERR_NO_SUCH_VERSION, "The specified version does not exist.");
     if (rc != 0)
@@ -767,31 +811,21 @@ static int apply_vupdate(change *c, MDB_txn *txn, arena *a, err *e)
     return err_set(e, ERR_METHOD_NOT_ALLOWED, "The specified method is not allowed against "
                    "this resource.");
   rc = l->edit(&r, l->ctx, a, e);
+  if (rc == 0)
+    rc = in_versions ? t->ops->ver_put(t, &r, a, e) : t->ops->cur_put(t, &r, a, e);
   if (rc != 0)
     return rc;
-  buf b;
-  buf_init(&b, 1 << 20);
-  int mrc;
-  if (in_versions) {
-    vkey vk;
-    vkey_prefix(&vk, l->bucket, lk, lkn);
-    vkey_seq(&vk, r.vseq);
-    store__obj_rec_reencode(&b, &r, a, vk.lng);
-    MDB_val kv = vkey_val(&vk);
-    MDB_val v = { b.len, b.data };
-    mrc = mdb_put(txn, s->db_versions, &kv, &v, 0);
-  } else {
-    MDB_val kv = store__ikey_val(&k);
-    store__obj_rec_reencode(&b, &r, a, store__ikey_is_long(&kv));
-    MDB_val v = { b.len, b.data };
-    mrc = mdb_put(txn, s->db_objects, &kv, &v, 0);
-  }
-  buf_release(&b);
-  if (mrc != 0)
-    return lmdb_error(e, mrc, "write an object record");
   if (state != STORE_VERSIONING_OFF || r.vseq != 0)
     snprintf(l->vid, STORE_VID_MAX, "%s", is_null(&r) ? "null" : r.version_id);
   return 0;
+}
+
+static int apply_vupdate(change *c, MDB_txn *txn, arena *a, err *e)
+{
+  vupdate_arg *l = c->arg;
+  lm_ctx ctx = { c, txn };
+  vtab t = lm_vtab(c->s, l->bucket, &ctx);
+  return store__vt_update(&t, l, a, e);
 }
 
 static int vupdate_run(store *s, const char *bucket, const char *key, const char *version_id,
@@ -801,10 +835,11 @@ static int vupdate_run(store *s, const char *bucket, const char *key, const char
   int rc = store__check_bucket_arg(bucket, e);
   if (rc == 0)
     rc = store__check_key(key, e);
-
   if (rc != 0)
     return rc;
   vupdate_arg l = { bucket, key, version_id, edit, ctx, vid };
+  if (s->pg != NULL)
+    return store__pg_version_update(s, &l, e);
   change c;
   store__change_init(&c, s, apply_vupdate, &l, NULL);
   return store__commit_run(s, &c, e);
@@ -838,10 +873,6 @@ static int edit_lock(obj_rec *r, const void *ctx, arena *a, err *e)
 int store_object_lock_set(store *s, const char *bucket, const char *key, const char *version_id,
                           const store_lock_change *ch, char vid[STORE_VID_MAX], err *e)
 {
-  if (s->pg != NULL) {
-    vid[0] = '\0';
-    return store__pg_refuse(e, "object lock");
-  }
   return vupdate_run(s, bucket, key, version_id, edit_lock, ch, vid, e);
 }
 
@@ -867,18 +898,138 @@ int store_object_tags_set_version(store *s, const char *bucket, const char *key,
   int rc = store__check_tags(tags, ntags, e);
   if (rc != 0)
     return rc;
-  if (s->pg != NULL) {
-    vid[0] = '\0';
-    if (version_id != NULL && strcmp(version_id, "null") != 0)
-      return store__pg_refuse(e, "versioning");
-    return store_object_tags_set(s, bucket, key, tags, ntags, e);
-  }
   tag_set t = { tags, ntags };
   return vupdate_run(s, bucket, key, version_id, edit_tags, &t, vid, e);
 }
 
 /* ---- ListObjectVersions ---- */
 
+static int lkcmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+  size_t n = an < bn ? an : bn;
+  int c = n ? memcmp(a, b, n) : 0;
+  return c != 0 ? c : an < bn ? -1 : an > bn ? 1 : 0;
+}
+
+static bool starts(const uint8_t *p, size_t n, const char *pre, size_t pn)
+{
+  return n >= pn && memcmp(p, pre, pn) == 0;
+}
+
+const char *store__vt_from(const store_version_params *p)
+{
+  const char *prefix = p->prefix != NULL ? p->prefix : "";
+  const char *km = p->key_marker != NULL && p->key_marker[0] ? p->key_marker : NULL;
+  return km != NULL && strcmp(km, prefix) > 0 ? km : prefix;
+}
+
+int store__vt_list(const char *bucket, const store_version_params *p, vt_next next,
+                   vt_decode decode, void *it, arena *a, store_version_list *out, err *e)
+{
+  const char *prefix = p->prefix != NULL ? p->prefix : "";
+  size_t pl = strlen(prefix);
+  const char *delim = p->delimiter != NULL && p->delimiter[0] ? p->delimiter : NULL;
+  const char *km = p->key_marker != NULL && p->key_marker[0] ? p->key_marker : NULL;
+  const char *vm = p->version_id_marker != NULL && p->version_id_marker[0] ? p->version_id_marker
+                                                                           : NULL;
+  size_t max = p->max_keys > STORE_MAX_LIST_KEYS ? STORE_MAX_LIST_KEYS : p->max_keys;
+  size_t cap = max > 0 ? max : 1;
+  out->versions = arena_alloc(a, cap * sizeof *out->versions);
+  out->prefixes = arena_alloc(a, cap * sizeof *out->prefixes);
+  size_t count = 0;
+  bool skipping_km = km != NULL && vm != NULL;  /* inside key_marker until vm passed */
+  vt_entry cur;
+  int have = next(it, a, &cur, e);
+  while (have > 0) {
+    const uint8_t *K = cur.lk;
+    size_t Kn = cur.lkn;
+    if (!starts(K, Kn, prefix, pl)) {
+      if (lkcmp(K, Kn, (const uint8_t *)prefix, pl) > 0)
+        break;
+      have = next(it, a, &cur, e);
+      continue;
+    }
+    char *key = arena_strndup(a, (const char *)K, Kn);
+    int vs_km = km != NULL ? strcmp(key, km) : 1;
+    if (delim != NULL) {
+      const char *rest = key + pl;
+      const char *hit = strstr(rest, delim);
+      if (hit != NULL) {
+        size_t cpn = (size_t)(hit - key) + strlen(delim);
+        char *cp = arena_strndup(a, key, cpn);
+        bool emit = km == NULL || strcmp(cp, km) > 0;
+        if (emit) {
+          if (count == max) {
+            out->truncated = true;
+            break;
+          }
+          out->prefixes[out->nprefixes++] = cp;
+          count++;
+          out->next_key_marker = cp;
+          out->next_version_id_marker = NULL;
+        }
+        while (have > 0 && starts(cur.lk, cur.lkn, cp, cpn))
+          have = next(it, a, &cur, e);
+        continue;
+      }
+    }
+    bool first = true;
+    bool stop = false;
+    while (have > 0 && lkcmp(cur.lk, cur.lkn, K, Kn) == 0) {
+      /* the record only of a version listed or looked at for the id marker */
+      bool need = vs_km > 0 || (vs_km == 0 && vm != NULL);
+      obj_rec rec;
+      const obj_rec *r = &rec;
+      if (need) {
+        int rc = decode(it, &cur, a, &rec, e);
+        if (rc != 0)
+          return rc;
+      }
+      bool latest = first;
+      first = false;
+      const char *id = need ? (is_null(r) ? "null" : r->version_id) : NULL;
+      bool emit;
+      if (vs_km != 0 || vm == NULL) {
+        emit = vs_km > 0;
+      } else if (skipping_km) {
+        if (strcmp(id, vm) == 0)
+          skipping_km = false;
+        emit = false;
+      } else {
+        emit = true;
+      }
+      if (emit) {
+        if (count == max) {
+          out->truncated = true;
+          stop = true;
+          break;
+        }
+        store_object *ob = &out->versions[out->nversions++];
+        memset(ob, 0, sizeof *ob);
+        store__obj_out(a, bucket, r, ob);
+        ob->key = key;
+        ob->version_id = id;
+        ob->is_latest = latest;
+        count++;
+        out->next_key_marker = key;
+        out->next_version_id_marker = id;
+      }
+      have = next(it, a, &cur, e);
+    }
+    if (stop)
+      break;
+  }
+  if (have < 0)
+    return have;
+  if (!out->truncated) {
+    out->next_key_marker = NULL;
+    out->next_version_id_marker = NULL;
+  }
+  return 0;
+}
+
+/* LMDB's entries: db_objects and db_versions merged by key, the current
+ * version (db_objects) first. */
 typedef struct side {
   MDB_cursor *cur;
   bool versions;       /* db_versions (else db_objects) */
@@ -906,11 +1057,6 @@ static void side_load(side *sd, const char *bucket, size_t bl, int mrc)
   }
 }
 
-static void side_next(side *sd, const char *bucket, size_t bl)
-{
-  side_load(sd, bucket, bl, mdb_cursor_get(sd->cur, &sd->k, &sd->v, MDB_NEXT));
-}
-
 static void side_seek(side *sd, const char *bucket, const char *from)
 {
   size_t bl = strlen(bucket);
@@ -927,16 +1073,41 @@ static void side_seek(side *sd, const char *bucket, const char *from)
   side_load(sd, bucket, bl, mdb_cursor_get(sd->cur, &sd->k, &sd->v, MDB_SET_RANGE));
 }
 
-static int lkcmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+typedef struct lm_walk {
+  const char *bucket;
+  size_t bl;
+  side o;
+  side v;
+} lm_walk;
+
+static int lm_next(void *it, arena *a, vt_entry *out, err *e)
 {
-  size_t n = an < bn ? an : bn;
-  int c = n ? memcmp(a, b, n) : 0;
-  return c != 0 ? c : an < bn ? -1 : an > bn ? 1 : 0;
+  lm_walk *w = it;
+  side *sd;
+  if (w->o.have && (!w->v.have || lkcmp(w->o.lk, w->o.lkn, w->v.lk, w->v.lkn) <= 0))
+    sd = &w->o;
+  else if (w->v.have)
+    sd = &w->v;
+  else
+    return 0;
+  (void)a;
+  (void)e;
+  out->k = sd->k;     /* in the read transaction's pages, stable until its end */
+  out->v = sd->v;
+  out->lk = sd->lk;
+  out->lkn = sd->lkn;
+  out->current = !sd->versions;
+  side_load(sd, w->bucket, w->bl, mdb_cursor_get(sd->cur, &sd->k, &sd->v, MDB_NEXT));
+  return 1;
 }
 
-static bool starts(const uint8_t *p, size_t n, const char *pre, size_t pn)
+static int lm_decode(void *it, const vt_entry *en, arena *a, obj_rec *r, err *e)
 {
-  return n >= pn && memcmp(p, pre, pn) == 0;
+  (void)it;
+  if ((en->current ? store__obj_rec_decode(&en->k, &en->v, a, r)
+                   : vrec_decode(&en->k, &en->v, a, r)) != 0)
+    return store__corrupt(e, "version");
+  return 0;
 }
 
 int store_object_versions(store *s, const char *bucket, const store_version_params *p, arena *a,
@@ -944,144 +1115,27 @@ int store_object_versions(store *s, const char *bucket, const store_version_para
 {
   memset(out, 0, sizeof *out);
   if (s->pg != NULL)
-    return store__pg_refuse(e, "versioning (ListObjectVersions)");
+    return store__pg_object_versions(s, bucket, p, a, out, e);
   MDB_txn *txn = NULL;
   int rc = store__bucket_read_begin(s, bucket, &txn, NULL, e);
   if (rc != 0)
     return rc;
-  const char *prefix = p->prefix != NULL ? p->prefix : "";
-  size_t pl = strlen(prefix);
-  const char *delim = p->delimiter != NULL && p->delimiter[0] ? p->delimiter : NULL;
-  const char *km = p->key_marker != NULL && p->key_marker[0] ? p->key_marker : NULL;
-  const char *vm = p->version_id_marker != NULL && p->version_id_marker[0] ? p->version_id_marker
-                                                                           : NULL;
-  size_t max = p->max_keys > STORE_MAX_LIST_KEYS ? STORE_MAX_LIST_KEYS : p->max_keys;
-  size_t bl = strlen(bucket);
-  side o = { .versions = false };
-  side v = { .versions = true };
-  int mrc = mdb_cursor_open(txn, s->db_objects, &o.cur);
+  lm_walk w = { bucket, strlen(bucket), { .versions = false }, { .versions = true } };
+  int mrc = mdb_cursor_open(txn, s->db_objects, &w.o.cur);
   if (mrc == 0)
-    mrc = mdb_cursor_open(txn, s->db_versions, &v.cur);
+    mrc = mdb_cursor_open(txn, s->db_versions, &w.v.cur);
   if (mrc != 0) {
     rc = lmdb_error(e, mrc, "open a cursor");
-    goto done;
+  } else {
+    const char *from = store__vt_from(p);
+    side_seek(&w.o, bucket, from);
+    side_seek(&w.v, bucket, from);
+    rc = store__vt_list(bucket, p, lm_next, lm_decode, &w, a, out, e);
   }
-  const char *from = km != NULL && strcmp(km, prefix) > 0 ? km : prefix;
-  side_seek(&o, bucket, from);
-  side_seek(&v, bucket, from);
-  size_t cap = max > 0 ? max : 1;
-  out->versions = arena_alloc(a, cap * sizeof *out->versions);
-  out->prefixes = arena_alloc(a, cap * sizeof *out->prefixes);
-  size_t count = 0;
-  bool skipping_km = km != NULL && vm != NULL;  /* inside key_marker until vm passed */
-  for (;;) {
-    const uint8_t *K;
-    size_t Kn;
-    if (o.have && (!v.have || lkcmp(o.lk, o.lkn, v.lk, v.lkn) <= 0)) {
-      K = o.lk;
-      Kn = o.lkn;
-    } else if (v.have) {
-      K = v.lk;
-      Kn = v.lkn;
-    } else {
-      break;
-    }
-    if (!starts(K, Kn, prefix, pl)) {
-      if (lkcmp(K, Kn, (const uint8_t *)prefix, pl) > 0)
-        break;
-      if (o.have && o.lk == K)
-        side_next(&o, bucket, bl);
-      else
-        side_next(&v, bucket, bl);
-      continue;
-    }
-    char *key = arena_strndup(a, (const char *)K, Kn);
-    int vs_km = km != NULL ? strcmp(key, km) : 1;
-    if (delim != NULL) {
-      const char *rest = key + pl;
-      const char *hit = strstr(rest, delim);
-      if (hit != NULL) {
-        size_t cpn = (size_t)(hit - key) + strlen(delim);
-        char *cp = arena_strndup(a, key, cpn);
-        bool emit = km == NULL || strcmp(cp, km) > 0;
-        if (emit) {
-          if (count == max) {
-            out->truncated = true;
-            break;
-          }
-          out->prefixes[out->nprefixes++] = cp;
-          count++;
-          out->next_key_marker = cp;
-          out->next_version_id_marker = NULL;
-        }
-        while (o.have && starts(o.lk, o.lkn, cp, cpn))
-          side_next(&o, bucket, bl);
-        while (v.have && starts(v.lk, v.lkn, cp, cpn))
-          side_next(&v, bucket, bl);
-        continue;
-      }
-    }
-    bool first = true;
-    bool stop = false;
-    for (int pass = 0; pass < 2 && !stop; pass++) {
-      side *sd = pass == 0 ? &o : &v;
-      while (sd->have && lkcmp(sd->lk, sd->lkn, K, Kn) == 0) {
-        obj_rec r;
-        MDB_val kk = sd->k;
-        if ((pass == 0 ? store__obj_rec_decode(&kk, &sd->v, a, &r)
-                       : vrec_decode(&kk, &sd->v, a, &r)) != 0) {
-          rc = store__corrupt(e, "version");
-          goto done;
-        }
-        bool latest = first;
-        first = false;
-        const char *id = is_null(&r) ? "null" : r.version_id;
-        bool emit;
-        if (vs_km != 0 || vm == NULL) {
-          emit = vs_km > 0;
-        } else if (skipping_km) {
-          if (strcmp(id, vm) == 0)
-            skipping_km = false;
-          emit = false;
-        } else {
-          emit = true;
-        }
-        if (emit) {
-          if (count == max) {
-            out->truncated = true;
-            stop = true;
-            break;
-          }
-          store_object *ob = &out->versions[out->nversions++];
-          memset(ob, 0, sizeof *ob);
-          store__obj_out(a, bucket, &r, ob);
-          ob->key = key;
-          ob->version_id = id;
-          ob->delete_marker = r.marker;
-          ob->is_latest = latest;
-          ob->lock_mode = r.lock_mode;
-          ob->retain_until_ms = r.retain_until_ms;
-          ob->legal_hold = r.legal_hold;
-          ob->legal_hold_set = r.legal_hold_set;
-          count++;
-          out->next_key_marker = key;
-          out->next_version_id_marker = id;
-        }
-        side_next(sd, bucket, bl);
-      }
-    }
-    if (stop)
-      break;
-  }
-  if (!out->truncated) {
-    out->next_key_marker = NULL;
-    out->next_version_id_marker = NULL;
-  }
-done:
-  if (o.cur != NULL)
-    mdb_cursor_close(o.cur);
-  if (v.cur != NULL)
-    mdb_cursor_close(v.cur);
+  if (w.o.cur != NULL)
+    mdb_cursor_close(w.o.cur);
+  if (w.v.cur != NULL)
+    mdb_cursor_close(w.v.cur);
   mdb_txn_abort(txn);
   return rc;
 }

@@ -7,9 +7,8 @@ read, copied, deleted and queried on the other; a multipart upload may send
 its parts to either; a bucket notification is delivered once, not once per
 node; acknowledged writes survive kill -9 of the node that took them;
 lifecycle rules set on one node expire objects once, with one event;
-SSE-S3 objects written on one node read on the other (one master key); and
-what this index cannot carry yet (versioning, object lock) is refused with
-NotImplemented instead of behaving differently.
+and SSE-S3 objects written on one node read on the other (one master key).
+Versioning and object lock across nodes: test_store_pg_versions.py.
 
 Start reading at test_put_on_a_read_on_b().
 """
@@ -206,21 +205,6 @@ def test_sql_on_b_reads_csv_from_a(nodes):
         InputSerialization={"CSV": {"FileHeaderInfo": "USE"}}, OutputSerialization={"CSV": {}})
     got = b"".join(ev["Records"]["Payload"] for ev in out["Payload"] if "Records" in ev)
     assert got.decode().strip() == "400"
-
-
-def test_unsupported_features_refused(nodes):
-    a, _ = nodes
-    s = a.client()
-    s.create_bucket(Bucket="plain")
-    with pytest.raises(s.exceptions.ClientError) as ex:
-        s.put_bucket_versioning(Bucket="plain", VersioningConfiguration={"Status": "Enabled"})
-    assert code(ex) == "NotImplemented"
-    assert "versioning" in ex.value.response["Error"]["Message"]
-    with pytest.raises(s.exceptions.ClientError) as ex:
-        s.create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
-    assert code(ex) == "NotImplemented"
-    assert s.get_bucket_versioning(Bucket="plain").get("Status") is None
-    assert "locked" not in [x["Name"] for x in s.list_buckets()["Buckets"]]
 
 
 def test_sse_s3_across_nodes(nodes, backend):
