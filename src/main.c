@@ -387,13 +387,18 @@ static void log_delivery_failed(const char *subscription, const char *why)
  * partitions, decoded pages) are then reused by the next query instead of
  * faulted in again page by page, which cost about half the CPU of a
  * high-cardinality GROUP BY over Parquet (bench/RESULTS.md); fewer arenas
- * keep what is retained near one query's peak. Set before any thread. */
+ * keep what is retained near one query's peak. Blocks below
+ * SERVER_HEAP_MMAP come from the arenas (setting the trim threshold stops
+ * glibc from raising its mmap threshold by itself, to this same 32 MiB
+ * ceiling). Set before any thread starts. */
 #define SERVER_HEAP_KEEP (64 << 20)
+#define SERVER_HEAP_MMAP (32 << 20)
 static void server_heap(void)
 {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   mallopt(M_ARENA_MAX, n > 2 ? (int)n : 2);
   mallopt(M_TRIM_THRESHOLD, SERVER_HEAP_KEEP);
+  mallopt(M_MMAP_THRESHOLD, SERVER_HEAP_MMAP);
 }
 
 static int cmd_server(int argc, char **argv)
