@@ -23,7 +23,9 @@
  *   (4) With wanted row ranges (pq_column_read_rows), a flat leaf's data
  *       page holding none of them is skipped by its header alone; its rows
  *       read as NULL (zero when the leaf has no definition levels), which
- *       the caller never hands out.
+ *       the caller never hands out. A snappy PLAIN page (v1) whose wanted
+ *       rows end early is decompressed and decoded up to its last wanted
+ *       row only (page_prefix); its later rows read as NULL the same way.
  *
  * Start reading at pq_column_read().
  */
