@@ -8,7 +8,8 @@
  *       command-line tools do.
  *   (3) The block decoders (Parquet pages) write into the caller's buffer of
  *       the announced size and never past it; a short or long result is an
- *       error, not a partial value.
+ *       error, not a partial value (codec_block_snappy_prefix stops early
+ *       on purpose, and says how much it wrote).
  */
 #include "codec.h"
 
@@ -374,7 +375,10 @@ static int snappy_fail(err *e)
   return err_set(e, ERR_INVALID, "corrupt snappy data");
 }
 
-int codec_block_snappy(const void *src, size_t n, void *dst, size_t dstlen, err *e)
+/* decodes elements until the stream ends or at least stop bytes are out;
+   *got: the bytes written by whole elements */
+static int snappy_run(const void *src, size_t n, void *dst, size_t dstlen, size_t stop,
+                      size_t *got, err *e)
 {
   const uint8_t *ip = src, *iend = ip + n;
   uint64_t want = 0;
@@ -389,8 +393,8 @@ int codec_block_snappy(const void *src, size_t n, void *dst, size_t dstlen, err 
   if (want != dstlen)
     return err_set(e, ERR_INVALID, "snappy data holds %llu bytes, not %zu",
                    (unsigned long long)want, dstlen);
-  uint8_t *base = dst, *op = base, *oend = base + dstlen;
-  while (ip < iend) {
+  uint8_t *base = dst, *op = base, *oend = base + dstlen, *ostop = base + stop;
+  while (ip < iend && op < ostop) {
     uint8_t tag = *ip++;
     size_t len, off;
     if ((tag & 3) == 0) {
@@ -461,9 +465,22 @@ int codec_block_snappy(const void *src, size_t n, void *dst, size_t dstlen, err 
     }
     op += len;
   }
-  if (op != oend)
+  *got = (size_t)(op - base);
+  if (op < ostop ? op != oend : stop == dstlen && ip != iend)
     return snappy_fail(e);
   return 0;
+}
+
+int codec_block_snappy(const void *src, size_t n, void *dst, size_t dstlen, err *e)
+{
+  size_t got;
+  return snappy_run(src, n, dst, dstlen, dstlen, &got, e);
+}
+
+int codec_block_snappy_prefix(const void *src, size_t n, void *dst, size_t dstlen, size_t need,
+                              size_t *got, err *e)
+{
+  return snappy_run(src, n, dst, dstlen, need < dstlen ? need : dstlen, got, e);
 }
 
 int codec_block_lz4_raw(const void *src, size_t n, void *dst, size_t dstlen, err *e)

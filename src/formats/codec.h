@@ -42,6 +42,12 @@ int codec_decompress_head(codec_kind k, const void *src, size_t n, size_t max, c
 int codec_block_gzip(const void *src, size_t n, void *dst, size_t dstlen, err *e);
 int codec_block_zstd(const void *src, size_t n, void *dst, size_t dstlen, err *e);
 int codec_block_snappy(const void *src, size_t n, void *dst, size_t dstlen, err *e);
+/* snappy, the first bytes only: decodes until at least need bytes (or all
+ * dstlen) are written; *got gets how many are (whole elements, at most
+ * dstlen, at least need unless the data is corrupt). The stream's end is
+ * checked only when it is reached: a prefix of a corrupt block may pass. */
+int codec_block_snappy_prefix(const void *src, size_t n, void *dst, size_t dstlen, size_t need,
+                              size_t *got, err *e);
 /* LZ4_RAW: one LZ4 block */
 int codec_block_lz4_raw(const void *src, size_t n, void *dst, size_t dstlen, err *e);
 /* Parquet's old LZ4: Hadoop frames (4-byte big-endian sizes), else one raw

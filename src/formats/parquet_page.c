@@ -23,7 +23,9 @@
  *   (4) With wanted row ranges (pq_column_read_rows), a flat leaf's data
  *       page holding none of them is skipped by its header alone; its rows
  *       read as NULL (zero when the leaf has no definition levels), which
- *       the caller never hands out.
+ *       the caller never hands out. A snappy PLAIN page (v1) whose wanted
+ *       rows end early is decompressed and decoded up to its last wanted
+ *       row only (page_prefix); its later rows read as NULL the same way.
  *
  * Start reading at pq_column_read().
  */
@@ -1387,6 +1389,109 @@ static bool rows_wanted(const rd *r, int64_t b, int64_t n)
   return lo < r->nrr && r->rr[2 * lo] < b + n;
 }
 
+/* the last wanted row (r->rr) of rows [b, b + n), as an offset from b; -1
+   when none is */
+static int64_t last_wanted(const rd *r, int64_t b, int64_t n)
+{
+  int lo = 0, hi = r->nrr;
+  /* the first range starting at or after b + n */
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    if (r->rr[2 * mid] < b + n)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo == 0 || r->rr[2 * lo - 1] <= b)
+    return -1;
+  int64_t e = r->rr[2 * lo - 1] < b + n ? r->rr[2 * lo - 1] : b + n;
+  return e - 1 - b;
+}
+
+/* the bytes the first m PLAIN values at p take, or SIZE_MAX when they run
+   past n */
+static size_t plain_span(const pq_node *nd, const uint8_t *p, size_t n, size_t m)
+{
+  size_t w;
+  switch (nd->ptype) {
+  case PQ_BOOLEAN: return (m + 7) / 8 <= n ? (m + 7) / 8 : SIZE_MAX;
+  case PQ_INT32: case PQ_FLOAT: w = 4; break;
+  case PQ_INT64: case PQ_DOUBLE: w = 8; break;
+  case PQ_INT96: w = 12; break;
+  case PQ_FIXED_LEN_BYTE_ARRAY: w = nd->type_len > 0 ? (size_t)nd->type_len : 0; break;
+  case PQ_BYTE_ARRAY: {
+    size_t pos = 0;
+    for (size_t k = 0; k < m; k++) {
+      if (n - pos < 4)
+        return SIZE_MAX;
+      uint32_t l = le32(p + pos);
+      pos += 4;
+      if (l > n - pos)
+        return SIZE_MAX;
+      pos += l;
+    }
+    return pos;
+  }
+  default: return SIZE_MAX;
+  }
+  return w != 0 && m <= n / w ? m * w : SIZE_MAX;
+}
+
+/* Late materialization of a flat leaf whose wanted rows (r->rr) end early
+   in a snappy PLAIN data page (v1): only the page's prefix up to its last
+   wanted row is decompressed and decoded; its later rows become NULLs (or
+   zeros), as in a page nobody reads. Returns 1 when done, 0 when the page
+   must be read whole (the wanted rows reach its end, or the estimated
+   prefix was short: u then holds a prefix to overwrite), <0 on error. */
+static int page_prefix(rd *r, const pq_leaf *l, const pagehdr *h, const uint8_t *body,
+                       uint8_t *u, size_t ulen, int64_t first, leafdata *d, raw *tmp)
+{
+  const pq_node *nd = l->node;
+  size_t count = (size_t)h->nvals;
+  int64_t lw = last_wanted(r, first, (int64_t)count);
+  if (lw < 0 || count == 0 || (size_t)(lw + 1) * 8 > count * 7)
+    return 0;
+  size_t k = (size_t)lw + 1;
+  /* the prefix: the rows' share of the page, and some room for levels and
+     values longer than the average */
+  size_t need = (size_t)((double)ulen * (double)k / (double)count) + ulen / 32 + 1024;
+  if (need >= ulen)
+    return 0;
+  size_t have;
+  err e2;
+  err_clear(&e2);
+  if (codec_block_snappy_prefix(body, (size_t)h->csize, u, ulen, need, &have, &e2) < 0)
+    return fail(r, "%s", e2.msg);
+  const uint8_t *vp = u;
+  size_t vn = have, nonnull = k;
+  if (nd->max_def > 0) {
+    if (have < 4 || le32(u) > have - 4)
+      return 0;
+    size_t all;
+    int rc = levels_v1(r, &vp, &vn, nd->max_def, h->def_enc, count, d->def + d->n, &all);
+    if (rc < 0)
+      return rc;
+    nonnull = 0;
+    for (size_t i = 0; i < k; i++)
+      nonnull += d->def[d->n + i] == nd->max_def;
+  }
+  size_t span = plain_span(nd, vp, vn, nonnull);
+  if (span == SIZE_MAX)
+    return 0;
+  int rc = page_values(r, l, PQ_ENC_PLAIN, vp, span, nonnull, NULL, 0, d, tmp);
+  if (rc < 0)
+    return rc;
+  if (nd->max_def > 0) {
+    memset(d->def + d->n + k, 0, count - k);
+    d->nvals += nonnull;
+  } else {
+    memset((char *)d->p + (d->nvals + k) * esize(d->phys), 0, (count - k) * esize(d->phys));
+    d->nvals += count;
+  }
+  d->n += count;
+  return 1;
+}
+
 static int read_leaf(rd *r, int rg, int li, const uint8_t *chunk, size_t len, leafdata *d)
 {
   const pq_file *f = r->f;
@@ -1483,6 +1588,23 @@ static int read_leaf(rd *r, int rg, int li, const uint8_t *chunk, size_t len, le
         break;
       /* strings point into the page: keep it; other values are copied out */
       uint8_t *u = keeps_strings(l) ? own(r, ulen + lvl) : (pbuf = pool_grow(r->pool, pbuf, 0, ulen + lvl + 1));
+      if (r->rr != NULL && nd->max_rep == 0 && h.type == PQ_PAGE_DATA &&
+          c->codec == PQ_CODEC_SNAPPY && h.enc == PQ_ENC_PLAIN) {
+        size_t count = (size_t)h.nvals;
+        if ((int64_t)count > want - got) {
+          rc = fail(r, "the pages hold more values than the column chunk");
+          break;
+        }
+        if ((rc = leaf_grow(r, d, d->n + count, d->nvals + count, nd)) < 0)
+          break;
+        if ((rc = page_prefix(r, l, &h, body, u, ulen, got, d, &tmp)) < 0)
+          break;
+        if (rc == 1) {
+          rc = 0;
+          got += (int64_t)count;
+          continue;
+        }
+      }
       memcpy(u, body, lvl);
       if ((rc = decompress(r, c->codec, body + lvl, (size_t)h.csize - lvl, u + lvl, ulen)) < 0)
         break;

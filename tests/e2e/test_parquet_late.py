@@ -49,6 +49,9 @@ TOPN = [
     "SELECT length(url) AS n, k + 1 AS k1 FROM {t} ORDER BY k DESC LIMIT 4",
     "SELECT url, k FROM {t} ORDER BY k * -1 LIMIT 3",
     "SELECT id, url FROM {t} ORDER BY id DESC LIMIT 3",
+    # the first rows of a row group: only the start of its pages is decoded
+    "SELECT id, url, price, kd, mixed FROM {t} ORDER BY id LIMIT 4",
+    "SELECT url, price, k FROM {t} WHERE id % 10240 < 3000 ORDER BY id DESC LIMIT 5",
     "SELECT mixed, grp, k FROM {t} ORDER BY k DESC LIMIT 6",
 ]
 

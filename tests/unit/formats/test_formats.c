@@ -706,6 +706,15 @@ static void snappy_round(const char *src, size_t n)
   if (n > 0)
     assert_int_equal(codec_block_snappy(z, zl, out, n - 1, &e), ERR_INVALID);
   assert_true(codec_block_snappy(z, zl - 1, out, n, &e) < 0 || zl == 1);
+  /* prefixes: at least need bytes (or all), the same as the whole */
+  size_t needs[] = {0, 1, 17, n / 3, n / 2, n - (n > 0), n, n + 5};
+  for (size_t k = 0; k < sizeof needs / sizeof needs[0]; k++) {
+    size_t got = SIZE_MAX;
+    memset(out, 0, n + 1);
+    assert_int_equal(codec_block_snappy_prefix(z, zl, out, n, needs[k], &got, &e), 0);
+    assert_true(got >= (needs[k] < n ? needs[k] : n) && got <= n);
+    assert_memory_equal(out, src, got);
+  }
   free(out);
   free(z);
 }
