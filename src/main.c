@@ -375,12 +375,6 @@ static void log_delivery_failed(const char *subscription, const char *why)
   log_warn("delivery to '%s' failed: %s", subscription, why);
 }
 
-/* Runs the server until SIGINT or SIGTERM. Every resource is released in
- * one place, at `out`, in the stop order; each destructor there accepts
- * NULL (or a part that was never started), so a failed start step only
- * jumps there. Start order: sandbox_system_init before any thread (it
- * forks the spawner), then the store, queues, functions, events and the
- * HTTP server. */
 /* The heap of a long-lived server: one malloc arena per core (at least
  * two), and freed memory kept up to SERVER_HEAP_KEEP at each arena's top
  * instead of handed back at once. A query's buffers (aggregation
@@ -401,6 +395,12 @@ static void server_heap(void)
   mallopt(M_MMAP_THRESHOLD, SERVER_HEAP_MMAP);
 }
 
+/* Runs the server until SIGINT or SIGTERM. Every resource is released in
+ * one place, at `out`, in the stop order; each destructor there accepts
+ * NULL (or a part that was never started), so a failed start step only
+ * jumps there. Start order: sandbox_system_init before any thread (it
+ * forks the spawner), then the store, queues, functions, events and the
+ * HTTP server. */
 static int cmd_server(int argc, char **argv)
 {
   server_heap();
