@@ -937,6 +937,11 @@ static void test_dictionary_widths_and_some_pages(void **state)
           assert_true(null);
           continue;
         }
+        /* a PLAIN page's rows past the last wanted one may be left
+           undecoded: they read as NULL, as a page nobody reads */
+        bool wanted = pass != 1 || (r >= want[0] && r < want[1]);
+        if (!wanted && null)
+          continue;
         assert_int_equal(null, r % 11 == 5);
         if (null)
           continue;
