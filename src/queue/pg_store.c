@@ -390,17 +390,24 @@ static int send_one(PGconn *c, const qsnap *s, const queue_send *m, int64_t now,
   return 0;
 }
 
-/* Locks a FIFO queue's row for the transaction (invariant 4). */
-static int fifo_lock(PGconn *c, const qsnap *s, arena *a, err *e)
+/* QUEUE_ERR_NO_QUEUE when s's row is gone (deleted since s was read);
+ * lock: holds the row FOR UPDATE for the transaction (FIFO, invariant 4). */
+static int queue_row(PGconn *c, const qsnap *s, bool lock, arena *a, err *e)
 {
   const char *p[1] = {i64(a, (int64_t)s->id)};
   PGresult *r = NULL;
-  int rc = pg_exec(c, "SELECT 1 FROM tarn_queues WHERE id = $1 FOR UPDATE", 1, p, &r,
-                   "lock a FIFO queue", e);
+  int rc = pg_exec(c, lock ? "SELECT 1 FROM tarn_queues WHERE id = $1 FOR UPDATE"
+                           : "SELECT 1 FROM tarn_queues WHERE id = $1",
+                   1, p, &r, lock ? "lock a FIFO queue" : "read a queue", e);
   if (rc == 0 && PQntuples(r) == 0)
     rc = err_set(e, QUEUE_ERR_NO_QUEUE, no_queue_msg);
   PQclear(r);
   return rc;
+}
+
+static int fifo_lock(PGconn *c, const qsnap *s, arena *a, err *e)
+{
+  return queue_row(c, s, true, a, e);
 }
 
 static int send_txn(PGconn *c, void *arg, err *e)
@@ -591,6 +598,10 @@ static int receive_on(PGconn *c, recv_ctx *rc, err *e)
   if (err_rc == 0)
     err_rc = take_rows(rc, r, e);
   PQclear(r);
+  /* nothing taken: a queue deleted meanwhile (a long poll woken by its
+     deletion) is answered as gone, as on LMDB; FIFO: fifo_lock found its row */
+  if (err_rc == 0 && rc->n == 0 && !s->fifo)
+    err_rc = queue_row(c, s, false, a, e);
   arena_free(a);
   return err_rc;
 }
