@@ -318,6 +318,18 @@ typedef struct send_ctx {
   uint64_t visible;       /* messages visible at once: polls to wake */
 } send_ctx;
 
+/* A message row's digests (hex; md5a empty without attributes) and its
+ * stored body, for m prepared as p. */
+static MDB_val row_fields(const qprep *p, const queue_send *m, arena *a, char md5b[33],
+                          char md5a[33])
+{
+  hex_encode(p->md5_body, 16, md5b);
+  md5a[0] = '\0';
+  if (p->has_attrs)
+    hex_encode(p->md5_attrs, 16, md5a);
+  return queue__body_encode(m->attrs, m->nattrs, m->body, m->body_len, a);
+}
+
 /* Sends m; *visible counts it when it is visible at once. */
 static int send_one(PGconn *c, const qsnap *s, const queue_send *m, int64_t now, arena *a,
                     queue_sent *out, uint64_t *visible, err *e)
@@ -341,11 +353,8 @@ static int send_one(PGconn *c, const qsnap *s, const queue_send *m, int64_t now,
     PQclear(r);
   }
   char md5b[33];
-  char md5a[33] = "";
-  hex_encode(p.md5_body, 16, md5b);
-  if (p.has_attrs)
-    hex_encode(p.md5_attrs, 16, md5a);
-  MDB_val body = queue__body_encode(m->attrs, m->nattrs, m->body, m->body_len, a);
+  char md5a[33];
+  MDB_val body = row_fields(&p, m, a, md5b, md5a);
   const char *params[11] = {
       qid,
       i64(a, now + (int64_t)p.delay * 1000),
@@ -497,11 +506,8 @@ static int insert_copies(PGconn *c, const pg_copy *copies, size_t n, int64_t now
     qprep p;
     queue__send_prepare(s, m, a, &p);
     char md5b[33];
-    char md5a[33] = "";
-    hex_encode(p.md5_body, 16, md5b);
-    if (p.has_attrs)
-      hex_encode(p.md5_attrs, 16, md5a);
-    MDB_val body = queue__body_encode(m->attrs, m->nattrs, m->body, m->body_len, a);
+    char md5a[33];
+    MDB_val body = row_fields(&p, m, a, md5b, md5a);
     bad |= pg_array_add(&cols[C_QID], i64(a, (int64_t)s->id));
     bad |= pg_array_add(&cols[C_VIS], i64(a, now + (int64_t)p.delay * 1000));
     bad |= pg_array_add(&cols[C_ID], p.id);

@@ -265,6 +265,15 @@ def test_deliveries_held_by_a_killed_node_are_made_by_the_other(nodes, pg):
             a.start()
 
 
+def confirmed_http(arn, ep, on, confirm_on):
+    """Subscribes ep to topic arn through node `on`, confirms it through
+    `confirm_on`; returns the subscription's ARN."""
+    sns_of(on).subscribe(TopicArn=arn, Protocol="http", Endpoint=ep.url)
+    _, conf = ep.next(timeout=60)
+    return sns_of(confirm_on).confirm_subscription(TopicArn=arn, Token=conf["Token"])[
+        "SubscriptionArn"]
+
+
 def test_publish_batch_to_many_queues_each_copy_once(nodes):
     """A PublishBatch to a topic with several queue subscriptions (raw and
     enveloped) and an HTTP one: every queue gets every entry once, bodies
@@ -285,9 +294,7 @@ def test_publish_batch_to_many_queues_each_copy_once(nodes):
     sqs_of(a).delete_queue(QueueUrl=gone_url)
     ep = Endpoint().start()
     try:
-        sns_of(a).subscribe(TopicArn=arn, Protocol="http", Endpoint=ep.url)
-        _, conf = ep.next(timeout=60)
-        sns_of(b).confirm_subscription(TopicArn=arn, Token=conf["Token"])
+        confirmed_http(arn, ep, a, b)
         bodies = ['NULL', 'not empty', '{"a": "b\\"c"}', 'back\\slash', 'comma, and } brace',
                   '"quoted"', 'tab\there', 'ünï', 'x' * 2000, 'last']
         entries = [{"Id": "e%d" % i, "Message": body,
@@ -326,10 +333,7 @@ def test_unsubscribe_removes_the_pending_deliveries(nodes, pg):
     ep = Endpoint().start()
     try:
         arn = sns_of(a).create_topic(Name=unique("unsub"))["TopicArn"]
-        sns_of(a).subscribe(TopicArn=arn, Protocol="http", Endpoint=ep.url)
-        _, conf = ep.next(timeout=60)
-        sub = sns_of(a).confirm_subscription(TopicArn=arn, Token=conf["Token"])[
-            "SubscriptionArn"]
+        sub = confirmed_http(arn, ep, a, a)
         ep.fail_next = 10 ** 6  # every delivery fails and waits for a later retry
         for i in range(3):
             sns_of(a).publish(TopicArn=arn, Message="m%d" % i)
