@@ -226,6 +226,35 @@ long long pg_col_int(const PGresult *r, int row, int col)
   return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
+int pg_array_add(buf *b, const char *v)
+{
+  if (buf_puts(b, b->len == 0 ? "{" : ",") != 0)
+    return -1;
+  if (v == NULL)
+    return buf_puts(b, "NULL");
+  /* quoted, " and \ escaped: any text, even "NULL" or "", is itself */
+  size_t n = strlen(v);
+  char *out = buf_extend(b, 2 * n + 2);
+  if (out == NULL)
+    return -1;
+  size_t k = 0;
+  out[k++] = '"';
+  for (size_t i = 0; i < n; i++) {
+    if (v[i] == '"' || v[i] == '\\')
+      out[k++] = '\\';
+    out[k++] = v[i];
+  }
+  out[k++] = '"';
+  b->len -= 2 * n + 2 - k;
+  b->data[b->len] = '\0';
+  return 0;
+}
+
+int pg_array_end(buf *b)
+{
+  return buf_puts(b, b->len == 0 ? "{}" : "}");
+}
+
 int pg_transaction(pg_pool *p, const char *isolation, pg_txn_fn fn, void *arg, err *e)
 {
   char begin[80];

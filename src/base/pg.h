@@ -26,6 +26,7 @@
 #ifndef TARN_BASE_PG_H
 #define TARN_BASE_PG_H
 
+#include "base/buf.h"
 #include "base/err.h"
 
 #include <stdbool.h>
@@ -78,6 +79,13 @@ long long pg_lease_ms(const char *env_name, long long default_s);
 
 /* A column of a text result as an integer; NULL is 0. */
 long long pg_col_int(const PGresult *r, int row, int col);
+
+/* Builds a text array parameter ("{a,NULL,\"b c\"}") for statements that
+ * insert many rows at once (unnest($1::text[], ...)): pg_array_add appends
+ * v (NULL: SQL NULL) as the next element of the array in b (empty before
+ * the first), pg_array_end closes it. Non-zero when b's limit is passed. */
+int pg_array_add(buf *b, const char *v);
+int pg_array_end(buf *b);
 
 /* Maps a failed result (r may be NULL: the connection's error is used). */
 int pg_error(PGconn *c, const PGresult *r, const char *what, err *e);

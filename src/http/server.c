@@ -68,6 +68,7 @@
 #include <unistd.h>
 
 #define DEFERRED_BODY_MAX (8u << 20) /* default for non-S3 bodies buffered before auth */
+#define SNIFF_BODY_MAX (64u << 10)    /* an unsigned form read to pick its error shape */
 #define RESP_BODY_MAX (64u << 20)
 #define SMALL_FILE_INLINE (64u << 10) /* fd responses up to this are sent from memory */
 #define METRIC_SLOTS 256    /* the last one holds the "other" series */
@@ -145,6 +146,7 @@ typedef struct req_private {
   http_service *svc;           /* the service answering, NULL before routing */
   enum req_state state;
   bool prepared;               /* prepare() was called: cleanup() is owed */
+  bool sniff_service;          /* DEFERRED unsigned form: its body picks the service */
   int64_t start_us;
   err failure;                 /* the error of a FAILED request */
   aws_chunked *chunked;        /* aws-chunked decoder, or NULL */
@@ -937,6 +939,16 @@ static http_service *front_service(http_server *srv, const http_req *r)
   return NULL;
 }
 
+/* A query-protocol form POST to / (the services that answer it are told
+ * apart only by the body). */
+static bool is_query_form(const http_req *r)
+{
+  const char *type = http_req_header(r, "content-type");
+  return r->method != NULL && strcmp(r->method, "POST") == 0 && r->nquery == 0 &&
+         r->raw_path != NULL && strcmp(r->raw_path, "/") == 0 && type != NULL &&
+         str_starts(type, "application/x-www-form-urlencoded");
+}
+
 /* The service an unsigned request is addressed to, told by its shape: a
  * Lambda REST path (/<api date>/functions...), an SQS JSON target, a POST
  * to a queue URL (/<12 digits>/<name>) or a query-protocol form POST to /;
@@ -983,13 +995,36 @@ static const char *unsigned_service(const http_req *r)
   if (p[0] == '/' && strspn(p + 1, "0123456789") == 12 && p[13] == '/' && p[14] != '\0' &&
       strchr(p + 14, '/') == NULL)
     return "sqs";
-  /* a form POST to / is the query protocol (SQS or SNS: the same error shape);
-     S3's browser uploads are multipart forms to a bucket */
-  const char *type = http_req_header(r, "content-type");
-  if (strcmp(p, "/") == 0 && type != NULL &&
-      str_starts(type, "application/x-www-form-urlencoded"))
+  /* a form POST to / is the query protocol (SQS, SNS, IAM, RDS: the body's
+     Version tells which, query_service); S3's browser uploads are multipart
+     forms to a bucket */
+  if (is_query_form(r))
     return "sqs";
   return "s3";
+}
+
+/* The service of an unsigned query-protocol body, told by its Version
+ * (each service has its own API version); NULL when none matches. */
+static const char *query_service(const buf *body)
+{
+  static const struct {
+    const char *version;
+    const char *service;
+  } versions[] = {{"2012-11-05", "sqs"}, {"2010-03-31", "sns"}, {"2010-05-08", "iam"},
+                  {"2014-10-31", "rds"}};
+  const char *p = body->data != NULL ? body->data : "";
+  const char *end = p + body->len;
+  while (p < end) {
+    const char *amp = memchr(p, '&', (size_t)(end - p));
+    const char *stop = amp != NULL ? amp : end;
+    if (stop - p > 8 && memcmp(p, "Version=", 8) == 0)
+      for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++)
+        if ((size_t)(stop - p - 8) == strlen(versions[i].version) &&
+            memcmp(p + 8, versions[i].version, (size_t)(stop - p - 8)) == 0)
+          return versions[i].service;
+    p = stop + 1;
+  }
+  return NULL;
 }
 
 /* Fills r's response with e in svc's error shape (svc NULL: S3's). */
@@ -1350,7 +1385,8 @@ static enum MHD_Result on_first_call(struct MHD_Connection *conn, http_req *r, c
                       .nquery = r->nquery, .headers = r->headers, .nheaders = r->nheaders};
   char scope[32];
   const char *service = unsigned_service(r);
-  if (sigv4_scope_service(&sr, scope) && strncmp(r->raw_path, "/_tarn/sites/", 13) != 0)
+  bool scoped = sigv4_scope_service(&sr, scope);
+  if (scoped && strncmp(r->raw_path, "/_tarn/sites/", 13) != 0)
     service = arena_strdup(r->arena, scope);
   r->service = service;
   if (front != NULL)
@@ -1370,6 +1406,17 @@ static enum MHD_Result on_first_call(struct MHD_Connection *conn, http_req *r, c
             "supported, please use AWS4-HMAC-SHA256 (AWS CLI: aws configure set "
             "default.s3.signature_version s3v4)");
     return answer_error(conn, r, &e);
+  }
+  /* An unsigned query-protocol form is refused in its own service's error
+     shape, which only its body tells (query_service): buffer a small one
+     first. */
+  if (!scoped && front == NULL && !native && is_query_form(r) &&
+      http_req_header(r, "authorization") == NULL && r->content_length > 0 &&
+      r->content_length <= SNIFF_BODY_MAX) {
+    r->body.max = SNIFF_BODY_MAX;
+    p->sniff_service = true;
+    p->state = REQ_DEFERRED;
+    return MHD_YES;
   }
   /* Non-S3 SDK requests sign the body digest without sending it: buffer, then verify. */
   bool has_body = r->content_length > 0 || http_req_header(r, "transfer-encoding") != NULL;
@@ -1406,6 +1453,14 @@ static enum MHD_Result on_body_end(struct MHD_Connection *conn, http_req *r)
     sha256(r->body.data ? r->body.data : "", r->body.len, digest);
     hex_encode(digest, sizeof digest, hex);
     /* The buffered body goes through the pipeline again once prepared. */
+    if (p->sniff_service) {
+      const char *svc = query_service(&r->body);
+      http_service *named = svc != NULL ? service_named(p->server, svc) : NULL;
+      if (named != NULL) {
+        r->service = svc;
+        p->svc = named;
+      }
+    }
     buf pending = r->body;
     buf_init(&r->body, HTTP_DEFAULT_BODY_MAX);
     int rc = begin(r, hex, &e);

@@ -493,6 +493,17 @@ pg_pool *queue__pg_pool(queue_system *q);
  * queue's row); *visible counts it when visible at once. */
 int queue__pg_send_on(PGconn *c, const qsnap *s, const queue_send *m, int64_t now, arena *a,
                       uint64_t *visible, err *e);
+/* A publish's copy for a standard queue (queue__pg_send_many). */
+typedef struct pg_copy {
+  const qsnap *s;
+  queue_send m;
+} pg_copy;
+/* Sends every copy to its standard queue inside the caller's transaction
+ * on c, in one multi-row INSERT (one per PG_COPY_ROWS copies or
+ * PG_COPY_BYTES of bodies); a copy for a queue deleted meanwhile is
+ * dropped. visible(ctx, qid) is called for each copy visible at once. */
+int queue__pg_send_many(PGconn *c, const pg_copy *copies, size_t n, int64_t now, arena *a,
+                        void (*visible)(void *ctx, uint64_t qid), void *ctx, err *e);
 /* Wakes count polls of queue qid on every node (after the commit). */
 void queue__pg_wake(queue_system *q, uint64_t qid, uint64_t count);
 

@@ -318,6 +318,18 @@ typedef struct send_ctx {
   uint64_t visible;       /* messages visible at once: polls to wake */
 } send_ctx;
 
+/* A message row's digests (hex; md5a empty without attributes) and its
+ * stored body, for m prepared as p. */
+static MDB_val row_fields(const qprep *p, const queue_send *m, arena *a, char md5b[33],
+                          char md5a[33])
+{
+  hex_encode(p->md5_body, 16, md5b);
+  md5a[0] = '\0';
+  if (p->has_attrs)
+    hex_encode(p->md5_attrs, 16, md5a);
+  return queue__body_encode(m->attrs, m->nattrs, m->body, m->body_len, a);
+}
+
 /* Sends m; *visible counts it when it is visible at once. */
 static int send_one(PGconn *c, const qsnap *s, const queue_send *m, int64_t now, arena *a,
                     queue_sent *out, uint64_t *visible, err *e)
@@ -341,11 +353,8 @@ static int send_one(PGconn *c, const qsnap *s, const queue_send *m, int64_t now,
     PQclear(r);
   }
   char md5b[33];
-  char md5a[33] = "";
-  hex_encode(p.md5_body, 16, md5b);
-  if (p.has_attrs)
-    hex_encode(p.md5_attrs, 16, md5a);
-  MDB_val body = queue__body_encode(m->attrs, m->nattrs, m->body, m->body_len, a);
+  char md5a[33];
+  MDB_val body = row_fields(&p, m, a, md5b, md5a);
   const char *params[11] = {
       qid,
       i64(a, now + (int64_t)p.delay * 1000),
@@ -390,17 +399,24 @@ static int send_one(PGconn *c, const qsnap *s, const queue_send *m, int64_t now,
   return 0;
 }
 
-/* Locks a FIFO queue's row for the transaction (invariant 4). */
-static int fifo_lock(PGconn *c, const qsnap *s, arena *a, err *e)
+/* QUEUE_ERR_NO_QUEUE when s's row is gone (deleted since s was read);
+ * lock: holds the row FOR UPDATE for the transaction (FIFO, invariant 4). */
+static int queue_row(PGconn *c, const qsnap *s, bool lock, arena *a, err *e)
 {
   const char *p[1] = {i64(a, (int64_t)s->id)};
   PGresult *r = NULL;
-  int rc = pg_exec(c, "SELECT 1 FROM tarn_queues WHERE id = $1 FOR UPDATE", 1, p, &r,
-                   "lock a FIFO queue", e);
+  int rc = pg_exec(c, lock ? "SELECT 1 FROM tarn_queues WHERE id = $1 FOR UPDATE"
+                           : "SELECT 1 FROM tarn_queues WHERE id = $1",
+                   1, p, &r, lock ? "lock a FIFO queue" : "read a queue", e);
   if (rc == 0 && PQntuples(r) == 0)
     rc = err_set(e, QUEUE_ERR_NO_QUEUE, no_queue_msg);
   PQclear(r);
   return rc;
+}
+
+static int fifo_lock(PGconn *c, const qsnap *s, arena *a, err *e)
+{
+  return queue_row(c, s, true, a, e);
 }
 
 static int send_txn(PGconn *c, void *arg, err *e)
@@ -452,6 +468,104 @@ int queue__pg_send_on(PGconn *c, const qsnap *s, const queue_send *m, int64_t no
   queue_sent out;
   int rc = s->fifo ? fifo_lock(c, s, a, e) : 0;
   return rc != 0 ? rc : send_one(c, s, m, now, a, &out, visible, e);
+}
+
+#define PG_COPY_ROWS 1000
+#define PG_COPY_BYTES (32u << 20)
+#define PG_COPY_ARRAY_MAX (256u << 20) /* bounded by the rows and bytes above */
+
+/* The rows of a publish's copies, one array per column ($1, $3..$10) and
+ * their bodies one after the other ($11, sliced by offset and length). */
+static const char insert_many_sql[] =
+    "INSERT INTO tarn_queue_messages (qid, seq, visible_at, sent_ms, id, sender, trace,"
+    " md5_body, md5_attrs, body)"
+    " SELECT x.qid, nextval('tarn_queue_seq'), x.vis, $2, x.id, x.sender, x.trace, x.mb, x.ma,"
+    " substring($11::bytea FROM x.off + 1 FOR x.len)"
+    " FROM unnest($1::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],"
+    " $8::text[], $9::int[], $10::int[]) WITH ORDINALITY"
+    " AS x(qid, vis, id, sender, trace, mb, ma, off, len, ord)"
+    " WHERE EXISTS (SELECT 1 FROM tarn_queues q WHERE q.id = x.qid)"
+    " ORDER BY x.ord"
+    " RETURNING qid, visible_at <= sent_ms";
+
+enum { C_QID, C_VIS, C_ID, C_SENDER, C_TRACE, C_MD5B, C_MD5A, C_OFF, C_LEN, C_COLS };
+
+/* Inserts copies [0, n) (their bodies fit PG_COPY_BYTES) in one statement. */
+static int insert_copies(PGconn *c, const pg_copy *copies, size_t n, int64_t now, arena *a,
+                         void (*visible)(void *ctx, uint64_t qid), void *ctx, err *e)
+{
+  buf cols[C_COLS];
+  buf bodies;
+  for (int k = 0; k < C_COLS; k++)
+    buf_init(&cols[k], PG_COPY_ARRAY_MAX);
+  buf_init(&bodies, PG_COPY_ARRAY_MAX);
+  int bad = 0;
+  for (size_t i = 0; i < n; i++) {
+    const qsnap *s = copies[i].s;
+    const queue_send *m = &copies[i].m;
+    qprep p;
+    queue__send_prepare(s, m, a, &p);
+    char md5b[33];
+    char md5a[33];
+    MDB_val body = row_fields(&p, m, a, md5b, md5a);
+    bad |= pg_array_add(&cols[C_QID], i64(a, (int64_t)s->id));
+    bad |= pg_array_add(&cols[C_VIS], i64(a, now + (int64_t)p.delay * 1000));
+    bad |= pg_array_add(&cols[C_ID], p.id);
+    bad |= pg_array_add(&cols[C_SENDER], m->sender_id != NULL ? m->sender_id : QUEUE_ACCOUNT);
+    bad |= pg_array_add(&cols[C_TRACE], m->trace_header);
+    bad |= pg_array_add(&cols[C_MD5B], md5b);
+    bad |= pg_array_add(&cols[C_MD5A], md5a);
+    bad |= pg_array_add(&cols[C_OFF], i64(a, (int64_t)bodies.len));
+    bad |= pg_array_add(&cols[C_LEN], i64(a, (int64_t)body.mv_size));
+    bad |= buf_append(&bodies, body.mv_data, body.mv_size);
+  }
+  for (int k = 0; k < C_COLS; k++)
+    bad |= pg_array_end(&cols[k]);
+  int rc;
+  if (bad != 0) {
+    rc = err_set(e, ERR_INTERNAL, "a publish's copies do not fit one statement");
+  } else {
+    const char *params[11] = {cols[C_QID].data,  i64(a, now),         cols[C_VIS].data,
+                              cols[C_ID].data,   cols[C_SENDER].data, cols[C_TRACE].data,
+                              cols[C_MD5B].data, cols[C_MD5A].data,   cols[C_OFF].data,
+                              cols[C_LEN].data,  bodies.data != NULL ? bodies.data : ""};
+    int lengths[11] = {0};
+    int formats[11] = {0};
+    lengths[10] = (int)bodies.len;
+    formats[10] = 1;
+    PGresult *r = NULL;
+    rc = pg_exec_bin(c, insert_many_sql, 11, params, lengths, formats, &r,
+                     "send a publish's copies", e);
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++)
+      if (PQgetvalue(r, i, 1)[0] == 't')
+        visible(ctx, (uint64_t)(int64_t)pg_col_int(r, i, 0));
+    PQclear(r);
+  }
+  for (int k = 0; k < C_COLS; k++)
+    buf_release(&cols[k]);
+  buf_release(&bodies);
+  return rc;
+}
+
+int queue__pg_send_many(PGconn *c, const pg_copy *copies, size_t n, int64_t now, arena *a,
+                        void (*visible)(void *ctx, uint64_t qid), void *ctx, err *e)
+{
+  size_t i = 0;
+  while (i < n) {
+    size_t j = i, bytes = 0;
+    do { /* at least one: a copy alone is within the queue's size limit */
+      bytes += copies[j].m.body_len + queue__attrs_size(copies[j].m.attrs, copies[j].m.nattrs);
+      j++;
+    } while (j < n && j - i < PG_COPY_ROWS &&
+             bytes + copies[j].m.body_len +
+                     queue__attrs_size(copies[j].m.attrs, copies[j].m.nattrs) <=
+                 PG_COPY_BYTES);
+    int rc = insert_copies(c, copies + i, j - i, now, a, visible, ctx, e);
+    if (rc != 0)
+      return rc;
+    i = j;
+  }
+  return 0;
 }
 
 void queue__pg_wake(queue_system *q, uint64_t qid, uint64_t count)
@@ -591,6 +705,10 @@ static int receive_on(PGconn *c, recv_ctx *rc, err *e)
   if (err_rc == 0)
     err_rc = take_rows(rc, r, e);
   PQclear(r);
+  /* nothing taken: a queue deleted meanwhile (a long poll woken by its
+     deletion) is answered as gone, as on LMDB; FIFO: fifo_lock found its row */
+  if (err_rc == 0 && rc->n == 0 && !s->fifo)
+    err_rc = queue_row(c, s, false, a, e);
   arena_free(a);
   return err_rc;
 }

@@ -15,7 +15,8 @@
  *   tarn_sns_subs     arn -> topic, protocol, endpoint, record; unique
  *                     (topic, protocol, endpoint); deleted with their topic
  *   tarn_sns_outbox   id -> subscription, due time, attempts, owner and
- *                     claim time, entry (deliver.c's JSON)
+ *                     claim time, entry (deliver.c's JSON); deleted with
+ *                     their subscription, in its transaction
  * Notifications on pg_store.c's channel: "t NAME" (topic NAME or one of its
  * subscriptions changed: reload it).
  *
@@ -31,10 +32,12 @@
  *       the publishes that hold the row, and a publish that waited reads the
  *       new version: a subscription committed before a publish began is in
  *       its deliveries, on any node.
- *   (3) Copies for queues are written by the queue store's own send
- *       (pg_store.c) in the publish's transaction: each subscribed queue
- *       gets each message once, visible on every node; FIFO queues are
- *       locked and deduplicated as a SendMessage is.
+ *   (3) Copies for queues are written by the queue store (pg_store.c) in
+ *       the publish's transaction: each subscribed queue gets each message
+ *       once, visible on every node. Copies for standard queues go in one
+ *       multi-row INSERT, the deliveries to the outbox in another; FIFO
+ *       queues' copies one by one, in order, locked and deduplicated as a
+ *       SendMessage is.
  *   (4) An outbox row is claimed by one worker (FOR UPDATE SKIP LOCKED,
  *       owner and claim time) and deleted by its owner once delivered; a
  *       claim older than the lease (TARN_SNS_LEASE_SECONDS, default 300)
@@ -64,6 +67,7 @@
 #define LEASE_DEFAULT_S 300
 #define OUTBOX_POLL_MS 1000
 #define WAIT_RETRY_MS 1000
+#define OUTBOX_ARRAY_MAX (1u << 30) /* a publish's deliveries: bounded by its entries */
 
 static const char schema[] =
     "CREATE SEQUENCE IF NOT EXISTS tarn_sns_version;"
@@ -86,7 +90,8 @@ static const char schema[] =
     " owner text,"
     " claimed_ms bigint NOT NULL DEFAULT 0,"
     " entry text NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS tarn_sns_outbox_due ON tarn_sns_outbox (due_ms);";
+    "CREATE INDEX IF NOT EXISTS tarn_sns_outbox_due ON tarn_sns_outbox (due_ms);"
+    "CREATE INDEX IF NOT EXISTS tarn_sns_outbox_sub ON tarn_sns_outbox (sub);";
 
 static char *i64(arena *a, int64_t v)
 {
@@ -192,15 +197,35 @@ static int bump_and_notify(PGconn *c, const char *topic, err *e)
   return rc;
 }
 
-static int outbox_insert(PGconn *c, const char *sub, json_t *entry, arena *a, err *e)
+/* n outbox rows (a publish's deliveries, a confirmation) in one INSERT. */
+static int outbox_insert_many(PGconn *c, const char *const *subs, json_t *const *entries,
+                              size_t n, arena *a, err *e)
 {
-  char *text = json_dumps(entry, JSON_COMPACT);
-  if (text == NULL)
-    mem_out_of_memory();
-  const char *p[3] = {sub, i64(a, queue__now_ms()), text};
-  int rc = pg_exec(c, "INSERT INTO tarn_sns_outbox (sub, due_ms, entry) VALUES ($1, $2, $3)", 3,
-                   p, NULL, "write a delivery", e);
-  free(text);
+  buf s, t;
+  buf_init(&s, OUTBOX_ARRAY_MAX);
+  buf_init(&t, OUTBOX_ARRAY_MAX);
+  int bad = 0;
+  for (size_t i = 0; i < n; i++) {
+    char *text = json_dumps(entries[i], JSON_COMPACT);
+    if (text == NULL)
+      mem_out_of_memory();
+    bad |= pg_array_add(&s, subs[i]);
+    bad |= pg_array_add(&t, text);
+    free(text);
+  }
+  bad |= pg_array_end(&s);
+  bad |= pg_array_end(&t);
+  int rc;
+  if (bad != 0) {
+    rc = err_set(e, ERR_INTERNAL, "a publish's deliveries do not fit one statement");
+  } else {
+    const char *p[3] = {s.data, i64(a, queue__now_ms()), t.data};
+    rc = pg_exec(c, "INSERT INTO tarn_sns_outbox (sub, due_ms, entry) SELECT x.sub, $2, x.entry"
+                 " FROM unnest($1::text[], $3::text[]) WITH ORDINALITY AS x(sub, entry, ord)"
+                 " ORDER BY x.ord", 3, p, NULL, "write deliveries", e);
+  }
+  buf_release(&s);
+  buf_release(&t);
   return rc;
 }
 
@@ -209,9 +234,12 @@ static int topic_txn(PGconn *c, void *arg, err *e)
   change_ctx *x = arg;
   const char *p[2] = {x->topic, NULL};
   int rc;
-  if (x->remove) {
-    rc = pg_exec(c, "DELETE FROM tarn_sns_topics WHERE name = $1", 1, p, NULL,
-                 "delete a topic", e);
+  if (x->remove) { /* its subscriptions (ON DELETE CASCADE) and their deliveries */
+    rc = pg_exec(c, "DELETE FROM tarn_sns_outbox WHERE sub IN (SELECT arn FROM tarn_sns_subs"
+                 " WHERE topic = $1)", 1, p, NULL, "delete a topic's deliveries", e);
+    if (rc == 0)
+      rc = pg_exec(c, "DELETE FROM tarn_sns_topics WHERE name = $1", 1, p, NULL,
+                   "delete a topic", e);
     if (rc == 0)
       rc = pg_exec(c, "SELECT pg_notify('" CHANNEL "', 't ' || $1)", 1, p, NULL, "notify", e);
     return rc;
@@ -236,10 +264,12 @@ static int sub_txn(PGconn *c, void *arg, err *e)
   if (rc != 0)
     return rc;
   const msub *s = x->s;
-  if (x->remove) {
+  if (x->remove) { /* its pending deliveries go with it */
     const char *p[1] = {s->arn};
-    return pg_exec(c, "DELETE FROM tarn_sns_subs WHERE arn = $1", 1, p, NULL,
-                   "delete a subscription", e);
+    rc = pg_exec(c, "DELETE FROM tarn_sns_outbox WHERE sub = $1", 1, p, NULL,
+                 "delete a subscription's deliveries", e);
+    return rc != 0 ? rc : pg_exec(c, "DELETE FROM tarn_sns_subs WHERE arn = $1", 1, p, NULL,
+                                  "delete a subscription", e);
   }
   char *rec = queue__sub_record(s);
   if (x->create) {
@@ -255,7 +285,8 @@ static int sub_txn(PGconn *c, void *arg, err *e)
   free(rec);
   if (rc == 0 && x->confirm != NULL) {
     arena *a = arena_new();
-    rc = outbox_insert(c, s->arn, x->confirm, a, e);
+    const char *sub = s->arn;
+    rc = outbox_insert_many(c, &sub, &x->confirm, 1, a, e);
     arena_free(a);
   }
   return rc;
@@ -302,6 +333,7 @@ typedef struct pub_ctx {
   pub_arg *arg;
   qsnap *snaps;             /* per target, in order; resolved before the transaction */
   bool *have;
+  size_t ntargets;          /* of all entries */
   wake *wakes;              /* polls to wake after the commit */
   size_t nwakes;
   bool outbox;              /* deliveries were added: kick the workers */
@@ -317,6 +349,11 @@ static void wake_add(pub_ctx *x, uint64_t qid, uint64_t count)
       return;
     }
   x->wakes[x->nwakes++] = (wake){qid, count};
+}
+
+static void wake_one(void *ctx, uint64_t qid)
+{
+  wake_add(ctx, qid, 1);
 }
 
 static int publish_txn(PGconn *c, void *arg, err *e)
@@ -340,6 +377,13 @@ static int publish_txn(PGconn *c, void *arg, err *e)
     return 1; /* invariant 2: build again */
   arena *a = arena_new();
   int64_t now = queue__now_ms();
+  /* copies for standard queues and deliveries each in one statement
+     (invariant 3); FIFO queues' copies one by one, in order, as a
+     SendMessage locks and deduplicates them */
+  size_t ncopies = 0, nout = 0, cap = x->ntargets + 1;
+  pg_copy *copies = arena_alloc(a, cap * sizeof *copies);
+  const char **subs = arena_alloc(a, cap * sizeof *subs);
+  json_t **entries = arena_alloc(a, cap * sizeof *entries);
   size_t k = 0;
   for (size_t i = 0; rc == 0 && i < pa->n; i++) {
     pub_entry *pe = &pa->entries[i];
@@ -348,13 +392,17 @@ static int publish_txn(PGconn *c, void *arg, err *e)
         continue;
       pub_target *tg = &pe->targets[j];
       if (!tg->sqs) {
-        rc = outbox_insert(c, tg->sub, tg->entry, a, e);
-        x->outbox = true;
+        subs[nout] = tg->sub;
+        entries[nout++] = tg->entry;
         continue;
       }
       queue_send m = tg->send;
       if (!x->have[k] || !queue__publish_fits(&x->snaps[k], &m))
         continue;
+      if (!x->snaps[k].fifo) {
+        copies[ncopies++] = (pg_copy){&x->snaps[k], m};
+        continue;
+      }
       uint64_t visible = 0;
       rc = queue__pg_send_on(c, &x->snaps[k], &m, now, a, &visible, e);
       if (rc == QUEUE_ERR_NO_QUEUE) { /* deleted meanwhile: its copy is lost, as in SNS */
@@ -363,6 +411,12 @@ static int publish_txn(PGconn *c, void *arg, err *e)
       }
       wake_add(x, x->snaps[k].id, visible);
     }
+  }
+  if (rc == 0 && ncopies > 0)
+    rc = queue__pg_send_many(c, copies, ncopies, now, a, wake_one, x, e);
+  if (rc == 0 && nout > 0) {
+    rc = outbox_insert_many(c, subs, entries, nout, a, e);
+    x->outbox = true;
   }
   arena_free(a);
   return rc;
@@ -373,7 +427,7 @@ static int pg_publish(queue_system *q, pub_arg *arg, err *e)
   size_t n = 0;
   for (size_t i = 0; i < arg->n; i++)
     n += arg->entries[i].ntargets;
-  pub_ctx x = {.arg = arg};
+  pub_ctx x = {.arg = arg, .ntargets = n};
   x.snaps = xcalloc(n + 1, sizeof *x.snaps);
   x.have = xcalloc(n + 1, sizeof *x.have);
   x.wakes = xcalloc(n + 1, sizeof *x.wakes);

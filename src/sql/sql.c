@@ -189,12 +189,14 @@ static uint64_t default_memory(void)
 
 /* one attempt; *resplit names an object whose ranges did not line up,
  * *guessed tells that some CSV range guessed where its first record starts
- * (guess false: none may) */
+ * (guess false: none may). start and now_wall_us are the query's, taken
+ * before its first attempt: the time limit is the whole query's, and
+ * now() is the same in every attempt. */
 static int run_once(const sql_objsrc *src, const char *sql, const sql_options *opt,
                     sql_sink *sink, sql_stats *stats, err *e, const char **seq, int nseq,
-                    bool guess, const char **resplit, bool *guessed, bool *sent)
+                    bool guess, int64_t start, int64_t now_wall_us, const char **resplit,
+                    bool *guessed, bool *sent)
 {
-  int64_t start = time_mono_us();
   qctx q;
   memset(&q, 0, sizeof q);
   pthread_mutex_init(&q.mu, NULL);
@@ -209,7 +211,7 @@ static int run_once(const sql_objsrc *src, const char *sql, const sql_options *o
   q.deadline_us = opt != NULL && opt->time_limit_ms > 0
                       ? start + (int64_t)opt->time_limit_ms * 1000
                       : 0;
-  q.now_wall_us = time_now_ms() * 1000;
+  q.now_wall_us = now_wall_us;
   q.cancel = opt != NULL ? opt->cancel : NULL;
   q.cat = opt != NULL ? opt->catalog : NULL;
   q.database = opt != NULL ? opt->database : NULL;
@@ -293,11 +295,14 @@ int sql__run_src(const sql_objsrc *src, const char *sql, const sql_options *opt,
   if (stats != NULL)
     memset(stats, 0, sizeof *stats);
   bool guess = true;
+  /* retries (a resplit, a guess undone) run within the first attempt's time limit */
+  int64_t start = time_mono_us();
+  int64_t now_wall_us = time_now_ms() * 1000;
   for (;;) {
     const char *resplit = NULL;
     bool sent = false, guessed = false;
-    int rc = run_once(src, sql, opt, sink, stats, e, seq, nseq, guess, &resplit, &guessed,
-                      &sent);
+    int rc = run_once(src, sql, opt, sink, stats, e, seq, nseq, guess, start, now_wall_us,
+                      &resplit, &guessed, &sent);
     if (rc < 0 && resplit != NULL && !sent && nseq < 8) {
       seq[nseq++] = resplit;
       err_clear(e);

@@ -187,13 +187,17 @@ def test_batching_window_gathers_more_than_ten(s3, lam, sqs, bucket, name):
 
 def test_report_batch_item_failures(s3, lam, sqs, bucket, name):
     dlq_url, dlq_arn = make_queue(sqs, name + "-dlq")
-    url, arn = make_queue(sqs, name, VisibilityTimeout=1, RedrivePolicy=json.dumps(
+    # 10 s of visibility: the first batch's invocation (a cold start) ends
+    # within it even on a loaded machine, so the good messages are deleted
+    # before they could come back (with 1 s, a slow cold start let them be
+    # received again); only the reported failure returns after it
+    url, arn = make_queue(sqs, name, VisibilityTimeout=10, RedrivePolicy=json.dumps(
         {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}))
     batch_function(lam, name, bucket)
     send_all(sqs, url, ["good-1", "bad-1", "good-2", "good-3"])
     lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=10,
                                     FunctionResponseTypes=["ReportBatchItemFailures"])
-    dead = receive_all(sqs, dlq_url, 1, timeout=90)
+    dead = receive_all(sqs, dlq_url, 1, timeout=180)
     assert dead == ["bad-1"]
     wait_for(lambda: queue_counts(sqs, url) == (0, 0), timeout=60)
     seen = bodies_seen(s3, bucket)

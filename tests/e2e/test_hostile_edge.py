@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 import requests
@@ -423,3 +424,24 @@ def test_readme_presign_line_works_with_the_installed_cli(tarn, s3, tmp_path):
                        cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout == body, r.stdout[:500]
+
+
+@pytest.mark.parametrize("argv,ns,code", [
+    (["iam", "list-users"], "https://iam.amazonaws.com/doc/2010-05-08/", "AccessDenied"),
+    (["rds", "describe-db-clusters"], "http://rds.amazonaws.com/doc/2014-10-31/", "AccessDenied"),
+    (["sns", "list-topics"], "http://sns.amazonaws.com/doc/2010-03-31/", "AuthorizationError"),
+    (["sqs", "list-queues"], "http://queue.amazonaws.com/doc/2012-11-05/", "AccessDenied"),
+])
+def test_query_services_answer_unsigned_in_their_own_shape(tarn, argv, ns, code):
+    """The query-protocol services share POST / and a form body: an unsigned
+    request is refused in the error shape of the service its body's Version
+    names (IAM's namespace for IAM), as the AWS CLI shows it."""
+    r = tarn.aws("--no-sign-request", "--debug", *argv, timeout=120)
+    assert r.returncode != 0
+    bodies = re.findall(r"Response body:\s*\n?b'(<\?xml[^']*)'", r.stderr)
+    assert bodies, r.stderr[-3000:]
+    root = ET.fromstring(bodies[-1])
+    assert root.tag == "{%s}ErrorResponse" % ns, bodies[-1]
+    assert root.find("{%s}Error/{%s}Code" % (ns, ns)).text == code, bodies[-1]
+    # the refusal changed nothing: a signed request still answers
+    tarn.aws_ok(*argv)

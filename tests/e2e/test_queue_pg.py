@@ -164,6 +164,41 @@ def test_long_poll_on_one_node_wakes_for_a_send_on_the_other(nodes):
     assert result["took"] < 15, result
 
 
+def test_long_poll_on_a_queue_deleted_meanwhile_says_it_is_gone(nodes):
+    """A long poll whose queue is deleted (on its own node or the other)
+    ends with QueueDoesNotExist, as SQS answers (and tarn on LMDB), not
+    with an empty result at the end of its wait."""
+    a, b = nodes
+    qa = sqs_of(a)
+    url = qa.create_queue(QueueName=unique("gone"))["QueueUrl"]
+    results = {}
+
+    def poll(key, srv):
+        t0 = time.monotonic()
+        try:
+            r = sqs_of(srv).receive_message(QueueUrl=url, WaitTimeSeconds=20)
+            results[key] = ("answered", r.get("Messages", []))
+        except botocore.exceptions.ClientError as e:
+            results[key] = ("error", e.response["Error"]["Code"])
+        results[key + " took"] = time.monotonic() - t0
+
+    threads = [threading.Thread(target=poll, args=(k, srv)) for k, srv in (("a", a), ("b", b))]
+    for t in threads:
+        t.start()
+    # give the polls a moment to park; not a synchronization: a poll that
+    # starts after the deletion gets the same answer
+    time.sleep(1.0)
+    qa.delete_queue(QueueUrl=url)
+    for t in threads:
+        t.join(timeout=90)
+    for k in ("a", "b"):
+        assert results[k][0] == "error", results
+        assert results[k][1] in ("AWS.SimpleQueueService.NonExistentQueue",
+                                 "QueueDoesNotExist"), results
+        # woken by the deletion, not by the end of its 20 s wait
+        assert results[k + " took"] < 15, results
+
+
 def test_acknowledged_sends_survive_kill9_of_the_node(nodes):
     a, b = nodes
     qa = sqs_of(a)

@@ -263,3 +263,99 @@ def test_deliveries_held_by_a_killed_node_are_made_by_the_other(nodes, pg):
         ep.stop()
         if not a.running():
             a.start()
+
+
+def confirmed_http(arn, ep, on, confirm_on):
+    """Subscribes ep to topic arn through node `on`, confirms it through
+    `confirm_on`; returns the subscription's ARN."""
+    sns_of(on).subscribe(TopicArn=arn, Protocol="http", Endpoint=ep.url)
+    _, conf = ep.next(timeout=60)
+    return sns_of(confirm_on).confirm_subscription(TopicArn=arn, Token=conf["Token"])[
+        "SubscriptionArn"]
+
+
+def test_publish_batch_to_many_queues_each_copy_once(nodes):
+    """A PublishBatch to a topic with several queue subscriptions (raw and
+    enveloped) and an HTTP one: every queue gets every entry once, bodies
+    and attributes exactly as published (quotes, backslashes, braces, the
+    text NULL), and a subscribed queue deleted meanwhile loses only its own
+    copies."""
+    a, b = nodes
+    arn = sns_of(a).create_topic(Name=unique("wide"))["TopicArn"]
+    urls = {}
+    for i in range(4):
+        qname = unique("wide%d" % i)
+        urls[qname] = sqs_of(a).create_queue(QueueName=qname)["QueueUrl"]
+        sns_of(b).subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn(qname),
+                            Attributes={"RawMessageDelivery": "true" if i % 2 else "false"})
+    gone = unique("wide-gone")
+    gone_url = sqs_of(a).create_queue(QueueName=gone)["QueueUrl"]
+    sns_of(b).subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn(gone))
+    sqs_of(a).delete_queue(QueueUrl=gone_url)
+    ep = Endpoint().start()
+    try:
+        confirmed_http(arn, ep, a, b)
+        bodies = ['NULL', 'not empty', '{"a": "b\\"c"}', 'back\\slash', 'comma, and } brace',
+                  '"quoted"', 'tab\there', 'ünï', 'x' * 2000, 'last']
+        entries = [{"Id": "e%d" % i, "Message": body,
+                    "MessageAttributes": {"k": {"DataType": "String",
+                                                "StringValue": 'v"%d\\' % i}}}
+                   for i, body in enumerate(bodies)]
+        r = sns_of(a).publish_batch(TopicArn=arn, PublishBatchRequestEntries=entries)
+        assert len(r["Successful"]) == 10 and not r.get("Failed"), r
+        ids = {s["Id"]: s["MessageId"] for s in r["Successful"]}
+        by_body = {body: ids["e%d" % i] for i, body in enumerate(bodies)}
+        want = {ids["e%d" % i]: (body, 'v"%d\\' % i) for i, body in enumerate(bodies)}
+        for n, url in enumerate(urls.values()):
+            got = drain(sqs_of(b if n % 2 else a), url, 10)
+            if n % 2:  # raw: the message and its attributes as published
+                seen = {by_body[m["Body"]]: (m["Body"], m["MessageAttributes"]["k"]["StringValue"])
+                        for m in got}
+            else:  # the SNS envelope
+                envs = [json.loads(m["Body"]) for m in got]
+                seen = {e["MessageId"]: (e["Message"], e["MessageAttributes"]["k"]["Value"])
+                        for e in envs}
+            assert len(got) == 10 and seen == want, url
+        notes = {}
+        while len(notes) < 10:
+            _, note = ep.next(timeout=60)
+            if note.get("Type") == "Notification":
+                notes[note["MessageId"]] = note["Message"]
+        assert notes == {ids["e%d" % i]: body for i, body in enumerate(bodies)}
+    finally:
+        ep.stop()
+
+
+def test_unsubscribe_removes_the_pending_deliveries(nodes, pg):
+    """Deliveries waiting for a retry go with their subscription (deleted
+    on the other node), not when a worker next claims them."""
+    a, b = nodes
+    ep = Endpoint().start()
+    try:
+        arn = sns_of(a).create_topic(Name=unique("unsub"))["TopicArn"]
+        sub = confirmed_http(arn, ep, a, a)
+        ep.fail_next = 10 ** 6  # every delivery fails and waits for a later retry
+        for i in range(3):
+            sns_of(a).publish(TopicArn=arn, Message="m%d" % i)
+
+        def pending():
+            return int(pg.sql("SELECT count(*) FROM tarn_sns_outbox WHERE sub = '%s'"
+                              " AND attempts >= 2" % sub).strip())
+        # each tried twice: the next try is seconds away
+        wait_for(lambda: pending() == 3, 90, what="3 deliveries waiting for a retry")
+        sns_of(b).unsubscribe(SubscriptionArn=sub)
+        assert pg.sql("SELECT count(*) FROM tarn_sns_outbox WHERE sub = '%s'" % sub).strip() \
+            == "0"
+        # a topic deleted with a subscription's pending deliveries takes them too
+        sns_of(a).subscribe(TopicArn=arn, Protocol="http", Endpoint=ep.url)
+        sub2 = pg.sql("SELECT arn FROM tarn_sns_subs WHERE topic = '%s'"
+                      % arn.split(":")[-1]).strip()
+        assert sub2.startswith(arn + ":")
+        wait_for(lambda: int(pg.sql("SELECT count(*) FROM tarn_sns_outbox WHERE sub = '%s'"
+                                    " AND attempts >= 1" % sub2).strip()) == 1,
+                 90, what="the confirmation waiting for a retry")
+        sns_of(b).delete_topic(TopicArn=arn)
+        assert pg.sql("SELECT count(*) FROM tarn_sns_outbox WHERE sub = '%s'" % sub2).strip() \
+            == "0"
+    finally:
+        ep.stop()

@@ -448,9 +448,8 @@ static void test_parallel_quoted_newlines(void **state)
  * break reads those as records, whose CAST fails (not a malformed row, so
  * no resplit); the query runs again without guessing and reads the
  * object's own records. */
-static void test_guess_inside_quotes(void **state)
+static void put_guess_csv(const char *key, int *nrows, long *nsum)
 {
-  (void)state;
   size_t cap = 4u << 20;
   char *text = malloc(cap);
   size_t n = (size_t)sprintf(text, "id,body,n,pad\n1,\"a\",1,x\n");
@@ -480,12 +479,69 @@ static void test_guess_inside_quotes(void **state)
   n += (size_t)sprintf(text + n, "%d,\"5\",1,x\n", id += 2);
   sum += 5;
   rows++;
-  put("guess.csv", text);
+  put(key, text);
   free(text);
+  *nrows = rows;
+  *nsum = sum;
+}
+
+static void test_guess_inside_quotes(void **state)
+{
+  (void)state;
+  int rows;
+  long sum;
+  put_guess_csv("guess.csv", &rows, &sum);
   char want[128];
   snprintf(want, sizeof want, "_col0,_col1\n%d,%ld\n", rows, sum);
   expect("SELECT count(*), sum(CAST(body AS BIGINT)) FROM 's3://b/guess.csv' WHERE id % 2 = 0",
          want);
+}
+
+/* A folder source whose listing takes LIST_DELAY_MS: every attempt of a
+ * query lists its table once, so each costs at least that much. */
+#define LIST_DELAY_MS 1500
+static sql_objsrc slow_inner;
+
+static int slow_list(void *ctx, const char *bucket, const char *prefix, objsrc_list_fn fn,
+                     void *arg, err *e)
+{
+  usleep(LIST_DELAY_MS * 1000);
+  return slow_inner.list(ctx, bucket, prefix, fn, arg, e);
+}
+
+/* The query's time limit covers its retries: the guess of test_guess_inside_quotes
+ * fails, the query runs again without guessing, and that second attempt
+ * runs within what the first left of the limit (not a limit of its own).
+ * Two listings alone take longer than the limit, one does not. */
+static void test_time_limit_covers_retries(void **state)
+{
+  (void)state;
+  int rows;
+  long sum;
+  put_guess_csv("slow/guess.csv", &rows, &sum);
+  sql__objsrc_dir(&slow_inner, root);
+  sql_objsrc src = slow_inner;
+  src.list = slow_list;
+  sql_options opt;
+  memset(&opt, 0, sizeof opt);
+  opt.threads = 2;
+  opt.time_limit_ms = 2 * LIST_DELAY_MS - 200;
+  res r;
+  buf_init(&r.b, 1 << 20);
+  sql_sink sink = {&r, on_cols, on_rows};
+  err e;
+  sql_stats st;
+  int rc = sql__run_src(&src, "SELECT count(*), sum(CAST(body AS BIGINT)) FROM "
+                        "'s3://b/slow/guess.csv' WHERE id % 2 = 0", &opt, &sink, &st, &e);
+  if (rc != ERR_REQUEST_TIMEOUT)
+    fail_msg("want a time-out, got %d (%s) after %llu ms: %s", rc, e.msg,
+             (unsigned long long)st.elapsed_ms, r.b.data != NULL ? r.b.data : "");
+  char want[64];
+  snprintf(want, sizeof want, "of %llu ms", (unsigned long long)opt.time_limit_ms);
+  assert_non_null(strstr(e.msg, want));
+  assert_true(st.elapsed_ms >= opt.time_limit_ms);
+  buf_release(&r.b);
+  sql__objsrc_dir_free(&slow_inner);
 }
 
 static void test_limits(void **state)
@@ -645,6 +701,7 @@ int main(void)
     cmocka_unit_test(test_type_detection),
     cmocka_unit_test(test_parallel_quoted_newlines),
       cmocka_unit_test(test_guess_inside_quotes),
+    cmocka_unit_test(test_time_limit_covers_retries),
     cmocka_unit_test(test_limits),
     cmocka_unit_test(test_value_limits),
     cmocka_unit_test(test_object_source),
