@@ -70,6 +70,11 @@ int egress_fetch(const netpolicy *p, const egress_request *rq, arena *a, egress_
  * checks before any connection (netpolicy_host_check). */
 int egress_url_host(const char *url, char *host, size_t n, unsigned *port, err *e);
 
+/* How many leading characters of url a message may show: all but its
+ * query string and fragment, which may carry credentials (a presigned
+ * URL's signature, a token). For "%.*s"; every message here uses it. */
+int egress_url_shown(const char *url);
+
 /* Request time: refuses a URL that is malformed, not http(s), or whose
  * host is an address literal the policy refuses. */
 int egress_url_check(const netpolicy *p, const char *url, err *e);

@@ -141,7 +141,8 @@ static int connect_to(const netpolicy *p, const char *host, unsigned port, int t
   struct addrinfo *ai = NULL;
   int g = getaddrinfo(host, ps, &hints, &ai);
   if (g != 0)
-    return err_set(e, ERR_UNAVAILABLE, "cannot reach '%s': %s", url, gai_strerror(g));
+    return err_set(e, ERR_UNAVAILABLE, "cannot reach '%.*s': %s", egress_url_shown(url), url,
+                   gai_strerror(g));
   int fd = -1;
   err why = {0};
   bool refused = false;
@@ -170,8 +171,9 @@ static int connect_to(const netpolicy *p, const char *host, unsigned port, int t
   freeaddrinfo(ai);
   if (fd < 0) {
     if (refused && why.code != 0)
-      return err_set(e, ERR_DENIED, "cannot connect to '%s': %s", url, why.msg);
-    return err_set(e, ERR_UNAVAILABLE, "cannot reach '%s': %s", url,
+      return err_set(e, ERR_DENIED, "cannot connect to '%.*s': %s", egress_url_shown(url),
+                   url, why.msg);
+    return err_set(e, ERR_UNAVAILABLE, "cannot reach '%.*s': %s", egress_url_shown(url), url,
                    why.msg[0] ? why.msg : "no address");
   }
   int one = 1;
@@ -300,8 +302,8 @@ static int exchange(int fd, const char *req, size_t reqlen, int stall_ms, arena 
     if (len == cap) {
       if (cap >= HEAD_MAX) {
         free(h);
-        return err_set(e, ERR_UNAVAILABLE, "the answer of '%s' has over %u bytes of headers",
-                       s->url, HEAD_MAX);
+        return err_set(e, ERR_UNAVAILABLE, "the answer of '%.*s' has over %u bytes of "
+                       "headers", egress_url_shown(s->url), s->url, HEAD_MAX);
       }
       cap *= 2;
       h = xrealloc(h, cap + 1);
@@ -311,9 +313,11 @@ static int exchange(int fd, const char *req, size_t reqlen, int stall_ms, arena 
       free(h);
       if (len == 0 && r != -2)
         return 1;
-      return r == -2 ? err_set(e, ERR_REQUEST_TIMEOUT, "'%s' stalled for %d ms", s->url,
+      return r == -2 ? err_set(e, ERR_REQUEST_TIMEOUT, "'%.*s' stalled for %d ms",
+                               egress_url_shown(s->url), s->url,
                                stall_ms)
-                     : err_set(e, ERR_UNAVAILABLE, "'%s' closed the connection", s->url);
+                     : err_set(e, ERR_UNAVAILABLE, "'%.*s' closed the connection",
+                                       egress_url_shown(s->url), s->url);
     }
     size_t from = len > 3 ? len - 3 : 0;
     len += (size_t)r;
@@ -326,12 +330,13 @@ static int exchange(int fd, const char *req, size_t reqlen, int stall_ms, arena 
   bool framed = true;
   if (parse_head(h, hl, a, out, &clen, &close_after, &framed) != 0) {
     free(h);
-    return err_set(e, ERR_NOT_IMPLEMENTED, "'%s' answered with a head not understood here",
-                   s->url);
+    return err_set(e, ERR_NOT_IMPLEMENTED, "'%.*s' answered with a head not understood "
+                   "here", egress_url_shown(s->url), s->url);
   }
   if (!framed || clen < 0) {
     free(h);
-    return err_set(e, ERR_NOT_IMPLEMENTED, "'%s' answered without a Content-Length", s->url);
+    return err_set(e, ERR_NOT_IMPLEMENTED, "'%.*s' answered without a Content-Length",
+                   egress_url_shown(s->url), s->url);
   }
   s->left = h;
   s->leftoff = hl + 4;
@@ -354,7 +359,8 @@ int egress_stream_open(const netpolicy *p, const egress_request *rq, arena *a,
   char host[NETPOLICY_HOST_MAX];
   unsigned port = 0;
   if (strncasecmp(rq->url, "http://", 7) != 0)
-    return err_set(e, ERR_INVALID, "'%s' is not an http URL", rq->url);
+    return err_set(e, ERR_INVALID, "'%.*s' is not an http URL",
+                   egress_url_shown(rq->url), rq->url);
   if (rq->body != NULL || rq->upload)
     return err_set(e, ERR_INVALID, "a streamed request has no body");
   if (egress_url_host(rq->url, host, sizeof host, &port, e) != 0)
@@ -392,8 +398,8 @@ int egress_stream_open(const netpolicy *p, const egress_request *rq, arena *a,
       close(s->fd);
       s->fd = -1;
       if (rc == 1 && !reused)
-        rc = err_set(e, ERR_UNAVAILABLE, "'%s' closed the connection without an answer",
-                     rq->url);
+        rc = err_set(e, ERR_UNAVAILABLE, "'%.*s' closed the connection without an "
+                     "answer", egress_url_shown(rq->url), rq->url);
     }
   }
   buf_release(&req);
@@ -435,9 +441,10 @@ int egress_stream_read(egress_stream *s, void *p, size_t n, bool wait, size_t *g
     return 0;
   s->keep = false;
   if (r == -2)
-    return err_set(e, ERR_REQUEST_TIMEOUT, "'%s' stalled for %d ms", s->url, s->stall_ms);
-  return err_set(e, ERR_UNAVAILABLE, "'%s' ended its answer %llu bytes early", s->url,
-                 (unsigned long long)s->remain);
+    return err_set(e, ERR_REQUEST_TIMEOUT, "'%.*s' stalled for %d ms",
+                               egress_url_shown(s->url), s->url, s->stall_ms);
+  return err_set(e, ERR_UNAVAILABLE, "'%.*s' ended its answer %llu bytes early",
+                 egress_url_shown(s->url), s->url, (unsigned long long)s->remain);
 }
 
 egress_stream *egress_stream_close(egress_stream *s)

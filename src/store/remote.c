@@ -231,6 +231,14 @@ const char *store__remote_name(const store_remote *r, const blob_id *id, arena *
   return arena_sprintf(a, "%s%s", r->prefix, hex);
 }
 
+/* e (a failed call's) as code, its message prefixed with where it failed
+ * (err_wrap: a message is never formatted into itself). */
+static int backend_error(err *e, int code)
+{
+  e->code = code;
+  return err_wrap(e, "object backend");
+}
+
 /* One signed request, built in rq (arena memory). name NULL: the bucket
  * itself. extra: more headers (lower-case names). up: an upload body (or
  * NULL). */
@@ -290,6 +298,7 @@ static int call_q(const store_remote *r, const char *method, const char *name,
   egress_request rq;
   build(r, method, name, query, nquery, extra, nextra, up, max_response, a, &rq);
   const char *path = rq.url + strlen(r->endpoint);
+  int pl = egress_url_shown(path);  /* never the query string in a message */
   store_remote *rw = (store_remote *)r;  /* the slots are mutable state */
   int rc = slot_take(rw, e);
   if (rc != 0)
@@ -297,13 +306,13 @@ static int call_q(const store_remote *r, const char *method, const char *name,
   rc = egress_fetch(r->policy, &rq, a, out, e);
   slot_give(rw);
   if (rc != 0)
-    return err_set(e, ERR_UNAVAILABLE, "object backend: %s", e->msg);
+    return backend_error(e, ERR_UNAVAILABLE);
   /* (1): S3 may answer a failed copy or completion with 200 and an Error */
   if (out->status == 200 && nquery + nextra > 0 && strcmp(method, "GET") != 0 &&
       out->body.data != NULL &&
       strstr(out->body.data, "<Error>") != NULL) {
-    rc = err_set(e, ERR_UNAVAILABLE, "object backend: %s %s failed: %.300s", method, path,
-                 out->body.data);
+    rc = err_set(e, ERR_UNAVAILABLE, "object backend: %s %.*s failed: %.300s", method, pl,
+                 path, out->body.data);
     buf_release(&out->body);
     return rc;
   }
@@ -311,7 +320,8 @@ static int call_q(const store_remote *r, const char *method, const char *name,
     return 0;
   int code = out->status == 404 ? ERR_NO_SUCH_KEY : ERR_UNAVAILABLE;
   size_t show = out->body.len < 300 ? out->body.len : 300;
-  rc = err_set(e, code, "object backend: %s %s answered %ld: %.*s", method, path, out->status,
+  rc = err_set(e, code, "object backend: %s %.*s answered %ld: %.*s", method, pl, path,
+               out->status,
                (int)show, out->body.data != NULL ? out->body.data : "");
   buf_release(&out->body);
   return rc;
@@ -962,7 +972,7 @@ static int stream_start(remote_rd *rd, uint64_t off, err *e)
   slot_give(r);
   if (rc != 0 && rc != ERR_NOT_IMPLEMENTED) {
     stream_end(rd);
-    return err_set(e, ERR_UNAVAILABLE, "object backend: %s", e->msg);
+    return backend_error(e, ERR_UNAVAILABLE);
   }
   if (rc == 0) {
     buf_release(&out.body);
@@ -1004,7 +1014,7 @@ static int stream_read(remote_rd *rd, void *p, size_t n, size_t *got, err *e)
       return 1;
     }
     if (rc == ERR_REQUEST_TIMEOUT)
-      rc = err_set(e, ERR_UNAVAILABLE, "object backend: %s", e->msg);
+      rc = backend_error(e, ERR_UNAVAILABLE);
     return rc;
   }
   rd->nback = *got <= sizeof rd->back ? *got : 0;
