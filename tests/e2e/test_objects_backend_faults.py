@@ -288,6 +288,25 @@ def test_stall_midway_aborts_the_response(front, relay, data):
     still_serves(front, data)
 
 
+def test_put_over_dropped_and_failing_connections(front, relay):
+    """PUTs (sent from the staged file as it grows, or once staged) after
+    the backend dropped every kept connection go over new ones; a PUT the
+    backend refuses is a 503 and stores nothing."""
+    s3 = front.client()
+    for size in (1 << 20, 6 << 20):
+        relay.set("pass")                 # drops the connections kept open
+        body = os.urandom(size)
+        s3.put_object(Bucket="data", Key="p%d" % size, Body=body)
+        assert s3.get_object(Bucket="data", Key="p%d" % size)["Body"].read() == body
+    relay.set("error")
+    with pytest.raises(ClientError) as ex:
+        s3.put_object(Bucket="data", Key="refused", Body=os.urandom(6 << 20))
+    assert ex.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    relay.set("pass")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket="data", Key="refused")
+
+
 def test_backend_errors_keep_query_strings_out_of_the_log(tmp_path, backend, relay):
     """Backend calls with a query string (the orphan sweep's ListObjectsV2)
     that fail, with an answer or with no answer at all: the log says which
