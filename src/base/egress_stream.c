@@ -562,7 +562,7 @@ int egress_upload(const netpolicy *p, const egress_request *rq, arena *a, egress
     }
     rc = send_all(s.fd, req.data, req.len, s.stall_ms) != 0 ? 1
                                                            : send_body(s.fd, rq, s.stall_ms, e);
-    if (rc <= 1)  /* sent, or cut short: the answer may say why */
+    if (rc == 0 || rc == 1)  /* sent, or cut short: the answer may say why */
       rc = read_answer(s.fd, s.stall_ms, a, out, &s, e);
     if (rc != 0) {
       close(s.fd);
