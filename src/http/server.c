@@ -806,7 +806,10 @@ static ssize_t reader_read(void *cls, uint64_t pos, char *to, size_t max)
   if (pos >= p->reader_length)
     return MHD_CONTENT_READER_END_OF_STREAM;
   ssize_t n = p->reader_fn(p->reader_ctx, pos, to, max);
-  return n > 0 ? n : MHD_CONTENT_READER_END_WITH_ERROR;
+  if (n > 0)
+    return n;
+  p->bytes_out = pos;  /* the log tells what was sent before the body was cut short */
+  return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
 void http_resp_upgrade(http_req *r, http_upgrade_fn fn, void *ctx)

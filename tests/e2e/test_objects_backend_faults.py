@@ -263,6 +263,13 @@ def test_cut_midway_aborts_the_response(front, relay, data):
         front.client().get_object(Bucket="data", Key="big")["Body"].read()
     relay.set("pass")
     still_serves(front, data)
+    # the log says why, and how many bytes went out before
+    with open(front.stderr_path, errors="replace") as f:
+        log = f.read()
+    assert "response body cut short after" in log
+    assert "out=%d " % SIZE in log                     # the whole GETs
+    assert any(("GET /data/big" in line and " 200 " in line and "out=%d " % SIZE not in line)
+               for line in log.splitlines())          # the cut ones
 
 
 def test_cut_once_is_recovered(front, relay, data):
