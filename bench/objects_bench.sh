@@ -9,6 +9,9 @@
 # OBJ_SIZES ("64M 1M") object sizes, OBJ_CONNS ("1 4") connection counts,
 # OBJ_SECS (4) seconds per run, OBJ_ROUNDS (3) runs per cell (the median is
 # shown). Output: bench/out/objects.txt (the table), bench/out/objects-raw.txt.
+# With OBJ_CPU=1, where the CPU goes as well: CPU seconds per GiB moved of
+# the backend, the front and the client (s3load) in each run, medians, in
+# bench/out/objects-cpu.txt (the direct runs: the front's column is ~0).
 set -euo pipefail
 BENCH_NAME=objects
 source "$(dirname "$0")/lib.sh"
@@ -31,16 +34,36 @@ TARN_ACCESS_KEY=$AK TARN_SECRET_KEY=$SK TARN_OBJECTS=s3://blobs/front \
   TARN_OBJECTS_ENDPOINT=http://127.0.0.1:$BPORT TARN_OBJECTS_ACCESS_KEY=$AK \
   TARN_OBJECTS_SECRET_KEY=$SK "$TARN" server --data "$T/front" --listen "127.0.0.1:$FPORT" \
   >>"$T/front.log" 2>&1 &
-bench_track $!
+FPID=$!
+bench_track $FPID
+BPID=$PID
 bench_wait_up "http://127.0.0.1:$FPORT/_tarn/health"
 "$S3LOAD" mb --port "$FPORT" --access-key $AK --secret-key $SK --bucket front >/dev/null
 
-# one s3load run against a port: MiB/s
+CPU=${OBJ_CPU:-0}
+TCK=$(getconf CLK_TCK)
+: >"$OUT/objects-cpu-raw.txt"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# one s3load run against a port: MiB/s (with OBJ_CPU=1, a line of CPU
+# seconds per GiB in objects-cpu-raw.txt)
 run() {
-  local port=$1 line
+  local port=$1 line b0 f0 b1 f1 cl
   shift
-  line=$("$S3LOAD" "$@" --port "$port" --access-key $AK --secret-key $SK --duration "$SECS")
+  b0=$(cpu_ticks $BPID); f0=$(cpu_ticks $FPID)
+  line=$( { /usr/bin/time -f "client_cpu=%U+%S" "$S3LOAD" "$@" --port "$port" \
+            --access-key $AK --secret-key $SK --duration "$SECS"; } 2>&1 | tr '\n' ' ')
+  b1=$(cpu_ticks $BPID); f1=$(cpu_ticks $FPID)
   echo "$line port=$port $*" >>"$OUT/objects-raw.txt"
+  if [ "$CPU" = 1 ]; then
+    cl=$(kv "$line" client_cpu)
+    awk -v ops="$(kv "$line" ops)" -v size="$size" -v b=$((b1 - b0)) -v f=$((f1 - f0)) \
+        -v cl="$cl" -v tck="$TCK" -v cell="$op $size c=$c port=$port" 'BEGIN {
+      m = size + 0; if (size ~ /M$/) m = m / 1024; else if (size ~ /K$/) m = m / 1048576
+      split(cl, u, "+"); gib = ops * m
+      if (gib > 0) printf "%s backend=%.2f front=%.2f client=%.2f\n", cell, b / tck / gib,
+                          f / tck / gib, (u[1] + u[2]) / gib }' >>"$OUT/objects-cpu-raw.txt"
+  fi
   kv "$line" mib_s
 }
 
@@ -71,3 +94,22 @@ done
     done
   done
 } | tee "$OUT/objects.txt"
+
+if [ "$CPU" = 1 ]; then   # medians of the CPU seconds per GiB
+  {
+    printf '%-18s %-6s %8s %8s %8s\n' "CPU s/GiB" path backend front client
+    for size in $SIZES; do
+      for c in $CONNS; do
+        for op in put get; do
+          for p in "$BPORT direct" "$FPORT front"; do
+            set -- $p
+            col() { grep "^$op $size c=$c port=$1 " "$OUT/objects-cpu-raw.txt" |
+                      sed -n "s/.* $2=\([0-9.]*\).*/\1/p" | median; }
+            printf '%-18s %-6s %8s %8s %8s\n' "$op $size c=$c" "$2" "$(col $1 backend)" \
+              "$(col $1 front)" "$(col $1 client)"
+          done
+        done
+      done
+    done
+  } | tee "$OUT/objects-cpu.txt"
+fi

@@ -33,6 +33,7 @@
 #include "api/s3_internal.h"
 
 #include "base/hash.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "base/xml.h"
 
@@ -309,8 +310,12 @@ static ssize_t body_read(void *ctx, uint64_t pos, char *p, size_t max)
   size_t got = 0;
   err e;
   err_clear(&e);
-  if (store_reader_read(b->r, b->first + pos, p, max, &got, &e) != 0 || got == 0)
+  if (store_reader_read(b->r, b->first + pos, p, max, &got, &e) != 0 || got == 0) {
+    /* the response is cut short (its Content-Length is out): say why */
+    log_warn("a response body cut short after %llu of its bytes: %s", (unsigned long long)pos,
+             got == 0 && e.msg[0] == '\0' ? "no more bytes" : e.msg);
     return -1;
+  }
   return (ssize_t)got;
 }
 

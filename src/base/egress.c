@@ -146,6 +146,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
   return len;
 }
 
+int egress_url_shown(const char *url)
+{
+  return (int)strcspn(url, "?#");
+}
+
 int egress_url_host(const char *url, char *host, size_t n, unsigned *port, err *e)
 {
   CURLU *u = curl_url();
@@ -160,7 +165,8 @@ int egress_url_host(const char *url, char *host, size_t n, unsigned *port, err *
       (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) ||
       curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK ||
       curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) != CURLUE_OK || strlen(h) >= n)
-    rc = err_set(e, ERR_INVALID, "'%s' is not a valid http(s) URL", url);
+    rc = err_set(e, ERR_INVALID, "'%.*s' is not a valid http(s) URL", egress_url_shown(url),
+                 url);
   else {
     snprintf(host, n, "%s", h);
     *port = (unsigned)strtoul(p, NULL, 10);
@@ -327,19 +333,21 @@ int egress_fetch(const netpolicy *p, const egress_request *rq, arena *a, egress_
   int rc = 0;
   if (cc == CURLE_OK)
     return 0;
+  int ul = egress_url_shown(rq->url);
   if (x.refused.code != 0)
-    rc = err_set(e, ERR_DENIED, "cannot connect to '%s': %s", rq->url, x.refused.msg);
+    rc = err_set(e, ERR_DENIED, "cannot connect to '%.*s': %s", ul, rq->url, x.refused.msg);
   else if (x.too_large)
-    rc = err_set(e, ERR_ENTITY_TOO_LARGE, "the answer of '%s' is larger than %zu bytes", rq->url,
-                 rq->max_response);
+    rc = err_set(e, ERR_ENTITY_TOO_LARGE, "the answer of '%.*s' is larger than %zu bytes", ul,
+                 rq->url, rq->max_response);
   else if (cc == CURLE_OPERATION_TIMEDOUT)
     rc = rq->stall_ms > 0
-             ? err_set(e, ERR_REQUEST_TIMEOUT, "'%s' did not answer within %d ms, or "
-                       "stalled for %d ms", rq->url, rq->timeout_ms, rq->stall_ms)
-             : err_set(e, ERR_REQUEST_TIMEOUT, "'%s' did not answer within %d ms", rq->url,
-                       rq->timeout_ms);
+             ? err_set(e, ERR_REQUEST_TIMEOUT, "'%.*s' did not answer within %d ms, or "
+                       "stalled for %d ms", ul, rq->url, rq->timeout_ms, rq->stall_ms)
+             : err_set(e, ERR_REQUEST_TIMEOUT, "'%.*s' did not answer within %d ms", ul,
+                       rq->url, rq->timeout_ms);
   else
-    rc = err_set(e, ERR_UNAVAILABLE, "cannot reach '%s': %s", rq->url, curl_easy_strerror(cc));
+    rc = err_set(e, ERR_UNAVAILABLE, "cannot reach '%.*s': %s", ul, rq->url,
+                 curl_easy_strerror(cc));
   buf_release(&out->body);
   return rc;
 }

@@ -45,6 +45,10 @@ typedef struct egress_request {
      put in p (at most n), or -1 to abort the transfer */
   long (*upload_fn)(void *ctx, void *p, size_t n);
   void *upload_ctx;
+  /* not NULL (with upload_fd, for egress_upload): blocks until bytes of the
+     body past its first `sent` are in upload_fd, and returns how many (at
+     least 1), or -1 to abort the transfer */
+  long (*upload_ready)(void *ctx, uint64_t sent);
 } egress_request;
 
 typedef struct egress_response {
@@ -70,6 +74,11 @@ int egress_fetch(const netpolicy *p, const egress_request *rq, arena *a, egress_
  * checks before any connection (netpolicy_host_check). */
 int egress_url_host(const char *url, char *host, size_t n, unsigned *port, err *e);
 
+/* How many leading characters of url a message may show: all but its
+ * query string and fragment, which may carry credentials (a presigned
+ * URL's signature, a token). For "%.*s"; every message here uses it. */
+int egress_url_shown(const char *url);
+
 /* Request time: refuses a URL that is malformed, not http(s), or whose
  * host is an address literal the policy refuses. */
 int egress_url_check(const netpolicy *p, const char *url, err *e);
@@ -94,5 +103,13 @@ uint64_t egress_stream_left(const egress_stream *s);
 int egress_stream_read(egress_stream *s, void *p, size_t n, bool wait, size_t *got, err *e);
 /* Ends the stream: its connection is kept when its body was read whole. */
 egress_stream *egress_stream_close(egress_stream *s);
+
+/* Performs rq, an upload whose body is upload_len bytes of upload_fd from
+ * upload_off (upload_fn NULL), sent from the file by sendfile(2) on a kept
+ * connection (egress_stream.c (5)): as egress_fetch, but plain http only
+ * (ERR_NOT_IMPLEMENTED otherwise: the caller may use egress_fetch), and
+ * rq->stall_ms bounds every wait for the peer (not for upload_ready). */
+int egress_upload(const netpolicy *p, const egress_request *rq, arena *a, egress_response *out,
+                  err *e);
 
 #endif

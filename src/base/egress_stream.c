@@ -1,5 +1,6 @@
 /* base/egress_stream.c -- a GET whose response body the caller reads as it
- * comes, straight from the socket into the caller's buffer (egress.h).
+ * comes, straight from the socket into the caller's buffer, and a PUT whose
+ * body goes from a file to the socket by sendfile (egress.h).
  *
  * Why: a proxy of large bodies (the object backend, store/remote.c) pays
  * for every copy; through libcurl a body is copied from its receive buffer
@@ -19,6 +20,10 @@
  *       when its body was read whole and the answer did not close it. A
  *       request on a reused connection that gets no byte back is sent
  *       once more on a new connection (the peer may have closed it idle).
+ *   (5) An upload (egress_upload) goes from its file to the socket by
+ *       sendfile(2), never through a buffer here; it is sent again on a new
+ *       connection when a reused one failed before its answer (the file is
+ *       still there to read).
  *
  * Start reading at egress_stream_open().
  */
@@ -38,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -141,7 +147,8 @@ static int connect_to(const netpolicy *p, const char *host, unsigned port, int t
   struct addrinfo *ai = NULL;
   int g = getaddrinfo(host, ps, &hints, &ai);
   if (g != 0)
-    return err_set(e, ERR_UNAVAILABLE, "cannot reach '%s': %s", url, gai_strerror(g));
+    return err_set(e, ERR_UNAVAILABLE, "cannot reach '%.*s': %s", egress_url_shown(url), url,
+                   gai_strerror(g));
   int fd = -1;
   err why = {0};
   bool refused = false;
@@ -170,8 +177,9 @@ static int connect_to(const netpolicy *p, const char *host, unsigned port, int t
   freeaddrinfo(ai);
   if (fd < 0) {
     if (refused && why.code != 0)
-      return err_set(e, ERR_DENIED, "cannot connect to '%s': %s", url, why.msg);
-    return err_set(e, ERR_UNAVAILABLE, "cannot reach '%s': %s", url,
+      return err_set(e, ERR_DENIED, "cannot connect to '%.*s': %s", egress_url_shown(url),
+                   url, why.msg);
+    return err_set(e, ERR_UNAVAILABLE, "cannot reach '%.*s': %s", egress_url_shown(url), url,
                    why.msg[0] ? why.msg : "no address");
   }
   int one = 1;
@@ -287,11 +295,22 @@ static int parse_head(char *h, size_t hl, arena *a, egress_response *out, int64_
 
 /* One try of the exchange on fd: 0 with s filled, 1 when nothing came
  * back (a stale kept connection), or an error code. */
+static int read_answer(int fd, int stall_ms, arena *a, egress_response *out, egress_stream *s,
+                       err *e);
+
 static int exchange(int fd, const char *req, size_t reqlen, int stall_ms, arena *a,
                     egress_response *out, egress_stream *s, err *e)
 {
   if (send_all(fd, req, reqlen, stall_ms) != 0)
     return 1;
+  return read_answer(fd, stall_ms, a, out, s, e);
+}
+
+/* Reads an answer's head on fd into out and s (the body bytes that came
+ * with it kept in s): 0, 1 when nothing came back, or an error code. */
+static int read_answer(int fd, int stall_ms, arena *a, egress_response *out, egress_stream *s,
+                       err *e)
+{
   size_t cap = HEAD_READ;
   char *h = xmalloc(cap + 1);
   size_t len = 0;
@@ -300,8 +319,8 @@ static int exchange(int fd, const char *req, size_t reqlen, int stall_ms, arena 
     if (len == cap) {
       if (cap >= HEAD_MAX) {
         free(h);
-        return err_set(e, ERR_UNAVAILABLE, "the answer of '%s' has over %u bytes of headers",
-                       s->url, HEAD_MAX);
+        return err_set(e, ERR_UNAVAILABLE, "the answer of '%.*s' has over %u bytes of "
+                       "headers", egress_url_shown(s->url), s->url, HEAD_MAX);
       }
       cap *= 2;
       h = xrealloc(h, cap + 1);
@@ -311,9 +330,11 @@ static int exchange(int fd, const char *req, size_t reqlen, int stall_ms, arena 
       free(h);
       if (len == 0 && r != -2)
         return 1;
-      return r == -2 ? err_set(e, ERR_REQUEST_TIMEOUT, "'%s' stalled for %d ms", s->url,
+      return r == -2 ? err_set(e, ERR_REQUEST_TIMEOUT, "'%.*s' stalled for %d ms",
+                               egress_url_shown(s->url), s->url,
                                stall_ms)
-                     : err_set(e, ERR_UNAVAILABLE, "'%s' closed the connection", s->url);
+                     : err_set(e, ERR_UNAVAILABLE, "'%.*s' closed the connection",
+                                       egress_url_shown(s->url), s->url);
     }
     size_t from = len > 3 ? len - 3 : 0;
     len += (size_t)r;
@@ -326,12 +347,13 @@ static int exchange(int fd, const char *req, size_t reqlen, int stall_ms, arena 
   bool framed = true;
   if (parse_head(h, hl, a, out, &clen, &close_after, &framed) != 0) {
     free(h);
-    return err_set(e, ERR_NOT_IMPLEMENTED, "'%s' answered with a head not understood here",
-                   s->url);
+    return err_set(e, ERR_NOT_IMPLEMENTED, "'%.*s' answered with a head not understood "
+                   "here", egress_url_shown(s->url), s->url);
   }
   if (!framed || clen < 0) {
     free(h);
-    return err_set(e, ERR_NOT_IMPLEMENTED, "'%s' answered without a Content-Length", s->url);
+    return err_set(e, ERR_NOT_IMPLEMENTED, "'%.*s' answered without a Content-Length",
+                   egress_url_shown(s->url), s->url);
   }
   s->left = h;
   s->leftoff = hl + 4;
@@ -345,6 +367,21 @@ static int exchange(int fd, const char *req, size_t reqlen, int stall_ms, arena 
   return 0;
 }
 
+/* The request's head (method, path, headers, a Content-Length for an
+ * upload) in req (the caller releases it). */
+static void request_head(const egress_request *rq, const char *path, buf *req)
+{
+  buf_init(req, HEAD_MAX);
+  buf_printf(req, "%s %s HTTP/1.1\r\n", rq->method ? rq->method : "GET", path);
+  for (size_t i = 0; i < rq->nheaders; i++)
+    buf_printf(req, "%s: %s\r\n", rq->headers[i].name, rq->headers[i].value);
+  if (rq->user_agent != NULL)
+    buf_printf(req, "user-agent: %s\r\n", rq->user_agent);
+  if (rq->upload)
+    buf_printf(req, "content-length: %llu\r\n", (unsigned long long)rq->upload_len);
+  buf_append(req, "\r\n", 2);
+}
+
 int egress_stream_open(const netpolicy *p, const egress_request *rq, arena *a,
                        egress_response *out, egress_stream **sp, err *e)
 {
@@ -354,7 +391,8 @@ int egress_stream_open(const netpolicy *p, const egress_request *rq, arena *a,
   char host[NETPOLICY_HOST_MAX];
   unsigned port = 0;
   if (strncasecmp(rq->url, "http://", 7) != 0)
-    return err_set(e, ERR_INVALID, "'%s' is not an http URL", rq->url);
+    return err_set(e, ERR_INVALID, "'%.*s' is not an http URL",
+                   egress_url_shown(rq->url), rq->url);
   if (rq->body != NULL || rq->upload)
     return err_set(e, ERR_INVALID, "a streamed request has no body");
   if (egress_url_host(rq->url, host, sizeof host, &port, e) != 0)
@@ -363,13 +401,7 @@ int egress_stream_open(const netpolicy *p, const egress_request *rq, arena *a,
   if (path == NULL)
     path = "/";
   buf req;
-  buf_init(&req, HEAD_MAX);
-  buf_printf(&req, "%s %s HTTP/1.1\r\n", rq->method ? rq->method : "GET", path);
-  for (size_t i = 0; i < rq->nheaders; i++)
-    buf_printf(&req, "%s: %s\r\n", rq->headers[i].name, rq->headers[i].value);
-  if (rq->user_agent != NULL)
-    buf_printf(&req, "user-agent: %s\r\n", rq->user_agent);
-  buf_append(&req, "\r\n", 2);
+  request_head(rq, path, &req);
   egress_stream *s = xcalloc(1, sizeof *s);
   snprintf(s->key, sizeof s->key, "%s:%u", host, port);
   s->stall_ms = rq->stall_ms > 0 ? rq->stall_ms : rq->timeout_ms;
@@ -392,8 +424,8 @@ int egress_stream_open(const netpolicy *p, const egress_request *rq, arena *a,
       close(s->fd);
       s->fd = -1;
       if (rc == 1 && !reused)
-        rc = err_set(e, ERR_UNAVAILABLE, "'%s' closed the connection without an answer",
-                     rq->url);
+        rc = err_set(e, ERR_UNAVAILABLE, "'%.*s' closed the connection without an "
+                     "answer", egress_url_shown(rq->url), rq->url);
     }
   }
   buf_release(&req);
@@ -435,9 +467,10 @@ int egress_stream_read(egress_stream *s, void *p, size_t n, bool wait, size_t *g
     return 0;
   s->keep = false;
   if (r == -2)
-    return err_set(e, ERR_REQUEST_TIMEOUT, "'%s' stalled for %d ms", s->url, s->stall_ms);
-  return err_set(e, ERR_UNAVAILABLE, "'%s' ended its answer %llu bytes early", s->url,
-                 (unsigned long long)s->remain);
+    return err_set(e, ERR_REQUEST_TIMEOUT, "'%.*s' stalled for %d ms",
+                               egress_url_shown(s->url), s->url, s->stall_ms);
+  return err_set(e, ERR_UNAVAILABLE, "'%.*s' ended its answer %llu bytes early",
+                 egress_url_shown(s->url), s->url, (unsigned long long)s->remain);
 }
 
 egress_stream *egress_stream_close(egress_stream *s)
@@ -453,4 +486,115 @@ egress_stream *egress_stream_close(egress_stream *s)
   free(s->left);
   free(s);
   return NULL;
+}
+
+/* ---- uploads from a file by sendfile (5) ---- */
+
+/* Sends the body: upload_len bytes of upload_fd from upload_off, each once
+ * upload_ready says it is there. 0, 1 when the connection failed (an
+ * answer may still be there to read), or an error code. */
+static int send_body(int fd, const egress_request *rq, int stall_ms, err *e)
+{
+  uint64_t sent = 0;
+  while (sent < rq->upload_len) {
+    uint64_t can = rq->upload_len - sent;
+    if (rq->upload_ready != NULL) {
+      long k = rq->upload_ready(rq->upload_ctx, sent);
+      if (k <= 0)
+        return err_set(e, ERR_INVALID, "the upload to '%.*s' was given up",
+                       egress_url_shown(rq->url), rq->url);
+      if ((uint64_t)k < can)
+        can = (uint64_t)k;
+    }
+    off_t off = (off_t)(rq->upload_off + sent);
+    ssize_t w = sendfile(fd, rq->upload_fd, &off, can < (1u << 30) ? (size_t)can : (1u << 30));
+    if (w > 0) {
+      sent += (uint64_t)w;
+    } else if (w == 0) {
+      return err_set(e, ERR_IO, "the file uploaded to '%.*s' ended %llu bytes early",
+                     egress_url_shown(rq->url), rq->url,
+                     (unsigned long long)(rq->upload_len - sent));
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (wait_fd(fd, POLLOUT, stall_ms) != 1)
+        return err_set(e, ERR_REQUEST_TIMEOUT, "'%.*s' stalled for %d ms",
+                       egress_url_shown(rq->url), rq->url, stall_ms);
+    } else if (errno != EINTR) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int egress_upload(const netpolicy *p, const egress_request *rq, arena *a, egress_response *out,
+                  err *e)
+{
+  memset(out, 0, sizeof *out);
+  buf_init(&out->body, 1);
+  char host[NETPOLICY_HOST_MAX];
+  unsigned port = 0;
+  if (strncasecmp(rq->url, "http://", 7) != 0)
+    return err_set(e, ERR_NOT_IMPLEMENTED, "'%.*s' is not an http URL",
+                   egress_url_shown(rq->url), rq->url);
+  if (!rq->upload || rq->upload_fn != NULL)
+    return err_set(e, ERR_INVALID, "an upload by sendfile has its body in a file");
+  if (egress_url_host(rq->url, host, sizeof host, &port, e) != 0)
+    return e->code;
+  const char *path = strchr(rq->url + 7, '/');
+  if (path == NULL)
+    path = "/";
+  buf req;
+  request_head(rq, path, &req);
+  egress_stream s = {.fd = -1, .url = rq->url};
+  snprintf(s.key, sizeof s.key, "%s:%u", host, port);
+  s.stall_ms = rq->stall_ms > 0 ? rq->stall_ms : rq->timeout_ms;
+  int ctimeout = rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : rq->timeout_ms;
+  int rc = 1;
+  for (int attempt = 0; rc == 1 && attempt < 2; attempt++) {
+    bool reused = false;
+    s.fd = attempt == 0 ? pool_take(s.key) : -1;
+    if (s.fd >= 0)
+      reused = true;
+    else
+      s.fd = connect_to(p, host, port, ctimeout, rq->url, e);
+    if (s.fd < 0) {
+      rc = e->code;
+      break;
+    }
+    rc = send_all(s.fd, req.data, req.len, s.stall_ms) != 0 ? 1
+                                                           : send_body(s.fd, rq, s.stall_ms, e);
+    if (rc == 0 || rc == 1)  /* sent, or cut short: the answer may say why */
+      rc = read_answer(s.fd, s.stall_ms, a, out, &s, e);
+    if (rc != 0) {
+      close(s.fd);
+      s.fd = -1;
+      if (rc == 1 && !reused)
+        rc = err_set(e, ERR_UNAVAILABLE, "'%.*s' closed the connection without an "
+                     "answer", egress_url_shown(rq->url), rq->url);
+    }
+  }
+  buf_release(&req);
+  if (rc != 0) {
+    buf_release(&out->body);
+    return rc;
+  }
+  char tmp[16384];
+  while (rc == 0 && egress_stream_left(&s) > 0) {  /* the answer's body (an error's) */
+    size_t got = 0;
+    size_t want = sizeof tmp;
+    rc = egress_stream_read(&s, tmp, want, true, &got, e);
+    if (rc == 0 && out->body.len + got > rq->max_response) {
+      s.keep = false;
+      break;
+    }
+    if (rc == 0)
+      buf_append(&out->body, tmp, got);
+  }
+  if (rc != 0)
+    buf_release(&out->body);
+  if (s.remain == 0 && s.keep)
+    pool_put(s.fd, s.key);
+  else
+    close(s.fd);
+  free(s.left);
+  return rc;
 }

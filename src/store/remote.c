@@ -56,6 +56,9 @@
  *       bytes stands in for store__remote_put; anything else (the client
  *       gave up, a failed call) is abandoned, and the commit uploads the
  *       file as before. (1) is unchanged: the 2xx comes before the commit.
+ *   (12) Uploads to a plain http endpoint go from the staged file to the
+ *       socket by sendfile (egress_upload), never through a buffer here;
+ *       https ones through libcurl, which reads the file.
  *   (10) DIR/objects-backend records s3://BUCKET[/PREFIX] the first time a
  *       data directory runs with a backend; a start without it, or with
  *       another one, is refused (store_remote_mark): the index would name
@@ -231,6 +234,14 @@ const char *store__remote_name(const store_remote *r, const blob_id *id, arena *
   return arena_sprintf(a, "%s%s", r->prefix, hex);
 }
 
+/* e (a failed call's) as code, its message prefixed with where it failed
+ * (err_wrap: a message is never formatted into itself). */
+static int backend_error(err *e, int code)
+{
+  e->code = code;
+  return err_wrap(e, "object backend");
+}
+
 /* One signed request, built in rq (arena memory). name NULL: the bucket
  * itself. extra: more headers (lower-case names). up: an upload body (or
  * NULL). */
@@ -274,6 +285,7 @@ static void build(const store_remote *r, const char *method, const char *name,
     out->upload_off = up->upload_off;
     out->upload_len = up->upload_len;
     out->upload_fn = up->upload_fn;
+    out->upload_ready = up->upload_ready;
     out->upload_ctx = up->upload_ctx;
     out->timeout_ms = PUT_TIMEOUT_MS;
   } else if (up != NULL) {  /* a small body in memory (multipart's XML) */
@@ -290,20 +302,24 @@ static int call_q(const store_remote *r, const char *method, const char *name,
   egress_request rq;
   build(r, method, name, query, nquery, extra, nextra, up, max_response, a, &rq);
   const char *path = rq.url + strlen(r->endpoint);
+  int pl = egress_url_shown(path);  /* never the query string in a message */
   store_remote *rw = (store_remote *)r;  /* the slots are mutable state */
   int rc = slot_take(rw, e);
   if (rc != 0)
     return rc;
-  rc = egress_fetch(r->policy, &rq, a, out, e);
+  if (rq.upload && rq.upload_fn == NULL && strncmp(r->endpoint, "http://", 7) == 0)
+    rc = egress_upload(r->policy, &rq, a, out, e);  /* by sendfile (12) */
+  else
+    rc = egress_fetch(r->policy, &rq, a, out, e);
   slot_give(rw);
   if (rc != 0)
-    return err_set(e, ERR_UNAVAILABLE, "object backend: %s", e->msg);
+    return backend_error(e, ERR_UNAVAILABLE);
   /* (1): S3 may answer a failed copy or completion with 200 and an Error */
   if (out->status == 200 && nquery + nextra > 0 && strcmp(method, "GET") != 0 &&
       out->body.data != NULL &&
       strstr(out->body.data, "<Error>") != NULL) {
-    rc = err_set(e, ERR_UNAVAILABLE, "object backend: %s %s failed: %.300s", method, path,
-                 out->body.data);
+    rc = err_set(e, ERR_UNAVAILABLE, "object backend: %s %.*s failed: %.300s", method, pl,
+                 path, out->body.data);
     buf_release(&out->body);
     return rc;
   }
@@ -311,7 +327,8 @@ static int call_q(const store_remote *r, const char *method, const char *name,
     return 0;
   int code = out->status == 404 ? ERR_NO_SUCH_KEY : ERR_UNAVAILABLE;
   size_t show = out->body.len < 300 ? out->body.len : 300;
-  rc = err_set(e, code, "object backend: %s %s answered %ld: %.*s", method, path, out->status,
+  rc = err_set(e, code, "object backend: %s %.*s answered %ld: %.*s", method, pl, path,
+               out->status,
                (int)show, out->body.data != NULL ? out->body.data : "");
   buf_release(&out->body);
   return rc;
@@ -471,30 +488,40 @@ struct remote_tail {
   pthread_mutex_t mu;
   pthread_cond_t grew;
   uint64_t avail;              /* bytes in the file (guarded by mu) */
-  uint64_t sent;               /* bytes handed to the upload (its thread's) */
+  uint64_t sent;               /* bytes read for the upload (tail_read's) */
   uint64_t need;               /* the upload waits for avail >= need (mu) */
   bool abort;                  /* the writer gave up (guarded by mu) */
   int rc;                      /* the upload's outcome, once joined */
   err e;
 };
 
-static long tail_read(void *ctx, void *p, size_t n)
+/* upload_ready: waits until a batch of TAIL_BATCH bytes past sent (or the
+ * rest) is in the file, not for every write of the client's body. */
+static long tail_ready(void *ctx, uint64_t sent)
 {
   remote_tail *t = ctx;
   pthread_mutex_lock(&t->mu);
-  /* wakes once a batch of TAIL_BATCH bytes (or the rest) is there, not at
-     every write of the client's body */
-  uint64_t left = t->size - t->sent;
-  t->need = t->sent + (left < TAIL_BATCH ? left : TAIL_BATCH);
+  uint64_t left = t->size - sent;
+  t->need = sent + (left < TAIL_BATCH ? left : TAIL_BATCH);
   while (t->avail < t->need && !t->abort)
     pthread_cond_wait(&t->grew, &t->mu);
   t->need = 0;
   bool stop = t->abort;
-  uint64_t have = t->avail - t->sent;
+  uint64_t have = t->avail - sent;
   pthread_mutex_unlock(&t->mu);
-  if (stop)
+  if (stop || have == 0)
     return -1;
-  if (n > have)
+  return have > (1u << 30) ? (1L << 30) : (long)have;
+}
+
+/* upload_fn (an https endpoint: libcurl reads the body) */
+static long tail_read(void *ctx, void *p, size_t n)
+{
+  remote_tail *t = ctx;
+  long have = tail_ready(t, t->sent);
+  if (have < 0)
+    return -1;
+  if (n > (size_t)have)
     n = (size_t)have;
   for (;;) {
     ssize_t r = pread(t->fd, p, n, (off_t)t->sent);
@@ -511,8 +538,13 @@ static void *tail_main(void *arg)
 {
   remote_tail *t = arg;
   arena *a = arena_new();
-  egress_request up = {.upload = true, .upload_len = t->size, .upload_fn = tail_read,
-                       .upload_ctx = t};
+  egress_request up = {.upload = true, .upload_len = t->size, .upload_ctx = t};
+  if (strncmp(t->s->remote->endpoint, "http://", 7) == 0) {
+    up.upload_fd = t->fd;         /* sendfile as the file grows (12) */
+    up.upload_ready = tail_ready;
+  } else {
+    up.upload_fn = tail_read;
+  }
   egress_response out;
   err_clear(&t->e);
   t->rc = call(t->s->remote, "PUT", store__remote_name(t->s->remote, &t->id, a), NULL, 0, &up,
@@ -962,7 +994,7 @@ static int stream_start(remote_rd *rd, uint64_t off, err *e)
   slot_give(r);
   if (rc != 0 && rc != ERR_NOT_IMPLEMENTED) {
     stream_end(rd);
-    return err_set(e, ERR_UNAVAILABLE, "object backend: %s", e->msg);
+    return backend_error(e, ERR_UNAVAILABLE);
   }
   if (rc == 0) {
     buf_release(&out.body);
@@ -1004,7 +1036,7 @@ static int stream_read(remote_rd *rd, void *p, size_t n, size_t *got, err *e)
       return 1;
     }
     if (rc == ERR_REQUEST_TIMEOUT)
-      rc = err_set(e, ERR_UNAVAILABLE, "object backend: %s", e->msg);
+      rc = backend_error(e, ERR_UNAVAILABLE);
     return rc;
   }
   rd->nback = *got <= sizeof rd->back ? *got : 0;
