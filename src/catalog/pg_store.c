@@ -25,7 +25,10 @@
  *       ConcurrentModificationException, as on AWS. (SERIALIZABLE would
  *       fail one of two nodes' writes into one table, whose counter both
  *       update, and run it again until the retries ran out.) A lost
- *       connection before COMMIT runs the call again (pg_transaction).
+ *       connection before COMMIT runs the call again (pg_transaction); a
+ *       writer idle for a minute inside its transaction (its node stopped
+ *       or cut off) is ended by PostgreSQL, so the lock is never held for
+ *       good by a node that went away.
  *   (1a) The writes of one node go one at a time (pstore.wmu), as the LMDB
  *       side's committer does, so a node holds at most one connection
  *       waiting for the lock.
@@ -60,6 +63,10 @@
 /* The catalog's write lock (1): the two-key advisory lock space, apart from
  * pg_pool_schema's one-key locks. */
 #define LOCK_SQL "SELECT pg_advisory_xact_lock(hashtext('tarn_catalog'), 1)"
+/* A writer that stops talking while it holds the lock (its node stopped or
+ * cut off) is ended by PostgreSQL after this long, which frees the lock;
+ * a write's statements follow each other without waits. */
+#define IDLE_SQL "SET LOCAL idle_in_transaction_session_timeout = 60000"
 
 #define CACHE_BUCKETS 256
 #define CACHE_MAX 4096 /* entries; more: written out and forgotten */
@@ -548,7 +555,8 @@ typedef struct pwrite {
 static int write_txn(PGconn *c, void *arg, err *e)
 {
   pwrite *w = arg;
-  if (pg_exec(c, LOCK_SQL, 0, NULL, NULL, "lock the catalog", e) != 0)
+  if (pg_exec(c, IDLE_SQL, 0, NULL, NULL, "lock the catalog", e) != 0 ||
+      pg_exec(c, LOCK_SQL, 0, NULL, NULL, "lock the catalog", e) != 0)
     return e->code;
   ptx x;
   tx_init(&x, c);
