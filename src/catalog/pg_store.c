@@ -14,7 +14,7 @@
  *
  * Invariants:
  *   (1) A write is one transaction that first takes the catalog's write
- *       lock (a transaction-scoped advisory lock, LOCK_KEY), then reads and
+ *       lock (a transaction-scoped advisory lock, LOCK_SQL), then reads and
  *       writes at READ COMMITTED: writers of every node run one after the
  *       other, each statement sees every earlier writer's commit, so the
  *       checks store.c makes (exists, quota, counters, next id) and its
