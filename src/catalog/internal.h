@@ -39,9 +39,9 @@ catalog_pattern *catalog__pattern_free(catalog_pattern *p);
  * listings and their tokens are the same on both.
  *
  * A write runs fn inside one transaction of the side (LMDB: one change of
- * the group committer; PostgreSQL: one SERIALIZABLE transaction, run again
- * on a serialization failure, so fn must only depend on what it reads
- * through tx). fn's failure rolls everything back. A read sees one
+ * the group committer; PostgreSQL: one transaction under the catalog's
+ * write lock, run again when the connection is lost before COMMIT, so fn
+ * must only depend on what it reads through tx). fn's failure rolls everything back. A read sees one
  * snapshot between read_begin and read_end. */
 enum catalog_space { CS_DATABASES, CS_TABLES, CS_PARTITIONS, CS_META, CS_CRAWLERS, CS_STATS,
                      CS_FUNCTIONS, CS_COUNT };

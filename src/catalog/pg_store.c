@@ -13,15 +13,25 @@
  * listings and their NextTokens are the same on both sides.
  *
  * Invariants:
- *   (1) A write is one SERIALIZABLE transaction (pg_transaction): the
+ *   (1) A write is one transaction that first takes the catalog's write
+ *       lock (a transaction-scoped advisory lock, LOCK_SQL), then reads and
+ *       writes at READ COMMITTED: writers of every node run one after the
+ *       other, each statement sees every earlier writer's commit, so the
  *       checks store.c makes (exists, quota, counters, next id) and its
- *       writes commit together or not at all, whichever node runs them; a
- *       serialization failure runs the whole call again.
+ *       writes commit together as if alone, as on the LMDB side. No two
+ *       catalog writes meet a serialization failure: concurrent Glue calls
+ *       into one table (partitions from many clients, UpdateTable) all
+ *       succeed; only UpdateTable with a stale VersionId gives
+ *       ConcurrentModificationException, as on AWS. (SERIALIZABLE would
+ *       fail one of two nodes' writes into one table, whose counter both
+ *       update, and run it again until the retries ran out.) A lost
+ *       connection before COMMIT runs the call again (pg_transaction); a
+ *       writer idle for a minute inside its transaction (its node stopped
+ *       or cut off) is ended by PostgreSQL, so the lock is never held for
+ *       good by a node that went away.
  *   (1a) The writes of one node go one at a time (pstore.wmu), as the LMDB
- *       side's committer does: the threads of one node never fail each
- *       other's transactions (a batch of partitions and another into the
- *       same table both update its counter); only writes of two nodes at
- *       once can meet a serialization failure, and are run again.
+ *       side's committer does, so a node holds at most one connection
+ *       waiting for the lock.
  *   (2) After a statement fails, the transaction is aborted in PostgreSQL:
  *       later calls on it fail with the first error without running, and
  *       the write returns that error whatever the catalog's logic made of
@@ -50,6 +60,14 @@
 #include <string.h>
 
 #define SCAN_BATCH 256
+/* The catalog's write lock (1): the two-key advisory lock space, apart from
+ * pg_pool_schema's one-key locks. */
+#define LOCK_SQL "SELECT pg_advisory_xact_lock(hashtext('tarn_catalog'), 1)"
+/* A writer that stops talking while it holds the lock (its node stopped or
+ * cut off) is ended by PostgreSQL after this long, which frees the lock;
+ * a write's statements follow each other without waits. */
+#define IDLE_SQL "SET LOCAL idle_in_transaction_session_timeout = 60000"
+
 #define CACHE_BUCKETS 256
 #define CACHE_MAX 4096 /* entries; more: written out and forgotten */
 
@@ -537,6 +555,9 @@ typedef struct pwrite {
 static int write_txn(PGconn *c, void *arg, err *e)
 {
   pwrite *w = arg;
+  if (pg_exec(c, IDLE_SQL, 0, NULL, NULL, "lock the catalog", e) != 0 ||
+      pg_exec(c, LOCK_SQL, 0, NULL, NULL, "lock the catalog", e) != 0)
+    return e->code;
   ptx x;
   tx_init(&x, c);
   int rc = w->fn(&x.base, w->arg, e);
@@ -555,7 +576,7 @@ static int p_write(void *impl, int (*fn)(catalog_tx *tx, void *arg, err *e), voi
   pstore *s = impl;
   pwrite w = {.fn = fn, .arg = arg};
   pthread_mutex_lock(&s->wmu);
-  int rc = pg_transaction(s->pool, "SERIALIZABLE", write_txn, &w, e);
+  int rc = pg_transaction(s->pool, NULL, write_txn, &w, e);
   pthread_mutex_unlock(&s->wmu);
   return rc;
 }

@@ -6,7 +6,8 @@
  * Why one write per call: a Glue call is one atomic step (a database goes
  * with its tables and their partitions, a batch of partitions goes in
  * together); each call is one write of the side (a change of LMDB's group
- * committer, or one SERIALIZABLE PostgreSQL transaction), checked and
+ * committer, or one PostgreSQL transaction under the catalog's write lock),
+ * checked and
  * applied inside it, so a failing call leaves nothing behind and a
  * returning one is durable.
  *
