@@ -326,6 +326,8 @@ void fn__registry_sync(fn_system *s, const char *name);
 void fn__registry_sync_all(fn_system *s);
 
 /* ---- pg_registry.c (only with fn_system.pg) ---- */
+/* The database's clock in ms, in SQL: leases are its time, not the nodes'. */
+#define FN_PG_NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 /* A function's records as read from the shared registry. */
 typedef struct fn_records {
   int64_t gen;

@@ -45,7 +45,7 @@
 #include <string.h>
 
 #define SLOT_LEASE_DEFAULT_S 30
-#define NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+#define NOW_MS FN_PG_NOW_MS
 
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS tarn_fn_slots ("
