@@ -30,7 +30,9 @@
  * With --metadata (fn_system.pg) the queue is PostgreSQL's table of
  * Events every node's workers claim from (pg_registry.c (4)); the same
  * attempt logic (event_attempt) and invariants (2)-(5) hold, a claim taking
- * the place of the in-memory item.
+ * the place of the in-memory item. An invocation of a function with a
+ * reservation above 0 first claims one of its slots there (pg_slots.c), so
+ * the reservation bounds the whole cluster; the others claim nothing.
  *
  * Start reading at fn_invoke().
  */
