@@ -177,6 +177,7 @@ int fn_system_open(const fn_options *o, fn_system **out, err *e)
   pthread_cond_init(&s->reaper_cond, &ca);
   pthread_cond_init(&s->queue_cond, &ca);
   pthread_cond_init(&s->timer_cond, &ca);
+  pthread_cond_init(&s->slot_cond, &ca);
   pthread_condattr_destroy(&ca);
   int rc;
   if ((rc = fn__mkdirs(s->code_dir, e)) != 0 || (rc = fn__mkdirs(s->log_dir, e)) != 0 ||
@@ -189,7 +190,8 @@ int fn_system_open(const fn_options *o, fn_system **out, err *e)
     fn__pg_code_sweep(s);
     s->pg_swept_ms = time_mono_ms();
   }
-  if ((rc = fn__sched_start_threads(s, e)) != 0) {
+  if ((rc = fn__sched_start_threads(s, e)) != 0 ||
+      (s->pg != NULL && (rc = fn__slots_start(s, e)) != 0)) {
     fn_system_close(s);
     return rc;
   }
@@ -216,6 +218,7 @@ void fn_system_stop(fn_system *s)
     return;
   if (s->sched_on)
     fn__sched_stop(s); /* ends invocations in flight: their workers wake */
+  fn__slots_stop(s);   /* frees the slots of what ended */
   if (s->started)
     fn__async_stop(s);
 }

@@ -43,6 +43,7 @@ typedef struct pool pool;
 typedef struct instance instance;
 typedef struct fn_invocation invoc;
 typedef struct layer_rec layer_rec;
+typedef struct slot_token slot_token;
 
 /* One configuration, immutable once made (strings in its own arena). */
 typedef struct conf {
@@ -184,6 +185,8 @@ struct fn_invocation {
   void *done_ctx;
   fn_invocation **running;    /* the invoker's handle, cleared at the end */
   bool throttled_reserved;    /* admission refused by the reserved limit */
+  char slot[37];              /* --metadata: the token of the concurrency slot
+                                 it holds (pg_slots.c), or "" */
   char tail[FN_LOG_TAIL];     /* ring of the log lines of this invocation */
   size_t tail_len;            /* bytes in the ring (<= FN_LOG_TAIL) */
   size_t tail_pos;            /* next write position */
@@ -241,6 +244,12 @@ struct fn_system {
   bool pg_poller;             /* under lock: a worker polls the shared queue (invoke.c) */
   int64_t pg_swept_ms;        /* under lock: when the poller last swept the shared code */
   pthread_mutex_t write_lock; /* one registry writer at a time */
+  uint32_t slots_held;        /* under lock: concurrency slots claimed, not yet freed */
+  slot_token *slot_release;   /* under lock: slots of ended invocations to free */
+  pthread_cond_t slot_cond;   /* slot_release grew, or slot_stop */
+  pthread_t slot_thread;
+  bool slot_on;               /* the slot thread runs */
+  bool slot_stop;             /* under lock: the slot thread ends */
 
   pthread_mutex_t lock;       /* see the top of this file */
   pthread_cond_t registered;  /* an instance's pid became known */
@@ -317,6 +326,8 @@ void fn__registry_sync(fn_system *s, const char *name);
 void fn__registry_sync_all(fn_system *s);
 
 /* ---- pg_registry.c (only with fn_system.pg) ---- */
+/* The database's clock in ms, in SQL: leases are its time, not the nodes'. */
+#define FN_PG_NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 /* A function's records as read from the shared registry. */
 typedef struct fn_records {
   int64_t gen;
@@ -362,6 +373,18 @@ int fn__pg_event_claim(fn_system *s, fn_event *out, err *e);
 /* Hands a claimed Event back, due after delay_ms, with attempts counted. */
 void fn__pg_event_release(fn_system *s, int64_t seq, int attempts, int64_t delay_ms);
 void fn__pg_event_done(fn_system *s, int64_t seq);
+
+/* ---- pg_slots.c (only with fn_system.pg) ---- */
+int fn__slots_open(fn_system *s, err *e);
+int fn__slots_start(fn_system *s, err *e);
+void fn__slots_stop(fn_system *s);  /* after fn__sched_stop: frees what ended */
+/* Claims one of the `reserved` slots of function name: 0 (token set), 1
+ * (none free: throttled), or an error. Not under lock. */
+int fn__slot_claim(fn_system *s, const char *name, int reserved, char token[37], err *e);
+/* Frees a slot now (not under lock); token is cleared. */
+void fn__slot_release(fn_system *s, char token[37]);
+/* Frees a slot soon, on the slot thread (under lock); token is cleared. */
+void fn__slot_release_later(fn_system *s, char token[37]);
 
 /* ---- zygote.c ---- */
 void fn__zygotes_open(fn_system *s);

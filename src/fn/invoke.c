@@ -30,7 +30,9 @@
  * With --metadata (fn_system.pg) the queue is PostgreSQL's table of
  * Events every node's workers claim from (pg_registry.c (4)); the same
  * attempt logic (event_attempt) and invariants (2)-(5) hold, a claim taking
- * the place of the in-memory item.
+ * the place of the in-memory item. An invocation of a function with a
+ * reservation above 0 first claims one of its slots there (pg_slots.c), so
+ * the reservation bounds the whole cluster; the others claim nothing.
  *
  * Start reading at fn_invoke().
  */
@@ -119,6 +121,25 @@ static int start_sync(fn_system *s, const char *name, const char *qualifier,
   inv->invoked_arn = xasprintf("arn:aws:lambda:%s:%s:function:%s%s%s", FN_REGION, FN_ACCOUNT_ID,
                                name, qualifier ? ":" : "", qualifier ? qualifier : "");
   fn__registry_sync(s, name);
+  if (s->pg != NULL) {
+    /* a reservation is the cluster's: a slot in PostgreSQL (pg_slots.c) */
+    pthread_mutex_lock(&s->lock);
+    fn_entry *f = fn__registry_find(s, name);
+    int reserved = f != NULL ? f->reserved : -1;
+    pthread_mutex_unlock(&s->lock);
+    int rc = reserved > 0 ? fn__slot_claim(s, name, reserved, inv->slot, e) : 0;
+    if (rc != 0) {
+      if (rc == 1) {
+        pthread_mutex_lock(&s->lock);
+        s->c.throttles++;
+        pthread_mutex_unlock(&s->lock);
+        res->throttled_reserved = true;
+        rc = err_set(e, ERR_THROTTLED, "Rate Exceeded.");
+      }
+      fn__invoc_free(inv);
+      return rc;
+    }
+  }
   pthread_mutex_lock(&s->lock);
   fn_entry *f = fn__registry_find(s, name);
   conf *c = NULL;
@@ -140,8 +161,11 @@ static int start_sync(fn_system *s, const char *name, const char *qualifier,
     }
   }
   pthread_mutex_unlock(&s->lock);
-  if (rc != 0)
+  if (rc != 0) {
+    if (inv->slot[0] != '\0')
+      fn__slot_release(s, inv->slot);
     fn__invoc_free(inv);
+  }
   return rc;
 }
 

@@ -68,7 +68,7 @@
 
 #define LEASE_MARGIN_DEFAULT_S 60
 #define CODE_GRACE_DEFAULT_S 3600 /* a zip this young is never swept (6) */
-#define NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+#define NOW_MS FN_PG_NOW_MS
 
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS tarn_fn_registry ("

@@ -939,6 +939,8 @@ int fn__registry_open(fn_system *s, err *e)
   if (s->pg != NULL) {
     int rc = fn__pg_open(s, e);
     if (rc == 0)
+      rc = fn__slots_open(s, e);
+    if (rc == 0)
       fn__registry_sync_all(s);
     return rc;
   }

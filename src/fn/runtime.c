@@ -259,9 +259,14 @@ int fn_runtime_result(fn_system *s, int peer_pid, const char *request_id, bool f
     pthread_mutex_unlock(&s->lock);
     return err_set(e, ERR_INVALID, "Invalid request ID");
   }
+  char slot[37];
+  memcpy(slot, inv->slot, sizeof slot); /* freed before the invoker hears (pg_slots.c (3)) */
+  inv->slot[0] = '\0';
   pthread_mutex_unlock(&s->lock);
   /* What the function printed before answering belongs before END. */
   fn__sched_drain_log(s, in);
+  if (slot[0] != '\0')
+    fn__slot_release(s, slot);
   pthread_mutex_lock(&s->lock);
   inv = in->inv; /* it may have ended (time-out) while the lock was dropped */
   if (inv != NULL && inv->handed && strcmp(inv->id, request_id) == 0) {

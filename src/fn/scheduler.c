@@ -329,6 +329,8 @@ void fn__sched_complete(fn_system *s, instance *in, invoc *inv, enum invoc_resul
   fn__metrics_duration(s, ms);
   fn__metrics_function(f, ms, r != INV_OK);
   timer_remove(s, inv);
+  if (inv->slot[0] != '\0')
+    fn__slot_release_later(s, inv->slot);
   call_back(inv, r);
   unadmit(s, f);
   fn__entry_release(s, f); /* may free f: last */
@@ -501,7 +503,8 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
 static int admit(fn_system *s, fn_entry *f, invoc *inv, err *e)
 {
   if (f->reserved >= 0) {
-    if (f->active >= (uint32_t)f->reserved) {
+    /* a slot of the cluster's (pg_slots.c) is the admission itself */
+    if (inv->slot[0] == '\0' && f->active >= (uint32_t)f->reserved) {
       s->c.throttles++;
       inv->throttled_reserved = true;
       return err_set(e, ERR_THROTTLED, "Rate Exceeded.");
