@@ -244,8 +244,10 @@ static int run(kv *k, qreq *q, json_t **out, err *e)
     if (rc == 0 && (!has || json_object_size(q->esk) > 4))
       rc = err_set(e, KV_ERR_VALIDATION, "The provided starting key is invalid: The provided key "
                    "element does not match the schema");
-    else if (rc != 0)
-      rc = err_set(e, KV_ERR_VALIDATION, "The provided starting key is invalid: %s", e->msg);
+    else if (rc != 0) {
+      err_wrap(e, "The provided starting key is invalid");
+      rc = e->code = KV_ERR_VALIDATION;
+    }
     if (rc == 0 && q->has_kc &&
         (!kv__av_eq(json_object_get(q->esk, ix->hash), q->kc.hash_value) ||
          (ix->range != NULL &&
