@@ -382,26 +382,34 @@ static void request_head(const egress_request *rq, const char *path, buf *req)
   buf_append(req, "\r\n", 2);
 }
 
+/* The host, port and request head of rq, whose URL must be http:// (else
+   not_http, the caller's code for that). */
+static int request_start(const egress_request *rq, int not_http, char host[NETPOLICY_HOST_MAX],
+                         unsigned *port, buf *req, err *e)
+{
+  if (strncasecmp(rq->url, "http://", 7) != 0)
+    return err_set(e, not_http, "'%.*s' is not an http URL", egress_url_shown(rq->url),
+                   rq->url);
+  if (egress_url_host(rq->url, host, NETPOLICY_HOST_MAX, port, e) != 0)
+    return e->code;
+  const char *path = strchr(rq->url + 7, '/');
+  request_head(rq, path != NULL ? path : "/", req);
+  return 0;
+}
+
 int egress_stream_open(const netpolicy *p, const egress_request *rq, arena *a,
                        egress_response *out, egress_stream **sp, err *e)
 {
   *sp = NULL;
   memset(out, 0, sizeof *out);
   buf_init(&out->body, 1);
-  char host[NETPOLICY_HOST_MAX];
-  unsigned port = 0;
-  if (strncasecmp(rq->url, "http://", 7) != 0)
-    return err_set(e, ERR_INVALID, "'%.*s' is not an http URL",
-                   egress_url_shown(rq->url), rq->url);
   if (rq->body != NULL || rq->upload)
     return err_set(e, ERR_INVALID, "a streamed request has no body");
-  if (egress_url_host(rq->url, host, sizeof host, &port, e) != 0)
-    return e->code;
-  const char *path = strchr(rq->url + 7, '/');
-  if (path == NULL)
-    path = "/";
+  char host[NETPOLICY_HOST_MAX];
+  unsigned port = 0;
   buf req;
-  request_head(rq, path, &req);
+  if (request_start(rq, ERR_INVALID, host, &port, &req, e) != 0)
+    return e->code;
   egress_stream *s = xcalloc(1, sizeof *s);
   snprintf(s->key, sizeof s->key, "%s:%u", host, port);
   s->stall_ms = rq->stall_ms > 0 ? rq->stall_ms : rq->timeout_ms;
@@ -530,20 +538,13 @@ int egress_upload(const netpolicy *p, const egress_request *rq, arena *a, egress
 {
   memset(out, 0, sizeof *out);
   buf_init(&out->body, 1);
-  char host[NETPOLICY_HOST_MAX];
-  unsigned port = 0;
-  if (strncasecmp(rq->url, "http://", 7) != 0)
-    return err_set(e, ERR_NOT_IMPLEMENTED, "'%.*s' is not an http URL",
-                   egress_url_shown(rq->url), rq->url);
   if (!rq->upload || rq->upload_fn != NULL)
     return err_set(e, ERR_INVALID, "an upload by sendfile has its body in a file");
-  if (egress_url_host(rq->url, host, sizeof host, &port, e) != 0)
-    return e->code;
-  const char *path = strchr(rq->url + 7, '/');
-  if (path == NULL)
-    path = "/";
+  char host[NETPOLICY_HOST_MAX];
+  unsigned port = 0;
   buf req;
-  request_head(rq, path, &req);
+  if (request_start(rq, ERR_NOT_IMPLEMENTED, host, &port, &req, e) != 0)
+    return e->code;
   egress_stream s = {.fd = -1, .url = rq->url};
   snprintf(s.key, sizeof s.key, "%s:%u", host, port);
   s.stall_ms = rq->stall_ms > 0 ? rq->stall_ms : rq->timeout_ms;

@@ -1336,6 +1336,28 @@ void crawlers_observe(void *ctx, const struct store_change *ch)
   pthread_mutex_unlock(&cr->qmu);
 }
 
+/* Every crawler's definition, all pages of the listing; those listed
+   before a failing page when one fails (the callers retry on their next
+   round). */
+static json_t *crawler_defs(crawlers *cr)
+{
+  json_t *all = json_array();
+  char *token = NULL;
+  err e = {0};
+  do {
+    json_t *list;
+    char *next = NULL;
+    if (catalog_crawler_list(cr->cat, token, 0, &list, &next, &e) != 0)
+      break;
+    free(token);
+    token = next;
+    json_array_extend(all, list);
+    json_decref(list);
+  } while (token != NULL);
+  free(token);
+  return all;
+}
+
 /* One created object under one event-mode crawler's targets. */
 static int event_object(crawlers *cr, json_t *def, const change *c, err *e)
 {
@@ -1487,21 +1509,12 @@ static void *event_thread(void *arg)
     pthread_mutex_unlock(&cr->qmu);
     /* the event-mode crawlers, once per batch */
     json_t *defs = json_array();
-    char *token = NULL;
+    json_t *all = crawler_defs(cr);
     err e = {0};
-    do {
-      json_t *list;
-      char *next = NULL;
-      if (catalog_crawler_list(cr->cat, token, 0, &list, &next, &e) != 0)
-        break;
-      free(token);
-      token = next;
-      size_t i;
-      json_t *d;
-      json_array_foreach(list, i, d) if (event_mode(d)) json_array_append(defs, d);
-      json_decref(list);
-    } while (token != NULL);
-    free(token);
+    size_t k;
+    json_t *def;
+    json_array_foreach(all, k, def) if (event_mode(def)) json_array_append(defs, def);
+    json_decref(all);
     while (batch != NULL) {
       change *c = batch;
       batch = c->next;
@@ -1547,25 +1560,15 @@ static void *lease_thread(void *arg)
     }
     pthread_mutex_unlock(&cr->mu);
     /* other nodes' crawls whose lease ran out */
-    char *token = NULL;
-    err e = {0};
-    do {
-      json_t *list;
-      char *next = NULL;
-      if (catalog_crawler_list(cr->cat, token, 0, &list, &next, &e) != 0)
-        break;
-      free(token);
-      token = next;
-      for (size_t i = 0; i < json_array_size(list); i++) {
-        json_t *doc = json_incref(json_array_get(list, i));
-        const char *name = json_string_value(json_object_get(doc, "Name"));
-        if (name != NULL)
-          expire(cr, name, &doc);
-        json_decref(doc);
-      }
-      json_decref(list);
-    } while (token != NULL);
-    free(token);
+    json_t *all = crawler_defs(cr);
+    for (size_t i = 0; i < json_array_size(all); i++) {
+      json_t *doc = json_incref(json_array_get(all, i));
+      const char *name = json_string_value(json_object_get(doc, "Name"));
+      if (name != NULL)
+        expire(cr, name, &doc);
+      json_decref(doc);
+    }
+    json_decref(all);
     pthread_mutex_lock(&cr->mu);
     if (cr->lstop)
       break;

@@ -1492,6 +1492,15 @@ static int page_prefix(rd *r, const pq_leaf *l, const pagehdr *h, const uint8_t 
   return 1;
 }
 
+/* Room in d for a page's count values, which must not pass the left
+   values of the column chunk. */
+static int page_room(rd *r, leafdata *d, const pq_node *nd, size_t count, int64_t left)
+{
+  if ((int64_t)count > left)
+    return fail(r, "the pages hold more values than the column chunk");
+  return leaf_grow(r, d, d->n + count, d->nvals + count, nd);
+}
+
 static int read_leaf(rd *r, int rg, int li, const uint8_t *chunk, size_t len, leafdata *d)
 {
   const pq_file *f = r->f;
@@ -1564,11 +1573,7 @@ static int read_leaf(rd *r, int rg, int li, const uint8_t *chunk, size_t len, le
       /* a flat leaf's page whose rows nobody reads: NULLs (or zeros) in
          their place, nothing decompressed or decoded */
       size_t count = (size_t)h.nvals;
-      if ((int64_t)count > want - got) {
-        rc = fail(r, "the pages hold more values than the column chunk");
-        break;
-      }
-      if ((rc = leaf_grow(r, d, d->n + count, d->nvals + count, nd)) < 0)
+      if ((rc = page_room(r, d, nd, count, want - got)) < 0)
         break;
       if (d->def != NULL) {
         memset(d->def + d->n, 0, count);
@@ -1591,11 +1596,7 @@ static int read_leaf(rd *r, int rg, int li, const uint8_t *chunk, size_t len, le
       if (r->rr != NULL && nd->max_rep == 0 && h.type == PQ_PAGE_DATA &&
           c->codec == PQ_CODEC_SNAPPY && h.enc == PQ_ENC_PLAIN) {
         size_t count = (size_t)h.nvals;
-        if ((int64_t)count > want - got) {
-          rc = fail(r, "the pages hold more values than the column chunk");
-          break;
-        }
-        if ((rc = leaf_grow(r, d, d->n + count, d->nvals + count, nd)) < 0)
+        if ((rc = page_room(r, d, nd, count, want - got)) < 0)
           break;
         if ((rc = page_prefix(r, l, &h, body, u, ulen, got, d, &tmp)) < 0)
           break;

@@ -152,3 +152,14 @@ def node_env(pg, backend, prefix="shared"):
             "TARN_OBJECTS_ENDPOINT": backend.endpoint,
             "TARN_OBJECTS_ACCESS_KEY": backend.access_key,
             "TARN_OBJECTS_SECRET_KEY": backend.secret_key}
+
+
+def wait_for(cond, timeout=120, what="condition"):
+    """cond()'s first true value, polled every 0.2 s for up to timeout s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for " + what)

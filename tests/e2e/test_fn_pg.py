@@ -16,7 +16,7 @@ import botocore.exceptions
 import pytest
 
 import lambda_util as lu
-from pg_util import backend, pg, two_nodes  # noqa: F401 (fixtures)
+from pg_util import backend, pg, two_nodes, wait_for  # noqa: F401 (fixtures)
 
 CODE = r"""
 import datetime, hashlib, hmac, os, time, urllib.request, uuid
@@ -75,16 +75,6 @@ def create(lam, name, version="v1", **kw):
     return lam.create_function(FunctionName=name, Runtime="python3.11", Handler="app.handler",
                                Role="arn:aws:iam::000000000000:role/lambda-role",
                                Code={"ZipFile": code(version)}, **kw)
-
-
-def wait_for(cond, timeout=120, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def runs(s3, bucket):

@@ -19,7 +19,7 @@ import botocore.exceptions
 import pytest
 
 import lambda_util as lu
-from pg_util import backend, pg, two_nodes  # noqa: F401 (fixtures)
+from pg_util import backend, pg, two_nodes, wait_for  # noqa: F401 (fixtures)
 
 CODE = r"""
 import datetime, hashlib, hmac, os, time, urllib.error, urllib.request
@@ -78,16 +78,6 @@ def create(lam, name):
                                Role="arn:aws:iam::000000000000:role/lambda-role",
                                Code={"ZipFile": lu.zip_files({"app.py": (CODE, 0o100644)})},
                                Timeout=60)
-
-
-def wait_for(cond, timeout=120, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def started(s3, bucket):
