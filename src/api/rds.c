@@ -56,6 +56,7 @@ static void write_error(http_req *r, const err *e)
   case ERR_TIME_SKEWED: status = 403; code = "SignatureDoesNotMatch"; break;
   case ERR_UNKNOWN_ACCESS_KEY: status = 403; code = "InvalidClientTokenId"; break;
   case ERR_DENIED: status = 403; code = "AccessDenied"; break;
+  case ERR_MISSING_AUTH: status = 403; code = "MissingAuthenticationToken"; break;
   case ERR_AUTH_MALFORMED: code = "IncompleteSignature"; break;
   case ERR_UNAVAILABLE: status = 503; code = "ServiceUnavailable"; break;
   default: status = 500; code = "InternalFailure"; break;

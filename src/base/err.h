@@ -105,7 +105,8 @@
   X(NO_SUCH_VERSION,        -82,  404, "NoSuchVersion")                   \
   X(INVALID_BUCKET_STATE,   -83,  409, "InvalidBucketState")              \
   X(NO_LOCK_CONFIG,         -84,  404, "ObjectLockConfigurationNotFoundError") \
-  X(NO_SUCH_LOCK_CONFIG,    -85,  404, "NoSuchObjectLockConfiguration")
+  X(NO_SUCH_LOCK_CONFIG,    -85,  404, "NoSuchObjectLockConfiguration") \
+  X(MISSING_AUTH,           -86,  403, "MissingAuthenticationToken")
 
 enum {
   ERR_OK = 0,

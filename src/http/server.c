@@ -1252,6 +1252,19 @@ static int finish_payload_checks(http_req *r, err *e)
   return 0;
 }
 
+/* The refusal of a request that carries no signature at all: IAM and RDS
+ * answer MissingAuthenticationToken (403) as AWS does; the other services
+ * keep sigv4_verify's AccessDenied, which their error shapes map to their
+ * own codes (SNS's AuthorizationError). */
+static int unsigned_refusal(http_req *r, err *e)
+{
+  static const char *const token_services[] = {"iam", "rds"};
+  for (size_t i = 0; i < sizeof token_services / sizeof token_services[0]; i++)
+    if (strcmp(r->service, token_services[i]) == 0)
+      return err_set(e, ERR_MISSING_AUTH, "Request is missing Authentication Token");
+  return ERR_DENIED;
+}
+
 /* Authenticates and routes a request whose headers are complete. */
 static int begin(http_req *r, const char *body_sha256_hex, err *e)
 {
@@ -1274,7 +1287,7 @@ static int begin(http_req *r, const char *body_sha256_hex, err *e)
      * refuses it here. */
     if (rc != ERR_DENIED || p->svc == srv->cfg.native || strcmp(r->service, "s3") != 0 ||
         http_req_header(r, "authorization") != NULL)
-      return rc;
+      return rc == ERR_DENIED ? unsigned_refusal(r, e) : rc;
     err_clear(e);
     memset(&r->auth, 0, sizeof r->auth);
     if ((rc = setup_payload_checks(r, e)) != 0)

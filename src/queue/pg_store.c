@@ -433,28 +433,6 @@ static int send_txn(PGconn *c, void *arg, err *e)
   return rc;
 }
 
-static int pg_send(queue_system *q, const qsnap *s, const queue_send *m, size_t n,
-                   queue_sent *out, err *errs, err *e)
-{
-  send_ctx sc = {q, s, m, n, out, errs, 0};
-  if (n == 1 && !s->fifo) { /* one statement commits alone: one round trip */
-    PGconn *c = pg_acquire(q->pg->pool, e);
-    if (c == NULL)
-      return e->code;
-    arena *a = arena_new();
-    int rc = send_one(c, s, m, queue__now_ms(), a, out, &sc.visible, e);
-    arena_free(a);
-    pg_release(q->pg->pool, c, rc != 0 && PQstatus(c) != CONNECTION_OK);
-    if (rc == 0)
-      notify_wake(q, s->id, sc.visible);
-    return rc;
-  }
-  int rc = pg_transaction(q->pg->pool, NULL, send_txn, &sc, e);
-  if (rc == 0)
-    notify_wake(q, s->id, sc.visible);
-  return rc;
-}
-
 /* ---- for pg_topic.c: a publish's copies in its own transaction ---- */
 
 pg_pool *queue__pg_pool(queue_system *q)
@@ -474,8 +452,9 @@ int queue__pg_send_on(PGconn *c, const qsnap *s, const queue_send *m, int64_t no
 #define PG_COPY_BYTES (32u << 20)
 #define PG_COPY_ARRAY_MAX (256u << 20) /* bounded by the rows and bytes above */
 
-/* The rows of a publish's copies, one array per column ($1, $3..$10) and
- * their bodies one after the other ($11, sliced by offset and length). */
+/* The rows of many messages (a publish's copies, a standard queue's
+ * batch), one array per column ($1, $3..$10) and their bodies one after
+ * the other ($11, sliced by offset and length). */
 static const char insert_many_sql[] =
     "INSERT INTO tarn_queue_messages (qid, seq, visible_at, sent_ms, id, sender, trace,"
     " md5_body, md5_attrs, body)"
@@ -490,8 +469,17 @@ static const char insert_many_sql[] =
 
 enum { C_QID, C_VIS, C_ID, C_SENDER, C_TRACE, C_MD5B, C_MD5A, C_OFF, C_LEN, C_COLS };
 
-/* Inserts copies [0, n) (their bodies fit PG_COPY_BYTES) in one statement. */
+/* The bytes a message takes in a multi-row INSERT's body parameter. */
+static size_t copy_bytes(const queue_send *m)
+{
+  return m->body_len + queue__attrs_size(m->attrs, m->nattrs);
+}
+
+/* Inserts copies [0, n) (their bodies fit PG_COPY_BYTES) in one statement;
+ * ids (NULL: not wanted) receives each copy's message id, *rows (NULL: not
+ * wanted) how many were inserted (a copy for a deleted queue is not). */
 static int insert_copies(PGconn *c, const pg_copy *copies, size_t n, int64_t now, arena *a,
+                         const char **ids, size_t *rows,
                          void (*visible)(void *ctx, uint64_t qid), void *ctx, err *e)
 {
   buf cols[C_COLS];
@@ -508,6 +496,8 @@ static int insert_copies(PGconn *c, const pg_copy *copies, size_t n, int64_t now
     char md5b[33];
     char md5a[33];
     MDB_val body = row_fields(&p, m, a, md5b, md5a);
+    if (ids != NULL)
+      ids[i] = arena_strdup(a, p.id);
     bad |= pg_array_add(&cols[C_QID], i64(a, (int64_t)s->id));
     bad |= pg_array_add(&cols[C_VIS], i64(a, now + (int64_t)p.delay * 1000));
     bad |= pg_array_add(&cols[C_ID], p.id);
@@ -523,7 +513,7 @@ static int insert_copies(PGconn *c, const pg_copy *copies, size_t n, int64_t now
     bad |= pg_array_end(&cols[k]);
   int rc;
   if (bad != 0) {
-    rc = err_set(e, ERR_INTERNAL, "a publish's copies do not fit one statement");
+    rc = err_set(e, ERR_INTERNAL, "the messages do not fit one statement");
   } else {
     const char *params[11] = {cols[C_QID].data,  i64(a, now),         cols[C_VIS].data,
                               cols[C_ID].data,   cols[C_SENDER].data, cols[C_TRACE].data,
@@ -534,8 +524,9 @@ static int insert_copies(PGconn *c, const pg_copy *copies, size_t n, int64_t now
     lengths[10] = (int)bodies.len;
     formats[10] = 1;
     PGresult *r = NULL;
-    rc = pg_exec_bin(c, insert_many_sql, 11, params, lengths, formats, &r,
-                     "send a publish's copies", e);
+    rc = pg_exec_bin(c, insert_many_sql, 11, params, lengths, formats, &r, "send messages", e);
+    if (rc == 0 && rows != NULL)
+      *rows = (size_t)PQntuples(r);
     for (int i = 0; rc == 0 && i < PQntuples(r); i++)
       if (PQgetvalue(r, i, 1)[0] == 't')
         visible(ctx, (uint64_t)(int64_t)pg_col_int(r, i, 0));
@@ -554,13 +545,10 @@ int queue__pg_send_many(PGconn *c, const pg_copy *copies, size_t n, int64_t now,
   while (i < n) {
     size_t j = i, bytes = 0;
     do { /* at least one: a copy alone is within the queue's size limit */
-      bytes += copies[j].m.body_len + queue__attrs_size(copies[j].m.attrs, copies[j].m.nattrs);
+      bytes += copy_bytes(&copies[j].m);
       j++;
-    } while (j < n && j - i < PG_COPY_ROWS &&
-             bytes + copies[j].m.body_len +
-                     queue__attrs_size(copies[j].m.attrs, copies[j].m.nattrs) <=
-                 PG_COPY_BYTES);
-    int rc = insert_copies(c, copies + i, j - i, now, a, visible, ctx, e);
+    } while (j < n && j - i < PG_COPY_ROWS && bytes + copy_bytes(&copies[j].m) <= PG_COPY_BYTES);
+    int rc = insert_copies(c, copies + i, j - i, now, a, NULL, NULL, visible, ctx, e);
     if (rc != 0)
       return rc;
     i = j;
@@ -571,6 +559,85 @@ int queue__pg_send_many(PGconn *c, const pg_copy *copies, size_t n, int64_t now,
 void queue__pg_wake(queue_system *q, uint64_t qid, uint64_t count)
 {
   notify_wake(q, qid, count);
+}
+
+/* ---- a standard queue's batch: one multi-row INSERT ---- */
+
+static size_t batch_bytes(const queue_send *m, size_t n)
+{
+  size_t bytes = 0;
+  for (size_t i = 0; i < n; i++)
+    bytes += copy_bytes(&m[i]);
+  return bytes;
+}
+
+static void count_visible(void *ctx, uint64_t qid)
+{
+  (void)qid;
+  (*(uint64_t *)ctx)++;
+}
+
+/* Sends the valid entries of a standard queue's batch (errs[i] clear) in
+ * one statement, which commits alone (invariant 3): one round trip, all
+ * of them or (their queue gone) none. FIFO batches go through send_txn:
+ * their deduplication and order need the queue's row lock. */
+static int send_batch(queue_system *q, const qsnap *s, const queue_send *m, size_t n,
+                      queue_sent *out, err *errs, err *e)
+{
+  arena *a = arena_new();
+  pg_copy *copies = arena_alloc(a, n * sizeof *copies);
+  size_t *at = arena_alloc(a, n * sizeof *at);
+  const char **ids = arena_alloc(a, n * sizeof *ids);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (errs[i].code == 0) {
+      copies[k] = (pg_copy){.s = s, .m = m[i]};
+      at[k++] = i;
+    }
+  int rc = 0;
+  uint64_t visible = 0;
+  if (k > 0) {
+    PGconn *c = pg_acquire(q->pg->pool, e);
+    if (c == NULL) {
+      arena_free(a);
+      return e->code;
+    }
+    size_t rows = 0;
+    rc = insert_copies(c, copies, k, queue__now_ms(), a, ids, &rows, count_visible, &visible, e);
+    pg_release(q->pg->pool, c, rc != 0 && PQstatus(c) != CONNECTION_OK);
+    if (rc == 0 && rows != k)
+      rc = err_set(e, QUEUE_ERR_NO_QUEUE, no_queue_msg);
+  }
+  for (size_t j = 0; rc == 0 && j < k; j++)
+    queue__sent_fill(&m[at[j]], ids[j], 0, false, &out[at[j]]);
+  arena_free(a);
+  if (rc == 0)
+    notify_wake(q, s->id, visible);
+  return rc;
+}
+
+static int pg_send(queue_system *q, const qsnap *s, const queue_send *m, size_t n,
+                   queue_sent *out, err *errs, err *e)
+{
+  send_ctx sc = {q, s, m, n, out, errs, 0};
+  if (n > 1 && !s->fifo && n <= PG_COPY_ROWS && batch_bytes(m, n) <= PG_COPY_BYTES)
+    return send_batch(q, s, m, n, out, errs, e);
+  if (n == 1 && !s->fifo) { /* one statement commits alone: one round trip */
+    PGconn *c = pg_acquire(q->pg->pool, e);
+    if (c == NULL)
+      return e->code;
+    arena *a = arena_new();
+    int rc = send_one(c, s, m, queue__now_ms(), a, out, &sc.visible, e);
+    arena_free(a);
+    pg_release(q->pg->pool, c, rc != 0 && PQstatus(c) != CONNECTION_OK);
+    if (rc == 0)
+      notify_wake(q, s->id, sc.visible);
+    return rc;
+  }
+  int rc = pg_transaction(q->pg->pool, NULL, send_txn, &sc, e);
+  if (rc == 0)
+    notify_wake(q, s->id, sc.visible);
+  return rc;
 }
 
 /* ---- receive ---- */

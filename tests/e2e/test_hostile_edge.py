@@ -427,15 +427,20 @@ def test_readme_presign_line_works_with_the_installed_cli(tarn, s3, tmp_path):
 
 
 @pytest.mark.parametrize("argv,ns,code", [
-    (["iam", "list-users"], "https://iam.amazonaws.com/doc/2010-05-08/", "AccessDenied"),
-    (["rds", "describe-db-clusters"], "http://rds.amazonaws.com/doc/2014-10-31/", "AccessDenied"),
+    (["iam", "list-users"], "https://iam.amazonaws.com/doc/2010-05-08/",
+     "MissingAuthenticationToken"),
+    (["iam", "list-roles"], "https://iam.amazonaws.com/doc/2010-05-08/",
+     "MissingAuthenticationToken"),
+    (["rds", "describe-db-clusters"], "http://rds.amazonaws.com/doc/2014-10-31/",
+     "MissingAuthenticationToken"),
     (["sns", "list-topics"], "http://sns.amazonaws.com/doc/2010-03-31/", "AuthorizationError"),
     (["sqs", "list-queues"], "http://queue.amazonaws.com/doc/2012-11-05/", "AccessDenied"),
 ])
 def test_query_services_answer_unsigned_in_their_own_shape(tarn, argv, ns, code):
     """The query-protocol services share POST / and a form body: an unsigned
     request is refused in the error shape of the service its body's Version
-    names (IAM's namespace for IAM), as the AWS CLI shows it."""
+    names (IAM's namespace for IAM), as the AWS CLI shows it; IAM and RDS
+    name the missing signature MissingAuthenticationToken (HTTP 403), as AWS."""
     r = tarn.aws("--no-sign-request", "--debug", *argv, timeout=120)
     assert r.returncode != 0
     bodies = re.findall(r"Response body:\s*\n?b'(<\?xml[^']*)'", r.stderr)
@@ -443,5 +448,9 @@ def test_query_services_answer_unsigned_in_their_own_shape(tarn, argv, ns, code)
     root = ET.fromstring(bodies[-1])
     assert root.tag == "{%s}ErrorResponse" % ns, bodies[-1]
     assert root.find("{%s}Error/{%s}Code" % (ns, ns)).text == code, bodies[-1]
+    assert re.search(r'"POST / HTTP/1\.1" 403 ', r.stderr), r.stderr[-3000:]
+    if code == "MissingAuthenticationToken":
+        message = root.find("{%s}Error/{%s}Message" % (ns, ns)).text
+        assert message == "Request is missing Authentication Token", bodies[-1]
     # the refusal changed nothing: a signed request still answers
     tarn.aws_ok(*argv)

@@ -4,7 +4,8 @@ a queue created on one node is served by the other, a receive is exclusive
 across nodes (four receivers, two per node, drain 500 messages: each is
 received exactly once), a receipt handle of one node deletes on the other,
 long polls on one node wake for sends on the other, acknowledged sends
-survive kill -9 of the node that took them, FIFO groups keep their order
+survive kill -9 of the node that took them, a batch sent in one statement
+round-trips its bodies and attributes exactly, FIFO groups keep their order
 across nodes (topics over PostgreSQL: test_sns_pg.py).
 """
 import threading
@@ -14,7 +15,7 @@ import botocore.exceptions
 import pytest
 
 from pg_util import backend, pg, two_nodes  # noqa: F401 (fixtures)
-from queue_util import client, unique, wait_for
+from queue_util import client, md5_hex, md5_of_attributes, unique, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +141,85 @@ def test_concurrent_receivers_on_two_nodes_get_each_message_once(nodes):
     assert not errors, errors
     assert len(seen) == total, "received %d, want %d" % (len(seen), total)
     assert sorted(seen) == ["m%03d" % i for i in range(total)]
+
+
+# bodies and attribute values that a careless array or SQL literal would
+# change: quotes, backslashes, braces, commas, the text NULL, unicode
+TRICKY = ['say "hi"', "back\\slash \\\" end", "{a,b}", "NULL", "",
+          "caf\u00e9 \u65e5\u672c \U0001F600", "{\"NULL\"}", "tab\tand\nnewline",
+          "'single' & <xml>", "000042"]
+
+
+def test_standard_batch_round_trips_exactly_once_across_nodes(nodes):
+    a, b = nodes
+    qa, qb = sqs_of(a), sqs_of(b)
+    url = qa.create_queue(QueueName=unique("batch"),
+                          Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    entries = []
+    for i, t in enumerate(TRICKY):
+        attrs = {"s": {"DataType": "String", "StringValue": t or "NULL"},
+                 "n": {"DataType": "Number", "StringValue": "000042"},
+                 "b": {"DataType": "Binary",
+                       "BinaryValue": ("%d\\\"{}" % i).encode() + b"\x00\xff"},
+                 "q.k_-": {"DataType": "String.x-y_z", "StringValue": "\\\"}"}}
+        entries.append({"Id": "e%d" % i, "MessageBody": "%d|%s" % (i, t),
+                        "MessageAttributes": attrs})
+    entries[3]["MessageSystemAttributes"] = {"AWSTraceHeader": {
+        "DataType": "String",
+        "StringValue": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;"
+                       "Sampled=1"}}
+    r = qa.send_message_batch(QueueUrl=url, Entries=entries)
+    assert not r.get("Failed"), r
+    sent = {e["Id"]: e for e in r["Successful"]}
+    assert sorted(sent) == sorted(e["Id"] for e in entries)
+    want = {}
+    for e in entries:
+        s = sent[e["Id"]]
+        assert s["MD5OfMessageBody"] == md5_hex(e["MessageBody"])
+        assert s["MD5OfMessageAttributes"] == md5_of_attributes(e["MessageAttributes"])
+        want[s["MessageId"]] = e
+    assert len(want) == 10  # ten distinct ids
+
+    # received across A and B, each exactly once, unchanged
+    got = {}
+    for k in range(40):
+        if len(got) == len(want):
+            break
+        sqs = (qa, qb)[k % 2]
+        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3, WaitTimeSeconds=1,
+                                     MessageAttributeNames=["All"],
+                                     AttributeNames=["All"]).get("Messages", []):
+            assert m["MessageId"] not in got, "received twice: %r" % m
+            got[m["MessageId"]] = m
+    assert sorted(got) == sorted(want)
+    for mid, m in got.items():
+        e = want[mid]
+        assert m["Body"] == e["MessageBody"]
+        assert m["MD5OfBody"] == md5_hex(e["MessageBody"])
+        assert m["MessageAttributes"] == e["MessageAttributes"]
+        assert m["MD5OfMessageAttributes"] == md5_of_attributes(e["MessageAttributes"])
+        if "MessageSystemAttributes" in e:
+            assert m["Attributes"]["AWSTraceHeader"] == \
+                e["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"]
+        else:
+            assert "AWSTraceHeader" not in m["Attributes"]
+    for sqs in (qa, qb):
+        assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+
+    # a batch with an invalid entry: the others are sent, that one alone fails
+    r = qb.send_message_batch(QueueUrl=url, Entries=[
+        {"Id": "ok1", "MessageBody": "NULL"},
+        {"Id": "bad", "MessageBody": "x", "DelaySeconds": 901},
+        {"Id": "ok2", "MessageBody": "{\\}"}])
+    assert sorted(e["Id"] for e in r["Successful"]) == ["ok1", "ok2"]
+    assert [e["Id"] for e in r["Failed"]] == ["bad"]
+    bodies = []
+    for k in range(40):
+        if len(bodies) == 2:
+            break
+        bodies += [m["Body"] for m in (qa, qb)[k % 2].receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])]
+    assert sorted(bodies) == ["NULL", "{\\}"]
 
 
 def test_long_poll_on_one_node_wakes_for_a_send_on_the_other(nodes):
