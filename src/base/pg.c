@@ -20,6 +20,7 @@
  */
 #include "base/pg.h"
 
+#include "base/hash.h"
 #include "base/mem.h"
 
 #include <libpq-fe.h>
@@ -247,6 +248,18 @@ int pg_array_add(buf *b, const char *v)
   out[k++] = '"';
   b->len -= 2 * n + 2 - k;
   b->data[b->len] = '\0';
+  return 0;
+}
+
+int pg_array_add_bytes(buf *b, const void *v, size_t n)
+{
+  if (buf_puts(b, b->len == 0 ? "{\"\\\\x" : ",\"\\\\x") != 0)
+    return -1;
+  char *out = buf_extend(b, 2 * n + 1);
+  if (out == NULL)
+    return -1;
+  hex_encode(v, n, out);
+  out[2 * n] = '"';
   return 0;
 }
 

@@ -85,6 +85,8 @@ long long pg_col_int(const PGresult *r, int row, int col);
  * v (NULL: SQL NULL) as the next element of the array in b (empty before
  * the first), pg_array_end closes it. Non-zero when b's limit is passed. */
 int pg_array_add(buf *b, const char *v);
+/* The same for a bytea[] parameter: n bytes at v as the next element. */
+int pg_array_add_bytes(buf *b, const void *v, size_t n);
 int pg_array_end(buf *b);
 
 /* Maps a failed result (r may be NULL: the connection's error is used). */

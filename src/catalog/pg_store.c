@@ -201,18 +201,6 @@ static int p_put_now(ptx *x, int space, const void *k, size_t kn, const void *v,
 
 #define FLUSH_BYTES (8u << 20) /* of array text in one statement */
 
-/* Appends "\\xHEX" (an element of a bytea[] literal) at *p. */
-static void array_elem(char **p, const unsigned char *b, size_t n, bool first)
-{
-  if (!first)
-    *(*p)++ = ',';
-  memcpy(*p, "\"\\\\x", 4);
-  *p += 4;
-  hex_encode(b, n, *p);
-  *p += 2 * n;
-  *(*p)++ = '"';
-}
-
 /* Sends the puts of space not sent yet, many in one statement. */
 static int flush_space(ptx *x, int space, err *e)
 {
@@ -238,34 +226,29 @@ static int flush_space(ptx *x, int space, err *e)
         return rc;
       continue;
     }
-    char *ka = xmalloc(kt + 1);
-    char *va = xmalloc(vt + 1);
-    char *kp = ka;
-    char *vp = va;
-    *kp++ = '{';
-    *vp++ = '{';
+    buf ka, va;
+    buf_init(&ka, kt + 1);
+    buf_init(&va, vt + 1);
     size_t sent = 0;
     for (int i = 0; i < CACHE_BUCKETS; i++)
       for (centry *c = x->cache[i]; c != NULL && sent < n; c = c->next)
         if (c->dirty && c->space == space) {
-          array_elem(&kp, c->k, c->kn, sent == 0);
-          array_elem(&vp, c->v, c->vn, sent == 0);
+          pg_array_add_bytes(&ka, c->k, c->kn);
+          pg_array_add_bytes(&va, c->v, c->vn);
           c->dirty = false; /* a failure fails the transaction (2) */
           sent++;
         }
-    *kp++ = '}';
-    *vp++ = '}';
-    *kp = '\0';
-    *vp = '\0';
+    pg_array_end(&ka);
+    pg_array_end(&va);
     char sql[200];
     snprintf(sql, sizeof sql,
              "INSERT INTO %s (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) "
              "ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v", tables[space]);
-    const void *vals[2] = {ka, va};
-    size_t lens[2] = {(size_t)(kp - ka), (size_t)(vp - va)};
+    const void *vals[2] = {ka.data, va.data};
+    size_t lens[2] = {ka.len, va.len};
     rc = run_params(x, sql, 2, vals, lens, true, NULL, "write the catalog", e);
-    free(ka);
-    free(va);
+    buf_release(&ka);
+    buf_release(&va);
     if (rc != 0)
       return rc;
   }
