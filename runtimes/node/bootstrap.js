@@ -178,11 +178,16 @@ function logError(msg, err) {
 
 // ------------------------------------------------------------------ HTTP
 
-const [apiHost, apiPort] = (() => {
+let apiHost;
+let apiPort;
+// (again in a template's fork, whose Runtime API port is its own)
+function readRuntimeApi() {
   const a = process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001';
   const i = a.lastIndexOf(':');
-  return [a.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1', parseInt(a.slice(i + 1), 10) || 80];
-})();
+  apiHost = a.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1';
+  apiPort = parseInt(a.slice(i + 1), 10) || 80;
+}
+readRuntimeApi();
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
 // Resolves {status, headers, body (string)}. A request that fails on a reused
@@ -589,7 +594,8 @@ async function handleOnceStreaming(handler, scheduleNext) {
   }
 }
 
-async function main() {
+// What the runtime sets up before the handler's load; the task root.
+function prepare() {
   jsonLogs = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
   patchConsole();
   process.on('uncaughtException', (error) => {
@@ -611,15 +617,11 @@ async function main() {
   const nodePath = (process.env.NODE_PATH || '').split(':').filter(Boolean);
   if (!nodePath.includes(appRoot)) process.env.NODE_PATH = nodePath.concat(appRoot).join(':');
   require('module')._initPaths(); // (in a fork of the zygote, NODE_PATH is new to it too)
+  return appRoot;
+}
 
-  let handler;
-  try {
-    handler = await loadHandler(appRoot, process.env._HANDLER || '');
-  } catch (err) {
-    logError('Uncaught Exception', err);
-    await postInitError(err);
-    process.exit(129);
-  }
+// The invocations, one after another.
+function run(handler) {
   const isAsync = handler.constructor?.name === 'AsyncFunction';
   const streaming = handler[HANDLER_STREAMING] === STREAM_RESPONSE;
   const scheduleNext = () => setImmediate(() => {
@@ -632,5 +634,32 @@ async function main() {
   scheduleNext();
 }
 
-if (globalThis.__tarnZygote) module.exports = { main }; // runtimes/node/zygote.js calls it
+async function main() {
+  const appRoot = prepare();
+  let handler;
+  try {
+    handler = await loadHandler(appRoot, process.env._HANDLER || '');
+  } catch (err) {
+    logError('Uncaught Exception', err);
+    await postInitError(err);
+    process.exit(129);
+  }
+  run(handler);
+}
+
+// A template's load (src/sandbox/template.c): the handler, loaded; a
+// failure rejects (the server then starts instances the usual way, which
+// report it).
+async function template() {
+  return loadHandler(prepare(), process.env._HANDLER || '');
+}
+
+// In each fork of a template, whose environment is its own.
+function restored(handler) {
+  jsonLogs = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+  readRuntimeApi();
+  run(handler);
+}
+
+if (globalThis.__tarnZygote) module.exports = { main, template, restored }; // runtimes/node/zygote.js calls them
 else main();

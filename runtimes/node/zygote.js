@@ -25,6 +25,10 @@
 //   process.argv / execArgv / pid, the module search paths (NODE_PATH). A
 //   function whose environment changes Node's start (NODE_OPTIONS, ...) is
 //   exec'd, not forked (src/fn/zygote.c).
+// - A template's fork (template()) re-initialises the same, and the
+//   randomness Node keeps ahead (Math.random's state, randomUUID's buffer);
+//   what the function's own code drew at its load is the template's (as on
+//   SnapStart: draw it again in the handler, or after the fork).
 // - Host paths show nowhere: the modules are compiled under their
 //   /var/runtime names and the addon is mapped from a memfd.
 'use strict';
@@ -90,7 +94,32 @@ function instance(lib, boot) {
   process.argv = [process.execPath, BOOTSTRAP];
   process.execArgv = [];
   process.mainModule = boot;
+  if (typeof lib.template === 'function' && lib.template()) {
+    template(lib, boot);
+    return;
+  }
   boot.exports.main();
+}
+
+// A function's template (src/sandbox/template.c): loads the handler, then
+// serves forks (lib.fork never returns in the template, and returns 0 in
+// each fork, its event loop re-made).
+function template(lib, boot) {
+  boot.exports.template().then((handler) => {
+    if (lib.fork() !== 0) lib.exit(1);
+    reseedMathRandom();
+    // crypto.randomUUID serves 128 ids from one buffer of random bytes it
+    // fills at once: what the template left of it would be every fork's next
+    // ids. 128 draws come back to the same place in a buffer filled anew.
+    for (let i = 0; i < 128; i++) crypto.randomUUID();
+    Object.defineProperty(process, 'pid', {
+      value: Number(fs.readlinkSync('/proc/self')), enumerable: true, configurable: true, writable: true,
+    });
+    boot.exports.restored(handler);
+  }, (err) => {
+    console.error(err);
+    lib.exit(1);
+  });
 }
 
 // The zygote's rehearsal (src/sandbox/zygote_lib.c): a copy of it, outside

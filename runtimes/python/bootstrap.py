@@ -525,11 +525,12 @@ def _post(api, path, body, headers):
 
 def _snapshot_restore_module():
     """Lambda's snapshot_restore_py (its python runtimes include it), so that
-    a handler written for SnapStart imports unchanged. tarn takes no snapshot
-    of a function's initialised instance (a new instance is a fork of the
-    runtime, before the handler's module is imported, and re-initialises
-    what it must itself: zygote.py), so the hooks are kept, never called,
-    as on Lambda when SnapStart is off."""
+    a handler written for SnapStart imports unchanged. Where a function's
+    instances are forks of its template (src/sandbox/template.c), the
+    template runs the before-snapshot hooks once, after the import, and each
+    fork its after-restore hooks (template(), restored()); an instance
+    started the usual way runs neither, as on Lambda when SnapStart is
+    off."""
     import types
     m = types.ModuleType("snapshot_restore_py")
     m._before_snapshot = []
@@ -550,7 +551,8 @@ def _snapshot_restore_module():
     return m
 
 
-def main():
+def _prepare():
+    """What the runtime sets up before the handler's import."""
     global _JSON_LOGS
     _JSON_LOGS = (os.environ.get("AWS_LAMBDA_LOG_FORMAT") or "").upper() == "JSON"
     sys.modules.setdefault("snapshot_restore_py", _snapshot_restore_module())
@@ -570,6 +572,58 @@ def main():
     except OSError:
         pass
 
+
+def _init_error(api, error):
+    log_error(error)
+    try:
+        api.request("POST", _API + "/init/error",
+                    to_json(error).encode("utf-8"),
+                    {"Content-Type": "application/json",
+                     _ERROR_TYPE_HEADER: error["errorType"]})
+    finally:
+        sys.exit(1)
+
+
+def _serve(api, handler):
+    while True:
+        status, headers, body = api.request("GET", _API + "/invocation/next")
+        if status != 200:
+            raise RuntimeError("GET invocation/next: HTTP %d: %s" % (
+                status, body[:512].decode("utf-8", "replace")))
+        handle_invocation(api, handler, status, headers, body)
+
+
+def template():
+    """A template's load (src/sandbox/template.c): the handler's module
+    imported, then the before-snapshot hooks run, as SnapStart does before
+    it takes its snapshot. Returns the handler; raises when either fails
+    (the server then starts instances the usual way, which report it)."""
+    _prepare()
+    _setup_logging()
+    handler = get_handler(os.environ.get("_HANDLER", ""))
+    hooks = sys.modules["snapshot_restore_py"]
+    for func, args, kwargs in hooks.get_before_snapshot():
+        func(*args, **kwargs)
+    return handler
+
+
+def restored(handler):
+    """In each fork of a template, whose environment is its own: the
+    after-restore hooks (a failure is the instance's init error, as a
+    failed restore is on Lambda), then the invocations."""
+    global _JSON_LOGS
+    _JSON_LOGS = (os.environ.get("AWS_LAMBDA_LOG_FORMAT") or "").upper() == "JSON"
+    api = RuntimeAPI(os.environ.get("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"))
+    try:
+        for func, args, kwargs in sys.modules["snapshot_restore_py"].get_after_restore():
+            func(*args, **kwargs)
+    except Exception as e:
+        _init_error(api, _error_from_exc(e))
+    _serve(api, handler)
+
+
+def main():
+    _prepare()
     api = RuntimeAPI(os.environ.get("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"))
     error = None
     try:
@@ -580,21 +634,8 @@ def main():
     except Exception as e:
         error = _error_from_exc(e)
     if error is not None:
-        log_error(error)
-        try:
-            api.request("POST", _API + "/init/error",
-                        to_json(error).encode("utf-8"),
-                        {"Content-Type": "application/json",
-                         _ERROR_TYPE_HEADER: error["errorType"]})
-        finally:
-            sys.exit(1)
-
-    while True:
-        status, headers, body = api.request("GET", _API + "/invocation/next")
-        if status != 200:
-            raise RuntimeError("GET invocation/next: HTTP %d: %s" % (
-                status, body[:512].decode("utf-8", "replace")))
-        handle_invocation(api, handler, status, headers, body)
+        _init_error(api, error)
+    _serve(api, handler)
 
 
 if __name__ == "__main__" and "_tarn_zygote" not in globals():

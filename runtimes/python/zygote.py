@@ -65,20 +65,26 @@ def _serve():
         os._exit(1)
 
     # --- an instance of a function from here on
+    _take_environ(lib)
+    if lib.tarn_zygote_template():
+        _template(lib, main, base_path)
+    _instance(main, base_path)
+
+
+def _take_environ(lib):
+    """os.environ from the C environ, which is already the function's."""
     env = lib.tarn_zygote_environ()
-    data = os.environ._data  # the C environ is already the function's
+    data = os.environ._data
     data.clear()
     i = 0
     while env[i] is not None:
         k, _, v = env[i].partition(b"=")
         data[k] = v
         i += 1
-    _instance(main, base_path)
 
 
-def _instance(main, base_path):
-    """Makes this copy of the zygote the runtime of a function, whose
-    environment os.environ holds, and runs it."""
+def _runtime_setup(base_path):
+    """What python's start would have made of the function's environment."""
     import logging
     import time
     time.tzset()
@@ -91,7 +97,44 @@ def _instance(main, base_path):
     for p in list(sys.path_importer_cache):
         if not p.startswith("/usr/"):
             del sys.path_importer_cache[p]
+
+
+def _instance(main, base_path):
+    """Makes this copy of the zygote the runtime of a function, whose
+    environment os.environ holds, and runs it."""
+    _runtime_setup(base_path)
     main["main"]()
+
+
+def _template(lib, main, base_path):
+    """A function's template (src/sandbox/template.c): imports the handler,
+    runs the before-snapshot hooks, then serves forks. Returns only in a
+    fork, never in the template (which ends when the server lets it go, or
+    at once when the handler does not load)."""
+    _runtime_setup(base_path)
+    try:
+        handler = main["template"]()
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+        os._exit(1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    import gc
+    gc.collect()
+    gc.freeze()  # as in the zygote: the collector would write every page in each fork
+    if lib.tarn_zygote_fork() != 0:
+        os._exit(1)
+    # a fork: the interpreter's fork hooks (random reseeded, locks reset),
+    # then the fork's own environment, and SnapStart's after-restore hooks
+    ctypes.pythonapi.PyOS_AfterFork_Child()
+    _take_environ(lib)
+    import logging
+    import time
+    time.tzset()
+    logging._startTime = time.time()
+    main["restored"](handler)
+    os._exit(0)
 
 
 _REHEARSAL_HANDLER = b"def handler(event, context):\n    return {'ok': event.get('n', 0) + 1}\n"

@@ -168,6 +168,7 @@ int fn_system_open(const fn_options *o, fn_system **out, err *e)
                     ? open(trace, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)
                     : -1;
   fn__zygotes_open(s);
+  fn__templates_open(s);
   pthread_mutex_init(&s->lock, NULL);
   pthread_mutex_init(&s->write_lock, NULL);
   pthread_condattr_t ca;
@@ -228,6 +229,9 @@ fn_system *fn_system_close(fn_system *s)
   if (s == NULL)
     return NULL;
   fn_system_stop(s);
+  pthread_mutex_lock(&s->lock);
+  fn__templates_close(s);
+  pthread_mutex_unlock(&s->lock);
   fn__zygotes_close(s);
   if (s->trace_fd >= 0)
     close(s->trace_fd);
@@ -237,6 +241,8 @@ fn_system *fn_system_close(fn_system *s)
     free(it);
   }
   pthread_cond_destroy(&s->registered);
+  pthread_cond_destroy(&s->templates_cond);
+  free(s->tmpl_confs);
   pthread_cond_destroy(&s->reaper_cond);
   pthread_cond_destroy(&s->queue_cond);
   pthread_cond_destroy(&s->timer_cond);

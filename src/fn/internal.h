@@ -61,7 +61,14 @@ typedef struct conf {
   const char *runtime_dir;    /* shown at /var/runtime; NULL: fn_system's */
   const char **envp;          /* the environment, but the per-instance log stream */
   size_t nenvp;
+  /* its template (templates.c), under fn_system.lock */
+  sandbox_template *tmpl;     /* ready, or NULL */
+  int tmpl_state;             /* FN_TMPL_* */
+  int64_t tmpl_used_ms;       /* its last fork */
+  struct fn_system *tmpl_sys; /* set while it holds or builds one */
 } conf;
+
+enum { FN_TMPL_NONE, FN_TMPL_BUILDING, FN_TMPL_READY, FN_TMPL_FAILED };
 
 typedef struct alias_rec {
   char *name;
@@ -276,6 +283,12 @@ struct fn_system {
   sandbox_zygote *zygote_node;   /* the nodejs*.x runtime, likewise */
   sandbox_pool *pool_python;     /* instances of zygote_python started ahead, or NULL (zygote.c) */
   sandbox_pool *pool_node;       /* and of zygote_node */
+  /* templates (templates.c), under lock */
+  uint32_t templates_max;     /* $TARN_FN_TEMPLATES: confs holding or building one, at most */
+  conf **tmpl_confs;          /* those confs (templates_max of room) */
+  uint32_t ntmpl_confs;
+  uint32_t templates_building;
+  pthread_cond_t templates_cond; /* a build ended */
 
   /* the monitor: one thread over every instance's log pipe and pidfd */
   int epfd;
@@ -298,6 +311,21 @@ struct fn_system {
   pthread_cond_t timer_cond;  /* the head changed, or stopping */
   pthread_t timer;
 };
+
+/* ---- templates.c ---- */
+void fn__templates_open(fn_system *s);
+/* Waits for the builds under way (the lock held: it is released while waiting). */
+void fn__templates_close(fn_system *s);
+/* Under lock: a reference to c's template when it has one ready (the
+ * caller releases it); else NULL, and a build starts when c may have one. */
+sandbox_template *fn__template_for(fn_system *s, conf *c);
+/* Under lock: t of c ended (a fork found it gone): c gets no other. */
+void fn__template_gone(fn_system *s, conf *c, sandbox_template *t);
+/* Under lock: templates not forked since cutoff_ms (time_mono_ms) go, as
+ * idle instances do; a later cold start builds one again. */
+void fn__templates_sweep(fn_system *s, int64_t cutoff_ms);
+/* Under lock, when c is freed: its template goes. */
+void fn__template_drop(conf *c);
 
 /* ---- credentials.c ---- */
 /* The credentials a function's instances get in AWS_ACCESS_KEY_ID /

@@ -277,6 +277,7 @@ void fn__conf_unref(conf *c)
 {
   if (c == NULL || --c->refs > 0)
     return;
+  fn__template_drop(c);
   json_decref(c->layers);
   arena_free(c->a);
   free(c);

@@ -44,6 +44,8 @@
  */
 #include "fn/internal.h"
 
+#include "base/log.h"
+
 #include "base/hash.h"
 #include "base/mem.h"
 
@@ -399,6 +401,7 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
   p->all = in;
   inv->inst = in;
   conf *c = in->conf;
+  sandbox_template *tmpl = fn__template_for(s, c);
   pthread_mutex_unlock(&s->lock);
 
   /* Outside the lock: the environment and the sandbox. */
@@ -413,7 +416,7 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
   if (pipe2(pipefd, O_CLOEXEC) != 0) {
     rc = err_set(e, ERR_INTERNAL, "cannot make a pipe: %s", strerror(errno));
   } else {
-    sandbox_forward fw[2] = {{9001, s->runtime_socket}, {9000, s->platform_socket}};
+    sandbox_forward fw[2] = {{9001, s->runtime_socket, NULL}, {9000, s->platform_socket, NULL}};
     sandbox_spec spec = {
         .id = in->id + 2,
         .code_dir = c->code_dir,
@@ -433,10 +436,28 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
         .zygote = fn__zygote_for(s, c),
     };
     in->started_us = time_mono_us();
-    /* an instance started ahead when one is ready (sandbox/pool.c); any
-     * failure of the pool's leaves the usual start */
+    /* a fork of the function's template when it has one (templates.c);
+     * else an instance started ahead when one is ready (sandbox/pool.c);
+     * any failure of theirs leaves the usual start */
     err pe = {0};
-    if (sandbox_pool_claim(fn__pool_for(s, spec.zygote), &spec, &sb, &pe) != 0)
+    bool forked = false;
+    if (tmpl != NULL) {
+      sandbox_forward tfw[1] = {{9001, s->runtime_socket, "AWS_LAMBDA_RUNTIME_API"}};
+      sandbox_spec fspec = spec;
+      fspec.forwards = tfw;
+      fspec.nforwards = 1;
+      forked = sandbox_template_fork(tmpl, &fspec, &sb, &pe) == 0;
+      if (!forked)
+        log_warn("function '%s': a fork of its template failed, its instance starts the usual way: %s",
+                 f->name, pe.msg);
+      if (!forked && !sandbox_template_alive(tmpl)) {
+        pthread_mutex_lock(&s->lock);
+        fn__template_gone(s, c, tmpl);
+        pthread_mutex_unlock(&s->lock);
+      }
+      tmpl = sandbox_template_release(tmpl);
+    }
+    if (!forked && sandbox_pool_claim(fn__pool_for(s, spec.zygote), &spec, &sb, &pe) != 0)
       rc = sandbox_start(&spec, &sb, e);
     close(pipefd[1]);
     if (rc != 0) {
@@ -725,6 +746,7 @@ static void *reaper_main(void *arg)
             if (in->idle_since_ms < cutoff)
               fn__sched_kill(s, in);
           }
+    fn__templates_sweep(s, cutoff);
   }
   pthread_mutex_unlock(&s->lock);
   return NULL;

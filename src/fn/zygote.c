@@ -28,6 +28,8 @@
  * FN_POOL_DEFAULT, 0: none, at most 64); each costs a few MB of memory
  * (bench/RESULTS.md, "instance pool"). The pool fills from its first claim
  * on, so a server that runs no Python or Node.js function holds none.
+ * A Python function's later cold starts fork its own template instead,
+ * once it has one (templates.c).
  *
  * Invariants:
  *   (1) The zygote is started with an environment of its own, fixed here
@@ -78,7 +80,7 @@ void fn__zygotes_open(fn_system *s)
   const char *env = getenv("TARN_FN_POOL");
   size_t size = env != NULL && env[0] != '\0' ? (size_t)strtoul(env, NULL, 10) : FN_POOL_DEFAULT;
   /* what scheduler.c gives every instance; a spec that differs is not served */
-  sandbox_forward fw[2] = {{9001, s->runtime_socket}, {9000, s->platform_socket}};
+  sandbox_forward fw[2] = {{9001, s->runtime_socket, NULL}, {9000, s->platform_socket, NULL}};
   sandbox_pool_conf pc = {.runtime_dir = s->runtime_dir, .forwards = fw, .nforwards = 2,
                           .max_procs = FN_MAX_PROCS, .max_open_files = FN_MAX_OPEN_FILES,
                           .memory_mb = 128, .size = size};

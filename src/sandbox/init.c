@@ -63,6 +63,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -176,7 +177,8 @@ static void drop_privileges(const sandbox__job *job)
     sandbox__fail(job, errno, "cannot set no_new_privs");
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) /* (3) */
     sandbox__fail(job, errno, "cannot make init not dumpable");
-  int rc = sandbox__seccomp_apply(job->filter);
+  int rc = sandbox__seccomp_apply(job->role == SANDBOX_ROLE_TEMPLATE ? job->template_filter
+                                                                     : job->filter);
   if (rc != 0)
     sandbox__fail(job, -rc, "cannot load the seccomp filter");
 }
@@ -263,7 +265,10 @@ static void program_setup(const sandbox__job *job)
     set_limit(RLIMIT_NOFILE, job->max_open_files);
   if (job->max_file_bytes > 0)
     set_limit(RLIMIT_FSIZE, job->max_file_bytes);
-  set_limit(RLIMIT_NPROC, job->max_procs);
+  /* a template's forks share its host uid, which RLIMIT_NPROC counts:
+   * each fork's pids cgroup limits it instead */
+  if (job->role != SANDBOX_ROLE_TEMPLATE)
+    set_limit(RLIMIT_NPROC, job->max_procs);
   set_limit(RLIMIT_CORE, 0);
 }
 
@@ -327,13 +332,14 @@ static void become_program(const sandbox__job *job, int top, const fd_id *ids)
   memcpy(r.phase_us, job->phase_us, sizeof r.phase_us);
   r.phase_us[SANDBOX_P_PROGRAM] = sandbox__now_us();
   (void)!send(3, &r, sizeof r, MSG_NOSIGNAL);
-  close(3);
+  if (job->role != SANDBOX_ROLE_TEMPLATE)
+    close(3); /* a template keeps it: its channel to the server (zygote_lib.c) */
   job->resume(job);
 }
 
 /* --- the forwards --------------------------------------------------------- */
 
-enum { W_SIGNAL, W_LISTEN, W_CONN };
+enum { W_SIGNAL, W_LISTEN, W_CONN, W_EXIT };
 
 typedef struct conn conn;
 
@@ -513,11 +519,25 @@ static void reap(int sfd, pid_t program)
       _exit(exit_code(status));
 }
 
-/* Pid 1's loop: until the program ends. */
-static void serve(const sandbox__job *job, pid_t program, int sfd, const int *listeners)
+/* A template fork's wait status, from its waiter (zygote_lib.c) on
+ * exit_fd: init exits with it; with 255 when the waiter is gone unheard. */
+static void fork_ended(int exit_fd)
+{
+  int32_t status;
+  ssize_t n;
+  while ((n = recv(exit_fd, &status, sizeof status, MSG_DONTWAIT)) < 0 && errno == EINTR) {
+  }
+  if (n < 0 && errno == EAGAIN)
+    return;
+  _exit(n == (ssize_t)sizeof status ? exit_code(status) : 255);
+}
+
+/* Pid 1's loop: until the program ends (a template fork's shell: until
+ * exit_fd says it did; else exit_fd is -1). */
+static void serve(const sandbox__job *job, pid_t program, int sfd, const int *listeners, int exit_fd)
     __attribute__((noreturn));
 
-static void serve(const sandbox__job *job, pid_t program, int sfd, const int *listeners)
+static void serve(const sandbox__job *job, pid_t program, int sfd, const int *listeners, int exit_fd)
 {
   int ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0)
@@ -525,6 +545,11 @@ static void serve(const sandbox__job *job, pid_t program, int sfd, const int *li
   watch sigw = {.kind = W_SIGNAL};
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &sigw};
   epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+  watch exitw = {.kind = W_EXIT};
+  if (exit_fd >= 0) {
+    ev = (struct epoll_event){.events = EPOLLIN, .data.ptr = &exitw};
+    epoll_ctl(ep, EPOLL_CTL_ADD, exit_fd, &ev);
+  }
   watch lw[SANDBOX_MAX_FORWARDS];
   for (size_t i = 0; i < job->nforwards; i++) {
     lw[i] = (watch){.kind = W_LISTEN, .index = (int)i};
@@ -541,6 +566,8 @@ static void serve(const sandbox__job *job, pid_t program, int sfd, const int *li
       } else if (w->kind == W_CONN) {
         if (!w->conn->dead)
           conn_event(ep, w->conn, w->index, evs[k].events);
+      } else if (w->kind == W_EXIT) {
+        fork_ended(exit_fd);
       } else {
         reap(sfd, program);
       }
@@ -704,7 +731,7 @@ static void pool_instance(sandbox__job *job, int sfd, const int *listeners)
   memcpy(r.phase_us, job->phase_us, sizeof r.phase_us);
   (void)!send(job->sync_fd, &r, sizeof r, MSG_NOSIGNAL);
   close(job->sync_fd);
-  serve(job, program, sfd, listeners);
+  serve(job, program, sfd, listeners, -1);
 }
 
 void sandbox__instance_main(sandbox__job *job)
@@ -781,7 +808,7 @@ void sandbox__instance_main(sandbox__job *job)
     pid_t program = fork_program(job, -1);
     close(job->log_fd);
     close(job->sync_fd);
-    serve(job, program, sfd, listeners);
+    serve(job, program, sfd, listeners, -1);
   }
   job->phase_us[SANDBOX_P_FORK] = sandbox__now_us();
   pid_t program = vfork(); /* init's pages are not copied for a process that execs */
@@ -799,5 +826,57 @@ void sandbox__instance_main(sandbox__job *job)
   (void)!send(job->sync_fd, &r, sizeof r, MSG_NOSIGNAL);
   close(job->log_fd);
   close(job->sync_fd);
-  serve(job, program, sfd, listeners);
+  serve(job, program, sfd, listeners, -1);
+}
+
+/* --- a template fork's pid 1 ------------------------------------------------ */
+
+void sandbox__shell_init(sandbox__job *job, const int *sockets, int exit_fd, int ready_fd)
+{
+  job->phase_us[SANDBOX_P_CHILD] = sandbox__now_us();
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+    sandbox__fail(job, errno, "cannot mount '/proc'");
+  /* Pid 2 is taken and let go here, so the fork is pid 3: its template is
+   * pid 2 of its own namespace, and what tells a fork by a change of pid
+   * (OpenSSL's random generators, Python's tempfile names) must see one,
+   * or every fork would draw the template's numbers. */
+  pid_t two = fork();
+  if (two == 0)
+    _exit(0);
+  if (two < 0 || waitpid(two, NULL, 0) != two)
+    sandbox__fail(job, errno, "cannot take pid 2");
+  for (size_t i = 0; i < job->nforwards; i++)
+    host_sockets[i] = sockets[i];
+  /* the network namespace is the template's: the kernel picks free ports */
+  int listeners[SANDBOX_MAX_FORWARDS];
+  uint16_t ports[SANDBOX_MAX_FORWARDS];
+  for (size_t i = 0; i < job->nforwards; i++) {
+    listeners[i] = listen_port(job, 0);
+    struct sockaddr_in a;
+    socklen_t alen = sizeof a;
+    if (getsockname(listeners[i], (struct sockaddr *)&a, &alen) != 0)
+      sandbox__fail(job, errno, "cannot read the port of forward %zu", i);
+    ports[i] = ntohs(a.sin_port);
+  }
+  drop_privileges(job);
+  job->phase_us[SANDBOX_P_DROPPED] = sandbox__now_us();
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, NULL); /* (2) */
+  int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sfd < 0)
+    sandbox__fail(job, errno, "cannot create a signalfd");
+  size_t bytes = job->nforwards * sizeof ports[0];
+  if (write(ready_fd, ports, bytes) != (ssize_t)bytes)
+    _exit(EXIT_SETUP);
+  close(ready_fd);
+  close(job->sync_fd); /* the shell's maker reports (shell.c) */
+  serve(job, -1, sfd, listeners, exit_fd);
 }

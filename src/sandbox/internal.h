@@ -16,6 +16,8 @@
  *   seccomp.c   the syscall filter, as a table with a reason per rule
  *   zygote.c    pre-initialised interpreters whose forks are instances
  *   pool.c      instances started ahead, claimed by a function
+ *   template.c  a function's loaded program, whose forks are its instances
+ *   shell.c     a template fork's namespaces, made by the spawner
  *
  * Functions shared between the files are named sandbox__* (internal, as
  * libuv's uv__).
@@ -77,9 +79,19 @@ typedef struct sandbox__req_head {
   uint32_t host_gid;                      /* and the inside gid */
   uint32_t nopt_dirs;                     /* folders for /opt after runtime_dir */
   uint32_t pooled;                        /* 1: a pool's instance (pool.c): no code yet, waits for its claim */
+  uint32_t role;                          /* SANDBOX_ROLE_*: an instance, a template, a fork's shell */
   uint64_t max_file_bytes;
   uint16_t ports[SANDBOX_MAX_FORWARDS];   /* forward i: TCP port inside */
 } sandbox__req_head;
+
+/* What a request builds (template.c). */
+enum {
+  SANDBOX_ROLE_INSTANCE = 0,              /* an instance: its program is exec'd or a zygote's fork */
+  SANDBOX_ROLE_TEMPLATE = 1,              /* a template: a zygote's fork whose program keeps fd 3
+                                             (its channel to the server) and may setns */
+  SANDBOX_ROLE_SHELL = 2,                 /* a template fork's namespaces and pid 1 (shell.c):
+                                             the template's init pidfd travels after the cgroup fds */
+};
 
 /* The spawner's answer; on success two fds travel beside it: the pidfd of
  * the instance's init and the server's end of the start socket. When the
@@ -101,7 +113,41 @@ enum {
   SANDBOX_REPORT_FAILED = 2,              /* building the sandbox failed */
   SANDBOX_REPORT_EXEC_FAILED = 3,         /* the program's execve failed */
   SANDBOX_REPORT_CLAIMED = 4,             /* a pooled instance took its function (pool.c) */
+  SANDBOX_REPORT_SHELL = 5,               /* a fork's shell is ready (shell.c): its fds beside */
+  SANDBOX_REPORT_SHELL_MAKER = 6,         /* the pidfd of a shell's maker beside (shell.c) */
 };
+
+/* --- a template's fork (template.c, shell.c, zygote_lib.c) -----------------
+ * The shell's report, beside SANDBOX_REPORT_SHELL on the start socket:
+ * SANDBOX_SHELL_FDS fds in this order: the pidfd of the shell's pid 1, the
+ * nsfs fds the fork joins (user first: the kernel gives its owner's
+ * processes every capability in it, which the joins of the others need),
+ * and the fork's end of its exit socket (where the fork's waiter writes
+ * its wait status). The report's msg holds the ports chosen for the
+ * forwards (uint16_t each, in their order). Before or after it, the
+ * shell's first process sends SANDBOX_REPORT_SHELL_MAKER with the pidfd
+ * of the second (both are the server's children, to be reaped). */
+enum { SHELL_PIDFD, SHELL_USER, SHELL_MNT, SHELL_UTS, SHELL_IPC, SHELL_CGROUP, SHELL_PID, SHELL_EXIT,
+       SANDBOX_SHELL_FDS };
+#define SANDBOX_SHELL_NS_FIRST SHELL_USER
+#define SANDBOX_SHELL_NS_COUNT (SHELL_PID - SHELL_USER + 1)
+
+/* server -> template, on its channel (fd 3 of its program): one fork. A
+ * head, then argv[nargv] and envp[nenvp] (NUL-terminated); beside it the
+ * log fd, the SANDBOX_SHELL_NS_COUNT nsfs fds, the exit socket, then
+ * ncgfds "tasks" (v1) or folder (v2) fds of the fork's cgroups. The
+ * template answers with one int32: 0 once the fork exists, or an errno. */
+#define SANDBOX_FORK_MAGIC 0x74726e66u    /* "trnf" */
+#define SANDBOX_FORK_FDS (2 + SANDBOX_SHELL_NS_COUNT)
+typedef struct sandbox__fork_head {
+  uint32_t magic;
+  uint32_t nargv;
+  uint32_t nenvp;
+  uint32_t ncgfds;
+  uint32_t cg_mode;                       /* SANDBOX_CG_* */
+  uint32_t max_open_files;
+  uint64_t max_file_bytes;
+} sandbox__fork_head;
 
 /* --- a pooled instance's claim: server -> init on the start socket, then
  * init -> program on their own socket pair (pool.c). A head, then argv[nargv]
@@ -172,9 +218,12 @@ typedef struct sandbox__job {
   bool attach_later;                      /* the server moves the instance into its cgroups before "go" */
   bool net_ready;                         /* born in a pooled network namespace, loopback up (netpool.c) */
   bool pooled;                            /* a pool's instance: init.c pool_wait, pool.c */
+  int role;                               /* SANDBOX_ROLE_* */
+  int template_pidfd;                     /* SANDBOX_ROLE_SHELL: the template's init */
   uint32_t host_uid;                      /* as in the request */
   uint32_t host_gid;
   const struct sock_fprog *filter;        /* seccomp program, built once */
+  const struct sock_fprog *template_filter; /* the same without its setns row (templates) */
   /* Zygote instances only (zygote.c): init forks the program instead of
    * exec'ing it, and the program calls resume, which returns into the
    * pre-initialised interpreter; NULL: exec argv as usual. */
@@ -201,7 +250,8 @@ typedef struct sandbox__serve_hooks {
  * _exit(0)). hooks NULL: the spawner (with its network namespace pool);
  * else a zygote's (no pool). */
 void sandbox__serve(const char *state_dir, const struct sock_fprog *filter,
-                    const sandbox__serve_hooks *hooks) __attribute__((noreturn));
+                    const struct sock_fprog *template_filter, const sandbox__serve_hooks *hooks)
+    __attribute__((noreturn));
 
 /* A zygote's start request (server -> spawner): the head, then argv[nargv]
  * and envp[nenvp] as NUL-terminated strings; beside it the zygote's library
@@ -216,10 +266,12 @@ typedef struct sandbox__zyg_head {
 } sandbox__zyg_head;
 
 /* fd 5 of a new zygote: this head, the state folder (state_len bytes, no
- * NUL), then nfilter struct sock_filter. */
+ * NUL), then nfilter struct sock_filter, then ntemplate_filter more (the
+ * templates' filter). */
 typedef struct sandbox__zyg_setup {
   uint32_t state_len;
   uint32_t nfilter;
+  uint32_t ntemplate_filter;
 } sandbox__zyg_setup;
 
 /* Overwrites the command line that /proc/PID/cmdline shows (within the
@@ -229,7 +281,7 @@ void sandbox__set_cmdline(const char *const *argv);
 /* Forks the spawner. It first probes one clone with every namespace flag;
  * *probe_errno gets that clone's errno (0: namespaces work). */
 int sandbox__spawner_start(const char *state_dir, const struct sock_fprog *filter,
-                           pid_t *pid, int *chan, int *probe_errno, err *e);
+                           const struct sock_fprog *template_filter, pid_t *pid, int *chan, int *probe_errno, err *e);
 
 /* --- netpool.c (in the spawner) -------------------------------------------- */
 
@@ -269,6 +321,23 @@ void sandbox__instance_main(sandbox__job *job) __attribute__((noreturn));
 void sandbox__fail(const sandbox__job *job, int errnum, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
 
+/* A template fork's pid 1 (shell.c made its namespaces): mounts /proc,
+ * listens for the forwards on ports the kernel picks (sockets: their host
+ * sockets, O_PATH), drops every privilege, writes the ports (uint16_t
+ * each, in order) on ready_fd, and forwards until the fork's waiter writes
+ * its wait status on exit_fd (zygote_lib.c); exits with that status, or
+ * with 255 when exit_fd closes unheard. A failure before ready_fd is
+ * reported on the start socket. Never returns. */
+void sandbox__shell_init(sandbox__job *job, const int *sockets, int exit_fd, int ready_fd)
+    __attribute__((noreturn));
+
+/* --- shell.c (the spawner's clone child for SANDBOX_ROLE_SHELL) ------------ */
+
+/* Joins the template's namespaces, makes the fork's (user nested in the
+ * template's, mount with its own /tmp, UTS, IPC, cgroup, pid), starts its
+ * pid 1 as the server's child and reports. Never returns. */
+void sandbox__shell_main(sandbox__job *job) __attribute__((noreturn));
+
 /* --- rootfs.c (runs in the clone child) ------------------------------------- */
 
 /* Host folders and sockets the instance shows, opened (O_PATH) while the
@@ -291,6 +360,10 @@ void sandbox__rootfs_prepare(const sandbox__job *job, sandbox__sources *src);
 void sandbox__rootfs_claim(const sandbox__job *job, int code, int opt, uint32_t tmp_mb,
                            uint32_t memory_mb);
 
+/* The options of a /tmp of tmp_mb, and of a /dev/shm for memory_mb. */
+void sandbox__tmp_opts(char *opts, size_t size, uint32_t tmp_mb);
+void sandbox__shm_opts(char *opts, size_t size, uint32_t memory_mb);
+
 /* Step 2, as the inside uid with its caps in the user namespace still on:
  * fills the new root, makes it read-only and pivots into it. Both steps
  * fail through sandbox__fail. */
@@ -299,8 +372,10 @@ void sandbox__rootfs_build(const sandbox__job *job, const sandbox__sources *src)
 
 /* --- seccomp.c ------------------------------------------------------------ */
 
-/* Compiles the filter table to BPF once; the program lives until exit. */
-int sandbox__seccomp_build(struct sock_fprog *out, err *e);
+/* Compiles the filter table to BPF once; the program lives until exit.
+ * for_template: without the setns row (a template's forks join the
+ * namespaces the spawner made for them; each loads the whole filter). */
+int sandbox__seccomp_build(struct sock_fprog *out, bool for_template, err *e);
 
 /* Loads a compiled filter on the calling thread (no_new_privs must be set).
  * Returns 0 or -errno. Async-signal-safe. */
@@ -372,6 +447,26 @@ int sandbox__start_pooled(const sandbox_spec *spec, sandbox **out, err *e);
  * command line, environment, log) and waits until init says it has it; on
  * an error the caller frees sb. Once per instance. */
 int sandbox__claim(sandbox *sb, const sandbox_spec *spec, err *e);
+
+/* --- templates (sandbox.c, template.c) ---------------------------------------- */
+
+/* sandbox_start for a template: the program is spec->zygote's fork (never
+ * an exec) with SANDBOX_ROLE_TEMPLATE; its start socket stays open as its
+ * channel (sandbox__ctl). */
+int sandbox__start_template(const sandbox_spec *spec, sandbox **out, err *e);
+int sandbox__ctl(const sandbox *sb);
+int sandbox__pidfd(const sandbox *sb);
+/* A template fork's shell (shell.c): the instance's cgroups, namespaces and
+ * pid 1, made by the spawner next to the template whose init's pidfd is
+ * template_pidfd. Gives the instance (its pid 1), the ports its forwards
+ * listen on (in spec's order), the nsfs fds the fork joins and its exit
+ * socket; the caller closes those. */
+int sandbox__start_shell(const sandbox_spec *spec, int template_pidfd, sandbox **out,
+                         uint16_t *ports, int nsfds[SANDBOX_SHELL_NS_COUNT], int *exit_fd, err *e);
+/* Fds to join sb's cgroups with (as sandbox__cgroup_join_fds). */
+int sandbox__cgroup_fds(const sandbox *sb, int *mode, int fds[CG_COUNT], size_t *n, err *e);
+/* The fork in sb runs: sb keeps t's reference until it is freed. */
+void sandbox__started(sandbox *sb, sandbox_template *t);
 
 /* --- small helpers (sandbox.c) --------------------------------------------- */
 

@@ -105,7 +105,7 @@ sandbox_pool *sandbox_pool_new(const sandbox_pool_conf *c)
   p->zygote = c->zygote;
   p->runtime_dir = c->runtime_dir != NULL ? xstrdup(c->runtime_dir) : NULL;
   for (size_t i = 0; i < c->nforwards; i++)
-    p->forwards[i] = (sandbox_forward){c->forwards[i].port, xstrdup(c->forwards[i].host_socket)};
+    p->forwards[i] = (sandbox_forward){c->forwards[i].port, xstrdup(c->forwards[i].host_socket), NULL};
   p->nforwards = c->nforwards;
   p->max_procs = c->max_procs;
   p->max_open_files = c->max_open_files;

@@ -253,7 +253,7 @@ static void build_etc(const sandbox__job *job)
 }
 
 /* The options of /tmp for tmp_mb, and of /dev/shm for memory_mb. */
-static void tmp_opts(char *opts, size_t size, uint32_t tmp_mb)
+void sandbox__tmp_opts(char *opts, size_t size, uint32_t tmp_mb)
 {
   uint64_t inodes = (uint64_t)tmp_mb * 256;
   if (inodes < 1024)
@@ -263,7 +263,7 @@ static void tmp_opts(char *opts, size_t size, uint32_t tmp_mb)
   snprintf(opts, size, "size=%um,nr_inodes=%llu,mode=1777", (unsigned)tmp_mb, (unsigned long long)inodes);
 }
 
-static void shm_opts(char *opts, size_t size, uint32_t memory_mb)
+void sandbox__shm_opts(char *opts, size_t size, uint32_t memory_mb)
 {
   uint32_t shm_mb = memory_mb / 4;
   if (shm_mb > 64)
@@ -291,7 +291,7 @@ static void build_dev(const sandbox__job *job)
   make_link(job, "/proc/self/fd/2", "dev/stderr");
   make_dir(job, "dev/shm", 0755);
   char opts[96];
-  shm_opts(opts, sizeof opts, job->memory_mb);
+  sandbox__shm_opts(opts, sizeof opts, job->memory_mb);
   if (mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
     sandbox__fail(job, errno, "cannot mount '/dev/shm'");
 }
@@ -317,7 +317,7 @@ void sandbox__rootfs_build(const sandbox__job *job, const sandbox__sources *src)
 
   make_dir(job, "tmp", 01777);
   char opts[96];
-  tmp_opts(opts, sizeof opts, job->tmp_mb);
+  sandbox__tmp_opts(opts, sizeof opts, job->tmp_mb);
   if (mount("tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
     sandbox__fail(job, errno, "cannot mount '/tmp'");
 
@@ -357,10 +357,10 @@ void sandbox__rootfs_claim(const sandbox__job *job, int code, int opt, uint32_t 
   if (opt >= 0 && move_mount(opt, "", AT_FDCWD, "/opt", MOVE_MOUNT_F_EMPTY_PATH) != 0)
     sandbox__fail(job, errno, "cannot mount the function's layers at '/opt'");
   char opts[96];
-  tmp_opts(opts, sizeof opts, tmp_mb);
+  sandbox__tmp_opts(opts, sizeof opts, tmp_mb);
   if (mount(NULL, "/tmp", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, opts) != 0)
     sandbox__fail(job, errno, "cannot resize '/tmp'");
-  shm_opts(opts, sizeof opts, memory_mb);
+  sandbox__shm_opts(opts, sizeof opts, memory_mb);
   if (mount(NULL, "/dev/shm", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, opts) != 0)
     sandbox__fail(job, errno, "cannot resize '/dev/shm'");
 }

@@ -69,8 +69,9 @@ struct sandbox {
   int64_t reply_us;
   int64_t started_us;
   int64_t init_us[SANDBOX_P_COUNT];
-  int ctl;                                /* pooled, until claimed: the start socket (pool.c) */
+  int ctl;                                /* pooled, until claimed, or a template: the start socket */
   bool pooled;                            /* claimed from a pool: sandbox_phases says the claim's */
+  sandbox_template *tmpl;                 /* a template's fork: the template it keeps (template.c) */
 };
 
 static struct {
@@ -79,6 +80,7 @@ static struct {
   char state_dir[SANDBOX_PATH_MAX];       /* absolute */
   sandbox__cgroups cgs;
   struct sock_fprog filter;               /* compiled once, inherited by the spawner */
+  struct sock_fprog template_filter;      /* the same without setns (seccomp.c (6)) */
   pid_t spawner;
   int chan;                               /* our end of the spawner's channel */
   pthread_mutex_t chan_mu;                /* one request/reply on chan at a time */
@@ -171,14 +173,20 @@ int sandbox_system_init(const char *state_dir, err *e)
 
   if (access("/proc/self/ns/user", F_OK) != 0)
     return err_set(e, ERR_UNAVAILABLE, "this kernel has no user namespaces (CONFIG_USER_NS)");
-  rc = sandbox__seccomp_build(&sys.filter, e);
+  rc = sandbox__seccomp_build(&sys.filter, false, e);
   if (rc != 0)
     return rc;
+  rc = sandbox__seccomp_build(&sys.template_filter, true, e);
+  if (rc != 0) {
+    free(sys.filter.filter);
+    sys.filter.filter = NULL;
+    return rc;
+  }
   rc = sandbox__cgroups_init(&sys.cgs, sys.notes, sizeof sys.notes, e);
   if (rc != 0)
     goto fail;
   int probe_errno = 0;
-  rc = sandbox__spawner_start(sys.state_dir, &sys.filter, &sys.spawner, &sys.chan, &probe_errno, e);
+  rc = sandbox__spawner_start(sys.state_dir, &sys.filter, &sys.template_filter, &sys.spawner, &sys.chan, &probe_errno, e);
   if (rc != 0)
     goto fail;
   if (probe_errno != 0) {
@@ -199,6 +207,8 @@ fail:
   sandbox__cgroups_release(&sys.cgs);
   free(sys.filter.filter);
   sys.filter.filter = NULL;
+  free(sys.template_filter.filter);
+  sys.template_filter.filter = NULL;
   return rc;
 }
 
@@ -220,6 +230,8 @@ void sandbox_system_release(void)
   sandbox__cgroups_release(&sys.cgs);
   free(sys.filter.filter);
   sys.filter.filter = NULL;
+  free(sys.template_filter.filter);
+  sys.template_filter.filter = NULL;
   sys.ready = false;
 }
 
@@ -305,7 +317,7 @@ static int validate(const sandbox_spec *s, err *e)
 }
 
 /* The start request (internal.h); NULL and an error when too large. */
-static char *encode(const sandbox_spec *s, bool pooled, size_t *len, err *e)
+static char *encode(const sandbox_spec *s, bool pooled, int role, size_t *len, err *e)
 {
   size_t nargv = 0;
   size_t nenvp = 0;
@@ -340,6 +352,7 @@ static char *encode(const sandbox_spec *s, bool pooled, size_t *len, err *e)
   h.has_runtime = s->runtime_dir != NULL;
   h.nopt_dirs = (uint32_t)s->nopt_dirs;
   h.pooled = pooled;
+  h.role = (uint32_t)role;
   for (size_t i = 0; i < s->nforwards; i++)
     h.ports[i] = s->forwards[i].port;
   memcpy(msg, &h, sizeof h);
@@ -372,7 +385,7 @@ int sandbox__exchange(int chan, pthread_mutex_t *mu, const void *msg, size_t len
 {
   struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
   union {
-    char buf[CMSG_SPACE((1 + CG_COUNT) * sizeof(int))];
+    char buf[CMSG_SPACE((2 + CG_COUNT) * sizeof(int))];
     struct cmsghdr align;
   } u;
   memset(&u, 0, sizeof u);
@@ -431,7 +444,7 @@ int sandbox__spawner_exchange(const void *msg, size_t len, const int *fds, size_
  * can serve. *attached: the instance is (or will put itself) in its
  * cgroups, and it was sent "go". On an error after the clone, sb holds the
  * instance, to be killed. */
-static int spawn(const sandbox_spec *spec, bool pooled, char *msg, size_t len, sandbox *sb,
+static int spawn(const sandbox_spec *spec, bool zygote_only, char *msg, size_t len, sandbox *sb,
                  int *sync_fd, bool *attached, err *e)
 {
   int mode;
@@ -456,7 +469,7 @@ static int spawn(const sandbox_spec *spec, bool pooled, char *msg, size_t len, s
   int gone = 1;
   if (spec->zygote != NULL)
     gone = sandbox__zygote_exchange(spec->zygote, msg, len, sent, 1 + ncg, &r, fds);
-  if (gone && !pooled) /* a pooled instance must be a zygote's */
+  if (gone && !zygote_only) /* a pooled instance or a template must be a zygote's */
     gone = sandbox__exchange(sys.chan, &sys.chan_mu, msg, len, sent, 1 + ncg, &r, fds);
   for (size_t i = 0; i < ncg; i++)
     close(cgfds[i]);
@@ -536,7 +549,7 @@ static int await_exec(sandbox *sb, int sync_fd, const char *program, err *e)
 
 /* sandbox_start, or a pool's instance (pooled: its start socket is kept in
  * sb->ctl for the claim). */
-static int start(const sandbox_spec *spec, bool pooled, sandbox **out, err *e)
+static int start(const sandbox_spec *spec, bool pooled, int role, sandbox **out, err *e)
 {
   *out = NULL;
   if (!sys.ready)
@@ -545,7 +558,7 @@ static int start(const sandbox_spec *spec, bool pooled, sandbox **out, err *e)
   if (rc != 0)
     return rc;
   size_t len = 0;
-  char *msg = encode(spec, pooled, &len, e);
+  char *msg = encode(spec, pooled, role, &len, e);
   if (msg == NULL)
     return ERR_INVALID;
 
@@ -569,7 +582,7 @@ static int start(const sandbox_spec *spec, bool pooled, sandbox **out, err *e)
   rc = sandbox__cgroup_create(&sys.cgs, spec->id, spec, &sb->cg, e);
   sb->cgroup_us = sandbox__now_us();
   if (rc == 0)
-    rc = spawn(spec, pooled, msg, len, sb, &sync_fd, &attached, e);
+    rc = spawn(spec, pooled || role == SANDBOX_ROLE_TEMPLATE, msg, len, sb, &sync_fd, &attached, e);
   if (rc == 0 && !attached) {
     /* step 4 */
     rc = sandbox__cgroup_attach(&sb->cg, sb->pid, e);
@@ -588,7 +601,7 @@ static int start(const sandbox_spec *spec, bool pooled, sandbox **out, err *e)
     rc = await_exec(sb, sync_fd, spec->argv[0], e);
   if (rc != 0)
     goto fail;
-  if (pooled)
+  if (pooled || role == SANDBOX_ROLE_TEMPLATE)
     sb->ctl = sync_fd;
   else
     close(sync_fd);
@@ -606,12 +619,230 @@ fail:
 
 int sandbox_start(const sandbox_spec *spec, sandbox **out, err *e)
 {
-  return start(spec, false, out, e);
+  return start(spec, false, SANDBOX_ROLE_INSTANCE, out, e);
 }
 
 int sandbox__start_pooled(const sandbox_spec *spec, sandbox **out, err *e)
 {
-  return start(spec, true, out, e);
+  return start(spec, true, SANDBOX_ROLE_INSTANCE, out, e);
+}
+
+int sandbox__start_template(const sandbox_spec *spec, sandbox **out, err *e)
+{
+  if (spec->zygote == NULL)
+    return err_set(e, ERR_INVALID, "a template of sandbox '%s' needs a zygote", spec->id);
+  return start(spec, false, SANDBOX_ROLE_TEMPLATE, out, e);
+}
+
+int sandbox__ctl(const sandbox *sb)
+{
+  return sb->ctl;
+}
+
+int sandbox__pidfd(const sandbox *sb)
+{
+  return sb->pidfd;
+}
+
+/* Host pid behind a pidfd (its fdinfo's "Pid:"), or -1. */
+static pid_t pidfd_pid(int pidfd)
+{
+  char path[64];
+  char buf[1024];
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", pidfd);
+  if (sandbox__read_file(path, buf, sizeof buf) <= 0)
+    return -1;
+  const char *p = strstr(buf, "\nPid:");
+  return p != NULL ? (pid_t)strtol(p + 5, NULL, 10) : -1;
+}
+
+static void reap_pidfd(int pidfd)
+{
+  siginfo_t si;
+  while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR) {
+  }
+  close(pidfd);
+}
+
+/* One report of a shell's (shell.c) within ms, with up to nmax fds (the
+ * rest closed): its kind, or -1 when none came. */
+static int shell_message(int sync_fd, int ms, sandbox__report *r, int *fds, size_t nmax, size_t *nfds)
+{
+  *nfds = 0;
+  struct pollfd p = {.fd = sync_fd, .events = POLLIN};
+  int n;
+  while ((n = poll(&p, 1, ms)) < 0 && errno == EINTR) {
+  }
+  if (n <= 0)
+    return -1;
+  union {
+    char buf[CMSG_SPACE(SANDBOX_SHELL_FDS * sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct iovec iov = {.iov_base = r, .iov_len = sizeof *r};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                      .msg_controllen = sizeof u.buf};
+  ssize_t got;
+  while ((got = recvmsg(sync_fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) < 0 && errno == EINTR) {
+  }
+  struct cmsghdr *cm = got > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+  if (cm != NULL && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len >= CMSG_LEN(0)) {
+    size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    int *in = (int *)(void *)CMSG_DATA(cm);
+    for (size_t i = 0; i < k; i++) {
+      if (i < nmax)
+        fds[(*nfds)++] = in[i];
+      else
+        close(in[i]);
+    }
+  }
+  if (got != (ssize_t)sizeof *r) {
+    for (size_t i = 0; i < *nfds; i++)
+      close(fds[i]);
+    *nfds = 0;
+    return -1;
+  }
+  r->msg[sizeof r->msg - 1] = '\0';
+  return r->kind;
+}
+
+/* The shell's report, with its fds (0, or the error it means), after X
+ * ended; Y, whose pidfd X sent, is reaped. */
+static int read_shell_report(sandbox *sb, int sync_fd, uint16_t *ports, size_t nports,
+                             int fds[SANDBOX_SHELL_FDS], err *e)
+{
+  int64_t deadline = now_ms() + SANDBOX_START_TIMEOUT_MS;
+  int maker = -1;
+  int rc = 1; /* no answer yet */
+  while (rc == 1 || maker < 0) {
+    int64_t left = deadline - now_ms();
+    /* once the answer is in, only what X sent before it ended is awaited */
+    int ms = rc == 1 ? (int)(left > 0 ? left : 0) : 0;
+    sandbox__report r;
+    int got[SANDBOX_SHELL_FDS];
+    size_t ngot = 0;
+    int kind = shell_message(sync_fd, ms, &r, got, SANDBOX_SHELL_FDS, &ngot);
+    if (kind < 0) {
+      if (rc == 1)
+        rc = err_set(e, ERR_INTERNAL, "the shell of sandbox '%s' died while starting", sb->id);
+      break;
+    }
+    if (kind == SANDBOX_REPORT_SHELL_MAKER && ngot == 1 && maker < 0) {
+      maker = got[0];
+      continue;
+    }
+    if (kind == SANDBOX_REPORT_SHELL && ngot == SANDBOX_SHELL_FDS && rc == 1) {
+      memcpy(fds, got, sizeof got);
+      memcpy(ports, r.msg, nports * sizeof *ports);
+      memcpy(sb->init_us, r.phase_us, sizeof sb->init_us);
+      rc = 0;
+      continue;
+    }
+    for (size_t i = 0; i < ngot; i++)
+      close(got[i]);
+    if (rc == 1)
+      rc = err_set(e, ERR_INTERNAL, "cannot build sandbox '%s': %s", sb->id,
+                   kind == SANDBOX_REPORT_FAILED ? r.msg : "bad report");
+  }
+  if (maker >= 0)
+    reap_pidfd(maker);
+  return rc;
+}
+
+int sandbox__start_shell(const sandbox_spec *spec, int template_pidfd, sandbox **out,
+                         uint16_t *ports, int nsfds[SANDBOX_SHELL_NS_COUNT], int *exit_fd, err *e)
+{
+  *out = NULL;
+  if (!sys.ready)
+    return err_set(e, ERR_INTERNAL, "sandbox_system_init was not called");
+  int rc = validate(spec, e);
+  if (rc != 0)
+    return rc;
+  size_t len = 0;
+  char *msg = encode(spec, false, SANDBOX_ROLE_SHELL, &len, e);
+  if (msg == NULL)
+    return ERR_INVALID;
+  sandbox *sb = xcalloc(1, sizeof *sb);
+  snprintf(sb->id, sizeof sb->id, "%s", spec->id);
+  sb->pid = -1;
+  sb->pidfd = -1;
+  sb->slot = -1; /* a fork has its template's host uid */
+  sb->ctl = -1;
+  sb->begin_us = sandbox__now_us();
+  int sync_fd = -1;
+  int fds[SANDBOX_SHELL_FDS];
+  for (int i = 0; i < SANDBOX_SHELL_FDS; i++)
+    fds[i] = -1;
+  rc = sandbox__cgroup_create(&sys.cgs, spec->id, spec, &sb->cg, e);
+  sb->cgroup_us = sandbox__now_us();
+  int mode = 0;
+  int cgfds[CG_COUNT];
+  size_t ncg = 0;
+  if (rc == 0)
+    rc = sandbox__cgroup_join_fds(&sys.cgs, &sb->cg, &mode, cgfds, &ncg, e);
+  if (rc == 0) {
+    sandbox__req_head h;
+    memcpy(&h, msg, sizeof h);
+    h.cg_mode = (uint32_t)mode;
+    h.ncgfds = (uint32_t)ncg;
+    memcpy(msg, &h, sizeof h);
+    int sent[2 + CG_COUNT];
+    sent[0] = spec->log_fd;
+    memcpy(sent + 1, cgfds, ncg * sizeof(int));
+    sent[1 + ncg] = template_pidfd;
+    sandbox__reply r;
+    int back[2] = {-1, -1};
+    int gone = sandbox__exchange(sys.chan, &sys.chan_mu, msg, len, sent, 2 + ncg, &r, back);
+    for (size_t i = 0; i < ncg; i++)
+      close(cgfds[i]);
+    if (gone) {
+      rc = err_set(e, ERR_INTERNAL, "cannot start sandbox '%s': the sandbox spawner is gone", spec->id);
+    } else if (r.errnum != 0 || back[0] < 0 || back[1] < 0) {
+      rc = err_set(e, ERR_INTERNAL, "cannot clone the shell of sandbox '%s': %s", spec->id,
+                   strerror(r.errnum ? r.errnum : EPROTO));
+      if (back[1] >= 0)
+        close(back[1]);
+    } else {
+      sync_fd = back[1];
+    }
+    if (back[0] >= 0)
+      reap_pidfd(back[0]); /* X ends once it cloned Y and sent its pidfd */
+    sb->reply_us = sandbox__now_us();
+  }
+  if (rc == 0)
+    rc = read_shell_report(sb, sync_fd, ports, spec->nforwards, fds, e);
+  if (rc == 0) {
+    sb->pidfd = fds[SHELL_PIDFD];
+    fds[SHELL_PIDFD] = -1;
+    sb->pid = pidfd_pid(sb->pidfd);
+    if (sb->pid <= 0)
+      rc = err_set(e, ERR_INTERNAL, "cannot find the init of sandbox '%s'", spec->id);
+  }
+  if (sync_fd >= 0)
+    close(sync_fd);
+  free(msg);
+  if (rc != 0) {
+    for (int i = 0; i < SANDBOX_SHELL_FDS; i++)
+      if (fds[i] >= 0)
+        close(fds[i]);
+    sandbox_free(sb);
+    return rc;
+  }
+  memcpy(nsfds, fds + SANDBOX_SHELL_NS_FIRST, SANDBOX_SHELL_NS_COUNT * sizeof(int));
+  *exit_fd = fds[SHELL_EXIT];
+  *out = sb;
+  return 0;
+}
+
+int sandbox__cgroup_fds(const sandbox *sb, int *mode, int fds[CG_COUNT], size_t *n, err *e)
+{
+  return sandbox__cgroup_join_fds(&sys.cgs, &sb->cg, mode, fds, n, e);
+}
+
+void sandbox__started(sandbox *sb, sandbox_template *t)
+{
+  sb->started_us = sandbox__now_us();
+  sb->tmpl = t;
 }
 
 /* STATE/overlay-base: an empty folder, the bottom layer of every overlay
@@ -872,7 +1103,9 @@ sandbox *sandbox_free(sandbox *sb)
     close(sb->ctl);
   sandbox__cgroup_remove(&sb->cg);
   slot_free(sb->slot);
+  sandbox_template *t = sb->tmpl;
   free(sb);
+  sandbox_template_release(t); /* after the fork ended: its waiter lives in the template */
   return NULL;
 }
 

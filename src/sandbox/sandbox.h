@@ -9,6 +9,10 @@
  * runtime program and forwards TCP ports on the sandbox's loopback to Unix
  * sockets on the host (the Runtime API and the platform endpoint), which is
  * the only way out: the network namespace has nothing but loopback.
+ * A template's forks (sandbox_template_fork) differ in two ways: they share
+ * their template's network namespace (each listens on ports of its own),
+ * and their /tmp shows, read-only below their own writes, what the
+ * template's left there.
  *
  * The part knows nothing of Lambda: the caller (fn/) says what to run, with
  * which environment, limits and forwards.
@@ -33,6 +37,9 @@ typedef struct sandbox_forward {
                               instance connects as its own host uid, so the
                               socket must be writable by others (mode 0666;
                               keep its folder private) */
+  const char *env;         /* NULL; or, where the port is chosen by the
+                              kernel (a template's fork), the variable that
+                              tells the program "127.0.0.1:PORT" */
 } sandbox_forward;
 
 typedef struct sandbox_spec {
@@ -135,6 +142,34 @@ sandbox_pool *sandbox_pool_new(const sandbox_pool_conf *conf);
 int sandbox_pool_claim(sandbox_pool *p, const sandbox_spec *spec, sandbox **out, err *e);
 /* Ends the waiting instances and the refill thread. Accepts NULL. */
 sandbox_pool *sandbox_pool_free(sandbox_pool *p);
+
+/* A template of one function (template.c): an instance whose program, a
+ * fork of spec->zygote, loads the function's code (the interpreter's
+ * handler import and its before-snapshot hooks, runtimes/python/zygote.py)
+ * and then serves forks of itself. Each fork is a new instance of that
+ * function, in namespaces of its own that the spawner made (shell.c):
+ * pid, mount (a /tmp of its own over the template's), UTS, IPC, cgroup
+ * (spec's limits), a user namespace nested in the template's, and the
+ * template's network namespace; no capability, the instance filter.
+ * sandbox_template_new returns once the program said it is ready (within
+ * ready_ms), or why not (ERR_INVALID when the program ended: its code
+ * failed to load). Safe to use from several threads (one fork at a time).
+ * spec->forwards are the template's own (they serve its forks too). */
+typedef struct sandbox_template sandbox_template;
+int sandbox_template_new(const sandbox_spec *spec, int ready_ms, sandbox_template **out, err *e);
+/* A new instance of t's function, owned by the caller as sandbox_start's:
+ * spec gives its id, argv and envp (what the program is told), log_fd,
+ * limits and forwards (host sockets; the kernel picks the ports, and the
+ * program's environment gets each forward's env). code_dir, runtime_dir,
+ * opt_dirs and zygote are t's. The instance keeps t until it is freed. */
+int sandbox_template_fork(sandbox_template *t, const sandbox_spec *spec, sandbox **out, err *e);
+/* False once the template's program has ended (forks fail then). */
+bool sandbox_template_alive(sandbox_template *t);
+/* One more reference (each is dropped with sandbox_template_release). */
+sandbox_template *sandbox_template_ref(sandbox_template *t);
+/* Drops one reference: the template ends when its owner and every fork
+ * have let it go. Accepts NULL; returns NULL. */
+sandbox_template *sandbox_template_release(sandbox_template *t);
 
 /* True when sb was claimed from a pool (its phases are the claim's). */
 bool sandbox_pooled(const sandbox *sb);

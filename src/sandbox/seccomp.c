@@ -22,6 +22,11 @@
  *   (5) socket and socketpair are an allowlist of families (see
  *       families[]): every other value of the domain argument, including
  *       any with bits above the low 32 set (the kernel reads an int), fails.
+ *   (6) A template (template.c) gets the same filter without the setns
+ *       row: its forks join namespaces the spawner made for them, and each
+ *       loads the whole filter on top before anything of its own runs.
+ *       Joining needs a capability in the namespace's owner, and the
+ *       template holds none but in the user namespaces made for its forks.
  *
  * Start reading at the rules table.
  */
@@ -195,7 +200,7 @@ static int add_family_rules(scmp_filter_ctx ctx, err *e)
   return 0;
 }
 
-int sandbox__seccomp_build(struct sock_fprog *out, err *e)
+int sandbox__seccomp_build(struct sock_fprog *out, bool for_template, err *e)
 {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
   if (ctx == NULL)
@@ -205,6 +210,8 @@ int sandbox__seccomp_build(struct sock_fprog *out, err *e)
   int rc = 0;
   for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
     const rule *r = &rules[i];
+    if (for_template && strcmp(r->name, "setns") == 0)
+      continue; /* (6) */
     int nr = seccomp_syscall_resolve_name(r->name);
     if (nr == __NR_SCMP_ERROR)
       continue; /* (3) */

@@ -45,6 +45,11 @@
  *       it holds nothing of ours but fds 3-5 (channel, library, setup).
  *       Each zygote then runs this same loop (sandbox__serve with hooks)
  *       for the instances the server asks of it.
+ *   (8) A template fork's shell (SANDBOX_ROLE_SHELL, shell.c) is cloned as
+ *       the server's child with none of our namespaces changed: it joins
+ *       the template's and makes the fork's own itself, and reports on its
+ *       start socket. It is only ever the spawner's: a zygote's clone would
+ *       be a copy of an interpreter.
  *
  * Start reading at sandbox__spawner_start().
  */
@@ -283,6 +288,13 @@ static int decode(const char *msg, size_t len, sandbox__job *job)
   job->host_uid = h.host_uid;
   job->host_gid = h.host_gid;
   job->pooled = h.pooled != 0;
+  job->role = (int)h.role;
+  if (h.role > SANDBOX_ROLE_SHELL || (h.role != SANDBOX_ROLE_INSTANCE && h.pooled)) {
+    free(job->argv);
+    free(job->envp);
+    job->argv = job->envp = NULL;
+    return EINVAL;
+  }
   return 0;
 }
 
@@ -351,7 +363,8 @@ static bool pool_fits(const sandbox__job *job)
  * (sandbox__zyg_head). Answers like an instance's clone: its pidfd and the
  * server's end of its channel. */
 static void start_zygote(const char *msg, size_t len, const int *fds, size_t nfds,
-                         const char *state_dir, const struct sock_fprog *filter)
+                         const char *state_dir, const struct sock_fprog *filter,
+                         const struct sock_fprog *template_filter)
 {
   sandbox__zyg_head h;
   int errnum = 0;
@@ -383,11 +396,15 @@ static void start_zygote(const char *msg, size_t len, const int *fds, size_t nfd
     int setup = memfd_create("tarn-zygote-setup", MFD_CLOEXEC);
     if (setup < 0)
       _exit(127);
-    sandbox__zyg_setup z = {.state_len = (uint32_t)strlen(state_dir), .nfilter = filter->len};
+    sandbox__zyg_setup z = {.state_len = (uint32_t)strlen(state_dir), .nfilter = filter->len,
+                            .ntemplate_filter = template_filter->len};
     size_t fbytes = (size_t)filter->len * sizeof *filter->filter;
+    size_t tbytes = (size_t)template_filter->len * sizeof *template_filter->filter;
     if (write(setup, &z, sizeof z) != (ssize_t)sizeof z ||
         write(setup, state_dir, z.state_len) != (ssize_t)z.state_len ||
-        write(setup, filter->filter, fbytes) != (ssize_t)fbytes || lseek(setup, 0, SEEK_SET) != 0)
+        write(setup, filter->filter, fbytes) != (ssize_t)fbytes ||
+        write(setup, template_filter->filter, tbytes) != (ssize_t)tbytes ||
+        lseek(setup, 0, SEEK_SET) != 0)
       _exit(127);
     /* out of the way of 3-5 first, then into place (dup2 clears CLOEXEC) */
     int chan = fcntl(sp[1], F_DUPFD_CLOEXEC, 16);
@@ -412,7 +429,7 @@ static void start_zygote(const char *msg, size_t len, const int *fds, size_t nfd
 }
 
 void sandbox__serve(const char *state_dir, const struct sock_fprog *filter,
-                    const sandbox__serve_hooks *hooks)
+                    const struct sock_fprog *template_filter, const sandbox__serve_hooks *hooks)
 {
   /* (6): our own network namespace, to come back to after each clone; a
    * zygote has no pool (its helper would be a copy of the interpreter) */
@@ -424,7 +441,7 @@ void sandbox__serve(const char *state_dir, const struct sock_fprog *filter,
   for (;;) {
     struct iovec iov = {.iov_base = msg, .iov_len = SANDBOX_MSG_MAX};
     union {
-      char buf[CMSG_SPACE((1 + CG_COUNT) * sizeof(int))];
+      char buf[CMSG_SPACE((2 + CG_COUNT) * sizeof(int))];
       struct cmsghdr align;
     } u;
     struct msghdr mh;
@@ -444,7 +461,7 @@ void sandbox__serve(const char *state_dir, const struct sock_fprog *filter,
         continue;
       _exit(1);
     }
-    int fds[1 + CG_COUNT];
+    int fds[2 + CG_COUNT];
     size_t nfds = 0;
     struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
     if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
@@ -457,7 +474,7 @@ void sandbox__serve(const char *state_dir, const struct sock_fprog *filter,
     if ((size_t)n >= sizeof magic)
       memcpy(&magic, msg, sizeof magic);
     if (magic == SANDBOX_ZYG_MAGIC && hooks == NULL) {
-      start_zygote(msg, (size_t)n, fds, nfds, state_dir, filter);
+      start_zygote(msg, (size_t)n, fds, nfds, state_dir, filter, template_filter);
       for (size_t i = 0; i < nfds; i++)
         close(fds[i]);
       continue;
@@ -468,10 +485,15 @@ void sandbox__serve(const char *state_dir, const struct sock_fprog *filter,
     int errnum = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? EMSGSIZE
                  : nfds == 0                               ? EBADF
                                                            : decode(msg, (size_t)n, &job);
-    if (errnum == 0 && job.ncgfds + 1 != nfds)
+    bool shell = errnum == 0 && job.role == SANDBOX_ROLE_SHELL;
+    if (errnum == 0 && job.ncgfds + (shell ? 2 : 1) != nfds)
       errnum = EBADF;
+    if (shell && (hooks != NULL || errnum != 0))
+      errnum = EINVAL; /* the spawner's alone: a zygote's copies would hold an interpreter */
+    job.template_pidfd = shell && errnum == 0 ? fds[nfds - 1] : -1;
     job.state_dir = state_dir;
     job.filter = filter;
+    job.template_filter = template_filter;
     job.log_fd = nfds > 0 ? fds[0] : -1;
     for (size_t i = 0; i < job.ncgfds && i + 1 < nfds; i++)
       job.cg_fds[i] = fds[i + 1];
@@ -484,7 +506,17 @@ void sandbox__serve(const char *state_dir, const struct sock_fprog *filter,
     bool hooked = false;                  /* before_clone ran: after_clone is owed */
     if (errnum == 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0)
       errnum = errno;
-    if (errnum == 0) {
+    if (errnum == 0 && shell) {
+      /* (8): no namespace of ours, no maps, no go */
+      pid = clone3_fork(CLONE_PARENT | CLONE_PIDFD, &pidfd, 0, -1);
+      if (pid == 0) {
+        close(sp[0]);
+        job.sync_fd = sp[1];
+        sandbox__shell_main(&job);
+      }
+      if (pid < 0)
+        errnum = errno;
+    } else if (errnum == 0) {
       /* (6): the instance is born in a pooled network namespace if one is ready */
       int net = home_net >= 0 && pool_fits(&job) ? sandbox__netpool_take(&pool) : -1;
       if (net >= 0 && setns(net, CLONE_NEWNET) != 0) {
@@ -521,7 +553,7 @@ void sandbox__serve(const char *state_dir, const struct sock_fprog *filter,
         close(net);
       }
     }
-    if (pid > 0) {
+    if (pid > 0 && !shell) {
       /* (5) */
       maps_errnum = write_maps(pid, job.host_uid, job.host_gid);
       if (maps_errnum == 0 && attached)
@@ -547,7 +579,7 @@ void sandbox__serve(const char *state_dir, const struct sock_fprog *filter,
 }
 
 int sandbox__spawner_start(const char *state_dir, const struct sock_fprog *filter,
-                           pid_t *pid, int *chan, int *probe_errno, err *e)
+                           const struct sock_fprog *template_filter, pid_t *pid, int *chan, int *probe_errno, err *e)
 {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
@@ -565,7 +597,7 @@ int sandbox__spawner_start(const char *state_dir, const struct sock_fprog *filte
     int32_t probed = probe();
     if (send(CHAN_FD, &probed, sizeof probed, MSG_NOSIGNAL) != sizeof probed)
       _exit(1);
-    sandbox__serve(state_dir, filter, NULL);
+    sandbox__serve(state_dir, filter, template_filter, NULL);
   }
   close(sv[1]);
   int32_t probed = 0;

@@ -55,69 +55,18 @@
  * it runs the interpreter and the runtime client, never user code, and is
  * not reachable from an instance (another pid namespace, no shared fd).
  *
- * Why a zygote per runtime, and not one per function with its handler's
- * module imported (a template whose forks are that function's instances).
- * Importing a module runs its code: the template would run the function's
- * code, so it must live in that function's sandbox. For its forks to be
- * as isolated as an instance is today (pid, mount, network and IPC
- * namespaces of their own, their own cgroup, no capability, the seccomp
- * filter), each fork must make namespaces. The route that comes closest:
- * the server makes a user namespace for the function, the template lives
- * in it with capabilities only over namespaces it owns, imports the
- * handler, and each fork unshares pid/mount/net/IPC, drops every
- * capability and loads the filter before it returns to the handler. It is
- * not built, because it is less safe than what exists, on three counts:
- *   - The function's import-time code would run with CAP_SYS_ADMIN and
- *     CAP_NET_ADMIN in a user namespace and with unshare, clone(CLONE_NEW*),
- *     mount and setns allowed (the template needs them for its forks; a
- *     capability-less template that may make a nested user namespace is
- *     the same, it gets them back). Those calls are what the filter denies
- *     today: they reach the kernel code that most namespace escapes went
- *     through (netfilter from a new network namespace: CVE-2022-1015,
- *     CVE-2023-32233, CVE-2024-1086; fsconfig, CVE-2022-0185; overlayfs,
- *     CVE-2023-0386). Isolation between functions would rest on that code
- *     being free of bugs instead of on its being out of reach.
- *   - The forks' own drop cannot be trusted: it runs in the address space
- *     the function's code already ran in, holding capabilities. That code
- *     can rewrite the interpreter and this library (ctypes, monkeypatching
- *     os, replacing the functions the fork path calls), install signal
- *     handlers or start threads that live on in the template, so whether a
- *     fork drops anything is up to the function.
- *   - What the import made would be shared by every instance: a socket
- *     opened at import (a database connection) would be one connection
- *     used by several instances at once, where Lambda gives each
- *     execution environment its own; closing such fds at each fork breaks
- *     the module's state instead.
- * A per-runtime zygote has none of these problems: it never runs a
- * function's code, and its instances build their sandbox before anything
- * of the function runs. What a template would save (the handler's import)
- * is instead made cheaper by the rehearsal (zygote_lib.c), and the rest of
- * an instance's start is done ahead by the pool (pool.c), whose instances
- * likewise hold no function's code until one function claims them.
- * A second route answers the first two counts in part; it is modelled and
- * measured outside the server (bench/fn_template_probe.py, RESULTS.md),
- * not built. The trusted side (the spawner) makes each fork's namespaces
- * ahead: it joins the template's user namespace U_F, takes the function's
- * uid, makes a user namespace N nested in U_F and, owned by N, the mount
- * (a fresh /tmp), UTS, IPC, cgroup and pid namespaces (pid 1 a
- * non-dumpable init), and hands their nsfs fds to the template. The
- * template holds no capability and its filter differs from an instance's
- * only by allowing setns; a fork joins N (as N's owner in N's parent,
- * the kernel gives it every capability in N), then the rest, and drops.
- * A template cannot make namespaces, nor join another function's (no
- * capability in U_G). What a fork that skips its drop holds is every
- * capability in N: over N's mount, UTS, IPC, pid and cgroup namespaces
- * (mount, unshare, sethostname stay denied by the filter; pid 1 is not
- * dumpable), and, if N also owned a network namespace, CAP_NET_RAW and
- * CAP_NET_ADMIN over it (raw sockets, links and qdiscs over the
- * NETLINK_ROUTE the filter allows, netfilter setsockopts): the netfilter
- * surface of the first count. So the forks would share the template's
- * network namespace (owned by U_F, where they hold nothing): instances of
- * one function would see each other's loopback listeners, unlike Lambda,
- * and each would need a Runtime API port of its own (9001 is every
- * instance's today, bound by its init in its own namespace).
- * The third count stands (SnapStart documents it: re-open connections in
- * an after-restore hook).
+ * A zygote per runtime holds no function's code; a function's own
+ * template (template.c), which has imported the handler, is a fork of
+ * the zygote like any instance, made in that function's sandbox, and its
+ * forks are that function's later instances, in namespaces the spawner
+ * made for each (shell.c). Why not a template only, without this
+ * zygote: the template must itself be an instance of its function (its
+ * import is the function's code), so something without any function's
+ * code has to start it, and the function's first instances start while
+ * it loads. The rehearsal (zygote_lib.c) and the pool (pool.c) make those
+ * starts cheaper; the template leaves only a fork on the path of the
+ * rest. (What the design of the template answers, and what it still
+ * shares between the instances of one function: template.c.)
  *
  * Invariants:
  *   (1) A zygote is used by one start at a time (z->mu held across its

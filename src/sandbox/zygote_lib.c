@@ -41,6 +41,7 @@
  *       rehearsal wrote. Only page ranges inside the zygote's own writable
  *       mappings are kept; a rehearsal that fails or is late leaves none.
  */
+#undef _FORTIFY_SOURCE /* a fork longjmps from its waiter's stack: no __longjmp_chk */
 #include "sandbox/internal.h"
 
 #include <dirent.h>
@@ -54,8 +55,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/capability.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,6 +76,8 @@ API int tarn_zygote_serve(void);
 API char **tarn_zygote_environ(void);
 API void tarn_zygote_rehearsed(void);
 API int tarn_zygote_claimed(void);
+API int tarn_zygote_template(void);
+API int tarn_zygote_fork(void);
 
 static char *state_dir;
 static int top_fd;                        /* the highest fd the interpreter holds */
@@ -80,6 +88,8 @@ static struct sigaction saved[NSIG];
 static void (*py_before)(void);
 static void (*py_parent)(void);
 static int claim_fd = -1;                 /* a pooled instance's program: its pair with init */
+static struct sock_fprog template_filter; /* what a template's init loads (seccomp.c (6)) */
+static int template_fd = -1;              /* a template's program: its channel to the server */
 static int64_t ready_phases[SANDBOX_P_COUNT];
 
 /* The rehearsal (see "the rehearsal" below). */
@@ -118,19 +128,23 @@ API int tarn_zygote_init(void)
   sandbox__zyg_setup z;
   int rc = read_all(5, &z, sizeof z);
   if (rc == 0 && (z.state_len == 0 || z.state_len >= SANDBOX_PATH_MAX || z.nfilter == 0 ||
-                  z.nfilter > 65535))
+                  z.nfilter > 65535 || z.ntemplate_filter == 0 || z.ntemplate_filter > 65535))
     rc = -EINVAL;
   if (rc == 0) {
     state_dir = calloc(1, z.state_len + 1);
     filter.filter = calloc(z.nfilter, sizeof *filter.filter);
     filter.len = (unsigned short)z.nfilter;
-    if (state_dir == NULL || filter.filter == NULL)
+    template_filter.filter = calloc(z.ntemplate_filter, sizeof *template_filter.filter);
+    template_filter.len = (unsigned short)z.ntemplate_filter;
+    if (state_dir == NULL || filter.filter == NULL || template_filter.filter == NULL)
       rc = -ENOMEM;
   }
   if (rc == 0)
     rc = read_all(5, state_dir, z.state_len);
   if (rc == 0)
     rc = read_all(5, filter.filter, z.nfilter * sizeof *filter.filter);
+  if (rc == 0)
+    rc = read_all(5, template_filter.filter, z.ntemplate_filter * sizeof *template_filter.filter);
   close(5);
   close(4); /* the library's memfd: mapped by now */
   DIR *d = opendir("/proc/self/fd");
@@ -195,6 +209,8 @@ static void resume(const sandbox__job *job)
     claim_fd = 3; /* tarn_zygote_claimed */
     memcpy(ready_phases, job->phase_us, sizeof ready_phases);
   }
+  if (job->role == SANDBOX_ROLE_TEMPLATE)
+    template_fd = 3; /* tarn_zygote_fork */
   longjmp(resume_point, 1);
 }
 
@@ -387,7 +403,7 @@ API int tarn_zygote_serve(void)
   }
   if (setjmp(resume_point) != 0)
     return 0;
-  sandbox__serve(state_dir, &filter, &hooks);
+  sandbox__serve(state_dir, &filter, &template_filter, &hooks);
 }
 
 /* In a pooled instance's program (init.c pool_instance), once the
@@ -470,6 +486,321 @@ API char **tarn_zygote_environ(void)
   return environ;
 }
 
+/* --- a template: forks of a function's initialised program -----------------
+ * A template (template.c) is an instance of one function whose program
+ * imported the handler and ran its before-snapshot hooks, then called
+ * tarn_zygote_fork(): it serves the server's fork requests on fd 3 and
+ * never returns there; in each fork it returns 0. The fork's namespaces
+ * were made by the spawner (shell.c); the request carries their nsfs
+ * fds. Per request:
+ *   W  the waiter: a CLONE_VM child of the template on a stack of its own
+ *      (no copy of the template's memory), which joins the namespaces
+ *      (user first), forks G, wakes the template, closes every fd but its
+ *      exit socket, waits for G and writes G's wait status there (the
+ *      shell's init exits with it). Once the template is awake it makes
+ *      raw syscalls only: it shares the template's memory, errno and
+ *      thread descriptor included, while the template runs on.
+ *   G  the fork: a copy of the template's memory as it was while the
+ *      template waited for W (single-threaded, holding the interpreter's
+ *      lock), pid 2 of the fork's pid namespace. It longjmps back into
+ *      tarn_zygote_fork, joins its cgroups, takes its log, closes what the
+ *      request brought and the channel, drops every capability, loads the
+ *      instance filter on top of the template's, takes the function's
+ *      environment and limits, and returns 0 into the interpreter, which
+ *      re-initialises what a fork must (zygote.py).
+ * W and G live in the fork's namespaces; W is the template's child (it
+ * reaps W and frees its stack), G is W's. */
+
+#define WAITER_STACK (256 * 1024)      /* glibc's fork and the atfork handlers run on it */
+
+typedef struct fork_job {
+  int ns[SANDBOX_SHELL_NS_COUNT];         /* user first */
+  int exit_fd;
+  volatile int state;                     /* futex: 0 pending, 1 G exists, 2 failed */
+  int err;
+} fork_job;
+
+static long raw_syscall(long n, long a, long b, long c, long d)
+{
+  long ret;
+#if defined(__x86_64__)
+  register long r10 __asm__("r10") = d;
+  __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
+#elif defined(__aarch64__)
+  register long x8 __asm__("x8") = n;
+  register long x0 __asm__("x0") = a;
+  register long x1 __asm__("x1") = b;
+  register long x2 __asm__("x2") = c;
+  register long x3 __asm__("x3") = d;
+  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
+  ret = x0;
+#else
+#error "templates need raw syscalls for this architecture"
+#endif
+  return ret;
+}
+
+static jmp_buf fork_point;
+static sigset_t fork_mask;                /* the template's, for G (W blocks everything) */
+static struct sigaction fork_chld;        /* likewise its SIGCHLD action (W's is the default) */
+
+static int waiter_main(void *arg)
+{
+  fork_job *j = arg;
+  uint64_t all = ~0ull;
+  raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, 0, 8);
+  struct {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+  } dfl = {NULL, 0, NULL, 0}; /* SIG_DFL */
+  raw_syscall(SYS_rt_sigaction, SIGCHLD, (long)&dfl, 0, 8); /* wait4 needs it not ignored */
+  int exit_fd = j->exit_fd;
+  long rc = 0;
+  for (int i = 0; i < SANDBOX_SHELL_NS_COUNT && rc == 0; i++)
+    rc = raw_syscall(SYS_setns, j->ns[i], 0, 0, 0);
+  /* glibc's fork, for its child handlers (libuv's thread pool, OpenSSL)
+   * and G's thread descriptor; the template waits, so what the parent's
+   * side writes into the memory we share is not in use */
+  long g = rc == 0 ? fork() : rc;
+  if (g == 0)
+    longjmp(fork_point, 1); /* G: back onto the template's stack, as it was */
+  if (g < 0 && rc == 0)
+    g = -errno;
+  if (g < 0) {
+    j->err = (int)-g;
+    __atomic_store_n(&j->state, 2, __ATOMIC_RELEASE);
+  } else {
+    __atomic_store_n(&j->state, 1, __ATOMIC_RELEASE);
+  }
+  raw_syscall(SYS_futex, (long)&j->state, FUTEX_WAKE, 1, 0);
+  /* j is the template's again from here */
+  if (exit_fd > 0)
+    raw_syscall(SYS_close_range, 0, exit_fd - 1, 0, 0);
+  raw_syscall(SYS_close_range, exit_fd + 1, ~0u, 0, 0);
+  if (g < 0)
+    raw_syscall(SYS_exit, 1, 0, 0, 0);
+  int32_t status = 0;
+  int st = 0;
+  while ((rc = raw_syscall(SYS_wait4, g, (long)&st, 0, 0)) == -EINTR) {
+  }
+  status = rc == g ? st : (int32_t)(128 + SIGKILL) << 8;
+  raw_syscall(SYS_write, exit_fd, (long)&status, sizeof status, 0); /* SIGPIPE is blocked */
+  raw_syscall(SYS_exit, 0, 0, 0, 0);
+  return 0;
+}
+
+/* Waiters that may still run, and their stacks (freed once reaped). */
+static struct waiter {
+  pid_t pid;
+  void *stack;
+} *waiters;
+static size_t nwaiters;
+static size_t cwaiters;
+
+static void reap_waiters(void)
+{
+  for (size_t i = 0; i < nwaiters;) {
+    int status;
+    if (waitpid(waiters[i].pid, &status, WNOHANG | __WALL) == waiters[i].pid) {
+      munmap(waiters[i].stack, WAITER_STACK);
+      waiters[i] = waiters[--nwaiters];
+    } else {
+      i++;
+    }
+  }
+}
+
+/* The request, as the template read it: G reads its copy. */
+static char *fork_msg;
+static int fork_fds[SANDBOX_FORK_FDS + CG_COUNT];
+static size_t fork_nfds;
+
+static void close_request(void)
+{
+  for (size_t i = 0; i < fork_nfds; i++)
+    close(fork_fds[i]);
+  fork_nfds = 0;
+}
+
+/* G, from the longjmp: becomes the function's new instance (see above). */
+static int become_fork(void)
+{
+  sigaction(SIGCHLD, &fork_chld, NULL);
+  sigprocmask(SIG_SETMASK, &fork_mask, NULL);
+  sandbox__fork_head h;
+  memcpy(&h, fork_msg, sizeof h);
+  int log = fork_fds[0];
+  for (uint32_t i = 0; i < h.ncgfds; i++) {
+    int fd = fork_fds[SANDBOX_FORK_FDS + i];
+    int procs = h.cg_mode == SANDBOX_CG_V2_CLONE ? openat(fd, "cgroup.procs", O_WRONLY | O_CLOEXEC) : fd;
+    if (procs < 0 || write(procs, "0", 1) != 1)
+      _exit(125);
+    if (procs != fd)
+      close(procs);
+  }
+  if (dup2(log, 1) < 0 || dup2(log, 2) < 0)
+    _exit(125);
+  close_request();
+  close(template_fd);
+  template_fd = -1;
+  for (int cap = 0;; cap++)
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno == EINVAL)
+      break;
+  struct __user_cap_header_struct head = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 ||
+      syscall(SYS_capset, &head, data) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      sandbox__seccomp_apply(&filter) != 0)
+    _exit(125);
+  struct rlimit rl;
+  if (h.max_open_files > 0) {
+    rl = (struct rlimit){h.max_open_files, h.max_open_files};
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      _exit(125);
+  }
+  if (h.max_file_bytes > 0) {
+    rl = (struct rlimit){h.max_file_bytes, h.max_file_bytes};
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+      _exit(125);
+  }
+  char **list = calloc((size_t)h.nargv + h.nenvp + 2, sizeof *list);
+  char *p = fork_msg + sizeof h;
+  for (size_t i = 0; list != NULL && i < (size_t)h.nargv + h.nenvp; i++) {
+    list[i < h.nargv ? i : i + 1] = p;
+    p += strlen(p) + 1; /* checked by the template before the fork */
+  }
+  if (list == NULL || chdir("/var/task") != 0)
+    _exit(125);
+  sandbox__set_cmdline((const char *const *)list);
+  environ = list + h.nargv + 1;
+  return 0;
+}
+
+/* The request's strings are whole (argv then envp, NUL-terminated). */
+static bool request_ok(const sandbox__fork_head *h, size_t len, size_t nfds)
+{
+  if (h->magic != SANDBOX_FORK_MAGIC || h->nargv == 0 || (uint64_t)h->nargv + h->nenvp > SANDBOX_MAX_STRINGS ||
+      h->ncgfds > CG_COUNT || nfds != SANDBOX_FORK_FDS + h->ncgfds)
+    return false;
+  const char *p = fork_msg + sizeof *h;
+  const char *end = fork_msg + len;
+  for (size_t i = 0; i < (size_t)h->nargv + h->nenvp; i++) {
+    const char *nul = p < end ? memchr(p, '\0', (size_t)(end - p)) : NULL;
+    if (nul == NULL)
+      return false;
+    p = nul + 1;
+  }
+  return true;
+}
+
+/* One fork: 0, or an errno; in G it does not return (longjmp). */
+static int fork_one(const sandbox__fork_head *h)
+{
+  fork_job j;
+  memset(&j, 0, sizeof j);
+  for (int i = 0; i < SANDBOX_SHELL_NS_COUNT; i++)
+    j.ns[i] = fork_fds[1 + i];
+  j.exit_fd = fork_fds[1 + SANDBOX_SHELL_NS_COUNT];
+  (void)h;
+  if (nwaiters == cwaiters) {
+    size_t n = cwaiters ? cwaiters * 2 : 64;
+    struct waiter *w = realloc(waiters, n * sizeof *w);
+    if (w == NULL)
+      return ENOMEM;
+    waiters = w;
+    cwaiters = n;
+  }
+  void *stack = mmap(NULL, WAITER_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED)
+    return ENOMEM;
+  sigprocmask(SIG_SETMASK, NULL, &fork_mask);
+  sigaction(SIGCHLD, NULL, &fork_chld);
+  before_clone();
+  pid_t w = clone(waiter_main, (char *)stack + WAITER_STACK, CLONE_VM | SIGCHLD, &j);
+  int failed = 0;
+  if (w < 0) {
+    failed = errno;
+  } else {
+    while (__atomic_load_n(&j.state, __ATOMIC_ACQUIRE) == 0)
+      syscall(SYS_futex, &j.state, FUTEX_WAIT, 0, NULL);
+    if (j.state == 2)
+      failed = j.err;
+  }
+  after_clone();
+  if (w < 0) {
+    munmap(stack, WAITER_STACK);
+  } else {
+    waiters[nwaiters++] = (struct waiter){w, stack};
+  }
+  return failed;
+}
+
+API int tarn_zygote_template(void)
+{
+  return template_fd >= 0;
+}
+
+/* In a template's program, once its handler is imported: serves forks.
+ * 0 in each fork (its environment and command line are the request's);
+ * -EINVAL when this process is not a template; never returns in the
+ * template (it exits when the server closes its channel). */
+API int tarn_zygote_fork(void)
+{
+  if (template_fd < 0)
+    return -EINVAL;
+  if (fork_msg == NULL && (fork_msg = malloc(SANDBOX_MSG_MAX)) == NULL)
+    _exit(125);
+  if (setjmp(fork_point) != 0)
+    return become_fork();
+  static bool announced;
+  if (!announced) {
+    announced = true;
+    int32_t ready = 0; /* template.c: the code is loaded */
+    if (send(template_fd, &ready, sizeof ready, MSG_NOSIGNAL) != (ssize_t)sizeof ready)
+      _exit(0);
+  }
+  for (;;) {
+    reap_waiters();
+    struct pollfd pf = {.fd = template_fd, .events = POLLIN};
+    int n = poll(&pf, 1, nwaiters > 0 ? 1000 : -1);
+    if (n < 0 && errno != EINTR)
+      _exit(125);
+    if (n <= 0)
+      continue;
+    union {
+      char buf[CMSG_SPACE((SANDBOX_FORK_FDS + CG_COUNT) * sizeof(int))];
+      struct cmsghdr align;
+    } u;
+    struct iovec iov = {.iov_base = fork_msg, .iov_len = SANDBOX_MSG_MAX};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof u.buf};
+    ssize_t len = recvmsg(template_fd, &mh, MSG_CMSG_CLOEXEC);
+    if (len < 0 && errno == EINTR)
+      continue;
+    if (len <= 0)
+      _exit(0); /* the server let the template go */
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    fork_nfds = 0;
+    if (cm != NULL && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len >= CMSG_LEN(0)) {
+      fork_nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      memcpy(fork_fds, CMSG_DATA(cm), fork_nfds * sizeof(int));
+    }
+    sandbox__fork_head h;
+    int32_t answer = EPROTO;
+    if ((size_t)len >= sizeof h && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+      memcpy(&h, fork_msg, sizeof h);
+      if (request_ok(&h, (size_t)len, fork_nfds))
+        answer = fork_one(&h);
+    }
+    close_request();
+    if (send(template_fd, &answer, sizeof answer, MSG_NOSIGNAL) != (ssize_t)sizeof answer)
+      _exit(0);
+  }
+}
+
 /* --- Node.js: the same three calls as an N-API addon ------------------------
  * Declared here, weak: the library is also loaded where they do not exist
  * (CPython), and N-API's ABI is stable across Node.js versions. */
@@ -521,6 +852,20 @@ static napi_value js_rehearsed(napi_env env, napi_callback_info info)
   return NULL;
 }
 
+static napi_value js_template(napi_env env, napi_callback_info info)
+{
+  return int_value(env, tarn_zygote_template());
+}
+
+/* A template's forks (tarn_zygote_fork): 0 in each, its event loop re-made. */
+static napi_value js_fork(napi_env env, napi_callback_info info)
+{
+  int rc = tarn_zygote_fork();
+  if (rc == 0 && uv_loop_fork(uv_default_loop()) != 0)
+    _exit(125);
+  return int_value(env, rc);
+}
+
 /* process.exit in an instance: Node's own would join the platform's worker
  * threads, which a fork does not have. */
 static napi_value js_exit(napi_env env, napi_callback_info info)
@@ -538,7 +883,8 @@ API napi_value napi_register_module_v1(napi_env env, napi_value exports)
   static const struct {
     const char *name;
     napi_callback cb;
-  } fns[] = {{"init", js_init}, {"serve", js_serve}, {"exit", js_exit}, {"rehearsed", js_rehearsed}};
+  } fns[] = {{"init", js_init},         {"serve", js_serve},       {"exit", js_exit},
+              {"rehearsed", js_rehearsed}, {"template", js_template}, {"fork", js_fork}};
   if (napi_create_function == NULL || uv_loop_fork == NULL)
     return exports;
   node = true;
