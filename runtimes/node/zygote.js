@@ -112,6 +112,9 @@ function template(lib, boot) {
     // fills at once: what the template left of it would be every fork's next
     // ids. 128 draws come back to the same place in a buffer filled anew.
     for (let i = 0; i < 128; i++) crypto.randomUUID();
+    // a fork made ahead waits here for the instance it becomes
+    // (src/sandbox/template.c); its environment and log are the instance's
+    lib.forkClaimed();
     Object.defineProperty(process, 'pid', {
       value: Number(fs.readlinkSync('/proc/self')), enumerable: true, configurable: true, writable: true,
     });

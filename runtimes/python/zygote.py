@@ -128,6 +128,9 @@ def _template(lib, main, base_path):
     # a fork: the interpreter's fork hooks (random reseeded, locks reset),
     # then the fork's own environment, and SnapStart's after-restore hooks
     ctypes.pythonapi.PyOS_AfterFork_Child()
+    # a fork made ahead waits here for the instance it becomes
+    # (src/sandbox/template.c); its environment and log are the instance's
+    lib.tarn_zygote_fork_claimed()
     _take_environ(lib)
     import logging
     import time

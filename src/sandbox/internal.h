@@ -134,9 +134,13 @@ enum { SHELL_PIDFD, SHELL_USER, SHELL_MNT, SHELL_UTS, SHELL_IPC, SHELL_CGROUP, S
 
 /* server -> template, on its channel (fd 3 of its program): one fork. A
  * head, then argv[nargv] and envp[nenvp] (NUL-terminated); beside it the
- * log fd, the SANDBOX_SHELL_NS_COUNT nsfs fds, the exit socket, then
- * ncgfds "tasks" (v1) or folder (v2) fds of the fork's cgroups. The
- * template answers with one int32: 0 once the fork exists, or an errno. */
+ * log fd, the SANDBOX_SHELL_NS_COUNT nsfs fds, the exit socket, the claim
+ * socket when claim is 1, then ncgfds "tasks" (v1) or folder (v2) fds of
+ * the fork's cgroups. The template answers with one int32: 0 once the fork
+ * exists, or an errno. A fork made ahead (claim 1) waits in its
+ * interpreter, its log /dev/null, until the server claims it for an
+ * instance on the claim socket: a sandbox__fork_claim head, envp[nenvp],
+ * the log fd beside (template.c (4), zygote_lib.c). */
 #define SANDBOX_FORK_MAGIC 0x74726e66u    /* "trnf" */
 #define SANDBOX_FORK_FDS (2 + SANDBOX_SHELL_NS_COUNT)
 typedef struct sandbox__fork_head {
@@ -146,8 +150,15 @@ typedef struct sandbox__fork_head {
   uint32_t ncgfds;
   uint32_t cg_mode;                       /* SANDBOX_CG_* */
   uint32_t max_open_files;
+  uint32_t claim;                         /* 1: made ahead, waits for its claim */
   uint64_t max_file_bytes;
 } sandbox__fork_head;
+
+#define SANDBOX_FORK_CLAIM_MAGIC 0x74726e6bu /* "trnk" */
+typedef struct sandbox__fork_claim {
+  uint32_t magic;
+  uint32_t nenvp;
+} sandbox__fork_claim;
 
 /* --- a pooled instance's claim: server -> init on the start socket, then
  * init -> program on their own socket pair (pool.c). A head, then argv[nargv]

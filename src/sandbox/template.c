@@ -41,6 +41,14 @@
  *       so ending the template would end its forks.
  *   (3) A fork is an instance like sandbox_start's: the caller waits for
  *       it, kills and frees it the same way; its status is the fork's.
+ *   (4) Forks are made ahead: a thread keeps TEMPLATE_AHEAD of them ready,
+ *       made like the template's first fork (its limits, forwards, command
+ *       line and environment), each in its shell, dropped and re-seeded,
+ *       waiting in its interpreter with /dev/null for a log and nothing of
+ *       an invocation. A start claims one: its environment (the instance's)
+ *       and its log are sent, and only the function's own after-restore
+ *       work and its first event are left on the path. A start whose spec
+ *       differs, or that finds none ready, makes its fork on its path.
  *
  * Start reading at sandbox_template_fork().
  */
@@ -59,11 +67,51 @@
 #include <time.h>
 #include <unistd.h>
 
+#define TEMPLATE_AHEAD 2                  /* forks made ahead (4) */
+
+/* A fork's namespaces and pid 1, made by the spawner (shell.c). */
+typedef struct shell {
+  sandbox *sb;
+  uint16_t ports[SANDBOX_MAX_FORWARDS];
+  int ns[SANDBOX_SHELL_NS_COUNT];
+  int exit_fd;
+} shell;
+
+/* A fork made ahead: its instance (its shell's pid 1), the ports its
+ * forwards listen on, and our end of its claim socket. */
+typedef struct ahead {
+  sandbox *sb;
+  uint16_t ports[SANDBOX_MAX_FORWARDS];
+  int claim;
+} ahead;
+
+/* What forks are made ahead for: a copy of the first fork's spec (its id
+ * and log aside). */
+typedef struct ahead_spec {
+  sandbox_spec spec;
+  sandbox_forward forwards[SANDBOX_MAX_FORWARDS];
+  char **argv;
+  char **envp;
+  char *strings;                          /* what they all point into */
+} ahead_spec;
+
 struct sandbox_template {
   pthread_mutex_t mu;                     /* (1) */
   sandbox *sb;                            /* the template's own instance; its ctl is the channel */
   atomic_int refs;                        /* (2) */
   atomic_bool dead;                       /* its program ended, or its channel broke */
+  char id[40];                            /* names the forks made ahead: ID-fN */
+  int null_fd;                            /* their log until their claim */
+  /* (4), under ahead_mu */
+  pthread_mutex_t ahead_mu;
+  pthread_cond_t ahead_cond;              /* one was taken, or stop */
+  ahead ready[TEMPLATE_AHEAD];
+  size_t nready;
+  bool have_spec;                         /* spec is set, the refill thread runs */
+  bool stop;
+  ahead_spec spec;
+  uint64_t made;                          /* forks made ahead: their numbers */
+  pthread_t refill;
 };
 
 /* One int32 on fd within ms: 0 and *v, or -1 (timed out, closed, short). */
@@ -104,65 +152,90 @@ int sandbox_template_new(const sandbox_spec *spec, int ready_ms, sandbox_templat
   }
   sandbox_template *t = xcalloc(1, sizeof *t);
   pthread_mutex_init(&t->mu, NULL);
+  pthread_mutex_init(&t->ahead_mu, NULL);
+  pthread_cond_init(&t->ahead_cond, NULL);
   t->sb = sb;
   atomic_init(&t->refs, 1);
+  snprintf(t->id, sizeof t->id, "%.30s", spec->id);
+  t->null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
   *out = t;
   return 0;
 }
 
-/* argv, then envp with each chosen forward's variable set; NULL when too large. */
-static char *fork_request(const sandbox_spec *spec, const uint16_t *ports, int cg_mode, size_t ncg,
-                          size_t *len, err *e)
+/* spec's envp with each chosen forward's variable set to its port (vars:
+ * room for the variables); NULL-terminated, the caller frees the list. */
+static const char **fork_environ(const sandbox_spec *spec, const uint16_t *ports,
+                                 char vars[SANDBOX_MAX_FORWARDS][160])
 {
-  char vars[SANDBOX_MAX_FORWARDS][160];
-  size_t nvars = 0;
-  for (size_t i = 0; i < spec->nforwards; i++)
-    if (spec->forwards[i].env != NULL)
-      snprintf(vars[nvars++], sizeof vars[0], "%s=127.0.0.1:%u", spec->forwards[i].env, (unsigned)ports[i]);
-  size_t nargv = 0;
-  size_t nenvp = 0;
-  size_t size = sizeof(sandbox__fork_head);
-  for (; spec->argv[nargv] != NULL; nargv++)
-    size += strlen(spec->argv[nargv]) + 1;
-  for (size_t i = 0; spec->envp[i] != NULL; i++) {
+  size_t n = 0;
+  while (spec->envp[n] != NULL)
+    n++;
+  const char **out = xcalloc(n + spec->nforwards + 1, sizeof *out);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
     bool replaced = false;
-    for (size_t k = 0; k < spec->nforwards && !replaced; k++) {
-      const char *v = spec->forwards[k].env;
-      replaced = v != NULL && strncmp(spec->envp[i], v, strlen(v)) == 0 && spec->envp[i][strlen(v)] == '=';
-    }
-    if (!replaced) {
-      size += strlen(spec->envp[i]) + 1;
-      nenvp++;
-    }
-  }
-  for (size_t i = 0; i < nvars; i++)
-    size += strlen(vars[i]) + 1;
-  nenvp += nvars;
-  if (size > SANDBOX_MSG_MAX || nargv + nenvp > SANDBOX_MAX_STRINGS) {
-    err_set(e, ERR_INVALID, "program and environment of sandbox '%s' take %zu bytes, more than %d", spec->id,
-            size, SANDBOX_MSG_MAX);
-    return NULL;
-  }
-  char *msg = xmalloc(size);
-  sandbox__fork_head h = {.magic = SANDBOX_FORK_MAGIC, .nargv = (uint32_t)nargv, .nenvp = (uint32_t)nenvp,
-                          .ncgfds = (uint32_t)ncg, .cg_mode = (uint32_t)cg_mode,
-                          .max_open_files = spec->max_open_files, .max_file_bytes = spec->max_file_bytes};
-  memcpy(msg, &h, sizeof h);
-  char *p = msg + sizeof h;
-  for (size_t i = 0; i < nargv; i++)
-    p = stpcpy(p, spec->argv[i]) + 1;
-  for (size_t i = 0; spec->envp[i] != NULL; i++) {
-    bool replaced = false;
-    for (size_t k = 0; k < spec->nforwards && !replaced; k++) {
-      const char *v = spec->forwards[k].env;
+    for (size_t f = 0; f < spec->nforwards && !replaced; f++) {
+      const char *v = spec->forwards[f].env;
       replaced = v != NULL && strncmp(spec->envp[i], v, strlen(v)) == 0 && spec->envp[i][strlen(v)] == '=';
     }
     if (!replaced)
-      p = stpcpy(p, spec->envp[i]) + 1;
+      out[k++] = spec->envp[i];
   }
-  for (size_t i = 0; i < nvars; i++)
-    p = stpcpy(p, vars[i]) + 1;
+  for (size_t f = 0; f < spec->nforwards; f++)
+    if (spec->forwards[f].env != NULL) {
+      snprintf(vars[f], sizeof vars[f], "%s=127.0.0.1:%u", spec->forwards[f].env, (unsigned)ports[f]);
+      out[k++] = vars[f];
+    }
+  return out;
+}
+
+/* head (hsize bytes, its counts already set), then argv (or none), then
+ * envp, NUL-terminated; NULL when too large. */
+static char *pack(const void *head, size_t hsize, const char *const *argv, const char *const *envp,
+                  const char *id, size_t *len, err *e)
+{
+  size_t size = hsize;
+  size_t n = 0;
+  for (size_t i = 0; argv != NULL && argv[i] != NULL; i++, n++)
+    size += strlen(argv[i]) + 1;
+  for (size_t i = 0; envp[i] != NULL; i++, n++)
+    size += strlen(envp[i]) + 1;
+  if (size > SANDBOX_MSG_MAX || n > SANDBOX_MAX_STRINGS) {
+    err_set(e, ERR_INVALID, "program and environment of sandbox '%s' take %zu bytes, more than %d", id, size,
+            SANDBOX_MSG_MAX);
+    return NULL;
+  }
+  char *msg = xmalloc(size);
+  memcpy(msg, head, hsize);
+  char *p = msg + hsize;
+  for (size_t i = 0; argv != NULL && argv[i] != NULL; i++)
+    p = stpcpy(p, argv[i]) + 1;
+  for (size_t i = 0; envp[i] != NULL; i++)
+    p = stpcpy(p, envp[i]) + 1;
   *len = size;
+  return msg;
+}
+
+static uint32_t count(const char *const *list)
+{
+  uint32_t n = 0;
+  while (list[n] != NULL)
+    n++;
+  return n;
+}
+
+/* The fork request (internal.h) for spec in a shell with these ports. */
+static char *fork_request(const sandbox_spec *spec, const uint16_t *ports, int cg_mode, size_t ncg,
+                          bool claim, size_t *len, err *e)
+{
+  char vars[SANDBOX_MAX_FORWARDS][160];
+  const char **envp = fork_environ(spec, ports, vars);
+  sandbox__fork_head h = {.magic = SANDBOX_FORK_MAGIC, .nargv = count(spec->argv), .nenvp = count(envp),
+                          .ncgfds = (uint32_t)ncg, .cg_mode = (uint32_t)cg_mode,
+                          .max_open_files = spec->max_open_files, .claim = claim,
+                          .max_file_bytes = spec->max_file_bytes};
+  char *msg = pack(&h, sizeof h, spec->argv, envp, spec->id, len, e);
+  free(envp);
   return msg;
 }
 
@@ -195,23 +268,31 @@ static int ask(sandbox_template *t, const char *msg, size_t len, const int *fds,
   return answer;
 }
 
-int sandbox_template_fork(sandbox_template *t, const sandbox_spec *spec, sandbox **out, err *e)
+static void shell_close(shell *sh)
+{
+  for (int i = 0; i < SANDBOX_SHELL_NS_COUNT; i++)
+    close(sh->ns[i]);
+  close(sh->exit_fd);
+  sh->sb = sandbox_free(sh->sb); /* its init exits when the exit socket closes unheard, or is killed */
+}
+
+/* A fork of t in a new shell, for spec, named id: 0 and *out, its ports
+ * (and, with claim >= 0, its end of a claim socket: the fork waits for
+ * its claim there), or an error and nothing left. */
+static int make_fork(sandbox_template *t, const sandbox_spec *spec, const char *id, bool claim,
+                     sandbox **out, uint16_t ports[SANDBOX_MAX_FORWARDS], int *claim_fd, err *e)
 {
   *out = NULL;
-  if (atomic_load(&t->dead))
-    return err_set(e, ERR_UNAVAILABLE, "the template of sandbox '%s' has ended", spec->id);
-  if (spec->nforwards > SANDBOX_MAX_FORWARDS)
-    return err_set(e, ERR_INVALID, "sandbox '%s' has more than %d forwards", spec->id, SANDBOX_MAX_FORWARDS);
-  sandbox_spec shell = *spec;
-  shell.code_dir = "/"; /* the template's */
-  shell.runtime_dir = NULL;
-  shell.nopt_dirs = 0;
-  shell.zygote = NULL;
-  uint16_t ports[SANDBOX_MAX_FORWARDS];
-  int ns[SANDBOX_SHELL_NS_COUNT];
-  int exit_fd = -1;
-  sandbox *sb = NULL;
-  int rc = sandbox__start_shell(&shell, sandbox__pidfd(t->sb), &sb, ports, ns, &exit_fd, e);
+  sandbox_spec s = *spec;
+  s.id = id;
+  s.code_dir = "/"; /* the template's */
+  s.runtime_dir = NULL;
+  s.nopt_dirs = 0;
+  s.zygote = NULL;
+  s.log_fd = t->null_fd;
+  shell sh;
+  memset(&sh, 0, sizeof sh);
+  int rc = sandbox__start_shell(&s, sandbox__pidfd(t->sb), &sh.sb, sh.ports, sh.ns, &sh.exit_fd, e);
   if (rc != 0)
     return rc;
   int mode = 0;
@@ -219,36 +300,224 @@ int sandbox_template_fork(sandbox_template *t, const sandbox_spec *spec, sandbox
   size_t ncg = 0;
   size_t len = 0;
   char *msg = NULL;
-  rc = sandbox__cgroup_fds(sb, &mode, cgfds, &ncg, e);
+  int pair[2] = {-1, -1};
+  rc = sandbox__cgroup_fds(sh.sb, &mode, cgfds, &ncg, e);
+  if (rc == 0 && claim && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+    rc = err_set(e, ERR_INTERNAL, "cannot make the claim socket of sandbox '%s': %s", id, strerror(errno));
   if (rc == 0) {
-    msg = fork_request(spec, ports, mode, ncg, &len, e);
+    msg = fork_request(&s, sh.ports, mode, ncg, claim, &len, e);
     if (msg == NULL)
       rc = ERR_INVALID;
   }
   if (rc == 0) {
-    int fds[SANDBOX_FORK_FDS + CG_COUNT];
-    fds[0] = spec->log_fd;
-    memcpy(fds + 1, ns, sizeof ns);
-    fds[1 + SANDBOX_SHELL_NS_COUNT] = exit_fd;
-    memcpy(fds + SANDBOX_FORK_FDS, cgfds, ncg * sizeof(int));
-    int answer = ask(t, msg, len, fds, SANDBOX_FORK_FDS + ncg);
+    int fds[SANDBOX_FORK_FDS + 1 + CG_COUNT];
+    size_t n = 0;
+    fds[n++] = claim ? t->null_fd : spec->log_fd;
+    for (int i = 0; i < SANDBOX_SHELL_NS_COUNT; i++)
+      fds[n++] = sh.ns[i];
+    fds[n++] = sh.exit_fd;
+    if (claim)
+      fds[n++] = pair[1];
+    for (size_t i = 0; i < ncg; i++)
+      fds[n++] = cgfds[i];
+    int answer = ask(t, msg, len, fds, n);
     if (answer < 0) {
       atomic_store(&t->dead, true);
-      rc = err_set(e, ERR_UNAVAILABLE, "the template of sandbox '%s' has ended", spec->id);
+      rc = err_set(e, ERR_UNAVAILABLE, "the template of sandbox '%s' has ended", id);
     } else if (answer != 0) {
-      rc = err_set(e, ERR_INTERNAL, "the template could not fork sandbox '%s': %s", spec->id, strerror(answer));
+      rc = err_set(e, ERR_INTERNAL, "the template could not fork sandbox '%s': %s", id, strerror(answer));
     }
-    for (size_t i = 0; i < ncg; i++)
-      close(cgfds[i]);
   }
+  for (size_t i = 0; i < ncg; i++)
+    close(cgfds[i]);
   free(msg);
-  for (int i = 0; i < SANDBOX_SHELL_NS_COUNT; i++)
-    close(ns[i]);
-  close(exit_fd);
+  if (pair[1] >= 0)
+    close(pair[1]);
   if (rc != 0) {
-    sandbox_free(sb); /* its init exits when the exit socket closes unheard, or is killed */
+    if (pair[0] >= 0)
+      close(pair[0]);
+    shell_close(&sh);
     return rc;
   }
+  *out = sh.sb;
+  memcpy(ports, sh.ports, sizeof sh.ports);
+  if (claim_fd != NULL)
+    *claim_fd = pair[0];
+  sh.sb = NULL;
+  shell_close(&sh); /* our copies of what the fork took */
+  return 0;
+}
+
+/* (4): spec's copy, for the refill thread. */
+static void keep_spec(ahead_spec *k, const sandbox_spec *spec)
+{
+  size_t size = 0;
+  size_t nargv = count(spec->argv);
+  size_t nenvp = count(spec->envp);
+  for (size_t i = 0; i < nargv; i++)
+    size += strlen(spec->argv[i]) + 1;
+  for (size_t i = 0; i < nenvp; i++)
+    size += strlen(spec->envp[i]) + 1;
+  for (size_t i = 0; i < spec->nforwards; i++)
+    size += strlen(spec->forwards[i].host_socket) + 1 +
+            (spec->forwards[i].env != NULL ? strlen(spec->forwards[i].env) + 1 : 0);
+  k->strings = xmalloc(size + 1);
+  k->argv = xcalloc(nargv + 1, sizeof *k->argv);
+  k->envp = xcalloc(nenvp + 1, sizeof *k->envp);
+  char *p = k->strings;
+  for (size_t i = 0; i < nargv; i++) {
+    k->argv[i] = p;
+    p = stpcpy(p, spec->argv[i]) + 1;
+  }
+  for (size_t i = 0; i < nenvp; i++) {
+    k->envp[i] = p;
+    p = stpcpy(p, spec->envp[i]) + 1;
+  }
+  k->spec = *spec;
+  for (size_t i = 0; i < spec->nforwards; i++) {
+    const sandbox_forward *f = &spec->forwards[i];
+    k->forwards[i] = (sandbox_forward){.port = f->port, .host_socket = p};
+    p = stpcpy(p, f->host_socket) + 1;
+    if (f->env != NULL) {
+      k->forwards[i].env = p;
+      p = stpcpy(p, f->env) + 1;
+    }
+  }
+  k->spec.forwards = k->forwards;
+  k->spec.argv = (const char *const *)k->argv;
+  k->spec.envp = (const char *const *)k->envp;
+  k->spec.id = NULL;
+  k->spec.log_fd = -1;
+}
+
+/* Whether spec's forks may be the ones made ahead for k: the same limits
+ * and forwards (the environment and log come with the claim). */
+static bool fits(const ahead_spec *k, const sandbox_spec *spec)
+{
+  const sandbox_spec *a = &k->spec;
+  if (a->memory_mb != spec->memory_mb || a->tmp_mb != spec->tmp_mb || a->max_procs != spec->max_procs ||
+      a->max_open_files != spec->max_open_files || a->max_file_bytes != spec->max_file_bytes ||
+      a->nforwards != spec->nforwards || count(a->argv) != count(spec->argv))
+    return false;
+  for (size_t i = 0; a->argv[i] != NULL; i++)
+    if (strcmp(a->argv[i], spec->argv[i]) != 0)
+      return false;
+  for (size_t i = 0; i < a->nforwards; i++) {
+    const sandbox_forward *x = &a->forwards[i];
+    const sandbox_forward *y = &spec->forwards[i];
+    if (strcmp(x->host_socket, y->host_socket) != 0 || (x->env == NULL) != (y->env == NULL) ||
+        (y->env != NULL && strcmp(x->env, y->env) != 0))
+      return false;
+  }
+  return true;
+}
+
+static void *refill_main(void *arg)
+{
+  sandbox_template *t = arg;
+  pthread_mutex_lock(&t->ahead_mu);
+  int failures = 0;
+  while (!t->stop && failures < 3 && !atomic_load(&t->dead)) {
+    if (t->nready == TEMPLATE_AHEAD) {
+      pthread_cond_wait(&t->ahead_cond, &t->ahead_mu);
+      continue;
+    }
+    char id[64];
+    snprintf(id, sizeof id, "%s-f%llu", t->id, (unsigned long long)++t->made);
+    pthread_mutex_unlock(&t->ahead_mu);
+    ahead a;
+    err e = {0};
+    int rc = make_fork(t, &t->spec.spec, id, true, &a.sb, a.ports, &a.claim, &e);
+    pthread_mutex_lock(&t->ahead_mu);
+    if (rc != 0) {
+      failures++; /* forks are made on their path then */
+      continue;
+    }
+    failures = 0;
+    if (t->stop) {
+      close(a.claim);
+      sandbox_free(a.sb);
+      break;
+    }
+    t->ready[t->nready++] = a;
+  }
+  pthread_mutex_unlock(&t->ahead_mu);
+  return NULL;
+}
+
+/* A fork made ahead for spec, or 1 when there is none (the first fork's
+ * spec is then kept, and the refill thread started). */
+static int take_ahead(sandbox_template *t, const sandbox_spec *spec, ahead *out)
+{
+  int rc = 1;
+  pthread_mutex_lock(&t->ahead_mu);
+  if (!t->have_spec) {
+    keep_spec(&t->spec, spec);
+    t->have_spec = pthread_create(&t->refill, NULL, refill_main, t) == 0;
+  } else if (t->nready > 0 && fits(&t->spec, spec)) {
+    *out = t->ready[0];
+    memmove(t->ready, t->ready + 1, --t->nready * sizeof t->ready[0]);
+    pthread_cond_signal(&t->ahead_cond);
+    rc = 0;
+  }
+  pthread_mutex_unlock(&t->ahead_mu);
+  return rc;
+}
+
+/* Gives a fork made ahead its instance: its environment and log. */
+static int claim(const ahead *a, const sandbox_spec *spec, err *e)
+{
+  char vars[SANDBOX_MAX_FORWARDS][160];
+  const char **envp = fork_environ(spec, a->ports, vars);
+  sandbox__fork_claim h = {.magic = SANDBOX_FORK_CLAIM_MAGIC, .nenvp = count(envp)};
+  size_t len = 0;
+  char *msg = pack(&h, sizeof h, NULL, envp, spec->id, &len, e);
+  free(envp);
+  if (msg == NULL)
+    return ERR_INVALID;
+  struct iovec iov = {.iov_base = msg, .iov_len = len};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &spec->log_fd, sizeof(int));
+  ssize_t n;
+  while ((n = sendmsg(a->claim, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+  }
+  free(msg);
+  if (n != (ssize_t)len)
+    return err_set(e, ERR_UNAVAILABLE, "a fork made ahead for sandbox '%s' has ended", spec->id);
+  return 0;
+}
+
+int sandbox_template_fork(sandbox_template *t, const sandbox_spec *spec, sandbox **out, err *e)
+{
+  *out = NULL;
+  if (atomic_load(&t->dead))
+    return err_set(e, ERR_UNAVAILABLE, "the template of sandbox '%s' has ended", spec->id);
+  if (spec->nforwards > SANDBOX_MAX_FORWARDS)
+    return err_set(e, ERR_INVALID, "sandbox '%s' has more than %d forwards", spec->id, SANDBOX_MAX_FORWARDS);
+  sandbox *sb = NULL;
+  uint16_t ports[SANDBOX_MAX_FORWARDS];
+  ahead a;
+  int rc = 0;
+  if (take_ahead(t, spec, &a) == 0) {
+    rc = claim(&a, spec, e);
+    close(a.claim);
+    sb = a.sb;
+    if (rc != 0)
+      sb = sandbox_free(sb);
+  }
+  if (sb == NULL) /* none made ahead, or it had ended: one on the path */
+    rc = make_fork(t, spec, spec->id, false, &sb, ports, NULL, e);
+  if (rc != 0)
+    return rc;
   atomic_fetch_add(&t->refs, 1);
   sandbox__started(sb, t);
   *out = sb;
@@ -275,7 +544,27 @@ sandbox_template *sandbox_template_release(sandbox_template *t)
 {
   if (t == NULL || atomic_fetch_sub(&t->refs, 1) != 1)
     return NULL;
+  pthread_mutex_lock(&t->ahead_mu);
+  t->stop = true;
+  pthread_cond_broadcast(&t->ahead_cond);
+  bool joined = t->have_spec;
+  pthread_mutex_unlock(&t->ahead_mu);
+  if (joined)
+    pthread_join(t->refill, NULL);
+  for (size_t i = 0; i < t->nready; i++) {
+    close(t->ready[i].claim);
+    sandbox_free(t->ready[i].sb);
+  }
   sandbox_free(t->sb);
+  if (t->null_fd >= 0)
+    close(t->null_fd);
+  if (t->have_spec) {
+    free(t->spec.argv);
+    free(t->spec.envp);
+    free(t->spec.strings);
+  }
+  pthread_cond_destroy(&t->ahead_cond);
+  pthread_mutex_destroy(&t->ahead_mu);
   pthread_mutex_destroy(&t->mu);
   free(t);
   return NULL;

@@ -78,6 +78,7 @@ API void tarn_zygote_rehearsed(void);
 API int tarn_zygote_claimed(void);
 API int tarn_zygote_template(void);
 API int tarn_zygote_fork(void);
+API int tarn_zygote_fork_claimed(void);
 
 static char *state_dir;
 static int top_fd;                        /* the highest fd the interpreter holds */
@@ -614,7 +615,7 @@ static void reap_waiters(void)
 
 /* The request, as the template read it: G reads its copy. */
 static char *fork_msg;
-static int fork_fds[SANDBOX_FORK_FDS + CG_COUNT];
+static int fork_fds[SANDBOX_FORK_FDS + 1 + CG_COUNT];
 static size_t fork_nfds;
 
 static void close_request(void)
@@ -625,15 +626,23 @@ static void close_request(void)
 }
 
 /* G, from the longjmp: becomes the function's new instance (see above). */
+static int fork_claim_fd = -1;            /* a fork made ahead: where its claim comes */
+
 static int become_fork(void)
 {
   sigaction(SIGCHLD, &fork_chld, NULL);
   sigprocmask(SIG_SETMASK, &fork_mask, NULL);
+  /* the zygote's rehearsal spans (3): the pages the runtime client's path
+   * writes, which the template inherited; a span the load moved fails */
+  for (size_t i = 0; i < nhot; i++)
+    madvise((void *)hot[i].from, hot[i].to - hot[i].from, MADV_POPULATE_WRITE);
   sandbox__fork_head h;
   memcpy(&h, fork_msg, sizeof h);
   int log = fork_fds[0];
+  if (h.claim)
+    fork_claim_fd = fcntl(fork_fds[SANDBOX_FORK_FDS], F_DUPFD_CLOEXEC, 3);
   for (uint32_t i = 0; i < h.ncgfds; i++) {
-    int fd = fork_fds[SANDBOX_FORK_FDS + i];
+    int fd = fork_fds[SANDBOX_FORK_FDS + h.claim + i];
     int procs = h.cg_mode == SANDBOX_CG_V2_CLONE ? openat(fd, "cgroup.procs", O_WRONLY | O_CLOEXEC) : fd;
     if (procs < 0 || write(procs, "0", 1) != 1)
       _exit(125);
@@ -683,7 +692,7 @@ static int become_fork(void)
 static bool request_ok(const sandbox__fork_head *h, size_t len, size_t nfds)
 {
   if (h->magic != SANDBOX_FORK_MAGIC || h->nargv == 0 || (uint64_t)h->nargv + h->nenvp > SANDBOX_MAX_STRINGS ||
-      h->ncgfds > CG_COUNT || nfds != SANDBOX_FORK_FDS + h->ncgfds)
+      h->ncgfds > CG_COUNT || h->claim > 1 || nfds != SANDBOX_FORK_FDS + h->claim + h->ncgfds)
     return false;
   const char *p = fork_msg + sizeof *h;
   const char *end = fork_msg + len;
@@ -738,6 +747,50 @@ static int fork_one(const sandbox__fork_head *h)
   return failed;
 }
 
+/* In a fork made ahead (template.c (4)), once the interpreter's own
+ * after-fork work is done: waits for its claim, then takes the instance's
+ * environment and log. Returns at once in any other fork. */
+API int tarn_zygote_fork_claimed(void)
+{
+  if (fork_claim_fd < 0)
+    return 0;
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct iovec iov = {.iov_base = fork_msg, .iov_len = SANDBOX_MSG_MAX};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  ssize_t len;
+  while ((len = recvmsg(fork_claim_fd, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  struct cmsghdr *cm = len > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+  sandbox__fork_claim h;
+  if (cm == NULL || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)) ||
+      len < (ssize_t)sizeof h)
+    _exit(0); /* let go unclaimed */
+  memcpy(&h, fork_msg, sizeof h);
+  int log;
+  memcpy(&log, CMSG_DATA(cm), sizeof log);
+  char **list = h.magic == SANDBOX_FORK_CLAIM_MAGIC && h.nenvp <= SANDBOX_MAX_STRINGS
+                    ? calloc((size_t)h.nenvp + 1, sizeof *list) : NULL;
+  char *p = fork_msg + sizeof h;
+  char *end = fork_msg + len;
+  for (size_t i = 0; list != NULL && i < h.nenvp; i++) {
+    char *nul = p < end ? memchr(p, '\0', (size_t)(end - p)) : NULL;
+    if (nul == NULL)
+      _exit(125);
+    list[i] = p;
+    p = nul + 1;
+  }
+  if (list == NULL || dup2(log, 1) < 0 || dup2(log, 2) < 0)
+    _exit(125);
+  close(log);
+  close(fork_claim_fd);
+  fork_claim_fd = -1;
+  environ = list;
+  return 0;
+}
+
 API int tarn_zygote_template(void)
 {
   return template_fd >= 0;
@@ -761,6 +814,8 @@ API int tarn_zygote_fork(void)
     int32_t ready = 0; /* template.c: the code is loaded */
     if (send(template_fd, &ready, sizeof ready, MSG_NOSIGNAL) != (ssize_t)sizeof ready)
       _exit(0);
+    static const char *const name[] = {"tarn-template", NULL}; /* what ps shows (a fork: its own) */
+    sandbox__set_cmdline(name);
   }
   for (;;) {
     reap_waiters();
@@ -771,7 +826,7 @@ API int tarn_zygote_fork(void)
     if (n <= 0)
       continue;
     union {
-      char buf[CMSG_SPACE((SANDBOX_FORK_FDS + CG_COUNT) * sizeof(int))];
+      char buf[CMSG_SPACE((SANDBOX_FORK_FDS + 1 + CG_COUNT) * sizeof(int))];
       struct cmsghdr align;
     } u;
     struct iovec iov = {.iov_base = fork_msg, .iov_len = SANDBOX_MSG_MAX};
@@ -857,6 +912,11 @@ static napi_value js_template(napi_env env, napi_callback_info info)
   return int_value(env, tarn_zygote_template());
 }
 
+static napi_value js_fork_claimed(napi_env env, napi_callback_info info)
+{
+  return int_value(env, tarn_zygote_fork_claimed());
+}
+
 /* A template's forks (tarn_zygote_fork): 0 in each, its event loop re-made. */
 static napi_value js_fork(napi_env env, napi_callback_info info)
 {
@@ -884,7 +944,8 @@ API napi_value napi_register_module_v1(napi_env env, napi_value exports)
     const char *name;
     napi_callback cb;
   } fns[] = {{"init", js_init},         {"serve", js_serve},       {"exit", js_exit},
-              {"rehearsed", js_rehearsed}, {"template", js_template}, {"fork", js_fork}};
+              {"rehearsed", js_rehearsed}, {"template", js_template}, {"fork", js_fork},
+              {"forkClaimed", js_fork_claimed}};
   if (napi_create_function == NULL || uv_loop_fork == NULL)
     return exports;
   node = true;

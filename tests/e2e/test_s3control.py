@@ -223,7 +223,7 @@ def test_inventory_manifest(s3, ctl):
 
 
 FUNCTION = '''
-import json, os, urllib.parse
+import json, os, time, urllib.parse
 import boto3
 s3 = boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
 
@@ -236,6 +236,8 @@ def handler(event, context):
     result = json.dumps({"schema": event["invocationSchemaVersion"], "key": key,
                          "args": job.get("userArguments"), "fields": sorted(task),
                          "job": job["id"]})
+    if key.startswith("slow/"):
+        time.sleep(0.5)  # a job still running when it is cancelled
     if "bad" in key:
         code, result = "PermanentFailure", "refused, as asked: " + key
     elif "flaky" in key:
@@ -327,7 +329,7 @@ def test_lambda_invoke_schema_1_failed_only_report(s3, ctl, function):
 
 def test_cancel_an_active_job(s3, ctl, function):
     b = new_bucket(s3, "cancel")
-    keys = ["k/%02d" % i for i in range(60)]
+    keys = ["slow/%02d" % i for i in range(60)]
     manifest = put_manifest(s3, b, "m.csv", [(b, k) for k in keys])
     job = create(ctl, {"LambdaInvoke": {"FunctionArn": function}}, manifest, report(b, "r"))
     wait_status(ctl, job, ("Active",), timeout=240)

@@ -102,12 +102,14 @@ def host_procs(with_parent=False):
     return out
 
 
-def waiting_in_pool(pid):
+def serves_no_invocation(pid):
     """True for the program of an instance started ahead and not yet
-    claimed by any function (src/sandbox/pool.c): its command line."""
+    claimed by any function (src/sandbox/pool.c), or of a function's
+    template (src/sandbox/template.c), which its forks leave once they are
+    made: its command line."""
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().split(b"\0")[0] == b"tarn-pooled"
+            return f.read().split(b"\0")[0] in (b"tarn-pooled", b"tarn-template")
     except OSError:
         return False
 
@@ -118,7 +120,8 @@ def sandbox_pids(server):
     servers running on the host at the same time, nor those of instances
     waiting in a pool (each instance has a host uid of its own: its init
     and program share it), which the pool refills at any time and which
-    run nothing of a function."""
+    run nothing of a function, nor those of templates, which the server
+    builds in the background after a function's first cold start."""
     procs = host_procs(with_parent=True)
     out = {}
     for p, (uid, _) in procs.items():
@@ -131,7 +134,7 @@ def sandbox_pids(server):
                 break
         if q == server.proc.pid:
             out[p] = uid
-    pooled = {uid for p, uid in out.items() if waiting_in_pool(p)}
+    pooled = {uid for p, uid in out.items() if serves_no_invocation(p)}
     return {p for p, uid in out.items() if uid not in pooled}
 
 
