@@ -64,6 +64,7 @@ typedef struct conf {
   /* its template (templates.c), under fn_system.lock */
   sandbox_template *tmpl;     /* ready, or NULL */
   int tmpl_state;             /* FN_TMPL_* */
+  uint32_t tmpl_cold;         /* its cold starts while it had no template */
   int64_t tmpl_used_ms;       /* its last fork */
   struct fn_system *tmpl_sys; /* set while it holds or builds one */
 } conf;
@@ -311,6 +312,11 @@ struct fn_system {
   pthread_cond_t timer_cond;  /* the head changed, or stopping */
   pthread_t timer;
 };
+
+/* ---- scheduler.c (more) ---- */
+/* What a sandbox of c runs (code, layers, program, environment, limits);
+ * id, forwards, log_fd and zygote are the caller's to set. */
+sandbox_spec fn__conf_spec(const fn_system *s, const conf *c);
 
 /* ---- templates.c ---- */
 void fn__templates_open(fn_system *s);

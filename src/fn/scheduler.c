@@ -278,7 +278,7 @@ static void trace_start(fn_system *s, const instance *in, const invoc *inv, int6
 {
   char line[1024];
   int n = snprintf(line, sizeof line, "cold %s%s %s queue=%.3f", in->conf->cfg.runtime,
-                   sandbox_pooled(in->sb) ? "/pool" : "", in->id,
+                   sandbox_forked(in->sb) ? "/template" : sandbox_pooled(in->sb) ? "/pool" : "", in->id,
                    (double)(in->started_us - inv->start_us) / 1000.0);
   sandbox_phase ph[SANDBOX_PHASES];
   size_t np = sandbox_phases(in->sb, ph);
@@ -305,8 +305,9 @@ void fn__sched_complete(fn_system *s, instance *in, invoc *inv, enum invoc_resul
   fn_entry *f = inv->pool->fn;
   uint64_t max_mem = in != NULL && in->sb != NULL ? sandbox_max_memory(in->sb) : 0;
   char init[64] = "";
-  if (inv->cold)
-    snprintf(init, sizeof init, "Init Duration: %.2f ms\t", inv->init_ms);
+  if (inv->cold) /* a template's fork restores rather than inits, as SnapStart reports it */
+    snprintf(init, sizeof init, "%s Duration: %.2f ms\t",
+             in != NULL && in->sb != NULL && sandbox_forked(in->sb) ? "Restore" : "Init", inv->init_ms);
   char stat[32] = "";
   if (status != NULL)
     snprintf(stat, sizeof stat, "Status: %s\t", status);
@@ -368,6 +369,24 @@ static void random_hex(char *out, size_t bytes)
   hex_encode(b, bytes, out);
 }
 
+sandbox_spec fn__conf_spec(const fn_system *s, const conf *c)
+{
+  return (sandbox_spec){
+      .code_dir = c->code_dir,
+      .runtime_dir = c->runtime_dir != NULL ? c->runtime_dir : s->runtime_dir,
+      .opt_dirs = c->opt_dirs,
+      .nopt_dirs = c->nopt_dirs,
+      .argv = c->argv,
+      .envp = c->envp,
+      .memory_mb = c->cfg.memory_mb,
+      .tmp_mb = c->cfg.ephemeral_mb,
+      .max_procs = FN_MAX_PROCS,
+      .max_open_files = FN_MAX_OPEN_FILES,
+      .max_file_bytes = (uint64_t)c->cfg.ephemeral_mb << 20,
+      .log_fd = -1,
+  };
+}
+
 /* Starts an instance of p for inv (lock held on entry and return, dropped
  * while the sandbox starts). On an error inv is still pending and has no
  * instance; 0 also when inv ended while the lock was dropped. */
@@ -417,24 +436,13 @@ static int instance_start(fn_system *s, pool *p, invoc *inv, err *e)
     rc = err_set(e, ERR_INTERNAL, "cannot make a pipe: %s", strerror(errno));
   } else {
     sandbox_forward fw[2] = {{9001, s->runtime_socket, NULL}, {9000, s->platform_socket, NULL}};
-    sandbox_spec spec = {
-        .id = in->id + 2,
-        .code_dir = c->code_dir,
-        .runtime_dir = c->runtime_dir != NULL ? c->runtime_dir : s->runtime_dir,
-        .opt_dirs = c->opt_dirs,
-        .nopt_dirs = c->nopt_dirs,
-        .argv = c->argv,
-        .envp = envp,
-        .memory_mb = c->cfg.memory_mb,
-        .tmp_mb = c->cfg.ephemeral_mb,
-        .max_procs = FN_MAX_PROCS,
-        .max_open_files = FN_MAX_OPEN_FILES,
-        .max_file_bytes = (uint64_t)c->cfg.ephemeral_mb << 20,
-        .forwards = fw,
-        .nforwards = 2,
-        .log_fd = pipefd[1],
-        .zygote = fn__zygote_for(s, c),
-    };
+    sandbox_spec spec = fn__conf_spec(s, c);
+    spec.id = in->id + 2;
+    spec.envp = envp;
+    spec.forwards = fw;
+    spec.nforwards = 2;
+    spec.log_fd = pipefd[1];
+    spec.zygote = fn__zygote_for(s, c);
     in->started_us = time_mono_us();
     /* a fork of the function's template when it has one (templates.c);
      * else an instance started ahead when one is ready (sandbox/pool.c);

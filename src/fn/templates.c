@@ -10,10 +10,13 @@
  *   - Only a configuration a zygote serves (zygote.c: Python or Node.js,
  *     whose environment and folders do not change how the interpreter
  *     starts) gets one; the other runtimes start as before.
- *   - Its first cold start starts the build, in a thread of its own, in
- *     parallel with that start, which goes the usual way. Cold starts after
- *     the template is ready fork it; a fork that fails falls back to the
- *     usual start.
+ *   - Its second cold start starts the build (FN_TEMPLATE_AFTER), in a
+ *     thread of its own, in parallel with that start, which goes the usual
+ *     way: a version that started once and was never needed again (a
+ *     one-off, or each of a thousand functions invoked once) costs no
+ *     template, and the build does not compete with the starts of new
+ *     functions. Cold starts after the template is ready fork it; a fork
+ *     that fails falls back to the usual start.
  *   - $TARN_FN_TEMPLATES configurations hold or build one at once
  *     (default FN_TEMPLATES_DEFAULT; 0: none); each costs about the memory
  *     its import took (bench/RESULTS.md, "templates"). When all are taken,
@@ -54,6 +57,7 @@
 
 #define FN_TEMPLATES_DEFAULT 4
 #define FN_TEMPLATE_READY_MS 10000 /* Lambda's limit for a function's init */
+#define FN_TEMPLATE_AFTER 2        /* cold starts of a version before it gets one */
 
 void fn__templates_open(fn_system *s)
 {
@@ -111,24 +115,12 @@ static void *build_main(void *arg)
   /* the platform endpoint is the template's: its forks reach it through
    * the network namespace they share with it (sandbox/shell.c) */
   sandbox_forward fw[1] = {{9000, s->platform_socket, NULL}};
-  sandbox_spec spec = {
-      .id = id,
-      .code_dir = c->code_dir,
-      .runtime_dir = c->runtime_dir != NULL ? c->runtime_dir : s->runtime_dir,
-      .opt_dirs = c->opt_dirs,
-      .nopt_dirs = c->nopt_dirs,
-      .argv = c->argv,
-      .envp = c->envp,
-      .memory_mb = c->cfg.memory_mb,
-      .tmp_mb = c->cfg.ephemeral_mb,
-      .max_procs = FN_MAX_PROCS,
-      .max_open_files = FN_MAX_OPEN_FILES,
-      .max_file_bytes = (uint64_t)c->cfg.ephemeral_mb << 20,
-      .forwards = fw,
-      .nforwards = 1,
-      .log_fd = null,
-      .zygote = zygote,
-  };
+  sandbox_spec spec = fn__conf_spec(s, c);
+  spec.id = id;
+  spec.forwards = fw;
+  spec.nforwards = 1;
+  spec.log_fd = null;
+  spec.zygote = zygote;
   sandbox_template *t = NULL;
   err e = {0};
   int rc = null >= 0 ? sandbox_template_new(&spec, FN_TEMPLATE_READY_MS, &t, &e) : -1;
@@ -182,7 +174,8 @@ sandbox_template *fn__template_for(fn_system *s, conf *c)
     c->tmpl_used_ms = time_mono_ms();
     return sandbox_template_ref(c->tmpl);
   }
-  if (c->tmpl_state != FN_TMPL_NONE || !make_room(s))
+  /* (a version started once may never start again: see the top) */
+  if (c->tmpl_state != FN_TMPL_NONE || ++c->tmpl_cold < FN_TEMPLATE_AFTER || !make_room(s))
     return NULL;
   build *b = xcalloc(1, sizeof *b);
   b->s = s;

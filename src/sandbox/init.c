@@ -734,6 +734,25 @@ static void pool_instance(sandbox__job *job, int sfd, const int *listeners)
   serve(job, program, sfd, listeners, -1);
 }
 
+/* What init needs for its loop: its hard fd limit (forwarded connections
+ * take fds) and SIGCHLD through a signalfd (2); the signalfd. */
+static int become_pid1(const sandbox__job *job)
+{
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, NULL);
+  int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sfd < 0)
+    sandbox__fail(job, errno, "cannot create a signalfd");
+  return sfd;
+}
+
 void sandbox__instance_main(sandbox__job *job)
 {
   job->phase_us[SANDBOX_P_CHILD] = sandbox__now_us();
@@ -787,20 +806,7 @@ void sandbox__instance_main(sandbox__job *job)
     drop_privileges(job); /* pooled: at the claim (pool_instance) */
   job->phase_us[SANDBOX_P_DROPPED] = sandbox__now_us();
 
-  /* Forwarded connections take fds: give init its hard limit. */
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-
-  sigset_t chld;
-  sigemptyset(&chld);
-  sigaddset(&chld, SIGCHLD);
-  sigprocmask(SIG_BLOCK, &chld, NULL); /* (2) */
-  int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
-  if (sfd < 0)
-    sandbox__fail(job, errno, "cannot create a signalfd");
+  int sfd = become_pid1(job);
 
   if (job->pooled)
     pool_instance(job, sfd, listeners);
@@ -861,18 +867,7 @@ void sandbox__shell_init(sandbox__job *job, const int *sockets, int exit_fd, int
   }
   drop_privileges(job);
   job->phase_us[SANDBOX_P_DROPPED] = sandbox__now_us();
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-  sigset_t chld;
-  sigemptyset(&chld);
-  sigaddset(&chld, SIGCHLD);
-  sigprocmask(SIG_BLOCK, &chld, NULL); /* (2) */
-  int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
-  if (sfd < 0)
-    sandbox__fail(job, errno, "cannot create a signalfd");
+  int sfd = become_pid1(job);
   size_t bytes = job->nforwards * sizeof ports[0];
   if (write(ready_fd, ports, bytes) != (ssize_t)bytes)
     _exit(EXIT_SETUP);

@@ -476,10 +476,21 @@ int sandbox__start_shell(const sandbox_spec *spec, int template_pidfd, sandbox *
                          uint16_t *ports, int nsfds[SANDBOX_SHELL_NS_COUNT], int *exit_fd, err *e);
 /* Fds to join sb's cgroups with (as sandbox__cgroup_join_fds). */
 int sandbox__cgroup_fds(const sandbox *sb, int *mode, int fds[CG_COUNT], size_t *n, err *e);
-/* The fork in sb runs: sb keeps t's reference until it is freed. */
-void sandbox__started(sandbox *sb, sandbox_template *t);
+/* The fork in sb runs (asked for at begin_us): sb keeps t's reference
+ * until it is freed. */
+void sandbox__started(sandbox *sb, sandbox_template *t, int64_t begin_us);
 
 /* --- small helpers (sandbox.c) --------------------------------------------- */
+
+/* One message on a socket with nfds fds beside it (at most
+ * SANDBOX_SEND_FDS_MAX), MSG_NOSIGNAL, retried on EINTR: sendmsg's result. */
+#define SANDBOX_SEND_FDS_MAX 16
+ssize_t sandbox__send_fds(int sock, const void *msg, size_t len, const int *fds, size_t nfds);
+
+/* A fork-like clone3 (returns in both processes, on the same copied stack)
+ * with flags, *pidfd with CLONE_PIDFD, exit_signal, and cgroup_fd with
+ * CLONE_INTO_CGROUP (spawner.c). */
+pid_t sandbox__clone3(uint64_t flags, int *pidfd, int exit_signal, int cgroup_fd);
 
 /* CLOCK_MONOTONIC in µs (async-signal-safe). */
 int64_t sandbox__now_us(void);

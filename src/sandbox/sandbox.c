@@ -153,6 +153,34 @@ static int mkdir_p(const char *path, mode_t mode)
   return 0;
 }
 
+ssize_t sandbox__send_fds(int sock, const void *msg, size_t len, const int *fds, size_t nfds)
+{
+  if (nfds > SANDBOX_SEND_FDS_MAX) {
+    errno = EINVAL;
+    return -1;
+  }
+  struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
+  union {
+    char buf[CMSG_SPACE(SANDBOX_SEND_FDS_MAX * sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (nfds > 0) {
+    mh.msg_control = u.buf;
+    mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+    memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+  }
+  ssize_t n;
+  while ((n = sendmsg(sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+  }
+  return n;
+}
+
 /* --- the system ------------------------------------------------------------- */
 
 int sandbox_system_init(const char *state_dir, err *e)
@@ -549,7 +577,10 @@ static int await_exec(sandbox *sb, int sync_fd, const char *program, err *e)
 
 /* sandbox_start, or a pool's instance (pooled: its start socket is kept in
  * sb->ctl for the claim). */
-static int start(const sandbox_spec *spec, bool pooled, int role, sandbox **out, err *e)
+/* What every start begins with: spec checked, its request (*msg, *len)
+ * and an empty record (*out), or an error and neither. */
+static int prepare(const sandbox_spec *spec, bool pooled, int role, char **msg, size_t *len,
+                   sandbox **out, err *e)
 {
   *out = NULL;
   if (!sys.ready)
@@ -557,17 +588,28 @@ static int start(const sandbox_spec *spec, bool pooled, int role, sandbox **out,
   int rc = validate(spec, e);
   if (rc != 0)
     return rc;
-  size_t len = 0;
-  char *msg = encode(spec, pooled, role, &len, e);
-  if (msg == NULL)
+  *msg = encode(spec, pooled, role, len, e);
+  if (*msg == NULL)
     return ERR_INVALID;
-
   sandbox *sb = xcalloc(1, sizeof *sb);
   snprintf(sb->id, sizeof sb->id, "%s", spec->id);
   sb->pid = -1;
   sb->pidfd = -1;
   sb->slot = -1;
   sb->ctl = -1;
+  *out = sb;
+  return 0;
+}
+
+static int start(const sandbox_spec *spec, bool pooled, int role, sandbox **out, err *e)
+{
+  *out = NULL;
+  size_t len = 0;
+  char *msg = NULL;
+  sandbox *sb = NULL;
+  int rc = prepare(spec, pooled, role, &msg, &len, &sb, e);
+  if (rc != 0 || sb == NULL)
+    return rc;
   int sync_fd = -1;
   if (sys.root) {
     sb->slot = slot_alloc();
@@ -752,22 +794,13 @@ static int read_shell_report(sandbox *sb, int sync_fd, uint16_t *ports, size_t n
 int sandbox__start_shell(const sandbox_spec *spec, int template_pidfd, sandbox **out,
                          uint16_t *ports, int nsfds[SANDBOX_SHELL_NS_COUNT], int *exit_fd, err *e)
 {
-  *out = NULL;
-  if (!sys.ready)
-    return err_set(e, ERR_INTERNAL, "sandbox_system_init was not called");
-  int rc = validate(spec, e);
-  if (rc != 0)
-    return rc;
   size_t len = 0;
-  char *msg = encode(spec, false, SANDBOX_ROLE_SHELL, &len, e);
-  if (msg == NULL)
-    return ERR_INVALID;
-  sandbox *sb = xcalloc(1, sizeof *sb);
-  snprintf(sb->id, sizeof sb->id, "%s", spec->id);
-  sb->pid = -1;
-  sb->pidfd = -1;
-  sb->slot = -1; /* a fork has its template's host uid */
-  sb->ctl = -1;
+  char *msg = NULL;
+  sandbox *sb = NULL; /* slot -1: a fork has its template's host uid */
+  int rc = prepare(spec, false, SANDBOX_ROLE_SHELL, &msg, &len, &sb, e);
+  *out = NULL;
+  if (rc != 0 || sb == NULL)
+    return rc;
   sb->begin_us = sandbox__now_us();
   int sync_fd = -1;
   int fds[SANDBOX_SHELL_FDS];
@@ -839,10 +872,16 @@ int sandbox__cgroup_fds(const sandbox *sb, int *mode, int fds[CG_COUNT], size_t 
   return sandbox__cgroup_join_fds(&sys.cgs, &sb->cg, mode, fds, n, e);
 }
 
-void sandbox__started(sandbox *sb, sandbox_template *t)
+void sandbox__started(sandbox *sb, sandbox_template *t, int64_t begin_us)
 {
+  sb->begin_us = begin_us;
   sb->started_us = sandbox__now_us();
   sb->tmpl = t;
+}
+
+bool sandbox_forked(const sandbox *sb)
+{
+  return sb->tmpl != NULL;
 }
 
 /* STATE/overlay-base: an empty folder, the bottom layer of every overlay
@@ -963,22 +1002,7 @@ int sandbox__claim(sandbox *sb, const sandbox_spec *spec, err *e)
       nfds++;
   }
   if (rc == 0) {
-    struct iovec iov = {.iov_base = msg, .iov_len = len};
-    union {
-      char buf[CMSG_SPACE(3 * sizeof(int))];
-      struct cmsghdr align;
-    } u;
-    memset(&u, 0, sizeof u);
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                        .msg_controllen = CMSG_SPACE(nfds * sizeof(int))};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-    memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-    ssize_t n;
-    while ((n = sendmsg(sb->ctl, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-    }
+    ssize_t n = sandbox__send_fds(sb->ctl, msg, len, fds, nfds);
     sb->reply_us = sandbox__now_us();
     if (n != (ssize_t)len)
       rc = err_set(e, ERR_INTERNAL, "pooled sandbox '%s' died before its claim", sb->id);
@@ -1004,6 +1028,11 @@ size_t sandbox_phases(const sandbox *sb, sandbox_phase out[SANDBOX_PHASES])
       "program", "claim-mounts", "claim-sent"};
   size_t n = 0;
   out[n++] = (sandbox_phase){"begin", sb->begin_us};
+  if (sb->tmpl != NULL) {
+    /* a template's fork: its shell was made ahead, or just now */
+    out[n++] = (sandbox_phase){"forked", sb->started_us};
+    return n;
+  }
   if (sb->pooled) {
     /* the rest was done ahead, before the function was known */
     out[n++] = (sandbox_phase){"claim-limits", sb->cgroup_us};

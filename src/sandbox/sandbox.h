@@ -171,6 +171,9 @@ sandbox_template *sandbox_template_ref(sandbox_template *t);
  * have let it go. Accepts NULL; returns NULL. */
 sandbox_template *sandbox_template_release(sandbox_template *t);
 
+/* True when sb is a template's fork (its phases are the fork's). */
+bool sandbox_forked(const sandbox *sb);
+
 /* True when sb was claimed from a pool (its phases are the claim's). */
 bool sandbox_pooled(const sandbox *sb);
 

@@ -65,30 +65,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
-
-/* The kernel's struct clone_args, version 0. */
-typedef struct clone_args_v0 {
-  uint64_t flags;
-  uint64_t pidfd;
-  uint64_t child_tid;
-  uint64_t parent_tid;
-  uint64_t exit_signal;
-  uint64_t stack;
-  uint64_t stack_size;
-  uint64_t tls;
-} clone_args_v0;
-
 /* A fork-like clone as the caller's sibling (the server's child), with a pidfd. */
 static pid_t sibling(int *pidfd)
 {
-  clone_args_v0 a;
-  memset(&a, 0, sizeof a);
-  a.flags = CLONE_PARENT | CLONE_PIDFD;
-  a.pidfd = (uint64_t)(uintptr_t)pidfd;
-  return (pid_t)syscall(SYS_clone3, &a, sizeof a);
+  return sandbox__clone3(CLONE_PARENT | CLONE_PIDFD, pidfd, 0, -1);
 }
 
 /* "0" into each of the instance's cgroups: v1 "tasks" fds, or a v2 folder. */
@@ -185,21 +165,7 @@ static void report(sandbox__job *job, int kind, const uint16_t *ports, const int
   r.phase_us[SANDBOX_P_UNSHARED] = job->phase_us[SANDBOX_P_UNSHARED];
   r.phase_us[SANDBOX_P_ROOTFS] = job->phase_us[SANDBOX_P_ROOTFS];
   r.phase_us[SANDBOX_P_PROGRAM] = sandbox__now_us();
-  struct iovec iov = {.iov_base = &r, .iov_len = sizeof r};
-  union {
-    char buf[CMSG_SPACE(SANDBOX_SHELL_FDS * sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                      .msg_controllen = sizeof u.buf};
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-  cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-  memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-  if (sendmsg(job->sync_fd, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof r)
+  if (sandbox__send_fds(job->sync_fd, &r, sizeof r, fds, nfds) != (ssize_t)sizeof r)
     _exit(1);
 }
 

@@ -92,8 +92,7 @@ typedef struct clone_args_v2 {
   uint64_t cgroup;
 } clone_args_v2;
 
-/* fork-like clone3: returns in both processes, on the same (copied) stack. */
-static pid_t clone3_fork(uint64_t flags, int *pidfd, int exit_signal, int cgroup_fd)
+pid_t sandbox__clone3(uint64_t flags, int *pidfd, int exit_signal, int cgroup_fd)
 {
   clone_args_v2 args;
   memset(&args, 0, sizeof args);
@@ -108,7 +107,7 @@ static pid_t clone3_fork(uint64_t flags, int *pidfd, int exit_signal, int cgroup
 /* One throw-away instance: the namespaces it needs, as it makes them. */
 static int probe(void)
 {
-  pid_t pid = clone3_fork(SANDBOX_CLONE_FLAGS, NULL, SIGCHLD, -1);
+  pid_t pid = sandbox__clone3(SANDBOX_CLONE_FLAGS, NULL, SIGCHLD, -1);
   if (pid < 0)
     return errno;
   if (pid == 0)
@@ -387,7 +386,7 @@ static void start_zygote(const char *msg, size_t len, const int *fds, size_t nfd
   if (errnum == 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0)
     errnum = errno;
   if (errnum == 0) {
-    pid = clone3_fork(CLONE_PARENT | CLONE_PIDFD, &pidfd, 0, -1);
+    pid = sandbox__clone3(CLONE_PARENT | CLONE_PIDFD, &pidfd, 0, -1);
     if (pid < 0)
       errnum = errno;
   }
@@ -508,7 +507,7 @@ void sandbox__serve(const char *state_dir, const struct sock_fprog *filter,
       errnum = errno;
     if (errnum == 0 && shell) {
       /* (8): no namespace of ours, no maps, no go */
-      pid = clone3_fork(CLONE_PARENT | CLONE_PIDFD, &pidfd, 0, -1);
+      pid = sandbox__clone3(CLONE_PARENT | CLONE_PIDFD, &pidfd, 0, -1);
       if (pid == 0) {
         close(sp[0]);
         job.sync_fd = sp[1];
@@ -529,13 +528,13 @@ void sandbox__serve(const char *state_dir, const struct sock_fprog *filter,
       hooked = hooks != NULL;
       if (hooked)
         hooks->before_clone();
-      pid = clone3_fork(flags | (into ? CLONE_INTO_CGROUP : 0), &pidfd, 0, into ? job.cg_fds[0] : -1);
+      pid = sandbox__clone3(flags | (into ? CLONE_INTO_CGROUP : 0), &pidfd, 0, into ? job.cg_fds[0] : -1);
       if (pid < 0 && into) {
         /* an old kernel, or a cgroup we may not clone into: the server moves it */
         attached = 0;
         job.cg_mode = SANDBOX_CG_NONE;
         job.attach_later = true;
-        pid = clone3_fork(flags, &pidfd, 0, -1);
+        pid = sandbox__clone3(flags, &pidfd, 0, -1);
       }
       if (pid == 0) {
         close(sp[0]);

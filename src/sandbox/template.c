@@ -243,24 +243,9 @@ static char *fork_request(const sandbox_spec *spec, const uint16_t *ports, int c
  * when its channel is gone. */
 static int ask(sandbox_template *t, const char *msg, size_t len, const int *fds, size_t nfds)
 {
-  struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
-  union {
-    char buf[CMSG_SPACE((SANDBOX_FORK_FDS + CG_COUNT) * sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                      .msg_controllen = CMSG_SPACE(nfds * sizeof(int))};
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-  memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
   int ctl = sandbox__ctl(t->sb);
   pthread_mutex_lock(&t->mu);
-  ssize_t n;
-  while ((n = sendmsg(ctl, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-  }
+  ssize_t n = sandbox__send_fds(ctl, msg, len, fds, nfds);
   int32_t answer = -1;
   if (n != (ssize_t)len || recv_int(ctl, SANDBOX_START_TIMEOUT_MS, &answer) != 0)
     answer = -1;
@@ -475,21 +460,7 @@ static int claim(const ahead *a, const sandbox_spec *spec, err *e)
   free(envp);
   if (msg == NULL)
     return ERR_INVALID;
-  struct iovec iov = {.iov_base = msg, .iov_len = len};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(cm), &spec->log_fd, sizeof(int));
-  ssize_t n;
-  while ((n = sendmsg(a->claim, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-  }
+  ssize_t n = sandbox__send_fds(a->claim, msg, len, &spec->log_fd, 1);
   free(msg);
   if (n != (ssize_t)len)
     return err_set(e, ERR_UNAVAILABLE, "a fork made ahead for sandbox '%s' has ended", spec->id);
@@ -499,6 +470,7 @@ static int claim(const ahead *a, const sandbox_spec *spec, err *e)
 int sandbox_template_fork(sandbox_template *t, const sandbox_spec *spec, sandbox **out, err *e)
 {
   *out = NULL;
+  int64_t begin_us = sandbox__now_us();
   if (atomic_load(&t->dead))
     return err_set(e, ERR_UNAVAILABLE, "the template of sandbox '%s' has ended", spec->id);
   if (spec->nforwards > SANDBOX_MAX_FORWARDS)
@@ -519,7 +491,7 @@ int sandbox_template_fork(sandbox_template *t, const sandbox_spec *spec, sandbox
   if (rc != 0)
     return rc;
   atomic_fetch_add(&t->refs, 1);
-  sandbox__started(sb, t);
+  sandbox__started(sb, t, begin_us);
   *out = sb;
   return 0;
 }

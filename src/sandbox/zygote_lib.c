@@ -407,6 +407,23 @@ API int tarn_zygote_serve(void)
   sandbox__serve(state_dir, &filter, &template_filter, &hooks);
 }
 
+/* A function's RLIMIT_NOFILE and RLIMIT_FSIZE (0: unchanged); a failure
+ * ends the process. */
+static void set_limits(uint32_t max_open_files, uint64_t max_file_bytes)
+{
+  struct rlimit rl;
+  if (max_open_files > 0) {
+    rl = (struct rlimit){max_open_files, max_open_files};
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      _exit(125);
+  }
+  if (max_file_bytes > 0) {
+    rl = (struct rlimit){max_file_bytes, max_file_bytes};
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+      _exit(125);
+  }
+}
+
 /* In a pooled instance's program (init.c pool_instance), once the
  * interpreter's after-fork work is done: says it is ready, waits for its
  * claim, and becomes the function's program (command line, environment,
@@ -462,18 +479,8 @@ API int tarn_zygote_claimed(void)
   close(claim_fd);
   claim_fd = -1;
   /* the function's limits: lower than the pool's or equal (pool.c) */
-  struct rlimit rl;
-  if (h.max_open_files > 0) {
-    rl = (struct rlimit){h.max_open_files, h.max_open_files};
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-      _exit(125);
-  }
-  if (h.max_file_bytes > 0) {
-    rl = (struct rlimit){h.max_file_bytes, h.max_file_bytes};
-    if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
-      _exit(125);
-  }
-  rl = (struct rlimit){h.max_procs, h.max_procs};
+  set_limits(h.max_open_files, h.max_file_bytes);
+  struct rlimit rl = {h.max_procs, h.max_procs};
   if (setrlimit(RLIMIT_NPROC, &rl) != 0 || chdir("/var/task") != 0)
     _exit(125);
   sandbox__set_cmdline((const char *const *)list);
@@ -632,15 +639,11 @@ static int become_fork(void)
 {
   sigaction(SIGCHLD, &fork_chld, NULL);
   sigprocmask(SIG_SETMASK, &fork_mask, NULL);
-  /* the zygote's rehearsal spans (3): the pages the runtime client's path
-   * writes, which the template inherited; a span the load moved fails */
-  for (size_t i = 0; i < nhot; i++)
-    madvise((void *)hot[i].from, hot[i].to - hot[i].from, MADV_POPULATE_WRITE);
   sandbox__fork_head h;
   memcpy(&h, fork_msg, sizeof h);
   int log = fork_fds[0];
-  if (h.claim)
-    fork_claim_fd = fcntl(fork_fds[SANDBOX_FORK_FDS], F_DUPFD_CLOEXEC, 3);
+  /* first, so that what it writes from here on is charged to its own
+   * cgroup, not to the template's */
   for (uint32_t i = 0; i < h.ncgfds; i++) {
     int fd = fork_fds[SANDBOX_FORK_FDS + h.claim + i];
     int procs = h.cg_mode == SANDBOX_CG_V2_CLONE ? openat(fd, "cgroup.procs", O_WRONLY | O_CLOEXEC) : fd;
@@ -649,6 +652,12 @@ static int become_fork(void)
     if (procs != fd)
       close(procs);
   }
+  /* the zygote's rehearsal spans (3): the pages the runtime client's path
+   * writes, which the template inherited; a span the load moved fails */
+  for (size_t i = 0; i < nhot; i++)
+    madvise((void *)hot[i].from, hot[i].to - hot[i].from, MADV_POPULATE_WRITE);
+  if (h.claim)
+    fork_claim_fd = fcntl(fork_fds[SANDBOX_FORK_FDS], F_DUPFD_CLOEXEC, 3);
   if (dup2(log, 1) < 0 || dup2(log, 2) < 0)
     _exit(125);
   close_request();
@@ -664,17 +673,7 @@ static int become_fork(void)
       syscall(SYS_capset, &head, data) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
       sandbox__seccomp_apply(&filter) != 0)
     _exit(125);
-  struct rlimit rl;
-  if (h.max_open_files > 0) {
-    rl = (struct rlimit){h.max_open_files, h.max_open_files};
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-      _exit(125);
-  }
-  if (h.max_file_bytes > 0) {
-    rl = (struct rlimit){h.max_file_bytes, h.max_file_bytes};
-    if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
-      _exit(125);
-  }
+  set_limits(h.max_open_files, h.max_file_bytes);
   char **list = calloc((size_t)h.nargv + h.nenvp + 2, sizeof *list);
   char *p = fork_msg + sizeof h;
   for (size_t i = 0; list != NULL && i < (size_t)h.nargv + h.nenvp; i++) {

@@ -1,7 +1,7 @@
 """tests/e2e/test_lambda_template.py -- a Python function's later cold starts
 are forks of a template of its own (issue 14): a process that imported the
 handler's module in the function's sandbox and ran the before-snapshot hooks,
-built in the background after the function's first cold start. What a user
+built in the background at the function's second cold start. What a user
 would check of such instances.
 
 How the test knows an instance is a fork of the template: the probe's

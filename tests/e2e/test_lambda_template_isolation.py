@@ -14,7 +14,7 @@ import time
 import pytest
 
 import tarnlib
-from lambda_util import create, invoke, lambda_client, unique_name, zip_files
+from lambda_util import create, invoke, lambda_client, log_tail, unique_name, zip_files
 
 PY_PROBE = b'''
 import ctypes, os, ssl, time, uuid
@@ -89,10 +89,15 @@ def make(lam, hint, code, handler, runtime, **kw):
 
 
 def burst(lam, name, n, sleep):
-    """n invocations at once, each holding its instance for sleep s."""
+    """n invocations at once, each holding its instance for sleep s; each
+    result's log tail is in its body's "log"."""
     with concurrent.futures.ThreadPoolExecutor(n) as ex:
-        futs = [ex.submit(invoke, lam, name, {"sleep": sleep}) for _ in range(n)]
-        return [f.result() for f in futs]
+        futs = [ex.submit(invoke, lam, name, {"sleep": sleep}, LogType="Tail") for _ in range(n)]
+        out = [f.result() for f in futs]
+    for resp, body in out:
+        if isinstance(body, dict):
+            body["log"] = log_tail(resp)
+    return out
 
 
 def forks(lam, name, n=3, timeout=90):
@@ -130,6 +135,18 @@ def test_a_fork_holds_no_privilege(lam):
         assert st["Uid"] == "993", st
         assert body["setns"] == [-1, 1], body   # EPERM: the instance's filter
         assert body["unshare"] == [-1, 1], body
+
+
+def test_a_forks_report_says_it_restored(lam):
+    """As SnapStart's: a fork's first invocation reports a Restore Duration,
+    an instance started the usual way an Init Duration."""
+    name = make(lam, "tmpl-report", PY_PROBE, "probe.handler", "python3.11")
+    resp, _ = invoke(lam, name, {}, LogType="Tail")
+    assert "Init Duration: " in log_tail(resp)
+    for body in forks(lam, name):
+        report = [ln for ln in body["log"].splitlines() if ln.startswith("REPORT ")]
+        assert len(report) == 1 and "Restore Duration: " in report[0], body["log"]
+        assert "Init Duration" not in report[0]
 
 
 def test_forks_draw_their_own_randomness(lam):
