@@ -1,11 +1,11 @@
 /* sandbox/template.c -- templates on the server's side: a function's
  * program, loaded once, whose forks are that function's instances.
  *
- * Why: a Python function's instance, even a fork of the runtime's zygote
- * claimed from the pool (pool.c), still imports the handler's module and
- * everything it imports on the invocation's path: for a handler that
- * imports boto3, most of a second here. A template imports it once; each
- * new instance is a fork of it (bench/RESULTS.md, "templates").
+ * Why: a Python or Node.js function's instance, even a fork of the
+ * runtime's zygote claimed from the pool (pool.c), still loads the
+ * handler's module and everything it imports on the invocation's path: for
+ * a handler that imports boto3, most of a second here. A template loads it
+ * once; each new instance is a fork of it (bench/RESULTS.md, "Templates").
  *
  * What a template is, and why it is safe (sandbox.h, shell.c, zygote_lib.c,
  * seccomp.c (6)):
