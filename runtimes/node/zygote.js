@@ -105,7 +105,8 @@ function instance(lib, boot) {
 // serves forks (lib.fork never returns in the template, and returns 0 in
 // each fork, its event loop re-made).
 function template(lib, boot) {
-  boot.exports.template().then((handler) => {
+  boot.exports.template().then(async (handler) => {
+    await boot.exports.warm();
     if (lib.fork() !== 0) lib.exit(1);
     reseedMathRandom();
     // crypto.randomUUID serves 128 ids from one buffer of random bytes it
