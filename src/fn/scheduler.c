@@ -703,6 +703,10 @@ static void *monitor_main(void *arg)
       continue;
     if (n < 0)
       break;
+    /* Logs first, exits after: an exit frees its instance, whose log may
+     * have an event in the same batch (an instance's log and pidfd often
+     * end together). Once freed, it has no event in a later batch: its fds
+     * left the epoll set first. */
     for (int i = 0; i < n; i++) {
       if (evs[i].data.u64 == 0) {
         uint64_t v;
@@ -712,17 +716,18 @@ static void *monitor_main(void *arg)
         give_up = time_mono_ms() + 5000;
         continue;
       }
-      instance *in = (instance *)(uintptr_t)(evs[i].data.u64 & ~(uint64_t)TAG_PIDFD);
-      if (evs[i].data.u64 & TAG_PIDFD) {
-        instance_exited(s, in);
+      if (evs[i].data.u64 & TAG_PIDFD)
         continue;
-      }
+      instance *in = (instance *)(uintptr_t)evs[i].data.u64;
       fn__sched_drain_log(s, in);
       if ((evs[i].events & (EPOLLHUP | EPOLLERR)) && !(evs[i].events & EPOLLIN)) {
         epoll_ctl(s->epfd, EPOLL_CTL_DEL, in->log_rd, NULL);
         in->log_open = false;
       }
     }
+    for (int i = 0; i < n; i++)
+      if (evs[i].data.u64 & TAG_PIDFD)
+        instance_exited(s, (instance *)(uintptr_t)(evs[i].data.u64 & ~(uint64_t)TAG_PIDFD));
     if (give_up) {
       pthread_mutex_lock(&s->lock);
       bool none = s->instances == 0;

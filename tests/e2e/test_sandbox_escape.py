@@ -416,7 +416,7 @@ def test_instance_host_uid_not_root(tarn, lam, hostile):
 
 def test_fork_bomb_contained(tarn, lam, hostile):
     needs_root_server()
-    bomb = make(lam, "bomb", MemorySize=2048, Timeout=3)
+    bomb = make(lam, "bomb", MemorySize=2048, Timeout=6)  # a loaded machine starts it slowly
     attempt(lam, hostile, "caps")  # the main instance is warm: part of "before"
     before = sandbox_pids(tarn)
     peak = [0]
