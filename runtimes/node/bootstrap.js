@@ -654,6 +654,32 @@ async function template() {
   return loadHandler(prepare(), process.env._HANDLER || '');
 }
 
+// A Runtime API served in this process, for runs without the server (a
+// template's warm-up below, the zygote's rehearsal in zygote.js): a POST gets
+// 202; a GET next gets nextEvent()'s string as an invocation, or no answer
+// when it returns null.
+function stubRuntimeApi(nextEvent) {
+  return http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.method === 'POST') {
+        res.writeHead(202, { 'Content-Type': 'application/json' });
+        res.end('{}');
+        return;
+      }
+      const event = nextEvent();
+      if (event === null) return;
+      res.writeHead(200, {
+        'Content-Type': 'application/json',
+        'Lambda-Runtime-Aws-Request-Id': '00000000-0000-0000-0000-000000000000',
+        'Lambda-Runtime-Deadline-Ms': String(Date.now() + 60000),
+        'Lambda-Runtime-Invoked-Function-Arn': 'arn:aws:lambda:us-east-1:000000000000:function:tarn-stub',
+      });
+      res.end(event);
+    });
+  });
+}
+
 // A template's warm-up, after its load and before its forks: one invocation
 // of a built-in handler (never the function's) through the whole Runtime API
 // path, against a server in this process on an abstract socket, so that V8
@@ -662,23 +688,7 @@ async function template() {
 // the client's socket are closed.
 async function warm() {
   const sock = `\0tarn-warm-${require('crypto').randomBytes(8).toString('hex')}`;
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      if (req.method === 'POST') {
-        res.writeHead(202, { 'Content-Type': 'application/json' });
-        res.end('{}');
-        return;
-      }
-      res.writeHead(200, {
-        'Content-Type': 'application/json',
-        'Lambda-Runtime-Aws-Request-Id': '00000000-0000-0000-0000-000000000000',
-        'Lambda-Runtime-Deadline-Ms': String(Date.now() + 60000),
-        'Lambda-Runtime-Invoked-Function-Arn': 'arn:aws:lambda:us-east-1:000000000000:function:warm',
-      });
-      res.end('{"warm":true}');
-    });
-  });
+  const server = stubRuntimeApi(() => '{"warm":true}');
   await new Promise((resolve) => server.listen(sock, resolve));
   const plain = http.request;
   http.request = (options, cb) => plain({ ...options, socketPath: sock }, cb);
@@ -703,5 +713,5 @@ function restored(handler) {
   run(handler);
 }
 
-if (globalThis.__tarnZygote) module.exports = { main, template, warm, restored }; // runtimes/node/zygote.js calls them
+if (globalThis.__tarnZygote) module.exports = { main, template, warm, restored, stubRuntimeApi }; // runtimes/node/zygote.js calls them
 else main();

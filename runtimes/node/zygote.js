@@ -145,25 +145,8 @@ function rehearse(lib, boot) {
   fs.writeFileSync(path.join(dir, 'index.js'), 'exports.handler = async (event) => ({ ok: event.n + 1 });\n');
   const sock = `\0tarn-rehearsal-${crypto.randomBytes(8).toString('hex')}`;
   let served = 0;
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      if (req.method === 'POST') {
-        res.writeHead(202, { 'Content-Type': 'application/json' });
-        res.end('{}');
-      } else if (served++ === 0) {
-        res.writeHead(200, {
-          'Content-Type': 'application/json',
-          'Lambda-Runtime-Aws-Request-Id': '00000000-0000-0000-0000-000000000000',
-          'Lambda-Runtime-Deadline-Ms': String(Date.now() + 60000),
-          'Lambda-Runtime-Invoked-Function-Arn': 'arn:aws:lambda:us-east-1:000000000000:function:rehearsal',
-        });
-        res.end('{"n":1}');
-      } else {
-        done(); // the next GET next: an instance's path has been run through
-      }
-    });
-  });
+  // the next GET next after the first: an instance's path has been run through
+  const server = boot.exports.stubRuntimeApi(() => (served++ === 0 ? '{"n":1}' : (done(), null)));
   server.listen(sock, () => {
     const request = http.request;
     http.request = (options, cb) => request({ ...options, socketPath: sock }, cb);

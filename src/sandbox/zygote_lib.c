@@ -705,14 +705,13 @@ static bool request_ok(const sandbox__fork_head *h, size_t len, size_t nfds)
 }
 
 /* One fork: 0, or an errno; in G it does not return (longjmp). */
-static int fork_one(const sandbox__fork_head *h)
+static int fork_one(void)
 {
   fork_job j;
   memset(&j, 0, sizeof j);
   for (int i = 0; i < SANDBOX_SHELL_NS_COUNT; i++)
     j.ns[i] = fork_fds[1 + i];
   j.exit_fd = fork_fds[1 + SANDBOX_SHELL_NS_COUNT];
-  (void)h;
   if (nwaiters == cwaiters) {
     size_t n = cwaiters ? cwaiters * 2 : 64;
     struct waiter *w = realloc(waiters, n * sizeof *w);
@@ -847,7 +846,7 @@ API int tarn_zygote_fork(void)
     if ((size_t)len >= sizeof h && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
       memcpy(&h, fork_msg, sizeof h);
       if (request_ok(&h, (size_t)len, fork_nfds))
-        answer = fork_one(&h);
+        answer = fork_one();
     }
     close_request();
     if (send(template_fd, &answer, sizeof answer, MSG_NOSIGNAL) != (ssize_t)sizeof answer)
